@@ -1,0 +1,23 @@
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
+import { ConfigError, loadConfig } from '../lib/config/load';
+import { createApp } from '../lib/create-app';
+
+const app = new App();
+const envName = String(app.node.tryGetContext('env') ?? 'dev');
+
+try {
+  const config = loadConfig({ env: envName });
+  createApp(app, config, {
+    account: process.env.CDK_DEFAULT_ACCOUNT,
+    region: process.env.CDK_DEFAULT_REGION,
+  });
+} catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(error.message);
+    process.exit(1);
+  }
+  throw error;
+}
+
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));

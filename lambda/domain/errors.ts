@@ -1,0 +1,75 @@
+/**
+ * The one error taxonomy of the API. Every error a client sees has OpenAI's shape
+ * `{"error":{"message","type","param","code"}}` and an honest HTTP status.
+ */
+
+export type OpenAIErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'server_error'
+  | 'service_unavailable';
+
+export interface OpenAIErrorBody {
+  error: {
+    message: string;
+    type: OpenAIErrorType;
+    param: string | null;
+    code: string | null;
+  };
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: OpenAIErrorType,
+    message: string,
+    readonly code: string | null = null,
+    readonly param: string | null = null,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+
+  toBody(): OpenAIErrorBody {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+export class BadRequestError extends HttpError {
+  constructor(message: string, param: string | null = null, code: string | null = null) {
+    super(400, 'invalid_request_error', message, code, param);
+  }
+}
+
+export class AuthenticationError extends HttpError {
+  constructor(message = 'Invalid API Key') {
+    super(401, 'invalid_request_error', message, 'invalid_api_key');
+  }
+}
+
+export class PermissionDeniedError extends HttpError {
+  constructor(message: string, code: string | null = 'permission_denied') {
+    super(403, 'permission_error', message, code);
+  }
+}
+
+export class NotFoundError extends HttpError {
+  constructor(message: string, code: string | null = 'not_found', param: string | null = null) {
+    super(404, 'invalid_request_error', message, code, param);
+  }
+}
+
+export class InternalServerError extends HttpError {
+  constructor(requestId: string) {
+    super(
+      500,
+      'server_error',
+      `The server had an error while processing your request. Quote request id ${requestId} if you contact support.`,
+      'internal_error',
+    );
+  }
+}

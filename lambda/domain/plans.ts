@@ -1,0 +1,104 @@
+import type { EdgeSettings, ModelLimits, TierlineConfig, TierModelOffer } from '../../lib/config/schema';
+import { TIER_NAMES, type TierName } from '../../lib/config/tier-names';
+
+/** An Enterprise customer's own usage plan: its edge throttle and per-model limits that replace the tier's. */
+export interface CustomPlan {
+  usagePlanId: string;
+  edge: EdgeSettings;
+  /** Per-model limits; a model not listed keeps its tier's limits. */
+  models: Record<string, ModelLimits>;
+}
+
+export interface ModelPlanView {
+  id: string;
+  display_name: string;
+  context_window: number;
+  max_output_tokens: number;
+  limits: {
+    requests_per_minute: number;
+    requests_per_day: number;
+    tokens_per_minute: number;
+    tokens_per_day: number;
+  };
+  pricing: { input_usd_per_million_tokens: number; output_usd_per_million_tokens: number };
+}
+
+export interface PlanView {
+  object: 'plan';
+  id: string;
+  display_name: string;
+  description: string;
+  models: ModelPlanView[];
+  features: {
+    batch: { available: boolean; discount_percent: number };
+    spend_limit: { available: boolean; default_monthly_usd: number | null; alert_thresholds_percent: number[] };
+    lora_fine_tuning: { available: boolean; premium_percent: number };
+  };
+  edge: {
+    requests_per_second: number;
+    burst: number;
+    quota: { limit: number; period: 'day' | 'week' | 'month' } | null;
+  };
+}
+
+function modelView(config: TierlineConfig, modelId: string, offer: TierModelOffer, limits: ModelLimits): ModelPlanView {
+  const model = config.models[modelId];
+  if (!model) throw new Error(`model ${modelId} is not in the catalog`); // the config schema rules this out
+  return {
+    id: modelId,
+    display_name: model.displayName,
+    context_window: model.contextWindow,
+    max_output_tokens: model.maxOutputTokens,
+    limits: {
+      requests_per_minute: limits.rpm,
+      requests_per_day: limits.rpd,
+      tokens_per_minute: limits.tpm,
+      tokens_per_day: limits.tpd,
+    },
+    pricing: {
+      input_usd_per_million_tokens: offer.inputUsdPerMillion,
+      output_usd_per_million_tokens: offer.outputUsdPerMillion,
+    },
+  };
+}
+
+function edgeView(edge: EdgeSettings): PlanView['edge'] {
+  return {
+    requests_per_second: edge.rateLimit,
+    burst: edge.burstLimit,
+    quota: edge.quota
+      ? { limit: edge.quota.limit, period: edge.quota.period.toLowerCase() as 'day' | 'week' | 'month' }
+      : null,
+  };
+}
+
+/** One tier as published, optionally with an Enterprise customer's custom plan applied. */
+export function planView(config: TierlineConfig, tier: TierName, custom?: CustomPlan): PlanView {
+  const t = config.tiers[tier];
+  return {
+    object: 'plan',
+    id: tier,
+    display_name: t.displayName,
+    description: t.description,
+    models: Object.entries(t.models).map(([id, offer]) => modelView(config, id, offer, custom?.models[id] ?? offer)),
+    features: {
+      batch: { available: t.batch.allowed, discount_percent: t.batch.discountPercent },
+      spend_limit: {
+        available: t.spendLimit.allowed,
+        default_monthly_usd: t.spendLimit.defaultMonthlyUsd ?? null,
+        alert_thresholds_percent: t.spendLimit.alertThresholdsPercent,
+      },
+      lora_fine_tuning: { available: t.lora.allowed, premium_percent: t.lora.premiumPercent },
+    },
+    edge: edgeView(custom?.edge ?? t.edge),
+  };
+}
+
+/** Every tier's exact limits, prices and features: the body of `GET /v1/plans`. */
+export function publicPlans(config: TierlineConfig): { object: 'list'; data: PlanView[] } {
+  return { object: 'list', data: TIER_NAMES.map((tier) => planView(config, tier)) };
+}
+
+export function isTierName(value: string): value is TierName {
+  return (TIER_NAMES as readonly string[]).includes(value);
+}

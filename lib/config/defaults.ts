@@ -1,0 +1,130 @@
+import type { TierlineConfigInput } from './schema';
+
+/**
+ * Tierline's starting catalog and tiers. Free-tier limits are Groq's published free-tier figures; prices are
+ * Groq's published per-token prices. Change them here (or per environment in `environments.ts`) and redeploy:
+ * usage plans update in place and customers keep their keys.
+ */
+
+/** Large Model Inference container (vLLM engine, OpenAI messages format). */
+const LMI_IMAGE = '763104351884.dkr.ecr.${AWS::Region}.amazonaws.com/djl-inference:0.33.0-lmi15.0.0-cu128';
+
+const LLAMA_8B = 'llama-3.1-8b-instant';
+const LLAMA_70B = 'llama-3.3-70b-versatile';
+const QWEN_32B = 'qwen3-32b';
+
+export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
+  models: {
+    [LLAMA_8B]: {
+      displayName: 'Llama 3.1 8B Instant',
+      ownedBy: 'Meta',
+      contextWindow: 131_072,
+      maxOutputTokens: 8_192,
+      containerImage: LMI_IMAGE,
+      weights: 'meta-llama/Llama-3.1-8B-Instruct',
+      instanceType: 'ml.g5.2xlarge',
+      instanceCount: { min: 1, max: 2 },
+      acceleratorsPerCopy: 1,
+      memoryMiBPerCopy: 16_384,
+    },
+    [LLAMA_70B]: {
+      displayName: 'Llama 3.3 70B Versatile',
+      ownedBy: 'Meta',
+      contextWindow: 131_072,
+      maxOutputTokens: 32_768,
+      containerImage: LMI_IMAGE,
+      weights: 'meta-llama/Llama-3.3-70B-Instruct',
+      instanceType: 'ml.g6e.12xlarge',
+      instanceCount: { min: 1, max: 2 },
+      acceleratorsPerCopy: 4,
+      memoryMiBPerCopy: 163_840,
+    },
+    [QWEN_32B]: {
+      displayName: 'Qwen3 32B',
+      ownedBy: 'Alibaba Cloud',
+      contextWindow: 131_072,
+      maxOutputTokens: 40_960,
+      containerImage: LMI_IMAGE,
+      weights: 'Qwen/Qwen3-32B',
+      instanceType: 'ml.g6e.12xlarge',
+      instanceCount: { min: 1, max: 2 },
+      acceleratorsPerCopy: 2,
+      memoryMiBPerCopy: 98_304,
+    },
+  },
+  tiers: {
+    free: {
+      displayName: 'Free',
+      description: 'Start building at no cost. Exact per-model limits, no card required.',
+      models: {
+        [LLAMA_8B]: { rpm: 30, rpd: 14_400, tpm: 6_000, tpd: 500_000, inputUsdPerMillion: 0, outputUsdPerMillion: 0 },
+        [LLAMA_70B]: { rpm: 30, rpd: 1_000, tpm: 12_000, tpd: 100_000, inputUsdPerMillion: 0, outputUsdPerMillion: 0 },
+      },
+      batch: { allowed: false, discountPercent: 0 },
+      spendLimit: { allowed: false, alertThresholdsPercent: [] },
+      lora: { allowed: false, premiumPercent: 0 },
+      // Per key: a little above the sum of the per-model RPMs (60/min = 1 rps), so the edge only stops floods.
+      edge: { rateLimit: 2, burstLimit: 10, quota: { limit: 20_000, period: 'DAY' } },
+    },
+    developer: {
+      displayName: 'Developer',
+      description: 'Pay per token with higher limits, batch processing at a discount, and a monthly spend limit.',
+      models: {
+        [LLAMA_8B]: {
+          rpm: 1_000,
+          rpd: 500_000,
+          tpm: 250_000,
+          tpd: 100_000_000,
+          inputUsdPerMillion: 0.05,
+          outputUsdPerMillion: 0.08,
+        },
+        [LLAMA_70B]: {
+          rpm: 1_000,
+          rpd: 500_000,
+          tpm: 300_000,
+          tpd: 100_000_000,
+          inputUsdPerMillion: 0.59,
+          outputUsdPerMillion: 0.79,
+        },
+      },
+      batch: { allowed: true, discountPercent: 50 },
+      spendLimit: { allowed: true, alertThresholdsPercent: [50, 75, 90] },
+      lora: { allowed: false, premiumPercent: 25 },
+      edge: { rateLimit: 50, burstLimit: 100 },
+    },
+    enterprise: {
+      displayName: 'Enterprise',
+      description: 'Contract pricing, custom limits per customer, LoRA fine-tuning and dedicated models.',
+      models: {
+        [LLAMA_8B]: {
+          rpm: 10_000,
+          rpd: 10_000_000,
+          tpm: 2_000_000,
+          tpd: 1_000_000_000,
+          inputUsdPerMillion: 0.05,
+          outputUsdPerMillion: 0.08,
+        },
+        [LLAMA_70B]: {
+          rpm: 10_000,
+          rpd: 10_000_000,
+          tpm: 2_000_000,
+          tpd: 1_000_000_000,
+          inputUsdPerMillion: 0.59,
+          outputUsdPerMillion: 0.79,
+        },
+        [QWEN_32B]: {
+          rpm: 5_000,
+          rpd: 5_000_000,
+          tpm: 1_000_000,
+          tpd: 500_000_000,
+          inputUsdPerMillion: 0.29,
+          outputUsdPerMillion: 0.59,
+        },
+      },
+      batch: { allowed: true, discountPercent: 50 },
+      spendLimit: { allowed: true, alertThresholdsPercent: [50, 75, 90] },
+      lora: { allowed: true, premiumPercent: 0 },
+      edge: { rateLimit: 500, burstLimit: 1_000 },
+    },
+  },
+};

@@ -1,0 +1,217 @@
+import { z } from 'zod';
+import { TIER_NAMES } from './tier-names';
+
+/**
+ * The one typed description of Tierline's tiers, models and prices. The CDK app reads it (usage plans,
+ * instance types), the handlers bundle it (enforcement, pricing) and `GET /v1/plans` publishes it.
+ * Keep this file free of AWS imports: it is bundled into the Lambda handlers.
+ */
+
+export { TIER_NAMES, type TierName } from './tier-names';
+
+const positiveInt = z.int().positive();
+const usd = z.number().nonnegative();
+
+/** Lowercase letters, digits, dots and dashes: usable as a DynamoDB key part and in a SageMaker name. */
+const modelId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9.-]{0,62}$/, 'must be lowercase letters, digits, "." and "-" (at most 63 characters)');
+
+const limitsShape = {
+  /** Requests per minute. */
+  rpm: positiveInt,
+  /** Requests per day (UTC). */
+  rpd: positiveInt,
+  /** Tokens (input + output) per minute. */
+  tpm: positiveInt,
+  /** Tokens (input + output) per day (UTC). */
+  tpd: positiveInt,
+};
+
+function withLimitChecks<T extends z.ZodType<ModelLimits>>(schema: T) {
+  return schema
+    .refine((l) => l.rpm <= l.rpd, { message: 'rpm must not exceed rpd: lower rpm or raise rpd', path: ['rpm'] })
+    .refine((l) => l.tpm <= l.tpd, { message: 'tpm must not exceed tpd: lower tpm or raise tpd', path: ['tpm'] });
+}
+
+export interface ModelLimits {
+  rpm: number;
+  rpd: number;
+  tpm: number;
+  tpd: number;
+}
+
+/** Per-model request and token limits (also the shape of an Enterprise customer's custom limits). */
+export const modelLimitsSchema = withLimitChecks(z.object(limitsShape).strict());
+
+/** A model as a tier offers it: limits and prices. */
+export const tierModelOfferSchema = withLimitChecks(
+  z
+    .object({
+      ...limitsShape,
+      /** USD per 1M input (prompt) tokens. */
+      inputUsdPerMillion: usd,
+      /** USD per 1M output (completion) tokens. */
+      outputUsdPerMillion: usd,
+    })
+    .strict(),
+);
+export type TierModelOffer = z.infer<typeof tierModelOfferSchema>;
+
+/** API Gateway usage plan settings: the coarse, request-counting shield at the edge. */
+export const edgeSchema = z
+  .object({
+    /** Steady-state requests per second per API key (usage plan throttle rateLimit). */
+    rateLimit: z.number().positive(),
+    /** Burst bucket size per API key (usage plan throttle burstLimit). */
+    burstLimit: positiveInt,
+    /** Optional request quota per API key; absent means no quota at the edge. */
+    quota: z
+      .object({
+        limit: positiveInt,
+        period: z.enum(['DAY', 'WEEK', 'MONTH']),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .refine((e) => e.burstLimit >= e.rateLimit, {
+    message: 'burstLimit must be at least rateLimit, or API Gateway throttles below the configured rate',
+    path: ['burstLimit'],
+  });
+export type EdgeSettings = z.infer<typeof edgeSchema>;
+
+export const tierSchema = z
+  .object({
+    displayName: z.string().min(1),
+    description: z.string().min(1),
+    /** The models this tier may call, with their limits and prices. A model absent here answers 403. */
+    models: z.record(modelId, tierModelOfferSchema).refine((m) => Object.keys(m).length > 0, {
+      message: 'a tier needs at least one model',
+    }),
+    batch: z
+      .object({
+        allowed: z.boolean(),
+        /** Discount on token prices for batch requests, in percent. */
+        discountPercent: z.number().min(0).max(100),
+      })
+      .strict(),
+    spendLimit: z
+      .object({
+        allowed: z.boolean(),
+        /** Monthly limit in USD a new customer starts with; absent means none until the customer sets one. */
+        defaultMonthlyUsd: usd.optional(),
+        /** Percentages of the limit at which an alert event is published (once per threshold per month). */
+        alertThresholdsPercent: z.array(z.number().gt(0).lt(100)),
+      })
+      .strict(),
+    lora: z
+      .object({
+        allowed: z.boolean(),
+        /** Premium on the base model's token prices for a fine-tuned adapter, in percent. */
+        premiumPercent: z.number().min(0),
+      })
+      .strict(),
+    edge: edgeSchema,
+  })
+  .strict();
+export type TierConfig = z.infer<typeof tierSchema>;
+
+export const modelSchema = z
+  .object({
+    displayName: z.string().min(1),
+    /** Who publishes the weights; shown as `owned_by` in `/v1/models`. */
+    ownedBy: z.string().min(1),
+    contextWindow: positiveInt,
+    maxOutputTokens: positiveInt,
+    /**
+     * Container image URI of an LMI/vLLM-style server that speaks the OpenAI messages format.
+     * `${AWS::Region}` is replaced with the stack's region at deploy time.
+     */
+    containerImage: z.string().min(1),
+    /** Where the container loads weights from: an `s3://` URI or a Hugging Face model id. */
+    weights: z.string().min(1),
+    instanceType: z
+      .string()
+      .regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'must be a SageMaker instance type such as ml.g5.2xlarge'),
+    /** Minimum and maximum instances behind the endpoint (managed instance scaling). */
+    instanceCount: z.object({ min: z.int().nonnegative(), max: positiveInt }).strict(),
+    /** GPUs one copy of the model needs. */
+    acceleratorsPerCopy: positiveInt,
+    /** Host memory one copy needs, in MiB. */
+    memoryMiBPerCopy: positiveInt,
+  })
+  .strict()
+  .refine((m) => m.maxOutputTokens <= m.contextWindow, {
+    message: 'maxOutputTokens must not exceed contextWindow',
+    path: ['maxOutputTokens'],
+  })
+  .refine((m) => m.instanceCount.min <= m.instanceCount.max, {
+    message: 'instanceCount.min must not exceed instanceCount.max',
+    path: ['instanceCount', 'min'],
+  });
+export type ModelConfig = z.infer<typeof modelSchema>;
+
+export const environmentSchema = z
+  .object({
+    /** Short name used in stack and resource names, e.g. `dev` or `prod`. */
+    name: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,15}$/, 'must be 1-16 lowercase letters, digits or dashes, starting with a letter'),
+    /** Keep tables (and later buckets) when their stack is deleted. Production data must be retained. */
+    retainData: z.boolean(),
+    /** CloudFormation termination protection on the stateful stack. */
+    terminationProtection: z.boolean(),
+    logRetentionDays: z.union([
+      z.literal(1),
+      z.literal(3),
+      z.literal(5),
+      z.literal(7),
+      z.literal(14),
+      z.literal(30),
+      z.literal(60),
+      z.literal(90),
+      z.literal(180),
+      z.literal(365),
+    ]),
+    /** How long API Gateway caches an authorizer decision per key. Revocation takes effect within it. */
+    authorizerCacheTtlSeconds: z.int().min(0).max(3600),
+    /** Stage-wide throttle: protects the public routes that no usage plan covers. */
+    stageThrottle: z.object({ rateLimit: z.number().positive(), burstLimit: positiveInt }).strict(),
+  })
+  .strict();
+export type EnvironmentConfig = z.infer<typeof environmentSchema>;
+
+export const configSchema = z
+  .object({
+    environment: environmentSchema,
+    models: z.record(modelId, modelSchema).refine((m) => Object.keys(m).length > 0, {
+      message: 'the catalog needs at least one model',
+    }),
+    tiers: z.object({ free: tierSchema, developer: tierSchema, enterprise: tierSchema }).strict(),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    for (const tier of TIER_NAMES) {
+      for (const model of Object.keys(config.tiers[tier].models)) {
+        if (!(model in config.models)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['tiers', tier, 'models', model],
+            message: `model "${model}" is not in the catalog: add it under "models" or remove it from this tier (catalog: ${Object.keys(config.models).join(', ')})`,
+          });
+        }
+      }
+    }
+    if (!config.tiers.free.edge.quota) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tiers', 'free', 'edge', 'quota'],
+        message: 'the free tier needs an edge quota: anyone can sign up, so its usage plan must cap requests',
+      });
+    }
+  });
+
+export type TierlineConfig = z.infer<typeof configSchema>;
+/** What authors write: the schema's input, before defaults and checks. */
+export type TierlineConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,170 @@
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import {
+  AccessLogFormat,
+  ApiKeySourceType,
+  AuthorizationType,
+  EndpointType,
+  IdentitySource,
+  LambdaIntegration,
+  LogGroupLogDestination,
+  MethodLoggingLevel,
+  RequestAuthorizer,
+  type RequestValidator,
+  type Resource,
+  RestApi,
+} from 'aws-cdk-lib/aws-apigateway';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { TierlineConfig } from '../../config/schema';
+import type { CustomersTable } from '../customers-table';
+import { TierlineFunction } from '../tierline-function';
+import { addOpenAIGatewayResponses } from './gateway-responses';
+
+export interface TierlineApiProps {
+  readonly config: TierlineConfig;
+  readonly customers: CustomersTable;
+}
+
+/** JSON access log line per request (structured, so Logs Insights can query customers and statuses). */
+const ACCESS_LOG_FIELDS = {
+  requestId: '$context.requestId',
+  requestTime: '$context.requestTimeEpoch',
+  ip: '$context.identity.sourceIp',
+  httpMethod: '$context.httpMethod',
+  path: '$context.path',
+  resourcePath: '$context.resourcePath',
+  status: '$context.status',
+  responseLength: '$context.responseLength',
+  responseLatency: '$context.responseLatency',
+  integrationLatency: '$context.integrationLatency',
+  customerId: '$context.authorizer.customerId',
+  tier: '$context.authorizer.tier',
+  error: '$context.error.message',
+  authorizerError: '$context.authorizer.error',
+};
+
+/**
+ * The public REST API: a Lambda REQUEST authorizer on the `Authorization: Bearer tl_...` header that also
+ * names the customer's usage-plan key (`apiKeySource: AUTHORIZER`), the API function behind every route,
+ * served under both `/v1` (openai) and `/openai/v1` (groq-sdk), and OpenAI-shaped gateway errors.
+ */
+export class TierlineApi extends Construct {
+  public readonly restApi: RestApi;
+  public readonly authorizer: RequestAuthorizer;
+  public readonly authorizerFunction: TierlineFunction;
+  public readonly apiFunction: TierlineFunction;
+  /** Base URL for the openai client (`.../v1`). */
+  public readonly openAIBaseUrl: string;
+  /** Base URL for the groq-sdk client (it appends `/openai/v1`). */
+  public readonly groqBaseUrl: string;
+
+  private readonly validator: RequestValidator;
+  private readonly integration: LambdaIntegration;
+
+  constructor(scope: Construct, id: string, props: TierlineApiProps) {
+    super(scope, id);
+    const { config } = props;
+    const env = config.environment;
+    const removalPolicy = env.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const common = { config, logRetention: env.logRetentionDays, removalPolicy };
+
+    this.authorizerFunction = new TierlineFunction(this, 'Authorizer', {
+      ...common,
+      handlerFile: 'authorizer.ts',
+      description: 'Tierline: resolves a Bearer API key to its customer, tier and usage-plan key',
+      memorySize: 256,
+      timeout: Duration.seconds(5),
+    });
+    props.customers.bindForItemReads(this.authorizerFunction.function);
+
+    this.apiFunction = new TierlineFunction(this, 'Handler', {
+      ...common,
+      handlerFile: 'api.ts',
+      description: 'Tierline: the OpenAI-compatible API',
+      timeout: Duration.seconds(29),
+    });
+    props.customers.bindForItemReads(this.apiFunction.function);
+
+    const accessLogs = new LogGroup(this, 'AccessLogs', { retention: env.logRetentionDays, removalPolicy });
+
+    this.restApi = new RestApi(this, 'RestApi', {
+      restApiName: `tierline-${env.name}`,
+      description: 'Tierline OpenAI-compatible LLM API',
+      endpointConfiguration: { types: [EndpointType.REGIONAL] },
+      apiKeySourceType: ApiKeySourceType.AUTHORIZER,
+      cloudWatchRole: true,
+      cloudWatchRoleRemovalPolicy: removalPolicy,
+      deployOptions: {
+        stageName: env.name,
+        tracingEnabled: true,
+        metricsEnabled: true,
+        loggingLevel: MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false, // request bodies hold customer prompts: never log them
+        throttlingRateLimit: env.stageThrottle.rateLimit,
+        throttlingBurstLimit: env.stageThrottle.burstLimit,
+        accessLogDestination: new LogGroupLogDestination(accessLogs),
+        accessLogFormat: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
+      },
+    });
+    addOpenAIGatewayResponses(this.restApi);
+    Validations.of(this.restApi.node.findChild('CloudWatchRole')).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+      reason:
+        "API Gateway's account-level logging role: AWS documents this managed policy for it; it only writes logs.",
+    });
+    Validations.of(this.restApi.deploymentStage).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-APIG3',
+      reason:
+        'No WAF by default (it costs per request): each key is throttled by its usage plan, the stage has a ' +
+        'throttle, and limits are enforced per customer in DynamoDB. Associate a WebACL with the stage if needed.',
+    });
+    for (const fn of [this.authorizerFunction, this.apiFunction]) {
+      Validations.of(fn.function).acknowledge({
+        id: 'Serverless::Serverless-LambdaDLQ',
+        reason: 'Invoked synchronously by API Gateway: a failure is answered to the caller, nothing is queued.',
+      });
+    }
+
+    this.authorizer = new RequestAuthorizer(this, 'KeyAuthorizer', {
+      handler: this.authorizerFunction.function,
+      identitySources: [IdentitySource.header('Authorization')],
+      resultsCacheTtl: Duration.seconds(env.authorizerCacheTtlSeconds),
+    });
+
+    this.validator = this.restApi.addRequestValidator('Validator', {
+      validateRequestBody: true,
+      validateRequestParameters: true,
+    });
+    this.integration = new LambdaIntegration(this.apiFunction.function, { allowTestInvoke: false });
+
+    this.addVersionOneRoutes(this.restApi.root.addResource('v1'));
+    this.addVersionOneRoutes(this.restApi.root.addResource('openai').addResource('v1'));
+
+    this.groqBaseUrl = this.restApi.url;
+    this.openAIBaseUrl = this.restApi.urlForPath('/v1');
+  }
+
+  /** Public `GET plans`, and every other path behind the key authorizer and the caller's usage plan. */
+  private addVersionOneRoutes(v1: Resource): void {
+    const plans = v1.addResource('plans').addMethod('GET', this.integration, {
+      authorizationType: AuthorizationType.NONE,
+      requestValidator: this.validator,
+    });
+    const publicReason = 'GET /v1/plans is public on purpose: every limit and price is shown before sign-up.';
+    Validations.of(plans).acknowledge({ id: 'AwsSolutions::AwsSolutions-APIG4', reason: publicReason });
+    Validations.of(plans).acknowledge({ id: 'AwsSolutions::AwsSolutions-COG4', reason: publicReason });
+
+    const authorized = v1.addProxy({ anyMethod: false }).addMethod('ANY', this.integration, {
+      authorizer: this.authorizer,
+      authorizationType: AuthorizationType.CUSTOM,
+      // Required so the key the authorizer names is metered and throttled by its usage plan.
+      apiKeyRequired: true,
+      requestValidator: this.validator,
+    });
+    Validations.of(authorized).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-COG4',
+      reason:
+        'API customers authenticate with Bearer API keys (as with OpenAI and Groq), checked by the Lambda authorizer.',
+    });
+  }
+}

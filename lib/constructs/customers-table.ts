@@ -1,0 +1,57 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { AttributeType, Billing, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import { Construct } from 'constructs';
+import { CUSTOMERS_TABLE, CUSTOMERS_TABLE_ENV } from '../../lambda/adapters/customers-table';
+
+export interface CustomersTableProps {
+  /** Keep the table and its key when the stack is deleted, and turn on deletion protection. */
+  readonly retainData: boolean;
+}
+
+/** Customers and their API keys (hashes only), encrypted with a customer-managed KMS key. */
+export class CustomersTable extends Construct {
+  public readonly table: TableV2;
+  public readonly encryptionKey: Key;
+  public readonly partitionKey = CUSTOMERS_TABLE.partitionKey;
+  public readonly sortKey = CUSTOMERS_TABLE.sortKey;
+  public readonly byCreatedIndexName = CUSTOMERS_TABLE.byCreatedIndex.name;
+
+  constructor(scope: Construct, id: string, props: CustomersTableProps) {
+    super(scope, id);
+    const removalPolicy = props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    this.encryptionKey = new Key(this, 'Key', {
+      description: 'Tierline customers table encryption',
+      enableKeyRotation: true,
+      removalPolicy,
+    });
+
+    this.table = new TableV2(this, 'Table', {
+      partitionKey: { name: CUSTOMERS_TABLE.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: CUSTOMERS_TABLE.sortKey, type: AttributeType.STRING },
+      billing: Billing.onDemand(),
+      encryption: TableEncryptionV2.customerManagedKey(this.encryptionKey),
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: props.retainData,
+      removalPolicy,
+      globalSecondaryIndexes: [
+        {
+          indexName: CUSTOMERS_TABLE.byCreatedIndex.name,
+          partitionKey: { name: CUSTOMERS_TABLE.byCreatedIndex.partitionKey, type: AttributeType.STRING },
+          sortKey: { name: CUSTOMERS_TABLE.byCreatedIndex.sortKey, type: AttributeType.STRING },
+        },
+      ],
+    });
+  }
+
+  /** Lets `fn` read single items (key lookups, profiles) and tells it the table's name. */
+  public bindForItemReads(fn: LambdaFunction): void {
+    fn.addEnvironment(CUSTOMERS_TABLE_ENV, this.table.tableName);
+    // GetItem on the table only: `table.grant` would add `index/*`, which item reads never need.
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [this.table.tableArn] }));
+    this.encryptionKey.grantDecrypt(fn);
+  }
+}

@@ -1,0 +1,31 @@
+import type { App, Environment } from 'aws-cdk-lib';
+import { Tags } from 'aws-cdk-lib';
+import type { TierlineConfig } from './config/schema';
+import { ApiStack } from './stacks/api-stack';
+import { DataStack } from './stacks/data-stack';
+
+export interface TierlineStacks {
+  data: DataStack;
+  api: ApiStack;
+}
+
+/** Composes Tierline's stacks for one environment. `bin/app.ts` and the tests both call this. */
+export function createApp(app: App, config: TierlineConfig, env?: Environment): TierlineStacks {
+  const prefix = `Tierline-${config.environment.name}`;
+  const data = new DataStack(app, `${prefix}-Data`, {
+    config,
+    env,
+    description: `Tierline ${config.environment.name}: customer data (stateful)`,
+  });
+  const api = new ApiStack(app, `${prefix}-Api`, {
+    config,
+    env,
+    customers: data.customers,
+    description: `Tierline ${config.environment.name}: OpenAI-compatible API (stateless)`,
+  });
+  for (const stack of [data, api]) {
+    Tags.of(stack).add('project', 'tierline');
+    Tags.of(stack).add('environment', config.environment.name);
+  }
+  return { data, api };
+}

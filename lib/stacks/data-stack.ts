@@ -1,0 +1,21 @@
+import { Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { TierlineConfig } from '../config/schema';
+import { CustomersTable } from '../constructs/customers-table';
+
+export interface DataStackProps extends StackProps {
+  readonly config: TierlineConfig;
+}
+
+/**
+ * Stateful resources only (tables; later buckets), so the stateless API and the GPU inference stack can be
+ * replaced or torn down without touching data. Termination protection and retained data in production.
+ */
+export class DataStack extends Stack {
+  public readonly customers: CustomersTable;
+
+  constructor(scope: Construct, id: string, props: DataStackProps) {
+    super(scope, id, { ...props, terminationProtection: props.config.environment.terminationProtection });
+    this.customers = new CustomersTable(this, 'Customers', { retainData: props.config.environment.retainData });
+  }
+}
