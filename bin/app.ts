@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { ConfigError, loadConfig } from '../lib/config/load';
@@ -5,9 +6,12 @@ import { createApp } from '../lib/create-app';
 
 const app = new App();
 const envName = String(app.node.tryGetContext('env') ?? 'dev');
+// Optional JSON file of overrides, merged field by field over the environment (`-c configFile=tiers.json`).
+const configFile: unknown = app.node.tryGetContext('configFile');
 
 try {
-  const config = loadConfig({ env: envName });
+  const overrides = typeof configFile === 'string' ? JSON.parse(readFileSync(configFile, 'utf8')) : undefined;
+  const config = loadConfig({ env: envName, overrides });
   createApp(app, config, {
     account: process.env.CDK_DEFAULT_ACCOUNT,
     region: process.env.CDK_DEFAULT_REGION,

@@ -58,8 +58,8 @@ export function createApiApp(deps: ApiDependencies): Hono<Env> {
   app.use('*', async (c, next) => {
     const requestId = deps.requestIdOf?.(c) ?? randomUUID();
     c.set('requestId', requestId);
-    await next();
     c.header('x-request-id', requestId);
+    await next();
   });
 
   const v1 = versionOneRoutes(deps);

@@ -1,5 +1,5 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, Billing, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
@@ -13,7 +13,7 @@ export interface CustomersTableProps {
 
 /** Customers and their API keys (hashes only), encrypted with a customer-managed KMS key. */
 export class CustomersTable extends Construct {
-  public readonly table: TableV2;
+  public readonly table: Table;
   public readonly encryptionKey: Key;
   public readonly partitionKey = CUSTOMERS_TABLE.partitionKey;
   public readonly sortKey = CUSTOMERS_TABLE.sortKey;
@@ -29,21 +29,22 @@ export class CustomersTable extends Construct {
       removalPolicy,
     });
 
-    this.table = new TableV2(this, 'Table', {
+    // `Table`, not `TableV2`: TableV2 cannot render a customer-managed key in a region-agnostic stack, and
+    // Tierline's stacks synthesize without an account or region.
+    this.table = new Table(this, 'Table', {
       partitionKey: { name: CUSTOMERS_TABLE.partitionKey, type: AttributeType.STRING },
       sortKey: { name: CUSTOMERS_TABLE.sortKey, type: AttributeType.STRING },
-      billing: Billing.onDemand(),
-      encryption: TableEncryptionV2.customerManagedKey(this.encryptionKey),
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      encryption: TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: this.encryptionKey,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: props.retainData,
       removalPolicy,
-      globalSecondaryIndexes: [
-        {
-          indexName: CUSTOMERS_TABLE.byCreatedIndex.name,
-          partitionKey: { name: CUSTOMERS_TABLE.byCreatedIndex.partitionKey, type: AttributeType.STRING },
-          sortKey: { name: CUSTOMERS_TABLE.byCreatedIndex.sortKey, type: AttributeType.STRING },
-        },
-      ],
+    });
+    this.table.addGlobalSecondaryIndex({
+      indexName: CUSTOMERS_TABLE.byCreatedIndex.name,
+      partitionKey: { name: CUSTOMERS_TABLE.byCreatedIndex.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: CUSTOMERS_TABLE.byCreatedIndex.sortKey, type: AttributeType.STRING },
     });
   }
 

@@ -1,0 +1,117 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { ConfigError, deepMerge, loadConfig, parseConfig } from '../../lib/config/load';
+import { TIER_NAMES } from '../../lib/config/schema';
+
+const ROOT = path.join(__dirname, '..', '..');
+
+describe('tier config', () => {
+  it.each(['dev', 'prod'])('the %s environment is valid and has every tier', (env) => {
+    const config = loadConfig({ env });
+
+    expect(config.environment.name).toBe(env);
+    expect(Object.keys(config.tiers)).toEqual([...TIER_NAMES]);
+  });
+
+  it("starts from Groq's published free-tier limits", () => {
+    const free = loadConfig({ env: 'dev' }).tiers.free.models;
+
+    expect(free['llama-3.3-70b-versatile']).toMatchObject({ rpm: 30, rpd: 1_000, tpm: 12_000, tpd: 100_000 });
+    expect(free['llama-3.1-8b-instant']).toMatchObject({ rpm: 30, rpd: 14_400 });
+  });
+
+  it('keeps production data and protects its stack; development does not', () => {
+    expect(loadConfig({ env: 'prod' }).environment).toMatchObject({ retainData: true, terminationProtection: true });
+    expect(loadConfig({ env: 'dev' }).environment).toMatchObject({ retainData: false, terminationProtection: false });
+  });
+
+  it('applies overrides field by field and replaces arrays', () => {
+    expect(deepMerge({ a: { b: 1, c: 2 }, l: [1, 2] }, { a: { c: 3 }, l: [9] })).toEqual({ a: { b: 1, c: 3 }, l: [9] });
+
+    const config = loadConfig({ env: 'dev', overrides: { tiers: { free: { edge: { rateLimit: 3 } } } } });
+
+    expect(config.tiers.free.edge).toEqual({ rateLimit: 3, burstLimit: 10, quota: { limit: 20_000, period: 'DAY' } });
+  });
+
+  it.each([
+    [
+      'a negative limit',
+      { tiers: { free: { models: { 'llama-3.1-8b-instant': { rpm: -1 } } } } },
+      'tiers.free.models.llama-3.1-8b-instant.rpm',
+      /expected number to be >0|Too small/i,
+    ],
+    [
+      'a model missing from the catalog',
+      {
+        tiers: {
+          developer: {
+            models: { 'gpt-9': { rpm: 1, rpd: 1, tpm: 1, tpd: 1, inputUsdPerMillion: 0, outputUsdPerMillion: 0 } },
+          },
+        },
+      },
+      'tiers.developer.models.gpt-9',
+      /not in the catalog: add it under "models"/,
+    ],
+    [
+      'rpm above rpd',
+      { tiers: { free: { models: { 'llama-3.1-8b-instant': { rpm: 20_000 } } } } },
+      'tiers.free.models.llama-3.1-8b-instant.rpm',
+      /rpm must not exceed rpd/,
+    ],
+    [
+      'a burst below the rate',
+      { tiers: { developer: { edge: { rateLimit: 50, burstLimit: 10 } } } },
+      'tiers.developer.edge.burstLimit',
+      /burstLimit must be at least rateLimit/,
+    ],
+    ['a misspelt field', { tiers: { free: { batch: { alowed: true } } } }, 'tiers.free.batch', /alowed/],
+    [
+      'a bad instance type',
+      { models: { 'qwen3-32b': { instanceType: 'g5.xlarge' } } },
+      'models.qwen3-32b.instanceType',
+      /must be a SageMaker instance type such as ml\.g5\.2xlarge/,
+    ],
+  ])('rejects %s, naming the field and how to fix it', (_case, overrides, field, message) => {
+    const attempt = () => loadConfig({ env: 'dev', overrides });
+
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(field);
+    expect(attempt).toThrow(message);
+  });
+
+  it('requires an edge quota on the free tier', () => {
+    const config = loadConfig({ env: 'dev' }) as unknown as { tiers: { free: { edge: { quota?: unknown } } } };
+    delete config.tiers.free.edge.quota;
+
+    expect(() => parseConfig(config)).toThrow(/tiers\.free\.edge\.quota: the free tier needs an edge quota/);
+  });
+
+  it('names the known environments when an unknown one is asked for', () => {
+    expect(() => loadConfig({ env: 'staging' })).toThrow(/Unknown environment "staging".*dev, prod/);
+  });
+});
+
+describe('cdk synth with an invalid config', () => {
+  it('fails with exit code 1 and a message that names the field', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tierline-config-'));
+    const configFile = path.join(dir, 'tiers.json');
+    writeFileSync(configFile, JSON.stringify({ tiers: { free: { models: { 'llama-3.1-8b-instant': { tpm: 0 } } } } }));
+
+    const run = promisify(execFile)(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['bin/app.ts'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        CDK_OUTDIR: path.join(dir, 'cdk.out'),
+        CDK_CONTEXT_JSON: JSON.stringify({ env: 'dev', configFile }),
+      },
+    });
+
+    await expect(run).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('tiers.free.models.llama-3.1-8b-instant.tpm'),
+    });
+  });
+});

@@ -1,0 +1,210 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { TIER_NAMES } from '../../lib/config/schema';
+import { OPENAI_GATEWAY_RESPONSES } from '../../lib/constructs/api/gateway-responses';
+import { operatorParameterName } from '../../lib/stacks/api-stack';
+import { synthesize } from '../support/synth';
+
+describe('API stack', () => {
+  const { api, config, stacks } = synthesize();
+
+  it('has exactly one usage plan per tier, with the throttle and quota of the config', () => {
+    api.resourceCountIs('AWS::ApiGateway::UsagePlan', TIER_NAMES.length);
+    for (const tier of TIER_NAMES) {
+      const { edge } = config.tiers[tier];
+      api.hasResourceProperties('AWS::ApiGateway::UsagePlan', {
+        UsagePlanName: `tierline-dev-${tier}`,
+        Throttle: { RateLimit: edge.rateLimit, BurstLimit: edge.burstLimit },
+        Quota: edge.quota ? { Limit: edge.quota.limit, Period: edge.quota.period } : Match.absent(),
+        ApiStages: [Match.objectLike({ Stage: Match.anyValue(), ApiId: Match.anyValue() })],
+      });
+    }
+  });
+
+  it('takes the usage-plan key from the authorizer, a REQUEST authorizer on Authorization with the configured TTL', () => {
+    api.hasResourceProperties('AWS::ApiGateway::RestApi', {
+      ApiKeySourceType: 'AUTHORIZER',
+      EndpointConfiguration: { Types: ['REGIONAL'] },
+    });
+    api.resourceCountIs('AWS::ApiGateway::Authorizer', 1);
+    api.hasResourceProperties('AWS::ApiGateway::Authorizer', {
+      Type: 'REQUEST',
+      IdentitySource: 'method.request.header.Authorization',
+      AuthorizerResultTtlInSeconds: config.environment.authorizerCacheTtlSeconds,
+      AuthorizerUri: Match.anyValue(),
+    });
+  });
+
+  it('serves every route under /v1 and /openai/v1: plans public, the rest behind the authorizer and a usage plan', () => {
+    const authorizerId = { Ref: stacks.api.getLogicalId(stacks.api.api.authorizer.node.defaultChild as never) };
+    const methods = api.findResources('AWS::ApiGateway::Method');
+    const summary = Object.values(methods).map((m) => ({
+      method: m.Properties.HttpMethod,
+      auth: m.Properties.AuthorizationType,
+      keyRequired: m.Properties.ApiKeyRequired ?? false,
+      authorizer: m.Properties.AuthorizerId,
+      validator: m.Properties.RequestValidatorId !== undefined,
+    }));
+
+    expect(summary).toHaveLength(4);
+    expect(summary.filter((m) => m.auth === 'NONE')).toEqual([
+      { method: 'GET', auth: 'NONE', keyRequired: false, authorizer: undefined, validator: true },
+      { method: 'GET', auth: 'NONE', keyRequired: false, authorizer: undefined, validator: true },
+    ]);
+    expect(summary.filter((m) => m.auth === 'CUSTOM')).toEqual([
+      { method: 'ANY', auth: 'CUSTOM', keyRequired: true, authorizer: authorizerId, validator: true },
+      { method: 'ANY', auth: 'CUSTOM', keyRequired: true, authorizer: authorizerId, validator: true },
+    ]);
+    const paths = Object.values(api.findResources('AWS::ApiGateway::Resource')).map((r) => r.Properties.PathPart);
+    expect(paths.sort()).toEqual(['openai', 'plans', 'plans', 'v1', 'v1', '{proxy+}', '{proxy+}'].sort());
+  });
+
+  it('rewrites every API Gateway error into the OpenAI error shape', () => {
+    const responses = Object.values(api.findResources('AWS::ApiGateway::GatewayResponse'));
+
+    expect(responses).toHaveLength(OPENAI_GATEWAY_RESPONSES.length);
+    expect(responses.map((r) => r.Properties.ResponseType).sort()).toEqual(
+      [
+        'ACCESS_DENIED',
+        'AUTHORIZER_CONFIGURATION_ERROR',
+        'AUTHORIZER_FAILURE',
+        'BAD_REQUEST_BODY',
+        'BAD_REQUEST_PARAMETERS',
+        'DEFAULT_4XX',
+        'DEFAULT_5XX',
+        'INTEGRATION_TIMEOUT',
+        'INVALID_API_KEY',
+        'MISSING_AUTHENTICATION_TOKEN',
+        'QUOTA_EXCEEDED',
+        'REQUEST_TOO_LARGE',
+        'RESOURCE_NOT_FOUND',
+        'THROTTLED',
+        'UNAUTHORIZED',
+        'UNSUPPORTED_MEDIA_TYPE',
+      ].sort(),
+    );
+    for (const { Properties: response } of responses) {
+      // API Gateway substitutes `$context.error.messageString` with a quoted JSON string.
+      const rendered = response.ResponseTemplates['application/json'].replace(
+        '$context.error.messageString',
+        '"Invalid request body"',
+      );
+      const body = JSON.parse(rendered);
+      expect(Object.keys(body)).toEqual(['error']);
+      expect(Object.keys(body.error)).toEqual(['message', 'type', 'param', 'code']);
+      expect(typeof body.error.message).toBe('string');
+      expect(response.ResponseParameters['gatewayresponse.header.content-type']).toBe("'application/json'");
+    }
+  });
+
+  it.each([
+    ['UNAUTHORIZED', '401', 'invalid_api_key'],
+    ['INVALID_API_KEY', '401', 'invalid_api_key'],
+    ['THROTTLED', '429', 'rate_limit_exceeded'],
+    ['QUOTA_EXCEEDED', '429', 'rate_limit_exceeded'],
+    ['REQUEST_TOO_LARGE', '413', 'request_too_large'],
+    ['MISSING_AUTHENTICATION_TOKEN', '404', 'unknown_url'],
+    ['AUTHORIZER_FAILURE', '500', 'authentication_unavailable'],
+  ])('answers %s with status %s and code %s', (type, status, code) => {
+    api.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: type,
+      StatusCode: status,
+      ResponseTemplates: { 'application/json': Match.stringLikeRegexp(`"code":"${code}"`) },
+    });
+  });
+
+  it('sends retry-after with an edge throttle', () => {
+    api.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: 'THROTTLED',
+      ResponseParameters: Match.objectLike({ 'gatewayresponse.header.retry-after': "'1'" }),
+    });
+  });
+
+  it('logs access as JSON, traces with X-Ray, never logs bodies, and throttles the stage', () => {
+    api.hasResourceProperties('AWS::ApiGateway::Stage', {
+      StageName: 'dev',
+      TracingEnabled: true,
+      AccessLogSetting: {
+        DestinationArn: Match.anyValue(),
+        Format: Match.serializedJson(Match.objectLike({ customerId: '$context.authorizer.customerId' })),
+      },
+      MethodSettings: [
+        Match.objectLike({
+          DataTraceEnabled: false,
+          LoggingLevel: 'ERROR',
+          MetricsEnabled: true,
+          ThrottlingRateLimit: config.environment.stageThrottle.rateLimit,
+          ThrottlingBurstLimit: config.environment.stageThrottle.burstLimit,
+        }),
+      ],
+    });
+    api.hasResourceProperties('AWS::ApiGateway::RequestValidator', {
+      ValidateRequestBody: true,
+      ValidateRequestParameters: true,
+    });
+  });
+
+  it('runs both functions on ARM64, the latest Node.js runtime, with tracing and retained logs', () => {
+    api.resourceCountIs('AWS::Lambda::Function', 2);
+    api.allResourcesProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      TracingConfig: { Mode: 'Active' },
+      LoggingConfig: { LogGroup: Match.anyValue() },
+    });
+    api.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: config.environment.logRetentionDays });
+  });
+
+  it('lets the authorizer read single customer items and nothing else', () => {
+    const authorizerRole = stacks.api.getLogicalId(stacks.api.api.authorizerFunction.role.node.defaultChild as never);
+    api.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: authorizerRole }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Action: 'dynamodb:GetItem', Effect: 'Allow', Resource: Match.anyValue() }),
+          Match.objectLike({ Action: 'kms:Decrypt', Effect: 'Allow' }),
+        ]),
+      },
+    });
+    const statements = Object.values(
+      api.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: authorizerRole }] } }),
+    )
+      .flatMap((p) => p.Properties.PolicyDocument.Statement)
+      .flatMap((s: { Action: string | string[] }) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+    expect(statements.filter((a) => a.startsWith('dynamodb:'))).toEqual(['dynamodb:GetItem']);
+  });
+
+  it('publishes what the operator CLI needs in one SSM parameter and the base URLs as outputs', () => {
+    api.hasResourceProperties('AWS::SSM::Parameter', {
+      Name: operatorParameterName('dev'),
+      Type: 'String',
+      Value: Match.anyValue(),
+    });
+    api.hasOutput('OpenAIBaseUrl', {});
+    api.hasOutput('GroqBaseUrl', {});
+  });
+});
+
+describe('changing a tier in the config', () => {
+  it('updates its usage plan in place: same logical id, new limits, customers keep their keys', () => {
+    const before = synthesize();
+    const after = synthesize({
+      overrides: {
+        tiers: { free: { edge: { rateLimit: 4, burstLimit: 20, quota: { limit: 30_000, period: 'WEEK' } } } },
+      },
+    });
+    const idOf = (s: typeof before) =>
+      s.stacks.api.getLogicalId(s.stacks.api.usagePlans.plans.free.node.defaultChild as never);
+
+    expect(idOf(after)).toBe(idOf(before));
+    after.api.hasResource('AWS::ApiGateway::UsagePlan', {
+      Properties: Match.objectLike({
+        UsagePlanName: 'tierline-dev-free',
+        Throttle: { RateLimit: 4, BurstLimit: 20 },
+        Quota: { Limit: 30_000, Period: 'WEEK' },
+      }),
+    });
+    expect(Object.keys(after.api.findResources('AWS::ApiGateway::UsagePlan')).sort()).toEqual(
+      Object.keys(before.api.findResources('AWS::ApiGateway::UsagePlan')).sort(),
+    );
+  });
+});

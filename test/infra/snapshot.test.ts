@@ -1,0 +1,15 @@
+import { synthesize } from '../support/synth';
+
+// Asset hashes change with every handler edit; masking them keeps the snapshot about infrastructure.
+expect.addSnapshotSerializer({
+  test: (value) => typeof value === 'string' && /[0-9a-f]{64}/.test(value),
+  print: (value) => JSON.stringify((value as string).replace(/[0-9a-f]{64}/g, '[HASH]')),
+});
+
+describe('whole app', () => {
+  it('matches the reviewed snapshot (dev)', () => {
+    const { data, api } = synthesize();
+
+    expect({ data: data.toJSON(), api: api.toJSON() }).toMatchSnapshot();
+  });
+});

@@ -1,0 +1,55 @@
+import type { AddressInfo } from 'node:net';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
+import { CustomersRepository, createDocumentClient } from '../../lambda/adapters/customers-repository';
+import { ensureCustomersTable } from '../../lambda/adapters/local-tables';
+
+/** A real DynamoDB engine (dynalite, in memory) on a random loopback port, for one test file. */
+export interface LocalDynamo {
+  client: DynamoDBClient;
+  endpoint: string;
+  /** Number of DynamoDB API calls sent through `client` so far. */
+  calls(): number;
+  stop(): Promise<void>;
+}
+
+export async function startDynalite(): Promise<LocalDynamo> {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  let count = 0;
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      count += 1;
+      return next(args);
+    },
+    { step: 'initialize', name: 'countCalls' },
+  );
+  return {
+    client,
+    endpoint,
+    calls: () => count,
+    stop: async () => {
+      client.destroy();
+      await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+    },
+  };
+}
+
+let tableCounter = 0;
+
+/** A fresh customers table (unique name) and a repository on it. */
+export async function newCustomersTable(
+  dynamo: LocalDynamo,
+): Promise<{ tableName: string; repository: CustomersRepository }> {
+  tableCounter += 1;
+  const tableName = `customers-${process.pid}-${tableCounter}`;
+  await ensureCustomersTable(dynamo.client, tableName);
+  return { tableName, repository: new CustomersRepository(createDocumentClient(dynamo.client), tableName) };
+}
