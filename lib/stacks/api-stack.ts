@@ -5,22 +5,11 @@ import type { TierlineConfig } from '../config/schema';
 import { TierUsagePlans } from '../constructs/api/tier-usage-plans';
 import { TierlineApi } from '../constructs/api/tierline-api';
 import type { CustomersTable } from '../constructs/customers-table';
+import { type OperatorSettings, operatorParameterName } from '../operator-settings';
 
 export interface ApiStackProps extends StackProps {
   readonly config: TierlineConfig;
   readonly customers: CustomersTable;
-}
-
-/** Where the operator CLI finds a deployment: `/tierline/<env>/operator` in SSM Parameter Store. */
-export const operatorParameterName = (env: string) => `/tierline/${env}/operator`;
-
-/** The contents of the operator parameter (JSON). */
-export interface OperatorSettings {
-  apiId: string;
-  stageName: string;
-  openAIBaseUrl: string;
-  customersTableName: string;
-  usagePlanIds: Record<string, string>;
 }
 
 /** The stateless API: functions, REST API, usage plans. Safe to destroy and redeploy. */

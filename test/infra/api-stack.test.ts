@@ -1,7 +1,7 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { TIER_NAMES } from '../../lib/config/schema';
 import { OPENAI_GATEWAY_RESPONSES } from '../../lib/constructs/api/gateway-responses';
-import { operatorParameterName } from '../../lib/stacks/api-stack';
+import { operatorParameterName } from '../../lib/operator-settings';
 import { synthesize } from '../support/synth';
 
 describe('API stack', () => {

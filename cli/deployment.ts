@@ -1,0 +1,49 @@
+import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetParameterCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
+import { CustomersRepository, createDocumentClient } from '../lambda/adapters/customers-repository';
+import { loadConfig } from '../lib/config/load';
+import { type OperatorSettings, operatorParameterName } from '../lib/operator-settings';
+import { Operator, OperatorError } from './operator';
+
+export interface DeploymentOptions {
+  env: string;
+  region?: string;
+}
+
+/** Reads what the API stack published about itself; the operator's AWS credentials are used as they are. */
+export async function readOperatorSettings(ssm: SSMClient, env: string): Promise<OperatorSettings> {
+  const name = operatorParameterName(env);
+  try {
+    const { Parameter } = await ssm.send(new GetParameterCommand({ Name: name }));
+    if (!Parameter?.Value) throw new OperatorError(`SSM parameter ${name} is empty: redeploy the API stack.`);
+    return JSON.parse(Parameter.Value) as OperatorSettings;
+  } catch (error) {
+    if (error instanceof ParameterNotFound || (error instanceof Error && error.name === 'ParameterNotFound')) {
+      throw new OperatorError(
+        `No Tierline deployment "${env}" found (SSM parameter ${name} is missing in this account and region). ` +
+          'Deploy it with "npx cdk deploy --all -c env=' +
+          env +
+          '", or pass --env and --region (or AWS_REGION) for the right one.',
+      );
+    }
+    throw error;
+  }
+}
+
+/** An {@link Operator} wired to a deployed stack with the AWS SDK. */
+export async function connectToDeployment(options: DeploymentOptions): Promise<Operator> {
+  const region = options.region;
+  const settings = await readOperatorSettings(new SSMClient({ region }), options.env);
+  return new Operator({
+    settings,
+    config: loadConfig({ env: options.env }),
+    customers: new CustomersRepository(
+      createDocumentClient(new DynamoDBClient({ region })),
+      settings.customersTableName,
+    ),
+    // API Gateway allows 5 CreateApiKey calls per second per account (not raisable): adaptive retry slows the
+    // client down on TooManyRequestsException instead of failing a bulk import.
+    apiGateway: new APIGatewayClient({ region, retryMode: 'adaptive', maxAttempts: 10 }),
+  });
+}
