@@ -26,6 +26,7 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       instanceCount: { min: 1, max: 2 },
       acceleratorsPerCopy: 1,
       memoryMiBPerCopy: 16_384,
+      maxCopies: 2,
     },
     [LLAMA_70B]: {
       displayName: 'Llama 3.3 70B Versatile',
@@ -38,6 +39,7 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       instanceCount: { min: 1, max: 2 },
       acceleratorsPerCopy: 4,
       memoryMiBPerCopy: 163_840,
+      maxCopies: 2,
     },
     [QWEN_32B]: {
       displayName: 'Qwen3 32B',
@@ -50,6 +52,7 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       instanceCount: { min: 1, max: 2 },
       acceleratorsPerCopy: 2,
       memoryMiBPerCopy: 98_304,
+      maxCopies: 4,
     },
   },
   tiers: {

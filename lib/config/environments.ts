@@ -22,6 +22,7 @@ export const environments: Record<string, EnvironmentDefinition> = {
       logRetentionDays: 14,
       authorizerCacheTtlSeconds: 60,
       stageThrottle: { rateLimit: 100, burstLimit: 200 },
+      inference: { scaleToZero: true, targetConcurrentRequestsPerCopy: 4 },
     },
     overrides: {
       // Development endpoints run one small GPU instance per model at most.
@@ -40,6 +41,7 @@ export const environments: Record<string, EnvironmentDefinition> = {
       logRetentionDays: 365,
       authorizerCacheTtlSeconds: 60,
       stageThrottle: { rateLimit: 5_000, burstLimit: 10_000 },
+      inference: { scaleToZero: false, targetConcurrentRequestsPerCopy: 8 },
     },
   },
 };

@@ -140,6 +140,8 @@ export const modelSchema = z
     acceleratorsPerCopy: positiveInt,
     /** Host memory one copy needs, in MiB. */
     memoryMiBPerCopy: positiveInt,
+    /** Most copies of the model (inference component copies) autoscaling may run. */
+    maxCopies: positiveInt,
   })
   .strict()
   .refine((m) => m.maxOutputTokens <= m.contextWindow, {
@@ -178,6 +180,17 @@ export const environmentSchema = z
     authorizerCacheTtlSeconds: z.int().min(0).max(3600),
     /** Stage-wide throttle: protects the public routes that no usage plan covers. */
     stageThrottle: z.object({ rateLimit: z.number().positive(), burstLimit: positiveInt }).strict(),
+    inference: z
+      .object({
+        /**
+         * Let inference components scale to zero copies (and endpoints to zero instances) when idle: no GPU
+         * cost while idle, but the first request after that waits minutes and is answered 503 + retry-after.
+         */
+        scaleToZero: z.boolean(),
+        /** Concurrent requests per model copy that autoscaling aims for. */
+        targetConcurrentRequestsPerCopy: positiveInt,
+      })
+      .strict(),
   })
   .strict();
 export type EnvironmentConfig = z.infer<typeof environmentSchema>;

@@ -1,0 +1,51 @@
+/**
+ * The OpenAI chat completion shapes Tierline sends and receives (the subset clients rely on).
+ * https://platform.openai.com/docs/api-reference/chat
+ */
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'function_call';
+
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+export interface AssistantMessage {
+  role: 'assistant';
+  content: string | null;
+  tool_calls?: ToolCall[];
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  system_fingerprint?: string | null;
+  choices: { index: number; message: AssistantMessage; finish_reason: FinishReason | null; logprobs?: unknown }[];
+  usage: Usage;
+}
+
+export interface ChunkDelta {
+  role?: 'assistant';
+  content?: string | null;
+  tool_calls?: (Partial<ToolCall> & { index: number })[];
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  system_fingerprint?: string | null;
+  choices: { index: number; delta: ChunkDelta; finish_reason: FinishReason | null; logprobs?: unknown }[];
+  /** Present (with `choices: []`) on the last chunk when `stream_options.include_usage` is set. */
+  usage?: Usage | null;
+}
