@@ -1,14 +1,20 @@
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetParameterCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
 import { CustomersRepository, createDocumentClient } from '../lambda/adapters/customers-repository';
 import { loadConfig } from '../lib/config/load';
 import { type OperatorSettings, operatorParameterName } from '../lib/operator-settings';
+import { ApiGatewayEmulator } from '../local/api-gateway-emulator';
+import { connectionFile, type LocalConnection } from '../local/local-mode';
 import { Operator, OperatorError } from './operator';
 
 export interface DeploymentOptions {
   env: string;
   region?: string;
+  /** Operate a running local mode (`npm start`) instead of a deployment. */
+  local?: boolean;
 }
 
 /** Reads what the API stack published about itself; the operator's AWS credentials are used as they are. */
@@ -31,8 +37,31 @@ export async function readOperatorSettings(ssm: SSMClient, env: string): Promise
   }
 }
 
-/** An {@link Operator} wired to a deployed stack with the AWS SDK. */
+/** An {@link Operator} on a running local mode: its DynamoDB engine and API Gateway emulation. */
+export function connectToLocalMode(env: string, dataDir = process.env.TIERLINE_DATA_DIR ?? '.local'): Operator {
+  const file = connectionFile(path.resolve(dataDir));
+  if (!existsSync(file)) {
+    throw new OperatorError(`Local mode is not running (no ${file}): start it with "npm start" in another terminal.`);
+  }
+  const connection = JSON.parse(readFileSync(file, 'utf8')) as LocalConnection;
+  const doc = createDocumentClient(
+    new DynamoDBClient({
+      endpoint: connection.dynamoEndpoint,
+      region: 'local',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    }),
+  );
+  return new Operator({
+    settings: connection.settings,
+    config: loadConfig({ env }),
+    customers: new CustomersRepository(doc, connection.settings.customersTableName),
+    apiGateway: new ApiGatewayEmulator(doc).asClient(),
+  });
+}
+
+/** An {@link Operator} wired to a deployed stack with the AWS SDK (or to local mode with `local`). */
 export async function connectToDeployment(options: DeploymentOptions): Promise<Operator> {
+  if (options.local) return connectToLocalMode(options.env);
   const region = options.region;
   const settings = await readOperatorSettings(new SSMClient({ region }), options.env);
   return new Operator({

@@ -17,6 +17,7 @@ export interface CliDependencies extends CliIo {
 interface GlobalOptions {
   env: string;
   region?: string;
+  local?: boolean;
   json?: boolean;
 }
 
@@ -85,6 +86,7 @@ export function buildProgram(deps: CliDependencies): Command {
       ),
     )
     .option('--region <region>', 'AWS region of the deployment (default: AWS_REGION or your profile)')
+    .option('--local', 'operate the local mode started with `npm start` instead of a deployment')
     .option('--json', 'print machine-readable JSON')
     .configureOutput({ writeOut: deps.out, writeErr: deps.err })
     .exitOverride()
@@ -93,7 +95,7 @@ export function buildProgram(deps: CliDependencies): Command {
   const run = (command: Command, action: (operator: Operator, json: boolean) => Promise<void>): Promise<void> => {
     const options = command.optsWithGlobals<GlobalOptions>();
     return deps
-      .connect({ env: options.env, region: options.region })
+      .connect({ env: options.env, region: options.region, ...(options.local ? { local: true } : {}) })
       .then((operator) => action(operator, options.json === true));
   };
   const print = (json: boolean, value: unknown, text: string) => deps.out(json ? JSON.stringify(value, null, 2) : text);

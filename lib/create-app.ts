@@ -3,10 +3,13 @@ import { Tags } from 'aws-cdk-lib';
 import type { TierlineConfig } from './config/schema';
 import { ApiStack } from './stacks/api-stack';
 import { DataStack } from './stacks/data-stack';
+import { InferenceStack } from './stacks/inference-stack';
 
 export interface TierlineStacks {
   data: DataStack;
   api: ApiStack;
+  /** The GPU endpoints: destroy it on its own to stop their cost; nothing else depends on it. */
+  inference: InferenceStack;
 }
 
 /** Composes Tierline's stacks for one environment. `bin/app.ts` and the tests both call this. */
@@ -23,9 +26,14 @@ export function createApp(app: App, config: TierlineConfig, env?: Environment): 
     customers: data.customers,
     description: `Tierline ${config.environment.name}: OpenAI-compatible API (stateless)`,
   });
-  for (const stack of [data, api]) {
+  const inference = new InferenceStack(app, `${prefix}-Inference`, {
+    config,
+    env,
+    description: `Tierline ${config.environment.name}: GPU inference (SageMaker endpoints); destroy to stop GPU cost`,
+  });
+  for (const stack of [data, api, inference]) {
     Tags.of(stack).add('project', 'tierline');
     Tags.of(stack).add('environment', config.environment.name);
   }
-  return { data, api };
+  return { data, api, inference };
 }

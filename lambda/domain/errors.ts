@@ -9,6 +9,9 @@ export type OpenAIErrorType =
   | 'permission_error'
   | 'not_found_error'
   | 'rate_limit_error'
+  /** Groq and OpenAI name the limit that was hit in `type` on 429s. */
+  | 'requests'
+  | 'tokens'
   | 'server_error'
   | 'service_unavailable';
 
@@ -71,5 +74,31 @@ export class InternalServerError extends HttpError {
       `The server had an error while processing your request. Quote request id ${requestId} if you contact support.`,
       'internal_error',
     );
+  }
+}
+
+export class PayloadTooLargeError extends HttpError {
+  constructor(limitBytes: number) {
+    super(
+      413,
+      'invalid_request_error',
+      `Request body too large: at most ${Math.floor(limitBytes / (1024 * 1024))} MB per request.`,
+      'request_too_large',
+    );
+  }
+}
+
+/** The model cannot serve right now (scaled to zero, scaling out, overloaded). */
+export class ServiceUnavailableError extends HttpError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super(503, 'service_unavailable', message, 'model_unavailable', null, {
+      'retry-after': String(retryAfterSeconds),
+    });
+  }
+}
+
+export class GatewayTimeoutError extends HttpError {
+  constructor(message: string) {
+    super(504, 'server_error', message, 'timeout');
   }
 }

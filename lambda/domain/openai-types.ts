@@ -48,4 +48,6 @@ export interface ChatCompletionChunk {
   choices: { index: number; delta: ChunkDelta; finish_reason: FinishReason | null; logprobs?: unknown }[];
   /** Present (with `choices: []`) on the last chunk when `stream_options.include_usage` is set. */
   usage?: Usage | null;
+  /** Groq's extension: the request id, and usage on the chunk with the finish reason. */
+  x_groq?: { id: string; usage?: Usage };
 }

@@ -6,7 +6,13 @@ import type { TierlineConfigInput } from './schema';
  * usage plans update in place and customers keep their keys.
  */
 
-/** Large Model Inference container (vLLM engine, OpenAI messages format). */
+/**
+ * Large Model Inference container (vLLM engine, OpenAI messages format).
+ * Context windows are 32K, not the models' 128K: the KV cache of a full 128K sequence does not fit next to
+ * the weights on these instances (24 GB A10G for 8B, 4x48 GB L40S for 70B). Bigger instances allow more.
+ * The meta-llama repositories are gated: copy the weights to S3 (which also turns on network isolation) or
+ * give the container an HF_TOKEN.
+ */
 const LMI_IMAGE = '763104351884.dkr.ecr.${AWS::Region}.amazonaws.com/djl-inference:0.33.0-lmi15.0.0-cu128';
 
 const LLAMA_8B = 'llama-3.1-8b-instant';
@@ -18,7 +24,7 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
     [LLAMA_8B]: {
       displayName: 'Llama 3.1 8B Instant',
       ownedBy: 'Meta',
-      contextWindow: 131_072,
+      contextWindow: 32_768,
       maxOutputTokens: 8_192,
       containerImage: LMI_IMAGE,
       weights: 'meta-llama/Llama-3.1-8B-Instruct',
@@ -31,8 +37,8 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
     [LLAMA_70B]: {
       displayName: 'Llama 3.3 70B Versatile',
       ownedBy: 'Meta',
-      contextWindow: 131_072,
-      maxOutputTokens: 32_768,
+      contextWindow: 32_768,
+      maxOutputTokens: 8_192,
       containerImage: LMI_IMAGE,
       weights: 'meta-llama/Llama-3.3-70B-Instruct',
       instanceType: 'ml.g6e.12xlarge',
@@ -44,8 +50,8 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
     [QWEN_32B]: {
       displayName: 'Qwen3 32B',
       ownedBy: 'Alibaba Cloud',
-      contextWindow: 131_072,
-      maxOutputTokens: 40_960,
+      contextWindow: 32_768,
+      maxOutputTokens: 8_192,
       containerImage: LMI_IMAGE,
       weights: 'Qwen/Qwen3-32B',
       instanceType: 'ml.g6e.12xlarge',

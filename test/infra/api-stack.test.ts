@@ -45,17 +45,57 @@ describe('API stack', () => {
       validator: m.Properties.RequestValidatorId !== undefined,
     }));
 
-    expect(summary).toHaveLength(4);
-    expect(summary.filter((m) => m.auth === 'NONE')).toEqual([
-      { method: 'GET', auth: 'NONE', keyRequired: false, authorizer: undefined, validator: true },
-      { method: 'GET', auth: 'NONE', keyRequired: false, authorizer: undefined, validator: true },
-    ]);
-    expect(summary.filter((m) => m.auth === 'CUSTOM')).toEqual([
-      { method: 'ANY', auth: 'CUSTOM', keyRequired: true, authorizer: authorizerId, validator: true },
-      { method: 'ANY', auth: 'CUSTOM', keyRequired: true, authorizer: authorizerId, validator: true },
-    ]);
+    expect(summary).toHaveLength(6);
+    const publicMethod = { method: 'GET', auth: 'NONE', keyRequired: false, authorizer: undefined, validator: true };
+    expect(summary.filter((m) => m.auth === 'NONE')).toEqual([publicMethod, publicMethod]);
+    const authorized = summary.filter((m) => m.auth === 'CUSTOM');
+    expect(authorized).toHaveLength(4);
+    for (const method of authorized) {
+      expect(method).toMatchObject({ keyRequired: true, authorizer: authorizerId, validator: true });
+    }
+    expect(authorized.map((m) => m.method).sort()).toEqual(['ANY', 'ANY', 'POST', 'POST']);
     const paths = Object.values(api.findResources('AWS::ApiGateway::Resource')).map((r) => r.Properties.PathPart);
-    expect(paths.sort()).toEqual(['openai', 'plans', 'plans', 'v1', 'v1', '{proxy+}', '{proxy+}'].sort());
+    expect(paths.sort()).toEqual(
+      [
+        'openai',
+        'plans',
+        'plans',
+        'v1',
+        'v1',
+        '{proxy+}',
+        '{proxy+}',
+        'chat',
+        'chat',
+        'completions',
+        'completions',
+      ].sort(),
+    );
+  });
+
+  it('streams chat completions from their own function (15 minutes), and buffers every other route', () => {
+    const chatFunction = stacks.api.getLogicalId(stacks.api.api.chatFunction.function.node.defaultChild as never);
+    const apiFunction = stacks.api.getLogicalId(stacks.api.api.apiFunction.function.node.defaultChild as never);
+    const methods = Object.values(api.findResources('AWS::ApiGateway::Method'));
+    const posts = methods.filter((m) => m.Properties.HttpMethod === 'POST');
+    const others = methods.filter((m) => m.Properties.HttpMethod !== 'POST');
+
+    expect(posts).toHaveLength(2);
+    for (const post of posts) {
+      const integration = post.Properties.Integration;
+      expect(integration.ResponseTransferMode).toBe('STREAM');
+      expect(integration.TimeoutInMillis).toBe(900_000);
+      expect(JSON.stringify(integration.Uri)).toContain('/2021-11-15/functions/');
+      expect(JSON.stringify(integration.Uri)).toContain('/response-streaming-invocations');
+      expect(JSON.stringify(integration.Uri)).toContain(chatFunction);
+    }
+    for (const other of others) {
+      expect(other.Properties.Integration.ResponseTransferMode ?? 'BUFFERED').toBe('BUFFERED');
+      expect(JSON.stringify(other.Properties.Integration.Uri)).toContain(apiFunction);
+    }
+    api.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'Tierline: chat completions, streamed',
+      Timeout: 900,
+    });
   });
 
   it('rewrites every API Gateway error into the OpenAI error shape', () => {
@@ -143,8 +183,8 @@ describe('API stack', () => {
     });
   });
 
-  it('runs both functions on ARM64, the latest Node.js runtime, with tracing and retained logs', () => {
-    api.resourceCountIs('AWS::Lambda::Function', 2);
+  it('runs every function on ARM64, the latest Node.js runtime, with tracing and retained logs', () => {
+    api.resourceCountIs('AWS::Lambda::Function', 3);
     api.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],

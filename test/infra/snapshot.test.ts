@@ -8,8 +8,8 @@ expect.addSnapshotSerializer({
 
 describe('whole app', () => {
   it('matches the reviewed snapshot (dev)', () => {
-    const { data, api } = synthesize();
+    const { data, api, inference } = synthesize();
 
-    expect({ data: data.toJSON(), api: api.toJSON() }).toMatchSnapshot();
+    expect({ data: data.toJSON(), api: api.toJSON(), inference: inference.toJSON() }).toMatchSnapshot();
   });
 });

@@ -1,5 +1,6 @@
 import type { Context as LambdaContext } from 'aws-lambda';
 import { handle, type LambdaEvent } from 'hono/aws-lambda';
+import { TestModelBackend } from '../../lambda/adapters/backends/test-model-backend';
 import type { CustomersRepository } from '../../lambda/adapters/customers-repository';
 import { principalFromAuthorizer, requestIdFromEvent } from '../../lambda/adapters/lambda-principal';
 import { createApiApp } from '../../lambda/api/app';
@@ -37,6 +38,7 @@ describe('API function (Lambda proxy events, customers in dynalite)', () => {
       config,
       principalOf: principalFromAuthorizer,
       customers: repository,
+      backend: new TestModelBackend(),
       requestIdOf: requestIdFromEvent,
     });
     handler = handle(app);
@@ -141,6 +143,7 @@ describe('API function (Lambda proxy events, customers in dynalite)', () => {
         config,
         principalOf: principalFromAuthorizer,
         customers: { getCustomer: () => Promise.reject(new Error('secret internals')) },
+        backend: new TestModelBackend(),
         requestIdOf: requestIdFromEvent,
         logError,
       }),

@@ -14,6 +14,7 @@ export interface SynthesizedApp {
   stacks: TierlineStacks;
   data: Template;
   api: Template;
+  inference: Template;
 }
 
 /** Synthesizes the whole app for one environment, without bundling the functions (fast). */
@@ -29,5 +30,6 @@ export function synthesize(options: { env?: string; overrides?: unknown; bundle?
     stacks,
     data: Template.fromStack(stacks.data),
     api: Template.fromStack(stacks.api),
+    inference: Template.fromStack(stacks.inference),
   };
 }

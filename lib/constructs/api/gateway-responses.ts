@@ -1,4 +1,5 @@
 import { ResponseType, type RestApi } from 'aws-cdk-lib/aws-apigateway';
+import { GATEWAY_MESSAGES } from '../../../lambda/domain/gateway-messages';
 
 /**
  * API Gateway answers some requests itself (bad key, throttled, unknown route...). These rewrite every such
@@ -25,7 +26,7 @@ export const OPENAI_GATEWAY_RESPONSES: readonly OpenAIGatewayResponse[] = [
     statusCode: '401',
     errorType: 'invalid_request_error',
     code: 'invalid_api_key',
-    message: literal('Invalid API Key'),
+    message: literal(GATEWAY_MESSAGES.invalidApiKey),
   },
   {
     // The authorizer allowed a key whose usage identifier is on no usage plan (e.g. revoked moments ago).
@@ -34,7 +35,7 @@ export const OPENAI_GATEWAY_RESPONSES: readonly OpenAIGatewayResponse[] = [
     statusCode: '401',
     errorType: 'invalid_request_error',
     code: 'invalid_api_key',
-    message: literal('Invalid API Key'),
+    message: literal(GATEWAY_MESSAGES.invalidApiKey),
   },
   {
     id: 'AccessDenied',
@@ -50,9 +51,7 @@ export const OPENAI_GATEWAY_RESPONSES: readonly OpenAIGatewayResponse[] = [
     statusCode: '429',
     errorType: 'requests',
     code: 'rate_limit_exceeded',
-    message: literal(
-      "Request rate limit of your plan reached at the gateway. Please retry after the number of seconds in the 'retry-after' header.",
-    ),
+    message: literal(GATEWAY_MESSAGES.throttled),
     headers: { 'retry-after': '1' },
   },
   {
@@ -61,9 +60,7 @@ export const OPENAI_GATEWAY_RESPONSES: readonly OpenAIGatewayResponse[] = [
     statusCode: '429',
     errorType: 'requests',
     code: 'rate_limit_exceeded',
-    message: literal(
-      "Request quota of your plan used up for this period. GET /v1/me shows your plan's quota and period.",
-    ),
+    message: literal(GATEWAY_MESSAGES.quotaExceeded),
   },
   {
     id: 'BadRequestBody',

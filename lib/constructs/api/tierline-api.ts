@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import {
   AccessLogFormat,
   ApiKeySourceType,
@@ -11,10 +11,13 @@ import {
   RequestAuthorizer,
   type RequestValidator,
   type Resource,
+  ResponseTransferMode,
   RestApi,
 } from 'aws-cdk-lib/aws-apigateway';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { endpointName } from '../../../lambda/adapters/backends/sagemaker-names';
 import type { TierlineConfig } from '../../config/schema';
 import type { CustomersTable } from '../customers-table';
 import { TierlineFunction } from '../tierline-function';
@@ -53,6 +56,8 @@ export class TierlineApi extends Construct {
   public readonly authorizer: RequestAuthorizer;
   public readonly authorizerFunction: TierlineFunction;
   public readonly apiFunction: TierlineFunction;
+  /** Chat completions, with Lambda response streaming. */
+  public readonly chatFunction: TierlineFunction;
   /** Base URL for the openai client (`.../v1`). */
   public readonly openAIBaseUrl: string;
   /** Base URL for the groq-sdk client (it appends `/openai/v1`). */
@@ -60,6 +65,7 @@ export class TierlineApi extends Construct {
 
   private readonly validator: RequestValidator;
   private readonly integration: LambdaIntegration;
+  private readonly chatIntegration: LambdaIntegration;
 
   constructor(scope: Construct, id: string, props: TierlineApiProps) {
     super(scope, id);
@@ -84,6 +90,17 @@ export class TierlineApi extends Construct {
       timeout: Duration.seconds(29),
     });
     props.customers.bindForItemReads(this.apiFunction.function);
+
+    this.chatFunction = new TierlineFunction(this, 'ChatHandler', {
+      ...common,
+      handlerFile: 'chat.ts',
+      description: 'Tierline: chat completions, streamed',
+      memorySize: 1024,
+      // A long completion streams for minutes; API Gateway streams for at most 15 minutes.
+      timeout: Duration.minutes(15),
+    });
+    props.customers.bindForItemReads(this.chatFunction.function);
+    this.grantModelInvoke(config, this.chatFunction);
 
     const accessLogs = new LogGroup(this, 'AccessLogs', { retention: env.logRetentionDays, removalPolicy });
 
@@ -118,7 +135,7 @@ export class TierlineApi extends Construct {
         'No WAF by default (it costs per request): each key is throttled by its usage plan, the stage has a ' +
         'throttle, and limits are enforced per customer in DynamoDB. Associate a WebACL with the stage if needed.',
     });
-    for (const fn of [this.authorizerFunction, this.apiFunction]) {
+    for (const fn of [this.authorizerFunction, this.apiFunction, this.chatFunction]) {
       Validations.of(fn.function).acknowledge({
         id: 'Serverless::Serverless-LambdaDLQ',
         reason: 'Invoked synchronously by API Gateway: a failure is answered to the caller, nothing is queued.',
@@ -136,12 +153,41 @@ export class TierlineApi extends Construct {
       validateRequestParameters: true,
     });
     this.integration = new LambdaIntegration(this.apiFunction.function, { allowTestInvoke: false });
+    this.chatIntegration = new LambdaIntegration(this.chatFunction.function, {
+      allowTestInvoke: false,
+      responseTransferMode: ResponseTransferMode.STREAM,
+      // Streamed integrations may run up to 15 minutes; buffered ones stop at 29 seconds.
+      timeout: Duration.minutes(15),
+    });
 
     this.addVersionOneRoutes(this.restApi.root.addResource('v1'));
     this.addVersionOneRoutes(this.restApi.root.addResource('openai').addResource('v1'));
 
     this.groqBaseUrl = this.restApi.url;
     this.openAIBaseUrl = this.restApi.urlForPath('/v1');
+  }
+
+  /**
+   * Lets the API function invoke the endpoints of the configured models, and nothing else in SageMaker. The
+   * endpoints live in the inference stack, but their names are deterministic (`sagemaker-names.ts`): the API
+   * needs no cross-stack reference, so the inference stack can be destroyed on its own.
+   */
+  private grantModelInvoke(config: TierlineConfig, handler: TierlineFunction): void {
+    const env = config.environment.name;
+    const fn = handler.function;
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['sagemaker:InvokeEndpoint', 'sagemaker:InvokeEndpointWithResponseStream'],
+        // SageMaker lowercases endpoint names in ARNs.
+        resources: Object.keys(config.models).map((modelId) =>
+          Stack.of(this).formatArn({
+            service: 'sagemaker',
+            resource: 'endpoint',
+            resourceName: endpointName(env, modelId).toLowerCase(),
+          }),
+        ),
+      }),
+    );
   }
 
   /** Public `GET plans`, and every other path behind the key authorizer and the caller's usage plan. */
@@ -154,17 +200,21 @@ export class TierlineApi extends Construct {
     Validations.of(plans).acknowledge({ id: 'AwsSolutions::AwsSolutions-APIG4', reason: publicReason });
     Validations.of(plans).acknowledge({ id: 'AwsSolutions::AwsSolutions-COG4', reason: publicReason });
 
-    const authorized = v1.addProxy({ anyMethod: false }).addMethod('ANY', this.integration, {
+    const authorizedOptions = {
       authorizer: this.authorizer,
       authorizationType: AuthorizationType.CUSTOM,
       // Required so the key the authorizer names is metered and throttled by its usage plan.
       apiKeyRequired: true,
       requestValidator: this.validator,
-    });
-    Validations.of(authorized).acknowledge({
-      id: 'AwsSolutions::AwsSolutions-COG4',
-      reason:
-        'API customers authenticate with Bearer API keys (as with OpenAI and Groq), checked by the Lambda authorizer.',
-    });
+    };
+    const keyReason =
+      'API customers authenticate with Bearer API keys (as with OpenAI and Groq), checked by the Lambda authorizer.';
+    const chat = v1
+      .addResource('chat')
+      .addResource('completions')
+      .addMethod('POST', this.chatIntegration, authorizedOptions);
+    Validations.of(chat).acknowledge({ id: 'AwsSolutions::AwsSolutions-COG4', reason: keyReason });
+    const authorized = v1.addProxy({ anyMethod: false }).addMethod('ANY', this.integration, authorizedOptions);
+    Validations.of(authorized).acknowledge({ id: 'AwsSolutions::AwsSolutions-COG4', reason: keyReason });
   }
 }

@@ -1,0 +1,183 @@
+/**
+ * bench/gateway-overhead: what Tierline's API adds on top of the model.
+ *
+ * Two servers run in child processes: the deterministic test model behind a bare OpenAI-compatible endpoint
+ * ("direct"), and local mode in front of it ("gateway": the same API app as in Lambda, the real authorizer
+ * code, the usage-plan emulation, dynalite). The same streamed requests go to both, at concurrency 1, 16 and
+ * 64, with the model paced like a real one (100 ms to first token, 100 tokens/s). Printed: p50/p99 time to
+ * first token and total time, requests/s, the gateway/direct ratio, and the gateway process's own CPU time
+ * per request (so the overhead cannot hide behind the model's pace).
+ *
+ *   npx tsx bench/gateway-overhead.ts            (about a minute)
+ *   BENCH_QUICK=1 npx tsx bench/gateway-overhead.ts
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import * as path from 'node:path';
+
+type Role = 'model' | 'gateway';
+interface Ready {
+  type: 'ready';
+  baseUrl: string;
+  apiKey?: string;
+}
+interface Cpu {
+  type: 'cpu';
+  userMicros: number;
+  systemMicros: number;
+}
+
+const TTFT_MS = 100;
+const TOKENS_PER_SECOND = 100;
+const REPLY_TOKENS = 50;
+const LEVELS = [1, 16, 64];
+const quick = process.env.BENCH_QUICK === '1';
+
+function startChild(role: Role, env: Record<string, string>): Promise<{ child: ChildProcess; ready: Ready }> {
+  const child = fork(path.join(__dirname, 'servers.ts'), [role], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, ...env, NODE_NO_WARNINGS: '1' },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`${role} server exited with ${code}`)));
+    child.once('message', (message) => resolve({ child, ready: message as Ready }));
+  });
+}
+
+function cpuOf(child: ChildProcess): Promise<Cpu> {
+  return new Promise((resolve) => {
+    child.once('message', (message) => resolve(message as Cpu));
+    child.send('cpu');
+  });
+}
+
+interface Sample {
+  ttftMs: number;
+  totalMs: number;
+}
+
+/** One streamed chat completion; time to the first content token and to the end of the stream. */
+async function streamOnce(baseUrl: string, apiKey: string | undefined, prompt: string): Promise<Sample> {
+  const started = performance.now();
+  const response = await fetch(`${baseUrl}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
+    body: JSON.stringify({
+      model: 'llama-3.1-8b-instant',
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: prompt }],
+    }),
+  });
+  if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let ttftMs = Number.NaN;
+  let text = '';
+  while (true) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+    if (Number.isNaN(ttftMs) && text.includes('"content":"')) ttftMs = performance.now() - started;
+  }
+  if (!text.includes('data: [DONE]')) throw new Error('stream ended without [DONE]');
+  return { ttftMs, totalMs: performance.now() - started };
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index] ?? Number.NaN;
+}
+
+interface LevelResult {
+  concurrency: number;
+  requests: number;
+  ttftP50: number;
+  ttftP99: number;
+  totalP50: number;
+  totalP99: number;
+  requestsPerSecond: number;
+}
+
+async function runLevel(baseUrl: string, apiKey: string | undefined, concurrency: number): Promise<LevelResult> {
+  const perWorker = quick ? 2 : concurrency === 1 ? 20 : 4;
+  const samples: Sample[] = [];
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      for (let i = 0; i < perWorker; i += 1) {
+        samples.push(await streamOnce(baseUrl, apiKey, `worker ${worker} request ${i}: tell me about tiers`));
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const ttft = samples.map((s) => s.ttftMs);
+  const total = samples.map((s) => s.totalMs);
+  return {
+    concurrency,
+    requests: samples.length,
+    ttftP50: percentile(ttft, 50),
+    ttftP99: percentile(ttft, 99),
+    totalP50: percentile(total, 50),
+    totalP99: percentile(total, 99),
+    requestsPerSecond: samples.length / seconds,
+  };
+}
+
+const ms = (value: number) => `${value.toFixed(1)} ms`.padStart(10);
+
+async function main(): Promise<void> {
+  const model = await startChild('model', {
+    BENCH_TTFT_MS: String(TTFT_MS),
+    BENCH_TOKENS_PER_SECOND: String(TOKENS_PER_SECOND),
+    BENCH_REPLY_TOKENS: String(REPLY_TOKENS),
+  });
+  const gateway = await startChild('gateway', { TIERLINE_UPSTREAM_URL: model.ready.baseUrl });
+  try {
+    // Warm both paths (JIT, connections, the authorizer's first lookup).
+    for (let i = 0; i < 5; i += 1) {
+      await streamOnce(model.ready.baseUrl, undefined, 'warm up');
+      await streamOnce(gateway.ready.baseUrl, gateway.ready.apiKey, 'warm up');
+    }
+    console.log(
+      `Model pace: ${TTFT_MS} ms to first token, ${TOKENS_PER_SECOND} tokens/s, ${REPLY_TOKENS} tokens per reply; streamed requests.`,
+    );
+    console.log(
+      'conc  path      reqs   TTFT p50   TTFT p99  total p50  total p99     req/s   gateway CPU/req  TTFT p50 ratio',
+    );
+    for (const concurrency of LEVELS) {
+      const direct = await runLevel(model.ready.baseUrl, undefined, concurrency);
+      const before = await cpuOf(gateway.child);
+      const viaGateway = await runLevel(gateway.ready.baseUrl, gateway.ready.apiKey, concurrency);
+      const after = await cpuOf(gateway.child);
+      const cpuMsPerRequest =
+        (after.userMicros - before.userMicros + after.systemMicros - before.systemMicros) / 1000 / viaGateway.requests;
+      for (const [name, r] of [
+        ['direct', direct],
+        ['gateway', viaGateway],
+      ] as const) {
+        const extra =
+          name === 'gateway'
+            ? `${`${cpuMsPerRequest.toFixed(2)} ms`.padStart(17)}  ${(viaGateway.ttftP50 / direct.ttftP50).toFixed(3).padStart(14)}`
+            : '';
+        console.log(
+          `${String(concurrency).padStart(4)}  ${name.padEnd(8)} ${String(r.requests).padStart(5)} ${ms(r.ttftP50)} ${ms(r.ttftP99)} ${ms(r.totalP50)} ${ms(r.totalP99)} ${r.requestsPerSecond.toFixed(1).padStart(9)} ${extra}`,
+        );
+      }
+    }
+    console.log(
+      '\nGateway CPU/req: user+system CPU of the local-mode process (API app, authorizer code, usage-plan emulation,\n' +
+        'and the embedded dynalite that stands in for DynamoDB) divided by the requests of that level.',
+    );
+  } finally {
+    model.child.kill();
+    gateway.child.kill();
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

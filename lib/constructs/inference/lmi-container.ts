@@ -1,0 +1,72 @@
+import { ConfigError } from '../../config/load';
+import type { ModelConfig } from '../../config/schema';
+
+/**
+ * LoRA limits the base model's vLLM engine is started with. Adapters (fine-tunes) served on top must respect
+ * them: a fine-tuning job must not train a rank above `maxRank`.
+ */
+export const LORA_LIMITS = {
+  /** Adapters that can be active in one batch on the GPUs (vLLM `max_loras`). */
+  maxActive: 4,
+  /** Adapters kept in host memory, ready to swap in (vLLM `max_cpu_loras`). */
+  maxCached: 16,
+  /** Highest adapter rank accepted (vLLM `max_lora_rank`). */
+  maxRank: 64,
+} as const;
+
+/** How long SageMaker waits for weights to download and for the container to pass its health check. */
+export const STARTUP_TIMEOUT_SECONDS = 3600; // the most SageMaker allows for both
+
+/** Where SageMaker puts model data it downloads from S3 itself (`ModelDataSource`). */
+const MODEL_DATA_DIR = '/opt/ml/model';
+
+/** Weights in S3, split into the parts IAM and SageMaker need. */
+export interface S3Weights {
+  readonly bucket: string;
+  /** Key prefix of the weights, ending with `/` (empty for a whole bucket). */
+  readonly prefix: string;
+  /** `s3://bucket/prefix/`: an uncompressed S3 prefix, as `ModelDataSource` requires. */
+  readonly uri: string;
+}
+
+/** The weights of `model` when they are an `s3://` URI; `undefined` for a Hugging Face model id. */
+export function s3Weights(modelId: string, model: ModelConfig): S3Weights | undefined {
+  if (!model.weights.startsWith('s3://')) return undefined;
+  const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(model.weights);
+  if (!match) {
+    throw new ConfigError(
+      `Model "${modelId}": weights "${model.weights}" is not a valid S3 URI: use s3://BUCKET/PREFIX/ (a folder of ` +
+        'Hugging Face files) or a Hugging Face model id such as meta-llama/Llama-3.1-8B-Instruct.',
+    );
+  }
+  const [, bucket = '', rawPrefix = ''] = match;
+  const prefix = rawPrefix === '' || rawPrefix.endsWith('/') ? rawPrefix : `${rawPrefix}/`;
+  return { bucket, prefix, uri: `s3://${bucket}/${prefix}` };
+}
+
+/**
+ * Environment of the LMI (DJL Serving) container with the vLLM engine in async mode: it takes the OpenAI chat
+ * body (`messages`) and streams JSON lines, which the SageMaker backend parses. LMI v15 needs async mode set
+ * explicitly (it is the default from LMI v17); `OPTION_ROLLING_BATCH=disable` because async mode replaces
+ * LMI's own rolling batch with vLLM's engine.
+ */
+export function lmiEnvironment(modelId: string, model: ModelConfig): Record<string, string> {
+  const weights = s3Weights(modelId, model);
+  return {
+    // Weights in S3 are downloaded by SageMaker into /opt/ml/model (so the container can run network
+    // isolated); a Hugging Face id is downloaded by the container itself.
+    HF_MODEL_ID: weights ? MODEL_DATA_DIR : model.weights,
+    OPTION_ASYNC_MODE: 'true',
+    OPTION_ROLLING_BATCH: 'disable',
+    OPTION_ENTRYPOINT: 'djl_python.lmi_vllm.vllm_async_service',
+    OPTION_TENSOR_PARALLEL_DEGREE: String(model.acceleratorsPerCopy),
+    OPTION_MAX_MODEL_LEN: String(model.contextWindow),
+    OPTION_ENABLE_LORA: 'true',
+    OPTION_MAX_LORAS: String(LORA_LIMITS.maxActive),
+    OPTION_MAX_CPU_LORAS: String(LORA_LIMITS.maxCached),
+    OPTION_MAX_LORA_RANK: String(LORA_LIMITS.maxRank),
+    OPTION_MODEL_LOADING_TIMEOUT: String(STARTUP_TIMEOUT_SECONDS),
+    // Exit when the engine dies, so SageMaker replaces the copy instead of routing requests to a dead engine.
+    SERVING_FAIL_FAST: 'true',
+  };
+}

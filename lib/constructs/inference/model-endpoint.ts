@@ -1,0 +1,142 @@
+import { Fn } from 'aws-cdk-lib';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import { CfnEndpoint, CfnEndpointConfig, CfnInferenceComponent, CfnModel } from 'aws-cdk-lib/aws-sagemaker';
+import { Construct } from 'constructs';
+import { endpointName, inferenceComponentName } from '../../../lambda/adapters/backends/sagemaker-names';
+import type { ModelConfig } from '../../config/schema';
+import { CopyAutoscaling } from './copy-autoscaling';
+import type { InferenceRole } from './inference-role';
+import { acceptsVolumeKmsKey, verifyModelFitsInstance } from './instance-types';
+import { lmiEnvironment, STARTUP_TIMEOUT_SECONDS, s3Weights } from './lmi-container';
+import { ModelAlarms } from './model-alarms';
+
+/** The one production variant of every endpoint. */
+export const VARIANT_NAME = 'AllTraffic';
+
+export interface ModelEndpointProps {
+  /** Environment name; with the model id it gives the endpoint and component names the API invokes. */
+  readonly environmentName: string;
+  readonly modelId: string;
+  readonly model: ModelConfig;
+  /** The execution role SageMaker assumes; this construct grants it what the model needs. */
+  readonly role: InferenceRole;
+  /**
+   * Key for the instances' ML storage volumes. Used only for instance types without local NVMe storage
+   * (SageMaker rejects a key for those, and their NVMe volumes are encrypted by the instance's hardware).
+   * @default - volumes encrypted with an AWS managed key
+   */
+  readonly volumeKey?: IKey;
+  /** Let the model's copies and instances scale to zero when idle. */
+  readonly scaleToZero: boolean;
+  /** Concurrent requests per copy that autoscaling aims for. */
+  readonly targetConcurrentRequestsPerCopy: number;
+}
+
+/**
+ * One base model on its own SageMaker endpoint: the model (an LMI/vLLM container), an endpoint config for
+ * inference components with managed instance scaling, the endpoint, the base inference component (LoRA
+ * adapter components go on top of it later), autoscaling of its copies, and its alarms.
+ */
+export class ModelEndpoint extends Construct {
+  public readonly endpointName: string;
+  public readonly inferenceComponentName: string;
+  public readonly model: CfnModel;
+  public readonly endpointConfig: CfnEndpointConfig;
+  public readonly endpoint: CfnEndpoint;
+  public readonly inferenceComponent: CfnInferenceComponent;
+  public readonly autoscaling: CopyAutoscaling;
+  public readonly alarms: ModelAlarms;
+  /** The container runs without network access (weights in S3). */
+  public readonly networkIsolated: boolean;
+
+  constructor(scope: Construct, id: string, props: ModelEndpointProps) {
+    super(scope, id);
+    const { model, modelId } = props;
+    verifyModelFitsInstance(modelId, model);
+    this.endpointName = endpointName(props.environmentName, modelId);
+    this.inferenceComponentName = inferenceComponentName(props.environmentName, modelId);
+    const weights = s3Weights(modelId, model);
+    const role = props.role.role;
+    props.role.grantServing({
+      modelId,
+      image: model.containerImage,
+      weights,
+      endpointName: this.endpointName,
+      inferenceComponentName: this.inferenceComponentName,
+    });
+
+    // Weights in S3 are downloaded by SageMaker, so the container needs no network. A Hugging Face id is
+    // downloaded by the container from huggingface.co: that needs internet access. (No cdk-nag rule covers a
+    // model's network isolation; the choice is made here, per model.)
+    this.networkIsolated = weights !== undefined;
+    // No ModelName: the model is replaced on every change, and a generated name lets old and new coexist.
+    this.model = new CfnModel(this, 'Model', {
+      executionRoleArn: role.roleArn,
+      enableNetworkIsolation: this.networkIsolated,
+      primaryContainer: {
+        image: Fn.sub(model.containerImage),
+        environment: lmiEnvironment(modelId, model),
+        modelDataSource: weights
+          ? { s3DataSource: { s3Uri: weights.uri, s3DataType: 'S3Prefix', compressionType: 'None' } }
+          : undefined,
+      },
+    });
+    // SageMaker checks the role's access when it creates the model: attach the policy first.
+    this.model.node.addDependency(role);
+
+    const useVolumeKey = props.volumeKey !== undefined && acceptsVolumeKmsKey(model.instanceType);
+    this.endpointConfig = new CfnEndpointConfig(this, 'EndpointConfig', {
+      // An execution role and no model in the variant: an endpoint for inference components.
+      executionRoleArn: role.roleArn,
+      kmsKeyId: useVolumeKey ? props.volumeKey?.keyArn : undefined,
+      productionVariants: [
+        {
+          variantName: VARIANT_NAME,
+          instanceType: model.instanceType,
+          initialInstanceCount: Math.max(1, model.instanceCount.min),
+          managedInstanceScaling: {
+            status: 'ENABLED',
+            minInstanceCount: props.scaleToZero ? 0 : Math.max(1, model.instanceCount.min),
+            maxInstanceCount: model.instanceCount.max,
+          },
+          routingConfig: { routingStrategy: 'LEAST_OUTSTANDING_REQUESTS' },
+        },
+      ],
+    });
+    this.endpointConfig.node.addDependency(role);
+
+    this.endpoint = new CfnEndpoint(this, 'Endpoint', {
+      endpointName: this.endpointName,
+      endpointConfigName: this.endpointConfig.attrEndpointConfigName,
+    });
+
+    // CfnInferenceComponent has no name attribute: the name is set here and reused (the API derives it too).
+    this.inferenceComponent = new CfnInferenceComponent(this, 'Component', {
+      inferenceComponentName: this.inferenceComponentName,
+      endpointName: this.endpointName,
+      variantName: VARIANT_NAME,
+      specification: {
+        modelName: this.model.attrModelName,
+        computeResourceRequirements: {
+          numberOfAcceleratorDevicesRequired: model.acceleratorsPerCopy,
+          minMemoryRequiredInMb: model.memoryMiBPerCopy,
+        },
+        startupParameters: {
+          modelDataDownloadTimeoutInSeconds: STARTUP_TIMEOUT_SECONDS,
+          containerStartupHealthCheckTimeoutInSeconds: STARTUP_TIMEOUT_SECONDS,
+        },
+      },
+      runtimeConfig: { copyCount: 1 },
+    });
+    this.inferenceComponent.addResourceDependency(this.endpoint);
+
+    this.autoscaling = new CopyAutoscaling(this, 'Autoscaling', {
+      component: this.inferenceComponent,
+      componentName: this.inferenceComponentName,
+      maxCopies: model.maxCopies,
+      scaleToZero: props.scaleToZero,
+      targetConcurrentRequestsPerCopy: props.targetConcurrentRequestsPerCopy,
+    });
+    this.alarms = new ModelAlarms(this, 'Alarms', { modelId, componentName: this.inferenceComponentName });
+  }
+}

@@ -1,0 +1,178 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { serve } from '@hono/node-server';
+import dynalite from 'dynalite';
+import { Operator } from '../cli/operator';
+import type { ModelBackend } from '../lambda/adapters/backends/model-backend';
+import { TEST_MODEL_OWNER, TestModelBackend } from '../lambda/adapters/backends/test-model-backend';
+import { CustomersRepository, createDocumentClient } from '../lambda/adapters/customers-repository';
+import { ensureCustomersTable } from '../lambda/adapters/local-tables';
+import { createApiApp } from '../lambda/api/app';
+import type { TierlineConfig } from '../lib/config/schema';
+import { TIER_NAMES, type TierName } from '../lib/config/tier-names';
+import type { OperatorSettings } from '../lib/operator-settings';
+import { ApiGatewayEmulator } from './api-gateway-emulator';
+import { EdgeThrottle } from './edge-throttle';
+import { localPrincipal } from './local-principal';
+
+export const LOCAL_CUSTOMERS_TABLE = 'tierline-local-customers';
+export const LOCAL_STAGE = 'local';
+
+/** What `tierline --local` reads to reach a running local mode. */
+export interface LocalConnection {
+  dynamoEndpoint: string;
+  settings: OperatorSettings;
+}
+
+export const connectionFile = (dataDir: string) => path.join(dataDir, 'local-mode.json');
+const demoKeysFile = (dataDir: string) => path.join(dataDir, 'demo-keys.json');
+
+export interface LocalModeOptions {
+  config: TierlineConfig;
+  /** HTTP port; 0 picks a free one. */
+  port: number;
+  /** Folder for the DynamoDB data and demo keys; undefined keeps everything in memory (tests). */
+  dataDir?: string;
+  /** The model backend; the deterministic test model when absent. */
+  backend?: ModelBackend;
+  /** `owned_by` in `/v1/models` for a custom backend. */
+  modelOwner?: string;
+  log?: (line: string) => void;
+}
+
+export interface DemoCustomer {
+  tier: TierName;
+  customerId: string;
+  apiKey: string;
+}
+
+export interface LocalMode {
+  url: string;
+  openAIBaseUrl: string;
+  demoCustomers: DemoCustomer[];
+  operator: Operator;
+  stop(): Promise<void>;
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+/** Makes sure each tier has its usage plan in the emulator, with the config's current limits ("deploy"). */
+async function deployTierPlans(emulator: ApiGatewayEmulator, config: TierlineConfig): Promise<Record<string, string>> {
+  const ids: Record<string, string> = {};
+  for (const tier of TIER_NAMES) {
+    const { edge } = config.tiers[tier];
+    const id = `local-${tier}`;
+    await emulator.upsertPlan(
+      id,
+      `tierline-${config.environment.name}-${tier}`,
+      { rateLimit: edge.rateLimit, burstLimit: edge.burstLimit },
+      edge.quota ? { limit: edge.quota.limit, period: edge.quota.period } : undefined,
+    );
+    ids[tier] = id;
+  }
+  return ids;
+}
+
+/**
+ * One demo customer per tier. Their keys are kept in plain text in the data folder (local mode only), so a
+ * restart can print them again; a key that went missing is rotated.
+ */
+async function seedDemoCustomers(operator: Operator, dataDir: string | undefined): Promise<DemoCustomer[]> {
+  const file = dataDir ? demoKeysFile(dataDir) : undefined;
+  const saved: Record<string, string> = file && existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const demo: DemoCustomer[] = [];
+  for (const tier of TIER_NAMES) {
+    const result = await operator.createCustomer({ name: `Demo ${tier}`, email: `demo-${tier}@tierline.local`, tier });
+    let apiKey = result.apiKey ?? saved[result.customer.customerId];
+    if (!apiKey) apiKey = (await operator.rotateKey(result.customer.customerId)).apiKey;
+    demo.push({ tier, customerId: result.customer.customerId, apiKey });
+  }
+  if (file)
+    writeFileSync(file, `${JSON.stringify(Object.fromEntries(demo.map((d) => [d.customerId, d.apiKey])), null, 2)}\n`, {
+      mode: 0o600,
+    });
+  return demo;
+}
+
+/** Starts Tierline on this machine: the same API app, dynalite as DynamoDB, the real authorizer code. */
+export async function startLocalMode(options: LocalModeOptions): Promise<LocalMode> {
+  const { config } = options;
+  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+
+  const dynamo = dynalite({
+    path: options.dataDir ? path.join(options.dataDir, 'dynamodb') : undefined,
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+  });
+  const dynamoPort = await listen(dynamo, 0, '127.0.0.1');
+  const dynamoEndpoint = `http://127.0.0.1:${dynamoPort}`;
+  const client = new DynamoDBClient({
+    endpoint: dynamoEndpoint,
+    region: 'local',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  await ensureCustomersTable(client, LOCAL_CUSTOMERS_TABLE);
+  await ApiGatewayEmulator.createTable(client);
+  const doc = createDocumentClient(client);
+  const customers = new CustomersRepository(doc, LOCAL_CUSTOMERS_TABLE);
+  const emulator = new ApiGatewayEmulator(doc);
+
+  const backend = options.backend ?? new TestModelBackend();
+  const ownedBy = backend instanceof TestModelBackend ? TEST_MODEL_OWNER : options.modelOwner;
+  const app = createApiApp({
+    config,
+    principalOf: localPrincipal({ lookup: (hash) => customers.getKey(hash), emulator, throttle: new EdgeThrottle() }),
+    customers,
+    backend,
+    modelOwner: ownedBy ? () => ownedBy : undefined,
+    logError: (message, details) => options.log?.(`${message}: ${String((details.error as Error)?.stack ?? '')}`),
+  });
+
+  const server = serve({ fetch: app.fetch, port: options.port, hostname: '127.0.0.1' }) as Server;
+  const port = await new Promise<number>((resolve, reject) => {
+    if (server.listening) resolve((server.address() as AddressInfo).port);
+    server.once('listening', () => resolve((server.address() as AddressInfo).port));
+    server.once('error', reject);
+  });
+  const url = `http://127.0.0.1:${port}`;
+
+  const settings: OperatorSettings = {
+    apiId: 'local',
+    stageName: LOCAL_STAGE,
+    openAIBaseUrl: `${url}/v1`,
+    customersTableName: LOCAL_CUSTOMERS_TABLE,
+    usagePlanIds: await deployTierPlans(emulator, config),
+  };
+  const operator = new Operator({ customers, apiGateway: emulator.asClient(), settings, config });
+  const demoCustomers = await seedDemoCustomers(operator, options.dataDir);
+  if (options.dataDir) {
+    const connection: LocalConnection = { dynamoEndpoint, settings };
+    writeFileSync(connectionFile(options.dataDir), `${JSON.stringify(connection, null, 2)}\n`);
+  }
+
+  let stopped = false;
+  return {
+    url,
+    openAIBaseUrl: `${url}/v1`,
+    demoCustomers,
+    operator,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      if (options.dataDir) rmSync(connectionFile(options.dataDir), { force: true });
+      server.closeAllConnections?.();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      client.destroy();
+      await new Promise<void>((resolve) => dynamo.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,436 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { endpointName, inferenceComponentName } from '../../lambda/adapters/backends/sagemaker-names';
+import { loadConfig } from '../../lib/config/load';
+import { LORA_LIMITS } from '../../lib/constructs/inference/lmi-container';
+import { VARIANT_NAME } from '../../lib/constructs/inference/model-endpoint';
+import { createApp } from '../../lib/create-app';
+import { type SynthesizedApp, synthesize } from '../support/synth';
+
+const LLAMA_8B = 'llama-3.1-8b-instant';
+
+/** The model endpoint construct of `id` (fails the test when there is none). */
+function endpointOf(stacks: SynthesizedApp['stacks'], id: string) {
+  const endpoint = stacks.inference.models[id];
+  if (!endpoint) throw new Error(`no ModelEndpoint for ${id}`);
+  return endpoint;
+}
+
+/** Every statement of every IAM policy attached to `roleLogicalId`. */
+function statementsOf(template: Template, roleLogicalId: string) {
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((p) => JSON.stringify(p.Properties.Roles).includes(roleLogicalId))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]);
+}
+
+describe('inference stack (dev: scale to zero)', () => {
+  const { inference, api, config, stacks } = synthesize({ env: 'dev' });
+  const env = config.environment.name;
+  const models = Object.entries(config.models);
+
+  it('is its own stack, Tierline-<env>-Inference, tagged like the others', () => {
+    expect(stacks.inference.stackName).toBe(`Tierline-${env}-Inference`);
+    inference.hasResourceProperties('AWS::SageMaker::Endpoint', {
+      Tags: Match.arrayWith([
+        { Key: 'environment', Value: env },
+        { Key: 'project', Value: 'tierline' },
+      ]),
+    });
+  });
+
+  it('has one model, endpoint config, endpoint and inference component per configured model', () => {
+    for (const type of [
+      'AWS::SageMaker::Model',
+      'AWS::SageMaker::EndpointConfig',
+      'AWS::SageMaker::Endpoint',
+      'AWS::SageMaker::InferenceComponent',
+      'AWS::ApplicationAutoScaling::ScalableTarget',
+    ]) {
+      inference.resourceCountIs(type, models.length);
+    }
+  });
+
+  it.each(models)('runs %s in an LMI (vLLM) container with LoRA', (_id, model) => {
+    inference.hasResourceProperties('AWS::SageMaker::Model', {
+      ExecutionRoleArn: Match.anyValue(),
+      // Hugging Face weights are downloaded by the container: it needs the network.
+      EnableNetworkIsolation: false,
+      PrimaryContainer: {
+        Image: { 'Fn::Sub': model.containerImage },
+        Environment: Match.objectLike({
+          HF_MODEL_ID: model.weights,
+          OPTION_ASYNC_MODE: 'true',
+          OPTION_ROLLING_BATCH: 'disable',
+          OPTION_ENTRYPOINT: 'djl_python.lmi_vllm.vllm_async_service',
+          OPTION_TENSOR_PARALLEL_DEGREE: String(model.acceleratorsPerCopy),
+          OPTION_MAX_MODEL_LEN: String(model.contextWindow),
+          OPTION_ENABLE_LORA: 'true',
+          OPTION_MAX_LORAS: String(LORA_LIMITS.maxActive),
+          OPTION_MAX_LORA_RANK: String(LORA_LIMITS.maxRank),
+        }),
+        ModelDataSource: Match.absent(),
+      },
+    });
+  });
+
+  it.each(models)('serves %s from its named endpoint and component', (id, model) => {
+    const endpointLogicalId = stacks.inference.getLogicalId(endpointOf(stacks, id).endpoint);
+    const modelLogicalId = stacks.inference.getLogicalId(endpointOf(stacks, id).model);
+
+    inference.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
+      ExecutionRoleArn: Match.anyValue(),
+      ProductionVariants: [
+        {
+          VariantName: VARIANT_NAME,
+          InstanceType: model.instanceType,
+          InitialInstanceCount: Math.max(1, model.instanceCount.min),
+          ManagedInstanceScaling: {
+            Status: 'ENABLED',
+            MinInstanceCount: 0,
+            MaxInstanceCount: model.instanceCount.max,
+          },
+          RoutingConfig: { RoutingStrategy: 'LEAST_OUTSTANDING_REQUESTS' },
+          ModelName: Match.absent(),
+        },
+      ],
+    });
+    inference.hasResourceProperties('AWS::SageMaker::Endpoint', { EndpointName: endpointName(env, id) });
+    inference.hasResource('AWS::SageMaker::InferenceComponent', {
+      Properties: {
+        InferenceComponentName: inferenceComponentName(env, id),
+        EndpointName: endpointName(env, id),
+        VariantName: VARIANT_NAME,
+        Specification: {
+          ModelName: { 'Fn::GetAtt': [modelLogicalId, 'ModelName'] },
+          ComputeResourceRequirements: {
+            NumberOfAcceleratorDevicesRequired: model.acceleratorsPerCopy,
+            MinMemoryRequiredInMb: model.memoryMiBPerCopy,
+          },
+          StartupParameters: Match.anyValue(),
+        },
+        RuntimeConfig: { CopyCount: 1 },
+        Tags: Match.anyValue(),
+      },
+      DependsOn: [endpointLogicalId],
+    });
+  });
+
+  it('scales copies from zero up to maxCopies on concurrent requests per copy', () => {
+    for (const [id, model] of models) {
+      const component = endpointOf(stacks, id).inferenceComponent;
+      inference.hasResource('AWS::ApplicationAutoScaling::ScalableTarget', {
+        Properties: {
+          ServiceNamespace: 'sagemaker',
+          ResourceId: `inference-component/${inferenceComponentName(env, id)}`,
+          ScalableDimension: 'sagemaker:inference-component:DesiredCopyCount',
+          MinCapacity: 0,
+          MaxCapacity: model.maxCopies,
+          // The Application Auto Scaling service-linked role, not a role of ours.
+          RoleARN: Match.absent(),
+        },
+        DependsOn: [stacks.inference.getLogicalId(component)],
+      });
+      inference.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+        PolicyName: `${inferenceComponentName(env, id)}-concurrent-requests`,
+        PolicyType: 'TargetTrackingScaling',
+        TargetTrackingScalingPolicyConfiguration: Match.objectLike({
+          TargetValue: config.environment.inference.targetConcurrentRequestsPerCopy,
+          PredefinedMetricSpecification: {
+            PredefinedMetricType: 'SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution',
+          },
+        }),
+      });
+    }
+  });
+
+  it('scales from zero to one copy when a request finds no capacity (AWS pattern)', () => {
+    for (const [id] of models) {
+      const { scaleFromZero } = endpointOf(stacks, id).autoscaling;
+      expect(scaleFromZero).toBeDefined();
+      inference.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+        PolicyName: `${inferenceComponentName(env, id)}-scale-from-zero`,
+        PolicyType: 'StepScaling',
+        StepScalingPolicyConfiguration: Match.objectLike({
+          AdjustmentType: 'ChangeInCapacity',
+          StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }],
+        }),
+      });
+      inference.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/SageMaker',
+        MetricName: 'NoCapacityInvocationFailures',
+        Dimensions: [{ Name: 'InferenceComponentName', Value: inferenceComponentName(env, id) }],
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        Threshold: 1,
+        AlarmActions: [{ Ref: stacks.inference.getLogicalId(scaleFromZero as never) }],
+      });
+    }
+  });
+
+  it('alarms on p90 latency, 5xx and model errors per model, treating missing data as fine', () => {
+    for (const [id] of models) {
+      const dimensions = [{ Name: 'InferenceComponentName', Value: inferenceComponentName(env, id) }];
+      for (const [metric, statistic] of [
+        ['ModelLatency', { ExtendedStatistic: 'p90' }],
+        ['Invocation5XXErrors', { Statistic: 'Sum' }],
+        ['InvocationModelErrors', { Statistic: 'Sum' }],
+      ] as const) {
+        inference.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          Namespace: 'AWS/SageMaker',
+          MetricName: metric,
+          Dimensions: dimensions,
+          ...statistic,
+          Threshold: Match.anyValue(),
+          TreatMissingData: 'notBreaching',
+        });
+      }
+      const { alarms } = endpointOf(stacks, id);
+      expect([alarms.latencyAlarm, alarms.serverErrorsAlarm, alarms.modelErrorsAlarm]).toHaveLength(3);
+    }
+    // Three health alarms and one scale-from-zero alarm per model.
+    inference.resourceCountIs('AWS::CloudWatch::Alarm', models.length * 4);
+  });
+
+  it('creates no volume key when every instance type has local NVMe storage (SageMaker rejects one)', () => {
+    inference.resourceCountIs('AWS::KMS::Key', 0);
+    inference.allResourcesProperties('AWS::SageMaker::EndpointConfig', { KmsKeyId: Match.absent() });
+  });
+
+  it('lets the execution role pull only the configured image, and write only its own logs', () => {
+    const role = stacks.inference.getLogicalId(stacks.inference.role.role.node.defaultChild as never);
+    inference.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: [Match.objectLike({ Principal: { Service: 'sagemaker.amazonaws.com' } })],
+      },
+      ManagedPolicyArns: Match.absent(),
+    });
+    const statements = statementsOf(inference, role);
+    const actions = statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+    expect(actions.sort()).toEqual(
+      [
+        'cloudwatch:PutMetricData',
+        'ecr:BatchCheckLayerAvailability',
+        'ecr:BatchGetImage',
+        'ecr:GetAuthorizationToken',
+        'ecr:GetDownloadUrlForLayer',
+        'logs:CreateLogGroup',
+        'logs:CreateLogStream',
+        'logs:DescribeLogStreams',
+        'logs:PutLogEvents',
+      ].sort(),
+    );
+    const pull = statements.find((s) => s.Action.includes('ecr:BatchGetImage'));
+    expect(pull?.Resource).toEqual({
+      'Fn::Sub': 'arn:${AWS::Partition}:ecr:${AWS::Region}:763104351884:repository/djl-inference',
+    });
+    const logs = JSON.stringify(statements.find((s) => s.Action.includes('logs:PutLogEvents'))?.Resource);
+    for (const [id] of models) {
+      expect(logs).toContain(`/aws/sagemaker/Endpoints/${endpointName(env, id)}:log-stream:*`);
+      expect(logs).toContain(`/aws/sagemaker/InferenceComponents/${inferenceComponentName(env, id)}:log-stream:*`);
+    }
+  });
+
+  it('exports nothing, and the API stack imports nothing from it', () => {
+    expect(Object.keys(inference.toJSON().Outputs ?? {})).toEqual([]);
+    expect(stacks.api.dependencies).not.toContain(stacks.inference);
+    expect(JSON.stringify(api.toJSON())).not.toMatch(/Fn::ImportValue[^}]*Inference/);
+  });
+
+  it('lets the chat function (only) invoke exactly the configured endpoints', () => {
+    const role = stacks.api.getLogicalId(stacks.api.api.chatFunction.role.node.defaultChild as never);
+    const apiRole = stacks.api.getLogicalId(stacks.api.api.apiFunction.role.node.defaultChild as never);
+    expect(JSON.stringify(statementsOf(api, apiRole))).not.toContain('sagemaker:');
+    const sagemaker = statementsOf(api, role).filter((s) =>
+      (Array.isArray(s.Action) ? s.Action : [s.Action]).some((a) => a.startsWith('sagemaker:')),
+    );
+
+    expect(sagemaker).toHaveLength(1);
+    expect(sagemaker[0]).toEqual({
+      Effect: 'Allow',
+      Action: ['sagemaker:InvokeEndpoint', 'sagemaker:InvokeEndpointWithResponseStream'],
+      Resource: Object.keys(config.models).map((id) => ({
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            ':sagemaker:',
+            { Ref: 'AWS::Region' },
+            ':',
+            { Ref: 'AWS::AccountId' },
+            `:endpoint/${endpointName(env, id).toLowerCase()}`,
+          ],
+        ],
+      })),
+    });
+    expect(JSON.stringify(sagemaker)).not.toContain('*');
+  });
+});
+
+describe('inference stack (prod: always warm)', () => {
+  const { inference, config, stacks } = synthesize({ env: 'prod' });
+
+  it('keeps at least one copy and the configured instances', () => {
+    for (const [id, model] of Object.entries(config.models)) {
+      inference.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
+        ResourceId: `inference-component/${inferenceComponentName('prod', id)}`,
+        MinCapacity: 1,
+        MaxCapacity: model.maxCopies,
+      });
+      inference.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
+        ProductionVariants: [
+          Match.objectLike({
+            InstanceType: model.instanceType,
+            ManagedInstanceScaling: {
+              Status: 'ENABLED',
+              MinInstanceCount: Math.max(1, model.instanceCount.min),
+              MaxInstanceCount: model.instanceCount.max,
+            },
+          }),
+        ],
+      });
+    }
+  });
+
+  it('has no scale-from-zero policy or alarm', () => {
+    const count = Object.keys(config.models).length;
+    inference.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', count);
+    inference.allResourcesProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      PolicyType: 'TargetTrackingScaling',
+    });
+    inference.resourceCountIs('AWS::CloudWatch::Alarm', count * 3);
+    for (const model of Object.values(stacks.inference.models)) {
+      expect(model.autoscaling.scaleFromZero).toBeUndefined();
+      expect(model.autoscaling.noCapacityAlarm).toBeUndefined();
+    }
+  });
+
+  it('is not termination-protected, so an operator can destroy it to stop GPU cost', () => {
+    expect(stacks.inference.terminationProtection).toBe(false);
+    inference.resourceCountIs('AWS::DynamoDB::Table', 0);
+    inference.resourceCountIs('AWS::S3::Bucket', 0);
+  });
+});
+
+describe('inference stack with weights in S3 on an EBS-backed instance type', () => {
+  const overrides = {
+    models: { [LLAMA_8B]: { weights: 's3://tierline-weights/llama-3.1-8b', instanceType: 'ml.p3.2xlarge' } },
+  };
+  const { inference, stacks } = synthesize({ overrides });
+  const role = stacks.inference.getLogicalId(stacks.inference.role.role.node.defaultChild as never);
+  const keyArn = {
+    'Fn::GetAtt': [stacks.inference.getLogicalId(stacks.inference.volumeKey?.node.defaultChild as never), 'Arn'],
+  };
+
+  it('lets SageMaker download the weights and runs the container network-isolated', () => {
+    inference.hasResourceProperties('AWS::SageMaker::Model', {
+      EnableNetworkIsolation: true,
+      PrimaryContainer: Match.objectLike({
+        Environment: Match.objectLike({ HF_MODEL_ID: '/opt/ml/model' }),
+        ModelDataSource: {
+          S3DataSource: {
+            S3Uri: 's3://tierline-weights/llama-3.1-8b/',
+            S3DataType: 'S3Prefix',
+            CompressionType: 'None',
+          },
+        },
+      }),
+    });
+    inference.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: role }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Effect: 'Allow',
+            Action: 's3:GetObject',
+            Resource: {
+              'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::tierline-weights/llama-3.1-8b/*']],
+            },
+          },
+          Match.objectLike({
+            Action: 's3:ListBucket',
+            Condition: { StringLike: { 's3:prefix': ['llama-3.1-8b/*'] } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('encrypts the volumes with a rotated KMS key the execution role may use', () => {
+    inference.resourceCountIs('AWS::KMS::Key', 1);
+    inference.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    inference.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
+      KmsKeyId: keyArn,
+      ProductionVariants: [Match.objectLike({ InstanceType: 'ml.p3.2xlarge' })],
+    });
+    // The NVMe-backed models keep no key: SageMaker would reject it.
+    inference.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
+      KmsKeyId: Match.absent(),
+      ProductionVariants: [Match.objectLike({ InstanceType: 'ml.g6e.12xlarge' })],
+    });
+    inference.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: role }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: 'kms:CreateGrant',
+            Resource: keyArn,
+            Condition: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('passes cdk-nag AwsSolutions with its S3 read acknowledged at the role', () => {
+    const outdir = mkdtempSync(path.join(tmpdir(), 'tierline-nag-'));
+    const cdkJson = require(path.join(__dirname, '..', '..', 'cdk.json')).context;
+    const app = new App({ outdir, context: { ...cdkJson, 'aws:cdk:bundling-stacks': [] } });
+    createApp(app, loadConfig({ env: 'dev', overrides }));
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    try {
+      app.synth();
+    } catch {
+      // Violations fail synth; the report says which.
+    }
+    const report = JSON.parse(readFileSync(path.join(outdir, 'validation-report.json'), 'utf8'));
+    const findings = report.pluginReports.flatMap(
+      (r: { violations: { ruleName: string; violatingConstructs: { constructPath: string }[] }[] }) =>
+        r.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} at ${c.constructPath}`)),
+    );
+    expect(findings).toEqual([]);
+  });
+});
+
+describe('synth-time checks', () => {
+  it('refuses more accelerators per copy than the instance type has, and says how to fix it', () => {
+    expect(() => synthesize({ overrides: { models: { [LLAMA_8B]: { acceleratorsPerCopy: 2 } } } })).toThrow(
+      /Model "llama-3.1-8b-instant": acceleratorsPerCopy is 2 but ml\.g5\.2xlarge has 1 GPU\..*ml\.g5\.12xlarge, 4 GPUs/,
+    );
+  });
+
+  it('refuses more memory per copy than the instance type has', () => {
+    expect(() => synthesize({ overrides: { models: { [LLAMA_8B]: { memoryMiBPerCopy: 64 * 1024 } } } })).toThrow(
+      /memoryMiBPerCopy is 65536 but ml\.g5\.2xlarge has 32768 MiB/,
+    );
+  });
+
+  it('accepts an instance type it does not know, without checks', () => {
+    const { inference } = synthesize({
+      overrides: { models: { [LLAMA_8B]: { instanceType: 'ml.g7.2xlarge', acceleratorsPerCopy: 2 } } },
+    });
+    inference.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
+      KmsKeyId: Match.absent(),
+      ProductionVariants: [Match.objectLike({ InstanceType: 'ml.g7.2xlarge' })],
+    });
+  });
+
+  it('refuses an image SageMaker cannot pull (not ECR)', () => {
+    expect(() =>
+      synthesize({ overrides: { models: { [LLAMA_8B]: { containerImage: 'docker.io/vllm/vllm-openai:latest' } } } }),
+    ).toThrow(/not an Amazon ECR image URI/);
+  });
+});
