@@ -40,6 +40,8 @@ export interface LocalModeOptions {
   backend?: ModelBackend;
   /** `owned_by` in `/v1/models` for a custom backend. */
   modelOwner?: string;
+  /** Authorizer decision cache, as API Gateway keeps it. @default the config's authorizerCacheTtlSeconds */
+  authorizerCacheTtlMs?: number;
   log?: (line: string) => void;
 }
 
@@ -130,7 +132,12 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   const ownedBy = backend instanceof TestModelBackend ? TEST_MODEL_OWNER : options.modelOwner;
   const app = createApiApp({
     config,
-    principalOf: localPrincipal({ lookup: (hash) => customers.getKey(hash), emulator, throttle: new EdgeThrottle() }),
+    principalOf: localPrincipal({
+      lookup: (hash) => customers.getKey(hash),
+      emulator,
+      throttle: new EdgeThrottle(),
+      authorizerCacheTtlMs: options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000,
+    }),
     customers,
     backend,
     modelOwner: ownedBy ? () => ownedBy : undefined,

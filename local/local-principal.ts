@@ -7,16 +7,45 @@ import type { EdgeThrottle } from './edge-throttle';
 
 const PLAN_CACHE_MS = 5_000;
 
+/** Bounds the decision cache; API Gateway's own cache is bounded too. */
+const MAX_CACHED_DECISIONS = 10_000;
+
 /**
- * Local mode's front door, standing in for API Gateway: the real authorizer code resolves the key (no
- * decision cache, so revocation is immediate here), then the key's usage plan is applied by the throttle
- * emulation, answering the same OpenAI-shaped 401 and 429 bodies as the deployed gateway responses.
+ * Local mode's front door, standing in for API Gateway: the real authorizer code resolves the key, and its
+ * decision (allow or 401) is cached per Authorization header for the authorizer cache TTL, as API Gateway
+ * does, so a revoked key stops working within that time here too. Then the key's usage plan is applied by
+ * the throttle emulation, answering the same OpenAI-shaped 401 and 429 bodies as the gateway responses.
  */
 export function localPrincipal(deps: {
   lookup: KeyLookup;
   emulator: ApiGatewayEmulator;
   throttle: EdgeThrottle;
+  /** How long a decision is cached, like `authorizerCacheTtlSeconds`; 0 turns the cache off. */
+  authorizerCacheTtlMs: number;
 }): (c: Context) => Promise<Principal> {
+  const decisions = new Map<string, { principal?: Principal; expires: number }>();
+  const authorize = async (header: string | undefined): Promise<Principal> => {
+    const cacheKey = header ?? '';
+    const cached = decisions.get(cacheKey);
+    if (cached && cached.expires > Date.now()) {
+      if (!cached.principal) throw new AuthenticationError();
+      return cached.principal;
+    }
+    const remember = (principal: Principal | undefined) => {
+      if (deps.authorizerCacheTtlMs <= 0) return;
+      if (decisions.size >= MAX_CACHED_DECISIONS) decisions.clear();
+      decisions.set(cacheKey, { principal, expires: Date.now() + deps.authorizerCacheTtlMs });
+    };
+    try {
+      const principal = await authenticate(header, deps.lookup);
+      remember(principal);
+      return principal;
+    } catch (error) {
+      // A 401 is a decision and is cached; a failed lookup is not.
+      if (error instanceof AuthenticationError) remember(undefined);
+      throw error;
+    }
+  };
   const plans = new Map<string, { plan: LocalUsagePlan | undefined; expires: number }>();
   const planOf = async (usageIdentifierKey: string) => {
     const cached = plans.get(usageIdentifierKey);
@@ -27,7 +56,7 @@ export function localPrincipal(deps: {
   };
 
   return async (c) => {
-    const principal = await authenticate(c.req.header('authorization'), deps.lookup);
+    const principal = await authorize(c.req.header('authorization'));
     const plan = await planOf(principal.usageIdentifierKey);
     // API Gateway answers INVALID_API_KEY when the key is on no usage plan.
     if (!plan) throw new AuthenticationError(GATEWAY_MESSAGES.invalidApiKey);

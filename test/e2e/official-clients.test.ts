@@ -12,6 +12,8 @@ import { type LocalMode, startLocalMode } from '../../local/local-mode';
 const config = loadConfig({ env: 'dev' });
 const MODEL = 'llama-3.1-8b-instant';
 const ENTERPRISE_ONLY = 'qwen3-32b';
+/** Short, so the revocation test can wait it out. */
+const AUTHORIZER_CACHE_MS = 300;
 
 describe('official clients against local mode', () => {
   let local: LocalMode;
@@ -20,7 +22,12 @@ describe('official clients against local mode', () => {
   let groq: Groq;
 
   beforeAll(async () => {
-    local = await startLocalMode({ config, port: 0, backend: new TestModelBackend({ replyTokens: 12 }) });
+    local = await startLocalMode({
+      config,
+      port: 0,
+      backend: new TestModelBackend({ replyTokens: 12 }),
+      authorizerCacheTtlMs: AUTHORIZER_CACHE_MS,
+    });
     keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
     openai = new OpenAI({ apiKey: keys.developer, baseURL: local.openAIBaseUrl, maxRetries: 0 });
     groq = new Groq({ apiKey: keys.developer, baseURL: local.url, maxRetries: 0 });
@@ -299,7 +306,7 @@ describe('official clients against local mode', () => {
       expect(rejected[0]?.reason.headers.get('retry-after')).toMatch(/^\d+$/);
     });
 
-    it('stops a revoked key at once', async () => {
+    it('stops a revoked key once the cached authorizer decision expires, as API Gateway does', async () => {
       const { apiKey, customer } = await local.operator.createCustomer({
         name: 'Gone',
         email: 'gone@test.local',
@@ -309,7 +316,10 @@ describe('official clients against local mode', () => {
       await client.models.list();
 
       await local.operator.revoke(customer.customerId);
+      const withinTtl = client.models.list();
+      await new Promise((resolve) => setTimeout(resolve, AUTHORIZER_CACHE_MS + 50));
 
+      await expect(withinTtl).resolves.toBeDefined();
       await expect(client.models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
     });
   });
