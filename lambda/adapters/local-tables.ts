@@ -5,13 +5,41 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import { CUSTOMERS_TABLE } from './customers-table';
+import { METERING_TABLE } from './metering-table';
 
 /**
- * Creates the customers table in a local DynamoDB engine (dynalite) with the same keys and index as the
- * CDK construct builds from {@link CUSTOMERS_TABLE}. Used by local mode and the tests; never in AWS.
+ * Creates the tables in a local DynamoDB engine (dynalite) with the same keys and index as the CDK
+ * constructs build from {@link CUSTOMERS_TABLE} and {@link METERING_TABLE}. Local mode and tests; never AWS.
  */
-export async function ensureCustomersTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  const { partitionKey, sortKey, byCreatedIndex } = CUSTOMERS_TABLE;
+export function ensureCustomersTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  return ensureTable(
+    client,
+    tableName,
+    CUSTOMERS_TABLE.partitionKey,
+    CUSTOMERS_TABLE.sortKey,
+    CUSTOMERS_TABLE.byCreatedIndex,
+  );
+}
+
+/** The metering table, as the CDK construct builds it from {@link METERING_TABLE}. */
+export function ensureMeteringTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  return ensureTable(
+    client,
+    tableName,
+    METERING_TABLE.partitionKey,
+    METERING_TABLE.sortKey,
+    METERING_TABLE.byCustomerDayIndex,
+  );
+}
+
+async function ensureTable(
+  client: DynamoDBClient,
+  tableName: string,
+  partitionKey: string,
+  sortKey: string,
+  index: { name: string; partitionKey: string; sortKey: string },
+): Promise<void> {
+  const byCreatedIndex = index;
   try {
     await client.send(
       new CreateTableCommand({

@@ -1,8 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import { CustomersRepository, createDocumentClient } from '../../lambda/adapters/customers-repository';
-import { ensureCustomersTable } from '../../lambda/adapters/local-tables';
+import { ensureCustomersTable, ensureMeteringTable } from '../../lambda/adapters/local-tables';
 
 /** A real DynamoDB engine (dynalite, in memory) on a random loopback port, for one test file. */
 export interface LocalDynamo {
@@ -52,4 +53,14 @@ export async function newCustomersTable(
   const tableName = `customers-${process.pid}-${tableCounter}`;
   await ensureCustomersTable(dynamo.client, tableName);
   return { tableName, repository: new CustomersRepository(createDocumentClient(dynamo.client), tableName) };
+}
+
+/** A fresh metering table (unique name) and a document client for it. */
+export async function newMeteringTable(
+  dynamo: LocalDynamo,
+): Promise<{ tableName: string; doc: DynamoDBDocumentClient }> {
+  tableCounter += 1;
+  const tableName = `metering-${process.pid}-${tableCounter}`;
+  await ensureMeteringTable(dynamo.client, tableName);
+  return { tableName, doc: createDocumentClient(dynamo.client) };
 }
