@@ -64,6 +64,7 @@ function describeCustomer(customer: CustomerRecord): string {
     `  tier: ${customer.tier}${customer.customPlan ? ' (custom plan)' : ''}   status: ${customer.status}`,
     `  key: ${customer.keyHint ?? '-'}   created: ${customer.createdAt}`,
   ];
+  if (customer.spendLimitUsd !== undefined) lines.push(`  spend limit: $${customer.spendLimitUsd} per month`);
   if (customer.customPlan) {
     const { edge, models } = customer.customPlan;
     lines.push(
@@ -189,6 +190,31 @@ export function buildProgram(deps: CliDependencies): Command {
       run(command, async (operator, json) => {
         const customer = await operator.revoke(customerId);
         print(json, customerView(customer), `Revoked ${customerId}.`);
+      }),
+    );
+
+  customers
+    .command('spend-limit')
+    .description(
+      "set a customer's monthly spend limit in USD, or 'none' to remove it (alerts at the tier's thresholds)",
+    )
+    .argument('<customerId>')
+    .argument('<usd>', "monthly limit in USD, or 'none'", (value: string) => {
+      if (value === 'none') return null;
+      const usd = Number(value);
+      if (!Number.isFinite(usd) || usd < 0) throw new InvalidArgumentError("must be a number of USD >= 0, or 'none'");
+      return usd;
+    })
+    .action((customerId: string, usd: number | null, _options: unknown, command: Command) =>
+      run(command, async (operator, json) => {
+        const customer = await operator.setSpendLimit(customerId, usd);
+        print(
+          json,
+          customerView(customer),
+          usd === null
+            ? `Removed the spend limit of ${customerId}.`
+            : `Spend limit of ${customerId}: $${usd} per month.`,
+        );
       }),
     );
 

@@ -16,7 +16,9 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import { z } from 'zod';
 import type { CustomerRecord, CustomersRepository } from '../lambda/adapters/customers-repository';
+import { setSpendLimit } from '../lambda/adapters/spend-limit-settings';
 import { issueApiKey } from '../lambda/domain/api-keys';
+import { HttpError } from '../lambda/domain/errors';
 import type { CustomPlan } from '../lambda/domain/plans';
 import { edgeSchema, modelLimitsSchema, TIER_NAMES, type TierlineConfig, type TierName } from '../lib/config/schema';
 import type { OperatorSettings } from '../lib/operator-settings';
@@ -506,6 +508,16 @@ export class Operator {
       patch.push({ op: 'remove', path: '/quota' });
     }
     return patch;
+  }
+
+  /** Sets (or with null removes) a customer's monthly spend limit in USD. */
+  async setSpendLimit(customerId: string, limitUsd: number | null): Promise<CustomerRecord> {
+    try {
+      return await setSpendLimit(this.deps.customers, this.deps.config, customerId, limitUsd);
+    } catch (error) {
+      if (error instanceof HttpError) throw new OperatorError(error.message, error.status < 500 ? 2 : 1);
+      throw error;
+    }
   }
 
   /** The tier plans of this deployment and every custom plan, as API Gateway has them now. */

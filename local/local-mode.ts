@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
@@ -9,7 +9,10 @@ import { Operator } from '../cli/operator';
 import type { ModelBackend } from '../lambda/adapters/backends/model-backend';
 import { TEST_MODEL_OWNER, TestModelBackend } from '../lambda/adapters/backends/test-model-backend';
 import { CustomersRepository, createDocumentClient } from '../lambda/adapters/customers-repository';
-import { ensureCustomersTable } from '../lambda/adapters/local-tables';
+import { type DeadLetterSink, FileDeadLetterSink, type LedgerRecord } from '../lambda/adapters/ledger';
+import { ensureCustomersTable, ensureMeteringTable } from '../lambda/adapters/local-tables';
+import { createMetering } from '../lambda/adapters/request-metering';
+import type { SpendAlert } from '../lambda/adapters/spend';
 import { createApiApp } from '../lambda/api/app';
 import type { TierlineConfig } from '../lib/config/schema';
 import { TIER_NAMES, type TierName } from '../lib/config/tier-names';
@@ -19,12 +22,26 @@ import { EdgeThrottle } from './edge-throttle';
 import { localPrincipal } from './local-principal';
 
 export const LOCAL_CUSTOMERS_TABLE = 'tierline-local-customers';
+export const LOCAL_METERING_TABLE = 'tierline-local-metering';
 export const LOCAL_STAGE = 'local';
 
 /** What `tierline --local` reads to reach a running local mode. */
 export interface LocalConnection {
   dynamoEndpoint: string;
   settings: OperatorSettings;
+  /** The file the ledger's dead letters go to (local mode's stand-in for the SQS queue). */
+  ledgerDeadLettersFile?: string;
+}
+
+export const deadLettersFile = (dataDir: string) => path.join(dataDir, 'ledger-dead-letters.jsonl');
+const eventsFile = (dataDir: string) => path.join(dataDir, 'events.jsonl');
+
+/** Dead letters kept in memory when local mode keeps no files (tests). */
+class MemoryDeadLetterSink implements DeadLetterSink {
+  readonly records: LedgerRecord[] = [];
+  async send(record: LedgerRecord): Promise<void> {
+    this.records.push(record);
+  }
 }
 
 export const connectionFile = (dataDir: string) => path.join(dataDir, 'local-mode.json');
@@ -43,6 +60,8 @@ export interface LocalModeOptions {
   /** Authorizer decision cache, as API Gateway keeps it. @default the config's authorizerCacheTtlSeconds */
   authorizerCacheTtlMs?: number;
   log?: (line: string) => void;
+  /** The clock (tests). */
+  now?: () => Date;
 }
 
 export interface DemoCustomer {
@@ -56,6 +75,10 @@ export interface LocalMode {
   openAIBaseUrl: string;
   demoCustomers: DemoCustomer[];
   operator: Operator;
+  /** Spend alerts published since start (in AWS they go to EventBridge). */
+  events: SpendAlert[];
+  /** The DynamoDB engine's endpoint, for tests that look at the tables. */
+  dynamoEndpoint: string;
   stop(): Promise<void>;
 }
 
@@ -123,10 +146,34 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
   await ensureCustomersTable(client, LOCAL_CUSTOMERS_TABLE);
+  await ensureMeteringTable(client, LOCAL_METERING_TABLE);
   await ApiGatewayEmulator.createTable(client);
   const doc = createDocumentClient(client);
   const customers = new CustomersRepository(doc, LOCAL_CUSTOMERS_TABLE);
   const emulator = new ApiGatewayEmulator(doc);
+
+  const events: SpendAlert[] = [];
+  const logError = (message: string, details: Record<string, unknown>) =>
+    options.log?.(`${message}: ${String((details.error as Error)?.stack ?? details.error ?? '')}`);
+  const metering = createMetering({
+    config,
+    doc,
+    tableName: LOCAL_METERING_TABLE,
+    deadLetters: options.dataDir
+      ? new FileDeadLetterSink(deadLettersFile(options.dataDir))
+      : new MemoryDeadLetterSink(),
+    alerts: {
+      publish: async (alert) => {
+        events.push(alert);
+        options.log?.(`spend alert: ${JSON.stringify(alert)}`);
+        if (options.dataDir) appendFileSync(eventsFile(options.dataDir), `${JSON.stringify(alert)}\n`);
+      },
+    },
+    // Local mode has no table stream: the aggregates follow each ledger write in-process.
+    recomputeAggregatesInline: true,
+    now: options.now,
+    logError,
+  });
 
   const backend = options.backend ?? new TestModelBackend();
   const ownedBy = backend instanceof TestModelBackend ? TEST_MODEL_OWNER : options.modelOwner;
@@ -140,8 +187,10 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     }),
     customers,
     backend,
+    ...metering,
     modelOwner: ownedBy ? () => ownedBy : undefined,
-    logError: (message, details) => options.log?.(`${message}: ${String((details.error as Error)?.stack ?? '')}`),
+    now: options.now,
+    logError,
   });
 
   const server = serve({ fetch: app.fetch, port: options.port, hostname: '127.0.0.1' }) as Server;
@@ -162,7 +211,11 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   const operator = new Operator({ customers, apiGateway: emulator.asClient(), settings, config });
   const demoCustomers = await seedDemoCustomers(operator, options.dataDir);
   if (options.dataDir) {
-    const connection: LocalConnection = { dynamoEndpoint, settings };
+    const connection: LocalConnection = {
+      dynamoEndpoint,
+      settings,
+      ledgerDeadLettersFile: deadLettersFile(options.dataDir),
+    };
     writeFileSync(connectionFile(options.dataDir), `${JSON.stringify(connection, null, 2)}\n`);
   }
 
@@ -172,6 +225,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     openAIBaseUrl: `${url}/v1`,
     demoCustomers,
     operator,
+    events,
+    dynamoEndpoint,
     stop: async () => {
       if (stopped) return;
       stopped = true;

@@ -53,6 +53,7 @@ export function createAuthorizerHandler(lookup: KeyLookup, logger = new Logger({
         tier: principal.tier,
         // Context values must be strings, numbers or booleans.
         ...(principal.customModelLimits ? { customModelLimits: JSON.stringify(principal.customModelLimits) } : {}),
+        ...(principal.spendLimitMicroUsd !== undefined ? { spendLimitMicroUsd: principal.spendLimitMicroUsd } : {}),
       },
     };
   };

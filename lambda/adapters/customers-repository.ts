@@ -33,6 +33,8 @@ export interface CustomerRecord {
   /** The usage plan the API Gateway key is attached to. */
   usagePlanId?: string;
   customPlan?: CustomPlan;
+  /** Monthly spend limit the customer (or operator) set, in USD; absent means the tier's default or none. */
+  spendLimitUsd?: number;
   createdAt: string;
   updatedAt: string;
 }
@@ -46,6 +48,8 @@ export interface KeyRecord {
   status: 'active' | 'revoked';
   /** An Enterprise customer's per-model limits, carried here so the request path needs no extra read. */
   customModelLimits?: Record<string, ModelLimits>;
+  /** The customer's monthly spend limit in micro-USD, carried here for the same reason. */
+  spendLimitMicroUsd?: number;
   createdAt: string;
 }
 
@@ -205,8 +209,8 @@ export class CustomersRepository {
   /** Updates what the authorizer sees of a key (tier, status, custom limits). No-op when the key is gone. */
   async updateKey(
     keyHash: string,
-    set: Partial<Pick<KeyRecord, 'tier' | 'status' | 'customModelLimits'>>,
-    remove: 'customModelLimits'[] = [],
+    set: Partial<Pick<KeyRecord, 'tier' | 'status' | 'customModelLimits' | 'spendLimitMicroUsd'>>,
+    remove: ('customModelLimits' | 'spendLimitMicroUsd')[] = [],
   ): Promise<void> {
     const names: Record<string, string> = { '#pk': PK };
     const values: Record<string, unknown> = {};

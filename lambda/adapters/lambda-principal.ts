@@ -22,11 +22,16 @@ export function principalFromAuthorizer(c: Context): Promise<Principal> {
     return Promise.reject(new AuthenticationError());
   }
   const custom = context?.customModelLimits;
+  // API Gateway hands context numbers to the function as strings.
+  const spendLimit = Number(context?.spendLimitMicroUsd);
   return Promise.resolve({
     customerId,
     tier,
     usageIdentifierKey: event?.requestContext.identity?.apiKey ?? '',
     ...(typeof custom === 'string' ? { customModelLimits: JSON.parse(custom) } : {}),
+    ...(context?.spendLimitMicroUsd !== undefined && Number.isFinite(spendLimit)
+      ? { spendLimitMicroUsd: spendLimit }
+      : {}),
   });
 }
 

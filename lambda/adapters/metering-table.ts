@@ -19,3 +19,6 @@ export const METERING_TABLE = {
 
 /** Environment variable that carries the table name into a function. */
 export const METERING_TABLE_ENV = 'METERING_TABLE_NAME';
+
+/** Environment variable with the URL of the ledger's dead-letter queue (SQS). */
+export const LEDGER_DEAD_LETTERS_ENV = 'LEDGER_DEAD_LETTER_QUEUE_URL';

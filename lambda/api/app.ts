@@ -4,6 +4,7 @@ import { HttpError, InternalServerError, NotFoundError } from '../domain/errors'
 import { accountRoutes, publicPlanRoutes } from './routes/account';
 import { chatCompletionRoutes } from './routes/chat-completions';
 import { modelRoutes } from './routes/models';
+import { usageRoutes } from './routes/usage';
 import type { ApiDependencies, AppEnv } from './types';
 
 export type { ApiDependencies } from './types';
@@ -20,6 +21,7 @@ function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
   v1.route('/', accountRoutes(deps));
   v1.route('/', modelRoutes(deps));
   v1.route('/', chatCompletionRoutes(deps));
+  v1.route('/', usageRoutes(deps));
   return v1;
 }
 

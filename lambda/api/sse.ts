@@ -10,6 +10,11 @@ export interface SseResponseOptions {
   flush?: () => ChatCompletionChunk[];
   /** The OpenAI error body sent as a `data:` line when the stream fails after it started. */
   errorBody: (error: unknown) => OpenAIErrorBody;
+  /**
+   * Called once when the stream ends ('completed', 'failed', or 'cancelled' by the client), and awaited
+   * before the stream closes, so a Lambda does not freeze before the work is done.
+   */
+  onEnd?: (ending: 'completed' | 'failed' | 'cancelled') => Promise<void>;
   /** Aborted when the client cancels the stream. */
   abort: AbortController;
   headers?: Record<string, string>;
@@ -28,6 +33,12 @@ const dataLine = (payload: unknown) => encoder.encode(`data: ${JSON.stringify(pa
 export function sseResponse(options: SseResponseOptions): Response {
   let pending: IteratorResult<ChatCompletionChunk> | undefined = options.first;
   let finished = false;
+  let ended = false;
+  const end = async (ending: 'completed' | 'failed' | 'cancelled') => {
+    if (ended) return;
+    ended = true;
+    await options.onEnd?.(ending);
+  };
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       // A pull must enqueue something or end the stream: the stream does not ask again on its own, so a
@@ -39,6 +50,7 @@ export function sseResponse(options: SseResponseOptions): Response {
           if (step.done) {
             finished = true;
             for (const chunk of options.flush?.() ?? []) controller.enqueue(dataLine(chunk));
+            await end('completed');
             controller.enqueue(encoder.encode('data: [DONE]\n\n'));
             controller.close();
             return;
@@ -49,6 +61,7 @@ export function sseResponse(options: SseResponseOptions): Response {
         }
       } catch (error) {
         finished = true;
+        await end(options.abort.signal.aborted ? 'cancelled' : 'failed');
         controller.enqueue(dataLine(options.errorBody(error)));
         controller.close();
       }
@@ -56,7 +69,8 @@ export function sseResponse(options: SseResponseOptions): Response {
     async cancel() {
       finished = true;
       options.abort.abort();
-      await options.rest.return?.();
+      await options.rest.return?.().catch(() => undefined);
+      await end('cancelled');
     },
   });
   return new Response(body, {

@@ -2,6 +2,9 @@ import type { Context } from 'hono';
 import type { TierlineConfig } from '../../lib/config/schema';
 import type { ModelBackend } from '../adapters/backends/model-backend';
 import type { CustomersRepository } from '../adapters/customers-repository';
+import type { RequestMetering } from '../adapters/request-metering';
+import type { SpendTracker } from '../adapters/spend';
+import type { UsageAggregates } from '../adapters/usage-aggregates';
 import type { Principal } from '../domain/authenticate';
 
 /** What the app needs from the outside world; Lambda and local mode pass their own. */
@@ -9,9 +12,17 @@ export interface ApiDependencies {
   config: TierlineConfig;
   /** Reads the caller's principal: from the authorizer's context in Lambda, by running the authorizer locally. */
   principalOf: (c: Context) => Promise<Principal>;
-  customers: Pick<CustomersRepository, 'getCustomer'>;
+  customers: Pick<CustomersRepository, 'getCustomer' | 'updateCustomer' | 'updateKey'>;
   /** Where models run: SageMaker in AWS; an OpenAI-compatible server or the test model locally. */
   backend: ModelBackend;
+  /** Rate limits, spend limits and the ledger of every chat completion. */
+  metering: Pick<RequestMetering, 'admit' | 'headersFor'>;
+  /** Usage aggregates, for `GET /v1/usage` and this month's spend. */
+  usage: Pick<UsageAggregates, 'queryUsage'>;
+  /** Monthly spend tracked for spend limits. */
+  spend: Pick<SpendTracker, 'getMonth' | 'catchUp'>;
+  /** The clock (tests). */
+  now?: () => Date;
   /** `owned_by` of a model in `/v1/models` (local mode names its test model there). */
   modelOwner?: (modelId: string) => string;
   /** The request id clients see in `x-request-id`; defaults to a random UUID. */

@@ -9,6 +9,8 @@ export interface Principal {
   /** The API Gateway key value that meters this customer against its usage plan. */
   usageIdentifierKey: string;
   customModelLimits?: Record<string, ModelLimits>;
+  /** Monthly spend limit in micro-USD, when the customer has one. */
+  spendLimitMicroUsd?: number;
 }
 
 export interface StoredKey {
@@ -17,6 +19,7 @@ export interface StoredKey {
   usageIdentifierKey: string;
   status: 'active' | 'revoked';
   customModelLimits?: Record<string, ModelLimits>;
+  spendLimitMicroUsd?: number;
 }
 
 /** Finds a key by the SHA-256 of its value. */
@@ -37,5 +40,6 @@ export async function authenticate(authorization: string | undefined, lookup: Ke
     tier: stored.tier,
     usageIdentifierKey: stored.usageIdentifierKey,
     ...(stored.customModelLimits ? { customModelLimits: stored.customModelLimits } : {}),
+    ...(stored.spendLimitMicroUsd !== undefined ? { spendLimitMicroUsd: stored.spendLimitMicroUsd } : {}),
   };
 }

@@ -12,6 +12,7 @@ export type OpenAIErrorType =
   /** Groq and OpenAI name the limit that was hit in `type` on 429s. */
   | 'requests'
   | 'tokens'
+  | 'insufficient_quota'
   | 'server_error'
   | 'service_unavailable';
 

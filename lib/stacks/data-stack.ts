@@ -2,6 +2,8 @@ import { Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { TierlineConfig } from '../config/schema';
 import { CustomersTable } from '../constructs/customers-table';
+import { LedgerDeadLetters } from '../constructs/metering/ledger-dead-letters';
+import { MeteringTable } from '../constructs/metering/metering-table';
 
 export interface DataStackProps extends StackProps {
   readonly config: TierlineConfig;
@@ -13,9 +15,15 @@ export interface DataStackProps extends StackProps {
  */
 export class DataStack extends Stack {
   public readonly customers: CustomersTable;
+  public readonly metering: MeteringTable;
+  public readonly ledgerDeadLetters: LedgerDeadLetters;
 
   constructor(scope: Construct, id: string, props: DataStackProps) {
     super(scope, id, { ...props, terminationProtection: props.config.environment.terminationProtection });
     this.customers = new CustomersTable(this, 'Customers', { retainData: props.config.environment.retainData });
+    this.metering = new MeteringTable(this, 'Metering', { retainData: props.config.environment.retainData });
+    this.ledgerDeadLetters = new LedgerDeadLetters(this, 'LedgerDeadLetters', {
+      retainData: props.config.environment.retainData,
+    });
   }
 }

@@ -30,6 +30,7 @@ const COMMANDS = [
   ['customers', 'set-tier'],
   ['customers', 'rotate-key'],
   ['customers', 'revoke'],
+  ['customers', 'spend-limit'],
   ['plans'],
   ['plans', 'create-custom'],
   ['plans', 'list'],

@@ -448,3 +448,43 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
     });
   });
 });
+
+describe('customers spend-limit (customers in dynalite)', () => {
+  let dynamo: LocalDynamo;
+  let repository: CustomersRepository;
+  let operator: Operator;
+
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+    ({ repository } = await newCustomersTable(dynamo));
+    const apiGateway = new APIGatewayClient({ region: 'eu-west-1' });
+    const gateway = mockClient(apiGateway);
+    gateway.on(CreateApiKeyCommand).callsFake((input) => ({ id: 'gwkey', value: input.value }));
+    gateway.on(CreateUsagePlanKeyCommand).resolves({});
+    operator = new Operator({ customers: repository, apiGateway, settings, config });
+  });
+  afterAll(() => dynamo.stop());
+
+  it('sets the limit on the customer and on its key (what the authorizer hands to requests), and removes it', async () => {
+    const { apiKey, customer } = await operator.createCustomer({ name: 'Dev', email: 'dev@x.test', tier: 'developer' });
+
+    const limited = await operator.setSpendLimit(customer.customerId, 25.5);
+    const principal = await authenticate(`Bearer ${apiKey}`, (hash) => repository.getKey(hash));
+    const removed = await operator.setSpendLimit(customer.customerId, null);
+
+    expect(limited.spendLimitUsd).toBe(25.5);
+    expect(principal.spendLimitMicroUsd).toBe(25_500_000);
+    expect(removed.spendLimitUsd).toBeUndefined();
+    expect(await authenticate(`Bearer ${apiKey}`, (hash) => repository.getKey(hash))).not.toHaveProperty(
+      'spendLimitMicroUsd',
+    );
+  });
+
+  it('refuses a spend limit on the free tier, and a negative one', async () => {
+    const { customer } = await operator.createCustomer({ name: 'Free', email: 'free@x.test', tier: 'free' });
+    const { customer: dev } = await operator.createCustomer({ name: 'Dev2', email: 'dev2@x.test', tier: 'developer' });
+
+    await expect(operator.setSpendLimit(customer.customerId, 10)).rejects.toThrow(/not available on the free tier/);
+    await expect(operator.setSpendLimit(dev.customerId, -1)).rejects.toMatchObject({ exitCode: 2 });
+  });
+});

@@ -8,6 +8,7 @@ import { loadConfig } from '../../lib/config/load';
 import { TIER_NAMES } from '../../lib/config/schema';
 import { type LocalDynamo, newCustomersTable, startDynalite } from '../support/dynalite';
 import { proxyEvent } from '../support/events';
+import { meteringOn } from '../support/metering';
 
 const config = loadConfig({ env: 'dev' });
 const lambdaContext = {} as LambdaContext;
@@ -16,9 +17,11 @@ describe('API function (Lambda proxy events, customers in dynalite)', () => {
   let dynamo: LocalDynamo;
   let repository: CustomersRepository;
   let handler: ReturnType<typeof handle>;
+  let metering: Awaited<ReturnType<typeof meteringOn>>;
 
   beforeAll(async () => {
     dynamo = await startDynalite();
+    metering = await meteringOn(dynamo, config);
     ({ repository } = await newCustomersTable(dynamo));
     await repository.putCustomer({
       customerId: 'cus_ent',
@@ -39,6 +42,7 @@ describe('API function (Lambda proxy events, customers in dynalite)', () => {
       principalOf: principalFromAuthorizer,
       customers: repository,
       backend: new TestModelBackend(),
+      ...metering,
       requestIdOf: requestIdFromEvent,
     });
     handler = handle(app);
@@ -142,8 +146,13 @@ describe('API function (Lambda proxy events, customers in dynalite)', () => {
       createApiApp({
         config,
         principalOf: principalFromAuthorizer,
-        customers: { getCustomer: () => Promise.reject(new Error('secret internals')) },
+        customers: {
+          getCustomer: () => Promise.reject(new Error('secret internals')),
+          updateCustomer: () => Promise.reject(new Error('unused')),
+          updateKey: () => Promise.reject(new Error('unused')),
+        },
         backend: new TestModelBackend(),
+        ...metering,
         requestIdOf: requestIdFromEvent,
         logError,
       }),

@@ -5,7 +5,9 @@ import { TestModelBackend } from '../../lambda/adapters/backends/test-model-back
 import { principalFromAuthorizer, requestIdFromEvent } from '../../lambda/adapters/lambda-principal';
 import { createApiApp } from '../../lambda/api/app';
 import { loadConfig } from '../../lib/config/load';
+import { type LocalDynamo, newCustomersTable, startDynalite } from '../support/dynalite';
 import { proxyEvent } from '../support/events';
+import { meteringOn } from '../support/metering';
 
 /**
  * The chat route through Lambda response streaming, as API Gateway (REST, STREAM mode) invokes it: the
@@ -54,20 +56,25 @@ function recorder(): { stream: Writable; recorded: Recorded } {
 describe('chat completions through Lambda response streaming', () => {
   const config = loadConfig({ env: 'dev' });
   let handler: StreamingHandler;
+  let dynamo: LocalDynamo;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     installAwsLambdaGlobals();
+    dynamo = await startDynalite();
+    const { repository } = await newCustomersTable(dynamo);
     const app = createApiApp({
       config,
       principalOf: principalFromAuthorizer,
-      customers: { getCustomer: () => Promise.resolve(undefined) },
+      customers: repository,
       backend: new TestModelBackend({ replyTokens: 4 }),
+      ...(await meteringOn(dynamo, config)),
       requestIdOf: requestIdFromEvent,
     });
     handler = streamHandle(app) as unknown as StreamingHandler;
   });
-  afterAll(() => {
+  afterAll(async () => {
     delete (globalThis as Record<string, unknown>).awslambda;
+    await dynamo.stop();
   });
 
   async function invoke(body: unknown, authorizer = { customerId: 'cus_1', tier: 'developer' }) {

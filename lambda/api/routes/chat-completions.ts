@@ -11,7 +11,8 @@ import {
   ServiceUnavailableError,
 } from '../../domain/errors';
 import { resolveModel } from '../../domain/models';
-import type { ChatCompletionChunk } from '../../domain/openai-types';
+import type { ChatCompletion, ChatCompletionChunk, Usage } from '../../domain/openai-types';
+import { estimatePromptTokens } from '../../domain/tokens';
 import { sseResponse } from '../sse';
 import type { ApiDependencies, AppEnv } from '../types';
 
@@ -59,6 +60,28 @@ function upstreamBody(request: ChatRequest, maxTokens: number): Record<string, u
   return body;
 }
 
+/** Refuses parameters the backend cannot honour and output limits above the model's: 400 naming them. */
+function checkParameters(deps: ApiDependencies, request: ChatRequest, model: string, modelMaxOutput: number): void {
+  const unsupported = deps.backend.unsupportedParameters(model);
+  const refused = givenParameters(request).find((param) => unsupported.has(param));
+  if (refused) {
+    throw new BadRequestError(
+      `'${refused}' is not supported by model \`${model}\` on this deployment.`,
+      refused,
+      'unsupported_parameter',
+    );
+  }
+  const param = request.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
+  const requested = request.max_completion_tokens ?? request.max_tokens;
+  if (requested != null && requested > modelMaxOutput) {
+    throw new BadRequestError(
+      `'${param}' must be at most ${modelMaxOutput} for \`${model}\`; got ${requested}.`,
+      param,
+      'invalid_value',
+    );
+  }
+}
+
 /**
  * Shapes backend chunks into what the client sees: our id and model on every chunk; usage as OpenAI sends it
  * (a last chunk with `choices: []`, only with `stream_options.include_usage`) and as Groq sends it (in
@@ -67,6 +90,8 @@ function upstreamBody(request: ChatRequest, maxTokens: number): Record<string, u
  */
 export class ClientChunkShaper {
   private heldFinish: ChatCompletionChunk | undefined;
+  /** What the stream told about usage: the backend's usage chunk, and the chunks that carried output. */
+  readonly observed: { usage?: Usage; contentChunks: number } = { contentChunks: 0 };
 
   constructor(
     private readonly id: string,
@@ -77,6 +102,10 @@ export class ClientChunkShaper {
 
   push(chunk: ChatCompletionChunk): ChatCompletionChunk[] {
     const { usage, ...rest } = chunk;
+    if (usage) this.observed.usage = usage;
+    // One generated token per chunk is how the servers we use stream; a lower bound when the stream is cut.
+    if (rest.choices.some((choice) => choice.delta.content || choice.delta.tool_calls))
+      this.observed.contentChunks += 1;
     const out: ChatCompletionChunk[] = [];
     if (rest.choices.length > 0) {
       const shaped = { ...rest, id: this.id, model: this.model };
@@ -110,39 +139,52 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
     const requestId = c.get('requestId');
     const request = parseChatRequest(await readJsonBody(c));
     const { id: model, model: modelConfig } = resolveModel(deps.config, principal.tier, request.model);
+    const clientMaxTokens = request.max_completion_tokens ?? request.max_tokens ?? undefined;
+    try {
+      checkParameters(deps, request, model, modelConfig.maxOutputTokens);
+    } catch (error) {
+      // Every answer about a model carries its rate-limit headers, with true values (one read here).
+      for (const [name, value] of Object.entries(await deps.metering.headersFor(principal, model)))
+        c.header(name, value);
+      throw error;
+    }
 
-    const unsupported = deps.backend.unsupportedParameters(model);
-    const refused = givenParameters(request).find((param) => unsupported.has(param));
-    if (refused) {
-      throw new BadRequestError(
-        `'${refused}' is not supported by model \`${model}\` on this deployment.`,
-        refused,
-        'unsupported_parameter',
-      );
-    }
-    const maxTokensParam = request.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
-    const maxTokens = request.max_completion_tokens ?? request.max_tokens ?? modelConfig.maxOutputTokens;
-    if (maxTokens > modelConfig.maxOutputTokens) {
-      throw new BadRequestError(
-        `'${maxTokensParam}' must be at most ${modelConfig.maxOutputTokens} for \`${model}\`; got ${maxTokens}.`,
-        maxTokensParam,
-        'invalid_value',
-      );
-    }
+    const inputTokens = estimatePromptTokens(request.messages);
+    const metered = await deps.metering.admit({
+      requestId,
+      principal,
+      model,
+      inputTokens,
+      outputTokens: clientMaxTokens !== undefined ? { fixed: clientMaxTokens } : { upTo: modelConfig.maxOutputTokens },
+    });
+    for (const [name, value] of Object.entries(metered.headers)) c.header(name, value);
 
     const completionId = `chatcmpl-${requestId}`;
     const abort = new AbortController();
     // The client went away: stop the model too (local mode; Lambda keeps running to the end).
     c.req.raw.signal.addEventListener('abort', () => abort.abort(), { once: true });
-    const backendRequest = { model, body: upstreamBody(request, maxTokens), signal: abort.signal };
+    // The model may generate what was reserved, and no more: admitted usage never passes a token limit.
+    const backendRequest = { model, body: upstreamBody(request, metered.outputAllowance), signal: abort.signal };
 
     if (!request.stream) {
+      let completion: ChatCompletion;
       try {
-        const completion = await deps.backend.complete(backendRequest);
-        return c.json({ ...completion, id: completionId, model, x_groq: { id: requestId } });
+        completion = await deps.backend.complete(backendRequest);
       } catch (error) {
+        if (abort.signal.aborted) {
+          // Gone before the answer: the model worked on the prompt; its output count is unknown here.
+          await metered.finish({ status: 'client_disconnected', inputTokens, outputTokens: 0 });
+        } else {
+          await metered.release();
+        }
         throw backendFailureToHttp(error, requestId);
       }
+      await metered.finish({
+        status: 'completed',
+        inputTokens: completion.usage.prompt_tokens,
+        outputTokens: completion.usage.completion_tokens,
+      });
+      return c.json({ ...completion, id: completionId, model, x_groq: { id: requestId } });
     }
 
     const includeUsage = request.stream_options?.include_usage === true;
@@ -153,6 +195,7 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
     try {
       first = await chunks.next();
     } catch (error) {
+      await metered.release();
       throw backendFailureToHttp(error, requestId);
     }
     const shaper = new ClientChunkShaper(completionId, model, requestId, includeUsage);
@@ -167,8 +210,17 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
         }
         return backendFailureToHttp(error, requestId).toBody();
       },
+      // Billed whatever way the stream ends; when the client left, for the tokens generated until then.
+      onEnd: (ending) => {
+        const { usage, contentChunks } = shaper.observed;
+        return metered.finish({
+          status: ending === 'completed' ? 'completed' : ending === 'cancelled' ? 'client_disconnected' : 'failed',
+          inputTokens: usage?.prompt_tokens ?? inputTokens,
+          outputTokens: usage?.completion_tokens ?? contentChunks,
+        });
+      },
       abort,
-      headers: { 'x-request-id': requestId },
+      headers: { 'x-request-id': requestId, ...metered.headers },
     });
   });
 

@@ -1,0 +1,63 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, StreamViewType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import { Construct } from 'constructs';
+import { METERING_TABLE, METERING_TABLE_ENV } from '../../../lambda/adapters/metering-table';
+
+export interface MeteringTableProps {
+  /** Keep the table and its key when the stack is deleted, and turn on deletion protection. */
+  readonly retainData: boolean;
+}
+
+/**
+ * Limit counters, monthly spend, the usage ledger (the billing truth) and usage aggregates. Its stream
+ * (new images) feeds the aggregator, which recomputes the aggregates of each customer-day it sees.
+ */
+export class MeteringTable extends Construct {
+  public readonly table: Table;
+  public readonly encryptionKey: Key;
+  public readonly byCustomerDayIndexName = METERING_TABLE.byCustomerDayIndex.name;
+
+  constructor(scope: Construct, id: string, props: MeteringTableProps) {
+    super(scope, id);
+    const removalPolicy = props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    this.encryptionKey = new Key(this, 'Key', {
+      description: 'Tierline metering table encryption',
+      enableKeyRotation: true,
+      removalPolicy,
+    });
+    this.table = new Table(this, 'Table', {
+      partitionKey: { name: METERING_TABLE.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: METERING_TABLE.sortKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      encryption: TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: this.encryptionKey,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: props.retainData,
+      stream: StreamViewType.NEW_IMAGE,
+      removalPolicy,
+    });
+    this.table.addGlobalSecondaryIndex({
+      indexName: METERING_TABLE.byCustomerDayIndex.name,
+      partitionKey: { name: METERING_TABLE.byCustomerDayIndex.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: METERING_TABLE.byCustomerDayIndex.sortKey, type: AttributeType.STRING },
+    });
+  }
+
+  /**
+   * Lets `fn` meter requests: counters and spend (UpdateItem), the ledger (PutItem), header values (GetItem),
+   * usage reads (Query on the table and the customer-day index); and tells it the table's name.
+   */
+  public bindForMetering(fn: LambdaFunction): void {
+    fn.addEnvironment(METERING_TABLE_ENV, this.table.tableName);
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+        resources: [this.table.tableArn, `${this.table.tableArn}/index/${this.byCustomerDayIndexName}`],
+      }),
+    );
+    this.encryptionKey.grantEncryptDecrypt(fn);
+  }
+}

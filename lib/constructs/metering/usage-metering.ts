@@ -1,0 +1,126 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { Rule } from 'aws-cdk-lib/aws-events';
+import { SnsTopic } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { FilterCriteria, FilterRule, type Function as LambdaFunction, StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { EVENT_SOURCE_ENV, eventSource, SPEND_ALERT_DETAIL_TYPE } from '../../../lambda/adapters/spend-alerts';
+import type { TierlineConfig } from '../../config/schema';
+import { TierlineFunction } from '../tierline-function';
+import type { LedgerDeadLetters } from './ledger-dead-letters';
+import type { MeteringTable } from './metering-table';
+
+export interface UsageMeteringProps {
+  readonly config: TierlineConfig;
+  readonly metering: MeteringTable;
+  readonly ledgerDeadLetters: LedgerDeadLetters;
+}
+
+/**
+ * The stateless side of metering: the aggregator that keeps usage aggregates in step with the ledger, the
+ * operator notifications topic (subscribe an e-mail address to it), the alarm on unbilled usage waiting in
+ * the ledger's dead-letter queue, and the rule that forwards spend-limit alerts to the topic.
+ */
+export class UsageMetering extends Construct {
+  public readonly aggregator: TierlineFunction;
+  public readonly notifications: Topic;
+  public readonly deadLetterAlarm: Alarm;
+  private readonly envName: string;
+
+  constructor(scope: Construct, id: string, props: UsageMeteringProps) {
+    super(scope, id);
+    const env = props.config.environment;
+    this.envName = env.name;
+    const removalPolicy = env.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    const topicKey = new Key(this, 'NotificationsKey', {
+      description: 'Tierline operator notifications',
+      enableKeyRotation: true,
+      removalPolicy,
+    });
+    this.notifications = new Topic(this, 'Notifications', {
+      displayName: `Tierline ${env.name} operator notifications`,
+      masterKey: topicKey,
+      enforceSSL: true,
+    });
+    // CloudWatch alarms and EventBridge publish to the encrypted topic through its key.
+    for (const service of ['cloudwatch.amazonaws.com', 'events.amazonaws.com']) {
+      topicKey.addToResourcePolicy(
+        new PolicyStatement({
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          principals: [new ServicePrincipal(service)],
+          resources: ['*'],
+        }),
+      );
+    }
+
+    this.aggregator = new TierlineFunction(this, 'Aggregator', {
+      config: props.config,
+      handlerFile: 'usage-aggregator.ts',
+      description: 'Tierline: recomputes usage aggregates of the customer-days new ledger records touch',
+      logRetention: env.logRetentionDays,
+      removalPolicy,
+      memorySize: 256,
+      timeout: Duration.seconds(60),
+    });
+    props.metering.bindForMetering(this.aggregator.function);
+    const failedBatches = new Queue(this, 'AggregatorFailures', {
+      retentionPeriod: Duration.days(14),
+      encryption: QueueEncryption.KMS_MANAGED,
+      enforceSSL: true,
+    });
+    this.aggregator.function.addEventSource(
+      new DynamoEventSource(props.metering.table, {
+        startingPosition: StartingPosition.TRIM_HORIZON,
+        batchSize: 100,
+        maxBatchingWindow: Duration.seconds(5),
+        reportBatchItemFailures: true,
+        bisectBatchOnError: true,
+        retryAttempts: 10,
+        onFailure: new SqsDlq(failedBatches),
+        // Only new ledger records change usage; counters and aggregates themselves must not trigger it.
+        filters: [
+          FilterCriteria.filter({
+            eventName: FilterRule.isEqual('INSERT'),
+            dynamodb: { Keys: { pk: { S: FilterRule.beginsWith('REQ#') } } },
+          }),
+        ],
+      }),
+    );
+
+    this.deadLetterAlarm = new Alarm(this, 'UnbilledUsageAlarm', {
+      alarmDescription:
+        'Usage records failed to reach the ledger and wait in the dead-letter queue (kept 14 days): fix DynamoDB ' +
+        'access, then run `npx tierline usage replay-dead-letters`.',
+      metric: props.ledgerDeadLetters.queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    this.deadLetterAlarm.addAlarmAction(new SnsAction(this.notifications));
+
+    new Rule(this, 'SpendAlerts', {
+      description: 'Forwards spend-limit threshold alerts (50/75/90%) to the operator notifications topic',
+      eventPattern: { source: [eventSource(env.name)], detailType: [SPEND_ALERT_DETAIL_TYPE] },
+      targets: [new SnsTopic(this.notifications)],
+    });
+  }
+
+  /** Lets `fn` publish Tierline events (spend alerts) on the account's default event bus. */
+  public grantPublishEvents(fn: LambdaFunction): void {
+    fn.addEnvironment(EVENT_SOURCE_ENV, eventSource(this.envName));
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['events:PutEvents'],
+        resources: [Stack.of(this).formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' })],
+      }),
+    );
+  }
+}
