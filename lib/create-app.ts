@@ -24,6 +24,8 @@ export function createApp(app: App, config: TierlineConfig, env?: Environment): 
     config,
     env,
     customers: data.customers,
+    metering: data.metering,
+    ledgerDeadLetters: data.ledgerDeadLetters,
     description: `Tierline ${config.environment.name}: OpenAI-compatible API (stateless)`,
   });
   const inference = new InferenceStack(app, `${prefix}-Inference`, {

@@ -10,6 +10,9 @@ export interface OperatorSettings {
   stageName: string;
   openAIBaseUrl: string;
   customersTableName: string;
+  meteringTableName: string;
+  /** SQS queue of usage records that failed to reach the ledger (`usage replay-dead-letters`); AWS only. */
+  ledgerDeadLetterQueueUrl?: string;
   /** Usage plan id per tier name. */
   usagePlanIds: Record<string, string>;
 }

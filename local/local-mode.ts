@@ -206,6 +206,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     stageName: LOCAL_STAGE,
     openAIBaseUrl: `${url}/v1`,
     customersTableName: LOCAL_CUSTOMERS_TABLE,
+    meteringTableName: LOCAL_METERING_TABLE,
     usagePlanIds: await deployTierPlans(emulator, config),
   };
   const operator = new Operator({ customers, apiGateway: emulator.asClient(), settings, config });

@@ -48,6 +48,16 @@ export class CustomersTable extends Construct {
     });
   }
 
+  /** Lets `fn` also update single items (a customer's spend limit, on its customer and key items). */
+  public bindForItemUpdates(fn: LambdaFunction): void {
+    this.bindForItemReads(fn);
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:UpdateItem'], resources: [this.table.tableArn] }));
+    // Explicit actions on this key: `grantEncrypt` would add the wildcard families ReEncrypt* and GenerateDataKey*.
+    fn.addToRolePolicy(
+      new PolicyStatement({ actions: ['kms:Encrypt', 'kms:GenerateDataKey'], resources: [this.encryptionKey.keyArn] }),
+    );
+  }
+
   /** Lets `fn` read single items (key lookups, profiles) and tells it the table's name. */
   public bindForItemReads(fn: LambdaFunction): void {
     fn.addEnvironment(CUSTOMERS_TABLE_ENV, this.table.tableName);

@@ -5,17 +5,23 @@ import type { TierlineConfig } from '../config/schema';
 import { TierUsagePlans } from '../constructs/api/tier-usage-plans';
 import { TierlineApi } from '../constructs/api/tierline-api';
 import type { CustomersTable } from '../constructs/customers-table';
+import type { LedgerDeadLetters } from '../constructs/metering/ledger-dead-letters';
+import type { MeteringTable } from '../constructs/metering/metering-table';
+import { UsageMetering } from '../constructs/metering/usage-metering';
 import { type OperatorSettings, operatorParameterName } from '../operator-settings';
 
 export interface ApiStackProps extends StackProps {
   readonly config: TierlineConfig;
   readonly customers: CustomersTable;
+  readonly metering: MeteringTable;
+  readonly ledgerDeadLetters: LedgerDeadLetters;
 }
 
 /** The stateless API: functions, REST API, usage plans. Safe to destroy and redeploy. */
 export class ApiStack extends Stack {
   public readonly api: TierlineApi;
   public readonly usagePlans: TierUsagePlans;
+  public readonly usageMetering: UsageMetering;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -28,11 +34,26 @@ export class ApiStack extends Stack {
       stage: this.api.restApi.deploymentStage,
     });
 
+    this.usageMetering = new UsageMetering(this, 'Metering', {
+      config,
+      metering: props.metering,
+      ledgerDeadLetters: props.ledgerDeadLetters,
+    });
+    // Both API functions build the same app: metering (chat), usage and spend limits (the rest).
+    for (const handler of [this.api.apiFunction, this.api.chatFunction]) {
+      props.metering.bindForMetering(handler.function);
+      props.ledgerDeadLetters.grantSend(handler.function);
+      this.usageMetering.grantPublishEvents(handler.function);
+    }
+    props.customers.bindForItemUpdates(this.api.apiFunction.function);
+
     const settings: OperatorSettings = {
       apiId: this.api.restApi.restApiId,
       stageName: this.api.restApi.deploymentStage.stageName,
       openAIBaseUrl: this.api.openAIBaseUrl,
       customersTableName: props.customers.table.tableName,
+      meteringTableName: props.metering.table.tableName,
+      ledgerDeadLetterQueueUrl: props.ledgerDeadLetters.queue.queueUrl,
       usagePlanIds: Object.fromEntries(
         Object.entries(this.usagePlans.plans).map(([tier, plan]) => [tier, plan.usagePlanId]),
       ),
@@ -48,6 +69,10 @@ export class ApiStack extends Stack {
       description: 'baseURL for the openai client',
     });
     new CfnOutput(this, 'GroqBaseUrl', { value: this.api.groqBaseUrl, description: 'baseURL for the groq-sdk client' });
+    new CfnOutput(this, 'NotificationsTopic', {
+      value: this.usageMetering.notifications.topicArn,
+      description: 'Subscribe an e-mail address: unbilled-usage alarms and spend-limit alerts',
+    });
     new CfnOutput(this, 'OperatorParameter', {
       value: parameter.parameterName,
       description: 'SSM parameter read by `npx tierline --env ...`',

@@ -18,6 +18,7 @@ const settings: OperatorSettings = {
   stageName: 'dev',
   openAIBaseUrl: 'https://example.test/dev/v1',
   customersTableName: 'unused',
+  meteringTableName: 'unused',
   usagePlanIds: { free: 'up-free', developer: 'up-dev', enterprise: 'up-ent' },
 };
 

@@ -24,6 +24,7 @@ const settings: OperatorSettings = {
   stageName: 'dev',
   openAIBaseUrl: 'https://api123.execute-api.eu-west-1.amazonaws.com/dev/v1',
   customersTableName: 'unused',
+  meteringTableName: 'unused',
   usagePlanIds: { free: 'up-free', developer: 'up-dev', enterprise: 'up-ent' },
 };
 const config = loadConfig({ env: 'dev' });

@@ -184,7 +184,7 @@ describe('API stack', () => {
   });
 
   it('runs every function on ARM64, the latest Node.js runtime, with tracing and retained logs', () => {
-    api.resourceCountIs('AWS::Lambda::Function', 3);
+    api.resourceCountIs('AWS::Lambda::Function', 4);
     api.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],

@@ -6,7 +6,7 @@ describe('data stack', () => {
   it('holds the customers table: keys from the shared schema, on-demand, PITR, KMS, listing index', () => {
     const { data } = synthesize();
 
-    data.resourceCountIs('AWS::DynamoDB::Table', 1);
+    data.resourceCountIs('AWS::DynamoDB::Table', 2);
     data.hasResourceProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
       KeySchema: [
@@ -23,18 +23,21 @@ describe('data stack', () => {
   it('deletes development data with its stack', () => {
     const { data, stacks } = synthesize({ env: 'dev' });
 
-    data.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete' });
+    data.allResources('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete' });
+    data.allResources('AWS::SQS::Queue', { DeletionPolicy: 'Delete' });
     expect(stacks.data.terminationProtection).toBe(false);
   });
 
   it('retains production data, protects the table from deletion and the stack from termination', () => {
     const { data, stacks } = synthesize({ env: 'prod' });
 
-    data.hasResource('AWS::DynamoDB::Table', {
+    data.allResources('AWS::DynamoDB::Table', {
       DeletionPolicy: 'Retain',
       UpdateReplacePolicy: 'Retain',
       Properties: Match.objectLike({ DeletionProtectionEnabled: true }),
     });
+    // Unbilled usage waiting for replay is billing data too.
+    data.allResources('AWS::SQS::Queue', { DeletionPolicy: 'Retain' });
     data.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Retain' });
     expect(stacks.data.terminationProtection).toBe(true);
     expect(stacks.api.terminationProtection).toBe(false);

@@ -1,4 +1,4 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, StreamViewType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
@@ -59,5 +59,15 @@ export class MeteringTable extends Construct {
       }),
     );
     this.encryptionKey.grantEncryptDecrypt(fn);
+    if (fn.role) {
+      for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
+        Validations.of(fn.role).acknowledge({
+          id: `AwsSolutions::AwsSolutions-IAM5[Action::${action}]`,
+          reason:
+            'The KMS action families CDK grants for writing a table encrypted with a customer-managed key, ' +
+            "on that one key's ARN only.",
+        });
+      }
+    }
   }
 }

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Rule } from 'aws-cdk-lib/aws-events';
@@ -70,10 +70,20 @@ export class UsageMetering extends Construct {
       timeout: Duration.seconds(60),
     });
     props.metering.bindForMetering(this.aggregator.function);
-    const failedBatches = new Queue(this, 'AggregatorFailures', {
+    // Stream batches the aggregator gave up on, and spend alerts EventBridge could not deliver.
+    const failures = new Queue(this, 'Failures', {
       retentionPeriod: Duration.days(14),
       encryption: QueueEncryption.KMS_MANAGED,
       enforceSSL: true,
+    });
+    const failuresReason =
+      'This queue is itself the dead-letter destination (of the aggregator stream mapping and the spend-alert ' +
+      'rule target); nothing consumes it automatically, so a dead-letter queue of its own would hold nothing.';
+    Validations.of(failures).acknowledge({ id: 'AwsSolutions::AwsSolutions-SQS3', reason: failuresReason });
+    Validations.of(failures).acknowledge({ id: 'Serverless::Serverless-SQSRedrivePolicy', reason: failuresReason });
+    Validations.of(this.aggregator.function).acknowledge({
+      id: 'Serverless::Serverless-LambdaDLQ',
+      reason: 'Invoked by a DynamoDB stream mapping whose on-failure destination is the Failures queue.',
     });
     this.aggregator.function.addEventSource(
       new DynamoEventSource(props.metering.table, {
@@ -83,7 +93,7 @@ export class UsageMetering extends Construct {
         reportBatchItemFailures: true,
         bisectBatchOnError: true,
         retryAttempts: 10,
-        onFailure: new SqsDlq(failedBatches),
+        onFailure: new SqsDlq(failures),
         // Only new ledger records change usage; counters and aggregates themselves must not trigger it.
         filters: [
           FilterCriteria.filter({
@@ -109,7 +119,7 @@ export class UsageMetering extends Construct {
     new Rule(this, 'SpendAlerts', {
       description: 'Forwards spend-limit threshold alerts (50/75/90%) to the operator notifications topic',
       eventPattern: { source: [eventSource(env.name)], detailType: [SPEND_ALERT_DETAIL_TYPE] },
-      targets: [new SnsTopic(this.notifications)],
+      targets: [new SnsTopic(this.notifications, { deadLetterQueue: failures })],
     });
   }
 

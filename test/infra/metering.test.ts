@@ -1,0 +1,92 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { METERING_TABLE } from '../../lambda/adapters/metering-table';
+import { SPEND_ALERT_DETAIL_TYPE } from '../../lambda/adapters/spend-alerts';
+import { synthesize } from '../support/synth';
+
+describe('metering infrastructure', () => {
+  const { data, api, stacks } = synthesize();
+  const logicalId = (construct: { node: { defaultChild?: unknown } }, stack = stacks.api) =>
+    stack.getLogicalId(construct.node.defaultChild as never);
+
+  it('keeps counters, spend, ledger and aggregates in one encrypted table whose stream carries new images', () => {
+    data.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [
+        { AttributeName: METERING_TABLE.partitionKey, KeyType: 'HASH' },
+        { AttributeName: METERING_TABLE.sortKey, KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [Match.objectLike({ IndexName: METERING_TABLE.byCustomerDayIndex.name })],
+      StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
+      SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: Match.anyValue() },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+  });
+
+  it('feeds only new ledger records to the aggregator, with partial batch failures and a failure queue', () => {
+    api.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: logicalId(stacks.api.usageMetering.aggregator.function) },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BisectBatchOnFunctionError: true,
+      StartingPosition: 'TRIM_HORIZON',
+      DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
+      FilterCriteria: {
+        Filters: [
+          {
+            Pattern: JSON.stringify({ eventName: ['INSERT'], dynamodb: { Keys: { pk: { S: [{ prefix: 'REQ#' }] } } } }),
+          },
+        ],
+      },
+    });
+  });
+
+  it('alarms on unbilled usage in the ledger dead-letter queue, to the operator topic', () => {
+    api.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Namespace: 'AWS/SQS',
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      AlarmActions: [{ Ref: logicalId(stacks.api.usageMetering.notifications) }],
+    });
+  });
+
+  it('forwards spend alerts from EventBridge to the operator topic', () => {
+    api.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { source: ['tierline.dev'], 'detail-type': [SPEND_ALERT_DETAIL_TYPE] },
+      Targets: [
+        Match.objectLike({
+          Arn: { Ref: logicalId(stacks.api.usageMetering.notifications) },
+          DeadLetterConfig: { Arn: Match.anyValue() },
+        }),
+      ],
+    });
+  });
+
+  it('gives both API functions the metering table, the dead-letter queue and the event bus, with their names', () => {
+    for (const handler of [stacks.api.api.apiFunction, stacks.api.api.chatFunction]) {
+      api.hasResourceProperties('AWS::Lambda::Function', {
+        FunctionName: Match.absent(),
+        Role: { 'Fn::GetAtt': [logicalId(handler.role), 'Arn'] },
+        Environment: {
+          Variables: Match.objectLike({
+            METERING_TABLE_NAME: Match.anyValue(),
+            LEDGER_DEAD_LETTER_QUEUE_URL: Match.anyValue(),
+            TIERLINE_EVENT_SOURCE: 'tierline.dev',
+          }),
+        },
+      });
+      const statements = Object.values(
+        api.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: logicalId(handler.role) }] } }),
+      ).flatMap((policy) => policy.Properties.PolicyDocument.Statement);
+      const actions = statements.flatMap((s: { Action: string | string[] }) => [s.Action].flat());
+      expect(actions).toEqual(
+        expect.arrayContaining([
+          'dynamodb:UpdateItem',
+          'dynamodb:PutItem',
+          'dynamodb:Query',
+          'sqs:SendMessage',
+          'events:PutEvents',
+        ]),
+      );
+      expect(actions).not.toContain('dynamodb:*');
+    }
+  });
+});
