@@ -2,12 +2,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { GetParameterCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
 import { CustomersRepository, createDocumentClient } from '../lambda/adapters/customers-repository';
+import { LedgerWriter } from '../lambda/adapters/ledger';
+import { UsageAggregates } from '../lambda/adapters/usage-aggregates';
 import { loadConfig } from '../lib/config/load';
 import { type OperatorSettings, operatorParameterName } from '../lib/operator-settings';
 import { ApiGatewayEmulator } from '../local/api-gateway-emulator';
 import { connectionFile, type LocalConnection } from '../local/local-mode';
+import { FileDeadLetterSource, SqsDeadLetterSource } from './dead-letters';
 import { Operator, OperatorError } from './operator';
 
 export interface DeploymentOptions {
@@ -51,11 +55,23 @@ export function connectToLocalMode(env: string, dataDir = process.env.TIERLINE_D
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     }),
   );
+  const meteringTable = connection.settings.meteringTableName;
+  const aggregates = new UsageAggregates(doc, meteringTable);
   return new Operator({
     settings: connection.settings,
     config: loadConfig({ env }),
     customers: new CustomersRepository(doc, connection.settings.customersTableName),
     apiGateway: new ApiGatewayEmulator(doc).asClient(),
+    usage: connection.ledgerDeadLettersFile
+      ? {
+          deadLetters: new FileDeadLetterSource(connection.ledgerDeadLettersFile),
+          // Replay never dead-letters again: a record that fails stays in the source.
+          ledger: new LedgerWriter(doc, meteringTable, { send: () => Promise.reject(new Error('unused')) }),
+          // Local mode has no table stream to keep the aggregates in step.
+          afterWrite: (record) =>
+            aggregates.recomputeDay(record.customerId, record.startedAt.slice(0, 10)).then(() => undefined),
+        }
+      : undefined,
   });
 }
 
@@ -64,13 +80,19 @@ export async function connectToDeployment(options: DeploymentOptions): Promise<O
   if (options.local) return connectToLocalMode(options.env);
   const region = options.region;
   const settings = await readOperatorSettings(new SSMClient({ region }), options.env);
+  const doc = createDocumentClient(new DynamoDBClient({ region }));
   return new Operator({
     settings,
     config: loadConfig({ env: options.env }),
-    customers: new CustomersRepository(
-      createDocumentClient(new DynamoDBClient({ region })),
-      settings.customersTableName,
-    ),
+    customers: new CustomersRepository(doc, settings.customersTableName),
+    usage: settings.ledgerDeadLetterQueueUrl
+      ? {
+          deadLetters: new SqsDeadLetterSource(new SQSClient({ region }), settings.ledgerDeadLetterQueueUrl),
+          ledger: new LedgerWriter(doc, settings.meteringTableName, {
+            send: () => Promise.reject(new Error('unused')),
+          }),
+        }
+      : undefined,
     // API Gateway allows 5 CreateApiKey calls per second per account (not raisable): adaptive retry slows the
     // client down on TooManyRequestsException instead of failing a bulk import.
     apiGateway: new APIGatewayClient({ region, retryMode: 'adaptive', maxAttempts: 10 }),

@@ -16,12 +16,14 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import { z } from 'zod';
 import type { CustomerRecord, CustomersRepository } from '../lambda/adapters/customers-repository';
+import type { LedgerRecord, LedgerWriter } from '../lambda/adapters/ledger';
 import { setSpendLimit } from '../lambda/adapters/spend-limit-settings';
 import { issueApiKey } from '../lambda/domain/api-keys';
 import { HttpError } from '../lambda/domain/errors';
 import type { CustomPlan } from '../lambda/domain/plans';
 import { edgeSchema, modelLimitsSchema, TIER_NAMES, type TierlineConfig, type TierName } from '../lib/config/schema';
 import type { OperatorSettings } from '../lib/operator-settings';
+import type { DeadLetterSource } from './dead-letters';
 
 /** A failure the operator can act on: printed without a stack trace. */
 export class OperatorError extends Error {
@@ -36,6 +38,13 @@ export class OperatorError extends Error {
 
 export interface OperatorDependencies {
   customers: CustomersRepository;
+  /** Usage records that failed to reach the ledger, and the ledger to replay them into. */
+  usage?: {
+    deadLetters: DeadLetterSource;
+    ledger: Pick<LedgerWriter, 'put'>;
+    /** Runs after a replayed record was written (local mode recomputes its aggregates). */
+    afterWrite?: (record: LedgerRecord) => Promise<void>;
+  };
   apiGateway: APIGatewayClient;
   settings: OperatorSettings;
   config: TierlineConfig;
@@ -518,6 +527,28 @@ export class Operator {
       if (error instanceof HttpError) throw new OperatorError(error.message, error.status < 500 ? 2 : 1);
       throw error;
     }
+  }
+
+  /**
+   * Puts the usage records waiting in the ledger's dead letters into the ledger. Idempotent: a record already
+   * in the ledger counts as a duplicate and is not billed twice. What fails again stays for the next run.
+   */
+  async replayDeadLetters(): Promise<{ written: number; duplicate: number; failed: number }> {
+    const usage = this.deps.usage;
+    if (!usage) throw new OperatorError('This deployment has no ledger dead letters configured.');
+    const counts = { written: 0, duplicate: 0, failed: 0 };
+    await usage.deadLetters.drain(async (record) => {
+      try {
+        const result = await usage.ledger.put(record);
+        counts[result] += 1;
+        if (result === 'written') await usage.afterWrite?.(record);
+        return true;
+      } catch {
+        counts.failed += 1;
+        return false;
+      }
+    });
+    return counts;
   }
 
   /** The tier plans of this deployment and every custom plan, as API Gateway has them now. */

@@ -32,6 +32,8 @@ const COMMANDS = [
   ['customers', 'rotate-key'],
   ['customers', 'revoke'],
   ['customers', 'spend-limit'],
+  ['usage'],
+  ['usage', 'replay-dead-letters'],
   ['plans'],
   ['plans', 'create-custom'],
   ['plans', 'list'],
