@@ -62,6 +62,10 @@ export interface LocalModeOptions {
   log?: (line: string) => void;
   /** The clock (tests). */
   now?: () => Date;
+  /** Keep usage aggregates in step after each ledger write (AWS does it from the table stream). @default true */
+  aggregateInline?: boolean;
+  /** Sees the DynamoDB client before use (benchmarks add a counting middleware). */
+  instrumentDynamo?: (client: DynamoDBClient) => void;
 }
 
 export interface DemoCustomer {
@@ -145,6 +149,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     region: 'local',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
+  options.instrumentDynamo?.(client);
   await ensureCustomersTable(client, LOCAL_CUSTOMERS_TABLE);
   await ensureMeteringTable(client, LOCAL_METERING_TABLE);
   await ApiGatewayEmulator.createTable(client);
@@ -170,7 +175,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       },
     },
     // Local mode has no table stream: the aggregates follow each ledger write in-process.
-    recomputeAggregatesInline: true,
+    recomputeAggregatesInline: options.aggregateInline ?? true,
     now: options.now,
     logError,
   });
