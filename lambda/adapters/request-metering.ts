@@ -131,9 +131,22 @@ export class RequestMetering {
         { inputTokens: request.inputTokens, outputTokens: reservation.outputAllowance },
         prices,
       );
-      const spend = await this.deps.spend.reserve(principal.customerId, spendLimit, maxCost);
+      let spend: Awaited<ReturnType<SpendTracker['reserve']>>;
+      try {
+        spend = await this.deps.spend.reserve(principal.customerId, spendLimit, maxCost);
+      } catch (error) {
+        // The request will not run: give its rate-limit reservation back before failing.
+        await this.deps.limiter
+          .release(reservation)
+          .catch((releaseError) =>
+            this.deps.logError?.('release after a failed spend reservation failed', { error: releaseError }),
+          );
+        throw error;
+      }
       if (!spend.admitted) {
-        await this.deps.limiter.release(reservation);
+        await this.deps.limiter
+          .release(reservation)
+          .catch((error) => this.deps.logError?.('release after a spend refusal failed', { error }));
         throw new HttpError(
           429,
           'insufficient_quota',
@@ -177,27 +190,27 @@ export class RequestMetering {
       }),
       finish: (outcome) =>
         once(async () => {
+          // Backends report usage; never let a malformed count lose the record.
+          const tokens = (n: number) => (Number.isFinite(n) && n > 0 ? Math.round(n) : 0);
           const record = ledgerRecord({
             requestId: request.requestId,
             customerId: request.principal.customerId,
             model: request.model,
             tier: request.principal.tier,
-            inputTokens: outcome.inputTokens,
-            outputTokens: outcome.outputTokens,
+            inputTokens: tokens(outcome.inputTokens),
+            outputTokens: tokens(outcome.outputTokens),
             prices,
             status: outcome.status,
             startedAt: startedAt.toISOString(),
             finishedAt: this.now().toISOString(),
           });
-          // The ledger first: it is the billing truth, and it survives a failure of what follows.
+          const thresholds = this.deps.config.tiers[request.principal.tier].spendLimit.alertThresholdsPercent;
+          // Independent writes, in parallel; the ledger (the billing truth) does not wait for the others.
           const results = await Promise.allSettled([
             this.deps.ledger.write(record),
-            this.deps.limiter.settle(reservation, outcome.inputTokens + outcome.outputTokens),
+            this.deps.limiter.settle(reservation, record.inputTokens + record.outputTokens),
+            spendReservation ? this.deps.spend.settle(spendReservation, record.costMicroUsd, thresholds) : undefined,
           ]);
-          if (spendReservation) {
-            const thresholds = this.deps.config.tiers[request.principal.tier].spendLimit.alertThresholdsPercent;
-            await this.deps.spend.settle(spendReservation, record.costMicroUsd, thresholds);
-          }
           for (const result of results) if (result.status === 'rejected') throw result.reason;
         })(),
     };

@@ -40,7 +40,7 @@ export async function setSpendLimit(
     );
   }
   const customer = await customers.getCustomer(customerId);
-  if (!customer || customer.status !== 'active' || !customer.keyHash) {
+  if (customer?.status !== 'active' || !customer.keyHash) {
     throw new NotFoundError(`No active customer with id ${customerId}.`, 'customer_not_found');
   }
   if (!config.tiers[customer.tier].spendLimit.allowed) {

@@ -50,8 +50,9 @@ export function sseResponse(options: SseResponseOptions): Response {
           if (step.done) {
             finished = true;
             for (const chunk of options.flush?.() ?? []) controller.enqueue(dataLine(chunk));
-            await end('completed');
+            // [DONE] goes out first; the stream closes once the end-of-stream work (billing) is done.
             controller.enqueue(encoder.encode('data: [DONE]\n\n'));
+            await end('completed');
             controller.close();
             return;
           }
@@ -61,8 +62,10 @@ export function sseResponse(options: SseResponseOptions): Response {
         }
       } catch (error) {
         finished = true;
-        await end(options.abort.signal.aborted ? 'cancelled' : 'failed');
+        // Cancelled by the client: `cancel` bills it; there is nobody left to tell about an error.
+        if (options.abort.signal.aborted) return;
         controller.enqueue(dataLine(options.errorBody(error)));
+        await end('failed');
         controller.close();
       }
     },

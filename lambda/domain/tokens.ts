@@ -8,6 +8,8 @@ import type { ChatMessage } from './chat-request';
 const CHARS_PER_TOKEN = 4;
 const TOKENS_PER_MESSAGE = 4;
 const TOKENS_PER_REPLY_PRIMER = 3;
+/** What a high-detail image costs with OpenAI-style vision tokenization; a conservative flat estimate. */
+const TOKENS_PER_IMAGE = 765;
 
 export function estimateTextTokens(text: string): number {
   return Math.ceil(text.length / CHARS_PER_TOKEN);
@@ -20,13 +22,26 @@ export function textOfContent(content: ChatMessage['content']): string {
   return content.map((part) => (part.type === 'text' ? part.text : '')).join('\n');
 }
 
-export function estimatePromptTokens(messages: readonly ChatMessage[]): number {
+/**
+ * The prompt of a request: its messages, and the tool definitions and response schema the chat template puts
+ * into the prompt too. An estimate that is too low would let concurrent requests overshoot a token limit.
+ */
+export function estimatePromptTokens(
+  messages: readonly ChatMessage[],
+  extras: { tools?: unknown; response_format?: unknown } = {},
+): number {
   let total = TOKENS_PER_REPLY_PRIMER;
   for (const message of messages) {
     total += TOKENS_PER_MESSAGE + estimateTextTokens(textOfContent(message.content));
+    if (Array.isArray(message.content)) {
+      total += message.content.filter((part) => part.type === 'image_url').length * TOKENS_PER_IMAGE;
+    }
     if (message.role === 'assistant' && message.tool_calls) {
       total += estimateTextTokens(JSON.stringify(message.tool_calls));
     }
+  }
+  for (const extra of [extras.tools, extras.response_format]) {
+    if (extra !== undefined && extra !== null) total += estimateTextTokens(JSON.stringify(extra));
   }
   return total;
 }

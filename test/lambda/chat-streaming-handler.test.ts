@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
 import type { Context as LambdaContext } from 'aws-lambda';
-import { streamHandle } from 'hono/aws-lambda';
 import { TestModelBackend } from '../../lambda/adapters/backends/test-model-backend';
 import { principalFromAuthorizer, requestIdFromEvent } from '../../lambda/adapters/lambda-principal';
+import { streamingHandler } from '../../lambda/adapters/lambda-streaming';
 import { createApiApp } from '../../lambda/api/app';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalDynamo, newCustomersTable, startDynalite } from '../support/dynalite';
@@ -34,12 +34,18 @@ function installAwsLambdaGlobals(): void {
   };
 }
 
-function recorder(): { stream: Writable; recorded: Recorded } {
+function recorder(failAfterWrites = Number.POSITIVE_INFINITY): { stream: Writable; recorded: Recorded } {
   let body = '';
+  let writes = 0;
   let resolveEnded: () => void = () => undefined;
   const recorded: Recorded = { body: '', ended: new Promise<void>((resolve) => (resolveEnded = resolve)) };
   const stream = new Writable({
     write(chunk, _encoding, callback) {
+      writes += 1;
+      if (writes > failAfterWrites) {
+        callback(new Error('client connection reset'));
+        return;
+      }
       body += chunk.toString();
       recorded.body = body;
       callback();
@@ -50,6 +56,8 @@ function recorder(): { stream: Writable; recorded: Recorded } {
       callback();
     },
   });
+  // A stream that failed is destroyed without `final`: it only closes.
+  stream.on('close', () => resolveEnded());
   return { stream, recorded };
 }
 
@@ -57,38 +65,45 @@ describe('chat completions through Lambda response streaming', () => {
   const config = loadConfig({ env: 'dev' });
   let handler: StreamingHandler;
   let dynamo: LocalDynamo;
+  let metering: Awaited<ReturnType<typeof meteringOn>>;
+  const lambdaContext = { getRemainingTimeInMillis: () => 900_000 } as LambdaContext;
 
   beforeAll(async () => {
     installAwsLambdaGlobals();
     dynamo = await startDynalite();
     const { repository } = await newCustomersTable(dynamo);
+    metering = await meteringOn(dynamo, config);
     const app = createApiApp({
       config,
       principalOf: principalFromAuthorizer,
       customers: repository,
       backend: new TestModelBackend({ replyTokens: 4 }),
-      ...(await meteringOn(dynamo, config)),
+      ...metering,
       requestIdOf: requestIdFromEvent,
     });
-    handler = streamHandle(app) as unknown as StreamingHandler;
+    handler = streamingHandler(app) as unknown as StreamingHandler;
   });
   afterAll(async () => {
     delete (globalThis as Record<string, unknown>).awslambda;
     await dynamo.stop();
   });
 
-  async function invoke(body: unknown, authorizer = { customerId: 'cus_1', tier: 'developer' }) {
-    const { stream, recorded } = recorder();
+  async function invoke(
+    body: unknown,
+    authorizer = { customerId: 'cus_1', tier: 'developer' },
+    options: { requestId?: string; failAfterWrites?: number } = {},
+  ) {
+    const { stream, recorded } = recorder(options.failAfterWrites);
     await handler(
       proxyEvent({
         method: 'POST',
         path: '/v1/chat/completions',
         body: JSON.stringify(body),
         authorizer,
-        requestId: 'req-9',
+        requestId: options.requestId ?? 'req-9',
       }),
       stream,
-      {} as LambdaContext,
+      lambdaContext,
     );
     await recorded.ended;
     return recorded;
@@ -123,6 +138,18 @@ describe('chat completions through Lambda response streaming', () => {
 
     expect(recorded.metadata?.statusCode).toBe(403);
     expect(JSON.parse(recorded.body).error.code).toBe('model_not_available_on_tier');
+  });
+
+  it('still bills the tokens sent when writing to the client fails mid-stream', async () => {
+    await invoke(
+      { model: 'llama-3.1-8b-instant', stream: true, messages: [{ role: 'user', content: 'hi' }] },
+      { customerId: 'cus_2', tier: 'developer' },
+      { requestId: 'req-cut', failAfterWrites: 2 },
+    );
+
+    const { data } = await metering.usage.queryUsage('cus_2', '2000-01-01', '2100-01-01', 'model');
+    expect(data).toEqual([expect.objectContaining({ requests: 1 })]);
+    expect(data[0]?.output_tokens).toBeGreaterThanOrEqual(1);
   });
 
   it('answers a non-streamed completion through the same function', async () => {

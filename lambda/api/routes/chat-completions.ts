@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { BackendError } from '../../adapters/backends/model-backend';
+import type { MeteredRequest } from '../../adapters/request-metering';
 import { type ChatRequest, givenParameters, parseChatRequest } from '../../domain/chat-request';
 import {
   BadRequestError,
@@ -58,6 +59,28 @@ function upstreamBody(request: ChatRequest, maxTokens: number): Record<string, u
     if (!HANDLED_HERE.has(key) && value !== undefined && value !== null) body[key] = value;
   }
   return body;
+}
+
+/**
+ * A request that got no output. When the model could not take it (no capacity, or it refused the request) it
+ * did not run: the reservation is given back. Otherwise it ran (and timed out, failed, or the client left):
+ * it counts against the limits and goes to the ledger, where a failure without output costs nothing.
+ */
+async function endWithoutOutput(
+  metered: MeteredRequest,
+  error: unknown,
+  signal: AbortSignal,
+  inputTokens: number,
+): Promise<void> {
+  if (
+    !signal.aborted &&
+    error instanceof BackendError &&
+    (error.kind === 'unavailable' || error.kind === 'bad_request')
+  ) {
+    await metered.release();
+    return;
+  }
+  await metered.finish({ status: signal.aborted ? 'client_disconnected' : 'failed', inputTokens, outputTokens: 0 });
 }
 
 /** Refuses parameters the backend cannot honour and output limits above the model's: 400 naming them. */
@@ -149,7 +172,7 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
       throw error;
     }
 
-    const inputTokens = estimatePromptTokens(request.messages);
+    const inputTokens = estimatePromptTokens(request.messages, request);
     const metered = await deps.metering.admit({
       requestId,
       principal,
@@ -171,12 +194,7 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
       try {
         completion = await deps.backend.complete(backendRequest);
       } catch (error) {
-        if (abort.signal.aborted) {
-          // Gone before the answer: the model worked on the prompt; its output count is unknown here.
-          await metered.finish({ status: 'client_disconnected', inputTokens, outputTokens: 0 });
-        } else {
-          await metered.release();
-        }
+        await endWithoutOutput(metered, error, abort.signal, inputTokens);
         throw backendFailureToHttp(error, requestId);
       }
       await metered.finish({
@@ -195,7 +213,7 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
     try {
       first = await chunks.next();
     } catch (error) {
-      await metered.release();
+      await endWithoutOutput(metered, error, abort.signal, inputTokens);
       throw backendFailureToHttp(error, requestId);
     }
     const shaper = new ClientChunkShaper(completionId, model, requestId, includeUsage);
