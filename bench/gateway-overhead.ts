@@ -1,9 +1,9 @@
 /**
  * bench/gateway-overhead: what Tierline's API adds on top of the model.
  *
- * Two servers run in child processes: the deterministic test model behind a bare OpenAI-compatible endpoint
- * ("direct"), and local mode in front of it ("gateway": the same API app as in Lambda, the real authorizer
- * code, the usage-plan emulation, dynalite). The same streamed requests go to both, at concurrency 1, 16 and
+ * Three servers run in child processes: the deterministic test model behind a bare OpenAI-compatible endpoint
+ * ("direct"), local mode in front of it ("gateway": the same API app as in Lambda, the real authorizer code,
+ * the usage-plan emulation, metering), and dynalite standing in for DynamoDB. The same streamed requests go to both, at concurrency 1, 16 and
  * 64, with the model paced like a real one (100 ms to first token, 100 tokens/s). Printed: p50/p99 time to
  * first token and total time, requests/s, the gateway/direct ratio, and the gateway process's own CPU time
  * per request (so the overhead cannot hide behind the model's pace).
@@ -14,7 +14,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import * as path from 'node:path';
 
-type Role = 'model' | 'gateway';
+type Role = 'model' | 'dynamo' | 'gateway';
 interface Ready {
   type: 'ready';
   baseUrl: string;
@@ -134,7 +134,11 @@ async function main(): Promise<void> {
     BENCH_TOKENS_PER_SECOND: String(TOKENS_PER_SECOND),
     BENCH_REPLY_TOKENS: String(REPLY_TOKENS),
   });
-  const gateway = await startChild('gateway', { TIERLINE_UPSTREAM_URL: model.ready.baseUrl });
+  const dynamo = await startChild('dynamo', {});
+  const gateway = await startChild('gateway', {
+    TIERLINE_UPSTREAM_URL: model.ready.baseUrl,
+    BENCH_DYNAMO_ENDPOINT: dynamo.ready.baseUrl,
+  });
   try {
     // Warm both paths (JIT, connections, the authorizer's first lookup).
     for (let i = 0; i < 5; i += 1) {
@@ -145,22 +149,26 @@ async function main(): Promise<void> {
       `Model pace: ${TTFT_MS} ms to first token, ${TOKENS_PER_SECOND} tokens/s, ${REPLY_TOKENS} tokens per reply; streamed requests.`,
     );
     console.log(
-      'conc  path      reqs   TTFT p50   TTFT p99  total p50  total p99     req/s   gateway CPU/req  TTFT p50 ratio',
+      'conc  path      reqs   TTFT p50   TTFT p99  total p50  total p99     req/s   gateway CPU/req  dynalite CPU/req  TTFT p50 ratio',
     );
     for (const concurrency of LEVELS) {
       const direct = await runLevel(model.ready.baseUrl, undefined, concurrency);
       const before = await cpuOf(gateway.child);
+      const dynamoBefore = await cpuOf(dynamo.child);
       const viaGateway = await runLevel(gateway.ready.baseUrl, gateway.ready.apiKey, concurrency);
       const after = await cpuOf(gateway.child);
-      const cpuMsPerRequest =
-        (after.userMicros - before.userMicros + after.systemMicros - before.systemMicros) / 1000 / viaGateway.requests;
+      const dynamoAfter = await cpuOf(dynamo.child);
+      const perRequest = (a: Cpu, b: Cpu) =>
+        (b.userMicros - a.userMicros + b.systemMicros - a.systemMicros) / 1000 / viaGateway.requests;
+      const cpuMsPerRequest = perRequest(before, after);
+      const dynamoMsPerRequest = perRequest(dynamoBefore, dynamoAfter);
       for (const [name, r] of [
         ['direct', direct],
         ['gateway', viaGateway],
       ] as const) {
         const extra =
           name === 'gateway'
-            ? `${`${cpuMsPerRequest.toFixed(2)} ms`.padStart(17)}  ${(viaGateway.ttftP50 / direct.ttftP50).toFixed(3).padStart(14)}`
+            ? `${`${cpuMsPerRequest.toFixed(2)} ms`.padStart(17)} ${`${dynamoMsPerRequest.toFixed(2)} ms`.padStart(17)}  ${(viaGateway.ttftP50 / direct.ttftP50).toFixed(3).padStart(14)}`
             : '';
         console.log(
           `${String(concurrency).padStart(4)}  ${name.padEnd(8)} ${String(r.requests).padStart(5)} ${ms(r.ttftP50)} ${ms(r.ttftP99)} ${ms(r.totalP50)} ${ms(r.totalP99)} ${r.requestsPerSecond.toFixed(1).padStart(9)} ${extra}`,
@@ -169,10 +177,12 @@ async function main(): Promise<void> {
     }
     console.log(
       '\nGateway CPU/req: user+system CPU of the local-mode process (API app, authorizer code, usage-plan emulation,\n' +
-        'and the embedded dynalite that stands in for DynamoDB) divided by the requests of that level.',
+        'metering) per request of that level. dynalite CPU/req: the process standing in for DynamoDB (3 writes per\n' +
+        "request: admission, settlement, ledger). All processes share this machine's cores with the load generator.",
     );
   } finally {
     model.child.kill();
+    dynamo.child.kill();
     gateway.child.kill();
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Child processes of the benchmarks, so each server's CPU time can be measured on its own:
- * `model` serves the paced test model directly; `gateway` runs local mode in front of TIERLINE_UPSTREAM_URL.
+ * `model` serves the paced test model directly; `dynamo` runs dynalite; `gateway` runs local mode in front of
+ * TIERLINE_UPSTREAM_URL, on the DynamoDB engine at BENCH_DYNAMO_ENDPOINT.
  * Each sends `{type:'ready', baseUrl, apiKey}` when listening and answers 'cpu' with its CPU usage.
  */
 import { OpenAICompatibleBackend } from '../lambda/adapters/backends/openai-compatible-backend';
@@ -29,6 +30,15 @@ async function main(role: string | undefined): Promise<void> {
     send({ type: 'ready', baseUrl: server.baseUrl });
     return;
   }
+  if (role === 'dynamo') {
+    // dynalite in a process of its own, so the gateway's CPU time leaves out the DynamoDB engine's.
+    const dynalite = (await import('dynalite')).default;
+    const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = server.address() as import('node:net').AddressInfo;
+    send({ type: 'ready', baseUrl: `http://127.0.0.1:${port}` });
+    return;
+  }
   if (role === 'gateway') {
     const upstream = process.env.TIERLINE_UPSTREAM_URL;
     if (!upstream) throw new Error('TIERLINE_UPSTREAM_URL is required');
@@ -36,6 +46,9 @@ async function main(role: string | undefined): Promise<void> {
       config: loadConfig({ env: 'dev' }),
       port: 0,
       backend: new OpenAICompatibleBackend({ baseUrl: upstream }),
+      // In AWS the usage aggregates follow the ledger from the table stream, off the request path.
+      aggregateInline: false,
+      dynamoEndpoint: process.env.BENCH_DYNAMO_ENDPOINT,
     });
     // Enterprise: its usage plan's burst (1,000) does not throttle the benchmark's 64 concurrent streams.
     const apiKey = local.demoCustomers.find((d) => d.tier === 'enterprise')?.apiKey;

@@ -64,6 +64,8 @@ export interface LocalModeOptions {
   now?: () => Date;
   /** Keep usage aggregates in step after each ledger write (AWS does it from the table stream). @default true */
   aggregateInline?: boolean;
+  /** A DynamoDB engine that is already running (the benchmark runs dynalite in its own process). */
+  dynamoEndpoint?: string;
   /** Sees the DynamoDB client before use (benchmarks add a counting middleware). */
   instrumentDynamo?: (client: DynamoDBClient) => void;
 }
@@ -136,14 +138,17 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   const { config } = options;
   if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
 
-  const dynamo = dynalite({
-    path: options.dataDir ? path.join(options.dataDir, 'dynamodb') : undefined,
-    createTableMs: 0,
-    deleteTableMs: 0,
-    updateTableMs: 0,
-  });
-  const dynamoPort = await listen(dynamo, 0, '127.0.0.1');
-  const dynamoEndpoint = `http://127.0.0.1:${dynamoPort}`;
+  const dynamo = options.dynamoEndpoint
+    ? undefined
+    : dynalite({
+        path: options.dataDir ? path.join(options.dataDir, 'dynamodb') : undefined,
+        createTableMs: 0,
+        deleteTableMs: 0,
+        updateTableMs: 0,
+      });
+  const dynamoEndpoint = dynamo
+    ? `http://127.0.0.1:${await listen(dynamo, 0, '127.0.0.1')}`
+    : (options.dynamoEndpoint as string);
   const client = new DynamoDBClient({
     endpoint: dynamoEndpoint,
     region: 'local',
@@ -240,7 +245,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       server.closeAllConnections?.();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       client.destroy();
-      await new Promise<void>((resolve) => dynamo.close(() => resolve()));
+      if (dynamo) await new Promise<void>((resolve) => dynamo.close(() => resolve()));
     },
   };
 }
