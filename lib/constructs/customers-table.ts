@@ -1,10 +1,10 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { Key } from 'aws-cdk-lib/aws-kms';
+import type { Key } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { CUSTOMERS_TABLE, CUSTOMERS_TABLE_ENV } from '../../lambda/adapters/customers-table';
+import { createEncryptedTable } from './encrypted-table';
 
 export interface CustomersTableProps {
   /** Keep the table and its key when the stack is deleted, and turn on deletion protection. */
@@ -21,31 +21,13 @@ export class CustomersTable extends Construct {
 
   constructor(scope: Construct, id: string, props: CustomersTableProps) {
     super(scope, id);
-    const removalPolicy = props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
-
-    this.encryptionKey = new Key(this, 'Key', {
-      description: 'Tierline customers table encryption',
-      enableKeyRotation: true,
-      removalPolicy,
+    const { table, key } = createEncryptedTable(this, {
+      purpose: 'customers',
+      schema: { ...CUSTOMERS_TABLE, index: CUSTOMERS_TABLE.byCreatedIndex },
+      retainData: props.retainData,
     });
-
-    // `Table`, not `TableV2`: TableV2 cannot render a customer-managed key in a region-agnostic stack, and
-    // Tierline's stacks synthesize without an account or region.
-    this.table = new Table(this, 'Table', {
-      partitionKey: { name: CUSTOMERS_TABLE.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: CUSTOMERS_TABLE.sortKey, type: AttributeType.STRING },
-      billingMode: BillingMode.PAY_PER_REQUEST,
-      encryption: TableEncryption.CUSTOMER_MANAGED,
-      encryptionKey: this.encryptionKey,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      deletionProtection: props.retainData,
-      removalPolicy,
-    });
-    this.table.addGlobalSecondaryIndex({
-      indexName: CUSTOMERS_TABLE.byCreatedIndex.name,
-      partitionKey: { name: CUSTOMERS_TABLE.byCreatedIndex.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: CUSTOMERS_TABLE.byCreatedIndex.sortKey, type: AttributeType.STRING },
-    });
+    this.table = table;
+    this.encryptionKey = key;
   }
 
   /** Lets `fn` also update single items (a customer's spend limit, on its customer and key items). */

@@ -1,10 +1,11 @@
-import { RemovalPolicy, Validations } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, StreamViewType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { Validations } from 'aws-cdk-lib';
+import { StreamViewType, type Table } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { Key } from 'aws-cdk-lib/aws-kms';
+import type { Key } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { METERING_TABLE, METERING_TABLE_ENV } from '../../../lambda/adapters/metering-table';
+import { createEncryptedTable } from '../encrypted-table';
 
 export interface MeteringTableProps {
   /** Keep the table and its key when the stack is deleted, and turn on deletion protection. */
@@ -22,28 +23,14 @@ export class MeteringTable extends Construct {
 
   constructor(scope: Construct, id: string, props: MeteringTableProps) {
     super(scope, id);
-    const removalPolicy = props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
-    this.encryptionKey = new Key(this, 'Key', {
-      description: 'Tierline metering table encryption',
-      enableKeyRotation: true,
-      removalPolicy,
-    });
-    this.table = new Table(this, 'Table', {
-      partitionKey: { name: METERING_TABLE.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: METERING_TABLE.sortKey, type: AttributeType.STRING },
-      billingMode: BillingMode.PAY_PER_REQUEST,
-      encryption: TableEncryption.CUSTOMER_MANAGED,
-      encryptionKey: this.encryptionKey,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      deletionProtection: props.retainData,
+    const { table, key } = createEncryptedTable(this, {
+      purpose: 'metering',
+      schema: { ...METERING_TABLE, index: METERING_TABLE.byCustomerDayIndex },
+      retainData: props.retainData,
       stream: StreamViewType.NEW_IMAGE,
-      removalPolicy,
     });
-    this.table.addGlobalSecondaryIndex({
-      indexName: METERING_TABLE.byCustomerDayIndex.name,
-      partitionKey: { name: METERING_TABLE.byCustomerDayIndex.partitionKey, type: AttributeType.STRING },
-      sortKey: { name: METERING_TABLE.byCustomerDayIndex.sortKey, type: AttributeType.STRING },
-    });
+    this.table = table;
+    this.encryptionKey = key;
   }
 
   /**
