@@ -3,12 +3,26 @@ import type { ModelLimits, TierlineConfig } from '../../lib/config/schema';
 import type { Principal } from '../domain/authenticate';
 import { HttpError } from '../domain/errors';
 import { costMicroUsd, formatUsd, pricesOf, type RequestOutcome, type TokenPrices } from '../domain/pricing';
-import { rateLimitHeaders, rateLimitMessage, requestTooLargeMessage } from '../domain/rate-limits';
+import {
+  type LimitCounters,
+  type LimitRefusal,
+  rateLimitHeaders,
+  rateLimitMessage,
+  refusalFor,
+  requestTooLargeMessage,
+  tightestLimit,
+} from '../domain/rate-limits';
 import { type DeadLetterSink, LedgerWriter, ledgerRecord, utcDay } from './ledger';
 import { Limiter, type OutputTokens, type Reservation } from './limiter';
 import { type SpendAlertPublisher, type SpendReservation, SpendTracker } from './spend';
 import { effectiveSpendLimitMicroUsd } from './spend-limit-settings';
 import { UsageAggregates } from './usage-aggregates';
+
+/**
+ * A request without max_completion_tokens may use what is left of the minute and the day, but at least this
+ * much (or the model's maximum, if lower): below it the client gets a 429 to retry, not a truncated answer.
+ */
+export const MIN_DEFAULT_OUTPUT_TOKENS = 1_024;
 
 /** What the API knows of a request when it asks to run it. */
 export interface MeteringRequest {
@@ -107,21 +121,27 @@ export class RequestMetering {
           headers,
         );
       }
-      const headers = {
-        ...rateLimitHeaders(limits, admission.counters, startedAt.getTime()),
-        'retry-after': String(Math.max(1, Math.ceil(admission.retryAfterMs / 1000))),
-      };
-      const type = admission.reason === 'rpm' || admission.reason === 'rpd' ? 'requests' : 'tokens';
-      throw new HttpError(
-        429,
-        type,
-        rateLimitMessage(model, principal.customerId, admission),
-        'rate_limit_exceeded',
-        null,
-        headers,
-      );
+      throw this.rateLimited(model, principal, limits, admission.counters, admission, startedAt);
     }
     const { reservation } = admission;
+    if ('upTo' in request.outputTokens) {
+      const minimum = Math.min(request.outputTokens.upTo, MIN_DEFAULT_OUTPUT_TOKENS);
+      if (reservation.outputAllowance < minimum) {
+        await this.deps.limiter.release(reservation);
+        const c = admission.counters;
+        const before: LimitCounters = {
+          requestsToday: c.requestsToday - 1,
+          tokensToday: c.tokensToday - reservation.reservedTokens,
+          requestsThisMinute: c.requestsThisMinute - 1,
+          tokensThisMinute: c.tokensThisMinute - reservation.reservedTokens,
+        };
+        const reserve = request.inputTokens + minimum;
+        const refusal =
+          refusalFor(limits, before, reserve, startedAt.getTime()) ??
+          tightestLimit(limits, before, reserve, startedAt.getTime());
+        throw this.rateLimited(model, principal, limits, before, refusal, startedAt);
+      }
+    }
     const headers = rateLimitHeaders(limits, admission.counters, startedAt.getTime());
     const prices = this.pricesOf(principal, model);
     const spendLimit = effectiveSpendLimitMicroUsd(this.deps.config, principal.tier, principal.spendLimitMicroUsd);
@@ -161,6 +181,29 @@ export class RequestMetering {
       spendReservation = spend.reservation;
     }
     return this.meteredRequest(request, reservation, spendReservation, prices, startedAt, headers);
+  }
+
+  private rateLimited(
+    model: string,
+    principal: Principal,
+    limits: ModelLimits,
+    counters: LimitCounters,
+    refusal: LimitRefusal,
+    at: Date,
+  ): HttpError {
+    const headers = {
+      ...rateLimitHeaders(limits, counters, at.getTime()),
+      'retry-after': String(Math.max(1, Math.ceil(refusal.retryAfterMs / 1000))),
+    };
+    const type = refusal.reason === 'rpm' || refusal.reason === 'rpd' ? 'requests' : 'tokens';
+    return new HttpError(
+      429,
+      type,
+      rateLimitMessage(model, principal.customerId, refusal),
+      'rate_limit_exceeded',
+      null,
+      headers,
+    );
   }
 
   private meteredRequest(

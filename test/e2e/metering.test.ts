@@ -111,18 +111,33 @@ describe('metering seen by the openai client', () => {
     expect((error as Error).message).toContain('Request too large');
   });
 
-  it('caps a default request at the tokens left in the minute, so admitted usage never passes TPM', async () => {
+  it('lets a default request use the tokens left in the minute, so admitted usage never passes TPM', async () => {
     const { apiKey } = await newCustomer('free', 'cap');
     const openai = clientFor(apiKey as string);
-    const stream = await openai.chat.completions.create({ ...ask(), max_completion_tokens: 1_900, stream: true });
+    const stream = await openai.chat.completions.create({ ...ask(), max_completion_tokens: 500, stream: true });
     const iterator = stream[Symbol.asyncIterator]();
-    await iterator.next(); // the first request holds 1,900+ tokens of the minute while it streams
+    await iterator.next(); // the first request holds 500+ tokens of the minute while it streams
 
     const capped = await openai.chat.completions.create(ask()).withResponse();
 
-    // Admitted (not 429) with the output allowance shrunk to exactly what the minute had left.
+    // Admitted with the output allowance shrunk to exactly what the minute had left.
     expect(capped.data.choices[0]?.message.content).toBeTruthy();
     expect(capped.response.headers.get('x-ratelimit-remaining-tokens')).toBe('0');
+    await iterator.return?.();
+  });
+
+  it('answers 429 on TPM rather than a truncated answer when less than the minimum output is left', async () => {
+    const { apiKey } = await newCustomer('free', 'nofit');
+    const openai = clientFor(apiKey as string);
+    const stream = await openai.chat.completions.create({ ...ask(), max_completion_tokens: 1_900, stream: true });
+    const iterator = stream[Symbol.asyncIterator]();
+    await iterator.next();
+
+    const error = await openai.chat.completions.create(ask()).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(OpenAI.RateLimitError);
+    expect((error as Error).message).toContain('on tokens per minute (TPM): Limit 2000');
+    expect((error as InstanceType<typeof OpenAI.RateLimitError>).type).toBe('tokens');
     await iterator.return?.();
   });
 
