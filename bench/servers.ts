@@ -51,8 +51,17 @@ async function main(role: string | undefined): Promise<void> {
       dynamoEndpoint: process.env.BENCH_DYNAMO_ENDPOINT,
     });
     // Enterprise: its usage plan's burst (1,000) does not throttle the benchmark's 64 concurrent streams.
-    const apiKey = local.demoCustomers.find((d) => d.tier === 'enterprise')?.apiKey;
-    send({ type: 'ready', baseUrl: local.openAIBaseUrl, apiKey });
+    // One customer per client of the highest concurrency, as many callers would be.
+    const apiKeys: string[] = [];
+    for (let i = 0; i < 64; i += 1) {
+      const { apiKey } = await local.operator.createCustomer({
+        name: `Bench ${i}`,
+        email: `bench-${i}@bench.local`,
+        tier: 'enterprise',
+      });
+      if (apiKey) apiKeys.push(apiKey);
+    }
+    send({ type: 'ready', baseUrl: local.openAIBaseUrl, apiKeys });
     return;
   }
   throw new Error(`unknown role ${role}`);

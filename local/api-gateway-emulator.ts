@@ -99,11 +99,16 @@ export class ApiGatewayEmulator {
     return plan;
   }
 
-  /** The usage plan a key value is attached to, for the throttle emulation. */
-  async planOfKeyValue(value: string): Promise<LocalUsagePlan | undefined> {
-    const key = (await this.all<LocalApiKey>('KEY#')).find((k) => k.value === value && k.enabled);
-    if (!key) return undefined;
-    return (await this.all<LocalUsagePlan>('PLAN#')).find((plan) => plan.keyIds.includes(key.id));
+  /** The usage plan of every enabled key, by key value, from one scan: for the throttle emulation. */
+  async plansByKeyValue(): Promise<Map<string, LocalUsagePlan>> {
+    const items = await this.all<LocalApiKey | LocalUsagePlan>('');
+    const plans = items.filter((item): item is LocalUsagePlan => 'keyIds' in item);
+    const byValue = new Map<string, LocalUsagePlan>();
+    for (const key of items.filter((item): item is LocalApiKey => 'value' in item && item.enabled)) {
+      const plan = plans.find((p) => p.keyIds.includes(key.id));
+      if (plan) byValue.set(key.value, plan);
+    }
+    return byValue;
   }
 
   /** Creates or updates a tier plan with a fixed id (local mode's "deploy" of the usage plans). */

@@ -46,13 +46,21 @@ export function localPrincipal(deps: {
       throw error;
     }
   };
-  const plans = new Map<string, { plan: LocalUsagePlan | undefined; expires: number }>();
+  // One scan of the emulated keys and plans serves every key for a few seconds (changes made by
+  // `tierline --local` in another process show up within that time).
+  let plans: { byKeyValue: Promise<Map<string, LocalUsagePlan>>; expires: number } | undefined;
+  const refresh = () => {
+    const snapshot = { byKeyValue: deps.emulator.plansByKeyValue(), expires: Date.now() + PLAN_CACHE_MS };
+    snapshot.byKeyValue.catch(() => {
+      if (plans === snapshot) plans = undefined;
+    });
+    plans = snapshot;
+    return snapshot.byKeyValue;
+  };
   const planOf = async (usageIdentifierKey: string) => {
-    const cached = plans.get(usageIdentifierKey);
-    if (cached && cached.expires > Date.now()) return cached.plan;
-    const plan = await deps.emulator.planOfKeyValue(usageIdentifierKey);
-    plans.set(usageIdentifierKey, { plan, expires: Date.now() + PLAN_CACHE_MS });
-    return plan;
+    const current = !plans || plans.expires <= Date.now() ? await refresh() : await plans.byKeyValue;
+    // A key created since the snapshot (a new customer): look again once.
+    return current.get(usageIdentifierKey) ?? (await refresh()).get(usageIdentifierKey);
   };
 
   return async (c) => {
