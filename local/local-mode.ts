@@ -185,6 +185,26 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     logError,
   });
 
+  // Billing that is still running when local mode stops (a stream cut by the shutdown is billed like any
+  // disconnect): stop waits for it before closing the DynamoDB engine under it.
+  const pending = new Set<Promise<void>>();
+  const track = (work: Promise<void>) => {
+    pending.add(work);
+    void work.finally(() => pending.delete(work));
+    return work;
+  };
+  const trackedMetering = {
+    headersFor: metering.metering.headersFor.bind(metering.metering),
+    admit: async (request: Parameters<typeof metering.metering.admit>[0]) => {
+      const metered = await metering.metering.admit(request);
+      return {
+        ...metered,
+        finish: (outcome: Parameters<typeof metered.finish>[0]) => track(metered.finish(outcome)),
+        release: () => track(metered.release()),
+      };
+    },
+  };
+
   const backend = options.backend ?? new TestModelBackend();
   const ownedBy = backend instanceof TestModelBackend ? TEST_MODEL_OWNER : options.modelOwner;
   const app = createApiApp({
@@ -198,6 +218,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     customers,
     backend,
     ...metering,
+    metering: trackedMetering,
     modelOwner: ownedBy ? () => ownedBy : undefined,
     now: options.now,
     logError,
@@ -242,8 +263,12 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       if (stopped) return;
       stopped = true;
       if (options.dataDir) rmSync(connectionFile(options.dataDir), { force: true });
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closed;
+      // Streams cut just now bill what they generated; give that up to 5 s before the engine goes.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await Promise.race([Promise.allSettled([...pending]), new Promise((resolve) => setTimeout(resolve, 5_000))]);
       client.destroy();
       if (dynamo) await new Promise<void>((resolve) => dynamo.close(() => resolve()));
     },

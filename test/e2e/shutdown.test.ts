@@ -1,0 +1,38 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import OpenAI from 'openai';
+import { TestModelBackend } from '../../lambda/adapters/backends/test-model-backend';
+import { loadConfig } from '../../lib/config/load';
+import { startLocalMode } from '../../local/local-mode';
+
+describe('local mode shutdown', () => {
+  it('bills the streams it cuts before closing its DynamoDB engine, and keeps the data for the next start', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'tierline-shutdown-'));
+    const config = loadConfig({ env: 'dev' });
+    const backend = () => new TestModelBackend({ tokensPerSecond: 50, replyTokens: 200 });
+    const first = await startLocalMode({ config, port: 0, dataDir, backend: backend() });
+    const developer = first.demoCustomers.find((d) => d.tier === 'developer');
+    const openai = new OpenAI({ apiKey: developer?.apiKey, baseURL: first.openAIBaseUrl, maxRetries: 0 });
+    const stream = await openai.chat.completions.create({
+      model: 'llama-3.1-8b-instant',
+      messages: [{ role: 'user', content: 'keep talking' }],
+      stream: true,
+    });
+    const iterator = stream[Symbol.asyncIterator]();
+    await iterator.next();
+    await iterator.next();
+
+    await first.stop(); // the stream is still open
+    await iterator.next().catch(() => undefined);
+    const second = await startLocalMode({ config, port: 0, dataDir, backend: backend() });
+    const again = new OpenAI({ apiKey: developer?.apiKey, baseURL: second.openAIBaseUrl, maxRetries: 0 });
+    const usage = (await again.get('/usage', { query: { group_by: 'model' } })) as {
+      data: { requests: number; output_tokens: number }[];
+    };
+    await second.stop();
+
+    expect(usage.data).toEqual([expect.objectContaining({ requests: 1 })]);
+    expect(usage.data[0]?.output_tokens).toBeGreaterThanOrEqual(2);
+  });
+});
