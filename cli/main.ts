@@ -23,7 +23,7 @@ interface GlobalOptions {
 
 /** What an operator may see of a customer: never a key hash. */
 export function customerView(customer: CustomerRecord) {
-  const { keyHash: _hash, pendingKeyHash: _pending, ...view } = customer;
+  const { keyHash: _hash, pendingKeyHash: _pending, previousKeyHash: _previous, ...view } = customer;
   return view;
 }
 

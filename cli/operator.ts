@@ -185,7 +185,7 @@ export class Operator {
     if (customerId !== candidateId) {
       const existing = await customers.getCustomer(customerId);
       if (existing?.status === 'active') return { created: false, customer: existing };
-      if (existing?.status === 'revoked') {
+      if (existing?.status === 'revoked' || existing?.status === 'revoking') {
         throw new OperatorError(`${email} belongs to revoked customer ${customerId}: use another e-mail address.`);
       }
       // An earlier run stopped half way: clean up what it left and finish under the same id.
@@ -303,6 +303,31 @@ export class Operator {
   }
 
   /** Moves an API Gateway key from one usage plan to another; undoes the removal if the move fails. */
+  /**
+   * Puts a key on a usage plan. API Gateway answers ConflictException both when the key is already on that
+   * plan (done) and when it is still on another plan of the stage (a move interrupted earlier): then the key
+   * leaves that plan and the attach is tried again.
+   */
+  private async attachKey(keyId: string, usagePlanId: string): Promise<void> {
+    const { apiGateway } = this.deps;
+    const attach = () => apiGateway.send(new CreateUsagePlanKeyCommand({ usagePlanId, keyId, keyType: 'API_KEY' }));
+    try {
+      await attach();
+    } catch (error) {
+      if (errorName(error) !== 'ConflictException') throw error;
+      const { items = [] } = await apiGateway.send(new GetUsagePlansCommand({ keyId, limit: 500 }));
+      const elsewhere = items.filter((plan) => plan.id && plan.id !== usagePlanId);
+      if (elsewhere.length === 0) return; // already on the wanted plan
+      for (const plan of elsewhere) {
+        await tolerate(
+          () => apiGateway.send(new DeleteUsagePlanKeyCommand({ usagePlanId: plan.id, keyId })),
+          'NotFoundException',
+        );
+      }
+      await tolerate(attach, 'ConflictException');
+    }
+  }
+
   private async moveKey(keyId: string, from: string | undefined, to: string): Promise<void> {
     const { apiGateway } = this.deps;
     if (from && from !== to) {
@@ -313,10 +338,7 @@ export class Operator {
       );
     }
     try {
-      await tolerate(
-        () => apiGateway.send(new CreateUsagePlanKeyCommand({ usagePlanId: to, keyId, keyType: 'API_KEY' })),
-        'ConflictException',
-      );
+      await this.attachKey(keyId, to);
     } catch (error) {
       if (from && from !== to) {
         await tolerate(
@@ -338,12 +360,13 @@ export class Operator {
     }
     await this.moveKey(customer.apiGatewayKeyId, customer.usagePlanId, target);
     await this.deps.customers.updateKey(customer.keyHash, { tier: tier.data }, ['customModelLimits']);
+    // The custom plan goes before the record forgets it, so a failure here is finished by a re-run.
+    if (customer.customPlan) await this.deleteUsagePlan(customer.customPlan.usagePlanId);
     await this.deps.customers.updateCustomer(
       customerId,
       { tier: tier.data, usagePlanId: target },
       { remove: ['customPlan'] },
     );
-    if (customer.customPlan) await this.deleteUsagePlan(customer.customPlan.usagePlanId);
     return { changed: true, customer: await this.getCustomer(customerId) };
   }
 
@@ -351,10 +374,13 @@ export class Operator {
     const { customers } = this.deps;
     const customer = await this.getActiveCustomer(customerId);
     const current = await customers.getKey(customer.keyHash);
-    if (!current)
-      throw new OperatorError(`The key item of ${customerId} is missing: revoke and re-create the customer.`);
-    // A rotation interrupted before it finished left a key nobody was shown: remove it.
+    if (current?.status !== 'active') {
+      throw new OperatorError(`The key of ${customerId} is not active: revoke and re-create the customer.`);
+    }
+    // A rotation interrupted before it finished left a key nobody was shown: remove it; and one interrupted
+    // after the switch left the previous key working: revoke it now.
     if (customer.pendingKeyHash) await customers.deleteKey(customer.pendingKeyHash);
+    await this.revokePreviousKey(customer);
 
     const issued = issueApiKey();
     await customers.updateCustomer(customerId, { pendingKeyHash: issued.hash }, { expectedKeyHash: customer.keyHash });
@@ -367,7 +393,7 @@ export class Operator {
     try {
       await customers.updateCustomer(
         customerId,
-        { keyHash: issued.hash, keyHint: issued.hint },
+        { keyHash: issued.hash, keyHint: issued.hint, previousKeyHash: customer.keyHash },
         { remove: ['pendingKeyHash'], expectedKeyHash: customer.keyHash },
       );
     } catch (error) {
@@ -375,14 +401,29 @@ export class Operator {
       throw error;
     }
     // The old key stops working once API Gateway's cached authorizer decision expires.
-    await customers.updateKey(customer.keyHash, { status: 'revoked' });
+    await this.revokePreviousKey(await this.getCustomer(customerId));
     return { customer: await this.getCustomer(customerId), apiKey: issued.key };
+  }
+
+  /** Revokes the key a rotation replaced; the marker stays until that has happened, so a re-run finishes it. */
+  private async revokePreviousKey(customer: CustomerRecord): Promise<void> {
+    if (!customer.previousKeyHash) return;
+    await this.deps.customers.updateKey(customer.previousKeyHash, { status: 'revoked' });
+    await this.deps.customers.updateCustomer(customer.customerId, {}, { remove: ['previousKeyHash'] });
   }
 
   async revoke(customerId: string): Promise<CustomerRecord> {
     const { customers, apiGateway } = this.deps;
     const customer = await this.getCustomer(customerId);
+    // First, so no other command treats the customer as active while the revocation is under way (or after
+    // it failed half way); re-running `revoke` finishes it.
+    if (customer.status !== 'revoked') await customers.updateCustomer(customerId, { status: 'revoking' });
+    if (customer.status === 'creating') {
+      // A create that never finished: its API Gateway key is only known by name.
+      await this.cleanUpInterruptedCreate(customerId, customer);
+    }
     if (customer.keyHash) await customers.updateKey(customer.keyHash, { status: 'revoked' });
+    if (customer.previousKeyHash) await customers.updateKey(customer.previousKeyHash, { status: 'revoked' });
     if (customer.pendingKeyHash) await customers.deleteKey(customer.pendingKeyHash);
     if (customer.apiGatewayKeyId) {
       const apiKey = customer.apiGatewayKeyId;
@@ -393,7 +434,7 @@ export class Operator {
     await customers.updateCustomer(
       customerId,
       { status: 'revoked' },
-      { remove: ['apiGatewayKeyId', 'usagePlanId', 'pendingKeyHash', 'customPlan'] },
+      { remove: ['apiGatewayKeyId', 'usagePlanId', 'pendingKeyHash', 'previousKeyHash', 'customPlan'] },
     );
     return this.getCustomer(customerId);
   }
@@ -461,7 +502,10 @@ export class Operator {
     if (customer.customPlan) {
       usagePlanId = customer.customPlan.usagePlanId;
       await apiGateway.send(
-        new UpdateUsagePlanCommand({ usagePlanId, patchOperations: this.planPatch(customer.customPlan, edge.data) }),
+        new UpdateUsagePlanCommand({
+          usagePlanId,
+          patchOperations: this.planPatch(customer.customPlan.edge.quota !== undefined, edge.data),
+        }),
       );
     } else {
       const name = this.customPlanName(customerId);
@@ -470,7 +514,10 @@ export class Operator {
       if (leftover?.id) {
         usagePlanId = leftover.id;
         await apiGateway.send(
-          new UpdateUsagePlanCommand({ usagePlanId, patchOperations: this.planPatch(undefined, edge.data) }),
+          new UpdateUsagePlanCommand({
+            usagePlanId,
+            patchOperations: this.planPatch(leftover.quota !== undefined, edge.data),
+          }),
         );
       } else {
         const plan = await apiGateway.send(
@@ -505,7 +552,7 @@ export class Operator {
     return this.getCustomer(customerId);
   }
 
-  private planPatch(previous: CustomPlan | undefined, edge: CustomPlan['edge']): PatchOperation[] {
+  private planPatch(hadQuota: boolean, edge: CustomPlan['edge']): PatchOperation[] {
     const replace = (path: string, value: string | number) => ({ op: 'replace' as Op, path, value: String(value) });
     const patch: PatchOperation[] = [
       replace('/throttle/rateLimit', edge.rateLimit),
@@ -513,7 +560,7 @@ export class Operator {
     ];
     if (edge.quota) {
       patch.push(replace('/quota/limit', edge.quota.limit), replace('/quota/period', edge.quota.period));
-    } else if (previous?.edge.quota) {
+    } else if (hadQuota) {
       patch.push({ op: 'remove', path: '/quota' });
     }
     return patch;

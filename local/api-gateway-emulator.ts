@@ -202,7 +202,8 @@ export class ApiGatewayEmulator {
       return {};
     }
     if (command instanceof GetUsagePlansCommand) {
-      const plans = await this.all<LocalUsagePlan>('PLAN#');
+      const keyId = input.keyId ? String(input.keyId) : undefined;
+      const plans = (await this.all<LocalUsagePlan>('PLAN#')).filter((plan) => !keyId || plan.keyIds.includes(keyId));
       return { items: plans.map(({ id, name, throttle, quota }) => ({ id, name, throttle, quota })) };
     }
     throw new Error(`The local API Gateway emulation does not implement ${command.constructor.name}`);

@@ -14,7 +14,7 @@ import { CUSTOMERS_TABLE } from './customers-table';
 const { partitionKey: PK, sortKey: SK, byCreatedIndex: BY_CREATED } = CUSTOMERS_TABLE;
 const CUSTOMERS_PARTITION = 'CUSTOMERS';
 
-export type CustomerStatus = 'creating' | 'active' | 'revoked';
+export type CustomerStatus = 'creating' | 'active' | 'revoking' | 'revoked';
 
 export interface CustomerRecord {
   customerId: string;
@@ -28,6 +28,8 @@ export interface CustomerRecord {
   keyHint?: string;
   /** A key being issued: set before the key item is written, cleared after, so a crash leaves a trace to clean. */
   pendingKeyHash?: string;
+  /** The key a rotation replaced, until it is revoked: a rotation interrupted after the switch is finished. */
+  previousKeyHash?: string;
   /** The API Gateway API key (internal; its value is the usage identifier the authorizer returns). */
   apiGatewayKeyId?: string;
   /** The usage plan the API Gateway key is attached to. */

@@ -175,7 +175,8 @@ export class RequestMetering {
             '(or ask your operator), or wait for the next month (UTC).',
           'insufficient_quota',
           null,
-          headers,
+          // Nothing changes until the limit is raised or the month ends: the clients must not retry.
+          { ...headers, 'x-should-retry': 'false' },
         );
       }
       spendReservation = spend.reservation;

@@ -88,6 +88,16 @@ function fields(t: UsageTotals): UsageFields {
   };
 }
 
+/** A real calendar day `YYYY-MM-DD` (not just the pattern: 2026-13-45 is refused). */
+function isDay(value: string): boolean {
+  if (!DAY.test(value)) return false;
+  const date = new Date(`${value}T00:00:00Z`);
+  return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === value;
+}
+
+/** Longest range one `/v1/usage` call may ask for. */
+const MAX_RANGE_DAYS = 366;
+
 export class UsageAggregates {
   constructor(
     private readonly doc: DynamoDBDocumentClient,
@@ -172,9 +182,12 @@ export class UsageAggregates {
     endDay: string,
     groupBy: UsageGroupBy,
   ): Promise<UsageList<DayBucket | ModelBucket>> {
-    if (!DAY.test(startDay)) throw new BadRequestError('start_date must be a date YYYY-MM-DD', 'start_date');
-    if (!DAY.test(endDay)) throw new BadRequestError('end_date must be a date YYYY-MM-DD', 'end_date');
+    if (!isDay(startDay)) throw new BadRequestError('start_date must be a date YYYY-MM-DD', 'start_date');
+    if (!isDay(endDay)) throw new BadRequestError('end_date must be a date YYYY-MM-DD', 'end_date');
     if (startDay > endDay) throw new BadRequestError('start_date must not be after end_date', 'start_date');
+    if (Date.parse(endDay) - Date.parse(startDay) > MAX_RANGE_DAYS * 86_400_000) {
+      throw new BadRequestError(`The date range may span at most ${MAX_RANGE_DAYS} days.`, 'end_date');
+    }
 
     // Sort keys are `<day>#<model>`, so every key of endDay sorts below `<endDay>$` ('#' < '$').
     const rows: { day: string; model: string; totals: UsageTotals }[] = [];

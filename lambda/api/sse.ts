@@ -33,11 +33,11 @@ const dataLine = (payload: unknown) => encoder.encode(`data: ${JSON.stringify(pa
 export function sseResponse(options: SseResponseOptions): Response {
   let pending: IteratorResult<ChatCompletionChunk> | undefined = options.first;
   let finished = false;
-  let ended = false;
-  const end = async (ending: 'completed' | 'failed' | 'cancelled') => {
-    if (ended) return;
-    ended = true;
-    await options.onEnd?.(ending);
+  // One end-of-stream run, shared: a cancel that arrives while it runs waits for it instead of returning early.
+  let ending: Promise<void> | undefined;
+  const end = (how: 'completed' | 'failed' | 'cancelled'): Promise<void> => {
+    ending ??= options.onEnd?.(how) ?? Promise.resolve();
+    return ending;
   };
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {

@@ -247,6 +247,30 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
       });
     });
 
+    it('moves a key that an interrupted command left on another plan (ConflictException)', async () => {
+      await operator.createCustomer({ name: 'A', email: 'a@b.test', tier: 'free' });
+      gateway.resetHistory();
+      gateway
+        .on(CreateUsagePlanKeyCommand, { usagePlanId: 'up-dev' })
+        .rejectsOnce(new ServiceError('ConflictException'))
+        .resolves({});
+      gateway.on(GetUsagePlansCommand, { keyId: 'gwkey-1' }).resolves({ items: [{ id: 'up-custom-old' }] });
+
+      await operator.setTier('cus_1', 'developer');
+
+      expect(gateway.commandCalls(GetUsagePlansCommand).map((c) => c.args[0].input)).toEqual([
+        { keyId: 'gwkey-1', limit: 500 },
+      ]);
+      expect(gateway.commandCalls(DeleteUsagePlanKeyCommand).map((c) => c.args[0].input)).toEqual([
+        { usagePlanId: 'up-free', keyId: 'gwkey-1' },
+        { usagePlanId: 'up-custom-old', keyId: 'gwkey-1' },
+      ]);
+      expect(gateway.commandCalls(CreateUsagePlanKeyCommand).map((c) => c.args[0].input.usagePlanId)).toEqual([
+        'up-dev',
+        'up-dev',
+      ]);
+    });
+
     it('puts the key back on its old plan when the new plan refuses it', async () => {
       await operator.createCustomer({ name: 'A', email: 'a@b.test', tier: 'free' });
       gateway.resetHistory();
@@ -298,6 +322,33 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
       await expect(operator.createCustomer({ name: 'A', email: 'a@b.test', tier: 'free' })).rejects.toThrow(
         /belongs to revoked customer cus_1/,
       );
+    });
+
+    it('finishes a rotation whose last step failed: the replaced key is revoked by the next run', async () => {
+      const { apiKey: first } = await operator.createCustomer({ name: 'A', email: 'a@b.test', tier: 'free' });
+      const updateKey = jest.spyOn(repository, 'updateKey').mockRejectedValueOnce(new Error('throttled'));
+
+      await expect(operator.rotateKey('cus_1')).rejects.toThrow('throttled');
+      updateKey.mockRestore();
+      expect((await authenticate(`Bearer ${first}`, lookup)).customerId).toBe('cus_1'); // not revoked yet
+      const { apiKey: third } = await operator.rotateKey('cus_1');
+
+      await expect(authenticate(`Bearer ${first}`, lookup)).rejects.toBeInstanceOf(AuthenticationError);
+      expect((await authenticate(`Bearer ${third}`, lookup)).customerId).toBe('cus_1');
+      expect((await repository.getCustomer('cus_1'))?.previousKeyHash).toBeUndefined();
+    });
+
+    it('marks a revocation that failed half way so no other command brings the customer back', async () => {
+      const { apiKey } = await operator.createCustomer({ name: 'A', email: 'a@b.test', tier: 'free' });
+      gateway.on(DeleteApiKeyCommand).rejectsOnce(new ServiceError('TooManyRequestsException'));
+
+      await expect(operator.revoke('cus_1')).rejects.toThrow('TooManyRequestsException');
+
+      expect((await repository.getCustomer('cus_1'))?.status).toBe('revoking');
+      await expect(authenticate(`Bearer ${apiKey}`, lookup)).rejects.toBeInstanceOf(AuthenticationError);
+      await expect(operator.rotateKey('cus_1')).rejects.toThrow(/is revoking, not active/);
+      await expect(operator.setTier('cus_1', 'developer')).rejects.toThrow(/is revoking, not active/);
+      await expect(operator.revoke('cus_1')).resolves.toMatchObject({ status: 'revoked' });
     });
 
     it('answers an unknown customer id clearly', async () => {

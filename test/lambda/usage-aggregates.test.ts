@@ -314,3 +314,20 @@ describe('usage aggregates (against dynalite)', () => {
     });
   });
 });
+
+describe('usage date validation', () => {
+  it('refuses dates that match the pattern but do not exist, and ranges over a year', async () => {
+    const aggregates = new UsageAggregates({} as never, 'unused');
+
+    await expect(aggregates.queryUsage('cus_1', '2026-13-45', '2026-12-01', 'day')).rejects.toMatchObject({
+      status: 400,
+      param: 'start_date',
+    });
+    await expect(aggregates.queryUsage('cus_1', '2026-02-01', '2026-02-30', 'day')).rejects.toMatchObject({
+      param: 'end_date',
+    });
+    await expect(aggregates.queryUsage('cus_1', '2024-01-01', '2026-01-01', 'model')).rejects.toThrow(
+      /at most 366 days/,
+    );
+  });
+});

@@ -8,7 +8,8 @@ import { GATEWAY_MESSAGES } from '../../../lambda/domain/gateway-messages';
 export interface OpenAIGatewayResponse {
   readonly id: string;
   readonly type: ResponseType;
-  readonly statusCode: string;
+  /** Absent on the DEFAULT_* types: setting one there would overwrite the status of every unlisted type. */
+  readonly statusCode?: string;
   readonly errorType: string;
   readonly code: string | null;
   /** A JSON string literal, or `$context.error.messageString` (which API Gateway quotes itself). */
@@ -61,6 +62,8 @@ export const OPENAI_GATEWAY_RESPONSES: readonly OpenAIGatewayResponse[] = [
     errorType: 'requests',
     code: 'rate_limit_exceeded',
     message: literal(GATEWAY_MESSAGES.quotaExceeded),
+    // The quota lasts until its period ends: the official clients must not retry it right away.
+    headers: { 'x-should-retry': 'false' },
   },
   {
     id: 'BadRequestBody',
@@ -84,7 +87,7 @@ export const OPENAI_GATEWAY_RESPONSES: readonly OpenAIGatewayResponse[] = [
     statusCode: '413',
     errorType: 'invalid_request_error',
     code: 'request_too_large',
-    message: literal('Request body too large: the API accepts at most 10 MB per request.'),
+    message: literal('Request body too large: the API accepts at most 6 MB per request.'),
   },
   {
     id: 'UnsupportedMediaType',
@@ -138,7 +141,6 @@ export const OPENAI_GATEWAY_RESPONSES: readonly OpenAIGatewayResponse[] = [
   {
     id: 'Default4xx',
     type: ResponseType.DEFAULT_4XX,
-    statusCode: '400',
     errorType: 'invalid_request_error',
     code: null,
     message: gatewayMessage,
@@ -146,7 +148,6 @@ export const OPENAI_GATEWAY_RESPONSES: readonly OpenAIGatewayResponse[] = [
   {
     id: 'Default5xx',
     type: ResponseType.DEFAULT_5XX,
-    statusCode: '500',
     errorType: 'server_error',
     code: null,
     message: literal('The server had an error while processing your request. Please retry.'),
