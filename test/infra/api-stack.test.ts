@@ -152,6 +152,19 @@ describe('API stack', () => {
     });
   });
 
+  it('leaves the status of the default 4XX/5XX responses alone, so every unlisted type keeps its own', () => {
+    for (const type of ['DEFAULT_4XX', 'DEFAULT_5XX']) {
+      api.hasResourceProperties('AWS::ApiGateway::GatewayResponse', { ResponseType: type, StatusCode: Match.absent() });
+    }
+  });
+
+  it('tells the clients not to retry a used-up quota', () => {
+    api.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: 'QUOTA_EXCEEDED',
+      ResponseParameters: Match.objectLike({ 'gatewayresponse.header.x-should-retry': "'false'" }),
+    });
+  });
+
   it('sends retry-after with an edge throttle', () => {
     api.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
       ResponseType: 'THROTTLED',
