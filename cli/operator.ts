@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   type APIGatewayClient,
   CreateApiKeyCommand,
@@ -18,7 +17,7 @@ import { z } from 'zod';
 import type { CustomerRecord, CustomersRepository } from '../lambda/adapters/customers-repository';
 import type { LedgerRecord, LedgerWriter } from '../lambda/adapters/ledger';
 import { setSpendLimit } from '../lambda/adapters/spend-limit-settings';
-import { issueApiKey } from '../lambda/domain/api-keys';
+import { issueApiKey, randomBase62 } from '../lambda/domain/api-keys';
 import { HttpError } from '../lambda/domain/errors';
 import type { CustomPlan } from '../lambda/domain/plans';
 import { edgeSchema, modelLimitsSchema, TIER_NAMES, type TierlineConfig, type TierName } from '../lib/config/schema';
@@ -50,19 +49,6 @@ export interface OperatorDependencies {
   config: TierlineConfig;
   /** New customer ids; random by default. */
   newCustomerId?: () => string;
-}
-
-const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-
-/** Random base62 text; rejection sampling keeps every character equally likely. */
-function randomBase62(length: number): string {
-  let out = '';
-  while (out.length < length) {
-    for (const byte of randomBytes(length * 2)) {
-      if (byte < 248 && out.length < length) out += BASE62[byte % 62];
-    }
-  }
-  return out;
 }
 
 const newCustomerIdDefault = () => `cus_${randomBase62(20)}`;

@@ -1,11 +1,11 @@
 import type { TierlineConfig } from '../../lib/config/schema';
 import type { TierName } from '../../lib/config/tier-names';
 import { BadRequestError, NotFoundError, PermissionDeniedError } from '../domain/errors';
+import { MICRO_USD_PER_USD } from '../domain/pricing';
 import type { CustomerRecord, CustomersRepository } from './customers-repository';
 
 /** Highest monthly limit accepted, a guard against typos (USD). */
 const MAX_MONTHLY_LIMIT_USD = 10_000_000;
-export const MICRO_USD_PER_USD = 1_000_000;
 
 /** The limit that applies: the customer's own, else its tier's default; undefined when none. */
 export function effectiveSpendLimitMicroUsd(

@@ -11,7 +11,7 @@ export const API_KEY_PREFIX = 'tl_';
 const RANDOM_BYTES = 32;
 const RANDOM_CHARS = 43; // ceil(256 / log2(62))
 const CHECKSUM_CHARS = 6; // 62^6 > 2^32
-const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+export const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const KEY_PATTERN = new RegExp(`^${API_KEY_PREFIX}[0-9A-Za-z]{${RANDOM_CHARS + CHECKSUM_CHARS}}$`);
 
 function toBase62(value: bigint, width: number): string {
@@ -22,6 +22,17 @@ function toBase62(value: bigint, width: number): string {
     rest /= 62n;
   }
   return out.padStart(width, '0');
+}
+
+/** Random base62 text (ids, API Gateway key values); rejection sampling keeps every character equally likely. */
+export function randomBase62(length: number, random: (size: number) => Buffer = randomBytes): string {
+  let out = '';
+  while (out.length < length) {
+    for (const byte of random(length * 2)) {
+      if (byte < 248 && out.length < length) out += BASE62[byte % 62];
+    }
+  }
+  return out;
 }
 
 function checksumOf(randomPart: string): string {

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
-import { effectiveSpendLimitMicroUsd, MICRO_USD_PER_USD, setSpendLimit } from '../../adapters/spend-limit-settings';
+import { effectiveSpendLimitMicroUsd, setSpendLimit } from '../../adapters/spend-limit-settings';
 import { BadRequestError } from '../../domain/errors';
-import { formatUsd } from '../../domain/pricing';
+import { formatUsd, MICRO_USD_PER_USD } from '../../domain/pricing';
 import type { ApiDependencies, AppEnv } from '../types';
 
 const today = (now: Date) => now.toISOString().slice(0, 10);
@@ -22,18 +22,21 @@ export function usageRoutes(deps: ApiDependencies): Hono<AppEnv> {
     return c.json(await deps.usage.queryUsage(c.get('principal').customerId, start, end, groupBy));
   });
 
-  /** This month's spend: what the ledger says, and what is held for requests in flight. */
-  async function spendView(
-    customerId: string,
-    limitMicroUsd: number | undefined,
-    tier: keyof ApiDependencies['config']['tiers'],
-  ) {
-    const [tracked, ledger] = await Promise.all([
-      deps.spend.getMonth(customerId),
-      deps.usage.queryUsage(customerId, monthStart(now()), today(now()), 'model'),
+  /** This month's spend as the ledger (its aggregates) has it, in micro-USD. */
+  async function ledgerSpentThisMonth(customerId: string): Promise<number> {
+    const usage = await deps.usage.queryUsage(customerId, monthStart(now()), today(now()), 'model');
+    return Math.round(Number(usage.total.cost_usd) * MICRO_USD_PER_USD);
+  }
+
+  /** The view of `GET/PUT /spend_limit`: the limit that applies, this month's spend and what is held in flight. */
+  async function spendView(principal: AppEnv['Variables']['principal'], customerLimitUsd: number | undefined) {
+    const own = customerLimitUsd === undefined ? undefined : Math.round(customerLimitUsd * MICRO_USD_PER_USD);
+    const limitMicroUsd = effectiveSpendLimitMicroUsd(deps.config, principal.tier, own);
+    const [tracked, ledgerMicroUsd] = await Promise.all([
+      deps.spend.getMonth(principal.customerId),
+      ledgerSpentThisMonth(principal.customerId),
     ]);
-    const ledgerMicroUsd = Math.round(Number(ledger.total.cost_usd) * MICRO_USD_PER_USD);
-    const { spendLimit } = deps.config.tiers[tier];
+    const { spendLimit } = deps.config.tiers[principal.tier];
     return {
       object: 'spend_limit',
       available: spendLimit.allowed,
@@ -48,15 +51,7 @@ export function usageRoutes(deps: ApiDependencies): Hono<AppEnv> {
   routes.get('/spend_limit', async (c) => {
     const principal = c.get('principal');
     const customer = await deps.customers.getCustomer(principal.customerId);
-    const own =
-      customer?.spendLimitUsd === undefined ? undefined : Math.round(customer.spendLimitUsd * MICRO_USD_PER_USD);
-    return c.json(
-      await spendView(
-        principal.customerId,
-        effectiveSpendLimitMicroUsd(deps.config, principal.tier, own),
-        principal.tier,
-      ),
-    );
+    return c.json(await spendView(principal, customer?.spendLimitUsd));
   });
 
   routes.put('/spend_limit', async (c) => {
@@ -78,18 +73,9 @@ export function usageRoutes(deps: ApiDependencies): Hono<AppEnv> {
     const customer = await setSpendLimit(deps.customers, deps.config, principal.customerId, limit);
     if (limit !== null) {
       // Spend is tracked for enforcement only while a limit exists: count this month's spend so far first.
-      const ledger = await deps.usage.queryUsage(principal.customerId, monthStart(now()), today(now()), 'model');
-      await deps.spend.catchUp(principal.customerId, Math.round(Number(ledger.total.cost_usd) * MICRO_USD_PER_USD));
+      await deps.spend.catchUp(principal.customerId, await ledgerSpentThisMonth(principal.customerId));
     }
-    const own =
-      customer.spendLimitUsd === undefined ? undefined : Math.round(customer.spendLimitUsd * MICRO_USD_PER_USD);
-    return c.json(
-      await spendView(
-        principal.customerId,
-        effectiveSpendLimitMicroUsd(deps.config, principal.tier, own),
-        principal.tier,
-      ),
-    );
+    return c.json(await spendView(principal, customer.spendLimitUsd));
   });
 
   return routes;
