@@ -11,8 +11,8 @@
  *   npx tsx bench/metering.ts
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { BackendChatRequest, ModelBackend } from '../lambda/adapters/backends/model-backend';
-import { TestModelBackend } from '../lambda/adapters/backends/test-model-backend';
+import type { BackendChatRequest, ModelBackend } from '../lambda/inference/backends/model-backend';
+import { TestModelBackend } from '../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../lib/config/load';
 import { startLocalMode } from '../local/local-mode';
 

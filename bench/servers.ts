@@ -4,7 +4,7 @@
  * TIERLINE_UPSTREAM_URL, on the DynamoDB engine at BENCH_DYNAMO_ENDPOINT.
  * Each sends `{type:'ready', baseUrl, apiKey}` when listening and answers 'cpu' with its CPU usage.
  */
-import { OpenAICompatibleBackend } from '../lambda/adapters/backends/openai-compatible-backend';
+import { OpenAICompatibleBackend } from '../lambda/inference/backends/openai-compatible-backend';
 import { loadConfig } from '../lib/config/load';
 import { startLocalMode } from '../local/local-mode';
 import { startTestModelServer } from '../local/test-model-server';

@@ -1,6 +1,6 @@
 import { appendFile, readFile, rename, unlink } from 'node:fs/promises';
 import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { type LedgerRecord, parseLedgerRecord } from '../lambda/adapters/ledger';
+import { type LedgerRecord, parseLedgerRecord } from '../lambda/metering/ledger';
 
 /** Where usage records that failed to reach the ledger wait: SQS in AWS, a file in local mode. */
 export interface DeadLetterSource {

@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import type { CustomerRecord } from '../lambda/adapters/customers-repository';
+import type { CustomerRecord } from '../lambda/customers/customers-repository';
 import { TIER_NAMES } from '../lib/config/schema';
 import { connectToDeployment, type DeploymentOptions } from './deployment';
 import { type CustomPlanInput, type Operator, OperatorError } from './operator';

@@ -14,12 +14,12 @@ import {
   type UsagePlan,
 } from '@aws-sdk/client-api-gateway';
 import { z } from 'zod';
-import type { CustomerRecord, CustomersRepository } from '../lambda/adapters/customers-repository';
-import type { LedgerRecord, LedgerWriter } from '../lambda/adapters/ledger';
-import { setSpendLimit } from '../lambda/adapters/spend-limit-settings';
-import { issueApiKey, randomBase62 } from '../lambda/domain/api-keys';
-import { HttpError } from '../lambda/domain/errors';
-import type { CustomPlan } from '../lambda/domain/plans';
+import { issueApiKey, randomBase62 } from '../lambda/customers/api-keys';
+import type { CustomerRecord, CustomersRepository } from '../lambda/customers/customers-repository';
+import type { CustomPlan } from '../lambda/customers/plans';
+import type { LedgerRecord, LedgerWriter } from '../lambda/metering/ledger';
+import { setSpendLimit } from '../lambda/metering/spend-limit-settings';
+import { HttpError } from '../lambda/openai/errors';
 import { edgeSchema, modelLimitsSchema, TIER_NAMES, type TierlineConfig, type TierName } from '../lib/config/schema';
 import type { OperatorSettings } from '../lib/operator-settings';
 import type { DeadLetterSource } from './dead-letters';

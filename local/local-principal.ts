@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
-import { authenticate, type KeyLookup, type Principal } from '../lambda/domain/authenticate';
-import { AuthenticationError, HttpError } from '../lambda/domain/errors';
-import { GATEWAY_MESSAGES } from '../lambda/domain/gateway-messages';
+import { authenticate, type KeyLookup, type Principal } from '../lambda/customers/authenticate';
+import { AuthenticationError, HttpError } from '../lambda/openai/errors';
+import { GATEWAY_MESSAGES } from '../lambda/openai/gateway-messages';
 import type { ApiGatewayEmulator, LocalUsagePlan } from './api-gateway-emulator';
 import type { EdgeThrottle } from './edge-throttle';
 

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
-import { OpenAICompatibleBackend } from '../lambda/adapters/backends/openai-compatible-backend';
-import { TestModelBackend } from '../lambda/adapters/backends/test-model-backend';
+import { OpenAICompatibleBackend } from '../lambda/inference/backends/openai-compatible-backend';
+import { TestModelBackend } from '../lambda/inference/backends/test-model-backend';
 import { ConfigError, loadConfig } from '../lib/config/load';
 import { type LocalMode, startLocalMode } from './local-mode';
 

@@ -2,9 +2,9 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { TestModelBackend, type TestModelOptions } from '../lambda/adapters/backends/test-model-backend';
-import { sseResponse } from '../lambda/api/sse';
-import type { ChatCompletionChunk } from '../lambda/domain/openai-types';
+import { sseResponse } from '../lambda/http/sse';
+import { TestModelBackend, type TestModelOptions } from '../lambda/inference/backends/test-model-backend';
+import type { ChatCompletionChunk } from '../lambda/openai/openai-types';
 
 /**
  * The deterministic test model behind a bare OpenAI-compatible HTTP endpoint (no keys, no limits): the

@@ -1,7 +1,7 @@
-import { createAuthorizerHandler } from '../adapters/api-gateway-authorizer';
-import { CustomersRepository, createDocumentClient } from '../adapters/customers-repository';
-import { CUSTOMERS_TABLE_ENV } from '../adapters/customers-table';
-import { requiredEnv } from '../adapters/environment';
+import { createAuthorizerHandler } from '../customers/api-gateway-authorizer';
+import { CustomersRepository, createDocumentClient } from '../customers/customers-repository';
+import { CUSTOMERS_TABLE_ENV } from '../customers/customers-table';
+import { requiredEnv } from '../http/environment';
 
 // Created once per execution environment and reused across invocations.
 const repository = new CustomersRepository(createDocumentClient(), requiredEnv(CUSTOMERS_TABLE_ENV));

@@ -1,5 +1,5 @@
-import { createLambdaApp } from '../adapters/lambda-app';
-import { streamingHandler } from '../adapters/lambda-streaming';
+import { createLambdaApp } from '../http/lambda-app';
+import { streamingHandler } from '../http/lambda-streaming';
 
 // Chat completions with Lambda response streaming (API Gateway `responseTransferMode: STREAM`): SSE chunks
 // reach the client as the model produces them. `streamingHandler` touches the `awslambda` global, which only

@@ -3,7 +3,7 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { Key } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { CUSTOMERS_TABLE, CUSTOMERS_TABLE_ENV } from '../../lambda/adapters/customers-table';
+import { CUSTOMERS_TABLE, CUSTOMERS_TABLE_ENV } from '../../lambda/customers/customers-table';
 import { createEncryptedTable } from './encrypted-table';
 
 export interface CustomersTableProps {

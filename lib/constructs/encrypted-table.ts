@@ -6,7 +6,7 @@ import type { Construct } from 'constructs';
 export interface EncryptedTableOptions {
   /** What the table holds, for the key's description. */
   readonly purpose: string;
-  /** Key names shared with the runtime code (`lambda/adapters/*-table.ts`). */
+  /** Key names shared with the runtime code (`lambda/customers/customers-table.ts`, `lambda/metering/metering-table.ts`). */
   readonly schema: {
     readonly partitionKey: string;
     readonly sortKey: string;

@@ -6,7 +6,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { FileDeadLetterSource, SqsDeadLetterSource } from '../../cli/dead-letters';
 import { Operator } from '../../cli/operator';
-import { type LedgerRecord, LedgerWriter, ledgerRecord } from '../../lambda/adapters/ledger';
+import { type LedgerRecord, LedgerWriter, ledgerRecord } from '../../lambda/metering/ledger';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalDynamo, newCustomersTable, newMeteringTable, startDynalite } from '../support/dynalite';
 

@@ -12,9 +12,9 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { Operator, OperatorError } from '../../cli/operator';
-import type { CustomersRepository } from '../../lambda/adapters/customers-repository';
-import { authenticate } from '../../lambda/domain/authenticate';
-import { AuthenticationError } from '../../lambda/domain/errors';
+import { authenticate } from '../../lambda/customers/authenticate';
+import type { CustomersRepository } from '../../lambda/customers/customers-repository';
+import { AuthenticationError } from '../../lambda/openai/errors';
 import { loadConfig } from '../../lib/config/load';
 import type { OperatorSettings } from '../../lib/operator-settings';
 import { type LocalDynamo, newCustomersTable, startDynalite } from '../support/dynalite';

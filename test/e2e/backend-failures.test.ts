@@ -1,7 +1,11 @@
 import OpenAI from 'openai';
-import { type BackendChatRequest, BackendError, type ModelBackend } from '../../lambda/adapters/backends/model-backend';
-import { TestModelBackend } from '../../lambda/adapters/backends/test-model-backend';
-import type { ChatCompletionChunk } from '../../lambda/domain/openai-types';
+import {
+  type BackendChatRequest,
+  BackendError,
+  type ModelBackend,
+} from '../../lambda/inference/backends/model-backend';
+import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
+import type { ChatCompletionChunk } from '../../lambda/openai/openai-types';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 

@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import OpenAI from 'openai';
-import { TestModelBackend } from '../../lambda/adapters/backends/test-model-backend';
+import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { LOCAL_METERING_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 

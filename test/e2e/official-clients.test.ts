@@ -1,6 +1,6 @@
 import Groq from 'groq-sdk';
 import OpenAI from 'openai';
-import { TEST_MODEL_OWNER, TestModelBackend } from '../../lambda/adapters/backends/test-model-backend';
+import { TEST_MODEL_OWNER, TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 

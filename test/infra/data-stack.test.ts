@@ -1,5 +1,5 @@
 import { Match } from 'aws-cdk-lib/assertions';
-import { CUSTOMERS_TABLE } from '../../lambda/adapters/customers-table';
+import { CUSTOMERS_TABLE } from '../../lambda/customers/customers-table';
 import { synthesize } from '../support/synth';
 
 describe('data stack', () => {

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { endpointName, inferenceComponentName } from '../../lambda/adapters/backends/sagemaker-names';
+import { endpointName, inferenceComponentName } from '../../lambda/inference/backends/sagemaker-names';
 import { loadConfig } from '../../lib/config/load';
 import { LORA_LIMITS } from '../../lib/constructs/inference/lmi-container';
 import { VARIANT_NAME } from '../../lib/constructs/inference/model-endpoint';

@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
-import { METERING_TABLE } from '../../lambda/adapters/metering-table';
-import { SPEND_ALERT_DETAIL_TYPE } from '../../lambda/adapters/spend-alerts';
+import { METERING_TABLE } from '../../lambda/metering/metering-table';
+import { SPEND_ALERT_DETAIL_TYPE } from '../../lambda/metering/spend-alerts';
 import { synthesize } from '../support/synth';
 
 describe('metering infrastructure', () => {

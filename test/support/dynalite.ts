@@ -2,8 +2,8 @@ import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
-import { CustomersRepository, createDocumentClient } from '../../lambda/adapters/customers-repository';
-import { ensureCustomersTable, ensureMeteringTable } from '../../lambda/adapters/local-tables';
+import { CustomersRepository, createDocumentClient } from '../../lambda/customers/customers-repository';
+import { ensureCustomersTable, ensureMeteringTable } from '../../local/local-tables';
 
 /** A real DynamoDB engine (dynalite, in memory) on a random loopback port, for one test file. */
 export interface LocalDynamo {

@@ -1,6 +1,6 @@
-import type { LedgerRecord } from '../../lambda/adapters/ledger';
-import { createMetering, type MeteringParts } from '../../lambda/adapters/request-metering';
-import type { SpendAlert } from '../../lambda/adapters/spend';
+import type { LedgerRecord } from '../../lambda/metering/ledger';
+import { createMetering, type MeteringParts } from '../../lambda/metering/request-metering';
+import type { SpendAlert } from '../../lambda/metering/spend';
 import type { TierlineConfig } from '../../lib/config/schema';
 import { type LocalDynamo, newMeteringTable } from './dynalite';
 

@@ -1,5 +1,5 @@
 import { ResponseType, type RestApi } from 'aws-cdk-lib/aws-apigateway';
-import { GATEWAY_MESSAGES } from '../../../lambda/domain/gateway-messages';
+import { GATEWAY_MESSAGES } from '../../../lambda/openai/gateway-messages';
 
 /**
  * API Gateway answers some requests itself (bad key, throttled, unknown route...). These rewrite every such

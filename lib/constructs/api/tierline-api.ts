@@ -17,7 +17,7 @@ import {
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { endpointName } from '../../../lambda/adapters/backends/sagemaker-names';
+import { endpointName } from '../../../lambda/inference/backends/sagemaker-names';
 import type { TierlineConfig } from '../../config/schema';
 import type { CustomersTable } from '../customers-table';
 import { TierlineFunction } from '../tierline-function';

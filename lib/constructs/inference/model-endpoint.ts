@@ -2,7 +2,7 @@ import { Fn } from 'aws-cdk-lib';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { CfnEndpoint, CfnEndpointConfig, CfnInferenceComponent, CfnModel } from 'aws-cdk-lib/aws-sagemaker';
 import { Construct } from 'constructs';
-import { endpointName, inferenceComponentName } from '../../../lambda/adapters/backends/sagemaker-names';
+import { endpointName, inferenceComponentName } from '../../../lambda/inference/backends/sagemaker-names';
 import type { ModelConfig } from '../../config/schema';
 import { CopyAutoscaling } from './copy-autoscaling';
 import type { InferenceRole } from './inference-role';

@@ -2,7 +2,7 @@ import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { LEDGER_DEAD_LETTERS_ENV } from '../../../lambda/adapters/metering-table';
+import { LEDGER_DEAD_LETTERS_ENV } from '../../../lambda/metering/metering-table';
 
 export interface LedgerDeadLettersProps {
   /** Keep the queue (and the unbilled usage in it) when the stack is deleted. */

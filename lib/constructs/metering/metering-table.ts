@@ -4,7 +4,7 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { Key } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { METERING_TABLE, METERING_TABLE_ENV } from '../../../lambda/adapters/metering-table';
+import { METERING_TABLE, METERING_TABLE_ENV } from '../../../lambda/metering/metering-table';
 import { createEncryptedTable } from '../encrypted-table';
 
 export interface MeteringTableProps {

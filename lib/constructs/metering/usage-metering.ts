@@ -10,7 +10,7 @@ import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources'
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { EVENT_SOURCE_ENV, eventSource, SPEND_ALERT_DETAIL_TYPE } from '../../../lambda/adapters/spend-alerts';
+import { EVENT_SOURCE_ENV, eventSource, SPEND_ALERT_DETAIL_TYPE } from '../../../lambda/metering/spend-alerts';
 import type { TierlineConfig } from '../../config/schema';
 import { TierlineFunction } from '../tierline-function';
 import type { LedgerDeadLetters } from './ledger-dead-letters';

@@ -1,0 +1,272 @@
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { ModelLimits, TierName } from '../../lib/config/schema';
+import { CUSTOMERS_TABLE } from './customers-table';
+import type { CustomPlan } from './plans';
+
+const { partitionKey: PK, sortKey: SK, byCreatedIndex: BY_CREATED } = CUSTOMERS_TABLE;
+const CUSTOMERS_PARTITION = 'CUSTOMERS';
+
+export type CustomerStatus = 'creating' | 'active' | 'revoking' | 'revoked';
+
+export interface CustomerRecord {
+  customerId: string;
+  name: string;
+  email: string;
+  tier: TierName;
+  status: CustomerStatus;
+  /** SHA-256 of the current API key. */
+  keyHash?: string;
+  /** Non-secret hint of the current key (`tl_AbCd…wxyz`). */
+  keyHint?: string;
+  /** A key being issued: set before the key item is written, cleared after, so a crash leaves a trace to clean. */
+  pendingKeyHash?: string;
+  /** The key a rotation replaced, until it is revoked: a rotation interrupted after the switch is finished. */
+  previousKeyHash?: string;
+  /** The API Gateway API key (internal; its value is the usage identifier the authorizer returns). */
+  apiGatewayKeyId?: string;
+  /** The usage plan the API Gateway key is attached to. */
+  usagePlanId?: string;
+  customPlan?: CustomPlan;
+  /** Monthly spend limit the customer (or operator) set, in USD; absent means the tier's default or none. */
+  spendLimitUsd?: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface KeyRecord {
+  keyHash: string;
+  customerId: string;
+  tier: TierName;
+  /** API Gateway API key value: returned by the authorizer as `usageIdentifierKey`. */
+  usageIdentifierKey: string;
+  status: 'active' | 'revoked';
+  /** An Enterprise customer's per-model limits, carried here so the request path needs no extra read. */
+  customModelLimits?: Record<string, ModelLimits>;
+  /** The customer's monthly spend limit in micro-USD, carried here for the same reason. */
+  spendLimitMicroUsd?: number;
+  createdAt: string;
+}
+
+const customerKey = (customerId: string) => ({ [PK]: `CUSTOMER#${customerId}`, [SK]: 'PROFILE' });
+const apiKeyKey = (keyHash: string) => ({ [PK]: `KEY#${keyHash}`, [SK]: 'KEY' });
+const emailKey = (email: string) => ({ [PK]: `EMAIL#${email}`, [SK]: 'EMAIL' });
+
+function strip<T>(item: Record<string, unknown>): T {
+  const { [PK]: _pk, [SK]: _sk, [BY_CREATED.partitionKey]: _gpk, [BY_CREATED.sortKey]: _gsk, ...rest } = item;
+  return rest as T;
+}
+
+export function isConditionFailure(error: unknown): boolean {
+  return (
+    error instanceof ConditionalCheckFailedException ||
+    (error instanceof Error && error.name === 'ConditionalCheckFailedException')
+  );
+}
+
+export function createDocumentClient(client: DynamoDBClient = new DynamoDBClient({})): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
+
+/** Every read and write of customers and their keys. */
+export class CustomersRepository {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async getKey(keyHash: string): Promise<KeyRecord | undefined> {
+    const { Item } = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: apiKeyKey(keyHash) }));
+    return Item ? strip<KeyRecord>(Item) : undefined;
+  }
+
+  async getCustomer(customerId: string): Promise<CustomerRecord | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: customerKey(customerId), ConsistentRead: true }),
+    );
+    return Item ? strip<CustomerRecord>(Item) : undefined;
+  }
+
+  /**
+   * Reserves `email` for `customerId`. Returns the id that owns the address: `customerId` when the claim
+   * succeeded, or the id of the customer that claimed it before.
+   */
+  async claimEmail(email: string, customerId: string): Promise<string> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...emailKey(email), customerId },
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': PK },
+        }),
+      );
+      return customerId;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const { Item } = await this.doc.send(
+        new GetCommand({ TableName: this.tableName, Key: emailKey(email), ConsistentRead: true }),
+      );
+      if (!Item) return this.claimEmail(email, customerId); // released in between: try again
+      return Item.customerId as string;
+    }
+  }
+
+  async releaseEmail(email: string, customerId: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: emailKey(email),
+          ConditionExpression: 'customerId = :id',
+          ExpressionAttributeValues: { ':id': customerId },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  /** Writes the whole customer item. */
+  async putCustomer(customer: CustomerRecord): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          ...customerKey(customer.customerId),
+          [BY_CREATED.partitionKey]: CUSTOMERS_PARTITION,
+          [BY_CREATED.sortKey]: `${customer.createdAt}#${customer.customerId}`,
+          ...customer,
+        },
+      }),
+    );
+  }
+
+  async deleteCustomer(customerId: string): Promise<void> {
+    await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: customerKey(customerId) }));
+  }
+
+  /**
+   * Sets fields of a customer item, only while the item is still in the state the caller read
+   * (`expectedKeyHash`, when given, guards against a concurrent key rotation).
+   */
+  async updateCustomer(
+    customerId: string,
+    set: Partial<Omit<CustomerRecord, 'customerId' | 'createdAt'>>,
+    options: { remove?: (keyof CustomerRecord)[]; expectedKeyHash?: string | null } = {},
+  ): Promise<void> {
+    const names: Record<string, string> = { '#pk': PK };
+    const values: Record<string, unknown> = {};
+    const assignments: string[] = [];
+    for (const [field, value] of Object.entries({ ...set, updatedAt: new Date().toISOString() })) {
+      if (value === undefined) continue;
+      names[`#${field}`] = field;
+      values[`:${field}`] = value;
+      assignments.push(`#${field} = :${field}`);
+    }
+    const removals = (options.remove ?? []).map((field) => {
+      names[`#${field}`] = field;
+      return `#${field}`;
+    });
+    let condition = 'attribute_exists(#pk)';
+    if (options.expectedKeyHash === null) {
+      condition += ' AND attribute_not_exists(#expectedKeyHash)';
+      names['#expectedKeyHash'] = 'keyHash';
+    } else if (options.expectedKeyHash !== undefined) {
+      condition += ' AND #expectedKeyHash = :expectedKeyHash';
+      names['#expectedKeyHash'] = 'keyHash';
+      values[':expectedKeyHash'] = options.expectedKeyHash;
+    }
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: customerKey(customerId),
+        UpdateExpression: `SET ${assignments.join(', ')}${removals.length > 0 ? ` REMOVE ${removals.join(', ')}` : ''}`,
+        ConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+    );
+  }
+
+  /** Writes a new key item; fails if the hash exists (a key is never overwritten). */
+  async putKey(key: KeyRecord): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...apiKeyKey(key.keyHash), ...key },
+        ConditionExpression: 'attribute_not_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': PK },
+      }),
+    );
+  }
+
+  /** Updates what the authorizer sees of a key (tier, status, custom limits). No-op when the key is gone. */
+  async updateKey(
+    keyHash: string,
+    set: Partial<Pick<KeyRecord, 'tier' | 'status' | 'customModelLimits' | 'spendLimitMicroUsd'>>,
+    remove: ('customModelLimits' | 'spendLimitMicroUsd')[] = [],
+  ): Promise<void> {
+    const names: Record<string, string> = { '#pk': PK };
+    const values: Record<string, unknown> = {};
+    const assignments: string[] = [];
+    for (const [field, value] of Object.entries(set)) {
+      if (value === undefined) continue;
+      names[`#${field}`] = field;
+      values[`:${field}`] = value;
+      assignments.push(`#${field} = :${field}`);
+    }
+    for (const field of remove) names[`#${field}`] = field;
+    const parts = [
+      assignments.length > 0 ? `SET ${assignments.join(', ')}` : '',
+      remove.length > 0 ? `REMOVE ${remove.map((f) => `#${f}`).join(', ')}` : '',
+    ].filter(Boolean);
+    if (parts.length === 0) return;
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: apiKeyKey(keyHash),
+          UpdateExpression: parts.join(' '),
+          ConditionExpression: 'attribute_exists(#pk)',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: Object.keys(values).length > 0 ? values : undefined,
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  async deleteKey(keyHash: string): Promise<void> {
+    await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: apiKeyKey(keyHash) }));
+  }
+
+  /** Customers, oldest first, a page at a time. */
+  async listCustomers(
+    options: { limit?: number; cursor?: string } = {},
+  ): Promise<{ customers: CustomerRecord[]; cursor?: string }> {
+    const { Items = [], LastEvaluatedKey } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: BY_CREATED.name,
+        KeyConditionExpression: '#gpk = :customers',
+        ExpressionAttributeNames: { '#gpk': BY_CREATED.partitionKey },
+        ExpressionAttributeValues: { ':customers': CUSTOMERS_PARTITION },
+        Limit: options.limit,
+        ExclusiveStartKey: options.cursor ? JSON.parse(Buffer.from(options.cursor, 'base64url').toString()) : undefined,
+      }),
+    );
+    return {
+      customers: Items.map((item) => strip<CustomerRecord>(item)),
+      cursor: LastEvaluatedKey ? Buffer.from(JSON.stringify(LastEvaluatedKey)).toString('base64url') : undefined,
+    };
+  }
+}

@@ -1,0 +1,40 @@
+import type { APIGatewayProxyEvent, Context as LambdaContext } from 'aws-lambda';
+import type { Context } from 'hono';
+import { AuthenticationError } from '../openai/errors';
+import type { Principal } from './authenticate';
+import { isTierName } from './plans';
+
+export interface LambdaBindings {
+  event: APIGatewayProxyEvent;
+  lambdaContext: LambdaContext;
+}
+
+/**
+ * Reads the principal that the REQUEST authorizer put into the request context. API Gateway only calls the
+ * function after the authorizer allowed the request, so a missing context means a misconfigured route.
+ */
+export function principalFromAuthorizer(c: Context): Promise<Principal> {
+  const event = (c.env as LambdaBindings | undefined)?.event;
+  const context = event?.requestContext?.authorizer;
+  const customerId = context?.customerId;
+  const tier = context?.tier;
+  if (typeof customerId !== 'string' || typeof tier !== 'string' || !isTierName(tier)) {
+    return Promise.reject(new AuthenticationError());
+  }
+  const custom = context?.customModelLimits;
+  // API Gateway hands context numbers to the function as strings.
+  const spendLimit = Number(context?.spendLimitMicroUsd);
+  return Promise.resolve({
+    customerId,
+    tier,
+    usageIdentifierKey: event?.requestContext.identity?.apiKey ?? '',
+    ...(typeof custom === 'string' ? { customModelLimits: JSON.parse(custom) } : {}),
+    ...(context?.spendLimitMicroUsd !== undefined && Number.isFinite(spendLimit)
+      ? { spendLimitMicroUsd: spendLimit }
+      : {}),
+  });
+}
+
+export function requestIdFromEvent(c: Context): string | undefined {
+  return (c.env as LambdaBindings | undefined)?.event?.requestContext?.requestId;
+}

@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import { Hono } from 'hono';
+import { HttpError, InternalServerError, NotFoundError } from '../openai/errors';
+import { accountRoutes, publicPlanRoutes } from './routes/account';
+import { chatCompletionRoutes } from './routes/chat-completions';
+import { modelRoutes } from './routes/models';
+import { usageRoutes } from './routes/usage';
+import type { ApiDependencies, AppEnv } from './types';
+
+export type { ApiDependencies } from './types';
+
+function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
+  const v1 = new Hono<AppEnv>();
+  v1.route('/', publicPlanRoutes(deps));
+
+  // Everything below needs a key.
+  v1.use('*', async (c, next) => {
+    c.set('principal', await deps.principalOf(c));
+    await next();
+  });
+  v1.route('/', accountRoutes(deps));
+  v1.route('/', modelRoutes(deps));
+  v1.route('/', chatCompletionRoutes(deps));
+  v1.route('/', usageRoutes(deps));
+  return v1;
+}
+
+/** The whole HTTP API: the same app runs in Lambda and in local mode. */
+export function createApiApp(deps: ApiDependencies): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.use('*', async (c, next) => {
+    const requestId = deps.requestIdOf?.(c) ?? randomUUID();
+    c.set('requestId', requestId);
+    c.header('x-request-id', requestId);
+    await next();
+  });
+
+  const v1 = versionOneRoutes(deps);
+  // openai's client uses `https://HOST/v1`; groq-sdk appends `/openai/v1` to its base URL.
+  app.route('/v1', v1);
+  app.route('/openai/v1', v1);
+
+  app.notFound((c) => {
+    const error = new NotFoundError(`Invalid URL (${c.req.method} ${c.req.path})`, 'unknown_url');
+    return c.json(error.toBody(), 404);
+  });
+
+  app.onError((err, c) => {
+    const requestId = c.get('requestId') ?? 'unknown';
+    const error = err instanceof HttpError ? err : new InternalServerError(requestId);
+    if (!(err instanceof HttpError)) deps.logError?.('unhandled error', { requestId, error: err });
+    for (const [name, value] of Object.entries(error.headers)) c.header(name, value);
+    c.header('x-request-id', requestId);
+    return c.json(error.toBody(), error.status as 400);
+  });
+
+  return app;
+}

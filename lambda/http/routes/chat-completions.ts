@@ -1,0 +1,246 @@
+import type { Context } from 'hono';
+import { Hono } from 'hono';
+import { BackendError } from '../../inference/backends/model-backend';
+import { type ChatRequest, givenParameters, parseChatRequest } from '../../inference/chat-request';
+import { resolveModel } from '../../inference/models';
+import { estimatePromptTokens } from '../../inference/tokens';
+import type { MeteredRequest } from '../../metering/request-metering';
+import {
+  BadRequestError,
+  GatewayTimeoutError,
+  HttpError,
+  InternalServerError,
+  PayloadTooLargeError,
+  ServiceUnavailableError,
+} from '../../openai/errors';
+import type { ChatCompletion, ChatCompletionChunk, Usage } from '../../openai/openai-types';
+import { sseResponse } from '../sse';
+import type { ApiDependencies, AppEnv } from '../types';
+
+/** Lambda accepts at most 6 MB per synchronous request; local mode enforces the same. */
+export const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
+
+/** Request fields Tierline handles itself; everything else of a valid request goes upstream unchanged. */
+const HANDLED_HERE = new Set(['model', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', 'user', 'n']);
+
+async function readJsonBody(c: Context): Promise<unknown> {
+  const declared = Number(c.req.header('content-length') ?? '0');
+  if (declared > MAX_REQUEST_BYTES) throw new PayloadTooLargeError(MAX_REQUEST_BYTES);
+  const text = await c.req.text();
+  if (Buffer.byteLength(text) > MAX_REQUEST_BYTES) throw new PayloadTooLargeError(MAX_REQUEST_BYTES);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new BadRequestError(
+      'We could not parse the JSON body of your request. Send a JSON object with Content-Type: application/json.',
+    );
+  }
+}
+
+/** Maps a model backend failure to the status a client should see; never leaks internals. */
+export function backendFailureToHttp(error: unknown, requestId: string): HttpError {
+  if (error instanceof HttpError) return error;
+  if (!(error instanceof BackendError)) return new InternalServerError(requestId);
+  switch (error.kind) {
+    case 'unavailable':
+      return new ServiceUnavailableError(error.message, error.options.retryAfterSeconds ?? 30);
+    case 'bad_request':
+      return new BadRequestError(error.message);
+    case 'timeout':
+      return new GatewayTimeoutError(`The model did not answer in time. Please retry (request id ${requestId}).`);
+    default:
+      return new InternalServerError(requestId);
+  }
+}
+
+function upstreamBody(request: ChatRequest, maxTokens: number): Record<string, unknown> {
+  const body: Record<string, unknown> = { max_tokens: maxTokens };
+  for (const [key, value] of Object.entries(request)) {
+    if (!HANDLED_HERE.has(key) && value !== undefined && value !== null) body[key] = value;
+  }
+  return body;
+}
+
+/**
+ * A request that got no output. When the model could not take it (no capacity, or it refused the request) it
+ * did not run: the reservation is given back. Otherwise it ran (and timed out, failed, or the client left):
+ * it counts against the limits and goes to the ledger, where a failure without output costs nothing.
+ */
+async function endWithoutOutput(
+  metered: MeteredRequest,
+  error: unknown,
+  signal: AbortSignal,
+  inputTokens: number,
+): Promise<void> {
+  if (
+    !signal.aborted &&
+    error instanceof BackendError &&
+    (error.kind === 'unavailable' || error.kind === 'bad_request')
+  ) {
+    await metered.release();
+    return;
+  }
+  await metered.finish({ status: signal.aborted ? 'client_disconnected' : 'failed', inputTokens, outputTokens: 0 });
+}
+
+/** Refuses parameters the backend cannot honour and output limits above the model's: 400 naming them. */
+function checkParameters(deps: ApiDependencies, request: ChatRequest, model: string, modelMaxOutput: number): void {
+  const unsupported = deps.backend.unsupportedParameters(model);
+  const refused = givenParameters(request).find((param) => unsupported.has(param));
+  if (refused) {
+    throw new BadRequestError(
+      `'${refused}' is not supported by model \`${model}\` on this deployment.`,
+      refused,
+      'unsupported_parameter',
+    );
+  }
+  const param = request.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
+  const requested = request.max_completion_tokens ?? request.max_tokens;
+  if (requested != null && requested > modelMaxOutput) {
+    throw new BadRequestError(
+      `'${param}' must be at most ${modelMaxOutput} for \`${model}\`; got ${requested}.`,
+      param,
+      'invalid_value',
+    );
+  }
+}
+
+/**
+ * Shapes backend chunks into what the client sees: our id and model on every chunk; usage as OpenAI sends it
+ * (a last chunk with `choices: []`, only with `stream_options.include_usage`) and as Groq sends it (in
+ * `x_groq.usage` of the chunk that carries the finish reason, always). The finish chunk is held back until
+ * the usage arrives, which backends send right after it.
+ */
+export class ClientChunkShaper {
+  private heldFinish: ChatCompletionChunk | undefined;
+  /** What the stream told about usage: the backend's usage chunk, and the chunks that carried output. */
+  readonly observed: { usage?: Usage; contentChunks: number } = { contentChunks: 0 };
+
+  constructor(
+    private readonly id: string,
+    private readonly model: string,
+    private readonly requestId: string,
+    private readonly includeUsage: boolean,
+  ) {}
+
+  push(chunk: ChatCompletionChunk): ChatCompletionChunk[] {
+    const { usage, ...rest } = chunk;
+    if (usage) this.observed.usage = usage;
+    // One generated token per chunk is how the servers we use stream; a lower bound when the stream is cut.
+    if (rest.choices.some((choice) => choice.delta.content || choice.delta.tool_calls))
+      this.observed.contentChunks += 1;
+    const out: ChatCompletionChunk[] = [];
+    if (rest.choices.length > 0) {
+      const shaped = { ...rest, id: this.id, model: this.model };
+      if (this.heldFinish) out.push(this.heldFinish);
+      this.heldFinish = undefined;
+      if (shaped.choices.some((choice) => choice.finish_reason)) this.heldFinish = shaped;
+      else out.push(shaped);
+    }
+    if (usage) {
+      if (this.heldFinish) out.push({ ...this.heldFinish, x_groq: { id: this.requestId, usage } });
+      this.heldFinish = undefined;
+      if (this.includeUsage) out.push({ ...rest, id: this.id, model: this.model, choices: [], usage });
+    }
+    return out;
+  }
+
+  /** At the end of the stream: a finish chunk still held (the backend sent no usage). */
+  flush(): ChatCompletionChunk[] {
+    const held = this.heldFinish;
+    this.heldFinish = undefined;
+    return held ? [held] : [];
+  }
+}
+
+/** `POST /chat/completions`, streamed (SSE) or not. */
+export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+
+  routes.post('/chat/completions', async (c) => {
+    const principal = c.get('principal');
+    const requestId = c.get('requestId');
+    const request = parseChatRequest(await readJsonBody(c));
+    const { id: model, model: modelConfig } = resolveModel(deps.config, principal.tier, request.model);
+    const clientMaxTokens = request.max_completion_tokens ?? request.max_tokens ?? undefined;
+    try {
+      checkParameters(deps, request, model, modelConfig.maxOutputTokens);
+    } catch (error) {
+      // Every answer about a model carries its rate-limit headers, with true values (one read here).
+      for (const [name, value] of Object.entries(await deps.metering.headersFor(principal, model)))
+        c.header(name, value);
+      throw error;
+    }
+
+    const inputTokens = estimatePromptTokens(request.messages, request);
+    const metered = await deps.metering.admit({
+      requestId,
+      principal,
+      model,
+      inputTokens,
+      outputTokens: clientMaxTokens !== undefined ? { fixed: clientMaxTokens } : { upTo: modelConfig.maxOutputTokens },
+    });
+    for (const [name, value] of Object.entries(metered.headers)) c.header(name, value);
+
+    const completionId = `chatcmpl-${requestId}`;
+    const abort = new AbortController();
+    // The client went away: stop the model too (local mode; Lambda keeps running to the end).
+    c.req.raw.signal.addEventListener('abort', () => abort.abort(), { once: true });
+    // The model may generate what was reserved, and no more: admitted usage never passes a token limit.
+    const backendRequest = { model, body: upstreamBody(request, metered.outputAllowance), signal: abort.signal };
+
+    if (!request.stream) {
+      let completion: ChatCompletion;
+      try {
+        completion = await deps.backend.complete(backendRequest);
+      } catch (error) {
+        await endWithoutOutput(metered, error, abort.signal, inputTokens);
+        throw backendFailureToHttp(error, requestId);
+      }
+      await metered.finish({
+        status: 'completed',
+        inputTokens: completion.usage.prompt_tokens,
+        outputTokens: completion.usage.completion_tokens,
+      });
+      return c.json({ ...completion, id: completionId, model, x_groq: { id: requestId } });
+    }
+
+    const includeUsage = request.stream_options?.include_usage === true;
+    const chunks = deps.backend.stream(backendRequest)[Symbol.asyncIterator]();
+    // Wait for the first chunk before answering, so a model that cannot serve gets an honest status (503...)
+    // instead of a 200 stream that fails at once.
+    let first: IteratorResult<ChatCompletionChunk>;
+    try {
+      first = await chunks.next();
+    } catch (error) {
+      await endWithoutOutput(metered, error, abort.signal, inputTokens);
+      throw backendFailureToHttp(error, requestId);
+    }
+    const shaper = new ClientChunkShaper(completionId, model, requestId, includeUsage);
+    return sseResponse({
+      first,
+      rest: chunks,
+      transform: (chunk) => shaper.push(chunk),
+      flush: () => shaper.flush(),
+      errorBody: (error) => {
+        if (!(error instanceof BackendError || error instanceof HttpError)) {
+          deps.logError?.('stream failed', { requestId, error });
+        }
+        return backendFailureToHttp(error, requestId).toBody();
+      },
+      // Billed whatever way the stream ends; when the client left, for the tokens generated until then.
+      onEnd: (ending) => {
+        const { usage, contentChunks } = shaper.observed;
+        return metered.finish({
+          status: ending === 'completed' ? 'completed' : ending === 'cancelled' ? 'client_disconnected' : 'failed',
+          inputTokens: usage?.prompt_tokens ?? inputTokens,
+          outputTokens: usage?.completion_tokens ?? contentChunks,
+        });
+      },
+      abort,
+      headers: { 'x-request-id': requestId, ...metered.headers },
+    });
+  });
+
+  return routes;
+}

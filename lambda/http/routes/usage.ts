@@ -1,0 +1,82 @@
+import { Hono } from 'hono';
+import { formatUsd, MICRO_USD_PER_USD } from '../../metering/pricing';
+import { effectiveSpendLimitMicroUsd, setSpendLimit } from '../../metering/spend-limit-settings';
+import { BadRequestError } from '../../openai/errors';
+import type { ApiDependencies, AppEnv } from '../types';
+
+const today = (now: Date) => now.toISOString().slice(0, 10);
+const monthStart = (now: Date) => `${now.toISOString().slice(0, 7)}-01`;
+
+/** `GET /usage`, `GET /spend_limit`, `PUT /spend_limit`: what a customer used and may spend. */
+export function usageRoutes(deps: ApiDependencies): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+  const now = () => deps.now?.() ?? new Date();
+
+  routes.get('/usage', async (c) => {
+    const groupBy = c.req.query('group_by') ?? 'day';
+    if (groupBy !== 'day' && groupBy !== 'model') {
+      throw new BadRequestError("'group_by' must be 'day' or 'model'.", 'group_by', 'invalid_value');
+    }
+    const start = c.req.query('start_date') ?? monthStart(now());
+    const end = c.req.query('end_date') ?? today(now());
+    return c.json(await deps.usage.queryUsage(c.get('principal').customerId, start, end, groupBy));
+  });
+
+  /** This month's spend as the ledger (its aggregates) has it, in micro-USD. */
+  async function ledgerSpentThisMonth(customerId: string): Promise<number> {
+    const usage = await deps.usage.queryUsage(customerId, monthStart(now()), today(now()), 'model');
+    return Math.round(Number(usage.total.cost_usd) * MICRO_USD_PER_USD);
+  }
+
+  /** The view of `GET/PUT /spend_limit`: the limit that applies, this month's spend and what is held in flight. */
+  async function spendView(principal: AppEnv['Variables']['principal'], customerLimitUsd: number | undefined) {
+    const own = customerLimitUsd === undefined ? undefined : Math.round(customerLimitUsd * MICRO_USD_PER_USD);
+    const limitMicroUsd = effectiveSpendLimitMicroUsd(deps.config, principal.tier, own);
+    const [tracked, ledgerMicroUsd] = await Promise.all([
+      deps.spend.getMonth(principal.customerId),
+      ledgerSpentThisMonth(principal.customerId),
+    ]);
+    const { spendLimit } = deps.config.tiers[principal.tier];
+    return {
+      object: 'spend_limit',
+      available: spendLimit.allowed,
+      month: tracked.month,
+      monthly_limit_usd: limitMicroUsd === undefined ? null : Number(formatUsd(limitMicroUsd)),
+      spent_usd: formatUsd(Math.max(tracked.spentMicroUsd, ledgerMicroUsd)),
+      reserved_usd: formatUsd(tracked.reservedMicroUsd),
+      alert_thresholds_percent: spendLimit.alertThresholdsPercent,
+    };
+  }
+
+  routes.get('/spend_limit', async (c) => {
+    const principal = c.get('principal');
+    const customer = await deps.customers.getCustomer(principal.customerId);
+    return c.json(await spendView(principal, customer?.spendLimitUsd));
+  });
+
+  routes.put('/spend_limit', async (c) => {
+    const principal = c.get('principal');
+    let body: unknown;
+    try {
+      body = await c.req.json();
+    } catch {
+      throw new BadRequestError('We could not parse the JSON body of your request.');
+    }
+    const limit = (body as { monthly_limit_usd?: unknown } | null)?.monthly_limit_usd;
+    if (limit !== null && typeof limit !== 'number') {
+      throw new BadRequestError(
+        "'monthly_limit_usd' is required: a number of USD, or null to remove the limit.",
+        'monthly_limit_usd',
+        'missing_required_parameter',
+      );
+    }
+    const customer = await setSpendLimit(deps.customers, deps.config, principal.customerId, limit);
+    if (limit !== null) {
+      // Spend is tracked for enforcement only while a limit exists: count this month's spend so far first.
+      await deps.spend.catchUp(principal.customerId, await ledgerSpentThisMonth(principal.customerId));
+    }
+    return c.json(await spendView(principal, customer.spendLimitUsd));
+  });
+
+  return routes;
+}

@@ -1,0 +1,33 @@
+import type { Context } from 'hono';
+import type { TierlineConfig } from '../../lib/config/schema';
+import type { Principal } from '../customers/authenticate';
+import type { CustomersRepository } from '../customers/customers-repository';
+import type { ModelBackend } from '../inference/backends/model-backend';
+import type { RequestMetering } from '../metering/request-metering';
+import type { SpendTracker } from '../metering/spend';
+import type { UsageAggregates } from '../metering/usage-aggregates';
+
+/** What the app needs from the outside world; Lambda and local mode pass their own. */
+export interface ApiDependencies {
+  config: TierlineConfig;
+  /** Reads the caller's principal: from the authorizer's context in Lambda, by running the authorizer locally. */
+  principalOf: (c: Context) => Promise<Principal>;
+  customers: Pick<CustomersRepository, 'getCustomer' | 'updateCustomer' | 'updateKey'>;
+  /** Where models run: SageMaker in AWS; an OpenAI-compatible server or the test model locally. */
+  backend: ModelBackend;
+  /** Rate limits, spend limits and the ledger of every chat completion. */
+  metering: Pick<RequestMetering, 'admit' | 'headersFor'>;
+  /** Usage aggregates, for `GET /v1/usage` and this month's spend. */
+  usage: Pick<UsageAggregates, 'queryUsage'>;
+  /** Monthly spend tracked for spend limits. */
+  spend: Pick<SpendTracker, 'getMonth' | 'catchUp'>;
+  /** The clock (tests). */
+  now?: () => Date;
+  /** `owned_by` of a model in `/v1/models` (local mode names its test model there). */
+  modelOwner?: (modelId: string) => string;
+  /** The request id clients see in `x-request-id`; defaults to a random UUID. */
+  requestIdOf?: (c: Context) => string | undefined;
+  logError?: (message: string, details: Record<string, unknown>) => void;
+}
+
+export type AppEnv = { Variables: { requestId: string; principal: Principal } };

@@ -1,0 +1,351 @@
+import {
+  InvokeEndpointCommand,
+  InvokeEndpointWithResponseStreamCommand,
+  type ResponseStream,
+  SageMakerRuntimeClient,
+} from '@aws-sdk/client-sagemaker-runtime';
+import type { ChatCompletion, ChatCompletionChunk, Usage } from '../../openai/openai-types';
+import { type BackendChatRequest, BackendError, type BackendErrorKind, type ModelBackend } from './model-backend';
+import { endpointName, inferenceComponentName } from './sagemaker-names';
+import { type ParsedPayloads, PayloadLineParser } from './sse-lines';
+
+/** Where a model is invoked: an endpoint and one of its inference components (a base model or an adapter). */
+export interface SageMakerTarget {
+  endpointName: string;
+  inferenceComponentName: string;
+}
+
+export interface SageMakerBackendProps {
+  /** @default one client per module, created on first use */
+  readonly client?: SageMakerRuntimeClient;
+  /** Deployment environment, part of every SageMaker resource name. */
+  readonly env: string;
+  /**
+   * Maps a public model id to what to invoke. Exists so a fine-tuned model can map to its adapter component.
+   * @default the base model's names from sagemaker-names.ts
+   */
+  readonly resolveTarget?: (model: string) => SageMakerTarget;
+}
+
+/** A component scaled to zero needs a new instance: SageMaker takes about 5-6 minutes to scale out. */
+const SCALE_FROM_ZERO_RETRY_AFTER_SECONDS = 60;
+const MODEL_NOT_READY_RETRY_AFTER_SECONDS = 30;
+const SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS = 10;
+const THROTTLED_RETRY_AFTER_SECONDS = 5;
+/** Upstream error text is relayed to clients: keep a runaway body (a stack trace) out of the response. */
+const MAX_UPSTREAM_MESSAGE_LENGTH = 500;
+const JSON_CONTENT_TYPE = 'application/json';
+
+/**
+ * LMI (vLLM) honours the OpenAI chat parameters Tierline accepts. `n` is not refused here: the API layer
+ * already answers 400 for `n != 1`, for every backend, so a second check would only be a second opinion.
+ */
+const NO_UNSUPPORTED_PARAMETERS: ReadonlySet<string> = new Set();
+
+let sharedClient: SageMakerRuntimeClient | undefined;
+function defaultClient(): SageMakerRuntimeClient {
+  // Created on first use, not at import: importing the module has no side effect.
+  sharedClient ??= new SageMakerRuntimeClient({});
+  return sharedClient;
+}
+
+/** Models served by SageMaker inference components running LMI (vLLM) or TGI with the OpenAI chat API. */
+export class SageMakerBackend implements ModelBackend {
+  private readonly client: SageMakerRuntimeClient;
+  private readonly resolveTarget: (model: string) => SageMakerTarget;
+
+  constructor(props: SageMakerBackendProps) {
+    this.client = props.client ?? defaultClient();
+    this.resolveTarget =
+      props.resolveTarget ??
+      ((model) => ({
+        endpointName: endpointName(props.env, model),
+        inferenceComponentName: inferenceComponentName(props.env, model),
+      }));
+  }
+
+  unsupportedParameters(_model: string): ReadonlySet<string> {
+    return NO_UNSUPPORTED_PARAMETERS;
+  }
+
+  async complete(request: BackendChatRequest): Promise<ChatCompletion> {
+    const target = this.resolveTarget(request.model);
+    // vLLM rejects `stream_options` unless `stream` is true.
+    const { stream_options: _streamOptions, ...body } = request.body;
+    let responseBody: Uint8Array | undefined;
+    try {
+      const response = await this.client.send(
+        new InvokeEndpointCommand({
+          EndpointName: target.endpointName,
+          InferenceComponentName: target.inferenceComponentName,
+          ContentType: JSON_CONTENT_TYPE,
+          Accept: JSON_CONTENT_TYPE,
+          Body: JSON.stringify({ ...body, model: request.model, stream: false }),
+        }),
+        { abortSignal: request.signal },
+      );
+      responseBody = response.Body;
+    } catch (error) {
+      throw toBackendError(error, request);
+    }
+    return toChatCompletion(parseJson(new TextDecoder().decode(responseBody ?? new Uint8Array())), request.model);
+  }
+
+  async *stream(request: BackendChatRequest): AsyncGenerator<ChatCompletionChunk> {
+    const target = this.resolveTarget(request.model);
+    try {
+      const response = await this.client.send(
+        new InvokeEndpointWithResponseStreamCommand({
+          EndpointName: target.endpointName,
+          InferenceComponentName: target.inferenceComponentName,
+          ContentType: JSON_CONTENT_TYPE,
+          Accept: JSON_CONTENT_TYPE,
+          Body: JSON.stringify({
+            ...request.body,
+            model: request.model,
+            stream: true,
+            // Always: metering needs the usage chunk even when the client did not ask for it.
+            stream_options: { include_usage: true },
+          }),
+        }),
+        { abortSignal: request.signal },
+      );
+      if (!response.Body) throw new BackendError('model_error', 'SageMaker returned a stream without a body.');
+
+      const parser = new PayloadLineParser();
+      for await (const event of response.Body) {
+        const parsed = parser.push(payloadBytesOf(event));
+        yield* chunksOf(parsed, request.model);
+        if (parsed.done) return;
+      }
+      yield* chunksOf(parser.end(), request.model);
+    } catch (error) {
+      // Errors arrive both as thrown SDK exceptions and as events of the stream: one mapping for all.
+      throw toBackendError(error, request);
+    }
+  }
+}
+
+function* chunksOf(parsed: ParsedPayloads, publicModel: string): Generator<ChatCompletionChunk> {
+  // One at a time: the chunks before an error document in the same payload part still reach the client.
+  for (const payload of parsed.payloads) yield toChunk(parseJson(payload), publicModel);
+}
+
+/** The bytes of a payload event; error events become the SDK exception they carry, mapped like a throw. */
+function payloadBytesOf(event: ResponseStream): Uint8Array {
+  if (event.PayloadPart) return event.PayloadPart.Bytes ?? new Uint8Array();
+  if (event.ModelStreamError) throw event.ModelStreamError;
+  if (event.InternalStreamFailure) throw event.InternalStreamFailure;
+  // An event type newer than this SDK: nothing we can read, and no reason to fail the stream.
+  return new Uint8Array();
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new BackendError('model_error', `The model returned invalid JSON: ${truncate(text)}`, { cause: error });
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isUsage(value: unknown): value is Usage {
+  return (
+    isRecord(value) &&
+    typeof value.prompt_tokens === 'number' &&
+    typeof value.completion_tokens === 'number' &&
+    typeof value.total_tokens === 'number'
+  );
+}
+
+/** Throws for the error documents containers send with a 200: OpenAI's `{error}` and vLLM's `{object: 'error'}`. */
+function throwIfErrorDocument(document: Record<string, unknown>): void {
+  if (document.error === undefined && document.object !== 'error') return;
+  const status = statusOfErrorDocument(document);
+  throw new BackendError(kindForUpstreamStatus(status), `The model failed: ${upstreamMessage(document)}`, {
+    upstreamStatus: status,
+  });
+}
+
+function statusOfErrorDocument(document: Record<string, unknown>): number | undefined {
+  const candidates = [document.code, isRecord(document.error) ? document.error.code : undefined];
+  return candidates.find((candidate): candidate is number => typeof candidate === 'number');
+}
+
+function toChatCompletion(document: unknown, publicModel: string): ChatCompletion {
+  if (!isRecord(document)) throw new BackendError('model_error', 'The model returned a non-object completion.');
+  throwIfErrorDocument(document);
+  if (!Array.isArray(document.choices)) {
+    throw new BackendError('model_error', 'The model returned a completion without choices.');
+  }
+  if (!isUsage(document.usage)) {
+    // Without usage the request cannot be metered, so it must not be served.
+    throw new BackendError('model_error', 'The model returned a completion without usage.');
+  }
+  return { ...(document as unknown as ChatCompletion), object: 'chat.completion', model: publicModel };
+}
+
+function toChunk(document: unknown, publicModel: string): ChatCompletionChunk {
+  if (!isRecord(document)) throw new BackendError('model_error', 'The model streamed a non-object chunk.');
+  throwIfErrorDocument(document);
+  if (!Array.isArray(document.choices)) {
+    throw new BackendError('model_error', 'The model streamed a chunk without choices.');
+  }
+  return { ...(document as unknown as ChatCompletionChunk), object: 'chat.completion.chunk', model: publicModel };
+}
+
+/** The kind an HTTP status of the model container means. */
+function kindForUpstreamStatus(status: number | undefined): BackendErrorKind {
+  if (status === 429 || status === 503) return 'unavailable';
+  if (status === 408) return 'timeout';
+  if (status !== undefined && status >= 400 && status < 500) return 'bad_request';
+  return 'model_error';
+}
+
+function retryAfterForStatus(status: number | undefined): number | undefined {
+  if (status === 429) return THROTTLED_RETRY_AFTER_SECONDS;
+  if (status === 503) return SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS;
+  return undefined;
+}
+
+interface SdkErrorFields {
+  name?: unknown;
+  message?: unknown;
+  code?: unknown;
+  ErrorCode?: unknown;
+  OriginalStatusCode?: unknown;
+  OriginalMessage?: unknown;
+  $metadata?: { httpStatusCode?: unknown };
+}
+
+/**
+ * Classifies whatever the SDK threw. Matched by `name`, not `instanceof`, so errors the SDK builds from an
+ * unmodelled code (ThrottlingException) are classified too.
+ */
+function toBackendError(error: unknown, request: Pick<BackendChatRequest, 'model' | 'signal'>): Error {
+  if (error instanceof BackendError) return error;
+  const fields: SdkErrorFields = isRecord(error) ? error : {};
+  const name = typeof fields.name === 'string' ? fields.name : '';
+  // The caller aborted (the client went away): it knows why, and no status is owed to anyone.
+  if (name === 'AbortError' || request.signal?.aborted) return error instanceof Error ? error : new Error(name);
+
+  const message = typeof fields.message === 'string' ? fields.message : String(error);
+  const httpStatus = typeof fields.$metadata?.httpStatusCode === 'number' ? fields.$metadata.httpStatusCode : undefined;
+  const model = request.model;
+  const cause = error;
+
+  if (name === 'ModelError') {
+    const originalStatus = typeof fields.OriginalStatusCode === 'number' ? fields.OriginalStatusCode : undefined;
+    const originalMessage = upstreamMessage(fields.OriginalMessage ?? message);
+    // SageMaker answers with a ModelError when the container misses the 60 s invocation deadline.
+    if (/timed out/i.test(message) || /timed out/i.test(originalMessage)) {
+      return new BackendError('timeout', `Model ${model} did not answer in time.`, {
+        upstreamStatus: originalStatus,
+        cause,
+      });
+    }
+    const kind = kindForUpstreamStatus(originalStatus);
+    return new BackendError(
+      kind,
+      kind === 'bad_request' ? originalMessage : `Model ${model} failed: ${originalMessage}`,
+      {
+        upstreamStatus: originalStatus,
+        retryAfterSeconds: retryAfterForStatus(originalStatus),
+        cause,
+      },
+    );
+  }
+  if (name === 'ValidationError' && /no capacity/i.test(message)) {
+    return new BackendError(
+      'unavailable',
+      `Model ${model} has no capacity right now (it scales out from zero on demand, which takes about 5-6 minutes). Retry in ${SCALE_FROM_ZERO_RETRY_AFTER_SECONDS} seconds.`,
+      { retryAfterSeconds: SCALE_FROM_ZERO_RETRY_AFTER_SECONDS, upstreamStatus: httpStatus, cause },
+    );
+  }
+  if (name === 'ValidationError' && /not found|does not exist|could not find/i.test(message)) {
+    // The GPU stack can be torn down to stop its cost: the names are deterministic, so the API stays up.
+    return new BackendError('unavailable', `Model ${model} is not deployed right now.`, {
+      upstreamStatus: httpStatus,
+      cause,
+    });
+  }
+  if (name === 'ModelNotReadyException') {
+    return new BackendError('unavailable', `Model ${model} is loading. Retry shortly.`, {
+      retryAfterSeconds: MODEL_NOT_READY_RETRY_AFTER_SECONDS,
+      upstreamStatus: httpStatus,
+      cause,
+    });
+  }
+  if (name === 'ThrottlingException' || httpStatus === 429) {
+    return new BackendError('unavailable', `Model ${model} is receiving too many requests. Retry shortly.`, {
+      retryAfterSeconds: THROTTLED_RETRY_AFTER_SECONDS,
+      upstreamStatus: httpStatus,
+      cause,
+    });
+  }
+  if (name === 'ServiceUnavailable' || name === 'InternalStreamFailure' || httpStatus === 503) {
+    return new BackendError('unavailable', `Model ${model} is temporarily unavailable. Retry shortly.`, {
+      retryAfterSeconds: SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS,
+      upstreamStatus: httpStatus,
+      cause,
+    });
+  }
+  if (isTimeout(name, fields)) {
+    return new BackendError('timeout', `Model ${model} did not answer in time.`, { upstreamStatus: httpStatus, cause });
+  }
+  return new BackendError(
+    'model_error',
+    `Model ${model} failed (${name || 'unknown error'}): ${upstreamMessage(message)}`,
+    {
+      upstreamStatus: httpStatus,
+      cause,
+    },
+  );
+}
+
+function isTimeout(name: string, fields: SdkErrorFields): boolean {
+  return (
+    name === 'TimeoutError' ||
+    name === 'RequestTimeout' ||
+    name === 'RequestTimeoutException' ||
+    fields.code === 'ETIMEDOUT' ||
+    // A stream cut because the model exceeded SageMaker's invocation time.
+    (name === 'ModelStreamError' && fields.ErrorCode === 'ModelInvocationTimeExceeded')
+  );
+}
+
+/**
+ * A message fit for a client: the `message` of a JSON error body when there is one, without ARNs or account
+ * ids (SageMaker puts both in its error texts), and short.
+ */
+function upstreamMessage(raw: unknown): string {
+  const text = messageOfErrorBody(raw);
+  return truncate(redactAwsIdentifiers(text));
+}
+
+function messageOfErrorBody(raw: unknown): string {
+  let document: unknown = raw;
+  if (typeof raw === 'string') {
+    try {
+      document = JSON.parse(raw);
+    } catch {
+      return raw;
+    }
+  }
+  if (!isRecord(document)) return typeof raw === 'string' ? raw : JSON.stringify(raw);
+  if (typeof document.message === 'string') return document.message;
+  if (typeof document.error === 'string') return document.error;
+  if (isRecord(document.error) && typeof document.error.message === 'string') return document.error.message;
+  return JSON.stringify(document);
+}
+
+export function redactAwsIdentifiers(text: string): string {
+  return text.replace(/arn:aws[a-z-]*:[^\s"'`,;()<>]*/g, '[arn]').replace(/(?<!\d)\d{12}(?!\d)/g, '[account]');
+}
+
+function truncate(text: string): string {
+  return text.length <= MAX_UPSTREAM_MESSAGE_LENGTH ? text : `${text.slice(0, MAX_UPSTREAM_MESSAGE_LENGTH)}…`;
+}

@@ -1,0 +1,170 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ChatCompletion, ChatCompletionChunk, FinishReason } from '../../openai/openai-types';
+import type { ChatMessage } from '../chat-request';
+import { estimatePromptTokens, textOfContent } from '../tokens';
+import type { BackendChatRequest, ModelBackend } from './model-backend';
+
+/** What `owned_by` says in `/v1/models` when this backend serves: nobody should mistake it for a real LLM. */
+export const TEST_MODEL_OWNER = 'tierline-test-model (deterministic, local mode)';
+export const TEST_MODEL_FINGERPRINT = 'tierline-test-model';
+
+export interface TestModelOptions {
+  /** Delay before the first token, in ms. @default 0 */
+  timeToFirstTokenMs?: number;
+  /** Pace of the following tokens; 0 means as fast as possible. @default 0 */
+  tokensPerSecond?: number;
+  /** Length of the reply in tokens (before max_tokens and stop cut it). @default 48 */
+  replyTokens?: number;
+}
+
+/**
+ * A deterministic stand-in for an LLM: no weights can be downloaded here. It answers with a fixed text that
+ * echoes the last user message, one word per token, at a configurable pace, and honours max_tokens and stop
+ * sequences. Sampling parameters are accepted and have no effect (its output is always the same).
+ */
+export class TestModelBackend implements ModelBackend {
+  private static readonly UNSUPPORTED: ReadonlySet<string> = new Set([
+    'tools',
+    'tool_choice',
+    'parallel_tool_calls',
+    'response_format',
+    'logprobs',
+    'top_logprobs',
+    'logit_bias',
+  ]);
+
+  private readonly timeToFirstTokenMs: number;
+  private readonly tokensPerSecond: number;
+  private readonly replyTokens: number;
+
+  constructor(options: TestModelOptions = {}) {
+    this.timeToFirstTokenMs = options.timeToFirstTokenMs ?? 0;
+    this.tokensPerSecond = options.tokensPerSecond ?? 0;
+    this.replyTokens = options.replyTokens ?? 48;
+  }
+
+  unsupportedParameters(): ReadonlySet<string> {
+    return TestModelBackend.UNSUPPORTED;
+  }
+
+  /** The reply as tokens: one word (with its leading space) per token. */
+  replyFor(messages: readonly ChatMessage[]): string[] {
+    const lastUser = [...messages].reverse().find((m) => m.role === 'user');
+    const said = textOfContent(lastUser?.content ?? '')
+      .replace(/\s+/g, ' ')
+      .trim()
+      .slice(0, 120);
+    const words = [
+      'Hello',
+      'from',
+      "Tierline's",
+      'built-in',
+      'test',
+      'model.',
+      ...(said ? ['You', 'said:', `"${said}".`] : []),
+    ];
+    const filler = 'This deterministic reply streams one word per token so you can watch the stream arrive.'.split(' ');
+    while (words.length < this.replyTokens) words.push(...filler);
+    return words.slice(0, this.replyTokens).map((word, i) => (i === 0 ? word : ` ${word}`));
+  }
+
+  private limitsOf(body: Record<string, unknown>): { maxTokens: number; stops: string[] } {
+    const max = (body.max_completion_tokens ?? body.max_tokens) as number | null | undefined;
+    const stop = body.stop as string | string[] | null | undefined;
+    return {
+      maxTokens: typeof max === 'number' ? max : Number.POSITIVE_INFINITY,
+      stops: stop === null || stop === undefined ? [] : Array.isArray(stop) ? stop : [stop],
+    };
+  }
+
+  /** Yields tokens at the configured pace until max tokens or a stop sequence. */
+  private async *generate(request: BackendChatRequest): AsyncGenerator<string, FinishReason> {
+    const messages = request.body.messages as ChatMessage[];
+    const { maxTokens, stops } = this.limitsOf(request.body);
+    const tokens = this.replyFor(messages);
+    const delay = this.tokensPerSecond > 0 ? 1000 / this.tokensPerSecond : 0;
+    let text = '';
+    for (let i = 0; i < tokens.length; i += 1) {
+      if (i >= maxTokens) return 'length';
+      const token = tokens[i] as string;
+      // The text so far holds no stop sequence, so the first match ends inside this token.
+      const stopAt = Math.min(...stops.map((stop) => (text + token).indexOf(stop)).filter((at) => at >= 0));
+      if (Number.isFinite(stopAt)) {
+        const before = (text + token).slice(text.length, stopAt);
+        if (before) yield before;
+        return 'stop';
+      }
+      const wait = i === 0 ? this.timeToFirstTokenMs : delay;
+      if (wait > 0) await sleep(wait, undefined, { signal: request.signal });
+      else request.signal?.throwIfAborted();
+      text += token;
+      yield token;
+    }
+    return 'stop';
+  }
+
+  async complete(request: BackendChatRequest): Promise<ChatCompletion> {
+    const generator = this.generate(request);
+    let content = '';
+    let completionTokens = 0;
+    let step = await generator.next();
+    while (!step.done) {
+      content += step.value;
+      completionTokens += 1;
+      step = await generator.next();
+    }
+    const promptTokens = estimatePromptTokens(request.body.messages as ChatMessage[]);
+    return {
+      id: 'chatcmpl-test',
+      object: 'chat.completion',
+      created: Math.floor(Date.now() / 1000),
+      model: request.model,
+      system_fingerprint: TEST_MODEL_FINGERPRINT,
+      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: step.value }],
+      usage: {
+        prompt_tokens: promptTokens,
+        completion_tokens: completionTokens,
+        total_tokens: promptTokens + completionTokens,
+      },
+    };
+  }
+
+  async *stream(request: BackendChatRequest): AsyncIterable<ChatCompletionChunk> {
+    const created = Math.floor(Date.now() / 1000);
+    const chunk = (
+      choices: ChatCompletionChunk['choices'],
+      usage?: ChatCompletionChunk['usage'],
+    ): ChatCompletionChunk => ({
+      id: 'chatcmpl-test',
+      object: 'chat.completion.chunk',
+      created,
+      model: request.model,
+      system_fingerprint: TEST_MODEL_FINGERPRINT,
+      choices,
+      ...(usage ? { usage } : {}),
+    });
+    const generator = this.generate(request);
+    let completionTokens = 0;
+    let step = await generator.next();
+    let first = true;
+    while (!step.done) {
+      completionTokens += 1;
+      yield chunk([
+        {
+          index: 0,
+          delta: first ? { role: 'assistant', content: step.value } : { content: step.value },
+          finish_reason: null,
+        },
+      ]);
+      first = false;
+      step = await generator.next();
+    }
+    yield chunk([{ index: 0, delta: first ? { role: 'assistant', content: '' } : {}, finish_reason: step.value }]);
+    const promptTokens = estimatePromptTokens(request.body.messages as ChatMessage[]);
+    yield chunk([], {
+      prompt_tokens: promptTokens,
+      completion_tokens: completionTokens,
+      total_tokens: promptTokens + completionTokens,
+    });
+  }
+}

@@ -1,0 +1,152 @@
+import * as z from 'zod/mini';
+import { BadRequestError } from '../openai/errors';
+
+/**
+ * The OpenAI chat completion request, validated. zod/mini (not classic zod) keeps the API bundle small:
+ * about 20 KB instead of 450 KB, which shows in cold starts. Unknown top-level fields are refused (400 naming
+ * the field) rather than silently ignored.
+ */
+
+const textPart = z.strictObject({ type: z.literal('text'), text: z.string() });
+const imagePart = z.strictObject({
+  type: z.literal('image_url'),
+  image_url: z.strictObject({ url: z.string(), detail: z.optional(z.enum(['auto', 'low', 'high'])) }),
+});
+const textContent = z.union([z.string(), z.array(textPart)]);
+
+const toolCall = z.strictObject({
+  id: z.string(),
+  type: z.literal('function'),
+  function: z.strictObject({ name: z.string(), arguments: z.string() }),
+});
+
+const message = z.discriminatedUnion('role', [
+  z.strictObject({ role: z.literal('system'), content: textContent, name: z.optional(z.string()) }),
+  z.strictObject({
+    role: z.literal('user'),
+    content: z.union([z.string(), z.array(z.union([textPart, imagePart]))]),
+    name: z.optional(z.string()),
+  }),
+  z.strictObject({
+    role: z.literal('assistant'),
+    content: z.optional(z.nullable(textContent)),
+    name: z.optional(z.string()),
+    tool_calls: z.optional(z.array(toolCall)),
+  }),
+  z.strictObject({ role: z.literal('tool'), content: textContent, tool_call_id: z.string() }),
+]);
+export type ChatMessage = z.infer<typeof message>;
+
+const positiveInt = z.int().check(z.minimum(1));
+
+export const chatRequestSchema = z.strictObject({
+  model: z.string().check(z.minLength(1)),
+  messages: z.array(message).check(z.minLength(1, 'messages must contain at least one message')),
+  max_completion_tokens: z.optional(z.nullable(positiveInt)),
+  max_tokens: z.optional(z.nullable(positiveInt)),
+  temperature: z.optional(z.nullable(z.number().check(z.minimum(0), z.maximum(2)))),
+  top_p: z.optional(z.nullable(z.number().check(z.minimum(0), z.maximum(1)))),
+  frequency_penalty: z.optional(z.nullable(z.number().check(z.minimum(-2), z.maximum(2)))),
+  presence_penalty: z.optional(z.nullable(z.number().check(z.minimum(-2), z.maximum(2)))),
+  stop: z.optional(z.nullable(z.union([z.string(), z.array(z.string()).check(z.maxLength(4))]))),
+  seed: z.optional(z.nullable(z.int())),
+  n: z.optional(z.nullable(z.int())),
+  stream: z.optional(z.nullable(z.boolean())),
+  stream_options: z.optional(z.nullable(z.strictObject({ include_usage: z.optional(z.boolean()) }))),
+  response_format: z.optional(
+    z.nullable(
+      z.discriminatedUnion('type', [
+        z.strictObject({ type: z.literal('text') }),
+        z.strictObject({ type: z.literal('json_object') }),
+        z.strictObject({
+          type: z.literal('json_schema'),
+          json_schema: z.strictObject({
+            name: z.string(),
+            description: z.optional(z.string()),
+            schema: z.optional(z.record(z.string(), z.unknown())),
+            strict: z.optional(z.nullable(z.boolean())),
+          }),
+        }),
+      ]),
+    ),
+  ),
+  tools: z.optional(
+    z.nullable(
+      z.array(
+        z.strictObject({
+          type: z.literal('function'),
+          function: z.strictObject({
+            name: z.string(),
+            description: z.optional(z.string()),
+            parameters: z.optional(z.record(z.string(), z.unknown())),
+            strict: z.optional(z.nullable(z.boolean())),
+          }),
+        }),
+      ),
+    ),
+  ),
+  tool_choice: z.optional(
+    z.nullable(
+      z.union([
+        z.enum(['none', 'auto', 'required']),
+        z.strictObject({ type: z.literal('function'), function: z.strictObject({ name: z.string() }) }),
+      ]),
+    ),
+  ),
+  parallel_tool_calls: z.optional(z.nullable(z.boolean())),
+  logprobs: z.optional(z.nullable(z.boolean())),
+  top_logprobs: z.optional(z.nullable(z.int().check(z.minimum(0), z.maximum(20)))),
+  logit_bias: z.optional(z.nullable(z.record(z.string(), z.number()))),
+  user: z.optional(z.nullable(z.string())),
+});
+export type ChatRequest = z.infer<typeof chatRequestSchema>;
+
+/** `messages[0].content` style, as OpenAI names nested parameters. */
+function paramOf(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((out, part) => {
+    if (typeof part === 'number') return `${out}[${part}]`;
+    return out ? `${out}.${String(part)}` : String(part);
+  }, '');
+}
+
+/** Validates a parsed JSON body. Throws a 400 {@link BadRequestError} with `param` set. */
+export function parseChatRequest(body: unknown): ChatRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new BadRequestError('The request body must be a JSON object.');
+  }
+  const result = chatRequestSchema.safeParse(body);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    if (issue?.code === 'unrecognized_keys') {
+      const key = issue.keys[0] ?? '';
+      const param = paramOf([...issue.path, key]);
+      throw new BadRequestError(`Unrecognized request argument supplied: ${param}`, param, 'unknown_parameter');
+    }
+    const param = issue ? paramOf(issue.path) : null;
+    const missing = issue?.code === 'invalid_type' && issue.input === undefined;
+    const message = missing ? `'${param}' is a required property` : `Invalid value for '${param}': ${issue?.message}`;
+    throw new BadRequestError(message, param || null, missing ? 'missing_required_parameter' : 'invalid_value');
+  }
+  const request = result.data;
+  if (request.n !== undefined && request.n !== null && request.n !== 1) {
+    throw new BadRequestError("'n' must be 1: one choice per request is supported.", 'n', 'invalid_value');
+  }
+  if (request.stream_options && !request.stream) {
+    throw new BadRequestError(
+      "'stream_options' is only allowed when 'stream' is true.",
+      'stream_options',
+      'invalid_value',
+    );
+  }
+  if (request.top_logprobs !== undefined && request.top_logprobs !== null && !request.logprobs) {
+    throw new BadRequestError("'top_logprobs' requires 'logprobs' to be true.", 'top_logprobs', 'invalid_value');
+  }
+  return request;
+}
+
+/** The fields of a request that were actually given (not absent, not null). */
+export function givenParameters(request: ChatRequest): string[] {
+  return Object.entries(request)
+    .filter(([, value]) => value !== undefined && value !== null)
+    .map(([key]) => key);
+}

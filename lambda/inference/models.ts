@@ -1,0 +1,50 @@
+import type { ModelConfig, TierlineConfig, TierModelOffer } from '../../lib/config/schema';
+import type { TierName } from '../../lib/config/tier-names';
+import { NotFoundError, PermissionDeniedError } from '../openai/errors';
+
+export interface ResolvedModel {
+  id: string;
+  model: ModelConfig;
+  offer: TierModelOffer;
+}
+
+/** Finds `modelId` for a caller on `tier`: 404 when no such model exists, 403 when the tier lacks it. */
+export function resolveModel(config: TierlineConfig, tier: TierName, modelId: string): ResolvedModel {
+  const model = config.models[modelId];
+  if (!model) {
+    throw new NotFoundError(
+      `The model \`${modelId}\` does not exist or you do not have access to it.`,
+      'model_not_found',
+      'model',
+    );
+  }
+  const offer = config.tiers[tier].models[modelId];
+  if (!offer) {
+    const tiers = Object.entries(config.tiers)
+      .filter(([, t]) => modelId in t.models)
+      .map(([name]) => name);
+    throw new PermissionDeniedError(
+      `The model \`${modelId}\` is not available on the ${tier} tier (available on: ${tiers.join(', ')}). ` +
+        'See GET /v1/plans for what each tier offers.',
+      'model_not_available_on_tier',
+    );
+  }
+  return { id: modelId, model, offer };
+}
+
+/** The models a tier may call, as `/v1/models` lists them. */
+export function modelsOfTier(config: TierlineConfig, tier: TierName, ownedBy?: (modelId: string) => string) {
+  return Object.keys(config.tiers[tier].models).map((id) => {
+    const model = config.models[id] as ModelConfig;
+    return {
+      id,
+      object: 'model' as const,
+      // Catalog models have no release date of their own here; a fixed epoch keeps responses stable.
+      created: 1_735_689_600,
+      owned_by: ownedBy?.(id) ?? model.ownedBy,
+      active: true,
+      context_window: model.contextWindow,
+      max_completion_tokens: model.maxOutputTokens,
+    };
+  });
+}

@@ -1,0 +1,307 @@
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { ModelLimits, TierlineConfig } from '../../lib/config/schema';
+import type { Principal } from '../customers/authenticate';
+import { HttpError } from '../openai/errors';
+import { type DeadLetterSink, LedgerWriter, ledgerRecord, utcDay } from './ledger';
+import { Limiter, type OutputTokens, type Reservation } from './limiter';
+import { costMicroUsd, formatUsd, pricesOf, type RequestOutcome, type TokenPrices } from './pricing';
+import {
+  type LimitCounters,
+  type LimitRefusal,
+  rateLimitHeaders,
+  rateLimitMessage,
+  refusalFor,
+  requestTooLargeMessage,
+  tightestLimit,
+} from './rate-limits';
+import { type SpendAlertPublisher, type SpendReservation, SpendTracker } from './spend';
+import { effectiveSpendLimitMicroUsd } from './spend-limit-settings';
+import { UsageAggregates } from './usage-aggregates';
+
+/**
+ * A request without max_completion_tokens may use what is left of the minute and the day, but at least this
+ * much (or the model's maximum, if lower): below it the client gets a 429 to retry, not a truncated answer.
+ */
+export const MIN_DEFAULT_OUTPUT_TOKENS = 1_024;
+
+/** What the API knows of a request when it asks to run it. */
+export interface MeteringRequest {
+  requestId: string;
+  principal: Principal;
+  model: string;
+  inputTokens: number;
+  outputTokens: OutputTokens;
+}
+
+/** How a request that reached the model ended, with the tokens it used (as far as they are known). */
+export interface MeteringOutcome {
+  status: RequestOutcome;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** An admitted request: what the model may generate, the headers to send, and the hook that bills it. */
+export interface MeteredRequest {
+  /** Cap for the model's `max_tokens`: admitted usage can never pass a token limit. */
+  outputAllowance: number;
+  headers: Record<string, string>;
+  /** Once, when the request is over: settles counters and spend and writes the ledger. Never throws. */
+  finish(outcome: MeteringOutcome): Promise<void>;
+  /** Once, instead of `finish`, when the model was never called (it could not serve): nothing is billed. */
+  release(): Promise<void>;
+}
+
+export interface RequestMeteringDependencies {
+  config: TierlineConfig;
+  limiter: Limiter;
+  spend: SpendTracker;
+  ledger: Pick<LedgerWriter, 'write'>;
+  now?: () => Date;
+  logError?: (message: string, details: Record<string, unknown>) => void;
+}
+
+/**
+ * Metering of one request from admission to the ledger, on DynamoDB:
+ * - before the model: ONE conditional UpdateItem admits the request and reserves its tokens (limiter), plus,
+ *   for a customer with a monthly spend limit, one that reserves its maximum cost (spend);
+ * - after: one UpdateItem settles the counters to the actual tokens, one conditional PutItem writes the
+ *   ledger record (a retry never counts twice; a failed write goes to the dead letters), and for a customer
+ *   with a spend limit, one UpdateItem commits the cost (publishing 50/75/90% alerts once each).
+ * No reads on the way of an admitted request: the authorizer's context carries tier, limits and spend limit.
+ */
+export class RequestMetering {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: RequestMeteringDependencies) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  limitsOf(principal: Principal, model: string): ModelLimits {
+    const custom = principal.customModelLimits?.[model];
+    const offer = this.deps.config.tiers[principal.tier].models[model];
+    if (custom) return custom;
+    if (!offer) throw new Error(`model ${model} is not offered on ${principal.tier}`); // resolved before metering
+    return offer;
+  }
+
+  pricesOf(principal: Principal, model: string): TokenPrices {
+    const offer = this.deps.config.tiers[principal.tier].models[model];
+    if (!offer) throw new Error(`model ${model} is not offered on ${principal.tier}`);
+    return pricesOf(offer);
+  }
+
+  /** The six `x-ratelimit-*` headers for a request that was not admitted for another reason (one GetItem). */
+  async headersFor(principal: Principal, model: string): Promise<Record<string, string>> {
+    const limits = this.limitsOf(principal, model);
+    const counters = await this.deps.limiter.peek({ customerId: principal.customerId, model, limits });
+    return rateLimitHeaders(limits, counters, this.now().getTime());
+  }
+
+  /** Admits the request or throws the 429 / 413 the client should see, with its headers. */
+  async admit(request: MeteringRequest): Promise<MeteredRequest> {
+    const { principal, model } = request;
+    const limits = this.limitsOf(principal, model);
+    const startedAt = this.now();
+    const admission = await this.deps.limiter.admit({
+      customerId: principal.customerId,
+      model,
+      limits,
+      inputTokens: request.inputTokens,
+      outputTokens: request.outputTokens,
+    });
+    if (!admission.admitted) {
+      if (admission.reason === 'request_too_large') {
+        const headers = await this.headersFor(principal, model);
+        throw new HttpError(
+          413,
+          'tokens',
+          requestTooLargeMessage(model, principal.customerId, admission),
+          'rate_limit_exceeded',
+          null,
+          headers,
+        );
+      }
+      throw this.rateLimited(model, principal, limits, admission.counters, admission, startedAt);
+    }
+    const { reservation } = admission;
+    if ('upTo' in request.outputTokens) {
+      const minimum = Math.min(request.outputTokens.upTo, MIN_DEFAULT_OUTPUT_TOKENS);
+      if (reservation.outputAllowance < minimum) {
+        await this.deps.limiter.release(reservation);
+        const c = admission.counters;
+        const before: LimitCounters = {
+          requestsToday: c.requestsToday - 1,
+          tokensToday: c.tokensToday - reservation.reservedTokens,
+          requestsThisMinute: c.requestsThisMinute - 1,
+          tokensThisMinute: c.tokensThisMinute - reservation.reservedTokens,
+        };
+        const reserve = request.inputTokens + minimum;
+        const refusal =
+          refusalFor(limits, before, reserve, startedAt.getTime()) ??
+          tightestLimit(limits, before, reserve, startedAt.getTime());
+        throw this.rateLimited(model, principal, limits, before, refusal, startedAt);
+      }
+    }
+    const headers = rateLimitHeaders(limits, admission.counters, startedAt.getTime());
+    const prices = this.pricesOf(principal, model);
+    const spendLimit = effectiveSpendLimitMicroUsd(this.deps.config, principal.tier, principal.spendLimitMicroUsd);
+    let spendReservation: SpendReservation | undefined;
+    if (spendLimit !== undefined) {
+      const maxCost = costMicroUsd(
+        { inputTokens: request.inputTokens, outputTokens: reservation.outputAllowance },
+        prices,
+      );
+      let spend: Awaited<ReturnType<SpendTracker['reserve']>>;
+      try {
+        spend = await this.deps.spend.reserve(principal.customerId, spendLimit, maxCost);
+      } catch (error) {
+        // The request will not run: give its rate-limit reservation back before failing.
+        await this.deps.limiter
+          .release(reservation)
+          .catch((releaseError) =>
+            this.deps.logError?.('release after a failed spend reservation failed', { error: releaseError }),
+          );
+        throw error;
+      }
+      if (!spend.admitted) {
+        await this.deps.limiter
+          .release(reservation)
+          .catch((error) => this.deps.logError?.('release after a spend refusal failed', { error }));
+        throw new HttpError(
+          429,
+          'insufficient_quota',
+          `You exceeded your monthly spend limit of $${formatUsd(spend.limitMicroUsd)} (spent $${formatUsd(spend.spentMicroUsd)} ` +
+            `this month, $${formatUsd(maxCost)} needed at most for this request). Raise it with PUT /v1/spend_limit ` +
+            '(or ask your operator), or wait for the next month (UTC).',
+          'insufficient_quota',
+          null,
+          // Nothing changes until the limit is raised or the month ends: the clients must not retry.
+          { ...headers, 'x-should-retry': 'false' },
+        );
+      }
+      spendReservation = spend.reservation;
+    }
+    return this.meteredRequest(request, reservation, spendReservation, prices, startedAt, headers);
+  }
+
+  private rateLimited(
+    model: string,
+    principal: Principal,
+    limits: ModelLimits,
+    counters: LimitCounters,
+    refusal: LimitRefusal,
+    at: Date,
+  ): HttpError {
+    const headers = {
+      ...rateLimitHeaders(limits, counters, at.getTime()),
+      'retry-after': String(Math.max(1, Math.ceil(refusal.retryAfterMs / 1000))),
+    };
+    const type = refusal.reason === 'rpm' || refusal.reason === 'rpd' ? 'requests' : 'tokens';
+    return new HttpError(
+      429,
+      type,
+      rateLimitMessage(model, principal.customerId, refusal),
+      'rate_limit_exceeded',
+      null,
+      headers,
+    );
+  }
+
+  private meteredRequest(
+    request: MeteringRequest,
+    reservation: Reservation,
+    spendReservation: SpendReservation | undefined,
+    prices: TokenPrices,
+    startedAt: Date,
+    headers: Record<string, string>,
+  ): MeteredRequest {
+    let done = false;
+    const once = (work: () => Promise<void>) => async () => {
+      if (done) return;
+      done = true;
+      try {
+        await work();
+      } catch (error) {
+        this.deps.logError?.('metering failed', { requestId: request.requestId, error });
+      }
+    };
+    return {
+      outputAllowance: reservation.outputAllowance,
+      headers,
+      release: once(async () => {
+        await this.deps.limiter.release(reservation);
+        if (spendReservation) await this.deps.spend.settle(spendReservation, 0);
+      }),
+      finish: (outcome) =>
+        once(async () => {
+          // Backends report usage; never let a malformed count lose the record.
+          const tokens = (n: number) => (Number.isFinite(n) && n > 0 ? Math.round(n) : 0);
+          const record = ledgerRecord({
+            requestId: request.requestId,
+            customerId: request.principal.customerId,
+            model: request.model,
+            tier: request.principal.tier,
+            inputTokens: tokens(outcome.inputTokens),
+            outputTokens: tokens(outcome.outputTokens),
+            prices,
+            status: outcome.status,
+            startedAt: startedAt.toISOString(),
+            finishedAt: this.now().toISOString(),
+          });
+          const thresholds = this.deps.config.tiers[request.principal.tier].spendLimit.alertThresholdsPercent;
+          // Independent writes, in parallel; the ledger (the billing truth) does not wait for the others.
+          const results = await Promise.allSettled([
+            this.deps.ledger.write(record),
+            this.deps.limiter.settle(reservation, record.inputTokens + record.outputTokens),
+            spendReservation ? this.deps.spend.settle(spendReservation, record.costMicroUsd, thresholds) : undefined,
+          ]);
+          for (const result of results) if (result.status === 'rejected') throw result.reason;
+        })(),
+    };
+  }
+}
+
+/** Everything metering on one metering table: request metering, monthly spend, usage aggregates. */
+export interface MeteringParts {
+  metering: RequestMetering;
+  spend: SpendTracker;
+  usage: UsageAggregates;
+}
+
+/** Metering on one metering table, with the dead-letter sink and alert publisher of the environment. */
+export function createMetering(options: {
+  config: TierlineConfig;
+  doc: DynamoDBDocumentClient;
+  tableName: string;
+  deadLetters: DeadLetterSink;
+  alerts: SpendAlertPublisher;
+  /** Local mode keeps aggregates in step after each ledger write; AWS does it from the table stream. */
+  recomputeAggregatesInline?: boolean;
+  now?: () => Date;
+  logError?: (message: string, details: Record<string, unknown>) => void;
+}): MeteringParts {
+  const now = options.now ?? (() => new Date());
+  const writer = new LedgerWriter(options.doc, options.tableName, options.deadLetters);
+  const usage = new UsageAggregates(options.doc, options.tableName);
+  const spend = new SpendTracker(options.doc, options.tableName, options.alerts, now);
+  const ledger: Pick<LedgerWriter, 'write'> = options.recomputeAggregatesInline
+    ? {
+        write: async (record) => {
+          const result = await writer.write(record);
+          await usage
+            .recomputeDay(record.customerId, utcDay(record.startedAt))
+            .catch((error) => options.logError?.('usage aggregation failed', { error }));
+          return result;
+        },
+      }
+    : writer;
+  const metering = new RequestMetering({
+    config: options.config,
+    limiter: new Limiter(options.doc, options.tableName, { now: () => now().getTime() }),
+    spend,
+    ledger,
+    now,
+    logError: options.logError,
+  });
+  return { metering, spend, usage };
+}

@@ -1,0 +1,60 @@
+import type { TierlineConfig } from '../../lib/config/schema';
+import type { TierName } from '../../lib/config/tier-names';
+import type { CustomerRecord, CustomersRepository } from '../customers/customers-repository';
+import { BadRequestError, NotFoundError, PermissionDeniedError } from '../openai/errors';
+import { MICRO_USD_PER_USD } from './pricing';
+
+/** Highest monthly limit accepted, a guard against typos (USD). */
+const MAX_MONTHLY_LIMIT_USD = 10_000_000;
+
+/** The limit that applies: the customer's own, else its tier's default; undefined when none. */
+export function effectiveSpendLimitMicroUsd(
+  config: TierlineConfig,
+  tier: TierName,
+  customerLimitMicroUsd: number | undefined,
+): number | undefined {
+  const { spendLimit } = config.tiers[tier];
+  if (!spendLimit.allowed) return undefined;
+  if (customerLimitMicroUsd !== undefined) return customerLimitMicroUsd;
+  return spendLimit.defaultMonthlyUsd === undefined
+    ? undefined
+    : Math.round(spendLimit.defaultMonthlyUsd * MICRO_USD_PER_USD);
+}
+
+/**
+ * Sets (or, with null, removes) a customer's monthly spend limit: on the customer item (what operators and
+ * `GET /v1/spend_limit` see) and on its key item, which the authorizer hands to every request, so enforcement
+ * needs no read. Takes effect within the authorizer cache TTL.
+ */
+export async function setSpendLimit(
+  customers: Pick<CustomersRepository, 'getCustomer' | 'updateCustomer' | 'updateKey'>,
+  config: TierlineConfig,
+  customerId: string,
+  limitUsd: number | null,
+): Promise<CustomerRecord> {
+  if (limitUsd !== null && (!Number.isFinite(limitUsd) || limitUsd < 0 || limitUsd > MAX_MONTHLY_LIMIT_USD)) {
+    throw new BadRequestError(
+      `'monthly_limit_usd' must be a number from 0 to ${MAX_MONTHLY_LIMIT_USD}, or null to remove the limit.`,
+      'monthly_limit_usd',
+      'invalid_value',
+    );
+  }
+  const customer = await customers.getCustomer(customerId);
+  if (customer?.status !== 'active' || !customer.keyHash) {
+    throw new NotFoundError(`No active customer with id ${customerId}.`, 'customer_not_found');
+  }
+  if (!config.tiers[customer.tier].spendLimit.allowed) {
+    throw new PermissionDeniedError(
+      `Spend limits are not available on the ${customer.tier} tier: it has no charges. See GET /v1/plans.`,
+      'spend_limit_not_available',
+    );
+  }
+  if (limitUsd === null) {
+    await customers.updateKey(customer.keyHash, {}, ['spendLimitMicroUsd']);
+    await customers.updateCustomer(customerId, {}, { remove: ['spendLimitUsd'] });
+  } else {
+    await customers.updateKey(customer.keyHash, { spendLimitMicroUsd: Math.round(limitUsd * MICRO_USD_PER_USD) });
+    await customers.updateCustomer(customerId, { spendLimitUsd: limitUsd });
+  }
+  return (await customers.getCustomer(customerId)) ?? customer;
+}

@@ -1,0 +1,71 @@
+import {
+  CreateTableCommand,
+  type DynamoDBClient,
+  ResourceInUseException,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
+import { CUSTOMERS_TABLE } from '../lambda/customers/customers-table';
+import { METERING_TABLE } from '../lambda/metering/metering-table';
+
+/**
+ * Creates the tables in a local DynamoDB engine (dynalite) with the same keys and index as the CDK
+ * constructs build from {@link CUSTOMERS_TABLE} and {@link METERING_TABLE}. Local mode and tests; never AWS.
+ */
+export function ensureCustomersTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  return ensureTable(
+    client,
+    tableName,
+    CUSTOMERS_TABLE.partitionKey,
+    CUSTOMERS_TABLE.sortKey,
+    CUSTOMERS_TABLE.byCreatedIndex,
+  );
+}
+
+/** The metering table, as the CDK construct builds it from {@link METERING_TABLE}. */
+export function ensureMeteringTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  return ensureTable(
+    client,
+    tableName,
+    METERING_TABLE.partitionKey,
+    METERING_TABLE.sortKey,
+    METERING_TABLE.byCustomerDayIndex,
+  );
+}
+
+async function ensureTable(
+  client: DynamoDBClient,
+  tableName: string,
+  partitionKey: string,
+  sortKey: string,
+  index: { name: string; partitionKey: string; sortKey: string },
+): Promise<void> {
+  const byCreatedIndex = index;
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [partitionKey, sortKey, byCreatedIndex.partitionKey, byCreatedIndex.sortKey].map(
+          (name) => ({ AttributeName: name, AttributeType: 'S' }),
+        ),
+        KeySchema: [
+          { AttributeName: partitionKey, KeyType: 'HASH' },
+          { AttributeName: sortKey, KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: byCreatedIndex.name,
+            KeySchema: [
+              { AttributeName: byCreatedIndex.partitionKey, KeyType: 'HASH' },
+              { AttributeName: byCreatedIndex.sortKey, KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof ResourceInUseException)) throw error;
+  }
+  await waitUntilTableExists({ client, maxWaitTime: 30, minDelay: 1 }, { TableName: tableName });
+}
