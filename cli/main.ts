@@ -1,6 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { CustomerRecord } from '../lambda/customers/customers-repository';
 import { TIER_NAMES } from '../lib/config/schema';
+import { addCostsCommand } from './costs-command';
 import { connectToDeployment, type DeploymentOptions } from './deployment';
 import { type CustomPlanInput, type Operator, OperatorError } from './operator';
 
@@ -288,6 +289,8 @@ export function buildProgram(deps: CliDependencies): Command {
         print(json, all, text || 'No usage plans found.');
       }),
     );
+
+  addCostsCommand(program, deps);
 
   return program;
 }

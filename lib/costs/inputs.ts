@@ -1,0 +1,171 @@
+import { z } from 'zod';
+
+/**
+ * What the cost model (`npx tierline costs`) needs beyond the tier config: list prices, each with the date it
+ * was read and where, and what a model copy and a request consume. Kept apart from `lib/config/schema.ts`
+ * because none of it is enforced at run time: it is not bundled into the handlers.
+ */
+
+const usd = z.number().nonnegative();
+const positive = z.number().positive();
+const fraction = z.number().gt(0).max(1);
+
+/** A figure with its provenance, so a reader knows what to re-check before trusting a margin. */
+const sourced = <T extends z.ZodType>(value: T) =>
+  z.object({ value, source: z.string().min(1), readOn: z.iso.date() }).strict();
+
+export const modelThroughputSchema = z
+  .object({
+    /** Output tokens per second ONE stream gets while the copy serves its target concurrency. */
+    decodeTokensPerSecondPerStream: positive,
+    /** Prompt tokens per second one copy prefills (all streams together). */
+    prefillTokensPerSecondPerCopy: positive,
+    /** Time to first token at the target concurrency, in ms (the chat function waits for it). */
+    timeToFirstTokenMs: z.number().nonnegative(),
+    /** `measured` on a deployment (say how in `source`) or `estimate` (replace with a measurement). */
+    kind: z.enum(['measured', 'estimate']),
+    source: z.string().min(1),
+  })
+  .strict();
+export type ModelThroughput = z.infer<typeof modelThroughputSchema>;
+
+export const costInputsSchema = z
+  .object({
+    region: z.string().min(1),
+    prices: z
+      .object({
+        /** SageMaker real-time inference, USD per instance-hour, by instance type. */
+        sagemakerInstanceHour: z.record(z.string(), sourced(usd)),
+        /** Lambda on ARM64: USD per GB-second of duration. */
+        lambdaGbSecond: sourced(usd),
+        lambdaPerMillionRequests: sourced(usd),
+        /** API Gateway REST API, first 333 million requests a month. */
+        apiGatewayRestPerMillionRequests: sourced(usd),
+        /** DynamoDB on-demand, per million write request units (one unit writes up to 1 KB). */
+        dynamodbPerMillionWriteUnits: sourced(usd),
+        dynamodbPerMillionReadUnits: sourced(usd),
+        cloudWatchLogsPerGbIngested: sourced(usd),
+        /** X-Ray, per million traces recorded. */
+        xrayPerMillionTraces: sourced(usd),
+        kmsKeyMonth: sourced(usd),
+        cloudWatchAlarmMonth: sourced(usd),
+      })
+      .strict(),
+    /** Per model id of the catalog. A model without an entry is left out of the GPU figures, and says so. */
+    models: z.record(z.string(), modelThroughputSchema),
+    /** Share of a copy's time it is busy at its target concurrency (the rest is headroom and idle). */
+    gpuUtilization: fraction,
+    request: z
+      .object({
+        /** Chat function memory (lib/constructs/api/tierline-api.ts) and authorizer memory, in MB. */
+        chatFunctionMemoryMb: positive,
+        authorizerMemoryMb: positive,
+        /** Chat function time outside the model call (auth context, limiter, ledger), in ms. */
+        chatOverheadMs: z.number().nonnegative(),
+        authorizerDurationMs: positive,
+        /** Share of requests answered from API Gateway's authorizer cache (TTL from the environment). */
+        authorizerCacheHitRatio: z.number().min(0).max(1),
+        /** DynamoDB write units per request: limiter, ledger, settlement, spend, usage aggregate. */
+        dynamodbWriteUnits: z.number().nonnegative(),
+        dynamodbReadUnits: z.number().nonnegative(),
+        /** Access log + function log bytes per request. */
+        logBytes: z.number().nonnegative(),
+        /** Share of requests X-Ray records (default sampling: 1 per second, then 5%). */
+        xraySampledRatio: z.number().min(0).max(1),
+        source: z.string().min(1),
+      })
+      .strict(),
+    /** The request a per-tier margin is computed for. */
+    typicalRequest: z.object({ inputTokens: z.int().nonnegative(), outputTokens: z.int().positive() }).strict(),
+    /** Hours in a billing month (AWS bills 730 hours a month on average). */
+    hoursPerMonth: positive,
+    daysPerMonth: positive,
+  })
+  .strict();
+export type CostInputs = z.infer<typeof costInputsSchema>;
+export type CostInputsInput = z.input<typeof costInputsSchema>;
+
+const AWS_PRICING = 'AWS pricing page, us-east-1';
+const READ_ON = '2026-12-01';
+const NO_GPU_HERE =
+  'estimate from public vLLM figures for this GPU class at about 8 concurrent streams; not measured (no GPU on ' +
+  'the build machines): measure your endpoint and replace it';
+
+/** Defaults for us-east-1. Replace the `estimate` throughputs with measurements of your own endpoints. */
+export const defaultCostInputs: CostInputsInput = {
+  region: 'us-east-1',
+  prices: {
+    sagemakerInstanceHour: {
+      'ml.g5.2xlarge': {
+        value: 1.515,
+        source: `${AWS_PRICING}, SageMaker real-time inference (1x A10G)`,
+        readOn: READ_ON,
+      },
+      'ml.g6e.12xlarge': {
+        value: 13.117,
+        source: `${AWS_PRICING}, SageMaker real-time inference (4x L40S); verify: not confirmed from the page itself`,
+        readOn: READ_ON,
+      },
+    },
+    lambdaGbSecond: { value: 0.0000133334, source: `${AWS_PRICING}, Lambda Arm, first 7.5B GB-s`, readOn: READ_ON },
+    lambdaPerMillionRequests: { value: 0.2, source: `${AWS_PRICING}, Lambda requests`, readOn: READ_ON },
+    apiGatewayRestPerMillionRequests: { value: 3.5, source: `${AWS_PRICING}, REST API first 333M`, readOn: READ_ON },
+    dynamodbPerMillionWriteUnits: { value: 0.625, source: `${AWS_PRICING}, DynamoDB on-demand`, readOn: READ_ON },
+    dynamodbPerMillionReadUnits: { value: 0.125, source: `${AWS_PRICING}, DynamoDB on-demand`, readOn: READ_ON },
+    cloudWatchLogsPerGbIngested: { value: 0.5, source: `${AWS_PRICING}, CloudWatch Logs standard`, readOn: READ_ON },
+    xrayPerMillionTraces: { value: 5, source: `${AWS_PRICING}, X-Ray traces recorded`, readOn: READ_ON },
+    kmsKeyMonth: { value: 1, source: `${AWS_PRICING}, KMS customer managed key`, readOn: READ_ON },
+    cloudWatchAlarmMonth: { value: 0.1, source: `${AWS_PRICING}, CloudWatch standard alarm`, readOn: READ_ON },
+  },
+  models: {
+    'llama-3.1-8b-instant': {
+      decodeTokensPerSecondPerStream: 35,
+      prefillTokensPerSecondPerCopy: 4_000,
+      timeToFirstTokenMs: 150,
+      kind: 'estimate',
+      source: NO_GPU_HERE,
+    },
+    'llama-3.3-70b-versatile': {
+      decodeTokensPerSecondPerStream: 18,
+      prefillTokensPerSecondPerCopy: 1_500,
+      timeToFirstTokenMs: 400,
+      kind: 'estimate',
+      source: NO_GPU_HERE,
+    },
+    'qwen3-32b': {
+      decodeTokensPerSecondPerStream: 25,
+      prefillTokensPerSecondPerCopy: 2_000,
+      timeToFirstTokenMs: 300,
+      kind: 'estimate',
+      source: NO_GPU_HERE,
+    },
+  },
+  gpuUtilization: 0.6,
+  request: {
+    chatFunctionMemoryMb: 1024,
+    authorizerMemoryMb: 256,
+    chatOverheadMs: 20,
+    authorizerDurationMs: 15,
+    authorizerCacheHitRatio: 0.9,
+    // `npm run bench:metering`: 1 write before the model call and 2 after; 2 and 3 with a spend limit; plus
+    // one usage-aggregate update per ledger record.
+    dynamodbWriteUnits: 6,
+    dynamodbReadUnits: 0,
+    logBytes: 1_500,
+    xraySampledRatio: 0.05,
+    source: 'npm run bench:metering (DynamoDB calls), bench:gateway (overhead), lib/constructs/api (memory)',
+  },
+  typicalRequest: { inputTokens: 1_000, outputTokens: 300 },
+  hoursPerMonth: 730,
+  daysPerMonth: 30,
+};
+
+/** Validates cost inputs; the message names each bad field. */
+export function parseCostInputs(raw: unknown): CostInputs {
+  const result = costInputsSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  - ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new Error(`Invalid cost inputs:\n${lines.join('\n')}\nFix them in lib/costs/inputs.ts.`);
+  }
+  return result.data;
+}

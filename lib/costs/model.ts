@@ -1,0 +1,282 @@
+import type { TierlineConfig, TierName } from '../config/schema';
+import { TIER_NAMES } from '../config/tier-names';
+import { GPU_INSTANCE_TYPES } from '../constructs/inference/instance-types';
+import type { CostInputs, ModelThroughput } from './inputs';
+
+/**
+ * What Tierline costs its operator, from list prices and what a model copy and a request consume. Pure: the
+ * same inputs give the same figures, so the tests can check them against sums worked out by hand.
+ */
+
+const MILLION = 1_000_000;
+const SECONDS_PER_HOUR = 3_600;
+const MB_PER_GB = 1_024;
+const BYTES_PER_GB = 1024 ** 3;
+
+/** Requests and tokens over some period. */
+export interface Usage {
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** GPU cost of one model as this environment deploys it. */
+export interface ModelGpuCost {
+  model: string;
+  instanceType: string;
+  instanceHourUsd: number;
+  copiesPerInstance: number;
+  /** One copy's share of its instance's hourly price. */
+  copyHourUsd: number;
+  /** Streams one copy serves at once (the environment's autoscaling target). */
+  concurrencyPerCopy: number;
+  /** All streams of a copy together, at the target concurrency. */
+  outputTokensPerSecondPerCopy: number;
+  prefillTokensPerSecondPerCopy: number;
+  /** GPU cost per 1M tokens at the configured utilization. */
+  inputUsdPerMillion: number;
+  outputUsdPerMillion: number;
+  throughput: ModelThroughput;
+}
+
+/** Per-request AWS costs other than the GPU, in USD, for some usage. */
+export interface GatewayCost {
+  apiGateway: number;
+  authorizer: number;
+  chatFunction: number;
+  dynamodb: number;
+  logs: number;
+  xray: number;
+  total: number;
+}
+
+export interface UsageCost {
+  gpu: number;
+  gateway: GatewayCost;
+  total: number;
+}
+
+/** Why a model has no GPU figures (the cost model says so rather than guessing). */
+export class MissingCostInput extends Error {}
+
+function copiesPerInstance(config: TierlineConfig, model: string): number {
+  const spec = GPU_INSTANCE_TYPES[config.models[model]?.instanceType ?? ''];
+  const modelConfig = config.models[model];
+  if (!spec || !modelConfig) return 1;
+  const byGpus = Math.floor(spec.gpus / modelConfig.acceleratorsPerCopy);
+  const byMemory = Math.floor((spec.memoryGiB * 1024) / modelConfig.memoryMiBPerCopy);
+  return Math.max(1, Math.min(byGpus, byMemory));
+}
+
+/** The GPU cost per 1M input and output tokens of one model, at the inputs' utilization. */
+export function modelGpuCost(config: TierlineConfig, inputs: CostInputs, model: string): ModelGpuCost {
+  const modelConfig = config.models[model];
+  if (!modelConfig) throw new MissingCostInput(`model "${model}" is not in the catalog`);
+  const throughput = inputs.models[model];
+  if (!throughput) throw new MissingCostInput(`no throughput for "${model}" in lib/costs/inputs.ts (models)`);
+  const price = inputs.prices.sagemakerInstanceHour[modelConfig.instanceType];
+  if (!price) {
+    throw new MissingCostInput(
+      `no price for ${modelConfig.instanceType} in lib/costs/inputs.ts (prices.sagemakerInstanceHour)`,
+    );
+  }
+  const copies = copiesPerInstance(config, model);
+  const copyHourUsd = price.value / copies;
+  const concurrency = config.environment.inference.targetConcurrentRequestsPerCopy;
+  const outputTokensPerSecondPerCopy = throughput.decodeTokensPerSecondPerStream * concurrency;
+  const copySecondUsd = copyHourUsd / SECONDS_PER_HOUR / inputs.gpuUtilization;
+  return {
+    model,
+    instanceType: modelConfig.instanceType,
+    instanceHourUsd: price.value,
+    copiesPerInstance: copies,
+    copyHourUsd,
+    concurrencyPerCopy: concurrency,
+    outputTokensPerSecondPerCopy,
+    prefillTokensPerSecondPerCopy: throughput.prefillTokensPerSecondPerCopy,
+    inputUsdPerMillion: (copySecondUsd / throughput.prefillTokensPerSecondPerCopy) * MILLION,
+    outputUsdPerMillion: (copySecondUsd / outputTokensPerSecondPerCopy) * MILLION,
+    throughput,
+  };
+}
+
+/**
+ * API Gateway, the authorizer, the chat function, DynamoDB, logs and traces for some usage of one model. The
+ * chat function is alive for the whole stream, so its duration grows with the output tokens, not the requests.
+ */
+export function gatewayCost(inputs: CostInputs, throughput: ModelThroughput, usage: Usage): GatewayCost {
+  const { prices, request } = inputs;
+  const perMillion = (count: number, price: { value: number }) => (count / MILLION) * price.value;
+  const gbSeconds = (memoryMb: number, seconds: number) => (memoryMb / MB_PER_GB) * seconds;
+
+  const apiGateway = perMillion(usage.requests, prices.apiGatewayRestPerMillionRequests);
+  const authorizerCalls = usage.requests * (1 - request.authorizerCacheHitRatio);
+  const authorizer =
+    perMillion(authorizerCalls, prices.lambdaPerMillionRequests) +
+    gbSeconds(request.authorizerMemoryMb, (authorizerCalls * request.authorizerDurationMs) / 1000) *
+      prices.lambdaGbSecond.value;
+  const chatSeconds =
+    (usage.requests * (throughput.timeToFirstTokenMs + request.chatOverheadMs)) / 1000 +
+    usage.outputTokens / throughput.decodeTokensPerSecondPerStream;
+  const chatFunction =
+    perMillion(usage.requests, prices.lambdaPerMillionRequests) +
+    gbSeconds(request.chatFunctionMemoryMb, chatSeconds) * prices.lambdaGbSecond.value;
+  const dynamodb =
+    perMillion(usage.requests * request.dynamodbWriteUnits, prices.dynamodbPerMillionWriteUnits) +
+    perMillion(usage.requests * request.dynamodbReadUnits, prices.dynamodbPerMillionReadUnits);
+  const logs = ((usage.requests * request.logBytes) / BYTES_PER_GB) * prices.cloudWatchLogsPerGbIngested.value;
+  const xray = perMillion(usage.requests * request.xraySampledRatio, prices.xrayPerMillionTraces);
+  const total = apiGateway + authorizer + chatFunction + dynamodb + logs + xray;
+  return { apiGateway, authorizer, chatFunction, dynamodb, logs, xray, total };
+}
+
+/** Everything some usage of one model costs the operator. */
+export function usageCost(config: TierlineConfig, inputs: CostInputs, model: string, usage: Usage): UsageCost {
+  const gpuCost = modelGpuCost(config, inputs, model);
+  const gpu =
+    (usage.inputTokens / MILLION) * gpuCost.inputUsdPerMillion +
+    (usage.outputTokens / MILLION) * gpuCost.outputUsdPerMillion;
+  const gateway = gatewayCost(inputs, gpuCost.throughput, usage);
+  return { gpu, gateway, total: gpu + gateway.total };
+}
+
+/** Price against cost of one tier's model, for the typical request and per 1M tokens. */
+export interface TierModelMargin {
+  tier: TierName;
+  model: string;
+  priceInputUsdPerMillion: number;
+  priceOutputUsdPerMillion: number;
+  costInputUsdPerMillion: number;
+  costOutputUsdPerMillion: number;
+  /** The typical request: what the customer pays, what it costs, and the gateway's part of that cost. */
+  requestRevenueUsd: number;
+  requestCostUsd: number;
+  requestGatewayCostUsd: number;
+  /**
+   * Output tokens per second a copy must deliver (all streams, at the configured utilization) for the GPU cost
+   * of an output token to equal its price; undefined for a free model.
+   */
+  breakEvenOutputTokensPerSecondPerCopy: number | undefined;
+  /** (revenue - cost) / revenue; undefined for a free model (revenue 0: every request is a cost). */
+  marginPercent: number | undefined;
+  /** The same for a batch request, at the tier's batch discount; undefined where batch is not sold. */
+  batchMarginPercent: number | undefined;
+}
+
+function marginOf(revenue: number, cost: number): number | undefined {
+  return revenue > 0 ? ((revenue - cost) / revenue) * 100 : undefined;
+}
+
+export function tierMargins(config: TierlineConfig, inputs: CostInputs): TierModelMargin[] {
+  const { inputTokens, outputTokens } = inputs.typicalRequest;
+  const typical: Usage = { requests: 1, inputTokens, outputTokens };
+  return TIER_NAMES.flatMap((tier) =>
+    Object.entries(config.tiers[tier].models).flatMap(([model, offer]) => {
+      if (!inputs.models[model]) return [];
+      const gpu = modelGpuCost(config, inputs, model);
+      const cost = usageCost(config, inputs, model, typical);
+      const revenue = (inputTokens * offer.inputUsdPerMillion + outputTokens * offer.outputUsdPerMillion) / MILLION;
+      const { batch } = config.tiers[tier];
+      const batchRevenue = revenue * (1 - batch.discountPercent / 100);
+      return [
+        {
+          tier,
+          model,
+          priceInputUsdPerMillion: offer.inputUsdPerMillion,
+          priceOutputUsdPerMillion: offer.outputUsdPerMillion,
+          costInputUsdPerMillion: gpu.inputUsdPerMillion,
+          costOutputUsdPerMillion: gpu.outputUsdPerMillion,
+          requestRevenueUsd: revenue,
+          requestCostUsd: cost.total,
+          requestGatewayCostUsd: cost.gateway.total,
+          breakEvenOutputTokensPerSecondPerCopy:
+            offer.outputUsdPerMillion > 0
+              ? (gpu.copyHourUsd / SECONDS_PER_HOUR / inputs.gpuUtilization / offer.outputUsdPerMillion) * MILLION
+              : undefined,
+          marginPercent: marginOf(revenue, cost.total),
+          // Batch lines skip API Gateway and the authorizer, but this model charges them anyway: conservative.
+          batchMarginPercent: batch.allowed ? marginOf(batchRevenue, cost.total) : undefined,
+        },
+      ];
+    }),
+  );
+}
+
+/** The most one Free customer can cost in a month, model by model, at the tier's limits. */
+export interface FreeWorstCase {
+  models: Array<{ model: string; requestsPerDay: number; tokensPerDay: number; monthlyUsd: number }>;
+  /** Requests per day the edge quota allows over all models (undefined: no quota). */
+  edgeQuotaPerDay: number | undefined;
+  monthlyUsd: number;
+}
+
+/**
+ * Every model used to its TPD, every token an output token (the dearer kind), and as many requests as RPD and
+ * the usage plan's daily quota allow (the quota is shared by all models, so it is split in proportion to RPD).
+ */
+export function freeTierWorstCase(config: TierlineConfig, inputs: CostInputs): FreeWorstCase {
+  const tier = config.tiers.free;
+  const offers = Object.entries(tier.models).filter(([model]) => inputs.models[model]);
+  const totalRpd = offers.reduce((sum, [, offer]) => sum + offer.rpd, 0);
+  const quota = tier.edge.quota;
+  const quotaPerDay = quota ? quota.limit / { DAY: 1, WEEK: 7, MONTH: inputs.daysPerMonth }[quota.period] : undefined;
+  const scale = quotaPerDay !== undefined && totalRpd > quotaPerDay ? quotaPerDay / totalRpd : 1;
+  const models = offers.map(([model, offer]) => {
+    const requestsPerDay = offer.rpd * scale;
+    const daily = usageCost(config, inputs, model, {
+      requests: requestsPerDay,
+      inputTokens: 0,
+      outputTokens: offer.tpd,
+    });
+    return { model, requestsPerDay, tokensPerDay: offer.tpd, monthlyUsd: daily.total * inputs.daysPerMonth };
+  });
+  return {
+    models,
+    edgeQuotaPerDay: quotaPerDay,
+    monthlyUsd: models.reduce((sum, m) => sum + m.monthlyUsd, 0),
+  };
+}
+
+/** Fixed monthly cost of the resources a deployment keeps whether or not anyone calls it. */
+export interface IdleCost {
+  environment: string;
+  gpu: Array<{ model: string; instanceType: string; instances: number; monthlyUsd: number }>;
+  kmsKeys: number;
+  alarms: number;
+  monthlyUsd: number;
+}
+
+/** Resources counted in the synthesized templates of the environment. */
+export interface FixedResources {
+  kmsKeys: number;
+  alarms: number;
+}
+
+export function idleCost(config: TierlineConfig, inputs: CostInputs, resources: FixedResources): IdleCost {
+  const scaleToZero = config.environment.inference.scaleToZero;
+  const gpu = Object.entries(config.models).map(([model, m]) => {
+    // Mirrors lib/constructs/inference/model-endpoint.ts: min 0 instances with scale to zero, else at least 1.
+    const instances = scaleToZero ? 0 : Math.max(1, m.instanceCount.min);
+    const hourly = inputs.prices.sagemakerInstanceHour[m.instanceType]?.value;
+    if (hourly === undefined && instances > 0) {
+      throw new MissingCostInput(
+        `no price for ${m.instanceType} in lib/costs/inputs.ts (prices.sagemakerInstanceHour)`,
+      );
+    }
+    return {
+      model,
+      instanceType: m.instanceType,
+      instances,
+      monthlyUsd: instances * (hourly ?? 0) * inputs.hoursPerMonth,
+    };
+  });
+  const fixed =
+    resources.kmsKeys * inputs.prices.kmsKeyMonth.value + resources.alarms * inputs.prices.cloudWatchAlarmMonth.value;
+  return {
+    environment: config.environment.name,
+    gpu,
+    kmsKeys: resources.kmsKeys,
+    alarms: resources.alarms,
+    monthlyUsd: gpu.reduce((sum, g) => sum + g.monthlyUsd, 0) + fixed,
+  };
+}

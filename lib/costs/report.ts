@@ -1,0 +1,184 @@
+import type { TierlineConfig } from '../config/schema';
+import type { CostInputs } from './inputs';
+import {
+  type FixedResources,
+  type FreeWorstCase,
+  freeTierWorstCase,
+  gatewayCost,
+  type IdleCost,
+  idleCost,
+  MissingCostInput,
+  type ModelGpuCost,
+  modelGpuCost,
+  type TierModelMargin,
+  tierMargins,
+} from './model';
+
+/** Everything `npx tierline costs` prints, as data (`--json`) and as text. */
+export interface CostReport {
+  environment: string;
+  region: string;
+  pricesReadOn: string[];
+  gpuUtilization: number;
+  typicalRequest: CostInputs['typicalRequest'];
+  models: ModelGpuCost[];
+  /** Models of the catalog the report leaves out, and why. */
+  missing: Array<{ model: string; reason: string }>;
+  /** Non-GPU cost of one typical request, per model (the "gateway" next to the GPU). */
+  gatewayPerRequest: Array<{ model: string; usd: number; shareOfRequestCostPercent: number }>;
+  tiers: TierModelMargin[];
+  freeWorstCase: FreeWorstCase;
+  idle: IdleCost;
+  estimates: string[];
+}
+
+export function buildCostReport(config: TierlineConfig, inputs: CostInputs, resources: FixedResources): CostReport {
+  const models: ModelGpuCost[] = [];
+  const missing: CostReport['missing'] = [];
+  for (const model of Object.keys(config.models)) {
+    try {
+      models.push(modelGpuCost(config, inputs, model));
+    } catch (error) {
+      if (!(error instanceof MissingCostInput)) throw error;
+      missing.push({ model, reason: error.message });
+    }
+  }
+  const { inputTokens, outputTokens } = inputs.typicalRequest;
+  const gatewayPerRequest = models.map((m) => {
+    const gateway = gatewayCost(inputs, m.throughput, { requests: 1, inputTokens, outputTokens }).total;
+    const gpu = (inputTokens * m.inputUsdPerMillion + outputTokens * m.outputUsdPerMillion) / 1_000_000;
+    return { model: m.model, usd: gateway, shareOfRequestCostPercent: (gateway / (gateway + gpu)) * 100 };
+  });
+  const readOn = new Set<string>();
+  for (const price of Object.values(inputs.prices)) {
+    if ('readOn' in price) readOn.add(price.readOn as string);
+    else for (const p of Object.values(price)) readOn.add((p as { readOn: string }).readOn);
+  }
+  return {
+    environment: config.environment.name,
+    region: inputs.region,
+    pricesReadOn: [...readOn].sort(),
+    gpuUtilization: inputs.gpuUtilization,
+    typicalRequest: inputs.typicalRequest,
+    models,
+    missing,
+    gatewayPerRequest,
+    tiers: tierMargins(config, inputs),
+    freeWorstCase: freeTierWorstCase(config, inputs),
+    idle: idleCost(config, inputs, resources),
+    estimates: models.filter((m) => m.throughput.kind === 'estimate').map((m) => m.model),
+  };
+}
+
+const usd = (value: number, digits = 2) => `$${value.toFixed(digits)}`;
+const small = (value: number) => (value >= 0.01 ? usd(value, 4) : `$${value.toPrecision(3)}`);
+const percent = (value: number | undefined) => (value === undefined ? '-' : `${value.toFixed(0)}%`);
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/** The report as a person reads it. */
+export function formatCostReport(report: CostReport): string {
+  const { inputTokens, outputTokens } = report.typicalRequest;
+  const sections = [
+    `Tierline costs, environment "${report.environment}", ${report.region}, list prices read ${report.pricesReadOn.join(', ')}`,
+    `GPU utilization ${(report.gpuUtilization * 100).toFixed(0)}%; typical request ${inputTokens} input + ${outputTokens} output tokens.`,
+    '',
+    'GPU cost per model (per 1M tokens, at that utilization)',
+    table(
+      ['model', 'instance', '$/hour', 'copies', 'streams', 'out tok/s', 'input $/1M', 'output $/1M', 'throughput'],
+      report.models.map((m) => [
+        m.model,
+        m.instanceType,
+        usd(m.instanceHourUsd, 3),
+        String(m.copiesPerInstance),
+        String(m.concurrencyPerCopy),
+        String(m.outputTokensPerSecondPerCopy),
+        usd(m.inputUsdPerMillion, 3),
+        usd(m.outputUsdPerMillion, 3),
+        m.throughput.kind,
+      ]),
+    ),
+    '',
+    'Gateway cost per typical request (API Gateway, authorizer, chat function, DynamoDB, logs, X-Ray)',
+    table(
+      ['model', 'per request', 'per 1M requests', 'share of request cost'],
+      report.gatewayPerRequest.map((g) => [
+        g.model,
+        small(g.usd),
+        usd(g.usd * 1_000_000),
+        `${g.shareOfRequestCostPercent.toFixed(1)}%`,
+      ]),
+    ),
+    '',
+    'Price against cost, per tier (margin of the typical request; batch at the tier discount; break-even: output\n' +
+      'tokens/s one copy must deliver, all streams together, for its GPU time to cost what an output token sells for)',
+    table(
+      [
+        'tier',
+        'model',
+        'price in/out $/1M',
+        'GPU in/out $/1M',
+        'revenue',
+        'cost',
+        'margin',
+        'batch',
+        'break-even out tok/s',
+      ],
+      report.tiers.map((t) => [
+        t.tier,
+        t.model,
+        `${usd(t.priceInputUsdPerMillion)} / ${usd(t.priceOutputUsdPerMillion)}`,
+        `${usd(t.costInputUsdPerMillion, 3)} / ${usd(t.costOutputUsdPerMillion, 3)}`,
+        small(t.requestRevenueUsd),
+        small(t.requestCostUsd),
+        percent(t.marginPercent),
+        percent(t.batchMarginPercent),
+        t.breakEvenOutputTokensPerSecondPerCopy === undefined
+          ? '-'
+          : t.breakEvenOutputTokensPerSecondPerCopy.toFixed(0),
+      ]),
+    ),
+    '',
+    `The most one Free customer can cost per month (every model at its TPD, all output tokens${
+      report.freeWorstCase.edgeQuotaPerDay !== undefined
+        ? `, requests capped by the ${report.freeWorstCase.edgeQuotaPerDay}/day usage-plan quota`
+        : ''
+    })`,
+    table(
+      ['model', 'requests/day', 'tokens/day', 'per month'],
+      report.freeWorstCase.models.map((m) => [
+        m.model,
+        m.requestsPerDay.toFixed(0),
+        String(m.tokensPerDay),
+        usd(m.monthlyUsd),
+      ]),
+    ),
+    `total: ${usd(report.freeWorstCase.monthlyUsd)} per Free customer per month`,
+    '',
+    `Idle cost of "${report.idle.environment}" per month (no traffic)`,
+    table(
+      ['model', 'instance', 'instances kept', 'per month'],
+      report.idle.gpu.map((g) => [g.model, g.instanceType, String(g.instances), usd(g.monthlyUsd)]),
+    ),
+    `plus ${report.idle.kmsKeys} KMS keys and ${report.idle.alarms} alarms; total ${usd(report.idle.monthlyUsd)} per month`,
+  ];
+  if (report.missing.length > 0) {
+    sections.push('', 'Left out:', ...report.missing.map((m) => `  ${m.model}: ${m.reason}`));
+  }
+  if (report.estimates.length > 0) {
+    sections.push(
+      '',
+      `Throughput of ${report.estimates.join(', ')} is an estimate, not a measurement: measure your endpoints and ` +
+        'set it in lib/costs/inputs.ts before trusting these margins.',
+    );
+  }
+  return sections.join('\n');
+}

@@ -1,0 +1,307 @@
+import { runCli } from '../../cli/main';
+import { loadConfig } from '../../lib/config/load';
+import { type CostInputsInput, defaultCostInputs, parseCostInputs } from '../../lib/costs/inputs';
+import {
+  freeTierWorstCase,
+  gatewayCost,
+  idleCost,
+  MissingCostInput,
+  modelGpuCost,
+  tierMargins,
+  usageCost,
+} from '../../lib/costs/model';
+import { buildCostReport, formatCostReport } from '../../lib/costs/report';
+import { countFixedResources } from '../../lib/costs/resources';
+import { synthesize } from '../support/synth';
+
+const LLAMA_8B = 'llama-3.1-8b-instant';
+const LLAMA_70B = 'llama-3.3-70b-versatile';
+const QWEN = 'qwen3-32b';
+
+/**
+ * Round inputs, so each expected figure below can be worked out by hand (the working is in the comments).
+ * prod: 8 streams per copy (environment.inference.targetConcurrentRequestsPerCopy).
+ */
+function roundInputs(overrides: Partial<CostInputsInput> = {}) {
+  const sourced = (value: number) => ({ value, source: 'test', readOn: '2026-12-01' });
+  return parseCostInputs({
+    ...defaultCostInputs,
+    prices: {
+      ...defaultCostInputs.prices,
+      sagemakerInstanceHour: { 'ml.g5.2xlarge': sourced(3.6), 'ml.g6e.12xlarge': sourced(36) },
+      lambdaGbSecond: sourced(0.00001),
+      lambdaPerMillionRequests: sourced(0.2),
+      apiGatewayRestPerMillionRequests: sourced(3.5),
+      dynamodbPerMillionWriteUnits: sourced(0.625),
+      dynamodbPerMillionReadUnits: sourced(0.125),
+      cloudWatchLogsPerGbIngested: sourced(0.5),
+      xrayPerMillionTraces: sourced(5),
+      kmsKeyMonth: sourced(1),
+      cloudWatchAlarmMonth: sourced(0.1),
+    },
+    models: {
+      [LLAMA_8B]: {
+        decodeTokensPerSecondPerStream: 25,
+        prefillTokensPerSecondPerCopy: 4_000,
+        timeToFirstTokenMs: 180,
+        kind: 'measured',
+        source: 'test',
+      },
+      [LLAMA_70B]: {
+        decodeTokensPerSecondPerStream: 10,
+        prefillTokensPerSecondPerCopy: 1_000,
+        timeToFirstTokenMs: 480,
+        kind: 'estimate',
+        source: 'test',
+      },
+      [QWEN]: {
+        decodeTokensPerSecondPerStream: 20,
+        prefillTokensPerSecondPerCopy: 2_000,
+        timeToFirstTokenMs: 280,
+        kind: 'estimate',
+        source: 'test',
+      },
+    },
+    gpuUtilization: 0.5,
+    request: {
+      chatFunctionMemoryMb: 1024,
+      authorizerMemoryMb: 256,
+      chatOverheadMs: 20,
+      authorizerDurationMs: 20,
+      authorizerCacheHitRatio: 0.9,
+      dynamodbWriteUnits: 6,
+      dynamodbReadUnits: 2,
+      logBytes: 1024 ** 3 / 1_000_000, // 1 GB per million requests
+      xraySampledRatio: 0.05,
+      source: 'test',
+    },
+    typicalRequest: { inputTokens: 1_000, outputTokens: 300 },
+    hoursPerMonth: 730,
+    daysPerMonth: 30,
+    ...overrides,
+  });
+}
+
+const prod = loadConfig({ env: 'prod' });
+const dev = loadConfig({ env: 'dev' });
+
+describe('GPU cost per model', () => {
+  it('divides the copy-second by what the copy delivers at the target concurrency and utilization', () => {
+    // $3.60/h = $0.001/s; at 50% utilization a useful copy-second costs $0.002.
+    // Output: 8 streams x 25 tok/s = 200 tok/s -> $0.002 / 200 = $0.00001 per token = $10 per 1M.
+    // Input: $0.002 / 4,000 tok/s = $0.0000005 per token = $0.50 per 1M.
+    const cost = modelGpuCost(prod, roundInputs(), LLAMA_8B);
+    expect(cost.copiesPerInstance).toBe(1);
+    expect(cost.outputTokensPerSecondPerCopy).toBe(200);
+    expect(cost.outputUsdPerMillion).toBeCloseTo(10, 9);
+    expect(cost.inputUsdPerMillion).toBeCloseTo(0.5, 9);
+  });
+
+  it('shares an instance between the copies that fit on it', () => {
+    // qwen3-32b: 2 GPUs per copy on a 4-GPU ml.g6e.12xlarge -> 2 copies, $18/h each = $0.005/s,
+    // $0.01 per useful second; 8 x 20 = 160 tok/s -> $62.50 per 1M output; $0.01 / 2,000 = $5 per 1M input.
+    const cost = modelGpuCost(prod, roundInputs(), QWEN);
+    expect(cost.copiesPerInstance).toBe(2);
+    expect(cost.copyHourUsd).toBe(18);
+    expect(cost.outputUsdPerMillion).toBeCloseTo(62.5, 9);
+    expect(cost.inputUsdPerMillion).toBeCloseTo(5, 9);
+  });
+
+  it('uses the environment concurrency: dev targets 4 streams per copy, so a token costs twice as much', () => {
+    expect(modelGpuCost(dev, roundInputs(), LLAMA_8B).outputUsdPerMillion).toBeCloseTo(20, 9);
+  });
+
+  it('names the missing input instead of guessing', () => {
+    const inputs = roundInputs();
+    delete (inputs.models as Record<string, unknown>)[QWEN];
+    expect(() => modelGpuCost(prod, inputs, QWEN)).toThrow(MissingCostInput);
+    expect(() => modelGpuCost(prod, inputs, QWEN)).toThrow(/no throughput for "qwen3-32b"/);
+    const noPrice = roundInputs();
+    delete (noPrice.prices.sagemakerInstanceHour as Record<string, unknown>)['ml.g5.2xlarge'];
+    expect(() => modelGpuCost(prod, noPrice, LLAMA_8B)).toThrow(/no price for ml.g5.2xlarge/);
+  });
+});
+
+describe('gateway cost of requests', () => {
+  it('adds API Gateway, the authorizer, the chat function for the whole stream, DynamoDB, logs and X-Ray', () => {
+    const inputs = roundInputs();
+    const throughput = inputs.models[LLAMA_8B];
+    if (!throughput) throw new Error('test inputs lack the model');
+    // One million requests of 1,000 input + 300 output tokens:
+    const cost = gatewayCost(inputs, throughput, { requests: 1e6, inputTokens: 1e9, outputTokens: 3e8 });
+    // API Gateway: 1M x $3.50/M.
+    expect(cost.apiGateway).toBeCloseTo(3.5, 9);
+    // Authorizer: 10% miss the cache = 100,000 calls: $0.02 requests + 0.25 GB x 0.02 s x 100,000 = 500 GB-s
+    // x $0.00001 = $0.005.
+    expect(cost.authorizer).toBeCloseTo(0.025, 9);
+    // Chat function: $0.20 requests + 1 GB x (1M x 0.2 s to first token and overhead + 3e8 / 25 tok/s)
+    // = 200,000 + 12,000,000 GB-s = 12.2M GB-s x $0.00001 = $122.
+    expect(cost.chatFunction).toBeCloseTo(122.2, 9);
+    // DynamoDB: 6M write units x $0.625/M + 2M read units x $0.125/M.
+    expect(cost.dynamodb).toBeCloseTo(3.75 + 0.25, 9);
+    // Logs: 1 GB x $0.50. X-Ray: 50,000 traces x $5/M.
+    expect(cost.logs).toBeCloseTo(0.5, 9);
+    expect(cost.xray).toBeCloseTo(0.25, 9);
+    expect(cost.total).toBeCloseTo(3.5 + 0.025 + 122.2 + 4 + 0.5 + 0.25, 9);
+  });
+
+  it('puts GPU and gateway together for some usage of a model', () => {
+    const inputs = roundInputs();
+    // GPU of one typical request: 1,000 x $0.50/1M + 300 x $10/1M = $0.0005 + $0.003.
+    const cost = usageCost(prod, inputs, LLAMA_8B, { requests: 1, inputTokens: 1_000, outputTokens: 300 });
+    expect(cost.gpu).toBeCloseTo(0.0035, 12);
+    expect(cost.gateway.total).toBeCloseTo(130.475 / 1e6, 12);
+    expect(cost.total).toBeCloseTo(0.0035 + 130.475 / 1e6, 12);
+  });
+});
+
+describe('price against cost per tier', () => {
+  it('gives each tier model its margin on the typical request, batch at the tier discount, and the break-even', () => {
+    const margins = tierMargins(prod, roundInputs());
+    const developer8b = margins.find((m) => m.tier === 'developer' && m.model === LLAMA_8B);
+    // Revenue: 1,000 x $0.05/1M + 300 x $0.08/1M = $0.000074; cost $0.003630475 (above).
+    expect(developer8b?.requestRevenueUsd).toBeCloseTo(0.000074, 12);
+    expect(developer8b?.requestCostUsd).toBeCloseTo(0.003630475, 12);
+    expect(developer8b?.marginPercent).toBeCloseTo(((0.000074 - 0.003630475) / 0.000074) * 100, 6);
+    // Batch: half the revenue for the same cost.
+    expect(developer8b?.batchMarginPercent).toBeCloseTo(((0.000037 - 0.003630475) / 0.000037) * 100, 6);
+    // Break-even: $0.002 per useful copy-second / $0.08 per 1M output tokens = 25,000 tokens/s.
+    expect(developer8b?.breakEvenOutputTokensPerSecondPerCopy).toBeCloseTo(25_000, 6);
+  });
+
+  it('shows Free models as a cost with no margin, and no batch margin where the tier sells no batch', () => {
+    const free = tierMargins(prod, roundInputs()).filter((m) => m.tier === 'free');
+    expect(free.map((m) => m.model).sort()).toEqual([LLAMA_8B, LLAMA_70B]);
+    for (const m of free) {
+      expect(m.requestRevenueUsd).toBe(0);
+      expect(m.requestCostUsd).toBeGreaterThan(0);
+      expect(m.marginPercent).toBeUndefined();
+      expect(m.batchMarginPercent).toBeUndefined();
+      expect(m.breakEvenOutputTokensPerSecondPerCopy).toBeUndefined();
+    }
+  });
+
+  it('turns a loss into a profit when the price covers the GPU', () => {
+    const expensive = loadConfig({
+      env: 'prod',
+      overrides: {
+        tiers: { developer: { models: { [LLAMA_8B]: { inputUsdPerMillion: 5, outputUsdPerMillion: 20 } } } },
+      },
+    });
+    const m = tierMargins(expensive, roundInputs()).find((t) => t.tier === 'developer' && t.model === LLAMA_8B);
+    // Revenue 1,000 x $5/1M + 300 x $20/1M = $0.011 against $0.003630475.
+    expect(m?.marginPercent).toBeCloseTo(((0.011 - 0.003630475) / 0.011) * 100, 6);
+  });
+});
+
+describe('the most a Free customer can cost', () => {
+  it('uses every model to its TPD, all as output, with RPD requests a day', () => {
+    const inputs = roundInputs();
+    const worst = freeTierWorstCase(prod, inputs);
+    // Free: 8B 14,400 RPD, 500,000 TPD; 70B 1,000 RPD, 100,000 TPD; quota 20,000/day covers both RPDs.
+    expect(worst.edgeQuotaPerDay).toBe(20_000);
+    const expected = (model: string, requests: number, tokens: number) =>
+      usageCost(prod, inputs, model, { requests, inputTokens: 0, outputTokens: tokens }).total * 30;
+    expect(worst.models).toEqual([
+      {
+        model: LLAMA_8B,
+        requestsPerDay: 14_400,
+        tokensPerDay: 500_000,
+        monthlyUsd: expected(LLAMA_8B, 14_400, 500_000),
+      },
+      {
+        model: LLAMA_70B,
+        requestsPerDay: 1_000,
+        tokensPerDay: 100_000,
+        monthlyUsd: expected(LLAMA_70B, 1_000, 100_000),
+      },
+    ]);
+    // 8B by hand: GPU 500,000 x $10/1M = $5.00 a day; chat function 1 GB x (14,400 x 0.2 s + 500,000 / 25)
+    // = 22,880 GB-s = $0.2288 + $0.00288 requests; API Gateway 14,400 x $3.50/M = $0.0504; ... x 30 days.
+    expect(worst.models[0]?.monthlyUsd).toBeGreaterThan((5 + 0.2288 + 0.00288 + 0.0504) * 30);
+    expect(worst.models[0]?.monthlyUsd).toBeLessThan((5 + 0.2288 + 0.00288 + 0.0504) * 30 * 1.05);
+    expect(worst.monthlyUsd).toBeCloseTo((worst.models[0]?.monthlyUsd ?? 0) + (worst.models[1]?.monthlyUsd ?? 0), 9);
+  });
+
+  it('splits a usage-plan quota smaller than the RPDs between the models', () => {
+    const tight = loadConfig({
+      env: 'prod',
+      overrides: { tiers: { free: { edge: { quota: { limit: 7_700, period: 'DAY' } } } } },
+    });
+    const worst = freeTierWorstCase(tight, roundInputs());
+    // 15,400 RPD together against 7,700 a day: half of each.
+    expect(worst.models.map((m) => m.requestsPerDay)).toEqual([7_200, 500]);
+  });
+});
+
+describe('idle cost', () => {
+  it('keeps no GPU in dev (scale to zero) and one instance per model in prod', () => {
+    const inputs = roundInputs();
+    const resources = { kmsKeys: 3, alarms: 10 };
+    const devIdle = idleCost(dev, inputs, resources);
+    expect(devIdle.gpu.every((g) => g.instances === 0 && g.monthlyUsd === 0)).toBe(true);
+    expect(devIdle.monthlyUsd).toBeCloseTo(3 * 1 + 10 * 0.1, 9);
+    const prodIdle = idleCost(prod, inputs, resources);
+    // 730 h x ($3.60 + $36 + $36) + $4 = $55,192.
+    expect(prodIdle.gpu.map((g) => g.instances)).toEqual([1, 1, 1]);
+    expect(prodIdle.monthlyUsd).toBeCloseTo(730 * (3.6 + 36 + 36) + 4, 6);
+  });
+
+  it("counts the KMS keys and alarms of the environment's own templates", () => {
+    const { data, api, inference } = synthesize({ env: 'dev' });
+    const count = (type: string) =>
+      [data, api, inference].reduce((sum, t) => sum + Object.keys(t.findResources(type)).length, 0);
+    expect(countFixedResources(dev)).toEqual({
+      kmsKeys: count('AWS::KMS::Key'),
+      alarms: count('AWS::CloudWatch::Alarm'),
+    });
+    expect(count('AWS::KMS::Key')).toBeGreaterThan(0);
+  });
+});
+
+describe('npx tierline costs', () => {
+  const run = async (...argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runCli(argv, {
+      out: (t) => out.push(t),
+      err: (t) => err.push(t),
+      connect: () => Promise.reject(new Error('costs must not connect to a deployment')),
+    });
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  };
+
+  it('prints per-tier margins, the Free worst case and the idle cost as a table', async () => {
+    const { code, out } = await run('--env', 'prod', 'costs');
+    expect(code).toBe(0);
+    expect(out).toMatch(/Tierline costs, environment "prod", us-east-1, list prices read 2026-12-01/);
+    expect(out).toMatch(/^developer\s+llama-3.1-8b-instant\s+\$0\.05 \/ \$0\.08/m);
+    expect(out).toMatch(/total: \$\d+\.\d\d per Free customer per month/);
+    expect(out).toMatch(/Idle cost of "prod" per month/);
+    expect(out).toMatch(/is an estimate, not a measurement/);
+  });
+
+  it('answers --json with the same report the tables are made of', async () => {
+    const { code, out } = await run('--env', 'dev', '--json', 'costs', '--utilization', '80');
+    expect(code).toBe(0);
+    const report = JSON.parse(out);
+    expect(report.environment).toBe('dev');
+    expect(report.gpuUtilization).toBe(0.8);
+    const expected = buildCostReport(
+      dev,
+      parseCostInputs({ ...defaultCostInputs, gpuUtilization: 0.8 }),
+      countFixedResources(dev),
+    );
+    expect(report).toEqual(JSON.parse(JSON.stringify(expected)));
+    expect(formatCostReport(expected)).toContain('dev');
+  });
+
+  it('refuses a utilization outside (0, 100] and an unknown environment, with the reason', async () => {
+    const zero = await run('costs', '--utilization', '0');
+    expect(zero.code).not.toBe(0);
+    expect(zero.err).toMatch(/must be a percentage above 0 and at most 100/);
+    const unknown = await run('--env', 'nowhere', 'costs');
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toMatch(/Unknown environment "nowhere"/);
+  });
+});
