@@ -8,10 +8,16 @@
  * first token and total time, requests/s, the gateway/direct ratio, and the gateway process's own CPU time
  * per request (so the overhead cannot hide behind the model's pace).
  *
+ * It prints the machine (cores, CPU model, load average before and after) with its figures, and writes them
+ * as JSON (default `bench/results/gateway-overhead-<time>.json`, git-ignored; `BENCH_OUT=file` to choose) so
+ * runs on different days or machines can be compared.
+ *
  *   npx tsx bench/gateway-overhead.ts            (about a minute)
  *   BENCH_QUICK=1 npx tsx bench/gateway-overhead.ts
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 type Role = 'model' | 'dynamo' | 'gateway';
@@ -130,6 +136,33 @@ async function runLevel(baseUrl: string, apiKeys: string[] | undefined, concurre
 
 const ms = (value: number) => `${value.toFixed(1)} ms`.padStart(10);
 
+/** What the figures were measured on: a ratio from a loaded 2-core machine is not one from an idle 16-core one. */
+function machine() {
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    // not a git checkout
+  }
+  return {
+    cores: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 1024 ** 3),
+    node: process.version,
+    commit,
+    loadAverageBefore: os.loadavg(),
+  };
+}
+
+interface LevelReport {
+  concurrency: number;
+  direct: LevelResult;
+  gateway: LevelResult;
+  gatewayCpuMsPerRequest: number;
+  dynaliteCpuMsPerRequest: number;
+  ttftP50Ratio: number;
+}
+
 async function main(): Promise<void> {
   const model = await startChild('model', {
     BENCH_TTFT_MS: String(TTFT_MS),
@@ -141,11 +174,17 @@ async function main(): Promise<void> {
     TIERLINE_UPSTREAM_URL: model.ready.baseUrl,
     BENCH_DYNAMO_ENDPOINT: dynamo.ready.baseUrl,
   });
+  const host = machine();
+  const levels: LevelReport[] = [];
   try {
     // Warm both paths (JIT, connections) and every customer's authorizer decision and counters: in AWS the
     // authorizer cache is per key too; a customer's first request of a day writes a new counter item.
     for (let i = 0; i < 5; i += 1) await streamOnce(model.ready.baseUrl, undefined, 'warm up');
     await Promise.all((gateway.ready.apiKeys ?? []).map((key) => streamOnce(gateway.ready.baseUrl, key, 'warm up')));
+    console.log(
+      `Machine: ${host.cores} cores (${host.cpuModel}), ${host.memoryGiB} GiB, Node ${host.node}, commit ${host.commit}; ` +
+        `load average before: ${host.loadAverageBefore.map((l) => l.toFixed(2)).join(' ')} (1/5/15 min)`,
+    );
     console.log(
       `Model pace: ${TTFT_MS} ms to first token, ${TOKENS_PER_SECOND} tokens/s, ${REPLY_TOKENS} tokens per reply; streamed requests.`,
     );
@@ -163,6 +202,14 @@ async function main(): Promise<void> {
         (b.userMicros - a.userMicros + b.systemMicros - a.systemMicros) / 1000 / viaGateway.requests;
       const cpuMsPerRequest = perRequest(before, after);
       const dynamoMsPerRequest = perRequest(dynamoBefore, dynamoAfter);
+      levels.push({
+        concurrency,
+        direct,
+        gateway: viaGateway,
+        gatewayCpuMsPerRequest: cpuMsPerRequest,
+        dynaliteCpuMsPerRequest: dynamoMsPerRequest,
+        ttftP50Ratio: viaGateway.ttftP50 / direct.ttftP50,
+      });
       for (const [name, r] of [
         ['direct', direct],
         ['gateway', viaGateway],
@@ -181,6 +228,24 @@ async function main(): Promise<void> {
         'metering) per request of that level. dynalite CPU/req: the process standing in for DynamoDB (3 writes per\n' +
         "request: admission, settlement, ledger). All processes share this machine's cores with the load generator.",
     );
+    const loadAverageAfter = os.loadavg();
+    console.log(`Load average after: ${loadAverageAfter.map((l) => l.toFixed(2)).join(' ')} (1/5/15 min)`);
+    const out =
+      process.env.BENCH_OUT ??
+      path.join(__dirname, 'results', `gateway-overhead-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    mkdirSync(path.dirname(out), { recursive: true });
+    const modelPace = { ttftMs: TTFT_MS, tokensPerSecond: TOKENS_PER_SECOND, replyTokens: REPLY_TOKENS };
+    const result = {
+      benchmark: 'gateway-overhead',
+      at: new Date().toISOString(),
+      quick,
+      machine: host,
+      loadAverageAfter,
+      modelPace,
+      levels,
+    };
+    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`Result written to ${path.relative(process.cwd(), out)}`);
   } finally {
     model.child.kill();
     dynamo.child.kill();
