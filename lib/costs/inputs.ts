@@ -75,6 +75,27 @@ export const costInputsSchema = z
         source: z.string().min(1),
       })
       .strict(),
+    /**
+     * The chat function on Lambda Managed Instances instead of per-invocation Lambda: billed per EC2 instance
+     * (plus a management fee and the request charge), many streams per execution environment, at least
+     * `minInstances` kept for AZ resiliency, scaled on CPU.
+     */
+    managedInstances: z
+      .object({
+        instanceType: z.string().min(1),
+        vCpusPerInstance: z.int().positive(),
+        ec2InstanceHour: sourced(usd),
+        managementFeePercent: sourced(z.number().nonnegative()),
+        minInstances: z.int().positive(),
+        /** CPU share the capacity provider scales at (its target tracking on CPU utilization). */
+        targetCpuUtilization: fraction,
+        /** Streams one vCPU's environment takes at once (Node.js default: 64 per vCPU, AWS docs). */
+        maxConcurrentStreamsPerVCpu: z.int().positive(),
+        /** CPU time the API app spends per chat completion (bench:gateway, gateway CPU per request). */
+        cpuMsPerRequest: positive,
+        source: z.string().min(1),
+      })
+      .strict(),
     /** The request a per-tier margin is computed for. */
     typicalRequest: z.object({ inputTokens: z.int().nonnegative(), outputTokens: z.int().positive() }).strict(),
     /** Hours in a billing month (AWS bills 730 hours a month on average). */
@@ -154,6 +175,21 @@ export const defaultCostInputs: CostInputsInput = {
     logBytes: 1_500,
     xraySampledRatio: 0.05,
     source: 'npm run bench:metering (DynamoDB calls), bench:gateway (overhead), lib/constructs/api (memory)',
+  },
+  managedInstances: {
+    instanceType: 'c7g.xlarge',
+    vCpusPerInstance: 4,
+    ec2InstanceHour: { value: 0.1445, source: `${AWS_PRICING}, EC2 On-Demand Linux c7g.xlarge`, readOn: READ_ON },
+    managementFeePercent: {
+      value: 15,
+      source: 'AWS Lambda pricing, Lambda Managed Instances management fee (share of the EC2 On-Demand price)',
+      readOn: READ_ON,
+    },
+    minInstances: 3,
+    targetCpuUtilization: 0.5,
+    maxConcurrentStreamsPerVCpu: 64,
+    cpuMsPerRequest: 20,
+    source: 'npm run bench:gateway: about 20 ms of gateway CPU per streamed request at concurrency 16 (2 cores)',
   },
   typicalRequest: { inputTokens: 1_000, outputTokens: 300 },
   hoursPerMonth: 730,

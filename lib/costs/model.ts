@@ -280,3 +280,80 @@ export function idleCost(config: TierlineConfig, inputs: CostInputs, resources: 
     monthlyUsd: gpu.reduce((sum, g) => sum + g.monthlyUsd, 0) + fixed,
   };
 }
+
+/** The chat function's compute at one monthly volume: per-invocation Lambda against Lambda Managed Instances. */
+export interface ChatComputeAtVolume {
+  requestsPerMonth: number;
+  lambdaUsd: number;
+  managedInstancesUsd: number;
+  managedInstances: number;
+}
+
+export interface ChatComputeComparison {
+  model: string;
+  /** What one request costs on per-invocation Lambda (duration of the whole stream x memory, plus the request). */
+  lambdaUsdPerRequest: number;
+  /** Requests a month above which Managed Instances cost less (undefined: never, at these inputs). */
+  crossoverRequestsPerMonth: number | undefined;
+  volumes: ChatComputeAtVolume[];
+}
+
+/**
+ * Where the chat function on Managed Instances overtakes per-invocation Lambda. A Lambda invocation bills its
+ * memory for the whole stream, idle while the GPU generates; a Managed Instances environment serves many streams
+ * at once and bills the instance, so its cost follows the CPU the streams use, with a floor of `minInstances`.
+ */
+export function chatComputeComparison(
+  inputs: CostInputs,
+  model: string,
+  volumes: readonly number[],
+): ChatComputeComparison {
+  const throughput = inputs.models[model];
+  if (!throughput) throw new MissingCostInput(`no throughput for "${model}" in lib/costs/inputs.ts (models)`);
+  const { prices, request, managedInstances: mi } = inputs;
+  const streamSeconds =
+    (throughput.timeToFirstTokenMs + request.chatOverheadMs) / 1000 +
+    inputs.typicalRequest.outputTokens / throughput.decodeTokensPerSecondPerStream;
+  const perRequestCharge = prices.lambdaPerMillionRequests.value / MILLION;
+  const { inputTokens, outputTokens } = inputs.typicalRequest;
+  const lambdaUsdPerRequest = gatewayCost(inputs, throughput, { requests: 1, inputTokens, outputTokens }).chatFunction;
+  const instanceHourUsd = mi.ec2InstanceHour.value * (1 + mi.managementFeePercent.value / 100);
+  const secondsPerMonth = inputs.hoursPerMonth * SECONDS_PER_HOUR;
+  // An instance is full when its CPU reaches the scaling target or its environments hold all the streams they take.
+  const requestsPerInstanceSecond = Math.min(
+    (mi.vCpusPerInstance * mi.targetCpuUtilization * 1000) / mi.cpuMsPerRequest,
+    (mi.vCpusPerInstance * mi.maxConcurrentStreamsPerVCpu) / streamSeconds,
+  );
+  const managedAt = (requestsPerMonth: number) => {
+    const instances = Math.max(
+      mi.minInstances,
+      Math.ceil(requestsPerMonth / secondsPerMonth / requestsPerInstanceSecond),
+    );
+    return {
+      instances,
+      usd: instances * instanceHourUsd * inputs.hoursPerMonth + requestsPerMonth * perRequestCharge,
+    };
+  };
+  // Below the instance floor Managed Instances cost a constant plus the request charge; Lambda grows linearly.
+  const floorUsd = mi.minInstances * instanceHourUsd * inputs.hoursPerMonth;
+  const lambdaMarginal = lambdaUsdPerRequest - perRequestCharge;
+  const crossover = lambdaMarginal > 0 ? floorUsd / lambdaMarginal : undefined;
+  // Past the floor, each instance carries requestsPerInstanceSecond: Managed Instances stay cheaper if that
+  // marginal cost is below Lambda's.
+  const managedMarginal = instanceHourUsd / SECONDS_PER_HOUR / requestsPerInstanceSecond;
+  const crossoverRequestsPerMonth = crossover !== undefined && managedMarginal < lambdaMarginal ? crossover : undefined;
+  return {
+    model,
+    lambdaUsdPerRequest,
+    crossoverRequestsPerMonth,
+    volumes: volumes.map((requestsPerMonth) => {
+      const managed = managedAt(requestsPerMonth);
+      return {
+        requestsPerMonth,
+        lambdaUsd: requestsPerMonth * lambdaUsdPerRequest,
+        managedInstancesUsd: managed.usd,
+        managedInstances: managed.instances,
+      };
+    }),
+  };
+}

@@ -1,6 +1,8 @@
 import type { TierlineConfig } from '../config/schema';
 import type { CostInputs } from './inputs';
 import {
+  type ChatComputeComparison,
+  chatComputeComparison,
   type FixedResources,
   type FreeWorstCase,
   freeTierWorstCase,
@@ -29,6 +31,8 @@ export interface CostReport {
   tiers: TierModelMargin[];
   freeWorstCase: FreeWorstCase;
   idle: IdleCost;
+  /** The chat function on per-invocation Lambda against Lambda Managed Instances, per model. */
+  chatCompute: ChatComputeComparison[];
   estimates: string[];
 }
 
@@ -66,9 +70,13 @@ export function buildCostReport(config: TierlineConfig, inputs: CostInputs, reso
     tiers: tierMargins(config, inputs),
     freeWorstCase: freeTierWorstCase(config, inputs),
     idle: idleCost(config, inputs, resources),
+    chatCompute: models.map((m) => chatComputeComparison(inputs, m.model, CHAT_COMPUTE_VOLUMES)),
     estimates: models.filter((m) => m.throughput.kind === 'estimate').map((m) => m.model),
   };
 }
+
+/** Monthly chat completions the compute comparison is printed for. */
+const CHAT_COMPUTE_VOLUMES = [1e6, 1e7, 1e8, 1e9];
 
 const usd = (value: number, digits = 2) => `$${value.toFixed(digits)}`;
 const small = (value: number) => (value >= 0.01 ? usd(value, 4) : `$${value.toPrecision(3)}`);
@@ -170,6 +178,30 @@ export function formatCostReport(report: CostReport): string {
     ),
     `plus ${report.idle.kmsKeys} KMS keys and ${report.idle.alarms} alarms; total ${usd(report.idle.monthlyUsd)} per month`,
   ];
+  const mi = report.chatCompute[0];
+  if (mi) {
+    sections.push(
+      '',
+      'Chat function compute per month: per-invocation Lambda (billed for the whole stream) against Lambda Managed',
+      'Instances (billed per instance, many streams per environment, 3 instances at least)',
+      table(
+        [
+          'model',
+          'Lambda $/request',
+          ...mi.volumes.map((v) => `${v.requestsPerMonth.toExponential(0)} req: Lambda / MI`),
+          'MI cheaper above',
+        ],
+        report.chatCompute.map((c) => [
+          c.model,
+          small(c.lambdaUsdPerRequest),
+          ...c.volumes.map((v) => `${usd(v.lambdaUsd, 0)} / ${usd(v.managedInstancesUsd, 0)}`),
+          c.crossoverRequestsPerMonth === undefined
+            ? 'never'
+            : `${(c.crossoverRequestsPerMonth / 1e6).toFixed(1)}M req/month`,
+        ]),
+      ),
+    );
+  }
   if (report.missing.length > 0) {
     sections.push('', 'Left out:', ...report.missing.map((m) => `  ${m.model}: ${m.reason}`));
   }

@@ -2,6 +2,7 @@ import { runCli } from '../../cli/main';
 import { loadConfig } from '../../lib/config/load';
 import { type CostInputsInput, defaultCostInputs, parseCostInputs } from '../../lib/costs/inputs';
 import {
+  chatComputeComparison,
   freeTierWorstCase,
   gatewayCost,
   idleCost,
@@ -73,6 +74,17 @@ function roundInputs(overrides: Partial<CostInputsInput> = {}) {
       dynamodbReadUnits: 2,
       logBytes: 1024 ** 3 / 1_000_000, // 1 GB per million requests
       xraySampledRatio: 0.05,
+      source: 'test',
+    },
+    managedInstances: {
+      instanceType: 'c7g.xlarge',
+      vCpusPerInstance: 4,
+      ec2InstanceHour: sourced(0.1),
+      managementFeePercent: sourced(50),
+      minInstances: 3,
+      targetCpuUtilization: 0.5,
+      maxConcurrentStreamsPerVCpu: 64,
+      cpuMsPerRequest: 20,
       source: 'test',
     },
     typicalRequest: { inputTokens: 1_000, outputTokens: 300 },
@@ -259,6 +271,41 @@ describe('idle cost', () => {
   });
 });
 
+describe('chat function on Lambda or on Managed Instances', () => {
+  it('finds the volume where instances billed per hour overtake invocations billed for the whole stream', () => {
+    const comparison = chatComputeComparison(roundInputs(), LLAMA_8B, [1e6, 1e9]);
+    // A typical 8B stream lasts 0.2 s + 300 / 25 tok/s = 12.2 s: on Lambda $0.0000002 + 12.2 GB-s x $0.00001.
+    expect(comparison.lambdaUsdPerRequest).toBeCloseTo(0.0001222, 12);
+    // Floor: 3 instances x $0.10 x 1.5 (fee) x 730 h = $328.50 a month; Lambda's cost above the request charge
+    // is $0.000122 a request -> $328.50 / $0.000122 = 2,692,623 requests a month.
+    expect(comparison.crossoverRequestsPerMonth).toBeCloseTo(328.5 / 0.000122, 3);
+    const [million, billion] = comparison.volumes;
+    expect(million).toEqual({
+      requestsPerMonth: 1e6,
+      lambdaUsd: expect.closeTo(122.2, 9),
+      managedInstancesUsd: expect.closeTo(328.5 + 0.2, 9),
+      managedInstances: 3,
+    });
+    // 1e9 a month = 380.5 requests/s. An instance takes min(4 vCPU x 50% / 20 ms = 100/s, 4 x 64 streams / 12.2 s
+    // = 20.98/s): 19 instances = 19 x $0.15 x 730 = $2,080.50, plus $200 of request charges.
+    expect(billion?.managedInstances).toBe(19);
+    expect(billion?.managedInstancesUsd).toBeCloseTo(2_080.5 + 200, 6);
+    expect(billion?.lambdaUsd).toBeCloseTo(122_200, 6);
+  });
+
+  it('says never when an instance costs more per request than an invocation', () => {
+    const inputs = roundInputs();
+    const pricey = parseCostInputs({
+      ...inputs,
+      managedInstances: {
+        ...inputs.managedInstances,
+        ec2InstanceHour: { value: 1_000, source: 't', readOn: '2026-12-01' },
+      },
+    });
+    expect(chatComputeComparison(pricey, LLAMA_8B, []).crossoverRequestsPerMonth).toBeUndefined();
+  });
+});
+
 describe('npx tierline costs', () => {
   const run = async (...argv: string[]) => {
     const out: string[] = [];
@@ -279,6 +326,7 @@ describe('npx tierline costs', () => {
     expect(out).toMatch(/total: \$\d+\.\d\d per Free customer per month/);
     expect(out).toMatch(/Idle cost of "prod" per month/);
     expect(out).toMatch(/is an estimate, not a measurement/);
+    expect(out).toMatch(/^llama-3.1-8b-instant\s+\$0\.000117\s.*\d+\.\dM req\/month$/m);
   });
 
   it('answers --json with the same report the tables are made of', async () => {
