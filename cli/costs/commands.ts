@@ -1,9 +1,9 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfig } from '../lib/config/load';
-import { defaultCostInputs, parseCostInputs } from '../lib/costs/inputs';
-import type { FixedResources } from '../lib/costs/model';
-import { buildCostReport, formatCostReport } from '../lib/costs/report';
-import { OperatorError } from './operator';
+import { ConfigError, loadConfig } from '../../lib/config/load';
+import { defaultCostInputs, parseCostInputs } from '../../lib/costs/inputs';
+import type { FixedResources } from '../../lib/costs/model';
+import { buildCostReport, formatCostReport } from '../../lib/costs/report';
+import { OperatorError } from '../operator-errors';
 
 export interface CostsCommandDependencies {
   out: (text: string) => void;
@@ -46,7 +46,7 @@ export function addCostsCommand(program: Command, deps: CostsCommandDependencies
         ...(options.utilization !== undefined ? { gpuUtilization: options.utilization } : {}),
       });
       // Loaded on use: it pulls in aws-cdk-lib, which the other commands do not need.
-      const count = deps.countFixedResources ?? require('../lib/costs/resources').countFixedResources;
+      const count = deps.countFixedResources ?? require('../../lib/costs/resources').countFixedResources;
       const report = buildCostReport(config, inputs, count(config));
       deps.out(globals.json ? JSON.stringify(report, null, 2) : formatCostReport(report));
     });

@@ -1,0 +1,149 @@
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { CustomerRecord } from '../../lambda/customers/customers-repository';
+import { TIER_NAMES } from '../../lib/config/schema';
+import { type CommandRunner, positiveInteger } from '../command-runner';
+
+/** What an operator may see of a customer: never a key hash. */
+export function customerView(customer: CustomerRecord) {
+  const { keyHash: _hash, pendingKeyHash: _pending, previousKeyHash: _previous, ...view } = customer;
+  return view;
+}
+
+export function describeCustomer(customer: CustomerRecord): string {
+  const lines = [
+    `${customer.customerId}  ${customer.name} <${customer.email}>`,
+    `  tier: ${customer.tier}${customer.customPlan ? ' (custom plan)' : ''}   status: ${customer.status}`,
+    `  key: ${customer.keyHint ?? '-'}   created: ${customer.createdAt}`,
+  ];
+  if (customer.spendLimitUsd !== undefined) lines.push(`  spend limit: $${customer.spendLimitUsd} per month`);
+  if (customer.customPlan) {
+    const { edge, models } = customer.customPlan;
+    lines.push(
+      `  edge: ${edge.rateLimit} req/s, burst ${edge.burstLimit}${edge.quota ? `, quota ${edge.quota.limit}/${edge.quota.period}` : ''}`,
+    );
+    for (const [model, l] of Object.entries(models)) {
+      lines.push(`  ${model}: ${l.rpm} RPM, ${l.rpd} RPD, ${l.tpm} TPM, ${l.tpd} TPD`);
+    }
+  }
+  return lines.join('\n');
+}
+
+/** `tierline customers ...` */
+export function addCustomerCommands(program: Command, { run, print }: CommandRunner): void {
+  const customers = program.command('customers').description('create and manage customers and their API keys');
+
+  customers
+    .command('create')
+    .description('create a customer with an API key (shown once); re-running with the same e-mail changes nothing')
+    .requiredOption('--name <name>', 'customer or company name')
+    .requiredOption('--email <email>', 'contact e-mail (unique per customer)')
+    .addOption(new Option('--tier <tier>', 'tier').choices([...TIER_NAMES]).makeOptionMandatory())
+    .action((options: { name: string; email: string; tier: string }, command: Command) =>
+      run(command, async (operator, json) => {
+        const result = await operator.createCustomer(options);
+        const view = { created: result.created, customer: customerView(result.customer), api_key: result.apiKey };
+        const text = result.created
+          ? `Created ${describeCustomer(result.customer)}\n\nAPI key (shown once, store it now):\n  ${result.apiKey}`
+          : `A customer with this e-mail already exists; nothing changed (use "customers rotate-key" for a new key):\n${describeCustomer(result.customer)}`;
+        print(json, view, text);
+      }),
+    );
+
+  customers
+    .command('list')
+    .description('list customers, oldest first')
+    .option('--limit <n>', 'page size', positiveInteger, 100)
+    .option('--cursor <cursor>', 'continue after a previous page')
+    .action((options: { limit: number; cursor?: string }, command: Command) =>
+      run(command, async (operator, json) => {
+        const page = await operator.listCustomers(options);
+        const text = page.customers.length
+          ? page.customers
+              .map((c) => `${c.customerId}  ${c.tier.padEnd(10)}  ${c.status.padEnd(8)}  ${c.name} <${c.email}>`)
+              .join('\n')
+          : 'No customers.';
+        print(
+          json,
+          { customers: page.customers.map(customerView), cursor: page.cursor ?? null },
+          page.cursor ? `${text}\n(more: --cursor ${page.cursor})` : text,
+        );
+      }),
+    );
+
+  customers
+    .command('show')
+    .description("show one customer, its tier and its plan's limits")
+    .argument('<customerId>')
+    .action((customerId: string, _options: unknown, command: Command) =>
+      run(command, async (operator, json) => {
+        const customer = await operator.getCustomer(customerId);
+        print(json, customerView(customer), describeCustomer(customer));
+      }),
+    );
+
+  customers
+    .command('set-tier')
+    .description("move a customer to another tier's usage plan (drops a custom plan)")
+    .argument('<customerId>')
+    .argument('<tier>', `one of ${TIER_NAMES.join(', ')}`)
+    .action((customerId: string, tier: string, _options: unknown, command: Command) =>
+      run(command, async (operator, json) => {
+        const result = await operator.setTier(customerId, tier);
+        const text = result.changed
+          ? `Moved ${customerId} to ${tier}.`
+          : `${customerId} is already on ${tier}; nothing changed.`;
+        print(json, { changed: result.changed, customer: customerView(result.customer) }, text);
+      }),
+    );
+
+  customers
+    .command('rotate-key')
+    .description('issue a new API key (shown once); the old key stops working within the authorizer cache TTL')
+    .argument('<customerId>')
+    .action((customerId: string, _options: unknown, command: Command) =>
+      run(command, async (operator, json) => {
+        const result = await operator.rotateKey(customerId);
+        print(
+          json,
+          { customer: customerView(result.customer), api_key: result.apiKey },
+          `New API key for ${customerId} (shown once, store it now):\n  ${result.apiKey}`,
+        );
+      }),
+    );
+
+  customers
+    .command('revoke')
+    .description("revoke a customer's key and remove its API Gateway key; within the cache TTL it stops working")
+    .argument('<customerId>')
+    .action((customerId: string, _options: unknown, command: Command) =>
+      run(command, async (operator, json) => {
+        const customer = await operator.revoke(customerId);
+        print(json, customerView(customer), `Revoked ${customerId}.`);
+      }),
+    );
+
+  customers
+    .command('spend-limit')
+    .description(
+      "set a customer's monthly spend limit in USD, or 'none' to remove it (alerts at the tier's thresholds)",
+    )
+    .argument('<customerId>')
+    .argument('<usd>', "monthly limit in USD, or 'none'", (value: string) => {
+      if (value === 'none') return null;
+      const usd = Number(value);
+      if (!Number.isFinite(usd) || usd < 0) throw new InvalidArgumentError("must be a number of USD >= 0, or 'none'");
+      return usd;
+    })
+    .action((customerId: string, usd: number | null, _options: unknown, command: Command) =>
+      run(command, async (operator, json) => {
+        const customer = await operator.setSpendLimit(customerId, usd);
+        print(
+          json,
+          customerView(customer),
+          usd === null
+            ? `Removed the spend limit of ${customerId}.`
+            : `Spend limit of ${customerId}: $${usd} per month.`,
+        );
+      }),
+    );
+}

@@ -1,0 +1,278 @@
+import {
+  CreateApiKeyCommand,
+  CreateUsagePlanKeyCommand,
+  DeleteApiKeyCommand,
+  GetApiKeysCommand,
+} from '@aws-sdk/client-api-gateway';
+import { z } from 'zod';
+import { issueApiKey, randomBase62 } from '../../lambda/customers/api-keys';
+import type { CustomerRecord } from '../../lambda/customers/customers-repository';
+import { setSpendLimit } from '../../lambda/metering/spend-limit-settings';
+import { HttpError } from '../../lambda/openai/errors';
+import { TIER_NAMES } from '../../lib/config/schema';
+import type { OperatorContext } from '../operator-context';
+import { errorName, invalid, OperatorError, tolerate } from '../operator-errors';
+
+const newCustomerIdDefault = () => `cus_${randomBase62(20)}`;
+
+export const createCustomerInput = z.object({
+  name: z.string().trim().min(1, 'name must not be empty').max(200),
+  email: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'email must look like name@example.com'),
+  tier: z.enum(TIER_NAMES, { message: `tier must be one of ${TIER_NAMES.join(', ')}` }),
+});
+
+export interface CreatedCustomer {
+  /** False when a customer with this e-mail already existed: nothing was changed and no key is shown. */
+  created: boolean;
+  customer: CustomerRecord;
+  /** The new key, present only when `created`: shown once, never stored. */
+  apiKey?: string;
+}
+
+/** `customers ...`: create, list, show, set-tier, rotate-key, revoke, spend-limit. */
+export class CustomerOperations {
+  private readonly newCustomerId: () => string;
+
+  constructor(private readonly ctx: OperatorContext) {
+    this.newCustomerId = ctx.deps.newCustomerId ?? newCustomerIdDefault;
+  }
+
+  async listCustomers(options: { limit?: number; cursor?: string } = {}) {
+    return this.ctx.deps.customers.listCustomers(options);
+  }
+
+  async createCustomer(input: { name: string; email: string; tier: string }): Promise<CreatedCustomer> {
+    const parsed = createCustomerInput.safeParse(input);
+    if (!parsed.success) throw invalid(parsed.error);
+    const { name, email, tier } = parsed.data;
+    const { customers, apiGateway } = this.ctx.deps;
+
+    const candidateId = this.newCustomerId();
+    const customerId = await customers.claimEmail(email, candidateId);
+    let createdAt = new Date().toISOString();
+    if (customerId !== candidateId) {
+      const existing = await customers.getCustomer(customerId);
+      if (existing?.status === 'active') return { created: false, customer: existing };
+      if (existing?.status === 'revoked' || existing?.status === 'revoking') {
+        throw new OperatorError(`${email} belongs to revoked customer ${customerId}: use another e-mail address.`);
+      }
+      // An earlier run stopped half way: clean up what it left and finish under the same id.
+      await this.cleanUpInterruptedCreate(customerId, existing);
+      createdAt = existing?.createdAt ?? createdAt;
+    }
+
+    const issued = issueApiKey();
+    const usageIdentifierKey = randomBase62(40);
+    const pending: CustomerRecord = {
+      customerId,
+      name,
+      email,
+      tier,
+      status: 'creating',
+      pendingKeyHash: issued.hash,
+      createdAt,
+      updatedAt: new Date().toISOString(),
+    };
+    let apiGatewayKeyId: string | undefined;
+    let keyWritten = false;
+    try {
+      await customers.putCustomer(pending);
+      const apiKey = await apiGateway.send(
+        new CreateApiKeyCommand({
+          name: this.ctx.apiGatewayKeyName(customerId),
+          description: `Tierline usage identifier of ${customerId} (not the customer's secret)`,
+          value: usageIdentifierKey,
+          enabled: true,
+          tags: { project: 'tierline', environment: this.ctx.env, customerId },
+        }),
+      );
+      apiGatewayKeyId = apiKey.id;
+      if (!apiGatewayKeyId) throw new Error('API Gateway returned no id for the new API key');
+      const usagePlanId = this.ctx.tierPlanId(tier);
+      await apiGateway.send(new CreateUsagePlanKeyCommand({ usagePlanId, keyId: apiGatewayKeyId, keyType: 'API_KEY' }));
+      await customers.putKey({
+        keyHash: issued.hash,
+        customerId,
+        tier,
+        usageIdentifierKey,
+        status: 'active',
+        createdAt: new Date().toISOString(),
+      });
+      keyWritten = true;
+      await customers.updateCustomer(
+        customerId,
+        { status: 'active', keyHash: issued.hash, keyHint: issued.hint, apiGatewayKeyId, usagePlanId },
+        { remove: ['pendingKeyHash'] },
+      );
+    } catch (error) {
+      await this.undoCreate({ customerId, email, apiGatewayKeyId, keyHash: keyWritten ? issued.hash : undefined });
+      throw this.explainApiGatewayLimit(error);
+    }
+    return { created: true, customer: await this.ctx.getCustomer(customerId), apiKey: issued.key };
+  }
+
+  /** Removes what an interrupted `create` left: its pending key item and its API Gateway key(s). */
+  private async cleanUpInterruptedCreate(customerId: string, existing: CustomerRecord | undefined): Promise<void> {
+    if (existing?.pendingKeyHash) await this.ctx.deps.customers.deleteKey(existing.pendingKeyHash);
+    const name = this.ctx.apiGatewayKeyName(customerId);
+    const { items = [] } = await this.ctx.deps.apiGateway.send(new GetApiKeysCommand({ nameQuery: name, limit: 500 }));
+    for (const key of items.filter((k) => k.name === name && k.id)) {
+      await tolerate(
+        () => this.ctx.deps.apiGateway.send(new DeleteApiKeyCommand({ apiKey: key.id })),
+        'NotFoundException',
+      );
+    }
+  }
+
+  /** Best-effort undo of a failed `create`; says what it could not undo, so nothing is silently left. */
+  private async undoCreate(created: {
+    customerId: string;
+    email: string;
+    apiGatewayKeyId?: string;
+    keyHash?: string;
+  }): Promise<void> {
+    const { customers, apiGateway } = this.ctx.deps;
+    const steps: [string, () => Promise<unknown>][] = [];
+    if (created.keyHash) {
+      const keyHash = created.keyHash;
+      steps.push(['key item', () => customers.deleteKey(keyHash)]);
+    }
+    if (created.apiGatewayKeyId) {
+      const apiKey = created.apiGatewayKeyId;
+      steps.push([
+        `API Gateway key ${apiKey}`,
+        () => tolerate(() => apiGateway.send(new DeleteApiKeyCommand({ apiKey })), 'NotFoundException'),
+      ]);
+    }
+    steps.push(['customer item', () => customers.deleteCustomer(created.customerId)]);
+    steps.push(['e-mail claim', () => customers.releaseEmail(created.email, created.customerId)]);
+    const failed: string[] = [];
+    for (const [what, step] of steps) {
+      try {
+        await step();
+      } catch {
+        failed.push(what);
+      }
+    }
+    if (failed.length > 0) {
+      throw new OperatorError(
+        `Creating ${created.customerId} failed and could not undo: ${failed.join(', ')}. ` +
+          `Run the same "customers create" again: it finds ${created.customerId} and cleans it up.`,
+      );
+    }
+  }
+
+  private explainApiGatewayLimit(error: unknown): unknown {
+    if (errorName(error) === 'LimitExceededException') {
+      return new OperatorError(
+        'API Gateway refused a new API key: a region holds at most 10,000 API keys and this cannot be raised. ' +
+          'Revoke unused customers (revoke deletes their API Gateway key) or deploy a second region. See README, ' +
+          '"Past 10,000 customers".',
+      );
+    }
+    return error;
+  }
+
+  async setTier(customerId: string, tierInput: string): Promise<{ changed: boolean; customer: CustomerRecord }> {
+    const tier = createCustomerInput.shape.tier.safeParse(tierInput);
+    if (!tier.success) throw invalid(tier.error);
+    const customer = await this.ctx.getActiveCustomer(customerId);
+    const target = this.ctx.tierPlanId(tier.data);
+    if (customer.tier === tier.data && customer.usagePlanId === target && !customer.customPlan) {
+      return { changed: false, customer };
+    }
+    await this.ctx.moveKey(customer.apiGatewayKeyId, customer.usagePlanId, target);
+    await this.ctx.deps.customers.updateKey(customer.keyHash, { tier: tier.data }, ['customModelLimits']);
+    // The custom plan goes before the record forgets it, so a failure here is finished by a re-run.
+    if (customer.customPlan) await this.ctx.deleteUsagePlan(customer.customPlan.usagePlanId);
+    await this.ctx.deps.customers.updateCustomer(
+      customerId,
+      { tier: tier.data, usagePlanId: target },
+      { remove: ['customPlan'] },
+    );
+    return { changed: true, customer: await this.ctx.getCustomer(customerId) };
+  }
+
+  async rotateKey(customerId: string): Promise<{ customer: CustomerRecord; apiKey: string }> {
+    const { customers } = this.ctx.deps;
+    const customer = await this.ctx.getActiveCustomer(customerId);
+    const current = await customers.getKey(customer.keyHash);
+    if (current?.status !== 'active') {
+      throw new OperatorError(`The key of ${customerId} is not active: revoke and re-create the customer.`);
+    }
+    // A rotation interrupted before it finished left a key nobody was shown: remove it; and one interrupted
+    // after the switch left the previous key working: revoke it now.
+    if (customer.pendingKeyHash) await customers.deleteKey(customer.pendingKeyHash);
+    await this.revokePreviousKey(customer);
+
+    const issued = issueApiKey();
+    await customers.updateCustomer(customerId, { pendingKeyHash: issued.hash }, { expectedKeyHash: customer.keyHash });
+    await customers.putKey({
+      ...current,
+      keyHash: issued.hash,
+      status: 'active',
+      createdAt: new Date().toISOString(),
+    });
+    try {
+      await customers.updateCustomer(
+        customerId,
+        { keyHash: issued.hash, keyHint: issued.hint, previousKeyHash: customer.keyHash },
+        { remove: ['pendingKeyHash'], expectedKeyHash: customer.keyHash },
+      );
+    } catch (error) {
+      await customers.deleteKey(issued.hash);
+      throw error;
+    }
+    // The old key stops working once API Gateway's cached authorizer decision expires.
+    await this.revokePreviousKey(await this.ctx.getCustomer(customerId));
+    return { customer: await this.ctx.getCustomer(customerId), apiKey: issued.key };
+  }
+
+  /** Revokes the key a rotation replaced; the marker stays until that has happened, so a re-run finishes it. */
+  private async revokePreviousKey(customer: CustomerRecord): Promise<void> {
+    if (!customer.previousKeyHash) return;
+    await this.ctx.deps.customers.updateKey(customer.previousKeyHash, { status: 'revoked' });
+    await this.ctx.deps.customers.updateCustomer(customer.customerId, {}, { remove: ['previousKeyHash'] });
+  }
+
+  async revoke(customerId: string): Promise<CustomerRecord> {
+    const { customers, apiGateway } = this.ctx.deps;
+    const customer = await this.ctx.getCustomer(customerId);
+    // First, so no other command treats the customer as active while the revocation is under way (or after
+    // it failed half way); re-running `revoke` finishes it.
+    if (customer.status !== 'revoked') await customers.updateCustomer(customerId, { status: 'revoking' });
+    if (customer.status === 'creating') {
+      // A create that never finished: its API Gateway key is only known by name.
+      await this.cleanUpInterruptedCreate(customerId, customer);
+    }
+    if (customer.keyHash) await customers.updateKey(customer.keyHash, { status: 'revoked' });
+    if (customer.previousKeyHash) await customers.updateKey(customer.previousKeyHash, { status: 'revoked' });
+    if (customer.pendingKeyHash) await customers.deleteKey(customer.pendingKeyHash);
+    if (customer.apiGatewayKeyId) {
+      const apiKey = customer.apiGatewayKeyId;
+      // Deleting (not disabling) frees one of the region's 10,000 API key slots.
+      await tolerate(() => apiGateway.send(new DeleteApiKeyCommand({ apiKey })), 'NotFoundException');
+    }
+    if (customer.customPlan) await this.ctx.deleteUsagePlan(customer.customPlan.usagePlanId);
+    await customers.updateCustomer(
+      customerId,
+      { status: 'revoked' },
+      { remove: ['apiGatewayKeyId', 'usagePlanId', 'pendingKeyHash', 'previousKeyHash', 'customPlan'] },
+    );
+    return this.ctx.getCustomer(customerId);
+  }
+
+  /** Sets (or with null removes) a customer's monthly spend limit in USD. */
+  async setSpendLimit(customerId: string, limitUsd: number | null): Promise<CustomerRecord> {
+    try {
+      return await setSpendLimit(this.ctx.deps.customers, this.ctx.deps.config, customerId, limitUsd);
+    } catch (error) {
+      if (error instanceof HttpError) throw new OperatorError(error.message, error.status < 500 ? 2 : 1);
+      throw error;
+    }
+  }
+}
