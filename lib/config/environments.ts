@@ -1,4 +1,4 @@
-import type { EnvironmentConfig, TierlineConfigInput } from './schema';
+import type { EnvironmentConfigInput, TierlineConfigInput } from './schema';
 
 /** A partial config, merged field by field over the defaults (arrays are replaced, not merged). */
 export type DeepPartial<T> = T extends readonly unknown[]
@@ -8,7 +8,7 @@ export type DeepPartial<T> = T extends readonly unknown[]
     : T;
 
 export interface EnvironmentDefinition {
-  environment: EnvironmentConfig;
+  environment: EnvironmentConfigInput;
   overrides?: DeepPartial<Omit<TierlineConfigInput, 'environment'>>;
 }
 

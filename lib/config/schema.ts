@@ -191,9 +191,33 @@ export const environmentSchema = z
         targetConcurrentRequestsPerCopy: positiveInt,
       })
       .strict(),
+    /**
+     * Where the chat function runs. `lambda` (default): one invocation per request, billed (memory x time) for
+     * the whole stream while it waits for the GPU. `managed-instances`: Lambda Managed Instances, many streams
+     * per execution environment on EC2 instances of a capacity provider in a VPC of its own, billed per
+     * instance (at least 3 run, for AZ resiliency): cheaper at volume; `npx tierline costs` shows where.
+     */
+    chatCompute: z
+      .discriminatedUnion('kind', [
+        z.object({ kind: z.literal('lambda') }).strict(),
+        z
+          .object({
+            kind: z.literal('managed-instances'),
+            /** Ceiling of the capacity provider's instances, in vCPUs (AWS's default is 400). */
+            maxVCpuCount: z.int().min(2).max(400),
+            /** Streams one execution environment takes at once (AWS allows 1-1600; Node.js default 64 per vCPU). */
+            perExecutionEnvironmentMaxConcurrency: z.int().min(1).max(1600),
+            /** Memory per vCPU of an execution environment, in GiB (AWS: 2, 4 or 8). */
+            memoryGiBPerVCpu: z.union([z.literal(2), z.literal(4), z.literal(8)]),
+          })
+          .strict(),
+      ])
+      .default({ kind: 'lambda' }),
   })
   .strict();
 export type EnvironmentConfig = z.infer<typeof environmentSchema>;
+/** What environment definitions write: optional fields may be left out. */
+export type EnvironmentConfigInput = z.input<typeof environmentSchema>;
 
 export const configSchema = z
   .object({

@@ -49,6 +49,8 @@ export const costInputsSchema = z
         xrayPerMillionTraces: sourced(usd),
         kmsKeyMonth: sourced(usd),
         cloudWatchAlarmMonth: sourced(usd),
+        /** An interface VPC endpoint, per AZ it is in (the chat VPC on Managed Instances has five). */
+        vpcInterfaceEndpointHourPerAz: sourced(usd),
       })
       .strict(),
     /** Per model id of the catalog. A model without an entry is left out of the GPU figures, and says so. */
@@ -137,6 +139,11 @@ export const defaultCostInputs: CostInputsInput = {
     xrayPerMillionTraces: { value: 5, source: `${AWS_PRICING}, X-Ray traces recorded`, readOn: READ_ON },
     kmsKeyMonth: { value: 1, source: `${AWS_PRICING}, KMS customer managed key`, readOn: READ_ON },
     cloudWatchAlarmMonth: { value: 0.1, source: `${AWS_PRICING}, CloudWatch standard alarm`, readOn: READ_ON },
+    vpcInterfaceEndpointHourPerAz: {
+      value: 0.01,
+      source: `${AWS_PRICING}, PrivateLink interface endpoint`,
+      readOn: READ_ON,
+    },
   },
   models: {
     'llama-3.1-8b-instant': {

@@ -243,6 +243,12 @@ export interface IdleCost {
   gpu: Array<{ model: string; instanceType: string; instances: number; monthlyUsd: number }>;
   kmsKeys: number;
   alarms: number;
+  /** The chat function's Managed Instances kept while idle (0 on per-invocation Lambda) and their cost. */
+  chatInstances: number;
+  chatInstancesMonthlyUsd: number;
+  /** Interface VPC endpoints x the AZs they are in, and their cost. */
+  interfaceEndpointAzs: number;
+  interfaceEndpointsMonthlyUsd: number;
   monthlyUsd: number;
 }
 
@@ -250,6 +256,7 @@ export interface IdleCost {
 export interface FixedResources {
   kmsKeys: number;
   alarms: number;
+  interfaceEndpointAzs: number;
 }
 
 export function idleCost(config: TierlineConfig, inputs: CostInputs, resources: FixedResources): IdleCost {
@@ -270,13 +277,26 @@ export function idleCost(config: TierlineConfig, inputs: CostInputs, resources: 
       monthlyUsd: instances * (hourly ?? 0) * inputs.hoursPerMonth,
     };
   });
+  const mi = inputs.managedInstances;
+  const chatInstances = config.environment.chatCompute.kind === 'managed-instances' ? mi.minInstances : 0;
+  const chatInstancesMonthlyUsd =
+    chatInstances * mi.ec2InstanceHour.value * (1 + mi.managementFeePercent.value / 100) * inputs.hoursPerMonth;
+  const interfaceEndpointsMonthlyUsd =
+    resources.interfaceEndpointAzs * inputs.prices.vpcInterfaceEndpointHourPerAz.value * inputs.hoursPerMonth;
   const fixed =
-    resources.kmsKeys * inputs.prices.kmsKeyMonth.value + resources.alarms * inputs.prices.cloudWatchAlarmMonth.value;
+    resources.kmsKeys * inputs.prices.kmsKeyMonth.value +
+    resources.alarms * inputs.prices.cloudWatchAlarmMonth.value +
+    chatInstancesMonthlyUsd +
+    interfaceEndpointsMonthlyUsd;
   return {
     environment: config.environment.name,
     gpu,
     kmsKeys: resources.kmsKeys,
     alarms: resources.alarms,
+    chatInstances,
+    chatInstancesMonthlyUsd,
+    interfaceEndpointAzs: resources.interfaceEndpointAzs,
+    interfaceEndpointsMonthlyUsd,
     monthlyUsd: gpu.reduce((sum, g) => sum + g.monthlyUsd, 0) + fixed,
   };
 }

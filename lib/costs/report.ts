@@ -176,7 +176,12 @@ export function formatCostReport(report: CostReport): string {
       ['model', 'instance', 'instances kept', 'per month'],
       report.idle.gpu.map((g) => [g.model, g.instanceType, String(g.instances), usd(g.monthlyUsd)]),
     ),
-    `plus ${report.idle.kmsKeys} KMS keys and ${report.idle.alarms} alarms; total ${usd(report.idle.monthlyUsd)} per month`,
+    `plus ${report.idle.kmsKeys} KMS keys and ${report.idle.alarms} alarms` +
+      (report.idle.chatInstances > 0
+        ? `, ${report.idle.chatInstances} Managed Instances for the chat function (${usd(report.idle.chatInstancesMonthlyUsd)})` +
+          ` and ${report.idle.interfaceEndpointAzs} interface-endpoint AZs (${usd(report.idle.interfaceEndpointsMonthlyUsd)})`
+        : '') +
+      `; total ${usd(report.idle.monthlyUsd)} per month`,
   ];
   const mi = report.chatCompute[0];
   if (mi) {

@@ -13,15 +13,19 @@ export function countFixedResources(config: TierlineConfig): FixedResources {
   const context: Record<string, unknown> = require(path.join(__dirname, '..', '..', 'cdk.json')).context;
   const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
   const stacks = createApp(app, config);
-  const counts = { kmsKeys: 0, alarms: 0 };
+  const counts = { kmsKeys: 0, alarms: 0, interfaceEndpointAzs: 0 };
   for (const stack of Object.values(stacks) as Stack[]) {
     const resources = (app.synth().getStackByName(stack.stackName).template.Resources ?? {}) as Record<
       string,
-      { Type: string }
+      { Type: string; Properties?: { VpcEndpointType?: string; SubnetIds?: unknown[] } }
     >;
-    for (const { Type } of Object.values(resources)) {
+    for (const { Type, Properties } of Object.values(resources)) {
       if (Type === 'AWS::KMS::Key') counts.kmsKeys += 1;
       if (Type === 'AWS::CloudWatch::Alarm') counts.alarms += 1;
+      // An interface endpoint bills per hour in each AZ (subnet) it has a network interface in.
+      if (Type === 'AWS::EC2::VPCEndpoint' && Properties?.VpcEndpointType === 'Interface') {
+        counts.interfaceEndpointAzs += Properties.SubnetIds?.length ?? 0;
+      }
     }
   }
   return counts;

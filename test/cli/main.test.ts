@@ -37,6 +37,7 @@ const COMMANDS = [
   ['plans'],
   ['plans', 'create-custom'],
   ['plans', 'list'],
+  ['costs'],
 ];
 
 describe('tierline CLI', () => {

@@ -13,6 +13,7 @@ import {
 } from '../../lib/costs/model';
 import { buildCostReport, formatCostReport } from '../../lib/costs/report';
 import { countFixedResources } from '../../lib/costs/resources';
+import { MANAGED_INSTANCES } from '../support/config-variants';
 import { synthesize } from '../support/synth';
 
 const LLAMA_8B = 'llama-3.1-8b-instant';
@@ -39,6 +40,7 @@ function roundInputs(overrides: Partial<CostInputsInput> = {}) {
       xrayPerMillionTraces: sourced(5),
       kmsKeyMonth: sourced(1),
       cloudWatchAlarmMonth: sourced(0.1),
+      vpcInterfaceEndpointHourPerAz: sourced(0.01),
     },
     models: {
       [LLAMA_8B]: {
@@ -249,7 +251,7 @@ describe('the most a Free customer can cost', () => {
 describe('idle cost', () => {
   it('keeps no GPU in dev (scale to zero) and one instance per model in prod', () => {
     const inputs = roundInputs();
-    const resources = { kmsKeys: 3, alarms: 10 };
+    const resources = { kmsKeys: 3, alarms: 10, interfaceEndpointAzs: 0 };
     const devIdle = idleCost(dev, inputs, resources);
     expect(devIdle.gpu.every((g) => g.instances === 0 && g.monthlyUsd === 0)).toBe(true);
     expect(devIdle.monthlyUsd).toBeCloseTo(3 * 1 + 10 * 0.1, 9);
@@ -266,8 +268,23 @@ describe('idle cost', () => {
     expect(countFixedResources(dev)).toEqual({
       kmsKeys: count('AWS::KMS::Key'),
       alarms: count('AWS::CloudWatch::Alarm'),
+      interfaceEndpointAzs: 0,
     });
     expect(count('AWS::KMS::Key')).toBeGreaterThan(0);
+  });
+
+  it('adds the chat instances and the interface endpoints when the chat function runs on Managed Instances', () => {
+    const onInstances = loadConfig({ env: 'prod', overrides: MANAGED_INSTANCES });
+    const resources = countFixedResources(onInstances);
+    // Five interface endpoints in each of the two AZs an env-agnostic stack gets.
+    expect(resources.interfaceEndpointAzs).toBe(10);
+    const idle = idleCost(onInstances, roundInputs(), resources);
+    // 3 instances x $0.10 x 1.5 x 730 h = $328.50; 10 x $0.01 x 730 h = $73.
+    expect(idle.chatInstances).toBe(3);
+    expect(idle.chatInstancesMonthlyUsd).toBeCloseTo(328.5, 9);
+    expect(idle.interfaceEndpointsMonthlyUsd).toBeCloseTo(73, 9);
+    const onLambda = idleCost(prod, roundInputs(), { ...resources, interfaceEndpointAzs: 0 });
+    expect(idle.monthlyUsd - onLambda.monthlyUsd).toBeCloseTo(328.5 + 73, 6);
   });
 });
 

@@ -5,6 +5,7 @@ import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { loadConfig } from '../../lib/config/load';
 import { createApp } from '../../lib/create-app';
+import { MANAGED_INSTANCES } from '../support/config-variants';
 
 interface ValidationReport {
   pluginReports: {
@@ -16,10 +17,10 @@ interface ValidationReport {
 
 const cdkJsonContext = require(path.join(__dirname, '..', '..', 'cdk.json')).context;
 
-function nagReport(env: string): ValidationReport {
+function nagReport(env: string, overrides?: unknown): ValidationReport {
   const outdir = mkdtempSync(path.join(tmpdir(), 'tierline-nag-'));
   const app = new App({ outdir, context: { ...cdkJsonContext, 'aws:cdk:bundling-stacks': [] } });
-  createApp(app, loadConfig({ env }));
+  createApp(app, loadConfig({ env, overrides }));
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
   try {
     app.synth();
@@ -29,8 +30,12 @@ function nagReport(env: string): ValidationReport {
   return JSON.parse(readFileSync(path.join(outdir, 'validation-report.json'), 'utf8'));
 }
 
-describe.each(['dev', 'prod'])('cdk-nag on the %s app', (env) => {
-  const report = nagReport(env);
+describe.each([
+  ['dev', undefined],
+  ['prod', undefined],
+  ['prod (chat on Managed Instances)', MANAGED_INSTANCES],
+])('cdk-nag on the %s app', (label, overrides) => {
+  const report = nagReport(label.split(' ')[0] ?? label, overrides);
 
   it('runs the AwsSolutions and Serverless packs', () => {
     expect(report.pluginReports.map((r) => r.pluginName).sort()).toEqual(['AwsSolutions', 'Serverless']);

@@ -21,6 +21,7 @@ import { endpointName } from '../../../lambda/inference/backends/sagemaker-names
 import type { TierlineConfig } from '../../config/schema';
 import type { CustomersTable } from '../customers-table';
 import { TierlineFunction } from '../tierline-function';
+import { ChatCapacity } from './chat-capacity';
 import { addOpenAIGatewayResponses } from './gateway-responses';
 
 export interface TierlineApiProps {
@@ -58,6 +59,8 @@ export class TierlineApi extends Construct {
   public readonly apiFunction: TierlineFunction;
   /** Chat completions, with Lambda response streaming. */
   public readonly chatFunction: TierlineFunction;
+  /** Where the chat function runs when `environment.chatCompute` is `managed-instances`. */
+  public readonly chatCapacity?: ChatCapacity;
   /** Base URL for the openai client (`.../v1`). */
   public readonly openAIBaseUrl: string;
   /** Base URL for the groq-sdk client (it appends `/openai/v1`). */
@@ -95,12 +98,22 @@ export class TierlineApi extends Construct {
       ...common,
       handlerFile: 'chat.ts',
       description: 'Tierline: chat completions, streamed',
-      memorySize: 1024,
+      // On Managed Instances an execution environment holds many streams at once: 2 GB is the smallest size
+      // (1 vCPU at 2 GiB per vCPU); per-invocation Lambda gives one stream 1 GB.
+      memorySize: env.chatCompute.kind === 'managed-instances' ? 2048 : 1024,
       // A long completion streams for minutes; API Gateway streams for at most 15 minutes.
       timeout: Duration.minutes(15),
     });
     props.customers.bindForItemReads(this.chatFunction.function);
     this.grantModelInvoke(config, this.chatFunction);
+    if (env.chatCompute.kind === 'managed-instances') {
+      this.chatCapacity = new ChatCapacity(this, 'ChatCapacity', {
+        settings: env.chatCompute,
+        logRetention: env.logRetentionDays,
+        removalPolicy,
+      });
+      this.chatCapacity.addFunction(this.chatFunction.function);
+    }
 
     const accessLogs = new LogGroup(this, 'AccessLogs', { retention: env.logRetentionDays, removalPolicy });
 

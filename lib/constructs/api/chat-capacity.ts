@@ -1,0 +1,105 @@
+import { type RemovalPolicy, Validations } from 'aws-cdk-lib';
+import {
+  FlowLogDestination,
+  FlowLogTrafficType,
+  GatewayVpcEndpointAwsService,
+  InterfaceVpcEndpointAwsService,
+  IpAddresses,
+  Port,
+  SecurityGroup,
+  SubnetType,
+  Vpc,
+} from 'aws-cdk-lib/aws-ec2';
+import { Architecture, CapacityProvider, type IFunction } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../../config/schema';
+
+type ManagedInstances = Extract<EnvironmentConfig['chatCompute'], { kind: 'managed-instances' }>;
+
+export interface ChatCapacityProps {
+  readonly settings: ManagedInstances;
+  readonly logRetention: RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+}
+
+/**
+ * Lambda Managed Instances for the chat function: a capacity provider whose EC2 instances run many streams per
+ * execution environment, in a VPC of its own with no route to the internet. The function reaches AWS through
+ * VPC endpoints only: DynamoDB (gateway, free) and, as interface endpoints, SageMaker Runtime (the models),
+ * SQS (ledger dead letters), EventBridge (spend alerts), CloudWatch Logs and X-Ray.
+ *
+ * Not verified on a deployment (there is no AWS account here): AWS documents Node.js 22+ on Managed Instances
+ * and response streaming through its Lambda Web Adapter; check that API Gateway's streaming integration
+ * reaches the function before relying on it in production.
+ */
+export class ChatCapacity extends Construct {
+  public readonly vpc: Vpc;
+  public readonly capacityProvider: CapacityProvider;
+  public readonly securityGroup: SecurityGroup;
+  private readonly settings: ManagedInstances;
+
+  constructor(scope: Construct, id: string, props: ChatCapacityProps) {
+    super(scope, id);
+    this.settings = props.settings;
+    const flowLogs = new LogGroup(this, 'FlowLogs', {
+      retention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+    });
+    this.vpc = new Vpc(this, 'Vpc', {
+      ipAddresses: IpAddresses.cidr('10.80.0.0/16'),
+      // Managed Instances keep instances in several AZs for resiliency; an env-agnostic stack can name two.
+      maxAzs: 3,
+      natGateways: 0,
+      subnetConfiguration: [{ name: 'chat', subnetType: SubnetType.PRIVATE_ISOLATED, cidrMask: 20 }],
+      flowLogs: {
+        rejected: {
+          trafficType: FlowLogTrafficType.REJECT,
+          destination: FlowLogDestination.toCloudWatchLogs(flowLogs),
+        },
+      },
+    });
+    this.securityGroup = new SecurityGroup(this, 'Instances', {
+      vpc: this.vpc,
+      description: 'Tierline chat function on Lambda Managed Instances: outbound to the VPC endpoints only',
+      // The subnets have no route out of the VPC: outbound traffic can only reach the endpoints below.
+      allowAllOutbound: true,
+    });
+    this.vpc.addGatewayEndpoint('DynamoDb', { service: GatewayVpcEndpointAwsService.DYNAMODB });
+    const endpoints = {
+      SageMakerRuntime: InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME,
+      Sqs: InterfaceVpcEndpointAwsService.SQS,
+      EventBridge: InterfaceVpcEndpointAwsService.EVENTBRIDGE,
+      Logs: InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+      XRay: InterfaceVpcEndpointAwsService.XRAY,
+    };
+    for (const [name, service] of Object.entries(endpoints)) {
+      const endpoint = this.vpc.addInterfaceEndpoint(name, { service, privateDnsEnabled: true, open: false });
+      endpoint.connections.allowFrom(this.securityGroup, Port.tcp(443), 'HTTPS from the chat instances');
+    }
+
+    this.capacityProvider = new CapacityProvider(this, 'CapacityProvider', {
+      securityGroups: [this.securityGroup],
+      subnets: this.vpc.isolatedSubnets,
+      architectures: [Architecture.ARM_64],
+      maxVCpuCount: props.settings.maxVCpuCount,
+    });
+    const operatorRole = this.capacityProvider.node.tryFindChild('OperatorRole');
+    if (operatorRole) {
+      Validations.of(operatorRole).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AWSLambdaManagedEC2ResourceOperator]',
+        reason:
+          'AWS documents this managed policy as the operator role of a Lambda capacity provider: Lambda launches ' +
+          'and terminates the EC2 instances with it.',
+      });
+    }
+  }
+
+  /** Runs `fn` on this capacity provider, with the configured streams per execution environment. */
+  public addFunction(fn: IFunction): void {
+    this.capacityProvider.addFunction(fn, {
+      perExecutionEnvironmentMaxConcurrency: this.settings.perExecutionEnvironmentMaxConcurrency,
+      executionEnvironmentMemoryGiBPerVCpu: this.settings.memoryGiBPerVCpu,
+    });
+  }
+}
