@@ -31,6 +31,7 @@ interface Cpu {
   type: 'cpu';
   userMicros: number;
   systemMicros: number;
+  peakRssMiB: number;
 }
 
 const TTFT_MS = 100;
@@ -227,6 +228,11 @@ async function main(): Promise<void> {
       '\nGateway CPU/req: user+system CPU of the local-mode process (API app, authorizer code, usage-plan emulation,\n' +
         'metering) per request of that level. dynalite CPU/req: the process standing in for DynamoDB (3 writes per\n' +
         "request: admission, settlement, ledger). All processes share this machine's cores with the load generator.",
+    );
+    const gatewayPeakRssMiB = (await cpuOf(gateway.child)).peakRssMiB;
+    console.log(
+      `Gateway peak RSS: ${gatewayPeakRssMiB.toFixed(0)} MiB with up to 64 streams in one process (the chat function ` +
+        'on per-invocation Lambda holds one stream per environment; its 1,024 MB buys CPU, not memory).',
     );
     const loadAverageAfter = os.loadavg();
     console.log(`Load average after: ${loadAverageAfter.map((l) => l.toFixed(2)).join(' ')} (1/5/15 min)`);

@@ -2,7 +2,7 @@
  * Child processes of the benchmarks, so each server's CPU time can be measured on its own:
  * `model` serves the paced test model directly; `dynamo` runs dynalite; `gateway` runs local mode in front of
  * TIERLINE_UPSTREAM_URL, on the DynamoDB engine at BENCH_DYNAMO_ENDPOINT.
- * Each sends `{type:'ready', baseUrl, apiKey}` when listening and answers 'cpu' with its CPU usage.
+ * Each sends `{type:'ready', baseUrl, apiKey}` when listening and answers 'cpu' with its CPU usage and peak RSS.
  */
 import { OpenAICompatibleBackend } from '../lambda/inference/backends/openai-compatible-backend';
 import { loadConfig } from '../lib/config/load';
@@ -16,7 +16,8 @@ function send(message: unknown): void {
 process.on('message', (message) => {
   if (message === 'cpu') {
     const { user, system } = process.cpuUsage();
-    send({ type: 'cpu', userMicros: user, systemMicros: system });
+    // maxRSS is in KiB: the process's peak resident memory so far.
+    send({ type: 'cpu', userMicros: user, systemMicros: system, peakRssMiB: process.resourceUsage().maxRSS / 1024 });
   }
 });
 
