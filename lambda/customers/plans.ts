@@ -21,6 +21,10 @@ export interface ModelPlanView {
     tokens_per_day: number;
   };
   pricing: { input_usd_per_million_tokens: number; output_usd_per_million_tokens: number };
+  /** What this tier pays per token for a LoRA fine-tune of the model; null where it has none. */
+  fine_tuned_pricing: { input_usd_per_million_tokens: number; output_usd_per_million_tokens: number } | null;
+  /** Fine-tuning jobs train this model in this tier (uploaded adapters need only fine_tuned_pricing). */
+  trainable: boolean;
 }
 
 export interface PlanView {
@@ -32,7 +36,14 @@ export interface PlanView {
   features: {
     batch: { available: boolean; discount_percent: number };
     spend_limit: { available: boolean; default_monthly_usd: number | null; alert_thresholds_percent: number[] };
-    lora_fine_tuning: { available: boolean; premium_percent: number };
+    lora_fine_tuning: {
+      available: boolean;
+      premium_percent: number;
+      training_usd_per_million_tokens: number;
+      lora_ranks: number[];
+      lora_alpha: { min: number; max: number };
+      target_modules: string[];
+    };
   };
   edge: {
     requests_per_second: number;
@@ -41,9 +52,23 @@ export interface PlanView {
   };
 }
 
-function modelView(config: TierlineConfig, modelId: string, offer: TierModelOffer, limits: ModelLimits): ModelPlanView {
+/** A fine-tune's price per 1M tokens: the base model's, plus the tier's LoRA premium. */
+export function fineTunedPrice(usdPerMillion: number, premiumPercent: number): number {
+  // Rounded to a millionth of a dollar per million tokens, so 0.05 * 1.25 is 0.0625 and not 0.0625000001.
+  return Math.round(usdPerMillion * (1 + premiumPercent / 100) * 1e6) / 1e6;
+}
+
+function modelView(
+  config: TierlineConfig,
+  tier: TierName,
+  modelId: string,
+  offer: TierModelOffer,
+  limits: ModelLimits,
+): ModelPlanView {
   const model = config.models[modelId];
   if (!model) throw new Error(`model ${modelId} is not in the catalog`); // the config schema rules this out
+  const lora = config.tiers[tier].lora;
+  const adapters = lora.allowed && model.architecture !== undefined;
   return {
     id: modelId,
     display_name: model.displayName,
@@ -59,6 +84,13 @@ function modelView(config: TierlineConfig, modelId: string, offer: TierModelOffe
       input_usd_per_million_tokens: offer.inputUsdPerMillion,
       output_usd_per_million_tokens: offer.outputUsdPerMillion,
     },
+    fine_tuned_pricing: adapters
+      ? {
+          input_usd_per_million_tokens: fineTunedPrice(offer.inputUsdPerMillion, lora.premiumPercent),
+          output_usd_per_million_tokens: fineTunedPrice(offer.outputUsdPerMillion, lora.premiumPercent),
+        }
+      : null,
+    trainable: adapters && model.trainingInstanceType !== undefined,
   };
 }
 
@@ -80,7 +112,9 @@ export function planView(config: TierlineConfig, tier: TierName, custom?: Custom
     id: tier,
     display_name: t.displayName,
     description: t.description,
-    models: Object.entries(t.models).map(([id, offer]) => modelView(config, id, offer, custom?.models[id] ?? offer)),
+    models: Object.entries(t.models).map(([id, offer]) =>
+      modelView(config, tier, id, offer, custom?.models[id] ?? offer),
+    ),
     features: {
       batch: { available: t.batch.allowed, discount_percent: t.batch.discountPercent },
       spend_limit: {
@@ -88,7 +122,14 @@ export function planView(config: TierlineConfig, tier: TierName, custom?: Custom
         default_monthly_usd: t.spendLimit.defaultMonthlyUsd ?? null,
         alert_thresholds_percent: t.spendLimit.alertThresholdsPercent,
       },
-      lora_fine_tuning: { available: t.lora.allowed, premium_percent: t.lora.premiumPercent },
+      lora_fine_tuning: {
+        available: t.lora.allowed,
+        premium_percent: t.lora.premiumPercent,
+        training_usd_per_million_tokens: t.lora.trainingUsdPerMillionTokens,
+        lora_ranks: config.fineTuning.lora.ranks,
+        lora_alpha: config.fineTuning.lora.alpha,
+        target_modules: config.fineTuning.lora.targetModules,
+      },
     },
     edge: edgeView(custom?.edge ?? t.edge),
   };

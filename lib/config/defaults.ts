@@ -33,6 +33,16 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       acceleratorsPerCopy: 1,
       memoryMiBPerCopy: 16_384,
       maxCopies: 2,
+      architecture: {
+        hiddenSize: 4096,
+        intermediateSize: 14_336,
+        layers: 32,
+        attentionHeads: 32,
+        keyValueHeads: 8,
+        headDim: 128,
+      },
+      // 16 GB of bf16 weights, activations and LoRA's optimizer state on one 48 GB L40S.
+      trainingInstanceType: 'ml.g6e.2xlarge',
     },
     [LLAMA_70B]: {
       displayName: 'Llama 3.3 70B Versatile',
@@ -46,6 +56,15 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       acceleratorsPerCopy: 4,
       memoryMiBPerCopy: 163_840,
       maxCopies: 2,
+      // Adapters are uploaded (Groq's way): its 140 GB of bf16 weights do not fit on the one GPU the script uses.
+      architecture: {
+        hiddenSize: 8192,
+        intermediateSize: 28_672,
+        layers: 80,
+        attentionHeads: 64,
+        keyValueHeads: 8,
+        headDim: 128,
+      },
     },
     [QWEN_32B]: {
       displayName: 'Qwen3 32B',
@@ -59,6 +78,15 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       acceleratorsPerCopy: 2,
       memoryMiBPerCopy: 98_304,
       maxCopies: 4,
+      // Qwen3's attention is wider than its hidden size: 64 heads x 128 = 8192 against 5120.
+      architecture: {
+        hiddenSize: 5120,
+        intermediateSize: 25_600,
+        layers: 64,
+        attentionHeads: 64,
+        keyValueHeads: 8,
+        headDim: 128,
+      },
     },
   },
   tiers: {
@@ -71,7 +99,7 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       },
       batch: { allowed: false, discountPercent: 0 },
       spendLimit: { allowed: false, alertThresholdsPercent: [] },
-      lora: { allowed: false, premiumPercent: 0 },
+      lora: { allowed: false, premiumPercent: 0, trainingUsdPerMillionTokens: 0 },
       // Per key: a little above the sum of the per-model RPMs (60/min = 1 rps), so the edge only stops floods.
       edge: { rateLimit: 2, burstLimit: 10, quota: { limit: 20_000, period: 'DAY' } },
     },
@@ -98,7 +126,8 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       },
       batch: { allowed: true, discountPercent: 50 },
       spendLimit: { allowed: true, alertThresholdsPercent: [50, 75, 90] },
-      lora: { allowed: false, premiumPercent: 25 },
+      // LoRA at a premium: fine-tuned models cost 25% more per token than their base.
+      lora: { allowed: true, premiumPercent: 25, trainingUsdPerMillionTokens: 3 },
       edge: { rateLimit: 50, burstLimit: 100 },
     },
     enterprise: {
@@ -132,8 +161,29 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       },
       batch: { allowed: true, discountPercent: 50 },
       spendLimit: { allowed: true, alertThresholdsPercent: [50, 75, 90] },
-      lora: { allowed: true, premiumPercent: 0 },
+      lora: { allowed: true, premiumPercent: 0, trainingUsdPerMillionTokens: 2 },
       edge: { rateLimit: 500, burstLimit: 1_000 },
+    },
+  },
+  fineTuning: {
+    lora: {
+      ranks: [8, 16, 32, 64],
+      defaultRank: 16,
+      alpha: { min: 1, max: 128 },
+      defaultAlpha: 32,
+      targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+      defaultTargetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
+    },
+    serving: { maxActiveAdapters: 4, maxCachedAdapters: 16 },
+    training: {
+      // Hugging Face PyTorch training container (transformers 4.49, PyTorch 2.5, with peft); AWS account 763104351884.
+      image:
+        '763104351884.dkr.ecr.${AWS::Region}.amazonaws.com/huggingface-pytorch-training:2.5.1-transformers4.49.0-gpu-py311-cu124-ubuntu22.04',
+      maxRuntimeSeconds: 24 * 3600,
+      volumeSizeGb: 100,
+      minExamples: 10,
+      maxTrainedTokens: 100_000_000,
+      maxFileBytes: 512 * 1024 * 1024,
     },
   },
 };

@@ -107,15 +107,106 @@ export const tierSchema = z
       .strict(),
     lora: z
       .object({
+        /** LoRA fine-tuning jobs and uploaded adapters. Off answers 403 naming the tiers that have it. */
         allowed: z.boolean(),
         /** Premium on the base model's token prices for a fine-tuned adapter, in percent. */
         premiumPercent: z.number().min(0),
+        /** USD per 1M trained tokens (tokens of the training file x epochs), reserved at job creation. */
+        trainingUsdPerMillionTokens: usd.default(0),
       })
       .strict(),
     edge: edgeSchema,
   })
   .strict();
 export type TierConfig = z.infer<typeof tierSchema>;
+
+const instanceType = z
+  .string()
+  .regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'must be a SageMaker instance type such as ml.g5.2xlarge');
+
+/** Llama-style decoder dimensions, as in the weights' config.json. */
+export const architectureSchema = z
+  .object({
+    hiddenSize: positiveInt,
+    intermediateSize: positiveInt,
+    layers: positiveInt,
+    attentionHeads: positiveInt,
+    keyValueHeads: positiveInt,
+    headDim: positiveInt,
+  })
+  .strict()
+  .refine((a) => a.attentionHeads % a.keyValueHeads === 0, {
+    message: 'attentionHeads must be a multiple of keyValueHeads',
+    path: ['keyValueHeads'],
+  });
+export type ModelArchitecture = z.infer<typeof architectureSchema>;
+
+/** Modules of a Llama-style decoder layer that LoRA may adapt (PEFT's and vLLM's names). */
+export const LORA_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+
+/** LoRA training and serving, for every model and tier. */
+export const fineTuningSchema = z
+  .object({
+    lora: z
+      .object({
+        /** Ranks accepted for jobs and uploaded adapters (Groq accepts 8, 16, 32 and 64). */
+        ranks: z.array(positiveInt).min(1),
+        defaultRank: positiveInt,
+        /** Bounds of lora_alpha. */
+        alpha: z.object({ min: positiveInt, max: positiveInt }).strict(),
+        defaultAlpha: positiveInt,
+        /** Modules adapters may target, and those a training job targets by default. */
+        targetModules: z.array(z.enum(LORA_MODULES)).min(1),
+        defaultTargetModules: z.array(z.enum(LORA_MODULES)).min(1),
+      })
+      .strict(),
+    /** vLLM's LoRA settings on every base inference component (LMI `OPTION_*`). */
+    serving: z
+      .object({
+        /** Adapters active in one batch on the GPUs (`OPTION_MAX_LORAS`). */
+        maxActiveAdapters: positiveInt,
+        /** Adapters kept in host memory, ready to swap in (`OPTION_MAX_CPU_LORAS`). */
+        maxCachedAdapters: positiveInt,
+      })
+      .strict(),
+    training: z
+      .object({
+        /** Hugging Face PyTorch training image (with transformers and peft); `${AWS::Region}` is substituted. */
+        image: z.string().min(1),
+        /** StoppingCondition.MaxRuntimeInSeconds: a job still running then is stopped and fails. */
+        maxRuntimeSeconds: z
+          .int()
+          .min(600)
+          .max(28 * 24 * 3600),
+        /** ML storage volume of the training instance (base weights + checkpoints). */
+        volumeSizeGb: z.int().min(1).max(16_384),
+        /** Fewest conversations a training file must hold (OpenAI requires 10). */
+        minExamples: positiveInt,
+        /** Most trained tokens (file tokens x epochs) of one job. */
+        maxTrainedTokens: positiveInt,
+        /** Most bytes of a training file the API reads to check it. */
+        maxFileBytes: positiveInt,
+      })
+      .strict(),
+  })
+  .strict()
+  .refine((f) => f.lora.ranks.includes(f.lora.defaultRank), {
+    message: 'defaultRank must be one of ranks',
+    path: ['lora', 'defaultRank'],
+  })
+  .refine((f) => f.lora.alpha.min <= f.lora.defaultAlpha && f.lora.defaultAlpha <= f.lora.alpha.max, {
+    message: 'defaultAlpha must lie within alpha.min and alpha.max',
+    path: ['lora', 'defaultAlpha'],
+  })
+  .refine((f) => f.lora.defaultTargetModules.every((m) => f.lora.targetModules.includes(m)), {
+    message: 'defaultTargetModules must all be in targetModules',
+    path: ['lora', 'defaultTargetModules'],
+  })
+  .refine((f) => f.serving.maxActiveAdapters <= f.serving.maxCachedAdapters, {
+    message: 'maxActiveAdapters must not exceed maxCachedAdapters (vLLM requires max_cpu_loras >= max_loras)',
+    path: ['serving', 'maxActiveAdapters'],
+  });
+export type FineTuningConfig = z.infer<typeof fineTuningSchema>;
 
 export const modelSchema = z
   .object({
@@ -131,9 +222,7 @@ export const modelSchema = z
     containerImage: z.string().min(1),
     /** Where the container loads weights from: an `s3://` URI or a Hugging Face model id. */
     weights: z.string().min(1),
-    instanceType: z
-      .string()
-      .regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'must be a SageMaker instance type such as ml.g5.2xlarge'),
+    instanceType,
     /** Minimum and maximum instances behind the endpoint (managed instance scaling). */
     instanceCount: z.object({ min: z.int().nonnegative(), max: positiveInt }).strict(),
     /** GPUs one copy of the model needs. */
@@ -142,6 +231,16 @@ export const modelSchema = z
     memoryMiBPerCopy: positiveInt,
     /** Most copies of the model (inference component copies) autoscaling may run. */
     maxCopies: positiveInt,
+    /**
+     * The transformer's dimensions (from the weights' config.json): LoRA adapters are checked against them.
+     * A model without them takes no adapters.
+     */
+    architecture: architectureSchema.optional(),
+    /**
+     * GPU instance type of the SageMaker training job that fine-tunes this model (the script trains on one
+     * GPU: the bf16 weights must fit in its memory). Absent: no training jobs, uploaded adapters only.
+     */
+    trainingInstanceType: instanceType.optional(),
   })
   .strict()
   .refine((m) => m.maxOutputTokens <= m.contextWindow, {
@@ -226,6 +325,7 @@ export const configSchema = z
       message: 'the catalog needs at least one model',
     }),
     tiers: z.object({ free: tierSchema, developer: tierSchema, enterprise: tierSchema }).strict(),
+    fineTuning: fineTuningSchema,
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -46,6 +46,7 @@ export class InferenceStack extends Stack {
           environmentName: env.name,
           modelId,
           model,
+          fineTuning: config.fineTuning,
           role: this.role,
           volumeKey: this.volumeKey,
           scaleToZero: env.inference.scaleToZero,

@@ -6,7 +6,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { endpointName, inferenceComponentName } from '../../lambda/inference/backends/sagemaker-names';
 import { loadConfig } from '../../lib/config/load';
-import { LORA_LIMITS } from '../../lib/constructs/inference/lmi-container';
+import { lmiEnvironment, loraEnvironment } from '../../lib/constructs/inference/lmi-container';
 import { VARIANT_NAME } from '../../lib/constructs/inference/model-endpoint';
 import { createApp } from '../../lib/create-app';
 import { type SynthesizedApp, synthesize } from '../support/synth';
@@ -69,8 +69,9 @@ describe('inference stack (dev: scale to zero)', () => {
           OPTION_TENSOR_PARALLEL_DEGREE: String(model.acceleratorsPerCopy),
           OPTION_MAX_MODEL_LEN: String(model.contextWindow),
           OPTION_ENABLE_LORA: 'true',
-          OPTION_MAX_LORAS: String(LORA_LIMITS.maxActive),
-          OPTION_MAX_LORA_RANK: String(LORA_LIMITS.maxRank),
+          OPTION_MAX_LORAS: String(config.fineTuning.serving.maxActiveAdapters),
+          OPTION_MAX_CPU_LORAS: String(config.fineTuning.serving.maxCachedAdapters),
+          OPTION_MAX_LORA_RANK: String(Math.max(...config.fineTuning.lora.ranks)),
         }),
         ModelDataSource: Match.absent(),
       },
@@ -402,6 +403,38 @@ describe('inference stack with weights in S3 on an EBS-backed instance type', ()
         r.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} at ${c.constructPath}`)),
     );
     expect(findings).toEqual([]);
+  });
+});
+
+describe('LoRA settings of the base components come from the config', () => {
+  it('uses the configured adapter slots and the highest configured rank', () => {
+    const { inference } = synthesize({
+      overrides: {
+        fineTuning: {
+          lora: { ranks: [8, 16], defaultRank: 8 },
+          serving: { maxActiveAdapters: 2, maxCachedAdapters: 6 },
+        },
+      },
+    });
+    inference.allResourcesProperties('AWS::SageMaker::Model', {
+      PrimaryContainer: Match.objectLike({
+        Environment: Match.objectLike({
+          OPTION_ENABLE_LORA: 'true',
+          OPTION_MAX_LORAS: '2',
+          OPTION_MAX_CPU_LORAS: '6',
+          OPTION_MAX_LORA_RANK: '16',
+        }),
+      }),
+    });
+  });
+
+  it('leaves LoRA off for a model without an architecture (it takes no adapters)', () => {
+    const config = loadConfig({ env: 'dev' });
+    const model = config.models[LLAMA_8B];
+    if (!model) throw new Error('no 8B model in the config');
+    const withoutArchitecture = { ...model, architecture: undefined };
+    expect(loraEnvironment(withoutArchitecture, config.fineTuning)).toEqual({});
+    expect(lmiEnvironment(LLAMA_8B, withoutArchitecture, config.fineTuning)).not.toHaveProperty('OPTION_ENABLE_LORA');
   });
 });
 

@@ -1,18 +1,20 @@
 import { ConfigError } from '../../config/load';
-import type { ModelConfig } from '../../config/schema';
+import type { FineTuningConfig, ModelConfig } from '../../config/schema';
 
 /**
- * LoRA limits the base model's vLLM engine is started with. Adapters (fine-tunes) served on top must respect
- * them: a fine-tuning job must not train a rank above `maxRank`.
+ * vLLM's LoRA settings for a base model that takes adapters (one with `architecture` in the config), from
+ * `fineTuning` in the config: adapters (fine-tunes and uploads) are checked against the same ranks before they
+ * are deployed, so the engine never meets a rank above `OPTION_MAX_LORA_RANK`.
  */
-export const LORA_LIMITS = {
-  /** Adapters that can be active in one batch on the GPUs (vLLM `max_loras`). */
-  maxActive: 4,
-  /** Adapters kept in host memory, ready to swap in (vLLM `max_cpu_loras`). */
-  maxCached: 16,
-  /** Highest adapter rank accepted (vLLM `max_lora_rank`). */
-  maxRank: 64,
-} as const;
+export function loraEnvironment(model: ModelConfig, fineTuning: FineTuningConfig): Record<string, string> {
+  if (!model.architecture) return {};
+  return {
+    OPTION_ENABLE_LORA: 'true',
+    OPTION_MAX_LORAS: String(fineTuning.serving.maxActiveAdapters),
+    OPTION_MAX_CPU_LORAS: String(fineTuning.serving.maxCachedAdapters),
+    OPTION_MAX_LORA_RANK: String(Math.max(...fineTuning.lora.ranks)),
+  };
+}
 
 /** How long SageMaker waits for weights to download and for the container to pass its health check. */
 export const STARTUP_TIMEOUT_SECONDS = 3600; // the most SageMaker allows for both
@@ -50,7 +52,11 @@ export function s3Weights(modelId: string, model: ModelConfig): S3Weights | unde
  * explicitly (it is the default from LMI v17); `OPTION_ROLLING_BATCH=disable` because async mode replaces
  * LMI's own rolling batch with vLLM's engine.
  */
-export function lmiEnvironment(modelId: string, model: ModelConfig): Record<string, string> {
+export function lmiEnvironment(
+  modelId: string,
+  model: ModelConfig,
+  fineTuning: FineTuningConfig,
+): Record<string, string> {
   const weights = s3Weights(modelId, model);
   return {
     // Weights in S3 are downloaded by SageMaker into /opt/ml/model (so the container can run network
@@ -61,10 +67,7 @@ export function lmiEnvironment(modelId: string, model: ModelConfig): Record<stri
     OPTION_ENTRYPOINT: 'djl_python.lmi_vllm.vllm_async_service',
     OPTION_TENSOR_PARALLEL_DEGREE: String(model.acceleratorsPerCopy),
     OPTION_MAX_MODEL_LEN: String(model.contextWindow),
-    OPTION_ENABLE_LORA: 'true',
-    OPTION_MAX_LORAS: String(LORA_LIMITS.maxActive),
-    OPTION_MAX_CPU_LORAS: String(LORA_LIMITS.maxCached),
-    OPTION_MAX_LORA_RANK: String(LORA_LIMITS.maxRank),
+    ...loraEnvironment(model, fineTuning),
     OPTION_MODEL_LOADING_TIMEOUT: String(STARTUP_TIMEOUT_SECONDS),
     // Exit when the engine dies, so SageMaker replaces the copy instead of routing requests to a dead engine.
     SERVING_FAIL_FAST: 'true',

@@ -3,7 +3,7 @@ import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { CfnEndpoint, CfnEndpointConfig, CfnInferenceComponent, CfnModel } from 'aws-cdk-lib/aws-sagemaker';
 import { Construct } from 'constructs';
 import { endpointName, inferenceComponentName } from '../../../lambda/inference/backends/sagemaker-names';
-import type { ModelConfig } from '../../config/schema';
+import type { FineTuningConfig, ModelConfig } from '../../config/schema';
 import { CopyAutoscaling } from './copy-autoscaling';
 import type { InferenceRole } from './inference-role';
 import { acceptsVolumeKmsKey, verifyModelFitsInstance } from './instance-types';
@@ -18,6 +18,8 @@ export interface ModelEndpointProps {
   readonly environmentName: string;
   readonly modelId: string;
   readonly model: ModelConfig;
+  /** LoRA serving settings (vLLM's adapter slots and highest rank). */
+  readonly fineTuning: FineTuningConfig;
   /** The execution role SageMaker assumes; this construct grants it what the model needs. */
   readonly role: InferenceRole;
   /**
@@ -75,7 +77,7 @@ export class ModelEndpoint extends Construct {
       enableNetworkIsolation: this.networkIsolated,
       primaryContainer: {
         image: Fn.sub(model.containerImage),
-        environment: lmiEnvironment(modelId, model),
+        environment: lmiEnvironment(modelId, model, props.fineTuning),
         modelDataSource: weights
           ? { s3DataSource: { s3Uri: weights.uri, s3DataType: 'S3Prefix', compressionType: 'None' } }
           : undefined,

@@ -1,0 +1,1 @@
+"""Tierline LoRA training: the parts that need neither transformers nor peft (tested with pytest)."""
