@@ -26,6 +26,7 @@ export function createApp(app: App, config: TierlineConfig, env?: Environment): 
     customers: data.customers,
     metering: data.metering,
     ledgerDeadLetters: data.ledgerDeadLetters,
+    files: data.files,
     description: `Tierline ${config.environment.name}: OpenAI-compatible API (stateless)`,
   });
   const inference = new InferenceStack(app, `${prefix}-Inference`, {

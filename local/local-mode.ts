@@ -7,6 +7,8 @@ import { serve } from '@hono/node-server';
 import dynalite from 'dynalite';
 import { Operator } from '../cli/operator';
 import { CustomersRepository, createDocumentClient } from '../lambda/customers/customers-repository';
+import { createFiles } from '../lambda/files/create-files';
+import { createS3Client } from '../lambda/files/file-storage';
 import { createApiApp } from '../lambda/http/app';
 import type { ModelBackend } from '../lambda/inference/backends/model-backend';
 import { TEST_MODEL_OWNER, TestModelBackend } from '../lambda/inference/backends/test-model-backend';
@@ -19,10 +21,13 @@ import type { OperatorSettings } from '../lib/operator-settings';
 import { ApiGatewayEmulator } from './api-gateway-emulator';
 import { EdgeThrottle } from './edge-throttle';
 import { localPrincipal } from './local-principal';
-import { ensureCustomersTable, ensureMeteringTable } from './local-tables';
+import { startLocalS3 } from './local-s3';
+import { ensureCustomersTable, ensureFilesTable, ensureMeteringTable } from './local-tables';
 
 export const LOCAL_CUSTOMERS_TABLE = 'tierline-local-customers';
 export const LOCAL_METERING_TABLE = 'tierline-local-metering';
+export const LOCAL_FILES_TABLE = 'tierline-local-files';
+export const LOCAL_FILES_BUCKET = 'tierline-local-files';
 export const LOCAL_STAGE = 'local';
 
 /** What `tierline --local` reads to reach a running local mode. */
@@ -85,6 +90,8 @@ export interface LocalMode {
   events: SpendAlert[];
   /** The DynamoDB engine's endpoint, for tests that look at the tables. */
   dynamoEndpoint: string;
+  /** The embedded S3 server's endpoint (bucket {@link LOCAL_FILES_BUCKET}). */
+  s3Endpoint: string;
   stop(): Promise<void>;
 }
 
@@ -157,7 +164,14 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   options.instrumentDynamo?.(client);
   await ensureCustomersTable(client, LOCAL_CUSTOMERS_TABLE);
   await ensureMeteringTable(client, LOCAL_METERING_TABLE);
+  await ensureFilesTable(client, LOCAL_FILES_TABLE);
   await ApiGatewayEmulator.createTable(client);
+  // File content in an embedded S3 server, on disk beside the DynamoDB data (or in a temporary folder).
+  const s3Server = await startLocalS3({
+    directory: options.dataDir ? path.join(options.dataDir, 's3') : undefined,
+    bucket: LOCAL_FILES_BUCKET,
+  });
+  const s3 = createS3Client({ endpoint: s3Server.endpoint });
   const doc = createDocumentClient(client);
   const customers = new CustomersRepository(doc, LOCAL_CUSTOMERS_TABLE);
   const emulator = new ApiGatewayEmulator(doc);
@@ -220,6 +234,14 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     ...metering,
     metering: trackedMetering,
     modelOwner: ownedBy ? () => ownedBy : undefined,
+    files: createFiles({
+      doc,
+      tableName: LOCAL_FILES_TABLE,
+      s3,
+      bucket: LOCAL_FILES_BUCKET,
+      config: config.files,
+      now: options.now,
+    }),
     now: options.now,
     logError,
   });
@@ -259,6 +281,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     operator,
     events,
     dynamoEndpoint,
+    s3Endpoint: s3Server.endpoint,
     stop: async () => {
       if (stopped) return;
       stopped = true;
@@ -270,6 +293,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       await new Promise((resolve) => setTimeout(resolve, 50));
       await Promise.race([Promise.allSettled([...pending]), new Promise((resolve) => setTimeout(resolve, 5_000))]);
       client.destroy();
+      s3.destroy();
+      await s3Server.stop();
       if (dynamo) await new Promise<void>((resolve) => dynamo.close(() => resolve()));
     },
   };

@@ -5,6 +5,7 @@ import {
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import { CUSTOMERS_TABLE } from '../lambda/customers/customers-table';
+import { FILES_TABLE } from '../lambda/files/files-table';
 import { METERING_TABLE } from '../lambda/metering/metering-table';
 
 /**
@@ -30,6 +31,11 @@ export function ensureMeteringTable(client: DynamoDBClient, tableName: string): 
     METERING_TABLE.sortKey,
     METERING_TABLE.byCustomerDayIndex,
   );
+}
+
+/** The files table, as the CDK construct builds it from {@link FILES_TABLE}. */
+export function ensureFilesTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  return ensureTable(client, tableName, FILES_TABLE.partitionKey, FILES_TABLE.sortKey, FILES_TABLE.byPurposeIndex);
 }
 
 async function ensureTable(

@@ -3,7 +3,9 @@ import { Hono } from 'hono';
 import { HttpError, InternalServerError, NotFoundError } from '../openai/errors';
 import { accountRoutes, publicPlanRoutes } from './routes/account';
 import { chatCompletionRoutes } from './routes/chat-completions';
+import { fileRoutes } from './routes/files';
 import { modelRoutes } from './routes/models';
+import { uploadRoutes } from './routes/uploads';
 import { usageRoutes } from './routes/usage';
 import type { ApiDependencies, AppEnv } from './types';
 
@@ -22,6 +24,10 @@ function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
   v1.route('/', modelRoutes(deps));
   v1.route('/', chatCompletionRoutes(deps));
   v1.route('/', usageRoutes(deps));
+  if (deps.files) {
+    v1.route('/', fileRoutes(deps.files));
+    v1.route('/', uploadRoutes(deps.files));
+  }
   return v1;
 }
 

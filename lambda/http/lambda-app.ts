@@ -1,10 +1,14 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { defaultIsContentTypeBinary } from 'hono/aws-lambda';
 import { bundledConfig } from '../config';
 import { CustomersRepository, createDocumentClient } from '../customers/customers-repository';
 import { CUSTOMERS_TABLE_ENV } from '../customers/customers-table';
 import { principalFromAuthorizer, requestIdFromEvent } from '../customers/lambda-principal';
+import { createFiles } from '../files/create-files';
+import { createS3Client, FILES_BUCKET_ENV } from '../files/file-storage';
+import { FILES_TABLE_ENV } from '../files/files-table';
 import { SageMakerBackend } from '../inference/backends/sagemaker-backend';
 import { SqsDeadLetterSink } from '../metering/ledger';
 import { LEDGER_DEAD_LETTERS_ENV, METERING_TABLE_ENV } from '../metering/metering-table';
@@ -14,10 +18,18 @@ import { createApiApp } from './app';
 import { requiredEnv } from './environment';
 
 /**
+ * Which responses the buffered adapter base64-encodes. File content (JSONL) is text and goes out as is:
+ * API Gateway decodes base64 only for binary media types that the client accepts.
+ */
+export function isBinaryResponse(contentType: string): boolean {
+  return !/^application\/jsonl\s*(?:;|$)/i.test(contentType) && defaultIsContentTypeBinary(contentType);
+}
+
+/**
  * The API app as it runs in Lambda: config bundled, principal from the authorizer, models on SageMaker,
  * metering on DynamoDB with dead letters in SQS and spend alerts on EventBridge.
  */
-export function createLambdaApp(serviceName: string) {
+export function createLambdaApp(serviceName: string, options: { files?: boolean } = {}) {
   const logger = new Logger({ serviceName });
   const config = bundledConfig();
   const doc = createDocumentClient();
@@ -36,6 +48,15 @@ export function createLambdaApp(serviceName: string) {
     customers: new CustomersRepository(doc, requiredEnv(CUSTOMERS_TABLE_ENV)),
     backend: new SageMakerBackend({ env: config.environment.name }),
     ...metering,
+    files: options.files
+      ? createFiles({
+          doc,
+          tableName: requiredEnv(FILES_TABLE_ENV),
+          s3: createS3Client(),
+          bucket: requiredEnv(FILES_BUCKET_ENV),
+          config: config.files,
+        })
+      : undefined,
     requestIdOf: requestIdFromEvent,
     logError,
   });

@@ -2,6 +2,8 @@ import type { Context } from 'hono';
 import type { TierlineConfig } from '../../lib/config/schema';
 import type { Principal } from '../customers/authenticate';
 import type { CustomersRepository } from '../customers/customers-repository';
+import type { FilesService } from '../files/files-service';
+import type { UploadsService } from '../files/uploads-service';
 import type { ModelBackend } from '../inference/backends/model-backend';
 import type { RequestMetering } from '../metering/request-metering';
 import type { SpendTracker } from '../metering/spend';
@@ -21,6 +23,8 @@ export interface ApiDependencies {
   usage: Pick<UsageAggregates, 'queryUsage'>;
   /** Monthly spend tracked for spend limits. */
   spend: Pick<SpendTracker, 'getMonth' | 'catchUp'>;
+  /** The Files and Uploads APIs; their routes answer 404 when absent. */
+  files?: FilesApi;
   /** The clock (tests). */
   now?: () => Date;
   /** `owned_by` of a model in `/v1/models` (local mode names its test model there). */
@@ -28,6 +32,12 @@ export interface ApiDependencies {
   /** The request id clients see in `x-request-id`; defaults to a random UUID. */
   requestIdOf?: (c: Context) => string | undefined;
   logError?: (message: string, details: Record<string, unknown>) => void;
+}
+
+/** Files (content in S3, metadata in DynamoDB) and the Uploads API for large ones. */
+export interface FilesApi {
+  files: FilesService;
+  uploads: UploadsService;
 }
 
 export type AppEnv = { Variables: { requestId: string; principal: Principal } };

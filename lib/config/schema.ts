@@ -318,9 +318,29 @@ export type EnvironmentConfig = z.infer<typeof environmentSchema>;
 /** What environment definitions write: optional fields may be left out. */
 export type EnvironmentConfigInput = z.input<typeof environmentSchema>;
 
+/** Limits of the Files and Uploads APIs (every tier). */
+export const filesSchema = z
+  .object({
+    /** Largest file, in bytes, through the Uploads API (Groq and OpenAI: 200 MB for batch input). */
+    maxFileBytes: positiveInt,
+    /** Most lines in a JSONL file (Groq: 50,000 per batch file). */
+    maxLinesPerFile: positiveInt,
+    /** How long an upload (`POST /v1/uploads`) may stay open before it expires, in seconds (OpenAI: 1 hour). */
+    uploadExpirySeconds: positiveInt,
+  })
+  .strict();
+export type FilesConfig = z.infer<typeof filesSchema>;
+
+export const DEFAULT_FILES_CONFIG: FilesConfig = {
+  maxFileBytes: 200 * 1000 * 1000,
+  maxLinesPerFile: 50_000,
+  uploadExpirySeconds: 3_600,
+};
+
 export const configSchema = z
   .object({
     environment: environmentSchema,
+    files: filesSchema.default(DEFAULT_FILES_CONFIG),
     models: z.record(modelId, modelSchema).refine((m) => Object.keys(m).length > 0, {
       message: 'the catalog needs at least one model',
     }),

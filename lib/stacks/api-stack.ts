@@ -5,6 +5,7 @@ import type { TierlineConfig } from '../config/schema';
 import { TierUsagePlans } from '../constructs/api/tier-usage-plans';
 import { TierlineApi } from '../constructs/api/tierline-api';
 import type { CustomersTable } from '../constructs/customers-table';
+import type { FilesStore } from '../constructs/files/files-store';
 import type { LedgerDeadLetters } from '../constructs/metering/ledger-dead-letters';
 import type { MeteringTable } from '../constructs/metering/metering-table';
 import { UsageMetering } from '../constructs/metering/usage-metering';
@@ -15,6 +16,7 @@ export interface ApiStackProps extends StackProps {
   readonly customers: CustomersTable;
   readonly metering: MeteringTable;
   readonly ledgerDeadLetters: LedgerDeadLetters;
+  readonly files: FilesStore;
 }
 
 /** The stateless API: functions, REST API, usage plans. Safe to destroy and redeploy. */
@@ -46,6 +48,7 @@ export class ApiStack extends Stack {
       this.usageMetering.grantPublishEvents(handler.function);
     }
     props.customers.bindForItemUpdates(this.api.apiFunction.function);
+    props.files.bindForFiles(this.api.apiFunction.function);
 
     const settings: OperatorSettings = {
       apiId: this.api.restApi.restApiId,

@@ -6,7 +6,7 @@ describe('data stack', () => {
   it('holds the customers table: keys from the shared schema, on-demand, PITR, KMS, listing index', () => {
     const { data } = synthesize();
 
-    data.resourceCountIs('AWS::DynamoDB::Table', 2);
+    data.resourceCountIs('AWS::DynamoDB::Table', 3);
     data.hasResourceProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
       KeySchema: [

@@ -122,6 +122,8 @@ export class TierlineApi extends Construct {
       description: 'Tierline OpenAI-compatible LLM API',
       endpointConfiguration: { types: [EndpointType.REGIONAL] },
       apiKeySourceType: ApiKeySourceType.AUTHORIZER,
+      // File uploads: API Gateway passes these bodies base64-encoded, so their bytes reach the function unchanged.
+      binaryMediaTypes: ['multipart/form-data'],
       cloudWatchRole: true,
       cloudWatchRoleRemovalPolicy: removalPolicy,
       deployOptions: {

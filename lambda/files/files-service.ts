@@ -1,0 +1,154 @@
+import type { FilesConfig } from '../../lib/config/schema';
+import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../openai/errors';
+import type { FileStorage } from './file-storage';
+import type { FileListQuery, FilePurpose, FileRecord, FilesRepository } from './files-repository';
+import { isWellFormedId, newFileId } from './ids';
+import { JsonlValidator } from './jsonl';
+
+/**
+ * Content answered inline by `GET /v1/files/{id}/content`. A buffered Lambda response holds at most 6 MB
+ * (API Gateway's own limit is 10 MB): larger files answer a redirect to a presigned S3 URL instead.
+ */
+export const INLINE_CONTENT_MAX_BYTES = 5 * 1024 * 1024;
+/** How long a content redirect URL works. */
+export const CONTENT_URL_SECONDS = 300;
+
+const MAX_FILENAME_CHARS = 255;
+
+export const contentKey = (customerId: string, fileId: string) => `files/${customerId}/${fileId}`;
+
+export function fileNotFound(fileId: string): NotFoundError {
+  return new NotFoundError(`No such File object: ${fileId}`, 'file_not_found', 'file_id');
+}
+
+export function checkFilename(filename: unknown): string {
+  if (typeof filename !== 'string' || filename.trim() === '') {
+    throw new BadRequestError('The file needs a name.', 'filename', 'missing_required_parameter');
+  }
+  if (filename.length > MAX_FILENAME_CHARS) {
+    throw new BadRequestError(
+      `The file name is too long: at most ${MAX_FILENAME_CHARS} characters.`,
+      'filename',
+      'invalid_value',
+    );
+  }
+  return filename;
+}
+
+/** Throws the validator's findings as one 400 that names the lines; answers the line count. */
+export function throwIfInvalid(validator: JsonlValidator): number {
+  const report = validator.end();
+  const message = JsonlValidator.describe(report);
+  if (message) throw new BadRequestError(message, 'file', 'invalid_file');
+  return report.lines;
+}
+
+export interface FilesServiceOptions {
+  repository: FilesRepository;
+  storage: FileStorage;
+  config: FilesConfig;
+  now?: () => Date;
+}
+
+/** The Files API: every file belongs to one customer; another customer's id is not found. */
+export class FilesService {
+  constructor(private readonly options: FilesServiceOptions) {}
+
+  private now(): Date {
+    return this.options.now?.() ?? new Date();
+  }
+
+  /** Stores an uploaded file after checking it: JSONL, one object per line, within the size and line limits. */
+  async create(customerId: string, input: { filename: string; purpose: FilePurpose; content: Uint8Array }) {
+    const { config, storage, repository } = this.options;
+    if (input.content.byteLength > config.maxFileBytes) throw new PayloadTooLargeError(config.maxFileBytes);
+    const validator = new JsonlValidator(config.maxLinesPerFile);
+    validator.push(input.content);
+    const lines = throwIfInvalid(validator);
+    const now = this.now();
+    const fileId = newFileId(now);
+    const record: FileRecord = {
+      fileId,
+      customerId,
+      filename: checkFilename(input.filename),
+      purpose: input.purpose,
+      bytes: input.content.byteLength,
+      lines,
+      createdAt: Math.floor(now.getTime() / 1000),
+      objectKey: contentKey(customerId, fileId),
+    };
+    // Content first: metadata never points at content that is not there. A crash between the two leaves an
+    // object that no record names: nobody can read it, and the client's retry uploads a new file.
+    await storage.put(record.objectKey, input.content);
+    await repository.putFile(record);
+    return record;
+  }
+
+  /**
+   * Writes a file that Tierline makes for a customer (a batch's output or error file) from a stream of
+   * chunks. `fileId` is chosen by the caller so that a retry writes the same file, not a second one.
+   */
+  async writeOwnedFile(input: {
+    customerId: string;
+    fileId: string;
+    filename: string;
+    purpose: FilePurpose;
+    chunks: AsyncIterable<Uint8Array>;
+    lines: number;
+  }): Promise<FileRecord> {
+    const objectKey = contentKey(input.customerId, input.fileId);
+    const { bytes } = await this.options.storage.compose(objectKey, input.chunks);
+    const record: FileRecord = {
+      fileId: input.fileId,
+      customerId: input.customerId,
+      filename: input.filename,
+      purpose: input.purpose,
+      bytes,
+      lines: input.lines,
+      createdAt: Math.floor(this.now().getTime() / 1000),
+      objectKey,
+    };
+    await this.options.repository.putFile(record);
+    return (await this.options.repository.getFile(input.customerId, input.fileId)) ?? record;
+  }
+
+  async get(customerId: string, fileId: string): Promise<FileRecord> {
+    const file = isWellFormedId('file-', fileId)
+      ? await this.options.repository.getFile(customerId, fileId)
+      : undefined;
+    if (!file) throw fileNotFound(fileId);
+    return file;
+  }
+
+  list(customerId: string, query: FileListQuery) {
+    return this.options.repository.listFiles(customerId, query);
+  }
+
+  /** The content, inline when it fits a buffered Lambda response, else a short-lived download URL. */
+  async content(
+    customerId: string,
+    fileId: string,
+  ): Promise<{ file: FileRecord; body: Uint8Array } | { file: FileRecord; url: string }> {
+    const file = await this.get(customerId, fileId);
+    if (file.bytes > INLINE_CONTENT_MAX_BYTES) {
+      return { file, url: await this.options.storage.downloadUrl(file.objectKey, CONTENT_URL_SECONDS) };
+    }
+    const body = await this.options.storage.get(file.objectKey);
+    // The record is written after the content, so this is a file deleted between the two reads.
+    if (!body) throw fileNotFound(fileId);
+    return { file, body };
+  }
+
+  /**
+   * Deletes the metadata first (from then on the file is gone for the customer), then the content. The
+   * bucket is versioned: a lifecycle rule removes the deleted content's old version after 30 days.
+   */
+  async delete(customerId: string, fileId: string): Promise<FileRecord> {
+    const file = isWellFormedId('file-', fileId)
+      ? await this.options.repository.deleteFile(customerId, fileId)
+      : undefined;
+    if (!file) throw fileNotFound(fileId);
+    await this.options.storage.delete(file.objectKey);
+    return file;
+  }
+}

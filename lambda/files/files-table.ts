@@ -1,0 +1,19 @@
+/**
+ * Key and index names of the files table. The CDK construct builds the table from these and the repository
+ * reads and writes with them. No AWS imports: bundled into handlers.
+ *
+ * Items, all in the partition of the customer who owns them (`CUS#<customerId>`), so reading another
+ * customer's id finds nothing:
+ * - `FILE#<fileId>`: a file's metadata; also in the `byPurpose` index (`CUS#<id>#<purpose>` / `FILE#<fileId>`);
+ * - `UPLOAD#<uploadId>`: an upload in progress (or finished) through the Uploads API;
+ * - `UPLOAD#<uploadId>#PART#<partId>`: one part of it.
+ * Ids sort by creation time (`ids.ts`), so the sort key is also the listing order.
+ */
+export const FILES_TABLE = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  byPurposeIndex: { name: 'byPurpose', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+} as const;
+
+/** Environment variable that carries the table name into a function. */
+export const FILES_TABLE_ENV = 'FILES_TABLE_NAME';

@@ -1,0 +1,211 @@
+import type { FilesConfig } from '../../lib/config/schema';
+import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../openai/errors';
+import type { FileStorage } from './file-storage';
+import type { FilePurpose, FileRecord, FilesRepository, UploadPartRecord, UploadRecord } from './files-repository';
+import { checkFilename, contentKey, throwIfInvalid } from './files-service';
+import { isWellFormedId, newFileId, newPartId, newUploadId } from './ids';
+import { JsonlValidator } from './jsonl';
+
+export const partsKey = (customerId: string, uploadId: string, partId: string) =>
+  `parts/${customerId}/${uploadId}/${partId}`;
+
+export function uploadNotFound(uploadId: string): NotFoundError {
+  return new NotFoundError(`No such Upload object: ${uploadId}`, 'upload_not_found', 'upload_id');
+}
+
+export interface UploadsServiceOptions {
+  repository: FilesRepository;
+  storage: FileStorage;
+  config: FilesConfig;
+  now?: () => Date;
+}
+
+/**
+ * OpenAI's Uploads API, for files larger than one request may carry: create an upload (name, purpose,
+ * total bytes), add parts, complete it with the parts in order. Each part is its own S3 object; `complete`
+ * streams them, in the client's order, through the JSONL check into one S3 multipart upload (parts of any
+ * size work, where S3 multipart itself needs 5 MiB for every part but the last), then writes the file.
+ */
+export class UploadsService {
+  constructor(private readonly options: UploadsServiceOptions) {}
+
+  private nowSeconds(): number {
+    return Math.floor((this.options.now?.() ?? new Date()).getTime() / 1000);
+  }
+
+  async create(
+    customerId: string,
+    input: { filename: unknown; purpose: FilePurpose; bytes: unknown; mimeType: unknown },
+  ): Promise<UploadRecord> {
+    const { config } = this.options;
+    if (typeof input.bytes !== 'number' || !Number.isInteger(input.bytes) || input.bytes < 1) {
+      throw new BadRequestError("'bytes' must be a positive integer: the file's size.", 'bytes', 'invalid_value');
+    }
+    if (input.bytes > config.maxFileBytes) {
+      throw new BadRequestError(
+        `The file is too large: ${input.bytes} bytes, at most ${config.maxFileBytes}.`,
+        'bytes',
+        'file_too_large',
+      );
+    }
+    if (typeof input.mimeType !== 'string' || input.mimeType === '') {
+      throw new BadRequestError("Missing required parameter: 'mime_type'.", 'mime_type', 'missing_required_parameter');
+    }
+    const createdAt = this.nowSeconds();
+    const now = this.options.now?.() ?? new Date();
+    const upload: UploadRecord = {
+      uploadId: newUploadId(now),
+      customerId,
+      filename: checkFilename(input.filename),
+      purpose: input.purpose,
+      bytes: input.bytes,
+      mimeType: input.mimeType,
+      status: 'pending',
+      createdAt,
+      expiresAt: createdAt + config.uploadExpirySeconds,
+      fileId: newFileId(now),
+    };
+    await this.options.repository.putUpload(upload);
+    return upload;
+  }
+
+  async get(customerId: string, uploadId: string): Promise<UploadRecord> {
+    const upload = isWellFormedId('upload_', uploadId)
+      ? await this.options.repository.getUpload(customerId, uploadId)
+      : undefined;
+    if (!upload) throw uploadNotFound(uploadId);
+    return upload;
+  }
+
+  /** A pending upload, or a 400 that says why it takes no more changes (and marks an expired one). */
+  private async pending(customerId: string, uploadId: string): Promise<UploadRecord> {
+    const upload = await this.get(customerId, uploadId);
+    if (upload.status === 'pending' && this.nowSeconds() >= upload.expiresAt) {
+      await this.options.repository.finishUpload(customerId, uploadId, 'expired');
+      upload.status = 'expired';
+    }
+    if (upload.status !== 'pending') {
+      throw new BadRequestError(
+        `Upload ${uploadId} is ${upload.status}: it takes no more changes.`,
+        'upload_id',
+        `upload_${upload.status}`,
+      );
+    }
+    return upload;
+  }
+
+  async addPart(customerId: string, uploadId: string, data: Uint8Array): Promise<UploadPartRecord> {
+    const upload = await this.pending(customerId, uploadId);
+    if (data.byteLength > upload.bytes) throw new PayloadTooLargeError(upload.bytes);
+    const now = this.options.now?.() ?? new Date();
+    const partId = newPartId(now);
+    const part: UploadPartRecord = {
+      uploadId,
+      partId,
+      customerId,
+      bytes: data.byteLength,
+      createdAt: this.nowSeconds(),
+      objectKey: partsKey(customerId, uploadId, partId),
+    };
+    await this.options.storage.put(part.objectKey, data);
+    await this.options.repository.putPart(part);
+    return part;
+  }
+
+  /**
+   * Assembles the parts in the order given, checks the file, stores it and completes the upload. Safe to
+   * retry: the file id was fixed at creation, so a second `complete` (after a crash or a lost answer) writes
+   * the same object and the same record, and a completed upload answers its file again.
+   */
+  async complete(
+    customerId: string,
+    uploadId: string,
+    partIds: unknown,
+  ): Promise<{ upload: UploadRecord; file: FileRecord }> {
+    const existing = await this.get(customerId, uploadId);
+    if (existing.status === 'completed') return { upload: existing, file: await this.fileOf(existing) };
+    const upload = await this.pending(customerId, uploadId);
+    if (!Array.isArray(partIds) || partIds.length === 0 || partIds.some((id) => typeof id !== 'string')) {
+      throw new BadRequestError("'part_ids' must be a non-empty list of part ids.", 'part_ids', 'invalid_value');
+    }
+    if (new Set(partIds).size !== partIds.length) {
+      throw new BadRequestError("'part_ids' names a part more than once.", 'part_ids', 'invalid_value');
+    }
+    const parts = new Map((await this.options.repository.listParts(customerId, uploadId)).map((p) => [p.partId, p]));
+    const ordered = (partIds as string[]).map((id, index) => {
+      const part = parts.get(id);
+      if (!part)
+        throw new BadRequestError(`No part ${id} in upload ${uploadId}.`, `part_ids[${index}]`, 'invalid_value');
+      return part;
+    });
+    const total = ordered.reduce((sum, part) => sum + part.bytes, 0);
+    if (total !== upload.bytes) {
+      throw new BadRequestError(
+        `The parts hold ${total} bytes, but the upload was created for ${upload.bytes}.`,
+        'part_ids',
+        'invalid_value',
+      );
+    }
+
+    const { storage, repository, config } = this.options;
+    const validator = new JsonlValidator(config.maxLinesPerFile);
+    let lines = 0;
+    async function* checkedChunks() {
+      for (const part of ordered) {
+        for await (const chunk of storage.read(part.objectKey)) {
+          validator.push(chunk);
+          yield chunk;
+        }
+      }
+      // Throwing here, before the last chunk is taken, keeps the multipart upload from completing.
+      lines = throwIfInvalid(validator);
+    }
+    const objectKey = contentKey(customerId, upload.fileId);
+    const { bytes } = await storage.compose(objectKey, checkedChunks());
+    const file: FileRecord = {
+      fileId: upload.fileId,
+      customerId,
+      filename: upload.filename,
+      purpose: upload.purpose,
+      bytes,
+      lines,
+      createdAt: this.nowSeconds(),
+      objectKey,
+    };
+    await repository.putFile(file);
+    if (!(await repository.finishUpload(customerId, uploadId, 'completed'))) {
+      const now = await this.get(customerId, uploadId);
+      if (now.status !== 'completed') {
+        // Cancelled (or expired) while the parts were assembled: the upload ends that way, without a file.
+        await repository.deleteFile(customerId, file.fileId);
+        await storage.delete(objectKey);
+        await this.pending(customerId, uploadId);
+      }
+    }
+    // The parts are no longer needed; the lifecycle rule on `parts/` removes any this misses.
+    await Promise.allSettled(ordered.map((part) => storage.delete(part.objectKey)));
+    return {
+      upload: { ...upload, status: 'completed' },
+      file: (await repository.getFile(customerId, file.fileId)) ?? file,
+    };
+  }
+
+  async cancel(customerId: string, uploadId: string): Promise<UploadRecord> {
+    const upload = await this.pending(customerId, uploadId);
+    if (!(await this.options.repository.finishUpload(customerId, uploadId, 'cancelled'))) {
+      return this.pending(customerId, uploadId); // a concurrent complete or cancel won: answer why
+    }
+    const parts = await this.options.repository.listParts(customerId, uploadId);
+    await Promise.allSettled(parts.map((part) => this.options.storage.delete(part.objectKey)));
+    return { ...upload, status: 'cancelled' };
+  }
+
+  /** The file a completed upload became. */
+  private async fileOf(upload: UploadRecord): Promise<FileRecord> {
+    const file = await this.options.repository.getFile(upload.customerId, upload.fileId);
+    // Deleted by the customer since: the upload still says completed, its file is gone.
+    if (!file)
+      throw new NotFoundError(`The file of upload ${upload.uploadId} was deleted.`, 'file_not_found', 'upload_id');
+    return file;
+  }
+}

@@ -1,0 +1,79 @@
+import { Hono } from 'hono';
+import { parseListedPurpose, parseUploadPurpose, toOpenAIFile, toOpenAIFileList } from '../../files/file-objects';
+import { BadRequestError } from '../../openai/errors';
+import type { AppEnv, FilesApi } from '../types';
+import { formFile, readMultipartForm } from './request-bodies';
+
+const MAX_LIST_LIMIT = 10_000;
+
+function parseLimit(raw: string | undefined): number {
+  if (raw === undefined) return MAX_LIST_LIMIT;
+  const limit = Number(raw);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+    throw new BadRequestError(`'limit' must be an integer from 1 to ${MAX_LIST_LIMIT}.`, 'limit', 'invalid_value');
+  }
+  return limit;
+}
+
+function parseOrder(raw: string | undefined): 'asc' | 'desc' {
+  if (raw === undefined) return 'desc';
+  if (raw !== 'asc' && raw !== 'desc')
+    throw new BadRequestError("'order' must be 'asc' or 'desc'.", 'order', 'invalid_value');
+  return raw;
+}
+
+/** `POST/GET /files`, `GET/DELETE /files/{id}`, `GET /files/{id}/content`: OpenAI's Files API. */
+export function fileRoutes({ files }: FilesApi): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+
+  routes.post('/files', async (c) => {
+    const form = await readMultipartForm(c, 'The file');
+    const purpose = parseUploadPurpose(form.get('purpose'));
+    if (form.get('expires_after[anchor]') !== null || form.get('expires_after[seconds]') !== null) {
+      throw new BadRequestError(
+        "'expires_after' is not supported: files stay until you delete them.",
+        'expires_after',
+        'unsupported_parameter',
+      );
+    }
+    const file = await formFile(form, 'file');
+    const record = await files.create(c.get('principal').customerId, {
+      filename: file.name,
+      purpose,
+      content: file.bytes,
+    });
+    return c.json(toOpenAIFile(record));
+  });
+
+  routes.get('/files', async (c) => {
+    const after = c.req.query('after');
+    const { files: page, hasMore } = await files.list(c.get('principal').customerId, {
+      purpose: parseListedPurpose(c.req.query('purpose')),
+      order: parseOrder(c.req.query('order')),
+      after: after === '' ? undefined : after,
+      limit: parseLimit(c.req.query('limit')),
+    });
+    return c.json(toOpenAIFileList(page, hasMore));
+  });
+
+  routes.get('/files/:fileId', async (c) => {
+    return c.json(toOpenAIFile(await files.get(c.get('principal').customerId, c.req.param('fileId'))));
+  });
+
+  routes.get('/files/:fileId/content', async (c) => {
+    const content = await files.content(c.get('principal').customerId, c.req.param('fileId'));
+    if ('url' in content) return c.redirect(content.url, 302);
+    return c.body(content.body as Uint8Array<ArrayBuffer>, 200, {
+      // Text, so the buffered Lambda adapter answers it as is (handlers/api.ts); every file here is JSONL.
+      'content-type': 'application/jsonl; charset=utf-8',
+      'content-disposition': `attachment; filename="${encodeURIComponent(content.file.filename)}"`,
+    });
+  });
+
+  routes.delete('/files/:fileId', async (c) => {
+    const file = await files.delete(c.get('principal').customerId, c.req.param('fileId'));
+    return c.json({ id: file.fileId, object: 'file', deleted: true });
+  });
+
+  return routes;
+}

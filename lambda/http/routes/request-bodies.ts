@@ -1,0 +1,68 @@
+import type { Context } from 'hono';
+import { BadRequestError, HttpError } from '../../openai/errors';
+
+/**
+ * What one request may carry to the buffered API function. Lambda takes 6 MB per synchronous request
+ * (6,291,456 bytes, API Gateway's own limit is 10 MB), and API Gateway sends a multipart body base64-encoded
+ * (it is a binary media type, so file bytes arrive unchanged): 4 MiB of body is 5.6 MB in the event.
+ */
+export const MAX_MULTIPART_REQUEST_BYTES = 4 * 1024 * 1024;
+
+/** 413 for an upload request above {@link MAX_MULTIPART_REQUEST_BYTES}, saying which path to take instead. */
+export class UploadTooLargeError extends HttpError {
+  constructor(what: string) {
+    super(
+      413,
+      'invalid_request_error',
+      `${what} is too large: at most ${MAX_MULTIPART_REQUEST_BYTES / (1024 * 1024)} MiB per request. ` +
+        'Upload larger files with the Uploads API (POST /v1/uploads, then parts of at most 4 MiB each).',
+      'request_too_large',
+    );
+  }
+}
+
+/** A multipart form of at most {@link MAX_MULTIPART_REQUEST_BYTES}, or a 400/413 that says what is wrong. */
+export async function readMultipartForm(c: Context, what: string): Promise<FormData> {
+  const contentType = c.req.header('content-type') ?? '';
+  if (!contentType.toLowerCase().startsWith('multipart/form-data')) {
+    throw new BadRequestError(
+      'Send the file as multipart/form-data (Content-Type: multipart/form-data).',
+      null,
+      'invalid_content_type',
+    );
+  }
+  const declared = Number(c.req.header('content-length') ?? '0');
+  if (declared > MAX_MULTIPART_REQUEST_BYTES) throw new UploadTooLargeError(what);
+  const raw = await c.req.arrayBuffer();
+  if (raw.byteLength > MAX_MULTIPART_REQUEST_BYTES) throw new UploadTooLargeError(what);
+  try {
+    return await new Response(raw, { headers: { 'content-type': contentType } }).formData();
+  } catch {
+    throw new BadRequestError('We could not read the multipart/form-data body of your request.', null, 'invalid_body');
+  }
+}
+
+/** The file field of a form as bytes with its name, or a 400 naming the field. */
+export async function formFile(form: FormData, field: string): Promise<{ name: string; bytes: Uint8Array }> {
+  const value = form.get(field);
+  if (value === null || typeof value === 'string') {
+    throw new BadRequestError(`Missing required parameter: '${field}' (a file).`, field, 'missing_required_parameter');
+  }
+  return { name: value.name, bytes: new Uint8Array(await value.arrayBuffer()) };
+}
+
+/** A JSON object body, or a 400. */
+export async function readJsonObject(c: Context): Promise<Record<string, unknown>> {
+  let body: unknown;
+  try {
+    body = JSON.parse(await c.req.text());
+  } catch {
+    throw new BadRequestError(
+      'We could not parse the JSON body of your request. Send a JSON object with Content-Type: application/json.',
+    );
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new BadRequestError('The request body must be a JSON object.');
+  }
+  return body as Record<string, unknown>;
+}

@@ -1,0 +1,96 @@
+import type { Context as LambdaContext } from 'aws-lambda';
+import { handle, type LambdaEvent } from 'hono/aws-lambda';
+import type { CustomersRepository } from '../../../lambda/customers/customers-repository';
+import { createDocumentClient } from '../../../lambda/customers/customers-repository';
+import { principalFromAuthorizer, requestIdFromEvent } from '../../../lambda/customers/lambda-principal';
+import { createFiles } from '../../../lambda/files/create-files';
+import { createS3Client } from '../../../lambda/files/file-storage';
+import { createApiApp } from '../../../lambda/http/app';
+import { isBinaryResponse } from '../../../lambda/http/lambda-app';
+import { TestModelBackend } from '../../../lambda/inference/backends/test-model-backend';
+import { loadConfig } from '../../../lib/config/load';
+import { type LocalS3, startLocalS3 } from '../../../local/local-s3';
+import { ensureFilesTable } from '../../../local/local-tables';
+import { type LocalDynamo, newCustomersTable, startDynalite } from '../../support/dynalite';
+import { proxyEvent } from '../../support/events';
+import { meteringOn } from '../../support/metering';
+
+/**
+ * Files through the Lambda adapter as API Gateway calls it: a multipart upload arrives base64-encoded
+ * (multipart/form-data is a binary media type of the REST API), and file content goes back as text.
+ */
+const config = loadConfig({ env: 'dev' });
+const authorizer = { customerId: 'cus_dev', tier: 'developer' };
+
+describe('files through the API function (Lambda proxy events)', () => {
+  let dynamo: LocalDynamo;
+  let s3Server: LocalS3;
+  let s3: ReturnType<typeof createS3Client>;
+  let handler: ReturnType<typeof handle>;
+
+  beforeAll(async () => {
+    dynamo = await startDynalite();
+    s3Server = await startLocalS3({ bucket: 'files' });
+    s3 = createS3Client({ endpoint: s3Server.endpoint });
+    await ensureFilesTable(dynamo.client, 'files');
+    const { repository } = await newCustomersTable(dynamo);
+    const app = createApiApp({
+      config,
+      principalOf: principalFromAuthorizer,
+      customers: repository as CustomersRepository,
+      backend: new TestModelBackend(),
+      ...(await meteringOn(dynamo, config)),
+      files: createFiles({
+        doc: createDocumentClient(dynamo.client),
+        tableName: 'files',
+        s3,
+        bucket: 'files',
+        config: config.files,
+      }),
+      requestIdOf: requestIdFromEvent,
+    });
+    handler = handle(app, { isContentTypeBinary: isBinaryResponse });
+  });
+  afterAll(async () => {
+    s3.destroy();
+    await s3Server.stop();
+    await dynamo.stop();
+  });
+
+  const call = (event: ReturnType<typeof proxyEvent>) => handler(event as unknown as LambdaEvent, {} as LambdaContext);
+
+  it('stores the exact bytes of a base64-encoded multipart upload and answers the content as text', async () => {
+    const content = '{"custom_id":"ü-1","method":"POST"}\n{"custom_id":"€-2"}\n';
+    const form = new FormData();
+    form.set('purpose', 'batch');
+    form.set('file', new Blob([content]), 'unicode.jsonl');
+    const request = new Request('http://x', { method: 'POST', body: form });
+    const body = Buffer.from(await request.arrayBuffer());
+    const event = proxyEvent({ method: 'POST', path: '/v1/files', authorizer });
+    event.headers['content-type'] = request.headers.get('content-type') as string;
+    event.headers['content-length'] = String(body.length);
+    event.body = body.toString('base64');
+    event.isBase64Encoded = true;
+
+    const created = await call(event);
+    expect(created.statusCode).toBe(200);
+    const file = JSON.parse(created.body);
+    expect(file).toMatchObject({ object: 'file', purpose: 'batch', bytes: Buffer.byteLength(content) });
+
+    const read = await call(proxyEvent({ path: `/v1/files/${file.id}/content`, authorizer }));
+    expect(read.statusCode).toBe(200);
+    expect(read.isBase64Encoded).toBe(false);
+    expect(read.body).toBe(content);
+
+    const otherCustomer = { customerId: 'cus_other', tier: 'developer' };
+    const hidden = await call(proxyEvent({ path: `/v1/files/${file.id}/content`, authorizer: otherCustomer }));
+    expect(hidden.statusCode).toBe(404);
+    expect(JSON.parse(hidden.body).error).toMatchObject({ type: 'invalid_request_error', param: 'file_id' });
+  });
+
+  it('keeps other binary responses base64-encoded', () => {
+    expect(isBinaryResponse('application/jsonl; charset=utf-8')).toBe(false);
+    expect(isBinaryResponse('application/json')).toBe(false);
+    expect(isBinaryResponse('application/octet-stream')).toBe(true);
+  });
+});
