@@ -14,6 +14,7 @@
  *
  *   npx tsx bench/gateway-overhead.ts            (about a minute)
  *   BENCH_QUICK=1 npx tsx bench/gateway-overhead.ts
+ *   BENCH_CPU_PROF=.local/prof npx tsx bench/gateway-overhead.ts   (and a CPU profile of the gateway)
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -42,7 +43,15 @@ const quick = process.env.BENCH_QUICK === '1';
 
 function startChild(role: Role, env: Record<string, string>): Promise<{ child: ChildProcess; ready: Ready }> {
   const child = fork(path.join(__dirname, 'servers.ts'), [role], {
-    execArgv: ['--import', 'tsx'],
+    // BENCH_CPU_PROF=dir writes a V8 CPU profile of the gateway process there (read it with
+    // `npx tsx bench/profile-summary.ts dir/*.cpuprofile`).
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(role === 'gateway' && process.env.BENCH_CPU_PROF
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+        : []),
+    ],
     env: { ...process.env, ...env, NODE_NO_WARNINGS: '1' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -253,9 +262,12 @@ async function main(): Promise<void> {
     writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
     console.log(`Result written to ${path.relative(process.cwd(), out)}`);
   } finally {
+    await new Promise<void>((resolve) => {
+      gateway.child.once('exit', () => resolve());
+      gateway.child.send('exit');
+    });
     model.child.kill();
     dynamo.child.kill();
-    gateway.child.kill();
   }
 }
 
