@@ -15,11 +15,11 @@ import {
 } from '../../openai/errors';
 import type { ChatCompletion, ChatCompletionChunk, Usage } from '../../openai/openai-types';
 import { chunkForClient, completionForClient } from '../../openai/response-shapes';
+import { MAX_REQUEST_BYTES } from '../request-guards';
 import { sseResponse } from '../sse';
 import type { ApiDependencies, AppEnv } from '../types';
 
-/** Lambda accepts at most 6 MB per synchronous request; local mode enforces the same. */
-export const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
+export { MAX_REQUEST_BYTES } from '../request-guards';
 
 /** Request fields Tierline handles itself; everything else of a valid request goes upstream unchanged. */
 const HANDLED_HERE = new Set(['model', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', 'user', 'n']);
