@@ -13,10 +13,18 @@ export const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
  * so a 100 MB body never sits in memory.
  */
 export function requestSizeLimit(): MiddlewareHandler {
-  return bodyLimit({
+  const limit = bodyLimit({
     maxSize: MAX_REQUEST_BYTES,
     onError: (c) => c.json(new PayloadTooLargeError(MAX_REQUEST_BYTES).toBody(), 413),
   });
+  return (c, next) =>
+    limit(c, async () => {
+      await next();
+      // A body under the limit that no route read (unknown URL, 401 before the route): read it before the
+      // answer goes out, so a client still uploading gets the answer instead of a connection cut mid-upload.
+      const raw = c.req.raw;
+      if (raw.body && !raw.bodyUsed) await raw.arrayBuffer().catch(() => undefined);
+    });
 }
 
 /** Response headers a browser app may read: the rate limits, the request id, when to retry. */
