@@ -13,13 +13,30 @@ import { apiSpecs, expectSpecCompliance, specCheckedFetch } from '../support/spe
 const MODEL = 'llama-3.1-8b-instant';
 const chat = { model: MODEL, messages: [{ role: 'user', content: 'Walk' }], max_completion_tokens: 5 };
 
+const JSONL = `${JSON.stringify({ custom_id: 'a', method: 'POST', url: '/v1/chat/completions', body: chat })}\n`;
+const fileForm = () => {
+  const form = new FormData();
+  form.set('purpose', 'batch');
+  form.set('file', new Blob([JSONL]), 'walk.jsonl');
+  return form;
+};
+const partForm = () => {
+  const form = new FormData();
+  form.set('data', new Blob([JSONL]), 'part');
+  return form;
+};
+
 interface Walk {
+  /** `{file}`, `{file2}`, `{upload}`, `{upload2}`, `{upload3}` and `{part}` are objects made before the walk. */
   path: string;
   query?: string;
   body?: unknown;
+  form?: () => FormData;
   /** Requests that must be refused with this 4xx status. */
   invalid: { body?: unknown; raw?: string; query?: string; path?: string; noKey?: boolean; status: number }[];
   public?: boolean;
+  /** Not repeatable on the same object (delete, cancel): walked under `/v1` only. */
+  once?: boolean;
 }
 
 /** One entry per operation of the document (`METHOD path`); the test below fails when one is missing. */
@@ -63,6 +80,42 @@ const WALKS: Record<string, Walk> = {
     ],
   },
   'GET /openapi.json': { path: '/openapi.json', public: true, invalid: [] },
+  'GET /v1/files': { path: '/v1/files', invalid: [{ query: 'order=sideways', status: 400 }] },
+  'POST /v1/files': {
+    path: '/v1/files',
+    form: fileForm,
+    invalid: [{ body: { purpose: 'batch' }, status: 400 }],
+  },
+  'GET /v1/files/{file_id}': { path: '/v1/files/{file}', invalid: [{ path: '/v1/files/file-nope', status: 404 }] },
+  'GET /v1/files/{file_id}/content': {
+    path: '/v1/files/{file}/content',
+    invalid: [{ path: '/v1/files/file-nope/content', status: 404 }],
+  },
+  'DELETE /v1/files/{file_id}': {
+    path: '/v1/files/{file2}',
+    once: true,
+    invalid: [{ path: '/v1/files/file-nope', status: 404 }],
+  },
+  'POST /v1/uploads': {
+    path: '/v1/uploads',
+    body: { filename: 'u.jsonl', purpose: 'batch', bytes: JSONL.length, mime_type: 'application/jsonl' },
+    invalid: [{ body: { filename: 'u.jsonl', purpose: 'nonsense', bytes: 1, mime_type: 'text/plain' }, status: 400 }],
+  },
+  'POST /v1/uploads/{upload_id}/parts': {
+    path: '/v1/uploads/{upload}/parts',
+    form: partForm,
+    invalid: [{ path: '/v1/uploads/upload_nope/parts', status: 400 }],
+  },
+  'POST /v1/uploads/{upload_id}/complete': {
+    path: '/v1/uploads/{upload2}/complete',
+    body: { part_ids: ['{part}'] },
+    invalid: [{ path: '/v1/uploads/upload_nope/complete', body: { part_ids: [] }, status: 404 }],
+  },
+  'POST /v1/uploads/{upload_id}/cancel': {
+    path: '/v1/uploads/{upload3}/cancel',
+    once: true,
+    invalid: [{ path: '/v1/uploads/upload_nope/cancel', status: 404 }],
+  },
 };
 
 const operations = () =>
@@ -75,6 +128,9 @@ describe('the route walk: every documented operation, valid and invalid', () => 
   afterEach(() => expectSpecCompliance(spec));
   let local: LocalMode;
   let key: string;
+  const ids: Record<string, string> = {};
+  const fill = (text: string) =>
+    text.replace(/\{(file2?|upload[23]?|part)\}/g, (_m, name: string) => ids[name] ?? name);
 
   beforeAll(async () => {
     local = await startLocalMode({
@@ -83,18 +139,37 @@ describe('the route walk: every documented operation, valid and invalid', () => 
       backend: new TestModelBackend({ replyTokens: 3 }),
     });
     key = local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey ?? '';
+    // The objects the walks of `/files/{id}` and `/uploads/{id}` act on.
+    const made = async (path: string, init: { body?: unknown; form?: FormData }) => {
+      const response = await send('POST', path, init);
+      return ((await response.json()) as { id: string }).id;
+    };
+    const upload = () =>
+      made('/v1/uploads', {
+        body: { filename: 'u.jsonl', purpose: 'batch', bytes: JSONL.length, mime_type: 'application/jsonl' },
+      });
+    ids.file = await made('/v1/files', { form: fileForm() });
+    ids.file2 = await made('/v1/files', { form: fileForm() });
+    ids.upload = await upload();
+    ids.upload2 = await upload();
+    ids.upload3 = await upload();
+    ids.part = await made(`/v1/uploads/${ids.upload2}/parts`, { form: partForm() });
   });
   afterAll(() => local.stop());
 
-  const send = (method: string, path: string, options: { body?: unknown; raw?: string; noKey?: boolean } = {}) => {
-    const text = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body));
-    return spec.fetch(`${local.url}${path}`, {
+  const send = (
+    method: string,
+    path: string,
+    options: { body?: unknown; raw?: string; form?: FormData; noKey?: boolean } = {},
+  ) => {
+    const text = options.raw ?? (options.body === undefined ? undefined : fill(JSON.stringify(options.body)));
+    return spec.fetch(`${local.url}${fill(path)}`, {
       method,
       headers: {
         ...(options.noKey ? {} : { authorization: `Bearer ${key}` }),
         ...(text === undefined ? {} : { 'content-type': 'application/json' }),
       },
-      body: text,
+      body: options.form ?? text,
     });
   };
 
@@ -104,10 +179,10 @@ describe('the route walk: every documented operation, valid and invalid', () => 
 
   it.each(Object.entries(WALKS))('%s answers a valid request with 2xx under /v1 and /openai/v1', async (op, walk) => {
     const method = op.split(' ')[0] as string;
-    const prefixes = walk.path.startsWith('/v1/') ? ['', '/openai'] : [''];
+    const prefixes = walk.path.startsWith('/v1/') && !walk.once ? ['', '/openai'] : [''];
     for (const prefix of prefixes) {
       const path = `${prefix}${walk.path}${walk.query ? `?${walk.query}` : ''}`;
-      const response = await send(method, path, { body: walk.body, noKey: walk.public });
+      const response = await send(method, path, { body: walk.body, form: walk.form?.(), noKey: walk.public });
       expect(response.status).toBe(200);
       await response.text();
     }

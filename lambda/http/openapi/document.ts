@@ -46,6 +46,10 @@ function operation(summary: string, ok: Schema, extra: Schema = {}, publicRoute 
   };
 }
 
+const pathParameter = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
+/** A body with these fields, each required (their values are checked by the route, which names a bad one). */
+const multipart = (fields: string[]): Schema => ({ type: 'object', required: fields });
+
 let cached: Schema | undefined;
 
 export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
@@ -93,6 +97,57 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
       put: operation('Set (or with null remove) the monthly spend limit', ref('SpendLimit'), {
         requestBody: { required: true, content: json(ref('SpendLimitUpdate')) },
       }),
+    },
+    '/v1/files': {
+      get: operation("The caller's files", ref('FileList'), {
+        parameters: [
+          { name: 'purpose', in: 'query', schema: { type: 'string' } },
+          { name: 'order', in: 'query', schema: { enum: ['asc', 'desc'] } },
+          { name: 'after', in: 'query', schema: { type: 'string' } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10_000 } },
+        ],
+      }),
+      post: operation('Upload a file (multipart/form-data: file, purpose), at most 4 MiB', ref('File'), {
+        requestBody: { required: true, content: { 'multipart/form-data': { schema: multipart(['file', 'purpose']) } } },
+      }),
+    },
+    '/v1/files/{file_id}': {
+      get: operation('One file of the caller', ref('File'), { parameters: [pathParameter('file_id')] }),
+      delete: operation('Delete a file of the caller', ref('FileDeleted'), { parameters: [pathParameter('file_id')] }),
+    },
+    '/v1/files/{file_id}/content': {
+      get: {
+        summary: "A file's content (JSONL), or a redirect to it",
+        parameters: [pathParameter('file_id')],
+        responses: {
+          '200': { description: 'OK', content: { 'application/jsonl': { schema: { type: 'string' } } } },
+          '302': { description: 'Redirect to a short-lived download URL' },
+          ...ERRORS,
+        },
+      },
+    },
+    '/v1/uploads': {
+      post: operation('Start a multi-part upload', ref('Upload'), {
+        requestBody: {
+          required: true,
+          content: json(multipart(['filename', 'purpose', 'bytes', 'mime_type'])),
+        },
+      }),
+    },
+    '/v1/uploads/{upload_id}/parts': {
+      post: operation('Add a part (multipart/form-data: data), at most 4 MiB', ref('UploadPart'), {
+        parameters: [pathParameter('upload_id')],
+        requestBody: { required: true, content: { 'multipart/form-data': { schema: multipart(['data']) } } },
+      }),
+    },
+    '/v1/uploads/{upload_id}/complete': {
+      post: operation('Complete an upload from its parts, in order', ref('Upload'), {
+        parameters: [pathParameter('upload_id')],
+        requestBody: { required: true, content: json(multipart(['part_ids'])) },
+      }),
+    },
+    '/v1/uploads/{upload_id}/cancel': {
+      post: operation('Cancel an upload', ref('Upload'), { parameters: [pathParameter('upload_id')] }),
     },
     '/openapi.json': {
       get: operation('This document', { type: 'object', required: ['openapi', 'paths'] }, {}, true),

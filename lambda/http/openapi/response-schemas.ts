@@ -26,7 +26,41 @@ const toolCall = object({
 });
 const finishReason = { enum: ['stop', 'length', 'tool_calls', 'content_filter', 'function_call'] };
 
+const file = object(
+  {
+    id: { type: 'string', pattern: '^file-' },
+    object: { const: 'file' },
+    bytes: int,
+    created_at: int,
+    filename: str,
+    purpose: { enum: ['batch', 'fine-tune', 'batch_output'] },
+    status: { enum: ['uploaded', 'processed', 'error'] },
+  },
+  [],
+);
+
 export const responseSchemas: Record<string, Schema> = {
+  File: file,
+  FileList: object({
+    object: { const: 'list' },
+    data: { type: 'array', items: ref('File') },
+    first_id: str,
+    last_id: str,
+    has_more: { type: 'boolean' },
+  }),
+  FileDeleted: object({ id: str, object: { const: 'file' }, deleted: { const: true } }),
+  Upload: object({
+    id: str,
+    object: { const: 'upload' },
+    bytes: int,
+    created_at: int,
+    expires_at: int,
+    filename: str,
+    purpose: str,
+    status: { enum: ['pending', 'completed', 'cancelled', 'expired'] },
+    file: nullable(ref('File')),
+  }),
+  UploadPart: object({ id: str, object: { const: 'upload.part' }, created_at: int, upload_id: str }),
   Error: object({ message: str, type: str, param: nullable(str), code: nullable(str) }),
   ErrorResponse: object({ error: ref('Error') }),
   Usage: usage,
