@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
-import { ConfigError, loadConfig } from '../lib/config/load';
+import { ConfigError, loadConfig, readConfigFile } from '../lib/config/load';
 import { createApp } from '../lib/create-app';
 
 const app = new App();
@@ -10,8 +9,9 @@ const envName = String(app.node.tryGetContext('env') ?? 'dev');
 const configFile: unknown = app.node.tryGetContext('configFile');
 
 try {
-  const overrides = typeof configFile === 'string' ? JSON.parse(readFileSync(configFile, 'utf8')) : undefined;
-  const config = loadConfig({ env: envName, overrides });
+  const file = typeof configFile === 'string' ? configFile : undefined;
+  const overrides = file ? readConfigFile(file) : undefined;
+  const config = loadConfig({ env: envName, overrides, overridesSource: file });
   createApp(app, config, {
     account: process.env.CDK_DEFAULT_ACCOUNT,
     region: process.env.CDK_DEFAULT_REGION,

@@ -23,6 +23,7 @@ import { EdgeThrottle } from './edge-throttle';
 import { localPrincipal } from './local-principal';
 import { startLocalS3 } from './local-s3';
 import { ensureCustomersTable, ensureFilesTable, ensureMeteringTable } from './local-tables';
+import { answerMalformedRequestsInOpenAIShape } from './malformed-requests';
 
 export const LOCAL_CUSTOMERS_TABLE = 'tierline-local-customers';
 export const LOCAL_METERING_TABLE = 'tierline-local-metering';
@@ -247,6 +248,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   });
 
   const server = serve({ fetch: app.fetch, port: options.port, hostname: '127.0.0.1' }) as Server;
+  answerMalformedRequestsInOpenAIShape(server);
   const port = await new Promise<number>((resolve, reject) => {
     if (server.listening) resolve((server.address() as AddressInfo).port);
     server.once('listening', () => resolve((server.address() as AddressInfo).port));

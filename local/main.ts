@@ -68,7 +68,8 @@ async function main(): Promise<void> {
     port: numberFromEnv('TIERLINE_PORT', 8787),
     dataDir: path.resolve(process.env.TIERLINE_DATA_DIR ?? '.local'),
     backend,
-    modelOwner: upstreamUrl ? `upstream ${upstreamUrl}` : undefined,
+    // Never the upstream's address: customers see `owned_by`.
+    modelOwner: upstreamUrl ? 'tierline-upstream' : undefined,
     log: (line) => console.error(line),
   });
   console.log(

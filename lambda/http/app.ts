@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import { HttpError, InternalServerError, NotFoundError } from '../openai/errors';
+import { tierlineOpenApiDocument } from './openapi/document';
+import { corsForOrigins, matchesARoute, requestSizeLimit } from './request-guards';
 import { accountRoutes, publicPlanRoutes } from './routes/account';
 import { chatCompletionRoutes } from './routes/chat-completions';
 import { fileRoutes } from './routes/files';
@@ -15,9 +17,9 @@ function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
   const v1 = new Hono<AppEnv>();
   v1.route('/', publicPlanRoutes(deps));
 
-  // Everything below needs a key.
+  // Everything below needs a key; a URL no route serves answers 404 without asking for one.
   v1.use('*', async (c, next) => {
-    c.set('principal', await deps.principalOf(c));
+    if (matchesARoute(c)) c.set('principal', await deps.principalOf(c));
     await next();
   });
   v1.route('/', accountRoutes(deps));
@@ -41,6 +43,11 @@ export function createApiApp(deps: ApiDependencies): Hono<AppEnv> {
     c.header('x-request-id', requestId);
     await next();
   });
+  app.use('*', corsForOrigins(deps.config.environment.corsAllowedOrigins));
+  app.use('*', requestSizeLimit());
+
+  // Public, like the plans: what every route takes and answers (`lambda/http/openapi/`).
+  app.get('/openapi.json', (c) => c.json(tierlineOpenApiDocument(deps.config)));
 
   const v1 = versionOneRoutes(deps);
   // openai's client uses `https://HOST/v1`; groq-sdk appends `/openai/v1` to its base URL.

@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { BadRequestError } from '../openai/errors';
+import { refuseDeepNesting, requestError } from './request-errors';
 
 /**
  * The OpenAI chat completion request, validated. zod/mini (not classic zod) keeps the API bundle small:
@@ -22,6 +23,8 @@ const toolCall = z.strictObject({
 
 const message = z.discriminatedUnion('role', [
   z.strictObject({ role: z.literal('system'), content: textContent, name: z.optional(z.string()) }),
+  // OpenAI's name for system instructions on newer models; open models' chat templates know only `system`.
+  z.strictObject({ role: z.literal('developer'), content: textContent, name: z.optional(z.string()) }),
   z.strictObject({
     role: z.literal('user'),
     content: z.union([z.string(), z.array(z.union([textPart, imagePart]))]),
@@ -101,32 +104,14 @@ export const chatRequestSchema = z.strictObject({
 });
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
-/** `messages[0].content` style, as OpenAI names nested parameters. */
-function paramOf(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((out, part) => {
-    if (typeof part === 'number') return `${out}[${part}]`;
-    return out ? `${out}.${String(part)}` : String(part);
-  }, '');
-}
-
 /** Validates a parsed JSON body. Throws a 400 {@link BadRequestError} with `param` set. */
 export function parseChatRequest(body: unknown): ChatRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new BadRequestError('The request body must be a JSON object.');
   }
+  refuseDeepNesting(body as Record<string, unknown>);
   const result = chatRequestSchema.safeParse(body);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    if (issue?.code === 'unrecognized_keys') {
-      const key = issue.keys[0] ?? '';
-      const param = paramOf([...issue.path, key]);
-      throw new BadRequestError(`Unrecognized request argument supplied: ${param}`, param, 'unknown_parameter');
-    }
-    const param = issue ? paramOf(issue.path) : null;
-    const missing = issue?.code === 'invalid_type' && issue.input === undefined;
-    const message = missing ? `'${param}' is a required property` : `Invalid value for '${param}': ${issue?.message}`;
-    throw new BadRequestError(message, param || null, missing ? 'missing_required_parameter' : 'invalid_value');
-  }
+  if (!result.success) throw requestError(result.error.issues, body);
   const request = result.data;
   if (request.n !== undefined && request.n !== null && request.n !== 1) {
     throw new BadRequestError("'n' must be 1: one choice per request is supported.", 'n', 'invalid_value');
@@ -142,6 +127,11 @@ export function parseChatRequest(body: unknown): ChatRequest {
     throw new BadRequestError("'top_logprobs' requires 'logprobs' to be true.", 'top_logprobs', 'invalid_value');
   }
   return request;
+}
+
+/** The messages as a backend takes them: `developer` becomes `system`, which every chat template knows. */
+export function messagesForBackend(messages: readonly ChatMessage[]): ChatMessage[] {
+  return messages.map((m) => (m.role === 'developer' ? { ...m, role: 'system' } : m));
 }
 
 /** The fields of a request that were actually given (not absent, not null). */

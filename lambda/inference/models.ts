@@ -8,9 +8,13 @@ export interface ResolvedModel {
   offer: TierModelOffer;
 }
 
-/** Finds `modelId` for a caller on `tier`: 404 when no such model exists, 403 when the tier lacks it. */
+/**
+ * Finds `modelId` for a caller on `tier`: 404 when no such model exists, 403 naming the tiers that have it
+ * when the caller's tier lacks it; `GET /v1/models/{id}` and chat completions answer alike. Only the
+ * catalog's own keys count: `constructor` or `__proto__` are names of no model (404), not object internals.
+ */
 export function resolveModel(config: TierlineConfig, tier: TierName, modelId: string): ResolvedModel {
-  const model = config.models[modelId];
+  const model = Object.hasOwn(config.models, modelId) ? config.models[modelId] : undefined;
   if (!model) {
     throw new NotFoundError(
       `The model \`${modelId}\` does not exist or you do not have access to it.`,
@@ -18,10 +22,11 @@ export function resolveModel(config: TierlineConfig, tier: TierName, modelId: st
       'model',
     );
   }
-  const offer = config.tiers[tier].models[modelId];
+  const offered = config.tiers[tier].models;
+  const offer = Object.hasOwn(offered, modelId) ? offered[modelId] : undefined;
   if (!offer) {
     const tiers = Object.entries(config.tiers)
-      .filter(([, t]) => modelId in t.models)
+      .filter(([, t]) => Object.hasOwn(t.models, modelId))
       .map(([name]) => name);
     throw new PermissionDeniedError(
       `The model \`${modelId}\` is not available on the ${tier} tier (available on: ${tiers.join(', ')}). ` +

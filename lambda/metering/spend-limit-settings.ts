@@ -1,3 +1,4 @@
+import * as z from 'zod/mini';
 import type { TierlineConfig } from '../../lib/config/schema';
 import type { TierName } from '../../lib/config/tier-names';
 import type { CustomerRecord, CustomersRepository } from '../customers/customers-repository';
@@ -6,6 +7,20 @@ import { MICRO_USD_PER_USD } from './pricing';
 
 /** Highest monthly limit accepted, a guard against typos (USD). */
 const MAX_MONTHLY_LIMIT_USD = 10_000_000;
+
+/** The body of `PUT /v1/spend_limit`; a limit is rounded to the micro-USD before it is written (see below). */
+export const spendLimitUpdateSchema = z.strictObject({
+  monthly_limit_usd: z.nullable(z.number().check(z.minimum(0), z.maximum(MAX_MONTHLY_LIMIT_USD))),
+});
+
+/**
+ * A limit in whole micro-USD, the unit enforcement counts in. The same rounded value goes to the key item
+ * (enforced, in micro-USD) and to the customer item (shown, in USD), so both always agree; a value DynamoDB
+ * cannot store (5e-324 is below its smallest number, 1e-130) never reaches it.
+ */
+export function roundToMicroUsd(usd: number): number {
+  return Math.round(usd * MICRO_USD_PER_USD) / MICRO_USD_PER_USD;
+}
 
 /** The limit that applies: the customer's own, else its tier's default; undefined when none. */
 export function effectiveSpendLimitMicroUsd(
@@ -39,6 +54,7 @@ export async function setSpendLimit(
       'invalid_value',
     );
   }
+  if (limitUsd !== null) limitUsd = roundToMicroUsd(limitUsd);
   const customer = await customers.getCustomer(customerId);
   if (customer?.status !== 'active' || !customer.keyHash) {
     throw new NotFoundError(`No active customer with id ${customerId}.`, 'customer_not_found');

@@ -20,6 +20,8 @@ export interface ToolCall {
 export interface AssistantMessage {
   role: 'assistant';
   content: string | null;
+  /** Always present in answers (null: the model did not refuse); see `response-shapes.ts`. */
+  refusal?: string | null;
   tool_calls?: ToolCall[];
 }
 

@@ -277,6 +277,15 @@ export const environmentSchema = z
     ]),
     /** How long API Gateway caches an authorizer decision per key. Revocation takes effect within it. */
     authorizerCacheTtlSeconds: z.int().min(0).max(3600),
+    /**
+     * Origins whose pages may call the API from a browser (CORS), e.g. `https://console.example.com`; `*`
+     * allows any page. Keys are Bearer tokens, never cookies, so `*` lets no page use a key it lacks.
+     */
+    corsAllowedOrigins: z
+      .array(
+        z.union([z.literal('*'), z.url({ protocol: /^https?$/ }).regex(/^[^/]+\/\/[^/]+$/, 'an origin has no path')]),
+      )
+      .default(['*']),
     /** Stage-wide throttle: protects the public routes that no usage plan covers. */
     stageThrottle: z.object({ rateLimit: z.number().positive(), burstLimit: positiveInt }).strict(),
     inference: z

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { ConfigError, deepMerge, loadConfig, parseConfig } from '../../lib/config/load';
+import { ConfigError, deepMerge, loadConfig, parseConfig, readConfigFile } from '../../lib/config/load';
 import { TIER_NAMES } from '../../lib/config/schema';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -91,6 +91,43 @@ describe('tier config', () => {
 
   it('names the known environments when an unknown one is asked for', () => {
     expect(() => loadConfig({ env: 'staging' })).toThrow(/Unknown environment "staging".*dev, prod/);
+  });
+});
+
+describe('-c configFile= errors name the file, the line or field, and the fix', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tierline-config-file-'));
+  const write = (name: string, text: string) => {
+    const file = path.join(dir, name);
+    writeFileSync(file, text);
+    return file;
+  };
+
+  it('names a missing file', () => {
+    const file = path.join(dir, 'nope.json');
+    expect(() => readConfigFile(file)).toThrow(
+      new RegExp(`Config file ${file} \\(from -c configFile=\\) does not exist`),
+    );
+  });
+
+  it('names the line and column of broken JSON', () => {
+    const file = write('broken.json', '{\n  "tiers": {\n    "free": ,\n  }\n}');
+    expect(() => readConfigFile(file)).toThrow(new RegExp(`${file} is not valid JSON \\(line 3, column 13\\)`));
+  });
+
+  it('refuses a file that is not one object', () => {
+    expect(() => readConfigFile(write('list.json', '[1]'))).toThrow(/must hold one JSON object/);
+  });
+
+  it('names the bad field and blames the file, not defaults.ts', () => {
+    const file = write(
+      'bad.json',
+      JSON.stringify({ tiers: { free: { models: { 'llama-3.1-8b-instant': { tpm: -1 } } } } }),
+    );
+    const attempt = () => loadConfig({ env: 'dev', overrides: readConfigFile(file), overridesSource: file });
+
+    expect(attempt).toThrow(/tiers\.free\.models\.llama-3\.1-8b-instant\.tpm/);
+    expect(attempt).toThrow(new RegExp(`Fix the field\\(s\\) above in ${file}`));
+    expect(attempt).not.toThrow(/Fix the field\(s\) above in lib\/config\/defaults\.ts/);
   });
 });
 

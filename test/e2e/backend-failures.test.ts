@@ -8,6 +8,7 @@ import { TestModelBackend } from '../../lambda/inference/backends/test-model-bac
 import type { ChatCompletionChunk } from '../../lambda/openai/openai-types';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 type ApiError = InstanceType<typeof OpenAI.APIError>;
 
@@ -61,6 +62,10 @@ class ScriptedBackend implements ModelBackend {
 }
 
 describe('model failures and disconnects, seen by the openai client', () => {
+  // Every answer below is checked against OpenAI's and Tierline's published schemas.
+  const spec = specCheckedFetch();
+  afterEach(() => expectSpecCompliance(spec));
+
   const backend = new ScriptedBackend();
   let local: LocalMode;
   let openai: OpenAI;
@@ -69,7 +74,7 @@ describe('model failures and disconnects, seen by the openai client', () => {
   beforeAll(async () => {
     local = await startLocalMode({ config: loadConfig({ env: 'dev' }), port: 0, backend });
     const key = local.demoCustomers.find((d) => d.tier === 'enterprise')?.apiKey;
-    openai = new OpenAI({ apiKey: key, baseURL: local.openAIBaseUrl, maxRetries: 0 });
+    openai = new OpenAI({ apiKey: key, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
   });
   afterAll(() => local.stop());
   beforeEach(() => {

@@ -3,6 +3,7 @@ import OpenAI, { toFile } from 'openai';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { expectMatchesSpec } from '../support/openai-spec';
+import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
  * The Files and Uploads APIs end to end: local mode (dynalite for metadata, an embedded S3 server for
@@ -23,6 +24,10 @@ const batchFile = (n: number) =>
   `${Array.from({ length: n }, (_, i) => requestLine(`req-${i + 1}`, `hi ${i}`)).join('\n')}\n`;
 
 describe('Files API with the official clients', () => {
+  // Every answer below is checked against OpenAI's and Tierline's published schemas.
+  const spec = specCheckedFetch();
+  afterEach(() => expectSpecCompliance(spec));
+
   let local: LocalMode;
   let openai: OpenAI;
   let other: OpenAI;
@@ -31,9 +36,9 @@ describe('Files API with the official clients', () => {
   beforeAll(async () => {
     local = await startLocalMode({ config, port: 0 });
     const keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
-    openai = new OpenAI({ apiKey: keys.developer, baseURL: local.openAIBaseUrl, maxRetries: 0 });
-    other = new OpenAI({ apiKey: keys.enterprise, baseURL: local.openAIBaseUrl, maxRetries: 0 });
-    groq = new Groq({ apiKey: keys.developer, baseURL: local.url, maxRetries: 0 });
+    openai = new OpenAI({ apiKey: keys.developer, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
+    other = new OpenAI({ apiKey: keys.enterprise, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
+    groq = new Groq({ apiKey: keys.developer, baseURL: local.url, maxRetries: 0, fetch: spec.fetch });
   });
   afterAll(() => local.stop());
 
@@ -77,7 +82,7 @@ describe('Files API with the official clients', () => {
       });
       ids.push(file.id);
     }
-    const raw = await fetch(`${local.openAIBaseUrl}/files?purpose=fine-tune&limit=2`, {
+    const raw = await spec.fetch(`${local.openAIBaseUrl}/files?purpose=fine-tune&limit=2`, {
       headers: { authorization: `Bearer ${openai.apiKey}` },
     });
     const page = (await raw.json()) as { data: { id: string }[]; has_more: boolean };

@@ -4,6 +4,7 @@ import OpenAI from 'openai';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { LOCAL_METERING_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
+import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
  * Metering end to end: local mode (dynalite) driven by the official openai client. Small limits for the free
@@ -35,9 +36,14 @@ async function eventually<T>(read: () => Promise<T | undefined>, timeoutMs = 3_0
 }
 
 describe('metering seen by the openai client', () => {
+  // Every answer below is checked against OpenAI's and Tierline's published schemas.
+  const spec = specCheckedFetch();
+  afterEach(() => expectSpecCompliance(spec));
+
   let local: LocalMode;
   let doc: DynamoDBDocumentClient;
-  const clientFor = (apiKey: string) => new OpenAI({ apiKey, baseURL: local.openAIBaseUrl, maxRetries: 0 });
+  const clientFor = (apiKey: string) =>
+    new OpenAI({ apiKey, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
   const newCustomer = async (tier: 'free' | 'developer', name: string) =>
     local.operator.createCustomer({ name, email: `${name}@metering.test`, tier });
 
@@ -173,7 +179,7 @@ describe('metering seen by the openai client', () => {
   it('blocks at the monthly spend limit with insufficient_quota and publishes 50/75/90% alerts once each', async () => {
     const { apiKey, customer } = await newCustomer('developer', 'spender');
     const openai = clientFor(apiKey as string);
-    const setLimit = await fetch(`${local.openAIBaseUrl}/spend_limit`, {
+    const setLimit = await spec.fetch(`${local.openAIBaseUrl}/spend_limit`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
       body: JSON.stringify({ monthly_limit_usd: 0.00001 }), // 10 micro-USD: a handful of tiny requests
@@ -193,7 +199,7 @@ describe('metering seen by the openai client', () => {
     const alerts = local.events.filter((event) => event.customerId === customer.customerId);
     expect(alerts.map((a) => a.thresholdPercent)).toEqual([50, 75, 90]);
     const view = (await (
-      await fetch(`${local.openAIBaseUrl}/spend_limit`, { headers: { authorization: `Bearer ${apiKey}` } })
+      await spec.fetch(`${local.openAIBaseUrl}/spend_limit`, { headers: { authorization: `Bearer ${apiKey}` } })
     ).json()) as { spent_usd: string };
     expect(view).toMatchObject({ object: 'spend_limit', monthly_limit_usd: 0.00001, available: true });
     expect(Number(view.spent_usd)).toBeLessThanOrEqual(0.00001);

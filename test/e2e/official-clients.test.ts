@@ -3,6 +3,7 @@ import OpenAI from 'openai';
 import { TEST_MODEL_OWNER, TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
  * End to end: local mode on a real HTTP port (the same API app as in Lambda, dynalite as DynamoDB, the real
@@ -16,6 +17,10 @@ const ENTERPRISE_ONLY = 'qwen3-32b';
 const AUTHORIZER_CACHE_MS = 300;
 
 describe('official clients against local mode', () => {
+  // Every answer below is checked against OpenAI's and Tierline's published schemas.
+  const spec = specCheckedFetch();
+  afterEach(() => expectSpecCompliance(spec));
+
   let local: LocalMode;
   let keys: Record<string, string>;
   let openai: OpenAI;
@@ -29,8 +34,8 @@ describe('official clients against local mode', () => {
       authorizerCacheTtlMs: AUTHORIZER_CACHE_MS,
     });
     keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
-    openai = new OpenAI({ apiKey: keys.developer, baseURL: local.openAIBaseUrl, maxRetries: 0 });
-    groq = new Groq({ apiKey: keys.developer, baseURL: local.url, maxRetries: 0 });
+    openai = new OpenAI({ apiKey: keys.developer, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
+    groq = new Groq({ apiKey: keys.developer, baseURL: local.url, maxRetries: 0, fetch: spec.fetch });
   });
   afterAll(() => local.stop());
 
@@ -116,7 +121,12 @@ describe('official clients against local mode', () => {
     });
 
     it('raises AuthenticationError for a bad key', async () => {
-      const stranger = new OpenAI({ apiKey: 'tl_not-a-real-key', baseURL: local.openAIBaseUrl, maxRetries: 0 });
+      const stranger = new OpenAI({
+        apiKey: 'tl_not-a-real-key',
+        baseURL: local.openAIBaseUrl,
+        maxRetries: 0,
+        fetch: spec.fetch,
+      });
 
       const attempt = stranger.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x' }] });
 
@@ -163,7 +173,7 @@ describe('official clients against local mode', () => {
     });
 
     it('raises PermissionDeniedError when a Free key asks for an Enterprise-only model', async () => {
-      const free = new OpenAI({ apiKey: keys.free, baseURL: local.openAIBaseUrl, maxRetries: 0 });
+      const free = new OpenAI({ apiKey: keys.free, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
 
       const attempt = free.chat.completions.create({
         model: ENTERPRISE_ONLY,
@@ -229,8 +239,8 @@ describe('official clients against local mode', () => {
     });
 
     it('raises its AuthenticationError, BadRequestError, NotFoundError and PermissionDeniedError', async () => {
-      const stranger = new Groq({ apiKey: 'tl_nope', baseURL: local.url, maxRetries: 0 });
-      const free = new Groq({ apiKey: keys.free, baseURL: local.url, maxRetries: 0 });
+      const stranger = new Groq({ apiKey: 'tl_nope', baseURL: local.url, maxRetries: 0, fetch: spec.fetch });
+      const free = new Groq({ apiKey: keys.free, baseURL: local.url, maxRetries: 0, fetch: spec.fetch });
       const message = [{ role: 'user' as const, content: 'x' }];
 
       await expect(stranger.chat.completions.create({ model: MODEL, messages: message })).rejects.toBeInstanceOf(
@@ -250,7 +260,7 @@ describe('official clients against local mode', () => {
 
   describe('plain HTTP', () => {
     it('publishes the plans without a key', async () => {
-      const response = await fetch(`${local.openAIBaseUrl}/plans`);
+      const response = await spec.fetch(`${local.openAIBaseUrl}/plans`);
       const plans = (await response.json()) as { data: { id: string }[] };
 
       expect(response.status).toBe(200);
@@ -259,7 +269,7 @@ describe('official clients against local mode', () => {
 
     it('answers a body that is not JSON with 400 and a too large body with 413, in the OpenAI shape', async () => {
       const post = (body: string) =>
-        fetch(`${local.openAIBaseUrl}/chat/completions`, {
+        spec.fetch(`${local.openAIBaseUrl}/chat/completions`, {
           method: 'POST',
           headers: { authorization: `Bearer ${keys.developer}`, 'content-type': 'application/json' },
           body,
@@ -277,7 +287,7 @@ describe('official clients against local mode', () => {
     });
 
     it('answers an unknown route with 404 unknown_url', async () => {
-      const response = await fetch(`${local.openAIBaseUrl}/nope`, {
+      const response = await spec.fetch(`${local.openAIBaseUrl}/nope`, {
         headers: { authorization: `Bearer ${keys.developer}` },
       });
 
@@ -294,7 +304,7 @@ describe('official clients against local mode', () => {
         email: 'burst@test.local',
         tier: 'free',
       });
-      const client = new OpenAI({ apiKey, baseURL: local.openAIBaseUrl, maxRetries: 0 });
+      const client = new OpenAI({ apiKey, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
       const burst = config.tiers.free.edge.burstLimit;
 
       const results = await Promise.allSettled(Array.from({ length: burst + 5 }, () => client.models.list()));
@@ -312,7 +322,7 @@ describe('official clients against local mode', () => {
         email: 'gone@test.local',
         tier: 'free',
       });
-      const client = new OpenAI({ apiKey, baseURL: local.openAIBaseUrl, maxRetries: 0 });
+      const client = new OpenAI({ apiKey, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
       await client.models.list();
 
       await local.operator.revoke(customer.customerId);

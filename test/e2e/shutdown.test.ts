@@ -5,15 +5,25 @@ import OpenAI from 'openai';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { startLocalMode } from '../../local/local-mode';
+import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 describe('local mode shutdown', () => {
+  // Every answer below is checked against OpenAI's and Tierline's published schemas.
+  const spec = specCheckedFetch();
+  afterEach(() => expectSpecCompliance(spec));
+
   it('bills the streams it cuts before closing its DynamoDB engine, and keeps the data for the next start', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'tierline-shutdown-'));
     const config = loadConfig({ env: 'dev' });
     const backend = () => new TestModelBackend({ tokensPerSecond: 50, replyTokens: 200 });
     const first = await startLocalMode({ config, port: 0, dataDir, backend: backend() });
     const developer = first.demoCustomers.find((d) => d.tier === 'developer');
-    const openai = new OpenAI({ apiKey: developer?.apiKey, baseURL: first.openAIBaseUrl, maxRetries: 0 });
+    const openai = new OpenAI({
+      apiKey: developer?.apiKey,
+      baseURL: first.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
     const stream = await openai.chat.completions.create({
       model: 'llama-3.1-8b-instant',
       messages: [{ role: 'user', content: 'keep talking' }],
@@ -26,7 +36,12 @@ describe('local mode shutdown', () => {
     await first.stop(); // the stream is still open
     await iterator.next().catch(() => undefined);
     const second = await startLocalMode({ config, port: 0, dataDir, backend: backend() });
-    const again = new OpenAI({ apiKey: developer?.apiKey, baseURL: second.openAIBaseUrl, maxRetries: 0 });
+    const again = new OpenAI({
+      apiKey: developer?.apiKey,
+      baseURL: second.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
     const usage = (await again.get('/usage', { query: { group_by: 'model' } })) as {
       data: { requests: number; output_tokens: number }[];
     };

@@ -1,4 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
+import type { CfnMethod } from 'aws-cdk-lib/aws-apigateway';
+import { tierlineOpenApiDocument } from '../../lambda/http/openapi/document';
 import { TIER_NAMES } from '../../lib/config/schema';
 import { OPENAI_GATEWAY_RESPONSES } from '../../lib/constructs/api/gateway-responses';
 import { operatorParameterName } from '../../lib/operator-settings';
@@ -34,42 +36,66 @@ describe('API stack', () => {
     });
   });
 
-  it('serves every route under /v1 and /openai/v1: plans public, the rest behind the authorizer and a usage plan', () => {
-    const authorizerId = { Ref: stacks.api.getLogicalId(stacks.api.api.authorizer.node.defaultChild as never) };
-    const methods = api.findResources('AWS::ApiGateway::Method');
-    const summary = Object.values(methods).map((m) => ({
-      method: m.Properties.HttpMethod,
-      auth: m.Properties.AuthorizationType,
-      keyRequired: m.Properties.ApiKeyRequired ?? false,
-      authorizer: m.Properties.AuthorizerId,
-      validator: m.Properties.RequestValidatorId !== undefined,
-    }));
-
-    expect(summary).toHaveLength(6);
-    const publicMethod = { method: 'GET', auth: 'NONE', keyRequired: false, authorizer: undefined, validator: true };
-    expect(summary.filter((m) => m.auth === 'NONE')).toEqual([publicMethod, publicMethod]);
-    const authorized = summary.filter((m) => m.auth === 'CUSTOM');
-    expect(authorized).toHaveLength(4);
-    for (const method of authorized) {
-      expect(method).toMatchObject({ keyRequired: true, authorizer: authorizerId, validator: true });
-    }
-    expect(authorized.map((m) => m.method).sort()).toEqual(['ANY', 'ANY', 'POST', 'POST']);
-    const paths = Object.values(api.findResources('AWS::ApiGateway::Resource')).map((r) => r.Properties.PathPart);
-    expect(paths.sort()).toEqual(
-      [
-        'openai',
-        'plans',
-        'plans',
-        'v1',
-        'v1',
-        '{proxy+}',
-        '{proxy+}',
-        'chat',
-        'chat',
-        'completions',
-        'completions',
-      ].sort(),
+  it('deploys every operation of /openapi.json under /v1 and /openai/v1, public ones without a key', () => {
+    const methods = stacks.api.api.restApi.methods.filter((m) => m.httpMethod !== 'OPTIONS');
+    const deployed = methods.map((m) => {
+      const cfn = m.node.defaultChild as CfnMethod;
+      return {
+        route: `${m.httpMethod} ${m.resource.path}`,
+        auth: cfn.authorizationType,
+        keyRequired: cfn.apiKeyRequired ?? false,
+        validator: cfn.requestValidatorId !== undefined,
+      };
+    });
+    const documented = Object.entries(
+      tierlineOpenApiDocument(config).paths as Record<string, Record<string, { security?: unknown[] }>>,
+    ).flatMap(([path, operations]) =>
+      Object.entries(operations).flatMap(([method, op]) =>
+        (path.startsWith('/v1/') ? [path, `/openai${path}`] : [path]).map((p) => ({
+          route: `${method.toUpperCase()} ${p.replace('{model}', '{model+}')}`,
+          public: Array.isArray(op.security) && op.security.length === 0,
+        })),
+      ),
     );
+
+    expect(deployed.map((d) => d.route).sort()).toEqual(documented.map((d) => d.route).sort());
+    for (const route of documented) {
+      const method = deployed.find((d) => d.route === route.route);
+      expect(method).toEqual(
+        route.public
+          ? { route: route.route, auth: 'NONE', keyRequired: false, validator: true }
+          : { route: route.route, auth: 'CUSTOM', keyRequired: true, validator: true },
+      );
+    }
+    // No catch-all: an unknown path is API Gateway's own 404 `unknown_url`, with or without a key.
+    const paths = Object.values(api.findResources('AWS::ApiGateway::Resource')).map((r) => r.Properties.PathPart);
+    expect(paths).not.toContain('{proxy+}');
+  });
+
+  it('answers CORS preflights from the configured origins on every resource, without a key', () => {
+    const options = stacks.api.api.restApi.methods.filter((m) => m.httpMethod === 'OPTIONS');
+    const resources = new Set(stacks.api.api.restApi.methods.map((m) => m.resource.path));
+
+    expect(new Set(options.map((m) => m.resource.path))).toEqual(resources);
+    api.hasResourceProperties('AWS::ApiGateway::Method', {
+      HttpMethod: 'OPTIONS',
+      AuthorizationType: 'NONE',
+      Integration: Match.objectLike({
+        Type: 'MOCK',
+        IntegrationResponses: [
+          Match.objectLike({
+            ResponseParameters: Match.objectLike({
+              'method.response.header.Access-Control-Allow-Headers': "'Authorization,Content-Type,*'",
+              'method.response.header.Access-Control-Allow-Origin': "'*'",
+            }),
+          }),
+        ],
+      }),
+    });
+    api.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: 'UNAUTHORIZED',
+      ResponseParameters: Match.objectLike({ 'gatewayresponse.header.access-control-allow-origin': "'*'" }),
+    });
   });
 
   it('streams chat completions from their own function (15 minutes), and buffers every other route', () => {
@@ -77,7 +103,8 @@ describe('API stack', () => {
     const apiFunction = stacks.api.getLogicalId(stacks.api.api.apiFunction.function.node.defaultChild as never);
     const methods = Object.values(api.findResources('AWS::ApiGateway::Method'));
     const posts = methods.filter((m) => m.Properties.HttpMethod === 'POST');
-    const others = methods.filter((m) => m.Properties.HttpMethod !== 'POST');
+    // OPTIONS are CORS preflight mocks, answered by API Gateway itself.
+    const others = methods.filter((m) => !['POST', 'OPTIONS'].includes(m.Properties.HttpMethod));
 
     expect(posts).toHaveLength(2);
     for (const post of posts) {

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { BackendError } from '../../inference/backends/model-backend';
-import { type ChatRequest, givenParameters, parseChatRequest } from '../../inference/chat-request';
+import { type ChatRequest, givenParameters, messagesForBackend, parseChatRequest } from '../../inference/chat-request';
 import { resolveModel } from '../../inference/models';
 import { estimatePromptTokens } from '../../inference/tokens';
 import type { MeteredRequest } from '../../metering/request-metering';
@@ -14,11 +14,12 @@ import {
   ServiceUnavailableError,
 } from '../../openai/errors';
 import type { ChatCompletion, ChatCompletionChunk, Usage } from '../../openai/openai-types';
+import { chunkForClient, completionForClient } from '../../openai/response-shapes';
+import { MAX_REQUEST_BYTES } from '../request-guards';
 import { sseResponse } from '../sse';
 import type { ApiDependencies, AppEnv } from '../types';
 
-/** Lambda accepts at most 6 MB per synchronous request; local mode enforces the same. */
-export const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
+export { MAX_REQUEST_BYTES } from '../request-guards';
 
 /** Request fields Tierline handles itself; everything else of a valid request goes upstream unchanged. */
 const HANDLED_HERE = new Set(['model', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', 'user', 'n']);
@@ -58,6 +59,7 @@ function upstreamBody(request: ChatRequest, maxTokens: number): Record<string, u
   for (const [key, value] of Object.entries(request)) {
     if (!HANDLED_HERE.has(key) && value !== undefined && value !== null) body[key] = value;
   }
+  body.messages = messagesForBackend(request.messages);
   return body;
 }
 
@@ -124,6 +126,10 @@ export class ClientChunkShaper {
   ) {}
 
   push(chunk: ChatCompletionChunk): ChatCompletionChunk[] {
+    return this.shape(chunk).map((out) => chunkForClient(out, this.includeUsage));
+  }
+
+  private shape(chunk: ChatCompletionChunk): ChatCompletionChunk[] {
     const { usage, ...rest } = chunk;
     if (usage) this.observed.usage = usage;
     // One generated token per chunk is how the servers we use stream; a lower bound when the stream is cut.
@@ -149,7 +155,7 @@ export class ClientChunkShaper {
   flush(): ChatCompletionChunk[] {
     const held = this.heldFinish;
     this.heldFinish = undefined;
-    return held ? [held] : [];
+    return held ? [chunkForClient(held, this.includeUsage)] : [];
   }
 }
 
@@ -202,7 +208,7 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
         inputTokens: completion.usage.prompt_tokens,
         outputTokens: completion.usage.completion_tokens,
       });
-      return c.json({ ...completion, id: completionId, model, x_groq: { id: requestId } });
+      return c.json({ ...completionForClient(completion), id: completionId, model, x_groq: { id: requestId } });
     }
 
     const includeUsage = request.stream_options?.include_usage === true;

@@ -1,6 +1,11 @@
 import { Hono } from 'hono';
+import { requestError } from '../../inference/request-errors';
 import { formatUsd, MICRO_USD_PER_USD } from '../../metering/pricing';
-import { effectiveSpendLimitMicroUsd, setSpendLimit } from '../../metering/spend-limit-settings';
+import {
+  effectiveSpendLimitMicroUsd,
+  setSpendLimit,
+  spendLimitUpdateSchema,
+} from '../../metering/spend-limit-settings';
 import { BadRequestError } from '../../openai/errors';
 import type { ApiDependencies, AppEnv } from '../types';
 
@@ -62,14 +67,12 @@ export function usageRoutes(deps: ApiDependencies): Hono<AppEnv> {
     } catch {
       throw new BadRequestError('We could not parse the JSON body of your request.');
     }
-    const limit = (body as { monthly_limit_usd?: unknown } | null)?.monthly_limit_usd;
-    if (limit !== null && typeof limit !== 'number') {
-      throw new BadRequestError(
-        "'monthly_limit_usd' is required: a number of USD, or null to remove the limit.",
-        'monthly_limit_usd',
-        'missing_required_parameter',
-      );
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new BadRequestError('The request body must be a JSON object: {"monthly_limit_usd": 50} or null.');
     }
+    const parsed = spendLimitUpdateSchema.safeParse(body);
+    if (!parsed.success) throw requestError(parsed.error.issues, body);
+    const limit = parsed.data.monthly_limit_usd;
     const customer = await setSpendLimit(deps.customers, deps.config, principal.customerId, limit);
     if (limit !== null) {
       // Spend is tracked for enforcement only while a limit exists: count this month's spend so far first.

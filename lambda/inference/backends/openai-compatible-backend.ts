@@ -48,9 +48,10 @@ export class OpenAICompatibleBackend implements ModelBackend {
       });
     } catch (error) {
       if (request.signal?.aborted) throw error;
-      throw new BackendError('unavailable', `The model server at ${this.baseUrl} cannot be reached.`, {
+      // The message reaches the customer: the server's address stays in the cause (for the log) only.
+      throw new BackendError('unavailable', 'The model server cannot be reached right now. Please retry shortly.', {
         retryAfterSeconds: 5,
-        cause: error,
+        cause: new Error(`${this.baseUrl}: ${error instanceof Error ? error.message : String(error)}`),
       });
     }
     if (!response.ok) throw await this.failure(response);
@@ -69,13 +70,16 @@ export class OpenAICompatibleBackend implements ModelBackend {
     const status = response.status;
     if (status === 429 || status === 503) {
       const retryAfter = Number(response.headers.get('retry-after') ?? '5');
-      return new BackendError('unavailable', message || 'The model server is busy.', {
+      // A fixed message: a busy server's own text may name hosts or internals.
+      return new BackendError('unavailable', 'The model is busy right now. Please retry shortly.', {
         retryAfterSeconds: Number.isFinite(retryAfter) ? retryAfter : 5,
         upstreamStatus: status,
       });
     }
     if (status >= 400 && status < 500) return new BackendError('bad_request', message, { upstreamStatus: status });
-    return new BackendError('model_error', message, { upstreamStatus: status });
+    return new BackendError('model_error', `${this.baseUrl} answered ${status}: ${message}`, {
+      upstreamStatus: status,
+    });
   }
 
   async complete(request: BackendChatRequest): Promise<ChatCompletion> {
@@ -90,6 +94,17 @@ export class OpenAICompatibleBackend implements ModelBackend {
   async *stream(request: BackendChatRequest): AsyncIterable<ChatCompletionChunk> {
     const response = await this.post(request, { stream: true, stream_options: { include_usage: true } });
     if (!response.body) throw new BackendError('model_error', 'The model server sent no stream.');
+    const type = response.headers.get('content-type') ?? '';
+    if (!type.startsWith('text/event-stream')) {
+      // Some servers ignore `stream: true` and answer one JSON body. Failing here, before the first chunk,
+      // lets the API answer an honest 500 instead of a 200 stream that breaks at once.
+      await response.body.cancel().catch(() => undefined);
+      throw new BackendError(
+        'model_error',
+        `The model server answered a streamed request with ${type || 'no content type'}, not text/event-stream.`,
+        { upstreamStatus: response.status },
+      );
+    }
     const parser = new PayloadLineParser();
     const reader = response.body.getReader();
     try {

@@ -159,14 +159,18 @@ export function openAIErrorTemplate(response: OpenAIGatewayResponse): string {
   return `{"error":{"message":${response.message},"type":${literal(response.errorType)},"param":null,"code":${code}}}`;
 }
 
-/** Adds every OpenAI-shaped gateway response to `api`. */
-export function addOpenAIGatewayResponses(api: RestApi): void {
+/**
+ * Adds every OpenAI-shaped gateway response to `api`; `allowOrigin` (a quoted literal or a request header
+ * mapping) lets browser apps read them.
+ */
+export function addOpenAIGatewayResponses(api: RestApi, allowOrigin?: string): void {
   for (const response of OPENAI_GATEWAY_RESPONSES) {
     api.addGatewayResponse(response.id, {
       type: response.type,
       statusCode: response.statusCode,
       responseHeaders: {
         'content-type': "'application/json'",
+        ...(allowOrigin ? { 'access-control-allow-origin': allowOrigin } : {}),
         ...Object.fromEntries(Object.entries(response.headers ?? {}).map(([name, value]) => [name, `'${value}'`])),
       },
       templates: { 'application/json': openAIErrorTemplate(response) },

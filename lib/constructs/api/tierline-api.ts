@@ -3,6 +3,8 @@ import {
   AccessLogFormat,
   ApiKeySourceType,
   AuthorizationType,
+  Cors,
+  type CorsOptions,
   EndpointType,
   IdentitySource,
   LambdaIntegration,
@@ -10,7 +12,6 @@ import {
   MethodLoggingLevel,
   RequestAuthorizer,
   type RequestValidator,
-  type Resource,
   ResponseTransferMode,
   RestApi,
 } from 'aws-cdk-lib/aws-apigateway';
@@ -22,6 +23,7 @@ import type { TierlineConfig } from '../../config/schema';
 import type { CustomersTable } from '../customers-table';
 import { TierlineFunction } from '../tierline-function';
 import { ChatCapacity } from './chat-capacity';
+import { addDocumentRoutes } from './document-routes';
 import { addOpenAIGatewayResponses } from './gateway-responses';
 
 export interface TierlineApiProps {
@@ -46,6 +48,27 @@ const ACCESS_LOG_FIELDS = {
   error: '$context.error.message',
   authorizerError: '$context.authorizer.error',
 };
+
+function corsPreflight(origins: readonly string[]): CorsOptions | undefined {
+  if (origins.length === 0) return undefined;
+  return {
+    allowOrigins: origins.includes('*') ? Cors.ALL_ORIGINS : [...origins],
+    allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
+    // `*` covers the openai SDK's x-stainless-* headers; Authorization is never covered by `*` (Fetch spec).
+    allowHeaders: ['Authorization', 'Content-Type', '*'],
+    maxAge: Duration.minutes(10),
+  };
+}
+
+/**
+ * `Access-Control-Allow-Origin` of the errors API Gateway answers itself (401, 429...), so a browser app can
+ * read them: `*`, the one allowed origin, or (several origins) the caller's own; error bodies hold no data.
+ */
+function gatewayAllowOrigin(origins: readonly string[]): string | undefined {
+  if (origins.length === 0) return undefined;
+  if (origins.includes('*')) return "'*'";
+  return origins.length === 1 ? `'${origins[0]}'` : 'method.request.header.origin';
+}
 
 /**
  * The public REST API: a Lambda REQUEST authorizer on the `Authorization: Bearer tl_...` header that also
@@ -137,8 +160,11 @@ export class TierlineApi extends Construct {
         accessLogDestination: new LogGroupLogDestination(accessLogs),
         accessLogFormat: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
       },
+      // Browser apps and the console: preflights are answered by API Gateway itself, before any key is asked
+      // for; the app sets the allow/expose headers of real answers (`lambda/http/request-guards.ts`).
+      defaultCorsPreflightOptions: corsPreflight(env.corsAllowedOrigins),
     });
-    addOpenAIGatewayResponses(this.restApi);
+    addOpenAIGatewayResponses(this.restApi, gatewayAllowOrigin(env.corsAllowedOrigins));
     Validations.of(this.restApi.node.findChild('CloudWatchRole')).acknowledge({
       id: 'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
       reason:
@@ -175,8 +201,26 @@ export class TierlineApi extends Construct {
       timeout: Duration.minutes(15),
     });
 
-    this.addVersionOneRoutes(this.restApi.root.addResource('v1'));
-    this.addVersionOneRoutes(this.restApi.root.addResource('openai').addResource('v1'));
+    addDocumentRoutes(this.restApi.root, {
+      config,
+      buffered: this.integration,
+      streaming: this.chatIntegration,
+      validator: this.validator,
+      authorized: {
+        authorizer: this.authorizer,
+        authorizationType: AuthorizationType.CUSTOM,
+        // Required so the key the authorizer names is metered and throttled by its usage plan.
+        apiKeyRequired: true,
+        requestValidator: this.validator,
+      },
+    });
+
+    for (const method of this.restApi.methods.filter((m) => m.httpMethod === 'OPTIONS')) {
+      const reason =
+        'CORS preflight (OPTIONS) carries no key by the CORS standard; it is a mock that only answers headers.';
+      Validations.of(method).acknowledge({ id: 'AwsSolutions::AwsSolutions-APIG4', reason });
+      Validations.of(method).acknowledge({ id: 'AwsSolutions::AwsSolutions-COG4', reason });
+    }
 
     this.groqBaseUrl = this.restApi.url;
     this.openAIBaseUrl = this.restApi.urlForPath('/v1');
@@ -203,33 +247,5 @@ export class TierlineApi extends Construct {
         ),
       }),
     );
-  }
-
-  /** Public `GET plans`, and every other path behind the key authorizer and the caller's usage plan. */
-  private addVersionOneRoutes(v1: Resource): void {
-    const plans = v1.addResource('plans').addMethod('GET', this.integration, {
-      authorizationType: AuthorizationType.NONE,
-      requestValidator: this.validator,
-    });
-    const publicReason = 'GET /v1/plans is public on purpose: every limit and price is shown before sign-up.';
-    Validations.of(plans).acknowledge({ id: 'AwsSolutions::AwsSolutions-APIG4', reason: publicReason });
-    Validations.of(plans).acknowledge({ id: 'AwsSolutions::AwsSolutions-COG4', reason: publicReason });
-
-    const authorizedOptions = {
-      authorizer: this.authorizer,
-      authorizationType: AuthorizationType.CUSTOM,
-      // Required so the key the authorizer names is metered and throttled by its usage plan.
-      apiKeyRequired: true,
-      requestValidator: this.validator,
-    };
-    const keyReason =
-      'API customers authenticate with Bearer API keys (as with OpenAI and Groq), checked by the Lambda authorizer.';
-    const chat = v1
-      .addResource('chat')
-      .addResource('completions')
-      .addMethod('POST', this.chatIntegration, authorizedOptions);
-    Validations.of(chat).acknowledge({ id: 'AwsSolutions::AwsSolutions-COG4', reason: keyReason });
-    const authorized = v1.addProxy({ anyMethod: false }).addMethod('ANY', this.integration, authorizedOptions);
-    Validations.of(authorized).acknowledge({ id: 'AwsSolutions::AwsSolutions-COG4', reason: keyReason });
   }
 }

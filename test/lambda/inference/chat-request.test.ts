@@ -1,5 +1,5 @@
 import { ClientChunkShaper } from '../../../lambda/http/routes/chat-completions';
-import { parseChatRequest } from '../../../lambda/inference/chat-request';
+import { messagesForBackend, parseChatRequest } from '../../../lambda/inference/chat-request';
 import { estimatePromptTokens } from '../../../lambda/inference/tokens';
 import { BadRequestError } from '../../../lambda/openai/errors';
 import type { ChatCompletionChunk } from '../../../lambda/openai/openai-types';
@@ -49,17 +49,17 @@ describe('chat request validation', () => {
 
   it.each([
     [{ messages: valid.messages }, 'model', 'missing_required_parameter'],
-    [{ model: 'm', messages: [] }, 'messages', 'invalid_value'],
+    [{ model: 'm', messages: [] }, 'messages', 'array_below_min_length'],
     [{ ...valid, messages: [{ role: 'robot', content: 'x' }] }, 'messages[0].role', 'invalid_value'],
-    [{ ...valid, messages: [{ role: 'user', content: 5 }] }, 'messages[0].content', 'invalid_value'],
+    [{ ...valid, messages: [{ role: 'user', content: 5 }] }, 'messages[0].content', 'invalid_type'],
     [
       { ...valid, messages: [{ role: 'tool', content: 'x' }] },
       'messages[0].tool_call_id',
       'missing_required_parameter',
     ],
-    [{ ...valid, temperature: 3 }, 'temperature', 'invalid_value'],
-    [{ ...valid, max_tokens: 0 }, 'max_tokens', 'invalid_value'],
-    [{ ...valid, stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop', 'invalid_value'],
+    [{ ...valid, temperature: 3 }, 'temperature', 'integer_above_max_value'],
+    [{ ...valid, max_tokens: 0 }, 'max_tokens', 'integer_below_min_value'],
+    [{ ...valid, stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop', 'array_above_max_length'],
     [{ ...valid, frobnicate: true }, 'frobnicate', 'unknown_parameter'],
     [{ ...valid, messages: [{ role: 'user', content: 'x', mood: 'happy' }] }, 'messages[0].mood', 'unknown_parameter'],
     [{ ...valid, n: 2 }, 'n', 'invalid_value'],
@@ -72,6 +72,45 @@ describe('chat request validation', () => {
     expect(error.param).toBe(param);
     expect(error.code).toBe(code);
     expect(error.toBody().error.type).toBe('invalid_request_error');
+  });
+
+  // Issue 9: wrong types were answered "'temperature' is a required property"; "Invalid input" said nothing.
+  it.each([
+    [{ ...valid, temperature: 'hot' }, "Invalid type for 'temperature': expected a number, but got a string instead."],
+    [{ ...valid, seed: 1.5 }, "Invalid type for 'seed': expected an integer, but got a decimal instead."],
+    [{ ...valid, stream: 'yes' }, "Invalid type for 'stream': expected a boolean, but got a string instead."],
+    [{ model: 'm', messages: 'x' }, "Invalid type for 'messages': expected an array, but got a string instead."],
+    [{ model: 'm', messages: [{ role: 'user' }] }, "'messages[0].content' is a required property."],
+    [
+      { ...valid, stop: ['a', 'b', 'c', 'd', 'e'] },
+      "Invalid 'stop': array too long. Expected an array with maximum length 4, but got an array with length 5 instead.",
+    ],
+    [
+      { ...valid, max_completion_tokens: 0 },
+      "Invalid 'max_completion_tokens': integer below minimum value. Expected a value >= 1, but got 0 instead.",
+    ],
+    [
+      { ...valid, tool_choice: 'maybe' },
+      'Invalid value for \'tool_choice\': "maybe". Supported values are: "none", "auto", "required".',
+    ],
+  ])('says what is wrong with %j', (body, message) => {
+    const error = rejection(body);
+
+    expect(error.message).toBe(message);
+  });
+
+  it('accepts a developer message and hands it to the backend as system', () => {
+    const request = parseChatRequest({ model: 'm', messages: [{ role: 'developer', content: 'Be brief.' }] });
+
+    expect(messagesForBackend(request.messages)).toEqual([{ role: 'system', content: 'Be brief.' }]);
+  });
+
+  it('refuses tools nested 5,000 levels deep with a 400 naming tools, before anything recurses', () => {
+    const deep = JSON.parse(`${'['.repeat(5000)}${']'.repeat(5000)}`);
+    const nestedObject = JSON.parse(`${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`);
+
+    expect(rejection({ ...valid, tools: deep })).toMatchObject({ status: 400, param: 'tools' });
+    expect(rejection({ ...valid, response_format: nestedObject })).toMatchObject({ param: 'response_format' });
   });
 
   it('refuses a body that is not a JSON object', () => {

@@ -1,0 +1,178 @@
+import * as z from 'zod/mini';
+import type { TierlineConfig } from '../../../lib/config/schema';
+import { chatRequestSchema } from '../../inference/chat-request';
+import { spendLimitUpdateSchema } from '../../metering/spend-limit-settings';
+import { responseSchemas } from './response-schemas';
+
+/**
+ * Tierline's own OpenAPI 3.1 document, served at `GET /openapi.json`. Request bodies are generated from the
+ * zod schemas the routes validate with, so the document cannot promise what the code refuses; responses are
+ * the schemas of `response-schemas.ts`, which every end-to-end test checks each answer against.
+ */
+
+type Schema = Record<string, unknown>;
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: Schema) => ({ 'application/json': { schema } });
+const error = (description: string) => ({ description, content: json(ref('ErrorResponse')) });
+const ERRORS = {
+  '400': error('Invalid request: `param` names the field'),
+  '401': error('Missing, malformed or revoked API key'),
+  '404': error('Unknown URL, or an object the caller does not own'),
+  '413': error('Request body too large'),
+  '429': {
+    description: 'A rate limit, quota or spend limit was reached',
+    headers: { 'retry-after': { schema: { type: 'integer', minimum: 0 } } },
+    content: json(ref('ErrorResponse')),
+  },
+} as const;
+const RATE_LIMIT_HEADERS = Object.fromEntries(
+  ['limit-requests', 'limit-tokens', 'remaining-requests', 'remaining-tokens', 'reset-requests', 'reset-tokens'].map(
+    (name) => [`x-ratelimit-${name}`, { schema: { type: 'string' } }],
+  ),
+);
+
+/** A request schema as zod describes its input, without the `$schema` line (OpenAPI sets the dialect). */
+function requestSchema(schema: z.ZodMiniType): Schema {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'input' }) as Schema;
+  return rest;
+}
+
+function operation(summary: string, ok: Schema, extra: Schema = {}, publicRoute = false): Schema {
+  return {
+    summary,
+    ...(publicRoute ? { security: [] } : {}),
+    ...extra,
+    responses: { '200': { description: 'OK', content: json(ok) }, ...ERRORS },
+  };
+}
+
+const pathParameter = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
+/** A body with these fields, each required (their values are checked by the route, which names a bad one). */
+const multipart = (fields: string[]): Schema => ({ type: 'object', required: fields });
+
+let cached: Schema | undefined;
+
+export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
+  if (cached) return cached;
+  const modelIds = Object.keys(config.models);
+  const paths: Record<string, Schema> = {
+    '/v1/plans': { get: operation('Every tier: limits, prices, features', ref('PlanList'), {}, true) },
+    '/v1/me': { get: operation('The caller: customer, tier and its plan', ref('Customer')) },
+    '/v1/models': { get: operation("The models of the caller's tier", ref('ModelList')) },
+    '/v1/models/{model}': {
+      get: operation('One model of the caller’s tier', ref('Model'), {
+        parameters: [{ name: 'model', in: 'path', required: true, schema: { type: 'string' } }],
+      }),
+    },
+    '/v1/chat/completions': {
+      post: {
+        summary: 'A chat completion, streamed (SSE) or not',
+        requestBody: { required: true, content: json(ref('ChatCompletionRequest')) },
+        responses: {
+          '200': {
+            description: 'OK; with `stream: true`, `text/event-stream` of chunks, then `data: [DONE]`',
+            headers: RATE_LIMIT_HEADERS,
+            content: {
+              ...json(ref('ChatCompletion')),
+              'text/event-stream': { schema: ref('ChatCompletionChunk') },
+            },
+          },
+          ...ERRORS,
+          '403': error('The model is on a higher tier'),
+          '503': error('The model has no capacity right now (`retry-after` says when to retry)'),
+        },
+      },
+    },
+    '/v1/usage': {
+      get: operation('Requests, tokens and cost per day or model', ref('UsageList'), {
+        parameters: [
+          { name: 'start_date', in: 'query', schema: { type: 'string', format: 'date' } },
+          { name: 'end_date', in: 'query', schema: { type: 'string', format: 'date' } },
+          { name: 'group_by', in: 'query', schema: { enum: ['day', 'model'] } },
+        ],
+      }),
+    },
+    '/v1/spend_limit': {
+      get: operation('The monthly spend limit and this month’s spend', ref('SpendLimit')),
+      put: operation('Set (or with null remove) the monthly spend limit', ref('SpendLimit'), {
+        requestBody: { required: true, content: json(ref('SpendLimitUpdate')) },
+      }),
+    },
+    '/v1/files': {
+      get: operation("The caller's files", ref('FileList'), {
+        parameters: [
+          { name: 'purpose', in: 'query', schema: { type: 'string' } },
+          { name: 'order', in: 'query', schema: { enum: ['asc', 'desc'] } },
+          { name: 'after', in: 'query', schema: { type: 'string' } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10_000 } },
+        ],
+      }),
+      post: operation('Upload a file (multipart/form-data: file, purpose), at most 4 MiB', ref('File'), {
+        requestBody: { required: true, content: { 'multipart/form-data': { schema: multipart(['file', 'purpose']) } } },
+      }),
+    },
+    '/v1/files/{file_id}': {
+      get: operation('One file of the caller', ref('File'), { parameters: [pathParameter('file_id')] }),
+      delete: operation('Delete a file of the caller', ref('FileDeleted'), { parameters: [pathParameter('file_id')] }),
+    },
+    '/v1/files/{file_id}/content': {
+      get: {
+        summary: "A file's content (JSONL), or a redirect to it",
+        parameters: [pathParameter('file_id')],
+        responses: {
+          '200': { description: 'OK', content: { 'application/jsonl': { schema: { type: 'string' } } } },
+          '302': { description: 'Redirect to a short-lived download URL' },
+          ...ERRORS,
+        },
+      },
+    },
+    '/v1/uploads': {
+      post: operation('Start a multi-part upload', ref('Upload'), {
+        requestBody: {
+          required: true,
+          content: json(multipart(['filename', 'purpose', 'bytes', 'mime_type'])),
+        },
+      }),
+    },
+    '/v1/uploads/{upload_id}/parts': {
+      post: operation('Add a part (multipart/form-data: data), at most 4 MiB', ref('UploadPart'), {
+        parameters: [pathParameter('upload_id')],
+        requestBody: { required: true, content: { 'multipart/form-data': { schema: multipart(['data']) } } },
+      }),
+    },
+    '/v1/uploads/{upload_id}/complete': {
+      post: operation('Complete an upload from its parts, in order', ref('Upload'), {
+        parameters: [pathParameter('upload_id')],
+        requestBody: { required: true, content: json(multipart(['part_ids'])) },
+      }),
+    },
+    '/v1/uploads/{upload_id}/cancel': {
+      post: operation('Cancel an upload', ref('Upload'), { parameters: [pathParameter('upload_id')] }),
+    },
+    '/openapi.json': {
+      get: operation('This document', { type: 'object', required: ['openapi', 'paths'] }, {}, true),
+    },
+  };
+  cached = {
+    openapi: '3.1.0',
+    info: {
+      title: 'Tierline API',
+      version: '1',
+      description:
+        'OpenAI-compatible LLM API with tiers. Every route is also served under `/openai/v1` (groq-sdk). ' +
+        `Models: ${modelIds.join(', ')}. Errors are always {"error":{"message","type","param","code"}}.`,
+    },
+    servers: [{ url: '/' }],
+    security: [{ bearer: [] }],
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'tl_... API key' } },
+      schemas: {
+        ChatCompletionRequest: requestSchema(chatRequestSchema),
+        SpendLimitUpdate: requestSchema(spendLimitUpdateSchema),
+        ...responseSchemas,
+      },
+    },
+  };
+  return cached;
+}

@@ -1,0 +1,222 @@
+/**
+ * JSON Schemas (2020-12) of what Tierline answers, for its `/openapi.json`. The end-to-end tests validate
+ * every response they get against these (and against OpenAI's published schemas for the OpenAI routes), so a
+ * change to a response that is not made here too fails a test.
+ */
+
+type Schema = Record<string, unknown>;
+
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const int = { type: 'integer', minimum: 0 };
+const str = { type: 'string' };
+const nullable = (schema: Schema): Schema => ({ anyOf: [schema, { type: 'null' }] });
+const object = (properties: Record<string, Schema>, optional: string[] = []): Schema => ({
+  type: 'object',
+  properties,
+  required: Object.keys(properties).filter((key) => !optional.includes(key)),
+});
+const DAY = { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' };
+const USD_STRING = { type: 'string', pattern: '^\\d+\\.\\d{6}$', description: 'USD as an exact decimal string' };
+
+const usage = object({ prompt_tokens: int, completion_tokens: int, total_tokens: int });
+const toolCall = object({
+  id: str,
+  type: { const: 'function' },
+  function: object({ name: str, arguments: str }),
+});
+const finishReason = { enum: ['stop', 'length', 'tool_calls', 'content_filter', 'function_call'] };
+
+const file = object(
+  {
+    id: { type: 'string', pattern: '^file-' },
+    object: { const: 'file' },
+    bytes: int,
+    created_at: int,
+    filename: str,
+    purpose: { enum: ['batch', 'fine-tune', 'batch_output'] },
+    status: { enum: ['uploaded', 'processed', 'error'] },
+  },
+  [],
+);
+
+export const responseSchemas: Record<string, Schema> = {
+  File: file,
+  FileList: object({
+    object: { const: 'list' },
+    data: { type: 'array', items: ref('File') },
+    first_id: str,
+    last_id: str,
+    has_more: { type: 'boolean' },
+  }),
+  FileDeleted: object({ id: str, object: { const: 'file' }, deleted: { const: true } }),
+  Upload: object({
+    id: str,
+    object: { const: 'upload' },
+    bytes: int,
+    created_at: int,
+    expires_at: int,
+    filename: str,
+    purpose: str,
+    status: { enum: ['pending', 'completed', 'cancelled', 'expired'] },
+    file: nullable(ref('File')),
+  }),
+  UploadPart: object({ id: str, object: { const: 'upload.part' }, created_at: int, upload_id: str }),
+  Error: object({ message: str, type: str, param: nullable(str), code: nullable(str) }),
+  ErrorResponse: object({ error: ref('Error') }),
+  Usage: usage,
+  ChatCompletion: object(
+    {
+      id: { type: 'string', pattern: '^chatcmpl-' },
+      object: { const: 'chat.completion' },
+      created: int,
+      model: str,
+      system_fingerprint: nullable(str),
+      choices: {
+        type: 'array',
+        items: object({
+          index: int,
+          message: object(
+            {
+              role: { const: 'assistant' },
+              content: nullable(str),
+              refusal: { type: 'null' },
+              tool_calls: { type: 'array', items: toolCall },
+            },
+            ['tool_calls'],
+          ),
+          finish_reason: finishReason,
+          logprobs: nullable({ type: 'object' }),
+        }),
+      },
+      usage,
+      x_groq: object({ id: str }),
+    },
+    ['system_fingerprint'],
+  ),
+  ChatCompletionChunk: object(
+    {
+      id: { type: 'string', pattern: '^chatcmpl-' },
+      object: { const: 'chat.completion.chunk' },
+      created: int,
+      model: str,
+      system_fingerprint: nullable(str),
+      choices: {
+        type: 'array',
+        items: object(
+          {
+            index: int,
+            delta: object(
+              {
+                role: { const: 'assistant' },
+                content: nullable(str),
+                tool_calls: { type: 'array' },
+              },
+              ['role', 'content', 'tool_calls'],
+            ),
+            finish_reason: nullable(finishReason),
+            logprobs: nullable({ type: 'object' }),
+          },
+          ['logprobs'],
+        ),
+      },
+      usage: nullable(usage),
+      x_groq: object({ id: str, usage }, ['usage']),
+    },
+    ['system_fingerprint', 'usage', 'x_groq'],
+  ),
+  Model: object({
+    id: str,
+    object: { const: 'model' },
+    created: int,
+    owned_by: str,
+    active: { type: 'boolean' },
+    context_window: int,
+    max_completion_tokens: int,
+  }),
+  ModelList: object({ object: { const: 'list' }, data: { type: 'array', items: ref('Model') } }),
+  Plan: object({
+    object: { const: 'plan' },
+    id: str,
+    display_name: str,
+    description: str,
+    models: {
+      type: 'array',
+      items: object({
+        id: str,
+        display_name: str,
+        context_window: int,
+        max_output_tokens: int,
+        limits: object({
+          requests_per_minute: int,
+          requests_per_day: int,
+          tokens_per_minute: int,
+          tokens_per_day: int,
+        }),
+        pricing: object({
+          input_usd_per_million_tokens: { type: 'number', minimum: 0 },
+          output_usd_per_million_tokens: { type: 'number', minimum: 0 },
+        }),
+      }),
+    },
+    features: object({
+      batch: object({ available: { type: 'boolean' }, discount_percent: { type: 'number' } }),
+      spend_limit: object({
+        available: { type: 'boolean' },
+        default_monthly_usd: nullable({ type: 'number' }),
+        alert_thresholds_percent: { type: 'array', items: { type: 'number' } },
+      }),
+      lora_fine_tuning: object({ available: { type: 'boolean' }, premium_percent: { type: 'number' } }),
+    }),
+    edge: object({
+      requests_per_second: { type: 'number' },
+      burst: int,
+      quota: nullable(object({ limit: int, period: { enum: ['day', 'week', 'month'] } })),
+    }),
+  }),
+  PlanList: object({ object: { const: 'list' }, data: { type: 'array', items: ref('Plan') } }),
+  Customer: object({
+    object: { const: 'customer' },
+    id: { type: 'string', pattern: '^cus_' },
+    name: str,
+    email: str,
+    tier: { enum: ['free', 'developer', 'enterprise'] },
+    created_at: int,
+    custom_plan: { type: 'boolean' },
+    plan: ref('Plan'),
+  }),
+  UsageFields: object({ requests: int, input_tokens: int, output_tokens: int, cost_usd: USD_STRING }),
+  UsageList: object({
+    object: { const: 'list' },
+    group_by: { enum: ['day', 'model'] },
+    start_date: DAY,
+    end_date: DAY,
+    data: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['object', 'requests', 'input_tokens', 'output_tokens', 'cost_usd'],
+        properties: {
+          object: { const: 'usage.bucket' },
+          date: DAY,
+          model: str,
+          start_date: DAY,
+          end_date: DAY,
+          models: {
+            type: 'array',
+            items: { allOf: [ref('UsageFields')], properties: { object: { const: 'usage.model' }, model: str } },
+          },
+        },
+      },
+    },
+    total: ref('UsageFields'),
+  }),
+  SpendLimit: object({
+    object: { const: 'spend_limit' },
+    available: { type: 'boolean' },
+    month: { type: 'string', pattern: '^\\d{4}-\\d{2}$' },
+    monthly_limit_usd: nullable({ type: 'number', minimum: 0 }),
+    spent_usd: USD_STRING,
+    reserved_usd: USD_STRING,
+    alert_thresholds_percent: { type: 'array', items: { type: 'number' } },
+  }),
+};

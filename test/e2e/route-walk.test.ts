@@ -1,0 +1,225 @@
+import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
+import { loadConfig } from '../../lib/config/load';
+import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { apiSpecs, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
+
+/**
+ * Walks every operation of Tierline's `/openapi.json` with a valid request and with invalid ones, under both
+ * prefixes, and validates each answer (spec check). Valid request bodies are also validated against the
+ * request schemas of both documents, so what Tierline accepts is what OpenAI's spec allows. A route added to
+ * the app but not to the document (or the other way round) fails here.
+ */
+
+const MODEL = 'llama-3.1-8b-instant';
+const chat = { model: MODEL, messages: [{ role: 'user', content: 'Walk' }], max_completion_tokens: 5 };
+
+const JSONL = `${JSON.stringify({ custom_id: 'a', method: 'POST', url: '/v1/chat/completions', body: chat })}\n`;
+const fileForm = () => {
+  const form = new FormData();
+  form.set('purpose', 'batch');
+  form.set('file', new Blob([JSONL]), 'walk.jsonl');
+  return form;
+};
+const partForm = () => {
+  const form = new FormData();
+  form.set('data', new Blob([JSONL]), 'part');
+  return form;
+};
+
+interface Walk {
+  /** `{file}`, `{file2}`, `{upload}`, `{upload2}`, `{upload3}` and `{part}` are objects made before the walk. */
+  path: string;
+  query?: string;
+  body?: unknown;
+  form?: () => FormData;
+  /** Requests that must be refused with this 4xx status. */
+  invalid: { body?: unknown; raw?: string; query?: string; path?: string; noKey?: boolean; status: number }[];
+  public?: boolean;
+  /** Not repeatable on the same object (delete, cancel): walked under `/v1` only. */
+  once?: boolean;
+}
+
+/** One entry per operation of the document (`METHOD path`); the test below fails when one is missing. */
+const WALKS: Record<string, Walk> = {
+  'GET /v1/plans': { path: '/v1/plans', public: true, invalid: [] },
+  'GET /v1/me': { path: '/v1/me', invalid: [{ noKey: true, status: 401 }] },
+  'GET /v1/models': { path: '/v1/models', invalid: [{ noKey: true, status: 401 }] },
+  'GET /v1/models/{model}': {
+    path: `/v1/models/${MODEL}`,
+    invalid: [
+      { path: '/v1/models/gpt-9', status: 404 },
+      { path: '/v1/models/constructor', status: 404 },
+    ],
+  },
+  'POST /v1/chat/completions': {
+    path: '/v1/chat/completions',
+    body: chat,
+    invalid: [
+      { body: { ...chat, temperature: 'hot' }, status: 400 },
+      { body: { ...chat, messages: [] }, status: 400 },
+      { body: { model: MODEL }, status: 400 },
+      { raw: '{"model":', status: 400 },
+      { body: chat, noKey: true, status: 401 },
+      { body: { ...chat, model: 'gpt-9' }, status: 404 },
+    ],
+  },
+  'GET /v1/usage': {
+    path: '/v1/usage',
+    query: 'group_by=model',
+    invalid: [{ query: 'group_by=year', status: 400 }],
+  },
+  'GET /v1/spend_limit': { path: '/v1/spend_limit', invalid: [{ noKey: true, status: 401 }] },
+  'PUT /v1/spend_limit': {
+    path: '/v1/spend_limit',
+    body: { monthly_limit_usd: 25 },
+    invalid: [
+      { body: { monthly_limit_usd: 'lots' }, status: 400 },
+      { body: { monthly_limit_usd: -1 }, status: 400 },
+      { body: {}, status: 400 },
+      { raw: 'null', status: 400 },
+    ],
+  },
+  'GET /openapi.json': { path: '/openapi.json', public: true, invalid: [] },
+  'GET /v1/files': { path: '/v1/files', invalid: [{ query: 'order=sideways', status: 400 }] },
+  'POST /v1/files': {
+    path: '/v1/files',
+    form: fileForm,
+    invalid: [{ body: { purpose: 'batch' }, status: 400 }],
+  },
+  'GET /v1/files/{file_id}': { path: '/v1/files/{file}', invalid: [{ path: '/v1/files/file-nope', status: 404 }] },
+  'GET /v1/files/{file_id}/content': {
+    path: '/v1/files/{file}/content',
+    invalid: [{ path: '/v1/files/file-nope/content', status: 404 }],
+  },
+  'DELETE /v1/files/{file_id}': {
+    path: '/v1/files/{file2}',
+    once: true,
+    invalid: [{ path: '/v1/files/file-nope', status: 404 }],
+  },
+  'POST /v1/uploads': {
+    path: '/v1/uploads',
+    body: { filename: 'u.jsonl', purpose: 'batch', bytes: JSONL.length, mime_type: 'application/jsonl' },
+    invalid: [{ body: { filename: 'u.jsonl', purpose: 'nonsense', bytes: 1, mime_type: 'text/plain' }, status: 400 }],
+  },
+  'POST /v1/uploads/{upload_id}/parts': {
+    path: '/v1/uploads/{upload}/parts',
+    form: partForm,
+    invalid: [{ path: '/v1/uploads/upload_nope/parts', status: 400 }],
+  },
+  'POST /v1/uploads/{upload_id}/complete': {
+    path: '/v1/uploads/{upload2}/complete',
+    body: { part_ids: ['{part}'] },
+    invalid: [{ path: '/v1/uploads/upload_nope/complete', body: { part_ids: [] }, status: 404 }],
+  },
+  'POST /v1/uploads/{upload_id}/cancel': {
+    path: '/v1/uploads/{upload3}/cancel',
+    once: true,
+    invalid: [{ path: '/v1/uploads/upload_nope/cancel', status: 404 }],
+  },
+};
+
+const operations = () =>
+  Object.entries(apiSpecs().tierline.document.paths).flatMap(([path, methods]) =>
+    Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`),
+  );
+
+describe('the route walk: every documented operation, valid and invalid', () => {
+  const spec = specCheckedFetch();
+  afterEach(() => expectSpecCompliance(spec));
+  let local: LocalMode;
+  let key: string;
+  const ids: Record<string, string> = {};
+  const fill = (text: string) =>
+    text.replace(/\{(file2?|upload[23]?|part)\}/g, (_m, name: string) => ids[name] ?? name);
+
+  beforeAll(async () => {
+    local = await startLocalMode({
+      config: loadConfig({ env: 'dev' }),
+      port: 0,
+      backend: new TestModelBackend({ replyTokens: 3 }),
+    });
+    key = local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey ?? '';
+    // The objects the walks of `/files/{id}` and `/uploads/{id}` act on.
+    const made = async (path: string, init: { body?: unknown; form?: FormData }) => {
+      const response = await send('POST', path, init);
+      return ((await response.json()) as { id: string }).id;
+    };
+    const upload = () =>
+      made('/v1/uploads', {
+        body: { filename: 'u.jsonl', purpose: 'batch', bytes: JSONL.length, mime_type: 'application/jsonl' },
+      });
+    ids.file = await made('/v1/files', { form: fileForm() });
+    ids.file2 = await made('/v1/files', { form: fileForm() });
+    ids.upload = await upload();
+    ids.upload2 = await upload();
+    ids.upload3 = await upload();
+    ids.part = await made(`/v1/uploads/${ids.upload2}/parts`, { form: partForm() });
+  });
+  afterAll(() => local.stop());
+
+  const send = (
+    method: string,
+    path: string,
+    options: { body?: unknown; raw?: string; form?: FormData; noKey?: boolean } = {},
+  ) => {
+    const text = options.raw ?? (options.body === undefined ? undefined : fill(JSON.stringify(options.body)));
+    return spec.fetch(`${local.url}${fill(path)}`, {
+      method,
+      headers: {
+        ...(options.noKey ? {} : { authorization: `Bearer ${key}` }),
+        ...(text === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: options.form ?? text,
+    });
+  };
+
+  it('has a walk for every operation of the document, and the document has every walk', () => {
+    expect(Object.keys(WALKS).sort()).toEqual(operations().sort());
+  });
+
+  it.each(Object.entries(WALKS))('%s answers a valid request with 2xx under /v1 and /openai/v1', async (op, walk) => {
+    const method = op.split(' ')[0] as string;
+    const prefixes = walk.path.startsWith('/v1/') && !walk.once ? ['', '/openai'] : [''];
+    for (const prefix of prefixes) {
+      const path = `${prefix}${walk.path}${walk.query ? `?${walk.query}` : ''}`;
+      const response = await send(method, path, { body: walk.body, form: walk.form?.(), noKey: walk.public });
+      expect(response.status).toBe(200);
+      await response.text();
+    }
+  });
+
+  it.each(Object.entries(WALKS).filter(([, w]) => w.body !== undefined))(
+    '%s: the valid body matches the request schemas of both documents',
+    (op, walk) => {
+      const [method, path] = op.split(' ') as [string, string];
+      for (const document of [apiSpecs().openai, apiSpecs().tierline]) {
+        const operation = document.operation(method, path);
+        const pointer = operation && document.requestPointer(operation);
+        if (!pointer) continue;
+        expect(document.validate(pointer, walk.body)).toEqual([]);
+      }
+    },
+  );
+
+  it.each(Object.entries(WALKS).flatMap(([op, walk]) => walk.invalid.map((bad) => [op, bad] as const)))(
+    '%s refuses %j with its 4xx in the OpenAI shape',
+    async (op, bad) => {
+      const method = op.split(' ')[0] as string;
+      const base = bad.path ?? WALKS[op]?.path ?? '';
+      const path = bad.query ? `${base}?${bad.query}` : base;
+      const response = await send(method, path, { body: bad.body, raw: bad.raw, noKey: bad.noKey });
+      const body = (await response.json()) as { error?: { message?: string } };
+
+      expect(response.status).toBe(bad.status);
+      expect(body.error?.message).toBeTruthy();
+    },
+  );
+
+  it('refuses a wrong method on a known path with 404 unknown_url, with or without a key', async () => {
+    for (const noKey of [false, true]) {
+      const response = await send('DELETE', '/v1/models', { noKey });
+      expect(response.status).toBe(404);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('unknown_url');
+    }
+  });
+});
