@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import { HttpError, InternalServerError, NotFoundError } from '../openai/errors';
 import { accountRoutes, publicPlanRoutes } from './routes/account';
+import { batchRoutes } from './routes/batches';
 import { chatCompletionRoutes } from './routes/chat-completions';
 import { fileRoutes } from './routes/files';
 import { modelRoutes } from './routes/models';
@@ -28,6 +29,7 @@ function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
     v1.route('/', fileRoutes(deps.files));
     v1.route('/', uploadRoutes(deps.files));
   }
+  if (deps.batches) v1.route('/', batchRoutes(deps.batches));
   return v1;
 }
 
