@@ -6,6 +6,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { serve } from '@hono/node-server';
 import dynalite from 'dynalite';
 import { Operator } from '../cli/operator';
+import { BatchService } from '../lambda/batches/batch-service';
+import { BatchWorker } from '../lambda/batches/batch-worker';
+import { BatchesRepository } from '../lambda/batches/batches-repository';
+import { InProcessBatchQueue } from '../lambda/batches/in-process-queue';
 import { CustomersRepository, createDocumentClient } from '../lambda/customers/customers-repository';
 import { createFiles } from '../lambda/files/create-files';
 import { createS3Client } from '../lambda/files/file-storage';
@@ -72,6 +76,10 @@ export interface LocalModeOptions {
   aggregateInline?: boolean;
   /** A DynamoDB engine that is already running (the benchmark runs dynalite in its own process). */
   dynamoEndpoint?: string;
+  /** Batch messages the in-process worker runs at once (SQS batch size x concurrency in AWS). @default 2 */
+  batchConcurrency?: number;
+  /** Delay before a failed batch message comes back (SQS's visibility timeout). @default 1000 */
+  batchRetryDelayMs?: number;
   /** Sees the DynamoDB client before use (benchmarks add a counting middleware). */
   instrumentDynamo?: (client: DynamoDBClient) => void;
 }
@@ -93,6 +101,8 @@ export interface LocalMode {
   dynamoEndpoint: string;
   /** The embedded S3 server's endpoint (bucket {@link LOCAL_FILES_BUCKET}). */
   s3Endpoint: string;
+  /** The in-process batch queue: `idle()` resolves when the worker has nothing left to do. */
+  batchQueue: InProcessBatchQueue;
   stop(): Promise<void>;
 }
 
@@ -222,6 +232,33 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
 
   const backend = options.backend ?? new TestModelBackend();
   const ownedBy = backend instanceof TestModelBackend ? TEST_MODEL_OWNER : options.modelOwner;
+  const files = createFiles({
+    doc,
+    tableName: LOCAL_FILES_TABLE,
+    s3,
+    bucket: LOCAL_FILES_BUCKET,
+    config: config.files,
+    now: options.now,
+  });
+  // The batch worker runs in this process, on the same tables, bucket, ledger and spend as the API.
+  const batchesRepository = new BatchesRepository(doc, LOCAL_FILES_TABLE);
+  const batchQueue = new InProcessBatchQueue({
+    concurrency: options.batchConcurrency ?? 2,
+    retryDelayMs: options.batchRetryDelayMs,
+    onError: (error) => logError('batch message failed (it will be retried)', { error }),
+  });
+  const batchWorker = new BatchWorker({
+    config,
+    batches: batchesRepository,
+    files: files.files,
+    storage: files.storage,
+    backend,
+    ledger: metering.ledger,
+    spend: metering.spend,
+    queue: batchQueue,
+    now: options.now,
+  });
+  batchQueue.handler = (message) => batchWorker.handle(message);
   const app = createApiApp({
     config,
     principalOf: localPrincipal({
@@ -235,12 +272,12 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     ...metering,
     metering: trackedMetering,
     modelOwner: ownedBy ? () => ownedBy : undefined,
-    files: createFiles({
-      doc,
-      tableName: LOCAL_FILES_TABLE,
-      s3,
-      bucket: LOCAL_FILES_BUCKET,
-      config: config.files,
+    files,
+    batches: new BatchService({
+      config,
+      batches: batchesRepository,
+      files: files.files,
+      queue: batchQueue,
       now: options.now,
     }),
     now: options.now,
@@ -284,10 +321,12 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     events,
     dynamoEndpoint,
     s3Endpoint: s3Server.endpoint,
+    batchQueue,
     stop: async () => {
       if (stopped) return;
       stopped = true;
       if (options.dataDir) rmSync(connectionFile(options.dataDir), { force: true });
+      await Promise.race([batchQueue.stop(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections?.();
       await closed;

@@ -34,7 +34,13 @@ export interface PlanView {
   description: string;
   models: ModelPlanView[];
   features: {
-    batch: { available: boolean; discount_percent: number };
+    batch: {
+      available: boolean;
+      discount_percent: number;
+      completion_windows: string[];
+      max_open_batches: number;
+      max_lines_per_batch: number;
+    };
     spend_limit: { available: boolean; default_monthly_usd: number | null; alert_thresholds_percent: number[] };
     lora_fine_tuning: {
       available: boolean;
@@ -104,6 +110,13 @@ function edgeView(edge: EdgeSettings): PlanView['edge'] {
   };
 }
 
+/** The `completion_window` values a tier takes: `24h` and every whole day up to its maximum (`7d`). */
+export function completionWindows(maxHours: number): string[] {
+  const windows = ['24h'];
+  for (let days = 2; days * 24 <= maxHours; days += 1) windows.push(`${days}d`);
+  return windows;
+}
+
 /** One tier as published, optionally with an Enterprise customer's custom plan applied. */
 export function planView(config: TierlineConfig, tier: TierName, custom?: CustomPlan): PlanView {
   const t = config.tiers[tier];
@@ -116,7 +129,13 @@ export function planView(config: TierlineConfig, tier: TierName, custom?: Custom
       modelView(config, tier, id, offer, custom?.models[id] ?? offer),
     ),
     features: {
-      batch: { available: t.batch.allowed, discount_percent: t.batch.discountPercent },
+      batch: {
+        available: t.batch.allowed,
+        discount_percent: t.batch.discountPercent,
+        completion_windows: completionWindows(t.batch.maxCompletionWindowHours),
+        max_open_batches: t.batch.maxOpenBatches,
+        max_lines_per_batch: t.batch.maxLinesPerBatch,
+      },
       spend_limit: {
         available: t.spendLimit.allowed,
         default_monthly_usd: t.spendLimit.defaultMonthlyUsd ?? null,

@@ -14,12 +14,12 @@ export function createFiles(options: {
   bucket: string;
   config: FilesConfig;
   now?: () => Date;
-}): { files: FilesService; uploads: UploadsService } {
+}): { files: FilesService; uploads: UploadsService; storage: S3FileStorage } {
   const shared = {
     repository: new FilesRepository(options.doc, options.tableName),
     storage: new S3FileStorage(options.s3, options.bucket),
     config: options.config,
     now: options.now,
   };
-  return { files: new FilesService(shared), uploads: new UploadsService(shared) };
+  return { files: new FilesService(shared), uploads: new UploadsService(shared), storage: shared.storage };
 }

@@ -18,6 +18,8 @@ export interface FileStorage {
   put(key: string, body: Uint8Array): Promise<void>;
   /** The whole object, or undefined when there is none. */
   get(key: string): Promise<Uint8Array | undefined>;
+  /** Bytes `start` to `end` (inclusive) of an object, or undefined when there is none. */
+  getRange(key: string, start: number, end: number): Promise<Uint8Array | undefined>;
   /** The object as a stream of chunks, for content too large to hold at once. */
   read(key: string): AsyncIterable<Uint8Array>;
   delete(key: string): Promise<void>;
@@ -69,6 +71,18 @@ export class S3FileStorage implements FileStorage {
   async get(key: string): Promise<Uint8Array | undefined> {
     try {
       const object = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return object.Body ? await object.Body.transformToByteArray() : new Uint8Array();
+    } catch (error) {
+      if (error instanceof NoSuchKey) return undefined;
+      throw error;
+    }
+  }
+
+  async getRange(key: string, start: number, end: number): Promise<Uint8Array | undefined> {
+    try {
+      const object = await this.s3.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end}` }),
+      );
       return object.Body ? await object.Body.transformToByteArray() : new Uint8Array();
     } catch (error) {
       if (error instanceof NoSuchKey) return undefined;

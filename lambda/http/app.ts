@@ -4,6 +4,7 @@ import { HttpError, InternalServerError, NotFoundError } from '../openai/errors'
 import { tierlineOpenApiDocument } from './openapi/document';
 import { corsForOrigins, matchesARoute, requestSizeLimit } from './request-guards';
 import { accountRoutes, publicPlanRoutes } from './routes/account';
+import { batchRoutes } from './routes/batches';
 import { chatCompletionRoutes } from './routes/chat-completions';
 import { fileRoutes } from './routes/files';
 import { modelRoutes } from './routes/models';
@@ -30,6 +31,7 @@ function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
     v1.route('/', fileRoutes(deps.files));
     v1.route('/', uploadRoutes(deps.files));
   }
+  if (deps.batches) v1.route('/', batchRoutes(deps.batches));
   return v1;
 }
 

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { TierlineConfig } from '../../lib/config/schema';
+import type { BatchService } from '../batches/batch-service';
 import type { Principal } from '../customers/authenticate';
 import type { CustomersRepository } from '../customers/customers-repository';
 import type { FilesService } from '../files/files-service';
@@ -25,6 +26,8 @@ export interface ApiDependencies {
   spend: Pick<SpendTracker, 'getMonth' | 'catchUp'>;
   /** The Files and Uploads APIs; their routes answer 404 when absent. */
   files?: FilesApi;
+  /** The Batch API; its routes answer 404 when absent. */
+  batches?: BatchService;
   /** The clock (tests). */
   now?: () => Date;
   /** `owned_by` of a model in `/v1/models` (local mode names its test model there). */

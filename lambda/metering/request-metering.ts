@@ -264,6 +264,8 @@ export class RequestMetering {
 /** Everything metering on one metering table: request metering, monthly spend, usage aggregates. */
 export interface MeteringParts {
   metering: RequestMetering;
+  /** The ledger writer requests use (with inline aggregation in local mode): batch lines write through it too. */
+  ledger: Pick<LedgerWriter, 'write'>;
   spend: SpendTracker;
   usage: UsageAggregates;
 }
@@ -303,5 +305,5 @@ export function createMetering(options: {
     now,
     logError: options.logError,
   });
-  return { metering, spend, usage };
+  return { metering, ledger, spend, usage };
 }

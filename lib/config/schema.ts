@@ -94,6 +94,12 @@ export const tierSchema = z
         allowed: z.boolean(),
         /** Discount on token prices for batch requests, in percent. */
         discountPercent: z.number().min(0).max(100),
+        /** Longest completion window a batch may ask for, in hours (Groq: 24 hours to 7 days). */
+        maxCompletionWindowHours: z.int().min(24).max(720).default(168),
+        /** Batches a customer may have open (validating, in progress, finalizing, cancelling) at once. */
+        maxOpenBatches: positiveInt.default(10),
+        /** Lines (requests) of one batch at most. */
+        maxLinesPerBatch: positiveInt.default(50_000),
       })
       .strict(),
     spendLimit: z

@@ -1,0 +1,157 @@
+import type { TierlineConfig, TierName } from '../../lib/config/schema';
+import { parseChatRequest } from '../inference/chat-request';
+import { resolveModel } from '../inference/models';
+import { estimatePromptTokens } from '../inference/tokens';
+import { costMicroUsd, pricesOf } from '../metering/pricing';
+import { HttpError } from '../openai/errors';
+
+/** The one endpoint batches run today. */
+export const BATCH_ENDPOINT = '/v1/chat/completions';
+
+/** A line that can run: what the worker sends the model, and the most it may cost. */
+export interface RunnableLine {
+  customId: string;
+  model: string;
+  /** The validated chat body, `model` and `stream` removed, `max_tokens` set. */
+  body: Record<string, unknown>;
+  promptTokens: number;
+  maxTokens: number;
+  /** Input estimate + max tokens at the tier's batch price: what the spend reservation holds for this line. */
+  maxCostMicroUsd: number;
+}
+
+/** A line whose request is invalid: it goes to the error file with this status and error, the batch runs on. */
+export interface RejectedLine {
+  customId: string;
+  statusCode: number;
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+/** A problem that stops the whole file (it cannot run): reported in the batch's `errors` with its line. */
+export interface FileProblem {
+  code: string;
+  message: string;
+  line: number;
+  param: string | null;
+}
+
+export type ParsedLine =
+  | { kind: 'run'; line: RunnableLine }
+  | { kind: 'reject'; line: RejectedLine }
+  | { kind: 'fail'; problem: FileProblem };
+
+function problem(line: number, code: string, message: string, param: string | null = null): ParsedLine {
+  return { kind: 'fail', problem: { code, message: `Line ${line}: ${message}`, line, param } };
+}
+
+/**
+ * Checks one line of a batch input file (1-based `lineNumber`). The envelope (`custom_id`, `method`, `url`,
+ * `body`) must be right or the file cannot run; a body that is not a valid chat completion for this tier is
+ * the line's own error, answered in the error file as the API would have answered it.
+ */
+export function parseBatchLine(text: string, lineNumber: number, config: TierlineConfig, tier: TierName): ParsedLine {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return problem(lineNumber, 'invalid_json_line', 'not valid JSON.');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return problem(lineNumber, 'invalid_json_line', 'not a JSON object.');
+  }
+  const line = value as Record<string, unknown>;
+  const customId = line.custom_id;
+  if (typeof customId !== 'string' || customId === '' || customId.length > 512) {
+    return problem(
+      lineNumber,
+      'missing_custom_id',
+      "'custom_id' must be a string of 1 to 512 characters.",
+      'custom_id',
+    );
+  }
+  if (line.method !== 'POST') return problem(lineNumber, 'invalid_method', "'method' must be 'POST'.", 'method');
+  if (line.url !== BATCH_ENDPOINT) {
+    return problem(lineNumber, 'invalid_url', `'url' must be '${BATCH_ENDPOINT}', the batch's endpoint.`, 'url');
+  }
+  if (typeof line.body !== 'object' || line.body === null || Array.isArray(line.body)) {
+    return problem(lineNumber, 'missing_body', "'body' must be a chat completion request object.", 'body');
+  }
+  try {
+    const request = parseChatRequest(line.body);
+    if (request.stream) {
+      return { kind: 'reject', line: rejected(customId, 400, "'stream' is not supported in a batch.", 'stream') };
+    }
+    resolveModel(config, tier, request.model); // 404 or 403 for a model this tier cannot use
+    const requested = request.max_completion_tokens ?? request.max_tokens;
+    const modelMax = config.models[request.model]?.maxOutputTokens ?? 0;
+    if (requested != null && requested > modelMax) {
+      return {
+        kind: 'reject',
+        line: rejected(
+          customId,
+          400,
+          `'max_completion_tokens' must be at most ${modelMax}; got ${requested}.`,
+          'max_completion_tokens',
+        ),
+      };
+    }
+    const maxTokens = requested ?? modelMax;
+    const promptTokens = estimatePromptTokens(request.messages, request);
+    const {
+      model: _model,
+      stream: _stream,
+      stream_options: _options,
+      max_completion_tokens: _m,
+      max_tokens: _t,
+      ...rest
+    } = request as Record<string, unknown>;
+    const offer = config.tiers[tier].models[request.model];
+    const maxCostMicroUsd = offer
+      ? costMicroUsd(
+          { inputTokens: promptTokens, outputTokens: maxTokens },
+          pricesOf(offer),
+          config.tiers[tier].batch.discountPercent,
+        )
+      : 0;
+    return {
+      kind: 'run',
+      line: {
+        customId,
+        model: request.model,
+        body: { ...rest, max_tokens: maxTokens },
+        promptTokens,
+        maxTokens,
+        maxCostMicroUsd,
+      },
+    };
+  } catch (error) {
+    if (error instanceof HttpError) {
+      return {
+        kind: 'reject',
+        line: rejected(customId, error.status, error.message, error.param, error.code, error.type),
+      };
+    }
+    throw error;
+  }
+}
+
+function rejected(
+  customId: string,
+  statusCode: number,
+  message: string,
+  param: string | null,
+  code: string | null = 'invalid_value',
+  type = 'invalid_request_error',
+): RejectedLine {
+  return { customId, statusCode, error: { message, type, param, code } };
+}
+
+/** Splits JSONL text into its non-blank lines with their 1-based numbers (`firstLine` is the number of the first). */
+export function linesOf(text: string, firstLine = 1): { number: number; text: string }[] {
+  const out: { number: number; text: string }[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line.trim() !== '') out.push({ number: firstLine + i, text: line });
+  });
+  return out;
+}

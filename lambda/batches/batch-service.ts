@@ -1,0 +1,191 @@
+import type { TierlineConfig, TierName } from '../../lib/config/schema';
+import { TIER_NAMES } from '../../lib/config/tier-names';
+import type { Principal } from '../customers/authenticate';
+import { type FilesService, fileNotFound } from '../files/files-service';
+import { isWellFormedId, timeOrderedId } from '../files/ids';
+import { BadRequestError, NotFoundError, PermissionDeniedError } from '../openai/errors';
+import { BATCH_ENDPOINT } from './batch-lines';
+import type { BatchQueue } from './batch-queue';
+import { type BatchesRepository, type BatchRecord, OPEN_STATUSES } from './batches-repository';
+
+export const newBatchId = (now?: Date) => timeOrderedId('batch_', now);
+
+export function batchNotFound(batchId: string): NotFoundError {
+  return new NotFoundError(`No such Batch object: ${batchId}`, 'batch_not_found', 'batch_id');
+}
+
+/** `24h` or `Nd`, in hours; undefined when it is neither. */
+export function windowHours(window: unknown): number | undefined {
+  if (typeof window !== 'string') return undefined;
+  const match = /^(\d{1,3})(h|d)$/.exec(window);
+  if (!match) return undefined;
+  return Number(match[1]) * (match[2] === 'd' ? 24 : 1);
+}
+
+function checkMetadata(value: unknown): Record<string, string> | null {
+  if (value === undefined || value === null) return null;
+  const entries = typeof value === 'object' && !Array.isArray(value) ? Object.entries(value) : undefined;
+  // OpenAI: at most 16 pairs, keys up to 64 characters, values up to 512.
+  if (
+    !entries ||
+    entries.length > 16 ||
+    entries.some(([k, v]) => k.length > 64 || typeof v !== 'string' || v.length > 512)
+  ) {
+    throw new BadRequestError(
+      "'metadata' must be an object of at most 16 string values (keys up to 64 characters, values up to 512).",
+      'metadata',
+      'invalid_value',
+    );
+  }
+  return Object.fromEntries(entries) as Record<string, string>;
+}
+
+export interface BatchServiceOptions {
+  config: TierlineConfig;
+  batches: BatchesRepository;
+  files: FilesService;
+  queue: BatchQueue;
+  now?: () => Date;
+}
+
+/** The Batch API: create, read, list, cancel. The work itself is the worker's (`batch-worker.ts`). */
+export class BatchService {
+  constructor(private readonly options: BatchServiceOptions) {}
+
+  private seconds(): number {
+    return Math.floor((this.options.now?.() ?? new Date()).getTime() / 1000);
+  }
+
+  async create(principal: Principal, body: Record<string, unknown>): Promise<BatchRecord> {
+    const { config } = this.options;
+    const tier = config.tiers[principal.tier];
+    if (!tier.batch.allowed) {
+      const withBatch = TIER_NAMES.filter((t: TierName) => config.tiers[t].batch.allowed).map(
+        (t) => config.tiers[t].displayName,
+      );
+      throw new PermissionDeniedError(
+        `The Batch API is not available on the ${tier.displayName} tier; it is on ${withBatch.join(' and ')}. See GET /v1/plans.`,
+        'batch_not_available_on_tier',
+      );
+    }
+    for (const known of Object.keys(body)) {
+      if (!['input_file_id', 'endpoint', 'completion_window', 'metadata'].includes(known)) {
+        throw new BadRequestError(`Unrecognized request argument supplied: ${known}`, known, 'unknown_parameter');
+      }
+    }
+    if (body.endpoint !== BATCH_ENDPOINT) {
+      throw new BadRequestError(`'endpoint' must be '${BATCH_ENDPOINT}'.`, 'endpoint', 'invalid_value');
+    }
+    const hours = windowHours(body.completion_window);
+    if (hours === undefined || hours < 24 || hours > tier.batch.maxCompletionWindowHours) {
+      throw new BadRequestError(
+        `'completion_window' must be from '24h' to '${tier.batch.maxCompletionWindowHours / 24}d' on the ${tier.displayName} tier.`,
+        'completion_window',
+        'invalid_value',
+      );
+    }
+    const metadata = checkMetadata(body.metadata);
+    const inputFileId = body.input_file_id;
+    if (typeof inputFileId !== 'string' || inputFileId === '') {
+      throw new BadRequestError(
+        "Missing required parameter: 'input_file_id'.",
+        'input_file_id',
+        'missing_required_parameter',
+      );
+    }
+    const input = await this.options.files.get(principal.customerId, inputFileId).catch(() => {
+      throw fileNotFound(inputFileId);
+    });
+    if (input.purpose !== 'batch') {
+      throw new BadRequestError(
+        `File ${inputFileId} has purpose '${input.purpose}'; a batch needs 'batch'.`,
+        'input_file_id',
+        'invalid_value',
+      );
+    }
+    if (input.lines > tier.batch.maxLinesPerBatch) {
+      throw new BadRequestError(
+        `File ${inputFileId} has ${input.lines} lines; a batch takes at most ${tier.batch.maxLinesPerBatch}.`,
+        'input_file_id',
+        'too_many_lines',
+      );
+    }
+    const open = await this.openBatches(principal.customerId);
+    if (open >= tier.batch.maxOpenBatches) {
+      throw new TooManyOpenBatchesError(tier.batch.maxOpenBatches);
+    }
+    const createdAt = this.seconds();
+    const batch: BatchRecord = {
+      batchId: newBatchId(this.options.now?.()),
+      customerId: principal.customerId,
+      tier: principal.tier,
+      inputFileId,
+      endpoint: BATCH_ENDPOINT,
+      completionWindow: body.completion_window as string,
+      metadata,
+      status: 'validating',
+      createdAt,
+      expiresAt: createdAt + hours * 3600,
+      times: {},
+      total: input.lines,
+      completed: 0,
+      failed: 0,
+      ...(principal.spendLimitMicroUsd !== undefined ? { spendLimitMicroUsd: principal.spendLimitMicroUsd } : {}),
+    };
+    await this.options.batches.putBatch(batch);
+    await this.options.queue.send([{ kind: 'validate', customerId: batch.customerId, batchId: batch.batchId }]);
+    return batch;
+  }
+
+  private async openBatches(customerId: string): Promise<number> {
+    const { batches } = await this.options.batches.listBatches(customerId, 1000);
+    return batches.filter((b) => OPEN_STATUSES.has(b.status)).length;
+  }
+
+  async get(customerId: string, batchId: string): Promise<BatchRecord> {
+    const batch = isWellFormedId('batch_', batchId)
+      ? await this.options.batches.getBatch(customerId, batchId)
+      : undefined;
+    if (!batch) throw batchNotFound(batchId);
+    return batch;
+  }
+
+  list(customerId: string, limit: number, after?: string) {
+    return this.options.batches.listBatches(customerId, limit, after);
+  }
+
+  /** Stops new lines; what finished stays, and the worker writes the files (`cancelling` -> `cancelled`). */
+  async cancel(customerId: string, batchId: string): Promise<BatchRecord> {
+    const batch = await this.get(customerId, batchId);
+    if (batch.status === 'cancelling' || batch.status === 'cancelled') return batch;
+    const moved = await this.options.batches.transition(
+      customerId,
+      batchId,
+      ['validating', 'in_progress'],
+      'cancelling',
+      this.seconds(),
+    );
+    if (!moved) {
+      const now = await this.get(customerId, batchId);
+      if (now.status === 'cancelling' || now.status === 'cancelled') return now;
+      throw new BadRequestError(
+        `Batch ${batchId} is ${now.status}: it cannot be cancelled.`,
+        'batch_id',
+        'invalid_state',
+      );
+    }
+    await this.options.queue.send([{ kind: 'finalize', customerId, batchId }]);
+    return this.get(customerId, batchId);
+  }
+}
+
+/** 400 (as OpenAI answers it) for a customer at its tier's number of open batches. */
+class TooManyOpenBatchesError extends BadRequestError {
+  constructor(max: number) {
+    super(
+      `You have ${max} batches open, the most your tier allows. Wait for one to finish or cancel one.`,
+      null,
+      'too_many_open_batches',
+    );
+  }
+}

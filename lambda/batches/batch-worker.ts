@@ -1,0 +1,448 @@
+import type { TierlineConfig } from '../../lib/config/schema';
+import { randomBase62 } from '../customers/api-keys';
+import type { FileStorage } from '../files/file-storage';
+import type { FilesService } from '../files/files-service';
+import { BackendError, type ModelBackend } from '../inference/backends/model-backend';
+import type { LedgerWriter } from '../metering/ledger';
+import { ledgerRecord } from '../metering/ledger';
+import { formatUsd, pricesOf } from '../metering/pricing';
+import type { SpendTracker } from '../metering/spend';
+import { type FileProblem, linesOf, parseBatchLine, type RejectedLine } from './batch-lines';
+import type { BatchMessage, BatchQueue } from './batch-queue';
+import type { BatchesRepository, BatchRecord, LineResult } from './batches-repository';
+
+/** Lines per `run` message: small enough to finish well within the worker's timeout. */
+export const LINES_PER_CHUNK = 20;
+/** Lines of one chunk sent to the model at once. With the worker's SQS concurrency this bounds batch load. */
+export const DEFAULT_LINE_CONCURRENCY = 4;
+
+export interface BatchWorkerOptions {
+  config: TierlineConfig;
+  batches: BatchesRepository;
+  files: FilesService;
+  storage: FileStorage;
+  backend: ModelBackend;
+  ledger: Pick<LedgerWriter, 'write'>;
+  spend: Pick<SpendTracker, 'reserve' | 'settle'>;
+  queue: BatchQueue;
+  lineConcurrency?: number;
+  now?: () => Date;
+}
+
+/** The ledger's request id of a line: the same on every delivery, so a line is billed once. */
+export const lineRequestId = (batchId: string, customId: string) => `${batchId}:${customId}`;
+
+/** Output and error files of a batch get ids derived from it, so a retried finalization writes the same files. */
+export const outputFileId = (batchId: string) => `file-${batchId.slice('batch_'.length)}o`;
+export const errorFileId = (batchId: string) => `file-${batchId.slice('batch_'.length)}e`;
+
+/**
+ * The batch worker: one message at a time, each safe to deliver twice. `validate` checks the input file and
+ * reserves the batch's maximum cost, then queues `run` chunks; `run` sends each line without a result to the
+ * model, writes the ledger (request id from batch id + custom_id), then the line's result (once), then
+ * settles its spend; the last line queues `finalize`, which writes the output and error files.
+ */
+export class BatchWorker {
+  private readonly now: () => Date;
+
+  constructor(private readonly options: BatchWorkerOptions) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  private seconds(): number {
+    return Math.floor(this.now().getTime() / 1000);
+  }
+
+  async handle(message: BatchMessage): Promise<void> {
+    const batch = await this.options.batches.getBatch(message.customerId, message.batchId);
+    if (!batch) return; // nothing to do for a batch that does not exist (never created, or a stray message)
+    if (message.kind === 'validate') await this.validate(batch);
+    else if (message.kind === 'run') await this.run(batch, message);
+    else await this.finalize(batch);
+  }
+
+  private async validate(batch: BatchRecord): Promise<void> {
+    if (batch.status !== 'validating') return;
+    const { config, storage, files } = this.options;
+    const fail = (errors: FileProblem[]) =>
+      this.options.batches.transition(batch.customerId, batch.batchId, ['validating'], 'failed', this.seconds(), {
+        errors,
+      });
+    const input = await files.get(batch.customerId, batch.inputFileId).catch(() => undefined);
+    const body = input ? await storage.get(input.objectKey) : undefined;
+    if (!input || !body) {
+      await fail([
+        {
+          code: 'file_not_found',
+          message: `The input file ${batch.inputFileId} is gone.`,
+          line: 0,
+          param: 'input_file_id',
+        },
+      ]);
+      return;
+    }
+    const text = Buffer.from(body).toString('utf8');
+    const seen = new Set<string>();
+    const problems: FileProblem[] = [];
+    let lines = 0;
+    let maxCost = 0;
+    const chunks: BatchMessage[] = [];
+    let offset = 0;
+    let chunk: { firstLine: number; startByte: number; endByte: number; count: number } | undefined;
+    text.split('\n').forEach((raw, i) => {
+      const bytes = Buffer.byteLength(raw) + 1;
+      const lineNumber = i + 1;
+      if (raw.trim() !== '') {
+        lines += 1;
+        const parsed = parseBatchLine(raw, lineNumber, config, batch.tier);
+        const customId = parsed.kind === 'fail' ? undefined : parsed.line.customId;
+        if (parsed.kind === 'fail') problems.push(parsed.problem);
+        else if (customId !== undefined && seen.has(customId)) {
+          problems.push({
+            code: 'duplicate_custom_id',
+            message: `Line ${lineNumber}: custom_id '${customId}' is used twice.`,
+            line: lineNumber,
+            param: 'custom_id',
+          });
+        }
+        if (customId !== undefined) seen.add(customId);
+        if (parsed.kind === 'run') maxCost += parsed.line.maxCostMicroUsd;
+        if (!chunk) chunk = { firstLine: lineNumber, startByte: offset, endByte: offset, count: 0 };
+        chunk.count += 1;
+        chunk.endByte = offset + bytes - 1;
+        if (chunk.count >= LINES_PER_CHUNK) {
+          chunks.push(runMessage(batch, chunk));
+          chunk = undefined;
+        }
+      }
+      offset += bytes;
+    });
+    if (chunk) chunks.push(runMessage(batch, chunk));
+    const limit = config.tiers[batch.tier].batch.maxLinesPerBatch;
+    if (lines > limit)
+      problems.unshift({
+        code: 'too_many_lines',
+        message: `The file has ${lines} lines; a batch takes at most ${limit}.`,
+        line: limit + 1,
+        param: null,
+      });
+    if (problems.length > 0) {
+      await fail(problems.slice(0, 100));
+      return;
+    }
+    // The whole batch's maximum cost is held before any line runs: a batch can never pass the spend limit.
+    const reserved = await this.options.spend.reserve(batch.customerId, batch.spendLimitMicroUsd, maxCost);
+    if (!reserved.admitted) {
+      await fail([
+        {
+          code: 'spend_limit_exceeded',
+          message:
+            `This batch may cost up to $${formatUsd(maxCost)}, more than is left of your monthly spend limit ` +
+            `($${formatUsd(reserved.limitMicroUsd)}, $${formatUsd(reserved.spentMicroUsd)} spent or held). ` +
+            'Raise the limit (PUT /v1/spend_limit) or send a smaller batch.',
+          line: 0,
+          param: null,
+        },
+      ]);
+      return;
+    }
+    const started = await this.options.batches.transition(
+      batch.customerId,
+      batch.batchId,
+      ['validating'],
+      'in_progress',
+      this.seconds(),
+      {
+        total: lines,
+        reservationMonth: reserved.reservation.month,
+      },
+    );
+    if (!started) {
+      // Cancelled while validating (or a duplicate delivery won): give the reservation back.
+      await this.options.spend.settle(reserved.reservation, 0);
+      const now = await this.options.batches.getBatch(batch.customerId, batch.batchId);
+      if (now?.status === 'cancelling')
+        await this.options.queue.send([{ kind: 'finalize', customerId: batch.customerId, batchId: batch.batchId }]);
+      return;
+    }
+    await this.options.queue.send(chunks);
+  }
+
+  private async run(batch: BatchRecord, message: Extract<BatchMessage, { kind: 'run' }>): Promise<void> {
+    const { storage, files } = this.options;
+    const stopped = batch.status === 'cancelling' || batch.status === 'cancelled';
+    if (batch.status !== 'in_progress' && !stopped) return;
+    const input = await files.get(batch.customerId, batch.inputFileId).catch(() => undefined);
+    const bytes = input ? await storage.getRange(input.objectKey, message.startByte, message.endByte) : undefined;
+    const lines = bytes ? linesOf(Buffer.from(bytes).toString('utf8'), message.firstLine) : [];
+    const expired = this.seconds() >= batch.expiresAt;
+    const queue = [...lines];
+    const concurrency = this.options.lineConcurrency ?? DEFAULT_LINE_CONCURRENCY;
+    const workers = Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
+      for (let line = queue.shift(); line; line = queue.shift()) {
+        await this.runLine(batch, line.number, line.text, stopped ? 'cancelled' : expired ? 'expired' : undefined);
+      }
+    });
+    await Promise.all(workers);
+    await this.finalizeIfDone(batch);
+  }
+
+  /** One line, exactly once: skipped when it has a result; settled when its result exists but was not settled. */
+  private async runLine(
+    batch: BatchRecord,
+    index: number,
+    text: string,
+    stop?: 'cancelled' | 'expired',
+  ): Promise<void> {
+    const { batches, config } = this.options;
+    const existing = await batches.getLine(batch.customerId, batch.batchId, index);
+    if (existing) {
+      await this.settleLine(batch, existing);
+      return;
+    }
+    const parsed = parseBatchLine(text, index, config, batch.tier);
+    if (parsed.kind === 'fail') return; // validation ruled this out; the file changed under us is not possible
+    const customId = parsed.line.customId;
+    const requestId = `batch_req_${randomBase62(24)}`;
+    let result: LineResult;
+    if (stop) {
+      result = this.stoppedLine(batch, index, customId, stop, parsed.kind === 'run' ? parsed.line.maxCostMicroUsd : 0);
+    } else if (parsed.kind === 'reject') {
+      result = rejectedLine(batch, index, parsed.line, requestId);
+    } else {
+      const line = parsed.line;
+      const startedAt = this.now().toISOString();
+      let completion: Awaited<ReturnType<ModelBackend['complete']>>;
+      try {
+        completion = await this.options.backend.complete({
+          model: line.model,
+          body: { model: line.model, ...line.body },
+        });
+      } catch (error) {
+        // No capacity: the model did not run. Throw so the message comes back later; finished lines stay done.
+        if (error instanceof BackendError && error.kind === 'unavailable') throw error;
+        const status =
+          error instanceof BackendError && error.kind === 'bad_request'
+            ? 400
+            : error instanceof BackendError && error.kind === 'timeout'
+              ? 504
+              : 500;
+        result = rejectedLine(
+          batch,
+          index,
+          {
+            customId,
+            statusCode: status,
+            error: {
+              message: error instanceof BackendError ? error.message : 'The model failed on this request.',
+              type: status === 400 ? 'invalid_request_error' : 'server_error',
+              param: null,
+              code: null,
+            },
+          },
+          requestId,
+          line.maxCostMicroUsd,
+        );
+        await batches.putLine(batch.customerId, result);
+        await this.settleLine(batch, result);
+        return;
+      }
+      const offer = config.tiers[batch.tier].models[line.model];
+      const record = ledgerRecord({
+        requestId: lineRequestId(batch.batchId, customId),
+        customerId: batch.customerId,
+        model: line.model,
+        tier: batch.tier,
+        inputTokens: completion.usage.prompt_tokens,
+        outputTokens: completion.usage.completion_tokens,
+        prices: offer ? pricesOf(offer) : { inputMicroUsdPerMillion: 0, outputMicroUsdPerMillion: 0 },
+        discountPercent: config.tiers[batch.tier].batch.discountPercent,
+        status: 'completed',
+        startedAt,
+        finishedAt: this.now().toISOString(),
+        batch: true,
+      });
+      // The ledger first: a crash after it bills the line once (its id is the same on redelivery), never zero times.
+      await this.options.ledger.write(record);
+      result = {
+        batchId: batch.batchId,
+        index,
+        customId,
+        succeeded: true,
+        reservedMicroUsd: line.maxCostMicroUsd,
+        costMicroUsd: record.costMicroUsd,
+        outputLine: JSON.stringify({
+          id: requestId,
+          custom_id: customId,
+          response: { status_code: 200, request_id: requestId, body: specShaped(completion, line.model) },
+          error: null,
+        }),
+      };
+    }
+    await batches.putLine(batch.customerId, result);
+    // Whatever line won the write (ours or a concurrent worker's) is the one settled.
+    const stored = (await batches.getLine(batch.customerId, batch.batchId, index)) ?? result;
+    await this.settleLine(batch, stored);
+  }
+
+  /** Replaces the line's share of the batch reservation by its cost; once per line (the mark comes first). */
+  private async settleLine(batch: BatchRecord, line: LineResult): Promise<void> {
+    if (line.settled) return;
+    if (!(await this.options.batches.markSettled(batch.customerId, batch.batchId, line.index))) return;
+    if (!batch.reservationMonth) return;
+    await this.options.spend.settle(
+      {
+        customerId: batch.customerId,
+        month: batch.reservationMonth,
+        reservedMicroUsd: batch.spendLimitMicroUsd === undefined ? 0 : line.reservedMicroUsd,
+        limitMicroUsd: batch.spendLimitMicroUsd,
+      },
+      line.costMicroUsd,
+      this.options.config.tiers[batch.tier].spendLimit.alertThresholdsPercent,
+    );
+  }
+
+  private stoppedLine(
+    batch: BatchRecord,
+    index: number,
+    customId: string,
+    stop: 'cancelled' | 'expired',
+    reserved: number,
+  ): LineResult {
+    const code = stop === 'expired' ? 'batch_expired' : 'batch_cancelled';
+    const message =
+      stop === 'expired'
+        ? 'This line was not run before the batch expired (end of its completion window).'
+        : 'This line was not run: the batch was cancelled.';
+    return {
+      batchId: batch.batchId,
+      index,
+      customId,
+      succeeded: false,
+      reservedMicroUsd: reserved,
+      costMicroUsd: 0,
+      outputLine: JSON.stringify({
+        id: `batch_req_${randomBase62(24)}`,
+        custom_id: customId,
+        response: null,
+        error: { code, message },
+      }),
+    };
+  }
+
+  private async finalizeIfDone(batch: BatchRecord): Promise<void> {
+    const now = await this.options.batches.getBatch(batch.customerId, batch.batchId);
+    if (!now || now.completed + now.failed < now.total) return;
+    await this.finalize(now);
+  }
+
+  /** Writes the output and error files and ends the batch; safe to run twice (file ids come from the batch id). */
+  private async finalize(batch: BatchRecord): Promise<void> {
+    const { batches } = this.options;
+    const at = this.seconds();
+    let end: 'completed' | 'expired' | 'cancelled';
+    if (batch.status === 'in_progress' || batch.status === 'finalizing') {
+      if (
+        batch.status === 'in_progress' &&
+        !(await batches.transition(batch.customerId, batch.batchId, ['in_progress'], 'finalizing', at))
+      )
+        return;
+      end = at >= batch.expiresAt ? 'expired' : 'completed';
+    } else if (batch.status === 'cancelling') {
+      end = 'cancelled';
+    } else if (batch.status === 'validating') {
+      // Cancelled before validation finished: nothing ran, nothing was reserved.
+      return;
+    } else return;
+
+    // Lines never run (a cancel, or the window ended) get a result first, so the files say so line by line.
+    if (end !== 'completed') await this.stopRemaining(batch, end);
+    const output: string[] = [];
+    const errors: string[] = [];
+    for await (const line of batches.lines(batch.customerId, batch.batchId)) {
+      (line.succeeded ? output : errors).push(line.outputLine);
+      await this.settleLine(batch, line);
+    }
+    const write = async (fileId: string, lines: string[], kind: string) =>
+      lines.length === 0
+        ? undefined
+        : (
+            await this.options.files.writeOwnedFile({
+              customerId: batch.customerId,
+              fileId,
+              filename: `${batch.batchId}_${kind}.jsonl`,
+              purpose: 'batch_output',
+              lines: lines.length,
+              chunks: (async function* () {
+                for (const line of lines) yield Buffer.from(`${line}\n`);
+              })(),
+            })
+          ).fileId;
+    const outputId = await write(outputFileId(batch.batchId), output, 'output');
+    const errorId = await write(errorFileId(batch.batchId), errors, 'error');
+    await batches.transition(batch.customerId, batch.batchId, ['finalizing', 'cancelling'], end, this.seconds(), {
+      ...(outputId ? { outputFileId: outputId } : {}),
+      ...(errorId ? { errorFileId: errorId } : {}),
+    });
+  }
+
+  /** Writes a `batch_expired` / `batch_cancelled` result for every line that has none, releasing its reservation. */
+  private async stopRemaining(batch: BatchRecord, end: 'expired' | 'cancelled'): Promise<void> {
+    const input = await this.options.files.get(batch.customerId, batch.inputFileId).catch(() => undefined);
+    const body = input ? await this.options.storage.get(input.objectKey) : undefined;
+    if (!body) return;
+    for (const line of linesOf(Buffer.from(body).toString('utf8'))) {
+      if (await this.options.batches.getLine(batch.customerId, batch.batchId, line.number)) continue;
+      const parsed = parseBatchLine(line.text, line.number, this.options.config, batch.tier);
+      if (parsed.kind === 'fail') continue;
+      const reserved = parsed.kind === 'run' ? parsed.line.maxCostMicroUsd : 0;
+      await this.options.batches.putLine(
+        batch.customerId,
+        this.stoppedLine(batch, line.number, parsed.line.customId, end, reserved),
+      );
+    }
+  }
+}
+
+/** The completion as OpenAI's schema has it: `logprobs` and `refusal` are required (null when absent). */
+function specShaped(completion: Awaited<ReturnType<ModelBackend['complete']>>, model: string) {
+  return {
+    ...completion,
+    model,
+    choices: completion.choices.map((choice) => ({
+      ...choice,
+      logprobs: choice.logprobs ?? null,
+      message: { refusal: null, ...choice.message },
+    })),
+  };
+}
+
+function runMessage(
+  batch: BatchRecord,
+  chunk: { firstLine: number; startByte: number; endByte: number },
+): BatchMessage {
+  return { kind: 'run', customerId: batch.customerId, batchId: batch.batchId, ...chunk };
+}
+
+function rejectedLine(
+  batch: BatchRecord,
+  index: number,
+  line: RejectedLine,
+  requestId: string,
+  reserved = 0,
+): LineResult {
+  return {
+    batchId: batch.batchId,
+    index,
+    customId: line.customId,
+    succeeded: false,
+    reservedMicroUsd: reserved,
+    costMicroUsd: 0,
+    outputLine: JSON.stringify({
+      id: requestId,
+      custom_id: line.customId,
+      response: { status_code: line.statusCode, request_id: requestId, body: { error: line.error } },
+      error: null,
+    }),
+  };
+}

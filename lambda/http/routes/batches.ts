@@ -1,0 +1,51 @@
+import { Hono } from 'hono';
+import { toOpenAIBatch } from '../../batches/batch-objects';
+import type { BatchService } from '../../batches/batch-service';
+import { BadRequestError } from '../../openai/errors';
+import type { AppEnv } from '../types';
+import { readJsonObject } from './request-bodies';
+
+function parseLimit(raw: string | undefined): number {
+  if (raw === undefined) return 20;
+  const limit = Number(raw);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+    throw new BadRequestError("'limit' must be an integer from 1 to 100.", 'limit', 'invalid_value');
+  }
+  return limit;
+}
+
+/** OpenAI's Batch API: `POST/GET /batches`, `GET /batches/{id}`, `POST /batches/{id}/cancel`. */
+export function batchRoutes(batches: BatchService): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+
+  routes.post('/batches', async (c) => {
+    const batch = await batches.create(c.get('principal'), await readJsonObject(c));
+    return c.json(toOpenAIBatch(batch));
+  });
+
+  routes.get('/batches', async (c) => {
+    const after = c.req.query('after');
+    const { batches: page, hasMore } = await batches.list(
+      c.get('principal').customerId,
+      parseLimit(c.req.query('limit')),
+      after === '' ? undefined : after,
+    );
+    return c.json({
+      object: 'list',
+      data: page.map(toOpenAIBatch),
+      first_id: page[0]?.batchId ?? null,
+      last_id: page.at(-1)?.batchId ?? null,
+      has_more: hasMore,
+    });
+  });
+
+  routes.get('/batches/:batchId', async (c) => {
+    return c.json(toOpenAIBatch(await batches.get(c.get('principal').customerId, c.req.param('batchId'))));
+  });
+
+  routes.post('/batches/:batchId/cancel', async (c) => {
+    return c.json(toOpenAIBatch(await batches.cancel(c.get('principal').customerId, c.req.param('batchId'))));
+  });
+
+  return routes;
+}
