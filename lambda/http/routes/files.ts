@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { parseListedPurpose, parseUploadPurpose, toOpenAIFile, toOpenAIFileList } from '../../files/file-objects';
+import { isWellFormedId } from '../../files/ids';
 import { BadRequestError } from '../../openai/errors';
 import type { AppEnv, FilesApi } from '../types';
 import { formFile, readMultipartForm } from './request-bodies';
@@ -19,6 +20,22 @@ function parseOrder(raw: string | undefined): 'asc' | 'desc' {
   if (raw === undefined) return 'desc';
   if (raw !== 'asc' && raw !== 'desc')
     throw new BadRequestError("'order' must be 'asc' or 'desc'.", 'order', 'invalid_value');
+  return raw;
+}
+
+/**
+ * The `after` cursor: a file id. Anything else could never name a file (and a key longer than DynamoDB's
+ * 1 KB sort key would fail the query), so it is refused rather than sent on.
+ */
+function parseAfter(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (!isWellFormedId('file-', raw)) {
+    throw new BadRequestError(
+      `'after' must be a file id (file-...), got '${raw.slice(0, 100)}'.`,
+      'after',
+      'invalid_value',
+    );
+  }
   return raw;
 }
 
@@ -46,11 +63,10 @@ export function fileRoutes({ files }: FilesApi): Hono<AppEnv> {
   });
 
   routes.get('/files', async (c) => {
-    const after = c.req.query('after');
     const { files: page, hasMore } = await files.list(c.get('principal').customerId, {
       purpose: parseListedPurpose(c.req.query('purpose')),
       order: parseOrder(c.req.query('order')),
-      after: after === '' ? undefined : after,
+      after: parseAfter(c.req.query('after')),
       limit: parseLimit(c.req.query('limit')),
     });
     return c.json(toOpenAIFileList(page, hasMore));

@@ -1,0 +1,47 @@
+import OpenAI, { toFile } from 'openai';
+import { loadConfig } from '../../lib/config/load';
+import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { expectMatchesSpec } from '../support/openai-spec';
+
+/**
+ * The Files and Uploads APIs against hostile and careless clients, over real HTTP to local mode: every
+ * refusal is a 4xx in OpenAI's error shape, never a 5xx.
+ */
+
+const config = loadConfig({ env: 'dev' });
+
+describe('Files API against hostile and careless clients', () => {
+  let local: LocalMode;
+  let openai: OpenAI;
+  let key: string;
+  const unhandled: string[] = [];
+
+  beforeAll(async () => {
+    local = await startLocalMode({ config, port: 0, log: (line) => unhandled.push(line) });
+    key = local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey as string;
+    openai = new OpenAI({ apiKey: key, baseURL: local.openAIBaseUrl, maxRetries: 0 });
+  });
+  afterAll(() => local.stop());
+
+  const get = (path: string) => fetch(`${local.openAIBaseUrl}${path}`, { headers: { authorization: `Bearer ${key}` } });
+  async function expectOpenAIError(response: Response, status: number, param?: string) {
+    const body = (await response.json()) as { error: { message: string; code: string | null; param: string | null } };
+    expect(response.status).toBe(status);
+    expectMatchesSpec('ErrorResponse', body);
+    if (param !== undefined) expect(body.error.param).toBe(param);
+    return body.error;
+  }
+
+  it("answers 400 naming 'after' to a list cursor that cannot be a file id, never a 500", async () => {
+    await openai.files.create({ file: await toFile(Buffer.from('{"a":1}\n'), 'a.jsonl'), purpose: 'batch' });
+    for (const after of ['x'.repeat(2000), `file-${'a'.repeat(2000)}`, 'file-../x', '%00']) {
+      for (const purpose of ['', '&purpose=batch']) {
+        await expectOpenAIError(await get(`/files?after=${after}${purpose}`), 400, 'after');
+      }
+    }
+    // A well-formed id that is not (or no longer, or not the caller's) a file still pages from its place.
+    const page = await get('/files?after=file-0000000000000000000000000');
+    expect(page.status).toBe(200);
+    expect(unhandled).toEqual([]);
+  });
+});
