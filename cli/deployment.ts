@@ -5,8 +5,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { GetParameterCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
 import { CustomersRepository, createDocumentClient } from '../lambda/customers/customers-repository';
+import { AggregateUpdater } from '../lambda/metering/aggregate-updates';
 import { LedgerWriter } from '../lambda/metering/ledger';
+import { SpendTracker } from '../lambda/metering/spend';
 import { UsageAggregates } from '../lambda/metering/usage-aggregates';
+import { UsageReports } from '../lambda/metering/usage-report';
 import { loadConfig } from '../lib/config/load';
 import { type OperatorSettings, operatorParameterName } from '../lib/operator-settings';
 import { ApiGatewayEmulator } from '../local/api-gateway-emulator';
@@ -41,6 +44,31 @@ export async function readOperatorSettings(ssm: SSMClient, env: string): Promise
   }
 }
 
+/** The spend items, for setting limits: the operator publishes no spend alerts (requests do). */
+function operatorSpend(doc: ReturnType<typeof createDocumentClient>, tableName: string): SpendTracker {
+  return new SpendTracker(doc, tableName, { publish: () => Promise.reject(new Error('the CLI publishes no alerts')) });
+}
+
+/** What the operator reads and repairs of the metering table: usage views, spend, aggregates. */
+function meteringTools(
+  doc: ReturnType<typeof createDocumentClient>,
+  tableName: string,
+  customers: CustomersRepository,
+) {
+  const spend = operatorSpend(doc, tableName);
+  return {
+    spend,
+    aggregates: new AggregateUpdater(doc, tableName),
+    usageReports: new UsageReports({
+      customers,
+      aggregates: new UsageAggregates(doc, tableName),
+      spend,
+      doc,
+      tableName,
+    }),
+  };
+}
+
 /** An {@link Operator} on a running local mode: its DynamoDB engine and API Gateway emulation. */
 export function connectToLocalMode(env: string, dataDir = process.env.TIERLINE_DATA_DIR ?? '.local'): Operator {
   const file = connectionFile(path.resolve(dataDir));
@@ -56,11 +84,13 @@ export function connectToLocalMode(env: string, dataDir = process.env.TIERLINE_D
     }),
   );
   const meteringTable = connection.settings.meteringTableName;
-  const aggregates = new UsageAggregates(doc, meteringTable);
+  const customers = new CustomersRepository(doc, connection.settings.customersTableName);
+  const aggregates = new AggregateUpdater(doc, meteringTable);
   return new Operator({
     settings: connection.settings,
     config: loadConfig({ env }),
-    customers: new CustomersRepository(doc, connection.settings.customersTableName),
+    customers,
+    ...meteringTools(doc, meteringTable, customers),
     apiGateway: new ApiGatewayEmulator(doc).asClient(),
     usage: connection.ledgerDeadLettersFile
       ? {
@@ -68,8 +98,7 @@ export function connectToLocalMode(env: string, dataDir = process.env.TIERLINE_D
           // Replay never dead-letters again: a record that fails stays in the source.
           ledger: new LedgerWriter(doc, meteringTable, { send: () => Promise.reject(new Error('unused')) }),
           // Local mode has no table stream to keep the aggregates in step.
-          afterWrite: (record) =>
-            aggregates.recomputeDay(record.customerId, record.startedAt.slice(0, 10)).then(() => undefined),
+          afterWrite: (record) => aggregates.apply(record).then(() => undefined),
         }
       : undefined,
   });
@@ -81,10 +110,12 @@ export async function connectToDeployment(options: DeploymentOptions): Promise<O
   const region = options.region;
   const settings = await readOperatorSettings(new SSMClient({ region }), options.env);
   const doc = createDocumentClient(new DynamoDBClient({ region }));
+  const customers = new CustomersRepository(doc, settings.customersTableName);
   return new Operator({
     settings,
     config: loadConfig({ env: options.env }),
-    customers: new CustomersRepository(doc, settings.customersTableName),
+    customers,
+    ...meteringTools(doc, settings.meteringTableName, customers),
     usage: settings.ledgerDeadLetterQueueUrl
       ? {
           deadLetters: new SqsDeadLetterSource(new SQSClient({ region }), settings.ledgerDeadLetterQueueUrl),

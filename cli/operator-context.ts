@@ -8,7 +8,10 @@ import {
   type UsagePlan,
 } from '@aws-sdk/client-api-gateway';
 import type { CustomerRecord, CustomersRepository } from '../lambda/customers/customers-repository';
+import type { AggregateUpdater } from '../lambda/metering/aggregate-updates';
 import type { LedgerRecord, LedgerWriter } from '../lambda/metering/ledger';
+import type { SpendTracker } from '../lambda/metering/spend';
+import type { UsageReports } from '../lambda/metering/usage-report';
 import type { TierlineConfig, TierName } from '../lib/config/schema';
 import type { OperatorSettings } from '../lib/operator-settings';
 import type { DeadLetterSource } from './dead-letters';
@@ -20,9 +23,14 @@ export interface OperatorDependencies {
   usage?: {
     deadLetters: DeadLetterSource;
     ledger: Pick<LedgerWriter, 'put'>;
-    /** Runs after a replayed record was written (local mode recomputes its aggregates). */
+    /** Runs after a replayed record is in the ledger (local mode applies it to the aggregates). */
     afterWrite?: (record: LedgerRecord) => Promise<void>;
   };
+  /** The month's spend items, where a spend limit binds at once (the metering table). */
+  spend?: Pick<SpendTracker, 'setLimit'>;
+  /** Usage per customer and month from the aggregates, and their repair (cli/usage/billing-commands.ts). */
+  usageReports?: UsageReports;
+  aggregates?: Pick<AggregateUpdater, 'recomputeDay'>;
   apiGateway: APIGatewayClient;
   settings: OperatorSettings;
   config: TierlineConfig;

@@ -72,7 +72,11 @@ export class Operator {
     return this.plans.listPlans();
   }
 
-  replayDeadLetters(): Promise<{ written: number; duplicate: number; failed: number }> {
-    return this.usage.replayDeadLetters();
+  replayDeadLetters(setAsidePath: string): ReturnType<UsageOperations['replayDeadLetters']> {
+    return this.usage.replayDeadLetters(setAsidePath);
+  }
+
+  usageTools(): ReturnType<UsageOperations['tools']> {
+    return this.usage.tools();
   }
 }

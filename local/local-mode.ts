@@ -16,9 +16,12 @@ import { createS3Client } from '../lambda/files/file-storage';
 import { createApiApp } from '../lambda/http/app';
 import type { ModelBackend } from '../lambda/inference/backends/model-backend';
 import { TEST_MODEL_OWNER, TestModelBackend } from '../lambda/inference/backends/test-model-backend';
+import { PromptTokenCounter } from '../lambda/inference/prompt-tokens';
 import { type DeadLetterSink, FileDeadLetterSink, type LedgerRecord } from '../lambda/metering/ledger';
 import { createMetering } from '../lambda/metering/request-metering';
 import type { SpendAlert } from '../lambda/metering/spend';
+import { UsageReports } from '../lambda/metering/usage-report';
+import { ServiceUnavailableError } from '../lambda/openai/errors';
 import type { TierlineConfig } from '../lib/config/schema';
 import { TIER_NAMES, type TierName } from '../lib/config/tier-names';
 import type { OperatorSettings } from '../lib/operator-settings';
@@ -80,6 +83,8 @@ export interface LocalModeOptions {
   batchConcurrency?: number;
   /** Delay before a failed batch message comes back (SQS's visibility timeout). @default 1000 */
   batchRetryDelayMs?: number;
+  /** How long stop waits for requests in flight to be billed. @default 60 s */
+  shutdownGraceMs?: number;
   /** Sees the DynamoDB client before use (benchmarks add a counting middleware). */
   instrumentDynamo?: (client: DynamoDBClient) => void;
 }
@@ -205,32 +210,48 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       },
     },
     // Local mode has no table stream: the aggregates follow each ledger write in-process.
-    recomputeAggregatesInline: options.aggregateInline ?? true,
+    aggregateInline: options.aggregateInline ?? true,
     now: options.now,
     logError,
   });
 
-  // Billing that is still running when local mode stops (a stream cut by the shutdown is billed like any
-  // disconnect): stop waits for it before closing the DynamoDB engine under it.
-  const pending = new Set<Promise<void>>();
-  const track = (work: Promise<void>) => {
-    pending.add(work);
-    void work.finally(() => pending.delete(work));
+  // Every request from its admission to the end of its billing, so that stop can wait for all of them: a
+  // request still being admitted, a model still answering, a ledger write still queued.
+  const inFlight = new Set<Promise<unknown>>();
+  const track = <T>(work: Promise<T>): Promise<T> => {
+    inFlight.add(work);
+    void work.then(
+      () => inFlight.delete(work),
+      () => inFlight.delete(work),
+    );
     return work;
   };
+  const shutdown = new AbortController();
   const trackedMetering = {
     headersFor: metering.metering.headersFor.bind(metering.metering),
     admit: async (request: Parameters<typeof metering.metering.admit>[0]) => {
-      const metered = await metering.metering.admit(request);
-      return {
-        ...metered,
-        finish: (outcome: Parameters<typeof metered.finish>[0]) => track(metered.finish(outcome)),
-        release: () => track(metered.release()),
-      };
+      if (shutdown.signal.aborted) throw new ServiceUnavailableError('Tierline is shutting down: retry.', 5);
+      let billed!: () => void;
+      track(new Promise<void>((resolve) => (billed = resolve)));
+      try {
+        const metered = await metering.metering.admit(request);
+        const end = (work: Promise<void>) => track(work).finally(billed);
+        return {
+          ...metered,
+          finish: (outcome: Parameters<typeof metered.finish>[0]) => end(metered.finish(outcome)),
+          release: () => end(metered.release()),
+        };
+      } catch (error) {
+        billed(); // refused: nothing to bill
+        throw error;
+      }
     },
   };
 
-  const backend = options.backend ?? new TestModelBackend();
+  // The built-in test model reports prompt usage as a real server does: with the model's tokenizer.
+  const counter = new PromptTokenCounter(config);
+  const backend =
+    options.backend ?? new TestModelBackend({ promptTokens: (model, messages) => counter.count(model, messages) });
   const ownedBy = backend instanceof TestModelBackend ? TEST_MODEL_OWNER : options.modelOwner;
   const files = createFiles({
     doc,
@@ -271,6 +292,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     backend,
     ...metering,
     metering: trackedMetering,
+    shutdownSignal: shutdown.signal,
     modelOwner: ownedBy ? () => ownedBy : undefined,
     files,
     batches: new BatchService({
@@ -301,7 +323,22 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     meteringTableName: LOCAL_METERING_TABLE,
     usagePlanIds: await deployTierPlans(emulator, config),
   };
-  const operator = new Operator({ customers, apiGateway: emulator.asClient(), settings, config });
+  const usageReports = new UsageReports({
+    customers,
+    aggregates: metering.usage,
+    spend: metering.spend,
+    doc,
+    tableName: LOCAL_METERING_TABLE,
+  });
+  const operator = new Operator({
+    customers,
+    spend: metering.spend,
+    usageReports,
+    aggregates: metering.aggregates,
+    apiGateway: emulator.asClient(),
+    settings,
+    config,
+  });
   const demoCustomers = await seedDemoCustomers(operator, options.dataDir);
   if (options.dataDir) {
     const connection: LocalConnection = {
@@ -328,11 +365,17 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       if (options.dataDir) rmSync(connectionFile(options.dataDir), { force: true });
       await Promise.race([batchQueue.stop(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Stop every model call and cut every connection: each request then bills what it did.
+      shutdown.abort();
       server.closeAllConnections?.();
       await closed;
-      // Streams cut just now bill what they generated; give that up to 5 s before the engine goes.
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      await Promise.race([Promise.allSettled([...pending]), new Promise((resolve) => setTimeout(resolve, 5_000))]);
+      // Wait for every request in flight to be billed before the DynamoDB engine goes (a record that cannot be
+      // written in time goes to the dead letters, by the ledger writer's own retries).
+      const deadline = Date.now() + (options.shutdownGraceMs ?? 60_000);
+      while (inFlight.size > 0 && Date.now() < deadline) {
+        await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, 100))]);
+      }
+      if (inFlight.size > 0) options.log?.(`stopped with ${inFlight.size} requests still being billed`);
       client.destroy();
       s3.destroy();
       await s3Server.stop();

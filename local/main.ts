@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { OpenAICompatibleBackend } from '../lambda/inference/backends/openai-compatible-backend';
 import { TestModelBackend } from '../lambda/inference/backends/test-model-backend';
+import { PromptTokenCounter } from '../lambda/inference/prompt-tokens';
 import { ConfigError, loadConfig } from '../lib/config/load';
 import { type LocalMode, startLocalMode } from './local-mode';
 
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
   const config = loadConfig({ env: process.env.TIERLINE_ENV ?? 'dev' });
   const upstreamUrl = process.env.TIERLINE_UPSTREAM_URL;
   const upstreamModel = process.env.TIERLINE_UPSTREAM_MODEL;
+  const counter = new PromptTokenCounter(config);
   const backend = upstreamUrl
     ? new OpenAICompatibleBackend({
         baseUrl: upstreamUrl,
@@ -62,6 +64,7 @@ async function main(): Promise<void> {
     : new TestModelBackend({
         timeToFirstTokenMs: numberFromEnv('TIERLINE_TEST_MODEL_TTFT_MS', 200),
         tokensPerSecond: numberFromEnv('TIERLINE_TEST_MODEL_TOKENS_PER_SECOND', 20),
+        promptTokens: (model, messages) => counter.count(model, messages),
       });
   const local = await startLocalMode({
     config,
@@ -80,6 +83,9 @@ async function main(): Promise<void> {
         : 'the built-in deterministic test model (not a real LLM; set TIERLINE_UPSTREAM_URL for one)',
     ),
   );
+
+  // The first request would otherwise wait for its model's tokenizer to load (about a second each).
+  void counter.warmUp().catch((error) => console.error('tokenizers failed to load:', error));
 
   let stopping = false;
   const stop = (signal: string) => {

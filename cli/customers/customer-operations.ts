@@ -268,8 +268,10 @@ export class CustomerOperations {
 
   /** Sets (or with null removes) a customer's monthly spend limit in USD. */
   async setSpendLimit(customerId: string, limitUsd: number | null): Promise<CustomerRecord> {
+    const { spend } = this.ctx.deps;
+    if (!spend) throw new OperatorError('This deployment has no metering table configured: spend limits need it.');
     try {
-      return await setSpendLimit(this.ctx.deps.customers, this.ctx.deps.config, customerId, limitUsd);
+      return await setSpendLimit(this.ctx.deps.customers, spend, this.ctx.deps.config, customerId, limitUsd);
     } catch (error) {
       if (error instanceof HttpError) throw new OperatorError(error.message, error.status < 500 ? 2 : 1);
       throw error;

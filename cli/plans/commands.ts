@@ -2,6 +2,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type CommandRunner, positiveInteger, positiveNumber } from '../command-runner';
 import { customerView, describeCustomer } from '../customers/commands';
 import type { CustomPlanInput } from '../operator';
+import { customPlanWarnings } from './plan-warnings';
 
 /** `--model llama-3.3-70b-versatile:rpm=100,rpd=10000,tpm=50000,tpd=5000000`, repeatable. */
 function modelLimits(value: string, previous: CustomPlanInput['models'] = {}): CustomPlanInput['models'] {
@@ -58,7 +59,8 @@ export function addPlanCommands(program: Command, { run, print }: CommandRunner)
             quota: options.quota ? { limit: options.quota, period: options.period } : undefined,
             models: options.model ?? {},
           });
-          print(json, customerView(customer), `Custom plan of ${describeCustomer(customer)}`);
+          const warnings = customPlanWarnings(options.model ?? {});
+          print(json, customerView(customer), [`Custom plan of ${describeCustomer(customer)}`, ...warnings].join('\n'));
         }),
     );
 

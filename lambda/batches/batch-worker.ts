@@ -294,7 +294,8 @@ export class BatchWorker {
       {
         customerId: batch.customerId,
         month: batch.reservationMonth,
-        reservedMicroUsd: batch.spendLimitMicroUsd === undefined ? 0 : line.reservedMicroUsd,
+        // The spend item holds every batch's reservation, limit or not (see metering/spend.ts).
+        reservedMicroUsd: line.reservedMicroUsd,
         limitMicroUsd: batch.spendLimitMicroUsd,
       },
       line.costMicroUsd,

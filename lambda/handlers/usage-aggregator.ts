@@ -1,9 +1,10 @@
 import { createDocumentClient } from '../customers/customers-repository';
 import { requiredEnv } from '../http/environment';
+import { AggregateUpdater } from '../metering/aggregate-updates';
 import { METERING_TABLE_ENV } from '../metering/metering-table';
-import { createUsageAggregatorHandler, UsageAggregates } from '../metering/usage-aggregates';
+import { createUsageAggregatorHandler } from '../metering/usage-stream';
 
 // Created once per execution environment and reused across invocations.
-const aggregates = new UsageAggregates(createDocumentClient(), requiredEnv(METERING_TABLE_ENV));
+const updater = new AggregateUpdater(createDocumentClient(), requiredEnv(METERING_TABLE_ENV));
 
-export const handler = createUsageAggregatorHandler(aggregates);
+export const handler = createUsageAggregatorHandler(updater);

@@ -6,6 +6,7 @@ import type { CustomersRepository } from '../customers/customers-repository';
 import type { FilesService } from '../files/files-service';
 import type { UploadsService } from '../files/uploads-service';
 import type { ModelBackend } from '../inference/backends/model-backend';
+import type { PromptTokenCounter } from '../inference/prompt-tokens';
 import type { RequestMetering } from '../metering/request-metering';
 import type { SpendTracker } from '../metering/spend';
 import type { UsageAggregates } from '../metering/usage-aggregates';
@@ -23,11 +24,15 @@ export interface ApiDependencies {
   /** Usage aggregates, for `GET /v1/usage` and this month's spend. */
   usage: Pick<UsageAggregates, 'queryUsage'>;
   /** Monthly spend tracked for spend limits. */
-  spend: Pick<SpendTracker, 'getMonth' | 'catchUp'>;
+  spend: Pick<SpendTracker, 'getMonth' | 'catchUp' | 'setLimit'>;
   /** The Files and Uploads APIs; their routes answer 404 when absent. */
   files?: FilesApi;
   /** The Batch API; its routes answer 404 when absent. */
   batches?: BatchService;
+  /** Prompt tokens at admission; the models' real tokenizers by default. */
+  promptTokens?: Pick<PromptTokenCounter, 'count'>;
+  /** Aborted when the server shuts down: model calls stop, and what they did is billed (local mode). */
+  shutdownSignal?: AbortSignal;
   /** The clock (tests). */
   now?: () => Date;
   /** `owned_by` of a model in `/v1/models` (local mode names its test model there). */

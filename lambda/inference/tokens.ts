@@ -1,3 +1,4 @@
+import { BadRequestError } from '../openai/errors';
 import type { ChatMessage } from './chat-request';
 
 /**
@@ -44,4 +45,29 @@ export function estimatePromptTokens(
     if (extra !== undefined && extra !== null) total += estimateTextTokens(JSON.stringify(extra));
   }
   return total;
+}
+
+/**
+ * Refuses a request whose prompt and output cannot fit the model's context window (OpenAI's 400
+ * `context_length_exceeded`), before anything is reserved. `maxOutputTokens` is the client's
+ * max_completion_tokens; without it at least one output token must fit. Returns the most output the window
+ * leaves for a request that set none.
+ */
+export function checkContextWindow(
+  model: string,
+  contextWindow: number,
+  promptTokens: number,
+  maxOutputTokens: number | undefined,
+): number {
+  const requested = promptTokens + (maxOutputTokens ?? 1);
+  if (requested > contextWindow) {
+    throw new BadRequestError(
+      `This model's maximum context length is ${contextWindow} tokens. However, you requested ${requested} tokens ` +
+        `(${promptTokens} in the messages, ${maxOutputTokens ?? 1} in the completion) for \`${model}\`. ` +
+        'Please reduce the length of the messages or completion.',
+      'messages',
+      'context_length_exceeded',
+    );
+  }
+  return contextWindow - promptTokens;
 }

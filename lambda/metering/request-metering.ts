@@ -2,7 +2,8 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ModelLimits, TierlineConfig } from '../../lib/config/schema';
 import type { Principal } from '../customers/authenticate';
 import { HttpError } from '../openai/errors';
-import { type DeadLetterSink, LedgerWriter, ledgerRecord, utcDay } from './ledger';
+import { AggregateUpdater } from './aggregate-updates';
+import { type DeadLetterSink, LedgerWriter, ledgerRecord } from './ledger';
 import { Limiter, type OutputTokens, type Reservation } from './limiter';
 import { costMicroUsd, formatUsd, pricesOf, type RequestOutcome, type TokenPrices } from './pricing';
 import {
@@ -23,6 +24,15 @@ import { UsageAggregates } from './usage-aggregates';
  * much (or the model's maximum, if lower): below it the client gets a 429 to retry, not a truncated answer.
  */
 export const MIN_DEFAULT_OUTPUT_TOKENS = 1_024;
+
+/**
+ * The least output a request without max_completion_tokens is admitted with: {@link MIN_DEFAULT_OUTPUT_TOKENS},
+ * or less when the limits could never hold that much beside the prompt (a custom plan with a small TPM), so
+ * that the 429 it gets is one that an empty minute always ends.
+ */
+export function minimumDefaultOutput(limits: ModelLimits, inputTokens: number, upTo: number): number {
+  return Math.max(1, Math.min(upTo, MIN_DEFAULT_OUTPUT_TOKENS, limits.tpm - inputTokens, limits.tpd - inputTokens));
+}
 
 /** What the API knows of a request when it asks to run it. */
 export interface MeteringRequest {
@@ -45,6 +55,8 @@ export interface MeteredRequest {
   /** Cap for the model's `max_tokens`: admitted usage can never pass a token limit. */
   outputAllowance: number;
   headers: Record<string, string>;
+  /** The headers of a response sent after the request used `usedTokens` in all (input + output). */
+  headersAfter(usedTokens: number): Record<string, string>;
   /** Once, when the request is over: settles counters and spend and writes the ledger. Never throws. */
   finish(outcome: MeteringOutcome): Promise<void>;
   /** Once, instead of `finish`, when the model was never called (it could not serve): nothing is billed. */
@@ -125,7 +137,7 @@ export class RequestMetering {
     }
     const { reservation } = admission;
     if ('upTo' in request.outputTokens) {
-      const minimum = Math.min(request.outputTokens.upTo, MIN_DEFAULT_OUTPUT_TOKENS);
+      const minimum = minimumDefaultOutput(limits, request.inputTokens, request.outputTokens.upTo);
       if (reservation.outputAllowance < minimum) {
         await this.deps.limiter.release(reservation);
         const c = admission.counters;
@@ -142,18 +154,24 @@ export class RequestMetering {
         throw this.rateLimited(model, principal, limits, before, refusal, startedAt);
       }
     }
-    const headers = rateLimitHeaders(limits, admission.counters, startedAt.getTime());
+    // The headers count what this request used so far (its prompt), not the output it may still generate:
+    // a client pacing itself by them must not see its own reservation as spent.
+    const counters = withoutOutputReservation(admission.counters, reservation.outputAllowance);
+    const headers = rateLimitHeaders(limits, counters, startedAt.getTime());
     const prices = this.pricesOf(principal, model);
-    const spendLimit = effectiveSpendLimitMicroUsd(this.deps.config, principal.tier, principal.spendLimitMicroUsd);
+    // Every request of a paying tier reserves and settles its spend, limit or not: the month's spend is then
+    // always known when a limit is set, and the limit on the month item binds at once (see spend.ts).
+    const { spendLimit: tierSpend } = this.deps.config.tiers[principal.tier];
     let spendReservation: SpendReservation | undefined;
-    if (spendLimit !== undefined) {
+    if (tierSpend.allowed) {
+      const seedLimit = effectiveSpendLimitMicroUsd(this.deps.config, principal.tier, principal.spendLimitMicroUsd);
       const maxCost = costMicroUsd(
         { inputTokens: request.inputTokens, outputTokens: reservation.outputAllowance },
         prices,
       );
       let spend: Awaited<ReturnType<SpendTracker['reserve']>>;
       try {
-        spend = await this.deps.spend.reserve(principal.customerId, spendLimit, maxCost);
+        spend = await this.deps.spend.reserve(principal.customerId, seedLimit, maxCost);
       } catch (error) {
         // The request will not run: give its rate-limit reservation back before failing.
         await this.deps.limiter
@@ -181,7 +199,13 @@ export class RequestMetering {
       }
       spendReservation = spend.reservation;
     }
-    return this.meteredRequest(request, reservation, spendReservation, prices, startedAt, headers);
+    const headersAfter = (usedTokens: number) =>
+      rateLimitHeaders(
+        limits,
+        withoutOutputReservation(counters, request.inputTokens - usedTokens),
+        startedAt.getTime(),
+      );
+    return this.meteredRequest(request, reservation, spendReservation, prices, startedAt, headers, headersAfter);
   }
 
   private rateLimited(
@@ -214,6 +238,7 @@ export class RequestMetering {
     prices: TokenPrices,
     startedAt: Date,
     headers: Record<string, string>,
+    headersAfter: (usedTokens: number) => Record<string, string>,
   ): MeteredRequest {
     let done = false;
     const once = (work: () => Promise<void>) => async () => {
@@ -228,6 +253,7 @@ export class RequestMetering {
     return {
       outputAllowance: reservation.outputAllowance,
       headers,
+      headersAfter,
       release: once(async () => {
         await this.deps.limiter.release(reservation);
         if (spendReservation) await this.deps.spend.settle(spendReservation, 0);
@@ -261,6 +287,15 @@ export class RequestMetering {
   }
 }
 
+/** Counters as if `outputTokens` fewer had been reserved (negative: more), never below zero. */
+function withoutOutputReservation(counters: LimitCounters, outputTokens: number): LimitCounters {
+  return {
+    ...counters,
+    tokensThisMinute: Math.max(0, counters.tokensThisMinute - outputTokens),
+    tokensToday: Math.max(0, counters.tokensToday - outputTokens),
+  };
+}
+
 /** Everything metering on one metering table: request metering, monthly spend, usage aggregates. */
 export interface MeteringParts {
   metering: RequestMetering;
@@ -268,6 +303,8 @@ export interface MeteringParts {
   ledger: Pick<LedgerWriter, 'write'>;
   spend: SpendTracker;
   usage: UsageAggregates;
+  /** Keeps the aggregates in step with the ledger (inline in local mode) and repairs them. */
+  aggregates: AggregateUpdater;
 }
 
 /** Metering on one metering table, with the dead-letter sink and alert publisher of the environment. */
@@ -277,8 +314,8 @@ export function createMetering(options: {
   tableName: string;
   deadLetters: DeadLetterSink;
   alerts: SpendAlertPublisher;
-  /** Local mode keeps aggregates in step after each ledger write; AWS does it from the table stream. */
-  recomputeAggregatesInline?: boolean;
+  /** Local mode applies each ledger write to the aggregates in-process; AWS does it from the table stream. */
+  aggregateInline?: boolean;
   now?: () => Date;
   logError?: (message: string, details: Record<string, unknown>) => void;
 }): MeteringParts {
@@ -286,13 +323,17 @@ export function createMetering(options: {
   const writer = new LedgerWriter(options.doc, options.tableName, options.deadLetters);
   const usage = new UsageAggregates(options.doc, options.tableName);
   const spend = new SpendTracker(options.doc, options.tableName, options.alerts, now);
-  const ledger: Pick<LedgerWriter, 'write'> = options.recomputeAggregatesInline
+  const aggregates = new AggregateUpdater(options.doc, options.tableName, () => now().getTime());
+  const ledger: Pick<LedgerWriter, 'write'> = options.aggregateInline
     ? {
         write: async (record) => {
           const result = await writer.write(record);
-          await usage
-            .recomputeDay(record.customerId, utcDay(record.startedAt))
-            .catch((error) => options.logError?.('usage aggregation failed', { error }));
+          // Also for a duplicate: applying is idempotent, and finishes what a crash may have left half done.
+          if (result !== 'dead_lettered') {
+            await aggregates
+              .apply(record)
+              .catch((error: unknown) => options.logError?.('usage aggregation failed', { error }));
+          }
           return result;
         },
       }
@@ -305,5 +346,5 @@ export function createMetering(options: {
     now,
     logError: options.logError,
   });
-  return { metering, ledger, spend, usage };
+  return { metering, ledger, spend, usage, aggregates };
 }

@@ -4,6 +4,7 @@ import type { TierName } from '../../lib/config/tier-names';
 import type { CustomerRecord, CustomersRepository } from '../customers/customers-repository';
 import { BadRequestError, NotFoundError, PermissionDeniedError } from '../openai/errors';
 import { MICRO_USD_PER_USD } from './pricing';
+import type { SpendTracker } from './spend';
 
 /** Highest monthly limit accepted, a guard against typos (USD). */
 const MAX_MONTHLY_LIMIT_USD = 10_000_000;
@@ -37,12 +38,16 @@ export function effectiveSpendLimitMicroUsd(
 }
 
 /**
- * Sets (or, with null, removes) a customer's monthly spend limit: on the customer item (what operators and
- * `GET /v1/spend_limit` see) and on its key item, which the authorizer hands to every request, so enforcement
- * needs no read. Takes effect within the authorizer cache TTL.
+ * Sets (or, with null, removes) a customer's monthly spend limit, the same way for the API and the CLI:
+ * - first on the month's spend item (this month's and the next), which admission checks: the next request is
+ *   held to it, whatever the authorizer cache still says, and it is checked against the month's whole spend;
+ * - then on the key item, which the authorizer hands to every request (it seeds the limit of a new month), and
+ *   on the customer item (what operators and `GET /v1/spend_limit` see).
+ * A failure part way is finished by running it again (every step sets a value).
  */
 export async function setSpendLimit(
   customers: Pick<CustomersRepository, 'getCustomer' | 'updateCustomer' | 'updateKey'>,
+  spend: Pick<SpendTracker, 'setLimit'>,
   config: TierlineConfig,
   customerId: string,
   limitUsd: number | null,
@@ -65,11 +70,13 @@ export async function setSpendLimit(
       'spend_limit_not_available',
     );
   }
+  const ownMicroUsd = limitUsd === null ? undefined : Math.round(limitUsd * MICRO_USD_PER_USD);
+  await spend.setLimit(customerId, effectiveSpendLimitMicroUsd(config, customer.tier, ownMicroUsd));
   if (limitUsd === null) {
     await customers.updateKey(customer.keyHash, {}, ['spendLimitMicroUsd']);
     await customers.updateCustomer(customerId, {}, { remove: ['spendLimitUsd'] });
   } else {
-    await customers.updateKey(customer.keyHash, { spendLimitMicroUsd: Math.round(limitUsd * MICRO_USD_PER_USD) });
+    await customers.updateKey(customer.keyHash, { spendLimitMicroUsd: ownMicroUsd });
     await customers.updateCustomer(customerId, { spendLimitUsd: limitUsd });
   }
   return (await customers.getCustomer(customerId)) ?? customer;

@@ -6,26 +6,34 @@ import { METERING_TABLE } from './metering-table';
 const { partitionKey: PK, sortKey: SK } = METERING_TABLE;
 
 /**
- * Monthly spend (UTC month) of a customer, for the spend limit and its alerts: `SPEND#<customerId>#<month>` /
- * `SPEND`, amounts in integer µ$:
- * - `committedMicroUsd`: cost of settled requests;
+ * Monthly spend (UTC month) of a paying customer, for the spend limit and its alerts: `SPEND#<customerId>#<month>`
+ * / `SPEND`, amounts in integer µ$:
+ * - `committedMicroUsd`: cost of settled requests (every request of a paying tier, limit or not, so the spend is
+ *   known to the enforcement whenever a limit is set);
  * - `reservedMicroUsd`: maximum cost of admitted requests not settled yet;
- * - `usedMicroUsd` = committed + reserved, kept as its own attribute because a condition expression cannot add
- *   two attributes: admission compares it alone against `limit - max`;
+ * - `usedMicroUsd` = committed + reserved;
+ * - `limitMicroUsd`: the limit that applies this month ({@link NO_LIMIT} for none). Setting a limit (API or CLI)
+ *   writes it here at once, so it binds the next request, whatever the authorizer cache still holds; the first
+ *   request of a month seeds it from the authorizer context (the customer's key item);
+ * - `headroomMicroUsd` = limit - used, kept as its own attribute because a condition expression cannot
+ *   subtract: admission compares it alone against the request's maximum cost;
  * - `alerted<percent>`: set once when that alert threshold was published this month.
  *
  * This is an enforcement counter, not the bill (the ledger is): `settle` adds, so a settle retried after a lost
- * response counts twice. Over-counting only blocks earlier; it never lets spend overshoot the limit. A request
- * that is never settled (a crashed function) leaves its reservation in `reservedMicroUsd` until the month ends.
+ * response counts twice. Over-counting only blocks earlier; it never lets spend overshoot the limit.
  */
+
+/** `limitMicroUsd` of a month without a limit. */
+export const NO_LIMIT = -1;
 
 /** An admitted request's hold on the month it was admitted in: pass it to `settle`. */
 export interface SpendReservation {
   customerId: string;
   /** `YYYY-MM`: the month of admission, also the month the request is settled in. */
   month: string;
-  /** 0 when the customer has no limit (nothing was reserved). */
+  /** The request's maximum cost, held until it is settled. */
   reservedMicroUsd: number;
+  /** The month's limit at admission, if any. */
   limitMicroUsd?: number;
 }
 
@@ -59,6 +67,8 @@ export interface MonthSpend {
   month: string;
   spentMicroUsd: number;
   reservedMicroUsd: number;
+  /** The limit the enforcement applies this month, when one is set. */
+  limitMicroUsd?: number;
 }
 
 /** `YYYY-MM` of a date, UTC. */
@@ -84,42 +94,73 @@ export class SpendTracker {
   ) {}
 
   /**
-   * Admits a request whose cost is at most `maxCostMicroUsd` if it fits under the monthly limit even when every
+   * Admits a request whose cost is at most `maxCostMicroUsd` if it fits under the month's limit even when every
    * admitted request costs its maximum: one conditional UpdateItem (a GetItem more when refused, for the
-   * amounts to report). Concurrent requests cannot overshoot the limit. No limit: no DynamoDB call.
+   * amounts to report). Concurrent requests cannot overshoot the limit. The limit is the month item's, which
+   * `setLimit` keeps current; `seedLimitMicroUsd` (from the authorizer context) only applies to a month that
+   * has no item yet. Without a limit the request is admitted and its reservation still counted, so a limit
+   * set while it runs already knows about it.
    */
   async reserve(
     customerId: string,
-    limitMicroUsd: number | undefined,
+    seedLimitMicroUsd: number | undefined,
     maxCostMicroUsd: number,
   ): Promise<ReserveResult> {
     const month = utcMonth(this.now());
-    if (limitMicroUsd === undefined) return { admitted: true, reservation: { customerId, month, reservedMicroUsd: 0 } };
     const max = amount(maxCostMicroUsd, 'maxCostMicroUsd');
-    const headroom = amount(limitMicroUsd, 'limitMicroUsd') - max;
-    if (headroom >= 0) {
-      try {
-        await this.doc.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: spendKey(customerId, month),
-            UpdateExpression: 'ADD usedMicroUsd :max, reservedMicroUsd :max',
-            ConditionExpression: 'attribute_not_exists(usedMicroUsd) OR usedMicroUsd <= :headroom',
-            ExpressionAttributeValues: { ':max': max, ':headroom': headroom },
-          }),
-        );
-        return { admitted: true, reservation: { customerId, month, reservedMicroUsd: max, limitMicroUsd } };
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-      }
+    const seed = seedLimitMicroUsd === undefined ? NO_LIMIT : amount(seedLimitMicroUsd, 'seedLimitMicroUsd');
+    const newMonthFits = seed === NO_LIMIT || seed >= max;
+    try {
+      const { Attributes: item = {} } = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: spendKey(customerId, month),
+          UpdateExpression:
+            'SET #limit = if_not_exists(#limit, :seed), #headroom = if_not_exists(#headroom, :seed) - :max ' +
+            'ADD usedMicroUsd :max, reservedMicroUsd :max',
+          ConditionExpression: `${newMonthFits ? 'attribute_not_exists(#limit) OR ' : ''}#limit = :none OR #headroom >= :max`,
+          ExpressionAttributeNames: { '#limit': 'limitMicroUsd', '#headroom': 'headroomMicroUsd' },
+          ExpressionAttributeValues: { ':max': max, ':seed': seed, ':none': NO_LIMIT },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      const limit = item.limitMicroUsd as number | undefined;
+      const limitMicroUsd = limit === undefined || limit === NO_LIMIT ? undefined : limit;
+      return { admitted: true, reservation: { customerId, month, reservedMicroUsd: max, limitMicroUsd } };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
     }
     const spend = await this.read(customerId, month);
     return {
       admitted: false,
       spentMicroUsd: spend.spentMicroUsd,
       reservedMicroUsd: spend.reservedMicroUsd,
-      limitMicroUsd,
+      limitMicroUsd: spend.limitMicroUsd ?? seed,
     };
+  }
+
+  /**
+   * Makes `limitMicroUsd` (undefined: no limit) the limit of this month and the next one, at once: the next
+   * request is checked against it, whatever the authorizer cache still says. The headroom is recomputed from
+   * what the month has used so far (committed and reserved), in the same single-item update, so no request
+   * settling meanwhile is missed. The next month is written too, so a limit set just before a month ends does
+   * not depend on the cache at the first request of the new month.
+   */
+  async setLimit(customerId: string, limitMicroUsd: number | undefined): Promise<void> {
+    const limit = limitMicroUsd === undefined ? NO_LIMIT : amount(limitMicroUsd, 'limitMicroUsd');
+    const thisMonth = this.now();
+    const nextMonth = new Date(Date.UTC(thisMonth.getUTCFullYear(), thisMonth.getUTCMonth() + 1, 1));
+    for (const month of [utcMonth(thisMonth), utcMonth(nextMonth)]) {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: spendKey(customerId, month),
+          UpdateExpression: 'SET #limit = :limit, #headroom = :limit - if_not_exists(usedMicroUsd, :zero)',
+          ExpressionAttributeNames: { '#limit': 'limitMicroUsd', '#headroom': 'headroomMicroUsd' },
+          ExpressionAttributeValues: { ':limit': limit, ':zero': 0 },
+        }),
+      );
+    }
   }
 
   /**
@@ -136,7 +177,7 @@ export class SpendTracker {
     actualCostMicroUsd: number,
     alertThresholdsPercent: readonly number[] = [],
   ): Promise<SettleResult> {
-    const { customerId, month, reservedMicroUsd, limitMicroUsd } = reservation;
+    const { customerId, month, reservedMicroUsd } = reservation;
     const actual = amount(actualCostMicroUsd, 'actualCostMicroUsd');
     const result: SettleResult = { month, committedMicroUsd: 0, published: [], failed: [] };
     if (actual === 0 && reservedMicroUsd === 0) return result;
@@ -145,17 +186,23 @@ export class SpendTracker {
       new UpdateCommand({
         TableName: this.tableName,
         Key: spendKey(customerId, month),
-        UpdateExpression: 'ADD usedMicroUsd :delta, reservedMicroUsd :release, committedMicroUsd :actual',
+        UpdateExpression:
+          'ADD usedMicroUsd :delta, reservedMicroUsd :release, committedMicroUsd :actual, headroomMicroUsd :refund',
         ExpressionAttributeValues: {
           ':delta': actual - reservedMicroUsd,
           ':release': -reservedMicroUsd,
           ':actual': actual,
+          ':refund': reservedMicroUsd - actual,
         },
         ReturnValues: 'ALL_NEW',
       }),
     );
     const committed = (item.committedMicroUsd as number | undefined) ?? 0;
     result.committedMicroUsd = committed;
+    // The month's limit as it is now (it may have changed since admission); none: no alerts.
+    const itemLimit = item.limitMicroUsd as number | undefined;
+    const limitMicroUsd =
+      itemLimit === undefined ? reservation.limitMicroUsd : itemLimit === NO_LIMIT ? undefined : itemLimit;
     if (limitMicroUsd === undefined) return result;
 
     // Integer comparison: committed / limit >= percent / 100 without rounding either side.
@@ -183,9 +230,9 @@ export class SpendTracker {
   }
 
   /**
-   * Brings the month's committed spend up to what the ledger says (the usage aggregates), when a limit is set
-   * after spend that was not tracked here (spend is only committed here for customers with a limit). Never
-   * lowers it; a concurrent settle makes the conditional update fail, and the next call catches up again.
+   * Brings the month's committed spend up to what the ledger says (the usage aggregates), for spend that reached
+   * the ledger without being settled here (a record replayed from the dead letters, spend from before every
+   * paying request was settled here). Never lowers it; a concurrent settle makes the conditional update fail, and the next call catches up again.
    */
   async catchUp(customerId: string, ledgerSpentMicroUsd: number): Promise<void> {
     const month = utcMonth(this.now());
@@ -197,9 +244,9 @@ export class SpendTracker {
         new UpdateCommand({
           TableName: this.tableName,
           Key: spendKey(customerId, month),
-          UpdateExpression: 'ADD usedMicroUsd :missing, committedMicroUsd :missing',
+          UpdateExpression: 'ADD usedMicroUsd :missing, committedMicroUsd :missing, headroomMicroUsd :less',
           ConditionExpression: 'attribute_not_exists(committedMicroUsd) OR committedMicroUsd = :seen',
-          ExpressionAttributeValues: { ':missing': missing, ':seen': current.spentMicroUsd },
+          ExpressionAttributeValues: { ':missing': missing, ':less': -missing, ':seen': current.spentMicroUsd },
         }),
       );
     } catch (error) {
@@ -212,6 +259,11 @@ export class SpendTracker {
     return this.read(customerId, utcMonth(this.now()));
   }
 
+  /** Spend of `month` (`YYYY-MM`), for the operator's usage view. */
+  getMonthOf(customerId: string, month: string): Promise<MonthSpend> {
+    return this.read(customerId, month);
+  }
+
   private async read(customerId: string, month: string): Promise<MonthSpend> {
     const { Item } = await this.doc.send(
       new GetCommand({ TableName: this.tableName, Key: spendKey(customerId, month), ConsistentRead: true }),
@@ -220,6 +272,8 @@ export class SpendTracker {
       month,
       spentMicroUsd: (Item?.committedMicroUsd as number | undefined) ?? 0,
       reservedMicroUsd: (Item?.reservedMicroUsd as number | undefined) ?? 0,
+      limitMicroUsd:
+        typeof Item?.limitMicroUsd === 'number' && Item.limitMicroUsd !== NO_LIMIT ? Item.limitMicroUsd : undefined,
     };
   }
 

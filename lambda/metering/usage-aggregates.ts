@@ -1,17 +1,13 @@
-import { Logger } from '@aws-lambda-powertools/logger';
-import { type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { isConditionFailure } from '../customers/customers-repository';
+import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { BadRequestError } from '../openai/errors';
-import { usagePartition } from './ledger';
 import { METERING_TABLE } from './metering-table';
 import { formatUsd } from './pricing';
 
-const { partitionKey: PK, sortKey: SK, byCustomerDayIndex: BY_DAY } = METERING_TABLE;
+const { partitionKey: PK, sortKey: SK } = METERING_TABLE;
 
 /**
- * Usage aggregates for `GET /v1/usage` and the console: `AGG#<customerId>` / `<day>#<model>`, derived from the
- * ledger and recomputed from it, never incremented, so replays and duplicate stream records cannot skew them.
+ * `GET /v1/usage` and the console read the usage aggregates: `AGG#<customerId>` / `<day>#<model>`, kept in step
+ * with the ledger exactly once per record and recomputable from it (aggregate-updates.ts).
  */
 
 export interface UsageTotals {
@@ -19,13 +15,6 @@ export interface UsageTotals {
   inputTokens: number;
   outputTokens: number;
   costMicroUsd: number;
-}
-
-export interface RecomputeResult {
-  /** Totals per model of the customer-day, as written. */
-  models: Record<string, UsageTotals>;
-  /** Of the request ids the caller expected, those the index did not return yet (it is eventually consistent). */
-  missing: string[];
 }
 
 export type UsageGroupBy = 'day' | 'model';
@@ -103,64 +92,6 @@ export class UsageAggregates {
     private readonly doc: DynamoDBDocumentClient,
     private readonly tableName: string,
   ) {}
-
-  /**
-   * Sums the customer-day's ledger per model (one Query per 1 MB page of the index) and writes one aggregate
-   * per model (one PutItem each). The put only replaces an aggregate that counted no more requests: the ledger
-   * only grows, so a concurrent recompute that read less of it cannot overwrite a fresher result.
-   */
-  async recomputeDay(
-    customerId: string,
-    day: string,
-    expectRequestIds: Iterable<string> = [],
-  ): Promise<RecomputeResult> {
-    const missing = new Set(expectRequestIds);
-    const models: Record<string, UsageTotals> = {};
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: BY_DAY.name,
-          KeyConditionExpression: '#gpk = :gpk',
-          ProjectionExpression: 'requestId, model, inputTokens, outputTokens, costMicroUsd',
-          ExpressionAttributeNames: { '#gpk': BY_DAY.partitionKey },
-          ExpressionAttributeValues: { ':gpk': usagePartition(customerId, day) },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        missing.delete(item.requestId as string);
-        const model = item.model as string;
-        const totals = models[model] ?? zero();
-        models[model] = totals;
-        add(totals, {
-          requests: 1,
-          inputTokens: item.inputTokens as number,
-          outputTokens: item.outputTokens as number,
-          costMicroUsd: item.costMicroUsd as number,
-        });
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-
-    for (const [model, totals] of Object.entries(models)) {
-      try {
-        await this.doc.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: { [PK]: `AGG#${customerId}`, [SK]: `${day}#${model}`, customerId, day, model, ...totals },
-            ConditionExpression: 'attribute_not_exists(#pk) OR #requests <= :requests',
-            ExpressionAttributeNames: { '#pk': PK, '#requests': 'requests' },
-            ExpressionAttributeValues: { ':requests': totals.requests },
-          }),
-        );
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-      }
-    }
-    return { models, missing: [...missing] };
-  }
 
   /** Usage of `startDay`..`endDay` (UTC, inclusive) from the aggregates: one Query per 1 MB page. */
   async queryUsage(customerId: string, startDay: string, endDay: string, groupBy: 'day'): Promise<UsageList<DayBucket>>;
@@ -246,63 +177,4 @@ export class UsageAggregates {
             );
     return { object: 'list', group_by: groupBy, start_date: startDay, end_date: endDay, data, total: fields(total) };
   }
-}
-
-function attribute(record: DynamoDBRecord, name: string): string | undefined {
-  return record.dynamodb?.NewImage?.[name]?.S;
-}
-
-/**
- * DynamoDB Streams consumer of the metering table: recomputes, once per batch, each customer-day that got new
- * ledger records. Other items of the table (counters, spend, aggregates) are skipped; the event source should
- * also filter them out (pk prefix `REQ#`, eventName INSERT) so they do not invoke the function at all.
- *
- * On a failure it reports the first record of the failed customer-day as the batch item failure: Lambda then
- * retries the shard from that record on, and recomputing the customer-days that had succeeded is harmless.
- * A customer-day whose index read did not yet return one of the new records (the index lags the table) counts
- * as failed, so the retry picks the record up.
- */
-export function createUsageAggregatorHandler(
-  aggregates: Pick<UsageAggregates, 'recomputeDay'>,
-  logger = new Logger({ serviceName: 'usage-aggregator' }),
-) {
-  return async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
-    // In order of each customer-day's first record in the batch.
-    const groups = new Map<string, { customerId: string; day: string; first: DynamoDBRecord; requestIds: string[] }>();
-    for (const record of event.Records) {
-      const pk = attribute(record, PK);
-      const gsi1pk = attribute(record, BY_DAY.partitionKey);
-      if (record.eventName !== 'INSERT' || !pk?.startsWith('REQ#') || !gsi1pk?.startsWith('USAGE#')) continue;
-      const group = groups.get(gsi1pk);
-      const requestId = pk.slice('REQ#'.length);
-      if (group) {
-        group.requestIds.push(requestId);
-        continue;
-      }
-      const split = gsi1pk.lastIndexOf('#');
-      groups.set(gsi1pk, {
-        customerId: gsi1pk.slice('USAGE#'.length, split),
-        day: gsi1pk.slice(split + 1),
-        first: record,
-        requestIds: [requestId],
-      });
-    }
-
-    for (const { customerId, day, first, requestIds } of groups.values()) {
-      let failure: unknown;
-      try {
-        const { missing } = await aggregates.recomputeDay(customerId, day, requestIds);
-        if (missing.length > 0) failure = new Error(`the index did not return requests yet: ${missing.join(', ')}`);
-      } catch (error) {
-        failure = error;
-      }
-      if (failure === undefined) continue;
-      const sequenceNumber = first.dynamodb?.SequenceNumber;
-      logger.error('usage recompute failed', { customerId, day, sequenceNumber, error: failure });
-      // Without a sequence number nothing can be reported: fail the whole batch.
-      if (!sequenceNumber) throw failure;
-      return { batchItemFailures: [{ itemIdentifier: sequenceNumber }] };
-    }
-    return { batchItemFailures: [] };
-  };
 }

@@ -228,6 +228,11 @@ export const modelSchema = z
     containerImage: z.string().min(1),
     /** Where the container loads weights from: an `s3://` URI or a Hugging Face model id. */
     weights: z.string().min(1),
+    /**
+     * The model's tokenizer and chat template, for counting prompt tokens at admission. Without one, prompts
+     * are counted as one token per UTF-8 byte (an upper bound for byte-level BPE tokenizers).
+     */
+    tokenizer: z.enum(['llama-3', 'qwen3']).optional(),
     instanceType,
     /** Minimum and maximum instances behind the endpoint (managed instance scaling). */
     instanceCount: z.object({ min: z.int().nonnegative(), max: positiveInt }).strict(),

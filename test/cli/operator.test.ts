@@ -14,10 +14,11 @@ import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
 import { Operator, OperatorError } from '../../cli/operator';
 import { authenticate } from '../../lambda/customers/authenticate';
 import type { CustomersRepository } from '../../lambda/customers/customers-repository';
+import { SpendTracker } from '../../lambda/metering/spend';
 import { AuthenticationError } from '../../lambda/openai/errors';
 import { loadConfig } from '../../lib/config/load';
 import type { OperatorSettings } from '../../lib/operator-settings';
-import { type LocalDynamo, newCustomersTable, startDynalite } from '../support/dynalite';
+import { type LocalDynamo, newCustomersTable, newMeteringTable, startDynalite } from '../support/dynalite';
 
 const settings: OperatorSettings = {
   apiId: 'api123',
@@ -505,24 +506,31 @@ describe('customers spend-limit (customers in dynalite)', () => {
   let dynamo: LocalDynamo;
   let repository: CustomersRepository;
   let operator: Operator;
+  let spend: SpendTracker;
 
   beforeAll(async () => {
     dynamo = await startDynalite();
     ({ repository } = await newCustomersTable(dynamo));
+    const metering = await newMeteringTable(dynamo);
+    spend = new SpendTracker(metering.doc, metering.tableName, { publish: async () => undefined });
     const apiGateway = new APIGatewayClient({ region: 'eu-west-1' });
     const gateway = mockClient(apiGateway);
     gateway.on(CreateApiKeyCommand).callsFake((input) => ({ id: 'gwkey', value: input.value }));
     gateway.on(CreateUsagePlanKeyCommand).resolves({});
-    operator = new Operator({ customers: repository, apiGateway, settings, config });
+    operator = new Operator({ customers: repository, spend, apiGateway, settings, config });
   });
   afterAll(() => dynamo.stop());
 
-  it('sets the limit on the customer and on its key (what the authorizer hands to requests), and removes it', async () => {
+  it('sets the limit on the month item (enforced at once), the customer and its key, and removes it', async () => {
     const { apiKey, customer } = await operator.createCustomer({ name: 'Dev', email: 'dev@x.test', tier: 'developer' });
 
     const limited = await operator.setSpendLimit(customer.customerId, 25.5);
     const principal = await authenticate(`Bearer ${apiKey}`, (hash) => repository.getKey(hash));
+    const monthWithLimit = await spend.getMonth(customer.customerId);
     const removed = await operator.setSpendLimit(customer.customerId, null);
+
+    expect(monthWithLimit.limitMicroUsd).toBe(25_500_000);
+    expect((await spend.getMonth(customer.customerId)).limitMicroUsd).toBeUndefined();
 
     expect(limited.spendLimitUsd).toBe(25.5);
     expect(principal.spendLimitMicroUsd).toBe(25_500_000);

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import OpenAI from 'openai';
@@ -50,4 +50,43 @@ describe('local mode shutdown', () => {
     expect(usage.data).toEqual([expect.objectContaining({ requests: 1 })]);
     expect(usage.data[0]?.output_tokens).toBeGreaterThanOrEqual(2);
   });
+
+  // Issue 8, row 4: SIGTERM with 300 streams in flight closed dynalite under 300 queued SDK calls after 5 s:
+  // "Database is not open", 20 admitted requests with neither ledger record nor dead letter.
+  it('bills every one of 200 streams in flight when it stops, with no dead letter and no error', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'tierline-shutdown-'));
+    const config = loadConfig({
+      env: 'dev',
+      overrides: { tiers: { developer: { edge: { rateLimit: 10_000, burstLimit: 10_000 } } } },
+    });
+    const backend = () => new TestModelBackend({ tokensPerSecond: 20, replyTokens: 400 });
+    const logged: string[] = [];
+    const first = await startLocalMode({ config, port: 0, dataDir, backend: backend(), log: (l) => logged.push(l) });
+    const developer = first.demoCustomers.find((d) => d.tier === 'developer');
+    const openai = new OpenAI({ apiKey: developer?.apiKey, baseURL: first.openAIBaseUrl, maxRetries: 0 });
+    const streams = await Promise.all(
+      Array.from({ length: 200 }, async () => {
+        const stream = await openai.chat.completions.create({
+          model: 'llama-3.1-8b-instant',
+          messages: [{ role: 'user', content: 'keep talking' }],
+          max_completion_tokens: 200, // 10 s at 20 tokens a second: still streaming when the server stops
+          stream: true,
+        });
+        const iterator = stream[Symbol.asyncIterator]();
+        await iterator.next();
+        return iterator;
+      }),
+    );
+
+    await first.stop(); // SIGTERM in `npm start` calls this
+    await Promise.all(streams.map((s) => s.next().catch(() => undefined)));
+    const second = await startLocalMode({ config, port: 0, dataDir, backend: backend() });
+    const again = new OpenAI({ apiKey: developer?.apiKey, baseURL: second.openAIBaseUrl, maxRetries: 0 });
+    const usage = (await again.get('/usage', { query: { group_by: 'model' } })) as { total: { requests: number } };
+    await second.stop();
+
+    expect(usage.total.requests).toBe(200);
+    expect(existsSync(path.join(dataDir, 'ledger-dead-letters.jsonl'))).toBe(false);
+    expect(logged.filter((line) => /fail|error/i.test(line))).toEqual([]);
+  }, 120_000);
 });

@@ -19,7 +19,7 @@ export async function meteringOn(
     tableName,
     deadLetters: { send: async (record) => void deadLetters.push(record) },
     alerts: { publish: async (alert) => void alerts.push(alert) },
-    recomputeAggregatesInline: true,
+    aggregateInline: true,
     now,
   });
   return { ...parts, tableName, deadLetters, alerts };

@@ -3,7 +3,8 @@ import { Hono } from 'hono';
 import { BackendError } from '../../inference/backends/model-backend';
 import { type ChatRequest, givenParameters, messagesForBackend, parseChatRequest } from '../../inference/chat-request';
 import { resolveModel } from '../../inference/models';
-import { estimatePromptTokens } from '../../inference/tokens';
+import { PromptTokenCounter } from '../../inference/prompt-tokens';
+import { checkContextWindow } from '../../inference/tokens';
 import type { MeteredRequest } from '../../metering/request-metering';
 import {
   BadRequestError,
@@ -162,6 +163,7 @@ export class ClientChunkShaper {
 /** `POST /chat/completions`, streamed (SSE) or not. */
 export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
+  const promptTokens = deps.promptTokens ?? new PromptTokenCounter(deps.config);
 
   routes.post('/chat/completions', async (c) => {
     const principal = c.get('principal');
@@ -169,8 +171,12 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
     const request = parseChatRequest(await readJsonBody(c));
     const { id: model, model: modelConfig } = resolveModel(deps.config, principal.tier, request.model);
     const clientMaxTokens = request.max_completion_tokens ?? request.max_tokens ?? undefined;
+    // With the model's tokenizer: admitted usage never passes a token limit by more than the count's error.
+    const inputTokens = await promptTokens.count(model, request.messages, { tools: request.tools ?? undefined });
+    let outputRoom: number;
     try {
       checkParameters(deps, request, model, modelConfig.maxOutputTokens);
+      outputRoom = checkContextWindow(model, modelConfig.contextWindow, inputTokens, clientMaxTokens);
     } catch (error) {
       // Every answer about a model carries its rate-limit headers, with true values (one read here).
       for (const [name, value] of Object.entries(await deps.metering.headersFor(principal, model)))
@@ -178,22 +184,32 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
       throw error;
     }
 
-    const inputTokens = estimatePromptTokens(request.messages, request);
     const metered = await deps.metering.admit({
       requestId,
       principal,
       model,
       inputTokens,
-      outputTokens: clientMaxTokens !== undefined ? { fixed: clientMaxTokens } : { upTo: modelConfig.maxOutputTokens },
+      outputTokens:
+        clientMaxTokens !== undefined
+          ? { fixed: clientMaxTokens }
+          : { upTo: Math.min(modelConfig.maxOutputTokens, outputRoom) },
     });
     for (const [name, value] of Object.entries(metered.headers)) c.header(name, value);
 
     const completionId = `chatcmpl-${requestId}`;
     const abort = new AbortController();
-    // The client went away: stop the model too (local mode; Lambda keeps running to the end).
-    c.req.raw.signal.addEventListener('abort', () => abort.abort(), { once: true });
+    const client = c.req.raw.signal;
+    // The client went away (maybe before we got here): stop a stream's model too (local mode; Lambda keeps
+    // running to the end). A non-streamed request runs to its end instead and is billed for what the model
+    // generated: a backend cut mid-answer cannot tell how much that was.
+    if (request.stream) {
+      if (client.aborted) abort.abort();
+      else client.addEventListener('abort', () => abort.abort(), { once: true });
+    }
     // The model may generate what was reserved, and no more: admitted usage never passes a token limit.
-    const backendRequest = { model, body: upstreamBody(request, metered.outputAllowance), signal: abort.signal };
+    // A server shutting down (local mode) stops every model call, so each request is billed before it exits.
+    const signal = deps.shutdownSignal ? AbortSignal.any([abort.signal, deps.shutdownSignal]) : abort.signal;
+    const backendRequest = { model, body: upstreamBody(request, metered.outputAllowance), signal };
 
     if (!request.stream) {
       let completion: ChatCompletion;
@@ -204,10 +220,14 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
         throw backendFailureToHttp(error, requestId);
       }
       await metered.finish({
-        status: 'completed',
+        status: client.aborted ? 'client_disconnected' : 'completed',
         inputTokens: completion.usage.prompt_tokens,
         outputTokens: completion.usage.completion_tokens,
       });
+      for (const [name, value] of Object.entries(
+        metered.headersAfter(completion.usage.prompt_tokens + completion.usage.completion_tokens),
+      ))
+        c.header(name, value);
       return c.json({ ...completionForClient(completion), id: completionId, model, x_groq: { id: requestId } });
     }
 
@@ -229,6 +249,9 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
       transform: (chunk) => shaper.push(chunk),
       flush: () => shaper.flush(),
       errorBody: (error) => {
+        if (deps.shutdownSignal?.aborted) {
+          return new ServiceUnavailableError('The server is shutting down; what was generated is billed.', 5).toBody();
+        }
         if (!(error instanceof BackendError || error instanceof HttpError)) {
           deps.logError?.('stream failed', { requestId, error });
         }

@@ -73,9 +73,9 @@ export function usageRoutes(deps: ApiDependencies): Hono<AppEnv> {
     const parsed = spendLimitUpdateSchema.safeParse(body);
     if (!parsed.success) throw requestError(parsed.error.issues, body);
     const limit = parsed.data.monthly_limit_usd;
-    const customer = await setSpendLimit(deps.customers, deps.config, principal.customerId, limit);
+    const customer = await setSpendLimit(deps.customers, deps.spend, deps.config, principal.customerId, limit);
     if (limit !== null) {
-      // Spend is tracked for enforcement only while a limit exists: count this month's spend so far first.
+      // Spend that reached the ledger without being settled on the spend item (replayed dead letters).
       await deps.spend.catchUp(principal.customerId, await ledgerSpentThisMonth(principal.customerId));
     }
     return c.json(await spendView(principal, customer.spendLimitUsd));

@@ -15,6 +15,8 @@ export interface TestModelOptions {
   tokensPerSecond?: number;
   /** Length of the reply in tokens (before max_tokens and stop cut it). @default 48 */
   replyTokens?: number;
+  /** How it counts the prompt in its usage, as a real server counts with its tokenizer. @default an estimate */
+  promptTokens?: (model: string, messages: readonly ChatMessage[]) => Promise<number>;
 }
 
 /**
@@ -36,11 +38,13 @@ export class TestModelBackend implements ModelBackend {
   private readonly timeToFirstTokenMs: number;
   private readonly tokensPerSecond: number;
   private readonly replyTokens: number;
+  private readonly countPrompt: (model: string, messages: readonly ChatMessage[]) => Promise<number>;
 
   constructor(options: TestModelOptions = {}) {
     this.timeToFirstTokenMs = options.timeToFirstTokenMs ?? 0;
     this.tokensPerSecond = options.tokensPerSecond ?? 0;
     this.replyTokens = options.replyTokens ?? 48;
+    this.countPrompt = options.promptTokens ?? (async (_model, messages) => estimatePromptTokens(messages));
   }
 
   unsupportedParameters(): ReadonlySet<string> {
@@ -113,7 +117,7 @@ export class TestModelBackend implements ModelBackend {
       completionTokens += 1;
       step = await generator.next();
     }
-    const promptTokens = estimatePromptTokens(request.body.messages as ChatMessage[]);
+    const promptTokens = await this.countPrompt(request.model, request.body.messages as ChatMessage[]);
     return {
       id: 'chatcmpl-test',
       object: 'chat.completion',
@@ -160,7 +164,7 @@ export class TestModelBackend implements ModelBackend {
       step = await generator.next();
     }
     yield chunk([{ index: 0, delta: first ? { role: 'assistant', content: '' } : {}, finish_reason: step.value }]);
-    const promptTokens = estimatePromptTokens(request.body.messages as ChatMessage[]);
+    const promptTokens = await this.countPrompt(request.model, request.body.messages as ChatMessage[]);
     yield chunk([], {
       prompt_tokens: promptTokens,
       completion_tokens: completionTokens,

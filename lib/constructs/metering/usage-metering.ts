@@ -63,7 +63,7 @@ export class UsageMetering extends Construct {
     this.aggregator = new TierlineFunction(this, 'Aggregator', {
       config: props.config,
       handlerFile: 'usage-aggregator.ts',
-      description: 'Tierline: recomputes usage aggregates of the customer-days new ledger records touch',
+      description: 'Tierline: applies each new ledger record to its usage aggregate, exactly once',
       logRetention: env.logRetentionDays,
       removalPolicy,
       memorySize: 256,

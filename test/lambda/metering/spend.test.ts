@@ -90,7 +90,7 @@ describe('spend tracker (against dynalite)', () => {
     expect(tooBig).toEqual({ admitted: false, spentMicroUsd: 0, reservedMicroUsd: 0, limitMicroUsd: 1_000 });
   });
 
-  it('without a limit, admits with no call and commits the spend with one', async () => {
+  it('without a limit, still reserves and commits (one call each), so the spend is known when a limit comes', async () => {
     const { spend } = tracker();
     const before = dynamo.calls();
 
@@ -98,15 +98,86 @@ describe('spend tracker (against dynalite)', () => {
     const afterReserve = dynamo.calls();
     const settled = await spend.settle(reservationOf(result), 1_234, THRESHOLDS);
     const afterSettle = dynamo.calls();
-    await spend.settle(reservationOf(await spend.reserve('cus_nolimit', undefined, 10)), 0); // free: no call
 
-    expect([afterReserve - before, afterSettle - afterReserve, dynamo.calls() - afterSettle]).toEqual([0, 1, 0]);
+    expect([afterReserve - before, afterSettle - afterReserve]).toEqual([1, 1]);
     expect(settled.committedMicroUsd).toBe(1_234);
     expect(await spend.getMonth('cus_nolimit')).toEqual({
       month: '2026-03',
       spentMicroUsd: 1_234,
       reservedMicroUsd: 0,
     });
+  });
+
+  // Issue 8, row 1: $0.059 spent without a limit, then the operator sets $0.02.
+  it('holds a limit set after unlimited spend: the month item already knows the spend', async () => {
+    const { spend } = tracker();
+    for (const cost of [20_000, 20_000, 19_000]) {
+      await spend.settle(reservationOf(await spend.reserve('cus_row1', undefined, 30_000)), cost);
+    }
+
+    await spend.setLimit('cus_row1', 20_000);
+    // The authorizer cache still says "no limit" for the next requests: the month item decides.
+    const staleContext = await spend.reserve('cus_row1', undefined, 1);
+
+    expect(staleContext).toEqual({
+      admitted: false,
+      spentMicroUsd: 59_000,
+      reservedMicroUsd: 0,
+      limitMicroUsd: 20_000,
+    });
+  });
+
+  // Issue 8, row 2: a limit set, then requests within the authorizer cache TTL (their context has no limit).
+  it('holds a new limit for requests whose authorizer context predates it, in flight ones counted', async () => {
+    const { spend } = tracker();
+    const inFlight = reservationOf(await spend.reserve('cus_row2', undefined, 6_000));
+
+    await spend.setLimit('cus_row2', 20_000);
+    const admitted: SpendReservation[] = [];
+    for (let i = 0; i < 9; i++) {
+      const result = await spend.reserve('cus_row2', undefined, 6_000);
+      if (result.admitted) admitted.push(result.reservation);
+    }
+    await Promise.all([inFlight, ...admitted].map((r) => spend.settle(r, 6_000)));
+
+    // 20,000 / 6,000: the one in flight and two more fit; the limit is passed by nothing.
+    expect(admitted).toHaveLength(2);
+    expect((await spend.getMonth('cus_row2')).spentMicroUsd).toBe(18_000);
+  });
+
+  it('applies a lowered, raised or removed limit to the next request, and seeds a new month from the context', async () => {
+    const { spend } = tracker();
+    await spend.settle(reservationOf(await spend.reserve('cus_change', 100_000, 10_000)), 10_000);
+
+    await spend.setLimit('cus_change', 5_000);
+    const lowered = await spend.reserve('cus_change', 100_000, 1);
+    await spend.setLimit('cus_change', 12_000);
+    const raised = await spend.reserve('cus_change', 5_000, 2_000);
+    const overRaised = await spend.reserve('cus_change', 5_000, 1);
+    await spend.setLimit('cus_change', undefined);
+    const removed = await spend.reserve('cus_change', 5_000, 1_000_000);
+    now = new Date('2026-05-01T00:00:00.000Z'); // a month setLimit did not write: the context seeds it
+    const seeded = await spend.reserve('cus_change', 500, 501);
+
+    expect([lowered.admitted, raised.admitted, overRaised.admitted, removed.admitted]).toEqual([
+      false,
+      true,
+      false,
+      true,
+    ]);
+    expect(seeded).toMatchObject({ admitted: false, limitMicroUsd: 500 });
+  });
+
+  it('writes a limit set at the end of a month into the next month too', async () => {
+    const { spend } = tracker();
+    now = new Date('2026-03-31T23:59:30.000Z');
+    await spend.setLimit('cus_monthend', 1_000);
+
+    now = new Date('2026-04-01T00:00:10.000Z');
+    // The authorizer context (cached before the limit) has none: the next month's item has it already.
+    const refused = await spend.reserve('cus_monthend', undefined, 1_001);
+
+    expect(refused).toMatchObject({ admitted: false, limitMicroUsd: 1_000 });
   });
 
   it('publishes each threshold once, in order, even when crossed again', async () => {
@@ -169,7 +240,12 @@ describe('spend tracker (against dynalite)', () => {
     await spend.settle(reservationOf(await spend.reserve('cus_month', 100, 60)), 60, THRESHOLDS);
 
     expect(fresh).toEqual({ month: '2026-04', spentMicroUsd: 0, reservedMicroUsd: 0 });
-    expect(await spend.getMonth('cus_month')).toEqual({ month: '2026-04', spentMicroUsd: 60, reservedMicroUsd: 0 });
+    expect(await spend.getMonth('cus_month')).toEqual({
+      month: '2026-04',
+      spentMicroUsd: 60,
+      reservedMicroUsd: 0,
+      limitMicroUsd: 100,
+    });
     expect(await spendItem('cus_month', '2026-03')).toMatchObject({ committedMicroUsd: 70, reservedMicroUsd: 0 });
     expect(publisher.alerts.map((a) => [a.month, a.thresholdPercent])).toEqual([
       ['2026-03', 50],

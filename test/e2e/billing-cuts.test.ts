@@ -1,0 +1,109 @@
+import * as http from 'node:http';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
+import { usagePartition } from '../../lambda/metering/ledger';
+import { METERING_TABLE } from '../../lambda/metering/metering-table';
+import { loadConfig } from '../../lib/config/load';
+import { LOCAL_METERING_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
+
+/**
+ * Issue 8, row 8: billing of requests the client cut. The test model takes 400 ms to its first token, then 20
+ * tokens a second for 30 tokens (1.85 s in all); the client aborts its HTTP request part way.
+ */
+const MODEL = 'llama-3.1-8b-instant';
+const config = loadConfig({
+  env: 'dev',
+  overrides: { tiers: { developer: { edge: { rateLimit: 100, burstLimit: 100 } } } },
+});
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('billing of requests cut by the client (issue 8, row 8)', () => {
+  let local: LocalMode;
+  let doc: DynamoDBDocumentClient;
+
+  beforeAll(async () => {
+    local = await startLocalMode({
+      config,
+      port: 0,
+      backend: new TestModelBackend({ replyTokens: 30, timeToFirstTokenMs: 400, tokensPerSecond: 20 }),
+    });
+    doc = DynamoDBDocumentClient.from(
+      new DynamoDBClient({
+        endpoint: local.dynamoEndpoint,
+        region: 'local',
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      }),
+    );
+  });
+  afterAll(async () => {
+    doc.destroy();
+    await local.stop();
+  });
+
+  async function customer(name: string) {
+    const { apiKey, customer } = await local.operator.createCustomer({
+      name,
+      email: `${name}@cuts.test`,
+      tier: 'developer',
+    });
+    return { apiKey: apiKey as string, customerId: customer.customerId };
+  }
+
+  /** Sends a chat completion and closes the connection after `cutAfterMs`, as a client that goes away. */
+  async function cut(apiKey: string, stream: boolean, cutAfterMs: number): Promise<void> {
+    const body = JSON.stringify({
+      model: MODEL,
+      stream,
+      messages: [{ role: 'user', content: 'tell me a long story' }],
+    });
+    const request = http.request(`${local.openAIBaseUrl}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+    });
+    request.on('error', () => undefined); // the socket is destroyed on purpose
+    request.end(body);
+    await sleep(cutAfterMs);
+    request.destroy();
+  }
+
+  async function ledgerOf(customerId: string) {
+    const day = new Date().toISOString().slice(0, 10);
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline) {
+      const { Items = [] } = await doc.send(
+        new QueryCommand({
+          TableName: LOCAL_METERING_TABLE,
+          IndexName: METERING_TABLE.byCustomerDayIndex.name,
+          KeyConditionExpression: 'gsi1pk = :pk',
+          ExpressionAttributeValues: { ':pk': usagePartition(customerId, day) },
+        }),
+      );
+      if (Items.length > 0) return Items;
+      await sleep(50);
+    }
+    throw new Error('no ledger record');
+  }
+
+  it('bills a non-streamed request cut after 1 s for what the model generated', async () => {
+    const { apiKey, customerId } = await customer('cut-complete');
+
+    await cut(apiKey, false, 1_000);
+
+    const [record] = await ledgerOf(customerId);
+    // The model is let finish (it had done most of the work): billed and counted for all it generated.
+    expect(record).toMatchObject({ status: 'client_disconnected', outputTokens: 30 });
+    expect(record?.costMicroUsd).toBeGreaterThan(0);
+  });
+
+  it('bills a stream cut before its first token for its input only', async () => {
+    const { apiKey, customerId } = await customer('cut-stream');
+
+    await cut(apiKey, true, 150);
+
+    const [record] = await ledgerOf(customerId);
+    expect(record).toMatchObject({ status: 'client_disconnected', outputTokens: 0 });
+    expect(record?.inputTokens).toBeGreaterThan(0);
+    expect(record?.costMicroUsd).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,71 @@
+import { PromptTokenCounter, renderLlama3, renderQwen3 } from '../../../lambda/inference/prompt-tokens';
+import { loadConfig } from '../../../lib/config/load';
+
+const config = loadConfig({ env: 'dev' });
+const counter = new PromptTokenCounter(config);
+const hello = [{ role: 'user' as const, content: 'hello' }];
+const weather = {
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    description: 'Current weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  },
+};
+
+describe('prompt tokens with the real tokenizers', () => {
+  beforeAll(() => counter.warmUp(), 60_000);
+
+  it("counts a message with its chat template's special tokens, headers and preamble", async () => {
+    // <|begin_of_text|>, the system header with Llama 3.1's date preamble, the user turn, the generation prompt.
+    expect(await counter.count('llama-3.1-8b-instant', hello)).toBe(36);
+    expect(await counter.count('llama-3.3-70b-versatile', hello)).toBe(36);
+    // <|im_start|>user\nhello<|im_end|>\n + <|im_start|>assistant\n + the empty think block.
+    expect(await counter.count('qwen3-32b', hello)).toBe(13);
+  });
+
+  it('counts tool definitions, tool calls and tool results where the templates put them', async () => {
+    const conversation = [
+      { role: 'user' as const, content: 'Weather in Paris?' },
+      {
+        role: 'assistant' as const,
+        content: null,
+        tool_calls: [
+          { id: 'c1', type: 'function' as const, function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+        ],
+      },
+      { role: 'tool' as const, content: '{"temp_c": 21}', tool_call_id: 'c1' },
+    ];
+    for (const model of ['llama-3.1-8b-instant', 'qwen3-32b']) {
+      const plain = await counter.count(model, conversation);
+      const withTools = await counter.count(model, conversation, { tools: [weather] });
+      expect(withTools - plain).toBeGreaterThan(40);
+    }
+    expect(renderLlama3(conversation, { tools: [weather] })).toContain('"name": "get_weather"');
+    expect(renderQwen3(conversation, { tools: [weather] })).toContain(
+      '<tool_response>\n{"temp_c": 21}\n</tool_response>',
+    );
+  });
+
+  it('counts many tokens for text a characters/4 estimate gets wrong', async () => {
+    const cjk = await counter.count('llama-3.1-8b-instant', [{ role: 'user', content: '龘'.repeat(2_000) }]);
+    const emoji = await counter.count('qwen3-32b', [{ role: 'user', content: '😀'.repeat(1_000) }]);
+
+    expect(cjk).toBeGreaterThan(4_000); // 2 tokens a character, not 1/4
+    expect(emoji).toBeGreaterThan(1_000);
+  });
+
+  it('counts one token per UTF-8 byte for a model without a tokenizer, and images at a flat 765', async () => {
+    const custom = loadConfig({ env: 'dev' });
+    delete (custom.models['qwen3-32b'] as { tokenizer?: string }).tokenizer;
+    const bytes = new PromptTokenCounter(custom);
+
+    const text = await bytes.count('qwen3-32b', [{ role: 'user', content: 'héllo' }]);
+    const image = await counter.count('qwen3-32b', [
+      { role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x.test/a.png' } }] },
+    ]);
+
+    expect(text).toBe(Buffer.byteLength('user\nhéllo') + 8);
+    expect(image).toBeGreaterThan(765);
+  });
+});
