@@ -173,7 +173,7 @@ describe('the training role', () => {
     const resources = JSON.stringify(writes[0]?.Resource);
     expect(resources).toContain('/jobs/*/output/*');
     expect(resources).toContain('/jobs/*/checkpoints/*');
-    expect((writes[0]?.Resource as unknown[]).length).toBe(2);
+    expect(writes[0]?.Resource).toHaveLength(2);
   });
 
   it('has no wildcard actions and no managed policies', () => {
