@@ -27,6 +27,7 @@ export function createApp(app: App, config: TierlineConfig, env?: Environment): 
     metering: data.metering,
     ledgerDeadLetters: data.ledgerDeadLetters,
     files: data.files,
+    fineTuning: data.fineTuning,
     description: `Tierline ${config.environment.name}: OpenAI-compatible API (stateless)`,
   });
   const inference = new InferenceStack(app, `${prefix}-Inference`, {

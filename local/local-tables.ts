@@ -6,6 +6,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { CUSTOMERS_TABLE } from '../lambda/customers/customers-table';
 import { FILES_TABLE } from '../lambda/files/files-table';
+import { FINE_TUNING_TABLE } from '../lambda/fine-tuning/fine-tuning-table';
 import { METERING_TABLE } from '../lambda/metering/metering-table';
 
 /**
@@ -36,6 +37,17 @@ export function ensureMeteringTable(client: DynamoDBClient, tableName: string): 
 /** The files table, as the CDK construct builds it from {@link FILES_TABLE}. */
 export function ensureFilesTable(client: DynamoDBClient, tableName: string): Promise<void> {
   return ensureTable(client, tableName, FILES_TABLE.partitionKey, FILES_TABLE.sortKey, FILES_TABLE.byPurposeIndex);
+}
+
+/** The fine-tuning table (jobs, events, fine-tuned models), as the CDK construct builds it. */
+export function ensureFineTuningTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  return ensureTable(
+    client,
+    tableName,
+    FINE_TUNING_TABLE.partitionKey,
+    FINE_TUNING_TABLE.sortKey,
+    FINE_TUNING_TABLE.byOwnerIndex,
+  );
 }
 
 async function ensureTable(

@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
 import type { TierlineConfig } from '../config/schema';
@@ -6,6 +6,8 @@ import { TierUsagePlans } from '../constructs/api/tier-usage-plans';
 import { TierlineApi } from '../constructs/api/tierline-api';
 import type { CustomersTable } from '../constructs/customers-table';
 import type { FilesStore } from '../constructs/files/files-store';
+import type { FineTuningStore } from '../constructs/fine-tuning/fine-tuning-store';
+import { FineTuningWorkflow } from '../constructs/fine-tuning/fine-tuning-workflow';
 import type { LedgerDeadLetters } from '../constructs/metering/ledger-dead-letters';
 import type { MeteringTable } from '../constructs/metering/metering-table';
 import { UsageMetering } from '../constructs/metering/usage-metering';
@@ -17,6 +19,7 @@ export interface ApiStackProps extends StackProps {
   readonly metering: MeteringTable;
   readonly ledgerDeadLetters: LedgerDeadLetters;
   readonly files: FilesStore;
+  readonly fineTuning: FineTuningStore;
 }
 
 /** The stateless API: functions, REST API, usage plans. Safe to destroy and redeploy. */
@@ -24,6 +27,7 @@ export class ApiStack extends Stack {
   public readonly api: TierlineApi;
   public readonly usagePlans: TierUsagePlans;
   public readonly usageMetering: UsageMetering;
+  public readonly fineTuning: FineTuningWorkflow;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -49,6 +53,13 @@ export class ApiStack extends Stack {
     }
     props.customers.bindForItemUpdates(this.api.apiFunction.function);
     props.files.bindForFiles(this.api.apiFunction.function);
+
+    this.fineTuning = new FineTuningWorkflow(this, 'FineTuning', {
+      config,
+      store: props.fineTuning,
+      logRetention: config.environment.logRetentionDays,
+      removalPolicy: config.environment.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
 
     const settings: OperatorSettings = {
       apiId: this.api.restApi.restApiId,

@@ -3,6 +3,7 @@ import type { Construct } from 'constructs';
 import type { TierlineConfig } from '../config/schema';
 import { CustomersTable } from '../constructs/customers-table';
 import { FilesStore } from '../constructs/files/files-store';
+import { FineTuningStore } from '../constructs/fine-tuning/fine-tuning-store';
 import { LedgerDeadLetters } from '../constructs/metering/ledger-dead-letters';
 import { MeteringTable } from '../constructs/metering/metering-table';
 
@@ -19,6 +20,7 @@ export class DataStack extends Stack {
   public readonly metering: MeteringTable;
   public readonly ledgerDeadLetters: LedgerDeadLetters;
   public readonly files: FilesStore;
+  public readonly fineTuning: FineTuningStore;
 
   constructor(scope: Construct, id: string, props: DataStackProps) {
     super(scope, id, { ...props, terminationProtection: props.config.environment.terminationProtection });
@@ -28,6 +30,10 @@ export class DataStack extends Stack {
       retainData: props.config.environment.retainData,
     });
     this.files = new FilesStore(this, 'Files', {
+      environmentName: props.config.environment.name,
+      retainData: props.config.environment.retainData,
+    });
+    this.fineTuning = new FineTuningStore(this, 'FineTuning', {
       environmentName: props.config.environment.name,
       retainData: props.config.environment.retainData,
     });

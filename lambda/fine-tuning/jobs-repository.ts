@@ -1,0 +1,208 @@
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { FINE_TUNING_TABLE } from './fine-tuning-table';
+import type { JobEvent, JobRecord, JobStatus } from './jobs';
+
+const { partitionKey: PK, sortKey: SK, byOwnerIndex: BY_OWNER } = FINE_TUNING_TABLE;
+const JOB_SK = 'JOB';
+
+const jobPk = (jobId: string) => `JOB#${jobId}`;
+const ownerJobs = (customerId: string) => `OWNER#${customerId}#JOB`;
+/** Zero-padded so events sort by time, then by id. */
+const eventSk = (event: Pick<JobEvent, 'createdAt' | 'id'>) =>
+  `EVENT#${String(event.createdAt).padStart(12, '0')}#${event.id}`;
+
+function isConditionFailure(error: unknown): boolean {
+  return (
+    error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException'
+  );
+}
+
+function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
+  if (!item) return undefined;
+  const { [PK]: _pk, [SK]: _sk, ownerKey: _ok, ownerSort: _os, ...rest } = item;
+  return rest as T;
+}
+
+/**
+ * Fine-tuning jobs and their events in DynamoDB. Every write is conditional, so a retried task, a duplicated
+ * or late EventBridge delivery, or two writers racing can never move a job backwards or write an event twice.
+ */
+export class JobsRepository {
+  private readonly client: DynamoDBDocumentClient;
+
+  constructor(
+    private readonly tableName: string,
+    client: DynamoDBClient = new DynamoDBClient({}),
+  ) {
+    this.client = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  /** False when the job already exists (a retried create). */
+  async create(job: JobRecord): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            [PK]: jobPk(job.jobId),
+            [SK]: JOB_SK,
+            ownerKey: ownerJobs(job.customerId),
+            ownerSort: `${String(job.createdAt).padStart(12, '0')}#${job.jobId}`,
+            ...job,
+          },
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': PK },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async get(jobId: string): Promise<JobRecord | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { [PK]: jobPk(jobId), [SK]: JOB_SK }, ConsistentRead: true }),
+    );
+    return strip<JobRecord>(Item);
+  }
+
+  /** The job when `customerId` owns it; another customer's job is as absent as a job that never existed. */
+  async getOwned(customerId: string, jobId: string): Promise<JobRecord | undefined> {
+    const job = await this.get(jobId);
+    return job?.customerId === customerId ? job : undefined;
+  }
+
+  /** The owner's jobs, newest first, after the job `after` (OpenAI's cursor). */
+  async list(customerId: string, limit: number, after?: JobRecord): Promise<{ jobs: JobRecord[]; hasMore: boolean }> {
+    const { Items = [] } = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: BY_OWNER.name,
+        KeyConditionExpression: after ? '#owner = :owner AND #sort < :after' : '#owner = :owner',
+        ExpressionAttributeNames: { '#owner': BY_OWNER.partitionKey, '#sort': BY_OWNER.sortKey },
+        ExpressionAttributeValues: {
+          ':owner': ownerJobs(customerId),
+          ...(after ? { ':after': `${String(after.createdAt).padStart(12, '0')}#${after.jobId}` } : {}),
+        },
+        ScanIndexForward: false,
+        Limit: limit + 1,
+      }),
+    );
+    const jobs = Items.map((item) => strip<JobRecord>(item) as JobRecord);
+    return { jobs: jobs.slice(0, limit), hasMore: jobs.length > limit };
+  }
+
+  /**
+   * Moves a job to `to` only from one of `from`, setting `fields` with it. False when the job is elsewhere
+   * (already terminal, cancelled meanwhile, or absent).
+   */
+  async transition(jobId: string, from: readonly JobStatus[], to: JobStatus, fields: Partial<JobRecord> = {}) {
+    const set = Object.entries({ ...fields, status: to }).filter(([, v]) => v !== undefined);
+    const names: Record<string, string> = { '#status': 'status' };
+    const values: Record<string, unknown> = {};
+    from.forEach((s, i) => {
+      values[`:from${i}`] = s;
+    });
+    const assignments = set.map(([key, value], i) => {
+      names[`#f${i}`] = key;
+      values[`:v${i}`] = value;
+      return `#f${i} = :v${i}`;
+    });
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { [PK]: jobPk(jobId), [SK]: JOB_SK },
+          UpdateExpression: `SET ${assignments.join(', ')}`,
+          ConditionExpression: `#status IN (${from.map((_, i) => `:from${i}`).join(', ')})`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Sets fields of an existing job without touching its status. */
+  async update(jobId: string, fields: Partial<Omit<JobRecord, 'status' | 'jobId' | 'customerId'>>): Promise<void> {
+    const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
+    if (entries.length === 0) return;
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { [PK]: jobPk(jobId), [SK]: JOB_SK },
+        UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :v${i}`).join(', ')}`,
+        ConditionExpression: 'attribute_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': PK, ...Object.fromEntries(entries.map(([k], i) => [`#f${i}`, k])) },
+        ExpressionAttributeValues: Object.fromEntries(entries.map(([, v], i) => [`:v${i}`, v])),
+      }),
+    );
+  }
+
+  /**
+   * Records SageMaker's training status only when it is later than the one recorded (by rank): an event that
+   * arrives after a later one changes nothing. True when it was applied.
+   */
+  async recordTrainingStatus(jobId: string, trainingStatus: string, rank: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { [PK]: jobPk(jobId), [SK]: JOB_SK },
+          UpdateExpression: 'SET trainingStatus = :status, trainingStatusRank = :rank',
+          ConditionExpression:
+            'attribute_exists(#pk) AND (attribute_not_exists(trainingStatusRank) OR trainingStatusRank < :rank)',
+          ExpressionAttributeNames: { '#pk': PK },
+          ExpressionAttributeValues: { ':status': trainingStatus, ':rank': rank },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Writes an event once; false when an event with its id and time exists. */
+  async addEvent(jobId: string, event: JobEvent): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { [PK]: jobPk(jobId), [SK]: eventSk(event), ...event },
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': PK },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Events newest first, after the event with id `after`. */
+  async events(jobId: string, limit: number, after?: string): Promise<{ events: JobEvent[]; hasMore: boolean }> {
+    const { Items = [] } = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :events)',
+        ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+        ExpressionAttributeValues: { ':pk': jobPk(jobId), ':events': 'EVENT#' },
+        ScanIndexForward: false,
+      }),
+    );
+    let events = Items.map((item) => strip<JobEvent>(item) as JobEvent);
+    if (after) {
+      const index = events.findIndex((e) => e.id === after);
+      events = index >= 0 ? events.slice(index + 1) : events;
+    }
+    return { events: events.slice(0, limit), hasMore: events.length > limit };
+  }
+}

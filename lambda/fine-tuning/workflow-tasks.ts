@@ -1,0 +1,228 @@
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateInferenceComponentCommand,
+  DeleteInferenceComponentCommand,
+  DescribeInferenceComponentCommand,
+  type SageMakerClient,
+} from '@aws-sdk/client-sagemaker';
+import type { TierlineConfig } from '../../lib/config/schema';
+import { endpointName, inferenceComponentName } from '../inference/backends/sagemaker-names';
+import { readAdapterArchive } from './adapter-archive';
+import { checkAdapter } from './adapter-checks';
+import { bucketLayout } from './fine-tuning-table';
+import { ACTIVE_STATUSES, fineTunedModelId, modelKeyOf } from './jobs';
+import type { JobsRepository } from './jobs-repository';
+import { parseS3Uri, s3ArchiveSource } from './s3-archive-source';
+import { adapterComponentName, trainingJobName } from './sagemaker-names';
+
+/**
+ * The steps of the fine-tuning state machine that need code (Step Functions itself runs the training job,
+ * waits and retries). Each is idempotent: Step Functions retries a task whose Lambda failed, and a task may
+ * run again after a partial success.
+ */
+
+export interface WorkflowDeps {
+  jobs: JobsRepository;
+  s3: S3Client;
+  sagemaker: SageMakerClient;
+  config: TierlineConfig;
+  bucket: string;
+  now?: () => Date;
+}
+
+/** A failure the job should show as its error (the state machine's Catch passes it to `fail`). */
+export class JobFailure extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'JobFailure';
+  }
+}
+
+const seconds = (deps: WorkflowDeps) => Math.floor((deps.now?.() ?? new Date()).getTime() / 1000);
+
+/** What the training step of the state machine is given (the fixed parts are in its definition). */
+export interface TrainingInput {
+  trainingJobName: string;
+  instanceType: string;
+  hyperparameters: Record<string, string>;
+  modelUri: string;
+  trainingUri: string;
+  validationUri: string | null;
+  outputUri: string;
+  checkpointUri: string;
+}
+
+/** Checks that the job may still run and that the base weights are in S3, and prepares the training input. */
+export async function prepare(input: { jobId: string }, deps: WorkflowDeps): Promise<TrainingInput> {
+  const job = await deps.jobs.get(input.jobId);
+  if (!job) throw new JobFailure('job_not_found', `job ${input.jobId} does not exist`);
+  if (!ACTIVE_STATUSES.includes(job.status)) throw new JobFailure('job_not_active', `the job is ${job.status}`);
+  const model = deps.config.models[job.model];
+  if (!model?.trainingInstanceType) {
+    throw new JobFailure('model_not_trainable', `${job.model} cannot be fine-tuned here`);
+  }
+  // Network isolation: the job reads the base weights from S3, never from Hugging Face.
+  const weights = model.weights.startsWith('s3://')
+    ? model.weights.replace(/\/?$/, '/')
+    : `s3://${deps.bucket}/${bucketLayout.baseWeightsPrefix(job.model)}`;
+  const location = parseS3Uri(weights);
+  const listed = location
+    ? await deps.s3.send(new ListObjectsV2Command({ Bucket: location.bucket, Prefix: location.key, MaxKeys: 1 }))
+    : undefined;
+  if (!listed?.KeyCount) {
+    throw new JobFailure(
+      'base_weights_missing',
+      `The weights of ${job.model} are not in ${weights}: an operator copies them there once ` +
+        `(for example: huggingface-cli download ${model.weights} --local-dir w && aws s3 sync w ${weights}).`,
+    );
+  }
+  await deps.jobs.transition(job.jobId, ['validating_files'], 'queued');
+  await deps.jobs.addEvent(job.jobId, {
+    id: 'ftevent-queued',
+    createdAt: seconds(deps),
+    level: 'info',
+    message: 'Files validated; the training job is queued',
+  });
+  const s3 = (key: string) => `s3://${deps.bucket}/${key}`;
+  return {
+    trainingJobName: trainingJobName(deps.config.environment.name, job.jobId),
+    instanceType: model.trainingInstanceType,
+    hyperparameters: {
+      base_model: job.model,
+      n_epochs: String(job.hyperparameters.nEpochs),
+      batch_size: String(job.hyperparameters.batchSize),
+      learning_rate_multiplier: String(job.hyperparameters.learningRateMultiplier),
+      lora_rank: String(job.lora.rank),
+      lora_alpha: String(job.lora.alpha),
+      target_modules: job.lora.targetModules.join(','),
+      max_seq_length: String(model.contextWindow),
+      seed: String(job.seed),
+    },
+    modelUri: weights,
+    trainingUri: s3(bucketLayout.trainingInput(job.jobId).replace(/[^/]+$/, '')),
+    validationUri: job.validationFile ? s3(bucketLayout.validationInput(job.jobId).replace(/[^/]+$/, '')) : null,
+    outputUri: s3(bucketLayout.outputPrefix(job.jobId)),
+    checkpointUri: s3(bucketLayout.checkpointPrefix(job.jobId)),
+  };
+}
+
+function isAlreadyExists(error: unknown): boolean {
+  return (error as Error).name === 'ValidationException' && /already exist/i.test((error as Error).message);
+}
+
+/**
+ * Checks the trained adapter like an uploaded one, then creates its inference component on the base model's
+ * component. A retry after the component was created finds it and goes on.
+ */
+export async function deploy(
+  input: { jobId: string; modelArtifacts: string; trainedTokens?: number },
+  deps: WorkflowDeps,
+): Promise<{ componentName: string; artifactUrl: string }> {
+  const job = await deps.jobs.get(input.jobId);
+  if (!job) throw new JobFailure('job_not_found', `job ${input.jobId} does not exist`);
+  // With uncompressed output, ModelArtifacts.S3ModelArtifacts is the folder the script's files went to.
+  const artifactUrl = `${input.modelArtifacts.replace(/\/?$/, '/')}adapter.tar.gz`;
+  const location = parseS3Uri(artifactUrl);
+  if (!location) throw new JobFailure('adapter_missing', `no adapter at ${artifactUrl}`);
+  const archive = await readAdapterArchive(await s3ArchiveSource(deps.s3, location.bucket, location.key));
+  checkAdapter(archive, job.model, deps.config);
+  const env = deps.config.environment.name;
+  const componentName = adapterComponentName(env, modelKeyOf(job.jobId));
+  await deps.jobs.update(job.jobId, { adapterComponent: componentName, trainedTokens: input.trainedTokens });
+  try {
+    await deps.sagemaker.send(
+      new CreateInferenceComponentCommand({
+        InferenceComponentName: componentName,
+        EndpointName: endpointName(env, job.model),
+        Specification: {
+          BaseInferenceComponentName: inferenceComponentName(env, job.model),
+          Container: { ArtifactUrl: artifactUrl },
+        },
+        Tags: [
+          { Key: 'tierline:customer', Value: job.customerId },
+          { Key: 'tierline:job', Value: job.jobId },
+        ],
+      }),
+    );
+  } catch (error) {
+    if (!isAlreadyExists(error)) throw error;
+  }
+  await deps.jobs.addEvent(job.jobId, {
+    id: 'ftevent-deploying',
+    createdAt: seconds(deps),
+    level: 'info',
+    message: `Adapter checked; deploying it on ${job.model}`,
+  });
+  return { componentName, artifactUrl };
+}
+
+/** The adapter component's status, for the state machine's wait loop. */
+export async function checkInService(
+  input: { componentName: string },
+  deps: WorkflowDeps,
+): Promise<{ status: string; failureReason: string | null }> {
+  const described = await deps.sagemaker.send(
+    new DescribeInferenceComponentCommand({ InferenceComponentName: input.componentName }),
+  );
+  return { status: described.InferenceComponentStatus ?? 'Unknown', failureReason: described.FailureReason ?? null };
+}
+
+/** The adapter is in service: the job succeeds with its `ft:` model (unless it was cancelled meanwhile). */
+export async function succeed(
+  input: { jobId: string },
+  deps: WorkflowDeps,
+): Promise<{ fineTunedModel: string | null }> {
+  const job = await deps.jobs.get(input.jobId);
+  if (!job) throw new JobFailure('job_not_found', `job ${input.jobId} does not exist`);
+  const fineTunedModel = fineTunedModelId(job);
+  const done = await deps.jobs.transition(job.jobId, ACTIVE_STATUSES, 'succeeded', {
+    fineTunedModel,
+    finishedAt: seconds(deps),
+    trainedTokens: job.trainedTokens ?? job.estimatedTrainedTokens,
+  });
+  if (!done) return { fineTunedModel: (await deps.jobs.get(job.jobId))?.fineTunedModel ?? null };
+  await deps.jobs.addEvent(job.jobId, {
+    id: 'ftevent-succeeded',
+    createdAt: seconds(deps),
+    level: 'info',
+    message: `The job has successfully completed: ${fineTunedModel} is ready`,
+  });
+  return { fineTunedModel };
+}
+
+/** A step failed: the job fails with the reason, and an adapter component it created is removed. */
+export async function fail(
+  input: { jobId: string; error?: string; cause?: string; componentName?: string },
+  deps: WorkflowDeps,
+): Promise<{ status: string }> {
+  const message = failureMessage(input.error, input.cause);
+  if (input.componentName) {
+    try {
+      await deps.sagemaker.send(new DeleteInferenceComponentCommand({ InferenceComponentName: input.componentName }));
+    } catch (error) {
+      if ((error as Error).name !== 'ValidationException') throw error; // already gone
+    }
+  }
+  const failed = await deps.jobs.transition(input.jobId, ACTIVE_STATUSES, 'failed', {
+    finishedAt: seconds(deps),
+    error: { code: input.error === 'JobFailure' ? 'invalid_job' : 'job_failed', message, param: null },
+  });
+  if (failed) {
+    await deps.jobs.addEvent(input.jobId, { id: 'ftevent-failed', createdAt: seconds(deps), level: 'error', message });
+  }
+  return { status: (await deps.jobs.get(input.jobId))?.status ?? 'failed' };
+}
+
+/** Step Functions' error and cause, made readable: a task's cause is JSON with errorMessage; SageMaker's has FailureReason. */
+export function failureMessage(error: string | undefined, cause: string | undefined): string {
+  if (!cause) return error ?? 'The job failed';
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: string; FailureReason?: string };
+    return parsed.FailureReason ?? parsed.errorMessage ?? cause;
+  } catch {
+    return cause;
+  }
+}

@@ -1,0 +1,73 @@
+import { Aws, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import type { Table } from 'aws-cdk-lib/aws-dynamodb';
+import type { Key } from 'aws-cdk-lib/aws-kms';
+import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { FINE_TUNING_TABLE } from '../../../lambda/fine-tuning/fine-tuning-table';
+import { createEncryptedTable } from '../encrypted-table';
+
+export interface FineTuningStoreProps {
+  /** The environment's name, part of the bucket's name. */
+  readonly environmentName: string;
+  /** Keep the bucket, the table and their key when the stack is deleted. */
+  readonly retainData: boolean;
+}
+
+/**
+ * Fine-tuning's data: jobs, their events and the fine-tuned models in a DynamoDB table; training inputs, base
+ * weights, checkpoints and adapters in an S3 bucket (layout in `lambda/fine-tuning/fine-tuning-table.ts`),
+ * both under one customer-managed KMS key, which also encrypts the training jobs' output.
+ */
+export class FineTuningStore extends Construct {
+  public readonly table: Table;
+  public readonly bucket: Bucket;
+  public readonly accessLogs: Bucket;
+  public readonly encryptionKey: Key;
+  /** `tierline-<env>-lora-<account>-<region>`: known without a cross-stack reference. */
+  public readonly bucketName: string;
+
+  constructor(scope: Construct, id: string, props: FineTuningStoreProps) {
+    super(scope, id);
+    const removalPolicy = props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const { table, key } = createEncryptedTable(this, {
+      purpose: 'fine-tuning',
+      schema: { ...FINE_TUNING_TABLE, index: FINE_TUNING_TABLE.byOwnerIndex },
+      retainData: props.retainData,
+    });
+    this.table = table;
+    this.encryptionKey = key;
+
+    // Server access logs cannot be delivered to a bucket encrypted with a customer-managed KMS key: S3-managed.
+    this.accessLogs = new Bucket(this, 'AccessLogs', {
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365) }],
+      removalPolicy,
+    });
+    Validations.of(this.accessLogs).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-S1',
+      reason: 'This bucket receives the fine-tuning bucket access logs; logging it into itself would loop.',
+    });
+
+    this.bucketName = `tierline-${props.environmentName}-lora-${Aws.ACCOUNT_ID}-${Aws.REGION}`;
+    this.bucket = new Bucket(this, 'Bucket', {
+      bucketName: this.bucketName,
+      encryption: BucketEncryption.KMS,
+      encryptionKey: key,
+      bucketKeyEnabled: true,
+      enforceSSL: true,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: true,
+      serverAccessLogsBucket: this.accessLogs,
+      serverAccessLogsPrefix: 'lora/',
+      lifecycleRules: [
+        { id: 'abort-incomplete-multipart', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        { id: 'expire-overwritten', noncurrentVersionExpiration: Duration.days(30), expiredObjectDeleteMarker: true },
+      ],
+      removalPolicy,
+    });
+  }
+}

@@ -1,0 +1,248 @@
+import { Readable } from 'node:stream';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateInferenceComponentCommand,
+  DeleteInferenceComponentCommand,
+  DescribeInferenceComponentCommand,
+  SageMakerClient,
+} from '@aws-sdk/client-sagemaker';
+import { mockClient } from 'aws-sdk-client-mock';
+import type { JobRecord } from '../../../lambda/fine-tuning/jobs';
+import { JobsRepository } from '../../../lambda/fine-tuning/jobs-repository';
+import { createWorkflowHandler } from '../../../lambda/fine-tuning/workflow-handler';
+import { failureMessage, type WorkflowDeps } from '../../../lambda/fine-tuning/workflow-tasks';
+import { loadConfig } from '../../../lib/config/load';
+import { ensureFineTuningTable } from '../../../local/local-tables';
+import { adapterFiles, entriesOf, tarGzOf } from '../../support/adapters';
+import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+
+const config = loadConfig({ env: 'dev' });
+const BUCKET = 'tierline-dev-lora-123456789012-us-east-1';
+const s3Mock = mockClient(S3Client);
+const sagemakerMock = mockClient(SageMakerClient);
+let dynamo: LocalDynamo;
+let jobs: JobsRepository;
+let handler: ReturnType<typeof createWorkflowHandler>;
+let tables = 0;
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+});
+afterAll(() => dynamo.stop());
+beforeEach(async () => {
+  s3Mock.reset();
+  sagemakerMock.reset();
+  tables += 1;
+  await ensureFineTuningTable(dynamo.client, `workflow-${tables}`);
+  jobs = new JobsRepository(`workflow-${tables}`, dynamo.client);
+  const deps: WorkflowDeps = {
+    jobs,
+    s3: new S3Client({ region: 'us-east-1' }),
+    sagemaker: new SageMakerClient({ region: 'us-east-1' }),
+    config,
+    bucket: BUCKET,
+    now: () => new Date('2026-12-01T10:00:00Z'),
+  };
+  handler = createWorkflowHandler(deps);
+});
+
+function job(overrides: Partial<JobRecord> = {}): JobRecord {
+  return {
+    jobId: 'ftjob-Abc123',
+    customerId: 'cus_a',
+    model: 'llama-3.1-8b-instant',
+    status: 'validating_files',
+    createdAt: 1_764_000_000,
+    trainingFile: 'file-abc',
+    suffix: 'support',
+    seed: 7,
+    hyperparameters: { nEpochs: 3, batchSize: 1, learningRateMultiplier: 1 },
+    lora: { rank: 16, alpha: 32, targetModules: ['q_proj', 'v_proj'] },
+    estimatedTrainedTokens: 3_000,
+    estimatedCostUsd: 0.009,
+    ...overrides,
+  };
+}
+
+describe('prepare', () => {
+  it('checks the base weights are in S3 and returns the training input; the job is queued', async () => {
+    await jobs.create(job());
+    s3Mock.on(ListObjectsV2Command).resolves({ KeyCount: 1 });
+    const input = await handler({ task: 'prepare', jobId: 'ftjob-Abc123' });
+    expect(s3Mock.commandCalls(ListObjectsV2Command)[0]?.args[0].input).toEqual({
+      Bucket: BUCKET,
+      Prefix: 'base-models/llama-3.1-8b-instant/',
+      MaxKeys: 1,
+    });
+    expect(input).toEqual({
+      trainingJobName: 'tierline-dev-ft-Abc123',
+      instanceType: 'ml.g6e.2xlarge',
+      hyperparameters: {
+        base_model: 'llama-3.1-8b-instant',
+        n_epochs: '3',
+        batch_size: '1',
+        learning_rate_multiplier: '1',
+        lora_rank: '16',
+        lora_alpha: '32',
+        target_modules: 'q_proj,v_proj',
+        max_seq_length: '32768',
+        seed: '7',
+      },
+      modelUri: `s3://${BUCKET}/base-models/llama-3.1-8b-instant/`,
+      trainingUri: `s3://${BUCKET}/jobs/ftjob-Abc123/input/training/`,
+      validationUri: null,
+      outputUri: `s3://${BUCKET}/jobs/ftjob-Abc123/output/`,
+      checkpointUri: `s3://${BUCKET}/jobs/ftjob-Abc123/checkpoints/`,
+    });
+    expect((await jobs.get('ftjob-Abc123'))?.status).toBe('queued');
+  });
+
+  it('fails with a message that says how to put the base weights in place', async () => {
+    await jobs.create(job());
+    s3Mock.on(ListObjectsV2Command).resolves({ KeyCount: 0 });
+    await expect(handler({ task: 'prepare', jobId: 'ftjob-Abc123' })).rejects.toThrow(
+      /The weights of llama-3.1-8b-instant are not in s3:\/\/.*\/base-models\/llama-3.1-8b-instant\/: an operator copies them there once/,
+    );
+  });
+
+  it('refuses a job that was cancelled before it started', async () => {
+    await jobs.create(job({ status: 'cancelled' }));
+    await expect(handler({ task: 'prepare', jobId: 'ftjob-Abc123' })).rejects.toThrow('the job is cancelled');
+  });
+});
+
+describe('deploy, wait and succeed', () => {
+  const artifacts = `s3://${BUCKET}/jobs/ftjob-Abc123/output/tierline-dev-ft-Abc123/output/model/`;
+
+  async function adapterInS3(options: Parameters<typeof adapterFiles>[0]) {
+    const bytes = await tarGzOf(entriesOf(adapterFiles(options)));
+    s3Mock.on(HeadObjectCommand).resolves({ ContentLength: bytes.length });
+    s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: Readable.from([bytes]) }));
+  }
+
+  it('checks the trained adapter and creates its component on the base component (exact request)', async () => {
+    await jobs.create(job({ status: 'running' }));
+    const architecture = config.models['llama-3.1-8b-instant']?.architecture;
+    if (!architecture) throw new Error('no architecture');
+    await adapterInS3({ architecture, baseModel: 'llama-3.1-8b-instant' });
+    sagemakerMock.on(CreateInferenceComponentCommand).resolves({});
+
+    const result = await handler({
+      task: 'deploy',
+      jobId: 'ftjob-Abc123',
+      modelArtifacts: artifacts,
+      trainedTokens: 2_990,
+    });
+
+    expect(result).toEqual({ componentName: 'tierline-dev-lora-Abc123', artifactUrl: `${artifacts}adapter.tar.gz` });
+    expect(s3Mock.commandCalls(HeadObjectCommand)[0]?.args[0].input).toEqual({
+      Bucket: BUCKET,
+      Key: 'jobs/ftjob-Abc123/output/tierline-dev-ft-Abc123/output/model/adapter.tar.gz',
+    });
+    expect(sagemakerMock.commandCalls(CreateInferenceComponentCommand)[0]?.args[0].input).toEqual({
+      InferenceComponentName: 'tierline-dev-lora-Abc123',
+      EndpointName: 'tierline-dev-llama-3-1-8b-instant',
+      Specification: {
+        BaseInferenceComponentName: 'tierline-dev-llama-3-1-8b-instant-base',
+        Container: { ArtifactUrl: `${artifacts}adapter.tar.gz` },
+      },
+      Tags: [
+        { Key: 'tierline:customer', Value: 'cus_a' },
+        { Key: 'tierline:job', Value: 'ftjob-Abc123' },
+      ],
+    });
+    expect(await jobs.get('ftjob-Abc123')).toMatchObject({
+      adapterComponent: 'tierline-dev-lora-Abc123',
+      trainedTokens: 2_990,
+    });
+  });
+
+  it('goes on when a retry finds the component already created', async () => {
+    await jobs.create(job({ status: 'running' }));
+    const architecture = config.models['llama-3.1-8b-instant']?.architecture;
+    if (!architecture) throw new Error('no architecture');
+    await adapterInS3({ architecture, baseModel: 'llama-3.1-8b-instant' });
+    const exists = Object.assign(new Error('Cannot create already existing inference component'), {
+      name: 'ValidationException',
+    });
+    sagemakerMock.on(CreateInferenceComponentCommand).rejects(exists);
+    await expect(handler({ task: 'deploy', jobId: 'ftjob-Abc123', modelArtifacts: artifacts })).resolves.toMatchObject({
+      componentName: 'tierline-dev-lora-Abc123',
+    });
+  });
+
+  it('never deploys an adapter that does not fit the base model', async () => {
+    await jobs.create(job({ status: 'running' }));
+    const qwen = config.models['qwen3-32b']?.architecture;
+    if (!qwen) throw new Error('no architecture');
+    await adapterInS3({ architecture: qwen, baseModel: 'llama-3.1-8b-instant' });
+    await expect(handler({ task: 'deploy', jobId: 'ftjob-Abc123', modelArtifacts: artifacts })).rejects.toThrow(
+      /cannot be served on llama-3.1-8b-instant/,
+    );
+    expect(sagemakerMock.commandCalls(CreateInferenceComponentCommand)).toHaveLength(0);
+  });
+
+  it('reports the component status for the wait loop (exact request)', async () => {
+    sagemakerMock.on(DescribeInferenceComponentCommand).resolves({ InferenceComponentStatus: 'Creating' });
+    expect(await handler({ task: 'checkInService', componentName: 'tierline-dev-lora-Abc123' })).toEqual({
+      status: 'Creating',
+      failureReason: null,
+    });
+    expect(sagemakerMock.commandCalls(DescribeInferenceComponentCommand)[0]?.args[0].input).toEqual({
+      InferenceComponentName: 'tierline-dev-lora-Abc123',
+    });
+  });
+
+  it('succeeds the job with its ft: model once, even when the task runs twice', async () => {
+    await jobs.create(job({ status: 'running', trainedTokens: 2_990 }));
+    const first = await handler({ task: 'succeed', jobId: 'ftjob-Abc123' });
+    const again = await handler({ task: 'succeed', jobId: 'ftjob-Abc123' });
+    expect(first).toEqual({ fineTunedModel: 'ft:llama-3.1-8b-instant:cus_a:support:Abc123' });
+    expect(again).toEqual(first);
+    expect(await jobs.get('ftjob-Abc123')).toMatchObject({
+      status: 'succeeded',
+      fineTunedModel: 'ft:llama-3.1-8b-instant:cus_a:support:Abc123',
+      finishedAt: Date.parse('2026-12-01T10:00:00Z') / 1000,
+      trainedTokens: 2_990,
+    });
+    expect((await jobs.events('ftjob-Abc123', 10)).events.filter((e) => e.id === 'ftevent-succeeded')).toHaveLength(1);
+  });
+});
+
+describe('fail', () => {
+  it("fails the job with the training job's reason and removes an adapter component it created", async () => {
+    await jobs.create(job({ status: 'running' }));
+    sagemakerMock.on(DeleteInferenceComponentCommand).resolves({});
+    const cause = JSON.stringify({
+      TrainingJobName: 'tierline-dev-ft-Abc123',
+      FailureReason: 'AlgorithmError: line 2: not valid JSON',
+    });
+    await handler({
+      task: 'fail',
+      jobId: 'ftjob-Abc123',
+      error: 'States.TaskFailed',
+      cause,
+      componentName: 'tierline-dev-lora-Abc123',
+    });
+    expect(sagemakerMock.commandCalls(DeleteInferenceComponentCommand)[0]?.args[0].input).toEqual({
+      InferenceComponentName: 'tierline-dev-lora-Abc123',
+    });
+    expect(await jobs.get('ftjob-Abc123')).toMatchObject({
+      status: 'failed',
+      error: { code: 'job_failed', message: 'AlgorithmError: line 2: not valid JSON', param: null },
+    });
+  });
+
+  it('leaves a cancelled job cancelled', async () => {
+    await jobs.create(job({ status: 'cancelled' }));
+    expect(await handler({ task: 'fail', jobId: 'ftjob-Abc123', error: 'States.Aborted' })).toEqual({
+      status: 'cancelled',
+    });
+  });
+
+  it('reads the reason from Step Functions causes', () => {
+    expect(failureMessage('Error', JSON.stringify({ errorMessage: 'boom', errorType: 'JobFailure' }))).toBe('boom');
+    expect(failureMessage('States.Timeout', undefined)).toBe('States.Timeout');
+    expect(failureMessage('x', 'plain text')).toBe('plain text');
+  });
+});
