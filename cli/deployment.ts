@@ -29,7 +29,8 @@ export async function readOperatorSettings(ssm: SSMClient, env: string): Promise
   const name = operatorParameterName(env);
   try {
     const { Parameter } = await ssm.send(new GetParameterCommand({ Name: name }));
-    if (!Parameter?.Value) throw new OperatorError(`SSM parameter ${name} is empty: redeploy the API stack.`);
+    if (!Parameter?.Value)
+      throw new OperatorError(`SSM parameter ${name} is empty: redeploy the API stack.`, 'no_deployment');
     return JSON.parse(Parameter.Value) as OperatorSettings;
   } catch (error) {
     if (error instanceof ParameterNotFound || (error instanceof Error && error.name === 'ParameterNotFound')) {
@@ -38,6 +39,7 @@ export async function readOperatorSettings(ssm: SSMClient, env: string): Promise
           'Deploy it with "npx cdk deploy --all -c env=' +
           env +
           '", or pass --env and --region (or AWS_REGION) for the right one.',
+        'no_deployment',
       );
     }
     throw error;
@@ -73,7 +75,10 @@ function meteringTools(
 export function connectToLocalMode(env: string, dataDir = process.env.TIERLINE_DATA_DIR ?? '.local'): Operator {
   const file = connectionFile(path.resolve(dataDir));
   if (!existsSync(file)) {
-    throw new OperatorError(`Local mode is not running (no ${file}): start it with "npm start" in another terminal.`);
+    throw new OperatorError(
+      `Local mode is not running (no ${file}): start it with "npm start" in another terminal.`,
+      'no_deployment',
+    );
   }
   const connection = JSON.parse(readFileSync(file, 'utf8')) as LocalConnection;
   const doc = createDocumentClient(

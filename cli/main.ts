@@ -4,6 +4,7 @@ import { addCostsCommand } from './costs/commands';
 import { addCustomerCommands } from './customers/commands';
 import { connectToDeployment, type DeploymentOptions } from './deployment';
 import { type Operator, OperatorError } from './operator';
+import { EXIT_CODES, type FailureKind } from './operator-errors';
 import { addPlanCommands } from './plans/commands';
 import { addUsageCommands } from './usage/commands';
 
@@ -56,20 +57,29 @@ export function buildProgram(deps: CliDependencies): Command {
   return program;
 }
 
-/** Runs the CLI; resolves to the process exit code. */
+/** Runs the CLI; resolves to the process exit code (one per kind of failure: {@link EXIT_CODES}). */
 export async function runCli(argv: string[], deps: CliDependencies): Promise<number> {
-  const program = buildProgram(deps);
+  // With --json, errors are a JSON object on stderr too, so a script never parses prose.
+  const json = argv.includes('--json');
+  // Commander's own prose (the message and the help after it) is replaced by the JSON error below.
+  const program = buildProgram(json ? { ...deps, err: () => undefined } : deps);
+  const fail = (kind: FailureKind, message: string): number => {
+    const code = EXIT_CODES[kind];
+    deps.err(json ? `${JSON.stringify({ error: { message, code: kind, exit_code: code } })}\n` : `${message}\n`);
+    return code;
+  };
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode;
-    if (error instanceof OperatorError) {
-      deps.err(`${error.message}\n`);
-      return error.exitCode;
+    if (error instanceof CommanderError) {
+      // Help and --version exit 0; every other commander error is a wrong command line.
+      if (error.exitCode === 0) return 0;
+      if (!json) return EXIT_CODES.invalid_input;
+      return fail('invalid_input', error.message.replace(/^error: /, ''));
     }
-    deps.err(`${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}\n`);
-    return 1;
+    if (error instanceof OperatorError) return fail(error.kind, error.message);
+    return fail('failed', error instanceof Error ? `${error.name}: ${error.message}` : String(error));
   }
 }
 

@@ -60,20 +60,24 @@ export class OperatorContext {
 
   tierPlanId(tier: TierName): string {
     const id = this.deps.settings.usagePlanIds[tier];
-    if (!id) throw new OperatorError(`The deployment has no usage plan for tier "${tier}": redeploy the API stack.`);
+    if (!id)
+      throw new OperatorError(
+        `The deployment has no usage plan for tier "${tier}": redeploy the API stack.`,
+        'no_deployment',
+      );
     return id;
   }
 
   async getCustomer(customerId: string): Promise<CustomerRecord> {
     const customer = await this.deps.customers.getCustomer(customerId);
-    if (!customer) throw new OperatorError(`No customer with id ${customerId}.`);
+    if (!customer) throw new OperatorError(`No customer with id ${customerId}.`, 'not_found');
     return customer;
   }
 
   async getActiveCustomer(customerId: string): Promise<CustomerRecord & { keyHash: string; apiGatewayKeyId: string }> {
     const customer = await this.getCustomer(customerId);
     if (customer.status !== 'active' || !customer.keyHash || !customer.apiGatewayKeyId) {
-      throw new OperatorError(`Customer ${customerId} is ${customer.status}, not active.`);
+      throw new OperatorError(`Customer ${customerId} is ${customer.status}, not active.`, 'wrong_state');
     }
     return customer as CustomerRecord & { keyHash: string; apiGatewayKeyId: string };
   }

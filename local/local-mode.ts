@@ -5,11 +5,12 @@ import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { serve } from '@hono/node-server';
 import dynalite from 'dynalite';
-import { Operator } from '../cli/operator';
+import { Operator, OperatorError } from '../cli/operator';
 import { BatchService } from '../lambda/batches/batch-service';
 import { BatchWorker } from '../lambda/batches/batch-worker';
 import { BatchesRepository } from '../lambda/batches/batches-repository';
 import { InProcessBatchQueue } from '../lambda/batches/in-process-queue';
+import { hashApiKey } from '../lambda/customers/api-keys';
 import { CustomersRepository, createDocumentClient } from '../lambda/customers/customers-repository';
 import { createFiles } from '../lambda/files/create-files';
 import { createS3Client } from '../lambda/files/file-storage';
@@ -137,15 +138,24 @@ async function deployTierPlans(emulator: ApiGatewayEmulator, config: TierlineCon
 
 /**
  * One demo customer per tier. Their keys are kept in plain text in the data folder (local mode only), so a
- * restart can print them again; a key that went missing is rotated.
+ * restart can print them again. A saved key is printed only while it is still the customer's key (hash
+ * compared): a key that went missing, or that `tierline --local customers rotate-key` replaced, is rotated,
+ * so the banner never shows a dead key. A demo customer an operator revoked is left out.
  */
 async function seedDemoCustomers(operator: Operator, dataDir: string | undefined): Promise<DemoCustomer[]> {
   const file = dataDir ? demoKeysFile(dataDir) : undefined;
   const saved: Record<string, string> = file && existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
   const demo: DemoCustomer[] = [];
   for (const tier of TIER_NAMES) {
-    const result = await operator.createCustomer({ name: `Demo ${tier}`, email: `demo-${tier}@tierline.local`, tier });
-    let apiKey = result.apiKey ?? saved[result.customer.customerId];
+    const email = `demo-${tier}@tierline.local`;
+    const result = await operator.createCustomer({ name: `Demo ${tier}`, email, tier }).catch((error: unknown) => {
+      if (error instanceof OperatorError && error.kind === 'wrong_state') return undefined; // revoked
+      throw error;
+    });
+    if (!result) continue;
+    const savedKey = saved[result.customer.customerId];
+    const current = savedKey && hashApiKey(savedKey) === result.customer.keyHash ? savedKey : undefined;
+    let apiKey = result.apiKey ?? current;
     if (!apiKey) apiKey = (await operator.rotateKey(result.customer.customerId)).apiKey;
     demo.push({ tier, customerId: result.customer.customerId, apiKey });
   }

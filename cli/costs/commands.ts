@@ -38,7 +38,7 @@ export function addCostsCommand(program: Command, deps: CostsCommandDependencies
       try {
         config = loadConfig({ env: globals.env });
       } catch (error) {
-        if (error instanceof ConfigError) throw new OperatorError(error.message);
+        if (error instanceof ConfigError) throw new OperatorError(error.message, 'invalid_input');
         throw error;
       }
       const inputs = parseCostInputs({

@@ -58,7 +58,10 @@ export class CustomerOperations {
       const existing = await customers.getCustomer(customerId);
       if (existing?.status === 'active') return { created: false, customer: existing };
       if (existing?.status === 'revoked' || existing?.status === 'revoking') {
-        throw new OperatorError(`${email} belongs to revoked customer ${customerId}: use another e-mail address.`);
+        throw new OperatorError(
+          `${email} belongs to revoked customer ${customerId}: use another e-mail address.`,
+          'wrong_state',
+        );
       }
       // An earlier run stopped half way: clean up what it left and finish under the same id.
       await this.cleanUpInterruptedCreate(customerId, existing);
@@ -202,7 +205,10 @@ export class CustomerOperations {
     const customer = await this.ctx.getActiveCustomer(customerId);
     const current = await customers.getKey(customer.keyHash);
     if (current?.status !== 'active') {
-      throw new OperatorError(`The key of ${customerId} is not active: revoke and re-create the customer.`);
+      throw new OperatorError(
+        `The key of ${customerId} is not active: revoke and re-create the customer.`,
+        'wrong_state',
+      );
     }
     // A rotation interrupted before it finished left a key nobody was shown: remove it; and one interrupted
     // after the switch left the previous key working: revoke it now.
@@ -273,7 +279,17 @@ export class CustomerOperations {
     try {
       return await setSpendLimit(this.ctx.deps.customers, spend, this.ctx.deps.config, customerId, limitUsd);
     } catch (error) {
-      if (error instanceof HttpError) throw new OperatorError(error.message, error.status < 500 ? 2 : 1);
+      if (error instanceof HttpError)
+        throw new OperatorError(
+          error.message,
+          error.status === 404
+            ? 'not_found'
+            : error.status === 403
+              ? 'wrong_state'
+              : error.status < 500
+                ? 'invalid_input'
+                : 'failed',
+        );
       throw error;
     }
   }

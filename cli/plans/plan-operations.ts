@@ -45,7 +45,7 @@ export class PlanOperations {
       if (!(model in offered)) {
         throw new OperatorError(
           `Model ${model} is not offered on the enterprise tier (offered: ${Object.keys(offered).join(', ')}).`,
-          2,
+          'invalid_input',
         );
       }
       const parsed = modelLimitsSchema.safeParse(limits);
@@ -57,7 +57,7 @@ export class PlanOperations {
       throw new OperatorError(
         `Custom plans are for Enterprise customers; ${customerId} is on ${customer.tier}. ` +
           `Run "customers set-tier ${customerId} enterprise" first.`,
-        2,
+        'wrong_state',
       );
     }
 

@@ -132,22 +132,41 @@ describe('tierline CLI', () => {
     expect(show).toMatchObject({ customerId: id, tier: 'developer', keyHint: expect.stringMatching(/^tl_/) });
   });
 
-  it('rejects an unknown tier and a malformed --model with exit code 1 and a usage hint', async () => {
+  it('rejects an unknown tier and a malformed --model with exit code 2 and a usage hint', async () => {
     const tier = await cli('customers', 'create', '--name', 'A', '--email', 'a@b.test', '--tier', 'gold');
     const model = await cli('plans', 'create-custom', 'cus_1', '--rate', '1', '--burst', '1', '--model', 'x:rpm=1');
 
-    expect(tier.code).toBe(1);
+    expect(tier.code).toBe(2);
     expect(tier.err).toContain('Allowed choices are free, developer, enterprise');
-    expect(model.code).toBe(1);
+    expect(model.code).toBe(2);
     expect(model.err).toContain('rpd is missing');
     expect(connect).not.toHaveBeenCalled();
   });
 
-  it('prints operator errors without a stack trace', async () => {
+  it('prints operator errors without a stack trace, exit code 3 for an unknown customer', async () => {
     const result = await cli('customers', 'revoke', 'cus_missing');
 
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(3);
     expect(result.err).toBe('No customer with id cus_missing.\n');
+  });
+
+  it('answers --json errors with a JSON object and one exit code per kind of failure', async () => {
+    const unknown = await cli('--json', 'customers', 'show', 'cus_missing');
+    const badTier = await cli('--json', 'customers', 'create', '--name', 'A', '--email', 'a@b.test', '--tier', 'gold');
+    const badEmail = await cli('--json', 'customers', 'create', '--name', 'A', '--email', 'nope', '--tier', 'free');
+    await cli('customers', 'create', '--name', 'R', '--email', 'r@b.test', '--tier', 'free');
+    const id = JSON.parse((await cli('--json', 'customers', 'list')).out).customers[0].customerId;
+    await cli('customers', 'revoke', id);
+    const revoked = await cli('--json', 'customers', 'rotate-key', id);
+
+    expect([unknown.code, badTier.code, badEmail.code, revoked.code]).toEqual([3, 2, 2, 4]);
+    expect(JSON.parse(unknown.err)).toEqual({
+      error: { message: 'No customer with id cus_missing.', code: 'not_found', exit_code: 3 },
+    });
+    expect(JSON.parse(badTier.err).error).toMatchObject({ code: 'invalid_input', exit_code: 2 });
+    expect(JSON.parse(badTier.err).error.message).toContain('Allowed choices are free, developer, enterprise');
+    expect(JSON.parse(badEmail.err).error).toMatchObject({ code: 'invalid_input' });
+    expect(JSON.parse(revoked.err).error).toMatchObject({ code: 'wrong_state', exit_code: 4 });
   });
 
   it('lists plans', async () => {

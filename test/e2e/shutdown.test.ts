@@ -89,4 +89,33 @@ describe('local mode shutdown', () => {
     expect(existsSync(path.join(dataDir, 'ledger-dead-letters.jsonl'))).toBe(false);
     expect(logged.filter((line) => /fail|error/i.test(line))).toEqual([]);
   }, 120_000);
+
+  it('prints the current demo keys after a restart, also when an operator rotated one (issue 9)', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'tierline-demo-keys-'));
+    const config = loadConfig({ env: 'dev' });
+    const first = await startLocalMode({ config, port: 0, dataDir, backend: new TestModelBackend() });
+    const developer = first.demoCustomers.find((d) => d.tier === 'developer');
+    const freeBefore = first.demoCustomers.find((d) => d.tier === 'free');
+    const rotated = await first.operator.rotateKey(developer?.customerId ?? '');
+    await first.stop();
+
+    const second = await startLocalMode({ config, port: 0, dataDir, backend: new TestModelBackend() });
+    const shown = second.demoCustomers.find((d) => d.tier === 'developer');
+    const client = new OpenAI({
+      apiKey: shown?.apiKey,
+      baseURL: second.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
+    const models = await client.models.list();
+    const free = second.demoCustomers.find((d) => d.tier === 'free');
+    await second.stop();
+
+    // The rotated key (or a fresh one), never the dead one from before the rotation.
+    expect(shown?.apiKey).not.toBe(developer?.apiKey);
+    expect([rotated.apiKey, shown?.apiKey]).toContain(shown?.apiKey);
+    expect(models.data.length).toBeGreaterThan(0);
+    // A key that was not rotated is printed as it was saved.
+    expect(free?.apiKey).toBe(freeBefore?.apiKey);
+  });
 });
