@@ -161,7 +161,17 @@ export class UploadsService {
       lines = throwIfInvalid(validator);
     }
     const objectKey = contentKey(customerId, upload.fileId);
-    const { bytes } = await storage.compose(objectKey, checkedChunks());
+    let bytes: number;
+    try {
+      ({ bytes } = await storage.compose(objectKey, checkedChunks()));
+    } catch (error) {
+      // A concurrent complete or cancel ended the upload and deleted its parts while they were read here: answer
+      // as that request left it (the same file, or why it takes no more changes), not with the missing part.
+      const now = await this.get(customerId, uploadId);
+      if (now.status === 'completed') return { upload: now, file: await this.fileOf(now) };
+      if (now.status !== 'pending') await this.pending(customerId, uploadId);
+      throw error;
+    }
     const file: FileRecord = {
       fileId: upload.fileId,
       customerId,
