@@ -1,3 +1,4 @@
+import http from 'node:http';
 import OpenAI, { toFile } from 'openai';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
@@ -42,6 +43,76 @@ describe('Files API against hostile and careless clients', () => {
     // A well-formed id that is not (or no longer, or not the caller's) a file still pages from its place.
     const page = await get('/files?after=file-0000000000000000000000000');
     expect(page.status).toBe(200);
+    expect(unhandled).toEqual([]);
+  });
+
+  /** Streams `totalMiB` of multipart body with no Content-Length; answers the response and how much was sent by then. */
+  function sendChunked(path: string, totalMiB: number): Promise<{ status: number; body: string; sentMiB: number }> {
+    const url = new URL(`${local.openAIBaseUrl}${path}`);
+    return new Promise((resolve, reject) => {
+      let sent = 0;
+      let answered = false;
+      const request = http.request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${key}`,
+            'content-type': 'multipart/form-data; boundary=XX',
+            'transfer-encoding': 'chunked',
+          },
+        },
+        (response) => {
+          answered = true;
+          const sentMiB = sent;
+          let body = '';
+          response.on('data', (d) => {
+            body += d;
+          });
+          response.on('end', () => {
+            resolve({ status: response.statusCode ?? 0, body, sentMiB });
+            request.destroy();
+          });
+        },
+      );
+      request.on('error', (error) => {
+        if (!answered) reject(error);
+      });
+      const chunk = Buffer.alloc(1024 * 1024, 0x61);
+      request.write('--XX\r\nContent-Disposition: form-data; name="file"; filename="a.jsonl"\r\n\r\n');
+      const pump = () => {
+        while (!answered && sent < totalMiB) {
+          sent += 1;
+          if (!request.write(chunk)) {
+            request.once('drain', () => setImmediate(pump));
+            return;
+          }
+        }
+        if (!answered) request.end('\r\n--XX--\r\n');
+      };
+      pump();
+    });
+  }
+
+  it('answers 413 in the OpenAI shape to a chunked body over the limit before reading it all', async () => {
+    for (const path of ['/files', '/uploads']) {
+      const { status, body, sentMiB } = await sendChunked(path, 256);
+      expect(status).toBe(413);
+      expectMatchesSpec('ErrorResponse', JSON.parse(body));
+      expect(JSON.parse(body).error.code).toBe('request_too_large');
+      expect(sentMiB).toBeLessThan(64);
+    }
+    const upload = await openai.uploads.create({
+      filename: 'u.jsonl',
+      purpose: 'batch',
+      bytes: 10,
+      mime_type: 'text/jsonl',
+    });
+    const part = await sendChunked(`/uploads/${upload.id}/parts`, 256);
+    expect(part.status).toBe(413);
+    expect(part.sentMiB).toBeLessThan(64);
     expect(unhandled).toEqual([]);
   });
 });
