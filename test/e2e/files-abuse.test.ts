@@ -115,4 +115,20 @@ describe('Files API against hostile and careless clients', () => {
     expect(part.sentMiB).toBeLessThan(64);
     expect(unhandled).toEqual([]);
   });
+
+  it('answers a part larger than its whole upload with a 413 that gives both sizes', async () => {
+    const upload = await openai.uploads.create({
+      filename: 'u.jsonl',
+      purpose: 'batch',
+      bytes: 5,
+      mime_type: 'text/jsonl',
+    });
+    const error = await openai.uploads.parts
+      .create(upload.id, { data: await toFile(Buffer.from('{"a":1}\n'), 'p') })
+      .catch((e) => e);
+    expect(error.status).toBe(413);
+    expectMatchesSpec('ErrorResponse', { error: error.error });
+    expect(error.error.message).toBe('The part is 8 bytes, more than the 5 bytes the upload was created for.');
+    expect(error.error.param).toBe('data');
+  });
 });
