@@ -131,4 +131,35 @@ describe('Files API against hostile and careless clients', () => {
     expect(error.error.message).toBe('The part is 8 bytes, more than the 5 bytes the upload was created for.');
     expect(error.error.param).toBe('data');
   });
+
+  it('refuses file names with control characters (NUL, CR, LF, ...) on files and uploads, naming filename', async () => {
+    for (const name of [
+      'a\u0000b.jsonl',
+      'a\r\nx-injected: 1.jsonl',
+      'tab\there.jsonl',
+      'del\u007f.jsonl',
+      'c1\u0085.jsonl',
+    ]) {
+      const form = new FormData();
+      form.set('purpose', 'batch');
+      form.set('file', new Blob(['{"a":1}\n']), name);
+      const response = await fetch(`${local.openAIBaseUrl}/files`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}` },
+        body: form,
+      });
+      const error = await expectOpenAIError(response, 400, 'filename');
+      expect(error.code).toBe('invalid_value');
+      const upload = await openai.uploads
+        .create({ filename: name, purpose: 'batch', bytes: 8, mime_type: 'text/jsonl' })
+        .catch((e) => e);
+      expect(upload.status).toBe(400);
+      expect(upload.error.param).toBe('filename');
+    }
+    const ok = await openai.files.create({
+      file: await toFile(Buffer.from('{"a":1}\n'), 'ファイル 1.jsonl'),
+      purpose: 'batch',
+    });
+    expect(ok.filename).toBe('ファイル 1.jsonl');
+  });
 });
