@@ -162,4 +162,23 @@ describe('Files API against hostile and careless clients', () => {
     });
     expect(ok.filename).toBe('ファイル 1.jsonl');
   });
+
+  it('refuses a form that carries the file or the purpose twice, instead of keeping one silently', async () => {
+    const post = (form: FormData) =>
+      fetch(`${local.openAIBaseUrl}/files`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}` },
+        body: form,
+      });
+    const twoFiles = new FormData();
+    twoFiles.set('purpose', 'batch');
+    twoFiles.append('file', new Blob(['{"a":1}\n']), 'one.jsonl');
+    twoFiles.append('file', new Blob(['not json\n']), 'two.jsonl');
+    expect((await expectOpenAIError(await post(twoFiles), 400, 'file')).code).toBe('invalid_value');
+    const twoPurposes = new FormData();
+    twoPurposes.append('purpose', 'batch');
+    twoPurposes.append('purpose', 'fine-tune');
+    twoPurposes.set('file', new Blob(['{"a":1}\n']), 'one.jsonl');
+    expect((await expectOpenAIError(await post(twoPurposes), 400, 'purpose')).code).toBe('invalid_value');
+  });
 });

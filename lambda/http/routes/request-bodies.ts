@@ -60,11 +60,20 @@ export async function readMultipartForm(c: Context, what: string): Promise<FormD
     );
   }
   const raw = await readBodyUpTo(c, MAX_MULTIPART_REQUEST_BYTES, () => new UploadTooLargeError(what));
+  let form: FormData;
   try {
-    return await new Response(raw, { headers: { 'content-type': contentType } }).formData();
+    form = await new Response(raw, { headers: { 'content-type': contentType } }).formData();
   } catch {
     throw new BadRequestError('We could not read the multipart/form-data body of your request.', null, 'invalid_body');
   }
+  // Every field of these forms is single: two files (or two purposes) is a client mistake, not a choice to guess.
+  const seen = new Set<string>();
+  for (const name of form.keys()) {
+    if (seen.has(name))
+      throw new BadRequestError(`'${name}' is given more than once: send it once.`, name, 'invalid_value');
+    seen.add(name);
+  }
+  return form;
 }
 
 /** The file field of a form as bytes with its name, or a 400 naming the field. */
