@@ -32,6 +32,15 @@ export function checkFilename(filename: unknown): string {
       'invalid_value',
     );
   }
+  // A name is shown back in listings, headers and consoles: control characters (NUL, CR, LF, ...) have no place.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters refused.
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(filename)) {
+    throw new BadRequestError(
+      'The file name may not contain control characters (NUL, tab, line breaks, ...).',
+      'filename',
+      'invalid_value',
+    );
+  }
   return filename;
 }
 

@@ -15,7 +15,8 @@ export interface JsonlReport {
 
 export class JsonlValidator {
   private readonly decoder = new TextDecoder('utf-8', { fatal: true });
-  private pending = '';
+  /** The pieces of the line not yet ended by a newline: joined once the line ends, so a long line costs linear time. */
+  private pending: string[] = [];
   private lines = 0;
   /** Blank lines seen since the last non-blank one: only trailing blank lines are allowed. */
   private blankRun: number[] = [];
@@ -35,20 +36,27 @@ export class JsonlValidator {
       return;
     }
     if (this.stoppedAtLimit) return;
-    const parts = (this.pending + text).split('\n');
-    this.pending = parts.pop() ?? '';
-    for (const line of parts) this.line(line);
+    let start = 0;
+    for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+      this.pending.push(text.slice(start, end));
+      const line = this.pending.join('');
+      this.pending = [];
+      this.line(line);
+      start = end + 1;
+    }
+    if (start < text.length) this.pending.push(text.slice(start));
   }
 
   end(): JsonlReport {
     if (!this.stoppedAtLimit) {
       try {
-        this.pending += this.decoder.decode();
+        this.pending.push(this.decoder.decode());
       } catch {
         this.fail('the file is not UTF-8 text (it ends inside a character)');
       }
-      if (this.pending !== '') this.line(this.pending);
-      this.pending = '';
+      const last = this.pending.join('');
+      this.pending = [];
+      if (last !== '') this.line(last);
     }
     if (this.lines === 0 && this.problems.length === 0) this.fail('the file is empty: it needs at least one line');
     return { lines: this.lines, problems: this.problems, moreProblems: this.moreProblems };

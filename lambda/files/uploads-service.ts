@@ -1,5 +1,5 @@
 import type { FilesConfig } from '../../lib/config/schema';
-import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../openai/errors';
+import { BadRequestError, HttpError, NotFoundError } from '../openai/errors';
 import type { FileStorage } from './file-storage';
 import type { FilePurpose, FileRecord, FilesRepository, UploadPartRecord, UploadRecord } from './files-repository';
 import { checkFilename, contentKey, throwIfInvalid } from './files-service';
@@ -96,7 +96,15 @@ export class UploadsService {
 
   async addPart(customerId: string, uploadId: string, data: Uint8Array): Promise<UploadPartRecord> {
     const upload = await this.pending(customerId, uploadId);
-    if (data.byteLength > upload.bytes) throw new PayloadTooLargeError(upload.bytes);
+    if (data.byteLength > upload.bytes) {
+      throw new HttpError(
+        413,
+        'invalid_request_error',
+        `The part is ${data.byteLength} bytes, more than the ${upload.bytes} bytes the upload was created for.`,
+        'request_too_large',
+        'data',
+      );
+    }
     const now = this.options.now?.() ?? new Date();
     const partId = newPartId(now);
     const part: UploadPartRecord = {
@@ -161,7 +169,17 @@ export class UploadsService {
       lines = throwIfInvalid(validator);
     }
     const objectKey = contentKey(customerId, upload.fileId);
-    const { bytes } = await storage.compose(objectKey, checkedChunks());
+    let bytes: number;
+    try {
+      ({ bytes } = await storage.compose(objectKey, checkedChunks()));
+    } catch (error) {
+      // A concurrent complete or cancel ended the upload and deleted its parts while they were read here: answer
+      // as that request left it (the same file, or why it takes no more changes), not with the missing part.
+      const now = await this.get(customerId, uploadId);
+      if (now.status === 'completed') return { upload: now, file: await this.fileOf(now) };
+      if (now.status !== 'pending') await this.pending(customerId, uploadId);
+      throw error;
+    }
     const file: FileRecord = {
       fileId: upload.fileId,
       customerId,

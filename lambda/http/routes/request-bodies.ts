@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { BadRequestError, HttpError } from '../../openai/errors';
+import { BadRequestError, HttpError, PayloadTooLargeError } from '../../openai/errors';
 
 /**
  * What one request may carry to the buffered API function. Lambda takes 6 MB per synchronous request
@@ -21,6 +21,34 @@ export class UploadTooLargeError extends HttpError {
   }
 }
 
+/** The most a JSON request body (`POST /v1/uploads`, `/complete`) may hold. */
+export const MAX_JSON_REQUEST_BYTES = 1024 * 1024;
+
+/**
+ * The request body, refused with `tooLarge()` as soon as it passes `limit` bytes: by its declared length,
+ * or (a chunked body declares none) while it streams in, so an oversized body is never read whole.
+ */
+async function readBodyUpTo(c: Context, limit: number, tooLarge: () => HttpError): Promise<Uint8Array> {
+  const declared = Number(c.req.header('content-length') ?? '0');
+  if (declared > limit) throw tooLarge();
+  const body = c.req.raw.body;
+  if (!body) return new Uint8Array();
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    bytes += value.byteLength;
+    if (bytes > limit) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, bytes);
+}
+
 /** A multipart form of at most {@link MAX_MULTIPART_REQUEST_BYTES}, or a 400/413 that says what is wrong. */
 export async function readMultipartForm(c: Context, what: string): Promise<FormData> {
   const contentType = c.req.header('content-type') ?? '';
@@ -31,15 +59,21 @@ export async function readMultipartForm(c: Context, what: string): Promise<FormD
       'invalid_content_type',
     );
   }
-  const declared = Number(c.req.header('content-length') ?? '0');
-  if (declared > MAX_MULTIPART_REQUEST_BYTES) throw new UploadTooLargeError(what);
-  const raw = await c.req.arrayBuffer();
-  if (raw.byteLength > MAX_MULTIPART_REQUEST_BYTES) throw new UploadTooLargeError(what);
+  const raw = await readBodyUpTo(c, MAX_MULTIPART_REQUEST_BYTES, () => new UploadTooLargeError(what));
+  let form: FormData;
   try {
-    return await new Response(raw, { headers: { 'content-type': contentType } }).formData();
+    form = await new Response(raw, { headers: { 'content-type': contentType } }).formData();
   } catch {
     throw new BadRequestError('We could not read the multipart/form-data body of your request.', null, 'invalid_body');
   }
+  // Every field of these forms is single: two files (or two purposes) is a client mistake, not a choice to guess.
+  const seen = new Set<string>();
+  for (const name of form.keys()) {
+    if (seen.has(name))
+      throw new BadRequestError(`'${name}' is given more than once: send it once.`, name, 'invalid_value');
+    seen.add(name);
+  }
+  return form;
 }
 
 /** The file field of a form as bytes with its name, or a 400 naming the field. */
@@ -53,9 +87,10 @@ export async function formFile(form: FormData, field: string): Promise<{ name: s
 
 /** A JSON object body, or a 400. */
 export async function readJsonObject(c: Context): Promise<Record<string, unknown>> {
+  const raw = await readBodyUpTo(c, MAX_JSON_REQUEST_BYTES, () => new PayloadTooLargeError(MAX_JSON_REQUEST_BYTES));
   let body: unknown;
   try {
-    body = JSON.parse(await c.req.text());
+    body = JSON.parse(new TextDecoder().decode(raw));
   } catch {
     throw new BadRequestError(
       'We could not parse the JSON body of your request. Send a JSON object with Content-Type: application/json.',
