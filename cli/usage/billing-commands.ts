@@ -123,7 +123,7 @@ export function addBillingCommands(usage: Command, { run, print }: CommandRunner
           view,
           `${text}\n${r.differingDays.length === 0 ? 'They match.' : `Differ on ${r.differingDays.join(', ')}: run "usage recompute ${customerId} <day>".`}`,
         );
-        if (r.differingDays.length > 0) throw new OperatorError('The aggregates differ from the ledger.', 1);
+        if (r.differingDays.length > 0) throw new OperatorError('The aggregates differ from the ledger.', 'failed');
       }),
     );
 
@@ -134,7 +134,7 @@ export function addBillingCommands(usage: Command, { run, print }: CommandRunner
     .argument('<day>', 'the UTC day YYYY-MM-DD')
     .action((customerId: string, day: string, _options: unknown, command: Command) =>
       run(command, async (operator, json) => {
-        if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new OperatorError('day must be YYYY-MM-DD', 2);
+        if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new OperatorError('day must be YYYY-MM-DD', 'invalid_input');
         const totals = await operator.usageTools().aggregates.recomputeDay(customerId, day);
         print(json, linesJson(totals), [header, ...Object.entries(totals).map(([m, l]) => row(m, l))].join('\n'));
       }),

@@ -41,6 +41,7 @@ describe('UploadsService races', () => {
   const hooked: FileStorage = {
     put: (key, body) => storage.put(key, body),
     get: (key) => storage.get(key),
+    getRange: (key, start, end) => storage.getRange(key, start, end),
     delete: (key) => storage.delete(key),
     compose: (key, chunks) => storage.compose(key, chunks),
     downloadUrl: (key, seconds) => storage.downloadUrl(key, seconds),
