@@ -69,7 +69,7 @@ export function addBillingCommands(usage: Command, { run, print }: CommandRunner
     .action((customerId: string, options: { month?: string }, command: Command) =>
       run(command, async (operator, json) => {
         const shown = await operator.usageTools().reports.show(customerId, options.month ?? thisMonth());
-        if (!shown) throw new OperatorError(`No customer with id ${customerId}.`);
+        if (!shown) throw new OperatorError(`No customer with id ${customerId}.`, 'not_found');
         const view = {
           customer_id: shown.customerId,
           tier: shown.tier,

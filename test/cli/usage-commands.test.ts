@@ -104,7 +104,7 @@ describe('usage show / report / reconcile / recompute (against local mode)', () 
   });
 
   it('refuses a bad month and an unknown customer', async () => {
-    expect((await cli('usage', 'show', 'cus_nope')).code).toBe(1);
-    expect((await cli('usage', 'report', '--month', '2026-13')).code).toBe(1);
+    expect((await cli('usage', 'show', 'cus_nope')).code).toBe(3); // not_found
+    expect((await cli('usage', 'report', '--month', '2026-13')).code).toBe(2); // invalid_input
   });
 });
