@@ -229,7 +229,8 @@ describe('API stack', () => {
   });
 
   it('runs every function on ARM64, the latest Node.js runtime, with tracing and retained logs', () => {
-    api.resourceCountIs('AWS::Lambda::Function', 4);
+    // authorizer, API, chat, usage aggregator; fine-tuning workflow tasks and training state changes.
+    api.resourceCountIs('AWS::Lambda::Function', 6);
     api.allResourcesProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
