@@ -6,7 +6,8 @@ describe('data stack', () => {
   it('holds the customers table: keys from the shared schema, on-demand, PITR, KMS, listing index', () => {
     const { data } = synthesize();
 
-    data.resourceCountIs('AWS::DynamoDB::Table', 3);
+    // customers, metering, files, fine-tuning.
+    data.resourceCountIs('AWS::DynamoDB::Table', 4);
     data.hasResourceProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
       KeySchema: [

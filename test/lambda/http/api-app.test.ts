@@ -79,7 +79,7 @@ describe('API function (Lambda proxy events, customers in dynalite)', () => {
         }),
       );
       expect(free.edge.quota).toEqual({ limit: config.tiers.free.edge.quota?.limit, period: 'day' });
-      expect(response.json.data[1].features.batch).toEqual({ available: true, discount_percent: 50 });
+      expect(response.json.data[1].features.batch).toMatchObject({ available: true, discount_percent: 50 });
     },
   );
 
