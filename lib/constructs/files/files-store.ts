@@ -8,6 +8,7 @@ import { Construct } from 'constructs';
 import { FILES_BUCKET_ENV } from '../../../lambda/files/file-storage';
 import { FILES_TABLE, FILES_TABLE_ENV } from '../../../lambda/files/files-table';
 import { createEncryptedTable } from '../encrypted-table';
+import { nagResource } from '../fine-tuning/nag-ids';
 
 export interface FilesStoreProps {
   /** The environment's name, part of the bucket's name. */
@@ -39,11 +40,9 @@ export class FilesStore extends Construct {
    * cross-stack reference, so the API's grants name it in plain text.
    */
   public readonly bucketName: string;
-  private readonly environmentName: string;
 
   constructor(scope: Construct, id: string, props: FilesStoreProps) {
     super(scope, id);
-    this.environmentName = props.environmentName;
     const removalPolicy = props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
     const { table, key } = createEncryptedTable(this, {
       purpose: 'files',
@@ -135,13 +134,14 @@ export class FilesStore extends Construct {
       }),
     );
     if (fn.role) {
-      const bucket = `tierline-${this.environmentName}-files-<AWS::AccountId>-<AWS::Region>`;
       for (const [prefix, what] of [
         ['files', "each customer's content, keyed by customer and file id"],
         ['parts', 'upload parts, deleted when their upload ends'],
       ]) {
+        // Rendered as cdk-nag prints it: `<AWS::Partition>` in an env-agnostic stack, `aws` when synth knows
+        // the region (the CLI sets CDK_DEFAULT_REGION when it can).
         Validations.of(fn.role).acknowledge({
-          id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${bucket}/${prefix}/*]`,
+          id: `AwsSolutions::AwsSolutions-IAM5[Resource::${nagResource(fn.role, objects(`${prefix}/*`))}]`,
           reason: `Objects of the files bucket under ${prefix}/ (${what}).`,
         });
       }
