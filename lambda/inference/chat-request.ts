@@ -33,6 +33,8 @@ const message = z.discriminatedUnion('role', [
   z.strictObject({
     role: z.literal('assistant'),
     content: z.optional(z.nullable(textContent)),
+    // Our own answers carry `refusal: null`: a client that sends the answer back in the next turn sends it too.
+    refusal: z.optional(z.nullable(z.string())),
     name: z.optional(z.string()),
     tool_calls: z.optional(z.array(toolCall)),
   }),
@@ -129,9 +131,19 @@ export function parseChatRequest(body: unknown): ChatRequest {
   return request;
 }
 
-/** The messages as a backend takes them: `developer` becomes `system`, which every chat template knows. */
+/**
+ * The messages as a backend takes them: `developer` becomes `system`, which every chat template knows, and an
+ * assistant's `refusal: null` (what our answers carry) is left out.
+ */
 export function messagesForBackend(messages: readonly ChatMessage[]): ChatMessage[] {
-  return messages.map((m) => (m.role === 'developer' ? { ...m, role: 'system' } : m));
+  return messages.map((m) => {
+    if (m.role === 'developer') return { ...m, role: 'system' };
+    if (m.role === 'assistant' && m.refusal == null && 'refusal' in m) {
+      const { refusal: _none, ...rest } = m;
+      return rest;
+    }
+    return m;
+  });
 }
 
 /** The fields of a request that were actually given (not absent, not null). */
