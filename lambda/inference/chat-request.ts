@@ -13,7 +13,9 @@ const imagePart = z.strictObject({
   type: z.literal('image_url'),
   image_url: z.strictObject({ url: z.string(), detail: z.optional(z.enum(['auto', 'low', 'high'])) }),
 });
-const textContent = z.union([z.string(), z.array(textPart)]);
+/** OpenAI's spec: an array of content parts has at least one (`minItems: 1`). */
+const parts = <T extends z.ZodMiniType>(part: T) => z.array(part).check(z.minLength(1));
+const textContent = z.union([z.string(), parts(textPart)]);
 
 const toolCall = z.strictObject({
   id: z.string(),
@@ -27,7 +29,7 @@ const message = z.discriminatedUnion('role', [
   z.strictObject({ role: z.literal('developer'), content: textContent, name: z.optional(z.string()) }),
   z.strictObject({
     role: z.literal('user'),
-    content: z.union([z.string(), z.array(z.union([textPart, imagePart]))]),
+    content: z.union([z.string(), parts(z.union([textPart, imagePart]))]),
     name: z.optional(z.string()),
   }),
   z.strictObject({

@@ -32,6 +32,12 @@ describe('API review reproductions, against local mode', () => {
     groq = new Groq({ apiKey: keys.developer, baseURL: local.url, maxRetries: 0, fetch: spec.fetch });
   });
   afterAll(() => local.stop());
+  const post = (route: string, body: unknown, key = keys.developer) =>
+    spec.fetch(`${local.openAIBaseUrl}${route}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
 
   it('takes back the assistant message it answered (with "refusal": null) in the next turn, openai and groq-sdk', async () => {
     const history: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Hello' }];
@@ -46,5 +52,29 @@ describe('API review reproductions, against local mode', () => {
 
     expect(second.object).toBe('chat.completion');
     expect(viaGroq.object).toBe('chat.completion');
+  });
+
+  it.each([
+    [[{ role: 'user', content: [] }], 'messages[0].content'],
+    [
+      [
+        { role: 'system', content: [] },
+        { role: 'user', content: 'x' },
+      ],
+      'messages[0].content',
+    ],
+    [
+      [
+        { role: 'user', content: 'x' },
+        { role: 'assistant', content: [] },
+      ],
+      'messages[1].content',
+    ],
+  ])('refuses an empty array of content parts (the spec: minItems 1) in %j, naming it', async (messages, param) => {
+    const response = await post('/chat/completions', { model: MODEL, messages });
+    const { error } = (await response.json()) as { error: { param: string; code: string } };
+
+    expect(response.status).toBe(400);
+    expect(error).toMatchObject({ param, code: 'array_below_min_length' });
   });
 });
