@@ -115,7 +115,7 @@ export function parseChatRequest(body: unknown): ChatRequest {
   }
   refuseDeepNesting(body as Record<string, unknown>);
   const result = chatRequestSchema.safeParse(body);
-  if (!result.success) throw requestError(result.error.issues, body);
+  if (!result.success) throw requestError(result.error.issues, body, chatRequestSchema);
   const request = result.data;
   if (request.n !== undefined && request.n !== null && request.n !== 1) {
     throw new BadRequestError("'n' must be 1: one choice per request is supported.", 'n', 'invalid_value');

@@ -77,4 +77,35 @@ describe('API review reproductions, against local mode', () => {
     expect(response.status).toBe(400);
     expect(error).toMatchObject({ param, code: 'array_below_min_length' });
   });
+
+  it.each([
+    [{ temperature: 3 }, 'temperature', 'decimal_above_max_value'],
+    [{ temperature: 1e308 }, 'temperature', 'decimal_above_max_value'],
+    [{ top_p: -1 }, 'top_p', 'decimal_below_min_value'],
+    [{ presence_penalty: 5 }, 'presence_penalty', 'decimal_above_max_value'],
+    [{ max_completion_tokens: 0 }, 'max_completion_tokens', 'integer_below_min_value'],
+    [{ max_tokens: 1e308 }, 'max_tokens', 'integer_above_max_value'],
+  ])('words an out-of-range %j by the type of the parameter, as OpenAI does', async (change, param, code) => {
+    const response = await post('/chat/completions', {
+      model: MODEL,
+      messages: [{ role: 'user', content: 'x' }],
+      ...change,
+    });
+    const { error } = (await response.json()) as { error: { param: string; code: string; message: string } };
+
+    expect(response.status).toBe(400);
+    expect(error).toMatchObject({ param, code });
+    expect(error.message).toContain(code.split('_')[0]);
+  });
+
+  it('words a spend limit of 1e308 as a decimal above the maximum', async () => {
+    const response = await spec.fetch(`${local.openAIBaseUrl}/spend_limit`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${keys.developer}`, 'content-type': 'application/json' },
+      body: '{"monthly_limit_usd": 1e308}',
+    });
+
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('decimal_above_max_value');
+  });
 });
