@@ -108,4 +108,15 @@ describe('API review reproductions, against local mode', () => {
     expect(response.status).toBe(400);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe('decimal_above_max_value');
   });
+
+  it('answers GET /v1/batches with an `after` that cannot be a batch id (3,000 characters) with 400 naming it, not a 500', async () => {
+    // Not through the spec check: /v1/batches is not in /openapi.json yet.
+    const response = await fetch(`${local.openAIBaseUrl}/batches?after=${'x'.repeat(3000)}`, {
+      headers: { authorization: `Bearer ${keys.developer}` },
+    });
+    const { error } = (await response.json()) as { error: { param: string; code: string } };
+
+    expect(response.status).toBe(400);
+    expect(error).toMatchObject({ param: 'after', code: 'invalid_value' });
+  });
 });
