@@ -13,7 +13,9 @@ const imagePart = z.strictObject({
   type: z.literal('image_url'),
   image_url: z.strictObject({ url: z.string(), detail: z.optional(z.enum(['auto', 'low', 'high'])) }),
 });
-const textContent = z.union([z.string(), z.array(textPart)]);
+/** OpenAI's spec: an array of content parts has at least one (`minItems: 1`). */
+const parts = <T extends z.ZodMiniType>(part: T) => z.array(part).check(z.minLength(1));
+const textContent = z.union([z.string(), parts(textPart)]);
 
 const toolCall = z.strictObject({
   id: z.string(),
@@ -27,12 +29,14 @@ const message = z.discriminatedUnion('role', [
   z.strictObject({ role: z.literal('developer'), content: textContent, name: z.optional(z.string()) }),
   z.strictObject({
     role: z.literal('user'),
-    content: z.union([z.string(), z.array(z.union([textPart, imagePart]))]),
+    content: z.union([z.string(), parts(z.union([textPart, imagePart]))]),
     name: z.optional(z.string()),
   }),
   z.strictObject({
     role: z.literal('assistant'),
     content: z.optional(z.nullable(textContent)),
+    // Our own answers carry `refusal: null`: a client that sends the answer back in the next turn sends it too.
+    refusal: z.optional(z.nullable(z.string())),
     name: z.optional(z.string()),
     tool_calls: z.optional(z.array(toolCall)),
   }),
@@ -111,7 +115,7 @@ export function parseChatRequest(body: unknown): ChatRequest {
   }
   refuseDeepNesting(body as Record<string, unknown>);
   const result = chatRequestSchema.safeParse(body);
-  if (!result.success) throw requestError(result.error.issues, body);
+  if (!result.success) throw requestError(result.error.issues, body, chatRequestSchema);
   const request = result.data;
   if (request.n !== undefined && request.n !== null && request.n !== 1) {
     throw new BadRequestError("'n' must be 1: one choice per request is supported.", 'n', 'invalid_value');
@@ -129,9 +133,19 @@ export function parseChatRequest(body: unknown): ChatRequest {
   return request;
 }
 
-/** The messages as a backend takes them: `developer` becomes `system`, which every chat template knows. */
+/**
+ * The messages as a backend takes them: `developer` becomes `system`, which every chat template knows, and an
+ * assistant's `refusal: null` (what our answers carry) is left out.
+ */
 export function messagesForBackend(messages: readonly ChatMessage[]): ChatMessage[] {
-  return messages.map((m) => (m.role === 'developer' ? { ...m, role: 'system' } : m));
+  return messages.map((m) => {
+    if (m.role === 'developer') return { ...m, role: 'system' };
+    if (m.role === 'assistant' && m.refusal == null && 'refusal' in m) {
+      const { refusal: _none, ...rest } = m;
+      return rest;
+    }
+    return m;
+  });
 }
 
 /** The fields of a request that were actually given (not absent, not null). */

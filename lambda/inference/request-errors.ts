@@ -1,3 +1,4 @@
+import * as z from 'zod/mini';
 import { BadRequestError } from '../openai/errors';
 
 /**
@@ -91,7 +92,30 @@ function deepest(issue: Issue): { issue: Issue; path: PropertyKey[] } {
   return { issue, path: issue.path };
 }
 
-export function requestError(issues: readonly unknown[], body: unknown): BadRequestError {
+/** The JSON Schema of a request schema, made once and only when a bound error needs it (not at cold start). */
+const jsonSchemas = new WeakMap<z.ZodMiniType, Record<string, unknown>>();
+
+/**
+ * True when the schema types the top-level parameter as an integer. OpenAI words a bound error by the
+ * parameter's type, not the value's: `temperature: 3` is `decimal_above_max_value`, `max_tokens: 0` is
+ * `integer_below_min_value` (zod's issue does not tell `z.int()` from `z.number()`).
+ */
+function isIntegerParameter(schema: z.ZodMiniType | undefined, path: readonly PropertyKey[]): boolean | undefined {
+  if (!schema || path.length !== 1) return undefined;
+  let json = jsonSchemas.get(schema);
+  if (!json) {
+    json = z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>;
+    jsonSchemas.set(schema, json);
+  }
+  const property = (json.properties as Record<string, Record<string, unknown>> | undefined)?.[String(path[0])];
+  if (!property) return undefined;
+  const types = [property, ...((property.anyOf as Record<string, unknown>[] | undefined) ?? [])].map((s) => s.type);
+  if (types.includes('integer')) return true;
+  return types.includes('number') ? false : undefined;
+}
+
+/** The 400 for the first validation issue; `schema` (the one that was validated against) words bound errors. */
+export function requestError(issues: readonly unknown[], body: unknown, schema?: z.ZodMiniType): BadRequestError {
   const first = issues[0] as Issue | undefined;
   if (!first) return new BadRequestError('Invalid request.');
   if (first.code === 'unrecognized_keys') {
@@ -141,7 +165,7 @@ export function requestError(issues: readonly unknown[], body: unknown): BadRequ
       );
     case 'too_big':
     case 'too_small':
-      return boundError(issue, name, param, value);
+      return boundError(issue, name, param, value, isIntegerParameter(schema, path));
     default:
       return new BadRequestError(`Invalid value for ${name}: ${issue.message}.`, param, 'invalid_value');
   }
@@ -170,7 +194,13 @@ export function refuseDeepNesting(body: Record<string, unknown>): void {
 }
 
 /** OpenAI's wording and codes for a value out of range, e.g. `decimal_above_max_value`. */
-function boundError(issue: Issue, name: string, param: string | null, value: unknown): BadRequestError {
+function boundError(
+  issue: Issue,
+  name: string,
+  param: string | null,
+  value: unknown,
+  integerParameter: boolean | undefined,
+): BadRequestError {
   const above = issue.code === 'too_big';
   const bound = above ? issue.maximum : issue.minimum;
   if (issue.origin === 'array' || issue.origin === 'string') {
@@ -182,7 +212,7 @@ function boundError(issue: Issue, name: string, param: string | null, value: unk
       `${issue.origin}_${above ? 'above_max' : 'below_min'}_length`,
     );
   }
-  const kind = Number.isInteger(value) ? 'integer' : 'decimal';
+  const kind = (integerParameter ?? Number.isInteger(value)) ? 'integer' : 'decimal';
   const relation = above ? (issue.inclusive === false ? '<' : '<=') : issue.inclusive === false ? '>' : '>=';
   return new BadRequestError(
     `Invalid ${name}: ${kind} ${above ? 'above maximum' : 'below minimum'} value. Expected a value ${relation} ${bound}, but got ${JSON.stringify(value)} instead.`,

@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { toOpenAIBatch } from '../../batches/batch-objects';
 import type { BatchService } from '../../batches/batch-service';
+import { isWellFormedId } from '../../files/ids';
 import { BadRequestError } from '../../openai/errors';
 import type { AppEnv } from '../types';
 import { readJsonObject } from './request-bodies';
@@ -14,6 +15,22 @@ function parseLimit(raw: string | undefined): number {
   return limit;
 }
 
+/**
+ * The `after` cursor: a batch id. Anything else could never name a batch (and a key longer than DynamoDB's
+ * 1 KB sort key would fail the query with a 500), so it is refused rather than sent on.
+ */
+function parseAfter(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (!isWellFormedId('batch_', raw)) {
+    throw new BadRequestError(
+      `'after' must be a batch id (batch_...), got '${raw.slice(0, 100)}'.`,
+      'after',
+      'invalid_value',
+    );
+  }
+  return raw;
+}
+
 /** OpenAI's Batch API: `POST/GET /batches`, `GET /batches/{id}`, `POST /batches/{id}/cancel`. */
 export function batchRoutes(batches: BatchService): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
@@ -24,11 +41,10 @@ export function batchRoutes(batches: BatchService): Hono<AppEnv> {
   });
 
   routes.get('/batches', async (c) => {
-    const after = c.req.query('after');
     const { batches: page, hasMore } = await batches.list(
       c.get('principal').customerId,
       parseLimit(c.req.query('limit')),
-      after === '' ? undefined : after,
+      parseAfter(c.req.query('after')),
     );
     return c.json({
       object: 'list',

@@ -71,7 +71,7 @@ export function usageRoutes(deps: ApiDependencies): Hono<AppEnv> {
       throw new BadRequestError('The request body must be a JSON object: {"monthly_limit_usd": 50} or null.');
     }
     const parsed = spendLimitUpdateSchema.safeParse(body);
-    if (!parsed.success) throw requestError(parsed.error.issues, body);
+    if (!parsed.success) throw requestError(parsed.error.issues, body, spendLimitUpdateSchema);
     const limit = parsed.data.monthly_limit_usd;
     const customer = await setSpendLimit(deps.customers, deps.spend, deps.config, principal.customerId, limit);
     if (limit !== null) {

@@ -57,7 +57,7 @@ describe('chat request validation', () => {
       'messages[0].tool_call_id',
       'missing_required_parameter',
     ],
-    [{ ...valid, temperature: 3 }, 'temperature', 'integer_above_max_value'],
+    [{ ...valid, temperature: 3 }, 'temperature', 'decimal_above_max_value'],
     [{ ...valid, max_tokens: 0 }, 'max_tokens', 'integer_below_min_value'],
     [{ ...valid, stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop', 'array_above_max_length'],
     [{ ...valid, frobnicate: true }, 'frobnicate', 'unknown_parameter'],
