@@ -2,6 +2,9 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { defaultIsContentTypeBinary } from 'hono/aws-lambda';
+import { BATCH_QUEUE_ENV, SqsBatchQueue } from '../batches/batch-queue';
+import { BatchService } from '../batches/batch-service';
+import { BatchesRepository } from '../batches/batches-repository';
 import { bundledConfig } from '../config';
 import { CustomersRepository, createDocumentClient } from '../customers/customers-repository';
 import { CUSTOMERS_TABLE_ENV } from '../customers/customers-table';
@@ -23,6 +26,25 @@ import { requiredEnv } from './environment';
  */
 export function isBinaryResponse(contentType: string): boolean {
   return !/^application\/jsonl\s*(?:;|$)/i.test(contentType) && defaultIsContentTypeBinary(contentType);
+}
+
+/** The Files, Uploads and Batch APIs on the files table and bucket, with batch work sent to SQS. */
+function filesAndBatches(config: ReturnType<typeof bundledConfig>, doc: ReturnType<typeof createDocumentClient>) {
+  const tableName = requiredEnv(FILES_TABLE_ENV);
+  const files = createFiles({
+    doc,
+    tableName,
+    s3: createS3Client(),
+    bucket: requiredEnv(FILES_BUCKET_ENV),
+    config: config.files,
+  });
+  const batches = new BatchService({
+    config,
+    batches: new BatchesRepository(doc, tableName),
+    files: files.files,
+    queue: new SqsBatchQueue(new SQSClient({}), requiredEnv(BATCH_QUEUE_ENV)),
+  });
+  return { files, batches };
 }
 
 /**
@@ -48,15 +70,7 @@ export function createLambdaApp(serviceName: string, options: { files?: boolean 
     customers: new CustomersRepository(doc, requiredEnv(CUSTOMERS_TABLE_ENV)),
     backend: new SageMakerBackend({ env: config.environment.name }),
     ...metering,
-    files: options.files
-      ? createFiles({
-          doc,
-          tableName: requiredEnv(FILES_TABLE_ENV),
-          s3: createS3Client(),
-          bucket: requiredEnv(FILES_BUCKET_ENV),
-          config: config.files,
-        })
-      : undefined,
+    ...(options.files ? filesAndBatches(config, doc) : {}),
     requestIdOf: requestIdFromEvent,
     logError,
   });

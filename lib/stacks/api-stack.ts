@@ -4,6 +4,7 @@ import type { Construct } from 'constructs';
 import type { TierlineConfig } from '../config/schema';
 import { TierUsagePlans } from '../constructs/api/tier-usage-plans';
 import { TierlineApi } from '../constructs/api/tierline-api';
+import { BatchProcessing } from '../constructs/batches/batch-processing';
 import type { CustomersTable } from '../constructs/customers-table';
 import type { FilesStore } from '../constructs/files/files-store';
 import type { FineTuningStore } from '../constructs/fine-tuning/fine-tuning-store';
@@ -28,6 +29,7 @@ export class ApiStack extends Stack {
   public readonly usagePlans: TierUsagePlans;
   public readonly usageMetering: UsageMetering;
   public readonly fineTuning: FineTuningWorkflow;
+  public readonly batches: BatchProcessing;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -60,6 +62,15 @@ export class ApiStack extends Stack {
       logRetention: config.environment.logRetentionDays,
       removalPolicy: config.environment.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
+    // Batches: the API queues work, the worker runs it with the same metering as chat completions.
+    this.batches = new BatchProcessing(this, 'Batches', { config, notifications: this.usageMetering.notifications });
+    this.batches.bindSender(this.api.apiFunction.function);
+    const worker = this.batches.worker;
+    props.files.bindForFiles(worker.function);
+    props.metering.bindForMetering(worker.function);
+    props.ledgerDeadLetters.grantSend(worker.function);
+    this.usageMetering.grantPublishEvents(worker.function);
+    this.api.grantModelInvoke(config, worker);
 
     const settings: OperatorSettings = {
       apiId: this.api.restApi.restApiId,

@@ -231,7 +231,7 @@ export class TierlineApi extends Construct {
    * endpoints live in the inference stack, but their names are deterministic (`sagemaker-names.ts`): the API
    * needs no cross-stack reference, so the inference stack can be destroyed on its own.
    */
-  private grantModelInvoke(config: TierlineConfig, handler: TierlineFunction): void {
+  public grantModelInvoke(config: TierlineConfig, handler: TierlineFunction): void {
     const env = config.environment.name;
     const fn = handler.function;
     fn.addToRolePolicy(

@@ -109,3 +109,42 @@ describe('files infrastructure', () => {
     prod.data.allResources('AWS::S3::Bucket', { DeletionPolicy: 'Retain' });
   });
 });
+
+describe('batch infrastructure', () => {
+  const { api, stacks } = synthesize({ env: 'dev' });
+  const queueId = stacks.api.getLogicalId(stacks.api.batches.queue.node.defaultChild as never);
+  const deadLettersId = stacks.api.getLogicalId(stacks.api.batches.deadLetters.node.defaultChild as never);
+
+  it('queues batch work with a dead-letter queue after 5 receives, visibility six times the worker timeout', () => {
+    api.hasResourceProperties('AWS::SQS::Queue', {
+      VisibilityTimeout: 1800,
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [deadLettersId, 'Arn'] }, maxReceiveCount: 5 },
+      KmsMasterKeyId: 'alias/aws/sqs',
+    });
+  });
+
+  it('runs the worker on the queue with partial batch failures and bounded concurrency', () => {
+    api.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [queueId, 'Arn'] },
+      BatchSize: 1,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 2 },
+    });
+    api.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'Tierline: runs batch lines against the models, writes output and error files',
+      Timeout: 300,
+      Environment: {
+        Variables: Match.objectLike({ [FILES_TABLE_ENV]: Match.anyValue(), BATCH_QUEUE_URL: Match.anyValue() }),
+      },
+    });
+  });
+
+  it('alarms on messages in the dead-letter queue, to the notifications topic', () => {
+    api.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [deadLettersId, 'QueueName'] } }],
+      Threshold: 0,
+      AlarmActions: [Match.anyValue()],
+    });
+  });
+});
