@@ -3,6 +3,7 @@ import OpenAI, { toFile } from 'openai';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { expectMatchesSpec } from '../support/openai-spec';
+import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
  * The Batch API end to end: local mode with its in-process worker, the official `openai` and `groq-sdk`
@@ -29,6 +30,10 @@ async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, tim
 }
 
 describe('Batch API with the official clients', () => {
+  // Every answer below is checked against OpenAI's and Tierline's published schemas.
+  const spec = specCheckedFetch();
+  afterEach(() => expectSpecCompliance(spec));
+
   let local: LocalMode;
   let openai: OpenAI;
   let other: OpenAI;
@@ -38,10 +43,10 @@ describe('Batch API with the official clients', () => {
   beforeAll(async () => {
     local = await startLocalMode({ config, port: 0 });
     const keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
-    openai = new OpenAI({ apiKey: keys.developer, baseURL: local.openAIBaseUrl, maxRetries: 0 });
-    other = new OpenAI({ apiKey: keys.enterprise, baseURL: local.openAIBaseUrl, maxRetries: 0 });
-    free = new OpenAI({ apiKey: keys.free, baseURL: local.openAIBaseUrl, maxRetries: 0 });
-    groq = new Groq({ apiKey: keys.developer, baseURL: local.url, maxRetries: 0 });
+    openai = new OpenAI({ apiKey: keys.developer, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
+    other = new OpenAI({ apiKey: keys.enterprise, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
+    free = new OpenAI({ apiKey: keys.free, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
+    groq = new Groq({ apiKey: keys.developer, baseURL: local.url, maxRetries: 0, fetch: spec.fetch });
   });
   afterAll(() => local.stop());
 

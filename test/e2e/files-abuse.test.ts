@@ -3,6 +3,7 @@ import OpenAI, { toFile } from 'openai';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { expectMatchesSpec } from '../support/openai-spec';
+import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
  * The Files and Uploads APIs against hostile and careless clients, over real HTTP to local mode: every
@@ -12,6 +13,10 @@ import { expectMatchesSpec } from '../support/openai-spec';
 const config = loadConfig({ env: 'dev' });
 
 describe('Files API against hostile and careless clients', () => {
+  // Every answer below is checked against OpenAI's and Tierline's published schemas.
+  const spec = specCheckedFetch();
+  afterEach(() => expectSpecCompliance(spec));
+
   let local: LocalMode;
   let openai: OpenAI;
   let key: string;
@@ -20,11 +25,12 @@ describe('Files API against hostile and careless clients', () => {
   beforeAll(async () => {
     local = await startLocalMode({ config, port: 0, log: (line) => unhandled.push(line) });
     key = local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey as string;
-    openai = new OpenAI({ apiKey: key, baseURL: local.openAIBaseUrl, maxRetries: 0 });
+    openai = new OpenAI({ apiKey: key, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
   });
   afterAll(() => local.stop());
 
-  const get = (path: string) => fetch(`${local.openAIBaseUrl}${path}`, { headers: { authorization: `Bearer ${key}` } });
+  const get = (path: string) =>
+    spec.fetch(`${local.openAIBaseUrl}${path}`, { headers: { authorization: `Bearer ${key}` } });
   async function expectOpenAIError(response: Response, status: number, param?: string) {
     const body = (await response.json()) as { error: { message: string; code: string | null; param: string | null } };
     expect(response.status).toBe(status);

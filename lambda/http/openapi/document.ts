@@ -46,6 +46,7 @@ function operation(summary: string, ok: Schema, extra: Schema = {}, publicRoute 
   };
 }
 
+const nullable = (schema: Schema): Schema => ({ anyOf: [schema, { type: 'null' }] });
 const pathParameter = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
 /** A body with these fields, each required (their values are checked by the route, which names a bad one). */
 const multipart = (fields: string[]): Schema => ({ type: 'object', required: fields });
@@ -148,6 +149,36 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
     },
     '/v1/uploads/{upload_id}/cancel': {
       post: operation('Cancel an upload', ref('Upload'), { parameters: [pathParameter('upload_id')] }),
+    },
+    '/v1/batches': {
+      get: operation("The caller's batches, newest first", ref('BatchList'), {
+        parameters: [
+          { name: 'after', in: 'query', schema: { type: 'string' } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100 } },
+        ],
+      }),
+      post: operation('Run a file of chat completion requests as a batch', ref('Batch'), {
+        requestBody: {
+          required: true,
+          content: json({
+            type: 'object',
+            required: ['input_file_id', 'endpoint', 'completion_window'],
+            properties: {
+              input_file_id: { type: 'string' },
+              endpoint: { const: '/v1/chat/completions' },
+              completion_window: { type: 'string', pattern: '^\\d+[hd]$' },
+              metadata: nullable({ type: 'object', additionalProperties: { type: 'string' } }),
+            },
+            additionalProperties: false,
+          }),
+        },
+      }),
+    },
+    '/v1/batches/{batch_id}': {
+      get: operation('One batch of the caller', ref('Batch'), { parameters: [pathParameter('batch_id')] }),
+    },
+    '/v1/batches/{batch_id}/cancel': {
+      post: operation('Cancel a batch of the caller', ref('Batch'), { parameters: [pathParameter('batch_id')] }),
     },
     '/openapi.json': {
       get: operation('This document', { type: 'object', required: ['openapi', 'paths'] }, {}, true),

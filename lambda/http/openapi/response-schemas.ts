@@ -40,6 +40,42 @@ const file = object(
 );
 
 export const responseSchemas: Record<string, Schema> = {
+  Batch: {
+    ...object(
+      {
+        id: str,
+        object: { const: 'batch' },
+        endpoint: { const: '/v1/chat/completions' },
+        input_file_id: str,
+        completion_window: str,
+        status: {
+          enum: [
+            'validating',
+            'in_progress',
+            'finalizing',
+            'completed',
+            'failed',
+            'expired',
+            'cancelling',
+            'cancelled',
+          ],
+        },
+        created_at: int,
+        expires_at: int,
+        request_counts: object({ total: int, completed: int, failed: int }),
+        metadata: nullable({ type: 'object', additionalProperties: { type: 'string' } }),
+      },
+      ['expires_at'],
+    ),
+    description: 'Timestamps (`in_progress_at`...) and `output_file_id`/`error_file_id` appear once they exist.',
+  },
+  BatchList: object({
+    object: { const: 'list' },
+    data: { type: 'array', items: ref('Batch') },
+    first_id: str,
+    last_id: str,
+    has_more: { type: 'boolean' },
+  }),
   File: file,
   FileList: object({
     object: { const: 'list' },

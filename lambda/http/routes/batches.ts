@@ -49,8 +49,9 @@ export function batchRoutes(batches: BatchService): Hono<AppEnv> {
     return c.json({
       object: 'list',
       data: page.map(toOpenAIBatch),
-      first_id: page[0]?.batchId ?? null,
-      last_id: page.at(-1)?.batchId ?? null,
+      // OpenAI's schema requires both as strings, also for an empty page (found by the spec check).
+      first_id: page[0]?.batchId ?? '',
+      last_id: page.at(-1)?.batchId ?? '',
       has_more: hasMore,
     });
   });
