@@ -189,7 +189,9 @@ export class CustomerOperations {
       return { changed: false, customer };
     }
     await this.ctx.moveKey(customer.apiGatewayKeyId, customer.usagePlanId, target);
-    await this.ctx.deps.customers.updateKey(customer.keyHash, { tier: tier.data }, ['customModelLimits']);
+    await this.ctx.deps.customers.updateCustomerKeys(customerId, customer.keyHash, { tier: tier.data }, [
+      'customModelLimits',
+    ]);
     // The custom plan goes before the record forgets it, so a failure here is finished by a re-run.
     if (customer.customPlan) await this.ctx.deleteUsagePlan(customer.customPlan.usagePlanId);
     await this.ctx.deps.customers.updateCustomer(
@@ -255,7 +257,8 @@ export class CustomerOperations {
       // A create that never finished: its API Gateway key is only known by name.
       await this.cleanUpInterruptedCreate(customerId, customer);
     }
-    if (customer.keyHash) await customers.updateKey(customer.keyHash, { status: 'revoked' });
+    // The primary key and every named key the customer created (`/v1/keys`).
+    await customers.updateCustomerKeys(customerId, customer.keyHash, { status: 'revoked' });
     if (customer.previousKeyHash) await customers.updateKey(customer.previousKeyHash, { status: 'revoked' });
     if (customer.pendingKeyHash) await customers.deleteKey(customer.pendingKeyHash);
     if (customer.apiGatewayKeyId) {

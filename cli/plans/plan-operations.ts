@@ -108,9 +108,9 @@ export class PlanOperations {
 
     const customPlan: CustomPlan = { usagePlanId, edge: edge.data, models };
     if (Object.keys(models).length > 0) {
-      await this.ctx.deps.customers.updateKey(customer.keyHash, { customModelLimits: models });
+      await this.ctx.deps.customers.updateCustomerKeys(customerId, customer.keyHash, { customModelLimits: models });
     } else {
-      await this.ctx.deps.customers.updateKey(customer.keyHash, {}, ['customModelLimits']);
+      await this.ctx.deps.customers.updateCustomerKeys(customerId, customer.keyHash, {}, ['customModelLimits']);
     }
     await this.ctx.deps.customers.updateCustomer(customerId, { customPlan, usagePlanId });
     return this.ctx.getCustomer(customerId);

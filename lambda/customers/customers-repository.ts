@@ -53,11 +53,21 @@ export interface KeyRecord {
   /** The customer's monthly spend limit in micro-USD, carried here for the same reason. */
   spendLimitMicroUsd?: number;
   createdAt: string;
+  /** A named key the customer created (`/v1/keys`): its public id, name and hint. Absent on the primary key. */
+  keyId?: string;
+  name?: string;
+  keyHint?: string;
+  revokedAt?: string;
 }
+
+/** The fields of a key the authorizer hands on: every key of a customer carries the same values. */
+export type KeyAuthorization = Partial<Pick<KeyRecord, 'tier' | 'status' | 'customModelLimits' | 'spendLimitMicroUsd'>>;
 
 const customerKey = (customerId: string) => ({ [PK]: `CUSTOMER#${customerId}`, [SK]: 'PROFILE' });
 const apiKeyKey = (keyHash: string) => ({ [PK]: `KEY#${keyHash}`, [SK]: 'KEY' });
 const emailKey = (email: string) => ({ [PK]: `EMAIL#${email}`, [SK]: 'EMAIL' });
+/** Named keys are listed per customer through the `byCreated` index, in their own index partition. */
+const namedKeysPartition = (customerId: string) => `KEYS#${customerId}`;
 
 function strip<T>(item: Record<string, unknown>): T {
   const { [PK]: _pk, [SK]: _sk, [BY_CREATED.partitionKey]: _gpk, [BY_CREATED.sortKey]: _gsk, ...rest } = item;
@@ -211,7 +221,7 @@ export class CustomersRepository {
   /** Updates what the authorizer sees of a key (tier, status, custom limits). No-op when the key is gone. */
   async updateKey(
     keyHash: string,
-    set: Partial<Pick<KeyRecord, 'tier' | 'status' | 'customModelLimits' | 'spendLimitMicroUsd'>>,
+    set: KeyAuthorization & Partial<Pick<KeyRecord, 'revokedAt'>>,
     remove: ('customModelLimits' | 'spendLimitMicroUsd')[] = [],
   ): Promise<void> {
     const names: Record<string, string> = { '#pk': PK };
@@ -242,6 +252,62 @@ export class CustomersRepository {
       );
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  /** Writes a named key (`/v1/keys`), listed under its customer; fails if the hash exists. */
+  async putNamedKey(key: KeyRecord & { keyId: string; name: string }): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          ...apiKeyKey(key.keyHash),
+          [BY_CREATED.partitionKey]: namedKeysPartition(key.customerId),
+          [BY_CREATED.sortKey]: `${key.createdAt}#${key.keyId}`,
+          ...key,
+        },
+        ConditionExpression: 'attribute_not_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': PK },
+      }),
+    );
+  }
+
+  /** The named keys of one customer, oldest first (an index query: it only ever sees that customer's keys). */
+  async listNamedKeys(customerId: string): Promise<(KeyRecord & { keyId: string; name: string })[]> {
+    const keys: (KeyRecord & { keyId: string; name: string })[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: BY_CREATED.name,
+          KeyConditionExpression: '#gpk = :keys',
+          ExpressionAttributeNames: { '#gpk': BY_CREATED.partitionKey },
+          ExpressionAttributeValues: { ':keys': namedKeysPartition(customerId) },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) keys.push(strip(item));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return keys;
+  }
+
+  /**
+   * Updates what the authorizer sees on every key of a customer: its primary key first, then each named key
+   * (a tier change, custom limits, a spend limit or a revocation must reach all of them).
+   */
+  async updateCustomerKeys(
+    customerId: string,
+    primaryKeyHash: string | undefined,
+    set: KeyAuthorization,
+    remove: ('customModelLimits' | 'spendLimitMicroUsd')[] = [],
+  ): Promise<void> {
+    if (primaryKeyHash) await this.updateKey(primaryKeyHash, set, remove);
+    for (const key of await this.listNamedKeys(customerId)) {
+      // A revoked named key stays revoked whatever else changes.
+      if (key.status === 'revoked') continue;
+      await this.updateKey(key.keyHash, set, remove);
     }
   }
 

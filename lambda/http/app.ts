@@ -7,6 +7,8 @@ import { accountRoutes, publicPlanRoutes } from './routes/account';
 import { batchRoutes } from './routes/batches';
 import { chatCompletionRoutes } from './routes/chat-completions';
 import { fileRoutes } from './routes/files';
+import { keyRoutes } from './routes/keys';
+import { limitRoutes } from './routes/limits';
 import { modelRoutes } from './routes/models';
 import { uploadRoutes } from './routes/uploads';
 import { usageRoutes } from './routes/usage';
@@ -32,6 +34,8 @@ function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
     v1.route('/', uploadRoutes(deps.files));
   }
   if (deps.batches) v1.route('/', batchRoutes(deps.batches));
+  v1.route('/', limitRoutes(deps));
+  v1.route('/', keyRoutes(deps));
   return v1;
 }
 

@@ -7,6 +7,7 @@ import type { FilesService } from '../files/files-service';
 import type { UploadsService } from '../files/uploads-service';
 import type { ModelBackend } from '../inference/backends/model-backend';
 import type { PromptTokenCounter } from '../inference/prompt-tokens';
+import type { Limiter } from '../metering/limiter';
 import type { RequestMetering } from '../metering/request-metering';
 import type { SpendTracker } from '../metering/spend';
 import type { UsageAggregates } from '../metering/usage-aggregates';
@@ -16,11 +17,16 @@ export interface ApiDependencies {
   config: TierlineConfig;
   /** Reads the caller's principal: from the authorizer's context in Lambda, by running the authorizer locally. */
   principalOf: (c: Context) => Promise<Principal>;
-  customers: Pick<CustomersRepository, 'getCustomer' | 'updateCustomer' | 'updateKey'>;
+  customers: Pick<
+    CustomersRepository,
+    'getCustomer' | 'updateCustomer' | 'updateKey' | 'updateCustomerKeys' | 'getKey' | 'putNamedKey' | 'listNamedKeys'
+  >;
   /** Where models run: SageMaker in AWS; an OpenAI-compatible server or the test model locally. */
   backend: ModelBackend;
   /** Rate limits, spend limits and the ledger of every chat completion. */
   metering: Pick<RequestMetering, 'admit' | 'headersFor'>;
+  /** The limiter's counters, read for `GET /v1/limits`. */
+  limiter: Pick<Limiter, 'peek'>;
   /** Usage aggregates, for `GET /v1/usage` and this month's spend. */
   usage: Pick<UsageAggregates, 'queryUsage'>;
   /** Monthly spend tracked for spend limits. */

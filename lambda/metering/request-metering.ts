@@ -301,6 +301,8 @@ export interface MeteringParts {
   metering: RequestMetering;
   /** The ledger writer requests use (with inline aggregation in local mode): batch lines write through it too. */
   ledger: Pick<LedgerWriter, 'write'>;
+  /** The same limiter, for reads of its counters (`GET /v1/limits`). */
+  limiter: Limiter;
   spend: SpendTracker;
   usage: UsageAggregates;
   /** Keeps the aggregates in step with the ledger (inline in local mode) and repairs them. */
@@ -338,13 +340,14 @@ export function createMetering(options: {
         },
       }
     : writer;
+  const limiter = new Limiter(options.doc, options.tableName, { now: () => now().getTime() });
   const metering = new RequestMetering({
     config: options.config,
-    limiter: new Limiter(options.doc, options.tableName, { now: () => now().getTime() }),
+    limiter,
     spend,
     ledger,
     now,
     logError: options.logError,
   });
-  return { metering, ledger, spend, usage, aggregates };
+  return { metering, limiter, ledger, spend, usage, aggregates };
 }

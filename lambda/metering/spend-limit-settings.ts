@@ -41,12 +41,12 @@ export function effectiveSpendLimitMicroUsd(
  * Sets (or, with null, removes) a customer's monthly spend limit, the same way for the API and the CLI:
  * - first on the month's spend item (this month's and the next), which admission checks: the next request is
  *   held to it, whatever the authorizer cache still says, and it is checked against the month's whole spend;
- * - then on the key item, which the authorizer hands to every request (it seeds the limit of a new month), and
+ * - then on the key items (the primary key and every named key), which the authorizer hands to every request (it seeds the limit of a new month), and
  *   on the customer item (what operators and `GET /v1/spend_limit` see).
  * A failure part way is finished by running it again (every step sets a value).
  */
 export async function setSpendLimit(
-  customers: Pick<CustomersRepository, 'getCustomer' | 'updateCustomer' | 'updateKey'>,
+  customers: Pick<CustomersRepository, 'getCustomer' | 'updateCustomer' | 'updateCustomerKeys'>,
   spend: Pick<SpendTracker, 'setLimit'>,
   config: TierlineConfig,
   customerId: string,
@@ -73,10 +73,10 @@ export async function setSpendLimit(
   const ownMicroUsd = limitUsd === null ? undefined : Math.round(limitUsd * MICRO_USD_PER_USD);
   await spend.setLimit(customerId, effectiveSpendLimitMicroUsd(config, customer.tier, ownMicroUsd));
   if (limitUsd === null) {
-    await customers.updateKey(customer.keyHash, {}, ['spendLimitMicroUsd']);
+    await customers.updateCustomerKeys(customerId, customer.keyHash, {}, ['spendLimitMicroUsd']);
     await customers.updateCustomer(customerId, {}, { remove: ['spendLimitUsd'] });
   } else {
-    await customers.updateKey(customer.keyHash, { spendLimitMicroUsd: ownMicroUsd });
+    await customers.updateCustomerKeys(customerId, customer.keyHash, { spendLimitMicroUsd: ownMicroUsd });
     await customers.updateCustomer(customerId, { spendLimitUsd: limitUsd });
   }
   return (await customers.getCustomer(customerId)) ?? customer;

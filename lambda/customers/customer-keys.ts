@@ -1,0 +1,178 @@
+import { BadRequestError, NotFoundError } from '../openai/errors';
+import { issueApiKey, randomBase62 } from './api-keys';
+import type { Principal } from './authenticate';
+import type { CustomersRepository, KeyRecord } from './customers-repository';
+
+/**
+ * A customer's named API keys (`/v1/keys`): several keys per customer, each with the same format and hashing
+ * as the primary key the operator issues, and each answering to the customer's limits and usage plan (it
+ * carries the same tier, limits, spend limit and API Gateway usage identifier). The primary key is listed
+ * too; it stays the operator's to rotate.
+ */
+
+/** Active named keys per customer. Creation counts them first, so concurrent creates may pass it by a few. */
+export const MAX_ACTIVE_NAMED_KEYS = 50;
+const MAX_NAME_LENGTH = 64;
+export const PRIMARY_KEY_ID = 'key_primary';
+
+export interface ApiKeyView {
+  object: 'api_key';
+  id: string;
+  name: string;
+  /** `tl_AbCd…wxyz`: recognisable, not usable. */
+  hint: string;
+  status: 'active' | 'revoked';
+  primary: boolean;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+type Repository = Pick<CustomersRepository, 'getCustomer' | 'getKey' | 'putNamedKey' | 'listNamedKeys' | 'updateKey'>;
+
+const seconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+
+function namedView(key: KeyRecord & { keyId: string; name: string }): ApiKeyView {
+  return {
+    object: 'api_key',
+    id: key.keyId,
+    name: key.name,
+    hint: key.keyHint ?? '',
+    status: key.status,
+    primary: false,
+    created_at: seconds(key.createdAt),
+    revoked_at: key.revokedAt ? seconds(key.revokedAt) : null,
+  };
+}
+
+/** Validates a key name: printable text, 1 to 64 characters after trimming. */
+export function parseKeyName(body: unknown): string {
+  const name = (body as { name?: unknown } | null)?.name;
+  if (typeof name !== 'string' || name.trim() === '') {
+    throw new BadRequestError("'name' is required: a short text that says where the key is used.", 'name');
+  }
+  const trimmed = name.trim();
+  if (trimmed.length > MAX_NAME_LENGTH || /\p{Cc}/u.test(trimmed)) {
+    throw new BadRequestError(
+      `'name' must be at most ${MAX_NAME_LENGTH} characters without control characters.`,
+      'name',
+      'invalid_value',
+    );
+  }
+  return trimmed;
+}
+
+export class CustomerKeys {
+  constructor(
+    private readonly repository: Repository,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** The primary key, then the named keys, oldest first. */
+  async list(principal: Principal): Promise<ApiKeyView[]> {
+    const customer = await this.repository.getCustomer(principal.customerId);
+    if (!customer) throw new NotFoundError('No customer is associated with this API key.', 'customer_not_found');
+    const views: ApiKeyView[] = [];
+    if (customer.keyHash) {
+      const primary = await this.repository.getKey(customer.keyHash);
+      views.push({
+        object: 'api_key',
+        id: PRIMARY_KEY_ID,
+        name: 'Primary key',
+        hint: customer.keyHint ?? '',
+        status: primary?.status ?? 'revoked',
+        primary: true,
+        created_at: seconds(primary?.createdAt ?? customer.createdAt),
+        revoked_at: null,
+      });
+    }
+    for (const key of await this.repository.listNamedKeys(principal.customerId)) views.push(namedView(key));
+    return views;
+  }
+
+  /** Issues a named key; the secret is in the answer only. */
+  async create(principal: Principal, name: string): Promise<ApiKeyView & { key: string }> {
+    const customer = await this.repository.getCustomer(principal.customerId);
+    const primary = customer?.keyHash ? await this.repository.getKey(customer.keyHash) : undefined;
+    if (customer?.status !== 'active' || primary?.status !== 'active') {
+      throw new NotFoundError('No active customer is associated with this API key.', 'customer_not_found');
+    }
+    const active = (await this.repository.listNamedKeys(principal.customerId)).filter((k) => k.status === 'active');
+    if (active.length >= MAX_ACTIVE_NAMED_KEYS) {
+      throw new BadRequestError(
+        `You have ${active.length} active keys, the most allowed: revoke one you no longer use, then try again.`,
+        null,
+        'too_many_keys',
+      );
+    }
+    const issued = issueApiKey();
+    const key = {
+      keyHash: issued.hash,
+      customerId: customer.customerId,
+      // What the authorizer hands on comes from the primary key, which the operator keeps up to date.
+      tier: primary.tier,
+      usageIdentifierKey: primary.usageIdentifierKey,
+      ...(primary.customModelLimits ? { customModelLimits: primary.customModelLimits } : {}),
+      ...(primary.spendLimitMicroUsd !== undefined ? { spendLimitMicroUsd: primary.spendLimitMicroUsd } : {}),
+      status: 'active' as const,
+      createdAt: this.now().toISOString(),
+      keyId: `key_${randomBase62(20)}`,
+      name,
+      keyHint: issued.hint,
+    };
+    await this.repository.putNamedKey(key);
+    await this.catchUpWithPrimary(key);
+    return { ...namedView(key), key: issued.key };
+  }
+
+  /**
+   * An operator change (tier, limits, spend limit, revocation) that ran while this key was being written may
+   * have updated the primary key and listed the named keys before this one was there: read the primary again
+   * and copy what changed.
+   */
+  private async catchUpWithPrimary(key: KeyRecord): Promise<void> {
+    const customer = await this.repository.getCustomer(key.customerId);
+    const primary = customer?.keyHash ? await this.repository.getKey(customer.keyHash) : undefined;
+    if (!primary || customer?.status !== 'active') {
+      await this.repository.updateKey(key.keyHash, { status: 'revoked', revokedAt: this.now().toISOString() });
+      return;
+    }
+    const remove = (['customModelLimits', 'spendLimitMicroUsd'] as const).filter(
+      (field) => primary[field] === undefined && key[field] !== undefined,
+    );
+    const same =
+      primary.tier === key.tier &&
+      primary.status === key.status &&
+      primary.spendLimitMicroUsd === key.spendLimitMicroUsd &&
+      JSON.stringify(primary.customModelLimits) === JSON.stringify(key.customModelLimits);
+    if (same) return;
+    await this.repository.updateKey(
+      key.keyHash,
+      {
+        tier: primary.tier,
+        status: primary.status,
+        ...(primary.customModelLimits ? { customModelLimits: primary.customModelLimits } : {}),
+        ...(primary.spendLimitMicroUsd !== undefined ? { spendLimitMicroUsd: primary.spendLimitMicroUsd } : {}),
+      },
+      [...remove],
+    );
+  }
+
+  /** Revokes a named key of the caller; another customer's key id answers 404. Revoking twice is a no-op. */
+  async revoke(principal: Principal, keyId: string): Promise<ApiKeyView> {
+    if (keyId === PRIMARY_KEY_ID) {
+      throw new BadRequestError(
+        'The primary key is managed by your operator: create a named key, switch your applications to it, and ' +
+          'ask your operator to rotate the primary key (`tierline customers rotate-key`).',
+        'key_id',
+        'primary_key_not_revocable',
+      );
+    }
+    // Only the caller's own index partition is searched: another customer's key is never found.
+    const key = (await this.repository.listNamedKeys(principal.customerId)).find((k) => k.keyId === keyId);
+    if (!key) throw new NotFoundError(`No API key with id '${keyId}'.`, 'key_not_found');
+    if (key.status === 'revoked') return namedView(key);
+    const revokedAt = this.now().toISOString();
+    await this.repository.updateKey(key.keyHash, { status: 'revoked', revokedAt });
+    return namedView({ ...key, status: 'revoked', revokedAt });
+  }
+}
