@@ -27,6 +27,7 @@ import type { TierlineConfig } from '../lib/config/schema';
 import { TIER_NAMES, type TierName } from '../lib/config/tier-names';
 import type { OperatorSettings } from '../lib/operator-settings';
 import { ApiGatewayEmulator } from './api-gateway-emulator';
+import { serveConsole } from './console-server';
 import { EdgeThrottle } from './edge-throttle';
 import { localPrincipal } from './local-principal';
 import { startLocalS3 } from './local-s3';
@@ -88,6 +89,8 @@ export interface LocalModeOptions {
   shutdownGraceMs?: number;
   /** Sees the DynamoDB client before use (benchmarks add a counting middleware). */
   instrumentDynamo?: (client: DynamoDBClient) => void;
+  /** Build and serve the web console at `/`, same origin as the API. @default true */
+  console?: boolean;
 }
 
 export interface DemoCustomer {
@@ -98,6 +101,8 @@ export interface DemoCustomer {
 
 export interface LocalMode {
   url: string;
+  /** The web console, when served. */
+  consoleUrl?: string;
   openAIBaseUrl: string;
   demoCustomers: DemoCustomer[];
   operator: Operator;
@@ -316,7 +321,13 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     logError,
   });
 
-  const server = serve({ fetch: app.fetch, port: options.port, hostname: '127.0.0.1' }) as Server;
+  const consoleFiles =
+    options.console === false
+      ? undefined
+      : serveConsole(options.dataDir ? path.join(options.dataDir, 'console') : undefined);
+  const fetch: typeof app.fetch = (request, ...rest) =>
+    consoleFiles?.owns(new URL(request.url).pathname) ? consoleFiles.fetch(request) : app.fetch(request, ...rest);
+  const server = serve({ fetch, port: options.port, hostname: '127.0.0.1' }) as Server;
   answerMalformedRequestsInOpenAIShape(server);
   const port = await new Promise<number>((resolve, reject) => {
     if (server.listening) resolve((server.address() as AddressInfo).port);
@@ -362,6 +373,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   let stopped = false;
   return {
     url,
+    consoleUrl: consoleFiles ? `${url}/` : undefined,
     openAIBaseUrl: `${url}/v1`,
     demoCustomers,
     operator,

@@ -29,6 +29,7 @@ function banner(local: LocalMode, backendLine: string): string {
   const keys = local.demoCustomers.map((d) => `  ${d.tier.padEnd(10)} ${d.customerId}  ${d.apiKey}`).join('\n');
   return `
 Tierline local mode is running at ${local.url}
+  web console:      ${local.consoleUrl ?? '(not served)'}  (sign in with a key below)
   openai baseURL:   ${local.openAIBaseUrl}
   groq-sdk baseURL: ${local.url}
   models:           ${backendLine}

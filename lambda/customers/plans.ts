@@ -154,9 +154,17 @@ export function planView(config: TierlineConfig, tier: TierName, custom?: Custom
   };
 }
 
-/** Every tier's exact limits, prices and features: the body of `GET /v1/plans`. */
-export function publicPlans(config: TierlineConfig): { object: 'list'; data: PlanView[] } {
-  return { object: 'list', data: TIER_NAMES.map((tier) => planView(config, tier)) };
+/** Every tier's exact limits, prices and features, and how to upgrade: the body of `GET /v1/plans`. */
+export function publicPlans(config: TierlineConfig): {
+  object: 'list';
+  data: PlanView[];
+  upgrade: { text: string; url: string | null };
+} {
+  return {
+    object: 'list',
+    data: TIER_NAMES.map((tier) => planView(config, tier)),
+    upgrade: { text: config.console.upgrade.text, url: config.console.upgrade.url ?? null },
+  };
 }
 
 export function isTierName(value: string): value is TierName {

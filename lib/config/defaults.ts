@@ -20,6 +20,10 @@ const LLAMA_70B = 'llama-3.3-70b-versatile';
 const QWEN_32B = 'qwen3-32b';
 
 export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
+  console: {
+    // Operators put their sales or billing page here (e.g. `-c configFile=` with {"console": {"upgrade": ...}}).
+    upgrade: { text: 'To move to another plan, contact your Tierline operator: they change tiers without a new key.' },
+  },
   models: {
     [LLAMA_8B]: {
       displayName: 'Llama 3.1 8B Instant',

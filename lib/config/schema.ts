@@ -356,11 +356,25 @@ export const DEFAULT_FILES_CONFIG: FilesConfig = {
   maxLinesPerFile: 50_000,
   uploadExpirySeconds: 3_600,
 };
+/** What the customer console shows that only the operator knows. */
+export const consoleSchema = z
+  .object({
+    /** "How to upgrade", on the console's Plan page and in `GET /v1/plans`: a sentence and an optional link. */
+    upgrade: z
+      .object({
+        text: z.string().min(1),
+        url: z.url({ protocol: /^https?$/ }).optional(),
+      })
+      .strict(),
+  })
+  .strict();
+export type ConsoleConfig = z.infer<typeof consoleSchema>;
 
 export const configSchema = z
   .object({
     environment: environmentSchema,
     files: filesSchema.default(DEFAULT_FILES_CONFIG),
+    console: consoleSchema,
     models: z.record(modelId, modelSchema).refine((m) => Object.keys(m).length > 0, {
       message: 'the catalog needs at least one model',
     }),

@@ -1,0 +1,315 @@
+import { formatSeconds } from './format';
+
+/**
+ * The console's client of the Tierline API: same origin (`/v1`), the key in the Authorization header only,
+ * every failure turned into an {@link ApiError} that says in words what happened and what to do.
+ * No DOM: `fetch` is injected, so the unit tests run it in Node.
+ */
+
+export interface ModelPlan {
+  id: string;
+  display_name: string;
+  context_window: number;
+  max_output_tokens: number;
+  limits: { requests_per_minute: number; requests_per_day: number; tokens_per_minute: number; tokens_per_day: number };
+  pricing: { input_usd_per_million_tokens: number; output_usd_per_million_tokens: number };
+}
+
+export interface Plan {
+  id: string;
+  display_name: string;
+  description: string;
+  models: ModelPlan[];
+  features: {
+    batch: { available: boolean; discount_percent: number };
+    spend_limit: { available: boolean; default_monthly_usd: number | null; alert_thresholds_percent: number[] };
+    lora_fine_tuning: { available: boolean; premium_percent: number };
+  };
+  edge: { requests_per_second: number; burst: number; quota: { limit: number; period: string } | null };
+}
+
+export interface Plans {
+  data: Plan[];
+  upgrade?: { text: string; url: string | null };
+}
+
+export interface Me {
+  id: string;
+  name: string;
+  email: string;
+  tier: string;
+  custom_plan: boolean;
+  plan: Plan;
+}
+
+export interface LimitRow {
+  limit: number;
+  used: number;
+  remaining: number;
+}
+
+export interface Limits {
+  tier: string;
+  reset_minute_seconds: number;
+  reset_day_seconds: number;
+  data: {
+    model: string;
+    requests_per_minute: LimitRow;
+    requests_per_day: LimitRow;
+    tokens_per_minute: LimitRow;
+    tokens_per_day: LimitRow;
+  }[];
+}
+
+export interface UsageFields {
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: string;
+}
+
+export interface Usage {
+  data: ({ date: string; models: ({ model: string } & UsageFields)[] } & UsageFields)[];
+  total: UsageFields;
+}
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  hint: string;
+  status: 'active' | 'revoked';
+  primary: boolean;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface SpendLimit {
+  available: boolean;
+  month: string;
+  monthly_limit_usd: number | null;
+  spent_usd: string;
+  reserved_usd: string;
+  alert_thresholds_percent: number[];
+}
+
+export interface ChatReply {
+  text: string;
+  /** Milliseconds from sending the request to the first content token. */
+  ttftMs: number | undefined;
+  totalMs: number;
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | undefined;
+  finishReason: string | undefined;
+  /** The `x-ratelimit-*` headers of the reply. */
+  rateLimit: Record<string, string>;
+  requestId: string | undefined;
+}
+
+/** An API failure, explained: `title` and `advice` are for people, `code`/`status` for code. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly title: string,
+    readonly advice: string,
+    readonly code: string | null = null,
+    readonly param: string | null = null,
+    readonly requestId: string | undefined = undefined,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+interface ErrorBody {
+  error?: { message?: string; type?: string; code?: string | null; param?: string | null };
+}
+
+/** Words for a failed response: what happened and what to do. */
+export function explainError(status: number, body: unknown, headers: Headers): ApiError {
+  const error = (body as ErrorBody | null)?.error ?? {};
+  const message = error.message ?? `The API answered HTTP ${status}.`;
+  const code = error.code ?? null;
+  const requestId = headers.get('x-request-id') ?? undefined;
+  const retryAfter = Number(headers.get('retry-after'));
+  const wait = Number.isFinite(retryAfter) && retryAfter > 0 ? formatSeconds(retryAfter) : undefined;
+  const make = (title: string, advice: string) =>
+    new ApiError(status, message, title, advice, code, error.param ?? null, requestId);
+  if (status === 401) {
+    return make(
+      'This API key is not accepted',
+      'It may be mistyped, revoked or replaced. Check the key, sign in with another one, or ask your operator for a new key.',
+    );
+  }
+  if (code === 'insufficient_quota') {
+    return make(
+      'Your monthly spend limit is reached',
+      'Raise or remove the limit on the Spend limit page, or wait for the next month.',
+    );
+  }
+  if (status === 429) {
+    return make(
+      'Rate limit reached',
+      wait ? `Try again in ${wait}. Your plan's limits are on the Plan page.` : 'Wait a moment and try again.',
+    );
+  }
+  if (status === 413) return make('Request too large for your limits', 'Shorten the prompt or lower max tokens.');
+  if (status === 403) {
+    return make('Not available on your plan', 'The Plan page shows what your plan includes and how to upgrade.');
+  }
+  if (status === 404) return make('Not found', 'It may have been removed. Reload the page.');
+  if (status >= 400 && status < 500)
+    return make('The request was not accepted', 'Correct the highlighted field and try again.');
+  if (status === 503) {
+    return make(
+      'The model is starting or busy',
+      wait ? `Try again in ${wait}.` : 'Try again in a few minutes: a model that was idle takes minutes to start.',
+    );
+  }
+  return make(
+    'The service had a problem',
+    `Try again in a moment. If it keeps happening, tell your operator the request id${requestId ? ` ${requestId}` : ''}.`,
+  );
+}
+
+function networkError(cause: unknown): ApiError {
+  return new ApiError(
+    0,
+    cause instanceof Error ? cause.message : String(cause),
+    'The API cannot be reached',
+    'Check your network connection and try again.',
+  );
+}
+
+const RATE_LIMIT_HEADERS = [
+  'x-ratelimit-limit-requests',
+  'x-ratelimit-limit-tokens',
+  'x-ratelimit-remaining-requests',
+  'x-ratelimit-remaining-tokens',
+  'x-ratelimit-reset-requests',
+  'x-ratelimit-reset-tokens',
+];
+
+export class ConsoleApi {
+  constructor(
+    private readonly apiKey: string,
+    private readonly baseUrl = '/v1',
+    private readonly fetchImpl: typeof fetch = (...args) => fetch(...args),
+    private readonly clock: () => number = () => performance.now(),
+  ) {}
+
+  private async send(path: string, init: RequestInit = {}): Promise<Response> {
+    try {
+      return await this.fetchImpl(`${this.baseUrl}${path}`, {
+        ...init,
+        headers: {
+          authorization: `Bearer ${this.apiKey}`,
+          ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+      });
+    } catch (error) {
+      if ((error as Error)?.name === 'AbortError') throw error;
+      throw networkError(error);
+    }
+  }
+
+  private async json<T>(path: string, init: RequestInit = {}): Promise<T> {
+    const response = await this.send(path, init);
+    const body = await response.json().catch(() => null);
+    if (!response.ok) throw explainError(response.status, body, response.headers);
+    return body as T;
+  }
+
+  me = () => this.json<Me>('/me');
+  plans = () => this.json<Plans>('/plans');
+  limits = () => this.json<Limits>('/limits');
+  usage = (start: string, end: string) =>
+    this.json<Usage>(`/usage?group_by=day&start_date=${encodeURIComponent(start)}&end_date=${encodeURIComponent(end)}`);
+  keys = async () => (await this.json<{ data: ApiKey[] }>('/keys')).data;
+  createKey = (name: string) =>
+    this.json<ApiKey & { key: string }>('/keys', { method: 'POST', body: JSON.stringify({ name }) });
+  revokeKey = (id: string) => this.json<ApiKey>(`/keys/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  spendLimit = () => this.json<SpendLimit>('/spend_limit');
+  setSpendLimit = (usd: number | null) =>
+    this.json<SpendLimit>('/spend_limit', { method: 'PUT', body: JSON.stringify({ monthly_limit_usd: usd }) });
+
+  /** A streamed chat completion; `onText` sees each piece of content as it arrives. */
+  async chat(
+    request: { model: string; messages: { role: string; content: string }[]; max_completion_tokens?: number },
+    onText: (piece: string) => void,
+    signal?: AbortSignal,
+  ): Promise<ChatReply> {
+    const started = this.clock();
+    const response = await this.send('/chat/completions', {
+      method: 'POST',
+      body: JSON.stringify({ ...request, stream: true, stream_options: { include_usage: true } }),
+      signal,
+    });
+    if (!response.ok || !response.body) {
+      throw explainError(response.status, await response.json().catch(() => null), response.headers);
+    }
+    const rateLimit: Record<string, string> = {};
+    for (const name of RATE_LIMIT_HEADERS) {
+      const value = response.headers.get(name);
+      if (value !== null) rateLimit[name] = value;
+    }
+    const reply: ChatReply = {
+      text: '',
+      ttftMs: undefined,
+      totalMs: 0,
+      usage: undefined,
+      finishReason: undefined,
+      rateLimit,
+      requestId: response.headers.get('x-request-id') ?? undefined,
+    };
+    for await (const event of sseEvents(response.body)) {
+      if (event.error) {
+        const error = explainError(500, event, response.headers);
+        throw new ApiError(500, error.message, 'The reply stopped with an error', error.advice, error.code);
+      }
+      if (event.usage) reply.usage = event.usage;
+      for (const choice of event.choices ?? []) {
+        const piece = choice.delta?.content;
+        if (piece) {
+          reply.ttftMs ??= this.clock() - started;
+          reply.text += piece;
+          onText(piece);
+        }
+        if (choice.finish_reason) reply.finishReason = choice.finish_reason;
+      }
+    }
+    reply.totalMs = this.clock() - started;
+    return reply;
+  }
+}
+
+interface ChunkEvent {
+  error?: { message?: string; code?: string | null };
+  usage?: ChatReply['usage'];
+  choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[];
+}
+
+/** The JSON events of a `text/event-stream` body, up to `data: [DONE]`; lines may be split across reads. */
+export async function* sseEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<ChunkEvent> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      buffer += decoder.decode(value, { stream: !done });
+      let newline = buffer.indexOf('\n');
+      while (newline >= 0) {
+        const line = buffer.slice(0, newline).replace(/\r$/, '');
+        buffer = buffer.slice(newline + 1);
+        newline = buffer.indexOf('\n');
+        if (!line.startsWith('data:')) continue;
+        const data = line.slice(5).trim();
+        if (data === '[DONE]') return;
+        if (data) yield JSON.parse(data) as ChunkEvent;
+      }
+      if (done) return;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}

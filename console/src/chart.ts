@@ -1,0 +1,71 @@
+import { html } from 'htm/preact';
+import { useEffect, useRef } from 'preact/hooks';
+import uPlot from 'uplot';
+
+/** Colours for up to six models, each at least 4.5:1 against the white chart background (WCAG AA). */
+const COLOURS = ['#1f5fbf', '#b3261e', '#1b7a3a', '#7a4fb3', '#a35200', '#006b75'];
+
+export interface ChartProps {
+  title: string;
+  days: string[];
+  models: string[];
+  values: number[][];
+  format: (value: number) => string;
+  /** Counts (requests, tokens): whole-number steps on the axis. */
+  integer?: boolean;
+}
+
+/** Whole-number axis steps: 1, 2, 5, 10, 20, 50, ... */
+const INTEGER_STEPS = Array.from(
+  { length: 30 },
+  (_, i) => (i % 3 === 0 ? 1 : i % 3 === 1 ? 2 : 5) * 10 ** Math.floor(i / 3),
+);
+
+/**
+ * A bar-like step chart of one metric per day, a series per model (uPlot: 24 KB gzipped, canvas). The canvas is
+ * hidden from screen readers; the page shows the same figures in a table.
+ */
+export function UsageChart({ title, days, models, values, format, integer }: ChartProps) {
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const element = box.current;
+    if (!element) return;
+    const xs = days.map((d) => Date.parse(`${d}T00:00:00Z`) / 1000);
+    const width = () => Math.max(280, element.clientWidth);
+    const plot = new uPlot(
+      {
+        width: width(),
+        height: 220,
+        tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
+        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+        axes: [
+          {},
+          { values: (_u, splits) => splits.map(format), size: 70, ...(integer ? { incrs: INTEGER_STEPS } : {}) },
+        ],
+        series: [
+          { label: 'Day' },
+          ...models.map((model, i) => ({
+            label: model,
+            stroke: COLOURS[i % COLOURS.length],
+            fill: `${COLOURS[i % COLOURS.length]}22`,
+            width: 2,
+            value: (_u: uPlot, v: number | null) => (v === null ? '—' : format(v)),
+          })),
+        ],
+      },
+      [xs, ...values],
+      element,
+    );
+    const resize = new ResizeObserver(() => plot.setSize({ width: width(), height: 220 }));
+    resize.observe(element);
+    return () => {
+      resize.disconnect();
+      plot.destroy();
+    };
+  }, [days, models, values, format, integer]);
+  const total = values.flat().reduce((a, b) => a + b, 0);
+  return html`<figure class="chart" data-total=${total}>
+    <figcaption>${title}</figcaption>
+    <div ref=${box} aria-hidden="true"></div>
+  </figure>`;
+}

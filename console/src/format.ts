@@ -1,0 +1,148 @@
+/**
+ * Formatting of the console: exact limits, prices, money, durations, and the shapes the charts need.
+ * Pure functions (no DOM), unit-tested in test/console/.
+ */
+
+const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+
+/** Exact integers with separators: limits are shown as they are enforced, never rounded (14,400 not 14K). */
+export function formatInteger(value: number): string {
+  return integer.format(value);
+}
+
+/** USD per 1M tokens, e.g. `$0.59`, `$0.05`; 0 is `Free`. */
+export function formatPricePerMillion(usd: number): string {
+  if (usd === 0) return 'Free';
+  // Exact to a millionth of a dollar: $0.025 is not rounded to $0.03.
+  return `$${trimZeros(usd.toFixed(6))}`;
+}
+
+/** An amount of USD from the API (a decimal string or a number): `$12.34`, small amounts with enough digits. */
+export function formatUsd(value: string | number | null | undefined): string {
+  if (value === null || value === undefined || value === '') return '—';
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isFinite(n)) return '—';
+  if (n === 0) return '$0.00';
+  if (Math.abs(n) < 0.01) return `$${trimZeros(n.toFixed(6))}`;
+  return `$${n.toFixed(2)}`;
+}
+
+function trimZeros(text: string): string {
+  if (!text.includes('.')) return text;
+  const trimmed = text.replace(/0+$/, '');
+  // Keep cents: $0.5 reads wrong, $0.50 right.
+  const [whole, fraction = ''] = trimmed.split('.');
+  return `${whole}.${fraction.padEnd(2, '0')}`;
+}
+
+/** Seconds as a short duration: `45s`, `3m 20s`, `5h 12m`. */
+export function formatSeconds(totalSeconds: number): string {
+  const s = Math.max(0, Math.ceil(totalSeconds));
+  if (s < 60) return `${s}s`;
+  const hours = Math.floor(s / 3600);
+  const minutes = Math.floor((s % 3600) / 60);
+  if (hours > 0) return `${hours}h ${minutes}m`;
+  return `${minutes}m ${s % 60}s`;
+}
+
+/** Milliseconds for a measurement such as time to first token: `85 ms`, `1.24 s`. */
+export function formatMs(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  return `${(ms / 1000).toFixed(2)} s`;
+}
+
+/** A share of a limit in percent, floored so 99.9% never shows as 100%. */
+export function percentOf(used: number, limit: number): number {
+  if (!(limit > 0)) return 0;
+  return Math.min(100, Math.floor((used / limit) * 1000) / 10);
+}
+
+export function formatDate(epochSeconds: number | null | undefined): string {
+  if (!epochSeconds) return '—';
+  return new Date(epochSeconds * 1000).toISOString().slice(0, 16).replace('T', ' ');
+}
+
+/** UTC days from `start` to `end` inclusive, `YYYY-MM-DD`. */
+export function daysBetween(start: string, end: string): string[] {
+  const days: string[] = [];
+  const last = Date.parse(`${end}T00:00:00Z`);
+  for (let t = Date.parse(`${start}T00:00:00Z`); t <= last && days.length <= 400; t += 86_400_000) {
+    days.push(new Date(t).toISOString().slice(0, 10));
+  }
+  return days;
+}
+
+/** `YYYY-MM-DD` of `now` minus `days` (UTC). */
+export function dayOffset(now: Date, days: number): string {
+  return new Date(now.getTime() - days * 86_400_000).toISOString().slice(0, 10);
+}
+
+export type UsageMetric = 'requests' | 'input_tokens' | 'output_tokens' | 'cost_usd';
+
+export const METRIC_LABELS: Record<UsageMetric, string> = {
+  requests: 'Requests',
+  input_tokens: 'Input tokens',
+  output_tokens: 'Output tokens',
+  cost_usd: 'Cost (USD)',
+};
+
+interface DayBucket {
+  date: string;
+  models: ({ model: string } & Record<UsageMetric, number | string>)[];
+}
+
+/**
+ * One series per model over every day of the range (days without usage are 0: the API leaves them out),
+ * for a chart of `metric` per day and model.
+ */
+export function usageSeries(
+  buckets: DayBucket[],
+  start: string,
+  end: string,
+  metric: UsageMetric,
+): { days: string[]; models: string[]; values: number[][] } {
+  const days = daysBetween(start, end);
+  const models = [...new Set(buckets.flatMap((b) => b.models.map((m) => m.model)))].sort();
+  const index = new Map(days.map((d, i) => [d, i]));
+  const values = models.map(() => days.map(() => 0));
+  for (const bucket of buckets) {
+    const i = index.get(bucket.date);
+    if (i === undefined) continue;
+    for (const m of bucket.models) {
+      const row = values[models.indexOf(m.model)];
+      if (row) row[i] = (row[i] ?? 0) + Number(m[metric]);
+    }
+  }
+  return { days, models, values };
+}
+
+/** The 50/75/90% marks of a monthly spend limit, and whether this month's spend passed each. */
+export function spendMarks(
+  limitUsd: number | null,
+  spentUsd: number,
+  thresholds: number[],
+): { percent: number; usd: number; reached: boolean }[] {
+  if (limitUsd === null || !(limitUsd > 0)) return [];
+  return thresholds.map((percent) => {
+    const usd = (limitUsd * percent) / 100;
+    return { percent, usd, reached: spentUsd >= usd };
+  });
+}
+
+/** The tier above `current` in the published order, if any. */
+export function nextTier<T extends { id: string }>(plans: T[], current: string): T | undefined {
+  const i = plans.findIndex((p) => p.id === current);
+  return i >= 0 ? plans[i + 1] : undefined;
+}
+
+/** The cost of one reply at the plan's prices (USD per 1M input and output tokens). */
+export function replyCostUsd(
+  usage: { prompt_tokens: number; completion_tokens: number },
+  pricing: { input_usd_per_million_tokens: number; output_usd_per_million_tokens: number },
+): number {
+  return (
+    (usage.prompt_tokens * pricing.input_usd_per_million_tokens +
+      usage.completion_tokens * pricing.output_usd_per_million_tokens) /
+    1_000_000
+  );
+}

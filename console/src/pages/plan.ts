@@ -1,0 +1,123 @@
+import { html } from 'htm/preact';
+import type { ConsoleApi, ModelPlan, Plan } from '../api-client';
+import { formatInteger, formatPricePerMillion, nextTier } from '../format';
+import { ErrorNotice, Loading, TableScroll, useLoad } from '../ui';
+
+/** The Plan page, shown first: the tier in large type, exact limits and prices, features, the next tier. */
+
+function pricePair(pricing: ModelPlan['pricing'], factor: number): string {
+  const { input_usd_per_million_tokens: input, output_usd_per_million_tokens: output } = pricing;
+  return `${formatPricePerMillion(input * factor)} / ${formatPricePerMillion(output * factor)}`;
+}
+
+function batchPrice(m: ModelPlan, plan: Plan): string {
+  if (!plan.features.batch.available) return 'Not on this plan';
+  return pricePair(m.pricing, 1 - plan.features.batch.discount_percent / 100);
+}
+
+function fineTunedPrice(m: ModelPlan, plan: Plan): string {
+  if (!plan.features.lora_fine_tuning.available) return 'Not on this plan';
+  return pricePair(m.pricing, 1 + plan.features.lora_fine_tuning.premium_percent / 100);
+}
+
+function LimitsTable({ plan, caption }: { plan: Plan; caption: string }) {
+  const row = (m: ModelPlan) => html`<tr>
+    <th scope="row">${m.display_name}<br /><code>${m.id}</code></th>
+    <td>${formatInteger(m.limits.requests_per_minute)}</td>
+    <td>${formatInteger(m.limits.requests_per_day)}</td>
+    <td>${formatInteger(m.limits.tokens_per_minute)}</td>
+    <td>${formatInteger(m.limits.tokens_per_day)}</td>
+    <td>${pricePair(m.pricing, 1)}</td>
+    <td>${batchPrice(m, plan)}</td>
+    <td>${fineTunedPrice(m, plan)}</td>
+  </tr>`;
+  return html`<${TableScroll} label=${caption}>
+    <table class="limits">
+      <caption>${caption}</caption>
+      <thead>
+        <tr>
+          <th scope="col">Model</th>
+          <th scope="col"><abbr title="requests per minute">RPM</abbr></th>
+          <th scope="col"><abbr title="requests per day">RPD</abbr></th>
+          <th scope="col"><abbr title="tokens per minute">TPM</abbr></th>
+          <th scope="col"><abbr title="tokens per day">TPD</abbr></th>
+          <th scope="col">Price per 1M tokens, input / output</th>
+          <th scope="col">Batch, input / output</th>
+          <th scope="col">Fine-tuned, input / output</th>
+        </tr>
+      </thead>
+      <tbody>${plan.models.map(row)}</tbody>
+    </table>
+  <//>`;
+}
+
+function Features({ plan }: { plan: Plan }) {
+  const { batch, spend_limit: spend, lora_fine_tuning: lora } = plan.features;
+  const quota = plan.edge.quota;
+  return html`<ul class="features">
+    <li>${batch.available ? `Batch API at ${batch.discount_percent}% off` : 'No batch API'}</li>
+    <li>
+      ${
+        spend.available
+          ? `Monthly spend limit, alerts at ${spend.alert_thresholds_percent.map((p) => `${p}%`).join(', ')}`
+          : 'No charges, so no spend limit'
+      }
+    </li>
+    <li>
+      ${
+        lora.available
+          ? `LoRA fine-tuning${lora.premium_percent > 0 ? ` at +${lora.premium_percent}% per token` : ''}`
+          : 'No fine-tuning'
+      }
+    </li>
+    <li>
+      ${`Up to ${formatInteger(plan.edge.requests_per_second)} requests per second per account (bursts of ${formatInteger(plan.edge.burst)})`}${quota ? `, at most ${formatInteger(quota.limit)} requests per ${quota.period}` : ''}
+    </li>
+  </ul>`;
+}
+
+export function PlanPage({ api, tier }: { api: ConsoleApi; tier: string }) {
+  const { data, error, loading } = useLoad(() => Promise.all([api.me(), api.plans()]), [api]);
+  if (loading && !data) return html`<${Loading} what="your plan" />`;
+  if (error || !data) return html`<${ErrorNotice} error=${error} />`;
+  const [me, plans] = data;
+  const plan = me.plan;
+  const next = nextTier(plans.data, tier);
+  return html`<section aria-labelledby="plan-title">
+    <p class="eyebrow">Your plan</p>
+    <h1 id="plan-title" class="tier-name">${plan.display_name}</h1>
+    <p class="lead">${plan.description}</p>
+    ${me.custom_plan ? html`<p class="notice info">Your account has a custom plan: the limits below are yours.</p>` : null}
+    <${Features} plan=${plan} />
+    <${LimitsTable} plan=${plan} caption=${`${plan.display_name}: limits and prices per model`} />
+    <p class="muted">
+      Limits are per model and per account, over fixed UTC minutes and days. Prices are USD per million tokens.
+    </p>
+    <h2>${next ? `What ${next.display_name} adds` : 'You are on the highest plan'}</h2>
+    ${
+      next
+        ? html`<div class="compare">
+          <div class="compare-column">
+            <h3>${plan.display_name} (now)</h3>
+            <${Features} plan=${plan} />
+          </div>
+          <div class="compare-column next">
+            <h3>${next.display_name}</h3>
+            <p>${next.description}</p>
+            <${Features} plan=${next} />
+          </div>
+        </div>
+        <${LimitsTable} plan=${next} caption=${`${next.display_name}: limits and prices per model`} />`
+        : null
+    }
+    ${
+      plans.upgrade
+        ? html`<div class="upgrade">
+          <h2>How to change your plan</h2>
+          <p>${plans.upgrade.text}</p>
+          ${plans.upgrade.url ? html`<p><a class="button" href=${plans.upgrade.url} rel="noopener">Upgrade</a></p>` : null}
+        </div>`
+        : null
+    }
+  </section>`;
+}

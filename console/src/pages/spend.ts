@@ -1,0 +1,98 @@
+import { html } from 'htm/preact';
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, type ConsoleApi, type SpendLimit } from '../api-client';
+import { formatUsd, percentOf, spendMarks } from '../format';
+import { ErrorNotice, Loading, useLoad } from '../ui';
+
+/** The Spend limit page (Developer, Enterprise): set or clear the monthly limit; this month's spend against it. */
+export function SpendPage({ api }: { api: ConsoleApi }) {
+  const loaded = useLoad(() => api.spendLimit(), [api]);
+  const [spend, setSpend] = useState<SpendLimit | undefined>();
+  const [value, setValue] = useState('');
+  const [error, setError] = useState<unknown>();
+  const [saved, setSaved] = useState('');
+
+  useEffect(() => {
+    if (loaded.data) {
+      setSpend(loaded.data);
+      setValue(loaded.data.monthly_limit_usd === null ? '' : String(loaded.data.monthly_limit_usd));
+    }
+  }, [loaded.data]);
+
+  if (loaded.error) return html`<${ErrorNotice} error=${loaded.error} />`;
+  if (!spend) return html`<${Loading} what="your spend limit" />`;
+  if (!spend.available) {
+    return html`<section aria-labelledby="spend-title">
+      <h1 id="spend-title">Spend limit</h1>
+      <p class="lead">Your plan has no charges, so it needs no spend limit. Paid plans can set a monthly limit with alerts at 50, 75 and 90%: see the Plan page.</p>
+    </section>`;
+  }
+
+  const save = async (limit: number | null) => {
+    setError(undefined);
+    setSaved('');
+    try {
+      const updated = await api.setSpendLimit(limit);
+      setSpend(updated);
+      setValue(updated.monthly_limit_usd === null ? '' : String(updated.monthly_limit_usd));
+      setSaved(limit === null ? 'The spend limit is removed.' : `The spend limit is now ${formatUsd(limit)} a month.`);
+    } catch (e) {
+      setError(e);
+    }
+  };
+  const submit = (event: Event) => {
+    event.preventDefault();
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
+      setError(
+        new ApiError(
+          400,
+          'The limit must be an amount in USD.',
+          'Not a valid amount',
+          'Enter a number such as 50, or use "Remove limit".',
+        ),
+      );
+      return;
+    }
+    void save(n);
+  };
+
+  const spent = Number(spend.spent_usd);
+  const limit = spend.monthly_limit_usd;
+  const marks = spendMarks(limit, spent, spend.alert_thresholds_percent);
+  return html`<section aria-labelledby="spend-title">
+    <h1 id="spend-title">Spend limit</h1>
+    <p class="lead">
+      Requests that could pass the limit are refused (HTTP 429, insufficient_quota). Alerts go out at
+      ${spend.alert_thresholds_percent.map((p) => `${p}%`).join(', ')} of it. A change applies within a minute.
+    </p>
+    <dl class="figures">
+      <div><dt>Spent in ${spend.month}</dt><dd data-testid="spent">${formatUsd(spend.spent_usd)}</dd></div>
+      <div><dt>Held by requests in flight</dt><dd>${formatUsd(spend.reserved_usd)}</dd></div>
+      <div><dt>Monthly limit</dt><dd data-testid="limit">${limit === null ? 'None' : formatUsd(limit)}</dd></div>
+    </dl>
+    ${
+      limit !== null
+        ? html`<div class="spend-bar">
+          <progress max="100" value=${percentOf(spent, limit)} aria-label=${`${percentOf(spent, limit)}% of the limit spent`}></progress>
+          <ul class="marks">
+            ${marks.map(
+              (m) => html`<li class=${m.reached ? 'reached' : ''}>
+                ${m.percent}%: ${formatUsd(m.usd)} ${m.reached ? '(reached)' : ''}
+              </li>`,
+            )}
+          </ul>
+        </div>`
+        : null
+    }
+    <form class="inline-form" onSubmit=${submit}>
+      <label>Monthly limit in USD
+        <input name="limit" type="number" min="0" step="0.01" inputmode="decimal" value=${value}
+          onInput=${(e: Event) => setValue((e.target as HTMLInputElement).value)} /></label>
+      <button type="submit">Save limit</button>
+      <button type="button" class="secondary" onClick=${() => save(null)} disabled=${limit === null}>Remove limit</button>
+    </form>
+    <p role="status" class="saved">${saved}</p>
+    <${ErrorNotice} error=${error} />
+  </section>`;
+}

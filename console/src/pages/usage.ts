@@ -1,0 +1,141 @@
+import { html } from 'htm/preact';
+import { useMemo, useState } from 'preact/hooks';
+import type { ConsoleApi, LimitRow, Limits, Usage } from '../api-client';
+import { UsageChart } from '../chart';
+import {
+  dayOffset,
+  formatInteger,
+  formatSeconds,
+  formatUsd,
+  METRIC_LABELS,
+  percentOf,
+  type UsageMetric,
+  usageSeries,
+} from '../format';
+import { ErrorNotice, Loading, TableScroll, useLoad } from '../ui';
+
+/** The Usage page: headroom now (`/v1/limits`), and charts per day and model over a date range (`/v1/usage`). */
+
+const METRICS: UsageMetric[] = ['requests', 'input_tokens', 'output_tokens', 'cost_usd'];
+const formatters: Record<UsageMetric, (v: number) => string> = {
+  requests: formatInteger,
+  input_tokens: formatInteger,
+  output_tokens: formatInteger,
+  cost_usd: (v) => formatUsd(v),
+};
+
+function MetricChart({
+  metric,
+  usage,
+  range,
+}: {
+  metric: UsageMetric;
+  usage: Usage;
+  range: { start: string; end: string };
+}) {
+  // The chart is rebuilt only when its data changes, not on every render of the page.
+  const series = useMemo(() => usageSeries(usage.data, range.start, range.end, metric), [usage, range, metric]);
+  return html`<${UsageChart} title=${METRIC_LABELS[metric]} format=${formatters[metric]} integer=${metric !== 'cost_usd'}
+    days=${series.days} models=${series.models} values=${series.values} />`;
+}
+
+function Meter({ row, label }: { row: LimitRow; label: string }) {
+  const percent = percentOf(row.used, row.limit);
+  return html`<td>
+    <span>${formatInteger(row.remaining)} left of ${formatInteger(row.limit)}</span>
+    <progress max="100" value=${percent} aria-label=${`${label}: ${percent}% used`}></progress>
+  </td>`;
+}
+
+function Headroom({ limits }: { limits: Limits }) {
+  return html`<${TableScroll} label="Headroom now">
+    <table>
+      <caption>
+        ${`Headroom now. This minute resets in ${formatSeconds(limits.reset_minute_seconds)}, today (UTC) in ${formatSeconds(limits.reset_day_seconds)}.`}
+      </caption>
+      <thead>
+        <tr>
+          <th scope="col">Model</th>
+          <th scope="col">Requests this minute</th>
+          <th scope="col">Requests today</th>
+          <th scope="col">Tokens this minute</th>
+          <th scope="col">Tokens today</th>
+        </tr>
+      </thead>
+      <tbody>
+        ${limits.data.map(
+          (m) => html`<tr>
+            <th scope="row"><code>${m.model}</code></th>
+            <${Meter} row=${m.requests_per_minute} label=${`${m.model} requests this minute`} />
+            <${Meter} row=${m.requests_per_day} label=${`${m.model} requests today`} />
+            <${Meter} row=${m.tokens_per_minute} label=${`${m.model} tokens this minute`} />
+            <${Meter} row=${m.tokens_per_day} label=${`${m.model} tokens today`} />
+          </tr>`,
+        )}
+      </tbody>
+    </table>
+  <//>`;
+}
+
+export function UsagePage({ api }: { api: ConsoleApi }) {
+  const today = dayOffset(new Date(), 0);
+  const [range, setRange] = useState({ start: dayOffset(new Date(), 6), end: today });
+  const [draft, setDraft] = useState(range);
+  const limits = useLoad(() => api.limits(), [api]);
+  const usage = useLoad(() => api.usage(range.start, range.end), [api, range.start, range.end]);
+
+  const apply = (event: Event) => {
+    event.preventDefault();
+    setRange(draft);
+  };
+  return html`<section aria-labelledby="usage-title">
+    <h1 id="usage-title">Usage</h1>
+    <h2>Right now</h2>
+    ${limits.error ? html`<${ErrorNotice} error=${limits.error} />` : null}
+    ${limits.data ? html`<${Headroom} limits=${limits.data} />` : html`<${Loading} what="your limits" />`}
+    <p><button type="button" class="secondary" onClick=${() => {
+      limits.reload();
+      usage.reload();
+    }}>Refresh</button></p>
+
+    <h2>Per day and model</h2>
+    <form class="inline-form" onSubmit=${apply}>
+      <label>From <input type="date" name="start" required value=${draft.start} max=${today}
+        onInput=${(e: Event) => setDraft({ ...draft, start: (e.target as HTMLInputElement).value })} /></label>
+      <label>To <input type="date" name="end" required value=${draft.end} max=${today}
+        onInput=${(e: Event) => setDraft({ ...draft, end: (e.target as HTMLInputElement).value })} /></label>
+      <button type="submit">Show</button>
+    </form>
+    ${usage.error ? html`<${ErrorNotice} error=${usage.error} />` : null}
+    ${usage.loading && !usage.data ? html`<${Loading} what="usage" />` : null}
+    ${
+      usage.data
+        ? html`<p class="totals" aria-live="polite" data-testid="usage-totals">
+            ${`Total: ${formatInteger(usage.data.total.requests)} requests, ${formatInteger(usage.data.total.input_tokens)} input and ${formatInteger(usage.data.total.output_tokens)} output tokens, ${formatUsd(usage.data.total.cost_usd)}.`}
+          </p>
+          <div class="charts">
+            ${METRICS.map(
+              (metric) => html`<${MetricChart} key=${metric} metric=${metric} usage=${usage.data} range=${range} />`,
+            )}
+          </div>
+          <${TableScroll} label="Usage per day and model">
+            <table>
+              <caption>Usage per day and model</caption>
+              <thead><tr><th scope="col">Day</th><th scope="col">Model</th><th scope="col">Requests</th>
+                <th scope="col">Input tokens</th><th scope="col">Output tokens</th><th scope="col">Cost</th></tr></thead>
+              <tbody>
+                ${usage.data.data.flatMap((day) =>
+                  day.models.map(
+                    (m) => html`<tr><td>${day.date}</td><td><code>${m.model}</code></td>
+                      <td>${formatInteger(m.requests)}</td><td>${formatInteger(m.input_tokens)}</td>
+                      <td>${formatInteger(m.output_tokens)}</td><td>${formatUsd(m.cost_usd)}</td></tr>`,
+                  ),
+                )}
+                ${usage.data.data.length === 0 ? html`<tr><td colspan="6">No usage in this range yet.</td></tr>` : null}
+              </tbody>
+            </table>
+          <//>`
+        : null
+    }
+  </section>`;
+}
