@@ -1,0 +1,152 @@
+import { ApiError, ConsoleApi, explainError, sseEvents } from '../../console/src/api-client';
+
+const KEY = 'tl_test';
+
+function stream(pieces: string[]): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  return new ReadableStream({
+    start(controller) {
+      for (const piece of pieces) controller.enqueue(encoder.encode(piece));
+      controller.close();
+    },
+  });
+}
+
+function errorResponse(status: number, error: object, headers: Record<string, string> = {}) {
+  return new Response(JSON.stringify({ error }), {
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
+}
+
+describe('console API client', () => {
+  it('sends the key only in the Authorization header, to the same-origin /v1 paths', async () => {
+    const calls: { url: string; init: RequestInit }[] = [];
+    const fetchImpl = (async (url: string, init: RequestInit) => {
+      calls.push({ url, init });
+      return new Response(JSON.stringify({ data: [] }), { status: 200 });
+    }) as unknown as typeof fetch;
+    const api = new ConsoleApi(KEY, '/v1', fetchImpl);
+
+    await api.keys();
+    await api.createKey('ci');
+    await api.revokeKey('key_a/b');
+    await api.usage('2026-11-01', '2026-11-07');
+    await api.setSpendLimit(null);
+
+    expect(calls.map((c) => `${c.init.method ?? 'GET'} ${c.url}`)).toEqual([
+      'GET /v1/keys',
+      'POST /v1/keys',
+      'DELETE /v1/keys/key_a%2Fb',
+      'GET /v1/usage?group_by=day&start_date=2026-11-01&end_date=2026-11-07',
+      'PUT /v1/spend_limit',
+    ]);
+    for (const call of calls) {
+      expect((call.init.headers as Record<string, string>).authorization).toBe(`Bearer ${KEY}`);
+      expect(call.url).not.toContain(KEY);
+    }
+    expect(calls[4]?.init.body).toBe('{"monthly_limit_usd":null}');
+  });
+
+  it.each([
+    [401, { message: 'Invalid API Key', code: 'invalid_api_key' }, {}, 'This API key is not accepted', /revoked/],
+    [
+      429,
+      { message: 'Rate limit reached for model `m`', type: 'tokens', code: 'rate_limit_exceeded' },
+      { 'retry-after': '7' },
+      'Rate limit reached',
+      /Try again in 7s/,
+    ],
+    [
+      429,
+      { message: 'spend', code: 'insufficient_quota' },
+      {},
+      'Your monthly spend limit is reached',
+      /Spend limit page/,
+    ],
+    [403, { message: 'not on tier', code: 'model_not_available_on_tier' }, {}, 'Not available on your plan', /upgrade/],
+    [
+      503,
+      { message: 'no capacity', code: 'model_unavailable' },
+      { 'retry-after': '300' },
+      'The model is starting or busy',
+      /5m 0s/,
+    ],
+    [
+      500,
+      { message: 'Internal error (request req-9)' },
+      { 'x-request-id': 'req-9' },
+      'The service had a problem',
+      /req-9/,
+    ],
+  ])('explains HTTP %i in words, with what to do', async (status, error, headers, title, advice) => {
+    const api = new ConsoleApi(KEY, '/v1', (async () =>
+      errorResponse(status, error, headers)) as unknown as typeof fetch);
+    const failure = await api.me().catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(ApiError);
+    expect(failure).toMatchObject({ status, title, message: error.message });
+    expect((failure as ApiError).advice).toMatch(advice);
+  });
+
+  it('explains a network failure and a body that is not JSON', async () => {
+    const offline = new ConsoleApi(KEY, '/v1', (async () => {
+      throw new TypeError('fetch failed');
+    }) as unknown as typeof fetch);
+    await expect(offline.me()).rejects.toMatchObject({ status: 0, title: 'The API cannot be reached' });
+    const proxy = explainError(502, null, new Headers());
+    expect(proxy.message).toBe('The API answered HTTP 502.');
+  });
+
+  it('parses a stream split mid-line, keeps usage, time to first token and the rate-limit headers', async () => {
+    const chunk = (content: string) => `data: ${JSON.stringify({ choices: [{ delta: { content } }] })}\n\n`;
+    const body = [
+      chunk('Hel'),
+      chunk('lo'),
+      `data: ${JSON.stringify({ choices: [{ delta: {}, finish_reason: 'stop' }] })}\n\n`,
+      `data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } })}\n\n`,
+      'data: [DONE]\n\n',
+    ].join('');
+    const pieces = [body.slice(0, 17), body.slice(17, 60), body.slice(60)];
+    let now = 0;
+    const fetchImpl = (async () => {
+      now = 100; // the first content arrives 100 ms after sending
+      return new Response(stream(pieces), {
+        status: 200,
+        headers: { 'x-ratelimit-remaining-tokens': '995', 'x-ratelimit-reset-tokens': '1.5s', 'x-request-id': 'r1' },
+      });
+    }) as unknown as typeof fetch;
+    const api = new ConsoleApi(KEY, '/v1', fetchImpl, () => now);
+    const seen: string[] = [];
+
+    const reply = await api.chat({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }, (p) => seen.push(p));
+
+    expect(seen).toEqual(['Hel', 'lo']);
+    expect(reply).toMatchObject({
+      text: 'Hello',
+      ttftMs: 100,
+      finishReason: 'stop',
+      usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 },
+      rateLimit: { 'x-ratelimit-remaining-tokens': '995', 'x-ratelimit-reset-tokens': '1.5s' },
+      requestId: 'r1',
+    });
+  });
+
+  it('raises an error sent inside the stream', async () => {
+    const body = `data: ${JSON.stringify({ error: { message: 'The model failed', code: 'model_error' } })}\n\n`;
+    const api = new ConsoleApi(KEY, '/v1', (async () => new Response(stream([body]))) as unknown as typeof fetch);
+    await expect(api.chat({ model: 'm', messages: [] }, () => undefined)).rejects.toMatchObject({
+      title: 'The reply stopped with an error',
+      message: 'The model failed',
+    });
+  });
+
+  it('stops reading at [DONE] and skips comments and blank lines', async () => {
+    const events = [];
+    for await (const e of sseEvents(
+      stream([': keep-alive\n\n', 'data: {"choices":[]}\r\n\r\n', 'data: [DONE]\n\n', 'data: {"x":1}\n']),
+    )) {
+      events.push(e);
+    }
+    expect(events).toEqual([{ choices: [] }]);
+  });
+});

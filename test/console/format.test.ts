@@ -1,0 +1,93 @@
+import {
+  daysBetween,
+  formatInteger,
+  formatPricePerMillion,
+  formatSeconds,
+  formatUsd,
+  nextTier,
+  percentOf,
+  replyCostUsd,
+  spendMarks,
+  usageSeries,
+} from '../../console/src/format';
+
+describe('console formatting', () => {
+  it('shows limits exactly, with separators, never rounded', () => {
+    expect(formatInteger(14_400)).toBe('14,400');
+    expect(formatInteger(1_000_000_000)).toBe('1,000,000,000');
+    expect(formatInteger(30)).toBe('30');
+  });
+
+  it('shows prices per 1M tokens to the millionth of a dollar, with cents at least', () => {
+    expect(formatPricePerMillion(0)).toBe('Free');
+    expect(formatPricePerMillion(0.59)).toBe('$0.59');
+    expect(formatPricePerMillion(0.05)).toBe('$0.05');
+    expect(formatPricePerMillion(0.5)).toBe('$0.50');
+    // Half of $0.05 (a batch discount) is $0.025, not $0.03.
+    expect(formatPricePerMillion(0.05 * 0.5)).toBe('$0.025');
+    expect(formatPricePerMillion(0.79 * 1.25)).toBe('$0.9875');
+    expect(formatPricePerMillion(12)).toBe('$12.00');
+  });
+
+  it('shows amounts of USD from the API (decimal strings) and tiny costs with their digits', () => {
+    expect(formatUsd('12.3456')).toBe('$12.35');
+    expect(formatUsd('0')).toBe('$0.00');
+    expect(formatUsd(0.000005)).toBe('$0.000005');
+    expect(formatUsd(null)).toBe('—');
+    expect(formatUsd('not a number')).toBe('—');
+  });
+
+  it('shows durations as people read them', () => {
+    expect(formatSeconds(0.2)).toBe('1s');
+    expect(formatSeconds(59)).toBe('59s');
+    expect(formatSeconds(200)).toBe('3m 20s');
+    expect(formatSeconds(5 * 3600 + 12 * 60 + 5)).toBe('5h 12m');
+  });
+
+  it('floors shares so a limit is never shown as full before it is', () => {
+    expect(percentOf(999, 1000)).toBe(99.9);
+    expect(percentOf(9999, 10000)).toBe(99.9);
+    expect(percentOf(5, 0)).toBe(0);
+    expect(percentOf(20, 10)).toBe(100);
+  });
+
+  it('fills days without usage with zeros, one series per model', () => {
+    const buckets = [
+      {
+        date: '2026-11-02',
+        models: [
+          { model: 'b', requests: 2, input_tokens: 20, output_tokens: 4, cost_usd: '0.000010' },
+          { model: 'a', requests: 1, input_tokens: 10, output_tokens: 2, cost_usd: '0.000005' },
+        ],
+      },
+      { date: '2026-11-04', models: [{ model: 'a', requests: 3, input_tokens: 1, output_tokens: 1, cost_usd: '0' }] },
+    ];
+    expect(usageSeries(buckets, '2026-11-01', '2026-11-04', 'requests')).toEqual({
+      days: ['2026-11-01', '2026-11-02', '2026-11-03', '2026-11-04'],
+      models: ['a', 'b'],
+      values: [
+        [0, 1, 0, 3],
+        [0, 2, 0, 0],
+      ],
+    });
+    expect(usageSeries(buckets, '2026-11-02', '2026-11-02', 'cost_usd').values).toEqual([[0.000005], [0.00001]]);
+    expect(daysBetween('2026-12-31', '2027-01-01')).toEqual(['2026-12-31', '2027-01-01']);
+  });
+
+  it('places the 50/75/90% marks of a spend limit and says which were passed', () => {
+    expect(spendMarks(40, 31, [50, 75, 90])).toEqual([
+      { percent: 50, usd: 20, reached: true },
+      { percent: 75, usd: 30, reached: true },
+      { percent: 90, usd: 36, reached: false },
+    ]);
+    expect(spendMarks(null, 10, [50])).toEqual([]);
+  });
+
+  it('prices a reply at the plan prices and finds the next tier', () => {
+    const pricing = { input_usd_per_million_tokens: 0.59, output_usd_per_million_tokens: 0.79 };
+    expect(replyCostUsd({ prompt_tokens: 1_000_000, completion_tokens: 500_000 }, pricing)).toBeCloseTo(0.985, 10);
+    const plans = [{ id: 'free' }, { id: 'developer' }, { id: 'enterprise' }];
+    expect(nextTier(plans, 'free')?.id).toBe('developer');
+    expect(nextTier(plans, 'enterprise')).toBeUndefined();
+  });
+});

@@ -1,0 +1,262 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
+import { loadConfig } from '../../lib/config/load';
+import { type LocalMode, startLocalMode } from '../../local/local-mode';
+
+/**
+ * The console in a real browser (Debian's Chromium, driven by playwright-core) against local mode: the flow
+ * of a new developer from sign-in to sign-out, an accessibility check of every page with axe-core, and a
+ * screenshot of every page at laptop and phone width under `.screenshots/console/` (git-ignored).
+ */
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOTS = path.join(__dirname, '..', '..', '.screenshots', 'console');
+const LAPTOP = { width: 1366, height: 860 };
+const PHONE = { width: 390, height: 844 };
+const PAGES = ['plan', 'usage', 'keys', 'spend', 'playground'] as const;
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+if (!existsSync(CHROMIUM)) {
+  throw new Error(
+    `The console's browser tests need Chromium at ${CHROMIUM}: apt-get update && apt-get install -y chromium`,
+  );
+}
+
+describe('the web console in Chromium', () => {
+  let local: LocalMode;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  const problems: string[] = [];
+  let developerKey: string;
+
+  beforeAll(async () => {
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    local = await startLocalMode({
+      config: loadConfig({ env: 'dev' }),
+      port: 0,
+      // Paced so the stream is visible: 150 ms to the first token, then 25 tokens a second.
+      backend: new TestModelBackend({ timeToFirstTokenMs: 150, tokensPerSecond: 25, replyTokens: 30 }),
+      // No authorizer cache: a revoked key answers 401 on its next request.
+      authorizerCacheTtlMs: 0,
+    });
+    developerKey = local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey as string;
+    browser = await chromium.launch({ executablePath: CHROMIUM });
+    context = await browser.newContext({ viewport: LAPTOP });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: local.url });
+    page = await context.newPage();
+    // Any CSP violation or script error on any page fails the test at the end.
+    // (Chromium also logs every 4xx as "Failed to load resource": those are answers the console shows.)
+    page.on('console', (m) => {
+      if (
+        m.type() === 'error' &&
+        !m.text().startsWith('Failed to load resource: the server responded with a status of 4')
+      ) {
+        problems.push(m.text());
+      }
+    });
+    page.on('pageerror', (e) => problems.push(e.message));
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await local?.stop();
+  });
+
+  const go = async (name: (typeof PAGES)[number]) => {
+    await page
+      .getByRole('navigation', { name: 'Console' })
+      .getByRole('link', { name: linkName(name) })
+      .click();
+    await page.getByRole('heading', { level: 1 }).waitFor();
+  };
+
+  it('refuses a wrong key in words and says what to do', async () => {
+    await page.goto(local.consoleUrl as string);
+    await page.getByLabel('API key').fill(`tl_${'x'.repeat(49)}`);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const alert = page.getByRole('alert');
+    await expectText(alert, 'This API key is not accepted');
+    await expectText(alert, 'ask your operator for a new key');
+  });
+
+  it('signs in with a demo key and shows the plan first, with its exact limits', async () => {
+    await page.getByLabel('API key').fill(developerKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expectText(page.getByRole('heading', { level: 1 }), 'Developer');
+    expect(page.url()).toMatch(/#\/plan$/);
+    const table = page.getByRole('table', { name: 'Developer: limits and prices per model' });
+    const row = table.getByRole('row', { name: /llama-3.3-70b-versatile/ });
+    // Exactly the configured figures: 1,000 RPM, 500,000 RPD, 300,000 TPM, 100,000,000 TPD, $0.59 / $0.79.
+    for (const text of ['1,000', '500,000', '300,000', '100,000,000', '$0.59 / $0.79', '$0.295 / $0.395']) {
+      await expectText(row, text);
+    }
+    await expectText(page.getByRole('heading', { level: 2, name: 'What Enterprise adds' }), 'Enterprise');
+    await expectText(page.locator('.upgrade'), 'contact your Tierline operator');
+    // The key is in session storage only: not in the URL, not in local storage or cookies.
+    expect(page.url()).not.toContain(developerKey);
+    expect(await page.evaluate(() => sessionStorage.getItem('tierline.apiKey'))).toBe(developerKey);
+    expect(await page.evaluate(() => localStorage.length)).toBe(0);
+    expect(await context.cookies()).toEqual([]);
+  });
+
+  it('streams a playground reply with tokens, cost, time to first token and rate-limit headers, and the usage chart follows', async () => {
+    await go('usage');
+    const requestsChart = page.locator('figure.chart', { hasText: 'Requests' });
+    await requestsChart.waitFor();
+    const before = Number(await requestsChart.getAttribute('data-total'));
+
+    await go('playground');
+    await page.getByLabel('System prompt').fill('Answer in one sentence.');
+    await page.getByLabel('Message').fill('Tell me about streaming');
+    await page.getByLabel('Max tokens').fill('20');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const reply = page.getByTestId('reply');
+    // Watch it stream: some words arrive while the reply is still being written.
+    await page.waitForFunction(() => {
+      const el = document.querySelector('[data-testid="reply"]');
+      // More than two words streamed (not the placeholder), and the reply still being written.
+      return (
+        el?.getAttribute('aria-busy') === 'true' &&
+        !el.querySelector('.muted') &&
+        (el.textContent ?? '').split(' ').length > 2
+      );
+    });
+    const partial = (await reply.textContent()) ?? '';
+    const stats = page.getByTestId('reply-stats');
+    await stats.waitFor();
+    const full = (await reply.textContent()) ?? '';
+    expect(full.length).toBeGreaterThan(partial.length);
+    expect(full.startsWith(partial)).toBe(true);
+    await expectText(stats, '20 out');
+    await expectText(stats, 'Time to first token');
+    expect(await stats.textContent()).toMatch(/Cost\$0\.0000\d+/);
+    await expectText(page.locator('dl.headers'), 'x-ratelimit-remaining-requests');
+    await expectText(page.locator('dl.headers'), 'x-ratelimit-reset-tokens');
+
+    await page.getByRole('button', { name: 'Copy as curl' }).click();
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    expect(copied).toContain('curl -N');
+    expect(copied).toContain('$TIERLINE_API_KEY');
+    expect(copied).not.toContain(developerKey);
+
+    await go('usage');
+    await page.waitForFunction(
+      (previous) => Number(document.querySelector('figure.chart')?.getAttribute('data-total')) === previous + 1,
+      before,
+    );
+    await expectText(page.getByRole('region', { name: 'Usage per day and model' }), 'llama-3.1-8b-instant');
+  });
+
+  it('creates a key (shown once) that works, and revokes it: the revoked key gets 401', async () => {
+    await go('keys');
+    await page.getByLabel('Key name').fill('browser test');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const secret = (await page.getByTestId('new-key').textContent()) ?? '';
+    expect(secret).toMatch(/^tl_[0-9A-Za-z]{49}$/);
+    const call = (key: string) =>
+      fetch(`${local.openAIBaseUrl}/models`, { headers: { authorization: `Bearer ${key}` } });
+    expect((await call(secret)).status).toBe(200);
+
+    const row = page.getByRole('row', { name: /browser test/ });
+    await expectText(row, 'active');
+    page.once('dialog', (dialog) => void dialog.accept());
+    await row.getByRole('button', { name: 'Revoke browser test' }).click();
+    await expectText(row, 'revoked');
+    expect((await call(secret)).status).toBe(401);
+    // The secret is gone from the page once revoked: it was shown once.
+    expect(await page.content()).not.toContain(secret);
+  });
+
+  it('sets a spend limit and shows the 50/75/90% marks', async () => {
+    await go('spend');
+    await page.getByLabel('Monthly limit in USD').fill('25');
+    await page.getByRole('button', { name: 'Save limit' }).click();
+    await expectText(page.getByRole('status'), 'The spend limit is now $25.00 a month.');
+    await expectText(page.getByTestId('limit'), '$25.00');
+    for (const mark of ['50%: $12.50', '75%: $18.75', '90%: $22.50']) await expectText(page.locator('.marks'), mark);
+    const limit = await fetch(`${local.openAIBaseUrl}/spend_limit`, {
+      headers: { authorization: `Bearer ${developerKey}` },
+    });
+    expect((await limit.json()).monthly_limit_usd).toBe(25);
+  });
+
+  it('passes an axe accessibility check on every page, and is screenshotted at laptop and phone width', async () => {
+    // axe is injected as a script, which the console's CSP rightly forbids: this context bypasses CSP for it.
+    const audit = await browser.newContext({ viewport: LAPTOP, bypassCSP: true });
+    const auditPage = await audit.newPage();
+    await auditPage.goto(local.consoleUrl as string);
+    await auditPage.evaluate((key) => sessionStorage.setItem('tierline.apiKey', key), developerKey);
+    const violations: string[] = [];
+    for (const viewport of [LAPTOP, PHONE]) {
+      await auditPage.setViewportSize(viewport);
+      const width = viewport === LAPTOP ? 'laptop' : 'phone';
+      for (const name of PAGES) {
+        await auditPage.goto(`${local.consoleUrl}#/${name}`);
+        await auditPage.reload();
+        await auditPage.getByRole('heading', { level: 1 }).waitFor();
+        await auditPage.waitForLoadState('networkidle');
+        await auditPage.addScriptTag({ content: AXE });
+        const result = await auditPage.evaluate(async () => {
+          const axe = (window as unknown as { axe: { run: (c: unknown, o: unknown) => Promise<unknown> } }).axe;
+          return (await axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21aa', 'best-practice'] })) as {
+            violations: { id: string; nodes: { target: string[] }[] }[];
+          };
+        });
+        for (const v of result.violations)
+          violations.push(`${width} ${name}: ${v.id} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+        await auditPage.screenshot({ path: path.join(SCREENSHOTS, `${name}-${width}.png`), fullPage: true });
+        // Nothing wider than the viewport (a phone must not scroll sideways; wide tables scroll in their box).
+        const scrollWidth = await auditPage.evaluate(() => document.documentElement.scrollWidth);
+        if (scrollWidth > viewport.width) violations.push(`${width} ${name}: page is ${scrollWidth}px wide`);
+      }
+    }
+    await audit.close();
+    expect(violations).toEqual([]);
+  });
+
+  it('can be used with the keyboard alone, with a visible focus', async () => {
+    await page.goto(`${local.consoleUrl}#/plan`);
+    await page.reload();
+    await page.getByRole('heading', { level: 1 }).waitFor();
+    await page.keyboard.press('Tab'); // skip link
+    await page.keyboard.press('Tab'); // first navigation link: Plan
+    await page.keyboard.press('Tab'); // Usage
+    const focused = page.locator(':focus');
+    await expectText(focused, 'Usage');
+    const outline = await focused.evaluate((el) => getComputedStyle(el).outlineStyle);
+    expect(outline).toBe('solid');
+    await page.keyboard.press('Enter');
+    await expectText(page.getByRole('heading', { level: 1 }), 'Usage');
+  });
+
+  it('signs out: the key is forgotten and the sign-in form is back', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').waitFor();
+    expect(await page.evaluate(() => sessionStorage.getItem('tierline.apiKey'))).toBeNull();
+    await page.reload();
+    await page.getByLabel('API key').waitFor();
+    expect(problems).toEqual([]);
+  });
+});
+
+function linkName(name: (typeof PAGES)[number]): string {
+  return { plan: 'Plan', usage: 'Usage', keys: 'Keys', spend: 'Spend limit', playground: 'Playground' }[name];
+}
+
+/** Waits until the locator's text contains `text` (the console renders asynchronously). */
+async function expectText(locator: ReturnType<Page['locator']>, text: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    last =
+      (await locator
+        .first()
+        .textContent()
+        .catch(() => '')) ?? '';
+    if (last.includes(text)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`expected "${text}" in "${last.slice(0, 300)}"`);
+}
