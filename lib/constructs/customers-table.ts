@@ -40,6 +40,21 @@ export class CustomersTable extends Construct {
     );
   }
 
+  /**
+   * Lets `fn` manage a customer's named API keys (`/v1/keys`): write a new key item (never overwriting one: the
+   * repository's put is conditional) and list a customer's keys through the `byCreated` index.
+   */
+  public bindForKeyManagement(fn: LambdaFunction): void {
+    this.bindForItemUpdates(fn);
+    fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:PutItem'], resources: [this.table.tableArn] }));
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:Query'],
+        resources: [`${this.table.tableArn}/index/${CUSTOMERS_TABLE.byCreatedIndex.name}`],
+      }),
+    );
+  }
+
   /** Lets `fn` read single items (key lookups, profiles) and tells it the table's name. */
   public bindForItemReads(fn: LambdaFunction): void {
     fn.addEnvironment(CUSTOMERS_TABLE_ENV, this.table.tableName);

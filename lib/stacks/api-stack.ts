@@ -5,6 +5,7 @@ import type { TierlineConfig } from '../config/schema';
 import { TierUsagePlans } from '../constructs/api/tier-usage-plans';
 import { TierlineApi } from '../constructs/api/tierline-api';
 import { BatchProcessing } from '../constructs/batches/batch-processing';
+import { CustomerConsole } from '../constructs/console/customer-console';
 import type { CustomersTable } from '../constructs/customers-table';
 import type { FilesStore } from '../constructs/files/files-store';
 import type { FineTuningStore } from '../constructs/fine-tuning/fine-tuning-store';
@@ -30,6 +31,8 @@ export class ApiStack extends Stack {
   public readonly usageMetering: UsageMetering;
   public readonly fineTuning: FineTuningWorkflow;
   public readonly batches: BatchProcessing;
+  /** The customer console, and the API under the same origin. */
+  public readonly console: CustomerConsole;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -55,6 +58,10 @@ export class ApiStack extends Stack {
     }
     props.customers.bindForItemUpdates(this.api.apiFunction.function);
     props.files.bindForFiles(this.api.apiFunction.function);
+    // `/v1/keys`: named keys are written and listed by the API function.
+    props.customers.bindForKeyManagement(this.api.apiFunction.function);
+
+    this.console = new CustomerConsole(this, 'Console', { config, api: this.api.restApi });
 
     this.fineTuning = new FineTuningWorkflow(this, 'FineTuning', {
       config,
@@ -94,6 +101,10 @@ export class ApiStack extends Stack {
       description: 'baseURL for the openai client',
     });
     new CfnOutput(this, 'GroqBaseUrl', { value: this.api.groqBaseUrl, description: 'baseURL for the groq-sdk client' });
+    new CfnOutput(this, 'ConsoleUrl', {
+      value: this.console.url,
+      description: 'The customer console; the API is also served here, same-origin, under /v1',
+    });
     new CfnOutput(this, 'NotificationsTopic', {
       value: this.usageMetering.notifications.topicArn,
       description: 'Subscribe an e-mail address: unbilled-usage alarms and spend-limit alerts',
