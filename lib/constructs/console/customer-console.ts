@@ -13,6 +13,7 @@ import {
   ViewerProtocolPolicy,
 } from 'aws-cdk-lib/aws-cloudfront';
 import { RestApiOrigin, S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { BucketDeployment, CacheControl, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import { Construct } from 'constructs';
@@ -163,7 +164,10 @@ export class CustomerConsole extends Construct {
         },
       },
     });
+    // The deployment function's log group, with the environment's retention like every other log group.
+    const deployLogs = new LogGroup(this, 'DeployLogs', { retention: env.logRetentionDays, removalPolicy });
     const assets = new BucketDeployment(this, 'DeployAssets', {
+      logGroup: deployLogs,
       destinationBucket: this.bucket,
       sources: [files],
       include: ['assets/*'],
@@ -173,6 +177,7 @@ export class CustomerConsole extends Construct {
       memoryLimit: 512,
     });
     const index = new BucketDeployment(this, 'DeployIndex', {
+      logGroup: deployLogs,
       destinationBucket: this.bucket,
       sources: [files],
       include: ['index.html'],
