@@ -13,6 +13,8 @@ export interface ModelPlan {
   max_output_tokens: number;
   limits: { requests_per_minute: number; requests_per_day: number; tokens_per_minute: number; tokens_per_day: number };
   pricing: { input_usd_per_million_tokens: number; output_usd_per_million_tokens: number };
+  /** Per-token prices of a LoRA fine-tune of this model on this plan; null where the plan has none. */
+  fine_tuned_pricing?: { input_usd_per_million_tokens: number; output_usd_per_million_tokens: number } | null;
 }
 
 export interface Plan {
@@ -23,7 +25,7 @@ export interface Plan {
   features: {
     batch: { available: boolean; discount_percent: number };
     spend_limit: { available: boolean; default_monthly_usd: number | null; alert_thresholds_percent: number[] };
-    lora_fine_tuning: { available: boolean; premium_percent: number };
+    lora_fine_tuning: { available: boolean; premium_percent: number; training_usd_per_million_tokens?: number };
   };
   edge: { requests_per_second: number; burst: number; quota: { limit: number; period: string } | null };
 }
