@@ -22,7 +22,16 @@ export interface ConsoleFiles {
   initialLoadGzipBytes: number;
 }
 
-export function serveConsole(outDir: string = mkdtempSync(path.join(tmpdir(), 'tierline-console-'))): ConsoleFiles {
+/** Without a data folder (tests, benchmarks), one build in a temporary folder serves every local mode of the process. */
+let temporaryBuild: ConsoleFiles | undefined;
+
+export function serveConsole(outDir?: string): ConsoleFiles {
+  if (outDir) return buildAndServe(outDir);
+  temporaryBuild ??= buildAndServe(mkdtempSync(path.join(tmpdir(), 'tierline-console-')));
+  return temporaryBuild;
+}
+
+function buildAndServe(outDir: string): ConsoleFiles {
   const build = buildConsole(outDir);
   // Built once; kept in memory (three small files).
   const files = new Map<string, Buffer>();
