@@ -40,7 +40,7 @@ export function UsageChart({ title, days, models, values, format, integer }: Cha
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
         axes: [
           {},
-          { values: (_u, splits) => splits.map(format), size: 70, ...(integer ? { incrs: INTEGER_STEPS } : {}) },
+          { values: (_u, splits) => splits.map(format), size: 84, ...(integer ? { incrs: INTEGER_STEPS } : {}) },
         ],
         series: [
           { label: 'Day' },

@@ -111,7 +111,7 @@ export function UsagePage({ api }: { api: ConsoleApi }) {
     ${
       usage.data
         ? html`<p class="totals" aria-live="polite" data-testid="usage-totals">
-            ${`Total: ${formatInteger(usage.data.total.requests)} requests, ${formatInteger(usage.data.total.input_tokens)} input and ${formatInteger(usage.data.total.output_tokens)} output tokens, ${formatUsd(usage.data.total.cost_usd)}.`}
+            ${`Total: ${formatInteger(usage.data.total.requests)} ${usage.data.total.requests === 1 ? 'request' : 'requests'}, ${formatInteger(usage.data.total.input_tokens)} input and ${formatInteger(usage.data.total.output_tokens)} output tokens, ${formatUsd(usage.data.total.cost_usd)}.`}
           </p>
           <div class="charts">
             ${METRICS.map(
