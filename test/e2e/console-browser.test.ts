@@ -5,6 +5,17 @@ import { TestModelBackend } from '../../lambda/inference/backends/test-model-bac
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 
+// The callbacks given to page.evaluate run in the browser. The Node program has no DOM types (they would
+// change Node's own), so the few browser globals those callbacks use are declared loosely here.
+// biome-ignore-start lint/suspicious/noExplicitAny: browser globals, seen only inside page.evaluate
+declare const document: any;
+declare const window: any;
+declare const sessionStorage: any;
+declare const localStorage: any;
+declare const navigator: any;
+declare function getComputedStyle(element: unknown): any;
+// biome-ignore-end lint/suspicious/noExplicitAny: browser globals, seen only inside page.evaluate
+
 /**
  * The console in a real browser (Debian's Chromium, driven by playwright-core) against local mode: the flow
  * of a new developer from sign-in to sign-out, an accessibility check of every page with axe-core, and a
@@ -179,7 +190,7 @@ describe('the web console in Chromium', () => {
     const limit = await fetch(`${local.openAIBaseUrl}/spend_limit`, {
       headers: { authorization: `Bearer ${developerKey}` },
     });
-    expect((await limit.json()).monthly_limit_usd).toBe(25);
+    expect(((await limit.json()) as { monthly_limit_usd: number }).monthly_limit_usd).toBe(25);
   });
 
   // Under load (four engineers' tests on two cores), ten pages with axe take a while: a minute each width.
