@@ -166,6 +166,8 @@ describe('fuzzing every route (fast-check)', () => {
       Object.keys(loadConfig({ env: 'dev' }).tiers.enterprise.models).map((id) => [id, roomy]),
     );
     local = await startLocalMode({
+      // The API only: `/` would be the web console's page.
+      console: false,
       config: loadConfig({
         env: 'dev',
         overrides: {

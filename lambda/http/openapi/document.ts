@@ -99,6 +99,27 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
         requestBody: { required: true, content: json(ref('SpendLimitUpdate')) },
       }),
     },
+    '/v1/limits': {
+      get: operation('Per model: limits, what this UTC minute and day used, and what is left', ref('Limits')),
+    },
+    '/v1/keys': {
+      get: operation("The caller's API keys (primary and named), never their secrets", ref('ApiKeyList')),
+      post: operation('Create a named API key; the secret is in this answer only', ref('CreatedApiKey'), {
+        requestBody: {
+          required: true,
+          content: json({
+            type: 'object',
+            properties: { name: { type: 'string', maxLength: 64 } },
+            required: ['name'],
+          }),
+        },
+      }),
+    },
+    '/v1/keys/{key_id}': {
+      delete: operation('Revoke a named API key of the caller', ref('ApiKey'), {
+        parameters: [pathParameter('key_id')],
+      }),
+    },
     '/v1/files': {
       get: operation("The caller's files", ref('FileList'), {
         parameters: [

@@ -39,6 +39,19 @@ const file = object(
   [],
 );
 
+/** A named API key as `/v1/keys` lists it (never its secret). */
+const apiKey = object({
+  object: { const: 'api_key' },
+  id: str,
+  name: str,
+  hint: str,
+  status: { enum: ['active', 'revoked'] },
+  primary: { type: 'boolean' },
+  created_at: int,
+  revoked_at: nullable(int),
+}) as { properties: Record<string, Schema> } & Schema;
+const limitRow = object({ limit: int, used: int, remaining: int });
+
 export const responseSchemas: Record<string, Schema> = {
   Batch: {
     ...object(
@@ -254,5 +267,29 @@ export const responseSchemas: Record<string, Schema> = {
     spent_usd: USD_STRING,
     reserved_usd: USD_STRING,
     alert_thresholds_percent: { type: 'array', items: { type: 'number' } },
+  }),
+  ApiKey: apiKey,
+  CreatedApiKey: object({ ...apiKey.properties, key: { type: 'string', pattern: '^tl_[0-9A-Za-z]{49}$' } }),
+  ApiKeyList: object({ object: { const: 'list' }, data: { type: 'array', items: apiKey } }),
+  Limits: object({
+    object: { const: 'limits' },
+    tier: str,
+    minute: str,
+    day: DAY,
+    reset_minute: str,
+    reset_day: str,
+    reset_minute_seconds: int,
+    reset_day_seconds: int,
+    data: {
+      type: 'array',
+      items: object({
+        object: { const: 'model_limits' },
+        model: str,
+        requests_per_minute: limitRow,
+        requests_per_day: limitRow,
+        tokens_per_minute: limitRow,
+        tokens_per_day: limitRow,
+      }),
+    },
   }),
 };
