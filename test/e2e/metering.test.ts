@@ -97,6 +97,10 @@ describe('metering seen by the openai client', () => {
   it('answers the request past the RPM limit with 429 rate_limit_exceeded, a Groq-style message and retry-after', async () => {
     const { apiKey, customer } = await newCustomer('free', 'rpm');
     const openai = clientFor(apiKey as string);
+    // The RPM counter is keyed by the UTC minute: start the run early in a minute, so a slow machine does not
+    // carry it into the next one (where the limit has, rightly, room again).
+    const intoMinuteMs = Date.now() % 60_000;
+    if (intoMinuteMs > 30_000) await new Promise((resolve) => setTimeout(resolve, 60_000 - intoMinuteMs + 100));
     for (let i = 0; i < LIMITS.rpm; i += 1) await openai.chat.completions.create(ask());
 
     const error = await openai.chat.completions.create(ask()).catch((e: unknown) => e);
@@ -111,7 +115,7 @@ describe('metering seen by the openai client', () => {
     expect(rateLimited.message).toMatch(/Please try again in [\d.]+m?s\.$/);
     expect(Number(rateLimited.headers?.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(rateLimited.headers?.get('x-ratelimit-remaining-requests')).toBe(String(LIMITS.rpd - LIMITS.rpm));
-  });
+  }, 70_000);
 
   it('refuses a request larger than the TPM limit itself with 413', async () => {
     const { apiKey } = await newCustomer('free', 'toolarge');

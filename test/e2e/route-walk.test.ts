@@ -39,6 +39,8 @@ interface Walk {
   once?: boolean;
   /** Made again right before each valid request (a batch still running when it is cancelled). */
   fresh?: 'batch2';
+  /** The 2xx a valid request gets. @default 200 */
+  status?: number;
 }
 
 /** One entry per operation of the document (`METHOD path`); the test below fails when one is missing. */
@@ -131,6 +133,22 @@ const WALKS: Record<string, Walk> = {
     fresh: 'batch2',
     invalid: [{ path: '/v1/batches/batch_nope/cancel', status: 404 }],
   },
+  'GET /v1/keys': { path: '/v1/keys', invalid: [{ noKey: true, status: 401 }] },
+  'POST /v1/keys': {
+    path: '/v1/keys',
+    body: { name: 'walk' },
+    status: 201,
+    invalid: [
+      { body: { name: 42 }, status: 400 },
+      { raw: 'not json', status: 400 },
+    ],
+  },
+  'DELETE /v1/keys/{key_id}': {
+    path: '/v1/keys/{key}',
+    once: true,
+    invalid: [{ path: '/v1/keys/key_nope', status: 404 }],
+  },
+  'GET /v1/limits': { path: '/v1/limits', invalid: [{ noKey: true, status: 401 }] },
   'POST /v1/uploads/{upload_id}/cancel': {
     path: '/v1/uploads/{upload3}/cancel',
     once: true,
@@ -151,7 +169,7 @@ describe('the route walk: every documented operation, valid and invalid', () => 
   const ids: Record<string, string> = {};
   let makeBatch: () => Promise<string>;
   const fill = (text: string) =>
-    text.replace(/\{(file2?|upload[23]?|part|batch2?)\}/g, (_m, name: string) => ids[name] ?? name);
+    text.replace(/\{(file2?|upload[23]?|part|batch2?|key)\}/g, (_m, name: string) => ids[name] ?? name);
 
   beforeAll(async () => {
     local = await startLocalMode({
@@ -179,6 +197,7 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     const batch = { input_file_id: ids.file, endpoint: '/v1/chat/completions', completion_window: '24h' };
     ids.batch = await made('/v1/batches', { body: batch });
     makeBatch = () => made('/v1/batches', { body: batch });
+    ids.key = await made('/v1/keys', { body: { name: 'walk-revoked' } });
   });
   afterAll(() => local.stop());
 
@@ -210,10 +229,11 @@ describe('the route walk: every documented operation, valid and invalid', () => 
       if (walk.fresh) ids[walk.fresh] = await makeBatch();
       const response = await send(method, path, { body: walk.body, form: walk.form?.(), noKey: walk.public });
       const text = await response.text();
+      const expected = walk.status ?? 200;
       expect({ status: response.status, path }).toEqual({
-        status: 200,
+        status: expected,
         path,
-        ...(response.status !== 200 ? { text } : {}),
+        ...(response.status !== expected ? { text } : {}),
       });
     }
   });

@@ -37,12 +37,12 @@ function requestSchema(schema: z.ZodMiniType): Schema {
   return rest;
 }
 
-function operation(summary: string, ok: Schema, extra: Schema = {}, publicRoute = false): Schema {
+function operation(summary: string, ok: Schema, extra: Schema = {}, publicRoute = false, okStatus = '200'): Schema {
   return {
     summary,
     ...(publicRoute ? { security: [] } : {}),
     ...extra,
-    responses: { '200': { description: 'OK', content: json(ok) }, ...ERRORS },
+    responses: { [okStatus]: { description: okStatus === '201' ? 'Created' : 'OK', content: json(ok) }, ...ERRORS },
   };
 }
 
@@ -104,16 +104,22 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
     },
     '/v1/keys': {
       get: operation("The caller's API keys (primary and named), never their secrets", ref('ApiKeyList')),
-      post: operation('Create a named API key; the secret is in this answer only', ref('CreatedApiKey'), {
-        requestBody: {
-          required: true,
-          content: json({
-            type: 'object',
-            properties: { name: { type: 'string', maxLength: 64 } },
-            required: ['name'],
-          }),
+      post: operation(
+        'Create a named API key; the secret is in this answer only',
+        ref('CreatedApiKey'),
+        {
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object',
+              properties: { name: { type: 'string', maxLength: 64 } },
+              required: ['name'],
+            }),
+          },
         },
-      }),
+        false,
+        '201',
+      ),
     },
     '/v1/keys/{key_id}': {
       delete: operation('Revoke a named API key of the caller', ref('ApiKey'), {
