@@ -2,7 +2,7 @@ import Groq, { toFile as groqToFile } from 'groq-sdk';
 import OpenAI, { toFile } from 'openai';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
-import { expectMatchesSpec } from '../support/openai-spec';
+import { expectMatchesSpec } from '../support/spec-check';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**

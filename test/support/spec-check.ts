@@ -187,3 +187,14 @@ export function specCheckedFetch(base: typeof fetch = fetch): SpecCheck {
 export async function expectSpecCompliance(spec: SpecCheck): Promise<void> {
   expect(await spec.problems()).toEqual([]);
 }
+
+/** Throws, listing every mismatch, unless `value` conforms to OpenAI's `components.schemas[schemaName]`. */
+export function expectMatchesSpec(schemaName: string, value: unknown): void {
+  const { openai } = apiSpecs();
+  const problems = openai.validate(openai.schemaPointer(schemaName), value);
+  if (problems.length > 0) {
+    throw new Error(
+      `Response does not match OpenAI's ${schemaName}:\n  ${problems.join('\n  ')}\n${JSON.stringify(value)}`,
+    );
+  }
+}
