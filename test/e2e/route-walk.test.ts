@@ -137,7 +137,6 @@ const WALKS: Record<string, Walk> = {
   'POST /v1/keys': {
     path: '/v1/keys',
     body: { name: 'walk' },
-    status: 201,
     invalid: [
       { body: { name: 42 }, status: 400 },
       { raw: 'not json', status: 400 },

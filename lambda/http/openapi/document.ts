@@ -37,12 +37,13 @@ function requestSchema(schema: z.ZodMiniType): Schema {
   return rest;
 }
 
-function operation(summary: string, ok: Schema, extra: Schema = {}, publicRoute = false, okStatus = '200'): Schema {
+function operation(summary: string, ok: Schema, extra: Schema = {}, publicRoute = false): Schema {
   return {
     summary,
     ...(publicRoute ? { security: [] } : {}),
     ...extra,
-    responses: { [okStatus]: { description: okStatus === '201' ? 'Created' : 'OK', content: json(ok) }, ...ERRORS },
+    // 200 for every success, creates too, as in OpenAI's API (files, batches, fine-tuning jobs).
+    responses: { '200': { description: 'OK', content: json(ok) }, ...ERRORS },
   };
 }
 
@@ -117,8 +118,6 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
             }),
           },
         },
-        false,
-        '201',
       ),
     },
     '/v1/keys/{key_id}': {

@@ -19,7 +19,8 @@ export function keyRoutes(deps: ApiDependencies): Hono<AppEnv> {
     }
     // The secret is in this answer only: no cache may keep it.
     c.header('cache-control', 'no-store');
-    return c.json(await keys.create(c.get('principal'), parseKeyName(body)), 201);
+    // 200 like every create of the OpenAI API (files, batches, jobs).
+    return c.json(await keys.create(c.get('principal'), parseKeyName(body)));
   });
 
   routes.delete('/keys/:id', async (c) => c.json(await keys.revoke(c.get('principal'), c.req.param('id'))));
