@@ -2,8 +2,7 @@ import Groq, { toFile as groqToFile } from 'groq-sdk';
 import OpenAI, { toFile } from 'openai';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
-import { expectMatchesSpec } from '../support/spec-check';
-import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
+import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
  * The Batch API end to end: local mode with its in-process worker, the official `openai` and `groq-sdk`

@@ -2,8 +2,7 @@ import http from 'node:http';
 import OpenAI, { toFile } from 'openai';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
-import { expectMatchesSpec } from '../support/spec-check';
-import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
+import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
  * The Files and Uploads APIs against hostile and careless clients, over real HTTP to local mode: every

@@ -2,8 +2,7 @@ import Groq, { toFile as groqToFile } from 'groq-sdk';
 import OpenAI, { toFile } from 'openai';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
-import { expectMatchesSpec } from '../support/spec-check';
-import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
+import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
  * The Files and Uploads APIs end to end: local mode (dynalite for metadata, an embedded S3 server for

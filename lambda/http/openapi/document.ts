@@ -105,20 +105,16 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
     },
     '/v1/keys': {
       get: operation("The caller's API keys (primary and named), never their secrets", ref('ApiKeyList')),
-      post: operation(
-        'Create a named API key; the secret is in this answer only',
-        ref('CreatedApiKey'),
-        {
-          requestBody: {
-            required: true,
-            content: json({
-              type: 'object',
-              properties: { name: { type: 'string', maxLength: 64 } },
-              required: ['name'],
-            }),
-          },
+      post: operation('Create a named API key; the secret is in this answer only', ref('CreatedApiKey'), {
+        requestBody: {
+          required: true,
+          content: json({
+            type: 'object',
+            properties: { name: { type: 'string', maxLength: 64 } },
+            required: ['name'],
+          }),
         },
-      ),
+      }),
     },
     '/v1/keys/{key_id}': {
       delete: operation('Revoke a named API key of the caller', ref('ApiKey'), {
