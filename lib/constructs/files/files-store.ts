@@ -1,12 +1,13 @@
-import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { Key } from 'aws-cdk-lib/aws-kms';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
-import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import type { Bucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { FILES_BUCKET_ENV } from '../../../lambda/files/file-storage';
 import { FILES_TABLE, FILES_TABLE_ENV } from '../../../lambda/files/files-table';
+import { createEncryptedBucket } from '../encrypted-bucket';
 import { createEncryptedTable } from '../encrypted-table';
 import { nagResource } from '../fine-tuning/nag-ids';
 
@@ -43,7 +44,6 @@ export class FilesStore extends Construct {
 
   constructor(scope: Construct, id: string, props: FilesStoreProps) {
     super(scope, id);
-    const removalPolicy = props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
     const { table, key } = createEncryptedTable(this, {
       purpose: 'files',
       schema: { ...FILES_TABLE, index: FILES_TABLE.byPurposeIndex },
@@ -52,33 +52,13 @@ export class FilesStore extends Construct {
     this.table = table;
     this.encryptionKey = key;
 
-    // Server access logs cannot be delivered to a bucket encrypted with a customer-managed KMS key: S3-managed.
-    this.accessLogs = new Bucket(this, 'AccessLogs', {
-      encryption: BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365) }],
-      removalPolicy,
-    });
-    Validations.of(this.accessLogs).acknowledge({
-      id: 'AwsSolutions::AwsSolutions-S1',
-      reason: 'This bucket receives the files bucket access logs; logging it into itself would loop.',
-    });
-
     this.bucketName = `tierline-${props.environmentName}-files-${Aws.ACCOUNT_ID}-${Aws.REGION}`;
-    this.bucket = new Bucket(this, 'Bucket', {
+    ({ bucket: this.bucket, accessLogs: this.accessLogs } = createEncryptedBucket(this, {
+      purpose: 'files bucket',
       bucketName: this.bucketName,
-      encryption: BucketEncryption.KMS,
       encryptionKey: key,
-      // One data key per bucket instead of one KMS call per object.
-      bucketKeyEnabled: true,
-      enforceSSL: true,
-      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      versioned: true,
-      serverAccessLogsBucket: this.accessLogs,
-      serverAccessLogsPrefix: 'files/',
+      retainData: props.retainData,
+      accessLogPrefix: 'files/',
       lifecycleRules: [
         // Uploads expire after an hour (OpenAI's figure); their parts are deleted on complete or cancel, and
         // these catch what a crash left.
@@ -90,8 +70,7 @@ export class FilesStore extends Construct {
           expiredObjectDeleteMarker: true,
         },
       ],
-      removalPolicy,
-    });
+    }));
   }
 
   /**

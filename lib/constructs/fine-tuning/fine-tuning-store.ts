@@ -1,9 +1,10 @@
-import { Aws, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Aws, Duration } from 'aws-cdk-lib';
 import type { Table } from 'aws-cdk-lib/aws-dynamodb';
 import type { Key } from 'aws-cdk-lib/aws-kms';
-import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import type { Bucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { FINE_TUNING_TABLE } from '../../../lambda/fine-tuning/fine-tuning-table';
+import { createEncryptedBucket } from '../encrypted-bucket';
 import { createEncryptedTable } from '../encrypted-table';
 
 export interface FineTuningStoreProps {
@@ -28,7 +29,6 @@ export class FineTuningStore extends Construct {
 
   constructor(scope: Construct, id: string, props: FineTuningStoreProps) {
     super(scope, id);
-    const removalPolicy = props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
     const { table, key } = createEncryptedTable(this, {
       purpose: 'fine-tuning',
       schema: { ...FINE_TUNING_TABLE, index: FINE_TUNING_TABLE.byOwnerIndex },
@@ -37,37 +37,17 @@ export class FineTuningStore extends Construct {
     this.table = table;
     this.encryptionKey = key;
 
-    // Server access logs cannot be delivered to a bucket encrypted with a customer-managed KMS key: S3-managed.
-    this.accessLogs = new Bucket(this, 'AccessLogs', {
-      encryption: BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365) }],
-      removalPolicy,
-    });
-    Validations.of(this.accessLogs).acknowledge({
-      id: 'AwsSolutions::AwsSolutions-S1',
-      reason: 'This bucket receives the fine-tuning bucket access logs; logging it into itself would loop.',
-    });
-
     this.bucketName = `tierline-${props.environmentName}-lora-${Aws.ACCOUNT_ID}-${Aws.REGION}`;
-    this.bucket = new Bucket(this, 'Bucket', {
+    ({ bucket: this.bucket, accessLogs: this.accessLogs } = createEncryptedBucket(this, {
+      purpose: 'fine-tuning bucket',
       bucketName: this.bucketName,
-      encryption: BucketEncryption.KMS,
       encryptionKey: key,
-      bucketKeyEnabled: true,
-      enforceSSL: true,
-      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      versioned: true,
-      serverAccessLogsBucket: this.accessLogs,
-      serverAccessLogsPrefix: 'lora/',
+      retainData: props.retainData,
+      accessLogPrefix: 'lora/',
       lifecycleRules: [
         { id: 'abort-incomplete-multipart', abortIncompleteMultipartUploadAfter: Duration.days(1) },
         { id: 'expire-overwritten', noncurrentVersionExpiration: Duration.days(30), expiredObjectDeleteMarker: true },
       ],
-      removalPolicy,
-    });
+    }));
   }
 }
