@@ -1,13 +1,8 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { TierName } from '../../lib/config/schema';
 import { FILES_TABLE } from '../files/files-table';
+import { queryAll, queryPage } from '../storage/query-pages';
 import type { FileProblem } from './batch-lines';
 
 const { partitionKey: PK, sortKey: SK } = FILES_TABLE;
@@ -121,24 +116,20 @@ export class BatchesRepository {
     limit: number,
     after?: string,
   ): Promise<{ batches: BatchRecord[]; hasMore: boolean }> {
-    const batches: BatchRecord[] = [];
-    let startKey: Record<string, unknown> | undefined = after ? batchKey(customerId, after) : undefined;
-    do {
-      const page = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: '#p = :p AND begins_with(#s, :prefix)',
-          ExpressionAttributeNames: { '#p': PK, '#s': SK },
-          ExpressionAttributeValues: { ':p': partition(customerId), ':prefix': 'BATCH#' },
-          ScanIndexForward: false,
-          ExclusiveStartKey: startKey,
-          Limit: limit + 1 - batches.length,
-        }),
-      );
-      for (const item of page.Items ?? []) batches.push(strip<BatchRecord>(item) as BatchRecord);
-      startKey = page.LastEvaluatedKey;
-    } while (startKey && batches.length <= limit);
-    return { batches: batches.slice(0, limit), hasMore: batches.length > limit };
+    const { items, hasMore } = await queryPage(
+      this.doc,
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: '#p = :p AND begins_with(#s, :prefix)',
+        ExpressionAttributeNames: { '#p': PK, '#s': SK },
+        ExpressionAttributeValues: { ':p': partition(customerId), ':prefix': 'BATCH#' },
+        ScanIndexForward: false,
+        ExclusiveStartKey: after ? batchKey(customerId, after) : undefined,
+      },
+      limit,
+      (item) => strip<BatchRecord>(item) as BatchRecord,
+    );
+    return { batches: items, hasMore };
   }
 
   /**
@@ -243,20 +234,16 @@ export class BatchesRepository {
   }
 
   /** Every line result of a batch, in line order. */
-  async *lines(customerId: string, batchId: string): AsyncIterable<LineResult> {
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: '#p = :p AND begins_with(#s, :prefix)',
-          ExpressionAttributeNames: { '#p': PK, '#s': SK },
-          ExpressionAttributeValues: { ':p': partition(customerId), ':prefix': `BLINE#${batchId}#` },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) yield strip<LineResult>(item) as LineResult;
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+  lines(customerId: string, batchId: string): AsyncIterable<LineResult> {
+    return queryAll(
+      this.doc,
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: '#p = :p AND begins_with(#s, :prefix)',
+        ExpressionAttributeNames: { '#p': PK, '#s': SK },
+        ExpressionAttributeValues: { ':p': partition(customerId), ':prefix': `BLINE#${batchId}#` },
+      },
+      (item) => strip<LineResult>(item) as LineResult,
+    );
   }
 }

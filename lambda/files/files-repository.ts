@@ -4,9 +4,9 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
-  QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { queryAll, queryPage } from '../storage/query-pages';
 import { FILES_TABLE } from './files-table';
 
 const { partitionKey: PK, sortKey: SK, byPurposeIndex: BY_PURPOSE } = FILES_TABLE;
@@ -139,25 +139,21 @@ export class FilesRepository {
       startKey = fileKey(customerId, query.after);
       if (byPurpose) Object.assign(startKey, purposeKey(customerId, query.purpose as string, query.after));
     }
-    const files: FileRecord[] = [];
-    // Pages stop at 1 MB of items: keep reading until one more than the limit shows whether more follow.
-    do {
-      const page = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: byPurpose ? BY_PURPOSE.name : undefined,
-          KeyConditionExpression: '#p = :p AND begins_with(#s, :file)',
-          ExpressionAttributeNames: { '#p': partitionName, '#s': sortName },
-          ExpressionAttributeValues: { ':p': partition, ':file': 'FILE#' },
-          ScanIndexForward: query.order === 'asc',
-          ExclusiveStartKey: startKey,
-          Limit: query.limit + 1 - files.length,
-        }),
-      );
-      for (const item of page.Items ?? []) files.push(strip<FileRecord>(item) as FileRecord);
-      startKey = page.LastEvaluatedKey;
-    } while (startKey && files.length <= query.limit);
-    return { files: files.slice(0, query.limit), hasMore: files.length > query.limit };
+    const { items, hasMore } = await queryPage(
+      this.doc,
+      {
+        TableName: this.tableName,
+        IndexName: byPurpose ? BY_PURPOSE.name : undefined,
+        KeyConditionExpression: '#p = :p AND begins_with(#s, :file)',
+        ExpressionAttributeNames: { '#p': partitionName, '#s': sortName },
+        ExpressionAttributeValues: { ':p': partition, ':file': 'FILE#' },
+        ScanIndexForward: query.order === 'asc',
+        ExclusiveStartKey: startKey,
+      },
+      query.limit,
+      (item) => strip<FileRecord>(item) as FileRecord,
+    );
+    return { files: items, hasMore };
   }
 
   async putUpload(upload: UploadRecord): Promise<void> {
@@ -213,20 +209,15 @@ export class FilesRepository {
   /** Every part of an upload, in the order they were added. */
   async listParts(customerId: string, uploadId: string): Promise<UploadPartRecord[]> {
     const parts: UploadPartRecord[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: '#p = :p AND begins_with(#s, :prefix)',
-          ExpressionAttributeNames: { '#p': PK, '#s': SK },
-          ExpressionAttributeValues: { ':p': customerPartition(customerId), ':prefix': `UPLOAD#${uploadId}#PART#` },
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of page.Items ?? []) parts.push(strip<UploadPartRecord>(item) as UploadPartRecord);
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
+    const query = {
+      TableName: this.tableName,
+      KeyConditionExpression: '#p = :p AND begins_with(#s, :prefix)',
+      ExpressionAttributeNames: { '#p': PK, '#s': SK },
+      ExpressionAttributeValues: { ':p': customerPartition(customerId), ':prefix': `UPLOAD#${uploadId}#PART#` },
+    };
+    for await (const part of queryAll(this.doc, query, (item) => strip<UploadPartRecord>(item) as UploadPartRecord)) {
+      parts.push(part);
+    }
     return parts;
   }
 }

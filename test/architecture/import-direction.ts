@@ -17,6 +17,8 @@ export const LAYERS = {
   batches: 1,
   'fine-tuning': 1,
   openai: 0,
+  /** DynamoDB reading helpers, beside openai/ on the ground floor: every concern's repository uses them. */
+  storage: 0,
 } as const;
 
 /** Files at the root of `lambda/` sit on the ground floor beside `openai/` (today: the bundled config). */

@@ -1,0 +1,44 @@
+import { type DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+
+/**
+ * Reading a DynamoDB query through its pages. A query stops at 1 MB of items (or at `Limit`) and says where
+ * to go on with `LastEvaluatedKey`; a list that reads one page only silently loses what follows.
+ */
+
+type Item = Record<string, unknown>;
+
+/**
+ * Up to `limit` items from where `input.ExclusiveStartKey` points, and whether more follow: it reads one item
+ * more than the limit (across as many pages as that takes) to know.
+ */
+export async function queryPage<T>(
+  doc: DynamoDBDocumentClient,
+  input: QueryCommandInput,
+  limit: number,
+  toRecord: (item: Item) => T,
+): Promise<{ items: T[]; hasMore: boolean }> {
+  const items: T[] = [];
+  let startKey = input.ExclusiveStartKey;
+  do {
+    const page = await doc.send(
+      new QueryCommand({ ...input, ExclusiveStartKey: startKey, Limit: limit + 1 - items.length }),
+    );
+    for (const item of page.Items ?? []) items.push(toRecord(item));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey && items.length <= limit);
+  return { items: items.slice(0, limit), hasMore: items.length > limit };
+}
+
+/** Every item the query matches, page after page. */
+export async function* queryAll<T>(
+  doc: DynamoDBDocumentClient,
+  input: QueryCommandInput,
+  toRecord: (item: Item) => T,
+): AsyncIterable<T> {
+  let startKey = input.ExclusiveStartKey;
+  do {
+    const page = await doc.send(new QueryCommand({ ...input, ExclusiveStartKey: startKey }));
+    for (const item of page.Items ?? []) yield toRecord(item);
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+}
