@@ -98,6 +98,21 @@ export class ServiceUnavailableError extends HttpError {
   }
 }
 
+/**
+ * The model server failed or answered what is not a completion (an upstream that ignores `stream: true`):
+ * the request was fine and the gateway is up, the hop behind it failed. The official clients retry a 502.
+ */
+export class BadGatewayError extends HttpError {
+  constructor(requestId: string) {
+    super(
+      502,
+      'server_error',
+      `The model failed while answering your request. Please retry; quote request id ${requestId} if it persists.`,
+      'model_error',
+    );
+  }
+}
+
 export class GatewayTimeoutError extends HttpError {
   constructor(message: string) {
     super(504, 'server_error', message, 'timeout');

@@ -103,12 +103,14 @@ describe('model failures and disconnects, seen by the openai client', () => {
     });
   });
 
-  it('answers a model failure with a 500 that quotes the request id and hides internals', async () => {
+  it('answers a model failure with a 502 that quotes the request id and hides internals', async () => {
     backend.mode = 'model-error';
 
     const error = await failureOf(openai.chat.completions.create(ask));
 
     expect(error).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(error.status).toBe(502);
+    expect((error.error as { code?: string }).code).toBe('model_error');
     expect(error.message).toContain(error.headers?.get('x-request-id') ?? 'missing');
     expect(error.message).not.toContain('secret');
   });

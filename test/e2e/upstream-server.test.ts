@@ -88,23 +88,24 @@ describe('an upstream model server that is down, failing or ignores stream', () 
     }
   });
 
-  it('answers a failing upstream with 500 quoting the request id and nothing of the upstream', async () => {
+  it('answers a failing upstream with 502 quoting the request id and nothing of the upstream', async () => {
     behaviour = 'fail';
 
     const error = (await client(local)
       .chat.completions.create(ask)
       .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
 
-    expect(error.status).toBe(500);
+    expect(error.status).toBe(502);
+    expect(error.message).toContain(error.headers?.get('x-request-id') ?? 'missing');
     expect(error.message).not.toMatch(/CUDA|10\.0\.3\.7|127\.0\.0\.1/);
   });
 
-  it('answers an upstream that ignores stream: true with a 500 before any 200', async () => {
+  it('answers an upstream that ignores stream: true with a 502 before any 200', async () => {
     behaviour = 'json-for-stream';
 
     const attempt = client(local).chat.completions.create({ ...ask, stream: true });
 
     await expect(attempt).rejects.toBeInstanceOf(OpenAI.InternalServerError);
-    await expect(attempt).rejects.toMatchObject({ status: 500 });
+    await expect(attempt).rejects.toMatchObject({ status: 502 });
   });
 });

@@ -7,6 +7,7 @@ import { PromptTokenCounter } from '../../inference/prompt-tokens';
 import { checkContextWindow } from '../../inference/tokens';
 import type { MeteredRequest } from '../../metering/request-metering';
 import {
+  BadGatewayError,
   BadRequestError,
   GatewayTimeoutError,
   HttpError,
@@ -50,6 +51,8 @@ export function backendFailureToHttp(error: unknown, requestId: string): HttpErr
       return new BadRequestError(error.message);
     case 'timeout':
       return new GatewayTimeoutError(`The model did not answer in time. Please retry (request id ${requestId}).`);
+    case 'model_error':
+      return new BadGatewayError(requestId);
     default:
       return new InternalServerError(requestId);
   }
