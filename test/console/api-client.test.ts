@@ -55,7 +55,7 @@ describe('console API client', () => {
       { message: 'Rate limit reached for model `m`', type: 'tokens', code: 'rate_limit_exceeded' },
       { 'retry-after': '7' },
       'Rate limit reached',
-      /Try again in 7s/,
+      /Try again in 7 s/,
     ],
     [
       429,
@@ -70,7 +70,7 @@ describe('console API client', () => {
       { message: 'no capacity', code: 'model_unavailable' },
       { 'retry-after': '300' },
       'The model is starting or busy',
-      /5m 0s/,
+      /Try again in 5 min\./,
     ],
     [
       500,
