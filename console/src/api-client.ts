@@ -314,6 +314,7 @@ export class ConsoleApi {
   revokeKey = (id: string) => this.json<ApiKey>(`/keys/${encodeURIComponent(id)}`, { method: 'DELETE' });
   spendLimit = () => this.json<SpendLimit>('/spend_limit');
   batches = (after?: string, limit = 20) => this.json<Page<Batch>>(`/batches${query({ limit, after })}`);
+  batch = (id: string) => this.json<Batch>(`/batches/${encodeURIComponent(id)}`);
   cancelBatch = (id: string) => this.json<Batch>(`/batches/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
   fineTuningJobs = (after?: string, limit = 20) =>
     this.json<Page<FineTuningJob>>(`/fine_tuning/jobs${query({ limit, after })}`);

@@ -98,3 +98,12 @@ export function fineTunedBase(id: string): string | undefined {
   const parts = id.split(':');
   return parts[0] === 'ft' && parts[1] ? parts[1] : undefined;
 }
+
+/**
+ * Whether an error says the route itself is missing (this deployment has no such API yet): 404 `unknown_url`,
+ * as API Gateway and local mode answer a path they have no route for. A 404 for a missing job is not this.
+ */
+export function isRouteMissing(error: unknown): boolean {
+  const e = error as { status?: unknown; code?: unknown } | null;
+  return e?.status === 404 && (e.code === 'unknown_url' || e.code === null || e.code === undefined);
+}
