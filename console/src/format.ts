@@ -67,6 +67,13 @@ export function formatDate(epochSeconds: number | null | undefined): string {
   return new Date(epochSeconds * 1000).toISOString().slice(0, 16).replace('T', ' ');
 }
 
+/** A key's last use: recorded at most once an hour, so a time within the last hour reads as such. */
+export function formatLastUsed(epochSeconds: number | null | undefined, now: Date = new Date()): string {
+  if (!epochSeconds) return 'Not yet';
+  if (now.getTime() - epochSeconds * 1000 < 3_600_000) return 'Within the last hour';
+  return formatDate(epochSeconds);
+}
+
 /** UTC days from `start` to `end` inclusive, `YYYY-MM-DD`. */
 export function daysBetween(start: string, end: string): string[] {
   const days: string[] = [];

@@ -25,6 +25,8 @@ export interface ApiKeyView {
   primary: boolean;
   created_at: number;
   revoked_at: number | null;
+  /** When the key last authenticated a request, to the hour; null if never (or not since this was recorded). */
+  last_used_at: number | null;
 }
 
 type Repository = Pick<CustomersRepository, 'getCustomer' | 'getKey' | 'putNamedKey' | 'listNamedKeys' | 'updateKey'>;
@@ -41,6 +43,7 @@ function namedView(key: KeyRecord & { keyId: string; name: string }): ApiKeyView
     primary: false,
     created_at: seconds(key.createdAt),
     revoked_at: key.revokedAt ? seconds(key.revokedAt) : null,
+    last_used_at: key.lastUsedAt ? seconds(key.lastUsedAt) : null,
   };
 }
 
@@ -83,6 +86,7 @@ export class CustomerKeys {
         primary: true,
         created_at: seconds(primary?.createdAt ?? customer.createdAt),
         revoked_at: null,
+        last_used_at: primary?.lastUsedAt ? seconds(primary.lastUsedAt) : null,
       });
     }
     for (const key of await this.repository.listNamedKeys(principal.customerId)) views.push(namedView(key));

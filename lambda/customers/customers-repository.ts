@@ -58,6 +58,8 @@ export interface KeyRecord {
   name?: string;
   keyHint?: string;
   revokedAt?: string;
+  /** When the key last authenticated a request, to the hour (`recordKeyUse`). */
+  lastUsedAt?: string;
 }
 
 /** The fields of a key the authorizer hands on: every key of a customer carries the same values. */
@@ -252,6 +254,33 @@ export class CustomersRepository {
       );
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  /**
+   * Sets a key's `lastUsedAt` to `now` unless it was set less than `resolutionMs` ago: concurrent requests of a
+   * key in many processes write it once an hour at most (the others' conditions fail, which is not an error).
+   * ISO times of one format compare as strings. True when this call wrote it.
+   */
+  async recordKeyUse(keyHash: string, now: Date, resolutionMs: number): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: apiKeyKey(keyHash),
+          UpdateExpression: 'SET #lastUsedAt = :now',
+          ConditionExpression: 'attribute_exists(#pk) AND (attribute_not_exists(#lastUsedAt) OR #lastUsedAt < :cutoff)',
+          ExpressionAttributeNames: { '#pk': PK, '#lastUsedAt': 'lastUsedAt' },
+          ExpressionAttributeValues: {
+            ':now': now.toISOString(),
+            ':cutoff': new Date(now.getTime() - resolutionMs + 1).toISOString(),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      return false;
     }
   }
 

@@ -2,6 +2,7 @@ import {
   axisWidth,
   daysBetween,
   formatInteger,
+  formatLastUsed,
   formatPricePerMillion,
   formatResets,
   formatSeconds,
@@ -73,6 +74,13 @@ describe('console formatting', () => {
     expect(axisWidth(['$0.00', '$0.000125', '$0.00025'], measure, 18)).toBe(9 * 7 + 18);
     expect(axisWidth(['0', '5', '10'], measure, 18)).toBe(2 * 7 + 18);
     expect(axisWidth([], measure, 18)).toBe(18);
+  });
+
+  it("shows a key's last use to the hour it is recorded at", () => {
+    const now = new Date('2026-12-01T12:30:00Z');
+    expect(formatLastUsed(null, now)).toBe('Not yet');
+    expect(formatLastUsed(Date.parse('2026-12-01T12:00:00Z') / 1000, now)).toBe('Within the last hour');
+    expect(formatLastUsed(Date.parse('2026-11-30T09:15:00Z') / 1000, now)).toBe('2026-11-30 09:15');
   });
 
   it('floors shares so a limit is never shown as full before it is', () => {
