@@ -76,7 +76,7 @@ export function KeysPage({ api }: { api: ConsoleApi }) {
               ${keys.data.map(
                 (key) => html`<tr data-key-id=${key.id}>
                   <th scope="row">${key.name}</th>
-                  <td><code>${key.hint}</code></td>
+                  <td><code class="hint">${key.hint}</code></td>
                   <td><span class=${`status ${key.status}`}>${key.status}</span></td>
                   <td>${formatDate(key.created_at)}</td>
                   <td data-testid="last-used">${formatLastUsed(key.last_used_at)}</td>
