@@ -11,6 +11,7 @@ import { BatchWorker } from '../lambda/batches/batch-worker';
 import { BatchesRepository } from '../lambda/batches/batches-repository';
 import { InProcessBatchQueue } from '../lambda/batches/in-process-queue';
 import { hashApiKey } from '../lambda/customers/api-keys';
+import { KEY_USE_RESOLUTION_MS } from '../lambda/customers/authenticate';
 import { CustomersRepository, createDocumentClient } from '../lambda/customers/customers-repository';
 import { createFiles } from '../lambda/files/create-files';
 import { createS3Client } from '../lambda/files/file-storage';
@@ -299,6 +300,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     config,
     principalOf: localPrincipal({
       lookup: (hash) => customers.getKey(hash),
+      recordUse: (hash, now) => customers.recordKeyUse(hash, now, KEY_USE_RESOLUTION_MS),
       emulator,
       throttle: new EdgeThrottle(),
       authorizerCacheTtlMs: options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000,

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { authenticate, type KeyLookup, type Principal } from '../lambda/customers/authenticate';
+import { authenticate, type KeyLookup, type KeyUseRecorder, type Principal } from '../lambda/customers/authenticate';
 import { AuthenticationError, HttpError } from '../lambda/openai/errors';
 import { GATEWAY_MESSAGES } from '../lambda/openai/gateway-messages';
 import type { ApiGatewayEmulator, LocalUsagePlan } from './api-gateway-emulator';
@@ -18,6 +18,8 @@ const MAX_CACHED_DECISIONS = 10_000;
  */
 export function localPrincipal(deps: {
   lookup: KeyLookup;
+  /** Marks a key's last use, as the authorizer does in AWS. */
+  recordUse?: KeyUseRecorder;
   emulator: ApiGatewayEmulator;
   throttle: EdgeThrottle;
   /** How long a decision is cached, like `authorizerCacheTtlSeconds`; 0 turns the cache off. */
@@ -37,7 +39,7 @@ export function localPrincipal(deps: {
       decisions.set(cacheKey, { principal, expires: Date.now() + deps.authorizerCacheTtlMs });
     };
     try {
-      const principal = await authenticate(header, deps.lookup);
+      const principal = await authenticate(header, deps.lookup, { record: deps.recordUse });
       remember(principal);
       return principal;
     } catch (error) {

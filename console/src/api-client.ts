@@ -83,6 +83,88 @@ export interface ApiKey {
   primary: boolean;
   created_at: number;
   revoked_at: number | null;
+  /** When the key last authenticated a request, to the hour (recorded at most once an hour); null: never. */
+  last_used_at?: number | null;
+}
+
+/** OpenAI's Batch object; timestamps a batch has not reached yet are absent. */
+export interface Batch {
+  id: string;
+  object: 'batch';
+  endpoint: string;
+  status: BatchStatus;
+  input_file_id: string;
+  output_file_id?: string;
+  error_file_id?: string;
+  completion_window: string;
+  created_at: number;
+  in_progress_at?: number;
+  expires_at?: number;
+  finalizing_at?: number;
+  completed_at?: number;
+  failed_at?: number;
+  expired_at?: number;
+  cancelling_at?: number;
+  cancelled_at?: number;
+  request_counts: { total: number; completed: number; failed: number };
+  errors?: { data: { code?: string; message?: string; line?: number | null }[] } | null;
+  metadata?: Record<string, string> | null;
+}
+
+export type BatchStatus =
+  | 'validating'
+  | 'failed'
+  | 'in_progress'
+  | 'finalizing'
+  | 'completed'
+  | 'expired'
+  | 'cancelling'
+  | 'cancelled';
+
+/** A page of an OpenAI list with `after` pagination. */
+export interface Page<T> {
+  data: T[];
+  has_more: boolean;
+  last_id?: string;
+}
+
+/** OpenAI's `fine_tuning.job`, plus Tierline's `estimated_cost_usd`. */
+export interface FineTuningJob {
+  id: string;
+  object: 'fine_tuning.job';
+  created_at: number;
+  finished_at: number | null;
+  model: string;
+  fine_tuned_model: string | null;
+  status: 'validating_files' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+  training_file: string;
+  validation_file: string | null;
+  trained_tokens: number | null;
+  error: { code?: string; message?: string; param?: string | null } | null;
+  hyperparameters?: {
+    n_epochs?: number | string;
+    batch_size?: number | string;
+    learning_rate_multiplier?: number | string;
+  };
+  estimated_finish?: number | null;
+  /** Tierline: what the training is expected to cost, in USD (a decimal string or a number). */
+  estimated_cost_usd?: string | number | null;
+}
+
+export interface FineTuningEvent {
+  id: string;
+  object: 'fine_tuning.job.event';
+  created_at: number;
+  level: 'info' | 'warn' | 'error';
+  message: string;
+  type?: 'message' | 'metrics';
+}
+
+export interface ModelEntry {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
 }
 
 export interface SpendLimit {
@@ -231,6 +313,26 @@ export class ConsoleApi {
     this.json<ApiKey & { key: string }>('/keys', { method: 'POST', body: JSON.stringify({ name }) });
   revokeKey = (id: string) => this.json<ApiKey>(`/keys/${encodeURIComponent(id)}`, { method: 'DELETE' });
   spendLimit = () => this.json<SpendLimit>('/spend_limit');
+  batches = (after?: string, limit = 20) => this.json<Page<Batch>>(`/batches${query({ limit, after })}`);
+  batch = (id: string) => this.json<Batch>(`/batches/${encodeURIComponent(id)}`);
+  cancelBatch = (id: string) => this.json<Batch>(`/batches/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
+  fineTuningJobs = (after?: string, limit = 20) =>
+    this.json<Page<FineTuningJob>>(`/fine_tuning/jobs${query({ limit, after })}`);
+  fineTuningEvents = (jobId: string, limit = 50) =>
+    this.json<Page<FineTuningEvent>>(`/fine_tuning/jobs/${encodeURIComponent(jobId)}/events${query({ limit })}`);
+  models = async () => (await this.json<{ data: ModelEntry[] }>('/models')).data;
+
+  /**
+   * A file's content as a Blob, fetched with the key in the Authorization header (a link to the URL could not
+   * carry the key, and the key must never be put in a URL).
+   */
+  async fileContent(id: string): Promise<Blob> {
+    const response = await this.send(`/files/${encodeURIComponent(id)}/content`);
+    if (!response.ok) {
+      throw explainError(response.status, await response.json().catch(() => null), response.headers);
+    }
+    return response.blob();
+  }
   setSpendLimit = (usd: number | null) =>
     this.json<SpendLimit>('/spend_limit', { method: 'PUT', body: JSON.stringify({ monthly_limit_usd: usd }) });
 
@@ -282,6 +384,12 @@ export class ConsoleApi {
     reply.totalMs = this.clock() - started;
     return reply;
   }
+}
+
+/** `?limit=20&after=...`, leaving out what is undefined. */
+function query(params: Record<string, string | number | undefined>): string {
+  const pairs = Object.entries(params).filter((entry): entry is [string, string | number] => entry[1] !== undefined);
+  return pairs.length === 0 ? '' : `?${pairs.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&')}`;
 }
 
 interface ChunkEvent {

@@ -1,6 +1,8 @@
 import { html } from 'htm/preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ConsoleApi, type Me } from './api-client';
+import { BatchesPage } from './pages/batches';
+import { FineTuningPage } from './pages/fine-tuning';
 import { KeysPage } from './pages/keys';
 import { PlanPage } from './pages/plan';
 import { PlaygroundPage } from './pages/playground';
@@ -16,6 +18,8 @@ const PAGES = [
   { path: 'usage', label: 'Usage' },
   { path: 'keys', label: 'Keys' },
   { path: 'spend', label: 'Spend limit' },
+  { path: 'batches', label: 'Batches' },
+  { path: 'fine-tuning', label: 'Fine-tuning' },
   { path: 'playground', label: 'Playground' },
 ] as const;
 type PagePath = (typeof PAGES)[number]['path'];
@@ -144,7 +148,11 @@ export function App() {
                 ? html`<${KeysPage} api=${api} />`
                 : path === 'spend'
                   ? html`<${SpendPage} api=${api} />`
-                  : html`<${PlaygroundPage} api=${api} plan=${me.plan} baseUrl=${`${location.origin}${API_BASE}`} />`
+                  : path === 'batches'
+                    ? html`<${BatchesPage} api=${api} plan=${me.plan} />`
+                    : path === 'fine-tuning'
+                      ? html`<${FineTuningPage} api=${api} plan=${me.plan} />`
+                      : html`<${PlaygroundPage} api=${api} plan=${me.plan} baseUrl=${`${location.origin}${API_BASE}`} />`
       }
     </main>`;
 }

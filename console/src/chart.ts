@@ -1,6 +1,7 @@
 import { html } from 'htm/preact';
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
+import { axisWidth, legendDay, legendValue } from './format';
 
 /** Colours for up to six models, each at least 4.5:1 against the white chart background (WCAG AA). */
 const COLOURS = ['#1f5fbf', '#b3261e', '#1b7a3a', '#7a4fb3', '#a35200', '#006b75'];
@@ -36,20 +37,39 @@ export function UsageChart({ title, days, models, values, format, integer }: Cha
       {
         width: width(),
         height: 220,
+        // Room on the right for the last day's label, which uPlot centres on the chart's edge.
+        padding: [12, 24, 0, 0],
         tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
         axes: [
           {},
-          { values: (_u, splits) => splits.map(format), size: 84, ...(integer ? { incrs: INTEGER_STEPS } : {}) },
+          {
+            values: (_u, splits) => splits.map(format),
+            // As wide as the widest label, measured in the axis's own font: a fixed width clipped `$0.000125`
+            // at phone width and wasted space on `0`-`5`.
+            size: (u, labels, axisIndex, cycle) => {
+              // uPlot keeps the last size as `_size` and the font as [css, px] once it has drawn (not typed).
+              const axis = u.axes[axisIndex] as unknown as { _size?: number; font?: unknown };
+              if (cycle > 1 && axis._size) return axis._size;
+              const ctx = u.ctx;
+              const font = Array.isArray(axis.font) ? axis.font[0] : axis.font;
+              if (typeof font === 'string') ctx.font = font;
+              // The canvas is scaled by the device's pixel ratio; the axis size is in CSS pixels.
+              return axisWidth(labels ?? [], (text) => ctx.measureText(text).width / uPlot.pxRatio, 18);
+            },
+            ...(integer ? { incrs: INTEGER_STEPS } : {}),
+          },
         ],
         series: [
-          { label: 'Day' },
+          // With no day hovered, the legend shows the range's totals instead of "--".
+          { label: 'Day', value: (_u: uPlot, _v: number, _s: number, index: number | null) => legendDay(days, index) },
           ...models.map((model, i) => ({
             label: model,
             stroke: COLOURS[i % COLOURS.length],
             fill: `${COLOURS[i % COLOURS.length]}22`,
             width: 2,
-            value: (_u: uPlot, v: number | null) => (v === null ? '—' : format(v)),
+            value: (_u: uPlot, _v: number, _s: number, index: number | null) =>
+              legendValue(values[i] ?? [], index, format),
           })),
         ],
       },

@@ -35,14 +35,19 @@ function trimZeros(text: string): string {
   return `${whole}.${fraction.padEnd(2, '0')}`;
 }
 
-/** Seconds as a short duration: `45s`, `3m 20s`, `5h 12m`. */
+/** Seconds as a short duration with its units spelled apart: `45 s`, `3 min 20 s`, `5 h 12 min`. */
 export function formatSeconds(totalSeconds: number): string {
   const s = Math.max(0, Math.ceil(totalSeconds));
-  if (s < 60) return `${s}s`;
+  if (s < 60) return `${s} s`;
   const hours = Math.floor(s / 3600);
   const minutes = Math.floor((s % 3600) / 60);
-  if (hours > 0) return `${hours}h ${minutes}m`;
-  return `${minutes}m ${s % 60}s`;
+  if (hours > 0) return minutes > 0 ? `${hours} h ${minutes} min` : `${hours} h`;
+  return s % 60 > 0 ? `${minutes} min ${s % 60} s` : `${minutes} min`;
+}
+
+/** When the limiter's windows turn over: `This minute resets in 45 s · today (UTC) resets in 11 h 30 min`. */
+export function formatResets(minuteSeconds: number, daySeconds: number): string {
+  return `This minute resets in ${formatSeconds(minuteSeconds)} · today (UTC) resets in ${formatSeconds(daySeconds)}`;
 }
 
 /** Milliseconds for a measurement such as time to first token: `85 ms`, `1.24 s`. */
@@ -60,6 +65,13 @@ export function percentOf(used: number, limit: number): number {
 export function formatDate(epochSeconds: number | null | undefined): string {
   if (!epochSeconds) return '—';
   return new Date(epochSeconds * 1000).toISOString().slice(0, 16).replace('T', ' ');
+}
+
+/** A key's last use: recorded at most once an hour, so a time within the last hour reads as such. */
+export function formatLastUsed(epochSeconds: number | null | undefined, now: Date = new Date()): string {
+  if (!epochSeconds) return 'Not yet';
+  if (now.getTime() - epochSeconds * 1000 < 3_600_000) return 'Within the last hour';
+  return formatDate(epochSeconds);
 }
 
 /** UTC days from `start` to `end` inclusive, `YYYY-MM-DD`. */
@@ -145,4 +157,36 @@ export function replyCostUsd(
       usage.completion_tokens * pricing.output_usd_per_million_tokens) /
     1_000_000
   );
+}
+
+/**
+ * What a chart's legend shows for a model: the hovered day's value, or, with no day hovered, the range's
+ * total (a legend reading "--" says nothing).
+ */
+export function legendValue(
+  values: readonly number[],
+  index: number | null | undefined,
+  format: (value: number) => string,
+): string {
+  if (index === null || index === undefined) return format(values.reduce((sum, v) => sum + v, 0));
+  const value = values[index];
+  return value === undefined ? '—' : format(value);
+}
+
+/** The legend's day: the hovered day, or the range the totals cover. */
+export function legendDay(days: readonly string[], index: number | null | undefined): string {
+  if (index === null || index === undefined) {
+    if (days.length === 0) return '—';
+    return days.length === 1 ? `${days[0]} (total)` : `${days[0]} to ${days.at(-1)} (total)`;
+  }
+  return days[index] ?? '—';
+}
+
+/**
+ * Pixels an axis needs for its widest label (the tick labels measured by `measure`), so a long label such as
+ * `$0.000125` is never clipped at the chart's edge.
+ */
+export function axisWidth(labels: readonly string[], measure: (text: string) => number, gap = 14): number {
+  const widest = labels.reduce((most, label) => Math.max(most, measure(label)), 0);
+  return Math.ceil(widest + gap);
 }

@@ -1,7 +1,8 @@
 import { html } from 'htm/preact';
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError } from './api-client';
+import { ApiError, type ConsoleApi, type Plan } from './api-client';
+import { tiersWith } from './jobs-format';
 
 /** Small shared pieces of the console's pages. */
 
@@ -58,4 +59,42 @@ export function CopyButton({ text, label }: { text: string; label: string }) {
   };
   return html`<button type="button" class="secondary" onClick=${copy}>${copied ? 'Copied' : label}</button>
     <span class="visually-hidden" aria-live="polite">${copied ? `${label}: copied to the clipboard` : ''}</span>`;
+}
+
+/**
+ * What a plan without a feature sees instead of an error: which tiers have it (from `/v1/plans`) and the
+ * operator's "how to upgrade" text.
+ */
+export function NotOnPlan({
+  api,
+  feature,
+  has,
+}: {
+  api: ConsoleApi;
+  /** `The Batch API`, `Fine-tuning`. */
+  feature: string;
+  has: (plan: Plan) => boolean;
+}) {
+  const plans = useLoad(() => api.plans(), [api]);
+  if (plans.loading && !plans.data) return html`<${Loading} what="the plans" />`;
+  if (plans.error || !plans.data) return html`<${ErrorNotice} error=${plans.error} />`;
+  const tiers = tiersWith(plans.data.data, has);
+  return html`<div class="notice info" data-testid="not-on-plan">
+    <p class="notice-title">${`${feature} is not part of your plan.`}</p>
+    <p>${tiers ? `${feature} comes with the ${tiers} ${tiers.includes(' and ') ? 'plans' : 'plan'}.` : ''}</p>
+    ${plans.data.upgrade ? html`<p>${plans.data.upgrade.text}</p>` : null}
+    ${plans.data.upgrade?.url ? html`<p><a class="button" href=${plans.data.upgrade.url} rel="noopener">Upgrade</a></p>` : null}
+    <p><a href="#/plan">Compare the plans</a></p>
+  </div>`;
+}
+
+/** Saves a Blob as a file: the browser's download, from memory (no URL that could carry the key). */
+export function saveBlob(blob: Blob, fileName: string): void {
+  const url = URL.createObjectURL(blob);
+  const link = Object.assign(document.createElement('a'), { href: url, download: fileName });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  // The download has taken the data by the next turn of the event loop; a little later is safe everywhere.
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }

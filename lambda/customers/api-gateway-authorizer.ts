@@ -5,7 +5,7 @@ import type {
   APIGatewayRequestAuthorizerEventHeaders,
 } from 'aws-lambda';
 import { AuthenticationError } from '../openai/errors';
-import { authenticate, type KeyLookup } from './authenticate';
+import { authenticate, type KeyLookup, type KeyUseRecorder } from './authenticate';
 
 /**
  * API Gateway REQUEST authorizer. API Gateway turns the exact error message "Unauthorized" into a 401
@@ -31,11 +31,24 @@ export function stageWildcardArn(methodArn: string): string {
   return `${apiArn}/${stage}/*`;
 }
 
-export function createAuthorizerHandler(lookup: KeyLookup, logger = new Logger({ serviceName: 'authorizer' })) {
+/**
+ * `recordUse` marks the key's last use. It runs only when API Gateway calls the authorizer (a cache miss, so at
+ * most once per key per cache TTL) and only when the stored time is an hour old; it is not awaited. In Lambda a
+ * write still open when the handler returns finishes when the environment next runs; one lost with a retired
+ * environment leaves "last used" an hour staler, never a request failed.
+ */
+export function createAuthorizerHandler(
+  lookup: KeyLookup,
+  logger = new Logger({ serviceName: 'authorizer' }),
+  recordUse?: KeyUseRecorder,
+) {
   return async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
     let principal: Awaited<ReturnType<typeof authenticate>>;
     try {
-      principal = await authenticate(headerValue(event.headers, 'authorization'), lookup);
+      principal = await authenticate(headerValue(event.headers, 'authorization'), lookup, {
+        record: recordUse,
+        onError: (error) => logger.warn('could not record the key use', { error }),
+      });
     } catch (error) {
       if (error instanceof AuthenticationError) throw new Error('Unauthorized');
       logger.error('key lookup failed', { error });

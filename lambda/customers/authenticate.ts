@@ -20,21 +20,47 @@ export interface StoredKey {
   status: 'active' | 'revoked';
   customModelLimits?: Record<string, ModelLimits>;
   spendLimitMicroUsd?: number;
+  /** When the key last authenticated a request (ISO time), to within {@link KEY_USE_RESOLUTION_MS}. */
+  lastUsedAt?: string;
 }
 
 /** Finds a key by the SHA-256 of its value. */
 export type KeyLookup = (keyHash: string) => Promise<StoredKey | undefined>;
+
+/** Records that a key was used (a conditional write: at most once per {@link KEY_USE_RESOLUTION_MS}). */
+export type KeyUseRecorder = (keyHash: string, now: Date) => Promise<unknown>;
+
+/** A key's last use is kept to the hour: one write per key per hour at most, whatever its traffic. */
+export const KEY_USE_RESOLUTION_MS = 3_600_000;
+
+/** Whether a key's recorded last use is older than the resolution (or absent), so it is worth writing again. */
+export function isKeyUseStale(lastUsedAt: string | undefined, now: Date): boolean {
+  if (!lastUsedAt) return true;
+  const at = Date.parse(lastUsedAt);
+  return !Number.isFinite(at) || now.getTime() - at >= KEY_USE_RESOLUTION_MS;
+}
 
 /**
  * Resolves an `Authorization` header to a principal. A missing or malformed header, or a key with a bad
  * checksum, is rejected before any lookup; unknown and revoked keys after it. Every rejection is the same
  * {@link AuthenticationError}, so a caller learns nothing about which keys exist.
  */
-export async function authenticate(authorization: string | undefined, lookup: KeyLookup): Promise<Principal> {
+export async function authenticate(
+  authorization: string | undefined,
+  lookup: KeyLookup,
+  use: { record?: KeyUseRecorder; now?: () => Date; onError?: (error: unknown) => void } = {},
+): Promise<Principal> {
   const key = bearerToken(authorization);
   if (!key || !isWellFormedApiKey(key)) throw new AuthenticationError();
-  const stored = await lookup(hashApiKey(key));
+  const keyHash = hashApiKey(key);
+  const stored = await lookup(keyHash);
   if (stored?.status !== 'active') throw new AuthenticationError();
+  // The item just read says when the key was last recorded: only a stale one costs a write, and that write
+  // is not awaited, so recording a use never slows a request or fails it.
+  const now = use.now?.() ?? new Date();
+  if (use.record && isKeyUseStale(stored.lastUsedAt, now)) {
+    use.record(keyHash, now).catch((error) => use.onError?.(error));
+  }
   return {
     customerId: stored.customerId,
     tier: stored.tier,

@@ -10,8 +10,16 @@ import type { CustomersRepository, KeyRecord } from './customers-repository';
  * too; it stays the operator's to rotate.
  */
 
-/** Active named keys per customer. Creation counts them first, so concurrent creates may pass it by a few. */
+/**
+ * Active named keys per customer, held atomically: each active key holds a slot in its customer's item, taken
+ * by one conditional update (`reserveNamedKeySlot`), so concurrent creates never pass the cap.
+ */
 export const MAX_ACTIVE_NAMED_KEYS = 50;
+/**
+ * A slot whose key is not active (a create that died between taking its slot and writing its key, a key revoked
+ * by the operator) is freed once it is older than this: far longer than a create's two writes take.
+ */
+export const ORPHAN_SLOT_GRACE_MS = 60_000;
 const MAX_NAME_LENGTH = 64;
 export const PRIMARY_KEY_ID = 'key_primary';
 
@@ -25,9 +33,24 @@ export interface ApiKeyView {
   primary: boolean;
   created_at: number;
   revoked_at: number | null;
+  /** When the key last authenticated a request, to the hour; null if never (or not since this was recorded). */
+  last_used_at: number | null;
 }
 
-type Repository = Pick<CustomersRepository, 'getCustomer' | 'getKey' | 'putNamedKey' | 'listNamedKeys' | 'updateKey'>;
+type Repository = Pick<
+  CustomersRepository,
+  | 'getCustomer'
+  | 'getKey'
+  | 'putNamedKey'
+  | 'listNamedKeys'
+  | 'updateKey'
+  | 'initNamedKeySlots'
+  | 'reserveNamedKeySlot'
+  | 'releaseNamedKeySlots'
+>;
+
+/** A key's slot: its id and creation time, so an orphaned slot's age is known without another read. */
+export const slotOf = (key: { keyId: string; createdAt: string }) => `${key.keyId}@${key.createdAt}`;
 
 const seconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
 
@@ -41,6 +64,7 @@ function namedView(key: KeyRecord & { keyId: string; name: string }): ApiKeyView
     primary: false,
     created_at: seconds(key.createdAt),
     revoked_at: key.revokedAt ? seconds(key.revokedAt) : null,
+    last_used_at: key.lastUsedAt ? seconds(key.lastUsedAt) : null,
   };
 }
 
@@ -83,6 +107,7 @@ export class CustomerKeys {
         primary: true,
         created_at: seconds(primary?.createdAt ?? customer.createdAt),
         revoked_at: null,
+        last_used_at: primary?.lastUsedAt ? seconds(primary.lastUsedAt) : null,
       });
     }
     for (const key of await this.repository.listNamedKeys(principal.customerId)) views.push(namedView(key));
@@ -95,14 +120,6 @@ export class CustomerKeys {
     const primary = customer?.keyHash ? await this.repository.getKey(customer.keyHash) : undefined;
     if (customer?.status !== 'active' || primary?.status !== 'active') {
       throw new NotFoundError('No active customer is associated with this API key.', 'customer_not_found');
-    }
-    const active = (await this.repository.listNamedKeys(principal.customerId)).filter((k) => k.status === 'active');
-    if (active.length >= MAX_ACTIVE_NAMED_KEYS) {
-      throw new BadRequestError(
-        `You have ${active.length} active keys, the most allowed: revoke one you no longer use, then try again.`,
-        null,
-        'too_many_keys',
-      );
     }
     const issued = issueApiKey();
     const key = {
@@ -119,9 +136,50 @@ export class CustomerKeys {
       name,
       keyHint: issued.hint,
     };
-    await this.repository.putNamedKey(key);
+    await this.takeSlot(customer.customerId, customer.namedKeySlotsSince === undefined, slotOf(key));
+    try {
+      await this.repository.putNamedKey(key);
+    } catch (error) {
+      await this.repository.releaseNamedKeySlots(customer.customerId, [slotOf(key)]).catch(() => undefined);
+      throw error;
+    }
     await this.catchUpWithPrimary(key);
     return { ...namedView(key), key: issued.key };
+  }
+
+  /** Takes a slot under the cap, freeing orphaned slots once if the cap is reached; refuses past it. */
+  private async takeSlot(customerId: string, uninitialized: boolean, slot: string): Promise<void> {
+    if (uninitialized) {
+      // Keys created before slots existed take theirs first, or the cap would count from zero.
+      const active = (await this.repository.listNamedKeys(customerId)).filter((k) => k.status === 'active');
+      await this.repository.initNamedKeySlots(customerId, active.map(slotOf), this.now());
+    }
+    if (await this.repository.reserveNamedKeySlot(customerId, slot, MAX_ACTIVE_NAMED_KEYS)) return;
+    if ((await this.freeOrphanSlots(customerId)) > 0) {
+      if (await this.repository.reserveNamedKeySlot(customerId, slot, MAX_ACTIVE_NAMED_KEYS)) return;
+    }
+    throw new BadRequestError(
+      `You have ${MAX_ACTIVE_NAMED_KEYS} active keys, the most allowed: revoke one you no longer use, then try again.`,
+      null,
+      'too_many_keys',
+    );
+  }
+
+  /** Gives back slots held by no active key and older than the grace period; returns how many. */
+  private async freeOrphanSlots(customerId: string): Promise<number> {
+    const slots = [...((await this.repository.getCustomer(customerId))?.namedKeySlots ?? [])];
+    const active = new Set(
+      (await this.repository.listNamedKeys(customerId)).filter((k) => k.status === 'active').map(slotOf),
+    );
+    const cutoff = this.now().getTime() - ORPHAN_SLOT_GRACE_MS;
+    const orphans = slots.filter((slot) => {
+      if (active.has(slot)) return false;
+      const created = Date.parse(slot.slice(slot.indexOf('@') + 1));
+      // A slot younger than the grace period may belong to a create still writing its key.
+      return !Number.isFinite(created) || created < cutoff;
+    });
+    await this.repository.releaseNamedKeySlots(customerId, orphans);
+    return orphans.length;
   }
 
   /**
@@ -134,6 +192,7 @@ export class CustomerKeys {
     const primary = customer?.keyHash ? await this.repository.getKey(customer.keyHash) : undefined;
     if (!primary || customer?.status !== 'active') {
       await this.repository.updateKey(key.keyHash, { status: 'revoked', revokedAt: this.now().toISOString() });
+      await this.repository.releaseNamedKeySlots(key.customerId, [slotOf(key as KeyRecord & { keyId: string })]);
       return;
     }
     const remove = (['customModelLimits', 'spendLimitMicroUsd'] as const).filter(
@@ -173,6 +232,9 @@ export class CustomerKeys {
     if (key.status === 'revoked') return namedView(key);
     const revokedAt = this.now().toISOString();
     await this.repository.updateKey(key.keyHash, { status: 'revoked', revokedAt });
+    // Revoked first, slot given back after: a crash between leaves an orphaned slot (freed later), never an
+    // active key without one.
+    await this.repository.releaseNamedKeySlots(principal.customerId, [slotOf(key)]);
     return namedView({ ...key, status: 'revoked', revokedAt });
   }
 }

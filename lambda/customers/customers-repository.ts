@@ -37,6 +37,13 @@ export interface CustomerRecord {
   customPlan?: CustomPlan;
   /** Monthly spend limit the customer (or operator) set, in USD; absent means the tier's default or none. */
   spendLimitUsd?: number;
+  /**
+   * The active named keys' slots (`keyId@createdAt`): a key is created only if it can add its slot while the set
+   * holds fewer than the cap, in one conditional update, so concurrent creates cannot pass the cap.
+   */
+  namedKeySlots?: Set<string>;
+  /** Set once `namedKeySlots` holds the keys created before slots existed. */
+  namedKeySlotsSince?: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -58,6 +65,8 @@ export interface KeyRecord {
   name?: string;
   keyHint?: string;
   revokedAt?: string;
+  /** When the key last authenticated a request, to the hour (`recordKeyUse`). */
+  lastUsedAt?: string;
 }
 
 /** The fields of a key the authorizer hands on: every key of a customer carries the same values. */
@@ -248,6 +257,103 @@ export class CustomersRepository {
           ConditionExpression: 'attribute_exists(#pk)',
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: Object.keys(values).length > 0 ? values : undefined,
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  /**
+   * Sets a key's `lastUsedAt` to `now` unless it was set less than `resolutionMs` ago: concurrent requests of a
+   * key in many processes write it once an hour at most (the others' conditions fail, which is not an error).
+   * ISO times of one format compare as strings. True when this call wrote it.
+   */
+  async recordKeyUse(keyHash: string, now: Date, resolutionMs: number): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: apiKeyKey(keyHash),
+          UpdateExpression: 'SET #lastUsedAt = :now',
+          ConditionExpression: 'attribute_exists(#pk) AND (attribute_not_exists(#lastUsedAt) OR #lastUsedAt < :cutoff)',
+          ExpressionAttributeNames: { '#pk': PK, '#lastUsedAt': 'lastUsedAt' },
+          ExpressionAttributeValues: {
+            ':now': now.toISOString(),
+            ':cutoff': new Date(now.getTime() - resolutionMs + 1).toISOString(),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      return false;
+    }
+  }
+
+  /**
+   * Fills a customer's named-key slots with the keys that exist, once (a customer whose keys predate slots);
+   * a second call, or a concurrent one, changes nothing.
+   */
+  async initNamedKeySlots(customerId: string, slots: string[], now: Date): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: customerKey(customerId),
+          UpdateExpression: `SET #since = :since${slots.length > 0 ? ' ADD #slots :slots' : ''}`,
+          ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(#since)',
+          ExpressionAttributeNames: {
+            '#pk': PK,
+            '#since': 'namedKeySlotsSince',
+            ...(slots.length > 0 ? { '#slots': 'namedKeySlots' } : {}),
+          },
+          ExpressionAttributeValues: {
+            ':since': now.toISOString(),
+            ...(slots.length > 0 ? { ':slots': new Set(slots) } : {}),
+          },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  /**
+   * Takes a named-key slot if the customer holds fewer than `max`: one conditional update, atomic however many
+   * creates run at once. False when the cap is reached.
+   */
+  async reserveNamedKeySlot(customerId: string, slot: string, max: number): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: customerKey(customerId),
+          UpdateExpression: 'ADD #slots :slot',
+          ConditionExpression: 'attribute_exists(#pk) AND (attribute_not_exists(#slots) OR size(#slots) < :max)',
+          ExpressionAttributeNames: { '#pk': PK, '#slots': 'namedKeySlots' },
+          ExpressionAttributeValues: { ':slot': new Set([slot]), ':max': max },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      return false;
+    }
+  }
+
+  /** Gives slots back (a revoked key, a failed create). Idempotent: a slot given back twice is gone once. */
+  async releaseNamedKeySlots(customerId: string, slots: string[]): Promise<void> {
+    if (slots.length === 0) return;
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: customerKey(customerId),
+          UpdateExpression: 'DELETE #slots :slots',
+          ConditionExpression: 'attribute_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': PK, '#slots': 'namedKeySlots' },
+          ExpressionAttributeValues: { ':slots': new Set(slots) },
         }),
       );
     } catch (error) {

@@ -19,7 +19,16 @@ export interface ApiDependencies {
   principalOf: (c: Context) => Promise<Principal>;
   customers: Pick<
     CustomersRepository,
-    'getCustomer' | 'updateCustomer' | 'updateKey' | 'updateCustomerKeys' | 'getKey' | 'putNamedKey' | 'listNamedKeys'
+    | 'getCustomer'
+    | 'updateCustomer'
+    | 'updateKey'
+    | 'updateCustomerKeys'
+    | 'getKey'
+    | 'putNamedKey'
+    | 'listNamedKeys'
+    | 'initNamedKeySlots'
+    | 'reserveNamedKeySlot'
+    | 'releaseNamedKeySlots'
   >;
   /** Where models run: SageMaker in AWS; an OpenAI-compatible server or the test model locally. */
   backend: ModelBackend;

@@ -55,6 +55,28 @@ export class CustomersTable extends Construct {
     );
   }
 
+  /**
+   * Lets the authorizer `fn` read keys and mark a key's last use: UpdateItem only on key items (`KEY#...`) and
+   * only of the key attributes and `lastUsedAt`, so it cannot change a key's tier, status or limits.
+   */
+  public bindForKeyUseRecording(fn: LambdaFunction): void {
+    this.bindForItemReads(fn);
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:UpdateItem'],
+        resources: [this.table.tableArn],
+        conditions: {
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['KEY#*'] },
+          'ForAllValues:StringEquals': { 'dynamodb:Attributes': [this.partitionKey, this.sortKey, 'lastUsedAt'] },
+          StringEqualsIfExists: { 'dynamodb:ReturnValues': 'NONE' },
+        },
+      }),
+    );
+    fn.addToRolePolicy(
+      new PolicyStatement({ actions: ['kms:Encrypt', 'kms:GenerateDataKey'], resources: [this.encryptionKey.keyArn] }),
+    );
+  }
+
   /** Lets `fn` read single items (key lookups, profiles) and tells it the table's name. */
   public bindForItemReads(fn: LambdaFunction): void {
     fn.addEnvironment(CUSTOMERS_TABLE_ENV, this.table.tableName);

@@ -55,7 +55,7 @@ describe('console API client', () => {
       { message: 'Rate limit reached for model `m`', type: 'tokens', code: 'rate_limit_exceeded' },
       { 'retry-after': '7' },
       'Rate limit reached',
-      /Try again in 7s/,
+      /Try again in 7 s/,
     ],
     [
       429,
@@ -70,7 +70,7 @@ describe('console API client', () => {
       { message: 'no capacity', code: 'model_unavailable' },
       { 'retry-after': '300' },
       'The model is starting or busy',
-      /5m 0s/,
+      /Try again in 5 min\./,
     ],
     [
       500,
@@ -86,6 +86,60 @@ describe('console API client', () => {
     expect(failure).toBeInstanceOf(ApiError);
     expect(failure).toMatchObject({ status, title, message: error.message });
     expect((failure as ApiError).advice).toMatch(advice);
+  });
+
+  it('reads batches, fine-tuning jobs and file content with the key in the header, never in the URL', async () => {
+    const calls: { url: string; init: RequestInit }[] = [];
+    const fetchImpl = (async (url: string, init: RequestInit) => {
+      calls.push({ url, init });
+      if (url.endsWith('/content')) return new Response('{"custom_id":"a"}\n', { status: 200 });
+      return new Response(JSON.stringify({ object: 'list', data: [], has_more: false }), { status: 200 });
+    }) as unknown as typeof fetch;
+    const api = new ConsoleApi(KEY, '/v1', fetchImpl);
+
+    await api.batches();
+    await api.batches('batch_abc', 5);
+    await api.cancelBatch('batch_abc');
+    await api.fineTuningJobs('ftjob_1');
+    await api.fineTuningEvents('ftjob_1');
+    await api.models();
+    const blob = await api.fileContent('file-out');
+
+    expect(calls.map((c) => `${c.init.method ?? 'GET'} ${c.url}`)).toEqual([
+      'GET /v1/batches?limit=20',
+      'GET /v1/batches?limit=5&after=batch_abc',
+      'POST /v1/batches/batch_abc/cancel',
+      'GET /v1/fine_tuning/jobs?limit=20&after=ftjob_1',
+      'GET /v1/fine_tuning/jobs/ftjob_1/events?limit=50',
+      'GET /v1/models',
+      'GET /v1/files/file-out/content',
+    ]);
+    for (const call of calls) {
+      expect((call.init.headers as Record<string, string>).authorization).toBe(`Bearer ${KEY}`);
+      expect(call.url).not.toContain(KEY);
+    }
+    expect(await blob.text()).toBe('{"custom_id":"a"}\n');
+  });
+
+  it('explains a file that cannot be downloaded, and a route this deployment does not have', async () => {
+    const api = (status: number, error: object) =>
+      new ConsoleApi(KEY, '/v1', (async () => errorResponse(status, error)) as unknown as typeof fetch);
+    const missing = await api(404, {
+      message: 'No such File object: file-x',
+      type: 'invalid_request_error',
+      code: 'file_not_found',
+    })
+      .fileContent('file-x')
+      .catch((e: unknown) => e);
+    expect(missing).toMatchObject({ status: 404, code: 'file_not_found', title: 'Not found' });
+    const route = await api(404, {
+      message: 'Invalid URL (GET /v1/fine_tuning/jobs)',
+      type: 'invalid_request_error',
+      code: 'unknown_url',
+    })
+      .fineTuningJobs()
+      .catch((e: unknown) => e);
+    expect(route).toMatchObject({ status: 404, code: 'unknown_url' });
   });
 
   it('explains a network failure and a body that is not JSON', async () => {

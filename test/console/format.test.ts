@@ -1,9 +1,14 @@
 import {
+  axisWidth,
   daysBetween,
   formatInteger,
+  formatLastUsed,
   formatPricePerMillion,
+  formatResets,
   formatSeconds,
   formatUsd,
+  legendDay,
+  legendValue,
   nextTier,
   percentOf,
   replyCostUsd,
@@ -37,11 +42,45 @@ describe('console formatting', () => {
     expect(formatUsd('not a number')).toBe('—');
   });
 
-  it('shows durations as people read them', () => {
-    expect(formatSeconds(0.2)).toBe('1s');
-    expect(formatSeconds(59)).toBe('59s');
-    expect(formatSeconds(200)).toBe('3m 20s');
-    expect(formatSeconds(5 * 3600 + 12 * 60 + 5)).toBe('5h 12m');
+  it('shows durations as people read them, each number with its unit', () => {
+    expect(formatSeconds(0.2)).toBe('1 s');
+    expect(formatSeconds(59)).toBe('59 s');
+    expect(formatSeconds(60)).toBe('1 min');
+    expect(formatSeconds(200)).toBe('3 min 20 s');
+    expect(formatSeconds(3600)).toBe('1 h');
+    expect(formatSeconds(5 * 3600 + 12 * 60 + 5)).toBe('5 h 12 min');
+  });
+
+  it("says when the minute's and the day's windows reset, apart (not '45 23m')", () => {
+    expect(formatResets(45, 23 * 60)).toBe('This minute resets in 45 s · today (UTC) resets in 23 min');
+    expect(formatResets(3, 11 * 3600 + 30 * 60)).toBe('This minute resets in 3 s · today (UTC) resets in 11 h 30 min');
+  });
+
+  it("shows the range's total in a chart legend when no day is hovered, the day's value when one is", () => {
+    const usd = (v: number) => formatUsd(v);
+    expect(legendValue([1, 0, 2.5], null, String)).toBe('3.5');
+    expect(legendValue([0.000001, 0.000002], undefined, usd)).toBe('$0.000003');
+    expect(legendValue([1, 0, 2], 2, String)).toBe('2');
+    expect(legendValue([1], 5, String)).toBe('—');
+    expect(legendDay(['2026-11-25', '2026-11-26', '2026-12-01'], null)).toBe('2026-11-25 to 2026-12-01 (total)');
+    expect(legendDay(['2026-12-01'], null)).toBe('2026-12-01 (total)');
+    expect(legendDay(['2026-11-25', '2026-11-26'], 1)).toBe('2026-11-26');
+    expect(legendDay([], null)).toBe('—');
+  });
+
+  it("sizes a chart's axis to its widest label, so a long cost label is not clipped", () => {
+    // A stand-in for canvas measureText: 7 px a character.
+    const measure = (text: string) => text.length * 7;
+    expect(axisWidth(['$0.00', '$0.000125', '$0.00025'], measure, 18)).toBe(9 * 7 + 18);
+    expect(axisWidth(['0', '5', '10'], measure, 18)).toBe(2 * 7 + 18);
+    expect(axisWidth([], measure, 18)).toBe(18);
+  });
+
+  it("shows a key's last use to the hour it is recorded at", () => {
+    const now = new Date('2026-12-01T12:30:00Z');
+    expect(formatLastUsed(null, now)).toBe('Not yet');
+    expect(formatLastUsed(Date.parse('2026-12-01T12:00:00Z') / 1000, now)).toBe('Within the last hour');
+    expect(formatLastUsed(Date.parse('2026-11-30T09:15:00Z') / 1000, now)).toBe('2026-11-30 09:15');
   });
 
   it('floors shares so a limit is never shown as full before it is', () => {

@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { CHROMIUM, expectText, LAPTOP, PHONE, requireChromium, SCREENSHOTS } from '../support/console-browser';
 
 // The callbacks given to page.evaluate run in the browser. The Node program has no DOM types (they would
 // change Node's own), so the few browser globals those callbacks use are declared loosely here.
@@ -21,18 +22,10 @@ declare function getComputedStyle(element: unknown): any;
  * of a new developer from sign-in to sign-out, an accessibility check of every page with axe-core, and a
  * screenshot of every page at laptop and phone width under `.screenshots/console/` (git-ignored).
  */
-const CHROMIUM = '/usr/bin/chromium';
-const SCREENSHOTS = path.join(__dirname, '..', '..', '.screenshots', 'console');
-const LAPTOP = { width: 1366, height: 860 };
-const PHONE = { width: 390, height: 844 };
-const PAGES = ['plan', 'usage', 'keys', 'spend', 'playground'] as const;
+const PAGES = ['plan', 'usage', 'keys', 'spend', 'batches', 'fine-tuning', 'playground'] as const;
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
-if (!existsSync(CHROMIUM)) {
-  throw new Error(
-    `The console's browser tests need Chromium at ${CHROMIUM}: apt-get update && apt-get install -y chromium`,
-  );
-}
+requireChromium();
 
 describe('the web console in Chromium', () => {
   let local: LocalMode;
@@ -172,6 +165,8 @@ describe('the web console in Chromium', () => {
 
     const row = page.getByRole('row', { name: /browser test/ });
     await expectText(row, 'active');
+    // This session's requests used the primary key: its last use is recorded (to the hour).
+    await expectText(page.getByRole('row', { name: /Primary key/ }).getByTestId('last-used'), 'Within the last hour');
     page.once('dialog', (dialog) => void dialog.accept());
     await row.getByRole('button', { name: 'Revoke browser test' }).click();
     await expectText(row, 'revoked');
@@ -268,7 +263,15 @@ describe('the web console in Chromium', () => {
 });
 
 function linkName(name: (typeof PAGES)[number]): string {
-  return { plan: 'Plan', usage: 'Usage', keys: 'Keys', spend: 'Spend limit', playground: 'Playground' }[name];
+  return {
+    plan: 'Plan',
+    usage: 'Usage',
+    keys: 'Keys',
+    spend: 'Spend limit',
+    batches: 'Batches',
+    'fine-tuning': 'Fine-tuning',
+    playground: 'Playground',
+  }[name];
 }
 
 const PAGE_HEADINGS: Record<(typeof PAGES)[number], string> = {
@@ -276,21 +279,7 @@ const PAGE_HEADINGS: Record<(typeof PAGES)[number], string> = {
   usage: 'Usage',
   keys: 'API keys',
   spend: 'Spend limit',
+  batches: 'Batches',
+  'fine-tuning': 'Fine-tuning',
   playground: 'Playground',
 };
-
-/** Waits until the locator's text contains `text` (the console renders asynchronously). */
-async function expectText(locator: ReturnType<Page['locator']>, text: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  let last = '';
-  while (Date.now() < deadline) {
-    last =
-      (await locator
-        .first()
-        .textContent()
-        .catch(() => '')) ?? '';
-    if (last.includes(text)) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`expected "${text}" in "${last.slice(0, 300)}"`);
-}

@@ -250,15 +250,23 @@ describe('API stack', () => {
     api.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: config.environment.logRetentionDays });
   });
 
-  it('lets the authorizer read single customer items and nothing else', () => {
+  it("lets the authorizer read single customer items and write only a key item's lastUsedAt", () => {
     const authorizerRole = stacks.api.getLogicalId(stacks.api.api.authorizerFunction.role.node.defaultChild as never);
-    api.hasResourceProperties('AWS::IAM::Policy', {
-      Roles: [{ Ref: authorizerRole }],
-      PolicyDocument: {
-        Statement: Match.arrayWith([
-          Match.objectLike({ Action: 'dynamodb:GetItem', Effect: 'Allow', Resource: Match.anyValue() }),
-          Match.objectLike({ Action: 'kms:Decrypt', Effect: 'Allow' }),
-        ]),
+    // CDK merges statements of one resource: each is matched on its own.
+    const hasStatement = (statement: object) =>
+      api.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: authorizerRole }],
+        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike(statement)]) },
+      });
+    hasStatement({ Action: 'dynamodb:GetItem', Effect: 'Allow', Resource: Match.anyValue() });
+    hasStatement({ Action: Match.arrayWith(['kms:Decrypt']), Effect: 'Allow' });
+    hasStatement({
+      Action: 'dynamodb:UpdateItem',
+      Effect: 'Allow',
+      Condition: {
+        'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['KEY#*'] },
+        'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['pk', 'sk', 'lastUsedAt'] },
+        StringEqualsIfExists: { 'dynamodb:ReturnValues': 'NONE' },
       },
     });
     const statements = Object.values(
@@ -266,7 +274,10 @@ describe('API stack', () => {
     )
       .flatMap((p) => p.Properties.PolicyDocument.Statement)
       .flatMap((s: { Action: string | string[] }) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
-    expect(statements.filter((a) => a.startsWith('dynamodb:'))).toEqual(['dynamodb:GetItem']);
+    expect(statements.filter((a) => a.startsWith('dynamodb:')).sort()).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:UpdateItem',
+    ]);
   });
 
   it('publishes what the operator CLI needs in one SSM parameter and the base URLs as outputs', () => {

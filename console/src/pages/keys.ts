@@ -1,7 +1,7 @@
 import { html } from 'htm/preact';
 import { useRef, useState } from 'preact/hooks';
 import type { ApiKey, ConsoleApi } from '../api-client';
-import { formatDate } from '../format';
+import { formatDate, formatLastUsed } from '../format';
 import { CopyButton, ErrorNotice, Loading, TableScroll, useLoad } from '../ui';
 
 /** The Keys page: named keys of the account; create (the secret shown once), list, revoke. */
@@ -45,7 +45,7 @@ export function KeysPage({ api }: { api: ConsoleApi }) {
 
   return html`<section aria-labelledby="keys-title">
     <h1 id="keys-title">API keys</h1>
-    <p class="lead">Every key of your account shares its limits, usage and spend limit. Keys stop working within a minute of being revoked.</p>
+    <p class="lead">Every key of your account shares its limits, usage and spend limit. Keys stop working within a minute of being revoked. "Last used" is kept to the hour.</p>
     <form class="inline-form" onSubmit=${create}>
       <label>Key name <input name="name" required maxlength="64" value=${name} placeholder="e.g. production server"
         onInput=${(e: Event) => setName((e.target as HTMLInputElement).value)} /></label>
@@ -70,14 +70,16 @@ export function KeysPage({ api }: { api: ConsoleApi }) {
           <table>
             <caption>Your API keys</caption>
             <thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">Status</th>
-              <th scope="col">Created (UTC)</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+              <th scope="col">Created (UTC)</th><th scope="col">Last used (UTC)</th>
+              <th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
             <tbody>
               ${keys.data.map(
                 (key) => html`<tr data-key-id=${key.id}>
                   <th scope="row">${key.name}</th>
-                  <td><code>${key.hint}</code></td>
+                  <td><code class="hint">${key.hint}</code></td>
                   <td><span class=${`status ${key.status}`}>${key.status}</span></td>
                   <td>${formatDate(key.created_at)}</td>
+                  <td data-testid="last-used">${formatLastUsed(key.last_used_at)}</td>
                   <td>
                     ${
                       key.primary

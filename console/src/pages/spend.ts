@@ -63,8 +63,10 @@ export function SpendPage({ api }: { api: ConsoleApi }) {
   return html`<section aria-labelledby="spend-title">
     <h1 id="spend-title">Spend limit</h1>
     <p class="lead">
-      Requests that could pass the limit are refused (HTTP 429, insufficient_quota). Alerts go out at
-      ${spend.alert_thresholds_percent.map((p) => `${p}%`).join(', ')} of it. A change applies within a minute.
+      ${
+        // One string: htm drops the space between a line's last word and an expression on the next line.
+        `Requests that could pass the limit are refused (HTTP 429, insufficient_quota). Alerts go out at ${spend.alert_thresholds_percent.map((p) => `${p}%`).join(', ')} of it. A change applies within a minute.`
+      }
     </p>
     <dl class="figures">
       <div><dt>Spent in ${spend.month}</dt><dd data-testid="spent">${formatUsd(spend.spent_usd)}</dd></div>

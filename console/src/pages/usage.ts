@@ -5,7 +5,7 @@ import { UsageChart } from '../chart';
 import {
   dayOffset,
   formatInteger,
-  formatSeconds,
+  formatResets,
   formatUsd,
   METRIC_LABELS,
   percentOf,
@@ -39,42 +39,38 @@ function MetricChart({
     days=${series.days} models=${series.models} values=${series.values} />`;
 }
 
-function Meter({ row, label }: { row: LimitRow; label: string }) {
+const HEADROOM: { field: keyof Omit<Limits['data'][number], 'model'>; label: string }[] = [
+  { field: 'requests_per_minute', label: 'Requests this minute' },
+  { field: 'requests_per_day', label: 'Requests today' },
+  { field: 'tokens_per_minute', label: 'Tokens this minute' },
+  { field: 'tokens_per_day', label: 'Tokens today' },
+];
+
+function Meter({ row, label, model }: { row: LimitRow; label: string; model: string }) {
   const percent = percentOf(row.used, row.limit);
-  return html`<td>
-    <span>${formatInteger(row.remaining)} left of ${formatInteger(row.limit)}</span>
-    <progress max="100" value=${percent} aria-label=${`${label}: ${percent}% used`}></progress>
-  </td>`;
+  return html`<div class="meter">
+    <dt>${label}</dt>
+    <dd>
+      <span>${formatInteger(row.remaining)} left of ${formatInteger(row.limit)}</span>
+      <progress max="100" value=${percent} aria-label=${`${model} ${label.toLowerCase()}: ${percent}% used`}></progress>
+    </dd>
+  </div>`;
 }
 
+/**
+ * Headroom per model as a grid of meters rather than a table: four columns fit a laptop, and on a phone they
+ * wrap into two instead of scrolling sideways under a clipped caption.
+ */
 function Headroom({ limits }: { limits: Limits }) {
-  return html`<${TableScroll} label="Headroom now">
-    <table>
-      <caption>
-        ${`Headroom now. This minute resets in ${formatSeconds(limits.reset_minute_seconds)}, today (UTC) in ${formatSeconds(limits.reset_day_seconds)}.`}
-      </caption>
-      <thead>
-        <tr>
-          <th scope="col">Model</th>
-          <th scope="col">Requests this minute</th>
-          <th scope="col">Requests today</th>
-          <th scope="col">Tokens this minute</th>
-          <th scope="col">Tokens today</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${limits.data.map(
-          (m) => html`<tr>
-            <th scope="row"><code>${m.model}</code></th>
-            <${Meter} row=${m.requests_per_minute} label=${`${m.model} requests this minute`} />
-            <${Meter} row=${m.requests_per_day} label=${`${m.model} requests today`} />
-            <${Meter} row=${m.tokens_per_minute} label=${`${m.model} tokens this minute`} />
-            <${Meter} row=${m.tokens_per_day} label=${`${m.model} tokens today`} />
-          </tr>`,
-        )}
-      </tbody>
-    </table>
-  <//>`;
+  return html`<p data-testid="resets">${`${formatResets(limits.reset_minute_seconds, limits.reset_day_seconds)}.`}</p>
+    <ul class="headroom" aria-label="Headroom now, per model">
+      ${limits.data.map(
+        (m) => html`<li>
+          <h3><code>${m.model}</code></h3>
+          <dl>${HEADROOM.map((h) => html`<${Meter} row=${m[h.field]} label=${h.label} model=${m.model} />`)}</dl>
+        </li>`,
+      )}
+    </ul>`;
 }
 
 export function UsagePage({ api }: { api: ConsoleApi }) {

@@ -49,6 +49,7 @@ const apiKey = object({
   primary: { type: 'boolean' },
   created_at: int,
   revoked_at: nullable(int),
+  last_used_at: nullable(int),
 }) as { properties: Record<string, Schema> } & Schema;
 const limitRow = object({ limit: int, used: int, remaining: int });
 

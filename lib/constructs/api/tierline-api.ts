@@ -107,7 +107,7 @@ export class TierlineApi extends Construct {
       memorySize: 256,
       timeout: Duration.seconds(5),
     });
-    props.customers.bindForItemReads(this.authorizerFunction.function);
+    props.customers.bindForKeyUseRecording(this.authorizerFunction.function);
 
     this.apiFunction = new TierlineFunction(this, 'Handler', {
       ...common,

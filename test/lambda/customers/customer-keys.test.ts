@@ -60,17 +60,19 @@ describe('CustomerKeys', () => {
 
   it('catches up with an operator change that ran while the key was written (the change listed keys before it)', async () => {
     // The operator moves the customer to enterprise and removes the spend limit between our write and its end.
-    const racing: Pick<CustomersRepository, 'getCustomer' | 'getKey' | 'listNamedKeys' | 'updateKey' | 'putNamedKey'> =
-      {
-        getCustomer: (id) => repository.getCustomer(id),
-        getKey: (hash) => repository.getKey(hash),
-        listNamedKeys: (id) => repository.listNamedKeys(id),
-        updateKey: (hash, set, remove) => repository.updateKey(hash, set, remove),
-        putNamedKey: async (key) => {
-          await repository.updateCustomerKeys('cus_1', PRIMARY, { tier: 'enterprise' }, ['spendLimitMicroUsd']);
-          await repository.putNamedKey(key);
-        },
-      };
+    const racing: ConstructorParameters<typeof CustomerKeys>[0] = {
+      getCustomer: (id) => repository.getCustomer(id),
+      initNamedKeySlots: (id, slots, now) => repository.initNamedKeySlots(id, slots, now),
+      reserveNamedKeySlot: (id, slot, max) => repository.reserveNamedKeySlot(id, slot, max),
+      releaseNamedKeySlots: (id, slots) => repository.releaseNamedKeySlots(id, slots),
+      getKey: (hash) => repository.getKey(hash),
+      listNamedKeys: (id) => repository.listNamedKeys(id),
+      updateKey: (hash, set, remove) => repository.updateKey(hash, set, remove),
+      putNamedKey: async (key) => {
+        await repository.updateCustomerKeys('cus_1', PRIMARY, { tier: 'enterprise' }, ['spendLimitMicroUsd']);
+        await repository.putNamedKey(key);
+      },
+    };
     const created = await new CustomerKeys(racing).create(principal, 'racy');
 
     const stored = await repository.getKey(hashApiKey(created.key));

@@ -1,0 +1,38 @@
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import type { Page } from 'playwright-core';
+
+/** What the console's browser tests share: Debian's Chromium, the screenshot folder, widths, waiting for text. */
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const SCREENSHOTS = path.join(__dirname, '..', '..', '.screenshots', 'console');
+export const LAPTOP = { width: 1366, height: 860 };
+export const PHONE = { width: 390, height: 844 };
+
+export function requireChromium(): void {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `The console's browser tests need Chromium at ${CHROMIUM}: apt-get update && apt-get install -y chromium`,
+    );
+  }
+}
+
+/** Waits until the locator's text contains `text` (the console renders asynchronously). */
+export async function expectText(
+  locator: ReturnType<Page['locator']>,
+  text: string,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    last =
+      (await locator
+        .first()
+        .textContent()
+        .catch(() => '')) ?? '';
+    if (last.includes(text)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`expected "${text}" in "${last.slice(0, 300)}"`);
+}
