@@ -313,10 +313,10 @@ export class JobsService {
       await spend.settle(held.reservation, 0); // no job holds it
       throw error;
     }
-    await this.event(job.jobId, 'ftevent-created', `Created fine-tuning job ${job.jobId}`);
+    await this.event(job.jobId, 'ftevent-0-created', `Created fine-tuning job ${job.jobId}`);
     await this.event(
       job.jobId,
-      'ftevent-validated',
+      'ftevent-1-validated',
       `Training file checked: ${training.summary.examples} examples, ${training.summary.tokens} tokens; ` +
         `${hyperparameters.nEpochs} epochs = ${trainedTokens} trained tokens, estimated $${formatUsd(estimate)} (held against the spend limit)`,
     );
@@ -344,10 +344,14 @@ export class JobsService {
       finishedAt: this.seconds(),
       error: { code, message, param: null },
     });
-    if (failed) await this.event(job.jobId, 'ftevent-failed', message, 'error');
+    if (failed) await this.event(job.jobId, 'ftevent-2-failed', message, 'error');
     await this.options.billing.release(job.jobId);
   }
 
+  /**
+   * Events sort by second, then id: the ids of what the API writes in one request (`ftevent-<n>-...`) keep
+   * their order within a second.
+   */
   private async event(jobId: string, id: string, message: string, level: JobEvent['level'] = 'info'): Promise<void> {
     await this.options.jobs.addEvent(jobId, { id, createdAt: this.seconds(), level, message });
   }
@@ -409,7 +413,7 @@ export class JobsService {
           );
         }
       } else {
-        await this.event(job.jobId, 'ftevent-cancelled', 'The job was cancelled', 'warn');
+        await this.event(job.jobId, 'ftevent-2-cancelled', 'The job was cancelled', 'warn');
       }
     }
     // Also when it was cancelled already: a retry finishes what a crash after the status change left undone.
