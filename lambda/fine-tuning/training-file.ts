@@ -132,7 +132,8 @@ export async function checkTrainingFile(input: {
       }
     }
   } catch (error) {
-    if (error instanceof TypeError) throw fail('it is not UTF-8 text.');
+    // TextDecoder's fatal mode (checked by code: its TypeError may come from another realm).
+    if ((error as { code?: unknown }).code === 'ERR_ENCODING_INVALID_ENCODED_DATA') throw fail('it is not UTF-8 text.');
     throw error;
   }
   if (problemCount > 0) {
