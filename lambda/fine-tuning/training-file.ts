@@ -111,7 +111,8 @@ export async function checkTrainingFile(input: {
     new BadRequestError(`File ${input.fileId}: ${message}`, input.param, code);
   if (input.bytes > training.maxFileBytes) {
     throw fail(
-      `it has ${input.bytes} bytes; a training file may have at most ${training.maxFileBytes}.`,
+      `it has ${input.bytes} bytes; a training file may have at most ${training.maxFileBytes} (every line is ` +
+        'checked and its tokens counted before the job is created).',
       'file_too_large',
     );
   }

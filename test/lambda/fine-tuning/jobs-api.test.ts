@@ -380,7 +380,7 @@ describe('tiers and spend', () => {
     expect(error.message).toMatch(
       /^429 This fine-tuning job is estimated at \$0\.\d{6} \(\d+ trained tokens at \$3 per 1M\), more than is left of your monthly spend limit \(\$0\.001000/,
     );
-    expect(error.headers.get('x-should-retry')).toBe('false');
+    expect(error.headers?.get('x-should-retry')).toBe('false');
     expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
     expect((await client('poor').fineTuning.jobs.list()).data).toEqual([]);
     expect(await reservedNow('cus_poor')).toBe(0);
