@@ -1,8 +1,7 @@
 import OpenAI, { toFile } from 'openai';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
-import { expectMatchesSpec } from '../support/openai-spec';
-import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
+import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
  * Fine-tuning jobs in local mode (`npm start`), with the official client and the real authorizer: jobs are

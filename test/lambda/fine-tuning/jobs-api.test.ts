@@ -28,8 +28,7 @@ import { ensureFilesTable, ensureFineTuningTable } from '../../../local/local-ta
 import { adapterFiles, entriesOf, tarGzOf } from '../../support/adapters';
 import { type LocalDynamo, newCustomersTable, startDynalite } from '../../support/dynalite';
 import { meteringOn } from '../../support/metering';
-import { expectMatchesSpec } from '../../support/openai-spec';
-import { expectSpecCompliance, specCheckedFetch } from '../../support/spec-check';
+import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../../support/spec-check';
 
 /**
  * The fine-tuning jobs API over real HTTP with the official `openai` client: jobs, events and spend in
