@@ -15,6 +15,8 @@ import { KEY_USE_RESOLUTION_MS } from '../lambda/customers/authenticate';
 import { CustomersRepository, createDocumentClient } from '../lambda/customers/customers-repository';
 import { createFiles } from '../lambda/files/create-files';
 import { createS3Client } from '../lambda/files/file-storage';
+import { createFineTuningJobs } from '../lambda/fine-tuning/create-jobs';
+import { type JobLauncher, NO_TRAINER } from '../lambda/fine-tuning/job-launcher';
 import { createApiApp } from '../lambda/http/app';
 import type { ModelBackend } from '../lambda/inference/backends/model-backend';
 import { TEST_MODEL_OWNER, TestModelBackend } from '../lambda/inference/backends/test-model-backend';
@@ -32,13 +34,15 @@ import { serveConsole } from './console-server';
 import { EdgeThrottle } from './edge-throttle';
 import { localPrincipal } from './local-principal';
 import { startLocalS3 } from './local-s3';
-import { ensureCustomersTable, ensureFilesTable, ensureMeteringTable } from './local-tables';
+import { ensureCustomersTable, ensureFilesTable, ensureFineTuningTable, ensureMeteringTable } from './local-tables';
 import { answerMalformedRequestsInOpenAIShape } from './malformed-requests';
 
 export const LOCAL_CUSTOMERS_TABLE = 'tierline-local-customers';
 export const LOCAL_METERING_TABLE = 'tierline-local-metering';
 export const LOCAL_FILES_TABLE = 'tierline-local-files';
 export const LOCAL_FILES_BUCKET = 'tierline-local-files';
+export const LOCAL_FINE_TUNING_TABLE = 'tierline-local-fine-tuning';
+export const LOCAL_FINE_TUNING_BUCKET = 'tierline-local-lora';
 export const LOCAL_STAGE = 'local';
 
 /** What `tierline --local` reads to reach a running local mode. */
@@ -90,6 +94,11 @@ export interface LocalModeOptions {
   shutdownGraceMs?: number;
   /** Sees the DynamoDB client before use (benchmarks add a counting middleware). */
   instrumentDynamo?: (client: DynamoDBClient) => void;
+  /**
+   * What runs fine-tuning jobs. Local mode has no GPU trainer: by default a job fails at once saying that
+   * fine-tuning needs SageMaker (tests pass a launcher that talks to a mocked Step Functions).
+   */
+  fineTuningLauncher?: JobLauncher;
   /** Build and serve the web console at `/`, same origin as the API. @default true */
   console?: boolean;
 }
@@ -197,11 +206,13 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   await ensureCustomersTable(client, LOCAL_CUSTOMERS_TABLE);
   await ensureMeteringTable(client, LOCAL_METERING_TABLE);
   await ensureFilesTable(client, LOCAL_FILES_TABLE);
+  await ensureFineTuningTable(client, LOCAL_FINE_TUNING_TABLE);
   await ApiGatewayEmulator.createTable(client);
   // File content in an embedded S3 server, on disk beside the DynamoDB data (or in a temporary folder).
   const s3Server = await startLocalS3({
     directory: options.dataDir ? path.join(options.dataDir, 's3') : undefined,
     bucket: LOCAL_FILES_BUCKET,
+    moreBuckets: [LOCAL_FINE_TUNING_BUCKET],
   });
   const s3 = createS3Client({ endpoint: s3Server.endpoint });
   const doc = createDocumentClient(client);
@@ -319,6 +330,19 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       queue: batchQueue,
       now: options.now,
     }),
+    fineTuningJobs: createFineTuningJobs({
+      config,
+      dynamo: client,
+      tableName: LOCAL_FINE_TUNING_TABLE,
+      s3,
+      filesBucket: LOCAL_FILES_BUCKET,
+      fineTuningBucket: LOCAL_FINE_TUNING_BUCKET,
+      files,
+      spend: metering.spend,
+      ledger: metering.ledger,
+      launcher: options.fineTuningLauncher ?? NO_TRAINER,
+      now: options.now,
+    }).service,
     now: options.now,
     logError,
   });

@@ -14,7 +14,12 @@ export interface LocalS3 {
  * objects live in `directory` (they survive a restart), or in a temporary folder removed at stop.
  * Caveats (TOOLING.md): it does not verify SigV4 signatures, and answers 405 to AbortMultipartUpload.
  */
-export async function startLocalS3(options: { directory?: string; bucket: string }): Promise<LocalS3> {
+export async function startLocalS3(options: {
+  directory?: string;
+  bucket: string;
+  /** More buckets on the same server (the fine-tuning bucket beside the files bucket). */
+  moreBuckets?: string[];
+}): Promise<LocalS3> {
   const temporary = options.directory === undefined;
   const directory = options.directory ?? mkdtempSync(path.join(tmpdir(), 'tierline-s3-'));
   mkdirSync(directory, { recursive: true });
@@ -23,7 +28,7 @@ export async function startLocalS3(options: { directory?: string; bucket: string
     port: 0,
     directory,
     silent: true,
-    configureBuckets: [{ name: options.bucket }],
+    configureBuckets: [options.bucket, ...(options.moreBuckets ?? [])].map((name) => ({ name })),
   });
   const { port } = await server.run();
   return {

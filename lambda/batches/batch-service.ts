@@ -22,7 +22,7 @@ export function windowHours(window: unknown): number | undefined {
   return Number(match[1]) * (match[2] === 'd' ? 24 : 1);
 }
 
-function checkMetadata(value: unknown): Record<string, string> | null {
+export function checkMetadata(value: unknown): Record<string, string> | null {
   if (value === undefined || value === null) return null;
   const entries = typeof value === 'object' && !Array.isArray(value) ? Object.entries(value) : undefined;
   // OpenAI: at most 16 pairs, keys up to 64 characters, values up to 512.

@@ -82,7 +82,8 @@ export class JobsRepository {
         TableName: this.tableName,
         IndexName: BY_OWNER.name,
         KeyConditionExpression: after ? '#owner = :owner AND #sort < :after' : '#owner = :owner',
-        ExpressionAttributeNames: { '#owner': BY_OWNER.partitionKey, '#sort': BY_OWNER.sortKey },
+        // DynamoDB refuses a name the expression does not use: `#sort` only with a cursor.
+        ExpressionAttributeNames: { '#owner': BY_OWNER.partitionKey, ...(after ? { '#sort': BY_OWNER.sortKey } : {}) },
         ExpressionAttributeValues: {
           ':owner': ownerJobs(customerId),
           ...(after ? { ':after': `${String(after.createdAt).padStart(12, '0')}#${after.jobId}` } : {}),
@@ -160,6 +161,29 @@ export class JobsRepository {
             'attribute_exists(#pk) AND (attribute_not_exists(trainingStatusRank) OR trainingStatusRank < :rank)',
           ExpressionAttributeNames: { '#pk': PK },
           ExpressionAttributeValues: { ':status': trainingStatus, ':rank': rank },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Marks the job's spend reservation as settled (billed or released), once: true for the one caller that
+   * marked it, which then settles; false for every retry or concurrent settler after it.
+   */
+  async markSpendSettled(jobId: string, at: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { [PK]: jobPk(jobId), [SK]: JOB_SK },
+          UpdateExpression: 'SET spendSettledAt = :at',
+          ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(spendSettledAt)',
+          ExpressionAttributeNames: { '#pk': PK },
+          ExpressionAttributeValues: { ':at': at },
         }),
       );
       return true;

@@ -1,4 +1,5 @@
 /** A fine-tuning job as stored, and as OpenAI's API shows it. No AWS imports. */
+import type { TierName } from '../../lib/config/tier-names';
 
 export const JOB_STATUSES = ['validating_files', 'queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -32,6 +33,15 @@ export interface JobRecord {
   estimatedTrainedTokens: number;
   estimatedCostUsd: number;
   trainedTokens?: number;
+  /**
+   * The caller's tier at creation, the training price shown then (integer µ$ per 1M trained tokens), and the
+   * estimate's hold on the month's spend: billed (actual tokens, at most the estimate) on success, released on
+   * failure or cancel, once (`spendSettledAt` marks it).
+   */
+  tier?: TierName;
+  trainingMicroUsdPerMillion?: number;
+  spendReservation?: { month: string; reservedMicroUsd: number; limitMicroUsd?: number };
+  spendSettledAt?: number;
   /** `ft:<base>:<customer>:<suffix>:<id>` once the adapter is in service. */
   fineTunedModel?: string;
   error?: JobError;
@@ -103,7 +113,8 @@ export function eventView(event: JobEvent) {
     level: event.level,
     message: event.message,
     type: event.data ? ('metrics' as const) : ('message' as const),
-    data: event.data ?? null,
+    // OpenAI's schema has `data` as an object when present, never null.
+    ...(event.data ? { data: event.data } : {}),
   };
 }
 

@@ -10,6 +10,7 @@ import { endpointName, inferenceComponentName } from '../inference/backends/sage
 import { readAdapterArchive } from './adapter-archive';
 import { checkAdapter } from './adapter-checks';
 import { bucketLayout } from './fine-tuning-table';
+import type { JobBilling } from './job-billing';
 import { ACTIVE_STATUSES, fineTunedModelId, modelKeyOf } from './jobs';
 import type { JobsRepository } from './jobs-repository';
 import { parseS3Uri, s3ArchiveSource } from './s3-archive-source';
@@ -27,6 +28,8 @@ export interface WorkflowDeps {
   sagemaker: SageMakerClient;
   config: TierlineConfig;
   bucket: string;
+  /** Bills a succeeded job's training, releases a failed one's reservation (`job-billing.ts`); idempotent. */
+  billing?: Pick<JobBilling, 'settle'>;
   now?: () => Date;
 }
 
@@ -183,6 +186,8 @@ export async function succeed(
     finishedAt: seconds(deps),
     trainedTokens: job.trainedTokens ?? job.estimatedTrainedTokens,
   });
+  // Settled whether this call or an earlier try moved the job: a retry finishes a settlement a crash cut.
+  await deps.billing?.settle(job.jobId);
   if (!done) return { fineTunedModel: (await deps.jobs.get(job.jobId))?.fineTunedModel ?? null };
   await deps.jobs.addEvent(job.jobId, {
     id: 'ftevent-succeeded',
@@ -213,6 +218,7 @@ export async function fail(
   if (failed) {
     await deps.jobs.addEvent(input.jobId, { id: 'ftevent-failed', createdAt: seconds(deps), level: 'error', message });
   }
+  await deps.billing?.settle(input.jobId);
   return { status: (await deps.jobs.get(input.jobId))?.status ?? 'failed' };
 }
 

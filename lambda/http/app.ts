@@ -7,6 +7,7 @@ import { accountRoutes, publicPlanRoutes } from './routes/account';
 import { batchRoutes } from './routes/batches';
 import { chatCompletionRoutes } from './routes/chat-completions';
 import { fileRoutes } from './routes/files';
+import { fineTuningJobRoutes } from './routes/fine-tuning-jobs';
 import { keyRoutes } from './routes/keys';
 import { limitRoutes } from './routes/limits';
 import { modelRoutes } from './routes/models';
@@ -34,6 +35,7 @@ function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
     v1.route('/', uploadRoutes(deps.files));
   }
   if (deps.batches) v1.route('/', batchRoutes(deps.batches));
+  if (deps.fineTuningJobs) v1.route('/', fineTuningJobRoutes(deps.fineTuningJobs));
   v1.route('/', limitRoutes(deps));
   v1.route('/', keyRoutes(deps));
   return v1;

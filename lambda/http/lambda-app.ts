@@ -1,5 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { defaultIsContentTypeBinary } from 'hono/aws-lambda';
 import { BATCH_QUEUE_ENV, SqsBatchQueue } from '../batches/batch-queue';
@@ -12,10 +14,17 @@ import { principalFromAuthorizer, requestIdFromEvent } from '../customers/lambda
 import { createFiles } from '../files/create-files';
 import { createS3Client, FILES_BUCKET_ENV } from '../files/file-storage';
 import { FILES_TABLE_ENV } from '../files/files-table';
+import { createFineTuningJobs } from '../fine-tuning/create-jobs';
+import {
+  FINE_TUNING_BUCKET_ENV,
+  FINE_TUNING_STATE_MACHINE_ENV,
+  FINE_TUNING_TABLE_ENV,
+} from '../fine-tuning/fine-tuning-table';
+import { StepFunctionsLauncher } from '../fine-tuning/job-launcher';
 import { SageMakerBackend } from '../inference/backends/sagemaker-backend';
 import { SqsDeadLetterSink } from '../metering/ledger';
 import { LEDGER_DEAD_LETTERS_ENV, METERING_TABLE_ENV } from '../metering/metering-table';
-import { createMetering } from '../metering/request-metering';
+import { createMetering, type MeteringParts } from '../metering/request-metering';
 import { EVENT_SOURCE_ENV, EventBridgeSpendAlerts } from '../metering/spend-alerts';
 import { createApiApp } from './app';
 import { requiredEnv } from './environment';
@@ -28,23 +37,42 @@ export function isBinaryResponse(contentType: string): boolean {
   return !/^application\/jsonl\s*(?:;|$)/i.test(contentType) && defaultIsContentTypeBinary(contentType);
 }
 
-/** The Files, Uploads and Batch APIs on the files table and bucket, with batch work sent to SQS. */
-function filesAndBatches(config: ReturnType<typeof bundledConfig>, doc: ReturnType<typeof createDocumentClient>) {
+/**
+ * The Files, Uploads and Batch APIs on the files table and bucket, with batch work sent to SQS; the
+ * fine-tuning jobs API on its table and bucket, with jobs run by the state machine.
+ */
+function filesBatchesAndJobs(
+  config: ReturnType<typeof bundledConfig>,
+  doc: ReturnType<typeof createDocumentClient>,
+  metering: MeteringParts,
+) {
   const tableName = requiredEnv(FILES_TABLE_ENV);
-  const files = createFiles({
-    doc,
-    tableName,
-    s3: createS3Client(),
-    bucket: requiredEnv(FILES_BUCKET_ENV),
-    config: config.files,
-  });
+  const s3 = createS3Client();
+  const filesBucket = requiredEnv(FILES_BUCKET_ENV);
+  const files = createFiles({ doc, tableName, s3, bucket: filesBucket, config: config.files });
   const batches = new BatchService({
     config,
     batches: new BatchesRepository(doc, tableName),
     files: files.files,
     queue: new SqsBatchQueue(new SQSClient({}), requiredEnv(BATCH_QUEUE_ENV)),
   });
-  return { files, batches };
+  const fineTuningJobs = createFineTuningJobs({
+    config,
+    tableName: requiredEnv(FINE_TUNING_TABLE_ENV),
+    s3,
+    filesBucket,
+    fineTuningBucket: requiredEnv(FINE_TUNING_BUCKET_ENV),
+    files,
+    spend: metering.spend,
+    ledger: metering.ledger,
+    launcher: new StepFunctionsLauncher({
+      sfn: new SFNClient({}),
+      sagemaker: new SageMakerClient({}),
+      stateMachineArn: requiredEnv(FINE_TUNING_STATE_MACHINE_ENV),
+      environmentName: config.environment.name,
+    }),
+  }).service;
+  return { files, batches, fineTuningJobs };
 }
 
 /**
@@ -70,7 +98,7 @@ export function createLambdaApp(serviceName: string, options: { files?: boolean 
     customers: new CustomersRepository(doc, requiredEnv(CUSTOMERS_TABLE_ENV)),
     backend: new SageMakerBackend({ env: config.environment.name }),
     ...metering,
-    ...(options.files ? filesAndBatches(config, doc) : {}),
+    ...(options.files ? filesBatchesAndJobs(config, doc, metering) : {}),
     requestIdOf: requestIdFromEvent,
     logError,
   });

@@ -5,6 +5,7 @@ import type { Principal } from '../customers/authenticate';
 import type { CustomersRepository } from '../customers/customers-repository';
 import type { FilesService } from '../files/files-service';
 import type { UploadsService } from '../files/uploads-service';
+import type { JobsService } from '../fine-tuning/jobs-service';
 import type { ModelBackend } from '../inference/backends/model-backend';
 import type { PromptTokenCounter } from '../inference/prompt-tokens';
 import type { Limiter } from '../metering/limiter';
@@ -44,6 +45,8 @@ export interface ApiDependencies {
   files?: FilesApi;
   /** The Batch API; its routes answer 404 when absent. */
   batches?: BatchService;
+  /** The fine-tuning jobs API; its routes answer 404 when absent. */
+  fineTuningJobs?: JobsService;
   /** Prompt tokens at admission; the models' real tokenizers by default. */
   promptTokens?: Pick<PromptTokenCounter, 'count'>;
   /** Aborted when the server shuts down: model calls stop, and what they did is billed (local mode). */

@@ -69,6 +69,12 @@ export class ApiStack extends Stack {
       logRetention: config.environment.logRetentionDays,
       removalPolicy: config.environment.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
+    // The jobs API starts and stops the workflow; the workflow bills a job's training through the ledger.
+    this.fineTuning.grantJobsApi(this.api.apiFunction.function, config, props.fineTuning);
+    const tasks = this.fineTuning.tasksFunction.function;
+    props.metering.bindForMetering(tasks);
+    props.ledgerDeadLetters.grantSend(tasks);
+    this.usageMetering.grantPublishEvents(tasks);
     // Batches: the API queues work, the worker runs it with the same metering as chat completions.
     this.batches = new BatchProcessing(this, 'Batches', { config, notifications: this.usageMetering.notifications });
     this.batches.bindSender(this.api.apiFunction.function);

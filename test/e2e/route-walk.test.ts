@@ -133,6 +133,40 @@ const WALKS: Record<string, Walk> = {
     fresh: 'batch2',
     invalid: [{ path: '/v1/batches/batch_nope/cancel', status: 404 }],
   },
+  'GET /v1/fine_tuning/jobs': { path: '/v1/fine_tuning/jobs', invalid: [{ query: 'limit=0', status: 400 }] },
+  'POST /v1/fine_tuning/jobs': {
+    path: '/v1/fine_tuning/jobs',
+    body: { model: MODEL, training_file: '{ftfile}', suffix: 'walk' },
+    invalid: [
+      { body: { model: 'gpt-9', training_file: '{ftfile}' }, status: 400 },
+      { body: { model: MODEL, training_file: '{file}' }, status: 400 }, // purpose batch
+      { body: { model: MODEL, training_file: 'file-nope' }, status: 404 },
+      { raw: 'not json', status: 400 },
+    ],
+  },
+  'GET /v1/fine_tuning/jobs/{fine_tuning_job_id}': {
+    path: '/v1/fine_tuning/jobs/{ftjob}',
+    invalid: [{ path: '/v1/fine_tuning/jobs/ftjob-nope', status: 404 }],
+  },
+  'GET /v1/fine_tuning/jobs/{fine_tuning_job_id}/events': {
+    path: '/v1/fine_tuning/jobs/{ftjob}/events',
+    invalid: [
+      { path: '/v1/fine_tuning/jobs/ftjob-nope/events', status: 404 },
+      { query: 'limit=101', status: 400 },
+    ],
+  },
+  'GET /v1/fine_tuning/jobs/{fine_tuning_job_id}/checkpoints': {
+    path: '/v1/fine_tuning/jobs/{ftjob}/checkpoints',
+    invalid: [{ path: '/v1/fine_tuning/jobs/ftjob-nope/checkpoints', status: 404 }],
+  },
+  'POST /v1/fine_tuning/jobs/{fine_tuning_job_id}/cancel': {
+    path: '/v1/fine_tuning/jobs/{ftjob2}/cancel',
+    once: true,
+    invalid: [
+      { path: '/v1/fine_tuning/jobs/ftjob-nope/cancel', status: 404 },
+      { path: '/v1/fine_tuning/jobs/{ftjob3}/cancel', status: 400 }, // already failed
+    ],
+  },
   'GET /v1/keys': { path: '/v1/keys', invalid: [{ noKey: true, status: 401 }] },
   'POST /v1/keys': {
     path: '/v1/keys',
@@ -168,7 +202,10 @@ describe('the route walk: every documented operation, valid and invalid', () => 
   const ids: Record<string, string> = {};
   let makeBatch: () => Promise<string>;
   const fill = (text: string) =>
-    text.replace(/\{(file2?|upload[23]?|part|batch2?|key)\}/g, (_m, name: string) => ids[name] ?? name);
+    text.replace(
+      /\{(file2?|ftfile|ftjob[23]?|upload[23]?|part|batch2?|key)\}/g,
+      (_m, name: string) => ids[name] ?? name,
+    );
 
   beforeAll(async () => {
     local = await startLocalMode({
@@ -176,6 +213,16 @@ describe('the route walk: every documented operation, valid and invalid', () => 
       port: 0,
       // Slow enough that a one-line batch is still running when the walk cancels it.
       backend: new TestModelBackend({ replyTokens: 3, timeToFirstTokenMs: 1_000 }),
+      // Stands in for Step Functions so that jobs stay active for the walk to cancel (a job that was accepted
+      // and never runs); the real launcher's requests are asserted in test/lambda/fine-tuning/jobs-api.test.ts,
+      // and local mode's own no-trainer failure in test/e2e/fine-tuning-local.test.ts.
+      fineTuningLauncher: {
+        start: async (job) =>
+          job.suffix === 'fails'
+            ? { started: false, code: 'trainer_not_configured', message: 'no trainer in this walk' }
+            : { started: true },
+        stop: async () => undefined,
+      },
     });
     key = local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey ?? '';
     // The objects the walks of `/files/{id}` and `/uploads/{id}` act on.
@@ -197,6 +244,21 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     ids.batch = await made('/v1/batches', { body: batch });
     makeBatch = () => made('/v1/batches', { body: batch });
     ids.key = await made('/v1/keys', { body: { name: 'walk-revoked' } });
+    const conversation = JSON.stringify({
+      messages: [
+        { role: 'user', content: 'Walk?' },
+        { role: 'assistant', content: 'Walk.' },
+      ],
+    });
+    const ftForm = new FormData();
+    ftForm.set('purpose', 'fine-tune');
+    ftForm.set('file', new Blob([`${Array(10).fill(conversation).join('\n')}\n`]), 'train.jsonl');
+    ids.ftfile = await made('/v1/files', { form: ftForm });
+    const job = (suffix: string) =>
+      made('/v1/fine_tuning/jobs', { body: { model: MODEL, training_file: ids.ftfile, suffix } });
+    ids.ftjob = await job('walk');
+    ids.ftjob2 = await job('walk');
+    ids.ftjob3 = await job('fails');
   });
   afterAll(() => local.stop());
 

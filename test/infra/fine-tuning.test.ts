@@ -229,6 +229,72 @@ describe('training job state changes', () => {
   });
 });
 
+describe('the jobs API (the API function)', () => {
+  const apiFunction = stacks.api.api.apiFunction;
+  const statements = () => statementsOf(api, logicalId(apiFunction.role));
+  const withAction = (action: string) => statements().filter((s) => actionsOf(s).includes(action));
+
+  it('gets the table, bucket and state machine by environment variable', () => {
+    api.hasResourceProperties('AWS::Lambda::Function', {
+      Description: 'Tierline: the OpenAI-compatible API',
+      Environment: {
+        Variables: Match.objectLike({
+          FINE_TUNING_TABLE_NAME: Match.anyValue(),
+          FINE_TUNING_BUCKET_NAME: {
+            'Fn::Join': ['', [`tierline-${env}-lora-`, { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }]],
+          },
+          FINE_TUNING_STATE_MACHINE_ARN: { Ref: logicalId(workflow.stateMachine as never) },
+        }),
+      },
+    });
+  });
+
+  it('starts executions of this state machine only, and stops only its executions and this environment’s training jobs', () => {
+    expect(withAction('states:StartExecution')).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'states:StartExecution',
+        Resource: { Ref: logicalId(workflow.stateMachine as never) },
+      },
+    ]);
+    const [stop] = withAction('states:StopExecution');
+    expect(actionsOf(stop ?? { Action: [] })).toEqual(['states:StopExecution']);
+    expect(JSON.stringify(stop?.Resource)).toContain(`:execution:tierline-${env}-fine-tuning:*`);
+    const [stopTraining] = withAction('sagemaker:StopTrainingJob');
+    expect(actionsOf(stopTraining ?? { Action: [] })).toEqual(['sagemaker:StopTrainingJob']);
+    expect(JSON.stringify(stopTraining?.Resource)).toContain(`training-job/${trainingJobPrefix(env)}*`);
+  });
+
+  it('writes only job inputs and reads only checkpoints in the fine-tuning bucket', () => {
+    const lora = (s: { Resource: unknown }) => JSON.stringify(s.Resource).includes(`tierline-${env}-lora-`);
+    expect(
+      withAction('s3:PutObject')
+        .filter(lora)
+        .map((s) => JSON.stringify(s.Resource)),
+    ).toEqual([expect.stringContaining('/jobs/*/input/*')]);
+    expect(
+      withAction('s3:GetObject')
+        .filter(lora)
+        .map((s) => JSON.stringify(s.Resource)),
+    ).toEqual([expect.stringContaining('/jobs/*/checkpoints/*')]);
+    expect(withAction('s3:ListBucket').filter(lora)).toEqual([
+      expect.objectContaining({ Condition: { StringLike: { 's3:prefix': ['jobs/*/checkpoints/*'] } } }),
+    ]);
+  });
+
+  it('lets the tasks function bill a job through the metering table and the ledger dead letters', () => {
+    api.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('state machine tasks'),
+      Environment: {
+        Variables: Match.objectLike({
+          METERING_TABLE_NAME: Match.anyValue(),
+          LEDGER_DEAD_LETTER_QUEUE_URL: Match.anyValue(),
+        }),
+      },
+    });
+  });
+});
+
 describe('the training code package', () => {
   it('holds train.py and the tierline_lora package, not the tests', () => {
     const files = trainingFiles(TRAINING_DIR);

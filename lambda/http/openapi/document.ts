@@ -57,6 +57,9 @@ let cached: Schema | undefined;
 export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
   if (cached) return cached;
   const modelIds = Object.keys(config.models);
+  const trainableModels = modelIds.filter(
+    (id) => config.models[id]?.trainingInstanceType && config.models[id]?.architecture,
+  );
   const paths: Record<string, Schema> = {
     '/v1/plans': { get: operation('Every tier: limits, prices, features', ref('PlanList'), {}, true) },
     '/v1/me': { get: operation('The caller: customer, tier and its plan', ref('Customer')) },
@@ -203,6 +206,84 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
     },
     '/v1/batches/{batch_id}/cancel': {
       post: operation('Cancel a batch of the caller', ref('Batch'), { parameters: [pathParameter('batch_id')] }),
+    },
+    '/v1/fine_tuning/jobs': {
+      get: operation("The caller's fine-tuning jobs, newest first", ref('FineTuningJobList'), {
+        parameters: [
+          { name: 'after', in: 'query', schema: { type: 'string' } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100 } },
+        ],
+      }),
+      post: {
+        ...operation(
+          'Create a LoRA fine-tuning job: the training file is checked and the estimated cost held first',
+          ref('FineTuningJob'),
+          {
+            requestBody: {
+              required: true,
+              content: json({
+                type: 'object',
+                required: ['model', 'training_file'],
+                properties: {
+                  model: { enum: trainableModels },
+                  training_file: { type: 'string' },
+                  validation_file: nullable({ type: 'string' }),
+                  suffix: nullable({ type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' }),
+                  seed: nullable({ type: 'integer', minimum: 0, maximum: 2_147_483_647 }),
+                  metadata: nullable({ type: 'object', additionalProperties: { type: 'string' } }),
+                  method: { type: 'object' },
+                  hyperparameters: { type: 'object', description: 'Deprecated: use method.supervised.hyperparameters' },
+                  integrations: nullable({ type: 'array', maxItems: 0 }),
+                  lora: {
+                    type: 'object',
+                    properties: {
+                      rank: { enum: config.fineTuning.lora.ranks },
+                      alpha: {
+                        type: 'integer',
+                        minimum: config.fineTuning.lora.alpha.min,
+                        maximum: config.fineTuning.lora.alpha.max,
+                      },
+                      target_modules: { type: 'array', items: { enum: config.fineTuning.lora.targetModules } },
+                    },
+                  },
+                },
+              }),
+            },
+          },
+        ),
+        responses: {
+          ...(operation('', ref('FineTuningJob')).responses as Schema),
+          '403': error('Fine-tuning is not on the caller’s tier'),
+        },
+      },
+    },
+    '/v1/fine_tuning/jobs/{fine_tuning_job_id}': {
+      get: operation('One fine-tuning job of the caller', ref('FineTuningJob'), {
+        parameters: [pathParameter('fine_tuning_job_id')],
+      }),
+    },
+    '/v1/fine_tuning/jobs/{fine_tuning_job_id}/events': {
+      get: operation("A job's events, newest first", ref('FineTuningJobEventList'), {
+        parameters: [
+          pathParameter('fine_tuning_job_id'),
+          { name: 'after', in: 'query', schema: { type: 'string' } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100 } },
+        ],
+      }),
+    },
+    '/v1/fine_tuning/jobs/{fine_tuning_job_id}/checkpoints': {
+      get: operation("A job's checkpoints (one per epoch), newest first", ref('FineTuningJobCheckpointList'), {
+        parameters: [
+          pathParameter('fine_tuning_job_id'),
+          { name: 'after', in: 'query', schema: { type: 'string' } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100 } },
+        ],
+      }),
+    },
+    '/v1/fine_tuning/jobs/{fine_tuning_job_id}/cancel': {
+      post: operation('Cancel an active fine-tuning job of the caller', ref('FineTuningJob'), {
+        parameters: [pathParameter('fine_tuning_job_id')],
+      }),
     },
     '/openapi.json': {
       get: operation('This document', { type: 'object', required: ['openapi', 'paths'] }, {}, true),

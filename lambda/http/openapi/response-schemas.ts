@@ -53,7 +53,74 @@ const apiKey = object({
 }) as { properties: Record<string, Schema> } & Schema;
 const limitRow = object({ limit: int, used: int, remaining: int });
 
+const hyperparameters = object({ n_epochs: int, batch_size: int, learning_rate_multiplier: { type: 'number' } });
+const fineTuningEvent = object(
+  {
+    object: { const: 'fine_tuning.job.event' },
+    id: str,
+    created_at: int,
+    level: { enum: ['info', 'warn', 'error'] },
+    message: str,
+    type: { enum: ['message', 'metrics'] },
+    data: nullable({ type: 'object' }),
+  },
+  ['type', 'data'],
+);
+const fineTuningCheckpoint = object({
+  object: { const: 'fine_tuning.job.checkpoint' },
+  id: str,
+  created_at: int,
+  fine_tuned_model_checkpoint: str,
+  fine_tuning_job_id: str,
+  step_number: int,
+  metrics: { type: 'object', properties: { step: int }, required: ['step'] },
+});
+
 export const responseSchemas: Record<string, Schema> = {
+  FineTuningJob: {
+    ...object({
+      object: { const: 'fine_tuning.job' },
+      id: { type: 'string', pattern: '^ftjob-' },
+      created_at: int,
+      error: nullable(object({ code: str, message: str, param: nullable(str) })),
+      fine_tuned_model: nullable({ type: 'string', pattern: '^ft:' }),
+      finished_at: nullable(int),
+      hyperparameters,
+      model: str,
+      organization_id: str,
+      result_files: { type: 'array', items: str },
+      seed: int,
+      status: { enum: ['validating_files', 'queued', 'running', 'succeeded', 'failed', 'cancelled'] },
+      trained_tokens: nullable(int),
+      training_file: str,
+      validation_file: nullable(str),
+      metadata: nullable({ type: 'object', additionalProperties: { type: 'string' } }),
+      user_provided_suffix: nullable(str),
+      method: object({ type: { const: 'supervised' }, supervised: object({ hyperparameters }) }),
+      lora: object({ rank: int, alpha: int, target_modules: { type: 'array', items: str } }),
+      estimated_trained_tokens: int,
+      estimated_cost_usd: { type: 'number', minimum: 0 },
+    }),
+    description:
+      "OpenAI's job, with Tierline's LoRA settings and the cost estimate held against the spend limit at creation.",
+  },
+  FineTuningJobList: object({
+    object: { const: 'list' },
+    data: { type: 'array', items: ref('FineTuningJob') },
+    has_more: { type: 'boolean' },
+  }),
+  FineTuningJobEventList: object({
+    object: { const: 'list' },
+    data: { type: 'array', items: fineTuningEvent },
+    has_more: { type: 'boolean' },
+  }),
+  FineTuningJobCheckpointList: object({
+    object: { const: 'list' },
+    data: { type: 'array', items: fineTuningCheckpoint },
+    first_id: nullable(str),
+    last_id: nullable(str),
+    has_more: { type: 'boolean' },
+  }),
   Batch: {
     ...object(
       {

@@ -1,13 +1,18 @@
-import { Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Rule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction as LambdaTarget } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import type { CfnFunction, Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { FINE_TUNING_BUCKET_ENV, FINE_TUNING_TABLE_ENV } from '../../../lambda/fine-tuning/fine-tuning-table';
+import {
+  FINE_TUNING_BUCKET_ENV,
+  FINE_TUNING_STATE_MACHINE_ENV,
+  FINE_TUNING_TABLE,
+  FINE_TUNING_TABLE_ENV,
+} from '../../../lambda/fine-tuning/fine-tuning-table';
 import {
   adapterComponentPrefix,
   stateMachineName,
@@ -176,6 +181,69 @@ export class FineTuningWorkflow extends Construct {
         }),
       ],
     });
+  }
+
+  /**
+   * The jobs API (the API function): jobs and events in the table, training inputs written to
+   * `jobs/<job>/input/` and checkpoints read from `jobs/<job>/checkpoints/` of the bucket, executions of this
+   * state machine started (named after the job) and stopped, and this environment's training jobs stopped.
+   */
+  public grantJobsApi(fn: LambdaFunction, config: TierlineConfig, store: FineTuningStore): void {
+    const stack = Stack.of(this);
+    const env = config.environment.name;
+    fn.addEnvironment(FINE_TUNING_TABLE_ENV, store.table.tableName);
+    fn.addEnvironment(FINE_TUNING_BUCKET_ENV, store.bucketName);
+    fn.addEnvironment(FINE_TUNING_STATE_MACHINE_ENV, this.stateMachine.stateMachineArn);
+    const bucketArn = stack.formatArn({ service: 's3', region: '', account: '', resource: store.bucketName });
+    const inputs = `${bucketArn}/jobs/*/input/*`;
+    const checkpoints = `${bucketArn}/jobs/*/checkpoints/*`;
+    const executions = stack.formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${stateMachineName(env)}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    const trainingJobs = stack.formatArn({
+      service: 'sagemaker',
+      resource: 'training-job',
+      resourceName: `${trainingJobPrefix(env)}*`,
+    });
+    const statements = [
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+        resources: [store.table.tableArn, `${store.table.tableArn}/index/${FINE_TUNING_TABLE.byOwnerIndex.name}`],
+      }),
+      new PolicyStatement({
+        actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
+        resources: [store.encryptionKey.keyArn],
+      }),
+      new PolicyStatement({ actions: ['s3:PutObject'], resources: [inputs] }),
+      new PolicyStatement({ actions: ['s3:GetObject'], resources: [checkpoints] }),
+      new PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [bucketArn],
+        conditions: { StringLike: { 's3:prefix': ['jobs/*/checkpoints/*'] } },
+      }),
+      new PolicyStatement({ actions: ['states:StartExecution'], resources: [this.stateMachine.stateMachineArn] }),
+      new PolicyStatement({ actions: ['states:StopExecution'], resources: [executions] }),
+      new PolicyStatement({ actions: ['sagemaker:StopTrainingJob'], resources: [trainingJobs] }),
+    ];
+    for (const statement of statements) fn.addToRolePolicy(statement);
+    if (fn.role) {
+      acknowledgeWildcards(
+        fn.role,
+        [
+          inputs,
+          checkpoints,
+          executions,
+          trainingJobs,
+          `${store.table.tableArn}/index/${FINE_TUNING_TABLE.byOwnerIndex.name}`,
+        ],
+        'Per-job resources the jobs API creates or stops: inputs under jobs/<job>/input/ and checkpoints under ' +
+          'jobs/<job>/checkpoints/ of the fine-tuning bucket, executions of this state machine (named after the ' +
+          'job), training jobs of this environment (tierline-<env>-ft-*).',
+      );
+    }
   }
 
   /** The tasks read trained adapters, check base weights, and manage this environment's adapter components. */

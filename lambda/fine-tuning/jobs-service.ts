@@ -1,0 +1,441 @@
+import { randomInt } from 'node:crypto';
+import type { TierlineConfig } from '../../lib/config/schema';
+import { TIER_NAMES } from '../../lib/config/tier-names';
+import { checkMetadata } from '../batches/batch-service';
+import { randomBase62 } from '../customers/api-keys';
+import type { Principal } from '../customers/authenticate';
+import type { FileStorage } from '../files/file-storage';
+import type { FileRecord } from '../files/files-repository';
+import { type FilesService, fileNotFound } from '../files/files-service';
+import { costMicroUsd, formatUsd, microUsdToUsd, usdToMicroUsd } from '../metering/pricing';
+import type { SpendTracker } from '../metering/spend';
+import { effectiveSpendLimitMicroUsd } from '../metering/spend-limit-settings';
+import { BadRequestError, HttpError, NotFoundError, PermissionDeniedError } from '../openai/errors';
+import { bucketLayout } from './fine-tuning-table';
+import { requestedHyperparameters, resolveHyperparameters } from './hyperparameters';
+import type { JobBilling } from './job-billing';
+import type { JobLauncher } from './job-launcher';
+import type { Checkpoint, JobStorage } from './job-storage';
+import { ACTIVE_STATUSES, fineTunedModelId, type JobEvent, type JobRecord, modelKeyOf } from './jobs';
+import type { JobsRepository } from './jobs-repository';
+import { type ConversationTokens, checkTrainingFile, type TrainingFileSummary } from './training-file';
+
+/**
+ * OpenAI's fine-tuning jobs API on Tierline: create (every check before anything is launched, the estimated
+ * cost reserved against the spend limit, the inputs copied to the fine-tuning bucket, the workflow started),
+ * read, list, events, checkpoints, cancel. Every job belongs to one customer: another customer's id is
+ * answered exactly like an unknown one (404).
+ */
+
+const KNOWN_PARAMETERS = [
+  'model',
+  'training_file',
+  'validation_file',
+  'suffix',
+  'seed',
+  'metadata',
+  'method',
+  'hyperparameters',
+  'integrations',
+  'lora',
+];
+/** OpenAI: a suffix of up to 64 characters. `:` separates the parts of an `ft:` id, so it is kept out. */
+const SUFFIX = /^[A-Za-z0-9._-]{1,64}$/;
+const MAX_SEED = 2_147_483_647;
+
+export const newJobId = (now: Date = new Date()) =>
+  // Letters and digits only: the id's tail names SageMaker resources (`tierline-<env>-ft-<tail>`).
+  `ftjob-${now.getTime().toString(36).padStart(9, '0')}${randomBase62(16)}`;
+
+const isJobId = (id: string) => /^ftjob-[A-Za-z0-9]{1,60}$/.test(id);
+
+export function jobNotFound(jobId: string): NotFoundError {
+  return new NotFoundError(
+    `No such fine-tuning job: ${jobId.slice(0, 100)}`,
+    'fine_tuning_job_not_found',
+    'fine_tuning_job_id',
+  );
+}
+
+export interface JobsServiceOptions {
+  config: TierlineConfig;
+  jobs: JobsRepository;
+  files: Pick<FilesService, 'get'>;
+  /** The files bucket, to read a training file. */
+  fileContent: Pick<FileStorage, 'read'>;
+  storage: JobStorage;
+  launcher: JobLauncher;
+  spend: Pick<SpendTracker, 'reserve' | 'settle'>;
+  billing: JobBilling;
+  /** Tokens of one conversation with the base model's tokenizer (`PromptTokenCounter.count`). */
+  countTokens: ConversationTokens;
+  now?: () => Date;
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+export class JobsService {
+  constructor(private readonly options: JobsServiceOptions) {}
+
+  private now(): Date {
+    return this.options.now?.() ?? new Date();
+  }
+
+  private seconds(): number {
+    return Math.floor(this.now().getTime() / 1000);
+  }
+
+  /** Fine-tuning is a tier feature: Enterprise always, Developer by the config switch, Free never. */
+  private gate(principal: Principal): void {
+    const { config } = this.options;
+    const tier = config.tiers[principal.tier];
+    if (tier.lora.allowed) return;
+    const withLora = TIER_NAMES.filter((t) => config.tiers[t].lora.allowed).map((t) => config.tiers[t].displayName);
+    throw new PermissionDeniedError(
+      `Fine-tuning is not available on the ${tier.displayName} tier; it is on ${withLora.join(' and ')}. See GET /v1/plans.`,
+      'fine_tuning_not_available_on_tier',
+    );
+  }
+
+  private model(principal: Principal, value: unknown): string {
+    const { config } = this.options;
+    const trainable = Object.entries(config.models)
+      .filter(([id, m]) => m.trainingInstanceType && m.architecture && config.tiers[principal.tier].models[id])
+      .map(([id]) => id);
+    if (typeof value !== 'string' || value === '') {
+      throw new BadRequestError("Missing required parameter: 'model'.", 'model', 'missing_required_parameter');
+    }
+    if (!trainable.includes(value)) {
+      const why = value.startsWith('ft:')
+        ? 'training on top of a fine-tuned model is not supported'
+        : `it is not a model that can be fine-tuned on the ${config.tiers[principal.tier].displayName} tier`;
+      throw new BadRequestError(
+        `Model ${value.slice(0, 100)} cannot be fine-tuned: ${why}. Models that can: ${trainable.join(', ') || 'none'}.`,
+        'model',
+        'model_not_available',
+      );
+    }
+    return value;
+  }
+
+  private lora(value: unknown): JobRecord['lora'] {
+    const { lora } = this.options.config.fineTuning;
+    if (value === undefined || value === null) {
+      return { rank: lora.defaultRank, alpha: lora.defaultAlpha, targetModules: [...lora.defaultTargetModules] };
+    }
+    if (!isPlainObject(value)) throw new BadRequestError("'lora' must be an object.", 'lora', 'invalid_type');
+    for (const key of Object.keys(value)) {
+      if (!['rank', 'alpha', 'target_modules'].includes(key)) {
+        throw new BadRequestError(`Unknown LoRA setting 'lora.${key}'.`, `lora.${key}`, 'unknown_parameter');
+      }
+    }
+    const rank = value.rank ?? lora.defaultRank;
+    if (typeof rank !== 'number' || !lora.ranks.includes(rank)) {
+      throw new BadRequestError(`'lora.rank' must be one of ${lora.ranks.join(', ')}.`, 'lora.rank', 'invalid_value');
+    }
+    const alpha = value.alpha ?? lora.defaultAlpha;
+    if (typeof alpha !== 'number' || !Number.isInteger(alpha) || alpha < lora.alpha.min || alpha > lora.alpha.max) {
+      throw new BadRequestError(
+        `'lora.alpha' must be an integer from ${lora.alpha.min} to ${lora.alpha.max}.`,
+        'lora.alpha',
+        'invalid_value',
+      );
+    }
+    const modules = value.target_modules ?? lora.defaultTargetModules;
+    if (
+      !Array.isArray(modules) ||
+      modules.length === 0 ||
+      !modules.every((m) => (lora.targetModules as readonly unknown[]).includes(m))
+    ) {
+      throw new BadRequestError(
+        `'lora.target_modules' must be a non-empty list of: ${lora.targetModules.join(', ')}.`,
+        'lora.target_modules',
+        'invalid_value',
+      );
+    }
+    return { rank, alpha, targetModules: [...new Set(modules as string[])] };
+  }
+
+  /** One of the caller's `fine-tune` files, checked line by line. */
+  private async trainingFile(
+    principal: Principal,
+    param: 'training_file' | 'validation_file',
+    fileId: string,
+    model: string,
+  ): Promise<{ file: FileRecord; summary: TrainingFileSummary }> {
+    const file = await this.options.files.get(principal.customerId, fileId).catch((error: unknown) => {
+      if (!(error instanceof NotFoundError)) throw error;
+      // The same answer as an unknown id, named as the parameter it came from (as POST /v1/batches does).
+      const notFound = fileNotFound(fileId);
+      throw new NotFoundError(notFound.message, notFound.code, param);
+    });
+    if (file.purpose !== 'fine-tune') {
+      throw new BadRequestError(
+        `File ${fileId} has purpose '${file.purpose}'; a fine-tuning job needs a file uploaded with purpose 'fine-tune'.`,
+        param,
+        'invalid_file_purpose',
+      );
+    }
+    const summary = await checkTrainingFile({
+      fileId,
+      param,
+      bytes: file.bytes,
+      content: this.options.fileContent.read(file.objectKey),
+      model,
+      config: this.options.config.fineTuning,
+      countTokens: this.options.countTokens,
+    });
+    return { file, summary };
+  }
+
+  async create(principal: Principal, body: Record<string, unknown>): Promise<JobRecord> {
+    this.gate(principal);
+    const { config, spend } = this.options;
+    for (const key of Object.keys(body)) {
+      if (!KNOWN_PARAMETERS.includes(key)) {
+        throw new BadRequestError(
+          `Unrecognized request argument supplied: ${key.slice(0, 100)}`,
+          key,
+          'unknown_parameter',
+        );
+      }
+    }
+    const model = this.model(principal, body.model);
+    if (typeof body.training_file !== 'string' || body.training_file === '') {
+      throw new BadRequestError(
+        "Missing required parameter: 'training_file'.",
+        'training_file',
+        'missing_required_parameter',
+      );
+    }
+    const validationId = body.validation_file ?? undefined;
+    if (validationId !== undefined && (typeof validationId !== 'string' || validationId === '')) {
+      throw new BadRequestError("'validation_file' must be a file id.", 'validation_file', 'invalid_type');
+    }
+    const suffix = body.suffix ?? undefined;
+    if (suffix !== undefined && (typeof suffix !== 'string' || !SUFFIX.test(suffix))) {
+      throw new BadRequestError(
+        "'suffix' must be 1 to 64 letters, digits, '.', '_' or '-'.",
+        'suffix',
+        'invalid_value',
+      );
+    }
+    const seed = body.seed ?? randomInt(MAX_SEED);
+    if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
+      throw new BadRequestError(`'seed' must be an integer from 0 to ${MAX_SEED}.`, 'seed', 'invalid_value');
+    }
+    const metadata = checkMetadata(body.metadata);
+    if (body.integrations !== undefined && body.integrations !== null) {
+      if (!Array.isArray(body.integrations) || body.integrations.length > 0) {
+        throw new BadRequestError(
+          'Integrations (Weights and Biases) are not supported: read the metrics from the job events and checkpoints.',
+          'integrations',
+          'invalid_value',
+        );
+      }
+    }
+    const requested = requestedHyperparameters(body);
+    const lora = this.lora(body.lora);
+
+    const training = await this.trainingFile(principal, 'training_file', body.training_file, model);
+    const validation = validationId
+      ? await this.trainingFile(principal, 'validation_file', validationId, model)
+      : undefined;
+    const hyperparameters = resolveHyperparameters(requested, training.summary.examples);
+    const trainedTokens = training.summary.tokens * hyperparameters.nEpochs;
+    const { maxTrainedTokens } = config.fineTuning.training;
+    if (trainedTokens > maxTrainedTokens) {
+      throw new BadRequestError(
+        `File ${body.training_file}: ${training.summary.tokens} tokens x ${hyperparameters.nEpochs} epochs = ` +
+          `${trainedTokens} trained tokens; a job may train at most ${maxTrainedTokens}. Use fewer examples or epochs.`,
+        'training_file',
+        'too_many_tokens',
+      );
+    }
+    const tier = config.tiers[principal.tier];
+    const price = usdToMicroUsd(tier.lora.trainingUsdPerMillionTokens);
+    const estimate = costMicroUsd(
+      { inputTokens: trainedTokens, outputTokens: 0 },
+      {
+        inputMicroUsdPerMillion: price,
+        outputMicroUsdPerMillion: 0,
+      },
+    );
+
+    // The estimate is held against the month's spend limit before anything is launched (one conditional update).
+    const held = await spend.reserve(
+      principal.customerId,
+      effectiveSpendLimitMicroUsd(config, principal.tier, principal.spendLimitMicroUsd),
+      estimate,
+    );
+    if (!held.admitted) {
+      throw new HttpError(
+        429,
+        'insufficient_quota',
+        `This fine-tuning job is estimated at $${formatUsd(estimate)} (${trainedTokens} trained tokens at ` +
+          `$${tier.lora.trainingUsdPerMillionTokens} per 1M), more than is left of your monthly spend limit ` +
+          `($${formatUsd(held.limitMicroUsd)}, $${formatUsd(held.spentMicroUsd + held.reservedMicroUsd)} spent or held). ` +
+          'Raise it with PUT /v1/spend_limit, or train fewer tokens.',
+        'insufficient_quota',
+        null,
+        // Nothing changes until the limit is raised or the month ends: the clients must not retry.
+        { 'x-should-retry': 'false' },
+      );
+    }
+    const createdAt = this.seconds();
+    const job: JobRecord = {
+      jobId: newJobId(this.now()),
+      customerId: principal.customerId,
+      model,
+      status: 'validating_files',
+      createdAt,
+      trainingFile: training.file.fileId,
+      ...(validation ? { validationFile: validation.file.fileId } : {}),
+      ...(suffix ? { suffix } : {}),
+      seed,
+      ...(metadata ? { metadata } : {}),
+      hyperparameters,
+      lora,
+      estimatedTrainedTokens: trainedTokens,
+      estimatedCostUsd: microUsdToUsd(estimate),
+      tier: principal.tier,
+      trainingMicroUsdPerMillion: price,
+      spendReservation: {
+        month: held.reservation.month,
+        reservedMicroUsd: held.reservation.reservedMicroUsd,
+        ...(held.reservation.limitMicroUsd !== undefined ? { limitMicroUsd: held.reservation.limitMicroUsd } : {}),
+      },
+    };
+    try {
+      await this.options.jobs.create(job);
+    } catch (error) {
+      await spend.settle(held.reservation, 0); // no job holds it
+      throw error;
+    }
+    await this.event(job.jobId, 'ftevent-0-created', `Created fine-tuning job ${job.jobId}`);
+    await this.event(
+      job.jobId,
+      'ftevent-1-validated',
+      `Training file checked: ${training.summary.examples} examples, ${training.summary.tokens} tokens; ` +
+        `${hyperparameters.nEpochs} epochs = ${trainedTokens} trained tokens, estimated $${formatUsd(estimate)} (held against the spend limit)`,
+    );
+    await this.launch(job, training.file, validation?.file);
+    return (await this.options.jobs.get(job.jobId)) ?? job;
+  }
+
+  /** Copies the inputs where the training role can read them, then starts the workflow (named after the job). */
+  private async launch(job: JobRecord, training: FileRecord, validation: FileRecord | undefined): Promise<void> {
+    let outcome: Awaited<ReturnType<JobLauncher['start']>>;
+    try {
+      await this.options.storage.copyInput(training.objectKey, bucketLayout.trainingInput(job.jobId));
+      if (validation)
+        await this.options.storage.copyInput(validation.objectKey, bucketLayout.validationInput(job.jobId));
+      outcome = await this.options.launcher.start(job);
+    } catch (error) {
+      await this.failNow(job, 'launch_failed', 'The job could not be started; nothing was charged. Create it again.');
+      throw error;
+    }
+    if (!outcome.started) await this.failNow(job, outcome.code, outcome.message);
+  }
+
+  private async failNow(job: JobRecord, code: string, message: string): Promise<void> {
+    const failed = await this.options.jobs.transition(job.jobId, ACTIVE_STATUSES, 'failed', {
+      finishedAt: this.seconds(),
+      error: { code, message, param: null },
+    });
+    if (failed) await this.event(job.jobId, 'ftevent-2-failed', message, 'error');
+    await this.options.billing.release(job.jobId);
+  }
+
+  /**
+   * Events sort by second, then id: the ids of what the API writes in one request (`ftevent-<n>-...`) keep
+   * their order within a second.
+   */
+  private async event(jobId: string, id: string, message: string, level: JobEvent['level'] = 'info'): Promise<void> {
+    await this.options.jobs.addEvent(jobId, { id, createdAt: this.seconds(), level, message });
+  }
+
+  async get(customerId: string, jobId: string): Promise<JobRecord> {
+    const job = isJobId(jobId) ? await this.options.jobs.getOwned(customerId, jobId) : undefined;
+    if (!job) throw jobNotFound(jobId);
+    return job;
+  }
+
+  async list(customerId: string, limit: number, after?: string) {
+    let cursor: JobRecord | undefined;
+    if (after) {
+      cursor = isJobId(after) ? await this.options.jobs.getOwned(customerId, after) : undefined;
+      if (!cursor)
+        throw new BadRequestError(
+          `'after' must be the id of one of your jobs: ${after.slice(0, 100)}`,
+          'after',
+          'invalid_value',
+        );
+    }
+    return this.options.jobs.list(customerId, limit, cursor);
+  }
+
+  async events(customerId: string, jobId: string, limit: number, after?: string) {
+    const job = await this.get(customerId, jobId);
+    return this.options.jobs.events(job.jobId, limit, after);
+  }
+
+  /** The job's checkpoints, newest step first, after the checkpoint `after`. */
+  async checkpoints(customerId: string, jobId: string, limit: number, after?: string) {
+    const job = await this.get(customerId, jobId);
+    let all = (await this.options.storage.checkpoints(job.jobId)).reverse();
+    if (after) {
+      const index = all.findIndex((c) => checkpointId(job, c) === after);
+      all = index >= 0 ? all.slice(index + 1) : all;
+    }
+    return { job, checkpoints: all.slice(0, limit), hasMore: all.length > limit };
+  }
+
+  /**
+   * Cancels an active job: the status moves first (conditionally, so a job that finished meanwhile is left as
+   * it is), then the workflow and the training job are stopped and the reservation is released. Cancelling a
+   * cancelled job answers it again; a finished one is a 400.
+   */
+  async cancel(customerId: string, jobId: string): Promise<JobRecord> {
+    const job = await this.get(customerId, jobId);
+    if (job.status !== 'cancelled') {
+      const moved = await this.options.jobs.transition(job.jobId, ACTIVE_STATUSES, 'cancelled', {
+        finishedAt: this.seconds(),
+      });
+      if (!moved) {
+        const now = await this.get(customerId, jobId);
+        if (now.status !== 'cancelled') {
+          throw new BadRequestError(
+            `Job ${jobId} is ${now.status}: only a job that is validating_files, queued or running can be cancelled.`,
+            'fine_tuning_job_id',
+            'invalid_state',
+          );
+        }
+      } else {
+        await this.event(job.jobId, 'ftevent-2-cancelled', 'The job was cancelled', 'warn');
+      }
+    }
+    // Also when it was cancelled already: a retry finishes what a crash after the status change left undone.
+    await this.options.launcher.stop(job);
+    await this.options.billing.release(job.jobId);
+    return this.get(customerId, jobId);
+  }
+}
+
+export function checkpointId(job: JobRecord, checkpoint: Checkpoint): string {
+  return `ftckpt-${modelKeyOf(job.jobId)}-${checkpoint.step}`;
+}
+
+/** OpenAI's `fine_tuning.job.checkpoint`. */
+export function checkpointView(job: JobRecord, checkpoint: Checkpoint) {
+  return {
+    object: 'fine_tuning.job.checkpoint' as const,
+    id: checkpointId(job, checkpoint),
+    created_at: checkpoint.createdAt,
+    fine_tuned_model_checkpoint: `${fineTunedModelId(job)}:ckpt-step-${checkpoint.step}`,
+    fine_tuning_job_id: job.jobId,
+    step_number: checkpoint.step,
+    metrics: { ...checkpoint.metrics, step: checkpoint.step },
+  };
+}
