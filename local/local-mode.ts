@@ -14,6 +14,9 @@ import { hashApiKey } from '../lambda/customers/api-keys';
 import { CustomersRepository, createDocumentClient } from '../lambda/customers/customers-repository';
 import { createFiles } from '../lambda/files/create-files';
 import { createS3Client } from '../lambda/files/file-storage';
+import { AdaptersService } from '../lambda/fine-tuning/adapters-service';
+import { FineTunedModelResolver } from '../lambda/fine-tuning/model-resolver';
+import { ModelsRepository } from '../lambda/fine-tuning/models-repository';
 import { createApiApp } from '../lambda/http/app';
 import type { ModelBackend } from '../lambda/inference/backends/model-backend';
 import { TEST_MODEL_OWNER, TestModelBackend } from '../lambda/inference/backends/test-model-backend';
@@ -31,13 +34,14 @@ import { serveConsole } from './console-server';
 import { EdgeThrottle } from './edge-throttle';
 import { localPrincipal } from './local-principal';
 import { startLocalS3 } from './local-s3';
-import { ensureCustomersTable, ensureFilesTable, ensureMeteringTable } from './local-tables';
+import { ensureCustomersTable, ensureFilesTable, ensureFineTuningTable, ensureMeteringTable } from './local-tables';
 import { answerMalformedRequestsInOpenAIShape } from './malformed-requests';
 
 export const LOCAL_CUSTOMERS_TABLE = 'tierline-local-customers';
 export const LOCAL_METERING_TABLE = 'tierline-local-metering';
 export const LOCAL_FILES_TABLE = 'tierline-local-files';
 export const LOCAL_FILES_BUCKET = 'tierline-local-files';
+export const LOCAL_FINE_TUNING_TABLE = 'tierline-local-fine-tuning';
 export const LOCAL_STAGE = 'local';
 
 /** What `tierline --local` reads to reach a running local mode. */
@@ -196,6 +200,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   await ensureCustomersTable(client, LOCAL_CUSTOMERS_TABLE);
   await ensureMeteringTable(client, LOCAL_METERING_TABLE);
   await ensureFilesTable(client, LOCAL_FILES_TABLE);
+  await ensureFineTuningTable(client, LOCAL_FINE_TUNING_TABLE);
   await ApiGatewayEmulator.createTable(client);
   // File content in an embedded S3 server, on disk beside the DynamoDB data (or in a temporary folder).
   const s3Server = await startLocalS3({
@@ -295,6 +300,19 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     now: options.now,
   });
   batchQueue.handler = (message) => batchWorker.handle(message);
+  // Uploaded LoRA adapters: no SageMaker here, so a registered adapter is ready at once and the local backend
+  // serves it by name (the test model says which adapter answered; an upstream gets the name as `model`).
+  const models = new ModelsRepository(LOCAL_FINE_TUNING_TABLE, client);
+  const adapters = new AdaptersService({
+    config,
+    models,
+    files: files.files,
+    s3,
+    filesBucket: LOCAL_FILES_BUCKET,
+    // One embedded bucket: repackaged adapters sit beside the files under `adapters/`.
+    adapterBucket: LOCAL_FILES_BUCKET,
+    now: options.now,
+  });
   const app = createApiApp({
     config,
     principalOf: localPrincipal({
@@ -310,6 +328,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     shutdownSignal: shutdown.signal,
     modelOwner: ownedBy ? () => ownedBy : undefined,
     files,
+    adapters,
+    fineTunedModels: new FineTunedModelResolver({ config, models }),
     batches: new BatchService({
       config,
       batches: batchesRepository,

@@ -7,6 +7,7 @@ import { accountRoutes, publicPlanRoutes } from './routes/account';
 import { batchRoutes } from './routes/batches';
 import { chatCompletionRoutes } from './routes/chat-completions';
 import { fileRoutes } from './routes/files';
+import { fineTuningRoutes } from './routes/fine-tunings';
 import { keyRoutes } from './routes/keys';
 import { limitRoutes } from './routes/limits';
 import { modelRoutes } from './routes/models';
@@ -34,6 +35,10 @@ function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
     v1.route('/', uploadRoutes(deps.files));
   }
   if (deps.batches) v1.route('/', batchRoutes(deps.batches));
+  if (deps.adapters) {
+    const resolver = deps.fineTunedModels;
+    v1.route('/', fineTuningRoutes(deps.adapters, (id) => resolver?.forget(id)));
+  }
   v1.route('/', limitRoutes(deps));
   v1.route('/', keyRoutes(deps));
   return v1;
