@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { serve } from '@hono/node-server';
 import dynalite from 'dynalite';
 import { Operator, OperatorError } from '../cli/operator';
@@ -95,6 +96,11 @@ export interface LocalModeOptions {
   instrumentDynamo?: (client: DynamoDBClient) => void;
   /** Build and serve the web console at `/`, same origin as the API. @default true */
   console?: boolean;
+  /**
+   * Adapter components on SageMaker instead of ready at once (tests, with a mocked client): registering
+   * creates one, reads apply its status, deletion removes it, as in AWS.
+   */
+  sagemaker?: SageMakerClient;
 }
 
 export interface DemoCustomer {
@@ -311,6 +317,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     filesBucket: LOCAL_FILES_BUCKET,
     // One embedded bucket: repackaged adapters sit beside the files under `adapters/`.
     adapterBucket: LOCAL_FILES_BUCKET,
+    sagemaker: options.sagemaker,
     now: options.now,
   });
   const app = createApiApp({
@@ -329,7 +336,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     modelOwner: ownedBy ? () => ownedBy : undefined,
     files,
     adapters,
-    fineTunedModels: new FineTunedModelResolver({ config, models }),
+    fineTunedModels: new FineTunedModelResolver({ config, models, refresh: (model) => adapters.refresh(model) }),
     batches: new BatchService({
       config,
       batches: batchesRepository,
