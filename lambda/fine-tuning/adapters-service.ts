@@ -110,6 +110,43 @@ function isGone(error: unknown): boolean {
 }
 
 /**
+ * Applies the adapter component's status to a deploying model: InService makes it ready, Failed failed. Called
+ * on reads (GET, list, a chat with it), so a model becomes ready without any loop waiting in a Lambda.
+ * Without SageMaker (local mode) records are taken as they are.
+ */
+export async function refreshModel(
+  model: FineTunedModel,
+  deps: { models: Pick<ModelsRepository, 'transition'>; sagemaker?: SageMakerClient },
+): Promise<FineTunedModel> {
+  const { sagemaker } = deps;
+  if (model.status !== 'deploying' || !sagemaker) return model;
+  let status: string | undefined;
+  let reason: string | undefined;
+  try {
+    const described = await sagemaker.send(
+      new DescribeInferenceComponentCommand({ InferenceComponentName: model.componentName }),
+    );
+    status = described.InferenceComponentStatus;
+    reason = described.FailureReason;
+  } catch (error) {
+    if (!isGone(error)) throw error;
+    // Registered, but its component was never created (a crash in between): still deploying; the retried
+    // registration creates it (trained models get theirs from the workflow).
+    return model;
+  }
+  if (status === 'InService') {
+    await deps.models.transition(model.modelId, ['deploying'], 'ready');
+    return { ...model, status: 'ready' };
+  }
+  if (status === 'Failed') {
+    const failureReason = reason ?? 'The adapter component failed to start.';
+    await deps.models.transition(model.modelId, ['deploying'], 'failed', { failureReason });
+    return { ...model, status: 'failed', failureReason };
+  }
+  return model;
+}
+
+/**
  * Groq's bring-your-own-adapter, and the lifecycle of every fine-tuned model (uploaded or trained): register
  * (check, repackage, create the adapter component), read (the component's status applied lazily: no loop
  * waits for it), delete (component, artifact, record). Every object belongs to one customer; another
@@ -215,37 +252,9 @@ export class AdaptersService {
     }
   }
 
-  /**
-   * Applies the component's status to a deploying model: InService makes it ready, Failed failed. Called on
-   * reads (GET, list, a chat with it), so a model becomes ready without any loop waiting in a Lambda.
-   */
-  async refresh(model: FineTunedModel): Promise<FineTunedModel> {
-    const { sagemaker } = this.options;
-    if (model.status !== 'deploying' || !sagemaker) return model;
-    let status: string | undefined;
-    let reason: string | undefined;
-    try {
-      const described = await sagemaker.send(
-        new DescribeInferenceComponentCommand({ InferenceComponentName: model.componentName }),
-      );
-      status = described.InferenceComponentStatus;
-      reason = described.FailureReason;
-    } catch (error) {
-      if (!isGone(error)) throw error;
-      // Registered, but its component was never created (a crash in between): still deploying, the next
-      // registration retry creates it. Trained models get theirs from the workflow.
-      return model;
-    }
-    if (status === 'InService') {
-      await this.options.models.transition(model.modelId, ['deploying'], 'ready');
-      return { ...model, status: 'ready' };
-    }
-    if (status === 'Failed') {
-      const failureReason = reason ?? 'The adapter component failed to start.';
-      await this.options.models.transition(model.modelId, ['deploying'], 'failed', { failureReason });
-      return { ...model, status: 'failed', failureReason };
-    }
-    return model;
+  /** Applies the component's status to a deploying model (see {@link refreshModel}). */
+  refresh(model: FineTunedModel): Promise<FineTunedModel> {
+    return refreshModel(model, this.options);
   }
 
   /** The caller's model (refreshed), or 404. */

@@ -1,5 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { defaultIsContentTypeBinary } from 'hono/aws-lambda';
 import { BATCH_QUEUE_ENV, SqsBatchQueue } from '../batches/batch-queue';
@@ -12,6 +13,10 @@ import { principalFromAuthorizer, requestIdFromEvent } from '../customers/lambda
 import { createFiles } from '../files/create-files';
 import { createS3Client, FILES_BUCKET_ENV } from '../files/file-storage';
 import { FILES_TABLE_ENV } from '../files/files-table';
+import { AdaptersService, refreshModel } from '../fine-tuning/adapters-service';
+import { FINE_TUNING_BUCKET_ENV, FINE_TUNING_TABLE_ENV } from '../fine-tuning/fine-tuning-table';
+import { FineTunedModelResolver } from '../fine-tuning/model-resolver';
+import { ModelsRepository } from '../fine-tuning/models-repository';
 import { SageMakerBackend } from '../inference/backends/sagemaker-backend';
 import { SqsDeadLetterSink } from '../metering/ledger';
 import { LEDGER_DEAD_LETTERS_ENV, METERING_TABLE_ENV } from '../metering/metering-table';
@@ -31,20 +36,33 @@ export function isBinaryResponse(contentType: string): boolean {
 /** The Files, Uploads and Batch APIs on the files table and bucket, with batch work sent to SQS. */
 function filesAndBatches(config: ReturnType<typeof bundledConfig>, doc: ReturnType<typeof createDocumentClient>) {
   const tableName = requiredEnv(FILES_TABLE_ENV);
-  const files = createFiles({
-    doc,
-    tableName,
-    s3: createS3Client(),
-    bucket: requiredEnv(FILES_BUCKET_ENV),
-    config: config.files,
-  });
+  const s3 = createS3Client();
+  const filesBucket = requiredEnv(FILES_BUCKET_ENV);
+  const files = createFiles({ doc, tableName, s3, bucket: filesBucket, config: config.files });
   const batches = new BatchService({
     config,
     batches: new BatchesRepository(doc, tableName),
     files: files.files,
     queue: new SqsBatchQueue(new SQSClient({}), requiredEnv(BATCH_QUEUE_ENV)),
   });
-  return { files, batches };
+  // Uploaded LoRA adapters (`/v1/fine_tunings`) and fine-tuned models in `/v1/models`.
+  const adapters = new AdaptersService({
+    config,
+    models: new ModelsRepository(requiredEnv(FINE_TUNING_TABLE_ENV)),
+    files: files.files,
+    s3,
+    filesBucket,
+    adapterBucket: requiredEnv(FINE_TUNING_BUCKET_ENV),
+    sagemaker: new SageMakerClient({}),
+  });
+  return { files, batches, adapters };
+}
+
+/** `ft:` models in chat completions: one GetItem per model (cached briefly), the status applied lazily. */
+function fineTunedModels(config: ReturnType<typeof bundledConfig>): FineTunedModelResolver {
+  const models = new ModelsRepository(requiredEnv(FINE_TUNING_TABLE_ENV));
+  const sagemaker = new SageMakerClient({});
+  return new FineTunedModelResolver({ config, models, refresh: (model) => refreshModel(model, { models, sagemaker }) });
 }
 
 /**
@@ -71,6 +89,7 @@ export function createLambdaApp(serviceName: string, options: { files?: boolean 
     backend: new SageMakerBackend({ env: config.environment.name }),
     ...metering,
     ...(options.files ? filesAndBatches(config, doc) : {}),
+    fineTunedModels: fineTunedModels(config),
     requestIdOf: requestIdFromEvent,
     logError,
   });

@@ -8,6 +8,7 @@ import { BatchProcessing } from '../constructs/batches/batch-processing';
 import { CustomerConsole } from '../constructs/console/customer-console';
 import type { CustomersTable } from '../constructs/customers-table';
 import type { FilesStore } from '../constructs/files/files-store';
+import { grantAdapterServing } from '../constructs/fine-tuning/adapter-serving';
 import type { FineTuningStore } from '../constructs/fine-tuning/fine-tuning-store';
 import { FineTuningWorkflow } from '../constructs/fine-tuning/fine-tuning-workflow';
 import type { LedgerDeadLetters } from '../constructs/metering/ledger-dead-letters';
@@ -68,6 +69,13 @@ export class ApiStack extends Stack {
       store: props.fineTuning,
       logRetention: config.environment.logRetentionDays,
       removalPolicy: config.environment.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+    // Fine-tuned models: adapters registered and deleted by the API function, resolved by the chat function.
+    grantAdapterServing({
+      config,
+      store: props.fineTuning,
+      apiFunction: this.api.apiFunction.function,
+      chatFunction: this.api.chatFunction.function,
     });
     // Batches: the API queues work, the worker runs it with the same metering as chat completions.
     this.batches = new BatchProcessing(this, 'Batches', { config, notifications: this.usageMetering.notifications });
