@@ -16,7 +16,7 @@ import { CustomersRepository, createDocumentClient } from '../lambda/customers/c
 import { createFiles } from '../lambda/files/create-files';
 import { createS3Client } from '../lambda/files/file-storage';
 import { AdaptersService } from '../lambda/fine-tuning/adapters-service';
-import { FineTunedModelResolver } from '../lambda/fine-tuning/model-resolver';
+import { FineTunedModelResolver, readyFineTunes } from '../lambda/fine-tuning/model-resolver';
 import { ModelsRepository } from '../lambda/fine-tuning/models-repository';
 import { createApiApp } from '../lambda/http/app';
 import type { ModelBackend } from '../lambda/inference/backends/model-backend';
@@ -287,6 +287,9 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     config: config.files,
     now: options.now,
   });
+  // Uploaded LoRA adapters: no SageMaker here, so a registered adapter is ready at once and the local backend
+  // serves it by name (the test model says which adapter answered; an upstream gets the name as `model`).
+  const models = new ModelsRepository(LOCAL_FINE_TUNING_TABLE, client);
   // The batch worker runs in this process, on the same tables, bucket, ledger and spend as the API.
   const batchesRepository = new BatchesRepository(doc, LOCAL_FILES_TABLE);
   const batchQueue = new InProcessBatchQueue({
@@ -303,12 +306,10 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     ledger: metering.ledger,
     spend: metering.spend,
     queue: batchQueue,
+    fineTunes: readyFineTunes(models),
     now: options.now,
   });
   batchQueue.handler = (message) => batchWorker.handle(message);
-  // Uploaded LoRA adapters: no SageMaker here, so a registered adapter is ready at once and the local backend
-  // serves it by name (the test model says which adapter answered; an upstream gets the name as `model`).
-  const models = new ModelsRepository(LOCAL_FINE_TUNING_TABLE, client);
   const adapters = new AdaptersService({
     config,
     models,

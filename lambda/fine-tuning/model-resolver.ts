@@ -100,3 +100,18 @@ export class FineTunedModelResolver {
     };
   }
 }
+
+/**
+ * The customer's ready `ft:` models by id, for a batch: one Query of their own index partition, so a batch
+ * line can name only its owner's models (another customer's id is simply not in the map).
+ */
+export function readyFineTunes(models: Pick<ModelsRepository, 'listByOwner'>) {
+  return async (customerId: string): Promise<ReadonlyMap<string, { baseModel: string; adapterName: string }>> => {
+    const owned = await models.listByOwner(customerId);
+    return new Map(
+      owned
+        .filter((m) => m.status === 'ready' && m.customerId === customerId)
+        .map((m) => [m.modelId, { baseModel: m.baseModel, adapterName: m.componentName }]),
+    );
+  };
+}

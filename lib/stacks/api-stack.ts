@@ -70,13 +70,6 @@ export class ApiStack extends Stack {
       logRetention: config.environment.logRetentionDays,
       removalPolicy: config.environment.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
-    // Fine-tuned models: adapters registered and deleted by the API function, resolved by the chat function.
-    grantAdapterServing({
-      config,
-      store: props.fineTuning,
-      apiFunction: this.api.apiFunction.function,
-      chatFunction: this.api.chatFunction.function,
-    });
     // Batches: the API queues work, the worker runs it with the same metering as chat completions.
     this.batches = new BatchProcessing(this, 'Batches', { config, notifications: this.usageMetering.notifications });
     this.batches.bindSender(this.api.apiFunction.function);
@@ -86,6 +79,15 @@ export class ApiStack extends Stack {
     props.ledgerDeadLetters.grantSend(worker.function);
     this.usageMetering.grantPublishEvents(worker.function);
     this.api.grantModelInvoke(config, worker);
+    // Fine-tuned models: adapters registered and deleted by the API function, resolved by the chat function
+    // and the batch worker.
+    grantAdapterServing({
+      config,
+      store: props.fineTuning,
+      apiFunction: this.api.apiFunction.function,
+      chatFunction: this.api.chatFunction.function,
+      batchWorker: worker.function,
+    });
 
     const settings: OperatorSettings = {
       apiId: this.api.restApi.restApiId,

@@ -182,6 +182,44 @@ describe('LoRA adapters: register, serve, delete', () => {
     expect(Number(row?.cost_usd)).toBe(microUsdToUsd(premium));
   });
 
+  it("runs batch lines on the owner's ft: model through its adapter; another customer's id goes to the error file", async () => {
+    const developer = client('developer');
+    const fileId = await upload('developer', await zipOf(entriesOf(adapterFiles({ architecture, baseModel: BASE }))));
+    const registered = await post('developer', '/v1/fine_tunings', { input_file_id: fileId, name: 'batch', base_model: BASE });
+    const modelId = ((await registered.json()) as { data: { fine_tuned_model: string } }).data.fine_tuned_model;
+    const others = `ft:${BASE}:${local.demoCustomers.find((d) => d.tier === 'enterprise')?.customerId}:x:nope`;
+    const line = (id: string, model: string) =>
+      JSON.stringify({
+        custom_id: id,
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: { model, messages: [{ role: 'user', content: 'batch hello' }], max_completion_tokens: 12 },
+      });
+    const input = await developer.files.create({
+      file: await toFile(Buffer.from(`${line('mine', modelId)}\n${line('theirs', others)}\n`), 'batch.jsonl'),
+      purpose: 'batch',
+    });
+    const batch = await developer.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    let done = await developer.batches.retrieve(batch.id);
+    for (const end = Date.now() + 20_000; done.status !== 'completed' && Date.now() < end; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      done = await developer.batches.retrieve(batch.id);
+    }
+    expect(done).toMatchObject({ status: 'completed', request_counts: { total: 2, completed: 1, failed: 1 } });
+    const output = JSON.parse(await (await developer.files.content(done.output_file_id as string)).text());
+    expect(output).toMatchObject({ custom_id: 'mine', response: { status_code: 200, body: { model: modelId } } });
+    expect(output.response.body.choices[0].message.content).toMatch(/Served by adapter tierline-dev-lora-/);
+    const error = JSON.parse(await (await developer.files.content(done.error_file_id as string)).text());
+    expect(error).toMatchObject({
+      custom_id: 'theirs',
+      response: { status_code: 404, body: { error: { code: 'model_not_found' } } },
+    });
+  });
+
   it('answers every bad registration with a 4xx naming the parameter', async () => {
     const good = await upload('enterprise', await zipOf(entriesOf(adapterFiles({ architecture, baseModel: BASE }))));
     const qwen = config.models['qwen3-32b']?.architecture;

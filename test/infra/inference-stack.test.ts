@@ -243,12 +243,42 @@ describe('inference stack (dev: scale to zero)', () => {
   it('lets the chat function (only) invoke exactly the configured endpoints', () => {
     const role = stacks.api.getLogicalId(stacks.api.api.chatFunction.role.node.defaultChild as never);
     const apiRole = stacks.api.getLogicalId(stacks.api.api.apiFunction.role.node.defaultChild as never);
-    expect(JSON.stringify(statementsOf(api, apiRole))).not.toContain('sagemaker:');
-    const sagemaker = statementsOf(api, role).filter((s) =>
-      (Array.isArray(s.Action) ? s.Action : [s.Action]).some((a) => a.startsWith('sagemaker:')),
-    );
-
-    expect(sagemaker).toHaveLength(1);
+    const sagemakerOf = (logicalId: string) =>
+      statementsOf(api, logicalId).filter((s) =>
+        (Array.isArray(s.Action) ? s.Action : [s.Action]).some((a) => a.startsWith('sagemaker:')),
+      );
+    const adapterComponents = {
+      'Fn::Join': [
+        '',
+        [
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          ':sagemaker:',
+          { Ref: 'AWS::Region' },
+          ':',
+          { Ref: 'AWS::AccountId' },
+          `:inference-component/tierline-${env}-lora-*`,
+        ],
+      ],
+    };
+    // The API function manages adapter components (uploaded adapters) and invokes nothing.
+    const apiSagemaker = sagemakerOf(apiRole);
+    expect(apiSagemaker).toHaveLength(1);
+    expect(apiSagemaker[0]?.Action).toEqual([
+      'sagemaker:AddTags',
+      'sagemaker:CreateInferenceComponent',
+      'sagemaker:DeleteInferenceComponent',
+      'sagemaker:DescribeInferenceComponent',
+    ]);
+    expect(JSON.stringify(apiSagemaker)).not.toContain('Invoke');
+    const sagemaker = sagemakerOf(role);
+    // The chat function: invoke the endpoints, and describe adapter components (a deploying model's status).
+    expect(sagemaker).toHaveLength(2);
+    expect(sagemaker[1]).toEqual({
+      Effect: 'Allow',
+      Action: 'sagemaker:DescribeInferenceComponent',
+      Resource: adapterComponents,
+    });
     expect(sagemaker[0]).toEqual({
       Effect: 'Allow',
       Action: ['sagemaker:InvokeEndpoint', 'sagemaker:InvokeEndpointWithResponseStream'],
@@ -267,7 +297,7 @@ describe('inference stack (dev: scale to zero)', () => {
         ],
       })),
     });
-    expect(JSON.stringify(sagemaker)).not.toContain('*');
+    expect(JSON.stringify(sagemaker[0])).not.toContain('*');
   });
 });
 

@@ -15,6 +15,8 @@ export interface AdapterServingProps {
   readonly apiFunction: LambdaFunction;
   /** Resolves `ft:` models in chat completions. */
   readonly chatFunction: LambdaFunction;
+  /** Runs batch lines that name `ft:` models: lists the owner's models (Query on the owner index). */
+  readonly batchWorker: LambdaFunction;
 }
 
 /**
@@ -23,7 +25,8 @@ export interface AdapterServingProps {
  *   `adapters/` of the fine-tuning bucket, and creates, describes and deletes this environment's adapter
  *   components (`tierline-<env>-lora-*`) on the base models' endpoints;
  * - the chat function reads a model record (one GetItem) and, while it is deploying, describes its component
- *   and records the status it finds (UpdateItem): no writes beyond that, no other SageMaker action.
+ *   and records the status it finds (UpdateItem): no writes beyond that, no other SageMaker action;
+ * - the batch worker lists a batch owner's models (Query on the owner index), nothing else.
  */
 export function grantAdapterServing(props: AdapterServingProps): void {
   const { config, store } = props;
@@ -91,6 +94,11 @@ export function grantAdapterServing(props: AdapterServingProps): void {
   chat.addToRolePolicy(
     new PolicyStatement({ actions: ['sagemaker:DescribeInferenceComponent'], resources: [adapterComponents] }),
   );
+
+  const worker = props.batchWorker;
+  worker.addEnvironment(FINE_TUNING_TABLE_ENV, table.tableName);
+  worker.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [index] }));
+  worker.addToRolePolicy(new PolicyStatement({ actions: ['kms:Decrypt'], resources: [store.encryptionKey.keyArn] }));
 
   for (const fn of [api, chat]) {
     if (!fn.role) continue;
