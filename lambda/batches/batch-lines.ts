@@ -150,7 +150,14 @@ export function parseBatchLine(
             'model',
             'model_not_found',
           )
-        : rejected(customId, 403, `LoRA models are not available on the ${tier} tier.`, 'model', 'lora_not_available_on_tier', 'permission_error');
+        : rejected(
+            customId,
+            403,
+            `LoRA models are not available on the ${tier} tier.`,
+            'model',
+            'lora_not_available_on_tier',
+            'permission_error',
+          );
       return { kind: 'reject', line: { ...line, reservedMicroUsd: maxCostMicroUsd } };
     }
     return {

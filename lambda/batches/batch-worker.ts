@@ -274,7 +274,9 @@ export class BatchWorker {
         tier: batch.tier,
         inputTokens: completion.usage.prompt_tokens,
         outputTokens: completion.usage.completion_tokens,
-        prices: offer ? pricesOf(offer, line.premiumPercent) : { inputMicroUsdPerMillion: 0, outputMicroUsdPerMillion: 0 },
+        prices: offer
+          ? pricesOf(offer, line.premiumPercent)
+          : { inputMicroUsdPerMillion: 0, outputMicroUsdPerMillion: 0 },
         discountPercent: config.tiers[batch.tier].batch.discountPercent,
         status: 'completed',
         startedAt,

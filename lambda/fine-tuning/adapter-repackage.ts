@@ -54,7 +54,9 @@ async function fromZip(source: ArchiveSource, add: AddEntry): Promise<void> {
       zip.readEntry();
     });
     // The config first: a reader of the tar (vLLM, our own check) finds it before the large tensors.
-    entries.sort((a, b) => Number(adapterFileOf(b.fileName) === CONFIG_FILE) - Number(adapterFileOf(a.fileName) === CONFIG_FILE));
+    entries.sort(
+      (a, b) => Number(adapterFileOf(b.fileName) === CONFIG_FILE) - Number(adapterFileOf(a.fileName) === CONFIG_FILE),
+    );
     for (const entry of entries) {
       const stream = await new Promise<Readable>((resolve, reject) =>
         zip.openReadStream(entry, (error, s) => (error || !s ? reject(error) : resolve(s))),

@@ -53,7 +53,11 @@ const REQUEST_FIELDS = new Set(['input_file_id', 'name', 'type', 'base_model']);
 
 /** A 404 that says the same for a model that never existed and for another customer's. */
 export function fineTunedModelNotFound(modelId: string, param = 'model'): NotFoundError {
-  return new NotFoundError(`The model \`${modelId}\` does not exist or you do not have access to it.`, 'model_not_found', param);
+  return new NotFoundError(
+    `The model \`${modelId}\` does not exist or you do not have access to it.`,
+    'model_not_found',
+    param,
+  );
 }
 
 function parseRegisterRequest(body: unknown): RegisterAdapterRequest {
@@ -62,7 +66,8 @@ function parseRegisterRequest(body: unknown): RegisterAdapterRequest {
   }
   const fields = body as Record<string, unknown>;
   const unknown = Object.keys(fields).find((key) => !REQUEST_FIELDS.has(key));
-  if (unknown) throw new BadRequestError(`Unrecognized request argument supplied: ${unknown}`, unknown, 'unknown_parameter');
+  if (unknown)
+    throw new BadRequestError(`Unrecognized request argument supplied: ${unknown}`, unknown, 'unknown_parameter');
   for (const field of ['input_file_id', 'name', 'base_model'] as const) {
     const value = fields[field];
     if (value === undefined || value === null || value === '') {
@@ -106,7 +111,10 @@ function isAlreadyExists(error: unknown): boolean {
   return (error as Error).name === 'ValidationException' && /already exist/i.test((error as Error).message);
 }
 function isGone(error: unknown): boolean {
-  return (error as Error).name === 'ValidationException' && /not found|could not find|does not exist/i.test((error as Error).message);
+  return (
+    (error as Error).name === 'ValidationException' &&
+    /not found|could not find|does not exist/i.test((error as Error).message)
+  );
 }
 
 /**
@@ -220,7 +228,10 @@ export class AdaptersService {
     });
     await new S3FileStorage(this.options.s3, this.options.adapterBucket).compose(
       artifactKey,
-      repackageAdapter(await s3ArchiveSource(this.options.s3, this.options.filesBucket, file.objectKey), archive.format),
+      repackageAdapter(
+        await s3ArchiveSource(this.options.s3, this.options.filesBucket, file.objectKey),
+        archive.format,
+      ),
     );
     if (!this.options.sagemaker) {
       // Local mode: no SageMaker to wait for; the local backend serves the adapter by name from now on.
@@ -299,7 +310,10 @@ export class AdaptersService {
     }
     if (model.source.kind === 'file') {
       await this.options.s3.send(
-        new DeleteObjectCommand({ Bucket: this.options.adapterBucket, Key: bucketLayout.uploadedAdapter(model.modelKey) }),
+        new DeleteObjectCommand({
+          Bucket: this.options.adapterBucket,
+          Key: bucketLayout.uploadedAdapter(model.modelKey),
+        }),
       );
     }
     await this.options.models.delete(customerId, modelId);

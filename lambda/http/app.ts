@@ -37,7 +37,10 @@ function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
   if (deps.batches) v1.route('/', batchRoutes(deps.batches));
   if (deps.adapters) {
     const resolver = deps.fineTunedModels;
-    v1.route('/', fineTuningRoutes(deps.adapters, (id) => resolver?.forget(id)));
+    v1.route(
+      '/',
+      fineTuningRoutes(deps.adapters, (id) => resolver?.forget(id)),
+    );
   }
   v1.route('/', limitRoutes(deps));
   v1.route('/', keyRoutes(deps));

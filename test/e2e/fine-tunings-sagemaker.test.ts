@@ -160,7 +160,14 @@ describe('uploaded adapters on SageMaker (mocked exactly)', () => {
       model: 'lmi',
       choices: [{ index: 0, delta: {}, finish_reason: 'stop' }],
     });
-    const usageChunk = JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 1, model: 'lmi', choices: [], usage });
+    const usageChunk = JSON.stringify({
+      id: 'x',
+      object: 'chat.completion.chunk',
+      created: 1,
+      model: 'lmi',
+      choices: [],
+      usage,
+    });
     runtimeMock
       .on(InvokeEndpointWithResponseStreamCommand)
       .callsFake(async () => ({ Body: events(`${chunk('hi')}\n`, `${chunk(' there')}\n${finish}\n${usageChunk}\n`) }));

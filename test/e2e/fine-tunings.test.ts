@@ -1,8 +1,8 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import Groq from 'groq-sdk';
 import OpenAI, { toFile } from 'openai';
-import { bufferSource, readAdapterArchive } from '../../lambda/fine-tuning/adapter-archive';
 import { createS3Client } from '../../lambda/files/file-storage';
+import { bufferSource, readAdapterArchive } from '../../lambda/fine-tuning/adapter-archive';
 import { bucketLayout } from '../../lambda/fine-tuning/fine-tuning-table';
 import { costMicroUsd, microUsdToUsd, pricesOf } from '../../lambda/metering/pricing';
 import { loadConfig } from '../../lib/config/load';
@@ -68,7 +68,9 @@ describe('LoRA adapters: register, serve, delete', () => {
     const key = bucketLayout.uploadedAdapter(fineTuning.id.replace(/^ftune_/, ''));
     const s3 = createS3Client({ endpoint: local.s3Endpoint });
     const object = await s3.send(new GetObjectCommand({ Bucket: LOCAL_FILES_BUCKET, Key: key }));
-    const repackaged = Buffer.from(await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+    const repackaged = Buffer.from(
+      await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+    );
     const archive = await readAdapterArchive(bufferSource(repackaged));
     expect(archive.format).toBe('tar.gz');
     expect(archive.config).toMatchObject({ r: 16, base_model_name_or_path: BASE });
@@ -185,7 +187,11 @@ describe('LoRA adapters: register, serve, delete', () => {
   it("runs batch lines on the owner's ft: model through its adapter; another customer's id goes to the error file", async () => {
     const developer = client('developer');
     const fileId = await upload('developer', await zipOf(entriesOf(adapterFiles({ architecture, baseModel: BASE }))));
-    const registered = await post('developer', '/v1/fine_tunings', { input_file_id: fileId, name: 'batch', base_model: BASE });
+    const registered = await post('developer', '/v1/fine_tunings', {
+      input_file_id: fileId,
+      name: 'batch',
+      base_model: BASE,
+    });
     const modelId = ((await registered.json()) as { data: { fine_tuned_model: string } }).data.fine_tuned_model;
     const others = `ft:${BASE}:${local.demoCustomers.find((d) => d.tier === 'enterprise')?.customerId}:x:nope`;
     const line = (id: string, model: string) =>

@@ -1,7 +1,7 @@
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
-import { adapterFiles, entriesOf, zipOf } from '../support/adapters';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { adapterFiles, entriesOf, zipOf } from '../support/adapters';
 import { apiSpecs, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -215,7 +215,10 @@ describe('the route walk: every documented operation, valid and invalid', () => 
   const ids: Record<string, string> = {};
   let makeBatch: () => Promise<string>;
   const fill = (text: string) =>
-    text.replace(/\{(file2?|upload[23]?|part|batch2?|key|adapter|ftune2?|ftmodel)\}/g, (_m, name: string) => ids[name] ?? name);
+    text.replace(
+      /\{(file2?|upload[23]?|part|batch2?|key|adapter|ftune2?|ftmodel)\}/g,
+      (_m, name: string) => ids[name] ?? name,
+    );
 
   beforeAll(async () => {
     local = await startLocalMode({

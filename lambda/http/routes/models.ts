@@ -40,7 +40,12 @@ export function modelRoutes(deps: ApiDependencies): Hono<AppEnv> {
     const id = c.req.param('id');
     const { tier, customerId } = c.get('principal');
     if (id.startsWith('ft:')) {
-      if (!deps.adapters) throw new NotFoundError(`The model \`${id}\` does not exist or you do not have access to it.`, 'model_not_found', 'model');
+      if (!deps.adapters)
+        throw new NotFoundError(
+          `The model \`${id}\` does not exist or you do not have access to it.`,
+          'model_not_found',
+          'model',
+        );
       return c.json(fineTunedModelView(deps, await deps.adapters.get(customerId, id)));
     }
     // The same answer as a chat completion with this model: 404 unknown, 403 naming the tier that has it.
@@ -61,7 +66,12 @@ export function modelRoutes(deps: ApiDependencies): Hono<AppEnv> {
         'model_not_deletable',
       );
     }
-    if (!deps.adapters) throw new NotFoundError(`The model \`${id}\` does not exist or you do not have access to it.`, 'model_not_found', 'model');
+    if (!deps.adapters)
+      throw new NotFoundError(
+        `The model \`${id}\` does not exist or you do not have access to it.`,
+        'model_not_found',
+        'model',
+      );
     const deleted = await deps.adapters.delete(customerId, id);
     deps.fineTunedModels?.forget(deleted.modelId);
     return c.json({ id: deleted.modelId, object: 'model', deleted: true });

@@ -118,7 +118,10 @@ export class TestModelBackend implements ModelBackend {
       completionTokens += 1;
       step = await generator.next();
     }
-    const promptTokens = await this.countPrompt(request.adapter?.baseModel ?? request.model, request.body.messages as ChatMessage[]);
+    const promptTokens = await this.countPrompt(
+      request.adapter?.baseModel ?? request.model,
+      request.body.messages as ChatMessage[],
+    );
     return {
       id: 'chatcmpl-test',
       object: 'chat.completion',
@@ -165,7 +168,10 @@ export class TestModelBackend implements ModelBackend {
       step = await generator.next();
     }
     yield chunk([{ index: 0, delta: first ? { role: 'assistant', content: '' } : {}, finish_reason: step.value }]);
-    const promptTokens = await this.countPrompt(request.adapter?.baseModel ?? request.model, request.body.messages as ChatMessage[]);
+    const promptTokens = await this.countPrompt(
+      request.adapter?.baseModel ?? request.model,
+      request.body.messages as ChatMessage[],
+    );
     yield chunk([], {
       prompt_tokens: promptTokens,
       completion_tokens: completionTokens,

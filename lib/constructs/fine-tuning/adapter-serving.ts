@@ -1,7 +1,11 @@
 import { Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
-import { FINE_TUNING_BUCKET_ENV, FINE_TUNING_TABLE, FINE_TUNING_TABLE_ENV } from '../../../lambda/fine-tuning/fine-tuning-table';
+import {
+  FINE_TUNING_BUCKET_ENV,
+  FINE_TUNING_TABLE,
+  FINE_TUNING_TABLE_ENV,
+} from '../../../lambda/fine-tuning/fine-tuning-table';
 import { adapterComponentPrefix } from '../../../lambda/fine-tuning/sagemaker-names';
 import { endpointName } from '../../../lambda/inference/backends/sagemaker-names';
 import type { TierlineConfig } from '../../config/schema';
@@ -42,7 +46,11 @@ export function grantAdapterServing(props: AdapterServingProps): void {
   const baseEndpoints = Object.entries(config.models)
     .filter(([, model]) => model.architecture)
     .map(([id]) =>
-      stack.formatArn({ service: 'sagemaker', resource: 'endpoint', resourceName: endpointName(env, id).toLowerCase() }),
+      stack.formatArn({
+        service: 'sagemaker',
+        resource: 'endpoint',
+        resourceName: endpointName(env, id).toLowerCase(),
+      }),
     );
   const adapterObjects = stack.formatArn({
     service: 's3',

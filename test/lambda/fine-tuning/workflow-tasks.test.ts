@@ -285,7 +285,13 @@ describe('fail', () => {
       createdAt: 1,
     });
     sagemakerMock.on(DeleteInferenceComponentCommand).resolves({});
-    await handler({ task: 'fail', jobId: 'ftjob-Abc123', error: 'States.TaskFailed', cause: 'Failed: bad adapter', componentName: 'tierline-dev-lora-Abc123' });
+    await handler({
+      task: 'fail',
+      jobId: 'ftjob-Abc123',
+      error: 'States.TaskFailed',
+      cause: 'Failed: bad adapter',
+      componentName: 'tierline-dev-lora-Abc123',
+    });
     expect(await models.get('ft:llama-3.1-8b-instant:cus_a:support:Abc123')).toMatchObject({
       status: 'failed',
       failureReason: 'Failed: bad adapter',
