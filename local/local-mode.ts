@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { serve } from '@hono/node-server';
 import dynalite from 'dynalite';
 import { Operator, OperatorError } from '../cli/operator';
@@ -15,8 +16,11 @@ import { KEY_USE_RESOLUTION_MS } from '../lambda/customers/authenticate';
 import { CustomersRepository, createDocumentClient } from '../lambda/customers/customers-repository';
 import { createFiles } from '../lambda/files/create-files';
 import { createS3Client } from '../lambda/files/file-storage';
+import { AdaptersService } from '../lambda/fine-tuning/adapters-service';
 import { createFineTuningJobs } from '../lambda/fine-tuning/create-jobs';
 import { type JobLauncher, NO_TRAINER } from '../lambda/fine-tuning/job-launcher';
+import { FineTunedModelResolver, readyFineTunes } from '../lambda/fine-tuning/model-resolver';
+import { ModelsRepository } from '../lambda/fine-tuning/models-repository';
 import { createApiApp } from '../lambda/http/app';
 import type { ModelBackend } from '../lambda/inference/backends/model-backend';
 import { TEST_MODEL_OWNER, TestModelBackend } from '../lambda/inference/backends/test-model-backend';
@@ -101,6 +105,11 @@ export interface LocalModeOptions {
   fineTuningLauncher?: JobLauncher;
   /** Build and serve the web console at `/`, same origin as the API. @default true */
   console?: boolean;
+  /**
+   * Adapter components on SageMaker instead of ready at once (tests, with a mocked client): registering
+   * creates one, reads apply its status, deletion removes it, as in AWS.
+   */
+  sagemaker?: SageMakerClient;
 }
 
 export interface DemoCustomer {
@@ -288,6 +297,9 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     config: config.files,
     now: options.now,
   });
+  // Uploaded LoRA adapters: no SageMaker here, so a registered adapter is ready at once and the local backend
+  // serves it by name (the test model says which adapter answered; an upstream gets the name as `model`).
+  const models = new ModelsRepository(LOCAL_FINE_TUNING_TABLE, client);
   // The batch worker runs in this process, on the same tables, bucket, ledger and spend as the API.
   const batchesRepository = new BatchesRepository(doc, LOCAL_FILES_TABLE);
   const batchQueue = new InProcessBatchQueue({
@@ -304,9 +316,21 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     ledger: metering.ledger,
     spend: metering.spend,
     queue: batchQueue,
+    fineTunes: readyFineTunes(models),
     now: options.now,
   });
   batchQueue.handler = (message) => batchWorker.handle(message);
+  const adapters = new AdaptersService({
+    config,
+    models,
+    files: files.files,
+    s3,
+    filesBucket: LOCAL_FILES_BUCKET,
+    // One embedded bucket: repackaged adapters sit beside the files under `adapters/`.
+    adapterBucket: LOCAL_FILES_BUCKET,
+    sagemaker: options.sagemaker,
+    now: options.now,
+  });
   const app = createApiApp({
     config,
     principalOf: localPrincipal({
@@ -323,6 +347,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     shutdownSignal: shutdown.signal,
     modelOwner: ownedBy ? () => ownedBy : undefined,
     files,
+    adapters,
+    fineTunedModels: new FineTunedModelResolver({ config, models, refresh: (model) => adapters.refresh(model) }),
     batches: new BatchService({
       config,
       batches: batchesRepository,

@@ -18,11 +18,26 @@ export interface RunnableLine {
   maxTokens: number;
   /** Input estimate + max tokens at the tier's batch price: what the spend reservation holds for this line. */
   maxCostMicroUsd: number;
+  /** A fine-tuned model's adapter on its base model (the line's `model` is the `ft:` id). */
+  adapter?: { baseModel: string; name: string };
+  /** The tier's fine-tuning premium on the base model's prices (0 for a base model). */
+  premiumPercent: number;
 }
+
+/**
+ * The caller's ready fine-tuned models, by `ft:` id, loaded once per batch message (one Query): a batch line
+ * may name one of them and nobody else's.
+ */
+export type BatchFineTunes = ReadonlyMap<string, { baseModel: string; adapterName: string }>;
 
 /** A line whose request is invalid: it goes to the error file with this status and error, the batch runs on. */
 export interface RejectedLine {
   customId: string;
+  /**
+   * What the line holds of the batch's reservation: 0, but for an `ft:` model that is gone (deleted since the
+   * batch was validated): its reservation, worked out from the id alone, is the same at validation and run.
+   */
+  reservedMicroUsd?: number;
   statusCode: number;
   error: { message: string; type: string; param: string | null; code: string | null };
 }
@@ -49,7 +64,13 @@ function problem(line: number, code: string, message: string, param: string | nu
  * `body`) must be right or the file cannot run; a body that is not a valid chat completion for this tier is
  * the line's own error, answered in the error file as the API would have answered it.
  */
-export function parseBatchLine(text: string, lineNumber: number, config: TierlineConfig, tier: TierName): ParsedLine {
+export function parseBatchLine(
+  text: string,
+  lineNumber: number,
+  config: TierlineConfig,
+  tier: TierName,
+  fineTunes: BatchFineTunes = new Map(),
+): ParsedLine {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -81,9 +102,12 @@ export function parseBatchLine(text: string, lineNumber: number, config: Tierlin
     if (request.stream) {
       return { kind: 'reject', line: rejected(customId, 400, "'stream' is not supported in a batch.", 'stream') };
     }
-    resolveModel(config, tier, request.model); // 404 or 403 for a model this tier cannot use
+    const fineTuned = request.model.startsWith('ft:');
+    // An `ft:` id names its base model (`ft:<base>:...`): limits, windows and prices are the base model's.
+    const baseModel = fineTuned ? (request.model.split(':')[1] ?? '') : request.model;
+    resolveModel(config, tier, baseModel); // 404 or 403 for a model this tier cannot use
     const requested = request.max_completion_tokens ?? request.max_tokens;
-    const modelMax = config.models[request.model]?.maxOutputTokens ?? 0;
+    const modelMax = config.models[baseModel]?.maxOutputTokens ?? 0;
     if (requested != null && requested > modelMax) {
       return {
         kind: 'reject',
@@ -105,14 +129,37 @@ export function parseBatchLine(text: string, lineNumber: number, config: Tierlin
       max_tokens: _t,
       ...rest
     } = request as Record<string, unknown>;
-    const offer = config.tiers[tier].models[request.model];
+    const offer = config.tiers[tier].models[baseModel];
+    const premiumPercent = fineTuned ? config.tiers[tier].lora.premiumPercent : 0;
     const maxCostMicroUsd = offer
       ? costMicroUsd(
           { inputTokens: promptTokens, outputTokens: maxTokens },
-          pricesOf(offer),
+          pricesOf(offer, premiumPercent),
           config.tiers[tier].batch.discountPercent,
         )
       : 0;
+    const fineTune = fineTuned ? fineTunes.get(request.model) : undefined;
+    if (fineTuned && (!fineTune || fineTune.baseModel !== baseModel || !config.tiers[tier].lora.allowed)) {
+      // Not the caller's (or gone, or the tier lost LoRA): answered in the error file, never sent to a model,
+      // which would serve the base model for an adapter it does not know.
+      const line = config.tiers[tier].lora.allowed
+        ? rejected(
+            customId,
+            404,
+            `The model \`${request.model}\` does not exist or you do not have access to it.`,
+            'model',
+            'model_not_found',
+          )
+        : rejected(
+            customId,
+            403,
+            `LoRA models are not available on the ${tier} tier.`,
+            'model',
+            'lora_not_available_on_tier',
+            'permission_error',
+          );
+      return { kind: 'reject', line: { ...line, reservedMicroUsd: maxCostMicroUsd } };
+    }
     return {
       kind: 'run',
       line: {
@@ -122,6 +169,8 @@ export function parseBatchLine(text: string, lineNumber: number, config: Tierlin
         promptTokens,
         maxTokens,
         maxCostMicroUsd,
+        premiumPercent,
+        ...(fineTune ? { adapter: { baseModel, name: fineTune.adapterName } } : {}),
       },
     };
   } catch (error) {

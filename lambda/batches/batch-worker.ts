@@ -7,7 +7,7 @@ import type { LedgerWriter } from '../metering/ledger';
 import { ledgerRecord } from '../metering/ledger';
 import { formatUsd, pricesOf } from '../metering/pricing';
 import type { SpendTracker } from '../metering/spend';
-import { type FileProblem, linesOf, parseBatchLine, type RejectedLine } from './batch-lines';
+import { type BatchFineTunes, type FileProblem, linesOf, parseBatchLine, type RejectedLine } from './batch-lines';
 import type { BatchMessage, BatchQueue } from './batch-queue';
 import type { BatchesRepository, BatchRecord, LineResult } from './batches-repository';
 
@@ -26,6 +26,8 @@ export interface BatchWorkerOptions {
   spend: Pick<SpendTracker, 'reserve' | 'settle'>;
   queue: BatchQueue;
   lineConcurrency?: number;
+  /** The customer's ready `ft:` models (one Query), loaded once per message; absent: no line may name one. */
+  fineTunes?: (customerId: string) => Promise<BatchFineTunes>;
   now?: () => Date;
 }
 
@@ -61,6 +63,11 @@ export class BatchWorker {
     else await this.finalize(batch);
   }
 
+  /** The batch owner's ready `ft:` models, when the batch names any (one Query); otherwise none. */
+  private async fineTunesOf(batch: BatchRecord): Promise<BatchFineTunes> {
+    return this.options.fineTunes ? this.options.fineTunes(batch.customerId) : new Map();
+  }
+
   private async validate(batch: BatchRecord): Promise<void> {
     if (batch.status !== 'validating') return;
     const { config, storage, files } = this.options;
@@ -82,6 +89,7 @@ export class BatchWorker {
       return;
     }
     const text = Buffer.from(body).toString('utf8');
+    const fineTunes = await this.fineTunesOf(batch);
     const seen = new Set<string>();
     const problems: FileProblem[] = [];
     let lines = 0;
@@ -94,7 +102,7 @@ export class BatchWorker {
       const lineNumber = i + 1;
       if (raw.trim() !== '') {
         lines += 1;
-        const parsed = parseBatchLine(raw, lineNumber, config, batch.tier);
+        const parsed = parseBatchLine(raw, lineNumber, config, batch.tier, fineTunes);
         const customId = parsed.kind === 'fail' ? undefined : parsed.line.customId;
         if (parsed.kind === 'fail') problems.push(parsed.problem);
         else if (customId !== undefined && seen.has(customId)) {
@@ -107,6 +115,7 @@ export class BatchWorker {
         }
         if (customId !== undefined) seen.add(customId);
         if (parsed.kind === 'run') maxCost += parsed.line.maxCostMicroUsd;
+        if (parsed.kind === 'reject') maxCost += parsed.line.reservedMicroUsd ?? 0;
         if (!chunk) chunk = { firstLine: lineNumber, startByte: offset, endByte: offset, count: 0 };
         chunk.count += 1;
         chunk.endByte = offset + bytes - 1;
@@ -177,10 +186,17 @@ export class BatchWorker {
     const lines = bytes ? linesOf(Buffer.from(bytes).toString('utf8'), message.firstLine) : [];
     const expired = this.seconds() >= batch.expiresAt;
     const queue = [...lines];
+    const fineTunes = await this.fineTunesOf(batch);
     const concurrency = this.options.lineConcurrency ?? DEFAULT_LINE_CONCURRENCY;
     const workers = Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
       for (let line = queue.shift(); line; line = queue.shift()) {
-        await this.runLine(batch, line.number, line.text, stopped ? 'cancelled' : expired ? 'expired' : undefined);
+        await this.runLine(
+          batch,
+          line.number,
+          line.text,
+          stopped ? 'cancelled' : expired ? 'expired' : undefined,
+          fineTunes,
+        );
       }
     });
     await Promise.all(workers);
@@ -193,6 +209,7 @@ export class BatchWorker {
     index: number,
     text: string,
     stop?: 'cancelled' | 'expired',
+    fineTunes?: BatchFineTunes,
   ): Promise<void> {
     const { batches, config } = this.options;
     const existing = await batches.getLine(batch.customerId, batch.batchId, index);
@@ -200,15 +217,15 @@ export class BatchWorker {
       await this.settleLine(batch, existing);
       return;
     }
-    const parsed = parseBatchLine(text, index, config, batch.tier);
+    const parsed = parseBatchLine(text, index, config, batch.tier, fineTunes);
     if (parsed.kind === 'fail') return; // validation ruled this out; the file changed under us is not possible
     const customId = parsed.line.customId;
     const requestId = `batch_req_${randomBase62(24)}`;
     let result: LineResult;
     if (stop) {
-      result = this.stoppedLine(batch, index, customId, stop, parsed.kind === 'run' ? parsed.line.maxCostMicroUsd : 0);
+      result = this.stoppedLine(batch, index, customId, stop, reservedOf(parsed));
     } else if (parsed.kind === 'reject') {
-      result = rejectedLine(batch, index, parsed.line, requestId);
+      result = rejectedLine(batch, index, parsed.line, requestId, parsed.line.reservedMicroUsd);
     } else {
       const line = parsed.line;
       const startedAt = this.now().toISOString();
@@ -217,6 +234,7 @@ export class BatchWorker {
         completion = await this.options.backend.complete({
           model: line.model,
           body: { model: line.model, ...line.body },
+          adapter: line.adapter,
         });
       } catch (error) {
         // No capacity: the model did not run. Throw so the message comes back later; finished lines stay done.
@@ -247,7 +265,8 @@ export class BatchWorker {
         await this.settleLine(batch, result);
         return;
       }
-      const offer = config.tiers[batch.tier].models[line.model];
+      // A fine-tune is priced on its base model's offer, with the tier's premium; the ledger names the ft: model.
+      const offer = config.tiers[batch.tier].models[line.adapter?.baseModel ?? line.model];
       const record = ledgerRecord({
         requestId: lineRequestId(batch.batchId, customId),
         customerId: batch.customerId,
@@ -255,7 +274,9 @@ export class BatchWorker {
         tier: batch.tier,
         inputTokens: completion.usage.prompt_tokens,
         outputTokens: completion.usage.completion_tokens,
-        prices: offer ? pricesOf(offer) : { inputMicroUsdPerMillion: 0, outputMicroUsdPerMillion: 0 },
+        prices: offer
+          ? pricesOf(offer, line.premiumPercent)
+          : { inputMicroUsdPerMillion: 0, outputMicroUsdPerMillion: 0 },
         discountPercent: config.tiers[batch.tier].batch.discountPercent,
         status: 'completed',
         startedAt,
@@ -392,11 +413,12 @@ export class BatchWorker {
     const input = await this.options.files.get(batch.customerId, batch.inputFileId).catch(() => undefined);
     const body = input ? await this.options.storage.get(input.objectKey) : undefined;
     if (!body) return;
+    const fineTunes = await this.fineTunesOf(batch);
     for (const line of linesOf(Buffer.from(body).toString('utf8'))) {
       if (await this.options.batches.getLine(batch.customerId, batch.batchId, line.number)) continue;
-      const parsed = parseBatchLine(line.text, line.number, this.options.config, batch.tier);
+      const parsed = parseBatchLine(line.text, line.number, this.options.config, batch.tier, fineTunes);
       if (parsed.kind === 'fail') continue;
-      const reserved = parsed.kind === 'run' ? parsed.line.maxCostMicroUsd : 0;
+      const reserved = reservedOf(parsed);
       await this.options.batches.putLine(
         batch.customerId,
         this.stoppedLine(batch, line.number, parsed.line.customId, end, reserved),
@@ -423,6 +445,11 @@ function runMessage(
   chunk: { firstLine: number; startByte: number; endByte: number },
 ): BatchMessage {
   return { kind: 'run', customerId: batch.customerId, batchId: batch.batchId, ...chunk };
+}
+
+/** What a parsed line holds of its batch's reservation. */
+function reservedOf(parsed: Exclude<ReturnType<typeof parseBatchLine>, { kind: 'fail' }>): number {
+  return parsed.kind === 'run' ? parsed.line.maxCostMicroUsd : (parsed.line.reservedMicroUsd ?? 0);
 }
 
 function rejectedLine(

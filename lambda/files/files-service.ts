@@ -44,6 +44,17 @@ export function checkFilename(filename: unknown): string {
   return filename;
 }
 
+/**
+ * A zip ("PK\3\4") or gzip (1f 8b) archive: with purpose `fine-tune`, a PEFT adapter to register with
+ * `POST /v1/fine_tunings` (Groq's way), checked there against its base model; never JSONL.
+ */
+export function isAdapterArchive(purpose: FilePurpose, head: Uint8Array): boolean {
+  if (purpose !== 'fine-tune') return false;
+  const zip = head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04;
+  const gzip = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+  return zip || gzip;
+}
+
 /** Throws the validator's findings as one 400 that names the lines; answers the line count. */
 export function throwIfInvalid(validator: JsonlValidator): number {
   const report = validator.end();
@@ -71,9 +82,12 @@ export class FilesService {
   async create(customerId: string, input: { filename: string; purpose: FilePurpose; content: Uint8Array }) {
     const { config, storage, repository } = this.options;
     if (input.content.byteLength > config.maxFileBytes) throw new PayloadTooLargeError(config.maxFileBytes);
-    const validator = new JsonlValidator(config.maxLinesPerFile);
-    validator.push(input.content);
-    const lines = throwIfInvalid(validator);
+    let lines = 0;
+    if (!isAdapterArchive(input.purpose, input.content)) {
+      const validator = new JsonlValidator(config.maxLinesPerFile);
+      validator.push(input.content);
+      lines = throwIfInvalid(validator);
+    }
     const now = this.now();
     const fileId = newFileId(now);
     const record: FileRecord = {

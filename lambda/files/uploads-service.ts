@@ -2,7 +2,7 @@ import type { FilesConfig } from '../../lib/config/schema';
 import { BadRequestError, HttpError, NotFoundError } from '../openai/errors';
 import type { FileStorage } from './file-storage';
 import type { FilePurpose, FileRecord, FilesRepository, UploadPartRecord, UploadRecord } from './files-repository';
-import { checkFilename, contentKey, throwIfInvalid } from './files-service';
+import { checkFilename, contentKey, isAdapterArchive, throwIfInvalid } from './files-service';
 import { isWellFormedId, newFileId, newPartId, newUploadId } from './ids';
 import { JsonlValidator } from './jsonl';
 
@@ -158,15 +158,19 @@ export class UploadsService {
     const { storage, repository, config } = this.options;
     const validator = new JsonlValidator(config.maxLinesPerFile);
     let lines = 0;
+    // An adapter archive (purpose fine-tune) is not JSONL: `POST /v1/fine_tunings` checks it. Decided by
+    // the first bytes of the file, which the first part holds.
+    let archive: boolean | undefined;
     async function* checkedChunks() {
       for (const part of ordered) {
         for await (const chunk of storage.read(part.objectKey)) {
-          validator.push(chunk);
+          archive ??= isAdapterArchive(upload.purpose, chunk);
+          if (!archive) validator.push(chunk);
           yield chunk;
         }
       }
       // Throwing here, before the last chunk is taken, keeps the multipart upload from completing.
-      lines = throwIfInvalid(validator);
+      if (!archive) lines = throwIfInvalid(validator);
     }
     const objectKey = contentKey(customerId, upload.fileId);
     let bytes: number;

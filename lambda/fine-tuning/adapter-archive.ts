@@ -55,7 +55,7 @@ export class InvalidAdapterError extends BadRequestError {
 }
 
 /** The adapter file a path names, if any: at the archive's root or in one top-level folder. */
-function adapterFileOf(path: string): typeof CONFIG_FILE | typeof WEIGHTS_FILE | undefined {
+export function adapterFileOf(path: string): typeof CONFIG_FILE | typeof WEIGHTS_FILE | undefined {
   const parts = path.replace(/^\.\//, '').split('/');
   if (parts[0] === '__MACOSX' || parts.length > 2) return undefined;
   const name = parts.at(-1);
@@ -156,7 +156,7 @@ class SourceReader extends yauzl.RandomAccessReader {
   }
 }
 
-function openZip(source: ArchiveSource): Promise<yauzl.ZipFile> {
+export function openZip(source: ArchiveSource): Promise<yauzl.ZipFile> {
   return new Promise((resolve, reject) =>
     yauzl.fromRandomAccessReader(
       new SourceReader(source),

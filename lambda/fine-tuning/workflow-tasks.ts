@@ -11,8 +11,9 @@ import { readAdapterArchive } from './adapter-archive';
 import { checkAdapter } from './adapter-checks';
 import { bucketLayout } from './fine-tuning-table';
 import type { JobBilling } from './job-billing';
-import { ACTIVE_STATUSES, fineTunedModelId, modelKeyOf } from './jobs';
+import { ACTIVE_STATUSES, fineTunedModelId, type JobRecord, modelKeyOf } from './jobs';
 import type { JobsRepository } from './jobs-repository';
+import type { FineTunedModel, ModelsRepository } from './models-repository';
 import { parseS3Uri, s3ArchiveSource } from './s3-archive-source';
 import { adapterComponentName, trainingJobName } from './sagemaker-names';
 
@@ -24,6 +25,8 @@ import { adapterComponentName, trainingJobName } from './sagemaker-names';
 
 export interface WorkflowDeps {
   jobs: JobsRepository;
+  /** The fine-tuned model registry: what chat completions and `/v1/models` serve from. */
+  models: ModelsRepository;
   s3: S3Client;
   sagemaker: SageMakerClient;
   config: TierlineConfig;
@@ -45,6 +48,30 @@ export class JobFailure extends Error {
 }
 
 const seconds = (deps: WorkflowDeps) => Math.floor((deps.now?.() ?? new Date()).getTime() / 1000);
+
+/** The registry's record of a trained job's model (its id and names derive from the job, so every retry agrees). */
+function trainedModel(
+  job: JobRecord,
+  env: string,
+  artifactUrl: string,
+  status: FineTunedModel['status'],
+  createdAt: number,
+): FineTunedModel {
+  const modelKey = modelKeyOf(job.jobId);
+  return {
+    modelId: fineTunedModelId(job),
+    modelKey,
+    customerId: job.customerId,
+    baseModel: job.model,
+    componentName: adapterComponentName(env, modelKey),
+    artifactUrl,
+    source: { kind: 'job', jobId: job.jobId },
+    name: job.suffix ?? '',
+    status,
+    createdAt,
+    rank: job.lora.rank,
+  };
+}
 
 /** What the training step of the state machine is given (the fixed parts are in its definition). */
 export interface TrainingInput {
@@ -135,6 +162,9 @@ export async function deploy(
   const env = deps.config.environment.name;
   const componentName = adapterComponentName(env, modelKeyOf(job.jobId));
   await deps.jobs.update(job.jobId, { adapterComponent: componentName, trainedTokens: input.trainedTokens });
+  // Recorded before the component is created, so a crash in between leaves a record that names it (and its
+  // cleanup). Not listed in /v1/models, nor served, until it is ready.
+  await deps.models.create(trainedModel(job, env, artifactUrl, 'deploying', seconds(deps)));
   try {
     await deps.sagemaker.send(
       new CreateInferenceComponentCommand({
@@ -181,6 +211,15 @@ export async function succeed(
   const job = await deps.jobs.get(input.jobId);
   if (!job) throw new JobFailure('job_not_found', `job ${input.jobId} does not exist`);
   const fineTunedModel = fineTunedModelId(job);
+  // The model record first: once the job says succeeded, its model must answer. Idempotent: created once,
+  // moved to ready once; a record deploy never wrote (an older execution) is written here.
+  if (ACTIVE_STATUSES.includes(job.status)) {
+    // Deploy wrote the record with the artifact's URL; this one (without it) is written only if it did not.
+    const { model } = await deps.models.create(
+      trainedModel(job, deps.config.environment.name, '', 'ready', seconds(deps)),
+    );
+    if (model.status === 'deploying') await deps.models.transition(model.modelId, ['deploying'], 'ready');
+  }
   const done = await deps.jobs.transition(job.jobId, ACTIVE_STATUSES, 'succeeded', {
     fineTunedModel,
     finishedAt: seconds(deps),
@@ -215,6 +254,11 @@ export async function fail(
     finishedAt: seconds(deps),
     error: { code: input.error === 'JobFailure' ? 'invalid_job' : 'job_failed', message, param: null },
   });
+  const job = await deps.jobs.get(input.jobId);
+  // A model the deploy step recorded is never served: it failed with the job.
+  if (job?.adapterComponent) {
+    await deps.models.transition(fineTunedModelId(job), ['deploying'], 'failed', { failureReason: message });
+  }
   if (failed) {
     await deps.jobs.addEvent(input.jobId, { id: 'ftevent-failed', createdAt: seconds(deps), level: 'error', message });
   }

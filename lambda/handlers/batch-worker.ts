@@ -10,6 +10,9 @@ import { createDocumentClient } from '../customers/customers-repository';
 import { createFiles } from '../files/create-files';
 import { createS3Client, FILES_BUCKET_ENV } from '../files/file-storage';
 import { FILES_TABLE_ENV } from '../files/files-table';
+import { FINE_TUNING_TABLE_ENV } from '../fine-tuning/fine-tuning-table';
+import { readyFineTunes } from '../fine-tuning/model-resolver';
+import { ModelsRepository } from '../fine-tuning/models-repository';
 import { requiredEnv } from '../http/environment';
 import { SageMakerBackend } from '../inference/backends/sagemaker-backend';
 import { SqsDeadLetterSink } from '../metering/ledger';
@@ -47,6 +50,8 @@ const worker = new BatchWorker({
   ledger: metering.ledger,
   spend: metering.spend,
   queue: new SqsBatchQueue(sqs, requiredEnv(BATCH_QUEUE_ENV)),
+  // Lines may name the owner's ready `ft:` models (one Query of the owner's models per message).
+  fineTunes: readyFineTunes(new ModelsRepository(requiredEnv(FINE_TUNING_TABLE_ENV))),
 });
 
 export const handler = createBatchSqsHandler((message) => worker.handle(message), logError);

@@ -7,6 +7,7 @@ import { createDocumentClient } from '../customers/customers-repository';
 import { FINE_TUNING_BUCKET_ENV, FINE_TUNING_TABLE_ENV } from '../fine-tuning/fine-tuning-table';
 import { JobBilling } from '../fine-tuning/job-billing';
 import { JobsRepository } from '../fine-tuning/jobs-repository';
+import { ModelsRepository } from '../fine-tuning/models-repository';
 import { createWorkflowHandler } from '../fine-tuning/workflow-handler';
 import { requiredEnv } from '../http/environment';
 import { SqsDeadLetterSink } from '../metering/ledger';
@@ -28,6 +29,7 @@ const metering = createMetering({
 
 export const handler = createWorkflowHandler({
   jobs,
+  models: new ModelsRepository(requiredEnv(FINE_TUNING_TABLE_ENV)),
   s3: new S3Client({}),
   sagemaker: new SageMakerClient({}),
   config,

@@ -8,6 +8,7 @@ import { batchRoutes } from './routes/batches';
 import { chatCompletionRoutes } from './routes/chat-completions';
 import { fileRoutes } from './routes/files';
 import { fineTuningJobRoutes } from './routes/fine-tuning-jobs';
+import { fineTuningRoutes } from './routes/fine-tunings';
 import { keyRoutes } from './routes/keys';
 import { limitRoutes } from './routes/limits';
 import { modelRoutes } from './routes/models';
@@ -36,6 +37,13 @@ function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
   }
   if (deps.batches) v1.route('/', batchRoutes(deps.batches));
   if (deps.fineTuningJobs) v1.route('/', fineTuningJobRoutes(deps.fineTuningJobs));
+  if (deps.adapters) {
+    const resolver = deps.fineTunedModels;
+    v1.route(
+      '/',
+      fineTuningRoutes(deps.adapters, (id) => resolver?.forget(id)),
+    );
+  }
   v1.route('/', limitRoutes(deps));
   v1.route('/', keyRoutes(deps));
   return v1;

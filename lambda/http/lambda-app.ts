@@ -14,6 +14,7 @@ import { principalFromAuthorizer, requestIdFromEvent } from '../customers/lambda
 import { createFiles } from '../files/create-files';
 import { createS3Client, FILES_BUCKET_ENV } from '../files/file-storage';
 import { FILES_TABLE_ENV } from '../files/files-table';
+import { AdaptersService, refreshModel } from '../fine-tuning/adapters-service';
 import { createFineTuningJobs } from '../fine-tuning/create-jobs';
 import {
   FINE_TUNING_BUCKET_ENV,
@@ -21,6 +22,8 @@ import {
   FINE_TUNING_TABLE_ENV,
 } from '../fine-tuning/fine-tuning-table';
 import { StepFunctionsLauncher } from '../fine-tuning/job-launcher';
+import { FineTunedModelResolver } from '../fine-tuning/model-resolver';
+import { ModelsRepository } from '../fine-tuning/models-repository';
 import { SageMakerBackend } from '../inference/backends/sagemaker-backend';
 import { SqsDeadLetterSink } from '../metering/ledger';
 import { LEDGER_DEAD_LETTERS_ENV, METERING_TABLE_ENV } from '../metering/metering-table';
@@ -72,7 +75,24 @@ function filesBatchesAndJobs(
       environmentName: config.environment.name,
     }),
   }).service;
-  return { files, batches, fineTuningJobs };
+  // Uploaded LoRA adapters (`/v1/fine_tunings`) and fine-tuned models in `/v1/models`.
+  const adapters = new AdaptersService({
+    config,
+    models: new ModelsRepository(requiredEnv(FINE_TUNING_TABLE_ENV)),
+    files: files.files,
+    s3,
+    filesBucket,
+    adapterBucket: requiredEnv(FINE_TUNING_BUCKET_ENV),
+    sagemaker: new SageMakerClient({}),
+  });
+  return { files, batches, fineTuningJobs, adapters };
+}
+
+/** `ft:` models in chat completions: one GetItem per model (cached briefly), the status applied lazily. */
+function fineTunedModels(config: ReturnType<typeof bundledConfig>): FineTunedModelResolver {
+  const models = new ModelsRepository(requiredEnv(FINE_TUNING_TABLE_ENV));
+  const sagemaker = new SageMakerClient({});
+  return new FineTunedModelResolver({ config, models, refresh: (model) => refreshModel(model, { models, sagemaker }) });
 }
 
 /**
@@ -99,6 +119,7 @@ export function createLambdaApp(serviceName: string, options: { files?: boolean 
     backend: new SageMakerBackend({ env: config.environment.name }),
     ...metering,
     ...(options.files ? filesBatchesAndJobs(config, doc, metering) : {}),
+    fineTunedModels: fineTunedModels(config),
     requestIdOf: requestIdFromEvent,
     logError,
   });

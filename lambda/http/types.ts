@@ -5,7 +5,9 @@ import type { Principal } from '../customers/authenticate';
 import type { CustomersRepository } from '../customers/customers-repository';
 import type { FilesService } from '../files/files-service';
 import type { UploadsService } from '../files/uploads-service';
+import type { AdaptersService } from '../fine-tuning/adapters-service';
 import type { JobsService } from '../fine-tuning/jobs-service';
+import type { FineTunedModelResolver } from '../fine-tuning/model-resolver';
 import type { ModelBackend } from '../inference/backends/model-backend';
 import type { PromptTokenCounter } from '../inference/prompt-tokens';
 import type { Limiter } from '../metering/limiter';
@@ -47,6 +49,10 @@ export interface ApiDependencies {
   batches?: BatchService;
   /** The fine-tuning jobs API; its routes answer 404 when absent. */
   fineTuningJobs?: JobsService;
+  /** The caller's `ft:` models in chat completions (one GetItem, owner checked); absent: every `ft:` id is 404. */
+  fineTunedModels?: Pick<FineTunedModelResolver, 'resolve' | 'forget'>;
+  /** Uploaded adapters (`/v1/fine_tunings`) and fine-tuned models in `/v1/models`; their routes answer 404 when absent. */
+  adapters?: AdaptersService;
   /** Prompt tokens at admission; the models' real tokenizers by default. */
   promptTokens?: Pick<PromptTokenCounter, 'count'>;
   /** Aborted when the server shuts down: model calls stop, and what they did is billed (local mode). */

@@ -38,7 +38,13 @@ export function minimumDefaultOutput(limits: ModelLimits, inputTokens: number, u
 export interface MeteringRequest {
   requestId: string;
   principal: Principal;
+  /** The public model id called: a base model, or a fine-tune (the ledger names it). */
   model: string;
+  /**
+   * A fine-tuned model's base: its limits apply (and its counters count: adapters share their base model's
+   * limits), its prices with the tier's fine-tuning premium. Absent for a base model.
+   */
+  fineTune?: { baseModel: string; premiumPercent: number };
   inputTokens: number;
   outputTokens: OutputTokens;
 }
@@ -102,6 +108,13 @@ export class RequestMetering {
     return pricesOf(offer);
   }
 
+  /** A fine-tuned model's prices: its base model's on the caller's tier, plus the tier's premium. */
+  fineTunedPricesOf(principal: Principal, baseModel: string, premiumPercent: number): TokenPrices {
+    const offer = this.deps.config.tiers[principal.tier].models[baseModel];
+    if (!offer) throw new Error(`model ${baseModel} is not offered on ${principal.tier}`);
+    return pricesOf(offer, premiumPercent);
+  }
+
   /** The six `x-ratelimit-*` headers for a request that was not admitted for another reason (one GetItem). */
   async headersFor(principal: Principal, model: string): Promise<Record<string, string>> {
     const limits = this.limitsOf(principal, model);
@@ -111,7 +124,9 @@ export class RequestMetering {
 
   /** Admits the request or throws the 429 / 413 the client should see, with its headers. */
   async admit(request: MeteringRequest): Promise<MeteredRequest> {
-    const { principal, model } = request;
+    const { principal } = request;
+    // Limits, counters and headers are the base model's; the ledger names what was called.
+    const model = request.fineTune?.baseModel ?? request.model;
     const limits = this.limitsOf(principal, model);
     const startedAt = this.now();
     const admission = await this.deps.limiter.admit({
@@ -158,7 +173,9 @@ export class RequestMetering {
     // a client pacing itself by them must not see its own reservation as spent.
     const counters = withoutOutputReservation(admission.counters, reservation.outputAllowance);
     const headers = rateLimitHeaders(limits, counters, startedAt.getTime());
-    const prices = this.pricesOf(principal, model);
+    const prices = request.fineTune
+      ? this.fineTunedPricesOf(principal, model, request.fineTune.premiumPercent)
+      : this.pricesOf(principal, model);
     // Every request of a paying tier reserves and settles its spend, limit or not: the month's spend is then
     // always known when a limit is set, and the limit on the month item binds at once (see spend.ts).
     const { spendLimit: tierSpend } = this.deps.config.tiers[principal.tier];

@@ -8,6 +8,7 @@ import { BatchProcessing } from '../constructs/batches/batch-processing';
 import { CustomerConsole } from '../constructs/console/customer-console';
 import type { CustomersTable } from '../constructs/customers-table';
 import type { FilesStore } from '../constructs/files/files-store';
+import { grantAdapterServing } from '../constructs/fine-tuning/adapter-serving';
 import type { FineTuningStore } from '../constructs/fine-tuning/fine-tuning-store';
 import { FineTuningWorkflow } from '../constructs/fine-tuning/fine-tuning-workflow';
 import type { LedgerDeadLetters } from '../constructs/metering/ledger-dead-letters';
@@ -84,6 +85,15 @@ export class ApiStack extends Stack {
     props.ledgerDeadLetters.grantSend(worker.function);
     this.usageMetering.grantPublishEvents(worker.function);
     this.api.grantModelInvoke(config, worker);
+    // Fine-tuned models: adapters registered and deleted by the API function, resolved by the chat function
+    // and the batch worker.
+    grantAdapterServing({
+      config,
+      store: props.fineTuning,
+      apiFunction: this.api.apiFunction.function,
+      chatFunction: this.api.chatFunction.function,
+      batchWorker: worker.function,
+    });
 
     const settings: OperatorSettings = {
       apiId: this.api.restApi.restApiId,

@@ -1,6 +1,7 @@
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { adapterFiles, entriesOf, zipOf } from '../support/adapters';
 import { apiSpecs, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -11,6 +12,11 @@ import { apiSpecs, expectSpecCompliance, specCheckedFetch } from '../support/spe
  */
 
 const MODEL = 'llama-3.1-8b-instant';
+const architectureOf = (model: string) => {
+  const architecture = loadConfig({ env: 'dev' }).models[model]?.architecture;
+  if (!architecture) throw new Error(`${model} takes no adapters`);
+  return architecture;
+};
 const chat = { model: MODEL, messages: [{ role: 'user', content: 'Walk' }], max_completion_tokens: 5 };
 
 const JSONL = `${JSON.stringify({ custom_id: 'a', method: 'POST', url: '/v1/chat/completions', body: chat })}\n`;
@@ -20,6 +26,15 @@ const fileForm = () => {
   form.set('file', new Blob([JSONL]), 'walk.jsonl');
   return form;
 };
+/** A PEFT adapter (zip) for `/v1/fine_tunings`, made once before the walk. */
+let adapterZip: Buffer;
+const adapterForm = () => {
+  const form = new FormData();
+  form.set('purpose', 'fine-tune');
+  form.set('file', new Blob([new Uint8Array(adapterZip)]), 'adapter.zip');
+  return form;
+};
+const register = (name: string) => ({ input_file_id: '{adapter}', name, type: 'lora', base_model: MODEL });
 const partForm = () => {
   const form = new FormData();
   form.set('data', new Blob([JSONL]), 'part');
@@ -54,6 +69,37 @@ const WALKS: Record<string, Walk> = {
       { path: '/v1/models/gpt-9', status: 404 },
       { path: '/v1/models/constructor', status: 404 },
     ],
+  },
+  'DELETE /v1/models/{model}': {
+    path: '/v1/models/{ftmodel}',
+    once: true,
+    invalid: [
+      { path: '/v1/models/ft:llama-3.1-8b-instant:nobody:x:nope', status: 404 },
+      { path: `/v1/models/${MODEL}`, status: 400 },
+    ],
+  },
+  'GET /v1/fine_tunings': { path: '/v1/fine_tunings', invalid: [{ noKey: true, status: 401 }] },
+  'POST /v1/fine_tunings': {
+    path: '/v1/fine_tunings',
+    body: register('walk'),
+    invalid: [
+      { body: { ...register('walk'), base_model: 'gpt-9' }, status: 404 },
+      { body: { ...register('walk'), type: 'full' }, status: 400 },
+      { body: { ...register('walk'), input_file_id: '{file}' }, status: 400 },
+      { raw: '{"input_file_id":', status: 400 },
+    ],
+  },
+  'GET /v1/fine_tunings/{fine_tuning_id}': {
+    path: '/v1/fine_tunings/{ftune}',
+    invalid: [
+      { path: '/v1/fine_tunings/ftune_nope', status: 404 },
+      { path: '/v1/fine_tunings/constructor', status: 404 },
+    ],
+  },
+  'DELETE /v1/fine_tunings/{fine_tuning_id}': {
+    path: '/v1/fine_tunings/{ftune2}',
+    once: true,
+    invalid: [{ path: '/v1/fine_tunings/ftune_nope', status: 404 }],
   },
   'POST /v1/chat/completions': {
     path: '/v1/chat/completions',
@@ -203,7 +249,7 @@ describe('the route walk: every documented operation, valid and invalid', () => 
   let makeBatch: () => Promise<string>;
   const fill = (text: string) =>
     text.replace(
-      /\{(file2?|ftfile|ftjob[23]?|upload[23]?|part|batch2?|key)\}/g,
+      /\{(file2?|ftfile|ftjob[23]?|upload[23]?|part|batch2?|key|adapter|ftune2?|ftmodel)\}/g,
       (_m, name: string) => ids[name] ?? name,
     );
 
@@ -259,6 +305,15 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     ids.ftjob = await job('walk');
     ids.ftjob2 = await job('walk');
     ids.ftjob3 = await job('fails');
+    adapterZip = await zipOf(entriesOf(adapterFiles({ architecture: architectureOf(MODEL), baseModel: MODEL })));
+    ids.adapter = await made('/v1/files', { form: adapterForm() });
+    const fineTuning = async (name: string) => {
+      const response = await send('POST', '/v1/fine_tunings', { body: register(name) });
+      return (await response.json()) as { id: string; data: { fine_tuned_model: string } };
+    };
+    ids.ftune = (await fineTuning('walk')).id;
+    ids.ftune2 = (await fineTuning('walk-deleted')).id;
+    ids.ftmodel = (await fineTuning('walk-model-deleted')).data.fine_tuned_model;
   });
   afterAll(() => local.stop());
 

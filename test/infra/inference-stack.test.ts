@@ -243,17 +243,44 @@ describe('inference stack (dev: scale to zero)', () => {
   it('lets the chat function (only) invoke exactly the configured endpoints', () => {
     const role = stacks.api.getLogicalId(stacks.api.api.chatFunction.role.node.defaultChild as never);
     const apiRole = stacks.api.getLogicalId(stacks.api.api.apiFunction.role.node.defaultChild as never);
-    // The API function invokes no model; its one SageMaker action stops the training job of a cancelled
-    // fine-tuning job (asserted in fine-tuning.test.ts).
-    const apiSageMaker = statementsOf(api, apiRole).flatMap((s) =>
-      (Array.isArray(s.Action) ? s.Action : [s.Action]).filter((a) => a.startsWith('sagemaker:')),
-    );
-    expect(apiSageMaker).toEqual(['sagemaker:StopTrainingJob']);
-    const sagemaker = statementsOf(api, role).filter((s) =>
-      (Array.isArray(s.Action) ? s.Action : [s.Action]).some((a) => a.startsWith('sagemaker:')),
-    );
-
-    expect(sagemaker).toHaveLength(1);
+    const sagemakerOf = (logicalId: string) =>
+      statementsOf(api, logicalId).filter((s) =>
+        (Array.isArray(s.Action) ? s.Action : [s.Action]).some((a) => a.startsWith('sagemaker:')),
+      );
+    const adapterComponents = {
+      'Fn::Join': [
+        '',
+        [
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          ':sagemaker:',
+          { Ref: 'AWS::Region' },
+          ':',
+          { Ref: 'AWS::AccountId' },
+          `:inference-component/tierline-${env}-lora-*`,
+        ],
+      ],
+    };
+    // The API function manages adapter components (uploaded adapters) and invokes nothing.
+    const apiSagemaker = sagemakerOf(apiRole);
+    // Besides: stopping the training job of a cancelled fine-tuning job (asserted in fine-tuning.test.ts).
+    const apiStatements = apiSagemaker.filter((s) => s.Action !== 'sagemaker:StopTrainingJob');
+    expect(apiStatements).toHaveLength(1);
+    expect(apiStatements[0]?.Action).toEqual([
+      'sagemaker:AddTags',
+      'sagemaker:CreateInferenceComponent',
+      'sagemaker:DeleteInferenceComponent',
+      'sagemaker:DescribeInferenceComponent',
+    ]);
+    expect(JSON.stringify(apiSagemaker)).not.toContain('Invoke');
+    const sagemaker = sagemakerOf(role);
+    // The chat function: invoke the endpoints, and describe adapter components (a deploying model's status).
+    expect(sagemaker).toHaveLength(2);
+    expect(sagemaker[1]).toEqual({
+      Effect: 'Allow',
+      Action: 'sagemaker:DescribeInferenceComponent',
+      Resource: adapterComponents,
+    });
     expect(sagemaker[0]).toEqual({
       Effect: 'Allow',
       Action: ['sagemaker:InvokeEndpoint', 'sagemaker:InvokeEndpointWithResponseStream'],
@@ -272,7 +299,7 @@ describe('inference stack (dev: scale to zero)', () => {
         ],
       })),
     });
-    expect(JSON.stringify(sagemaker)).not.toContain('*');
+    expect(JSON.stringify(sagemaker[0])).not.toContain('*');
   });
 });
 

@@ -65,8 +65,42 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
     '/v1/me': { get: operation('The caller: customer, tier and its plan', ref('Customer')) },
     '/v1/models': { get: operation("The models of the caller's tier", ref('ModelList')) },
     '/v1/models/{model}': {
-      get: operation('One model of the caller’s tier', ref('Model'), {
+      get: operation('One model of the caller’s tier, or one of the caller’s fine-tuned models', ref('Model'), {
         parameters: [{ name: 'model', in: 'path', required: true, schema: { type: 'string' } }],
+      }),
+      delete: operation('Delete one of the caller’s fine-tuned models (ft:...)', ref('ModelDeleted'), {
+        parameters: [{ name: 'model', in: 'path', required: true, schema: { type: 'string' } }],
+      }),
+    },
+    '/v1/fine_tunings': {
+      get: operation("The caller's LoRA adapters (uploaded and trained)", ref('FineTuningList')),
+      post: operation(
+        'Register an uploaded LoRA adapter (a zip or tar.gz file of purpose fine-tune) as an ft: model (Groq)',
+        ref('FineTuning'),
+        {
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object',
+              required: ['input_file_id', 'name', 'base_model'],
+              properties: {
+                input_file_id: { type: 'string' },
+                name: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' },
+                type: { const: 'lora' },
+                base_model: { enum: modelIds },
+              },
+              additionalProperties: false,
+            }),
+          },
+        },
+      ),
+    },
+    '/v1/fine_tunings/{fine_tuning_id}': {
+      get: operation('One LoRA adapter of the caller', ref('FineTuning'), {
+        parameters: [pathParameter('fine_tuning_id')],
+      }),
+      delete: operation('Delete a LoRA adapter of the caller (its model too)', ref('FineTuningDeleted'), {
+        parameters: [pathParameter('fine_tuning_id')],
       }),
     },
     '/v1/chat/completions': {

@@ -1,5 +1,9 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
+import type { ModelConfig } from '../../../lib/config/schema';
+import type { Principal } from '../../customers/authenticate';
+import { fineTunedModelNotFound } from '../../fine-tuning/adapters-service';
+import type { ResolvedFineTune } from '../../fine-tuning/model-resolver';
 import { BackendError } from '../../inference/backends/model-backend';
 import { type ChatRequest, givenParameters, messagesForBackend, parseChatRequest } from '../../inference/chat-request';
 import { resolveModel } from '../../inference/models';
@@ -163,6 +167,23 @@ export class ClientChunkShaper {
   }
 }
 
+/**
+ * The model a chat completion runs on: a catalog model of the caller's tier, or one of the caller's own `ft:`
+ * models (resolved to its adapter; anyone else's id answers 404 before any backend is called).
+ */
+async function resolveChatModel(
+  deps: ApiDependencies,
+  principal: Principal,
+  modelId: string,
+): Promise<{ id: string; model: ModelConfig; fineTune?: ResolvedFineTune }> {
+  if (modelId.startsWith('ft:')) {
+    if (!deps.fineTunedModels) throw fineTunedModelNotFound(modelId);
+    const fineTune = await deps.fineTunedModels.resolve(principal, modelId);
+    return { id: modelId, model: fineTune.model, fineTune };
+  }
+  return resolveModel(deps.config, principal.tier, modelId);
+}
+
 /** `POST /chat/completions`, streamed (SSE) or not. */
 export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
@@ -172,17 +193,19 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
     const principal = c.get('principal');
     const requestId = c.get('requestId');
     const request = parseChatRequest(await readJsonBody(c));
-    const { id: model, model: modelConfig } = resolveModel(deps.config, principal.tier, request.model);
+    const { id: model, model: modelConfig, fineTune } = await resolveChatModel(deps, principal, request.model);
+    // A fine-tune runs on its base model: that model's tokenizer, parameters, limits and headers.
+    const baseModel = fineTune?.baseModel ?? model;
     const clientMaxTokens = request.max_completion_tokens ?? request.max_tokens ?? undefined;
     // With the model's tokenizer: admitted usage never passes a token limit by more than the count's error.
-    const inputTokens = await promptTokens.count(model, request.messages, { tools: request.tools ?? undefined });
+    const inputTokens = await promptTokens.count(baseModel, request.messages, { tools: request.tools ?? undefined });
     let outputRoom: number;
     try {
-      checkParameters(deps, request, model, modelConfig.maxOutputTokens);
+      checkParameters(deps, request, baseModel, modelConfig.maxOutputTokens);
       outputRoom = checkContextWindow(model, modelConfig.contextWindow, inputTokens, clientMaxTokens);
     } catch (error) {
       // Every answer about a model carries its rate-limit headers, with true values (one read here).
-      for (const [name, value] of Object.entries(await deps.metering.headersFor(principal, model)))
+      for (const [name, value] of Object.entries(await deps.metering.headersFor(principal, baseModel)))
         c.header(name, value);
       throw error;
     }
@@ -191,6 +214,7 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
       requestId,
       principal,
       model,
+      fineTune: fineTune ? { baseModel, premiumPercent: fineTune.premiumPercent } : undefined,
       inputTokens,
       outputTokens:
         clientMaxTokens !== undefined
@@ -212,7 +236,12 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
     // The model may generate what was reserved, and no more: admitted usage never passes a token limit.
     // A server shutting down (local mode) stops every model call, so each request is billed before it exits.
     const signal = deps.shutdownSignal ? AbortSignal.any([abort.signal, deps.shutdownSignal]) : abort.signal;
-    const backendRequest = { model, body: upstreamBody(request, metered.outputAllowance), signal };
+    const backendRequest = {
+      model,
+      body: upstreamBody(request, metered.outputAllowance),
+      signal,
+      adapter: fineTune ? { baseModel, name: fineTune.adapterName } : undefined,
+    };
 
     if (!request.stream) {
       let completion: ChatCompletion;

@@ -1,22 +1,80 @@
 import { Hono } from 'hono';
+import type { FineTunedModel } from '../../fine-tuning/models-repository';
 import { modelsOfTier, resolveModel } from '../../inference/models';
+import { BadRequestError, NotFoundError } from '../../openai/errors';
 import type { ApiDependencies, AppEnv } from '../types';
 
-/** `GET /models` and `GET /models/{id}`: the models of the caller's tier. */
+/** A fine-tuned model as `/v1/models` shows it: owned by the customer, with its base model's windows. */
+export function fineTunedModelView(deps: ApiDependencies, model: FineTunedModel) {
+  const base = deps.config.models[model.baseModel];
+  return {
+    id: model.modelId,
+    object: 'model' as const,
+    created: model.createdAt,
+    owned_by: model.customerId,
+    active: model.status === 'ready',
+    context_window: base?.contextWindow ?? 0,
+    max_completion_tokens: base?.maxOutputTokens ?? 0,
+  };
+}
+
+/**
+ * `GET /models`, `GET /models/{id}`: the models of the caller's tier and the caller's own ready `ft:` models
+ * (nobody else's); `DELETE /models/{id}`: one of the caller's fine-tuned models (OpenAI's delete).
+ */
 export function modelRoutes(deps: ApiDependencies): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
-  routes.get('/models', (c) =>
-    c.json({ object: 'list', data: modelsOfTier(deps.config, c.get('principal').tier, deps.modelOwner) }),
-  );
+  routes.get('/models', async (c) => {
+    const { tier, customerId } = c.get('principal');
+    const own = deps.adapters ? await deps.adapters.list(customerId) : [];
+    return c.json({
+      object: 'list',
+      data: [
+        ...modelsOfTier(deps.config, tier, deps.modelOwner),
+        ...own.filter((m) => m.status === 'ready').map((m) => fineTunedModelView(deps, m)),
+      ],
+    });
+  });
   // Model ids contain dots and may contain slashes (fine-tunes): take the rest of the path.
-  routes.get('/models/:id{.+}', (c) => {
+  routes.get('/models/:id{.+}', async (c) => {
     const id = c.req.param('id');
-    const { tier } = c.get('principal');
+    const { tier, customerId } = c.get('principal');
+    if (id.startsWith('ft:')) {
+      if (!deps.adapters)
+        throw new NotFoundError(
+          `The model \`${id}\` does not exist or you do not have access to it.`,
+          'model_not_found',
+          'model',
+        );
+      return c.json(fineTunedModelView(deps, await deps.adapters.get(customerId, id)));
+    }
     // The same answer as a chat completion with this model: 404 unknown, 403 naming the tier that has it.
     resolveModel(deps.config, tier, id);
     const model = modelsOfTier(deps.config, tier, deps.modelOwner).find((m) => m.id === id);
     if (!model) throw new Error(`resolveModel accepted ${id}, which modelsOfTier does not list`);
     return c.json(model);
+  });
+  routes.delete('/models/:id{.+}', async (c) => {
+    const id = c.req.param('id');
+    const { customerId } = c.get('principal');
+    if (!id.startsWith('ft:')) {
+      // A catalog model is the operator's, shared by every customer: it is not the caller's to delete.
+      resolveModel(deps.config, c.get('principal').tier, id); // 404 for a model that does not exist at all
+      throw new BadRequestError(
+        `The model \`${id}\` is a base model and cannot be deleted: only your own fine-tuned models (ft:...) can.`,
+        'model',
+        'model_not_deletable',
+      );
+    }
+    if (!deps.adapters)
+      throw new NotFoundError(
+        `The model \`${id}\` does not exist or you do not have access to it.`,
+        'model_not_found',
+        'model',
+      );
+    const deleted = await deps.adapters.delete(customerId, id);
+    deps.fineTunedModels?.forget(deleted.modelId);
+    return c.json({ id: deleted.modelId, object: 'model', deleted: true });
   });
   return routes;
 }

@@ -14,6 +14,20 @@ export interface BackendChatRequest {
   body: Record<string, unknown>;
   /** Aborted when the client goes away: stop generating. */
   signal?: AbortSignal;
+  /**
+   * A LoRA adapter to serve the request with, on its base model: `model` is then the public `ft:` id. The
+   * caller has checked that the adapter is the caller's: model servers serve the base model silently for an
+   * adapter name they do not know.
+   */
+  adapter?: AdapterTarget;
+}
+
+/** Where a fine-tuned model runs: its base model, and its adapter's name there. */
+export interface AdapterTarget {
+  /** Catalog id of the base model. */
+  baseModel: string;
+  /** The adapter inference component (SageMaker); the adapter's name on an OpenAI-compatible server (vLLM). */
+  name: string;
 }
 
 export interface ModelBackend {

@@ -42,7 +42,8 @@ export class OpenAICompatibleBackend implements ModelBackend {
         body: JSON.stringify({
           ...request.body,
           ...body,
-          model: this.options.upstreamModel?.(request.model) ?? request.model,
+          // A LoRA adapter goes by its own name (vLLM `--enable-lora --lora-modules <name>=<path>`).
+          model: request.adapter?.name ?? this.options.upstreamModel?.(request.model) ?? request.model,
         }),
         signal: request.signal,
       });

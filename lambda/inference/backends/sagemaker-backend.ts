@@ -68,8 +68,15 @@ export class SageMakerBackend implements ModelBackend {
     return NO_UNSUPPORTED_PARAMETERS;
   }
 
+  /** The base model's endpoint, and its adapter component for a fine-tuned model. */
+  private targetOf(request: BackendChatRequest): SageMakerTarget {
+    if (!request.adapter) return this.resolveTarget(request.model);
+    const base = this.resolveTarget(request.adapter.baseModel);
+    return { endpointName: base.endpointName, inferenceComponentName: request.adapter.name };
+  }
+
   async complete(request: BackendChatRequest): Promise<ChatCompletion> {
-    const target = this.resolveTarget(request.model);
+    const target = this.targetOf(request);
     // vLLM rejects `stream_options` unless `stream` is true.
     const { stream_options: _streamOptions, ...body } = request.body;
     let responseBody: Uint8Array | undefined;
@@ -80,7 +87,7 @@ export class SageMakerBackend implements ModelBackend {
           InferenceComponentName: target.inferenceComponentName,
           ContentType: JSON_CONTENT_TYPE,
           Accept: JSON_CONTENT_TYPE,
-          Body: JSON.stringify({ ...body, model: request.model, stream: false }),
+          Body: JSON.stringify({ ...body, model: modelNameOf(request), stream: false }),
         }),
         { abortSignal: request.signal },
       );
@@ -92,7 +99,7 @@ export class SageMakerBackend implements ModelBackend {
   }
 
   async *stream(request: BackendChatRequest): AsyncGenerator<ChatCompletionChunk> {
-    const target = this.resolveTarget(request.model);
+    const target = this.targetOf(request);
     try {
       const response = await this.client.send(
         new InvokeEndpointWithResponseStreamCommand({
@@ -102,7 +109,7 @@ export class SageMakerBackend implements ModelBackend {
           Accept: JSON_CONTENT_TYPE,
           Body: JSON.stringify({
             ...request.body,
-            model: request.model,
+            model: modelNameOf(request),
             stream: true,
             // Always: metering needs the usage chunk even when the client did not ask for it.
             stream_options: { include_usage: true },
@@ -124,6 +131,14 @@ export class SageMakerBackend implements ModelBackend {
       throw toBackendError(error, request);
     }
   }
+}
+
+/**
+ * The `model` of the body: the catalog id, or the adapter's name (LMI selects the adapter by the component
+ * named in the request; the name in the body says the same, as vLLM's OpenAI server takes it).
+ */
+function modelNameOf(request: BackendChatRequest): string {
+  return request.adapter?.name ?? request.model;
 }
 
 function* chunksOf(parsed: ParsedPayloads, publicModel: string): Generator<ChatCompletionChunk> {

@@ -51,8 +51,8 @@ export class TestModelBackend implements ModelBackend {
     return TestModelBackend.UNSUPPORTED;
   }
 
-  /** The reply as tokens: one word (with its leading space) per token. */
-  replyFor(messages: readonly ChatMessage[]): string[] {
+  /** The reply as tokens: one word (with its leading space) per token; it names the adapter that served it. */
+  replyFor(messages: readonly ChatMessage[], adapter?: string): string[] {
     const lastUser = [...messages].reverse().find((m) => m.role === 'user');
     const said = textOfContent(lastUser?.content ?? '')
       .replace(/\s+/g, ' ')
@@ -65,6 +65,7 @@ export class TestModelBackend implements ModelBackend {
       'built-in',
       'test',
       'model.',
+      ...(adapter ? ['Served', 'by', 'adapter', `${adapter}.`] : []),
       ...(said ? ['You', 'said:', `"${said}".`] : []),
     ];
     const filler = 'This deterministic reply streams one word per token so you can watch the stream arrive.'.split(' ');
@@ -85,7 +86,7 @@ export class TestModelBackend implements ModelBackend {
   private async *generate(request: BackendChatRequest): AsyncGenerator<string, FinishReason> {
     const messages = request.body.messages as ChatMessage[];
     const { maxTokens, stops } = this.limitsOf(request.body);
-    const tokens = this.replyFor(messages);
+    const tokens = this.replyFor(messages, request.adapter?.name);
     const delay = this.tokensPerSecond > 0 ? 1000 / this.tokensPerSecond : 0;
     let text = '';
     for (let i = 0; i < tokens.length; i += 1) {
@@ -117,7 +118,10 @@ export class TestModelBackend implements ModelBackend {
       completionTokens += 1;
       step = await generator.next();
     }
-    const promptTokens = await this.countPrompt(request.model, request.body.messages as ChatMessage[]);
+    const promptTokens = await this.countPrompt(
+      request.adapter?.baseModel ?? request.model,
+      request.body.messages as ChatMessage[],
+    );
     return {
       id: 'chatcmpl-test',
       object: 'chat.completion',
@@ -164,7 +168,10 @@ export class TestModelBackend implements ModelBackend {
       step = await generator.next();
     }
     yield chunk([{ index: 0, delta: first ? { role: 'assistant', content: '' } : {}, finish_reason: step.value }]);
-    const promptTokens = await this.countPrompt(request.model, request.body.messages as ChatMessage[]);
+    const promptTokens = await this.countPrompt(
+      request.adapter?.baseModel ?? request.model,
+      request.body.messages as ChatMessage[],
+    );
     yield chunk([], {
       prompt_tokens: promptTokens,
       completion_tokens: completionTokens,

@@ -17,6 +17,7 @@ import { createFiles } from '../../../lambda/files/create-files';
 import { createS3Client } from '../../../lambda/files/file-storage';
 import { createFineTuningJobs } from '../../../lambda/fine-tuning/create-jobs';
 import { StepFunctionsLauncher } from '../../../lambda/fine-tuning/job-launcher';
+import { ModelsRepository } from '../../../lambda/fine-tuning/models-repository';
 import { applyTrainingStateChange } from '../../../lambda/fine-tuning/training-state-change';
 import { createWorkflowHandler } from '../../../lambda/fine-tuning/workflow-handler';
 import { createApiApp } from '../../../lambda/http/app';
@@ -107,6 +108,7 @@ beforeAll(async () => {
   });
   workflow = createWorkflowHandler({
     jobs: parts.jobs,
+    models: new ModelsRepository('fine-tuning', dynamo.client),
     s3,
     sagemaker: new SageMakerClient({ region: 'us-east-1' }),
     config,

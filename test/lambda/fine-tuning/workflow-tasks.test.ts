@@ -9,6 +9,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import type { JobRecord } from '../../../lambda/fine-tuning/jobs';
 import { JobsRepository } from '../../../lambda/fine-tuning/jobs-repository';
+import { ModelsRepository } from '../../../lambda/fine-tuning/models-repository';
 import { createWorkflowHandler } from '../../../lambda/fine-tuning/workflow-handler';
 import { failureMessage, type WorkflowDeps } from '../../../lambda/fine-tuning/workflow-tasks';
 import { loadConfig } from '../../../lib/config/load';
@@ -22,6 +23,7 @@ const s3Mock = mockClient(S3Client);
 const sagemakerMock = mockClient(SageMakerClient);
 let dynamo: LocalDynamo;
 let jobs: JobsRepository;
+let models: ModelsRepository;
 let handler: ReturnType<typeof createWorkflowHandler>;
 let tables = 0;
 
@@ -35,8 +37,10 @@ beforeEach(async () => {
   tables += 1;
   await ensureFineTuningTable(dynamo.client, `workflow-${tables}`);
   jobs = new JobsRepository(`workflow-${tables}`, dynamo.client);
+  models = new ModelsRepository(`workflow-${tables}`, dynamo.client);
   const deps: WorkflowDeps = {
     jobs,
+    models,
     s3: new S3Client({ region: 'us-east-1' }),
     sagemaker: new SageMakerClient({ region: 'us-east-1' }),
     config,
@@ -155,6 +159,20 @@ describe('deploy, wait and succeed', () => {
       adapterComponent: 'tierline-dev-lora-Abc123',
       trainedTokens: 2_990,
     });
+    // The registry knows the model from now on, as deploying: not listed, not served until it is in service.
+    expect(await models.get('ft:llama-3.1-8b-instant:cus_a:support:Abc123')).toEqual({
+      modelId: 'ft:llama-3.1-8b-instant:cus_a:support:Abc123',
+      modelKey: 'Abc123',
+      customerId: 'cus_a',
+      baseModel: 'llama-3.1-8b-instant',
+      componentName: 'tierline-dev-lora-Abc123',
+      artifactUrl: `${artifacts}adapter.tar.gz`,
+      source: { kind: 'job', jobId: 'ftjob-Abc123' },
+      name: 'support',
+      status: 'deploying',
+      createdAt: Date.parse('2026-12-01T10:00:00Z') / 1000,
+      rank: 16,
+    });
   });
 
   it('goes on when a retry finds the component already created', async () => {
@@ -206,6 +224,25 @@ describe('deploy, wait and succeed', () => {
       trainedTokens: 2_990,
     });
     expect((await jobs.events('ftjob-Abc123', 10)).events.filter((e) => e.id === 'ftevent-succeeded')).toHaveLength(1);
+    // Written once even without a deploy record (the task ran twice): ready, owned by the job's customer.
+    expect(await models.listByOwner('cus_a')).toEqual([
+      expect.objectContaining({ modelId: 'ft:llama-3.1-8b-instant:cus_a:support:Abc123', status: 'ready' }),
+    ]);
+    expect(await models.listByOwner('cus_b')).toEqual([]);
+  });
+
+  it('moves the model deploy recorded to ready when the job succeeds, keeping its artifact', async () => {
+    await jobs.create(job({ status: 'running' }));
+    const architecture = config.models['llama-3.1-8b-instant']?.architecture;
+    if (!architecture) throw new Error('no architecture');
+    await adapterInS3({ architecture, baseModel: 'llama-3.1-8b-instant' });
+    sagemakerMock.on(CreateInferenceComponentCommand).resolves({});
+    await handler({ task: 'deploy', jobId: 'ftjob-Abc123', modelArtifacts: artifacts });
+    await handler({ task: 'succeed', jobId: 'ftjob-Abc123' });
+    expect(await models.get('ft:llama-3.1-8b-instant:cus_a:support:Abc123')).toMatchObject({
+      status: 'ready',
+      artifactUrl: `${artifacts}adapter.tar.gz`,
+    });
   });
 });
 
@@ -230,6 +267,34 @@ describe('fail', () => {
     expect(await jobs.get('ftjob-Abc123')).toMatchObject({
       status: 'failed',
       error: { code: 'job_failed', message: 'AlgorithmError: line 2: not valid JSON', param: null },
+    });
+  });
+
+  it('fails the model that deploy recorded, so it is never served', async () => {
+    await jobs.create(job({ status: 'running', adapterComponent: 'tierline-dev-lora-Abc123' }));
+    await models.create({
+      modelId: 'ft:llama-3.1-8b-instant:cus_a:support:Abc123',
+      modelKey: 'Abc123',
+      customerId: 'cus_a',
+      baseModel: 'llama-3.1-8b-instant',
+      componentName: 'tierline-dev-lora-Abc123',
+      artifactUrl: 's3://b/k',
+      source: { kind: 'job', jobId: 'ftjob-Abc123' },
+      name: 'support',
+      status: 'deploying',
+      createdAt: 1,
+    });
+    sagemakerMock.on(DeleteInferenceComponentCommand).resolves({});
+    await handler({
+      task: 'fail',
+      jobId: 'ftjob-Abc123',
+      error: 'States.TaskFailed',
+      cause: 'Failed: bad adapter',
+      componentName: 'tierline-dev-lora-Abc123',
+    });
+    expect(await models.get('ft:llama-3.1-8b-instant:cus_a:support:Abc123')).toMatchObject({
+      status: 'failed',
+      failureReason: 'Failed: bad adapter',
     });
   });
 

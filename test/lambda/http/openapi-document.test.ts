@@ -20,8 +20,14 @@ const normalize = (path: string) => path.replace(/:[a-z_]+(\{[^}]*\})?/gi, '{}')
 
 describe("Tierline's OpenAPI document", () => {
   it('documents every route of the app, and nothing the app does not serve', () => {
-    // With every optional part (files, batches, fine-tuning jobs) present, so all routes are registered.
-    const app = createApiApp({ config, files: {}, batches: {}, fineTuningJobs: {} } as unknown as ApiDependencies);
+    // With every optional part (files, batches, fine-tuning jobs, adapters) present, so all routes are registered.
+    const app = createApiApp({
+      config,
+      files: {},
+      batches: {},
+      fineTuningJobs: {},
+      adapters: {},
+    } as unknown as ApiDependencies);
     const served = new Set(
       app.routes
         .filter((r) => r.method !== 'ALL')

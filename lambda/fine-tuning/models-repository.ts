@@ -1,0 +1,197 @@
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { FINE_TUNING_TABLE } from './fine-tuning-table';
+
+const { partitionKey: PK, sortKey: SK, byOwnerIndex: BY_OWNER } = FINE_TUNING_TABLE;
+const MODEL_SK = 'MODEL';
+
+export const MODEL_STATUSES = ['deploying', 'ready', 'failed', 'deleting'] as const;
+export type ModelStatus = (typeof MODEL_STATUSES)[number];
+
+/** Where a fine-tuned model came from: a training job, or an adapter the customer uploaded (Groq's way). */
+export type ModelSource = { kind: 'job'; jobId: string } | { kind: 'file'; fileId: string };
+
+/** A servable LoRA adapter: one per `ft:` model id, owned by one customer, never moved to another. */
+export interface FineTunedModel {
+  /** `ft:<base>:<customer>:<suffix or name>:<key>`. */
+  modelId: string;
+  /** The short id of the model: part of its SageMaker names and of its S3 key. */
+  modelKey: string;
+  customerId: string;
+  /** Catalog id of the base model: its limits apply, its component serves the adapter. */
+  baseModel: string;
+  /** The adapter inference component (SageMaker) and the adapter's name upstream (vLLM `--lora-modules`). */
+  componentName: string;
+  /** The one adapter.tar.gz the component serves. */
+  artifactUrl: string;
+  source: ModelSource;
+  /** Groq's `name` of an uploaded adapter, or the job's suffix. */
+  name: string;
+  status: ModelStatus;
+  /** Unix seconds. */
+  createdAt: number;
+  rank?: number;
+  failureReason?: string;
+}
+
+const modelPk = (modelId: string) => `MODEL#${modelId}`;
+const ownerModels = (customerId: string) => `OWNER#${customerId}#MODEL`;
+const ownerSort = (model: Pick<FineTunedModel, 'createdAt' | 'modelId'>) =>
+  `${String(model.createdAt).padStart(12, '0')}#${model.modelId}`;
+
+function isConditionFailure(error: unknown): boolean {
+  return (
+    error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException'
+  );
+}
+
+function strip(item: Record<string, unknown> | undefined): FineTunedModel | undefined {
+  if (!item) return undefined;
+  const { [PK]: _pk, [SK]: _sk, ownerKey: _ok, ownerSort: _os, ...rest } = item;
+  return rest as unknown as FineTunedModel;
+}
+
+/**
+ * The fine-tuned model registry (`MODEL#<id>` / `MODEL` items of the fine-tuning table, indexed by owner).
+ * Every write is conditional: a retried registration or workflow task finds the record it wrote, a status
+ * moves only from the states named, and a record is never overwritten by another customer's.
+ */
+export class ModelsRepository {
+  private readonly client: DynamoDBDocumentClient;
+
+  constructor(
+    private readonly tableName: string,
+    client: DynamoDBClient = new DynamoDBClient({}),
+  ) {
+    this.client = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  /**
+   * Writes the record unless one with its id exists; answers the record as stored (the new one, or the one a
+   * retry, a concurrent request or the workflow wrote first).
+   */
+  async create(model: FineTunedModel): Promise<{ created: boolean; model: FineTunedModel }> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            [PK]: modelPk(model.modelId),
+            [SK]: MODEL_SK,
+            ownerKey: ownerModels(model.customerId),
+            ownerSort: ownerSort(model),
+            ...model,
+          },
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': PK },
+        }),
+      );
+      return { created: true, model };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const existing = await this.get(model.modelId);
+      if (!existing) throw error; // deleted in between: let the caller retry
+      return { created: false, model: existing };
+    }
+  }
+
+  /** One GetItem; strongly consistent so a model is usable the moment its registration answered. */
+  async get(modelId: string): Promise<FineTunedModel | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { [PK]: modelPk(modelId), [SK]: MODEL_SK },
+        ConsistentRead: true,
+      }),
+    );
+    return strip(Item);
+  }
+
+  /** The model when `customerId` owns it; another customer's model is as absent as one that never existed. */
+  async getOwned(customerId: string, modelId: string): Promise<FineTunedModel | undefined> {
+    const model = await this.get(modelId);
+    return model?.customerId === customerId ? model : undefined;
+  }
+
+  /** The owner's models, newest first (at most `limit`, 100 by default). */
+  async listByOwner(customerId: string, limit = 100): Promise<FineTunedModel[]> {
+    const models: FineTunedModel[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: BY_OWNER.name,
+          KeyConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#owner': BY_OWNER.partitionKey },
+          ExpressionAttributeValues: { ':owner': ownerModels(customerId) },
+          ScanIndexForward: false,
+          Limit: limit - models.length,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) models.push(strip(item) as FineTunedModel);
+      start = page.LastEvaluatedKey;
+    } while (start && models.length < limit);
+    return models;
+  }
+
+  /** Moves the status only from one of `from`; false when the model is elsewhere or gone. */
+  async transition(
+    modelId: string,
+    from: readonly ModelStatus[],
+    to: ModelStatus,
+    fields: { failureReason?: string } = {},
+  ): Promise<boolean> {
+    const values: Record<string, unknown> = { ':to': to };
+    from.forEach((status, i) => {
+      values[`:from${i}`] = status;
+    });
+    const sets = ['#status = :to'];
+    if (fields.failureReason !== undefined) {
+      sets.push('failureReason = :reason');
+      values[':reason'] = fields.failureReason;
+    }
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { [PK]: modelPk(modelId), [SK]: MODEL_SK },
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: `#status IN (${from.map((_, i) => `:from${i}`).join(', ')})`,
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Removes the record of `customerId`'s model; false when there was none of theirs. */
+  async delete(customerId: string, modelId: string): Promise<boolean> {
+    try {
+      await this.client.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { [PK]: modelPk(modelId), [SK]: MODEL_SK },
+          ConditionExpression: 'customerId = :owner',
+          ExpressionAttributeValues: { ':owner': customerId },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+}

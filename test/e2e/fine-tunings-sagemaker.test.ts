@@ -1,0 +1,242 @@
+import {
+  CreateInferenceComponentCommand,
+  DeleteInferenceComponentCommand,
+  DescribeInferenceComponentCommand,
+  SageMakerClient,
+} from '@aws-sdk/client-sagemaker';
+import {
+  InvokeEndpointCommand,
+  type InvokeEndpointCommandOutput,
+  InvokeEndpointWithResponseStreamCommand,
+  type ResponseStream,
+  SageMakerRuntimeClient,
+} from '@aws-sdk/client-sagemaker-runtime';
+import { mockClient } from 'aws-sdk-client-mock';
+import OpenAI, { toFile } from 'openai';
+import { SageMakerBackend } from '../../lambda/inference/backends/sagemaker-backend';
+import { loadConfig } from '../../lib/config/load';
+import { LOCAL_FILES_BUCKET, type LocalMode, startLocalMode } from '../../local/local-mode';
+import { adapterFiles, entriesOf, zipOf } from '../support/adapters';
+import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
+
+/**
+ * The AWS side of serving an uploaded adapter, over real HTTP with the openai client: the app, dynalite and
+ * the embedded S3 server are real; SageMaker (control plane and runtime) is mocked, and each request it gets
+ * is asserted exactly: CreateInferenceComponent on the base component, DescribeInferenceComponent applied
+ * lazily on reads, InvokeEndpoint(WithResponseStream) with the adapter's InferenceComponentName, and
+ * DeleteInferenceComponent. Another customer's id never reaches SageMaker.
+ */
+
+const config = loadConfig({ env: 'dev' });
+const BASE = 'llama-3.1-8b-instant';
+const architecture = config.models[BASE]?.architecture;
+if (!architecture) throw new Error('no architecture');
+
+const control = new SageMakerClient({ region: 'us-east-1' });
+const controlMock = mockClient(control);
+const runtime = new SageMakerRuntimeClient({ region: 'us-east-1' });
+const runtimeMock = mockClient(runtime);
+
+const encode = (text: string) => new TextEncoder().encode(text);
+const usage = { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 };
+const sent = (body: unknown) =>
+  JSON.parse(typeof body === 'string' ? body : new TextDecoder().decode(body as Uint8Array)) as Record<string, unknown>;
+
+async function* events(...texts: string[]): AsyncGenerator<ResponseStream> {
+  for (const text of texts) yield { PayloadPart: { Bytes: encode(text) } };
+}
+
+describe('uploaded adapters on SageMaker (mocked exactly)', () => {
+  const spec = specCheckedFetch();
+  afterEach(() => expectSpecCompliance(spec));
+  let local: LocalMode;
+  let keys: Record<string, string>;
+  const client = (tier: string) =>
+    new OpenAI({ apiKey: keys[tier], baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
+
+  beforeAll(async () => {
+    local = await startLocalMode({
+      config,
+      port: 0,
+      console: false,
+      sagemaker: control,
+      backend: new SageMakerBackend({ env: 'dev', client: runtime }),
+    });
+    keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
+  });
+  afterAll(() => local.stop());
+
+  it('creates the component, waits for InService lazily, invokes the adapter component, deletes it', async () => {
+    const openai = client('enterprise');
+    const file = await openai.files.create({
+      file: await toFile(await zipOf(entriesOf(adapterFiles({ architecture, baseModel: BASE }))), 'a.zip'),
+      purpose: 'fine-tune',
+    });
+    controlMock.on(CreateInferenceComponentCommand).resolves({});
+    controlMock.on(DescribeInferenceComponentCommand).resolves({ InferenceComponentStatus: 'Creating' });
+    const response = await spec.fetch(`${local.url}/v1/fine_tunings`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${keys.enterprise}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ input_file_id: file.id, name: 'sm', type: 'lora', base_model: BASE }),
+    });
+    expect(response.status).toBe(200);
+    const registered = (await response.json()) as { id: string; data: { fine_tuned_model: string; status: string } };
+    expect(registered.data.status).toBe('deploying');
+    const modelId = registered.data.fine_tuned_model;
+    const key = registered.id.replace(/^ftune_/, '');
+    const component = `tierline-dev-lora-${key}`;
+    const customerId = local.demoCustomers.find((d) => d.tier === 'enterprise')?.customerId;
+
+    expect(controlMock.commandCalls(CreateInferenceComponentCommand).map((c) => c.args[0].input)).toEqual([
+      {
+        InferenceComponentName: component,
+        EndpointName: 'tierline-dev-llama-3-1-8b-instant',
+        Specification: {
+          BaseInferenceComponentName: 'tierline-dev-llama-3-1-8b-instant-base',
+          Container: { ArtifactUrl: `s3://${LOCAL_FILES_BUCKET}/adapters/${key}/adapter.tar.gz` },
+        },
+        Tags: [
+          { Key: 'tierline:customer', Value: customerId },
+          { Key: 'tierline:model', Value: key },
+        ],
+      },
+    ]);
+
+    // Not listed, and a chat answers 503 with retry-after, while the component is Creating.
+    expect((await openai.models.list()).data.map((m) => m.id)).not.toContain(modelId);
+    await expect(
+      openai.chat.completions.create({ model: modelId, messages: [{ role: 'user', content: 'x' }] }),
+    ).rejects.toMatchObject({ status: 503 });
+    expect(controlMock.commandCalls(DescribeInferenceComponentCommand).at(-1)?.args[0].input).toEqual({
+      InferenceComponentName: component,
+    });
+    expect(runtimeMock.calls()).toHaveLength(0);
+
+    // InService: ready on the next read.
+    controlMock.on(DescribeInferenceComponentCommand).resolves({ InferenceComponentStatus: 'InService' });
+    expect(await openai.models.retrieve(modelId)).toMatchObject({ id: modelId, owned_by: customerId, active: true });
+
+    // Non-streamed: InvokeEndpoint on the base model's endpoint, with the adapter component.
+    runtimeMock.on(InvokeEndpointCommand).resolves({
+      Body: encode(
+        JSON.stringify({
+          id: 'x',
+          object: 'chat.completion',
+          created: 1,
+          model: 'lmi',
+          choices: [{ index: 0, message: { role: 'assistant', content: 'hi there' }, finish_reason: 'stop' }],
+          usage,
+        }),
+      ) as InvokeEndpointCommandOutput['Body'],
+    });
+    const completion = await openai.chat.completions.create({
+      model: modelId,
+      messages: [{ role: 'user', content: 'Hello' }],
+      max_completion_tokens: 16,
+    });
+    expect(completion).toMatchObject({ model: modelId, choices: [{ message: { content: 'hi there' } }] });
+    const invoke = runtimeMock.commandCalls(InvokeEndpointCommand)[0]?.args[0].input;
+    expect({ ...invoke, Body: sent(invoke?.Body) }).toEqual({
+      EndpointName: 'tierline-dev-llama-3-1-8b-instant',
+      InferenceComponentName: component,
+      ContentType: 'application/json',
+      Accept: 'application/json',
+      Body: { max_tokens: 16, messages: [{ role: 'user', content: 'Hello' }], model: component, stream: false },
+    });
+
+    // Streamed: InvokeEndpointWithResponseStream, same component.
+    const chunk = (content: string) =>
+      JSON.stringify({
+        id: 'x',
+        object: 'chat.completion.chunk',
+        created: 1,
+        model: 'lmi',
+        choices: [{ index: 0, delta: { content }, finish_reason: null }],
+      });
+    const finish = JSON.stringify({
+      id: 'x',
+      object: 'chat.completion.chunk',
+      created: 1,
+      model: 'lmi',
+      choices: [{ index: 0, delta: {}, finish_reason: 'stop' }],
+    });
+    const usageChunk = JSON.stringify({
+      id: 'x',
+      object: 'chat.completion.chunk',
+      created: 1,
+      model: 'lmi',
+      choices: [],
+      usage,
+    });
+    runtimeMock
+      .on(InvokeEndpointWithResponseStreamCommand)
+      .callsFake(async () => ({ Body: events(`${chunk('hi')}\n`, `${chunk(' there')}\n${finish}\n${usageChunk}\n`) }));
+    const stream = await openai.chat.completions.create({
+      model: modelId,
+      messages: [{ role: 'user', content: 'Hello' }],
+      max_completion_tokens: 16,
+      stream: true,
+    });
+    let text = '';
+    for await (const part of stream) text += part.choices[0]?.delta.content ?? '';
+    expect(text).toBe('hi there');
+    const streamed = runtimeMock.commandCalls(InvokeEndpointWithResponseStreamCommand)[0]?.args[0].input;
+    expect({ ...streamed, Body: sent(streamed?.Body) }).toEqual({
+      EndpointName: 'tierline-dev-llama-3-1-8b-instant',
+      InferenceComponentName: component,
+      ContentType: 'application/json',
+      Accept: 'application/json',
+      Body: {
+        max_tokens: 16,
+        messages: [{ role: 'user', content: 'Hello' }],
+        model: component,
+        stream: true,
+        stream_options: { include_usage: true },
+      },
+    });
+
+    // Another customer's chat with it: 404, and nothing reaches SageMaker.
+    const invocations = runtimeMock.calls().length;
+    await expect(
+      client('developer').chat.completions.create({ model: modelId, messages: [{ role: 'user', content: 'x' }] }),
+    ).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
+    await expect(client('developer').models.delete(modelId)).rejects.toMatchObject({ status: 404 });
+    expect(runtimeMock.calls()).toHaveLength(invocations);
+    expect(controlMock.commandCalls(DeleteInferenceComponentCommand)).toHaveLength(0);
+
+    // The owner deletes it: the component goes (exact request), then the record.
+    controlMock.on(DeleteInferenceComponentCommand).resolves({});
+    expect(await openai.models.delete(modelId)).toEqual({ id: modelId, object: 'model', deleted: true });
+    expect(controlMock.commandCalls(DeleteInferenceComponentCommand).map((c) => c.args[0].input)).toEqual([
+      { InferenceComponentName: component },
+    ]);
+    await expect(openai.models.retrieve(modelId)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('marks a model failed when its component fails, and says why in chat', async () => {
+    const openai = client('enterprise');
+    const file = await openai.files.create({
+      file: await toFile(await zipOf(entriesOf(adapterFiles({ architecture, baseModel: BASE }))), 'b.zip'),
+      purpose: 'fine-tune',
+    });
+    controlMock.on(CreateInferenceComponentCommand).resolves({});
+    controlMock
+      .on(DescribeInferenceComponentCommand)
+      .resolves({ InferenceComponentStatus: 'Failed', FailureReason: 'adapter rank exceeds max_lora_rank' });
+    const response = await spec.fetch(`${local.url}/v1/fine_tunings`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${keys.enterprise}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ input_file_id: file.id, name: 'broken', base_model: BASE }),
+    });
+    const { id, data } = (await response.json()) as { id: string; data: { fine_tuned_model: string } };
+    const read = await spec.fetch(`${local.url}/v1/fine_tunings/${id}`, {
+      headers: { authorization: `Bearer ${keys.enterprise}` },
+    });
+    expect(await read.json()).toMatchObject({
+      data: { status: 'failed', failure_reason: 'adapter rank exceeds max_lora_rank' },
+    });
+    await expect(
+      openai.chat.completions.create({ model: data.fine_tuned_model, messages: [{ role: 'user', content: 'x' }] }),
+    ).rejects.toMatchObject({ status: 400, code: 'model_failed' });
+  });
+});

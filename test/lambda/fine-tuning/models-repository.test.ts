@@ -1,0 +1,131 @@
+import type { Principal } from '../../../lambda/customers/authenticate';
+import {
+  FineTunedModelResolver,
+  READY_MODEL_CACHE_MS,
+  readyFineTunes,
+} from '../../../lambda/fine-tuning/model-resolver';
+import { type FineTunedModel, ModelsRepository } from '../../../lambda/fine-tuning/models-repository';
+import { loadConfig } from '../../../lib/config/load';
+import { ensureFineTuningTable } from '../../../local/local-tables';
+import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+
+const config = loadConfig({ env: 'dev' });
+let dynamo: LocalDynamo;
+let models: ModelsRepository;
+let tables = 0;
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+});
+afterAll(() => dynamo.stop());
+beforeEach(async () => {
+  tables += 1;
+  await ensureFineTuningTable(dynamo.client, `models-${tables}`);
+  models = new ModelsRepository(`models-${tables}`, dynamo.client);
+});
+
+function model(overrides: Partial<FineTunedModel> = {}): FineTunedModel {
+  return {
+    modelId: 'ft:llama-3.1-8b-instant:cus_a:bot:k1',
+    modelKey: 'k1',
+    customerId: 'cus_a',
+    baseModel: 'llama-3.1-8b-instant',
+    componentName: 'tierline-dev-lora-k1',
+    artifactUrl: 's3://b/adapters/k1/adapter.tar.gz',
+    source: { kind: 'file', fileId: 'file-1' },
+    name: 'bot',
+    status: 'ready',
+    createdAt: 100,
+    ...overrides,
+  };
+}
+
+const principal = (customerId: string, tier: Principal['tier'] = 'enterprise') => ({ customerId, tier }) as Principal;
+
+describe('the fine-tuned model registry', () => {
+  it('writes a record once: a second create answers the stored record, never overwrites it', async () => {
+    expect(await models.create(model())).toEqual({ created: true, model: model() });
+    const again = await models.create(model({ customerId: 'cus_b', status: 'deploying' }));
+    expect(again).toEqual({ created: false, model: model() });
+    expect(await models.get(model().modelId)).toEqual(model());
+  });
+
+  it('lists by owner, newest first, and nobody else', async () => {
+    await models.create(model());
+    await models.create(model({ modelId: 'ft:x:cus_a:b:k2', modelKey: 'k2', createdAt: 200 }));
+    await models.create(model({ modelId: 'ft:x:cus_b:b:k3', modelKey: 'k3', customerId: 'cus_b' }));
+    expect((await models.listByOwner('cus_a')).map((m) => m.modelKey)).toEqual(['k2', 'k1']);
+    expect((await models.listByOwner('cus_b')).map((m) => m.modelKey)).toEqual(['k3']);
+    expect(await models.listByOwner('cus_c')).toEqual([]);
+  });
+
+  it('moves a status only from the states named, and deletes only for the owner', async () => {
+    await models.create(model({ status: 'deploying' }));
+    expect(await models.transition(model().modelId, ['ready'], 'deleting')).toBe(false);
+    expect(await models.transition(model().modelId, ['deploying'], 'ready')).toBe(true);
+    expect(await models.transition('ft:none', ['deploying'], 'ready')).toBe(false);
+    expect(await models.delete('cus_b', model().modelId)).toBe(false);
+    expect(await models.getOwned('cus_b', model().modelId)).toBeUndefined();
+    expect(await models.delete('cus_a', model().modelId)).toBe(true);
+    expect(await models.get(model().modelId)).toBeUndefined();
+  });
+
+  it("lists a batch owner's ready models only", async () => {
+    await models.create(model());
+    await models.create(model({ modelId: 'ft:x:cus_a:b:k2', modelKey: 'k2', status: 'deploying' }));
+    const map = await readyFineTunes(models)('cus_a');
+    expect([...map.entries()]).toEqual([
+      [model().modelId, { baseModel: 'llama-3.1-8b-instant', adapterName: 'tierline-dev-lora-k1' }],
+    ]);
+  });
+});
+
+describe('resolving ft: models for chat', () => {
+  it('reads once per cache time, and a deleted model answers 404 once the cache time has passed', async () => {
+    await models.create(model());
+    let now = 0;
+    const calls = { n: 0 };
+    const counted = {
+      get: (id: string) => {
+        calls.n += 1;
+        return models.get(id);
+      },
+    };
+    const resolver = new FineTunedModelResolver({ config, models: counted, nowMs: () => now });
+    expect(await resolver.resolve(principal('cus_a'), model().modelId)).toMatchObject({
+      baseModel: 'llama-3.1-8b-instant',
+      adapterName: 'tierline-dev-lora-k1',
+      premiumPercent: 0,
+    });
+    await resolver.resolve(principal('cus_a'), model().modelId);
+    expect(calls.n).toBe(1);
+    await models.delete('cus_a', model().modelId);
+    now += READY_MODEL_CACHE_MS + 1;
+    await expect(resolver.resolve(principal('cus_a'), model().modelId)).rejects.toMatchObject({
+      status: 404,
+      code: 'model_not_found',
+    });
+  });
+
+  it("answers another customer's model exactly like an unknown one, even when it is cached", async () => {
+    await models.create(model());
+    const resolver = new FineTunedModelResolver({ config, models });
+    await resolver.resolve(principal('cus_a'), model().modelId);
+    const theirs = await resolver.resolve(principal('cus_b'), model().modelId).catch((e: Error) => e);
+    const unknown = await resolver.resolve(principal('cus_b'), 'ft:x:cus_b:b:none').catch((e: Error) => e);
+    expect(theirs).toMatchObject({ status: 404, code: 'model_not_found', param: 'model' });
+    expect(unknown).toMatchObject({ status: 404, code: 'model_not_found', param: 'model' });
+  });
+
+  it('applies the tier: Developer at its premium, Free refused naming the tiers', async () => {
+    await models.create(model({ customerId: 'cus_dev' }));
+    const resolver = new FineTunedModelResolver({ config, models });
+    expect(await resolver.resolve(principal('cus_dev', 'developer'), model().modelId)).toMatchObject({
+      premiumPercent: config.tiers.developer.lora.premiumPercent,
+    });
+    await expect(resolver.resolve(principal('cus_dev', 'free'), model().modelId)).rejects.toMatchObject({
+      status: 403,
+      message: expect.stringMatching(/free tier \(available on: developer, enterprise\)/),
+    });
+  });
+});
