@@ -265,13 +265,14 @@ describe('the jobs API (the API function)', () => {
     expect(JSON.stringify(stopTraining?.Resource)).toContain(`training-job/${trainingJobPrefix(env)}*`);
   });
 
-  it('writes only job inputs and reads only checkpoints in the fine-tuning bucket', () => {
+  it('writes only job inputs and uploaded adapters, and reads only checkpoints, in the fine-tuning bucket', () => {
     const lora = (s: { Resource: unknown }) => JSON.stringify(s.Resource).includes(`tierline-${env}-lora-`);
     expect(
       withAction('s3:PutObject')
         .filter(lora)
-        .map((s) => JSON.stringify(s.Resource)),
-    ).toEqual([expect.stringContaining('/jobs/*/input/*')]);
+        .map((s) => JSON.stringify(s.Resource))
+        .sort(),
+    ).toEqual([expect.stringContaining('/adapters/*'), expect.stringContaining('/jobs/*/input/*')]);
     expect(
       withAction('s3:GetObject')
         .filter(lora)
