@@ -1,8 +1,9 @@
-import type { LedgerRecord, LedgerWriter } from './ledger';
-import { ledgerRecord } from './ledger';
-import type { Limiter } from './limiter';
-import { DUE_SHARDS, type ReservationBook, type ReservationRecord } from './reservations';
-import type { SpendTracker } from './spend';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { type LedgerRecord, LedgerWriter, ledgerRecord } from './ledger';
+import { Limiter } from './limiter';
+import { DUE_SHARDS, ReservationBook, type ReservationRecord } from './reservations';
+import { SpendTracker } from './spend';
 
 /** What one reconciler run did. */
 export interface ReconcileReport {
@@ -141,4 +142,37 @@ export function reconciledRecord(record: ReservationRecord, now: Date): LedgerRe
     startedAt: record.startedAt,
     finishedAt: now.toISOString(),
   });
+}
+
+/**
+ * The scheduled function (AWS, every minute): one sweep, logged. It writes ledger records only with `put` (a
+ * failed write throws and the record waits for the next run, so no dead-letter sink is needed) and settles spend
+ * without alert thresholds (the next settle of the customer publishes an alert a reconciled cost crossed).
+ * A run with failures throws, so the function's Errors metric (alarmed) shows it; the next run retries them.
+ */
+export function createReconcilerHandler(
+  doc: DynamoDBDocumentClient,
+  tableName: string,
+  logger: Pick<Logger, 'info' | 'error'>,
+) {
+  const reconciler = new ReservationReconciler({
+    book: new ReservationBook(doc, tableName),
+    ledger: new LedgerWriter(doc, tableName, {
+      send: async () => {
+        throw new Error('the reconciler writes with put only');
+      },
+    }),
+    limiter: new Limiter(doc, tableName),
+    spend: new SpendTracker(doc, tableName, { publish: async () => undefined }),
+  });
+  return async (): Promise<ReconcileReport> => {
+    const report = await reconciler.run();
+    const { failed, ...counts } = report;
+    logger.info('reservations reconciled', { ...counts, failed: failed.length });
+    if (failed.length > 0) {
+      for (const { requestId, error } of failed) logger.error('reconciling failed', { requestId, error });
+      throw new Error(`${failed.length} reservations could not be reconciled; the next run retries them`);
+    }
+    return report;
+  };
 }
