@@ -30,6 +30,8 @@ export interface PromptExtras {
 const TOKENS_PER_IMAGE = 765;
 
 const loading = new Map<TokenizerName, Promise<Tokenizer>>();
+/** The tokenizers whose load has finished, for counting without awaiting (`countLoaded`). */
+const loaded = new Map<TokenizerName, Tokenizer>();
 
 async function load(name: TokenizerName): Promise<Tokenizer> {
   switch (name) {
@@ -44,7 +46,10 @@ async function load(name: TokenizerName): Promise<Tokenizer> {
 export function tokenizer(name: TokenizerName): Promise<Tokenizer> {
   let pending = loading.get(name);
   if (!pending) {
-    pending = load(name);
+    pending = load(name).then((ready) => {
+      loaded.set(name, ready);
+      return ready;
+    });
     // A failed load is not cached: the next request tries again.
     pending.catch(() => loading.delete(name));
     loading.set(name, pending);
@@ -140,6 +145,16 @@ export class PromptTokenCounter {
   /** The prompt tokens of `messages` (+ tools) as `model` will see them. */
   async count(model: string, messages: readonly ChatMessage[], extras: PromptExtras = {}): Promise<number> {
     const name = this.config.models[model]?.tokenizer;
+    if (name) await tokenizer(name);
+    return this.countLoaded(model, messages, extras);
+  }
+
+  /**
+   * The same count without awaiting, for code that counts many prompts in a loop (a batch file's lines): the
+   * model's tokenizer must be loaded already (`warmUp`); throws otherwise.
+   */
+  countLoaded(model: string, messages: readonly ChatMessage[], extras: PromptExtras = {}): number {
+    const name = this.config.models[model]?.tokenizer;
     const images = imagesOf(messages) * TOKENS_PER_IMAGE;
     if (!name) {
       const text = messages.map((m) => `${m.role}\n${textOfContent(m.content)}${toolCallsText(m)}`).join('\n');
@@ -147,7 +162,9 @@ export class PromptTokenCounter {
         Buffer.byteLength(`${text}${extras.tools ? JSON.stringify(extras.tools) : ''}`) + 8 * messages.length + images
       );
     }
+    const ready = loaded.get(name);
+    if (!ready) throw new Error(`the ${name} tokenizer is not loaded: call warmUp() first`);
     const prompt = RENDER[name](messages, extras);
-    return (await tokenizer(name)).encode(prompt, { add_special_tokens: false }).length + images;
+    return ready.encode(prompt, { add_special_tokens: false }).length + images;
   }
 }
