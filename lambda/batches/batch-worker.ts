@@ -56,7 +56,7 @@ export class BatchWorker {
   async handle(message: BatchMessage): Promise<void> {
     const batch = await this.options.batches.getBatch(message.customerId, message.batchId);
     if (!batch) return; // nothing to do for a batch that does not exist (never created, or a stray message)
-    await loadBatchTokenizers(this.options.config); // once per process; lines count their prompts with them
+    await loadBatchTokenizers(this.options.config, batch.tier); // once per process; lines count their prompts with them
     if (message.kind === 'validate') await this.validate(batch);
     else if (message.kind === 'run') await this.run(batch, message);
     else await this.finalize(batch);

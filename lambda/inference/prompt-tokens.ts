@@ -136,9 +136,13 @@ const RENDER: Record<TokenizerName, (messages: readonly ChatMessage[], extras: P
 export class PromptTokenCounter {
   constructor(private readonly config: TierlineConfig) {}
 
-  /** Loads the tokenizers of every model of the config (a Lambda's init phase, local mode's start). */
-  async warmUp(): Promise<void> {
-    const names = new Set(Object.values(this.config.models).map((m) => m.tokenizer));
+  /**
+   * Loads the tokenizers of every model of the config (a Lambda's init phase, local mode's start), or of the
+   * models named.
+   */
+  async warmUp(models?: readonly string[]): Promise<void> {
+    const configs = models ? models.map((id) => this.config.models[id]) : Object.values(this.config.models);
+    const names = new Set(configs.map((m) => m?.tokenizer));
     await Promise.all([...names].map((name) => (name ? tokenizer(name) : undefined)));
   }
 
