@@ -110,6 +110,10 @@ export interface LocalModeOptions {
    * creates one, reads apply its status, deletion removes it, as in AWS.
    */
   sagemaker?: SageMakerClient;
+  /** A request's maximum duration, after which (plus a minute's margin) the reconciler takes it over. @default 15 min */
+  maxRequestMs?: number;
+  /** How often the reconciler of crashed requests runs (EventBridge runs it every minute in AWS). @default 60 s */
+  reconcileIntervalMs?: number;
 }
 
 export interface DemoCustomer {
@@ -247,9 +251,24 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     },
     // Local mode has no table stream: the aggregates follow each ledger write in-process.
     aggregateInline: options.aggregateInline ?? true,
+    maxRequestMs: options.maxRequestMs,
     now: options.now,
     logError,
   });
+  // Requests a killed earlier run of this server left behind are billed and released here, as in AWS.
+  let reconciling: Promise<unknown> = Promise.resolve();
+  const reconcile = () => {
+    reconciling = metering.reconciler
+      .run()
+      .then((report) => {
+        if (report.found > 0) options.log?.(`reconciled ${report.found} crashed requests (${report.billed} billed)`);
+        for (const { requestId, error } of report.failed) logError(`reconciling ${requestId} failed`, { error });
+      })
+      .catch((error: unknown) => logError('reconciler run failed', { error }));
+  };
+  reconcile();
+  const reconcileTimer = setInterval(reconcile, options.reconcileIntervalMs ?? 60_000);
+  reconcileTimer.unref();
 
   // Every request from its admission to the end of its billing, so that stop can wait for all of them: a
   // request still being admitted, a model still answering, a ledger write still queued.
@@ -436,6 +455,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     stop: async () => {
       if (stopped) return;
       stopped = true;
+      clearInterval(reconcileTimer);
       if (options.dataDir) rmSync(connectionFile(options.dataDir), { force: true });
       await Promise.race([batchQueue.stop(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -450,6 +470,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
         await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, 100))]);
       }
       if (inFlight.size > 0) options.log?.(`stopped with ${inFlight.size} requests still being billed`);
+      await reconciling;
       client.destroy();
       s3.destroy();
       await s3Server.stop();

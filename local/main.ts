@@ -75,6 +75,8 @@ async function main(): Promise<void> {
     // Never the upstream's address: customers see `owned_by`.
     modelOwner: upstreamUrl ? 'tierline-upstream' : undefined,
     log: (line) => console.error(line),
+    maxRequestMs: numberFromEnv('TIERLINE_MAX_REQUEST_SECONDS', 900) * 1000,
+    reconcileIntervalMs: numberFromEnv('TIERLINE_RECONCILE_INTERVAL_SECONDS', 60) * 1000,
   });
   console.log(
     banner(

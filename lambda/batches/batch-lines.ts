@@ -1,7 +1,8 @@
 import type { TierlineConfig, TierName } from '../../lib/config/schema';
 import { parseChatRequest } from '../inference/chat-request';
 import { resolveModel } from '../inference/models';
-import { estimatePromptTokens } from '../inference/tokens';
+import { PromptTokenCounter } from '../inference/prompt-tokens';
+import { checkContextWindow } from '../inference/tokens';
 import { costMicroUsd, pricesOf } from '../metering/pricing';
 import { HttpError } from '../openai/errors';
 
@@ -16,7 +17,7 @@ export interface RunnableLine {
   body: Record<string, unknown>;
   promptTokens: number;
   maxTokens: number;
-  /** Input estimate + max tokens at the tier's batch price: what the spend reservation holds for this line. */
+  /** Prompt tokens + max tokens at the tier's batch price: what the spend reservation holds for this line. */
   maxCostMicroUsd: number;
   /** A fine-tuned model's adapter on its base model (the line's `model` is the `ft:` id). */
   adapter?: { baseModel: string; name: string };
@@ -60,7 +61,19 @@ function problem(line: number, code: string, message: string, param: string | nu
 }
 
 /**
- * Checks one line of a batch input file (1-based `lineNumber`). The envelope (`custom_id`, `method`, `url`,
+ * The tokenizers `parseBatchLine` counts with for a tier's lines (those of the models it offers): load them before
+ * parsing (the worker does at each message; a loaded tokenizer stays for the process, about 1 s of CPU each).
+ */
+export function loadBatchTokenizers(config: TierlineConfig, tier: TierName): Promise<void> {
+  return new PromptTokenCounter(config).warmUp(Object.keys(config.tiers[tier].models));
+}
+
+/**
+ * Checks one line of a batch input file (1-based `lineNumber`). Its prompt is counted as a chat completion's is
+ * at admission (the model's tokenizer over its chat template, tools included: `PromptTokenCounter`), and its
+ * output allowance is the one chat would reserve (`max_completion_tokens`, or the model's maximum within what
+ * the context window leaves), so a line holds what the same request would hold online. The tokenizers must be
+ * loaded ({@link loadBatchTokenizers}). The envelope (`custom_id`, `method`, `url`,
  * `body`) must be right or the file cannot run; a body that is not a valid chat completion for this tier is
  * the line's own error, answered in the error file as the API would have answered it.
  */
@@ -119,8 +132,13 @@ export function parseBatchLine(
         ),
       };
     }
-    const maxTokens = requested ?? modelMax;
-    const promptTokens = estimatePromptTokens(request.messages, request);
+    const promptTokens = new PromptTokenCounter(config).countLoaded(request.model, request.messages, {
+      tools: request.tools ?? undefined,
+    });
+    const contextWindow = config.models[request.model]?.contextWindow ?? Number.MAX_SAFE_INTEGER;
+    // 400 context_length_exceeded for a line that cannot fit, as chat answers before anything is reserved.
+    const room = checkContextWindow(request.model, contextWindow, promptTokens, requested ?? undefined);
+    const maxTokens = requested ?? Math.min(modelMax, room);
     const {
       model: _model,
       stream: _stream,

@@ -7,7 +7,14 @@ import type { LedgerWriter } from '../metering/ledger';
 import { ledgerRecord } from '../metering/ledger';
 import { formatUsd, pricesOf } from '../metering/pricing';
 import type { SpendTracker } from '../metering/spend';
-import { type BatchFineTunes, type FileProblem, linesOf, parseBatchLine, type RejectedLine } from './batch-lines';
+import {
+  type BatchFineTunes,
+  type FileProblem,
+  linesOf,
+  loadBatchTokenizers,
+  parseBatchLine,
+  type RejectedLine,
+} from './batch-lines';
 import type { BatchMessage, BatchQueue } from './batch-queue';
 import type { BatchesRepository, BatchRecord, LineResult } from './batches-repository';
 
@@ -58,6 +65,7 @@ export class BatchWorker {
   async handle(message: BatchMessage): Promise<void> {
     const batch = await this.options.batches.getBatch(message.customerId, message.batchId);
     if (!batch) return; // nothing to do for a batch that does not exist (never created, or a stray message)
+    await loadBatchTokenizers(this.options.config, batch.tier); // once per process; lines count their prompts with them
     if (message.kind === 'validate') await this.validate(batch);
     else if (message.kind === 'run') await this.run(batch, message);
     else await this.finalize(batch);

@@ -30,6 +30,8 @@ export interface PromptExtras {
 const TOKENS_PER_IMAGE = 765;
 
 const loading = new Map<TokenizerName, Promise<Tokenizer>>();
+/** The tokenizers whose load has finished, for counting without awaiting (`countLoaded`). */
+const loaded = new Map<TokenizerName, Tokenizer>();
 
 async function load(name: TokenizerName): Promise<Tokenizer> {
   switch (name) {
@@ -44,7 +46,10 @@ async function load(name: TokenizerName): Promise<Tokenizer> {
 export function tokenizer(name: TokenizerName): Promise<Tokenizer> {
   let pending = loading.get(name);
   if (!pending) {
-    pending = load(name);
+    pending = load(name).then((ready) => {
+      loaded.set(name, ready);
+      return ready;
+    });
     // A failed load is not cached: the next request tries again.
     pending.catch(() => loading.delete(name));
     loading.set(name, pending);
@@ -131,14 +136,28 @@ const RENDER: Record<TokenizerName, (messages: readonly ChatMessage[], extras: P
 export class PromptTokenCounter {
   constructor(private readonly config: TierlineConfig) {}
 
-  /** Loads the tokenizers of every model of the config (a Lambda's init phase, local mode's start). */
-  async warmUp(): Promise<void> {
-    const names = new Set(Object.values(this.config.models).map((m) => m.tokenizer));
+  /**
+   * Loads the tokenizers of every model of the config (a Lambda's init phase, local mode's start), or of the
+   * models named.
+   */
+  async warmUp(models?: readonly string[]): Promise<void> {
+    const configs = models ? models.map((id) => this.config.models[id]) : Object.values(this.config.models);
+    const names = new Set(configs.map((m) => m?.tokenizer));
     await Promise.all([...names].map((name) => (name ? tokenizer(name) : undefined)));
   }
 
   /** The prompt tokens of `messages` (+ tools) as `model` will see them. */
   async count(model: string, messages: readonly ChatMessage[], extras: PromptExtras = {}): Promise<number> {
+    const name = this.config.models[model]?.tokenizer;
+    if (name) await tokenizer(name);
+    return this.countLoaded(model, messages, extras);
+  }
+
+  /**
+   * The same count without awaiting, for code that counts many prompts in a loop (a batch file's lines): the
+   * model's tokenizer must be loaded already (`warmUp`); throws otherwise.
+   */
+  countLoaded(model: string, messages: readonly ChatMessage[], extras: PromptExtras = {}): number {
     const name = this.config.models[model]?.tokenizer;
     const images = imagesOf(messages) * TOKENS_PER_IMAGE;
     if (!name) {
@@ -147,7 +166,9 @@ export class PromptTokenCounter {
         Buffer.byteLength(`${text}${extras.tools ? JSON.stringify(extras.tools) : ''}`) + 8 * messages.length + images
       );
     }
+    const ready = loaded.get(name);
+    if (!ready) throw new Error(`the ${name} tokenizer is not loaded: call warmUp() first`);
     const prompt = RENDER[name](messages, extras);
-    return (await tokenizer(name)).encode(prompt, { add_special_tokens: false }).length + images;
+    return ready.encode(prompt, { add_special_tokens: false }).length + images;
   }
 }

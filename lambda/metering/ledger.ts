@@ -1,18 +1,21 @@
 import { open, readFile } from 'node:fs/promises';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { type DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { TierName } from '../../lib/config/schema';
 import { isConditionFailure } from '../customers/customers-repository';
 import { METERING_TABLE } from './metering-table';
-import { billedCostMicroUsd, type RequestOutcome, type TokenPrices, type TokenUsage } from './pricing';
+import { billedCostMicroUsd, costMicroUsd, type RequestOutcome, type TokenPrices, type TokenUsage } from './pricing';
 
 const { partitionKey: PK, sortKey: SK, byCustomerDayIndex: BY_DAY } = METERING_TABLE;
 
 /**
  * The ledger: one item per request that reached the model, the billing truth. Requests refused before the
  * model (authentication, validation, limits, spend limit) are not recorded: they cost nothing.
+ * `reconciled`: the request's process died before it billed itself; the reconciler (reconciler.ts) wrote the
+ * record from its reservation: its input tokens as counted at admission, no output (see README, "Crash-safe
+ * reservations"). Billing can tell these records apart by this status.
  */
-export type LedgerStatus = RequestOutcome;
+export type LedgerStatus = RequestOutcome | 'reconciled';
 
 export interface LedgerRecord {
   requestId: string;
@@ -44,7 +47,10 @@ export function ledgerRecord(
   return {
     ...fields,
     discountPercent,
-    costMicroUsd: billedCostMicroUsd(fields.status, usage, fields.prices, discountPercent),
+    costMicroUsd:
+      fields.status === 'reconciled'
+        ? costMicroUsd(usage, fields.prices, discountPercent)
+        : billedCostMicroUsd(fields.status, usage, fields.prices, discountPercent),
   };
 }
 
@@ -115,6 +121,20 @@ export class LedgerWriter {
       await this.deadLetters.send(record);
       return 'dead_lettered';
     }
+  }
+
+  /** The ledger record of `requestId`, if there is one (one consistent GetItem). */
+  async get(requestId: string): Promise<LedgerRecord | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { [PK]: `REQ#${requestId}`, [SK]: 'REQ' },
+        ConsistentRead: true,
+      }),
+    );
+    if (!Item) return undefined;
+    const { [PK]: _pk, [SK]: _sk, [BY_DAY.partitionKey]: _gpk, [BY_DAY.sortKey]: _gsk, ...record } = Item;
+    return record as LedgerRecord;
   }
 
   /**

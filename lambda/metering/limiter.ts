@@ -1,7 +1,7 @@
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ModelLimits } from '../../lib/config/schema';
 import { isConditionFailure } from '../customers/customers-repository';
-import { METERING_TABLE } from './metering-table';
+import { holdAttribute, METERING_TABLE } from './metering-table';
 import {
   type LimitCounters,
   type LimitRefusal,
@@ -34,6 +34,15 @@ export interface AdmitInput {
   /** Estimated prompt tokens. */
   inputTokens: number;
   outputTokens: OutputTokens;
+  /**
+   * Marks the reservation on the counter item (attribute {@link holdAttribute}, holding the reserved tokens), in
+   * the same conditional update that reserves: settling or releasing it then applies only while the mark is
+   * there, so a request's counters are corrected exactly once, by the request or by the reconciler of crashed
+   * requests (reconciler.ts), whichever comes first.
+   */
+  holdId?: string;
+  /** Epoch ms that decides the reservation's day (the request's start, as its reservation record says). */
+  atMs?: number;
 }
 
 /** What an admission holds: the counter item it wrote to and what it reserved there. */
@@ -47,6 +56,8 @@ export interface Reservation {
   reservedTokens: number;
   /** Cap the model's max_tokens at this: then usage never exceeds what was reserved for output. */
   outputAllowance: number;
+  /** The hold mark on the counter item, when the admission set one (see {@link AdmitInput.holdId}). */
+  holdId?: string;
 }
 
 export type Admission =
@@ -92,12 +103,17 @@ export class Limiter {
     this.shards = options.shards ?? shardCount;
   }
 
+  /** How many counter shards `limits` are split over (where a request's hold may be). */
+  shardCountOf(limits: ModelLimits): number {
+    return this.shards(limits);
+  }
+
   async admit(input: AdmitInput): Promise<Admission> {
     const { customerId, model, limits, inputTokens, outputTokens } = input;
     assertCount('inputTokens', inputTokens, 0);
     if ('fixed' in outputTokens) assertCount('outputTokens.fixed', outputTokens.fixed, 0);
     else assertCount('outputTokens.upTo', outputTokens.upTo, 1);
-    const nowMs = this.now();
+    const nowMs = input.atMs ?? this.now();
     const { day } = utcWindows(nowMs);
     const shards = this.shards(limits);
     // A single request must fit one shard; shard 0 has the largest part.
@@ -138,16 +154,51 @@ export class Limiter {
   /**
    * Corrects a reservation to the tokens actually used (input + output, as the model counted them). More than
    * reserved is counted too (a low prompt estimate): the counters tell the truth and later requests see less.
+   * A marked reservation is corrected only while its mark is there (once, by whoever comes first); returns
+   * whether this call applied it.
    */
-  async settle(reservation: Reservation, actualTokens: number): Promise<void> {
+  async settle(reservation: Reservation, actualTokens: number): Promise<boolean> {
     assertCount('actualTokens', actualTokens, 0);
     const delta = actualTokens - reservation.reservedTokens;
-    if (delta !== 0) await this.adjust(reservation, 0, delta);
+    if (delta === 0 && reservation.holdId === undefined) return true;
+    return this.adjust(reservation, 0, delta);
   }
 
-  /** Gives back the request and its tokens, for a request that never reached the model. */
-  async release(reservation: Reservation): Promise<void> {
-    await this.adjust(reservation, -1, -reservation.reservedTokens);
+  /** Gives back the request and its tokens, for a request that never reached the model. Same rule as `settle`. */
+  async release(reservation: Reservation): Promise<boolean> {
+    return this.adjust(reservation, -1, -reservation.reservedTokens);
+  }
+
+  /**
+   * The hold `holdId` on the counters of a request admitted with it, if it is still held: which shard of the
+   * day's counters, and the tokens it reserved. One consistent GetItem per shard.
+   */
+  async findHold(input: {
+    customerId: string;
+    model: string;
+    day: string;
+    shards: number;
+    holdId: string;
+  }): Promise<Reservation | undefined> {
+    const attribute = holdAttribute(input.holdId);
+    for (let shard = 0; shard < input.shards; shard++) {
+      const key = { customerId: input.customerId, model: input.model, day: input.day, shard };
+      const { Item } = await this.doc.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: counterKey(key),
+          ConsistentRead: true,
+          ProjectionExpression: '#hold',
+          ExpressionAttributeNames: { '#hold': attribute },
+        }),
+      );
+      const reserved = Item?.[attribute];
+      if (typeof reserved === 'number') {
+        // The minute is not known (nor needed: a held request found this late is past its minute's window).
+        return { ...key, minute: '', reservedTokens: reserved, outputAllowance: 0, holdId: input.holdId };
+      }
+    }
+    return undefined;
   }
 
   /** The counters of the current windows, summed over shards: for the headers of a request not admitted. */
@@ -162,7 +213,7 @@ export class Limiter {
   private async admitOnShard(
     key: CounterKey,
     limits: ModelLimits,
-    { inputTokens, outputTokens }: AdmitInput,
+    { inputTokens, outputTokens, holdId }: AdmitInput,
     nowMs: number,
   ): Promise<ShardResult> {
     const smallest = inputTokens + ('fixed' in outputTokens ? outputTokens.fixed : 1);
@@ -178,9 +229,9 @@ export class Limiter {
     let itemInMinute = false;
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const reservedTokens = inputTokens + allowance;
-      const updated = await this.reserve(key, limits, minute, reservedTokens, !itemInMinute);
+      const updated = await this.reserve(key, limits, minute, reservedTokens, !itemInMinute, holdId);
       if (updated) {
-        const reservation = { ...key, minute, reservedTokens, outputAllowance: allowance };
+        const reservation: Reservation = { ...key, minute, reservedTokens, outputAllowance: allowance, holdId };
         return { admitted: true, reservation, counters: updated };
       }
       ({ minute, counters, itemInMinute } = await this.read(key, minute, true));
@@ -207,10 +258,14 @@ export class Limiter {
     minute: string,
     reservedTokens: number,
     mayBeNewMinute: boolean,
+    holdId: string | undefined,
   ): Promise<LimitCounters | undefined> {
     const day = { ':one': 1, ':reserve': reservedTokens, ':rpd': limits.rpd, ':tpdFree': limits.tpd - reservedTokens };
-    const sameMinute = await this.conditionalUpdate(key, {
-      UpdateExpression: 'ADD mr :one, mt :reserve, rd :one, td :reserve',
+    // The hold mark is set by the very update that reserves: a mark exists exactly when its tokens are held.
+    const hold = holdId === undefined ? undefined : { '#hold': holdAttribute(holdId) };
+    const setHold = hold ? ', #hold = :reserve' : '';
+    const sameMinute = await this.conditionalUpdate(key, hold, {
+      UpdateExpression: `ADD mr :one, mt :reserve, rd :one, td :reserve${hold ? ' SET #hold = :reserve' : ''}`,
       ConditionExpression: 'mid = :minute AND mr < :rpm AND mt <= :tpmFree AND rd < :rpd AND td <= :tpdFree',
       ExpressionAttributeValues: {
         ...day,
@@ -221,8 +276,8 @@ export class Limiter {
     });
     if (sameMinute || !mayBeNewMinute) return sameMinute;
     // The new minute starts at this request, which fits the minute limits by itself (checked before).
-    return this.conditionalUpdate(key, {
-      UpdateExpression: 'SET mid = :minute, mr = :one, mt = :reserve ADD rd :one, td :reserve',
+    return this.conditionalUpdate(key, hold, {
+      UpdateExpression: `SET mid = :minute, mr = :one, mt = :reserve${setHold} ADD rd :one, td :reserve`,
       ConditionExpression:
         '(attribute_not_exists(mid) OR mid < :minute) AND (attribute_not_exists(rd) OR (rd < :rpd AND td <= :tpdFree))',
       ExpressionAttributeValues: { ...day, ':minute': minute },
@@ -231,6 +286,7 @@ export class Limiter {
 
   private async conditionalUpdate(
     key: CounterKey,
+    names: Record<string, string> | undefined,
     update: {
       UpdateExpression: string;
       ConditionExpression: string;
@@ -239,7 +295,13 @@ export class Limiter {
   ): Promise<LimitCounters | undefined> {
     try {
       const { Attributes = {} } = await this.doc.send(
-        new UpdateCommand({ TableName: this.tableName, Key: counterKey(key), ReturnValues: 'UPDATED_NEW', ...update }),
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: counterKey(key),
+          ReturnValues: 'UPDATED_NEW',
+          ...(names ? { ExpressionAttributeNames: names } : {}),
+          ...update,
+        }),
       );
       return {
         requestsToday: numberOf(Attributes.rd),
@@ -282,24 +344,29 @@ export class Limiter {
 
   /**
    * Adds to the day counters of the reservation's item, and to its minute counters while the item is still
-   * in the reservation's minute; once that minute has ended its counters no longer limit anything.
+   * in the reservation's minute; once that minute has ended its counters no longer limit anything. With a hold
+   * mark, only while the mark is there, removing it in the same update. Returns whether the update applied.
    */
-  private async adjust(reservation: Reservation, requests: number, tokens: number): Promise<void> {
+  private async adjust(reservation: Reservation, requests: number, tokens: number): Promise<boolean> {
     const day = requests === 0 ? 'td :tokens' : 'rd :requests, td :tokens';
     const minute = requests === 0 ? 'mt :tokens' : 'mr :requests, mt :tokens';
     const values = requests === 0 ? { ':tokens': tokens } : { ':requests': requests, ':tokens': tokens };
     const Key = counterKey(reservation);
+    const held = reservation.holdId !== undefined;
+    const hold: Record<string, string> = held ? { '#hold': holdAttribute(reservation.holdId as string) } : {};
+    const removeHold = held ? ' REMOVE #hold' : '';
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key,
-          UpdateExpression: `ADD ${day}, ${minute}`,
-          ConditionExpression: 'mid = :minute',
+          UpdateExpression: `ADD ${day}, ${minute}${removeHold}`,
+          ConditionExpression: held ? 'mid = :minute AND attribute_exists(#hold)' : 'mid = :minute',
+          ...(held ? { ExpressionAttributeNames: hold } : {}),
           ExpressionAttributeValues: { ...values, ':minute': reservation.minute },
         }),
       );
-      return;
+      return true;
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
@@ -308,15 +375,17 @@ export class Limiter {
         new UpdateCommand({
           TableName: this.tableName,
           Key,
-          UpdateExpression: `ADD ${day}`,
+          UpdateExpression: `ADD ${day}${removeHold}`,
           // Never create an item of negative counters (the item exists: admission wrote it, nothing expires).
-          ConditionExpression: 'attribute_exists(#pk)',
-          ExpressionAttributeNames: { '#pk': PK },
+          ConditionExpression: held ? 'attribute_exists(#hold)' : 'attribute_exists(#pk)',
+          ExpressionAttributeNames: held ? hold : { '#pk': PK },
           ExpressionAttributeValues: values,
         }),
       );
+      return true;
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
+      return false;
     }
   }
 }

@@ -3,7 +3,7 @@ import type { ModelLimits, TierlineConfig } from '../../lib/config/schema';
 import type { Principal } from '../customers/authenticate';
 import { HttpError } from '../openai/errors';
 import { AggregateUpdater } from './aggregate-updates';
-import { type DeadLetterSink, LedgerWriter, ledgerRecord } from './ledger';
+import { type DeadLetterSink, type LedgerRecord, LedgerWriter, ledgerRecord } from './ledger';
 import { Limiter, type OutputTokens, type Reservation } from './limiter';
 import { costMicroUsd, formatUsd, pricesOf, type RequestOutcome, type TokenPrices } from './pricing';
 import {
@@ -14,8 +14,17 @@ import {
   refusalFor,
   requestTooLargeMessage,
   tightestLimit,
+  utcWindows,
 } from './rate-limits';
-import { type SpendAlertPublisher, type SpendReservation, SpendTracker } from './spend';
+import { ReservationReconciler } from './reconciler';
+import {
+  MAX_REQUEST_MS,
+  newHoldId,
+  RECONCILE_MARGIN_MS,
+  ReservationBook,
+  type ReservationRecord,
+} from './reservations';
+import { type SpendAlertPublisher, type SpendReservation, SpendTracker, utcMonth } from './spend';
 import { effectiveSpendLimitMicroUsd } from './spend-limit-settings';
 import { UsageAggregates } from './usage-aggregates';
 
@@ -73,7 +82,11 @@ export interface RequestMeteringDependencies {
   config: TierlineConfig;
   limiter: Limiter;
   spend: SpendTracker;
-  ledger: Pick<LedgerWriter, 'write'>;
+  ledger: Pick<LedgerWriter, 'write' | 'get'>;
+  /** Where each request's reservation record goes, so a crashed request is reconciled (reconciler.ts). */
+  reservations: ReservationBook;
+  /** A request's maximum duration. @default {@link MAX_REQUEST_MS} */
+  maxRequestMs?: number;
   now?: () => Date;
   logError?: (message: string, details: Record<string, unknown>) => void;
 }
@@ -122,19 +135,76 @@ export class RequestMetering {
     return rateLimitHeaders(limits, counters, this.now().getTime());
   }
 
-  /** Admits the request or throws the 429 / 413 the client should see, with its headers. */
+  /**
+   * Admits the request or throws the 429 / 413 the client should see, with its headers. The request's
+   * reservation record is written first (one PutItem), then its holds are taken with their marks; a request
+   * refused on the way gives back what it took and deletes the record (kept when a release failed: the reconciler
+   * then releases at the deadline).
+   */
   async admit(request: MeteringRequest): Promise<MeteredRequest> {
     const { principal } = request;
     // Limits, counters and headers are the base model's; the ledger names what was called.
     const model = request.fineTune?.baseModel ?? request.model;
     const limits = this.limitsOf(principal, model);
+    const prices = request.fineTune
+      ? this.fineTunedPricesOf(principal, model, request.fineTune.premiumPercent)
+      : this.pricesOf(principal, model);
     const startedAt = this.now();
+    const record: ReservationRecord = {
+      requestId: request.requestId,
+      holdId: newHoldId(),
+      customerId: principal.customerId,
+      tier: principal.tier,
+      model,
+      shards: this.deps.limiter.shardCountOf(limits),
+      day: utcWindows(startedAt.getTime()).day,
+      month: utcMonth(startedAt),
+      spendHold: this.deps.config.tiers[principal.tier].spendLimit.allowed,
+      inputTokens: request.inputTokens,
+      prices,
+      startedAt: startedAt.toISOString(),
+      deadline: new Date(
+        startedAt.getTime() + (this.deps.maxRequestMs ?? MAX_REQUEST_MS) + RECONCILE_MARGIN_MS,
+      ).toISOString(),
+    };
+    await this.deps.reservations.put(record);
+    const cleanup = { released: true };
+    try {
+      return await this.admitHeld(request, limits, prices, startedAt, record, cleanup);
+    } catch (error) {
+      if (cleanup.released) {
+        await this.deps.reservations
+          .delete(record.requestId)
+          .catch((deleteError) => this.deps.logError?.('reservation delete failed', { error: deleteError }));
+      }
+      throw error;
+    }
+  }
+
+  private async admitHeld(
+    request: MeteringRequest,
+    limits: ModelLimits,
+    prices: TokenPrices,
+    startedAt: Date,
+    record: ReservationRecord,
+    cleanup: { released: boolean },
+  ): Promise<MeteredRequest> {
+    const { principal, model } = request;
+    const { holdId } = record;
+    // A release that fails leaves its hold marked: keep the record, so that the reconciler releases it.
+    const releaseCounters = (reservation: Reservation, what: string) =>
+      this.deps.limiter.release(reservation).catch((error) => {
+        cleanup.released = false;
+        this.deps.logError?.(what, { error });
+      });
     const admission = await this.deps.limiter.admit({
       customerId: principal.customerId,
       model,
       limits,
       inputTokens: request.inputTokens,
       outputTokens: request.outputTokens,
+      holdId,
+      atMs: startedAt.getTime(),
     });
     if (!admission.admitted) {
       if (admission.reason === 'request_too_large') {
@@ -154,7 +224,7 @@ export class RequestMetering {
     if ('upTo' in request.outputTokens) {
       const minimum = minimumDefaultOutput(limits, request.inputTokens, request.outputTokens.upTo);
       if (reservation.outputAllowance < minimum) {
-        await this.deps.limiter.release(reservation);
+        await releaseCounters(reservation, 'release of a default allowance too small failed');
         const c = admission.counters;
         const before: LimitCounters = {
           requestsToday: c.requestsToday - 1,
@@ -173,14 +243,10 @@ export class RequestMetering {
     // a client pacing itself by them must not see its own reservation as spent.
     const counters = withoutOutputReservation(admission.counters, reservation.outputAllowance);
     const headers = rateLimitHeaders(limits, counters, startedAt.getTime());
-    const prices = request.fineTune
-      ? this.fineTunedPricesOf(principal, model, request.fineTune.premiumPercent)
-      : this.pricesOf(principal, model);
     // Every request of a paying tier reserves and settles its spend, limit or not: the month's spend is then
     // always known when a limit is set, and the limit on the month item binds at once (see spend.ts).
-    const { spendLimit: tierSpend } = this.deps.config.tiers[principal.tier];
     let spendReservation: SpendReservation | undefined;
-    if (tierSpend.allowed) {
+    if (record.spendHold) {
       const seedLimit = effectiveSpendLimitMicroUsd(this.deps.config, principal.tier, principal.spendLimitMicroUsd);
       const maxCost = costMicroUsd(
         { inputTokens: request.inputTokens, outputTokens: reservation.outputAllowance },
@@ -188,20 +254,21 @@ export class RequestMetering {
       );
       let spend: Awaited<ReturnType<SpendTracker['reserve']>>;
       try {
-        spend = await this.deps.spend.reserve(principal.customerId, seedLimit, maxCost);
+        spend = await this.deps.spend.reserve(principal.customerId, seedLimit, maxCost, { holdId, at: startedAt });
       } catch (error) {
-        // The request will not run: give its rate-limit reservation back before failing.
-        await this.deps.limiter
-          .release(reservation)
-          .catch((releaseError) =>
-            this.deps.logError?.('release after a failed spend reservation failed', { error: releaseError }),
-          );
+        // The request will not run: give back what it holds. The reserve may have applied without its answer
+        // arriving: settling its mark (a no-op if there is none) makes sure.
+        await this.deps.spend
+          .settle({ customerId: principal.customerId, month: record.month, reservedMicroUsd: maxCost, holdId }, 0)
+          .catch((settleError) => {
+            cleanup.released = false;
+            this.deps.logError?.('release of spend after a failed reservation failed', { error: settleError });
+          });
+        await releaseCounters(reservation, 'release after a failed spend reservation failed');
         throw error;
       }
       if (!spend.admitted) {
-        await this.deps.limiter
-          .release(reservation)
-          .catch((error) => this.deps.logError?.('release after a spend refusal failed', { error }));
+        await releaseCounters(reservation, 'release after a spend refusal failed');
         throw new HttpError(
           429,
           'insufficient_quota',
@@ -222,7 +289,7 @@ export class RequestMetering {
         withoutOutputReservation(counters, request.inputTokens - usedTokens),
         startedAt.getTime(),
       );
-    return this.meteredRequest(request, reservation, spendReservation, prices, startedAt, headers, headersAfter);
+    return this.meteredRequest(request, reservation, spendReservation, prices, record, headers, headersAfter);
   }
 
   private rateLimited(
@@ -253,7 +320,7 @@ export class RequestMetering {
     reservation: Reservation,
     spendReservation: SpendReservation | undefined,
     prices: TokenPrices,
-    startedAt: Date,
+    record: ReservationRecord,
     headers: Record<string, string>,
     headersAfter: (usedTokens: number) => Record<string, string>,
   ): MeteredRequest {
@@ -264,22 +331,36 @@ export class RequestMetering {
       try {
         await work();
       } catch (error) {
+        // The reservation record stays: the reconciler finishes what failed here, after the deadline.
         this.deps.logError?.('metering failed', { requestId: request.requestId, error });
       }
     };
+    const thresholds = this.deps.config.tiers[request.principal.tier].spendLimit.alertThresholdsPercent;
+    const settleHolds = async (bill: LedgerRecord) => {
+      const results = await Promise.allSettled([
+        this.deps.limiter.settle(reservation, bill.inputTokens + bill.outputTokens),
+        spendReservation ? this.deps.spend.settle(spendReservation, bill.costMicroUsd, thresholds) : undefined,
+      ]);
+      for (const result of results) if (result.status === 'rejected') throw result.reason;
+    };
+    // The reconciler takes a request over at its deadline; half the margin before, a request still billing
+    // itself is late: it writes the ledger first and settles its holds to whatever record won.
+    const lateAt = Date.parse(record.deadline) - RECONCILE_MARGIN_MS / 2;
     return {
       outputAllowance: reservation.outputAllowance,
       headers,
       headersAfter,
       release: once(async () => {
-        await this.deps.limiter.release(reservation);
+        // Spend first: for a paying request the spend hold is what says "admitted" to the reconciler.
         if (spendReservation) await this.deps.spend.settle(spendReservation, 0);
+        await this.deps.limiter.release(reservation);
+        await this.deps.reservations.delete(request.requestId);
       }),
       finish: (outcome) =>
         once(async () => {
           // Backends report usage; never let a malformed count lose the record.
           const tokens = (n: number) => (Number.isFinite(n) && n > 0 ? Math.round(n) : 0);
-          const record = ledgerRecord({
+          const bill = ledgerRecord({
             requestId: request.requestId,
             customerId: request.principal.customerId,
             model: request.model,
@@ -288,17 +369,22 @@ export class RequestMetering {
             outputTokens: tokens(outcome.outputTokens),
             prices,
             status: outcome.status,
-            startedAt: startedAt.toISOString(),
+            startedAt: record.startedAt,
             finishedAt: this.now().toISOString(),
           });
-          const thresholds = this.deps.config.tiers[request.principal.tier].spendLimit.alertThresholdsPercent;
-          // Independent writes, in parallel; the ledger (the billing truth) does not wait for the others.
-          const results = await Promise.allSettled([
-            this.deps.ledger.write(record),
-            this.deps.limiter.settle(reservation, record.inputTokens + record.outputTokens),
-            spendReservation ? this.deps.spend.settle(spendReservation, record.costMicroUsd, thresholds) : undefined,
-          ]);
-          for (const result of results) if (result.status === 'rejected') throw result.reason;
+          if (this.now().getTime() < lateAt) {
+            // No reconciler touches the request before its deadline: independent writes, in parallel; the
+            // ledger (the billing truth) does not wait for the others.
+            const [written, holds] = await Promise.allSettled([this.deps.ledger.write(bill), settleHolds(bill)]);
+            if (written.status === 'rejected') throw written.reason;
+            if (holds.status === 'rejected') throw holds.reason;
+          } else {
+            const written = await this.deps.ledger.write(bill);
+            // A reconciler billed it already: its record is the bill, and the holds follow it (if still held).
+            const winner = written === 'duplicate' ? ((await this.deps.ledger.get(request.requestId)) ?? bill) : bill;
+            await settleHolds(winner);
+          }
+          await this.deps.reservations.delete(request.requestId);
         })(),
     };
   }
@@ -324,6 +410,10 @@ export interface MeteringParts {
   usage: UsageAggregates;
   /** Keeps the aggregates in step with the ledger (inline in local mode) and repairs them. */
   aggregates: AggregateUpdater;
+  /** Bills and releases the reservations of requests whose process died (run it every minute). */
+  reconciler: ReservationReconciler;
+  /** The reservation records of requests in flight. */
+  reservations: ReservationBook;
 }
 
 /** Metering on one metering table, with the dead-letter sink and alert publisher of the environment. */
@@ -335,6 +425,8 @@ export function createMetering(options: {
   alerts: SpendAlertPublisher;
   /** Local mode applies each ledger write to the aggregates in-process; AWS does it from the table stream. */
   aggregateInline?: boolean;
+  /** A request's maximum duration (when the reconciler may take it over, less the margin). @default 15 min */
+  maxRequestMs?: number;
   now?: () => Date;
   logError?: (message: string, details: Record<string, unknown>) => void;
 }): MeteringParts {
@@ -343,28 +435,36 @@ export function createMetering(options: {
   const usage = new UsageAggregates(options.doc, options.tableName);
   const spend = new SpendTracker(options.doc, options.tableName, options.alerts, now);
   const aggregates = new AggregateUpdater(options.doc, options.tableName, () => now().getTime());
-  const ledger: Pick<LedgerWriter, 'write'> = options.aggregateInline
+  const inline = async (record: LedgerRecord) =>
+    aggregates.apply(record).catch((error: unknown) => options.logError?.('usage aggregation failed', { error }));
+  const ledger: Pick<LedgerWriter, 'write' | 'get' | 'put'> = options.aggregateInline
     ? {
+        get: (requestId) => writer.get(requestId),
+        put: async (record) => {
+          const result = await writer.put(record);
+          await inline(record);
+          return result;
+        },
         write: async (record) => {
           const result = await writer.write(record);
           // Also for a duplicate: applying is idempotent, and finishes what a crash may have left half done.
-          if (result !== 'dead_lettered') {
-            await aggregates
-              .apply(record)
-              .catch((error: unknown) => options.logError?.('usage aggregation failed', { error }));
-          }
+          if (result !== 'dead_lettered') await inline(record);
           return result;
         },
       }
     : writer;
   const limiter = new Limiter(options.doc, options.tableName, { now: () => now().getTime() });
+  const reservations = new ReservationBook(options.doc, options.tableName);
   const metering = new RequestMetering({
     config: options.config,
     limiter,
     spend,
     ledger,
+    reservations,
+    maxRequestMs: options.maxRequestMs,
     now,
     logError: options.logError,
   });
-  return { metering, limiter, ledger, spend, usage, aggregates };
+  const reconciler = new ReservationReconciler({ book: reservations, ledger, limiter, spend, now });
+  return { metering, limiter, ledger, spend, usage, aggregates, reconciler, reservations };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { isConditionFailure } from '../customers/customers-repository';
-import { METERING_TABLE } from './metering-table';
+import { holdAttribute, METERING_TABLE } from './metering-table';
 
 const { partitionKey: PK, sortKey: SK } = METERING_TABLE;
 
@@ -35,6 +35,8 @@ export interface SpendReservation {
   reservedMicroUsd: number;
   /** The month's limit at admission, if any. */
   limitMicroUsd?: number;
+  /** The hold mark on the month item (see `reserve`'s `holdId`), when the reservation set one. */
+  holdId?: string;
 }
 
 export type ReserveResult =
@@ -56,6 +58,8 @@ export interface SpendAlertPublisher {
 
 export interface SettleResult {
   month: string;
+  /** False when the reservation's hold mark was gone: someone else (the reconciler, a retry) settled it. */
+  applied: boolean;
   committedMicroUsd: number;
   /** Thresholds published by this settle. */
   published: number[];
@@ -100,13 +104,19 @@ export class SpendTracker {
    * `setLimit` keeps current; `seedLimitMicroUsd` (from the authorizer context) only applies to a month that
    * has no item yet. Without a limit the request is admitted and its reservation still counted, so a limit
    * set while it runs already knows about it.
+   * With `holdId`, the same update marks the hold on the month item (attribute `h<holdId>` = the amount held), so
+   * that it is settled exactly once, by the request or by the reconciler of crashed requests. `at` decides the
+   * month (the request's start); default now.
    */
   async reserve(
     customerId: string,
     seedLimitMicroUsd: number | undefined,
     maxCostMicroUsd: number,
+    options: { holdId?: string; at?: Date } = {},
   ): Promise<ReserveResult> {
-    const month = utcMonth(this.now());
+    const month = utcMonth(options.at ?? this.now());
+    const hold: Record<string, string> = options.holdId === undefined ? {} : { '#hold': holdAttribute(options.holdId) };
+    const setHold = options.holdId === undefined ? '' : ', #hold = :max';
     const max = amount(maxCostMicroUsd, 'maxCostMicroUsd');
     const seed = seedLimitMicroUsd === undefined ? NO_LIMIT : amount(seedLimitMicroUsd, 'seedLimitMicroUsd');
     const newMonthFits = seed === NO_LIMIT || seed >= max;
@@ -116,17 +126,19 @@ export class SpendTracker {
           TableName: this.tableName,
           Key: spendKey(customerId, month),
           UpdateExpression:
-            'SET #limit = if_not_exists(#limit, :seed), #headroom = if_not_exists(#headroom, :seed) - :max ' +
+            `SET #limit = if_not_exists(#limit, :seed), #headroom = if_not_exists(#headroom, :seed) - :max${setHold} ` +
             'ADD usedMicroUsd :max, reservedMicroUsd :max',
           ConditionExpression: `${newMonthFits ? 'attribute_not_exists(#limit) OR ' : ''}#limit = :none OR #headroom >= :max`,
-          ExpressionAttributeNames: { '#limit': 'limitMicroUsd', '#headroom': 'headroomMicroUsd' },
+          ExpressionAttributeNames: { '#limit': 'limitMicroUsd', '#headroom': 'headroomMicroUsd', ...hold },
           ExpressionAttributeValues: { ':max': max, ':seed': seed, ':none': NO_LIMIT },
           ReturnValues: 'UPDATED_NEW',
         }),
       );
       const limit = item.limitMicroUsd as number | undefined;
       const limitMicroUsd = limit === undefined || limit === NO_LIMIT ? undefined : limit;
-      return { admitted: true, reservation: { customerId, month, reservedMicroUsd: max, limitMicroUsd } };
+      const reservation: SpendReservation = { customerId, month, reservedMicroUsd: max, limitMicroUsd };
+      if (options.holdId !== undefined) reservation.holdId = options.holdId;
+      return { admitted: true, reservation };
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
@@ -170,7 +182,8 @@ export class SpendTracker {
    * concurrency and retries. A threshold reached but not published (a crash between the two) is published by
    * the next settle. Without a limit there are no alerts: one call, or none for a free request.
    * Throws only when the first update fails; alert failures are returned, because a caller that retried a
-   * settle that had committed would count the request twice.
+   * settle that had committed would count the request twice. A reservation with a hold mark applies only while
+   * the mark is there (removing it in the same update): `applied: false` when it was settled already.
    */
   async settle(
     reservation: SpendReservation,
@@ -179,24 +192,38 @@ export class SpendTracker {
   ): Promise<SettleResult> {
     const { customerId, month, reservedMicroUsd } = reservation;
     const actual = amount(actualCostMicroUsd, 'actualCostMicroUsd');
-    const result: SettleResult = { month, committedMicroUsd: 0, published: [], failed: [] };
-    if (actual === 0 && reservedMicroUsd === 0) return result;
+    const result: SettleResult = { month, applied: true, committedMicroUsd: 0, published: [], failed: [] };
+    const { holdId } = reservation;
+    if (actual === 0 && reservedMicroUsd === 0 && holdId === undefined) return result;
 
-    const { Attributes: item = {} } = await this.doc.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: spendKey(customerId, month),
-        UpdateExpression:
-          'ADD usedMicroUsd :delta, reservedMicroUsd :release, committedMicroUsd :actual, headroomMicroUsd :refund',
-        ExpressionAttributeValues: {
-          ':delta': actual - reservedMicroUsd,
-          ':release': -reservedMicroUsd,
-          ':actual': actual,
-          ':refund': reservedMicroUsd - actual,
-        },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
+    let item: Record<string, unknown>;
+    try {
+      ({ Attributes: item = {} } = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: spendKey(customerId, month),
+          UpdateExpression:
+            'ADD usedMicroUsd :delta, reservedMicroUsd :release, committedMicroUsd :actual, headroomMicroUsd :refund' +
+            (holdId === undefined ? '' : ' REMOVE #hold'),
+          ...(holdId === undefined
+            ? {}
+            : {
+                ConditionExpression: 'attribute_exists(#hold)',
+                ExpressionAttributeNames: { '#hold': holdAttribute(holdId) },
+              }),
+          ExpressionAttributeValues: {
+            ':delta': actual - reservedMicroUsd,
+            ':release': -reservedMicroUsd,
+            ':actual': actual,
+            ':refund': reservedMicroUsd - actual,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      ));
+    } catch (error) {
+      if (holdId === undefined || !isConditionFailure(error)) throw error;
+      return { ...result, applied: false };
+    }
     const committed = (item.committedMicroUsd as number | undefined) ?? 0;
     result.committedMicroUsd = committed;
     // The month's limit as it is now (it may have changed since admission); none: no alerts.
@@ -252,6 +279,22 @@ export class SpendTracker {
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
+  }
+
+  /** The amount the hold `holdId` still holds on `month`'s item, if it is still there (one consistent GetItem). */
+  async findHold(customerId: string, month: string, holdId: string): Promise<number | undefined> {
+    const attribute = holdAttribute(holdId);
+    const { Item } = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: spendKey(customerId, month),
+        ConsistentRead: true,
+        ProjectionExpression: '#hold',
+        ExpressionAttributeNames: { '#hold': attribute },
+      }),
+    );
+    const held = Item?.[attribute];
+    return typeof held === 'number' ? held : undefined;
   }
 
   /** Spend of the current month, for `GET /v1/spend_limit`: one consistent GetItem. */

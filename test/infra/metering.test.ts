@@ -1,5 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { METERING_TABLE } from '../../lambda/metering/metering-table';
+import { MAX_REQUEST_MS } from '../../lambda/metering/reservations';
 import { SPEND_ALERT_DETAIL_TYPE } from '../../lambda/metering/spend-alerts';
 import { synthesize } from '../support/synth';
 
@@ -88,5 +89,49 @@ describe('metering infrastructure', () => {
       );
       expect(actions).not.toContain('dynamodb:*');
     }
+  });
+
+  it('runs the reservation reconciler every minute, alarmed, with only the table calls it makes', () => {
+    const reconciler = stacks.api.usageMetering.reconciler;
+    api.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [logicalId(reconciler.function), 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 0 },
+        }),
+      ],
+    });
+    api.hasResourceProperties('AWS::Lambda::Function', {
+      Role: { 'Fn::GetAtt': [logicalId(reconciler.role), 'Arn'] },
+      Timeout: 55,
+      Environment: { Variables: Match.objectLike({ METERING_TABLE_NAME: Match.anyValue() }) },
+    });
+    api.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Errors',
+      Namespace: 'AWS/Lambda',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(reconciler.function) } }],
+      AlarmActions: [{ Ref: logicalId(stacks.api.usageMetering.notifications) }],
+    });
+    const statements = Object.values(
+      api.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: logicalId(reconciler.role) }] } }),
+    ).flatMap((policy) => policy.Properties.PolicyDocument.Statement);
+    const dynamo = statements.filter((s: { Action: string | string[] }) =>
+      [s.Action].flat().some((action) => action.startsWith('dynamodb:')),
+    );
+    // Item calls on the table only; Query on the index only; no Scan, no wildcard.
+    expect(dynamo.map((s: { Action: string | string[] }) => [s.Action].flat().sort())).toEqual([
+      ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      ['dynamodb:Query'],
+    ]);
+    expect(JSON.stringify(dynamo[1].Resource)).toContain('/index/byCustomerDay');
+    expect(JSON.stringify(dynamo[0].Resource)).not.toContain('/index/');
+  });
+
+  it('lets the chat function run no longer than the reconciler assumes', () => {
+    api.hasResourceProperties('AWS::Lambda::Function', {
+      Role: { 'Fn::GetAtt': [logicalId(stacks.api.api.chatFunction.role), 'Arn'] },
+      Timeout: MAX_REQUEST_MS / 1000,
+    });
   });
 });

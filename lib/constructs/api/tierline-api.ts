@@ -19,6 +19,7 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { endpointName } from '../../../lambda/inference/backends/sagemaker-names';
+import { MAX_REQUEST_MS } from '../../../lambda/metering/reservations';
 import type { TierlineConfig } from '../../config/schema';
 import type { CustomersTable } from '../customers-table';
 import { TierlineFunction } from '../tierline-function';
@@ -124,8 +125,9 @@ export class TierlineApi extends Construct {
       // On Managed Instances an execution environment holds many streams at once: 2 GB is the smallest size
       // (1 vCPU at 2 GiB per vCPU); per-invocation Lambda gives one stream 1 GB.
       memorySize: env.chatCompute.kind === 'managed-instances' ? 2048 : 1024,
-      // A long completion streams for minutes; API Gateway streams for at most 15 minutes.
-      timeout: Duration.minutes(15),
+      // A long completion streams for minutes; API Gateway streams for at most 15 minutes. The reconciler of
+      // crashed requests counts on this bound (MAX_REQUEST_MS).
+      timeout: Duration.millis(MAX_REQUEST_MS),
     });
     props.customers.bindForItemReads(this.chatFunction.function);
     this.grantModelInvoke(config, this.chatFunction);

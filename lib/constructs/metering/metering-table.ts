@@ -34,17 +34,53 @@ export class MeteringTable extends Construct {
   }
 
   /**
-   * Lets `fn` meter requests: counters and spend (UpdateItem), the ledger (PutItem), header values (GetItem),
-   * usage reads (Query on the table and the customer-day index); and tells it the table's name.
+   * Lets `fn` meter requests: counters and spend (UpdateItem), the ledger and reservation records (PutItem,
+   * DeleteItem), header values (GetItem), usage reads (Query on the table and the customer-day index); and tells
+   * it the table's name.
    */
   public bindForMetering(fn: LambdaFunction): void {
+    this.bind(fn, [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:Query',
+    ]);
+  }
+
+  /**
+   * Lets `fn` reconcile crashed requests: find overdue reservation records (Query on the index only), read them
+   * and the holds (GetItem), bill (PutItem), release (UpdateItem), delete the records (DeleteItem).
+   */
+  public bindForReconciling(fn: LambdaFunction): void {
     fn.addEnvironment(METERING_TABLE_ENV, this.table.tableName);
     fn.addToRolePolicy(
       new PolicyStatement({
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        resources: [this.table.tableArn],
+      }),
+    );
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:Query'],
+        resources: [`${this.table.tableArn}/index/${this.byCustomerDayIndexName}`],
+      }),
+    );
+    this.grantKey(fn);
+  }
+
+  private bind(fn: LambdaFunction, actions: string[]): void {
+    fn.addEnvironment(METERING_TABLE_ENV, this.table.tableName);
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions,
         resources: [this.table.tableArn, `${this.table.tableArn}/index/${this.byCustomerDayIndexName}`],
       }),
     );
+    this.grantKey(fn);
+  }
+
+  private grantKey(fn: LambdaFunction): void {
     this.encryptionKey.grantEncryptDecrypt(fn);
     if (fn.role) {
       for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {

@@ -1,8 +1,8 @@
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { Rule } from 'aws-cdk-lib/aws-events';
-import { SnsTopic } from 'aws-cdk-lib/aws-events-targets';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction as LambdaTarget, SnsTopic } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { FilterCriteria, FilterRule, type Function as LambdaFunction, StartingPosition } from 'aws-cdk-lib/aws-lambda';
@@ -24,11 +24,14 @@ export interface UsageMeteringProps {
 
 /**
  * The stateless side of metering: the aggregator that keeps usage aggregates in step with the ledger, the
- * operator notifications topic (subscribe an e-mail address to it), the alarm on unbilled usage waiting in
- * the ledger's dead-letter queue, and the rule that forwards spend-limit alerts to the topic.
+ * reconciler that bills and releases the reservations of crashed requests (every minute), the operator
+ * notifications topic (subscribe an e-mail address to it), the alarms on unbilled usage waiting in the ledger's
+ * dead-letter queue and on failed reconciler runs, and the rule that forwards spend-limit alerts to the topic.
  */
 export class UsageMetering extends Construct {
   public readonly aggregator: TierlineFunction;
+  public readonly reconciler: TierlineFunction;
+  public readonly reconcilerAlarm: Alarm;
   public readonly notifications: Topic;
   public readonly deadLetterAlarm: Alarm;
   private readonly envName: string;
@@ -103,6 +106,47 @@ export class UsageMetering extends Construct {
         ],
       }),
     );
+
+    this.reconciler = new TierlineFunction(this, 'Reconciler', {
+      config: props.config,
+      handlerFile: 'reservation-reconciler.ts',
+      description: 'Tierline: bills and releases the reservations of requests whose process died',
+      logRetention: env.logRetentionDays,
+      removalPolicy,
+      memorySize: 256,
+      // Shorter than the schedule's minute, so two runs rarely overlap (they may: every step is conditional).
+      timeout: Duration.seconds(55),
+    });
+    props.metering.bindForReconciling(this.reconciler.function);
+    const schedule = new Rule(this, 'ReconcileSchedule', {
+      description: 'Runs the reservation reconciler every minute (worst-case hold: see README)',
+      schedule: Schedule.rate(Duration.minutes(1)),
+      // No retries: a failed run leaves its records in place, and the next minute's run takes them again.
+      targets: [new LambdaTarget(this.reconciler.function, { retryAttempts: 0 })],
+    });
+    Validations.of(schedule).acknowledge({
+      id: 'Serverless::Serverless-EventBusDLQ',
+      reason:
+        'A schedule event carries nothing to keep: a missed invocation is made up by the next minute, which ' +
+        'sweeps everything overdue.',
+    });
+    Validations.of(this.reconciler.function).acknowledge({
+      id: 'Serverless::Serverless-LambdaDLQ',
+      reason:
+        'Invoked every minute by a schedule with nothing in its event: a failed run leaves the overdue ' +
+        'reservations in the table, the next run takes them again, and the Errors alarm tells the operator.',
+    });
+    this.reconcilerAlarm = new Alarm(this, 'ReconcilerErrorsAlarm', {
+      alarmDescription:
+        'The reservation reconciler failed: crashed requests stay unbilled and keep holding limits and spend ' +
+        'until it succeeds. See its log group.',
+      metric: this.reconciler.function.metricErrors({ period: Duration.minutes(5) }),
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    this.reconcilerAlarm.addAlarmAction(new SnsAction(this.notifications));
 
     this.deadLetterAlarm = new Alarm(this, 'UnbilledUsageAlarm', {
       alarmDescription:

@@ -68,7 +68,7 @@ describe('spend tracker (against dynalite)', () => {
     const next = await spend.reserve('cus_settle', 1_000, 700);
 
     expect([afterReserve - before, afterSettle - afterReserve]).toEqual([1, 1]);
-    expect(settled).toEqual({ month: '2026-03', committedMicroUsd: 300, published: [], failed: [] });
+    expect(settled).toEqual({ month: '2026-03', applied: true, committedMicroUsd: 300, published: [], failed: [] });
     expect(next.admitted).toBe(true);
     expect(await spendItem('cus_settle', '2026-03')).toMatchObject({
       committedMicroUsd: 300,

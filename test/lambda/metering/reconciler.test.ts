@@ -1,0 +1,270 @@
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import fc from 'fast-check';
+import type { Principal } from '../../../lambda/customers/authenticate';
+import { createDocumentClient } from '../../../lambda/customers/customers-repository';
+import type { LedgerRecord } from '../../../lambda/metering/ledger';
+import { costMicroUsd } from '../../../lambda/metering/pricing';
+import type { MeteredRequest } from '../../../lambda/metering/request-metering';
+import { MAX_REQUEST_MS, RECONCILE_MARGIN_MS } from '../../../lambda/metering/reservations';
+import { loadConfig } from '../../../lib/config/load';
+import type { ModelLimits } from '../../../lib/config/schema';
+import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+import { meteringOn } from '../../support/metering';
+
+const config = loadConfig({ env: 'dev' });
+const MODEL = 'llama-3.3-70b-versatile';
+const T0 = Date.parse('2026-11-28T09:37:10.000Z');
+/** Past every deadline of a request admitted at T0. */
+const OVERDUE = T0 + MAX_REQUEST_MS + RECONCILE_MARGIN_MS + 1_000;
+const PRICES = config.tiers.developer.models[MODEL] as { inputUsdPerMillion: number; outputUsdPerMillion: number };
+
+let dynamo: LocalDynamo;
+let parts: Awaited<ReturnType<typeof meteringOn>>;
+const clock = { now: T0 };
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  parts = await meteringOn(dynamo, config, () => new Date(clock.now));
+});
+afterAll(() => dynamo.stop());
+
+let customers = 0;
+function principal(tier: Principal['tier'] = 'developer'): Principal {
+  customers += 1;
+  return { customerId: `cus_rec_${customers}`, tier, usageIdentifierKey: `key_${customers}` };
+}
+
+let requests = 0;
+function admit(who: Principal, inputTokens = 100, maxTokens = 50): Promise<MeteredRequest> {
+  requests += 1;
+  return parts.metering.admit({
+    requestId: `req_rec_${requests}`,
+    principal: who,
+    model: MODEL,
+    inputTokens,
+    outputTokens: { fixed: maxTokens },
+  });
+}
+
+/** What the customer's items say: the day counters summed over shards, the month's spend, the holds left. */
+async function state(who: Principal) {
+  const documents = createDocumentClient(dynamo.client);
+  const shards = parts.limiter.shardCountOf(config.tiers[who.tier].models[MODEL] as ModelLimits);
+  let requestsToday = 0;
+  let tokensToday = 0;
+  let holds = 0;
+  for (let shard = 0; shard < shards; shard++) {
+    const { Item = {} } = await documents.send(
+      new GetCommand({
+        TableName: parts.tableName,
+        Key: { pk: `LIM#${who.customerId}#${MODEL}#2026-11-28#${shard}`, sk: 'LIM' },
+      }),
+    );
+    requestsToday += (Item.rd as number | undefined) ?? 0;
+    tokensToday += (Item.td as number | undefined) ?? 0;
+    holds += Object.keys(Item).filter((name) => /^h[A-Za-z0-9_-]{12}$/.test(name)).length;
+  }
+  const { Item: spend = {} } = await documents.send(
+    new GetCommand({ TableName: parts.tableName, Key: { pk: `SPEND#${who.customerId}#2026-11`, sk: 'SPEND' } }),
+  );
+  holds += Object.keys(spend).filter((name) => /^h[A-Za-z0-9_-]{12}$/.test(name)).length;
+  const { Items: ledger = [] } = await documents.send(
+    new QueryCommand({
+      TableName: parts.tableName,
+      IndexName: 'byCustomerDay',
+      KeyConditionExpression: 'gsi1pk = :pk',
+      ExpressionAttributeValues: { ':pk': `USAGE#${who.customerId}#2026-11-28` },
+    }),
+  );
+  return {
+    requestsToday,
+    tokensToday,
+    holds,
+    reservedMicroUsd: (spend.reservedMicroUsd as number | undefined) ?? 0,
+    committedMicroUsd: (spend.committedMicroUsd as number | undefined) ?? 0,
+    usedMicroUsd: (spend.usedMicroUsd as number | undefined) ?? 0,
+    ledger: ledger as unknown as LedgerRecord[],
+  };
+}
+
+async function reservationRecordsOf(who: Principal): Promise<number> {
+  const documents = createDocumentClient(dynamo.client);
+  let count = 0;
+  for (let shard = 0; shard < 16; shard++) {
+    const { Items = [] } = await documents.send(
+      new QueryCommand({
+        TableName: parts.tableName,
+        IndexName: 'byCustomerDay',
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': `RSVDUE#${shard}` },
+      }),
+    );
+    count += Items.filter((item) => item.customerId === who.customerId).length;
+  }
+  return count;
+}
+
+const inputCost = (tokens: number) =>
+  costMicroUsd(
+    { inputTokens: tokens, outputTokens: 0 },
+    {
+      inputMicroUsdPerMillion: Math.round(PRICES.inputUsdPerMillion * 1e6),
+      outputMicroUsdPerMillion: Math.round(PRICES.outputUsdPerMillion * 1e6),
+    },
+  );
+
+describe('crash-safe reservations: the reconciler', () => {
+  beforeEach(() => {
+    clock.now = T0;
+  });
+
+  it('releases a request killed after its reservation once, billing its input as `reconciled`', async () => {
+    const who = principal();
+    await admit(who, 100, 50); // the process "dies" here: never finished nor released
+    const held = await state(who);
+    expect(held).toMatchObject({ requestsToday: 1, tokensToday: 150, holds: 2 });
+    expect(held.reservedMicroUsd).toBeGreaterThan(0);
+
+    clock.now = T0 + MAX_REQUEST_MS; // not overdue yet: nothing is touched
+    expect(await parts.reconciler.run()).toMatchObject({ found: 0, billed: 0 });
+
+    clock.now = OVERDUE;
+    const first = await parts.reconciler.run();
+    const second = await parts.reconciler.run();
+
+    expect(first).toMatchObject({ found: 1, billed: 1, holdsReleased: 2, failed: [] });
+    expect(second).toMatchObject({ found: 0, billed: 0, holdsReleased: 0 });
+    const after = await state(who);
+    expect(after).toMatchObject({
+      requestsToday: 1,
+      tokensToday: 100,
+      holds: 0,
+      reservedMicroUsd: 0,
+      committedMicroUsd: inputCost(100),
+      usedMicroUsd: inputCost(100),
+    });
+    expect(after.ledger).toHaveLength(1);
+    expect(after.ledger[0]).toMatchObject({ status: 'reconciled', inputTokens: 100, outputTokens: 0 });
+    expect(await reservationRecordsOf(who)).toBe(0);
+  });
+
+  it('does not bill twice when the request settles after the reconciler took it over', async () => {
+    const who = principal();
+    const request = await admit(who, 200, 100);
+    clock.now = OVERDUE;
+    expect(await parts.reconciler.run()).toMatchObject({ billed: 1 });
+
+    await request.finish({ status: 'completed', inputTokens: 210, outputTokens: 90 });
+
+    const after = await state(who);
+    expect(after.ledger).toHaveLength(1);
+    expect(after.ledger[0]).toMatchObject({ status: 'reconciled', inputTokens: 200 });
+    expect(after).toMatchObject({
+      requestsToday: 1,
+      tokensToday: 200,
+      holds: 0,
+      reservedMicroUsd: 0,
+      committedMicroUsd: inputCost(200),
+    });
+  });
+
+  it('leaves a request that billed itself alone, and releases a request that never reached the model', async () => {
+    const who = principal();
+    const finished = await admit(who, 100, 50);
+    const released = await admit(who, 100, 50);
+    await finished.finish({ status: 'completed', inputTokens: 100, outputTokens: 20 });
+    await released.release();
+    clock.now = OVERDUE;
+    expect(await parts.reconciler.run()).toMatchObject({ found: 0 });
+    const after = await state(who);
+    expect(after).toMatchObject({ requestsToday: 1, tokensToday: 120, holds: 0, reservedMicroUsd: 0 });
+    expect(after.ledger.map((r) => r.status)).toEqual(['completed']);
+  });
+
+  it('bills nothing for a record whose holds were never taken (a crash before admission, a refusal)', async () => {
+    const who = principal('free');
+    const limits = config.tiers.free.models[MODEL] as { tpm: number };
+    // A request larger than the minute's tokens is refused before any hold: its record goes with it.
+    await expect(admit(who, limits.tpm - 10, 100)).rejects.toMatchObject({ status: 413 });
+    // A record with no holds, as a process killed between the record's put and the counters' update leaves it.
+    await parts.reservations.put({
+      requestId: 'req_rec_orphan',
+      holdId: 'orphanhold01',
+      customerId: who.customerId,
+      tier: 'free',
+      model: MODEL,
+      shards: 1,
+      day: '2026-11-28',
+      month: '2026-11',
+      spendHold: false,
+      inputTokens: 100,
+      prices: { inputMicroUsdPerMillion: 0, outputMicroUsdPerMillion: 0 },
+      startedAt: new Date(T0).toISOString(),
+      deadline: new Date(T0 + 1_000).toISOString(),
+    });
+    clock.now = OVERDUE;
+    expect(await parts.reconciler.run()).toMatchObject({ found: 1, billed: 0, holdsReleased: 0 });
+    const after = await state(who);
+    expect(after).toMatchObject({ requestsToday: 0, tokensToday: 0, holds: 0 });
+    expect(after.ledger).toHaveLength(0);
+    expect(await reservationRecordsOf(who)).toBe(0);
+  });
+
+  it('a free request (no spend) killed in flight is released from the day counters', async () => {
+    const who = principal('free');
+    await admit(who, 300, 700);
+    expect(await state(who)).toMatchObject({ tokensToday: 1_000, holds: 1 });
+    clock.now = OVERDUE;
+    expect(await parts.reconciler.run()).toMatchObject({ billed: 1, holdsReleased: 1 });
+    expect(await state(who)).toMatchObject({ requestsToday: 1, tokensToday: 300, holds: 0 });
+  });
+
+  it('concurrent reconcilers and late settlements release each hold once and bill each request once', async () => {
+    type Fate = 'crash' | 'early' | 'late' | 'never_ran';
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.constantFrom<Fate>('crash', 'early', 'late', 'never_ran'), { minLength: 1, maxLength: 5 }),
+        fc.integer({ min: 2, max: 4 }),
+        async (fates, reconcilers) => {
+          clock.now = T0;
+          const who = principal();
+          const admitted = await Promise.all(fates.map((_, i) => admit(who, 100 + i, 50)));
+          clock.now = T0 + 1_000;
+          await Promise.all(
+            fates.map((fate, i) => {
+              const request = admitted[i] as MeteredRequest;
+              if (fate === 'early')
+                return request.finish({ status: 'completed', inputTokens: 100 + i, outputTokens: 7 });
+              if (fate === 'never_ran') return request.release();
+              return undefined;
+            }),
+          );
+          clock.now = OVERDUE;
+          // The reconcilers race each other and the late settlements.
+          await Promise.all([
+            ...Array.from({ length: reconcilers }, () => parts.reconciler.run()),
+            ...fates.map((fate, i) =>
+              fate === 'late'
+                ? (admitted[i] as MeteredRequest).finish({ status: 'completed', inputTokens: 100 + i, outputTokens: 9 })
+                : undefined,
+            ),
+          ]);
+          const after = await state(who);
+          const billed = fates.filter((fate) => fate !== 'never_ran').length;
+          expect(after.ledger).toHaveLength(billed);
+          expect(new Set(after.ledger.map((r) => r.requestId)).size).toBe(billed);
+          expect(after.holds).toBe(0);
+          expect(after.reservedMicroUsd).toBe(0);
+          // What the counters and the spend item kept is exactly what the ledger bills.
+          expect(after.requestsToday).toBe(billed);
+          expect(after.tokensToday).toBe(after.ledger.reduce((n, r) => n + r.inputTokens + r.outputTokens, 0));
+          expect(after.committedMicroUsd).toBe(after.ledger.reduce((n, r) => n + r.costMicroUsd, 0));
+          expect(after.usedMicroUsd).toBe(after.committedMicroUsd);
+          const crashed = fates.filter((fate) => fate === 'crash').length;
+          expect(after.ledger.filter((r) => r.status === 'reconciled').length).toBeGreaterThanOrEqual(crashed);
+          expect(await reservationRecordsOf(who)).toBe(0);
+        },
+      ),
+      { numRuns: 12 },
+    );
+  }, 120_000);
+});
