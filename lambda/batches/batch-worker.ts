@@ -9,12 +9,14 @@ import { formatUsd, pricesOf } from '../metering/pricing';
 import type { SpendTracker } from '../metering/spend';
 import { type FileProblem, linesOf, parseBatchLine, type RejectedLine } from './batch-lines';
 import type { BatchMessage, BatchQueue } from './batch-queue';
-import type { BatchesRepository, BatchRecord, LineResult } from './batches-repository';
+import { type BatchesRepository, type BatchRecord, FINAL_STATUSES, type LineResult } from './batches-repository';
 
 /** Lines per `run` message: small enough to finish well within the worker's timeout. */
 export const LINES_PER_CHUNK = 20;
 /** Lines of one chunk sent to the model at once. With the worker's SQS concurrency this bounds batch load. */
 export const DEFAULT_LINE_CONCURRENCY = 4;
+/** Batches one sweep message ends: each reads its input file, so a message stays well within the timeout. */
+export const SWEEP_BATCHES = 20;
 
 export interface BatchWorkerOptions {
   config: TierlineConfig;
@@ -54,6 +56,10 @@ export class BatchWorker {
   }
 
   async handle(message: BatchMessage): Promise<void> {
+    if (message.kind === 'sweep') {
+      await this.sweep();
+      return;
+    }
     const batch = await this.options.batches.getBatch(message.customerId, message.batchId);
     if (!batch) return; // nothing to do for a batch that does not exist (never created, or a stray message)
     if (message.kind === 'validate') await this.validate(batch);
@@ -187,6 +193,33 @@ export class BatchWorker {
     await this.finalizeIfDone(batch);
   }
 
+  /**
+   * Ends every batch whose completion window has passed and that is still open (its messages stuck in the
+   * queue, or never run): it becomes `expired`, its finished lines kept, every other line in the error file as
+   * `batch_expired`, not billed, its reservation given back. At most {@link SWEEP_BATCHES} per message; when
+   * more are due, another sweep message follows. Answers how many batches it looked at.
+   */
+  async sweep(): Promise<number> {
+    const { batches, queue } = this.options;
+    const due = await batches.dueForSweep(this.seconds(), SWEEP_BATCHES);
+    for (const entry of due) {
+      const batch = await batches.getBatch(entry.customerId, entry.batchId);
+      // Ended already, or erased with its customer: only the sweep entry (and slot) was left by a crash.
+      if (!batch || FINAL_STATUSES.has(batch.status)) {
+        await batches.releaseOpenBatch(entry);
+        continue;
+      }
+      if (batch.status === 'validating' || batch.status === 'in_progress') {
+        const at = this.seconds();
+        if (!(await batches.transition(batch.customerId, batch.batchId, [batch.status], 'finalizing', at))) continue;
+      }
+      const now = await batches.getBatch(batch.customerId, batch.batchId);
+      if (now) await this.finalize(now);
+    }
+    if (due.length === SWEEP_BATCHES) await queue.send([{ kind: 'sweep' }]);
+    return due.length;
+  }
+
   /** One line, exactly once: skipped when it has a result; settled when its result exists but was not settled. */
   private async runLine(
     batch: BatchRecord,
@@ -262,9 +295,11 @@ export class BatchWorker {
         finishedAt: this.now().toISOString(),
         batch: true,
       });
-      // The ledger first: a crash after it bills the line once (its id is the same on redelivery), never zero times.
-      await this.options.ledger.write(record);
+      // The result first, with its ledger record in it; the ledger is written when the line is settled. So a
+      // line is billed exactly when its stored result is this completion: a cancel or expiry that wrote the
+      // line's result while the model ran wins, and the line is reported cancelled and not billed.
       result = {
+        ledger: record,
         batchId: batch.batchId,
         index,
         customId,
@@ -288,6 +323,8 @@ export class BatchWorker {
   /** Replaces the line's share of the batch reservation by its cost; once per line (the mark comes first). */
   private async settleLine(batch: BatchRecord, line: LineResult): Promise<void> {
     if (line.settled) return;
+    // Before the mark, so a crash in between bills on the next delivery; the request id makes it once.
+    if (line.ledger) await this.options.ledger.write(line.ledger);
     if (!(await this.options.batches.markSettled(batch.customerId, batch.batchId, line.index))) return;
     if (!batch.reservationMonth) return;
     await this.options.spend.settle(
