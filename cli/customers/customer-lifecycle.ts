@@ -1,6 +1,6 @@
 import { CreateApiKeyCommand, DeleteApiKeyCommand } from '@aws-sdk/client-api-gateway';
-import { issueApiKey, randomBase62 } from '../../lambda/customers/api-keys';
 import type { ErasedData } from '../../lambda/batches/customer-data';
+import { issueApiKey, randomBase62 } from '../../lambda/customers/api-keys';
 import type { CustomerRecord } from '../../lambda/customers/customers-repository';
 import type { OperatorContext } from '../operator-context';
 import { OperatorError, tolerate } from '../operator-errors';

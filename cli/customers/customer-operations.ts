@@ -258,7 +258,10 @@ export class CustomerOperations {
     const { customers } = this.ctx.deps;
     const customer = await this.ctx.getCustomer(customerId);
     if (customer.status === 'deleting' || customer.status === 'deleted') {
-      throw new OperatorError(`Customer ${customerId} is ${customer.status}: it has no access to revoke.`, 'wrong_state');
+      throw new OperatorError(
+        `Customer ${customerId} is ${customer.status}: it has no access to revoke.`,
+        'wrong_state',
+      );
     }
     // First, so no other command treats the customer as active while the revocation is under way (or after
     // it failed half way); re-running `revoke` finishes it.

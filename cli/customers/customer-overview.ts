@@ -59,10 +59,13 @@ const lineJson = (l: UsageLine) => ({
   cost_usd: formatUsd(l.costMicroUsd),
 });
 
-/** The JSON of `customers show --json` (amounts as exact USD strings, as the API writes them). */
+/**
+ * The JSON of `customers show --json`: the customer's fields as before, plus `plan`, `spend_limit_usd` and
+ * `usage` (amounts as exact USD strings, as the API writes them).
+ */
 export function overviewJson(o: CustomerOverview, customer: Record<string, unknown>) {
   return {
-    customer,
+    ...customer,
     plan: o.plan,
     spend_limit_usd: o.spendLimitUsd,
     usage: o.usage
@@ -108,6 +111,8 @@ export function overviewText(o: CustomerOverview): string {
       `    ${model.padEnd(28)} ${l.requests} requests, ${l.inputTokens} + ${l.outputTokens} tokens, ${usd(l.costMicroUsd)}`,
     );
   }
-  lines.push(`  spend this month: ${usd(u.spend.committedMicroUsd)} settled, ${usd(u.spend.reservedMicroUsd)} in flight`);
+  lines.push(
+    `  spend this month: ${usd(u.spend.committedMicroUsd)} settled, ${usd(u.spend.reservedMicroUsd)} in flight`,
+  );
   return lines.join('\n');
 }

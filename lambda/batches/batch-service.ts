@@ -157,7 +157,14 @@ export class BatchService {
     } catch (error) {
       // Without its first message the batch would never start: it fails now, which frees its slot.
       await batches.transition(batch.customerId, batch.batchId, ['validating'], 'failed', this.seconds(), {
-        errors: [{ code: 'queue_unavailable', message: 'The batch could not be queued; create it again.', line: 0, param: null }],
+        errors: [
+          {
+            code: 'queue_unavailable',
+            message: 'The batch could not be queued; create it again.',
+            line: 0,
+            param: null,
+          },
+        ],
       });
       throw error;
     }

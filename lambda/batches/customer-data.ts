@@ -66,7 +66,9 @@ export class FilesTableEraser implements CustomerDataEraser {
           TableName: this.tableName,
           KeyConditionExpression: prefix ? '#p = :p AND begins_with(#s, :prefix)' : '#p = :p',
           ExpressionAttributeNames: prefix ? { '#p': PK, '#s': SK } : { '#p': PK },
-          ExpressionAttributeValues: prefix ? { ':p': `CUS#${customerId}`, ':prefix': prefix } : { ':p': `CUS#${customerId}` },
+          ExpressionAttributeValues: prefix
+            ? { ':p': `CUS#${customerId}`, ':prefix': prefix }
+            : { ':p': `CUS#${customerId}` },
           ExclusiveStartKey: startKey,
         }),
       );
