@@ -109,7 +109,15 @@ export class BatchProcessing extends Construct {
     this.expirySweep = new Rule(this, 'ExpirySweep', {
       description: 'Tierline: expires batches whose completion window has ended',
       schedule: Schedule.rate(Duration.minutes(15)),
-      targets: [new SqsQueue(this.queue, { message: RuleTargetInput.fromObject(sweep) })],
+      // A sweep EventBridge cannot deliver lands with the batch dead letters, whose alarm says so; the next
+      // one comes 15 minutes later anyway.
+      targets: [
+        new SqsQueue(this.queue, {
+          message: RuleTargetInput.fromObject(sweep),
+          deadLetterQueue: this.deadLetters,
+          retryAttempts: 3,
+        }),
+      ],
     });
   }
 
