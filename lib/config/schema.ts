@@ -122,6 +122,11 @@ export const tierSchema = z
       })
       .strict(),
     edge: edgeSchema,
+    /**
+     * Bytes of files a customer may keep (uploads, and the batch output files Tierline writes for it). OpenAI
+     * allows an organization 1 TB. Batch output files are always written and counted, never refused.
+     */
+    storageQuotaBytes: positiveInt.default(100 * 1000 * 1000 * 1000),
   })
   .strict();
 export type TierConfig = z.infer<typeof tierSchema>;
@@ -347,6 +352,11 @@ export const filesSchema = z
     maxLinesPerFile: positiveInt,
     /** How long an upload (`POST /v1/uploads`) may stay open before it expires, in seconds (OpenAI: 1 hour). */
     uploadExpirySeconds: positiveInt,
+    /**
+     * Parts one upload takes at most. OpenAI's parts are up to 64 MB for 8 GB; here a part is at most one 4 MiB
+     * request, so a 200 MB file needs 48: the cap only stops an upload from growing without end.
+     */
+    maxPartsPerUpload: positiveInt.default(1_000),
   })
   .strict();
 export type FilesConfig = z.infer<typeof filesSchema>;
@@ -355,6 +365,7 @@ export const DEFAULT_FILES_CONFIG: FilesConfig = {
   maxFileBytes: 200 * 1000 * 1000,
   maxLinesPerFile: 50_000,
   uploadExpirySeconds: 3_600,
+  maxPartsPerUpload: 1_000,
 };
 /** What the customer console shows that only the operator knows. */
 export const consoleSchema = z
