@@ -50,6 +50,8 @@ export interface PlanView {
       lora_alpha: { min: number; max: number };
       target_modules: string[];
     };
+    /** The customer's storage quota (all its files) and the Files API's limits. */
+    files: { storage_quota_bytes: number; max_file_bytes: number; max_parts_per_upload: number };
   };
   edge: {
     requests_per_second: number;
@@ -148,6 +150,11 @@ export function planView(config: TierlineConfig, tier: TierName, custom?: Custom
         lora_ranks: config.fineTuning.lora.ranks,
         lora_alpha: config.fineTuning.lora.alpha,
         target_modules: config.fineTuning.lora.targetModules,
+      },
+      files: {
+        storage_quota_bytes: t.storageQuotaBytes,
+        max_file_bytes: config.files.maxFileBytes,
+        max_parts_per_upload: config.files.maxPartsPerUpload,
       },
     },
     edge: edgeView(custom?.edge ?? t.edge),
