@@ -92,6 +92,7 @@ export class BatchWorker {
     const problems: FileProblem[] = [];
     let lines = 0;
     let maxCost = 0;
+    const enqueued = new Map<string, number>();
     const chunks: BatchMessage[] = [];
     let offset = 0;
     let chunk: { firstLine: number; startByte: number; endByte: number; count: number } | undefined;
@@ -112,7 +113,11 @@ export class BatchWorker {
           });
         }
         if (customId !== undefined) seen.add(customId);
-        if (parsed.kind === 'run') maxCost += parsed.line.maxCostMicroUsd;
+        if (parsed.kind === 'run') {
+          maxCost += parsed.line.maxCostMicroUsd;
+          const { model, promptTokens, maxTokens } = parsed.line;
+          enqueued.set(model, (enqueued.get(model) ?? 0) + promptTokens + maxTokens);
+        }
         if (!chunk) chunk = { firstLine: lineNumber, startByte: offset, endByte: offset, count: 0 };
         chunk.count += 1;
         chunk.endByte = offset + bytes - 1;
@@ -136,9 +141,16 @@ export class BatchWorker {
       await fail(problems.slice(0, 100));
       return;
     }
+    // Each model's enqueued-token allowance, then the spend: both held before any line runs.
+    const held = await this.takeEnqueued(batch, enqueued);
+    if (held.refused) {
+      await fail([held.refused]);
+      return;
+    }
     // The whole batch's maximum cost is held before any line runs: a batch can never pass the spend limit.
     const reserved = await this.options.spend.reserve(batch.customerId, batch.spendLimitMicroUsd, maxCost);
     if (!reserved.admitted) {
+      await held.release();
       await fail([
         {
           code: 'spend_limit_exceeded',
@@ -164,8 +176,12 @@ export class BatchWorker {
       },
     );
     if (!started) {
-      // Cancelled while validating (or a duplicate delivery won): give the reservation back.
+      // Cancelled (or expired) while validating, or a duplicate delivery won: give the reservation back. A
+      // duplicate that won holds the same tokens (taken once per batch): only a batch that did not start
+      // gives them back.
       await this.options.spend.settle(reserved.reservation, 0);
+      const current = await this.options.batches.getBatch(batch.customerId, batch.batchId);
+      if (current?.status !== 'in_progress' && !current?.reservationMonth) await held.release();
       const now = await this.options.batches.getBatch(batch.customerId, batch.batchId);
       if (now?.status === 'cancelling')
         await this.options.queue.send([{ kind: 'finalize', customerId: batch.customerId, batchId: batch.batchId }]);
@@ -191,6 +207,45 @@ export class BatchWorker {
     });
     await Promise.all(workers);
     await this.finalizeIfDone(batch);
+  }
+
+  /**
+   * Takes each model's share of the customer's enqueued-token allowance for the batch; on a refusal gives back
+   * what it took and answers the problem, with the numbers.
+   */
+  private async takeEnqueued(
+    batch: BatchRecord,
+    perModel: Map<string, number>,
+  ): Promise<{ refused?: FileProblem; release: () => Promise<void> }> {
+    const { batches, config } = this.options;
+    const limit = config.tiers[batch.tier].batch.maxEnqueuedTokensPerModel;
+    const taken: [string, number][] = [];
+    const release = async () => {
+      for (const [model, tokens] of taken) {
+        await batches.releaseEnqueued(batch.customerId, model, tokens, batch.batchId);
+      }
+    };
+    for (const [model, tokens] of perModel) {
+      const result = await batches.takeEnqueued(batch.customerId, model, batch.batchId, tokens, limit);
+      if (result.taken) {
+        taken.push([model, tokens]);
+        continue;
+      }
+      await release();
+      return {
+        release: async () => undefined,
+        refused: {
+          code: 'token_limit_exceeded',
+          message:
+            `Enqueued token limit reached for ${model}: limit ${limit}, already enqueued ${result.enqueued}, ` +
+            `this batch ${tokens} (prompt estimates + max_completion_tokens of its lines). Wait for your open ` +
+            'batches of this model to finish, or send a smaller batch or lower max_completion_tokens.',
+          line: 0,
+          param: null,
+        },
+      };
+    }
+    return { release };
   }
 
   /**
@@ -276,8 +331,9 @@ export class BatchWorker {
           requestId,
           line.maxCostMicroUsd,
         );
+        result.enqueued = { model: line.model, tokens: line.promptTokens + line.maxTokens };
         await batches.putLine(batch.customerId, result);
-        await this.settleLine(batch, result);
+        await this.settleLine(batch, (await batches.getLine(batch.customerId, batch.batchId, index)) ?? result);
         return;
       }
       const offer = config.tiers[batch.tier].models[line.model];
@@ -314,6 +370,9 @@ export class BatchWorker {
         }),
       };
     }
+    if (parsed.kind === 'run') {
+      result.enqueued = { model: parsed.line.model, tokens: parsed.line.promptTokens + parsed.line.maxTokens };
+    }
     await batches.putLine(batch.customerId, result);
     // Whatever line won the write (ours or a concurrent worker's) is the one settled.
     const stored = (await batches.getLine(batch.customerId, batch.batchId, index)) ?? result;
@@ -326,7 +385,11 @@ export class BatchWorker {
     // Before the mark, so a crash in between bills on the next delivery; the request id makes it once.
     if (line.ledger) await this.options.ledger.write(line.ledger);
     if (!(await this.options.batches.markSettled(batch.customerId, batch.batchId, line.index))) return;
+    // Only a batch that started holds tokens and a reservation (both taken by its validation).
     if (!batch.reservationMonth) return;
+    if (line.enqueued) {
+      await this.options.batches.releaseEnqueued(batch.customerId, line.enqueued.model, line.enqueued.tokens);
+    }
     await this.options.spend.settle(
       {
         customerId: batch.customerId,
@@ -434,10 +497,11 @@ export class BatchWorker {
       const parsed = parseBatchLine(line.text, line.number, this.options.config, batch.tier);
       if (parsed.kind === 'fail') continue;
       const reserved = parsed.kind === 'run' ? parsed.line.maxCostMicroUsd : 0;
-      await this.options.batches.putLine(
-        batch.customerId,
-        this.stoppedLine(batch, line.number, parsed.line.customId, end, reserved),
-      );
+      const stopped = this.stoppedLine(batch, line.number, parsed.line.customId, end, reserved);
+      if (parsed.kind === 'run') {
+        stopped.enqueued = { model: parsed.line.model, tokens: parsed.line.promptTokens + parsed.line.maxTokens };
+      }
+      await this.options.batches.putLine(batch.customerId, stopped);
     }
   }
 }

@@ -76,6 +76,8 @@ export interface LineResult {
   /** Most this line could have cost: what it held of the batch's spend reservation (µ$). */
   reservedMicroUsd: number;
   costMicroUsd: number;
+  /** A runnable line's share of its model's enqueued-token allowance, given back when it is settled. */
+  enqueued?: { model: string; tokens: number };
   /** Set once the spend tracker has been settled for this line (the mark is taken before settling). */
   settled?: boolean;
   /** A completed line's ledger record: written when the line is settled, so only a stored completion bills. */
@@ -95,6 +97,8 @@ const lineKey = (customerId: string, batchId: string, index: number) => ({
  * an id twice changes nothing, so retries and duplicate deliveries cannot leak or double-free a slot.
  */
 const openSlotsKey = (customerId: string) => ({ [PK]: partition(customerId), [SK]: 'OPEN_BATCHES' });
+/** Tokens a customer's open batches hold of one model's enqueued-token allowance, and which batches hold them. */
+const enqueuedKey = (customerId: string, model: string) => ({ [PK]: partition(customerId), [SK]: `ENQUEUED#${model}` });
 /**
  * Every open batch, in one partition sorted by the end of its completion window: the expiry sweep reads only
  * the batches that are due (a Query up to now), whoever owns them. Batches are created at human pace, far
@@ -252,6 +256,70 @@ export class BatchesRepository {
   async releaseOpenBatch(batch: Pick<BatchRecord, 'customerId' | 'batchId' | 'expiresAt'>): Promise<void> {
     await this.releaseSlot(batch.customerId, batch.batchId);
     await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: sweepKey(batch) }));
+  }
+
+  /**
+   * Takes `tokens` of the customer's enqueued-token allowance for `model` for a batch, within `limit`. The
+   * batch's id goes into the item with them, so a redelivered validation takes them once. Answers whether
+   * they are held, and how many tokens are enqueued for the model.
+   */
+  async takeEnqueued(
+    customerId: string,
+    model: string,
+    batchId: string,
+    tokens: number,
+    limit: number,
+  ): Promise<{ taken: boolean; enqueued: number }> {
+    if (tokens > limit) return { taken: false, enqueued: await this.enqueuedTokens(customerId, model) };
+    try {
+      const { Attributes } = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: enqueuedKey(customerId, model),
+          UpdateExpression: 'ADD #tokens :tokens, #batches :ids',
+          ConditionExpression:
+            '(attribute_not_exists(#tokens) OR #tokens <= :room) AND ' +
+            '(attribute_not_exists(#batches) OR NOT contains(#batches, :id))',
+          ExpressionAttributeNames: { '#tokens': 'tokens', '#batches': 'batches' },
+          ExpressionAttributeValues: {
+            ':tokens': tokens,
+            ':ids': new Set([batchId]),
+            ':room': limit - tokens,
+            ':id': batchId,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { taken: true, enqueued: (Attributes?.tokens as number | undefined) ?? tokens };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: enqueuedKey(customerId, model), ConsistentRead: true }),
+    );
+    const taken = ((Item?.batches as Set<string> | undefined) ?? new Set()).has(batchId);
+    return { taken, enqueued: (Item?.tokens as number | undefined) ?? 0 };
+  }
+
+  /** Tokens enqueued for `model` by the customer's open batches. */
+  async enqueuedTokens(customerId: string, model: string): Promise<number> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: enqueuedKey(customerId, model), ConsistentRead: true }),
+    );
+    return (Item?.tokens as number | undefined) ?? 0;
+  }
+
+  /** Gives back enqueued tokens (a settled line's, or a whole batch's that did not start). */
+  async releaseEnqueued(customerId: string, model: string, tokens: number, batchId?: string): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: enqueuedKey(customerId, model),
+        UpdateExpression: `ADD #tokens :minus${batchId ? ' DELETE #batches :ids' : ''}`,
+        ExpressionAttributeNames: { '#tokens': 'tokens', ...(batchId ? { '#batches': 'batches' } : {}) },
+        ExpressionAttributeValues: { ':minus': -tokens, ...(batchId ? { ':ids': new Set([batchId]) } : {}) },
+      }),
+    );
   }
 
   /**

@@ -40,6 +40,7 @@ export interface PlanView {
       completion_windows: string[];
       max_open_batches: number;
       max_lines_per_batch: number;
+      max_enqueued_tokens_per_model: number;
     };
     spend_limit: { available: boolean; default_monthly_usd: number | null; alert_thresholds_percent: number[] };
     lora_fine_tuning: {
@@ -137,6 +138,7 @@ export function planView(config: TierlineConfig, tier: TierName, custom?: Custom
         completion_windows: completionWindows(t.batch.maxCompletionWindowHours),
         max_open_batches: t.batch.maxOpenBatches,
         max_lines_per_batch: t.batch.maxLinesPerBatch,
+        max_enqueued_tokens_per_model: t.batch.maxEnqueuedTokensPerModel,
       },
       spend_limit: {
         available: t.spendLimit.allowed,

@@ -100,6 +100,11 @@ export const tierSchema = z
         maxOpenBatches: positiveInt.default(10),
         /** Lines (requests) of one batch at most. */
         maxLinesPerBatch: positiveInt.default(50_000),
+        /**
+         * Tokens (prompt estimate + max output of every line) a customer may have enqueued per model across its
+         * open batches, OpenAI's "batch queue limit": taken when a batch is validated, given back line by line.
+         */
+        maxEnqueuedTokensPerModel: positiveInt.default(50_000_000),
       })
       .strict(),
     spendLimit: z

@@ -1,3 +1,4 @@
+import { parseBatchLine } from '../../../lambda/batches/batch-lines';
 import type { BatchMessage } from '../../../lambda/batches/batch-queue';
 import { BatchService } from '../../../lambda/batches/batch-service';
 import { BatchWorker, lineRequestId } from '../../../lambda/batches/batch-worker';
@@ -31,13 +32,17 @@ const requestLine = (customId: string) =>
     body: { model: MODEL, messages: [{ role: 'user', content: `say ${customId}` }], max_completion_tokens: 16 },
   });
 
-/** The dev config with the developer tier's open-batch limit set to `max`. */
-function withOpenBatches(max: number): TierlineConfig {
+/** The dev config with the developer tier's batch settings changed. */
+function withBatch(batch: Partial<TierlineConfig['tiers']['developer']['batch']>): TierlineConfig {
   const developer = base.tiers.developer;
-  return {
-    ...base,
-    tiers: { ...base.tiers, developer: { ...developer, batch: { ...developer.batch, maxOpenBatches: max } } },
-  };
+  return { ...base, tiers: { ...base.tiers, developer: { ...developer, batch: { ...developer.batch, ...batch } } } };
+}
+const withOpenBatches = (max: number) => withBatch({ maxOpenBatches: max });
+/** What one line of {@link requestLine} holds of its model's enqueued-token allowance. */
+function lineTokens(): number {
+  const parsed = parseBatchLine(requestLine('line-1'), 1, base, 'developer');
+  if (parsed.kind !== 'run') throw new Error('the test line does not run');
+  return parsed.line.promptTokens + parsed.line.maxTokens;
 }
 
 describe('batch lifecycle (dynalite, s3rver)', () => {
@@ -328,6 +333,66 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
         const record = t.written.find((r) => r.requestId === lineRequestId(batch.batchId, line.custom_id));
         expect(record?.outputTokens).toBe(line.response.body.usage.completion_tokens);
       }
+    });
+  });
+
+  describe('enqueued-token allowance per model', () => {
+    it('refuses a batch whose lines would pass it, with the numbers, and gives tokens back as lines finish', async () => {
+      const perLine = lineTokens();
+      const limit = perLine * 5;
+      const t = await setUp({ config: withBatch({ maxEnqueuedTokensPerModel: limit }), lines: 3 });
+      const first = await t.create();
+      await t.worker.handle(t.sent.shift() as BatchMessage); // validated: 3 lines enqueued
+      const firstRun = t.sent.splice(0);
+      expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(3 * perLine);
+
+      const second = await t.create();
+      for (const m of t.sent.splice(0)) await t.worker.handle(m);
+
+      const refused = await t.service.get(t.principal.customerId, second.batchId);
+      expect(refused.status).toBe('failed');
+      expect(refused.errors).toEqual([
+        {
+          code: 'token_limit_exceeded',
+          message:
+            `Enqueued token limit reached for ${MODEL}: limit ${limit}, already enqueued ${3 * perLine}, this batch ` +
+            `${3 * perLine} (prompt estimates + max_completion_tokens of its lines). Wait for your open batches of ` +
+            'this model to finish, or send a smaller batch or lower max_completion_tokens.',
+          line: 0,
+          param: null,
+        },
+      ]);
+      // Nothing of the refused batch stays held: neither tokens nor spend.
+      expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(3 * perLine);
+
+      for (const m of firstRun) await t.worker.handle(m);
+      for (const m of t.sent.splice(0)) await t.worker.handle(m);
+      expect((await t.service.get(t.principal.customerId, first.batchId)).status).toBe('completed');
+      expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(0);
+      expect((await t.spendItem()).reservedMicroUsd).toBe(0);
+
+      const third = await t.create();
+      await t.worker.handle(t.sent.shift() as BatchMessage);
+      expect((await t.service.get(t.principal.customerId, third.batchId)).status).toBe('in_progress');
+    });
+
+    it('a redelivered validation takes the tokens once; a cancelled batch gives them all back', async () => {
+      const perLine = lineTokens();
+      const t = await setUp({ config: withBatch({ maxEnqueuedTokensPerModel: perLine * 4 }), lines: 3 });
+      const batch = await t.create();
+      const validate = t.sent.shift() as BatchMessage;
+      await Promise.all([t.worker.handle(validate), t.worker.handle(validate)]);
+      expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(3 * perLine);
+
+      await t.service.cancel(t.principal.customerId, batch.batchId);
+      for (const m of t.sent
+        .splice(0)
+        .filter((m) => m.kind === 'finalize')
+        .slice(0, 1))
+        await t.worker.handle(m);
+
+      expect((await t.service.get(t.principal.customerId, batch.batchId)).status).toBe('cancelled');
+      expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(0);
     });
   });
 });
