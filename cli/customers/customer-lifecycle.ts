@@ -123,7 +123,7 @@ export class CustomerLifecycle {
     const alreadyDeleted = customer.status === 'deleted';
     // First, so no other command (set-tier, rotate-key, reactivate) works on a customer being deleted.
     if (!alreadyDeleted) await customers.updateCustomer(customerId, { status: 'deleting' });
-    await this.operations.removeAccess(customer);
+    await this.operations.removeAccess(customer, { unlinkPlans: true });
     const erased = await eraser.erase(customerId);
     // Only this customer's claim is removed: a new customer who took the address since keeps it.
     await customers.releaseEmail(customer.email, customerId);

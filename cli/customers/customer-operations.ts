@@ -266,8 +266,7 @@ export class CustomerOperations {
     // First, so no other command treats the customer as active while the revocation is under way (or after
     // it failed half way); re-running `revoke` finishes it.
     if (customer.status !== 'revoked') await customers.updateCustomer(customerId, { status: 'revoking' });
-    await this.removeAccess(customer);
-    await customers.updateCustomer(customerId, { status: 'revoked' });
+    await this.removeAccess(customer, { status: 'revoked' });
     return this.ctx.getCustomer(customerId);
   }
 
@@ -276,7 +275,10 @@ export class CustomerOperations {
    * deleted, its custom plan deleted, and the record forgets them. Each step is idempotent (`revoke` and
    * `delete` re-run it to finish what an interrupted run left).
    */
-  async removeAccess(customer: CustomerRecord): Promise<void> {
+  async removeAccess(
+    customer: CustomerRecord,
+    options: { unlinkPlans?: boolean; status?: CustomerRecord['status'] } = {},
+  ): Promise<void> {
     const { customers, apiGateway } = this.ctx.deps;
     const { customerId } = customer;
     if (customer.status === 'creating') {
@@ -290,8 +292,9 @@ export class CustomerOperations {
     if (customer.apiGatewayKeyId) {
       const apiKey = customer.apiGatewayKeyId;
       const usagePlanId = customer.customPlan?.usagePlanId ?? customer.usagePlanId;
-      // The link first, so the usage plan forgets the key even where deleting the key itself fails.
-      if (usagePlanId) {
+      // `delete` removes the link first, so the usage plan forgets the key even where deleting the key itself
+      // fails; `revoke` only deletes the key (which ends its links too), to end access as fast as before.
+      if (usagePlanId && options.unlinkPlans) {
         await tolerate(
           () => apiGateway.send(new DeleteUsagePlanKeyCommand({ usagePlanId, keyId: apiKey })),
           'NotFoundException',
@@ -301,11 +304,9 @@ export class CustomerOperations {
       await tolerate(() => apiGateway.send(new DeleteApiKeyCommand({ apiKey })), 'NotFoundException');
     }
     if (customer.customPlan) await this.ctx.deleteUsagePlan(customer.customPlan.usagePlanId);
-    await customers.updateCustomer(
-      customerId,
-      {},
-      { remove: ['apiGatewayKeyId', 'usagePlanId', 'pendingKeyHash', 'previousKeyHash', 'customPlan'] },
-    );
+    await customers.updateCustomer(customerId, options.status ? { status: options.status } : {}, {
+      remove: ['apiGatewayKeyId', 'usagePlanId', 'pendingKeyHash', 'previousKeyHash', 'customPlan'],
+    });
   }
 
   /** Sets (or with null removes) a customer's monthly spend limit in USD. */
