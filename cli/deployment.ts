@@ -2,9 +2,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { GetParameterCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
+import { BatchesRepository } from '../lambda/batches/batches-repository';
+import { FilesTableEraser } from '../lambda/batches/customer-data';
 import { CustomersRepository, createDocumentClient } from '../lambda/customers/customers-repository';
+import { createS3Client, S3FileStorage } from '../lambda/files/file-storage';
 import { AggregateUpdater } from '../lambda/metering/aggregate-updates';
 import { LedgerWriter } from '../lambda/metering/ledger';
 import { SpendTracker } from '../lambda/metering/spend';
@@ -51,6 +55,16 @@ function operatorSpend(doc: ReturnType<typeof createDocumentClient>, tableName: 
   return new SpendTracker(doc, tableName, { publish: () => Promise.reject(new Error('the CLI publishes no alerts')) });
 }
 
+/** Erases a customer's files, uploads and batches: table items and the bucket's content. */
+function customerDataEraser(
+  doc: ReturnType<typeof createDocumentClient>,
+  tableName: string,
+  s3: S3Client,
+  bucket: string,
+): FilesTableEraser {
+  return new FilesTableEraser(doc, tableName, new S3FileStorage(s3, bucket), new BatchesRepository(doc, tableName));
+}
+
 /** What the operator reads and repairs of the metering table: usage views, spend, aggregates. */
 function meteringTools(
   doc: ReturnType<typeof createDocumentClient>,
@@ -89,6 +103,7 @@ export function connectToLocalMode(env: string, dataDir = process.env.TIERLINE_D
     }),
   );
   const meteringTable = connection.settings.meteringTableName;
+  const { filesTableName, filesBucketName } = connection.settings;
   const customers = new CustomersRepository(doc, connection.settings.customersTableName);
   const aggregates = new AggregateUpdater(doc, meteringTable);
   return new Operator({
@@ -97,6 +112,10 @@ export function connectToLocalMode(env: string, dataDir = process.env.TIERLINE_D
     customers,
     ...meteringTools(doc, meteringTable, customers),
     apiGateway: new ApiGatewayEmulator(doc).asClient(),
+    customerData:
+      filesTableName && filesBucketName && connection.s3Endpoint
+        ? customerDataEraser(doc, filesTableName, createS3Client({ endpoint: connection.s3Endpoint }), filesBucketName)
+        : undefined,
     usage: connection.ledgerDeadLettersFile
       ? {
           deadLetters: new FileDeadLetterSource(connection.ledgerDeadLettersFile),
@@ -121,6 +140,10 @@ export async function connectToDeployment(options: DeploymentOptions): Promise<O
     config: loadConfig({ env: options.env }),
     customers,
     ...meteringTools(doc, settings.meteringTableName, customers),
+    customerData:
+      settings.filesTableName && settings.filesBucketName
+        ? customerDataEraser(doc, settings.filesTableName, createS3Client({ region }), settings.filesBucketName)
+        : undefined,
     usage: settings.ledgerDeadLetterQueueUrl
       ? {
           deadLetters: new SqsDeadLetterSource(new SQSClient({ region }), settings.ledgerDeadLetterQueueUrl),

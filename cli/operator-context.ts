@@ -7,6 +7,7 @@ import {
   UpdateUsagePlanCommand,
   type UsagePlan,
 } from '@aws-sdk/client-api-gateway';
+import type { CustomerDataEraser } from '../lambda/batches/customer-data';
 import type { CustomerRecord, CustomersRepository } from '../lambda/customers/customers-repository';
 import type { AggregateUpdater } from '../lambda/metering/aggregate-updates';
 import type { LedgerRecord, LedgerWriter } from '../lambda/metering/ledger';
@@ -32,6 +33,8 @@ export interface OperatorDependencies {
   usageReports?: UsageReports;
   aggregates?: Pick<AggregateUpdater, 'recomputeDay'>;
   apiGateway: APIGatewayClient;
+  /** Erases a customer's files, uploads and batches (`customers delete`); absent where the deployment has none. */
+  customerData?: CustomerDataEraser;
   settings: OperatorSettings;
   config: TierlineConfig;
   /** New customer ids; random by default. */

@@ -1,5 +1,7 @@
 import type { CustomerRecord } from '../lambda/customers/customers-repository';
+import { CustomerLifecycle, type DeletedCustomer } from './customers/customer-lifecycle';
 import { type CreatedCustomer, CustomerOperations } from './customers/customer-operations';
+import { type CustomerOverview, customerOverview } from './customers/customer-overview';
 import { OperatorContext, type OperatorDependencies } from './operator-context';
 import { type CustomPlanInput, PlanOperations, type PlanSummary } from './plans/plan-operations';
 import { UsageOperations } from './usage/usage-operations';
@@ -18,12 +20,14 @@ export type { CustomPlanInput, PlanSummary } from './plans/plan-operations';
 export class Operator {
   readonly context: OperatorContext;
   readonly customers: CustomerOperations;
+  readonly lifecycle: CustomerLifecycle;
   readonly plans: PlanOperations;
   readonly usage: UsageOperations;
 
   constructor(deps: OperatorDependencies) {
     this.context = new OperatorContext(deps);
     this.customers = new CustomerOperations(this.context);
+    this.lifecycle = new CustomerLifecycle(this.context, this.customers);
     this.plans = new PlanOperations(this.context);
     this.usage = new UsageOperations(this.context);
   }
@@ -58,6 +62,19 @@ export class Operator {
 
   revoke(customerId: string): Promise<CustomerRecord> {
     return this.customers.revoke(customerId);
+  }
+
+  /** The customer, its plan's limits per model, its spend limit, and `month`'s usage and spend. */
+  showCustomer(customerId: string, month: string): Promise<CustomerOverview> {
+    return customerOverview(this.context, customerId, month);
+  }
+
+  reactivate(customerId: string): Promise<{ customer: CustomerRecord; apiKey: string }> {
+    return this.lifecycle.reactivate(customerId);
+  }
+
+  deleteCustomer(customerId: string, options: { confirmed: boolean }): Promise<DeletedCustomer> {
+    return this.lifecycle.delete(customerId, options);
   }
 
   setSpendLimit(customerId: string, limitUsd: number | null): Promise<CustomerRecord> {

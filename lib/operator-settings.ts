@@ -11,6 +11,9 @@ export interface OperatorSettings {
   openAIBaseUrl: string;
   customersTableName: string;
   meteringTableName: string;
+  /** The files table and bucket (files, uploads, batches): `customers delete` erases a customer's data there. */
+  filesTableName?: string;
+  filesBucketName?: string;
   /** SQS queue of usage records that failed to reach the ledger (`usage replay-dead-letters`); AWS only. */
   ledgerDeadLetterQueueUrl?: string;
   /** Usage plan id per tier name. */

@@ -10,6 +10,7 @@ import { Operator, OperatorError } from '../cli/operator';
 import { BatchService } from '../lambda/batches/batch-service';
 import { BatchWorker } from '../lambda/batches/batch-worker';
 import { BatchesRepository } from '../lambda/batches/batches-repository';
+import { FilesTableEraser } from '../lambda/batches/customer-data';
 import { InProcessBatchQueue } from '../lambda/batches/in-process-queue';
 import { hashApiKey } from '../lambda/customers/api-keys';
 import { KEY_USE_RESOLUTION_MS } from '../lambda/customers/authenticate';
@@ -55,6 +56,8 @@ export interface LocalConnection {
   settings: OperatorSettings;
   /** The file the ledger's dead letters go to (local mode's stand-in for the SQS queue). */
   ledgerDeadLettersFile?: string;
+  /** The embedded S3 server holding the files bucket (`customers delete` removes a customer's content). */
+  s3Endpoint?: string;
 }
 
 export const deadLettersFile = (dataDir: string) => path.join(dataDir, 'ledger-dead-letters.jsonl');
@@ -94,6 +97,8 @@ export interface LocalModeOptions {
   batchConcurrency?: number;
   /** Delay before a failed batch message comes back (SQS's visibility timeout). @default 1000 */
   batchRetryDelayMs?: number;
+  /** How often the in-process worker sweeps for batches past their window (EventBridge in AWS). @default 60 s */
+  batchSweepIntervalMs?: number;
   /** How long stop waits for requests in flight to be billed. @default 60 s */
   shutdownGraceMs?: number;
   /** Sees the DynamoDB client before use (benchmarks add a counting middleware). */
@@ -350,6 +355,11 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     sagemaker: options.sagemaker,
     now: options.now,
   });
+  const sweepTimer = setInterval(
+    () => void batchQueue.send([{ kind: 'sweep' }]),
+    options.batchSweepIntervalMs ?? 60_000,
+  );
+  sweepTimer.unref();
   const app = createApiApp({
     config,
     principalOf: localPrincipal({
@@ -413,6 +423,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     openAIBaseUrl: `${url}/v1`,
     customersTableName: LOCAL_CUSTOMERS_TABLE,
     meteringTableName: LOCAL_METERING_TABLE,
+    filesTableName: LOCAL_FILES_TABLE,
+    filesBucketName: LOCAL_FILES_BUCKET,
     usagePlanIds: await deployTierPlans(emulator, config),
   };
   const usageReports = new UsageReports({
@@ -428,6 +440,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     usageReports,
     aggregates: metering.aggregates,
     apiGateway: emulator.asClient(),
+    customerData: new FilesTableEraser(doc, LOCAL_FILES_TABLE, files.storage, batchesRepository),
     settings,
     config,
   });
@@ -437,6 +450,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       dynamoEndpoint,
       settings,
       ledgerDeadLettersFile: deadLettersFile(options.dataDir),
+      s3Endpoint: s3Server.endpoint,
     };
     writeFileSync(connectionFile(options.dataDir), `${JSON.stringify(connection, null, 2)}\n`);
   }
@@ -456,6 +470,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       if (stopped) return;
       stopped = true;
       clearInterval(reconcileTimer);
+      clearInterval(sweepTimer);
       if (options.dataDir) rmSync(connectionFile(options.dataDir), { force: true });
       await Promise.race([batchQueue.stop(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -2,6 +2,8 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { CustomerRecord } from '../../lambda/customers/customers-repository';
 import { TIER_NAMES } from '../../lib/config/schema';
 import { type CommandRunner, positiveInteger } from '../command-runner';
+import { month, thisMonth } from '../usage/billing-commands';
+import { overviewJson, overviewText } from './customer-overview';
 
 /** What an operator may see of a customer: never a key hash. */
 export function customerView(customer: CustomerRecord) {
@@ -9,14 +11,15 @@ export function customerView(customer: CustomerRecord) {
   return view;
 }
 
-export function describeCustomer(customer: CustomerRecord): string {
+export function describeCustomer(customer: CustomerRecord, withCustomPlan = true): string {
   const lines = [
     `${customer.customerId}  ${customer.name} <${customer.email}>`,
     `  tier: ${customer.tier}${customer.customPlan ? ' (custom plan)' : ''}   status: ${customer.status}`,
     `  key: ${customer.keyHint ?? '-'}   created: ${customer.createdAt}`,
   ];
   if (customer.spendLimitUsd !== undefined) lines.push(`  spend limit: $${customer.spendLimitUsd} per month`);
-  if (customer.customPlan) {
+  if (customer.deletedAt) lines.push(`  deleted: ${customer.deletedAt}`);
+  if (customer.customPlan && withCustomPlan) {
     const { edge, models } = customer.customPlan;
     lines.push(
       `  edge: ${edge.rateLimit} req/s, burst ${edge.burstLimit}${edge.quota ? `, quota ${edge.quota.limit}/${edge.quota.period}` : ''}`,
@@ -72,12 +75,65 @@ export function addCustomerCommands(program: Command, { run, print }: CommandRun
 
   customers
     .command('show')
-    .description("show one customer, its tier and its plan's limits")
+    .description(
+      "show one customer: tier, status, its plan's limits per model, spend limit, and a month's usage and spend",
+    )
+    .argument('<customerId>')
+    .option('--month <YYYY-MM>', 'the UTC month of the usage (default: this one)', month)
+    .action((customerId: string, options: { month?: string }, command: Command) =>
+      run(command, async (operator, json) => {
+        const overview = await operator.showCustomer(customerId, options.month ?? thisMonth());
+        print(
+          json,
+          overviewJson(overview, customerView(overview.customer)),
+          `${describeCustomer(overview.customer, false)}\n${overviewText(overview)}`,
+        );
+      }),
+    );
+
+  customers
+    .command('reactivate')
+    .description(
+      'give a revoked customer a new API key (shown once) and its tier usage plan back; named keys stay revoked',
+    )
     .argument('<customerId>')
     .action((customerId: string, _options: unknown, command: Command) =>
       run(command, async (operator, json) => {
-        const customer = await operator.getCustomer(customerId);
-        print(json, customerView(customer), describeCustomer(customer));
+        const result = await operator.reactivate(customerId);
+        const plan =
+          result.customer.tier === 'enterprise'
+            ? '\nAn Enterprise custom plan is not restored: run "plans create-custom" again if it had one.'
+            : '';
+        print(
+          json,
+          { customer: customerView(result.customer), api_key: result.apiKey },
+          `Reactivated ${customerId} on the ${result.customer.tier} plan.${plan}\n\nAPI key (shown once, store it now):\n  ${result.apiKey}`,
+        );
+      }),
+    );
+
+  customers
+    .command('delete')
+    .description(
+      'delete a customer: revoke its keys, remove its API Gateway key and plans, delete its files and batches, ' +
+        'free its e-mail; its ledger and usage records are kept for billing (README: "Deleting a customer")',
+    )
+    .argument('<customerId>')
+    .option('--yes', 'confirm the deletion (it cannot be undone)')
+    .action((customerId: string, options: { yes?: boolean }, command: Command) =>
+      run(command, async (operator, json) => {
+        const result = await operator.deleteCustomer(customerId, { confirmed: options.yes === true });
+        const e = result.erased;
+        const erased = e
+          ? `${e.files} files, ${e.uploads} uploads, ${e.batches} batches, ${e.otherItems} other items and ${e.objects} stored objects removed`
+          : 'nothing to remove';
+        print(
+          json,
+          { deleted: result.deleted, customer: customerView(result.customer), erased: result.erased },
+          result.deleted
+            ? `Deleted ${customerId} (${erased}); its e-mail is free. Ledger and usage records are kept.`
+            : `${customerId} was already deleted; swept up again (${erased}).`,
+        );
       }),
     );
 

@@ -2,6 +2,7 @@ import {
   CreateApiKeyCommand,
   CreateUsagePlanKeyCommand,
   DeleteApiKeyCommand,
+  DeleteUsagePlanKeyCommand,
   GetApiKeysCommand,
 } from '@aws-sdk/client-api-gateway';
 import { z } from 'zod';
@@ -57,9 +58,15 @@ export class CustomerOperations {
     if (customerId !== candidateId) {
       const existing = await customers.getCustomer(customerId);
       if (existing?.status === 'active') return { created: false, customer: existing };
-      if (existing?.status === 'revoked' || existing?.status === 'revoking') {
+      if (existing?.status === 'deleted') {
+        // A delete that stopped before it freed the e-mail: the address is free, claim it for a new customer.
+        await customers.releaseEmail(email, customerId);
+        return this.createCustomer(input);
+      }
+      if (existing?.status === 'revoked' || existing?.status === 'revoking' || existing?.status === 'deleting') {
         throw new OperatorError(
-          `${email} belongs to revoked customer ${customerId}: use another e-mail address.`,
+          `${email} belongs to ${existing.status} customer ${customerId}: "customers reactivate ${customerId}" ` +
+            `gives it a key again, "customers delete ${customerId} --yes" frees the e-mail.`,
           'wrong_state',
         );
       }
@@ -248,11 +255,32 @@ export class CustomerOperations {
   }
 
   async revoke(customerId: string): Promise<CustomerRecord> {
-    const { customers, apiGateway } = this.ctx.deps;
+    const { customers } = this.ctx.deps;
     const customer = await this.ctx.getCustomer(customerId);
+    if (customer.status === 'deleting' || customer.status === 'deleted') {
+      throw new OperatorError(
+        `Customer ${customerId} is ${customer.status}: it has no access to revoke.`,
+        'wrong_state',
+      );
+    }
     // First, so no other command treats the customer as active while the revocation is under way (or after
     // it failed half way); re-running `revoke` finishes it.
     if (customer.status !== 'revoked') await customers.updateCustomer(customerId, { status: 'revoking' });
+    await this.removeAccess(customer, { status: 'revoked' });
+    return this.ctx.getCustomer(customerId);
+  }
+
+  /**
+   * Takes every way in away from a customer: all its keys revoked, its API Gateway key off its usage plan and
+   * deleted, its custom plan deleted, and the record forgets them. Each step is idempotent (`revoke` and
+   * `delete` re-run it to finish what an interrupted run left).
+   */
+  async removeAccess(
+    customer: CustomerRecord,
+    options: { unlinkPlans?: boolean; status?: CustomerRecord['status'] } = {},
+  ): Promise<void> {
+    const { customers, apiGateway } = this.ctx.deps;
+    const { customerId } = customer;
     if (customer.status === 'creating') {
       // A create that never finished: its API Gateway key is only known by name.
       await this.cleanUpInterruptedCreate(customerId, customer);
@@ -263,16 +291,22 @@ export class CustomerOperations {
     if (customer.pendingKeyHash) await customers.deleteKey(customer.pendingKeyHash);
     if (customer.apiGatewayKeyId) {
       const apiKey = customer.apiGatewayKeyId;
+      const usagePlanId = customer.customPlan?.usagePlanId ?? customer.usagePlanId;
+      // `delete` removes the link first, so the usage plan forgets the key even where deleting the key itself
+      // fails; `revoke` only deletes the key (which ends its links too), to end access as fast as before.
+      if (usagePlanId && options.unlinkPlans) {
+        await tolerate(
+          () => apiGateway.send(new DeleteUsagePlanKeyCommand({ usagePlanId, keyId: apiKey })),
+          'NotFoundException',
+        );
+      }
       // Deleting (not disabling) frees one of the region's 10,000 API key slots.
       await tolerate(() => apiGateway.send(new DeleteApiKeyCommand({ apiKey })), 'NotFoundException');
     }
     if (customer.customPlan) await this.ctx.deleteUsagePlan(customer.customPlan.usagePlanId);
-    await customers.updateCustomer(
-      customerId,
-      { status: 'revoked' },
-      { remove: ['apiGatewayKeyId', 'usagePlanId', 'pendingKeyHash', 'previousKeyHash', 'customPlan'] },
-    );
-    return this.ctx.getCustomer(customerId);
+    await customers.updateCustomer(customerId, options.status ? { status: options.status } : {}, {
+      remove: ['apiGatewayKeyId', 'usagePlanId', 'pendingKeyHash', 'previousKeyHash', 'customPlan'],
+    });
   }
 
   /** Sets (or with null removes) a customer's monthly spend limit in USD. */

@@ -9,7 +9,8 @@ import {
 import type { CommandRunner } from '../command-runner';
 import { OperatorError } from '../operator-errors';
 
-function month(value: string): string {
+/** Commander's parser of a `--month` value. */
+export function month(value: string): string {
   try {
     monthDays(value);
   } catch {
@@ -18,7 +19,7 @@ function month(value: string): string {
   return value;
 }
 
-const thisMonth = () => new Date().toISOString().slice(0, 7);
+export const thisMonth = () => new Date().toISOString().slice(0, 7);
 
 const usd = (microUsd: number) => `$${formatUsd(microUsd)}`;
 const row = (label: string, l: UsageLine) =>

@@ -12,7 +12,9 @@ export type BatchMessage =
       startByte: number;
       endByte: number;
     }
-  | { kind: 'finalize'; customerId: string; batchId: string };
+  | { kind: 'finalize'; customerId: string; batchId: string }
+  /** Ends the batches whose completion window has passed (sent on a schedule, and again while more are due). */
+  | { kind: 'sweep' };
 
 export interface BatchQueue {
   send(messages: BatchMessage[]): Promise<void>;

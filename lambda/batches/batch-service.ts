@@ -10,6 +10,11 @@ import { type BatchesRepository, type BatchRecord, OPEN_STATUSES } from './batch
 
 export const newBatchId = (now?: Date) => timeOrderedId('batch_', now);
 
+/** Longer than any create takes between taking its slot and writing its batch. */
+const CREATE_GRACE_MS = 5 * 60 * 1000;
+/** The creation time (ms) in a time-ordered id (`ids.ts`: 9 base36 characters after the prefix). */
+const idTime = (batchId: string) => Number.parseInt(batchId.slice('batch_'.length, 'batch_'.length + 9), 36);
+
 export function batchNotFound(batchId: string): NotFoundError {
   return new NotFoundError(`No such Batch object: ${batchId}`, 'batch_not_found', 'batch_id');
 }
@@ -110,13 +115,20 @@ export class BatchService {
         'too_many_lines',
       );
     }
-    const open = await this.openBatches(principal.customerId);
-    if (open >= tier.batch.maxOpenBatches) {
-      throw new TooManyOpenBatchesError(tier.batch.maxOpenBatches);
+    const batchId = newBatchId(this.options.now?.());
+    const { batches, queue } = this.options;
+    // One conditional update takes the slot: concurrent creates cannot pass the limit together.
+    if (!(await batches.takeOpenSlot(principal.customerId, batchId, tier.batch.maxOpenBatches))) {
+      if (
+        !(await this.healSlots(principal.customerId)) ||
+        !(await batches.takeOpenSlot(principal.customerId, batchId, tier.batch.maxOpenBatches))
+      ) {
+        throw new TooManyOpenBatchesError(tier.batch.maxOpenBatches);
+      }
     }
     const createdAt = this.seconds();
     const batch: BatchRecord = {
-      batchId: newBatchId(this.options.now?.()),
+      batchId,
       customerId: principal.customerId,
       tier: principal.tier,
       inputFileId,
@@ -132,14 +144,50 @@ export class BatchService {
       failed: 0,
       ...(principal.spendLimitMicroUsd !== undefined ? { spendLimitMicroUsd: principal.spendLimitMicroUsd } : {}),
     };
-    await this.options.batches.putBatch(batch);
-    await this.options.queue.send([{ kind: 'validate', customerId: batch.customerId, batchId: batch.batchId }]);
+    try {
+      await batches.registerForSweep(batch);
+      await batches.putBatch(batch);
+    } catch (error) {
+      // The batch was never created: its slot and sweep entry go back.
+      await batches.releaseOpenBatch(batch);
+      throw error;
+    }
+    try {
+      await queue.send([{ kind: 'validate', customerId: batch.customerId, batchId: batch.batchId }]);
+    } catch (error) {
+      // Without its first message the batch would never start: it fails now, which frees its slot.
+      await batches.transition(batch.customerId, batch.batchId, ['validating'], 'failed', this.seconds(), {
+        errors: [
+          {
+            code: 'queue_unavailable',
+            message: 'The batch could not be queued; create it again.',
+            line: 0,
+            param: null,
+          },
+        ],
+      });
+      throw error;
+    }
     return batch;
   }
 
-  private async openBatches(customerId: string): Promise<number> {
-    const { batches } = await this.options.batches.listBatches(customerId, 1000);
-    return batches.filter((b) => OPEN_STATUSES.has(b.status)).length;
+  /**
+   * Frees the slots that no open batch holds: a batch that ended but whose slot a crash kept, or a create that
+   * died before writing its batch (only once its id is older than a create takes, so a create in flight keeps
+   * its slot). Answers whether any slot was freed.
+   */
+  private async healSlots(customerId: string): Promise<boolean> {
+    const { batches } = this.options;
+    const staleBefore = (this.options.now?.() ?? new Date()).getTime() - CREATE_GRACE_MS;
+    let freed = false;
+    for (const batchId of await batches.openSlots(customerId)) {
+      const batch = await batches.getBatch(customerId, batchId);
+      const stale = batch ? !OPEN_STATUSES.has(batch.status) : idTime(batchId) < staleBefore;
+      if (!stale) continue;
+      await batches.releaseSlot(customerId, batchId);
+      freed = true;
+    }
+    return freed;
   }
 
   async get(customerId: string, batchId: string): Promise<BatchRecord> {

@@ -16,12 +16,14 @@ import {
   type RejectedLine,
 } from './batch-lines';
 import type { BatchMessage, BatchQueue } from './batch-queue';
-import type { BatchesRepository, BatchRecord, LineResult } from './batches-repository';
+import { type BatchesRepository, type BatchRecord, FINAL_STATUSES, type LineResult } from './batches-repository';
 
 /** Lines per `run` message: small enough to finish well within the worker's timeout. */
 export const LINES_PER_CHUNK = 20;
 /** Lines of one chunk sent to the model at once. With the worker's SQS concurrency this bounds batch load. */
 export const DEFAULT_LINE_CONCURRENCY = 4;
+/** Batches one sweep message ends: each reads its input file, so a message stays well within the timeout. */
+export const SWEEP_BATCHES = 20;
 
 export interface BatchWorkerOptions {
   config: TierlineConfig;
@@ -63,6 +65,10 @@ export class BatchWorker {
   }
 
   async handle(message: BatchMessage): Promise<void> {
+    if (message.kind === 'sweep') {
+      await this.sweep();
+      return;
+    }
     const batch = await this.options.batches.getBatch(message.customerId, message.batchId);
     if (!batch) return; // nothing to do for a batch that does not exist (never created, or a stray message)
     await loadBatchTokenizers(this.options.config, batch.tier); // once per process; lines count their prompts with them
@@ -102,6 +108,7 @@ export class BatchWorker {
     const problems: FileProblem[] = [];
     let lines = 0;
     let maxCost = 0;
+    const enqueued = new Map<string, number>();
     const chunks: BatchMessage[] = [];
     let offset = 0;
     let chunk: { firstLine: number; startByte: number; endByte: number; count: number } | undefined;
@@ -122,7 +129,11 @@ export class BatchWorker {
           });
         }
         if (customId !== undefined) seen.add(customId);
-        if (parsed.kind === 'run') maxCost += parsed.line.maxCostMicroUsd;
+        if (parsed.kind === 'run') {
+          maxCost += parsed.line.maxCostMicroUsd;
+          const { model, promptTokens, maxTokens } = parsed.line;
+          enqueued.set(model, (enqueued.get(model) ?? 0) + promptTokens + maxTokens);
+        }
         if (parsed.kind === 'reject') maxCost += parsed.line.reservedMicroUsd ?? 0;
         if (!chunk) chunk = { firstLine: lineNumber, startByte: offset, endByte: offset, count: 0 };
         chunk.count += 1;
@@ -147,9 +158,16 @@ export class BatchWorker {
       await fail(problems.slice(0, 100));
       return;
     }
+    // Each model's enqueued-token allowance, then the spend: both held before any line runs.
+    const held = await this.takeEnqueued(batch, enqueued);
+    if (held.refused) {
+      await fail([held.refused]);
+      return;
+    }
     // The whole batch's maximum cost is held before any line runs: a batch can never pass the spend limit.
     const reserved = await this.options.spend.reserve(batch.customerId, batch.spendLimitMicroUsd, maxCost);
     if (!reserved.admitted) {
+      await held.release();
       await fail([
         {
           code: 'spend_limit_exceeded',
@@ -175,8 +193,12 @@ export class BatchWorker {
       },
     );
     if (!started) {
-      // Cancelled while validating (or a duplicate delivery won): give the reservation back.
+      // Cancelled (or expired) while validating, or a duplicate delivery won: give the reservation back. A
+      // duplicate that won holds the same tokens (taken once per batch): only a batch that did not start
+      // gives them back.
       await this.options.spend.settle(reserved.reservation, 0);
+      const current = await this.options.batches.getBatch(batch.customerId, batch.batchId);
+      if (current?.status !== 'in_progress' && !current?.reservationMonth) await held.release();
       const now = await this.options.batches.getBatch(batch.customerId, batch.batchId);
       if (now?.status === 'cancelling')
         await this.options.queue.send([{ kind: 'finalize', customerId: batch.customerId, batchId: batch.batchId }]);
@@ -209,6 +231,72 @@ export class BatchWorker {
     });
     await Promise.all(workers);
     await this.finalizeIfDone(batch);
+  }
+
+  /**
+   * Takes each model's share of the customer's enqueued-token allowance for the batch; on a refusal gives back
+   * what it took and answers the problem, with the numbers.
+   */
+  private async takeEnqueued(
+    batch: BatchRecord,
+    perModel: Map<string, number>,
+  ): Promise<{ refused?: FileProblem; release: () => Promise<void> }> {
+    const { batches, config } = this.options;
+    const limit = config.tiers[batch.tier].batch.maxEnqueuedTokensPerModel;
+    const taken: [string, number][] = [];
+    const release = async () => {
+      for (const [model, tokens] of taken) {
+        await batches.releaseEnqueued(batch.customerId, model, tokens, batch.batchId);
+      }
+    };
+    for (const [model, tokens] of perModel) {
+      const result = await batches.takeEnqueued(batch.customerId, model, batch.batchId, tokens, limit);
+      if (result.taken) {
+        taken.push([model, tokens]);
+        continue;
+      }
+      await release();
+      return {
+        release: async () => undefined,
+        refused: {
+          code: 'token_limit_exceeded',
+          message:
+            `Enqueued token limit reached for ${model}: limit ${limit}, already enqueued ${result.enqueued}, ` +
+            `this batch ${tokens} (prompt estimates + max_completion_tokens of its lines). Wait for your open ` +
+            'batches of this model to finish, or send a smaller batch or lower max_completion_tokens.',
+          line: 0,
+          param: null,
+        },
+      };
+    }
+    return { release };
+  }
+
+  /**
+   * Ends every batch whose completion window has passed and that is still open (its messages stuck in the
+   * queue, or never run): it becomes `expired`, its finished lines kept, every other line in the error file as
+   * `batch_expired`, not billed, its reservation given back. At most {@link SWEEP_BATCHES} per message; when
+   * more are due, another sweep message follows. Answers how many batches it looked at.
+   */
+  async sweep(): Promise<number> {
+    const { batches, queue } = this.options;
+    const due = await batches.dueForSweep(this.seconds(), SWEEP_BATCHES);
+    for (const entry of due) {
+      const batch = await batches.getBatch(entry.customerId, entry.batchId);
+      // Ended already, or erased with its customer: only the sweep entry (and slot) was left by a crash.
+      if (!batch || FINAL_STATUSES.has(batch.status)) {
+        await batches.releaseOpenBatch(entry);
+        continue;
+      }
+      if (batch.status === 'validating' || batch.status === 'in_progress') {
+        const at = this.seconds();
+        if (!(await batches.transition(batch.customerId, batch.batchId, [batch.status], 'finalizing', at))) continue;
+      }
+      const now = await batches.getBatch(batch.customerId, batch.batchId);
+      if (now) await this.finalize(now);
+    }
+    if (due.length === SWEEP_BATCHES) await queue.send([{ kind: 'sweep' }]);
+    return due.length;
   }
 
   /** One line, exactly once: skipped when it has a result; settled when its result exists but was not settled. */
@@ -269,8 +357,9 @@ export class BatchWorker {
           requestId,
           line.maxCostMicroUsd,
         );
+        result.enqueued = { model: line.model, tokens: line.promptTokens + line.maxTokens };
         await batches.putLine(batch.customerId, result);
-        await this.settleLine(batch, result);
+        await this.settleLine(batch, (await batches.getLine(batch.customerId, batch.batchId, index)) ?? result);
         return;
       }
       // A fine-tune is priced on its base model's offer, with the tier's premium; the ledger names the ft: model.
@@ -291,9 +380,11 @@ export class BatchWorker {
         finishedAt: this.now().toISOString(),
         batch: true,
       });
-      // The ledger first: a crash after it bills the line once (its id is the same on redelivery), never zero times.
-      await this.options.ledger.write(record);
+      // The result first, with its ledger record in it; the ledger is written when the line is settled. So a
+      // line is billed exactly when its stored result is this completion: a cancel or expiry that wrote the
+      // line's result while the model ran wins, and the line is reported cancelled and not billed.
       result = {
+        ledger: record,
         batchId: batch.batchId,
         index,
         customId,
@@ -308,6 +399,9 @@ export class BatchWorker {
         }),
       };
     }
+    if (parsed.kind === 'run') {
+      result.enqueued = { model: parsed.line.model, tokens: parsed.line.promptTokens + parsed.line.maxTokens };
+    }
     await batches.putLine(batch.customerId, result);
     // Whatever line won the write (ours or a concurrent worker's) is the one settled.
     const stored = (await batches.getLine(batch.customerId, batch.batchId, index)) ?? result;
@@ -317,8 +411,14 @@ export class BatchWorker {
   /** Replaces the line's share of the batch reservation by its cost; once per line (the mark comes first). */
   private async settleLine(batch: BatchRecord, line: LineResult): Promise<void> {
     if (line.settled) return;
+    // Before the mark, so a crash in between bills on the next delivery; the request id makes it once.
+    if (line.ledger) await this.options.ledger.write(line.ledger);
     if (!(await this.options.batches.markSettled(batch.customerId, batch.batchId, line.index))) return;
+    // Only a batch that started holds tokens and a reservation (both taken by its validation).
     if (!batch.reservationMonth) return;
+    if (line.enqueued) {
+      await this.options.batches.releaseEnqueued(batch.customerId, line.enqueued.model, line.enqueued.tokens);
+    }
     await this.options.spend.settle(
       {
         customerId: batch.customerId,
@@ -427,10 +527,11 @@ export class BatchWorker {
       const parsed = parseBatchLine(line.text, line.number, this.options.config, batch.tier, fineTunes);
       if (parsed.kind === 'fail') continue;
       const reserved = reservedOf(parsed);
-      await this.options.batches.putLine(
-        batch.customerId,
-        this.stoppedLine(batch, line.number, parsed.line.customId, end, reserved),
-      );
+      const stopped = this.stoppedLine(batch, line.number, parsed.line.customId, end, reserved);
+      if (parsed.kind === 'run') {
+        stopped.enqueued = { model: parsed.line.model, tokens: parsed.line.promptTokens + parsed.line.maxTokens };
+      }
+      await this.options.batches.putLine(batch.customerId, stopped);
     }
   }
 }

@@ -1,7 +1,15 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import type { TierName } from '../../lib/config/schema';
 import { FILES_TABLE } from '../files/files-table';
+import type { LedgerRecord } from '../metering/ledger';
 import { queryAll, queryPage } from '../storage/query-pages';
 import type { FileProblem } from './batch-lines';
 
@@ -23,6 +31,9 @@ export const OPEN_STATUSES: ReadonlySet<BatchStatus> = new Set([
   'finalizing',
   'cancelling',
 ]);
+
+/** The statuses a batch ends in: reaching one frees its open-batch slot and takes it out of the expiry sweep. */
+export const FINAL_STATUSES: ReadonlySet<BatchStatus> = new Set(['completed', 'failed', 'expired', 'cancelled']);
 
 /** Unix seconds at which the batch entered each status it went through. */
 export type BatchTimes = Partial<
@@ -66,8 +77,12 @@ export interface LineResult {
   /** Most this line could have cost: what it held of the batch's spend reservation (µ$). */
   reservedMicroUsd: number;
   costMicroUsd: number;
+  /** A runnable line's share of its model's enqueued-token allowance, given back when it is settled. */
+  enqueued?: { model: string; tokens: number };
   /** Set once the spend tracker has been settled for this line (the mark is taken before settling). */
   settled?: boolean;
+  /** A completed line's ledger record: written when the line is settled, so only a stored completion bills. */
+  ledger?: LedgerRecord;
 }
 
 const partition = (customerId: string) => `CUS#${customerId}`;
@@ -76,6 +91,32 @@ const lineKey = (customerId: string, batchId: string, index: number) => ({
   [PK]: partition(customerId),
   [SK]: `BLINE#${batchId}#${String(index).padStart(7, '0')}`,
 });
+
+/**
+ * One item per customer holding the ids of its open batches (a string set): a batch takes its slot with ONE
+ * conditional update (`size(open) < max`), so concurrent creates cannot pass the limit, and adding or removing
+ * an id twice changes nothing, so retries and duplicate deliveries cannot leak or double-free a slot.
+ */
+const openSlotsKey = (customerId: string) => ({ [PK]: partition(customerId), [SK]: 'OPEN_BATCHES' });
+/** Tokens a customer's open batches hold of one model's enqueued-token allowance, and which batches hold them. */
+const enqueuedKey = (customerId: string, model: string) => ({ [PK]: partition(customerId), [SK]: `ENQUEUED#${model}` });
+/**
+ * Every open batch, in one partition sorted by the end of its completion window: the expiry sweep reads only
+ * the batches that are due (a Query up to now), whoever owns them. Batches are created at human pace, far
+ * below one partition's 1,000 writes per second.
+ */
+const SWEEP_PARTITION = 'BATCH_EXPIRY';
+const sweepKey = (batch: Pick<BatchRecord, 'customerId' | 'batchId' | 'expiresAt'>) => ({
+  [PK]: SWEEP_PARTITION,
+  [SK]: `${String(batch.expiresAt).padStart(12, '0')}#${batch.customerId}#${batch.batchId}`,
+});
+
+/** A batch the expiry sweep should look at. */
+export interface SweepEntry {
+  customerId: string;
+  batchId: string;
+  expiresAt: number;
+}
 
 function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
   if (!item) return undefined;
@@ -133,6 +174,152 @@ export class BatchesRepository {
   }
 
   /**
+   * Takes one of the customer's `max` open-batch slots for `batchId` (true), or answers false when all are
+   * taken. Taking the slot of a batch that already holds one answers true (a retried create).
+   */
+  async takeOpenSlot(customerId: string, batchId: string, max: number): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: openSlotsKey(customerId),
+          UpdateExpression: 'ADD #open :ids',
+          ConditionExpression: 'attribute_not_exists(#open) OR size(#open) < :max OR contains(#open, :id)',
+          ExpressionAttributeNames: { '#open': 'open' },
+          ExpressionAttributeValues: { ':ids': new Set([batchId]), ':max': max, ':id': batchId },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** The ids holding the customer's open-batch slots. */
+  async openSlots(customerId: string): Promise<string[]> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: openSlotsKey(customerId), ConsistentRead: true }),
+    );
+    return [...((Item?.open as Set<string> | undefined) ?? [])];
+  }
+
+  /** Gives a batch's slot back; idempotent (and a no-op once the customer's data is erased). */
+  async releaseSlot(customerId: string, batchId: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: openSlotsKey(customerId),
+          UpdateExpression: 'DELETE #open :ids',
+          ConditionExpression: 'attribute_exists(#pk)',
+          ExpressionAttributeNames: { '#open': 'open', '#pk': PK },
+          ExpressionAttributeValues: { ':ids': new Set([batchId]) },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  /** Puts a batch where the expiry sweep finds it once its window has ended. */
+  async registerForSweep(batch: Pick<BatchRecord, 'customerId' | 'batchId' | 'expiresAt'>): Promise<void> {
+    const { customerId, batchId, expiresAt } = batch;
+    await this.doc.send(
+      new PutCommand({ TableName: this.tableName, Item: { ...sweepKey(batch), customerId, batchId, expiresAt } }),
+    );
+  }
+
+  /** The open batches whose window ended at or before `nowSeconds`, oldest first. */
+  async dueForSweep(nowSeconds: number, limit: number): Promise<SweepEntry[]> {
+    const { Items = [] } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: '#p = :p AND #s <= :due',
+        ExpressionAttributeNames: { '#p': PK, '#s': SK },
+        // `~` sorts after every id character: every batch whose window ended in that second is included.
+        ExpressionAttributeValues: { ':p': SWEEP_PARTITION, ':due': `${String(nowSeconds).padStart(12, '0')}#~` },
+        Limit: limit,
+      }),
+    );
+    return Items.map((item) => ({
+      customerId: item.customerId as string,
+      batchId: item.batchId as string,
+      expiresAt: item.expiresAt as number,
+    }));
+  }
+
+  /** Frees the batch's slot and takes it out of the sweep: once it has ended, or when its create failed. */
+  async releaseOpenBatch(batch: Pick<BatchRecord, 'customerId' | 'batchId' | 'expiresAt'>): Promise<void> {
+    await this.releaseSlot(batch.customerId, batch.batchId);
+    await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: sweepKey(batch) }));
+  }
+
+  /**
+   * Takes `tokens` of the customer's enqueued-token allowance for `model` for a batch, within `limit`. The
+   * batch's id goes into the item with them, so a redelivered validation takes them once. Answers whether
+   * they are held, and how many tokens are enqueued for the model.
+   */
+  async takeEnqueued(
+    customerId: string,
+    model: string,
+    batchId: string,
+    tokens: number,
+    limit: number,
+  ): Promise<{ taken: boolean; enqueued: number }> {
+    if (tokens > limit) return { taken: false, enqueued: await this.enqueuedTokens(customerId, model) };
+    try {
+      const { Attributes } = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: enqueuedKey(customerId, model),
+          UpdateExpression: 'ADD #tokens :tokens, #batches :ids',
+          ConditionExpression:
+            '(attribute_not_exists(#tokens) OR #tokens <= :room) AND ' +
+            '(attribute_not_exists(#batches) OR NOT contains(#batches, :id))',
+          ExpressionAttributeNames: { '#tokens': 'tokens', '#batches': 'batches' },
+          ExpressionAttributeValues: {
+            ':tokens': tokens,
+            ':ids': new Set([batchId]),
+            ':room': limit - tokens,
+            ':id': batchId,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { taken: true, enqueued: (Attributes?.tokens as number | undefined) ?? tokens };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: enqueuedKey(customerId, model), ConsistentRead: true }),
+    );
+    const taken = ((Item?.batches as Set<string> | undefined) ?? new Set()).has(batchId);
+    return { taken, enqueued: (Item?.tokens as number | undefined) ?? 0 };
+  }
+
+  /** Tokens enqueued for `model` by the customer's open batches. */
+  async enqueuedTokens(customerId: string, model: string): Promise<number> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: enqueuedKey(customerId, model), ConsistentRead: true }),
+    );
+    return (Item?.tokens as number | undefined) ?? 0;
+  }
+
+  /** Gives back enqueued tokens (a settled line's, or a whole batch's that did not start). */
+  async releaseEnqueued(customerId: string, model: string, tokens: number, batchId?: string): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: enqueuedKey(customerId, model),
+        UpdateExpression: `ADD #tokens :minus${batchId ? ' DELETE #batches :ids' : ''}`,
+        ExpressionAttributeNames: { '#tokens': 'tokens', ...(batchId ? { '#batches': 'batches' } : {}) },
+        ExpressionAttributeValues: { ':minus': -tokens, ...(batchId ? { ':ids': new Set([batchId]) } : {}) },
+      }),
+    );
+  }
+
+  /**
    * Moves a batch from one of `from` to `to`, stamping the time and setting `fields`. False when the batch was
    * not in one of `from` (another worker or a cancel got there first): each transition happens once.
    */
@@ -155,8 +342,9 @@ export class BatchesRepository {
     from.forEach((status, i) => {
       values[`:from${i}`] = status;
     });
+    let moved: BatchRecord;
     try {
-      await this.doc.send(
+      const { Attributes } = await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: batchKey(customerId, batchId),
@@ -164,13 +352,18 @@ export class BatchesRepository {
           ConditionExpression: `#status IN (${from.map((_, i) => `:from${i}`).join(', ')})`,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
         }),
       );
-      return true;
+      moved = strip<BatchRecord>(Attributes) as BatchRecord;
     } catch (error) {
       if (isConditionFailure(error)) return false;
       throw error;
     }
+    // The transition into an end happens once; a crash before this leaves the slot to `healSlots` and the
+    // sweep entry to the sweep, which both check the batch itself.
+    if (FINAL_STATUSES.has(to)) await this.releaseOpenBatch(moved);
+    return true;
   }
 
   async getLine(customerId: string, batchId: string, index: number): Promise<LineResult | undefined> {

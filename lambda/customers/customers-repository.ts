@@ -14,7 +14,11 @@ import type { CustomPlan } from './plans';
 const { partitionKey: PK, sortKey: SK, byCreatedIndex: BY_CREATED } = CUSTOMERS_TABLE;
 const CUSTOMERS_PARTITION = 'CUSTOMERS';
 
-export type CustomerStatus = 'creating' | 'active' | 'revoking' | 'revoked';
+/**
+ * `creating` -> `active` -> `revoking` -> `revoked` (-> `creating` again on `customers reactivate`);
+ * `deleting` -> `deleted` (`customers delete`): a deleted customer keeps its profile for billing, never a key.
+ */
+export type CustomerStatus = 'creating' | 'active' | 'revoking' | 'revoked' | 'deleting' | 'deleted';
 
 export interface CustomerRecord {
   customerId: string;
@@ -46,6 +50,8 @@ export interface CustomerRecord {
   namedKeySlotsSince?: string;
   createdAt: string;
   updatedAt: string;
+  /** When `customers delete` finished (ISO time). */
+  deletedAt?: string;
 }
 
 export interface KeyRecord {

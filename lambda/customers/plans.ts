@@ -40,6 +40,7 @@ export interface PlanView {
       completion_windows: string[];
       max_open_batches: number;
       max_lines_per_batch: number;
+      max_enqueued_tokens_per_model: number;
     };
     spend_limit: { available: boolean; default_monthly_usd: number | null; alert_thresholds_percent: number[] };
     lora_fine_tuning: {
@@ -50,6 +51,8 @@ export interface PlanView {
       lora_alpha: { min: number; max: number };
       target_modules: string[];
     };
+    /** The customer's storage quota (all its files) and the Files API's limits. */
+    files: { storage_quota_bytes: number; max_file_bytes: number; max_parts_per_upload: number };
   };
   edge: {
     requests_per_second: number;
@@ -135,6 +138,7 @@ export function planView(config: TierlineConfig, tier: TierName, custom?: Custom
         completion_windows: completionWindows(t.batch.maxCompletionWindowHours),
         max_open_batches: t.batch.maxOpenBatches,
         max_lines_per_batch: t.batch.maxLinesPerBatch,
+        max_enqueued_tokens_per_model: t.batch.maxEnqueuedTokensPerModel,
       },
       spend_limit: {
         available: t.spendLimit.allowed,
@@ -148,6 +152,11 @@ export function planView(config: TierlineConfig, tier: TierName, custom?: Custom
         lora_ranks: config.fineTuning.lora.ranks,
         lora_alpha: config.fineTuning.lora.alpha,
         target_modules: config.fineTuning.lora.targetModules,
+      },
+      files: {
+        storage_quota_bytes: t.storageQuotaBytes,
+        max_file_bytes: config.files.maxFileBytes,
+        max_parts_per_upload: config.files.maxPartsPerUpload,
       },
     },
     edge: edgeView(custom?.edge ?? t.edge),

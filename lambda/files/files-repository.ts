@@ -42,6 +42,9 @@ export interface UploadRecord {
   expiresAt: number;
   /** The file the upload becomes: chosen at creation, so a retried `complete` writes the same file. */
   fileId: string;
+  /** Parts added so far, and their bytes (bounded: `files.maxPartsPerUpload`, twice the upload's bytes). */
+  partCount?: number;
+  partBytes?: number;
 }
 
 export interface UploadPartRecord {
@@ -73,6 +76,17 @@ const uploadKey = (customerId: string, uploadId: string) => ({
   [PK]: customerPartition(customerId),
   [SK]: `UPLOAD#${uploadId}`,
 });
+/** What a customer stores (bytes of its files), for the storage quota. */
+const storageKey = (customerId: string) => ({ [PK]: customerPartition(customerId), [SK]: 'STORAGE' });
+/** Bytes reserved for a file being stored, until its record is written. */
+const holdKey = (customerId: string, fileId: string) => ({
+  [PK]: customerPartition(customerId),
+  [SK]: `HOLD#${fileId}`,
+});
+/** `HOLD#<fileId>#<attempt>` -> the file id. */
+const fileIdOfHold = (sortKey: string) => sortKey.slice('HOLD#'.length, sortKey.lastIndexOf('#'));
+/** Longer than any store takes (an API request lasts at most 29 s; a 200 MB `complete` well under this). */
+export const HOLD_SECONDS = 15 * 60;
 const partKey = (customerId: string, uploadId: string, partId: string) => ({
   [PK]: customerPartition(customerId),
   [SK]: `UPLOAD#${uploadId}#PART#${partId}`,
@@ -93,8 +107,8 @@ export class FilesRepository {
     private readonly tableName: string,
   ) {}
 
-  /** Writes a file's metadata once; writing the same file again (a retry) changes nothing. */
-  async putFile(file: FileRecord): Promise<void> {
+  /** Writes a file's metadata once; writing the same file again (a retry) changes nothing and answers false. */
+  async putFile(file: FileRecord): Promise<boolean> {
     try {
       await this.doc.send(
         new PutCommand({
@@ -108,8 +122,125 @@ export class FilesRepository {
           ExpressionAttributeNames: { '#pk': PK },
         }),
       );
+      return true;
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
+      return false;
+    }
+  }
+
+  /**
+   * Adds `bytes` to what the customer stores, if the total stays within `quotaBytes` (true); without a quota,
+   * always (a batch's output, already paid for). One conditional update: concurrent uploads cannot pass it.
+   * With `holdId` (the file's id), a hold item records the reservation until {@link releaseHold}: a recount
+   * keeps what is in flight, and forgets what a crash left once it is older than {@link HOLD_SECONDS}.
+   */
+  async reserveStorage(customerId: string, bytes: number, quotaBytes?: number, holdId?: string): Promise<boolean> {
+    if (quotaBytes !== undefined && bytes > quotaBytes) return false;
+    if (holdId) {
+      const at = Math.floor(Date.now() / 1000);
+      await this.doc.send(
+        new PutCommand({ TableName: this.tableName, Item: { ...holdKey(customerId, holdId), bytes, at } }),
+      );
+    }
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: storageKey(customerId),
+          UpdateExpression: 'ADD #bytes :bytes',
+          ...(quotaBytes === undefined
+            ? {}
+            : { ConditionExpression: 'attribute_not_exists(#bytes) OR #bytes <= :room' }),
+          ExpressionAttributeNames: { '#bytes': 'bytes' },
+          ExpressionAttributeValues: {
+            ':bytes': bytes,
+            ...(quotaBytes === undefined ? {} : { ':room': quotaBytes - bytes }),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (holdId) await this.releaseHold(customerId, holdId);
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Ends a hold: its file's record now counts (or the store failed and its bytes were given back). */
+  async releaseHold(customerId: string, holdId: string): Promise<void> {
+    await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: holdKey(customerId, holdId) }));
+  }
+
+  /** Gives back what a deleted file (or a failed store) held. */
+  async releaseStorage(customerId: string, bytes: number): Promise<void> {
+    if (bytes <= 0) return;
+    await this.reserveStorage(customerId, -bytes);
+  }
+
+  /** Bytes the customer stores, as the counter has them. */
+  async storedBytes(customerId: string): Promise<number> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: storageKey(customerId), ConsistentRead: true }),
+    );
+    return (Item?.bytes as number | undefined) ?? 0;
+  }
+
+  /**
+   * Sets the counter to the customer's file records plus the holds of stores in flight, and answers it:
+   * repairs what a crash between reserving and writing a file left counted (its hold, once older than
+   * {@link HOLD_SECONDS}, no longer counts and is removed).
+   *
+   * Safe beside concurrent stores: the counter is read first and written back only if it has not moved
+   * (a store that reserved meanwhile would otherwise be overwritten, and the quota passed); and the holds are
+   * read before the files, because a store writes its hold before it counts and its file before it drops
+   * the hold: a store this recount misses as a hold either counts after the read (the write is refused) or is
+   * already a file (read next). A file whose record and hold are both read counts once.
+   */
+  async recountStorage(customerId: string): Promise<number> {
+    const before = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: storageKey(customerId), ConsistentRead: true }),
+    );
+    const counted = before.Item?.bytes as number | undefined;
+    const staleBefore = Math.floor(Date.now() / 1000) - HOLD_SECONDS;
+    let bytes = 0;
+    // A store between the two reads shows as its hold and then as its file: its bytes count once.
+    const held = new Set<string>();
+    for (const prefix of ['HOLD#', 'FILE#']) {
+      const query = {
+        TableName: this.tableName,
+        KeyConditionExpression: '#p = :p AND begins_with(#s, :prefix)',
+        ExpressionAttributeNames: { '#p': PK, '#s': SK },
+        ExpressionAttributeValues: { ':p': customerPartition(customerId), ':prefix': prefix },
+        ConsistentRead: true,
+      };
+      for await (const item of queryAll(this.doc, query, (raw) => raw)) {
+        if (prefix === 'HOLD#' && (item.at as number) < staleBefore) {
+          await this.doc.send(
+            new DeleteCommand({ TableName: this.tableName, Key: { [PK]: item[PK], [SK]: item[SK] } }),
+          );
+          continue;
+        }
+        if (prefix === 'HOLD#') held.add(fileIdOfHold(item[SK] as string));
+        else if (held.has(item.fileId as string)) continue;
+        bytes += (item.bytes as number | undefined) ?? 0;
+      }
+    }
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...storageKey(customerId), bytes },
+          ConditionExpression: counted === undefined ? 'attribute_not_exists(#bytes)' : '#bytes = :counted',
+          ExpressionAttributeNames: { '#bytes': 'bytes' },
+          ...(counted === undefined ? {} : { ExpressionAttributeValues: { ':counted': counted } }),
+        }),
+      );
+      return bytes;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      // Another store or delete moved the counter meanwhile: it stays as they left it.
+      return this.storedBytes(customerId);
     }
   }
 
@@ -195,6 +326,57 @@ export class FilesRepository {
       if (isConditionFailure(error)) return false;
       throw error;
     }
+  }
+
+  /**
+   * Counts a part on its pending upload before it is stored, within `maxParts` parts and `maxBytes` bytes of
+   * parts. Answers 'ok', or which bound it would pass, or 'not_pending'.
+   */
+  async countPart(
+    customerId: string,
+    uploadId: string,
+    bytes: number,
+    bounds: { maxParts: number; maxBytes: number },
+  ): Promise<'ok' | 'too_many_parts' | 'too_many_bytes' | 'not_pending'> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: uploadKey(customerId, uploadId),
+          UpdateExpression: 'ADD #parts :one, #partBytes :bytes',
+          ConditionExpression:
+            '#status = :pending AND (attribute_not_exists(#parts) OR #parts < :maxParts) AND ' +
+            '(attribute_not_exists(#partBytes) OR #partBytes <= :room)',
+          ExpressionAttributeNames: { '#status': 'status', '#parts': 'partCount', '#partBytes': 'partBytes' },
+          ExpressionAttributeValues: {
+            ':one': 1,
+            ':bytes': bytes,
+            ':pending': 'pending',
+            ':maxParts': bounds.maxParts,
+            ':room': bounds.maxBytes - bytes,
+          },
+        }),
+      );
+      return 'ok';
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+    const upload = await this.getUpload(customerId, uploadId);
+    if (upload?.status !== 'pending') return 'not_pending';
+    return (upload.partCount ?? 0) >= bounds.maxParts ? 'too_many_parts' : 'too_many_bytes';
+  }
+
+  /** Takes back a part counted by {@link countPart} whose content could not be stored. */
+  async uncountPart(customerId: string, uploadId: string, bytes: number): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: uploadKey(customerId, uploadId),
+        UpdateExpression: 'ADD #parts :minusOne, #partBytes :minusBytes',
+        ExpressionAttributeNames: { '#parts': 'partCount', '#partBytes': 'partBytes' },
+        ExpressionAttributeValues: { ':minusOne': -1, ':minusBytes': -bytes },
+      }),
+    );
   }
 
   async putPart(part: UploadPartRecord): Promise<void> {

@@ -1,4 +1,5 @@
 import type { FilesConfig } from '../../lib/config/schema';
+import { randomBase62 } from '../customers/api-keys';
 import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../openai/errors';
 import type { FileStorage } from './file-storage';
 import type { FileListQuery, FilePurpose, FileRecord, FilesRepository } from './files-repository';
@@ -63,6 +64,36 @@ export function throwIfInvalid(validator: JsonlValidator): number {
   return report.lines;
 }
 
+/** 400 for a file the customer's storage quota cannot hold, with the numbers. */
+export function storageQuotaExceeded(quotaBytes: number, storedBytes: number, bytes: number): BadRequestError {
+  return new BadRequestError(
+    `Storing this file (${bytes} bytes) would pass your storage quota of ${quotaBytes} bytes ` +
+      `(${storedBytes} bytes stored). Delete files you no longer need (DELETE /v1/files/{file_id}); ` +
+      'see GET /v1/plans for the quota of each tier.',
+    'file',
+    'storage_quota_exceeded',
+  );
+}
+
+/**
+ * Counts `bytes` against the customer's storage quota (always counted; refused only with a quota). A refusal
+ * first recounts from the file records, so bytes a crash left counted never keep a customer out.
+ */
+export async function reserveStorage(
+  repository: FilesRepository,
+  customerId: string,
+  fileId: string,
+  bytes: number,
+  quotaBytes?: number,
+): Promise<string> {
+  // One hold per attempt: two completes of one upload must not end each other's hold.
+  const holdId = `${fileId}#${randomBase62(8)}`;
+  if (await repository.reserveStorage(customerId, bytes, quotaBytes, holdId)) return holdId;
+  const stored = await repository.recountStorage(customerId);
+  if (await repository.reserveStorage(customerId, bytes, quotaBytes, holdId)) return holdId;
+  throw storageQuotaExceeded(quotaBytes ?? 0, stored, bytes);
+}
+
 export interface FilesServiceOptions {
   repository: FilesRepository;
   storage: FileStorage;
@@ -78,8 +109,15 @@ export class FilesService {
     return this.options.now?.() ?? new Date();
   }
 
-  /** Stores an uploaded file after checking it: JSONL, one object per line, within the size and line limits. */
-  async create(customerId: string, input: { filename: string; purpose: FilePurpose; content: Uint8Array }) {
+  /**
+   * Stores an uploaded file after checking it: JSONL, one object per line, within the size and line limits, and
+   * within the customer's storage quota (its tier's `storageQuotaBytes`; counted, never refused, without one).
+   */
+  async create(
+    customerId: string,
+    input: { filename: string; purpose: FilePurpose; content: Uint8Array },
+    quotaBytes?: number,
+  ) {
     const { config, storage, repository } = this.options;
     if (input.content.byteLength > config.maxFileBytes) throw new PayloadTooLargeError(config.maxFileBytes);
     let lines = 0;
@@ -100,10 +138,18 @@ export class FilesService {
       createdAt: Math.floor(now.getTime() / 1000),
       objectKey: contentKey(customerId, fileId),
     };
-    // Content first: metadata never points at content that is not there. A crash between the two leaves an
-    // object that no record names: nobody can read it, and the client's retry uploads a new file.
-    await storage.put(record.objectKey, input.content);
-    await repository.putFile(record);
+    const hold = await reserveStorage(repository, customerId, fileId, record.bytes, quotaBytes);
+    try {
+      // Content first: metadata never points at content that is not there. A crash between the two leaves an
+      // object that no record names: nobody can read it, and the client's retry uploads a new file.
+      await storage.put(record.objectKey, input.content);
+      await repository.putFile(record);
+    } catch (error) {
+      await repository.releaseStorage(customerId, record.bytes);
+      await repository.releaseHold(customerId, hold);
+      throw error;
+    }
+    await repository.releaseHold(customerId, hold);
     return record;
   }
 
@@ -131,7 +177,10 @@ export class FilesService {
       createdAt: Math.floor(this.now().getTime() / 1000),
       objectKey,
     };
-    await this.options.repository.putFile(record);
+    // Counted once (a retry writes no second record), and never refused: the batch that made it is paid for.
+    if (await this.options.repository.putFile(record)) {
+      await this.options.repository.reserveStorage(input.customerId, bytes);
+    }
     return (await this.options.repository.getFile(input.customerId, input.fileId)) ?? record;
   }
 
@@ -171,6 +220,8 @@ export class FilesService {
       ? await this.options.repository.deleteFile(customerId, fileId)
       : undefined;
     if (!file) throw fileNotFound(fileId);
+    // Only the request that deleted the record gives its bytes back: a repeated delete finds nothing.
+    await this.options.repository.releaseStorage(customerId, file.bytes);
     await this.options.storage.delete(file.objectKey);
     return file;
   }

@@ -2,7 +2,14 @@ import type { FilesConfig } from '../../lib/config/schema';
 import { BadRequestError, HttpError, NotFoundError } from '../openai/errors';
 import type { FileStorage } from './file-storage';
 import type { FilePurpose, FileRecord, FilesRepository, UploadPartRecord, UploadRecord } from './files-repository';
-import { checkFilename, contentKey, isAdapterArchive, throwIfInvalid } from './files-service';
+import {
+  checkFilename,
+  contentKey,
+  isAdapterArchive,
+  reserveStorage,
+  storageQuotaExceeded,
+  throwIfInvalid,
+} from './files-service';
 import { isWellFormedId, newFileId, newPartId, newUploadId } from './ids';
 import { JsonlValidator } from './jsonl';
 
@@ -33,9 +40,11 @@ export class UploadsService {
     return Math.floor((this.options.now?.() ?? new Date()).getTime() / 1000);
   }
 
+  /** Opens an upload; with a storage quota, one the customer's stored files leave no room for is refused now. */
   async create(
     customerId: string,
     input: { filename: unknown; purpose: FilePurpose; bytes: unknown; mimeType: unknown },
+    quotaBytes?: number,
   ): Promise<UploadRecord> {
     const { config } = this.options;
     if (typeof input.bytes !== 'number' || !Number.isInteger(input.bytes) || input.bytes < 1) {
@@ -50,6 +59,17 @@ export class UploadsService {
     }
     if (typeof input.mimeType !== 'string' || input.mimeType === '') {
       throw new BadRequestError("Missing required parameter: 'mime_type'.", 'mime_type', 'missing_required_parameter');
+    }
+    if (quotaBytes !== undefined) {
+      // A check, not a reservation: an upload that is never completed holds nothing. `complete` reserves.
+      const { repository } = this.options;
+      const bytes = input.bytes;
+      if (
+        (await repository.storedBytes(customerId)) + bytes > quotaBytes &&
+        (await repository.recountStorage(customerId)) + bytes > quotaBytes
+      ) {
+        throw storageQuotaExceeded(quotaBytes, await repository.storedBytes(customerId), bytes);
+      }
     }
     const createdAt = this.nowSeconds();
     const now = this.options.now?.() ?? new Date();
@@ -105,6 +125,33 @@ export class UploadsService {
         'data',
       );
     }
+    const { repository, config } = this.options;
+    // Counted before it is stored, so an upload holds at most this many parts and bytes of parts in S3.
+    // Twice the upload's bytes leaves room to send again parts whose answer was lost.
+    const maxBytes = 2 * upload.bytes;
+    const counted = await repository.countPart(customerId, uploadId, data.byteLength, {
+      maxParts: config.maxPartsPerUpload,
+      maxBytes,
+    });
+    if (counted === 'not_pending') await this.pending(customerId, uploadId);
+    if (counted === 'too_many_parts') {
+      throw new BadRequestError(
+        `Upload ${uploadId} has ${config.maxPartsPerUpload} parts, the most one upload takes. ` +
+          'Send larger parts (up to 4 MiB each), or complete it with the parts it has.',
+        'data',
+        'too_many_parts',
+      );
+    }
+    if (counted === 'too_many_bytes') {
+      throw new HttpError(
+        413,
+        'invalid_request_error',
+        `The parts of upload ${uploadId} would hold more than ${maxBytes} bytes, twice the ${upload.bytes} ` +
+          'bytes it was created for. Complete it with the parts you need, or cancel it and create a new one.',
+        'request_too_large',
+        'data',
+      );
+    }
     const now = this.options.now?.() ?? new Date();
     const partId = newPartId(now);
     const part: UploadPartRecord = {
@@ -115,8 +162,13 @@ export class UploadsService {
       createdAt: this.nowSeconds(),
       objectKey: partsKey(customerId, uploadId, partId),
     };
-    await this.options.storage.put(part.objectKey, data);
-    await this.options.repository.putPart(part);
+    try {
+      await this.options.storage.put(part.objectKey, data);
+      await repository.putPart(part);
+    } catch (error) {
+      await repository.uncountPart(customerId, uploadId, data.byteLength);
+      throw error;
+    }
     return part;
   }
 
@@ -129,6 +181,7 @@ export class UploadsService {
     customerId: string,
     uploadId: string,
     partIds: unknown,
+    quotaBytes?: number,
   ): Promise<{ upload: UploadRecord; file: FileRecord }> {
     const existing = await this.get(customerId, uploadId);
     if (existing.status === 'completed') return { upload: existing, file: await this.fileOf(existing) };
@@ -173,10 +226,23 @@ export class UploadsService {
       if (!archive) lines = throwIfInvalid(validator);
     }
     const objectKey = contentKey(customerId, upload.fileId);
+    // The file's bytes are reserved before it is assembled; every way this complete does not make the file
+    // (a bad file, a concurrent complete or cancel that won) gives them back.
+    let hold: string;
+    try {
+      hold = await reserveStorage(repository, customerId, upload.fileId, upload.bytes, quotaBytes);
+    } catch (error) {
+      // A concurrent complete of the same upload holds the bytes, and made the file: answer it.
+      const now = await this.get(customerId, uploadId);
+      if (now.status === 'completed') return { upload: now, file: await this.fileOf(now) };
+      throw error;
+    }
     let bytes: number;
     try {
       ({ bytes } = await storage.compose(objectKey, checkedChunks()));
     } catch (error) {
+      await repository.releaseStorage(customerId, upload.bytes);
+      await repository.releaseHold(customerId, hold);
       // A concurrent complete or cancel ended the upload and deleted its parts while they were read here: answer
       // as that request left it (the same file, or why it takes no more changes), not with the missing part.
       const now = await this.get(customerId, uploadId);
@@ -196,6 +262,8 @@ export class UploadsService {
     };
     await repository.putFile(file);
     if (!(await repository.finishUpload(customerId, uploadId, 'completed'))) {
+      // Another complete made the file (and counted it), or a cancel ended the upload: ours is not counted.
+      await repository.releaseStorage(customerId, upload.bytes);
       const now = await this.get(customerId, uploadId);
       if (now.status !== 'completed') {
         // Cancelled (or expired) while the parts were assembled: the upload ends that way, without a file.
@@ -204,6 +272,7 @@ export class UploadsService {
         await this.pending(customerId, uploadId);
       }
     }
+    await repository.releaseHold(customerId, hold);
     // The parts are no longer needed; the lifecycle rule on `parts/` removes any this misses.
     await Promise.allSettled(ordered.map((part) => storage.delete(part.objectKey)));
     return {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
+import type { TierName } from '../../lib/config/schema';
 import { HttpError, InternalServerError, NotFoundError } from '../openai/errors';
 import { tierlineOpenApiDocument } from './openapi/document';
 import { corsForOrigins, matchesARoute, requestSizeLimit } from './request-guards';
@@ -32,8 +33,10 @@ function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
   v1.route('/', chatCompletionRoutes(deps));
   v1.route('/', usageRoutes(deps));
   if (deps.files) {
-    v1.route('/', fileRoutes(deps.files));
-    v1.route('/', uploadRoutes(deps.files));
+    // Each tier's storage quota from the config, unless the caller set its own.
+    const files = { storageQuotaBytes: (tier: TierName) => deps.config.tiers[tier].storageQuotaBytes, ...deps.files };
+    v1.route('/', fileRoutes(files));
+    v1.route('/', uploadRoutes(files));
   }
   if (deps.batches) v1.route('/', batchRoutes(deps.batches));
   if (deps.fineTuningJobs) v1.route('/', fineTuningJobRoutes(deps.fineTuningJobs));

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import type { TierlineConfig } from '../../lib/config/schema';
+import type { TierlineConfig, TierName } from '../../lib/config/schema';
 import type { BatchService } from '../batches/batch-service';
 import type { Principal } from '../customers/authenticate';
 import type { CustomersRepository } from '../customers/customers-repository';
@@ -70,6 +70,8 @@ export interface ApiDependencies {
 export interface FilesApi {
   files: FilesService;
   uploads: UploadsService;
+  /** A tier's storage quota in bytes (`storageQuotaBytes`); absent: files are counted but never refused. */
+  storageQuotaBytes?: (tier: TierName) => number;
 }
 
 export type AppEnv = { Variables: { requestId: string; principal: Principal } };

@@ -109,6 +109,8 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       lora: { allowed: false, premiumPercent: 0, trainingUsdPerMillionTokens: 0 },
       // Per key: a little above the sum of the per-model RPMs (60/min = 1 rps), so the edge only stops floods.
       edge: { rateLimit: 2, burstLimit: 10, quota: { limit: 20_000, period: 'DAY' } },
+      // Anyone can sign up: 1 GB of files (fine-tune and batch files need the paying tiers anyway).
+      storageQuotaBytes: 1_000_000_000,
     },
     developer: {
       displayName: 'Developer',
@@ -136,6 +138,7 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       // LoRA at a premium: fine-tuned models cost 25% more per token than their base.
       lora: { allowed: true, premiumPercent: 25, trainingUsdPerMillionTokens: 3 },
       edge: { rateLimit: 50, burstLimit: 100 },
+      storageQuotaBytes: 100_000_000_000,
     },
     enterprise: {
       displayName: 'Enterprise',
@@ -170,6 +173,8 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       spendLimit: { allowed: true, alertThresholdsPercent: [50, 75, 90] },
       lora: { allowed: true, premiumPercent: 0, trainingUsdPerMillionTokens: 2 },
       edge: { rateLimit: 500, burstLimit: 1_000 },
+      // OpenAI's limit for an organization's files.
+      storageQuotaBytes: 1_000_000_000_000,
     },
   },
   fineTuning: {

@@ -100,6 +100,11 @@ export const tierSchema = z
         maxOpenBatches: positiveInt.default(10),
         /** Lines (requests) of one batch at most. */
         maxLinesPerBatch: positiveInt.default(50_000),
+        /**
+         * Tokens (prompt estimate + max output of every line) a customer may have enqueued per model across its
+         * open batches, OpenAI's "batch queue limit": taken when a batch is validated, given back line by line.
+         */
+        maxEnqueuedTokensPerModel: positiveInt.default(50_000_000),
       })
       .strict(),
     spendLimit: z
@@ -122,6 +127,11 @@ export const tierSchema = z
       })
       .strict(),
     edge: edgeSchema,
+    /**
+     * Bytes of files a customer may keep (uploads, and the batch output files Tierline writes for it). OpenAI
+     * allows an organization 1 TB. Batch output files are always written and counted, never refused.
+     */
+    storageQuotaBytes: positiveInt.default(100 * 1000 * 1000 * 1000),
   })
   .strict();
 export type TierConfig = z.infer<typeof tierSchema>;
@@ -347,6 +357,11 @@ export const filesSchema = z
     maxLinesPerFile: positiveInt,
     /** How long an upload (`POST /v1/uploads`) may stay open before it expires, in seconds (OpenAI: 1 hour). */
     uploadExpirySeconds: positiveInt,
+    /**
+     * Parts one upload takes at most. OpenAI's parts are up to 64 MB for 8 GB; here a part is at most one 4 MiB
+     * request, so a 200 MB file needs 48: the cap only stops an upload from growing without end.
+     */
+    maxPartsPerUpload: positiveInt.default(1_000),
   })
   .strict();
 export type FilesConfig = z.infer<typeof filesSchema>;
@@ -355,6 +370,7 @@ export const DEFAULT_FILES_CONFIG: FilesConfig = {
   maxFileBytes: 200 * 1000 * 1000,
   maxLinesPerFile: 50_000,
   uploadExpirySeconds: 3_600,
+  maxPartsPerUpload: 1_000,
 };
 /** What the customer console shows that only the operator knows. */
 export const consoleSchema = z

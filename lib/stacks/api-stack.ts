@@ -101,6 +101,8 @@ export class ApiStack extends Stack {
       openAIBaseUrl: this.api.openAIBaseUrl,
       customersTableName: props.customers.table.tableName,
       meteringTableName: props.metering.table.tableName,
+      filesTableName: props.files.table.tableName,
+      filesBucketName: props.files.bucketName,
       ledgerDeadLetterQueueUrl: props.ledgerDeadLetters.queue.queueUrl,
       usagePlanIds: Object.fromEntries(
         Object.entries(this.usagePlans.plans).map(([tier, plan]) => [tier, plan.usagePlanId]),

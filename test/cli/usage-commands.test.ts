@@ -103,8 +103,41 @@ describe('usage show / report / reconcile / recompute (against local mode)', () 
     });
   });
 
+  it("customers show: the plan's limits per model, the spend limit and this month's usage, as text and JSON", async () => {
+    const text = await cli('customers', 'show', ids.developer as string);
+    const json = JSON.parse((await cli('--json', 'customers', 'show', ids.developer as string)).out);
+
+    const tierLimits = config.tiers.developer.models[MODEL];
+    expect(text.code).toBe(0);
+    expect(text.out).toContain('limits per model (developer tier):');
+    expect(text.out).toContain(
+      `${MODEL.padEnd(28)} ${tierLimits?.rpm} RPM, ${tierLimits?.rpd} RPD, ${tierLimits?.tpm} TPM, ${tierLimits?.tpd} TPD`,
+    );
+    expect(text.out).toContain(`usage ${month}: 3 requests`);
+    expect(json).toMatchObject({ customerId: ids.developer, tier: 'developer', status: 'active' });
+    expect(json).not.toHaveProperty('keyHash');
+    expect(json.plan.custom).toBe(false);
+    expect(json.plan.models).toContainEqual({
+      model: MODEL,
+      requests_per_minute: tierLimits?.rpm,
+      requests_per_day: tierLimits?.rpd,
+      tokens_per_minute: tierLimits?.tpm,
+      tokens_per_day: tierLimits?.tpd,
+    });
+    expect(json.spend_limit_usd).toBe(config.tiers.developer.spendLimit.defaultMonthlyUsd ?? null);
+    expect(json.usage).toMatchObject({ month, total: { requests: 3 } });
+    expect(json.usage.models[MODEL].requests).toBe(3);
+    // The same figures `usage show` gives: one source, the aggregates and the spend item.
+    const usage = JSON.parse((await cli('--json', 'usage', 'show', ids.developer as string)).out);
+    expect(json.usage.total).toEqual(usage.total);
+    expect(json.usage.spend.settled_usd).toBe(usage.spend.settled_usd);
+    expect(Number(json.usage.total.cost_usd)).toBeGreaterThan(0);
+  });
+
   it('refuses a bad month and an unknown customer', async () => {
     expect((await cli('usage', 'show', 'cus_nope')).code).toBe(3); // not_found
+    expect((await cli('customers', 'show', 'cus_nope')).code).toBe(3);
+    expect((await cli('customers', 'show', ids.free as string, '--month', '2026-13')).code).toBe(2);
     expect((await cli('usage', 'report', '--month', '2026-13')).code).toBe(2); // invalid_input
   });
 });

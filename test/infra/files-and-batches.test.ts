@@ -147,4 +147,17 @@ describe('batch infrastructure', () => {
       AlarmActions: [Match.anyValue()],
     });
   });
+
+  it('queues an expiry sweep every 15 minutes, its undeliverable events going to the dead letters', () => {
+    api.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(15 minutes)',
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [queueId, 'Arn'] },
+          Input: JSON.stringify({ kind: 'sweep' }),
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [deadLettersId, 'Arn'] } },
+        }),
+      ],
+    });
+  });
 });

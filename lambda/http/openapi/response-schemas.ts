@@ -302,6 +302,7 @@ export const responseSchemas: Record<string, Schema> = {
         alert_thresholds_percent: { type: 'array', items: { type: 'number' } },
       }),
       lora_fine_tuning: object({ available: { type: 'boolean' }, premium_percent: { type: 'number' } }),
+      files: object({ storage_quota_bytes: int, max_file_bytes: int, max_parts_per_upload: int }),
     }),
     edge: object({
       requests_per_second: { type: 'number' },

@@ -40,7 +40,7 @@ function parseAfter(raw: string | undefined): string | undefined {
 }
 
 /** `POST/GET /files`, `GET/DELETE /files/{id}`, `GET /files/{id}/content`: OpenAI's Files API. */
-export function fileRoutes({ files }: FilesApi): Hono<AppEnv> {
+export function fileRoutes({ files, storageQuotaBytes }: FilesApi): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
 
   routes.post('/files', async (c) => {
@@ -54,11 +54,11 @@ export function fileRoutes({ files }: FilesApi): Hono<AppEnv> {
       );
     }
     const file = await formFile(form, 'file');
-    const record = await files.create(c.get('principal').customerId, {
-      filename: file.name,
-      purpose,
-      content: file.bytes,
-    });
+    const record = await files.create(
+      c.get('principal').customerId,
+      { filename: file.name, purpose, content: file.bytes },
+      storageQuotaBytes?.(c.get('principal').tier),
+    );
     return c.json(toOpenAIFile(record));
   });
 

@@ -4,17 +4,21 @@ import type { AppEnv, FilesApi } from '../types';
 import { formFile, readJsonObject, readMultipartForm } from './request-bodies';
 
 /** OpenAI's Uploads API: `POST /uploads`, `/uploads/{id}/parts`, `/uploads/{id}/complete`, `/uploads/{id}/cancel`. */
-export function uploadRoutes({ uploads }: FilesApi): Hono<AppEnv> {
+export function uploadRoutes({ uploads, storageQuotaBytes }: FilesApi): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
 
   routes.post('/uploads', async (c) => {
     const body = await readJsonObject(c);
-    const upload = await uploads.create(c.get('principal').customerId, {
-      filename: body.filename,
-      purpose: parseUploadPurpose(body.purpose),
-      bytes: body.bytes,
-      mimeType: body.mime_type,
-    });
+    const upload = await uploads.create(
+      c.get('principal').customerId,
+      {
+        filename: body.filename,
+        purpose: parseUploadPurpose(body.purpose),
+        bytes: body.bytes,
+        mimeType: body.mime_type,
+      },
+      storageQuotaBytes?.(c.get('principal').tier),
+    );
     return c.json(toOpenAIUpload(upload));
   });
 
@@ -31,6 +35,7 @@ export function uploadRoutes({ uploads }: FilesApi): Hono<AppEnv> {
       c.get('principal').customerId,
       c.req.param('uploadId'),
       body.part_ids,
+      storageQuotaBytes?.(c.get('principal').tier),
     );
     return c.json(toOpenAIUpload(upload, file));
   });

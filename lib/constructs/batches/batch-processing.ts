@@ -1,12 +1,14 @@
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
+import { SqsQueue } from 'aws-cdk-lib/aws-events-targets';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { BATCH_QUEUE_ENV } from '../../../lambda/batches/batch-queue';
+import { BATCH_QUEUE_ENV, type BatchMessage } from '../../../lambda/batches/batch-queue';
 import type { TierlineConfig } from '../../config/schema';
 import { TierlineFunction } from '../tierline-function';
 
@@ -34,6 +36,8 @@ export class BatchProcessing extends Construct {
   public readonly deadLetters: Queue;
   public readonly worker: TierlineFunction;
   public readonly deadLetterAlarm: Alarm;
+  /** Queues a `sweep` message that expires batches past their completion window (stuck or never run). */
+  public readonly expirySweep: Rule;
 
   constructor(scope: Construct, id: string, props: BatchProcessingProps) {
     super(scope, id);
@@ -98,6 +102,23 @@ export class BatchProcessing extends Construct {
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
     this.deadLetterAlarm.addAlarmAction(new SnsAction(props.notifications));
+
+    // Through the queue, not a direct invoke: the sweep runs under the worker's own concurrency and retries.
+    // Every 15 minutes: a batch is marked expired at most that long after its window (24 h or more) ends.
+    const sweep: BatchMessage = { kind: 'sweep' };
+    this.expirySweep = new Rule(this, 'ExpirySweep', {
+      description: 'Tierline: expires batches whose completion window has ended',
+      schedule: Schedule.rate(Duration.minutes(15)),
+      // A sweep EventBridge cannot deliver lands with the batch dead letters, whose alarm says so; the next
+      // one comes 15 minutes later anyway.
+      targets: [
+        new SqsQueue(this.queue, {
+          message: RuleTargetInput.fromObject(sweep),
+          deadLetterQueue: this.deadLetters,
+          retryAttempts: 3,
+        }),
+      ],
+    });
   }
 
   /** Lets `fn` queue batch work, and tells it the queue's URL. */

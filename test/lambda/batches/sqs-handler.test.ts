@@ -11,8 +11,9 @@ describe('batch worker SQS handler', () => {
     const logged: string[] = [];
     const handler = createBatchSqsHandler(
       async (m) => {
-        if (m.batchId === 'batch_fails') throw new Error('no capacity');
-        handled.push(m.batchId);
+        const id = m.kind === 'sweep' ? 'sweep' : m.batchId;
+        if (id === 'batch_fails') throw new Error('no capacity');
+        handled.push(id);
       },
       (text) => void logged.push(text),
     );

@@ -80,6 +80,11 @@ describe('API function (Lambda proxy events, customers in dynalite)', () => {
       );
       expect(free.edge.quota).toEqual({ limit: config.tiers.free.edge.quota?.limit, period: 'day' });
       expect(response.json.data[1].features.batch).toMatchObject({ available: true, discount_percent: 50 });
+      expect(response.json.data[0].features.files).toEqual({
+        storage_quota_bytes: 1_000_000_000,
+        max_file_bytes: 200_000_000,
+        max_parts_per_upload: 1_000,
+      });
     },
   );
 

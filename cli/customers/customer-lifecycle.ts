@@ -1,0 +1,135 @@
+import { CreateApiKeyCommand, DeleteApiKeyCommand } from '@aws-sdk/client-api-gateway';
+import type { ErasedData } from '../../lambda/batches/customer-data';
+import { issueApiKey, randomBase62 } from '../../lambda/customers/api-keys';
+import type { CustomerRecord } from '../../lambda/customers/customers-repository';
+import type { OperatorContext } from '../operator-context';
+import { OperatorError, tolerate } from '../operator-errors';
+import type { CustomerOperations } from './customer-operations';
+
+export interface DeletedCustomer {
+  /** False when an earlier run had already finished: this run only swept up what was left. */
+  deleted: boolean;
+  customer: CustomerRecord;
+  erased: ErasedData | null;
+}
+
+/**
+ * `customers reactivate` and `customers delete`: the ways out of `revoked` (a new key on the tier's plan, or
+ * the end of the customer with its billing records kept). Both are safe to re-run.
+ */
+export class CustomerLifecycle {
+  constructor(
+    private readonly ctx: OperatorContext,
+    private readonly operations: CustomerOperations,
+  ) {}
+
+  /**
+   * Gives a revoked customer a new key (shown once), a new API Gateway key and its tier's usage plan. Named keys
+   * stay revoked, and an Enterprise custom plan (deleted by `revoke`) must be created again. Runs as a create
+   * does: status `creating` first, so an interrupted run is finished by the next `reactivate` (or `revoke`).
+   */
+  async reactivate(customerId: string): Promise<{ customer: CustomerRecord; apiKey: string }> {
+    const { customers, apiGateway } = this.ctx.deps;
+    const customer = await this.ctx.getCustomer(customerId);
+    if (customer.status === 'active') {
+      throw new OperatorError(`Customer ${customerId} is already active.`, 'wrong_state');
+    }
+    if (customer.status === 'revoking') {
+      throw new OperatorError(
+        `The revocation of ${customerId} did not finish: run "customers revoke ${customerId}" first.`,
+        'wrong_state',
+      );
+    }
+    if (customer.status === 'deleting' || customer.status === 'deleted') {
+      throw new OperatorError(`Customer ${customerId} is ${customer.status}: it cannot come back.`, 'wrong_state');
+    }
+    // `creating` here is an interrupted reactivation (or create): clean up what it left, then start again.
+    if (customer.status === 'creating') await this.operations.removeAccess(customer);
+    const previous = customer.keyHash ? await customers.getKey(customer.keyHash) : undefined;
+
+    const issued = issueApiKey();
+    const usageIdentifierKey = randomBase62(40);
+    const usagePlanId = this.ctx.tierPlanId(customer.tier);
+    await customers.updateCustomer(customerId, { status: 'creating', pendingKeyHash: issued.hash });
+    let apiGatewayKeyId: string | undefined;
+    try {
+      const apiKey = await apiGateway.send(
+        new CreateApiKeyCommand({
+          name: this.ctx.apiGatewayKeyName(customerId),
+          description: `Tierline usage identifier of ${customerId} (not the customer's secret)`,
+          value: usageIdentifierKey,
+          enabled: true,
+          tags: { project: 'tierline', environment: this.ctx.env, customerId },
+        }),
+      );
+      apiGatewayKeyId = apiKey.id;
+      if (!apiGatewayKeyId) throw new Error('API Gateway returned no id for the new API key');
+      await this.ctx.attachKey(apiGatewayKeyId, usagePlanId);
+      await customers.putKey({
+        keyHash: issued.hash,
+        customerId,
+        tier: customer.tier,
+        usageIdentifierKey,
+        status: 'active',
+        createdAt: new Date().toISOString(),
+        // The spend limit the customer had still binds; a custom plan's limits went with the plan.
+        ...(previous?.spendLimitMicroUsd !== undefined ? { spendLimitMicroUsd: previous.spendLimitMicroUsd } : {}),
+      });
+      await customers.updateCustomer(
+        customerId,
+        { status: 'active', keyHash: issued.hash, keyHint: issued.hint, apiGatewayKeyId, usagePlanId },
+        { remove: ['pendingKeyHash'] },
+      );
+    } catch (error) {
+      // Back to revoked, with nothing of this run left working; what cannot be undone the next run cleans up.
+      await customers.deleteKey(issued.hash).catch(() => undefined);
+      if (apiGatewayKeyId) {
+        const apiKey = apiGatewayKeyId;
+        await tolerate(() => apiGateway.send(new DeleteApiKeyCommand({ apiKey })), 'NotFoundException').catch(
+          () => undefined,
+        );
+      }
+      await customers
+        .updateCustomer(customerId, { status: 'revoked' }, { remove: ['pendingKeyHash'] })
+        .catch(() => undefined);
+      throw error;
+    }
+    return { customer: await this.ctx.getCustomer(customerId), apiKey: issued.key };
+  }
+
+  /**
+   * Ends a customer: every key revoked, its API Gateway key taken off its usage plan and deleted, a custom
+   * plan deleted, its files, uploads and batches deleted (metadata and content), and its e-mail freed for a
+   * new customer. Kept (README, "Deleting a customer"): the profile, as status `deleted`, and every ledger
+   * record, usage aggregate and spend item, which billing needs. Re-running sweeps up again and changes
+   * nothing else.
+   */
+  async delete(customerId: string, options: { confirmed: boolean }): Promise<DeletedCustomer> {
+    const { customers } = this.ctx.deps;
+    const customer = await this.ctx.getCustomer(customerId);
+    if (!options.confirmed) {
+      throw new OperatorError(
+        `This deletes ${customerId} (${customer.email}): its keys, files and batches. Add --yes to confirm.`,
+        'invalid_input',
+      );
+    }
+    const eraser = this.ctx.deps.customerData;
+    if (!eraser) {
+      throw new OperatorError(
+        'This deployment publishes no files table and bucket to the CLI: redeploy the API stack.',
+        'no_deployment',
+      );
+    }
+    const alreadyDeleted = customer.status === 'deleted';
+    // First, so no other command (set-tier, rotate-key, reactivate) works on a customer being deleted.
+    if (!alreadyDeleted) await customers.updateCustomer(customerId, { status: 'deleting' });
+    await this.operations.removeAccess(customer, { unlinkPlans: true });
+    const erased = await eraser.erase(customerId);
+    // Only this customer's claim is removed: a new customer who took the address since keeps it.
+    await customers.releaseEmail(customer.email, customerId);
+    if (!alreadyDeleted) {
+      await customers.updateCustomer(customerId, { status: 'deleted', deletedAt: new Date().toISOString() });
+    }
+    return { deleted: !alreadyDeleted, customer: await this.ctx.getCustomer(customerId), erased };
+  }
+}
