@@ -18,12 +18,13 @@ import { RECONCILE_MARGIN_MS } from '../lambda/metering/reservations';
 import { loadConfig } from '../lib/config/load';
 import { startLocalMode } from '../local/local-mode';
 
+/** Also read by the child it starts (the crash test sets them low). */
 const MAX_REQUEST_S = Number(process.env.MAX_REQUEST_S ?? 10);
 const INTERVAL_S = Number(process.env.INTERVAL_S ?? 10);
 const STREAMS = Number(process.env.STREAMS ?? 5);
-const MODEL = 'llama-3.1-8b-instant';
+export const MODEL = 'llama-3.1-8b-instant';
 
-interface Served {
+export interface Served {
   url: string;
   keys: Record<string, string>;
 }
@@ -45,7 +46,7 @@ async function serve(dir: string, port: number): Promise<void> {
   console.log(JSON.stringify({ url: local.url, keys } satisfies Served));
 }
 
-function start(dir: string, port: number): Promise<{ child: ChildProcess; served: Served }> {
+export function start(dir: string, port: number): Promise<{ child: ChildProcess; served: Served }> {
   // Its own process group, so the kill reaches node under npx.
   const child = spawn('npx', ['tsx', __filename, 'serve', dir, String(port)], {
     detached: true,
@@ -62,7 +63,7 @@ function start(dir: string, port: number): Promise<{ child: ChildProcess; served
   });
 }
 
-async function get(served: Served, tier: string, route: string): Promise<Record<string, unknown>> {
+export async function get(served: Served, tier: string, route: string): Promise<Record<string, unknown>> {
   let response = await fetch(`${served.url}/v1/${route}`, {
     headers: { authorization: `Bearer ${served.keys[tier]}` },
   });
@@ -76,7 +77,7 @@ async function get(served: Served, tier: string, route: string): Promise<Record<
 }
 
 /** What the customers hold: Free's tokens today on the model, Developer's as well, and Developer's spend held. */
-async function holds(served: Served) {
+export async function holds(served: Served) {
   const tokensToday = async (tier: string) => {
     const limits = (await get(served, tier, 'limits')) as {
       data: { model: string; tokens_per_day: { used: number } }[];
@@ -92,7 +93,7 @@ async function holds(served: Served) {
   };
 }
 
-async function openStream(served: Served, tier: string): Promise<void> {
+export async function openStream(served: Served, tier: string): Promise<void> {
   const response = await fetch(`${served.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${served.keys[tier]}`, 'content-type': 'application/json' },
@@ -150,7 +151,7 @@ async function main(): Promise<void> {
 
 if (process.argv[2] === 'serve') {
   void serve(process.argv[3] as string, Number(process.argv[4]));
-} else {
+} else if (require.main === module) {
   main().catch((error) => {
     console.error(error);
     process.exit(1);
