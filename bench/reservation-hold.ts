@@ -21,6 +21,7 @@ import { startLocalMode } from '../local/local-mode';
 /** Also read by the child it starts (the crash test sets them low). */
 const MAX_REQUEST_S = Number(process.env.MAX_REQUEST_S ?? 10);
 const INTERVAL_S = Number(process.env.INTERVAL_S ?? 10);
+const MARGIN_S = Number(process.env.MARGIN_S ?? RECONCILE_MARGIN_MS / 1000);
 const STREAMS = Number(process.env.STREAMS ?? 5);
 export const MODEL = 'llama-3.1-8b-instant';
 
@@ -40,16 +41,22 @@ async function serve(dir: string, port: number): Promise<void> {
     backend: new TestModelBackend({ timeToFirstTokenMs: 20, tokensPerSecond: 2, replyTokens: 400 }),
     maxRequestMs: MAX_REQUEST_S * 1000,
     reconcileIntervalMs: INTERVAL_S * 1000,
+    reconcileMarginMs: MARGIN_S * 1000,
     log: (line) => console.error(line),
   });
   const keys = Object.fromEntries(local.demoCustomers.map((c) => [c.tier, c.apiKey]));
   console.log(JSON.stringify({ url: local.url, keys } satisfies Served));
 }
 
-export function start(dir: string, port: number): Promise<{ child: ChildProcess; served: Served }> {
+export function start(
+  dir: string,
+  port: number,
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; served: Served }> {
   // Its own process group, so the kill reaches node under npx.
   const child = spawn('npx', ['tsx', __filename, 'serve', dir, String(port)], {
     detached: true,
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
@@ -135,12 +142,12 @@ async function main(): Promise<void> {
     const heldSeconds = (performance.now() - killedAt) / 1000;
     const usage = (await get(second.served, 'developer', 'usage')) as { total?: unknown };
     process.kill(-(second.child.pid as number), 'SIGTERM');
-    const bound = MAX_REQUEST_S + RECONCILE_MARGIN_MS / 1000 + INTERVAL_S;
+    const bound = MAX_REQUEST_S + MARGIN_S + INTERVAL_S;
     console.log(`released: ${JSON.stringify(now)}`);
     console.log(`developer usage after reconciliation: ${JSON.stringify(usage.total)}`);
     console.log(
       `hold from SIGKILL to release: ${heldSeconds.toFixed(1)} s ` +
-        `(bound: max request ${MAX_REQUEST_S} s + margin ${RECONCILE_MARGIN_MS / 1000} s + interval ${INTERVAL_S} s ` +
+        `(bound: max request ${MAX_REQUEST_S} s + margin ${MARGIN_S} s + interval ${INTERVAL_S} s ` +
         `= ${bound} s, plus one reconciler run; in AWS 900 + 60 + 60 = 1,020 s)`,
     );
     await new Promise((resolve) => second.child.once('exit', resolve));

@@ -117,6 +117,8 @@ export interface LocalModeOptions {
   sagemaker?: SageMakerClient;
   /** A request's maximum duration, after which (plus a minute's margin) the reconciler takes it over. @default 15 min */
   maxRequestMs?: number;
+  /** The reconciler's margin past the maximum duration (the crash test shortens it). @default 60 s */
+  reconcileMarginMs?: number;
   /** How often the reconciler of crashed requests runs (EventBridge runs it every minute in AWS). @default 60 s */
   reconcileIntervalMs?: number;
 }
@@ -257,6 +259,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     // Local mode has no table stream: the aggregates follow each ledger write in-process.
     aggregateInline: options.aggregateInline ?? true,
     maxRequestMs: options.maxRequestMs,
+    reconcileMarginMs: options.reconcileMarginMs,
     now: options.now,
     logError,
   });

@@ -87,6 +87,8 @@ export interface RequestMeteringDependencies {
   reservations: ReservationBook;
   /** A request's maximum duration. @default {@link MAX_REQUEST_MS} */
   maxRequestMs?: number;
+  /** How long past its maximum duration the reconciler leaves a request alone. @default {@link RECONCILE_MARGIN_MS} */
+  reconcileMarginMs?: number;
   now?: () => Date;
   logError?: (message: string, details: Record<string, unknown>) => void;
 }
@@ -113,6 +115,10 @@ export class RequestMetering {
     if (custom) return custom;
     if (!offer) throw new Error(`model ${model} is not offered on ${principal.tier}`); // resolved before metering
     return offer;
+  }
+
+  private marginMs(): number {
+    return this.deps.reconcileMarginMs ?? RECONCILE_MARGIN_MS;
   }
 
   pricesOf(principal: Principal, model: string): TokenPrices {
@@ -164,7 +170,7 @@ export class RequestMetering {
       prices,
       startedAt: startedAt.toISOString(),
       deadline: new Date(
-        startedAt.getTime() + (this.deps.maxRequestMs ?? MAX_REQUEST_MS) + RECONCILE_MARGIN_MS,
+        startedAt.getTime() + (this.deps.maxRequestMs ?? MAX_REQUEST_MS) + this.marginMs(),
       ).toISOString(),
     };
     await this.deps.reservations.put(record);
@@ -345,7 +351,7 @@ export class RequestMetering {
     };
     // The reconciler takes a request over at its deadline; half the margin before, a request still billing
     // itself is late: it writes the ledger first and settles its holds to whatever record won.
-    const lateAt = Date.parse(record.deadline) - RECONCILE_MARGIN_MS / 2;
+    const lateAt = Date.parse(record.deadline) - this.marginMs() / 2;
     return {
       outputAllowance: reservation.outputAllowance,
       headers,
@@ -427,6 +433,8 @@ export function createMetering(options: {
   aggregateInline?: boolean;
   /** A request's maximum duration (when the reconciler may take it over, less the margin). @default 15 min */
   maxRequestMs?: number;
+  /** The reconciler's margin past that duration (shortened by the crash test). @default 60 s */
+  reconcileMarginMs?: number;
   now?: () => Date;
   logError?: (message: string, details: Record<string, unknown>) => void;
 }): MeteringParts {
@@ -462,6 +470,7 @@ export function createMetering(options: {
     ledger,
     reservations,
     maxRequestMs: options.maxRequestMs,
+    reconcileMarginMs: options.reconcileMarginMs,
     now,
     logError: options.logError,
   });
