@@ -4,7 +4,7 @@ import {
   MAX_OTHER_TAR_BYTES,
   readAdapterArchive,
 } from '../../../lambda/fine-tuning/adapter-archive';
-import { adapterFiles, entriesOf, safetensors, tarGzOf, zipOf } from '../../support/adapters';
+import { type ArchiveEntries, adapterFiles, entriesOf, safetensors, tarGzOf, zipOf } from '../../support/adapters';
 
 const LLAMA_8B = {
   hiddenSize: 4096,
@@ -127,11 +127,11 @@ describe('other entries of a tar.gz adapter', () => {
       { 'README.md': readme, ...entriesOf(files) },
       { ...entriesOf(files), 'README.md': readme },
       {
-        'adapter_config.json': entriesOf(files)['adapter_config.json'],
+        'adapter_config.json': JSON.stringify(files.config),
         'README.md': readme,
         'adapter_model.safetensors': files.weights,
       },
-    ]) {
+    ] as ArchiveEntries[]) {
       const archive = await readAdapterArchive(bufferSource(await tarGzOf(entries)));
       expect(archive.config.r).toBe(16);
       expect(Object.keys(archive.tensors)).toHaveLength(8);
