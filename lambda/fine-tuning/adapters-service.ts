@@ -209,7 +209,9 @@ export class AdaptersService {
     if (existing?.status === 'deleting') {
       // A DELETE of this very registration crashed part-way (the record marked, the rest left): never answer
       // that dead model. Finish the delete, then register afresh below, once its old component is gone.
-      await this.delete(principal.customerId, modelId);
+      await this.delete(principal.customerId, modelId).catch((error: unknown) => {
+        if (!(error instanceof NotFoundError)) throw error; // a twin registration (or DELETE) finished it first
+      });
       await this.requireComponentGone(existing);
     } else if (existing && existing.status !== 'deploying') {
       // The same registration again (a retry after a lost answer or a crash): answer it, finishing what is left.
