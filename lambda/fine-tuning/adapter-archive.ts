@@ -17,6 +17,11 @@ export const WEIGHTS_FILE = 'adapter_model.safetensors';
 const MAX_CONFIG_BYTES = 1024 * 1024;
 /** The safetensors format caps its header at 100 MB; an adapter's (a few hundred tensors) is tens of KB. */
 const MAX_HEADER_BYTES = 16 * 1024 * 1024;
+/**
+ * What a tar.gz may hold besides the two adapter files (PEFT's README.md, a tokenizer, training args), in all:
+ * they are read through and dropped, and past this a decompression bomb is refused instead of read for ever.
+ */
+export const MAX_OTHER_TAR_BYTES = 64 * 1024 * 1024;
 
 /** Where the archive's bytes come from: a buffer in tests and local mode, S3 range reads in AWS. */
 export interface ArchiveSource {
@@ -209,6 +214,14 @@ async function readZip(source: ArchiveSource): Promise<AdapterArchive> {
   }
 }
 
+/** An archive path that would land outside the folder it is unpacked in: absolute, a drive, or a `..` part. */
+export function isUnsafeArchivePath(path: string): boolean {
+  const normalized = path.replace(/\\/g, '/');
+  return (
+    normalized.startsWith('/') || /^[A-Za-z]:/.test(normalized) || normalized.split('/').some((part) => part === '..')
+  );
+}
+
 function missingFiles(hasConfig: boolean, hasWeights: boolean): void {
   const missing = [hasConfig ? undefined : CONFIG_FILE, hasWeights ? undefined : WEIGHTS_FILE].filter(Boolean);
   if (missing.length > 0) {
@@ -234,7 +247,14 @@ async function readTarGz(source: ArchiveSource): Promise<AdapterArchive> {
   const read = (async () => {
     let config: Record<string, unknown> | undefined;
     let tensors: Record<string, TensorInfo> | undefined;
+    let otherBytes = 0;
     for await (const entry of extract) {
+      if (isUnsafeArchivePath(entry.header.name)) {
+        // As yauzl refuses such names in a zip: an adapter's files never point outside its folder.
+        throw new InvalidAdapterError(
+          `the archive holds an entry outside its folder (${entry.header.name.slice(0, 100)}): use plain relative names`,
+        );
+      }
       const file = entry.header.type === 'file' ? adapterFileOf(entry.header.name) : undefined;
       const bytes = entry as unknown as AsyncIterable<Buffer>;
       if (file === CONFIG_FILE) {
@@ -247,6 +267,17 @@ async function readTarGz(source: ArchiveSource): Promise<AdapterArchive> {
         const prefix = await readKeepingPrefix(bytes, (head) => (head.length < 8 ? 8 : 8 + headerLength(head, size)));
         if (prefix.length < 8) throw new InvalidAdapterError(`${WEIGHTS_FILE} is too short to be a safetensors file`);
         tensors = parseSafetensorsHeader(prefix.subarray(8));
+      } else {
+        // Any other entry (a README.md, a folder, a link) is read through and dropped: tar-stream yields the next
+        // entry only once this one was consumed, so an unread one would stall the archive for ever.
+        for await (const chunk of bytes) {
+          otherBytes += chunk.length;
+          if (otherBytes > MAX_OTHER_TAR_BYTES) {
+            throw new InvalidAdapterError(
+              `the archive holds more than ${MAX_OTHER_TAR_BYTES / (1024 * 1024)} MiB besides ${CONFIG_FILE} and ${WEIGHTS_FILE}`,
+            );
+          }
+        }
       }
       // No early exit once both are found: reading to the end checks gzip's CRC (a cut upload fails here)
       // and finds a second adapter hidden further in.

@@ -107,6 +107,9 @@ function renamed(error: unknown, to: string): unknown {
   return new HttpError(error.status, error.type, error.message, error.code, to, error.headers);
 }
 
+/** How long to wait before registering again a model whose old adapter component is still being deleted. */
+const REDEPLOY_RETRY_AFTER_SECONDS = 30;
+
 function isAlreadyExists(error: unknown): boolean {
   return (error as Error).name === 'ValidationException' && /already exist/i.test((error as Error).message);
 }
@@ -203,8 +206,17 @@ export class AdaptersService {
     const modelKey = modelKeyFor(file.fileId, request);
     const modelId = `ft:${request.base_model}:${principal.customerId}:${request.name}:${modelKey}`;
     const existing = await models.get(modelId);
-    // The same registration again (a retry after a lost answer or a crash): answer it, finishing what is left.
-    if (existing && existing.status !== 'deploying') return existing;
+    if (existing?.status === 'deleting') {
+      // A DELETE of this very registration crashed part-way (the record marked, the rest left): never answer
+      // that dead model. Finish the delete, then register afresh below, once its old component is gone.
+      await this.delete(principal.customerId, modelId).catch((error: unknown) => {
+        if (!(error instanceof NotFoundError)) throw error; // a twin registration (or DELETE) finished it first
+      });
+      await this.requireComponentGone(existing);
+    } else if (existing && existing.status !== 'deploying') {
+      // The same registration again (a retry after a lost answer or a crash): answer it, finishing what is left.
+      return existing;
+    }
 
     // Checked before anything is written or deployed: the model servers only fail on first use otherwise.
     const source = await s3ArchiveSource(this.options.s3, this.options.filesBucket, file.objectKey);
@@ -240,6 +252,31 @@ export class AdaptersService {
     }
     await this.createComponent(model, principal.customerId);
     return model;
+  }
+
+  /**
+   * SageMaker deletes an inference component in the background, and a new one cannot take its name meanwhile:
+   * a 409 the clients retry (with Retry-After) until the old one is gone. Local mode has no components.
+   */
+  private async requireComponentGone(model: FineTunedModel): Promise<void> {
+    if (!this.options.sagemaker) return;
+    try {
+      await this.options.sagemaker.send(
+        new DescribeInferenceComponentCommand({ InferenceComponentName: model.componentName }),
+      );
+    } catch (error) {
+      if (isGone(error)) return;
+      throw error;
+    }
+    throw new HttpError(
+      409,
+      'invalid_request_error',
+      `The model \`${model.modelId}\` was being deleted; its adapter component is still shutting down. ` +
+        'Retry the registration in a minute.',
+      'model_being_deleted',
+      null,
+      { 'retry-after': String(REDEPLOY_RETRY_AFTER_SECONDS) },
+    );
   }
 
   private async createComponent(model: FineTunedModel, customerId: string): Promise<void> {

@@ -8,7 +8,8 @@
  * - `JOB#<jobId>` / `EVENT#<time>#<id>`: its events, each written once (the id is derived from what happened,
  *   so a duplicated EventBridge delivery or a retried task writes nothing new);
  * - `MODEL#<fine-tuned model id>` / `MODEL`: a servable adapter (trained or uploaded), with its owner and its
- *   inference component; indexed by owner (`OWNER#<customerId>#MODEL`) for `/v1/models`.
+ *   inference component; indexed by owner (`OWNER#<customerId>#MODEL`) for `/v1/models`;
+ * - `IDEM#<customerId>#<Idempotency-Key>` / `IDEM`: the job a create's key was claimed for (not indexed).
  */
 export const FINE_TUNING_TABLE = {
   partitionKey: 'pk',

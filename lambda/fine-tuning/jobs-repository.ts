@@ -1,5 +1,12 @@
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { FINE_TUNING_TABLE } from './fine-tuning-table';
 import type { JobEvent, JobRecord, JobStatus } from './jobs';
 
@@ -7,6 +14,17 @@ const { partitionKey: PK, sortKey: SK, byOwnerIndex: BY_OWNER } = FINE_TUNING_TA
 const JOB_SK = 'JOB';
 
 const jobPk = (jobId: string) => `JOB#${jobId}`;
+const IDEMPOTENCY_SK = 'IDEM';
+const idempotencyPk = (customerId: string, key: string) => `IDEM#${customerId}#${key}`;
+
+/** A create's `Idempotency-Key`, claimed for the job it creates (written before the spend hold). */
+export interface IdempotencyClaim {
+  jobId: string;
+  /** sha256 of the request body: the same key with another body is a client error, not a replay. */
+  fingerprint: string;
+  /** Unix seconds. */
+  claimedAt: number;
+}
 const ownerJobs = (customerId: string) => `OWNER#${customerId}#JOB`;
 /** Zero-padded so events sort by time, then by id. */
 const eventSk = (event: Pick<JobEvent, 'createdAt' | 'id'>) =>
@@ -59,6 +77,69 @@ export class JobsRepository {
     } catch (error) {
       if (isConditionFailure(error)) return false;
       throw error;
+    }
+  }
+
+  /**
+   * Claims `key` of `customerId` for `claim.jobId`, once: false when the key is claimed already (by a first
+   * attempt of the same request, finished or still in flight). `replacing` takes over a claim that expired or
+   * whose attempt died, only if it still has that `claimedAt` (two takers: one wins).
+   */
+  async claimIdempotencyKey(
+    customerId: string,
+    key: string,
+    claim: IdempotencyClaim,
+    replacing?: number,
+  ): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { [PK]: idempotencyPk(customerId, key), [SK]: IDEMPOTENCY_SK, customerId, ...claim },
+          ConditionExpression:
+            replacing === undefined
+              ? 'attribute_not_exists(#pk)'
+              : 'attribute_not_exists(#pk) OR claimedAt = :replacing',
+          ExpressionAttributeNames: { '#pk': PK },
+          ...(replacing === undefined ? {} : { ExpressionAttributeValues: { ':replacing': replacing } }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async getIdempotencyClaim(customerId: string, key: string): Promise<IdempotencyClaim | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { [PK]: idempotencyPk(customerId, key), [SK]: IDEMPOTENCY_SK },
+        ConsistentRead: true,
+      }),
+    );
+    if (!Item) return undefined;
+    return {
+      jobId: Item.jobId as string,
+      fingerprint: Item.fingerprint as string,
+      claimedAt: Item.claimedAt as number,
+    };
+  }
+
+  /** Gives up the claim `jobId` holds (its create failed before a job held anything): a retry starts afresh. */
+  async releaseIdempotencyKey(customerId: string, key: string, jobId: string): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { [PK]: idempotencyPk(customerId, key), [SK]: IDEMPOTENCY_SK },
+          ConditionExpression: 'jobId = :jobId',
+          ExpressionAttributeValues: { ':jobId': jobId },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
     }
   }
 

@@ -1,4 +1,5 @@
-import { randomInt } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TierlineConfig } from '../../lib/config/schema';
 import { TIER_NAMES } from '../../lib/config/tier-names';
 import { checkMetadata } from '../batches/batch-service';
@@ -42,6 +43,15 @@ const KNOWN_PARAMETERS = [
 /** OpenAI: a suffix of up to 64 characters. `:` separates the parts of an `ft:` id, so it is kept out. */
 const SUFFIX = /^[A-Za-z0-9._-]{1,64}$/;
 const MAX_SEED = 2_147_483_647;
+/** What the official clients send (`stainless-node-retry-<uuid>`), and room for any printable key like it. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+/** A key answers its job for a day (as Stripe's do); after that it may create a new one. */
+const IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 60 * 60;
+/** A claim whose job never appeared for this long belongs to an attempt that died (the API's 15 min timeout). */
+const IDEMPOTENCY_IN_FLIGHT_SECONDS = 15 * 60;
+/** How long a retry waits for its first attempt, still in flight, to write its job before a 409. */
+const IDEMPOTENCY_WAIT_MS = 2_000;
+const IDEMPOTENCY_POLL_MS = 100;
 
 export const newJobId = (now: Date = new Date()) =>
   // Letters and digits only: the id's tail names SageMaker resources (`tierline-<env>-ft-<tail>`).
@@ -70,6 +80,18 @@ export interface JobsServiceOptions {
   /** Tokens of one conversation with the base model's tokenizer (`PromptTokenCounter.count`). */
   countTokens: ConversationTokens;
   now?: () => Date;
+  /** How long a retry waits for a first attempt still in flight (default 2 s), for tests. */
+  idempotencyWaitMs?: number;
+}
+
+export interface CreateJobOptions {
+  /** The request's `Idempotency-Key` header: the same key (and body) answers the same job, created once. */
+  idempotencyKey?: string;
+}
+
+interface Idempotency {
+  key: string;
+  fingerprint: string;
 }
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
@@ -189,9 +211,79 @@ export class JobsService {
     return { file, summary };
   }
 
-  async create(principal: Principal, body: Record<string, unknown>): Promise<JobRecord> {
+  /**
+   * The job an `Idempotency-Key` was claimed for, when it exists (a retry of a create that answered or crashed
+   * after writing it); otherwise what the create may claim: nothing to replace, or the `claimedAt` of a claim
+   * that expired or whose attempt died. A claim still in flight is waited for a little, then a 409 (retried by
+   * the clients). The same key with another body is a 400.
+   */
+  private async replay(
+    principal: Principal,
+    idempotency: Idempotency,
+  ): Promise<{ job: JobRecord } | { job?: undefined; replacing?: number }> {
+    const { jobs } = this.options;
+    const deadline = Date.now() + (this.options.idempotencyWaitMs ?? IDEMPOTENCY_WAIT_MS);
+    for (;;) {
+      const claim = await jobs.getIdempotencyClaim(principal.customerId, idempotency.key);
+      if (!claim) return {};
+      const now = this.seconds();
+      if (claim.claimedAt <= now - IDEMPOTENCY_KEY_TTL_SECONDS) return { replacing: claim.claimedAt };
+      if (claim.fingerprint !== idempotency.fingerprint) {
+        throw new BadRequestError(
+          'This Idempotency-Key was already used with a different request body: use a new key for a new job.',
+          null,
+          'idempotency_key_reused',
+        );
+      }
+      const job = await jobs.getOwned(principal.customerId, claim.jobId);
+      if (job) return { job };
+      if (claim.claimedAt <= now - IDEMPOTENCY_IN_FLIGHT_SECONDS) return { replacing: claim.claimedAt };
+      if (Date.now() >= deadline) {
+        throw new HttpError(
+          409,
+          'invalid_request_error',
+          'A request with this Idempotency-Key is still being processed; retry it shortly to get its job.',
+          'idempotency_key_in_use',
+          null,
+          { 'retry-after': '1' },
+        );
+      }
+      await sleep(IDEMPOTENCY_POLL_MS);
+    }
+  }
+
+  private idempotency(body: Record<string, unknown>, key: string | undefined): Idempotency | undefined {
+    if (key === undefined) return undefined;
+    if (!IDEMPOTENCY_KEY.test(key)) {
+      throw new BadRequestError(
+        'The Idempotency-Key header must be 1 to 255 printable ASCII characters.',
+        null,
+        'invalid_idempotency_key',
+      );
+    }
+    return { key, fingerprint: createHash('sha256').update(JSON.stringify(body)).digest('hex') };
+  }
+
+  /**
+   * Creates a job. With an `Idempotency-Key` (openai-node sends one with every POST and the same one on its
+   * retries), the key is claimed for the new job before the estimate is held: a retry, or a twin racing it,
+   * answers that one job, held and launched once.
+   */
+  async create(
+    principal: Principal,
+    body: Record<string, unknown>,
+    options: CreateJobOptions = {},
+  ): Promise<JobRecord> {
     this.gate(principal);
-    const { config, spend } = this.options;
+    const { config, spend, jobs } = this.options;
+    const idempotency = this.idempotency(body, options.idempotencyKey);
+    let replacing: number | undefined;
+    if (idempotency) {
+      // A retry of a create that answered: its job, without checking the files again (they may be gone).
+      const earlier = await this.replay(principal, idempotency);
+      if (earlier.job) return earlier.job;
+      replacing = earlier.replacing;
+    }
     for (const key of Object.keys(body)) {
       if (!KNOWN_PARAMETERS.includes(key)) {
         throw new BadRequestError(
@@ -263,6 +355,22 @@ export class JobsService {
       },
     );
 
+    const jobId = newJobId(this.now());
+    if (idempotency) {
+      // The claim, before the hold: of two attempts with the key, only the one that claims it holds and launches.
+      for (let attempt = 0; ; attempt += 1) {
+        const claim = { jobId, fingerprint: idempotency.fingerprint, claimedAt: this.seconds() };
+        if (await jobs.claimIdempotencyKey(principal.customerId, idempotency.key, claim, replacing)) break;
+        const other = await this.replay(principal, idempotency);
+        if (other.job) return other.job;
+        if (attempt >= 2) throw new Error(`Idempotency-Key claim kept failing for ${principal.customerId}`);
+        replacing = other.replacing;
+      }
+    }
+    const release = async () => {
+      if (idempotency) await jobs.releaseIdempotencyKey(principal.customerId, idempotency.key, jobId);
+    };
+
     // The estimate is held against the month's spend limit before anything is launched (one conditional update).
     const held = await spend.reserve(
       principal.customerId,
@@ -270,6 +378,7 @@ export class JobsService {
       estimate,
     );
     if (!held.admitted) {
+      await release(); // nothing was created: a retry after raising the limit creates the job
       throw new HttpError(
         429,
         'insufficient_quota',
@@ -285,7 +394,7 @@ export class JobsService {
     }
     const createdAt = this.seconds();
     const job: JobRecord = {
-      jobId: newJobId(this.now()),
+      jobId,
       customerId: principal.customerId,
       model,
       status: 'validating_files',
@@ -308,9 +417,10 @@ export class JobsService {
       },
     };
     try {
-      await this.options.jobs.create(job);
+      await jobs.create(job);
     } catch (error) {
       await spend.settle(held.reservation, 0); // no job holds it
+      await release();
       throw error;
     }
     await this.event(job.jobId, 'ftevent-0-created', `Created fine-tuning job ${job.jobId}`);
@@ -320,8 +430,14 @@ export class JobsService {
       `Training file checked: ${training.summary.examples} examples, ${training.summary.tokens} tokens; ` +
         `${hyperparameters.nEpochs} epochs = ${trainedTokens} trained tokens, estimated $${formatUsd(estimate)} (held against the spend limit)`,
     );
-    await this.launch(job, training.file, validation?.file);
-    return (await this.options.jobs.get(job.jobId)) ?? job;
+    try {
+      await this.launch(job, training.file, validation?.file);
+    } catch (error) {
+      // The job failed and gave its hold back: the client's retry (same key) creates a new one.
+      await release();
+      throw error;
+    }
+    return (await jobs.get(job.jobId)) ?? job;
   }
 
   /** Copies the inputs where the training role can read them, then starts the workflow (named after the job). */

@@ -42,6 +42,16 @@ export interface FineTunedModel {
 }
 
 const modelPk = (modelId: string) => `MODEL#${modelId}`;
+
+/**
+ * The shape of an `ft:` id this service mints: `ft:<base>:<customer>:<suffix or name>:<key>`, each part without
+ * `:` or spaces, at most 400 characters in all. Anything else names no model, and is answered as unknown
+ * without asking DynamoDB (which refuses keys over 2,048 bytes with a ValidationException, a 500).
+ */
+const FINE_TUNED_MODEL_ID = /^ft:[^:\s]{1,128}:[^:\s]{1,128}:[^:\s]{0,64}:[^:\s]{1,64}$/u;
+const MAX_MODEL_ID_LENGTH = 400;
+export const isFineTunedModelId = (modelId: string): boolean =>
+  modelId.length <= MAX_MODEL_ID_LENGTH && FINE_TUNED_MODEL_ID.test(modelId);
 const ownerModels = (customerId: string) => `OWNER#${customerId}#MODEL`;
 const ownerSort = (model: Pick<FineTunedModel, 'createdAt' | 'modelId'>) =>
   `${String(model.createdAt).padStart(12, '0')}#${model.modelId}`;
@@ -104,6 +114,7 @@ export class ModelsRepository {
 
   /** One GetItem; strongly consistent so a model is usable the moment its registration answered. */
   async get(modelId: string): Promise<FineTunedModel | undefined> {
+    if (!isFineTunedModelId(modelId)) return undefined;
     const { Item } = await this.client.send(
       new GetCommand({
         TableName: this.tableName,

@@ -253,6 +253,15 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
           'Create a LoRA fine-tuning job: the training file is checked and the estimated cost held first',
           ref('FineTuningJob'),
           {
+            parameters: [
+              {
+                name: 'Idempotency-Key',
+                in: 'header',
+                required: false,
+                description: 'The same key (and body) answers the same job, created, held and launched once',
+                schema: { type: 'string', minLength: 1, maxLength: 255 },
+              },
+            ],
             requestBody: {
               required: true,
               content: json({
@@ -288,6 +297,7 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
         responses: {
           ...(operation('', ref('FineTuningJob')).responses as Schema),
           '403': error('Fine-tuning is not on the caller’s tier'),
+          '409': error('A request with this Idempotency-Key is still being processed: retry it'),
         },
       },
     },

@@ -32,7 +32,9 @@ export function fineTuningJobRoutes(jobs: JobsService): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
 
   routes.post('/fine_tuning/jobs', async (c) => {
-    const job = await jobs.create(c.get('principal'), await readJsonObject(c));
+    const job = await jobs.create(c.get('principal'), await readJsonObject(c), {
+      idempotencyKey: c.req.header('idempotency-key'),
+    });
     return c.json(jobView(job));
   });
 

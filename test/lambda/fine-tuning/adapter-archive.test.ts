@@ -1,5 +1,10 @@
-import { bufferSource, readAdapterArchive } from '../../../lambda/fine-tuning/adapter-archive';
-import { adapterFiles, entriesOf, safetensors, tarGzOf, zipOf } from '../../support/adapters';
+import {
+  bufferSource,
+  isUnsafeArchivePath,
+  MAX_OTHER_TAR_BYTES,
+  readAdapterArchive,
+} from '../../../lambda/fine-tuning/adapter-archive';
+import { type ArchiveEntries, adapterFiles, entriesOf, safetensors, tarGzOf, zipOf } from '../../support/adapters';
 
 const LLAMA_8B = {
   hiddenSize: 4096,
@@ -112,5 +117,47 @@ describe('recognising the archive', () => {
     const archive = await readAdapterArchive(counting);
     expect(Object.keys(archive.tensors)).toHaveLength(256);
     expect(ranges.length).toBeGreaterThan(2);
+  });
+});
+
+describe('other entries of a tar.gz adapter', () => {
+  it('reads through a large README.md (PEFT writes one) before or after the adapter files, not stalling', async () => {
+    const readme = Buffer.alloc(256 * 1024, 0x61);
+    for (const entries of [
+      { 'README.md': readme, ...entriesOf(files) },
+      { ...entriesOf(files), 'README.md': readme },
+      {
+        'adapter_config.json': JSON.stringify(files.config),
+        'README.md': readme,
+        'adapter_model.safetensors': files.weights,
+      },
+    ] as ArchiveEntries[]) {
+      const archive = await readAdapterArchive(bufferSource(await tarGzOf(entries)));
+      expect(archive.config.r).toBe(16);
+      expect(Object.keys(archive.tensors)).toHaveLength(8);
+    }
+  });
+
+  it('refuses ../ and absolute entry names with a 400 about input_file_id', async () => {
+    for (const prefix of ['../../', '/tmp/', 'a/../../']) {
+      const entries = Object.fromEntries(Object.entries(entriesOf(files)).map(([n, d]) => [`${prefix}${n}`, d]));
+      await expect(readAdapterArchive(bufferSource(await tarGzOf(entries)))).rejects.toMatchObject({
+        status: 400,
+        param: 'input_file_id',
+        message: expect.stringContaining('outside its folder'),
+      });
+    }
+    expect(['README.md', 'my-adapter/adapter_config.json', './x', 'a..b'].some(isUnsafeArchivePath)).toBe(false);
+    expect(['../x', '/x', 'a/../../x', 'C:/x', '..\\x'].every(isUnsafeArchivePath)).toBe(true);
+  });
+
+  it('refuses other entries past the cap (a decompression bomb) instead of reading for ever', async () => {
+    const bomb = Buffer.alloc(MAX_OTHER_TAR_BYTES + 1024);
+    const tar = await tarGzOf({ 'README.md': bomb, ...entriesOf(files) });
+    await expect(readAdapterArchive(bufferSource(tar))).rejects.toMatchObject({
+      status: 400,
+      param: 'input_file_id',
+      message: expect.stringContaining('MiB besides adapter_config.json'),
+    });
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -628,4 +629,86 @@ describe('listing', () => {
     const bad = await openai.fineTuning.jobs.list({ limit: 0 }).catch((e: unknown) => e);
     expect(bad).toMatchObject({ status: 400, param: 'limit' });
   });
+});
+
+interface CreateAnswer {
+  id: string;
+  status: string;
+  estimated_cost_usd: number;
+  error: { code: string };
+}
+
+describe('Idempotency-Key: a retried create answers the same job, held and launched once', () => {
+  const post = (key: string, body: Record<string, unknown>) =>
+    fetch(`${baseUrl}/fine_tuning/jobs`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer dev', 'content-type': 'application/json', 'idempotency-key': key },
+      body: JSON.stringify(body),
+    }).then(async (r) => ({ status: r.status, headers: r.headers, json: (await r.json()) as CreateAnswer }));
+  const fingerprint = (body: Record<string, unknown>) =>
+    createHash('sha256').update(JSON.stringify(body)).digest('hex');
+
+  it('two attempts with one key, racing, make one job, one hold and one StartExecution; then it replays', async () => {
+    const file = await upload('dev', trainingJsonl(10));
+    const body = { model: MODEL, training_file: file.id };
+    const before = await reservedNow('cus_dev');
+    const [a, b] = await Promise.all([post('race-key-1', body), post('race-key-1', body)]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(b.json.id).toBe(a.json.id);
+    const again = await post('race-key-1', body);
+    expect(again.json.id).toBe(a.json.id);
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(1);
+    expect((await reservedNow('cus_dev')) - before).toBe(Math.round(a.json.estimated_cost_usd * 1e6));
+    // Another key is another job.
+    const other = await post('race-key-2', body);
+    expect(other.json.id).not.toBe(a.json.id);
+    await client('dev').fineTuning.jobs.cancel(a.json.id);
+    await client('dev').fineTuning.jobs.cancel(other.json.id);
+    expect(await reservedNow('cus_dev')).toBe(before);
+  });
+
+  it('refuses the key with another body (400), and a malformed key (400)', async () => {
+    const file = await upload('dev', trainingJsonl(10));
+    const first = await post('reuse-key', { model: MODEL, training_file: file.id });
+    expect(first.status).toBe(200);
+    const reused = await post('reuse-key', { model: MODEL, training_file: file.id, suffix: 'other' });
+    expect(reused.status).toBe(400);
+    expect(reused.json.error.code).toBe('idempotency_key_reused');
+    const bad = await post('x'.repeat(300), { model: MODEL, training_file: file.id });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error.code).toBe('invalid_idempotency_key');
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(1);
+    await client('dev').fineTuning.jobs.cancel(first.json.id);
+  });
+
+  it('a launch that threw gives the key back: the retry creates and starts a job', async () => {
+    const file = await upload('dev', trainingJsonl(10));
+    const body = { model: MODEL, training_file: file.id };
+    sfnMock.on(StartExecutionCommand).rejectsOnce(new Error('Step Functions is down'));
+    const failed = await post('launch-key', body);
+    expect(failed.status).toBeGreaterThanOrEqual(500);
+    const retried = await post('launch-key', body);
+    expect(retried.status).toBe(200);
+    expect(retried.json.status).toBe('validating_files');
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(2);
+    await client('dev').fineTuning.jobs.cancel(retried.json.id);
+  });
+
+  it('a retry while the first attempt is in flight is a 409 to retry; a claim whose attempt died is taken over', async () => {
+    const file = await upload('dev', trainingJsonl(10));
+    const body = { model: MODEL, training_file: file.id };
+    const now = Math.floor(Date.now() / 1000);
+    const claim = { jobId: 'ftjob-neverwritten', fingerprint: fingerprint(body) };
+    await parts.jobs.claimIdempotencyKey('cus_dev', 'inflight-key', { ...claim, claimedAt: now });
+    const busy = await post('inflight-key', body);
+    expect(busy.status).toBe(409);
+    expect(busy.json.error.code).toBe('idempotency_key_in_use');
+    expect(busy.headers.get('retry-after')).toBe('1');
+    await parts.jobs.claimIdempotencyKey('cus_dev', 'dead-key', { ...claim, claimedAt: now - 16 * 60 });
+    const taken = await post('dead-key', body);
+    expect(taken.status).toBe(200);
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(1);
+    expect((await post('dead-key', body)).json.id).toBe(taken.json.id);
+    await client('dev').fineTuning.jobs.cancel(taken.json.id);
+  }, 20_000);
 });
