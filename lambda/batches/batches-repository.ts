@@ -1,4 +1,3 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -10,6 +9,7 @@ import {
 import type { TierName } from '../../lib/config/schema';
 import { FILES_TABLE } from '../files/files-table';
 import type { LedgerRecord } from '../metering/ledger';
+import { applied, isConditionFailure } from '../storage/conditional-writes';
 import { queryAll, queryPage } from '../storage/query-pages';
 import type { FileProblem } from './batch-lines';
 
@@ -124,8 +124,6 @@ function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
   return rest as T;
 }
 
-const isConditionFailure = (error: unknown) => error instanceof ConditionalCheckFailedException;
-
 /** Batches and their line results, in the owner's partition of the files table. */
 export class BatchesRepository {
   constructor(
@@ -178,8 +176,8 @@ export class BatchesRepository {
    * taken. Taking the slot of a batch that already holds one answers true (a retried create).
    */
   async takeOpenSlot(customerId: string, batchId: string, max: number): Promise<boolean> {
-    try {
-      await this.doc.send(
+    return applied(
+      this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: openSlotsKey(customerId),
@@ -188,12 +186,8 @@ export class BatchesRepository {
           ExpressionAttributeNames: { '#open': 'open' },
           ExpressionAttributeValues: { ':ids': new Set([batchId]), ':max': max, ':id': batchId },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   /** The ids holding the customer's open-batch slots. */
@@ -409,8 +403,8 @@ export class BatchesRepository {
 
   /** Takes the right to settle a line's spend: true once per line, ever. */
   async markSettled(customerId: string, batchId: string, index: number): Promise<boolean> {
-    try {
-      await this.doc.send(
+    return applied(
+      this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: lineKey(customerId, batchId, index),
@@ -418,12 +412,8 @@ export class BatchesRepository {
           ConditionExpression: 'settled = :no',
           ExpressionAttributeValues: { ':yes': true, ':no': false },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   /** Every line result of a batch, in line order. */

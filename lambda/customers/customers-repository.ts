@@ -1,4 +1,4 @@
-import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   DynamoDBDocumentClient,
@@ -8,6 +8,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ModelLimits, TierName } from '../../lib/config/schema';
+import { isConditionFailure } from '../storage/conditional-writes';
 import { CUSTOMERS_TABLE } from './customers-table';
 import type { CustomPlan } from './plans';
 
@@ -87,13 +88,6 @@ const namedKeysPartition = (customerId: string) => `KEYS#${customerId}`;
 function strip<T>(item: Record<string, unknown>): T {
   const { [PK]: _pk, [SK]: _sk, [BY_CREATED.partitionKey]: _gpk, [BY_CREATED.sortKey]: _gsk, ...rest } = item;
   return rest as T;
-}
-
-export function isConditionFailure(error: unknown): boolean {
-  return (
-    error instanceof ConditionalCheckFailedException ||
-    (error instanceof Error && error.name === 'ConditionalCheckFailedException')
-  );
 }
 
 export function createDocumentClient(client: DynamoDBClient = new DynamoDBClient({})): DynamoDBDocumentClient {

@@ -1,4 +1,3 @@
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -6,6 +5,7 @@ import {
   PutCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { applied, isConditionFailure } from '../storage/conditional-writes';
 import { queryAll, queryPage } from '../storage/query-pages';
 import { FILES_TABLE } from './files-table';
 
@@ -97,8 +97,6 @@ function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
   const { [PK]: _pk, [SK]: _sk, [BY_PURPOSE.partitionKey]: _g1, [BY_PURPOSE.sortKey]: _g2, ...rest } = item;
   return rest as T;
 }
-
-const isConditionFailure = (error: unknown) => error instanceof ConditionalCheckFailedException;
 
 /** Files, uploads and their parts in DynamoDB; every read is scoped to the customer who owns the item. */
 export class FilesRepository {
@@ -310,8 +308,8 @@ export class FilesRepository {
    * complete or cancel won), so each upload ends exactly one way.
    */
   async finishUpload(customerId: string, uploadId: string, status: Exclude<UploadStatus, 'pending'>): Promise<boolean> {
-    try {
-      await this.doc.send(
+    return applied(
+      this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: uploadKey(customerId, uploadId),
@@ -320,12 +318,8 @@ export class FilesRepository {
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: { ':status': status, ':pending': 'pending' },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   /**

@@ -1,4 +1,4 @@
-import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   DynamoDBDocumentClient,
@@ -7,6 +7,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { applied, isConditionFailure } from '../storage/conditional-writes';
 import { FINE_TUNING_TABLE } from './fine-tuning-table';
 import type { JobEvent, JobRecord, JobStatus } from './jobs';
 
@@ -30,12 +31,6 @@ const ownerJobs = (customerId: string) => `OWNER#${customerId}#JOB`;
 const eventSk = (event: Pick<JobEvent, 'createdAt' | 'id'>) =>
   `EVENT#${String(event.createdAt).padStart(12, '0')}#${event.id}`;
 
-function isConditionFailure(error: unknown): boolean {
-  return (
-    error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException'
-  );
-}
-
 function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
   if (!item) return undefined;
   const { [PK]: _pk, [SK]: _sk, ownerKey: _ok, ownerSort: _os, ...rest } = item;
@@ -58,8 +53,8 @@ export class JobsRepository {
 
   /** False when the job already exists (a retried create). */
   async create(job: JobRecord): Promise<boolean> {
-    try {
-      await this.client.send(
+    return applied(
+      this.client.send(
         new PutCommand({
           TableName: this.tableName,
           Item: {
@@ -72,12 +67,8 @@ export class JobsRepository {
           ConditionExpression: 'attribute_not_exists(#pk)',
           ExpressionAttributeNames: { '#pk': PK },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   /**
@@ -91,8 +82,8 @@ export class JobsRepository {
     claim: IdempotencyClaim,
     replacing?: number,
   ): Promise<boolean> {
-    try {
-      await this.client.send(
+    return applied(
+      this.client.send(
         new PutCommand({
           TableName: this.tableName,
           Item: { [PK]: idempotencyPk(customerId, key), [SK]: IDEMPOTENCY_SK, customerId, ...claim },
@@ -103,12 +94,8 @@ export class JobsRepository {
           ExpressionAttributeNames: { '#pk': PK },
           ...(replacing === undefined ? {} : { ExpressionAttributeValues: { ':replacing': replacing } }),
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   async getIdempotencyClaim(customerId: string, key: string): Promise<IdempotencyClaim | undefined> {
@@ -193,8 +180,8 @@ export class JobsRepository {
       values[`:v${i}`] = value;
       return `#f${i} = :v${i}`;
     });
-    try {
-      await this.client.send(
+    return applied(
+      this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { [PK]: jobPk(jobId), [SK]: JOB_SK },
@@ -203,12 +190,8 @@ export class JobsRepository {
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   /** Sets fields of an existing job without touching its status. */
@@ -232,8 +215,8 @@ export class JobsRepository {
    * arrives after a later one changes nothing. True when it was applied.
    */
   async recordTrainingStatus(jobId: string, trainingStatus: string, rank: number): Promise<boolean> {
-    try {
-      await this.client.send(
+    return applied(
+      this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { [PK]: jobPk(jobId), [SK]: JOB_SK },
@@ -243,12 +226,8 @@ export class JobsRepository {
           ExpressionAttributeNames: { '#pk': PK },
           ExpressionAttributeValues: { ':status': trainingStatus, ':rank': rank },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   /**
@@ -256,8 +235,8 @@ export class JobsRepository {
    * marked it, which then settles; false for every retry or concurrent settler after it.
    */
   async markSpendSettled(jobId: string, at: number): Promise<boolean> {
-    try {
-      await this.client.send(
+    return applied(
+      this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { [PK]: jobPk(jobId), [SK]: JOB_SK },
@@ -266,30 +245,22 @@ export class JobsRepository {
           ExpressionAttributeNames: { '#pk': PK },
           ExpressionAttributeValues: { ':at': at },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   /** Writes an event once; false when an event with its id and time exists. */
   async addEvent(jobId: string, event: JobEvent): Promise<boolean> {
-    try {
-      await this.client.send(
+    return applied(
+      this.client.send(
         new PutCommand({
           TableName: this.tableName,
           Item: { [PK]: jobPk(jobId), [SK]: eventSk(event), ...event },
           ConditionExpression: 'attribute_not_exists(#pk)',
           ExpressionAttributeNames: { '#pk': PK },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   /** Events newest first, after the event with id `after`. */

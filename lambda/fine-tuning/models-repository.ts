@@ -1,4 +1,4 @@
-import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   DynamoDBDocumentClient,
@@ -7,6 +7,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { applied, isConditionFailure } from '../storage/conditional-writes';
 import { FINE_TUNING_TABLE } from './fine-tuning-table';
 
 const { partitionKey: PK, sortKey: SK, byOwnerIndex: BY_OWNER } = FINE_TUNING_TABLE;
@@ -55,12 +56,6 @@ export const isFineTunedModelId = (modelId: string): boolean =>
 const ownerModels = (customerId: string) => `OWNER#${customerId}#MODEL`;
 const ownerSort = (model: Pick<FineTunedModel, 'createdAt' | 'modelId'>) =>
   `${String(model.createdAt).padStart(12, '0')}#${model.modelId}`;
-
-function isConditionFailure(error: unknown): boolean {
-  return (
-    error instanceof ConditionalCheckFailedException || (error as Error).name === 'ConditionalCheckFailedException'
-  );
-}
 
 function strip(item: Record<string, unknown> | undefined): FineTunedModel | undefined {
   if (!item) return undefined;
@@ -170,8 +165,8 @@ export class ModelsRepository {
       sets.push('failureReason = :reason');
       values[':reason'] = fields.failureReason;
     }
-    try {
-      await this.client.send(
+    return applied(
+      this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { [PK]: modelPk(modelId), [SK]: MODEL_SK },
@@ -180,29 +175,21 @@ export class ModelsRepository {
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: values,
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 
   /** Removes the record of `customerId`'s model; false when there was none of theirs. */
   async delete(customerId: string, modelId: string): Promise<boolean> {
-    try {
-      await this.client.send(
+    return applied(
+      this.client.send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: { [PK]: modelPk(modelId), [SK]: MODEL_SK },
           ConditionExpression: 'customerId = :owner',
           ExpressionAttributeValues: { ':owner': customerId },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+      ),
+    );
   }
 }

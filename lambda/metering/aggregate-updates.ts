@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { isConditionFailure } from '../customers/customers-repository';
+import { isConditionFailure } from '../storage/conditional-writes';
 import { type LedgerRecord, ledgerKeys, usagePartition, utcDay } from './ledger';
 import { METERING_TABLE } from './metering-table';
 

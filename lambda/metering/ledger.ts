@@ -2,7 +2,7 @@ import { open, readFile } from 'node:fs/promises';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { TierName } from '../../lib/config/schema';
-import { isConditionFailure } from '../customers/customers-repository';
+import { isConditionFailure } from '../storage/conditional-writes';
 import { METERING_TABLE } from './metering-table';
 import { billedCostMicroUsd, costMicroUsd, type RequestOutcome, type TokenPrices, type TokenUsage } from './pricing';
 

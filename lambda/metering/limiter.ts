@@ -1,6 +1,6 @@
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ModelLimits } from '../../lib/config/schema';
-import { isConditionFailure } from '../customers/customers-repository';
+import { isConditionFailure } from '../storage/conditional-writes';
 import { holdAttribute, METERING_TABLE } from './metering-table';
 import {
   type LimitCounters,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { isConditionFailure } from '../customers/customers-repository';
+import { isConditionFailure } from '../storage/conditional-writes';
 import { holdAttribute, METERING_TABLE } from './metering-table';
 
 const { partitionKey: PK, sortKey: SK } = METERING_TABLE;
