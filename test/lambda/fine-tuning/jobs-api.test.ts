@@ -18,6 +18,7 @@ import { createFiles } from '../../../lambda/files/create-files';
 import { createS3Client } from '../../../lambda/files/file-storage';
 import { createFineTuningJobs } from '../../../lambda/fine-tuning/create-jobs';
 import { StepFunctionsLauncher } from '../../../lambda/fine-tuning/job-launcher';
+import { FineTunedModelResolver } from '../../../lambda/fine-tuning/model-resolver';
 import { ModelsRepository } from '../../../lambda/fine-tuning/models-repository';
 import { applyTrainingStateChange } from '../../../lambda/fine-tuning/training-state-change';
 import { createWorkflowHandler } from '../../../lambda/fine-tuning/workflow-handler';
@@ -128,6 +129,7 @@ beforeAll(async () => {
     ...metering,
     files,
     fineTuningJobs: parts.service,
+    fineTunedModels: new FineTunedModelResolver({ config, models: new ModelsRepository('fine-tuning', dynamo.client) }),
     logError: (message, details) => console.error(message, details),
   });
   server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
@@ -485,6 +487,20 @@ describe("a job's life, driven as Step Functions would drive it", () => {
     const month = await metering.spend.getMonth('cus_ent');
     expect(month.reservedMicroUsd).toBe(heldBefore - Math.ceil(estimate * 2));
     expect(month.spentMicroUsd).toBe(cost);
+
+    // Its model answers chat completions through the adapter component the workflow deployed (the test model
+    // names the adapter that served it), for its owner only.
+    const fineTuned = done.fine_tuned_model as string;
+    const reply = await openai.chat.completions.create({
+      model: fineTuned,
+      messages: [{ role: 'user', content: 'Hi' }],
+    });
+    expect(reply.model).toBe(fineTuned);
+    expect(reply.choices[0]?.message.content).toContain(`Served by adapter ${deployed.componentName}.`);
+    const stranger = await client('dev')
+      .chat.completions.create({ model: fineTuned, messages: [{ role: 'user', content: 'Hi' }] })
+      .catch((e: unknown) => e);
+    expect(stranger).toMatchObject({ status: 404 });
 
     const events = await openai.fineTuning.jobs.listEvents(created.id, { limit: 100 });
     expect(events.data.map((e) => e.message)).toEqual(
