@@ -1,13 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import {
-  DeleteCommand,
-  DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
+import { queryAll, queryPage } from '../storage/query-pages';
 import { FINE_TUNING_TABLE } from './fine-tuning-table';
 import type { JobEvent, JobRecord, JobStatus } from './jobs';
 
@@ -145,8 +139,9 @@ export class JobsRepository {
 
   /** The owner's jobs, newest first, after the job `after` (OpenAI's cursor). */
   async list(customerId: string, limit: number, after?: JobRecord): Promise<{ jobs: JobRecord[]; hasMore: boolean }> {
-    const { Items = [] } = await this.client.send(
-      new QueryCommand({
+    const { items: jobs, hasMore } = await queryPage(
+      this.client,
+      {
         TableName: this.tableName,
         IndexName: BY_OWNER.name,
         KeyConditionExpression: after ? '#owner = :owner AND #sort < :after' : '#owner = :owner',
@@ -157,11 +152,11 @@ export class JobsRepository {
           ...(after ? { ':after': `${String(after.createdAt).padStart(12, '0')}#${after.jobId}` } : {}),
         },
         ScanIndexForward: false,
-        Limit: limit + 1,
-      }),
+      },
+      limit,
+      (item) => strip<JobRecord>(item) as JobRecord,
     );
-    const jobs = Items.map((item) => strip<JobRecord>(item) as JobRecord);
-    return { jobs: jobs.slice(0, limit), hasMore: jobs.length > limit };
+    return { jobs, hasMore };
   }
 
   /**
@@ -265,16 +260,18 @@ export class JobsRepository {
 
   /** Events newest first, after the event with id `after`. */
   async events(jobId: string, limit: number, after?: string): Promise<{ events: JobEvent[]; hasMore: boolean }> {
-    const { Items = [] } = await this.client.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :events)',
-        ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
-        ExpressionAttributeValues: { ':pk': jobPk(jobId), ':events': 'EVENT#' },
-        ScanIndexForward: false,
-      }),
-    );
-    let events = Items.map((item) => strip<JobEvent>(item) as JobEvent);
+    // Every page: a long training writes thousands of metric events, past one 1 MB query page.
+    let events: JobEvent[] = [];
+    const query = {
+      TableName: this.tableName,
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :events)',
+      ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+      ExpressionAttributeValues: { ':pk': jobPk(jobId), ':events': 'EVENT#' },
+      ScanIndexForward: false,
+    };
+    for await (const event of queryAll(this.client, query, (item) => strip<JobEvent>(item) as JobEvent)) {
+      events.push(event);
+    }
     if (after) {
       const index = events.findIndex((e) => e.id === after);
       events = index >= 0 ? events.slice(index + 1) : events;
