@@ -1,5 +1,6 @@
 import {
   type APIGatewayClient,
+  CreateApiKeyCommand,
   CreateUsagePlanKeyCommand,
   DeleteUsagePlanCommand,
   DeleteUsagePlanKeyCommand,
@@ -55,6 +56,24 @@ export class OperatorContext {
   /** API Gateway key name of a customer: unique, so a retry finds what an interrupted run created. */
   apiGatewayKeyName(customerId: string): string {
     return `tierline-${this.env}-${customerId}`;
+  }
+
+  /**
+   * Creates the customer's API Gateway key (its usage identifier, never its secret) and answers its id; by
+   * `create` and `reactivate` alike.
+   */
+  async createGatewayKey(customerId: string, usageIdentifierKey: string): Promise<string> {
+    const apiKey = await this.deps.apiGateway.send(
+      new CreateApiKeyCommand({
+        name: this.apiGatewayKeyName(customerId),
+        description: `Tierline usage identifier of ${customerId} (not the customer's secret)`,
+        value: usageIdentifierKey,
+        enabled: true,
+        tags: { project: 'tierline', environment: this.env, customerId },
+      }),
+    );
+    if (!apiKey.id) throw new Error('API Gateway returned no id for the new API key');
+    return apiKey.id;
   }
 
   customPlanName(customerId: string): string {

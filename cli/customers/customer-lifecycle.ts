@@ -1,4 +1,4 @@
-import { CreateApiKeyCommand, DeleteApiKeyCommand } from '@aws-sdk/client-api-gateway';
+import { DeleteApiKeyCommand } from '@aws-sdk/client-api-gateway';
 import type { ErasedData } from '../../lambda/batches/customer-data';
 import { issueApiKey, randomBase62 } from '../../lambda/customers/api-keys';
 import type { CustomerRecord } from '../../lambda/customers/customers-repository';
@@ -53,17 +53,7 @@ export class CustomerLifecycle {
     await customers.updateCustomer(customerId, { status: 'creating', pendingKeyHash: issued.hash });
     let apiGatewayKeyId: string | undefined;
     try {
-      const apiKey = await apiGateway.send(
-        new CreateApiKeyCommand({
-          name: this.ctx.apiGatewayKeyName(customerId),
-          description: `Tierline usage identifier of ${customerId} (not the customer's secret)`,
-          value: usageIdentifierKey,
-          enabled: true,
-          tags: { project: 'tierline', environment: this.ctx.env, customerId },
-        }),
-      );
-      apiGatewayKeyId = apiKey.id;
-      if (!apiGatewayKeyId) throw new Error('API Gateway returned no id for the new API key');
+      apiGatewayKeyId = await this.ctx.createGatewayKey(customerId, usageIdentifierKey);
       await this.ctx.attachKey(apiGatewayKeyId, usagePlanId);
       await customers.putKey({
         keyHash: issued.hash,

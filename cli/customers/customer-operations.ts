@@ -1,5 +1,4 @@
 import {
-  CreateApiKeyCommand,
   CreateUsagePlanKeyCommand,
   DeleteApiKeyCommand,
   DeleteUsagePlanKeyCommand,
@@ -91,17 +90,7 @@ export class CustomerOperations {
     let keyWritten = false;
     try {
       await customers.putCustomer(pending);
-      const apiKey = await apiGateway.send(
-        new CreateApiKeyCommand({
-          name: this.ctx.apiGatewayKeyName(customerId),
-          description: `Tierline usage identifier of ${customerId} (not the customer's secret)`,
-          value: usageIdentifierKey,
-          enabled: true,
-          tags: { project: 'tierline', environment: this.ctx.env, customerId },
-        }),
-      );
-      apiGatewayKeyId = apiKey.id;
-      if (!apiGatewayKeyId) throw new Error('API Gateway returned no id for the new API key');
+      apiGatewayKeyId = await this.ctx.createGatewayKey(customerId, usageIdentifierKey);
       const usagePlanId = this.ctx.tierPlanId(tier);
       await apiGateway.send(new CreateUsagePlanKeyCommand({ usagePlanId, keyId: apiGatewayKeyId, keyType: 'API_KEY' }));
       await customers.putKey({
