@@ -14,7 +14,8 @@
  *
  *   npx tsx bench/gateway-overhead.ts            (about a minute)
  *   BENCH_QUICK=1 npx tsx bench/gateway-overhead.ts
- *   BENCH_CPU_PROF=.local/prof npx tsx bench/gateway-overhead.ts   (and a CPU profile of the gateway)
+ *   BENCH_CPU_PROF=.local/prof npx tsx bench/gateway-overhead.ts   (and a CPU profile of the gateway per level)
+ *   BENCH_LEVELS=16 BENCH_PER_WORKER=12 npx tsx bench/gateway-overhead.ts   (one level, 12 requests per client)
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -38,20 +39,13 @@ interface Cpu {
 const TTFT_MS = 100;
 const TOKENS_PER_SECOND = 100;
 const REPLY_TOKENS = 50;
-const LEVELS = [1, 16, 64];
+/** `BENCH_LEVELS=16` runs one level only (e.g. for a CPU profile of the steady state). */
+const LEVELS = (process.env.BENCH_LEVELS ?? '1,16,64').split(',').map(Number);
 const quick = process.env.BENCH_QUICK === '1';
 
 function startChild(role: Role, env: Record<string, string>): Promise<{ child: ChildProcess; ready: Ready }> {
   const child = fork(path.join(__dirname, 'servers.ts'), [role], {
-    // BENCH_CPU_PROF=dir writes a V8 CPU profile of the gateway process there (read it with
-    // `npx tsx bench/profile-summary.ts dir/*.cpuprofile`).
-    execArgv: [
-      '--import',
-      'tsx',
-      ...(role === 'gateway' && process.env.BENCH_CPU_PROF
-        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
-        : []),
-    ],
+    execArgv: ['--import', 'tsx'],
     env: { ...process.env, ...env, NODE_NO_WARNINGS: '1' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -59,6 +53,20 @@ function startChild(role: Role, env: Record<string, string>): Promise<{ child: C
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`${role} server exited with ${code}`)));
     child.once('message', (message) => resolve({ child, ready: message as Ready }));
+  });
+}
+
+/**
+ * BENCH_CPU_PROF=dir: a V8 CPU profile of the gateway during each gateway level (`gateway-c<level>.cpuprofile`;
+ * read it with `npx tsx bench/profile-summary.ts dir/gateway-c16.cpuprofile`).
+ */
+const profileDir = process.env.BENCH_CPU_PROF;
+
+function profiling(child: ChildProcess, message: { profile: 'start' | 'stop'; file?: string }): Promise<void> {
+  if (!profileDir) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('message', () => resolve());
+    child.send(message);
   });
 }
 
@@ -119,7 +127,7 @@ interface LevelResult {
 }
 
 async function runLevel(baseUrl: string, apiKeys: string[] | undefined, concurrency: number): Promise<LevelResult> {
-  const perWorker = quick ? 2 : concurrency === 1 ? 20 : 4;
+  const perWorker = quick ? 2 : Number(process.env.BENCH_PER_WORKER ?? (concurrency === 1 ? 20 : 4));
   const samples: Sample[] = [];
   const started = performance.now();
   await Promise.all(
@@ -185,6 +193,7 @@ async function main(): Promise<void> {
     BENCH_DYNAMO_ENDPOINT: dynamo.ready.baseUrl,
   });
   const host = machine();
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
   const levels: LevelReport[] = [];
   try {
     // Warm both paths (JIT, connections) and every customer's authorizer decision and counters: in AWS the
@@ -205,7 +214,12 @@ async function main(): Promise<void> {
       const direct = await runLevel(model.ready.baseUrl, undefined, concurrency);
       const before = await cpuOf(gateway.child);
       const dynamoBefore = await cpuOf(dynamo.child);
+      await profiling(gateway.child, { profile: 'start' });
       const viaGateway = await runLevel(gateway.ready.baseUrl, gateway.ready.apiKeys, concurrency);
+      await profiling(gateway.child, {
+        profile: 'stop',
+        file: profileDir ? path.resolve(profileDir, `gateway-c${concurrency}.cpuprofile`) : undefined,
+      });
       const after = await cpuOf(gateway.child);
       const dynamoAfter = await cpuOf(dynamo.child);
       const perRequest = (a: Cpu, b: Cpu) =>

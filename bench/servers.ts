@@ -4,6 +4,8 @@
  * TIERLINE_UPSTREAM_URL, on the DynamoDB engine at BENCH_DYNAMO_ENDPOINT.
  * Each sends `{type:'ready', baseUrl, apiKey}` when listening and answers 'cpu' with its CPU usage and peak RSS.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { OpenAICompatibleBackend } from '../lambda/inference/backends/openai-compatible-backend';
 import { loadConfig } from '../lib/config/load';
 import { startLocalMode } from '../local/local-mode';
@@ -13,9 +15,32 @@ function send(message: unknown): void {
   process.send?.(message);
 }
 
+/**
+ * A V8 CPU profile of the measured part only (not the start-up, module loading or warm-up): the benchmark sends
+ * `{profile: 'start'}` before a level and `{profile: 'stop', file}` after it.
+ */
+let profiler: Session | undefined;
+async function profile(message: { profile: 'start' | 'stop'; file?: string }): Promise<void> {
+  if (message.profile === 'start') {
+    profiler = new Session();
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.start');
+  } else if (profiler && message.file) {
+    const { profile: result } = await profiler.post('Profiler.stop');
+    writeFileSync(message.file, JSON.stringify(result));
+    profiler.disconnect();
+    profiler = undefined;
+  }
+  send({ type: 'profiled', file: message.file });
+}
+
 process.on('message', (message) => {
-  // A normal exit, so `--cpu-prof` can write its profile (a signal would lose it).
   if (message === 'exit') process.exit(0);
+  if (typeof message === 'object' && message !== null && 'profile' in message) {
+    void profile(message as { profile: 'start' | 'stop'; file?: string });
+    return;
+  }
   if (message === 'cpu') {
     const { user, system } = process.cpuUsage();
     // maxRSS is in KiB: the process's peak resident memory so far.

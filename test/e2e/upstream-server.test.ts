@@ -11,13 +11,68 @@ import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
  * ignoring `stream: true`. The customer gets an honest status, and never the upstream's address.
  */
 
-type Behaviour = 'json-for-stream' | 'fail';
+type Behaviour = 'json-for-stream' | 'fail' | 'serve' | 'hang-mid-stream';
+
+/** What the upstream saw of the requests sent to it. */
+const seen: { bodies: Record<string, unknown>[]; closedEarly: number } = { bodies: [], closedEarly: 0 };
+
+const sseChunk = (content: string, usage?: object) =>
+  `data: ${JSON.stringify({
+    id: 'up-1',
+    object: 'chat.completion.chunk',
+    created: 1,
+    model: 'upstream-name',
+    choices: usage ? [] : [{ index: 0, delta: { content }, finish_reason: null }],
+    ...(usage ? { usage } : {}),
+  })}\n\n`;
+
+/** A real server's stream, written in pieces that split events and a multi-byte character across writes. */
+function serveStream(res: import('node:http').ServerResponse, hang: boolean): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  const events = sseChunk('Grüße, ') + sseChunk('tiers ') + sseChunk('🚀');
+  const bytes = Buffer.from(events);
+  const cut = bytes.indexOf(Buffer.from('ü')) + 1; // inside the two bytes of "ü"
+  res.write(bytes.subarray(0, cut));
+  setTimeout(() => {
+    res.write(bytes.subarray(cut, cut + 40));
+    setTimeout(() => {
+      res.write(bytes.subarray(cut + 40));
+      if (hang) return; // never ends: the client has to go away
+      res.write(sseChunk('', { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 }));
+      res.end('data: [DONE]\n\n');
+    }, 5);
+  }, 5);
+}
 
 function startUpstream(behaviour: () => Behaviour): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
-    req.resume();
+    let text = '';
+    req.on('data', (part) => {
+      text += part;
+    });
     req.on('end', () => {
-      if (behaviour() === 'fail') {
+      const body = JSON.parse(text) as Record<string, unknown>;
+      seen.bodies.push(body);
+      const now = behaviour();
+      if (now === 'serve' || now === 'hang-mid-stream') {
+        res.on('close', () => {
+          if (!res.writableFinished) seen.closedEarly += 1;
+        });
+        if (body.stream) return serveStream(res, now === 'hang-mid-stream');
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            id: 'up-2',
+            object: 'chat.completion',
+            created: 1,
+            model: 'upstream-name',
+            choices: [{ index: 0, message: { role: 'assistant', content: 'Grüße' }, finish_reason: 'stop' }],
+            usage: { prompt_tokens: 12, completion_tokens: 2, total_tokens: 14 },
+          }),
+        );
+        return;
+      }
+      if (now === 'fail') {
         res.writeHead(500, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: { message: 'CUDA error at /opt/vllm/worker.py on 10.0.3.7' } }));
         return;
@@ -74,6 +129,56 @@ describe('an upstream model server that is down, failing or ignores stream', () 
   afterAll(async () => {
     await Promise.all([local.stop(), down.stop()]);
     upstream.server.close();
+  });
+
+  it('streams and answers through the upstream: split events and characters, usage metered, model renamed', async () => {
+    behaviour = 'serve';
+    seen.bodies.length = 0;
+
+    const stream = await client(local).chat.completions.create({
+      ...ask,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      if (chunk.usage) usage = chunk.usage;
+      expect(chunk.model).toBe('llama-3.1-8b-instant');
+    }
+    const completion = await client(local).chat.completions.create(ask);
+
+    expect(text).toBe('Grüße, tiers 🚀');
+    expect(usage).toMatchObject({ prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 });
+    expect(completion.choices[0]?.message.content).toBe('Grüße');
+    expect(completion.usage?.total_tokens).toBe(14);
+    // What the upstream was asked: the stream with usage, and each model by its catalog id.
+    expect(seen.bodies[0]).toMatchObject({ stream: true, stream_options: { include_usage: true } });
+    expect(seen.bodies[1]).toMatchObject({ stream: false, model: 'llama-3.1-8b-instant' });
+  });
+
+  it('stops the upstream request when the client goes away mid-stream', async () => {
+    behaviour = 'hang-mid-stream';
+    seen.closedEarly = 0;
+    const controller = new AbortController();
+
+    const stream = await client(local).chat.completions.create({ ...ask, stream: true }, { signal: controller.signal });
+    let text = '';
+    const reading = (async () => {
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta.content ?? '';
+        if (text.includes('🚀')) controller.abort();
+      }
+    })().catch(() => undefined);
+    await reading;
+    // The upstream sees its request closed once the API notices the client left.
+    for (let waited = 0; seen.closedEarly === 0 && waited < 5_000; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+
+    expect(text).toBe('Grüße, tiers 🚀');
+    expect(seen.closedEarly).toBe(1);
   });
 
   it('answers 503 with retry-after when the upstream is down, without its address', async () => {
