@@ -34,6 +34,8 @@ interface Cpu {
   userMicros: number;
   systemMicros: number;
   peakRssMiB: number;
+  /** Event-loop delay over the period since the previous reading. */
+  loopDelay: { p50Ms: number; p99Ms: number };
 }
 
 const TTFT_MS = 100;
@@ -178,6 +180,8 @@ interface LevelReport {
   gateway: LevelResult;
   gatewayCpuMsPerRequest: number;
   dynaliteCpuMsPerRequest: number;
+  gatewayLoopDelay: { p50Ms: number; p99Ms: number };
+  dynaliteLoopDelay: { p50Ms: number; p99Ms: number };
   ttftP50Ratio: number;
 }
 
@@ -232,6 +236,8 @@ async function main(): Promise<void> {
         gateway: viaGateway,
         gatewayCpuMsPerRequest: cpuMsPerRequest,
         dynaliteCpuMsPerRequest: dynamoMsPerRequest,
+        gatewayLoopDelay: after.loopDelay,
+        dynaliteLoopDelay: dynamoAfter.loopDelay,
         ttftP50Ratio: viaGateway.ttftP50 / direct.ttftP50,
       });
       for (const [name, r] of [
@@ -246,11 +252,16 @@ async function main(): Promise<void> {
           `${String(concurrency).padStart(4)}  ${name.padEnd(8)} ${String(r.requests).padStart(5)} ${ms(r.ttftP50)} ${ms(r.ttftP99)} ${ms(r.totalP50)} ${ms(r.totalP99)} ${r.requestsPerSecond.toFixed(1).padStart(9)} ${extra}`,
         );
       }
+      const delay = (d: Cpu['loopDelay']) => `${d.p50Ms.toFixed(1)} / ${d.p99Ms.toFixed(1)} ms`;
+      console.log(
+        `${' '.repeat(16)}event-loop delay p50 / p99: gateway ${delay(after.loopDelay)}, dynalite ${delay(dynamoAfter.loopDelay)}`,
+      );
     }
     console.log(
       '\nGateway CPU/req: user+system CPU of the local-mode process (API app, authorizer code, usage-plan emulation,\n' +
-        'metering) per request of that level. dynalite CPU/req: the process standing in for DynamoDB (3 writes per\n' +
-        "request: admission, settlement, ledger). All processes share this machine's cores with the load generator.",
+        'metering) per request of that level. dynalite CPU/req: the process standing in for DynamoDB (the metering\n' +
+        "writes of each request). Event-loop delay: how long ready work waited for each process's one thread\n" +
+        "during the level. All processes share this machine's cores with the load generator.",
     );
     const gatewayPeakRssMiB = (await cpuOf(gateway.child)).peakRssMiB;
     console.log(

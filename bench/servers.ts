@@ -6,6 +6,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { OpenAICompatibleBackend } from '../lambda/inference/backends/openai-compatible-backend';
 import { loadConfig } from '../lib/config/load';
 import { startLocalMode } from '../local/local-mode';
@@ -20,6 +21,8 @@ function send(message: unknown): void {
  * `{profile: 'start'}` before a level and `{profile: 'stop', file}` after it.
  */
 let profiler: Session | undefined;
+const loopDelays = monitorEventLoopDelay({ resolution: 1 });
+loopDelays.enable();
 async function profile(message: { profile: 'start' | 'stop'; file?: string }): Promise<void> {
   if (message.profile === 'start') {
     profiler = new Session();
@@ -43,8 +46,17 @@ process.on('message', (message) => {
   }
   if (message === 'cpu') {
     const { user, system } = process.cpuUsage();
+    // The event loop's delay since the last 'cpu' message: how long ready work waited for the thread.
+    const loopDelay = { p50Ms: loopDelays.percentile(50) / 1e6, p99Ms: loopDelays.percentile(99) / 1e6 };
+    loopDelays.reset();
     // maxRSS is in KiB: the process's peak resident memory so far.
-    send({ type: 'cpu', userMicros: user, systemMicros: system, peakRssMiB: process.resourceUsage().maxRSS / 1024 });
+    send({
+      type: 'cpu',
+      userMicros: user,
+      systemMicros: system,
+      peakRssMiB: process.resourceUsage().maxRSS / 1024,
+      loopDelay,
+    });
   }
 });
 

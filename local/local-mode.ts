@@ -31,6 +31,7 @@ import { createMetering } from '../lambda/metering/request-metering';
 import type { SpendAlert } from '../lambda/metering/spend';
 import { UsageReports } from '../lambda/metering/usage-report';
 import { ServiceUnavailableError } from '../lambda/openai/errors';
+import { createLeanDocumentClient } from '../lambda/storage/lean-document-client';
 import type { TierlineConfig } from '../lib/config/schema';
 import { TIER_NAMES, type TierName } from '../lib/config/tier-names';
 import type { OperatorSettings } from '../lib/operator-settings';
@@ -101,7 +102,10 @@ export interface LocalModeOptions {
   batchSweepIntervalMs?: number;
   /** How long stop waits for requests in flight to be billed. @default 60 s */
   shutdownGraceMs?: number;
-  /** Sees the DynamoDB client before use (benchmarks add a counting middleware). */
+  /**
+   * Sees the DynamoDB client before use (benchmarks add a counting middleware). Given, every call goes through
+   * the SDK's middleware (the lean client's item calls would pass it by).
+   */
   instrumentDynamo?: (client: DynamoDBClient) => void;
   /**
    * What runs fine-tuning jobs. Local mode has no GPU trainer: by default a job fails at once saying that
@@ -235,7 +239,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     moreBuckets: [LOCAL_FINE_TUNING_BUCKET],
   });
   const s3 = createS3Client({ endpoint: s3Server.endpoint });
-  const doc = createDocumentClient(client);
+  // As in Lambda, item calls skip the SDK's middleware, unless a caller counts calls through that middleware.
+  const doc = options.instrumentDynamo ? createDocumentClient(client) : createLeanDocumentClient(client);
   const customers = new CustomersRepository(doc, LOCAL_CUSTOMERS_TABLE);
   const emulator = new ApiGatewayEmulator(doc);
 

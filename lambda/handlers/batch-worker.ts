@@ -1,4 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { BATCH_QUEUE_ENV, SqsBatchQueue } from '../batches/batch-queue';
@@ -6,7 +7,6 @@ import { BatchWorker } from '../batches/batch-worker';
 import { BatchesRepository } from '../batches/batches-repository';
 import { createBatchSqsHandler } from '../batches/sqs-handler';
 import { bundledConfig } from '../config';
-import { createDocumentClient } from '../customers/customers-repository';
 import { createFiles } from '../files/create-files';
 import { createS3Client, FILES_BUCKET_ENV } from '../files/file-storage';
 import { FILES_TABLE_ENV } from '../files/files-table';
@@ -19,11 +19,12 @@ import { SqsDeadLetterSink } from '../metering/ledger';
 import { LEDGER_DEAD_LETTERS_ENV, METERING_TABLE_ENV } from '../metering/metering-table';
 import { createMetering } from '../metering/request-metering';
 import { EVENT_SOURCE_ENV, EventBridgeSpendAlerts } from '../metering/spend-alerts';
+import { createLeanDocumentClient } from '../storage/lean-document-client';
 
 // Created once per execution environment and reused across invocations.
 const logger = new Logger({ serviceName: 'batch-worker' });
 const config = bundledConfig();
-const doc = createDocumentClient();
+const doc = createLeanDocumentClient(new DynamoDBClient({}));
 const sqs = new SQSClient({});
 const logError = (message: string, details: Record<string, unknown>) => logger.error(message, details);
 const metering = createMetering({

@@ -1,4 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -8,7 +9,7 @@ import { BATCH_QUEUE_ENV, SqsBatchQueue } from '../batches/batch-queue';
 import { BatchService } from '../batches/batch-service';
 import { BatchesRepository } from '../batches/batches-repository';
 import { bundledConfig } from '../config';
-import { CustomersRepository, createDocumentClient } from '../customers/customers-repository';
+import { CustomersRepository, type createDocumentClient } from '../customers/customers-repository';
 import { CUSTOMERS_TABLE_ENV } from '../customers/customers-table';
 import { principalFromAuthorizer, requestIdFromEvent } from '../customers/lambda-principal';
 import { createFiles } from '../files/create-files';
@@ -29,6 +30,7 @@ import { SqsDeadLetterSink } from '../metering/ledger';
 import { LEDGER_DEAD_LETTERS_ENV, METERING_TABLE_ENV } from '../metering/metering-table';
 import { createMetering, type MeteringParts } from '../metering/request-metering';
 import { EVENT_SOURCE_ENV, EventBridgeSpendAlerts } from '../metering/spend-alerts';
+import { createLeanDocumentClient } from '../storage/lean-document-client';
 import { createApiApp } from './app';
 import { requiredEnv } from './environment';
 
@@ -102,7 +104,8 @@ function fineTunedModels(config: ReturnType<typeof bundledConfig>): FineTunedMod
 export function createLambdaApp(serviceName: string, options: { files?: boolean } = {}) {
   const logger = new Logger({ serviceName });
   const config = bundledConfig();
-  const doc = createDocumentClient();
+  // Item calls skip the SDK's middleware (lambda/storage/lean-document-client.ts): metering is on every request.
+  const doc = createLeanDocumentClient(new DynamoDBClient({}));
   const logError = (message: string, details: Record<string, unknown>) => logger.error(message, details);
   const metering = createMetering({
     config,

@@ -1,0 +1,247 @@
+import {
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  DynamoDBServiceException,
+  InternalServerError,
+  ItemCollectionSizeLimitExceededException,
+  ProvisionedThroughputExceededException,
+  RequestLimitExceeded,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { marshall, type marshallOptions, unmarshall } from '@aws-sdk/util-dynamodb';
+import { SignatureV4 } from '@smithy/signature-v4';
+import type { HttpRequest, HttpResponse } from '@smithy/types';
+
+/**
+ * A DynamoDB document client whose five item operations (GetItem, PutItem, UpdateItem, DeleteItem, Query) skip
+ * the SDK's per-call middleware stack: each is one JSON request, marshalled with the SDK's own marshaller,
+ * signed with the SDK's own SigV4 signer and the client's credentials (refreshed by its provider), sent through
+ * the client's own HTTP handler (its kept-alive connections) to the endpoint the SDK resolves. Every other
+ * command, and any call with options, goes through the SDK as usual.
+ *
+ * Why: these calls are the metering on the path of every chat request (2-3 before the model, 3-4 after). Measured
+ * on dynalite (1,500 UpdateItem calls, 8 at a time, `npx tsx bench/dynamodb-call-cost.ts`): the document client
+ * spends about 980 us of CPU per call, the low-level client 860 us (660 us with `cacheMiddleware`, which the
+ * document client refuses), a signed request through the SDK's handler 390 us. The API and chat functions use
+ * it; tests and tools that count or fault calls through the client's middleware use the plain document client.
+ *
+ * Errors are the SDK's exception classes (`ConditionalCheckFailedException` with its `Item`, ...) or a
+ * `DynamoDBServiceException` named by the service's `__type`; throttling, 5xx and network failures are retried
+ * like the SDK's standard mode (the client's `maxAttempts`, exponential backoff with full jitter). Left out: the
+ * SDK's retry quota and clock-skew correction (Lambda's clock is synchronised), endpoint discovery (DynamoDB
+ * does not require it) and account-id endpoints (the regional endpoint serves every account).
+ */
+export function createLeanDocumentClient(
+  client: DynamoDBClient,
+  options: { marshallOptions?: marshallOptions } = {},
+): DynamoDBDocumentClient {
+  const marshalling = options.marshallOptions ?? { removeUndefinedValues: true };
+  const doc = DynamoDBDocumentClient.from(client, { marshallOptions: marshalling });
+  // A copy: the document client sets `convertTopLevelContainer` on the object it is given, and these members
+  // are marshalled as maps of attributes, not as one attribute.
+  const direct = new DirectItemCalls(client, { ...marshalling, convertTopLevelContainer: false });
+  const viaSdk = doc.send.bind(doc) as (command: unknown, ...rest: unknown[]) => Promise<unknown>;
+  doc.send = ((command: unknown, ...rest: unknown[]) => {
+    const operation = rest.length === 0 ? operationOf(command) : undefined;
+    return operation
+      ? direct.send(operation, (command as { input: Record<string, unknown> }).input)
+      : viaSdk(command, ...rest);
+  }) as DynamoDBDocumentClient['send'];
+  return doc;
+}
+
+type Operation = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'Query';
+
+function operationOf(command: unknown): Operation | undefined {
+  if (command instanceof UpdateCommand) return 'UpdateItem';
+  if (command instanceof GetCommand) return 'GetItem';
+  if (command instanceof PutCommand) return 'PutItem';
+  if (command instanceof DeleteCommand) return 'DeleteItem';
+  if (command instanceof QueryCommand) return 'Query';
+  return undefined;
+}
+
+/** Input members that hold items or values (marshalled) and output members that do (unmarshalled). */
+const MARSHALLED_INPUT = ['Key', 'Item', 'ExpressionAttributeValues', 'ExclusiveStartKey'] as const;
+const MARSHALLED_OUTPUT = ['Item', 'Attributes', 'LastEvaluatedKey'] as const;
+
+/** Errors the SDK retries in its standard mode (besides 5xx and network failures). */
+const THROTTLING = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'RequestThrottledException',
+  'TooManyRequestsException',
+  'LimitExceededException',
+]);
+const NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'TimeoutError', 'RequestTimeout']);
+
+type ExceptionClass = new (options: { message: string; $metadata: object } & Record<string, unknown>) => Error;
+const EXCEPTIONS: Record<string, ExceptionClass> = {
+  ConditionalCheckFailedException: ConditionalCheckFailedException as unknown as ExceptionClass,
+  ProvisionedThroughputExceededException: ProvisionedThroughputExceededException as unknown as ExceptionClass,
+  ResourceNotFoundException: ResourceNotFoundException as unknown as ExceptionClass,
+  RequestLimitExceeded: RequestLimitExceeded as unknown as ExceptionClass,
+  InternalServerError: InternalServerError as unknown as ExceptionClass,
+  ItemCollectionSizeLimitExceededException: ItemCollectionSizeLimitExceededException as unknown as ExceptionClass,
+};
+
+interface Target {
+  protocol: string;
+  hostname: string;
+  port?: number;
+  path: string;
+  signer: SignatureV4;
+}
+
+class DirectItemCalls {
+  private target?: Promise<Target>;
+
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly marshalling: marshallOptions,
+  ) {}
+
+  /** The endpoint and signer, resolved once per client, as the SDK resolves them. */
+  private resolve(): Promise<Target> {
+    this.target ??= (async () => {
+      const config = this.client.config;
+      const region = await config.region();
+      const custom = config.endpoint ? await config.endpoint() : undefined;
+      const url = custom
+        ? new URL(`${custom.protocol}//${custom.hostname}${custom.port ? `:${custom.port}` : ''}${custom.path}`)
+        : config.endpointProvider({
+            Region: region,
+            UseFIPS: await config.useFipsEndpoint(),
+            UseDualStack: await config.useDualstackEndpoint(),
+          }).url;
+      const signer = new SignatureV4({
+        service: 'dynamodb',
+        region,
+        credentials: config.credentials,
+        sha256: config.sha256,
+      });
+      return {
+        protocol: url.protocol,
+        hostname: url.hostname,
+        port: url.port ? Number(url.port) : undefined,
+        path: url.pathname || '/',
+        signer,
+      };
+    })();
+    // A failed resolution (no region, no credentials provider) is not kept: the next call tries again.
+    this.target.catch(() => {
+      this.target = undefined;
+    });
+    return this.target;
+  }
+
+  async send(operation: Operation, input: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const body = JSON.stringify(this.marshalInput(input));
+    const maxAttempts = await this.client.config.maxAttempts();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.call(operation, body, attempt);
+      } catch (error) {
+        const delayMs = retryDelayMs(error, attempt, maxAttempts);
+        if (delayMs === undefined) throw error;
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
+  }
+
+  private marshalInput(input: Record<string, unknown>): Record<string, unknown> {
+    const wire: Record<string, unknown> = { ...input };
+    for (const member of MARSHALLED_INPUT) {
+      const value = input[member];
+      if (value !== undefined) wire[member] = marshall(value as Record<string, unknown>, this.marshalling);
+    }
+    return wire;
+  }
+
+  private async call(operation: Operation, body: string, attempt: number): Promise<Record<string, unknown>> {
+    const target = await this.resolve();
+    const host = target.port ? `${target.hostname}:${target.port}` : target.hostname;
+    const request = {
+      method: 'POST',
+      protocol: target.protocol,
+      hostname: target.hostname,
+      port: target.port,
+      path: target.path,
+      query: {},
+      headers: {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amz-target': `DynamoDB_20120810.${operation}`,
+        'content-length': String(Buffer.byteLength(body)),
+        host,
+      },
+      body,
+    } as HttpRequest;
+    const signed = (await target.signer.sign(request)) as HttpRequest;
+    const { response } = (await this.client.config.requestHandler.handle(signed)) as { response: HttpResponse };
+    const text = await textOf(response.body);
+    const status = response.statusCode;
+    const $metadata = {
+      httpStatusCode: status,
+      requestId: response.headers['x-amzn-requestid'],
+      attempts: attempt,
+    };
+    const parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+    if (status >= 200 && status < 300) return { ...this.unmarshalOutput(parsed), $metadata };
+    throw this.serviceError(parsed, status, $metadata);
+  }
+
+  private unmarshalOutput(output: Record<string, unknown>): Record<string, unknown> {
+    for (const member of MARSHALLED_OUTPUT) {
+      const value = output[member];
+      if (value) output[member] = unmarshall(value as Parameters<typeof unmarshall>[0]);
+    }
+    if (Array.isArray(output.Items)) {
+      output.Items = output.Items.map((item) => unmarshall(item as Parameters<typeof unmarshall>[0]));
+    }
+    return output;
+  }
+
+  private serviceError(body: Record<string, unknown>, status: number, $metadata: object): Error {
+    const type = typeof body.__type === 'string' ? body.__type : '';
+    const name = type.slice(type.lastIndexOf('#') + 1) || (status >= 500 ? 'InternalServerError' : 'UnknownError');
+    const message = String(body.message ?? body.Message ?? name);
+    const { __type: _type, message: _m, Message: _M, ...fields } = body;
+    if (fields.Item) fields.Item = unmarshall(fields.Item as Parameters<typeof unmarshall>[0]);
+    const Exception = EXCEPTIONS[name];
+    if (Exception) return Object.assign(new Exception({ message, $metadata, ...fields }), { $fault: faultOf(status) });
+    return Object.assign(new DynamoDBServiceException({ name, message, $fault: faultOf(status), $metadata }), fields);
+  }
+}
+
+const faultOf = (status: number) => (status >= 500 ? 'server' : 'client') as 'server' | 'client';
+
+/** The wait before the next attempt, or undefined when the error is final (not retryable, or attempts spent). */
+function retryDelayMs(error: unknown, attempt: number, maxAttempts: number): number | undefined {
+  // Duck-typed: errors of Node's sockets may come from another realm (a test runner's sandbox).
+  if (attempt >= maxAttempts || typeof error !== 'object' || error === null) return undefined;
+  const { name, code, $metadata } = error as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+  const status = $metadata?.httpStatusCode;
+  const throttled = THROTTLING.has(name ?? '');
+  const transient = (status !== undefined && status >= 500) || NETWORK.has(name ?? '') || NETWORK.has(code ?? '');
+  if (!throttled && !transient) return undefined;
+  // The SDK's standard mode: full jitter over 100 ms x 2^attempt (500 ms base when throttled), at most 20 s.
+  const base = throttled ? 500 : 100;
+  return Math.random() * Math.min(20_000, base * 2 ** (attempt - 1));
+}
+
+async function textOf(body: unknown): Promise<string> {
+  if (!body) return '';
+  // Bytes first: a multi-byte character may straddle two chunks.
+  const parts: Buffer[] = [];
+  for await (const part of body as AsyncIterable<Buffer | string>) parts.push(Buffer.from(part));
+  return Buffer.concat(parts).toString('utf8');
+}
