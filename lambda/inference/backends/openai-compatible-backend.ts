@@ -141,16 +141,22 @@ export class OpenAICompatibleBackend implements ModelBackend {
       );
     }
     const parser = new PayloadLineParser();
+    // Iterated by hand: leaving a `for await` over the response (at the end marker) would destroy it, and
+    // with it a connection the pool could reuse.
+    const body = (response as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    let finished = false;
     try {
-      for await (const bytes of response as AsyncIterable<Buffer>) {
-        const parsed = parser.push(bytes);
+      while (!finished) {
+        const next = await body.next();
+        const parsed = next.done ? parser.end() : parser.push(next.value);
         for (const payload of parsed.payloads) yield this.chunkOf(request, payload);
-        if (parsed.done) return;
+        finished = next.done === true || parsed.done;
       }
-      for (const payload of parser.end().payloads) yield this.chunkOf(request, payload);
     } finally {
-      // Stops the upstream request when the consumer stops early (client went away) or the stream failed.
-      if (!response.complete) response.destroy();
+      // Done: read what is left (the chunked body's end) so that the connection goes back to the pool. Stopped
+      // early (the client went away, the stream failed): close it, which stops the upstream's generation.
+      if (finished) response.resume();
+      else response.destroy();
     }
   }
 
