@@ -109,7 +109,8 @@ type ShardResult =
  * Requests and tokens per minute and per day, per customer and model, on counter items of the metering
  * table: `LIM#<customerId>#<model>#<day>#<shard>` holds the day (`rd`, `td`) and the current minute of that
  * day (`mid`, `mr`, `mt`). Every admission is a conditional update that checks and reserves in one step, so
- * concurrent requests never admit more than a limit (no transactions, no TTL: dynalite has neither).
+ * concurrent requests never admit more than a limit (no transactions, no TTL: dynalite has neither). The same
+ * item carries each request's hold mark and reservation record while it holds (see {@link AdmitInput.record}).
  */
 export class Limiter {
   private readonly now: () => number;
