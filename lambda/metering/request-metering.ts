@@ -247,13 +247,18 @@ export class RequestMetering {
         spend = await this.deps.spend.reserve(principal.customerId, seedLimit, maxCost, { holdId, at: startedAt });
       } catch (error) {
         // The request will not run: give back what it holds. The reserve may have applied without its answer
-        // arriving: settling its mark (a no-op if there is none) makes sure.
-        await this.deps.spend
+        // arriving: settling its mark (a no-op if there is none) makes sure. If that fails, the counter hold (and
+        // the record on it) stays, so that the reconciler finds the spend hold there may be.
+        const spendReleased = await this.deps.spend
           .settle({ customerId: principal.customerId, month: record.month, reservedMicroUsd: maxCost, holdId }, 0)
-          .catch((settleError) =>
-            this.deps.logError?.('release of spend after a failed reservation failed', { error: settleError }),
+          .then(
+            () => true,
+            (settleError: unknown) => {
+              this.deps.logError?.('release of spend after a failed reservation failed', { error: settleError });
+              return false;
+            },
           );
-        await releaseCounters(reservation, 'release after a failed spend reservation failed');
+        if (spendReleased) await releaseCounters(reservation, 'release after a failed spend reservation failed');
         throw error;
       }
       if (!spend.admitted) {
@@ -320,17 +325,17 @@ export class RequestMetering {
       try {
         await work();
       } catch (error) {
-        // A hold that failed to settle keeps its record: the reconciler finishes it, after the deadline.
+        // What failed to settle keeps the record (the counter hold goes last): the reconciler finishes it, after
+        // the deadline.
         this.deps.logError?.('metering failed', { requestId: request.requestId, error });
       }
     };
     const thresholds = this.deps.config.tiers[request.principal.tier].spendLimit.alertThresholdsPercent;
+    // The counter hold carries the reservation record, the reconciler's only way to the spend hold: it goes last,
+    // so a request that dies (or fails) between the two settlements leaves the record for the spend hold's sake.
     const settleHolds = async (bill: LedgerRecord) => {
-      const results = await Promise.allSettled([
-        this.deps.limiter.settle(reservation, bill.inputTokens + bill.outputTokens),
-        spendReservation ? this.deps.spend.settle(spendReservation, bill.costMicroUsd, thresholds) : undefined,
-      ]);
-      for (const result of results) if (result.status === 'rejected') throw result.reason;
+      if (spendReservation) await this.deps.spend.settle(spendReservation, bill.costMicroUsd, thresholds);
+      await this.deps.limiter.settle(reservation, bill.inputTokens + bill.outputTokens);
     };
     // The reconciler takes a request over at its deadline; half the margin before, a request still billing
     // itself is late: it writes the ledger first and settles its holds to whatever record won.
@@ -340,7 +345,8 @@ export class RequestMetering {
       headers,
       headersAfter,
       release: once(async () => {
-        // Spend first: for a paying request the spend hold is what says "admitted" to the reconciler.
+        // Spend first: for a paying request the spend hold is what says "admitted" to the reconciler, and the
+        // counter hold carries the record that leads it there.
         if (spendReservation) await this.deps.spend.settle(spendReservation, 0);
         await this.deps.limiter.release(reservation);
       }),

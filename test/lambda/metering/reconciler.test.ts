@@ -382,4 +382,43 @@ describe('crash-safe reservations: the reconciler', () => {
     expect(after.ledger).toHaveLength(0);
     expect(await dueEntriesOf(who)).toEqual([]);
   });
+
+  it('a paying request killed between its spend and counter settlements keeps its record for the spend hold', async () => {
+    const who = principal();
+    // The spend settlement never answers: the process "dies" there, its ledger record written (in parallel).
+    const spend = Object.create(parts.spend, {
+      settle: { value: () => new Promise(() => undefined) },
+    }) as SpendTracker;
+    const dying = new RequestMetering({
+      config,
+      limiter: parts.limiter,
+      spend,
+      ledger: new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, { send: async () => undefined }),
+      now: () => new Date(clock.now),
+    });
+    const request = await dying.admit({
+      requestId: 'req_rec_settling',
+      principal: who,
+      model: MODEL,
+      inputTokens: 100,
+      outputTokens: { fixed: 50 },
+    });
+    void request.finish({ status: 'completed', inputTokens: 100, outputTokens: 20 });
+    for (let i = 0; i < 100 && (await state(who)).ledger.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    // The counter hold, and the record on it, wait for the spend hold: the reconciler can still find it.
+    expect(await state(who)).toMatchObject({ tokensToday: 150, holds: 2 });
+
+    clock.now = OVERDUE;
+    expect(await parts.reconciler.run()).toMatchObject({ found: 1, billed: 0, alreadyBilled: 1, holdsReleased: 2 });
+    const after = await state(who);
+    expect(after.ledger).toHaveLength(1);
+    expect(after).toMatchObject({
+      requestsToday: 1,
+      tokensToday: 120,
+      holds: 0,
+      reservedMicroUsd: 0,
+      committedMicroUsd: after.ledger[0]?.costMicroUsd,
+    });
+    expect(await dueEntriesOf(who)).toEqual([]);
+  });
 });
