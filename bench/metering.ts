@@ -106,18 +106,21 @@ async function main(): Promise<void> {
       tier: 'developer',
     });
     await local.operator.setSpendLimit(limited.customer.customerId, 1_000);
+    // Its own counters: the demo Free customer's RPM limit is measured below.
+    const free = await local.operator.createCustomer({ name: 'Free', email: 'free@bench.local', tier: 'free' });
 
     console.log('DynamoDB calls per admitted chat completion (request path; sequential requests):');
     console.log('customer                 stream  requests  before the model call           after the model call');
-    for (const [label, apiKey] of [
-      ['developer, no spend limit', key('developer')],
-      ['developer, spend limit', limited.apiKey ?? ''],
+    // Free: 2 x (1 + 9) requests fit its RPM limit of Q = 20 (no spend hold).
+    for (const [label, apiKey, requests] of [
+      ['free', free.apiKey ?? '', 9],
+      ['developer, no spend limit', key('developer'), 40],
+      ['developer, spend limit', limited.apiKey ?? '', 40],
     ] as const) {
       for (const stream of [false, true]) {
         await chat(local.openAIBaseUrl, apiKey, stream); // warms the authorizer cache and the minute's counters
         counts.before = {};
         counts.after = {};
-        const requests = 40;
         for (let i = 0; i < requests; i += 1) {
           phase = 'before';
           const status = await chat(local.openAIBaseUrl, apiKey, stream);

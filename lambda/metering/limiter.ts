@@ -1,7 +1,7 @@
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ModelLimits } from '../../lib/config/schema';
 import { isConditionFailure } from '../storage/conditional-writes';
-import { holdAttribute, METERING_TABLE } from './metering-table';
+import { holdAttribute, METERING_TABLE, RECORD_VERSION, recordAttribute } from './metering-table';
 import {
   type LimitCounters,
   type LimitRefusal,
@@ -14,8 +14,9 @@ import {
   usedOf,
   utcWindows,
 } from './rate-limits';
+import { dueIndexKeys, type ReservationRecord, recordFrom, type StoredRecord, storedRecord } from './reservations';
 
-const { partitionKey: PK, sortKey: SK } = METERING_TABLE;
+const { partitionKey: PK, sortKey: SK, byCustomerDayIndex: INDEX } = METERING_TABLE;
 
 /**
  * Update-then-explain rounds per shard before a refusal is given up on. A round is retried only when the
@@ -41,8 +42,28 @@ export interface AdmitInput {
    * requests (reconciler.ts), whichever comes first.
    */
   holdId?: string;
+  /**
+   * The request's reservation record (its `holdId` names the hold; {@link AdmitInput.holdId} is then not needed):
+   * the same update writes it beside the hold mark and puts the counter item into the due-time index, so that
+   * the reconciler of crashed requests finds it (reservations.ts). Settling or releasing the hold removes it.
+   */
+  record?: ReservationRecord;
   /** Epoch ms that decides the reservation's day (the request's start, as its reservation record says). */
   atMs?: number;
+}
+
+/** A request held on a counter item, as the reconciler finds it: its record and its hold. */
+export interface HeldRequest {
+  record: ReservationRecord;
+  hold: Reservation;
+}
+
+/** A counter item's records, read consistently, with the version they were read at. */
+export interface HeldItem {
+  key: { pk: string; sk: string };
+  /** {@link RECORD_VERSION} as read: undefined on an item no admission with a record wrote. */
+  version: number | undefined;
+  requests: HeldRequest[];
 }
 
 /** What an admission holds: the counter item it wrote to and what it reserved there. */
@@ -88,7 +109,8 @@ type ShardResult =
  * Requests and tokens per minute and per day, per customer and model, on counter items of the metering
  * table: `LIM#<customerId>#<model>#<day>#<shard>` holds the day (`rd`, `td`) and the current minute of that
  * day (`mid`, `mr`, `mt`). Every admission is a conditional update that checks and reserves in one step, so
- * concurrent requests never admit more than a limit (no transactions, no TTL: dynalite has neither).
+ * concurrent requests never admit more than a limit (no transactions, no TTL: dynalite has neither). The same
+ * item carries each request's hold mark and reservation record while it holds (see {@link AdmitInput.record}).
  */
 export class Limiter {
   private readonly now: () => number;
@@ -170,35 +192,29 @@ export class Limiter {
   }
 
   /**
-   * The hold `holdId` on the counters of a request admitted with it, if it is still held: which shard of the
-   * day's counters, and the tokens it reserved. One consistent GetItem per shard.
+   * The requests held on counter item `pk` (a key the due-time index gave): one consistent GetItem. Undefined
+   * for a key that is not a counter item's.
    */
-  async findHold(input: {
-    customerId: string;
-    model: string;
-    day: string;
-    shards: number;
-    holdId: string;
-  }): Promise<Reservation | undefined> {
-    const attribute = holdAttribute(input.holdId);
-    for (let shard = 0; shard < input.shards; shard++) {
-      const key = { customerId: input.customerId, model: input.model, day: input.day, shard };
-      const { Item } = await this.doc.send(
-        new GetCommand({
-          TableName: this.tableName,
-          Key: counterKey(key),
-          ConsistentRead: true,
-          ProjectionExpression: '#hold',
-          ExpressionAttributeNames: { '#hold': attribute },
-        }),
-      );
-      const reserved = Item?.[attribute];
-      if (typeof reserved === 'number') {
-        // The minute is not known (nor needed: a held request found this late is past its minute's window).
-        return { ...key, minute: '', reservedTokens: reserved, outputAllowance: 0, holdId: input.holdId };
-      }
+  async heldAt(pk: string): Promise<HeldItem | undefined> {
+    const key = counterKeyOf(pk);
+    if (!key) return undefined;
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: counterKey(key), ConsistentRead: true }),
+    );
+    if (!Item) return undefined;
+    const requests: HeldRequest[] = [];
+    for (const [name, value] of Object.entries(Item)) {
+      const holdId = name.slice(1);
+      if (name !== recordAttribute(holdId) || typeof value !== 'object' || value === null) continue;
+      const reserved = Item[holdAttribute(holdId)];
+      // Written and removed together with the record: never apart.
+      if (typeof reserved !== 'number') continue;
+      const record = recordFrom(value as StoredRecord, { ...key, holdId });
+      // The minute is not known (nor needed: a held request found this late is past its minute's window).
+      requests.push({ record, hold: { ...key, minute: '', reservedTokens: reserved, outputAllowance: 0, holdId } });
     }
-    return undefined;
+    const version = Item[RECORD_VERSION];
+    return { key: { pk, sk: 'LIM' }, version: typeof version === 'number' ? version : undefined, requests };
   }
 
   /** The counters of the current windows, summed over shards: for the headers of a request not admitted. */
@@ -213,9 +229,10 @@ export class Limiter {
   private async admitOnShard(
     key: CounterKey,
     limits: ModelLimits,
-    { inputTokens, outputTokens, holdId }: AdmitInput,
+    { inputTokens, outputTokens, holdId: markOnly, record }: AdmitInput,
     nowMs: number,
   ): Promise<ShardResult> {
+    const holdId = record?.holdId ?? markOnly;
     const smallest = inputTokens + ('fixed' in outputTokens ? outputTokens.fixed : 1);
     // A shard whose part of a limit is smaller than one request (limits below the shard count) never admits.
     const never = refusalFor(limits, NO_USAGE, smallest, nowMs);
@@ -229,7 +246,7 @@ export class Limiter {
     let itemInMinute = false;
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const reservedTokens = inputTokens + allowance;
-      const updated = await this.reserve(key, limits, minute, reservedTokens, !itemInMinute, holdId);
+      const updated = await this.reserve(key, limits, minute, reservedTokens, !itemInMinute, holdId, record);
       if (updated) {
         const reservation: Reservation = { ...key, minute, reservedTokens, outputAllowance: allowance, holdId };
         return { admitted: true, reservation, counters: updated };
@@ -259,16 +276,24 @@ export class Limiter {
     reservedTokens: number,
     mayBeNewMinute: boolean,
     holdId: string | undefined,
+    record: ReservationRecord | undefined,
   ): Promise<LimitCounters | undefined> {
     const day = { ':one': 1, ':reserve': reservedTokens, ':rpd': limits.rpd, ':tpdFree': limits.tpd - reservedTokens };
-    // The hold mark is set by the very update that reserves: a mark exists exactly when its tokens are held.
-    const hold = holdId === undefined ? undefined : { '#hold': holdAttribute(holdId) };
-    const setHold = hold ? ', #hold = :reserve' : '';
-    const sameMinute = await this.conditionalUpdate(key, hold, {
-      UpdateExpression: `ADD mr :one, mt :reserve, rd :one, td :reserve${hold ? ' SET #hold = :reserve' : ''}`,
+    // The hold mark is set by the very update that reserves: a mark exists exactly when its tokens are held. So
+    // is the request's record, with the item's due-index entry: if_not_exists keeps an earlier deadline there (the
+    // reconciler then only looks earlier), and `rv` tells a reconciler that read the item before of this record.
+    const hold =
+      holdId === undefined ? undefined : { names: { '#hold': holdAttribute(holdId) }, set: ', #hold = :reserve' };
+    const withRecord = hold && record ? recordWrite(key, record) : undefined;
+    const names = hold ? { ...hold.names, ...withRecord?.names } : undefined;
+    const set = `${hold?.set ?? ''}${withRecord?.set ?? ''}`;
+    const add = withRecord?.add ?? '';
+    const sameMinute = await this.conditionalUpdate(key, names, {
+      UpdateExpression: `ADD mr :one, mt :reserve, rd :one, td :reserve${add}${set ? ` SET ${set.slice(2)}` : ''}`,
       ConditionExpression: 'mid = :minute AND mr < :rpm AND mt <= :tpmFree AND rd < :rpd AND td <= :tpdFree',
       ExpressionAttributeValues: {
         ...day,
+        ...withRecord?.values,
         ':minute': minute,
         ':rpm': limits.rpm,
         ':tpmFree': limits.tpm - reservedTokens,
@@ -276,11 +301,11 @@ export class Limiter {
     });
     if (sameMinute || !mayBeNewMinute) return sameMinute;
     // The new minute starts at this request, which fits the minute limits by itself (checked before).
-    return this.conditionalUpdate(key, hold, {
-      UpdateExpression: `SET mid = :minute, mr = :one, mt = :reserve${setHold} ADD rd :one, td :reserve`,
+    return this.conditionalUpdate(key, names, {
+      UpdateExpression: `SET mid = :minute, mr = :one, mt = :reserve${set} ADD rd :one, td :reserve${add}`,
       ConditionExpression:
         '(attribute_not_exists(mid) OR mid < :minute) AND (attribute_not_exists(rd) OR (rd < :rpd AND td <= :tpdFree))',
-      ExpressionAttributeValues: { ...day, ':minute': minute },
+      ExpressionAttributeValues: { ...day, ...withRecord?.values, ':minute': minute },
     });
   }
 
@@ -345,7 +370,8 @@ export class Limiter {
   /**
    * Adds to the day counters of the reservation's item, and to its minute counters while the item is still
    * in the reservation's minute; once that minute has ended its counters no longer limit anything. With a hold
-   * mark, only while the mark is there, removing it in the same update. Returns whether the update applied.
+   * mark, only while the mark is there, removing it and the request's reservation record (if it has one) in the
+   * same update. Returns whether the update applied.
    */
   private async adjust(reservation: Reservation, requests: number, tokens: number): Promise<boolean> {
     const day = requests === 0 ? 'td :tokens' : 'rd :requests, td :tokens';
@@ -353,8 +379,10 @@ export class Limiter {
     const values = requests === 0 ? { ':tokens': tokens } : { ':requests': requests, ':tokens': tokens };
     const Key = counterKey(reservation);
     const held = reservation.holdId !== undefined;
-    const hold: Record<string, string> = held ? { '#hold': holdAttribute(reservation.holdId as string) } : {};
-    const removeHold = held ? ' REMOVE #hold' : '';
+    const hold: Record<string, string> = held
+      ? { '#hold': holdAttribute(reservation.holdId as string), '#rsv': recordAttribute(reservation.holdId as string) }
+      : {};
+    const removeHold = held ? ' REMOVE #hold, #rsv' : '';
     try {
       await this.doc.send(
         new UpdateCommand({
@@ -392,6 +420,31 @@ export class Limiter {
 
 function counterKey({ customerId, model, day, shard }: CounterKey): Record<string, string> {
   return { [PK]: `LIM#${customerId}#${model}#${day}#${shard}`, [SK]: 'LIM' };
+}
+
+/** What an admission adds to its update to write the request's record and index the counter item by due time. */
+function recordWrite(key: CounterKey, record: ReservationRecord) {
+  const entry = dueIndexKeys(counterKey(key)[PK] as string, record.deadline);
+  return {
+    names: { '#rsv': recordAttribute(record.holdId), '#gpk': INDEX.partitionKey, '#gsk': INDEX.sortKey },
+    values: { ':record': storedRecord(record), ':gpk': entry.partition, ':gsk': entry.sort },
+    set: ', #rsv = :record, #gpk = if_not_exists(#gpk, :gpk), #gsk = if_not_exists(#gsk, :gsk)',
+    add: `, ${RECORD_VERSION} :one`,
+  };
+}
+
+/** The counter key of `pk`, read from both ends (customer ids have no `#`; the model is what is between). */
+function counterKeyOf(pk: string): CounterKey | undefined {
+  const parts = pk.split('#');
+  if (parts[0] !== 'LIM' || parts.length < 5) return undefined;
+  const shard = Number(parts[parts.length - 1]);
+  if (!Number.isInteger(shard)) return undefined;
+  return {
+    customerId: parts[1] as string,
+    model: parts.slice(2, -2).join('#'),
+    day: parts[parts.length - 2] as string,
+    shard,
+  };
 }
 
 function numberOf(value: unknown): number {

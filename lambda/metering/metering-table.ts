@@ -10,10 +10,13 @@
  * - `REQ#<requestId>` / `REQ`: the ledger, one item per request, the billing truth; indexed by customer and
  *   day (`byCustomerDay`) so aggregates can be recomputed;
  * - `AGG#<customerId>` / `<day>#<model>`: usage aggregates derived from the ledger (recomputable);
- * - `RSV#<requestId>` / `RSV`: the reservation record of a request in flight (reservations.ts), written before its
- *   holds and deleted once it is billed; indexed by due time (`byCustomerDay` with `RSVDUE#<shard>` /
- *   `<deadline>#<requestId>`, a partition no customer-day key can take) so the reconciler finds the overdue ones.
- * Counter and spend items carry one attribute {@link holdAttribute} per request holding on them.
+ * Counter and spend items carry one attribute {@link holdAttribute} per request holding on them. A counter item
+ * also carries each such request's reservation record ({@link recordAttribute}, reservations.ts), written and
+ * removed by the same updates as its hold, with a version {@link RECORD_VERSION} that every admission bumps. From
+ * its first record on it is indexed by due time (`byCustomerDay` with `RSVDUE#<shard>` / `<earliest deadline>#<pk>`,
+ * a partition no customer-day key can take) until the reconciler, past that deadline, finds no record left, so it
+ * finds the requests whose process died. The index projects all attributes: while indexed, a counter item is
+ * written twice (table and index) at every admission and settlement, each write charged by the item's size.
  */
 export const METERING_TABLE = {
   partitionKey: 'pk',
@@ -32,3 +35,15 @@ export const LEDGER_DEAD_LETTERS_ENV = 'LEDGER_DEAD_LETTER_QUEUE_URL';
  * set by the update that reserves and removed by the update that settles, so each hold is settled once.
  */
 export const holdAttribute = (holdId: string) => `h${holdId}`;
+
+/**
+ * The attribute of a counter item that carries the reservation record of the request holding `h<holdId>` (see
+ * reservations.ts): set and removed by the same updates as the hold mark.
+ */
+export const recordAttribute = (holdId: string) => `r${holdId}`;
+
+/**
+ * A counter item's version, added to by every admission that writes a record: the reconciler moves the item in
+ * the due index only if no admission came between its read and its move.
+ */
+export const RECORD_VERSION = 'rv';

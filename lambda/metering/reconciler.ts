@@ -1,13 +1,13 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type LedgerRecord, LedgerWriter, ledgerRecord } from './ledger';
-import { Limiter } from './limiter';
+import { type HeldRequest, Limiter } from './limiter';
 import { DUE_SHARDS, ReservationBook, type ReservationRecord } from './reservations';
 import { SpendTracker } from './spend';
 
 /** What one reconciler run did. */
 export interface ReconcileReport {
-  /** Overdue reservation records looked at. */
+  /** Overdue reservation records looked at (requests still held past their deadline). */
   found: number;
   /** Requests billed by the reconciler (`reconciled` ledger records written by this run). */
   billed: number;
@@ -15,35 +15,51 @@ export interface ReconcileReport {
   holdsReleased: number;
   /** Records whose request had billed itself (its ledger record existed): only their leftovers were cleaned. */
   alreadyBilled: number;
-  /** Records that failed (left in place for the next run) with their errors. */
+  /**
+   * What failed (left in place for the next run) with its error: a request by its id, or a counter item by its
+   * key when the item itself could not be read or moved in the due index.
+   */
   failed: { requestId: string; error: unknown }[];
 }
 
-export type ReconcileOutcome = 'billed' | 'released' | 'already_billed' | 'gone';
+export type ReconcileOutcome = 'billed' | 'released' | 'already_billed';
 
 export interface ReconcilerDependencies {
-  book: ReservationBook;
+  book: Pick<ReservationBook, 'due' | 'reindex'>;
   ledger: Pick<LedgerWriter, 'get' | 'put'>;
-  limiter: Pick<Limiter, 'findHold' | 'settle' | 'release'>;
+  limiter: Pick<Limiter, 'heldAt' | 'settle' | 'release'>;
   spend: Pick<SpendTracker, 'findHold' | 'settle'>;
   now?: () => Date;
-  /** Records reconciled at once. @default 8 */
+  /** Counter items reconciled at once. @default 8 */
   concurrency?: number;
 }
 
 /**
- * Finds the reservations of requests that passed their deadline (maximum duration + margin) without billing
- * themselves (the process died: SIGKILL, a Lambda timeout, a crashed host), bills them once and releases what
- * they held. Every step is conditional, so any number of reconcilers, and the request itself settling late, can
- * run at once and each hold is released once and each request billed once:
+ * Rounds of read, reconcile, move in the due index per counter item and run: a round is redone only when an
+ * admission wrote the item between its read and its move (the move's version condition failed); past these the
+ * item keeps its index entry and the next run takes it again.
+ */
+const INDEX_ROUNDS = 3;
+
+/**
+ * Finds the requests that passed their deadline (maximum duration + margin) without billing themselves (the
+ * process died: SIGKILL, a Lambda timeout, a crashed host), bills them once and releases what they held. Their
+ * reservation records ride on their counter holds (reservations.ts): the due-time index lists the counter items
+ * holding records, each at its earliest deadline. Per item due now, one consistent read gives its records; each
+ * record due is reconciled, and every step is conditional, so any number of reconcilers, and the request itself
+ * settling late, can run at once and each hold is released once and each request billed once:
  * 1. the ledger record, if the request wrote one, is the bill; else, if the request was admitted (its LAST
- *    admission hold is still there: the spend hold of a paying request, the counter hold otherwise), one
- *    conditional put writes a `reconciled` record (its input tokens as counted at admission, no output); a put
- *    that finds a record already there (a late settlement won) reads that one instead;
+ *    admission hold is still there: the spend hold of a paying request, taken after the counter hold; the counter
+ *    hold otherwise, which its record being there proves), one conditional put writes a `reconciled` record (its
+ *    input tokens as counted at admission, no output); a put that finds a record already there (a late
+ *    settlement won) reads that one instead;
  * 2. the counter hold, if still marked, is corrected to the bill's tokens (or released: the request never ran),
- *    in one update conditional on its mark, which it removes; the minute counters have long expired;
+ *    in one update conditional on its mark, which removes the mark and the record; the minute counters have long
+ *    expired;
  * 3. the spend hold likewise, to the bill's cost (or 0);
- * 4. the record is deleted. A crash between steps leaves the record: the next run redoes the remaining steps.
+ * 4. the item moves in the index to its earliest record left (or leaves it: none left), conditional on the version
+ *    the read saw: an admission in between (which may have added a record this read missed) makes it read again.
+ *    A crash between steps leaves the record and the index entry: the next run redoes the remaining steps.
  */
 export class ReservationReconciler {
   private readonly now: () => Date;
@@ -56,24 +72,26 @@ export class ReservationReconciler {
   async run(): Promise<ReconcileReport> {
     const now = this.now();
     const report: ReconcileReport = { found: 0, billed: 0, holdsReleased: 0, alreadyBilled: 0, failed: [] };
-    const ids: string[] = [];
+    const keys = new Set<string>();
     await Promise.all(
       Array.from({ length: DUE_SHARDS }, async (_, shard) => {
-        for await (const requestId of this.deps.book.due(shard, now)) ids.push(requestId);
+        for await (const pk of this.deps.book.due(shard, now)) keys.add(pk);
       }),
     );
-    const queue = [...ids];
+    const queue = [...keys];
     const workers = Array.from({ length: Math.min(this.deps.concurrency ?? 8, queue.length) }, async () => {
-      for (let requestId = queue.shift(); requestId !== undefined; requestId = queue.shift()) {
+      for (let pk = queue.shift(); pk !== undefined; pk = queue.shift()) {
         try {
-          const result = await this.reconcile(requestId, now);
-          if (result.outcome === 'gone') continue;
-          report.found += 1;
-          report.holdsReleased += result.holdsReleased;
-          if (result.outcome === 'billed') report.billed += 1;
-          if (result.outcome === 'already_billed') report.alreadyBilled += 1;
+          const { results, failed } = await this.reconcileItem(pk, now);
+          report.failed.push(...failed);
+          for (const result of results) {
+            report.found += 1;
+            report.holdsReleased += result.holdsReleased;
+            if (result.outcome === 'billed') report.billed += 1;
+            if (result.outcome === 'already_billed') report.alreadyBilled += 1;
+          }
         } catch (error) {
-          report.failed.push({ requestId, error });
+          report.failed.push({ requestId: pk, error });
         }
       }
     });
@@ -81,37 +99,73 @@ export class ReservationReconciler {
     return report;
   }
 
-  /** Reconciles one request, if its record is still there and overdue at `now`. */
+  /**
+   * Reconciles the records of counter item `pk` that are due at `now`, then moves the item in the due index
+   * (see the class's step 4).
+   */
+  async reconcileItem(
+    pk: string,
+    now: Date = this.now(),
+  ): Promise<{
+    results: { outcome: ReconcileOutcome; holdsReleased: number; bill?: LedgerRecord }[];
+    failed: { requestId: string; error: unknown }[];
+  }> {
+    const results: { outcome: ReconcileOutcome; holdsReleased: number; bill?: LedgerRecord }[] = [];
+    const failed: { requestId: string; error: unknown }[] = [];
+    const failedIds = new Set<string>();
+    const due = (request: HeldRequest) =>
+      request.record.deadline <= now.toISOString() && !failedIds.has(request.record.requestId);
+    for (let round = 0; round < INDEX_ROUNDS; round++) {
+      const item = await this.deps.limiter.heldAt(pk);
+      // Not a counter item (nothing this reconciler wrote), or gone: nothing to do.
+      if (!item) break;
+      for (const request of item.requests.filter(due)) {
+        try {
+          results.push(await this.reconcile(request, now));
+        } catch (error) {
+          failedIds.add(request.record.requestId);
+          failed.push({ requestId: request.record.requestId, error });
+        }
+      }
+      // What stays: records not due yet, and those that failed (still due: the next run takes them again).
+      // ISO timestamps sort as they come: the first is the earliest.
+      const [next] = item.requests
+        .filter((request) => !due(request))
+        .map((request) => request.record.deadline)
+        .sort();
+      if (await this.deps.book.reindex(item.key, next, item.version)) break;
+    }
+    return { results, failed };
+  }
+
+  /** Reconciles one request held on a counter item (its record and hold as read there). */
   async reconcile(
-    requestId: string,
+    request: HeldRequest,
     now: Date = this.now(),
   ): Promise<{ outcome: ReconcileOutcome; holdsReleased: number; bill?: LedgerRecord }> {
-    const { book, ledger, limiter, spend } = this.deps;
-    const record = await book.get(requestId);
-    // Gone (billed meanwhile, or another reconciler finished it), or not due yet (an index entry ahead of time).
-    if (!record || record.deadline > now.toISOString()) return { outcome: 'gone', holdsReleased: 0 };
-    const counterHold = await limiter.findHold(record);
+    const { ledger, limiter, spend } = this.deps;
+    const { record, hold: counterHold } = request;
     const spendHeld = record.spendHold
       ? await spend.findHold(record.customerId, record.month, record.holdId)
       : undefined;
 
-    let bill = await ledger.get(requestId);
+    let bill = await ledger.get(record.requestId);
     const alreadyBilled = bill !== undefined;
-    const admitted = record.spendHold ? spendHeld !== undefined : counterHold !== undefined;
+    // A record comes with its counter hold; a paying request takes its spend hold after it: without that hold it
+    // never ran (a crash between the two, or a refusal whose release failed).
+    const admitted = record.spendHold ? spendHeld !== undefined : true;
     let wrote = false;
     if (!bill && admitted) {
       const reconciled = reconciledRecord(record, now);
       wrote = (await ledger.put(reconciled)) === 'written';
-      bill = wrote ? reconciled : await ledger.get(requestId);
+      bill = wrote ? reconciled : await ledger.get(record.requestId);
     }
 
     let holdsReleased = 0;
-    if (counterHold) {
-      const applied = bill
-        ? await limiter.settle(counterHold, bill.inputTokens + bill.outputTokens)
-        : await limiter.release(counterHold);
-      if (applied) holdsReleased += 1;
-    }
+    const applied = bill
+      ? await limiter.settle(counterHold, bill.inputTokens + bill.outputTokens)
+      : await limiter.release(counterHold);
+    if (applied) holdsReleased += 1;
     if (spendHeld !== undefined) {
       const settled = await spend.settle(
         { customerId: record.customerId, month: record.month, reservedMicroUsd: spendHeld, holdId: record.holdId },
@@ -119,7 +173,6 @@ export class ReservationReconciler {
       );
       if (settled.applied) holdsReleased += 1;
     }
-    await book.delete(requestId);
     return {
       outcome: wrote ? 'billed' : alreadyBilled || bill ? 'already_billed' : 'released',
       holdsReleased,

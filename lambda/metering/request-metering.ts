@@ -83,8 +83,6 @@ export interface RequestMeteringDependencies {
   limiter: Limiter;
   spend: SpendTracker;
   ledger: Pick<LedgerWriter, 'write' | 'get'>;
-  /** Where each request's reservation record goes, so a crashed request is reconciled (reconciler.ts). */
-  reservations: ReservationBook;
   /** A request's maximum duration. @default {@link MAX_REQUEST_MS} */
   maxRequestMs?: number;
   /** How long past its maximum duration the reconciler leaves a request alone. @default {@link RECONCILE_MARGIN_MS} */
@@ -95,11 +93,12 @@ export interface RequestMeteringDependencies {
 
 /**
  * Metering of one request from admission to the ledger, on DynamoDB:
- * - before the model: ONE conditional UpdateItem admits the request and reserves its tokens (limiter), plus,
- *   for a customer with a monthly spend limit, one that reserves its maximum cost (spend);
- * - after: one UpdateItem settles the counters to the actual tokens, one conditional PutItem writes the
- *   ledger record (a retry never counts twice; a failed write goes to the dead letters), and for a customer
- *   with a spend limit, one UpdateItem commits the cost (publishing 50/75/90% alerts once each).
+ * - before the model: ONE conditional UpdateItem admits the request, reserves its tokens and writes its
+ *   reservation record for the reconciler (limiter, reservations.ts), plus, for a paying tier, one that reserves
+ *   its maximum cost (spend);
+ * - after: one UpdateItem settles the counters to the actual tokens (removing the record), one conditional
+ *   PutItem writes the ledger record (a retry never counts twice; a failed write goes to the dead letters), and
+ *   for a paying tier one UpdateItem commits the cost (publishing 50/75/90% alerts once each).
  * No reads on the way of an admitted request: the authorizer's context carries tier, limits and spend limit.
  */
 export class RequestMetering {
@@ -143,9 +142,10 @@ export class RequestMetering {
 
   /**
    * Admits the request or throws the 429 / 413 the client should see, with its headers. The request's
-   * reservation record is written first (one PutItem), then its holds are taken with their marks; a request
-   * refused on the way gives back what it took and deletes the record (kept when a release failed: the reconciler
-   * then releases at the deadline).
+   * reservation record rides on its counter hold: the counter admission writes both in one update (nothing is
+   * held before it, so a crash before it leaves nothing to reconcile), then a paying request takes its spend hold.
+   * A request refused on the way gives back what it took, which removes the record with the counter hold (a
+   * release that fails leaves both: the reconciler releases them at the deadline).
    */
   async admit(request: MeteringRequest): Promise<MeteredRequest> {
     const { principal } = request;
@@ -162,7 +162,6 @@ export class RequestMetering {
       customerId: principal.customerId,
       tier: principal.tier,
       model,
-      shards: this.deps.limiter.shardCountOf(limits),
       day: utcWindows(startedAt.getTime()).day,
       month: utcMonth(startedAt),
       spendHold: this.deps.config.tiers[principal.tier].spendLimit.allowed,
@@ -173,18 +172,7 @@ export class RequestMetering {
         startedAt.getTime() + (this.deps.maxRequestMs ?? MAX_REQUEST_MS) + this.marginMs(),
       ).toISOString(),
     };
-    await this.deps.reservations.put(record);
-    const cleanup = { released: true };
-    try {
-      return await this.admitHeld(request, limits, prices, startedAt, record, cleanup);
-    } catch (error) {
-      if (cleanup.released) {
-        await this.deps.reservations
-          .delete(record.requestId)
-          .catch((deleteError) => this.deps.logError?.('reservation delete failed', { error: deleteError }));
-      }
-      throw error;
-    }
+    return this.admitHeld(request, limits, prices, startedAt, record);
   }
 
   private async admitHeld(
@@ -193,23 +181,19 @@ export class RequestMetering {
     prices: TokenPrices,
     startedAt: Date,
     record: ReservationRecord,
-    cleanup: { released: boolean },
   ): Promise<MeteredRequest> {
     const { principal, model } = request;
     const { holdId } = record;
-    // A release that fails leaves its hold marked: keep the record, so that the reconciler releases it.
+    // A release that fails leaves its hold marked, and the record with it: the reconciler releases it.
     const releaseCounters = (reservation: Reservation, what: string) =>
-      this.deps.limiter.release(reservation).catch((error) => {
-        cleanup.released = false;
-        this.deps.logError?.(what, { error });
-      });
+      this.deps.limiter.release(reservation).catch((error) => this.deps.logError?.(what, { error }));
     const admission = await this.deps.limiter.admit({
       customerId: principal.customerId,
       model,
       limits,
       inputTokens: request.inputTokens,
       outputTokens: request.outputTokens,
-      holdId,
+      record,
       atMs: startedAt.getTime(),
     });
     if (!admission.admitted) {
@@ -263,14 +247,18 @@ export class RequestMetering {
         spend = await this.deps.spend.reserve(principal.customerId, seedLimit, maxCost, { holdId, at: startedAt });
       } catch (error) {
         // The request will not run: give back what it holds. The reserve may have applied without its answer
-        // arriving: settling its mark (a no-op if there is none) makes sure.
-        await this.deps.spend
+        // arriving: settling its mark (a no-op if there is none) makes sure. If that fails, the counter hold (and
+        // the record on it) stays, so that the reconciler finds the spend hold there may be.
+        const spendReleased = await this.deps.spend
           .settle({ customerId: principal.customerId, month: record.month, reservedMicroUsd: maxCost, holdId }, 0)
-          .catch((settleError) => {
-            cleanup.released = false;
-            this.deps.logError?.('release of spend after a failed reservation failed', { error: settleError });
-          });
-        await releaseCounters(reservation, 'release after a failed spend reservation failed');
+          .then(
+            () => true,
+            (settleError: unknown) => {
+              this.deps.logError?.('release of spend after a failed reservation failed', { error: settleError });
+              return false;
+            },
+          );
+        if (spendReleased) await releaseCounters(reservation, 'release after a failed spend reservation failed');
         throw error;
       }
       if (!spend.admitted) {
@@ -337,17 +325,17 @@ export class RequestMetering {
       try {
         await work();
       } catch (error) {
-        // The reservation record stays: the reconciler finishes what failed here, after the deadline.
+        // What failed to settle keeps the record (the counter hold goes last): the reconciler finishes it, after
+        // the deadline.
         this.deps.logError?.('metering failed', { requestId: request.requestId, error });
       }
     };
     const thresholds = this.deps.config.tiers[request.principal.tier].spendLimit.alertThresholdsPercent;
+    // The counter hold carries the reservation record, the reconciler's only way to the spend hold: it goes last,
+    // so a request that dies (or fails) between the two settlements leaves the record for the spend hold's sake.
     const settleHolds = async (bill: LedgerRecord) => {
-      const results = await Promise.allSettled([
-        this.deps.limiter.settle(reservation, bill.inputTokens + bill.outputTokens),
-        spendReservation ? this.deps.spend.settle(spendReservation, bill.costMicroUsd, thresholds) : undefined,
-      ]);
-      for (const result of results) if (result.status === 'rejected') throw result.reason;
+      if (spendReservation) await this.deps.spend.settle(spendReservation, bill.costMicroUsd, thresholds);
+      await this.deps.limiter.settle(reservation, bill.inputTokens + bill.outputTokens);
     };
     // The reconciler takes a request over at its deadline; half the margin before, a request still billing
     // itself is late: it writes the ledger first and settles its holds to whatever record won.
@@ -357,10 +345,10 @@ export class RequestMetering {
       headers,
       headersAfter,
       release: once(async () => {
-        // Spend first: for a paying request the spend hold is what says "admitted" to the reconciler.
+        // Spend first: for a paying request the spend hold is what says "admitted" to the reconciler, and the
+        // counter hold carries the record that leads it there.
         if (spendReservation) await this.deps.spend.settle(spendReservation, 0);
         await this.deps.limiter.release(reservation);
-        await this.deps.reservations.delete(request.requestId);
       }),
       finish: (outcome) =>
         once(async () => {
@@ -390,7 +378,6 @@ export class RequestMetering {
             const winner = written === 'duplicate' ? ((await this.deps.ledger.get(request.requestId)) ?? bill) : bill;
             await settleHolds(winner);
           }
-          await this.deps.reservations.delete(request.requestId);
         })(),
     };
   }
@@ -418,7 +405,7 @@ export interface MeteringParts {
   aggregates: AggregateUpdater;
   /** Bills and releases the reservations of requests whose process died (run it every minute). */
   reconciler: ReservationReconciler;
-  /** The reservation records of requests in flight. */
+  /** The due-time index of the counter items holding requests in flight (their reservation records). */
   reservations: ReservationBook;
 }
 
@@ -468,7 +455,6 @@ export function createMetering(options: {
     limiter,
     spend,
     ledger,
-    reservations,
     maxRequestMs: options.maxRequestMs,
     reconcileMarginMs: options.reconcileMarginMs,
     now,

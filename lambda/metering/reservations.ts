@@ -1,13 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import {
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { TierName } from '../../lib/config/schema';
-import { METERING_TABLE } from './metering-table';
+import { applied } from '../storage/conditional-writes';
+import { METERING_TABLE, RECORD_VERSION } from './metering-table';
 import type { TokenPrices } from './pricing';
 
 const { partitionKey: PK, sortKey: SK, byCustomerDayIndex: INDEX } = METERING_TABLE;
@@ -26,28 +21,29 @@ export const MAX_REQUEST_MS = 15 * 60_000;
 export const RECONCILE_MARGIN_MS = 60_000;
 
 /**
- * Partitions of the due-time index: writes of reservation records spread over them (each index partition takes
- * about 1,000 writes/s; a record costs two, its put and its delete), and the reconciler reads all of them.
+ * Partitions of the due-time index: the counter items holding requests spread over them (each index partition
+ * takes about 1,000 writes/s, and while a counter item is indexed every write of it is also an index write),
+ * and the reconciler reads all of them.
  */
 export const DUE_SHARDS = 16;
 
 /**
- * What a request in flight holds, written BEFORE its holds (rate-limit counters, monthly spend) are taken, and
- * deleted once it is billed: a request whose process died leaves it behind, past its deadline, for the
- * reconciler. It names where the holds are; the holds themselves are marks on the counter and spend items, set
- * by the updates that reserve (metering-table.ts `holdAttribute`), so the record can come first without knowing
- * the amounts, and a record whose holds were never taken (a refused request, a crash before admission) releases
- * nothing.
+ * What a request in flight holds, for the reconciler of requests whose process died (SIGKILL, a Lambda timeout,
+ * a crashed host). It rides on the request's counter hold: the very update that admits the request and reserves
+ * its tokens (limiter.ts) also writes the record onto the counter item (attribute {@link recordAttribute}, beside
+ * the hold mark {@link holdAttribute}) and puts the item into the due-time index, and the update that settles or
+ * releases the hold removes both. So a record exists exactly while its counter hold does: a request refused, or
+ * killed before its admission, holds nothing and leaves nothing behind; the spend hold of a paying request is
+ * taken after it, so a record whose spend hold is missing names a request that never ran.
  */
 export interface ReservationRecord {
   requestId: string;
-  /** Names the hold marks on the counter and spend items. */
+  /** Names the hold marks on the counter and spend items (and the record's attribute on the counter item). */
   holdId: string;
   customerId: string;
   tier: TierName;
+  /** The model whose counters hold the request (a fine-tune's base model). */
   model: string;
-  /** Counter shards of the customer's limits (the hold is on one of them). */
-  shards: number;
   /** UTC day (`YYYY-MM-DD`) of the counters, and month (`YYYY-MM`) of the spend item, of the request's start. */
   day: string;
   month: string;
@@ -61,61 +57,90 @@ export interface ReservationRecord {
   deadline: string;
 }
 
-/** A hold id: 12 base64url characters (72 bits), short because it names an attribute on shared items. */
+/**
+ * A record as the counter item stores it: only what the item's key (customer, model, day) and the attribute's
+ * name (hold id) do not already say, under short names, as epoch milliseconds. Every request in flight adds one
+ * to a shared item, and every write of that item is charged by its whole size (1 WCU per KB, in the table and
+ * again in the index, which projects all attributes): about 100 bytes each.
+ */
+export interface StoredRecord {
+  id: string;
+  t: TierName;
+  s: boolean;
+  in: number;
+  pi: number;
+  po: number;
+  at: number;
+  dl: number;
+}
+
+export function storedRecord(record: ReservationRecord): StoredRecord {
+  return {
+    id: record.requestId,
+    t: record.tier,
+    s: record.spendHold,
+    in: record.inputTokens,
+    pi: record.prices.inputMicroUsdPerMillion,
+    po: record.prices.outputMicroUsdPerMillion,
+    at: Date.parse(record.startedAt),
+    dl: Date.parse(record.deadline),
+  };
+}
+
+/** The record a counter item stores, completed from where it is stored. */
+export function recordFrom(
+  stored: StoredRecord,
+  where: { holdId: string; customerId: string; model: string; day: string },
+): ReservationRecord {
+  const startedAt = new Date(stored.at).toISOString();
+  return {
+    requestId: stored.id,
+    holdId: where.holdId,
+    customerId: where.customerId,
+    tier: stored.t,
+    model: where.model,
+    day: where.day,
+    month: startedAt.slice(0, 7),
+    spendHold: stored.s,
+    inputTokens: stored.in,
+    prices: { inputMicroUsdPerMillion: stored.pi, outputMicroUsdPerMillion: stored.po },
+    startedAt,
+    deadline: new Date(stored.dl).toISOString(),
+  };
+}
+
+/** A hold id: 12 base64url characters (72 bits), short because it names attributes on shared items. */
 export function newHoldId(): string {
   return randomBytes(9).toString('base64url');
 }
 
-/** The due-time index partition of a request: spread by its id. */
-export function dueShardOf(requestId: string): number {
+/** The due-time index partition of an item holding requests: spread by its key. */
+export function dueShardOf(pk: string): number {
   let hash = 0;
-  for (let i = 0; i < requestId.length; i++) hash = (hash * 31 + requestId.charCodeAt(i)) >>> 0;
+  for (let i = 0; i < pk.length; i++) hash = (hash * 31 + pk.charCodeAt(i)) >>> 0;
   return hash % DUE_SHARDS;
 }
 
-const recordKey = (requestId: string) => ({ [PK]: `RSV#${requestId}`, [SK]: 'RSV' });
+/**
+ * The due-index keys of item `pk` whose earliest record is due at `deadline` (ISO): `RSVDUE#<shard>`, a partition
+ * no customer-day key can take, and `<deadline>#<pk>`.
+ */
+export function dueIndexKeys(pk: string, deadline: string): { partition: string; sort: string } {
+  return { partition: duePartition(dueShardOf(pk)), sort: `${deadline}#${pk}` };
+}
+
 const duePartition = (shard: number) => `RSVDUE#${shard}`;
 
-/** The reservation records of the metering table. */
+/** The due-time index of the items (counter items) that hold requests in flight. */
 export class ReservationBook {
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     private readonly tableName: string,
   ) {}
 
-  /** One PutItem (a request id is used once: a retry of the same request writes the same record). */
-  async put(record: ReservationRecord): Promise<void> {
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          ...recordKey(record.requestId),
-          [INDEX.partitionKey]: duePartition(dueShardOf(record.requestId)),
-          [INDEX.sortKey]: `${record.deadline}#${record.requestId}`,
-          ...record,
-        },
-      }),
-    );
-  }
-
-  /** One DeleteItem; deleting a record that is gone is a no-op. */
-  async delete(requestId: string): Promise<void> {
-    await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: recordKey(requestId) }));
-  }
-
-  /** The record as the table has it now (consistent): the index may still list a deleted one. */
-  async get(requestId: string): Promise<ReservationRecord | undefined> {
-    const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: recordKey(requestId), ConsistentRead: true }),
-    );
-    if (!Item) return undefined;
-    const { [PK]: _pk, [SK]: _sk, [INDEX.partitionKey]: _gpk, [INDEX.sortKey]: _gsk, ...record } = Item;
-    return record as ReservationRecord;
-  }
-
   /**
-   * Request ids of the records of due-index partition `shard` whose deadline is at or before `now`, oldest
-   * first, a page at a time (the index is eventually consistent: confirm each with `get`).
+   * Keys of the items of due-index partition `shard` whose earliest record is due at or before `now`, oldest
+   * first, a page at a time (the index is eventually consistent: read each item itself, consistently).
    */
   async *due(shard: number, now: Date, pageSize = 100): AsyncGenerator<string> {
     let start: Record<string, unknown> | undefined;
@@ -124,17 +149,50 @@ export class ReservationBook {
         new QueryCommand({
           TableName: this.tableName,
           IndexName: INDEX.name,
-          KeyConditionExpression: '#pk = :pk AND #sk <= :due',
-          ExpressionAttributeNames: { '#pk': INDEX.partitionKey, '#sk': INDEX.sortKey },
-          // `~` sorts after every character of a request id: every record due at `now` itself is included.
+          KeyConditionExpression: '#gpk = :pk AND #gsk <= :due',
+          ExpressionAttributeNames: { '#gpk': INDEX.partitionKey, '#gsk': INDEX.sortKey, '#pk': PK },
+          // `~` sorts after every character of a key: every item due at `now` itself is included.
           ExpressionAttributeValues: { ':pk': duePartition(shard), ':due': `${now.toISOString()}#~` },
-          ProjectionExpression: 'requestId',
+          ProjectionExpression: '#pk',
           Limit: pageSize,
           ExclusiveStartKey: start,
         }),
       );
-      for (const item of page.Items ?? []) if (typeof item.requestId === 'string') yield item.requestId;
+      for (const item of page.Items ?? []) if (typeof item[PK] === 'string') yield item[PK];
       start = page.LastEvaluatedKey;
     } while (start);
+  }
+
+  /**
+   * Moves item `key` in the due index to `deadline` (the earliest of its records left), or takes it out (none
+   * left), only if no admission wrote it since it was read at version `seen` (attribute {@link RECORD_VERSION}):
+   * an admission in between may have added a record the reader did not see. Returns whether it applied.
+   */
+  async reindex(
+    key: { pk: string; sk: string },
+    deadline: string | undefined,
+    seen: number | undefined,
+  ): Promise<boolean> {
+    const entry = deadline === undefined ? undefined : dueIndexKeys(key.pk, deadline);
+    const values: Record<string, unknown> = {};
+    if (entry) Object.assign(values, { ':gpk': entry.partition, ':gsk': entry.sort });
+    if (seen !== undefined) values[':seen'] = seen;
+    return applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { [PK]: key.pk, [SK]: key.sk },
+          UpdateExpression: entry ? 'SET #gpk = :gpk, #gsk = :gsk' : 'REMOVE #gpk, #gsk',
+          ConditionExpression: seen === undefined ? 'attribute_exists(#pk) AND attribute_not_exists(#v)' : '#v = :seen',
+          ExpressionAttributeNames: {
+            '#gpk': INDEX.partitionKey,
+            '#gsk': INDEX.sortKey,
+            '#v': RECORD_VERSION,
+            ...(seen === undefined ? { '#pk': PK } : {}),
+          },
+          ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
+        }),
+      ),
+    );
   }
 }

@@ -121,7 +121,7 @@ describe('metering infrastructure', () => {
     );
     // Item calls on the table only; Query on the index only; no Scan, no wildcard.
     expect(dynamo.map((s: { Action: string | string[] }) => [s.Action].flat().sort())).toEqual([
-      ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
       ['dynamodb:Query'],
     ]);
     expect(JSON.stringify(dynamo[1].Resource)).toContain('/index/byCustomerDay');

@@ -34,29 +34,24 @@ export class MeteringTable extends Construct {
   }
 
   /**
-   * Lets `fn` meter requests: counters and spend (UpdateItem), the ledger and reservation records (PutItem,
-   * DeleteItem), header values (GetItem), usage reads (Query on the table and the customer-day index); and tells
-   * it the table's name.
+   * Lets `fn` meter requests: counters (with the reservation records riding on their holds) and spend
+   * (UpdateItem), the ledger (PutItem), header values (GetItem), usage reads (Query on the table and the
+   * customer-day index); and tells it the table's name. Nothing of metering is ever deleted: no DeleteItem.
    */
   public bindForMetering(fn: LambdaFunction): void {
-    this.bind(fn, [
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
-      'dynamodb:DeleteItem',
-      'dynamodb:Query',
-    ]);
+    this.bind(fn, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query']);
   }
 
   /**
-   * Lets `fn` reconcile crashed requests: find overdue reservation records (Query on the index only), read them
-   * and the holds (GetItem), bill (PutItem), release (UpdateItem), delete the records (DeleteItem).
+   * Lets `fn` reconcile crashed requests: find the counter items with overdue reservation records (Query on the
+   * index only), read them and the spend holds (GetItem), bill (PutItem), release the holds and their records and
+   * move the items in the index (UpdateItem).
    */
   public bindForReconciling(fn: LambdaFunction): void {
     fn.addEnvironment(METERING_TABLE_ENV, this.table.tableName);
     fn.addToRolePolicy(
       new PolicyStatement({
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
         resources: [this.table.tableArn],
       }),
     );

@@ -3,9 +3,12 @@ import fc from 'fast-check';
 import type { Principal } from '../../../lambda/customers/authenticate';
 import { createDocumentClient } from '../../../lambda/customers/customers-repository';
 import type { LedgerRecord } from '../../../lambda/metering/ledger';
+import { LedgerWriter } from '../../../lambda/metering/ledger';
 import { costMicroUsd } from '../../../lambda/metering/pricing';
-import type { MeteredRequest } from '../../../lambda/metering/request-metering';
+import { ReservationReconciler } from '../../../lambda/metering/reconciler';
+import { type MeteredRequest, RequestMetering } from '../../../lambda/metering/request-metering';
 import { MAX_REQUEST_MS, RECONCILE_MARGIN_MS } from '../../../lambda/metering/reservations';
+import type { SpendTracker } from '../../../lambda/metering/spend';
 import { loadConfig } from '../../../lib/config/load';
 import type { ModelLimits } from '../../../lib/config/schema';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
@@ -103,6 +106,32 @@ async function reservationRecordsOf(who: Principal): Promise<number> {
   return count;
 }
 
+/** The due-index entries of the customer's counter items: which item, due when. */
+async function dueEntriesOf(who: Principal): Promise<{ pk: string; due: string }[]> {
+  const documents = createDocumentClient(dynamo.client);
+  const entries: { pk: string; due: string }[] = [];
+  for (let shard = 0; shard < 16; shard++) {
+    const { Items = [] } = await documents.send(
+      new QueryCommand({
+        TableName: parts.tableName,
+        IndexName: 'byCustomerDay',
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': `RSVDUE#${shard}` },
+      }),
+    );
+    for (const item of Items) {
+      if (String(item.pk).startsWith(`LIM#${who.customerId}#`)) {
+        entries.push({ pk: item.pk as string, due: String(item.gsi1sk).split('#')[0] as string });
+      }
+    }
+  }
+  return entries;
+}
+
+/** The deadline of a request started at `startMs`, as the due index writes it. */
+const deadlineOf = (startMs: number) => new Date(startMs + MAX_REQUEST_MS + RECONCILE_MARGIN_MS).toISOString();
+const counterItem = (who: Principal) => `LIM#${who.customerId}#${MODEL}#2026-11-28#0`;
+
 const inputCost = (tokens: number) =>
   costMicroUsd(
     { inputTokens: tokens, outputTokens: 0 },
@@ -180,29 +209,16 @@ describe('crash-safe reservations: the reconciler', () => {
     expect(after.ledger.map((r) => r.status)).toEqual(['completed']);
   });
 
-  it('bills nothing for a record whose holds were never taken (a crash before admission, a refusal)', async () => {
+  it('leaves nothing to reconcile when nothing was held (a refusal; a crash before the counter admission)', async () => {
     const who = principal('free');
     const limits = config.tiers.free.models[MODEL] as { tpm: number };
-    // A request larger than the minute's tokens is refused before any hold: its record goes with it.
+    // A request larger than the minute's tokens is refused before any hold.
     await expect(admit(who, limits.tpm - 10, 100)).rejects.toMatchObject({ status: 413 });
-    // A record with no holds, as a process killed between the record's put and the counters' update leaves it.
-    await parts.reservations.put({
-      requestId: 'req_rec_orphan',
-      holdId: 'orphanhold01',
-      customerId: who.customerId,
-      tier: 'free',
-      model: MODEL,
-      shards: 1,
-      day: '2026-11-28',
-      month: '2026-11',
-      spendHold: false,
-      inputTokens: 100,
-      prices: { inputMicroUsdPerMillion: 0, outputMicroUsdPerMillion: 0 },
-      startedAt: new Date(T0).toISOString(),
-      deadline: new Date(T0 + 1_000).toISOString(),
-    });
+    // A process killed before its counter admission wrote nothing: that update is a request's first write, and
+    // its reservation record rides on it, so no record (and no index entry) exists without a counter hold.
+    expect(await dueEntriesOf(who)).toEqual([]);
     clock.now = OVERDUE;
-    expect(await parts.reconciler.run()).toMatchObject({ found: 1, billed: 0, holdsReleased: 0 });
+    expect(await parts.reconciler.run()).toMatchObject({ found: 0, billed: 0, holdsReleased: 0 });
     const after = await state(who);
     expect(after).toMatchObject({ requestsToday: 0, tokensToday: 0, holds: 0 });
     expect(after.ledger).toHaveLength(0);
@@ -267,4 +283,142 @@ describe('crash-safe reservations: the reconciler', () => {
       { numRuns: 12 },
     );
   }, 120_000);
+
+  it('reconciles only the due records of a counter item holding several, and moves its index entry', async () => {
+    const who = principal();
+    expect(parts.limiter.shardCountOf(config.tiers.developer.models[MODEL] as ModelLimits)).toBe(1);
+    await admit(who, 100, 50); // killed in flight
+    clock.now = T0 + 5 * 60_000;
+    const later = await admit(who, 200, 50); // on the same counter item, still in flight at the first's deadline
+    // The first deadline stays the item's (if_not_exists): the reconciler looks at the item from then on.
+    expect(await dueEntriesOf(who)).toEqual([{ pk: counterItem(who), due: deadlineOf(T0) }]);
+
+    clock.now = OVERDUE;
+    expect(await parts.reconciler.run()).toMatchObject({ found: 1, billed: 1, holdsReleased: 2, failed: [] });
+    expect(await state(who)).toMatchObject({ requestsToday: 2, tokensToday: 100 + 250, holds: 2 });
+    expect(await dueEntriesOf(who)).toEqual([{ pk: counterItem(who), due: deadlineOf(T0 + 5 * 60_000) }]);
+    expect(await parts.reconciler.run()).toMatchObject({ found: 0, holdsReleased: 0 });
+
+    await later.finish({ status: 'completed', inputTokens: 200, outputTokens: 30 });
+    clock.now = OVERDUE + 5 * 60_000;
+    // Settled by itself: the item is looked at once more, holds nothing, and leaves the index.
+    expect(await parts.reconciler.run()).toMatchObject({ found: 0, billed: 0, holdsReleased: 0 });
+    expect(await dueEntriesOf(who)).toEqual([]);
+    const after = await state(who);
+    expect(after).toMatchObject({ requestsToday: 2, tokensToday: 100 + 230, holds: 0, reservedMicroUsd: 0 });
+    expect(after.ledger.map((r) => r.status).sort()).toEqual(['completed', 'reconciled']);
+  });
+
+  it("an admission between the reconciler's read and its index move keeps its record indexed (rv)", async () => {
+    const who = principal();
+    await admit(who, 100, 50); // killed in flight
+    clock.now = OVERDUE;
+    let reads = 0;
+    const racing = new ReservationReconciler({
+      book: parts.reservations,
+      ledger: new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, { send: async () => undefined }),
+      limiter: {
+        heldAt: async (pk) => {
+          const item = await parts.limiter.heldAt(pk);
+          reads += 1;
+          // A new request is admitted on the item after this read: the read misses its record.
+          if (reads === 1) await admit(who, 300, 50);
+          return item;
+        },
+        settle: (hold, tokens) => parts.limiter.settle(hold, tokens),
+        release: (hold) => parts.limiter.release(hold),
+      },
+      spend: parts.spend,
+      now: () => new Date(clock.now),
+    });
+    expect(await racing.run()).toMatchObject({ found: 1, billed: 1, holdsReleased: 2, failed: [] });
+    // Its move was refused (the version had changed): it read again and indexed the item at the new record.
+    expect(reads).toBe(2);
+    expect(await dueEntriesOf(who)).toEqual([{ pk: counterItem(who), due: deadlineOf(OVERDUE) }]);
+
+    // The new request is killed too: it is reconciled at its own deadline.
+    clock.now = OVERDUE + MAX_REQUEST_MS + RECONCILE_MARGIN_MS + 1_000;
+    expect(await parts.reconciler.run()).toMatchObject({ found: 1, billed: 1, holdsReleased: 2, failed: [] });
+    expect(await dueEntriesOf(who)).toEqual([]);
+    const after = await state(who);
+    expect(after).toMatchObject({ requestsToday: 2, tokensToday: 400, holds: 0, reservedMicroUsd: 0 });
+    expect(after.ledger.map((r) => r.status)).toEqual(['reconciled', 'reconciled']);
+  });
+
+  it('a paying request killed between its counter hold and its spend hold is released, not billed', async () => {
+    const who = principal();
+    // The spend reservation never answers: the process "dies" there, after its counter admission.
+    const spend = Object.create(parts.spend, {
+      reserve: { value: () => new Promise(() => undefined) },
+    }) as SpendTracker;
+    const dying = new RequestMetering({
+      config,
+      limiter: parts.limiter,
+      spend,
+      ledger: new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, { send: async () => undefined }),
+      now: () => new Date(clock.now),
+    });
+    void dying.admit({
+      requestId: 'req_rec_no_spend_hold',
+      principal: who,
+      model: MODEL,
+      inputTokens: 100,
+      outputTokens: { fixed: 50 },
+    });
+    for (let i = 0; i < 100 && (await state(who)).holds === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await state(who)).toMatchObject({ requestsToday: 1, tokensToday: 150, holds: 1, reservedMicroUsd: 0 });
+    expect(await dueEntriesOf(who)).toEqual([{ pk: counterItem(who), due: deadlineOf(T0) }]);
+
+    clock.now = OVERDUE;
+    expect(await parts.reconciler.run()).toMatchObject({ found: 1, billed: 0, holdsReleased: 1, failed: [] });
+    const after = await state(who);
+    expect(after).toMatchObject({
+      requestsToday: 0,
+      tokensToday: 0,
+      holds: 0,
+      reservedMicroUsd: 0,
+      committedMicroUsd: 0,
+    });
+    expect(after.ledger).toHaveLength(0);
+    expect(await dueEntriesOf(who)).toEqual([]);
+  });
+
+  it('a paying request killed between its spend and counter settlements keeps its record for the spend hold', async () => {
+    const who = principal();
+    // The spend settlement never answers: the process "dies" there, its ledger record written (in parallel).
+    const spend = Object.create(parts.spend, {
+      settle: { value: () => new Promise(() => undefined) },
+    }) as SpendTracker;
+    const dying = new RequestMetering({
+      config,
+      limiter: parts.limiter,
+      spend,
+      ledger: new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, { send: async () => undefined }),
+      now: () => new Date(clock.now),
+    });
+    const request = await dying.admit({
+      requestId: 'req_rec_settling',
+      principal: who,
+      model: MODEL,
+      inputTokens: 100,
+      outputTokens: { fixed: 50 },
+    });
+    void request.finish({ status: 'completed', inputTokens: 100, outputTokens: 20 });
+    for (let i = 0; i < 100 && (await state(who)).ledger.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    // The counter hold, and the record on it, wait for the spend hold: the reconciler can still find it.
+    expect(await state(who)).toMatchObject({ tokensToday: 150, holds: 2 });
+
+    clock.now = OVERDUE;
+    expect(await parts.reconciler.run()).toMatchObject({ found: 1, billed: 0, alreadyBilled: 1, holdsReleased: 2 });
+    const after = await state(who);
+    expect(after.ledger).toHaveLength(1);
+    expect(after).toMatchObject({
+      requestsToday: 1,
+      tokensToday: 120,
+      holds: 0,
+      reservedMicroUsd: 0,
+      committedMicroUsd: after.ledger[0]?.costMicroUsd,
+    });
+    expect(await dueEntriesOf(who)).toEqual([]);
+  });
 });
