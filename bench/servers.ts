@@ -23,7 +23,8 @@ function send(message: unknown): void {
 let profiler: Session | undefined;
 // 10 ms: at 1 ms the monitor itself costs about 20 ms of CPU per second (measured idle), which the CPU per
 // request would count.
-const loopDelays = monitorEventLoopDelay({ resolution: 10 });
+const LOOP_RESOLUTION_MS = 10;
+const loopDelays = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
 loopDelays.enable();
 async function profile(message: { profile: 'start' | 'stop'; file?: string }): Promise<void> {
   if (message.profile === 'start') {
@@ -49,7 +50,9 @@ process.on('message', (message) => {
   if (message === 'cpu') {
     const { user, system } = process.cpuUsage();
     // The event loop's delay since the last 'cpu' message: how long ready work waited for the thread.
-    const loopDelay = { p50Ms: loopDelays.percentile(50) / 1e6, p99Ms: loopDelays.percentile(99) / 1e6 };
+    // The histogram counts each sample's whole interval: the delay is what exceeds the resolution.
+    const delayMs = (p: number) => Math.max(0, loopDelays.percentile(p) / 1e6 - LOOP_RESOLUTION_MS);
+    const loopDelay = { p50Ms: delayMs(50), p99Ms: delayMs(99) };
     loopDelays.reset();
     // maxRSS is in KiB: the process's peak resident memory so far.
     send({
