@@ -44,6 +44,21 @@ function serveStream(res: import('node:http').ServerResponse, hang: boolean): vo
   }, 5);
 }
 
+/** One JSON chat completion, as a server answers a request that did not stream. */
+function answerCompletion(res: import('node:http').ServerResponse, content: string, usage: object): void {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(
+    JSON.stringify({
+      id: 'up-2',
+      object: 'chat.completion',
+      created: 1,
+      model: 'upstream-name',
+      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+      usage,
+    }),
+  );
+}
+
 function startUpstream(behaviour: () => Behaviour): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
     let text = '';
@@ -59,17 +74,7 @@ function startUpstream(behaviour: () => Behaviour): Promise<{ server: Server; ur
           if (!res.writableFinished) seen.closedEarly += 1;
         });
         if (body.stream) return serveStream(res, now === 'hang-mid-stream');
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(
-          JSON.stringify({
-            id: 'up-2',
-            object: 'chat.completion',
-            created: 1,
-            model: 'upstream-name',
-            choices: [{ index: 0, message: { role: 'assistant', content: 'Grüße' }, finish_reason: 'stop' }],
-            usage: { prompt_tokens: 12, completion_tokens: 2, total_tokens: 14 },
-          }),
-        );
+        answerCompletion(res, 'Grüße', { prompt_tokens: 12, completion_tokens: 2, total_tokens: 14 });
         return;
       }
       if (now === 'fail') {
@@ -78,17 +83,7 @@ function startUpstream(behaviour: () => Behaviour): Promise<{ server: Server; ur
         return;
       }
       // Ignores `stream: true`: one JSON completion.
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(
-        JSON.stringify({
-          id: 'x',
-          object: 'chat.completion',
-          created: 1,
-          model: 'm',
-          choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
-          usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
-        }),
-      );
+      answerCompletion(res, 'hi', { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 });
     });
   });
   return new Promise((resolve) =>

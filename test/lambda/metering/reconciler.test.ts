@@ -345,19 +345,20 @@ describe('crash-safe reservations: the reconciler', () => {
     expect(after.ledger.map((r) => r.status)).toEqual(['reconciled', 'reconciled']);
   });
 
-  it('a paying request killed between its counter hold and its spend hold is released, not billed', async () => {
-    const who = principal();
-    // The spend reservation never answers: the process "dies" there, after its counter admission.
-    const spend = Object.create(parts.spend, {
-      reserve: { value: () => new Promise(() => undefined) },
-    }) as SpendTracker;
-    const dying = new RequestMetering({
+  /** Request metering whose spend call `step` never answers: the process "dies" there. */
+  const meteringDyingAt = (step: 'reserve' | 'settle') =>
+    new RequestMetering({
       config,
       limiter: parts.limiter,
-      spend,
+      spend: Object.create(parts.spend, { [step]: { value: () => new Promise(() => undefined) } }) as SpendTracker,
       ledger: new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, { send: async () => undefined }),
       now: () => new Date(clock.now),
     });
+
+  it('a paying request killed between its counter hold and its spend hold is released, not billed', async () => {
+    const who = principal();
+    // The spend reservation never answers: the process "dies" there, after its counter admission.
+    const dying = meteringDyingAt('reserve');
     void dying.admit({
       requestId: 'req_rec_no_spend_hold',
       principal: who,
@@ -386,16 +387,7 @@ describe('crash-safe reservations: the reconciler', () => {
   it('a paying request killed between its spend and counter settlements keeps its record for the spend hold', async () => {
     const who = principal();
     // The spend settlement never answers: the process "dies" there, its ledger record written (in parallel).
-    const spend = Object.create(parts.spend, {
-      settle: { value: () => new Promise(() => undefined) },
-    }) as SpendTracker;
-    const dying = new RequestMetering({
-      config,
-      limiter: parts.limiter,
-      spend,
-      ledger: new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, { send: async () => undefined }),
-      now: () => new Date(clock.now),
-    });
+    const dying = meteringDyingAt('settle');
     const request = await dying.admit({
       requestId: 'req_rec_settling',
       principal: who,

@@ -2,7 +2,6 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   ConditionalCheckFailedException,
-  CreateTableCommand,
   DynamoDBClient,
   DynamoDBServiceException,
   ResourceNotFoundException,
@@ -19,7 +18,7 @@ import {
 import { createDocumentClient } from '../../../lambda/customers/customers-repository';
 import { isConditionFailure } from '../../../lambda/storage/conditional-writes';
 import { createLeanDocumentClient } from '../../../lambda/storage/lean-document-client';
-import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+import { createKeyedTable, type LocalDynamo, startDynalite } from '../../support/dynalite';
 
 /**
  * The lean document client against a real engine (dynalite): every item operation answers what the SDK's
@@ -36,20 +35,7 @@ describe('the lean document client (dynalite)', () => {
     dynamo = await startDynalite();
     sdk = createDocumentClient(dynamo.client);
     lean = createLeanDocumentClient(dynamo.client);
-    await dynamo.client.send(
-      new CreateTableCommand({
-        TableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-      }),
-    );
+    await createKeyedTable(dynamo.client, TableName);
   });
   afterAll(() => dynamo.stop());
 

@@ -1,8 +1,7 @@
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../../lambda/customers/customers-repository';
 import { queryAll, queryPage } from '../../../lambda/storage/query-pages';
-import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+import { createKeyedTable, type LocalDynamo, startDynalite } from '../../support/dynalite';
 
 /** 300 KB per item: a query page (1 MB) holds three, so ten items take four pages. */
 const PADDING = 'x'.repeat(300 * 1024);
@@ -22,20 +21,7 @@ describe('reading a query through its 1 MB pages (dynalite)', () => {
   beforeAll(async () => {
     dynamo = await startDynalite();
     doc = createDocumentClient(dynamo.client);
-    await dynamo.client.send(
-      new CreateTableCommand({
-        TableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-      }),
-    );
+    await createKeyedTable(dynamo.client, TableName);
     for (let i = 0; i < ITEMS; i += 2) {
       await doc.send(
         new BatchWriteCommand({
