@@ -89,19 +89,20 @@ async function state(who: Principal) {
   };
 }
 
+/** The reservation records still held for the customer: `r<holdId>` attributes on its counter items. */
 async function reservationRecordsOf(who: Principal): Promise<number> {
   const documents = createDocumentClient(dynamo.client);
+  const shards = parts.limiter.shardCountOf(config.tiers[who.tier].models[MODEL] as ModelLimits);
   let count = 0;
-  for (let shard = 0; shard < 16; shard++) {
-    const { Items = [] } = await documents.send(
-      new QueryCommand({
+  for (let shard = 0; shard < shards; shard++) {
+    const { Item = {} } = await documents.send(
+      new GetCommand({
         TableName: parts.tableName,
-        IndexName: 'byCustomerDay',
-        KeyConditionExpression: 'gsi1pk = :pk',
-        ExpressionAttributeValues: { ':pk': `RSVDUE#${shard}` },
+        Key: { pk: `LIM#${who.customerId}#${MODEL}#2026-11-28#${shard}`, sk: 'LIM' },
+        ConsistentRead: true,
       }),
     );
-    count += Items.filter((item) => item.customerId === who.customerId).length;
+    count += Object.keys(Item).filter((name) => /^r[A-Za-z0-9_-]{12}$/.test(name)).length;
   }
   return count;
 }
@@ -152,6 +153,7 @@ describe('crash-safe reservations: the reconciler', () => {
     const held = await state(who);
     expect(held).toMatchObject({ requestsToday: 1, tokensToday: 150, holds: 2 });
     expect(held.reservedMicroUsd).toBeGreaterThan(0);
+    expect(await reservationRecordsOf(who)).toBe(1);
 
     clock.now = T0 + MAX_REQUEST_MS; // not overdue yet: nothing is touched
     expect(await parts.reconciler.run()).toMatchObject({ found: 0, billed: 0 });
