@@ -421,4 +421,34 @@ describe('crash-safe reservations: the reconciler', () => {
     });
     expect(await dueEntriesOf(who)).toEqual([]);
   });
+
+  it("a reconciler whose spend settlement fails keeps the record (the spend hold's only way) for the next run", async () => {
+    const who = principal();
+    await admit(who, 100, 50); // killed in flight
+    clock.now = OVERDUE;
+    // This run's spend settlement fails (a throttled or dropped call): its counter settlement must not have
+    // removed the record that leads the next run to the spend hold.
+    const failing = new ReservationReconciler({
+      book: parts.reservations,
+      ledger: new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, { send: async () => undefined }),
+      limiter: parts.limiter,
+      spend: Object.create(parts.spend, {
+        settle: { value: async () => Promise.reject(new Error('spend settle failed')) },
+      }) as SpendTracker,
+      now: () => new Date(clock.now),
+    });
+    expect((await failing.run()).failed).toHaveLength(1);
+
+    expect(await parts.reconciler.run()).toMatchObject({ failed: [] });
+    const after = await state(who);
+    expect(after.ledger).toHaveLength(1);
+    expect(after).toMatchObject({
+      requestsToday: 1,
+      tokensToday: 100,
+      holds: 0,
+      reservedMicroUsd: 0,
+      committedMicroUsd: inputCost(100),
+    });
+    expect(await dueEntriesOf(who)).toEqual([]);
+  });
 });
