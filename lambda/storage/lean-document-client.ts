@@ -194,8 +194,17 @@ class DirectItemCalls {
       requestId: response.headers['x-amzn-requestid'],
       attempts: attempt,
     };
-    const parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-    if (status >= 200 && status < 300) return { ...this.unmarshalOutput(parsed), $metadata };
+    const ok = status >= 200 && status < 300;
+    let parsed: Record<string, unknown> = {};
+    try {
+      if (text) parsed = JSON.parse(text) as Record<string, unknown>;
+    } catch (error) {
+      // A body that is not DynamoDB's JSON: a proxy's or load balancer's own page (an HTML 502), or a cut answer.
+      // As the SDK does: an error answer is a service error by its status (a 5xx is retried); a 2xx one fails
+      // with its status attached.
+      if (ok) throw Object.assign(error as Error, { $metadata });
+    }
+    if (ok) return { ...this.unmarshalOutput(parsed), $metadata };
     throw this.serviceError(parsed, status, $metadata);
   }
 

@@ -152,7 +152,7 @@ describe('the lean document client (dynalite)', () => {
 
   describe('retries, behind a proxy that fails the first attempts', () => {
     let proxy: Server;
-    let failures: ('throttle' | 'http500' | 'reset' | 'validation' | 'condition')[] = [];
+    let failures: ('throttle' | 'http500' | 'reset' | 'validation' | 'condition' | 'html502')[] = [];
     let attempts = 0;
 
     beforeAll(async () => {
@@ -165,6 +165,12 @@ describe('the lean document client (dynalite)', () => {
         req.on('end', () => {
           if (failure === 'reset') {
             req.socket.destroy();
+            return;
+          }
+          if (failure === 'html502') {
+            // A load balancer's or proxy's own answer: not DynamoDB's JSON.
+            res.writeHead(502, { 'content-type': 'text/html' });
+            res.end('<html><body><h1>502 Bad Gateway</h1></body></html>');
             return;
           }
           if (failure === 'condition') {
@@ -219,6 +225,41 @@ describe('the lean document client (dynalite)', () => {
       const { Item } = await leanBehindProxy(4).send(new GetCommand({ TableName, Key: { pk: 'C', sk: '1' } }));
       expect(Item).toEqual({ pk: 'C', sk: '1', v: 1 });
       expect(attempts).toBe(4);
+    });
+
+    it("retries a proxy's HTML 502 as the SDK does, and gives up with a service error (status, fault) on it", async () => {
+      const sdkBehindProxy = createDocumentClient(
+        new DynamoDBClient({
+          endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+          region: 'us-east-1',
+          credentials,
+          maxAttempts: 2,
+        }),
+      );
+      await sdk.send(new PutCommand({ TableName, Item: { pk: 'C', sk: '1', v: 1 } }));
+      failures = ['html502'];
+      attempts = 0;
+      expect((await sdkBehindProxy.send(new GetCommand({ TableName, Key: { pk: 'C', sk: '1' } }))).Item).toEqual({
+        pk: 'C',
+        sk: '1',
+        v: 1,
+      });
+      expect(attempts).toBe(2);
+
+      failures = ['html502'];
+      attempts = 0;
+      const { Item } = await leanBehindProxy(2).send(new GetCommand({ TableName, Key: { pk: 'C', sk: '1' } }));
+      expect(Item).toEqual({ pk: 'C', sk: '1', v: 1 });
+      expect(attempts).toBe(2);
+
+      failures = ['html502', 'html502'];
+      attempts = 0;
+      const spent = await leanBehindProxy(2)
+        .send(new GetCommand({ TableName, Key: { pk: 'C', sk: '1' } }))
+        .catch((error: unknown) => error);
+      expect(spent).toBeInstanceOf(DynamoDBServiceException);
+      expect(spent).toMatchObject({ $fault: 'server', $metadata: { httpStatusCode: 502 } });
+      expect(attempts).toBe(2);
     });
 
     it('passes on the item of a failed condition, unmarshalled, without retrying', async () => {
