@@ -11,7 +11,7 @@ import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
  * ignoring `stream: true`. The customer gets an honest status, and never the upstream's address.
  */
 
-type Behaviour = 'json-for-stream' | 'fail' | 'serve' | 'hang-mid-stream' | 'never-answer';
+type Behaviour = 'json-for-stream' | 'fail' | 'serve' | 'hang-mid-stream' | 'never-answer' | 'fail-endless';
 
 /** What the upstream saw of the requests sent to it. */
 const seen: { bodies: Record<string, unknown>[]; closedEarly: number } = { bodies: [], closedEarly: 0 };
@@ -76,6 +76,17 @@ function startUpstream(behaviour: () => Behaviour): Promise<{ server: Server; ur
         // Accepts the request and never answers (a wedged model server).
         res.on('close', () => {
           if (!res.writableFinished) seen.closedEarly += 1;
+        });
+        return;
+      }
+      if (now === 'fail-endless') {
+        // A failure whose body never ends (a server dumping a log, a misrouted download).
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        const junk = 'x'.repeat(64 * 1024);
+        const timer = setInterval(() => res.write(junk), 5);
+        res.on('close', () => {
+          clearInterval(timer);
+          seen.closedEarly += 1;
         });
         return;
       }
@@ -258,6 +269,22 @@ describe('an upstream model server that is down, failing or ignores stream', () 
     expect(error.status).toBe(502);
     expect(error.message).toContain(error.headers?.get('x-request-id') ?? 'missing');
     expect(error.message).not.toMatch(/CUDA|10\.0\.3\.7|127\.0\.0\.1/);
+  });
+
+  it('answers a failure with an endless body with a 502 at once, reading only its beginning', async () => {
+    behaviour = 'fail-endless';
+    seen.closedEarly = 0;
+
+    for (const stream of [false, true]) {
+      const error = (await client(local)
+        .chat.completions.create({ ...ask, stream }, { timeout: 3_000 })
+        .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+      expect(error.status).toBe(502);
+    }
+    for (let waited = 0; seen.closedEarly < 2 && waited < 2_000; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(seen.closedEarly).toBe(2);
   });
 
   it('answers an upstream that ignores stream: true with a 502 before any 200', async () => {

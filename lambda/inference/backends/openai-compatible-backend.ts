@@ -28,6 +28,25 @@ async function textOf(response: IncomingMessage): Promise<string> {
 }
 
 /**
+ * What is read of an error answer's body: enough for any server's JSON error, and a bound on a body that is
+ * huge or never ends (its connection is closed instead of drained).
+ */
+const ERROR_BODY_BYTES = 64 * 1024;
+
+/** The first `limit` bytes of a body as text; a body longer than that is not read further, and destroyed. */
+async function beginningOf(response: IncomingMessage, limit: number): Promise<string> {
+  const parts: Buffer[] = [];
+  let length = 0;
+  for await (const part of response as AsyncIterable<Buffer>) {
+    parts.push(part);
+    length += part.length;
+    // Leaving the loop destroys the response, and its connection with it.
+    if (length >= limit) break;
+  }
+  return Buffer.concat(parts).subarray(0, limit).toString('utf8');
+}
+
+/**
  * Any OpenAI-compatible chat server (vLLM, Ollama, llama.cpp server, another gateway) as a model backend.
  * Local mode uses it when `TIERLINE_UPSTREAM_URL` is set; it is also the "direct" side of the benchmark.
  *
@@ -108,7 +127,7 @@ export class OpenAICompatibleBackend implements ModelBackend {
   }
 
   private async failure(response: IncomingMessage, status: number): Promise<BackendError> {
-    const text = await textOf(response).catch(() => '');
+    const text = await beginningOf(response, ERROR_BODY_BYTES).catch(() => '');
     let message = text.slice(0, 500);
     try {
       const parsed = JSON.parse(text) as { error?: { message?: string } | string; message?: string };
