@@ -145,7 +145,7 @@ class DirectItemCalls {
   }
 
   async send(operation: Operation, input: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const body = JSON.stringify(this.marshalInput(input));
+    const body = JSON.stringify(this.marshalInput(input), binaryAsBase64);
     const maxAttempts = await this.client.config.maxAttempts();
     for (let attempt = 1; ; attempt++) {
       try {
@@ -211,11 +211,9 @@ class DirectItemCalls {
   private unmarshalOutput(output: Record<string, unknown>): Record<string, unknown> {
     for (const member of MARSHALLED_OUTPUT) {
       const value = output[member];
-      if (value) output[member] = unmarshall(value as Parameters<typeof unmarshall>[0]);
+      if (value) output[member] = unmarshallWire(value);
     }
-    if (Array.isArray(output.Items)) {
-      output.Items = output.Items.map((item) => unmarshall(item as Parameters<typeof unmarshall>[0]));
-    }
+    if (Array.isArray(output.Items)) output.Items = output.Items.map(unmarshallWire);
     return output;
   }
 
@@ -224,11 +222,43 @@ class DirectItemCalls {
     const name = type.slice(type.lastIndexOf('#') + 1) || (status >= 500 ? 'InternalServerError' : 'UnknownError');
     const message = String(body.message ?? body.Message ?? name);
     const { __type: _type, message: _m, Message: _M, ...fields } = body;
-    if (fields.Item) fields.Item = unmarshall(fields.Item as Parameters<typeof unmarshall>[0]);
+    if (fields.Item) fields.Item = unmarshallWire(fields.Item);
     const Exception = EXCEPTIONS[name];
     if (Exception) return Object.assign(new Exception({ message, $metadata, ...fields }), { $fault: faultOf(status) });
     return Object.assign(new DynamoDBServiceException({ name, message, $fault: faultOf(status), $metadata }), fields);
   }
+}
+
+/**
+ * JSON.stringify's replacer: binary (B, BS) goes on the wire as base64, as the SDK's serializer sends it (plain
+ * JSON would write a Uint8Array as an object of its bytes, and a Buffer as its toJSON; the holder has the original).
+ */
+function binaryAsBase64(this: Record<string, unknown>, key: string, value: unknown): unknown {
+  const original = this[key];
+  return original instanceof Uint8Array
+    ? Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString('base64')
+    : value;
+}
+
+/** An item as the wire has it, unmarshalled: its base64 binary decoded to Uint8Array first, as the SDK does. */
+function unmarshallWire(item: unknown): Record<string, unknown> {
+  const decoded: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(item as Record<string, unknown>)) decoded[name] = binaryOf(value);
+  return unmarshall(decoded as Parameters<typeof unmarshall>[0]);
+}
+
+function binaryOf(value: unknown): unknown {
+  const av = value as { B?: unknown; BS?: unknown[]; M?: Record<string, unknown>; L?: unknown[] };
+  if (typeof av.B === 'string') return { B: bytesOf(av.B) };
+  if (Array.isArray(av.BS)) return { BS: av.BS.map((b) => bytesOf(String(b))) };
+  if (av.M) return { M: Object.fromEntries(Object.entries(av.M).map(([k, v]) => [k, binaryOf(v)])) };
+  if (Array.isArray(av.L)) return { L: av.L.map(binaryOf) };
+  return value;
+}
+
+function bytesOf(base64: string): Uint8Array {
+  const buffer = Buffer.from(base64, 'base64');
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
 const faultOf = (status: number) => (status >= 500 ? 'server' : 'client') as 'server' | 'client';
