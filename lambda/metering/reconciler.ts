@@ -187,7 +187,7 @@ export function reconciledRecord(record: ReservationRecord, now: Date): LedgerRe
   return ledgerRecord({
     requestId: record.requestId,
     customerId: record.customerId,
-    model: record.model,
+    model: record.calledModel ?? record.model,
     tier: record.tier,
     inputTokens: record.inputTokens,
     outputTokens: 0,

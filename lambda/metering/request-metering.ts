@@ -162,6 +162,7 @@ export class RequestMetering {
       customerId: principal.customerId,
       tier: principal.tier,
       model,
+      ...(model === request.model ? {} : { calledModel: request.model }),
       day: utcWindows(startedAt.getTime()).day,
       month: utcMonth(startedAt),
       spendHold: this.deps.config.tiers[principal.tier].spendLimit.allowed,
@@ -182,8 +183,9 @@ export class RequestMetering {
     startedAt: Date,
     record: ReservationRecord,
   ): Promise<MeteredRequest> {
-    const { principal, model } = request;
-    const { holdId } = record;
+    const { principal } = request;
+    // The counters' model: a fine-tune's base, whose limits its adapters share (the ledger names what was called).
+    const { holdId, model } = record;
     // A release that fails leaves its hold marked, and the record with it: the reconciler releases it.
     const releaseCounters = (reservation: Reservation, what: string) =>
       this.deps.limiter.release(reservation).catch((error) => this.deps.logError?.(what, { error }));

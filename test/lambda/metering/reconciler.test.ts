@@ -451,4 +451,47 @@ describe('crash-safe reservations: the reconciler', () => {
     });
     expect(await dueEntriesOf(who)).toEqual([]);
   });
+
+  it('bills a fine-tuned request killed in flight under the fine-tune it called, at its prices', async () => {
+    const who = principal();
+    const fineTuned = `ft:${MODEL}:${who.customerId}:support:abc123`;
+    await parts.metering.admit({
+      requestId: 'req_rec_fine_tuned',
+      principal: who,
+      model: fineTuned,
+      fineTune: { baseModel: MODEL, premiumPercent: 50 },
+      inputTokens: 100,
+      outputTokens: { fixed: 50 },
+    }); // killed in flight
+    // Held on the base model's counters, which its adapters share.
+    expect(await state(who)).toMatchObject({ requestsToday: 1, tokensToday: 150, holds: 2 });
+    clock.now = OVERDUE;
+    expect(await parts.reconciler.run()).toMatchObject({ found: 1, billed: 1, failed: [] });
+    const after = await state(who);
+    expect(after).toMatchObject({ requestsToday: 1, tokensToday: 100, holds: 0, reservedMicroUsd: 0 });
+    // The ledger names what was called, as the request's own bill would; the counters were its base model's.
+    expect(after.ledger).toHaveLength(1);
+    expect(after.ledger[0]).toMatchObject({ model: fineTuned, status: 'reconciled', inputTokens: 100 });
+    expect(after.ledger[0]?.costMicroUsd).toBe(after.committedMicroUsd);
+  });
+
+  it("counts a fine-tune's requests on its base model's limits: one RPM for both, refused with a 429", async () => {
+    const who = principal('free');
+    const { rpm } = config.tiers.free.models[MODEL] as { rpm: number };
+    const fineTuned = (i: number) =>
+      parts.metering.admit({
+        requestId: `req_rec_ft_rpm_${i}`,
+        principal: who,
+        model: `ft:${MODEL}:${who.customerId}:rpm:abc123`,
+        fineTune: { baseModel: MODEL, premiumPercent: 0 },
+        inputTokens: 10,
+        outputTokens: { fixed: 10 },
+      });
+    const done = { status: 'completed' as const, inputTokens: 10, outputTokens: 10 };
+    for (let i = 0; i < rpm - 1; i++) await (await admit(who, 10, 10)).finish(done);
+    await (await fineTuned(0)).finish(done);
+    // The minute's requests are spent, by the base model and its fine-tune together.
+    await expect(fineTuned(1)).rejects.toMatchObject({ status: 429 });
+    await expect(admit(who, 10, 10)).rejects.toMatchObject({ status: 429 });
+  });
 });
