@@ -25,7 +25,7 @@ import type { HttpRequest, HttpResponse } from '@smithy/types';
  * the SDK's per-call middleware stack: each is one JSON request, marshalled with the SDK's own marshaller,
  * signed with the SDK's own SigV4 signer and the client's credentials (refreshed by its provider), sent through
  * the client's own HTTP handler (its kept-alive connections) to the endpoint the SDK resolves. Every other
- * command, and any call with options, goes through the SDK as usual.
+ * command, any call with options, and any with a legacy member (`Expected`, ...) goes through the SDK as usual.
  *
  * Why: these calls are the metering on the path of every chat request (2-3 before the model, 3-4 after). Measured
  * on dynalite (1,500 UpdateItem calls, 8 at a time, `npx tsx bench/dynamodb-call-cost.ts`): the document client
@@ -60,7 +60,15 @@ export function createLeanDocumentClient(
 
 type Operation = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'Query';
 
+/**
+ * Legacy members whose values the document client marshals deep inside (`AttributeValueList`, `Value`): a call
+ * that has one goes through the SDK rather than be sent here unmarshalled.
+ */
+const LEGACY_INPUT = ['Expected', 'AttributeUpdates', 'KeyConditions', 'QueryFilter'] as const;
+
 function operationOf(command: unknown): Operation | undefined {
+  const input = (command as { input?: Record<string, unknown> }).input;
+  if (input && LEGACY_INPUT.some((member) => input[member] !== undefined)) return undefined;
   if (command instanceof UpdateCommand) return 'UpdateItem';
   if (command instanceof GetCommand) return 'GetItem';
   if (command instanceof PutCommand) return 'PutItem';

@@ -162,6 +162,40 @@ describe('the lean document client (dynalite)', () => {
     }
   });
 
+  it('takes the legacy parameters (Expected, AttributeUpdates, KeyConditions, QueryFilter) as the SDK does', async () => {
+    const commands = [
+      new PutCommand({ TableName, Item: { pk: 'L', sk: '1', n: 1 }, Expected: { pk: { Exists: false } } }),
+      new UpdateCommand({
+        TableName,
+        Key: { pk: 'L', sk: '1' },
+        AttributeUpdates: { n: { Action: 'ADD', Value: 2 } },
+        Expected: { n: { Value: 1 } },
+        ReturnValues: 'ALL_NEW',
+      }),
+      new QueryCommand({
+        TableName,
+        KeyConditions: { pk: { ComparisonOperator: 'EQ', AttributeValueList: ['L'] } },
+        QueryFilter: { n: { ComparisonOperator: 'GT', AttributeValueList: [0] } },
+      }),
+      new DeleteCommand({ TableName, Key: { pk: 'L', sk: '1' }, Expected: { n: { Value: 3 } } }),
+    ];
+    for (const doc of [lean, sdk]) {
+      const answers: unknown[] = [];
+      for (const command of commands) {
+        const { $metadata: _m, ...output } = await (doc.send as (c: unknown) => Promise<Record<string, unknown>>)(
+          command,
+        );
+        answers.push(output);
+      }
+      expect(answers).toEqual([
+        {},
+        { Attributes: { pk: 'L', sk: '1', n: 3 } },
+        { Items: [{ pk: 'L', sk: '1', n: 3 }], Count: 1, ScannedCount: 1 },
+        {},
+      ]);
+    }
+  });
+
   it('reads a 300 KB item of multi-byte characters intact (it arrives in many chunks)', async () => {
     const text = 'ü🚀'.repeat(50_000);
     await lean.send(new PutCommand({ TableName, Item: { pk: 'BIG', sk: '1', text } }));
