@@ -4,6 +4,7 @@ import type { Principal } from '../../../lambda/customers/authenticate';
 import { createDocumentClient } from '../../../lambda/customers/customers-repository';
 import type { LedgerRecord } from '../../../lambda/metering/ledger';
 import { LedgerWriter } from '../../../lambda/metering/ledger';
+import { Limiter } from '../../../lambda/metering/limiter';
 import { costMicroUsd } from '../../../lambda/metering/pricing';
 import { ReservationReconciler } from '../../../lambda/metering/reconciler';
 import { type MeteredRequest, RequestMetering } from '../../../lambda/metering/request-metering';
@@ -493,5 +494,58 @@ describe('crash-safe reservations: the reconciler', () => {
     // The minute's requests are spent, by the base model and its fine-tune together.
     await expect(fineTuned(1)).rejects.toMatchObject({ status: 429 });
     await expect(admit(who, 10, 10)).rejects.toMatchObject({ status: 429 });
+  });
+
+  it('finds and releases requests killed on sharded counters, either side of a UTC day boundary', async () => {
+    const who = principal();
+    const shards = 4;
+    const sharded = new RequestMetering({
+      config,
+      limiter: new Limiter(createDocumentClient(dynamo.client), parts.tableName, {
+        now: () => clock.now,
+        shards: () => shards,
+      }),
+      spend: parts.spend,
+      ledger: new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, { send: async () => undefined }),
+      now: () => new Date(clock.now),
+    });
+    const midnight = Date.parse('2026-11-29T00:00:00.000Z');
+    const startsAt = [-9_000, -5_000, -1_000, -1, 0, 1_000, 5_000, 9_000].map((offset) => midnight + offset);
+    for (const [i, at] of startsAt.entries()) {
+      clock.now = at;
+      // Each killed in flight, on whichever shard took it, on the counters of the day it started.
+      await sharded.admit({
+        requestId: `req_rec_sharded_${i}`,
+        principal: who,
+        model: MODEL,
+        inputTokens: 100 + i,
+        outputTokens: { fixed: 50 },
+      });
+    }
+    clock.now = midnight + 9_000 + MAX_REQUEST_MS + RECONCILE_MARGIN_MS + 1_000;
+    expect(await parts.reconciler.run()).toMatchObject({ found: 8, billed: 8, holdsReleased: 16, failed: [] });
+    expect(await parts.reconciler.run()).toMatchObject({ found: 0, holdsReleased: 0 });
+
+    const documents = createDocumentClient(dynamo.client);
+    let tokens = 0;
+    for (const day of ['2026-11-28', '2026-11-29']) {
+      for (let shard = 0; shard < shards; shard++) {
+        const { Item = {} } = await documents.send(
+          new GetCommand({
+            TableName: parts.tableName,
+            Key: { pk: `LIM#${who.customerId}#${MODEL}#${day}#${shard}`, sk: 'LIM' },
+          }),
+        );
+        tokens += (Item.td as number | undefined) ?? 0;
+        expect(Object.keys(Item).filter((name) => /^[hr][A-Za-z0-9_-]{12}$/.test(name))).toEqual([]);
+        expect(Item.gsi1pk).toBeUndefined();
+      }
+    }
+    // Billed their input, once each: the counters keep exactly that.
+    expect(tokens).toBe(startsAt.reduce((sum, _, i) => sum + 100 + i, 0));
+    const { Item: spend = {} } = await documents.send(
+      new GetCommand({ TableName: parts.tableName, Key: { pk: `SPEND#${who.customerId}#2026-11`, sk: 'SPEND' } }),
+    );
+    expect(spend.reservedMicroUsd).toBe(0);
   });
 });
