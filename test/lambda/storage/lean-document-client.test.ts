@@ -244,7 +244,7 @@ describe('the lean document client (dynalite)', () => {
 
   describe('retries, behind a proxy that fails the first attempts', () => {
     let proxy: Server;
-    let failures: ('throttle' | 'http500' | 'reset' | 'validation' | 'condition' | 'html502')[] = [];
+    let failures: ('throttle' | 'http500' | 'reset' | 'validation' | 'condition' | 'html502' | 'truncated')[] = [];
     let attempts = 0;
     const seenHeaders: import('node:http').IncomingHttpHeaders[] = [];
 
@@ -259,6 +259,13 @@ describe('the lean document client (dynalite)', () => {
         req.on('end', () => {
           if (failure === 'reset') {
             req.socket.destroy();
+            return;
+          }
+          if (failure === 'truncated') {
+            // A 200 cut short: the connection drops before the body's announced length.
+            res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'content-length': '100' });
+            res.write('{"Item":{"pk":');
+            setTimeout(() => req.socket.destroy(), 10);
             return;
           }
           if (failure === 'html502') {
@@ -354,6 +361,28 @@ describe('the lean document client (dynalite)', () => {
       expect(spent).toBeInstanceOf(DynamoDBServiceException);
       expect(spent).toMatchObject({ $fault: 'server', $metadata: { httpStatusCode: 502 } });
       expect(attempts).toBe(2);
+    });
+
+    it('retries an answer cut short mid-body, as the SDK does', async () => {
+      const sdkBehindProxy = createDocumentClient(
+        new DynamoDBClient({
+          endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+          region: 'us-east-1',
+          credentials,
+          maxAttempts: 2,
+        }),
+      );
+      await sdk.send(new PutCommand({ TableName, Item: { pk: 'C', sk: '1', v: 1 } }));
+      for (const doc of [sdkBehindProxy, leanBehindProxy(2)]) {
+        failures = ['truncated'];
+        attempts = 0;
+        expect((await doc.send(new GetCommand({ TableName, Key: { pk: 'C', sk: '1' } }))).Item).toEqual({
+          pk: 'C',
+          sk: '1',
+          v: 1,
+        });
+        expect(attempts).toBe(2);
+      }
     });
 
     it('signs with temporary credentials (x-amz-security-token) and picks up refreshed ones', async () => {
