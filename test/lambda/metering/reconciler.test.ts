@@ -548,4 +548,37 @@ describe('crash-safe reservations: the reconciler', () => {
     );
     expect(spend.reservedMicroUsd).toBe(0);
   });
+
+  it('a paying request killed after its spend settlement, before its ledger record, is still billed', async () => {
+    const who = principal();
+    // The ledger write never answers: the process "dies" there, whatever else it had under way.
+    const ledger = new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, {
+      send: async () => undefined,
+    });
+    const dying = new RequestMetering({
+      config,
+      limiter: parts.limiter,
+      spend: parts.spend,
+      ledger: Object.create(ledger, { write: { value: () => new Promise(() => undefined) } }) as LedgerWriter,
+      now: () => new Date(clock.now),
+    });
+    const request = await dying.admit({
+      requestId: 'req_rec_unwritten',
+      principal: who,
+      model: MODEL,
+      inputTokens: 100,
+      outputTokens: { fixed: 50 },
+    });
+    void request.finish({ status: 'completed', inputTokens: 100, outputTokens: 20 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    clock.now = OVERDUE;
+    expect(await parts.reconciler.run()).toMatchObject({ failed: [] });
+    const after = await state(who);
+    // Whatever the month's spend kept is in the ledger, and the counters count the request.
+    expect(after.ledger).toHaveLength(1);
+    expect(after).toMatchObject({ requestsToday: 1, holds: 0, reservedMicroUsd: 0 });
+    expect(after.committedMicroUsd).toBe(after.ledger[0]?.costMicroUsd);
+    expect(after.tokensToday).toBe((after.ledger[0]?.inputTokens ?? 0) + (after.ledger[0]?.outputTokens ?? 0));
+  });
 });
