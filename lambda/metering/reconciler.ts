@@ -53,10 +53,10 @@ const INDEX_ROUNDS = 3;
  *    hold otherwise, which its record being there proves), one conditional put writes a `reconciled` record (its
  *    input tokens as counted at admission, no output); a put that finds a record already there (a late
  *    settlement won) reads that one instead;
- * 2. the counter hold, if still marked, is corrected to the bill's tokens (or released: the request never ran),
- *    in one update conditional on its mark, which removes the mark and the record; the minute counters have long
- *    expired;
- * 3. the spend hold likewise, to the bill's cost (or 0);
+ * 2. the spend hold, if still marked, is settled to the bill's cost (or 0), in one update conditional on its mark;
+ * 3. the counter hold likewise, to the bill's tokens (or released: the request never ran), which also removes the
+ *    record: last, so a run that fails before it leaves the record that leads the next run to the spend hold; the
+ *    minute counters have long expired;
  * 4. the item moves in the index to its earliest record left (or leaves it: none left), conditional on the version
  *    the read saw: an admission in between (which may have added a record this read missed) makes it read again.
  *    A crash between steps leaves the record and the index entry: the next run redoes the remaining steps.
@@ -162,10 +162,7 @@ export class ReservationReconciler {
     }
 
     let holdsReleased = 0;
-    const applied = bill
-      ? await limiter.settle(counterHold, bill.inputTokens + bill.outputTokens)
-      : await limiter.release(counterHold);
-    if (applied) holdsReleased += 1;
+    // Spend first: settling the counter hold removes the record, the only way a later run finds the spend hold.
     if (spendHeld !== undefined) {
       const settled = await spend.settle(
         { customerId: record.customerId, month: record.month, reservedMicroUsd: spendHeld, holdId: record.holdId },
@@ -173,6 +170,10 @@ export class ReservationReconciler {
       );
       if (settled.applied) holdsReleased += 1;
     }
+    const applied = bill
+      ? await limiter.settle(counterHold, bill.inputTokens + bill.outputTokens)
+      : await limiter.release(counterHold);
+    if (applied) holdsReleased += 1;
     return {
       outcome: wrote ? 'billed' : alreadyBilled || bill ? 'already_billed' : 'released',
       holdsReleased,
@@ -186,7 +187,7 @@ export function reconciledRecord(record: ReservationRecord, now: Date): LedgerRe
   return ledgerRecord({
     requestId: record.requestId,
     customerId: record.customerId,
-    model: record.model,
+    model: record.calledModel ?? record.model,
     tier: record.tier,
     inputTokens: record.inputTokens,
     outputTokens: 0,

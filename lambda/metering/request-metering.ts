@@ -162,6 +162,7 @@ export class RequestMetering {
       customerId: principal.customerId,
       tier: principal.tier,
       model,
+      ...(model === request.model ? {} : { calledModel: request.model }),
       day: utcWindows(startedAt.getTime()).day,
       month: utcMonth(startedAt),
       spendHold: this.deps.config.tiers[principal.tier].spendLimit.allowed,
@@ -182,8 +183,9 @@ export class RequestMetering {
     startedAt: Date,
     record: ReservationRecord,
   ): Promise<MeteredRequest> {
-    const { principal, model } = request;
-    const { holdId } = record;
+    const { principal } = request;
+    // The counters' model: a fine-tune's base, whose limits its adapters share (the ledger names what was called).
+    const { holdId, model } = record;
     // A release that fails leaves its hold marked, and the record with it: the reconciler releases it.
     const releaseCounters = (reservation: Reservation, what: string) =>
       this.deps.limiter.release(reservation).catch((error) => this.deps.logError?.(what, { error }));
@@ -337,9 +339,6 @@ export class RequestMetering {
       if (spendReservation) await this.deps.spend.settle(spendReservation, bill.costMicroUsd, thresholds);
       await this.deps.limiter.settle(reservation, bill.inputTokens + bill.outputTokens);
     };
-    // The reconciler takes a request over at its deadline; half the margin before, a request still billing
-    // itself is late: it writes the ledger first and settles its holds to whatever record won.
-    const lateAt = Date.parse(record.deadline) - this.marginMs() / 2;
     return {
       outputAllowance: reservation.outputAllowance,
       headers,
@@ -366,18 +365,13 @@ export class RequestMetering {
             startedAt: record.startedAt,
             finishedAt: this.now().toISOString(),
           });
-          if (this.now().getTime() < lateAt) {
-            // No reconciler touches the request before its deadline: independent writes, in parallel; the
-            // ledger (the billing truth) does not wait for the others.
-            const [written, holds] = await Promise.allSettled([this.deps.ledger.write(bill), settleHolds(bill)]);
-            if (written.status === 'rejected') throw written.reason;
-            if (holds.status === 'rejected') throw holds.reason;
-          } else {
-            const written = await this.deps.ledger.write(bill);
-            // A reconciler billed it already: its record is the bill, and the holds follow it (if still held).
-            const winner = written === 'duplicate' ? ((await this.deps.ledger.get(request.requestId)) ?? bill) : bill;
-            await settleHolds(winner);
-          }
+          // The ledger first, then the holds: a spend hold settled before the ledger record is written, and a
+          // death in between, would leave the month's spend counting a cost no ledger record bills (the
+          // reconciler, finding no spend hold and no record, takes the request for one that never ran).
+          const written = await this.deps.ledger.write(bill);
+          // A reconciler billed it already: its record is the bill, and the holds follow it (if still held).
+          const winner = written === 'duplicate' ? ((await this.deps.ledger.get(request.requestId)) ?? bill) : bill;
+          await settleHolds(winner);
         })(),
     };
   }

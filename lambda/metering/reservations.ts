@@ -44,6 +44,8 @@ export interface ReservationRecord {
   tier: TierName;
   /** The model whose counters hold the request (a fine-tune's base model). */
   model: string;
+  /** The model id called, when it is not {@link ReservationRecord.model} (a fine-tune): the ledger names it. */
+  calledModel?: string;
   /** UTC day (`YYYY-MM-DD`) of the counters, and month (`YYYY-MM`) of the spend item, of the request's start. */
   day: string;
   month: string;
@@ -72,6 +74,8 @@ export interface StoredRecord {
   po: number;
   at: number;
   dl: number;
+  /** {@link ReservationRecord.calledModel}: only on a fine-tune's record. */
+  m?: string;
 }
 
 export function storedRecord(record: ReservationRecord): StoredRecord {
@@ -84,6 +88,7 @@ export function storedRecord(record: ReservationRecord): StoredRecord {
     po: record.prices.outputMicroUsdPerMillion,
     at: Date.parse(record.startedAt),
     dl: Date.parse(record.deadline),
+    ...(record.calledModel === undefined ? {} : { m: record.calledModel }),
   };
 }
 
@@ -99,6 +104,7 @@ export function recordFrom(
     customerId: where.customerId,
     tier: stored.t,
     model: where.model,
+    ...(stored.m === undefined ? {} : { calledModel: stored.m }),
     day: where.day,
     month: startedAt.slice(0, 7),
     spendHold: stored.s,

@@ -25,7 +25,7 @@ import type { HttpRequest, HttpResponse } from '@smithy/types';
  * the SDK's per-call middleware stack: each is one JSON request, marshalled with the SDK's own marshaller,
  * signed with the SDK's own SigV4 signer and the client's credentials (refreshed by its provider), sent through
  * the client's own HTTP handler (its kept-alive connections) to the endpoint the SDK resolves. Every other
- * command, and any call with options, goes through the SDK as usual.
+ * command, any call with options, and any with a legacy member (`Expected`, ...) goes through the SDK as usual.
  *
  * Why: these calls are the metering on the path of every chat request (2-3 before the model, 3-4 after). Measured
  * on dynalite (1,500 UpdateItem calls, 8 at a time, `npx tsx bench/dynamodb-call-cost.ts`): the document client
@@ -60,7 +60,15 @@ export function createLeanDocumentClient(
 
 type Operation = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'Query';
 
+/**
+ * Legacy members whose values the document client marshals deep inside (`AttributeValueList`, `Value`): a call
+ * that has one goes through the SDK rather than be sent here unmarshalled.
+ */
+const LEGACY_INPUT = ['Expected', 'AttributeUpdates', 'KeyConditions', 'QueryFilter'] as const;
+
 function operationOf(command: unknown): Operation | undefined {
+  const input = (command as { input?: Record<string, unknown> }).input;
+  if (input && LEGACY_INPUT.some((member) => input[member] !== undefined)) return undefined;
   if (command instanceof UpdateCommand) return 'UpdateItem';
   if (command instanceof GetCommand) return 'GetItem';
   if (command instanceof PutCommand) return 'PutItem';
@@ -145,7 +153,7 @@ class DirectItemCalls {
   }
 
   async send(operation: Operation, input: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const body = JSON.stringify(this.marshalInput(input));
+    const body = JSON.stringify(this.marshalInput(input), binaryAsBase64);
     const maxAttempts = await this.client.config.maxAttempts();
     for (let attempt = 1; ; attempt++) {
       try {
@@ -194,19 +202,26 @@ class DirectItemCalls {
       requestId: response.headers['x-amzn-requestid'],
       attempts: attempt,
     };
-    const parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-    if (status >= 200 && status < 300) return { ...this.unmarshalOutput(parsed), $metadata };
+    const ok = status >= 200 && status < 300;
+    let parsed: Record<string, unknown> = {};
+    try {
+      if (text) parsed = JSON.parse(text) as Record<string, unknown>;
+    } catch (error) {
+      // A body that is not DynamoDB's JSON: a proxy's or load balancer's own page (an HTML 502), or a cut answer.
+      // As the SDK does: an error answer is a service error by its status (a 5xx is retried); a 2xx one fails
+      // with its status attached.
+      if (ok) throw Object.assign(error as Error, { $metadata });
+    }
+    if (ok) return { ...this.unmarshalOutput(parsed), $metadata };
     throw this.serviceError(parsed, status, $metadata);
   }
 
   private unmarshalOutput(output: Record<string, unknown>): Record<string, unknown> {
     for (const member of MARSHALLED_OUTPUT) {
       const value = output[member];
-      if (value) output[member] = unmarshall(value as Parameters<typeof unmarshall>[0]);
+      if (value) output[member] = unmarshallWire(value);
     }
-    if (Array.isArray(output.Items)) {
-      output.Items = output.Items.map((item) => unmarshall(item as Parameters<typeof unmarshall>[0]));
-    }
+    if (Array.isArray(output.Items)) output.Items = output.Items.map(unmarshallWire);
     return output;
   }
 
@@ -215,11 +230,43 @@ class DirectItemCalls {
     const name = type.slice(type.lastIndexOf('#') + 1) || (status >= 500 ? 'InternalServerError' : 'UnknownError');
     const message = String(body.message ?? body.Message ?? name);
     const { __type: _type, message: _m, Message: _M, ...fields } = body;
-    if (fields.Item) fields.Item = unmarshall(fields.Item as Parameters<typeof unmarshall>[0]);
+    if (fields.Item) fields.Item = unmarshallWire(fields.Item);
     const Exception = EXCEPTIONS[name];
     if (Exception) return Object.assign(new Exception({ message, $metadata, ...fields }), { $fault: faultOf(status) });
     return Object.assign(new DynamoDBServiceException({ name, message, $fault: faultOf(status), $metadata }), fields);
   }
+}
+
+/**
+ * JSON.stringify's replacer: binary (B, BS) goes on the wire as base64, as the SDK's serializer sends it (plain
+ * JSON would write a Uint8Array as an object of its bytes, and a Buffer as its toJSON; the holder has the original).
+ */
+function binaryAsBase64(this: Record<string, unknown>, key: string, value: unknown): unknown {
+  const original = this[key];
+  return original instanceof Uint8Array
+    ? Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString('base64')
+    : value;
+}
+
+/** An item as the wire has it, unmarshalled: its base64 binary decoded to Uint8Array first, as the SDK does. */
+function unmarshallWire(item: unknown): Record<string, unknown> {
+  const decoded: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(item as Record<string, unknown>)) decoded[name] = binaryOf(value);
+  return unmarshall(decoded as Parameters<typeof unmarshall>[0]);
+}
+
+function binaryOf(value: unknown): unknown {
+  const av = value as { B?: unknown; BS?: unknown[]; M?: Record<string, unknown>; L?: unknown[] };
+  if (typeof av.B === 'string') return { B: bytesOf(av.B) };
+  if (Array.isArray(av.BS)) return { BS: av.BS.map((b) => bytesOf(String(b))) };
+  if (av.M) return { M: Object.fromEntries(Object.entries(av.M).map(([k, v]) => [k, binaryOf(v)])) };
+  if (Array.isArray(av.L)) return { L: av.L.map(binaryOf) };
+  return value;
+}
+
+function bytesOf(base64: string): Uint8Array {
+  const buffer = Buffer.from(base64, 'base64');
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
 const faultOf = (status: number) => (status >= 500 ? 'server' : 'client') as 'server' | 'client';

@@ -11,7 +11,7 @@ import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
  * ignoring `stream: true`. The customer gets an honest status, and never the upstream's address.
  */
 
-type Behaviour = 'json-for-stream' | 'fail' | 'serve' | 'hang-mid-stream';
+type Behaviour = 'json-for-stream' | 'fail' | 'serve' | 'hang-mid-stream' | 'never-answer' | 'fail-endless';
 
 /** What the upstream saw of the requests sent to it. */
 const seen: { bodies: Record<string, unknown>[]; closedEarly: number } = { bodies: [], closedEarly: 0 };
@@ -77,6 +77,24 @@ function startUpstream(behaviour: () => Behaviour): Promise<{ server: Server; ur
         answerCompletion(res, 'Grüße', { prompt_tokens: 12, completion_tokens: 2, total_tokens: 14 });
         return;
       }
+      if (now === 'never-answer') {
+        // Accepts the request and never answers (a wedged model server).
+        res.on('close', () => {
+          if (!res.writableFinished) seen.closedEarly += 1;
+        });
+        return;
+      }
+      if (now === 'fail-endless') {
+        // A failure whose body never ends (a server dumping a log, a misrouted download).
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        const junk = 'x'.repeat(64 * 1024);
+        const timer = setInterval(() => res.write(junk), 5);
+        res.on('close', () => {
+          clearInterval(timer);
+          seen.closedEarly += 1;
+        });
+        return;
+      }
       if (now === 'fail') {
         res.writeHead(500, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: { message: 'CUDA error at /opt/vllm/worker.py on 10.0.3.7' } }));
@@ -101,6 +119,8 @@ describe('an upstream model server that is down, failing or ignores stream', () 
   let upstream: { server: Server; url: string };
   let local: LocalMode;
   let down: LocalMode;
+  /** The same upstream, given up on after 300 ms without a byte from it. */
+  let impatient: LocalMode;
   const ask = { model: 'llama-3.1-8b-instant', messages: [{ role: 'user' as const, content: 'x' }] };
   const client = (mode: LocalMode) =>
     new OpenAI({
@@ -114,6 +134,11 @@ describe('an upstream model server that is down, failing or ignores stream', () 
     upstream = await startUpstream(() => behaviour);
     const config = loadConfig({ env: 'dev' });
     local = await startLocalMode({ config, port: 0, backend: new OpenAICompatibleBackend({ baseUrl: upstream.url }) });
+    impatient = await startLocalMode({
+      config,
+      port: 0,
+      backend: new OpenAICompatibleBackend({ baseUrl: upstream.url, idleTimeoutMs: 300 }),
+    });
     // A port nothing listens on: the upstream is down.
     down = await startLocalMode({
       config,
@@ -122,7 +147,7 @@ describe('an upstream model server that is down, failing or ignores stream', () 
     });
   });
   afterAll(async () => {
-    await Promise.all([local.stop(), down.stop()]);
+    await Promise.all([local.stop(), down.stop(), impatient.stop()]);
     upstream.server.close();
   });
 
@@ -176,6 +201,47 @@ describe('an upstream model server that is down, failing or ignores stream', () 
     expect(seen.closedEarly).toBe(1);
   });
 
+  it('gives up on an upstream that accepts and never answers: 504, and its connection closed', async () => {
+    behaviour = 'never-answer';
+    seen.closedEarly = 0;
+    const started = Date.now();
+
+    const error = (await client(impatient)
+      .chat.completions.create(ask)
+      .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+
+    expect(error.status).toBe(504);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    for (let waited = 0; seen.closedEarly === 0 && waited < 2_000; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(seen.closedEarly).toBe(1);
+  });
+
+  it('gives up on an upstream that stalls mid-stream: the stream fails, the upstream request is closed', async () => {
+    behaviour = 'hang-mid-stream';
+    seen.closedEarly = 0;
+
+    const stream = await client(impatient).chat.completions.create({ ...ask, stream: true });
+    let text = '';
+    const failure = await (async () => {
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+
+    expect(text).toBe('Grüße, tiers 🚀');
+    expect(failure).toBeInstanceOf(Error);
+    for (let waited = 0; seen.closedEarly === 0 && waited < 2_000; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(seen.closedEarly).toBe(1);
+    // The connection pool still serves: the next request goes through.
+    behaviour = 'serve';
+    expect((await client(impatient).chat.completions.create(ask)).choices[0]?.message.content).toBe('Grüße');
+  });
+
   it('answers 503 with retry-after when the upstream is down, without its address', async () => {
     for (const stream of [false, true]) {
       const error = (await client(down)
@@ -198,6 +264,22 @@ describe('an upstream model server that is down, failing or ignores stream', () 
     expect(error.status).toBe(502);
     expect(error.message).toContain(error.headers?.get('x-request-id') ?? 'missing');
     expect(error.message).not.toMatch(/CUDA|10\.0\.3\.7|127\.0\.0\.1/);
+  });
+
+  it('answers a failure with an endless body with a 502 at once, reading only its beginning', async () => {
+    behaviour = 'fail-endless';
+    seen.closedEarly = 0;
+
+    for (const stream of [false, true]) {
+      const error = (await client(local)
+        .chat.completions.create({ ...ask, stream }, { timeout: 3_000 })
+        .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+      expect(error.status).toBe(502);
+    }
+    for (let waited = 0; seen.closedEarly < 2 && waited < 2_000; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(seen.closedEarly).toBe(2);
   });
 
   it('answers an upstream that ignores stream: true with a 502 before any 200', async () => {

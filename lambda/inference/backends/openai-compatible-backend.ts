@@ -11,6 +11,12 @@ export interface OpenAICompatibleBackendOptions {
   apiKey?: string;
   /** The upstream model name for a catalog model id; the id itself when absent. */
   upstreamModel?: (modelId: string) => string;
+  /**
+   * How long the server may send nothing (no answer yet, or a stream gone quiet) before the request is given up
+   * with a 504 and its connection closed. `fetch` (undici) had this built in, 300 s for headers and for body
+   * gaps; `node:http` waits forever, and so would a request on a wedged server. @default 300_000
+   */
+  idleTimeoutMs?: number;
 }
 
 /** Reads a whole (error or JSON) body as text. */
@@ -19,6 +25,25 @@ async function textOf(response: IncomingMessage): Promise<string> {
   let text = '';
   for await (const part of response) text += part;
   return text;
+}
+
+/**
+ * What is read of an error answer's body: enough for any server's JSON error, and a bound on a body that is
+ * huge or never ends (its connection is closed instead of drained).
+ */
+const ERROR_BODY_BYTES = 64 * 1024;
+
+/** The first `limit` bytes of a body as text; a body longer than that is not read further, and destroyed. */
+async function beginningOf(response: IncomingMessage, limit: number): Promise<string> {
+  const parts: Buffer[] = [];
+  let length = 0;
+  for await (const part of response as AsyncIterable<Buffer>) {
+    parts.push(part);
+    length += part.length;
+    // Leaving the loop destroys the response, and its connection with it.
+    if (length >= limit) break;
+  }
+  return Buffer.concat(parts).subarray(0, limit).toString('utf8');
 }
 
 /**
@@ -60,22 +85,36 @@ export class OpenAICompatibleBackend implements ModelBackend {
     let response: IncomingMessage;
     try {
       response = await new Promise<IncomingMessage>((resolve, reject) => {
+        let answer: IncomingMessage | undefined;
+        const idleMs = this.options.idleTimeoutMs ?? 300_000;
         const outgoing = this.transport.request(this.url, {
           method: 'POST',
           agent: this.agent,
           signal: request.signal,
+          timeout: idleMs,
           headers: {
             'content-type': 'application/json',
             'content-length': Buffer.byteLength(payload),
             ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
           },
         });
-        outgoing.once('response', resolve);
+        // Destroying closes the connection (never reused) and, through the error, ends a stream being read.
+        outgoing.once('timeout', () => {
+          const stalled = new BackendError('timeout', 'The model server stopped answering.', {
+            cause: new Error(`${this.baseUrl}: nothing for ${idleMs} ms`),
+          });
+          if (answer) answer.destroy(stalled);
+          else outgoing.destroy(stalled);
+        });
+        outgoing.once('response', (incoming) => {
+          answer = incoming;
+          resolve(incoming);
+        });
         outgoing.once('error', reject);
         outgoing.end(payload);
       });
     } catch (error) {
-      if (request.signal?.aborted) throw error;
+      if (request.signal?.aborted || error instanceof BackendError) throw error;
       // The message reaches the customer: the server's address stays in the cause (for the log) only.
       throw new BackendError('unavailable', 'The model server cannot be reached right now. Please retry shortly.', {
         retryAfterSeconds: 5,
@@ -88,7 +127,7 @@ export class OpenAICompatibleBackend implements ModelBackend {
   }
 
   private async failure(response: IncomingMessage, status: number): Promise<BackendError> {
-    const text = await textOf(response).catch(() => '');
+    const text = await beginningOf(response, ERROR_BODY_BYTES).catch(() => '');
     let message = text.slice(0, 500);
     try {
       const parsed = JSON.parse(text) as { error?: { message?: string } | string; message?: string };
@@ -116,7 +155,7 @@ export class OpenAICompatibleBackend implements ModelBackend {
     try {
       completion = JSON.parse(await textOf(response)) as ChatCompletion;
     } catch (error) {
-      if (request.signal?.aborted) throw error;
+      if (request.signal?.aborted || error instanceof BackendError) throw error;
       throw new BackendError('model_error', 'The model server answered with a body that is not JSON.', {
         cause: error,
       });

@@ -4,6 +4,7 @@ import type { Principal } from '../../../lambda/customers/authenticate';
 import { createDocumentClient } from '../../../lambda/customers/customers-repository';
 import type { LedgerRecord } from '../../../lambda/metering/ledger';
 import { LedgerWriter } from '../../../lambda/metering/ledger';
+import { Limiter } from '../../../lambda/metering/limiter';
 import { costMicroUsd } from '../../../lambda/metering/pricing';
 import { ReservationReconciler } from '../../../lambda/metering/reconciler';
 import { type MeteredRequest, RequestMetering } from '../../../lambda/metering/request-metering';
@@ -414,5 +415,164 @@ describe('crash-safe reservations: the reconciler', () => {
       committedMicroUsd: after.ledger[0]?.costMicroUsd,
     });
     expect(await dueEntriesOf(who)).toEqual([]);
+  });
+
+  it("a reconciler whose spend settlement fails keeps the record (the spend hold's only way) for the next run", async () => {
+    const who = principal();
+    await admit(who, 100, 50); // killed in flight
+    clock.now = OVERDUE;
+    // This run's spend settlement fails (a throttled or dropped call): its counter settlement must not have
+    // removed the record that leads the next run to the spend hold.
+    const failing = new ReservationReconciler({
+      book: parts.reservations,
+      ledger: new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, { send: async () => undefined }),
+      limiter: parts.limiter,
+      spend: Object.create(parts.spend, {
+        settle: { value: async () => Promise.reject(new Error('spend settle failed')) },
+      }) as SpendTracker,
+      now: () => new Date(clock.now),
+    });
+    expect((await failing.run()).failed).toHaveLength(1);
+
+    expect(await parts.reconciler.run()).toMatchObject({ failed: [] });
+    const after = await state(who);
+    expect(after.ledger).toHaveLength(1);
+    expect(after).toMatchObject({
+      requestsToday: 1,
+      tokensToday: 100,
+      holds: 0,
+      reservedMicroUsd: 0,
+      committedMicroUsd: inputCost(100),
+    });
+    expect(await dueEntriesOf(who)).toEqual([]);
+  });
+
+  it('bills a fine-tuned request killed in flight under the fine-tune it called, at its prices', async () => {
+    const who = principal();
+    const fineTuned = `ft:${MODEL}:${who.customerId}:support:abc123`;
+    await parts.metering.admit({
+      requestId: 'req_rec_fine_tuned',
+      principal: who,
+      model: fineTuned,
+      fineTune: { baseModel: MODEL, premiumPercent: 50 },
+      inputTokens: 100,
+      outputTokens: { fixed: 50 },
+    }); // killed in flight
+    // Held on the base model's counters, which its adapters share.
+    expect(await state(who)).toMatchObject({ requestsToday: 1, tokensToday: 150, holds: 2 });
+    clock.now = OVERDUE;
+    expect(await parts.reconciler.run()).toMatchObject({ found: 1, billed: 1, failed: [] });
+    const after = await state(who);
+    expect(after).toMatchObject({ requestsToday: 1, tokensToday: 100, holds: 0, reservedMicroUsd: 0 });
+    // The ledger names what was called, as the request's own bill would; the counters were its base model's.
+    expect(after.ledger).toHaveLength(1);
+    expect(after.ledger[0]).toMatchObject({ model: fineTuned, status: 'reconciled', inputTokens: 100 });
+    expect(after.ledger[0]?.costMicroUsd).toBe(after.committedMicroUsd);
+  });
+
+  it("counts a fine-tune's requests on its base model's limits: one RPM for both, refused with a 429", async () => {
+    const who = principal('free');
+    const { rpm } = config.tiers.free.models[MODEL] as { rpm: number };
+    const fineTuned = (i: number) =>
+      parts.metering.admit({
+        requestId: `req_rec_ft_rpm_${i}`,
+        principal: who,
+        model: `ft:${MODEL}:${who.customerId}:rpm:abc123`,
+        fineTune: { baseModel: MODEL, premiumPercent: 0 },
+        inputTokens: 10,
+        outputTokens: { fixed: 10 },
+      });
+    const done = { status: 'completed' as const, inputTokens: 10, outputTokens: 10 };
+    for (let i = 0; i < rpm - 1; i++) await (await admit(who, 10, 10)).finish(done);
+    await (await fineTuned(0)).finish(done);
+    // The minute's requests are spent, by the base model and its fine-tune together.
+    await expect(fineTuned(1)).rejects.toMatchObject({ status: 429 });
+    await expect(admit(who, 10, 10)).rejects.toMatchObject({ status: 429 });
+  });
+
+  it('finds and releases requests killed on sharded counters, either side of a UTC day boundary', async () => {
+    const who = principal();
+    const shards = 4;
+    const sharded = new RequestMetering({
+      config,
+      limiter: new Limiter(createDocumentClient(dynamo.client), parts.tableName, {
+        now: () => clock.now,
+        shards: () => shards,
+      }),
+      spend: parts.spend,
+      ledger: new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, { send: async () => undefined }),
+      now: () => new Date(clock.now),
+    });
+    const midnight = Date.parse('2026-11-29T00:00:00.000Z');
+    const startsAt = [-9_000, -5_000, -1_000, -1, 0, 1_000, 5_000, 9_000].map((offset) => midnight + offset);
+    for (const [i, at] of startsAt.entries()) {
+      clock.now = at;
+      // Each killed in flight, on whichever shard took it, on the counters of the day it started.
+      await sharded.admit({
+        requestId: `req_rec_sharded_${i}`,
+        principal: who,
+        model: MODEL,
+        inputTokens: 100 + i,
+        outputTokens: { fixed: 50 },
+      });
+    }
+    clock.now = midnight + 9_000 + MAX_REQUEST_MS + RECONCILE_MARGIN_MS + 1_000;
+    expect(await parts.reconciler.run()).toMatchObject({ found: 8, billed: 8, holdsReleased: 16, failed: [] });
+    expect(await parts.reconciler.run()).toMatchObject({ found: 0, holdsReleased: 0 });
+
+    const documents = createDocumentClient(dynamo.client);
+    let tokens = 0;
+    for (const day of ['2026-11-28', '2026-11-29']) {
+      for (let shard = 0; shard < shards; shard++) {
+        const { Item = {} } = await documents.send(
+          new GetCommand({
+            TableName: parts.tableName,
+            Key: { pk: `LIM#${who.customerId}#${MODEL}#${day}#${shard}`, sk: 'LIM' },
+          }),
+        );
+        tokens += (Item.td as number | undefined) ?? 0;
+        expect(Object.keys(Item).filter((name) => /^[hr][A-Za-z0-9_-]{12}$/.test(name))).toEqual([]);
+        expect(Item.gsi1pk).toBeUndefined();
+      }
+    }
+    // Billed their input, once each: the counters keep exactly that.
+    expect(tokens).toBe(startsAt.reduce((sum, _, i) => sum + 100 + i, 0));
+    const { Item: spend = {} } = await documents.send(
+      new GetCommand({ TableName: parts.tableName, Key: { pk: `SPEND#${who.customerId}#2026-11`, sk: 'SPEND' } }),
+    );
+    expect(spend.reservedMicroUsd).toBe(0);
+  });
+
+  it('a paying request killed after its spend settlement, before its ledger record, is still billed', async () => {
+    const who = principal();
+    // The ledger write never answers: the process "dies" there, whatever else it had under way.
+    const ledger = new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, {
+      send: async () => undefined,
+    });
+    const dying = new RequestMetering({
+      config,
+      limiter: parts.limiter,
+      spend: parts.spend,
+      ledger: Object.create(ledger, { write: { value: () => new Promise(() => undefined) } }) as LedgerWriter,
+      now: () => new Date(clock.now),
+    });
+    const request = await dying.admit({
+      requestId: 'req_rec_unwritten',
+      principal: who,
+      model: MODEL,
+      inputTokens: 100,
+      outputTokens: { fixed: 50 },
+    });
+    void request.finish({ status: 'completed', inputTokens: 100, outputTokens: 20 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    clock.now = OVERDUE;
+    expect(await parts.reconciler.run()).toMatchObject({ failed: [] });
+    const after = await state(who);
+    // Whatever the month's spend kept is in the ledger, and the counters count the request.
+    expect(after.ledger).toHaveLength(1);
+    expect(after).toMatchObject({ requestsToday: 1, holds: 0, reservedMicroUsd: 0 });
+    expect(after.committedMicroUsd).toBe(after.ledger[0]?.costMicroUsd);
+    expect(after.tokensToday).toBe((after.ledger[0]?.inputTokens ?? 0) + (after.ledger[0]?.outputTokens ?? 0));
   });
 });
