@@ -348,6 +348,10 @@ describe('crash-safe reservations: the reconciler', () => {
     expect(after.ledger.map((r) => r.status)).toEqual(['reconciled', 'reconciled']);
   });
 
+  /** One request of 100 prompt tokens and at most 50 out, admitted by `metering`. */
+  const admitWith = (metering: RequestMetering, who: Principal, requestId: string) =>
+    metering.admit({ requestId, principal: who, model: MODEL, inputTokens: 100, outputTokens: { fixed: 50 } });
+
   /** Request metering whose spend call `step` never answers: the process "dies" there. */
   const meteringDyingAt = (step: 'reserve' | 'settle') =>
     new RequestMetering({
@@ -362,13 +366,7 @@ describe('crash-safe reservations: the reconciler', () => {
     const who = principal();
     // The spend reservation never answers: the process "dies" there, after its counter admission.
     const dying = meteringDyingAt('reserve');
-    void dying.admit({
-      requestId: 'req_rec_no_spend_hold',
-      principal: who,
-      model: MODEL,
-      inputTokens: 100,
-      outputTokens: { fixed: 50 },
-    });
+    void admitWith(dying, who, 'req_rec_no_spend_hold');
     for (let i = 0; i < 100 && (await state(who)).holds === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(await state(who)).toMatchObject({ requestsToday: 1, tokensToday: 150, holds: 1, reservedMicroUsd: 0 });
     expect(await dueEntriesOf(who)).toEqual([{ pk: counterItem(who), due: deadlineOf(T0) }]);
@@ -389,15 +387,9 @@ describe('crash-safe reservations: the reconciler', () => {
 
   it('a paying request killed between its spend and counter settlements keeps its record for the spend hold', async () => {
     const who = principal();
-    // The spend settlement never answers: the process "dies" there, its ledger record written (in parallel).
+    // The spend settlement never answers: the process "dies" there, its ledger record written (first).
     const dying = meteringDyingAt('settle');
-    const request = await dying.admit({
-      requestId: 'req_rec_settling',
-      principal: who,
-      model: MODEL,
-      inputTokens: 100,
-      outputTokens: { fixed: 50 },
-    });
+    const request = await admitWith(dying, who, 'req_rec_settling');
     void request.finish({ status: 'completed', inputTokens: 100, outputTokens: 20 });
     for (let i = 0; i < 100 && (await state(who)).ledger.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     // The counter hold, and the record on it, wait for the spend hold: the reconciler can still find it.
@@ -556,13 +548,7 @@ describe('crash-safe reservations: the reconciler', () => {
       ledger: Object.create(ledger, { write: { value: () => new Promise(() => undefined) } }) as LedgerWriter,
       now: () => new Date(clock.now),
     });
-    const request = await dying.admit({
-      requestId: 'req_rec_unwritten',
-      principal: who,
-      model: MODEL,
-      inputTokens: 100,
-      outputTokens: { fixed: 50 },
-    });
+    const request = await admitWith(dying, who, 'req_rec_unwritten');
     void request.finish({ status: 'completed', inputTokens: 100, outputTokens: 20 });
     await new Promise((resolve) => setTimeout(resolve, 200));
 

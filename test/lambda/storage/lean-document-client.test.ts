@@ -296,15 +296,14 @@ describe('the lean document client (dynalite)', () => {
     });
     afterAll(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
 
-    const leanBehindProxy = (maxAttempts: number) =>
-      createLeanDocumentClient(
-        new DynamoDBClient({
-          endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
-          region: 'us-east-1',
-          credentials,
-          maxAttempts,
-        }),
-      );
+    const clientBehindProxy = (maxAttempts: number) =>
+      new DynamoDBClient({
+        endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+        region: 'us-east-1',
+        credentials,
+        maxAttempts,
+      });
+    const leanBehindProxy = (maxAttempts: number) => createLeanDocumentClient(clientBehindProxy(maxAttempts));
 
     it('retries throttling, a 500 and a dropped connection, then succeeds', async () => {
       failures = ['throttle', 'http500', 'reset'];
@@ -315,14 +314,7 @@ describe('the lean document client (dynalite)', () => {
     });
 
     it("retries a proxy's HTML 502 as the SDK does, and gives up with a service error (status, fault) on it", async () => {
-      const sdkBehindProxy = createDocumentClient(
-        new DynamoDBClient({
-          endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
-          region: 'us-east-1',
-          credentials,
-          maxAttempts: 2,
-        }),
-      );
+      const sdkBehindProxy = createDocumentClient(clientBehindProxy(2));
       await sdk.send(new PutCommand({ TableName, Item: { pk: 'C', sk: '1', v: 1 } }));
       failures = ['html502'];
       attempts = 0;
@@ -350,14 +342,7 @@ describe('the lean document client (dynalite)', () => {
     });
 
     it('retries an answer cut short mid-body, as the SDK does', async () => {
-      const sdkBehindProxy = createDocumentClient(
-        new DynamoDBClient({
-          endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
-          region: 'us-east-1',
-          credentials,
-          maxAttempts: 2,
-        }),
-      );
+      const sdkBehindProxy = createDocumentClient(clientBehindProxy(2));
       await sdk.send(new PutCommand({ TableName, Item: { pk: 'C', sk: '1', v: 1 } }));
       for (const doc of [sdkBehindProxy, leanBehindProxy(2)]) {
         failures = ['truncated'];
