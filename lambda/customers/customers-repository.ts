@@ -1,7 +1,6 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
-  DynamoDBDocumentClient,
+  type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -90,9 +89,8 @@ function strip<T>(item: Record<string, unknown>): T {
   return rest as T;
 }
 
-export function createDocumentClient(client: DynamoDBClient = new DynamoDBClient({})): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-}
+/** Where most callers have imported it from; it lives with the other storage helpers. */
+export { createDocumentClient } from '../storage/document-client';
 
 /** Every read and write of customers and their keys. */
 export class CustomersRepository {

@@ -1,6 +1,13 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
+import { createDocumentClient } from '../storage/document-client';
 import { queryAll, queryPage } from '../storage/query-pages';
 import { FINE_TUNING_TABLE } from './fine-tuning-table';
 import type { JobEvent, JobRecord, JobStatus } from './jobs';
@@ -42,7 +49,7 @@ export class JobsRepository {
     private readonly tableName: string,
     client: DynamoDBClient = new DynamoDBClient({}),
   ) {
-    this.client = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+    this.client = createDocumentClient(client);
   }
 
   /** False when the job already exists (a retried create). */

@@ -1,13 +1,14 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
-  DynamoDBDocumentClient,
+  type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
+import { createDocumentClient } from '../storage/document-client';
 import { FINE_TUNING_TABLE } from './fine-tuning-table';
 
 const { partitionKey: PK, sortKey: SK, byOwnerIndex: BY_OWNER } = FINE_TUNING_TABLE;
@@ -75,7 +76,7 @@ export class ModelsRepository {
     private readonly tableName: string,
     client: DynamoDBClient = new DynamoDBClient({}),
   ) {
-    this.client = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+    this.client = createDocumentClient(client);
   }
 
   /**

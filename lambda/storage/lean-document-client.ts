@@ -19,6 +19,7 @@ import {
 import { marshall, type marshallOptions, unmarshall } from '@aws-sdk/util-dynamodb';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { HttpRequest, HttpResponse } from '@smithy/types';
+import { DOCUMENT_MARSHALLING } from './document-client';
 
 /**
  * A DynamoDB document client whose five item operations (GetItem, PutItem, UpdateItem, DeleteItem, Query) skip
@@ -43,8 +44,8 @@ export function createLeanDocumentClient(
   client: DynamoDBClient,
   options: { marshallOptions?: marshallOptions } = {},
 ): DynamoDBDocumentClient {
-  const marshalling = options.marshallOptions ?? { removeUndefinedValues: true };
-  const doc = DynamoDBDocumentClient.from(client, { marshallOptions: marshalling });
+  const marshalling = options.marshallOptions ?? DOCUMENT_MARSHALLING;
+  const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { ...marshalling } });
   // A copy: the document client sets `convertTopLevelContainer` on the object it is given, and these members
   // are marshalled as maps of attributes, not as one attribute.
   const direct = new DirectItemCalls(client, { ...marshalling, convertTopLevelContainer: false });
