@@ -20,13 +20,12 @@ import { FilesTableEraser } from '../../lambda/batches/customer-data';
 import { authenticate } from '../../lambda/customers/authenticate';
 import { type CustomersRepository, createDocumentClient } from '../../lambda/customers/customers-repository';
 import { createFiles } from '../../lambda/files/create-files';
-import { createS3Client } from '../../lambda/files/file-storage';
+import type { createS3Client } from '../../lambda/files/file-storage';
 import { AuthenticationError } from '../../lambda/openai/errors';
 import { loadConfig } from '../../lib/config/load';
 import type { OperatorSettings } from '../../lib/operator-settings';
-import { type LocalS3, startLocalS3 } from '../../local/local-s3';
-import { ensureFilesTable } from '../../local/local-tables';
-import { type LocalDynamo, newCustomersTable, startDynalite } from '../support/dynalite';
+import { type LocalDynamo, newCustomersTable } from '../support/dynalite';
+import { type FileStores, startFileStores } from '../support/file-stores';
 
 /**
  * `customers reactivate` and `customers delete`: customers in dynalite, files and batches in dynalite and
@@ -51,7 +50,7 @@ const line = (id: string) =>
 
 describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)', () => {
   let dynamo: LocalDynamo;
-  let s3Server: LocalS3;
+  let stores: FileStores;
   let s3: ReturnType<typeof createS3Client>;
   let repository: CustomersRepository;
   let gateway: AwsClientStub<APIGatewayClient>;
@@ -62,16 +61,10 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
   const doc = () => createDocumentClient(dynamo.client);
 
   beforeAll(async () => {
-    dynamo = await startDynalite();
-    s3Server = await startLocalS3({ bucket: 'files' });
-    s3 = createS3Client({ endpoint: s3Server.endpoint });
-    await ensureFilesTable(dynamo.client, 'files');
+    stores = await startFileStores();
+    ({ dynamo, s3 } = stores);
   });
-  afterAll(async () => {
-    s3.destroy();
-    await s3Server.stop();
-    await dynamo.stop();
-  });
+  afterAll(() => stores.stop());
 
   beforeEach(async () => {
     ({ repository } = await newCustomersTable(dynamo));

@@ -6,13 +6,12 @@ import { BatchesRepository } from '../../../lambda/batches/batches-repository';
 import type { Principal } from '../../../lambda/customers/authenticate';
 import { createDocumentClient } from '../../../lambda/customers/customers-repository';
 import { createFiles } from '../../../lambda/files/create-files';
-import { createS3Client } from '../../../lambda/files/file-storage';
+import type { createS3Client } from '../../../lambda/files/file-storage';
 import { TestModelBackend } from '../../../lambda/inference/backends/test-model-backend';
 import type { LedgerRecord } from '../../../lambda/metering/ledger';
 import { loadConfig } from '../../../lib/config/load';
-import { type LocalS3, startLocalS3 } from '../../../local/local-s3';
-import { ensureFilesTable } from '../../../local/local-tables';
-import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+import type { LocalDynamo } from '../../support/dynalite';
+import { type FileStores, startFileStores } from '../../support/file-stores';
 import { meteringOn } from '../../support/metering';
 
 /**
@@ -32,22 +31,16 @@ const requestLine = (customId: string) =>
 
 describe('batch worker (dynalite, s3rver)', () => {
   let dynamo: LocalDynamo;
-  let s3Server: LocalS3;
+  let stores: FileStores;
   let s3: ReturnType<typeof createS3Client>;
   let customerCounter = 0;
   let clock = new Date('2026-12-01T10:00:00Z');
 
   beforeAll(async () => {
-    dynamo = await startDynalite();
-    s3Server = await startLocalS3({ bucket: 'files' });
-    s3 = createS3Client({ endpoint: s3Server.endpoint });
-    await ensureFilesTable(dynamo.client, 'files');
+    stores = await startFileStores();
+    ({ dynamo, s3 } = stores);
   });
-  afterAll(async () => {
-    s3.destroy();
-    await s3Server.stop();
-    await dynamo.stop();
-  });
+  afterAll(() => stores.stop());
 
   /** A customer with a batch of `lines` lines, validated; the run messages are returned, not delivered. */
   async function setUp(lines: number, options: { spendLimitMicroUsd?: number } = {}) {
