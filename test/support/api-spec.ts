@@ -10,8 +10,8 @@ import addFormats from 'ajv-formats';
  */
 
 const repoRoot = path.join(__dirname, '..', '..');
-/** CI has the shared folder beside the repository (`../shared`), as every worktree here does. */
-export const OPENAI_SPEC_FILE = path.join(repoRoot, '..', 'shared', 'openai-openapi', 'openai-openapi-subset.json');
+/** OpenAI's published spec, vendored with its licence and provenance (`test/fixtures/openai-openapi/README.md`). */
+export const OPENAI_SPEC_FILE = path.join(repoRoot, 'test', 'fixtures', 'openai-openapi', 'openai-openapi-subset.json');
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
