@@ -7,6 +7,7 @@ import { addDoctorCommand, type DoctorCommandDependencies } from './doctor/comma
 import { type Operator, OperatorError } from './operator';
 import { EXIT_CODES, type FailureKind } from './operator-errors';
 import { addPlanCommands } from './plans/commands';
+import { addSmokeCommand, type SmokeCommandDependencies } from './smoke/commands';
 import { addUsageCommands } from './usage/commands';
 
 export interface CliIo {
@@ -14,7 +15,10 @@ export interface CliIo {
   err: (text: string) => void;
 }
 
-export interface CliDependencies extends CliIo, Omit<DoctorCommandDependencies, 'out'> {
+export interface CliDependencies
+  extends CliIo,
+    Omit<DoctorCommandDependencies, 'out'>,
+    Omit<SmokeCommandDependencies, 'out'> {
   /** Connects to the deployment named by the global options. */
   connect: (options: DeploymentOptions) => Promise<Operator>;
 }
@@ -55,6 +59,7 @@ export function buildProgram(deps: CliDependencies): Command {
   addPlanCommands(program, { run, print });
   addCostsCommand(program, deps);
   addDoctorCommand(program, deps);
+  addSmokeCommand(program, deps);
 
   return program;
 }
