@@ -44,9 +44,16 @@ export function defaultDoctorClients(region: string): DoctorClients {
   };
 }
 
-/** The region the SDK (and so `cdk deploy`) would use: AWS_REGION, then the profile's `region`. */
+/**
+ * The region `cdk deploy` would use, in the CDK CLI's order (aws-cdk 2.1148, "Unable to determine AWS region"):
+ * AWS_REGION, AMAZON_REGION, AWS_DEFAULT_REGION, AMAZON_DEFAULT_REGION, then the profile's `region`. Where none
+ * is set the CDK CLI falls back to us-east-1 with only a debug message; here that is a FAIL.
+ */
 export async function sdkDefaultRegion(): Promise<{ name: string; source: string } | undefined> {
-  if (process.env.AWS_REGION) return { name: process.env.AWS_REGION, source: 'AWS_REGION' };
+  for (const variable of ['AWS_REGION', 'AMAZON_REGION', 'AWS_DEFAULT_REGION', 'AMAZON_DEFAULT_REGION']) {
+    const name = process.env[variable];
+    if (name) return { name, source: variable };
+  }
   const probe = new STSClient({});
   try {
     const name = await probe.config.region();

@@ -174,7 +174,7 @@ export const apiSteps: SmokeStep[] = [
       const origin = answer.headers.get('access-control-allow-origin');
       check(
         origin === '*' || origin === context.origin,
-        `Access-Control-Allow-Origin is ${origin} for ${context.origin}`,
+        `Access-Control-Allow-Origin is ${origin} for ${context.origin} (pass --origin with one the deployment allows)`,
       );
       const methods = (answer.headers.get('access-control-allow-methods') ?? '').toUpperCase();
       check(methods.includes('POST'), `Access-Control-Allow-Methods "${methods}" lacks POST`);

@@ -26,7 +26,7 @@ import { GetParameterCommand, ParameterNotFound, SSMClient } from '@aws-sdk/clie
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { modelWeightsChecks } from '../../cli/doctor/artifact-checks';
-import { defaultDoctorClients } from '../../cli/doctor/commands';
+import { defaultDoctorClients, sdkDefaultRegion } from '../../cli/doctor/commands';
 import type { CheckContext, DoctorReport } from '../../cli/doctor/doctor';
 import { runCli } from '../../cli/main';
 import { loadConfig } from '../../lib/config/load';
@@ -439,5 +439,39 @@ describe('tierline doctor', () => {
 
     expect(report.checks.filter((c) => c.check === 'container-image').map((c) => c.status)).toEqual(['fail', 'fail']);
     expect(ecr.commandCalls(BatchGetImageCommand)).toHaveLength(0);
+  });
+});
+
+describe('the default region', () => {
+  const saved = { ...process.env };
+  afterEach(() => {
+    process.env = { ...saved };
+  });
+
+  it('is read where the CDK CLI reads it: AWS_REGION first, then AWS_DEFAULT_REGION, then the profile', async () => {
+    process.env.AWS_CONFIG_FILE = path.join(tmpdir(), 'no-such-aws-config');
+    process.env.AWS_SHARED_CREDENTIALS_FILE = path.join(tmpdir(), 'no-such-aws-credentials');
+    for (const name of ['AWS_REGION', 'AMAZON_REGION', 'AWS_DEFAULT_REGION', 'AMAZON_DEFAULT_REGION']) {
+      delete process.env[name];
+    }
+    expect(await sdkDefaultRegion()).toBeUndefined();
+
+    process.env.AWS_DEFAULT_REGION = 'eu-central-1';
+    expect(await sdkDefaultRegion()).toEqual({ name: 'eu-central-1', source: 'AWS_DEFAULT_REGION' });
+
+    process.env.AWS_REGION = 'ap-south-1';
+    expect(await sdkDefaultRegion()).toEqual({ name: 'ap-south-1', source: 'AWS_REGION' });
+  });
+
+  it('is taken from the profile file when no variable names one', async () => {
+    const file = path.join(tmpdir(), `doctor-aws-config-${process.pid}`);
+    writeFileSync(file, '[profile ops]\nregion = sa-east-1\n');
+    for (const name of ['AWS_REGION', 'AMAZON_REGION', 'AWS_DEFAULT_REGION', 'AMAZON_DEFAULT_REGION']) {
+      delete process.env[name];
+    }
+    process.env.AWS_CONFIG_FILE = file;
+    process.env.AWS_PROFILE = 'ops';
+
+    expect(await sdkDefaultRegion()).toEqual({ name: 'sa-east-1', source: 'your AWS profile (ops)' });
   });
 });
