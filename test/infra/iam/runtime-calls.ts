@@ -202,12 +202,26 @@ const metering: RuntimeCall[] = [
   ...roles(['reconciler'], {
     action: 'dynamodb:GetItem',
     resources: (a) => [a.table('metering')],
-    sources: src('metering/limiter.ts', 'heldAt: GetCommand'),
+    sources: [
+      ...src('metering/limiter.ts', 'heldAt: GetCommand'),
+      ...src('metering/ledger.ts', 'get: GetCommand'),
+      ...src('metering/spend.ts', 'findHold: GetCommand', 'read: GetCommand'),
+    ],
   }),
   ...roles(['reconciler'], {
     action: 'dynamodb:UpdateItem',
     resources: (a) => [a.table('metering')],
-    sources: src('metering/limiter.ts', 'adjust: UpdateCommand'),
+    sources: [
+      ...src('metering/limiter.ts', 'adjust: UpdateCommand'),
+      ...src('metering/reservations.ts', 'reindex: UpdateCommand'),
+      ...src(
+        'metering/spend.ts',
+        'settle: UpdateCommand',
+        'catchUp: UpdateCommand',
+        'mark: UpdateCommand',
+        'unmark: UpdateCommand',
+      ),
+    ],
   }),
   ...roles(['reconciler'], {
     action: 'dynamodb:PutItem',
@@ -261,7 +275,7 @@ const customers: RuntimeCall[] = [
     sources: src('customers/customers-repository.ts', 'getKey: GetCommand', 'getCustomer: GetCommand'),
   }),
   // The authorizer records when a key was last used: one attribute of a key item, nothing returned.
-  ...roles(['authorizer', 'api'], {
+  ...roles(['authorizer'], {
     action: 'dynamodb:UpdateItem',
     resources: (a) => [a.table('customers')],
     context: () => ({
