@@ -65,6 +65,12 @@ describe.each([
     expect(await denials(app, checks)).toEqual([]);
   });
 
+  it('CloudWatch may publish every alarm with a topic action to that topic', async () => {
+    const checks = app.alarmChecks();
+    expect(checks.length).toBeGreaterThan(0);
+    expect(await denials(app, checks)).toEqual([]);
+  });
+
   // The other side: a resolver or simulator that allowed everything would pass every test above.
   it('denies calls no policy grants', async () => {
     const a = app.arns;

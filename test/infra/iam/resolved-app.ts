@@ -305,6 +305,10 @@ export class ResolvedApp {
         const name = explicit('Name') ?? generated;
         return { ref: name, attrs: { Arn: arn('events', `rule/${name}`) } };
       }
+      case 'AWS::CloudWatch::Alarm': {
+        const name = explicit('AlarmName') ?? generated.slice(0, 255);
+        return { ref: name, attrs: { Arn: arn('cloudwatch', `alarm:${name}`) } };
+      }
       case 'AWS::ApiGateway::RestApi': {
         const id = digest(logicalId).slice(0, 10);
         return { ref: id, attrs: { RestApiId: id, RootResourceId: digest(`${logicalId}/`).slice(0, 10) } };

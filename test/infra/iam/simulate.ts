@@ -70,6 +70,43 @@ export class SimulatedApp {
     }));
   }
 
+  /**
+   * CloudWatch publishing each alarm's notifications: an alarm action on an SNS topic is a publish by
+   * cloudwatch.amazonaws.com with the alarm as source, which the topic policy and, for an encrypted topic, the
+   * key policy must allow (AWS Knowledge Center, "Why didn't I receive an SNS notification for my CloudWatch
+   * alarm trigger?": "Resource: arn:aws:cloudwatch:...:alarm:... is not authorized to perform: SNS:Publish").
+   */
+  public alarmChecks(): Check[] {
+    return this.resolved.stackNames.flatMap((stackName) =>
+      Object.entries(this.resolved.template(stackName).Resources)
+        .filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm')
+        .flatMap(([logicalId, r]) => {
+          const props = this.resolved.resolve(stackName, r.Properties ?? {}) as Record<string, unknown>;
+          const topics = ['AlarmActions', 'OKActions', 'InsufficientDataActions']
+            .flatMap((key) => (props[key] as string[] | undefined) ?? [])
+            .filter((action) => action.startsWith('arn:aws:sns:'));
+          const alarm = this.resolved.attr(stackName, logicalId, 'Arn');
+          const context = { 'aws:SourceArn': alarm, 'aws:SourceAccount': ACCOUNT };
+          return [...new Set(topics)].flatMap((topic) => [
+            {
+              principal: 'cloudwatch.amazonaws.com',
+              action: 'sns:Publish',
+              resource: topic,
+              context,
+              because: `alarm ${alarm}`,
+            },
+            ...this.keys.kmsCalls('sns:Publish', topic).map((kms) => ({
+              principal: 'cloudwatch.amazonaws.com',
+              action: kms.action,
+              resource: kms.keyArn,
+              context: { ...kms.context, ...context },
+              because: `alarm ${alarm} (the topic is encrypted with this key)`,
+            })),
+          ]);
+        }),
+    );
+  }
+
   public principalArn(principal: Principal): string {
     return SERVICE.test(principal) ? principal : this.arns.roleArn(principal as RolePrincipal);
   }
