@@ -1,5 +1,6 @@
 import type { IConstruct } from 'constructs';
 import { endpointName } from '../../../lambda/inference/backends/sagemaker-names';
+import { s3Weights } from '../../../lib/constructs/inference/lmi-container';
 import type { SynthesizedApp } from '../../support/synth';
 import { ACCOUNT, PARTITION, REGION, type ResolvedApp } from './resolved-app';
 import type { Arns, BucketName, FunctionName, QueueName, RolePrincipal, TableName } from './runtime-calls';
@@ -116,6 +117,11 @@ export function appArns(
     },
     sagemakerLogGroup: (path) => arn('logs', `log-group:${path}:*`),
     fineTuningKey: attr(data.fineTuning.encryptionKey, 'Arn'),
+    weights: (modelId) => {
+      const model = config.models[modelId];
+      return model ? s3Weights(modelId, model) : undefined;
+    },
+    volumeKey: inference.volumeKey ? attr(inference.volumeKey, 'Arn') : undefined,
     flowLogGroup: api.api.chatCapacity ? attr(child(api.api.chatCapacity, 'FlowLogs'), 'Arn') : undefined,
     roleArn: (principal) => attr(roles[principal], 'Arn'),
   };

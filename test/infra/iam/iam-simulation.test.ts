@@ -1,3 +1,4 @@
+import { loadConfig } from '../../../lib/config/load';
 import { MANAGED_INSTANCES } from '../../support/config-variants';
 import { synthesize } from '../../support/synth';
 import type { RolePrincipal } from './runtime-calls';
@@ -33,10 +34,22 @@ const ROLE_PRINCIPALS: RolePrincipal[] = [
   'vpcFlowLogs',
 ];
 
+/**
+ * Weights kept in S3 and an instance type whose volumes take a customer key (the first model, also trained),
+ * so the S3-weights and volume-key rows are proved too: no environment's defaults use them.
+ */
+function weightsInS3(): unknown {
+  const [first] = Object.keys(loadConfig({ env: 'dev' }).models);
+  return {
+    models: { [first as string]: { weights: 's3://tierline-weights/base-model/', instanceType: 'ml.p3.2xlarge' } },
+  };
+}
+
 describe.each([
   ['dev', undefined],
   ['prod', undefined],
   ['prod (chat on Managed Instances)', MANAGED_INSTANCES],
+  ['dev (weights in S3, volumes under a customer key)', weightsInS3()],
 ])('IAM simulation of the %s app', (label, overrides) => {
   // One synthesis per environment for the whole file (bundling skipped).
   const app = new SimulatedApp(synthesize({ env: label.split(' ')[0] ?? label, overrides }));

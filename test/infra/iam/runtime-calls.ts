@@ -9,8 +9,9 @@
  * (`encryption.ts`).
  */
 import { adapterComponentPrefix, trainingJobPrefix } from '../../../lambda/fine-tuning/sagemaker-names';
-import { endpointName } from '../../../lambda/inference/backends/sagemaker-names';
+import { endpointName, inferenceComponentName } from '../../../lambda/inference/backends/sagemaker-names';
 import type { TierlineConfig } from '../../../lib/config/schema';
+import { acceptsVolumeKmsKey } from '../../../lib/constructs/inference/instance-types';
 
 /** The principals: each function's role, the state machine's role, the SageMaker roles, and AWS services. */
 export type RolePrincipal =
@@ -84,6 +85,10 @@ export interface Arns {
   sagemakerLogGroup(path: string): string;
   /** The fine-tuning key, also the key of the training jobs' output and volumes. */
   readonly fineTuningKey: string;
+  /** Weights of a model kept in S3 (`s3://bucket/prefix/`), or undefined for a Hugging Face id. */
+  weights(modelId: string): { bucket: string; prefix: string } | undefined;
+  /** The key of the endpoints' ML storage volumes, where the instance types take one. */
+  readonly volumeKey: string | undefined;
   /** The chat VPC's flow log group (Managed Instances only). */
   readonly flowLogGroup: string | undefined;
 }
@@ -121,6 +126,14 @@ const roles = (principals: RolePrincipal[], call: Omit<RuntimeCall, 'principal'>
   principals.map((principal) => ({ principal, ...call }));
 const adaptersOn = (config: TierlineConfig) => Object.values(config.models).some((m) => m.architecture);
 const trainingOn = (config: TierlineConfig) => Object.values(config.models).some((m) => m.trainingInstanceType);
+const weightsInS3 = (config: TierlineConfig) => Object.values(config.models).some((m) => m.weights.startsWith('s3://'));
+const volumeKeyed = (config: TierlineConfig) =>
+  Object.values(config.models).some((m) => acceptsVolumeKmsKey(m.instanceType));
+const trainableWithS3Weights = (a: Arns) =>
+  a.models.flatMap((m) => {
+    const weights = a.weights(m);
+    return weights && a.config.models[m]?.trainingInstanceType ? [weights] : [];
+  });
 
 // Example keys, shaped as the code writes them (the policies scope by prefix and leading key).
 const CUSTOMER = 'cus_0123456789abcdef';
@@ -797,6 +810,58 @@ const fineTuning: RuntimeCall[] = [
     }),
   ),
 
+  // The endpoints' execution role: weights kept in S3 (ModelDataSource, an S3 prefix: listed, then read).
+  ...roles(['inference'], {
+    action: 's3:ListBucket',
+    resources: (a) => a.models.flatMap((m) => (a.weights(m) ? [`arn:aws:s3:::${a.weights(m)?.bucket}`] : [])),
+    context: (a) => ({ 's3:prefix': a.models.flatMap((m) => a.weights(m)?.prefix ?? []) }),
+    sources: ['aws: SageMaker hosting (ModelDataSource S3 prefix of weights kept in S3)'],
+    when: weightsInS3,
+  }),
+  ...roles(['inference'], {
+    action: 's3:GetObject',
+    resources: (a) =>
+      a.models.flatMap((m) => {
+        const w = a.weights(m);
+        return w ? [`arn:aws:s3:::${w.bucket}/${w.prefix}model-00001-of-00004.safetensors`] : [];
+      }),
+    sources: ['aws: SageMaker hosting (weights kept in S3)'],
+    when: weightsInS3,
+  }),
+  // The volume key: EBS attaches the encrypted ML storage volume through a grant SageMaker creates.
+  ...roles(['inference'], {
+    action: 'kms:CreateGrant',
+    resources: (a) => (a.volumeKey ? [a.volumeKey] : []),
+    context: () => ({ 'kms:GrantIsForAWSResource': 'true' }),
+    sources: ['aws: SageMaker hosting (encrypted ML storage volume)'],
+    when: volumeKeyed,
+  }),
+  ...['kms:Decrypt', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:DescribeKey'].flatMap((action) =>
+    roles(['inference'], {
+      action,
+      resources: (a) => (a.volumeKey ? [a.volumeKey] : []),
+      sources: ['aws: SageMaker hosting (encrypted ML storage volume)'],
+      when: volumeKeyed,
+    }),
+  ),
+  // The training job reads base weights kept in S3 outside the fine-tuning bucket; the prepare task lists them.
+  ...roles(['training', 'fineTuningTasks'], {
+    action: 's3:ListBucket',
+    resources: (a) => trainableWithS3Weights(a).map((w) => `arn:aws:s3:::${w.bucket}`),
+    context: (a) => ({ 's3:prefix': trainableWithS3Weights(a).map((w) => w.prefix) }),
+    sources: [
+      ...src('fine-tuning/workflow-tasks.ts', 'prepare: ListObjectsV2Command'),
+      'aws: SageMaker training (the model channel on weights kept in S3)',
+    ],
+    when: (config) => trainingOn(config) && weightsInS3(config),
+  }),
+  ...roles(['training'], {
+    action: 's3:GetObject',
+    resources: (a) => trainableWithS3Weights(a).map((w) => `arn:aws:s3:::${w.bucket}/${w.prefix}config.json`),
+    sources: ['aws: SageMaker training (the model channel on weights kept in S3)'],
+    when: (config) => trainingOn(config) && weightsInS3(config),
+  }),
+
   // The endpoints' execution role: adapter archives read for adapter inference components (issue 19 row 3).
   ...roles(['inference'], {
     action: 's3:GetObject',
@@ -820,6 +885,7 @@ const fineTuning: RuntimeCall[] = [
       resources: (a) =>
         a.models.flatMap((m) => [
           `${a.sagemakerLogGroup(`/aws/sagemaker/Endpoints/${endpointName(a.environment, m)}`).replace(/:\*$/, '')}:log-stream:AllTraffic/i-0123456789abcdef0`,
+          `${a.sagemakerLogGroup(`/aws/sagemaker/InferenceComponents/${inferenceComponentName(a.environment, m)}`).replace(/:\*$/, '')}:log-stream:i-0123456789abcdef0`,
         ]),
       sources: ['aws: SageMaker hosting (container logs)'],
     }),

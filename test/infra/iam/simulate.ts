@@ -47,7 +47,10 @@ export class SimulatedApp {
     const principal = this.principalArn(row.principal);
     const context = row.context?.(this.arns) ?? {};
     const because = row.sources.join(', ');
-    return row.resources(this.arns).flatMap((resource) => [
+    const resources = row.resources(this.arns);
+    // A row that applies but names nothing would pass without proving anything.
+    if (resources.length === 0) throw new Error(`${row.principal} ${row.action} (${because}): no resource in this app`);
+    return resources.flatMap((resource) => [
       { principal, action: row.action, resource, context, because },
       ...this.keys.kmsCalls(row.action, resource).map((kms) => ({
         principal,
