@@ -302,32 +302,25 @@ describe('inference stack (dev: scale to zero)', () => {
       Action: 'sagemaker:DescribeInferenceComponent',
       Resource: adapterComponents,
     });
-    const arn = (resource: string) => ({
-      'Fn::Join': [
-        '',
-        [
-          'arn:',
-          { Ref: 'AWS::Partition' },
-          ':sagemaker:',
-          { Ref: 'AWS::Region' },
-          ':',
-          { Ref: 'AWS::AccountId' },
-          resource,
+    expect(sagemaker[0]).toEqual({
+      Effect: 'Allow',
+      Action: ['sagemaker:InvokeEndpoint', 'sagemaker:InvokeEndpointWithResponseStream'],
+      Resource: Object.keys(config.models).map((id) => ({
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            ':sagemaker:',
+            { Ref: 'AWS::Region' },
+            ':',
+            { Ref: 'AWS::AccountId' },
+            `:endpoint/${endpointName(env, id).toLowerCase()}`,
+          ],
         ],
-      ],
+      })),
     });
-    // The endpoints and the components a request names: each model's base component, and this environment's
-    // adapter components.
-    const expected = [
-      ...Object.keys(config.models).flatMap((id) => [
-        arn(`:endpoint/${endpointName(env, id).toLowerCase()}`),
-        arn(`:inference-component/${inferenceComponentName(env, id).toLowerCase()}`),
-      ]),
-      adapterComponents,
-    ];
-    const sorted = (values: unknown) => (values as unknown[]).map((v) => JSON.stringify(v)).sort();
-    expect(sagemaker[0]?.Action).toEqual(['sagemaker:InvokeEndpoint', 'sagemaker:InvokeEndpointWithResponseStream']);
-    expect(sorted(sagemaker[0]?.Resource)).toEqual(sorted(expected));
+    expect(JSON.stringify(sagemaker[0])).not.toContain('*');
   });
 });
 

@@ -18,12 +18,10 @@ import {
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { adapterComponentPrefix } from '../../../lambda/fine-tuning/sagemaker-names';
-import { endpointName, inferenceComponentName } from '../../../lambda/inference/backends/sagemaker-names';
+import { endpointName } from '../../../lambda/inference/backends/sagemaker-names';
 import { MAX_REQUEST_MS } from '../../../lambda/metering/reservations';
 import type { TierlineConfig } from '../../config/schema';
 import type { CustomersTable } from '../customers-table';
-import { acknowledgeWildcards } from '../fine-tuning/nag-ids';
 import { TierlineFunction } from '../tierline-function';
 import { ChatCapacity } from './chat-capacity';
 import { addDocumentRoutes } from './document-routes';
@@ -238,31 +236,18 @@ export class TierlineApi extends Construct {
   public grantModelInvoke(config: TierlineConfig, handler: TierlineFunction): void {
     const env = config.environment.name;
     const fn = handler.function;
-    const arn = (resource: string, resourceName: string) =>
-      Stack.of(this).formatArn({ service: 'sagemaker', resource, resourceName });
-    // A request names an inference component (the base model's, or an adapter's) on its endpoint: the Service
-    // Authorization Reference lists `inference-component` as a resource of InvokeEndpoint and
-    // InvokeEndpointWithResponseStream beside `endpoint`, so both are granted, this environment's only.
-    const adapterComponents = arn('inference-component', `${adapterComponentPrefix(env)}*`);
     fn.addToRolePolicy(
       new PolicyStatement({
         actions: ['sagemaker:InvokeEndpoint', 'sagemaker:InvokeEndpointWithResponseStream'],
-        // SageMaker lowercases endpoint and component names in ARNs.
-        resources: [
-          ...Object.keys(config.models).flatMap((modelId) => [
-            arn('endpoint', endpointName(env, modelId).toLowerCase()),
-            arn('inference-component', inferenceComponentName(env, modelId).toLowerCase()),
-          ]),
-          adapterComponents,
-        ],
+        // SageMaker lowercases endpoint names in ARNs.
+        resources: Object.keys(config.models).map((modelId) =>
+          Stack.of(this).formatArn({
+            service: 'sagemaker',
+            resource: 'endpoint',
+            resourceName: endpointName(env, modelId).toLowerCase(),
+          }),
+        ),
       }),
     );
-    if (fn.role) {
-      acknowledgeWildcards(
-        fn.role,
-        [adapterComponents],
-        "Adapter components are created per fine-tuned model at run time: this environment's only (tierline-<env>-lora-*).",
-      );
-    }
   }
 }

@@ -456,18 +456,12 @@ const files: RuntimeCall[] = [
   ),
 ];
 
-const ADAPTER = (a: Arns) => a.inferenceComponent(`${adapterComponentPrefix(a.environment)}0123456789abcdef`);
-
 /** Models: chat completions and batch lines on the SageMaker endpoints. */
 const inference: RuntimeCall[] = [
   ...['sagemaker:InvokeEndpoint', 'sagemaker:InvokeEndpointWithResponseStream'].flatMap((action) =>
     roles(['chat', 'batchWorker'], {
       action,
-      // The endpoint and the component the request names: the base model's, or a fine-tuned model's adapter.
-      resources: (a) => [
-        ...a.models.flatMap((m) => [a.endpoint(m), a.inferenceComponent(inferenceComponentName(a.environment, m))]),
-        ...(adaptersOn(a.config) ? [ADAPTER(a)] : []),
-      ],
+      resources: (a) => a.models.map((m) => a.endpoint(m)),
       sources: src(
         'inference/backends/sagemaker-backend.ts',
         'complete: InvokeEndpointCommand',
@@ -478,6 +472,7 @@ const inference: RuntimeCall[] = [
 ];
 
 /** Fine-tuning: jobs API, adapters, the workflow's tasks and events, the state machine, the training job. */
+const ADAPTER = (a: Arns) => a.inferenceComponent(`${adapterComponentPrefix(a.environment)}0123456789abcdef`);
 const TRAINING_JOB = (a: Arns) => `${trainingJobPrefix(a.environment)}0123456789abcdef`;
 const fineTuning: RuntimeCall[] = [
   // Jobs and models (one table) by the jobs API, the workflow's tasks and the training events.
