@@ -461,6 +461,8 @@ const inference: RuntimeCall[] = [
   ...['sagemaker:InvokeEndpoint', 'sagemaker:InvokeEndpointWithResponseStream'].flatMap((action) =>
     roles(['chat', 'batchWorker'], {
       action,
+      // The endpoint is the action's required resource; the inference component a request names is optional
+      // (Service Authorization Reference: "you can choose to use one of the optional resource types").
       resources: (a) => a.models.map((m) => a.endpoint(m)),
       sources: src(
         'inference/backends/sagemaker-backend.ts',
