@@ -33,6 +33,7 @@ export function createApp(app: App, config: TierlineConfig, env?: Environment): 
   const inference = new InferenceStack(app, `${prefix}-Inference`, {
     config,
     env,
+    fineTuning: data.fineTuning,
     description: `Tierline ${config.environment.name}: GPU inference (SageMaker endpoints); destroy to stop GPU cost`,
   });
   for (const stack of [data, api, inference]) {

@@ -2,18 +2,22 @@ import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import type { TierlineConfig } from '../config/schema';
+import type { FineTuningStore } from '../constructs/fine-tuning/fine-tuning-store';
 import { InferenceRole } from '../constructs/inference/inference-role';
 import { acceptsVolumeKmsKey } from '../constructs/inference/instance-types';
 import { ModelEndpoint } from '../constructs/inference/model-endpoint';
 
 export interface InferenceStackProps extends StackProps {
   readonly config: TierlineConfig;
+  /** Where adapters live: the execution role reads them for the adapter inference components. */
+  readonly fineTuning: FineTuningStore;
 }
 
 /**
  * The GPU inference: one SageMaker endpoint per model of the catalog. It holds no data, and nothing imports
  * from it (the API derives endpoint names from `sagemaker-names.ts`), so an operator can `cdk destroy` it to
- * stop GPU cost; the API then answers 503 until it is deployed again.
+ * stop GPU cost; the API then answers 503 until it is deployed again. It imports one value, the fine-tuning
+ * key's ARN from the data stack, so its role can read adapters; the data stack outlives it.
  */
 export class InferenceStack extends Stack {
   public readonly role: InferenceRole;
@@ -37,6 +41,11 @@ export class InferenceStack extends Stack {
         pendingWindow: Duration.days(7),
       });
       this.role.grantVolumeKey(this.volumeKey);
+    }
+
+    // Adapter components (uploads and fine-tunes) run on the base models that take adapters.
+    if (Object.values(config.models).some((m) => m.architecture)) {
+      this.role.grantAdapterRead(props.fineTuning.bucketName, props.fineTuning.encryptionKey);
     }
 
     this.models = Object.fromEntries(
