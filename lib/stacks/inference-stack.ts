@@ -1,10 +1,14 @@
 import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { TierlineConfig } from '../config/schema';
 import { InferenceRole } from '../constructs/inference/inference-role';
 import { acceptsVolumeKmsKey } from '../constructs/inference/instance-types';
 import { ModelEndpoint } from '../constructs/inference/model-endpoint';
+import { notificationsTopicName } from '../constructs/metering/usage-metering';
 
 export interface InferenceStackProps extends StackProps {
   readonly config: TierlineConfig;
@@ -54,5 +58,18 @@ export class InferenceStack extends Stack {
         }),
       ]),
     );
+
+    // Every alarm of this stack notifies the operators' topic of the Api stack, named by ARN: no cross-stack
+    // reference, so this stack can still be destroyed on its own (CloudWatch alarm actions may name any topic).
+    const notifications = new SnsAction(
+      Topic.fromTopicArn(
+        this,
+        'Notifications',
+        this.formatArn({ service: 'sns', resource: notificationsTopicName(env.name) }),
+      ),
+    );
+    for (const alarm of this.node.findAll().filter((c): c is Alarm => c instanceof Alarm)) {
+      alarm.addAlarmAction(notifications);
+    }
   }
 }
