@@ -22,10 +22,8 @@ function bundle(handlerFile: string): string {
     removalPolicy: RemovalPolicy.DESTROY,
   });
   const assembly = app.synth();
-  const code = (fn.function.node.defaultChild as { code: { s3Key: string } }).code;
-  const hash = Stack.of(fn)
-    .resolve(code.s3Key)
-    .replace(/\.zip$/, '');
+  const code = (fn.function.node.defaultChild as CfnFunction).code as CfnFunction.CodeProperty;
+  const hash = String(Stack.of(fn).resolve(code.s3Key)).replace(/\.zip$/, '');
   return readFileSync(path.join(assembly.directory, `asset.${hash}`, 'index.js'), 'utf8');
 }
 
