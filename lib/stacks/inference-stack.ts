@@ -1,5 +1,5 @@
 import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, type CfnAlarm } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Topic } from 'aws-cdk-lib/aws-sns';
@@ -59,7 +59,7 @@ export class InferenceStack extends Stack {
       ]),
     );
 
-    // Every alarm of this stack notifies the operators' topic of the Api stack, named by ARN: no cross-stack
+    // Every other alarm of this stack notifies the operators' topic of the Api stack, named by ARN: no cross-stack
     // reference, so this stack can still be destroyed on its own (CloudWatch alarm actions may name any topic).
     const notifications = new SnsAction(
       Topic.fromTopicArn(
@@ -68,8 +68,10 @@ export class InferenceStack extends Stack {
         this.formatArn({ service: 'sns', resource: notificationsTopicName(env.name) }),
       ),
     );
+    // Alarms that already act (scale-from-zero triggers its scaling policy) are autoscaling's, not the operators'.
     for (const alarm of this.node.findAll().filter((c): c is Alarm => c instanceof Alarm)) {
-      alarm.addAlarmAction(notifications);
+      const actions = this.resolve((alarm.node.defaultChild as CfnAlarm).alarmActions) as unknown[] | undefined;
+      if (!actions?.length) alarm.addAlarmAction(notifications);
     }
   }
 }
