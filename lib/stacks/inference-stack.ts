@@ -1,11 +1,15 @@
 import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Alarm, type CfnAlarm } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { TierlineConfig } from '../config/schema';
 import type { FineTuningStore } from '../constructs/fine-tuning/fine-tuning-store';
 import { InferenceRole } from '../constructs/inference/inference-role';
 import { acceptsVolumeKmsKey } from '../constructs/inference/instance-types';
 import { ModelEndpoint } from '../constructs/inference/model-endpoint';
+import { notificationsTopicName } from '../constructs/metering/usage-metering';
 
 export interface InferenceStackProps extends StackProps {
   readonly config: TierlineConfig;
@@ -63,5 +67,20 @@ export class InferenceStack extends Stack {
         }),
       ]),
     );
+
+    // Every other alarm of this stack notifies the operators' topic of the Api stack, named by ARN: no cross-stack
+    // reference, so this stack can still be destroyed on its own (CloudWatch alarm actions may name any topic).
+    const notifications = new SnsAction(
+      Topic.fromTopicArn(
+        this,
+        'Notifications',
+        this.formatArn({ service: 'sns', resource: notificationsTopicName(env.name) }),
+      ),
+    );
+    // Alarms that already act (scale-from-zero triggers its scaling policy) are autoscaling's, not the operators'.
+    for (const alarm of this.node.findAll().filter((c): c is Alarm => c instanceof Alarm)) {
+      const actions = this.resolve((alarm.node.defaultChild as CfnAlarm).alarmActions) as unknown[] | undefined;
+      if (!actions?.length) alarm.addAlarmAction(notifications);
+    }
   }
 }

@@ -16,6 +16,14 @@ import { TierlineFunction } from '../tierline-function';
 import type { LedgerDeadLetters } from './ledger-dead-letters';
 import type { MeteringTable } from './metering-table';
 
+/**
+ * The operator notifications topic's name: known without a cross-stack reference, so the inference stack's
+ * alarms notify it and can still be destroyed on their own.
+ */
+export function notificationsTopicName(environmentName: string): string {
+  return `tierline-${environmentName}-notifications`;
+}
+
 export interface UsageMeteringProps {
   readonly config: TierlineConfig;
   readonly metering: MeteringTable;
@@ -48,6 +56,7 @@ export class UsageMetering extends Construct {
       removalPolicy,
     });
     this.notifications = new Topic(this, 'Notifications', {
+      topicName: notificationsTopicName(env.name),
       displayName: `Tierline ${env.name} operator notifications`,
       masterKey: topicKey,
       enforceSSL: true,
