@@ -62,6 +62,9 @@ describe('service alarms', () => {
       expect(JSON.stringify(alarm.Properties.AlarmActions)).toContain(':tierline-prod-notifications');
     }
     api.hasResourceProperties('AWS::SNS::Topic', { TopicName: 'tierline-prod-notifications' });
-    expect(JSON.stringify(inference.toJSON())).not.toContain('Fn::ImportValue');
+    // The Inference stack may import from the Data stack (the fine-tuning key its role decrypts adapters with),
+    // never from the Api stack: it is destroyed and redeployed on its own.
+    const imports = JSON.stringify(inference.toJSON()).match(/"Fn::ImportValue":"[^"]+"/g) ?? [];
+    expect(imports.filter((i) => !i.includes('Tierline-prod-Data:'))).toEqual([]);
   });
 });

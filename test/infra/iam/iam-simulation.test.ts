@@ -120,11 +120,13 @@ describe.each([
   it('has rows for every role the app gives a function, the state machine and SageMaker', () => {
     const tableRoles = new Set(rows.map((r) => r.principal));
     const runtimeRoles = principals.filter((p) => tableRoles.has(p)).map((p) => app.principalArn(p));
-    // Left out: CDK's bucket deployment and default-security-group custom resources (deploy time only), and two roles that hold only the AWS-managed policy
+    // Left out: CDK's bucket deployment, bucket auto-delete and default-security-group custom resources (deploy and
+    // destroy time only), and two roles that hold only the AWS-managed policy
     // AWS documents for them, which the template cannot show: API Gateway's logging role
     // (AmazonAPIGatewayPushToCloudWatchLogs) and a capacity provider's operator role
     // (AWSLambdaManagedEC2ResourceOperator).
-    const notSimulated = /CustomCDKBucketDeployment|CustomVpcRestrictDefaultSG|CloudWatchRole|OperatorRole/;
+    const notSimulated =
+      /CustomCDKBucketDeployment|CustomVpcRestrictDefaultSG|CustomS3AutoDeleteObjects|CloudWatchRole|OperatorRole/;
     const { api, inference } = app.synthesized.stacks;
     const withoutRows = [api.stackName, inference.stackName].flatMap((stack) =>
       Object.entries(app.resolved.template(stack).Resources)
