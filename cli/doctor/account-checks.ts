@@ -2,6 +2,7 @@ import { GetAccountCommand } from '@aws-sdk/client-api-gateway';
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetRoleCommand } from '@aws-sdk/client-iam';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
+import { API_GATEWAY_ACCOUNT_STACK_NAME } from '../../lib/stacks/stack-names';
 import { errorName } from '../operator-errors';
 import { type CheckContext, type CheckResult, describeError, isAccessDenied } from './doctor';
 
@@ -97,13 +98,25 @@ const CREATE_LOGGING_ROLE =
  * that stack and leaves every other API's logging pointing at nothing (issue 18, row 6).
  * https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html
  */
-export async function apiGatewayLoggingRoleCheck({ clients }: CheckContext): Promise<CheckResult[]> {
+export async function apiGatewayLoggingRoleCheck({ clients, config }: CheckContext): Promise<CheckResult[]> {
   const check = 'api-gateway-logging-role';
+  // With `manageApiGatewayAccountRole` (the default) the app deploys the role in a stack of its own
+  // (Tierline-ApiGatewayAccount, retained on delete); without it the account must already have one.
+  const managed = config.environment.manageApiGatewayAccountRole;
   let roleArn: string | undefined;
   try {
     roleArn = (await clients.apiGateway.send(new GetAccountCommand({}))).cloudwatchRoleArn;
   } catch (error) {
     return [unknown(check, error, 'aws apigateway get-account')];
+  }
+  if (!roleArn && managed) {
+    return [
+      {
+        check,
+        status: 'ok',
+        message: `None yet: ${API_GATEWAY_ACCOUNT_STACK_NAME} creates it (cdk deploy puts it before the Api stack).`,
+      },
+    ];
   }
   if (!roleArn) {
     return [
@@ -111,7 +124,7 @@ export async function apiGatewayLoggingRoleCheck({ clients }: CheckContext): Pro
         check,
         status: 'fail',
         message: 'API Gateway has no CloudWatch Logs role in this account and region: a stage with logging fails.',
-        fix: `Once per account and region, ${CREATE_LOGGING_ROLE}.`,
+        fix: `Set environment.manageApiGatewayAccountRole to true (the app deploys ${API_GATEWAY_ACCOUNT_STACK_NAME}), or once per account and region, ${CREATE_LOGGING_ROLE}.`,
       },
     ];
   }
@@ -140,6 +153,16 @@ export async function apiGatewayLoggingRoleCheck({ clients }: CheckContext): Pro
         status: 'warn',
         message: `${roleArn} belongs to stack ${owner}: destroying that stack breaks execution logging of every API in the account.`,
         fix: `Before destroying ${owner}, ${CREATE_LOGGING_ROLE}.`,
+      },
+    ];
+  }
+  if (managed && !roleName.startsWith(`${API_GATEWAY_ACCOUNT_STACK_NAME}-`)) {
+    return [
+      {
+        check,
+        status: 'warn',
+        message: `The account already logs through ${roleArn}; deploying ${API_GATEWAY_ACCOUNT_STACK_NAME} replaces it with its own role.`,
+        fix: 'To keep the existing role, set environment.manageApiGatewayAccountRole to false in your config file.',
       },
     ];
   }

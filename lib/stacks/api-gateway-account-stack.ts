@@ -3,8 +3,7 @@ import { CfnAccount } from 'aws-cdk-lib/aws-apigateway';
 import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { Construct, IConstruct } from 'constructs';
 
-/** One per account and region, whichever environments share them: not named after an environment. */
-export const API_GATEWAY_ACCOUNT_STACK_NAME = 'Tierline-ApiGatewayAccount';
+export { API_GATEWAY_ACCOUNT_STACK_NAME } from './stack-names';
 
 /**
  * API Gateway's CloudWatch Logs role, an account-wide setting of each region (`AWS::ApiGateway::Account`):

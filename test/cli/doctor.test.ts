@@ -58,7 +58,7 @@ const TRAINING = {
   repositoryName: 'huggingface-pytorch-training',
   imageIds: [{ imageTag: '2.5.1-transformers4.49.0-gpu-py311-cu124-ubuntu22.04' }],
 };
-const LOGGING_ROLE = `arn:aws:iam::${ACCOUNT}:role/apigateway-cloudwatch-logs`;
+const LOGGING_ROLE = `arn:aws:iam::${ACCOUNT}:role/Tierline-ApiGatewayAccount-CloudWatchRole1A2B3C4D-EXAMPLE`;
 
 const named = (name: string, message: string) => Object.assign(new Error(message), { name });
 const quota = (QuotaName: string, Value: number, QuotaCode = 'L-TEST') => ({ QuotaName, Value, QuotaCode });
@@ -171,7 +171,7 @@ describe('tierline doctor', () => {
     ]);
     expect(apiGateway.commandCalls(GetAccountCommand)).toHaveLength(1);
     expect(iam.commandCalls(GetRoleCommand).map((c) => c.args[0].input)).toEqual([
-      { RoleName: 'apigateway-cloudwatch-logs' },
+      { RoleName: 'Tierline-ApiGatewayAccount-CloudWatchRole1A2B3C4D-EXAMPLE' },
     ]);
     expect(s3.calls()).toHaveLength(0); // no s3:// weights in this config
   });
@@ -203,7 +203,7 @@ describe('tierline doctor', () => {
     const { code, out, err } = await doctor(['--env', 'prod', '--region', 'us-east-1'], hf.fetch);
 
     expect(code).toBe(1);
-    expect(err).toContain('doctor: 7 check(s) failed');
+    expect(err).toContain('doctor: 6 check(s) failed');
     expect(out).toContain('FAIL  cdk-bootstrap: The account is not bootstrapped in us-east-1 (no CDKToolkit stack).');
     expect(out).toContain(`fix: npx cdk bootstrap aws://${ACCOUNT}/us-east-1`);
     expect(out).toContain(
@@ -230,7 +230,8 @@ describe('tierline doctor', () => {
     expect(ecr.commandCalls(BatchGetImageCommand).map((c) => c.args[0].input)).toEqual([
       { ...TRAINING, imageIds: [{ imageTag: TRAINING.imageIds[0]?.imageTag }] },
     ]);
-    expect(out).toContain('FAIL  api-gateway-logging-role: API Gateway has no CloudWatch Logs role');
+    // No logging role yet: the app's own Tierline-ApiGatewayAccount stack makes one (manageApiGatewayAccountRole).
+    expect(out).toContain('OK    api-gateway-logging-role: None yet: Tierline-ApiGatewayAccount creates it');
     // The bootstrap version is not read when the bootstrap stack does not exist.
     expect(ssm.calls()).toHaveLength(0);
   });
@@ -439,6 +440,23 @@ describe('tierline doctor', () => {
 
     expect(report.checks.filter((c) => c.check === 'container-image').map((c) => c.status)).toEqual(['fail', 'fail']);
     expect(ecr.commandCalls(BatchGetImageCommand)).toHaveLength(0);
+  });
+  it("warns that the app's logging-role stack replaces another role, and fails without a role when the app makes none", async () => {
+    readyAccount();
+    const foreign = `arn:aws:iam::${ACCOUNT}:role/apigateway-cloudwatch-logs`;
+    apiGateway.on(GetAccountCommand).resolves({ cloudwatchRoleArn: foreign });
+    const replaced = JSON.parse((await doctor(['--region', 'us-east-1', '--json'])).out) as DoctorReport;
+    expect(replaced.checks.find((c) => c.check === 'api-gateway-logging-role')).toMatchObject({
+      status: 'warn',
+      message: `The account already logs through ${foreign}; deploying Tierline-ApiGatewayAccount replaces it with its own role.`,
+    });
+
+    const file = path.join(tmpdir(), `doctor-unmanaged-${process.pid}.json`);
+    writeFileSync(file, JSON.stringify({ environment: { manageApiGatewayAccountRole: false } }));
+    apiGateway.on(GetAccountCommand).resolves({});
+    const unmanaged = await doctor(['--region', 'us-east-1', '--config-file', file]);
+    expect(unmanaged.out).toContain('FAIL  api-gateway-logging-role: API Gateway has no CloudWatch Logs role');
+    expect(unmanaged.code).toBe(1);
   });
 });
 
