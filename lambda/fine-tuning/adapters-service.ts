@@ -14,6 +14,7 @@ import { isWellFormedId } from '../files/ids';
 import { endpointName, inferenceComponentName } from '../inference/backends/sagemaker-names';
 import { resolveModel } from '../inference/models';
 import { BadRequestError, HttpError, NotFoundError } from '../openai/errors';
+import { ownValue } from '../own';
 import { readAdapterArchive } from './adapter-archive';
 import { checkAdapter } from './adapter-checks';
 import { repackageAdapter } from './adapter-repackage';
@@ -183,7 +184,7 @@ export class AdaptersService {
     } catch (error) {
       throw renamed(error, 'base_model');
     }
-    if (!config.models[request.base_model]?.architecture) {
+    if (!ownValue(config.models, request.base_model)?.architecture) {
       throw new BadRequestError(
         `The base model \`${request.base_model}\` does not take LoRA adapters (see GET /v1/plans).`,
         'base_model',

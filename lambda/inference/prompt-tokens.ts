@@ -1,4 +1,5 @@
 import type { TierlineConfig } from '../../lib/config/schema';
+import { ownValue } from '../own';
 import type { ChatMessage } from './chat-request';
 import { textOfContent } from './tokens';
 
@@ -141,14 +142,14 @@ export class PromptTokenCounter {
    * models named.
    */
   async warmUp(models?: readonly string[]): Promise<void> {
-    const configs = models ? models.map((id) => this.config.models[id]) : Object.values(this.config.models);
+    const configs = models ? models.map((id) => ownValue(this.config.models, id)) : Object.values(this.config.models);
     const names = new Set(configs.map((m) => m?.tokenizer));
     await Promise.all([...names].map((name) => (name ? tokenizer(name) : undefined)));
   }
 
   /** The prompt tokens of `messages` (+ tools) as `model` will see them. */
   async count(model: string, messages: readonly ChatMessage[], extras: PromptExtras = {}): Promise<number> {
-    const name = this.config.models[model]?.tokenizer;
+    const name = ownValue(this.config.models, model)?.tokenizer;
     if (name) await tokenizer(name);
     return this.countLoaded(model, messages, extras);
   }
@@ -158,7 +159,7 @@ export class PromptTokenCounter {
    * model's tokenizer must be loaded already (`warmUp`); throws otherwise.
    */
   countLoaded(model: string, messages: readonly ChatMessage[], extras: PromptExtras = {}): number {
-    const name = this.config.models[model]?.tokenizer;
+    const name = ownValue(this.config.models, model)?.tokenizer;
     const images = imagesOf(messages) * TOKENS_PER_IMAGE;
     if (!name) {
       const text = messages.map((m) => `${m.role}\n${textOfContent(m.content)}${toolCallsText(m)}`).join('\n');
