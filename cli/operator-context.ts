@@ -40,6 +40,8 @@ export interface OperatorDependencies {
   config: TierlineConfig;
   /** New customer ids; random by default. */
   newCustomerId?: () => string;
+  /** Waits (`customers delete` waits out the authorizer cache before it sweeps again); a timer by default. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /**
