@@ -352,6 +352,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     now: options.now,
   });
   batchQueue.handler = (message) => batchWorker.handle(message);
+  // The queue lived in the last process's memory: open batches get their work again, as SQS redelivers it.
+  await batchWorker.resume();
   const adapters = new AdaptersService({
     config,
     models,

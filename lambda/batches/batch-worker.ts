@@ -109,11 +109,7 @@ export class BatchWorker {
     let lines = 0;
     let maxCost = 0;
     const enqueued = new Map<string, number>();
-    const chunks: BatchMessage[] = [];
-    let offset = 0;
-    let chunk: { firstLine: number; startByte: number; endByte: number; count: number } | undefined;
     text.split('\n').forEach((raw, i) => {
-      const bytes = Buffer.byteLength(raw) + 1;
       const lineNumber = i + 1;
       if (raw.trim() !== '') {
         lines += 1;
@@ -135,17 +131,8 @@ export class BatchWorker {
           enqueued.set(model, (enqueued.get(model) ?? 0) + promptTokens + maxTokens);
         }
         if (parsed.kind === 'reject') maxCost += parsed.line.reservedMicroUsd ?? 0;
-        if (!chunk) chunk = { firstLine: lineNumber, startByte: offset, endByte: offset, count: 0 };
-        chunk.count += 1;
-        chunk.endByte = offset + bytes - 1;
-        if (chunk.count >= LINES_PER_CHUNK) {
-          chunks.push(runMessage(batch, chunk));
-          chunk = undefined;
-        }
       }
-      offset += bytes;
     });
-    if (chunk) chunks.push(runMessage(batch, chunk));
     const limit = config.tiers[batch.tier].batch.maxLinesPerBatch;
     if (lines > limit)
       problems.unshift({
@@ -204,7 +191,36 @@ export class BatchWorker {
         await this.options.queue.send([{ kind: 'finalize', customerId: batch.customerId, batchId: batch.batchId }]);
       return;
     }
-    await this.options.queue.send(chunks);
+    await this.options.queue.send(runMessages(batch, text));
+  }
+
+  /**
+   * Sends again the work of every open batch, as SQS redelivers a message whose consumer died (after its
+   * visibility timeout): local mode's queue lives in memory, so without this a restart stranded running batches
+   * `in_progress` for ever, holding their spend reservation, open-batch slot and enqueued tokens (issue 20
+   * row 2). Every message is safe twice: validation transitions once, a line with a result is only settled,
+   * finalizing writes the same files. Answers how many batches it sent work for.
+   */
+  async resume(): Promise<number> {
+    const { batches, queue } = this.options;
+    let resumed = 0;
+    for await (const entry of batches.openBatches()) {
+      const batch = await batches.getBatch(entry.customerId, entry.batchId);
+      // Ended (or erased) and only its sweep entry left: the expiry sweep releases it.
+      if (!batch || FINAL_STATUSES.has(batch.status)) continue;
+      const ids = { customerId: batch.customerId, batchId: batch.batchId };
+      if (batch.status === 'validating') await queue.send([{ kind: 'validate', ...ids }]);
+      else if (batch.status === 'in_progress') {
+        const input = await this.options.files.get(batch.customerId, batch.inputFileId).catch(() => undefined);
+        const body = input ? await this.options.storage.get(input.objectKey) : undefined;
+        // Without its input the lines cannot run: finalizing reports what ran and ends it.
+        await queue.send(
+          body ? runMessages(batch, Buffer.from(body).toString('utf8')) : [{ kind: 'finalize', ...ids }],
+        );
+      } else await queue.send([{ kind: 'finalize', ...ids }]);
+      resumed += 1;
+    }
+    return resumed;
   }
 
   private async run(batch: BatchRecord, message: Extract<BatchMessage, { kind: 'run' }>): Promise<void> {
@@ -549,11 +565,28 @@ function specShaped(completion: Awaited<ReturnType<ModelBackend['complete']>>, m
   };
 }
 
-function runMessage(
-  batch: BatchRecord,
-  chunk: { firstLine: number; startByte: number; endByte: number },
-): BatchMessage {
-  return { kind: 'run', customerId: batch.customerId, batchId: batch.batchId, ...chunk };
+/** The run messages of a batch's input: {@link LINES_PER_CHUNK} non-blank lines each, with their byte range. */
+function runMessages(batch: BatchRecord, text: string): BatchMessage[] {
+  const messages: BatchMessage[] = [];
+  let offset = 0;
+  let chunk: { firstLine: number; startByte: number; endByte: number; count: number } | undefined;
+  const send = ({ firstLine, startByte, endByte }: NonNullable<typeof chunk>) =>
+    messages.push({ kind: 'run', customerId: batch.customerId, batchId: batch.batchId, firstLine, startByte, endByte });
+  text.split('\n').forEach((raw, i) => {
+    const bytes = Buffer.byteLength(raw) + 1;
+    if (raw.trim() !== '') {
+      chunk ??= { firstLine: i + 1, startByte: offset, endByte: offset, count: 0 };
+      chunk.count += 1;
+      chunk.endByte = offset + bytes - 1;
+      if (chunk.count >= LINES_PER_CHUNK) {
+        send(chunk);
+        chunk = undefined;
+      }
+    }
+    offset += bytes;
+  });
+  if (chunk) send(chunk);
+  return messages;
 }
 
 /** What a parsed line holds of its batch's reservation. */

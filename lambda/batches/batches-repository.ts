@@ -243,6 +243,30 @@ export class BatchesRepository {
     }));
   }
 
+  /** Every open batch (each has a sweep entry from its create until it ends), oldest window first. */
+  async *openBatches(): AsyncIterable<SweepEntry> {
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#p = :p',
+          ExpressionAttributeNames: { '#p': PK },
+          ExpressionAttributeValues: { ':p': SWEEP_PARTITION },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        yield {
+          customerId: item.customerId as string,
+          batchId: item.batchId as string,
+          expiresAt: item.expiresAt as number,
+        };
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+  }
+
   /** Frees the batch's slot and takes it out of the sweep: once it has ended, or when its create failed. */
   async releaseOpenBatch(batch: Pick<BatchRecord, 'customerId' | 'batchId' | 'expiresAt'>): Promise<void> {
     await this.releaseSlot(batch.customerId, batch.batchId);

@@ -145,6 +145,46 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
     };
   }
 
+  describe('after a restart (local mode: the queue lived in memory), issue 20 row 2', () => {
+    it('resume sends every open batch its work again: each ends, billed once per line, holding nothing', async () => {
+      const t = await setUp({ lines: 30 });
+      const running = await t.create();
+      await t.worker.handle(t.sent.shift() as BatchMessage); // validate: in_progress, two run messages
+      const [first] = t.sent.splice(0);
+      await t.worker.handle(first as BatchMessage); // 20 lines ran; the second message dies with the process
+      const waiting = await t.create(); // its validate message dies too
+      const cancelled = await t.create();
+      await t.worker.handle(
+        t.sent.splice(0).find((m) => m.kind === 'validate' && m.batchId === cancelled.batchId) as BatchMessage,
+      );
+      await t.service.cancel(t.principal.customerId, cancelled.batchId); // and its finalize message
+      t.sent.splice(0);
+      expect((await t.service.get(t.principal.customerId, running.batchId)).status).toBe('in_progress');
+
+      expect(await t.worker.resume()).toBeGreaterThanOrEqual(3);
+      // The sweep partition is shared with this file's other tests: run only this customer's messages.
+      const mine = () => t.sent.splice(0).filter((m) => m.kind !== 'sweep' && m.customerId === t.principal.customerId);
+      for (let round = mine(); round.length > 0; round = mine()) for (const m of round) await t.worker.handle(m);
+
+      expect(await t.service.get(t.principal.customerId, running.batchId)).toMatchObject({
+        status: 'completed',
+        total: 30,
+        completed: 30,
+        failed: 0,
+      });
+      expect((await t.service.get(t.principal.customerId, waiting.batchId)).status).toBe('completed');
+      expect((await t.service.get(t.principal.customerId, cancelled.batchId)).status).toBe('cancelled');
+      // The 20 lines that ran before the restart were settled, not run or billed again.
+      expect(t.written).toHaveLength(60);
+      expect(new Set(t.written.map((r) => r.requestId)).size).toBe(60);
+      const spend = await t.spendItem();
+      expect(spend.reservedMicroUsd).toBe(0);
+      expect(spend.spentMicroUsd).toBe(t.written.reduce((sum, r) => sum + r.costMicroUsd, 0));
+      expect(await t.batches.openSlots(t.principal.customerId)).toEqual([]);
+      expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(0);
+    });
+  });
+
   describe('open-batch limit', () => {
     it('10 concurrent creates with a limit of 3 create exactly 3; the others answer 400 too_many_open_batches', async () => {
       const t = await setUp({ config: withOpenBatches(3) });
