@@ -90,6 +90,56 @@ describe('local mode shutdown', () => {
     expect(logged.filter((line) => /fail|error/i.test(line))).toEqual([]);
   }, 120_000);
 
+  // Issue 20 row 8: SIGTERM cut the connections before the streams' error event left: a client read neither
+  // `data: {"error":...}` nor `[DONE]` and could not tell a shutdown from a complete answer.
+  it('ends every stream in flight with an error event when it stops, never a bare end', async () => {
+    const config = loadConfig({ env: 'dev' });
+    const local = await startLocalMode({
+      config,
+      port: 0,
+      backend: new TestModelBackend({ tokensPerSecond: 20, replyTokens: 400 }),
+    });
+    const developer = local.demoCustomers.find((d) => d.tier === 'developer');
+    const bodies = await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        const response = await fetch(`${local.openAIBaseUrl}/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${developer?.apiKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            model: 'llama-3.1-8b-instant',
+            messages: [{ role: 'user', content: 'keep talking' }],
+            max_completion_tokens: 200,
+            stream: true,
+          }),
+        });
+        const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+        const first = await reader.read();
+        return { reader, text: new TextDecoder().decode(first.value) };
+      }),
+    );
+
+    const stopping = local.stop(); // SIGTERM in `npm start` calls this
+    const ends = await Promise.all(
+      bodies.map(async ({ reader, text }) => {
+        let all = text;
+        for (;;) {
+          const next = await reader.read().catch(() => ({ done: true, value: undefined }));
+          if (next.done) break;
+          all += new TextDecoder().decode(next.value);
+        }
+        return all.trim().split('\n\n').at(-1) ?? '';
+      }),
+    );
+    await stopping;
+
+    for (const last of ends) {
+      expect(last.startsWith('data: {"error":')).toBe(true);
+      expect(JSON.parse(last.slice('data: '.length))).toMatchObject({
+        error: { type: expect.any(String), message: expect.stringContaining('shutting down') },
+      });
+    }
+  }, 60_000);
+
   it('prints the current demo keys after a restart, also when an operator rotated one (issue 9)', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'tierline-demo-keys-'));
     const config = loadConfig({ env: 'dev' });
