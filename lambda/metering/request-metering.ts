@@ -77,6 +77,11 @@ export interface MeteredRequest {
   finish(outcome: MeteringOutcome): Promise<void>;
   /** Once, instead of `finish`, when the model was never called (it could not serve): nothing is billed. */
   release(): Promise<void>;
+  /**
+   * The request's maximum duration from its admission: the route cuts the model call there and bills what was
+   * sent, well before the reconciler (at this + its margin) would release the request as never run.
+   */
+  maxDurationMs?: number;
 }
 
 export interface RequestMeteringDependencies {
@@ -342,6 +347,7 @@ export class RequestMetering {
     };
     return {
       outputAllowance: reservation.outputAllowance,
+      maxDurationMs: this.deps.maxRequestMs ?? MAX_REQUEST_MS,
       headers,
       headersAfter,
       release: once(async () => {
