@@ -32,7 +32,7 @@ export interface BatchWorkerOptions {
   storage: FileStorage;
   backend: ModelBackend;
   ledger: Pick<LedgerWriter, 'write'>;
-  spend: Pick<SpendTracker, 'reserve' | 'settle'>;
+  spend: Pick<SpendTracker, 'reserve' | 'settle' | 'settleBatchRemainder'>;
   queue: BatchQueue;
   lineConcurrency?: number;
   /** The customer's ready `ft:` models (one Query), loaded once per message; absent: no line may name one. */
@@ -432,8 +432,15 @@ export class BatchWorker {
     if (!(await this.options.batches.markSettled(batch.customerId, batch.batchId, line.index))) return;
     // Only a batch that started holds tokens and a reservation (both taken by its validation).
     if (!batch.reservationMonth) return;
+    // Both apply only until the batch's end settles what its lines left (finalize): a crash right here leaves
+    // this line's share to that remainder, never to a second settle.
     if (line.enqueued) {
-      await this.options.batches.releaseEnqueued(batch.customerId, line.enqueued.model, line.enqueued.tokens);
+      await this.options.batches.releaseLineEnqueued(
+        batch.customerId,
+        line.enqueued.model,
+        batch.batchId,
+        line.enqueued.tokens,
+      );
     }
     await this.options.spend.settle(
       {
@@ -442,6 +449,7 @@ export class BatchWorker {
         // The spend item holds every batch's reservation, limit or not (see metering/spend.ts).
         reservedMicroUsd: line.reservedMicroUsd,
         limitMicroUsd: batch.spendLimitMicroUsd,
+        batchId: batch.batchId,
       },
       line.costMicroUsd,
       this.options.config.tiers[batch.tier].spendLimit.alertThresholdsPercent,
@@ -505,9 +513,30 @@ export class BatchWorker {
     if (end !== 'completed') await this.stopRemaining(batch, end);
     const output: string[] = [];
     const errors: string[] = [];
+    let reserved = 0;
+    let cost = 0;
+    const enqueued = new Map<string, number>();
     for await (const line of batches.lines(batch.customerId, batch.batchId)) {
       (line.succeeded ? output : errors).push(line.outputLine);
       await this.settleLine(batch, line);
+      reserved += line.reservedMicroUsd;
+      cost += line.costMicroUsd;
+      if (line.enqueued)
+        enqueued.set(line.enqueued.model, (enqueued.get(line.enqueued.model) ?? 0) + line.enqueued.tokens);
+    }
+    // Whatever a line's settlement left undone (its process died between its settle mark and the spend or
+    // token release), the batch's end settles once, so nothing stays held after it (issue 20 row 6).
+    if (batch.reservationMonth) {
+      await this.options.spend.settleBatchRemainder(
+        batch.customerId,
+        batch.reservationMonth,
+        batch.batchId,
+        reserved,
+        cost,
+      );
+      for (const [model, tokens] of enqueued) {
+        await batches.releaseBatchEnqueuedRemainder(batch.customerId, model, batch.batchId, tokens);
+      }
     }
     const write = async (fileId: string, lines: string[], kind: string) =>
       lines.length === 0
@@ -529,6 +558,10 @@ export class BatchWorker {
     await batches.transition(batch.customerId, batch.batchId, ['finalizing', 'cancelling'], end, this.seconds(), {
       ...(outputId ? { outputFileId: outputId } : {}),
       ...(errorId ? { errorFileId: errorId } : {}),
+      // The counts of the files themselves: a line counted on the batch only after its result was written is
+      // missing from the running counts when its process died in between (108 completed for 109 billed).
+      completed: output.length,
+      failed: errors.length,
     });
   }
 

@@ -324,6 +324,69 @@ export class BatchesRepository {
     return (Item?.tokens as number | undefined) ?? 0;
   }
 
+  /**
+   * Gives back a settled line's enqueued tokens while its batch still holds tokens of the model, adding them
+   * to the batch's released sum on the same item; after {@link releaseBatchEnqueuedRemainder} it does nothing.
+   */
+  async releaseLineEnqueued(customerId: string, model: string, batchId: string, tokens: number): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: enqueuedKey(customerId, model),
+          UpdateExpression: 'ADD #tokens :minus, #released :tokens',
+          ConditionExpression: 'contains(#batches, :id)',
+          ExpressionAttributeNames: { '#tokens': 'tokens', '#released': `released_${batchId}`, '#batches': 'batches' },
+          ExpressionAttributeValues: { ':minus': -tokens, ':tokens': tokens, ':id': batchId },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  /**
+   * Ends a batch's hold on `model`'s enqueued tokens, once: gives back what its line releases left of
+   * `totalTokens` (a line whose process died between its settle mark and its release: issue 20 row 6), and
+   * takes the batch out of the item. Conditional on the released sum read, so a line release landing meanwhile
+   * is never counted twice.
+   */
+  async releaseBatchEnqueuedRemainder(
+    customerId: string,
+    model: string,
+    batchId: string,
+    totalTokens: number,
+  ): Promise<void> {
+    const released = `released_${batchId}`;
+    for (;;) {
+      const { Item } = await this.doc.send(
+        new GetCommand({ TableName: this.tableName, Key: enqueuedKey(customerId, model), ConsistentRead: true }),
+      );
+      if (!((Item?.batches as Set<string> | undefined) ?? new Set()).has(batchId)) return;
+      const seen = (Item?.[released] as number | undefined) ?? 0;
+      try {
+        await this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: enqueuedKey(customerId, model),
+            UpdateExpression: 'ADD #tokens :minus DELETE #batches :ids REMOVE #released',
+            ConditionExpression: `contains(#batches, :id) AND ${seen === 0 ? '(attribute_not_exists(#released) OR #released = :seen)' : '#released = :seen'}`,
+            ExpressionAttributeNames: { '#tokens': 'tokens', '#batches': 'batches', '#released': released },
+            ExpressionAttributeValues: {
+              ':minus': -Math.max(0, totalTokens - seen),
+              ':ids': new Set([batchId]),
+              ':id': batchId,
+              ':seen': seen,
+            },
+          }),
+        );
+        return;
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+    }
+  }
+
   /** Gives back enqueued tokens (a settled line's, or a whole batch's that did not start). */
   async releaseEnqueued(customerId: string, model: string, tokens: number, batchId?: string): Promise<void> {
     await this.doc.send(

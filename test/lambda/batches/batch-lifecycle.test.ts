@@ -185,6 +185,60 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
     });
   });
 
+  describe('a line killed between its ledger record and its settlement, issue 20 row 6', () => {
+    it('cancel settles what it left: nothing stays reserved or enqueued, and the counts match the bill', async () => {
+      const t = await setUp({ lines: 30 });
+      const batch = await t.create();
+      await t.worker.handle(t.sent.shift() as BatchMessage); // validate
+      const [first] = t.sent.splice(0);
+      // The process dies after a line's settle mark, before its spend settlement; and after another line's
+      // result, before it is counted on the batch.
+      const settle = jest.spyOn(t.metering.spend, 'settle').mockRejectedValueOnce(new Error('SIGKILL'));
+      const count = jest
+        .spyOn(t.batches as unknown as { countLine: () => Promise<void> }, 'countLine')
+        .mockImplementationOnce(async () => {
+          throw new Error('SIGKILL');
+        });
+      await t.worker.handle(first as BatchMessage).catch(() => undefined);
+      settle.mockRestore();
+      count.mockRestore();
+      await t.worker.handle(first as BatchMessage).catch(() => undefined); // redelivered
+
+      await t.service.cancel(t.principal.customerId, batch.batchId);
+      for (let m = t.sent.shift(); m; m = t.sent.shift()) await t.worker.handle(m);
+
+      const ended = await t.service.get(t.principal.customerId, batch.batchId);
+      expect(ended.status).toBe('cancelled');
+      const spend = await t.spendItem();
+      expect(spend.reservedMicroUsd).toBe(0);
+      expect(spend.spentMicroUsd).toBe(t.written.reduce((sum, r) => sum + r.costMicroUsd, 0));
+      expect(ended.completed).toBe(t.written.length);
+      expect(ended.completed + ended.failed).toBe(30);
+      expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(0);
+    });
+
+    it('the expiry sweep settles it the same way, tokens too', async () => {
+      const t = await setUp({ lines: 30 });
+      await t.create();
+      await t.worker.handle(t.sent.shift() as BatchMessage);
+      const [first] = t.sent.splice(0);
+      // This time before the line's token release too.
+      const release = jest.spyOn(t.batches, 'releaseLineEnqueued').mockRejectedValueOnce(new Error('SIGKILL'));
+      const settle = jest.spyOn(t.metering.spend, 'settle').mockRejectedValueOnce(new Error('SIGKILL'));
+      await t.worker.handle(first as BatchMessage).catch(() => undefined);
+      settle.mockRestore();
+      release.mockRestore();
+
+      t.advance(25 * 3600 * 1000);
+      await t.worker.sweep();
+
+      const spend = await t.spendItem();
+      expect(spend.reservedMicroUsd).toBe(0);
+      expect(spend.spentMicroUsd).toBe(t.written.reduce((sum, r) => sum + r.costMicroUsd, 0));
+      expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(0);
+    });
+  });
+
   describe('open-batch limit', () => {
     it('10 concurrent creates with a limit of 3 create exactly 3; the others answer 400 too_many_open_batches', async () => {
       const t = await setUp({ config: withOpenBatches(3) });
