@@ -234,18 +234,23 @@ export class BatchWorker {
     const queue = [...lines];
     const fineTunes = await this.fineTunesOf(batch);
     const concurrency = this.options.lineConcurrency ?? DEFAULT_LINE_CONCURRENCY;
+    let redelivered = false;
     const workers = Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
       for (let line = queue.shift(); line; line = queue.shift()) {
-        await this.runLine(
+        const outcome = await this.runLine(
           batch,
           line.number,
           line.text,
           stopped ? 'cancelled' : expired ? 'expired' : undefined,
           fineTunes,
         );
+        if (outcome === 'had a result') redelivered = true;
       }
     });
     await Promise.all(workers);
+    // A redelivery means a process died in this chunk, maybe between a line's result and its count on the
+    // batch: the counts are made exact again, or the batch would wait for a count that never comes.
+    if (redelivered) await this.options.batches.recount(batch.customerId, batch.batchId);
     await this.finalizeIfDone(batch);
   }
 
@@ -322,15 +327,15 @@ export class BatchWorker {
     text: string,
     stop?: 'cancelled' | 'expired',
     fineTunes?: BatchFineTunes,
-  ): Promise<void> {
+  ): Promise<'had a result' | undefined> {
     const { batches, config } = this.options;
     const existing = await batches.getLine(batch.customerId, batch.batchId, index);
     if (existing) {
       await this.settleLine(batch, existing);
-      return;
+      return 'had a result';
     }
     const parsed = parseBatchLine(text, index, config, batch.tier, fineTunes);
-    if (parsed.kind === 'fail') return; // validation ruled this out; the file changed under us is not possible
+    if (parsed.kind === 'fail') return undefined; // validation ruled this out; the file changed under us is not possible
     const customId = parsed.line.customId;
     const requestId = `batch_req_${randomBase62(24)}`;
     let result: LineResult;
@@ -376,7 +381,7 @@ export class BatchWorker {
         result.enqueued = { model: line.model, tokens: line.promptTokens + line.maxTokens };
         await batches.putLine(batch.customerId, result);
         await this.settleLine(batch, (await batches.getLine(batch.customerId, batch.batchId, index)) ?? result);
-        return;
+        return undefined;
       }
       // A fine-tune is priced on its base model's offer, with the tier's premium; the ledger names the ft: model.
       const offer = config.tiers[batch.tier].models[line.adapter?.baseModel ?? line.model];
@@ -422,6 +427,7 @@ export class BatchWorker {
     // Whatever line won the write (ours or a concurrent worker's) is the one settled.
     const stored = (await batches.getLine(batch.customerId, batch.batchId, index)) ?? result;
     await this.settleLine(batch, stored);
+    return undefined;
   }
 
   /** Replaces the line's share of the batch reservation by its cost; once per line (the mark comes first). */

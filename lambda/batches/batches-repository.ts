@@ -488,6 +488,43 @@ export class BatchesRepository {
     );
   }
 
+  /**
+   * Sets the batch's counts to its line results, for a line whose count a crash lost. Conditional on the counts
+   * read before the lines were: a line counted meanwhile makes it read again, so no count is lost or doubled.
+   */
+  async recount(customerId: string, batchId: string): Promise<void> {
+    for (;;) {
+      const batch = await this.getBatch(customerId, batchId);
+      if (!batch) return;
+      let completed = 0;
+      let failed = 0;
+      for await (const line of this.lines(customerId, batchId)) {
+        if (line.succeeded) completed += 1;
+        else failed += 1;
+      }
+      if (completed === batch.completed && failed === batch.failed) return;
+      try {
+        await this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: batchKey(customerId, batchId),
+            UpdateExpression: 'SET completed = :completed, failed = :failed',
+            ConditionExpression: 'completed = :seenCompleted AND failed = :seenFailed',
+            ExpressionAttributeValues: {
+              ':completed': completed,
+              ':failed': failed,
+              ':seenCompleted': batch.completed,
+              ':seenFailed': batch.failed,
+            },
+          }),
+        );
+        return;
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+    }
+  }
+
   /** Takes the right to settle a line's spend: true once per line, ever. */
   async markSettled(customerId: string, batchId: string, index: number): Promise<boolean> {
     return applied(

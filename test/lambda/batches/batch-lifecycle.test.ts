@@ -217,6 +217,28 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(0);
     });
 
+    it('a line killed before it was counted does not keep its batch in_progress: it completes, counts exact', async () => {
+      const t = await setUp({ lines: 30 });
+      const batch = await t.create();
+      await t.worker.handle(t.sent.shift() as BatchMessage);
+      const [first, second] = t.sent.splice(0);
+      const count = jest
+        .spyOn(t.batches as unknown as { countLine: () => Promise<void> }, 'countLine')
+        .mockImplementationOnce(async () => {
+          throw new Error('SIGKILL');
+        });
+      await t.worker.handle(first as BatchMessage).catch(() => undefined);
+      count.mockRestore();
+      await t.worker.handle(first as BatchMessage); // redelivered
+      await t.worker.handle(second as BatchMessage);
+
+      expect(await t.service.get(t.principal.customerId, batch.batchId)).toMatchObject({
+        status: 'completed',
+        completed: 30,
+        failed: 0,
+      });
+    });
+
     it('the expiry sweep settles it the same way, tokens too', async () => {
       const t = await setUp({ lines: 30 });
       await t.create();
