@@ -63,6 +63,9 @@ export interface BatchRecord {
   spendLimitMicroUsd?: number;
   /** The month the spend reservation of the whole batch was taken in (`YYYY-MM`). */
   reservationMonth?: string;
+  /** What the batch reserved when it started: its maximum cost (µ$) and its enqueued tokens per model. */
+  reservedMicroUsd?: number;
+  enqueuedTokens?: Record<string, number>;
 }
 
 /** The result of one line, written once: a redelivered message finds it and neither reruns nor rebills it. */
@@ -458,7 +461,7 @@ export class BatchesRepository {
    * Writes a line's result once and counts it on the batch. False when the line already had a result (a
    * redelivery, or a concurrent worker): then nothing is counted, so every line counts exactly once.
    */
-  async putLine(customerId: string, line: LineResult): Promise<boolean> {
+  async putLine(customerId: string, line: LineResult, options: { count?: boolean } = {}): Promise<boolean> {
     try {
       await this.doc.send(
         new PutCommand({
@@ -472,7 +475,8 @@ export class BatchesRepository {
       if (isConditionFailure(error)) return false;
       throw error;
     }
-    await this.countLine(customerId, line.batchId, line.succeeded);
+    // A batch's end writes its unrun lines uncounted: its final counts come from its files.
+    if (options.count !== false) await this.countLine(customerId, line.batchId, line.succeeded);
     return true;
   }
 
