@@ -108,11 +108,9 @@ async function readKeepingPrefix(stream: AsyncIterable<Buffer>, limit: (kept: Bu
   return kept.subarray(0, limit(kept));
 }
 
-function headerLength(head: Buffer, size: number): number {
-  if (size > MAX_WEIGHTS_BYTES) {
-    throw new InvalidAdapterError(
-      `${WEIGHTS_FILE} is ${size} bytes; an adapter for the models offered here is at most ${MAX_WEIGHTS_BYTES} bytes`,
-    );
+function headerLength(head: Buffer, size: number, maxBytes: number): number {
+  if (size > maxBytes) {
+    throw new InvalidAdapterError(`${WEIGHTS_FILE} is ${size} bytes; an adapter here is at most ${maxBytes} bytes`);
   }
   const length = head.readBigUInt64LE(0);
   if (length > BigInt(MAX_HEADER_BYTES) || Number(length) > size - 8) {
@@ -148,10 +146,10 @@ function parseConfig(bytes: Buffer): Record<string, unknown> {
 }
 
 /** Reads the safetensors header from a stream of the file: 8 bytes little-endian length, then JSON. */
-async function readSafetensorsHeader(open: () => Promise<AsyncIterable<Buffer>>, size: number) {
+async function readSafetensorsHeader(open: () => Promise<AsyncIterable<Buffer>>, size: number, maxBytes: number) {
   const head = await readPrefix(await open(), 8);
   if (head.length < 8) throw new InvalidAdapterError(`${WEIGHTS_FILE} is too short to be a safetensors file`);
-  const length = headerLength(head, size);
+  const length = headerLength(head, size, maxBytes);
   const bytes = (await readPrefix(await open(), 8 + length)).subarray(8);
   return parseSafetensorsHeader(bytes, size - 8 - length);
 }
@@ -253,7 +251,7 @@ export function openZip(source: ArchiveSource): Promise<yauzl.ZipFile> {
   );
 }
 
-async function readZip(source: ArchiveSource): Promise<AdapterArchive> {
+async function readZip(source: ArchiveSource, maxWeightsBytes: number): Promise<AdapterArchive> {
   let zip: yauzl.ZipFile;
   try {
     zip = await openZip(source);
@@ -288,7 +286,7 @@ async function readZip(source: ArchiveSource): Promise<AdapterArchive> {
       throw new InvalidAdapterError(`${CONFIG_FILE} is larger than 1 MiB`);
     }
     const config = parseConfig(await readPrefix(await open(configEntry)(), MAX_CONFIG_BYTES + 1));
-    const tensors = await readSafetensorsHeader(open(weightsEntry), weightsEntry.uncompressedSize);
+    const tensors = await readSafetensorsHeader(open(weightsEntry), weightsEntry.uncompressedSize, maxWeightsBytes);
     return { format: 'zip', config, tensors };
   } finally {
     zip.close();
@@ -312,7 +310,7 @@ function missingFiles(hasConfig: boolean, hasWeights: boolean): void {
   }
 }
 
-async function readTarGz(source: ArchiveSource): Promise<AdapterArchive> {
+async function readTarGz(source: ArchiveSource, maxWeightsBytes: number): Promise<AdapterArchive> {
   const extract = tarExtract();
   const input = await source.stream();
   const gunzip = createGunzip();
@@ -345,7 +343,9 @@ async function readTarGz(source: ArchiveSource): Promise<AdapterArchive> {
         if (tensors) throw new InvalidAdapterError(`the archive holds more than one ${WEIGHTS_FILE}`);
         // A tar entry streams once: the length and the header come from one pass over it.
         const size = entry.header.size ?? 0;
-        const prefix = await readKeepingPrefix(bytes, (head) => (head.length < 8 ? 8 : 8 + headerLength(head, size)));
+        const prefix = await readKeepingPrefix(bytes, (head) =>
+          head.length < 8 ? 8 : 8 + headerLength(head, size, maxWeightsBytes),
+        );
         if (prefix.length < 8) throw new InvalidAdapterError(`${WEIGHTS_FILE} is too short to be a safetensors file`);
         tensors = parseSafetensorsHeader(prefix.subarray(8), size - prefix.length);
       } else {
@@ -376,12 +376,20 @@ async function readTarGz(source: ArchiveSource): Promise<AdapterArchive> {
   }
 }
 
-/** Reads an adapter archive, recognising zip and tar.gz by their first bytes. */
-export async function readAdapterArchive(source: ArchiveSource): Promise<AdapterArchive> {
+/**
+ * Reads an adapter archive, recognising zip and tar.gz by their first bytes. `maxWeightsBytes` caps the
+ * safetensors file (default {@link MAX_WEIGHTS_BYTES}): an uploaded adapter is held to the files limit, since
+ * trained weights hardly compress and weights far larger than the upload are a decompression bomb of zeros.
+ */
+export async function readAdapterArchive(
+  source: ArchiveSource,
+  options: { maxWeightsBytes?: number } = {},
+): Promise<AdapterArchive> {
+  const maxWeightsBytes = Math.min(options.maxWeightsBytes ?? MAX_WEIGHTS_BYTES, MAX_WEIGHTS_BYTES);
   if (source.size < 4) throw new InvalidAdapterError('the file is empty or too short to be an adapter archive');
   const magic = await source.read(0, 4);
-  if (magic.readUInt32LE(0) === 0x04034b50) return readZip(source); // "PK\3\4"
-  if (magic[0] === 0x1f && magic[1] === 0x8b) return readTarGz(source);
+  if (magic.readUInt32LE(0) === 0x04034b50) return readZip(source, maxWeightsBytes); // "PK\3\4"
+  if (magic[0] === 0x1f && magic[1] === 0x8b) return readTarGz(source, maxWeightsBytes);
   throw new InvalidAdapterError(
     `the file is neither a zip nor a tar.gz archive: upload ${CONFIG_FILE} and ${WEIGHTS_FILE} as a zip (like Groq) or a .tar.gz`,
   );

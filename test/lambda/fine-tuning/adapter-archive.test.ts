@@ -243,6 +243,19 @@ describe('the size cap of adapter_model.safetensors', () => {
     }
   });
 
+  it('holds an uploaded adapter to the cap its caller gives (twice the files limit for uploads)', async () => {
+    for (const build of [zipOf, tarGzOf]) {
+      const archive = await build(entriesOf(files));
+      await expect(readAdapterArchive(bufferSource(archive), { maxWeightsBytes: 1_000 })).rejects.toMatchObject({
+        status: 400,
+        message: expect.stringContaining('an adapter here is at most 1000 bytes'),
+      });
+      await expect(
+        readAdapterArchive(bufferSource(archive), { maxWeightsBytes: files.weights.length }),
+      ).resolves.toBeDefined();
+    }
+  });
+
   it('refuses a zip entry declaring more before reading its header', async () => {
     const zip = await zipOf(entriesOf(files));
     // The central directory's uncompressed size (offset 24 of each 46-byte record) of the weights entry.
@@ -254,7 +267,7 @@ describe('the size cap of adapter_model.safetensors', () => {
     zip.writeUInt32LE(0xffff_fff0, at + 24);
     await expect(readAdapterArchive(bufferSource(zip))).rejects.toMatchObject({
       status: 400,
-      message: expect.stringContaining('an adapter for the models offered here is at most'),
+      message: expect.stringContaining('an adapter here is at most'),
     });
   });
 });
