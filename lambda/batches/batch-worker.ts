@@ -519,11 +519,14 @@ export class BatchWorker {
     let reserved = 0;
     let cost = 0;
     const enqueued = new Map<string, number>();
+    // A batch validated before the remainder existed (no reservedMicroUsd: its lines were settled without the
+    // per-batch sums) is settled line by line as it was; settling a remainder for it would release twice.
+    const withRemainder = batch.reservedMicroUsd !== undefined;
     for await (const line of batches.lines(batch.customerId, batch.batchId)) {
       (line.succeeded ? output : errors).push(line.outputLine);
       // A line that costs nothing only gives back what it held: the remainder below does that for all of them
       // in one update each (a 50,000-line cancel made 150,000 writes here).
-      if (line.ledger || line.costMicroUsd > 0) await this.settleLine(batch, line);
+      if (!withRemainder || line.ledger || line.costMicroUsd > 0) await this.settleLine(batch, line);
       reserved += line.reservedMicroUsd;
       cost += line.costMicroUsd;
       if (line.enqueued)
@@ -535,7 +538,7 @@ export class BatchWorker {
     if (batch.reservedMicroUsd !== undefined) reserved = batch.reservedMicroUsd;
     if (batch.enqueuedTokens)
       for (const [model, tokens] of Object.entries(batch.enqueuedTokens)) enqueued.set(model, tokens);
-    if (batch.reservationMonth) {
+    if (batch.reservationMonth && withRemainder) {
       await this.options.spend.settleBatchRemainder(
         batch.customerId,
         batch.reservationMonth,

@@ -273,6 +273,33 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       });
     });
 
+    it('a batch validated before the remainder existed is still settled line by line, once', async () => {
+      const t = await setUp({ lines: 30 });
+      const batch = await t.create();
+      // Its record has no reservedMicroUsd / enqueuedTokens, as one validated by the previous release.
+      const getBatch = t.batches.getBatch.bind(t.batches);
+      const old = jest.spyOn(t.batches, 'getBatch').mockImplementation(async (customerId, batchId) => {
+        const record = await getBatch(customerId, batchId);
+        if (record) {
+          delete record.reservedMicroUsd;
+          delete record.enqueuedTokens;
+        }
+        return record;
+      });
+      await t.worker.handle(t.sent.shift() as BatchMessage);
+      const [first] = t.sent.splice(0);
+      await t.worker.handle(first as BatchMessage);
+      await t.service.cancel(t.principal.customerId, batch.batchId);
+      for (let m = t.sent.shift(); m; m = t.sent.shift()) await t.worker.handle(m);
+      old.mockRestore();
+
+      expect((await t.service.get(t.principal.customerId, batch.batchId)).status).toBe('cancelled');
+      const spend = await t.spendItem();
+      expect(spend.reservedMicroUsd).toBe(0);
+      expect(spend.spentMicroUsd).toBe(t.written.reduce((sum, r) => sum + r.costMicroUsd, 0));
+      expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(0);
+    });
+
     it('the expiry sweep settles it the same way, tokens too', async () => {
       const t = await setUp({ lines: 30 });
       await t.create();
