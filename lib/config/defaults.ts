@@ -7,13 +7,17 @@ import type { TierlineConfigInput } from './schema';
  */
 
 /**
- * Large Model Inference container (vLLM engine, OpenAI messages format).
+ * Large Model Inference container (vLLM engine, OpenAI messages format): LMI v18 (djl-serving 0.36.0, vLLM
+ * 0.12.0, released 2025-12-15), whose async vLLM handler serves LoRA adapters (from LMI v17, djl-serving 0.35.0:
+ * "LoRA supported in Async mode"; LMI v15's async mode cannot host adapters). Tag from djl-serving
+ * `serving/docs/lmi/release_notes.md` ("LMI V18"); the same tag is published in every region the
+ * deep-learning-containers `available_images.md` lists for account 763104351884.
  * Context windows are 32K, not the models' 128K: the KV cache of a full 128K sequence does not fit next to
  * the weights on these instances (24 GB A10G for 8B, 4x48 GB L40S for 70B). Bigger instances allow more.
  * The meta-llama repositories are gated: copy the weights to S3 (which also turns on network isolation) or
  * give the container an HF_TOKEN.
  */
-const LMI_IMAGE = '763104351884.dkr.ecr.${AWS::Region}.amazonaws.com/djl-inference:0.33.0-lmi15.0.0-cu128';
+const LMI_IMAGE = '763104351884.dkr.ecr.${AWS::Region}.amazonaws.com/djl-inference:0.36.0-lmi18.0.0-cu128';
 
 const LLAMA_8B = 'llama-3.1-8b-instant';
 const LLAMA_70B = 'llama-3.3-70b-versatile';

@@ -54,7 +54,7 @@ describe('inference stack (dev: scale to zero)', () => {
     }
   });
 
-  it.each(models)('runs %s in an LMI (vLLM) container with LoRA', (_id, model) => {
+  it.each(models)('runs %s in an LMI (vLLM) container with LoRA', (id, model) => {
     inference.hasResourceProperties('AWS::SageMaker::Model', {
       ExecutionRoleArn: Match.anyValue(),
       // Hugging Face weights are downloaded by the container: it needs the network.
@@ -66,6 +66,7 @@ describe('inference stack (dev: scale to zero)', () => {
           OPTION_ASYNC_MODE: 'true',
           OPTION_ROLLING_BATCH: 'disable',
           OPTION_ENTRYPOINT: 'djl_python.lmi_vllm.vllm_async_service',
+          OPTION_SERVED_MODEL_NAME: id,
           OPTION_TENSOR_PARALLEL_DEGREE: String(model.acceleratorsPerCopy),
           OPTION_MAX_MODEL_LEN: String(model.contextWindow),
           OPTION_ENABLE_LORA: 'true',

@@ -48,9 +48,11 @@ export function s3Weights(modelId: string, model: ModelConfig): S3Weights | unde
 
 /**
  * Environment of the LMI (DJL Serving) container with the vLLM engine in async mode: it takes the OpenAI chat
- * body (`messages`) and streams JSON lines, which the SageMaker backend parses. LMI v15 needs async mode set
- * explicitly (it is the default from LMI v17); `OPTION_ROLLING_BATCH=disable` because async mode replaces
- * LMI's own rolling batch with vLLM's engine.
+ * body (`messages`) and streams JSON lines, which the SageMaker backend parses. Async mode is LMI's default from
+ * v17; it is set explicitly anyway, with `OPTION_ROLLING_BATCH=disable` (async mode replaces LMI's rolling
+ * batch with vLLM's engine), as the LMI vLLM user guide's async configuration lists them.
+ * `OPTION_SERVED_MODEL_NAME` is the catalog id, so the container's logs and answers name the model; the
+ * backend leaves `model` out of the body all the same (the handler fills in the served name).
  */
 export function lmiEnvironment(
   modelId: string,
@@ -65,6 +67,7 @@ export function lmiEnvironment(
     OPTION_ASYNC_MODE: 'true',
     OPTION_ROLLING_BATCH: 'disable',
     OPTION_ENTRYPOINT: 'djl_python.lmi_vllm.vllm_async_service',
+    OPTION_SERVED_MODEL_NAME: modelId,
     OPTION_TENSOR_PARALLEL_DEGREE: String(model.acceleratorsPerCopy),
     OPTION_MAX_MODEL_LEN: String(model.contextWindow),
     ...loraEnvironment(model, fineTuning),
