@@ -22,13 +22,13 @@ export const environments: Record<string, EnvironmentDefinition> = {
       logRetentionDays: 14,
       authorizerCacheTtlSeconds: 60,
       stageThrottle: { rateLimit: 100, burstLimit: 200 },
-      inference: { scaleToZero: true, targetConcurrentRequestsPerCopy: 4 },
+      inference: { scaleToZero: true, targetUtilizationPercent: 75 },
     },
     overrides: {
       // Development endpoints run one small GPU instance per model at most.
       models: {
-        'llama-3.1-8b-instant': { instanceCount: { min: 1, max: 1 } },
-        'llama-3.3-70b-versatile': { instanceCount: { min: 1, max: 1 } },
+        'qwen3-8b': { instanceCount: { min: 1, max: 1 } },
+        'qwen3-14b': { instanceCount: { min: 1, max: 1 } },
         'qwen3-32b': { instanceCount: { min: 1, max: 1 } },
       },
     },
@@ -41,7 +41,7 @@ export const environments: Record<string, EnvironmentDefinition> = {
       logRetentionDays: 365,
       authorizerCacheTtlSeconds: 60,
       stageThrottle: { rateLimit: 5_000, burstLimit: 10_000 },
-      inference: { scaleToZero: false, targetConcurrentRequestsPerCopy: 8 },
+      inference: { scaleToZero: false, targetUtilizationPercent: 75 },
     },
   },
 };

@@ -1,4 +1,4 @@
-import type { TierlineConfig, TierName } from '../config/schema';
+import { type TierlineConfig, type TierName, targetConcurrencyPerCopy } from '../config/schema';
 import { TIER_NAMES } from '../config/tier-names';
 import { GPU_INSTANCE_TYPES } from '../constructs/inference/instance-types';
 import type { CostInputs, ModelThroughput } from './inputs';
@@ -82,7 +82,7 @@ export function modelGpuCost(config: TierlineConfig, inputs: CostInputs, model: 
   }
   const copies = copiesPerInstance(config, model);
   const copyHourUsd = price.value / copies;
-  const concurrency = config.environment.inference.targetConcurrentRequestsPerCopy;
+  const concurrency = targetConcurrencyPerCopy(modelConfig, config.environment);
   const outputTokensPerSecondPerCopy = throughput.decodeTokensPerSecondPerStream * concurrency;
   const copySecondUsd = copyHourUsd / SECONDS_PER_HOUR / inputs.gpuUtilization;
   return {

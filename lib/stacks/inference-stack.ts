@@ -1,7 +1,7 @@
 import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
-import type { TierlineConfig } from '../config/schema';
+import { type TierlineConfig, targetConcurrencyPerCopy } from '../config/schema';
 import { InferenceRole } from '../constructs/inference/inference-role';
 import { acceptsVolumeKmsKey } from '../constructs/inference/instance-types';
 import { ModelEndpoint } from '../constructs/inference/model-endpoint';
@@ -50,7 +50,7 @@ export class InferenceStack extends Stack {
           role: this.role,
           volumeKey: this.volumeKey,
           scaleToZero: env.inference.scaleToZero,
-          targetConcurrentRequestsPerCopy: env.inference.targetConcurrentRequestsPerCopy,
+          targetConcurrentRequestsPerCopy: targetConcurrencyPerCopy(model, env),
         }),
       ]),
     );

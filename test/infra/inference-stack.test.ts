@@ -6,6 +6,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { endpointName, inferenceComponentName } from '../../lambda/inference/backends/sagemaker-names';
 import { loadConfig } from '../../lib/config/load';
+import { type ModelConfig, targetConcurrencyPerCopy } from '../../lib/config/schema';
 import { lmiEnvironment, loraEnvironment } from '../../lib/constructs/inference/lmi-container';
 import { VARIANT_NAME } from '../../lib/constructs/inference/model-endpoint';
 import { createApp } from '../../lib/create-app';
@@ -140,7 +141,7 @@ describe('inference stack (dev: scale to zero)', () => {
         PolicyName: `${inferenceComponentName(env, id)}-concurrent-requests`,
         PolicyType: 'TargetTrackingScaling',
         TargetTrackingScalingPolicyConfiguration: Match.objectLike({
-          TargetValue: config.environment.inference.targetConcurrentRequestsPerCopy,
+          TargetValue: targetConcurrencyPerCopy(config.models[id] as ModelConfig, config.environment),
           PredefinedMetricSpecification: {
             PredefinedMetricType: 'SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution',
           },

@@ -1,3 +1,4 @@
+import { SecretValue } from 'aws-cdk-lib';
 import { ConfigError } from '../../config/load';
 import type { FineTuningConfig, ModelConfig } from '../../config/schema';
 
@@ -70,9 +71,17 @@ export function lmiEnvironment(
     OPTION_SERVED_MODEL_NAME: modelId,
     OPTION_TENSOR_PARALLEL_DEGREE: String(model.acceleratorsPerCopy),
     OPTION_MAX_MODEL_LEN: String(model.contextWindow),
+    // The one serving density (vLLM max_num_seqs): the autoscaling target and the cost model read it too.
+    OPTION_MAX_ROLLING_BATCH_SIZE: String(model.serving.sequencesPerCopy),
+    OPTION_GPU_MEMORY_UTILIZATION: String(model.serving.gpuMemoryUtilization),
     ...loraEnvironment(model, fineTuning),
     OPTION_MODEL_LOADING_TIMEOUT: String(STARTUP_TIMEOUT_SECONDS),
     // Exit when the engine dies, so SageMaker replaces the copy instead of routing requests to a dead engine.
     SERVING_FAIL_FAST: 'true',
+    // huggingface_hub reads HF_TOKEN. SageMaker's container environment takes plain strings only: CloudFormation
+    // resolves the secret at deploy time (a dynamic reference), so the template never holds the token.
+    ...(model.hfTokenSecretArn && !weights
+      ? { HF_TOKEN: SecretValue.secretsManager(model.hfTokenSecretArn).unsafeUnwrap() }
+      : {}),
   };
 }
