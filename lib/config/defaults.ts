@@ -18,11 +18,12 @@ const LMI_IMAGE = '763104351884.dkr.ecr.${AWS::Region}.amazonaws.com/djl-inferen
 
 /**
  * Ungated, openly licensed defaults (Apache-2.0), so a new operator's stack starts without a Hugging Face token.
- * Groq's deprecations page (console.groq.com/docs/deprecations, read 2026-12-07 through secondary reports of
- * it) shut down `llama-3.1-8b-instant` and `llama-3.3-70b-versatile` on 2026-08-16 in favour of gpt-oss; gpt-oss
- * needs the o200k_harmony tokenizer in the chat function, not measured here yet, so the catalog keeps to Qwen3
- * (Qwen3ForCausalLM: the architecture the training script fine-tunes). Meta's Llama weights are gated: an
- * operator who wants them adds them with `s3://` weights or `hfTokenSecretArn`.
+ * Groq's deprecations page (console.groq.com/docs/deprecations; read 2026-12-07 through reports quoting it)
+ * shut down its Llama 3.1 8B Instant and Llama 3.3 70B Versatile models on 2026-08-16, replaced by gpt-oss-20b
+ * and gpt-oss-120b. gpt-oss needs the o200k_harmony tokenizer in the chat function (gpt-tokenizer 4.0.0: 2.8 MB
+ * minified, about 0.35 s to load here), its harmony chat template for counting prompts, and an MXFP4 MoE budget
+ * in the GPU check: not done yet, so the catalog keeps to Qwen3 (Qwen3ForCausalLM, the architecture the training
+ * script fine-tunes). Meta's Llama weights are gated: add them with `s3://` weights or `hfTokenSecretArn`.
  */
 const QWEN_8B = 'qwen3-8b';
 const QWEN_14B = 'qwen3-14b';
