@@ -352,7 +352,14 @@ describe('inference stack (prod: always warm)', () => {
 
 describe('inference stack with weights in S3 on an EBS-backed instance type', () => {
   const overrides = {
-    models: { [LLAMA_8B]: { weights: 's3://tierline-weights/llama-3.1-8b', instanceType: 'ml.p3.2xlarge' } },
+    models: {
+      // Four 16 GB V100s: the 8B model's bf16 weights alone fill one (the GPU-memory check at synth).
+      [LLAMA_8B]: {
+        weights: 's3://tierline-weights/llama-3.1-8b',
+        instanceType: 'ml.p3.8xlarge',
+        acceleratorsPerCopy: 4,
+      },
+    },
   };
   const { inference, stacks } = synthesize({ overrides });
   const role = stacks.inference.getLogicalId(stacks.inference.role.role.node.defaultChild as never);
@@ -399,7 +406,7 @@ describe('inference stack with weights in S3 on an EBS-backed instance type', ()
     inference.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
     inference.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
       KmsKeyId: keyArn,
-      ProductionVariants: [Match.objectLike({ InstanceType: 'ml.p3.2xlarge' })],
+      ProductionVariants: [Match.objectLike({ InstanceType: 'ml.p3.8xlarge' })],
     });
     // The NVMe-backed models keep no key: SageMaker would reject it.
     inference.hasResourceProperties('AWS::SageMaker::EndpointConfig', {

@@ -54,7 +54,8 @@ export function completionFromChunks(chunks: readonly ChatCompletionChunk[], pub
     object: 'chat.completion',
     created: first.created,
     model: publicModel,
-    system_fingerprint: first.system_fingerprint ?? null,
+    // OpenAI's schema types it a string: left out when the model sent none (vLLM sends none).
+    ...(typeof first.system_fingerprint === 'string' ? { system_fingerprint: first.system_fingerprint } : {}),
     choices: [...choices.entries()]
       .sort(([a], [b]) => a - b)
       .map(([index, acc]) => {

@@ -121,7 +121,6 @@ describe('SageMakerBackend.complete', () => {
       object: 'chat.completion',
       created: 1_767_225_600,
       model: MODEL,
-      system_fingerprint: null,
       choices: [
         {
           index: 0,
