@@ -286,20 +286,23 @@ describe('inference stack (dev: scale to zero)', () => {
     expect(sagemaker[0]).toEqual({
       Effect: 'Allow',
       Action: ['sagemaker:InvokeEndpoint', 'sagemaker:InvokeEndpointWithResponseStream'],
-      Resource: Object.keys(config.models).map((id) => ({
-        'Fn::Join': [
-          '',
-          [
-            'arn:',
-            { Ref: 'AWS::Partition' },
-            ':sagemaker:',
-            { Ref: 'AWS::Region' },
-            ':',
-            { Ref: 'AWS::AccountId' },
-            `:endpoint/${endpointName(env, id).toLowerCase()}`,
+      // In the order IAM statements keep them: sorted by ARN.
+      Resource: Object.keys(config.models)
+        .sort((x, y) => endpointName(env, x).localeCompare(endpointName(env, y)))
+        .map((id) => ({
+          'Fn::Join': [
+            '',
+            [
+              'arn:',
+              { Ref: 'AWS::Partition' },
+              ':sagemaker:',
+              { Ref: 'AWS::Region' },
+              ':',
+              { Ref: 'AWS::AccountId' },
+              `:endpoint/${endpointName(env, id).toLowerCase()}`,
+            ],
           ],
-        ],
-      })),
+        })),
     });
     expect(JSON.stringify(sagemaker[0])).not.toContain('*');
   });
@@ -482,13 +485,13 @@ describe('LoRA settings of the base components come from the config', () => {
 describe('synth-time checks', () => {
   it('refuses more accelerators per copy than the instance type has, and says how to fix it', () => {
     expect(() => synthesize({ overrides: { models: { [LLAMA_8B]: { acceleratorsPerCopy: 2 } } } })).toThrow(
-      /Model "llama-3.1-8b-instant": acceleratorsPerCopy is 2 but ml\.g5\.2xlarge has 1 GPU\..*ml\.g5\.12xlarge, 4 GPUs/,
+      /Model "llama-3.1-8b-instant": acceleratorsPerCopy is 2 but ml\.g6e\.xlarge has 1 GPU\..*ml\.g6e\.12xlarge, 4 GPUs/,
     );
   });
 
   it('refuses more memory per copy than the instance type has', () => {
     expect(() => synthesize({ overrides: { models: { [LLAMA_8B]: { memoryMiBPerCopy: 64 * 1024 } } } })).toThrow(
-      /memoryMiBPerCopy is 65536 but ml\.g5\.2xlarge has 32768 MiB/,
+      /memoryMiBPerCopy is 65536 but ml\.g6e\.xlarge has 32768 MiB/,
     );
   });
 
