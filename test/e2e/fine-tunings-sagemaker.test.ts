@@ -27,7 +27,7 @@ import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
  */
 
 const config = loadConfig({ env: 'dev' });
-const BASE = 'llama-3.1-8b-instant';
+const BASE = 'qwen3-8b';
 const architecture = config.models[BASE]?.architecture;
 if (!architecture) throw new Error('no architecture');
 
@@ -89,9 +89,9 @@ describe('uploaded adapters on SageMaker (mocked exactly)', () => {
     expect(controlMock.commandCalls(CreateInferenceComponentCommand).map((c) => c.args[0].input)).toEqual([
       {
         InferenceComponentName: component,
-        EndpointName: 'tierline-dev-llama-3-1-8b-instant',
+        EndpointName: 'tierline-dev-qwen3-8b',
         Specification: {
-          BaseInferenceComponentName: 'tierline-dev-llama-3-1-8b-instant-base',
+          BaseInferenceComponentName: 'tierline-dev-qwen3-8b-base',
           Container: { ArtifactUrl: `s3://${LOCAL_FILES_BUCKET}/adapters/${key}/adapter.tar.gz` },
         },
         Tags: [
@@ -144,7 +144,7 @@ describe('uploaded adapters on SageMaker (mocked exactly)', () => {
       .callsFake(async () => ({ Body: events(`${chunk('hi')}\n`, `${chunk(' there')}\n${finish}\n${usageChunk}\n`) }));
     // Without `model`: LMI names the adapter itself from the adapter component SageMaker routes to.
     const expectedInput = {
-      EndpointName: 'tierline-dev-llama-3-1-8b-instant',
+      EndpointName: 'tierline-dev-qwen3-8b',
       InferenceComponentName: component,
       ContentType: 'application/json',
       Accept: 'application/json',

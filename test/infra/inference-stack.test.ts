@@ -12,7 +12,7 @@ import { VARIANT_NAME } from '../../lib/constructs/inference/model-endpoint';
 import { createApp } from '../../lib/create-app';
 import { type SynthesizedApp, synthesize } from '../support/synth';
 
-const LLAMA_8B = 'llama-3.1-8b-instant';
+const LLAMA_8B = 'qwen3-8b';
 
 /** The model endpoint construct of `id` (fails the test when there is none). */
 function endpointOf(stacks: SynthesizedApp['stacks'], id: string) {
@@ -485,7 +485,7 @@ describe('LoRA settings of the base components come from the config', () => {
 describe('synth-time checks', () => {
   it('refuses more accelerators per copy than the instance type has, and says how to fix it', () => {
     expect(() => synthesize({ overrides: { models: { [LLAMA_8B]: { acceleratorsPerCopy: 2 } } } })).toThrow(
-      /Model "llama-3.1-8b-instant": acceleratorsPerCopy is 2 but ml\.g6e\.xlarge has 1 GPU\..*ml\.g6e\.12xlarge, 4 GPUs/,
+      /Model "qwen3-8b": acceleratorsPerCopy is 2 but ml\.g6e\.xlarge has 1 GPU\..*ml\.g6e\.12xlarge, 4 GPUs/,
     );
   });
 

@@ -24,13 +24,13 @@ describe('GET /v1/plans publishes LoRA fine-tuning', () => {
   });
 
   it('shows the fine-tuned price of every model, and which can be trained here', () => {
-    const developer8b = plan('developer').models.find((m) => m.id === 'llama-3.1-8b-instant');
+    const developer8b = plan('developer').models.find((m) => m.id === 'qwen3-8b');
     expect(developer8b?.fine_tuned_pricing).toEqual({
       input_usd_per_million_tokens: 0.0625,
       output_usd_per_million_tokens: 0.1,
     });
     expect(developer8b?.trainable).toBe(true);
-    const enterpriseMid = plan('enterprise').models.find((m) => m.id === 'llama-3.3-70b-versatile');
+    const enterpriseMid = plan('enterprise').models.find((m) => m.id === 'qwen3-14b');
     expect(enterpriseMid?.fine_tuned_pricing).toEqual({
       input_usd_per_million_tokens: 0.59,
       output_usd_per_million_tokens: 0.79,

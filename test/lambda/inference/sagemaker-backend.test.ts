@@ -16,10 +16,10 @@ import { BackendError, type BackendErrorKind } from '../../../lambda/inference/b
 import { redactAwsIdentifiers, SageMakerBackend } from '../../../lambda/inference/backends/sagemaker-backend';
 import type { ChatCompletionChunk } from '../../../lambda/openai/openai-types';
 
-const MODEL = 'llama-3.1-8b-instant';
-const ENDPOINT = 'tierline-dev-llama-3-1-8b-instant';
-const COMPONENT = 'tierline-dev-llama-3-1-8b-instant-base';
-const ACCOUNT_ARN = 'arn:aws:sagemaker:eu-west-1:123456789012:endpoint/tierline-dev-llama-3-1-8b-instant';
+const MODEL = 'qwen3-8b';
+const ENDPOINT = 'tierline-dev-qwen3-8b';
+const COMPONENT = 'tierline-dev-qwen3-8b-base';
+const ACCOUNT_ARN = 'arn:aws:sagemaker:eu-west-1:123456789012:endpoint/tierline-dev-qwen3-8b';
 
 const client = new SageMakerRuntimeClient({ region: 'eu-west-1' });
 const sagemaker = mockClient(client);
