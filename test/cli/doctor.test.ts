@@ -51,7 +51,7 @@ const ACCOUNT = '123456789012';
 const LMI = {
   registryId: '763104351884',
   repositoryName: 'djl-inference',
-  imageIds: [{ imageTag: '0.33.0-lmi15.0.0-cu128' }],
+  imageIds: [{ imageTag: '0.36.0-lmi18.0.0-cu128' }],
 };
 const TRAINING = {
   registryId: '763104351884',
@@ -87,7 +87,7 @@ function readyAccount() {
   // Applied values in two pages; the training quota is still at its default, so only the defaults list has it.
   serviceQuotas
     .on(ListServiceQuotasCommand)
-    .resolvesOnce({ Quotas: [quota('ml.g5.2xlarge for endpoint usage', 2, 'L-G5')], NextToken: 'page-2' })
+    .resolvesOnce({ Quotas: [quota('ml.g6e.xlarge for endpoint usage', 2, 'L-G5')], NextToken: 'page-2' })
     .resolvesOnce({ Quotas: [quota('ml.g6e.12xlarge for endpoint usage', 4, 'L-G6E12')] });
   serviceQuotas
     .on(ListAWSDefaultServiceQuotasCommand)
@@ -123,8 +123,8 @@ describe('tierline doctor', () => {
   it('passes a ready account, asking each service exactly what the config needs', async () => {
     readyAccount();
     const hf = hub({
-      'meta-llama/Llama-3.1-8B-Instruct': { gated: false },
-      'meta-llama/Llama-3.3-70B-Instruct': { gated: false },
+      'Qwen/Qwen3-8B': { gated: false },
+      'Qwen/Qwen3-14B': { gated: false },
       'Qwen/Qwen3-32B': { gated: false },
     });
 
@@ -137,13 +137,13 @@ describe('tierline doctor', () => {
       region: 'ok',
       credentials: 'ok',
       'cdk-bootstrap': 'ok',
-      'endpoint-quota ml.g5.2xlarge': 'ok',
+      'endpoint-quota ml.g6e.xlarge': 'ok',
       'endpoint-quota ml.g6e.12xlarge': 'ok',
       'training-quota ml.g6e.2xlarge': 'ok',
-      'model-weights llama-3.1-8b-instant': 'ok',
-      'model-weights llama-3.3-70b-versatile': 'ok',
+      'model-weights qwen3-8b': 'ok',
+      'model-weights qwen3-14b': 'ok',
       'model-weights qwen3-32b': 'ok',
-      'container-image 763104351884.dkr.ecr.eu-west-1.amazonaws.com/djl-inference:0.33.0-lmi15.0.0-cu128': 'ok',
+      'container-image 763104351884.dkr.ecr.eu-west-1.amazonaws.com/djl-inference:0.36.0-lmi18.0.0-cu128': 'ok',
       'container-image 763104351884.dkr.ecr.eu-west-1.amazonaws.com/huggingface-pytorch-training:2.5.1-transformers4.49.0-gpu-py311-cu124-ubuntu22.04':
         'ok',
       'api-gateway-logging-role': 'ok',
@@ -165,9 +165,9 @@ describe('tierline doctor', () => {
     expect(ecr.commandCalls(DescribeImagesCommand).map((c) => c.args[0].input)).toEqual([LMI, TRAINING]);
     expect(await ecr.call(0).thisValue.config.region()).toBe('eu-west-1');
     expect(hf.calls.sort()).toEqual([
+      'https://huggingface.co/api/models/Qwen/Qwen3-14B',
       'https://huggingface.co/api/models/Qwen/Qwen3-32B',
-      'https://huggingface.co/api/models/meta-llama/Llama-3.1-8B-Instruct',
-      'https://huggingface.co/api/models/meta-llama/Llama-3.3-70B-Instruct',
+      'https://huggingface.co/api/models/Qwen/Qwen3-8B',
     ]);
     expect(apiGateway.commandCalls(GetAccountCommand)).toHaveLength(1);
     expect(iam.commandCalls(GetRoleCommand).map((c) => c.args[0].input)).toEqual([
@@ -184,7 +184,7 @@ describe('tierline doctor', () => {
     serviceQuotas.on(ListServiceQuotasCommand).resolves({ Quotas: [] });
     serviceQuotas.on(ListAWSDefaultServiceQuotasCommand).resolves({
       Quotas: [
-        quota('ml.g5.2xlarge for endpoint usage', 1, 'L-G5'),
+        quota('ml.g6e.xlarge for endpoint usage', 2, 'L-G6EX'),
         quota('ml.g6e.12xlarge for endpoint usage', 0, 'L-G6E12'),
         quota('ml.g6e.2xlarge for training job usage', 0, 'L-G6E2T'),
       ],
@@ -197,9 +197,9 @@ describe('tierline doctor', () => {
       .rejects(named('AccessDeniedException', 'no'));
     ecr.on(BatchGetImageCommand).rejects(named('AccessDeniedException', 'no'));
     apiGateway.on(GetAccountCommand).resolves({});
-    const hf = hub({ 'meta-llama/Llama-3.1-8B-Instruct': { gated: 'manual' }, 'Qwen/Qwen3-32B': { gated: false } });
+    const hf = hub({ 'Qwen/Qwen3-8B': { gated: 'manual' }, 'Qwen/Qwen3-32B': { gated: false } });
 
-    // prod: the 8B endpoint may scale to 2 instances of a type whose quota is 1.
+    // prod: the 8B and 14B endpoints start one instance each of a type whose quota is 2, and may scale to 4.
     const { code, out, err } = await doctor(['--env', 'prod', '--region', 'us-east-1'], hf.fetch);
 
     expect(code).toBe(1);
@@ -207,21 +207,19 @@ describe('tierline doctor', () => {
     expect(out).toContain('FAIL  cdk-bootstrap: The account is not bootstrapped in us-east-1 (no CDKToolkit stack).');
     expect(out).toContain(`fix: npx cdk bootstrap aws://${ACCOUNT}/us-east-1`);
     expect(out).toContain(
-      'WARN  endpoint-quota ml.g5.2xlarge: Quota 1: deploys (1 at start) but autoscaling stops at 1 of 2',
+      'WARN  endpoint-quota ml.g6e.xlarge: Quota 2: deploys (2 at start) but autoscaling stops at 2 of 4',
     );
     expect(out).toContain(
-      'fix: Request 2 in Service Quotas (SageMaker, "ml.g5.2xlarge for endpoint usage"): aws service-quotas ' +
-        'request-service-quota-increase --service-code sagemaker --quota-code L-G5 --desired-value 2 --region us-east-1',
+      'fix: Request 4 in Service Quotas (SageMaker, "ml.g6e.xlarge for endpoint usage"): aws service-quotas ' +
+        'request-service-quota-increase --service-code sagemaker --quota-code L-G6EX --desired-value 4 --region us-east-1',
     );
-    expect(out).toContain('FAIL  endpoint-quota ml.g6e.12xlarge: Quota 0; the deploy starts 2 instance(s)');
-    expect(out).toContain('--quota-code L-G6E12 --desired-value 4');
+    expect(out).toContain('FAIL  endpoint-quota ml.g6e.12xlarge: Quota 0; the deploy starts 1 instance(s)');
+    expect(out).toContain('--quota-code L-G6E12 --desired-value 2');
     expect(out).toContain('FAIL  training-quota ml.g6e.2xlarge: Quota 0');
-    expect(out).toContain(
-      'FAIL  model-weights llama-3.1-8b-instant: meta-llama/Llama-3.1-8B-Instruct is gated (manual approval)',
-    );
-    expect(out).toContain('FAIL  model-weights llama-3.3-70b-versatile: Hugging Face has no public model');
+    expect(out).toContain('FAIL  model-weights qwen3-8b: Qwen/Qwen3-8B is gated (manual approval)');
+    expect(out).toContain('FAIL  model-weights qwen3-14b: Hugging Face has no public model');
     expect(out).toContain('OK    model-weights qwen3-32b');
-    expect(out).toMatch(/FAIL {2}container-image \S+djl-inference:0.33.0-lmi15.0.0-cu128: No such image/);
+    expect(out).toMatch(/FAIL {2}container-image \S+djl-inference:0.36.0-lmi18.0.0-cu128: No such image/);
     // DescribeImages denied, then BatchGetImage (a pull) denied too: unknown, with the command to check it by hand.
     expect(out).toMatch(/WARN {2}container-image \S+huggingface-pytorch-training\S+: Unknown/);
     expect(out).toContain(
@@ -253,7 +251,7 @@ describe('tierline doctor', () => {
 
     const images = (JSON.parse(out) as DoctorReport).checks.filter((c) => c.check === 'container-image');
     expect(images.map((c) => [c.subject?.split('/')[1], c.status])).toEqual([
-      ['djl-inference:0.33.0-lmi15.0.0-cu128', 'ok'],
+      ['djl-inference:0.36.0-lmi18.0.0-cu128', 'ok'],
       ['huggingface-pytorch-training:2.5.1-transformers4.49.0-gpu-py311-cu124-ubuntu22.04', 'fail'],
     ]);
   });
@@ -327,8 +325,8 @@ describe('tierline doctor', () => {
     readyAccount();
     serviceQuotas.on(ListServiceQuotasCommand).rejects(named('AccessDeniedException', 'no'));
     const hf = hub({
-      'meta-llama/Llama-3.1-8B-Instruct': { gated: false },
-      'meta-llama/Llama-3.3-70B-Instruct': { gated: false },
+      'Qwen/Qwen3-8B': { gated: false },
+      'Qwen/Qwen3-14B': { gated: false },
       'Qwen/Qwen3-32B': { gated: false },
     });
 
@@ -338,7 +336,7 @@ describe('tierline doctor', () => {
     expect(relaxed.out).toContain(
       'WARN  sagemaker-quotas: Could not read SageMaker quotas (AccessDeniedException: no).',
     );
-    expect(relaxed.out).toContain('"ml.g5.2xlarge for endpoint usage", "ml.g6e.12xlarge for endpoint usage"');
+    expect(relaxed.out).toContain('"ml.g6e.xlarge for endpoint usage", "ml.g6e.12xlarge for endpoint usage"');
     expect(relaxed.code).toBe(0);
     expect(strict.code).toBe(1);
     expect(strict.err).toContain('doctor: 0 check(s) failed, 1 warned');
@@ -351,8 +349,8 @@ describe('tierline doctor', () => {
       file,
       JSON.stringify({
         models: {
-          'llama-3.1-8b-instant': { weights: 's3://weights-bucket/llama-8b' },
-          'llama-3.3-70b-versatile': { weights: 's3://weights-bucket/llama-70b/' },
+          'qwen3-8b': { weights: 's3://weights-bucket/llama-8b' },
+          'qwen3-14b': { weights: 's3://weights-bucket/llama-70b/' },
           'qwen3-32b': { weights: 's3://elsewhere-bucket/qwen' },
         },
       }),
@@ -373,12 +371,8 @@ describe('tierline doctor', () => {
 
     const weights = (JSON.parse(out) as DoctorReport).checks.filter((c) => c.check === 'model-weights');
     expect(weights.map((c) => [c.subject, c.status, c.message])).toEqual([
-      ['llama-3.1-8b-instant', 'ok', 's3://weights-bucket/llama-8b/: config.json and 1 tensor file(s)'],
-      [
-        'llama-3.3-70b-versatile',
-        'fail',
-        's3://weights-bucket/llama-70b/ holds 1 object(s) but no config.json at its top.',
-      ],
+      ['qwen3-8b', 'ok', 's3://weights-bucket/llama-8b/: config.json and 1 tensor file(s)'],
+      ['qwen3-14b', 'fail', 's3://weights-bucket/llama-70b/ holds 1 object(s) but no config.json at its top.'],
       [
         'qwen3-32b',
         'fail',
@@ -399,8 +393,8 @@ describe('tierline doctor', () => {
   it('accepts a gated model with a token secret that exists, and fails one whose secret is missing', async () => {
     const config = loadConfig({ env: 'dev' });
     const withToken = (id: string, arn: string) => Object.assign(config.models[id] ?? {}, { hfTokenSecretArn: arn });
-    withToken('llama-3.1-8b-instant', 'arn:aws:secretsmanager:us-east-1:123456789012:secret:hf-token-AbCdEf');
-    withToken('llama-3.3-70b-versatile', 'arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-XyZ');
+    withToken('qwen3-8b', 'arn:aws:secretsmanager:us-east-1:123456789012:secret:hf-token-AbCdEf');
+    withToken('qwen3-14b', 'arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-XyZ');
     secrets
       .on(DescribeSecretCommand, { SecretId: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:hf-token-AbCdEf' })
       .resolves({ Name: 'hf-token' });
@@ -408,8 +402,8 @@ describe('tierline doctor', () => {
       .on(DescribeSecretCommand, { SecretId: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-XyZ' })
       .rejects(new ResourceNotFoundException({ message: 'no', $metadata: {} }));
     const hf = hub({
-      'meta-llama/Llama-3.1-8B-Instruct': { gated: 'auto' },
-      'meta-llama/Llama-3.3-70B-Instruct': { gated: 'manual' },
+      'Qwen/Qwen3-8B': { gated: 'auto' },
+      'Qwen/Qwen3-14B': { gated: 'manual' },
       'Qwen/Qwen3-32B': { gated: false },
     });
     const context: CheckContext = {
@@ -422,12 +416,12 @@ describe('tierline doctor', () => {
     const checks = await modelWeightsChecks(context);
 
     expect(checks.map((c) => [c.subject, c.status])).toEqual([
-      ['llama-3.1-8b-instant', 'ok'],
-      ['llama-3.3-70b-versatile', 'fail'],
+      ['qwen3-8b', 'ok'],
+      ['qwen3-14b', 'fail'],
       ['qwen3-32b', 'ok'],
     ]);
     expect(checks[0]?.message).toBe(
-      'meta-llama/Llama-3.1-8B-Instruct is gated (auto approval); token secret hf-token exists (its account must have accepted the licence)',
+      'Qwen/Qwen3-8B is gated (auto approval); token secret hf-token exists (its account must have accepted the licence)',
     );
     expect(secrets.commandCalls(DescribeSecretCommand)).toHaveLength(2);
   });

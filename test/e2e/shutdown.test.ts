@@ -106,7 +106,7 @@ describe('local mode shutdown', () => {
           method: 'POST',
           headers: { authorization: `Bearer ${developer?.apiKey}`, 'content-type': 'application/json' },
           body: JSON.stringify({
-            model: 'llama-3.1-8b-instant',
+            model: 'qwen3-8b',
             messages: [{ role: 'user', content: 'keep talking' }],
             max_completion_tokens: 200,
             stream: true,
@@ -187,7 +187,7 @@ describe('local mode shutdown', () => {
         custom_id: `r${i}`,
         method: 'POST',
         url: '/v1/chat/completions',
-        body: { model: 'llama-3.1-8b-instant', messages: [{ role: 'user', content: `line ${i}` }], max_tokens: 8 },
+        body: { model: 'qwen3-8b', messages: [{ role: 'user', content: `line ${i}` }], max_tokens: 8 },
       }),
     );
     const openai = client(first.openAIBaseUrl);

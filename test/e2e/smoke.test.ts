@@ -61,7 +61,7 @@ describe('tierline smoke against local mode', () => {
 
     const report = JSON.parse(out) as SmokeReport;
     expect(code).toBe(0);
-    expect(report).toMatchObject({ url: local.url, model: 'llama-3.1-8b-instant', passed: true });
+    expect(report).toMatchObject({ url: local.url, model: 'qwen3-8b', passed: true });
     expect(statuses(report)).toEqual({
       plans: 'pass',
       models: 'pass',

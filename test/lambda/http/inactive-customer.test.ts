@@ -22,7 +22,7 @@ const line = (id: string) =>
     custom_id: id,
     method: 'POST',
     url: '/v1/chat/completions',
-    body: { model: 'llama-3.1-8b-instant', messages: [{ role: 'user', content: 'hi' }] },
+    body: { model: 'qwen3-8b', messages: [{ role: 'user', content: 'hi' }] },
   });
 
 describe('a customer that is no longer active, behind a cached authorizer answer', () => {
