@@ -253,6 +253,15 @@ describe('training job state changes', () => {
     );
     expect(JSON.stringify(sagemaker?.Resource)).toContain(`inference-component/tierline-${env}-lora-*`);
   });
+
+  it('lets the tasks function list base weights and job outputs (deploy finds the trained adapter there), nothing else', () => {
+    const statements = statementsOf(api, logicalId(workflow.tasksFunction.role));
+    const list = statements.filter((s) => actionsOf(s).includes('s3:ListBucket'));
+    expect(list).toHaveLength(1);
+    expect(list[0]).toMatchObject({
+      Condition: { StringLike: { 's3:prefix': ['base-models/*', 'jobs/*/output/*'] } },
+    });
+  });
 });
 
 describe('the jobs API (the API function)', () => {
