@@ -117,7 +117,7 @@ def smoke(args: argparse.Namespace, work: Path) -> int:
         "size": args.size,
         "device": result["device"],
         "dtype": result["dtype"],
-        "torch": torch.__version__,
+        "versions": result.get("versions"),
         "examples": args.examples,
         "batch_size": args.batch_size,
         "max_seq_length": args.max_seq_length,

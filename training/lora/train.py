@@ -108,6 +108,15 @@ def load_adapter_weights(model, directory: Path) -> None:  # pragma: no cover - 
     set_peft_model_state_dict(model, load_file(str(directory / "adapter_model.safetensors")))
 
 
+def library_versions() -> dict[str, str]:
+    """What trained the adapter (the modules imported, whichever copy of them Python found)."""
+    import peft
+    import torch
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
+
+
 def run(paths: Paths) -> None:
     import torch
 
@@ -157,6 +166,7 @@ def run(paths: Paths) -> None:
         "peak_gpu_memory_bytes": peak,
         "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
         "dtype": str(next(base.parameters()).dtype).replace("torch.", ""),
+        "versions": library_versions(),
         "hyperparameters": hp.as_dict(),
     }
     paths.output_data.mkdir(parents=True, exist_ok=True)

@@ -110,7 +110,9 @@ def test_the_loss_falls_and_every_epoch_is_measured(trained):
     _, _, root, stdout = trained
     metrics = [parse_metric_line(line) for line in stdout.splitlines() if line.startswith("tierline_metrics")]
     losses = [m["train_loss"] for m in metrics if "train_loss" in m]
-    assert losses[-1] < losses[0] * 0.8, losses
+    # More than one nat: the answers' tokens are several times likelier than at the start (about ln of the
+    # vocabulary, 11.8 to 12 here, for a random model).
+    assert losses[-1] < losses[0] - 1.0, losses
     epochs = [m for m in metrics if "trained_tokens" in m]
     assert [m["epoch"] for m in epochs] == [1.0, 2.0, 3.0]
     assert epochs[-1]["valid_loss"] < epochs[0]["valid_loss"], epochs  # it generalises to unseen requests
@@ -119,6 +121,7 @@ def test_the_loss_falls_and_every_epoch_is_measured(trained):
     assert result["last_loss"] < result["first_loss"]
     assert result["tokens_per_second"] > 0 and result["device"] == "cpu" and result["dtype"] == "float32"
     assert result["hyperparameters"]["micro_batch_tokens"] == 256
+    assert set(result["versions"]) == {"torch", "transformers", "peft"}
     assert result["hyperparameters"]["gradient_checkpointing"] is True
     markers = sorted((root / "checkpoints").glob(f"checkpoint-*/{MARKER}"))
     assert [json.loads(m.read_text())["epoch"] for m in markers] == [1, 2, 3]
