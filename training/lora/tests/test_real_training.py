@@ -66,7 +66,7 @@ def base_model(request, tmp_path_factory) -> tuple[str, Path]:
 
 
 def sagemaker_job(root: Path, model_dir: Path, hyperparameters: dict) -> dict[str, str]:
-    return job_environment(root, model_dir, hyperparameters, conversations(24), conversations(6, offset=100))
+    return job_environment(root, model_dir, hyperparameters, conversations(16), conversations(4, offset=100))
 
 
 def hyperparameters(name: str) -> dict:
@@ -117,7 +117,7 @@ def test_the_loss_falls_and_every_epoch_is_measured(trained):
     assert [m["epoch"] for m in epochs] == [1.0, 2.0, 3.0]
     assert epochs[-1]["valid_loss"] < epochs[0]["valid_loss"], epochs  # it generalises to unseen requests
     result = summary(root)
-    assert result["steps"] == 18  # 24 examples, batches of 4, 3 epochs
+    assert result["steps"] == 12  # 16 examples, batches of 4, 3 epochs
     assert result["last_loss"] < result["first_loss"]
     assert result["tokens_per_second"] > 0 and result["device"] == "cpu" and result["dtype"] == "float32"
     assert result["hyperparameters"]["micro_batch_tokens"] == 256
@@ -175,9 +175,12 @@ def test_peft_loads_the_adapter_onto_the_base_and_it_changes_the_answer(trained,
     assert all(t.abs().max().item() > 0 for k, t in weights.items() if "lora_B" in k)
 
 
+@pytest.mark.parametrize("base_model", ["qwen3"], indirect=True)
 def test_a_restarted_job_continues_from_its_checkpoint_not_from_the_start(trained, tmp_path):
     """A spot interruption after epoch 1: the restarted job (same S3 checkpoints, copied back to
-    /opt/ml/checkpoints by SageMaker) trains epochs 2 and 3 only and ends with the same adapter."""
+    /opt/ml/checkpoints by SageMaker) trains epochs 2 and 3 only and ends with the same adapter. Run on Qwen3
+    (the default trainable architecture) only: resumption does not depend on the architecture, and each run
+    costs CI time."""
     name, model_dir, root, _ = trained
     first = sorted((root / "checkpoints").glob("checkpoint-*"))[0]
     restarted = tmp_path / "restarted"
@@ -186,10 +189,10 @@ def test_a_restarted_job_continues_from_its_checkpoint_not_from_the_start(traine
 
     stdout = run_script(env).stdout
 
-    assert f"resumed from {first.name} (epoch 1, step 6)" in stdout
+    assert f"resumed from {first.name} (epoch 1, step 4)" in stdout
     epochs = [parse_metric_line(line)["epoch"] for line in stdout.splitlines() if "trained_tokens=" in line]
     assert epochs == [2.0, 3.0]
-    assert summary(restarted)["steps"] == 18
+    assert summary(restarted)["steps"] == 12
     uninterrupted = load_file(str(adapter_files(root / "model" / "adapter.tar.gz", tmp_path / "a") / "adapter_model.safetensors"))
     resumed = load_file(str(adapter_files(restarted / "model" / "adapter.tar.gz", tmp_path / "b") / "adapter_model.safetensors"))
     assert uninterrupted.keys() == resumed.keys()
