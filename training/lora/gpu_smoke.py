@@ -94,7 +94,9 @@ def smoke(args: argparse.Namespace, work: Path) -> int:
     model_dir = make_base_model(work / "base", architecture, dimensions, dtype=torch.bfloat16)
     built = time.monotonic() - started
     rng = random.Random(0)
-    lengths = [rng.randint(256, args.max_seq_length - 64) for _ in range(args.examples)]
+    # Spread from short to almost the cap, as customers' files are.
+    low = min(256, args.max_seq_length // 4)
+    lengths = [rng.randint(low, max(low, args.max_seq_length - 64)) for _ in range(args.examples)]
     training = [conversation(rng, n_tokens, i) for i, n_tokens in enumerate(lengths)]
     hyperparameters = {
         "base_model": args.size,
