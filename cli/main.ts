@@ -3,9 +3,11 @@ import type { CommandRunner } from './command-runner';
 import { addCostsCommand } from './costs/commands';
 import { addCustomerCommands } from './customers/commands';
 import { connectToDeployment, type DeploymentOptions } from './deployment';
+import { addDoctorCommand, type DoctorCommandDependencies } from './doctor/commands';
 import { type Operator, OperatorError } from './operator';
 import { EXIT_CODES, type FailureKind } from './operator-errors';
 import { addPlanCommands } from './plans/commands';
+import { addSmokeCommand, type SmokeCommandDependencies } from './smoke/commands';
 import { addUsageCommands } from './usage/commands';
 
 export interface CliIo {
@@ -13,7 +15,10 @@ export interface CliIo {
   err: (text: string) => void;
 }
 
-export interface CliDependencies extends CliIo {
+export interface CliDependencies
+  extends CliIo,
+    Omit<DoctorCommandDependencies, 'out'>,
+    Omit<SmokeCommandDependencies, 'out'> {
   /** Connects to the deployment named by the global options. */
   connect: (options: DeploymentOptions) => Promise<Operator>;
 }
@@ -53,6 +58,8 @@ export function buildProgram(deps: CliDependencies): Command {
   addUsageCommands(program, { run, print });
   addPlanCommands(program, { run, print });
   addCostsCommand(program, deps);
+  addDoctorCommand(program, deps);
+  addSmokeCommand(program, deps);
 
   return program;
 }

@@ -29,7 +29,7 @@ export interface OperatorDependencies {
     afterWrite?: (record: LedgerRecord) => Promise<void>;
   };
   /** The month's spend items, where a spend limit binds at once (the metering table). */
-  spend?: Pick<SpendTracker, 'setLimit'>;
+  spend?: Pick<SpendTracker, 'setLimit' | 'getMonthOf'>;
   /** Usage per customer and month from the aggregates, and their repair (cli/usage/billing-commands.ts). */
   usageReports?: UsageReports;
   aggregates?: Pick<AggregateUpdater, 'recomputeDay'>;
@@ -40,6 +40,8 @@ export interface OperatorDependencies {
   config: TierlineConfig;
   /** New customer ids; random by default. */
   newCustomerId?: () => string;
+  /** Waits (`customers delete` waits out the authorizer cache before it sweeps again); a timer by default. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /**

@@ -81,6 +81,11 @@ export class Operator {
     return this.customers.setSpendLimit(customerId, limitUsd);
   }
 
+  /** What a limit just set does not stop: requests in flight, which run to their end and are billed. */
+  spendLimitWarnings(customerId: string, limitUsd: number | null): Promise<string[]> {
+    return this.customers.spendLimitWarnings(customerId, limitUsd);
+  }
+
   createCustomPlan(customerId: string, input: CustomPlanInput): Promise<CustomerRecord> {
     return this.plans.createCustomPlan(customerId, input);
   }

@@ -61,6 +61,9 @@ export interface LocalConnection {
   s3Endpoint?: string;
 }
 
+/** Streams cut by a shutdown end (error event, billing) within this; past it their connections are cut. */
+const STREAM_END_GRACE_MS = 5_000;
+
 export const deadLettersFile = (dataDir: string) => path.join(dataDir, 'ledger-dead-letters.jsonl');
 const eventsFile = (dataDir: string) => path.join(dataDir, 'events.jsonl');
 
@@ -102,6 +105,8 @@ export interface LocalModeOptions {
   batchSweepIntervalMs?: number;
   /** How long stop waits for requests in flight to be billed. @default 60 s */
   shutdownGraceMs?: number;
+  /** How long stop waits for streams to send their error event and end before it cuts them. @default 5 s */
+  streamEndGraceMs?: number;
   /**
    * Sees the DynamoDB client before use (benchmarks add a counting middleware). Given, every call goes through
    * the SDK's middleware (the lean client's item calls would pass it by).
@@ -352,6 +357,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     now: options.now,
   });
   batchQueue.handler = (message) => batchWorker.handle(message);
+  // The queue lived in the last process's memory: open batches get their work again, as SQS redelivers it.
+  await batchWorker.resume();
   const adapters = new AdaptersService({
     config,
     models,
@@ -482,8 +489,13 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       if (options.dataDir) rmSync(connectionFile(options.dataDir), { force: true });
       await Promise.race([batchQueue.stop(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // Stop every model call and cut every connection: each request then bills what it did.
+      // Stop every model call: each stream then writes its `data: {"error":...}` event (the shutdown message),
+      // bills what it did and ends its response, and server.close() closes each connection once idle. Only
+      // what has not ended within the grace is cut: cutting at once dropped the error event, so a client read
+      // a bare end it could not tell from a complete answer (issue 20 row 8).
       shutdown.abort();
+      const graceMs = options.streamEndGraceMs ?? STREAM_END_GRACE_MS;
+      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
       server.closeAllConnections?.();
       await closed;
       // Wait for every request in flight to be billed before the DynamoDB engine goes (a record that cannot be

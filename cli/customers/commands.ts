@@ -193,12 +193,16 @@ export function addCustomerCommands(program: Command, { run, print }: CommandRun
     .action((customerId: string, usd: number | null, _options: unknown, command: Command) =>
       run(command, async (operator, json) => {
         const customer = await operator.setSpendLimit(customerId, usd);
+        const warnings = await operator.spendLimitWarnings(customerId, usd);
         print(
           json,
-          customerView(customer),
-          usd === null
-            ? `Removed the spend limit of ${customerId}.`
-            : `Spend limit of ${customerId}: $${usd} per month.`,
+          { ...customerView(customer), ...(warnings.length > 0 ? { warnings } : {}) },
+          [
+            usd === null
+              ? `Removed the spend limit of ${customerId}.`
+              : `Spend limit of ${customerId}: $${usd} per month.`,
+            ...warnings,
+          ].join('\n'),
         );
       }),
     );

@@ -120,6 +120,18 @@ export class CustomerLifecycle {
     if (!alreadyDeleted) {
       await customers.updateCustomer(customerId, { status: 'deleted', deletedAt: new Date().toISOString() });
     }
+    // API Gateway keeps the authorizer's answer for authorizerCacheTtlSeconds, so the old key still reaches the
+    // API that long, and a create that read the customer as active just before `deleting` may write after the
+    // sweep above (issue 20 row 1: a file and a batch made after delete returned). Creating routes refuse a
+    // customer that is not active (lambda/http/app.ts); once the cache has expired nothing new can land, and a
+    // second sweep removes what did. The cache's TTL (CloudFormation AWS::ApiGateway::Authorizer,
+    // AuthorizerResultTtlInSeconds: "If it is greater than 0, API Gateway will cache authorizer responses ...
+    // The maximum value is 3600") is the config's authorizerCacheTtlSeconds, as local mode's emulation keeps it.
+    const waitMs = this.ctx.deps.config.environment.authorizerCacheTtlSeconds * 1000;
+    const sleep = this.ctx.deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    if (waitMs > 0) await sleep(waitMs);
+    const late = await eraser.erase(customerId);
+    for (const field of Object.keys(erased) as (keyof ErasedData)[]) erased[field] += late[field];
     return { deleted: !alreadyDeleted, customer: await this.ctx.getCustomer(customerId), erased };
   }
 }

@@ -7,6 +7,8 @@ import {
 import { z } from 'zod';
 import { issueApiKey, randomBase62 } from '../../lambda/customers/api-keys';
 import type { CustomerRecord } from '../../lambda/customers/customers-repository';
+import { formatUsd, MICRO_USD_PER_USD } from '../../lambda/metering/pricing';
+import { utcMonth } from '../../lambda/metering/spend';
 import { setSpendLimit } from '../../lambda/metering/spend-limit-settings';
 import { HttpError } from '../../lambda/openai/errors';
 import { TIER_NAMES } from '../../lib/config/schema';
@@ -299,6 +301,32 @@ export class CustomerOperations {
   }
 
   /** Sets (or with null removes) a customer's monthly spend limit in USD. */
+  /**
+   * What a limit just set does not stop, in words for the operator (issue 20 row 10): requests already admitted
+   * hold their maximum cost and run to their end, billed, whatever the new limit; only new requests are held to
+   * it. Said when the month has requests in flight, and loudly when spent + held passes the new limit.
+   */
+  async spendLimitWarnings(customerId: string, limitUsd: number | null): Promise<string[]> {
+    const { spend } = this.ctx.deps;
+    if (!spend || limitUsd === null) return [];
+    const month = await spend.getMonthOf(customerId, utcMonth(new Date()));
+    if (month.reservedMicroUsd <= 0) return [];
+    const limit = Math.round(limitUsd * MICRO_USD_PER_USD);
+    const most = month.spentMicroUsd + month.reservedMicroUsd;
+    const lines = [
+      `warning: requests in flight hold up to $${formatUsd(month.reservedMicroUsd)}; they are not cut and are billed ` +
+        'what they generate. New requests are held to the new limit from now on.',
+    ];
+    if (most > limit) {
+      lines.push(
+        `warning: with them this month may reach $${formatUsd(most)}, above the new limit of $${formatUsd(limit)} ` +
+          `($${formatUsd(month.spentMicroUsd)} spent so far). To stop them now, revoke the customer's keys ` +
+          `("customers revoke ${customerId}").`,
+      );
+    }
+    return lines;
+  }
+
   async setSpendLimit(customerId: string, limitUsd: number | null): Promise<CustomerRecord> {
     const { spend } = this.ctx.deps;
     if (!spend) throw new OperatorError('This deployment has no metering table configured: spend limits need it.');

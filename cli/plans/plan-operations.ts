@@ -42,7 +42,7 @@ export class PlanOperations {
     const models: Record<string, z.infer<typeof modelLimitsSchema>> = {};
     const offered = this.ctx.deps.config.tiers.enterprise.models;
     for (const [model, limits] of Object.entries(input.models)) {
-      if (!(model in offered)) {
+      if (!Object.hasOwn(offered, model)) {
         throw new OperatorError(
           `Model ${model} is not offered on the enterprise tier (offered: ${Object.keys(offered).join(', ')}).`,
           'invalid_input',

@@ -5,6 +5,7 @@ import { PromptTokenCounter } from '../inference/prompt-tokens';
 import { checkContextWindow } from '../inference/tokens';
 import { costMicroUsd, pricesOf } from '../metering/pricing';
 import { HttpError } from '../openai/errors';
+import { ownValue } from '../own';
 
 /** The one endpoint batches run today. */
 export const BATCH_ENDPOINT = '/v1/chat/completions';
@@ -120,7 +121,7 @@ export function parseBatchLine(
     const baseModel = fineTuned ? (request.model.split(':')[1] ?? '') : request.model;
     resolveModel(config, tier, baseModel); // 404 or 403 for a model this tier cannot use
     const requested = request.max_completion_tokens ?? request.max_tokens;
-    const modelMax = config.models[baseModel]?.maxOutputTokens ?? 0;
+    const modelMax = ownValue(config.models, baseModel)?.maxOutputTokens ?? 0;
     if (requested != null && requested > modelMax) {
       return {
         kind: 'reject',
@@ -135,7 +136,7 @@ export function parseBatchLine(
     const promptTokens = new PromptTokenCounter(config).countLoaded(request.model, request.messages, {
       tools: request.tools ?? undefined,
     });
-    const contextWindow = config.models[request.model]?.contextWindow ?? Number.MAX_SAFE_INTEGER;
+    const contextWindow = ownValue(config.models, request.model)?.contextWindow ?? Number.MAX_SAFE_INTEGER;
     // 400 context_length_exceeded for a line that cannot fit, as chat answers before anything is reserved.
     const room = checkContextWindow(request.model, contextWindow, promptTokens, requested ?? undefined);
     const maxTokens = requested ?? Math.min(modelMax, room);
@@ -147,7 +148,7 @@ export function parseBatchLine(
       max_tokens: _t,
       ...rest
     } = request as Record<string, unknown>;
-    const offer = config.tiers[tier].models[baseModel];
+    const offer = ownValue(config.tiers[tier].models, baseModel);
     const premiumPercent = fineTuned ? config.tiers[tier].lora.premiumPercent : 0;
     const maxCostMicroUsd = offer
       ? costMicroUsd(

@@ -32,7 +32,7 @@ export interface BatchWorkerOptions {
   storage: FileStorage;
   backend: ModelBackend;
   ledger: Pick<LedgerWriter, 'write'>;
-  spend: Pick<SpendTracker, 'reserve' | 'settle'>;
+  spend: Pick<SpendTracker, 'reserve' | 'settle' | 'settleBatchRemainder'>;
   queue: BatchQueue;
   lineConcurrency?: number;
   /** The customer's ready `ft:` models (one Query), loaded once per message; absent: no line may name one. */
@@ -109,11 +109,7 @@ export class BatchWorker {
     let lines = 0;
     let maxCost = 0;
     const enqueued = new Map<string, number>();
-    const chunks: BatchMessage[] = [];
-    let offset = 0;
-    let chunk: { firstLine: number; startByte: number; endByte: number; count: number } | undefined;
     text.split('\n').forEach((raw, i) => {
-      const bytes = Buffer.byteLength(raw) + 1;
       const lineNumber = i + 1;
       if (raw.trim() !== '') {
         lines += 1;
@@ -135,17 +131,8 @@ export class BatchWorker {
           enqueued.set(model, (enqueued.get(model) ?? 0) + promptTokens + maxTokens);
         }
         if (parsed.kind === 'reject') maxCost += parsed.line.reservedMicroUsd ?? 0;
-        if (!chunk) chunk = { firstLine: lineNumber, startByte: offset, endByte: offset, count: 0 };
-        chunk.count += 1;
-        chunk.endByte = offset + bytes - 1;
-        if (chunk.count >= LINES_PER_CHUNK) {
-          chunks.push(runMessage(batch, chunk));
-          chunk = undefined;
-        }
       }
-      offset += bytes;
     });
-    if (chunk) chunks.push(runMessage(batch, chunk));
     const limit = config.tiers[batch.tier].batch.maxLinesPerBatch;
     if (lines > limit)
       problems.unshift({
@@ -190,6 +177,8 @@ export class BatchWorker {
       {
         total: lines,
         reservationMonth: reserved.reservation.month,
+        reservedMicroUsd: maxCost,
+        enqueuedTokens: Object.fromEntries(enqueued),
       },
     );
     if (!started) {
@@ -204,13 +193,43 @@ export class BatchWorker {
         await this.options.queue.send([{ kind: 'finalize', customerId: batch.customerId, batchId: batch.batchId }]);
       return;
     }
-    await this.options.queue.send(chunks);
+    await this.options.queue.send(runMessages(batch, text));
+  }
+
+  /**
+   * Sends again the work of every open batch, as SQS redelivers a message whose consumer died (after its
+   * visibility timeout): local mode's queue lives in memory, so without this a restart stranded running batches
+   * `in_progress` for ever, holding their spend reservation, open-batch slot and enqueued tokens (issue 20
+   * row 2). Every message is safe twice: validation transitions once, a line with a result is only settled,
+   * finalizing writes the same files. Answers how many batches it sent work for.
+   */
+  async resume(): Promise<number> {
+    const { batches, queue } = this.options;
+    let resumed = 0;
+    for await (const entry of batches.openBatches()) {
+      const batch = await batches.getBatch(entry.customerId, entry.batchId);
+      // Ended (or erased) and only its sweep entry left: the expiry sweep releases it.
+      if (!batch || FINAL_STATUSES.has(batch.status)) continue;
+      const ids = { customerId: batch.customerId, batchId: batch.batchId };
+      if (batch.status === 'validating') await queue.send([{ kind: 'validate', ...ids }]);
+      else if (batch.status === 'in_progress') {
+        const input = await this.options.files.get(batch.customerId, batch.inputFileId).catch(() => undefined);
+        const body = input ? await this.options.storage.get(input.objectKey) : undefined;
+        // Without its input the lines cannot run: finalizing reports what ran and ends it.
+        await queue.send(
+          body ? runMessages(batch, Buffer.from(body).toString('utf8')) : [{ kind: 'finalize', ...ids }],
+        );
+      } else await queue.send([{ kind: 'finalize', ...ids }]);
+      resumed += 1;
+    }
+    return resumed;
   }
 
   private async run(batch: BatchRecord, message: Extract<BatchMessage, { kind: 'run' }>): Promise<void> {
     const { storage, files } = this.options;
-    const stopped = batch.status === 'cancelling' || batch.status === 'cancelled';
-    if (batch.status !== 'in_progress' && !stopped) return;
+    // A cancelled batch's lines are all written by its finalize, in one pass: 2,500 run messages writing
+    // 20 cancelled lines each held the queue for minutes (issue 20 row 5). One still queued ends here.
+    if (batch.status !== 'in_progress') return;
     const input = await files.get(batch.customerId, batch.inputFileId).catch(() => undefined);
     const bytes = input ? await storage.getRange(input.objectKey, message.startByte, message.endByte) : undefined;
     const lines = bytes ? linesOf(Buffer.from(bytes).toString('utf8'), message.firstLine) : [];
@@ -218,18 +237,17 @@ export class BatchWorker {
     const queue = [...lines];
     const fineTunes = await this.fineTunesOf(batch);
     const concurrency = this.options.lineConcurrency ?? DEFAULT_LINE_CONCURRENCY;
+    let redelivered = false;
     const workers = Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
       for (let line = queue.shift(); line; line = queue.shift()) {
-        await this.runLine(
-          batch,
-          line.number,
-          line.text,
-          stopped ? 'cancelled' : expired ? 'expired' : undefined,
-          fineTunes,
-        );
+        const outcome = await this.runLine(batch, line.number, line.text, expired ? 'expired' : undefined, fineTunes);
+        if (outcome === 'had a result') redelivered = true;
       }
     });
     await Promise.all(workers);
+    // A redelivery means a process died in this chunk, maybe between a line's result and its count on the
+    // batch: the counts are made exact again, or the batch would wait for a count that never comes.
+    if (redelivered) await this.options.batches.recount(batch.customerId, batch.batchId);
     await this.finalizeIfDone(batch);
   }
 
@@ -306,15 +324,15 @@ export class BatchWorker {
     text: string,
     stop?: 'cancelled' | 'expired',
     fineTunes?: BatchFineTunes,
-  ): Promise<void> {
+  ): Promise<'had a result' | undefined> {
     const { batches, config } = this.options;
     const existing = await batches.getLine(batch.customerId, batch.batchId, index);
     if (existing) {
       await this.settleLine(batch, existing);
-      return;
+      return 'had a result';
     }
     const parsed = parseBatchLine(text, index, config, batch.tier, fineTunes);
-    if (parsed.kind === 'fail') return; // validation ruled this out; the file changed under us is not possible
+    if (parsed.kind === 'fail') return undefined; // validation ruled this out; the file changed under us is not possible
     const customId = parsed.line.customId;
     const requestId = `batch_req_${randomBase62(24)}`;
     let result: LineResult;
@@ -360,7 +378,7 @@ export class BatchWorker {
         result.enqueued = { model: line.model, tokens: line.promptTokens + line.maxTokens };
         await batches.putLine(batch.customerId, result);
         await this.settleLine(batch, (await batches.getLine(batch.customerId, batch.batchId, index)) ?? result);
-        return;
+        return undefined;
       }
       // A fine-tune is priced on its base model's offer, with the tier's premium; the ledger names the ft: model.
       const offer = config.tiers[batch.tier].models[line.adapter?.baseModel ?? line.model];
@@ -406,6 +424,7 @@ export class BatchWorker {
     // Whatever line won the write (ours or a concurrent worker's) is the one settled.
     const stored = (await batches.getLine(batch.customerId, batch.batchId, index)) ?? result;
     await this.settleLine(batch, stored);
+    return undefined;
   }
 
   /** Replaces the line's share of the batch reservation by its cost; once per line (the mark comes first). */
@@ -416,8 +435,15 @@ export class BatchWorker {
     if (!(await this.options.batches.markSettled(batch.customerId, batch.batchId, line.index))) return;
     // Only a batch that started holds tokens and a reservation (both taken by its validation).
     if (!batch.reservationMonth) return;
+    // Both apply only until the batch's end settles what its lines left (finalize): a crash right here leaves
+    // this line's share to that remainder, never to a second settle.
     if (line.enqueued) {
-      await this.options.batches.releaseEnqueued(batch.customerId, line.enqueued.model, line.enqueued.tokens);
+      await this.options.batches.releaseLineEnqueued(
+        batch.customerId,
+        line.enqueued.model,
+        batch.batchId,
+        line.enqueued.tokens,
+      );
     }
     await this.options.spend.settle(
       {
@@ -426,6 +452,7 @@ export class BatchWorker {
         // The spend item holds every batch's reservation, limit or not (see metering/spend.ts).
         reservedMicroUsd: line.reservedMicroUsd,
         limitMicroUsd: batch.spendLimitMicroUsd,
+        batchId: batch.batchId,
       },
       line.costMicroUsd,
       this.options.config.tiers[batch.tier].spendLimit.alertThresholdsPercent,
@@ -489,9 +516,39 @@ export class BatchWorker {
     if (end !== 'completed') await this.stopRemaining(batch, end);
     const output: string[] = [];
     const errors: string[] = [];
+    let reserved = 0;
+    let cost = 0;
+    const enqueued = new Map<string, number>();
+    // A batch validated before the remainder existed (no reservedMicroUsd: its lines were settled without the
+    // per-batch sums) is settled line by line as it was; settling a remainder for it would release twice.
+    const withRemainder = batch.reservedMicroUsd !== undefined;
     for await (const line of batches.lines(batch.customerId, batch.batchId)) {
       (line.succeeded ? output : errors).push(line.outputLine);
-      await this.settleLine(batch, line);
+      // A line that costs nothing only gives back what it held: the remainder below does that for all of them
+      // in one update each (a 50,000-line cancel made 150,000 writes here).
+      if (!withRemainder || line.ledger || line.costMicroUsd > 0) await this.settleLine(batch, line);
+      reserved += line.reservedMicroUsd;
+      cost += line.costMicroUsd;
+      if (line.enqueued)
+        enqueued.set(line.enqueued.model, (enqueued.get(line.enqueued.model) ?? 0) + line.enqueued.tokens);
+    }
+    // Whatever a line's settlement left undone (its process died between its settle mark and the spend or
+    // token release), the batch's end settles once, so nothing stays held after it (issue 20 row 6).
+    // What the batch reserved when it started, when it says so (batches since issue 20): unrun lines carry none.
+    if (batch.reservedMicroUsd !== undefined) reserved = batch.reservedMicroUsd;
+    if (batch.enqueuedTokens)
+      for (const [model, tokens] of Object.entries(batch.enqueuedTokens)) enqueued.set(model, tokens);
+    if (batch.reservationMonth && withRemainder) {
+      await this.options.spend.settleBatchRemainder(
+        batch.customerId,
+        batch.reservationMonth,
+        batch.batchId,
+        reserved,
+        cost,
+      );
+      for (const [model, tokens] of enqueued) {
+        await batches.releaseBatchEnqueuedRemainder(batch.customerId, model, batch.batchId, tokens);
+      }
     }
     const write = async (fileId: string, lines: string[], kind: string) =>
       lines.length === 0
@@ -513,6 +570,10 @@ export class BatchWorker {
     await batches.transition(batch.customerId, batch.batchId, ['finalizing', 'cancelling'], end, this.seconds(), {
       ...(outputId ? { outputFileId: outputId } : {}),
       ...(errorId ? { errorFileId: errorId } : {}),
+      // The counts of the files themselves: a line counted on the batch only after its result was written is
+      // missing from the running counts when its process died in between (108 completed for 109 billed).
+      completed: output.length,
+      failed: errors.length,
     });
   }
 
@@ -521,18 +582,41 @@ export class BatchWorker {
     const input = await this.options.files.get(batch.customerId, batch.inputFileId).catch(() => undefined);
     const body = input ? await this.options.storage.get(input.objectKey) : undefined;
     if (!body) return;
-    const fineTunes = await this.fineTunesOf(batch);
+    // One Query for the lines that have a result, not a GetItem per line.
+    const done = new Set<number>();
+    for await (const line of this.options.batches.lines(batch.customerId, batch.batchId)) done.add(line.index);
+    // A batch that recorded its reservation (reservedMicroUsd) has it settled by its remainder: an unrun line
+    // needs only its custom_id, not a parse with the tokenizer (a millisecond a line: 50 s for 50,000).
+    const totals = batch.reservedMicroUsd !== undefined;
+    const fineTunes = totals ? new Map() : await this.fineTunesOf(batch);
     for (const line of linesOf(Buffer.from(body).toString('utf8'))) {
-      if (await this.options.batches.getLine(batch.customerId, batch.batchId, line.number)) continue;
-      const parsed = parseBatchLine(line.text, line.number, this.options.config, batch.tier, fineTunes);
-      if (parsed.kind === 'fail') continue;
-      const reserved = reservedOf(parsed);
-      const stopped = this.stoppedLine(batch, line.number, parsed.line.customId, end, reserved);
-      if (parsed.kind === 'run') {
-        stopped.enqueued = { model: parsed.line.model, tokens: parsed.line.promptTokens + parsed.line.maxTokens };
+      if (done.has(line.number)) continue;
+      let stopped: LineResult;
+      if (totals) {
+        const customId = customIdOf(line.text);
+        if (customId === undefined) continue; // validation ruled this out
+        stopped = this.stoppedLine(batch, line.number, customId, end, 0);
+      } else {
+        const parsed = parseBatchLine(line.text, line.number, this.options.config, batch.tier, fineTunes);
+        if (parsed.kind === 'fail') continue;
+        stopped = this.stoppedLine(batch, line.number, parsed.line.customId, end, reservedOf(parsed));
+        if (parsed.kind === 'run') {
+          stopped.enqueued = { model: parsed.line.model, tokens: parsed.line.promptTokens + parsed.line.maxTokens };
+        }
       }
-      await this.options.batches.putLine(batch.customerId, stopped);
+      // Conditional: a line that got its result meanwhile (a model answering during the cancel) keeps it.
+      await this.options.batches.putLine(batch.customerId, stopped, { count: false });
     }
+  }
+}
+
+/** A validated line's custom_id. */
+function customIdOf(text: string): string | undefined {
+  try {
+    const id = (JSON.parse(text) as { custom_id?: unknown }).custom_id;
+    return typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -549,11 +633,28 @@ function specShaped(completion: Awaited<ReturnType<ModelBackend['complete']>>, m
   };
 }
 
-function runMessage(
-  batch: BatchRecord,
-  chunk: { firstLine: number; startByte: number; endByte: number },
-): BatchMessage {
-  return { kind: 'run', customerId: batch.customerId, batchId: batch.batchId, ...chunk };
+/** The run messages of a batch's input: {@link LINES_PER_CHUNK} non-blank lines each, with their byte range. */
+function runMessages(batch: BatchRecord, text: string): BatchMessage[] {
+  const messages: BatchMessage[] = [];
+  let offset = 0;
+  let chunk: { firstLine: number; startByte: number; endByte: number; count: number } | undefined;
+  const send = ({ firstLine, startByte, endByte }: NonNullable<typeof chunk>) =>
+    messages.push({ kind: 'run', customerId: batch.customerId, batchId: batch.batchId, firstLine, startByte, endByte });
+  text.split('\n').forEach((raw, i) => {
+    const bytes = Buffer.byteLength(raw) + 1;
+    if (raw.trim() !== '') {
+      chunk ??= { firstLine: i + 1, startByte: offset, endByte: offset, count: 0 };
+      chunk.count += 1;
+      chunk.endByte = offset + bytes - 1;
+      if (chunk.count >= LINES_PER_CHUNK) {
+        send(chunk);
+        chunk = undefined;
+      }
+    }
+    offset += bytes;
+  });
+  if (chunk) send(chunk);
+  return messages;
 }
 
 /** What a parsed line holds of its batch's reservation. */

@@ -63,6 +63,9 @@ export interface BatchRecord {
   spendLimitMicroUsd?: number;
   /** The month the spend reservation of the whole batch was taken in (`YYYY-MM`). */
   reservationMonth?: string;
+  /** What the batch reserved when it started: its maximum cost (µ$) and its enqueued tokens per model. */
+  reservedMicroUsd?: number;
+  enqueuedTokens?: Record<string, number>;
 }
 
 /** The result of one line, written once: a redelivered message finds it and neither reruns nor rebills it. */
@@ -243,6 +246,30 @@ export class BatchesRepository {
     }));
   }
 
+  /** Every open batch (each has a sweep entry from its create until it ends), oldest window first. */
+  async *openBatches(): AsyncIterable<SweepEntry> {
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#p = :p',
+          ExpressionAttributeNames: { '#p': PK },
+          ExpressionAttributeValues: { ':p': SWEEP_PARTITION },
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        yield {
+          customerId: item.customerId as string,
+          batchId: item.batchId as string,
+          expiresAt: item.expiresAt as number,
+        };
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+  }
+
   /** Frees the batch's slot and takes it out of the sweep: once it has ended, or when its create failed. */
   async releaseOpenBatch(batch: Pick<BatchRecord, 'customerId' | 'batchId' | 'expiresAt'>): Promise<void> {
     await this.releaseSlot(batch.customerId, batch.batchId);
@@ -298,6 +325,69 @@ export class BatchesRepository {
       new GetCommand({ TableName: this.tableName, Key: enqueuedKey(customerId, model), ConsistentRead: true }),
     );
     return (Item?.tokens as number | undefined) ?? 0;
+  }
+
+  /**
+   * Gives back a settled line's enqueued tokens while its batch still holds tokens of the model, adding them
+   * to the batch's released sum on the same item; after {@link releaseBatchEnqueuedRemainder} it does nothing.
+   */
+  async releaseLineEnqueued(customerId: string, model: string, batchId: string, tokens: number): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: enqueuedKey(customerId, model),
+          UpdateExpression: 'ADD #tokens :minus, #released :tokens',
+          ConditionExpression: 'contains(#batches, :id)',
+          ExpressionAttributeNames: { '#tokens': 'tokens', '#released': `released_${batchId}`, '#batches': 'batches' },
+          ExpressionAttributeValues: { ':minus': -tokens, ':tokens': tokens, ':id': batchId },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  /**
+   * Ends a batch's hold on `model`'s enqueued tokens, once: gives back what its line releases left of
+   * `totalTokens` (a line whose process died between its settle mark and its release: issue 20 row 6), and
+   * takes the batch out of the item. Conditional on the released sum read, so a line release landing meanwhile
+   * is never counted twice.
+   */
+  async releaseBatchEnqueuedRemainder(
+    customerId: string,
+    model: string,
+    batchId: string,
+    totalTokens: number,
+  ): Promise<void> {
+    const released = `released_${batchId}`;
+    for (;;) {
+      const { Item } = await this.doc.send(
+        new GetCommand({ TableName: this.tableName, Key: enqueuedKey(customerId, model), ConsistentRead: true }),
+      );
+      if (!((Item?.batches as Set<string> | undefined) ?? new Set()).has(batchId)) return;
+      const seen = (Item?.[released] as number | undefined) ?? 0;
+      try {
+        await this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: enqueuedKey(customerId, model),
+            UpdateExpression: 'ADD #tokens :minus DELETE #batches :ids REMOVE #released',
+            ConditionExpression: `contains(#batches, :id) AND ${seen === 0 ? '(attribute_not_exists(#released) OR #released = :seen)' : '#released = :seen'}`,
+            ExpressionAttributeNames: { '#tokens': 'tokens', '#batches': 'batches', '#released': released },
+            ExpressionAttributeValues: {
+              ':minus': -Math.max(0, totalTokens - seen),
+              ':ids': new Set([batchId]),
+              ':id': batchId,
+              ':seen': seen,
+            },
+          }),
+        );
+        return;
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+    }
   }
 
   /** Gives back enqueued tokens (a settled line's, or a whole batch's that did not start). */
@@ -371,7 +461,7 @@ export class BatchesRepository {
    * Writes a line's result once and counts it on the batch. False when the line already had a result (a
    * redelivery, or a concurrent worker): then nothing is counted, so every line counts exactly once.
    */
-  async putLine(customerId: string, line: LineResult): Promise<boolean> {
+  async putLine(customerId: string, line: LineResult, options: { count?: boolean } = {}): Promise<boolean> {
     try {
       await this.doc.send(
         new PutCommand({
@@ -385,7 +475,8 @@ export class BatchesRepository {
       if (isConditionFailure(error)) return false;
       throw error;
     }
-    await this.countLine(customerId, line.batchId, line.succeeded);
+    // A batch's end writes its unrun lines uncounted: its final counts come from its files.
+    if (options.count !== false) await this.countLine(customerId, line.batchId, line.succeeded);
     return true;
   }
 
@@ -399,6 +490,43 @@ export class BatchesRepository {
         ExpressionAttributeValues: { ':one': 1 },
       }),
     );
+  }
+
+  /**
+   * Sets the batch's counts to its line results, for a line whose count a crash lost. Conditional on the counts
+   * read before the lines were: a line counted meanwhile makes it read again, so no count is lost or doubled.
+   */
+  async recount(customerId: string, batchId: string): Promise<void> {
+    for (;;) {
+      const batch = await this.getBatch(customerId, batchId);
+      if (!batch) return;
+      let completed = 0;
+      let failed = 0;
+      for await (const line of this.lines(customerId, batchId)) {
+        if (line.succeeded) completed += 1;
+        else failed += 1;
+      }
+      if (completed === batch.completed && failed === batch.failed) return;
+      try {
+        await this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: batchKey(customerId, batchId),
+            UpdateExpression: 'SET completed = :completed, failed = :failed',
+            ConditionExpression: 'completed = :seenCompleted AND failed = :seenFailed',
+            ExpressionAttributeValues: {
+              ':completed': completed,
+              ':failed': failed,
+              ':seenCompleted': batch.completed,
+              ':seenFailed': batch.failed,
+            },
+          }),
+        );
+        return;
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+    }
   }
 
   /** Takes the right to settle a line's spend: true once per line, ever. */

@@ -1,5 +1,6 @@
 import { BadRequestError } from '../openai/errors';
 import type { OpenAIFile, OpenAIFileList, OpenAIUpload, OpenAIUploadPart } from '../openai/files-types';
+import { ownValue } from '../own';
 import type { FilePurpose, FileRecord, UploadPartRecord, UploadRecord } from './files-repository';
 
 /** Purposes a customer may upload, with Groq's `fine_tuning` as a synonym of OpenAI's `fine-tune`. */
@@ -14,7 +15,7 @@ export function parseUploadPurpose(value: unknown): FilePurpose {
   if (typeof value !== 'string' || value === '') {
     throw new BadRequestError("Missing required parameter: 'purpose'.", 'purpose', 'missing_required_parameter');
   }
-  const purpose = UPLOAD_PURPOSES[value];
+  const purpose = ownValue(UPLOAD_PURPOSES, value);
   if (!purpose) {
     throw new BadRequestError(
       `Invalid purpose '${value}': Tierline accepts 'batch' and 'fine-tune' (or 'fine_tuning').`,

@@ -9,6 +9,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { awsClientOptions } from '../storage/aws-clients';
 
 /**
  * Where file content lives: S3 in AWS, an embedded S3 server (s3rver) in local mode, through the same
@@ -45,6 +46,7 @@ export const COMPOSE_PART_BYTES = 8 * 1024 * 1024;
  */
 export function createS3Client(options: { endpoint?: string; region?: string } = {}): S3Client {
   return new S3Client({
+    ...awsClientOptions('s3'),
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     ...(options.endpoint

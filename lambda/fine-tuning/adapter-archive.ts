@@ -18,6 +18,35 @@ const MAX_CONFIG_BYTES = 1024 * 1024;
 /** The safetensors format caps its header at 100 MB; an adapter's (a few hundred tensors) is tens of KB. */
 const MAX_HEADER_BYTES = 16 * 1024 * 1024;
 /**
+ * The largest adapter_model.safetensors taken, checked before its header is read: the largest adapter the
+ * catalog's models take (Llama 3.3 70B, rank 64 on all seven modules, in F32) is 3.1 GiB, and
+ * test/lambda/fine-tuning/adapter-archive.test.ts checks every model of the config against this cap. The layout
+ * check of parseSafetensorsHeader keeps what is taken to exactly the tensors the header describes.
+ */
+export const MAX_WEIGHTS_BYTES = 3.5 * 1024 ** 3;
+/**
+ * Bytes per element of the safetensors dtypes (the `Dtype` enum of huggingface/safetensors, safetensors/src/tensor.rs);
+ * sub-byte types (F4, F6_*) cannot be a LoRA weight here and are refused as unknown.
+ */
+const DTYPE_BYTES: Readonly<Record<string, number>> = {
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  F8_E8M0: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  F64: 8,
+  I64: 8,
+  U64: 8,
+};
+/**
  * What a tar.gz may hold besides the two adapter files (PEFT's README.md, a tokenizer, training args), in all:
  * they are read through and dropped, and past this a decompression bomb is refused instead of read for ever.
  */
@@ -79,7 +108,10 @@ async function readKeepingPrefix(stream: AsyncIterable<Buffer>, limit: (kept: Bu
   return kept.subarray(0, limit(kept));
 }
 
-function headerLength(head: Buffer, size: number): number {
+function headerLength(head: Buffer, size: number, maxBytes: number): number {
+  if (size > maxBytes) {
+    throw new InvalidAdapterError(`${WEIGHTS_FILE} is ${size} bytes; an adapter here is at most ${maxBytes} bytes`);
+  }
   const length = head.readBigUInt64LE(0);
   if (length > BigInt(MAX_HEADER_BYTES) || Number(length) > size - 8) {
     throw new InvalidAdapterError(`${WEIGHTS_FILE} is not a safetensors file (header length ${length} bytes)`);
@@ -114,15 +146,24 @@ function parseConfig(bytes: Buffer): Record<string, unknown> {
 }
 
 /** Reads the safetensors header from a stream of the file: 8 bytes little-endian length, then JSON. */
-async function readSafetensorsHeader(open: () => Promise<AsyncIterable<Buffer>>, size: number) {
+async function readSafetensorsHeader(open: () => Promise<AsyncIterable<Buffer>>, size: number, maxBytes: number) {
   const head = await readPrefix(await open(), 8);
   if (head.length < 8) throw new InvalidAdapterError(`${WEIGHTS_FILE} is too short to be a safetensors file`);
-  const length = headerLength(head, size);
+  const length = headerLength(head, size, maxBytes);
   const bytes = (await readPrefix(await open(), 8 + length)).subarray(8);
-  return parseSafetensorsHeader(bytes);
+  return parseSafetensorsHeader(bytes, size - 8 - length);
 }
 
-export function parseSafetensorsHeader(bytes: Buffer): Record<string, TensorInfo> {
+/**
+ * The tensors of a safetensors header, once its layout is the format's: each tensor's `data_offsets`
+ * [BEGIN, END) hold exactly its shape × dtype bytes, the tensors tile the byte buffer from 0 with no hole or
+ * overlap, and the last one ends where the file ends (`dataBytes`: the file's size less the length field and
+ * the header). The format's README ("Format": offsets relative to the byte buffer, END one past) and its
+ * reference reader (huggingface/safetensors `Metadata::validate`: InvalidOffset, TensorInvalidInfo,
+ * MetadataIncompleteBuffer, "the last offset must be the end of the file") refuse the same files; without it
+ * an archive of valid tensors and 1 GiB of trailing zeros was registered and repackaged whole (issue 20 row 3).
+ */
+export function parseSafetensorsHeader(bytes: Buffer, dataBytes: number): Record<string, TensorInfo> {
   let header: unknown;
   try {
     header = JSON.parse(bytes.toString('utf8'));
@@ -132,16 +173,54 @@ export function parseSafetensorsHeader(bytes: Buffer): Record<string, TensorInfo
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
     throw new InvalidAdapterError(`${WEIGHTS_FILE} is not a safetensors file (its header is not an object)`);
   }
-  const tensors: Record<string, TensorInfo> = {};
+  // Own properties only (Object.fromEntries below): a tensor named `__proto__` assigned with `tensors[name] =`
+  // set the object's prototype instead, and went unchecked.
+  const tensors: [string, TensorInfo][] = [];
+  const extents: { name: string; begin: number; end: number }[] = [];
   for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') continue;
-    const { dtype, shape } = (info ?? {}) as { dtype?: unknown; shape?: unknown };
-    if (typeof dtype !== 'string' || !Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    const { dtype, shape, data_offsets } = (info ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (typeof dtype !== 'string' || !Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new InvalidAdapterError(`${WEIGHTS_FILE}: tensor ${name} has no valid dtype and shape`);
     }
-    tensors[name] = { dtype, shape };
+    const elementBytes = Object.hasOwn(DTYPE_BYTES, dtype) ? DTYPE_BYTES[dtype] : undefined;
+    if (elementBytes === undefined) throw new InvalidAdapterError(`${WEIGHTS_FILE}: tensor ${name} has dtype ${dtype}`);
+    const [begin, end] = Array.isArray(data_offsets) ? data_offsets : [];
+    if (
+      !Array.isArray(data_offsets) ||
+      data_offsets.length !== 2 ||
+      !Number.isSafeInteger(begin) ||
+      !Number.isSafeInteger(end) ||
+      begin < 0 ||
+      end < begin
+    ) {
+      throw new InvalidAdapterError(`${WEIGHTS_FILE}: tensor ${name} has no valid data_offsets`);
+    }
+    const size = shape.reduce((product: number, d: number) => product * d, elementBytes);
+    if (end - begin !== size) {
+      throw new InvalidAdapterError(
+        `${WEIGHTS_FILE}: tensor ${name} takes ${end - begin} bytes; its shape and dtype take ${size}`,
+      );
+    }
+    tensors.push([name, { dtype, shape }]);
+    extents.push({ name, begin, end });
   }
-  return tensors;
+  extents.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let covered = 0;
+  for (const { name, begin, end } of extents) {
+    if (begin !== covered) {
+      throw new InvalidAdapterError(
+        `${WEIGHTS_FILE}: tensor ${name} starts at byte ${begin} of the data, not at ${covered} (a hole or an overlap)`,
+      );
+    }
+    covered = end;
+  }
+  if (covered !== dataBytes) {
+    throw new InvalidAdapterError(
+      `${WEIGHTS_FILE} holds ${dataBytes} bytes of data but its tensors take ${covered}: the file must end at its last tensor`,
+    );
+  }
+  return Object.fromEntries(tensors);
 }
 
 class SourceReader extends yauzl.RandomAccessReader {
@@ -172,7 +251,7 @@ export function openZip(source: ArchiveSource): Promise<yauzl.ZipFile> {
   );
 }
 
-async function readZip(source: ArchiveSource): Promise<AdapterArchive> {
+async function readZip(source: ArchiveSource, maxWeightsBytes: number): Promise<AdapterArchive> {
   let zip: yauzl.ZipFile;
   try {
     zip = await openZip(source);
@@ -207,7 +286,7 @@ async function readZip(source: ArchiveSource): Promise<AdapterArchive> {
       throw new InvalidAdapterError(`${CONFIG_FILE} is larger than 1 MiB`);
     }
     const config = parseConfig(await readPrefix(await open(configEntry)(), MAX_CONFIG_BYTES + 1));
-    const tensors = await readSafetensorsHeader(open(weightsEntry), weightsEntry.uncompressedSize);
+    const tensors = await readSafetensorsHeader(open(weightsEntry), weightsEntry.uncompressedSize, maxWeightsBytes);
     return { format: 'zip', config, tensors };
   } finally {
     zip.close();
@@ -231,7 +310,7 @@ function missingFiles(hasConfig: boolean, hasWeights: boolean): void {
   }
 }
 
-async function readTarGz(source: ArchiveSource): Promise<AdapterArchive> {
+async function readTarGz(source: ArchiveSource, maxWeightsBytes: number): Promise<AdapterArchive> {
   const extract = tarExtract();
   const input = await source.stream();
   const gunzip = createGunzip();
@@ -264,9 +343,11 @@ async function readTarGz(source: ArchiveSource): Promise<AdapterArchive> {
         if (tensors) throw new InvalidAdapterError(`the archive holds more than one ${WEIGHTS_FILE}`);
         // A tar entry streams once: the length and the header come from one pass over it.
         const size = entry.header.size ?? 0;
-        const prefix = await readKeepingPrefix(bytes, (head) => (head.length < 8 ? 8 : 8 + headerLength(head, size)));
+        const prefix = await readKeepingPrefix(bytes, (head) =>
+          head.length < 8 ? 8 : 8 + headerLength(head, size, maxWeightsBytes),
+        );
         if (prefix.length < 8) throw new InvalidAdapterError(`${WEIGHTS_FILE} is too short to be a safetensors file`);
-        tensors = parseSafetensorsHeader(prefix.subarray(8));
+        tensors = parseSafetensorsHeader(prefix.subarray(8), size - prefix.length);
       } else {
         // Any other entry (a README.md, a folder, a link) is read through and dropped: tar-stream yields the next
         // entry only once this one was consumed, so an unread one would stall the archive for ever.
@@ -295,12 +376,20 @@ async function readTarGz(source: ArchiveSource): Promise<AdapterArchive> {
   }
 }
 
-/** Reads an adapter archive, recognising zip and tar.gz by their first bytes. */
-export async function readAdapterArchive(source: ArchiveSource): Promise<AdapterArchive> {
+/**
+ * Reads an adapter archive, recognising zip and tar.gz by their first bytes. `maxWeightsBytes` caps the
+ * safetensors file (default {@link MAX_WEIGHTS_BYTES}): an uploaded adapter is held to the files limit, since
+ * trained weights hardly compress and weights far larger than the upload are a decompression bomb of zeros.
+ */
+export async function readAdapterArchive(
+  source: ArchiveSource,
+  options: { maxWeightsBytes?: number } = {},
+): Promise<AdapterArchive> {
+  const maxWeightsBytes = Math.min(options.maxWeightsBytes ?? MAX_WEIGHTS_BYTES, MAX_WEIGHTS_BYTES);
   if (source.size < 4) throw new InvalidAdapterError('the file is empty or too short to be an adapter archive');
   const magic = await source.read(0, 4);
-  if (magic.readUInt32LE(0) === 0x04034b50) return readZip(source); // "PK\3\4"
-  if (magic[0] === 0x1f && magic[1] === 0x8b) return readTarGz(source);
+  if (magic.readUInt32LE(0) === 0x04034b50) return readZip(source, maxWeightsBytes); // "PK\3\4"
+  if (magic[0] === 0x1f && magic[1] === 0x8b) return readTarGz(source, maxWeightsBytes);
   throw new InvalidAdapterError(
     `the file is neither a zip nor a tar.gz archive: upload ${CONFIG_FILE} and ${WEIGHTS_FILE} as a zip (like Groq) or a .tar.gz`,
   );

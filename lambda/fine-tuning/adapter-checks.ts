@@ -1,4 +1,5 @@
 import type { ModelArchitecture, TierlineConfig } from '../../lib/config/schema';
+import { ownValue } from '../own';
 import {
   type AdapterArchive,
   CONFIG_FILE,
@@ -70,7 +71,7 @@ function checkConfig(
   problems: string[],
 ) {
   const lora = tierline.fineTuning.lora;
-  const model = tierline.models[baseModelId];
+  const model = ownValue(tierline.models, baseModelId);
   if (config.peft_type !== 'LORA')
     problems.push(`${CONFIG_FILE}: peft_type must be "LORA" (got ${JSON.stringify(config.peft_type)})`);
   const rank = config.r;
@@ -143,8 +144,8 @@ function checkTensors(
       );
       continue;
     }
-    const moduleDims = dims[module];
-    if (!moduleDims || PARENT[module] !== parent) {
+    const moduleDims = ownValue(dims, module);
+    if (!moduleDims || ownValue(PARENT, module) !== parent) {
       problems.push(`${WEIGHTS_FILE}: ${where}: ${parent}.${module} is not a module of the base model`);
       continue;
     }
@@ -174,7 +175,7 @@ function checkTensors(
 
 /** The adapter's settings when it fits `baseModelId`; otherwise an InvalidAdapterError naming every problem. */
 export function checkAdapter(archive: AdapterArchive, baseModelId: string, config: TierlineConfig): CheckedAdapter {
-  const model = config.models[baseModelId];
+  const model = ownValue(config.models, baseModelId);
   if (!model) throw new InvalidAdapterError(`base model ${baseModelId} does not exist`);
   if (!model.architecture) throw new InvalidAdapterError(`base model ${baseModelId} does not take LoRA adapters`);
   const problems: string[] = [];

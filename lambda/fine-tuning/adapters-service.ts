@@ -14,6 +14,7 @@ import { isWellFormedId } from '../files/ids';
 import { endpointName, inferenceComponentName } from '../inference/backends/sagemaker-names';
 import { resolveModel } from '../inference/models';
 import { BadRequestError, HttpError, NotFoundError } from '../openai/errors';
+import { ownValue } from '../own';
 import { readAdapterArchive } from './adapter-archive';
 import { checkAdapter } from './adapter-checks';
 import { repackageAdapter } from './adapter-repackage';
@@ -183,7 +184,7 @@ export class AdaptersService {
     } catch (error) {
       throw renamed(error, 'base_model');
     }
-    if (!config.models[request.base_model]?.architecture) {
+    if (!ownValue(config.models, request.base_model)?.architecture) {
       throw new BadRequestError(
         `The base model \`${request.base_model}\` does not take LoRA adapters (see GET /v1/plans).`,
         'base_model',
@@ -220,7 +221,10 @@ export class AdaptersService {
 
     // Checked before anything is written or deployed: the model servers only fail on first use otherwise.
     const source = await s3ArchiveSource(this.options.s3, this.options.filesBucket, file.objectKey);
-    const archive = await readAdapterArchive(source);
+    // An uploaded adapter's weights are at most twice a file's size (issue 20 row 3: a 1 MB zip of valid
+    // tensors and zeros unpacked to 1 GiB). Trained bf16/fp32 weights hardly compress, so twice the largest
+    // upload leaves room for any real one; a trained adapter (workflow-tasks.ts) has only the architectural cap.
+    const archive = await readAdapterArchive(source, { maxWeightsBytes: 2 * config.files.maxFileBytes });
     const checked = checkAdapter(archive, request.base_model, config);
 
     const artifactKey = bucketLayout.uploadedAdapter(modelKey);

@@ -6,6 +6,7 @@ import {
   PutCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { awsClientOptions } from '../storage/aws-clients';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
 import { createDocumentClient } from '../storage/document-client';
 import { queryAll, queryPage } from '../storage/query-pages';
@@ -47,7 +48,7 @@ export class JobsRepository {
 
   constructor(
     private readonly tableName: string,
-    client: DynamoDBClient = new DynamoDBClient({}),
+    client: DynamoDBClient = new DynamoDBClient(awsClientOptions()),
   ) {
     this.client = createDocumentClient(client);
   }

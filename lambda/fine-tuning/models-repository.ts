@@ -7,6 +7,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { awsClientOptions } from '../storage/aws-clients';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
 import { createDocumentClient } from '../storage/document-client';
 import { FINE_TUNING_TABLE } from './fine-tuning-table';
@@ -74,7 +75,7 @@ export class ModelsRepository {
 
   constructor(
     private readonly tableName: string,
-    client: DynamoDBClient = new DynamoDBClient({}),
+    client: DynamoDBClient = new DynamoDBClient(awsClientOptions()),
   ) {
     this.client = createDocumentClient(client);
   }

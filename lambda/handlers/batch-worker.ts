@@ -19,20 +19,21 @@ import { SqsDeadLetterSink } from '../metering/ledger';
 import { LEDGER_DEAD_LETTERS_ENV, METERING_TABLE_ENV } from '../metering/metering-table';
 import { createMetering } from '../metering/request-metering';
 import { EVENT_SOURCE_ENV, EventBridgeSpendAlerts } from '../metering/spend-alerts';
+import { awsClientOptions } from '../storage/aws-clients';
 import { createLeanDocumentClient } from '../storage/lean-document-client';
 
 // Created once per execution environment and reused across invocations.
 const logger = new Logger({ serviceName: 'batch-worker' });
 const config = bundledConfig();
-const doc = createLeanDocumentClient(new DynamoDBClient({}));
-const sqs = new SQSClient({});
+const doc = createLeanDocumentClient(new DynamoDBClient(awsClientOptions()));
+const sqs = new SQSClient(awsClientOptions());
 const logError = (message: string, details: Record<string, unknown>) => logger.error(message, details);
 const metering = createMetering({
   config,
   doc,
   tableName: requiredEnv(METERING_TABLE_ENV),
   deadLetters: new SqsDeadLetterSink(sqs, requiredEnv(LEDGER_DEAD_LETTERS_ENV)),
-  alerts: new EventBridgeSpendAlerts(new EventBridgeClient({}), requiredEnv(EVENT_SOURCE_ENV)),
+  alerts: new EventBridgeSpendAlerts(new EventBridgeClient(awsClientOptions()), requiredEnv(EVENT_SOURCE_ENV)),
   logError,
 });
 const files = createFiles({

@@ -14,6 +14,7 @@ import { SqsDeadLetterSink } from '../metering/ledger';
 import { LEDGER_DEAD_LETTERS_ENV, METERING_TABLE_ENV } from '../metering/metering-table';
 import { createMetering } from '../metering/request-metering';
 import { EVENT_SOURCE_ENV, EventBridgeSpendAlerts } from '../metering/spend-alerts';
+import { awsClientOptions } from '../storage/aws-clients';
 
 // Created once per execution environment and reused across invocations.
 const config = bundledConfig();
@@ -23,15 +24,15 @@ const metering = createMetering({
   config,
   doc: createDocumentClient(),
   tableName: requiredEnv(METERING_TABLE_ENV),
-  deadLetters: new SqsDeadLetterSink(new SQSClient({}), requiredEnv(LEDGER_DEAD_LETTERS_ENV)),
-  alerts: new EventBridgeSpendAlerts(new EventBridgeClient({}), requiredEnv(EVENT_SOURCE_ENV)),
+  deadLetters: new SqsDeadLetterSink(new SQSClient(awsClientOptions()), requiredEnv(LEDGER_DEAD_LETTERS_ENV)),
+  alerts: new EventBridgeSpendAlerts(new EventBridgeClient(awsClientOptions()), requiredEnv(EVENT_SOURCE_ENV)),
 });
 
 export const handler = createWorkflowHandler({
   jobs,
   models: new ModelsRepository(requiredEnv(FINE_TUNING_TABLE_ENV)),
-  s3: new S3Client({}),
-  sagemaker: new SageMakerClient({}),
+  s3: new S3Client(awsClientOptions('s3')),
+  sagemaker: new SageMakerClient(awsClientOptions()),
   config,
   bucket: requiredEnv(FINE_TUNING_BUCKET_ENV),
   billing: new JobBilling({ jobs, spend: metering.spend, ledger: metering.ledger, config }),

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import type { TierName } from '../../lib/config/schema';
-import { HttpError, InternalServerError, NotFoundError } from '../openai/errors';
+import { AuthenticationError, HttpError, InternalServerError, NotFoundError } from '../openai/errors';
 import { tierlineOpenApiDocument } from './openapi/document';
 import { corsForOrigins, matchesARoute, requestSizeLimit } from './request-guards';
 import { accountRoutes, publicPlanRoutes } from './routes/account';
@@ -19,13 +19,47 @@ import type { ApiDependencies, AppEnv } from './types';
 
 export type { ApiDependencies } from './types';
 
+/**
+ * Routes that leave data behind (a file, an upload or its parts, a batch, a fine-tuning job, an adapter, a key).
+ * Cancelling is not one: a customer being deleted may still stop what it started.
+ */
+const CREATING_ROUTES = [
+  /\/files$/,
+  /\/uploads$/,
+  /\/uploads\/[^/]+\/(parts|complete)$/,
+  /\/batches$/,
+  /\/fine_tuning\/jobs$/,
+  /\/fine_tunings$/,
+  /\/keys$/,
+];
+
+function createsData(method: string, path: string): boolean {
+  return method === 'POST' && CREATING_ROUTES.some((route) => route.test(path));
+}
+
+/**
+ * Objects are created only by an active customer. API Gateway keeps an authorizer's answer for the cache TTL,
+ * so a revoked or deleted customer's key still reaches the API that long; without this read its files and
+ * batches were made after `customers delete` had swept (issue 20 row 1). One GetItem, on creating routes
+ * only: chat completions stay read-free (they leave a ledger record, which billing keeps anyway).
+ */
+async function requireActiveCustomer(deps: ApiDependencies, customerId: string): Promise<void> {
+  const customer = await deps.customers.getCustomer(customerId);
+  // A principal with no customer item is a key the operator made outside the CLI (tests, the demo seed).
+  if (customer && customer.status !== 'active') throw new AuthenticationError();
+}
+
 function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
   const v1 = new Hono<AppEnv>();
   v1.route('/', publicPlanRoutes(deps));
 
   // Everything below needs a key; a URL no route serves answers 404 without asking for one.
   v1.use('*', async (c, next) => {
-    if (matchesARoute(c)) c.set('principal', await deps.principalOf(c));
+    if (matchesARoute(c)) {
+      const principal = await deps.principalOf(c);
+      c.set('principal', principal);
+      if (createsData(c.req.method, c.req.path)) await requireActiveCustomer(deps, principal.customerId);
+    }
     await next();
   });
   v1.route('/', accountRoutes(deps));

@@ -30,6 +30,7 @@ import { SqsDeadLetterSink } from '../metering/ledger';
 import { LEDGER_DEAD_LETTERS_ENV, METERING_TABLE_ENV } from '../metering/metering-table';
 import { createMetering, type MeteringParts } from '../metering/request-metering';
 import { EVENT_SOURCE_ENV, EventBridgeSpendAlerts } from '../metering/spend-alerts';
+import { awsClientOptions } from '../storage/aws-clients';
 import { createLeanDocumentClient } from '../storage/lean-document-client';
 import { createApiApp } from './app';
 import { requiredEnv } from './environment';
@@ -59,7 +60,7 @@ function filesBatchesAndJobs(
     config,
     batches: new BatchesRepository(doc, tableName),
     files: files.files,
-    queue: new SqsBatchQueue(new SQSClient({}), requiredEnv(BATCH_QUEUE_ENV)),
+    queue: new SqsBatchQueue(new SQSClient(awsClientOptions()), requiredEnv(BATCH_QUEUE_ENV)),
   });
   const fineTuningJobs = createFineTuningJobs({
     config,
@@ -71,8 +72,8 @@ function filesBatchesAndJobs(
     spend: metering.spend,
     ledger: metering.ledger,
     launcher: new StepFunctionsLauncher({
-      sfn: new SFNClient({}),
-      sagemaker: new SageMakerClient({}),
+      sfn: new SFNClient(awsClientOptions()),
+      sagemaker: new SageMakerClient(awsClientOptions()),
       stateMachineArn: requiredEnv(FINE_TUNING_STATE_MACHINE_ENV),
       environmentName: config.environment.name,
     }),
@@ -85,7 +86,7 @@ function filesBatchesAndJobs(
     s3,
     filesBucket,
     adapterBucket: requiredEnv(FINE_TUNING_BUCKET_ENV),
-    sagemaker: new SageMakerClient({}),
+    sagemaker: new SageMakerClient(awsClientOptions()),
   });
   return { files, batches, fineTuningJobs, adapters };
 }
@@ -93,7 +94,7 @@ function filesBatchesAndJobs(
 /** `ft:` models in chat completions: one GetItem per model (cached briefly), the status applied lazily. */
 function fineTunedModels(config: ReturnType<typeof bundledConfig>): FineTunedModelResolver {
   const models = new ModelsRepository(requiredEnv(FINE_TUNING_TABLE_ENV));
-  const sagemaker = new SageMakerClient({});
+  const sagemaker = new SageMakerClient(awsClientOptions());
   return new FineTunedModelResolver({ config, models, refresh: (model) => refreshModel(model, { models, sagemaker }) });
 }
 
@@ -105,14 +106,14 @@ export function createLambdaApp(serviceName: string, options: { files?: boolean 
   const logger = new Logger({ serviceName });
   const config = bundledConfig();
   // Item calls skip the SDK's middleware (lambda/storage/lean-document-client.ts): metering is on every request.
-  const doc = createLeanDocumentClient(new DynamoDBClient({}));
+  const doc = createLeanDocumentClient(new DynamoDBClient(awsClientOptions()));
   const logError = (message: string, details: Record<string, unknown>) => logger.error(message, details);
   const metering = createMetering({
     config,
     doc,
     tableName: requiredEnv(METERING_TABLE_ENV),
-    deadLetters: new SqsDeadLetterSink(new SQSClient({}), requiredEnv(LEDGER_DEAD_LETTERS_ENV)),
-    alerts: new EventBridgeSpendAlerts(new EventBridgeClient({}), requiredEnv(EVENT_SOURCE_ENV)),
+    deadLetters: new SqsDeadLetterSink(new SQSClient(awsClientOptions()), requiredEnv(LEDGER_DEAD_LETTERS_ENV)),
+    alerts: new EventBridgeSpendAlerts(new EventBridgeClient(awsClientOptions()), requiredEnv(EVENT_SOURCE_ENV)),
     logError,
   });
   return createApiApp({

@@ -1,4 +1,5 @@
 import type { TierlineConfig } from '../../lib/config/schema';
+import { ownValue } from '../own';
 import type { ChatMessage } from './chat-request';
 import { textOfContent } from './tokens';
 
@@ -71,6 +72,26 @@ const toolCallsText = (message: ChatMessage) =>
         .join('\n')
     : '';
 
+/**
+ * Message fields the renders above leave out but a server's template may render: a message's `name` (some
+ * templates put it in the role header), an assistant's `refusal`, tool-call ids and a tool result's
+ * `tool_call_id`. Counted on top of the render, so text in them is admitted against TPM like any other
+ * (issue 20 row 9: a 4.8 KB `name` counted 0 tokens and ran past the limit on a model whose template shows it).
+ * Over-counting them where a template drops them costs only the reservation: settlement uses the model's usage.
+ */
+function unrenderedText(messages: readonly ChatMessage[]): string {
+  const parts: string[] = [];
+  for (const message of messages) {
+    if ('name' in message && message.name) parts.push(message.name);
+    if (message.role === 'assistant') {
+      if (message.refusal) parts.push(message.refusal);
+      for (const call of message.tool_calls ?? []) parts.push(call.id);
+    }
+    if (message.role === 'tool') parts.push(message.tool_call_id);
+  }
+  return parts.join('\n');
+}
+
 /** Llama 3.1 / 3.3 Instruct's template (the 3.3 one is the same), with the text it renders around tools. */
 export function renderLlama3(messages: readonly ChatMessage[], extras: PromptExtras): string {
   const head = (role: string) => `<|start_header_id|>${role}<|end_header_id|>\n\n`;
@@ -141,14 +162,14 @@ export class PromptTokenCounter {
    * models named.
    */
   async warmUp(models?: readonly string[]): Promise<void> {
-    const configs = models ? models.map((id) => this.config.models[id]) : Object.values(this.config.models);
+    const configs = models ? models.map((id) => ownValue(this.config.models, id)) : Object.values(this.config.models);
     const names = new Set(configs.map((m) => m?.tokenizer));
     await Promise.all([...names].map((name) => (name ? tokenizer(name) : undefined)));
   }
 
   /** The prompt tokens of `messages` (+ tools) as `model` will see them. */
   async count(model: string, messages: readonly ChatMessage[], extras: PromptExtras = {}): Promise<number> {
-    const name = this.config.models[model]?.tokenizer;
+    const name = ownValue(this.config.models, model)?.tokenizer;
     if (name) await tokenizer(name);
     return this.countLoaded(model, messages, extras);
   }
@@ -158,17 +179,22 @@ export class PromptTokenCounter {
    * model's tokenizer must be loaded already (`warmUp`); throws otherwise.
    */
   countLoaded(model: string, messages: readonly ChatMessage[], extras: PromptExtras = {}): number {
-    const name = this.config.models[model]?.tokenizer;
+    const name = ownValue(this.config.models, model)?.tokenizer;
     const images = imagesOf(messages) * TOKENS_PER_IMAGE;
     if (!name) {
       const text = messages.map((m) => `${m.role}\n${textOfContent(m.content)}${toolCallsText(m)}`).join('\n');
       return (
-        Buffer.byteLength(`${text}${extras.tools ? JSON.stringify(extras.tools) : ''}`) + 8 * messages.length + images
+        Buffer.byteLength(`${text}${extras.tools ? JSON.stringify(extras.tools) : ''}`) +
+        Buffer.byteLength(unrenderedText(messages)) +
+        8 * messages.length +
+        images
       );
     }
     const ready = loaded.get(name);
     if (!ready) throw new Error(`the ${name} tokenizer is not loaded: call warmUp() first`);
     const prompt = RENDER[name](messages, extras);
-    return ready.encode(prompt, { add_special_tokens: false }).length + images;
+    const unrendered = unrenderedText(messages);
+    const extra = unrendered === '' ? 0 : ready.encode(unrendered, { add_special_tokens: false }).length;
+    return ready.encode(prompt, { add_special_tokens: false }).length + extra + images;
   }
 }

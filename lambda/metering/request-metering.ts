@@ -2,6 +2,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ModelLimits, TierlineConfig } from '../../lib/config/schema';
 import type { Principal } from '../customers/authenticate';
 import { HttpError } from '../openai/errors';
+import { ownValue } from '../own';
 import { AggregateUpdater } from './aggregate-updates';
 import { type DeadLetterSink, type LedgerRecord, LedgerWriter, ledgerRecord } from './ledger';
 import { Limiter, type OutputTokens, type Reservation } from './limiter';
@@ -76,6 +77,11 @@ export interface MeteredRequest {
   finish(outcome: MeteringOutcome): Promise<void>;
   /** Once, instead of `finish`, when the model was never called (it could not serve): nothing is billed. */
   release(): Promise<void>;
+  /**
+   * The request's maximum duration from its admission: the route cuts the model call there and bills what was
+   * sent, well before the reconciler (at this + its margin) would release the request as never run.
+   */
+  maxDurationMs?: number;
 }
 
 export interface RequestMeteringDependencies {
@@ -109,8 +115,8 @@ export class RequestMetering {
   }
 
   limitsOf(principal: Principal, model: string): ModelLimits {
-    const custom = principal.customModelLimits?.[model];
-    const offer = this.deps.config.tiers[principal.tier].models[model];
+    const custom = ownValue(principal.customModelLimits, model);
+    const offer = ownValue(this.deps.config.tiers[principal.tier].models, model);
     if (custom) return custom;
     if (!offer) throw new Error(`model ${model} is not offered on ${principal.tier}`); // resolved before metering
     return offer;
@@ -121,14 +127,14 @@ export class RequestMetering {
   }
 
   pricesOf(principal: Principal, model: string): TokenPrices {
-    const offer = this.deps.config.tiers[principal.tier].models[model];
+    const offer = ownValue(this.deps.config.tiers[principal.tier].models, model);
     if (!offer) throw new Error(`model ${model} is not offered on ${principal.tier}`);
     return pricesOf(offer);
   }
 
   /** A fine-tuned model's prices: its base model's on the caller's tier, plus the tier's premium. */
   fineTunedPricesOf(principal: Principal, baseModel: string, premiumPercent: number): TokenPrices {
-    const offer = this.deps.config.tiers[principal.tier].models[baseModel];
+    const offer = ownValue(this.deps.config.tiers[principal.tier].models, baseModel);
     if (!offer) throw new Error(`model ${baseModel} is not offered on ${principal.tier}`);
     return pricesOf(offer, premiumPercent);
   }
@@ -341,6 +347,7 @@ export class RequestMetering {
     };
     return {
       outputAllowance: reservation.outputAllowance,
+      maxDurationMs: this.deps.maxRequestMs ?? MAX_REQUEST_MS,
       headers,
       headersAfter,
       release: once(async () => {

@@ -22,6 +22,8 @@ export const environments: Record<string, EnvironmentDefinition> = {
       logRetentionDays: 14,
       authorizerCacheTtlSeconds: 60,
       stageThrottle: { rateLimit: 100, burstLimit: 200 },
+      // Small, so dev leaves almost all of a shared account's concurrency to others (see prod for the reasoning).
+      reservedConcurrency: { authorizer: 5, api: 10, chat: 20 },
       inference: { scaleToZero: true, targetConcurrentRequestsPerCopy: 4 },
     },
     overrides: {
@@ -41,6 +43,14 @@ export const environments: Record<string, EnvironmentDefinition> = {
       logRetentionDays: 365,
       authorizerCacheTtlSeconds: 60,
       stageThrottle: { rateLimit: 5_000, burstLimit: 10_000 },
+      // Of the default 1,000 (700 reserved, 300 left to the batch worker, metering and fine-tuning functions):
+      // - authorizer 100: a warm check takes ~20 ms (one GetItem), so 100 executions answer ~5,000 uncached
+      //   checks/s, the stage's rate limit, and API Gateway caches each key's decision for 60 s;
+      // - api 200: buffered routes are one to a few DynamoDB/S3 calls (~50-200 ms): ~1,000-4,000 requests/s;
+      // - chat 400: each stream holds an execution for its whole length (seconds to minutes); 400 is above what
+      //   the GPU endpoints serve at once (max copies x targetConcurrentRequestsPerCopy), so the cap bites only
+      //   when streams would queue at SageMaker anyway. The throttle alarm says when to raise it.
+      reservedConcurrency: { authorizer: 100, api: 200, chat: 400 },
       inference: { scaleToZero: false, targetConcurrentRequestsPerCopy: 8 },
     },
   },

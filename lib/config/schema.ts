@@ -10,6 +10,8 @@ import { TIER_NAMES } from './tier-names';
 export { TIER_NAMES, type TierName } from './tier-names';
 
 const positiveInt = z.int().positive();
+/** Concurrent executions Lambda keeps unreserved in every account and region. */
+export const UNRESERVED_CONCURRENCY = 100;
 const usd = z.number().nonnegative();
 
 /** Lowercase letters, digits, dots and dashes: usable as a DynamoDB key part and in a SageMaker name. */
@@ -345,6 +347,44 @@ export const environmentSchema = z
       .default(['*']),
     /** Stage-wide throttle: protects the public routes that no usage plan covers. */
     stageThrottle: z.object({ rateLimit: z.number().positive(), burstLimit: positiveInt }).strict(),
+    /**
+     * The AWS region to deploy to, written into the templates. Left out, the stacks are region-agnostic: every
+     * ARN says `${AWS::Region}` and CloudFormation fills in the region the stack is deployed to. Never taken
+     * from `CDK_DEFAULT_REGION`, which the CDK CLI sets to us-east-1 when nothing else names a region.
+     */
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS region code, e.g. eu-west-1')
+      .optional(),
+    /**
+     * Let this environment's app create API Gateway's account-wide CloudWatch Logs role (a small stack of its
+     * own, `Tierline-ApiGatewayAccount`, one per account and region, kept when deleted). Set false where the
+     * account already has one (`aws apigateway get-account` shows `cloudwatchRoleArn`): the stages log
+     * through it, and a deploy fails without one.
+     */
+    manageApiGatewayAccountRole: z.boolean().default(true),
+    /**
+     * Lambda's concurrent executions quota of the account in this region (Service Quotas L-B99A9384; 1,000 by
+     * default, lower in some new accounts: `aws lambda get-account-settings`). Lambda keeps 100 of it
+     * unreserved, so the reservations below must leave that much.
+     */
+    accountConcurrency: positiveInt.default(1_000),
+    /**
+     * Reserved concurrency of the request path's functions: each is guaranteed this many concurrent
+     * executions and capped at it, so a burst of 15-minute chat streams cannot take the account's concurrency
+     * and starve the authorizer (every route would answer 500). Not applied to a chat function on Managed
+     * Instances, which runs on its capacity provider's instances (`maxVCpuCount` caps it) instead.
+     */
+    reservedConcurrency: z
+      .object({
+        /** Key checks: milliseconds each, and API Gateway caches a decision per key (authorizerCacheTtlSeconds). */
+        authorizer: positiveInt,
+        /** Every buffered route (models, files, batches, usage...), up to 29 s each. */
+        api: positiveInt,
+        /** Chat completion streams held open at once, up to 15 minutes each. */
+        chat: positiveInt,
+      })
+      .strict(),
     inference: z
       .object({
         /**
@@ -374,12 +414,47 @@ export const environmentSchema = z
             perExecutionEnvironmentMaxConcurrency: z.int().min(1).max(1600),
             /** Memory per vCPU of an execution environment, in GiB (AWS: 2, 4 or 8). */
             memoryGiBPerVCpu: z.union([z.literal(2), z.literal(4), z.literal(8)]),
+            /**
+             * The Availability Zones of the VPC's subnets, e.g. `["eu-west-1a", "eu-west-1b", "eu-west-1c"]`.
+             * Left out: the first three of the region's (`Fn::GetAZs`), resolved at deploy, which fails in a
+             * region offering fewer. AWS: "Specify subnets across multiple Availability Zones ... Lambda launches
+             * three instances by default for AZ resiliency" (Lambda Managed Instances best practices).
+             */
+            availabilityZones: z
+              .array(
+                z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]$/, 'must be an AZ name, e.g. eu-west-1a'),
+              )
+              .min(2)
+              .max(6)
+              .optional(),
           })
           .strict(),
       ])
       .default({ kind: 'lambda' }),
   })
-  .strict();
+  .strict()
+  .superRefine((env, ctx) => {
+    const { authorizer, api, chat } = env.reservedConcurrency;
+    // A chat function on Managed Instances reserves nothing (its capacity provider bounds it).
+    const reserved = authorizer + api + (env.chatCompute.kind === 'lambda' ? chat : 0);
+    // PutFunctionConcurrency: "Lambda automatically reserves a buffer of 100 concurrent executions for functions
+    // without any reserved concurrency limit" (AWS Lambda API reference); a deploy past it fails.
+    if (reserved > env.accountConcurrency - UNRESERVED_CONCURRENCY) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['reservedConcurrency'],
+        message: `reserves ${reserved} concurrent executions, but Lambda keeps ${UNRESERVED_CONCURRENCY} of the account's ${env.accountConcurrency} unreserved (at most ${env.accountConcurrency - UNRESERVED_CONCURRENCY}): lower the reservations, or raise the account's concurrency quota and set accountConcurrency`,
+      });
+    }
+    const az = env.chatCompute.kind === 'managed-instances' ? env.chatCompute.availabilityZones : undefined;
+    if (az && env.region && az.some((zone) => !zone.startsWith(env.region ?? ''))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['chatCompute', 'availabilityZones'],
+        message: `every Availability Zone must be in the region ${env.region} (e.g. ${env.region}a)`,
+      });
+    }
+  });
 export type EnvironmentConfig = z.infer<typeof environmentSchema>;
 /** What environment definitions write: optional fields may be left out. */
 export type EnvironmentConfigInput = z.input<typeof environmentSchema>;

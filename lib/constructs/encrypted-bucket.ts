@@ -36,6 +36,9 @@ export function createEncryptedBucket(
     objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
     lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365) }],
     removalPolicy,
+    // CloudFormation deletes only an empty bucket (else BucketNotEmpty and a failed `cdk destroy`): a bucket
+    // deleted with its stack is emptied first, every version included. A retained one keeps its data.
+    autoDeleteObjects: !options.retainData,
   });
   Validations.of(accessLogs).acknowledge({
     id: 'AwsSolutions::AwsSolutions-S1',
@@ -55,6 +58,7 @@ export function createEncryptedBucket(
     serverAccessLogsPrefix: options.accessLogPrefix,
     lifecycleRules: options.lifecycleRules,
     removalPolicy,
+    autoDeleteObjects: !options.retainData,
   });
   return { bucket, accessLogs };
 }

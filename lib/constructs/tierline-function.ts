@@ -23,6 +23,11 @@ export interface TierlineFunctionProps {
   readonly memorySize?: number;
   /** @default Duration.seconds(10) */
   readonly timeout?: Duration;
+  /**
+   * Concurrent executions guaranteed to this function and its ceiling (`environment.reservedConcurrency`).
+   * @default none: the function shares the account's unreserved concurrency
+   */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /**
@@ -51,6 +56,7 @@ export class TierlineFunction extends Construct {
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.seconds(10),
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       tracing: Tracing.ACTIVE,
       logGroup: this.logGroup,
       environment: { NODE_OPTIONS: '--enable-source-maps' },
@@ -59,8 +65,11 @@ export class TierlineFunction extends Construct {
         sourceMap: true,
         format: OutputFormat.CJS,
         target: 'node22',
-        // The AWS SDK v3 ships with the runtime: leaving it out keeps bundles small and cold starts short.
-        externalModules: ['@aws-sdk/*'],
+        // The AWS SDK is bundled, not taken from the runtime: the code runs on the exact version it is tested
+        // against (package.json pins 3.1142.0), whatever copy the runtime ships. Nothing is external.
+        externalModules: [],
+        // ESM builds first (the SDK and smithy ship `module`): esbuild tree-shakes them, CommonJS it cannot.
+        mainFields: ['module', 'main'],
         define: { __TIERLINE_CONFIG__: JSON.stringify(props.config) },
       },
     });

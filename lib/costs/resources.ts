@@ -14,7 +14,7 @@ export function countFixedResources(config: TierlineConfig): FixedResources {
   const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
   const stacks = createApp(app, config);
   const counts = { kmsKeys: 0, alarms: 0, interfaceEndpointAzs: 0 };
-  for (const stack of Object.values(stacks) as Stack[]) {
+  for (const stack of Object.values(stacks).filter((s): s is Stack => s !== undefined)) {
     const resources = (app.synth().getStackByName(stack.stackName).template.Resources ?? {}) as Record<
       string,
       { Type: string; Properties?: { VpcEndpointType?: string; SubnetIds?: unknown[] } }

@@ -14,6 +14,7 @@ import { FineTuningWorkflow } from '../constructs/fine-tuning/fine-tuning-workfl
 import type { LedgerDeadLetters } from '../constructs/metering/ledger-dead-letters';
 import type { MeteringTable } from '../constructs/metering/metering-table';
 import { UsageMetering } from '../constructs/metering/usage-metering';
+import { ServiceAlarms } from '../constructs/monitoring/service-alarms';
 import { type OperatorSettings, operatorParameterName } from '../operator-settings';
 
 export interface ApiStackProps extends StackProps {
@@ -34,6 +35,8 @@ export class ApiStack extends Stack {
   public readonly batches: BatchProcessing;
   /** The customer console, and the API under the same origin. */
   public readonly console: CustomerConsole;
+  /** Health alarms of the API, its functions, the tables, the workflow and the dead letters. */
+  public readonly alarms: ServiceAlarms;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -93,6 +96,31 @@ export class ApiStack extends Stack {
       apiFunction: this.api.apiFunction.function,
       chatFunction: this.api.chatFunction.function,
       batchWorker: worker.function,
+    });
+
+    this.alarms = new ServiceAlarms(this, 'Alarms', {
+      topic: this.usageMetering.notifications,
+      stage: this.api.restApi.deploymentStage,
+      functions: [
+        { id: 'Authorizer', function: this.api.authorizerFunction.function, alarmOnErrors: false },
+        { id: 'Api', function: this.api.apiFunction.function },
+        { id: 'Chat', function: this.api.chatFunction.function },
+        { id: 'Aggregator', function: this.usageMetering.aggregator.function },
+        // The reconciler's errors have an alarm of their own (UsageMetering): only its throttles here.
+        { id: 'Reconciler', function: this.usageMetering.reconciler.function, alarmOnErrors: false },
+        { id: 'FineTuningTasks', function: this.fineTuning.tasksFunction.function },
+        { id: 'FineTuningEvents', function: this.fineTuning.eventsFunction.function },
+        { id: 'BatchWorker', function: worker.function },
+      ],
+      tables: {
+        Customers: props.customers.table,
+        Metering: props.metering.table,
+        Files: props.files.table,
+        FineTuning: props.fineTuning.table,
+      },
+      stateMachine: this.fineTuning.stateMachine,
+      // The ledger's and the batches' dead letters have alarms of their own (UsageMetering, BatchProcessing).
+      deadLetterQueues: { FineTuningEventsDeadLetters: this.fineTuning.eventsDeadLetters },
     });
 
     const settings: OperatorSettings = {

@@ -1,19 +1,27 @@
 import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Alarm, type CfnAlarm } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { TierlineConfig } from '../config/schema';
+import type { FineTuningStore } from '../constructs/fine-tuning/fine-tuning-store';
 import { InferenceRole } from '../constructs/inference/inference-role';
 import { acceptsVolumeKmsKey } from '../constructs/inference/instance-types';
 import { ModelEndpoint } from '../constructs/inference/model-endpoint';
+import { notificationsTopicName } from '../constructs/metering/usage-metering';
 
 export interface InferenceStackProps extends StackProps {
   readonly config: TierlineConfig;
+  /** Where adapters live: the execution role reads them for the adapter inference components. */
+  readonly fineTuning: FineTuningStore;
 }
 
 /**
  * The GPU inference: one SageMaker endpoint per model of the catalog. It holds no data, and nothing imports
  * from it (the API derives endpoint names from `sagemaker-names.ts`), so an operator can `cdk destroy` it to
- * stop GPU cost; the API then answers 503 until it is deployed again.
+ * stop GPU cost; the API then answers 503 until it is deployed again. It imports one value, the fine-tuning
+ * key's ARN from the data stack, so its role can read adapters; the data stack outlives it.
  */
 export class InferenceStack extends Stack {
   public readonly role: InferenceRole;
@@ -39,6 +47,11 @@ export class InferenceStack extends Stack {
       this.role.grantVolumeKey(this.volumeKey);
     }
 
+    // Adapter components (uploads and fine-tunes) run on the base models that take adapters.
+    if (Object.values(config.models).some((m) => m.architecture)) {
+      this.role.grantAdapterRead(props.fineTuning.bucketName, props.fineTuning.encryptionKey);
+    }
+
     this.models = Object.fromEntries(
       Object.entries(config.models).map(([modelId, model]) => [
         modelId,
@@ -54,5 +67,20 @@ export class InferenceStack extends Stack {
         }),
       ]),
     );
+
+    // Every other alarm of this stack notifies the operators' topic of the Api stack, named by ARN: no cross-stack
+    // reference, so this stack can still be destroyed on its own (CloudWatch alarm actions may name any topic).
+    const notifications = new SnsAction(
+      Topic.fromTopicArn(
+        this,
+        'Notifications',
+        this.formatArn({ service: 'sns', resource: notificationsTopicName(env.name) }),
+      ),
+    );
+    // Alarms that already act (scale-from-zero triggers its scaling policy) are autoscaling's, not the operators'.
+    for (const alarm of this.node.findAll().filter((c): c is Alarm => c instanceof Alarm)) {
+      const actions = this.resolve((alarm.node.defaultChild as CfnAlarm).alarmActions) as unknown[] | undefined;
+      if (!actions?.length) alarm.addAlarmAction(notifications);
+    }
   }
 }

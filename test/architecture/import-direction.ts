@@ -17,7 +17,7 @@ export const LAYERS = {
   batches: 1,
   'fine-tuning': 1,
   openai: 0,
-  /** DynamoDB reading helpers, beside openai/ on the ground floor: every concern's repository uses them. */
+  /** DynamoDB reading helpers and the SDK clients' timeouts, beside openai/ on the ground floor: every concern uses them. */
   storage: 0,
 } as const;
 

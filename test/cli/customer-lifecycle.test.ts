@@ -66,7 +66,12 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
   });
   afterAll(() => stores.stop());
 
+  let waits: number[] = [];
+  let duringWait: () => Promise<unknown> = async () => undefined;
+
   beforeEach(async () => {
+    waits = [];
+    duringWait = async () => undefined;
     ({ repository } = await newCustomersTable(dynamo));
     const apiGateway = new APIGatewayClient({ region: 'eu-west-1' });
     gateway = mockClient(apiGateway);
@@ -91,6 +96,11 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
       newCustomerId: () => {
         ids += 1;
         return `cus_life${ids}`;
+      },
+      // `delete` waits out the authorizer cache before its second sweep: here whatever runs in that wait.
+      sleep: async (ms) => {
+        waits.push(ms);
+        await duringWait();
       },
     });
   });
@@ -217,6 +227,34 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
     const next = await operator.createCustomer({ name: 'Acme again', email: 'ops@life.test', tier: 'free' });
     expect(next).toMatchObject({ created: true, customer: { status: 'active' } });
     expect(next.customer.customerId).not.toBe(id);
+  });
+
+  it('delete sweeps again after the authorizer cache TTL: a file a cached key made after the first sweep goes too (issue 20 row 1)', async () => {
+    const created = await operator.createCustomer({ name: 'Late', email: 'late@life.test', tier: 'developer' });
+    const id = created.customer.customerId;
+    let late: { objectKey: string } | undefined;
+    // A create that read the customer as active just before `deleting`, writing after the first sweep.
+    duringWait = async () => {
+      late = await files.files.create(id, {
+        filename: 'late.jsonl',
+        purpose: 'batch',
+        content: Buffer.from(`${line('z')}\n`),
+      });
+    };
+
+    const result = await operator.deleteCustomer(id, { confirmed: true });
+
+    expect(waits).toEqual([config.environment.authorizerCacheTtlSeconds * 1000]);
+    expect(result.erased).toMatchObject({ files: 1, objects: 1 });
+    const { Items } = await doc().send(
+      new QueryCommand({
+        TableName: 'files',
+        KeyConditionExpression: 'pk = :p',
+        ExpressionAttributeValues: { ':p': `CUS#${id}` },
+      }),
+    );
+    expect(Items).toEqual([]);
+    expect(await files.storage.get((late as { objectKey: string }).objectKey)).toBeUndefined();
   });
 
   it('delete is idempotent, keeps the new owner of the e-mail, and answers not_found for an unknown id', async () => {

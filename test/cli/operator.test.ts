@@ -11,6 +11,7 @@ import {
   UpdateUsagePlanCommand,
 } from '@aws-sdk/client-api-gateway';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
+import { runCli } from '../../cli/main';
 import { Operator, OperatorError } from '../../cli/operator';
 import { authenticate } from '../../lambda/customers/authenticate';
 import type { CustomersRepository } from '../../lambda/customers/customers-repository';
@@ -538,6 +539,31 @@ describe('customers spend-limit (customers in dynalite)', () => {
     expect(await authenticate(`Bearer ${apiKey}`, (hash) => repository.getKey(hash))).not.toHaveProperty(
       'spendLimitMicroUsd',
     );
+  });
+
+  // Issue 20 row 10: lowering the limit while requests are in flight billed 138% (API) / 480% (CLI) of the new
+  // limit. They are not cut (README, "Spend limits"): the CLI says so, with the figures.
+  it('warns that requests in flight are not cut, and how far the month may go past a lowered limit', async () => {
+    const { customer } = await operator.createCustomer({ name: 'Busy', email: 'busy@x.test', tier: 'developer' });
+    await operator.setSpendLimit(customer.customerId, 10);
+    // $1 spent, and 80 streams in flight holding $4 in all.
+    const spentOne = await spend.reserve(customer.customerId, undefined, 1_000_000);
+    if (!spentOne.admitted) throw new Error('not admitted');
+    await spend.settle(spentOne.reservation, 1_000_000);
+    for (let i = 0; i < 80; i++) await spend.reserve(customer.customerId, undefined, 50_000);
+    let out = '';
+    const cli = (...argv: string[]) =>
+      runCli(argv, { out: (t) => (out += t), err: () => undefined, connect: async () => operator });
+
+    expect(await cli('customers', 'spend-limit', customer.customerId, '2')).toBe(0);
+    expect(out).toContain('Spend limit of');
+    expect(out).toContain('requests in flight hold up to $4.000000; they are not cut');
+    expect(out).toContain('this month may reach $5.000000, above the new limit of $2.000000');
+
+    out = '';
+    expect(await cli('--json', 'customers', 'spend-limit', customer.customerId, '20')).toBe(0);
+    const view = JSON.parse(out) as { warnings?: string[] };
+    expect(view.warnings).toHaveLength(1);
   });
 
   it('refuses a spend limit on the free tier, and a negative one', async () => {

@@ -276,15 +276,15 @@ describe('idle cost', () => {
   it('adds the chat instances and the interface endpoints when the chat function runs on Managed Instances', () => {
     const onInstances = loadConfig({ env: 'prod', overrides: MANAGED_INSTANCES });
     const resources = countFixedResources(onInstances);
-    // Five interface endpoints in each of the two AZs an env-agnostic stack gets.
-    expect(resources.interfaceEndpointAzs).toBe(10);
+    // Six interface endpoints in each of the VPC's three AZs.
+    expect(resources.interfaceEndpointAzs).toBe(18);
     const idle = idleCost(onInstances, roundInputs(), resources);
-    // 3 instances x $0.10 x 1.5 x 730 h = $328.50; 10 x $0.01 x 730 h = $73.
+    // 3 instances x $0.10 x 1.5 x 730 h = $328.50; 18 x $0.01 x 730 h = $131.40.
     expect(idle.chatInstances).toBe(3);
     expect(idle.chatInstancesMonthlyUsd).toBeCloseTo(328.5, 9);
-    expect(idle.interfaceEndpointsMonthlyUsd).toBeCloseTo(73, 9);
+    expect(idle.interfaceEndpointsMonthlyUsd).toBeCloseTo(131.4, 9);
     const onLambda = idleCost(prod, roundInputs(), { ...resources, interfaceEndpointAzs: 0 });
-    expect(idle.monthlyUsd - onLambda.monthlyUsd).toBeCloseTo(328.5 + 73, 6);
+    expect(idle.monthlyUsd - onLambda.monthlyUsd).toBeCloseTo(328.5 + 131.4, 6);
   });
 });
 

@@ -107,3 +107,95 @@ describe('billing of requests cut by the client (issue 8, row 8)', () => {
     expect(record?.costMicroUsd).toBeGreaterThan(0);
   });
 });
+
+/**
+ * Issue 20 row 7: with `TIERLINE_MAX_REQUEST_SECONDS` low and a slow model, a request ran past its maximum
+ * duration (and the reconciler's deadline after it, which billed its input only) and got all its tokens.
+ * Now it is cut at the maximum duration and billed what was sent.
+ */
+describe('a request that reaches its maximum duration', () => {
+  let local: LocalMode;
+  let doc: DynamoDBDocumentClient;
+
+  beforeAll(async () => {
+    local = await startLocalMode({
+      config,
+      port: 0,
+      maxRequestMs: 1_000,
+      // 40 tokens at 10 a second: 4 s, well past the 1 s maximum.
+      backend: new TestModelBackend({ replyTokens: 40, timeToFirstTokenMs: 100, tokensPerSecond: 10 }),
+    });
+    doc = DynamoDBDocumentClient.from(
+      new DynamoDBClient({
+        endpoint: local.dynamoEndpoint,
+        region: 'local',
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      }),
+    );
+  });
+  afterAll(async () => {
+    doc.destroy();
+    await local.stop();
+  });
+
+  async function ledgerOf(customerId: string) {
+    const day = new Date().toISOString().slice(0, 10);
+    for (const end = Date.now() + 5_000; Date.now() < end; await sleep(50)) {
+      const { Items = [] } = await doc.send(
+        new QueryCommand({
+          TableName: LOCAL_METERING_TABLE,
+          IndexName: METERING_TABLE.byCustomerDayIndex.name,
+          KeyConditionExpression: 'gsi1pk = :pk',
+          ExpressionAttributeValues: { ':pk': usagePartition(customerId, day) },
+        }),
+      );
+      if (Items.length > 0) return Items;
+    }
+    throw new Error('no ledger record');
+  }
+
+  const ask = async (name: string, stream: boolean) => {
+    const { apiKey, customer } = await local.operator.createCustomer({
+      name,
+      email: `${name}@cuts.test`,
+      tier: 'developer',
+    });
+    const started = Date.now();
+    const response = await fetch(`${local.openAIBaseUrl}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: MODEL, stream, messages: [{ role: 'user', content: 'tell me a long story' }] }),
+    });
+    const text = await response.text();
+    return { response, text, elapsedMs: Date.now() - started, customerId: customer.customerId };
+  };
+
+  it('cuts a stream there with an error event, billed for the tokens it sent', async () => {
+    const { text, elapsedMs, customerId } = await ask('deadline-stream', true);
+
+    const events = text.trim().split('\n\n');
+    const last = JSON.parse((events.at(-1) as string).slice('data: '.length));
+    expect(last).toMatchObject({ error: { code: 'timeout', message: expect.stringContaining('maximum duration') } });
+    expect(text).not.toContain('[DONE]');
+    const sent = events
+      .slice(0, -1)
+      .map((e) => JSON.parse(e.slice('data: '.length)))
+      .filter((chunk) => chunk.choices?.[0]?.delta?.content).length;
+    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(40);
+    expect(elapsedMs).toBeLessThan(3_000);
+    const [record] = await ledgerOf(customerId);
+    expect(record).toMatchObject({ status: 'failed', outputTokens: sent });
+    expect(record?.inputTokens).toBeGreaterThan(0);
+  });
+
+  it('answers a non-streamed one 504 timeout there, billed its input (nothing was sent)', async () => {
+    const { response, text, elapsedMs, customerId } = await ask('deadline-complete', false);
+
+    expect(response.status).toBe(504);
+    expect(JSON.parse(text)).toMatchObject({ error: { code: 'timeout' } });
+    expect(elapsedMs).toBeLessThan(3_000);
+    const [record] = await ledgerOf(customerId);
+    expect(record).toMatchObject({ status: 'failed', outputTokens: 0 });
+  });
+});

@@ -90,6 +90,56 @@ describe('local mode shutdown', () => {
     expect(logged.filter((line) => /fail|error/i.test(line))).toEqual([]);
   }, 120_000);
 
+  // Issue 20 row 8: SIGTERM cut the connections before the streams' error event left: a client read neither
+  // `data: {"error":...}` nor `[DONE]` and could not tell a shutdown from a complete answer.
+  it('ends every stream in flight with an error event when it stops, never a bare end', async () => {
+    const config = loadConfig({ env: 'dev' });
+    const local = await startLocalMode({
+      config,
+      port: 0,
+      backend: new TestModelBackend({ tokensPerSecond: 20, replyTokens: 400 }),
+    });
+    const developer = local.demoCustomers.find((d) => d.tier === 'developer');
+    const bodies = await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        const response = await fetch(`${local.openAIBaseUrl}/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${developer?.apiKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            model: 'llama-3.1-8b-instant',
+            messages: [{ role: 'user', content: 'keep talking' }],
+            max_completion_tokens: 200,
+            stream: true,
+          }),
+        });
+        const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+        const first = await reader.read();
+        return { reader, text: new TextDecoder().decode(first.value) };
+      }),
+    );
+
+    const stopping = local.stop(); // SIGTERM in `npm start` calls this
+    const ends = await Promise.all(
+      bodies.map(async ({ reader, text }) => {
+        let all = text;
+        for (;;) {
+          const next = await reader.read().catch(() => ({ done: true, value: undefined }));
+          if (next.done) break;
+          all += new TextDecoder().decode(next.value);
+        }
+        return all.trim().split('\n\n').at(-1) ?? '';
+      }),
+    );
+    await stopping;
+
+    for (const last of ends) {
+      expect(last.startsWith('data: {"error":')).toBe(true);
+      expect(JSON.parse(last.slice('data: '.length))).toMatchObject({
+        error: { type: expect.any(String), message: expect.stringContaining('shutting down') },
+      });
+    }
+  }, 60_000);
+
   it('prints the current demo keys after a restart, also when an operator rotated one (issue 9)', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'tierline-demo-keys-'));
     const config = loadConfig({ env: 'dev' });
@@ -118,4 +168,68 @@ describe('local mode shutdown', () => {
     // A key that was not rotated is printed as it was saved.
     expect(free?.apiKey).toBe(freeBefore?.apiKey);
   });
+  // Issue 20 row 2: the batch queue lived in memory, so a restart stranded a running batch `in_progress` for
+  // ever, holding its spend reservation, open-batch slot and enqueued tokens.
+  it('a batch running when local mode stops finishes after the next start, holding nothing', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'tierline-batch-restart-'));
+    const config = loadConfig({ env: 'dev' });
+    const first = await startLocalMode({
+      config,
+      port: 0,
+      dataDir,
+      backend: new TestModelBackend({ tokensPerSecond: 4, replyTokens: 8 }),
+    });
+    const developer = first.demoCustomers.find((d) => d.tier === 'developer');
+    const client = (baseURL: string) =>
+      new OpenAI({ apiKey: developer?.apiKey, baseURL, maxRetries: 0, fetch: spec.fetch });
+    const lines = Array.from({ length: 40 }, (_, i) =>
+      JSON.stringify({
+        custom_id: `r${i}`,
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: { model: 'llama-3.1-8b-instant', messages: [{ role: 'user', content: `line ${i}` }], max_tokens: 8 },
+      }),
+    );
+    const openai = client(first.openAIBaseUrl);
+    const input = await openai.files.create({
+      file: new File([`${lines.join('\n')}\n`], 'restart.jsonl'),
+      purpose: 'batch',
+    });
+    const batch = await openai.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    for (let i = 0; i < 100 && (await openai.batches.retrieve(batch.id)).status !== 'in_progress'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await first.stop();
+
+    const second = await startLocalMode({
+      config,
+      port: 0,
+      dataDir,
+      backend: new TestModelBackend({ replyTokens: 8 }),
+    });
+    try {
+      const again = client(second.openAIBaseUrl);
+      let ended = await again.batches.retrieve(batch.id);
+      for (let i = 0; i < 300 && ['in_progress', 'validating', 'finalizing'].includes(ended.status); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        ended = await again.batches.retrieve(batch.id);
+      }
+      expect(ended.status).toBe('completed');
+      expect(ended.request_counts?.total).toBe(40);
+      expect((ended.request_counts?.completed ?? 0) + (ended.request_counts?.failed ?? 0)).toBe(40);
+      // Nothing held: another 40-line batch of the same model is taken at once.
+      const next = await again.batches.create({
+        input_file_id: input.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      });
+      expect(next.status).toBe('validating');
+    } finally {
+      await second.stop();
+    }
+  }, 60_000);
 });

@@ -48,7 +48,7 @@ describe('chat function compute', () => {
       api.hasResourceProperties('AWS::EC2::FlowLog', { TrafficType: 'REJECT' });
     });
 
-    it('reaches DynamoDB, SageMaker Runtime, SQS, EventBridge, Logs and X-Ray through VPC endpoints', () => {
+    it('reaches DynamoDB, SageMaker Runtime and API, SQS, EventBridge, Logs and X-Ray through VPC endpoints', () => {
       api.hasResourceProperties('AWS::EC2::VPCEndpoint', {
         VpcEndpointType: 'Gateway',
         ServiceName: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('dynamodb')])] }),
@@ -56,16 +56,35 @@ describe('chat function compute', () => {
       const interfaceServices = Object.values(api.findResources('AWS::EC2::VPCEndpoint'))
         .filter((e) => e.Properties.VpcEndpointType === 'Interface')
         .map((e) => JSON.stringify(e.Properties.ServiceName).match(/\.([a-z.-]+)"\]/)?.[1]);
-      expect(interfaceServices.sort()).toEqual(['events', 'logs', 'sagemaker.runtime', 'sqs', 'xray']);
+      // sagemaker.api: a fine-tuned model's adapter status (DescribeInferenceComponent) comes from the control
+      // plane; without its endpoint the call cannot leave the VPC.
+      expect(interfaceServices.sort()).toEqual(['events', 'logs', 'sagemaker.api', 'sagemaker.runtime', 'sqs', 'xray']);
       for (const endpoint of Object.values(api.findResources('AWS::EC2::VPCEndpoint'))) {
         if (endpoint.Properties.VpcEndpointType === 'Interface')
           expect(endpoint.Properties.PrivateDnsEnabled).toBe(true);
       }
     });
 
+    it('spreads the instances over three Availability Zones, found at deploy (no lookup at synth)', () => {
+      const zones = Object.values(api.findResources('AWS::EC2::Subnet')).map((s) => s.Properties.AvailabilityZone);
+      expect(zones).toEqual([0, 1, 2].map((i) => ({ 'Fn::Select': [i, { 'Fn::GetAZs': '' }] })));
+    });
+
+    it('uses the Availability Zones the config names', () => {
+      const zones = ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'];
+      const named = synthesize({
+        env: 'prod',
+        overrides: {
+          environment: { chatCompute: { ...MANAGED_INSTANCES.environment.chatCompute, availabilityZones: zones } },
+        },
+      });
+      const subnets = Object.values(named.api.findResources('AWS::EC2::Subnet'));
+      expect(subnets.map((s) => s.Properties.AvailabilityZone)).toEqual(zones);
+    });
+
     it('lets only the chat instances reach the endpoints, on 443', () => {
       const ingress = Object.values(api.findResources('AWS::EC2::SecurityGroupIngress'));
-      expect(ingress.length).toBe(5);
+      expect(ingress.length).toBe(6);
       for (const rule of ingress) {
         expect(rule.Properties).toMatchObject({ IpProtocol: 'tcp', FromPort: 443, ToPort: 443 });
         expect(rule.Properties.SourceSecurityGroupId).toBeDefined();

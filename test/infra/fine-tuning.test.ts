@@ -173,6 +173,10 @@ describe('the fine-tuning state machine', () => {
       Bool: { 'sagemaker:NetworkIsolation': 'true' },
       'ForAllValues:StringEquals': { 'sagemaker:InstanceTypes': ['ml.g6e.2xlarge'] },
     });
+    // createTrainingJob.sync reads the job's tags: AWS's documented policy for the task grants ListTags.
+    const listTags = statements.find((s) => actionsOf(s).includes('sagemaker:ListTags'));
+    expect(listTags).toMatchObject({ Resource: '*' });
+    expect(actionsOf(listTags ?? { Action: [] })).toEqual(['sagemaker:ListTags']);
     const pass = statements.find((s) => actionsOf(s).includes('iam:PassRole'));
     expect(pass).toMatchObject({
       Resource: { 'Fn::GetAtt': [logicalId(workflow.trainingRole.role), 'Arn'] },
@@ -191,6 +195,15 @@ describe('the training role', () => {
       expect(reads).toContain(prefix);
     expect(reads).not.toContain('/jobs/*/output/*');
     expect(reads).toContain('.gz'); // the one code object, not the whole assets bucket
+  });
+
+  it('may list the code asset (an S3Prefix channel) and nothing else of the assets bucket', () => {
+    const asset = workflow.trainingCode.asset;
+    const listCode = byAction('s3:ListBucket').find((s) => JSON.stringify(s.Resource).includes('cdk-'));
+    expect(stacks.api.resolve(listCode?.Resource)).toEqual(
+      stacks.api.resolve(`arn:${stacks.api.partition}:s3:::${asset.s3BucketName}`),
+    );
+    expect(listCode?.Condition).toEqual({ StringLike: { 's3:prefix': [asset.s3ObjectKey] } });
   });
 
   it('writes only job outputs and checkpoints', () => {

@@ -24,7 +24,9 @@ function endpointOf(stacks: SynthesizedApp['stacks'], id: string) {
 function statementsOf(template: Template, roleLogicalId: string) {
   return Object.values(template.findResources('AWS::IAM::Policy'))
     .filter((p) => JSON.stringify(p.Properties.Roles).includes(roleLogicalId))
-    .flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]);
+    .flatMap(
+      (p) => p.Properties.PolicyDocument.Statement as { Sid?: string; Action: string | string[]; Resource: unknown }[],
+    );
 }
 
 describe('inference stack (dev: scale to zero)', () => {
@@ -221,6 +223,9 @@ describe('inference stack (dev: scale to zero)', () => {
         'logs:CreateLogStream',
         'logs:DescribeLogStreams',
         'logs:PutLogEvents',
+        // Adapter archives (below).
+        's3:GetObject',
+        'kms:Decrypt',
       ].sort(),
     );
     const pull = statements.find((s) => s.Action.includes('ecr:BatchGetImage'));
@@ -232,6 +237,22 @@ describe('inference stack (dev: scale to zero)', () => {
       expect(logs).toContain(`/aws/sagemaker/Endpoints/${endpointName(env, id)}:log-stream:*`);
       expect(logs).toContain(`/aws/sagemaker/InferenceComponents/${inferenceComponentName(env, id)}:log-stream:*`);
     }
+  });
+
+  it('lets the execution role read adapter archives, and only those, with the fine-tuning key (adapter components have no role of their own)', () => {
+    const role = stacks.inference.getLogicalId(stacks.inference.role.role.node.defaultChild as never);
+    const statements = statementsOf(inference, role);
+    const read = statements.find((s) => s.Sid === 'ReadAdapters');
+    const objects = JSON.stringify(read?.Resource);
+    expect(read?.Action).toBe('s3:GetObject');
+    expect(objects).toContain(`:s3:::tierline-${env}-lora-`);
+    expect(
+      ((read?.Resource ?? []) as unknown[]).map((r) => JSON.stringify(r).match(/\/(adapters|jobs)[^"]*/)?.[0]),
+    ).toEqual(['/adapters/*', '/jobs/*/output/*']);
+    const decrypt = statements.find((s) => s.Sid === 'DecryptAdapters');
+    expect(decrypt?.Action).toBe('kms:Decrypt');
+    // The fine-tuning store's key, imported from the data stack.
+    expect(JSON.stringify(decrypt?.Resource)).toMatch(/Fn::ImportValue.*FineTuningKey/);
   });
 
   it('exports nothing, and the API stack imports nothing from it', () => {

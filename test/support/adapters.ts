@@ -1,22 +1,30 @@
 import { gzipSync } from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
 import * as yazl from 'yazl';
+import { parseSafetensorsHeader, type TensorInfo } from '../../lambda/fine-tuning/adapter-archive';
 import { moduleDimensions } from '../../lambda/fine-tuning/adapter-checks';
 import type { ModelArchitecture } from '../../lib/config/schema';
 
 /** A safetensors file with zero-filled tensors: {name: [dtype, shape]}. */
 export function safetensors(tensors: Record<string, [string, number[]]>): Buffer {
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+  // Entries, not assignments: a tensor named `__proto__` stays a key of the header.
+  const header: [string, unknown][] = [['__metadata__', { format: 'pt' }]];
   let offset = 0;
   for (const [name, [dtype, shape]] of Object.entries(tensors)) {
     const size = shape.reduce((a, b) => a * b, dtype === 'F32' ? 4 : 2);
-    header[name] = { dtype, shape, data_offsets: [offset, offset + size] };
+    header.push([name, { dtype, shape, data_offsets: [offset, offset + size] }]);
     offset += size;
   }
-  const json = Buffer.from(JSON.stringify(header));
+  const json = Buffer.from(JSON.stringify(Object.fromEntries(header)));
   const length = Buffer.alloc(8);
   length.writeBigUInt64LE(BigInt(json.length));
   return Buffer.concat([length, json, Buffer.alloc(offset)]);
+}
+
+/** The tensors of a whole safetensors file, as the archive reader finds them. */
+export function tensorsOf(file: Buffer): Record<string, TensorInfo> {
+  const length = Number(file.readBigUInt64LE(0));
+  return parseSafetensorsHeader(file.subarray(8, 8 + length), file.length - 8 - length);
 }
 
 export interface AdapterOptions {

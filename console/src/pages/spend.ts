@@ -65,7 +65,7 @@ export function SpendPage({ api }: { api: ConsoleApi }) {
     <p class="lead">
       ${
         // One string: htm drops the space between a line's last word and an expression on the next line.
-        `Requests that could pass the limit are refused (HTTP 429, insufficient_quota). Alerts go out at ${spend.alert_thresholds_percent.map((p) => `${p}%`).join(', ')} of it. A change applies within a minute.`
+        `Requests that could pass the limit are refused (HTTP 429, insufficient_quota). Alerts go out at ${spend.alert_thresholds_percent.map((p) => `${p}%`).join(', ')} of it. A change applies to new requests at once; requests already running are not stopped: they finish and are billed, up to what they hold below, even past a lowered limit.`
       }
     </p>
     <dl class="figures">

@@ -10,6 +10,7 @@ import { resolveModel } from '../../inference/models';
 import { PromptTokenCounter } from '../../inference/prompt-tokens';
 import { checkContextWindow } from '../../inference/tokens';
 import type { MeteredRequest } from '../../metering/request-metering';
+import { MAX_REQUEST_MS } from '../../metering/reservations';
 import {
   BadGatewayError,
   BadRequestError,
@@ -235,7 +236,22 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
     }
     // The model may generate what was reserved, and no more: admitted usage never passes a token limit.
     // A server shutting down (local mode) stops every model call, so each request is billed before it exits.
-    const signal = deps.shutdownSignal ? AbortSignal.any([abort.signal, deps.shutdownSignal]) : abort.signal;
+    // A request reaching its maximum duration is cut there and billed what was sent (issue 20 row 7: in local
+    // mode, which has no Lambda timeout, one ran on past the reconciler's deadline, which had already billed it
+    // as input only, and got every token). Lambda stops the function at the same bound (lambda-streaming.ts).
+    const maxDurationMs = metered.maxDurationMs ?? MAX_REQUEST_MS;
+    const deadline = new AbortController();
+    const cutAt = setTimeout(() => deadline.abort(), maxDurationMs);
+    cutAt.unref?.();
+    const signal = AbortSignal.any(
+      [abort.signal, deadline.signal, deps.shutdownSignal].filter((s): s is AbortSignal => s !== undefined),
+    );
+    const failure = (error: unknown): HttpError =>
+      deadline.signal.aborted
+        ? new GatewayTimeoutError(
+            `The request reached its maximum duration (${Math.round(maxDurationMs / 1000)} s) and was cut; what was sent is billed (request id ${requestId}).`,
+          )
+        : backendFailureToHttp(error, requestId);
     const backendRequest = {
       model,
       body: upstreamBody(request, metered.outputAllowance),
@@ -249,7 +265,9 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
         completion = await deps.backend.complete(backendRequest);
       } catch (error) {
         await endWithoutOutput(metered, error, abort.signal, inputTokens);
-        throw backendFailureToHttp(error, requestId);
+        throw failure(error);
+      } finally {
+        clearTimeout(cutAt);
       }
       await metered.finish({
         status: client.aborted ? 'client_disconnected' : 'completed',
@@ -271,8 +289,9 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
     try {
       first = await chunks.next();
     } catch (error) {
+      clearTimeout(cutAt);
       await endWithoutOutput(metered, error, abort.signal, inputTokens);
-      throw backendFailureToHttp(error, requestId);
+      throw failure(error);
     }
     const shaper = new ClientChunkShaper(completionId, model, requestId, includeUsage);
     return sseResponse({
@@ -284,13 +303,14 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
         if (deps.shutdownSignal?.aborted) {
           return new ServiceUnavailableError('The server is shutting down; what was generated is billed.', 5).toBody();
         }
-        if (!(error instanceof BackendError || error instanceof HttpError)) {
+        if (!deadline.signal.aborted && !(error instanceof BackendError || error instanceof HttpError)) {
           deps.logError?.('stream failed', { requestId, error });
         }
-        return backendFailureToHttp(error, requestId).toBody();
+        return failure(error).toBody();
       },
       // Billed whatever way the stream ends; when the client left, for the tokens generated until then.
       onEnd: (ending) => {
+        clearTimeout(cutAt);
         const { usage, contentChunks } = shaper.observed;
         return metered.finish({
           status: ending === 'completed' ? 'completed' : ending === 'cancelled' ? 'client_disconnected' : 'failed',

@@ -5,6 +5,7 @@ import {
   SageMakerRuntimeClient,
 } from '@aws-sdk/client-sagemaker-runtime';
 import type { ChatCompletion, ChatCompletionChunk, Usage } from '../../openai/openai-types';
+import { awsClientOptions } from '../../storage/aws-clients';
 import { type BackendChatRequest, BackendError, type BackendErrorKind, type ModelBackend } from './model-backend';
 import { endpointName, inferenceComponentName } from './sagemaker-names';
 import { type ParsedPayloads, PayloadLineParser } from './sse-lines';
@@ -45,7 +46,7 @@ const NO_UNSUPPORTED_PARAMETERS: ReadonlySet<string> = new Set();
 let sharedClient: SageMakerRuntimeClient | undefined;
 function defaultClient(): SageMakerRuntimeClient {
   // Created on first use, not at import: importing the module has no side effect.
-  sharedClient ??= new SageMakerRuntimeClient({});
+  sharedClient ??= new SageMakerRuntimeClient(awsClientOptions('sagemakerRuntime'));
   return sharedClient;
 }
 

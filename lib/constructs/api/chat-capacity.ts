@@ -1,4 +1,4 @@
-import { type RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Fn, type RemovalPolicy, Validations } from 'aws-cdk-lib';
 import {
   FlowLogDestination,
   FlowLogTrafficType,
@@ -27,7 +27,9 @@ export interface ChatCapacityProps {
  * Lambda Managed Instances for the chat function: a capacity provider whose EC2 instances run many streams per
  * execution environment, in a VPC of its own with no route to the internet. The function reaches AWS through
  * VPC endpoints only: DynamoDB (gateway, free) and, as interface endpoints, SageMaker Runtime (the models),
- * SQS (ledger dead letters), EventBridge (spend alerts), CloudWatch Logs and X-Ray.
+ * the SageMaker API (DescribeInferenceComponent of a fine-tuned model's adapter), SQS (ledger dead letters),
+ * EventBridge (spend alerts), CloudWatch Logs and X-Ray. A service without an endpoint here is unreachable:
+ * the call fails after the SDK clients' connection timeout (`lambda/aws-clients.ts`).
  *
  * Not verified on a deployment (there is no AWS account here): AWS documents Node.js 22+ on Managed Instances
  * and response streaming through its Lambda Web Adapter; check that API Gateway's streaming integration
@@ -48,8 +50,11 @@ export class ChatCapacity extends Construct {
     });
     this.vpc = new Vpc(this, 'Vpc', {
       ipAddresses: IpAddresses.cidr('10.80.0.0/16'),
-      // Managed Instances keep instances in several AZs for resiliency; an env-agnostic stack can name two.
-      maxAzs: 3,
+      // AWS: "Specify subnets across multiple Availability Zones ... Lambda launches three instances by default
+      // for AZ resiliency" (Lambda Managed Instances best practices). Named zones when configured; otherwise the
+      // region's first three, resolved at deploy (no lookup at synth, which stays offline; a region offering
+      // fewer than three fails the deploy, and then names them in `availabilityZones`).
+      availabilityZones: props.settings.availabilityZones ?? [0, 1, 2].map((i) => Fn.select(i, Fn.getAzs())),
       natGateways: 0,
       subnetConfiguration: [{ name: 'chat', subnetType: SubnetType.PRIVATE_ISOLATED, cidrMask: 20 }],
       flowLogs: {
@@ -68,6 +73,7 @@ export class ChatCapacity extends Construct {
     this.vpc.addGatewayEndpoint('DynamoDb', { service: GatewayVpcEndpointAwsService.DYNAMODB });
     const endpoints = {
       SageMakerRuntime: InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME,
+      SageMakerApi: InterfaceVpcEndpointAwsService.SAGEMAKER_API,
       Sqs: InterfaceVpcEndpointAwsService.SQS,
       EventBridge: InterfaceVpcEndpointAwsService.EVENTBRIDGE,
       Logs: InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,

@@ -107,6 +107,7 @@ export class TierlineApi extends Construct {
       description: 'Tierline: resolves a Bearer API key to its customer, tier and usage-plan key',
       memorySize: 256,
       timeout: Duration.seconds(5),
+      reservedConcurrentExecutions: env.reservedConcurrency.authorizer,
     });
     props.customers.bindForKeyUseRecording(this.authorizerFunction.function);
 
@@ -115,6 +116,7 @@ export class TierlineApi extends Construct {
       handlerFile: 'api.ts',
       description: 'Tierline: the OpenAI-compatible API',
       timeout: Duration.seconds(29),
+      reservedConcurrentExecutions: env.reservedConcurrency.api,
     });
     props.customers.bindForItemReads(this.apiFunction.function);
 
@@ -128,6 +130,8 @@ export class TierlineApi extends Construct {
       // A long completion streams for minutes; API Gateway streams for at most 15 minutes. The reconciler of
       // crashed requests counts on this bound (MAX_REQUEST_MS).
       timeout: Duration.millis(MAX_REQUEST_MS),
+      // On Managed Instances the capacity provider's instances bound the streams, not account concurrency.
+      reservedConcurrentExecutions: env.chatCompute.kind === 'lambda' ? env.reservedConcurrency.chat : undefined,
     });
     props.customers.bindForItemReads(this.chatFunction.function);
     this.grantModelInvoke(config, this.chatFunction);
@@ -149,8 +153,10 @@ export class TierlineApi extends Construct {
       apiKeySourceType: ApiKeySourceType.AUTHORIZER,
       // File uploads: API Gateway passes these bodies base64-encoded, so their bytes reach the function unchanged.
       binaryMediaTypes: ['multipart/form-data'],
-      cloudWatchRole: true,
-      cloudWatchRoleRemovalPolicy: removalPolicy,
+      // The CloudWatch Logs role of API Gateway is one setting per account and region: an app stack that owned
+      // it would, when destroyed, leave every other stage of the account logging through a deleted role. It
+      // comes from `ApiGatewayAccountStack` (once per account and region) or is already set in the account.
+      cloudWatchRole: false,
       deployOptions: {
         stageName: env.name,
         tracingEnabled: true,
@@ -167,11 +173,6 @@ export class TierlineApi extends Construct {
       defaultCorsPreflightOptions: corsPreflight(env.corsAllowedOrigins),
     });
     addOpenAIGatewayResponses(this.restApi, gatewayAllowOrigin(env.corsAllowedOrigins));
-    Validations.of(this.restApi.node.findChild('CloudWatchRole')).acknowledge({
-      id: 'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
-      reason:
-        "API Gateway's account-level logging role: AWS documents this managed policy for it; it only writes logs.",
-    });
     Validations.of(this.restApi.deploymentStage).acknowledge({
       id: 'AwsSolutions::AwsSolutions-APIG3',
       reason:
@@ -195,9 +196,13 @@ export class TierlineApi extends Construct {
       validateRequestBody: true,
       validateRequestParameters: true,
     });
-    this.integration = new LambdaIntegration(this.apiFunction.function, { allowTestInvoke: false });
+    // One resource-based permission per function for the whole API (`arn:...:execute-api:<region>:<account>:
+    // <api-id>/*/*/*`), not one per method: a function's policy may hold at most 20 KB ("Function resource-based
+    // policy: 20 KB", Lambda quotas), and one statement per method (and per test-invoke) passed it at about 50
+    // methods; there are 70. Every method of this API may invoke the function; nothing else may.
+    this.integration = new LambdaIntegration(this.apiFunction.function, { scopePermissionToMethod: false });
     this.chatIntegration = new LambdaIntegration(this.chatFunction.function, {
-      allowTestInvoke: false,
+      scopePermissionToMethod: false,
       responseTransferMode: ResponseTransferMode.STREAM,
       // Streamed integrations may run up to 15 minutes; buffered ones stop at 29 seconds.
       timeout: Duration.minutes(15),

@@ -64,6 +64,8 @@ export class CustomerConsole extends Construct {
       objectOwnership: ObjectOwnership.BUCKET_OWNER_PREFERRED,
       lifecycleRules: [{ expiration: Duration.days(env.logRetentionDays) }],
       removalPolicy,
+      // CloudFormation deletes only an empty bucket: emptied first when it goes with the stack.
+      autoDeleteObjects: !env.retainData,
     });
     Validations.of(this.logs).acknowledge({
       id: 'AwsSolutions::AwsSolutions-S1',
@@ -77,8 +79,9 @@ export class CustomerConsole extends Construct {
       objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
       serverAccessLogsBucket: this.logs,
       serverAccessLogsPrefix: 's3/',
-      // The build output only: redeploying recreates it.
+      // The build output only: redeploying recreates it. Emptied first, or the delete fails (BucketNotEmpty).
       removalPolicy: RemovalPolicy.DESTROY,
+      autoDeleteObjects: true,
     });
 
     const securityHeaders = new ResponseHeadersPolicy(this, 'SecurityHeaders', {

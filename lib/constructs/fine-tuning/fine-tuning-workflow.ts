@@ -344,6 +344,18 @@ export class FineTuningWorkflow extends Construct {
     );
     role.addToPolicy(
       new PolicyStatement({
+        // createTrainingJob.sync reads the job's tags (Step Functions tags the jobs it starts and checks the tag
+        // before it stops one). AWS's documented policy for the task grants ListTags on "*" ("IAM policies for
+        // Amazon SageMaker", Step Functions developer guide, CreateTrainingJob, Run a Job (.sync)), and CDK's
+        // SageMakerCreateTrainingJob does the same: it reads tags only, and the resource it reads them from is
+        // not documented, so it is not narrowed here. Named, so CDK does not merge it into the log and trace grants.
+        sid: 'ReadTrainingJobTags',
+        actions: ['sagemaker:ListTags'],
+        resources: ['*'],
+      }),
+    );
+    role.addToPolicy(
+      new PolicyStatement({
         actions: ['iam:PassRole'],
         resources: [this.trainingRole.role.roleArn],
         conditions: { StringEquals: { 'iam:PassedToService': 'sagemaker.amazonaws.com' } },
@@ -375,7 +387,8 @@ export class FineTuningWorkflow extends Construct {
     acknowledgeWildcards(
       role,
       ['*'],
-      'X-Ray tracing and log delivery of the state machine support no resource-level permissions.',
+      'X-Ray tracing and log delivery of the state machine support no resource-level permissions; ' +
+        "sagemaker:ListTags on * is AWS's documented policy for createTrainingJob.sync (reads tags only).",
     );
   }
 }

@@ -73,6 +73,18 @@ export class TrainingRole extends Construct {
     // The one code object, not Asset.grantRead's GetObject*/List* on every asset of the bootstrap bucket.
     const codeObject = objects(props.code.s3BucketName, props.code.s3ObjectKey);
     this.role.addToPolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [codeObject] }));
+    // The `code` channel is an S3Prefix data source: SageMaker lists the objects under the prefix (here the
+    // object's own key) before it copies them, so it needs s3:ListBucket as well as s3:GetObject (SageMaker API
+    // reference, S3DataSource: "S3Prefix ... uses all objects that match the specified key name prefix"; "How to
+    // use SageMaker AI execution roles", CreateTrainingJob API: s3:ListBucket on every input bucket).
+    // Conditioned on that key, so the role cannot list the rest of the bootstrap bucket.
+    this.role.addToPolicy(
+      new PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [stack.formatArn({ service: 's3', region: '', account: '', resource: props.code.s3BucketName })],
+        conditions: { StringLike: { 's3:prefix': [props.code.s3ObjectKey] } },
+      }),
+    );
     this.role.addToPolicy(
       new PolicyStatement({
         actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],

@@ -3,6 +3,7 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import { ConfigError } from '../../config/load';
+import { acknowledgeWildcards } from '../fine-tuning/nag-ids';
 import type { S3Weights } from './lmi-container';
 
 /** An ECR image URI, split into what an IAM statement needs. `${AWS::Region}` may stand for the region. */
@@ -129,6 +130,33 @@ export class InferenceRole extends Construct {
         resources: [key.keyArn],
         conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
       }),
+    );
+  }
+
+  /**
+   * Lets SageMaker download LoRA adapters for adapter inference components: an adapter component has no model
+   * and no role of its own, so SageMaker reads its `Container.ArtifactUrl` with the execution role of the
+   * endpoint it runs on (CreateEndpointConfig, `ExecutionRoleArn`: the role SageMaker assumes for an endpoint's
+   * inference components). Adapters are uploaded under `adapters/` and trained ones are written by training jobs
+   * under `jobs/<job>/output/` of the fine-tuning bucket, whose objects are encrypted with the fine-tuning key
+   * (SSE-KMS: reading an object needs kms:Decrypt on its key). Read only, those two prefixes only.
+   */
+  public grantAdapterRead(bucketName: string, key: IKey): void {
+    const stack = Stack.of(this);
+    const prefixes = ['adapters/*', 'jobs/*/output/*'];
+    const objects = prefixes.map((prefix) =>
+      stack.formatArn({ service: 's3', region: '', account: '', resource: bucketName, resourceName: prefix }),
+    );
+    // Named statements: CDK would otherwise merge them with the weights' reads into one hard-to-review list.
+    this.role.addToPolicy(new PolicyStatement({ sid: 'ReadAdapters', actions: ['s3:GetObject'], resources: objects }));
+    this.role.addToPolicy(
+      new PolicyStatement({ sid: 'DecryptAdapters', actions: ['kms:Decrypt'], resources: [key.keyArn] }),
+    );
+    acknowledgeWildcards(
+      this.role,
+      objects,
+      'Adapter archives are per customer and per job (adapters/<owner>/..., jobs/<job>/output/...): SageMaker ' +
+        'reads the one an adapter inference component names; read only, those prefixes of the fine-tuning bucket only.',
     );
   }
 

@@ -20,8 +20,8 @@ export interface ModelAlarmsProps {
 }
 
 /**
- * Health alarms of one model's inference component. They have no actions yet: subscribe a topic with
- * `alarm.addAlarmAction(...)`. Missing data (no traffic, or zero copies) is not a breach.
+ * Health alarms of one model's inference component; the inference stack gives every alarm its action (the
+ * operator notifications topic). Missing data (no traffic, or zero copies) is not a breach.
  */
 export class ModelAlarms extends Construct {
   /** p90 `ModelLatency` over the threshold for 15 minutes. */

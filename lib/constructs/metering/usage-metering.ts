@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
@@ -15,6 +15,14 @@ import type { TierlineConfig } from '../../config/schema';
 import { TierlineFunction } from '../tierline-function';
 import type { LedgerDeadLetters } from './ledger-dead-letters';
 import type { MeteringTable } from './metering-table';
+
+/**
+ * The operator notifications topic's name: known without a cross-stack reference, so the inference stack's
+ * alarms notify it and can still be destroyed on their own.
+ */
+export function notificationsTopicName(environmentName: string): string {
+  return `tierline-${environmentName}-notifications`;
+}
 
 export interface UsageMeteringProps {
   readonly config: TierlineConfig;
@@ -48,10 +56,36 @@ export class UsageMetering extends Construct {
       removalPolicy,
     });
     this.notifications = new Topic(this, 'Notifications', {
+      topicName: notificationsTopicName(env.name),
       displayName: `Tierline ${env.name} operator notifications`,
       masterKey: topicKey,
       enforceSSL: true,
     });
+    // A topic policy replaces SNS's default one, which lets the account's own resources publish; CDK writes one
+    // (enforceSSL, the EventBridge target), so CloudWatch's alarm actions need a statement of their own, or every
+    // alarm fails with "Resource: arn:aws:cloudwatch:...:alarm:... is not authorized to perform: SNS:Publish"
+    // (AWS Knowledge Center, "Why didn't I receive an SNS notification for my CloudWatch alarm trigger?").
+    // Limited to this account's alarms in this region.
+    const stack = Stack.of(this);
+    this.notifications.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowAlarmsOfThisAccount',
+        actions: ['sns:Publish'],
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        resources: [this.notifications.topicArn],
+        conditions: {
+          ArnLike: {
+            'aws:SourceArn': stack.formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+          StringEquals: { 'aws:SourceAccount': stack.account },
+        },
+      }),
+    );
     // CloudWatch alarms and EventBridge publish to the encrypted topic through its key.
     for (const service of ['cloudwatch.amazonaws.com', 'events.amazonaws.com']) {
       topicKey.addToResourcePolicy(

@@ -145,6 +145,183 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
     };
   }
 
+  describe('after a restart (local mode: the queue lived in memory), issue 20 row 2', () => {
+    it('resume sends every open batch its work again: each ends, billed once per line, holding nothing', async () => {
+      const t = await setUp({ lines: 30 });
+      const running = await t.create();
+      await t.worker.handle(t.sent.shift() as BatchMessage); // validate: in_progress, two run messages
+      const [first] = t.sent.splice(0);
+      await t.worker.handle(first as BatchMessage); // 20 lines ran; the second message dies with the process
+      const waiting = await t.create(); // its validate message dies too
+      const cancelled = await t.create();
+      await t.worker.handle(
+        t.sent.splice(0).find((m) => m.kind === 'validate' && m.batchId === cancelled.batchId) as BatchMessage,
+      );
+      await t.service.cancel(t.principal.customerId, cancelled.batchId); // and its finalize message
+      t.sent.splice(0);
+      expect((await t.service.get(t.principal.customerId, running.batchId)).status).toBe('in_progress');
+
+      expect(await t.worker.resume()).toBeGreaterThanOrEqual(3);
+      // The sweep partition is shared with this file's other tests: run only this customer's messages.
+      const mine = () => t.sent.splice(0).filter((m) => m.kind !== 'sweep' && m.customerId === t.principal.customerId);
+      for (let round = mine(); round.length > 0; round = mine()) for (const m of round) await t.worker.handle(m);
+
+      expect(await t.service.get(t.principal.customerId, running.batchId)).toMatchObject({
+        status: 'completed',
+        total: 30,
+        completed: 30,
+        failed: 0,
+      });
+      expect((await t.service.get(t.principal.customerId, waiting.batchId)).status).toBe('completed');
+      expect((await t.service.get(t.principal.customerId, cancelled.batchId)).status).toBe('cancelled');
+      // The 20 lines that ran before the restart were settled, not run or billed again.
+      expect(t.written).toHaveLength(60);
+      expect(new Set(t.written.map((r) => r.requestId)).size).toBe(60);
+      const spend = await t.spendItem();
+      expect(spend.reservedMicroUsd).toBe(0);
+      expect(spend.spentMicroUsd).toBe(t.written.reduce((sum, r) => sum + r.costMicroUsd, 0));
+      expect(await t.batches.openSlots(t.principal.customerId)).toEqual([]);
+      expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(0);
+    });
+  });
+
+  describe('cancelling a big batch, issue 20 row 5', () => {
+    it('writes its unrun lines in one pass: no per-line settlement, its run messages do nothing, nothing held', async () => {
+      const t = await setUp({ lines: 400 });
+      const batch = await t.create();
+      await t.worker.handle(t.sent.shift() as BatchMessage); // validate: 20 run messages
+      const runs = t.sent.splice(0);
+      expect(runs).toHaveLength(20);
+      await t.worker.handle(runs[0] as BatchMessage); // 20 lines ran and are billed
+
+      await t.service.cancel(t.principal.customerId, batch.batchId);
+      const settle = jest.spyOn(t.metering.spend, 'settle');
+      const getLine = jest.spyOn(t.batches, 'getLine');
+      for (const m of t.sent.splice(0)) await t.worker.handle(m); // finalize
+      for (const m of runs.slice(1)) await t.worker.handle(m); // the run messages still queued
+
+      // Neither a settlement nor a read per unrun line (the 20 billed lines were settled when they ran): on
+      // dynalite 2.8 s instead of 8.9 s for these 380 lines.
+      expect(settle).not.toHaveBeenCalled();
+      expect(getLine).not.toHaveBeenCalled();
+      settle.mockRestore();
+      getLine.mockRestore();
+      const ended = await t.service.get(t.principal.customerId, batch.batchId);
+      expect(ended).toMatchObject({ status: 'cancelled', completed: 20, failed: 380 });
+      const errors = await t.contentOf(ended.errorFileId);
+      expect(errors).toHaveLength(380);
+      expect(errors.every((e: { error: { code: string } }) => e.error.code === 'batch_cancelled')).toBe(true);
+      expect(t.written).toHaveLength(20);
+      const spend = await t.spendItem();
+      expect(spend.reservedMicroUsd).toBe(0);
+      expect(spend.spentMicroUsd).toBe(t.written.reduce((sum, r) => sum + r.costMicroUsd, 0));
+      expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(0);
+    });
+  });
+
+  describe('a line killed between its ledger record and its settlement, issue 20 row 6', () => {
+    it('cancel settles what it left: nothing stays reserved or enqueued, and the counts match the bill', async () => {
+      const t = await setUp({ lines: 30 });
+      const batch = await t.create();
+      await t.worker.handle(t.sent.shift() as BatchMessage); // validate
+      const [first] = t.sent.splice(0);
+      // The process dies after a line's settle mark, before its spend settlement; and after another line's
+      // result, before it is counted on the batch.
+      const settle = jest.spyOn(t.metering.spend, 'settle').mockRejectedValueOnce(new Error('SIGKILL'));
+      const count = jest
+        .spyOn(t.batches as unknown as { countLine: () => Promise<void> }, 'countLine')
+        .mockImplementationOnce(async () => {
+          throw new Error('SIGKILL');
+        });
+      await t.worker.handle(first as BatchMessage).catch(() => undefined);
+      settle.mockRestore();
+      count.mockRestore();
+      await t.worker.handle(first as BatchMessage).catch(() => undefined); // redelivered
+
+      await t.service.cancel(t.principal.customerId, batch.batchId);
+      for (let m = t.sent.shift(); m; m = t.sent.shift()) await t.worker.handle(m);
+
+      const ended = await t.service.get(t.principal.customerId, batch.batchId);
+      expect(ended.status).toBe('cancelled');
+      const spend = await t.spendItem();
+      expect(spend.reservedMicroUsd).toBe(0);
+      expect(spend.spentMicroUsd).toBe(t.written.reduce((sum, r) => sum + r.costMicroUsd, 0));
+      expect(ended.completed).toBe(t.written.length);
+      expect(ended.completed + ended.failed).toBe(30);
+      expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(0);
+    });
+
+    it('a line killed before it was counted does not keep its batch in_progress: it completes, counts exact', async () => {
+      const t = await setUp({ lines: 30 });
+      const batch = await t.create();
+      await t.worker.handle(t.sent.shift() as BatchMessage);
+      const [first, second] = t.sent.splice(0);
+      const count = jest
+        .spyOn(t.batches as unknown as { countLine: () => Promise<void> }, 'countLine')
+        .mockImplementationOnce(async () => {
+          throw new Error('SIGKILL');
+        });
+      await t.worker.handle(first as BatchMessage).catch(() => undefined);
+      count.mockRestore();
+      await t.worker.handle(first as BatchMessage); // redelivered
+      await t.worker.handle(second as BatchMessage);
+
+      expect(await t.service.get(t.principal.customerId, batch.batchId)).toMatchObject({
+        status: 'completed',
+        completed: 30,
+        failed: 0,
+      });
+    });
+
+    it('a batch validated before the remainder existed is still settled line by line, once', async () => {
+      const t = await setUp({ lines: 30 });
+      const batch = await t.create();
+      // Its record has no reservedMicroUsd / enqueuedTokens, as one validated by the previous release.
+      const getBatch = t.batches.getBatch.bind(t.batches);
+      const old = jest.spyOn(t.batches, 'getBatch').mockImplementation(async (customerId, batchId) => {
+        const record = await getBatch(customerId, batchId);
+        if (record) {
+          delete record.reservedMicroUsd;
+          delete record.enqueuedTokens;
+        }
+        return record;
+      });
+      await t.worker.handle(t.sent.shift() as BatchMessage);
+      const [first] = t.sent.splice(0);
+      await t.worker.handle(first as BatchMessage);
+      await t.service.cancel(t.principal.customerId, batch.batchId);
+      for (let m = t.sent.shift(); m; m = t.sent.shift()) await t.worker.handle(m);
+      old.mockRestore();
+
+      expect((await t.service.get(t.principal.customerId, batch.batchId)).status).toBe('cancelled');
+      const spend = await t.spendItem();
+      expect(spend.reservedMicroUsd).toBe(0);
+      expect(spend.spentMicroUsd).toBe(t.written.reduce((sum, r) => sum + r.costMicroUsd, 0));
+      expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(0);
+    });
+
+    it('the expiry sweep settles it the same way, tokens too', async () => {
+      const t = await setUp({ lines: 30 });
+      await t.create();
+      await t.worker.handle(t.sent.shift() as BatchMessage);
+      const [first] = t.sent.splice(0);
+      // This time before the line's token release too.
+      const release = jest.spyOn(t.batches, 'releaseLineEnqueued').mockRejectedValueOnce(new Error('SIGKILL'));
+      const settle = jest.spyOn(t.metering.spend, 'settle').mockRejectedValueOnce(new Error('SIGKILL'));
+      await t.worker.handle(first as BatchMessage).catch(() => undefined);
+      settle.mockRestore();
+      release.mockRestore();
+
+      t.advance(25 * 3600 * 1000);
+      await t.worker.sweep();
+
+      const spend = await t.spendItem();
+      expect(spend.reservedMicroUsd).toBe(0);
+      expect(spend.spentMicroUsd).toBe(t.written.reduce((sum, r) => sum + r.costMicroUsd, 0));
+      expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(0);
+    });
+  });
+
   describe('open-batch limit', () => {
     it('10 concurrent creates with a limit of 3 create exactly 3; the others answer 400 too_many_open_batches', async () => {
       const t = await setUp({ config: withOpenBatches(3) });

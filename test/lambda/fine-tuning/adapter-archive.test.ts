@@ -2,8 +2,11 @@ import {
   bufferSource,
   isUnsafeArchivePath,
   MAX_OTHER_TAR_BYTES,
+  MAX_WEIGHTS_BYTES,
   readAdapterArchive,
 } from '../../../lambda/fine-tuning/adapter-archive';
+import { moduleDimensions } from '../../../lambda/fine-tuning/adapter-checks';
+import { loadConfig } from '../../../lib/config/load';
 import { type ArchiveEntries, adapterFiles, entriesOf, safetensors, tarGzOf, zipOf } from '../../support/adapters';
 
 const LLAMA_8B = {
@@ -158,6 +161,113 @@ describe('other entries of a tar.gz adapter', () => {
       status: 400,
       param: 'input_file_id',
       message: expect.stringContaining('MiB besides adapter_config.json'),
+    });
+  });
+});
+
+/** Issue 20 row 3: a safetensors file must end at its last tensor's data and stay under a size cap. */
+describe.each([
+  ['zip', zipOf],
+  ['tar.gz', tarGzOf],
+] as const)('the layout of adapter_model.safetensors in a %s', (_format, build) => {
+  const withWeights = (weights: Buffer) => build({ ...entriesOf(files), 'adapter_model.safetensors': weights });
+  const refusal = (text: string) => ({ status: 400, param: 'input_file_id', message: expect.stringContaining(text) });
+
+  it('refuses data past the last tensor (valid tensors + 1 MiB of zeros)', async () => {
+    const padded = Buffer.concat([files.weights, Buffer.alloc(1024 * 1024)]);
+    await expect(readAdapterArchive(bufferSource(await withWeights(padded)))).rejects.toMatchObject(
+      refusal('the file must end at its last tensor'),
+    );
+  });
+
+  it('refuses a file cut before its last tensor ends', async () => {
+    const cut = files.weights.subarray(0, files.weights.length - 2);
+    await expect(readAdapterArchive(bufferSource(await withWeights(cut)))).rejects.toMatchObject(
+      refusal('the file must end at its last tensor'),
+    );
+  });
+
+  it('refuses offsets that do not hold the shape, or leave a hole', async () => {
+    const length = Number(files.weights.readBigUInt64LE(0));
+    const header = JSON.parse(files.weights.subarray(8, 8 + length).toString()) as Record<
+      string,
+      { data_offsets?: number[] }
+    >;
+    const rewrite = (patch: (h: typeof header) => void) => {
+      const copy = structuredClone(header);
+      patch(copy);
+      const json = Buffer.from(JSON.stringify(copy));
+      const prefix = Buffer.alloc(8);
+      prefix.writeBigUInt64LE(BigInt(json.length));
+      return Buffer.concat([prefix, json, files.weights.subarray(8 + length)]);
+    };
+    const [first] = Object.keys(header).filter((k) => k !== '__metadata__');
+    const short = rewrite((h) => {
+      const t = h[first as string] as { data_offsets: number[] };
+      t.data_offsets = [t.data_offsets[0] as number, (t.data_offsets[1] as number) - 2];
+    });
+    await expect(readAdapterArchive(bufferSource(await withWeights(short)))).rejects.toMatchObject(
+      refusal('its shape and dtype take'),
+    );
+    // Two tensors naming the same bytes: an overlap, and so the buffer's end is never reached.
+    const [, second] = Object.keys(header).filter((k) => k !== '__metadata__');
+    const overlap = rewrite((h) => {
+      (h[second as string] as { data_offsets: number[] }).data_offsets = [
+        ...(h[first as string] as { data_offsets: number[] }).data_offsets,
+      ];
+    });
+    await expect(readAdapterArchive(bufferSource(await withWeights(overlap)))).rejects.toMatchObject(
+      refusal('a hole or an overlap'),
+    );
+  });
+
+  it('keeps a tensor named __proto__ as a tensor (checked and refused), not as the prototype', async () => {
+    const named = safetensors(Object.fromEntries([['__proto__', ['BF16', [2, 2]]]]));
+    const archive = await readAdapterArchive(bufferSource(await withWeights(named)));
+    expect(Object.keys(archive.tensors)).toEqual(['__proto__']);
+  });
+});
+
+describe('the size cap of adapter_model.safetensors', () => {
+  it('is above the largest adapter any model of the config takes (largest rank, all modules, F32)', () => {
+    const config = loadConfig({ env: 'dev' });
+    const rank = Math.max(...config.fineTuning.lora.ranks);
+    for (const [id, model] of Object.entries(config.models)) {
+      if (!model.architecture) continue;
+      const dims = moduleDimensions(model.architecture);
+      const perLayer = config.fineTuning.lora.targetModules.reduce((sum, m) => {
+        const [inFeatures, outFeatures] = dims[m] ?? [0, 0];
+        return sum + rank * (inFeatures + outFeatures) * 4;
+      }, 0);
+      expect({ id, fits: perLayer * model.architecture.layers < MAX_WEIGHTS_BYTES }).toEqual({ id, fits: true });
+    }
+  });
+
+  it('holds an uploaded adapter to the cap its caller gives (twice the files limit for uploads)', async () => {
+    for (const build of [zipOf, tarGzOf]) {
+      const archive = await build(entriesOf(files));
+      await expect(readAdapterArchive(bufferSource(archive), { maxWeightsBytes: 1_000 })).rejects.toMatchObject({
+        status: 400,
+        message: expect.stringContaining('an adapter here is at most 1000 bytes'),
+      });
+      await expect(
+        readAdapterArchive(bufferSource(archive), { maxWeightsBytes: files.weights.length }),
+      ).resolves.toBeDefined();
+    }
+  });
+
+  it('refuses a zip entry declaring more before reading its header', async () => {
+    const zip = await zipOf(entriesOf(files));
+    // The central directory's uncompressed size (offset 24 of each 46-byte record) of the weights entry.
+    const name = Buffer.from('adapter_model.safetensors');
+    let at = zip.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+    while (at >= 0 && !zip.subarray(at + 46, at + 46 + name.length).equals(name)) {
+      at = zip.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]), at + 4);
+    }
+    zip.writeUInt32LE(0xffff_fff0, at + 24);
+    await expect(readAdapterArchive(bufferSource(zip))).rejects.toMatchObject({
+      status: 400,
+      message: expect.stringContaining('an adapter here is at most'),
     });
   });
 });

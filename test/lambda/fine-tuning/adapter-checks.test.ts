@@ -1,8 +1,7 @@
 import type { AdapterArchive } from '../../../lambda/fine-tuning/adapter-archive';
-import { parseSafetensorsHeader } from '../../../lambda/fine-tuning/adapter-archive';
 import { checkAdapter, moduleDimensions } from '../../../lambda/fine-tuning/adapter-checks';
 import { loadConfig } from '../../../lib/config/load';
-import { type AdapterOptions, adapterFiles, safetensors } from '../../support/adapters';
+import { type AdapterOptions, adapterFiles, safetensors, tensorsOf } from '../../support/adapters';
 
 const config = loadConfig({ env: 'dev' });
 const LLAMA_8B = 'llama-3.1-8b-instant';
@@ -19,7 +18,7 @@ function archive(options: Partial<AdapterOptions> = {}, configPatch: Record<stri
   return {
     format: 'zip',
     config: { ...files.config, ...configPatch },
-    tensors: parseSafetensorsHeader(files.weights.subarray(8, 8 + Number(files.weights.readBigUInt64LE(0)))),
+    tensors: tensorsOf(files.weights),
   };
 }
 
@@ -47,7 +46,7 @@ describe('checking an adapter against its base model', () => {
       modules: ['q_proj', 'o_proj'],
       baseModel: 'Qwen/Qwen3-32B',
     });
-    const header = parseSafetensorsHeader(qwen.weights.subarray(8, 8 + Number(qwen.weights.readBigUInt64LE(0))));
+    const header = tensorsOf(qwen.weights);
     expect(checkAdapter({ format: 'tar.gz', config: qwen.config, tensors: header }, QWEN, config).rank).toBe(16);
     // The same adapter does not fit Llama 3.1 8B: both the name and the shapes say so.
     expect(() => checkAdapter({ format: 'tar.gz', config: qwen.config, tensors: header }, LLAMA_8B, config)).toThrow(
@@ -114,7 +113,7 @@ describe('checking an adapter against its base model', () => {
 
   it('refuses an empty safetensors file and a base model without adapters', () => {
     const header = safetensors({});
-    const empty: AdapterArchive = { ...archive(), tensors: parseSafetensorsHeader(header.subarray(8)) };
+    const empty: AdapterArchive = { ...archive(), tensors: tensorsOf(header) };
     expect(() => checkAdapter(empty, LLAMA_8B, config)).toThrow('adapter_model.safetensors holds no tensors');
     expect(() => checkAdapter(archive(), 'gpt-4o', config)).toThrow('base model gpt-4o does not exist');
   });

@@ -47,6 +47,36 @@ describe('prompt tokens with the real tokenizers', () => {
     );
   });
 
+  // Issue 20 row 9: a 4.8 KB `name` was counted as 0 tokens; so were refusals and tool-call ids.
+  it.each(['llama-3.1-8b-instant', 'qwen3-32b'])(
+    'counts text in every message field a template can render (%s): name, refusal, tool-call ids',
+    async (model) => {
+      const long = 'Alexandra '.repeat(480); // 4.8 KB
+      const words = await counter.count(model, [{ role: 'user', content: long }]);
+      const base = await counter.count(model, hello);
+      const named = await counter.count(model, [{ role: 'user', content: 'hello', name: long }]);
+      expect(named - base).toBeGreaterThanOrEqual(words - base - 2);
+
+      const answer = (extra: object) => [...hello, { role: 'assistant' as const, content: 'no', ...extra }, ...hello];
+      const plain = await counter.count(model, answer({}));
+      expect((await counter.count(model, answer({ refusal: long }))) - plain).toBeGreaterThanOrEqual(words - base - 2);
+      const call = (id: string) => ({ id, type: 'function' as const, function: { name: 'f', arguments: '{}' } });
+      const calls = [
+        ...hello,
+        { role: 'assistant' as const, content: null, tool_calls: [call(long)] },
+        { role: 'tool' as const, content: 'ok', tool_call_id: long },
+      ];
+      const shortCalls = [
+        ...hello,
+        { role: 'assistant' as const, content: null, tool_calls: [call('c1')] },
+        { role: 'tool' as const, content: 'ok', tool_call_id: 'c1' },
+      ];
+      expect((await counter.count(model, calls)) - (await counter.count(model, shortCalls))).toBeGreaterThanOrEqual(
+        2 * (words - base) - 10,
+      );
+    },
+  );
+
   it('counts many tokens for text a characters/4 estimate gets wrong', async () => {
     const cjk = await counter.count('llama-3.1-8b-instant', [{ role: 'user', content: '龘'.repeat(2_000) }]);
     const emoji = await counter.count('qwen3-32b', [{ role: 'user', content: '😀'.repeat(1_000) }]);

@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { loadConfig } from '../../lib/config/load';
+import { TierlineFunction } from '../../lib/constructs/tierline-function';
+
+const ROOT = path.join(__dirname, '..', '..');
+const cdkJsonContext: Record<string, unknown> = require(path.join(ROOT, 'cdk.json')).context;
+const pinned: Record<string, string> = require(path.join(ROOT, 'package.json')).dependencies;
+
+/** Bundles one real handler through TierlineFunction (esbuild, as `cdk synth` does) and returns its code. */
+function bundle(handlerFile: string): string {
+  const app = new App({ context: cdkJsonContext });
+  const stack = new Stack(app, 'Bundling');
+  const fn = new TierlineFunction(stack, 'Fn', {
+    handlerFile,
+    description: 'bundling test',
+    config: loadConfig({ env: 'dev' }),
+    logRetention: RetentionDays.ONE_DAY,
+    removalPolicy: RemovalPolicy.DESTROY,
+  });
+  const assembly = app.synth();
+  const code = (fn.function.node.defaultChild as CfnFunction).code as CfnFunction.CodeProperty;
+  const hash = String(Stack.of(fn).resolve(code.s3Key)).replace(/\.zip$/, '');
+  return readFileSync(path.join(assembly.directory, `asset.${hash}`, 'index.js'), 'utf8');
+}
+
+describe('function bundles', () => {
+  // The events handler: small, and it talks to DynamoDB through the SDK's client and document client.
+  const code = bundle('fine-tuning-events.ts');
+
+  it('carry the AWS SDK instead of taking the runtime copy', () => {
+    const required = new Set([...code.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1] ?? ''));
+    const outside = [...required].filter((name) => !name.startsWith('node:'));
+    // The one left: the CRT signer of SigV4a (multi-Region access points), which the SDK loads only for those,
+    // inside a try; it is not installed and never needed here.
+    expect(outside).toEqual(['@aws-sdk/signature-v4-crt']);
+  });
+
+  it('carry the SDK version the code is tested against (package.json pins it)', () => {
+    const version = pinned['@aws-sdk/client-dynamodb'] ?? '';
+    expect(version).toMatch(/^\d+\.\d+\.\d+$/); // exact, not a range
+    const installed = require(path.join(ROOT, 'node_modules', '@aws-sdk', 'client-dynamodb', 'package.json')).version;
+    expect(installed).toBe(version);
+    // The client names its version in its user agent: the bundled client is that version.
+    expect(code).toContain(`"${version}"`);
+  });
+
+  it('stay small: minified and tree-shaken (the events handler well under 1 MB)', () => {
+    expect(Buffer.byteLength(code)).toBeLessThan(1024 * 1024);
+  });
+});

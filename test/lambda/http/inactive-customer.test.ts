@@ -1,0 +1,108 @@
+import { BatchService } from '../../../lambda/batches/batch-service';
+import { BatchesRepository } from '../../../lambda/batches/batches-repository';
+import type { Principal } from '../../../lambda/customers/authenticate';
+import { type CustomersRepository, createDocumentClient } from '../../../lambda/customers/customers-repository';
+import { createFiles } from '../../../lambda/files/create-files';
+import { createApiApp } from '../../../lambda/http/app';
+import { TestModelBackend } from '../../../lambda/inference/backends/test-model-backend';
+import { loadConfig } from '../../../lib/config/load';
+import { newCustomersTable } from '../../support/dynalite';
+import { type FileStores, startFileStores } from '../../support/file-stores';
+import { meteringOn } from '../../support/metering';
+
+/**
+ * Issue 20 row 1: API Gateway keeps the authorizer's answer for its cache TTL, so a deleted customer's key
+ * still reaches the API. Routes that create data read the customer and refuse one that is not active; the
+ * principal here stands for that cached answer.
+ */
+const config = loadConfig({ env: 'dev' });
+const principal: Principal = { customerId: 'cus_gone', tier: 'developer', usageIdentifierKey: 'k' };
+const line = (id: string) =>
+  JSON.stringify({
+    custom_id: id,
+    method: 'POST',
+    url: '/v1/chat/completions',
+    body: { model: 'llama-3.1-8b-instant', messages: [{ role: 'user', content: 'hi' }] },
+  });
+
+describe('a customer that is no longer active, behind a cached authorizer answer', () => {
+  let stores: FileStores;
+  let repository: CustomersRepository;
+  let app: ReturnType<typeof createApiApp>;
+  let files: ReturnType<typeof createFiles>;
+
+  beforeAll(async () => {
+    stores = await startFileStores();
+    ({ repository } = await newCustomersTable(stores.dynamo));
+    const doc = createDocumentClient(stores.dynamo.client);
+    files = createFiles({ doc, tableName: 'files', s3: stores.s3, bucket: 'files', config: config.files });
+    const batches = new BatchService({
+      config,
+      batches: new BatchesRepository(doc, 'files'),
+      files: files.files,
+      queue: { send: async () => undefined },
+    });
+    app = createApiApp({
+      config,
+      principalOf: async () => principal,
+      customers: repository,
+      backend: new TestModelBackend(),
+      ...(await meteringOn(stores.dynamo, config)),
+      files,
+      batches,
+    });
+  });
+  afterAll(() => stores.stop());
+
+  const setStatus = (status: 'active' | 'deleting' | 'deleted' | 'revoked') =>
+    repository.putCustomer({
+      customerId: principal.customerId,
+      name: 'Gone',
+      email: 'gone@example.test',
+      tier: 'developer',
+      status,
+      createdAt: new Date().toISOString(),
+    } as Parameters<CustomersRepository['putCustomer']>[0]);
+  const upload = (content: string) => {
+    const form = new FormData();
+    form.set('purpose', 'batch');
+    form.set('file', new Blob([content]), 'in.jsonl');
+    return app.request('/v1/files', { method: 'POST', body: form });
+  };
+  const json = (path: string, body: unknown) =>
+    app.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  it.each(['deleting', 'deleted', 'revoked'] as const)(
+    'refuses files, uploads and batches of a %s customer with 401 and leaves nothing',
+    async (status) => {
+      await setStatus('active');
+      const input = await upload(`${line('a')}\n`);
+      expect(input.status).toBe(200);
+      const fileId = ((await input.json()) as { id: string }).id;
+      await setStatus(status);
+
+      const refused = [
+        await upload(`${line('b')}\n`),
+        await json('/v1/uploads', { filename: 'x.jsonl', purpose: 'batch', bytes: 10, mime_type: 'text/jsonl' }),
+        await json('/openai/v1/batches', {
+          input_file_id: fileId,
+          endpoint: '/v1/chat/completions',
+          completion_window: '24h',
+        }),
+      ];
+      for (const response of refused) {
+        expect(response.status).toBe(401);
+        expect(await response.json()).toMatchObject({ error: { code: 'invalid_api_key' } });
+      }
+      // Only the file made while active is there.
+      const listed = await files.files.list(principal.customerId, { limit: 100, order: 'desc' });
+      expect(listed.files.map((f) => f.fileId)).toEqual([fileId]);
+      await files.files.delete(principal.customerId, fileId);
+    },
+  );
+
+  it('still serves reads to it (they create nothing)', async () => {
+    await setStatus('deleted');
+    expect((await app.request('/v1/files')).status).toBe(200);
+  });
+});
