@@ -17,14 +17,14 @@ import { adapterFiles, entriesOf, tarGzOf, zipOf } from '../test/support/adapter
 
 async function main() {
   const config = loadConfig({ env: 'dev' });
-  const architecture = config.models['llama-3.1-8b-instant']?.architecture;
+  const architecture = config.models['qwen3-8b']?.architecture;
   if (!architecture) throw new Error('no architecture');
   const files = adapterFiles({
     architecture,
     rank: 16,
     modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
     layers: architecture.layers,
-    baseModel: 'llama-3.1-8b-instant',
+    baseModel: 'qwen3-8b',
   });
   // Random tensor bytes after the header: real weights do not compress either.
   const headerEnd = 8 + Number(files.weights.readBigUInt64LE(0));
@@ -37,7 +37,7 @@ async function main() {
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       const archive = await readAdapterArchive(bufferSource(bytes));
-      checkAdapter(archive, 'llama-3.1-8b-instant', config);
+      checkAdapter(archive, 'qwen3-8b', config);
       const t1 = performance.now();
       let out = 0;
       for await (const chunk of repackageAdapter(bufferSource(bytes), archive.format)) out += (chunk as Buffer).length;

@@ -13,7 +13,7 @@ import { startLocalMode } from '../local/local-mode';
  */
 const LINES = Number(process.env.BENCH_BATCH_LINES ?? 2_000);
 const ONLINE_REQUESTS = 60;
-const MODEL = 'llama-3.1-8b-instant';
+const MODEL = 'qwen3-8b';
 
 const percentile = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);

@@ -96,7 +96,7 @@ async function streamOnce(baseUrl: string, apiKey: string | undefined, prompt: s
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
     body: JSON.stringify({
-      model: 'llama-3.1-8b-instant',
+      model: 'qwen3-8b',
       stream: true,
       stream_options: { include_usage: true },
       messages: [{ role: 'user', content: prompt }],

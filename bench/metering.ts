@@ -16,7 +16,7 @@ import { TestModelBackend } from '../lambda/inference/backends/test-model-backen
 import { loadConfig } from '../lib/config/load';
 import { startLocalMode } from '../local/local-mode';
 
-const MODEL = 'llama-3.1-8b-instant';
+const MODEL = 'qwen3-8b';
 const Q = 20;
 const TOKENS_PER_REQUEST = 50; // max_completion_tokens 40 + about 10 tokens of prompt
 const config = loadConfig({

@@ -23,7 +23,7 @@ const MAX_REQUEST_S = Number(process.env.MAX_REQUEST_S ?? 10);
 const INTERVAL_S = Number(process.env.INTERVAL_S ?? 10);
 const MARGIN_S = Number(process.env.MARGIN_S ?? RECONCILE_MARGIN_MS / 1000);
 const STREAMS = Number(process.env.STREAMS ?? 5);
-export const MODEL = 'llama-3.1-8b-instant';
+export const MODEL = 'qwen3-8b';
 
 export interface Served {
   url: string;

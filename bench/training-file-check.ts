@@ -44,7 +44,7 @@ async function main() {
     param: 'training_file',
     bytes: content.length,
     content: chunks(),
-    model: 'llama-3.1-8b-instant',
+    model: 'qwen3-8b',
     config: config.fineTuning,
     countTokens: (model, messages) => counter.count(model, messages),
   });

@@ -15,7 +15,7 @@ import { TestModelBackend } from '../lambda/inference/backends/test-model-backen
 import { loadConfig } from '../lib/config/load';
 import { startLocalMode } from '../local/local-mode';
 
-const MODEL = 'llama-3.1-8b-instant';
+const MODEL = 'qwen3-8b';
 const N = Number(process.env.N ?? 20_000);
 const C = Number(process.env.C ?? 8);
 const BLOCK = 1_000;

@@ -40,9 +40,9 @@ ${keys}
 Try it:
   curl -N ${local.openAIBaseUrl}/chat/completions \\
     -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" \\
-    -d '{"model":"llama-3.1-8b-instant","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'
+    -d '{"model":"qwen3-8b","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'
 
-  node -e 'const OpenAI=require("openai").default;const c=new OpenAI({apiKey:"${key}",baseURL:"${local.openAIBaseUrl}"});c.chat.completions.create({model:"llama-3.1-8b-instant",messages:[{role:"user",content:"Hello!"}]}).then(r=>console.log(r.choices[0].message.content))'
+  node -e 'const OpenAI=require("openai").default;const c=new OpenAI({apiKey:"${key}",baseURL:"${local.openAIBaseUrl}"});c.chat.completions.create({model:"qwen3-8b",messages:[{role:"user",content:"Hello!"}]}).then(r=>console.log(r.choices[0].message.content))'
 
   npx tierline --local customers list
 

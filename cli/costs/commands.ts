@@ -19,6 +19,14 @@ function utilization(value: string): number {
   return parsed / 100;
 }
 
+function marginPercent(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed < 0 || parsed >= 100) {
+    throw new InvalidArgumentError('must be a percentage of at least 0 and below 100');
+  }
+  return parsed;
+}
+
 /** `tierline costs`: what each tier costs the operator, from the config and lib/costs/inputs.ts. Offline. */
 export function addCostsCommand(program: Command, deps: CostsCommandDependencies): void {
   program
@@ -32,7 +40,12 @@ export function addCostsCommand(program: Command, deps: CostsCommandDependencies
       'share of GPU time busy at the target concurrency (default: inputs file)',
       utilization,
     )
-    .action((options: { utilization?: number }, command: Command) => {
+    .option(
+      '--margin <percent>',
+      'print the prices per paying tier that reach this margin on the typical request, and the config patch',
+      marginPercent,
+    )
+    .action((options: { utilization?: number; margin?: number }, command: Command) => {
       const globals = command.optsWithGlobals<{ env: string; json?: boolean }>();
       let config: ReturnType<typeof loadConfig>;
       try {
@@ -47,7 +60,7 @@ export function addCostsCommand(program: Command, deps: CostsCommandDependencies
       });
       // Loaded on use: it pulls in aws-cdk-lib, which the other commands do not need.
       const count = deps.countFixedResources ?? require('../../lib/costs/resources').countFixedResources;
-      const report = buildCostReport(config, inputs, count(config));
+      const report = buildCostReport(config, inputs, count(config), { marginPercent: options.margin });
       deps.out(globals.json ? JSON.stringify(report, null, 2) : formatCostReport(report));
     });
 }

@@ -4,7 +4,7 @@ import { customerView, describeCustomer } from '../customers/commands';
 import type { CustomPlanInput } from '../operator';
 import { customPlanWarnings } from './plan-warnings';
 
-/** `--model llama-3.3-70b-versatile:rpm=100,rpd=10000,tpm=50000,tpd=5000000`, repeatable. */
+/** `--model qwen3-14b:rpm=100,rpd=10000,tpm=50000,tpd=5000000`, repeatable. */
 function modelLimits(value: string, previous: CustomPlanInput['models'] = {}): CustomPlanInput['models'] {
   const match = /^([a-z0-9.-]+):(.+)$/.exec(value);
   if (!match) throw new InvalidArgumentError('expected MODEL:rpm=N,rpd=N,tpm=N,tpd=N');

@@ -50,6 +50,8 @@ export function modelsOfTier(config: TierlineConfig, tier: TierName, ownedBy?: (
       active: true,
       context_window: model.contextWindow,
       max_completion_tokens: model.maxOutputTokens,
+      // When the model stops being served (an ISO date, as its deprecation notice gives it), if it has one.
+      ...(model.shutdownDate ? { shutdown_date: model.shutdownDate } : {}),
     };
   });
 }

@@ -7,16 +7,26 @@ import type { TierlineConfigInput } from './schema';
  */
 
 /**
- * Large Model Inference container (vLLM engine, OpenAI messages format).
- * Context windows are 32K, not the models' 128K: the KV cache of a full 128K sequence does not fit next to
- * the weights on these instances (24 GB A10G for 8B, 4x48 GB L40S for 70B). Bigger instances allow more.
- * The meta-llama repositories are gated: copy the weights to S3 (which also turns on network isolation) or
- * give the container an HF_TOKEN.
+ * Large Model Inference container (vLLM engine, OpenAI messages format): LMI v18 (djl-serving 0.36.0, vLLM
+ * 0.12.0, released 2025-12-15), whose async vLLM handler serves LoRA adapters (from LMI v17, djl-serving 0.35.0:
+ * "LoRA supported in Async mode"; LMI v15's async mode cannot host adapters). Tag from djl-serving
+ * `serving/docs/lmi/release_notes.md` ("LMI V18"); the same tag is published in every region the
+ * deep-learning-containers `available_images.md` lists for account 763104351884.
+ * Context windows are 32K: the GPU-memory check at synth (`verifyGpuMemory`) says what fits.
  */
-const LMI_IMAGE = '763104351884.dkr.ecr.${AWS::Region}.amazonaws.com/djl-inference:0.33.0-lmi15.0.0-cu128';
+const LMI_IMAGE = '763104351884.dkr.ecr.${AWS::Region}.amazonaws.com/djl-inference:0.36.0-lmi18.0.0-cu128';
 
-const LLAMA_8B = 'llama-3.1-8b-instant';
-const LLAMA_70B = 'llama-3.3-70b-versatile';
+/**
+ * Ungated, openly licensed defaults (Apache-2.0), so a new operator's stack starts without a Hugging Face token.
+ * Groq's deprecations page (console.groq.com/docs/deprecations; read 2026-12-07 through reports quoting it)
+ * shut down its Llama 3.1 8B Instant and Llama 3.3 70B Versatile models on 2026-08-16, replaced by gpt-oss-20b
+ * and gpt-oss-120b. gpt-oss needs the o200k_harmony tokenizer in the chat function (gpt-tokenizer 4.0.0: 2.8 MB
+ * minified, about 0.35 s to load here), its harmony chat template for counting prompts, and an MXFP4 MoE budget
+ * in the GPU check: not done yet, so the catalog keeps to Qwen3 (Qwen3ForCausalLM, the architecture the training
+ * script fine-tunes). Meta's Llama weights are gated: add them with `s3://` weights or `hfTokenSecretArn`.
+ */
+const QWEN_8B = 'qwen3-8b';
+const QWEN_14B = 'qwen3-14b';
 const QWEN_32B = 'qwen3-32b';
 
 export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
@@ -25,23 +35,28 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
     upgrade: { text: 'To move to another plan, contact your Tierline operator: they change tiers without a new key.' },
   },
   models: {
-    [LLAMA_8B]: {
-      displayName: 'Llama 3.1 8B Instant',
-      ownedBy: 'Meta',
+    [QWEN_8B]: {
+      displayName: 'Qwen3 8B',
+      ownedBy: 'Alibaba Cloud',
       contextWindow: 32_768,
       maxOutputTokens: 8_192,
       containerImage: LMI_IMAGE,
-      weights: 'meta-llama/Llama-3.1-8B-Instruct',
-      tokenizer: 'llama-3',
-      instanceType: 'ml.g5.2xlarge',
+      weights: 'Qwen/Qwen3-8B',
+      tokenizer: 'qwen3',
+      // One 48 GB L40S: 15.3 GiB of bf16 weights leave room for the KV cache of 32 sequences and four rank-64
+      // adapter slots (a 24 GB A10G does not: `verifyGpuMemory`).
+      instanceType: 'ml.g6e.xlarge',
       instanceCount: { min: 1, max: 2 },
       acceleratorsPerCopy: 1,
       memoryMiBPerCopy: 16_384,
       maxCopies: 2,
+      parameters: 8_190_735_360,
+      serving: { sequencesPerCopy: 32, gpuMemoryUtilization: 0.9, kvTokensPerSequence: 2_048 },
+      // Qwen/Qwen3-8B config.json.
       architecture: {
         hiddenSize: 4096,
-        intermediateSize: 14_336,
-        layers: 32,
+        intermediateSize: 12_288,
+        layers: 36,
         attentionHeads: 32,
         keyValueHeads: 8,
         headDim: 128,
@@ -49,28 +64,32 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       // 16 GB of bf16 weights, activations and LoRA's optimizer state on one 48 GB L40S.
       trainingInstanceType: 'ml.g6e.2xlarge',
     },
-    [LLAMA_70B]: {
-      displayName: 'Llama 3.3 70B Versatile',
-      ownedBy: 'Meta',
+    [QWEN_14B]: {
+      displayName: 'Qwen3 14B',
+      ownedBy: 'Alibaba Cloud',
       contextWindow: 32_768,
       maxOutputTokens: 8_192,
       containerImage: LMI_IMAGE,
-      weights: 'meta-llama/Llama-3.3-70B-Instruct',
-      tokenizer: 'llama-3',
-      instanceType: 'ml.g6e.12xlarge',
+      weights: 'Qwen/Qwen3-14B',
+      tokenizer: 'qwen3',
+      instanceType: 'ml.g6e.xlarge',
       instanceCount: { min: 1, max: 2 },
-      acceleratorsPerCopy: 4,
-      memoryMiBPerCopy: 163_840,
+      acceleratorsPerCopy: 1,
+      memoryMiBPerCopy: 24_576,
       maxCopies: 2,
-      // Adapters are uploaded (Groq's way): its 140 GB of bf16 weights do not fit on the one GPU the script uses.
+      parameters: 14_768_307_200,
+      serving: { sequencesPerCopy: 16, gpuMemoryUtilization: 0.9, kvTokensPerSequence: 2_048 },
+      // Qwen/Qwen3-14B config.json.
       architecture: {
-        hiddenSize: 8192,
-        intermediateSize: 28_672,
-        layers: 80,
-        attentionHeads: 64,
+        hiddenSize: 5120,
+        intermediateSize: 17_408,
+        layers: 40,
+        attentionHeads: 40,
         keyValueHeads: 8,
         headDim: 128,
       },
+      // 30 GB of bf16 weights and LoRA's training state on one 48 GB L40S.
+      trainingInstanceType: 'ml.g6e.2xlarge',
     },
     [QWEN_32B]: {
       displayName: 'Qwen3 32B',
@@ -85,6 +104,9 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       acceleratorsPerCopy: 2,
       memoryMiBPerCopy: 98_304,
       maxCopies: 4,
+      parameters: 32_762_123_264,
+      // Two L40S: 61 GiB of weights and 4 GiB of adapter slots leave about 48K tokens of KV cache.
+      serving: { sequencesPerCopy: 16, gpuMemoryUtilization: 0.9, kvTokensPerSequence: 2_048 },
       // Qwen3's attention is wider than its hidden size: 64 heads x 128 = 8192 against 5120.
       architecture: {
         hiddenSize: 5120,
@@ -101,8 +123,8 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       displayName: 'Free',
       description: 'Start building at no cost. Exact per-model limits, no card required.',
       models: {
-        [LLAMA_8B]: { rpm: 30, rpd: 14_400, tpm: 6_000, tpd: 500_000, inputUsdPerMillion: 0, outputUsdPerMillion: 0 },
-        [LLAMA_70B]: { rpm: 30, rpd: 1_000, tpm: 12_000, tpd: 100_000, inputUsdPerMillion: 0, outputUsdPerMillion: 0 },
+        [QWEN_8B]: { rpm: 30, rpd: 14_400, tpm: 6_000, tpd: 500_000, inputUsdPerMillion: 0, outputUsdPerMillion: 0 },
+        [QWEN_14B]: { rpm: 30, rpd: 1_000, tpm: 12_000, tpd: 100_000, inputUsdPerMillion: 0, outputUsdPerMillion: 0 },
       },
       batch: { allowed: false, discountPercent: 0 },
       spendLimit: { allowed: false, alertThresholdsPercent: [] },
@@ -116,7 +138,7 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       displayName: 'Developer',
       description: 'Pay per token with higher limits, batch processing at a discount, and a monthly spend limit.',
       models: {
-        [LLAMA_8B]: {
+        [QWEN_8B]: {
           rpm: 1_000,
           rpd: 500_000,
           tpm: 250_000,
@@ -124,7 +146,7 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
           inputUsdPerMillion: 0.05,
           outputUsdPerMillion: 0.08,
         },
-        [LLAMA_70B]: {
+        [QWEN_14B]: {
           rpm: 1_000,
           rpd: 500_000,
           tpm: 300_000,
@@ -144,7 +166,7 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       displayName: 'Enterprise',
       description: 'Contract pricing, custom limits per customer, LoRA fine-tuning and dedicated models.',
       models: {
-        [LLAMA_8B]: {
+        [QWEN_8B]: {
           rpm: 10_000,
           rpd: 10_000_000,
           tpm: 2_000_000,
@@ -152,7 +174,7 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
           inputUsdPerMillion: 0.05,
           outputUsdPerMillion: 0.08,
         },
-        [LLAMA_70B]: {
+        [QWEN_14B]: {
           rpm: 10_000,
           rpd: 10_000_000,
           tpm: 2_000_000,

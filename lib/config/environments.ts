@@ -24,13 +24,13 @@ export const environments: Record<string, EnvironmentDefinition> = {
       stageThrottle: { rateLimit: 100, burstLimit: 200 },
       // Small, so dev leaves almost all of a shared account's concurrency to others (see prod for the reasoning).
       reservedConcurrency: { authorizer: 5, api: 10, chat: 20 },
-      inference: { scaleToZero: true, targetConcurrentRequestsPerCopy: 4 },
+      inference: { scaleToZero: true, targetUtilizationPercent: 75 },
     },
     overrides: {
       // Development endpoints run one small GPU instance per model at most.
       models: {
-        'llama-3.1-8b-instant': { instanceCount: { min: 1, max: 1 } },
-        'llama-3.3-70b-versatile': { instanceCount: { min: 1, max: 1 } },
+        'qwen3-8b': { instanceCount: { min: 1, max: 1 } },
+        'qwen3-14b': { instanceCount: { min: 1, max: 1 } },
         'qwen3-32b': { instanceCount: { min: 1, max: 1 } },
       },
     },
@@ -48,10 +48,10 @@ export const environments: Record<string, EnvironmentDefinition> = {
       //   checks/s, the stage's rate limit, and API Gateway caches each key's decision for 60 s;
       // - api 200: buffered routes are one to a few DynamoDB/S3 calls (~50-200 ms): ~1,000-4,000 requests/s;
       // - chat 400: each stream holds an execution for its whole length (seconds to minutes); 400 is above what
-      //   the GPU endpoints serve at once (max copies x targetConcurrentRequestsPerCopy), so the cap bites only
+      //   the GPU endpoints serve at once (max copies x serving.sequencesPerCopy), so the cap bites only
       //   when streams would queue at SageMaker anyway. The throttle alarm says when to raise it.
       reservedConcurrency: { authorizer: 100, api: 200, chat: 400 },
-      inference: { scaleToZero: false, targetConcurrentRequestsPerCopy: 8 },
+      inference: { scaleToZero: false, targetUtilizationPercent: 75 },
     },
   },
 };

@@ -295,6 +295,45 @@ export const modelSchema = z
      * A model without them takes no adapters.
      */
     architecture: architectureSchema.optional(),
+    /** Weights of the model (its parameter count, from the model card): the GPU-memory check at synth needs it. */
+    parameters: positiveInt.optional(),
+    /**
+     * The weights are gated on Hugging Face (a licence to accept, a token to download). Defaults to whether the
+     * repository's organisation is in `GATED_WEIGHT_PREFIXES`. A gated model needs `s3://` weights or
+     * `hfTokenSecretArn`: without either its container never starts and the stack rolls back after an hour.
+     */
+    gated: z.boolean().optional(),
+    /**
+     * A Secrets Manager secret (its ARN) holding a Hugging Face token, given to the container as `HF_TOKEN`.
+     * SageMaker's container environment takes plain strings only, so CloudFormation resolves the secret at
+     * deploy time (a `{{resolve:secretsmanager:...}}` dynamic reference): the template never holds the token,
+     * but `DescribeModel` shows it to whoever may call it. Prefer `s3://` weights for production.
+     */
+    hfTokenSecretArn: z
+      .string()
+      .regex(
+        /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/,
+        'must be a Secrets Manager secret ARN',
+      )
+      .optional(),
+    /** When the model stops being served (ISO date), published as `shutdown_date` in `/v1/models`. */
+    shutdownDate: z.iso.date().optional(),
+    /**
+     * How densely one copy serves: the ONE number the container (vLLM `max_num_seqs`, LMI
+     * `OPTION_MAX_ROLLING_BATCH_SIZE`), the autoscaling target (`targetConcurrencyPerCopy`) and the cost model
+     * (`npx tierline costs`) read.
+     */
+    serving: z
+      .object({
+        /** Sequences one copy decodes at once (vLLM `max_num_seqs`). */
+        sequencesPerCopy: positiveInt,
+        /** Share of each GPU's memory vLLM may take (`gpu_memory_utilization`, vLLM's default 0.9). */
+        gpuMemoryUtilization: z.number().gt(0).max(0.95),
+        /** KV-cache tokens each of those sequences holds on average (prompt + answer); the synth check uses it. */
+        kvTokensPerSequence: positiveInt,
+      })
+      .strict()
+      .default({ sequencesPerCopy: 32, gpuMemoryUtilization: 0.9, kvTokensPerSequence: 2_048 }),
     /**
      * GPU instance type of the SageMaker training job that fine-tunes this model (the script trains on one
      * GPU: the bf16 weights must fit in its memory). Absent: no training jobs, uploaded adapters only.
@@ -311,6 +350,30 @@ export const modelSchema = z
     path: ['instanceCount', 'min'],
   });
 export type ModelConfig = z.infer<typeof modelSchema>;
+
+/**
+ * Hugging Face organisations whose repositories are gated (a licence to accept before download): Meta's Llama,
+ * Google's Gemma. A model elsewhere that is gated says so with `gated: true`.
+ */
+export const GATED_WEIGHT_PREFIXES = ['meta-llama/', 'google/gemma'] as const;
+
+export function isGated(model: Pick<ModelConfig, 'weights' | 'gated'>): boolean {
+  return model.gated ?? GATED_WEIGHT_PREFIXES.some((prefix) => model.weights.startsWith(prefix));
+}
+
+/**
+ * Concurrent requests per copy that autoscaling aims for, and at which the cost model prices a copy: the
+ * environment's share of the model's sequences per copy.
+ */
+export function targetConcurrencyPerCopy(
+  model: Pick<ModelConfig, 'serving'>,
+  environment: Pick<EnvironmentConfig, 'inference'>,
+): number {
+  return Math.max(
+    1,
+    Math.floor((model.serving.sequencesPerCopy * environment.inference.targetUtilizationPercent) / 100),
+  );
+}
 
 export const environmentSchema = z
   .object({
@@ -392,8 +455,11 @@ export const environmentSchema = z
          * cost while idle, but the first request after that waits minutes and is answered 503 + retry-after.
          */
         scaleToZero: z.boolean(),
-        /** Concurrent requests per model copy that autoscaling aims for. */
-        targetConcurrentRequestsPerCopy: positiveInt,
+        /**
+         * Share of a model's `serving.sequencesPerCopy`, in percent, at which autoscaling adds a copy (its
+         * target of concurrent requests per copy); the cost model prices a copy at the same concurrency.
+         */
+        targetUtilizationPercent: z.int().min(1).max(100).default(75),
       })
       .strict(),
     /**
@@ -519,6 +585,19 @@ export const configSchema = z
             message: `model "${model}" is not in the catalog: add it under "models" or remove it from this tier (catalog: ${Object.keys(config.models).join(', ')})`,
           });
         }
+      }
+    }
+    for (const [id, model] of Object.entries(config.models)) {
+      if (isGated(model) && !model.weights.startsWith('s3://') && !model.hfTokenSecretArn) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['models', id, 'weights'],
+          message:
+            `"${model.weights}" is gated on Hugging Face: the container cannot download it and the stack would roll ` +
+            'back after the hour-long startup timeout. Copy the weights to S3 and set weights to s3://BUCKET/PREFIX/, ' +
+            'set hfTokenSecretArn to a Secrets Manager secret holding a token that accepted the licence, or choose ' +
+            'an ungated model (for example Qwen/Qwen3-8B, Apache-2.0).',
+        });
       }
     }
     if (!config.tiers.free.edge.quota) {

@@ -110,9 +110,19 @@ export type CostInputsInput = z.input<typeof costInputsSchema>;
 
 const AWS_PRICING = 'AWS pricing page, us-east-1';
 const READ_ON = '2026-12-01';
-const NO_GPU_HERE =
-  'estimate from public vLLM figures for this GPU class at about 8 concurrent streams; not measured (no GPU on ' +
-  'the build machines): measure your endpoint and replace it';
+/**
+ * Public vLLM benchmark of this GPU class at high concurrency: DatabaseMart, "A40 vLLM Benchmark: 7B to 14B LLMs
+ * Under 50 & 100 Concurrent Requests" (vLLM, bf16, 100 input + 600 output tokens, 50 concurrent requests on one
+ * 48 GB A40): Qwen2.5-7B-Instruct 1,094.5 output tok/s (21.9 per stream), Qwen2.5-14B-Instruct 529.9 (10.6 per
+ * stream), median TTFT 220 ms (7B). Decode is memory-bound: the L40S (864 GB/s) reads 1.24x faster than the
+ * A40 (696 GB/s), and the same architectures at 50 streams are a floor for the 24 and 12 streams the defaults
+ * run per copy (fewer streams, more tokens each). No GPU was available here to measure: replace with your own.
+ */
+const A40_BENCHMARK =
+  'DatabaseMart "A40 vLLM Benchmark: 7B to 14B LLMs Under 50 & 100 Concurrent Requests" (50 concurrent, bf16)';
+const L40S_OVER_A40_BANDWIDTH = 864 / 696;
+/** Prefill is compute-bound: 40% of an L40S's 181 dense bf16 TFLOPS over 2 FLOPs per parameter per token. */
+const l40sPrefill = (gpus: number, parameters: number) => Math.round((gpus * 181e12 * 0.4) / (2 * parameters));
 
 /** Defaults for us-east-1. Replace the `estimate` throughputs with measurements of your own endpoints. */
 export const defaultCostInputs: CostInputsInput = {
@@ -122,6 +132,13 @@ export const defaultCostInputs: CostInputsInput = {
       'ml.g5.2xlarge': {
         value: 1.515,
         source: `${AWS_PRICING}, SageMaker real-time inference (1x A10G)`,
+        readOn: READ_ON,
+      },
+      'ml.g6e.xlarge': {
+        value: 2.327,
+        source:
+          `${AWS_PRICING}, SageMaker real-time inference (1x L40S); verify: derived from ml.g6e.12xlarge by the EC2 ` +
+          'on-demand ratio of g6e.xlarge to g6e.12xlarge ($1.861 / $10.493), not read from the page itself',
         readOn: READ_ON,
       },
       'ml.g6e.12xlarge': {
@@ -146,26 +163,27 @@ export const defaultCostInputs: CostInputsInput = {
     },
   },
   models: {
-    'llama-3.1-8b-instant': {
-      decodeTokensPerSecondPerStream: 35,
-      prefillTokensPerSecondPerCopy: 4_000,
-      timeToFirstTokenMs: 150,
+    'qwen3-8b': {
+      decodeTokensPerSecondPerStream: Math.floor(21.9 * L40S_OVER_A40_BANDWIDTH),
+      prefillTokensPerSecondPerCopy: l40sPrefill(1, 8.19e9),
+      timeToFirstTokenMs: 250,
       kind: 'estimate',
-      source: NO_GPU_HERE,
+      source: `${A40_BENCHMARK}: Qwen2.5-7B 21.9 tok/s per stream x L40S/A40 bandwidth 1.24; prefill 40% of 181 TFLOPS`,
     },
-    'llama-3.3-70b-versatile': {
-      decodeTokensPerSecondPerStream: 18,
-      prefillTokensPerSecondPerCopy: 1_500,
+    'qwen3-14b': {
+      decodeTokensPerSecondPerStream: Math.floor(10.6 * L40S_OVER_A40_BANDWIDTH),
+      prefillTokensPerSecondPerCopy: l40sPrefill(1, 14.77e9),
       timeToFirstTokenMs: 400,
       kind: 'estimate',
-      source: NO_GPU_HERE,
+      source: `${A40_BENCHMARK}: Qwen2.5-14B 10.6 tok/s per stream x L40S/A40 bandwidth 1.24; prefill 40% of 181 TFLOPS`,
     },
     'qwen3-32b': {
-      decodeTokensPerSecondPerStream: 25,
-      prefillTokensPerSecondPerCopy: 2_000,
-      timeToFirstTokenMs: 300,
+      // Two L40S (tensor parallel) read 2 x 864 GB/s for 2.2x the 14B's weights.
+      decodeTokensPerSecondPerStream: Math.floor((10.6 * L40S_OVER_A40_BANDWIDTH * 2) / 2.2),
+      prefillTokensPerSecondPerCopy: l40sPrefill(2, 32.76e9),
+      timeToFirstTokenMs: 500,
       kind: 'estimate',
-      source: NO_GPU_HERE,
+      source: `${A40_BENCHMARK}: Qwen2.5-14B per stream, x 2 L40S bandwidth / 2.2x the weights; prefill 40% of 2 x 181 TFLOPS`,
     },
   },
   gpuUtilization: 0.6,

@@ -1,4 +1,4 @@
-import type { TierlineConfig, TierName } from '../config/schema';
+import { type TierlineConfig, type TierName, targetConcurrencyPerCopy } from '../config/schema';
 import { TIER_NAMES } from '../config/tier-names';
 import { GPU_INSTANCE_TYPES } from '../constructs/inference/instance-types';
 import type { CostInputs, ModelThroughput } from './inputs';
@@ -82,7 +82,7 @@ export function modelGpuCost(config: TierlineConfig, inputs: CostInputs, model: 
   }
   const copies = copiesPerInstance(config, model);
   const copyHourUsd = price.value / copies;
-  const concurrency = config.environment.inference.targetConcurrentRequestsPerCopy;
+  const concurrency = targetConcurrencyPerCopy(modelConfig, config.environment);
   const outputTokensPerSecondPerCopy = throughput.decodeTokensPerSecondPerStream * concurrency;
   const copySecondUsd = copyHourUsd / SECONDS_PER_HOUR / inputs.gpuUtilization;
   return {
@@ -376,4 +376,75 @@ export function chatComputeComparison(
       };
     }),
   };
+}
+
+/** The prices of one tier's model that reach a margin, against what the tier charges now. */
+export interface MarginPrice {
+  tier: TierName;
+  model: string;
+  currentInputUsdPerMillion: number;
+  currentOutputUsdPerMillion: number;
+  currentMarginPercent: number;
+  inputUsdPerMillion: number;
+  outputUsdPerMillion: number;
+  /** The typical request's margin at the new prices (at least the target: prices are rounded up to the cent). */
+  marginPercent: number;
+}
+
+const ceilCents = (usdPerMillion: number) => Math.ceil(usdPerMillion * 100 - 1e-9) / 100;
+
+/**
+ * Input and output prices per 1M tokens at which the typical request of each paying tier's model earns
+ * `marginPercent`: each token kind carries its GPU cost plus its share (by GPU cost) of the gateway's per-request
+ * cost, divided by (1 - margin), rounded up to the cent. Free models stay free: their cost is the Free tier's
+ * (see `freeTierWorstCase`).
+ */
+export function pricesForMargin(config: TierlineConfig, inputs: CostInputs, marginPercent: number): MarginPrice[] {
+  if (!(marginPercent >= 0 && marginPercent < 100)) throw new RangeError('the margin must be at least 0 and below 100');
+  const { inputTokens, outputTokens } = inputs.typicalRequest;
+  const keep = 1 - marginPercent / 100;
+  return tierMargins(config, inputs).flatMap((current) => {
+    if (current.marginPercent === undefined) return [];
+    const gpuIn = (inputTokens * current.costInputUsdPerMillion) / MILLION;
+    const gpuOut = (outputTokens * current.costOutputUsdPerMillion) / MILLION;
+    const inShare = gpuIn + gpuOut > 0 ? gpuIn / (gpuIn + gpuOut) : 0;
+    const gateway = current.requestGatewayCostUsd;
+    const inputPrice = inputTokens > 0 ? ceilCents((((gpuIn + gateway * inShare) / inputTokens) * MILLION) / keep) : 0;
+    const outputPrice = ceilCents(
+      (((gpuOut + gateway * (inputTokens > 0 ? 1 - inShare : 1)) / outputTokens) * MILLION) / keep,
+    );
+    const revenue = (inputTokens * inputPrice + outputTokens * outputPrice) / MILLION;
+    return [
+      {
+        tier: current.tier,
+        model: current.model,
+        currentInputUsdPerMillion: current.priceInputUsdPerMillion,
+        currentOutputUsdPerMillion: current.priceOutputUsdPerMillion,
+        currentMarginPercent: current.marginPercent,
+        inputUsdPerMillion: inputPrice,
+        outputUsdPerMillion: outputPrice,
+        marginPercent: marginOf(revenue, current.requestCostUsd) ?? 0,
+      },
+    ];
+  });
+}
+
+/** The `-c configFile=` overrides (or `lib/config/defaults.ts` edit) that set those prices. */
+export function marginConfigPatch(prices: readonly MarginPrice[]): {
+  tiers: Record<string, { models: Record<string, { inputUsdPerMillion: number; outputUsdPerMillion: number }> }>;
+} {
+  const tiers: ReturnType<typeof marginConfigPatch>['tiers'] = {};
+  for (const p of prices) {
+    tiers[p.tier] ??= { models: {} };
+    (tiers[p.tier] as { models: Record<string, unknown> }).models[p.model] = {
+      inputUsdPerMillion: p.inputUsdPerMillion,
+      outputUsdPerMillion: p.outputUsdPerMillion,
+    };
+  }
+  return { tiers };
+}
+
+/** Paying tiers' models whose typical request costs more than it earns: what `costs` says first. */
+export function sellingBelowCost(margins: readonly TierModelMargin[]): TierModelMargin[] {
+  return margins.filter((m) => m.marginPercent !== undefined && m.marginPercent < 0);
 }

@@ -9,9 +9,13 @@ import {
   gatewayCost,
   type IdleCost,
   idleCost,
+  type MarginPrice,
   MissingCostInput,
   type ModelGpuCost,
+  marginConfigPatch,
   modelGpuCost,
+  pricesForMargin,
+  sellingBelowCost,
   type TierModelMargin,
   tierMargins,
 } from './model';
@@ -34,9 +38,16 @@ export interface CostReport {
   /** The chat function on per-invocation Lambda against Lambda Managed Instances, per model. */
   chatCompute: ChatComputeComparison[];
   estimates: string[];
+  /** With `--margin`: the prices per paying tier that reach it, and the config overrides that set them. */
+  margin?: { percent: number; prices: MarginPrice[]; patch: ReturnType<typeof marginConfigPatch> };
 }
 
-export function buildCostReport(config: TierlineConfig, inputs: CostInputs, resources: FixedResources): CostReport {
+export function buildCostReport(
+  config: TierlineConfig,
+  inputs: CostInputs,
+  resources: FixedResources,
+  options: { marginPercent?: number } = {},
+): CostReport {
   const models: ModelGpuCost[] = [];
   const missing: CostReport['missing'] = [];
   for (const model of Object.keys(config.models)) {
@@ -72,6 +83,12 @@ export function buildCostReport(config: TierlineConfig, inputs: CostInputs, reso
     idle: idleCost(config, inputs, resources),
     chatCompute: models.map((m) => chatComputeComparison(inputs, m.model, CHAT_COMPUTE_VOLUMES)),
     estimates: models.filter((m) => m.throughput.kind === 'estimate').map((m) => m.model),
+    ...(options.marginPercent !== undefined
+      ? (() => {
+          const prices = pricesForMargin(config, inputs, options.marginPercent);
+          return { margin: { percent: options.marginPercent, prices, patch: marginConfigPatch(prices) } };
+        })()
+      : {}),
   };
 }
 
@@ -95,7 +112,14 @@ function table(header: string[], rows: string[][]): string {
 /** The report as a person reads it. */
 export function formatCostReport(report: CostReport): string {
   const { inputTokens, outputTokens } = report.typicalRequest;
+  const belowCost = sellingBelowCost(report.tiers);
   const sections = [
+    // First: a price below cost is the one thing an operator must not miss.
+    belowCost.length > 0
+      ? `WARNING: these prices sell below cost: ${belowCost
+          .map((t) => `${t.tier} ${t.model} (margin ${percent(t.marginPercent)})`)
+          .join(', ')}. Run \`npx tierline costs --margin 40\` for prices that do not.`
+      : 'No paying tier sells below cost at these inputs.',
     `Tierline costs, environment "${report.environment}", ${report.region}, list prices read ${report.pricesReadOn.join(', ')}`,
     `GPU utilization ${(report.gpuUtilization * 100).toFixed(0)}%; typical request ${inputTokens} input + ${outputTokens} output tokens.`,
     '',
@@ -205,6 +229,25 @@ export function formatCostReport(report: CostReport): string {
             : `${(c.crossoverRequestsPerMonth / 1e6).toFixed(1)}M req/month`,
         ]),
       ),
+    );
+  }
+  if (report.margin) {
+    sections.push(
+      '',
+      `Prices that reach a ${report.margin.percent}% margin on the typical request (rounded up to the cent)`,
+      table(
+        ['tier', 'model', 'now in/out $/1M', 'margin now', `for ${report.margin.percent}%: in/out $/1M`, 'margin'],
+        report.margin.prices.map((p) => [
+          p.tier,
+          p.model,
+          `${usd(p.currentInputUsdPerMillion)} / ${usd(p.currentOutputUsdPerMillion)}`,
+          percent(p.currentMarginPercent),
+          `${usd(p.inputUsdPerMillion)} / ${usd(p.outputUsdPerMillion)}`,
+          percent(p.marginPercent),
+        ]),
+      ),
+      'Config patch (save as margin.json and deploy with `-c configFile=margin.json`, or copy into lib/config/defaults.ts):',
+      JSON.stringify(report.margin.patch, null, 2),
     );
   }
   if (report.missing.length > 0) {

@@ -4,7 +4,7 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
-import type { TierlineConfig } from '../config/schema';
+import { type TierlineConfig, targetConcurrencyPerCopy } from '../config/schema';
 import type { FineTuningStore } from '../constructs/fine-tuning/fine-tuning-store';
 import { InferenceRole } from '../constructs/inference/inference-role';
 import { acceptsVolumeKmsKey } from '../constructs/inference/instance-types';
@@ -63,7 +63,7 @@ export class InferenceStack extends Stack {
           role: this.role,
           volumeKey: this.volumeKey,
           scaleToZero: env.inference.scaleToZero,
-          targetConcurrentRequestsPerCopy: env.inference.targetConcurrentRequestsPerCopy,
+          targetConcurrentRequestsPerCopy: targetConcurrencyPerCopy(model, env),
         }),
       ]),
     );

@@ -45,7 +45,7 @@ const line = (id: string) =>
     custom_id: id,
     method: 'POST',
     url: '/v1/chat/completions',
-    body: { model: 'llama-3.1-8b-instant', messages: [{ role: 'user', content: 'hi' }], max_completion_tokens: 8 },
+    body: { model: 'qwen3-8b', messages: [{ role: 'user', content: 'hi' }], max_completion_tokens: 8 },
   });
 
 describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)', () => {

@@ -14,7 +14,7 @@ const record = (requestId: string): LedgerRecord =>
   ledgerRecord({
     requestId,
     customerId: 'cus_1',
-    model: 'llama-3.1-8b-instant',
+    model: 'qwen3-8b',
     tier: 'developer',
     inputTokens: 10,
     outputTokens: 20,

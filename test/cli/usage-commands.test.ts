@@ -6,7 +6,7 @@ import { TestModelBackend } from '../../lambda/inference/backends/test-model-bac
 import { loadConfig } from '../../lib/config/load';
 import { LOCAL_METERING_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 
-const MODEL = 'llama-3.1-8b-instant';
+const MODEL = 'qwen3-8b';
 const config = loadConfig({ env: 'dev' });
 
 describe('usage show / report / reconcile / recompute (against local mode)', () => {

@@ -19,8 +19,8 @@ describe('tier config', () => {
   it("starts from Groq's published free-tier limits", () => {
     const free = loadConfig({ env: 'dev' }).tiers.free.models;
 
-    expect(free['llama-3.3-70b-versatile']).toMatchObject({ rpm: 30, rpd: 1_000, tpm: 12_000, tpd: 100_000 });
-    expect(free['llama-3.1-8b-instant']).toMatchObject({ rpm: 30, rpd: 14_400 });
+    expect(free['qwen3-14b']).toMatchObject({ rpm: 30, rpd: 1_000, tpm: 12_000, tpd: 100_000 });
+    expect(free['qwen3-8b']).toMatchObject({ rpm: 30, rpd: 14_400 });
   });
 
   it('keeps production data and protects its stack; development does not', () => {
@@ -39,8 +39,8 @@ describe('tier config', () => {
   it.each([
     [
       'a negative limit',
-      { tiers: { free: { models: { 'llama-3.1-8b-instant': { rpm: -1 } } } } },
-      'tiers.free.models.llama-3.1-8b-instant.rpm',
+      { tiers: { free: { models: { 'qwen3-8b': { rpm: -1 } } } } },
+      'tiers.free.models.qwen3-8b.rpm',
       /expected number to be >0|Too small/i,
     ],
     [
@@ -57,8 +57,8 @@ describe('tier config', () => {
     ],
     [
       'rpm above rpd',
-      { tiers: { free: { models: { 'llama-3.1-8b-instant': { rpm: 20_000 } } } } },
-      'tiers.free.models.llama-3.1-8b-instant.rpm',
+      { tiers: { free: { models: { 'qwen3-8b': { rpm: 20_000 } } } } },
+      'tiers.free.models.qwen3-8b.rpm',
       /rpm must not exceed rpd/,
     ],
     [
@@ -119,13 +119,10 @@ describe('-c configFile= errors name the file, the line or field, and the fix', 
   });
 
   it('names the bad field and blames the file, not defaults.ts', () => {
-    const file = write(
-      'bad.json',
-      JSON.stringify({ tiers: { free: { models: { 'llama-3.1-8b-instant': { tpm: -1 } } } } }),
-    );
+    const file = write('bad.json', JSON.stringify({ tiers: { free: { models: { 'qwen3-8b': { tpm: -1 } } } } }));
     const attempt = () => loadConfig({ env: 'dev', overrides: readConfigFile(file), overridesSource: file });
 
-    expect(attempt).toThrow(/tiers\.free\.models\.llama-3\.1-8b-instant\.tpm/);
+    expect(attempt).toThrow(/tiers\.free\.models\.qwen3-8b\.tpm/);
     expect(attempt).toThrow(new RegExp(`Fix the field\\(s\\) above in ${file}`));
     expect(attempt).not.toThrow(/Fix the field\(s\) above in lib\/config\/defaults\.ts/);
   });
@@ -135,7 +132,7 @@ describe('cdk synth with an invalid config', () => {
   it('fails with exit code 1 and a message that names the field', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'tierline-config-'));
     const configFile = path.join(dir, 'tiers.json');
-    writeFileSync(configFile, JSON.stringify({ tiers: { free: { models: { 'llama-3.1-8b-instant': { tpm: 0 } } } } }));
+    writeFileSync(configFile, JSON.stringify({ tiers: { free: { models: { 'qwen3-8b': { tpm: 0 } } } } }));
 
     const run = promisify(execFile)(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['bin/app.ts'], {
       cwd: ROOT,
@@ -148,7 +145,7 @@ describe('cdk synth with an invalid config', () => {
 
     await expect(run).rejects.toMatchObject({
       code: 1,
-      stderr: expect.stringContaining('tiers.free.models.llama-3.1-8b-instant.tpm'),
+      stderr: expect.stringContaining('tiers.free.models.qwen3-8b.tpm'),
     });
   });
 });

@@ -9,7 +9,7 @@ describe('fine-tuning config', () => {
       true,
     ]);
     expect(fineTuning.training.image).toMatch(/huggingface-pytorch-training:/);
-    expect(models['llama-3.1-8b-instant']?.trainingInstanceType).toBe('ml.g6e.2xlarge');
+    expect(models['qwen3-8b']?.trainingInstanceType).toBe('ml.g6e.2xlarge');
   });
 
   it.each([
@@ -34,8 +34,8 @@ describe('fine-tuning config', () => {
     expect(() =>
       loadConfig({
         env: 'dev',
-        overrides: { models: { 'llama-3.1-8b-instant': { architecture: { keyValueHeads: 5 } } } },
+        overrides: { models: { 'qwen3-8b': { architecture: { keyValueHeads: 5 } } } },
       }),
-    ).toThrow(/models\.llama-3\.1-8b-instant\.architecture\.keyValueHeads: attentionHeads must be a multiple/);
+    ).toThrow(/models\.qwen3-8b\.architecture\.keyValueHeads: attentionHeads must be a multiple/);
   });
 });

@@ -89,17 +89,17 @@ describe('console formatting of batches and fine-tuning jobs', () => {
 
   it("lists the customer's fine-tuned models (ids starting with ft:), newest first, with their base", () => {
     const models: ModelEntry[] = [
-      { id: 'llama-3.1-8b-instant', object: 'model', created: 1, owned_by: 'tierline' },
-      { id: 'ft:llama-3.1-8b-instant:cus_1:support:ftjob_a', object: 'model', created: 10, owned_by: 'cus_1' },
+      { id: 'qwen3-8b', object: 'model', created: 1, owned_by: 'tierline' },
+      { id: 'ft:qwen3-8b:cus_1:support:ftjob_a', object: 'model', created: 10, owned_by: 'cus_1' },
       { id: 'ft:qwen3-32b:cus_1::ftjob_b', object: 'model', created: 20, owned_by: 'cus_1' },
       { id: 'draft:ft:x', object: 'model', created: 30, owned_by: 'cus_1' },
     ];
     expect(fineTunedModels(models).map((m) => m.id)).toEqual([
       'ft:qwen3-32b:cus_1::ftjob_b',
-      'ft:llama-3.1-8b-instant:cus_1:support:ftjob_a',
+      'ft:qwen3-8b:cus_1:support:ftjob_a',
     ]);
-    expect(fineTunedBase('ft:llama-3.1-8b-instant:cus_1:support:ftjob_a')).toBe('llama-3.1-8b-instant');
-    expect(fineTunedBase('llama-3.1-8b-instant')).toBeUndefined();
+    expect(fineTunedBase('ft:qwen3-8b:cus_1:support:ftjob_a')).toBe('qwen3-8b');
+    expect(fineTunedBase('qwen3-8b')).toBeUndefined();
   });
 
   it('tells a route this deployment does not have (404 unknown_url) from a missing object', () => {

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { curlSnippet, javascriptSnippet, pythonSnippet, requestBody } from '../../console/src/snippets';
 
-const request = { model: 'llama-3.1-8b-instant', system: "Be brief. Don't ramble.", user: 'Say "hi"', maxTokens: 64 };
+const request = { model: 'qwen3-8b', system: "Be brief. Don't ramble.", user: 'Say "hi"', maxTokens: 64 };
 
 describe('playground "copy as" snippets', () => {
   it('never contain the key, only the environment variable', () => {
@@ -17,7 +17,7 @@ describe('playground "copy as" snippets', () => {
     const parsed = execFileSync('sh', ['-c', `printf %s ${dataArgument}`]).toString();
     expect(JSON.parse(parsed)).toEqual(requestBody(request));
     expect(requestBody(request)).toEqual({
-      model: 'llama-3.1-8b-instant',
+      model: 'qwen3-8b',
       messages: [
         { role: 'system', content: "Be brief. Don't ramble." },
         { role: 'user', content: 'Say "hi"' },

@@ -7,7 +7,10 @@ import {
   gatewayCost,
   idleCost,
   MissingCostInput,
+  marginConfigPatch,
   modelGpuCost,
+  pricesForMargin,
+  sellingBelowCost,
   tierMargins,
   usageCost,
 } from '../../lib/costs/model';
@@ -16,13 +19,13 @@ import { countFixedResources } from '../../lib/costs/resources';
 import { MANAGED_INSTANCES } from '../support/config-variants';
 import { synthesize } from '../support/synth';
 
-const LLAMA_8B = 'llama-3.1-8b-instant';
-const LLAMA_70B = 'llama-3.3-70b-versatile';
+const QWEN_8B = 'qwen3-8b';
+const QWEN_14B = 'qwen3-14b';
 const QWEN = 'qwen3-32b';
 
 /**
  * Round inputs, so each expected figure below can be worked out by hand (the working is in the comments).
- * prod: 8 streams per copy (environment.inference.targetConcurrentRequestsPerCopy).
+ * prod: 75% of each model's serving.sequencesPerCopy: 24 streams per copy for qwen3-8b (32), 12 for qwen3-32b (16).
  */
 function roundInputs(overrides: Partial<CostInputsInput> = {}) {
   const sourced = (value: number) => ({ value, source: 'test', readOn: '2026-12-01' });
@@ -30,7 +33,7 @@ function roundInputs(overrides: Partial<CostInputsInput> = {}) {
     ...defaultCostInputs,
     prices: {
       ...defaultCostInputs.prices,
-      sagemakerInstanceHour: { 'ml.g5.2xlarge': sourced(3.6), 'ml.g6e.12xlarge': sourced(36) },
+      sagemakerInstanceHour: { 'ml.g6e.xlarge': sourced(3.6), 'ml.g6e.12xlarge': sourced(36) },
       lambdaGbSecond: sourced(0.00001),
       lambdaPerMillionRequests: sourced(0.2),
       apiGatewayRestPerMillionRequests: sourced(3.5),
@@ -43,14 +46,14 @@ function roundInputs(overrides: Partial<CostInputsInput> = {}) {
       vpcInterfaceEndpointHourPerAz: sourced(0.01),
     },
     models: {
-      [LLAMA_8B]: {
+      [QWEN_8B]: {
         decodeTokensPerSecondPerStream: 25,
         prefillTokensPerSecondPerCopy: 4_000,
         timeToFirstTokenMs: 180,
         kind: 'measured',
         source: 'test',
       },
-      [LLAMA_70B]: {
+      [QWEN_14B]: {
         decodeTokensPerSecondPerStream: 10,
         prefillTokensPerSecondPerCopy: 1_000,
         timeToFirstTokenMs: 480,
@@ -102,27 +105,38 @@ const dev = loadConfig({ env: 'dev' });
 describe('GPU cost per model', () => {
   it('divides the copy-second by what the copy delivers at the target concurrency and utilization', () => {
     // $3.60/h = $0.001/s; at 50% utilization a useful copy-second costs $0.002.
-    // Output: 8 streams x 25 tok/s = 200 tok/s -> $0.002 / 200 = $0.00001 per token = $10 per 1M.
+    // Output: 24 streams x 25 tok/s = 600 tok/s -> $0.002 / 600 = $3.33 per 1M.
     // Input: $0.002 / 4,000 tok/s = $0.0000005 per token = $0.50 per 1M.
-    const cost = modelGpuCost(prod, roundInputs(), LLAMA_8B);
+    const cost = modelGpuCost(prod, roundInputs(), QWEN_8B);
     expect(cost.copiesPerInstance).toBe(1);
-    expect(cost.outputTokensPerSecondPerCopy).toBe(200);
-    expect(cost.outputUsdPerMillion).toBeCloseTo(10, 9);
+    expect(cost.concurrencyPerCopy).toBe(24);
+    expect(cost.outputTokensPerSecondPerCopy).toBe(600);
+    expect(cost.outputUsdPerMillion).toBeCloseTo(10 / 3, 9);
     expect(cost.inputUsdPerMillion).toBeCloseTo(0.5, 9);
   });
 
   it('shares an instance between the copies that fit on it', () => {
     // qwen3-32b: 2 GPUs per copy on a 4-GPU ml.g6e.12xlarge -> 2 copies, $18/h each = $0.005/s,
-    // $0.01 per useful second; 8 x 20 = 160 tok/s -> $62.50 per 1M output; $0.01 / 2,000 = $5 per 1M input.
+    // $0.01 per useful second; 12 x 20 = 240 tok/s -> $41.67 per 1M output; $0.01 / 2,000 = $5 per 1M input.
     const cost = modelGpuCost(prod, roundInputs(), QWEN);
     expect(cost.copiesPerInstance).toBe(2);
     expect(cost.copyHourUsd).toBe(18);
-    expect(cost.outputUsdPerMillion).toBeCloseTo(62.5, 9);
+    expect(cost.outputUsdPerMillion).toBeCloseTo(10_000 / 240, 9);
     expect(cost.inputUsdPerMillion).toBeCloseTo(5, 9);
   });
 
-  it('uses the environment concurrency: dev targets 4 streams per copy, so a token costs twice as much', () => {
-    expect(modelGpuCost(dev, roundInputs(), LLAMA_8B).outputUsdPerMillion).toBeCloseTo(20, 9);
+  it("reads the model's serving density: half the sequences per copy, twice the cost of a token", () => {
+    const half = loadConfig({
+      env: 'prod',
+      overrides: { models: { [QWEN_8B]: { serving: { sequencesPerCopy: 16 } } } },
+    });
+    const halfTarget = {
+      ...prod,
+      environment: { ...prod.environment, inference: { ...prod.environment.inference, targetUtilizationPercent: 50 } },
+    };
+    expect(modelGpuCost(half, roundInputs(), QWEN_8B).concurrencyPerCopy).toBe(12);
+    expect(modelGpuCost(half, roundInputs(), QWEN_8B).outputUsdPerMillion).toBeCloseTo(20 / 3, 9);
+    expect(modelGpuCost(halfTarget, roundInputs(), QWEN_8B).concurrencyPerCopy).toBe(16);
   });
 
   it('names the missing input instead of guessing', () => {
@@ -131,15 +145,15 @@ describe('GPU cost per model', () => {
     expect(() => modelGpuCost(prod, inputs, QWEN)).toThrow(MissingCostInput);
     expect(() => modelGpuCost(prod, inputs, QWEN)).toThrow(/no throughput for "qwen3-32b"/);
     const noPrice = roundInputs();
-    delete (noPrice.prices.sagemakerInstanceHour as Record<string, unknown>)['ml.g5.2xlarge'];
-    expect(() => modelGpuCost(prod, noPrice, LLAMA_8B)).toThrow(/no price for ml.g5.2xlarge/);
+    delete (noPrice.prices.sagemakerInstanceHour as Record<string, unknown>)['ml.g6e.xlarge'];
+    expect(() => modelGpuCost(prod, noPrice, QWEN_8B)).toThrow(/no price for ml.g6e.xlarge/);
   });
 });
 
 describe('gateway cost of requests', () => {
   it('adds API Gateway, the authorizer, the chat function for the whole stream, DynamoDB, logs and X-Ray', () => {
     const inputs = roundInputs();
-    const throughput = inputs.models[LLAMA_8B];
+    const throughput = inputs.models[QWEN_8B];
     if (!throughput) throw new Error('test inputs lack the model');
     // One million requests of 1,000 input + 300 output tokens:
     const cost = gatewayCost(inputs, throughput, { requests: 1e6, inputTokens: 1e9, outputTokens: 3e8 });
@@ -161,31 +175,31 @@ describe('gateway cost of requests', () => {
 
   it('puts GPU and gateway together for some usage of a model', () => {
     const inputs = roundInputs();
-    // GPU of one typical request: 1,000 x $0.50/1M + 300 x $10/1M = $0.0005 + $0.003.
-    const cost = usageCost(prod, inputs, LLAMA_8B, { requests: 1, inputTokens: 1_000, outputTokens: 300 });
-    expect(cost.gpu).toBeCloseTo(0.0035, 12);
+    // GPU of one typical request: 1,000 x $0.50/1M + 300 x $3.33/1M = $0.0005 + $0.001.
+    const cost = usageCost(prod, inputs, QWEN_8B, { requests: 1, inputTokens: 1_000, outputTokens: 300 });
+    expect(cost.gpu).toBeCloseTo(0.0015, 12);
     expect(cost.gateway.total).toBeCloseTo(130.475 / 1e6, 12);
-    expect(cost.total).toBeCloseTo(0.0035 + 130.475 / 1e6, 12);
+    expect(cost.total).toBeCloseTo(0.0015 + 130.475 / 1e6, 12);
   });
 });
 
 describe('price against cost per tier', () => {
   it('gives each tier model its margin on the typical request, batch at the tier discount, and the break-even', () => {
     const margins = tierMargins(prod, roundInputs());
-    const developer8b = margins.find((m) => m.tier === 'developer' && m.model === LLAMA_8B);
-    // Revenue: 1,000 x $0.05/1M + 300 x $0.08/1M = $0.000074; cost $0.003630475 (above).
+    const developer8b = margins.find((m) => m.tier === 'developer' && m.model === QWEN_8B);
+    // Revenue: 1,000 x $0.05/1M + 300 x $0.08/1M = $0.000074; cost $0.001630475 (above).
     expect(developer8b?.requestRevenueUsd).toBeCloseTo(0.000074, 12);
-    expect(developer8b?.requestCostUsd).toBeCloseTo(0.003630475, 12);
-    expect(developer8b?.marginPercent).toBeCloseTo(((0.000074 - 0.003630475) / 0.000074) * 100, 6);
+    expect(developer8b?.requestCostUsd).toBeCloseTo(0.001630475, 12);
+    expect(developer8b?.marginPercent).toBeCloseTo(((0.000074 - 0.001630475) / 0.000074) * 100, 6);
     // Batch: half the revenue for the same cost.
-    expect(developer8b?.batchMarginPercent).toBeCloseTo(((0.000037 - 0.003630475) / 0.000037) * 100, 6);
+    expect(developer8b?.batchMarginPercent).toBeCloseTo(((0.000037 - 0.001630475) / 0.000037) * 100, 6);
     // Break-even: $0.002 per useful copy-second / $0.08 per 1M output tokens = 25,000 tokens/s.
     expect(developer8b?.breakEvenOutputTokensPerSecondPerCopy).toBeCloseTo(25_000, 6);
   });
 
   it('shows Free models as a cost with no margin, and no batch margin where the tier sells no batch', () => {
     const free = tierMargins(prod, roundInputs()).filter((m) => m.tier === 'free');
-    expect(free.map((m) => m.model).sort()).toEqual([LLAMA_8B, LLAMA_70B]);
+    expect(free.map((m) => m.model).sort()).toEqual([QWEN_14B, QWEN_8B]);
     for (const m of free) {
       expect(m.requestRevenueUsd).toBe(0);
       expect(m.requestCostUsd).toBeGreaterThan(0);
@@ -199,12 +213,12 @@ describe('price against cost per tier', () => {
     const expensive = loadConfig({
       env: 'prod',
       overrides: {
-        tiers: { developer: { models: { [LLAMA_8B]: { inputUsdPerMillion: 5, outputUsdPerMillion: 20 } } } },
+        tiers: { developer: { models: { [QWEN_8B]: { inputUsdPerMillion: 5, outputUsdPerMillion: 20 } } } },
       },
     });
-    const m = tierMargins(expensive, roundInputs()).find((t) => t.tier === 'developer' && t.model === LLAMA_8B);
-    // Revenue 1,000 x $5/1M + 300 x $20/1M = $0.011 against $0.003630475.
-    expect(m?.marginPercent).toBeCloseTo(((0.011 - 0.003630475) / 0.011) * 100, 6);
+    const m = tierMargins(expensive, roundInputs()).find((t) => t.tier === 'developer' && t.model === QWEN_8B);
+    // Revenue 1,000 x $5/1M + 300 x $20/1M = $0.011 against $0.001630475.
+    expect(m?.marginPercent).toBeCloseTo(((0.011 - 0.001630475) / 0.011) * 100, 6);
   });
 });
 
@@ -218,22 +232,23 @@ describe('the most a Free customer can cost', () => {
       usageCost(prod, inputs, model, { requests, inputTokens: 0, outputTokens: tokens }).total * 30;
     expect(worst.models).toEqual([
       {
-        model: LLAMA_8B,
+        model: QWEN_8B,
         requestsPerDay: 14_400,
         tokensPerDay: 500_000,
-        monthlyUsd: expected(LLAMA_8B, 14_400, 500_000),
+        monthlyUsd: expected(QWEN_8B, 14_400, 500_000),
       },
       {
-        model: LLAMA_70B,
+        model: QWEN_14B,
         requestsPerDay: 1_000,
         tokensPerDay: 100_000,
-        monthlyUsd: expected(LLAMA_70B, 1_000, 100_000),
+        monthlyUsd: expected(QWEN_14B, 1_000, 100_000),
       },
     ]);
-    // 8B by hand: GPU 500,000 x $10/1M = $5.00 a day; chat function 1 GB x (14,400 x 0.2 s + 500,000 / 25)
+    // 8B by hand: GPU 500,000 x $3.33/1M = $1.67 a day; chat function 1 GB x (14,400 x 0.2 s + 500,000 / 25)
     // = 22,880 GB-s = $0.2288 + $0.00288 requests; API Gateway 14,400 x $3.50/M = $0.0504; ... x 30 days.
-    expect(worst.models[0]?.monthlyUsd).toBeGreaterThan((5 + 0.2288 + 0.00288 + 0.0504) * 30);
-    expect(worst.models[0]?.monthlyUsd).toBeLessThan((5 + 0.2288 + 0.00288 + 0.0504) * 30 * 1.05);
+    const byHand = (5 / 3 + 0.2288 + 0.00288 + 0.0504) * 30;
+    expect(worst.models[0]?.monthlyUsd).toBeGreaterThan(byHand);
+    expect(worst.models[0]?.monthlyUsd).toBeLessThan(byHand * 1.05);
     expect(worst.monthlyUsd).toBeCloseTo((worst.models[0]?.monthlyUsd ?? 0) + (worst.models[1]?.monthlyUsd ?? 0), 9);
   });
 
@@ -256,9 +271,9 @@ describe('idle cost', () => {
     expect(devIdle.gpu.every((g) => g.instances === 0 && g.monthlyUsd === 0)).toBe(true);
     expect(devIdle.monthlyUsd).toBeCloseTo(3 * 1 + 10 * 0.1, 9);
     const prodIdle = idleCost(prod, inputs, resources);
-    // 730 h x ($3.60 + $36 + $36) + $4 = $55,192.
+    // 730 h x ($3.60 + $3.60 + $36) + $4.
     expect(prodIdle.gpu.map((g) => g.instances)).toEqual([1, 1, 1]);
-    expect(prodIdle.monthlyUsd).toBeCloseTo(730 * (3.6 + 36 + 36) + 4, 6);
+    expect(prodIdle.monthlyUsd).toBeCloseTo(730 * (3.6 + 3.6 + 36) + 4, 6);
   });
 
   it("counts the KMS keys and alarms of the environment's own templates", () => {
@@ -290,7 +305,7 @@ describe('idle cost', () => {
 
 describe('chat function on Lambda or on Managed Instances', () => {
   it('finds the volume where instances billed per hour overtake invocations billed for the whole stream', () => {
-    const comparison = chatComputeComparison(roundInputs(), LLAMA_8B, [1e6, 1e9]);
+    const comparison = chatComputeComparison(roundInputs(), QWEN_8B, [1e6, 1e9]);
     // A typical 8B stream lasts 0.2 s + 300 / 25 tok/s = 12.2 s: on Lambda $0.0000002 + 12.2 GB-s x $0.00001.
     expect(comparison.lambdaUsdPerRequest).toBeCloseTo(0.0001222, 12);
     // Floor: 3 instances x $0.10 x 1.5 (fee) x 730 h = $328.50 a month; Lambda's cost above the request charge
@@ -319,7 +334,7 @@ describe('chat function on Lambda or on Managed Instances', () => {
         ec2InstanceHour: { value: 1_000, source: 't', readOn: '2026-12-01' },
       },
     });
-    expect(chatComputeComparison(pricey, LLAMA_8B, []).crossoverRequestsPerMonth).toBeUndefined();
+    expect(chatComputeComparison(pricey, QWEN_8B, []).crossoverRequestsPerMonth).toBeUndefined();
   });
 });
 
@@ -338,12 +353,14 @@ describe('npx tierline costs', () => {
   it('prints per-tier margins, the Free worst case and the idle cost as a table', async () => {
     const { code, out } = await run('--env', 'prod', 'costs');
     expect(code).toBe(0);
+    // The defaults' prices (Groq's) are below the estimated cost: said first.
+    expect(out.split('\n')[0]).toMatch(/^WARNING: these prices sell below cost: developer qwen3-8b \(margin -\d+%\)/);
     expect(out).toMatch(/Tierline costs, environment "prod", us-east-1, list prices read 2026-12-01/);
-    expect(out).toMatch(/^developer\s+llama-3.1-8b-instant\s+\$0\.05 \/ \$0\.08/m);
+    expect(out).toMatch(/^developer\s+qwen3-8b\s+\$0\.05 \/ \$0\.08/m);
     expect(out).toMatch(/total: \$\d+\.\d\d per Free customer per month/);
     expect(out).toMatch(/Idle cost of "prod" per month/);
     expect(out).toMatch(/is an estimate, not a measurement/);
-    expect(out).toMatch(/^llama-3.1-8b-instant\s+\$0\.000117\s.*\d+\.\dM req\/month$/m);
+    expect(out).toMatch(/^qwen3-8b\s+\$0\.000152\s.*\d+\.\dM req\/month$/m);
   });
 
   it('answers --json with the same report the tables are made of', async () => {
@@ -368,5 +385,51 @@ describe('npx tierline costs', () => {
     const unknown = await run('--env', 'nowhere', 'costs');
     expect(unknown.code).toBe(2); // invalid_input (README, "Exit codes")
     expect(unknown.err).toMatch(/Unknown environment "nowhere"/);
+  });
+});
+
+describe('prices for a margin', () => {
+  it('prices each paying tier model so its typical request earns the margin, rounded up to the cent', () => {
+    const prices = pricesForMargin(prod, roundInputs(), 40);
+    const developer8b = prices.find((p) => p.tier === 'developer' && p.model === QWEN_8B);
+    // GPU $0.0005 input + $0.001 output; the gateway's $0.000130475 split 1:2 by GPU cost.
+    // Input: ($0.0005 + $0.0000434917) / 1,000 tokens / 0.6 = $0.9058/1M -> $0.91.
+    // Output: ($0.001 + $0.0000869833) / 300 tokens / 0.6 = $6.0388/1M -> $6.04.
+    expect(developer8b).toMatchObject({ inputUsdPerMillion: 0.91, outputUsdPerMillion: 6.04 });
+    // Revenue 1,000 x $0.91/1M + 300 x $6.04/1M = $0.002722 against $0.001630475.
+    expect(developer8b?.marginPercent).toBeCloseTo(((0.002722 - 0.001630475) / 0.002722) * 100, 6);
+    expect(prices.every((p) => p.marginPercent >= 40)).toBe(true);
+    expect(prices.some((p) => p.tier === 'free')).toBe(false);
+  });
+
+  it('gives a config patch that, applied, sells nothing below cost', () => {
+    const inputs = roundInputs();
+    const patch = marginConfigPatch(pricesForMargin(prod, inputs, 40));
+    const patched = loadConfig({ env: 'prod', overrides: patch });
+
+    const margins = tierMargins(patched, inputs).filter((m) => m.marginPercent !== undefined);
+    expect(margins.length).toBeGreaterThan(0);
+    expect(margins.every((m) => (m.marginPercent ?? 0) >= 40)).toBe(true);
+    expect(sellingBelowCost(tierMargins(patched, inputs))).toEqual([]);
+    expect(sellingBelowCost(tierMargins(prod, inputs)).map((m) => `${m.tier} ${m.model}`)).toContain(
+      `developer ${QWEN_8B}`,
+    );
+  });
+
+  it('npx tierline costs --margin 40 prints the prices per tier and the patch', async () => {
+    const out: string[] = [];
+    const code = await runCli(['--env', 'prod', 'costs', '--margin', '40'], {
+      out: (t) => out.push(t),
+      err: () => undefined,
+      connect: () => Promise.reject(new Error('costs must not connect to a deployment')),
+    });
+    const text = out.join('\n');
+    expect(code).toBe(0);
+    expect(text).toMatch(/Prices that reach a 40% margin on the typical request/);
+    expect(text).toMatch(/^developer\s+qwen3-8b\s+\$0\.05 \/ \$0\.08\s+-\d+%\s+\$\d+\.\d\d \/ \$\d+\.\d\d\s+4\d%$/m);
+    const patch = JSON.parse(text.slice(text.indexOf('{\n'), text.lastIndexOf('}') + 1));
+    expect(Object.keys(patch.tiers).sort()).toEqual(['developer', 'enterprise']);
+    const patched = loadConfig({ env: 'prod', overrides: patch });
+    expect(sellingBelowCost(tierMargins(patched, parseCostInputs(defaultCostInputs)))).toEqual([]);
   });
 });

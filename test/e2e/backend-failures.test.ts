@@ -69,7 +69,7 @@ describe('model failures and disconnects, seen by the openai client', () => {
   const backend = new ScriptedBackend();
   let local: LocalMode;
   let openai: OpenAI;
-  const ask = { model: 'llama-3.1-8b-instant', messages: [{ role: 'user' as const, content: 'x' }] };
+  const ask = { model: 'qwen3-8b', messages: [{ role: 'user' as const, content: 'x' }] };
 
   beforeAll(async () => {
     local = await startLocalMode({ config: loadConfig({ env: 'dev' }), port: 0, backend });

@@ -9,7 +9,7 @@ import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../su
  * clients. Every response is checked against OpenAI's published schema.
  */
 const config = loadConfig({ env: 'dev' });
-const MODEL = 'llama-3.1-8b-instant';
+const MODEL = 'qwen3-8b';
 
 const line = (customId: string, content: string, body: Record<string, unknown> = {}) =>
   JSON.stringify({

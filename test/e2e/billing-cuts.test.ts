@@ -11,7 +11,7 @@ import { LOCAL_METERING_TABLE, type LocalMode, startLocalMode } from '../../loca
  * Issue 8, row 8: billing of requests the client cut. The test model takes 400 ms to its first token, then 20
  * tokens a second for 30 tokens (1.85 s in all); the client aborts its HTTP request part way.
  */
-const MODEL = 'llama-3.1-8b-instant';
+const MODEL = 'qwen3-8b';
 const config = loadConfig({
   env: 'dev',
   overrides: { tiers: { developer: { edge: { rateLimit: 100, burstLimit: 100 } } } },

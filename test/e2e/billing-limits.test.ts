@@ -8,7 +8,7 @@ import { type LocalMode, startLocalMode } from '../../local/local-mode';
  * Gateway's authorizer decision cache ON (60 s, longer than each test), driven by the official openai client.
  * Developer prices are raised so that one small request costs about $0.02 and the issue's figures apply.
  */
-const MODEL = 'llama-3.1-8b-instant';
+const MODEL = 'qwen3-8b';
 const USD_PER_MILLION = 1_000; // 1,000 µ$ per token
 const config = loadConfig({
   env: 'dev',

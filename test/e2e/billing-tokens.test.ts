@@ -9,7 +9,7 @@ import { type LocalMode, startLocalMode } from '../../local/local-mode';
  * model, 10 at once, against an upstream that counts with the real tokenizer: a characters/4 estimate admitted
  * 10x, 6.7x and 3.4x the TPM. Counted with the model's tokenizer at admission, the minute holds what it allows.
  */
-const MODEL = 'llama-3.1-8b-instant';
+const MODEL = 'qwen3-8b';
 const config = loadConfig({
   env: 'dev',
   overrides: { tiers: { free: { edge: { rateLimit: 1_000, burstLimit: 1_000 } } } },

@@ -91,7 +91,7 @@ describe('the web console in Chromium', () => {
     await expectText(page.getByRole('heading', { level: 1 }), 'Developer');
     expect(page.url()).toMatch(/#\/plan$/);
     const table = page.getByRole('table', { name: 'Developer: limits and prices per model' });
-    const row = table.getByRole('row', { name: /llama-3.3-70b-versatile/ });
+    const row = table.getByRole('row', { name: /qwen3-14b/ });
     // Exactly the configured figures: 1,000 RPM, 500,000 RPD, 300,000 TPM, 100,000,000 TPD, $0.59 / $0.79.
     for (const text of ['1,000', '500,000', '300,000', '100,000,000', '$0.59 / $0.79', '$0.295 / $0.395']) {
       await expectText(row, text);
@@ -150,7 +150,7 @@ describe('the web console in Chromium', () => {
       (previous) => Number(document.querySelector('figure.chart')?.getAttribute('data-total')) === previous + 1,
       before,
     );
-    await expectText(page.getByRole('region', { name: 'Usage per day and model' }), 'llama-3.1-8b-instant');
+    await expectText(page.getByRole('region', { name: 'Usage per day and model' }), 'qwen3-8b');
   });
 
   it('creates a key (shown once) that works, and revokes it: the revoked key gets 401', async () => {

@@ -76,7 +76,7 @@ describe('the console Batches and Fine-tuning pages in Chromium', () => {
         method: 'POST',
         url: '/v1/chat/completions',
         body: {
-          model: 'llama-3.1-8b-instant',
+          model: 'qwen3-8b',
           messages: [{ role: 'user', content: `hello ${i}` }],
           max_tokens: maxTokens,
         },

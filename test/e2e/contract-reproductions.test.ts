@@ -11,7 +11,7 @@ import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
  * expects back. Local mode on a real port, every answer also checked against the published schemas.
  */
 
-const MODEL = 'llama-3.1-8b-instant';
+const MODEL = 'qwen3-8b';
 const ENTERPRISE_ONLY = 'qwen3-32b';
 const CONSOLE_ORIGIN = 'https://console.example.com';
 

@@ -17,7 +17,7 @@ const requestLine = (customId: string, content: string) =>
     custom_id: customId,
     method: 'POST',
     url: '/v1/chat/completions',
-    body: { model: 'llama-3.1-8b-instant', messages: [{ role: 'user', content }] },
+    body: { model: 'qwen3-8b', messages: [{ role: 'user', content }] },
   });
 const batchFile = (n: number) =>
   `${Array.from({ length: n }, (_, i) => requestLine(`req-${i + 1}`, `hi ${i}`)).join('\n')}\n`;

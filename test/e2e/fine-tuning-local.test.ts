@@ -9,7 +9,7 @@ import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../su
  * saying that fine-tuning needs SageMaker, and its spend hold is given back.
  */
 const config = loadConfig({ env: 'dev' });
-const MODEL = 'llama-3.1-8b-instant';
+const MODEL = 'qwen3-8b';
 const conversation = (i: number) =>
   JSON.stringify({
     messages: [

@@ -6,7 +6,6 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import {
   InvokeEndpointCommand,
-  type InvokeEndpointCommandOutput,
   InvokeEndpointWithResponseStreamCommand,
   type ResponseStream,
   SageMakerRuntimeClient,
@@ -28,7 +27,7 @@ import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
  */
 
 const config = loadConfig({ env: 'dev' });
-const BASE = 'llama-3.1-8b-instant';
+const BASE = 'qwen3-8b';
 const architecture = config.models[BASE]?.architecture;
 if (!architecture) throw new Error('no architecture');
 
@@ -90,9 +89,9 @@ describe('uploaded adapters on SageMaker (mocked exactly)', () => {
     expect(controlMock.commandCalls(CreateInferenceComponentCommand).map((c) => c.args[0].input)).toEqual([
       {
         InferenceComponentName: component,
-        EndpointName: 'tierline-dev-llama-3-1-8b-instant',
+        EndpointName: 'tierline-dev-qwen3-8b',
         Specification: {
-          BaseInferenceComponentName: 'tierline-dev-llama-3-1-8b-instant-base',
+          BaseInferenceComponentName: 'tierline-dev-qwen3-8b-base',
           Container: { ArtifactUrl: `s3://${LOCAL_FILES_BUCKET}/adapters/${key}/adapter.tar.gz` },
         },
         Tags: [
@@ -116,61 +115,59 @@ describe('uploaded adapters on SageMaker (mocked exactly)', () => {
     controlMock.on(DescribeInferenceComponentCommand).resolves({ InferenceComponentStatus: 'InService' });
     expect(await openai.models.retrieve(modelId)).toMatchObject({ id: modelId, owned_by: customerId, active: true });
 
-    // Non-streamed: InvokeEndpoint on the base model's endpoint, with the adapter component.
-    runtimeMock.on(InvokeEndpointCommand).resolves({
-      Body: encode(
-        JSON.stringify({
-          id: 'x',
-          object: 'chat.completion',
-          created: 1,
-          model: 'lmi',
-          choices: [{ index: 0, message: { role: 'assistant', content: 'hi there' }, finish_reason: 'stop' }],
-          usage,
-        }),
-      ) as InvokeEndpointCommandOutput['Body'],
-    });
-    const completion = await openai.chat.completions.create({
-      model: modelId,
-      messages: [{ role: 'user', content: 'Hello' }],
-      max_completion_tokens: 16,
-    });
-    expect(completion).toMatchObject({ model: modelId, choices: [{ message: { content: 'hi there' } }] });
-    const invoke = runtimeMock.commandCalls(InvokeEndpointCommand)[0]?.args[0].input;
-    expect({ ...invoke, Body: sent(invoke?.Body) }).toEqual({
-      EndpointName: 'tierline-dev-llama-3-1-8b-instant',
-      InferenceComponentName: component,
-      ContentType: 'application/json',
-      Accept: 'application/json',
-      Body: { max_tokens: 16, messages: [{ role: 'user', content: 'Hello' }], model: component, stream: false },
-    });
-
-    // Streamed: InvokeEndpointWithResponseStream, same component.
+    // One stream from the adapter component answers both: LMI's JSON lines, the usage chunk last.
     const chunk = (content: string) =>
       JSON.stringify({
         id: 'x',
         object: 'chat.completion.chunk',
         created: 1,
-        model: 'lmi',
+        model: component,
         choices: [{ index: 0, delta: { content }, finish_reason: null }],
       });
     const finish = JSON.stringify({
       id: 'x',
       object: 'chat.completion.chunk',
       created: 1,
-      model: 'lmi',
+      model: component,
       choices: [{ index: 0, delta: {}, finish_reason: 'stop' }],
     });
     const usageChunk = JSON.stringify({
       id: 'x',
       object: 'chat.completion.chunk',
       created: 1,
-      model: 'lmi',
+      model: component,
       choices: [],
       usage,
     });
     runtimeMock
       .on(InvokeEndpointWithResponseStreamCommand)
       .callsFake(async () => ({ Body: events(`${chunk('hi')}\n`, `${chunk(' there')}\n${finish}\n${usageChunk}\n`) }));
+    // Without `model`: LMI names the adapter itself from the adapter component SageMaker routes to.
+    const expectedInput = {
+      EndpointName: 'tierline-dev-qwen3-8b',
+      InferenceComponentName: component,
+      ContentType: 'application/json',
+      Accept: 'application/json',
+      Body: {
+        max_tokens: 16,
+        messages: [{ role: 'user', content: 'Hello' }],
+        stream: true,
+        stream_options: { include_usage: true },
+      },
+    };
+
+    // Non-streamed: folded from the streaming call (InvokeEndpoint gives the container only 60 s).
+    const completion = await openai.chat.completions.create({
+      model: modelId,
+      messages: [{ role: 'user', content: 'Hello' }],
+      max_completion_tokens: 16,
+    });
+    expect(completion).toMatchObject({ model: modelId, choices: [{ message: { content: 'hi there' } }] });
+    expect(runtimeMock.commandCalls(InvokeEndpointCommand)).toHaveLength(0);
+    const invoke = runtimeMock.commandCalls(InvokeEndpointWithResponseStreamCommand)[0]?.args[0].input;
+    expect({ ...invoke, Body: sent(invoke?.Body) }).toEqual(expectedInput);
+
+    // Streamed: the same call.
     const stream = await openai.chat.completions.create({
       model: modelId,
       messages: [{ role: 'user', content: 'Hello' }],
@@ -180,20 +177,8 @@ describe('uploaded adapters on SageMaker (mocked exactly)', () => {
     let text = '';
     for await (const part of stream) text += part.choices[0]?.delta.content ?? '';
     expect(text).toBe('hi there');
-    const streamed = runtimeMock.commandCalls(InvokeEndpointWithResponseStreamCommand)[0]?.args[0].input;
-    expect({ ...streamed, Body: sent(streamed?.Body) }).toEqual({
-      EndpointName: 'tierline-dev-llama-3-1-8b-instant',
-      InferenceComponentName: component,
-      ContentType: 'application/json',
-      Accept: 'application/json',
-      Body: {
-        max_tokens: 16,
-        messages: [{ role: 'user', content: 'Hello' }],
-        model: component,
-        stream: true,
-        stream_options: { include_usage: true },
-      },
-    });
+    const streamed = runtimeMock.commandCalls(InvokeEndpointWithResponseStreamCommand)[1]?.args[0].input;
+    expect({ ...streamed, Body: sent(streamed?.Body) }).toEqual(expectedInput);
 
     // Another customer's chat with it: 404, and nothing reaches SageMaker.
     const invocations = runtimeMock.calls().length;

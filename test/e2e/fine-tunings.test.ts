@@ -18,7 +18,7 @@ import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
  */
 
 const config = loadConfig({ env: 'dev' });
-const BASE = 'llama-3.1-8b-instant';
+const BASE = 'qwen3-8b';
 const architecture = config.models[BASE]?.architecture;
 if (!architecture) throw new Error('the base model has no architecture');
 

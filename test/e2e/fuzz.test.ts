@@ -11,7 +11,7 @@ import { apiSpecs, checkBody } from '../support/spec-check';
  * Bounded by a run count and a time limit, so it stays well under a minute in CI.
  */
 
-const MODEL = 'llama-3.1-8b-instant';
+const MODEL = 'qwen3-8b';
 const RUNS = 2_000;
 const TIME_LIMIT_MS = 35_000;
 

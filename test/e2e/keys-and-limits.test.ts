@@ -4,7 +4,7 @@ import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 
 /** `/v1/keys` and `/v1/limits` over real HTTP in local mode, with the openai client using the keys. */
-const MODEL = 'llama-3.1-8b-instant';
+const MODEL = 'qwen3-8b';
 const config = loadConfig({
   env: 'dev',
   overrides: { tiers: { free: { models: { [MODEL]: { rpm: 5, rpd: 50, tpm: 4_000, tpd: 40_000 } } } } },

@@ -11,7 +11,7 @@ import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
  * Metering end to end: local mode (dynalite) driven by the official openai client. Small limits for the free
  * 8B model make every limit reachable in a few requests; the edge throttle is raised out of the way.
  */
-const MODEL = 'llama-3.1-8b-instant';
+const MODEL = 'qwen3-8b';
 const LIMITS = { rpm: 4, rpd: 100, tpm: 2_000, tpd: 100_000 };
 const config = loadConfig({
   env: 'dev',

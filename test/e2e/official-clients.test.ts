@@ -11,7 +11,7 @@ import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
  */
 
 const config = loadConfig({ env: 'dev' });
-const MODEL = 'llama-3.1-8b-instant';
+const MODEL = 'qwen3-8b';
 const ENTERPRISE_ONLY = 'qwen3-32b';
 /** Short, so the revocation test can wait it out. */
 const AUTHORIZER_CACHE_MS = 300;

@@ -10,7 +10,7 @@ import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
  * use it: each test is what was sent and what a client expects back. Every answer is spec-checked.
  */
 
-const MODEL = 'llama-3.1-8b-instant';
+const MODEL = 'qwen3-8b';
 
 describe('API review reproductions, against local mode', () => {
   const spec = specCheckedFetch();

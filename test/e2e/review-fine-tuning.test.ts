@@ -15,7 +15,7 @@ import { adapterFiles, entriesOf, safetensors, tarGzOf, zipOf } from '../support
  * jobs stay active and keep their spend hold, as in AWS.
  */
 const config = loadConfig({ env: 'dev' });
-const BASE = 'llama-3.1-8b-instant';
+const BASE = 'qwen3-8b';
 const architecture = config.models[BASE]?.architecture;
 if (!architecture) throw new Error('the base model has no architecture');
 

@@ -11,7 +11,7 @@ import { apiSpecs, expectSpecCompliance, specCheckedFetch } from '../support/spe
  * the app but not to the document (or the other way round) fails here.
  */
 
-const MODEL = 'llama-3.1-8b-instant';
+const MODEL = 'qwen3-8b';
 const architectureOf = (model: string) => {
   const architecture = loadConfig({ env: 'dev' }).models[model]?.architecture;
   if (!architecture) throw new Error(`${model} takes no adapters`);
@@ -74,7 +74,7 @@ const WALKS: Record<string, Walk> = {
     path: '/v1/models/{ftmodel}',
     once: true,
     invalid: [
-      { path: '/v1/models/ft:llama-3.1-8b-instant:nobody:x:nope', status: 404 },
+      { path: '/v1/models/ft:qwen3-8b:nobody:x:nope', status: 404 },
       { path: `/v1/models/${MODEL}`, status: 400 },
     ],
   },

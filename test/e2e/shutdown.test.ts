@@ -25,7 +25,7 @@ describe('local mode shutdown', () => {
       fetch: spec.fetch,
     });
     const stream = await openai.chat.completions.create({
-      model: 'llama-3.1-8b-instant',
+      model: 'qwen3-8b',
       messages: [{ role: 'user', content: 'keep talking' }],
       stream: true,
     });
@@ -67,7 +67,7 @@ describe('local mode shutdown', () => {
     const streams = await Promise.all(
       Array.from({ length: 200 }, async () => {
         const stream = await openai.chat.completions.create({
-          model: 'llama-3.1-8b-instant',
+          model: 'qwen3-8b',
           messages: [{ role: 'user', content: 'keep talking' }],
           max_completion_tokens: 200, // 10 s at 20 tokens a second: still streaming when the server stops
           stream: true,

@@ -121,7 +121,7 @@ describe('an upstream model server that is down, failing or ignores stream', () 
   let down: LocalMode;
   /** The same upstream, given up on after 300 ms without a byte from it. */
   let impatient: LocalMode;
-  const ask = { model: 'llama-3.1-8b-instant', messages: [{ role: 'user' as const, content: 'x' }] };
+  const ask = { model: 'qwen3-8b', messages: [{ role: 'user' as const, content: 'x' }] };
   const client = (mode: LocalMode) =>
     new OpenAI({
       apiKey: mode.demoCustomers.find((d) => d.tier === 'developer')?.apiKey,
@@ -165,7 +165,7 @@ describe('an upstream model server that is down, failing or ignores stream', () 
     for await (const chunk of stream) {
       text += chunk.choices[0]?.delta.content ?? '';
       if (chunk.usage) usage = chunk.usage;
-      expect(chunk.model).toBe('llama-3.1-8b-instant');
+      expect(chunk.model).toBe('qwen3-8b');
     }
     const completion = await client(local).chat.completions.create(ask);
 
@@ -175,7 +175,7 @@ describe('an upstream model server that is down, failing or ignores stream', () 
     expect(completion.usage?.total_tokens).toBe(14);
     // What the upstream was asked: the stream with usage, and each model by its catalog id.
     expect(seen.bodies[0]).toMatchObject({ stream: true, stream_options: { include_usage: true } });
-    expect(seen.bodies[1]).toMatchObject({ stream: false, model: 'llama-3.1-8b-instant' });
+    expect(seen.bodies[1]).toMatchObject({ stream: false, model: 'qwen3-8b' });
   });
 
   it('stops the upstream request when the client goes away mid-stream', async () => {

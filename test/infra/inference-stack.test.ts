@@ -6,12 +6,13 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { endpointName, inferenceComponentName } from '../../lambda/inference/backends/sagemaker-names';
 import { loadConfig } from '../../lib/config/load';
+import { type ModelConfig, targetConcurrencyPerCopy } from '../../lib/config/schema';
 import { lmiEnvironment, loraEnvironment } from '../../lib/constructs/inference/lmi-container';
 import { VARIANT_NAME } from '../../lib/constructs/inference/model-endpoint';
 import { createApp } from '../../lib/create-app';
 import { type SynthesizedApp, synthesize } from '../support/synth';
 
-const LLAMA_8B = 'llama-3.1-8b-instant';
+const LLAMA_8B = 'qwen3-8b';
 
 /** The model endpoint construct of `id` (fails the test when there is none). */
 function endpointOf(stacks: SynthesizedApp['stacks'], id: string) {
@@ -56,7 +57,7 @@ describe('inference stack (dev: scale to zero)', () => {
     }
   });
 
-  it.each(models)('runs %s in an LMI (vLLM) container with LoRA', (_id, model) => {
+  it.each(models)('runs %s in an LMI (vLLM) container with LoRA', (id, model) => {
     inference.hasResourceProperties('AWS::SageMaker::Model', {
       ExecutionRoleArn: Match.anyValue(),
       // Hugging Face weights are downloaded by the container: it needs the network.
@@ -68,6 +69,7 @@ describe('inference stack (dev: scale to zero)', () => {
           OPTION_ASYNC_MODE: 'true',
           OPTION_ROLLING_BATCH: 'disable',
           OPTION_ENTRYPOINT: 'djl_python.lmi_vllm.vllm_async_service',
+          OPTION_SERVED_MODEL_NAME: id,
           OPTION_TENSOR_PARALLEL_DEGREE: String(model.acceleratorsPerCopy),
           OPTION_MAX_MODEL_LEN: String(model.contextWindow),
           OPTION_ENABLE_LORA: 'true',
@@ -141,7 +143,7 @@ describe('inference stack (dev: scale to zero)', () => {
         PolicyName: `${inferenceComponentName(env, id)}-concurrent-requests`,
         PolicyType: 'TargetTrackingScaling',
         TargetTrackingScalingPolicyConfiguration: Match.objectLike({
-          TargetValue: config.environment.inference.targetConcurrentRequestsPerCopy,
+          TargetValue: targetConcurrencyPerCopy(config.models[id] as ModelConfig, config.environment),
           PredefinedMetricSpecification: {
             PredefinedMetricType: 'SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution',
           },
@@ -305,20 +307,23 @@ describe('inference stack (dev: scale to zero)', () => {
     expect(sagemaker[0]).toEqual({
       Effect: 'Allow',
       Action: ['sagemaker:InvokeEndpoint', 'sagemaker:InvokeEndpointWithResponseStream'],
-      Resource: Object.keys(config.models).map((id) => ({
-        'Fn::Join': [
-          '',
-          [
-            'arn:',
-            { Ref: 'AWS::Partition' },
-            ':sagemaker:',
-            { Ref: 'AWS::Region' },
-            ':',
-            { Ref: 'AWS::AccountId' },
-            `:endpoint/${endpointName(env, id).toLowerCase()}`,
+      // In the order IAM statements keep them: sorted by ARN.
+      Resource: Object.keys(config.models)
+        .sort((x, y) => endpointName(env, x).localeCompare(endpointName(env, y)))
+        .map((id) => ({
+          'Fn::Join': [
+            '',
+            [
+              'arn:',
+              { Ref: 'AWS::Partition' },
+              ':sagemaker:',
+              { Ref: 'AWS::Region' },
+              ':',
+              { Ref: 'AWS::AccountId' },
+              `:endpoint/${endpointName(env, id).toLowerCase()}`,
+            ],
           ],
-        ],
-      })),
+        })),
     });
     expect(JSON.stringify(sagemaker[0])).not.toContain('*');
   });
@@ -371,7 +376,14 @@ describe('inference stack (prod: always warm)', () => {
 
 describe('inference stack with weights in S3 on an EBS-backed instance type', () => {
   const overrides = {
-    models: { [LLAMA_8B]: { weights: 's3://tierline-weights/llama-3.1-8b', instanceType: 'ml.p3.2xlarge' } },
+    models: {
+      // Four 16 GB V100s: the 8B model's bf16 weights alone fill one (the GPU-memory check at synth).
+      [LLAMA_8B]: {
+        weights: 's3://tierline-weights/llama-3.1-8b',
+        instanceType: 'ml.p3.8xlarge',
+        acceleratorsPerCopy: 4,
+      },
+    },
   };
   const { inference, stacks } = synthesize({ overrides });
   const role = stacks.inference.getLogicalId(stacks.inference.role.role.node.defaultChild as never);
@@ -418,7 +430,7 @@ describe('inference stack with weights in S3 on an EBS-backed instance type', ()
     inference.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
     inference.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
       KmsKeyId: keyArn,
-      ProductionVariants: [Match.objectLike({ InstanceType: 'ml.p3.2xlarge' })],
+      ProductionVariants: [Match.objectLike({ InstanceType: 'ml.p3.8xlarge' })],
     });
     // The NVMe-backed models keep no key: SageMaker would reject it.
     inference.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
@@ -494,13 +506,13 @@ describe('LoRA settings of the base components come from the config', () => {
 describe('synth-time checks', () => {
   it('refuses more accelerators per copy than the instance type has, and says how to fix it', () => {
     expect(() => synthesize({ overrides: { models: { [LLAMA_8B]: { acceleratorsPerCopy: 2 } } } })).toThrow(
-      /Model "llama-3.1-8b-instant": acceleratorsPerCopy is 2 but ml\.g5\.2xlarge has 1 GPU\..*ml\.g5\.12xlarge, 4 GPUs/,
+      /Model "qwen3-8b": acceleratorsPerCopy is 2 but ml\.g6e\.xlarge has 1 GPU\..*ml\.g6e\.12xlarge, 4 GPUs/,
     );
   });
 
   it('refuses more memory per copy than the instance type has', () => {
     expect(() => synthesize({ overrides: { models: { [LLAMA_8B]: { memoryMiBPerCopy: 64 * 1024 } } } })).toThrow(
-      /memoryMiBPerCopy is 65536 but ml\.g5\.2xlarge has 32768 MiB/,
+      /memoryMiBPerCopy is 65536 but ml\.g6e\.xlarge has 32768 MiB/,
     );
   });
 

@@ -241,15 +241,19 @@ export const responseSchemas: Record<string, Schema> = {
     },
     ['system_fingerprint', 'usage', 'x_groq'],
   ),
-  Model: object({
-    id: str,
-    object: { const: 'model' },
-    created: int,
-    owned_by: str,
-    active: { type: 'boolean' },
-    context_window: int,
-    max_completion_tokens: int,
-  }),
+  Model: object(
+    {
+      id: str,
+      object: { const: 'model' },
+      created: int,
+      owned_by: str,
+      active: { type: 'boolean' },
+      context_window: int,
+      max_completion_tokens: int,
+      shutdown_date: { type: 'string', format: 'date' },
+    },
+    ['shutdown_date'],
+  ),
   ModelList: object({ object: { const: 'list' }, data: { type: 'array', items: ref('Model') } }),
   ModelDeleted: object({ id: str, object: { const: 'model' }, deleted: { const: true } }),
   FineTuning: object({

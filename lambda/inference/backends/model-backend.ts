@@ -5,7 +5,7 @@ import type { ChatCompletion, ChatCompletionChunk } from '../../openai/openai-ty
  * server (vLLM, Ollama, llama.cpp) or the built-in deterministic test model in local mode.
  */
 export interface BackendChatRequest {
-  /** The public model id from the catalog (`llama-3.3-70b-versatile`). */
+  /** The public model id from the catalog (`qwen3-14b`). */
   model: string;
   /**
    * The validated OpenAI chat request body to send upstream. `stream` and `stream_options` are set by the

@@ -4,8 +4,9 @@ import {
   type ResponseStream,
   SageMakerRuntimeClient,
 } from '@aws-sdk/client-sagemaker-runtime';
-import type { ChatCompletion, ChatCompletionChunk, Usage } from '../../openai/openai-types';
+import type { ChatCompletion, ChatCompletionChunk } from '../../openai/openai-types';
 import { awsClientOptions } from '../../storage/aws-clients';
+import { completionFromChunks } from './chunk-aggregate';
 import { type BackendChatRequest, BackendError, type BackendErrorKind, type ModelBackend } from './model-backend';
 import { endpointName, inferenceComponentName } from './sagemaker-names';
 import { type ParsedPayloads, PayloadLineParser } from './sse-lines';
@@ -76,27 +77,16 @@ export class SageMakerBackend implements ModelBackend {
     return { endpointName: base.endpointName, inferenceComponentName: request.adapter.name };
   }
 
+  /**
+   * Built on the streaming call and folded into one completion: `InvokeEndpoint` gives the container 60 s to
+   * answer in full (AWS API reference, InvokeEndpoint: "model containers must respond to requests within 60
+   * seconds"), which 8,192 output tokens at tens of tokens per second exceed; `InvokeEndpointWithResponseStream`
+   * has no limit on the whole answer.
+   */
   async complete(request: BackendChatRequest): Promise<ChatCompletion> {
-    const target = this.targetOf(request);
-    // vLLM rejects `stream_options` unless `stream` is true.
-    const { stream_options: _streamOptions, ...body } = request.body;
-    let responseBody: Uint8Array | undefined;
-    try {
-      const response = await this.client.send(
-        new InvokeEndpointCommand({
-          EndpointName: target.endpointName,
-          InferenceComponentName: target.inferenceComponentName,
-          ContentType: JSON_CONTENT_TYPE,
-          Accept: JSON_CONTENT_TYPE,
-          Body: JSON.stringify({ ...body, model: modelNameOf(request), stream: false }),
-        }),
-        { abortSignal: request.signal },
-      );
-      responseBody = response.Body;
-    } catch (error) {
-      throw toBackendError(error, request);
-    }
-    return toChatCompletion(parseJson(new TextDecoder().decode(responseBody ?? new Uint8Array())), request.model);
+    const chunks: ChatCompletionChunk[] = [];
+    for await (const chunk of this.stream(request)) chunks.push(chunk);
+    return completionFromChunks(chunks, request.model);
   }
 
   async *stream(request: BackendChatRequest): AsyncGenerator<ChatCompletionChunk> {
@@ -109,8 +99,7 @@ export class SageMakerBackend implements ModelBackend {
           ContentType: JSON_CONTENT_TYPE,
           Accept: JSON_CONTENT_TYPE,
           Body: JSON.stringify({
-            ...request.body,
-            model: modelNameOf(request),
+            ...lmiBody(request.body),
             stream: true,
             // Always: metering needs the usage chunk even when the client did not ask for it.
             stream_options: { include_usage: true },
@@ -129,17 +118,61 @@ export class SageMakerBackend implements ModelBackend {
       yield* chunksOf(parser.end(), request.model);
     } catch (error) {
       // Errors arrive both as thrown SDK exceptions and as events of the stream: one mapping for all.
-      throw toBackendError(error, request);
+      const mapped = toBackendError(error, request);
+      if (request.adapter && isNoCapacity(error)) await this.wakeBase(target, request);
+      throw mapped;
+    }
+  }
+
+  /**
+   * A fine-tune's traffic alone must wake its base scaled to zero. The scale-from-zero alarm watches the base
+   * component's `NoCapacityInvocationFailures`, a metric SageMaker records for the component invoked (AWS,
+   * "Scale an endpoint to zero instances"), and an adapter component has no copies of its own. So a request
+   * that found the adapter without capacity invokes the base component once: with no copies it fails the same
+   * way, at once, and that failure is the data point the alarm needs; no GPU runs. Its answer is ignored: the
+   * client gets the adapter's 503 and retry-after.
+   */
+  private async wakeBase(target: SageMakerTarget, request: BackendChatRequest): Promise<void> {
+    if (!request.adapter) return;
+    const base = this.resolveTarget(request.adapter.baseModel);
+    if (base.inferenceComponentName === target.inferenceComponentName) return;
+    try {
+      await this.client.send(
+        new InvokeEndpointCommand({
+          EndpointName: base.endpointName,
+          InferenceComponentName: base.inferenceComponentName,
+          ContentType: JSON_CONTENT_TYPE,
+          Accept: JSON_CONTENT_TYPE,
+          // One token, should a copy have come up in between: far within InvokeEndpoint's 60 s.
+          Body: JSON.stringify({ messages: [{ role: 'user', content: '.' }], max_tokens: 1 }),
+        }),
+      );
+    } catch {
+      // Expected (no capacity): the failure itself is the signal.
     }
   }
 }
 
 /**
- * The `model` of the body: the catalog id, or the adapter's name (LMI selects the adapter by the component
- * named in the request; the name in the body says the same, as vLLM's OpenAI server takes it).
+ * The body LMI takes: the OpenAI chat body without `model`. LMI's vLLM handler serves the base model under
+ * `OPTION_SERVED_MODEL_NAME` (default `lmi`) and fills `model` only when the body has none; vLLM answers 404
+ * "The model `X` does not exist." for any other name (djl-serving `vllm_async_service.py`,
+ * `preprocess_request`; vLLM `OpenAIServing._check_model`). For an adapter component SageMaker sends the
+ * adapter's identifier header, and the handler puts the adapter's name in `model` itself. Leaving `model` out
+ * is right for both, whatever the served name is.
  */
-function modelNameOf(request: BackendChatRequest): string {
-  return request.adapter?.name ?? request.model;
+function lmiBody(body: Record<string, unknown>): Record<string, unknown> {
+  const { model: _model, stream_options: _streamOptions, ...rest } = body;
+  return rest;
+}
+
+function isNoCapacity(error: unknown): boolean {
+  return (
+    isRecord(error) &&
+    error.name === 'ValidationError' &&
+    typeof error.message === 'string' &&
+    /no capacity/i.test(error.message)
+  );
 }
 
 function* chunksOf(parsed: ParsedPayloads, publicModel: string): Generator<ChatCompletionChunk> {
@@ -168,15 +201,6 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function isUsage(value: unknown): value is Usage {
-  return (
-    isRecord(value) &&
-    typeof value.prompt_tokens === 'number' &&
-    typeof value.completion_tokens === 'number' &&
-    typeof value.total_tokens === 'number'
-  );
-}
-
 /** Throws for the error documents containers send with a 200: OpenAI's `{error}` and vLLM's `{object: 'error'}`. */
 function throwIfErrorDocument(document: Record<string, unknown>): void {
   if (document.error === undefined && document.object !== 'error') return;
@@ -189,19 +213,6 @@ function throwIfErrorDocument(document: Record<string, unknown>): void {
 function statusOfErrorDocument(document: Record<string, unknown>): number | undefined {
   const candidates = [document.code, isRecord(document.error) ? document.error.code : undefined];
   return candidates.find((candidate): candidate is number => typeof candidate === 'number');
-}
-
-function toChatCompletion(document: unknown, publicModel: string): ChatCompletion {
-  if (!isRecord(document)) throw new BackendError('model_error', 'The model returned a non-object completion.');
-  throwIfErrorDocument(document);
-  if (!Array.isArray(document.choices)) {
-    throw new BackendError('model_error', 'The model returned a completion without choices.');
-  }
-  if (!isUsage(document.usage)) {
-    // Without usage the request cannot be metered, so it must not be served.
-    throw new BackendError('model_error', 'The model returned a completion without usage.');
-  }
-  return { ...(document as unknown as ChatCompletion), object: 'chat.completion', model: publicModel };
 }
 
 function toChunk(document: unknown, publicModel: string): ChatCompletionChunk {

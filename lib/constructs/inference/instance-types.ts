@@ -1,5 +1,5 @@
 import { ConfigError } from '../../config/load';
-import type { ModelConfig } from '../../config/schema';
+import { type FineTuningConfig, LORA_MODULES, type ModelConfig } from '../../config/schema';
 
 /** What synth needs to know about a SageMaker GPU instance type. */
 export interface GpuInstanceSpec {
@@ -7,6 +7,8 @@ export interface GpuInstanceSpec {
   readonly gpus: number;
   /** Host memory of one instance, in GiB. */
   readonly memoryGiB: number;
+  /** Memory of ONE of its GPUs as the driver reports it (nvidia-smi "Total"), in MiB; less than the GB sold. */
+  readonly gpuMemoryMiB: number;
   /**
    * The instance has local NVMe storage (encrypted by the instance's hardware module). SageMaker rejects a
    * `KmsKeyId` in an endpoint config for such instance types ("If you specify a value for KmsKeyId when using
@@ -18,7 +20,11 @@ export interface GpuInstanceSpec {
 type Size = 'xlarge' | '2xlarge' | '4xlarge' | '8xlarge' | '12xlarge' | '16xlarge' | '24xlarge' | '48xlarge';
 
 /** g4dn, g5, g6 and g6e share one pattern: one GPU up to 16xlarge, except 12xlarge and 24xlarge (4) and 48xlarge (8). */
-function family(name: string, memoryGiB: Partial<Record<Size, number>>): Record<string, GpuInstanceSpec> {
+function family(
+  name: string,
+  gpuMemoryMiB: number,
+  memoryGiB: Partial<Record<Size, number>>,
+): Record<string, GpuInstanceSpec> {
   const gpus: Record<Size, number> = {
     xlarge: 1,
     '2xlarge': 1,
@@ -32,7 +38,7 @@ function family(name: string, memoryGiB: Partial<Record<Size, number>>): Record<
   return Object.fromEntries(
     Object.entries(memoryGiB).map(([size, memory]) => [
       `ml.${name}.${size}`,
-      { gpus: gpus[size as Size], memoryGiB: memory, localNvmeStorage: true },
+      { gpus: gpus[size as Size], memoryGiB: memory, gpuMemoryMiB, localNvmeStorage: true },
     ]),
   );
 }
@@ -53,10 +59,19 @@ const G5_G6_MEMORY = {
  * checks (and without a volume KMS key, since whether it has local storage is unknown): add it here to get them.
  */
 export const GPU_INSTANCE_TYPES: Readonly<Record<string, GpuInstanceSpec>> = {
-  ...family('g4dn', { xlarge: 16, '2xlarge': 32, '4xlarge': 64, '8xlarge': 128, '12xlarge': 192, '16xlarge': 256 }),
-  ...family('g5', G5_G6_MEMORY),
-  ...family('g6', G5_G6_MEMORY),
-  ...family('g6e', {
+  // nvidia-smi totals: T4 15,360 MiB; A10G 23,028 MiB; L4 23,034 MiB; L40S 46,068 MiB; A100 40 GB 40,960 MiB;
+  // H100 80 GB 81,559 MiB; V100 16 GB 16,384 MiB (AWS instance pages: T4 16 GB, A10G 24 GB, L4 24 GB, L40S 48 GB).
+  ...family('g4dn', 15_360, {
+    xlarge: 16,
+    '2xlarge': 32,
+    '4xlarge': 64,
+    '8xlarge': 128,
+    '12xlarge': 192,
+    '16xlarge': 256,
+  }),
+  ...family('g5', 23_028, G5_G6_MEMORY),
+  ...family('g6', 23_034, G5_G6_MEMORY),
+  ...family('g6e', 46_068, {
     xlarge: 32,
     '2xlarge': 64,
     '4xlarge': 128,
@@ -66,12 +81,12 @@ export const GPU_INSTANCE_TYPES: Readonly<Record<string, GpuInstanceSpec>> = {
     '24xlarge': 768,
     '48xlarge': 1536,
   }),
-  'ml.p4d.24xlarge': { gpus: 8, memoryGiB: 1152, localNvmeStorage: true },
-  'ml.p5.48xlarge': { gpus: 8, memoryGiB: 2048, localNvmeStorage: true },
+  'ml.p4d.24xlarge': { gpus: 8, memoryGiB: 1152, gpuMemoryMiB: 40_960, localNvmeStorage: true },
+  'ml.p5.48xlarge': { gpus: 8, memoryGiB: 2048, gpuMemoryMiB: 81_559, localNvmeStorage: true },
   // EBS-only instance types: the endpoint config can encrypt their volumes with a customer-managed key.
-  'ml.p3.2xlarge': { gpus: 1, memoryGiB: 61, localNvmeStorage: false },
-  'ml.p3.8xlarge': { gpus: 4, memoryGiB: 244, localNvmeStorage: false },
-  'ml.p3.16xlarge': { gpus: 8, memoryGiB: 488, localNvmeStorage: false },
+  'ml.p3.2xlarge': { gpus: 1, memoryGiB: 61, gpuMemoryMiB: 16_384, localNvmeStorage: false },
+  'ml.p3.8xlarge': { gpus: 4, memoryGiB: 244, gpuMemoryMiB: 16_384, localNvmeStorage: false },
+  'ml.p3.16xlarge': { gpus: 8, memoryGiB: 488, gpuMemoryMiB: 16_384, localNvmeStorage: false },
 };
 
 /** Whether an endpoint config may name a KMS key for the volumes of this instance type (known EBS-only types). */
@@ -110,4 +125,102 @@ export function verifyModelFitsInstance(modelId: string, model: ModelConfig): vo
         `${instanceMiB} MiB of memory. Lower models.${modelId}.memoryMiBPerCopy or choose a larger instance type.`,
     );
   }
+}
+
+const MIB = 1024 * 1024;
+/** bf16 weights, KV cache and LoRA slots: 2 bytes a number. */
+const BYTES_PER_VALUE = 2;
+/**
+ * What vLLM keeps on each GPU besides weights, KV cache and adapter slots: activations of a prefill chunk,
+ * CUDA graphs, the CUDA context and NCCL buffers. vLLM measures it at start (its memory profiling) and gives
+ * the KV cache what is left of `gpu_memory_utilization`; 2 GiB per GPU is an estimate, not measured here.
+ */
+const RUNTIME_RESERVE_MIB_PER_GPU = 2_048;
+
+export interface GpuMemoryBudget {
+  /** All GPUs of one copy x `gpuMemoryUtilization`. */
+  usableMiB: number;
+  weightsMiB: number;
+  loraSlotsMiB: number;
+  runtimeReserveMiB: number;
+  /** What is left for the KV cache, and what the configuration needs. */
+  kvCacheMiB: number;
+  kvNeededMiB: number;
+  kvBytesPerToken: number;
+  kvTokensNeeded: number;
+}
+
+/**
+ * The GPU memory one copy needs, as vLLM lays it out: bf16 weights (split over the copy's GPUs by tensor
+ * parallelism); `max_loras` adapter slots of `max_lora_rank` for every module vLLM wraps for LoRA (it allocates
+ * them for all LoRA-capable modules, whatever an adapter targets); the runtime reserve; and a KV cache of
+ * 2 (K and V) x layers x KV heads x head dim x 2 bytes per token, which must hold one full-context sequence
+ * (vLLM refuses to start otherwise: "max seq len ... is larger than the maximum number of tokens that can be
+ * stored in KV cache") and `sequencesPerCopy` sequences of `kvTokensPerSequence` (else vLLM preempts and the
+ * throughput the cost model assumes is not reached). `undefined` when the model or instance lacks the figures.
+ */
+export function gpuMemoryBudget(model: ModelConfig, fineTuning: FineTuningConfig): GpuMemoryBudget | undefined {
+  const spec = GPU_INSTANCE_TYPES[model.instanceType];
+  const arch = model.architecture;
+  if (!spec || !arch || model.parameters === undefined) return undefined;
+  const gpus = model.acceleratorsPerCopy;
+  const usableMiB = gpus * spec.gpuMemoryMiB * model.serving.gpuMemoryUtilization;
+  const weightsMiB = (model.parameters * BYTES_PER_VALUE) / MIB;
+  const qOut = arch.attentionHeads * arch.headDim;
+  const kvOut = arch.keyValueHeads * arch.headDim;
+  const h = arch.hiddenSize;
+  const i = arch.intermediateSize;
+  const moduleSizes: Record<(typeof LORA_MODULES)[number], number> = {
+    q_proj: h + qOut,
+    k_proj: h + kvOut,
+    v_proj: h + kvOut,
+    o_proj: qOut + h,
+    gate_proj: h + i,
+    up_proj: h + i,
+    down_proj: i + h,
+  };
+  const perRank = LORA_MODULES.reduce((sum, m) => sum + moduleSizes[m], 0);
+  const maxRank = Math.max(...fineTuning.lora.ranks);
+  const loraSlotsMiB = (fineTuning.serving.maxActiveAdapters * maxRank * perRank * arch.layers * BYTES_PER_VALUE) / MIB;
+  const runtimeReserveMiB = gpus * RUNTIME_RESERVE_MIB_PER_GPU;
+  const kvBytesPerToken = 2 * arch.layers * arch.keyValueHeads * arch.headDim * BYTES_PER_VALUE;
+  const kvTokensNeeded = Math.max(
+    model.contextWindow,
+    model.serving.sequencesPerCopy * model.serving.kvTokensPerSequence,
+  );
+  return {
+    usableMiB,
+    weightsMiB,
+    loraSlotsMiB,
+    runtimeReserveMiB,
+    kvCacheMiB: usableMiB - weightsMiB - loraSlotsMiB - runtimeReserveMiB,
+    kvNeededMiB: (kvTokensNeeded * kvBytesPerToken) / MIB,
+    kvBytesPerToken,
+    kvTokensNeeded,
+  };
+}
+
+const gib = (mib: number) => `${(mib / 1024).toFixed(1)} GiB`;
+
+/**
+ * Fails synth when one copy cannot hold its weights, adapter slots and the KV cache its context and density
+ * need in its GPUs' memory: SageMaker would accept the stack and the container would never become healthy
+ * (the stack rolls back after the hour-long startup timeout). The message names each figure and what to change.
+ */
+export function verifyGpuMemory(modelId: string, model: ModelConfig, fineTuning: FineTuningConfig): void {
+  const budget = gpuMemoryBudget(model, fineTuning);
+  if (!budget || budget.kvCacheMiB >= budget.kvNeededMiB) return;
+  const kvTokensAvailable = Math.max(0, Math.floor((budget.kvCacheMiB * MIB) / budget.kvBytesPerToken));
+  const spec = GPU_INSTANCE_TYPES[model.instanceType] as GpuInstanceSpec;
+  throw new ConfigError(
+    `Model "${modelId}" does not fit the GPU memory of ${model.instanceType}: ${model.acceleratorsPerCopy} x ` +
+      `${gib(spec.gpuMemoryMiB)} x gpuMemoryUtilization ${model.serving.gpuMemoryUtilization} = ${gib(budget.usableMiB)}; ` +
+      `weights ${gib(budget.weightsMiB)}, ${fineTuning.serving.maxActiveAdapters} LoRA slots at rank ` +
+      `${Math.max(...fineTuning.lora.ranks)} ${gib(budget.loraSlotsMiB)}, runtime reserve ${gib(budget.runtimeReserveMiB)} ` +
+      `leave ${gib(Math.max(0, budget.kvCacheMiB))} of KV cache (${kvTokensAvailable} tokens), but it needs ` +
+      `${gib(budget.kvNeededMiB)} (${budget.kvTokensNeeded} tokens: max(contextWindow ${model.contextWindow}, ` +
+      `serving.sequencesPerCopy ${model.serving.sequencesPerCopy} x kvTokensPerSequence ${model.serving.kvTokensPerSequence})). ` +
+      `Lower models.${modelId}.contextWindow or serving.sequencesPerCopy, lower fineTuning.serving.maxActiveAdapters ` +
+      'or the highest of fineTuning.lora.ranks, raise acceleratorsPerCopy, or choose an instance type with more GPU memory.',
+  );
 }

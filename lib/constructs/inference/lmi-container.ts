@@ -1,3 +1,4 @@
+import { SecretValue } from 'aws-cdk-lib';
 import { ConfigError } from '../../config/load';
 import type { FineTuningConfig, ModelConfig } from '../../config/schema';
 
@@ -48,9 +49,11 @@ export function s3Weights(modelId: string, model: ModelConfig): S3Weights | unde
 
 /**
  * Environment of the LMI (DJL Serving) container with the vLLM engine in async mode: it takes the OpenAI chat
- * body (`messages`) and streams JSON lines, which the SageMaker backend parses. LMI v15 needs async mode set
- * explicitly (it is the default from LMI v17); `OPTION_ROLLING_BATCH=disable` because async mode replaces
- * LMI's own rolling batch with vLLM's engine.
+ * body (`messages`) and streams JSON lines, which the SageMaker backend parses. Async mode is LMI's default from
+ * v17; it is set explicitly anyway, with `OPTION_ROLLING_BATCH=disable` (async mode replaces LMI's rolling
+ * batch with vLLM's engine), as the LMI vLLM user guide's async configuration lists them.
+ * `OPTION_SERVED_MODEL_NAME` is the catalog id, so the container's logs and answers name the model; the
+ * backend leaves `model` out of the body all the same (the handler fills in the served name).
  */
 export function lmiEnvironment(
   modelId: string,
@@ -65,11 +68,20 @@ export function lmiEnvironment(
     OPTION_ASYNC_MODE: 'true',
     OPTION_ROLLING_BATCH: 'disable',
     OPTION_ENTRYPOINT: 'djl_python.lmi_vllm.vllm_async_service',
+    OPTION_SERVED_MODEL_NAME: modelId,
     OPTION_TENSOR_PARALLEL_DEGREE: String(model.acceleratorsPerCopy),
     OPTION_MAX_MODEL_LEN: String(model.contextWindow),
+    // The one serving density (vLLM max_num_seqs): the autoscaling target and the cost model read it too.
+    OPTION_MAX_ROLLING_BATCH_SIZE: String(model.serving.sequencesPerCopy),
+    OPTION_GPU_MEMORY_UTILIZATION: String(model.serving.gpuMemoryUtilization),
     ...loraEnvironment(model, fineTuning),
     OPTION_MODEL_LOADING_TIMEOUT: String(STARTUP_TIMEOUT_SECONDS),
     // Exit when the engine dies, so SageMaker replaces the copy instead of routing requests to a dead engine.
     SERVING_FAIL_FAST: 'true',
+    // huggingface_hub reads HF_TOKEN. SageMaker's container environment takes plain strings only: CloudFormation
+    // resolves the secret at deploy time (a dynamic reference), so the template never holds the token.
+    ...(model.hfTokenSecretArn && !weights
+      ? { HF_TOKEN: SecretValue.secretsManager(model.hfTokenSecretArn).unsafeUnwrap() }
+      : {}),
   };
 }

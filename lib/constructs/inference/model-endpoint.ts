@@ -6,7 +6,7 @@ import { endpointName, inferenceComponentName } from '../../../lambda/inference/
 import type { FineTuningConfig, ModelConfig } from '../../config/schema';
 import { CopyAutoscaling } from './copy-autoscaling';
 import type { InferenceRole } from './inference-role';
-import { acceptsVolumeKmsKey, verifyModelFitsInstance } from './instance-types';
+import { acceptsVolumeKmsKey, verifyGpuMemory, verifyModelFitsInstance } from './instance-types';
 import { lmiEnvironment, STARTUP_TIMEOUT_SECONDS, s3Weights } from './lmi-container';
 import { ModelAlarms } from './model-alarms';
 
@@ -55,6 +55,7 @@ export class ModelEndpoint extends Construct {
     super(scope, id);
     const { model, modelId } = props;
     verifyModelFitsInstance(modelId, model);
+    verifyGpuMemory(modelId, model, props.fineTuning);
     this.endpointName = endpointName(props.environmentName, modelId);
     this.inferenceComponentName = inferenceComponentName(props.environmentName, modelId);
     const weights = s3Weights(modelId, model);

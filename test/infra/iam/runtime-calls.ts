@@ -150,7 +150,7 @@ const metering: RuntimeCall[] = [
     sources: [
       ...src('metering/limiter.ts', 'heldAt: GetCommand', 'read: GetCommand'),
       ...src('metering/ledger.ts', 'get: GetCommand'),
-      ...src('metering/spend.ts', 'findHold: GetCommand', 'read: GetCommand'),
+      ...src('metering/spend.ts', 'findHold: GetCommand', 'read: GetCommand', 'settleBatchRemainder: GetCommand'),
       ...src('metering/aggregate-updates.ts', 'apply: GetCommand'),
     ],
   }),
@@ -167,6 +167,7 @@ const metering: RuntimeCall[] = [
         'reserve: UpdateCommand',
         'setLimit: UpdateCommand',
         'settle: UpdateCommand',
+        'settleBatchRemainder: UpdateCommand',
         'unmark: UpdateCommand',
       ),
       ...src(
@@ -342,6 +343,7 @@ const files: RuntimeCall[] = [
         'getBatch: GetCommand',
         'getLine: GetCommand',
         'openSlots: GetCommand',
+        'releaseBatchEnqueuedRemainder: GetCommand',
         'takeEnqueued: GetCommand',
       ),
     ],
@@ -381,7 +383,10 @@ const files: RuntimeCall[] = [
         'batches/batches-repository.ts',
         'countLine: UpdateCommand',
         'markSettled: UpdateCommand',
+        'recount: UpdateCommand',
+        'releaseBatchEnqueuedRemainder: UpdateCommand',
         'releaseEnqueued: UpdateCommand',
+        'releaseLineEnqueued: UpdateCommand',
         'releaseSlot: UpdateCommand',
         'takeEnqueued: UpdateCommand',
         'takeOpenSlot: UpdateCommand',
@@ -407,7 +412,7 @@ const files: RuntimeCall[] = [
     resources: (a) => [a.table('files'), a.index('files', 'byPurpose')],
     sources: [
       ...src('storage/query-pages.ts', 'queryPage: QueryCommand', 'queryAll: QueryCommand'),
-      ...src('batches/batches-repository.ts', 'dueForSweep: QueryCommand'),
+      ...src('batches/batches-repository.ts', 'dueForSweep: QueryCommand', 'openBatches: QueryCommand'),
     ],
   }),
   ...roles(FILES_FUNCTIONS, {

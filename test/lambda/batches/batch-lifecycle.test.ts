@@ -22,7 +22,7 @@ import { meteringOn } from '../../support/metering';
  * a line still running when its batch is cancelled: against dynalite and s3rver.
  */
 const base = loadConfig({ env: 'dev' });
-const MODEL = 'llama-3.1-8b-instant';
+const MODEL = 'qwen3-8b';
 const requestLine = (customId: string) =>
   JSON.stringify({
     custom_id: customId,

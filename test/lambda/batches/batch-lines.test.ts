@@ -35,7 +35,7 @@ async function chatReservation(body: Record<string, unknown>) {
 describe('batch lines reserve what chat would reserve', () => {
   const bodies: Record<string, Record<string, unknown>> = {
     english: {
-      model: 'llama-3.3-70b-versatile',
+      model: 'qwen3-14b',
       max_completion_tokens: 200,
       messages: [
         { role: 'system', content: 'You are terse.' },
@@ -43,17 +43,17 @@ describe('batch lines reserve what chat would reserve', () => {
       ],
     },
     'rare CJK characters': {
-      model: 'llama-3.1-8b-instant',
+      model: 'qwen3-8b',
       max_completion_tokens: 50,
       messages: [{ role: 'user', content: '龘靐齉齾爩鱻麤龗灪吁'.repeat(200) }],
     },
     emoji: { model: 'qwen3-32b', messages: [{ role: 'user', content: '🦙🚀🧪'.repeat(300) }] },
     digits: {
-      model: 'llama-3.1-8b-instant',
+      model: 'qwen3-8b',
       messages: [{ role: 'user', content: Array.from({ length: 500 }, (_, i) => i).join(' ') }],
     },
     'tools and no max tokens': {
-      model: 'llama-3.3-70b-versatile',
+      model: 'qwen3-14b',
       tools: TOOLS,
       messages: [{ role: 'user', content: 'Weather in Lyon?' }],
     },
@@ -96,7 +96,7 @@ describe('batch lines reserve what chat would reserve', () => {
 
   it('rejects a line whose prompt cannot fit the context window, as chat does (400 context_length_exceeded)', () => {
     const body = {
-      model: 'llama-3.1-8b-instant',
+      model: 'qwen3-8b',
       max_completion_tokens: 100,
       messages: [{ role: 'user', content: 'word '.repeat(140_000) }],
     };

@@ -19,7 +19,7 @@ import { meteringOn } from '../../support/metering';
  * crash, after a cancel, past the completion window, and up against a spend limit.
  */
 const config = loadConfig({ env: 'dev' });
-const MODEL = 'llama-3.1-8b-instant';
+const MODEL = 'qwen3-8b';
 
 const requestLine = (customId: string) =>
   JSON.stringify({

@@ -60,7 +60,7 @@ describe('key authorizer (against dynalite)', () => {
   });
 
   it('reads the header case-insensitively and passes custom limits as a JSON string', async () => {
-    const limits = { 'llama-3.1-8b-instant': { rpm: 5, rpd: 10, tpm: 100, tpd: 1000 } };
+    const limits = { 'qwen3-8b': { rpm: 5, rpd: 10, tpm: 100, tpd: 1000 } };
     const key = await storeKey('active', { tier: 'enterprise', customModelLimits: limits });
 
     const result = await handler(authorizerEvent({ authorization: `Bearer ${key}` }));

@@ -24,18 +24,20 @@ describe('GET /v1/plans publishes LoRA fine-tuning', () => {
   });
 
   it('shows the fine-tuned price of every model, and which can be trained here', () => {
-    const developer8b = plan('developer').models.find((m) => m.id === 'llama-3.1-8b-instant');
+    const developer8b = plan('developer').models.find((m) => m.id === 'qwen3-8b');
     expect(developer8b?.fine_tuned_pricing).toEqual({
       input_usd_per_million_tokens: 0.0625,
       output_usd_per_million_tokens: 0.1,
     });
     expect(developer8b?.trainable).toBe(true);
-    const enterprise70b = plan('enterprise').models.find((m) => m.id === 'llama-3.3-70b-versatile');
-    expect(enterprise70b?.fine_tuned_pricing).toEqual({
+    const enterpriseMid = plan('enterprise').models.find((m) => m.id === 'qwen3-14b');
+    expect(enterpriseMid?.fine_tuned_pricing).toEqual({
       input_usd_per_million_tokens: 0.59,
       output_usd_per_million_tokens: 0.79,
     });
-    expect(enterprise70b?.trainable).toBe(false); // uploaded adapters only
+    expect(enterpriseMid?.trainable).toBe(true);
+    // A model without a training instance type: uploaded adapters only.
+    expect(plan('enterprise').models.find((m) => m.id === 'qwen3-32b')?.trainable).toBe(false);
     expect(plan('free').models.every((m) => m.fine_tuned_pricing === null && !m.trainable)).toBe(true);
   });
 

@@ -1,10 +1,10 @@
 import type { AdapterArchive } from '../../../lambda/fine-tuning/adapter-archive';
 import { checkAdapter, moduleDimensions } from '../../../lambda/fine-tuning/adapter-checks';
-import { loadConfig } from '../../../lib/config/load';
 import { type AdapterOptions, adapterFiles, safetensors, tensorsOf } from '../../support/adapters';
+import { configWithLlama, LLAMA_8B_ID } from '../../support/llama-model';
 
-const config = loadConfig({ env: 'dev' });
-const LLAMA_8B = 'llama-3.1-8b-instant';
+const config = configWithLlama();
+const LLAMA_8B = LLAMA_8B_ID;
 const QWEN = 'qwen3-32b';
 const architectureOf = (id: string) => {
   const a = config.models[id]?.architecture;
@@ -50,7 +50,7 @@ describe('checking an adapter against its base model', () => {
     expect(checkAdapter({ format: 'tar.gz', config: qwen.config, tensors: header }, QWEN, config).rank).toBe(16);
     // The same adapter does not fit Llama 3.1 8B: both the name and the shapes say so.
     expect(() => checkAdapter({ format: 'tar.gz', config: qwen.config, tensors: header }, LLAMA_8B, config)).toThrow(
-      /trained on Qwen\/Qwen3-32B, not on llama-3\.1-8b-instant.*q_proj\.lora_A has shape \[16, 5120\], expected \[16, 4096\]/,
+      /trained on Qwen\/Qwen3-32B, not on llama-3\.1-8b.*q_proj\.lora_A has shape \[16, 5120\], expected \[16, 4096\]/,
     );
   });
 
@@ -73,10 +73,10 @@ describe('checking an adapter against its base model', () => {
     [{ modules_to_save: ['lm_head'] }, 'modules_to_save (lm_head) cannot be served'],
     [{ rank_pattern: { q_proj: 8 } }, 'rank_pattern (per-module ranks) cannot be served'],
     [{ bias: 'all' }, 'bias must be "none"'],
-    [{ base_model_name_or_path: undefined }, 'base_model_name_or_path is missing: it must name llama-3.1-8b-instant'],
+    [{ base_model_name_or_path: undefined }, 'base_model_name_or_path is missing: it must name llama-3.1-8b'],
     [
       { base_model_name_or_path: 'meta-llama/Llama-3.3-70B-Instruct' },
-      'trained on meta-llama/Llama-3.3-70B-Instruct, not on llama-3.1-8b-instant',
+      'trained on meta-llama/Llama-3.3-70B-Instruct, not on llama-3.1-8b',
     ],
   ])('refuses config %j, saying %s', (patch, message) => {
     expect(() => checkAdapter(archive({}, patch), LLAMA_8B, config)).toThrow(message);

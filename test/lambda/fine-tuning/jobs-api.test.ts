@@ -39,7 +39,7 @@ import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../..
  * requests asserted). The workflow's tasks are driven directly, as the state machine would call them.
  */
 const config = loadConfig({ env: 'dev' });
-const MODEL = 'llama-3.1-8b-instant';
+const MODEL = 'qwen3-8b';
 const FILES_BUCKET = 'files';
 const LORA_BUCKET = 'lora';
 const STATE_MACHINE = 'arn:aws:states:us-east-1:123456789012:stateMachine:tierline-dev-fine-tuning';
@@ -252,7 +252,7 @@ describe('creating a job', () => {
 
   it.each([
     [{ model: 'qwen3-32b' }, 'model', /cannot be fine-tuned/],
-    [{ model: 'ft:llama-3.1-8b-instant:cus_dev::x' }, 'model', /on top of a fine-tuned model/],
+    [{ model: 'ft:qwen3-8b:cus_dev::x' }, 'model', /on top of a fine-tuned model/],
     [{ suffix: 'a:b' }, 'suffix', /suffix/],
     [{ seed: -1 }, 'seed', /seed/],
     [{ lora: { rank: 7 } }, 'lora.rank', /8, 16, 32, 64/],

@@ -26,10 +26,10 @@ beforeEach(async () => {
 
 function model(overrides: Partial<FineTunedModel> = {}): FineTunedModel {
   return {
-    modelId: 'ft:llama-3.1-8b-instant:cus_a:bot:k1',
+    modelId: 'ft:qwen3-8b:cus_a:bot:k1',
     modelKey: 'k1',
     customerId: 'cus_a',
-    baseModel: 'llama-3.1-8b-instant',
+    baseModel: 'qwen3-8b',
     componentName: 'tierline-dev-lora-k1',
     artifactUrl: 's3://b/adapters/k1/adapter.tar.gz',
     source: { kind: 'file', fileId: 'file-1' },
@@ -75,7 +75,7 @@ describe('the fine-tuned model registry', () => {
     await models.create(model({ modelId: 'ft:x:cus_a:b:k2', modelKey: 'k2', status: 'deploying' }));
     const map = await readyFineTunes(models)('cus_a');
     expect([...map.entries()]).toEqual([
-      [model().modelId, { baseModel: 'llama-3.1-8b-instant', adapterName: 'tierline-dev-lora-k1' }],
+      [model().modelId, { baseModel: 'qwen3-8b', adapterName: 'tierline-dev-lora-k1' }],
     ]);
   });
 });
@@ -93,7 +93,7 @@ describe('resolving ft: models for chat', () => {
     };
     const resolver = new FineTunedModelResolver({ config, models: counted, nowMs: () => now });
     expect(await resolver.resolve(principal('cus_a'), model().modelId)).toMatchObject({
-      baseModel: 'llama-3.1-8b-instant',
+      baseModel: 'qwen3-8b',
       adapterName: 'tierline-dev-lora-k1',
       premiumPercent: 0,
     });

@@ -20,7 +20,7 @@ const check = (content: AsyncIterable<Uint8Array>, bytes = 100) =>
     param: 'training_file',
     bytes,
     content,
-    model: 'llama-3.1-8b-instant',
+    model: 'qwen3-8b',
     config: config.fineTuning,
     // One token per character: enough to see that every conversation is counted once.
     countTokens: async (_model, messages) => messages.reduce((n, m) => n + String(m.content).length, 0),

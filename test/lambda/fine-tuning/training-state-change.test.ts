@@ -30,7 +30,7 @@ function job(jobId: string, status: JobRecord['status'] = 'queued'): JobRecord {
   return {
     jobId,
     customerId: 'cus_a',
-    model: 'llama-3.1-8b-instant',
+    model: 'qwen3-8b',
     status,
     createdAt: 1_000,
     trainingFile: 'file-abc',

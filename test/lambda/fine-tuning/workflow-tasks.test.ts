@@ -54,7 +54,7 @@ function job(overrides: Partial<JobRecord> = {}): JobRecord {
   return {
     jobId: 'ftjob-Abc123',
     customerId: 'cus_a',
-    model: 'llama-3.1-8b-instant',
+    model: 'qwen3-8b',
     status: 'validating_files',
     createdAt: 1_764_000_000,
     trainingFile: 'file-abc',
@@ -75,14 +75,14 @@ describe('prepare', () => {
     const input = await handler({ task: 'prepare', jobId: 'ftjob-Abc123' });
     expect(s3Mock.commandCalls(ListObjectsV2Command)[0]?.args[0].input).toEqual({
       Bucket: BUCKET,
-      Prefix: 'base-models/llama-3.1-8b-instant/',
+      Prefix: 'base-models/qwen3-8b/',
       MaxKeys: 1,
     });
     expect(input).toEqual({
       trainingJobName: 'tierline-dev-ft-Abc123',
       instanceType: 'ml.g6e.2xlarge',
       hyperparameters: {
-        base_model: 'llama-3.1-8b-instant',
+        base_model: 'qwen3-8b',
         n_epochs: '3',
         batch_size: '1',
         learning_rate_multiplier: '1',
@@ -93,7 +93,7 @@ describe('prepare', () => {
         micro_batch_tokens: String(config.fineTuning.training.microBatchTokens),
         seed: '7',
       },
-      modelUri: `s3://${BUCKET}/base-models/llama-3.1-8b-instant/`,
+      modelUri: `s3://${BUCKET}/base-models/qwen3-8b/`,
       trainingUri: `s3://${BUCKET}/jobs/ftjob-Abc123/input/training/`,
       validationUri: null,
       outputUri: `s3://${BUCKET}/jobs/ftjob-Abc123/output/`,
@@ -106,7 +106,7 @@ describe('prepare', () => {
     await jobs.create(job());
     s3Mock.on(ListObjectsV2Command).resolves({ KeyCount: 0 });
     await expect(handler({ task: 'prepare', jobId: 'ftjob-Abc123' })).rejects.toThrow(
-      /The weights of llama-3.1-8b-instant are not in s3:\/\/.*\/base-models\/llama-3.1-8b-instant\/: an operator copies them there once/,
+      /The weights of qwen3-8b are not in s3:\/\/.*\/base-models\/qwen3-8b\/: an operator copies them there once/,
     );
   });
 
@@ -137,9 +137,9 @@ describe('deploy, wait and succeed', () => {
 
   it('checks the trained adapter and creates its component on the base component (exact request)', async () => {
     await jobs.create(job({ status: 'running' }));
-    const architecture = config.models['llama-3.1-8b-instant']?.architecture;
+    const architecture = config.models['qwen3-8b']?.architecture;
     if (!architecture) throw new Error('no architecture');
-    await adapterInS3({ architecture, baseModel: 'llama-3.1-8b-instant' });
+    await adapterInS3({ architecture, baseModel: 'qwen3-8b' });
     sagemakerMock.on(CreateInferenceComponentCommand).resolves({});
 
     const result = await handler({
@@ -156,9 +156,9 @@ describe('deploy, wait and succeed', () => {
     });
     expect(sagemakerMock.commandCalls(CreateInferenceComponentCommand)[0]?.args[0].input).toEqual({
       InferenceComponentName: 'tierline-dev-lora-Abc123',
-      EndpointName: 'tierline-dev-llama-3-1-8b-instant',
+      EndpointName: 'tierline-dev-qwen3-8b',
       Specification: {
-        BaseInferenceComponentName: 'tierline-dev-llama-3-1-8b-instant-base',
+        BaseInferenceComponentName: 'tierline-dev-qwen3-8b-base',
         Container: { ArtifactUrl: `${artifacts}adapter.tar.gz` },
       },
       Tags: [
@@ -171,11 +171,11 @@ describe('deploy, wait and succeed', () => {
       trainedTokens: 2_990,
     });
     // The registry knows the model from now on, as deploying: not listed, not served until it is in service.
-    expect(await models.get('ft:llama-3.1-8b-instant:cus_a:support:Abc123')).toEqual({
-      modelId: 'ft:llama-3.1-8b-instant:cus_a:support:Abc123',
+    expect(await models.get('ft:qwen3-8b:cus_a:support:Abc123')).toEqual({
+      modelId: 'ft:qwen3-8b:cus_a:support:Abc123',
       modelKey: 'Abc123',
       customerId: 'cus_a',
-      baseModel: 'llama-3.1-8b-instant',
+      baseModel: 'qwen3-8b',
       componentName: 'tierline-dev-lora-Abc123',
       artifactUrl: `${artifacts}adapter.tar.gz`,
       source: { kind: 'job', jobId: 'ftjob-Abc123' },
@@ -218,9 +218,9 @@ describe('deploy, wait and succeed', () => {
 
   it('goes on when a retry finds the component already created', async () => {
     await jobs.create(job({ status: 'running' }));
-    const architecture = config.models['llama-3.1-8b-instant']?.architecture;
+    const architecture = config.models['qwen3-8b']?.architecture;
     if (!architecture) throw new Error('no architecture');
-    await adapterInS3({ architecture, baseModel: 'llama-3.1-8b-instant' });
+    await adapterInS3({ architecture, baseModel: 'qwen3-8b' });
     const exists = Object.assign(new Error('Cannot create already existing inference component'), {
       name: 'ValidationException',
     });
@@ -234,9 +234,9 @@ describe('deploy, wait and succeed', () => {
     await jobs.create(job({ status: 'running' }));
     const qwen = config.models['qwen3-32b']?.architecture;
     if (!qwen) throw new Error('no architecture');
-    await adapterInS3({ architecture: qwen, baseModel: 'llama-3.1-8b-instant' });
+    await adapterInS3({ architecture: qwen, baseModel: 'qwen3-8b' });
     await expect(handler({ task: 'deploy', jobId: 'ftjob-Abc123', modelArtifacts: artifacts })).rejects.toThrow(
-      /cannot be served on llama-3.1-8b-instant/,
+      /cannot be served on qwen3-8b/,
     );
     expect(sagemakerMock.commandCalls(CreateInferenceComponentCommand)).toHaveLength(0);
   });
@@ -256,31 +256,31 @@ describe('deploy, wait and succeed', () => {
     await jobs.create(job({ status: 'running', trainedTokens: 2_990 }));
     const first = await handler({ task: 'succeed', jobId: 'ftjob-Abc123' });
     const again = await handler({ task: 'succeed', jobId: 'ftjob-Abc123' });
-    expect(first).toEqual({ fineTunedModel: 'ft:llama-3.1-8b-instant:cus_a:support:Abc123' });
+    expect(first).toEqual({ fineTunedModel: 'ft:qwen3-8b:cus_a:support:Abc123' });
     expect(again).toEqual(first);
     expect(await jobs.get('ftjob-Abc123')).toMatchObject({
       status: 'succeeded',
-      fineTunedModel: 'ft:llama-3.1-8b-instant:cus_a:support:Abc123',
+      fineTunedModel: 'ft:qwen3-8b:cus_a:support:Abc123',
       finishedAt: Date.parse('2026-12-01T10:00:00Z') / 1000,
       trainedTokens: 2_990,
     });
     expect((await jobs.events('ftjob-Abc123', 10)).events.filter((e) => e.id === 'ftevent-succeeded')).toHaveLength(1);
     // Written once even without a deploy record (the task ran twice): ready, owned by the job's customer.
     expect(await models.listByOwner('cus_a')).toEqual([
-      expect.objectContaining({ modelId: 'ft:llama-3.1-8b-instant:cus_a:support:Abc123', status: 'ready' }),
+      expect.objectContaining({ modelId: 'ft:qwen3-8b:cus_a:support:Abc123', status: 'ready' }),
     ]);
     expect(await models.listByOwner('cus_b')).toEqual([]);
   });
 
   it('moves the model deploy recorded to ready when the job succeeds, keeping its artifact', async () => {
     await jobs.create(job({ status: 'running' }));
-    const architecture = config.models['llama-3.1-8b-instant']?.architecture;
+    const architecture = config.models['qwen3-8b']?.architecture;
     if (!architecture) throw new Error('no architecture');
-    await adapterInS3({ architecture, baseModel: 'llama-3.1-8b-instant' });
+    await adapterInS3({ architecture, baseModel: 'qwen3-8b' });
     sagemakerMock.on(CreateInferenceComponentCommand).resolves({});
     await handler({ task: 'deploy', jobId: 'ftjob-Abc123', modelArtifacts: artifacts });
     await handler({ task: 'succeed', jobId: 'ftjob-Abc123' });
-    expect(await models.get('ft:llama-3.1-8b-instant:cus_a:support:Abc123')).toMatchObject({
+    expect(await models.get('ft:qwen3-8b:cus_a:support:Abc123')).toMatchObject({
       status: 'ready',
       artifactUrl: `${artifacts}adapter.tar.gz`,
     });
@@ -314,10 +314,10 @@ describe('fail', () => {
   it('fails the model that deploy recorded, so it is never served', async () => {
     await jobs.create(job({ status: 'running', adapterComponent: 'tierline-dev-lora-Abc123' }));
     await models.create({
-      modelId: 'ft:llama-3.1-8b-instant:cus_a:support:Abc123',
+      modelId: 'ft:qwen3-8b:cus_a:support:Abc123',
       modelKey: 'Abc123',
       customerId: 'cus_a',
-      baseModel: 'llama-3.1-8b-instant',
+      baseModel: 'qwen3-8b',
       componentName: 'tierline-dev-lora-Abc123',
       artifactUrl: 's3://b/k',
       source: { kind: 'job', jobId: 'ftjob-Abc123' },
@@ -333,7 +333,7 @@ describe('fail', () => {
       cause: 'Failed: bad adapter',
       componentName: 'tierline-dev-lora-Abc123',
     });
-    expect(await models.get('ft:llama-3.1-8b-instant:cus_a:support:Abc123')).toMatchObject({
+    expect(await models.get('ft:qwen3-8b:cus_a:support:Abc123')).toMatchObject({
       status: 'failed',
       failureReason: 'Failed: bad adapter',
     });

@@ -66,10 +66,10 @@ describe('API function (Lambda proxy events, customers in dynalite)', () => {
       expect(response.json.object).toBe('list');
       expect(response.json.data.map((plan: { id: string }) => plan.id)).toEqual([...TIER_NAMES]);
       const free = response.json.data[0];
-      const freeLlama = config.tiers.free.models['llama-3.3-70b-versatile'];
+      const freeLlama = config.tiers.free.models['qwen3-14b'];
       expect(free.models).toContainEqual(
         expect.objectContaining({
-          id: 'llama-3.3-70b-versatile',
+          id: 'qwen3-14b',
           limits: {
             requests_per_minute: freeLlama?.rpm,
             requests_per_day: freeLlama?.rpd,

@@ -111,7 +111,7 @@ describe('chat completions through Lambda response streaming', () => {
 
   it('writes a 200 event-stream prelude without hop-by-hop headers, then the SSE chunks and [DONE]', async () => {
     const recorded = await invoke({
-      model: 'llama-3.1-8b-instant',
+      model: 'qwen3-8b',
       stream: true,
       stream_options: { include_usage: true },
       messages: [{ role: 'user', content: 'hi' }],
@@ -142,7 +142,7 @@ describe('chat completions through Lambda response streaming', () => {
 
   it('still bills the tokens sent when writing to the client fails mid-stream', async () => {
     await invoke(
-      { model: 'llama-3.1-8b-instant', stream: true, messages: [{ role: 'user', content: 'hi' }] },
+      { model: 'qwen3-8b', stream: true, messages: [{ role: 'user', content: 'hi' }] },
       { customerId: 'cus_2', tier: 'developer' },
       { requestId: 'req-cut', failAfterWrites: 2 },
     );
@@ -154,7 +154,7 @@ describe('chat completions through Lambda response streaming', () => {
   });
 
   it('answers a non-streamed completion through the same function', async () => {
-    const recorded = await invoke({ model: 'llama-3.1-8b-instant', messages: [{ role: 'user', content: 'hi' }] });
+    const recorded = await invoke({ model: 'qwen3-8b', messages: [{ role: 'user', content: 'hi' }] });
 
     expect(recorded.metadata?.statusCode).toBe(200);
     expect(JSON.parse(recorded.body)).toMatchObject({ object: 'chat.completion', usage: { completion_tokens: 4 } });

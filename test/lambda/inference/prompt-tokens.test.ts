@@ -1,7 +1,8 @@
 import { PromptTokenCounter, renderLlama3, renderQwen3 } from '../../../lambda/inference/prompt-tokens';
 import { loadConfig } from '../../../lib/config/load';
+import { configWithLlama, LLAMA_8B_ID } from '../../support/llama-model';
 
-const config = loadConfig({ env: 'dev' });
+const config = configWithLlama();
 const counter = new PromptTokenCounter(config);
 const hello = [{ role: 'user' as const, content: 'hello' }];
 const weather = {
@@ -18,10 +19,10 @@ describe('prompt tokens with the real tokenizers', () => {
 
   it("counts a message with its chat template's special tokens, headers and preamble", async () => {
     // <|begin_of_text|>, the system header with Llama 3.1's date preamble, the user turn, the generation prompt.
-    expect(await counter.count('llama-3.1-8b-instant', hello)).toBe(36);
-    expect(await counter.count('llama-3.3-70b-versatile', hello)).toBe(36);
+    expect(await counter.count(LLAMA_8B_ID, hello)).toBe(36);
     // <|im_start|>user\nhello<|im_end|>\n + <|im_start|>assistant\n + the empty think block.
     expect(await counter.count('qwen3-32b', hello)).toBe(13);
+    expect(await counter.count('qwen3-8b', hello)).toBe(13);
   });
 
   it('counts tool definitions, tool calls and tool results where the templates put them', async () => {
@@ -36,7 +37,7 @@ describe('prompt tokens with the real tokenizers', () => {
       },
       { role: 'tool' as const, content: '{"temp_c": 21}', tool_call_id: 'c1' },
     ];
-    for (const model of ['llama-3.1-8b-instant', 'qwen3-32b']) {
+    for (const model of [LLAMA_8B_ID, 'qwen3-32b']) {
       const plain = await counter.count(model, conversation);
       const withTools = await counter.count(model, conversation, { tools: [weather] });
       expect(withTools - plain).toBeGreaterThan(40);
@@ -78,7 +79,7 @@ describe('prompt tokens with the real tokenizers', () => {
   );
 
   it('counts many tokens for text a characters/4 estimate gets wrong', async () => {
-    const cjk = await counter.count('llama-3.1-8b-instant', [{ role: 'user', content: '龘'.repeat(2_000) }]);
+    const cjk = await counter.count(LLAMA_8B_ID, [{ role: 'user', content: '龘'.repeat(2_000) }]);
     const emoji = await counter.count('qwen3-32b', [{ role: 'user', content: '😀'.repeat(1_000) }]);
 
     expect(cjk).toBeGreaterThan(4_000); // 2 tokens a character, not 1/4

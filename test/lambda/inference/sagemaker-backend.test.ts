@@ -1,7 +1,6 @@
 import {
   InternalStreamFailure,
   InvokeEndpointCommand,
-  type InvokeEndpointCommandOutput,
   InvokeEndpointWithResponseStreamCommand,
   ModelError,
   ModelNotReadyException,
@@ -17,10 +16,10 @@ import { BackendError, type BackendErrorKind } from '../../../lambda/inference/b
 import { redactAwsIdentifiers, SageMakerBackend } from '../../../lambda/inference/backends/sagemaker-backend';
 import type { ChatCompletionChunk } from '../../../lambda/openai/openai-types';
 
-const MODEL = 'llama-3.1-8b-instant';
-const ENDPOINT = 'tierline-dev-llama-3-1-8b-instant';
-const COMPONENT = 'tierline-dev-llama-3-1-8b-instant-base';
-const ACCOUNT_ARN = 'arn:aws:sagemaker:eu-west-1:123456789012:endpoint/tierline-dev-llama-3-1-8b-instant';
+const MODEL = 'qwen3-8b';
+const ENDPOINT = 'tierline-dev-qwen3-8b';
+const COMPONENT = 'tierline-dev-qwen3-8b-base';
+const ACCOUNT_ARN = 'arn:aws:sagemaker:eu-west-1:123456789012:endpoint/tierline-dev-qwen3-8b';
 
 const client = new SageMakerRuntimeClient({ region: 'eu-west-1' });
 const sagemaker = mockClient(client);
@@ -30,11 +29,6 @@ const requestBody = { messages: [{ role: 'user', content: 'Hello' }], max_tokens
 const usage = { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 };
 
 const encode = (text: string) => new TextEncoder().encode(text);
-
-/** A non-streamed response body; the backend only reads its bytes, so the SDK's blob wrapper is not needed. */
-function jsonBody(value: unknown): InvokeEndpointCommandOutput['Body'] {
-  return encode(JSON.stringify(value)) as InvokeEndpointCommandOutput['Body'];
-}
 
 function sentBody(body: unknown): unknown {
   return JSON.parse(typeof body === 'string' ? body : new TextDecoder().decode(body as Uint8Array));
@@ -91,22 +85,28 @@ function contents(chunks: ChatCompletionChunk[]): (string | null | undefined)[] 
 beforeEach(() => sagemaker.reset());
 
 describe('SageMakerBackend.complete', () => {
-  const completion = {
-    id: 'chatcmpl-1',
-    object: 'chat.completion',
-    created: 1_767_225_600,
-    model: '/opt/ml/model',
-    choices: [{ index: 0, message: { role: 'assistant', content: 'Hi!' }, finish_reason: 'stop' }],
-    usage,
-  };
+  /** The stream a non-streamed call is folded from (LMI: JSON lines, usage last). */
+  const completionStream = () =>
+    events(
+      part(
+        `${JSON.stringify(chunk('Hi', { choices: [{ index: 0, delta: { role: 'assistant', content: 'Hi' }, finish_reason: null }] }))}\n`,
+      ),
+      part(
+        `${JSON.stringify(chunk('!', { choices: [{ index: 0, delta: { content: '!' }, finish_reason: 'stop' }] }))}\n`,
+      ),
+      part(`${JSON.stringify(usageChunk)}\n`),
+    );
 
-  it('invokes the base component with the OpenAI body, not streamed, and names the public model', async () => {
-    sagemaker.on(InvokeEndpointCommand).resolves({ Body: jsonBody(completion) });
+  it('streams from the base component (no 60 s limit), without `model`, and folds the chunks into one completion', async () => {
+    sagemaker.on(InvokeEndpointWithResponseStreamCommand).callsFake(() => ({ Body: completionStream() }));
 
-    const result = await backend.complete({ model: MODEL, body: { ...requestBody, stream_options: { x: 1 } } });
+    const result = await backend.complete({
+      model: MODEL,
+      body: { ...requestBody, model: MODEL, stream_options: { include_usage: false } },
+    });
 
-    const [call] = sagemaker.commandCalls(InvokeEndpointCommand);
-    expect(sagemaker.calls()).toHaveLength(1);
+    expect(sagemaker.commandCalls(InvokeEndpointCommand)).toHaveLength(0);
+    const [call] = sagemaker.commandCalls(InvokeEndpointWithResponseStreamCommand);
     const { Body, ...input } = call?.args[0].input ?? {};
     expect(input).toEqual({
       EndpointName: ENDPOINT,
@@ -114,14 +114,29 @@ describe('SageMakerBackend.complete', () => {
       ContentType: 'application/json',
       Accept: 'application/json',
     });
-    // stream_options is dropped: vLLM refuses it on a request that does not stream.
-    expect(sentBody(Body)).toEqual({ ...requestBody, model: MODEL, stream: false });
-    expect(result).toEqual({ ...completion, model: MODEL });
+    // No `model`: LMI fills in the name it serves (a catalog id would be answered 404 by vLLM).
+    expect(sentBody(Body)).toEqual({ ...requestBody, stream: true, stream_options: { include_usage: true } });
+    expect(result).toEqual({
+      id: 'chatcmpl-1',
+      object: 'chat.completion',
+      created: 1_767_225_600,
+      model: MODEL,
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: 'Hi!', refusal: null },
+          finish_reason: 'stop',
+          logprobs: null,
+        },
+      ],
+      usage,
+    });
   });
 
   it('refuses a completion without usage, because it could not be metered', async () => {
-    const { usage: _usage, ...withoutUsage } = completion;
-    sagemaker.on(InvokeEndpointCommand).resolves({ Body: jsonBody(withoutUsage) });
+    sagemaker
+      .on(InvokeEndpointWithResponseStreamCommand)
+      .resolves({ Body: events(part(`${JSON.stringify(chunk('Hi'))}\n`)) });
 
     const result = backend.complete({ model: MODEL, body: requestBody });
 
@@ -129,7 +144,7 @@ describe('SageMakerBackend.complete', () => {
   });
 
   it('refuses a body that is not JSON', async () => {
-    sagemaker.on(InvokeEndpointCommand).resolves({ Body: encode('<html>') as InvokeEndpointCommandOutput['Body'] });
+    sagemaker.on(InvokeEndpointWithResponseStreamCommand).resolves({ Body: events(part('<html>\n')) });
 
     const result = backend.complete({ model: MODEL, body: requestBody });
 
@@ -137,7 +152,7 @@ describe('SageMakerBackend.complete', () => {
   });
 
   it('invokes what resolveTarget names (an adapter component of a fine-tuned model)', async () => {
-    sagemaker.on(InvokeEndpointCommand).resolves({ Body: jsonBody(completion) });
+    sagemaker.on(InvokeEndpointWithResponseStreamCommand).callsFake(() => ({ Body: completionStream() }));
     const adapterBackend = new SageMakerBackend({
       client,
       env: 'dev',
@@ -146,14 +161,14 @@ describe('SageMakerBackend.complete', () => {
 
     await adapterBackend.complete({ model: 'ft:customer-model', body: requestBody });
 
-    expect(sagemaker.commandCalls(InvokeEndpointCommand)[0]?.args[0].input).toMatchObject({
+    expect(sagemaker.commandCalls(InvokeEndpointWithResponseStreamCommand)[0]?.args[0].input).toMatchObject({
       EndpointName: 'shared-endpoint',
       InferenceComponentName: 'customer-adapter',
     });
   });
 
   it('passes the abort signal to the SDK', async () => {
-    sagemaker.on(InvokeEndpointCommand).resolves({ Body: jsonBody(completion) });
+    sagemaker.on(InvokeEndpointWithResponseStreamCommand).callsFake(() => ({ Body: completionStream() }));
     const signal = new AbortController().signal;
 
     await backend.complete({ model: MODEL, body: requestBody, signal });
@@ -165,7 +180,7 @@ describe('SageMakerBackend.complete', () => {
     const controller = new AbortController();
     controller.abort();
     const abortError = Object.assign(new Error('Request aborted'), { name: 'AbortError' });
-    sagemaker.on(InvokeEndpointCommand).rejects(abortError);
+    sagemaker.on(InvokeEndpointWithResponseStreamCommand).rejects(abortError);
 
     const result = backend.complete({ model: MODEL, body: requestBody, signal: controller.signal });
 
@@ -188,12 +203,7 @@ describe('SageMakerBackend.stream', () => {
       ContentType: 'application/json',
       Accept: 'application/json',
     });
-    expect(sentBody(Body)).toEqual({
-      ...requestBody,
-      model: MODEL,
-      stream: true,
-      stream_options: { include_usage: true },
-    });
+    expect(sentBody(Body)).toEqual({ ...requestBody, stream: true, stream_options: { include_usage: true } });
   });
 
   it('reads the LMI format (JSON lines, no data: prefix) and ends with the usage chunk', async () => {
@@ -392,7 +402,7 @@ describe('SageMakerBackend error mapping', () => {
   }
 
   async function errorOfComplete(thrown: Error): Promise<BackendError> {
-    sagemaker.on(InvokeEndpointCommand).rejects(thrown);
+    sagemaker.on(InvokeEndpointWithResponseStreamCommand).rejects(thrown);
     const error = await backend.complete({ model: MODEL, body: requestBody }).then(
       () => undefined,
       (rejection: unknown) => rejection,

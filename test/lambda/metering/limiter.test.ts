@@ -11,7 +11,7 @@ import { type LimitCounters, shardCount, utcWindows } from '../../../lambda/mete
 import type { ModelLimits } from '../../../lib/config/schema';
 import { type LocalDynamo, newMeteringTable, startDynalite } from '../../support/dynalite';
 
-const MODEL = 'llama-3.3-70b-versatile';
+const MODEL = 'qwen3-14b';
 /** The first millisecond of a minute. */
 const START = Date.parse('2026-11-28T09:37:00.000Z');
 const ROOMY: ModelLimits = { rpm: 1_000, rpd: 100_000, tpm: 1_000_000, tpd: 10_000_000 };

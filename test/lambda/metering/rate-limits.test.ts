@@ -67,8 +67,8 @@ describe('messages', () => {
   it('writes the 429 message exactly as Groq does', () => {
     const refusal = { reason: 'tpm' as const, limit: 12000, used: 11950, requested: 300, retryAfterMs: 1250 };
 
-    expect(rateLimitMessage('llama-3.3-70b-versatile', 'cus_x', refusal)).toBe(
-      'Rate limit reached for model `llama-3.3-70b-versatile` in organization `cus_x` on tokens per minute (TPM): ' +
+    expect(rateLimitMessage('qwen3-14b', 'cus_x', refusal)).toBe(
+      'Rate limit reached for model `qwen3-14b` in organization `cus_x` on tokens per minute (TPM): ' +
         'Limit 12000, Used 11950, Requested 300. Please try again in 1.25s.',
     );
   });

@@ -16,7 +16,7 @@ import { type LocalDynamo, startDynalite } from '../../support/dynalite';
 import { meteringOn } from '../../support/metering';
 
 const config = loadConfig({ env: 'dev' });
-const MODEL = 'llama-3.3-70b-versatile';
+const MODEL = 'qwen3-14b';
 const T0 = Date.parse('2026-11-28T09:37:10.000Z');
 /** Past every deadline of a request admitted at T0. */
 const OVERDUE = T0 + MAX_REQUEST_MS + RECONCILE_MARGIN_MS + 1_000;

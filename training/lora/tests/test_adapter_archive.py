@@ -26,8 +26,8 @@ def adapter_dir(tmp_path):
 
 def test_names_the_catalog_base_model_instead_of_the_local_path(tmp_path):
     directory = adapter_dir(tmp_path)
-    config = finalize_adapter_config(directory, "llama-3.1-8b-instant")
-    assert config["base_model_name_or_path"] == "llama-3.1-8b-instant"
+    config = finalize_adapter_config(directory, "qwen3-8b")
+    assert config["base_model_name_or_path"] == "qwen3-8b"
     assert json.loads((directory / "adapter_config.json").read_text())["r"] == 16
 
 

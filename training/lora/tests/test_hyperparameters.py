@@ -25,7 +25,7 @@ def test_sagemaker_strings_are_decoded_and_auto_resolved():
     # CreateTrainingJob's HyperParameters is a map of strings, some JSON-encoded.
     hp = resolve(
         {
-            "base_model": "llama-3.1-8b-instant",
+            "base_model": "qwen3-8b",
             "n_epochs": '"auto"',
             "batch_size": "4",
             "learning_rate_multiplier": "0.5",
