@@ -188,9 +188,9 @@ describe('deploy, wait and succeed', () => {
 
   it("finds the adapter in the job's output whatever ModelArtifacts.S3ModelArtifacts says (its uncompressed form is undocumented)", async () => {
     await jobs.create(job({ status: 'running' }));
-    const architecture = config.models['llama-3.1-8b-instant']?.architecture;
+    const architecture = config.models['qwen3-8b']?.architecture;
     if (!architecture) throw new Error('no architecture');
-    await adapterInS3({ architecture, baseModel: 'llama-3.1-8b-instant' });
+    await adapterInS3({ architecture, baseModel: 'qwen3-8b' });
     sagemakerMock.on(CreateInferenceComponentCommand).resolves({});
     // The documented example form: an object, model.tar.gz, not a folder.
     const documented = `s3://${BUCKET}/jobs/ftjob-Abc123/output/tierline-dev-ft-Abc123/output/model.tar.gz`;
