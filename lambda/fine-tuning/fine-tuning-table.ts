@@ -30,7 +30,7 @@ export const bucketLayout = {
   trainingInput: (jobId: string) => `jobs/${jobId}/input/training/training.jsonl`,
   validationInput: (jobId: string) => `jobs/${jobId}/input/validation/validation.jsonl`,
   inputPrefix: (jobId: string) => `jobs/${jobId}/input/`,
-  /** SageMaker writes `<outputPrefix><training job name>/output/model/adapter.tar.gz` (uncompressed output). */
+  /** SageMaker writes the job's output under `<outputPrefix><training job name>/` (deploy looks for adapter.tar.gz there). */
   outputPrefix: (jobId: string) => `jobs/${jobId}/output/`,
   checkpointPrefix: (jobId: string) => `jobs/${jobId}/checkpoints/`,
   /** Base weights for training (network isolation: the job cannot download them from Hugging Face). */

@@ -19,7 +19,12 @@ import type { JobLauncher } from './job-launcher';
 import type { Checkpoint, JobStorage } from './job-storage';
 import { ACTIVE_STATUSES, fineTunedModelId, type JobEvent, type JobRecord, modelKeyOf } from './jobs';
 import type { JobsRepository } from './jobs-repository';
-import { type ConversationTokens, checkTrainingFile, type TrainingFileSummary } from './training-file';
+import {
+  type ConversationTokens,
+  checkTrainingFile,
+  type TrainingFileSummary,
+  trainingSequenceCap,
+} from './training-file';
 
 /**
  * OpenAI's fine-tuning jobs API on Tierline: create (every check before anything is launched, the estimated
@@ -199,6 +204,8 @@ export class JobsService {
         'invalid_file_purpose',
       );
     }
+    // The model was checked before (`model()`): it is in the catalog and trainable.
+    const contextWindow = this.options.config.models[model]?.contextWindow ?? Number.POSITIVE_INFINITY;
     const summary = await checkTrainingFile({
       fileId,
       param,
@@ -207,6 +214,7 @@ export class JobsService {
       model,
       config: this.options.config.fineTuning,
       countTokens: this.options.countTokens,
+      maxSequenceTokens: trainingSequenceCap(this.options.config.fineTuning, { contextWindow }),
     });
     return { file, summary };
   }

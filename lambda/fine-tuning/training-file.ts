@@ -1,4 +1,4 @@
-import type { FineTuningConfig } from '../../lib/config/schema';
+import type { FineTuningConfig, ModelConfig } from '../../lib/config/schema';
 import type { ChatMessage } from '../inference/chat-request';
 import { BadRequestError } from '../openai/errors';
 
@@ -8,7 +8,18 @@ import { BadRequestError } from '../openai/errors';
  * training script's (training/lora/tierline_lora/chat_data.py, with the same line numbers), at least
  * `minExamples` conversations, and the tokens of each conversation counted with the base model's tokenizer
  * (what the cost estimate multiplies by the epochs). The file is read as a stream, one line at a time.
+ * A conversation longer than the training sequence cap is refused here with its line number, before anything
+ * is launched or reserved: the script would otherwise train on a truncated conversation (or, with no cap, run
+ * out of GPU memory hours into the job).
  */
+
+/**
+ * Most tokens of one training conversation on `model`: the configured cap, never more than the model's context.
+ * The training job receives the same number as max_seq_length (workflow-tasks.ts `prepare`).
+ */
+export function trainingSequenceCap(config: FineTuningConfig, model: Pick<ModelConfig, 'contextWindow'>): number {
+  return Math.min(config.training.maxSequenceTokens, model.contextWindow);
+}
 
 const ROLES = ['system', 'user', 'assistant'] as const;
 /** Problems named in one error message; the rest are counted. */
@@ -105,6 +116,8 @@ export async function checkTrainingFile(input: {
   model: string;
   config: FineTuningConfig;
   countTokens: ConversationTokens;
+  /** Most tokens of one conversation (`trainingSequenceCap`); absent: fineTuning.training.maxSequenceTokens. */
+  maxSequenceTokens?: number;
 }): Promise<TrainingFileSummary> {
   const { training } = input.config;
   const fail = (message: string, code = 'invalid_training_file') =>
@@ -116,8 +129,11 @@ export async function checkTrainingFile(input: {
       'file_too_large',
     );
   }
+  const cap = input.maxSequenceTokens ?? training.maxSequenceTokens;
   const problems: string[] = [];
   let problemCount = 0;
+  const tooLong: string[] = [];
+  let tooLongCount = 0;
   let examples = 0;
   let tokens = 0;
   try {
@@ -125,8 +141,13 @@ export async function checkTrainingFile(input: {
       if (line.text.trim() === '') continue;
       try {
         const messages = parseTrainingLine(line.text);
+        const lineTokens = await input.countTokens(input.model, messages);
         examples += 1;
-        tokens += await input.countTokens(input.model, messages);
+        tokens += lineTokens;
+        if (lineTokens > cap) {
+          tooLongCount += 1;
+          if (tooLong.length < MAX_NAMED_PROBLEMS) tooLong.push(`line ${line.number} (${lineTokens} tokens)`);
+        }
       } catch (error) {
         problemCount += 1;
         if (problems.length < MAX_NAMED_PROBLEMS) problems.push(`line ${line.number}: ${(error as Error).message}`);
@@ -142,6 +163,14 @@ export async function checkTrainingFile(input: {
     throw fail(
       `it is not in the chat fine-tuning format ({"messages": [{"role": ..., "content": ...}]} per line): ` +
         `${problems.join('; ')}${more}.`,
+    );
+  }
+  if (tooLongCount > 0) {
+    const more = tooLongCount > tooLong.length ? ` (and ${tooLongCount - tooLong.length} more lines)` : '';
+    throw fail(
+      `a training example may have at most ${cap} tokens (the training sequence cap), and these are longer: ` +
+        `${tooLong.join(', ')}${more}. Shorten or split those conversations.`,
+      'training_example_too_long',
     );
   }
   if (input.param === 'training_file' && examples < training.minExamples) {

@@ -7,6 +7,11 @@ import { jobIdOfTrainingJob } from './sagemaker-names';
  * EventBridge delivers at least once and in no guaranteed order: each event's effect is written with a
  * condition (events once by id, the status only forward by rank), so duplicates and late events change nothing.
  * A completed training is not yet a succeeded job: the workflow deploys the adapter first.
+ * A stopped training is a cancellation only when someone stopped it (the jobs API's cancel): SageMaker also
+ * stops a job that ran past StoppingCondition.MaxRuntimeInSeconds (SecondaryStatus `MaxRuntimeExceeded`) or a
+ * managed spot job that waited and ran past MaxWaitTimeInSeconds (`MaxWaitTimeExceeded`); those jobs failed
+ * (DescribeTrainingJob's SecondaryStatus, API reference "SecondaryStatusTransition"; the SDK's
+ * SecondaryStatus enum has both values).
  */
 
 export interface TrainingJobStateChange {
@@ -19,6 +24,18 @@ export interface TrainingJobStateChange {
     LastModifiedTime?: number | string;
     FinalMetricDataList?: { MetricName: string; Value: number }[];
   };
+}
+
+/** Secondary statuses of a Stopped job that SageMaker stopped on its own: the job ran out of time. */
+const TIMED_OUT: Record<string, string> = {
+  MaxRuntimeExceeded: 'it ran past its maximum runtime (fineTuning.training.maxRuntimeSeconds)',
+  MaxWaitTimeExceeded:
+    'it waited for spot capacity and ran past its maximum wait time (fineTuning.training.spot.maxWaitSeconds)',
+};
+
+function timedOut(detail: TrainingJobStateChange['detail']): string | undefined {
+  const reason = detail.SecondaryStatus ? TIMED_OUT[detail.SecondaryStatus] : undefined;
+  return reason ? `Training stopped before it finished: ${reason}` : undefined;
 }
 
 const RANK: Record<string, number> = { InProgress: 1, Stopping: 2, Completed: 3, Failed: 3, Stopped: 3 };
@@ -41,8 +58,10 @@ function describe(detail: TrainingJobStateChange['detail']): { message: string; 
       return { level: 'error', message: `Training failed: ${detail.FailureReason ?? 'no reason given'}` };
     case 'Stopping':
       return { level: 'warn', message: 'Training is stopping' };
-    case 'Stopped':
-      return { level: 'warn', message: 'Training stopped' };
+    case 'Stopped': {
+      const timeout = timedOut(detail);
+      return timeout ? { level: 'error', message: timeout } : { level: 'warn', message: 'Training stopped' };
+    }
   }
 }
 
@@ -82,9 +101,18 @@ export async function applyTrainingStateChange(
         error: { code: 'training_failed', message: detail.FailureReason ?? 'Training failed', param: null },
       });
       break;
-    case 'Stopped':
-      await deps.jobs.transition(jobId, ACTIVE_STATUSES, 'cancelled', { finishedAt: at });
+    case 'Stopped': {
+      const timeout = timedOut(detail);
+      if (timeout) {
+        await deps.jobs.transition(jobId, ACTIVE_STATUSES, 'failed', {
+          finishedAt: at,
+          error: { code: 'training_timeout', message: timeout, param: null },
+        });
+      } else {
+        await deps.jobs.transition(jobId, ACTIVE_STATUSES, 'cancelled', { finishedAt: at });
+      }
       break;
+    }
     case 'Completed':
       if (typeof metrics.trained_tokens === 'number')
         await deps.jobs.update(jobId, { trainedTokens: metrics.trained_tokens });

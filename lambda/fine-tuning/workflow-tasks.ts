@@ -16,6 +16,7 @@ import type { JobsRepository } from './jobs-repository';
 import type { FineTunedModel, ModelsRepository } from './models-repository';
 import { parseS3Uri, s3ArchiveSource } from './s3-archive-source';
 import { adapterComponentName, trainingJobName } from './sagemaker-names';
+import { trainingSequenceCap } from './training-file';
 
 /**
  * The steps of the fine-tuning state machine that need code (Step Functions itself runs the training job,
@@ -128,7 +129,10 @@ export async function prepare(input: { jobId: string }, deps: WorkflowDeps): Pro
       lora_rank: String(job.lora.rank),
       lora_alpha: String(job.lora.alpha),
       target_modules: job.lora.targetModules.join(','),
-      max_seq_length: String(model.contextWindow),
+      // The cap the API checked every line against (not the model's whole context: activation memory grows with
+      // it); micro-batches of at most micro_batch_tokens padded tokens reach batch_size by gradient accumulation.
+      max_seq_length: String(trainingSequenceCap(deps.config.fineTuning, model)),
+      micro_batch_tokens: String(deps.config.fineTuning.training.microBatchTokens),
       seed: String(job.seed),
     },
     modelUri: weights,
@@ -143,6 +147,41 @@ function isAlreadyExists(error: unknown): boolean {
   return (error as Error).name === 'ValidationException' && /already exist/i.test((error as Error).message);
 }
 
+/** The script's archive (training/lora/tierline_lora/adapter_archive.py ARCHIVE_NAME). */
+const ADAPTER_ARCHIVE = 'adapter.tar.gz';
+
+/**
+ * Where the training job put the script's adapter.tar.gz. Not derived from ModelArtifacts.S3ModelArtifacts:
+ * AWS documents it as "the path of the S3 object that contains the model artifacts" (for example
+ * `.../model.tar.gz`) and says nothing of its form when OutputDataConfig.CompressionType is NONE ("Uncompressed
+ * model output" only says the files are uploaded as they are). What is documented is that the job writes under
+ * S3OutputPath, named after the training job: the archive is looked for there, in this job's output only.
+ */
+async function locateAdapter(jobId: string, modelArtifacts: string, deps: WorkflowDeps): Promise<string> {
+  const prefix = `${bucketLayout.outputPrefix(jobId)}${trainingJobName(deps.config.environment.name, jobId)}/`;
+  const found: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await deps.s3.send(
+      new ListObjectsV2Command({ Bucket: deps.bucket, Prefix: prefix, ContinuationToken: token }),
+    );
+    for (const object of page.Contents ?? []) {
+      if (object.Key && (object.Key === `${prefix}${ADAPTER_ARCHIVE}` || object.Key.endsWith(`/${ADAPTER_ARCHIVE}`))) {
+        found.push(object.Key);
+      }
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  if (found.length !== 1) {
+    throw new JobFailure(
+      'adapter_missing',
+      `The training job's output (s3://${deps.bucket}/${prefix}, model artifacts ${modelArtifacts || 'none'}) ` +
+        `holds ${found.length === 0 ? 'no' : `${found.length}`} ${ADAPTER_ARCHIVE}: the adapter cannot be deployed.`,
+    );
+  }
+  return `s3://${deps.bucket}/${found[0]}`;
+}
+
 /**
  * Checks the trained adapter like an uploaded one, then creates its inference component on the base model's
  * component. A retry after the component was created finds it and goes on.
@@ -153,8 +192,7 @@ export async function deploy(
 ): Promise<{ componentName: string; artifactUrl: string }> {
   const job = await deps.jobs.get(input.jobId);
   if (!job) throw new JobFailure('job_not_found', `job ${input.jobId} does not exist`);
-  // With uncompressed output, ModelArtifacts.S3ModelArtifacts is the folder the script's files went to.
-  const artifactUrl = `${input.modelArtifacts.replace(/\/?$/, '/')}adapter.tar.gz`;
+  const artifactUrl = await locateAdapter(job.jobId, input.modelArtifacts, deps);
   const location = parseS3Uri(artifactUrl);
   if (!location) throw new JobFailure('adapter_missing', `no adapter at ${artifactUrl}`);
   const archive = await readAdapterArchive(await s3ArchiveSource(deps.s3, location.bucket, location.key));

@@ -210,9 +210,13 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
     },
     serving: { maxActiveAdapters: 4, maxCachedAdapters: 16 },
     training: {
-      // Hugging Face PyTorch training container (transformers 4.49, PyTorch 2.5, with peft); AWS account 763104351884.
+      // AWS's Hugging Face PyTorch training DLC: PyTorch 2.9.0, transformers 5.3.0, peft 0.18.1, accelerate 1.12.0,
+      // Python 3.12, CUDA 13.0 (aws/deep-learning-containers: docs/src/data/huggingface-pytorch-training/
+      // 2.9-gpu-sagemaker.yml, release_images_training.yml, huggingface/pytorch/training/docker/2.9/py3/cu130/
+      // Dockerfile.gpu). Qwen3 needs transformers >= 4.51; the 4.49 image could not load it. CI trains with the same
+      // torch, transformers and peft on CPU (.ci/run). Account 763104351884 serves most regions (available_images).
       image:
-        '763104351884.dkr.ecr.${AWS::Region}.amazonaws.com/huggingface-pytorch-training:2.5.1-transformers4.49.0-gpu-py311-cu124-ubuntu22.04',
+        '763104351884.dkr.ecr.${AWS::Region}.amazonaws.com/huggingface-pytorch-training:2.9.0-transformers5.3.0-gpu-py312-cu130-ubuntu22.04',
       maxRuntimeSeconds: 24 * 3600,
       volumeSizeGb: 100,
       minExamples: 10,
@@ -220,6 +224,14 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       // The API checks the whole file with the tokenizer before answering, inside API Gateway's 29 s: measured
       // 0.24 MiB/s on a contended core (`npx tsx bench/training-file-check.ts`, README "Benchmarks").
       maxFileBytes: 4 * 1024 * 1024,
+      // Estimates for an 8B model in bf16 on one 48 GB L40S with gradient checkpointing, not yet measured there
+      // (training/lora/gpu-smoke.sh prints the peak memory): 16 GB of weights, and per micro-batch token the
+      // fp32 logits and their gradient (2 x 4 B x a 152K vocabulary: ~1.2 MB) plus one layer's recomputed
+      // activations; 8,192 tokens ~ 10 GB of logits.
+      maxSequenceTokens: 8_192,
+      microBatchTokens: 8_192,
+      // Checkpoints every 30 minutes and at each epoch's end: an interrupted spot job loses at most that much.
+      spot: { enabled: true, maxWaitSeconds: 48 * 3600 },
     },
   },
 };

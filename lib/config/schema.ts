@@ -204,8 +204,44 @@ export const fineTuningSchema = z
         maxTrainedTokens: positiveInt,
         /** Most bytes of a training file the API reads to check it. */
         maxFileBytes: positiveInt,
+        /**
+         * The training sequence cap: most tokens of one conversation (as the base model's chat template renders
+         * it). The API refuses a training file with a longer line, naming the lines; the script trains at most this
+         * many tokens of an example (its max_seq_length). Activation memory grows with it, not with the model's
+         * context window.
+         */
+        maxSequenceTokens: positiveInt.max(131_072).default(4096),
+        /**
+         * Padded tokens in one forward pass (rows x longest row): the requested batch size is reached by gradient
+         * accumulation over micro-batches of at most this many tokens. At least maxSequenceTokens.
+         */
+        microBatchTokens: positiveInt.max(1_048_576).default(8192),
+        /**
+         * Managed spot training (EnableManagedSpotTraining): up to 90% cheaper; an interrupted job restarts and
+         * resumes from its last checkpoint. maxWaitSeconds (MaxWaitTimeInSeconds) bounds waiting for capacity plus
+         * running, and must be at least maxRuntimeSeconds.
+         */
+        spot: z
+          .object({
+            enabled: z.boolean(),
+            maxWaitSeconds: z
+              .int()
+              .min(600)
+              .max(28 * 24 * 3600),
+          })
+          .strict()
+          .default({ enabled: false, maxWaitSeconds: 48 * 3600 }),
       })
-      .strict(),
+      .strict()
+      .refine((t) => t.microBatchTokens >= t.maxSequenceTokens, {
+        message: 'microBatchTokens must be at least maxSequenceTokens (the longest example is one forward pass)',
+        path: ['microBatchTokens'],
+      })
+      .refine((t) => !t.spot.enabled || t.spot.maxWaitSeconds >= t.maxRuntimeSeconds, {
+        // StoppingCondition.MaxWaitTimeInSeconds "must be equal to or greater than MaxRuntimeInSeconds".
+        message: 'spot.maxWaitSeconds must be at least maxRuntimeSeconds (SageMaker refuses a shorter wait)',
+        path: ['spot', 'maxWaitSeconds'],
+      }),
   })
   .strict()
   .refine((f) => f.lora.ranks.includes(f.lora.defaultRank), {

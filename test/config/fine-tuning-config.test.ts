@@ -18,6 +18,14 @@ describe('fine-tuning config', () => {
     [{ lora: { defaultTargetModules: ['lm_head'] } }, /fineTuning\.lora\.defaultTargetModules\.0/],
     [{ serving: { maxActiveAdapters: 32 } }, /maxActiveAdapters must not exceed maxCachedAdapters/],
     [{ training: { maxRuntimeSeconds: 60 } }, /fineTuning\.training\.maxRuntimeSeconds/],
+    [
+      { training: { maxSequenceTokens: 16_384, microBatchTokens: 8_192 } },
+      /fineTuning\.training\.microBatchTokens: microBatchTokens must be at least maxSequenceTokens/,
+    ],
+    [
+      { training: { maxRuntimeSeconds: 7_200, spot: { enabled: true, maxWaitSeconds: 3_600 } } },
+      /fineTuning\.training\.spot\.maxWaitSeconds: spot\.maxWaitSeconds must be at least maxRuntimeSeconds/,
+    ],
   ])('refuses %j, naming the field', (fineTuning, message) => {
     expect(() => loadConfig({ env: 'dev', overrides: { fineTuning } })).toThrow(message);
   });

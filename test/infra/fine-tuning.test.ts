@@ -91,7 +91,12 @@ describe('the fine-tuning state machine', () => {
       RoleArn: '<TOKEN>',
       EnableNetworkIsolation: true,
       EnableInterContainerTrafficEncryption: true,
-      StoppingCondition: { MaxRuntimeInSeconds: config.fineTuning.training.maxRuntimeSeconds },
+      StoppingCondition: {
+        MaxRuntimeInSeconds: config.fineTuning.training.maxRuntimeSeconds,
+        MaxWaitTimeInSeconds: config.fineTuning.training.spot.maxWaitSeconds,
+      },
+      // Managed spot by default: an interrupted job restarts and resumes from the checkpoints below.
+      EnableManagedSpotTraining: true,
       OutputDataConfig: {
         S3OutputPath: '{% $states.input.training.outputUri %}',
         KmsKeyId: '<TOKEN>',
@@ -109,6 +114,27 @@ describe('the fine-tuning state machine', () => {
     for (const name of ['model', 'training', 'code', 'validation']) {
       expect(train.Arguments.InputDataConfig).toContain(`'ChannelName': '${name}'`);
     }
+  });
+
+  it('runs on demand, with no wait time, when spot training is off', () => {
+    const props = {
+      tasksFunctionArn: 'fn',
+      trainingRoleArn: 'role',
+      image: 'image',
+      keyArn: 'arn:key',
+      encryptedVolumeTypes: [],
+      volumeSizeGb: 100,
+      maxRuntimeSeconds: 3600,
+      codeUri: 's3://code',
+      codeContainerPath: '/opt/ml/input/data/code/x.gz',
+      environmentName: 'dev',
+    };
+    const onDemand = workflowDefinition(props).States.Train.Arguments;
+    expect(onDemand.StoppingCondition).toEqual({ MaxRuntimeInSeconds: 3600 });
+    expect(onDemand.EnableManagedSpotTraining).toBeUndefined();
+    const spot = workflowDefinition({ ...props, spotMaxWaitSeconds: 7200 }).States.Train.Arguments;
+    expect(spot.StoppingCondition).toEqual({ MaxRuntimeInSeconds: 3600, MaxWaitTimeInSeconds: 7200 });
+    expect(spot.EnableManagedSpotTraining).toBe(true);
   });
 
   it('puts the KMS key on the volume only for instance types that accept one', () => {
@@ -239,6 +265,15 @@ describe('training job state changes', () => {
       ].sort(),
     );
     expect(JSON.stringify(sagemaker?.Resource)).toContain(`inference-component/tierline-${env}-lora-*`);
+  });
+
+  it('lets the tasks function list base weights and job outputs (deploy finds the trained adapter there), nothing else', () => {
+    const statements = statementsOf(api, logicalId(workflow.tasksFunction.role));
+    const list = statements.filter((s) => actionsOf(s).includes('s3:ListBucket'));
+    expect(list).toHaveLength(1);
+    expect(list[0]).toMatchObject({
+      Condition: { StringLike: { 's3:prefix': ['base-models/*', 'jobs/*/output/*'] } },
+    });
   });
 });
 

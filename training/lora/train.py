@@ -6,8 +6,14 @@ Inputs (SageMaker input channels, copied from S3 before the script starts; the j
   validation  optional, the same format
 Hyperparameters arrive in /opt/ml/input/config/hyperparameters.json (see hyperparameters.py).
 Outputs: /opt/ml/model/adapter.tar.gz (uploaded uncompressed, so it is the adapter component's ArtifactUrl),
-checkpoints in /opt/ml/checkpoints (synced to S3), metric lines on stdout, and on failure the reason in
-/opt/ml/output/failure, which SageMaker reports as the job's FailureReason.
+checkpoints in /opt/ml/checkpoints (synced to S3; a managed spot job restarted after an interruption finds them
+there and resumes), metric lines on stdout, training.json (steps, losses, tokens per second, peak GPU memory) in
+SM_OUTPUT_DATA_DIR, and on failure the reason in /opt/ml/output/failure, which SageMaker reports as the job's
+FailureReason.
+
+Memory: the base weights are frozen and loaded in bf16 on GPUs that have it; gradient checkpointing keeps one
+layer's activations instead of all of them; each forward pass holds at most micro_batch_tokens padded tokens
+(batching.py), the requested batch size reached by gradient accumulation.
 
 Only load_base_model() and the PEFT calls need transformers and peft (in the Hugging Face training image);
 everything else is plain Python in tierline_lora/ (not "packaging" or "metrics": the script folder comes first
@@ -16,6 +22,7 @@ on sys.path, and transformers imports the PyPI package "packaging"), tested with
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -36,6 +43,7 @@ class Paths:
     training: Path
     validation: Path | None
     output_model: Path
+    output_data: Path
     checkpoints: Path
     failure: Path
 
@@ -50,18 +58,32 @@ class Paths:
             training=Path(env.get("SM_CHANNEL_TRAINING", data / "training")),
             validation=validation if validation.is_dir() else None,
             output_model=Path(env.get("SM_MODEL_DIR", root / "model")),
-            checkpoints=root / "checkpoints",
+            output_data=Path(env.get("SM_OUTPUT_DATA_DIR", root / "output" / "data")),
+            # CheckpointConfig.LocalPath (the state machine sets the default, /opt/ml/checkpoints).
+            checkpoints=Path(env.get("TIERLINE_CHECKPOINT_DIR", root / "checkpoints")),
             failure=root / "output" / "failure",
         )
 
 
-def load_base_model(model_dir: Path):  # pragma: no cover - needs transformers (the training image has it)
+def dtype_argument(transformers_version: str) -> str:
+    """from_pretrained's name for the weights' dtype: `dtype` from transformers 4.56 on (v5 drops `torch_dtype`)."""
+    major, minor = (int(part) for part in transformers_version.split(".")[:2])
+    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+
+
+def load_base_model(model_dir: Path, gradient_checkpointing: bool = True):  # pragma: no cover - needs transformers
     import torch
+    import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=dtype)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, **{dtype_argument(transformers.__version__): dtype})
+    if gradient_checkpointing:
+        # Non-reentrant checkpointing (PyTorch's recommendation) works with frozen inputs: PEFT's LoRA weights
+        # get their gradients without enable_input_require_grads().
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.config.use_cache = False  # the KV cache is for generation; with checkpointing transformers turns it off
     return tokenizer, model
 
 
@@ -86,6 +108,15 @@ def load_adapter_weights(model, directory: Path) -> None:  # pragma: no cover - 
     set_peft_model_state_dict(model, load_file(str(directory / "adapter_model.safetensors")))
 
 
+def library_versions() -> dict[str, str]:
+    """What trained the adapter (the modules imported, whichever copy of them Python found)."""
+    import peft
+    import torch
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
+
+
 def run(paths: Paths) -> None:
     import torch
 
@@ -95,7 +126,7 @@ def run(paths: Paths) -> None:
     hp = resolve(raw, n_examples)
     print(f"hyperparameters {hp.as_dict()} examples={n_examples}", flush=True)
 
-    tokenizer, base = load_base_model(paths.model)
+    tokenizer, base = load_base_model(paths.model, hp.gradient_checkpointing)
     train_examples = load_examples(training_file, tokenizer, hp.max_seq_length)
     valid_examples = (
         load_examples(channel_file(paths.validation), tokenizer, hp.max_seq_length) if paths.validation else []
@@ -122,7 +153,30 @@ def run(paths: Paths) -> None:
         model.save_pretrained(directory, safe_serialization=True)
         finalize_adapter_config(Path(directory), hp.base_model)
         archive = package_adapter(Path(directory), paths.output_model)
-    print(f"wrote {archive} after {result.steps} steps, {result.trained_tokens} trained tokens", flush=True)
+    peak = torch.cuda.max_memory_allocated() if device == "cuda" else None
+    summary = {
+        "steps": result.steps,
+        "trained_tokens": result.trained_tokens,
+        "first_loss": result.first_loss,
+        "last_loss": result.last_loss,
+        "valid_loss": result.valid_loss,
+        "processed_tokens": result.processed_tokens,
+        "seconds": round(result.seconds, 3),
+        "tokens_per_second": round(result.tokens_per_second, 1),
+        "peak_gpu_memory_bytes": peak,
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+        "dtype": str(next(base.parameters()).dtype).replace("torch.", ""),
+        "versions": library_versions(),
+        "hyperparameters": hp.as_dict(),
+    }
+    paths.output_data.mkdir(parents=True, exist_ok=True)
+    (paths.output_data / "training.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    memory = f", peak GPU memory {peak / 2**30:.2f} GiB" if peak is not None else ""
+    print(
+        f"wrote {archive} after {result.steps} steps, {result.trained_tokens} trained tokens; "
+        f"{result.tokens_per_second:.0f} tokens/s{memory}",
+        flush=True,
+    )
 
 
 def main() -> int:

@@ -128,6 +128,7 @@ export class FineTuningWorkflow extends Construct {
             encryptedVolumeTypes,
             volumeSizeGb: training.volumeSizeGb,
             maxRuntimeSeconds: training.maxRuntimeSeconds,
+            spotMaxWaitSeconds: training.spot.enabled ? training.spot.maxWaitSeconds : undefined,
             codeUri: this.trainingCode.asset.s3ObjectUrl,
             codeContainerPath: this.trainingCode.containerPath,
             environmentName: env,
@@ -264,7 +265,12 @@ export class FineTuningWorkflow extends Construct {
       new PolicyStatement({
         actions: ['s3:ListBucket'],
         resources: [bucketArn(store.bucketName), ...externalWeights.map((w) => bucketArn(w.bucket))],
-        conditions: { StringLike: { 's3:prefix': ['base-models/*', ...externalWeights.map((w) => `${w.prefix}*`)] } },
+        // base-models/*: prepare checks the weights are there; jobs/*/output/*: deploy finds the trained adapter.
+        conditions: {
+          StringLike: {
+            's3:prefix': ['base-models/*', 'jobs/*/output/*', ...externalWeights.map((w) => `${w.prefix}*`)],
+          },
+        },
       }),
     );
     const adapterModels = Object.entries(config.models).filter(([, m]) => m.architecture);

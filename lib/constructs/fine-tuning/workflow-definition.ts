@@ -7,6 +7,9 @@ import metrics from '../../../training/lora/tierline_lora/metrics.json';
  * script's adapter.tar.gz is the adapter component's ArtifactUrl, not wrapped in model.tar.gz).
  * Fixed here, whatever a task returns: the role, the image, network isolation, KMS on output (and on the
  * volume where the instance type allows it), the maximum runtime, the code and the metric definitions.
+ * Managed spot training (SageMaker developer guide, "Managed Spot Training"): EnableManagedSpotTraining with
+ * StoppingCondition.MaxWaitTimeInSeconds >= MaxRuntimeInSeconds; SageMaker restarts an interrupted job, copies
+ * CheckpointConfig.S3Uri back to LocalPath, and the script resumes from the latest checkpoint there.
  */
 
 export interface WorkflowDefinitionProps {
@@ -18,6 +21,8 @@ export interface WorkflowDefinitionProps {
   encryptedVolumeTypes: string[];
   volumeSizeGb: number;
   maxRuntimeSeconds: number;
+  /** Managed spot training: MaxWaitTimeInSeconds (capacity wait plus run time); absent: on-demand. */
+  spotMaxWaitSeconds?: number;
   codeUri: string;
   codeContainerPath: string;
   environmentName: string;
@@ -101,7 +106,11 @@ export function workflowDefinition(props: WorkflowDefinitionProps) {
             props.encryptedVolumeTypes.length > 0
               ? `{% $merge([${resources}, ${t}.instanceType in [${encryptedTypes}] ? {'VolumeKmsKeyId': '${props.keyArn}'} : {}]) %}`
               : `{% ${resources} %}`,
-          StoppingCondition: { MaxRuntimeInSeconds: props.maxRuntimeSeconds },
+          StoppingCondition: {
+            MaxRuntimeInSeconds: props.maxRuntimeSeconds,
+            ...(props.spotMaxWaitSeconds !== undefined ? { MaxWaitTimeInSeconds: props.spotMaxWaitSeconds } : {}),
+          },
+          ...(props.spotMaxWaitSeconds !== undefined ? { EnableManagedSpotTraining: true } : {}),
           EnableNetworkIsolation: true,
           EnableInterContainerTrafficEncryption: true,
           CheckpointConfig: { S3Uri: `{% ${t}.checkpointUri %}`, LocalPath: '/opt/ml/checkpoints' },

@@ -1,5 +1,5 @@
 import { autoBatchSize, autoEpochs, resolveHyperparameters } from '../../../lambda/fine-tuning/hyperparameters';
-import { checkTrainingFile, parseTrainingLine } from '../../../lambda/fine-tuning/training-file';
+import { checkTrainingFile, parseTrainingLine, trainingSequenceCap } from '../../../lambda/fine-tuning/training-file';
 import { loadConfig } from '../../../lib/config/load';
 
 const config = loadConfig({ env: 'dev' });
@@ -63,6 +63,63 @@ describe('the training file check', () => {
         /line 11: .*line 15: must be an object with a "messages" array \(and 3 more lines\)\.$/,
       ),
     });
+  });
+
+  it('refuses conversations longer than the training sequence cap up front, naming their lines and lengths', async () => {
+    const cap = config.fineTuning.training.maxSequenceTokens;
+    const long = JSON.stringify({
+      messages: [
+        { role: 'user', content: 'x'.repeat(cap) },
+        { role: 'assistant', content: 'ok' },
+      ],
+    });
+    const lines = [...Array(10).fill(good), long, good, long];
+    await expect(check(chunks(`${lines.join('\n')}\n`))).rejects.toMatchObject({
+      status: 400,
+      param: 'training_file',
+      code: 'training_example_too_long',
+      message:
+        `File file-x: a training example may have at most ${cap} tokens (the training sequence cap), and these ` +
+        `are longer: line 11 (${cap + 2} tokens), line 13 (${cap + 2} tokens). Shorten or split those conversations.`,
+    });
+    // Exactly at the cap is accepted.
+    const fits = JSON.stringify({
+      messages: [
+        { role: 'user', content: 'x'.repeat(cap - 2) },
+        { role: 'assistant', content: 'ok' },
+      ],
+    });
+    await expect(check(chunks([...Array(10).fill(good), fits].join('\n')))).resolves.toMatchObject({ examples: 11 });
+  });
+
+  it('takes the cap it is given (the model context when it is smaller)', async () => {
+    const line = JSON.stringify({
+      messages: [
+        { role: 'user', content: 'abcdef' },
+        { role: 'assistant', content: 'gh' },
+      ],
+    });
+    const file = Array(10).fill(line).join('\n');
+    const run = (maxSequenceTokens: number) =>
+      checkTrainingFile({
+        fileId: 'file-x',
+        param: 'training_file',
+        bytes: 100,
+        content: chunks(file),
+        model: 'm',
+        config: config.fineTuning,
+        countTokens: async (_model, messages) => messages.reduce((n, m) => n + String(m.content).length, 0),
+        maxSequenceTokens,
+      });
+    await expect(run(8)).resolves.toEqual({ examples: 10, tokens: 80 });
+    await expect(run(7)).rejects.toMatchObject({
+      code: 'training_example_too_long',
+      message: expect.stringMatching(/line 1 \(8 tokens\), line 2 .*\(and 5 more lines\)/),
+    });
+    expect(trainingSequenceCap(config.fineTuning, { contextWindow: 1024 })).toBe(1024);
+    expect(trainingSequenceCap(config.fineTuning, { contextWindow: 1_000_000 })).toBe(
+      config.fineTuning.training.maxSequenceTokens,
+    );
   });
 
   it('refuses text that is not UTF-8, and a file over the configured size, without reading it', async () => {

@@ -115,6 +115,24 @@ describe('SageMaker training job state changes', () => {
     expect(await jobs.get('ftjob-a4')).toMatchObject({ status: 'cancelled', finishedAt: T + 2_600 });
   });
 
+  it.each([
+    ['MaxRuntimeExceeded', /maximum runtime \(fineTuning\.training\.maxRuntimeSeconds\)/],
+    ['MaxWaitTimeExceeded', /maximum wait time \(fineTuning\.training\.spot\.maxWaitSeconds\)/],
+  ])('Stopped by SageMaker (%s) fails the job: it ran out of time, nobody cancelled it', async (secondary, reason) => {
+    await jobs.create(job('ftjob-a8', 'running'));
+    await apply(change('ftjob-a8', 'Stopping', T + 2_500, { SecondaryStatus: 'Stopping' }));
+    await apply(change('ftjob-a8', 'Stopped', T + 2_600, { SecondaryStatus: secondary }));
+    const stored = await jobs.get('ftjob-a8');
+    expect(stored).toMatchObject({
+      status: 'failed',
+      finishedAt: T + 2_600,
+      error: { code: 'training_timeout', param: null },
+    });
+    expect(stored?.error?.message).toMatch(reason);
+    const { events } = await jobs.events('ftjob-a8', 10);
+    expect(events[0]).toMatchObject({ level: 'error', message: expect.stringMatching(reason) });
+  });
+
   it('a duplicated delivery writes nothing twice', async () => {
     await jobs.create(job('ftjob-a5'));
     const event = change('ftjob-a5', 'InProgress', T + 2_000, { SecondaryStatus: 'Training' });

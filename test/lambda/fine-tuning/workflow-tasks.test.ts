@@ -89,7 +89,8 @@ describe('prepare', () => {
         lora_rank: '16',
         lora_alpha: '32',
         target_modules: 'q_proj,v_proj',
-        max_seq_length: '32768',
+        max_seq_length: String(config.fineTuning.training.maxSequenceTokens),
+        micro_batch_tokens: String(config.fineTuning.training.microBatchTokens),
         seed: '7',
       },
       modelUri: `s3://${BUCKET}/base-models/qwen3-8b/`,
@@ -118,8 +119,18 @@ describe('prepare', () => {
 describe('deploy, wait and succeed', () => {
   const artifacts = `s3://${BUCKET}/jobs/ftjob-Abc123/output/tierline-dev-ft-Abc123/output/model/`;
 
+  const adapterKey = 'jobs/ftjob-Abc123/output/tierline-dev-ft-Abc123/output/model/adapter.tar.gz';
+
   async function adapterInS3(options: Parameters<typeof adapterFiles>[0]) {
     const bytes = await tarGzOf(entriesOf(adapterFiles(options)));
+    // What the job wrote under its S3OutputPath: the script's archive and its training summary.
+    s3Mock.on(ListObjectsV2Command).resolves({
+      KeyCount: 2,
+      Contents: [
+        { Key: adapterKey },
+        { Key: 'jobs/ftjob-Abc123/output/tierline-dev-ft-Abc123/output/data/training.json' },
+      ],
+    });
     s3Mock.on(HeadObjectCommand).resolves({ ContentLength: bytes.length });
     s3Mock.on(GetObjectCommand).callsFake(() => ({ Body: Readable.from([bytes]) }));
   }
@@ -173,6 +184,36 @@ describe('deploy, wait and succeed', () => {
       createdAt: Date.parse('2026-12-01T10:00:00Z') / 1000,
       rank: 16,
     });
+  });
+
+  it("finds the adapter in the job's output whatever ModelArtifacts.S3ModelArtifacts says (its uncompressed form is undocumented)", async () => {
+    await jobs.create(job({ status: 'running' }));
+    const architecture = config.models['qwen3-8b']?.architecture;
+    if (!architecture) throw new Error('no architecture');
+    await adapterInS3({ architecture, baseModel: 'qwen3-8b' });
+    sagemakerMock.on(CreateInferenceComponentCommand).resolves({});
+    // The documented example form: an object, model.tar.gz, not a folder.
+    const documented = `s3://${BUCKET}/jobs/ftjob-Abc123/output/tierline-dev-ft-Abc123/output/model.tar.gz`;
+
+    const result = await handler({ task: 'deploy', jobId: 'ftjob-Abc123', modelArtifacts: documented });
+
+    expect(result).toEqual({ componentName: 'tierline-dev-lora-Abc123', artifactUrl: `s3://${BUCKET}/${adapterKey}` });
+    expect(s3Mock.commandCalls(ListObjectsV2Command)[0]?.args[0].input).toEqual({
+      Bucket: BUCKET,
+      Prefix: 'jobs/ftjob-Abc123/output/tierline-dev-ft-Abc123/',
+    });
+    expect(s3Mock.commandCalls(HeadObjectCommand)[0]?.args[0].input).toEqual({ Bucket: BUCKET, Key: adapterKey });
+  });
+
+  it('fails the job, deploying nothing, when the output holds no adapter', async () => {
+    await jobs.create(job({ status: 'running' }));
+    s3Mock.on(ListObjectsV2Command).resolves({ KeyCount: 0 });
+    await expect(handler({ task: 'deploy', jobId: 'ftjob-Abc123', modelArtifacts: artifacts })).rejects.toMatchObject({
+      name: 'JobFailure',
+      code: 'adapter_missing',
+      message: expect.stringMatching(/tierline-dev-ft-Abc123\/, model artifacts .* holds no adapter\.tar\.gz/),
+    });
+    expect(sagemakerMock.commandCalls(CreateInferenceComponentCommand)).toHaveLength(0);
   });
 
   it('goes on when a retry finds the component already created', async () => {

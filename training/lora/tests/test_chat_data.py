@@ -1,4 +1,5 @@
 import json
+from types import SimpleNamespace
 
 import pytest
 from fakes import WordTokenizer, chat, write_jsonl
@@ -11,6 +12,7 @@ from tierline_lora.chat_data import (
     parse_line,
     read_conversations,
     to_example,
+    token_ids,
 )
 
 
@@ -42,6 +44,40 @@ def test_trains_every_assistant_turn_except_those_with_weight_zero():
     }
     example = to_example(1, parse_line(1, json.dumps(record)), tokenizer, 100)
     assert trained_words(tokenizer, example) == ["good", "answer", "<eot>"]
+
+
+class BatchEncodingTokenizer(WordTokenizer):
+    """transformers v5: apply_chat_template(tokenize=True) answers a BatchEncoding (a UserDict, not a dict)
+    unless return_dict=False; v4 takes return_dict too and answers a list."""
+
+    def __init__(self):
+        super().__init__()
+        self.return_dict_seen = []
+
+    def apply_chat_template(self, conversation, tokenize=True, add_generation_prompt=False, return_dict=True):
+        from collections import UserDict
+
+        self.return_dict_seen.append(return_dict)
+        ids = super().apply_chat_template(conversation, tokenize, add_generation_prompt)
+        return UserDict({"input_ids": ids, "attention_mask": [1] * len(ids)}) if return_dict else ids
+
+
+def test_transformers_v5_and_v4_answers_give_the_same_example():
+    from collections import UserDict
+
+    messages = parse_line(1, json.dumps(chat("what is two plus two", "four")))
+    v5 = BatchEncodingTokenizer()
+    plain = to_example(1, messages, WordTokenizer(), 100)
+    assert to_example(1, messages, v5, 100) == plain
+    assert set(v5.return_dict_seen) == {False}  # asked for a plain list
+    # Whatever shape comes back, it is read as ids: a UserDict, a dict, a batch of one, a tensor-like.
+    ids = [5, 6, 7]
+    assert token_ids(UserDict({"input_ids": ids})) == ids
+    assert token_ids({"input_ids": ids}) == ids
+    assert token_ids([ids]) == ids
+    assert token_ids(SimpleNamespace(tolist=lambda: ids)) == ids
+    with pytest.raises(TypeError, match="not token ids"):
+        token_ids(["a", "b"])
 
 
 def test_a_template_that_rewrites_history_still_trains_the_last_turn():

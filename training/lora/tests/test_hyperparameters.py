@@ -62,11 +62,23 @@ def test_defaults():
         ({"base_model": "m", "lora_rank": '"auto"'}, "lora_rank must be an integer"),
         ({"base_model": "m", "lora_dropout": "0.9"}, "lora_dropout must be 0 <= value <= 0.5"),
         ({"base_model": "m", "target_modules": ""}, "target_modules must be a comma-separated list"),
+        (
+            {"base_model": "m", "max_seq_length": "8192", "micro_batch_tokens": "4096"},
+            r"micro_batch_tokens \(4096\) must be at least max_seq_length \(8192\)",
+        ),
+        ({"base_model": "m", "gradient_checkpointing": "yes"}, "gradient_checkpointing must be true or false"),
     ],
 )
 def test_bad_values_are_named(values, message):
     with pytest.raises(HyperparameterError, match=message):
         resolve(values, n_examples=10)
+
+
+def test_memory_settings_from_the_api():
+    hp = resolve({"base_model": "m", "max_seq_length": "2048", "micro_batch_tokens": "16384", "gradient_checkpointing": "false"}, 10)
+    assert (hp.max_seq_length, hp.micro_batch_tokens, hp.gradient_checkpointing) == (2048, 16384, False)
+    defaults = resolve({"base_model": "m"}, 10)
+    assert (defaults.micro_batch_tokens, defaults.gradient_checkpointing) == (8192, True)
 
 
 def test_no_examples_is_an_error():

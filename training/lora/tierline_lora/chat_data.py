@@ -25,7 +25,9 @@ class DataError(ValueError):
 class ChatTokenizer(Protocol):
     """The part of a Hugging Face tokenizer the conversion needs."""
 
-    def apply_chat_template(self, conversation, tokenize: bool = ..., add_generation_prompt: bool = ...): ...
+    def apply_chat_template(
+        self, conversation, tokenize: bool = ..., add_generation_prompt: bool = ..., return_dict: bool = ...
+    ): ...
 
 
 @dataclass(frozen=True)
@@ -89,12 +91,36 @@ def read_conversations(path: Path) -> Iterator[tuple[int, list[dict]]]:
                 yield line_no, parse_line(line_no, raw)
 
 
+def token_ids(encoded) -> list[int]:
+    """The ids of one rendered conversation, whatever shape the tokenizer answered in.
+
+    transformers v5 answers apply_chat_template(tokenize=True) with a BatchEncoding (a UserDict, not a dict)
+    unless return_dict=False; v4 answers a list of ints. Some tokenizers answer a batch of one ([[...]]).
+    """
+    if not isinstance(encoded, (list, tuple)) and hasattr(encoded, "keys") and "input_ids" in encoded.keys():
+        encoded = encoded["input_ids"]
+    if hasattr(encoded, "tolist"):  # a tensor or an array
+        encoded = encoded.tolist()
+    ids = list(encoded)
+    if len(ids) == 1 and isinstance(ids[0], (list, tuple)):
+        ids = list(ids[0])
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise TypeError(f"the chat template answered {type(encoded).__name__}, not token ids")
+    return ids
+
+
 def _ids(tokenizer: ChatTokenizer, messages: Sequence[dict], add_generation_prompt: bool) -> list[int]:
     chat = [{"role": m["role"], "content": m["content"]} for m in messages]
-    ids = tokenizer.apply_chat_template(chat, tokenize=True, add_generation_prompt=add_generation_prompt)
-    if isinstance(ids, dict):  # some tokenizers answer a BatchEncoding
-        ids = ids["input_ids"]
-    return list(ids)
+    try:
+        # return_dict=False: a plain list in transformers v4 (its default) and v5 (whose default is a BatchEncoding).
+        encoded = tokenizer.apply_chat_template(
+            chat, tokenize=True, add_generation_prompt=add_generation_prompt, return_dict=False
+        )
+    except TypeError as error:
+        if "return_dict" not in str(error):
+            raise
+        encoded = tokenizer.apply_chat_template(chat, tokenize=True, add_generation_prompt=add_generation_prompt)
+    return token_ids(encoded)
 
 
 def to_example(line_no: int, messages: Sequence[dict], tokenizer: ChatTokenizer, max_seq_length: int) -> Example:
@@ -134,15 +160,19 @@ def channel_file(channel_dir: Path) -> Path:
     return files[0]
 
 
+def padded(chunk: Sequence[Example], pad_id: int) -> tuple[list, list, list]:
+    """(input_ids, attention_mask, labels) padded on the right to the longest row; padding is not learned."""
+    width = max(len(e.input_ids) for e in chunk)
+    ids, mask, labels = [], [], []
+    for e in chunk:
+        pad = width - len(e.input_ids)
+        ids.append(e.input_ids + [pad_id] * pad)
+        mask.append([1] * len(e.input_ids) + [0] * pad)
+        labels.append(e.labels + [IGNORE_INDEX] * pad)
+    return ids, mask, labels
+
+
 def batches(examples: Sequence[Example], batch_size: int, pad_id: int) -> Iterator[tuple[list, list, list]]:
-    """(input_ids, attention_mask, labels) padded on the right, batch_size examples at a time, in order."""
+    """padded() batches of batch_size examples at a time, in order."""
     for start in range(0, len(examples), batch_size):
-        chunk = examples[start : start + batch_size]
-        width = max(len(e.input_ids) for e in chunk)
-        ids, mask, labels = [], [], []
-        for e in chunk:
-            pad = width - len(e.input_ids)
-            ids.append(e.input_ids + [pad_id] * pad)
-            mask.append([1] * len(e.input_ids) + [0] * pad)
-            labels.append(e.labels + [IGNORE_INDEX] * pad)
-        yield ids, mask, labels
+        yield padded(examples[start : start + batch_size], pad_id)

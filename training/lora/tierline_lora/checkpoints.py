@@ -1,7 +1,7 @@
 """Checkpoints under /opt/ml/checkpoints, which SageMaker syncs to S3 (CheckpointConfig) while the job runs.
 
-A checkpoint is a directory checkpoint-<step> with the adapter (PEFT's save_pretrained) and checkpoint.json,
-written last, so a directory without it is a checkpoint cut short and is ignored. A restarted job resumes
+A checkpoint is a directory checkpoint-<step> with the adapter (PEFT's save_pretrained), AdamW's state
+(optimizer.pt) and checkpoint.json, written last, so a directory without it is a checkpoint cut short and is ignored. A restarted job resumes
 from the latest complete one; the API lists them as the job's checkpoints.
 """
 
@@ -18,8 +18,11 @@ def checkpoint_dir(root: Path, step: int) -> Path:
     return root / f"checkpoint-{step:08d}"
 
 
-def write_marker(directory: Path, step: int, epoch: int, metrics: dict) -> None:
+def write_marker(directory: Path, step: int, epoch: int, metrics: dict, epoch_step: int = 0) -> None:
+    """epoch: epochs completed; epoch_step: steps done in the epoch after them (0 at an epoch's end)."""
     marker = {"step": step, "epoch": epoch, "metrics": metrics}
+    if epoch_step:
+        marker["epoch_step"] = epoch_step
     temporary = directory / f".{MARKER}.tmp"
     temporary.write_text(json.dumps(marker, sort_keys=True), encoding="utf-8")
     temporary.rename(directory / MARKER)  # atomic: never a half-written marker

@@ -22,6 +22,10 @@ MIN_AUTO_EPOCHS = 1
 MAX_AUTO_EPOCHS = 25
 # "auto" batch size: about 0.2% of the examples, between 1 and 256 (OpenAI's documented bound).
 MAX_BATCH_SIZE = 256
+# The training sequence cap when the API sends none (it sends fineTuning.training.maxSequenceTokens).
+DEFAULT_MAX_SEQ_LENGTH = 4096
+# Padded tokens in one forward pass when the API sends none (fineTuning.training.microBatchTokens).
+DEFAULT_MICRO_BATCH_TOKENS = 8192
 # The learning rate a multiplier of 1 means: a common LoRA learning rate for Llama-style models.
 BASE_LEARNING_RATE = 2e-4
 
@@ -41,6 +45,8 @@ class Hyperparameters:
     lora_dropout: float
     target_modules: tuple[str, ...]
     max_seq_length: int
+    micro_batch_tokens: int
+    gradient_checkpointing: bool
     seed: int
 
     def as_dict(self) -> dict:
@@ -96,6 +102,13 @@ def _float(values: dict, name: str, high: float, default: float, allow_zero: boo
     return float(raw)
 
 
+def _bool(values: dict, name: str, default: bool) -> bool:
+    raw = _decode(values.get(name, default))
+    if not isinstance(raw, bool):
+        raise HyperparameterError(f"hyperparameter {name} must be true or false, got {raw!r}")
+    return raw
+
+
 def resolve(values: dict, n_examples: int) -> Hyperparameters:
     """Every hyperparameter checked and "auto" replaced by its value for a data set of n_examples."""
     if n_examples < 1:
@@ -109,6 +122,13 @@ def resolve(values: dict, n_examples: int) -> Hyperparameters:
     if not isinstance(modules, list) or not modules or not all(isinstance(m, str) and m for m in modules):
         raise HyperparameterError("hyperparameter target_modules must be a comma-separated list of module names")
     multiplier = _float(values, "learning_rate_multiplier", 10, 1.0, allow_zero=False, auto=lambda: 1.0)
+    max_seq_length = _int(values, "max_seq_length", 16, 131_072, DEFAULT_MAX_SEQ_LENGTH)
+    micro_batch_tokens = _int(values, "micro_batch_tokens", 16, 1_048_576, DEFAULT_MICRO_BATCH_TOKENS)
+    if micro_batch_tokens < max_seq_length:
+        # The longest example must fit one forward pass on its own.
+        raise HyperparameterError(
+            f"hyperparameter micro_batch_tokens ({micro_batch_tokens}) must be at least max_seq_length ({max_seq_length})"
+        )
     return Hyperparameters(
         base_model=base_model,
         n_epochs=_int(values, "n_epochs", 1, 50, "auto", auto=lambda: auto_epochs(n_examples)),
@@ -118,7 +138,9 @@ def resolve(values: dict, n_examples: int) -> Hyperparameters:
         lora_alpha=_int(values, "lora_alpha", 1, 512, 32),
         lora_dropout=_float(values, "lora_dropout", 0.5, 0.05, allow_zero=True),
         target_modules=tuple(modules),
-        max_seq_length=_int(values, "max_seq_length", 16, 131_072, 4096),
+        max_seq_length=max_seq_length,
+        micro_batch_tokens=micro_batch_tokens,
+        gradient_checkpointing=_bool(values, "gradient_checkpointing", True),
         seed=_int(values, "seed", 0, 2**31 - 1, 42),
     )
 
