@@ -39,6 +39,20 @@ describe('metering infrastructure', () => {
     });
   });
 
+  it('alarms on the failure queue of the aggregator and the spend alerts, to the operator topic', () => {
+    const mapping = Object.values(api.findResources('AWS::Lambda::EventSourceMapping')).find(
+      (m) => m.Properties.DestinationConfig?.OnFailure,
+    );
+    const failuresQueue = mapping?.Properties.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0];
+    expect(failuresQueue).toEqual(expect.any(String));
+    api.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Namespace: 'AWS/SQS',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [failuresQueue, 'QueueName'] } }],
+      AlarmActions: [{ Ref: logicalId(stacks.api.usageMetering.notifications) }],
+    });
+  });
+
   it('alarms on unbilled usage in the ledger dead-letter queue, to the operator topic', () => {
     api.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ApproximateNumberOfMessagesVisible',

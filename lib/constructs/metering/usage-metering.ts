@@ -42,6 +42,8 @@ export class UsageMetering extends Construct {
   public readonly reconcilerAlarm: Alarm;
   public readonly notifications: Topic;
   public readonly deadLetterAlarm: Alarm;
+  /** Ledger records the aggregator gave up on (usage views stale) or spend alerts EventBridge could not deliver. */
+  public readonly failuresAlarm: Alarm;
   private readonly envName: string;
 
   constructor(scope: Construct, id: string, props: UsageMeteringProps) {
@@ -193,6 +195,20 @@ export class UsageMetering extends Construct {
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
     this.deadLetterAlarm.addAlarmAction(new SnsAction(this.notifications));
+
+    // Nothing consumes the Failures queue, so a message there is a lost aggregate update or spend alert until
+    // someone looks: the ledger stays right, `/v1/usage` and the console lag until the day is recomputed.
+    this.failuresAlarm = new Alarm(this, 'AggregationFailuresAlarm', {
+      alarmDescription:
+        'Ledger records the usage aggregator gave up on, or spend alerts EventBridge could not deliver, wait in ' +
+        "the metering Failures queue (kept 14 days): see the aggregator's log, then recompute the affected days.",
+      metric: failures.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    this.failuresAlarm.addAlarmAction(new SnsAction(this.notifications));
 
     new Rule(this, 'SpendAlerts', {
       description: 'Forwards spend-limit threshold alerts (50/75/90%) to the operator notifications topic',
