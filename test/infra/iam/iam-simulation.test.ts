@@ -41,7 +41,15 @@ const ROLE_PRINCIPALS: RolePrincipal[] = [
 function weightsInS3(): unknown {
   const [first] = Object.keys(loadConfig({ env: 'dev' }).models);
   return {
-    models: { [first as string]: { weights: 's3://tierline-weights/base-model/', instanceType: 'ml.p3.2xlarge' } },
+    models: {
+      // Two 16 GB V100s a copy, 16 sequences: what fits an 8B model with its LoRA slots (the synth-time GPU check).
+      [first as string]: {
+        weights: 's3://tierline-weights/base-model/',
+        instanceType: 'ml.p3.8xlarge',
+        acceleratorsPerCopy: 2,
+        serving: { sequencesPerCopy: 16 },
+      },
+    },
   };
 }
 
