@@ -16,7 +16,7 @@ const CREATE_GRACE_MS = 5 * 60 * 1000;
 const idTime = (batchId: string) => Number.parseInt(batchId.slice('batch_'.length, 'batch_'.length + 9), 36);
 
 export function batchNotFound(batchId: string): NotFoundError {
-  return new NotFoundError(`No such Batch object: ${batchId}`, 'batch_not_found', 'batch_id');
+  return new NotFoundError(`No such Batch object: ${batchId}`, { code: 'batch_not_found', param: 'batch_id' });
 }
 
 /** `24h` or `Nd`, in hours; undefined when it is neither. */
@@ -38,8 +38,7 @@ export function checkMetadata(value: unknown): Record<string, string> | null {
   ) {
     throw new BadRequestError(
       "'metadata' must be an object of at most 16 string values (keys up to 64 characters, values up to 512).",
-      'metadata',
-      'invalid_value',
+      { param: 'metadata', code: 'invalid_value' },
     );
   }
   return Object.fromEntries(entries) as Record<string, string>;
@@ -70,49 +69,51 @@ export class BatchService {
       );
       throw new PermissionDeniedError(
         `The Batch API is not available on the ${tier.displayName} tier; it is on ${withBatch.join(' and ')}. See GET /v1/plans.`,
-        'batch_not_available_on_tier',
+        { code: 'batch_not_available_on_tier' },
       );
     }
     for (const known of Object.keys(body)) {
       if (!['input_file_id', 'endpoint', 'completion_window', 'metadata'].includes(known)) {
-        throw new BadRequestError(`Unrecognized request argument supplied: ${known}`, known, 'unknown_parameter');
+        throw new BadRequestError(`Unrecognized request argument supplied: ${known}`, {
+          param: known,
+          code: 'unknown_parameter',
+        });
       }
     }
     if (body.endpoint !== BATCH_ENDPOINT) {
-      throw new BadRequestError(`'endpoint' must be '${BATCH_ENDPOINT}'.`, 'endpoint', 'invalid_value');
+      throw new BadRequestError(`'endpoint' must be '${BATCH_ENDPOINT}'.`, {
+        param: 'endpoint',
+        code: 'invalid_value',
+      });
     }
     const hours = windowHours(body.completion_window);
     if (hours === undefined || hours < 24 || hours > tier.batch.maxCompletionWindowHours) {
       throw new BadRequestError(
         `'completion_window' must be from '24h' to '${tier.batch.maxCompletionWindowHours / 24}d' on the ${tier.displayName} tier.`,
-        'completion_window',
-        'invalid_value',
+        { param: 'completion_window', code: 'invalid_value' },
       );
     }
     const metadata = checkMetadata(body.metadata);
     const inputFileId = body.input_file_id;
     if (typeof inputFileId !== 'string' || inputFileId === '') {
-      throw new BadRequestError(
-        "Missing required parameter: 'input_file_id'.",
-        'input_file_id',
-        'missing_required_parameter',
-      );
+      throw new BadRequestError("Missing required parameter: 'input_file_id'.", {
+        param: 'input_file_id',
+        code: 'missing_required_parameter',
+      });
     }
     const input = await this.options.files.get(principal.customerId, inputFileId).catch(() => {
       throw fileNotFound(inputFileId);
     });
     if (input.purpose !== 'batch') {
-      throw new BadRequestError(
-        `File ${inputFileId} has purpose '${input.purpose}'; a batch needs 'batch'.`,
-        'input_file_id',
-        'invalid_value',
-      );
+      throw new BadRequestError(`File ${inputFileId} has purpose '${input.purpose}'; a batch needs 'batch'.`, {
+        param: 'input_file_id',
+        code: 'invalid_value',
+      });
     }
     if (input.lines > tier.batch.maxLinesPerBatch) {
       throw new BadRequestError(
         `File ${inputFileId} has ${input.lines} lines; a batch takes at most ${tier.batch.maxLinesPerBatch}.`,
-        'input_file_id',
-        'too_many_lines',
+        { param: 'input_file_id', code: 'too_many_lines' },
       );
     }
     const batchId = newBatchId(this.options.now?.());
@@ -216,11 +217,10 @@ export class BatchService {
     if (!moved) {
       const now = await this.get(customerId, batchId);
       if (now.status === 'cancelling' || now.status === 'cancelled') return now;
-      throw new BadRequestError(
-        `Batch ${batchId} is ${now.status}: it cannot be cancelled.`,
-        'batch_id',
-        'invalid_state',
-      );
+      throw new BadRequestError(`Batch ${batchId} is ${now.status}: it cannot be cancelled.`, {
+        param: 'batch_id',
+        code: 'invalid_state',
+      });
     }
     await this.options.queue.send([{ kind: 'finalize', customerId, batchId }]);
     return this.get(customerId, batchId);
@@ -230,10 +230,8 @@ export class BatchService {
 /** 400 (as OpenAI answers it) for a customer at its tier's number of open batches. */
 class TooManyOpenBatchesError extends BadRequestError {
   constructor(max: number) {
-    super(
-      `You have ${max} batches open, the most your tier allows. Wait for one to finish or cancel one.`,
-      null,
-      'too_many_open_batches',
-    );
+    super(`You have ${max} batches open, the most your tier allows. Wait for one to finish or cancel one.`, {
+      code: 'too_many_open_batches',
+    });
   }
 }
