@@ -1,8 +1,8 @@
 import { createHash, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import * as z from 'zod/mini';
 import type { TierlineConfig } from '../../lib/config/schema';
 import { TIER_NAMES } from '../../lib/config/tier-names';
-import { checkMetadata } from '../batches/batch-service';
 import { randomBase62 } from '../customers/api-keys';
 import type { Principal } from '../customers/authenticate';
 import type { FileStorage } from '../files/file-storage';
@@ -12,6 +12,7 @@ import { costMicroUsd, formatUsd, microUsdToUsd, usdToMicroUsd } from '../meteri
 import type { SpendTracker } from '../metering/spend';
 import { effectiveSpendLimitMicroUsd } from '../metering/spend-limit-settings';
 import { BadRequestError, HttpError, NotFoundError, PermissionDeniedError } from '../openai/errors';
+import { bodySchema, field, metadataField, metadataOf, optional } from '../openai/request-body';
 import { bucketLayout } from './fine-tuning-table';
 import { requestedHyperparameters, resolveHyperparameters } from './hyperparameters';
 import type { JobBilling } from './job-billing';
@@ -33,21 +34,63 @@ import {
  * answered exactly like an unknown one (404).
  */
 
-const KNOWN_PARAMETERS = [
-  'model',
-  'training_file',
-  'validation_file',
-  'suffix',
-  'seed',
-  'metadata',
-  'method',
-  'hyperparameters',
-  'integrations',
-  'lora',
-];
 /** OpenAI: a suffix of up to 64 characters. `:` separates the parts of an `ft:` id, so it is kept out. */
 const SUFFIX = /^[A-Za-z0-9._-]{1,64}$/;
 const MAX_SEED = 2_147_483_647;
+
+/**
+ * The create body's schema for a tier (the models it may train are the tier's). Fields are judged in the order
+ * written here; `method`, `hyperparameters` and `lora` hold nested settings their own checks judge next
+ * (`hyperparameters.ts`, `JobsService.lora`), naming the nested parameter.
+ */
+function createSchema(trainable: readonly string[], tierName: string) {
+  const modelRefusal = (value: unknown): string => {
+    if (typeof value !== 'string' || value === '') return "Missing required parameter: 'model'.";
+    const why = value.startsWith('ft:')
+      ? 'training on top of a fine-tuned model is not supported'
+      : `it is not a model that can be fine-tuned on the ${tierName} tier`;
+    return `Model ${value.slice(0, 100)} cannot be fine-tuned: ${why}. Models that can: ${trainable.join(', ') || 'none'}.`;
+  };
+  return bodySchema(
+    {
+      model: field(
+        z.string().check(
+          z.minLength(1),
+          z.refine((model) => trainable.includes(model)),
+        ),
+        modelRefusal,
+        (value) => (typeof value === 'string' && value !== '' ? 'model_not_available' : 'missing_required_parameter'),
+      ),
+      training_file: field(
+        z.string().check(z.minLength(1)),
+        "Missing required parameter: 'training_file'.",
+        'missing_required_parameter',
+      ),
+      validation_file: field(
+        optional(z.string().check(z.minLength(1))),
+        "'validation_file' must be a file id.",
+        'invalid_type',
+      ),
+      suffix: field(
+        optional(z.string().check(z.regex(SUFFIX))),
+        "'suffix' must be 1 to 64 letters, digits, '.', '_' or '-'.",
+        'invalid_value',
+      ),
+      seed: field(
+        optional(z.int().check(z.gte(0), z.lte(MAX_SEED))),
+        `'seed' must be an integer from 0 to ${MAX_SEED}.`,
+        'invalid_value',
+      ),
+      metadata: metadataField,
+      integrations: field(
+        optional(z.array(z.unknown()).check(z.maxLength(0))),
+        'Integrations (Weights and Biases) are not supported: read the metrics from the job events and checkpoints.',
+        'invalid_value',
+      ),
+    },
+    { unknownKeyLength: 100, checkedElsewhere: ['method', 'hyperparameters', 'lora'] },
+  );
+}
 /** What the official clients send (`stainless-node-retry-<uuid>`), and room for any printable key like it. */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 /** A key answers its job for a day (as Stripe's do); after that it may create a new one. */
@@ -102,6 +145,8 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 export class JobsService {
+  private readonly createSchemas = new Map<string, ReturnType<typeof createSchema>>();
+
   constructor(private readonly options: JobsServiceOptions) {}
 
   private now(): Date {
@@ -124,27 +169,18 @@ export class JobsService {
     );
   }
 
-  private model(principal: Principal, value: unknown): string {
-    const { config } = this.options;
-    const trainable = Object.entries(config.models)
-      .filter(([id, m]) => m.trainingInstanceType && m.architecture && config.tiers[principal.tier].models[id])
-      .map(([id]) => id);
-    if (typeof value !== 'string' || value === '') {
-      throw new BadRequestError("Missing required parameter: 'model'.", {
-        param: 'model',
-        code: 'missing_required_parameter',
-      });
+  /** The create body's schema for the caller's tier, made on first use. */
+  private createSchema(principal: Principal): ReturnType<typeof createSchema> {
+    let schema = this.createSchemas.get(principal.tier);
+    if (!schema) {
+      const { config } = this.options;
+      const trainable = Object.entries(config.models)
+        .filter(([id, m]) => m.trainingInstanceType && m.architecture && config.tiers[principal.tier].models[id])
+        .map(([id]) => id);
+      schema = createSchema(trainable, config.tiers[principal.tier].displayName);
+      this.createSchemas.set(principal.tier, schema);
     }
-    if (!trainable.includes(value)) {
-      const why = value.startsWith('ft:')
-        ? 'training on top of a fine-tuned model is not supported'
-        : `it is not a model that can be fine-tuned on the ${config.tiers[principal.tier].displayName} tier`;
-      throw new BadRequestError(
-        `Model ${value.slice(0, 100)} cannot be fine-tuned: ${why}. Models that can: ${trainable.join(', ') || 'none'}.`,
-        { param: 'model', code: 'model_not_available' },
-      );
-    }
-    return value;
+    return schema;
   }
 
   private lora(value: unknown): JobRecord['lora'] {
@@ -292,55 +328,16 @@ export class JobsService {
       if (earlier.job) return earlier.job;
       replacing = earlier.replacing;
     }
-    for (const key of Object.keys(body)) {
-      if (!KNOWN_PARAMETERS.includes(key)) {
-        throw new BadRequestError(`Unrecognized request argument supplied: ${key.slice(0, 100)}`, {
-          param: key,
-          code: 'unknown_parameter',
-        });
-      }
-    }
-    const model = this.model(principal, body.model);
-    if (typeof body.training_file !== 'string' || body.training_file === '') {
-      throw new BadRequestError("Missing required parameter: 'training_file'.", {
-        param: 'training_file',
-        code: 'missing_required_parameter',
-      });
-    }
-    const validationId = body.validation_file ?? undefined;
-    if (validationId !== undefined && (typeof validationId !== 'string' || validationId === '')) {
-      throw new BadRequestError("'validation_file' must be a file id.", {
-        param: 'validation_file',
-        code: 'invalid_type',
-      });
-    }
-    const suffix = body.suffix ?? undefined;
-    if (suffix !== undefined && (typeof suffix !== 'string' || !SUFFIX.test(suffix))) {
-      throw new BadRequestError("'suffix' must be 1 to 64 letters, digits, '.', '_' or '-'.", {
-        param: 'suffix',
-        code: 'invalid_value',
-      });
-    }
-    const seed = body.seed ?? randomInt(MAX_SEED);
-    if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
-      throw new BadRequestError(`'seed' must be an integer from 0 to ${MAX_SEED}.`, {
-        param: 'seed',
-        code: 'invalid_value',
-      });
-    }
-    const metadata = checkMetadata(body.metadata);
-    if (body.integrations !== undefined && body.integrations !== null) {
-      if (!Array.isArray(body.integrations) || body.integrations.length > 0) {
-        throw new BadRequestError(
-          'Integrations (Weights and Biases) are not supported: read the metrics from the job events and checkpoints.',
-          { param: 'integrations', code: 'invalid_value' },
-        );
-      }
-    }
+    const checked = this.createSchema(principal).check(body);
+    const { model } = checked;
+    const validationId = checked.validation_file ?? undefined;
+    const suffix = checked.suffix ?? undefined;
+    const seed = checked.seed ?? randomInt(MAX_SEED);
+    const metadata = metadataOf(checked.metadata);
     const requested = requestedHyperparameters(body);
     const lora = this.lora(body.lora);
 
-    const training = await this.trainingFile(principal, 'training_file', body.training_file, model);
+    const training = await this.trainingFile(principal, 'training_file', checked.training_file, model);
     const validation = validationId
       ? await this.trainingFile(principal, 'validation_file', validationId, model)
       : undefined;
