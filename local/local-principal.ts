@@ -73,14 +73,10 @@ export function localPrincipal(deps: {
     const decision = deps.throttle.admit(principal.usageIdentifierKey, plan.throttle, plan.quota);
     if (!decision.allowed) {
       const throttled = decision.reason === 'throttled';
-      throw new HttpError(
-        429,
-        'requests',
-        throttled ? GATEWAY_MESSAGES.throttled : GATEWAY_MESSAGES.quotaExceeded,
-        'rate_limit_exceeded',
-        null,
-        throttled ? { 'retry-after': String(decision.retryAfterSeconds ?? 1) } : {},
-      );
+      throw new HttpError(429, 'requests', throttled ? GATEWAY_MESSAGES.throttled : GATEWAY_MESSAGES.quotaExceeded, {
+        code: 'rate_limit_exceeded',
+        headers: throttled ? { 'retry-after': String(decision.retryAfterSeconds ?? 1) } : {},
+      });
     }
     return principal;
   };

@@ -22,7 +22,7 @@ export function answerMalformedRequestsInOpenAIShape(server: Server): void {
         tooLarge
           ? 'Request headers too large: send at most 16 KB of headers in all.'
           : 'Malformed HTTP request: a header or the request line holds a character HTTP does not allow (such as NUL).',
-        tooLarge ? 'request_header_fields_too_large' : 'malformed_request',
+        { code: tooLarge ? 'request_header_fields_too_large' : 'malformed_request' },
       ).toBody(),
     );
     const reason = tooLarge ? 'Request Header Fields Too Large' : 'Bad Request';

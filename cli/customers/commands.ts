@@ -116,7 +116,7 @@ export function addCustomerCommands(program: Command, { run, print }: CommandRun
     .command('delete')
     .description(
       'delete a customer: revoke its keys, remove its API Gateway key and plans, delete its files and batches, ' +
-        'free its e-mail; its ledger and usage records are kept for billing (README: "Deleting a customer")',
+        'free its e-mail; its ledger and usage records are kept for billing (docs/operating.md: "Deleting a customer")',
     )
     .argument('<customerId>')
     .option('--yes', 'confirm the deletion (it cannot be undone)')

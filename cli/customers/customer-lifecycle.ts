@@ -90,7 +90,7 @@ export class CustomerLifecycle {
   /**
    * Ends a customer: every key revoked, its API Gateway key taken off its usage plan and deleted, a custom
    * plan deleted, its files, uploads and batches deleted (metadata and content), and its e-mail freed for a
-   * new customer. Kept (README, "Deleting a customer"): the profile, as status `deleted`, and every ledger
+   * new customer. Kept (docs/operating.md, "Deleting a customer"): the profile, as status `deleted`, and every ledger
    * record, usage aggregate and spend item, which billing needs. Re-running sweeps up again and changes
    * nothing else.
    */

@@ -171,7 +171,7 @@ export class CustomerOperations {
     if (errorName(error) === 'LimitExceededException') {
       return new OperatorError(
         'API Gateway refused a new API key: a region holds at most 10,000 API keys and this cannot be raised. ' +
-          'Revoke unused customers (revoke deletes their API Gateway key) or deploy a second region. See README, ' +
+          'Revoke unused customers (revoke deletes their API Gateway key) or deploy a second region. See docs/operating.md, ' +
           '"Past 10,000 customers".',
       );
     }

@@ -1,9 +1,11 @@
+import * as z from 'zod/mini';
 import type { TierlineConfig, TierName } from '../../lib/config/schema';
 import { TIER_NAMES } from '../../lib/config/tier-names';
 import type { Principal } from '../customers/authenticate';
 import { type FilesService, fileNotFound } from '../files/files-service';
 import { isWellFormedId, timeOrderedId } from '../files/ids';
 import { BadRequestError, NotFoundError, PermissionDeniedError } from '../openai/errors';
+import { bodySchema, field, metadataField, metadataOf } from '../openai/request-body';
 import { BATCH_ENDPOINT } from './batch-lines';
 import type { BatchQueue } from './batch-queue';
 import { type BatchesRepository, type BatchRecord, OPEN_STATUSES } from './batches-repository';
@@ -16,7 +18,7 @@ const CREATE_GRACE_MS = 5 * 60 * 1000;
 const idTime = (batchId: string) => Number.parseInt(batchId.slice('batch_'.length, 'batch_'.length + 9), 36);
 
 export function batchNotFound(batchId: string): NotFoundError {
-  return new NotFoundError(`No such Batch object: ${batchId}`, 'batch_not_found', 'batch_id');
+  return new NotFoundError(`No such Batch object: ${batchId}`, { code: 'batch_not_found', param: 'batch_id' });
 }
 
 /** `24h` or `Nd`, in hours; undefined when it is neither. */
@@ -27,22 +29,43 @@ export function windowHours(window: unknown): number | undefined {
   return Number(match[1]) * (match[2] === 'd' ? 24 : 1);
 }
 
-export function checkMetadata(value: unknown): Record<string, string> | null {
-  if (value === undefined || value === null) return null;
-  const entries = typeof value === 'object' && !Array.isArray(value) ? Object.entries(value) : undefined;
-  // OpenAI: at most 16 pairs, keys up to 64 characters, values up to 512.
-  if (
-    !entries ||
-    entries.length > 16 ||
-    entries.some(([k, v]) => k.length > 64 || typeof v !== 'string' || v.length > 512)
-  ) {
-    throw new BadRequestError(
-      "'metadata' must be an object of at most 16 string values (keys up to 64 characters, values up to 512).",
-      'metadata',
+/**
+ * A create body's schema. Its fields are judged in the order written here (a body with several faults gets the
+ * first); the longest completion window is the tier's, so there is one schema per tier.
+ */
+function schemaFor(displayName: string, maxWindowHours: number) {
+  return bodySchema({
+    endpoint: field(z.literal(BATCH_ENDPOINT), `'endpoint' must be '${BATCH_ENDPOINT}'.`, 'invalid_value'),
+    completion_window: field(
+      z.string().check(
+        z.refine((window) => {
+          const hours = windowHours(window);
+          return hours !== undefined && hours >= 24 && hours <= maxWindowHours;
+        }),
+      ),
+      `'completion_window' must be from '24h' to '${maxWindowHours / 24}d' on the ${displayName} tier.`,
       'invalid_value',
-    );
+    ),
+    metadata: metadataField,
+    input_file_id: field(
+      z.string().check(z.minLength(1)),
+      "Missing required parameter: 'input_file_id'.",
+      'missing_required_parameter',
+    ),
+  });
+}
+
+const createSchemas = new Map<string, ReturnType<typeof schemaFor>>();
+
+/** The tier's schema, made on first use. */
+function createSchema(displayName: string, maxWindowHours: number): ReturnType<typeof schemaFor> {
+  const key = `${displayName}\n${maxWindowHours}`;
+  let schema = createSchemas.get(key);
+  if (!schema) {
+    schema = schemaFor(displayName, maxWindowHours);
+    createSchemas.set(key, schema);
   }
-  return Object.fromEntries(entries) as Record<string, string>;
+  return schema;
 }
 
 export interface BatchServiceOptions {
@@ -70,49 +93,26 @@ export class BatchService {
       );
       throw new PermissionDeniedError(
         `The Batch API is not available on the ${tier.displayName} tier; it is on ${withBatch.join(' and ')}. See GET /v1/plans.`,
-        'batch_not_available_on_tier',
+        { code: 'batch_not_available_on_tier' },
       );
     }
-    for (const known of Object.keys(body)) {
-      if (!['input_file_id', 'endpoint', 'completion_window', 'metadata'].includes(known)) {
-        throw new BadRequestError(`Unrecognized request argument supplied: ${known}`, known, 'unknown_parameter');
-      }
-    }
-    if (body.endpoint !== BATCH_ENDPOINT) {
-      throw new BadRequestError(`'endpoint' must be '${BATCH_ENDPOINT}'.`, 'endpoint', 'invalid_value');
-    }
-    const hours = windowHours(body.completion_window);
-    if (hours === undefined || hours < 24 || hours > tier.batch.maxCompletionWindowHours) {
-      throw new BadRequestError(
-        `'completion_window' must be from '24h' to '${tier.batch.maxCompletionWindowHours / 24}d' on the ${tier.displayName} tier.`,
-        'completion_window',
-        'invalid_value',
-      );
-    }
-    const metadata = checkMetadata(body.metadata);
-    const inputFileId = body.input_file_id;
-    if (typeof inputFileId !== 'string' || inputFileId === '') {
-      throw new BadRequestError(
-        "Missing required parameter: 'input_file_id'.",
-        'input_file_id',
-        'missing_required_parameter',
-      );
-    }
+    const checked = createSchema(tier.displayName, tier.batch.maxCompletionWindowHours).check(body);
+    const hours = windowHours(checked.completion_window) as number;
+    const metadata = metadataOf(checked.metadata);
+    const inputFileId = checked.input_file_id;
     const input = await this.options.files.get(principal.customerId, inputFileId).catch(() => {
       throw fileNotFound(inputFileId);
     });
     if (input.purpose !== 'batch') {
-      throw new BadRequestError(
-        `File ${inputFileId} has purpose '${input.purpose}'; a batch needs 'batch'.`,
-        'input_file_id',
-        'invalid_value',
-      );
+      throw new BadRequestError(`File ${inputFileId} has purpose '${input.purpose}'; a batch needs 'batch'.`, {
+        param: 'input_file_id',
+        code: 'invalid_value',
+      });
     }
     if (input.lines > tier.batch.maxLinesPerBatch) {
       throw new BadRequestError(
         `File ${inputFileId} has ${input.lines} lines; a batch takes at most ${tier.batch.maxLinesPerBatch}.`,
-        'input_file_id',
-        'too_many_lines',
+        { param: 'input_file_id', code: 'too_many_lines' },
       );
     }
     const batchId = newBatchId(this.options.now?.());
@@ -216,11 +216,10 @@ export class BatchService {
     if (!moved) {
       const now = await this.get(customerId, batchId);
       if (now.status === 'cancelling' || now.status === 'cancelled') return now;
-      throw new BadRequestError(
-        `Batch ${batchId} is ${now.status}: it cannot be cancelled.`,
-        'batch_id',
-        'invalid_state',
-      );
+      throw new BadRequestError(`Batch ${batchId} is ${now.status}: it cannot be cancelled.`, {
+        param: 'batch_id',
+        code: 'invalid_state',
+      });
     }
     await this.options.queue.send([{ kind: 'finalize', customerId, batchId }]);
     return this.get(customerId, batchId);
@@ -230,10 +229,8 @@ export class BatchService {
 /** 400 (as OpenAI answers it) for a customer at its tier's number of open batches. */
 class TooManyOpenBatchesError extends BadRequestError {
   constructor(max: number) {
-    super(
-      `You have ${max} batches open, the most your tier allows. Wait for one to finish or cancel one.`,
-      null,
-      'too_many_open_batches',
-    );
+    super(`You have ${max} batches open, the most your tier allows. Wait for one to finish or cancel one.`, {
+      code: 'too_many_open_batches',
+    });
   }
 }

@@ -72,15 +72,14 @@ function namedView(key: KeyRecord & { keyId: string; name: string }): ApiKeyView
 export function parseKeyName(body: unknown): string {
   const name = (body as { name?: unknown } | null)?.name;
   if (typeof name !== 'string' || name.trim() === '') {
-    throw new BadRequestError("'name' is required: a short text that says where the key is used.", 'name');
+    throw new BadRequestError("'name' is required: a short text that says where the key is used.", { param: 'name' });
   }
   const trimmed = name.trim();
   if (trimmed.length > MAX_NAME_LENGTH || /\p{Cc}/u.test(trimmed)) {
-    throw new BadRequestError(
-      `'name' must be at most ${MAX_NAME_LENGTH} characters without control characters.`,
-      'name',
-      'invalid_value',
-    );
+    throw new BadRequestError(`'name' must be at most ${MAX_NAME_LENGTH} characters without control characters.`, {
+      param: 'name',
+      code: 'invalid_value',
+    });
   }
   return trimmed;
 }
@@ -94,7 +93,8 @@ export class CustomerKeys {
   /** The primary key, then the named keys, oldest first. */
   async list(principal: Principal): Promise<ApiKeyView[]> {
     const customer = await this.repository.getCustomer(principal.customerId);
-    if (!customer) throw new NotFoundError('No customer is associated with this API key.', 'customer_not_found');
+    if (!customer)
+      throw new NotFoundError('No customer is associated with this API key.', { code: 'customer_not_found' });
     const views: ApiKeyView[] = [];
     if (customer.keyHash) {
       const primary = await this.repository.getKey(customer.keyHash);
@@ -119,7 +119,7 @@ export class CustomerKeys {
     const customer = await this.repository.getCustomer(principal.customerId);
     const primary = customer?.keyHash ? await this.repository.getKey(customer.keyHash) : undefined;
     if (customer?.status !== 'active' || primary?.status !== 'active') {
-      throw new NotFoundError('No active customer is associated with this API key.', 'customer_not_found');
+      throw new NotFoundError('No active customer is associated with this API key.', { code: 'customer_not_found' });
     }
     const issued = issueApiKey();
     const key = {
@@ -160,8 +160,7 @@ export class CustomerKeys {
     }
     throw new BadRequestError(
       `You have ${MAX_ACTIVE_NAMED_KEYS} active keys, the most allowed: revoke one you no longer use, then try again.`,
-      null,
-      'too_many_keys',
+      { code: 'too_many_keys' },
     );
   }
 
@@ -222,13 +221,12 @@ export class CustomerKeys {
       throw new BadRequestError(
         'The primary key is managed by your operator: create a named key, switch your applications to it, and ' +
           'ask your operator to rotate the primary key (`tierline customers rotate-key`).',
-        'key_id',
-        'primary_key_not_revocable',
+        { param: 'key_id', code: 'primary_key_not_revocable' },
       );
     }
     // Only the caller's own index partition is searched: another customer's key is never found.
     const key = (await this.repository.listNamedKeys(principal.customerId)).find((k) => k.keyId === keyId);
-    if (!key) throw new NotFoundError(`No API key with id '${keyId}'.`, 'key_not_found');
+    if (!key) throw new NotFoundError(`No API key with id '${keyId}'.`, { code: 'key_not_found' });
     if (key.status === 'revoked') return namedView(key);
     const revokedAt = this.now().toISOString();
     await this.repository.updateKey(key.keyHash, { status: 'revoked', revokedAt });

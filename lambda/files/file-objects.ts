@@ -13,14 +13,16 @@ const LISTED_PURPOSES = new Set<string>(['batch', 'batch_output', 'fine-tune', '
 
 export function parseUploadPurpose(value: unknown): FilePurpose {
   if (typeof value !== 'string' || value === '') {
-    throw new BadRequestError("Missing required parameter: 'purpose'.", 'purpose', 'missing_required_parameter');
+    throw new BadRequestError("Missing required parameter: 'purpose'.", {
+      param: 'purpose',
+      code: 'missing_required_parameter',
+    });
   }
   const purpose = ownValue(UPLOAD_PURPOSES, value);
   if (!purpose) {
     throw new BadRequestError(
       `Invalid purpose '${value}': Tierline accepts 'batch' and 'fine-tune' (or 'fine_tuning').`,
-      'purpose',
-      'invalid_value',
+      { param: 'purpose', code: 'invalid_value' },
     );
   }
   return purpose;
@@ -31,11 +33,10 @@ export function parseListedPurpose(value: string | undefined): FilePurpose | und
   if (value === undefined || value === '') return undefined;
   const purpose = value === 'fine_tuning' ? 'fine-tune' : value;
   if (!LISTED_PURPOSES.has(purpose)) {
-    throw new BadRequestError(
-      `Invalid purpose '${value}': one of ${[...LISTED_PURPOSES].join(', ')}.`,
-      'purpose',
-      'invalid_value',
-    );
+    throw new BadRequestError(`Invalid purpose '${value}': one of ${[...LISTED_PURPOSES].join(', ')}.`, {
+      param: 'purpose',
+      code: 'invalid_value',
+    });
   }
   return purpose as FilePurpose;
 }

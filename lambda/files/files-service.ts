@@ -19,28 +19,26 @@ const MAX_FILENAME_CHARS = 255;
 export const contentKey = (customerId: string, fileId: string) => `files/${customerId}/${fileId}`;
 
 export function fileNotFound(fileId: string): NotFoundError {
-  return new NotFoundError(`No such File object: ${fileId}`, 'file_not_found', 'file_id');
+  return new NotFoundError(`No such File object: ${fileId}`, { code: 'file_not_found', param: 'file_id' });
 }
 
 export function checkFilename(filename: unknown): string {
   if (typeof filename !== 'string' || filename.trim() === '') {
-    throw new BadRequestError('The file needs a name.', 'filename', 'missing_required_parameter');
+    throw new BadRequestError('The file needs a name.', { param: 'filename', code: 'missing_required_parameter' });
   }
   if (filename.length > MAX_FILENAME_CHARS) {
-    throw new BadRequestError(
-      `The file name is too long: at most ${MAX_FILENAME_CHARS} characters.`,
-      'filename',
-      'invalid_value',
-    );
+    throw new BadRequestError(`The file name is too long: at most ${MAX_FILENAME_CHARS} characters.`, {
+      param: 'filename',
+      code: 'invalid_value',
+    });
   }
   // A name is shown back in listings, headers and consoles: control characters (NUL, CR, LF, ...) have no place.
   // biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters refused.
   if (/[\u0000-\u001f\u007f-\u009f]/.test(filename)) {
-    throw new BadRequestError(
-      'The file name may not contain control characters (NUL, tab, line breaks, ...).',
-      'filename',
-      'invalid_value',
-    );
+    throw new BadRequestError('The file name may not contain control characters (NUL, tab, line breaks, ...).', {
+      param: 'filename',
+      code: 'invalid_value',
+    });
   }
   return filename;
 }
@@ -60,7 +58,7 @@ export function isAdapterArchive(purpose: FilePurpose, head: Uint8Array): boolea
 export function throwIfInvalid(validator: JsonlValidator): number {
   const report = validator.end();
   const message = JsonlValidator.describe(report);
-  if (message) throw new BadRequestError(message, 'file', 'invalid_file');
+  if (message) throw new BadRequestError(message, { param: 'file', code: 'invalid_file' });
   return report.lines;
 }
 
@@ -70,8 +68,7 @@ export function storageQuotaExceeded(quotaBytes: number, storedBytes: number, by
     `Storing this file (${bytes} bytes) would pass your storage quota of ${quotaBytes} bytes ` +
       `(${storedBytes} bytes stored). Delete files you no longer need (DELETE /v1/files/{file_id}); ` +
       'see GET /v1/plans for the quota of each tier.',
-    'file',
-    'storage_quota_exceeded',
+    { param: 'file', code: 'storage_quota_exceeded' },
   );
 }
 

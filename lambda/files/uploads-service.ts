@@ -17,7 +17,7 @@ export const partsKey = (customerId: string, uploadId: string, partId: string) =
   `parts/${customerId}/${uploadId}/${partId}`;
 
 export function uploadNotFound(uploadId: string): NotFoundError {
-  return new NotFoundError(`No such Upload object: ${uploadId}`, 'upload_not_found', 'upload_id');
+  return new NotFoundError(`No such Upload object: ${uploadId}`, { code: 'upload_not_found', param: 'upload_id' });
 }
 
 export interface UploadsServiceOptions {
@@ -48,17 +48,22 @@ export class UploadsService {
   ): Promise<UploadRecord> {
     const { config } = this.options;
     if (typeof input.bytes !== 'number' || !Number.isInteger(input.bytes) || input.bytes < 1) {
-      throw new BadRequestError("'bytes' must be a positive integer: the file's size.", 'bytes', 'invalid_value');
+      throw new BadRequestError("'bytes' must be a positive integer: the file's size.", {
+        param: 'bytes',
+        code: 'invalid_value',
+      });
     }
     if (input.bytes > config.maxFileBytes) {
-      throw new BadRequestError(
-        `The file is too large: ${input.bytes} bytes, at most ${config.maxFileBytes}.`,
-        'bytes',
-        'file_too_large',
-      );
+      throw new BadRequestError(`The file is too large: ${input.bytes} bytes, at most ${config.maxFileBytes}.`, {
+        param: 'bytes',
+        code: 'file_too_large',
+      });
     }
     if (typeof input.mimeType !== 'string' || input.mimeType === '') {
-      throw new BadRequestError("Missing required parameter: 'mime_type'.", 'mime_type', 'missing_required_parameter');
+      throw new BadRequestError("Missing required parameter: 'mime_type'.", {
+        param: 'mime_type',
+        code: 'missing_required_parameter',
+      });
     }
     if (quotaBytes !== undefined) {
       // A check, not a reservation: an upload that is never completed holds nothing. `complete` reserves.
@@ -105,11 +110,10 @@ export class UploadsService {
       upload.status = 'expired';
     }
     if (upload.status !== 'pending') {
-      throw new BadRequestError(
-        `Upload ${uploadId} is ${upload.status}: it takes no more changes.`,
-        'upload_id',
-        `upload_${upload.status}`,
-      );
+      throw new BadRequestError(`Upload ${uploadId} is ${upload.status}: it takes no more changes.`, {
+        param: 'upload_id',
+        code: `upload_${upload.status}`,
+      });
     }
     return upload;
   }
@@ -121,8 +125,7 @@ export class UploadsService {
         413,
         'invalid_request_error',
         `The part is ${data.byteLength} bytes, more than the ${upload.bytes} bytes the upload was created for.`,
-        'request_too_large',
-        'data',
+        { code: 'request_too_large', param: 'data' },
       );
     }
     const { repository, config } = this.options;
@@ -138,8 +141,7 @@ export class UploadsService {
       throw new BadRequestError(
         `Upload ${uploadId} has ${config.maxPartsPerUpload} parts, the most one upload takes. ` +
           'Send larger parts (up to 4 MiB each), or complete it with the parts it has.',
-        'data',
-        'too_many_parts',
+        { param: 'data', code: 'too_many_parts' },
       );
     }
     if (counted === 'too_many_bytes') {
@@ -148,8 +150,7 @@ export class UploadsService {
         'invalid_request_error',
         `The parts of upload ${uploadId} would hold more than ${maxBytes} bytes, twice the ${upload.bytes} ` +
           'bytes it was created for. Complete it with the parts you need, or cancel it and create a new one.',
-        'request_too_large',
-        'data',
+        { code: 'request_too_large', param: 'data' },
       );
     }
     const now = this.options.now?.() ?? new Date();
@@ -187,25 +188,33 @@ export class UploadsService {
     if (existing.status === 'completed') return { upload: existing, file: await this.fileOf(existing) };
     const upload = await this.pending(customerId, uploadId);
     if (!Array.isArray(partIds) || partIds.length === 0 || partIds.some((id) => typeof id !== 'string')) {
-      throw new BadRequestError("'part_ids' must be a non-empty list of part ids.", 'part_ids', 'invalid_value');
+      throw new BadRequestError("'part_ids' must be a non-empty list of part ids.", {
+        param: 'part_ids',
+        code: 'invalid_value',
+      });
     }
     if (new Set(partIds).size !== partIds.length) {
-      throw new BadRequestError("'part_ids' names a part more than once.", 'part_ids', 'invalid_value');
+      throw new BadRequestError("'part_ids' names a part more than once.", {
+        param: 'part_ids',
+        code: 'invalid_value',
+      });
     }
     const parts = new Map((await this.options.repository.listParts(customerId, uploadId)).map((p) => [p.partId, p]));
     const ordered = (partIds as string[]).map((id, index) => {
       const part = parts.get(id);
       if (!part)
-        throw new BadRequestError(`No part ${id} in upload ${uploadId}.`, `part_ids[${index}]`, 'invalid_value');
+        throw new BadRequestError(`No part ${id} in upload ${uploadId}.`, {
+          param: `part_ids[${index}]`,
+          code: 'invalid_value',
+        });
       return part;
     });
     const total = ordered.reduce((sum, part) => sum + part.bytes, 0);
     if (total !== upload.bytes) {
-      throw new BadRequestError(
-        `The parts hold ${total} bytes, but the upload was created for ${upload.bytes}.`,
-        'part_ids',
-        'invalid_value',
-      );
+      throw new BadRequestError(`The parts hold ${total} bytes, but the upload was created for ${upload.bytes}.`, {
+        param: 'part_ids',
+        code: 'invalid_value',
+      });
     }
 
     const { storage, repository, config } = this.options;
@@ -296,7 +305,10 @@ export class UploadsService {
     const file = await this.options.repository.getFile(upload.customerId, upload.fileId);
     // Deleted by the customer since: the upload still says completed, its file is gone.
     if (!file)
-      throw new NotFoundError(`The file of upload ${upload.uploadId} was deleted.`, 'file_not_found', 'upload_id');
+      throw new NotFoundError(`The file of upload ${upload.uploadId} was deleted.`, {
+        code: 'file_not_found',
+        param: 'upload_id',
+      });
     return file;
   }
 }

@@ -84,7 +84,7 @@ export interface AdapterArchive {
 
 export class InvalidAdapterError extends BadRequestError {
   constructor(message: string) {
-    super(message, 'input_file_id', 'invalid_adapter');
+    super(message, { param: 'input_file_id', code: 'invalid_adapter' });
   }
 }
 

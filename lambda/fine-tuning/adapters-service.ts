@@ -54,11 +54,10 @@ const REQUEST_FIELDS = new Set(['input_file_id', 'name', 'type', 'base_model']);
 
 /** A 404 that says the same for a model that never existed and for another customer's. */
 export function fineTunedModelNotFound(modelId: string, param = 'model'): NotFoundError {
-  return new NotFoundError(
-    `The model \`${modelId}\` does not exist or you do not have access to it.`,
-    'model_not_found',
+  return new NotFoundError(`The model \`${modelId}\` does not exist or you do not have access to it.`, {
+    code: 'model_not_found',
     param,
-  );
+  });
 }
 
 function parseRegisterRequest(body: unknown): RegisterAdapterRequest {
@@ -68,29 +67,36 @@ function parseRegisterRequest(body: unknown): RegisterAdapterRequest {
   const fields = body as Record<string, unknown>;
   const unknown = Object.keys(fields).find((key) => !REQUEST_FIELDS.has(key));
   if (unknown)
-    throw new BadRequestError(`Unrecognized request argument supplied: ${unknown}`, unknown, 'unknown_parameter');
+    throw new BadRequestError(`Unrecognized request argument supplied: ${unknown}`, {
+      param: unknown,
+      code: 'unknown_parameter',
+    });
   for (const field of ['input_file_id', 'name', 'base_model'] as const) {
     const value = fields[field];
     if (value === undefined || value === null || value === '') {
-      throw new BadRequestError(`Missing required parameter: '${field}'.`, field, 'missing_required_parameter');
+      throw new BadRequestError(`Missing required parameter: '${field}'.`, {
+        param: field,
+        code: 'missing_required_parameter',
+      });
     }
     if (typeof value !== 'string') {
-      throw new BadRequestError(`Invalid type for '${field}': expected a string.`, field, 'invalid_type');
+      throw new BadRequestError(`Invalid type for '${field}': expected a string.`, {
+        param: field,
+        code: 'invalid_type',
+      });
     }
   }
   if (fields.type !== undefined && fields.type !== 'lora') {
-    throw new BadRequestError(
-      `Invalid 'type' ${JSON.stringify(fields.type)}: only "lora" adapters are served.`,
-      'type',
-      'invalid_value',
-    );
+    throw new BadRequestError(`Invalid 'type' ${JSON.stringify(fields.type)}: only "lora" adapters are served.`, {
+      param: 'type',
+      code: 'invalid_value',
+    });
   }
   const name = fields.name as string;
   if (!NAME.test(name)) {
     throw new BadRequestError(
       "'name' must be 1 to 64 letters, digits, '.', '_' or '-' (it becomes part of the model id).",
-      'name',
-      'invalid_value',
+      { param: 'name', code: 'invalid_value' },
     );
   }
   return { input_file_id: fields.input_file_id as string, name, type: 'lora', base_model: fields.base_model as string };
@@ -105,7 +111,11 @@ function modelKeyFor(fileId: string, request: RegisterAdapterRequest): string {
 /** Re-answers a failure about `from` as one about `to` (resolveModel names `model`; here it is `base_model`). */
 function renamed(error: unknown, to: string): unknown {
   if (!(error instanceof HttpError)) return error;
-  return new HttpError(error.status, error.type, error.message, error.code, to, error.headers);
+  return new HttpError(error.status, error.type, error.message, {
+    code: error.code,
+    param: to,
+    headers: error.headers,
+  });
 }
 
 /** How long to wait before registering again a model whose old adapter component is still being deleted. */
@@ -187,12 +197,14 @@ export class AdaptersService {
     if (!ownValue(config.models, request.base_model)?.architecture) {
       throw new BadRequestError(
         `The base model \`${request.base_model}\` does not take LoRA adapters (see GET /v1/plans).`,
-        'base_model',
-        'invalid_value',
+        { param: 'base_model', code: 'invalid_value' },
       );
     }
     if (!isWellFormedId('file-', request.input_file_id)) {
-      throw new NotFoundError(`No such File object: ${request.input_file_id}`, 'file_not_found', 'input_file_id');
+      throw new NotFoundError(`No such File object: ${request.input_file_id}`, {
+        code: 'file_not_found',
+        param: 'input_file_id',
+      });
     }
     const file = await files.get(principal.customerId, request.input_file_id).catch((error: unknown) => {
       throw renamed(error, 'input_file_id');
@@ -200,8 +212,7 @@ export class AdaptersService {
     if (file.purpose !== 'fine-tune') {
       throw new BadRequestError(
         `File ${file.fileId} has purpose '${file.purpose}': upload the adapter with purpose 'fine-tune' (or 'fine_tuning').`,
-        'input_file_id',
-        'invalid_file_purpose',
+        { param: 'input_file_id', code: 'invalid_file_purpose' },
       );
     }
     const modelKey = modelKeyFor(file.fileId, request);
@@ -277,9 +288,7 @@ export class AdaptersService {
       'invalid_request_error',
       `The model \`${model.modelId}\` was being deleted; its adapter component is still shutting down. ` +
         'Retry the registration in a minute.',
-      'model_being_deleted',
-      null,
-      { 'retry-after': String(REDEPLOY_RETRY_AFTER_SECONDS) },
+      { code: 'model_being_deleted', headers: { 'retry-after': String(REDEPLOY_RETRY_AFTER_SECONDS) } },
     );
   }
 
@@ -320,7 +329,10 @@ export class AdaptersService {
   async getByKey(customerId: string, modelKey: string): Promise<FineTunedModel> {
     const model = (await this.list(customerId)).find((m) => m.modelKey === modelKey);
     if (!model) {
-      throw new NotFoundError(`No such fine-tuning: ftune_${modelKey}`, 'fine_tuning_not_found', 'fine_tuning_id');
+      throw new NotFoundError(`No such fine-tuning: ftune_${modelKey}`, {
+        code: 'fine_tuning_not_found',
+        param: 'fine_tuning_id',
+      });
     }
     return model;
   }

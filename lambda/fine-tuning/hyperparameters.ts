@@ -48,7 +48,10 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> =>
 function integerOrAuto(value: unknown, param: string, max: number): number | 'auto' {
   if (value === undefined || value === null || value === 'auto') return 'auto';
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw new BadRequestError(`'${param}' must be "auto" or an integer from 1 to ${max}.`, param, 'invalid_value');
+    throw new BadRequestError(`'${param}' must be "auto" or an integer from 1 to ${max}.`, {
+      param,
+      code: 'invalid_value',
+    });
   }
   return value;
 }
@@ -58,8 +61,7 @@ function multiplierOrAuto(value: unknown, param: string): number | 'auto' {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_LEARNING_RATE_MULTIPLIER) {
     throw new BadRequestError(
       `'${param}' must be "auto" or a number above 0 and at most ${MAX_LEARNING_RATE_MULTIPLIER}.`,
-      param,
-      'invalid_value',
+      { param, code: 'invalid_value' },
     );
   }
   return value;
@@ -68,10 +70,14 @@ function multiplierOrAuto(value: unknown, param: string): number | 'auto' {
 function fromObject(value: unknown, where: string): RequestedHyperparameters {
   if (value === undefined || value === null)
     return { nEpochs: 'auto', batchSize: 'auto', learningRateMultiplier: 'auto' };
-  if (!isPlainObject(value)) throw new BadRequestError(`'${where}' must be an object.`, where, 'invalid_type');
+  if (!isPlainObject(value))
+    throw new BadRequestError(`'${where}' must be an object.`, { param: where, code: 'invalid_type' });
   for (const key of Object.keys(value)) {
     if (!['n_epochs', 'batch_size', 'learning_rate_multiplier'].includes(key)) {
-      throw new BadRequestError(`Unknown hyperparameter '${where}.${key}'.`, `${where}.${key}`, 'unknown_parameter');
+      throw new BadRequestError(`Unknown hyperparameter '${where}.${key}'.`, {
+        param: `${where}.${key}`,
+        code: 'unknown_parameter',
+      });
     }
   }
   return {
@@ -88,33 +94,34 @@ function fromObject(value: unknown, where: string): RequestedHyperparameters {
 export function requestedHyperparameters(body: Record<string, unknown>): RequestedHyperparameters {
   const { method, hyperparameters } = body;
   if (method === undefined || method === null) return fromObject(hyperparameters, 'hyperparameters');
-  if (!isPlainObject(method)) throw new BadRequestError("'method' must be an object.", 'method', 'invalid_type');
+  if (!isPlainObject(method))
+    throw new BadRequestError("'method' must be an object.", { param: 'method', code: 'invalid_type' });
   if (method.type !== 'supervised') {
     throw new BadRequestError(
       `Fine-tuning method '${String(method.type)}' is not supported: LoRA jobs here are 'supervised'.`,
-      'method.type',
-      'invalid_value',
+      { param: 'method.type', code: 'invalid_value' },
     );
   }
   for (const key of Object.keys(method)) {
     if (key !== 'type' && key !== 'supervised') {
-      throw new BadRequestError(
-        `'method.${key}' does not apply to supervised fine-tuning.`,
-        `method.${key}`,
-        'invalid_value',
-      );
+      throw new BadRequestError(`'method.${key}' does not apply to supervised fine-tuning.`, {
+        param: `method.${key}`,
+        code: 'invalid_value',
+      });
     }
   }
   const supervised = method.supervised;
   if (supervised !== undefined && supervised !== null && !isPlainObject(supervised)) {
-    throw new BadRequestError("'method.supervised' must be an object.", 'method.supervised', 'invalid_type');
+    throw new BadRequestError("'method.supervised' must be an object.", {
+      param: 'method.supervised',
+      code: 'invalid_type',
+    });
   }
   const nested = isPlainObject(supervised) ? supervised.hyperparameters : undefined;
   if (hyperparameters !== undefined && hyperparameters !== null && nested !== undefined && nested !== null) {
     throw new BadRequestError(
       "Give the hyperparameters in 'method.supervised.hyperparameters' only: the top-level 'hyperparameters' is deprecated.",
-      'hyperparameters',
-      'invalid_value',
+      { param: 'hyperparameters', code: 'invalid_value' },
     );
   }
   return nested !== undefined && nested !== null

@@ -1,8 +1,8 @@
 import { createHash, randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import * as z from 'zod/mini';
 import type { TierlineConfig } from '../../lib/config/schema';
 import { TIER_NAMES } from '../../lib/config/tier-names';
-import { checkMetadata } from '../batches/batch-service';
 import { randomBase62 } from '../customers/api-keys';
 import type { Principal } from '../customers/authenticate';
 import type { FileStorage } from '../files/file-storage';
@@ -12,6 +12,7 @@ import { costMicroUsd, formatUsd, microUsdToUsd, usdToMicroUsd } from '../meteri
 import type { SpendTracker } from '../metering/spend';
 import { effectiveSpendLimitMicroUsd } from '../metering/spend-limit-settings';
 import { BadRequestError, HttpError, NotFoundError, PermissionDeniedError } from '../openai/errors';
+import { bodySchema, field, metadataField, metadataOf, optional } from '../openai/request-body';
 import { bucketLayout } from './fine-tuning-table';
 import { requestedHyperparameters, resolveHyperparameters } from './hyperparameters';
 import type { JobBilling } from './job-billing';
@@ -33,21 +34,63 @@ import {
  * answered exactly like an unknown one (404).
  */
 
-const KNOWN_PARAMETERS = [
-  'model',
-  'training_file',
-  'validation_file',
-  'suffix',
-  'seed',
-  'metadata',
-  'method',
-  'hyperparameters',
-  'integrations',
-  'lora',
-];
 /** OpenAI: a suffix of up to 64 characters. `:` separates the parts of an `ft:` id, so it is kept out. */
 const SUFFIX = /^[A-Za-z0-9._-]{1,64}$/;
 const MAX_SEED = 2_147_483_647;
+
+/**
+ * The create body's schema for a tier (the models it may train are the tier's). Fields are judged in the order
+ * written here; `method`, `hyperparameters` and `lora` hold nested settings their own checks judge next
+ * (`hyperparameters.ts`, `JobsService.lora`), naming the nested parameter.
+ */
+function createSchema(trainable: readonly string[], tierName: string) {
+  const modelRefusal = (value: unknown): string => {
+    if (typeof value !== 'string' || value === '') return "Missing required parameter: 'model'.";
+    const why = value.startsWith('ft:')
+      ? 'training on top of a fine-tuned model is not supported'
+      : `it is not a model that can be fine-tuned on the ${tierName} tier`;
+    return `Model ${value.slice(0, 100)} cannot be fine-tuned: ${why}. Models that can: ${trainable.join(', ') || 'none'}.`;
+  };
+  return bodySchema(
+    {
+      model: field(
+        z.string().check(
+          z.minLength(1),
+          z.refine((model) => trainable.includes(model)),
+        ),
+        modelRefusal,
+        (value) => (typeof value === 'string' && value !== '' ? 'model_not_available' : 'missing_required_parameter'),
+      ),
+      training_file: field(
+        z.string().check(z.minLength(1)),
+        "Missing required parameter: 'training_file'.",
+        'missing_required_parameter',
+      ),
+      validation_file: field(
+        optional(z.string().check(z.minLength(1))),
+        "'validation_file' must be a file id.",
+        'invalid_type',
+      ),
+      suffix: field(
+        optional(z.string().check(z.regex(SUFFIX))),
+        "'suffix' must be 1 to 64 letters, digits, '.', '_' or '-'.",
+        'invalid_value',
+      ),
+      seed: field(
+        optional(z.int().check(z.gte(0), z.lte(MAX_SEED))),
+        `'seed' must be an integer from 0 to ${MAX_SEED}.`,
+        'invalid_value',
+      ),
+      metadata: metadataField,
+      integrations: field(
+        optional(z.array(z.unknown()).check(z.maxLength(0))),
+        'Integrations (Weights and Biases) are not supported: read the metrics from the job events and checkpoints.',
+        'invalid_value',
+      ),
+    },
+    { unknownKeyLength: 100, checkedElsewhere: ['method', 'hyperparameters', 'lora'] },
+  );
+}
 /** What the official clients send (`stainless-node-retry-<uuid>`), and room for any printable key like it. */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 /** A key answers its job for a day (as Stripe's do); after that it may create a new one. */
@@ -65,11 +108,10 @@ export const newJobId = (now: Date = new Date()) =>
 const isJobId = (id: string) => /^ftjob-[A-Za-z0-9]{1,60}$/.test(id);
 
 export function jobNotFound(jobId: string): NotFoundError {
-  return new NotFoundError(
-    `No such fine-tuning job: ${jobId.slice(0, 100)}`,
-    'fine_tuning_job_not_found',
-    'fine_tuning_job_id',
-  );
+  return new NotFoundError(`No such fine-tuning job: ${jobId.slice(0, 100)}`, {
+    code: 'fine_tuning_job_not_found',
+    param: 'fine_tuning_job_id',
+  });
 }
 
 export interface JobsServiceOptions {
@@ -103,6 +145,8 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 export class JobsService {
+  private readonly createSchemas = new Map<string, ReturnType<typeof createSchema>>();
+
   constructor(private readonly options: JobsServiceOptions) {}
 
   private now(): Date {
@@ -121,29 +165,22 @@ export class JobsService {
     const withLora = TIER_NAMES.filter((t) => config.tiers[t].lora.allowed).map((t) => config.tiers[t].displayName);
     throw new PermissionDeniedError(
       `Fine-tuning is not available on the ${tier.displayName} tier; it is on ${withLora.join(' and ')}. See GET /v1/plans.`,
-      'fine_tuning_not_available_on_tier',
+      { code: 'fine_tuning_not_available_on_tier' },
     );
   }
 
-  private model(principal: Principal, value: unknown): string {
-    const { config } = this.options;
-    const trainable = Object.entries(config.models)
-      .filter(([id, m]) => m.trainingInstanceType && m.architecture && config.tiers[principal.tier].models[id])
-      .map(([id]) => id);
-    if (typeof value !== 'string' || value === '') {
-      throw new BadRequestError("Missing required parameter: 'model'.", 'model', 'missing_required_parameter');
+  /** The create body's schema for the caller's tier, made on first use. */
+  private createSchema(principal: Principal): ReturnType<typeof createSchema> {
+    let schema = this.createSchemas.get(principal.tier);
+    if (!schema) {
+      const { config } = this.options;
+      const trainable = Object.entries(config.models)
+        .filter(([id, m]) => m.trainingInstanceType && m.architecture && config.tiers[principal.tier].models[id])
+        .map(([id]) => id);
+      schema = createSchema(trainable, config.tiers[principal.tier].displayName);
+      this.createSchemas.set(principal.tier, schema);
     }
-    if (!trainable.includes(value)) {
-      const why = value.startsWith('ft:')
-        ? 'training on top of a fine-tuned model is not supported'
-        : `it is not a model that can be fine-tuned on the ${config.tiers[principal.tier].displayName} tier`;
-      throw new BadRequestError(
-        `Model ${value.slice(0, 100)} cannot be fine-tuned: ${why}. Models that can: ${trainable.join(', ') || 'none'}.`,
-        'model',
-        'model_not_available',
-      );
-    }
-    return value;
+    return schema;
   }
 
   private lora(value: unknown): JobRecord['lora'] {
@@ -151,23 +188,29 @@ export class JobsService {
     if (value === undefined || value === null) {
       return { rank: lora.defaultRank, alpha: lora.defaultAlpha, targetModules: [...lora.defaultTargetModules] };
     }
-    if (!isPlainObject(value)) throw new BadRequestError("'lora' must be an object.", 'lora', 'invalid_type');
+    if (!isPlainObject(value))
+      throw new BadRequestError("'lora' must be an object.", { param: 'lora', code: 'invalid_type' });
     for (const key of Object.keys(value)) {
       if (!['rank', 'alpha', 'target_modules'].includes(key)) {
-        throw new BadRequestError(`Unknown LoRA setting 'lora.${key}'.`, `lora.${key}`, 'unknown_parameter');
+        throw new BadRequestError(`Unknown LoRA setting 'lora.${key}'.`, {
+          param: `lora.${key}`,
+          code: 'unknown_parameter',
+        });
       }
     }
     const rank = value.rank ?? lora.defaultRank;
     if (typeof rank !== 'number' || !lora.ranks.includes(rank)) {
-      throw new BadRequestError(`'lora.rank' must be one of ${lora.ranks.join(', ')}.`, 'lora.rank', 'invalid_value');
+      throw new BadRequestError(`'lora.rank' must be one of ${lora.ranks.join(', ')}.`, {
+        param: 'lora.rank',
+        code: 'invalid_value',
+      });
     }
     const alpha = value.alpha ?? lora.defaultAlpha;
     if (typeof alpha !== 'number' || !Number.isInteger(alpha) || alpha < lora.alpha.min || alpha > lora.alpha.max) {
-      throw new BadRequestError(
-        `'lora.alpha' must be an integer from ${lora.alpha.min} to ${lora.alpha.max}.`,
-        'lora.alpha',
-        'invalid_value',
-      );
+      throw new BadRequestError(`'lora.alpha' must be an integer from ${lora.alpha.min} to ${lora.alpha.max}.`, {
+        param: 'lora.alpha',
+        code: 'invalid_value',
+      });
     }
     const modules = value.target_modules ?? lora.defaultTargetModules;
     if (
@@ -177,8 +220,7 @@ export class JobsService {
     ) {
       throw new BadRequestError(
         `'lora.target_modules' must be a non-empty list of: ${lora.targetModules.join(', ')}.`,
-        'lora.target_modules',
-        'invalid_value',
+        { param: 'lora.target_modules', code: 'invalid_value' },
       );
     }
     return { rank, alpha, targetModules: [...new Set(modules as string[])] };
@@ -195,13 +237,12 @@ export class JobsService {
       if (!(error instanceof NotFoundError)) throw error;
       // The same answer as an unknown id, named as the parameter it came from (as POST /v1/batches does).
       const notFound = fileNotFound(fileId);
-      throw new NotFoundError(notFound.message, notFound.code, param);
+      throw new NotFoundError(notFound.message, { code: notFound.code, param });
     });
     if (file.purpose !== 'fine-tune') {
       throw new BadRequestError(
         `File ${fileId} has purpose '${file.purpose}'; a fine-tuning job needs a file uploaded with purpose 'fine-tune'.`,
-        param,
-        'invalid_file_purpose',
+        { param, code: 'invalid_file_purpose' },
       );
     }
     // The model was checked before (`model()`): it is in the catalog and trainable.
@@ -239,8 +280,7 @@ export class JobsService {
       if (claim.fingerprint !== idempotency.fingerprint) {
         throw new BadRequestError(
           'This Idempotency-Key was already used with a different request body: use a new key for a new job.',
-          null,
-          'idempotency_key_reused',
+          { code: 'idempotency_key_reused' },
         );
       }
       const job = await jobs.getOwned(principal.customerId, claim.jobId);
@@ -251,9 +291,7 @@ export class JobsService {
           409,
           'invalid_request_error',
           'A request with this Idempotency-Key is still being processed; retry it shortly to get its job.',
-          'idempotency_key_in_use',
-          null,
-          { 'retry-after': '1' },
+          { code: 'idempotency_key_in_use', headers: { 'retry-after': '1' } },
         );
       }
       await sleep(IDEMPOTENCY_POLL_MS);
@@ -263,11 +301,9 @@ export class JobsService {
   private idempotency(body: Record<string, unknown>, key: string | undefined): Idempotency | undefined {
     if (key === undefined) return undefined;
     if (!IDEMPOTENCY_KEY.test(key)) {
-      throw new BadRequestError(
-        'The Idempotency-Key header must be 1 to 255 printable ASCII characters.',
-        null,
-        'invalid_idempotency_key',
-      );
+      throw new BadRequestError('The Idempotency-Key header must be 1 to 255 printable ASCII characters.', {
+        code: 'invalid_idempotency_key',
+      });
     }
     return { key, fingerprint: createHash('sha256').update(JSON.stringify(body)).digest('hex') };
   }
@@ -292,53 +328,16 @@ export class JobsService {
       if (earlier.job) return earlier.job;
       replacing = earlier.replacing;
     }
-    for (const key of Object.keys(body)) {
-      if (!KNOWN_PARAMETERS.includes(key)) {
-        throw new BadRequestError(
-          `Unrecognized request argument supplied: ${key.slice(0, 100)}`,
-          key,
-          'unknown_parameter',
-        );
-      }
-    }
-    const model = this.model(principal, body.model);
-    if (typeof body.training_file !== 'string' || body.training_file === '') {
-      throw new BadRequestError(
-        "Missing required parameter: 'training_file'.",
-        'training_file',
-        'missing_required_parameter',
-      );
-    }
-    const validationId = body.validation_file ?? undefined;
-    if (validationId !== undefined && (typeof validationId !== 'string' || validationId === '')) {
-      throw new BadRequestError("'validation_file' must be a file id.", 'validation_file', 'invalid_type');
-    }
-    const suffix = body.suffix ?? undefined;
-    if (suffix !== undefined && (typeof suffix !== 'string' || !SUFFIX.test(suffix))) {
-      throw new BadRequestError(
-        "'suffix' must be 1 to 64 letters, digits, '.', '_' or '-'.",
-        'suffix',
-        'invalid_value',
-      );
-    }
-    const seed = body.seed ?? randomInt(MAX_SEED);
-    if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) {
-      throw new BadRequestError(`'seed' must be an integer from 0 to ${MAX_SEED}.`, 'seed', 'invalid_value');
-    }
-    const metadata = checkMetadata(body.metadata);
-    if (body.integrations !== undefined && body.integrations !== null) {
-      if (!Array.isArray(body.integrations) || body.integrations.length > 0) {
-        throw new BadRequestError(
-          'Integrations (Weights and Biases) are not supported: read the metrics from the job events and checkpoints.',
-          'integrations',
-          'invalid_value',
-        );
-      }
-    }
+    const checked = this.createSchema(principal).check(body);
+    const { model } = checked;
+    const validationId = checked.validation_file ?? undefined;
+    const suffix = checked.suffix ?? undefined;
+    const seed = checked.seed ?? randomInt(MAX_SEED);
+    const metadata = metadataOf(checked.metadata);
     const requested = requestedHyperparameters(body);
     const lora = this.lora(body.lora);
 
-    const training = await this.trainingFile(principal, 'training_file', body.training_file, model);
+    const training = await this.trainingFile(principal, 'training_file', checked.training_file, model);
     const validation = validationId
       ? await this.trainingFile(principal, 'validation_file', validationId, model)
       : undefined;
@@ -349,8 +348,7 @@ export class JobsService {
       throw new BadRequestError(
         `File ${body.training_file}: ${training.summary.tokens} tokens x ${hyperparameters.nEpochs} epochs = ` +
           `${trainedTokens} trained tokens; a job may train at most ${maxTrainedTokens}. Use fewer examples or epochs.`,
-        'training_file',
-        'too_many_tokens',
+        { param: 'training_file', code: 'too_many_tokens' },
       );
     }
     const tier = config.tiers[principal.tier];
@@ -394,10 +392,7 @@ export class JobsService {
           `$${tier.lora.trainingUsdPerMillionTokens} per 1M), more than is left of your monthly spend limit ` +
           `($${formatUsd(held.limitMicroUsd)}, $${formatUsd(held.spentMicroUsd + held.reservedMicroUsd)} spent or held). ` +
           'Raise it with PUT /v1/spend_limit, or train fewer tokens.',
-        'insufficient_quota',
-        null,
-        // Nothing changes until the limit is raised or the month ends: the clients must not retry.
-        { 'x-should-retry': 'false' },
+        { code: 'insufficient_quota', headers: { 'x-should-retry': 'false' } },
       );
     }
     const createdAt = this.seconds();
@@ -491,11 +486,10 @@ export class JobsService {
     if (after) {
       cursor = isJobId(after) ? await this.options.jobs.getOwned(customerId, after) : undefined;
       if (!cursor)
-        throw new BadRequestError(
-          `'after' must be the id of one of your jobs: ${after.slice(0, 100)}`,
-          'after',
-          'invalid_value',
-        );
+        throw new BadRequestError(`'after' must be the id of one of your jobs: ${after.slice(0, 100)}`, {
+          param: 'after',
+          code: 'invalid_value',
+        });
     }
     return this.options.jobs.list(customerId, limit, cursor);
   }
@@ -532,8 +526,7 @@ export class JobsService {
         if (now.status !== 'cancelled') {
           throw new BadRequestError(
             `Job ${jobId} is ${now.status}: only a job that is validating_files, queued or running can be cancelled.`,
-            'fine_tuning_job_id',
-            'invalid_state',
+            { param: 'fine_tuning_job_id', code: 'invalid_state' },
           );
         }
       } else {

@@ -13,6 +13,6 @@ export function requireLora(config: TierlineConfig, tier: TierName): void {
   throw new PermissionDeniedError(
     `LoRA fine-tuning and adapters are not available on the ${tier} tier (available on: ${tiers.join(', ') || 'none'}). ` +
       'See GET /v1/plans for what each tier offers.',
-    'lora_not_available_on_tier',
+    { code: 'lora_not_available_on_tier' },
   );
 }

@@ -86,8 +86,7 @@ export class FineTunedModelResolver {
     if (model.status === 'failed') {
       throw new BadRequestError(
         `The model \`${modelId}\` failed to deploy and cannot serve: ${model.failureReason ?? 'no reason given'}. Delete it and register the adapter again.`,
-        'model',
-        'model_failed',
+        { param: 'model', code: 'model_failed' },
       );
     }
     return {

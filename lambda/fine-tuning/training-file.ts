@@ -121,7 +121,7 @@ export async function checkTrainingFile(input: {
 }): Promise<TrainingFileSummary> {
   const { training } = input.config;
   const fail = (message: string, code = 'invalid_training_file') =>
-    new BadRequestError(`File ${input.fileId}: ${message}`, input.param, code);
+    new BadRequestError(`File ${input.fileId}: ${message}`, { param: input.param, code });
   if (input.bytes > training.maxFileBytes) {
     throw fail(
       `it has ${input.bytes} bytes; a training file may have at most ${training.maxFileBytes} (every line is ` +

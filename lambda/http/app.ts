@@ -108,7 +108,7 @@ export function createApiApp(deps: ApiDependencies): Hono<AppEnv> {
   app.route('/openai/v1', v1);
 
   app.notFound((c) => {
-    const error = new NotFoundError(`Invalid URL (${c.req.method} ${c.req.path})`, 'unknown_url');
+    const error = new NotFoundError(`Invalid URL (${c.req.method} ${c.req.path})`, { code: 'unknown_url' });
     return c.json(error.toBody(), 404);
   });
 

@@ -28,7 +28,7 @@ const dataLine = (payload: unknown) => `data: ${JSON.stringify(payload)}\n\n`;
 /**
  * After the first token, chunks that arrive within this many milliseconds of each other leave in one write.
  * Each write is a syscall (and, in Lambda, an HTTP chunk to the runtime): one per token was the largest item
- * of the gateway's CPU profile (`writev`, see README "Benchmarks"). 20 ms is below what a reader sees (a
+ * of the gateway's CPU profile (`writev`, see docs/benchmarks.md). 20 ms is below what a reader sees (a
  * 50 Hz refresh) and the events stay one per chunk; the first token and the end of the stream are never held.
  */
 export const SSE_WRITE_WINDOW_MS = 20;

@@ -118,17 +118,22 @@ export function parseChatRequest(body: unknown): ChatRequest {
   if (!result.success) throw requestError(result.error.issues, body, chatRequestSchema);
   const request = result.data;
   if (request.n !== undefined && request.n !== null && request.n !== 1) {
-    throw new BadRequestError("'n' must be 1: one choice per request is supported.", 'n', 'invalid_value');
+    throw new BadRequestError("'n' must be 1: one choice per request is supported.", {
+      param: 'n',
+      code: 'invalid_value',
+    });
   }
   if (request.stream_options && !request.stream) {
-    throw new BadRequestError(
-      "'stream_options' is only allowed when 'stream' is true.",
-      'stream_options',
-      'invalid_value',
-    );
+    throw new BadRequestError("'stream_options' is only allowed when 'stream' is true.", {
+      param: 'stream_options',
+      code: 'invalid_value',
+    });
   }
   if (request.top_logprobs !== undefined && request.top_logprobs !== null && !request.logprobs) {
-    throw new BadRequestError("'top_logprobs' requires 'logprobs' to be true.", 'top_logprobs', 'invalid_value');
+    throw new BadRequestError("'top_logprobs' requires 'logprobs' to be true.", {
+      param: 'top_logprobs',
+      code: 'invalid_value',
+    });
   }
   return request;
 }

@@ -16,11 +16,10 @@ export interface ResolvedModel {
 export function resolveModel(config: TierlineConfig, tier: TierName, modelId: string): ResolvedModel {
   const model = Object.hasOwn(config.models, modelId) ? config.models[modelId] : undefined;
   if (!model) {
-    throw new NotFoundError(
-      `The model \`${modelId}\` does not exist or you do not have access to it.`,
-      'model_not_found',
-      'model',
-    );
+    throw new NotFoundError(`The model \`${modelId}\` does not exist or you do not have access to it.`, {
+      code: 'model_not_found',
+      param: 'model',
+    });
   }
   const offered = config.tiers[tier].models;
   const offer = Object.hasOwn(offered, modelId) ? offered[modelId] : undefined;
@@ -31,7 +30,7 @@ export function resolveModel(config: TierlineConfig, tier: TierName, modelId: st
     throw new PermissionDeniedError(
       `The model \`${modelId}\` is not available on the ${tier} tier (available on: ${tiers.join(', ')}). ` +
         'See GET /v1/plans for what each tier offers.',
-      'model_not_available_on_tier',
+      { code: 'model_not_available_on_tier' },
     );
   }
   return { id: modelId, model, offer };

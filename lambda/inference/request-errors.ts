@@ -120,54 +120,53 @@ export function requestError(issues: readonly unknown[], body: unknown, schema?:
   if (!first) return new BadRequestError('Invalid request.');
   if (first.code === 'unrecognized_keys') {
     const param = paramOf([...first.path, first.keys?.[0] ?? '']);
-    return new BadRequestError(`Unrecognized request argument supplied: ${param}`, param, 'unknown_parameter');
+    return new BadRequestError(`Unrecognized request argument supplied: ${param}`, {
+      param,
+      code: 'unknown_parameter',
+    });
   }
   const { issue, path } = deepest(first);
   const param = paramOf(path) || null;
   const value = valueAt(body, path);
   const name = `'${param}'`;
   if (value === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_union')) {
-    return new BadRequestError(`${name} is a required property.`, param, 'missing_required_parameter');
+    return new BadRequestError(`${name} is a required property.`, { param, code: 'missing_required_parameter' });
   }
   switch (issue.code) {
     case 'invalid_type':
       return new BadRequestError(
         `Invalid type for ${name}: expected ${expectedName(issue.expected)}, but got ${typeName(value)} instead.`,
-        param,
-        'invalid_type',
+        { param, code: 'invalid_type' },
       );
     case 'invalid_union': {
       if (issue.discriminator) {
         // zod puts the path at the discriminator itself (`messages[0].role`).
         return new BadRequestError(
           `Invalid value for ${name}: ${JSON.stringify(value) ?? 'nothing'} is not one of the supported values.`,
-          param,
-          'invalid_value',
+          { param, code: 'invalid_value' },
         );
       }
       const types = unionTypes(issue);
       if (types) {
         return new BadRequestError(
           `Invalid type for ${name}: expected ${types.join(' or ')}, but got ${typeName(value)} instead.`,
-          param,
-          'invalid_type',
+          { param, code: 'invalid_type' },
         );
       }
-      return new BadRequestError(`Invalid value for ${name}.`, param, 'invalid_value');
+      return new BadRequestError(`Invalid value for ${name}.`, { param, code: 'invalid_value' });
     }
     case 'invalid_value':
       return new BadRequestError(
         `Invalid value for ${name}: ${JSON.stringify(value)}. Supported values are: ${(issue.values ?? [])
           .map((v) => JSON.stringify(v))
           .join(', ')}.`,
-        param,
-        'invalid_value',
+        { param, code: 'invalid_value' },
       );
     case 'too_big':
     case 'too_small':
       return boundError(issue, name, param, value, isIntegerParameter(schema, path));
     default:
-      return new BadRequestError(`Invalid value for ${name}: ${issue.message}.`, param, 'invalid_value');
+      return new BadRequestError(`Invalid value for ${name}: ${issue.message}.`, { param, code: 'invalid_value' });
   }
 }
 
@@ -184,8 +183,7 @@ export function refuseDeepNesting(body: Record<string, unknown>): void {
       if (depth > MAX_NESTING_DEPTH) {
         throw new BadRequestError(
           `'${param}' is nested too deeply: at most ${MAX_NESTING_DEPTH} levels of objects and arrays.`,
-          param,
-          'invalid_value',
+          { param, code: 'invalid_value' },
         );
       }
       for (const child of Object.values(node)) stack.push([child, depth + 1]);
@@ -208,15 +206,13 @@ function boundError(
     const unit = issue.origin === 'array' ? 'an array' : 'a string';
     return new BadRequestError(
       `Invalid ${name}: ${issue.origin} too ${above ? 'long' : 'short'}. Expected ${unit} with ${above ? 'maximum' : 'minimum'} length ${bound}, but got ${unit} with length ${length} instead.`,
-      param,
-      `${issue.origin}_${above ? 'above_max' : 'below_min'}_length`,
+      { param, code: `${issue.origin}_${above ? 'above_max' : 'below_min'}_length` },
     );
   }
   const kind = (integerParameter ?? Number.isInteger(value)) ? 'integer' : 'decimal';
   const relation = above ? (issue.inclusive === false ? '<' : '<=') : issue.inclusive === false ? '>' : '>=';
   return new BadRequestError(
     `Invalid ${name}: ${kind} ${above ? 'above maximum' : 'below minimum'} value. Expected a value ${relation} ${bound}, but got ${JSON.stringify(value)} instead.`,
-    param,
-    `${kind}_${above ? 'above_max' : 'below_min'}_value`,
+    { param, code: `${kind}_${above ? 'above_max' : 'below_min'}_value` },
   );
 }

@@ -65,8 +65,7 @@ export function checkContextWindow(
       `This model's maximum context length is ${contextWindow} tokens. However, you requested ${requested} tokens ` +
         `(${promptTokens} in the messages, ${maxOutputTokens ?? 1} in the completion) for \`${model}\`. ` +
         'Please reduce the length of the messages or completion.',
-      'messages',
-      'context_length_exceeded',
+      { param: 'messages', code: 'context_length_exceeded' },
     );
   }
   return contextWindow - promptTokens;

@@ -25,17 +25,48 @@ export interface OpenAIErrorBody {
   };
 }
 
+/**
+ * What an error says besides its message, the same options object for every class: `param` names the request
+ * parameter at fault (OpenAI's `param`), `code` is the machine-readable reason, `headers` go on the response
+ * (`retry-after`, the `x-ratelimit-*` of a refusal).
+ */
+export interface ErrorDetails {
+  param?: string | null;
+  code?: string | null;
+  headers?: Record<string, string>;
+}
+
+/** The positional `(code, param, headers)` the error classes took before `ErrorDetails` (see below). */
+type LegacyPositional = [code?: string | null, param?: string | null, headers?: Record<string, string>];
+
+function isDetails(value: unknown): value is ErrorDetails {
+  return typeof value === 'object' && value !== null;
+}
+
 export class HttpError extends Error {
+  readonly code: string | null;
+  readonly param: string | null;
+  readonly headers: Record<string, string>;
+
+  constructor(status: number, type: OpenAIErrorType, message: string, details?: ErrorDetails);
+  /**
+   * @deprecated Positional `(code, param, headers)`: kept only for lambda/metering's call sites while that
+   * folder is being refactored elsewhere; pass an `ErrorDetails` object.
+   */
+  constructor(status: number, type: OpenAIErrorType, message: string, ...legacy: LegacyPositional);
   constructor(
     readonly status: number,
     readonly type: OpenAIErrorType,
     message: string,
-    readonly code: string | null = null,
-    readonly param: string | null = null,
-    readonly headers: Record<string, string> = {},
+    ...rest: [ErrorDetails?] | LegacyPositional
   ) {
     super(message);
     this.name = new.target.name;
+    const [first, param, headers] = rest;
+    const details: ErrorDetails = isDetails(first) ? first : { code: first, param, headers };
+    this.code = details.code ?? null;
+    this.param = details.param ?? null;
+    this.headers = details.headers ?? {};
   }
 
   toBody(): OpenAIErrorBody {
@@ -44,26 +75,45 @@ export class HttpError extends Error {
 }
 
 export class BadRequestError extends HttpError {
-  constructor(message: string, param: string | null = null, code: string | null = null) {
-    super(400, 'invalid_request_error', message, code, param);
+  constructor(message: string, details?: ErrorDetails);
+  /** @deprecated Positional `(param, code)`: kept only for lambda/metering (see `HttpError`); pass `ErrorDetails`. */
+  constructor(message: string, param: string | null, code?: string | null);
+  constructor(message: string, details: ErrorDetails | string | null = {}, code: string | null = null) {
+    super(400, 'invalid_request_error', message, isDetails(details) ? details : { param: details, code });
   }
 }
 
 export class AuthenticationError extends HttpError {
   constructor(message = 'Invalid API Key') {
-    super(401, 'invalid_request_error', message, 'invalid_api_key');
+    super(401, 'invalid_request_error', message, { code: 'invalid_api_key' });
   }
 }
 
 export class PermissionDeniedError extends HttpError {
-  constructor(message: string, code: string | null = 'permission_denied') {
-    super(403, 'permission_error', message, code);
+  /** `code` defaults to `permission_denied`; `{ code: null }` sends none. */
+  constructor(message: string, details?: ErrorDetails);
+  /** @deprecated Positional `(code)`: kept only for lambda/metering (see `HttpError`); pass `ErrorDetails`. */
+  constructor(message: string, code: string | null);
+  constructor(message: string, details: ErrorDetails | string | null = {}) {
+    const given = isDetails(details) ? details : { code: details };
+    super(403, 'permission_error', message, {
+      ...given,
+      code: given.code === undefined ? 'permission_denied' : given.code,
+    });
   }
 }
 
 export class NotFoundError extends HttpError {
-  constructor(message: string, code: string | null = 'not_found', param: string | null = null) {
-    super(404, 'invalid_request_error', message, code, param);
+  /** `code` defaults to `not_found`; `{ code: null }` sends none. */
+  constructor(message: string, details?: ErrorDetails);
+  /** @deprecated Positional `(code, param)`: kept only for lambda/metering (see `HttpError`); pass `ErrorDetails`. */
+  constructor(message: string, code: string | null, param?: string | null);
+  constructor(message: string, details: ErrorDetails | string | null = {}, param: string | null = null) {
+    const given = isDetails(details) ? details : { code: details, param };
+    super(404, 'invalid_request_error', message, {
+      ...given,
+      code: given.code === undefined ? 'not_found' : given.code,
+    });
   }
 }
 
@@ -73,7 +123,7 @@ export class InternalServerError extends HttpError {
       500,
       'server_error',
       `The server had an error while processing your request. Quote request id ${requestId} if you contact support.`,
-      'internal_error',
+      { code: 'internal_error' },
     );
   }
 }
@@ -84,7 +134,7 @@ export class PayloadTooLargeError extends HttpError {
       413,
       'invalid_request_error',
       `Request body too large: at most ${Math.floor(limitBytes / (1024 * 1024))} MB per request.`,
-      'request_too_large',
+      { code: 'request_too_large' },
     );
   }
 }
@@ -92,8 +142,11 @@ export class PayloadTooLargeError extends HttpError {
 /** The model cannot serve right now (scaled to zero, scaling out, overloaded). */
 export class ServiceUnavailableError extends HttpError {
   constructor(message: string, retryAfterSeconds: number) {
-    super(503, 'service_unavailable', message, 'model_unavailable', null, {
-      'retry-after': String(retryAfterSeconds),
+    super(503, 'service_unavailable', message, {
+      code: 'model_unavailable',
+      headers: {
+        'retry-after': String(retryAfterSeconds),
+      },
     });
   }
 }
@@ -108,13 +161,13 @@ export class BadGatewayError extends HttpError {
       502,
       'server_error',
       `The model failed while answering your request. Please retry; quote request id ${requestId} if it persists.`,
-      'model_error',
+      { code: 'model_error' },
     );
   }
 }
 
 export class GatewayTimeoutError extends HttpError {
   constructor(message: string) {
-    super(504, 'server_error', message, 'timeout');
+    super(504, 'server_error', message, { code: 'timeout' });
   }
 }

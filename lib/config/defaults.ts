@@ -222,7 +222,7 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       minExamples: 10,
       maxTrainedTokens: 100_000_000,
       // The API checks the whole file with the tokenizer before answering, inside API Gateway's 29 s: measured
-      // 0.24 MiB/s on a contended core (`npx tsx bench/training-file-check.ts`, README "Benchmarks").
+      // 0.24 MiB/s on a contended core (`npx tsx bench/training-file-check.ts`, docs/benchmarks.md).
       maxFileBytes: 4 * 1024 * 1024,
       // Estimates for an 8B model in bf16 on one 48 GB L40S with gradient checkpointing, not yet measured there
       // (training/lora/gpu-smoke.sh prints the peak memory): 16 GB of weights, and per micro-batch token the

@@ -195,7 +195,7 @@ export const defaultCostInputs: CostInputsInput = {
     authorizerCacheHitRatio: 0.9,
     // `npm run bench:metering`: 1 write before the model call and 2 after on Free, 2 and 3 on paying tiers; plus
     // one usage-aggregate update per ledger record. While a counter item holds requests it is also in the
-    // due-time index, so its admission and settlement each write the index too (README, crash-safe reservations).
+    // due-time index, so its admission and settlement each write the index too (docs/decisions.md, crash-safe reservations).
     dynamodbWriteUnits: 6,
     dynamodbReadUnits: 0,
     logBytes: 1_500,

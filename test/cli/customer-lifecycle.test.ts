@@ -229,7 +229,7 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
     expect(next.customer.customerId).not.toBe(id);
   });
 
-  it('delete sweeps again after the authorizer cache TTL: a file a cached key made after the first sweep goes too (issue 20 row 1)', async () => {
+  it('delete sweeps again after the authorizer cache TTL: a file a cached key made after the first sweep goes too', async () => {
     const created = await operator.createCustomer({ name: 'Late', email: 'late@life.test', tier: 'developer' });
     const id = created.customer.customerId;
     let late: { objectKey: string } | undefined;

@@ -97,7 +97,7 @@ describe('usage replay-dead-letters', () => {
     ]);
   });
 
-  // Issue 8, row 7: one malformed line between two records: exit 1 at it, the second record stranded.
+  // One malformed line between two records: exit 1 at it, the second record stranded.
   it('sets a malformed line aside in the file it names and replays every record around it', async () => {
     const dir = tempDir();
     const file = path.join(dir, 'ledger-dead-letters.jsonl');

@@ -541,8 +541,8 @@ describe('customers spend-limit (customers in dynalite)', () => {
     );
   });
 
-  // Issue 20 row 10: lowering the limit while requests are in flight billed 138% (API) / 480% (CLI) of the new
-  // limit. They are not cut (README, "Spend limits"): the CLI says so, with the figures.
+  // Lowering the limit while requests are in flight billed 138% (API) / 480% (CLI) of the new
+  // limit. They are not cut (docs/decisions.md, "Spend limits"): the CLI says so, with the figures.
   it('warns that requests in flight are not cut, and how far the month may go past a lowered limit', async () => {
     const { customer } = await operator.createCustomer({ name: 'Busy', email: 'busy@x.test', tier: 'developer' });
     await operator.setSpendLimit(customer.customerId, 10);

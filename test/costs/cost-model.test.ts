@@ -383,7 +383,7 @@ describe('npx tierline costs', () => {
     expect(zero.code).not.toBe(0);
     expect(zero.err).toMatch(/must be a percentage above 0 and at most 100/);
     const unknown = await run('--env', 'nowhere', 'costs');
-    expect(unknown.code).toBe(2); // invalid_input (README, "Exit codes")
+    expect(unknown.code).toBe(2); // invalid_input (docs/operating.md, "Exit codes")
     expect(unknown.err).toMatch(/Unknown environment "nowhere"/);
   });
 });

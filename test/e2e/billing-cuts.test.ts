@@ -8,7 +8,7 @@ import { loadConfig } from '../../lib/config/load';
 import { LOCAL_METERING_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 
 /**
- * Issue 8, row 8: billing of requests the client cut. The test model takes 400 ms to its first token, then 20
+ * Billing of requests the client cut. The test model takes 400 ms to its first token, then 20
  * tokens a second for 30 tokens (1.85 s in all); the client aborts its HTTP request part way.
  */
 const MODEL = 'qwen3-8b';
@@ -18,7 +18,7 @@ const config = loadConfig({
 });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('billing of requests cut by the client (issue 8, row 8)', () => {
+describe('billing of requests cut by the client', () => {
   let local: LocalMode;
   let doc: DynamoDBDocumentClient;
 
@@ -109,7 +109,7 @@ describe('billing of requests cut by the client (issue 8, row 8)', () => {
 });
 
 /**
- * Issue 20 row 7: with `TIERLINE_MAX_REQUEST_SECONDS` low and a slow model, a request ran past its maximum
+ * With `TIERLINE_MAX_REQUEST_SECONDS` low and a slow model, a request ran past its maximum
  * duration (and the reconciler's deadline after it, which billed its input only) and got all its tokens.
  * Now it is cut at the maximum duration and billed what was sent.
  */

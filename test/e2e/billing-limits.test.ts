@@ -4,9 +4,9 @@ import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 
 /**
- * Issue 8's reproductions of spend limits and limits a client can use, end to end: local mode with API
+ * Spend limits and limits a client can use, end to end: local mode with API
  * Gateway's authorizer decision cache ON (60 s, longer than each test), driven by the official openai client.
- * Developer prices are raised so that one small request costs about $0.02 and the issue's figures apply.
+ * Developer prices are raised so that one small request costs about $0.02, the figures these tests use.
  */
 const MODEL = 'qwen3-8b';
 const USD_PER_MILLION = 1_000; // 1,000 µ$ per token
@@ -24,7 +24,7 @@ const config = loadConfig({
 });
 const ask = { model: MODEL, messages: [{ role: 'user' as const, content: 'hello' }], max_completion_tokens: 12 };
 
-describe('spend limits and limits a client can use (issue 8), seen by the openai client', () => {
+describe('spend limits and limits a client can use, seen by the openai client', () => {
   let local: LocalMode;
   const clientFor = (apiKey: string) => new OpenAI({ apiKey, baseURL: local.openAIBaseUrl, maxRetries: 0 });
   const newCustomer = async (tier: 'free' | 'developer' | 'enterprise', name: string) => {

@@ -5,7 +5,7 @@ import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 
 /**
- * Issue 8, row 5: prompts of 2,000 rare CJK characters, 1,000 emoji and "0 1 2 ..." on the 6,000-TPM Free
+ * Prompts of 2,000 rare CJK characters, 1,000 emoji and "0 1 2 ..." on the 6,000-TPM Free
  * model, 10 at once, against an upstream that counts with the real tokenizer: a characters/4 estimate admitted
  * 10x, 6.7x and 3.4x the TPM. Counted with the model's tokenizer at admission, the minute holds what it allows.
  */
@@ -18,7 +18,7 @@ const TPM = config.tiers.free.models[MODEL]?.tpm as number;
 const counter = new PromptTokenCounter(config);
 const digits = Array.from({ length: 1_000 }, (_, i) => String(i % 10)).join(' ');
 
-describe('prompt tokens counted with the real tokenizer at admission (issue 8, row 5)', () => {
+describe('prompt tokens counted with the real tokenizer at admission', () => {
   let local: LocalMode;
   // One minute for the whole test: the clock stands still, so no request lands in a fresh minute.
   const now = new Date('2026-06-01T10:00:05.000Z');

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { holds, openStream, type Served, start } from '../../bench/reservation-hold';
 
 /**
- * Issue 8, row 3, as it happens: local mode in a child process is SIGKILLed with streams in flight (nothing
+ * Local mode in a child process is SIGKILLed with streams in flight (nothing
  * billed, the day's counters and the month's spend held), and a second process on the same data bills and
  * releases what the first one held, with its reconciler. The maximum request duration is 2 s, the margin past
  * it 3 s (60 s in AWS) and the reconciler runs every second, so the test waits seconds, not the 17 minutes

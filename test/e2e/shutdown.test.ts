@@ -51,7 +51,7 @@ describe('local mode shutdown', () => {
     expect(usage.data[0]?.output_tokens).toBeGreaterThanOrEqual(2);
   });
 
-  // Issue 8, row 4: SIGTERM with 300 streams in flight closed dynalite under 300 queued SDK calls after 5 s:
+  // SIGTERM with 300 streams in flight closed dynalite under 300 queued SDK calls after 5 s:
   // "Database is not open", 20 admitted requests with neither ledger record nor dead letter.
   it('bills every one of 200 streams in flight when it stops, with no dead letter and no error', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'tierline-shutdown-'));
@@ -90,7 +90,7 @@ describe('local mode shutdown', () => {
     expect(logged.filter((line) => /fail|error/i.test(line))).toEqual([]);
   }, 120_000);
 
-  // Issue 20 row 8: SIGTERM cut the connections before the streams' error event left: a client read neither
+  // SIGTERM cut the connections before the streams' error event left: a client read neither
   // `data: {"error":...}` nor `[DONE]` and could not tell a shutdown from a complete answer.
   it('ends every stream in flight with an error event when it stops, never a bare end', async () => {
     const config = loadConfig({ env: 'dev' });
@@ -140,7 +140,7 @@ describe('local mode shutdown', () => {
     }
   }, 60_000);
 
-  it('prints the current demo keys after a restart, also when an operator rotated one (issue 9)', async () => {
+  it('prints the current demo keys after a restart, also when an operator rotated one', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'tierline-demo-keys-'));
     const config = loadConfig({ env: 'dev' });
     const first = await startLocalMode({ config, port: 0, dataDir, backend: new TestModelBackend() });
@@ -168,7 +168,7 @@ describe('local mode shutdown', () => {
     // A key that was not rotated is printed as it was saved.
     expect(free?.apiKey).toBe(freeBefore?.apiKey);
   });
-  // Issue 20 row 2: the batch queue lived in memory, so a restart stranded a running batch `in_progress` for
+  // The batch queue lived in memory, so a restart stranded a running batch `in_progress` for
   // ever, holding its spend reservation, open-batch slot and enqueued tokens.
   it('a batch running when local mode stops finishes after the next start, holding nothing', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'tierline-batch-restart-'));

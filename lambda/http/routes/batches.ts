@@ -10,7 +10,7 @@ function parseLimit(raw: string | undefined): number {
   if (raw === undefined) return 20;
   const limit = Number(raw);
   if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-    throw new BadRequestError("'limit' must be an integer from 1 to 100.", 'limit', 'invalid_value');
+    throw new BadRequestError("'limit' must be an integer from 1 to 100.", { param: 'limit', code: 'invalid_value' });
   }
   return limit;
 }
@@ -22,11 +22,10 @@ function parseLimit(raw: string | undefined): number {
 function parseAfter(raw: string | undefined): string | undefined {
   if (raw === undefined || raw === '') return undefined;
   if (!isWellFormedId('batch_', raw)) {
-    throw new BadRequestError(
-      `'after' must be a batch id (batch_...), got '${raw.slice(0, 100)}'.`,
-      'after',
-      'invalid_value',
-    );
+    throw new BadRequestError(`'after' must be a batch id (batch_...), got '${raw.slice(0, 100)}'.`, {
+      param: 'after',
+      code: 'invalid_value',
+    });
   }
   return raw;
 }

@@ -99,20 +99,18 @@ function checkParameters(deps: ApiDependencies, request: ChatRequest, model: str
   const unsupported = deps.backend.unsupportedParameters(model);
   const refused = givenParameters(request).find((param) => unsupported.has(param));
   if (refused) {
-    throw new BadRequestError(
-      `'${refused}' is not supported by model \`${model}\` on this deployment.`,
-      refused,
-      'unsupported_parameter',
-    );
+    throw new BadRequestError(`'${refused}' is not supported by model \`${model}\` on this deployment.`, {
+      param: refused,
+      code: 'unsupported_parameter',
+    });
   }
   const param = request.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
   const requested = request.max_completion_tokens ?? request.max_tokens;
   if (requested != null && requested > modelMaxOutput) {
-    throw new BadRequestError(
-      `'${param}' must be at most ${modelMaxOutput} for \`${model}\`; got ${requested}.`,
+    throw new BadRequestError(`'${param}' must be at most ${modelMaxOutput} for \`${model}\`; got ${requested}.`, {
       param,
-      'invalid_value',
-    );
+      code: 'invalid_value',
+    });
   }
 }
 

@@ -11,7 +11,10 @@ function parseLimit(raw: string | undefined): number {
   if (raw === undefined) return MAX_LIST_LIMIT;
   const limit = Number(raw);
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-    throw new BadRequestError(`'limit' must be an integer from 1 to ${MAX_LIST_LIMIT}.`, 'limit', 'invalid_value');
+    throw new BadRequestError(`'limit' must be an integer from 1 to ${MAX_LIST_LIMIT}.`, {
+      param: 'limit',
+      code: 'invalid_value',
+    });
   }
   return limit;
 }
@@ -19,7 +22,7 @@ function parseLimit(raw: string | undefined): number {
 function parseOrder(raw: string | undefined): 'asc' | 'desc' {
   if (raw === undefined) return 'desc';
   if (raw !== 'asc' && raw !== 'desc')
-    throw new BadRequestError("'order' must be 'asc' or 'desc'.", 'order', 'invalid_value');
+    throw new BadRequestError("'order' must be 'asc' or 'desc'.", { param: 'order', code: 'invalid_value' });
   return raw;
 }
 
@@ -30,11 +33,10 @@ function parseOrder(raw: string | undefined): 'asc' | 'desc' {
 function parseAfter(raw: string | undefined): string | undefined {
   if (raw === undefined || raw === '') return undefined;
   if (!isWellFormedId('file-', raw)) {
-    throw new BadRequestError(
-      `'after' must be a file id (file-...), got '${raw.slice(0, 100)}'.`,
-      'after',
-      'invalid_value',
-    );
+    throw new BadRequestError(`'after' must be a file id (file-...), got '${raw.slice(0, 100)}'.`, {
+      param: 'after',
+      code: 'invalid_value',
+    });
   }
   return raw;
 }
@@ -47,11 +49,10 @@ export function fileRoutes({ files, storageQuotaBytes }: FilesApi): Hono<AppEnv>
     const form = await readMultipartForm(c, 'The file');
     const purpose = parseUploadPurpose(form.get('purpose'));
     if (form.get('expires_after[anchor]') !== null || form.get('expires_after[seconds]') !== null) {
-      throw new BadRequestError(
-        "'expires_after' is not supported: files stay until you delete them.",
-        'expires_after',
-        'unsupported_parameter',
-      );
+      throw new BadRequestError("'expires_after' is not supported: files stay until you delete them.", {
+        param: 'expires_after',
+        code: 'unsupported_parameter',
+      });
     }
     const file = await formFile(form, 'file');
     const record = await files.create(

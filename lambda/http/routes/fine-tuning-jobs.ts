@@ -9,7 +9,7 @@ function parseLimit(raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
   const limit = Number(raw);
   if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-    throw new BadRequestError("'limit' must be an integer from 1 to 100.", 'limit', 'invalid_value');
+    throw new BadRequestError("'limit' must be an integer from 1 to 100.", { param: 'limit', code: 'invalid_value' });
   }
   return limit;
 }
@@ -18,7 +18,10 @@ function parseLimit(raw: string | undefined, fallback: number): number {
 function parseAfter(raw: string | undefined): string | undefined {
   if (raw === undefined || raw === '') return undefined;
   if (!/^[A-Za-z0-9_-]{1,100}$/.test(raw)) {
-    throw new BadRequestError(`'after' must be an id, got '${raw.slice(0, 100)}'.`, 'after', 'invalid_value');
+    throw new BadRequestError(`'after' must be an id, got '${raw.slice(0, 100)}'.`, {
+      param: 'after',
+      code: 'invalid_value',
+    });
   }
   return raw;
 }

@@ -33,7 +33,10 @@ export function fineTuningView(model: FineTunedModel) {
 
 function keyOf(id: string): string {
   if (!id.startsWith(ID_PREFIX) || !/^[A-Za-z0-9]{1,40}$/.test(id.slice(ID_PREFIX.length))) {
-    throw new NotFoundError(`No such fine-tuning: ${id.slice(0, 100)}`, 'fine_tuning_not_found', 'fine_tuning_id');
+    throw new NotFoundError(`No such fine-tuning: ${id.slice(0, 100)}`, {
+      code: 'fine_tuning_not_found',
+      param: 'fine_tuning_id',
+    });
   }
   return id.slice(ID_PREFIX.length);
 }

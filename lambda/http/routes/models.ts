@@ -41,11 +41,10 @@ export function modelRoutes(deps: ApiDependencies): Hono<AppEnv> {
     const { tier, customerId } = c.get('principal');
     if (id.startsWith('ft:')) {
       if (!deps.adapters)
-        throw new NotFoundError(
-          `The model \`${id}\` does not exist or you do not have access to it.`,
-          'model_not_found',
-          'model',
-        );
+        throw new NotFoundError(`The model \`${id}\` does not exist or you do not have access to it.`, {
+          code: 'model_not_found',
+          param: 'model',
+        });
       return c.json(fineTunedModelView(deps, await deps.adapters.get(customerId, id)));
     }
     // The same answer as a chat completion with this model: 404 unknown, 403 naming the tier that has it.
@@ -62,16 +61,14 @@ export function modelRoutes(deps: ApiDependencies): Hono<AppEnv> {
       resolveModel(deps.config, c.get('principal').tier, id); // 404 for a model that does not exist at all
       throw new BadRequestError(
         `The model \`${id}\` is a base model and cannot be deleted: only your own fine-tuned models (ft:...) can.`,
-        'model',
-        'model_not_deletable',
+        { param: 'model', code: 'model_not_deletable' },
       );
     }
     if (!deps.adapters)
-      throw new NotFoundError(
-        `The model \`${id}\` does not exist or you do not have access to it.`,
-        'model_not_found',
-        'model',
-      );
+      throw new NotFoundError(`The model \`${id}\` does not exist or you do not have access to it.`, {
+        code: 'model_not_found',
+        param: 'model',
+      });
     const deleted = await deps.adapters.delete(customerId, id);
     deps.fineTunedModels?.forget(deleted.modelId);
     return c.json({ id: deleted.modelId, object: 'model', deleted: true });

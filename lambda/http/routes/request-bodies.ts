@@ -16,7 +16,7 @@ export class UploadTooLargeError extends HttpError {
       'invalid_request_error',
       `${what} is too large: at most ${MAX_MULTIPART_REQUEST_BYTES / (1024 * 1024)} MiB per request. ` +
         'Upload larger files with the Uploads API (POST /v1/uploads, then parts of at most 4 MiB each).',
-      'request_too_large',
+      { code: 'request_too_large' },
     );
   }
 }
@@ -53,24 +53,27 @@ async function readBodyUpTo(c: Context, limit: number, tooLarge: () => HttpError
 export async function readMultipartForm(c: Context, what: string): Promise<FormData> {
   const contentType = c.req.header('content-type') ?? '';
   if (!contentType.toLowerCase().startsWith('multipart/form-data')) {
-    throw new BadRequestError(
-      'Send the file as multipart/form-data (Content-Type: multipart/form-data).',
-      null,
-      'invalid_content_type',
-    );
+    throw new BadRequestError('Send the file as multipart/form-data (Content-Type: multipart/form-data).', {
+      code: 'invalid_content_type',
+    });
   }
   const raw = await readBodyUpTo(c, MAX_MULTIPART_REQUEST_BYTES, () => new UploadTooLargeError(what));
   let form: FormData;
   try {
     form = await new Response(raw, { headers: { 'content-type': contentType } }).formData();
   } catch {
-    throw new BadRequestError('We could not read the multipart/form-data body of your request.', null, 'invalid_body');
+    throw new BadRequestError('We could not read the multipart/form-data body of your request.', {
+      code: 'invalid_body',
+    });
   }
   // Every field of these forms is single: two files (or two purposes) is a client mistake, not a choice to guess.
   const seen = new Set<string>();
   for (const name of form.keys()) {
     if (seen.has(name))
-      throw new BadRequestError(`'${name}' is given more than once: send it once.`, name, 'invalid_value');
+      throw new BadRequestError(`'${name}' is given more than once: send it once.`, {
+        param: name,
+        code: 'invalid_value',
+      });
     seen.add(name);
   }
   return form;
@@ -80,7 +83,10 @@ export async function readMultipartForm(c: Context, what: string): Promise<FormD
 export async function formFile(form: FormData, field: string): Promise<{ name: string; bytes: Uint8Array }> {
   const value = form.get(field);
   if (value === null || typeof value === 'string') {
-    throw new BadRequestError(`Missing required parameter: '${field}' (a file).`, field, 'missing_required_parameter');
+    throw new BadRequestError(`Missing required parameter: '${field}' (a file).`, {
+      param: field,
+      code: 'missing_required_parameter',
+    });
   }
   return { name: value.name, bytes: new Uint8Array(await value.arrayBuffer()) };
 }

@@ -20,7 +20,7 @@ export function usageRoutes(deps: ApiDependencies): Hono<AppEnv> {
   routes.get('/usage', async (c) => {
     const groupBy = c.req.query('group_by') ?? 'day';
     if (groupBy !== 'day' && groupBy !== 'model') {
-      throw new BadRequestError("'group_by' must be 'day' or 'model'.", 'group_by', 'invalid_value');
+      throw new BadRequestError("'group_by' must be 'day' or 'model'.", { param: 'group_by', code: 'invalid_value' });
     }
     const start = c.req.query('start_date') ?? monthStart(now());
     const end = c.req.query('end_date') ?? today(now());

@@ -155,7 +155,7 @@ export class UsageMetering extends Construct {
     });
     props.metering.bindForReconciling(this.reconciler.function);
     const schedule = new Rule(this, 'ReconcileSchedule', {
-      description: 'Runs the reservation reconciler every minute (worst-case hold: see README)',
+      description: 'Runs the reservation reconciler every minute (worst-case hold: see docs/decisions.md)',
       schedule: Schedule.rate(Duration.minutes(1)),
       // No retries: a failed run leaves its records in place, and the next minute's run takes them again.
       targets: [new LambdaTarget(this.reconciler.function, { retryAttempts: 0 })],

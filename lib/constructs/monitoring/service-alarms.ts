@@ -87,7 +87,7 @@ export class ServiceAlarms extends Construct {
       // On-demand tables throttle too (past a partition's 3,000 reads or 1,000 writes a second, or the
       // table's on-demand maximum): a throttled write the SDK's retries did not absorb failed a request.
       this.add(`${name}TableThrottles`, {
-        description: `DynamoDB throttled reads or writes of the ${name} table: look for a hot key (see README, hot customers).`,
+        description: `DynamoDB throttled reads or writes of the ${name} table: look for a hot key (see docs/decisions.md, hot customers).`,
         metric: new MathExpression({
           expression: 'reads + writes',
           label: `${name} throttle events`,

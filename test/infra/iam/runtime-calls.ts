@@ -869,7 +869,7 @@ const fineTuning: RuntimeCall[] = [
     when: (config) => trainingOn(config) && weightsInS3(config),
   }),
 
-  // The endpoints' execution role: adapter archives read for adapter inference components (issue 19 row 3).
+  // The endpoints' execution role: adapter archives read for adapter inference components.
   ...roles(['inference'], {
     action: 's3:GetObject',
     resources: (a) => [

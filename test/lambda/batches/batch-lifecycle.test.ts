@@ -145,7 +145,7 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
     };
   }
 
-  describe('after a restart (local mode: the queue lived in memory), issue 20 row 2', () => {
+  describe('after a restart that lost the queue (local mode keeps it in memory)', () => {
     it('resume sends every open batch its work again: each ends, billed once per line, holding nothing', async () => {
       const t = await setUp({ lines: 30 });
       const running = await t.create();
@@ -185,7 +185,7 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
     });
   });
 
-  describe('cancelling a big batch, issue 20 row 5', () => {
+  describe('cancelling a big batch', () => {
     it('writes its unrun lines in one pass: no per-line settlement, its run messages do nothing, nothing held', async () => {
       const t = await setUp({ lines: 400 });
       const batch = await t.create();
@@ -219,7 +219,7 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
     });
   });
 
-  describe('a line killed between its ledger record and its settlement, issue 20 row 6', () => {
+  describe('a line killed between its ledger record and its settlement', () => {
     it('cancel settles what it left: nothing stays reserved or enqueued, and the counts match the bill', async () => {
       const t = await setUp({ lines: 30 });
       const batch = await t.create();

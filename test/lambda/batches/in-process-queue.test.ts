@@ -10,7 +10,7 @@ const run = (customerId: string, firstLine: number): BatchMessage => ({
   endByte: 0,
 });
 
-/** Issue 20 row 5: one customer's backlog held every other customer's batches (the worker is shared). */
+/** One customer's backlog held every other customer's batches (the worker is shared). */
 describe('the in-process batch queue', () => {
   it("serves customers in turn: another customer's message runs next, not after a 100-message backlog", async () => {
     const queue = new InProcessBatchQueue({ concurrency: 1 });

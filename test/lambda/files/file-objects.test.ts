@@ -2,7 +2,7 @@ import { parseListedPurpose, parseUploadPurpose } from '../../../lambda/files/fi
 import { BadRequestError } from '../../../lambda/openai/errors';
 import { ownValue } from '../../../lambda/own';
 
-/** Issue 20 row 4: purposes named like Object.prototype's members were taken for allowed ones. */
+/** Purposes named like Object.prototype's members were taken for allowed ones. */
 const PROTOTYPE_NAMES = ['constructor', 'toString', '__proto__', 'valueOf', 'hasOwnProperty', 'isPrototypeOf'];
 
 describe('file purposes', () => {

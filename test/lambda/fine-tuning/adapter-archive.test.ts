@@ -165,7 +165,7 @@ describe('other entries of a tar.gz adapter', () => {
   });
 });
 
-/** Issue 20 row 3: a safetensors file must end at its last tensor's data and stay under a size cap. */
+/** A safetensors file must end at its last tensor's data and stay under a size cap. */
 describe.each([
   ['zip', zipOf],
   ['tar.gz', tarGzOf],

@@ -11,7 +11,7 @@ import { type FileStores, startFileStores } from '../../support/file-stores';
 import { meteringOn } from '../../support/metering';
 
 /**
- * Issue 20 row 1: API Gateway keeps the authorizer's answer for its cache TTL, so a deleted customer's key
+ * API Gateway keeps the authorizer's answer for its cache TTL, so a deleted customer's key
  * still reaches the API. Routes that create data read the customer and refuse one that is not active; the
  * principal here stands for that cached answer.
  */

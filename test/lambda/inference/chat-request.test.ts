@@ -74,7 +74,7 @@ describe('chat request validation', () => {
     expect(error.toBody().error.type).toBe('invalid_request_error');
   });
 
-  // Issue 9: wrong types were answered "'temperature' is a required property"; "Invalid input" said nothing.
+  // Wrong types once were answered "'temperature' is a required property"; "Invalid input" said nothing.
   it.each([
     [{ ...valid, temperature: 'hot' }, "Invalid type for 'temperature': expected a number, but got a string instead."],
     [{ ...valid, seed: 1.5 }, "Invalid type for 'seed': expected an integer, but got a decimal instead."],

@@ -48,7 +48,7 @@ describe('prompt tokens with the real tokenizers', () => {
     );
   });
 
-  // Issue 20 row 9: a 4.8 KB `name` was counted as 0 tokens; so were refusals and tool-call ids.
+  // A 4.8 KB `name` was counted as 0 tokens; so were refusals and tool-call ids.
   it.each(['qwen3-8b', 'qwen3-32b'])(
     'counts text in every message field a template can render (%s): name, refusal, tool-call ids',
     async (model) => {

@@ -6,13 +6,13 @@ import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
- * Reproductions from a review of the API as the official clients, a careless developer and a hostile user
- * use it: each test is what was sent and what a client expects back. Every answer is spec-checked.
+ * The API as the official clients, a careless developer and a hostile user use it: each test is what was sent
+ * and what a client expects back. Every answer is spec-checked.
  */
 
 const MODEL = 'qwen3-8b';
 
-describe('API review reproductions, against local mode', () => {
+describe('round trips and out-of-range inputs, against local mode', () => {
   const spec = specCheckedFetch();
   afterEach(() => expectSpecCompliance(spec));
 

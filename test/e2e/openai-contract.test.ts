@@ -7,8 +7,8 @@ import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
- * Issue 9's table, one test per row, each written as the reproduction: what was sent, and what a client
- * expects back. Local mode on a real port, every answer also checked against the published schemas.
+ * OpenAI's contract where clients and servers most often part: what was sent, and what a client expects
+ * back. Local mode on a real port, every answer also checked against the published schemas.
  */
 
 const MODEL = 'qwen3-8b';
@@ -38,7 +38,7 @@ function rawExchange(port: number, text: string): Promise<{ status: number; body
   });
 }
 
-describe("issue 9's table, reproduced against local mode", () => {
+describe("OpenAI's contract at its edges, against local mode", () => {
   const spec = specCheckedFetch();
   afterEach(() => expectSpecCompliance(spec));
 

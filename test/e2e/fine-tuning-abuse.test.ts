@@ -9,10 +9,10 @@ import { LOCAL_FINE_TUNING_TABLE, type LocalMode, startLocalMode } from '../../l
 import { adapterFiles, entriesOf, safetensors, tarGzOf, zipOf } from '../support/adapters';
 
 /**
- * Hostile-customer review of the fine-tuning HTTP API in local mode, over real HTTP with the official client
- * and fetch. Each "DEFECT" test passes once the defect is fixed (it fails today); the others are attacks that
- * held. A launcher that "starts" every job (and records what it was asked) stands in for Step Functions, so
- * jobs stay active and keep their spend hold, as in AWS.
+ * The fine-tuning HTTP API against a hostile customer, in local mode, over real HTTP with the official client
+ * and fetch: other customers' ids, malformed bodies and archives, races, retries and crashes. A launcher that
+ * "starts" every job (and records what it was asked) stands in for Step Functions, so jobs stay active and keep
+ * their spend hold, as in AWS.
  */
 const config = loadConfig({ env: 'dev' });
 const BASE = 'qwen3-8b';
@@ -61,7 +61,7 @@ interface ErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
 }
 
-describe('review: fine-tuning API as a hostile customer', () => {
+describe('the fine-tuning API against a hostile customer', () => {
   let local: LocalMode;
   const keys: Record<string, string> = {};
   const ids: Record<string, string> = {};
@@ -130,7 +130,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
     }
     // More Developer customers, so each money test starts from a clean month.
     for (const name of ['rich', 'racer', 'retry', 'canceller', 'victim', 'attacker']) {
-      const created = await local.operator.createCustomer({ name, email: `${name}@review.test`, tier: 'developer' });
+      const created = await local.operator.createCustomer({ name, email: `${name}@abuse.test`, tier: 'developer' });
       keys[name] = created.apiKey as string;
       ids[name] = created.customer.customerId;
     }
@@ -139,7 +139,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
 
   // ---------------------------------------------------------------- another customer's ids
 
-  it("held: another customer's job id is 404 on retrieve, events, checkpoints and cancel, and never reaches the launcher", async () => {
+  it("another customer's job id is 404 on retrieve, events, checkpoints and cancel, and never reaches the launcher", async () => {
     const file = await upload('victim', trainingJsonl(), 't.jsonl');
     const job = await client('victim').fineTuning.jobs.create({ model: BASE, training_file: file });
     expect(job.status).toBe('validating_files');
@@ -160,7 +160,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
     await client('victim').fineTuning.jobs.cancel(job.id);
   });
 
-  it("held: another customer's training_file / validation_file is 404 naming the parameter, and nothing is launched or held", async () => {
+  it("another customer's training_file / validation_file is 404 naming the parameter, and nothing is launched or held", async () => {
     const mine = await upload('attacker', trainingJsonl(), 'a.jsonl');
     const theirs = await upload('victim', trainingJsonl(), 'v.jsonl');
     const startsBefore = started.length;
@@ -178,7 +178,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
     expect(await spend('attacker')).toMatchObject({ reserved_usd: '0.000000' });
   });
 
-  it("held: another customer's fine_tuning id, ft: model and adapter file are 404 on every route, and chat never reaches a backend", async () => {
+  it("another customer's fine_tuning id, ft: model and adapter file are 404 on every route, and chat never reaches a backend", async () => {
     const victimFile = await upload('victim', await adapterZip(), 'adapter.zip');
     const registered = await register('victim', victimFile, 'secret-bot');
     expect(registered.status).toBe(200);
@@ -227,7 +227,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
     expect(own.choices[0]?.message.content).toMatch(/Served by adapter/);
   });
 
-  it("held: a batch line naming another customer's ft: model is refused and never served by its adapter", async () => {
+  it("a batch line naming another customer's ft: model is refused and never served by its adapter", async () => {
     const victimFile = await upload('victim', await adapterZip({ rank: 8, alpha: 16 }), 'adapter2.zip');
     const registered = await register('victim', victimFile, 'batch-target');
     expect(registered.status).toBe(200);
@@ -264,7 +264,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
 
   // ---------------------------------------------------------------- bad input
 
-  it("held: wrong types, bad hyperparameters, odd suffixes, big metadata and unknown fields are 400s in OpenAI's shape", async () => {
+  it("wrong types, bad hyperparameters, odd suffixes, big metadata and unknown fields are 400s in OpenAI's shape", async () => {
     const file = await upload('rich', trainingJsonl(), 't.jsonl');
     const base = { model: BASE, training_file: file };
     const bad: unknown[] = [
@@ -335,7 +335,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
     expect(await spend('rich')).toMatchObject({ reserved_usd: '0.000000' });
   }, 60_000);
 
-  it('held: malformed limit / after cursors are 400, never 5xx', async () => {
+  it('malformed limit / after cursors are 400, never 5xx', async () => {
     const failures: string[] = [];
     for (const query of [
       'limit=0',
@@ -380,10 +380,9 @@ describe('review: fine-tuning API as a hostile customer', () => {
     expect(failures).toEqual([]);
   }, 60_000);
 
-  it('DEFECT: a very long ft: model id (3,000 characters) is a 500 on GET/DELETE /v1/models/{id} and chat, not a 404', async () => {
-    // lambda/fine-tuning/models-repository.ts get()/getOwned() send any id as the DynamoDB key (at most 2,048
-    // bytes): DynamoDB's ValidationException surfaces as a 500. Nothing checks the id's shape or length first
-    // (adapters-service.ts get/delete, model-resolver.ts resolve).
+  it('a very long ft: model id (3,000 characters) is a 404 on GET/DELETE /v1/models/{id} and chat, streamed or not', async () => {
+    // Sent as the DynamoDB key, an id over 2,048 bytes is DynamoDB's ValidationException, a 500: the id's shape
+    // and length are checked before any read (adapters-service.ts get/delete, model-resolver.ts resolve).
     const id = `ft:${'x'.repeat(3000)}`;
     const failures: string[] = [];
     const get = await call('rich', 'GET', `/models/${id}`);
@@ -404,7 +403,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
     expect(failures).toEqual([]);
   });
 
-  it('held: training files that are not chat JSONL (a zip, binary, too few lines, wrong roles) are 400 invalid_training_file', async () => {
+  it('training files that are not chat JSONL (a zip, binary, too few lines, wrong roles) are 400 invalid_training_file', async () => {
     const failures: string[] = [];
     const files: [string, Buffer | string][] = [
       ['adapter.zip', await adapterZip()],
@@ -424,7 +423,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
     expect(failures).toEqual([]);
   }, 60_000);
 
-  it('held: bad adapters (non-archive, wrong rank, wrong shapes, traversal names, symlinks, zip bomb config) are 400 naming input_file_id', async () => {
+  it('bad adapters (non-archive, wrong rank, wrong shapes, traversal names, symlinks, zip bomb config) are 400 naming input_file_id', async () => {
     const good = adapterFiles({ architecture, baseModel: BASE });
     const wrongShapes = safetensors({
       'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight': ['BF16', [16, 17]],
@@ -521,10 +520,10 @@ describe('review: fine-tuning API as a hostile customer', () => {
     expect(((await call('rich', 'GET', '/fine_tunings')).json.data as unknown as unknown[]).length).toBe(0);
   }, 200_000);
 
-  it('DEFECT: a tar.gz adapter holding another file of some size (a 256 KiB README.md, ../ names) hangs the registration forever', async () => {
-    // lambda/fine-tuning/adapter-archive.ts readTarGz (~line 238): an entry that is neither adapter file is never
-    // read, so tar-stream never yields the next entry and the request never answers (in AWS: API Gateway's 29 s
-    // 504 and a Lambda busy to its timeout). PEFT's save_pretrained writes a README.md next to the two files.
+  it('a tar.gz adapter holding another file of some size (a 256 KiB README.md) registers; one with ../ names is a 400', async () => {
+    // tar-stream yields the next entry only once the current one is read through: an unread entry that is
+    // neither adapter file would hang the request (in AWS: API Gateway's 29 s 504 and a Lambda busy to its
+    // timeout). PEFT's save_pretrained writes a README.md next to the two files.
     const good = adapterFiles({ architecture, baseModel: BASE });
     const withReadme = await tarGzRaw([
       { name: 'README.md', data: Buffer.alloc(256 * 1024, 0x61) },
@@ -551,11 +550,11 @@ describe('review: fine-tuning API as a hostile customer', () => {
       ).catch((e: Error) => ({ status: e.name, json: {} as ErrorBody }));
       answers.push(`${what} -> ${r.status}`);
     }
-    // Once fixed: the README is ignored (registered), the ../ names are a 400 about input_file_id.
+    // The README is ignored (registered), the ../ names are a 400 about input_file_id.
     expect(answers).toEqual(['readme -> 200', 'traversal -> 400']);
   }, 60_000);
 
-  it('held: bad registration fields (name with ":" or too long, type, unknown field, wrong types, unknown base) are 400', async () => {
+  it('bad registration fields (name with ":" or too long, type, unknown field, wrong types, unknown base) are 400', async () => {
     const id = await upload('rich', await adapterZip(), 'ok.zip');
     const good = { input_file_id: id, name: 'ok', type: 'lora', base_model: BASE };
     const failures: string[] = [];
@@ -580,7 +579,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
 
   // ---------------------------------------------------------------- tiers
 
-  it('held: the Free tier gets 403 naming the tier for jobs and adapter registration', async () => {
+  it('the Free tier gets 403 naming the tier for jobs and adapter registration', async () => {
     const file = await upload('free', trainingJsonl(), 'f.jsonl');
     const job = await call('free', 'POST', '/fine_tuning/jobs', { model: BASE, training_file: file });
     expectOpenAIError(job, 403);
@@ -595,7 +594,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
 
   // ---------------------------------------------------------------- money
 
-  it('held: a job whose estimate exceeds the spend limit is 429 insufficient_quota before anything is launched', async () => {
+  it('a job whose estimate exceeds the spend limit is 429 insufficient_quota before anything is launched', async () => {
     await setLimit('rich', 0.000001);
     const file = await upload('rich', trainingJsonl(), 'money.jsonl');
     const startsBefore = started.length;
@@ -608,7 +607,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
     await setLimit('rich', null);
   });
 
-  it('held: 5 concurrent creates that each fit alone but not together are not all admitted', async () => {
+  it('5 concurrent creates that each fit alone but not together are not all admitted', async () => {
     const file = await upload('racer', trainingJsonl(), 'race.jsonl');
     // One job's estimate, measured on a probe job that is cancelled (its hold released).
     const probe = await client('racer').fineTuning.jobs.create({ model: BASE, training_file: file });
@@ -627,12 +626,11 @@ describe('review: fine-tuning API as a hostile customer', () => {
     expect(Number((await spend('racer')).reserved_usd)).toBeLessThanOrEqual(estimate * 2.5 + 1e-6);
   }, 60_000);
 
-  it('DEFECT: a retried create (same Idempotency-Key, as the official client sends on retry) makes a second job and a second hold', async () => {
-    // lambda/fine-tuning/jobs-service.ts create() (~line 262, spend.reserve then newJobId): nothing reads the
-    // Idempotency-Key openai-node sends with every POST (the same on its automatic retries after a timeout), so a
-    // retry reserves the estimate again and launches a second training.
+  it('a retried create (same Idempotency-Key, as the official client sends on retry) answers the same job and holds once', async () => {
+    // openai-node sends an Idempotency-Key with every POST, the same on its automatic retries after a timeout:
+    // without reading it, a retry would reserve the estimate again and launch a second training.
     const file = await upload('retry', trainingJsonl(), 'retry.jsonl');
-    const headers = { 'idempotency-key': 'stainless-node-retry-review-1' };
+    const headers = { 'idempotency-key': 'stainless-node-retry-1' };
     const body = { model: BASE, training_file: file, suffix: 'retry' };
     const first = await call('retry', 'POST', '/fine_tuning/jobs', body, headers);
     const second = await call('retry', 'POST', '/fine_tuning/jobs', body, headers);
@@ -640,13 +638,13 @@ describe('review: fine-tuning API as a hostile customer', () => {
     expect(second.status).toBe(200);
     const estimate = Number(first.json.estimated_cost_usd);
     const jobs = (await client('retry').fineTuning.jobs.list()).data;
-    // Once fixed: the retry answers the same job, and only one estimate is held.
+    // The retry answers the same job, and only one estimate is held.
     expect(second.json.id).toBe(first.json.id);
     expect(jobs.length).toBe(1);
     expect(Number((await spend('retry')).reserved_usd)).toBeCloseTo(estimate, 6);
   });
 
-  it('held: cancel twice releases the hold once; cancel of a finished (failed) job is 400 invalid_state', async () => {
+  it('cancel twice releases the hold once; cancel of a finished (failed) job is 400 invalid_state', async () => {
     const file = await upload('canceller', trainingJsonl(), 'c.jsonl');
     const a = await client('canceller').fineTuning.jobs.create({ model: BASE, training_file: file });
     const b = await client('canceller').fineTuning.jobs.create({ model: BASE, training_file: file });
@@ -678,7 +676,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
     expect(await spend('canceller')).toMatchObject({ reserved_usd: '0.000000' });
   });
 
-  it('held: a launch that throws fails the job and gives its hold back', async () => {
+  it('a launch that throws fails the job and gives its hold back', async () => {
     const file = await upload('canceller', trainingJsonl(), 'd.jsonl');
     const original = launcher.start;
     launcher.start = async () => {
@@ -698,7 +696,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
 
   // ---------------------------------------------------------------- deletion
 
-  it('held: DELETE a model, then chat with it is 404 at once; deleting twice is 404; its fine_tuning is gone', async () => {
+  it('DELETE a model, then chat with it is 404 at once; deleting twice is 404; its fine_tuning is gone', async () => {
     const file = await upload('enterprise', await adapterZip(), 'del.zip');
     const registered = await register('enterprise', file, 'to-delete');
     expect(registered.status).toBe(200);
@@ -726,7 +724,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
     expect((await client('enterprise').models.list()).data.map((m) => m.id)).not.toContain(modelId);
   });
 
-  it('held: DELETE /v1/fine_tunings/{id} also stops chat at once (the cache is dropped)', async () => {
+  it('DELETE /v1/fine_tunings/{id} also stops chat at once (the cache is dropped)', async () => {
     const file = await upload('enterprise', await adapterZip(), 'del2.zip');
     const registered = await register('enterprise', file, 'to-delete-2');
     const modelId = (registered.json.data as unknown as { fine_tuned_model: string }).fine_tuned_model;
@@ -739,9 +737,8 @@ describe('review: fine-tuning API as a hostile customer', () => {
     expectOpenAIError(chat, 404);
   });
 
-  it('DEFECT: after a crash part-way through DELETE (record left "deleting"), registering the same adapter again answers a dead "deleting" model', async () => {
-    // lambda/fine-tuning/adapters-service.ts register(): `if (existing && existing.status !== 'deploying') return
-    // existing;` hands back a `deleting` record (neither listed nor served) as a success.
+  it('after a crash part-way through DELETE (record left "deleting"), registering the same adapter again gives a model that serves, or a 4xx', async () => {
+    // A `deleting` record is neither listed nor served: registering again must not hand it back as a success.
     const file = await upload('enterprise', await adapterZip(), 'crash.zip');
     const registered = await register('enterprise', file, 'crashy');
     const modelId = (registered.json.data as unknown as { fine_tuned_model: string }).fine_tuned_model;
@@ -763,7 +760,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
     dynamo.destroy();
     const again = await register('enterprise', file, 'crashy');
     const status = (again.json.data as unknown as { status?: string } | undefined)?.status;
-    // Once fixed: either a usable model again (ready, and it serves) or an error saying to finish the delete.
+    // Either a usable model again (ready, and it serves) or an error saying to finish the delete.
     if (again.status === 200) {
       expect(status).toBe('ready');
       const chat = await call('enterprise', 'POST', '/chat/completions', {
@@ -777,7 +774,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
     }
   });
 
-  it('held: a retried DELETE /v1/models/{id} finishes a delete that crashed after marking the record', async () => {
+  it('a retried DELETE /v1/models/{id} finishes a delete that crashed after marking the record', async () => {
     const file = await upload('enterprise', await adapterZip(), 'crash2.zip');
     const registered = await register('enterprise', file, 'crashy-2');
     const modelId = (registered.json.data as unknown as { fine_tuned_model: string }).fine_tuned_model;
@@ -807,7 +804,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
     expectOpenAIError(await call('enterprise', 'DELETE', `/models/${modelId}`), 404);
   });
 
-  it('held: two identical registrations at once, and two DELETEs at once, never answer a 5xx', async () => {
+  it('two identical registrations at once, and two DELETEs at once, never answer a 5xx', async () => {
     const file = await upload('enterprise', await adapterZip(), 'race.zip');
     const [a, b] = await Promise.all([register('enterprise', file, 'racey'), register('enterprise', file, 'racey')]);
     expect([a.status, b.status].every((s) => s < 500)).toBe(true);
@@ -821,7 +818,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
     expectOpenAIError(await call('enterprise', 'GET', `/models/${modelId}`), 404);
   });
 
-  it('held: a 7 MB JSON body on POST /v1/fine_tuning/jobs and /v1/fine_tunings is a 4xx, not a 5xx', async () => {
+  it('a 7 MB JSON body on POST /v1/fine_tuning/jobs and /v1/fine_tunings is a 4xx, not a 5xx', async () => {
     const big = { model: BASE, training_file: 'file-x', metadata: { k: 'v'.repeat(7 * 1024 * 1024) } };
     const r1 = await call('rich', 'POST', '/fine_tuning/jobs', big);
     const r2 = await call('rich', 'POST', '/fine_tunings', { ...big, name: 'x' });
@@ -831,7 +828,7 @@ describe('review: fine-tuning API as a hostile customer', () => {
     expect(r2.status).toBeLessThan(500);
   });
 
-  it('held: a base model cannot be deleted (400 model_not_deletable), an unknown one is 404', async () => {
+  it('a base model cannot be deleted (400 model_not_deletable), an unknown one is 404', async () => {
     const r = await call('enterprise', 'DELETE', `/models/${BASE}`);
     expectOpenAIError(r, 400);
     expect(r.json.error.code).toBe('model_not_deletable');
