@@ -56,7 +56,7 @@ const LMI = {
 const TRAINING = {
   registryId: '763104351884',
   repositoryName: 'huggingface-pytorch-training',
-  imageIds: [{ imageTag: '2.5.1-transformers4.49.0-gpu-py311-cu124-ubuntu22.04' }],
+  imageIds: [{ imageTag: '2.9.0-transformers5.3.0-gpu-py312-cu130-ubuntu22.04' }],
 };
 const LOGGING_ROLE = `arn:aws:iam::${ACCOUNT}:role/Tierline-ApiGatewayAccount-CloudWatchRole1A2B3C4D-EXAMPLE`;
 
@@ -144,7 +144,7 @@ describe('tierline doctor', () => {
       'model-weights qwen3-14b': 'ok',
       'model-weights qwen3-32b': 'ok',
       'container-image 763104351884.dkr.ecr.eu-west-1.amazonaws.com/djl-inference:0.36.0-lmi18.0.0-cu128': 'ok',
-      'container-image 763104351884.dkr.ecr.eu-west-1.amazonaws.com/huggingface-pytorch-training:2.5.1-transformers4.49.0-gpu-py311-cu124-ubuntu22.04':
+      'container-image 763104351884.dkr.ecr.eu-west-1.amazonaws.com/huggingface-pytorch-training:2.9.0-transformers5.3.0-gpu-py312-cu130-ubuntu22.04':
         'ok',
       'api-gateway-logging-role': 'ok',
     });
@@ -252,7 +252,7 @@ describe('tierline doctor', () => {
     const images = (JSON.parse(out) as DoctorReport).checks.filter((c) => c.check === 'container-image');
     expect(images.map((c) => [c.subject?.split('/')[1], c.status])).toEqual([
       ['djl-inference:0.36.0-lmi18.0.0-cu128', 'ok'],
-      ['huggingface-pytorch-training:2.5.1-transformers4.49.0-gpu-py311-cu124-ubuntu22.04', 'fail'],
+      ['huggingface-pytorch-training:2.9.0-transformers5.3.0-gpu-py312-cu130-ubuntu22.04', 'fail'],
     ]);
   });
 
