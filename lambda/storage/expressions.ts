@@ -1,0 +1,183 @@
+/**
+ * DynamoDB update and condition expressions as typed values: every attribute name and value goes through a
+ * placeholder (`#n0`, `:v0`) the builder numbers itself, so no call site concatenates or slices expression text,
+ * an attribute whose name is a reserved word (`day`, `status`) or holds `#` needs no care, and the names and
+ * values maps always match the expression (DynamoDB rejects an unused placeholder).
+ *
+ * Rules from "Using update expressions in DynamoDB"
+ * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.UpdateExpressions.html, read
+ * 2026-12-07): each of SET, REMOVE, ADD, DELETE may appear once, in any order; every action reads the item as it
+ * was before the update. An attribute named in two actions is refused by DynamoDB ("Two document paths
+ * overlap"), so `update` refuses it too, before the call. Names are top-level attributes only (a `.` is part of
+ * the name), which is all this code base stores.
+ *
+ * Why not a library: `@aws/dynamodb-expressions` (0.7.3, last published 2019, its repository archived) marshals
+ * values into low-level AttributeValues itself, which the lib-dynamodb document client would marshal again.
+ */
+
+/** An operand: an attribute of the item, a value, or an arithmetic / if_not_exists of operands. */
+export type Operand =
+  | { readonly kind: 'attr'; readonly name: string }
+  | { readonly kind: 'value'; readonly value: unknown }
+  | { readonly kind: 'ifNotExists'; readonly name: string; readonly fallback: Operand }
+  | { readonly kind: 'math'; readonly op: '+' | '-'; readonly left: Operand; readonly right: Operand };
+
+export type Comparator = '=' | '<>' | '<' | '<=' | '>' | '>=';
+
+/** A condition: comparisons, existence checks, `IN`, `contains`, and their AND / OR. */
+export type Condition =
+  | { readonly kind: 'compare'; readonly op: Comparator; readonly left: Operand; readonly right: Operand }
+  | { readonly kind: 'exists' | 'notExists'; readonly name: string }
+  | { readonly kind: 'in'; readonly name: string; readonly values: readonly unknown[] }
+  | { readonly kind: 'contains'; readonly name: string; readonly value: unknown }
+  | { readonly kind: 'and' | 'or'; readonly conditions: readonly Condition[] };
+
+export const attr = (name: string): Operand => ({ kind: 'attr', name });
+export const value = (v: unknown): Operand => ({ kind: 'value', value: v });
+export const ifNotExists = (name: string, fallback: Operand): Operand => ({ kind: 'ifNotExists', name, fallback });
+export const minus = (left: Operand, right: Operand): Operand => ({ kind: 'math', op: '-', left, right });
+
+/** `name op operand`; a bare value on the right is a value, never an attribute. */
+export const compare = (name: string, op: Comparator, right: Operand | number | string | boolean): Condition => ({
+  kind: 'compare',
+  op,
+  left: attr(name),
+  right: typeof right === 'object' ? right : value(right),
+});
+export const exists = (name: string): Condition => ({ kind: 'exists', name });
+export const notExists = (name: string): Condition => ({ kind: 'notExists', name });
+export const isIn = (name: string, values: readonly unknown[]): Condition => ({ kind: 'in', name, values });
+export const contains = (name: string, v: unknown): Condition => ({ kind: 'contains', name, value: v });
+export const and = (...conditions: Condition[]): Condition => ({ kind: 'and', conditions });
+export const or = (...conditions: Condition[]): Condition => ({ kind: 'or', conditions });
+
+/** What an UpdateItem changes: attributes to set, numbers (or sets) to add to, attributes to remove. */
+export interface UpdateActions {
+  /** A bare value is a value; an {@link Operand} (attr, ifNotExists, minus) is computed from the item. */
+  set?: Record<string, unknown>;
+  add?: Record<string, number | Set<string>>;
+  /** Members to take out of string sets. */
+  delete?: Record<string, Set<string>>;
+  remove?: readonly string[];
+}
+
+/** The expression fields of a command, ready to spread into it (no empty names or values map). */
+export interface ExpressionFields {
+  UpdateExpression?: string;
+  ConditionExpression?: string;
+  KeyConditionExpression?: string;
+  ExpressionAttributeNames?: Record<string, string>;
+  ExpressionAttributeValues?: Record<string, unknown>;
+}
+
+class Placeholders {
+  readonly names: Record<string, string> = {};
+  readonly values: Record<string, unknown> = {};
+  private readonly byName = new Map<string, string>();
+  private valueCount = 0;
+
+  name(attribute: string): string {
+    if (attribute === '') throw new RangeError('an attribute name must not be empty');
+    let placeholder = this.byName.get(attribute);
+    if (placeholder === undefined) {
+      placeholder = `#n${this.byName.size}`;
+      this.byName.set(attribute, placeholder);
+      this.names[placeholder] = attribute;
+    }
+    return placeholder;
+  }
+
+  value(v: unknown): string {
+    const placeholder = `:v${this.valueCount++}`;
+    this.values[placeholder] = v;
+    return placeholder;
+  }
+
+  operand(o: Operand): string {
+    switch (o.kind) {
+      case 'attr':
+        return this.name(o.name);
+      case 'value':
+        return this.value(o.value);
+      case 'ifNotExists':
+        return `if_not_exists(${this.name(o.name)}, ${this.operand(o.fallback)})`;
+      case 'math':
+        return `${this.operand(o.left)} ${o.op} ${this.operand(o.right)}`;
+    }
+  }
+
+  condition(c: Condition): string {
+    switch (c.kind) {
+      case 'compare':
+        return `${this.operand(c.left)} ${c.op} ${this.operand(c.right)}`;
+      case 'exists':
+        return `attribute_exists(${this.name(c.name)})`;
+      case 'notExists':
+        return `attribute_not_exists(${this.name(c.name)})`;
+      case 'in':
+        if (c.values.length === 0) throw new RangeError('IN needs at least one value');
+        return `${this.name(c.name)} IN (${c.values.map((v) => this.value(v)).join(', ')})`;
+      case 'contains':
+        return `contains(${this.name(c.name)}, ${this.value(c.value)})`;
+      case 'and':
+      case 'or':
+        if (c.conditions.length === 0) throw new RangeError(`${c.kind.toUpperCase()} needs at least one condition`);
+        return c.conditions.map((inner) => `(${this.condition(inner)})`).join(` ${c.kind.toUpperCase()} `);
+    }
+  }
+
+  fields(): Pick<ExpressionFields, 'ExpressionAttributeNames' | 'ExpressionAttributeValues'> {
+    return {
+      ...(Object.keys(this.names).length > 0 ? { ExpressionAttributeNames: this.names } : {}),
+      ...(this.valueCount > 0 ? { ExpressionAttributeValues: this.values } : {}),
+    };
+  }
+}
+
+const isOperand = (v: unknown): v is Operand =>
+  typeof v === 'object' &&
+  v !== null &&
+  !(v instanceof Set) &&
+  !Array.isArray(v) &&
+  OPERAND_KINDS.has((v as Operand).kind);
+const OPERAND_KINDS = new Set(['attr', 'value', 'ifNotExists', 'math']);
+
+/** The fields of an UpdateItem (or a transaction's Update): its actions and, optionally, its condition. */
+export function update(actions: UpdateActions, condition?: Condition): ExpressionFields {
+  const p = new Placeholders();
+  const seen = new Set<string>();
+  const target = (name: string) => {
+    if (seen.has(name)) throw new RangeError(`attribute ${name} is named in two update actions`);
+    seen.add(name);
+    return p.name(name);
+  };
+  const clauses: string[] = [];
+  const clause = (keyword: string, actions: string[]) => {
+    if (actions.length > 0) clauses.push(`${keyword} ${actions.join(', ')}`);
+  };
+  clause(
+    'SET',
+    Object.entries(actions.set ?? {}).map(([n, v]) => `${target(n)} = ${p.operand(isOperand(v) ? v : value(v))}`),
+  );
+  clause(
+    'ADD',
+    Object.entries(actions.add ?? {}).map(([n, v]) => `${target(n)} ${p.value(v)}`),
+  );
+  clause(
+    'DELETE',
+    Object.entries(actions.delete ?? {}).map(([n, v]) => `${target(n)} ${p.value(v)}`),
+  );
+  clause('REMOVE', (actions.remove ?? []).map(target));
+  if (clauses.length === 0) throw new RangeError('an update needs at least one action');
+  return {
+    UpdateExpression: clauses.join(' '),
+    ...(condition ? { ConditionExpression: p.condition(condition) } : {}),
+    ...p.fields(),
+  };
+}
+
+/** The fields of a conditional PutItem, DeleteItem or transaction ConditionCheck. */
+export function conditionOnly(condition: Condition): ExpressionFields {
+  const p = new Placeholders();
+  return { ConditionExpression: p.condition(condition), ...p.fields() };
+}
