@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { TierName } from '../../lib/config/schema';
 import { applied } from '../storage/conditional-writes';
+import { and, compare, exists, notExists, update } from '../storage/expressions';
 import { METERING_TABLE, RECORD_VERSION } from './metering-table';
 import type { TokenPrices } from './pricing';
 
@@ -180,23 +181,17 @@ export class ReservationBook {
     seen: number | undefined,
   ): Promise<boolean> {
     const entry = deadline === undefined ? undefined : dueIndexKeys(key.pk, deadline);
-    const values: Record<string, unknown> = {};
-    if (entry) Object.assign(values, { ':gpk': entry.partition, ':gsk': entry.sort });
-    if (seen !== undefined) values[':seen'] = seen;
     return applied(
       this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { [PK]: key.pk, [SK]: key.sk },
-          UpdateExpression: entry ? 'SET #gpk = :gpk, #gsk = :gsk' : 'REMOVE #gpk, #gsk',
-          ConditionExpression: seen === undefined ? 'attribute_exists(#pk) AND attribute_not_exists(#v)' : '#v = :seen',
-          ExpressionAttributeNames: {
-            '#gpk': INDEX.partitionKey,
-            '#gsk': INDEX.sortKey,
-            '#v': RECORD_VERSION,
-            ...(seen === undefined ? { '#pk': PK } : {}),
-          },
-          ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
+          ...update(
+            entry
+              ? { set: { [INDEX.partitionKey]: entry.partition, [INDEX.sortKey]: entry.sort } }
+              : { remove: [INDEX.partitionKey, INDEX.sortKey] },
+            seen === undefined ? and(exists(PK), notExists(RECORD_VERSION)) : compare(RECORD_VERSION, '=', seen),
+          ),
         }),
       ),
     );

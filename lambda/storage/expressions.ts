@@ -15,12 +15,16 @@
  * values into low-level AttributeValues itself, which the lib-dynamodb document client would marshal again.
  */
 
+/** Marks the operands this module built, so that a stored value that happens to look like one stays a value. */
+const OPERAND: unique symbol = Symbol('operand');
+
 /** An operand: an attribute of the item, a value, or an arithmetic / if_not_exists of operands. */
-export type Operand =
+export type Operand = { readonly [OPERAND]: true } & (
   | { readonly kind: 'attr'; readonly name: string }
   | { readonly kind: 'value'; readonly value: unknown }
   | { readonly kind: 'ifNotExists'; readonly name: string; readonly fallback: Operand }
-  | { readonly kind: 'math'; readonly op: '+' | '-'; readonly left: Operand; readonly right: Operand };
+  | { readonly kind: 'math'; readonly op: '+' | '-'; readonly left: Operand; readonly right: Operand }
+);
 
 export type Comparator = '=' | '<>' | '<' | '<=' | '>' | '>=';
 
@@ -32,10 +36,28 @@ export type Condition =
   | { readonly kind: 'contains'; readonly name: string; readonly value: unknown }
   | { readonly kind: 'and' | 'or'; readonly conditions: readonly Condition[] };
 
-export const attr = (name: string): Operand => ({ kind: 'attr', name });
-export const value = (v: unknown): Operand => ({ kind: 'value', value: v });
-export const ifNotExists = (name: string, fallback: Operand): Operand => ({ kind: 'ifNotExists', name, fallback });
-export const minus = (left: Operand, right: Operand): Operand => ({ kind: 'math', op: '-', left, right });
+export const attr = (name: string): Operand => ({ [OPERAND]: true, kind: 'attr', name });
+export const value = (v: unknown): Operand => ({ [OPERAND]: true, kind: 'value', value: v });
+export const ifNotExists = (name: string, fallback: Operand): Operand => ({
+  [OPERAND]: true,
+  kind: 'ifNotExists',
+  name,
+  fallback,
+});
+export const plus = (left: Operand, right: Operand): Operand => ({
+  [OPERAND]: true,
+  kind: 'math',
+  op: '+',
+  left,
+  right,
+});
+export const minus = (left: Operand, right: Operand): Operand => ({
+  [OPERAND]: true,
+  kind: 'math',
+  op: '-',
+  left,
+  right,
+});
 
 /** `name op operand`; a bare value on the right is a value, never an attribute. */
 export const compare = (name: string, op: Comparator, right: Operand | number | string | boolean): Condition => ({
@@ -134,13 +156,7 @@ class Placeholders {
   }
 }
 
-const isOperand = (v: unknown): v is Operand =>
-  typeof v === 'object' &&
-  v !== null &&
-  !(v instanceof Set) &&
-  !Array.isArray(v) &&
-  OPERAND_KINDS.has((v as Operand).kind);
-const OPERAND_KINDS = new Set(['attr', 'value', 'ifNotExists', 'math']);
+const isOperand = (v: unknown): v is Operand => typeof v === 'object' && v !== null && OPERAND in v;
 
 /** The fields of an UpdateItem (or a transaction's Update): its actions and, optionally, its condition. */
 export function update(actions: UpdateActions, condition?: Condition): ExpressionFields {
