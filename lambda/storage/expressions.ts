@@ -144,7 +144,10 @@ class Placeholders {
       case 'and':
       case 'or':
         if (c.conditions.length === 0) throw new RangeError(`${c.kind.toUpperCase()} needs at least one condition`);
-        return c.conditions.map((inner) => `(${this.condition(inner)})`).join(` ${c.kind.toUpperCase()} `);
+        if (c.conditions.length === 1) return this.condition(c.conditions[0] as Condition);
+        return c.conditions
+          .map((inner) => (isCompound(inner) ? `(${this.condition(inner)})` : this.condition(inner)))
+          .join(` ${c.kind.toUpperCase()} `);
     }
   }
 
@@ -154,6 +157,16 @@ class Placeholders {
       ...(this.valueCount > 0 ? { ExpressionAttributeValues: this.values } : {}),
     };
   }
+}
+
+/**
+ * Whether a condition renders as several terms joined by AND / OR, and so needs parentheses inside another:
+ * only those get them, because DynamoDB refuses an expression with redundant parentheses (`((a = :v))`).
+ */
+function isCompound(c: Condition): boolean {
+  if (c.kind !== 'and' && c.kind !== 'or') return false;
+  const [only] = c.conditions;
+  return c.conditions.length > 1 || (only !== undefined && isCompound(only));
 }
 
 const isOperand = (v: unknown): v is Operand => typeof v === 'object' && v !== null && OPERAND in v;
