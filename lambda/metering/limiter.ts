@@ -48,15 +48,12 @@ export interface AdmitInput {
   outputTokens: OutputTokens;
   /**
    * Marks the reservation on the counter item (attribute {@link holdAttribute}, holding the reserved tokens), in
-   * the same conditional update that reserves: settling or releasing it then applies only while the mark is
-   * there, so a request's counters are corrected exactly once, by the request or by the reconciler of crashed
-   * requests (reconciler.ts), whichever comes first.
+   * the same conditional update that reserves (crash-safety.ts rule 1).
    */
   holdId?: string;
   /**
-   * The request's reservation record (its `holdId` names the hold; {@link AdmitInput.holdId} is then not needed):
-   * the same update writes it beside the hold mark and puts the counter item into the due-time index, so that
-   * the reconciler of crashed requests finds it (reservations.ts). Settling or releasing the hold removes it.
+   * The request's reservation record (its `holdId` names the hold; {@link AdmitInput.holdId} is then not needed),
+   * written beside the hold mark with the item's due-index entry (crash-safety.ts rule 3).
    */
   record?: ReservationRecord;
   /** Epoch ms that decides the reservation's day (the request's start, as its reservation record says). */
@@ -289,9 +286,9 @@ export class Limiter {
     holdId: string | undefined,
     record: ReservationRecord | undefined,
   ): Promise<LimitCounters | undefined> {
-    // The hold mark is set by the very update that reserves: a mark exists exactly when its tokens are held. So
-    // is the request's record, with the item's due-index entry: if_not_exists keeps an earlier deadline there (the
-    // reconciler then only looks earlier), and `rv` tells a reconciler that read the item before of this record.
+    // The hold mark and the record are set by the very update that reserves (crash-safety.ts rules 1, 3). In the
+    // due index, if_not_exists keeps an earlier deadline (the reconciler then only looks earlier), and `rv` tells a
+    // reconciler that read the item before of this record.
     const hold = holdId === undefined ? {} : { [holdAttribute(holdId)]: reservedTokens };
     const withRecord = holdId !== undefined && record ? recordWrite(key, record) : { set: {}, add: {} };
     const dayFits = [compare('rd', '<', limits.rpd), compare('td', '<=', limits.tpd - reservedTokens)];

@@ -130,9 +130,8 @@ export class SpendTracker {
    * `setLimit` keeps current; `seedLimitMicroUsd` (from the authorizer context) only applies to a month that
    * has no item yet. Without a limit the request is admitted and its reservation still counted, so a limit
    * set while it runs already knows about it.
-   * With `holdId`, the same update marks the hold on the month item (attribute `h<holdId>` = the amount held), so
-   * that it is settled exactly once, by the request or by the reconciler of crashed requests. `at` decides the
-   * month (the request's start); default now.
+   * With `holdId`, the same update marks the hold on the month item (attribute `h<holdId>` = the amount held:
+   * crash-safety.ts rule 1). `at` decides the month (the request's start); default now.
    */
   async reserve(
     customerId: string,
