@@ -383,8 +383,10 @@ export class Limiter {
     const { holdId } = reservation;
     const remove = holdId === undefined ? [] : [holdAttribute(holdId), recordAttribute(holdId)];
     const held = holdId === undefined ? [] : [exists(holdAttribute(holdId))];
-    const write = (expressions: ExpressionFields) =>
-      applied(this.doc.send(new UpdateCommand({ TableName: this.tableName, Key, ...expressions })));
+    const write = (expressions: ExpressionFields) => {
+      const command = new UpdateCommand({ TableName: this.tableName, Key, ...expressions });
+      return applied(this.doc.send(command));
+    };
     if (
       await write(update({ add: { ...day, ...minute }, remove }, and(compare('mid', '=', reservation.minute), ...held)))
     ) {
