@@ -23,6 +23,7 @@ export type Operand = { readonly [OPERAND]: true } & (
   | { readonly kind: 'attr'; readonly name: string }
   | { readonly kind: 'value'; readonly value: unknown }
   | { readonly kind: 'ifNotExists'; readonly name: string; readonly fallback: Operand }
+  | { readonly kind: 'size'; readonly name: string }
   | { readonly kind: 'math'; readonly op: '+' | '-'; readonly left: Operand; readonly right: Operand }
 );
 
@@ -34,7 +35,8 @@ export type Condition =
   | { readonly kind: 'exists' | 'notExists'; readonly name: string }
   | { readonly kind: 'in'; readonly name: string; readonly values: readonly unknown[] }
   | { readonly kind: 'contains'; readonly name: string; readonly value: unknown }
-  | { readonly kind: 'and' | 'or'; readonly conditions: readonly Condition[] };
+  | { readonly kind: 'and' | 'or'; readonly conditions: readonly Condition[] }
+  | { readonly kind: 'not'; readonly condition: Condition };
 
 export const attr = (name: string): Operand => ({ [OPERAND]: true, kind: 'attr', name });
 export const value = (v: unknown): Operand => ({ [OPERAND]: true, kind: 'value', value: v });
@@ -44,6 +46,8 @@ export const ifNotExists = (name: string, fallback: Operand): Operand => ({
   name,
   fallback,
 });
+/** The size of an attribute (a set's members, a string's characters). */
+export const size = (name: string): Operand => ({ [OPERAND]: true, kind: 'size', name });
 export const plus = (left: Operand, right: Operand): Operand => ({
   [OPERAND]: true,
   kind: 'math',
@@ -59,11 +63,15 @@ export const minus = (left: Operand, right: Operand): Operand => ({
   right,
 });
 
-/** `name op operand`; a bare value on the right is a value, never an attribute. */
-export const compare = (name: string, op: Comparator, right: Operand | number | string | boolean): Condition => ({
+/** `left op right`: a name on the left is an attribute; a bare value on the right is a value, never an attribute. */
+export const compare = (
+  left: string | Operand,
+  op: Comparator,
+  right: Operand | number | string | boolean,
+): Condition => ({
   kind: 'compare',
   op,
-  left: attr(name),
+  left: typeof left === 'string' ? attr(left) : left,
   right: typeof right === 'object' ? right : value(right),
 });
 export const exists = (name: string): Condition => ({ kind: 'exists', name });
@@ -72,11 +80,14 @@ export const isIn = (name: string, values: readonly unknown[]): Condition => ({ 
 export const contains = (name: string, v: unknown): Condition => ({ kind: 'contains', name, value: v });
 export const and = (...conditions: Condition[]): Condition => ({ kind: 'and', conditions });
 export const or = (...conditions: Condition[]): Condition => ({ kind: 'or', conditions });
+export const not = (condition: Condition): Condition => ({ kind: 'not', condition });
 
 /** What an UpdateItem changes: attributes to set, numbers (or sets) to add to, attributes to remove. */
 export interface UpdateActions {
   /** A bare value is a value; an {@link Operand} (attr, ifNotExists, minus) is computed from the item. */
   set?: Record<string, unknown>;
+  /** Values set at nested paths (`times.completed`: `[['times', 'completed'], at]`), each segment a name. */
+  setPaths?: readonly (readonly [path: readonly string[], value: unknown])[];
   add?: Record<string, number | Set<string>>;
   /** Members to take out of string sets. */
   delete?: Record<string, Set<string>>;
@@ -123,6 +134,8 @@ class Placeholders {
         return this.value(o.value);
       case 'ifNotExists':
         return `if_not_exists(${this.name(o.name)}, ${this.operand(o.fallback)})`;
+      case 'size':
+        return `size(${this.name(o.name)})`;
       case 'math':
         return `${this.operand(o.left)} ${o.op} ${this.operand(o.right)}`;
     }
@@ -141,6 +154,11 @@ class Placeholders {
         return `${this.name(c.name)} IN (${c.values.map((v) => this.value(v)).join(', ')})`;
       case 'contains':
         return `contains(${this.name(c.name)}, ${this.value(c.value)})`;
+      case 'not':
+        // A negated NOT or AND / OR is parenthesized: `NOT NOT a` does not parse (dynalite, as DynamoDB's grammar).
+        return isCompound(c.condition) || unwrapped(c.condition).kind === 'not'
+          ? `NOT (${this.condition(c.condition)})`
+          : `NOT ${this.condition(c.condition)}`;
       case 'and':
       case 'or':
         if (c.conditions.length === 0) throw new RangeError(`${c.kind.toUpperCase()} needs at least one condition`);
@@ -164,9 +182,17 @@ class Placeholders {
  * only those get them, because DynamoDB refuses an expression with redundant parentheses (`((a = :v))`).
  */
 function isCompound(c: Condition): boolean {
-  if (c.kind !== 'and' && c.kind !== 'or') return false;
-  const [only] = c.conditions;
-  return c.conditions.length > 1 || (only !== undefined && isCompound(only));
+  const inner = unwrapped(c);
+  return (inner.kind === 'and' || inner.kind === 'or') && inner.conditions.length > 1;
+}
+
+/** What a condition renders as: an AND / OR of one member renders as that member. */
+function unwrapped(c: Condition): Condition {
+  let inner = c;
+  while ((inner.kind === 'and' || inner.kind === 'or') && inner.conditions.length === 1) {
+    inner = inner.conditions[0] as Condition;
+  }
+  return inner;
 }
 
 const isOperand = (v: unknown): v is Operand => typeof v === 'object' && v !== null && OPERAND in v;
@@ -174,20 +200,29 @@ const isOperand = (v: unknown): v is Operand => typeof v === 'object' && v !== n
 /** The fields of an UpdateItem (or a transaction's Update): its actions and, optionally, its condition. */
 export function update(actions: UpdateActions, condition?: Condition): ExpressionFields {
   const p = new Placeholders();
-  const seen = new Set<string>();
-  const target = (name: string) => {
-    if (seen.has(name)) throw new RangeError(`attribute ${name} is named in two update actions`);
-    seen.add(name);
-    return p.name(name);
+  const targets: (readonly string[])[] = [];
+  // An attribute named twice, or a nested path and its parent or child, is refused by DynamoDB ("Two document
+  // paths overlap"): refused here first, with the names.
+  const targetPath = (path: readonly string[]) => {
+    if (path.length === 0) throw new RangeError('a path needs at least one name');
+    for (const other of targets) {
+      const shorter = Math.min(other.length, path.length);
+      if (other.slice(0, shorter).every((segment, i) => segment === path[i])) {
+        throw new RangeError(`attribute ${path.join('.')} is named in two update actions`);
+      }
+    }
+    targets.push(path);
+    return path.map((segment) => p.name(segment)).join('.');
   };
+  const target = (name: string) => targetPath([name]);
   const clauses: string[] = [];
   const clause = (keyword: string, actions: string[]) => {
     if (actions.length > 0) clauses.push(`${keyword} ${actions.join(', ')}`);
   };
-  clause(
-    'SET',
-    Object.entries(actions.set ?? {}).map(([n, v]) => `${target(n)} = ${p.operand(isOperand(v) ? v : value(v))}`),
-  );
+  clause('SET', [
+    ...Object.entries(actions.set ?? {}).map(([n, v]) => `${target(n)} = ${p.operand(isOperand(v) ? v : value(v))}`),
+    ...(actions.setPaths ?? []).map(([path, v]) => `${targetPath(path)} = ${p.operand(isOperand(v) ? v : value(v))}`),
+  ]);
   clause(
     'ADD',
     Object.entries(actions.add ?? {}).map(([n, v]) => `${target(n)} ${p.value(v)}`),

@@ -8,13 +8,16 @@ import {
   type Condition,
   compare,
   conditionOnly,
+  contains,
   type ExpressionFields,
   exists,
   ifNotExists,
   isIn,
   minus,
+  not,
   notExists,
   or,
+  size,
   update,
   value,
 } from '../../../lambda/storage/expressions';
@@ -85,7 +88,8 @@ describe('DynamoDB expressions built from typed actions (dynalite)', () => {
       | { kind: 'compare'; attribute: string; op: Comparator; v: number }
       | { kind: 'exists' | 'notExists'; attribute: string }
       | { kind: 'in'; attribute: string; values: number[] }
-      | { kind: 'and' | 'or'; inner: Cond[] };
+      | { kind: 'and' | 'or'; inner: Cond[] }
+      | { kind: 'not'; inner: [Cond] };
     const leaf: fc.Arbitrary<Cond> = fc.oneof(
       fc.record({
         kind: fc.constant('compare' as const),
@@ -101,8 +105,9 @@ describe('DynamoDB expressions built from typed actions (dynalite)', () => {
       }),
     );
     // Trees of AND / OR of any depth, single-member groups included (they must not double the parentheses).
-    const { condition: conditions } = fc.letrec<{ condition: Cond; group: Cond }>((tie) => ({
-      condition: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, tie('group')),
+    const { condition: conditions } = fc.letrec<{ condition: Cond; group: Cond; negated: Cond }>((tie) => ({
+      condition: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, tie('group'), tie('negated')),
+      negated: fc.record({ kind: fc.constant('not' as const), inner: fc.tuple(tie('condition')) }),
       group: fc.record({
         kind: fc.constantFrom('and' as const, 'or' as const),
         inner: fc.array(tie('condition'), { minLength: 1, maxLength: 3 }),
@@ -123,6 +128,8 @@ describe('DynamoDB expressions built from typed actions (dynalite)', () => {
           return and(...c.inner.map(built));
         case 'or':
           return or(...c.inner.map(built));
+        case 'not':
+          return not(built(c.inner[0]));
       }
     };
     // DynamoDB: a comparison with an attribute the item lacks is false.
@@ -151,6 +158,8 @@ describe('DynamoDB expressions built from typed actions (dynalite)', () => {
           return c.inner.every((inner) => holds(inner, item));
         case 'or':
           return c.inner.some((inner) => holds(inner, item));
+        case 'not':
+          return !holds(c.inner[0], item);
       }
     };
 
@@ -201,7 +210,24 @@ describe('DynamoDB expressions built from typed actions (dynalite)', () => {
       expect(result.item).toEqual({ record: stored, day: 3 });
     });
 
+    it('sets nested paths, and compares sizes and set membership', async () => {
+      const result = await applyTo(
+        { times: { created: 1 }, open: new Set(['b1']) },
+        update(
+          { setPaths: [[['times', 'in progress'], 2]], add: { open: new Set(['b2']) } },
+          and(compare(size('open'), '<', 2), contains('open', 'b1'), not(contains('open', 'b2'))),
+        ),
+      );
+      expect(result).toEqual({
+        applied: true,
+        item: { times: { created: 1, 'in progress': 2 }, open: new Set(['b1', 'b2']) },
+      });
+    });
+
     it('refuses, before any call, what DynamoDB would refuse', () => {
+      expect(() => update({ set: { times: {} }, setPaths: [[['times', 'created'], 1]] })).toThrow(
+        'attribute times.created is named in two update actions',
+      );
       expect(() => update({ set: { a: 1 }, remove: ['a'] })).toThrow('attribute a is named in two update actions');
       expect(() => update({})).toThrow('an update needs at least one action');
       expect(() => update({ set: { '': 1 } })).toThrow('an attribute name must not be empty');
