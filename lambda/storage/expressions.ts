@@ -8,8 +8,9 @@
  * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.UpdateExpressions.html, read
  * 2026-12-07): each of SET, REMOVE, ADD, DELETE may appear once, in any order; every action reads the item as it
  * was before the update. An attribute named in two actions is refused by DynamoDB ("Two document paths
- * overlap"), so `update` refuses it too, before the call. Names are top-level attributes only (a `.` is part of
- * the name), which is all this code base stores.
+ * overlap"), so `update` refuses it too, before the call, as it refuses a nested path beside its parent. A name
+ * is one attribute (a `.` in it is part of the name); a nested path is a list of names (`setPaths`). Only
+ * compound members of an AND / OR are parenthesized: DynamoDB refuses "redundant parentheses" (`((a = :v))`).
  *
  * Why not a library: `@aws/dynamodb-expressions` (0.7.3, last published 2019, its repository archived) marshals
  * values into low-level AttributeValues itself, which the lib-dynamodb document client would marshal again.
@@ -18,18 +19,18 @@
 /** Marks the operands this module built, so that a stored value that happens to look like one stays a value. */
 const OPERAND: unique symbol = Symbol('operand');
 
-/** An operand: an attribute of the item, a value, or an arithmetic / if_not_exists of operands. */
+/** An operand: an attribute of the item, a value, its size, if_not_exists, or a difference of operands. */
 export type Operand = { readonly [OPERAND]: true } & (
   | { readonly kind: 'attr'; readonly name: string }
   | { readonly kind: 'value'; readonly value: unknown }
   | { readonly kind: 'ifNotExists'; readonly name: string; readonly fallback: Operand }
   | { readonly kind: 'size'; readonly name: string }
-  | { readonly kind: 'math'; readonly op: '+' | '-'; readonly left: Operand; readonly right: Operand }
+  | { readonly kind: 'math'; readonly op: '-'; readonly left: Operand; readonly right: Operand }
 );
 
 export type Comparator = '=' | '<>' | '<' | '<=' | '>' | '>=';
 
-/** A condition: comparisons, existence checks, `IN`, `contains`, and their AND / OR. */
+/** A condition: comparisons, existence checks, `IN`, `contains`, and their AND / OR / NOT. */
 export type Condition =
   | { readonly kind: 'compare'; readonly op: Comparator; readonly left: Operand; readonly right: Operand }
   | { readonly kind: 'exists' | 'notExists'; readonly name: string }
@@ -48,13 +49,6 @@ export const ifNotExists = (name: string, fallback: Operand): Operand => ({
 });
 /** The size of an attribute (a set's members, a string's characters). */
 export const size = (name: string): Operand => ({ [OPERAND]: true, kind: 'size', name });
-export const plus = (left: Operand, right: Operand): Operand => ({
-  [OPERAND]: true,
-  kind: 'math',
-  op: '+',
-  left,
-  right,
-});
 export const minus = (left: Operand, right: Operand): Operand => ({
   [OPERAND]: true,
   kind: 'math',
@@ -98,7 +92,6 @@ export interface UpdateActions {
 export interface ExpressionFields {
   UpdateExpression?: string;
   ConditionExpression?: string;
-  KeyConditionExpression?: string;
   ExpressionAttributeNames?: Record<string, string>;
   ExpressionAttributeValues?: Record<string, unknown>;
 }
