@@ -10,6 +10,19 @@ import type { TierName } from '../../lib/config/schema';
 import { FILES_TABLE } from '../files/files-table';
 import type { LedgerRecord } from '../metering/ledger';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
+import {
+  and,
+  compare,
+  conditionOnly,
+  contains,
+  exists,
+  isIn,
+  not,
+  notExists,
+  or,
+  size,
+  update,
+} from '../storage/expressions';
 import { queryAll, queryPage } from '../storage/query-pages';
 import type { FileProblem } from './batch-lines';
 
@@ -139,8 +152,7 @@ export class BatchesRepository {
       new PutCommand({
         TableName: this.tableName,
         Item: { ...batchKey(batch.customerId, batch.batchId), ...batch },
-        ConditionExpression: 'attribute_not_exists(#pk)',
-        ExpressionAttributeNames: { '#pk': PK },
+        ...conditionOnly(notExists(PK)),
       }),
     );
   }
@@ -184,10 +196,10 @@ export class BatchesRepository {
         new UpdateCommand({
           TableName: this.tableName,
           Key: openSlotsKey(customerId),
-          UpdateExpression: 'ADD #open :ids',
-          ConditionExpression: 'attribute_not_exists(#open) OR size(#open) < :max OR contains(#open, :id)',
-          ExpressionAttributeNames: { '#open': 'open' },
-          ExpressionAttributeValues: { ':ids': new Set([batchId]), ':max': max, ':id': batchId },
+          ...update(
+            { add: { open: new Set([batchId]) } },
+            or(notExists('open'), compare(size('open'), '<', max), contains('open', batchId)),
+          ),
         }),
       ),
     );
@@ -208,10 +220,7 @@ export class BatchesRepository {
         new UpdateCommand({
           TableName: this.tableName,
           Key: openSlotsKey(customerId),
-          UpdateExpression: 'DELETE #open :ids',
-          ConditionExpression: 'attribute_exists(#pk)',
-          ExpressionAttributeNames: { '#open': 'open', '#pk': PK },
-          ExpressionAttributeValues: { ':ids': new Set([batchId]) },
+          ...update({ delete: { open: new Set([batchId]) } }, exists(PK)),
         }),
       );
     } catch (error) {
@@ -294,17 +303,13 @@ export class BatchesRepository {
         new UpdateCommand({
           TableName: this.tableName,
           Key: enqueuedKey(customerId, model),
-          UpdateExpression: 'ADD #tokens :tokens, #batches :ids',
-          ConditionExpression:
-            '(attribute_not_exists(#tokens) OR #tokens <= :room) AND ' +
-            '(attribute_not_exists(#batches) OR NOT contains(#batches, :id))',
-          ExpressionAttributeNames: { '#tokens': 'tokens', '#batches': 'batches' },
-          ExpressionAttributeValues: {
-            ':tokens': tokens,
-            ':ids': new Set([batchId]),
-            ':room': limit - tokens,
-            ':id': batchId,
-          },
+          ...update(
+            { add: { tokens, batches: new Set([batchId]) } },
+            and(
+              or(notExists('tokens'), compare('tokens', '<=', limit - tokens)),
+              or(notExists('batches'), not(contains('batches', batchId))),
+            ),
+          ),
           ReturnValues: 'ALL_NEW',
         }),
       );
@@ -337,10 +342,7 @@ export class BatchesRepository {
         new UpdateCommand({
           TableName: this.tableName,
           Key: enqueuedKey(customerId, model),
-          UpdateExpression: 'ADD #tokens :minus, #released :tokens',
-          ConditionExpression: 'contains(#batches, :id)',
-          ExpressionAttributeNames: { '#tokens': 'tokens', '#released': `released_${batchId}`, '#batches': 'batches' },
-          ExpressionAttributeValues: { ':minus': -tokens, ':tokens': tokens, ':id': batchId },
+          ...update({ add: { tokens: -tokens, [`released_${batchId}`]: tokens } }, contains('batches', batchId)),
         }),
       );
     } catch (error) {
@@ -372,15 +374,17 @@ export class BatchesRepository {
           new UpdateCommand({
             TableName: this.tableName,
             Key: enqueuedKey(customerId, model),
-            UpdateExpression: 'ADD #tokens :minus DELETE #batches :ids REMOVE #released',
-            ConditionExpression: `contains(#batches, :id) AND ${seen === 0 ? '(attribute_not_exists(#released) OR #released = :seen)' : '#released = :seen'}`,
-            ExpressionAttributeNames: { '#tokens': 'tokens', '#batches': 'batches', '#released': released },
-            ExpressionAttributeValues: {
-              ':minus': -Math.max(0, totalTokens - seen),
-              ':ids': new Set([batchId]),
-              ':id': batchId,
-              ':seen': seen,
-            },
+            ...update(
+              {
+                add: { tokens: -Math.max(0, totalTokens - seen) },
+                delete: { batches: new Set([batchId]) },
+                remove: [released],
+              },
+              and(
+                contains('batches', batchId),
+                seen === 0 ? or(notExists(released), compare(released, '=', seen)) : compare(released, '=', seen),
+              ),
+            ),
           }),
         );
         return;
@@ -396,9 +400,7 @@ export class BatchesRepository {
       new UpdateCommand({
         TableName: this.tableName,
         Key: enqueuedKey(customerId, model),
-        UpdateExpression: `ADD #tokens :minus${batchId ? ' DELETE #batches :ids' : ''}`,
-        ExpressionAttributeNames: { '#tokens': 'tokens', ...(batchId ? { '#batches': 'batches' } : {}) },
-        ExpressionAttributeValues: { ':minus': -tokens, ...(batchId ? { ':ids': new Set([batchId]) } : {}) },
+        ...update({ add: { tokens: -tokens }, ...(batchId ? { delete: { batches: new Set([batchId]) } } : {}) }),
       }),
     );
   }
@@ -415,27 +417,13 @@ export class BatchesRepository {
     at: number,
     fields: Partial<BatchRecord> = {},
   ): Promise<boolean> {
-    const names: Record<string, string> = { '#status': 'status', '#times': 'times', '#to': to };
-    const values: Record<string, unknown> = { ':to': to, ':at': at };
-    const sets = ['#status = :to', '#times.#to = :at'];
-    for (const [name, value] of Object.entries(fields)) {
-      names[`#f_${name}`] = name;
-      values[`:f_${name}`] = value;
-      sets.push(`#f_${name} = :f_${name}`);
-    }
-    from.forEach((status, i) => {
-      values[`:from${i}`] = status;
-    });
     let moved: BatchRecord;
     try {
       const { Attributes } = await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: batchKey(customerId, batchId),
-          UpdateExpression: `SET ${sets.join(', ')}`,
-          ConditionExpression: `#status IN (${from.map((_, i) => `:from${i}`).join(', ')})`,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
+          ...update({ set: { ...fields, status: to }, setPaths: [[['times', to], at]] }, isIn('status', from)),
           ReturnValues: 'ALL_NEW',
         }),
       );
@@ -486,8 +474,7 @@ export class BatchesRepository {
       new UpdateCommand({
         TableName: this.tableName,
         Key: batchKey(customerId, batchId),
-        UpdateExpression: `ADD ${succeeded ? 'completed' : 'failed'} :one`,
-        ExpressionAttributeValues: { ':one': 1 },
+        ...update({ add: { [succeeded ? 'completed' : 'failed']: 1 } }),
       }),
     );
   }
@@ -512,14 +499,10 @@ export class BatchesRepository {
           new UpdateCommand({
             TableName: this.tableName,
             Key: batchKey(customerId, batchId),
-            UpdateExpression: 'SET completed = :completed, failed = :failed',
-            ConditionExpression: 'completed = :seenCompleted AND failed = :seenFailed',
-            ExpressionAttributeValues: {
-              ':completed': completed,
-              ':failed': failed,
-              ':seenCompleted': batch.completed,
-              ':seenFailed': batch.failed,
-            },
+            ...update(
+              { set: { completed, failed } },
+              and(compare('completed', '=', batch.completed), compare('failed', '=', batch.failed)),
+            ),
           }),
         );
         return;
@@ -536,9 +519,7 @@ export class BatchesRepository {
         new UpdateCommand({
           TableName: this.tableName,
           Key: lineKey(customerId, batchId, index),
-          UpdateExpression: 'SET settled = :yes',
-          ConditionExpression: 'settled = :no',
-          ExpressionAttributeValues: { ':yes': true, ':no': false },
+          ...update({ set: { settled: true } }, compare('settled', '=', false)),
         }),
       ),
     );

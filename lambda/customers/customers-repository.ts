@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { ModelLimits, TierName } from '../../lib/config/schema';
 import { isConditionFailure } from '../storage/conditional-writes';
+import { and, compare, exists, notExists, update } from '../storage/expressions';
 import { CUSTOMERS_TABLE } from './customers-table';
 import type { CustomPlan } from './plans';
 
@@ -179,36 +180,18 @@ export class CustomersRepository {
     set: Partial<Omit<CustomerRecord, 'customerId' | 'createdAt'>>,
     options: { remove?: (keyof CustomerRecord)[]; expectedKeyHash?: string | null } = {},
   ): Promise<void> {
-    const names: Record<string, string> = { '#pk': PK };
-    const values: Record<string, unknown> = {};
-    const assignments: string[] = [];
-    for (const [field, value] of Object.entries({ ...set, updatedAt: new Date().toISOString() })) {
-      if (value === undefined) continue;
-      names[`#${field}`] = field;
-      values[`:${field}`] = value;
-      assignments.push(`#${field} = :${field}`);
-    }
-    const removals = (options.remove ?? []).map((field) => {
-      names[`#${field}`] = field;
-      return `#${field}`;
-    });
-    let condition = 'attribute_exists(#pk)';
-    if (options.expectedKeyHash === null) {
-      condition += ' AND attribute_not_exists(#expectedKeyHash)';
-      names['#expectedKeyHash'] = 'keyHash';
-    } else if (options.expectedKeyHash !== undefined) {
-      condition += ' AND #expectedKeyHash = :expectedKeyHash';
-      names['#expectedKeyHash'] = 'keyHash';
-      values[':expectedKeyHash'] = options.expectedKeyHash;
-    }
+    const fields = definedFields({ ...set, updatedAt: new Date().toISOString() });
+    const keyHash =
+      options.expectedKeyHash === null
+        ? [notExists('keyHash')]
+        : options.expectedKeyHash === undefined
+          ? []
+          : [compare('keyHash', '=', options.expectedKeyHash)];
     await this.doc.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: customerKey(customerId),
-        UpdateExpression: `SET ${assignments.join(', ')}${removals.length > 0 ? ` REMOVE ${removals.join(', ')}` : ''}`,
-        ConditionExpression: condition,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
+        ...update({ set: fields, remove: options.remove ?? [] }, and(exists(PK), ...keyHash)),
       }),
     );
   }
@@ -231,30 +214,14 @@ export class CustomersRepository {
     set: KeyAuthorization & Partial<Pick<KeyRecord, 'revokedAt'>>,
     remove: ('customModelLimits' | 'spendLimitMicroUsd')[] = [],
   ): Promise<void> {
-    const names: Record<string, string> = { '#pk': PK };
-    const values: Record<string, unknown> = {};
-    const assignments: string[] = [];
-    for (const [field, value] of Object.entries(set)) {
-      if (value === undefined) continue;
-      names[`#${field}`] = field;
-      values[`:${field}`] = value;
-      assignments.push(`#${field} = :${field}`);
-    }
-    for (const field of remove) names[`#${field}`] = field;
-    const parts = [
-      assignments.length > 0 ? `SET ${assignments.join(', ')}` : '',
-      remove.length > 0 ? `REMOVE ${remove.map((f) => `#${f}`).join(', ')}` : '',
-    ].filter(Boolean);
-    if (parts.length === 0) return;
+    const fields = definedFields(set);
+    if (Object.keys(fields).length === 0 && remove.length === 0) return;
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: apiKeyKey(keyHash),
-          UpdateExpression: parts.join(' '),
-          ConditionExpression: 'attribute_exists(#pk)',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: Object.keys(values).length > 0 ? values : undefined,
+          ...update({ set: fields, remove }, exists(PK)),
         }),
       );
     } catch (error) {
@@ -299,17 +266,13 @@ export class CustomersRepository {
         new UpdateCommand({
           TableName: this.tableName,
           Key: customerKey(customerId),
-          UpdateExpression: `SET #since = :since${slots.length > 0 ? ' ADD #slots :slots' : ''}`,
-          ConditionExpression: 'attribute_exists(#pk) AND attribute_not_exists(#since)',
-          ExpressionAttributeNames: {
-            '#pk': PK,
-            '#since': 'namedKeySlotsSince',
-            ...(slots.length > 0 ? { '#slots': 'namedKeySlots' } : {}),
-          },
-          ExpressionAttributeValues: {
-            ':since': now.toISOString(),
-            ...(slots.length > 0 ? { ':slots': new Set(slots) } : {}),
-          },
+          ...update(
+            {
+              set: { namedKeySlotsSince: now.toISOString() },
+              add: slots.length > 0 ? { namedKeySlots: new Set(slots) } : {},
+            },
+            and(exists(PK), notExists('namedKeySlotsSince')),
+          ),
         }),
       );
     } catch (error) {
@@ -439,4 +402,9 @@ export class CustomersRepository {
       cursor: LastEvaluatedKey ? Buffer.from(JSON.stringify(LastEvaluatedKey)).toString('base64url') : undefined,
     };
   }
+}
+
+/** The fields given a value: an undefined field is left as it is (it is not removed). */
+function definedFields(fields: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
 }

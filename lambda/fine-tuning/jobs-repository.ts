@@ -9,6 +9,7 @@ import {
 import { awsClientOptions } from '../storage/aws-clients';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
 import { createDocumentClient } from '../storage/document-client';
+import { exists, isIn, update } from '../storage/expressions';
 import { queryAll, queryPage } from '../storage/query-pages';
 import { FINE_TUNING_TABLE } from './fine-tuning-table';
 import type { JobEvent, JobRecord, JobStatus } from './jobs';
@@ -173,25 +174,12 @@ export class JobsRepository {
    */
   async transition(jobId: string, from: readonly JobStatus[], to: JobStatus, fields: Partial<JobRecord> = {}) {
     const set = Object.entries({ ...fields, status: to }).filter(([, v]) => v !== undefined);
-    const names: Record<string, string> = { '#status': 'status' };
-    const values: Record<string, unknown> = {};
-    from.forEach((s, i) => {
-      values[`:from${i}`] = s;
-    });
-    const assignments = set.map(([key, value], i) => {
-      names[`#f${i}`] = key;
-      values[`:v${i}`] = value;
-      return `#f${i} = :v${i}`;
-    });
     return applied(
       this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { [PK]: jobPk(jobId), [SK]: JOB_SK },
-          UpdateExpression: `SET ${assignments.join(', ')}`,
-          ConditionExpression: `#status IN (${from.map((_, i) => `:from${i}`).join(', ')})`,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
+          ...update({ set: Object.fromEntries(set) }, isIn('status', from)),
         }),
       ),
     );
@@ -201,14 +189,12 @@ export class JobsRepository {
   async update(jobId: string, fields: Partial<Omit<JobRecord, 'status' | 'jobId' | 'customerId'>>): Promise<void> {
     const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
     if (entries.length === 0) return;
+    const set = Object.fromEntries(entries);
     await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { [PK]: jobPk(jobId), [SK]: JOB_SK },
-        UpdateExpression: `SET ${entries.map((_, i) => `#f${i} = :v${i}`).join(', ')}`,
-        ConditionExpression: 'attribute_exists(#pk)',
-        ExpressionAttributeNames: { '#pk': PK, ...Object.fromEntries(entries.map(([k], i) => [`#f${i}`, k])) },
-        ExpressionAttributeValues: Object.fromEntries(entries.map(([, v], i) => [`:v${i}`, v])),
+        ...update({ set }, exists(PK)),
       }),
     );
   }

@@ -10,6 +10,7 @@ import {
 import { awsClientOptions } from '../storage/aws-clients';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
 import { createDocumentClient } from '../storage/document-client';
+import { isIn, update } from '../storage/expressions';
 import { FINE_TUNING_TABLE } from './fine-tuning-table';
 
 const { partitionKey: PK, sortKey: SK, byOwnerIndex: BY_OWNER } = FINE_TUNING_TABLE;
@@ -158,24 +159,20 @@ export class ModelsRepository {
     to: ModelStatus,
     fields: { failureReason?: string } = {},
   ): Promise<boolean> {
-    const values: Record<string, unknown> = { ':to': to };
-    from.forEach((status, i) => {
-      values[`:from${i}`] = status;
-    });
-    const sets = ['#status = :to'];
-    if (fields.failureReason !== undefined) {
-      sets.push('failureReason = :reason');
-      values[':reason'] = fields.failureReason;
-    }
     return applied(
       this.client.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { [PK]: modelPk(modelId), [SK]: MODEL_SK },
-          UpdateExpression: `SET ${sets.join(', ')}`,
-          ConditionExpression: `#status IN (${from.map((_, i) => `:from${i}`).join(', ')})`,
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: values,
+          ...update(
+            {
+              set: {
+                status: to,
+                ...(fields.failureReason === undefined ? {} : { failureReason: fields.failureReason }),
+              },
+            },
+            isIn('status', from),
+          ),
         }),
       ),
     );

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { isConditionFailure } from '../storage/conditional-writes';
+import { and, compare, exists, notExists, or, update } from '../storage/expressions';
 import { type LedgerRecord, ledgerKeys, usagePartition, utcDay } from './ledger';
 import { METERING_TABLE } from './metering-table';
 
@@ -80,9 +81,7 @@ export class AggregateUpdater {
       new UpdateCommand({
         TableName: this.tableName,
         Key: ledgerKey(record),
-        UpdateExpression: 'SET aggregated = :true REMOVE aggClaim, aggClaimedAt',
-        ConditionExpression: 'aggClaim = :claim',
-        ExpressionAttributeValues: { ':true': true, ':claim': claim },
+        ...update({ set: { aggregated: true }, remove: ['aggClaim', 'aggClaimedAt'] }, compare('aggClaim', '=', claim)),
       }),
     );
     await this.removeMarker(record);
@@ -120,22 +119,21 @@ export class AggregateUpdater {
             new UpdateCommand({
               TableName: this.tableName,
               Key: aggregateKey(customerId, day, model),
-              UpdateExpression:
-                'SET customerId = :c, #day = :d, model = :m, requests = :r, inputTokens = :i, outputTokens = :o, ' +
-                'costMicroUsd = :cost, v = :v',
-              ConditionExpression: seen === undefined ? 'attribute_not_exists(v)' : 'v = :seen',
-              ExpressionAttributeNames: { '#day': 'day' },
-              ExpressionAttributeValues: {
-                ':c': customerId,
-                ':d': day,
-                ':m': model,
-                ':r': sum.requests,
-                ':i': sum.inputTokens,
-                ':o': sum.outputTokens,
-                ':cost': sum.costMicroUsd,
-                ':v': (seen ?? 0) + 1,
-                ...(seen === undefined ? {} : { ':seen': seen }),
-              },
+              ...update(
+                {
+                  set: {
+                    customerId,
+                    day,
+                    model,
+                    requests: sum.requests,
+                    inputTokens: sum.inputTokens,
+                    outputTokens: sum.outputTokens,
+                    costMicroUsd: sum.costMicroUsd,
+                    v: (seen ?? 0) + 1,
+                  },
+                },
+                seen === undefined ? notExists('v') : compare('v', '=', seen),
+              ),
             }),
           );
         }
@@ -153,12 +151,14 @@ export class AggregateUpdater {
         new UpdateCommand({
           TableName: this.tableName,
           Key: ledgerKey(record),
-          UpdateExpression: 'SET aggClaim = :claim, aggClaimedAt = :now',
-          ConditionExpression:
-            'attribute_exists(#pk) AND attribute_not_exists(aggregated) AND ' +
-            '(attribute_not_exists(aggClaimedAt) OR aggClaimedAt < :stale)',
-          ExpressionAttributeNames: { '#pk': PK },
-          ExpressionAttributeValues: { ':claim': claim, ':now': nowMs, ':stale': nowMs - CLAIM_MS },
+          ...update(
+            { set: { aggClaim: claim, aggClaimedAt: nowMs } },
+            and(
+              exists(PK),
+              notExists('aggregated'),
+              or(notExists('aggClaimedAt'), compare('aggClaimedAt', '<', nowMs - CLAIM_MS)),
+            ),
+          ),
         }),
       );
       return true;
@@ -175,21 +175,19 @@ export class AggregateUpdater {
         new UpdateCommand({
           TableName: this.tableName,
           Key: aggregateKey(record.customerId, day, record.model),
-          UpdateExpression:
-            'SET customerId = :c, #day = :d, model = :m, #marker = :true ' +
-            'ADD requests :one, inputTokens :i, outputTokens :o, costMicroUsd :cost, v :one',
-          ConditionExpression: 'attribute_not_exists(#marker)',
-          ExpressionAttributeNames: { '#day': 'day', '#marker': markerOf(record.requestId) },
-          ExpressionAttributeValues: {
-            ':c': record.customerId,
-            ':d': day,
-            ':m': record.model,
-            ':true': true,
-            ':one': 1,
-            ':i': record.inputTokens,
-            ':o': record.outputTokens,
-            ':cost': record.costMicroUsd,
-          },
+          ...update(
+            {
+              set: { customerId: record.customerId, day, model: record.model, [markerOf(record.requestId)]: true },
+              add: {
+                requests: 1,
+                inputTokens: record.inputTokens,
+                outputTokens: record.outputTokens,
+                costMicroUsd: record.costMicroUsd,
+                v: 1,
+              },
+            },
+            notExists(markerOf(record.requestId)),
+          ),
         }),
       );
     } catch (error) {
@@ -204,9 +202,7 @@ export class AggregateUpdater {
         new UpdateCommand({
           TableName: this.tableName,
           Key: aggregateKey(record.customerId, utcDay(record.startedAt), record.model),
-          UpdateExpression: 'REMOVE #marker',
-          ConditionExpression: 'attribute_exists(#pk)',
-          ExpressionAttributeNames: { '#marker': markerOf(record.requestId), '#pk': PK },
+          ...update({ remove: [markerOf(record.requestId)] }, exists(PK)),
         }),
       );
     } catch (error) {

@@ -3,6 +3,7 @@ import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { TierName } from '../../lib/config/schema';
 import { isConditionFailure } from '../storage/conditional-writes';
+import { conditionOnly, notExists } from '../storage/expressions';
 import { METERING_TABLE } from './metering-table';
 import { billedCostMicroUsd, costMicroUsd, type RequestOutcome, type TokenPrices, type TokenUsage } from './pricing';
 
@@ -148,8 +149,7 @@ export class LedgerWriter {
           new PutCommand({
             TableName: this.tableName,
             Item: { ...ledgerKeys(record), ...record },
-            ConditionExpression: 'attribute_not_exists(#pk)',
-            ExpressionAttributeNames: { '#pk': PK },
+            ...conditionOnly(notExists(PK)),
           }),
         );
         return 'written';

@@ -1,6 +1,17 @@
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ModelLimits } from '../../lib/config/schema';
-import { isConditionFailure } from '../storage/conditional-writes';
+import { applied, isConditionFailure } from '../storage/conditional-writes';
+import {
+  and,
+  compare,
+  type ExpressionFields,
+  exists,
+  ifNotExists,
+  notExists,
+  or,
+  update,
+  value,
+} from '../storage/expressions';
 import { holdAttribute, METERING_TABLE, RECORD_VERSION, recordAttribute } from './metering-table';
 import {
   type LimitCounters,
@@ -37,15 +48,12 @@ export interface AdmitInput {
   outputTokens: OutputTokens;
   /**
    * Marks the reservation on the counter item (attribute {@link holdAttribute}, holding the reserved tokens), in
-   * the same conditional update that reserves: settling or releasing it then applies only while the mark is
-   * there, so a request's counters are corrected exactly once, by the request or by the reconciler of crashed
-   * requests (reconciler.ts), whichever comes first.
+   * the same conditional update that reserves (crash-safety.ts rule 1).
    */
   holdId?: string;
   /**
-   * The request's reservation record (its `holdId` names the hold; {@link AdmitInput.holdId} is then not needed):
-   * the same update writes it beside the hold mark and puts the counter item into the due-time index, so that
-   * the reconciler of crashed requests finds it (reservations.ts). Settling or releasing the hold removes it.
+   * The request's reservation record (its `holdId` names the hold; {@link AdmitInput.holdId} is then not needed),
+   * written beside the hold mark with the item's due-index entry (crash-safety.ts rule 3).
    */
   record?: ReservationRecord;
   /** Epoch ms that decides the reservation's day (the request's start, as its reservation record says). */
@@ -278,54 +286,49 @@ export class Limiter {
     holdId: string | undefined,
     record: ReservationRecord | undefined,
   ): Promise<LimitCounters | undefined> {
-    const day = { ':one': 1, ':reserve': reservedTokens, ':rpd': limits.rpd, ':tpdFree': limits.tpd - reservedTokens };
-    // The hold mark is set by the very update that reserves: a mark exists exactly when its tokens are held. So
-    // is the request's record, with the item's due-index entry: if_not_exists keeps an earlier deadline there (the
-    // reconciler then only looks earlier), and `rv` tells a reconciler that read the item before of this record.
-    const hold =
-      holdId === undefined ? undefined : { names: { '#hold': holdAttribute(holdId) }, set: ', #hold = :reserve' };
-    const withRecord = hold && record ? recordWrite(key, record) : undefined;
-    const names = hold ? { ...hold.names, ...withRecord?.names } : undefined;
-    const set = `${hold?.set ?? ''}${withRecord?.set ?? ''}`;
-    const add = withRecord?.add ?? '';
-    const sameMinute = await this.conditionalUpdate(key, names, {
-      UpdateExpression: `ADD mr :one, mt :reserve, rd :one, td :reserve${add}${set ? ` SET ${set.slice(2)}` : ''}`,
-      ConditionExpression: 'mid = :minute AND mr < :rpm AND mt <= :tpmFree AND rd < :rpd AND td <= :tpdFree',
-      ExpressionAttributeValues: {
-        ...day,
-        ...withRecord?.values,
-        ':minute': minute,
-        ':rpm': limits.rpm,
-        ':tpmFree': limits.tpm - reservedTokens,
-      },
-    });
+    // The hold mark and the record are set by the very update that reserves (crash-safety.ts rules 1, 3). In the
+    // due index, if_not_exists keeps an earlier deadline (the reconciler then only looks earlier), and `rv` tells a
+    // reconciler that read the item before of this record.
+    const hold = holdId === undefined ? {} : { [holdAttribute(holdId)]: reservedTokens };
+    const withRecord = holdId !== undefined && record ? recordWrite(key, record) : { set: {}, add: {} };
+    const dayFits = [compare('rd', '<', limits.rpd), compare('td', '<=', limits.tpd - reservedTokens)];
+    const sameMinute = await this.conditionalUpdate(
+      key,
+      update(
+        {
+          add: { mr: 1, mt: reservedTokens, rd: 1, td: reservedTokens, ...withRecord.add },
+          set: { ...hold, ...withRecord.set },
+        },
+        and(
+          compare('mid', '=', minute),
+          compare('mr', '<', limits.rpm),
+          compare('mt', '<=', limits.tpm - reservedTokens),
+          ...dayFits,
+        ),
+      ),
+    );
     if (sameMinute || !mayBeNewMinute) return sameMinute;
     // The new minute starts at this request, which fits the minute limits by itself (checked before).
-    return this.conditionalUpdate(key, names, {
-      UpdateExpression: `SET mid = :minute, mr = :one, mt = :reserve${set} ADD rd :one, td :reserve${add}`,
-      ConditionExpression:
-        '(attribute_not_exists(mid) OR mid < :minute) AND (attribute_not_exists(rd) OR (rd < :rpd AND td <= :tpdFree))',
-      ExpressionAttributeValues: { ...day, ...withRecord?.values, ':minute': minute },
-    });
+    return this.conditionalUpdate(
+      key,
+      update(
+        {
+          set: { mid: minute, mr: 1, mt: reservedTokens, ...hold, ...withRecord.set },
+          add: { rd: 1, td: reservedTokens, ...withRecord.add },
+        },
+        and(or(notExists('mid'), compare('mid', '<', minute)), or(notExists('rd'), and(...dayFits))),
+      ),
+    );
   }
 
-  private async conditionalUpdate(
-    key: CounterKey,
-    names: Record<string, string> | undefined,
-    update: {
-      UpdateExpression: string;
-      ConditionExpression: string;
-      ExpressionAttributeValues: Record<string, unknown>;
-    },
-  ): Promise<LimitCounters | undefined> {
+  private async conditionalUpdate(key: CounterKey, expressions: ExpressionFields): Promise<LimitCounters | undefined> {
     try {
       const { Attributes = {} } = await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: counterKey(key),
           ReturnValues: 'UPDATED_NEW',
-          ...(names ? { ExpressionAttributeNames: names } : {}),
-          ...update,
+          ...expressions,
         }),
       );
       return {
@@ -374,47 +377,23 @@ export class Limiter {
    * same update. Returns whether the update applied.
    */
   private async adjust(reservation: Reservation, requests: number, tokens: number): Promise<boolean> {
-    const day = requests === 0 ? 'td :tokens' : 'rd :requests, td :tokens';
-    const minute = requests === 0 ? 'mt :tokens' : 'mr :requests, mt :tokens';
-    const values = requests === 0 ? { ':tokens': tokens } : { ':requests': requests, ':tokens': tokens };
+    const day: Record<string, number> = requests === 0 ? { td: tokens } : { rd: requests, td: tokens };
+    const minute: Record<string, number> = requests === 0 ? { mt: tokens } : { mr: requests, mt: tokens };
     const Key = counterKey(reservation);
-    const held = reservation.holdId !== undefined;
-    const hold: Record<string, string> = held
-      ? { '#hold': holdAttribute(reservation.holdId as string), '#rsv': recordAttribute(reservation.holdId as string) }
-      : {};
-    const removeHold = held ? ' REMOVE #hold, #rsv' : '';
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key,
-          UpdateExpression: `ADD ${day}, ${minute}${removeHold}`,
-          ConditionExpression: held ? 'mid = :minute AND attribute_exists(#hold)' : 'mid = :minute',
-          ...(held ? { ExpressionAttributeNames: hold } : {}),
-          ExpressionAttributeValues: { ...values, ':minute': reservation.minute },
-        }),
-      );
+    const { holdId } = reservation;
+    const remove = holdId === undefined ? [] : [holdAttribute(holdId), recordAttribute(holdId)];
+    const held = holdId === undefined ? [] : [exists(holdAttribute(holdId))];
+    const write = (expressions: ExpressionFields) => {
+      const command = new UpdateCommand({ TableName: this.tableName, Key, ...expressions });
+      return applied(this.doc.send(command));
+    };
+    if (
+      await write(update({ add: { ...day, ...minute }, remove }, and(compare('mid', '=', reservation.minute), ...held)))
+    ) {
       return true;
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
     }
-    try {
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key,
-          UpdateExpression: `ADD ${day}${removeHold}`,
-          // Never create an item of negative counters (the item exists: admission wrote it, nothing expires).
-          ConditionExpression: held ? 'attribute_exists(#hold)' : 'attribute_exists(#pk)',
-          ExpressionAttributeNames: held ? hold : { '#pk': PK },
-          ExpressionAttributeValues: values,
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-      return false;
-    }
+    // Never create an item of negative counters (the item exists: admission wrote it, nothing expires).
+    return write(update({ add: day, remove }, held[0] ?? exists(PK)));
   }
 }
 
@@ -426,10 +405,12 @@ function counterKey({ customerId, model, day, shard }: CounterKey): Record<strin
 function recordWrite(key: CounterKey, record: ReservationRecord) {
   const entry = dueIndexKeys(counterKey(key)[PK] as string, record.deadline);
   return {
-    names: { '#rsv': recordAttribute(record.holdId), '#gpk': INDEX.partitionKey, '#gsk': INDEX.sortKey },
-    values: { ':record': storedRecord(record), ':gpk': entry.partition, ':gsk': entry.sort },
-    set: ', #rsv = :record, #gpk = if_not_exists(#gpk, :gpk), #gsk = if_not_exists(#gsk, :gsk)',
-    add: `, ${RECORD_VERSION} :one`,
+    set: {
+      [recordAttribute(record.holdId)]: storedRecord(record),
+      [INDEX.partitionKey]: ifNotExists(INDEX.partitionKey, value(entry.partition)),
+      [INDEX.sortKey]: ifNotExists(INDEX.sortKey, value(entry.sort)),
+    },
+    add: { [RECORD_VERSION]: 1 },
   };
 }
 

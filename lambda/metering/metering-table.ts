@@ -31,14 +31,14 @@ export const METERING_TABLE_ENV = 'METERING_TABLE_NAME';
 export const LEDGER_DEAD_LETTERS_ENV = 'LEDGER_DEAD_LETTER_QUEUE_URL';
 
 /**
- * The attribute of a counter or spend item that marks one request's hold on it (its value: what it holds). It is
- * set by the update that reserves and removed by the update that settles, so each hold is settled once.
+ * The attribute of a counter or spend item that marks one request's hold on it (its value: what it holds):
+ * crash-safety.ts rule 1.
  */
 export const holdAttribute = (holdId: string) => `h${holdId}`;
 
 /**
- * The attribute of a counter item that carries the reservation record of the request holding `h<holdId>` (see
- * reservations.ts): set and removed by the same updates as the hold mark.
+ * The attribute of a counter item that carries the reservation record of the request holding `h<holdId>`
+ * (reservations.ts): crash-safety.ts rule 3.
  */
 export const recordAttribute = (holdId: string) => `r${holdId}`;
 

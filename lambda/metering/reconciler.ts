@@ -42,24 +42,11 @@ export interface ReconcilerDependencies {
 const INDEX_ROUNDS = 3;
 
 /**
- * Finds the requests that passed their deadline (maximum duration + margin) without billing themselves (the
- * process died: SIGKILL, a Lambda timeout, a crashed host), bills them once and releases what they held. Their
- * reservation records ride on their counter holds (reservations.ts): the due-time index lists the counter items
- * holding records, each at its earliest deadline. Per item due now, one consistent read gives its records; each
- * record due is reconciled, and every step is conditional, so any number of reconcilers, and the request itself
- * settling late, can run at once and each hold is released once and each request billed once:
- * 1. the ledger record, if the request wrote one, is the bill; else, if the request was admitted (its LAST
- *    admission hold is still there: the spend hold of a paying request, taken after the counter hold; the counter
- *    hold otherwise, which its record being there proves), one conditional put writes a `reconciled` record (its
- *    input tokens as counted at admission, no output); a put that finds a record already there (a late
- *    settlement won) reads that one instead;
- * 2. the spend hold, if still marked, is settled to the bill's cost (or 0), in one update conditional on its mark;
- * 3. the counter hold likewise, to the bill's tokens (or released: the request never ran), which also removes the
- *    record: last, so a run that fails before it leaves the record that leads the next run to the spend hold; the
- *    minute counters have long expired;
- * 4. the item moves in the index to its earliest record left (or leaves it: none left), conditional on the version
- *    the read saw: an admission in between (which may have added a record this read missed) makes it read again.
- *    A crash between steps leaves the record and the index entry: the next run redoes the remaining steps.
+ * Finds the requests that passed their deadline without billing themselves (the process died), bills them once
+ * and releases what they held: crash-safety.ts rule 7, in its RECONCILE_ORDER. The due-time index lists the
+ * counter items holding records, each at its earliest deadline; per item due now, one consistent read gives its
+ * records, and every write is conditional, so any number of reconcilers, and the request itself settling late,
+ * can run at once.
  */
 export class ReservationReconciler {
   private readonly now: () => Date;
@@ -101,7 +88,7 @@ export class ReservationReconciler {
 
   /**
    * Reconciles the records of counter item `pk` that are due at `now`, then moves the item in the due index
-   * (see the class's step 4).
+   * (crash-safety.ts rule 7, last step).
    */
   async reconcileItem(
     pk: string,
@@ -151,8 +138,7 @@ export class ReservationReconciler {
 
     let bill = await ledger.get(record.requestId);
     const alreadyBilled = bill !== undefined;
-    // A record comes with its counter hold; a paying request takes its spend hold after it: without that hold it
-    // never ran (a crash between the two, or a refusal whose release failed).
+    // Admitted: its last admission hold is there (crash-safety.ts rule 2); else it never ran.
     const admitted = record.spendHold ? spendHeld !== undefined : true;
     let wrote = false;
     if (!bill && admitted) {
@@ -162,7 +148,7 @@ export class ReservationReconciler {
     }
 
     let holdsReleased = 0;
-    // Spend first: settling the counter hold removes the record, the only way a later run finds the spend hold.
+    // Spend first: the counter hold carries the record (crash-safety.ts rule 3).
     if (spendHeld !== undefined) {
       const settled = await spend.settle(
         { customerId: record.customerId, month: record.month, reservedMicroUsd: spendHeld, holdId: record.holdId },

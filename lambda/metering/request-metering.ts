@@ -98,14 +98,12 @@ export interface RequestMeteringDependencies {
 }
 
 /**
- * Metering of one request from admission to the ledger, on DynamoDB:
- * - before the model: ONE conditional UpdateItem admits the request, reserves its tokens and writes its
- *   reservation record for the reconciler (limiter, reservations.ts), plus, for a paying tier, one that reserves
- *   its maximum cost (spend);
- * - after: one UpdateItem settles the counters to the actual tokens (removing the record), one conditional
- *   PutItem writes the ledger record (a retry never counts twice; a failed write goes to the dead letters), and
- *   for a paying tier one UpdateItem commits the cost (publishing 50/75/90% alerts once each).
- * No reads on the way of an admitted request: the authorizer's context carries tier, limits and spend limit.
+ * Metering of one request from admission to the ledger, on DynamoDB, in the orders of crash-safety.ts:
+ * before the model, ONE conditional UpdateItem admits the request, reserves its tokens and writes its
+ * reservation record, then, for a paying tier, one reserves its maximum cost (rule 2); after it, one conditional
+ * PutItem writes the ledger record, one UpdateItem commits the cost (publishing 50/75/90% alerts once each) and
+ * one settles the counters (rule 4). No reads on the way of an admitted request: the authorizer's context
+ * carries tier, limits and spend limit.
  */
 export class RequestMetering {
   private readonly now: () => Date;
@@ -147,11 +145,8 @@ export class RequestMetering {
   }
 
   /**
-   * Admits the request or throws the 429 / 413 the client should see, with its headers. The request's
-   * reservation record rides on its counter hold: the counter admission writes both in one update (nothing is
-   * held before it, so a crash before it leaves nothing to reconcile), then a paying request takes its spend hold.
-   * A request refused on the way gives back what it took, which removes the record with the counter hold (a
-   * release that fails leaves both: the reconciler releases them at the deadline).
+   * Admits the request or throws the 429 / 413 the client should see, with its headers: counters first, then
+   * spend (crash-safety.ts rule 2); a request refused on the way gives back what it took (rule 6).
    */
   async admit(request: MeteringRequest): Promise<MeteredRequest> {
     const { principal } = request;
@@ -192,7 +187,7 @@ export class RequestMetering {
     const { principal } = request;
     // The counters' model: a fine-tune's base, whose limits its adapters share (the ledger names what was called).
     const { holdId, model } = record;
-    // A release that fails leaves its hold marked, and the record with it: the reconciler releases it.
+    // A release that fails leaves its hold to the reconciler (crash-safety.ts rule 6).
     const releaseCounters = (reservation: Reservation, what: string) =>
       this.deps.limiter.release(reservation).catch((error) => this.deps.logError?.(what, { error }));
     const admission = await this.deps.limiter.admit({
@@ -254,9 +249,8 @@ export class RequestMetering {
       try {
         spend = await this.deps.spend.reserve(principal.customerId, seedLimit, maxCost, { holdId, at: startedAt });
       } catch (error) {
-        // The request will not run: give back what it holds. The reserve may have applied without its answer
-        // arriving: settling its mark (a no-op if there is none) makes sure. If that fails, the counter hold (and
-        // the record on it) stays, so that the reconciler finds the spend hold there may be.
+        // The request will not run: give back what it holds (rule 6). The reserve may have applied without its
+        // answer arriving: settling its mark (a no-op if there is none) makes sure.
         const spendReleased = await this.deps.spend
           .settle({ customerId: principal.customerId, month: record.month, reservedMicroUsd: maxCost, holdId }, 0)
           .then(
@@ -333,14 +327,12 @@ export class RequestMetering {
       try {
         await work();
       } catch (error) {
-        // What failed to settle keeps the record (the counter hold goes last): the reconciler finishes it, after
-        // the deadline.
+        // What failed to settle keeps the record: the reconciler finishes it (crash-safety.ts rules 4, 7).
         this.deps.logError?.('metering failed', { requestId: request.requestId, error });
       }
     };
     const thresholds = this.deps.config.tiers[request.principal.tier].spendLimit.alertThresholdsPercent;
-    // The counter hold carries the reservation record, the reconciler's only way to the spend hold: it goes last,
-    // so a request that dies (or fails) between the two settlements leaves the record for the spend hold's sake.
+    // Spend, then the counter hold, which carries the record (crash-safety.ts rules 3, 4).
     const settleHolds = async (bill: LedgerRecord) => {
       if (spendReservation) await this.deps.spend.settle(spendReservation, bill.costMicroUsd, thresholds);
       await this.deps.limiter.settle(reservation, bill.inputTokens + bill.outputTokens);
@@ -351,8 +343,7 @@ export class RequestMetering {
       headers,
       headersAfter,
       release: once(async () => {
-        // Spend first: for a paying request the spend hold is what says "admitted" to the reconciler, and the
-        // counter hold carries the record that leads it there.
+        // crash-safety.ts rule 6.
         if (spendReservation) await this.deps.spend.settle(spendReservation, 0);
         await this.deps.limiter.release(reservation);
       }),
@@ -372,11 +363,9 @@ export class RequestMetering {
             startedAt: record.startedAt,
             finishedAt: this.now().toISOString(),
           });
-          // The ledger first, then the holds: a spend hold settled before the ledger record is written, and a
-          // death in between, would leave the month's spend counting a cost no ledger record bills (the
-          // reconciler, finding no spend hold and no record, takes the request for one that never ran).
+          // The ledger first, then the holds (crash-safety.ts rule 4).
           const written = await this.deps.ledger.write(bill);
-          // A reconciler billed it already: its record is the bill, and the holds follow it (if still held).
+          // A reconciler billed it already: its record is the bill (crash-safety.ts rule 5).
           const winner = written === 'duplicate' ? ((await this.deps.ledger.get(request.requestId)) ?? bill) : bill;
           await settleHolds(winner);
         })(),

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { TierName } from '../../lib/config/schema';
 import { applied } from '../storage/conditional-writes';
+import { and, compare, exists, notExists, update } from '../storage/expressions';
 import { METERING_TABLE, RECORD_VERSION } from './metering-table';
 import type { TokenPrices } from './pricing';
 
@@ -15,8 +16,8 @@ export const MAX_REQUEST_MS = 15 * 60_000;
 
 /**
  * Past its maximum duration a request is given this long more before the reconciler takes it over: clock skew
- * between instances and the writes of its own billing. A request that is still billing itself this late takes
- * the careful path (ledger first, see request-metering.ts), so even a later one is never billed twice.
+ * between instances and the writes of its own billing. One still billing itself later is never billed twice
+ * (crash-safety.ts rules 4, 5).
  */
 export const RECONCILE_MARGIN_MS = 60_000;
 
@@ -28,13 +29,9 @@ export const RECONCILE_MARGIN_MS = 60_000;
 export const DUE_SHARDS = 16;
 
 /**
- * What a request in flight holds, for the reconciler of requests whose process died (SIGKILL, a Lambda timeout,
- * a crashed host). It rides on the request's counter hold: the very update that admits the request and reserves
- * its tokens (limiter.ts) also writes the record onto the counter item (attribute {@link recordAttribute}, beside
- * the hold mark {@link holdAttribute}) and puts the item into the due-time index, and the update that settles or
- * releases the hold removes both. So a record exists exactly while its counter hold does: a request refused, or
- * killed before its admission, holds nothing and leaves nothing behind; the spend hold of a paying request is
- * taken after it, so a record whose spend hold is missing names a request that never ran.
+ * What a request in flight holds, for the reconciler of requests whose process died. It rides on the request's
+ * counter hold (crash-safety.ts rule 3): attribute `r<holdId>` of the counter item, beside the hold mark, written
+ * by the admission's update (which also puts the item into the due-time index) and removed by the settlement's.
  */
 export interface ReservationRecord {
   requestId: string;
@@ -180,23 +177,17 @@ export class ReservationBook {
     seen: number | undefined,
   ): Promise<boolean> {
     const entry = deadline === undefined ? undefined : dueIndexKeys(key.pk, deadline);
-    const values: Record<string, unknown> = {};
-    if (entry) Object.assign(values, { ':gpk': entry.partition, ':gsk': entry.sort });
-    if (seen !== undefined) values[':seen'] = seen;
     return applied(
       this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { [PK]: key.pk, [SK]: key.sk },
-          UpdateExpression: entry ? 'SET #gpk = :gpk, #gsk = :gsk' : 'REMOVE #gpk, #gsk',
-          ConditionExpression: seen === undefined ? 'attribute_exists(#pk) AND attribute_not_exists(#v)' : '#v = :seen',
-          ExpressionAttributeNames: {
-            '#gpk': INDEX.partitionKey,
-            '#gsk': INDEX.sortKey,
-            '#v': RECORD_VERSION,
-            ...(seen === undefined ? { '#pk': PK } : {}),
-          },
-          ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
+          ...update(
+            entry
+              ? { set: { [INDEX.partitionKey]: entry.partition, [INDEX.sortKey]: entry.sort } }
+              : { remove: [INDEX.partitionKey, INDEX.sortKey] },
+            seen === undefined ? and(exists(PK), notExists(RECORD_VERSION)) : compare(RECORD_VERSION, '=', seen),
+          ),
         }),
       ),
     );

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { isConditionFailure } from '../storage/conditional-writes';
+import { and, compare, exists, ifNotExists, minus, notExists, or, update, value } from '../storage/expressions';
 import { holdAttribute, METERING_TABLE } from './metering-table';
 
 const { partitionKey: PK, sortKey: SK } = METERING_TABLE;
@@ -46,11 +47,23 @@ export interface SpendReservation {
 }
 
 /** The attributes of a batch's line settlements on the month item (see {@link SpendTracker.settleBatchRemainder}). */
+/** A batch's settled sums on the month item, and its mark that ends its line settlements. */
 const batchAttributes = (batchId: string) => ({
-  '#bres': `bres_${batchId}`,
-  '#bcost': `bcost_${batchId}`,
-  '#bdone': `bdone_${batchId}`,
+  reserved: `bres_${batchId}`,
+  cost: `bcost_${batchId}`,
+  done: `bdone_${batchId}`,
 });
+
+/** A settlement's four counters: `reserved` held before, `actual` the cost now known. */
+const settled = (reserved: number, actual: number) => ({
+  usedMicroUsd: actual - reserved,
+  reservedMicroUsd: -reserved,
+  committedMicroUsd: actual,
+  headroomMicroUsd: reserved - actual,
+});
+
+const LIMIT = 'limitMicroUsd';
+const HEADROOM = 'headroomMicroUsd';
 
 export type ReserveResult =
   | { admitted: true; reservation: SpendReservation }
@@ -117,9 +130,8 @@ export class SpendTracker {
    * `setLimit` keeps current; `seedLimitMicroUsd` (from the authorizer context) only applies to a month that
    * has no item yet. Without a limit the request is admitted and its reservation still counted, so a limit
    * set while it runs already knows about it.
-   * With `holdId`, the same update marks the hold on the month item (attribute `h<holdId>` = the amount held), so
-   * that it is settled exactly once, by the request or by the reconciler of crashed requests. `at` decides the
-   * month (the request's start); default now.
+   * With `holdId`, the same update marks the hold on the month item (attribute `h<holdId>` = the amount held:
+   * crash-safety.ts rule 1). `at` decides the month (the request's start); default now.
    */
   async reserve(
     customerId: string,
@@ -128,8 +140,6 @@ export class SpendTracker {
     options: { holdId?: string; at?: Date } = {},
   ): Promise<ReserveResult> {
     const month = utcMonth(options.at ?? this.now());
-    const hold: Record<string, string> = options.holdId === undefined ? {} : { '#hold': holdAttribute(options.holdId) };
-    const setHold = options.holdId === undefined ? '' : ', #hold = :max';
     const max = amount(maxCostMicroUsd, 'maxCostMicroUsd');
     const seed = seedLimitMicroUsd === undefined ? NO_LIMIT : amount(seedLimitMicroUsd, 'seedLimitMicroUsd');
     const newMonthFits = seed === NO_LIMIT || seed >= max;
@@ -138,12 +148,21 @@ export class SpendTracker {
         new UpdateCommand({
           TableName: this.tableName,
           Key: spendKey(customerId, month),
-          UpdateExpression:
-            `SET #limit = if_not_exists(#limit, :seed), #headroom = if_not_exists(#headroom, :seed) - :max${setHold} ` +
-            'ADD usedMicroUsd :max, reservedMicroUsd :max',
-          ConditionExpression: `${newMonthFits ? 'attribute_not_exists(#limit) OR ' : ''}#limit = :none OR #headroom >= :max`,
-          ExpressionAttributeNames: { '#limit': 'limitMicroUsd', '#headroom': 'headroomMicroUsd', ...hold },
-          ExpressionAttributeValues: { ':max': max, ':seed': seed, ':none': NO_LIMIT },
+          ...update(
+            {
+              set: {
+                [LIMIT]: ifNotExists(LIMIT, value(seed)),
+                [HEADROOM]: minus(ifNotExists(HEADROOM, value(seed)), value(max)),
+                ...(options.holdId === undefined ? {} : { [holdAttribute(options.holdId)]: max }),
+              },
+              add: { usedMicroUsd: max, reservedMicroUsd: max },
+            },
+            or(
+              ...(newMonthFits ? [notExists(LIMIT)] : []),
+              compare(LIMIT, '=', NO_LIMIT),
+              compare(HEADROOM, '>=', max),
+            ),
+          ),
           ReturnValues: 'UPDATED_NEW',
         }),
       );
@@ -180,9 +199,9 @@ export class SpendTracker {
         new UpdateCommand({
           TableName: this.tableName,
           Key: spendKey(customerId, month),
-          UpdateExpression: 'SET #limit = :limit, #headroom = :limit - if_not_exists(usedMicroUsd, :zero)',
-          ExpressionAttributeNames: { '#limit': 'limitMicroUsd', '#headroom': 'headroomMicroUsd' },
-          ExpressionAttributeValues: { ':limit': limit, ':zero': 0 },
+          ...update({
+            set: { [LIMIT]: limit, [HEADROOM]: minus(value(limit), ifNotExists('usedMicroUsd', value(0))) },
+          }),
         }),
       );
     }
@@ -209,35 +228,27 @@ export class SpendTracker {
     const { holdId, batchId } = reservation;
     if (actual === 0 && reservedMicroUsd === 0 && holdId === undefined) return result;
 
+    const batch = batchId === undefined ? undefined : batchAttributes(batchId);
+    const conditions = [
+      ...(holdId === undefined ? [] : [exists(holdAttribute(holdId))]),
+      ...(batch ? [notExists(batch.done)] : []),
+    ];
     let item: Record<string, unknown>;
     try {
       ({ Attributes: item = {} } = await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: spendKey(customerId, month),
-          UpdateExpression:
-            'ADD usedMicroUsd :delta, reservedMicroUsd :release, committedMicroUsd :actual, headroomMicroUsd :refund' +
-            (batchId === undefined ? '' : ', #bres :reserved, #bcost :actual') +
-            (holdId === undefined ? '' : ' REMOVE #hold'),
-          ...(holdId === undefined && batchId === undefined
-            ? {}
-            : {
-                ConditionExpression: [
-                  ...(holdId === undefined ? [] : ['attribute_exists(#hold)']),
-                  ...(batchId === undefined ? [] : ['attribute_not_exists(#bdone)']),
-                ].join(' AND '),
-                ExpressionAttributeNames: {
-                  ...(holdId === undefined ? {} : { '#hold': holdAttribute(holdId) }),
-                  ...(batchId === undefined ? {} : batchAttributes(batchId)),
-                },
-              }),
-          ExpressionAttributeValues: {
-            ':delta': actual - reservedMicroUsd,
-            ':release': -reservedMicroUsd,
-            ':actual': actual,
-            ':refund': reservedMicroUsd - actual,
-            ...(batchId === undefined ? {} : { ':reserved': reservedMicroUsd }),
-          },
+          ...update(
+            {
+              add: {
+                ...settled(reservedMicroUsd, actual),
+                ...(batch ? { [batch.reserved]: reservedMicroUsd, [batch.cost]: actual } : {}),
+              },
+              remove: holdId === undefined ? [] : [holdAttribute(holdId)],
+            },
+            conditions.length > 0 ? and(...conditions) : undefined,
+          ),
           ReturnValues: 'ALL_NEW',
         }),
       ));
@@ -291,14 +302,14 @@ export class SpendTracker {
     totalReservedMicroUsd: number,
     totalCostMicroUsd: number,
   ): Promise<boolean> {
-    const names = batchAttributes(batchId);
+    const batch = batchAttributes(batchId);
     for (;;) {
       const { Item = {} } = await this.doc.send(
         new GetCommand({ TableName: this.tableName, Key: spendKey(customerId, month), ConsistentRead: true }),
       );
-      if (Item[names['#bdone']] !== undefined) return false;
-      const seenReserved = (Item[names['#bres']] as number | undefined) ?? 0;
-      const seenCost = (Item[names['#bcost']] as number | undefined) ?? 0;
+      if (Item[batch.done] !== undefined) return false;
+      const seenReserved = (Item[batch.reserved] as number | undefined) ?? 0;
+      const seenCost = (Item[batch.cost] as number | undefined) ?? 0;
       const reserved = Math.max(0, totalReservedMicroUsd - seenReserved);
       const actual = Math.max(0, totalCostMicroUsd - seenCost);
       try {
@@ -306,26 +317,16 @@ export class SpendTracker {
           new UpdateCommand({
             TableName: this.tableName,
             Key: spendKey(customerId, month),
-            UpdateExpression:
-              'ADD usedMicroUsd :delta, reservedMicroUsd :release, committedMicroUsd :actual, headroomMicroUsd :refund ' +
-              'SET #bdone = :yes REMOVE #bres, #bcost',
-            // No line settlement landed since the read (else read again): each share is settled once.
-            ConditionExpression:
-              'attribute_not_exists(#bdone) AND ' +
-              (seenReserved === 0 && seenCost === 0
-                ? '(attribute_not_exists(#bres) OR (#bres = :zero AND #bcost = :zero))'
-                : '#bres = :seenReserved AND #bcost = :seenCost'),
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: {
-              ':delta': actual - reserved,
-              ':release': -reserved,
-              ':actual': actual,
-              ':refund': reserved - actual,
-              ':yes': true,
-              ...(seenReserved === 0 && seenCost === 0
-                ? { ':zero': 0 }
-                : { ':seenReserved': seenReserved, ':seenCost': seenCost }),
-            },
+            ...update(
+              { add: settled(reserved, actual), set: { [batch.done]: true }, remove: [batch.reserved, batch.cost] },
+              // No line settlement landed since the read (else read again): each share is settled once.
+              and(
+                notExists(batch.done),
+                seenReserved === 0 && seenCost === 0
+                  ? or(notExists(batch.reserved), and(compare(batch.reserved, '=', 0), compare(batch.cost, '=', 0)))
+                  : and(compare(batch.reserved, '=', seenReserved), compare(batch.cost, '=', seenCost)),
+              ),
+            ),
           }),
         );
         return reserved > 0 || actual > 0;
@@ -350,9 +351,10 @@ export class SpendTracker {
         new UpdateCommand({
           TableName: this.tableName,
           Key: spendKey(customerId, month),
-          UpdateExpression: 'ADD usedMicroUsd :missing, committedMicroUsd :missing, headroomMicroUsd :less',
-          ConditionExpression: 'attribute_not_exists(committedMicroUsd) OR committedMicroUsd = :seen',
-          ExpressionAttributeValues: { ':missing': missing, ':less': -missing, ':seen': current.spentMicroUsd },
+          ...update(
+            { add: { usedMicroUsd: missing, committedMicroUsd: missing, headroomMicroUsd: -missing } },
+            or(notExists('committedMicroUsd'), compare('committedMicroUsd', '=', current.spentMicroUsd)),
+          ),
         }),
       );
     } catch (error) {
@@ -405,10 +407,7 @@ export class SpendTracker {
         new UpdateCommand({
           TableName: this.tableName,
           Key: spendKey(customerId, month),
-          UpdateExpression: 'SET #alerted = :token',
-          ConditionExpression: 'attribute_not_exists(#alerted)',
-          ExpressionAttributeNames: { '#alerted': alertAttribute(percent) },
-          ExpressionAttributeValues: { ':token': token },
+          ...update({ set: { [alertAttribute(percent)]: token } }, notExists(alertAttribute(percent))),
         }),
       );
       return true;
@@ -423,10 +422,7 @@ export class SpendTracker {
       new UpdateCommand({
         TableName: this.tableName,
         Key: spendKey(customerId, month),
-        UpdateExpression: 'REMOVE #alerted',
-        ConditionExpression: '#alerted = :token',
-        ExpressionAttributeNames: { '#alerted': alertAttribute(percent) },
-        ExpressionAttributeValues: { ':token': token },
+        ...update({ remove: [alertAttribute(percent)] }, compare(alertAttribute(percent), '=', token)),
       }),
     );
   }

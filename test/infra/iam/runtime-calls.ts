@@ -471,7 +471,7 @@ const inference: RuntimeCall[] = [
       resources: (a) => a.models.map((m) => a.endpoint(m)),
       sources: src(
         'inference/backends/sagemaker-backend.ts',
-        'complete: InvokeEndpointCommand',
+        'wakeBase: InvokeEndpointCommand',
         'stream: InvokeEndpointWithResponseStreamCommand',
       ),
     }),

@@ -6,7 +6,7 @@ export const REPO = path.join(__dirname, '..', '..', '..');
 /** Declarations whose name a call is filed under: top-level functions and constants, and class members. */
 const TOP_LEVEL = /^(?:export\s+)?(?:default\s+)?(?:async\s+)?(?:function\s*\*?\s*(\w+)|const\s+(\w+)\s*=)/;
 const MEMBER =
-  /^ {2}(?:(?:public|private|protected|static|readonly|async|override|get|set)\s+)*\*?\s*(\w+)\s*(?:<[^>]*>)?\s*\(/;
+  /^ {2}(?=\S)(?:(?:public|private|protected|static|readonly|async|override|get|set)\s+)*\*?\s*(\w+)\s*(?:<[^>]*>)?\s*\(/;
 const NOT_A_NAME = new Set(['if', 'for', 'while', 'switch', 'catch', 'return', 'await', 'throw', 'super', 'typeof']);
 
 /** What sends a request to AWS: a command object, a paginator, lib-storage's managed upload. */
