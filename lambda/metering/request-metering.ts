@@ -202,14 +202,10 @@ export class RequestMetering {
     if (!admission.admitted) {
       if (admission.reason === 'request_too_large') {
         const headers = await this.headersFor(principal, model);
-        throw new HttpError(
-          413,
-          'tokens',
-          requestTooLargeMessage(model, principal.customerId, admission),
-          'rate_limit_exceeded',
-          null,
+        throw new HttpError(413, 'tokens', requestTooLargeMessage(model, principal.customerId, admission), {
+          code: 'rate_limit_exceeded',
           headers,
-        );
+        });
       }
       throw this.rateLimited(model, principal, limits, admission.counters, admission, startedAt);
     }
@@ -271,10 +267,8 @@ export class RequestMetering {
           `You exceeded your monthly spend limit of $${formatUsd(spend.limitMicroUsd)} (spent $${formatUsd(spend.spentMicroUsd)} ` +
             `this month, $${formatUsd(maxCost)} needed at most for this request). Raise it with PUT /v1/spend_limit ` +
             '(or ask your operator), or wait for the next month (UTC).',
-          'insufficient_quota',
-          null,
           // Nothing changes until the limit is raised or the month ends: the clients must not retry.
-          { ...headers, 'x-should-retry': 'false' },
+          { code: 'insufficient_quota', headers: { ...headers, 'x-should-retry': 'false' } },
         );
       }
       spendReservation = spend.reservation;
@@ -301,14 +295,10 @@ export class RequestMetering {
       'retry-after': String(Math.max(1, Math.ceil(refusal.retryAfterMs / 1000))),
     };
     const type = refusal.reason === 'rpm' || refusal.reason === 'rpd' ? 'requests' : 'tokens';
-    return new HttpError(
-      429,
-      type,
-      rateLimitMessage(model, principal.customerId, refusal),
-      'rate_limit_exceeded',
-      null,
+    return new HttpError(429, type, rateLimitMessage(model, principal.customerId, refusal), {
+      code: 'rate_limit_exceeded',
       headers,
-    );
+    });
   }
 
   private meteredRequest(

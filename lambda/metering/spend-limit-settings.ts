@@ -55,19 +55,18 @@ export async function setSpendLimit(
   if (limitUsd !== null && (!Number.isFinite(limitUsd) || limitUsd < 0 || limitUsd > MAX_MONTHLY_LIMIT_USD)) {
     throw new BadRequestError(
       `'monthly_limit_usd' must be a number from 0 to ${MAX_MONTHLY_LIMIT_USD}, or null to remove the limit.`,
-      'monthly_limit_usd',
-      'invalid_value',
+      { param: 'monthly_limit_usd', code: 'invalid_value' },
     );
   }
   if (limitUsd !== null) limitUsd = roundToMicroUsd(limitUsd);
   const customer = await customers.getCustomer(customerId);
   if (customer?.status !== 'active' || !customer.keyHash) {
-    throw new NotFoundError(`No active customer with id ${customerId}.`, 'customer_not_found');
+    throw new NotFoundError(`No active customer with id ${customerId}.`, { code: 'customer_not_found' });
   }
   if (!config.tiers[customer.tier].spendLimit.allowed) {
     throw new PermissionDeniedError(
       `Spend limits are not available on the ${customer.tier} tier: it has no charges. See GET /v1/plans.`,
-      'spend_limit_not_available',
+      { code: 'spend_limit_not_available' },
     );
   }
   const ownMicroUsd = limitUsd === null ? undefined : Math.round(limitUsd * MICRO_USD_PER_USD);

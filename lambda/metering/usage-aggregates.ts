@@ -113,11 +113,11 @@ export class UsageAggregates {
     endDay: string,
     groupBy: UsageGroupBy,
   ): Promise<UsageList<DayBucket | ModelBucket>> {
-    if (!isDay(startDay)) throw new BadRequestError('start_date must be a date YYYY-MM-DD', 'start_date');
-    if (!isDay(endDay)) throw new BadRequestError('end_date must be a date YYYY-MM-DD', 'end_date');
-    if (startDay > endDay) throw new BadRequestError('start_date must not be after end_date', 'start_date');
+    if (!isDay(startDay)) throw new BadRequestError('start_date must be a date YYYY-MM-DD', { param: 'start_date' });
+    if (!isDay(endDay)) throw new BadRequestError('end_date must be a date YYYY-MM-DD', { param: 'end_date' });
+    if (startDay > endDay) throw new BadRequestError('start_date must not be after end_date', { param: 'start_date' });
     if (Date.parse(endDay) - Date.parse(startDay) > MAX_RANGE_DAYS * 86_400_000) {
-      throw new BadRequestError(`The date range may span at most ${MAX_RANGE_DAYS} days.`, 'end_date');
+      throw new BadRequestError(`The date range may span at most ${MAX_RANGE_DAYS} days.`, { param: 'end_date' });
     }
 
     // Sort keys are `<day>#<model>`, so every key of endDay sorts below `<endDay>$` ('#' < '$').

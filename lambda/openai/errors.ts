@@ -36,34 +36,19 @@ export interface ErrorDetails {
   headers?: Record<string, string>;
 }
 
-/** The positional `(code, param, headers)` the error classes took before `ErrorDetails` (see below). */
-type LegacyPositional = [code?: string | null, param?: string | null, headers?: Record<string, string>];
-
-function isDetails(value: unknown): value is ErrorDetails {
-  return typeof value === 'object' && value !== null;
-}
-
 export class HttpError extends Error {
   readonly code: string | null;
   readonly param: string | null;
   readonly headers: Record<string, string>;
 
-  constructor(status: number, type: OpenAIErrorType, message: string, details?: ErrorDetails);
-  /**
-   * @deprecated Positional `(code, param, headers)`: kept only for lambda/metering's call sites while that
-   * folder is being refactored elsewhere; pass an `ErrorDetails` object.
-   */
-  constructor(status: number, type: OpenAIErrorType, message: string, ...legacy: LegacyPositional);
   constructor(
     readonly status: number,
     readonly type: OpenAIErrorType,
     message: string,
-    ...rest: [ErrorDetails?] | LegacyPositional
+    details: ErrorDetails = {},
   ) {
     super(message);
     this.name = new.target.name;
-    const [first, param, headers] = rest;
-    const details: ErrorDetails = isDetails(first) ? first : { code: first, param, headers };
     this.code = details.code ?? null;
     this.param = details.param ?? null;
     this.headers = details.headers ?? {};
@@ -75,11 +60,8 @@ export class HttpError extends Error {
 }
 
 export class BadRequestError extends HttpError {
-  constructor(message: string, details?: ErrorDetails);
-  /** @deprecated Positional `(param, code)`: kept only for lambda/metering (see `HttpError`); pass `ErrorDetails`. */
-  constructor(message: string, param: string | null, code?: string | null);
-  constructor(message: string, details: ErrorDetails | string | null = {}, code: string | null = null) {
-    super(400, 'invalid_request_error', message, isDetails(details) ? details : { param: details, code });
+  constructor(message: string, details: ErrorDetails = {}) {
+    super(400, 'invalid_request_error', message, details);
   }
 }
 
@@ -91,28 +73,20 @@ export class AuthenticationError extends HttpError {
 
 export class PermissionDeniedError extends HttpError {
   /** `code` defaults to `permission_denied`; `{ code: null }` sends none. */
-  constructor(message: string, details?: ErrorDetails);
-  /** @deprecated Positional `(code)`: kept only for lambda/metering (see `HttpError`); pass `ErrorDetails`. */
-  constructor(message: string, code: string | null);
-  constructor(message: string, details: ErrorDetails | string | null = {}) {
-    const given = isDetails(details) ? details : { code: details };
+  constructor(message: string, details: ErrorDetails = {}) {
     super(403, 'permission_error', message, {
-      ...given,
-      code: given.code === undefined ? 'permission_denied' : given.code,
+      ...details,
+      code: details.code === undefined ? 'permission_denied' : details.code,
     });
   }
 }
 
 export class NotFoundError extends HttpError {
   /** `code` defaults to `not_found`; `{ code: null }` sends none. */
-  constructor(message: string, details?: ErrorDetails);
-  /** @deprecated Positional `(code, param)`: kept only for lambda/metering (see `HttpError`); pass `ErrorDetails`. */
-  constructor(message: string, code: string | null, param?: string | null);
-  constructor(message: string, details: ErrorDetails | string | null = {}, param: string | null = null) {
-    const given = isDetails(details) ? details : { code: details, param };
+  constructor(message: string, details: ErrorDetails = {}) {
     super(404, 'invalid_request_error', message, {
-      ...given,
-      code: given.code === undefined ? 'not_found' : given.code,
+      ...details,
+      code: details.code === undefined ? 'not_found' : details.code,
     });
   }
 }
