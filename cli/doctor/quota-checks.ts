@@ -13,7 +13,13 @@ import { type CheckContext, type CheckResult, describeError, isAccessDenied } fr
  * SageMaker list (https://docs.aws.amazon.com/general/latest/gr/sagemaker.html). Most GPU types start at 0.
  */
 export const endpointQuotaName = (instanceType: string) => `${instanceType} for endpoint usage`;
-export const trainingQuotaName = (instanceType: string) => `${instanceType} for training job usage`;
+/**
+ * Managed spot training jobs count against a quota of their own, "<type> for spot training job usage" (same
+ * page), which also starts at 0 for most GPU types: with `fineTuning.training.spot.enabled` that is the one a job
+ * needs.
+ */
+export const trainingQuotaName = (instanceType: string, spot = false) =>
+  `${instanceType} for ${spot ? 'spot training' : 'training'} job usage`;
 
 /** Instances the config asks for per endpoint instance type: at deploy (initial) and at most (autoscaling). */
 export interface EndpointNeed {
@@ -109,9 +115,10 @@ function increase(quota: ServiceQuota, desired: number, region: string): string 
 export async function instanceQuotaChecks(context: CheckContext): Promise<CheckResult[]> {
   const { config, region } = context;
   const needs = instanceNeeds(config);
+  const spot = config.fineTuning.training.spot.enabled;
   const names = [
     ...needs.endpoints.map((n) => endpointQuotaName(n.instanceType)),
-    ...needs.training.map(trainingQuotaName),
+    ...needs.training.map((type) => trainingQuotaName(type, spot)),
   ];
   let quotas: Map<string, ServiceQuota>;
   try {
@@ -171,7 +178,7 @@ export async function instanceQuotaChecks(context: CheckContext): Promise<CheckR
     }
   }
   for (const instanceType of needs.training) {
-    const name = trainingQuotaName(instanceType);
+    const name = trainingQuotaName(instanceType, spot);
     const quota = quotas.get(name);
     if (!quota) {
       results.push(missing(instanceType, name));
@@ -184,13 +191,13 @@ export async function instanceQuotaChecks(context: CheckContext): Promise<CheckR
             check: 'training-quota',
             subject: instanceType,
             status: 'ok',
-            message: `quota ${value} (one per running job)`,
+            message: `quota "${name}" ${value} (one per running job)`,
           }
         : {
             check: 'training-quota',
             subject: instanceType,
             status: 'fail',
-            message: `Quota ${value}: every fine-tuning job fails with ResourceLimitExceeded.`,
+            message: `Quota "${name}" ${value}: every fine-tuning job fails with ResourceLimitExceeded.`,
             fix: increase(quota, 1, region),
           },
     );

@@ -91,7 +91,7 @@ function readyAccount() {
     .resolvesOnce({ Quotas: [quota('ml.g6e.12xlarge for endpoint usage', 4, 'L-G6E12')] });
   serviceQuotas
     .on(ListAWSDefaultServiceQuotasCommand)
-    .resolves({ Quotas: [quota('ml.g6e.2xlarge for training job usage', 1, 'L-G6E2T')] });
+    .resolves({ Quotas: [quota('ml.g6e.2xlarge for spot training job usage', 1, 'L-G6E2T')] });
   ecr.on(DescribeImagesCommand).resolves({ imageDetails: [{ imageTags: ['x'] }] });
   apiGateway.on(GetAccountCommand).resolves({ cloudwatchRoleArn: LOGGING_ROLE });
   iam.on(GetRoleCommand).resolves({
@@ -186,7 +186,7 @@ describe('tierline doctor', () => {
       Quotas: [
         quota('ml.g6e.xlarge for endpoint usage', 2, 'L-G6EX'),
         quota('ml.g6e.12xlarge for endpoint usage', 0, 'L-G6E12'),
-        quota('ml.g6e.2xlarge for training job usage', 0, 'L-G6E2T'),
+        quota('ml.g6e.2xlarge for spot training job usage', 0, 'L-G6E2T'),
       ],
     });
     ecr
@@ -215,7 +215,7 @@ describe('tierline doctor', () => {
     );
     expect(out).toContain('FAIL  endpoint-quota ml.g6e.12xlarge: Quota 0; the deploy starts 1 instance(s)');
     expect(out).toContain('--quota-code L-G6E12 --desired-value 2');
-    expect(out).toContain('FAIL  training-quota ml.g6e.2xlarge: Quota 0');
+    expect(out).toContain('FAIL  training-quota ml.g6e.2xlarge: Quota "ml.g6e.2xlarge for spot training job usage" 0');
     expect(out).toContain('FAIL  model-weights qwen3-8b: Qwen/Qwen3-8B is gated (manual approval)');
     expect(out).toContain('FAIL  model-weights qwen3-14b: Hugging Face has no public model');
     expect(out).toContain('OK    model-weights qwen3-32b');
@@ -435,6 +435,27 @@ describe('tierline doctor', () => {
     expect(report.checks.filter((c) => c.check === 'container-image').map((c) => c.status)).toEqual(['fail', 'fail']);
     expect(ecr.commandCalls(BatchGetImageCommand)).toHaveLength(0);
   });
+  it('checks the on-demand training quota when the config turns managed spot training off', async () => {
+    readyAccount();
+    serviceQuotas
+      .on(ListAWSDefaultServiceQuotasCommand)
+      .resolves({ Quotas: [quota('ml.g6e.2xlarge for training job usage', 2, 'L-G6E2OD')] });
+    const file = path.join(tmpdir(), `doctor-on-demand-${process.pid}.json`);
+    writeFileSync(
+      file,
+      JSON.stringify({ fineTuning: { training: { spot: { enabled: false, maxWaitSeconds: 172_800 } } } }),
+    );
+
+    const report = JSON.parse(
+      (await doctor(['--region', 'us-east-1', '--config-file', file, '--json'])).out,
+    ) as DoctorReport;
+
+    expect(report.checks.find((c) => c.check === 'training-quota')).toMatchObject({
+      status: 'ok',
+      message: 'quota "ml.g6e.2xlarge for training job usage" 2 (one per running job)',
+    });
+  });
+
   it("warns that the app's logging-role stack replaces another role, and fails without a role when the app makes none", async () => {
     readyAccount();
     const foreign = `arn:aws:iam::${ACCOUNT}:role/apigateway-cloudwatch-logs`;
