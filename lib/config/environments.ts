@@ -29,9 +29,10 @@ export const environments: Record<string, EnvironmentDefinition> = {
     overrides: {
       // Development endpoints run one small GPU instance per model at most.
       models: {
-        'qwen3-8b': { instanceCount: { min: 1, max: 1 } },
-        'qwen3-14b': { instanceCount: { min: 1, max: 1 } },
-        'qwen3-32b': { instanceCount: { min: 1, max: 1 } },
+        // As many copies as one instance holds: one GPU a copy on ml.g6e.xlarge, two of four on ml.g6e.12xlarge.
+        'qwen3-8b': { instanceCount: { min: 1, max: 1 }, maxCopies: 1 },
+        'qwen3-14b': { instanceCount: { min: 1, max: 1 }, maxCopies: 1 },
+        'qwen3-32b': { instanceCount: { min: 1, max: 1 }, maxCopies: 2 },
       },
     },
   },

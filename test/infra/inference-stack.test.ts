@@ -516,6 +516,14 @@ describe('synth-time checks', () => {
     );
   });
 
+  it('refuses more copies than the endpoint instances can place (autoscaling would wait on them for ever)', () => {
+    expect(() =>
+      synthesize({ overrides: { models: { [LLAMA_8B]: { instanceCount: { min: 1, max: 1 }, maxCopies: 2 } } } }),
+    ).toThrow(
+      /Model "qwen3-8b": maxCopies is 2 but at most 1 copies fit on 1 x ml\.g6e\.xlarge \(1 per instance\)\. Lower models\.qwen3-8b\.maxCopies to 1/,
+    );
+  });
+
   it('accepts an instance type it does not know, without checks', () => {
     const { inference } = synthesize({
       overrides: { models: { [LLAMA_8B]: { instanceType: 'ml.g7.2xlarge', acceleratorsPerCopy: 2 } } },

@@ -125,6 +125,21 @@ export function verifyModelFitsInstance(modelId: string, model: ModelConfig): vo
         `${instanceMiB} MiB of memory. Lower models.${modelId}.memoryMiBPerCopy or choose a larger instance type.`,
     );
   }
+  // Autoscaling may ask for maxCopies; SageMaker places a copy only where an instance has its GPUs and memory
+  // free, and the endpoint has at most instanceCount.max instances: copies beyond that never start, and the
+  // component stays in Updating while autoscaling waits for them.
+  const copiesPerInstance = Math.min(
+    Math.floor(spec.gpus / model.acceleratorsPerCopy),
+    Math.floor(instanceMiB / model.memoryMiBPerCopy),
+  );
+  const placeable = copiesPerInstance * model.instanceCount.max;
+  if (model.maxCopies > placeable) {
+    throw new ConfigError(
+      `Model "${modelId}": maxCopies is ${model.maxCopies} but at most ${placeable} copies fit on ` +
+        `${model.instanceCount.max} x ${model.instanceType} (${copiesPerInstance} per instance). Lower ` +
+        `models.${modelId}.maxCopies to ${placeable} or raise models.${modelId}.instanceCount.max.`,
+    );
+  }
 }
 
 const MIB = 1024 * 1024;

@@ -658,6 +658,14 @@ const fineTuning: RuntimeCall[] = [
     sources: src('fine-tuning/workflow-tasks.ts', 'prepare: ListObjectsV2Command'),
     when: trainingOn,
   }),
+  // The trained adapter is found by listing the training job's own output folder (jobs/<job>/output/<training job>/).
+  ...roles(['fineTuningTasks'], {
+    action: 's3:ListBucket',
+    resources: (a) => [a.bucket('fineTuning')],
+    context: (a) => ({ 's3:prefix': `jobs/${JOB}/output/${TRAINING_JOB(a)}/` }),
+    sources: src('fine-tuning/workflow-tasks.ts', 'locateAdapter: ListObjectsV2Command'),
+    when: trainingOn,
+  }),
   ...roles(['fineTuningTasks'], {
     action: 's3:GetObject',
     resources: (a) => [a.object('fineTuning', `jobs/${JOB}/output/${TRAINING_JOB(a)}/output/model/adapter.tar.gz`)],
