@@ -1,7 +1,9 @@
 import { GetAccountCommand } from '@aws-sdk/client-api-gateway';
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetRoleCommand } from '@aws-sdk/client-iam';
+import { GetAccountSettingsCommand } from '@aws-sdk/client-lambda';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
+import { UNRESERVED_CONCURRENCY } from '../../lib/config/schema';
 import { API_GATEWAY_ACCOUNT_STACK_NAME } from '../../lib/stacks/stack-names';
 import { errorName } from '../operator-errors';
 import { type CheckContext, type CheckResult, describeError, isAccessDenied } from './doctor';
@@ -167,4 +169,65 @@ export async function apiGatewayLoggingRoleCheck({ clients, config }: CheckConte
     ];
   }
   return [{ check, status: 'ok', message: roleArn }];
+}
+
+/**
+ * The functions' reserved concurrency must fit the account's Lambda concurrency quota less the 100 executions
+ * Lambda keeps unreserved, or CloudFormation fails the Api stack ("Specified ReservedConcurrentExecutions for
+ * function decreases account's UnreservedConcurrentExecution below its minimum value of [100]"). Synth checks
+ * the config against `environment.accountConcurrency` (1,000 by default); some new accounts start lower, and
+ * only the account says which: `GetAccountSettings.AccountLimit.ConcurrentExecutions`.
+ * https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+ */
+export async function lambdaConcurrencyCheck({ clients, config }: CheckContext): Promise<CheckResult[]> {
+  const check = 'lambda-concurrency';
+  const env = config.environment;
+  const { authorizer, api, chat } = env.reservedConcurrency;
+  const reserved = authorizer + api + (env.chatCompute.kind === 'lambda' ? chat : 0);
+  let limit: number | undefined;
+  let unreserved: number | undefined;
+  try {
+    const settings = await clients.lambda.send(new GetAccountSettingsCommand({}));
+    limit = settings.AccountLimit?.ConcurrentExecutions;
+    unreserved = settings.AccountLimit?.UnreservedConcurrentExecutions;
+  } catch (error) {
+    return [unknown(check, error, 'aws lambda get-account-settings')];
+  }
+  if (limit === undefined)
+    return [unknown(check, new Error('no AccountLimit in the answer'), 'aws lambda get-account-settings')];
+  const allowed = limit - UNRESERVED_CONCURRENCY;
+  if (reserved > allowed) {
+    return [
+      {
+        check,
+        status: 'fail',
+        message:
+          `The account's Lambda concurrency is ${limit}; the functions reserve ${reserved} ` +
+          `(authorizer ${authorizer}, api ${api}, chat ${env.chatCompute.kind === 'lambda' ? chat : 0}), more than ` +
+          `the ${allowed} Lambda lets be reserved: the Api stack would fail.`,
+        fix:
+          'Request a higher "Concurrent executions" quota (Service Quotas, Lambda, L-B99A9384), or lower ' +
+          `environment.reservedConcurrency and set environment.accountConcurrency to ${limit} in your config file.`,
+      },
+    ];
+  }
+  if (limit !== env.accountConcurrency) {
+    return [
+      {
+        check,
+        status: 'warn',
+        message:
+          `The account's Lambda concurrency is ${limit}, the config assumes ${env.accountConcurrency}; the ` +
+          `reservations (${reserved}) fit${unreserved === undefined ? '' : ` (${unreserved} unreserved now)`}.`,
+        fix: `Set environment.accountConcurrency to ${limit} in your config file so synth checks the right number.`,
+      },
+    ];
+  }
+  return [
+    {
+      check,
+      status: 'ok',
+      message: `reservations ${reserved} of ${allowed} reservable (account concurrency ${limit}); other functions' reservations in the account count too`,
+    },
+  ];
 }

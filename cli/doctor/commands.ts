@@ -2,6 +2,7 @@ import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { IAMClient } from '@aws-sdk/client-iam';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
@@ -39,6 +40,7 @@ export function defaultDoctorClients(region: string): DoctorClients {
     apiGateway: new APIGatewayClient(options),
     // IAM is global; the SDK signs for us-east-1 whatever region it is given.
     iam: new IAMClient(options),
+    lambda: new LambdaClient(options),
     secretsManager: new SecretsManagerClient(options),
     fetch: globalThis.fetch,
   };

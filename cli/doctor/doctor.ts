@@ -2,6 +2,7 @@ import type { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { ECRClient } from '@aws-sdk/client-ecr';
 import type { IAMClient } from '@aws-sdk/client-iam';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
@@ -9,7 +10,7 @@ import type { SSMClient } from '@aws-sdk/client-ssm';
 import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import type { TierlineConfig } from '../../lib/config/schema';
 import { errorName } from '../operator-errors';
-import { apiGatewayLoggingRoleCheck, cdkBootstrapCheck } from './account-checks';
+import { apiGatewayLoggingRoleCheck, cdkBootstrapCheck, lambdaConcurrencyCheck } from './account-checks';
 import { containerImageChecks, modelWeightsChecks } from './artifact-checks';
 import { instanceQuotaChecks } from './quota-checks';
 
@@ -37,6 +38,7 @@ export interface DoctorClients {
   ecr: ECRClient;
   apiGateway: APIGatewayClient;
   iam: IAMClient;
+  lambda: LambdaClient;
   secretsManager: SecretsManagerClient;
   fetch: typeof fetch;
 }
@@ -138,6 +140,7 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
     modelWeightsChecks(context),
     containerImageChecks(context),
     apiGatewayLoggingRoleCheck(context),
+    lambdaConcurrencyCheck(context),
   ]);
   checks.push(...groups.flat());
   return report(account, principal);

@@ -11,6 +11,7 @@ import {
   RepositoryNotFoundException,
 } from '@aws-sdk/client-ecr';
 import { GetRoleCommand, IAMClient, NoSuchEntityException } from '@aws-sdk/client-iam';
+import { GetAccountSettingsCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import {
   DescribeSecretCommand,
@@ -45,7 +46,8 @@ const ecr = mockClient(ECRClient);
 const apiGateway = mockClient(APIGatewayClient);
 const iam = mockClient(IAMClient);
 const secrets = mockClient(SecretsManagerClient);
-const ALL = [sts, cloudFormation, ssm, serviceQuotas, s3, ecr, apiGateway, iam, secrets];
+const lambda = mockClient(LambdaClient);
+const ALL = [sts, cloudFormation, ssm, serviceQuotas, s3, ecr, apiGateway, iam, secrets, lambda];
 
 const ACCOUNT = '123456789012';
 const LMI = {
@@ -97,6 +99,9 @@ function readyAccount() {
   iam.on(GetRoleCommand).resolves({
     Role: { RoleName: 'apigateway-cloudwatch-logs', Arn: LOGGING_ROLE, Path: '/', RoleId: 'R', CreateDate: new Date() },
   });
+  lambda
+    .on(GetAccountSettingsCommand)
+    .resolves({ AccountLimit: { ConcurrentExecutions: 1000, UnreservedConcurrentExecutions: 1000 } });
 }
 
 async function doctor(args: string[], fetch = hub({}).fetch) {
@@ -147,6 +152,7 @@ describe('tierline doctor', () => {
       'container-image 763104351884.dkr.ecr.eu-west-1.amazonaws.com/huggingface-pytorch-training:2.9.0-transformers5.3.0-gpu-py312-cu130-ubuntu22.04':
         'ok',
       'api-gateway-logging-role': 'ok',
+      'lambda-concurrency': 'ok',
     });
     expect(cloudFormation.commandCalls(DescribeStacksCommand).map((c) => c.args[0].input)).toEqual([
       { StackName: 'CDKToolkit' },
@@ -435,6 +441,29 @@ describe('tierline doctor', () => {
     expect(report.checks.filter((c) => c.check === 'container-image').map((c) => c.status)).toEqual(['fail', 'fail']);
     expect(ecr.commandCalls(BatchGetImageCommand)).toHaveLength(0);
   });
+  it("fails reservations the account's Lambda concurrency cannot hold, and warns when the config assumes another quota", async () => {
+    readyAccount();
+    // A new account's quota (AWS starts some at 10 to 400): prod reserves 700 of it.
+    lambda
+      .on(GetAccountSettingsCommand)
+      .resolves({ AccountLimit: { ConcurrentExecutions: 400, UnreservedConcurrentExecutions: 400 } });
+    const low = await doctor(['--env', 'prod', '--region', 'us-east-1']);
+    expect(low.out).toContain(
+      "FAIL  lambda-concurrency: The account's Lambda concurrency is 400; the functions reserve 700 (authorizer 100, api 200, chat 400), more than the 300 Lambda lets be reserved: the Api stack would fail.",
+    );
+    expect(low.out).toContain('set environment.accountConcurrency to 400');
+    expect(low.code).toBe(1);
+    expect(lambda.commandCalls(GetAccountSettingsCommand).map((c) => c.args[0].input)).toEqual([{}]);
+
+    // dev reserves 35: it fits 400, but synth checks against the 1,000 the config assumes.
+    const dev = JSON.parse((await doctor(['--region', 'us-east-1', '--json'])).out) as DoctorReport;
+    expect(dev.checks.find((c) => c.check === 'lambda-concurrency')).toMatchObject({
+      status: 'warn',
+      message:
+        "The account's Lambda concurrency is 400, the config assumes 1000; the reservations (35) fit (400 unreserved now).",
+    });
+  });
+
   it('checks the on-demand training quota when the config turns managed spot training off', async () => {
     readyAccount();
     serviceQuotas
