@@ -337,17 +337,15 @@ export class BatchesRepository {
    * to the batch's released sum on the same item; after {@link releaseBatchEnqueuedRemainder} it does nothing.
    */
   async releaseLineEnqueued(customerId: string, model: string, batchId: string, tokens: number): Promise<void> {
-    try {
-      await this.doc.send(
+    await applied(
+      this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: enqueuedKey(customerId, model),
           ...update({ add: { tokens: -tokens, [`released_${batchId}`]: tokens } }, contains('batches', batchId)),
         }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+      ),
+    );
   }
 
   /**
@@ -369,8 +367,9 @@ export class BatchesRepository {
       );
       if (!((Item?.batches as Set<string> | undefined) ?? new Set()).has(batchId)) return;
       const seen = (Item?.[released] as number | undefined) ?? 0;
-      try {
-        await this.doc.send(
+      // A line release landed since the read: read again.
+      const done = await applied(
+        this.doc.send(
           new UpdateCommand({
             TableName: this.tableName,
             Key: enqueuedKey(customerId, model),
@@ -386,11 +385,9 @@ export class BatchesRepository {
               ),
             ),
           }),
-        );
-        return;
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-      }
+        ),
+      );
+      if (done) return;
     }
   }
 

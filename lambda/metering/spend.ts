@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { isConditionFailure } from '../storage/conditional-writes';
+import { applied, isConditionFailure } from '../storage/conditional-writes';
 import { and, compare, exists, ifNotExists, minus, notExists, or, update, value } from '../storage/expressions';
 import { holdAttribute, METERING_TABLE } from './metering-table';
 
@@ -312,8 +312,8 @@ export class SpendTracker {
       const seenCost = (Item[batch.cost] as number | undefined) ?? 0;
       const reserved = Math.max(0, totalReservedMicroUsd - seenReserved);
       const actual = Math.max(0, totalCostMicroUsd - seenCost);
-      try {
-        await this.doc.send(
+      const done = await applied(
+        this.doc.send(
           new UpdateCommand({
             TableName: this.tableName,
             Key: spendKey(customerId, month),
@@ -328,11 +328,9 @@ export class SpendTracker {
               ),
             ),
           }),
-        );
-        return reserved > 0 || actual > 0;
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-      }
+        ),
+      );
+      if (done) return reserved > 0 || actual > 0;
     }
   }
 

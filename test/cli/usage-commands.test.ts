@@ -1,10 +1,10 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import OpenAI from 'openai';
 import { runCli } from '../../cli/main';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { LOCAL_METERING_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
+import { localModeDocumentClient } from '../support/dynalite';
 
 const MODEL = 'qwen3-8b';
 const config = loadConfig({ env: 'dev' });
@@ -70,13 +70,7 @@ describe('usage show / report / reconcile / recompute (against local mode)', () 
 
   it('reconciles the aggregates with the ledger, finds a damaged day, and recompute repairs it', async () => {
     const matching = await cli('usage', 'reconcile', ids.free as string);
-    const doc = DynamoDBDocumentClient.from(
-      new DynamoDBClient({
-        endpoint: local.dynamoEndpoint,
-        region: 'local',
-        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      }),
-    );
+    const doc = localModeDocumentClient(local.dynamoEndpoint);
     await doc.send(
       new UpdateCommand({
         TableName: LOCAL_METERING_TABLE,

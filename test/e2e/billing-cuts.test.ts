@@ -1,11 +1,11 @@
 import * as http from 'node:http';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { usagePartition } from '../../lambda/metering/ledger';
 import { METERING_TABLE } from '../../lambda/metering/metering-table';
 import { loadConfig } from '../../lib/config/load';
 import { LOCAL_METERING_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
+import { localModeDocumentClient } from '../support/dynalite';
 
 /**
  * Billing of requests the client cut. The test model takes 400 ms to its first token, then 20
@@ -28,13 +28,7 @@ describe('billing of requests cut by the client', () => {
       port: 0,
       backend: new TestModelBackend({ replyTokens: 30, timeToFirstTokenMs: 400, tokensPerSecond: 20 }),
     });
-    doc = DynamoDBDocumentClient.from(
-      new DynamoDBClient({
-        endpoint: local.dynamoEndpoint,
-        region: 'local',
-        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      }),
-    );
+    doc = localModeDocumentClient(local.dynamoEndpoint);
   });
   afterAll(async () => {
     doc.destroy();
@@ -125,13 +119,7 @@ describe('a request that reaches its maximum duration', () => {
       // 40 tokens at 10 a second: 4 s, well past the 1 s maximum.
       backend: new TestModelBackend({ replyTokens: 40, timeToFirstTokenMs: 100, tokensPerSecond: 10 }),
     });
-    doc = DynamoDBDocumentClient.from(
-      new DynamoDBClient({
-        endpoint: local.dynamoEndpoint,
-        region: 'local',
-        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      }),
-    );
+    doc = localModeDocumentClient(local.dynamoEndpoint);
   });
   afterAll(async () => {
     doc.destroy();

@@ -1,10 +1,10 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import OpenAI from 'openai';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { PromptTokenCounter } from '../../lambda/inference/prompt-tokens';
 import { loadConfig } from '../../lib/config/load';
 import { LOCAL_METERING_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
+import { localModeDocumentClient } from '../support/dynalite';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -62,13 +62,7 @@ describe('metering seen by the openai client', () => {
       // No authorizer decision cache: a spend limit set through the API applies to the next request.
       authorizerCacheTtlMs: 0,
     });
-    doc = DynamoDBDocumentClient.from(
-      new DynamoDBClient({
-        endpoint: local.dynamoEndpoint,
-        region: 'local',
-        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      }),
-    );
+    doc = localModeDocumentClient(local.dynamoEndpoint);
   });
   afterAll(async () => {
     doc.destroy();

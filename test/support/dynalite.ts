@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import { CustomersRepository, createDocumentClient } from '../../lambda/customers/customers-repository';
 import { ensureCustomersTable, ensureMeteringTable } from '../../local/local-tables';
@@ -81,4 +81,11 @@ export async function newMeteringTable(
   const tableName = `metering-${process.pid}-${tableCounter}`;
   await ensureMeteringTable(dynamo.client, tableName);
   return { tableName, doc: createDocumentClient(dynamo.client) };
+}
+
+/** A document client on the DynamoDB engine of a running local mode (`local.dynamoEndpoint`), for tests to read. */
+export function localModeDocumentClient(endpoint: string): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(
+    new DynamoDBClient({ endpoint, region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
+  );
 }
