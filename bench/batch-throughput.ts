@@ -5,11 +5,11 @@ import { loadConfig } from '../lib/config/load';
 import { startLocalMode } from '../local/local-mode';
 
 /**
- * Batch throughput in local mode, and what a running batch does to online traffic: lines per second through
- * the in-process worker for a batch of LINES lines, and the p50 / p99 time to first token of online streamed
- * requests (one at a time) while it runs, against the same requests with no batch running. The paced test
- * model stands in for a GPU: 50 ms to first token, 200 tokens/s, 10 tokens per reply.
- * Run: npm run bench:batch
+ * Batch throughput in local mode, and what a running batch does to online traffic: lines per second
+ * through the in-process worker for a batch of LINES lines, and the p50 / p99 time to first token
+ * of online streamed requests (one at a time) while it runs, against the same requests with no
+ * batch running. The paced test model stands in for a GPU: 50 ms to first token, 200 tokens/s, 10
+ * tokens per reply. Run: npm run bench:batch
  */
 const LINES = Number(process.env.BENCH_BATCH_LINES ?? 2_000);
 const ONLINE_REQUESTS = 60;
@@ -35,9 +35,13 @@ async function timeToFirstToken(client: OpenAI): Promise<number> {
   return first;
 }
 
-async function onlineSeries(client: OpenAI, keepGoing: () => boolean = () => true): Promise<number[]> {
+async function onlineSeries(
+  client: OpenAI,
+  keepGoing: () => boolean = () => true,
+): Promise<number[]> {
   const ttfts: number[] = [];
-  for (let i = 0; i < ONLINE_REQUESTS && keepGoing(); i += 1) ttfts.push(await timeToFirstToken(client));
+  for (let i = 0; i < ONLINE_REQUESTS && keepGoing(); i += 1)
+    ttfts.push(await timeToFirstToken(client));
   return ttfts;
 }
 
@@ -46,12 +50,24 @@ async function main(): Promise<void> {
   const local = await startLocalMode({
     config,
     port: 0,
-    backend: new TestModelBackend({ timeToFirstTokenMs: 50, tokensPerSecond: 200, replyTokens: 10 }),
+    backend: new TestModelBackend({
+      timeToFirstTokenMs: 50,
+      tokensPerSecond: 200,
+      replyTokens: 10,
+    }),
   });
   try {
     const keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
-    const batchClient = new OpenAI({ apiKey: keys.developer, baseURL: local.openAIBaseUrl, maxRetries: 0 });
-    const online = new OpenAI({ apiKey: keys.enterprise, baseURL: local.openAIBaseUrl, maxRetries: 0 });
+    const batchClient = new OpenAI({
+      apiKey: keys.developer,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+    });
+    const online = new OpenAI({
+      apiKey: keys.enterprise,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+    });
 
     await onlineSeries(online); // warm up
     const baseline = await onlineSeries(online);
@@ -61,7 +77,11 @@ async function main(): Promise<void> {
         custom_id: `line-${i}`,
         method: 'POST',
         url: '/v1/chat/completions',
-        body: { model: MODEL, messages: [{ role: 'user', content: `batch line ${i}` }], max_completion_tokens: 10 },
+        body: {
+          model: MODEL,
+          messages: [{ role: 'user', content: `batch line ${i}` }],
+          max_completion_tokens: 10,
+        },
       }),
     );
     const file = await batchClient.files.create({
@@ -95,7 +115,9 @@ async function main(): Promise<void> {
     console.log(
       `batch of ${LINES} lines: ${done.status}, ${done.request_counts?.completed} completed, ${done.request_counts?.failed} failed`,
     );
-    console.log(`  wall time ${seconds.toFixed(1)} s, ${(LINES / seconds).toFixed(1)} lines/s through the worker`);
+    console.log(
+      `  wall time ${seconds.toFixed(1)} s, ${(LINES / seconds).toFixed(1)} lines/s through the worker`,
+    );
     console.log(
       `online TTFT without batch: p50 ${percentile(baseline, 50).toFixed(1)} ms, p99 ${percentile(baseline, 99).toFixed(1)} ms (${baseline.length} requests)`,
     );

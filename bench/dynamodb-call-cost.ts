@@ -1,9 +1,10 @@
 /**
- * bench/dynamodb-call-cost: the CPU one DynamoDB item call costs the calling process, by client: the SDK's
- * document client (what most of Tierline uses), the low-level client (with and without `cacheMiddleware`), and
- * the lean document client of lambda/storage/lean-document-client.ts (the metering on the request path).
- * dynalite runs in a child process, so its own CPU is not counted. Each client sends the same conditional-free
- * UpdateItem (ADD a counter, UPDATED_NEW) 1,500 times, 8 at a time, after 100 to warm up.
+ * bench/dynamodb-call-cost: the CPU one DynamoDB item call costs the calling process, by client:
+ * the SDK's document client (what most of Tierline uses), the low-level client (with and without
+ * `cacheMiddleware`), and the lean document client of lambda/storage/lean-document-client.ts (the
+ * metering on the request path). dynalite runs in a child process, so its own CPU is not counted.
+ * Each client sends the same conditional-free UpdateItem (ADD a counter, UPDATED_NEW) 1,500 times,
+ * 8 at a time, after 100 to warm up.
  *
  *   npx tsx bench/dynamodb-call-cost.ts
  */
@@ -24,7 +25,9 @@ async function main(): Promise<void> {
     env: { ...process.env, NODE_NO_WARNINGS: '1' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const ready = (await new Promise((resolve) => child.once('message', resolve))) as { baseUrl: string };
+  const ready = (await new Promise((resolve) => child.once('message', resolve))) as {
+    baseUrl: string;
+  };
   const settings = {
     endpoint: ready.baseUrl,
     region: 'local',
@@ -68,7 +71,9 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   );
-  console.log(`${CALLS} UpdateItem calls per client, ${CONCURRENCY} at a time, on dynalite in another process`);
+  console.log(
+    `${CALLS} UpdateItem calls per client, ${CONCURRENCY} at a time, on dynalite in another process`,
+  );
   // Two rounds, the second reported: the first warms every client's code paths alike.
   for (const round of [1, 2]) {
     for (const [name, send] of clients) {

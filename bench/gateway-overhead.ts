@@ -1,16 +1,17 @@
 /**
  * bench/gateway-overhead: what Tierline's API adds on top of the model.
  *
- * Three servers run in child processes: the deterministic test model behind a bare OpenAI-compatible endpoint
- * ("direct"), local mode in front of it ("gateway": the same API app as in Lambda, the real authorizer code,
- * the usage-plan emulation, metering), and dynalite standing in for DynamoDB. The same streamed requests go to both, at concurrency 1, 16 and
- * 64, with the model paced like a real one (100 ms to first token, 100 tokens/s). Printed: p50/p99 time to
- * first token and total time, requests/s, the gateway/direct ratio, and the gateway process's own CPU time
- * per request (so the overhead cannot hide behind the model's pace).
+ * Three servers run in child processes: the deterministic test model behind a bare
+ * OpenAI-compatible endpoint ("direct"), local mode in front of it ("gateway": the same API app as
+ * in Lambda, the real authorizer code, the usage-plan emulation, metering), and dynalite standing
+ * in for DynamoDB. The same streamed requests go to both, at concurrency 1, 16 and 64, with the
+ * model paced like a real one (100 ms to first token, 100 tokens/s). Printed: p50/p99 time to first
+ * token and total time, requests/s, the gateway/direct ratio, and the gateway process's own CPU
+ * time per request (so the overhead cannot hide behind the model's pace).
  *
- * It prints the machine (cores, CPU model, load average before and after) with its figures, and writes them
- * as JSON (default `bench/results/gateway-overhead-<time>.json`, git-ignored; `BENCH_OUT=file` to choose) so
- * runs on different days or machines can be compared.
+ * It prints the machine (cores, CPU model, load average before and after) with its figures, and
+ * writes them as JSON (default `bench/results/gateway-overhead-<time>.json`, git-ignored;
+ * `BENCH_OUT=file` to choose) so runs on different days or machines can be compared.
  *
  *   npx tsx bench/gateway-overhead.ts            (about 1.5 minutes)
  *   BENCH_QUICK=1 npx tsx bench/gateway-overhead.ts
@@ -45,13 +46,18 @@ const REPLY_TOKENS = 50;
 const LEVELS = (process.env.BENCH_LEVELS ?? '1,16,64').split(',').map(Number);
 const quick = process.env.BENCH_QUICK === '1';
 
-function startChild(role: Role, env: Record<string, string>): Promise<{ child: ChildProcess; ready: Ready }> {
+function startChild(
+  role: Role,
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; ready: Ready }> {
   const child = fork(path.join(__dirname, 'servers.ts'), [role], {
     // BENCH_GATEWAY_NODE_FLAGS: more Node flags for the gateway process (e.g. `--trace-gc`).
     execArgv: [
       '--import',
       'tsx',
-      ...(role === 'gateway' ? (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(' ').filter(Boolean) : []),
+      ...(role === 'gateway'
+        ? (process.env.BENCH_GATEWAY_NODE_FLAGS ?? '').split(' ').filter(Boolean)
+        : []),
     ],
     env: { ...process.env, ...env, NODE_NO_WARNINGS: '1' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -64,12 +70,16 @@ function startChild(role: Role, env: Record<string, string>): Promise<{ child: C
 }
 
 /**
- * BENCH_CPU_PROF=dir: a V8 CPU profile of the gateway during each gateway level (`gateway-c<level>.cpuprofile`;
- * read it with `npx tsx bench/profile-summary.ts dir/gateway-c16.cpuprofile`).
+ * BENCH_CPU_PROF=dir: a V8 CPU profile of the gateway during each gateway level
+ * (`gateway-c<level>.cpuprofile`; read it with `npx tsx bench/profile-summary.ts
+ * dir/gateway-c16.cpuprofile`).
  */
 const profileDir = process.env.BENCH_CPU_PROF;
 
-function profiling(child: ChildProcess, message: { profile: 'start' | 'stop'; file?: string }): Promise<void> {
+function profiling(
+  child: ChildProcess,
+  message: { profile: 'start' | 'stop'; file?: string },
+): Promise<void> {
   if (!profileDir) return Promise.resolve();
   return new Promise((resolve) => {
     child.once('message', () => resolve());
@@ -90,11 +100,18 @@ interface Sample {
 }
 
 /** One streamed chat completion; time to the first content token and to the end of the stream. */
-async function streamOnce(baseUrl: string, apiKey: string | undefined, prompt: string): Promise<Sample> {
+async function streamOnce(
+  baseUrl: string,
+  apiKey: string | undefined,
+  prompt: string,
+): Promise<Sample> {
   const started = performance.now();
   const response = await fetch(`${baseUrl}/chat/completions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
+    headers: {
+      'content-type': 'application/json',
+      ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
+    },
     body: JSON.stringify({
       model: 'qwen3-8b',
       stream: true,
@@ -102,7 +119,8 @@ async function streamOnce(baseUrl: string, apiKey: string | undefined, prompt: s
       messages: [{ role: 'user', content: prompt }],
     }),
   });
-  if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
+  if (!response.ok || !response.body)
+    throw new Error(`HTTP ${response.status}: ${await response.text()}`);
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let ttftMs = Number.NaN;
@@ -143,14 +161,17 @@ async function runLevel(
   requestsPerClient?: number,
 ): Promise<LevelResult> {
   const perWorker =
-    requestsPerClient ?? (quick ? 2 : Number(process.env.BENCH_PER_WORKER ?? DEFAULT_PER_CLIENT[concurrency] ?? 4));
+    requestsPerClient ??
+    (quick ? 2 : Number(process.env.BENCH_PER_WORKER ?? DEFAULT_PER_CLIENT[concurrency] ?? 4));
   const samples: Sample[] = [];
   const started = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async (_, worker) => {
       for (let i = 0; i < perWorker; i += 1) {
         const apiKey = apiKeys?.[worker % apiKeys.length];
-        samples.push(await streamOnce(baseUrl, apiKey, `worker ${worker} request ${i}: tell me about tiers`));
+        samples.push(
+          await streamOnce(baseUrl, apiKey, `worker ${worker} request ${i}: tell me about tiers`),
+        );
       }
     }),
   );
@@ -214,15 +235,20 @@ async function main(): Promise<void> {
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   const levels: LevelReport[] = [];
   try {
-    // Warm both paths (JIT, connections) and every customer's authorizer decision and counters: in AWS the
-    // authorizer cache is per key too; a customer's first request of a day writes a new counter item.
+    // Warm both paths (JIT, connections) and every customer's authorizer decision and counters: in
+    // AWS the authorizer cache is per key too; a customer's first request of a day writes a new
+    // counter item.
     for (let i = 0; i < 5; i += 1) await streamOnce(model.ready.baseUrl, undefined, 'warm up');
-    await Promise.all((gateway.ready.apiKeys ?? []).map((key) => streamOnce(gateway.ready.baseUrl, key, 'warm up')));
-    // Then until the JIT has settled: measured, a first level right after 64 requests cost a third more CPU
-    // per request than the same level run again (22.0 -> 16.5 ms at concurrency 16). A warm Lambda environment
-    // serves many requests; cold starts are measured apart (bench:tokenizers).
+    await Promise.all(
+      (gateway.ready.apiKeys ?? []).map((key) => streamOnce(gateway.ready.baseUrl, key, 'warm up')),
+    );
+    // Then until the JIT has settled: measured, a first level right after 64 requests cost a third
+    // more CPU per request than the same level run again (22.0 -> 16.5 ms at concurrency 16). A
+    // warm Lambda environment serves many requests; cold starts are measured apart
+    // (bench:tokenizers).
     const warmUpRequests = quick ? 0 : Number(process.env.BENCH_WARMUP ?? '256');
-    if (warmUpRequests > 0) await runLevel(gateway.ready.baseUrl, gateway.ready.apiKeys, 16, warmUpRequests / 16);
+    if (warmUpRequests > 0)
+      await runLevel(gateway.ready.baseUrl, gateway.ready.apiKeys, 16, warmUpRequests / 16);
     console.log(
       `Machine: ${host.cores} cores (${host.cpuModel}), ${host.memoryGiB} GiB, Node ${host.node}, commit ${host.commit}; ` +
         `load average before: ${host.loadAverageBefore.map((l) => l.toFixed(2)).join(' ')} (1/5/15 min)`,
@@ -241,12 +267,16 @@ async function main(): Promise<void> {
       const viaGateway = await runLevel(gateway.ready.baseUrl, gateway.ready.apiKeys, concurrency);
       await profiling(gateway.child, {
         profile: 'stop',
-        file: profileDir ? path.resolve(profileDir, `gateway-c${concurrency}.cpuprofile`) : undefined,
+        file: profileDir
+          ? path.resolve(profileDir, `gateway-c${concurrency}.cpuprofile`)
+          : undefined,
       });
       const after = await cpuOf(gateway.child);
       const dynamoAfter = await cpuOf(dynamo.child);
       const perRequest = (a: Cpu, b: Cpu) =>
-        (b.userMicros - a.userMicros + b.systemMicros - a.systemMicros) / 1000 / viaGateway.requests;
+        (b.userMicros - a.userMicros + b.systemMicros - a.systemMicros) /
+        1000 /
+        viaGateway.requests;
       const cpuMsPerRequest = perRequest(before, after);
       const dynamoMsPerRequest = perRequest(dynamoBefore, dynamoAfter);
       levels.push({
@@ -288,12 +318,22 @@ async function main(): Promise<void> {
         'on per-invocation Lambda holds one stream per environment; its 1,024 MB buys CPU, not memory).',
     );
     const loadAverageAfter = os.loadavg();
-    console.log(`Load average after: ${loadAverageAfter.map((l) => l.toFixed(2)).join(' ')} (1/5/15 min)`);
+    console.log(
+      `Load average after: ${loadAverageAfter.map((l) => l.toFixed(2)).join(' ')} (1/5/15 min)`,
+    );
     const out =
       process.env.BENCH_OUT ??
-      path.join(__dirname, 'results', `gateway-overhead-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+      path.join(
+        __dirname,
+        'results',
+        `gateway-overhead-${new Date().toISOString().replace(/[:.]/g, '-')}.json`,
+      );
     mkdirSync(path.dirname(out), { recursive: true });
-    const modelPace = { ttftMs: TTFT_MS, tokensPerSecond: TOKENS_PER_SECOND, replyTokens: REPLY_TOKENS };
+    const modelPace = {
+      ttftMs: TTFT_MS,
+      tokensPerSecond: TOKENS_PER_SECOND,
+      replyTokens: REPLY_TOKENS,
+    };
     const result = {
       benchmark: 'gateway-overhead',
       at: new Date().toISOString(),

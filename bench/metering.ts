@@ -1,12 +1,14 @@
 /**
- * bench/metering: what metering costs in DynamoDB calls, and how exact the limiter is under concurrency.
+ * bench/metering: what metering costs in DynamoDB calls, and how exact the limiter is under
+ * concurrency.
  *
- * 1. DynamoDB calls per chat completion on the request path, counted by an SDK middleware on local mode's
- *    DynamoDB client (dynalite), split into before and after the model call. The authorizer's key lookup is
- *    left out (API Gateway caches it; in local mode its cache is warm), and so is the aggregation of the
- *    ledger (in AWS it runs from the table stream, off the request path).
- * 2. Admitted versus limit: 10 x Q requests released at once over HTTP against an RPM limit of Q, and against
- *    a TPM limit that fits Q requests.
+ * 1. DynamoDB calls per chat completion on the request path, counted by an SDK middleware on local
+ *    mode's DynamoDB client (dynalite), split into before and after the model call. The
+ *    authorizer's key lookup is left out (API Gateway caches it; in local mode its cache is warm),
+ *    and so is the aggregation of the ledger (in AWS it runs from the table stream, off the request
+ *    path).
+ * 2. Admitted versus limit: 10 x Q requests released at once over HTTP against an RPM limit of Q,
+ *    and against a TPM limit that fits Q requests.
  *
  *   npx tsx bench/metering.ts
  */
@@ -28,7 +30,9 @@ const config = loadConfig({
         edge: { rateLimit: 10_000, burstLimit: 10_000 },
       },
       enterprise: {
-        models: { [MODEL]: { rpm: 100_000, rpd: 1_000_000, tpm: Q * TOKENS_PER_REQUEST, tpd: 10_000_000 } },
+        models: {
+          [MODEL]: { rpm: 100_000, rpd: 1_000_000, tpm: Q * TOKENS_PER_REQUEST, tpd: 10_000_000 },
+        },
       },
     },
   },
@@ -107,10 +111,16 @@ async function main(): Promise<void> {
     });
     await local.operator.setSpendLimit(limited.customer.customerId, 1_000);
     // Its own counters: the demo Free customer's RPM limit is measured below.
-    const free = await local.operator.createCustomer({ name: 'Free', email: 'free@bench.local', tier: 'free' });
+    const free = await local.operator.createCustomer({
+      name: 'Free',
+      email: 'free@bench.local',
+      tier: 'free',
+    });
 
     console.log('DynamoDB calls per admitted chat completion (request path; sequential requests):');
-    console.log('customer                 stream  requests  before the model call           after the model call');
+    console.log(
+      'customer                 stream  requests  before the model call           after the model call',
+    );
     // Free: 2 x (1 + 9) requests fit its RPM limit of Q = 20 (no spend hold).
     for (const [label, apiKey, requests] of [
       ['free', free.apiKey ?? '', 9],
@@ -125,7 +135,8 @@ async function main(): Promise<void> {
           phase = 'before';
           const status = await chat(local.openAIBaseUrl, apiKey, stream);
           if (status !== 200) throw new Error(`unexpected HTTP ${status}`);
-          // The ledger write and settlement finish after the response: let them land before the next request.
+          // The ledger write and settlement finish after the response: let them land before the
+          // next request.
           await new Promise((resolve) => setTimeout(resolve, 5));
           phase = 'idle';
         }
@@ -150,7 +161,9 @@ async function main(): Promise<void> {
       const statuses = await Promise.all(results);
       const admitted = statuses.filter((s) => s === 200).length;
       const refused = statuses.filter((s) => s === 429).length;
-      console.log(`${label.padEnd(44)} admitted ${admitted} of ${statuses.length} (limit ${limit}), 429: ${refused}`);
+      console.log(
+        `${label.padEnd(44)} admitted ${admitted} of ${statuses.length} (limit ${limit}), 429: ${refused}`,
+      );
     }
   } finally {
     await local.stop();

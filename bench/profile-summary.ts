@@ -1,8 +1,8 @@
 /**
- * bench/profile-summary: where a V8 CPU profile (`node --cpu-prof`, e.g. from `BENCH_CPU_PROF=dir npm run
- * bench:gateway`) spends its time: self time by package (node_modules/<name>, node internals, Tierline's own
- * code), the functions with the most self time, and Tierline's functions by total time. The profiler's own
- * work (writing the profile) is left out.
+ * bench/profile-summary: where a V8 CPU profile (`node --cpu-prof`, e.g. from `BENCH_CPU_PROF=dir
+ * npm run bench:gateway`) spends its time: self time by package (node_modules/<name>, node
+ * internals, Tierline's own code), the functions with the most self time, and Tierline's functions
+ * by total time. The profiler's own work (writing the profile) is left out.
  *
  *   npx tsx bench/profile-summary.ts .local/prof/*.cpuprofile [--top 25]
  */
@@ -39,7 +39,8 @@ function frameName({ functionName, url, lineNumber }: ProfileNode['callFrame']):
 export function summarize(profile: CpuProfile) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parentOf = new Map<number, number>();
-  for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+  for (const node of profile.nodes)
+    for (const child of node.children ?? []) parentOf.set(child, node.id);
   const stackOf = (id: number) => {
     const stack: ProfileNode[] = [];
     for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
@@ -49,7 +50,8 @@ export function summarize(profile: CpuProfile) {
     return stack;
   };
   // The profiler's own work (writing the profile out: `node:inspector`) is not the program's.
-  const profilerOwn = (stack: ProfileNode[]) => stack.some((n) => n.callFrame.url === 'node:inspector');
+  const profilerOwn = (stack: ProfileNode[]) =>
+    stack.some((n) => n.callFrame.url === 'node:inspector');
   const selfMicros = new Map<number, number>();
   /** Time with the function anywhere on the stack (counted once per sample). */
   const inclusive = new Map<string, number>();
@@ -90,7 +92,8 @@ function main(): void {
   const topIndex = args.indexOf('--top');
   const top = topIndex >= 0 ? Number(args[topIndex + 1]) : 25;
   const files = args.filter((a, i) => a.endsWith('.cpuprofile') && i !== topIndex + 1);
-  if (files.length === 0) throw new Error('usage: npx tsx bench/profile-summary.ts FILE.cpuprofile [--top N]');
+  if (files.length === 0)
+    throw new Error('usage: npx tsx bench/profile-summary.ts FILE.cpuprofile [--top N]');
   for (const file of files) {
     const { totalMs, packages, functions, ownInclusive } = summarize(
       JSON.parse(readFileSync(file, 'utf8')) as CpuProfile,
@@ -101,7 +104,8 @@ function main(): void {
     console.log(`\ntop ${top} functions by self time`);
     for (const [name, micros] of functions.slice(0, top)) console.log(`  ${pct(micros)}  ${name}`);
     console.log(`\ntop ${top} of Tierline's functions by total time (callees included)`);
-    for (const [name, micros] of ownInclusive.slice(0, top)) console.log(`  ${pct(micros)}  ${name}`);
+    for (const [name, micros] of ownInclusive.slice(0, top))
+      console.log(`  ${pct(micros)}  ${name}`);
   }
 }
 

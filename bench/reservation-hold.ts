@@ -1,10 +1,11 @@
 /**
- * bench/reservation-hold: how long a crashed request's reservation is held (issue 8, row 3). Local mode runs in
- * a child process on an on-disk data folder; a Free and a Developer customer each open streams; the child is
- * SIGKILLed with them in flight (nothing billed, day counters and spend held); a second process starts on the
- * same data and its reconciler, on its timer, bills and releases them. Printed: the holds before the kill, the
- * seconds from the kill to the release of every hold (polled every 0.5 s, Free at most 2 requests/s), and the bound it must stay under
- * (max request duration + reconcile margin + reconcile interval + one run).
+ * bench/reservation-hold: how long a crashed request's reservation is held (issue 8, row 3). Local
+ * mode runs in a child process on an on-disk data folder; a Free and a Developer customer each open
+ * streams; the child is SIGKILLed with them in flight (nothing billed, day counters and spend
+ * held); a second process starts on the same data and its reconciler, on its timer, bills and
+ * releases them. Printed: the holds before the kill, the seconds from the kill to the release of
+ * every hold (polled every 0.5 s, Free at most 2 requests/s), and the bound it must stay under (max
+ * request duration + reconcile margin + reconcile interval + one run).
  *
  *   npm run bench:reservations            # max request 10 s, reconciler every 10 s (AWS: 900 s and 60 s)
  *   MAX_REQUEST_S=20 INTERVAL_S=5 STREAMS=10 npm run bench:reservations
@@ -66,20 +67,29 @@ export function start(
       const line = out.split('\n').find((l) => l.startsWith('{'));
       if (line) resolve({ child, served: JSON.parse(line) as Served });
     });
-    child.once('exit', (code) => reject(new Error(`local mode exited (${code}) before it listened`)));
+    child.once('exit', (code) =>
+      reject(new Error(`local mode exited (${code}) before it listened`)),
+    );
   });
 }
 
-export async function get(served: Served, tier: string, route: string): Promise<Record<string, unknown>> {
+export async function get(
+  served: Served,
+  tier: string,
+  route: string,
+): Promise<Record<string, unknown>> {
   let response = await fetch(`${served.url}/v1/${route}`, {
     headers: { authorization: `Bearer ${served.keys[tier]}` },
   });
   // The Free key's edge throttle (2 requests/s): wait and ask again.
   while (response.status === 429) {
     await new Promise((resolve) => setTimeout(resolve, 1_000));
-    response = await fetch(`${served.url}/v1/${route}`, { headers: { authorization: `Bearer ${served.keys[tier]}` } });
+    response = await fetch(`${served.url}/v1/${route}`, {
+      headers: { authorization: `Bearer ${served.keys[tier]}` },
+    });
   }
-  if (!response.ok) throw new Error(`GET /v1/${route} (${tier}): ${response.status} ${await response.text()}`);
+  if (!response.ok)
+    throw new Error(`GET /v1/${route} (${tier}): ${response.status} ${await response.text()}`);
   return (await response.json()) as Record<string, unknown>;
 }
 
@@ -91,7 +101,10 @@ export async function holds(served: Served) {
     };
     return limits.data.find((row) => row.model === MODEL)?.tokens_per_day.used ?? 0;
   };
-  const spend = (await get(served, 'developer', 'spend_limit')) as { reserved_usd: string; spent_usd: string };
+  const spend = (await get(served, 'developer', 'spend_limit')) as {
+    reserved_usd: string;
+    spent_usd: string;
+  };
   return {
     freeTokensToday: await tokensToday('free'),
     developerTokensToday: await tokensToday('developer'),
@@ -108,10 +121,16 @@ export async function openStream(served: Served, tier: string): Promise<void> {
       model: MODEL,
       stream: true,
       max_completion_tokens: 300,
-      messages: [{ role: 'user', content: 'Tell me a long story about reservations that outlive their process.' }],
+      messages: [
+        {
+          role: 'user',
+          content: 'Tell me a long story about reservations that outlive their process.',
+        },
+      ],
     }),
   });
-  if (response.status !== 200) throw new Error(`${tier}: ${response.status} ${await response.text()}`);
+  if (response.status !== 200)
+    throw new Error(`${tier}: ${response.status} ${await response.text()}`);
   // Read the first chunk, then leave the stream open: the process dies under it.
   const reader = response.body?.getReader();
   await reader?.read();
@@ -124,18 +143,25 @@ async function main(): Promise<void> {
   try {
     const first = await start(dir, port);
     await Promise.all(
-      ['free', 'developer'].flatMap((tier) => Array.from({ length: STREAMS }, () => openStream(first.served, tier))),
+      ['free', 'developer'].flatMap((tier) =>
+        Array.from({ length: STREAMS }, () => openStream(first.served, tier)),
+      ),
     );
     const before = await holds(first.served);
     process.kill(-(first.child.pid as number), 'SIGKILL');
     const killedAt = performance.now();
-    console.log(`SIGKILL with ${2 * STREAMS} streams in flight; held then: ${JSON.stringify(before)}`);
+    console.log(
+      `SIGKILL with ${2 * STREAMS} streams in flight; held then: ${JSON.stringify(before)}`,
+    );
     await new Promise((resolve) => first.child.once('exit', resolve));
 
     const second = await start(dir, port);
     console.log(`restarted after ${((performance.now() - killedAt) / 1000).toFixed(1)} s`);
     let now = await holds(second.served);
-    while (now.developerReservedUsd !== '0.000000' || now.freeTokensToday >= before.freeTokensToday) {
+    while (
+      now.developerReservedUsd !== '0.000000' ||
+      now.freeTokensToday >= before.freeTokensToday
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 500));
       now = await holds(second.served);
     }

@@ -1,8 +1,9 @@
 /**
- * Child processes of the benchmarks, so each server's CPU time can be measured on its own:
- * `model` serves the paced test model directly; `dynamo` runs dynalite; `gateway` runs local mode in front of
- * TIERLINE_UPSTREAM_URL, on the DynamoDB engine at BENCH_DYNAMO_ENDPOINT.
- * Each sends `{type:'ready', baseUrl, apiKey}` when listening and answers 'cpu' with its CPU usage and peak RSS.
+ * Child processes of the benchmarks, so each server's CPU time can be measured on its own: `model`
+ * serves the paced test model directly; `dynamo` runs dynalite; `gateway` runs local mode in front
+ * of TIERLINE_UPSTREAM_URL, on the DynamoDB engine at BENCH_DYNAMO_ENDPOINT. Each sends
+ * `{type:'ready', baseUrl, apiKey}` when listening and answers 'cpu' with its CPU usage and peak
+ * RSS.
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -17,12 +18,12 @@ function send(message: unknown): void {
 }
 
 /**
- * A V8 CPU profile of the measured part only (not the start-up, module loading or warm-up): the benchmark sends
- * `{profile: 'start'}` before a level and `{profile: 'stop', file}` after it.
+ * A V8 CPU profile of the measured part only (not the start-up, module loading or warm-up): the
+ * benchmark sends `{profile: 'start'}` before a level and `{profile: 'stop', file}` after it.
  */
 let profiler: Session | undefined;
-// 10 ms: at 1 ms the monitor itself costs about 20 ms of CPU per second (measured idle), which the CPU per
-// request would count.
+// 10 ms: at 1 ms the monitor itself costs about 20 ms of CPU per second (measured idle), which the
+// CPU per request would count.
 const LOOP_RESOLUTION_MS = 10;
 const loopDelays = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
 loopDelays.enable();
@@ -49,8 +50,9 @@ process.on('message', (message) => {
   }
   if (message === 'cpu') {
     const { user, system } = process.cpuUsage();
-    // The event loop's delay since the last 'cpu' message: how long ready work waited for the thread.
-    // The histogram counts each sample's whole interval: the delay is what exceeds the resolution.
+    // The event loop's delay since the last 'cpu' message: how long ready work waited for the
+    // thread. The histogram counts each sample's whole interval: the delay is what exceeds the
+    // resolution.
     const delayMs = (p: number) => Math.max(0, loopDelays.percentile(p) / 1e6 - LOOP_RESOLUTION_MS);
     const loopDelay = { p50Ms: delayMs(50), p99Ms: delayMs(99) };
     loopDelays.reset();
@@ -95,8 +97,8 @@ async function main(role: string | undefined): Promise<void> {
       aggregateInline: false,
       dynamoEndpoint: process.env.BENCH_DYNAMO_ENDPOINT,
     });
-    // Enterprise: its usage plan's burst (1,000) does not throttle the benchmark's 64 concurrent streams.
-    // One customer per client of the highest concurrency, as many callers would be.
+    // Enterprise: its usage plan's burst (1,000) does not throttle the benchmark's 64 concurrent
+    // streams. One customer per client of the highest concurrency, as many callers would be.
     const apiKeys: string[] = [];
     for (let i = 0; i < 64; i += 1) {
       const { apiKey } = await local.operator.createCustomer({

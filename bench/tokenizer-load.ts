@@ -1,8 +1,9 @@
 /**
- * bench/tokenizer-load: what the real tokenizers cost a process (issue 8, item 3): for each model family, the
- * wall and CPU time to load its package (parse about 8 MB of vocabulary) and build the tokenizer, the heap it
- * adds, and the time to count a 2,000-character prompt. Each family is measured in a fresh Node process, as
- * a Lambda cold start would load it. CPU time is the figure to trust on a busy machine.
+ * bench/tokenizer-load: what the real tokenizers cost a process (issue 8, item 3): for each model
+ * family, the wall and CPU time to load its package (parse about 8 MB of vocabulary) and build the
+ * tokenizer, the heap it adds, and the time to count a 2,000-character prompt. Each family is
+ * measured in a fresh Node process, as a Lambda cold start would load it. CPU time is the figure to
+ * trust on a busy machine.
  *
  *   npm run bench:tokenizers
  */
@@ -25,7 +26,9 @@ console.log(JSON.stringify({ require: t1 - t0, requireCpu: (cpu1.user + cpu1.sys
 for (const family of FAMILIES) {
   const runs = [1, 2, 3].map(
     () =>
-      JSON.parse(execFileSync(process.execPath, ['-e', child, family], { encoding: 'utf8' })) as Record<string, number>,
+      JSON.parse(
+        execFileSync(process.execPath, ['-e', child, family], { encoding: 'utf8' }),
+      ) as Record<string, number>,
   );
   const best = (key: string) => Math.min(...runs.map((r) => r[key] as number));
   console.log(

@@ -1,7 +1,7 @@
 /**
- * How fast the jobs API checks a training file (parse + the model's real tokenizer per conversation), which
- * bounds the file a create can check within API Gateway's 29-second integration timeout.
- * Run: npx tsx bench/training-file-check.ts [MiB]
+ * How fast the jobs API checks a training file (parse + the model's real tokenizer per
+ * conversation), which bounds the file a create can check within API Gateway's 29-second
+ * integration timeout. Run: npx tsx bench/training-file-check.ts [MiB]
  */
 import { checkTrainingFile } from '../lambda/fine-tuning/training-file';
 import { PromptTokenCounter } from '../lambda/inference/prompt-tokens';
@@ -12,8 +12,14 @@ const mib = Number(process.argv[2] ?? 8);
 const line = (i: number) =>
   JSON.stringify({
     messages: [
-      { role: 'system', content: 'You are a support agent for an online shop. Answer briefly and politely.' },
-      { role: 'user', content: `Order ${i} has not arrived yet; it was due last Tuesday. What can I do?` },
+      {
+        role: 'system',
+        content: 'You are a support agent for an online shop. Answer briefly and politely.',
+      },
+      {
+        role: 'user',
+        content: `Order ${i} has not arrived yet; it was due last Tuesday. What can I do?`,
+      },
       {
         role: 'assistant',
         content: `I am sorry that order ${i} is late. I have asked the carrier for its status and will write to you within a day.`,

@@ -1,11 +1,13 @@
 /**
- * bench/usage-aggregation: does the cost of a request grow with its customer's traffic? (issue 8, row 6)
+ * bench/usage-aggregation: does the cost of a request grow with its customer's traffic? (issue 8,
+ * row 6)
  *
- * Local mode (dynalite in process, usage aggregates applied inline after each ledger write, as local mode
- * does) with the test model answering at once. ONE Developer customer sends N chat completions (default
- * 20,000) over HTTP, C at a time (default 8), all on the same UTC day and model. Printed per block of 1,000
- * requests: p50 and p99 latency and requests/s; then the first and last block side by side, and the DynamoDB
- * calls per request (counted by an SDK middleware) for the first and the last block.
+ * Local mode (dynalite in process, usage aggregates applied inline after each ledger write, as
+ * local mode does) with the test model answering at once. ONE Developer customer sends N chat
+ * completions (default 20,000) over HTTP, C at a time (default 8), all on the same UTC day and
+ * model. Printed per block of 1,000 requests: p50 and p99 latency and requests/s; then the first
+ * and last block side by side, and the DynamoDB calls per request (counted by an SDK middleware)
+ * for the first and the last block.
  *
  *   npm run bench:usage              # N=20000 C=8
  *   N=5000 C=4 npx tsx bench/usage-aggregation.ts
@@ -24,7 +26,9 @@ const config = loadConfig({
   overrides: {
     tiers: {
       developer: {
-        models: { [MODEL]: { rpm: 1_000_000, rpd: 10_000_000, tpm: 100_000_000, tpd: 1_000_000_000 } },
+        models: {
+          [MODEL]: { rpm: 1_000_000, rpd: 10_000_000, tpm: 100_000_000, tpd: 1_000_000_000 },
+        },
         edge: { rateLimit: 100_000, burstLimit: 100_000 },
       },
     },
@@ -41,13 +45,18 @@ const countCalls = (client: DynamoDBClient) =>
     { step: 'initialize', name: 'benchCount' },
   );
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 
 async function main(): Promise<void> {
   const local = await startLocalMode({
     config,
     port: 0,
-    backend: new TestModelBackend({ replyTokens: 8, timeToFirstTokenMs: 0, tokensPerSecond: 1_000_000 }),
+    backend: new TestModelBackend({
+      replyTokens: 8,
+      timeToFirstTokenMs: 0,
+      tokensPerSecond: 1_000_000,
+    }),
     instrumentDynamo: countCalls,
   });
   const { apiKey } = await local.operator.createCustomer({
@@ -66,7 +75,8 @@ async function main(): Promise<void> {
       headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
       body,
     });
-    if (response.status !== 200) throw new Error(`status ${response.status}: ${await response.text()}`);
+    if (response.status !== 200)
+      throw new Error(`status ${response.status}: ${await response.text()}`);
     await response.arrayBuffer();
   };
   await send(); // warm the authorizer cache and the code paths
@@ -122,7 +132,9 @@ async function main(): Promise<void> {
     );
   }
   const usage = (await (
-    await fetch(`${local.openAIBaseUrl}/usage?group_by=model`, { headers: { authorization: `Bearer ${apiKey}` } })
+    await fetch(`${local.openAIBaseUrl}/usage?group_by=model`, {
+      headers: { authorization: `Bearer ${apiKey}` },
+    })
   ).json()) as { total: { requests: number } };
   console.log(`GET /v1/usage counts ${usage.total.requests} requests (sent ${N + 1})`);
   await local.stop();

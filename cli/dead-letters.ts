@@ -19,7 +19,9 @@ export function setAsideFile(file: string): SetAside & { count(): number } {
     async put(raw, reason) {
       const handle = await open(file, 'a');
       try {
-        await handle.appendFile(`${JSON.stringify({ set_aside_at: new Date().toISOString(), reason, raw })}\n`);
+        await handle.appendFile(
+          `${JSON.stringify({ set_aside_at: new Date().toISOString(), reason, raw })}\n`,
+        );
         await handle.sync();
       } finally {
         await handle.close();
@@ -32,8 +34,9 @@ export function setAsideFile(file: string): SetAside & { count(): number } {
 /** Where usage records that failed to reach the ledger wait: SQS in AWS, a file in local mode. */
 export interface DeadLetterSource {
   /**
-   * Hands every waiting record to `replay`; a record leaves the source only when `replay` returned true. What
-   * does not parse as a ledger record is moved to `setAside` (and leaves the source), so it never blocks the rest.
+   * Hands every waiting record to `replay`; a record leaves the source only when `replay` returned
+   * true. What does not parse as a ledger record is moved to `setAside` (and leaves the source), so
+   * it never blocks the rest.
    */
   drain(replay: (record: LedgerRecord) => Promise<boolean>, setAside: SetAside): Promise<void>;
 }
@@ -55,14 +58,18 @@ export class SqsDeadLetterSource implements DeadLetterSource {
     private readonly queueUrl: string,
   ) {}
 
-  async drain(replay: (record: LedgerRecord) => Promise<boolean>, setAside: SetAside): Promise<void> {
+  async drain(
+    replay: (record: LedgerRecord) => Promise<boolean>,
+    setAside: SetAside,
+  ): Promise<void> {
     while (true) {
       const { Messages = [] } = await this.sqs.send(
         new ReceiveMessageCommand({
           QueueUrl: this.queueUrl,
           MaxNumberOfMessages: 10,
           WaitTimeSeconds: 1,
-          // Long enough to replay a batch; a message not deleted comes back after it, for the next run.
+          // Long enough to replay a batch; a message not deleted comes back after it, for the next
+          // run.
           VisibilityTimeout: 300,
         }),
       );
@@ -73,7 +80,10 @@ export class SqsDeadLetterSource implements DeadLetterSource {
         // Set aside (flushed to its file) or in the ledger: either way it may leave the queue.
         if (record === undefined || (await replay(record))) {
           await this.sqs.send(
-            new DeleteMessageCommand({ QueueUrl: this.queueUrl, ReceiptHandle: message.ReceiptHandle }),
+            new DeleteMessageCommand({
+              QueueUrl: this.queueUrl,
+              ReceiptHandle: message.ReceiptHandle,
+            }),
           );
         }
       }
@@ -82,14 +92,18 @@ export class SqsDeadLetterSource implements DeadLetterSource {
 }
 
 /**
- * Local mode's dead-letter file. The file is renamed before it is read, so records appended meanwhile land
- * in a new file and are not lost; records that fail again are appended back. A renamed file that a run did
- * not finish (it crashed, or the ledger failed) is picked up by the next run: replaying is idempotent.
+ * Local mode's dead-letter file. The file is renamed before it is read, so records appended
+ * meanwhile land in a new file and are not lost; records that fail again are appended back. A
+ * renamed file that a run did not finish (it crashed, or the ledger failed) is picked up by the
+ * next run: replaying is idempotent.
  */
 export class FileDeadLetterSource implements DeadLetterSource {
   constructor(private readonly path: string) {}
 
-  async drain(replay: (record: LedgerRecord) => Promise<boolean>, setAside: SetAside): Promise<void> {
+  async drain(
+    replay: (record: LedgerRecord) => Promise<boolean>,
+    setAside: SetAside,
+  ): Promise<void> {
     const taken = `${this.path}.replaying-${process.pid}-${Date.now()}`;
     try {
       await rename(this.path, taken);

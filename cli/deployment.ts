@@ -7,7 +7,10 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { GetParameterCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
 import { BatchesRepository } from '../lambda/batches/batches-repository';
 import { FilesTableEraser } from '../lambda/batches/customer-data';
-import { CustomersRepository, createDocumentClient } from '../lambda/customers/customers-repository';
+import {
+  CustomersRepository,
+  createDocumentClient,
+} from '../lambda/customers/customers-repository';
 import { createS3Client, S3FileStorage } from '../lambda/files/file-storage';
 import { AggregateUpdater } from '../lambda/metering/aggregate-updates';
 import { LedgerWriter } from '../lambda/metering/ledger';
@@ -34,10 +37,16 @@ export async function readOperatorSettings(ssm: SSMClient, env: string): Promise
   try {
     const { Parameter } = await ssm.send(new GetParameterCommand({ Name: name }));
     if (!Parameter?.Value)
-      throw new OperatorError(`SSM parameter ${name} is empty: redeploy the API stack.`, 'no_deployment');
+      throw new OperatorError(
+        `SSM parameter ${name} is empty: redeploy the API stack.`,
+        'no_deployment',
+      );
     return JSON.parse(Parameter.Value) as OperatorSettings;
   } catch (error) {
-    if (error instanceof ParameterNotFound || (error instanceof Error && error.name === 'ParameterNotFound')) {
+    if (
+      error instanceof ParameterNotFound ||
+      (error instanceof Error && error.name === 'ParameterNotFound')
+    ) {
       throw new OperatorError(
         `No Tierline deployment "${env}" found (SSM parameter ${name} is missing in this account and region). ` +
           'Deploy it with "npx cdk deploy --all -c env=' +
@@ -51,8 +60,13 @@ export async function readOperatorSettings(ssm: SSMClient, env: string): Promise
 }
 
 /** The spend items, for setting limits: the operator publishes no spend alerts (requests do). */
-function operatorSpend(doc: ReturnType<typeof createDocumentClient>, tableName: string): SpendTracker {
-  return new SpendTracker(doc, tableName, { publish: () => Promise.reject(new Error('the CLI publishes no alerts')) });
+function operatorSpend(
+  doc: ReturnType<typeof createDocumentClient>,
+  tableName: string,
+): SpendTracker {
+  return new SpendTracker(doc, tableName, {
+    publish: () => Promise.reject(new Error('the CLI publishes no alerts')),
+  });
 }
 
 /** Erases a customer's files, uploads and batches: table items and the bucket's content. */
@@ -62,7 +76,12 @@ function customerDataEraser(
   s3: S3Client,
   bucket: string,
 ): FilesTableEraser {
-  return new FilesTableEraser(doc, tableName, new S3FileStorage(s3, bucket), new BatchesRepository(doc, tableName));
+  return new FilesTableEraser(
+    doc,
+    tableName,
+    new S3FileStorage(s3, bucket),
+    new BatchesRepository(doc, tableName),
+  );
 }
 
 /** What the operator reads and repairs of the metering table: usage views, spend, aggregates. */
@@ -86,7 +105,10 @@ function meteringTools(
 }
 
 /** An {@link Operator} on a running local mode: its DynamoDB engine and API Gateway emulation. */
-export function connectToLocalMode(env: string, dataDir = process.env.TIERLINE_DATA_DIR ?? '.local'): Operator {
+export function connectToLocalMode(
+  env: string,
+  dataDir = process.env.TIERLINE_DATA_DIR ?? '.local',
+): Operator {
   const file = connectionFile(path.resolve(dataDir));
   if (!existsSync(file)) {
     throw new OperatorError(
@@ -114,13 +136,20 @@ export function connectToLocalMode(env: string, dataDir = process.env.TIERLINE_D
     apiGateway: new ApiGatewayEmulator(doc).asClient(),
     customerData:
       filesTableName && filesBucketName && connection.s3Endpoint
-        ? customerDataEraser(doc, filesTableName, createS3Client({ endpoint: connection.s3Endpoint }), filesBucketName)
+        ? customerDataEraser(
+            doc,
+            filesTableName,
+            createS3Client({ endpoint: connection.s3Endpoint }),
+            filesBucketName,
+          )
         : undefined,
     usage: connection.ledgerDeadLettersFile
       ? {
           deadLetters: new FileDeadLetterSource(connection.ledgerDeadLettersFile),
           // Replay never dead-letters again: a record that fails stays in the source.
-          ledger: new LedgerWriter(doc, meteringTable, { send: () => Promise.reject(new Error('unused')) }),
+          ledger: new LedgerWriter(doc, meteringTable, {
+            send: () => Promise.reject(new Error('unused')),
+          }),
           // Local mode has no table stream to keep the aggregates in step.
           afterWrite: (record) => aggregates.apply(record).then(() => undefined),
         }
@@ -142,18 +171,26 @@ export async function connectToDeployment(options: DeploymentOptions): Promise<O
     ...meteringTools(doc, settings.meteringTableName, customers),
     customerData:
       settings.filesTableName && settings.filesBucketName
-        ? customerDataEraser(doc, settings.filesTableName, createS3Client({ region }), settings.filesBucketName)
+        ? customerDataEraser(
+            doc,
+            settings.filesTableName,
+            createS3Client({ region }),
+            settings.filesBucketName,
+          )
         : undefined,
     usage: settings.ledgerDeadLetterQueueUrl
       ? {
-          deadLetters: new SqsDeadLetterSource(new SQSClient({ region }), settings.ledgerDeadLetterQueueUrl),
+          deadLetters: new SqsDeadLetterSource(
+            new SQSClient({ region }),
+            settings.ledgerDeadLetterQueueUrl,
+          ),
           ledger: new LedgerWriter(doc, settings.meteringTableName, {
             send: () => Promise.reject(new Error('unused')),
           }),
         }
       : undefined,
-    // API Gateway allows 5 CreateApiKey calls per second per account (not raisable): adaptive retry slows the
-    // client down on TooManyRequestsException instead of failing a bulk import.
+    // API Gateway allows 5 CreateApiKey calls per second per account (not raisable): adaptive retry
+    // slows the client down on TooManyRequestsException instead of failing a bulk import.
     apiGateway: new APIGatewayClient({ region, retryMode: 'adaptive', maxAttempts: 10 }),
   });
 }

@@ -35,11 +35,15 @@ export function buildProgram(deps: CliDependencies): Command {
   const program = new Command('tierline')
     .description('Operate a Tierline deployment: customers, API keys and usage plans.')
     .addOption(
-      new Option('--env <name>', 'deployment environment (the -c env= it was deployed with)').default(
-        process.env.TIERLINE_ENV ?? 'dev',
-      ),
+      new Option(
+        '--env <name>',
+        'deployment environment (the -c env= it was deployed with)',
+      ).default(process.env.TIERLINE_ENV ?? 'dev'),
     )
-    .option('--region <region>', 'AWS region of the deployment (default: AWS_REGION or your profile)')
+    .option(
+      '--region <region>',
+      'AWS region of the deployment (default: AWS_REGION or your profile)',
+    )
     .option('--local', 'operate the local mode started with `npm start` instead of a deployment')
     .option('--json', 'print machine-readable JSON')
     .configureOutput({ writeOut: deps.out, writeErr: deps.err })
@@ -49,10 +53,15 @@ export function buildProgram(deps: CliDependencies): Command {
   const run: CommandRunner['run'] = (command, action) => {
     const options = command.optsWithGlobals<GlobalOptions>();
     return deps
-      .connect({ env: options.env, region: options.region, ...(options.local ? { local: true } : {}) })
+      .connect({
+        env: options.env,
+        region: options.region,
+        ...(options.local ? { local: true } : {}),
+      })
       .then((operator) => action(operator, options.json === true));
   };
-  const print: CommandRunner['print'] = (json, value, text) => deps.out(json ? JSON.stringify(value, null, 2) : text);
+  const print: CommandRunner['print'] = (json, value, text) =>
+    deps.out(json ? JSON.stringify(value, null, 2) : text);
 
   addCustomerCommands(program, { run, print });
   addUsageCommands(program, { run, print });
@@ -72,7 +81,11 @@ export async function runCli(argv: string[], deps: CliDependencies): Promise<num
   const program = buildProgram(json ? { ...deps, err: () => undefined } : deps);
   const fail = (kind: FailureKind, message: string): number => {
     const code = EXIT_CODES[kind];
-    deps.err(json ? `${JSON.stringify({ error: { message, code: kind, exit_code: code } })}\n` : `${message}\n`);
+    deps.err(
+      json
+        ? `${JSON.stringify({ error: { message, code: kind, exit_code: code } })}\n`
+        : `${message}\n`,
+    );
     return code;
   };
   try {
@@ -86,7 +99,10 @@ export async function runCli(argv: string[], deps: CliDependencies): Promise<num
       return fail('invalid_input', error.message.replace(/^error: /, ''));
     }
     if (error instanceof OperatorError) return fail(error.kind, error.message);
-    return fail('failed', error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+    return fail(
+      'failed',
+      error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+    );
   }
 }
 

@@ -45,8 +45,8 @@ export interface OperatorDependencies {
 }
 
 /**
- * What every command group shares: the dependencies, the names Tierline gives API Gateway resources, the
- * customer lookups, and moving API Gateway keys between usage plans.
+ * What every command group shares: the dependencies, the names Tierline gives API Gateway
+ * resources, the customer lookups, and moving API Gateway keys between usage plans.
  */
 export class OperatorContext {
   constructor(readonly deps: OperatorDependencies) {}
@@ -61,8 +61,8 @@ export class OperatorContext {
   }
 
   /**
-   * Creates the customer's API Gateway key (its usage identifier, never its secret) and answers its id; by
-   * `create` and `reactivate` alike.
+   * Creates the customer's API Gateway key (its usage identifier, never its secret) and answers its
+   * id; by `create` and `reactivate` alike.
    */
   async createGatewayKey(customerId: string, usageIdentifierKey: string): Promise<string> {
     const apiKey = await this.deps.apiGateway.send(
@@ -98,22 +98,28 @@ export class OperatorContext {
     return customer;
   }
 
-  async getActiveCustomer(customerId: string): Promise<CustomerRecord & { keyHash: string; apiGatewayKeyId: string }> {
+  async getActiveCustomer(
+    customerId: string,
+  ): Promise<CustomerRecord & { keyHash: string; apiGatewayKeyId: string }> {
     const customer = await this.getCustomer(customerId);
     if (customer.status !== 'active' || !customer.keyHash || !customer.apiGatewayKeyId) {
-      throw new OperatorError(`Customer ${customerId} is ${customer.status}, not active.`, 'wrong_state');
+      throw new OperatorError(
+        `Customer ${customerId} is ${customer.status}, not active.`,
+        'wrong_state',
+      );
     }
     return customer as CustomerRecord & { keyHash: string; apiGatewayKeyId: string };
   }
 
   /**
-   * Puts a key on a usage plan. API Gateway answers ConflictException both when the key is already on that
-   * plan (done) and when it is still on another plan of the stage (a move interrupted earlier): then the key
-   * leaves that plan and the attach is tried again.
+   * Puts a key on a usage plan. API Gateway answers ConflictException both when the key is already
+   * on that plan (done) and when it is still on another plan of the stage (a move interrupted
+   * earlier): then the key leaves that plan and the attach is tried again.
    */
   async attachKey(keyId: string, usagePlanId: string): Promise<void> {
     const { apiGateway } = this.deps;
-    const attach = () => apiGateway.send(new CreateUsagePlanKeyCommand({ usagePlanId, keyId, keyType: 'API_KEY' }));
+    const attach = () =>
+      apiGateway.send(new CreateUsagePlanKeyCommand({ usagePlanId, keyId, keyType: 'API_KEY' }));
     try {
       await attach();
     } catch (error) {
@@ -145,7 +151,10 @@ export class OperatorContext {
     } catch (error) {
       if (from && from !== to) {
         await tolerate(
-          () => apiGateway.send(new CreateUsagePlanKeyCommand({ usagePlanId: from, keyId, keyType: 'API_KEY' })),
+          () =>
+            apiGateway.send(
+              new CreateUsagePlanKeyCommand({ usagePlanId: from, keyId, keyType: 'API_KEY' }),
+            ),
           'ConflictException',
         ).catch(() => undefined);
       }
@@ -167,7 +176,10 @@ export class OperatorContext {
         ),
       'NotFoundException',
     );
-    await tolerate(() => apiGateway.send(new DeleteUsagePlanCommand({ usagePlanId })), 'NotFoundException');
+    await tolerate(
+      () => apiGateway.send(new DeleteUsagePlanCommand({ usagePlanId })),
+      'NotFoundException',
+    );
   }
 
   async findUsagePlanByName(name: string): Promise<UsagePlan | undefined> {
@@ -178,7 +190,9 @@ export class OperatorContext {
     const plans: UsagePlan[] = [];
     let position: string | undefined;
     do {
-      const page = await this.deps.apiGateway.send(new GetUsagePlansCommand({ position, limit: 500 }));
+      const page = await this.deps.apiGateway.send(
+        new GetUsagePlansCommand({ position, limit: 500 }),
+      );
       plans.push(...(page.items ?? []));
       position = page.position;
     } while (position);

@@ -1,8 +1,9 @@
 import type { z } from 'zod';
 
 /**
- * The CLI's exit codes, one per kind of failure (documented in docs/operating.md, "Exit codes"; printed by
- * `--json` errors as `error.code`): scripts can tell a typo from a missing customer from an AWS outage.
+ * The CLI's exit codes, one per kind of failure (documented in docs/operating.md, "Exit codes";
+ * printed by `--json` errors as `error.code`): scripts can tell a typo from a missing customer from
+ * an AWS outage.
  */
 export const EXIT_CODES = {
   /** An unexpected failure: AWS or DynamoDB refused, a bug. Retrying may help. */

@@ -12,10 +12,10 @@ export { OperatorError } from './operator-errors';
 export type { CustomPlanInput, PlanSummary } from './plans/plan-operations';
 
 /**
- * The operator's commands against one deployment, one group per `--help` group (customers, usage, plans).
- * Every command is safe to re-run: it reads the current state and only does what is missing. A command that
- * fails half way undoes what it created, and a command interrupted outright (crash, Ctrl-C) leaves a marker
- * that the next run of the same command cleans up.
+ * The operator's commands against one deployment, one group per `--help` group (customers, usage,
+ * plans). Every command is safe to re-run: it reads the current state and only does what is
+ * missing. A command that fails half way undoes what it created, and a command interrupted outright
+ * (crash, Ctrl-C) leaves a marker that the next run of the same command cleans up.
  */
 export class Operator {
   readonly context: OperatorContext;
@@ -52,7 +52,10 @@ export class Operator {
     return this.customers.createCustomer(input);
   }
 
-  setTier(customerId: string, tier: string): Promise<{ changed: boolean; customer: CustomerRecord }> {
+  setTier(
+    customerId: string,
+    tier: string,
+  ): Promise<{ changed: boolean; customer: CustomerRecord }> {
     return this.customers.setTier(customerId, tier);
   }
 

@@ -4,9 +4,10 @@ import { gzipSync } from 'node:zlib';
 import { buildSync } from 'esbuild';
 
 /**
- * Builds the console into static files: `index.html` and content-hashed `assets/` (cacheable for a year;
- * index.html is not cached). Synchronous, so the CDK asset bundling can call it too. `npx tsx console/build.ts`
- * builds into `console/dist` and prints the initial load in KB gzipped; the build fails above the budget.
+ * Builds the console into static files: `index.html` and content-hashed `assets/` (cacheable for a
+ * year; index.html is not cached). Synchronous, so the CDK asset bundling can call it too. `npx tsx
+ * console/build.ts` builds into `console/dist` and prints the initial load in KB gzipped; the build
+ * fails above the budget.
  */
 
 export const CONSOLE_DIR = __dirname;
@@ -68,7 +69,11 @@ const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
 if (require.main === module) {
   const build = buildConsole(process.argv[2] ? path.resolve(process.argv[2]) : DEFAULT_OUT_DIR);
   for (const f of build.files)
-    console.log(`${f.file.padEnd(34)} ${kb(f.bytes).padStart(9)}  ${kb(f.gzipBytes).padStart(8)} gzipped`);
-  console.log(`initial load: ${kb(build.initialLoadGzipBytes)} gzipped (budget ${kb(INITIAL_LOAD_BUDGET_BYTES)})`);
+    console.log(
+      `${f.file.padEnd(34)} ${kb(f.bytes).padStart(9)}  ${kb(f.gzipBytes).padStart(8)} gzipped`,
+    );
+  console.log(
+    `initial load: ${kb(build.initialLoadGzipBytes)} gzipped (budget ${kb(INITIAL_LOAD_BUDGET_BYTES)})`,
+  );
   console.log(`written to ${build.outDir}`);
 }

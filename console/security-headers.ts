@@ -1,8 +1,8 @@
 /**
- * The console's security headers: the same values in AWS (a CloudFront response headers policy) and in local
- * mode (the Node server). The API is same-origin, so `connect-src 'self'` is all it needs; no inline script
- * anywhere (the build emits external files only); uPlot and Preact set styles through the CSSOM, which
- * `style-src 'self'` allows.
+ * The console's security headers: the same values in AWS (a CloudFront response headers policy) and
+ * in local mode (the Node server). The API is same-origin, so `connect-src 'self'` is all it needs;
+ * no inline script anywhere (the build emits external files only); uPlot and Preact set styles
+ * through the CSSOM, which `style-src 'self'` allows.
  */
 export const CONTENT_SECURITY_POLICY = [
   "default-src 'none'",

@@ -1,7 +1,10 @@
 import type { App, Environment } from 'aws-cdk-lib';
 import { Tags } from 'aws-cdk-lib';
 import type { TierlineConfig } from './config/schema';
-import { API_GATEWAY_ACCOUNT_STACK_NAME, ApiGatewayAccountStack } from './stacks/api-gateway-account-stack';
+import {
+  API_GATEWAY_ACCOUNT_STACK_NAME,
+  ApiGatewayAccountStack,
+} from './stacks/api-gateway-account-stack';
 import { ApiStack } from './stacks/api-stack';
 import { DataStack } from './stacks/data-stack';
 import { InferenceStack } from './stacks/inference-stack';
@@ -16,13 +19,15 @@ export interface TierlineStacks {
 }
 
 /**
- * Composes Tierline's stacks for one environment. `bin/app.ts` and the tests both call this. The stacks name
- * the region of `environment.region` or none (region-agnostic: `${AWS::Region}` everywhere, filled in by
- * CloudFormation), and never an account: a known account and region make CDK look up Availability Zones
- * online at synth, and `cdk synth` stays offline.
+ * Composes Tierline's stacks for one environment. `bin/app.ts` and the tests both call this. The
+ * stacks name the region of `environment.region` or none (region-agnostic: `${AWS::Region}`
+ * everywhere, filled in by CloudFormation), and never an account: a known account and region make
+ * CDK look up Availability Zones online at synth, and `cdk synth` stays offline.
  */
 export function createApp(app: App, config: TierlineConfig): TierlineStacks {
-  const env: Environment | undefined = config.environment.region ? { region: config.environment.region } : undefined;
+  const env: Environment | undefined = config.environment.region
+    ? { region: config.environment.region }
+    : undefined;
   const prefix = `Tierline-${config.environment.name}`;
   const data = new DataStack(app, `${prefix}-Data`, {
     config,
@@ -43,7 +48,8 @@ export function createApp(app: App, config: TierlineConfig): TierlineStacks {
   if (config.environment.manageApiGatewayAccountRole) {
     apiGatewayAccount = new ApiGatewayAccountStack(app, API_GATEWAY_ACCOUNT_STACK_NAME, {
       env,
-      description: "Tierline: API Gateway's CloudWatch Logs role, one per account and region (kept when deleted)",
+      description:
+        "Tierline: API Gateway's CloudWatch Logs role, one per account and region (kept when deleted)",
     });
     // The stage logs through the account's role: it must be set before the stage is created.
     api.addStackDependency(apiGatewayAccount);

@@ -1,6 +1,6 @@
 /**
- * How the operator CLI finds a deployment: one SSM parameter per environment, written by the API stack.
- * No CDK imports here: the CLI reads this module too.
+ * How the operator CLI finds a deployment: one SSM parameter per environment, written by the API
+ * stack. No CDK imports here: the CLI reads this module too.
  */
 export const operatorParameterName = (env: string) => `/tierline/${env}/operator`;
 

@@ -13,14 +13,25 @@ import {
   type ThrottleSettings,
   UpdateUsagePlanCommand,
 } from '@aws-sdk/client-api-gateway';
-import { CreateTableCommand, type DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  CreateTableCommand,
+  type DynamoDBClient,
+  ResourceInUseException,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  ScanCommand,
+} from '@aws-sdk/lib-dynamodb';
 
 /**
- * Local mode's stand-in for the part of API Gateway that Tierline uses: API keys, usage plans and their
- * association. It answers the same SDK commands the operator CLI sends to AWS (so `tierline --local` runs
- * the same code), with the same error names (NotFoundException, ConflictException), and keeps its state in
- * the local DynamoDB engine so it survives a restart. It is an emulation, not API Gateway.
+ * Local mode's stand-in for the part of API Gateway that Tierline uses: API keys, usage plans and
+ * their association. It answers the same SDK commands the operator CLI sends to AWS (so `tierline
+ * --local` runs the same code), with the same error names (NotFoundException, ConflictException),
+ * and keeps its state in the local DynamoDB engine so it survives a restart. It is an emulation,
+ * not API Gateway.
  */
 
 export interface LocalApiKey {
@@ -74,7 +85,9 @@ export class ApiGatewayEmulator {
   }
 
   private async get<T>(pk: string): Promise<T | undefined> {
-    const { Item } = await this.doc.send(new GetCommand({ TableName: TABLE, Key: { pk }, ConsistentRead: true }));
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: TABLE, Key: { pk }, ConsistentRead: true }),
+    );
     return Item as T | undefined;
   }
 
@@ -86,8 +99,11 @@ export class ApiGatewayEmulator {
     const items: T[] = [];
     let start: Record<string, unknown> | undefined;
     do {
-      const page = await this.doc.send(new ScanCommand({ TableName: TABLE, ExclusiveStartKey: start }));
-      for (const item of page.Items ?? []) if (String(item.pk).startsWith(prefix)) items.push(item as T);
+      const page = await this.doc.send(
+        new ScanCommand({ TableName: TABLE, ExclusiveStartKey: start }),
+      );
+      for (const item of page.Items ?? [])
+        if (String(item.pk).startsWith(prefix)) items.push(item as T);
       start = page.LastEvaluatedKey;
     } while (start);
     return items;
@@ -95,7 +111,8 @@ export class ApiGatewayEmulator {
 
   private async plan(id: string): Promise<LocalUsagePlan> {
     const plan = await this.get<LocalUsagePlan>(`PLAN#${id}`);
-    if (!plan) throw new ApiGatewayError('NotFoundException', `Invalid Usage Plan ID specified: ${id}`);
+    if (!plan)
+      throw new ApiGatewayError('NotFoundException', `Invalid Usage Plan ID specified: ${id}`);
     return plan;
   }
 
@@ -104,7 +121,9 @@ export class ApiGatewayEmulator {
     const items = await this.all<LocalApiKey | LocalUsagePlan>('');
     const plans = items.filter((item): item is LocalUsagePlan => 'keyIds' in item);
     const byValue = new Map<string, LocalUsagePlan>();
-    for (const key of items.filter((item): item is LocalApiKey => 'value' in item && item.enabled)) {
+    for (const key of items.filter(
+      (item): item is LocalApiKey => 'value' in item && item.enabled,
+    )) {
       const plan = plans.find((p) => p.keyIds.includes(key.id));
       if (plan) byValue.set(key.value, plan);
     }
@@ -112,7 +131,12 @@ export class ApiGatewayEmulator {
   }
 
   /** Creates or updates a tier plan with a fixed id (local mode's "deploy" of the usage plans). */
-  async upsertPlan(id: string, name: string, throttle: ThrottleSettings, quota?: QuotaSettings): Promise<void> {
+  async upsertPlan(
+    id: string,
+    name: string,
+    throttle: ThrottleSettings,
+    quota?: QuotaSettings,
+  ): Promise<void> {
     const existing = await this.get<LocalUsagePlan>(`PLAN#${id}`);
     await this.put(`PLAN#${id}`, { id, name, throttle, quota, keyIds: existing?.keyIds ?? [] });
   }
@@ -136,7 +160,10 @@ export class ApiGatewayEmulator {
       await this.doc.send(new DeleteCommand({ TableName: TABLE, Key: { pk: `KEY#${id}` } }));
       for (const plan of await this.all<LocalUsagePlan>('PLAN#')) {
         if (plan.keyIds.includes(id))
-          await this.put(`PLAN#${plan.id}`, { ...plan, keyIds: plan.keyIds.filter((k) => k !== id) });
+          await this.put(`PLAN#${plan.id}`, {
+            ...plan,
+            keyIds: plan.keyIds.filter((k) => k !== id),
+          });
       }
       return {};
     }
@@ -150,7 +177,8 @@ export class ApiGatewayEmulator {
       const keyId = String(input.keyId);
       if (!(await this.get(`KEY#${keyId}`)))
         throw new ApiGatewayError('NotFoundException', 'Invalid API Key identifier specified');
-      if (plan.keyIds.includes(keyId)) throw new ApiGatewayError('ConflictException', 'Usage Plan Key already exists');
+      if (plan.keyIds.includes(keyId))
+        throw new ApiGatewayError('ConflictException', 'Usage Plan Key already exists');
       const others = (await this.all<LocalUsagePlan>('PLAN#')).filter(
         (p) => p.id !== plan.id && p.keyIds.includes(keyId),
       );
@@ -167,8 +195,12 @@ export class ApiGatewayEmulator {
     if (command instanceof DeleteUsagePlanKeyCommand) {
       const plan = await this.plan(String(input.usagePlanId));
       const keyId = String(input.keyId);
-      if (!plan.keyIds.includes(keyId)) throw new ApiGatewayError('NotFoundException', 'Invalid Usage Plan Key');
-      await this.put(`PLAN#${plan.id}`, { ...plan, keyIds: plan.keyIds.filter((k) => k !== keyId) });
+      if (!plan.keyIds.includes(keyId))
+        throw new ApiGatewayError('NotFoundException', 'Invalid Usage Plan Key');
+      await this.put(`PLAN#${plan.id}`, {
+        ...plan,
+        keyIds: plan.keyIds.filter((k) => k !== keyId),
+      });
       return {};
     }
     if (command instanceof CreateUsagePlanCommand) {
@@ -184,10 +216,17 @@ export class ApiGatewayEmulator {
     }
     if (command instanceof UpdateUsagePlanCommand) {
       const plan = await this.plan(String(input.usagePlanId));
-      for (const op of (input.patchOperations ?? []) as { op: string; path: string; value?: string }[]) {
-        if (op.path === '/throttle/rateLimit') plan.throttle = { ...plan.throttle, rateLimit: Number(op.value) };
-        else if (op.path === '/throttle/burstLimit') plan.throttle = { ...plan.throttle, burstLimit: Number(op.value) };
-        else if (op.path === '/quota/limit') plan.quota = { ...plan.quota, limit: Number(op.value) };
+      for (const op of (input.patchOperations ?? []) as {
+        op: string;
+        path: string;
+        value?: string;
+      }[]) {
+        if (op.path === '/throttle/rateLimit')
+          plan.throttle = { ...plan.throttle, rateLimit: Number(op.value) };
+        else if (op.path === '/throttle/burstLimit')
+          plan.throttle = { ...plan.throttle, burstLimit: Number(op.value) };
+        else if (op.path === '/quota/limit')
+          plan.quota = { ...plan.quota, limit: Number(op.value) };
         else if (op.path === '/quota/period')
           plan.quota = { ...plan.quota, period: op.value as QuotaSettings['period'] };
         else if (op.path === '/quota' && op.op === 'remove') plan.quota = undefined;
@@ -203,9 +242,15 @@ export class ApiGatewayEmulator {
     }
     if (command instanceof GetUsagePlansCommand) {
       const keyId = input.keyId ? String(input.keyId) : undefined;
-      const plans = (await this.all<LocalUsagePlan>('PLAN#')).filter((plan) => !keyId || plan.keyIds.includes(keyId));
-      return { items: plans.map(({ id, name, throttle, quota }) => ({ id, name, throttle, quota })) };
+      const plans = (await this.all<LocalUsagePlan>('PLAN#')).filter(
+        (plan) => !keyId || plan.keyIds.includes(keyId),
+      );
+      return {
+        items: plans.map(({ id, name, throttle, quota }) => ({ id, name, throttle, quota })),
+      };
     }
-    throw new Error(`The local API Gateway emulation does not implement ${command.constructor.name}`);
+    throw new Error(
+      `The local API Gateway emulation does not implement ${command.constructor.name}`,
+    );
   }
 }

@@ -5,8 +5,9 @@ import { buildConsole } from '../console/build';
 import { CONSOLE_SECURITY_HEADERS } from '../console/security-headers';
 
 /**
- * Local mode's stand-in for CloudFront in front of the console: the console is built at start and served from
- * the same origin as the API (so no CORS), with the same security headers as the CloudFront policy.
+ * Local mode's stand-in for CloudFront in front of the console: the console is built at start and
+ * served from the same origin as the API (so no CORS), with the same security headers as the
+ * CloudFront policy.
  */
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -38,19 +39,29 @@ function buildAndServe(outDir: string): ConsoleFiles {
   for (const f of build.files) files.set(`/${f.file}`, readFileSync(path.join(outDir, f.file)));
   return {
     initialLoadGzipBytes: build.initialLoadGzipBytes,
-    owns: (pathname) => pathname === '/' || pathname === '/index.html' || pathname.startsWith('/assets/'),
+    owns: (pathname) =>
+      pathname === '/' || pathname === '/index.html' || pathname.startsWith('/assets/'),
     fetch: (request) => {
       const { pathname } = new URL(request.url);
       const name = pathname === '/' ? '/index.html' : pathname;
       const body = files.get(name);
       const headers: Record<string, string> = { ...CONSOLE_SECURITY_HEADERS };
       if (!body || (request.method !== 'GET' && request.method !== 'HEAD')) {
-        return new Response('Not found', { status: 404, headers: { ...headers, 'content-type': 'text/plain' } });
+        return new Response('Not found', {
+          status: 404,
+          headers: { ...headers, 'content-type': 'text/plain' },
+        });
       }
       headers['content-type'] = CONTENT_TYPES[path.extname(name)] ?? 'application/octet-stream';
-      // Asset names carry their content hash; index.html names the current ones, so it is never cached.
-      headers['cache-control'] = name.startsWith('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache';
-      return new Response(request.method === 'HEAD' ? null : new Uint8Array(body), { status: 200, headers });
+      // Asset names carry their content hash; index.html names the current ones, so it is never
+      // cached.
+      headers['cache-control'] = name.startsWith('/assets/')
+        ? 'public, max-age=31536000, immutable'
+        : 'no-cache';
+      return new Response(request.method === 'HEAD' ? null : new Uint8Array(body), {
+        status: 200,
+        headers,
+      });
     },
   };
 }

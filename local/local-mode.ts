@@ -1,4 +1,11 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
@@ -14,7 +21,10 @@ import { FilesTableEraser } from '../lambda/batches/customer-data';
 import { InProcessBatchQueue } from '../lambda/batches/in-process-queue';
 import { hashApiKey } from '../lambda/customers/api-keys';
 import { KEY_USE_RESOLUTION_MS } from '../lambda/customers/authenticate';
-import { CustomersRepository, createDocumentClient } from '../lambda/customers/customers-repository';
+import {
+  CustomersRepository,
+  createDocumentClient,
+} from '../lambda/customers/customers-repository';
 import { createFiles } from '../lambda/files/create-files';
 import { createS3Client } from '../lambda/files/file-storage';
 import { AdaptersService } from '../lambda/fine-tuning/adapters-service';
@@ -24,9 +34,16 @@ import { FineTunedModelResolver, readyFineTunes } from '../lambda/fine-tuning/mo
 import { ModelsRepository } from '../lambda/fine-tuning/models-repository';
 import { createApiApp } from '../lambda/http/app';
 import type { ModelBackend } from '../lambda/inference/backends/model-backend';
-import { TEST_MODEL_OWNER, TestModelBackend } from '../lambda/inference/backends/test-model-backend';
+import {
+  TEST_MODEL_OWNER,
+  TestModelBackend,
+} from '../lambda/inference/backends/test-model-backend';
 import { PromptTokenCounter } from '../lambda/inference/prompt-tokens';
-import { type DeadLetterSink, FileDeadLetterSink, type LedgerRecord } from '../lambda/metering/ledger';
+import {
+  type DeadLetterSink,
+  FileDeadLetterSink,
+  type LedgerRecord,
+} from '../lambda/metering/ledger';
 import { createMetering } from '../lambda/metering/request-metering';
 import type { SpendAlert } from '../lambda/metering/spend';
 import { UsageReports } from '../lambda/metering/usage-report';
@@ -40,7 +57,12 @@ import { serveConsole } from './console-server';
 import { EdgeThrottle } from './edge-throttle';
 import { localPrincipal } from './local-principal';
 import { startLocalS3 } from './local-s3';
-import { ensureCustomersTable, ensureFilesTable, ensureFineTuningTable, ensureMeteringTable } from './local-tables';
+import {
+  ensureCustomersTable,
+  ensureFilesTable,
+  ensureFineTuningTable,
+  ensureMeteringTable,
+} from './local-tables';
 import { answerMalformedRequestsInOpenAIShape } from './malformed-requests';
 
 export const LOCAL_CUSTOMERS_TABLE = 'tierline-local-customers';
@@ -108,20 +130,21 @@ export interface LocalModeOptions {
   /** How long stop waits for streams to send their error event and end before it cuts them. @default 5 s */
   streamEndGraceMs?: number;
   /**
-   * Sees the DynamoDB client before use (benchmarks add a counting middleware). Given, every call goes through
-   * the SDK's middleware (the lean client's item calls would pass it by).
+   * Sees the DynamoDB client before use (benchmarks add a counting middleware). Given, every call
+   * goes through the SDK's middleware (the lean client's item calls would pass it by).
    */
   instrumentDynamo?: (client: DynamoDBClient) => void;
   /**
-   * What runs fine-tuning jobs. Local mode has no GPU trainer: by default a job fails at once saying that
-   * fine-tuning needs SageMaker (tests pass a launcher that talks to a mocked Step Functions).
+   * What runs fine-tuning jobs. Local mode has no GPU trainer: by default a job fails at once
+   * saying that fine-tuning needs SageMaker (tests pass a launcher that talks to a mocked Step
+   * Functions).
    */
   fineTuningLauncher?: JobLauncher;
   /** Build and serve the web console at `/`, same origin as the API. @default true */
   console?: boolean;
   /**
-   * Adapter components on SageMaker instead of ready at once (tests, with a mocked client): registering
-   * creates one, reads apply its status, deletion removes it, as in AWS.
+   * Adapter components on SageMaker instead of ready at once (tests, with a mocked client):
+   * registering creates one, reads apply its status, deletion removes it, as in AWS.
    */
   sagemaker?: SageMakerClient;
   /** A request's maximum duration, after which (plus a minute's margin) the reconciler takes it over. @default 15 min */
@@ -164,7 +187,10 @@ function listen(server: Server, port: number, host: string): Promise<number> {
 }
 
 /** Makes sure each tier has its usage plan in the emulator, with the config's current limits ("deploy"). */
-async function deployTierPlans(emulator: ApiGatewayEmulator, config: TierlineConfig): Promise<Record<string, string>> {
+async function deployTierPlans(
+  emulator: ApiGatewayEmulator,
+  config: TierlineConfig,
+): Promise<Record<string, string>> {
   const ids: Record<string, string> = {};
   for (const tier of TIER_NAMES) {
     const { edge } = config.tiers[tier];
@@ -181,32 +207,44 @@ async function deployTierPlans(emulator: ApiGatewayEmulator, config: TierlineCon
 }
 
 /**
- * One demo customer per tier. Their keys are kept in plain text in the data folder (local mode only), so a
- * restart can print them again. A saved key is printed only while it is still the customer's key (hash
- * compared): a key that went missing, or that `tierline --local customers rotate-key` replaced, is rotated,
- * so the banner never shows a dead key. A demo customer an operator revoked is left out.
+ * One demo customer per tier. Their keys are kept in plain text in the data folder (local mode
+ * only), so a restart can print them again. A saved key is printed only while it is still the
+ * customer's key (hash compared): a key that went missing, or that `tierline --local customers
+ * rotate-key` replaced, is rotated, so the banner never shows a dead key. A demo customer an
+ * operator revoked is left out.
  */
-async function seedDemoCustomers(operator: Operator, dataDir: string | undefined): Promise<DemoCustomer[]> {
+async function seedDemoCustomers(
+  operator: Operator,
+  dataDir: string | undefined,
+): Promise<DemoCustomer[]> {
   const file = dataDir ? demoKeysFile(dataDir) : undefined;
-  const saved: Record<string, string> = file && existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
+  const saved: Record<string, string> =
+    file && existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
   const demo: DemoCustomer[] = [];
   for (const tier of TIER_NAMES) {
     const email = `demo-${tier}@tierline.local`;
-    const result = await operator.createCustomer({ name: `Demo ${tier}`, email, tier }).catch((error: unknown) => {
-      if (error instanceof OperatorError && error.kind === 'wrong_state') return undefined; // revoked
-      throw error;
-    });
+    const result = await operator
+      .createCustomer({ name: `Demo ${tier}`, email, tier })
+      .catch((error: unknown) => {
+        if (error instanceof OperatorError && error.kind === 'wrong_state') return undefined; // revoked
+        throw error;
+      });
     if (!result) continue;
     const savedKey = saved[result.customer.customerId];
-    const current = savedKey && hashApiKey(savedKey) === result.customer.keyHash ? savedKey : undefined;
+    const current =
+      savedKey && hashApiKey(savedKey) === result.customer.keyHash ? savedKey : undefined;
     let apiKey = result.apiKey ?? current;
     if (!apiKey) apiKey = (await operator.rotateKey(result.customer.customerId)).apiKey;
     demo.push({ tier, customerId: result.customer.customerId, apiKey });
   }
   if (file)
-    writeFileSync(file, `${JSON.stringify(Object.fromEntries(demo.map((d) => [d.customerId, d.apiKey])), null, 2)}\n`, {
-      mode: 0o600,
-    });
+    writeFileSync(
+      file,
+      `${JSON.stringify(Object.fromEntries(demo.map((d) => [d.customerId, d.apiKey])), null, 2)}\n`,
+      {
+        mode: 0o600,
+      },
+    );
   return demo;
 }
 
@@ -237,15 +275,19 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   await ensureFilesTable(client, LOCAL_FILES_TABLE);
   await ensureFineTuningTable(client, LOCAL_FINE_TUNING_TABLE);
   await ApiGatewayEmulator.createTable(client);
-  // File content in an embedded S3 server, on disk beside the DynamoDB data (or in a temporary folder).
+  // File content in an embedded S3 server, on disk beside the DynamoDB data (or in a temporary
+  // folder).
   const s3Server = await startLocalS3({
     directory: options.dataDir ? path.join(options.dataDir, 's3') : undefined,
     bucket: LOCAL_FILES_BUCKET,
     moreBuckets: [LOCAL_FINE_TUNING_BUCKET],
   });
   const s3 = createS3Client({ endpoint: s3Server.endpoint });
-  // As in Lambda, item calls skip the SDK's middleware, unless a caller counts calls through that middleware.
-  const doc = options.instrumentDynamo ? createDocumentClient(client) : createLeanDocumentClient(client);
+  // As in Lambda, item calls skip the SDK's middleware, unless a caller counts calls through that
+  // middleware.
+  const doc = options.instrumentDynamo
+    ? createDocumentClient(client)
+    : createLeanDocumentClient(client);
   const customers = new CustomersRepository(doc, LOCAL_CUSTOMERS_TABLE);
   const emulator = new ApiGatewayEmulator(doc);
 
@@ -263,7 +305,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       publish: async (alert) => {
         events.push(alert);
         options.log?.(`spend alert: ${JSON.stringify(alert)}`);
-        if (options.dataDir) appendFileSync(eventsFile(options.dataDir), `${JSON.stringify(alert)}\n`);
+        if (options.dataDir)
+          appendFileSync(eventsFile(options.dataDir), `${JSON.stringify(alert)}\n`);
       },
     },
     // Local mode has no table stream: the aggregates follow each ledger write in-process.
@@ -273,14 +316,17 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     now: options.now,
     logError,
   });
-  // Requests a killed earlier run of this server left behind are billed and released here, as in AWS.
+  // Requests a killed earlier run of this server left behind are billed and released here, as in
+  // AWS.
   let reconciling: Promise<unknown> = Promise.resolve();
   const reconcile = () => {
     reconciling = metering.reconciler
       .run()
       .then((report) => {
-        if (report.found > 0) options.log?.(`reconciled ${report.found} crashed requests (${report.billed} billed)`);
-        for (const { requestId, error } of report.failed) logError(`reconciling ${requestId} failed`, { error });
+        if (report.found > 0)
+          options.log?.(`reconciled ${report.found} crashed requests (${report.billed} billed)`);
+        for (const { requestId, error } of report.failed)
+          logError(`reconciling ${requestId} failed`, { error });
       })
       .catch((error: unknown) => logError('reconciler run failed', { error }));
   };
@@ -288,8 +334,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   const reconcileTimer = setInterval(reconcile, options.reconcileIntervalMs ?? 60_000);
   reconcileTimer.unref();
 
-  // Every request from its admission to the end of its billing, so that stop can wait for all of them: a
-  // request still being admitted, a model still answering, a ledger write still queued.
+  // Every request from its admission to the end of its billing, so that stop can wait for all of
+  // them: a request still being admitted, a model still answering, a ledger write still queued.
   const inFlight = new Set<Promise<unknown>>();
   const track = <T>(work: Promise<T>): Promise<T> => {
     inFlight.add(work);
@@ -303,7 +349,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   const trackedMetering = {
     headersFor: metering.metering.headersFor.bind(metering.metering),
     admit: async (request: Parameters<typeof metering.metering.admit>[0]) => {
-      if (shutdown.signal.aborted) throw new ServiceUnavailableError('Tierline is shutting down: retry.', 5);
+      if (shutdown.signal.aborted)
+        throw new ServiceUnavailableError('Tierline is shutting down: retry.', 5);
       let billed!: () => void;
       track(new Promise<void>((resolve) => (billed = resolve)));
       try {
@@ -324,7 +371,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   // The built-in test model reports prompt usage as a real server does: with the model's tokenizer.
   const counter = new PromptTokenCounter(config);
   const backend =
-    options.backend ?? new TestModelBackend({ promptTokens: (model, messages) => counter.count(model, messages) });
+    options.backend ??
+    new TestModelBackend({ promptTokens: (model, messages) => counter.count(model, messages) });
   const ownedBy = backend instanceof TestModelBackend ? TEST_MODEL_OWNER : options.modelOwner;
   const files = createFiles({
     doc,
@@ -334,8 +382,9 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     config: config.files,
     now: options.now,
   });
-  // Uploaded LoRA adapters: no SageMaker here, so a registered adapter is ready at once and the local backend
-  // serves it by name (the test model says which adapter answered; an upstream gets the name as `model`).
+  // Uploaded LoRA adapters: no SageMaker here, so a registered adapter is ready at once and the
+  // local backend serves it by name (the test model says which adapter answered; an upstream gets
+  // the name as `model`).
   const models = new ModelsRepository(LOCAL_FINE_TUNING_TABLE, client);
   // The batch worker runs in this process, on the same tables, bucket, ledger and spend as the API.
   const batchesRepository = new BatchesRepository(doc, LOCAL_FILES_TABLE);
@@ -357,7 +406,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     now: options.now,
   });
   batchQueue.handler = (message) => batchWorker.handle(message);
-  // The queue lived in the last process's memory: open batches get their work again, as SQS redelivers it.
+  // The queue lived in the last process's memory: open batches get their work again, as SQS
+  // redelivers it.
   await batchWorker.resume();
   const adapters = new AdaptersService({
     config,
@@ -382,7 +432,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       recordUse: (hash, now) => customers.recordKeyUse(hash, now, KEY_USE_RESOLUTION_MS),
       emulator,
       throttle: new EdgeThrottle(),
-      authorizerCacheTtlMs: options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000,
+      authorizerCacheTtlMs:
+        options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000,
     }),
     customers,
     backend,
@@ -392,7 +443,11 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     modelOwner: ownedBy ? () => ownedBy : undefined,
     files,
     adapters,
-    fineTunedModels: new FineTunedModelResolver({ config, models, refresh: (model) => adapters.refresh(model) }),
+    fineTunedModels: new FineTunedModelResolver({
+      config,
+      models,
+      refresh: (model) => adapters.refresh(model),
+    }),
     batches: new BatchService({
       config,
       batches: batchesRepository,
@@ -422,7 +477,9 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       ? undefined
       : serveConsole(options.dataDir ? path.join(options.dataDir, 'console') : undefined);
   const fetch: typeof app.fetch = (request, ...rest) =>
-    consoleFiles?.owns(new URL(request.url).pathname) ? consoleFiles.fetch(request) : app.fetch(request, ...rest);
+    consoleFiles?.owns(new URL(request.url).pathname)
+      ? consoleFiles.fetch(request)
+      : app.fetch(request, ...rest);
   const server = serve({ fetch, port: options.port, hostname: '127.0.0.1' }) as Server;
   answerMalformedRequestsInOpenAIShape(server);
   const port = await new Promise<number>((resolve, reject) => {
@@ -489,22 +546,28 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       if (options.dataDir) rmSync(connectionFile(options.dataDir), { force: true });
       await Promise.race([batchQueue.stop(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // Stop every model call: each stream then writes its `data: {"error":...}` event (the shutdown message),
-      // bills what it did and ends its response, and server.close() closes each connection once idle. Only
-      // what has not ended within the grace is cut: cutting at once dropped the error event, so a client read
-      // a bare end it could not tell from a complete answer (issue 20 row 8).
+      // Stop every model call: each stream then writes its `data: {"error":...}` event (the
+      // shutdown message), bills what it did and ends its response, and server.close() closes each
+      // connection once idle. Only what has not ended within the grace is cut: cutting at once
+      // dropped the error event, so a client read a bare end it could not tell from a complete
+      // answer (issue 20 row 8).
       shutdown.abort();
       const graceMs = options.streamEndGraceMs ?? STREAM_END_GRACE_MS;
       await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
       server.closeAllConnections?.();
       await closed;
-      // Wait for every request in flight to be billed before the DynamoDB engine goes (a record that cannot be
-      // written in time goes to the dead letters, by the ledger writer's own retries).
+      // Wait for every request in flight to be billed before the DynamoDB engine goes (a record
+      // that cannot be written in time goes to the dead letters, by the ledger writer's own
+      // retries).
       const deadline = Date.now() + (options.shutdownGraceMs ?? 60_000);
       while (inFlight.size > 0 && Date.now() < deadline) {
-        await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, 100))]);
+        await Promise.race([
+          Promise.allSettled([...inFlight]),
+          new Promise((r) => setTimeout(r, 100)),
+        ]);
       }
-      if (inFlight.size > 0) options.log?.(`stopped with ${inFlight.size} requests still being billed`);
+      if (inFlight.size > 0)
+        options.log?.(`stopped with ${inFlight.size} requests still being billed`);
       await reconciling;
       client.destroy();
       s3.destroy();

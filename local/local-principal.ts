@@ -1,5 +1,10 @@
 import type { Context } from 'hono';
-import { authenticate, type KeyLookup, type KeyUseRecorder, type Principal } from '../lambda/customers/authenticate';
+import {
+  authenticate,
+  type KeyLookup,
+  type KeyUseRecorder,
+  type Principal,
+} from '../lambda/customers/authenticate';
 import { AuthenticationError, HttpError } from '../lambda/openai/errors';
 import { GATEWAY_MESSAGES } from '../lambda/openai/gateway-messages';
 import type { ApiGatewayEmulator, LocalUsagePlan } from './api-gateway-emulator';
@@ -11,10 +16,11 @@ const PLAN_CACHE_MS = 5_000;
 const MAX_CACHED_DECISIONS = 10_000;
 
 /**
- * Local mode's front door, standing in for API Gateway: the real authorizer code resolves the key, and its
- * decision (allow or 401) is cached per Authorization header for the authorizer cache TTL, as API Gateway
- * does, so a revoked key stops working within that time here too. Then the key's usage plan is applied by
- * the throttle emulation, answering the same OpenAI-shaped 401 and 429 bodies as the gateway responses.
+ * Local mode's front door, standing in for API Gateway: the real authorizer code resolves the key,
+ * and its decision (allow or 401) is cached per Authorization header for the authorizer cache TTL,
+ * as API Gateway does, so a revoked key stops working within that time here too. Then the key's
+ * usage plan is applied by the throttle emulation, answering the same OpenAI-shaped 401 and 429
+ * bodies as the gateway responses.
  */
 export function localPrincipal(deps: {
   lookup: KeyLookup;
@@ -52,7 +58,10 @@ export function localPrincipal(deps: {
   // `tierline --local` in another process show up within that time).
   let plans: { byKeyValue: Promise<Map<string, LocalUsagePlan>>; expires: number } | undefined;
   const refresh = () => {
-    const snapshot = { byKeyValue: deps.emulator.plansByKeyValue(), expires: Date.now() + PLAN_CACHE_MS };
+    const snapshot = {
+      byKeyValue: deps.emulator.plansByKeyValue(),
+      expires: Date.now() + PLAN_CACHE_MS,
+    };
     snapshot.byKeyValue.catch(() => {
       if (plans === snapshot) plans = undefined;
     });
@@ -60,7 +69,8 @@ export function localPrincipal(deps: {
     return snapshot.byKeyValue;
   };
   const planOf = async (usageIdentifierKey: string) => {
-    const current = !plans || plans.expires <= Date.now() ? await refresh() : await plans.byKeyValue;
+    const current =
+      !plans || plans.expires <= Date.now() ? await refresh() : await plans.byKeyValue;
     // A key created since the snapshot (a new customer): look again once.
     return current.get(usageIdentifierKey) ?? (await refresh()).get(usageIdentifierKey);
   };
@@ -73,10 +83,15 @@ export function localPrincipal(deps: {
     const decision = deps.throttle.admit(principal.usageIdentifierKey, plan.throttle, plan.quota);
     if (!decision.allowed) {
       const throttled = decision.reason === 'throttled';
-      throw new HttpError(429, 'requests', throttled ? GATEWAY_MESSAGES.throttled : GATEWAY_MESSAGES.quotaExceeded, {
-        code: 'rate_limit_exceeded',
-        headers: throttled ? { 'retry-after': String(decision.retryAfterSeconds ?? 1) } : {},
-      });
+      throw new HttpError(
+        429,
+        'requests',
+        throttled ? GATEWAY_MESSAGES.throttled : GATEWAY_MESSAGES.quotaExceeded,
+        {
+          code: 'rate_limit_exceeded',
+          headers: throttled ? { 'retry-after': String(decision.retryAfterSeconds ?? 1) } : {},
+        },
+      );
     }
     return principal;
   };

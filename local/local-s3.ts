@@ -10,9 +10,10 @@ export interface LocalS3 {
 }
 
 /**
- * An embedded S3 server (s3rver) on a random loopback port with one bucket, for local mode and tests. The
- * objects live in `directory` (they survive a restart), or in a temporary folder removed at stop.
- * Caveats (TOOLING.md): it does not verify SigV4 signatures, and answers 405 to AbortMultipartUpload.
+ * An embedded S3 server (s3rver) on a random loopback port with one bucket, for local mode and
+ * tests. The objects live in `directory` (they survive a restart), or in a temporary folder removed
+ * at stop. Caveats (TOOLING.md): it does not verify SigV4 signatures, and answers 405 to
+ * AbortMultipartUpload.
  */
 export async function startLocalS3(options: {
   directory?: string;
@@ -36,7 +37,8 @@ export async function startLocalS3(options: {
     bucket: options.bucket,
     stop: async () => {
       const closing = server.close();
-      // Idle keep-alive sockets (clients that followed a content redirect here) would hold close() open.
+      // Idle keep-alive sockets (clients that followed a content redirect here) would hold close()
+      // open.
       server.httpServer?.closeAllConnections();
       await closing;
       if (temporary) rmSync(directory, { recursive: true, force: true });

@@ -11,7 +11,8 @@ import { METERING_TABLE } from '../lambda/metering/metering-table';
 
 /**
  * Creates the tables in a local DynamoDB engine (dynalite) with the same keys and index as the CDK
- * constructs build from {@link CUSTOMERS_TABLE} and {@link METERING_TABLE}. Local mode and tests; never AWS.
+ * constructs build from {@link CUSTOMERS_TABLE} and {@link METERING_TABLE}. Local mode and tests;
+ * never AWS.
  */
 export function ensureCustomersTable(client: DynamoDBClient, tableName: string): Promise<void> {
   return ensureTable(
@@ -36,7 +37,13 @@ export function ensureMeteringTable(client: DynamoDBClient, tableName: string): 
 
 /** The files table, as the CDK construct builds it from {@link FILES_TABLE}. */
 export function ensureFilesTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  return ensureTable(client, tableName, FILES_TABLE.partitionKey, FILES_TABLE.sortKey, FILES_TABLE.byPurposeIndex);
+  return ensureTable(
+    client,
+    tableName,
+    FILES_TABLE.partitionKey,
+    FILES_TABLE.sortKey,
+    FILES_TABLE.byPurposeIndex,
+  );
 }
 
 /** The fine-tuning table (jobs, events, fine-tuned models), as the CDK construct builds it. */
@@ -63,9 +70,12 @@ async function ensureTable(
       new CreateTableCommand({
         TableName: tableName,
         BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [partitionKey, sortKey, byCreatedIndex.partitionKey, byCreatedIndex.sortKey].map(
-          (name) => ({ AttributeName: name, AttributeType: 'S' }),
-        ),
+        AttributeDefinitions: [
+          partitionKey,
+          sortKey,
+          byCreatedIndex.partitionKey,
+          byCreatedIndex.sortKey,
+        ].map((name) => ({ AttributeName: name, AttributeType: 'S' })),
         KeySchema: [
           { AttributeName: partitionKey, KeyType: 'HASH' },
           { AttributeName: sortKey, KeyType: 'RANGE' },

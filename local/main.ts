@@ -10,23 +10,28 @@ import { type LocalMode, startLocalMode } from './local-mode';
  * - TIERLINE_PORT (default 8787), TIERLINE_ENV (config environment, default dev),
  *   TIERLINE_DATA_DIR (default .local: DynamoDB data and demo keys survive a restart);
  * - TIERLINE_UPSTREAM_URL: an OpenAI-compatible server (`.../v1`) to run the models, with optional
- *   TIERLINE_UPSTREAM_MODEL (the upstream model name for every catalog model) and TIERLINE_UPSTREAM_API_KEY;
- * - without it, the built-in deterministic test model, paced by TIERLINE_TEST_MODEL_TTFT_MS (default 200)
- *   and TIERLINE_TEST_MODEL_TOKENS_PER_SECOND (default 20) so a stream is visible.
+ *   TIERLINE_UPSTREAM_MODEL (the upstream model name for every catalog model) and
+ *   TIERLINE_UPSTREAM_API_KEY;
+ * - without it, the built-in deterministic test model, paced by TIERLINE_TEST_MODEL_TTFT_MS
+ *   (default 200) and TIERLINE_TEST_MODEL_TOKENS_PER_SECOND (default 20) so a stream is visible.
  */
 
 function numberFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number, got "${raw}"`);
+  if (!Number.isFinite(value) || value < 0)
+    throw new Error(`${name} must be a non-negative number, got "${raw}"`);
   return value;
 }
 
 function banner(local: LocalMode, backendLine: string): string {
-  const developer = local.demoCustomers.find((d) => d.tier === 'developer') ?? local.demoCustomers[0];
+  const developer =
+    local.demoCustomers.find((d) => d.tier === 'developer') ?? local.demoCustomers[0];
   const key = developer?.apiKey ?? 'tl_...';
-  const keys = local.demoCustomers.map((d) => `  ${d.tier.padEnd(10)} ${d.customerId}  ${d.apiKey}`).join('\n');
+  const keys = local.demoCustomers
+    .map((d) => `  ${d.tier.padEnd(10)} ${d.customerId}  ${d.apiKey}`)
+    .join('\n');
   return `
 Tierline local mode is running at ${local.url}
   web console:      ${local.consoleUrl ?? '(not served)'}  (sign in with a key below)

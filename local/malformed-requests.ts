@@ -3,9 +3,9 @@ import type { Duplex } from 'node:stream';
 import { HttpError } from '../lambda/openai/errors';
 
 /**
- * Node's HTTP parser refuses some requests before any app code runs: headers over its limit (16 KB by
- * default, `--max-http-header-size`) and bytes no header may hold (a NUL). Node would answer with an empty
- * body; this answers the OpenAI error shape, as every other error of the API.
+ * Node's HTTP parser refuses some requests before any app code runs: headers over its limit (16 KB
+ * by default, `--max-http-header-size`) and bytes no header may hold (a NUL). Node would answer
+ * with an empty body; this answers the OpenAI error shape, as every other error of the API.
  */
 export function answerMalformedRequestsInOpenAIShape(server: Server): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {

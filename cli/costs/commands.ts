@@ -59,8 +59,11 @@ export function addCostsCommand(program: Command, deps: CostsCommandDependencies
         ...(options.utilization !== undefined ? { gpuUtilization: options.utilization } : {}),
       });
       // Loaded on use: it pulls in aws-cdk-lib, which the other commands do not need.
-      const count = deps.countFixedResources ?? require('../../lib/costs/resources').countFixedResources;
-      const report = buildCostReport(config, inputs, count(config), { marginPercent: options.margin });
+      const count =
+        deps.countFixedResources ?? require('../../lib/costs/resources').countFixedResources;
+      const report = buildCostReport(config, inputs, count(config), {
+        marginPercent: options.margin,
+      });
       deps.out(globals.json ? JSON.stringify(report, null, 2) : formatCostReport(report));
     });
 }

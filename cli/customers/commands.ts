@@ -7,7 +7,12 @@ import { overviewJson, overviewText } from './customer-overview';
 
 /** What an operator may see of a customer: never a key hash. */
 export function customerView(customer: CustomerRecord) {
-  const { keyHash: _hash, pendingKeyHash: _pending, previousKeyHash: _previous, ...view } = customer;
+  const {
+    keyHash: _hash,
+    pendingKeyHash: _pending,
+    previousKeyHash: _previous,
+    ...view
+  } = customer;
   return view;
 }
 
@@ -17,7 +22,8 @@ export function describeCustomer(customer: CustomerRecord, withCustomPlan = true
     `  tier: ${customer.tier}${customer.customPlan ? ' (custom plan)' : ''}   status: ${customer.status}`,
     `  key: ${customer.keyHint ?? '-'}   created: ${customer.createdAt}`,
   ];
-  if (customer.spendLimitUsd !== undefined) lines.push(`  spend limit: $${customer.spendLimitUsd} per month`);
+  if (customer.spendLimitUsd !== undefined)
+    lines.push(`  spend limit: $${customer.spendLimitUsd} per month`);
   if (customer.deletedAt) lines.push(`  deleted: ${customer.deletedAt}`);
   if (customer.customPlan && withCustomPlan) {
     const { edge, models } = customer.customPlan;
@@ -33,18 +39,26 @@ export function describeCustomer(customer: CustomerRecord, withCustomPlan = true
 
 /** `tierline customers ...` */
 export function addCustomerCommands(program: Command, { run, print }: CommandRunner): void {
-  const customers = program.command('customers').description('create and manage customers and their API keys');
+  const customers = program
+    .command('customers')
+    .description('create and manage customers and their API keys');
 
   customers
     .command('create')
-    .description('create a customer with an API key (shown once); re-running with the same e-mail changes nothing')
+    .description(
+      'create a customer with an API key (shown once); re-running with the same e-mail changes nothing',
+    )
     .requiredOption('--name <name>', 'customer or company name')
     .requiredOption('--email <email>', 'contact e-mail (unique per customer)')
     .addOption(new Option('--tier <tier>', 'tier').choices([...TIER_NAMES]).makeOptionMandatory())
     .action((options: { name: string; email: string; tier: string }, command: Command) =>
       run(command, async (operator, json) => {
         const result = await operator.createCustomer(options);
-        const view = { created: result.created, customer: customerView(result.customer), api_key: result.apiKey };
+        const view = {
+          created: result.created,
+          customer: customerView(result.customer),
+          api_key: result.apiKey,
+        };
         const text = result.created
           ? `Created ${describeCustomer(result.customer)}\n\nAPI key (shown once, store it now):\n  ${result.apiKey}`
           : `A customer with this e-mail already exists; nothing changed (use "customers rotate-key" for a new key):\n${describeCustomer(result.customer)}`;
@@ -62,7 +76,10 @@ export function addCustomerCommands(program: Command, { run, print }: CommandRun
         const page = await operator.listCustomers(options);
         const text = page.customers.length
           ? page.customers
-              .map((c) => `${c.customerId}  ${c.tier.padEnd(10)}  ${c.status.padEnd(8)}  ${c.name} <${c.email}>`)
+              .map(
+                (c) =>
+                  `${c.customerId}  ${c.tier.padEnd(10)}  ${c.status.padEnd(8)}  ${c.name} <${c.email}>`,
+              )
               .join('\n')
           : 'No customers.';
         print(
@@ -122,14 +139,20 @@ export function addCustomerCommands(program: Command, { run, print }: CommandRun
     .option('--yes', 'confirm the deletion (it cannot be undone)')
     .action((customerId: string, options: { yes?: boolean }, command: Command) =>
       run(command, async (operator, json) => {
-        const result = await operator.deleteCustomer(customerId, { confirmed: options.yes === true });
+        const result = await operator.deleteCustomer(customerId, {
+          confirmed: options.yes === true,
+        });
         const e = result.erased;
         const erased = e
           ? `${e.files} files, ${e.uploads} uploads, ${e.batches} batches, ${e.otherItems} other items and ${e.objects} stored objects removed`
           : 'nothing to remove';
         print(
           json,
-          { deleted: result.deleted, customer: customerView(result.customer), erased: result.erased },
+          {
+            deleted: result.deleted,
+            customer: customerView(result.customer),
+            erased: result.erased,
+          },
           result.deleted
             ? `Deleted ${customerId} (${erased}); its e-mail is free. Ledger and usage records are kept.`
             : `${customerId} was already deleted; swept up again (${erased}).`,
@@ -154,7 +177,9 @@ export function addCustomerCommands(program: Command, { run, print }: CommandRun
 
   customers
     .command('rotate-key')
-    .description('issue a new API key (shown once); the old key stops working within the authorizer cache TTL')
+    .description(
+      'issue a new API key (shown once); the old key stops working within the authorizer cache TTL',
+    )
     .argument('<customerId>')
     .action((customerId: string, _options: unknown, command: Command) =>
       run(command, async (operator, json) => {
@@ -169,7 +194,9 @@ export function addCustomerCommands(program: Command, { run, print }: CommandRun
 
   customers
     .command('revoke')
-    .description("revoke a customer's key and remove its API Gateway key; within the cache TTL it stops working")
+    .description(
+      "revoke a customer's key and remove its API Gateway key; within the cache TTL it stops working",
+    )
     .argument('<customerId>')
     .action((customerId: string, _options: unknown, command: Command) =>
       run(command, async (operator, json) => {
@@ -187,7 +214,8 @@ export function addCustomerCommands(program: Command, { run, print }: CommandRun
     .argument('<usd>', "monthly limit in USD, or 'none'", (value: string) => {
       if (value === 'none') return null;
       const usd = Number(value);
-      if (!Number.isFinite(usd) || usd < 0) throw new InvalidArgumentError("must be a number of USD >= 0, or 'none'");
+      if (!Number.isFinite(usd) || usd < 0)
+        throw new InvalidArgumentError("must be a number of USD >= 0, or 'none'");
       return usd;
     })
     .action((customerId: string, usd: number | null, _options: unknown, command: Command) =>

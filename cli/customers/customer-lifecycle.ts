@@ -14,8 +14,8 @@ export interface DeletedCustomer {
 }
 
 /**
- * `customers reactivate` and `customers delete`: the ways out of `revoked` (a new key on the tier's plan, or
- * the end of the customer with its billing records kept). Both are safe to re-run.
+ * `customers reactivate` and `customers delete`: the ways out of `revoked` (a new key on the tier's
+ * plan, or the end of the customer with its billing records kept). Both are safe to re-run.
  */
 export class CustomerLifecycle {
   constructor(
@@ -24,9 +24,10 @@ export class CustomerLifecycle {
   ) {}
 
   /**
-   * Gives a revoked customer a new key (shown once), a new API Gateway key and its tier's usage plan. Named keys
-   * stay revoked, and an Enterprise custom plan (deleted by `revoke`) must be created again. Runs as a create
-   * does: status `creating` first, so an interrupted run is finished by the next `reactivate` (or `revoke`).
+   * Gives a revoked customer a new key (shown once), a new API Gateway key and its tier's usage
+   * plan. Named keys stay revoked, and an Enterprise custom plan (deleted by `revoke`) must be
+   * created again. Runs as a create does: status `creating` first, so an interrupted run is
+   * finished by the next `reactivate` (or `revoke`).
    */
   async reactivate(customerId: string): Promise<{ customer: CustomerRecord; apiKey: string }> {
     const { customers, apiGateway } = this.ctx.deps;
@@ -41,9 +42,13 @@ export class CustomerLifecycle {
       );
     }
     if (customer.status === 'deleting' || customer.status === 'deleted') {
-      throw new OperatorError(`Customer ${customerId} is ${customer.status}: it cannot come back.`, 'wrong_state');
+      throw new OperatorError(
+        `Customer ${customerId} is ${customer.status}: it cannot come back.`,
+        'wrong_state',
+      );
     }
-    // `creating` here is an interrupted reactivation (or create): clean up what it left, then start again.
+    // `creating` here is an interrupted reactivation (or create): clean up what it left, then start
+    // again.
     if (customer.status === 'creating') await this.operations.removeAccess(customer);
     const previous = customer.keyHash ? await customers.getKey(customer.keyHash) : undefined;
 
@@ -63,21 +68,31 @@ export class CustomerLifecycle {
         status: 'active',
         createdAt: new Date().toISOString(),
         // The spend limit the customer had still binds; a custom plan's limits went with the plan.
-        ...(previous?.spendLimitMicroUsd !== undefined ? { spendLimitMicroUsd: previous.spendLimitMicroUsd } : {}),
+        ...(previous?.spendLimitMicroUsd !== undefined
+          ? { spendLimitMicroUsd: previous.spendLimitMicroUsd }
+          : {}),
       });
       await customers.updateCustomer(
         customerId,
-        { status: 'active', keyHash: issued.hash, keyHint: issued.hint, apiGatewayKeyId, usagePlanId },
+        {
+          status: 'active',
+          keyHash: issued.hash,
+          keyHint: issued.hint,
+          apiGatewayKeyId,
+          usagePlanId,
+        },
         { remove: ['pendingKeyHash'] },
       );
     } catch (error) {
-      // Back to revoked, with nothing of this run left working; what cannot be undone the next run cleans up.
+      // Back to revoked, with nothing of this run left working; what cannot be undone the next run
+      // cleans up.
       await customers.deleteKey(issued.hash).catch(() => undefined);
       if (apiGatewayKeyId) {
         const apiKey = apiGatewayKeyId;
-        await tolerate(() => apiGateway.send(new DeleteApiKeyCommand({ apiKey })), 'NotFoundException').catch(
-          () => undefined,
-        );
+        await tolerate(
+          () => apiGateway.send(new DeleteApiKeyCommand({ apiKey })),
+          'NotFoundException',
+        ).catch(() => undefined);
       }
       await customers
         .updateCustomer(customerId, { status: 'revoked' }, { remove: ['pendingKeyHash'] })
@@ -88,11 +103,11 @@ export class CustomerLifecycle {
   }
 
   /**
-   * Ends a customer: every key revoked, its API Gateway key taken off its usage plan and deleted, a custom
-   * plan deleted, its files, uploads and batches deleted (metadata and content), and its e-mail freed for a
-   * new customer. Kept (docs/operating.md, "Deleting a customer"): the profile, as status `deleted`, and every ledger
-   * record, usage aggregate and spend item, which billing needs. Re-running sweeps up again and changes
-   * nothing else.
+   * Ends a customer: every key revoked, its API Gateway key taken off its usage plan and deleted, a
+   * custom plan deleted, its files, uploads and batches deleted (metadata and content), and its
+   * e-mail freed for a new customer. Kept (docs/operating.md, "Deleting a customer"): the profile,
+   * as status `deleted`, and every ledger record, usage aggregate and spend item, which billing
+   * needs. Re-running sweeps up again and changes nothing else.
    */
   async delete(customerId: string, options: { confirmed: boolean }): Promise<DeletedCustomer> {
     const { customers } = this.ctx.deps;
@@ -111,24 +126,31 @@ export class CustomerLifecycle {
       );
     }
     const alreadyDeleted = customer.status === 'deleted';
-    // First, so no other command (set-tier, rotate-key, reactivate) works on a customer being deleted.
+    // First, so no other command (set-tier, rotate-key, reactivate) works on a customer being
+    // deleted.
     if (!alreadyDeleted) await customers.updateCustomer(customerId, { status: 'deleting' });
     await this.operations.removeAccess(customer, { unlinkPlans: true });
     const erased = await eraser.erase(customerId);
     // Only this customer's claim is removed: a new customer who took the address since keeps it.
     await customers.releaseEmail(customer.email, customerId);
     if (!alreadyDeleted) {
-      await customers.updateCustomer(customerId, { status: 'deleted', deletedAt: new Date().toISOString() });
+      await customers.updateCustomer(customerId, {
+        status: 'deleted',
+        deletedAt: new Date().toISOString(),
+      });
     }
-    // API Gateway keeps the authorizer's answer for authorizerCacheTtlSeconds, so the old key still reaches the
-    // API that long, and a create that read the customer as active just before `deleting` may write after the
-    // sweep above (issue 20 row 1: a file and a batch made after delete returned). Creating routes refuse a
-    // customer that is not active (lambda/http/app.ts); once the cache has expired nothing new can land, and a
-    // second sweep removes what did. The cache's TTL (CloudFormation AWS::ApiGateway::Authorizer,
-    // AuthorizerResultTtlInSeconds: "If it is greater than 0, API Gateway will cache authorizer responses ...
-    // The maximum value is 3600") is the config's authorizerCacheTtlSeconds, as local mode's emulation keeps it.
+    // API Gateway keeps the authorizer's answer for authorizerCacheTtlSeconds, so the old key still
+    // reaches the API that long, and a create that read the customer as active just before
+    // `deleting` may write after the sweep above (issue 20 row 1: a file and a batch made after
+    // delete returned). Creating routes refuse a customer that is not active (lambda/http/app.ts);
+    // once the cache has expired nothing new can land, and a second sweep removes what did. The
+    // cache's TTL (CloudFormation AWS::ApiGateway::Authorizer, AuthorizerResultTtlInSeconds: "If it
+    // is greater than 0, API Gateway will cache authorizer responses ... The maximum value is
+    // 3600") is the config's authorizerCacheTtlSeconds, as local mode's emulation keeps it.
     const waitMs = this.ctx.deps.config.environment.authorizerCacheTtlSeconds * 1000;
-    const sleep = this.ctx.deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    const sleep =
+      this.ctx.deps.sleep ??
+      ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
     if (waitMs > 0) await sleep(waitMs);
     const late = await eraser.erase(customerId);
     for (const field of Object.keys(erased) as (keyof ErasedData)[]) erased[field] += late[field];

@@ -47,7 +47,11 @@ export class CustomerOperations {
     return this.ctx.deps.customers.listCustomers(options);
   }
 
-  async createCustomer(input: { name: string; email: string; tier: string }): Promise<CreatedCustomer> {
+  async createCustomer(input: {
+    name: string;
+    email: string;
+    tier: string;
+  }): Promise<CreatedCustomer> {
     const parsed = createCustomerInput.safeParse(input);
     if (!parsed.success) throw invalid(parsed.error);
     const { name, email, tier } = parsed.data;
@@ -60,11 +64,16 @@ export class CustomerOperations {
       const existing = await customers.getCustomer(customerId);
       if (existing?.status === 'active') return { created: false, customer: existing };
       if (existing?.status === 'deleted') {
-        // A delete that stopped before it freed the e-mail: the address is free, claim it for a new customer.
+        // A delete that stopped before it freed the e-mail: the address is free, claim it for a new
+        // customer.
         await customers.releaseEmail(email, customerId);
         return this.createCustomer(input);
       }
-      if (existing?.status === 'revoked' || existing?.status === 'revoking' || existing?.status === 'deleting') {
+      if (
+        existing?.status === 'revoked' ||
+        existing?.status === 'revoking' ||
+        existing?.status === 'deleting'
+      ) {
         throw new OperatorError(
           `${email} belongs to ${existing.status} customer ${customerId}: "customers reactivate ${customerId}" ` +
             `gives it a key again, "customers delete ${customerId} --yes" frees the e-mail.`,
@@ -94,7 +103,9 @@ export class CustomerOperations {
       await customers.putCustomer(pending);
       apiGatewayKeyId = await this.ctx.createGatewayKey(customerId, usageIdentifierKey);
       const usagePlanId = this.ctx.tierPlanId(tier);
-      await apiGateway.send(new CreateUsagePlanKeyCommand({ usagePlanId, keyId: apiGatewayKeyId, keyType: 'API_KEY' }));
+      await apiGateway.send(
+        new CreateUsagePlanKeyCommand({ usagePlanId, keyId: apiGatewayKeyId, keyType: 'API_KEY' }),
+      );
       await customers.putKey({
         keyHash: issued.hash,
         customerId,
@@ -106,21 +117,37 @@ export class CustomerOperations {
       keyWritten = true;
       await customers.updateCustomer(
         customerId,
-        { status: 'active', keyHash: issued.hash, keyHint: issued.hint, apiGatewayKeyId, usagePlanId },
+        {
+          status: 'active',
+          keyHash: issued.hash,
+          keyHint: issued.hint,
+          apiGatewayKeyId,
+          usagePlanId,
+        },
         { remove: ['pendingKeyHash'] },
       );
     } catch (error) {
-      await this.undoCreate({ customerId, email, apiGatewayKeyId, keyHash: keyWritten ? issued.hash : undefined });
+      await this.undoCreate({
+        customerId,
+        email,
+        apiGatewayKeyId,
+        keyHash: keyWritten ? issued.hash : undefined,
+      });
       throw this.explainApiGatewayLimit(error);
     }
     return { created: true, customer: await this.ctx.getCustomer(customerId), apiKey: issued.key };
   }
 
   /** Removes what an interrupted `create` left: its pending key item and its API Gateway key(s). */
-  private async cleanUpInterruptedCreate(customerId: string, existing: CustomerRecord | undefined): Promise<void> {
+  private async cleanUpInterruptedCreate(
+    customerId: string,
+    existing: CustomerRecord | undefined,
+  ): Promise<void> {
     if (existing?.pendingKeyHash) await this.ctx.deps.customers.deleteKey(existing.pendingKeyHash);
     const name = this.ctx.apiGatewayKeyName(customerId);
-    const { items = [] } = await this.ctx.deps.apiGateway.send(new GetApiKeysCommand({ nameQuery: name, limit: 500 }));
+    const { items = [] } = await this.ctx.deps.apiGateway.send(
+      new GetApiKeysCommand({ nameQuery: name, limit: 500 }),
+    );
     for (const key of items.filter((k) => k.name === name && k.id)) {
       await tolerate(
         () => this.ctx.deps.apiGateway.send(new DeleteApiKeyCommand({ apiKey: key.id })),
@@ -146,7 +173,8 @@ export class CustomerOperations {
       const apiKey = created.apiGatewayKeyId;
       steps.push([
         `API Gateway key ${apiKey}`,
-        () => tolerate(() => apiGateway.send(new DeleteApiKeyCommand({ apiKey })), 'NotFoundException'),
+        () =>
+          tolerate(() => apiGateway.send(new DeleteApiKeyCommand({ apiKey })), 'NotFoundException'),
       ]);
     }
     steps.push(['customer item', () => customers.deleteCustomer(created.customerId)]);
@@ -178,7 +206,10 @@ export class CustomerOperations {
     return error;
   }
 
-  async setTier(customerId: string, tierInput: string): Promise<{ changed: boolean; customer: CustomerRecord }> {
+  async setTier(
+    customerId: string,
+    tierInput: string,
+  ): Promise<{ changed: boolean; customer: CustomerRecord }> {
     const tier = createCustomerInput.shape.tier.safeParse(tierInput);
     if (!tier.success) throw invalid(tier.error);
     const customer = await this.ctx.getActiveCustomer(customerId);
@@ -187,9 +218,12 @@ export class CustomerOperations {
       return { changed: false, customer };
     }
     await this.ctx.moveKey(customer.apiGatewayKeyId, customer.usagePlanId, target);
-    await this.ctx.deps.customers.updateCustomerKeys(customerId, customer.keyHash, { tier: tier.data }, [
-      'customModelLimits',
-    ]);
+    await this.ctx.deps.customers.updateCustomerKeys(
+      customerId,
+      customer.keyHash,
+      { tier: tier.data },
+      ['customModelLimits'],
+    );
     // The custom plan goes before the record forgets it, so a failure here is finished by a re-run.
     if (customer.customPlan) await this.ctx.deleteUsagePlan(customer.customPlan.usagePlanId);
     await this.ctx.deps.customers.updateCustomer(
@@ -210,13 +244,17 @@ export class CustomerOperations {
         'wrong_state',
       );
     }
-    // A rotation interrupted before it finished left a key nobody was shown: remove it; and one interrupted
-    // after the switch left the previous key working: revoke it now.
+    // A rotation interrupted before it finished left a key nobody was shown: remove it; and one
+    // interrupted after the switch left the previous key working: revoke it now.
     if (customer.pendingKeyHash) await customers.deleteKey(customer.pendingKeyHash);
     await this.revokePreviousKey(customer);
 
     const issued = issueApiKey();
-    await customers.updateCustomer(customerId, { pendingKeyHash: issued.hash }, { expectedKeyHash: customer.keyHash });
+    await customers.updateCustomer(
+      customerId,
+      { pendingKeyHash: issued.hash },
+      { expectedKeyHash: customer.keyHash },
+    );
     await customers.putKey({
       ...current,
       keyHash: issued.hash,
@@ -242,7 +280,11 @@ export class CustomerOperations {
   private async revokePreviousKey(customer: CustomerRecord): Promise<void> {
     if (!customer.previousKeyHash) return;
     await this.ctx.deps.customers.updateKey(customer.previousKeyHash, { status: 'revoked' });
-    await this.ctx.deps.customers.updateCustomer(customer.customerId, {}, { remove: ['previousKeyHash'] });
+    await this.ctx.deps.customers.updateCustomer(
+      customer.customerId,
+      {},
+      { remove: ['previousKeyHash'] },
+    );
   }
 
   async revoke(customerId: string): Promise<CustomerRecord> {
@@ -254,17 +296,18 @@ export class CustomerOperations {
         'wrong_state',
       );
     }
-    // First, so no other command treats the customer as active while the revocation is under way (or after
-    // it failed half way); re-running `revoke` finishes it.
-    if (customer.status !== 'revoked') await customers.updateCustomer(customerId, { status: 'revoking' });
+    // First, so no other command treats the customer as active while the revocation is under way
+    // (or after it failed half way); re-running `revoke` finishes it.
+    if (customer.status !== 'revoked')
+      await customers.updateCustomer(customerId, { status: 'revoking' });
     await this.removeAccess(customer, { status: 'revoked' });
     return this.ctx.getCustomer(customerId);
   }
 
   /**
-   * Takes every way in away from a customer: all its keys revoked, its API Gateway key off its usage plan and
-   * deleted, its custom plan deleted, and the record forgets them. Each step is idempotent (`revoke` and
-   * `delete` re-run it to finish what an interrupted run left).
+   * Takes every way in away from a customer: all its keys revoked, its API Gateway key off its
+   * usage plan and deleted, its custom plan deleted, and the record forgets them. Each step is
+   * idempotent (`revoke` and `delete` re-run it to finish what an interrupted run left).
    */
   async removeAccess(
     customer: CustomerRecord,
@@ -278,13 +321,15 @@ export class CustomerOperations {
     }
     // The primary key and every named key the customer created (`/v1/keys`).
     await customers.updateCustomerKeys(customerId, customer.keyHash, { status: 'revoked' });
-    if (customer.previousKeyHash) await customers.updateKey(customer.previousKeyHash, { status: 'revoked' });
+    if (customer.previousKeyHash)
+      await customers.updateKey(customer.previousKeyHash, { status: 'revoked' });
     if (customer.pendingKeyHash) await customers.deleteKey(customer.pendingKeyHash);
     if (customer.apiGatewayKeyId) {
       const apiKey = customer.apiGatewayKeyId;
       const usagePlanId = customer.customPlan?.usagePlanId ?? customer.usagePlanId;
-      // `delete` removes the link first, so the usage plan forgets the key even where deleting the key itself
-      // fails; `revoke` only deletes the key (which ends its links too), to end access as fast as before.
+      // `delete` removes the link first, so the usage plan forgets the key even where deleting the
+      // key itself fails; `revoke` only deletes the key (which ends its links too), to end access
+      // as fast as before.
       if (usagePlanId && options.unlinkPlans) {
         await tolerate(
           () => apiGateway.send(new DeleteUsagePlanKeyCommand({ usagePlanId, keyId: apiKey })),
@@ -292,7 +337,10 @@ export class CustomerOperations {
         );
       }
       // Deleting (not disabling) frees one of the region's 10,000 API key slots.
-      await tolerate(() => apiGateway.send(new DeleteApiKeyCommand({ apiKey })), 'NotFoundException');
+      await tolerate(
+        () => apiGateway.send(new DeleteApiKeyCommand({ apiKey })),
+        'NotFoundException',
+      );
     }
     if (customer.customPlan) await this.ctx.deleteUsagePlan(customer.customPlan.usagePlanId);
     await customers.updateCustomer(customerId, options.status ? { status: options.status } : {}, {
@@ -302,9 +350,10 @@ export class CustomerOperations {
 
   /** Sets (or with null removes) a customer's monthly spend limit in USD. */
   /**
-   * What a limit just set does not stop, in words for the operator (issue 20 row 10): requests already admitted
-   * hold their maximum cost and run to their end, billed, whatever the new limit; only new requests are held to
-   * it. Said when the month has requests in flight, and loudly when spent + held passes the new limit.
+   * What a limit just set does not stop, in words for the operator (issue 20 row 10): requests
+   * already admitted hold their maximum cost and run to their end, billed, whatever the new limit;
+   * only new requests are held to it. Said when the month has requests in flight, and loudly when
+   * spent + held passes the new limit.
    */
   async spendLimitWarnings(customerId: string, limitUsd: number | null): Promise<string[]> {
     const { spend } = this.ctx.deps;
@@ -329,9 +378,18 @@ export class CustomerOperations {
 
   async setSpendLimit(customerId: string, limitUsd: number | null): Promise<CustomerRecord> {
     const { spend } = this.ctx.deps;
-    if (!spend) throw new OperatorError('This deployment has no metering table configured: spend limits need it.');
+    if (!spend)
+      throw new OperatorError(
+        'This deployment has no metering table configured: spend limits need it.',
+      );
     try {
-      return await setSpendLimit(this.ctx.deps.customers, spend, this.ctx.deps.config, customerId, limitUsd);
+      return await setSpendLimit(
+        this.ctx.deps.customers,
+        spend,
+        this.ctx.deps.config,
+        customerId,
+        limitUsd,
+      );
     } catch (error) {
       if (error instanceof HttpError)
         throw new OperatorError(

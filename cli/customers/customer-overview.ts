@@ -20,7 +20,11 @@ export interface CustomerOverview {
     tier: string;
     custom: boolean;
     models: ModelLimitsView[];
-    edge: { requests_per_second: number; burst: number; quota: { limit: number; period: string } | null };
+    edge: {
+      requests_per_second: number;
+      burst: number;
+      quota: { limit: number; period: string } | null;
+    };
   };
   /** The monthly limit that binds (the customer's own, or its tier's default); null: none. */
   spendLimitUsd: number | null;
@@ -37,7 +41,9 @@ export async function customerOverview(
   const { config } = ctx.deps;
   const view = planView(config, customer.tier, customer.customPlan);
   const tierDefault = config.tiers[customer.tier].spendLimit.defaultMonthlyUsd;
-  const usage = ctx.deps.usageReports ? ((await ctx.deps.usageReports.show(customerId, month)) ?? null) : null;
+  const usage = ctx.deps.usageReports
+    ? ((await ctx.deps.usageReports.show(customerId, month)) ?? null)
+    : null;
   return {
     customer,
     plan: {
@@ -60,8 +66,8 @@ const lineJson = (l: UsageLine) => ({
 });
 
 /**
- * The JSON of `customers show --json`: the customer's fields as before, plus `plan`, `spend_limit_usd` and
- * `usage` (amounts as exact USD strings, as the API writes them).
+ * The JSON of `customers show --json`: the customer's fields as before, plus `plan`,
+ * `spend_limit_usd` and `usage` (amounts as exact USD strings, as the API writes them).
  */
 export function overviewJson(o: CustomerOverview, customer: Record<string, unknown>) {
   return {
@@ -71,7 +77,9 @@ export function overviewJson(o: CustomerOverview, customer: Record<string, unkno
     usage: o.usage
       ? {
           month: o.usage.month,
-          models: Object.fromEntries(Object.entries(o.usage.models).map(([m, l]) => [m, lineJson(l)])),
+          models: Object.fromEntries(
+            Object.entries(o.usage.models).map(([m, l]) => [m, lineJson(l)]),
+          ),
           total: lineJson(o.usage.total),
           spend: {
             settled_usd: formatUsd(o.usage.spend.committedMicroUsd),

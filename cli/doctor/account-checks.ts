@@ -11,22 +11,33 @@ import { type CheckContext, type CheckResult, describeError, isAccessDenied } fr
 /** The stack `cdk bootstrap` creates (its default name). */
 export const TOOLKIT_STACK = 'CDKToolkit';
 /**
- * The version parameter of the default bootstrap qualifier `hnb659fds`: every template the default synthesizer
- * writes has a rule (CheckBootstrapVersion) that reads it and refuses a deploy below the minimum.
+ * The version parameter of the default bootstrap qualifier `hnb659fds`: every template the default
+ * synthesizer writes has a rule (CheckBootstrapVersion) that reads it and refuses a deploy below
+ * the minimum.
  */
 export const BOOTSTRAP_VERSION_PARAMETER = '/cdk-bootstrap/hnb659fds/version';
 /** aws-cdk-lib's DefaultStackSynthesizer MIN_BOOTSTRAP_STACK_VERSION (asset publishing and deploy roles). */
 export const MIN_BOOTSTRAP_VERSION = 6;
 
 /** `cdk bootstrap` ran in this account and region, its stack is healthy and new enough for aws-cdk-lib. */
-export async function cdkBootstrapCheck({ clients, account, region }: CheckContext): Promise<CheckResult[]> {
+export async function cdkBootstrapCheck({
+  clients,
+  account,
+  region,
+}: CheckContext): Promise<CheckResult[]> {
   const check = 'cdk-bootstrap';
   const bootstrap = `npx cdk bootstrap aws://${account}/${region}`;
   try {
-    const { Stacks = [] } = await clients.cloudFormation.send(new DescribeStacksCommand({ StackName: TOOLKIT_STACK }));
+    const { Stacks = [] } = await clients.cloudFormation.send(
+      new DescribeStacksCommand({ StackName: TOOLKIT_STACK }),
+    );
     const status = Stacks[0]?.StackStatus ?? 'UNKNOWN';
     // ROLLBACK_COMPLETE is a failed creation: the stack exists but holds nothing usable.
-    if (!status.endsWith('_COMPLETE') || status === 'ROLLBACK_COMPLETE' || status.startsWith('DELETE')) {
+    if (
+      !status.endsWith('_COMPLETE') ||
+      status === 'ROLLBACK_COMPLETE' ||
+      status.startsWith('DELETE')
+    ) {
       return [
         {
           check,
@@ -38,7 +49,10 @@ export async function cdkBootstrapCheck({ clients, account, region }: CheckConte
     }
   } catch (error) {
     // CloudFormation answers ValidationError "Stack with id CDKToolkit does not exist".
-    if (errorName(error) === 'ValidationError' && /does not exist/.test(String((error as Error).message))) {
+    if (
+      errorName(error) === 'ValidationError' &&
+      /does not exist/.test(String((error as Error).message))
+    ) {
       return [
         {
           check,
@@ -48,10 +62,14 @@ export async function cdkBootstrapCheck({ clients, account, region }: CheckConte
         },
       ];
     }
-    return [unknown(check, error, `aws cloudformation describe-stacks --stack-name ${TOOLKIT_STACK}`)];
+    return [
+      unknown(check, error, `aws cloudformation describe-stacks --stack-name ${TOOLKIT_STACK}`),
+    ];
   }
   try {
-    const { Parameter } = await clients.ssm.send(new GetParameterCommand({ Name: BOOTSTRAP_VERSION_PARAMETER }));
+    const { Parameter } = await clients.ssm.send(
+      new GetParameterCommand({ Name: BOOTSTRAP_VERSION_PARAMETER }),
+    );
     const version = Number(Parameter?.Value);
     if (!Number.isFinite(version) || version < MIN_BOOTSTRAP_VERSION) {
       return [
@@ -85,7 +103,9 @@ function unknown(check: string, error: unknown, command: string, subject?: strin
     ...(subject ? { subject } : {}),
     status: 'warn',
     message: `Could not check (${describeError(error)}).`,
-    fix: isAccessDenied(error) ? `Your principal may not ask; check by hand: ${command}` : `Retry, or: ${command}`,
+    fix: isAccessDenied(error)
+      ? `Your principal may not ask; check by hand: ${command}`
+      : `Retry, or: ${command}`,
   };
 }
 
@@ -95,12 +115,16 @@ const CREATE_LOGGING_ROLE =
   'op=replace,path=/cloudwatchRoleArn,value=ROLE_ARN';
 
 /**
- * API Gateway writes execution logs through ONE role per account and region (`GetAccount.cloudwatchRoleArn`);
- * a stage with logging deploys only when it is set and assumable. A role owned by an app stack is deleted with
- * that stack and leaves every other API's logging pointing at nothing (issue 18, row 6).
+ * API Gateway writes execution logs through ONE role per account and region
+ * (`GetAccount.cloudwatchRoleArn`); a stage with logging deploys only when it is set and assumable.
+ * A role owned by an app stack is deleted with that stack and leaves every other API's logging
+ * pointing at nothing (issue 18, row 6).
  * https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html
  */
-export async function apiGatewayLoggingRoleCheck({ clients, config }: CheckContext): Promise<CheckResult[]> {
+export async function apiGatewayLoggingRoleCheck({
+  clients,
+  config,
+}: CheckContext): Promise<CheckResult[]> {
   const check = 'api-gateway-logging-role';
   // With `manageApiGatewayAccountRole` (the default) the app deploys the role in a stack of its own
   // (Tierline-ApiGatewayAccount, retained on delete); without it the account must already have one.
@@ -125,7 +149,8 @@ export async function apiGatewayLoggingRoleCheck({ clients, config }: CheckConte
       {
         check,
         status: 'fail',
-        message: 'API Gateway has no CloudWatch Logs role in this account and region: a stage with logging fails.',
+        message:
+          'API Gateway has no CloudWatch Logs role in this account and region: a stage with logging fails.',
         fix: `Set environment.manageApiGatewayAccountRole to true (the app deploys ${API_GATEWAY_ACCOUNT_STACK_NAME}), or once per account and region, ${CREATE_LOGGING_ROLE}.`,
       },
     ];
@@ -172,14 +197,18 @@ export async function apiGatewayLoggingRoleCheck({ clients, config }: CheckConte
 }
 
 /**
- * The functions' reserved concurrency must fit the account's Lambda concurrency quota less the 100 executions
- * Lambda keeps unreserved, or CloudFormation fails the Api stack ("Specified ReservedConcurrentExecutions for
- * function decreases account's UnreservedConcurrentExecution below its minimum value of [100]"). Synth checks
- * the config against `environment.accountConcurrency` (1,000 by default); some new accounts start lower, and
- * only the account says which: `GetAccountSettings.AccountLimit.ConcurrentExecutions`.
+ * The functions' reserved concurrency must fit the account's Lambda concurrency quota less the 100
+ * executions Lambda keeps unreserved, or CloudFormation fails the Api stack ("Specified
+ * ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below
+ * its minimum value of [100]"). Synth checks the config against `environment.accountConcurrency`
+ * (1,000 by default); some new accounts start lower, and only the account says which:
+ * `GetAccountSettings.AccountLimit.ConcurrentExecutions`.
  * https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
  */
-export async function lambdaConcurrencyCheck({ clients, config }: CheckContext): Promise<CheckResult[]> {
+export async function lambdaConcurrencyCheck({
+  clients,
+  config,
+}: CheckContext): Promise<CheckResult[]> {
   const check = 'lambda-concurrency';
   const env = config.environment;
   const { authorizer, api, chat } = env.reservedConcurrency;
@@ -194,7 +223,9 @@ export async function lambdaConcurrencyCheck({ clients, config }: CheckContext):
     return [unknown(check, error, 'aws lambda get-account-settings')];
   }
   if (limit === undefined)
-    return [unknown(check, new Error('no AccountLimit in the answer'), 'aws lambda get-account-settings')];
+    return [
+      unknown(check, new Error('no AccountLimit in the answer'), 'aws lambda get-account-settings'),
+    ];
   const allowed = limit - UNRESERVED_CONCURRENCY;
   if (reserved > allowed) {
     return [

@@ -1,4 +1,8 @@
-import { BatchGetImageCommand, DescribeImagesCommand, type ImageIdentifier } from '@aws-sdk/client-ecr';
+import {
+  BatchGetImageCommand,
+  DescribeImagesCommand,
+  type ImageIdentifier,
+} from '@aws-sdk/client-ecr';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import type { ModelConfig } from '../../lib/config/schema';
@@ -10,8 +14,9 @@ import { type CheckContext, type CheckResult, describeError, isAccessDenied } fr
 const HUB_TIMEOUT_MS = 10_000;
 
 /**
- * The Secrets Manager secret holding a Hugging Face token for a model, when the config has one. Read by name
- * and type only: the field is optional and may not exist in every version of the schema.
+ * The Secrets Manager secret holding a Hugging Face token for a model, when the config has one.
+ * Read by name and type only: the field is optional and may not exist in every version of the
+ * schema.
  */
 export function hfTokenSecretArn(model: ModelConfig): string | undefined {
   const value = (model as Record<string, unknown>).hfTokenSecretArn;
@@ -19,11 +24,15 @@ export function hfTokenSecretArn(model: ModelConfig): string | undefined {
 }
 
 /**
- * Weights in S3 must be a folder of Hugging Face files (SageMaker copies the uncompressed prefix into
- * /opt/ml/model): `config.json` and the tensors. A bucket in another region answers PermanentRedirect, and
- * SageMaker reads model data only from its own region.
+ * Weights in S3 must be a folder of Hugging Face files (SageMaker copies the uncompressed prefix
+ * into /opt/ml/model): `config.json` and the tensors. A bucket in another region answers
+ * PermanentRedirect, and SageMaker reads model data only from its own region.
  */
-async function s3WeightsCheck(context: CheckContext, modelId: string, model: ModelConfig): Promise<CheckResult> {
+async function s3WeightsCheck(
+  context: CheckContext,
+  modelId: string,
+  model: ModelConfig,
+): Promise<CheckResult> {
   const weights = s3Weights(modelId, model);
   const base = { check: 'model-weights', subject: modelId };
   if (!weights) throw new Error('not S3 weights');
@@ -33,7 +42,11 @@ async function s3WeightsCheck(context: CheckContext, modelId: string, model: Mod
     // A model folder holds tens of files; 10 pages (10,000 keys) is far more than any has.
     for (let page = 0; page < 10; page += 1) {
       const answer = await context.clients.s3.send(
-        new ListObjectsV2Command({ Bucket: weights.bucket, Prefix: weights.prefix, ContinuationToken: token }),
+        new ListObjectsV2Command({
+          Bucket: weights.bucket,
+          Prefix: weights.prefix,
+          ContinuationToken: token,
+        }),
       );
       keys.push(...(answer.Contents ?? []).map((object) => object.Key ?? ''));
       token = answer.IsTruncated ? answer.NextContinuationToken : undefined;
@@ -83,15 +96,24 @@ async function s3WeightsCheck(context: CheckContext, modelId: string, model: Mod
       fix: 'Point `weights` at the folder that holds config.json and the *.safetensors files.',
     };
   }
-  return { ...base, status: 'ok', message: `${weights.uri}: config.json and ${tensors} tensor file(s)` };
+  return {
+    ...base,
+    status: 'ok',
+    message: `${weights.uri}: config.json and ${tensors} tensor file(s)`,
+  };
 }
 
 /**
- * A Hugging Face id is downloaded by the container at start. The Hub's model API answers `gated`: false, "auto"
- * or "manual" (https://huggingface.co/docs/hub/models-gated); a gated or private repository needs a token of an
- * account that accepted its licence. Anonymous requests for a missing or private repository answer 401 or 404.
+ * A Hugging Face id is downloaded by the container at start. The Hub's model API answers `gated`:
+ * false, "auto" or "manual" (https://huggingface.co/docs/hub/models-gated); a gated or private
+ * repository needs a token of an account that accepted its licence. Anonymous requests for a
+ * missing or private repository answer 401 or 404.
  */
-async function hubWeightsCheck(context: CheckContext, modelId: string, model: ModelConfig): Promise<CheckResult> {
+async function hubWeightsCheck(
+  context: CheckContext,
+  modelId: string,
+  model: ModelConfig,
+): Promise<CheckResult> {
   const base = { check: 'model-weights', subject: modelId };
   const url = `https://huggingface.co/api/models/${model.weights}`;
   let answer: Response;
@@ -139,7 +161,9 @@ async function hubWeightsCheck(context: CheckContext, modelId: string, model: Mo
     };
   }
   try {
-    const secret = await context.clients.secretsManager.send(new DescribeSecretCommand({ SecretId: secretArn }));
+    const secret = await context.clients.secretsManager.send(
+      new DescribeSecretCommand({ SecretId: secretArn }),
+    );
     if (secret.DeletedDate) {
       return {
         ...base,
@@ -183,8 +207,8 @@ export async function modelWeightsChecks(context: CheckContext): Promise<CheckRe
 }
 
 /**
- * AWS Deep Learning Containers live in account 763104351884 in most regions and in a region's own account in
- * these (aws/deep-learning-containers, available_images.md, "Region" table).
+ * AWS Deep Learning Containers live in account 763104351884 in most regions and in a region's own
+ * account in these (aws/deep-learning-containers, available_images.md, "Region" table).
  */
 export const DLC_ACCOUNTS: Record<string, string> = {
   'af-south-1': '626614931356',
@@ -219,13 +243,17 @@ export function parseImageUri(uri: string): ImageReference | undefined {
 }
 
 /** The images the config deploys: each model's container, and the training image if any model trains. */
-export function configImages({ config, region }: Pick<CheckContext, 'config' | 'region'>): Map<string, string[]> {
+export function configImages({
+  config,
+  region,
+}: Pick<CheckContext, 'config' | 'region'>): Map<string, string[]> {
   const images = new Map<string, string[]>();
   const add = (template: string, user: string) => {
     const uri = template.replaceAll('${AWS::Region}', region);
     images.set(uri, [...(images.get(uri) ?? []), user]);
   };
-  for (const [modelId, model] of Object.entries(config.models)) add(model.containerImage, `model ${modelId}`);
+  for (const [modelId, model] of Object.entries(config.models))
+    add(model.containerImage, `model ${modelId}`);
   if (Object.values(config.models).some((model) => model.trainingInstanceType)) {
     add(config.fineTuning.training.image, 'fine-tuning jobs');
   }
@@ -233,23 +261,39 @@ export function configImages({ config, region }: Pick<CheckContext, 'config' | '
 }
 
 /**
- * Whether the image's tag exists, by DescribeImages; the DLC repositories may refuse DescribeImages to other
- * accounts while allowing pulls, so BatchGetImage (a pull's first call) is asked next.
+ * Whether the image's tag exists, by DescribeImages; the DLC repositories may refuse DescribeImages
+ * to other accounts while allowing pulls, so BatchGetImage (a pull's first call) is asked next.
  */
-async function imageExists(context: CheckContext, image: ImageReference): Promise<'yes' | 'no' | 'unknown'> {
-  const request = { registryId: image.registryId, repositoryName: image.repositoryName, imageIds: [image.imageId] };
+async function imageExists(
+  context: CheckContext,
+  image: ImageReference,
+): Promise<'yes' | 'no' | 'unknown'> {
+  const request = {
+    registryId: image.registryId,
+    repositoryName: image.repositoryName,
+    imageIds: [image.imageId],
+  };
   try {
-    const { imageDetails = [] } = await context.clients.ecr.send(new DescribeImagesCommand(request));
+    const { imageDetails = [] } = await context.clients.ecr.send(
+      new DescribeImagesCommand(request),
+    );
     return imageDetails.length > 0 ? 'yes' : 'no';
   } catch (error) {
-    if (errorName(error) === 'ImageNotFoundException' || errorName(error) === 'RepositoryNotFoundException')
+    if (
+      errorName(error) === 'ImageNotFoundException' ||
+      errorName(error) === 'RepositoryNotFoundException'
+    )
       return 'no';
     if (!isAccessDenied(error)) throw error;
   }
   try {
-    const { images = [], failures = [] } = await context.clients.ecr.send(new BatchGetImageCommand(request));
+    const { images = [], failures = [] } = await context.clients.ecr.send(
+      new BatchGetImageCommand(request),
+    );
     if (images.length > 0) return 'yes';
-    return failures.some((f) => f.failureCode === 'ImageNotFound' || f.failureCode === 'ImageTagDoesNotMatchDigest')
+    return failures.some(
+      (f) => f.failureCode === 'ImageNotFound' || f.failureCode === 'ImageTagDoesNotMatchDigest',
+    )
       ? 'no'
       : 'unknown';
   } catch (error) {
@@ -298,7 +342,12 @@ export async function containerImageChecks(context: CheckContext): Promise<Check
         };
       }
     } catch (error) {
-      return { ...base, status: 'warn', message: `Unknown (${describeError(error)}).`, fix: 'Retry.' };
+      return {
+        ...base,
+        status: 'warn',
+        message: `Unknown (${describeError(error)}).`,
+        fix: 'Retry.',
+      };
     }
     return {
       ...base,

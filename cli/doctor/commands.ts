@@ -47,19 +47,27 @@ export function defaultDoctorClients(region: string): DoctorClients {
 }
 
 /**
- * The region `cdk deploy` would use, in the CDK CLI's order (aws-cdk 2.1148, "Unable to determine AWS region"):
- * AWS_REGION, AMAZON_REGION, AWS_DEFAULT_REGION, AMAZON_DEFAULT_REGION, then the profile's `region`. Where none
- * is set the CDK CLI falls back to us-east-1 with only a debug message; here that is a FAIL.
+ * The region `cdk deploy` would use, in the CDK CLI's order (aws-cdk 2.1148, "Unable to determine
+ * AWS region"): AWS_REGION, AMAZON_REGION, AWS_DEFAULT_REGION, AMAZON_DEFAULT_REGION, then the
+ * profile's `region`. Where none is set the CDK CLI falls back to us-east-1 with only a debug
+ * message; here that is a FAIL.
  */
 export async function sdkDefaultRegion(): Promise<{ name: string; source: string } | undefined> {
-  for (const variable of ['AWS_REGION', 'AMAZON_REGION', 'AWS_DEFAULT_REGION', 'AMAZON_DEFAULT_REGION']) {
+  for (const variable of [
+    'AWS_REGION',
+    'AMAZON_REGION',
+    'AWS_DEFAULT_REGION',
+    'AMAZON_DEFAULT_REGION',
+  ]) {
     const name = process.env[variable];
     if (name) return { name, source: variable };
   }
   const probe = new STSClient({});
   try {
     const name = await probe.config.region();
-    return name ? { name, source: `your AWS profile (${process.env.AWS_PROFILE ?? 'default'})` } : undefined;
+    return name
+      ? { name, source: `your AWS profile (${process.env.AWS_PROFILE ?? 'default'})` }
+      : undefined;
   } catch {
     return undefined; // "Region is missing"
   } finally {
@@ -90,7 +98,11 @@ export function addDoctorCommand(program: Command, deps: DoctorCommandDependenci
       const region = globals.region
         ? { name: globals.region, source: '--region' }
         : await (deps.defaultRegion ?? sdkDefaultRegion)();
-      const report = await runDoctor({ config, region, clients: deps.doctorClients ?? defaultDoctorClients });
+      const report = await runDoctor({
+        config,
+        region,
+        clients: deps.doctorClients ?? defaultDoctorClients,
+      });
       deps.out(globals.json ? JSON.stringify(report, null, 2) : formatDoctorReport(report));
       const { fail, warn } = report.summary;
       if (fail > 0 || (options.strict && warn > 0)) {

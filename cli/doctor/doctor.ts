@@ -10,7 +10,11 @@ import type { SSMClient } from '@aws-sdk/client-ssm';
 import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import type { TierlineConfig } from '../../lib/config/schema';
 import { errorName } from '../operator-errors';
-import { apiGatewayLoggingRoleCheck, cdkBootstrapCheck, lambdaConcurrencyCheck } from './account-checks';
+import {
+  apiGatewayLoggingRoleCheck,
+  cdkBootstrapCheck,
+  lambdaConcurrencyCheck,
+} from './account-checks';
 import { containerImageChecks, modelWeightsChecks } from './artifact-checks';
 import { instanceQuotaChecks } from './quota-checks';
 
@@ -85,15 +89,19 @@ function summarize(checks: CheckResult[]): Record<CheckStatus, number> {
 }
 
 /**
- * Checks an account before `cdk deploy`: region, credentials, CDK bootstrap, SageMaker instance quotas, model
- * weights, container images, API Gateway's logging role. Every check runs (one failure does not hide the
- * next) except after missing credentials or region, where no AWS call can be made.
+ * Checks an account before `cdk deploy`: region, credentials, CDK bootstrap, SageMaker instance
+ * quotas, model weights, container images, API Gateway's logging role. Every check runs (one
+ * failure does not hide the next) except after missing credentials or region, where no AWS call can
+ * be made.
  */
 export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
   const { config } = input;
   const env = config.environment.name;
   const checks: CheckResult[] = [];
-  const report = (account: string | null = null, principal: string | null = null): DoctorReport => ({
+  const report = (
+    account: string | null = null,
+    principal: string | null = null,
+  ): DoctorReport => ({
     env,
     region: input.region?.name ?? null,
     account,
@@ -112,7 +120,11 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
     return report();
   }
   const region = input.region.name;
-  checks.push({ check: 'region', status: 'ok', message: `${region} (from ${input.region.source})` });
+  checks.push({
+    check: 'region',
+    status: 'ok',
+    message: `${region} (from ${input.region.source})`,
+  });
 
   const clients = input.clients(region);
   let account: string;
@@ -121,7 +133,11 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorReport> {
     const identity = await clients.sts.send(new GetCallerIdentityCommand({}));
     account = identity.Account ?? '';
     principal = identity.Arn ?? null;
-    checks.push({ check: 'credentials', status: 'ok', message: `account ${account} as ${principal ?? 'unknown'}` });
+    checks.push({
+      check: 'credentials',
+      status: 'ok',
+      message: `account ${account} as ${principal ?? 'unknown'}`,
+    });
   } catch (error) {
     checks.push({
       check: 'credentials',

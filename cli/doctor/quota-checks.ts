@@ -7,16 +7,17 @@ import type { TierlineConfig } from '../../lib/config/schema';
 import { type CheckContext, type CheckResult, describeError, isAccessDenied } from './doctor';
 
 /**
- * SageMaker's instance quotas are named "<instance type> for endpoint usage" and "<instance type> for training
- * job usage": the names SageMaker itself quotes when it refuses (ResourceLimitExceeded: "The account-level
- * service limit 'ml.g5.2xlarge for endpoint usage' is 0 Instances..."), and the names in Service Quotas'
- * SageMaker list (https://docs.aws.amazon.com/general/latest/gr/sagemaker.html). Most GPU types start at 0.
+ * SageMaker's instance quotas are named "<instance type> for endpoint usage" and "<instance type>
+ * for training job usage": the names SageMaker itself quotes when it refuses
+ * (ResourceLimitExceeded: "The account-level service limit 'ml.g5.2xlarge for endpoint usage' is 0
+ * Instances..."), and the names in Service Quotas' SageMaker list
+ * (https://docs.aws.amazon.com/general/latest/gr/sagemaker.html). Most GPU types start at 0.
  */
 export const endpointQuotaName = (instanceType: string) => `${instanceType} for endpoint usage`;
 /**
- * Managed spot training jobs count against a quota of their own, "<type> for spot training job usage" (same
- * page), which also starts at 0 for most GPU types: with `fineTuning.training.spot.enabled` that is the one a job
- * needs.
+ * Managed spot training jobs count against a quota of their own, "<type> for spot training job
+ * usage" (same page), which also starts at 0 for most GPU types: with
+ * `fineTuning.training.spot.enabled` that is the one a job needs.
  */
 export const trainingQuotaName = (instanceType: string, spot = false) =>
   `${instanceType} for ${spot ? 'spot training' : 'training'} job usage`;
@@ -30,11 +31,14 @@ export interface EndpointNeed {
 }
 
 /**
- * What the config needs of each instance type. Every model has its own endpoint: its initial instance count is
- * `max(1, instanceCount.min)` (lib/constructs/inference/model-endpoint.ts) and it may scale to
- * `instanceCount.max`; endpoints of one type count against one quota together.
+ * What the config needs of each instance type. Every model has its own endpoint: its initial
+ * instance count is `max(1, instanceCount.min)` (lib/constructs/inference/model-endpoint.ts) and it
+ * may scale to `instanceCount.max`; endpoints of one type count against one quota together.
  */
-export function instanceNeeds(config: TierlineConfig): { endpoints: EndpointNeed[]; training: string[] } {
+export function instanceNeeds(config: TierlineConfig): {
+  endpoints: EndpointNeed[];
+  training: string[];
+} {
   const endpoints = new Map<string, EndpointNeed>();
   const training = new Set<string>();
   for (const [modelId, model] of Object.entries(config.models)) {
@@ -68,9 +72,10 @@ async function listAll(
 }
 
 /**
- * The quotas named `names`, as applied to the account. ListServiceQuotas leaves out a quota whose applied value
- * is not available (still the default: "If the applied quota value is not available for a quota, the quota is
- * not retrieved", API reference of ListServiceQuotas), so those are read from ListAWSDefaultServiceQuotas.
+ * The quotas named `names`, as applied to the account. ListServiceQuotas leaves out a quota whose
+ * applied value is not available (still the default: "If the applied quota value is not available
+ * for a quota, the quota is not retrieved", API reference of ListServiceQuotas), so those are read
+ * from ListAWSDefaultServiceQuotas.
  */
 export async function sagemakerQuotas(
   { clients }: Pick<CheckContext, 'clients'>,
@@ -95,7 +100,11 @@ export async function sagemakerQuotas(
     keep(
       await listAll((NextToken) =>
         clients.serviceQuotas.send(
-          new ListAWSDefaultServiceQuotasCommand({ ServiceCode: 'sagemaker', MaxResults: 100, NextToken }),
+          new ListAWSDefaultServiceQuotasCommand({
+            ServiceCode: 'sagemaker',
+            MaxResults: 100,
+            NextToken,
+          }),
         ),
       ),
     );

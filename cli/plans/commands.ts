@@ -5,7 +5,10 @@ import type { CustomPlanInput } from '../operator';
 import { customPlanWarnings } from './plan-warnings';
 
 /** `--model qwen3-14b:rpm=100,rpd=10000,tpm=50000,tpd=5000000`, repeatable. */
-function modelLimits(value: string, previous: CustomPlanInput['models'] = {}): CustomPlanInput['models'] {
+function modelLimits(
+  value: string,
+  previous: CustomPlanInput['models'] = {},
+): CustomPlanInput['models'] {
   const match = /^([a-z0-9.-]+):(.+)$/.exec(value);
   if (!match) throw new InvalidArgumentError('expected MODEL:rpm=N,rpd=N,tpm=N,tpd=N');
   const [, model, list] = match as unknown as [string, string, string];
@@ -18,23 +21,32 @@ function modelLimits(value: string, previous: CustomPlanInput['models'] = {}): C
     limits[key] = positiveInteger(raw);
   }
   for (const key of ['rpm', 'rpd', 'tpm', 'tpd']) {
-    if (!(key in limits)) throw new InvalidArgumentError(`${model}: ${key} is missing (give rpm, rpd, tpm and tpd)`);
+    if (!(key in limits))
+      throw new InvalidArgumentError(`${model}: ${key} is missing (give rpm, rpd, tpm and tpd)`);
   }
   return { ...previous, [model]: limits as CustomPlanInput['models'][string] };
 }
 
 /** `tierline plans ...` */
 export function addPlanCommands(program: Command, { run, print }: CommandRunner): void {
-  const plans = program.command('plans').description('usage plans: the tier plans and Enterprise custom plans');
+  const plans = program
+    .command('plans')
+    .description('usage plans: the tier plans and Enterprise custom plans');
 
   plans
     .command('create-custom')
-    .description('give an Enterprise customer its own usage plan and per-model limits (re-run to change them)')
+    .description(
+      'give an Enterprise customer its own usage plan and per-model limits (re-run to change them)',
+    )
     .argument('<customerId>')
     .requiredOption('--rate <n>', 'requests per second at the edge', positiveNumber)
     .requiredOption('--burst <n>', 'burst size at the edge', positiveInteger)
     .option('--quota <n>', 'request quota per period at the edge', positiveInteger)
-    .addOption(new Option('--period <period>', 'quota period').choices(['DAY', 'WEEK', 'MONTH']).default('MONTH'))
+    .addOption(
+      new Option('--period <period>', 'quota period')
+        .choices(['DAY', 'WEEK', 'MONTH'])
+        .default('MONTH'),
+    )
     .option(
       '--model <MODEL:rpm=N,rpd=N,tpm=N,tpd=N>',
       'per-model limits replacing the tier default (repeatable)',
@@ -60,7 +72,11 @@ export function addPlanCommands(program: Command, { run, print }: CommandRunner)
             models: options.model ?? {},
           });
           const warnings = customPlanWarnings(options.model ?? {});
-          print(json, customerView(customer), [`Custom plan of ${describeCustomer(customer)}`, ...warnings].join('\n'));
+          print(
+            json,
+            customerView(customer),
+            [`Custom plan of ${describeCustomer(customer)}`, ...warnings].join('\n'),
+          );
         }),
     );
 

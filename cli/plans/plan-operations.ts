@@ -29,7 +29,8 @@ export interface PlanSummary {
 }
 
 /**
- * The operator's commands against one deployment. Every command is safe to re-run: it reads the current
+ * The operator's commands against one deployment. Every command is safe to re-run: it reads the
+ * current
 
 /** `plans ...`: Enterprise custom plans and the list of plans. */
 export class PlanOperations {
@@ -37,7 +38,11 @@ export class PlanOperations {
 
   /** Gives an Enterprise customer its own usage plan and per-model limits; re-running updates them. */
   async createCustomPlan(customerId: string, input: CustomPlanInput): Promise<CustomerRecord> {
-    const edge = edgeSchema.safeParse({ rateLimit: input.rateLimit, burstLimit: input.burstLimit, quota: input.quota });
+    const edge = edgeSchema.safeParse({
+      rateLimit: input.rateLimit,
+      burstLimit: input.burstLimit,
+      quota: input.quota,
+    });
     if (!edge.success) throw invalid(edge.error);
     const models: Record<string, z.infer<typeof modelLimitsSchema>> = {};
     const offered = this.ctx.deps.config.tiers.enterprise.models;
@@ -108,22 +113,33 @@ export class PlanOperations {
 
     const customPlan: CustomPlan = { usagePlanId, edge: edge.data, models };
     if (Object.keys(models).length > 0) {
-      await this.ctx.deps.customers.updateCustomerKeys(customerId, customer.keyHash, { customModelLimits: models });
+      await this.ctx.deps.customers.updateCustomerKeys(customerId, customer.keyHash, {
+        customModelLimits: models,
+      });
     } else {
-      await this.ctx.deps.customers.updateCustomerKeys(customerId, customer.keyHash, {}, ['customModelLimits']);
+      await this.ctx.deps.customers.updateCustomerKeys(customerId, customer.keyHash, {}, [
+        'customModelLimits',
+      ]);
     }
     await this.ctx.deps.customers.updateCustomer(customerId, { customPlan, usagePlanId });
     return this.ctx.getCustomer(customerId);
   }
 
   private planPatch(hadQuota: boolean, edge: CustomPlan['edge']): PatchOperation[] {
-    const replace = (path: string, value: string | number) => ({ op: 'replace' as Op, path, value: String(value) });
+    const replace = (path: string, value: string | number) => ({
+      op: 'replace' as Op,
+      path,
+      value: String(value),
+    });
     const patch: PatchOperation[] = [
       replace('/throttle/rateLimit', edge.rateLimit),
       replace('/throttle/burstLimit', edge.burstLimit),
     ];
     if (edge.quota) {
-      patch.push(replace('/quota/limit', edge.quota.limit), replace('/quota/period', edge.quota.period));
+      patch.push(
+        replace('/quota/limit', edge.quota.limit),
+        replace('/quota/period', edge.quota.period),
+      );
     } else if (hadQuota) {
       patch.push({ op: 'remove', path: '/quota' });
     }
@@ -132,10 +148,14 @@ export class PlanOperations {
 
   /** The tier plans of this deployment and every custom plan, as API Gateway has them now. */
   async listPlans(): Promise<PlanSummary[]> {
-    const tierByPlanId = new Map(Object.entries(this.ctx.deps.settings.usagePlanIds).map(([tier, id]) => [id, tier]));
+    const tierByPlanId = new Map(
+      Object.entries(this.ctx.deps.settings.usagePlanIds).map(([tier, id]) => [id, tier]),
+    );
     const customPrefix = this.ctx.customPlanName('');
     return (await this.ctx.allUsagePlans())
-      .filter((plan) => plan.id && (tierByPlanId.has(plan.id) || plan.name?.startsWith(customPrefix)))
+      .filter(
+        (plan) => plan.id && (tierByPlanId.has(plan.id) || plan.name?.startsWith(customPrefix)),
+      )
       .map((plan) => {
         const tier = tierByPlanId.get(plan.id as string) as TierName | undefined;
         return {

@@ -2,8 +2,8 @@ import { MIN_DEFAULT_OUTPUT_TOKENS } from '../../lambda/metering/request-meterin
 import type { ModelLimits } from '../../lib/config/schema';
 
 /**
- * What an operator should know about a custom plan before a customer hits it: a model whose TPM or TPD is at
- * most the default output allowance ({@link MIN_DEFAULT_OUTPUT_TOKENS}). Requests without
+ * What an operator should know about a custom plan before a customer hits it: a model whose TPM or
+ * TPD is at most the default output allowance ({@link MIN_DEFAULT_OUTPUT_TOKENS}). Requests without
  * max_completion_tokens still run there, but with less output than elsewhere, and one at a time.
  */
 export function customPlanWarnings(models: Record<string, ModelLimits>): string[] {

@@ -22,12 +22,15 @@ function requireModel(context: SmokeContext): string {
 
 /** A plain request with the step's time limit; the SDKs have their own. */
 function request(context: SmokeContext, path: string, init: RequestInit = {}): Promise<Response> {
-  return context.fetch(`${context.root}${path}`, { ...init, signal: AbortSignal.timeout(context.requestTimeoutMs) });
+  return context.fetch(`${context.root}${path}`, {
+    ...init,
+    signal: AbortSignal.timeout(context.requestTimeoutMs),
+  });
 }
 
 /**
- * Runs `call` again while the model answers 503 (a component scaled to zero answers 503 + retry-after while a
- * copy starts, about 5-6 minutes), up to the capacity timeout.
+ * Runs `call` again while the model answers 503 (a component scaled to zero answers 503 +
+ * retry-after while a copy starts, about 5-6 minutes), up to the capacity timeout.
  */
 async function withCapacity<T>(context: SmokeContext, call: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + context.capacityTimeoutMs;
@@ -35,9 +38,13 @@ async function withCapacity<T>(context: SmokeContext, call: () => Promise<T>): P
     try {
       return await call();
     } catch (error) {
-      if (!(error instanceof OpenAI.APIError) || error.status !== 503 || Date.now() >= deadline) throw error;
+      if (!(error instanceof OpenAI.APIError) || error.status !== 503 || Date.now() >= deadline)
+        throw error;
       const retryAfter = Number(error.headers?.get('retry-after') ?? 10);
-      const wait = Math.min(Math.max(1, Number.isFinite(retryAfter) ? retryAfter : 10) * 1000, deadline - Date.now());
+      const wait = Math.min(
+        Math.max(1, Number.isFinite(retryAfter) ? retryAfter : 10) * 1000,
+        deadline - Date.now(),
+      );
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait)));
     }
   }
@@ -51,9 +58,19 @@ interface Usage {
 
 function checkUsage(usage: Usage | null | undefined, where: string): string {
   check(usage, `${where}: no usage`);
-  const { prompt_tokens: prompt = 0, completion_tokens: completion = 0, total_tokens: total } = usage;
-  check(prompt > 0 && completion > 0, `${where}: usage counts no tokens (${JSON.stringify(usage)})`);
-  check(total === prompt + completion, `${where}: total_tokens ${total} is not ${prompt} + ${completion}`);
+  const {
+    prompt_tokens: prompt = 0,
+    completion_tokens: completion = 0,
+    total_tokens: total,
+  } = usage;
+  check(
+    prompt > 0 && completion > 0,
+    `${where}: usage counts no tokens (${JSON.stringify(usage)})`,
+  );
+  check(
+    total === prompt + completion,
+    `${where}: total_tokens ${total} is not ${prompt} + ${completion}`,
+  );
   return `${prompt} + ${completion} tokens`;
 }
 
@@ -67,7 +84,10 @@ export const apiSteps: SmokeStep[] = [
       const answer = await request(context, '/v1/plans');
       check(answer.status === 200, `GET /v1/plans answered ${answer.status}`);
       const body = (await answer.json()) as { object?: string; data?: { id?: string }[] };
-      check(body.object === 'list' && Array.isArray(body.data) && body.data.length > 0, 'GET /v1/plans lists no plan');
+      check(
+        body.object === 'list' && Array.isArray(body.data) && body.data.length > 0,
+        'GET /v1/plans lists no plan',
+      );
       return `${body.data.length} plans: ${body.data.map((p) => p.id).join(', ')}`;
     },
   },
@@ -98,7 +118,9 @@ export const apiSteps: SmokeStep[] = [
     run: async (context) => {
       const model = requireModel(context);
       const { data, response } = await withCapacity(context, () =>
-        context.openai.chat.completions.create({ model, messages: PROMPT, max_completion_tokens: 16 }).withResponse(),
+        context.openai.chat.completions
+          .create({ model, messages: PROMPT, max_completion_tokens: 16 })
+          .withResponse(),
       );
       context.chatHeaders = response.headers;
       const content = data.choices[0]?.message.content;
@@ -147,13 +169,21 @@ export const apiSteps: SmokeStep[] = [
   {
     name: 'wrong-key',
     run: async (context) => {
-      const stranger = context.openai.withOptions({ apiKey: 'tl_smoke_test_wrong_key_0000000000000000' });
+      const stranger = context.openai.withOptions({
+        apiKey: 'tl_smoke_test_wrong_key_0000000000000000',
+      });
       try {
         await stranger.models.list();
       } catch (error) {
-        check(error instanceof OpenAI.APIError, `a wrong key failed without an answer: ${String(error)}`);
+        check(
+          error instanceof OpenAI.APIError,
+          `a wrong key failed without an answer: ${String(error)}`,
+        );
         check(error.status === 401, `a wrong key answered ${error.status}, not 401`);
-        check(error.error && typeof error.message === 'string', 'the 401 has no OpenAI-shaped error body');
+        check(
+          error.error && typeof error.message === 'string',
+          'the 401 has no OpenAI-shaped error body',
+        );
         return `401 ${error.code ?? error.type ?? ''}`.trim();
       }
       throw new Error('a wrong key was let in');
@@ -170,7 +200,10 @@ export const apiSteps: SmokeStep[] = [
           'Access-Control-Request-Headers': 'authorization,content-type',
         },
       });
-      check(answer.status === 200 || answer.status === 204, `the preflight answered ${answer.status}`);
+      check(
+        answer.status === 200 || answer.status === 204,
+        `the preflight answered ${answer.status}`,
+      );
       const origin = answer.headers.get('access-control-allow-origin');
       check(
         origin === '*' || origin === context.origin,
@@ -180,7 +213,10 @@ export const apiSteps: SmokeStep[] = [
       check(methods.includes('POST'), `Access-Control-Allow-Methods "${methods}" lacks POST`);
       // `*` never covers Authorization (Fetch standard): it must be named.
       const allowed = (answer.headers.get('access-control-allow-headers') ?? '').toLowerCase();
-      check(allowed.includes('authorization'), `Access-Control-Allow-Headers "${allowed}" lacks Authorization`);
+      check(
+        allowed.includes('authorization'),
+        `Access-Control-Allow-Headers "${allowed}" lacks Authorization`,
+      );
       return `${answer.status}, origin ${origin}, methods ${methods}`;
     },
   },
@@ -191,12 +227,16 @@ export const apiSteps: SmokeStep[] = [
         headers: { Authorization: `Bearer ${context.key}` },
       });
       check(answer.status === 200, `GET /v1/usage answered ${answer.status}`);
-      const body = (await answer.json()) as { object?: string; total?: { requests?: unknown; cost_usd?: unknown } };
+      const body = (await answer.json()) as {
+        object?: string;
+        total?: { requests?: unknown; cost_usd?: unknown };
+      };
       check(
         body.object === 'list' && typeof body.total?.requests === 'number',
         `GET /v1/usage is not a usage list: ${JSON.stringify(body).slice(0, 200)}`,
       );
-      // In AWS the aggregates follow the ledger through the table's stream: this month's figures may lag.
+      // In AWS the aggregates follow the ledger through the table's stream: this month's figures
+      // may lag.
       return `this month: ${body.total.requests} requests, $${String(body.total.cost_usd)}`;
     },
   },

@@ -19,7 +19,9 @@ async function waitFor(context: SmokeContext, batchId: string, deadline: number)
 /** A tier without the Batch API answers 403 with this code: the step is skipped, not failed. */
 function skipWhenNotOnTier(error: unknown): never {
   if (error instanceof OpenAI.APIError && error.status === 403) {
-    throw new SkipStep(`not on this key's tier (${error.message}); use a Developer or Enterprise key to test it`);
+    throw new SkipStep(
+      `not on this key's tier (${error.message}); use a Developer or Enterprise key to test it`,
+    );
   }
   throw error;
 }
@@ -41,15 +43,23 @@ export const batchSteps: SmokeStep[] = [
         custom_id: CUSTOM_ID,
         method: 'POST',
         url: '/v1/chat/completions',
-        body: { model, messages: [{ role: 'user', content: 'Smoke test batch line.' }], max_completion_tokens: 8 },
+        body: {
+          model,
+          messages: [{ role: 'user', content: 'Smoke test batch line.' }],
+          max_completion_tokens: 8,
+        },
       });
       const file = await context.openai.files
-        .create({ file: await toFile(Buffer.from(`${line}\n`), 'tierline-smoke.jsonl'), purpose: 'batch' })
+        .create({
+          file: await toFile(Buffer.from(`${line}\n`), 'tierline-smoke.jsonl'),
+          purpose: 'batch',
+        })
         .catch(skipWhenNotOnTier);
       context.created.files.push(file.id);
       context.inputFileId = file.id;
       const read = await context.openai.files.retrieve(file.id);
-      if (read.bytes !== Buffer.byteLength(`${line}\n`)) throw new Error(`the file reads back ${read.bytes} bytes`);
+      if (read.bytes !== Buffer.byteLength(`${line}\n`))
+        throw new Error(`the file reads back ${read.bytes} bytes`);
       return `${file.id}, ${read.bytes} bytes`;
     },
   },
@@ -80,15 +90,30 @@ export const batchSteps: SmokeStep[] = [
         );
       }
       if (batch.status !== 'completed') {
-        throw new Error(`${created.id} ended ${batch.status}: ${JSON.stringify(batch.errors ?? null)}`);
+        throw new Error(
+          `${created.id} ended ${batch.status}: ${JSON.stringify(batch.errors ?? null)}`,
+        );
       }
       if (batch.request_counts?.completed !== 1 || !batch.output_file_id) {
-        throw new Error(`${created.id} completed with counts ${JSON.stringify(batch.request_counts)}`);
+        throw new Error(
+          `${created.id} completed with counts ${JSON.stringify(batch.request_counts)}`,
+        );
       }
-      const output = (await (await context.openai.files.content(batch.output_file_id)).text()).trim().split('\n');
-      const result = JSON.parse(output[0] ?? '{}') as { custom_id?: string; response?: { status_code?: number } };
-      if (output.length !== 1 || result.custom_id !== CUSTOM_ID || result.response?.status_code !== 200) {
-        throw new Error(`the output file is not one answered line: ${output.join('\n').slice(0, 300)}`);
+      const output = (await (await context.openai.files.content(batch.output_file_id)).text())
+        .trim()
+        .split('\n');
+      const result = JSON.parse(output[0] ?? '{}') as {
+        custom_id?: string;
+        response?: { status_code?: number };
+      };
+      if (
+        output.length !== 1 ||
+        result.custom_id !== CUSTOM_ID ||
+        result.response?.status_code !== 200
+      ) {
+        throw new Error(
+          `the output file is not one answered line: ${output.join('\n').slice(0, 300)}`,
+        );
       }
       return `${created.id} completed in ${((Date.now() - started) / 1000).toFixed(1)} s; output line ${CUSTOM_ID}: 200`;
     },

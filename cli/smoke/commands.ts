@@ -31,7 +31,11 @@ export function addSmokeCommand(program: Command, deps: SmokeCommandDependencies
         'models, chat streamed and not, rate-limit headers, a wrong key, CORS, a file and a one-line batch, usage); ' +
         'deletes what it creates; exit 1 on any failed step',
     )
-    .requiredOption('--url <url>', 'the API: its root or the openai base URL (the OpenAIBaseUrl output)', url)
+    .requiredOption(
+      '--url <url>',
+      'the API: its root or the openai base URL (the OpenAIBaseUrl output)',
+      url,
+    )
     .addOption(
       new Option('--key <key>', 'an API key (a Developer or Enterprise key also tests batches)')
         .env('TIERLINE_API_KEY')
@@ -40,7 +44,11 @@ export function addSmokeCommand(program: Command, deps: SmokeCommandDependencies
     .option('--model <id>', 'the model to call (default: the first one /v1/models lists)')
     .option('--origin <origin>', 'Origin of the CORS preflight (one the deployment allows)')
     .option('--request-timeout <seconds>', 'limit of one request', seconds)
-    .option('--batch-timeout <seconds>', 'how long the batch may run before it is cancelled (default 180)', seconds)
+    .option(
+      '--batch-timeout <seconds>',
+      'how long the batch may run before it is cancelled (default 180)',
+      seconds,
+    )
     .option(
       '--capacity-timeout <seconds>',
       'how long to wait for a model scaled to zero to start (503 + retry-after; default 480)',
@@ -71,7 +79,8 @@ export function addSmokeCommand(program: Command, deps: SmokeCommandDependencies
           fetch: deps.smokeFetch,
         });
         deps.out(json ? JSON.stringify(report, null, 2) : formatSmokeReport(report));
-        if (!report.passed) throw new OperatorError(`smoke: ${report.summary.fail} step(s) failed.`, 'failed');
+        if (!report.passed)
+          throw new OperatorError(`smoke: ${report.summary.fail} step(s) failed.`, 'failed');
       },
     );
 }

@@ -44,7 +44,8 @@ export interface SmokeOptions {
 /** The API's root: the URL without a trailing `/`, `/v1` or `/openai/v1`. */
 export function apiRoot(url: string): string {
   const parsed = new URL(url);
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('must be an http(s) URL');
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    throw new Error('must be an http(s) URL');
   return parsed.href.replace(/\/+$/, '').replace(/\/(openai\/)?v1$/, '');
 }
 
@@ -55,10 +56,10 @@ function summarize(steps: StepResult[]): Record<StepStatus, number> {
 }
 
 /**
- * Drives a deployment (or local mode) with the official `openai` and `groq-sdk` clients as a customer would:
- * plans, models, chat (streamed and not, usage), rate-limit headers, a wrong key, a CORS preflight, a file
- * and a one-line batch, usage. Every step runs even when one before failed; whatever it created is deleted
- * at the end, also when a step failed.
+ * Drives a deployment (or local mode) with the official `openai` and `groq-sdk` clients as a
+ * customer would: plans, models, chat (streamed and not, usage), rate-limit headers, a wrong key, a
+ * CORS preflight, a file and a one-line batch, usage. Every step runs even when one before failed;
+ * whatever it created is deleted at the end, also when a step failed.
  */
 export async function runSmoke(options: SmokeOptions): Promise<SmokeReport> {
   const root = apiRoot(options.url);
@@ -76,7 +77,13 @@ export async function runSmoke(options: SmokeOptions): Promise<SmokeReport> {
       fetch: fetchImpl,
     }),
     // groq-sdk appends /openai/v1 to its base URL.
-    groq: new Groq({ apiKey: options.key, baseURL: root, maxRetries: 0, timeout: requestTimeoutMs, fetch: fetchImpl }),
+    groq: new Groq({
+      apiKey: options.key,
+      baseURL: root,
+      maxRetries: 0,
+      timeout: requestTimeoutMs,
+      fetch: fetchImpl,
+    }),
     fetch: fetchImpl,
     origin: options.origin ?? 'https://smoke.tierline.invalid',
     requestTimeoutMs,
@@ -116,7 +123,10 @@ const LABEL: Record<StepStatus, string> = { pass: 'PASS', fail: 'FAIL', skip: 'S
 
 export function formatSmokeReport(report: SmokeReport): string {
   const width = Math.max(...report.steps.map((s) => s.step.length));
-  const lines = [`Tierline smoke test of ${report.url} (model ${report.model ?? 'none found'})`, ''];
+  const lines = [
+    `Tierline smoke test of ${report.url} (model ${report.model ?? 'none found'})`,
+    '',
+  ];
   for (const step of report.steps) {
     lines.push(`${LABEL[step.status]}  ${step.step.padEnd(width)}  ${step.detail} (${step.ms} ms)`);
   }

@@ -44,7 +44,8 @@ function showText(u: CustomerMonthUsage): string {
     lines.push('  per day:');
     for (const [day, l] of Object.entries(u.days)) lines.push(row(day, l));
   }
-  const limit = u.spend.limitMicroUsd === undefined ? 'no limit' : `limit ${usd(u.spend.limitMicroUsd)}`;
+  const limit =
+    u.spend.limitMicroUsd === undefined ? 'no limit' : `limit ${usd(u.spend.limitMicroUsd)}`;
   lines.push(
     `  spend item: ${usd(u.spend.committedMicroUsd)} settled, ${usd(u.spend.reservedMicroUsd)} in flight, ${limit}`,
   );
@@ -64,12 +65,16 @@ function reportText(r: MonthReport): string {
 export function addBillingCommands(usage: Command, { run, print }: CommandRunner): void {
   usage
     .command('show')
-    .description("a customer's usage of a month per model and day, from the aggregates, and its spend item")
+    .description(
+      "a customer's usage of a month per model and day, from the aggregates, and its spend item",
+    )
     .argument('<customerId>')
     .option('--month <YYYY-MM>', 'the UTC month (default: this one)', month)
     .action((customerId: string, options: { month?: string }, command: Command) =>
       run(command, async (operator, json) => {
-        const shown = await operator.usageTools().reports.show(customerId, options.month ?? thisMonth());
+        const shown = await operator
+          .usageTools()
+          .reports.show(customerId, options.month ?? thisMonth());
         if (!shown) throw new OperatorError(`No customer with id ${customerId}.`, 'not_found');
         const view = {
           customer_id: shown.customerId,
@@ -81,7 +86,8 @@ export function addBillingCommands(usage: Command, { run, print }: CommandRunner
           spend: {
             settled_usd: formatUsd(shown.spend.committedMicroUsd),
             in_flight_usd: formatUsd(shown.spend.reservedMicroUsd),
-            limit_usd: shown.spend.limitMicroUsd === undefined ? null : formatUsd(shown.spend.limitMicroUsd),
+            limit_usd:
+              shown.spend.limitMicroUsd === undefined ? null : formatUsd(shown.spend.limitMicroUsd),
           },
         };
         print(json, view, showText(shown));
@@ -90,15 +96,24 @@ export function addBillingCommands(usage: Command, { run, print }: CommandRunner
 
   usage
     .command('report')
-    .description('usage and revenue of a month per tier and model, over every customer, from the aggregates')
+    .description(
+      'usage and revenue of a month per tier and model, over every customer, from the aggregates',
+    )
     .option('--month <YYYY-MM>', 'the UTC month (default: this one)', month)
     .action((options: { month?: string }, command: Command) =>
       run(command, async (operator, json) => {
         const report = await operator.usageTools().reports.report(options.month ?? thisMonth());
-        const tiers = Object.fromEntries(Object.entries(report.tiers).map(([t, m]) => [t, linesJson(m ?? {})]));
+        const tiers = Object.fromEntries(
+          Object.entries(report.tiers).map(([t, m]) => [t, linesJson(m ?? {})]),
+        );
         print(
           json,
-          { month: report.month, customers: report.customers, tiers, total: lineJson(report.total) },
+          {
+            month: report.month,
+            customers: report.customers,
+            tiers,
+            total: lineJson(report.total),
+          },
           reportText(report),
         );
       }),
@@ -111,7 +126,9 @@ export function addBillingCommands(usage: Command, { run, print }: CommandRunner
     .option('--month <YYYY-MM>', 'the UTC month (default: this one)', month)
     .action((customerId: string, options: { month?: string }, command: Command) =>
       run(command, async (operator, json) => {
-        const r = await operator.usageTools().reports.reconcile(customerId, options.month ?? thisMonth());
+        const r = await operator
+          .usageTools()
+          .reports.reconcile(customerId, options.month ?? thisMonth());
         const view = {
           month: r.month,
           aggregates: lineJson(r.aggregates),
@@ -124,20 +141,28 @@ export function addBillingCommands(usage: Command, { run, print }: CommandRunner
           view,
           `${text}\n${r.differingDays.length === 0 ? 'They match.' : `Differ on ${r.differingDays.join(', ')}: run "usage recompute ${customerId} <day>".`}`,
         );
-        if (r.differingDays.length > 0) throw new OperatorError('The aggregates differ from the ledger.', 'failed');
+        if (r.differingDays.length > 0)
+          throw new OperatorError('The aggregates differ from the ledger.', 'failed');
       }),
     );
 
   usage
     .command('recompute')
-    .description("rebuild a customer-day's aggregates from the ledger (the repair; safe beside live traffic)")
+    .description(
+      "rebuild a customer-day's aggregates from the ledger (the repair; safe beside live traffic)",
+    )
     .argument('<customerId>')
     .argument('<day>', 'the UTC day YYYY-MM-DD')
     .action((customerId: string, day: string, _options: unknown, command: Command) =>
       run(command, async (operator, json) => {
-        if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) throw new OperatorError('day must be YYYY-MM-DD', 'invalid_input');
+        if (!/^\d{4}-\d{2}-\d{2}$/.test(day))
+          throw new OperatorError('day must be YYYY-MM-DD', 'invalid_input');
         const totals = await operator.usageTools().aggregates.recomputeDay(customerId, day);
-        print(json, linesJson(totals), [header, ...Object.entries(totals).map(([m, l]) => row(m, l))].join('\n'));
+        print(
+          json,
+          linesJson(totals),
+          [header, ...Object.entries(totals).map(([m, l]) => row(m, l))].join('\n'),
+        );
       }),
     );
 }

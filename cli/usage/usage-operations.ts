@@ -9,9 +9,10 @@ export class UsageOperations {
   constructor(private readonly ctx: OperatorContext) {}
 
   /**
-   * Puts the usage records waiting in the ledger's dead letters into the ledger. Idempotent: a record already
-   * in the ledger counts as a duplicate and is not billed twice. What fails again stays for the next run; what
-   * is not a ledger record is set aside in `setAsidePath` (named in the result) and the replay goes on.
+   * Puts the usage records waiting in the ledger's dead letters into the ledger. Idempotent: a
+   * record already in the ledger counts as a duplicate and is not billed twice. What fails again
+   * stays for the next run; what is not a ledger record is set aside in `setAsidePath` (named in
+   * the result) and the replay goes on.
    */
   async replayDeadLetters(setAsidePath: string): Promise<{
     written: number;
@@ -27,7 +28,8 @@ export class UsageOperations {
     await usage.deadLetters.drain(async (record) => {
       try {
         const result = await usage.ledger.put(record);
-        // Also for a duplicate: the aggregates apply a record once, and finish what an earlier run left.
+        // Also for a duplicate: the aggregates apply a record once, and finish what an earlier run
+        // left.
         await usage.afterWrite?.(record);
         counts[result] += 1;
         return true;
@@ -42,7 +44,8 @@ export class UsageOperations {
   /** The usage views and repair of this deployment's metering table. */
   tools(): { reports: UsageReports; aggregates: Pick<AggregateUpdater, 'recomputeDay'> } {
     const { usageReports, aggregates } = this.ctx.deps;
-    if (!usageReports || !aggregates) throw new OperatorError('This deployment has no metering table configured.');
+    if (!usageReports || !aggregates)
+      throw new OperatorError('This deployment has no metering table configured.');
     return { reports: usageReports, aggregates };
   }
 }

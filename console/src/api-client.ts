@@ -1,9 +1,9 @@
 import { formatSeconds } from './format';
 
 /**
- * The console's client of the Tierline API: same origin (`/v1`), the key in the Authorization header only,
- * every failure turned into an {@link ApiError} that says in words what happened and what to do.
- * No DOM: `fetch` is injected, so the unit tests run it in Node.
+ * The console's client of the Tierline API: same origin (`/v1`), the key in the Authorization
+ * header only, every failure turned into an {@link ApiError} that says in words what happened and
+ * what to do. No DOM: `fetch` is injected, so the unit tests run it in Node.
  */
 
 export interface ModelPlan {
@@ -11,10 +11,18 @@ export interface ModelPlan {
   display_name: string;
   context_window: number;
   max_output_tokens: number;
-  limits: { requests_per_minute: number; requests_per_day: number; tokens_per_minute: number; tokens_per_day: number };
+  limits: {
+    requests_per_minute: number;
+    requests_per_day: number;
+    tokens_per_minute: number;
+    tokens_per_day: number;
+  };
   pricing: { input_usd_per_million_tokens: number; output_usd_per_million_tokens: number };
   /** Per-token prices of a LoRA fine-tune of this model on this plan; null where the plan has none. */
-  fine_tuned_pricing?: { input_usd_per_million_tokens: number; output_usd_per_million_tokens: number } | null;
+  fine_tuned_pricing?: {
+    input_usd_per_million_tokens: number;
+    output_usd_per_million_tokens: number;
+  } | null;
 }
 
 export interface Plan {
@@ -24,10 +32,22 @@ export interface Plan {
   models: ModelPlan[];
   features: {
     batch: { available: boolean; discount_percent: number };
-    spend_limit: { available: boolean; default_monthly_usd: number | null; alert_thresholds_percent: number[] };
-    lora_fine_tuning: { available: boolean; premium_percent: number; training_usd_per_million_tokens?: number };
+    spend_limit: {
+      available: boolean;
+      default_monthly_usd: number | null;
+      alert_thresholds_percent: number[];
+    };
+    lora_fine_tuning: {
+      available: boolean;
+      premium_percent: number;
+      training_usd_per_million_tokens?: number;
+    };
   };
-  edge: { requests_per_second: number; burst: number; quota: { limit: number; period: string } | null };
+  edge: {
+    requests_per_second: number;
+    burst: number;
+    quota: { limit: number; period: string } | null;
+  };
 }
 
 export interface Plans {
@@ -215,7 +235,8 @@ export function explainError(status: number, body: unknown, headers: Headers): A
   const code = error.code ?? null;
   const requestId = headers.get('x-request-id') ?? undefined;
   const retryAfter = Number(headers.get('retry-after'));
-  const wait = Number.isFinite(retryAfter) && retryAfter > 0 ? formatSeconds(retryAfter) : undefined;
+  const wait =
+    Number.isFinite(retryAfter) && retryAfter > 0 ? formatSeconds(retryAfter) : undefined;
   const make = (title: string, advice: string) =>
     new ApiError(status, message, title, advice, code, error.param ?? null, requestId);
   if (status === 401) {
@@ -233,12 +254,18 @@ export function explainError(status: number, body: unknown, headers: Headers): A
   if (status === 429) {
     return make(
       'Rate limit reached',
-      wait ? `Try again in ${wait}. Your plan's limits are on the Plan page.` : 'Wait a moment and try again.',
+      wait
+        ? `Try again in ${wait}. Your plan's limits are on the Plan page.`
+        : 'Wait a moment and try again.',
     );
   }
-  if (status === 413) return make('Request too large for your limits', 'Shorten the prompt or lower max tokens.');
+  if (status === 413)
+    return make('Request too large for your limits', 'Shorten the prompt or lower max tokens.');
   if (status === 403) {
-    return make('Not available on your plan', 'The Plan page shows what your plan includes and how to upgrade.');
+    return make(
+      'Not available on your plan',
+      'The Plan page shows what your plan includes and how to upgrade.',
+    );
   }
   if (status === 404) return make('Not found', 'It may have been removed. Reload the page.');
   if (status >= 400 && status < 500)
@@ -246,7 +273,9 @@ export function explainError(status: number, body: unknown, headers: Headers): A
   if (status === 503) {
     return make(
       'The model is starting or busy',
-      wait ? `Try again in ${wait}.` : 'Try again in a few minutes: a model that was idle takes minutes to start.',
+      wait
+        ? `Try again in ${wait}.`
+        : 'Try again in a few minutes: a model that was idle takes minutes to start.',
     );
   }
   return make(
@@ -307,38 +336,59 @@ export class ConsoleApi {
   plans = () => this.json<Plans>('/plans');
   limits = () => this.json<Limits>('/limits');
   usage = (start: string, end: string) =>
-    this.json<Usage>(`/usage?group_by=day&start_date=${encodeURIComponent(start)}&end_date=${encodeURIComponent(end)}`);
+    this.json<Usage>(
+      `/usage?group_by=day&start_date=${encodeURIComponent(start)}&end_date=${encodeURIComponent(end)}`,
+    );
   keys = async () => (await this.json<{ data: ApiKey[] }>('/keys')).data;
   createKey = (name: string) =>
-    this.json<ApiKey & { key: string }>('/keys', { method: 'POST', body: JSON.stringify({ name }) });
-  revokeKey = (id: string) => this.json<ApiKey>(`/keys/${encodeURIComponent(id)}`, { method: 'DELETE' });
+    this.json<ApiKey & { key: string }>('/keys', {
+      method: 'POST',
+      body: JSON.stringify({ name }),
+    });
+  revokeKey = (id: string) =>
+    this.json<ApiKey>(`/keys/${encodeURIComponent(id)}`, { method: 'DELETE' });
   spendLimit = () => this.json<SpendLimit>('/spend_limit');
-  batches = (after?: string, limit = 20) => this.json<Page<Batch>>(`/batches${query({ limit, after })}`);
+  batches = (after?: string, limit = 20) =>
+    this.json<Page<Batch>>(`/batches${query({ limit, after })}`);
   batch = (id: string) => this.json<Batch>(`/batches/${encodeURIComponent(id)}`);
-  cancelBatch = (id: string) => this.json<Batch>(`/batches/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
+  cancelBatch = (id: string) =>
+    this.json<Batch>(`/batches/${encodeURIComponent(id)}/cancel`, { method: 'POST' });
   fineTuningJobs = (after?: string, limit = 20) =>
     this.json<Page<FineTuningJob>>(`/fine_tuning/jobs${query({ limit, after })}`);
   fineTuningEvents = (jobId: string, limit = 50) =>
-    this.json<Page<FineTuningEvent>>(`/fine_tuning/jobs/${encodeURIComponent(jobId)}/events${query({ limit })}`);
+    this.json<Page<FineTuningEvent>>(
+      `/fine_tuning/jobs/${encodeURIComponent(jobId)}/events${query({ limit })}`,
+    );
   models = async () => (await this.json<{ data: ModelEntry[] }>('/models')).data;
 
   /**
-   * A file's content as a Blob, fetched with the key in the Authorization header (a link to the URL could not
-   * carry the key, and the key must never be put in a URL).
+   * A file's content as a Blob, fetched with the key in the Authorization header (a link to the URL
+   * could not carry the key, and the key must never be put in a URL).
    */
   async fileContent(id: string): Promise<Blob> {
     const response = await this.send(`/files/${encodeURIComponent(id)}/content`);
     if (!response.ok) {
-      throw explainError(response.status, await response.json().catch(() => null), response.headers);
+      throw explainError(
+        response.status,
+        await response.json().catch(() => null),
+        response.headers,
+      );
     }
     return response.blob();
   }
   setSpendLimit = (usd: number | null) =>
-    this.json<SpendLimit>('/spend_limit', { method: 'PUT', body: JSON.stringify({ monthly_limit_usd: usd }) });
+    this.json<SpendLimit>('/spend_limit', {
+      method: 'PUT',
+      body: JSON.stringify({ monthly_limit_usd: usd }),
+    });
 
   /** A streamed chat completion; `onText` sees each piece of content as it arrives. */
   async chat(
-    request: { model: string; messages: { role: string; content: string }[]; max_completion_tokens?: number },
+    request: {
+      model: string;
+      messages: { role: string; content: string }[];
+      max_completion_tokens?: number;
+    },
     onText: (piece: string) => void,
     signal?: AbortSignal,
   ): Promise<ChatReply> {
@@ -349,7 +399,11 @@ export class ConsoleApi {
       signal,
     });
     if (!response.ok || !response.body) {
-      throw explainError(response.status, await response.json().catch(() => null), response.headers);
+      throw explainError(
+        response.status,
+        await response.json().catch(() => null),
+        response.headers,
+      );
     }
     const rateLimit: Record<string, string> = {};
     for (const name of RATE_LIMIT_HEADERS) {
@@ -368,7 +422,13 @@ export class ConsoleApi {
     for await (const event of sseEvents(response.body)) {
       if (event.error) {
         const error = explainError(500, event, response.headers);
-        throw new ApiError(500, error.message, 'The reply stopped with an error', error.advice, error.code);
+        throw new ApiError(
+          500,
+          error.message,
+          'The reply stopped with an error',
+          error.advice,
+          error.code,
+        );
       }
       if (event.usage) reply.usage = event.usage;
       for (const choice of event.choices ?? []) {
@@ -388,8 +448,12 @@ export class ConsoleApi {
 
 /** `?limit=20&after=...`, leaving out what is undefined. */
 function query(params: Record<string, string | number | undefined>): string {
-  const pairs = Object.entries(params).filter((entry): entry is [string, string | number] => entry[1] !== undefined);
-  return pairs.length === 0 ? '' : `?${pairs.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&')}`;
+  const pairs = Object.entries(params).filter(
+    (entry): entry is [string, string | number] => entry[1] !== undefined,
+  );
+  return pairs.length === 0
+    ? ''
+    : `?${pairs.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&')}`;
 }
 
 interface ChunkEvent {

@@ -70,7 +70,10 @@ export function App() {
   const [path, setPath] = useState<PagePath>(currentPath);
   const [error, setError] = useState<unknown>();
   const heading = useRef<HTMLElement>(null);
-  const api = useMemo(() => (session ? new ConsoleApi(session.key, API_BASE) : undefined), [session?.key]);
+  const api = useMemo(
+    () => (session ? new ConsoleApi(session.key, API_BASE) : undefined),
+    [session?.key],
+  );
 
   useEffect(() => {
     const onHash = () => {

@@ -23,8 +23,8 @@ const INTEGER_STEPS = Array.from(
 );
 
 /**
- * A bar-like step chart of one metric per day, a series per model (uPlot: 24 KB gzipped, canvas). The canvas is
- * hidden from screen readers; the page shows the same figures in a table.
+ * A bar-like step chart of one metric per day, a series per model (uPlot: 24 KB gzipped, canvas).
+ * The canvas is hidden from screen readers; the page shows the same figures in a table.
  */
 export function UsageChart({ title, days, models, values, format, integer }: ChartProps) {
   const box = useRef<HTMLDivElement>(null);
@@ -40,29 +40,41 @@ export function UsageChart({ title, days, models, values, format, integer }: Cha
         // Room on the right for the last day's label, which uPlot centres on the chart's edge.
         padding: [12, 24, 0, 0],
         tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
-        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+        scales: {
+          x: { time: true },
+          y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
+        },
         axes: [
           {},
           {
             values: (_u, splits) => splits.map(format),
-            // As wide as the widest label, measured in the axis's own font: a fixed width clipped `$0.000125`
-            // at phone width and wasted space on `0`-`5`.
+            // As wide as the widest label, measured in the axis's own font: a fixed width clipped
+            // `$0.000125` at phone width and wasted space on `0`-`5`.
             size: (u, labels, axisIndex, cycle) => {
-              // uPlot keeps the last size as `_size` and the font as [css, px] once it has drawn (not typed).
+              // uPlot keeps the last size as `_size` and the font as [css, px] once it has drawn
+              // (not typed).
               const axis = u.axes[axisIndex] as unknown as { _size?: number; font?: unknown };
               if (cycle > 1 && axis._size) return axis._size;
               const ctx = u.ctx;
               const font = Array.isArray(axis.font) ? axis.font[0] : axis.font;
               if (typeof font === 'string') ctx.font = font;
               // The canvas is scaled by the device's pixel ratio; the axis size is in CSS pixels.
-              return axisWidth(labels ?? [], (text) => ctx.measureText(text).width / uPlot.pxRatio, 18);
+              return axisWidth(
+                labels ?? [],
+                (text) => ctx.measureText(text).width / uPlot.pxRatio,
+                18,
+              );
             },
             ...(integer ? { incrs: INTEGER_STEPS } : {}),
           },
         ],
         series: [
           // With no day hovered, the legend shows the range's totals instead of "--".
-          { label: 'Day', value: (_u: uPlot, _v: number, _s: number, index: number | null) => legendDay(days, index) },
+          {
+            label: 'Day',
+            value: (_u: uPlot, _v: number, _s: number, index: number | null) =>
+              legendDay(days, index),
+          },
           ...models.map((model, i) => ({
             label: model,
             stroke: COLOURS[i % COLOURS.length],

@@ -1,6 +1,6 @@
 /**
- * Formatting of the console: exact limits, prices, money, durations, and the shapes the charts need.
- * Pure functions (no DOM), unit-tested in test/console/.
+ * Formatting of the console: exact limits, prices, money, durations, and the shapes the charts
+ * need. Pure functions (no DOM), unit-tested in test/console/.
  */
 
 const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
@@ -68,7 +68,10 @@ export function formatDate(epochSeconds: number | null | undefined): string {
 }
 
 /** A key's last use: recorded at most once an hour, so a time within the last hour reads as such. */
-export function formatLastUsed(epochSeconds: number | null | undefined, now: Date = new Date()): string {
+export function formatLastUsed(
+  epochSeconds: number | null | undefined,
+  now: Date = new Date(),
+): string {
   if (!epochSeconds) return 'Not yet';
   if (now.getTime() - epochSeconds * 1000 < 3_600_000) return 'Within the last hour';
   return formatDate(epochSeconds);
@@ -104,8 +107,8 @@ interface DayBucket {
 }
 
 /**
- * One series per model over every day of the range (days without usage are 0: the API leaves them out),
- * for a chart of `metric` per day and model.
+ * One series per model over every day of the range (days without usage are 0: the API leaves them
+ * out), for a chart of `metric` per day and model.
  */
 export function usageSeries(
   buckets: DayBucket[],
@@ -160,8 +163,8 @@ export function replyCostUsd(
 }
 
 /**
- * What a chart's legend shows for a model: the hovered day's value, or, with no day hovered, the range's
- * total (a legend reading "--" says nothing).
+ * What a chart's legend shows for a model: the hovered day's value, or, with no day hovered, the
+ * range's total (a legend reading "--" says nothing).
  */
 export function legendValue(
   values: readonly number[],
@@ -183,10 +186,14 @@ export function legendDay(days: readonly string[], index: number | null | undefi
 }
 
 /**
- * Pixels an axis needs for its widest label (the tick labels measured by `measure`), so a long label such as
- * `$0.000125` is never clipped at the chart's edge.
+ * Pixels an axis needs for its widest label (the tick labels measured by `measure`), so a long
+ * label such as `$0.000125` is never clipped at the chart's edge.
  */
-export function axisWidth(labels: readonly string[], measure: (text: string) => number, gap = 14): number {
+export function axisWidth(
+  labels: readonly string[],
+  measure: (text: string) => number,
+  gap = 14,
+): number {
   const widest = labels.reduce((most, label) => Math.max(most, measure(label)), 0);
   return Math.ceil(widest + gap);
 }

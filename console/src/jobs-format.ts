@@ -2,8 +2,8 @@ import type { Batch, BatchStatus, FineTuningJob, ModelEntry } from './api-client
 import { formatInteger, formatUsd } from './format';
 
 /**
- * Formatting of the Batches and Fine-tuning pages: statuses in words, request counts, which tier has a
- * feature. Pure functions (no DOM), unit-tested in test/console/.
+ * Formatting of the Batches and Fine-tuning pages: statuses in words, request counts, which tier
+ * has a feature. Pure functions (no DOM), unit-tested in test/console/.
  */
 
 const BATCH_STATUS_WORDS: Record<BatchStatus, string> = {
@@ -23,7 +23,12 @@ export function batchStatusWords(status: string): string {
 
 /** Statuses a batch can still leave: the page keeps polling while one is shown. */
 export function isBatchActive(status: string): boolean {
-  return status === 'validating' || status === 'in_progress' || status === 'finalizing' || status === 'cancelling';
+  return (
+    status === 'validating' ||
+    status === 'in_progress' ||
+    status === 'finalizing' ||
+    status === 'cancelling'
+  );
 }
 
 /** Statuses from which a cancel is accepted (OpenAI: validating, in progress, finalizing). */
@@ -48,7 +53,10 @@ export function batchFileName(batchId: string, which: 'output' | 'error'): strin
 }
 
 /** `Developer and Enterprise`: the display names of the tiers that have a feature, in the published order. */
-export function tiersWith<T extends { display_name: string }>(plans: T[], has: (plan: T) => boolean): string {
+export function tiersWith<T extends { display_name: string }>(
+  plans: T[],
+  has: (plan: T) => boolean,
+): string {
   const names = plans.filter(has).map((p) => p.display_name);
   if (names.length <= 1) return names[0] ?? '';
   return `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
@@ -100,8 +108,9 @@ export function fineTunedBase(id: string): string | undefined {
 }
 
 /**
- * Whether an error says the route itself is missing (this deployment has no such API yet): 404 `unknown_url`,
- * as API Gateway and local mode answer a path they have no route for. A 404 for a missing job is not this.
+ * Whether an error says the route itself is missing (this deployment has no such API yet): 404
+ * `unknown_url`, as API Gateway and local mode answer a path they have no route for. A 404 for a
+ * missing job is not this.
  */
 export function isRouteMissing(error: unknown): boolean {
   const e = error as { status?: unknown; code?: unknown } | null;

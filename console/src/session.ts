@@ -1,6 +1,6 @@
 /**
- * The signed-in API key lives in sessionStorage only: it is gone when the tab closes, never in a URL, a
- * cookie, localStorage or a log.
+ * The signed-in API key lives in sessionStorage only: it is gone when the tab closes, never in a
+ * URL, a cookie, localStorage or a log.
  */
 const KEY = 'tierline.apiKey';
 

@@ -1,6 +1,7 @@
 /**
- * "Copy as curl / Python / JavaScript" for a playground request. The key is never put in a snippet: it reads
- * `TIERLINE_API_KEY` from the environment, so a pasted snippet does not leak the key into a chat or a log.
+ * "Copy as curl / Python / JavaScript" for a playground request. The key is never put in a snippet:
+ * it reads `TIERLINE_API_KEY` from the environment, so a pasted snippet does not leak the key into
+ * a chat or a log.
  */
 
 export interface PlaygroundRequest {

@@ -11,7 +11,12 @@ export function ErrorNotice({ error }: { error: unknown }) {
   const e =
     error instanceof ApiError
       ? error
-      : new ApiError(0, String((error as Error)?.message ?? error), 'Something went wrong', 'Reload the page.');
+      : new ApiError(
+          0,
+          String((error as Error)?.message ?? error),
+          'Something went wrong',
+          'Reload the page.',
+        );
   return html`<div class="notice error" role="alert">
     <p class="notice-title">${e.title}</p>
     <p>${e.message}</p>
@@ -21,7 +26,9 @@ export function ErrorNotice({ error }: { error: unknown }) {
 
 /** Runs `load` on mount and when `deps` change; gives its result, its error, and a reload. */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[] = []) {
-  const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
+  const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({
+    loading: true,
+  });
   const [tick, setTick] = useState(0);
   useEffect(() => {
     let live = true;
@@ -62,8 +69,8 @@ export function CopyButton({ text, label }: { text: string; label: string }) {
 }
 
 /**
- * What a plan without a feature sees instead of an error: which tiers have it (from `/v1/plans`) and the
- * operator's "how to upgrade" text.
+ * What a plan without a feature sees instead of an error: which tiers have it (from `/v1/plans`)
+ * and the operator's "how to upgrade" text.
  */
 export function NotOnPlan({
   api,
@@ -95,6 +102,7 @@ export function saveBlob(blob: Blob, fileName: string): void {
   document.body.append(link);
   link.click();
   link.remove();
-  // The download has taken the data by the next turn of the event loop; a little later is safe everywhere.
+  // The download has taken the data by the next turn of the event loop; a little later is safe
+  // everywhere.
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }

@@ -27,8 +27,8 @@ export interface RunnableLine {
 }
 
 /**
- * The caller's ready fine-tuned models, by `ft:` id, loaded once per batch message (one Query): a batch line
- * may name one of them and nobody else's.
+ * The caller's ready fine-tuned models, by `ft:` id, loaded once per batch message (one Query): a
+ * batch line may name one of them and nobody else's.
  */
 export type BatchFineTunes = ReadonlyMap<string, { baseModel: string; adapterName: string }>;
 
@@ -36,8 +36,9 @@ export type BatchFineTunes = ReadonlyMap<string, { baseModel: string; adapterNam
 export interface RejectedLine {
   customId: string;
   /**
-   * What the line holds of the batch's reservation: 0, but for an `ft:` model that is gone (deleted since the
-   * batch was validated): its reservation, worked out from the id alone, is the same at validation and run.
+   * What the line holds of the batch's reservation: 0, but for an `ft:` model that is gone (deleted
+   * since the batch was validated): its reservation, worked out from the id alone, is the same at
+   * validation and run.
    */
   reservedMicroUsd?: number;
   statusCode: number;
@@ -57,26 +58,33 @@ export type ParsedLine =
   | { kind: 'reject'; line: RejectedLine }
   | { kind: 'fail'; problem: FileProblem };
 
-function problem(line: number, code: string, message: string, param: string | null = null): ParsedLine {
+function problem(
+  line: number,
+  code: string,
+  message: string,
+  param: string | null = null,
+): ParsedLine {
   return { kind: 'fail', problem: { code, message: `Line ${line}: ${message}`, line, param } };
 }
 
 /**
- * The tokenizers `parseBatchLine` counts with for a tier's lines (those of the models it offers): load them before
- * parsing (the worker does at each message; a loaded tokenizer stays for the process, about 1 s of CPU each).
+ * The tokenizers `parseBatchLine` counts with for a tier's lines (those of the models it offers):
+ * load them before parsing (the worker does at each message; a loaded tokenizer stays for the
+ * process, about 1 s of CPU each).
  */
 export function loadBatchTokenizers(config: TierlineConfig, tier: TierName): Promise<void> {
   return new PromptTokenCounter(config).warmUp(Object.keys(config.tiers[tier].models));
 }
 
 /**
- * Checks one line of a batch input file (1-based `lineNumber`). Its prompt is counted as a chat completion's is
- * at admission (the model's tokenizer over its chat template, tools included: `PromptTokenCounter`), and its
- * output allowance is the one chat would reserve (`max_completion_tokens`, or the model's maximum within what
- * the context window leaves), so a line holds what the same request would hold online. The tokenizers must be
- * loaded ({@link loadBatchTokenizers}). The envelope (`custom_id`, `method`, `url`,
- * `body`) must be right or the file cannot run; a body that is not a valid chat completion for this tier is
- * the line's own error, answered in the error file as the API would have answered it.
+ * Checks one line of a batch input file (1-based `lineNumber`). Its prompt is counted as a chat
+ * completion's is at admission (the model's tokenizer over its chat template, tools included:
+ * `PromptTokenCounter`), and its output allowance is the one chat would reserve
+ * (`max_completion_tokens`, or the model's maximum within what the context window leaves), so a
+ * line holds what the same request would hold online. The tokenizers must be loaded ({@link
+ * loadBatchTokenizers}). The envelope (`custom_id`, `method`, `url`, `body`) must be right or the
+ * file cannot run; a body that is not a valid chat completion for this tier is the line's own
+ * error, answered in the error file as the API would have answered it.
  */
 export function parseBatchLine(
   text: string,
@@ -104,20 +112,35 @@ export function parseBatchLine(
       'custom_id',
     );
   }
-  if (line.method !== 'POST') return problem(lineNumber, 'invalid_method', "'method' must be 'POST'.", 'method');
+  if (line.method !== 'POST')
+    return problem(lineNumber, 'invalid_method', "'method' must be 'POST'.", 'method');
   if (line.url !== BATCH_ENDPOINT) {
-    return problem(lineNumber, 'invalid_url', `'url' must be '${BATCH_ENDPOINT}', the batch's endpoint.`, 'url');
+    return problem(
+      lineNumber,
+      'invalid_url',
+      `'url' must be '${BATCH_ENDPOINT}', the batch's endpoint.`,
+      'url',
+    );
   }
   if (typeof line.body !== 'object' || line.body === null || Array.isArray(line.body)) {
-    return problem(lineNumber, 'missing_body', "'body' must be a chat completion request object.", 'body');
+    return problem(
+      lineNumber,
+      'missing_body',
+      "'body' must be a chat completion request object.",
+      'body',
+    );
   }
   try {
     const request = parseChatRequest(line.body);
     if (request.stream) {
-      return { kind: 'reject', line: rejected(customId, 400, "'stream' is not supported in a batch.", 'stream') };
+      return {
+        kind: 'reject',
+        line: rejected(customId, 400, "'stream' is not supported in a batch.", 'stream'),
+      };
     }
     const fineTuned = request.model.startsWith('ft:');
-    // An `ft:` id names its base model (`ft:<base>:...`): limits, windows and prices are the base model's.
+    // An `ft:` id names its base model (`ft:<base>:...`): limits, windows and prices are the base
+    // model's.
     const baseModel = fineTuned ? (request.model.split(':')[1] ?? '') : request.model;
     resolveModel(config, tier, baseModel); // 404 or 403 for a model this tier cannot use
     const requested = request.max_completion_tokens ?? request.max_tokens;
@@ -133,12 +156,23 @@ export function parseBatchLine(
         ),
       };
     }
-    const promptTokens = new PromptTokenCounter(config).countLoaded(request.model, request.messages, {
-      tools: request.tools ?? undefined,
-    });
-    const contextWindow = ownValue(config.models, request.model)?.contextWindow ?? Number.MAX_SAFE_INTEGER;
-    // 400 context_length_exceeded for a line that cannot fit, as chat answers before anything is reserved.
-    const room = checkContextWindow(request.model, contextWindow, promptTokens, requested ?? undefined);
+    const promptTokens = new PromptTokenCounter(config).countLoaded(
+      request.model,
+      request.messages,
+      {
+        tools: request.tools ?? undefined,
+      },
+    );
+    const contextWindow =
+      ownValue(config.models, request.model)?.contextWindow ?? Number.MAX_SAFE_INTEGER;
+    // 400 context_length_exceeded for a line that cannot fit, as chat answers before anything is
+    // reserved.
+    const room = checkContextWindow(
+      request.model,
+      contextWindow,
+      promptTokens,
+      requested ?? undefined,
+    );
     const maxTokens = requested ?? Math.min(modelMax, room);
     const {
       model: _model,
@@ -158,9 +192,12 @@ export function parseBatchLine(
         )
       : 0;
     const fineTune = fineTuned ? fineTunes.get(request.model) : undefined;
-    if (fineTuned && (!fineTune || fineTune.baseModel !== baseModel || !config.tiers[tier].lora.allowed)) {
-      // Not the caller's (or gone, or the tier lost LoRA): answered in the error file, never sent to a model,
-      // which would serve the base model for an adapter it does not know.
+    if (
+      fineTuned &&
+      (!fineTune || fineTune.baseModel !== baseModel || !config.tiers[tier].lora.allowed)
+    ) {
+      // Not the caller's (or gone, or the tier lost LoRA): answered in the error file, never sent
+      // to a model, which would serve the base model for an adapter it does not know.
       const line = config.tiers[tier].lora.allowed
         ? rejected(
             customId,

@@ -1,8 +1,9 @@
 import type { BatchRecord } from './batches-repository';
 
 /**
- * OpenAI's Batch object (https://platform.openai.com/docs/api-reference/batch/object). Timestamps and file
- * ids a batch does not have yet are left out: OpenAI's schema types them as integers and strings, not null.
+ * OpenAI's Batch object (https://platform.openai.com/docs/api-reference/batch/object). Timestamps
+ * and file ids a batch does not have yet are left out: OpenAI's schema types them as integers and
+ * strings, not null.
  */
 export function toOpenAIBatch(batch: BatchRecord) {
   const t = batch.times;
@@ -13,7 +14,12 @@ export function toOpenAIBatch(batch: BatchRecord) {
     errors: batch.errors
       ? {
           object: 'list',
-          data: batch.errors.map((e) => ({ code: e.code, message: e.message, param: e.param, line: e.line })),
+          data: batch.errors.map((e) => ({
+            code: e.code,
+            message: e.message,
+            param: e.param,
+            line: e.line,
+          })),
         }
       : null,
     input_file_id: batch.inputFileId,
@@ -33,6 +39,7 @@ export function toOpenAIBatch(batch: BatchRecord) {
     request_counts: { total: batch.total, completed: batch.completed, failed: batch.failed },
     metadata: batch.metadata,
   };
-  for (const [key, value] of Object.entries(view)) if (value === null && key !== 'metadata') delete view[key];
+  for (const [key, value] of Object.entries(view))
+    if (value === null && key !== 'metadata') delete view[key];
   return view;
 }

@@ -37,15 +37,20 @@ export class SqsBatchQueue implements BatchQueue {
       const entries = messages.slice(i, i + SQS_BATCH_MAX).map((message, j) => ({
         Id: String(j),
         MessageBody: JSON.stringify(message),
-        // The customer is the tenant of SQS fair queues: when one customer's batch floods the queue (a 50,000-line
-        // batch, or its cancel), SQS delivers the other customers' messages first instead of behind it (issue 20
-        // row 5). "Fair queues identify tenants by the MessageGroupId property on each message ... on standard
-        // queues" (SQS Developer Guide, "Amazon SQS fair queues" and "How Amazon SQS fair queues work").
+        // The customer is the tenant of SQS fair queues: when one customer's batch floods the queue
+        // (a 50,000-line batch, or its cancel), SQS delivers the other customers' messages first
+        // instead of behind it (issue 20 row 5). "Fair queues identify tenants by the
+        // MessageGroupId property on each message ... on standard queues" (SQS Developer Guide,
+        // "Amazon SQS fair queues" and "How Amazon SQS fair queues work").
         ...('customerId' in message ? { MessageGroupId: message.customerId } : {}),
       }));
-      const result = await this.sqs.send(new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: entries }));
+      const result = await this.sqs.send(
+        new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: entries }),
+      );
       if (result.Failed && result.Failed.length > 0) {
-        throw new Error(`SQS refused ${result.Failed.length} batch messages: ${result.Failed[0]?.Message ?? ''}`);
+        throw new Error(
+          `SQS refused ${result.Failed.length} batch messages: ${result.Failed[0]?.Message ?? ''}`,
+        );
       }
     }
   }

@@ -15,10 +15,14 @@ export const newBatchId = (now?: Date) => timeOrderedId('batch_', now);
 /** Longer than any create takes between taking its slot and writing its batch. */
 const CREATE_GRACE_MS = 5 * 60 * 1000;
 /** The creation time (ms) in a time-ordered id (`ids.ts`: 9 base36 characters after the prefix). */
-const idTime = (batchId: string) => Number.parseInt(batchId.slice('batch_'.length, 'batch_'.length + 9), 36);
+const idTime = (batchId: string) =>
+  Number.parseInt(batchId.slice('batch_'.length, 'batch_'.length + 9), 36);
 
 export function batchNotFound(batchId: string): NotFoundError {
-  return new NotFoundError(`No such Batch object: ${batchId}`, { code: 'batch_not_found', param: 'batch_id' });
+  return new NotFoundError(`No such Batch object: ${batchId}`, {
+    code: 'batch_not_found',
+    param: 'batch_id',
+  });
 }
 
 /** `24h` or `Nd`, in hours; undefined when it is neither. */
@@ -30,12 +34,17 @@ export function windowHours(window: unknown): number | undefined {
 }
 
 /**
- * A create body's schema. Its fields are judged in the order written here (a body with several faults gets the
- * first); the longest completion window is the tier's, so there is one schema per tier.
+ * A create body's schema. Its fields are judged in the order written here (a body with several
+ * faults gets the first); the longest completion window is the tier's, so there is one schema per
+ * tier.
  */
 function schemaFor(displayName: string, maxWindowHours: number) {
   return bodySchema({
-    endpoint: field(z.literal(BATCH_ENDPOINT), `'endpoint' must be '${BATCH_ENDPOINT}'.`, 'invalid_value'),
+    endpoint: field(
+      z.literal(BATCH_ENDPOINT),
+      `'endpoint' must be '${BATCH_ENDPOINT}'.`,
+      'invalid_value',
+    ),
     completion_window: field(
       z.string().check(
         z.refine((window) => {
@@ -104,10 +113,13 @@ export class BatchService {
       throw fileNotFound(inputFileId);
     });
     if (input.purpose !== 'batch') {
-      throw new BadRequestError(`File ${inputFileId} has purpose '${input.purpose}'; a batch needs 'batch'.`, {
-        param: 'input_file_id',
-        code: 'invalid_value',
-      });
+      throw new BadRequestError(
+        `File ${inputFileId} has purpose '${input.purpose}'; a batch needs 'batch'.`,
+        {
+          param: 'input_file_id',
+          code: 'invalid_value',
+        },
+      );
     }
     if (input.lines > tier.batch.maxLinesPerBatch) {
       throw new BadRequestError(
@@ -142,7 +154,9 @@ export class BatchService {
       total: input.lines,
       completed: 0,
       failed: 0,
-      ...(principal.spendLimitMicroUsd !== undefined ? { spendLimitMicroUsd: principal.spendLimitMicroUsd } : {}),
+      ...(principal.spendLimitMicroUsd !== undefined
+        ? { spendLimitMicroUsd: principal.spendLimitMicroUsd }
+        : {}),
     };
     try {
       await batches.registerForSweep(batch);
@@ -153,28 +167,37 @@ export class BatchService {
       throw error;
     }
     try {
-      await queue.send([{ kind: 'validate', customerId: batch.customerId, batchId: batch.batchId }]);
+      await queue.send([
+        { kind: 'validate', customerId: batch.customerId, batchId: batch.batchId },
+      ]);
     } catch (error) {
       // Without its first message the batch would never start: it fails now, which frees its slot.
-      await batches.transition(batch.customerId, batch.batchId, ['validating'], 'failed', this.seconds(), {
-        errors: [
-          {
-            code: 'queue_unavailable',
-            message: 'The batch could not be queued; create it again.',
-            line: 0,
-            param: null,
-          },
-        ],
-      });
+      await batches.transition(
+        batch.customerId,
+        batch.batchId,
+        ['validating'],
+        'failed',
+        this.seconds(),
+        {
+          errors: [
+            {
+              code: 'queue_unavailable',
+              message: 'The batch could not be queued; create it again.',
+              line: 0,
+              param: null,
+            },
+          ],
+        },
+      );
       throw error;
     }
     return batch;
   }
 
   /**
-   * Frees the slots that no open batch holds: a batch that ended but whose slot a crash kept, or a create that
-   * died before writing its batch (only once its id is older than a create takes, so a create in flight keeps
-   * its slot). Answers whether any slot was freed.
+   * Frees the slots that no open batch holds: a batch that ended but whose slot a crash kept, or a
+   * create that died before writing its batch (only once its id is older than a create takes, so a
+   * create in flight keeps its slot). Answers whether any slot was freed.
    */
   private async healSlots(customerId: string): Promise<boolean> {
     const { batches } = this.options;
@@ -229,8 +252,11 @@ export class BatchService {
 /** 400 (as OpenAI answers it) for a customer at its tier's number of open batches. */
 class TooManyOpenBatchesError extends BadRequestError {
   constructor(max: number) {
-    super(`You have ${max} batches open, the most your tier allows. Wait for one to finish or cancel one.`, {
-      code: 'too_many_open_batches',
-    });
+    super(
+      `You have ${max} batches open, the most your tier allows. Wait for one to finish or cancel one.`,
+      {
+        code: 'too_many_open_batches',
+      },
+    );
   }
 }

@@ -16,7 +16,12 @@ import {
   type RejectedLine,
 } from './batch-lines';
 import type { BatchMessage, BatchQueue } from './batch-queue';
-import { type BatchesRepository, type BatchRecord, FINAL_STATUSES, type LineResult } from './batches-repository';
+import {
+  type BatchesRepository,
+  type BatchRecord,
+  FINAL_STATUSES,
+  type LineResult,
+} from './batches-repository';
 
 /** Lines per `run` message: small enough to finish well within the worker's timeout. */
 export const LINES_PER_CHUNK = 20;
@@ -48,10 +53,11 @@ export const outputFileId = (batchId: string) => `file-${batchId.slice('batch_'.
 export const errorFileId = (batchId: string) => `file-${batchId.slice('batch_'.length)}e`;
 
 /**
- * The batch worker: one message at a time, each safe to deliver twice. `validate` checks the input file and
- * reserves the batch's maximum cost, then queues `run` chunks; `run` sends each line without a result to the
- * model, writes the ledger (request id from batch id + custom_id), then the line's result (once), then
- * settles its spend; the last line queues `finalize`, which writes the output and error files.
+ * The batch worker: one message at a time, each safe to deliver twice. `validate` checks the input
+ * file and reserves the batch's maximum cost, then queues `run` chunks; `run` sends each line
+ * without a result to the model, writes the ledger (request id from batch id + custom_id), then the
+ * line's result (once), then settles its spend; the last line queues `finalize`, which writes the
+ * output and error files.
  */
 export class BatchWorker {
   private readonly now: () => Date;
@@ -86,9 +92,16 @@ export class BatchWorker {
     if (batch.status !== 'validating') return;
     const { config, storage, files } = this.options;
     const fail = (errors: FileProblem[]) =>
-      this.options.batches.transition(batch.customerId, batch.batchId, ['validating'], 'failed', this.seconds(), {
-        errors,
-      });
+      this.options.batches.transition(
+        batch.customerId,
+        batch.batchId,
+        ['validating'],
+        'failed',
+        this.seconds(),
+        {
+          errors,
+        },
+      );
     const input = await files.get(batch.customerId, batch.inputFileId).catch(() => undefined);
     const body = input ? await storage.get(input.objectKey) : undefined;
     if (!input || !body) {
@@ -151,8 +164,13 @@ export class BatchWorker {
       await fail([held.refused]);
       return;
     }
-    // The whole batch's maximum cost is held before any line runs: a batch can never pass the spend limit.
-    const reserved = await this.options.spend.reserve(batch.customerId, batch.spendLimitMicroUsd, maxCost);
+    // The whole batch's maximum cost is held before any line runs: a batch can never pass the spend
+    // limit.
+    const reserved = await this.options.spend.reserve(
+      batch.customerId,
+      batch.spendLimitMicroUsd,
+      maxCost,
+    );
     if (!reserved.admitted) {
       await held.release();
       await fail([
@@ -182,26 +200,29 @@ export class BatchWorker {
       },
     );
     if (!started) {
-      // Cancelled (or expired) while validating, or a duplicate delivery won: give the reservation back. A
-      // duplicate that won holds the same tokens (taken once per batch): only a batch that did not start
-      // gives them back.
+      // Cancelled (or expired) while validating, or a duplicate delivery won: give the reservation
+      // back. A duplicate that won holds the same tokens (taken once per batch): only a batch that
+      // did not start gives them back.
       await this.options.spend.settle(reserved.reservation, 0);
       const current = await this.options.batches.getBatch(batch.customerId, batch.batchId);
       if (current?.status !== 'in_progress' && !current?.reservationMonth) await held.release();
       const now = await this.options.batches.getBatch(batch.customerId, batch.batchId);
       if (now?.status === 'cancelling')
-        await this.options.queue.send([{ kind: 'finalize', customerId: batch.customerId, batchId: batch.batchId }]);
+        await this.options.queue.send([
+          { kind: 'finalize', customerId: batch.customerId, batchId: batch.batchId },
+        ]);
       return;
     }
     await this.options.queue.send(runMessages(batch, text));
   }
 
   /**
-   * Sends again the work of every open batch, as SQS redelivers a message whose consumer died (after its
-   * visibility timeout): local mode's queue lives in memory, so without this a restart stranded running batches
-   * `in_progress` for ever, holding their spend reservation, open-batch slot and enqueued tokens (issue 20
-   * row 2). Every message is safe twice: validation transitions once, a line with a result is only settled,
-   * finalizing writes the same files. Answers how many batches it sent work for.
+   * Sends again the work of every open batch, as SQS redelivers a message whose consumer died
+   * (after its visibility timeout): local mode's queue lives in memory, so without this a restart
+   * stranded running batches `in_progress` for ever, holding their spend reservation, open-batch
+   * slot and enqueued tokens (issue 20 row 2). Every message is safe twice: validation transitions
+   * once, a line with a result is only settled, finalizing writes the same files. Answers how many
+   * batches it sent work for.
    */
   async resume(): Promise<number> {
     const { batches, queue } = this.options;
@@ -213,11 +234,15 @@ export class BatchWorker {
       const ids = { customerId: batch.customerId, batchId: batch.batchId };
       if (batch.status === 'validating') await queue.send([{ kind: 'validate', ...ids }]);
       else if (batch.status === 'in_progress') {
-        const input = await this.options.files.get(batch.customerId, batch.inputFileId).catch(() => undefined);
+        const input = await this.options.files
+          .get(batch.customerId, batch.inputFileId)
+          .catch(() => undefined);
         const body = input ? await this.options.storage.get(input.objectKey) : undefined;
         // Without its input the lines cannot run: finalizing reports what ran and ends it.
         await queue.send(
-          body ? runMessages(batch, Buffer.from(body).toString('utf8')) : [{ kind: 'finalize', ...ids }],
+          body
+            ? runMessages(batch, Buffer.from(body).toString('utf8'))
+            : [{ kind: 'finalize', ...ids }],
         );
       } else await queue.send([{ kind: 'finalize', ...ids }]);
       resumed += 1;
@@ -225,13 +250,19 @@ export class BatchWorker {
     return resumed;
   }
 
-  private async run(batch: BatchRecord, message: Extract<BatchMessage, { kind: 'run' }>): Promise<void> {
+  private async run(
+    batch: BatchRecord,
+    message: Extract<BatchMessage, { kind: 'run' }>,
+  ): Promise<void> {
     const { storage, files } = this.options;
-    // A cancelled batch's lines are all written by its finalize, in one pass: 2,500 run messages writing
-    // 20 cancelled lines each held the queue for minutes (issue 20 row 5). One still queued ends here.
+    // A cancelled batch's lines are all written by its finalize, in one pass: 2,500 run messages
+    // writing 20 cancelled lines each held the queue for minutes (issue 20 row 5). One still queued
+    // ends here.
     if (batch.status !== 'in_progress') return;
     const input = await files.get(batch.customerId, batch.inputFileId).catch(() => undefined);
-    const bytes = input ? await storage.getRange(input.objectKey, message.startByte, message.endByte) : undefined;
+    const bytes = input
+      ? await storage.getRange(input.objectKey, message.startByte, message.endByte)
+      : undefined;
     const lines = bytes ? linesOf(Buffer.from(bytes).toString('utf8'), message.firstLine) : [];
     const expired = this.seconds() >= batch.expiresAt;
     const queue = [...lines];
@@ -240,20 +271,27 @@ export class BatchWorker {
     let redelivered = false;
     const workers = Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
       for (let line = queue.shift(); line; line = queue.shift()) {
-        const outcome = await this.runLine(batch, line.number, line.text, expired ? 'expired' : undefined, fineTunes);
+        const outcome = await this.runLine(
+          batch,
+          line.number,
+          line.text,
+          expired ? 'expired' : undefined,
+          fineTunes,
+        );
         if (outcome === 'had a result') redelivered = true;
       }
     });
     await Promise.all(workers);
-    // A redelivery means a process died in this chunk, maybe between a line's result and its count on the
-    // batch: the counts are made exact again, or the batch would wait for a count that never comes.
+    // A redelivery means a process died in this chunk, maybe between a line's result and its count
+    // on the batch: the counts are made exact again, or the batch would wait for a count that never
+    // comes.
     if (redelivered) await this.options.batches.recount(batch.customerId, batch.batchId);
     await this.finalizeIfDone(batch);
   }
 
   /**
-   * Takes each model's share of the customer's enqueued-token allowance for the batch; on a refusal gives back
-   * what it took and answers the problem, with the numbers.
+   * Takes each model's share of the customer's enqueued-token allowance for the batch; on a refusal
+   * gives back what it took and answers the problem, with the numbers.
    */
   private async takeEnqueued(
     batch: BatchRecord,
@@ -268,7 +306,13 @@ export class BatchWorker {
       }
     };
     for (const [model, tokens] of perModel) {
-      const result = await batches.takeEnqueued(batch.customerId, model, batch.batchId, tokens, limit);
+      const result = await batches.takeEnqueued(
+        batch.customerId,
+        model,
+        batch.batchId,
+        tokens,
+        limit,
+      );
       if (result.taken) {
         taken.push([model, tokens]);
         continue;
@@ -291,24 +335,35 @@ export class BatchWorker {
   }
 
   /**
-   * Ends every batch whose completion window has passed and that is still open (its messages stuck in the
-   * queue, or never run): it becomes `expired`, its finished lines kept, every other line in the error file as
-   * `batch_expired`, not billed, its reservation given back. At most {@link SWEEP_BATCHES} per message; when
-   * more are due, another sweep message follows. Answers how many batches it looked at.
+   * Ends every batch whose completion window has passed and that is still open (its messages stuck
+   * in the queue, or never run): it becomes `expired`, its finished lines kept, every other line in
+   * the error file as `batch_expired`, not billed, its reservation given back. At most {@link
+   * SWEEP_BATCHES} per message; when more are due, another sweep message follows. Answers how many
+   * batches it looked at.
    */
   async sweep(): Promise<number> {
     const { batches, queue } = this.options;
     const due = await batches.dueForSweep(this.seconds(), SWEEP_BATCHES);
     for (const entry of due) {
       const batch = await batches.getBatch(entry.customerId, entry.batchId);
-      // Ended already, or erased with its customer: only the sweep entry (and slot) was left by a crash.
+      // Ended already, or erased with its customer: only the sweep entry (and slot) was left by a
+      // crash.
       if (!batch || FINAL_STATUSES.has(batch.status)) {
         await batches.releaseOpenBatch(entry);
         continue;
       }
       if (batch.status === 'validating' || batch.status === 'in_progress') {
         const at = this.seconds();
-        if (!(await batches.transition(batch.customerId, batch.batchId, [batch.status], 'finalizing', at))) continue;
+        if (
+          !(await batches.transition(
+            batch.customerId,
+            batch.batchId,
+            [batch.status],
+            'finalizing',
+            at,
+          ))
+        )
+          continue;
       }
       const now = await batches.getBatch(batch.customerId, batch.batchId);
       if (now) await this.finalize(now);
@@ -351,7 +406,8 @@ export class BatchWorker {
           adapter: line.adapter,
         });
       } catch (error) {
-        // No capacity: the model did not run. Throw so the message comes back later; finished lines stay done.
+        // No capacity: the model did not run. Throw so the message comes back later; finished lines
+        // stay done.
         if (error instanceof BackendError && error.kind === 'unavailable') throw error;
         const status =
           error instanceof BackendError && error.kind === 'bad_request'
@@ -366,7 +422,8 @@ export class BatchWorker {
             customId,
             statusCode: status,
             error: {
-              message: error instanceof BackendError ? error.message : 'The model failed on this request.',
+              message:
+                error instanceof BackendError ? error.message : 'The model failed on this request.',
               type: status === 400 ? 'invalid_request_error' : 'server_error',
               param: null,
               code: null,
@@ -377,10 +434,14 @@ export class BatchWorker {
         );
         result.enqueued = { model: line.model, tokens: line.promptTokens + line.maxTokens };
         await batches.putLine(batch.customerId, result);
-        await this.settleLine(batch, (await batches.getLine(batch.customerId, batch.batchId, index)) ?? result);
+        await this.settleLine(
+          batch,
+          (await batches.getLine(batch.customerId, batch.batchId, index)) ?? result,
+        );
         return undefined;
       }
-      // A fine-tune is priced on its base model's offer, with the tier's premium; the ledger names the ft: model.
+      // A fine-tune is priced on its base model's offer, with the tier's premium; the ledger names
+      // the ft: model.
       const offer = config.tiers[batch.tier].models[line.adapter?.baseModel ?? line.model];
       const record = ledgerRecord({
         requestId: lineRequestId(batch.batchId, customId),
@@ -398,9 +459,10 @@ export class BatchWorker {
         finishedAt: this.now().toISOString(),
         batch: true,
       });
-      // The result first, with its ledger record in it; the ledger is written when the line is settled. So a
-      // line is billed exactly when its stored result is this completion: a cancel or expiry that wrote the
-      // line's result while the model ran wins, and the line is reported cancelled and not billed.
+      // The result first, with its ledger record in it; the ledger is written when the line is
+      // settled. So a line is billed exactly when its stored result is this completion: a cancel or
+      // expiry that wrote the line's result while the model ran wins, and the line is reported
+      // cancelled and not billed.
       result = {
         ledger: record,
         batchId: batch.batchId,
@@ -412,13 +474,20 @@ export class BatchWorker {
         outputLine: JSON.stringify({
           id: requestId,
           custom_id: customId,
-          response: { status_code: 200, request_id: requestId, body: specShaped(completion, line.model) },
+          response: {
+            status_code: 200,
+            request_id: requestId,
+            body: specShaped(completion, line.model),
+          },
           error: null,
         }),
       };
     }
     if (parsed.kind === 'run') {
-      result.enqueued = { model: parsed.line.model, tokens: parsed.line.promptTokens + parsed.line.maxTokens };
+      result.enqueued = {
+        model: parsed.line.model,
+        tokens: parsed.line.promptTokens + parsed.line.maxTokens,
+      };
     }
     await batches.putLine(batch.customerId, result);
     // Whatever line won the write (ours or a concurrent worker's) is the one settled.
@@ -430,13 +499,15 @@ export class BatchWorker {
   /** Replaces the line's share of the batch reservation by its cost; once per line (the mark comes first). */
   private async settleLine(batch: BatchRecord, line: LineResult): Promise<void> {
     if (line.settled) return;
-    // Before the mark, so a crash in between bills on the next delivery; the request id makes it once.
+    // Before the mark, so a crash in between bills on the next delivery; the request id makes it
+    // once.
     if (line.ledger) await this.options.ledger.write(line.ledger);
-    if (!(await this.options.batches.markSettled(batch.customerId, batch.batchId, line.index))) return;
+    if (!(await this.options.batches.markSettled(batch.customerId, batch.batchId, line.index)))
+      return;
     // Only a batch that started holds tokens and a reservation (both taken by its validation).
     if (!batch.reservationMonth) return;
-    // Both apply only until the batch's end settles what its lines left (finalize): a crash right here leaves
-    // this line's share to that remainder, never to a second settle.
+    // Both apply only until the batch's end settles what its lines left (finalize): a crash right
+    // here leaves this line's share to that remainder, never to a second settle.
     if (line.enqueued) {
       await this.options.batches.releaseLineEnqueued(
         batch.customerId,
@@ -501,7 +572,13 @@ export class BatchWorker {
     if (batch.status === 'in_progress' || batch.status === 'finalizing') {
       if (
         batch.status === 'in_progress' &&
-        !(await batches.transition(batch.customerId, batch.batchId, ['in_progress'], 'finalizing', at))
+        !(await batches.transition(
+          batch.customerId,
+          batch.batchId,
+          ['in_progress'],
+          'finalizing',
+          at,
+        ))
       )
         return;
       end = at >= batch.expiresAt ? 'expired' : 'completed';
@@ -512,32 +589,40 @@ export class BatchWorker {
       return;
     } else return;
 
-    // Lines never run (a cancel, or the window ended) get a result first, so the files say so line by line.
+    // Lines never run (a cancel, or the window ended) get a result first, so the files say so line
+    // by line.
     if (end !== 'completed') await this.stopRemaining(batch, end);
     const output: string[] = [];
     const errors: string[] = [];
     let reserved = 0;
     let cost = 0;
     const enqueued = new Map<string, number>();
-    // A batch validated before the remainder existed (no reservedMicroUsd: its lines were settled without the
-    // per-batch sums) is settled line by line as it was; settling a remainder for it would release twice.
+    // A batch validated before the remainder existed (no reservedMicroUsd: its lines were settled
+    // without the per-batch sums) is settled line by line as it was; settling a remainder for it
+    // would release twice.
     const withRemainder = batch.reservedMicroUsd !== undefined;
     for await (const line of batches.lines(batch.customerId, batch.batchId)) {
       (line.succeeded ? output : errors).push(line.outputLine);
-      // A line that costs nothing only gives back what it held: the remainder below does that for all of them
-      // in one update each (a 50,000-line cancel made 150,000 writes here).
-      if (!withRemainder || line.ledger || line.costMicroUsd > 0) await this.settleLine(batch, line);
+      // A line that costs nothing only gives back what it held: the remainder below does that for
+      // all of them in one update each (a 50,000-line cancel made 150,000 writes here).
+      if (!withRemainder || line.ledger || line.costMicroUsd > 0)
+        await this.settleLine(batch, line);
       reserved += line.reservedMicroUsd;
       cost += line.costMicroUsd;
       if (line.enqueued)
-        enqueued.set(line.enqueued.model, (enqueued.get(line.enqueued.model) ?? 0) + line.enqueued.tokens);
+        enqueued.set(
+          line.enqueued.model,
+          (enqueued.get(line.enqueued.model) ?? 0) + line.enqueued.tokens,
+        );
     }
-    // Whatever a line's settlement left undone (its process died between its settle mark and the spend or
-    // token release), the batch's end settles once, so nothing stays held after it (issue 20 row 6).
-    // What the batch reserved when it started, when it says so (batches since issue 20): unrun lines carry none.
+    // Whatever a line's settlement left undone (its process died between its settle mark and the
+    // spend or token release), the batch's end settles once, so nothing stays held after it (issue
+    // 20 row 6). What the batch reserved when it started, when it says so (batches since issue 20):
+    // unrun lines carry none.
     if (batch.reservedMicroUsd !== undefined) reserved = batch.reservedMicroUsd;
     if (batch.enqueuedTokens)
-      for (const [model, tokens] of Object.entries(batch.enqueuedTokens)) enqueued.set(model, tokens);
+      for (const [model, tokens] of Object.entries(batch.enqueuedTokens))
+        enqueued.set(model, tokens);
     if (batch.reservationMonth && withRemainder) {
       await this.options.spend.settleBatchRemainder(
         batch.customerId,
@@ -567,26 +652,38 @@ export class BatchWorker {
           ).fileId;
     const outputId = await write(outputFileId(batch.batchId), output, 'output');
     const errorId = await write(errorFileId(batch.batchId), errors, 'error');
-    await batches.transition(batch.customerId, batch.batchId, ['finalizing', 'cancelling'], end, this.seconds(), {
-      ...(outputId ? { outputFileId: outputId } : {}),
-      ...(errorId ? { errorFileId: errorId } : {}),
-      // The counts of the files themselves: a line counted on the batch only after its result was written is
-      // missing from the running counts when its process died in between (108 completed for 109 billed).
-      completed: output.length,
-      failed: errors.length,
-    });
+    await batches.transition(
+      batch.customerId,
+      batch.batchId,
+      ['finalizing', 'cancelling'],
+      end,
+      this.seconds(),
+      {
+        ...(outputId ? { outputFileId: outputId } : {}),
+        ...(errorId ? { errorFileId: errorId } : {}),
+        // The counts of the files themselves: a line counted on the batch only after its result was
+        // written is missing from the running counts when its process died in between (108
+        // completed for 109 billed).
+        completed: output.length,
+        failed: errors.length,
+      },
+    );
   }
 
   /** Writes a `batch_expired` / `batch_cancelled` result for every line that has none, releasing its reservation. */
   private async stopRemaining(batch: BatchRecord, end: 'expired' | 'cancelled'): Promise<void> {
-    const input = await this.options.files.get(batch.customerId, batch.inputFileId).catch(() => undefined);
+    const input = await this.options.files
+      .get(batch.customerId, batch.inputFileId)
+      .catch(() => undefined);
     const body = input ? await this.options.storage.get(input.objectKey) : undefined;
     if (!body) return;
     // One Query for the lines that have a result, not a GetItem per line.
     const done = new Set<number>();
-    for await (const line of this.options.batches.lines(batch.customerId, batch.batchId)) done.add(line.index);
-    // A batch that recorded its reservation (reservedMicroUsd) has it settled by its remainder: an unrun line
-    // needs only its custom_id, not a parse with the tokenizer (a millisecond a line: 50 s for 50,000).
+    for await (const line of this.options.batches.lines(batch.customerId, batch.batchId))
+      done.add(line.index);
+    // A batch that recorded its reservation (reservedMicroUsd) has it settled by its remainder: an
+    // unrun line needs only its custom_id, not a parse with the tokenizer (a millisecond a line: 50
+    // s for 50,000).
     const totals = batch.reservedMicroUsd !== undefined;
     const fineTunes = totals ? new Map() : await this.fineTunesOf(batch);
     for (const line of linesOf(Buffer.from(body).toString('utf8'))) {
@@ -597,14 +694,30 @@ export class BatchWorker {
         if (customId === undefined) continue; // validation ruled this out
         stopped = this.stoppedLine(batch, line.number, customId, end, 0);
       } else {
-        const parsed = parseBatchLine(line.text, line.number, this.options.config, batch.tier, fineTunes);
+        const parsed = parseBatchLine(
+          line.text,
+          line.number,
+          this.options.config,
+          batch.tier,
+          fineTunes,
+        );
         if (parsed.kind === 'fail') continue;
-        stopped = this.stoppedLine(batch, line.number, parsed.line.customId, end, reservedOf(parsed));
+        stopped = this.stoppedLine(
+          batch,
+          line.number,
+          parsed.line.customId,
+          end,
+          reservedOf(parsed),
+        );
         if (parsed.kind === 'run') {
-          stopped.enqueued = { model: parsed.line.model, tokens: parsed.line.promptTokens + parsed.line.maxTokens };
+          stopped.enqueued = {
+            model: parsed.line.model,
+            tokens: parsed.line.promptTokens + parsed.line.maxTokens,
+          };
         }
       }
-      // Conditional: a line that got its result meanwhile (a model answering during the cancel) keeps it.
+      // Conditional: a line that got its result meanwhile (a model answering during the cancel)
+      // keeps it.
       await this.options.batches.putLine(batch.customerId, stopped, { count: false });
     }
   }
@@ -639,7 +752,14 @@ function runMessages(batch: BatchRecord, text: string): BatchMessage[] {
   let offset = 0;
   let chunk: { firstLine: number; startByte: number; endByte: number; count: number } | undefined;
   const send = ({ firstLine, startByte, endByte }: NonNullable<typeof chunk>) =>
-    messages.push({ kind: 'run', customerId: batch.customerId, batchId: batch.batchId, firstLine, startByte, endByte });
+    messages.push({
+      kind: 'run',
+      customerId: batch.customerId,
+      batchId: batch.batchId,
+      firstLine,
+      startByte,
+      endByte,
+    });
   text.split('\n').forEach((raw, i) => {
     const bytes = Buffer.byteLength(raw) + 1;
     if (raw.trim() !== '') {
@@ -679,7 +799,11 @@ function rejectedLine(
     outputLine: JSON.stringify({
       id: requestId,
       custom_id: line.customId,
-      response: { status_code: line.statusCode, request_id: requestId, body: { error: line.error } },
+      response: {
+        status_code: line.statusCode,
+        request_id: requestId,
+        body: { error: line.error },
+      },
       error: null,
     }),
   };

@@ -46,11 +46,19 @@ export const OPEN_STATUSES: ReadonlySet<BatchStatus> = new Set([
 ]);
 
 /** The statuses a batch ends in: reaching one frees its open-batch slot and takes it out of the expiry sweep. */
-export const FINAL_STATUSES: ReadonlySet<BatchStatus> = new Set(['completed', 'failed', 'expired', 'cancelled']);
+export const FINAL_STATUSES: ReadonlySet<BatchStatus> = new Set([
+  'completed',
+  'failed',
+  'expired',
+  'cancelled',
+]);
 
 /** Unix seconds at which the batch entered each status it went through. */
 export type BatchTimes = Partial<
-  Record<'in_progress' | 'finalizing' | 'completed' | 'failed' | 'expired' | 'cancelling' | 'cancelled', number>
+  Record<
+    'in_progress' | 'finalizing' | 'completed' | 'failed' | 'expired' | 'cancelling' | 'cancelled',
+    number
+  >
 >;
 
 export interface BatchRecord {
@@ -102,24 +110,34 @@ export interface LineResult {
 }
 
 const partition = (customerId: string) => `CUS#${customerId}`;
-const batchKey = (customerId: string, batchId: string) => ({ [PK]: partition(customerId), [SK]: `BATCH#${batchId}` });
+const batchKey = (customerId: string, batchId: string) => ({
+  [PK]: partition(customerId),
+  [SK]: `BATCH#${batchId}`,
+});
 const lineKey = (customerId: string, batchId: string, index: number) => ({
   [PK]: partition(customerId),
   [SK]: `BLINE#${batchId}#${String(index).padStart(7, '0')}`,
 });
 
 /**
- * One item per customer holding the ids of its open batches (a string set): a batch takes its slot with ONE
- * conditional update (`size(open) < max`), so concurrent creates cannot pass the limit, and adding or removing
- * an id twice changes nothing, so retries and duplicate deliveries cannot leak or double-free a slot.
+ * One item per customer holding the ids of its open batches (a string set): a batch takes its slot
+ * with ONE conditional update (`size(open) < max`), so concurrent creates cannot pass the limit,
+ * and adding or removing an id twice changes nothing, so retries and duplicate deliveries cannot
+ * leak or double-free a slot.
  */
-const openSlotsKey = (customerId: string) => ({ [PK]: partition(customerId), [SK]: 'OPEN_BATCHES' });
+const openSlotsKey = (customerId: string) => ({
+  [PK]: partition(customerId),
+  [SK]: 'OPEN_BATCHES',
+});
 /** Tokens a customer's open batches hold of one model's enqueued-token allowance, and which batches hold them. */
-const enqueuedKey = (customerId: string, model: string) => ({ [PK]: partition(customerId), [SK]: `ENQUEUED#${model}` });
+const enqueuedKey = (customerId: string, model: string) => ({
+  [PK]: partition(customerId),
+  [SK]: `ENQUEUED#${model}`,
+});
 /**
- * Every open batch, in one partition sorted by the end of its completion window: the expiry sweep reads only
- * the batches that are due (a Query up to now), whoever owns them. Batches are created at human pace, far
- * below one partition's 1,000 writes per second.
+ * Every open batch, in one partition sorted by the end of its completion window: the expiry sweep
+ * reads only the batches that are due (a Query up to now), whoever owns them. Batches are created
+ * at human pace, far below one partition's 1,000 writes per second.
  */
 const SWEEP_PARTITION = 'BATCH_EXPIRY';
 const sweepKey = (batch: Pick<BatchRecord, 'customerId' | 'batchId' | 'expiresAt'>) => ({
@@ -159,7 +177,11 @@ export class BatchesRepository {
 
   async getBatch(customerId: string, batchId: string): Promise<BatchRecord | undefined> {
     const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: batchKey(customerId, batchId), ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: batchKey(customerId, batchId),
+        ConsistentRead: true,
+      }),
     );
     return strip<BatchRecord>(Item);
   }
@@ -187,8 +209,9 @@ export class BatchesRepository {
   }
 
   /**
-   * Takes one of the customer's `max` open-batch slots for `batchId` (true), or answers false when all are
-   * taken. Taking the slot of a batch that already holds one answers true (a retried create).
+   * Takes one of the customer's `max` open-batch slots for `batchId` (true), or answers false when
+   * all are taken. Taking the slot of a batch that already holds one answers true (a retried
+   * create).
    */
   async takeOpenSlot(customerId: string, batchId: string, max: number): Promise<boolean> {
     return applied(
@@ -208,7 +231,11 @@ export class BatchesRepository {
   /** The ids holding the customer's open-batch slots. */
   async openSlots(customerId: string): Promise<string[]> {
     const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: openSlotsKey(customerId), ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: openSlotsKey(customerId),
+        ConsistentRead: true,
+      }),
     );
     return [...((Item?.open as Set<string> | undefined) ?? [])];
   }
@@ -229,10 +256,15 @@ export class BatchesRepository {
   }
 
   /** Puts a batch where the expiry sweep finds it once its window has ended. */
-  async registerForSweep(batch: Pick<BatchRecord, 'customerId' | 'batchId' | 'expiresAt'>): Promise<void> {
+  async registerForSweep(
+    batch: Pick<BatchRecord, 'customerId' | 'batchId' | 'expiresAt'>,
+  ): Promise<void> {
     const { customerId, batchId, expiresAt } = batch;
     await this.doc.send(
-      new PutCommand({ TableName: this.tableName, Item: { ...sweepKey(batch), customerId, batchId, expiresAt } }),
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...sweepKey(batch), customerId, batchId, expiresAt },
+      }),
     );
   }
 
@@ -243,8 +275,12 @@ export class BatchesRepository {
         TableName: this.tableName,
         KeyConditionExpression: '#p = :p AND #s <= :due',
         ExpressionAttributeNames: { '#p': PK, '#s': SK },
-        // `~` sorts after every id character: every batch whose window ended in that second is included.
-        ExpressionAttributeValues: { ':p': SWEEP_PARTITION, ':due': `${String(nowSeconds).padStart(12, '0')}#~` },
+        // `~` sorts after every id character: every batch whose window ended in that second is
+        // included.
+        ExpressionAttributeValues: {
+          ':p': SWEEP_PARTITION,
+          ':due': `${String(nowSeconds).padStart(12, '0')}#~`,
+        },
         Limit: limit,
       }),
     );
@@ -280,15 +316,17 @@ export class BatchesRepository {
   }
 
   /** Frees the batch's slot and takes it out of the sweep: once it has ended, or when its create failed. */
-  async releaseOpenBatch(batch: Pick<BatchRecord, 'customerId' | 'batchId' | 'expiresAt'>): Promise<void> {
+  async releaseOpenBatch(
+    batch: Pick<BatchRecord, 'customerId' | 'batchId' | 'expiresAt'>,
+  ): Promise<void> {
     await this.releaseSlot(batch.customerId, batch.batchId);
     await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: sweepKey(batch) }));
   }
 
   /**
-   * Takes `tokens` of the customer's enqueued-token allowance for `model` for a batch, within `limit`. The
-   * batch's id goes into the item with them, so a redelivered validation takes them once. Answers whether
-   * they are held, and how many tokens are enqueued for the model.
+   * Takes `tokens` of the customer's enqueued-token allowance for `model` for a batch, within
+   * `limit`. The batch's id goes into the item with them, so a redelivered validation takes them
+   * once. Answers whether they are held, and how many tokens are enqueued for the model.
    */
   async takeEnqueued(
     customerId: string,
@@ -297,7 +335,8 @@ export class BatchesRepository {
     tokens: number,
     limit: number,
   ): Promise<{ taken: boolean; enqueued: number }> {
-    if (tokens > limit) return { taken: false, enqueued: await this.enqueuedTokens(customerId, model) };
+    if (tokens > limit)
+      return { taken: false, enqueued: await this.enqueuedTokens(customerId, model) };
     try {
       const { Attributes } = await this.doc.send(
         new UpdateCommand({
@@ -318,7 +357,11 @@ export class BatchesRepository {
       if (!isConditionFailure(error)) throw error;
     }
     const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: enqueuedKey(customerId, model), ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: enqueuedKey(customerId, model),
+        ConsistentRead: true,
+      }),
     );
     const taken = ((Item?.batches as Set<string> | undefined) ?? new Set()).has(batchId);
     return { taken, enqueued: (Item?.tokens as number | undefined) ?? 0 };
@@ -327,32 +370,45 @@ export class BatchesRepository {
   /** Tokens enqueued for `model` by the customer's open batches. */
   async enqueuedTokens(customerId: string, model: string): Promise<number> {
     const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: enqueuedKey(customerId, model), ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: enqueuedKey(customerId, model),
+        ConsistentRead: true,
+      }),
     );
     return (Item?.tokens as number | undefined) ?? 0;
   }
 
   /**
-   * Gives back a settled line's enqueued tokens while its batch still holds tokens of the model, adding them
-   * to the batch's released sum on the same item; after {@link releaseBatchEnqueuedRemainder} it does nothing.
+   * Gives back a settled line's enqueued tokens while its batch still holds tokens of the model,
+   * adding them to the batch's released sum on the same item; after {@link
+   * releaseBatchEnqueuedRemainder} it does nothing.
    */
-  async releaseLineEnqueued(customerId: string, model: string, batchId: string, tokens: number): Promise<void> {
+  async releaseLineEnqueued(
+    customerId: string,
+    model: string,
+    batchId: string,
+    tokens: number,
+  ): Promise<void> {
     await applied(
       this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: enqueuedKey(customerId, model),
-          ...update({ add: { tokens: -tokens, [`released_${batchId}`]: tokens } }, contains('batches', batchId)),
+          ...update(
+            { add: { tokens: -tokens, [`released_${batchId}`]: tokens } },
+            contains('batches', batchId),
+          ),
         }),
       ),
     );
   }
 
   /**
-   * Ends a batch's hold on `model`'s enqueued tokens, once: gives back what its line releases left of
-   * `totalTokens` (a line whose process died between its settle mark and its release: issue 20 row 6), and
-   * takes the batch out of the item. Conditional on the released sum read, so a line release landing meanwhile
-   * is never counted twice.
+   * Ends a batch's hold on `model`'s enqueued tokens, once: gives back what its line releases left
+   * of `totalTokens` (a line whose process died between its settle mark and its release: issue 20
+   * row 6), and takes the batch out of the item. Conditional on the released sum read, so a line
+   * release landing meanwhile is never counted twice.
    */
   async releaseBatchEnqueuedRemainder(
     customerId: string,
@@ -363,7 +419,11 @@ export class BatchesRepository {
     const released = `released_${batchId}`;
     for (;;) {
       const { Item } = await this.doc.send(
-        new GetCommand({ TableName: this.tableName, Key: enqueuedKey(customerId, model), ConsistentRead: true }),
+        new GetCommand({
+          TableName: this.tableName,
+          Key: enqueuedKey(customerId, model),
+          ConsistentRead: true,
+        }),
       );
       if (!((Item?.batches as Set<string> | undefined) ?? new Set()).has(batchId)) return;
       const seen = (Item?.[released] as number | undefined) ?? 0;
@@ -381,7 +441,9 @@ export class BatchesRepository {
               },
               and(
                 contains('batches', batchId),
-                seen === 0 ? or(notExists(released), compare(released, '=', seen)) : compare(released, '=', seen),
+                seen === 0
+                  ? or(notExists(released), compare(released, '=', seen))
+                  : compare(released, '=', seen),
               ),
             ),
           }),
@@ -392,19 +454,28 @@ export class BatchesRepository {
   }
 
   /** Gives back enqueued tokens (a settled line's, or a whole batch's that did not start). */
-  async releaseEnqueued(customerId: string, model: string, tokens: number, batchId?: string): Promise<void> {
+  async releaseEnqueued(
+    customerId: string,
+    model: string,
+    tokens: number,
+    batchId?: string,
+  ): Promise<void> {
     await this.doc.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: enqueuedKey(customerId, model),
-        ...update({ add: { tokens: -tokens }, ...(batchId ? { delete: { batches: new Set([batchId]) } } : {}) }),
+        ...update({
+          add: { tokens: -tokens },
+          ...(batchId ? { delete: { batches: new Set([batchId]) } } : {}),
+        }),
       }),
     );
   }
 
   /**
-   * Moves a batch from one of `from` to `to`, stamping the time and setting `fields`. False when the batch was
-   * not in one of `from` (another worker or a cancel got there first): each transition happens once.
+   * Moves a batch from one of `from` to `to`, stamping the time and setting `fields`. False when
+   * the batch was not in one of `from` (another worker or a cancel got there first): each
+   * transition happens once.
    */
   async transition(
     customerId: string,
@@ -420,7 +491,10 @@ export class BatchesRepository {
         new UpdateCommand({
           TableName: this.tableName,
           Key: batchKey(customerId, batchId),
-          ...update({ set: { ...fields, status: to }, setPaths: [[['times', to], at]] }, isIn('status', from)),
+          ...update(
+            { set: { ...fields, status: to }, setPaths: [[['times', to], at]] },
+            isIn('status', from),
+          ),
           ReturnValues: 'ALL_NEW',
         }),
       );
@@ -429,24 +503,37 @@ export class BatchesRepository {
       if (isConditionFailure(error)) return false;
       throw error;
     }
-    // The transition into an end happens once; a crash before this leaves the slot to `healSlots` and the
-    // sweep entry to the sweep, which both check the batch itself.
+    // The transition into an end happens once; a crash before this leaves the slot to `healSlots`
+    // and the sweep entry to the sweep, which both check the batch itself.
     if (FINAL_STATUSES.has(to)) await this.releaseOpenBatch(moved);
     return true;
   }
 
-  async getLine(customerId: string, batchId: string, index: number): Promise<LineResult | undefined> {
+  async getLine(
+    customerId: string,
+    batchId: string,
+    index: number,
+  ): Promise<LineResult | undefined> {
     const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: lineKey(customerId, batchId, index), ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: lineKey(customerId, batchId, index),
+        ConsistentRead: true,
+      }),
     );
     return strip<LineResult>(Item);
   }
 
   /**
-   * Writes a line's result once and counts it on the batch. False when the line already had a result (a
-   * redelivery, or a concurrent worker): then nothing is counted, so every line counts exactly once.
+   * Writes a line's result once and counts it on the batch. False when the line already had a
+   * result (a redelivery, or a concurrent worker): then nothing is counted, so every line counts
+   * exactly once.
    */
-  async putLine(customerId: string, line: LineResult, options: { count?: boolean } = {}): Promise<boolean> {
+  async putLine(
+    customerId: string,
+    line: LineResult,
+    options: { count?: boolean } = {},
+  ): Promise<boolean> {
     try {
       await this.doc.send(
         new PutCommand({
@@ -477,8 +564,9 @@ export class BatchesRepository {
   }
 
   /**
-   * Sets the batch's counts to its line results, for a line whose count a crash lost. Conditional on the counts
-   * read before the lines were: a line counted meanwhile makes it read again, so no count is lost or doubled.
+   * Sets the batch's counts to its line results, for a line whose count a crash lost. Conditional
+   * on the counts read before the lines were: a line counted meanwhile makes it read again, so no
+   * count is lost or doubled.
    */
   async recount(customerId: string, batchId: string): Promise<void> {
     for (;;) {

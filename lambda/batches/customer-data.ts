@@ -22,11 +22,12 @@ export interface CustomerDataEraser {
 }
 
 /**
- * Erases everything a customer has in the files table (its partition `CUS#<id>`) and the content those items
- * name in the files bucket, for `customers delete`. Batches go first: the worker drops messages of a batch
- * that no longer exists, so no new line runs and no output file is written once they are gone. A line that
- * was already running may still write its result after the sweep: running the delete again removes it.
- * The bucket is versioned; the lifecycle rule removes the deleted content's old versions after 30 days.
+ * Erases everything a customer has in the files table (its partition `CUS#<id>`) and the content
+ * those items name in the files bucket, for `customers delete`. Batches go first: the worker drops
+ * messages of a batch that no longer exists, so no new line runs and no output file is written once
+ * they are gone. A line that was already running may still write its result after the sweep:
+ * running the delete again removes it. The bucket is versioned; the lifecycle rule removes the
+ * deleted content's old versions after 30 days.
  */
 export class FilesTableEraser implements CustomerDataEraser {
   constructor(
@@ -52,7 +53,9 @@ export class FilesTableEraser implements CustomerDataEraser {
         } else if (sk.startsWith('FILE#')) erased.files += 1;
         else if (/^UPLOAD#[^#]+$/.test(sk)) erased.uploads += 1;
         else erased.otherItems += 1;
-        await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { [PK]: item[PK], [SK]: item[SK] } }));
+        await this.doc.send(
+          new DeleteCommand({ TableName: this.tableName, Key: { [PK]: item[PK], [SK]: item[SK] } }),
+        );
       }
     }
     return erased;

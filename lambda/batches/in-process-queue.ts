@@ -6,11 +6,12 @@ type Waiting = { message: BatchMessage; attempt: number };
 const tenantOf = (message: BatchMessage) => ('customerId' in message ? message.customerId : '');
 
 /**
- * Local mode's stand-in for SQS: messages run in this process, at most `concurrency` at a time, and a message
- * whose handler throws comes back after `retryDelayMs` (SQS's visibility timeout), up to `maxAttempts`.
- * Fair between customers, as the deployment's fair queue is (batch-queue.ts): each customer has its own line
- * and the next message comes from the next customer in turn, so one customer's 2,500 run messages (a
- * 50,000-line batch, or its cancel) no longer hold another's batch in `validating` (issue 20 row 5).
+ * Local mode's stand-in for SQS: messages run in this process, at most `concurrency` at a time, and
+ * a message whose handler throws comes back after `retryDelayMs` (SQS's visibility timeout), up to
+ * `maxAttempts`. Fair between customers, as the deployment's fair queue is (batch-queue.ts): each
+ * customer has its own line and the next message comes from the next customer in turn, so one
+ * customer's 2,500 run messages (a 50,000-line batch, or its cancel) no longer hold another's batch
+ * in `validating` (issue 20 row 5).
  */
 export class InProcessBatchQueue implements BatchQueue {
   /** Waiting messages by tenant; a Map keeps the turn order (a tenant goes to the back after each message). */

@@ -8,12 +8,15 @@ import { AuthenticationError } from '../openai/errors';
 import { authenticate, type KeyLookup, type KeyUseRecorder } from './authenticate';
 
 /**
- * API Gateway REQUEST authorizer. API Gateway turns the exact error message "Unauthorized" into a 401
- * (the UNAUTHORIZED gateway response); any other failure becomes a 500 (AUTHORIZER_FAILURE). Both bodies
- * are rewritten into the OpenAI error shape by the API's gateway responses.
+ * API Gateway REQUEST authorizer. API Gateway turns the exact error message "Unauthorized" into a
+ * 401 (the UNAUTHORIZED gateway response); any other failure becomes a 500 (AUTHORIZER_FAILURE).
+ * Both bodies are rewritten into the OpenAI error shape by the API's gateway responses.
  */
 
-function headerValue(headers: APIGatewayRequestAuthorizerEventHeaders | null, name: string): string | undefined {
+function headerValue(
+  headers: APIGatewayRequestAuthorizerEventHeaders | null,
+  name: string,
+): string | undefined {
   if (!headers) return undefined;
   const wanted = name.toLowerCase();
   for (const [key, value] of Object.entries(headers)) {
@@ -23,8 +26,9 @@ function headerValue(headers: APIGatewayRequestAuthorizerEventHeaders | null, na
 }
 
 /**
- * `arn:aws:execute-api:region:account:apiId/stage/*`: every method and path of the stage. API Gateway caches
- * the policy per key, so a policy for the one path that was called would deny the customer's next path.
+ * `arn:aws:execute-api:region:account:apiId/stage/*`: every method and path of the stage. API
+ * Gateway caches the policy per key, so a policy for the one path that was called would deny the
+ * customer's next path.
  */
 export function stageWildcardArn(methodArn: string): string {
   const [apiArn, stage] = methodArn.split('/');
@@ -32,10 +36,11 @@ export function stageWildcardArn(methodArn: string): string {
 }
 
 /**
- * `recordUse` marks the key's last use. It runs only when API Gateway calls the authorizer (a cache miss, so at
- * most once per key per cache TTL) and only when the stored time is an hour old; it is not awaited. In Lambda a
- * write still open when the handler returns finishes when the environment next runs; one lost with a retired
- * environment leaves "last used" an hour staler, never a request failed.
+ * `recordUse` marks the key's last use. It runs only when API Gateway calls the authorizer (a cache
+ * miss, so at most once per key per cache TTL) and only when the stored time is an hour old; it is
+ * not awaited. In Lambda a write still open when the handler returns finishes when the environment
+ * next runs; one lost with a retired environment leaves "last used" an hour staler, never a request
+ * failed.
  */
 export function createAuthorizerHandler(
   lookup: KeyLookup,
@@ -59,14 +64,24 @@ export function createAuthorizerHandler(
       usageIdentifierKey: principal.usageIdentifierKey,
       policyDocument: {
         Version: '2012-10-17',
-        Statement: [{ Action: 'execute-api:Invoke', Effect: 'Allow', Resource: stageWildcardArn(event.methodArn) }],
+        Statement: [
+          {
+            Action: 'execute-api:Invoke',
+            Effect: 'Allow',
+            Resource: stageWildcardArn(event.methodArn),
+          },
+        ],
       },
       context: {
         customerId: principal.customerId,
         tier: principal.tier,
         // Context values must be strings, numbers or booleans.
-        ...(principal.customModelLimits ? { customModelLimits: JSON.stringify(principal.customModelLimits) } : {}),
-        ...(principal.spendLimitMicroUsd !== undefined ? { spendLimitMicroUsd: principal.spendLimitMicroUsd } : {}),
+        ...(principal.customModelLimits
+          ? { customModelLimits: JSON.stringify(principal.customModelLimits) }
+          : {}),
+        ...(principal.spendLimitMicroUsd !== undefined
+          ? { spendLimitMicroUsd: principal.spendLimitMicroUsd }
+          : {}),
       },
     };
   };

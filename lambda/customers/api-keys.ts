@@ -2,9 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 /**
- * Customer API keys: `tl_` + 32 random bytes in base62 (43 characters) + a 6-character base62 CRC32 of
- * that random part. The checksum lets the authorizer reject typos and made-up keys without a database
- * call, and lets secret scanners recognise a Tierline key. Only the SHA-256 of the whole key is stored.
+ * Customer API keys: `tl_` + 32 random bytes in base62 (43 characters) + a 6-character base62 CRC32
+ * of that random part. The checksum lets the authorizer reject typos and made-up keys without a
+ * database call, and lets secret scanners recognise a Tierline key. Only the SHA-256 of the whole
+ * key is stored.
  */
 
 export const API_KEY_PREFIX = 'tl_';
@@ -25,7 +26,10 @@ function toBase62(value: bigint, width: number): string {
 }
 
 /** Random base62 text (ids, API Gateway key values); rejection sampling keeps every character equally likely. */
-export function randomBase62(length: number, random: (size: number) => Buffer = randomBytes): string {
+export function randomBase62(
+  length: number,
+  random: (size: number) => Buffer = randomBytes,
+): string {
   let out = '';
   while (out.length < length) {
     for (const byte of random(length * 2)) {

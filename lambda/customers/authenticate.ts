@@ -41,9 +41,9 @@ export function isKeyUseStale(lastUsedAt: string | undefined, now: Date): boolea
 }
 
 /**
- * Resolves an `Authorization` header to a principal. A missing or malformed header, or a key with a bad
- * checksum, is rejected before any lookup; unknown and revoked keys after it. Every rejection is the same
- * {@link AuthenticationError}, so a caller learns nothing about which keys exist.
+ * Resolves an `Authorization` header to a principal. A missing or malformed header, or a key with a
+ * bad checksum, is rejected before any lookup; unknown and revoked keys after it. Every rejection
+ * is the same {@link AuthenticationError}, so a caller learns nothing about which keys exist.
  */
 export async function authenticate(
   authorization: string | undefined,
@@ -55,8 +55,8 @@ export async function authenticate(
   const keyHash = hashApiKey(key);
   const stored = await lookup(keyHash);
   if (stored?.status !== 'active') throw new AuthenticationError();
-  // The item just read says when the key was last recorded: only a stale one costs a write, and that write
-  // is not awaited, so recording a use never slows a request or fails it.
+  // The item just read says when the key was last recorded: only a stale one costs a write, and
+  // that write is not awaited, so recording a use never slows a request or fails it.
   const now = use.now?.() ?? new Date();
   if (use.record && isKeyUseStale(stored.lastUsedAt, now)) {
     use.record(keyHash, now).catch((error) => use.onError?.(error));
@@ -66,6 +66,8 @@ export async function authenticate(
     tier: stored.tier,
     usageIdentifierKey: stored.usageIdentifierKey,
     ...(stored.customModelLimits ? { customModelLimits: stored.customModelLimits } : {}),
-    ...(stored.spendLimitMicroUsd !== undefined ? { spendLimitMicroUsd: stored.spendLimitMicroUsd } : {}),
+    ...(stored.spendLimitMicroUsd !== undefined
+      ? { spendLimitMicroUsd: stored.spendLimitMicroUsd }
+      : {}),
   };
 }

@@ -4,20 +4,22 @@ import type { Principal } from './authenticate';
 import type { CustomersRepository, KeyRecord } from './customers-repository';
 
 /**
- * A customer's named API keys (`/v1/keys`): several keys per customer, each with the same format and hashing
- * as the primary key the operator issues, and each answering to the customer's limits and usage plan (it
- * carries the same tier, limits, spend limit and API Gateway usage identifier). The primary key is listed
- * too; it stays the operator's to rotate.
+ * A customer's named API keys (`/v1/keys`): several keys per customer, each with the same format
+ * and hashing as the primary key the operator issues, and each answering to the customer's limits
+ * and usage plan (it carries the same tier, limits, spend limit and API Gateway usage identifier).
+ * The primary key is listed too; it stays the operator's to rotate.
  */
 
 /**
- * Active named keys per customer, held atomically: each active key holds a slot in its customer's item, taken
- * by one conditional update (`reserveNamedKeySlot`), so concurrent creates never pass the cap.
+ * Active named keys per customer, held atomically: each active key holds a slot in its customer's
+ * item, taken by one conditional update (`reserveNamedKeySlot`), so concurrent creates never pass
+ * the cap.
  */
 export const MAX_ACTIVE_NAMED_KEYS = 50;
 /**
- * A slot whose key is not active (a create that died between taking its slot and writing its key, a key revoked
- * by the operator) is freed once it is older than this: far longer than a create's two writes take.
+ * A slot whose key is not active (a create that died between taking its slot and writing its key, a
+ * key revoked by the operator) is freed once it is older than this: far longer than a create's two
+ * writes take.
  */
 export const ORPHAN_SLOT_GRACE_MS = 60_000;
 const MAX_NAME_LENGTH = 64;
@@ -50,7 +52,8 @@ type Repository = Pick<
 >;
 
 /** A key's slot: its id and creation time, so an orphaned slot's age is known without another read. */
-export const slotOf = (key: { keyId: string; createdAt: string }) => `${key.keyId}@${key.createdAt}`;
+export const slotOf = (key: { keyId: string; createdAt: string }) =>
+  `${key.keyId}@${key.createdAt}`;
 
 const seconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
 
@@ -72,14 +75,19 @@ function namedView(key: KeyRecord & { keyId: string; name: string }): ApiKeyView
 export function parseKeyName(body: unknown): string {
   const name = (body as { name?: unknown } | null)?.name;
   if (typeof name !== 'string' || name.trim() === '') {
-    throw new BadRequestError("'name' is required: a short text that says where the key is used.", { param: 'name' });
+    throw new BadRequestError("'name' is required: a short text that says where the key is used.", {
+      param: 'name',
+    });
   }
   const trimmed = name.trim();
   if (trimmed.length > MAX_NAME_LENGTH || /\p{Cc}/u.test(trimmed)) {
-    throw new BadRequestError(`'name' must be at most ${MAX_NAME_LENGTH} characters without control characters.`, {
-      param: 'name',
-      code: 'invalid_value',
-    });
+    throw new BadRequestError(
+      `'name' must be at most ${MAX_NAME_LENGTH} characters without control characters.`,
+      {
+        param: 'name',
+        code: 'invalid_value',
+      },
+    );
   }
   return trimmed;
 }
@@ -94,7 +102,9 @@ export class CustomerKeys {
   async list(principal: Principal): Promise<ApiKeyView[]> {
     const customer = await this.repository.getCustomer(principal.customerId);
     if (!customer)
-      throw new NotFoundError('No customer is associated with this API key.', { code: 'customer_not_found' });
+      throw new NotFoundError('No customer is associated with this API key.', {
+        code: 'customer_not_found',
+      });
     const views: ApiKeyView[] = [];
     if (customer.keyHash) {
       const primary = await this.repository.getKey(customer.keyHash);
@@ -110,7 +120,8 @@ export class CustomerKeys {
         last_used_at: primary?.lastUsedAt ? seconds(primary.lastUsedAt) : null,
       });
     }
-    for (const key of await this.repository.listNamedKeys(principal.customerId)) views.push(namedView(key));
+    for (const key of await this.repository.listNamedKeys(principal.customerId))
+      views.push(namedView(key));
     return views;
   }
 
@@ -119,28 +130,39 @@ export class CustomerKeys {
     const customer = await this.repository.getCustomer(principal.customerId);
     const primary = customer?.keyHash ? await this.repository.getKey(customer.keyHash) : undefined;
     if (customer?.status !== 'active' || primary?.status !== 'active') {
-      throw new NotFoundError('No active customer is associated with this API key.', { code: 'customer_not_found' });
+      throw new NotFoundError('No active customer is associated with this API key.', {
+        code: 'customer_not_found',
+      });
     }
     const issued = issueApiKey();
     const key = {
       keyHash: issued.hash,
       customerId: customer.customerId,
-      // What the authorizer hands on comes from the primary key, which the operator keeps up to date.
+      // What the authorizer hands on comes from the primary key, which the operator keeps up to
+      // date.
       tier: primary.tier,
       usageIdentifierKey: primary.usageIdentifierKey,
       ...(primary.customModelLimits ? { customModelLimits: primary.customModelLimits } : {}),
-      ...(primary.spendLimitMicroUsd !== undefined ? { spendLimitMicroUsd: primary.spendLimitMicroUsd } : {}),
+      ...(primary.spendLimitMicroUsd !== undefined
+        ? { spendLimitMicroUsd: primary.spendLimitMicroUsd }
+        : {}),
       status: 'active' as const,
       createdAt: this.now().toISOString(),
       keyId: `key_${randomBase62(20)}`,
       name,
       keyHint: issued.hint,
     };
-    await this.takeSlot(customer.customerId, customer.namedKeySlotsSince === undefined, slotOf(key));
+    await this.takeSlot(
+      customer.customerId,
+      customer.namedKeySlotsSince === undefined,
+      slotOf(key),
+    );
     try {
       await this.repository.putNamedKey(key);
     } catch (error) {
-      await this.repository.releaseNamedKeySlots(customer.customerId, [slotOf(key)]).catch(() => undefined);
+      await this.repository
+        .releaseNamedKeySlots(customer.customerId, [slotOf(key)])
+        .catch(() => undefined);
       throw error;
     }
     await this.catchUpWithPrimary(key);
@@ -151,12 +173,15 @@ export class CustomerKeys {
   private async takeSlot(customerId: string, uninitialized: boolean, slot: string): Promise<void> {
     if (uninitialized) {
       // Keys created before slots existed take theirs first, or the cap would count from zero.
-      const active = (await this.repository.listNamedKeys(customerId)).filter((k) => k.status === 'active');
+      const active = (await this.repository.listNamedKeys(customerId)).filter(
+        (k) => k.status === 'active',
+      );
       await this.repository.initNamedKeySlots(customerId, active.map(slotOf), this.now());
     }
     if (await this.repository.reserveNamedKeySlot(customerId, slot, MAX_ACTIVE_NAMED_KEYS)) return;
     if ((await this.freeOrphanSlots(customerId)) > 0) {
-      if (await this.repository.reserveNamedKeySlot(customerId, slot, MAX_ACTIVE_NAMED_KEYS)) return;
+      if (await this.repository.reserveNamedKeySlot(customerId, slot, MAX_ACTIVE_NAMED_KEYS))
+        return;
     }
     throw new BadRequestError(
       `You have ${MAX_ACTIVE_NAMED_KEYS} active keys, the most allowed: revoke one you no longer use, then try again.`,
@@ -168,7 +193,9 @@ export class CustomerKeys {
   private async freeOrphanSlots(customerId: string): Promise<number> {
     const slots = [...((await this.repository.getCustomer(customerId))?.namedKeySlots ?? [])];
     const active = new Set(
-      (await this.repository.listNamedKeys(customerId)).filter((k) => k.status === 'active').map(slotOf),
+      (await this.repository.listNamedKeys(customerId))
+        .filter((k) => k.status === 'active')
+        .map(slotOf),
     );
     const cutoff = this.now().getTime() - ORPHAN_SLOT_GRACE_MS;
     const orphans = slots.filter((slot) => {
@@ -182,16 +209,21 @@ export class CustomerKeys {
   }
 
   /**
-   * An operator change (tier, limits, spend limit, revocation) that ran while this key was being written may
-   * have updated the primary key and listed the named keys before this one was there: read the primary again
-   * and copy what changed.
+   * An operator change (tier, limits, spend limit, revocation) that ran while this key was being
+   * written may have updated the primary key and listed the named keys before this one was there:
+   * read the primary again and copy what changed.
    */
   private async catchUpWithPrimary(key: KeyRecord): Promise<void> {
     const customer = await this.repository.getCustomer(key.customerId);
     const primary = customer?.keyHash ? await this.repository.getKey(customer.keyHash) : undefined;
     if (!primary || customer?.status !== 'active') {
-      await this.repository.updateKey(key.keyHash, { status: 'revoked', revokedAt: this.now().toISOString() });
-      await this.repository.releaseNamedKeySlots(key.customerId, [slotOf(key as KeyRecord & { keyId: string })]);
+      await this.repository.updateKey(key.keyHash, {
+        status: 'revoked',
+        revokedAt: this.now().toISOString(),
+      });
+      await this.repository.releaseNamedKeySlots(key.customerId, [
+        slotOf(key as KeyRecord & { keyId: string }),
+      ]);
       return;
     }
     const remove = (['customModelLimits', 'spendLimitMicroUsd'] as const).filter(
@@ -209,7 +241,9 @@ export class CustomerKeys {
         tier: primary.tier,
         status: primary.status,
         ...(primary.customModelLimits ? { customModelLimits: primary.customModelLimits } : {}),
-        ...(primary.spendLimitMicroUsd !== undefined ? { spendLimitMicroUsd: primary.spendLimitMicroUsd } : {}),
+        ...(primary.spendLimitMicroUsd !== undefined
+          ? { spendLimitMicroUsd: primary.spendLimitMicroUsd }
+          : {}),
       },
       [...remove],
     );
@@ -225,13 +259,15 @@ export class CustomerKeys {
       );
     }
     // Only the caller's own index partition is searched: another customer's key is never found.
-    const key = (await this.repository.listNamedKeys(principal.customerId)).find((k) => k.keyId === keyId);
+    const key = (await this.repository.listNamedKeys(principal.customerId)).find(
+      (k) => k.keyId === keyId,
+    );
     if (!key) throw new NotFoundError(`No API key with id '${keyId}'.`, { code: 'key_not_found' });
     if (key.status === 'revoked') return namedView(key);
     const revokedAt = this.now().toISOString();
     await this.repository.updateKey(key.keyHash, { status: 'revoked', revokedAt });
-    // Revoked first, slot given back after: a crash between leaves an orphaned slot (freed later), never an
-    // active key without one.
+    // Revoked first, slot given back after: a crash between leaves an orphaned slot (freed later),
+    // never an active key without one.
     await this.repository.releaseNamedKeySlots(principal.customerId, [slotOf(key)]);
     return namedView({ ...key, status: 'revoked', revokedAt });
   }

@@ -16,10 +16,17 @@ const { partitionKey: PK, sortKey: SK, byCreatedIndex: BY_CREATED } = CUSTOMERS_
 const CUSTOMERS_PARTITION = 'CUSTOMERS';
 
 /**
- * `creating` -> `active` -> `revoking` -> `revoked` (-> `creating` again on `customers reactivate`);
- * `deleting` -> `deleted` (`customers delete`): a deleted customer keeps its profile for billing, never a key.
+ * `creating` -> `active` -> `revoking` -> `revoked` (-> `creating` again on `customers
+ * reactivate`); `deleting` -> `deleted` (`customers delete`): a deleted customer keeps its profile
+ * for billing, never a key.
  */
-export type CustomerStatus = 'creating' | 'active' | 'revoking' | 'revoked' | 'deleting' | 'deleted';
+export type CustomerStatus =
+  | 'creating'
+  | 'active'
+  | 'revoking'
+  | 'revoked'
+  | 'deleting'
+  | 'deleted';
 
 export interface CustomerRecord {
   customerId: string;
@@ -43,8 +50,9 @@ export interface CustomerRecord {
   /** Monthly spend limit the customer (or operator) set, in USD; absent means the tier's default or none. */
   spendLimitUsd?: number;
   /**
-   * The active named keys' slots (`keyId@createdAt`): a key is created only if it can add its slot while the set
-   * holds fewer than the cap, in one conditional update, so concurrent creates cannot pass the cap.
+   * The active named keys' slots (`keyId@createdAt`): a key is created only if it can add its slot
+   * while the set holds fewer than the cap, in one conditional update, so concurrent creates cannot
+   * pass the cap.
    */
   namedKeySlots?: Set<string>;
   /** Set once `namedKeySlots` holds the keys created before slots existed. */
@@ -77,7 +85,9 @@ export interface KeyRecord {
 }
 
 /** The fields of a key the authorizer hands on: every key of a customer carries the same values. */
-export type KeyAuthorization = Partial<Pick<KeyRecord, 'tier' | 'status' | 'customModelLimits' | 'spendLimitMicroUsd'>>;
+export type KeyAuthorization = Partial<
+  Pick<KeyRecord, 'tier' | 'status' | 'customModelLimits' | 'spendLimitMicroUsd'>
+>;
 
 const customerKey = (customerId: string) => ({ [PK]: `CUSTOMER#${customerId}`, [SK]: 'PROFILE' });
 const apiKeyKey = (keyHash: string) => ({ [PK]: `KEY#${keyHash}`, [SK]: 'KEY' });
@@ -86,7 +96,13 @@ const emailKey = (email: string) => ({ [PK]: `EMAIL#${email}`, [SK]: 'EMAIL' });
 const namedKeysPartition = (customerId: string) => `KEYS#${customerId}`;
 
 function strip<T>(item: Record<string, unknown>): T {
-  const { [PK]: _pk, [SK]: _sk, [BY_CREATED.partitionKey]: _gpk, [BY_CREATED.sortKey]: _gsk, ...rest } = item;
+  const {
+    [PK]: _pk,
+    [SK]: _sk,
+    [BY_CREATED.partitionKey]: _gpk,
+    [BY_CREATED.sortKey]: _gsk,
+    ...rest
+  } = item;
   return rest as T;
 }
 
@@ -101,20 +117,26 @@ export class CustomersRepository {
   ) {}
 
   async getKey(keyHash: string): Promise<KeyRecord | undefined> {
-    const { Item } = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: apiKeyKey(keyHash) }));
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: apiKeyKey(keyHash) }),
+    );
     return Item ? strip<KeyRecord>(Item) : undefined;
   }
 
   async getCustomer(customerId: string): Promise<CustomerRecord | undefined> {
     const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: customerKey(customerId), ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: customerKey(customerId),
+        ConsistentRead: true,
+      }),
     );
     return Item ? strip<CustomerRecord>(Item) : undefined;
   }
 
   /**
-   * Reserves `email` for `customerId`. Returns the id that owns the address: `customerId` when the claim
-   * succeeded, or the id of the customer that claimed it before.
+   * Reserves `email` for `customerId`. Returns the id that owns the address: `customerId` when the
+   * claim succeeded, or the id of the customer that claimed it before.
    */
   async claimEmail(email: string, customerId: string): Promise<string> {
     try {
@@ -168,7 +190,9 @@ export class CustomersRepository {
   }
 
   async deleteCustomer(customerId: string): Promise<void> {
-    await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: customerKey(customerId) }));
+    await this.doc.send(
+      new DeleteCommand({ TableName: this.tableName, Key: customerKey(customerId) }),
+    );
   }
 
   /**
@@ -230,9 +254,10 @@ export class CustomersRepository {
   }
 
   /**
-   * Sets a key's `lastUsedAt` to `now` unless it was set less than `resolutionMs` ago: concurrent requests of a
-   * key in many processes write it once an hour at most (the others' conditions fail, which is not an error).
-   * ISO times of one format compare as strings. True when this call wrote it.
+   * Sets a key's `lastUsedAt` to `now` unless it was set less than `resolutionMs` ago: concurrent
+   * requests of a key in many processes write it once an hour at most (the others' conditions fail,
+   * which is not an error). ISO times of one format compare as strings. True when this call wrote
+   * it.
    */
   async recordKeyUse(keyHash: string, now: Date, resolutionMs: number): Promise<boolean> {
     try {
@@ -241,7 +266,8 @@ export class CustomersRepository {
           TableName: this.tableName,
           Key: apiKeyKey(keyHash),
           UpdateExpression: 'SET #lastUsedAt = :now',
-          ConditionExpression: 'attribute_exists(#pk) AND (attribute_not_exists(#lastUsedAt) OR #lastUsedAt < :cutoff)',
+          ConditionExpression:
+            'attribute_exists(#pk) AND (attribute_not_exists(#lastUsedAt) OR #lastUsedAt < :cutoff)',
           ExpressionAttributeNames: { '#pk': PK, '#lastUsedAt': 'lastUsedAt' },
           ExpressionAttributeValues: {
             ':now': now.toISOString(),
@@ -257,8 +283,8 @@ export class CustomersRepository {
   }
 
   /**
-   * Fills a customer's named-key slots with the keys that exist, once (a customer whose keys predate slots);
-   * a second call, or a concurrent one, changes nothing.
+   * Fills a customer's named-key slots with the keys that exist, once (a customer whose keys
+   * predate slots); a second call, or a concurrent one, changes nothing.
    */
   async initNamedKeySlots(customerId: string, slots: string[], now: Date): Promise<void> {
     try {
@@ -281,8 +307,8 @@ export class CustomersRepository {
   }
 
   /**
-   * Takes a named-key slot if the customer holds fewer than `max`: one conditional update, atomic however many
-   * creates run at once. False when the cap is reached.
+   * Takes a named-key slot if the customer holds fewer than `max`: one conditional update, atomic
+   * however many creates run at once. False when the cap is reached.
    */
   async reserveNamedKeySlot(customerId: string, slot: string, max: number): Promise<boolean> {
     try {
@@ -291,7 +317,8 @@ export class CustomersRepository {
           TableName: this.tableName,
           Key: customerKey(customerId),
           UpdateExpression: 'ADD #slots :slot',
-          ConditionExpression: 'attribute_exists(#pk) AND (attribute_not_exists(#slots) OR size(#slots) < :max)',
+          ConditionExpression:
+            'attribute_exists(#pk) AND (attribute_not_exists(#slots) OR size(#slots) < :max)',
           ExpressionAttributeNames: { '#pk': PK, '#slots': 'namedKeySlots' },
           ExpressionAttributeValues: { ':slot': new Set([slot]), ':max': max },
         }),
@@ -340,7 +367,9 @@ export class CustomersRepository {
   }
 
   /** The named keys of one customer, oldest first (an index query: it only ever sees that customer's keys). */
-  async listNamedKeys(customerId: string): Promise<(KeyRecord & { keyId: string; name: string })[]> {
+  async listNamedKeys(
+    customerId: string,
+  ): Promise<(KeyRecord & { keyId: string; name: string })[]> {
     const keys: (KeyRecord & { keyId: string; name: string })[] = [];
     let start: Record<string, unknown> | undefined;
     do {
@@ -361,8 +390,8 @@ export class CustomersRepository {
   }
 
   /**
-   * Updates what the authorizer sees on every key of a customer: its primary key first, then each named key
-   * (a tier change, custom limits, a spend limit or a revocation must reach all of them).
+   * Updates what the authorizer sees on every key of a customer: its primary key first, then each
+   * named key (a tier change, custom limits, a spend limit or a revocation must reach all of them).
    */
   async updateCustomerKeys(
     customerId: string,
@@ -394,12 +423,16 @@ export class CustomersRepository {
         ExpressionAttributeNames: { '#gpk': BY_CREATED.partitionKey },
         ExpressionAttributeValues: { ':customers': CUSTOMERS_PARTITION },
         Limit: options.limit,
-        ExclusiveStartKey: options.cursor ? JSON.parse(Buffer.from(options.cursor, 'base64url').toString()) : undefined,
+        ExclusiveStartKey: options.cursor
+          ? JSON.parse(Buffer.from(options.cursor, 'base64url').toString())
+          : undefined,
       }),
     );
     return {
       customers: Items.map((item) => strip<CustomerRecord>(item)),
-      cursor: LastEvaluatedKey ? Buffer.from(JSON.stringify(LastEvaluatedKey)).toString('base64url') : undefined,
+      cursor: LastEvaluatedKey
+        ? Buffer.from(JSON.stringify(LastEvaluatedKey)).toString('base64url')
+        : undefined,
     };
   }
 }

@@ -10,8 +10,9 @@ export interface LambdaBindings {
 }
 
 /**
- * Reads the principal that the REQUEST authorizer put into the request context. API Gateway only calls the
- * function after the authorizer allowed the request, so a missing context means a misconfigured route.
+ * Reads the principal that the REQUEST authorizer put into the request context. API Gateway only
+ * calls the function after the authorizer allowed the request, so a missing context means a
+ * misconfigured route.
  */
 export function principalFromAuthorizer(c: Context): Promise<Principal> {
   const event = (c.env as LambdaBindings | undefined)?.event;

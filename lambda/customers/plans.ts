@@ -1,4 +1,9 @@
-import type { EdgeSettings, ModelLimits, TierlineConfig, TierModelOffer } from '../../lib/config/schema';
+import type {
+  EdgeSettings,
+  ModelLimits,
+  TierlineConfig,
+  TierModelOffer,
+} from '../../lib/config/schema';
 import { TIER_NAMES, type TierName } from '../../lib/config/tier-names';
 
 /** An Enterprise customer's own usage plan: its edge throttle and per-model limits that replace the tier's. */
@@ -22,7 +27,10 @@ export interface ModelPlanView {
   };
   pricing: { input_usd_per_million_tokens: number; output_usd_per_million_tokens: number };
   /** What this tier pays per token for a LoRA fine-tune of the model; null where it has none. */
-  fine_tuned_pricing: { input_usd_per_million_tokens: number; output_usd_per_million_tokens: number } | null;
+  fine_tuned_pricing: {
+    input_usd_per_million_tokens: number;
+    output_usd_per_million_tokens: number;
+  } | null;
   /** Fine-tuning jobs train this model in this tier (uploaded adapters need only fine_tuned_pricing). */
   trainable: boolean;
 }
@@ -42,7 +50,11 @@ export interface PlanView {
       max_lines_per_batch: number;
       max_enqueued_tokens_per_model: number;
     };
-    spend_limit: { available: boolean; default_monthly_usd: number | null; alert_thresholds_percent: number[] };
+    spend_limit: {
+      available: boolean;
+      default_monthly_usd: number | null;
+      alert_thresholds_percent: number[];
+    };
     lora_fine_tuning: {
       available: boolean;
       premium_percent: number;
@@ -63,7 +75,8 @@ export interface PlanView {
 
 /** A fine-tune's price per 1M tokens: the base model's, plus the tier's LoRA premium. */
 export function fineTunedPrice(usdPerMillion: number, premiumPercent: number): number {
-  // Rounded to a millionth of a dollar per million tokens, so 0.05 * 1.25 is 0.0625 and not 0.0625000001.
+  // Rounded to a millionth of a dollar per million tokens, so 0.05 * 1.25 is 0.0625 and not
+  // 0.0625000001.
   return Math.round(usdPerMillion * (1 + premiumPercent / 100) * 1e6) / 1e6;
 }
 
@@ -95,8 +108,14 @@ function modelView(
     },
     fine_tuned_pricing: adapters
       ? {
-          input_usd_per_million_tokens: fineTunedPrice(offer.inputUsdPerMillion, lora.premiumPercent),
-          output_usd_per_million_tokens: fineTunedPrice(offer.outputUsdPerMillion, lora.premiumPercent),
+          input_usd_per_million_tokens: fineTunedPrice(
+            offer.inputUsdPerMillion,
+            lora.premiumPercent,
+          ),
+          output_usd_per_million_tokens: fineTunedPrice(
+            offer.outputUsdPerMillion,
+            lora.premiumPercent,
+          ),
         }
       : null,
     trainable: adapters && model.trainingInstanceType !== undefined,
@@ -108,7 +127,10 @@ function edgeView(edge: EdgeSettings): PlanView['edge'] {
     requests_per_second: edge.rateLimit,
     burst: edge.burstLimit,
     quota: edge.quota
-      ? { limit: edge.quota.limit, period: edge.quota.period.toLowerCase() as 'day' | 'week' | 'month' }
+      ? {
+          limit: edge.quota.limit,
+          period: edge.quota.period.toLowerCase() as 'day' | 'week' | 'month',
+        }
       : null,
   };
 }

@@ -21,5 +21,9 @@ export function createFiles(options: {
     config: options.config,
     now: options.now,
   };
-  return { files: new FilesService(shared), uploads: new UploadsService(shared), storage: shared.storage };
+  return {
+    files: new FilesService(shared),
+    uploads: new UploadsService(shared),
+    storage: shared.storage,
+  };
 }

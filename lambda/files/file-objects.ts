@@ -1,5 +1,10 @@
 import { BadRequestError } from '../openai/errors';
-import type { OpenAIFile, OpenAIFileList, OpenAIUpload, OpenAIUploadPart } from '../openai/files-types';
+import type {
+  OpenAIFile,
+  OpenAIFileList,
+  OpenAIUpload,
+  OpenAIUploadPart,
+} from '../openai/files-types';
 import { ownValue } from '../own';
 import type { FilePurpose, FileRecord, UploadPartRecord, UploadRecord } from './files-repository';
 
@@ -9,7 +14,12 @@ const UPLOAD_PURPOSES: Record<string, FilePurpose> = {
   'fine-tune': 'fine-tune',
   fine_tuning: 'fine-tune',
 };
-const LISTED_PURPOSES = new Set<string>(['batch', 'batch_output', 'fine-tune', 'fine-tune-results']);
+const LISTED_PURPOSES = new Set<string>([
+  'batch',
+  'batch_output',
+  'fine-tune',
+  'fine-tune-results',
+]);
 
 export function parseUploadPurpose(value: unknown): FilePurpose {
   if (typeof value !== 'string' || value === '') {
@@ -33,10 +43,13 @@ export function parseListedPurpose(value: string | undefined): FilePurpose | und
   if (value === undefined || value === '') return undefined;
   const purpose = value === 'fine_tuning' ? 'fine-tune' : value;
   if (!LISTED_PURPOSES.has(purpose)) {
-    throw new BadRequestError(`Invalid purpose '${value}': one of ${[...LISTED_PURPOSES].join(', ')}.`, {
-      param: 'purpose',
-      code: 'invalid_value',
-    });
+    throw new BadRequestError(
+      `Invalid purpose '${value}': one of ${[...LISTED_PURPOSES].join(', ')}.`,
+      {
+        param: 'purpose',
+        code: 'invalid_value',
+      },
+    );
   }
   return purpose as FilePurpose;
 }
@@ -79,5 +92,10 @@ export function toOpenAIUpload(upload: UploadRecord, file?: FileRecord): OpenAIU
 }
 
 export function toOpenAIUploadPart(part: UploadPartRecord): OpenAIUploadPart {
-  return { id: part.partId, object: 'upload.part', created_at: part.createdAt, upload_id: part.uploadId };
+  return {
+    id: part.partId,
+    object: 'upload.part',
+    created_at: part.createdAt,
+    upload_id: part.uploadId,
+  };
 }

@@ -12,8 +12,9 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { awsClientOptions } from '../storage/aws-clients';
 
 /**
- * Where file content lives: S3 in AWS, an embedded S3 server (s3rver) in local mode, through the same
- * adapter. Metadata lives in DynamoDB (`files-repository.ts`); keys come from there, never from a client.
+ * Where file content lives: S3 in AWS, an embedded S3 server (s3rver) in local mode, through the
+ * same adapter. Metadata lives in DynamoDB (`files-repository.ts`); keys come from there, never
+ * from a client.
  */
 export interface FileStorage {
   put(key: string, body: Uint8Array): Promise<void>;
@@ -25,9 +26,9 @@ export interface FileStorage {
   read(key: string): AsyncIterable<Uint8Array>;
   delete(key: string): Promise<void>;
   /**
-   * Writes the concatenation of `chunks` to `key` with an S3 multipart upload, holding at most one part in
-   * memory. Throwing from the iterable (a validation failure) leaves no object behind: the multipart upload is
-   * never completed, and the bucket's lifecycle rule removes its parts.
+   * Writes the concatenation of `chunks` to `key` with an S3 multipart upload, holding at most one
+   * part in memory. Throwing from the iterable (a validation failure) leaves no object behind: the
+   * multipart upload is never completed, and the bucket's lifecycle rule removes its parts.
    */
   compose(key: string, chunks: AsyncIterable<Uint8Array>): Promise<{ bytes: number }>;
   /** A URL that downloads the object without credentials for `expiresInSeconds`. */
@@ -41,8 +42,9 @@ export const FILES_BUCKET_ENV = 'FILES_BUCKET_NAME';
 export const COMPOSE_PART_BYTES = 8 * 1024 * 1024;
 
 /**
- * A client with checksums only where S3 requires them: with the SDK's default, streamed bodies are sent with
- * aws-chunked framing and presigned URLs carry the checksum of an empty body (aws-sdk-js-v3 #6994).
+ * A client with checksums only where S3 requires them: with the SDK's default, streamed bodies are
+ * sent with aws-chunked framing and presigned URLs carry the checksum of an empty body
+ * (aws-sdk-js-v3 #6994).
  */
 export function createS3Client(options: { endpoint?: string; region?: string } = {}): S3Client {
   return new S3Client({
@@ -103,7 +105,9 @@ export class S3FileStorage implements FileStorage {
   }
 
   async compose(key: string, chunks: AsyncIterable<Uint8Array>): Promise<{ bytes: number }> {
-    const { UploadId } = await this.s3.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key }));
+    const { UploadId } = await this.s3.send(
+      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key }),
+    );
     const parts: { ETag: string; PartNumber: number }[] = [];
     let buffered: Uint8Array[] = [];
     let bufferedBytes = 0;

@@ -77,7 +77,10 @@ const uploadKey = (customerId: string, uploadId: string) => ({
   [SK]: `UPLOAD#${uploadId}`,
 });
 /** What a customer stores (bytes of its files), for the storage quota. */
-const storageKey = (customerId: string) => ({ [PK]: customerPartition(customerId), [SK]: 'STORAGE' });
+const storageKey = (customerId: string) => ({
+  [PK]: customerPartition(customerId),
+  [SK]: 'STORAGE',
+});
 /** Bytes reserved for a file being stored, until its record is written. */
 const holdKey = (customerId: string, fileId: string) => ({
   [PK]: customerPartition(customerId),
@@ -94,7 +97,13 @@ const partKey = (customerId: string, uploadId: string, partId: string) => ({
 
 function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
   if (!item) return undefined;
-  const { [PK]: _pk, [SK]: _sk, [BY_PURPOSE.partitionKey]: _g1, [BY_PURPOSE.sortKey]: _g2, ...rest } = item;
+  const {
+    [PK]: _pk,
+    [SK]: _sk,
+    [BY_PURPOSE.partitionKey]: _g1,
+    [BY_PURPOSE.sortKey]: _g2,
+    ...rest
+  } = item;
   return rest as T;
 }
 
@@ -128,17 +137,26 @@ export class FilesRepository {
   }
 
   /**
-   * Adds `bytes` to what the customer stores, if the total stays within `quotaBytes` (true); without a quota,
-   * always (a batch's output, already paid for). One conditional update: concurrent uploads cannot pass it.
-   * With `holdId` (the file's id), a hold item records the reservation until {@link releaseHold}: a recount
-   * keeps what is in flight, and forgets what a crash left once it is older than {@link HOLD_SECONDS}.
+   * Adds `bytes` to what the customer stores, if the total stays within `quotaBytes` (true);
+   * without a quota, always (a batch's output, already paid for). One conditional update:
+   * concurrent uploads cannot pass it. With `holdId` (the file's id), a hold item records the
+   * reservation until {@link releaseHold}: a recount keeps what is in flight, and forgets what a
+   * crash left once it is older than {@link HOLD_SECONDS}.
    */
-  async reserveStorage(customerId: string, bytes: number, quotaBytes?: number, holdId?: string): Promise<boolean> {
+  async reserveStorage(
+    customerId: string,
+    bytes: number,
+    quotaBytes?: number,
+    holdId?: string,
+  ): Promise<boolean> {
     if (quotaBytes !== undefined && bytes > quotaBytes) return false;
     if (holdId) {
       const at = Math.floor(Date.now() / 1000);
       await this.doc.send(
-        new PutCommand({ TableName: this.tableName, Item: { ...holdKey(customerId, holdId), bytes, at } }),
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...holdKey(customerId, holdId), bytes, at },
+        }),
       );
     }
     try {
@@ -167,7 +185,9 @@ export class FilesRepository {
 
   /** Ends a hold: its file's record now counts (or the store failed and its bytes were given back). */
   async releaseHold(customerId: string, holdId: string): Promise<void> {
-    await this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: holdKey(customerId, holdId) }));
+    await this.doc.send(
+      new DeleteCommand({ TableName: this.tableName, Key: holdKey(customerId, holdId) }),
+    );
   }
 
   /** Gives back what a deleted file (or a failed store) held. */
@@ -179,25 +199,34 @@ export class FilesRepository {
   /** Bytes the customer stores, as the counter has them. */
   async storedBytes(customerId: string): Promise<number> {
     const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: storageKey(customerId), ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: storageKey(customerId),
+        ConsistentRead: true,
+      }),
     );
     return (Item?.bytes as number | undefined) ?? 0;
   }
 
   /**
-   * Sets the counter to the customer's file records plus the holds of stores in flight, and answers it:
-   * repairs what a crash between reserving and writing a file left counted (its hold, once older than
-   * {@link HOLD_SECONDS}, no longer counts and is removed).
+   * Sets the counter to the customer's file records plus the holds of stores in flight, and answers
+   * it: repairs what a crash between reserving and writing a file left counted (its hold, once
+   * older than {@link HOLD_SECONDS}, no longer counts and is removed).
    *
-   * Safe beside concurrent stores: the counter is read first and written back only if it has not moved
-   * (a store that reserved meanwhile would otherwise be overwritten, and the quota passed); and the holds are
-   * read before the files, because a store writes its hold before it counts and its file before it drops
-   * the hold: a store this recount misses as a hold either counts after the read (the write is refused) or is
-   * already a file (read next). A file whose record and hold are both read counts once.
+   * Safe beside concurrent stores: the counter is read first and written back only if it has not
+   * moved (a store that reserved meanwhile would otherwise be overwritten, and the quota passed);
+   * and the holds are read before the files, because a store writes its hold before it counts and
+   * its file before it drops the hold: a store this recount misses as a hold either counts after
+   * the read (the write is refused) or is already a file (read next). A file whose record and hold
+   * are both read counts once.
    */
   async recountStorage(customerId: string): Promise<number> {
     const before = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: storageKey(customerId), ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: storageKey(customerId),
+        ConsistentRead: true,
+      }),
     );
     const counted = before.Item?.bytes as number | undefined;
     const staleBefore = Math.floor(Date.now() / 1000) - HOLD_SECONDS;
@@ -215,7 +244,10 @@ export class FilesRepository {
       for await (const item of queryAll(this.doc, query, (raw) => raw)) {
         if (prefix === 'HOLD#' && (item.at as number) < staleBefore) {
           await this.doc.send(
-            new DeleteCommand({ TableName: this.tableName, Key: { [PK]: item[PK], [SK]: item[SK] } }),
+            new DeleteCommand({
+              TableName: this.tableName,
+              Key: { [PK]: item[PK], [SK]: item[SK] },
+            }),
           );
           continue;
         }
@@ -229,7 +261,8 @@ export class FilesRepository {
         new PutCommand({
           TableName: this.tableName,
           Item: { ...storageKey(customerId), bytes },
-          ConditionExpression: counted === undefined ? 'attribute_not_exists(#bytes)' : '#bytes = :counted',
+          ConditionExpression:
+            counted === undefined ? 'attribute_not_exists(#bytes)' : '#bytes = :counted',
           ExpressionAttributeNames: { '#bytes': 'bytes' },
           ...(counted === undefined ? {} : { ExpressionAttributeValues: { ':counted': counted } }),
         }),
@@ -244,7 +277,11 @@ export class FilesRepository {
 
   async getFile(customerId: string, fileId: string): Promise<FileRecord | undefined> {
     const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: fileKey(customerId, fileId), ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: fileKey(customerId, fileId),
+        ConsistentRead: true,
+      }),
     );
     return strip<FileRecord>(Item);
   }
@@ -252,21 +289,31 @@ export class FilesRepository {
   /** Deletes a file's metadata; answers the deleted record, or undefined when there was none. */
   async deleteFile(customerId: string, fileId: string): Promise<FileRecord | undefined> {
     const { Attributes } = await this.doc.send(
-      new DeleteCommand({ TableName: this.tableName, Key: fileKey(customerId, fileId), ReturnValues: 'ALL_OLD' }),
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: fileKey(customerId, fileId),
+        ReturnValues: 'ALL_OLD',
+      }),
     );
     return strip<FileRecord>(Attributes);
   }
 
   /** One page of a customer's files in creation order, and whether more follow. */
-  async listFiles(customerId: string, query: FileListQuery): Promise<{ files: FileRecord[]; hasMore: boolean }> {
+  async listFiles(
+    customerId: string,
+    query: FileListQuery,
+  ): Promise<{ files: FileRecord[]; hasMore: boolean }> {
     const byPurpose = query.purpose !== undefined;
     const partitionName = byPurpose ? BY_PURPOSE.partitionKey : PK;
     const sortName = byPurpose ? BY_PURPOSE.sortKey : SK;
-    const partition = byPurpose ? `${customerPartition(customerId)}#${query.purpose}` : customerPartition(customerId);
+    const partition = byPurpose
+      ? `${customerPartition(customerId)}#${query.purpose}`
+      : customerPartition(customerId);
     let startKey: Record<string, unknown> | undefined;
     if (query.after) {
       startKey = fileKey(customerId, query.after);
-      if (byPurpose) Object.assign(startKey, purposeKey(customerId, query.purpose as string, query.after));
+      if (byPurpose)
+        Object.assign(startKey, purposeKey(customerId, query.purpose as string, query.after));
     }
     const { items, hasMore } = await queryPage(
       this.doc,
@@ -298,16 +345,24 @@ export class FilesRepository {
 
   async getUpload(customerId: string, uploadId: string): Promise<UploadRecord | undefined> {
     const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: uploadKey(customerId, uploadId), ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: uploadKey(customerId, uploadId),
+        ConsistentRead: true,
+      }),
     );
     return strip<UploadRecord>(Item);
   }
 
   /**
-   * Moves an upload from `pending` to `status`. Answers false when it was no longer pending (a concurrent
-   * complete or cancel won), so each upload ends exactly one way.
+   * Moves an upload from `pending` to `status`. Answers false when it was no longer pending (a
+   * concurrent complete or cancel won), so each upload ends exactly one way.
    */
-  async finishUpload(customerId: string, uploadId: string, status: Exclude<UploadStatus, 'pending'>): Promise<boolean> {
+  async finishUpload(
+    customerId: string,
+    uploadId: string,
+    status: Exclude<UploadStatus, 'pending'>,
+  ): Promise<boolean> {
     return applied(
       this.doc.send(
         new UpdateCommand({
@@ -323,8 +378,8 @@ export class FilesRepository {
   }
 
   /**
-   * Counts a part on its pending upload before it is stored, within `maxParts` parts and `maxBytes` bytes of
-   * parts. Answers 'ok', or which bound it would pass, or 'not_pending'.
+   * Counts a part on its pending upload before it is stored, within `maxParts` parts and `maxBytes`
+   * bytes of parts. Answers 'ok', or which bound it would pass, or 'not_pending'.
    */
   async countPart(
     customerId: string,
@@ -341,7 +396,11 @@ export class FilesRepository {
           ConditionExpression:
             '#status = :pending AND (attribute_not_exists(#parts) OR #parts < :maxParts) AND ' +
             '(attribute_not_exists(#partBytes) OR #partBytes <= :room)',
-          ExpressionAttributeNames: { '#status': 'status', '#parts': 'partCount', '#partBytes': 'partBytes' },
+          ExpressionAttributeNames: {
+            '#status': 'status',
+            '#parts': 'partCount',
+            '#partBytes': 'partBytes',
+          },
           ExpressionAttributeValues: {
             ':one': 1,
             ':bytes': bytes,
@@ -389,9 +448,16 @@ export class FilesRepository {
       TableName: this.tableName,
       KeyConditionExpression: '#p = :p AND begins_with(#s, :prefix)',
       ExpressionAttributeNames: { '#p': PK, '#s': SK },
-      ExpressionAttributeValues: { ':p': customerPartition(customerId), ':prefix': `UPLOAD#${uploadId}#PART#` },
+      ExpressionAttributeValues: {
+        ':p': customerPartition(customerId),
+        ':prefix': `UPLOAD#${uploadId}#PART#`,
+      },
     };
-    for await (const part of queryAll(this.doc, query, (item) => strip<UploadPartRecord>(item) as UploadPartRecord)) {
+    for await (const part of queryAll(
+      this.doc,
+      query,
+      (item) => strip<UploadPartRecord>(item) as UploadPartRecord,
+    )) {
       parts.push(part);
     }
     return parts;

@@ -7,8 +7,9 @@ import { isWellFormedId, newFileId } from './ids';
 import { JsonlValidator } from './jsonl';
 
 /**
- * Content answered inline by `GET /v1/files/{id}/content`. A buffered Lambda response holds at most 6 MB
- * (API Gateway's own limit is 10 MB): larger files answer a redirect to a presigned S3 URL instead.
+ * Content answered inline by `GET /v1/files/{id}/content`. A buffered Lambda response holds at most
+ * 6 MB (API Gateway's own limit is 10 MB): larger files answer a redirect to a presigned S3 URL
+ * instead.
  */
 export const INLINE_CONTENT_MAX_BYTES = 5 * 1024 * 1024;
 /** How long a content redirect URL works. */
@@ -19,37 +20,54 @@ const MAX_FILENAME_CHARS = 255;
 export const contentKey = (customerId: string, fileId: string) => `files/${customerId}/${fileId}`;
 
 export function fileNotFound(fileId: string): NotFoundError {
-  return new NotFoundError(`No such File object: ${fileId}`, { code: 'file_not_found', param: 'file_id' });
+  return new NotFoundError(`No such File object: ${fileId}`, {
+    code: 'file_not_found',
+    param: 'file_id',
+  });
 }
 
 export function checkFilename(filename: unknown): string {
   if (typeof filename !== 'string' || filename.trim() === '') {
-    throw new BadRequestError('The file needs a name.', { param: 'filename', code: 'missing_required_parameter' });
+    throw new BadRequestError('The file needs a name.', {
+      param: 'filename',
+      code: 'missing_required_parameter',
+    });
   }
   if (filename.length > MAX_FILENAME_CHARS) {
-    throw new BadRequestError(`The file name is too long: at most ${MAX_FILENAME_CHARS} characters.`, {
-      param: 'filename',
-      code: 'invalid_value',
-    });
+    throw new BadRequestError(
+      `The file name is too long: at most ${MAX_FILENAME_CHARS} characters.`,
+      {
+        param: 'filename',
+        code: 'invalid_value',
+      },
+    );
   }
   // A name is shown back in listings, headers and consoles: control characters (NUL, CR, LF, ...) have no place.
   // biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters refused.
   if (/[\u0000-\u001f\u007f-\u009f]/.test(filename)) {
-    throw new BadRequestError('The file name may not contain control characters (NUL, tab, line breaks, ...).', {
-      param: 'filename',
-      code: 'invalid_value',
-    });
+    throw new BadRequestError(
+      'The file name may not contain control characters (NUL, tab, line breaks, ...).',
+      {
+        param: 'filename',
+        code: 'invalid_value',
+      },
+    );
   }
   return filename;
 }
 
 /**
- * A zip ("PK\3\4") or gzip (1f 8b) archive: with purpose `fine-tune`, a PEFT adapter to register with
- * `POST /v1/fine_tunings` (Groq's way), checked there against its base model; never JSONL.
+ * A zip ("PK\3\4") or gzip (1f 8b) archive: with purpose `fine-tune`, a PEFT adapter to register
+ * with `POST /v1/fine_tunings` (Groq's way), checked there against its base model; never JSONL.
  */
 export function isAdapterArchive(purpose: FilePurpose, head: Uint8Array): boolean {
   if (purpose !== 'fine-tune') return false;
-  const zip = head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04;
+  const zip =
+    head.length >= 4 &&
+    head[0] === 0x50 &&
+    head[1] === 0x4b &&
+    head[2] === 0x03 &&
+    head[3] === 0x04;
   const gzip = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
   return zip || gzip;
 }
@@ -63,7 +81,11 @@ export function throwIfInvalid(validator: JsonlValidator): number {
 }
 
 /** 400 for a file the customer's storage quota cannot hold, with the numbers. */
-export function storageQuotaExceeded(quotaBytes: number, storedBytes: number, bytes: number): BadRequestError {
+export function storageQuotaExceeded(
+  quotaBytes: number,
+  storedBytes: number,
+  bytes: number,
+): BadRequestError {
   return new BadRequestError(
     `Storing this file (${bytes} bytes) would pass your storage quota of ${quotaBytes} bytes ` +
       `(${storedBytes} bytes stored). Delete files you no longer need (DELETE /v1/files/{file_id}); ` +
@@ -73,8 +95,9 @@ export function storageQuotaExceeded(quotaBytes: number, storedBytes: number, by
 }
 
 /**
- * Counts `bytes` against the customer's storage quota (always counted; refused only with a quota). A refusal
- * first recounts from the file records, so bytes a crash left counted never keep a customer out.
+ * Counts `bytes` against the customer's storage quota (always counted; refused only with a quota).
+ * A refusal first recounts from the file records, so bytes a crash left counted never keep a
+ * customer out.
  */
 export async function reserveStorage(
   repository: FilesRepository,
@@ -107,8 +130,9 @@ export class FilesService {
   }
 
   /**
-   * Stores an uploaded file after checking it: JSONL, one object per line, within the size and line limits, and
-   * within the customer's storage quota (its tier's `storageQuotaBytes`; counted, never refused, without one).
+   * Stores an uploaded file after checking it: JSONL, one object per line, within the size and line
+   * limits, and within the customer's storage quota (its tier's `storageQuotaBytes`; counted, never
+   * refused, without one).
    */
   async create(
     customerId: string,
@@ -116,7 +140,8 @@ export class FilesService {
     quotaBytes?: number,
   ) {
     const { config, storage, repository } = this.options;
-    if (input.content.byteLength > config.maxFileBytes) throw new PayloadTooLargeError(config.maxFileBytes);
+    if (input.content.byteLength > config.maxFileBytes)
+      throw new PayloadTooLargeError(config.maxFileBytes);
     let lines = 0;
     if (!isAdapterArchive(input.purpose, input.content)) {
       const validator = new JsonlValidator(config.maxLinesPerFile);
@@ -137,8 +162,9 @@ export class FilesService {
     };
     const hold = await reserveStorage(repository, customerId, fileId, record.bytes, quotaBytes);
     try {
-      // Content first: metadata never points at content that is not there. A crash between the two leaves an
-      // object that no record names: nobody can read it, and the client's retry uploads a new file.
+      // Content first: metadata never points at content that is not there. A crash between the two
+      // leaves an object that no record names: nobody can read it, and the client's retry uploads a
+      // new file.
       await storage.put(record.objectKey, input.content);
       await repository.putFile(record);
     } catch (error) {
@@ -151,8 +177,9 @@ export class FilesService {
   }
 
   /**
-   * Writes a file that Tierline makes for a customer (a batch's output or error file) from a stream of
-   * chunks. `fileId` is chosen by the caller so that a retry writes the same file, not a second one.
+   * Writes a file that Tierline makes for a customer (a batch's output or error file) from a stream
+   * of chunks. `fileId` is chosen by the caller so that a retry writes the same file, not a second
+   * one.
    */
   async writeOwnedFile(input: {
     customerId: string;
@@ -174,7 +201,8 @@ export class FilesService {
       createdAt: Math.floor(this.now().getTime() / 1000),
       objectKey,
     };
-    // Counted once (a retry writes no second record), and never refused: the batch that made it is paid for.
+    // Counted once (a retry writes no second record), and never refused: the batch that made it is
+    // paid for.
     if (await this.options.repository.putFile(record)) {
       await this.options.repository.reserveStorage(input.customerId, bytes);
     }
@@ -200,7 +228,10 @@ export class FilesService {
   ): Promise<{ file: FileRecord; body: Uint8Array } | { file: FileRecord; url: string }> {
     const file = await this.get(customerId, fileId);
     if (file.bytes > INLINE_CONTENT_MAX_BYTES) {
-      return { file, url: await this.options.storage.downloadUrl(file.objectKey, CONTENT_URL_SECONDS) };
+      return {
+        file,
+        url: await this.options.storage.downloadUrl(file.objectKey, CONTENT_URL_SECONDS),
+      };
     }
     const body = await this.options.storage.get(file.objectKey);
     // The record is written after the content, so this is a file deleted between the two reads.
@@ -209,15 +240,17 @@ export class FilesService {
   }
 
   /**
-   * Deletes the metadata first (from then on the file is gone for the customer), then the content. The
-   * bucket is versioned: a lifecycle rule removes the deleted content's old version after 30 days.
+   * Deletes the metadata first (from then on the file is gone for the customer), then the content.
+   * The bucket is versioned: a lifecycle rule removes the deleted content's old version after 30
+   * days.
    */
   async delete(customerId: string, fileId: string): Promise<FileRecord> {
     const file = isWellFormedId('file-', fileId)
       ? await this.options.repository.deleteFile(customerId, fileId)
       : undefined;
     if (!file) throw fileNotFound(fileId);
-    // Only the request that deleted the record gives its bytes back: a repeated delete finds nothing.
+    // Only the request that deleted the record gives its bytes back: a repeated delete finds
+    // nothing.
     await this.options.repository.releaseStorage(customerId, file.bytes);
     await this.options.storage.delete(file.objectKey);
     return file;

@@ -1,10 +1,11 @@
 /**
- * Key and index names of the files table. The CDK construct builds the table from these and the repository
- * reads and writes with them. No AWS imports: bundled into handlers.
+ * Key and index names of the files table. The CDK construct builds the table from these and the
+ * repository reads and writes with them. No AWS imports: bundled into handlers.
  *
- * Items, all in the partition of the customer who owns them (`CUS#<customerId>`), so reading another
- * customer's id finds nothing:
- * - `FILE#<fileId>`: a file's metadata; also in the `byPurpose` index (`CUS#<id>#<purpose>` / `FILE#<fileId>`);
+ * Items, all in the partition of the customer who owns them (`CUS#<customerId>`), so reading
+ * another customer's id finds nothing:
+ * - `FILE#<fileId>`: a file's metadata; also in the `byPurpose` index (`CUS#<id>#<purpose>` /
+ *   `FILE#<fileId>`);
  * - `UPLOAD#<uploadId>`: an upload in progress (or finished) through the Uploads API;
  * - `UPLOAD#<uploadId>#PART#<partId>`: one part of it.
  * Ids sort by creation time (`ids.ts`), so the sort key is also the listing order.

@@ -1,6 +1,7 @@
 /**
- * Checks a JSONL file as it streams past, chunk by chunk (a line may span chunks): UTF-8 text, one JSON
- * object per line, at most `maxLines` lines. Problems name their line (1-based), as a client fixes them.
+ * Checks a JSONL file as it streams past, chunk by chunk (a line may span chunks): UTF-8 text, one
+ * JSON object per line, at most `maxLines` lines. Problems name their line (1-based), as a client
+ * fixes them.
  */
 
 /** Problems reported in one error message; the count of the rest is added. */
@@ -58,7 +59,8 @@ export class JsonlValidator {
       this.pending = [];
       if (last !== '') this.line(last);
     }
-    if (this.lines === 0 && this.problems.length === 0) this.fail('the file is empty: it needs at least one line');
+    if (this.lines === 0 && this.problems.length === 0)
+      this.fail('the file is empty: it needs at least one line');
     return { lines: this.lines, problems: this.problems, moreProblems: this.moreProblems };
   }
 

@@ -1,7 +1,13 @@
 import type { FilesConfig } from '../../lib/config/schema';
 import { BadRequestError, HttpError, NotFoundError } from '../openai/errors';
 import type { FileStorage } from './file-storage';
-import type { FilePurpose, FileRecord, FilesRepository, UploadPartRecord, UploadRecord } from './files-repository';
+import type {
+  FilePurpose,
+  FileRecord,
+  FilesRepository,
+  UploadPartRecord,
+  UploadRecord,
+} from './files-repository';
 import {
   checkFilename,
   contentKey,
@@ -17,7 +23,10 @@ export const partsKey = (customerId: string, uploadId: string, partId: string) =
   `parts/${customerId}/${uploadId}/${partId}`;
 
 export function uploadNotFound(uploadId: string): NotFoundError {
-  return new NotFoundError(`No such Upload object: ${uploadId}`, { code: 'upload_not_found', param: 'upload_id' });
+  return new NotFoundError(`No such Upload object: ${uploadId}`, {
+    code: 'upload_not_found',
+    param: 'upload_id',
+  });
 }
 
 export interface UploadsServiceOptions {
@@ -28,10 +37,11 @@ export interface UploadsServiceOptions {
 }
 
 /**
- * OpenAI's Uploads API, for files larger than one request may carry: create an upload (name, purpose,
- * total bytes), add parts, complete it with the parts in order. Each part is its own S3 object; `complete`
- * streams them, in the client's order, through the JSONL check into one S3 multipart upload (parts of any
- * size work, where S3 multipart itself needs 5 MiB for every part but the last), then writes the file.
+ * OpenAI's Uploads API, for files larger than one request may carry: create an upload (name,
+ * purpose, total bytes), add parts, complete it with the parts in order. Each part is its own S3
+ * object; `complete` streams them, in the client's order, through the JSONL check into one S3
+ * multipart upload (parts of any size work, where S3 multipart itself needs 5 MiB for every part
+ * but the last), then writes the file.
  */
 export class UploadsService {
   constructor(private readonly options: UploadsServiceOptions) {}
@@ -54,10 +64,13 @@ export class UploadsService {
       });
     }
     if (input.bytes > config.maxFileBytes) {
-      throw new BadRequestError(`The file is too large: ${input.bytes} bytes, at most ${config.maxFileBytes}.`, {
-        param: 'bytes',
-        code: 'file_too_large',
-      });
+      throw new BadRequestError(
+        `The file is too large: ${input.bytes} bytes, at most ${config.maxFileBytes}.`,
+        {
+          param: 'bytes',
+          code: 'file_too_large',
+        },
+      );
     }
     if (typeof input.mimeType !== 'string' || input.mimeType === '') {
       throw new BadRequestError("Missing required parameter: 'mime_type'.", {
@@ -66,7 +79,8 @@ export class UploadsService {
       });
     }
     if (quotaBytes !== undefined) {
-      // A check, not a reservation: an upload that is never completed holds nothing. `complete` reserves.
+      // A check, not a reservation: an upload that is never completed holds nothing. `complete`
+      // reserves.
       const { repository } = this.options;
       const bytes = input.bytes;
       if (
@@ -110,10 +124,13 @@ export class UploadsService {
       upload.status = 'expired';
     }
     if (upload.status !== 'pending') {
-      throw new BadRequestError(`Upload ${uploadId} is ${upload.status}: it takes no more changes.`, {
-        param: 'upload_id',
-        code: `upload_${upload.status}`,
-      });
+      throw new BadRequestError(
+        `Upload ${uploadId} is ${upload.status}: it takes no more changes.`,
+        {
+          param: 'upload_id',
+          code: `upload_${upload.status}`,
+        },
+      );
     }
     return upload;
   }
@@ -129,8 +146,8 @@ export class UploadsService {
       );
     }
     const { repository, config } = this.options;
-    // Counted before it is stored, so an upload holds at most this many parts and bytes of parts in S3.
-    // Twice the upload's bytes leaves room to send again parts whose answer was lost.
+    // Counted before it is stored, so an upload holds at most this many parts and bytes of parts in
+    // S3. Twice the upload's bytes leaves room to send again parts whose answer was lost.
     const maxBytes = 2 * upload.bytes;
     const counted = await repository.countPart(customerId, uploadId, data.byteLength, {
       maxParts: config.maxPartsPerUpload,
@@ -174,9 +191,10 @@ export class UploadsService {
   }
 
   /**
-   * Assembles the parts in the order given, checks the file, stores it and completes the upload. Safe to
-   * retry: the file id was fixed at creation, so a second `complete` (after a crash or a lost answer) writes
-   * the same object and the same record, and a completed upload answers its file again.
+   * Assembles the parts in the order given, checks the file, stores it and completes the upload.
+   * Safe to retry: the file id was fixed at creation, so a second `complete` (after a crash or a
+   * lost answer) writes the same object and the same record, and a completed upload answers its
+   * file again.
    */
   async complete(
     customerId: string,
@@ -185,9 +203,14 @@ export class UploadsService {
     quotaBytes?: number,
   ): Promise<{ upload: UploadRecord; file: FileRecord }> {
     const existing = await this.get(customerId, uploadId);
-    if (existing.status === 'completed') return { upload: existing, file: await this.fileOf(existing) };
+    if (existing.status === 'completed')
+      return { upload: existing, file: await this.fileOf(existing) };
     const upload = await this.pending(customerId, uploadId);
-    if (!Array.isArray(partIds) || partIds.length === 0 || partIds.some((id) => typeof id !== 'string')) {
+    if (
+      !Array.isArray(partIds) ||
+      partIds.length === 0 ||
+      partIds.some((id) => typeof id !== 'string')
+    ) {
       throw new BadRequestError("'part_ids' must be a non-empty list of part ids.", {
         param: 'part_ids',
         code: 'invalid_value',
@@ -199,7 +222,9 @@ export class UploadsService {
         code: 'invalid_value',
       });
     }
-    const parts = new Map((await this.options.repository.listParts(customerId, uploadId)).map((p) => [p.partId, p]));
+    const parts = new Map(
+      (await this.options.repository.listParts(customerId, uploadId)).map((p) => [p.partId, p]),
+    );
     const ordered = (partIds as string[]).map((id, index) => {
       const part = parts.get(id);
       if (!part)
@@ -211,17 +236,20 @@ export class UploadsService {
     });
     const total = ordered.reduce((sum, part) => sum + part.bytes, 0);
     if (total !== upload.bytes) {
-      throw new BadRequestError(`The parts hold ${total} bytes, but the upload was created for ${upload.bytes}.`, {
-        param: 'part_ids',
-        code: 'invalid_value',
-      });
+      throw new BadRequestError(
+        `The parts hold ${total} bytes, but the upload was created for ${upload.bytes}.`,
+        {
+          param: 'part_ids',
+          code: 'invalid_value',
+        },
+      );
     }
 
     const { storage, repository, config } = this.options;
     const validator = new JsonlValidator(config.maxLinesPerFile);
     let lines = 0;
-    // An adapter archive (purpose fine-tune) is not JSONL: `POST /v1/fine_tunings` checks it. Decided by
-    // the first bytes of the file, which the first part holds.
+    // An adapter archive (purpose fine-tune) is not JSONL: `POST /v1/fine_tunings` checks it.
+    // Decided by the first bytes of the file, which the first part holds.
     let archive: boolean | undefined;
     async function* checkedChunks() {
       for (const part of ordered) {
@@ -235,8 +263,8 @@ export class UploadsService {
       if (!archive) lines = throwIfInvalid(validator);
     }
     const objectKey = contentKey(customerId, upload.fileId);
-    // The file's bytes are reserved before it is assembled; every way this complete does not make the file
-    // (a bad file, a concurrent complete or cancel that won) gives them back.
+    // The file's bytes are reserved before it is assembled; every way this complete does not make
+    // the file (a bad file, a concurrent complete or cancel that won) gives them back.
     let hold: string;
     try {
       hold = await reserveStorage(repository, customerId, upload.fileId, upload.bytes, quotaBytes);
@@ -252,8 +280,9 @@ export class UploadsService {
     } catch (error) {
       await repository.releaseStorage(customerId, upload.bytes);
       await repository.releaseHold(customerId, hold);
-      // A concurrent complete or cancel ended the upload and deleted its parts while they were read here: answer
-      // as that request left it (the same file, or why it takes no more changes), not with the missing part.
+      // A concurrent complete or cancel ended the upload and deleted its parts while they were read
+      // here: answer as that request left it (the same file, or why it takes no more changes), not
+      // with the missing part.
       const now = await this.get(customerId, uploadId);
       if (now.status === 'completed') return { upload: now, file: await this.fileOf(now) };
       if (now.status !== 'pending') await this.pending(customerId, uploadId);
@@ -271,11 +300,13 @@ export class UploadsService {
     };
     await repository.putFile(file);
     if (!(await repository.finishUpload(customerId, uploadId, 'completed'))) {
-      // Another complete made the file (and counted it), or a cancel ended the upload: ours is not counted.
+      // Another complete made the file (and counted it), or a cancel ended the upload: ours is not
+      // counted.
       await repository.releaseStorage(customerId, upload.bytes);
       const now = await this.get(customerId, uploadId);
       if (now.status !== 'completed') {
-        // Cancelled (or expired) while the parts were assembled: the upload ends that way, without a file.
+        // Cancelled (or expired) while the parts were assembled: the upload ends that way, without
+        // a file.
         await repository.deleteFile(customerId, file.fileId);
         await storage.delete(objectKey);
         await this.pending(customerId, uploadId);

@@ -3,14 +3,20 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { extract as tarExtract, pack as tarPack } from 'tar-stream';
 import type * as yauzl from 'yauzl';
-import { type ArchiveSource, adapterFileOf, CONFIG_FILE, InvalidAdapterError, openZip } from './adapter-archive';
+import {
+  type ArchiveSource,
+  adapterFileOf,
+  CONFIG_FILE,
+  InvalidAdapterError,
+  openZip,
+} from './adapter-archive';
 
 /**
- * Repackages a checked adapter archive (zip or tar.gz, files at the root or in one folder) as the ONE
- * `.tar.gz` with `adapter_config.json` and `adapter_model.safetensors` at its root that a SageMaker adapter
- * inference component's `ArtifactUrl` must be. Streamed entry by entry: the tensors (up to the files limit,
- * 200 MB) are never held in memory. gzip level 1: safetensors of bf16 weights hardly compress, so a higher
- * level only costs the request's time.
+ * Repackages a checked adapter archive (zip or tar.gz, files at the root or in one folder) as the
+ * ONE `.tar.gz` with `adapter_config.json` and `adapter_model.safetensors` at its root that a
+ * SageMaker adapter inference component's `ArtifactUrl` must be. Streamed entry by entry: the
+ * tensors (up to the files limit, 200 MB) are never held in memory. gzip level 1: safetensors of
+ * bf16 weights hardly compress, so a higher level only costs the request's time.
  */
 export function repackageAdapter(source: ArchiveSource, format: 'zip' | 'tar.gz'): Readable {
   const pack = tarPack();
@@ -53,9 +59,12 @@ async function fromZip(source: ArchiveSource, add: AddEntry): Promise<void> {
       zip.on('error', reject);
       zip.readEntry();
     });
-    // The config first: a reader of the tar (vLLM, our own check) finds it before the large tensors.
+    // The config first: a reader of the tar (vLLM, our own check) finds it before the large
+    // tensors.
     entries.sort(
-      (a, b) => Number(adapterFileOf(b.fileName) === CONFIG_FILE) - Number(adapterFileOf(a.fileName) === CONFIG_FILE),
+      (a, b) =>
+        Number(adapterFileOf(b.fileName) === CONFIG_FILE) -
+        Number(adapterFileOf(a.fileName) === CONFIG_FILE),
     );
     for (const entry of entries) {
       const stream = await new Promise<Readable>((resolve, reject) =>

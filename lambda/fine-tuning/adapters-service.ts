@@ -42,8 +42,8 @@ export interface AdaptersServiceOptions {
   /** The fine-tuning bucket in AWS; local mode keeps adapters beside the files in its one embedded bucket. */
   adapterBucket: string;
   /**
-   * Creates, describes and deletes adapter components. Absent in local mode: there is no SageMaker, so a
-   * registered adapter is ready at once and served by the local backend.
+   * Creates, describes and deletes adapter components. Absent in local mode: there is no SageMaker,
+   * so a registered adapter is ready at once and served by the local backend.
    */
   sagemaker?: SageMakerClient;
   now?: () => Date;
@@ -54,10 +54,13 @@ const REQUEST_FIELDS = new Set(['input_file_id', 'name', 'type', 'base_model']);
 
 /** A 404 that says the same for a model that never existed and for another customer's. */
 export function fineTunedModelNotFound(modelId: string, param = 'model'): NotFoundError {
-  return new NotFoundError(`The model \`${modelId}\` does not exist or you do not have access to it.`, {
-    code: 'model_not_found',
-    param,
-  });
+  return new NotFoundError(
+    `The model \`${modelId}\` does not exist or you do not have access to it.`,
+    {
+      code: 'model_not_found',
+      param,
+    },
+  );
 }
 
 function parseRegisterRequest(body: unknown): RegisterAdapterRequest {
@@ -87,10 +90,13 @@ function parseRegisterRequest(body: unknown): RegisterAdapterRequest {
     }
   }
   if (fields.type !== undefined && fields.type !== 'lora') {
-    throw new BadRequestError(`Invalid 'type' ${JSON.stringify(fields.type)}: only "lora" adapters are served.`, {
-      param: 'type',
-      code: 'invalid_value',
-    });
+    throw new BadRequestError(
+      `Invalid 'type' ${JSON.stringify(fields.type)}: only "lora" adapters are served.`,
+      {
+        param: 'type',
+        code: 'invalid_value',
+      },
+    );
   }
   const name = fields.name as string;
   if (!NAME.test(name)) {
@@ -99,12 +105,20 @@ function parseRegisterRequest(body: unknown): RegisterAdapterRequest {
       { param: 'name', code: 'invalid_value' },
     );
   }
-  return { input_file_id: fields.input_file_id as string, name, type: 'lora', base_model: fields.base_model as string };
+  return {
+    input_file_id: fields.input_file_id as string,
+    name,
+    type: 'lora',
+    base_model: fields.base_model as string,
+  };
 }
 
 /** A registration's short id: the file's random part and a hash of what it was registered as (same request, same id). */
 function modelKeyFor(fileId: string, request: RegisterAdapterRequest): string {
-  const hash = createHash('sha256').update(`${request.base_model}\n${request.name}`).digest('hex').slice(0, 6);
+  const hash = createHash('sha256')
+    .update(`${request.base_model}\n${request.name}`)
+    .digest('hex')
+    .slice(0, 6);
   return `${fileId.replace(/^file-/, '').slice(-16)}${hash}`;
 }
 
@@ -122,7 +136,10 @@ function renamed(error: unknown, to: string): unknown {
 const REDEPLOY_RETRY_AFTER_SECONDS = 30;
 
 function isAlreadyExists(error: unknown): boolean {
-  return (error as Error).name === 'ValidationException' && /already exist/i.test((error as Error).message);
+  return (
+    (error as Error).name === 'ValidationException' &&
+    /already exist/i.test((error as Error).message)
+  );
 }
 function isGone(error: unknown): boolean {
   return (
@@ -132,9 +149,9 @@ function isGone(error: unknown): boolean {
 }
 
 /**
- * Applies the adapter component's status to a deploying model: InService makes it ready, Failed failed. Called
- * on reads (GET, list, a chat with it), so a model becomes ready without any loop waiting in a Lambda.
- * Without SageMaker (local mode) records are taken as they are.
+ * Applies the adapter component's status to a deploying model: InService makes it ready, Failed
+ * failed. Called on reads (GET, list, a chat with it), so a model becomes ready without any loop
+ * waiting in a Lambda. Without SageMaker (local mode) records are taken as they are.
  */
 export async function refreshModel(
   model: FineTunedModel,
@@ -152,8 +169,8 @@ export async function refreshModel(
     reason = described.FailureReason;
   } catch (error) {
     if (!isGone(error)) throw error;
-    // Registered, but its component was never created (a crash in between): still deploying; the retried
-    // registration creates it (trained models get theirs from the workflow).
+    // Registered, but its component was never created (a crash in between): still deploying; the
+    // retried registration creates it (trained models get theirs from the workflow).
     return model;
   }
   if (status === 'InService') {
@@ -169,10 +186,10 @@ export async function refreshModel(
 }
 
 /**
- * Groq's bring-your-own-adapter, and the lifecycle of every fine-tuned model (uploaded or trained): register
- * (check, repackage, create the adapter component), read (the component's status applied lazily: no loop
- * waits for it), delete (component, artifact, record). Every object belongs to one customer; another
- * customer's id answers 404 like one that never existed.
+ * Groq's bring-your-own-adapter, and the lifecycle of every fine-tuned model (uploaded or trained):
+ * register (check, repackage, create the adapter component), read (the component's status applied
+ * lazily: no loop waits for it), delete (component, artifact, record). Every object belongs to one
+ * customer; another customer's id answers 404 like one that never existed.
  */
 export class AdaptersService {
   constructor(private readonly options: AdaptersServiceOptions) {}
@@ -206,9 +223,11 @@ export class AdaptersService {
         param: 'input_file_id',
       });
     }
-    const file = await files.get(principal.customerId, request.input_file_id).catch((error: unknown) => {
-      throw renamed(error, 'input_file_id');
-    });
+    const file = await files
+      .get(principal.customerId, request.input_file_id)
+      .catch((error: unknown) => {
+        throw renamed(error, 'input_file_id');
+      });
     if (file.purpose !== 'fine-tune') {
       throw new BadRequestError(
         `File ${file.fileId} has purpose '${file.purpose}': upload the adapter with purpose 'fine-tune' (or 'fine_tuning').`,
@@ -219,23 +238,29 @@ export class AdaptersService {
     const modelId = `ft:${request.base_model}:${principal.customerId}:${request.name}:${modelKey}`;
     const existing = await models.get(modelId);
     if (existing?.status === 'deleting') {
-      // A DELETE of this very registration crashed part-way (the record marked, the rest left): never answer
-      // that dead model. Finish the delete, then register afresh below, once its old component is gone.
+      // A DELETE of this very registration crashed part-way (the record marked, the rest left):
+      // never answer that dead model. Finish the delete, then register afresh below, once its old
+      // component is gone.
       await this.delete(principal.customerId, modelId).catch((error: unknown) => {
         if (!(error instanceof NotFoundError)) throw error; // a twin registration (or DELETE) finished it first
       });
       await this.requireComponentGone(existing);
     } else if (existing && existing.status !== 'deploying') {
-      // The same registration again (a retry after a lost answer or a crash): answer it, finishing what is left.
+      // The same registration again (a retry after a lost answer or a crash): answer it, finishing
+      // what is left.
       return existing;
     }
 
-    // Checked before anything is written or deployed: the model servers only fail on first use otherwise.
+    // Checked before anything is written or deployed: the model servers only fail on first use
+    // otherwise.
     const source = await s3ArchiveSource(this.options.s3, this.options.filesBucket, file.objectKey);
-    // An uploaded adapter's weights are at most twice a file's size (issue 20 row 3: a 1 MB zip of valid
-    // tensors and zeros unpacked to 1 GiB). Trained bf16/fp32 weights hardly compress, so twice the largest
-    // upload leaves room for any real one; a trained adapter (workflow-tasks.ts) has only the architectural cap.
-    const archive = await readAdapterArchive(source, { maxWeightsBytes: 2 * config.files.maxFileBytes });
+    // An uploaded adapter's weights are at most twice a file's size (issue 20 row 3: a 1 MB zip of
+    // valid tensors and zeros unpacked to 1 GiB). Trained bf16/fp32 weights hardly compress, so
+    // twice the largest upload leaves room for any real one; a trained adapter (workflow-tasks.ts)
+    // has only the architectural cap.
+    const archive = await readAdapterArchive(source, {
+      maxWeightsBytes: 2 * config.files.maxFileBytes,
+    });
     const checked = checkAdapter(archive, request.base_model, config);
 
     const artifactKey = bucketLayout.uploadedAdapter(modelKey);
@@ -261,7 +286,8 @@ export class AdaptersService {
       ),
     );
     if (!this.options.sagemaker) {
-      // Local mode: no SageMaker to wait for; the local backend serves the adapter by name from now on.
+      // Local mode: no SageMaker to wait for; the local backend serves the adapter by name from now
+      // on.
       await models.transition(modelId, ['deploying'], 'ready');
       return { ...model, status: 'ready' };
     }
@@ -270,8 +296,9 @@ export class AdaptersService {
   }
 
   /**
-   * SageMaker deletes an inference component in the background, and a new one cannot take its name meanwhile:
-   * a 409 the clients retry (with Retry-After) until the old one is gone. Local mode has no components.
+   * SageMaker deletes an inference component in the background, and a new one cannot take its name
+   * meanwhile: a 409 the clients retry (with Retry-After) until the old one is gone. Local mode has
+   * no components.
    */
   private async requireComponentGone(model: FineTunedModel): Promise<void> {
     if (!this.options.sagemaker) return;
@@ -288,7 +315,10 @@ export class AdaptersService {
       'invalid_request_error',
       `The model \`${model.modelId}\` was being deleted; its adapter component is still shutting down. ` +
         'Retry the registration in a minute.',
-      { code: 'model_being_deleted', headers: { 'retry-after': String(REDEPLOY_RETRY_AFTER_SECONDS) } },
+      {
+        code: 'model_being_deleted',
+        headers: { 'retry-after': String(REDEPLOY_RETRY_AFTER_SECONDS) },
+      },
     );
   }
 
@@ -320,7 +350,9 @@ export class AdaptersService {
 
   /** The caller's model (refreshed), or 404. */
   async get(customerId: string, modelId: string, param = 'model'): Promise<FineTunedModel> {
-    const model = modelId.startsWith('ft:') ? await this.options.models.getOwned(customerId, modelId) : undefined;
+    const model = modelId.startsWith('ft:')
+      ? await this.options.models.getOwned(customerId, modelId)
+      : undefined;
     if (!model || model.status === 'deleting') throw fineTunedModelNotFound(modelId, param);
     return this.refresh(model);
   }
@@ -344,14 +376,20 @@ export class AdaptersService {
   }
 
   /**
-   * Deletes the caller's model: first marked deleting (it is no longer served or listed from then on), then
-   * its component and (uploaded ones) its artifact, then the record. A crash part-way leaves a deleting
-   * record that a retried DELETE finishes.
+   * Deletes the caller's model: first marked deleting (it is no longer served or listed from then
+   * on), then its component and (uploaded ones) its artifact, then the record. A crash part-way
+   * leaves a deleting record that a retried DELETE finishes.
    */
   async delete(customerId: string, modelId: string): Promise<FineTunedModel> {
-    const model = modelId.startsWith('ft:') ? await this.options.models.getOwned(customerId, modelId) : undefined;
+    const model = modelId.startsWith('ft:')
+      ? await this.options.models.getOwned(customerId, modelId)
+      : undefined;
     if (!model) throw fineTunedModelNotFound(modelId);
-    await this.options.models.transition(modelId, ['deploying', 'ready', 'failed', 'deleting'], 'deleting');
+    await this.options.models.transition(
+      modelId,
+      ['deploying', 'ready', 'failed', 'deleting'],
+      'deleting',
+    );
     if (this.options.sagemaker) {
       try {
         await this.options.sagemaker.send(

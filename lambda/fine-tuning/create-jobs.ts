@@ -28,8 +28,14 @@ export function createFineTuningJobs(options: {
   now?: () => Date;
 }): { service: JobsService; billing: JobBilling; jobs: JobsRepository } {
   const jobs = new JobsRepository(options.tableName, options.dynamo);
-  const billing = new JobBilling({ jobs, spend: options.spend, ledger: options.ledger, config: options.config });
-  // Training tokens are counted as the chat template renders each conversation, with the model's tokenizer.
+  const billing = new JobBilling({
+    jobs,
+    spend: options.spend,
+    ledger: options.ledger,
+    config: options.config,
+  });
+  // Training tokens are counted as the chat template renders each conversation, with the model's
+  // tokenizer.
   const counter = new PromptTokenCounter(options.config);
   const service = new JobsService({
     config: options.config,

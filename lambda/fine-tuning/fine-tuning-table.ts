@@ -1,15 +1,17 @@
 /**
- * Key and index names of the fine-tuning table. The CDK construct builds the table from these and the
- * repository reads and writes with them. No AWS imports.
+ * Key and index names of the fine-tuning table. The CDK construct builds the table from these and
+ * the repository reads and writes with them. No AWS imports.
  *
  * Items:
- * - `JOB#<jobId>` / `JOB`: a fine-tuning job (OpenAI's job object and what the workflow needs), indexed by
- *   its owner (`byOwner`: `OWNER#<customerId>#JOB` / createdAt#jobId) for listing;
- * - `JOB#<jobId>` / `EVENT#<time>#<id>`: its events, each written once (the id is derived from what happened,
- *   so a duplicated EventBridge delivery or a retried task writes nothing new);
- * - `MODEL#<fine-tuned model id>` / `MODEL`: a servable adapter (trained or uploaded), with its owner and its
- *   inference component; indexed by owner (`OWNER#<customerId>#MODEL`) for `/v1/models`;
- * - `IDEM#<customerId>#<Idempotency-Key>` / `IDEM`: the job a create's key was claimed for (not indexed).
+ * - `JOB#<jobId>` / `JOB`: a fine-tuning job (OpenAI's job object and what the workflow needs),
+ *   indexed by its owner (`byOwner`: `OWNER#<customerId>#JOB` / createdAt#jobId) for listing;
+ * - `JOB#<jobId>` / `EVENT#<time>#<id>`: its events, each written once (the id is derived from what
+ *   happened, so a duplicated EventBridge delivery or a retried task writes nothing new);
+ * - `MODEL#<fine-tuned model id>` / `MODEL`: a servable adapter (trained or uploaded), with its
+ *   owner and its inference component; indexed by owner (`OWNER#<customerId>#MODEL`) for
+ *   `/v1/models`;
+ * - `IDEM#<customerId>#<Idempotency-Key>` / `IDEM`: the job a create's key was claimed for (not
+ *   indexed).
  */
 export const FINE_TUNING_TABLE = {
   partitionKey: 'pk',

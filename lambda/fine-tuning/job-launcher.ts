@@ -11,7 +11,9 @@ import { trainingJobName } from './sagemaker-names';
 /** Where a job's training runs: the Step Functions workflow in AWS; nowhere in local mode without a trainer. */
 export interface JobLauncher {
   /** Starts the job's workflow; idempotent by job id. Answers a failure when the job cannot run here. */
-  start(job: JobRecord): Promise<{ started: true } | { started: false; code: string; message: string }>;
+  start(
+    job: JobRecord,
+  ): Promise<{ started: true } | { started: false; code: string; message: string }>;
   /** Stops whatever runs the job (a cancelled job); nothing running is not an error. */
   stop(job: JobRecord): Promise<void>;
 }
@@ -22,10 +24,10 @@ export function executionArn(stateMachineArn: string, jobId: string): string {
 }
 
 /**
- * The state machine of `lib/constructs/fine-tuning/`. The execution is named after the job: a retried start
- * finds it (ExecutionAlreadyExists) instead of training twice. Stopping the execution stops the training job
- * too (the `.sync` integration does), and StopTrainingJob is sent as well, so a job whose execution already
- * ended its wait (or a lost stop) does not keep a GPU busy.
+ * The state machine of `lib/constructs/fine-tuning/`. The execution is named after the job: a
+ * retried start finds it (ExecutionAlreadyExists) instead of training twice. Stopping the execution
+ * stops the training job too (the `.sync` integration does), and StopTrainingJob is sent as well,
+ * so a job whose execution already ended its wait (or a lost stop) does not keep a GPU busy.
  */
 export class StepFunctionsLauncher implements JobLauncher {
   constructor(
@@ -47,9 +49,13 @@ export class StepFunctionsLauncher implements JobLauncher {
         }),
       );
     } catch (error) {
-      // Same name and input: the earlier start of this job (a retry). Step Functions answers it only when the
-      // input differs; both are the same job here.
-      if (!(error instanceof ExecutionAlreadyExists) && (error as Error).name !== 'ExecutionAlreadyExists') throw error;
+      // Same name and input: the earlier start of this job (a retry). Step Functions answers it
+      // only when the input differs; both are the same job here.
+      if (
+        !(error instanceof ExecutionAlreadyExists) &&
+        (error as Error).name !== 'ExecutionAlreadyExists'
+      )
+        throw error;
     }
     return { started: true };
   }
@@ -67,10 +73,13 @@ export class StepFunctionsLauncher implements JobLauncher {
     }
     try {
       await this.options.sagemaker.send(
-        new StopTrainingJobCommand({ TrainingJobName: trainingJobName(this.options.environmentName, job.jobId) }),
+        new StopTrainingJobCommand({
+          TrainingJobName: trainingJobName(this.options.environmentName, job.jobId),
+        }),
       );
     } catch (error) {
-      // Not created yet, or already ended: SageMaker answers ValidationException / ResourceNotFound.
+      // Not created yet, or already ended: SageMaker answers ValidationException /
+      // ResourceNotFound.
       const name = (error as Error).name;
       if (name !== 'ValidationException' && name !== 'ResourceNotFound') throw error;
     }

@@ -1,11 +1,17 @@
-import { CopyObjectCommand, GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CopyObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { bucketLayout } from './fine-tuning-table';
 
 /**
- * A job's objects in the fine-tuning bucket, as the API sees them: the training inputs it copies there at
- * creation (the training role reads only that bucket's `jobs/<job>/input/`, never the files bucket), and
- * the checkpoints the training script writes (SageMaker syncs `/opt/ml/checkpoints` to
- * `jobs/<job>/checkpoints/`: a folder `checkpoint-<step>` per epoch, complete once its `checkpoint.json` is).
+ * A job's objects in the fine-tuning bucket, as the API sees them: the training inputs it copies
+ * there at creation (the training role reads only that bucket's `jobs/<job>/input/`, never the
+ * files bucket), and the checkpoints the training script writes (SageMaker syncs
+ * `/opt/ml/checkpoints` to `jobs/<job>/checkpoints/`: a folder `checkpoint-<step>` per epoch,
+ * complete once its `checkpoint.json` is).
  */
 
 export interface Checkpoint {
@@ -26,12 +32,18 @@ export interface JobStorage {
 const MARKER = /checkpoint-(\d+)\/checkpoint\.json$/;
 
 export class S3JobStorage implements JobStorage {
-  constructor(private readonly options: { s3: S3Client; filesBucket: string; fineTuningBucket: string }) {}
+  constructor(
+    private readonly options: { s3: S3Client; filesBucket: string; fineTuningBucket: string },
+  ) {}
 
   async copyInput(fromKey: string, toKey: string): Promise<void> {
     const source = `${this.options.filesBucket}/${fromKey.split('/').map(encodeURIComponent).join('/')}`;
     await this.options.s3.send(
-      new CopyObjectCommand({ Bucket: this.options.fineTuningBucket, Key: toKey, CopySource: source }),
+      new CopyObjectCommand({
+        Bucket: this.options.fineTuningBucket,
+        Key: toKey,
+        CopySource: source,
+      }),
     );
   }
 
@@ -49,7 +61,11 @@ export class S3JobStorage implements JobStorage {
       for (const object of page.Contents ?? []) {
         if (!object.Key || !MARKER.test(object.Key)) continue;
         const marker = await this.readMarker(object.Key);
-        if (marker) found.push({ ...marker, createdAt: Math.floor((object.LastModified?.getTime() ?? 0) / 1000) });
+        if (marker)
+          found.push({
+            ...marker,
+            createdAt: Math.floor((object.LastModified?.getTime() ?? 0) / 1000),
+          });
       }
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);
@@ -61,7 +77,9 @@ export class S3JobStorage implements JobStorage {
       new GetObjectCommand({ Bucket: this.options.fineTuningBucket, Key: key }),
     );
     try {
-      const marker = JSON.parse((await object.Body?.transformToString()) ?? '') as Partial<Checkpoint>;
+      const marker = JSON.parse(
+        (await object.Body?.transformToString()) ?? '',
+      ) as Partial<Checkpoint>;
       if (typeof marker.step !== 'number' || typeof marker.epoch !== 'number') return undefined;
       const metrics = Object.fromEntries(
         Object.entries(marker.metrics ?? {}).filter(([, v]) => typeof v === 'number'),

@@ -41,8 +41,9 @@ function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
 }
 
 /**
- * Fine-tuning jobs and their events in DynamoDB. Every write is conditional, so a retried task, a duplicated
- * or late EventBridge delivery, or two writers racing can never move a job backwards or write an event twice.
+ * Fine-tuning jobs and their events in DynamoDB. Every write is conditional, so a retried task, a
+ * duplicated or late EventBridge delivery, or two writers racing can never move a job backwards or
+ * write an event twice.
  */
 export class JobsRepository {
   private readonly client: DynamoDBDocumentClient;
@@ -75,9 +76,10 @@ export class JobsRepository {
   }
 
   /**
-   * Claims `key` of `customerId` for `claim.jobId`, once: false when the key is claimed already (by a first
-   * attempt of the same request, finished or still in flight). `replacing` takes over a claim that expired or
-   * whose attempt died, only if it still has that `claimedAt` (two takers: one wins).
+   * Claims `key` of `customerId` for `claim.jobId`, once: false when the key is claimed already (by
+   * a first attempt of the same request, finished or still in flight). `replacing` takes over a
+   * claim that expired or whose attempt died, only if it still has that `claimedAt` (two takers:
+   * one wins).
    */
   async claimIdempotencyKey(
     customerId: string,
@@ -89,19 +91,29 @@ export class JobsRepository {
       this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { [PK]: idempotencyPk(customerId, key), [SK]: IDEMPOTENCY_SK, customerId, ...claim },
+          Item: {
+            [PK]: idempotencyPk(customerId, key),
+            [SK]: IDEMPOTENCY_SK,
+            customerId,
+            ...claim,
+          },
           ConditionExpression:
             replacing === undefined
               ? 'attribute_not_exists(#pk)'
               : 'attribute_not_exists(#pk) OR claimedAt = :replacing',
           ExpressionAttributeNames: { '#pk': PK },
-          ...(replacing === undefined ? {} : { ExpressionAttributeValues: { ':replacing': replacing } }),
+          ...(replacing === undefined
+            ? {}
+            : { ExpressionAttributeValues: { ':replacing': replacing } }),
         }),
       ),
     );
   }
 
-  async getIdempotencyClaim(customerId: string, key: string): Promise<IdempotencyClaim | undefined> {
+  async getIdempotencyClaim(
+    customerId: string,
+    key: string,
+  ): Promise<IdempotencyClaim | undefined> {
     const { Item } = await this.client.send(
       new GetCommand({
         TableName: this.tableName,
@@ -135,7 +147,11 @@ export class JobsRepository {
 
   async get(jobId: string): Promise<JobRecord | undefined> {
     const { Item } = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: { [PK]: jobPk(jobId), [SK]: JOB_SK }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { [PK]: jobPk(jobId), [SK]: JOB_SK },
+        ConsistentRead: true,
+      }),
     );
     return strip<JobRecord>(Item);
   }
@@ -147,7 +163,11 @@ export class JobsRepository {
   }
 
   /** The owner's jobs, newest first, after the job `after` (OpenAI's cursor). */
-  async list(customerId: string, limit: number, after?: JobRecord): Promise<{ jobs: JobRecord[]; hasMore: boolean }> {
+  async list(
+    customerId: string,
+    limit: number,
+    after?: JobRecord,
+  ): Promise<{ jobs: JobRecord[]; hasMore: boolean }> {
     const { items: jobs, hasMore } = await queryPage(
       this.client,
       {
@@ -155,10 +175,15 @@ export class JobsRepository {
         IndexName: BY_OWNER.name,
         KeyConditionExpression: after ? '#owner = :owner AND #sort < :after' : '#owner = :owner',
         // DynamoDB refuses a name the expression does not use: `#sort` only with a cursor.
-        ExpressionAttributeNames: { '#owner': BY_OWNER.partitionKey, ...(after ? { '#sort': BY_OWNER.sortKey } : {}) },
+        ExpressionAttributeNames: {
+          '#owner': BY_OWNER.partitionKey,
+          ...(after ? { '#sort': BY_OWNER.sortKey } : {}),
+        },
         ExpressionAttributeValues: {
           ':owner': ownerJobs(customerId),
-          ...(after ? { ':after': `${String(after.createdAt).padStart(12, '0')}#${after.jobId}` } : {}),
+          ...(after
+            ? { ':after': `${String(after.createdAt).padStart(12, '0')}#${after.jobId}` }
+            : {}),
         },
         ScanIndexForward: false,
       },
@@ -169,10 +194,15 @@ export class JobsRepository {
   }
 
   /**
-   * Moves a job to `to` only from one of `from`, setting `fields` with it. False when the job is elsewhere
-   * (already terminal, cancelled meanwhile, or absent).
+   * Moves a job to `to` only from one of `from`, setting `fields` with it. False when the job is
+   * elsewhere (already terminal, cancelled meanwhile, or absent).
    */
-  async transition(jobId: string, from: readonly JobStatus[], to: JobStatus, fields: Partial<JobRecord> = {}) {
+  async transition(
+    jobId: string,
+    from: readonly JobStatus[],
+    to: JobStatus,
+    fields: Partial<JobRecord> = {},
+  ) {
     const set = Object.entries({ ...fields, status: to }).filter(([, v]) => v !== undefined);
     return applied(
       this.client.send(
@@ -186,7 +216,10 @@ export class JobsRepository {
   }
 
   /** Sets fields of an existing job without touching its status. */
-  async update(jobId: string, fields: Partial<Omit<JobRecord, 'status' | 'jobId' | 'customerId'>>): Promise<void> {
+  async update(
+    jobId: string,
+    fields: Partial<Omit<JobRecord, 'status' | 'jobId' | 'customerId'>>,
+  ): Promise<void> {
     const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
     if (entries.length === 0) return;
     const set = Object.fromEntries(entries);
@@ -200,10 +233,14 @@ export class JobsRepository {
   }
 
   /**
-   * Records SageMaker's training status only when it is later than the one recorded (by rank): an event that
-   * arrives after a later one changes nothing. True when it was applied.
+   * Records SageMaker's training status only when it is later than the one recorded (by rank): an
+   * event that arrives after a later one changes nothing. True when it was applied.
    */
-  async recordTrainingStatus(jobId: string, trainingStatus: string, rank: number): Promise<boolean> {
+  async recordTrainingStatus(
+    jobId: string,
+    trainingStatus: string,
+    rank: number,
+  ): Promise<boolean> {
     return applied(
       this.client.send(
         new UpdateCommand({
@@ -220,8 +257,9 @@ export class JobsRepository {
   }
 
   /**
-   * Marks the job's spend reservation as settled (billed or released), once: true for the one caller that
-   * marked it, which then settles; false for every retry or concurrent settler after it.
+   * Marks the job's spend reservation as settled (billed or released), once: true for the one
+   * caller that marked it, which then settles; false for every retry or concurrent settler after
+   * it.
    */
   async markSpendSettled(jobId: string, at: number): Promise<boolean> {
     return applied(
@@ -253,7 +291,11 @@ export class JobsRepository {
   }
 
   /** Events newest first, after the event with id `after`. */
-  async events(jobId: string, limit: number, after?: string): Promise<{ events: JobEvent[]; hasMore: boolean }> {
+  async events(
+    jobId: string,
+    limit: number,
+    after?: string,
+  ): Promise<{ events: JobEvent[]; hasMore: boolean }> {
     // Every page: a long training writes thousands of metric events, past one 1 MB query page.
     let events: JobEvent[] = [];
     const query = {
@@ -263,7 +305,11 @@ export class JobsRepository {
       ExpressionAttributeValues: { ':pk': jobPk(jobId), ':events': 'EVENT#' },
       ScanIndexForward: false,
     };
-    for await (const event of queryAll(this.client, query, (item) => strip<JobEvent>(item) as JobEvent)) {
+    for await (const event of queryAll(
+      this.client,
+      query,
+      (item) => strip<JobEvent>(item) as JobEvent,
+    )) {
       events.push(event);
     }
     if (after) {

@@ -18,7 +18,13 @@ import { requestedHyperparameters, resolveHyperparameters } from './hyperparamet
 import type { JobBilling } from './job-billing';
 import type { JobLauncher } from './job-launcher';
 import type { Checkpoint, JobStorage } from './job-storage';
-import { ACTIVE_STATUSES, fineTunedModelId, type JobEvent, type JobRecord, modelKeyOf } from './jobs';
+import {
+  ACTIVE_STATUSES,
+  fineTunedModelId,
+  type JobEvent,
+  type JobRecord,
+  modelKeyOf,
+} from './jobs';
 import type { JobsRepository } from './jobs-repository';
 import {
   type ConversationTokens,
@@ -28,10 +34,10 @@ import {
 } from './training-file';
 
 /**
- * OpenAI's fine-tuning jobs API on Tierline: create (every check before anything is launched, the estimated
- * cost reserved against the spend limit, the inputs copied to the fine-tuning bucket, the workflow started),
- * read, list, events, checkpoints, cancel. Every job belongs to one customer: another customer's id is
- * answered exactly like an unknown one (404).
+ * OpenAI's fine-tuning jobs API on Tierline: create (every check before anything is launched, the
+ * estimated cost reserved against the spend limit, the inputs copied to the fine-tuning bucket, the
+ * workflow started), read, list, events, checkpoints, cancel. Every job belongs to one customer:
+ * another customer's id is answered exactly like an unknown one (404).
  */
 
 /** OpenAI: a suffix of up to 64 characters. `:` separates the parts of an `ft:` id, so it is kept out. */
@@ -39,9 +45,9 @@ const SUFFIX = /^[A-Za-z0-9._-]{1,64}$/;
 const MAX_SEED = 2_147_483_647;
 
 /**
- * The create body's schema for a tier (the models it may train are the tier's). Fields are judged in the order
- * written here; `method`, `hyperparameters` and `lora` hold nested settings their own checks judge next
- * (`hyperparameters.ts`, `JobsService.lora`), naming the nested parameter.
+ * The create body's schema for a tier (the models it may train are the tier's). Fields are judged
+ * in the order written here; `method`, `hyperparameters` and `lora` hold nested settings their own
+ * checks judge next (`hyperparameters.ts`, `JobsService.lora`), naming the nested parameter.
  */
 function createSchema(trainable: readonly string[], tierName: string) {
   const modelRefusal = (value: unknown): string => {
@@ -59,7 +65,10 @@ function createSchema(trainable: readonly string[], tierName: string) {
           z.refine((model) => trainable.includes(model)),
         ),
         modelRefusal,
-        (value) => (typeof value === 'string' && value !== '' ? 'model_not_available' : 'missing_required_parameter'),
+        (value) =>
+          typeof value === 'string' && value !== ''
+            ? 'model_not_available'
+            : 'missing_required_parameter',
       ),
       training_file: field(
         z.string().check(z.minLength(1)),
@@ -162,7 +171,9 @@ export class JobsService {
     const { config } = this.options;
     const tier = config.tiers[principal.tier];
     if (tier.lora.allowed) return;
-    const withLora = TIER_NAMES.filter((t) => config.tiers[t].lora.allowed).map((t) => config.tiers[t].displayName);
+    const withLora = TIER_NAMES.filter((t) => config.tiers[t].lora.allowed).map(
+      (t) => config.tiers[t].displayName,
+    );
     throw new PermissionDeniedError(
       `Fine-tuning is not available on the ${tier.displayName} tier; it is on ${withLora.join(' and ')}. See GET /v1/plans.`,
       { code: 'fine_tuning_not_available_on_tier' },
@@ -175,7 +186,10 @@ export class JobsService {
     if (!schema) {
       const { config } = this.options;
       const trainable = Object.entries(config.models)
-        .filter(([id, m]) => m.trainingInstanceType && m.architecture && config.tiers[principal.tier].models[id])
+        .filter(
+          ([id, m]) =>
+            m.trainingInstanceType && m.architecture && config.tiers[principal.tier].models[id],
+        )
         .map(([id]) => id);
       schema = createSchema(trainable, config.tiers[principal.tier].displayName);
       this.createSchemas.set(principal.tier, schema);
@@ -186,10 +200,17 @@ export class JobsService {
   private lora(value: unknown): JobRecord['lora'] {
     const { lora } = this.options.config.fineTuning;
     if (value === undefined || value === null) {
-      return { rank: lora.defaultRank, alpha: lora.defaultAlpha, targetModules: [...lora.defaultTargetModules] };
+      return {
+        rank: lora.defaultRank,
+        alpha: lora.defaultAlpha,
+        targetModules: [...lora.defaultTargetModules],
+      };
     }
     if (!isPlainObject(value))
-      throw new BadRequestError("'lora' must be an object.", { param: 'lora', code: 'invalid_type' });
+      throw new BadRequestError("'lora' must be an object.", {
+        param: 'lora',
+        code: 'invalid_type',
+      });
     for (const key of Object.keys(value)) {
       if (!['rank', 'alpha', 'target_modules'].includes(key)) {
         throw new BadRequestError(`Unknown LoRA setting 'lora.${key}'.`, {
@@ -206,11 +227,19 @@ export class JobsService {
       });
     }
     const alpha = value.alpha ?? lora.defaultAlpha;
-    if (typeof alpha !== 'number' || !Number.isInteger(alpha) || alpha < lora.alpha.min || alpha > lora.alpha.max) {
-      throw new BadRequestError(`'lora.alpha' must be an integer from ${lora.alpha.min} to ${lora.alpha.max}.`, {
-        param: 'lora.alpha',
-        code: 'invalid_value',
-      });
+    if (
+      typeof alpha !== 'number' ||
+      !Number.isInteger(alpha) ||
+      alpha < lora.alpha.min ||
+      alpha > lora.alpha.max
+    ) {
+      throw new BadRequestError(
+        `'lora.alpha' must be an integer from ${lora.alpha.min} to ${lora.alpha.max}.`,
+        {
+          param: 'lora.alpha',
+          code: 'invalid_value',
+        },
+      );
     }
     const modules = value.target_modules ?? lora.defaultTargetModules;
     if (
@@ -233,12 +262,15 @@ export class JobsService {
     fileId: string,
     model: string,
   ): Promise<{ file: FileRecord; summary: TrainingFileSummary }> {
-    const file = await this.options.files.get(principal.customerId, fileId).catch((error: unknown) => {
-      if (!(error instanceof NotFoundError)) throw error;
-      // The same answer as an unknown id, named as the parameter it came from (as POST /v1/batches does).
-      const notFound = fileNotFound(fileId);
-      throw new NotFoundError(notFound.message, { code: notFound.code, param });
-    });
+    const file = await this.options.files
+      .get(principal.customerId, fileId)
+      .catch((error: unknown) => {
+        if (!(error instanceof NotFoundError)) throw error;
+        // The same answer as an unknown id, named as the parameter it came from (as POST
+        // /v1/batches does).
+        const notFound = fileNotFound(fileId);
+        throw new NotFoundError(notFound.message, { code: notFound.code, param });
+      });
     if (file.purpose !== 'fine-tune') {
       throw new BadRequestError(
         `File ${fileId} has purpose '${file.purpose}'; a fine-tuning job needs a file uploaded with purpose 'fine-tune'.`,
@@ -246,7 +278,8 @@ export class JobsService {
       );
     }
     // The model was checked before (`model()`): it is in the catalog and trainable.
-    const contextWindow = this.options.config.models[model]?.contextWindow ?? Number.POSITIVE_INFINITY;
+    const contextWindow =
+      this.options.config.models[model]?.contextWindow ?? Number.POSITIVE_INFINITY;
     const summary = await checkTrainingFile({
       fileId,
       param,
@@ -261,10 +294,10 @@ export class JobsService {
   }
 
   /**
-   * The job an `Idempotency-Key` was claimed for, when it exists (a retry of a create that answered or crashed
-   * after writing it); otherwise what the create may claim: nothing to replace, or the `claimedAt` of a claim
-   * that expired or whose attempt died. A claim still in flight is waited for a little, then a 409 (retried by
-   * the clients). The same key with another body is a 400.
+   * The job an `Idempotency-Key` was claimed for, when it exists (a retry of a create that answered
+   * or crashed after writing it); otherwise what the create may claim: nothing to replace, or the
+   * `claimedAt` of a claim that expired or whose attempt died. A claim still in flight is waited
+   * for a little, then a 409 (retried by the clients). The same key with another body is a 400.
    */
   private async replay(
     principal: Principal,
@@ -276,7 +309,8 @@ export class JobsService {
       const claim = await jobs.getIdempotencyClaim(principal.customerId, idempotency.key);
       if (!claim) return {};
       const now = this.seconds();
-      if (claim.claimedAt <= now - IDEMPOTENCY_KEY_TTL_SECONDS) return { replacing: claim.claimedAt };
+      if (claim.claimedAt <= now - IDEMPOTENCY_KEY_TTL_SECONDS)
+        return { replacing: claim.claimedAt };
       if (claim.fingerprint !== idempotency.fingerprint) {
         throw new BadRequestError(
           'This Idempotency-Key was already used with a different request body: use a new key for a new job.',
@@ -285,7 +319,8 @@ export class JobsService {
       }
       const job = await jobs.getOwned(principal.customerId, claim.jobId);
       if (job) return { job };
-      if (claim.claimedAt <= now - IDEMPOTENCY_IN_FLIGHT_SECONDS) return { replacing: claim.claimedAt };
+      if (claim.claimedAt <= now - IDEMPOTENCY_IN_FLIGHT_SECONDS)
+        return { replacing: claim.claimedAt };
       if (Date.now() >= deadline) {
         throw new HttpError(
           409,
@@ -298,20 +333,26 @@ export class JobsService {
     }
   }
 
-  private idempotency(body: Record<string, unknown>, key: string | undefined): Idempotency | undefined {
+  private idempotency(
+    body: Record<string, unknown>,
+    key: string | undefined,
+  ): Idempotency | undefined {
     if (key === undefined) return undefined;
     if (!IDEMPOTENCY_KEY.test(key)) {
-      throw new BadRequestError('The Idempotency-Key header must be 1 to 255 printable ASCII characters.', {
-        code: 'invalid_idempotency_key',
-      });
+      throw new BadRequestError(
+        'The Idempotency-Key header must be 1 to 255 printable ASCII characters.',
+        {
+          code: 'invalid_idempotency_key',
+        },
+      );
     }
     return { key, fingerprint: createHash('sha256').update(JSON.stringify(body)).digest('hex') };
   }
 
   /**
-   * Creates a job. With an `Idempotency-Key` (openai-node sends one with every POST and the same one on its
-   * retries), the key is claimed for the new job before the estimate is held: a retry, or a twin racing it,
-   * answers that one job, held and launched once.
+   * Creates a job. With an `Idempotency-Key` (openai-node sends one with every POST and the same
+   * one on its retries), the key is claimed for the new job before the estimate is held: a retry,
+   * or a twin racing it, answers that one job, held and launched once.
    */
   async create(
     principal: Principal,
@@ -323,7 +364,8 @@ export class JobsService {
     const idempotency = this.idempotency(body, options.idempotencyKey);
     let replacing: number | undefined;
     if (idempotency) {
-      // A retry of a create that answered: its job, without checking the files again (they may be gone).
+      // A retry of a create that answered: its job, without checking the files again (they may be
+      // gone).
       const earlier = await this.replay(principal, idempotency);
       if (earlier.job) return earlier.job;
       replacing = earlier.replacing;
@@ -337,7 +379,12 @@ export class JobsService {
     const requested = requestedHyperparameters(body);
     const lora = this.lora(body.lora);
 
-    const training = await this.trainingFile(principal, 'training_file', checked.training_file, model);
+    const training = await this.trainingFile(
+      principal,
+      'training_file',
+      checked.training_file,
+      model,
+    );
     const validation = validationId
       ? await this.trainingFile(principal, 'validation_file', validationId, model)
       : undefined;
@@ -363,21 +410,26 @@ export class JobsService {
 
     const jobId = newJobId(this.now());
     if (idempotency) {
-      // The claim, before the hold: of two attempts with the key, only the one that claims it holds and launches.
+      // The claim, before the hold: of two attempts with the key, only the one that claims it holds
+      // and launches.
       for (let attempt = 0; ; attempt += 1) {
         const claim = { jobId, fingerprint: idempotency.fingerprint, claimedAt: this.seconds() };
-        if (await jobs.claimIdempotencyKey(principal.customerId, idempotency.key, claim, replacing)) break;
+        if (await jobs.claimIdempotencyKey(principal.customerId, idempotency.key, claim, replacing))
+          break;
         const other = await this.replay(principal, idempotency);
         if (other.job) return other.job;
-        if (attempt >= 2) throw new Error(`Idempotency-Key claim kept failing for ${principal.customerId}`);
+        if (attempt >= 2)
+          throw new Error(`Idempotency-Key claim kept failing for ${principal.customerId}`);
         replacing = other.replacing;
       }
     }
     const release = async () => {
-      if (idempotency) await jobs.releaseIdempotencyKey(principal.customerId, idempotency.key, jobId);
+      if (idempotency)
+        await jobs.releaseIdempotencyKey(principal.customerId, idempotency.key, jobId);
     };
 
-    // The estimate is held against the month's spend limit before anything is launched (one conditional update).
+    // The estimate is held against the month's spend limit before anything is launched (one
+    // conditional update).
     const held = await spend.reserve(
       principal.customerId,
       effectiveSpendLimitMicroUsd(config, principal.tier, principal.spendLimitMicroUsd),
@@ -416,7 +468,9 @@ export class JobsService {
       spendReservation: {
         month: held.reservation.month,
         reservedMicroUsd: held.reservation.reservedMicroUsd,
-        ...(held.reservation.limitMicroUsd !== undefined ? { limitMicroUsd: held.reservation.limitMicroUsd } : {}),
+        ...(held.reservation.limitMicroUsd !== undefined
+          ? { limitMicroUsd: held.reservation.limitMicroUsd }
+          : {}),
       },
     };
     try {
@@ -444,15 +498,29 @@ export class JobsService {
   }
 
   /** Copies the inputs where the training role can read them, then starts the workflow (named after the job). */
-  private async launch(job: JobRecord, training: FileRecord, validation: FileRecord | undefined): Promise<void> {
+  private async launch(
+    job: JobRecord,
+    training: FileRecord,
+    validation: FileRecord | undefined,
+  ): Promise<void> {
     let outcome: Awaited<ReturnType<JobLauncher['start']>>;
     try {
-      await this.options.storage.copyInput(training.objectKey, bucketLayout.trainingInput(job.jobId));
+      await this.options.storage.copyInput(
+        training.objectKey,
+        bucketLayout.trainingInput(job.jobId),
+      );
       if (validation)
-        await this.options.storage.copyInput(validation.objectKey, bucketLayout.validationInput(job.jobId));
+        await this.options.storage.copyInput(
+          validation.objectKey,
+          bucketLayout.validationInput(job.jobId),
+        );
       outcome = await this.options.launcher.start(job);
     } catch (error) {
-      await this.failNow(job, 'launch_failed', 'The job could not be started; nothing was charged. Create it again.');
+      await this.failNow(
+        job,
+        'launch_failed',
+        'The job could not be started; nothing was charged. Create it again.',
+      );
       throw error;
     }
     if (!outcome.started) await this.failNow(job, outcome.code, outcome.message);
@@ -468,10 +536,15 @@ export class JobsService {
   }
 
   /**
-   * Events sort by second, then id: the ids of what the API writes in one request (`ftevent-<n>-...`) keep
-   * their order within a second.
+   * Events sort by second, then id: the ids of what the API writes in one request
+   * (`ftevent-<n>-...`) keep their order within a second.
    */
-  private async event(jobId: string, id: string, message: string, level: JobEvent['level'] = 'info'): Promise<void> {
+  private async event(
+    jobId: string,
+    id: string,
+    message: string,
+    level: JobEvent['level'] = 'info',
+  ): Promise<void> {
     await this.options.jobs.addEvent(jobId, { id, createdAt: this.seconds(), level, message });
   }
 
@@ -486,10 +559,13 @@ export class JobsService {
     if (after) {
       cursor = isJobId(after) ? await this.options.jobs.getOwned(customerId, after) : undefined;
       if (!cursor)
-        throw new BadRequestError(`'after' must be the id of one of your jobs: ${after.slice(0, 100)}`, {
-          param: 'after',
-          code: 'invalid_value',
-        });
+        throw new BadRequestError(
+          `'after' must be the id of one of your jobs: ${after.slice(0, 100)}`,
+          {
+            param: 'after',
+            code: 'invalid_value',
+          },
+        );
     }
     return this.options.jobs.list(customerId, limit, cursor);
   }
@@ -511,9 +587,9 @@ export class JobsService {
   }
 
   /**
-   * Cancels an active job: the status moves first (conditionally, so a job that finished meanwhile is left as
-   * it is), then the workflow and the training job are stopped and the reservation is released. Cancelling a
-   * cancelled job answers it again; a finished one is a 400.
+   * Cancels an active job: the status moves first (conditionally, so a job that finished meanwhile
+   * is left as it is), then the workflow and the training job are stopped and the reservation is
+   * released. Cancelling a cancelled job answers it again; a finished one is a 400.
    */
   async cancel(customerId: string, jobId: string): Promise<JobRecord> {
     const job = await this.get(customerId, jobId);
@@ -533,7 +609,8 @@ export class JobsService {
         await this.event(job.jobId, 'ftevent-2-cancelled', 'The job was cancelled', 'warn');
       }
     }
-    // Also when it was cancelled already: a retry finishes what a crash after the status change left undone.
+    // Also when it was cancelled already: a retry finishes what a crash after the status change
+    // left undone.
     await this.options.launcher.stop(job);
     await this.options.billing.release(job.jobId);
     return this.get(customerId, jobId);

@@ -1,7 +1,14 @@
 /** A fine-tuning job as stored, and as OpenAI's API shows it. No AWS imports. */
 import type { TierName } from '../../lib/config/tier-names';
 
-export const JOB_STATUSES = ['validating_files', 'queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export const JOB_STATUSES = [
+  'validating_files',
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'cancelled',
+] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
 export const ACTIVE_STATUSES: readonly JobStatus[] = ['validating_files', 'queued', 'running'];
@@ -34,9 +41,9 @@ export interface JobRecord {
   estimatedCostUsd: number;
   trainedTokens?: number;
   /**
-   * The caller's tier at creation, the training price shown then (integer µ$ per 1M trained tokens), and the
-   * estimate's hold on the month's spend: billed (actual tokens, at most the estimate) on success, released on
-   * failure or cancel, once (`spendSettledAt` marks it).
+   * The caller's tier at creation, the training price shown then (integer µ$ per 1M trained
+   * tokens), and the estimate's hold on the month's spend: billed (actual tokens, at most the
+   * estimate) on success, released on failure or cancel, once (`spendSettledAt` marks it).
    */
   tier?: TierName;
   trainingMicroUsdPerMillion?: number;
@@ -119,7 +126,9 @@ export function eventView(event: JobEvent) {
 }
 
 /** `ft:<base>:<customer>:<suffix>:<short id>`, OpenAI's form with the customer as the organisation. */
-export function fineTunedModelId(job: Pick<JobRecord, 'model' | 'customerId' | 'suffix' | 'jobId'>): string {
+export function fineTunedModelId(
+  job: Pick<JobRecord, 'model' | 'customerId' | 'suffix' | 'jobId'>,
+): string {
   return `ft:${job.model}:${job.customerId}:${job.suffix ?? ''}:${modelKeyOf(job.jobId)}`;
 }
 

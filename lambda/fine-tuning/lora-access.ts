@@ -2,8 +2,9 @@ import type { TierlineConfig, TierName } from '../../lib/config/schema';
 import { PermissionDeniedError } from '../openai/errors';
 
 /**
- * LoRA (uploaded adapters, fine-tuned models) by tier: Enterprise always, Developer when the config's switch is
- * on, Free never by default. A tier without it answers 403 naming the tier and those that have it.
+ * LoRA (uploaded adapters, fine-tuned models) by tier: Enterprise always, Developer when the
+ * config's switch is on, Free never by default. A tier without it answers 403 naming the tier and
+ * those that have it.
  */
 export function requireLora(config: TierlineConfig, tier: TierName): void {
   if (config.tiers[tier].lora.allowed) return;

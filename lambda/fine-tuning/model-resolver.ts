@@ -18,11 +18,11 @@ export interface ResolvedFineTune {
 }
 
 /**
- * How long a ready model's record is reused in one container. Safe because what is cached never changes
- * hands: a model id names its owner, and the record's owner is fixed at creation. A deletion still takes
- * effect: DELETE removes the adapter component first, so SageMaker refuses the component from then on (and
- * local mode invalidates this cache in-process); after at most this long the record is read again and the
- * model answers 404.
+ * How long a ready model's record is reused in one container. Safe because what is cached never
+ * changes hands: a model id names its owner, and the record's owner is fixed at creation. A
+ * deletion still takes effect: DELETE removes the adapter component first, so SageMaker refuses the
+ * component from then on (and local mode invalidates this cache in-process); after at most this
+ * long the record is read again and the model answers 404.
  */
 export const READY_MODEL_CACHE_MS = 10_000;
 const MAX_CACHED = 1_000;
@@ -37,9 +37,10 @@ export interface ModelResolverOptions {
 }
 
 /**
- * Resolves an `ft:` model for the chat path with ONE GetItem (or none, within the cache time), and checks the
- * owner itself: the model servers fall back to the base model silently for an adapter they do not know, so
- * an id that is not the caller's must never reach a backend. Unknown and not-yours answer the same 404.
+ * Resolves an `ft:` model for the chat path with ONE GetItem (or none, within the cache time), and
+ * checks the owner itself: the model servers fall back to the base model silently for an adapter
+ * they do not know, so an id that is not the caller's must never reach a backend. Unknown and
+ * not-yours answer the same 404.
  */
 export class FineTunedModelResolver {
   private readonly cache = new Map<string, { model: FineTunedModel; until: number }>();
@@ -59,9 +60,11 @@ export class FineTunedModelResolver {
     if (cached && cached.until > this.nowMs()) return cached.model;
     this.cache.delete(modelId);
     let model = await this.options.models.get(modelId);
-    if (model?.status === 'deploying' && this.options.refresh) model = await this.options.refresh(model);
+    if (model?.status === 'deploying' && this.options.refresh)
+      model = await this.options.refresh(model);
     if (model?.status === 'ready') {
-      if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
+      if (this.cache.size >= MAX_CACHED)
+        this.cache.delete(this.cache.keys().next().value as string);
       this.cache.set(modelId, { model, until: this.nowMs() + READY_MODEL_CACHE_MS });
     }
     return model;
@@ -74,7 +77,8 @@ export class FineTunedModelResolver {
       throw fineTunedModelNotFound(modelId);
     }
     requireLora(config, principal.tier);
-    // The base model's limits and prices on the caller's tier (403 naming the tiers when it has none).
+    // The base model's limits and prices on the caller's tier (403 naming the tiers when it has
+    // none).
     const base = resolveModel(config, principal.tier, model.baseModel);
     if (model.status === 'deploying') {
       throw new ServiceUnavailableError(
@@ -101,11 +105,13 @@ export class FineTunedModelResolver {
 }
 
 /**
- * The customer's ready `ft:` models by id, for a batch: one Query of their own index partition, so a batch
- * line can name only its owner's models (another customer's id is simply not in the map).
+ * The customer's ready `ft:` models by id, for a batch: one Query of their own index partition, so
+ * a batch line can name only its owner's models (another customer's id is simply not in the map).
  */
 export function readyFineTunes(models: Pick<ModelsRepository, 'listByOwner'>) {
-  return async (customerId: string): Promise<ReadonlyMap<string, { baseModel: string; adapterName: string }>> => {
+  return async (
+    customerId: string,
+  ): Promise<ReadonlyMap<string, { baseModel: string; adapterName: string }>> => {
     const owned = await models.listByOwner(customerId);
     return new Map(
       owned

@@ -48,9 +48,10 @@ export interface FineTunedModel {
 const modelPk = (modelId: string) => `MODEL#${modelId}`;
 
 /**
- * The shape of an `ft:` id this service mints: `ft:<base>:<customer>:<suffix or name>:<key>`, each part without
- * `:` or spaces, at most 400 characters in all. Anything else names no model, and is answered as unknown
- * without asking DynamoDB (which refuses keys over 2,048 bytes with a ValidationException, a 500).
+ * The shape of an `ft:` id this service mints: `ft:<base>:<customer>:<suffix or name>:<key>`, each
+ * part without `:` or spaces, at most 400 characters in all. Anything else names no model, and is
+ * answered as unknown without asking DynamoDB (which refuses keys over 2,048 bytes with a
+ * ValidationException, a 500).
  */
 const FINE_TUNED_MODEL_ID = /^ft:[^:\s]{1,128}:[^:\s]{1,128}:[^:\s]{0,64}:[^:\s]{1,64}$/u;
 const MAX_MODEL_ID_LENGTH = 400;
@@ -67,9 +68,10 @@ function strip(item: Record<string, unknown> | undefined): FineTunedModel | unde
 }
 
 /**
- * The fine-tuned model registry (`MODEL#<id>` / `MODEL` items of the fine-tuning table, indexed by owner).
- * Every write is conditional: a retried registration or workflow task finds the record it wrote, a status
- * moves only from the states named, and a record is never overwritten by another customer's.
+ * The fine-tuned model registry (`MODEL#<id>` / `MODEL` items of the fine-tuning table, indexed by
+ * owner). Every write is conditional: a retried registration or workflow task finds the record it
+ * wrote, a status moves only from the states named, and a record is never overwritten by another
+ * customer's.
  */
 export class ModelsRepository {
   private readonly client: DynamoDBDocumentClient;
@@ -82,8 +84,8 @@ export class ModelsRepository {
   }
 
   /**
-   * Writes the record unless one with its id exists; answers the record as stored (the new one, or the one a
-   * retry, a concurrent request or the workflow wrote first).
+   * Writes the record unless one with its id exists; answers the record as stored (the new one, or
+   * the one a retry, a concurrent request or the workflow wrote first).
    */
   async create(model: FineTunedModel): Promise<{ created: boolean; model: FineTunedModel }> {
     try {
@@ -168,7 +170,9 @@ export class ModelsRepository {
             {
               set: {
                 status: to,
-                ...(fields.failureReason === undefined ? {} : { failureReason: fields.failureReason }),
+                ...(fields.failureReason === undefined
+                  ? {}
+                  : { failureReason: fields.failureReason }),
               },
             },
             isIn('status', from),

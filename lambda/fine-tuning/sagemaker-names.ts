@@ -1,7 +1,7 @@
 /**
- * SageMaker names of fine-tuning resources, derived from ids so every part (the API, the workflow, the CDK
- * app's IAM scoping) agrees without references. Letters, digits and dashes, at most 63 characters
- * (TrainingJobName and InferenceComponentName limits).
+ * SageMaker names of fine-tuning resources, derived from ids so every part (the API, the workflow,
+ * the CDK app's IAM scoping) agrees without references. Letters, digits and dashes, at most 63
+ * characters (TrainingJobName and InferenceComponentName limits).
  */
 
 /** Prefix of every training job of an environment: IAM policies and the EventBridge rule match on it. */

@@ -3,21 +3,26 @@ import type { ChatMessage } from '../inference/chat-request';
 import { BadRequestError } from '../openai/errors';
 
 /**
- * The check of a training (or validation) file before anything is launched: OpenAI's chat fine-tuning format,
- * one conversation per line (`{"messages": [{"role", "content", "weight"?}, ...]}`), the same rules as the
- * training script's (training/lora/tierline_lora/chat_data.py, with the same line numbers), at least
- * `minExamples` conversations, and the tokens of each conversation counted with the base model's tokenizer
- * (what the cost estimate multiplies by the epochs). The file is read as a stream, one line at a time.
- * A conversation longer than the training sequence cap is refused here with its line number, before anything
- * is launched or reserved: the script would otherwise train on a truncated conversation (or, with no cap, run
- * out of GPU memory hours into the job).
+ * The check of a training (or validation) file before anything is launched: OpenAI's chat
+ * fine-tuning format, one conversation per line (`{"messages": [{"role", "content", "weight"?},
+ * ...]}`), the same rules as the training script's (training/lora/tierline_lora/chat_data.py, with
+ * the same line numbers), at least `minExamples` conversations, and the tokens of each conversation
+ * counted with the base model's tokenizer (what the cost estimate multiplies by the epochs). The
+ * file is read as a stream, one line at a time. A conversation longer than the training sequence
+ * cap is refused here with its line number, before anything is launched or reserved: the script
+ * would otherwise train on a truncated conversation (or, with no cap, run out of GPU memory hours
+ * into the job).
  */
 
 /**
- * Most tokens of one training conversation on `model`: the configured cap, never more than the model's context.
- * The training job receives the same number as max_seq_length (workflow-tasks.ts `prepare`).
+ * Most tokens of one training conversation on `model`: the configured cap, never more than the
+ * model's context. The training job receives the same number as max_seq_length (workflow-tasks.ts
+ * `prepare`).
  */
-export function trainingSequenceCap(config: FineTuningConfig, model: Pick<ModelConfig, 'contextWindow'>): number {
+export function trainingSequenceCap(
+  config: FineTuningConfig,
+  model: Pick<ModelConfig, 'contextWindow'>,
+): number {
   return Math.min(config.training.maxSequenceTokens, model.contextWindow);
 }
 
@@ -41,7 +46,9 @@ function textOf(content: unknown, where: string): string {
       .map((part, j) => {
         const p = part as { type?: unknown; text?: unknown } | null;
         if (p?.type !== 'text' || typeof p.text !== 'string') {
-          throw new Error(`${where}.content[${j}] must be a text part {"type": "text", "text": ...}`);
+          throw new Error(
+            `${where}.content[${j}] must be a text part {"type": "text", "text": ...}`,
+          );
         }
         return p.text;
       })
@@ -59,7 +66,12 @@ export function parseTrainingLine(raw: string): ChatMessage[] {
     throw new Error(`not valid JSON (${(error as Error).message})`);
   }
   const messages = (record as { messages?: unknown } | null)?.messages;
-  if (typeof record !== 'object' || record === null || Array.isArray(record) || !Array.isArray(messages)) {
+  if (
+    typeof record !== 'object' ||
+    record === null ||
+    Array.isArray(record) ||
+    !Array.isArray(messages)
+  ) {
     throw new Error('must be an object with a "messages" array');
   }
   let learnable = false;
@@ -70,7 +82,9 @@ export function parseTrainingLine(raw: string): ChatMessage[] {
     }
     const m = message as { role?: unknown; content?: unknown; weight?: unknown };
     if (!ROLES.includes(m.role as (typeof ROLES)[number])) {
-      throw new Error(`${where}.role must be one of ${ROLES.join(', ')} (got ${JSON.stringify(m.role) ?? 'nothing'})`);
+      throw new Error(
+        `${where}.role must be one of ${ROLES.join(', ')} (got ${JSON.stringify(m.role) ?? 'nothing'})`,
+      );
     }
     const content = textOf(m.content, where);
     if (m.role !== 'system' && content.trim() === '') throw new Error(`${where}.content is empty`);
@@ -81,12 +95,15 @@ export function parseTrainingLine(raw: string): ChatMessage[] {
     }
     return { role: m.role as 'system' | 'user' | 'assistant', content } as ChatMessage;
   });
-  if (!learnable) throw new Error('needs at least one assistant message to learn from (with weight 1)');
+  if (!learnable)
+    throw new Error('needs at least one assistant message to learn from (with weight 1)');
   return parsed;
 }
 
 /** Lines of a stream of UTF-8 chunks, numbered from 1 (a last line without a newline included). */
-async function* linesOf(chunks: AsyncIterable<Uint8Array>): AsyncIterable<{ number: number; text: string }> {
+async function* linesOf(
+  chunks: AsyncIterable<Uint8Array>,
+): AsyncIterable<{ number: number; text: string }> {
   const decoder = new TextDecoder('utf-8', { fatal: true });
   let pending = '';
   let number = 0;
@@ -105,8 +122,8 @@ async function* linesOf(chunks: AsyncIterable<Uint8Array>): AsyncIterable<{ numb
 }
 
 /**
- * Reads and checks the file; throws a 400 with `param` (`training_file` or `validation_file`) naming up to
- * five lines when it cannot be trained on.
+ * Reads and checks the file; throws a 400 with `param` (`training_file` or `validation_file`)
+ * naming up to five lines when it cannot be trained on.
  */
 export async function checkTrainingFile(input: {
   fileId: string;
@@ -146,27 +163,32 @@ export async function checkTrainingFile(input: {
         tokens += lineTokens;
         if (lineTokens > cap) {
           tooLongCount += 1;
-          if (tooLong.length < MAX_NAMED_PROBLEMS) tooLong.push(`line ${line.number} (${lineTokens} tokens)`);
+          if (tooLong.length < MAX_NAMED_PROBLEMS)
+            tooLong.push(`line ${line.number} (${lineTokens} tokens)`);
         }
       } catch (error) {
         problemCount += 1;
-        if (problems.length < MAX_NAMED_PROBLEMS) problems.push(`line ${line.number}: ${(error as Error).message}`);
+        if (problems.length < MAX_NAMED_PROBLEMS)
+          problems.push(`line ${line.number}: ${(error as Error).message}`);
       }
     }
   } catch (error) {
     // TextDecoder's fatal mode (checked by code: its TypeError may come from another realm).
-    if ((error as { code?: unknown }).code === 'ERR_ENCODING_INVALID_ENCODED_DATA') throw fail('it is not UTF-8 text.');
+    if ((error as { code?: unknown }).code === 'ERR_ENCODING_INVALID_ENCODED_DATA')
+      throw fail('it is not UTF-8 text.');
     throw error;
   }
   if (problemCount > 0) {
-    const more = problemCount > problems.length ? ` (and ${problemCount - problems.length} more lines)` : '';
+    const more =
+      problemCount > problems.length ? ` (and ${problemCount - problems.length} more lines)` : '';
     throw fail(
       `it is not in the chat fine-tuning format ({"messages": [{"role": ..., "content": ...}]} per line): ` +
         `${problems.join('; ')}${more}.`,
     );
   }
   if (tooLongCount > 0) {
-    const more = tooLongCount > tooLong.length ? ` (and ${tooLongCount - tooLong.length} more lines)` : '';
+    const more =
+      tooLongCount > tooLong.length ? ` (and ${tooLongCount - tooLong.length} more lines)` : '';
     throw fail(
       `a training example may have at most ${cap} tokens (the training sequence cap), and these are longer: ` +
         `${tooLong.join(', ')}${more}. Shorten or split those conversations.`,

@@ -3,15 +3,16 @@ import type { JobsRepository } from './jobs-repository';
 import { jobIdOfTrainingJob } from './sagemaker-names';
 
 /**
- * EventBridge's "SageMaker Training Job State Change" events keep a job's status and events current.
- * EventBridge delivers at least once and in no guaranteed order: each event's effect is written with a
- * condition (events once by id, the status only forward by rank), so duplicates and late events change nothing.
- * A completed training is not yet a succeeded job: the workflow deploys the adapter first.
- * A stopped training is a cancellation only when someone stopped it (the jobs API's cancel): SageMaker also
- * stops a job that ran past StoppingCondition.MaxRuntimeInSeconds (SecondaryStatus `MaxRuntimeExceeded`) or a
- * managed spot job that waited and ran past MaxWaitTimeInSeconds (`MaxWaitTimeExceeded`); those jobs failed
- * (DescribeTrainingJob's SecondaryStatus, API reference "SecondaryStatusTransition"; the SDK's
- * SecondaryStatus enum has both values).
+ * EventBridge's "SageMaker Training Job State Change" events keep a job's status and events
+ * current. EventBridge delivers at least once and in no guaranteed order: each event's effect is
+ * written with a condition (events once by id, the status only forward by rank), so duplicates and
+ * late events change nothing. A completed training is not yet a succeeded job: the workflow deploys
+ * the adapter first. A stopped training is a cancellation only when someone stopped it (the jobs
+ * API's cancel): SageMaker also stops a job that ran past StoppingCondition.MaxRuntimeInSeconds
+ * (SecondaryStatus `MaxRuntimeExceeded`) or a managed spot job that waited and ran past
+ * MaxWaitTimeInSeconds (`MaxWaitTimeExceeded`); those jobs failed (DescribeTrainingJob's
+ * SecondaryStatus, API reference "SecondaryStatusTransition"; the SDK's SecondaryStatus enum has
+ * both values).
  */
 
 export interface TrainingJobStateChange {
@@ -38,7 +39,13 @@ function timedOut(detail: TrainingJobStateChange['detail']): string | undefined 
   return reason ? `Training stopped before it finished: ${reason}` : undefined;
 }
 
-const RANK: Record<string, number> = { InProgress: 1, Stopping: 2, Completed: 3, Failed: 3, Stopped: 3 };
+const RANK: Record<string, number> = {
+  InProgress: 1,
+  Stopping: 2,
+  Completed: 3,
+  Failed: 3,
+  Stopped: 3,
+};
 
 function unixSeconds(value: number | string | undefined, fallback: string | undefined): number {
   // EventBridge sends DescribeTrainingJob's timestamps as epoch milliseconds.
@@ -47,7 +54,10 @@ function unixSeconds(value: number | string | undefined, fallback: string | unde
   return Number.isNaN(parsed) ? Math.floor(Date.now() / 1000) : Math.floor(parsed / 1000);
 }
 
-function describe(detail: TrainingJobStateChange['detail']): { message: string; level: 'info' | 'warn' | 'error' } {
+function describe(detail: TrainingJobStateChange['detail']): {
+  message: string;
+  level: 'info' | 'warn' | 'error';
+} {
   const secondary = detail.SecondaryStatus ? ` (${detail.SecondaryStatus})` : '';
   switch (detail.TrainingJobStatus) {
     case 'InProgress':
@@ -55,12 +65,17 @@ function describe(detail: TrainingJobStateChange['detail']): { message: string; 
     case 'Completed':
       return { level: 'info', message: 'Training completed; deploying the adapter' };
     case 'Failed':
-      return { level: 'error', message: `Training failed: ${detail.FailureReason ?? 'no reason given'}` };
+      return {
+        level: 'error',
+        message: `Training failed: ${detail.FailureReason ?? 'no reason given'}`,
+      };
     case 'Stopping':
       return { level: 'warn', message: 'Training is stopping' };
     case 'Stopped': {
       const timeout = timedOut(detail);
-      return timeout ? { level: 'error', message: timeout } : { level: 'warn', message: 'Training stopped' };
+      return timeout
+        ? { level: 'error', message: timeout }
+        : { level: 'warn', message: 'Training stopped' };
     }
   }
 }
@@ -80,7 +95,9 @@ export async function applyTrainingStateChange(
 
   const at = unixSeconds(detail.LastModifiedTime, event.time);
   const { message, level } = describe(detail);
-  const metrics = Object.fromEntries((detail.FinalMetricDataList ?? []).map((m) => [m.MetricName, m.Value]));
+  const metrics = Object.fromEntries(
+    (detail.FinalMetricDataList ?? []).map((m) => [m.MetricName, m.Value]),
+  );
   const written = await deps.jobs.addEvent(jobId, {
     id: `ftevent-${detail.TrainingJobStatus}-${(detail.SecondaryStatus ?? '').replace(/[^A-Za-z]/g, '')}-${at}`,
     createdAt: at,
@@ -98,7 +115,11 @@ export async function applyTrainingStateChange(
     case 'Failed':
       await deps.jobs.transition(jobId, ACTIVE_STATUSES, 'failed', {
         finishedAt: at,
-        error: { code: 'training_failed', message: detail.FailureReason ?? 'Training failed', param: null },
+        error: {
+          code: 'training_failed',
+          message: detail.FailureReason ?? 'Training failed',
+          param: null,
+        },
       });
       break;
     case 'Stopped': {

@@ -1,4 +1,11 @@
-import { checkInService, deploy, fail, prepare, succeed, type WorkflowDeps } from './workflow-tasks';
+import {
+  checkInService,
+  deploy,
+  fail,
+  prepare,
+  succeed,
+  type WorkflowDeps,
+} from './workflow-tasks';
 
 /** One Lambda serves every task of the state machine; `task` names which (set in the definition). */
 export type WorkflowTaskEvent =
@@ -22,7 +29,9 @@ export function createWorkflowHandler(deps: WorkflowDeps) {
       case 'fail':
         return fail(event, deps);
       default:
-        throw new Error(`unknown workflow task ${JSON.stringify((event as { task?: unknown }).task)}`);
+        throw new Error(
+          `unknown workflow task ${JSON.stringify((event as { task?: unknown }).task)}`,
+        );
     }
   };
 }

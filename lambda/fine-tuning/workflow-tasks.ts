@@ -19,9 +19,9 @@ import { adapterComponentName, trainingJobName } from './sagemaker-names';
 import { trainingSequenceCap } from './training-file';
 
 /**
- * The steps of the fine-tuning state machine that need code (Step Functions itself runs the training job,
- * waits and retries). Each is idempotent: Step Functions retries a task whose Lambda failed, and a task may
- * run again after a partial success.
+ * The steps of the fine-tuning state machine that need code (Step Functions itself runs the
+ * training job, waits and retries). Each is idempotent: Step Functions retries a task whose Lambda
+ * failed, and a task may run again after a partial success.
  */
 
 export interface WorkflowDeps {
@@ -87,10 +87,14 @@ export interface TrainingInput {
 }
 
 /** Checks that the job may still run and that the base weights are in S3, and prepares the training input. */
-export async function prepare(input: { jobId: string }, deps: WorkflowDeps): Promise<TrainingInput> {
+export async function prepare(
+  input: { jobId: string },
+  deps: WorkflowDeps,
+): Promise<TrainingInput> {
   const job = await deps.jobs.get(input.jobId);
   if (!job) throw new JobFailure('job_not_found', `job ${input.jobId} does not exist`);
-  if (!ACTIVE_STATUSES.includes(job.status)) throw new JobFailure('job_not_active', `the job is ${job.status}`);
+  if (!ACTIVE_STATUSES.includes(job.status))
+    throw new JobFailure('job_not_active', `the job is ${job.status}`);
   const model = deps.config.models[job.model];
   if (!model?.trainingInstanceType) {
     throw new JobFailure('model_not_trainable', `${job.model} cannot be fine-tuned here`);
@@ -101,7 +105,9 @@ export async function prepare(input: { jobId: string }, deps: WorkflowDeps): Pro
     : `s3://${deps.bucket}/${bucketLayout.baseWeightsPrefix(job.model)}`;
   const location = parseS3Uri(weights);
   const listed = location
-    ? await deps.s3.send(new ListObjectsV2Command({ Bucket: location.bucket, Prefix: location.key, MaxKeys: 1 }))
+    ? await deps.s3.send(
+        new ListObjectsV2Command({ Bucket: location.bucket, Prefix: location.key, MaxKeys: 1 }),
+      )
     : undefined;
   if (!listed?.KeyCount) {
     throw new JobFailure(
@@ -129,35 +135,46 @@ export async function prepare(input: { jobId: string }, deps: WorkflowDeps): Pro
       lora_rank: String(job.lora.rank),
       lora_alpha: String(job.lora.alpha),
       target_modules: job.lora.targetModules.join(','),
-      // The cap the API checked every line against (not the model's whole context: activation memory grows with
-      // it); micro-batches of at most micro_batch_tokens padded tokens reach batch_size by gradient accumulation.
+      // The cap the API checked every line against (not the model's whole context: activation
+      // memory grows with it); micro-batches of at most micro_batch_tokens padded tokens reach
+      // batch_size by gradient accumulation.
       max_seq_length: String(trainingSequenceCap(deps.config.fineTuning, model)),
       micro_batch_tokens: String(deps.config.fineTuning.training.microBatchTokens),
       seed: String(job.seed),
     },
     modelUri: weights,
     trainingUri: s3(bucketLayout.trainingInput(job.jobId).replace(/[^/]+$/, '')),
-    validationUri: job.validationFile ? s3(bucketLayout.validationInput(job.jobId).replace(/[^/]+$/, '')) : null,
+    validationUri: job.validationFile
+      ? s3(bucketLayout.validationInput(job.jobId).replace(/[^/]+$/, ''))
+      : null,
     outputUri: s3(bucketLayout.outputPrefix(job.jobId)),
     checkpointUri: s3(bucketLayout.checkpointPrefix(job.jobId)),
   };
 }
 
 function isAlreadyExists(error: unknown): boolean {
-  return (error as Error).name === 'ValidationException' && /already exist/i.test((error as Error).message);
+  return (
+    (error as Error).name === 'ValidationException' &&
+    /already exist/i.test((error as Error).message)
+  );
 }
 
 /** The script's archive (training/lora/tierline_lora/adapter_archive.py ARCHIVE_NAME). */
 const ADAPTER_ARCHIVE = 'adapter.tar.gz';
 
 /**
- * Where the training job put the script's adapter.tar.gz. Not derived from ModelArtifacts.S3ModelArtifacts:
- * AWS documents it as "the path of the S3 object that contains the model artifacts" (for example
- * `.../model.tar.gz`) and says nothing of its form when OutputDataConfig.CompressionType is NONE ("Uncompressed
- * model output" only says the files are uploaded as they are). What is documented is that the job writes under
- * S3OutputPath, named after the training job: the archive is looked for there, in this job's output only.
+ * Where the training job put the script's adapter.tar.gz. Not derived from
+ * ModelArtifacts.S3ModelArtifacts: AWS documents it as "the path of the S3 object that contains the
+ * model artifacts" (for example `.../model.tar.gz`) and says nothing of its form when
+ * OutputDataConfig.CompressionType is NONE ("Uncompressed model output" only says the files are
+ * uploaded as they are). What is documented is that the job writes under S3OutputPath, named after
+ * the training job: the archive is looked for there, in this job's output only.
  */
-async function locateAdapter(jobId: string, modelArtifacts: string, deps: WorkflowDeps): Promise<string> {
+async function locateAdapter(
+  jobId: string,
+  modelArtifacts: string,
+  deps: WorkflowDeps,
+): Promise<string> {
   const prefix = `${bucketLayout.outputPrefix(jobId)}${trainingJobName(deps.config.environment.name, jobId)}/`;
   const found: string[] = [];
   let token: string | undefined;
@@ -166,7 +183,10 @@ async function locateAdapter(jobId: string, modelArtifacts: string, deps: Workfl
       new ListObjectsV2Command({ Bucket: deps.bucket, Prefix: prefix, ContinuationToken: token }),
     );
     for (const object of page.Contents ?? []) {
-      if (object.Key && (object.Key === `${prefix}${ADAPTER_ARCHIVE}` || object.Key.endsWith(`/${ADAPTER_ARCHIVE}`))) {
+      if (
+        object.Key &&
+        (object.Key === `${prefix}${ADAPTER_ARCHIVE}` || object.Key.endsWith(`/${ADAPTER_ARCHIVE}`))
+      ) {
         found.push(object.Key);
       }
     }
@@ -183,8 +203,8 @@ async function locateAdapter(jobId: string, modelArtifacts: string, deps: Workfl
 }
 
 /**
- * Checks the trained adapter like an uploaded one, then creates its inference component on the base model's
- * component. A retry after the component was created finds it and goes on.
+ * Checks the trained adapter like an uploaded one, then creates its inference component on the base
+ * model's component. A retry after the component was created finds it and goes on.
  */
 export async function deploy(
   input: { jobId: string; modelArtifacts: string; trainedTokens?: number },
@@ -195,13 +215,18 @@ export async function deploy(
   const artifactUrl = await locateAdapter(job.jobId, input.modelArtifacts, deps);
   const location = parseS3Uri(artifactUrl);
   if (!location) throw new JobFailure('adapter_missing', `no adapter at ${artifactUrl}`);
-  const archive = await readAdapterArchive(await s3ArchiveSource(deps.s3, location.bucket, location.key));
+  const archive = await readAdapterArchive(
+    await s3ArchiveSource(deps.s3, location.bucket, location.key),
+  );
   checkAdapter(archive, job.model, deps.config);
   const env = deps.config.environment.name;
   const componentName = adapterComponentName(env, modelKeyOf(job.jobId));
-  await deps.jobs.update(job.jobId, { adapterComponent: componentName, trainedTokens: input.trainedTokens });
-  // Recorded before the component is created, so a crash in between leaves a record that names it (and its
-  // cleanup). Not listed in /v1/models, nor served, until it is ready.
+  await deps.jobs.update(job.jobId, {
+    adapterComponent: componentName,
+    trainedTokens: input.trainedTokens,
+  });
+  // Recorded before the component is created, so a crash in between leaves a record that names it
+  // (and its cleanup). Not listed in /v1/models, nor served, until it is ready.
   await deps.models.create(trainedModel(job, env, artifactUrl, 'deploying', seconds(deps)));
   try {
     await deps.sagemaker.send(
@@ -238,7 +263,10 @@ export async function checkInService(
   const described = await deps.sagemaker.send(
     new DescribeInferenceComponentCommand({ InferenceComponentName: input.componentName }),
   );
-  return { status: described.InferenceComponentStatus ?? 'Unknown', failureReason: described.FailureReason ?? null };
+  return {
+    status: described.InferenceComponentStatus ?? 'Unknown',
+    failureReason: described.FailureReason ?? null,
+  };
 }
 
 /** The adapter is in service: the job succeeds with its `ft:` model (unless it was cancelled meanwhile). */
@@ -249,21 +277,24 @@ export async function succeed(
   const job = await deps.jobs.get(input.jobId);
   if (!job) throw new JobFailure('job_not_found', `job ${input.jobId} does not exist`);
   const fineTunedModel = fineTunedModelId(job);
-  // The model record first: once the job says succeeded, its model must answer. Idempotent: created once,
-  // moved to ready once; a record deploy never wrote (an older execution) is written here.
+  // The model record first: once the job says succeeded, its model must answer. Idempotent: created
+  // once, moved to ready once; a record deploy never wrote (an older execution) is written here.
   if (ACTIVE_STATUSES.includes(job.status)) {
-    // Deploy wrote the record with the artifact's URL; this one (without it) is written only if it did not.
+    // Deploy wrote the record with the artifact's URL; this one (without it) is written only if it
+    // did not.
     const { model } = await deps.models.create(
       trainedModel(job, deps.config.environment.name, '', 'ready', seconds(deps)),
     );
-    if (model.status === 'deploying') await deps.models.transition(model.modelId, ['deploying'], 'ready');
+    if (model.status === 'deploying')
+      await deps.models.transition(model.modelId, ['deploying'], 'ready');
   }
   const done = await deps.jobs.transition(job.jobId, ACTIVE_STATUSES, 'succeeded', {
     fineTunedModel,
     finishedAt: seconds(deps),
     trainedTokens: job.trainedTokens ?? job.estimatedTrainedTokens,
   });
-  // Settled whether this call or an earlier try moved the job: a retry finishes a settlement a crash cut.
+  // Settled whether this call or an earlier try moved the job: a retry finishes a settlement a
+  // crash cut.
   await deps.billing?.settle(job.jobId);
   if (!done) return { fineTunedModel: (await deps.jobs.get(job.jobId))?.fineTunedModel ?? null };
   await deps.jobs.addEvent(job.jobId, {
@@ -283,22 +314,35 @@ export async function fail(
   const message = failureMessage(input.error, input.cause);
   if (input.componentName) {
     try {
-      await deps.sagemaker.send(new DeleteInferenceComponentCommand({ InferenceComponentName: input.componentName }));
+      await deps.sagemaker.send(
+        new DeleteInferenceComponentCommand({ InferenceComponentName: input.componentName }),
+      );
     } catch (error) {
       if ((error as Error).name !== 'ValidationException') throw error; // already gone
     }
   }
   const failed = await deps.jobs.transition(input.jobId, ACTIVE_STATUSES, 'failed', {
     finishedAt: seconds(deps),
-    error: { code: input.error === 'JobFailure' ? 'invalid_job' : 'job_failed', message, param: null },
+    error: {
+      code: input.error === 'JobFailure' ? 'invalid_job' : 'job_failed',
+      message,
+      param: null,
+    },
   });
   const job = await deps.jobs.get(input.jobId);
   // A model the deploy step recorded is never served: it failed with the job.
   if (job?.adapterComponent) {
-    await deps.models.transition(fineTunedModelId(job), ['deploying'], 'failed', { failureReason: message });
+    await deps.models.transition(fineTunedModelId(job), ['deploying'], 'failed', {
+      failureReason: message,
+    });
   }
   if (failed) {
-    await deps.jobs.addEvent(input.jobId, { id: 'ftevent-failed', createdAt: seconds(deps), level: 'error', message });
+    await deps.jobs.addEvent(input.jobId, {
+      id: 'ftevent-failed',
+      createdAt: seconds(deps),
+      level: 'error',
+      message,
+    });
   }
   await deps.billing?.settle(input.jobId);
   return { status: (await deps.jobs.get(input.jobId))?.status ?? 'failed' };

@@ -27,13 +27,17 @@ const logger = new Logger({ serviceName: 'batch-worker' });
 const config = bundledConfig();
 const doc = createLeanDocumentClient(new DynamoDBClient(awsClientOptions()));
 const sqs = new SQSClient(awsClientOptions());
-const logError = (message: string, details: Record<string, unknown>) => logger.error(message, details);
+const logError = (message: string, details: Record<string, unknown>) =>
+  logger.error(message, details);
 const metering = createMetering({
   config,
   doc,
   tableName: requiredEnv(METERING_TABLE_ENV),
   deadLetters: new SqsDeadLetterSink(sqs, requiredEnv(LEDGER_DEAD_LETTERS_ENV)),
-  alerts: new EventBridgeSpendAlerts(new EventBridgeClient(awsClientOptions()), requiredEnv(EVENT_SOURCE_ENV)),
+  alerts: new EventBridgeSpendAlerts(
+    new EventBridgeClient(awsClientOptions()),
+    requiredEnv(EVENT_SOURCE_ENV),
+  ),
   logError,
 });
 const files = createFiles({

@@ -1,7 +1,10 @@
 import { bundledConfig } from '../config';
 import { FINE_TUNING_TABLE_ENV } from '../fine-tuning/fine-tuning-table';
 import { JobsRepository } from '../fine-tuning/jobs-repository';
-import { applyTrainingStateChange, type TrainingJobStateChange } from '../fine-tuning/training-state-change';
+import {
+  applyTrainingStateChange,
+  type TrainingJobStateChange,
+} from '../fine-tuning/training-state-change';
 import { requiredEnv } from '../http/environment';
 
 const jobs = new JobsRepository(requiredEnv(FINE_TUNING_TABLE_ENV));

@@ -19,13 +19,20 @@ import { awsClientOptions } from '../storage/aws-clients';
 // Created once per execution environment and reused across invocations.
 const config = bundledConfig();
 const jobs = new JobsRepository(requiredEnv(FINE_TUNING_TABLE_ENV));
-// A job's training is billed through the same ledger and monthly spend as requests (`job-billing.ts`).
+// A job's training is billed through the same ledger and monthly spend as requests
+// (`job-billing.ts`).
 const metering = createMetering({
   config,
   doc: createDocumentClient(),
   tableName: requiredEnv(METERING_TABLE_ENV),
-  deadLetters: new SqsDeadLetterSink(new SQSClient(awsClientOptions()), requiredEnv(LEDGER_DEAD_LETTERS_ENV)),
-  alerts: new EventBridgeSpendAlerts(new EventBridgeClient(awsClientOptions()), requiredEnv(EVENT_SOURCE_ENV)),
+  deadLetters: new SqsDeadLetterSink(
+    new SQSClient(awsClientOptions()),
+    requiredEnv(LEDGER_DEAD_LETTERS_ENV),
+  ),
+  alerts: new EventBridgeSpendAlerts(
+    new EventBridgeClient(awsClientOptions()),
+    requiredEnv(EVENT_SOURCE_ENV),
+  ),
 });
 
 export const handler = createWorkflowHandler({

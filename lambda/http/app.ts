@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import type { TierName } from '../../lib/config/schema';
-import { AuthenticationError, HttpError, InternalServerError, NotFoundError } from '../openai/errors';
+import {
+  AuthenticationError,
+  HttpError,
+  InternalServerError,
+  NotFoundError,
+} from '../openai/errors';
 import { tierlineOpenApiDocument } from './openapi/document';
 import { corsForOrigins, matchesARoute, requestSizeLimit } from './request-guards';
 import { accountRoutes, publicPlanRoutes } from './routes/account';
@@ -20,8 +25,8 @@ import type { ApiDependencies, AppEnv } from './types';
 export type { ApiDependencies } from './types';
 
 /**
- * Routes that leave data behind (a file, an upload or its parts, a batch, a fine-tuning job, an adapter, a key).
- * Cancelling is not one: a customer being deleted may still stop what it started.
+ * Routes that leave data behind (a file, an upload or its parts, a batch, a fine-tuning job, an
+ * adapter, a key). Cancelling is not one: a customer being deleted may still stop what it started.
  */
 const CREATING_ROUTES = [
   /\/files$/,
@@ -38,14 +43,16 @@ function createsData(method: string, path: string): boolean {
 }
 
 /**
- * Objects are created only by an active customer. API Gateway keeps an authorizer's answer for the cache TTL,
- * so a revoked or deleted customer's key still reaches the API that long; without this read its files and
- * batches were made after `customers delete` had swept (issue 20 row 1). One GetItem, on creating routes
- * only: chat completions stay read-free (they leave a ledger record, which billing keeps anyway).
+ * Objects are created only by an active customer. API Gateway keeps an authorizer's answer for the
+ * cache TTL, so a revoked or deleted customer's key still reaches the API that long; without this
+ * read its files and batches were made after `customers delete` had swept (issue 20 row 1). One
+ * GetItem, on creating routes only: chat completions stay read-free (they leave a ledger record,
+ * which billing keeps anyway).
  */
 async function requireActiveCustomer(deps: ApiDependencies, customerId: string): Promise<void> {
   const customer = await deps.customers.getCustomer(customerId);
-  // A principal with no customer item is a key the operator made outside the CLI (tests, the demo seed).
+  // A principal with no customer item is a key the operator made outside the CLI (tests, the demo
+  // seed).
   if (customer && customer.status !== 'active') throw new AuthenticationError();
 }
 
@@ -58,7 +65,8 @@ function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
     if (matchesARoute(c)) {
       const principal = await deps.principalOf(c);
       c.set('principal', principal);
-      if (createsData(c.req.method, c.req.path)) await requireActiveCustomer(deps, principal.customerId);
+      if (createsData(c.req.method, c.req.path))
+        await requireActiveCustomer(deps, principal.customerId);
     }
     await next();
   });
@@ -68,7 +76,10 @@ function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
   v1.route('/', usageRoutes(deps));
   if (deps.files) {
     // Each tier's storage quota from the config, unless the caller set its own.
-    const files = { storageQuotaBytes: (tier: TierName) => deps.config.tiers[tier].storageQuotaBytes, ...deps.files };
+    const files = {
+      storageQuotaBytes: (tier: TierName) => deps.config.tiers[tier].storageQuotaBytes,
+      ...deps.files,
+    };
     v1.route('/', fileRoutes(files));
     v1.route('/', uploadRoutes(files));
   }
@@ -108,7 +119,9 @@ export function createApiApp(deps: ApiDependencies): Hono<AppEnv> {
   app.route('/openai/v1', v1);
 
   app.notFound((c) => {
-    const error = new NotFoundError(`Invalid URL (${c.req.method} ${c.req.path})`, { code: 'unknown_url' });
+    const error = new NotFoundError(`Invalid URL (${c.req.method} ${c.req.path})`, {
+      code: 'unknown_url',
+    });
     return c.json(error.toBody(), 404);
   });
 

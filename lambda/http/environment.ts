@@ -2,7 +2,9 @@
 export function requiredEnv(name: string): string {
   const value = process.env[name];
   if (value === undefined || value === '') {
-    throw new Error(`Environment variable ${name} is not set: the function's CDK construct must set it.`);
+    throw new Error(
+      `Environment variable ${name} is not set: the function's CDK construct must set it.`,
+    );
   }
   return value;
 }

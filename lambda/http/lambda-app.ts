@@ -36,11 +36,13 @@ import { createApiApp } from './app';
 import { requiredEnv } from './environment';
 
 /**
- * Which responses the buffered adapter base64-encodes. File content (JSONL) is text and goes out as is:
- * API Gateway decodes base64 only for binary media types that the client accepts.
+ * Which responses the buffered adapter base64-encodes. File content (JSONL) is text and goes out as
+ * is: API Gateway decodes base64 only for binary media types that the client accepts.
  */
 export function isBinaryResponse(contentType: string): boolean {
-  return !/^application\/jsonl\s*(?:;|$)/i.test(contentType) && defaultIsContentTypeBinary(contentType);
+  return (
+    !/^application\/jsonl\s*(?:;|$)/i.test(contentType) && defaultIsContentTypeBinary(contentType)
+  );
 }
 
 /**
@@ -95,25 +97,37 @@ function filesBatchesAndJobs(
 function fineTunedModels(config: ReturnType<typeof bundledConfig>): FineTunedModelResolver {
   const models = new ModelsRepository(requiredEnv(FINE_TUNING_TABLE_ENV));
   const sagemaker = new SageMakerClient(awsClientOptions());
-  return new FineTunedModelResolver({ config, models, refresh: (model) => refreshModel(model, { models, sagemaker }) });
+  return new FineTunedModelResolver({
+    config,
+    models,
+    refresh: (model) => refreshModel(model, { models, sagemaker }),
+  });
 }
 
 /**
- * The API app as it runs in Lambda: config bundled, principal from the authorizer, models on SageMaker,
- * metering on DynamoDB with dead letters in SQS and spend alerts on EventBridge.
+ * The API app as it runs in Lambda: config bundled, principal from the authorizer, models on
+ * SageMaker, metering on DynamoDB with dead letters in SQS and spend alerts on EventBridge.
  */
 export function createLambdaApp(serviceName: string, options: { files?: boolean } = {}) {
   const logger = new Logger({ serviceName });
   const config = bundledConfig();
-  // Item calls skip the SDK's middleware (lambda/storage/lean-document-client.ts): metering is on every request.
+  // Item calls skip the SDK's middleware (lambda/storage/lean-document-client.ts): metering is on
+  // every request.
   const doc = createLeanDocumentClient(new DynamoDBClient(awsClientOptions()));
-  const logError = (message: string, details: Record<string, unknown>) => logger.error(message, details);
+  const logError = (message: string, details: Record<string, unknown>) =>
+    logger.error(message, details);
   const metering = createMetering({
     config,
     doc,
     tableName: requiredEnv(METERING_TABLE_ENV),
-    deadLetters: new SqsDeadLetterSink(new SQSClient(awsClientOptions()), requiredEnv(LEDGER_DEAD_LETTERS_ENV)),
-    alerts: new EventBridgeSpendAlerts(new EventBridgeClient(awsClientOptions()), requiredEnv(EVENT_SOURCE_ENV)),
+    deadLetters: new SqsDeadLetterSink(
+      new SQSClient(awsClientOptions()),
+      requiredEnv(LEDGER_DEAD_LETTERS_ENV),
+    ),
+    alerts: new EventBridgeSpendAlerts(
+      new EventBridgeClient(awsClientOptions()),
+      requiredEnv(EVENT_SOURCE_ENV),
+    ),
     logError,
   });
   return createApiApp({

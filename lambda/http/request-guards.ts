@@ -8,9 +8,9 @@ import { PayloadTooLargeError } from '../openai/errors';
 export const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
 
 /**
- * 413 in the OpenAI shape as soon as a body passes {@link MAX_REQUEST_BYTES}: a declared `content-length`
- * is refused before any byte is read, and a chunked body is counted as it arrives and refused at the limit,
- * so a 100 MB body never sits in memory.
+ * 413 in the OpenAI shape as soon as a body passes {@link MAX_REQUEST_BYTES}: a declared
+ * `content-length` is refused before any byte is read, and a chunked body is counted as it arrives
+ * and refused at the limit, so a 100 MB body never sits in memory.
  */
 export function requestSizeLimit(): MiddlewareHandler {
   const limit = bodyLimit({
@@ -20,8 +20,9 @@ export function requestSizeLimit(): MiddlewareHandler {
   return (c, next) =>
     limit(c, async () => {
       await next();
-      // A body under the limit that no route read (unknown URL, 401 before the route): read it before the
-      // answer goes out, so a client still uploading gets the answer instead of a connection cut mid-upload.
+      // A body under the limit that no route read (unknown URL, 401 before the route): read it
+      // before the answer goes out, so a client still uploading gets the answer instead of a
+      // connection cut mid-upload.
       const raw = c.req.raw;
       if (raw.body && !raw.bodyUsed) await raw.arrayBuffer().catch(() => undefined);
     });
@@ -40,10 +41,10 @@ export const EXPOSED_HEADERS = [
 ];
 
 /**
- * CORS for browser apps and the console: preflights are answered before any key is asked for, and the
- * origins come from the config (`environment.corsAllowedOrigins`; `*` allows any). Keys travel in the
- * `Authorization` header, never in cookies, so no credentials are allowed and a page cannot use a key it
- * does not already hold.
+ * CORS for browser apps and the console: preflights are answered before any key is asked for, and
+ * the origins come from the config (`environment.corsAllowedOrigins`; `*` allows any). Keys travel
+ * in the `Authorization` header, never in cookies, so no credentials are allowed and a page cannot
+ * use a key it does not already hold.
  */
 export function corsForOrigins(allowedOrigins: readonly string[]): MiddlewareHandler {
   const any = allowedOrigins.includes('*');
@@ -56,8 +57,9 @@ export function corsForOrigins(allowedOrigins: readonly string[]): MiddlewareHan
 }
 
 /**
- * True when a route of the app (not only middleware) matches the request. An unknown URL then answers
- * 404 `unknown_url` with or without a key, as API Gateway does for a path it has no resource for.
+ * True when a route of the app (not only middleware) matches the request. An unknown URL then
+ * answers 404 `unknown_url` with or without a key, as API Gateway does for a path it has no
+ * resource for.
  */
 export function matchesARoute(c: Context): boolean {
   return matchedRoutes(c).some((route) => route.method !== 'ALL');

@@ -11,8 +11,8 @@ export interface SseResponseOptions {
   /** The OpenAI error body sent as a `data:` line when the stream fails after it started. */
   errorBody: (error: unknown) => OpenAIErrorBody;
   /**
-   * Called once when the stream ends ('completed', 'failed', or 'cancelled' by the client), and awaited
-   * before the stream closes, so a Lambda does not freeze before the work is done.
+   * Called once when the stream ends ('completed', 'failed', or 'cancelled' by the client), and
+   * awaited before the stream closes, so a Lambda does not freeze before the work is done.
    */
   onEnd?: (ending: 'completed' | 'failed' | 'cancelled') => Promise<void>;
   /** Aborted when the client cancels the stream. */
@@ -26,10 +26,11 @@ const encoder = new TextEncoder();
 const dataLine = (payload: unknown) => `data: ${JSON.stringify(payload)}\n\n`;
 
 /**
- * After the first token, chunks that arrive within this many milliseconds of each other leave in one write.
- * Each write is a syscall (and, in Lambda, an HTTP chunk to the runtime): one per token was the largest item
- * of the gateway's CPU profile (`writev`, see docs/benchmarks.md). 20 ms is below what a reader sees (a
- * 50 Hz refresh) and the events stay one per chunk; the first token and the end of the stream are never held.
+ * After the first token, chunks that arrive within this many milliseconds of each other leave in
+ * one write. Each write is a syscall (and, in Lambda, an HTTP chunk to the runtime): one per token
+ * was the largest item of the gateway's CPU profile (`writev`, see docs/benchmarks.md). 20 ms is
+ * below what a reader sees (a 50 Hz refresh) and the events stay one per chunk; the first token and
+ * the end of the stream are never held.
  */
 export const SSE_WRITE_WINDOW_MS = 20;
 
@@ -49,11 +50,11 @@ async function within<T>(step: Promise<T>, ms: number): Promise<T | typeof WINDO
 }
 
 /**
- * An OpenAI-style server-sent event stream: one `data:` line per chunk, then `data: [DONE]`. Pull-based, so a
- * slow client slows the model down instead of buffering. A failure after the first byte cannot change the
- * status any more: it becomes a `data: {"error":...}` line, which the official clients raise as an error
- * (Hono's `streamSSE` would write `event: error`, which they ignore). No hop-by-hop headers: the Lambda
- * streaming prelude must not carry them.
+ * An OpenAI-style server-sent event stream: one `data:` line per chunk, then `data: [DONE]`.
+ * Pull-based, so a slow client slows the model down instead of buffering. A failure after the first
+ * byte cannot change the status any more: it becomes a `data: {"error":...}` line, which the
+ * official clients raise as an error (Hono's `streamSSE` would write `event: error`, which they
+ * ignore). No hop-by-hop headers: the Lambda streaming prelude must not carry them.
  */
 export function sseResponse(options: SseResponseOptions): Response {
   const windowMs = options.writeWindowMs ?? SSE_WRITE_WINDOW_MS;
@@ -62,7 +63,8 @@ export function sseResponse(options: SseResponseOptions): Response {
   let inFlight: Promise<IteratorResult<ChatCompletionChunk>> | undefined;
   let wroteFirst = false;
   let finished = false;
-  // One end-of-stream run, shared: a cancel that arrives while it runs waits for it instead of returning early.
+  // One end-of-stream run, shared: a cancel that arrives while it runs waits for it instead of
+  // returning early.
   let ending: Promise<void> | undefined;
   const end = (how: 'completed' | 'failed' | 'cancelled'): Promise<void> => {
     ending ??= options.onEnd?.(how) ?? Promise.resolve();
@@ -78,9 +80,9 @@ export function sseResponse(options: SseResponseOptions): Response {
   };
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
-      // The events of this write. A pull must enqueue something or end the stream: the stream does not ask
-      // again on its own, so a backend chunk that yields no client chunk (a usage chunk nobody asked for)
-      // makes us read on.
+      // The events of this write. A pull must enqueue something or end the stream: the stream does
+      // not ask again on its own, so a backend chunk that yields no client chunk (a usage chunk
+      // nobody asked for) makes us read on.
       let lines = '';
       const write = () => {
         if (lines === '') return;
@@ -104,7 +106,8 @@ export function sseResponse(options: SseResponseOptions): Response {
           if (step.done) {
             finished = true;
             for (const chunk of options.flush?.() ?? []) lines += dataLine(chunk);
-            // [DONE] goes out first; the stream closes once the end-of-stream work (billing) is done.
+            // [DONE] goes out first; the stream closes once the end-of-stream work (billing) is
+            // done.
             lines += 'data: [DONE]\n\n';
             write();
             await end('completed');
@@ -139,6 +142,10 @@ export function sseResponse(options: SseResponseOptions): Response {
   });
   return new Response(body, {
     status: 200,
-    headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...options.headers },
+    headers: {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      ...options.headers,
+    },
   });
 }

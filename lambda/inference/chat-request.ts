@@ -3,15 +3,18 @@ import { BadRequestError } from '../openai/errors';
 import { refuseDeepNesting, requestError } from './request-errors';
 
 /**
- * The OpenAI chat completion request, validated. zod/mini (not classic zod) keeps the API bundle small:
- * about 20 KB instead of 450 KB, which shows in cold starts. Unknown top-level fields are refused (400 naming
- * the field) rather than silently ignored.
+ * The OpenAI chat completion request, validated. zod/mini (not classic zod) keeps the API bundle
+ * small: about 20 KB instead of 450 KB, which shows in cold starts. Unknown top-level fields are
+ * refused (400 naming the field) rather than silently ignored.
  */
 
 const textPart = z.strictObject({ type: z.literal('text'), text: z.string() });
 const imagePart = z.strictObject({
   type: z.literal('image_url'),
-  image_url: z.strictObject({ url: z.string(), detail: z.optional(z.enum(['auto', 'low', 'high'])) }),
+  image_url: z.strictObject({
+    url: z.string(),
+    detail: z.optional(z.enum(['auto', 'low', 'high'])),
+  }),
 });
 /** OpenAI's spec: an array of content parts has at least one (`minItems: 1`). */
 const parts = <T extends z.ZodMiniType>(part: T) => z.array(part).check(z.minLength(1));
@@ -25,8 +28,13 @@ const toolCall = z.strictObject({
 
 const message = z.discriminatedUnion('role', [
   z.strictObject({ role: z.literal('system'), content: textContent, name: z.optional(z.string()) }),
-  // OpenAI's name for system instructions on newer models; open models' chat templates know only `system`.
-  z.strictObject({ role: z.literal('developer'), content: textContent, name: z.optional(z.string()) }),
+  // OpenAI's name for system instructions on newer models; open models' chat templates know only
+  // `system`.
+  z.strictObject({
+    role: z.literal('developer'),
+    content: textContent,
+    name: z.optional(z.string()),
+  }),
   z.strictObject({
     role: z.literal('user'),
     content: z.union([z.string(), parts(z.union([textPart, imagePart]))]),
@@ -35,7 +43,8 @@ const message = z.discriminatedUnion('role', [
   z.strictObject({
     role: z.literal('assistant'),
     content: z.optional(z.nullable(textContent)),
-    // Our own answers carry `refusal: null`: a client that sends the answer back in the next turn sends it too.
+    // Our own answers carry `refusal: null`: a client that sends the answer back in the next turn
+    // sends it too.
     refusal: z.optional(z.nullable(z.string())),
     name: z.optional(z.string()),
     tool_calls: z.optional(z.array(toolCall)),
@@ -59,7 +68,9 @@ export const chatRequestSchema = z.strictObject({
   seed: z.optional(z.nullable(z.int())),
   n: z.optional(z.nullable(z.int())),
   stream: z.optional(z.nullable(z.boolean())),
-  stream_options: z.optional(z.nullable(z.strictObject({ include_usage: z.optional(z.boolean()) }))),
+  stream_options: z.optional(
+    z.nullable(z.strictObject({ include_usage: z.optional(z.boolean()) })),
+  ),
   response_format: z.optional(
     z.nullable(
       z.discriminatedUnion('type', [
@@ -96,7 +107,10 @@ export const chatRequestSchema = z.strictObject({
     z.nullable(
       z.union([
         z.enum(['none', 'auto', 'required']),
-        z.strictObject({ type: z.literal('function'), function: z.strictObject({ name: z.string() }) }),
+        z.strictObject({
+          type: z.literal('function'),
+          function: z.strictObject({ name: z.string() }),
+        }),
       ]),
     ),
   ),
@@ -139,8 +153,8 @@ export function parseChatRequest(body: unknown): ChatRequest {
 }
 
 /**
- * The messages as a backend takes them: `developer` becomes `system`, which every chat template knows, and an
- * assistant's `refusal: null` (what our answers carry) is left out.
+ * The messages as a backend takes them: `developer` becomes `system`, which every chat template
+ * knows, and an assistant's `refusal: null` (what our answers carry) is left out.
  */
 export function messagesForBackend(messages: readonly ChatMessage[]): ChatMessage[] {
   return messages.map((m) => {

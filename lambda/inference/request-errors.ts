@@ -2,9 +2,9 @@ import * as z from 'zod/mini';
 import { BadRequestError } from '../openai/errors';
 
 /**
- * Turns a validation issue into the 400 a client can act on, in OpenAI's words: a wrong type says which type
- * was expected and which was sent, a missing field says it is required, an out-of-range value gives the
- * bound. Works on zod's issue objects (classic and mini share them).
+ * Turns a validation issue into the 400 a client can act on, in OpenAI's words: a wrong type says
+ * which type was expected and which was sent, a missing field says it is required, an out-of-range
+ * value gives the bound. Works on zod's issue objects (classic and mini share them).
  */
 
 interface Issue {
@@ -60,28 +60,32 @@ const EXPECTED: Record<string, string> = {
   object: 'an object',
   record: 'an object',
 };
-const expectedName = (expected: string | undefined) => EXPECTED[expected ?? ''] ?? expected ?? 'another type';
+const expectedName = (expected: string | undefined) =>
+  EXPECTED[expected ?? ''] ?? expected ?? 'another type';
 
 /** The types a union accepts, when every branch failed on the type of the value itself. */
 function unionTypes(issue: Issue): string[] | undefined {
   const types = (issue.errors ?? []).map((branch) => {
     const first = branch[0];
-    return first?.code === 'invalid_type' && first.path.length === 0 ? expectedName(first.expected) : undefined;
+    return first?.code === 'invalid_type' && first.path.length === 0
+      ? expectedName(first.expected)
+      : undefined;
   });
   if (types.length === 0 || types.some((t) => t === undefined)) return undefined;
   return [...new Set(types as string[])];
 }
 
 /**
- * The most telling issue. In a union, the branch that got past the type of the value itself (a `stop` array
- * that is too long, not "expected a string"), preferring the one that went deepest.
+ * The most telling issue. In a union, the branch that got past the type of the value itself (a
+ * `stop` array that is too long, not "expected a string"), preferring the one that went deepest.
  */
 function deepest(issue: Issue): { issue: Issue; path: PropertyKey[] } {
   if (issue.code === 'invalid_union' && issue.errors && !unionTypes(issue)) {
     const telling = issue.errors
       .map((branch) => branch[0])
       .filter(
-        (first): first is Issue => first !== undefined && !(first.code === 'invalid_type' && first.path.length === 0),
+        (first): first is Issue =>
+          first !== undefined && !(first.code === 'invalid_type' && first.path.length === 0),
       )
       .sort((a, b) => b.path.length - a.path.length)[0];
     if (telling) {
@@ -96,26 +100,39 @@ function deepest(issue: Issue): { issue: Issue; path: PropertyKey[] } {
 const jsonSchemas = new WeakMap<z.ZodMiniType, Record<string, unknown>>();
 
 /**
- * True when the schema types the top-level parameter as an integer. OpenAI words a bound error by the
- * parameter's type, not the value's: `temperature: 3` is `decimal_above_max_value`, `max_tokens: 0` is
- * `integer_below_min_value` (zod's issue does not tell `z.int()` from `z.number()`).
+ * True when the schema types the top-level parameter as an integer. OpenAI words a bound error by
+ * the parameter's type, not the value's: `temperature: 3` is `decimal_above_max_value`,
+ * `max_tokens: 0` is `integer_below_min_value` (zod's issue does not tell `z.int()` from
+ * `z.number()`).
  */
-function isIntegerParameter(schema: z.ZodMiniType | undefined, path: readonly PropertyKey[]): boolean | undefined {
+function isIntegerParameter(
+  schema: z.ZodMiniType | undefined,
+  path: readonly PropertyKey[],
+): boolean | undefined {
   if (!schema || path.length !== 1) return undefined;
   let json = jsonSchemas.get(schema);
   if (!json) {
     json = z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>;
     jsonSchemas.set(schema, json);
   }
-  const property = (json.properties as Record<string, Record<string, unknown>> | undefined)?.[String(path[0])];
+  const property = (json.properties as Record<string, Record<string, unknown>> | undefined)?.[
+    String(path[0])
+  ];
   if (!property) return undefined;
-  const types = [property, ...((property.anyOf as Record<string, unknown>[] | undefined) ?? [])].map((s) => s.type);
+  const types = [
+    property,
+    ...((property.anyOf as Record<string, unknown>[] | undefined) ?? []),
+  ].map((s) => s.type);
   if (types.includes('integer')) return true;
   return types.includes('number') ? false : undefined;
 }
 
 /** The 400 for the first validation issue; `schema` (the one that was validated against) words bound errors. */
-export function requestError(issues: readonly unknown[], body: unknown, schema?: z.ZodMiniType): BadRequestError {
+export function requestError(
+  issues: readonly unknown[],
+  body: unknown,
+  schema?: z.ZodMiniType,
+): BadRequestError {
   const first = issues[0] as Issue | undefined;
   if (!first) return new BadRequestError('Invalid request.');
   if (first.code === 'unrecognized_keys') {
@@ -130,7 +147,10 @@ export function requestError(issues: readonly unknown[], body: unknown, schema?:
   const value = valueAt(body, path);
   const name = `'${param}'`;
   if (value === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_union')) {
-    return new BadRequestError(`${name} is a required property.`, { param, code: 'missing_required_parameter' });
+    return new BadRequestError(`${name} is a required property.`, {
+      param,
+      code: 'missing_required_parameter',
+    });
   }
   switch (issue.code) {
     case 'invalid_type':
@@ -157,7 +177,9 @@ export function requestError(issues: readonly unknown[], body: unknown, schema?:
     }
     case 'invalid_value':
       return new BadRequestError(
-        `Invalid value for ${name}: ${JSON.stringify(value)}. Supported values are: ${(issue.values ?? [])
+        `Invalid value for ${name}: ${JSON.stringify(value)}. Supported values are: ${(
+          issue.values ?? []
+        )
           .map((v) => JSON.stringify(v))
           .join(', ')}.`,
         { param, code: 'invalid_value' },
@@ -166,13 +188,17 @@ export function requestError(issues: readonly unknown[], body: unknown, schema?:
     case 'too_small':
       return boundError(issue, name, param, value, isIntegerParameter(schema, path));
     default:
-      return new BadRequestError(`Invalid value for ${name}: ${issue.message}.`, { param, code: 'invalid_value' });
+      return new BadRequestError(`Invalid value for ${name}: ${issue.message}.`, {
+        param,
+        code: 'invalid_value',
+      });
   }
 }
 
 /**
- * Refuses a body nested deeper than {@link MAX_NESTING_DEPTH}, naming the top-level parameter, before any
- * recursive code (the schema, the prompt estimate, JSON.stringify) walks it. Iterative, so it cannot overflow.
+ * Refuses a body nested deeper than {@link MAX_NESTING_DEPTH}, naming the top-level parameter,
+ * before any recursive code (the schema, the prompt estimate, JSON.stringify) walks it. Iterative,
+ * so it cannot overflow.
  */
 export function refuseDeepNesting(body: Record<string, unknown>): void {
   for (const [param, root] of Object.entries(body)) {
@@ -210,7 +236,13 @@ function boundError(
     );
   }
   const kind = (integerParameter ?? Number.isInteger(value)) ? 'integer' : 'decimal';
-  const relation = above ? (issue.inclusive === false ? '<' : '<=') : issue.inclusive === false ? '>' : '>=';
+  const relation = above
+    ? issue.inclusive === false
+      ? '<'
+      : '<='
+    : issue.inclusive === false
+      ? '>'
+      : '>=';
   return new BadRequestError(
     `Invalid ${name}: ${kind} ${above ? 'above maximum' : 'below minimum'} value. Expected a value ${relation} ${bound}, but got ${JSON.stringify(value)} instead.`,
     { param, code: `${kind}_${above ? 'above_max' : 'below_min'}_value` },

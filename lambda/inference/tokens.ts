@@ -3,8 +3,8 @@ import type { ChatMessage } from './chat-request';
 
 /**
  * Token estimates before the model has counted: about 4 characters per token for English text with
- * Llama-style tokenizers, plus a few tokens of chat-template overhead per message. Used to reserve tokens
- * up front; the model's own usage settles the real count afterwards.
+ * Llama-style tokenizers, plus a few tokens of chat-template overhead per message. Used to reserve
+ * tokens up front; the model's own usage settles the real count afterwards.
  */
 const CHARS_PER_TOKEN = 4;
 const TOKENS_PER_MESSAGE = 4;
@@ -24,8 +24,9 @@ export function textOfContent(content: ChatMessage['content']): string {
 }
 
 /**
- * The prompt of a request: its messages, and the tool definitions and response schema the chat template puts
- * into the prompt too. An estimate that is too low would let concurrent requests overshoot a token limit.
+ * The prompt of a request: its messages, and the tool definitions and response schema the chat
+ * template puts into the prompt too. An estimate that is too low would let concurrent requests
+ * overshoot a token limit.
  */
 export function estimatePromptTokens(
   messages: readonly ChatMessage[],
@@ -35,7 +36,8 @@ export function estimatePromptTokens(
   for (const message of messages) {
     total += TOKENS_PER_MESSAGE + estimateTextTokens(textOfContent(message.content));
     if (Array.isArray(message.content)) {
-      total += message.content.filter((part) => part.type === 'image_url').length * TOKENS_PER_IMAGE;
+      total +=
+        message.content.filter((part) => part.type === 'image_url').length * TOKENS_PER_IMAGE;
     }
     if (message.role === 'assistant' && message.tool_calls) {
       total += estimateTextTokens(JSON.stringify(message.tool_calls));
@@ -50,8 +52,8 @@ export function estimatePromptTokens(
 /**
  * Refuses a request whose prompt and output cannot fit the model's context window (OpenAI's 400
  * `context_length_exceeded`), before anything is reserved. `maxOutputTokens` is the client's
- * max_completion_tokens; without it at least one output token must fit. Returns the most output the window
- * leaves for a request that set none.
+ * max_completion_tokens; without it at least one output token must fit. Returns the most output the
+ * window leaves for a request that set none.
  */
 export function checkContextWindow(
   model: string,

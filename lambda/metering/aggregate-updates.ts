@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { isConditionFailure } from '../storage/conditional-writes';
 import { and, compare, exists, notExists, or, update } from '../storage/expressions';
 import { type LedgerRecord, ledgerKeys, usagePartition, utcDay } from './ledger';
@@ -8,23 +13,27 @@ import { METERING_TABLE } from './metering-table';
 const { partitionKey: PK, sortKey: SK, byCustomerDayIndex: BY_DAY } = METERING_TABLE;
 
 /**
- * Usage aggregates kept in step with the ledger incrementally, exactly once per ledger record, in O(1) per record
- * whatever the customer's traffic: `AGG#<customerId>` / `<day>#<model>` holds `requests`, `inputTokens`,
- * `outputTokens`, `costMicroUsd` and a version `v` (one per increment).
+ * Usage aggregates kept in step with the ledger incrementally, exactly once per ledger record, in
+ * O(1) per record whatever the customer's traffic: `AGG#<customerId>` / `<day>#<model>` holds
+ * `requests`, `inputTokens`, `outputTokens`, `costMicroUsd` and a version `v` (one per increment).
  *
- * Without transactions (dynalite has none) an increment and the record's "applied" flag cannot be written
- * together, so each record goes through four single-item writes, each idempotent by its condition:
- * 1. claim the ledger record (`aggClaim`, unless it is `aggregated` or claimed in the last {@link CLAIM_MS});
- * 2. add it to the aggregate together with a marker attribute `applying#<requestId>`, only if the marker is
- *    absent: a second attempt after a crash between 2 and 3 finds the marker and does not add again;
+ * Without transactions (dynalite has none) an increment and the record's "applied" flag cannot be
+ * written together, so each record goes through four single-item writes, each idempotent by its
+ * condition:
+ * 1. claim the ledger record (`aggClaim`, unless it is `aggregated` or claimed in the last {@link
+ *    CLAIM_MS});
+ * 2. add it to the aggregate together with a marker attribute `applying#<requestId>`, only if the
+ *    marker is absent: a second attempt after a crash between 2 and 3 finds the marker and does not
+ *    add again;
  * 3. flag the ledger record `aggregated` (the permanent "applied" mark) and drop the claim;
- * 4. remove the marker (the aggregate keeps only the markers of records in progress).
- * The claim keeps two appliers (a stream redelivery, a repair) from racing between 3 and 4, where the marker
- * is gone but a reader of an older claim-less state would add again. A claim outlives any applier: it is taken
- * over only after {@link CLAIM_MS}, longer than a Lambda function can run.
+ * 4. remove the marker (the aggregate keeps only the markers of records in progress). The claim
+ *    keeps two appliers (a stream redelivery, a repair) from racing between 3 and 4, where the
+ *    marker is gone but a reader of an older claim-less state would add again. A claim outlives any
+ *    applier: it is taken over only after {@link CLAIM_MS}, longer than a Lambda function can run.
  *
- * `recomputeDay` is the repair: it rebuilds a customer-day from the ledger (counting the records applied or
- * being applied), safely beside live increments (a version check), and applies what a crash left unapplied.
+ * `recomputeDay` is the repair: it rebuilds a customer-day from the ledger (counting the records
+ * applied or being applied), safely beside live increments (a version check), and applies what a
+ * crash left unapplied.
  */
 
 /** Longer than Lambda's 15-minute maximum run time: a claim this old belongs to an applier that is gone. */
@@ -35,7 +44,13 @@ export type ApplyResult = 'applied' | 'already_applied' | 'busy';
 /** The fields of a ledger record an aggregate needs. */
 export type AggregatedRecord = Pick<
   LedgerRecord,
-  'requestId' | 'customerId' | 'model' | 'startedAt' | 'inputTokens' | 'outputTokens' | 'costMicroUsd'
+  | 'requestId'
+  | 'customerId'
+  | 'model'
+  | 'startedAt'
+  | 'inputTokens'
+  | 'outputTokens'
+  | 'costMicroUsd'
 >;
 
 export interface AggregateTotals {
@@ -63,8 +78,9 @@ export class AggregateUpdater {
   ) {}
 
   /**
-   * Adds one ledger record to its customer-day-model aggregate, exactly once however often it is called:
-   * 'applied' the first time, 'already_applied' after, 'busy' while another applier holds it (try later).
+   * Adds one ledger record to its customer-day-model aggregate, exactly once however often it is
+   * called: 'applied' the first time, 'already_applied' after, 'busy' while another applier holds
+   * it (try later).
    */
   async apply(record: AggregatedRecord): Promise<ApplyResult> {
     const claim = randomUUID();
@@ -81,7 +97,10 @@ export class AggregateUpdater {
       new UpdateCommand({
         TableName: this.tableName,
         Key: ledgerKey(record),
-        ...update({ set: { aggregated: true }, remove: ['aggClaim', 'aggClaimedAt'] }, compare('aggClaim', '=', claim)),
+        ...update(
+          { set: { aggregated: true }, remove: ['aggClaim', 'aggClaimedAt'] },
+          compare('aggClaim', '=', claim),
+        ),
       }),
     );
     await this.removeMarker(record);
@@ -89,9 +108,10 @@ export class AggregateUpdater {
   }
 
   /**
-   * Rebuilds the aggregates of a customer-day from its ledger (the repair): first applies the records no live
-   * applier holds, then sets each model's totals to the sum of the records applied or being applied, if no
-   * increment happened meanwhile (the version), else reads again. Returns the totals written per model.
+   * Rebuilds the aggregates of a customer-day from its ledger (the repair): first applies the
+   * records no live applier holds, then sets each model's totals to the sum of the records applied
+   * or being applied, if no increment happened meanwhile (the version), else reads again. Returns
+   * the totals written per model.
    */
   async recomputeDay(customerId: string, day: string): Promise<Record<string, AggregateTotals>> {
     for (const record of await this.ledgerOfDay(customerId, day)) {
@@ -101,9 +121,15 @@ export class AggregateUpdater {
       const current = await this.aggregatesOfDay(customerId, day);
       const totals: Record<string, AggregateTotals> = {};
       for (const record of await this.ledgerOfDay(customerId, day)) {
-        const counted = record.aggregated === true || current.get(record.model)?.markers.has(record.requestId);
+        const counted =
+          record.aggregated === true || current.get(record.model)?.markers.has(record.requestId);
         if (!counted) continue; // its applier adds it
-        const sum = totals[record.model] ?? { requests: 0, inputTokens: 0, outputTokens: 0, costMicroUsd: 0 };
+        const sum = totals[record.model] ?? {
+          requests: 0,
+          inputTokens: 0,
+          outputTokens: 0,
+          costMicroUsd: 0,
+        };
         totals[record.model] = sum;
         sum.requests += 1;
         sum.inputTokens += record.inputTokens;
@@ -113,7 +139,12 @@ export class AggregateUpdater {
       const models = new Set([...Object.keys(totals), ...current.keys()]);
       try {
         for (const model of models) {
-          const sum = totals[model] ?? { requests: 0, inputTokens: 0, outputTokens: 0, costMicroUsd: 0 };
+          const sum = totals[model] ?? {
+            requests: 0,
+            inputTokens: 0,
+            outputTokens: 0,
+            costMicroUsd: 0,
+          };
           const seen = current.get(model)?.version;
           await this.doc.send(
             new UpdateCommand({
@@ -177,7 +208,12 @@ export class AggregateUpdater {
           Key: aggregateKey(record.customerId, day, record.model),
           ...update(
             {
-              set: { customerId: record.customerId, day, model: record.model, [markerOf(record.requestId)]: true },
+              set: {
+                customerId: record.customerId,
+                day,
+                model: record.model,
+                [markerOf(record.requestId)]: true,
+              },
               add: {
                 requests: 1,
                 inputTokens: record.inputTokens,
@@ -210,7 +246,10 @@ export class AggregateUpdater {
     }
   }
 
-  private async ledgerOfDay(customerId: string, day: string): Promise<(AggregatedRecord & { aggregated?: boolean })[]> {
+  private async ledgerOfDay(
+    customerId: string,
+    day: string,
+  ): Promise<(AggregatedRecord & { aggregated?: boolean })[]> {
     const records: (AggregatedRecord & { aggregated?: boolean })[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {
@@ -224,7 +263,8 @@ export class AggregateUpdater {
           ExclusiveStartKey: startKey,
         }),
       );
-      for (const item of page.Items ?? []) records.push(item as AggregatedRecord & { aggregated?: boolean });
+      for (const item of page.Items ?? [])
+        records.push(item as AggregatedRecord & { aggregated?: boolean });
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return records;

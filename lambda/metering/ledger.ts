@@ -5,16 +5,23 @@ import type { TierName } from '../../lib/config/schema';
 import { isConditionFailure } from '../storage/conditional-writes';
 import { conditionOnly, notExists } from '../storage/expressions';
 import { METERING_TABLE } from './metering-table';
-import { billedCostMicroUsd, costMicroUsd, type RequestOutcome, type TokenPrices, type TokenUsage } from './pricing';
+import {
+  billedCostMicroUsd,
+  costMicroUsd,
+  type RequestOutcome,
+  type TokenPrices,
+  type TokenUsage,
+} from './pricing';
 
 const { partitionKey: PK, sortKey: SK, byCustomerDayIndex: BY_DAY } = METERING_TABLE;
 
 /**
- * The ledger: one item per request that reached the model, the billing truth. Requests refused before the
- * model (authentication, validation, limits, spend limit) are not recorded: they cost nothing.
- * `reconciled`: the request's process died before it billed itself; the reconciler (reconciler.ts) wrote the
- * record from its reservation: its input tokens as counted at admission, no output (see README, "Crash-safe
- * reservations"). Billing can tell these records apart by this status.
+ * The ledger: one item per request that reached the model, the billing truth. Requests refused
+ * before the model (authentication, validation, limits, spend limit) are not recorded: they cost
+ * nothing. `reconciled`: the request's process died before it billed itself; the reconciler
+ * (reconciler.ts) wrote the record from its reservation: its input tokens as counted at admission,
+ * no output (see README, "Crash-safe reservations"). Billing can tell these records apart by this
+ * status.
  */
 export type LedgerStatus = RequestOutcome | 'reconciled';
 
@@ -75,8 +82,8 @@ export function usagePartition(customerId: string, day: string): string {
 }
 
 /**
- * Where a ledger record goes when the table cannot take it, so it is not lost. Implementations: a file in
- * local mode ({@link FileDeadLetterSink}), an SQS queue in AWS ({@link SqsDeadLetterSink}).
+ * Where a ledger record goes when the table cannot take it, so it is not lost. Implementations: a
+ * file in local mode ({@link FileDeadLetterSink}), an SQS queue in AWS ({@link SqsDeadLetterSink}).
  */
 export interface DeadLetterSink {
   send(record: LedgerRecord): Promise<void>;
@@ -111,9 +118,10 @@ export class LedgerWriter {
   }
 
   /**
-   * Records a request: 'written', or 'duplicate' when the request id is already in the ledger (a retry, or an
-   * earlier attempt whose response was lost; the first record wins). When the table keeps failing the record
-   * goes to the dead-letter sink ('dead_lettered'). Throws only when the sink fails too.
+   * Records a request: 'written', or 'duplicate' when the request id is already in the ledger (a
+   * retry, or an earlier attempt whose response was lost; the first record wins). When the table
+   * keeps failing the record goes to the dead-letter sink ('dead_lettered'). Throws only when the
+   * sink fails too.
    */
   async write(record: LedgerRecord): Promise<LedgerWriteResult> {
     try {
@@ -134,13 +142,20 @@ export class LedgerWriter {
       }),
     );
     if (!Item) return undefined;
-    const { [PK]: _pk, [SK]: _sk, [BY_DAY.partitionKey]: _gpk, [BY_DAY.sortKey]: _gsk, ...record } = Item;
+    const {
+      [PK]: _pk,
+      [SK]: _sk,
+      [BY_DAY.partitionKey]: _gpk,
+      [BY_DAY.sortKey]: _gsk,
+      ...record
+    } = Item;
     return record as LedgerRecord;
   }
 
   /**
-   * One conditional PutItem per attempt, retried with backoff on any error but the condition failure (the SDK
-   * already retries throttling and 5xx; this covers what outlasts its retries). Throws after the last attempt.
+   * One conditional PutItem per attempt, retried with backoff on any error but the condition
+   * failure (the SDK already retries throttling and 5xx; this covers what outlasts its retries).
+   * Throws after the last attempt.
    */
   async put(record: LedgerRecord): Promise<'written' | 'duplicate'> {
     for (let attempt = 1; ; attempt += 1) {
@@ -219,8 +234,9 @@ export class FileDeadLetterSink implements DeadLetterSink {
   }
 
   /**
-   * Every record in the file (none when it does not exist). Replaying is idempotent, so the file may stay;
-   * there is no truncate here because a send between the read and the truncate would be lost.
+   * Every record in the file (none when it does not exist). Replaying is idempotent, so the file
+   * may stay; there is no truncate here because a send between the read and the truncate would be
+   * lost.
    */
   async read(): Promise<LedgerRecord[]> {
     let text: string;
@@ -245,6 +261,8 @@ export class SqsDeadLetterSink implements DeadLetterSink {
   ) {}
 
   async send(record: LedgerRecord): Promise<void> {
-    await this.sqs.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(record) }));
+    await this.sqs.send(
+      new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(record) }),
+    );
   }
 }

@@ -25,14 +25,20 @@ import {
   usedOf,
   utcWindows,
 } from './rate-limits';
-import { dueIndexKeys, type ReservationRecord, recordFrom, type StoredRecord, storedRecord } from './reservations';
+import {
+  dueIndexKeys,
+  type ReservationRecord,
+  recordFrom,
+  type StoredRecord,
+  storedRecord,
+} from './reservations';
 
 const { partitionKey: PK, sortKey: SK, byCustomerDayIndex: INDEX } = METERING_TABLE;
 
 /**
- * Update-then-explain rounds per shard before a refusal is given up on. A round is retried only when the
- * read shows room the update did not find (a settlement or release freed some in between), so a third
- * round is already rare.
+ * Update-then-explain rounds per shard before a refusal is given up on. A round is retried only
+ * when the read shows room the update did not find (a settlement or release freed some in between),
+ * so a third round is already rare.
  */
 const MAX_ROUNDS = 3;
 
@@ -47,13 +53,14 @@ export interface AdmitInput {
   inputTokens: number;
   outputTokens: OutputTokens;
   /**
-   * Marks the reservation on the counter item (attribute {@link holdAttribute}, holding the reserved tokens), in
-   * the same conditional update that reserves (crash-safety.ts rule 1).
+   * Marks the reservation on the counter item (attribute {@link holdAttribute}, holding the
+   * reserved tokens), in the same conditional update that reserves (crash-safety.ts rule 1).
    */
   holdId?: string;
   /**
-   * The request's reservation record (its `holdId` names the hold; {@link AdmitInput.holdId} is then not needed),
-   * written beside the hold mark with the item's due-index entry (crash-safety.ts rule 3).
+   * The request's reservation record (its `holdId` names the hold; {@link AdmitInput.holdId} is
+   * then not needed), written beside the hold mark with the item's due-index entry (crash-safety.ts
+   * rule 3).
    */
   record?: ReservationRecord;
   /** Epoch ms that decides the reservation's day (the request's start, as its reservation record says). */
@@ -93,7 +100,13 @@ export type Admission =
   | { admitted: true; reservation: Reservation; counters: LimitCounters }
   | ({ admitted: false; counters: LimitCounters } & LimitRefusal)
   /** Larger than the limit itself: no wait helps (Groq answers 413). No DynamoDB call is made. */
-  | { admitted: false; reason: 'request_too_large'; limitName: 'tpm' | 'tpd'; limit: number; requested: number };
+  | {
+      admitted: false;
+      reason: 'request_too_large';
+      limitName: 'tpm' | 'tpd';
+      limit: number;
+      requested: number;
+    };
 
 export interface LimiterOptions {
   /** Epoch milliseconds; tests move it. */
@@ -114,11 +127,12 @@ type ShardResult =
   | { admitted: false; refusal: LimitRefusal; counters: LimitCounters };
 
 /**
- * Requests and tokens per minute and per day, per customer and model, on counter items of the metering
- * table: `LIM#<customerId>#<model>#<day>#<shard>` holds the day (`rd`, `td`) and the current minute of that
- * day (`mid`, `mr`, `mt`). Every admission is a conditional update that checks and reserves in one step, so
- * concurrent requests never admit more than a limit (no transactions, no TTL: dynalite has neither). The same
- * item carries each request's hold mark and reservation record while it holds (see {@link AdmitInput.record}).
+ * Requests and tokens per minute and per day, per customer and model, on counter items of the
+ * metering table: `LIM#<customerId>#<model>#<day>#<shard>` holds the day (`rd`, `td`) and the
+ * current minute of that day (`mid`, `mr`, `mt`). Every admission is a conditional update that
+ * checks and reserves in one step, so concurrent requests never admit more than a limit (no
+ * transactions, no TTL: dynalite has neither). The same item carries each request's hold mark and
+ * reservation record while it holds (see {@link AdmitInput.record}).
  */
 export class Limiter {
   private readonly now: () => number;
@@ -160,8 +174,9 @@ export class Limiter {
         };
       }
     }
-    // Start at a random shard so that concurrent requests spread; try all so that none is refused while a
-    // shard has room: the parts sum to the limit, so the shards together admit exactly the limit.
+    // Start at a random shard so that concurrent requests spread; try all so that none is refused
+    // while a shard has room: the parts sum to the limit, so the shards together admit exactly the
+    // limit.
     const start = Math.floor(Math.random() * shards);
     const refused: { refusal: LimitRefusal; counters: LimitCounters }[] = [];
     for (let i = 0; i < shards; i++) {
@@ -169,23 +184,29 @@ export class Limiter {
       const key = { customerId, model, day, shard };
       const result = await this.admitOnShard(key, shardLimits(limits, shards, shard), input, nowMs);
       if (result.admitted) {
-        // One shard's counters stand for all of them: reading every shard would cost a read per shard.
-        return shards === 1 ? result : { ...result, counters: scaleCounters(result.counters, shards) };
+        // One shard's counters stand for all of them: reading every shard would cost a read per
+        // shard.
+        return shards === 1
+          ? result
+          : { ...result, counters: scaleCounters(result.counters, shards) };
       }
       refused.push(result);
     }
-    // Report the shard that frees up first, against the whole limit and the usage of all shards read.
+    // Report the shard that frees up first, against the whole limit and the usage of all shards
+    // read.
     const counters = sumCounters(refused.map((r) => r.counters));
-    const soonest = refused.map((r) => r.refusal).reduce((a, b) => (b.retryAfterMs < a.retryAfterMs ? b : a));
+    const soonest = refused
+      .map((r) => r.refusal)
+      .reduce((a, b) => (b.retryAfterMs < a.retryAfterMs ? b : a));
     const used = usedOf(soonest.reason, counters);
     return { admitted: false, ...soonest, limit: limits[soonest.reason], used, counters };
   }
 
   /**
-   * Corrects a reservation to the tokens actually used (input + output, as the model counted them). More than
-   * reserved is counted too (a low prompt estimate): the counters tell the truth and later requests see less.
-   * A marked reservation is corrected only while its mark is there (once, by whoever comes first); returns
-   * whether this call applied it.
+   * Corrects a reservation to the tokens actually used (input + output, as the model counted them).
+   * More than reserved is counted too (a low prompt estimate): the counters tell the truth and
+   * later requests see less. A marked reservation is corrected only while its mark is there (once,
+   * by whoever comes first); returns whether this call applied it.
    */
   async settle(reservation: Reservation, actualTokens: number): Promise<boolean> {
     assertCount('actualTokens', actualTokens, 0);
@@ -200,8 +221,8 @@ export class Limiter {
   }
 
   /**
-   * The requests held on counter item `pk` (a key the due-time index gave): one consistent GetItem. Undefined
-   * for a key that is not a counter item's.
+   * The requests held on counter item `pk` (a key the due-time index gave): one consistent GetItem.
+   * Undefined for a key that is not a counter item's.
    */
   async heldAt(pk: string): Promise<HeldItem | undefined> {
     const key = counterKeyOf(pk);
@@ -218,15 +239,27 @@ export class Limiter {
       // Written and removed together with the record: never apart.
       if (typeof reserved !== 'number') continue;
       const record = recordFrom(value as StoredRecord, { ...key, holdId });
-      // The minute is not known (nor needed: a held request found this late is past its minute's window).
-      requests.push({ record, hold: { ...key, minute: '', reservedTokens: reserved, outputAllowance: 0, holdId } });
+      // The minute is not known (nor needed: a held request found this late is past its minute's
+      // window).
+      requests.push({
+        record,
+        hold: { ...key, minute: '', reservedTokens: reserved, outputAllowance: 0, holdId },
+      });
     }
     const version = Item[RECORD_VERSION];
-    return { key: { pk, sk: 'LIM' }, version: typeof version === 'number' ? version : undefined, requests };
+    return {
+      key: { pk, sk: 'LIM' },
+      version: typeof version === 'number' ? version : undefined,
+      requests,
+    };
   }
 
   /** The counters of the current windows, summed over shards: for the headers of a request not admitted. */
-  async peek(input: { customerId: string; model: string; limits: ModelLimits }): Promise<LimitCounters> {
+  async peek(input: {
+    customerId: string;
+    model: string;
+    limits: ModelLimits;
+  }): Promise<LimitCounters> {
     const { day, minute } = utcWindows(this.now());
     const shards = Array.from({ length: this.shards(input.limits) }, (_, shard) => shard);
     // Headers are advisory: an eventually consistent read (half the cost) is good enough.
@@ -242,7 +275,8 @@ export class Limiter {
   ): Promise<ShardResult> {
     const holdId = record?.holdId ?? markOnly;
     const smallest = inputTokens + ('fixed' in outputTokens ? outputTokens.fixed : 1);
-    // A shard whose part of a limit is smaller than one request (limits below the shard count) never admits.
+    // A shard whose part of a limit is smaller than one request (limits below the shard count)
+    // never admits.
     const never = refusalFor(limits, NO_USAGE, smallest, nowMs);
     if (never) return { admitted: false, refusal: never, counters: NO_USAGE };
     let allowance =
@@ -254,17 +288,35 @@ export class Limiter {
     let itemInMinute = false;
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const reservedTokens = inputTokens + allowance;
-      const updated = await this.reserve(key, limits, minute, reservedTokens, !itemInMinute, holdId, record);
+      const updated = await this.reserve(
+        key,
+        limits,
+        minute,
+        reservedTokens,
+        !itemInMinute,
+        holdId,
+        record,
+      );
       if (updated) {
-        const reservation: Reservation = { ...key, minute, reservedTokens, outputAllowance: allowance, holdId };
+        const reservation: Reservation = {
+          ...key,
+          minute,
+          reservedTokens,
+          outputAllowance: allowance,
+          holdId,
+        };
         return { admitted: true, reservation, counters: updated };
       }
       ({ minute, counters, itemInMinute } = await this.read(key, minute, true));
       const refusal = refusalFor(limits, counters, smallest, nowMs);
       if (refusal) return { admitted: false, refusal, counters };
-      // Room for the smallest request: a default (`upTo`) request takes what is left of the minute and day.
+      // Room for the smallest request: a default (`upTo`) request takes what is left of the minute
+      // and day.
       if ('upTo' in outputTokens) {
-        const left = Math.min(limits.tpm - counters.tokensThisMinute, limits.tpd - counters.tokensToday);
+        const left = Math.min(
+          limits.tpm - counters.tokensThisMinute,
+          limits.tpd - counters.tokensToday,
+        );
         allowance = Math.min(allowance, left - inputTokens);
       }
     }
@@ -272,10 +324,10 @@ export class Limiter {
   }
 
   /**
-   * Checks and reserves in one conditional update: first assuming the item is in `minute` (the steady
-   * state: one call), then, unless a read showed the item in `minute` already, assuming `minute` is new to it
-   * (first request of a minute or a day). Returns the counters after the update, or undefined when a limit
-   * (or the attempts' assumptions) refused it.
+   * Checks and reserves in one conditional update: first assuming the item is in `minute` (the
+   * steady state: one call), then, unless a read showed the item in `minute` already, assuming
+   * `minute` is new to it (first request of a minute or a day). Returns the counters after the
+   * update, or undefined when a limit (or the attempts' assumptions) refused it.
    */
   private async reserve(
     key: CounterKey,
@@ -286,12 +338,16 @@ export class Limiter {
     holdId: string | undefined,
     record: ReservationRecord | undefined,
   ): Promise<LimitCounters | undefined> {
-    // The hold mark and the record are set by the very update that reserves (crash-safety.ts rules 1, 3). In the
-    // due index, if_not_exists keeps an earlier deadline (the reconciler then only looks earlier), and `rv` tells a
-    // reconciler that read the item before of this record.
+    // The hold mark and the record are set by the very update that reserves (crash-safety.ts rules
+    // 1, 3). In the due index, if_not_exists keeps an earlier deadline (the reconciler then only
+    // looks earlier), and `rv` tells a reconciler that read the item before of this record.
     const hold = holdId === undefined ? {} : { [holdAttribute(holdId)]: reservedTokens };
-    const withRecord = holdId !== undefined && record ? recordWrite(key, record) : { set: {}, add: {} };
-    const dayFits = [compare('rd', '<', limits.rpd), compare('td', '<=', limits.tpd - reservedTokens)];
+    const withRecord =
+      holdId !== undefined && record ? recordWrite(key, record) : { set: {}, add: {} };
+    const dayFits = [
+      compare('rd', '<', limits.rpd),
+      compare('td', '<=', limits.tpd - reservedTokens),
+    ];
     const sameMinute = await this.conditionalUpdate(
       key,
       update(
@@ -308,7 +364,8 @@ export class Limiter {
       ),
     );
     if (sameMinute || !mayBeNewMinute) return sameMinute;
-    // The new minute starts at this request, which fits the minute limits by itself (checked before).
+    // The new minute starts at this request, which fits the minute limits by itself (checked
+    // before).
     return this.conditionalUpdate(
       key,
       update(
@@ -316,12 +373,18 @@ export class Limiter {
           set: { mid: minute, mr: 1, mt: reservedTokens, ...hold, ...withRecord.set },
           add: { rd: 1, td: reservedTokens, ...withRecord.add },
         },
-        and(or(notExists('mid'), compare('mid', '<', minute)), or(notExists('rd'), and(...dayFits))),
+        and(
+          or(notExists('mid'), compare('mid', '<', minute)),
+          or(notExists('rd'), and(...dayFits)),
+        ),
       ),
     );
   }
 
-  private async conditionalUpdate(key: CounterKey, expressions: ExpressionFields): Promise<LimitCounters | undefined> {
+  private async conditionalUpdate(
+    key: CounterKey,
+    expressions: ExpressionFields,
+  ): Promise<LimitCounters | undefined> {
     try {
       const { Attributes = {} } = await this.doc.send(
         new UpdateCommand({
@@ -344,8 +407,9 @@ export class Limiter {
   }
 
   /**
-   * The item's counters as of `minute`. An item already in a later minute was written by an instance whose
-   * clock runs slightly ahead: adopt its minute rather than refuse until this clock catches up.
+   * The item's counters as of `minute`. An item already in a later minute was written by an
+   * instance whose clock runs slightly ahead: adopt its minute rather than refuse until this clock
+   * catches up.
    */
   private async read(
     key: CounterKey,
@@ -353,7 +417,11 @@ export class Limiter {
     consistent: boolean,
   ): Promise<{ minute: string; itemInMinute: boolean; counters: LimitCounters }> {
     const { Item = {} } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: counterKey(key), ConsistentRead: consistent }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: counterKey(key),
+        ConsistentRead: consistent,
+      }),
     );
     const itemMinute = typeof Item.mid === 'string' ? Item.mid : undefined;
     const current = itemMinute !== undefined && itemMinute > minute ? itemMinute : minute;
@@ -371,14 +439,20 @@ export class Limiter {
   }
 
   /**
-   * Adds to the day counters of the reservation's item, and to its minute counters while the item is still
-   * in the reservation's minute; once that minute has ended its counters no longer limit anything. With a hold
-   * mark, only while the mark is there, removing it and the request's reservation record (if it has one) in the
-   * same update. Returns whether the update applied.
+   * Adds to the day counters of the reservation's item, and to its minute counters while the item
+   * is still in the reservation's minute; once that minute has ended its counters no longer limit
+   * anything. With a hold mark, only while the mark is there, removing it and the request's
+   * reservation record (if it has one) in the same update. Returns whether the update applied.
    */
-  private async adjust(reservation: Reservation, requests: number, tokens: number): Promise<boolean> {
-    const day: Record<string, number> = requests === 0 ? { td: tokens } : { rd: requests, td: tokens };
-    const minute: Record<string, number> = requests === 0 ? { mt: tokens } : { mr: requests, mt: tokens };
+  private async adjust(
+    reservation: Reservation,
+    requests: number,
+    tokens: number,
+  ): Promise<boolean> {
+    const day: Record<string, number> =
+      requests === 0 ? { td: tokens } : { rd: requests, td: tokens };
+    const minute: Record<string, number> =
+      requests === 0 ? { mt: tokens } : { mr: requests, mt: tokens };
     const Key = counterKey(reservation);
     const { holdId } = reservation;
     const remove = holdId === undefined ? [] : [holdAttribute(holdId), recordAttribute(holdId)];
@@ -388,11 +462,17 @@ export class Limiter {
       return applied(this.doc.send(command));
     };
     if (
-      await write(update({ add: { ...day, ...minute }, remove }, and(compare('mid', '=', reservation.minute), ...held)))
+      await write(
+        update(
+          { add: { ...day, ...minute }, remove },
+          and(compare('mid', '=', reservation.minute), ...held),
+        ),
+      )
     ) {
       return true;
     }
-    // Never create an item of negative counters (the item exists: admission wrote it, nothing expires).
+    // Never create an item of negative counters (the item exists: admission wrote it, nothing
+    // expires).
     return write(update({ add: day, remove }, held[0] ?? exists(PK)));
   }
 }
@@ -442,5 +522,6 @@ function scaleCounters(counters: LimitCounters, factor: number): LimitCounters {
 }
 
 function assertCount(name: string, value: number, min: number): void {
-  if (!Number.isInteger(value) || value < min) throw new RangeError(`${name} must be an integer >= ${min}: ${value}`);
+  if (!Number.isInteger(value) || value < min)
+    throw new RangeError(`${name} must be an integer >= ${min}: ${value}`);
 }

@@ -1,14 +1,17 @@
 import type { TierModelOffer } from '../../lib/config/schema';
 
 /**
- * Prices and costs, exact. Money is an integer number of micro-dollars (1 µ$ = 1e-6 USD) everywhere it is
- * stored or added up; floats appear only in the configuration (USD per 1M tokens) and are converted once.
+ * Prices and costs, exact. Money is an integer number of micro-dollars (1 µ$ = 1e-6 USD) everywhere
+ * it is stored or added up; floats appear only in the configuration (USD per 1M tokens) and are
+ * converted once.
  *
- * - A price is held as integer µ$ per 1M tokens (6 decimals of USD per 1M tokens: $0.59 → 590000). A price
- *   is then exactly µ$ per token × 1e6, so a request's cost is an integer in units of 1e-12 USD, computed with
- *   BigInt, and rounded UP to whole µ$ once per request (never per token): the customer is charged at most
- *   1 µ$ more than the exact amount, and the sum of stored costs is what the invoices add up.
- * - Percentages (batch discount, fine-tune premium) are resolved to parts per million of the amount.
+ * - A price is held as integer µ$ per 1M tokens (6 decimals of USD per 1M tokens: $0.59 → 590000).
+ *   A price is then exactly µ$ per token × 1e6, so a request's cost is an integer in units of 1e-12
+ *   USD, computed with BigInt, and rounded UP to whole µ$ once per request (never per token): the
+ *   customer is charged at most 1 µ$ more than the exact amount, and the sum of stored costs is
+ *   what the invoices add up.
+ * - Percentages (batch discount, fine-tune premium) are resolved to parts per million of the
+ *   amount.
  */
 
 export const MICRO_USD_PER_USD = 1_000_000;
@@ -25,20 +28,23 @@ export interface TokenUsage {
 }
 
 /**
- * How a request that reached the model ended. Requests refused before (authentication, validation, rate or
- * spend limit) produce no tokens and are not recorded in the ledger; they are visible in logs and metrics.
+ * How a request that reached the model ended. Requests refused before (authentication, validation,
+ * rate or spend limit) produce no tokens and are not recorded in the ledger; they are visible in
+ * logs and metrics.
  */
 export type RequestOutcome = 'completed' | 'failed' | 'client_disconnected';
 
 const PPM = 1_000_000n;
 
 function percentToPpm(percent: number, what: string): bigint {
-  if (!Number.isFinite(percent) || percent < 0) throw new RangeError(`${what} must be a percentage >= 0`);
+  if (!Number.isFinite(percent) || percent < 0)
+    throw new RangeError(`${what} must be a percentage >= 0`);
   return BigInt(Math.round(percent * 10_000));
 }
 
 function nonNegativeInt(value: number, what: string): bigint {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} must be a non-negative integer`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new RangeError(`${what} must be a non-negative integer`);
   return BigInt(value);
 }
 
@@ -49,13 +55,14 @@ function divCeil(a: bigint, b: bigint): bigint {
 
 /** Whole µ$ for a USD amount (a spend limit, a configured price). Rounds to the nearest µ$. */
 export function usdToMicroUsd(usd: number): number {
-  if (!Number.isFinite(usd) || usd < 0) throw new RangeError('a USD amount must be a finite number >= 0');
+  if (!Number.isFinite(usd) || usd < 0)
+    throw new RangeError('a USD amount must be a finite number >= 0');
   return Math.round(usd * MICRO_USD_PER_USD);
 }
 
 /**
- * The prices of a model as a tier offers it; `premiumPercent` (a fine-tuned adapter's premium on its base
- * model) raises both prices, rounded up to whole µ$ per 1M tokens.
+ * The prices of a model as a tier offers it; `premiumPercent` (a fine-tuned adapter's premium on
+ * its base model) raises both prices, rounded up to whole µ$ per 1M tokens.
  */
 export function pricesOf(
   offer: Pick<TierModelOffer, 'inputUsdPerMillion' | 'outputUsdPerMillion'>,
@@ -70,15 +77,17 @@ export function pricesOf(
 }
 
 /**
- * Cost of `usage` at `prices`, less `discountPercent` (batch), in whole µ$ rounded up. Also the maximum cost
- * of a request when given its input estimate and `max_tokens` (what a spend reservation holds).
+ * Cost of `usage` at `prices`, less `discountPercent` (batch), in whole µ$ rounded up. Also the
+ * maximum cost of a request when given its input estimate and `max_tokens` (what a spend
+ * reservation holds).
  */
 export function costMicroUsd(usage: TokenUsage, prices: TokenPrices, discountPercent = 0): number {
   const discount = percentToPpm(discountPercent, 'discountPercent');
   if (discount > PPM) throw new RangeError('discountPercent must not exceed 100');
   // Units: tokens × µ$ per 1M tokens = 1e-6 µ$; × ppm = 1e-12 µ$.
   const exact =
-    (nonNegativeInt(usage.inputTokens, 'inputTokens') * nonNegativeInt(prices.inputMicroUsdPerMillion, 'input price') +
+    (nonNegativeInt(usage.inputTokens, 'inputTokens') *
+      nonNegativeInt(prices.inputMicroUsdPerMillion, 'input price') +
       nonNegativeInt(usage.outputTokens, 'outputTokens') *
         nonNegativeInt(prices.outputMicroUsdPerMillion, 'output price')) *
     (PPM - discount);
@@ -86,12 +95,12 @@ export function costMicroUsd(usage: TokenUsage, prices: TokenPrices, discountPer
 }
 
 /**
- * What a request is billed, by how it ended. The tokens are those the model processed, as the backend
- * reported them:
+ * What a request is billed, by how it ended. The tokens are those the model processed, as the
+ * backend reported them:
  * - completed: all of them;
  * - client_disconnected: the tokens generated before the client left (the model did the work);
- * - failed: our failure. With no output delivered the request is free; a stream that broke after delivering
- *   output is billed for its input and the output delivered.
+ * - failed: our failure. With no output delivered the request is free; a stream that broke after
+ *   delivering output is billed for its input and the output delivered.
  */
 export function billedCostMicroUsd(
   outcome: RequestOutcome,

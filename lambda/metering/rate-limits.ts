@@ -1,11 +1,12 @@
 import type { ModelLimits } from '../../lib/config/schema';
 
 /**
- * Rate-limit arithmetic: UTC windows, Groq-style durations, messages and `x-ratelimit-*` headers, and how a
- * limit is split over counter shards. Pure; the DynamoDB side is limiter.ts beside it.
+ * Rate-limit arithmetic: UTC windows, Groq-style durations, messages and `x-ratelimit-*` headers,
+ * and how a limit is split over counter shards. Pure; the DynamoDB side is limiter.ts beside it.
  *
- * Windows are fixed UTC windows (a minute, a day), not Groq's token buckets: a window's budget comes back
- * whole when the window ends, so every "retry after" and "reset" is the time until the window ends.
+ * Windows are fixed UTC windows (a minute, a day), not Groq's token buckets: a window's budget
+ * comes back whole when the window ends, so every "retry after" and "reset" is the time until the
+ * window ends.
  */
 
 export type LimitName = 'rpm' | 'rpd' | 'tpm' | 'tpd';
@@ -27,7 +28,12 @@ export interface LimitRefusal {
   retryAfterMs: number;
 }
 
-export const NO_USAGE: LimitCounters = { requestsToday: 0, tokensToday: 0, requestsThisMinute: 0, tokensThisMinute: 0 };
+export const NO_USAGE: LimitCounters = {
+  requestsToday: 0,
+  tokensToday: 0,
+  requestsThisMinute: 0,
+  tokensThisMinute: 0,
+};
 
 const MINUTE_MS = 60_000;
 const DAY_MS = 86_400_000; // epoch time has no leap seconds: every UTC day is exactly this long
@@ -59,8 +65,9 @@ function mod(value: number, divisor: number): number {
 }
 
 /**
- * Groq's duration text (Go's `time.Duration` style): `390ms`, `7.66s`, `2m59.56s`, `1h2m3s`. Rounded up to
- * the next 10 ms, so a client that waits exactly this long never retries too early. Never negative.
+ * Groq's duration text (Go's `time.Duration` style): `390ms`, `7.66s`, `2m59.56s`, `1h2m3s`.
+ * Rounded up to the next 10 ms, so a client that waits exactly this long never retries too early.
+ * Never negative.
  */
 export function formatDuration(ms: number): string {
   if (!(ms > 0)) return '0s';
@@ -83,7 +90,11 @@ const LIMIT_LABELS: Record<LimitName, string> = {
 };
 
 /** The 429 message, word for word as Groq writes it. */
-export function rateLimitMessage(model: string, organization: string, refusal: LimitRefusal): string {
+export function rateLimitMessage(
+  model: string,
+  organization: string,
+  refusal: LimitRefusal,
+): string {
   return (
     `Rate limit reached for model \`${model}\` in organization \`${organization}\` on ${LIMIT_LABELS[refusal.reason]}: ` +
     `Limit ${refusal.limit}, Used ${refusal.used}, Requested ${refusal.requested}. ` +
@@ -117,7 +128,12 @@ export function usedOf(name: LimitName, counters: LimitCounters): number {
 }
 
 /** The four checks of one request, day limits first: waiting for the minute would not help against them. */
-function checks(limits: ModelLimits, counters: LimitCounters, reserve: number, nowMs: number): LimitRefusal[] {
+function checks(
+  limits: ModelLimits,
+  counters: LimitCounters,
+  reserve: number,
+  nowMs: number,
+): LimitRefusal[] {
   const { msToMinuteEnd, msToDayEnd } = utcWindows(nowMs);
   const check = (reason: LimitName, requested: number, retryAfterMs: number): LimitRefusal => ({
     reason,
@@ -145,8 +161,8 @@ export function refusalFor(
 }
 
 /**
- * The limit closest to its end (highest share used). The answer when the counters keep changing under
- * contention faster than a refusal can be explained: the busiest limit is the honest guess.
+ * The limit closest to its end (highest share used). The answer when the counters keep changing
+ * under contention faster than a refusal can be explained: the busiest limit is the honest guess.
  */
 export function tightestLimit(
   limits: ModelLimits,
@@ -159,11 +175,16 @@ export function tightestLimit(
 }
 
 /**
- * The six `x-ratelimit-*` headers, with Groq's meaning: requests are counted against the day (RPD), tokens
- * against the minute (TPM). Reset times are the time until that window ends, when the whole budget comes
- * back (fixed windows free nothing earlier); they are given even when nothing was used yet.
+ * The six `x-ratelimit-*` headers, with Groq's meaning: requests are counted against the day (RPD),
+ * tokens against the minute (TPM). Reset times are the time until that window ends, when the whole
+ * budget comes back (fixed windows free nothing earlier); they are given even when nothing was used
+ * yet.
  */
-export function rateLimitHeaders(limits: ModelLimits, counters: LimitCounters, nowMs: number): Record<string, string> {
+export function rateLimitHeaders(
+  limits: ModelLimits,
+  counters: LimitCounters,
+  nowMs: number,
+): Record<string, string> {
   const { msToMinuteEnd, msToDayEnd } = utcWindows(nowMs);
   return {
     'x-ratelimit-limit-requests': String(limits.rpd),
@@ -182,13 +203,21 @@ const WRITES_PER_SECOND_PER_ITEM = 800;
 
 /** How many counter items share one (customer, model, day): 1 unless the RPM would make one item hot. */
 export function shardCount(limits: ModelLimits): number {
-  return Math.max(1, Math.ceil((limits.rpm * WRITES_PER_REQUEST) / 60 / WRITES_PER_SECOND_PER_ITEM));
+  return Math.max(
+    1,
+    Math.ceil((limits.rpm * WRITES_PER_REQUEST) / 60 / WRITES_PER_SECOND_PER_ITEM),
+  );
 }
 
 /** Shard `shard`'s part of each limit: equal parts, the remainder to the first shards, summing to the limit. */
 export function shardLimits(limits: ModelLimits, shards: number, shard: number): ModelLimits {
   const part = (limit: number) => Math.floor(limit / shards) + (shard < limit % shards ? 1 : 0);
-  return { rpm: part(limits.rpm), rpd: part(limits.rpd), tpm: part(limits.tpm), tpd: part(limits.tpd) };
+  return {
+    rpm: part(limits.rpm),
+    rpd: part(limits.rpd),
+    tpm: part(limits.tpm),
+    tpd: part(limits.tpd),
+  };
 }
 
 export function sumCounters(all: readonly LimitCounters[]): LimitCounters {

@@ -16,8 +16,8 @@ export interface ReconcileReport {
   /** Records whose request had billed itself (its ledger record existed): only their leftovers were cleaned. */
   alreadyBilled: number;
   /**
-   * What failed (left in place for the next run) with its error: a request by its id, or a counter item by its
-   * key when the item itself could not be read or moved in the due index.
+   * What failed (left in place for the next run) with its error: a request by its id, or a counter
+   * item by its key when the item itself could not be read or moved in the due index.
    */
   failed: { requestId: string; error: unknown }[];
 }
@@ -35,18 +35,18 @@ export interface ReconcilerDependencies {
 }
 
 /**
- * Rounds of read, reconcile, move in the due index per counter item and run: a round is redone only when an
- * admission wrote the item between its read and its move (the move's version condition failed); past these the
- * item keeps its index entry and the next run takes it again.
+ * Rounds of read, reconcile, move in the due index per counter item and run: a round is redone only
+ * when an admission wrote the item between its read and its move (the move's version condition
+ * failed); past these the item keeps its index entry and the next run takes it again.
  */
 const INDEX_ROUNDS = 3;
 
 /**
- * Finds the requests that passed their deadline without billing themselves (the process died), bills them once
- * and releases what they held: crash-safety.ts rule 7, in its RECONCILE_ORDER. The due-time index lists the
- * counter items holding records, each at its earliest deadline; per item due now, one consistent read gives its
- * records, and every write is conditional, so any number of reconcilers, and the request itself settling late,
- * can run at once.
+ * Finds the requests that passed their deadline without billing themselves (the process died),
+ * bills them once and releases what they held: crash-safety.ts rule 7, in its RECONCILE_ORDER. The
+ * due-time index lists the counter items holding records, each at its earliest deadline; per item
+ * due now, one consistent read gives its records, and every write is conditional, so any number of
+ * reconcilers, and the request itself settling late, can run at once.
  */
 export class ReservationReconciler {
   private readonly now: () => Date;
@@ -58,7 +58,13 @@ export class ReservationReconciler {
   /** One sweep over every due-index partition: what is overdue now. */
   async run(): Promise<ReconcileReport> {
     const now = this.now();
-    const report: ReconcileReport = { found: 0, billed: 0, holdsReleased: 0, alreadyBilled: 0, failed: [] };
+    const report: ReconcileReport = {
+      found: 0,
+      billed: 0,
+      holdsReleased: 0,
+      alreadyBilled: 0,
+      failed: [],
+    };
     const keys = new Set<string>();
     await Promise.all(
       Array.from({ length: DUE_SHARDS }, async (_, shard) => {
@@ -66,29 +72,32 @@ export class ReservationReconciler {
       }),
     );
     const queue = [...keys];
-    const workers = Array.from({ length: Math.min(this.deps.concurrency ?? 8, queue.length) }, async () => {
-      for (let pk = queue.shift(); pk !== undefined; pk = queue.shift()) {
-        try {
-          const { results, failed } = await this.reconcileItem(pk, now);
-          report.failed.push(...failed);
-          for (const result of results) {
-            report.found += 1;
-            report.holdsReleased += result.holdsReleased;
-            if (result.outcome === 'billed') report.billed += 1;
-            if (result.outcome === 'already_billed') report.alreadyBilled += 1;
+    const workers = Array.from(
+      { length: Math.min(this.deps.concurrency ?? 8, queue.length) },
+      async () => {
+        for (let pk = queue.shift(); pk !== undefined; pk = queue.shift()) {
+          try {
+            const { results, failed } = await this.reconcileItem(pk, now);
+            report.failed.push(...failed);
+            for (const result of results) {
+              report.found += 1;
+              report.holdsReleased += result.holdsReleased;
+              if (result.outcome === 'billed') report.billed += 1;
+              if (result.outcome === 'already_billed') report.alreadyBilled += 1;
+            }
+          } catch (error) {
+            report.failed.push({ requestId: pk, error });
           }
-        } catch (error) {
-          report.failed.push({ requestId: pk, error });
         }
-      }
-    });
+      },
+    );
     await Promise.all(workers);
     return report;
   }
 
   /**
-   * Reconciles the records of counter item `pk` that are due at `now`, then moves the item in the due index
-   * (crash-safety.ts rule 7, last step).
+   * Reconciles the records of counter item `pk` that are due at `now`, then moves the item in the
+   * due index (crash-safety.ts rule 7, last step).
    */
   async reconcileItem(
     pk: string,
@@ -114,8 +123,8 @@ export class ReservationReconciler {
           failed.push({ requestId: request.record.requestId, error });
         }
       }
-      // What stays: records not due yet, and those that failed (still due: the next run takes them again).
-      // ISO timestamps sort as they come: the first is the earliest.
+      // What stays: records not due yet, and those that failed (still due: the next run takes them
+      // again). ISO timestamps sort as they come: the first is the earliest.
       const [next] = item.requests
         .filter((request) => !due(request))
         .map((request) => request.record.deadline)
@@ -151,7 +160,12 @@ export class ReservationReconciler {
     // Spend first: the counter hold carries the record (crash-safety.ts rule 3).
     if (spendHeld !== undefined) {
       const settled = await spend.settle(
-        { customerId: record.customerId, month: record.month, reservedMicroUsd: spendHeld, holdId: record.holdId },
+        {
+          customerId: record.customerId,
+          month: record.month,
+          reservedMicroUsd: spendHeld,
+          holdId: record.holdId,
+        },
         bill?.costMicroUsd ?? 0,
       );
       if (settled.applied) holdsReleased += 1;
@@ -185,10 +199,11 @@ export function reconciledRecord(record: ReservationRecord, now: Date): LedgerRe
 }
 
 /**
- * The scheduled function (AWS, every minute): one sweep, logged. It writes ledger records only with `put` (a
- * failed write throws and the record waits for the next run, so no dead-letter sink is needed) and settles spend
- * without alert thresholds (the next settle of the customer publishes an alert a reconciled cost crossed).
- * A run with failures throws, so the function's Errors metric (alarmed) shows it; the next run retries them.
+ * The scheduled function (AWS, every minute): one sweep, logged. It writes ledger records only with
+ * `put` (a failed write throws and the record waits for the next run, so no dead-letter sink is
+ * needed) and settles spend without alert thresholds (the next settle of the customer publishes an
+ * alert a reconciled cost crossed). A run with failures throws, so the function's Errors metric
+ * (alarmed) shows it; the next run retries them.
  */
 export function createReconcilerHandler(
   doc: DynamoDBDocumentClient,
@@ -210,8 +225,11 @@ export function createReconcilerHandler(
     const { failed, ...counts } = report;
     logger.info('reservations reconciled', { ...counts, failed: failed.length });
     if (failed.length > 0) {
-      for (const { requestId, error } of failed) logger.error('reconciling failed', { requestId, error });
-      throw new Error(`${failed.length} reservations could not be reconciled; the next run retries them`);
+      for (const { requestId, error } of failed)
+        logger.error('reconciling failed', { requestId, error });
+      throw new Error(
+        `${failed.length} reservations could not be reconciled; the next run retries them`,
+      );
     }
     return report;
   };

@@ -6,7 +6,13 @@ import { ownValue } from '../own';
 import { AggregateUpdater } from './aggregate-updates';
 import { type DeadLetterSink, type LedgerRecord, LedgerWriter, ledgerRecord } from './ledger';
 import { Limiter, type OutputTokens, type Reservation } from './limiter';
-import { costMicroUsd, formatUsd, pricesOf, type RequestOutcome, type TokenPrices } from './pricing';
+import {
+  costMicroUsd,
+  formatUsd,
+  pricesOf,
+  type RequestOutcome,
+  type TokenPrices,
+} from './pricing';
 import {
   type LimitCounters,
   type LimitRefusal,
@@ -30,18 +36,27 @@ import { effectiveSpendLimitMicroUsd } from './spend-limit-settings';
 import { UsageAggregates } from './usage-aggregates';
 
 /**
- * A request without max_completion_tokens may use what is left of the minute and the day, but at least this
- * much (or the model's maximum, if lower): below it the client gets a 429 to retry, not a truncated answer.
+ * A request without max_completion_tokens may use what is left of the minute and the day, but at
+ * least this much (or the model's maximum, if lower): below it the client gets a 429 to retry, not
+ * a truncated answer.
  */
 export const MIN_DEFAULT_OUTPUT_TOKENS = 1_024;
 
 /**
- * The least output a request without max_completion_tokens is admitted with: {@link MIN_DEFAULT_OUTPUT_TOKENS},
- * or less when the limits could never hold that much beside the prompt (a custom plan with a small TPM), so
- * that the 429 it gets is one that an empty minute always ends.
+ * The least output a request without max_completion_tokens is admitted with: {@link
+ * MIN_DEFAULT_OUTPUT_TOKENS}, or less when the limits could never hold that much beside the prompt
+ * (a custom plan with a small TPM), so that the 429 it gets is one that an empty minute always
+ * ends.
  */
-export function minimumDefaultOutput(limits: ModelLimits, inputTokens: number, upTo: number): number {
-  return Math.max(1, Math.min(upTo, MIN_DEFAULT_OUTPUT_TOKENS, limits.tpm - inputTokens, limits.tpd - inputTokens));
+export function minimumDefaultOutput(
+  limits: ModelLimits,
+  inputTokens: number,
+  upTo: number,
+): number {
+  return Math.max(
+    1,
+    Math.min(upTo, MIN_DEFAULT_OUTPUT_TOKENS, limits.tpm - inputTokens, limits.tpd - inputTokens),
+  );
 }
 
 /** What the API knows of a request when it asks to run it. */
@@ -51,8 +66,8 @@ export interface MeteringRequest {
   /** The public model id called: a base model, or a fine-tune (the ledger names it). */
   model: string;
   /**
-   * A fine-tuned model's base: its limits apply (and its counters count: adapters share their base model's
-   * limits), its prices with the tier's fine-tuning premium. Absent for a base model.
+   * A fine-tuned model's base: its limits apply (and its counters count: adapters share their base
+   * model's limits), its prices with the tier's fine-tuning premium. Absent for a base model.
    */
   fineTune?: { baseModel: string; premiumPercent: number };
   inputTokens: number;
@@ -78,8 +93,9 @@ export interface MeteredRequest {
   /** Once, instead of `finish`, when the model was never called (it could not serve): nothing is billed. */
   release(): Promise<void>;
   /**
-   * The request's maximum duration from its admission: the route cuts the model call there and bills what was
-   * sent, well before the reconciler (at this + its margin) would release the request as never run.
+   * The request's maximum duration from its admission: the route cuts the model call there and
+   * bills what was sent, well before the reconciler (at this + its margin) would release the
+   * request as never run.
    */
   maxDurationMs?: number;
 }
@@ -98,12 +114,12 @@ export interface RequestMeteringDependencies {
 }
 
 /**
- * Metering of one request from admission to the ledger, on DynamoDB, in the orders of crash-safety.ts:
- * before the model, ONE conditional UpdateItem admits the request, reserves its tokens and writes its
- * reservation record, then, for a paying tier, one reserves its maximum cost (rule 2); after it, one conditional
- * PutItem writes the ledger record, one UpdateItem commits the cost (publishing 50/75/90% alerts once each) and
- * one settles the counters (rule 4). No reads on the way of an admitted request: the authorizer's context
- * carries tier, limits and spend limit.
+ * Metering of one request from admission to the ledger, on DynamoDB, in the orders of
+ * crash-safety.ts: before the model, ONE conditional UpdateItem admits the request, reserves its
+ * tokens and writes its reservation record, then, for a paying tier, one reserves its maximum cost
+ * (rule 2); after it, one conditional PutItem writes the ledger record, one UpdateItem commits the
+ * cost (publishing 50/75/90% alerts once each) and one settles the counters (rule 4). No reads on
+ * the way of an admitted request: the authorizer's context carries tier, limits and spend limit.
  */
 export class RequestMetering {
   private readonly now: () => Date;
@@ -140,13 +156,18 @@ export class RequestMetering {
   /** The six `x-ratelimit-*` headers for a request that was not admitted for another reason (one GetItem). */
   async headersFor(principal: Principal, model: string): Promise<Record<string, string>> {
     const limits = this.limitsOf(principal, model);
-    const counters = await this.deps.limiter.peek({ customerId: principal.customerId, model, limits });
+    const counters = await this.deps.limiter.peek({
+      customerId: principal.customerId,
+      model,
+      limits,
+    });
     return rateLimitHeaders(limits, counters, this.now().getTime());
   }
 
   /**
-   * Admits the request or throws the 429 / 413 the client should see, with its headers: counters first, then
-   * spend (crash-safety.ts rule 2); a request refused on the way gives back what it took (rule 6).
+   * Admits the request or throws the 429 / 413 the client should see, with its headers: counters
+   * first, then spend (crash-safety.ts rule 2); a request refused on the way gives back what it
+   * took (rule 6).
    */
   async admit(request: MeteringRequest): Promise<MeteredRequest> {
     const { principal } = request;
@@ -185,11 +206,14 @@ export class RequestMetering {
     record: ReservationRecord,
   ): Promise<MeteredRequest> {
     const { principal } = request;
-    // The counters' model: a fine-tune's base, whose limits its adapters share (the ledger names what was called).
+    // The counters' model: a fine-tune's base, whose limits its adapters share (the ledger names
+    // what was called).
     const { holdId, model } = record;
     // A release that fails leaves its hold to the reconciler (crash-safety.ts rule 6).
     const releaseCounters = (reservation: Reservation, what: string) =>
-      this.deps.limiter.release(reservation).catch((error) => this.deps.logError?.(what, { error }));
+      this.deps.limiter
+        .release(reservation)
+        .catch((error) => this.deps.logError?.(what, { error }));
     const admission = await this.deps.limiter.admit({
       customerId: principal.customerId,
       model,
@@ -202,10 +226,15 @@ export class RequestMetering {
     if (!admission.admitted) {
       if (admission.reason === 'request_too_large') {
         const headers = await this.headersFor(principal, model);
-        throw new HttpError(413, 'tokens', requestTooLargeMessage(model, principal.customerId, admission), {
-          code: 'rate_limit_exceeded',
-          headers,
-        });
+        throw new HttpError(
+          413,
+          'tokens',
+          requestTooLargeMessage(model, principal.customerId, admission),
+          {
+            code: 'rate_limit_exceeded',
+            headers,
+          },
+        );
       }
       throw this.rateLimited(model, principal, limits, admission.counters, admission, startedAt);
     }
@@ -228,35 +257,54 @@ export class RequestMetering {
         throw this.rateLimited(model, principal, limits, before, refusal, startedAt);
       }
     }
-    // The headers count what this request used so far (its prompt), not the output it may still generate:
-    // a client pacing itself by them must not see its own reservation as spent.
+    // The headers count what this request used so far (its prompt), not the output it may still
+    // generate: a client pacing itself by them must not see its own reservation as spent.
     const counters = withoutOutputReservation(admission.counters, reservation.outputAllowance);
     const headers = rateLimitHeaders(limits, counters, startedAt.getTime());
-    // Every request of a paying tier reserves and settles its spend, limit or not: the month's spend is then
-    // always known when a limit is set, and the limit on the month item binds at once (see spend.ts).
+    // Every request of a paying tier reserves and settles its spend, limit or not: the month's
+    // spend is then always known when a limit is set, and the limit on the month item binds at once
+    // (see spend.ts).
     let spendReservation: SpendReservation | undefined;
     if (record.spendHold) {
-      const seedLimit = effectiveSpendLimitMicroUsd(this.deps.config, principal.tier, principal.spendLimitMicroUsd);
+      const seedLimit = effectiveSpendLimitMicroUsd(
+        this.deps.config,
+        principal.tier,
+        principal.spendLimitMicroUsd,
+      );
       const maxCost = costMicroUsd(
         { inputTokens: request.inputTokens, outputTokens: reservation.outputAllowance },
         prices,
       );
       let spend: Awaited<ReturnType<SpendTracker['reserve']>>;
       try {
-        spend = await this.deps.spend.reserve(principal.customerId, seedLimit, maxCost, { holdId, at: startedAt });
+        spend = await this.deps.spend.reserve(principal.customerId, seedLimit, maxCost, {
+          holdId,
+          at: startedAt,
+        });
       } catch (error) {
-        // The request will not run: give back what it holds (rule 6). The reserve may have applied without its
-        // answer arriving: settling its mark (a no-op if there is none) makes sure.
+        // The request will not run: give back what it holds (rule 6). The reserve may have applied
+        // without its answer arriving: settling its mark (a no-op if there is none) makes sure.
         const spendReleased = await this.deps.spend
-          .settle({ customerId: principal.customerId, month: record.month, reservedMicroUsd: maxCost, holdId }, 0)
+          .settle(
+            {
+              customerId: principal.customerId,
+              month: record.month,
+              reservedMicroUsd: maxCost,
+              holdId,
+            },
+            0,
+          )
           .then(
             () => true,
             (settleError: unknown) => {
-              this.deps.logError?.('release of spend after a failed reservation failed', { error: settleError });
+              this.deps.logError?.('release of spend after a failed reservation failed', {
+                error: settleError,
+              });
               return false;
             },
           );
-        if (spendReleased) await releaseCounters(reservation, 'release after a failed spend reservation failed');
+        if (spendReleased)
+          await releaseCounters(reservation, 'release after a failed spend reservation failed');
         throw error;
       }
       if (!spend.admitted) {
@@ -267,7 +315,8 @@ export class RequestMetering {
           `You exceeded your monthly spend limit of $${formatUsd(spend.limitMicroUsd)} (spent $${formatUsd(spend.spentMicroUsd)} ` +
             `this month, $${formatUsd(maxCost)} needed at most for this request). Raise it with PUT /v1/spend_limit ` +
             '(or ask your operator), or wait for the next month (UTC).',
-          // Nothing changes until the limit is raised or the month ends: the clients must not retry.
+          // Nothing changes until the limit is raised or the month ends: the clients must not
+          // retry.
           { code: 'insufficient_quota', headers: { ...headers, 'x-should-retry': 'false' } },
         );
       }
@@ -279,7 +328,15 @@ export class RequestMetering {
         withoutOutputReservation(counters, request.inputTokens - usedTokens),
         startedAt.getTime(),
       );
-    return this.meteredRequest(request, reservation, spendReservation, prices, record, headers, headersAfter);
+    return this.meteredRequest(
+      request,
+      reservation,
+      spendReservation,
+      prices,
+      record,
+      headers,
+      headersAfter,
+    );
   }
 
   private rateLimited(
@@ -317,14 +374,17 @@ export class RequestMetering {
       try {
         await work();
       } catch (error) {
-        // What failed to settle keeps the record: the reconciler finishes it (crash-safety.ts rules 4, 7).
+        // What failed to settle keeps the record: the reconciler finishes it (crash-safety.ts rules
+        // 4, 7).
         this.deps.logError?.('metering failed', { requestId: request.requestId, error });
       }
     };
-    const thresholds = this.deps.config.tiers[request.principal.tier].spendLimit.alertThresholdsPercent;
+    const thresholds =
+      this.deps.config.tiers[request.principal.tier].spendLimit.alertThresholdsPercent;
     // Spend, then the counter hold, which carries the record (crash-safety.ts rules 3, 4).
     const settleHolds = async (bill: LedgerRecord) => {
-      if (spendReservation) await this.deps.spend.settle(spendReservation, bill.costMicroUsd, thresholds);
+      if (spendReservation)
+        await this.deps.spend.settle(spendReservation, bill.costMicroUsd, thresholds);
       await this.deps.limiter.settle(reservation, bill.inputTokens + bill.outputTokens);
     };
     return {
@@ -356,7 +416,10 @@ export class RequestMetering {
           // The ledger first, then the holds (crash-safety.ts rule 4).
           const written = await this.deps.ledger.write(bill);
           // A reconciler billed it already: its record is the bill (crash-safety.ts rule 5).
-          const winner = written === 'duplicate' ? ((await this.deps.ledger.get(request.requestId)) ?? bill) : bill;
+          const winner =
+            written === 'duplicate'
+              ? ((await this.deps.ledger.get(request.requestId)) ?? bill)
+              : bill;
           await settleHolds(winner);
         })(),
     };
@@ -411,7 +474,9 @@ export function createMetering(options: {
   const spend = new SpendTracker(options.doc, options.tableName, options.alerts, now);
   const aggregates = new AggregateUpdater(options.doc, options.tableName, () => now().getTime());
   const inline = async (record: LedgerRecord) =>
-    aggregates.apply(record).catch((error: unknown) => options.logError?.('usage aggregation failed', { error }));
+    aggregates
+      .apply(record)
+      .catch((error: unknown) => options.logError?.('usage aggregation failed', { error }));
   const ledger: Pick<LedgerWriter, 'write' | 'get' | 'put'> = options.aggregateInline
     ? {
         get: (requestId) => writer.get(requestId),
@@ -422,7 +487,8 @@ export function createMetering(options: {
         },
         write: async (record) => {
           const result = await writer.write(record);
-          // Also for a duplicate: applying is idempotent, and finishes what a crash may have left half done.
+          // Also for a duplicate: applying is idempotent, and finishes what a crash may have left
+          // half done.
           if (result !== 'dead_lettered') await inline(record);
           return result;
         },

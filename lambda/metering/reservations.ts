@@ -9,29 +9,31 @@ import type { TokenPrices } from './pricing';
 const { partitionKey: PK, sortKey: SK, byCustomerDayIndex: INDEX } = METERING_TABLE;
 
 /**
- * The longest a request can run: the chat function's timeout (Lambda stops it there), which is also API
- * Gateway's 15-minute limit on a streamed response. The CDK app sets the function's timeout from it.
+ * The longest a request can run: the chat function's timeout (Lambda stops it there), which is also
+ * API Gateway's 15-minute limit on a streamed response. The CDK app sets the function's timeout
+ * from it.
  */
 export const MAX_REQUEST_MS = 15 * 60_000;
 
 /**
- * Past its maximum duration a request is given this long more before the reconciler takes it over: clock skew
- * between instances and the writes of its own billing. One still billing itself later is never billed twice
- * (crash-safety.ts rules 4, 5).
+ * Past its maximum duration a request is given this long more before the reconciler takes it over:
+ * clock skew between instances and the writes of its own billing. One still billing itself later is
+ * never billed twice (crash-safety.ts rules 4, 5).
  */
 export const RECONCILE_MARGIN_MS = 60_000;
 
 /**
- * Partitions of the due-time index: the counter items holding requests spread over them (each index partition
- * takes about 1,000 writes/s, and while a counter item is indexed every write of it is also an index write),
- * and the reconciler reads all of them.
+ * Partitions of the due-time index: the counter items holding requests spread over them (each index
+ * partition takes about 1,000 writes/s, and while a counter item is indexed every write of it is
+ * also an index write), and the reconciler reads all of them.
  */
 export const DUE_SHARDS = 16;
 
 /**
- * What a request in flight holds, for the reconciler of requests whose process died. It rides on the request's
- * counter hold (crash-safety.ts rule 3): attribute `r<holdId>` of the counter item, beside the hold mark, written
- * by the admission's update (which also puts the item into the due-time index) and removed by the settlement's.
+ * What a request in flight holds, for the reconciler of requests whose process died. It rides on
+ * the request's counter hold (crash-safety.ts rule 3): attribute `r<holdId>` of the counter item,
+ * beside the hold mark, written by the admission's update (which also puts the item into the
+ * due-time index) and removed by the settlement's.
  */
 export interface ReservationRecord {
   requestId: string;
@@ -57,10 +59,11 @@ export interface ReservationRecord {
 }
 
 /**
- * A record as the counter item stores it: only what the item's key (customer, model, day) and the attribute's
- * name (hold id) do not already say, under short names, as epoch milliseconds. Every request in flight adds one
- * to a shared item, and every write of that item is charged by its whole size (1 WCU per KB, in the table and
- * again in the index, which projects all attributes): about 100 bytes each.
+ * A record as the counter item stores it: only what the item's key (customer, model, day) and the
+ * attribute's name (hold id) do not already say, under short names, as epoch milliseconds. Every
+ * request in flight adds one to a shared item, and every write of that item is charged by its whole
+ * size (1 WCU per KB, in the table and again in the index, which projects all attributes): about
+ * 100 bytes each.
  */
 export interface StoredRecord {
   id: string;
@@ -125,8 +128,8 @@ export function dueShardOf(pk: string): number {
 }
 
 /**
- * The due-index keys of item `pk` whose earliest record is due at `deadline` (ISO): `RSVDUE#<shard>`, a partition
- * no customer-day key can take, and `<deadline>#<pk>`.
+ * The due-index keys of item `pk` whose earliest record is due at `deadline` (ISO):
+ * `RSVDUE#<shard>`, a partition no customer-day key can take, and `<deadline>#<pk>`.
  */
 export function dueIndexKeys(pk: string, deadline: string): { partition: string; sort: string } {
   return { partition: duePartition(dueShardOf(pk)), sort: `${deadline}#${pk}` };
@@ -142,8 +145,9 @@ export class ReservationBook {
   ) {}
 
   /**
-   * Keys of the items of due-index partition `shard` whose earliest record is due at or before `now`, oldest
-   * first, a page at a time (the index is eventually consistent: read each item itself, consistently).
+   * Keys of the items of due-index partition `shard` whose earliest record is due at or before
+   * `now`, oldest first, a page at a time (the index is eventually consistent: read each item
+   * itself, consistently).
    */
   async *due(shard: number, now: Date, pageSize = 100): AsyncGenerator<string> {
     let start: Record<string, unknown> | undefined;
@@ -153,9 +157,16 @@ export class ReservationBook {
           TableName: this.tableName,
           IndexName: INDEX.name,
           KeyConditionExpression: '#gpk = :pk AND #gsk <= :due',
-          ExpressionAttributeNames: { '#gpk': INDEX.partitionKey, '#gsk': INDEX.sortKey, '#pk': PK },
+          ExpressionAttributeNames: {
+            '#gpk': INDEX.partitionKey,
+            '#gsk': INDEX.sortKey,
+            '#pk': PK,
+          },
           // `~` sorts after every character of a key: every item due at `now` itself is included.
-          ExpressionAttributeValues: { ':pk': duePartition(shard), ':due': `${now.toISOString()}#~` },
+          ExpressionAttributeValues: {
+            ':pk': duePartition(shard),
+            ':due': `${now.toISOString()}#~`,
+          },
           ProjectionExpression: '#pk',
           Limit: pageSize,
           ExclusiveStartKey: start,
@@ -167,9 +178,10 @@ export class ReservationBook {
   }
 
   /**
-   * Moves item `key` in the due index to `deadline` (the earliest of its records left), or takes it out (none
-   * left), only if no admission wrote it since it was read at version `seen` (attribute {@link RECORD_VERSION}):
-   * an admission in between may have added a record the reader did not see. Returns whether it applied.
+   * Moves item `key` in the due index to `deadline` (the earliest of its records left), or takes it
+   * out (none left), only if no admission wrote it since it was read at version `seen` (attribute
+   * {@link RECORD_VERSION}): an admission in between may have added a record the reader did not
+   * see. Returns whether it applied.
    */
   async reindex(
     key: { pk: string; sk: string },
@@ -186,7 +198,9 @@ export class ReservationBook {
             entry
               ? { set: { [INDEX.partitionKey]: entry.partition, [INDEX.sortKey]: entry.sort } }
               : { remove: [INDEX.partitionKey, INDEX.sortKey] },
-            seen === undefined ? and(exists(PK), notExists(RECORD_VERSION)) : compare(RECORD_VERSION, '=', seen),
+            seen === undefined
+              ? and(exists(PK), notExists(RECORD_VERSION))
+              : compare(RECORD_VERSION, '=', seen),
           ),
         }),
       ),

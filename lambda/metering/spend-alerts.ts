@@ -8,8 +8,9 @@ export const SPEND_ALERT_DETAIL_TYPE = 'Spend limit threshold reached';
 export const EVENT_SOURCE_ENV = 'TIERLINE_EVENT_SOURCE';
 
 /**
- * Publishes spend alerts on the account's default event bus; the API stack's rule forwards them to the
- * operator notifications topic. Throws when EventBridge did not take the event, so the alert is retried.
+ * Publishes spend alerts on the account's default event bus; the API stack's rule forwards them to
+ * the operator notifications topic. Throws when EventBridge did not take the event, so the alert is
+ * retried.
  */
 export class EventBridgeSpendAlerts implements SpendAlertPublisher {
   constructor(
@@ -20,11 +21,19 @@ export class EventBridgeSpendAlerts implements SpendAlertPublisher {
   async publish(alert: SpendAlert): Promise<void> {
     const result = await this.client.send(
       new PutEventsCommand({
-        Entries: [{ Source: this.source, DetailType: SPEND_ALERT_DETAIL_TYPE, Detail: JSON.stringify(alert) }],
+        Entries: [
+          {
+            Source: this.source,
+            DetailType: SPEND_ALERT_DETAIL_TYPE,
+            Detail: JSON.stringify(alert),
+          },
+        ],
       }),
     );
     if ((result.FailedEntryCount ?? 0) > 0) {
-      throw new Error(`EventBridge refused the spend alert: ${result.Entries?.[0]?.ErrorMessage ?? 'unknown error'}`);
+      throw new Error(
+        `EventBridge refused the spend alert: ${result.Entries?.[0]?.ErrorMessage ?? 'unknown error'}`,
+      );
     }
   }
 }

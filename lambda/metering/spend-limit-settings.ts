@@ -15,9 +15,9 @@ export const spendLimitUpdateSchema = z.strictObject({
 });
 
 /**
- * A limit in whole micro-USD, the unit enforcement counts in. The same rounded value goes to the key item
- * (enforced, in micro-USD) and to the customer item (shown, in USD), so both always agree; a value DynamoDB
- * cannot store (5e-324 is below its smallest number, 1e-130) never reaches it.
+ * A limit in whole micro-USD, the unit enforcement counts in. The same rounded value goes to the
+ * key item (enforced, in micro-USD) and to the customer item (shown, in USD), so both always agree;
+ * a value DynamoDB cannot store (5e-324 is below its smallest number, 1e-130) never reaches it.
  */
 export function roundToMicroUsd(usd: number): number {
   return Math.round(usd * MICRO_USD_PER_USD) / MICRO_USD_PER_USD;
@@ -38,12 +38,15 @@ export function effectiveSpendLimitMicroUsd(
 }
 
 /**
- * Sets (or, with null, removes) a customer's monthly spend limit, the same way for the API and the CLI:
- * - first on the month's spend item (this month's and the next), which admission checks: the next request is
- *   held to it, whatever the authorizer cache still says, and it is checked against the month's whole spend;
- * - then on the key items (the primary key and every named key), which the authorizer hands to every request (it seeds the limit of a new month), and
- *   on the customer item (what operators and `GET /v1/spend_limit` see).
- * A failure part way is finished by running it again (every step sets a value).
+ * Sets (or, with null, removes) a customer's monthly spend limit, the same way for the API and the
+ * CLI:
+ * - first on the month's spend item (this month's and the next), which admission checks: the next
+ *   request is held to it, whatever the authorizer cache still says, and it is checked against the
+ *   month's whole spend;
+ * - then on the key items (the primary key and every named key), which the authorizer hands to
+ *   every request (it seeds the limit of a new month), and on the customer item (what operators and
+ *   `GET /v1/spend_limit` see). A failure part way is finished by running it again (every step sets
+ *   a value).
  */
 export async function setSpendLimit(
   customers: Pick<CustomersRepository, 'getCustomer' | 'updateCustomer' | 'updateCustomerKeys'>,
@@ -52,7 +55,10 @@ export async function setSpendLimit(
   customerId: string,
   limitUsd: number | null,
 ): Promise<CustomerRecord> {
-  if (limitUsd !== null && (!Number.isFinite(limitUsd) || limitUsd < 0 || limitUsd > MAX_MONTHLY_LIMIT_USD)) {
+  if (
+    limitUsd !== null &&
+    (!Number.isFinite(limitUsd) || limitUsd < 0 || limitUsd > MAX_MONTHLY_LIMIT_USD)
+  ) {
     throw new BadRequestError(
       `'monthly_limit_usd' must be a number from 0 to ${MAX_MONTHLY_LIMIT_USD}, or null to remove the limit.`,
       { param: 'monthly_limit_usd', code: 'invalid_value' },
@@ -61,7 +67,9 @@ export async function setSpendLimit(
   if (limitUsd !== null) limitUsd = roundToMicroUsd(limitUsd);
   const customer = await customers.getCustomer(customerId);
   if (customer?.status !== 'active' || !customer.keyHash) {
-    throw new NotFoundError(`No active customer with id ${customerId}.`, { code: 'customer_not_found' });
+    throw new NotFoundError(`No active customer with id ${customerId}.`, {
+      code: 'customer_not_found',
+    });
   }
   if (!config.tiers[customer.tier].spendLimit.allowed) {
     throw new PermissionDeniedError(
@@ -75,7 +83,9 @@ export async function setSpendLimit(
     await customers.updateCustomerKeys(customerId, customer.keyHash, {}, ['spendLimitMicroUsd']);
     await customers.updateCustomer(customerId, {}, { remove: ['spendLimitUsd'] });
   } else {
-    await customers.updateCustomerKeys(customerId, customer.keyHash, { spendLimitMicroUsd: ownMicroUsd });
+    await customers.updateCustomerKeys(customerId, customer.keyHash, {
+      spendLimitMicroUsd: ownMicroUsd,
+    });
     await customers.updateCustomer(customerId, { spendLimitUsd: limitUsd });
   }
   return (await customers.getCustomer(customerId)) ?? customer;

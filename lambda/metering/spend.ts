@@ -1,27 +1,39 @@
 import { randomUUID } from 'node:crypto';
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
-import { and, compare, exists, ifNotExists, minus, notExists, or, update, value } from '../storage/expressions';
+import {
+  and,
+  compare,
+  exists,
+  ifNotExists,
+  minus,
+  notExists,
+  or,
+  update,
+  value,
+} from '../storage/expressions';
 import { holdAttribute, METERING_TABLE } from './metering-table';
 
 const { partitionKey: PK, sortKey: SK } = METERING_TABLE;
 
 /**
- * Monthly spend (UTC month) of a paying customer, for the spend limit and its alerts: `SPEND#<customerId>#<month>`
- * / `SPEND`, amounts in integer µ$:
- * - `committedMicroUsd`: cost of settled requests (every request of a paying tier, limit or not, so the spend is
- *   known to the enforcement whenever a limit is set);
+ * Monthly spend (UTC month) of a paying customer, for the spend limit and its alerts:
+ * `SPEND#<customerId>#<month>` / `SPEND`, amounts in integer µ$:
+ * - `committedMicroUsd`: cost of settled requests (every request of a paying tier, limit or not, so
+ *   the spend is known to the enforcement whenever a limit is set);
  * - `reservedMicroUsd`: maximum cost of admitted requests not settled yet;
  * - `usedMicroUsd` = committed + reserved;
- * - `limitMicroUsd`: the limit that applies this month ({@link NO_LIMIT} for none). Setting a limit (API or CLI)
- *   writes it here at once, so it binds the next request, whatever the authorizer cache still holds; the first
- *   request of a month seeds it from the authorizer context (the customer's key item);
- * - `headroomMicroUsd` = limit - used, kept as its own attribute because a condition expression cannot
- *   subtract: admission compares it alone against the request's maximum cost;
+ * - `limitMicroUsd`: the limit that applies this month ({@link NO_LIMIT} for none). Setting a limit
+ *   (API or CLI) writes it here at once, so it binds the next request, whatever the authorizer
+ *   cache still holds; the first request of a month seeds it from the authorizer context (the
+ *   customer's key item);
+ * - `headroomMicroUsd` = limit - used, kept as its own attribute because a condition expression
+ *   cannot subtract: admission compares it alone against the request's maximum cost;
  * - `alerted<percent>`: set once when that alert threshold was published this month.
  *
- * This is an enforcement counter, not the bill (the ledger is): `settle` adds, so a settle retried after a lost
- * response counts twice. Over-counting only blocks earlier; it never lets spend overshoot the limit.
+ * This is an enforcement counter, not the bill (the ledger is): `settle` adds, so a settle retried
+ * after a lost response counts twice. Over-counting only blocks earlier; it never lets spend
+ * overshoot the limit.
  */
 
 /** `limitMicroUsd` of a month without a limit. */
@@ -39,9 +51,10 @@ export interface SpendReservation {
   /** The hold mark on the month item (see `reserve`'s `holdId`), when the reservation set one. */
   holdId?: string;
   /**
-   * A batch line's share of its batch's reservation: the settle also adds what it releases and commits to the
-   * batch's sums on the month item, and applies only until the batch's remainder was settled
-   * ({@link SpendTracker.settleBatchRemainder}), so each line's share is settled once in all.
+   * A batch line's share of its batch's reservation: the settle also adds what it releases and
+   * commits to the batch's sums on the month item, and applies only until the batch's remainder was
+   * settled ({@link SpendTracker.settleBatchRemainder}), so each line's share is settled once in
+   * all.
    */
   batchId?: string;
 }
@@ -106,12 +119,16 @@ export function utcMonth(date: Date): string {
   return date.toISOString().slice(0, 7);
 }
 
-const spendKey = (customerId: string, month: string) => ({ [PK]: `SPEND#${customerId}#${month}`, [SK]: 'SPEND' });
+const spendKey = (customerId: string, month: string) => ({
+  [PK]: `SPEND#${customerId}#${month}`,
+  [SK]: 'SPEND',
+});
 
 const alertAttribute = (percent: number) => `alerted${percent}`;
 
 function amount(value: number, what: string): number {
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} must be a non-negative integer (µ$)`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new RangeError(`${what} must be a non-negative integer (µ$)`);
   return value;
 }
 
@@ -124,14 +141,15 @@ export class SpendTracker {
   ) {}
 
   /**
-   * Admits a request whose cost is at most `maxCostMicroUsd` if it fits under the month's limit even when every
-   * admitted request costs its maximum: one conditional UpdateItem (a GetItem more when refused, for the
-   * amounts to report). Concurrent requests cannot overshoot the limit. The limit is the month item's, which
-   * `setLimit` keeps current; `seedLimitMicroUsd` (from the authorizer context) only applies to a month that
-   * has no item yet. Without a limit the request is admitted and its reservation still counted, so a limit
-   * set while it runs already knows about it.
-   * With `holdId`, the same update marks the hold on the month item (attribute `h<holdId>` = the amount held:
-   * crash-safety.ts rule 1). `at` decides the month (the request's start); default now.
+   * Admits a request whose cost is at most `maxCostMicroUsd` if it fits under the month's limit
+   * even when every admitted request costs its maximum: one conditional UpdateItem (a GetItem more
+   * when refused, for the amounts to report). Concurrent requests cannot overshoot the limit. The
+   * limit is the month item's, which `setLimit` keeps current; `seedLimitMicroUsd` (from the
+   * authorizer context) only applies to a month that has no item yet. Without a limit the request
+   * is admitted and its reservation still counted, so a limit set while it runs already knows about
+   * it. With `holdId`, the same update marks the hold on the month item (attribute `h<holdId>` =
+   * the amount held: crash-safety.ts rule 1). `at` decides the month (the request's start); default
+   * now.
    */
   async reserve(
     customerId: string,
@@ -141,7 +159,8 @@ export class SpendTracker {
   ): Promise<ReserveResult> {
     const month = utcMonth(options.at ?? this.now());
     const max = amount(maxCostMicroUsd, 'maxCostMicroUsd');
-    const seed = seedLimitMicroUsd === undefined ? NO_LIMIT : amount(seedLimitMicroUsd, 'seedLimitMicroUsd');
+    const seed =
+      seedLimitMicroUsd === undefined ? NO_LIMIT : amount(seedLimitMicroUsd, 'seedLimitMicroUsd');
     const newMonthFits = seed === NO_LIMIT || seed >= max;
     try {
       const { Attributes: item = {} } = await this.doc.send(
@@ -168,7 +187,12 @@ export class SpendTracker {
       );
       const limit = item.limitMicroUsd as number | undefined;
       const limitMicroUsd = limit === undefined || limit === NO_LIMIT ? undefined : limit;
-      const reservation: SpendReservation = { customerId, month, reservedMicroUsd: max, limitMicroUsd };
+      const reservation: SpendReservation = {
+        customerId,
+        month,
+        reservedMicroUsd: max,
+        limitMicroUsd,
+      };
       if (options.holdId !== undefined) reservation.holdId = options.holdId;
       return { admitted: true, reservation };
     } catch (error) {
@@ -184,23 +208,29 @@ export class SpendTracker {
   }
 
   /**
-   * Makes `limitMicroUsd` (undefined: no limit) the limit of this month and the next one, at once: the next
-   * request is checked against it, whatever the authorizer cache still says. The headroom is recomputed from
-   * what the month has used so far (committed and reserved), in the same single-item update, so no request
-   * settling meanwhile is missed. The next month is written too, so a limit set just before a month ends does
-   * not depend on the cache at the first request of the new month.
+   * Makes `limitMicroUsd` (undefined: no limit) the limit of this month and the next one, at once:
+   * the next request is checked against it, whatever the authorizer cache still says. The headroom
+   * is recomputed from what the month has used so far (committed and reserved), in the same
+   * single-item update, so no request settling meanwhile is missed. The next month is written too,
+   * so a limit set just before a month ends does not depend on the cache at the first request of
+   * the new month.
    */
   async setLimit(customerId: string, limitMicroUsd: number | undefined): Promise<void> {
     const limit = limitMicroUsd === undefined ? NO_LIMIT : amount(limitMicroUsd, 'limitMicroUsd');
     const thisMonth = this.now();
-    const nextMonth = new Date(Date.UTC(thisMonth.getUTCFullYear(), thisMonth.getUTCMonth() + 1, 1));
+    const nextMonth = new Date(
+      Date.UTC(thisMonth.getUTCFullYear(), thisMonth.getUTCMonth() + 1, 1),
+    );
     for (const month of [utcMonth(thisMonth), utcMonth(nextMonth)]) {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: spendKey(customerId, month),
           ...update({
-            set: { [LIMIT]: limit, [HEADROOM]: minus(value(limit), ifNotExists('usedMicroUsd', value(0))) },
+            set: {
+              [LIMIT]: limit,
+              [HEADROOM]: minus(value(limit), ifNotExists('usedMicroUsd', value(0))),
+            },
           }),
         }),
       );
@@ -208,14 +238,15 @@ export class SpendTracker {
   }
 
   /**
-   * Replaces the reservation with the actual cost: one UpdateItem returning the item (ALL_NEW, so the alert
-   * marks come back too). Then, for each threshold reached and not marked yet, one conditional UpdateItem marks
-   * it and only the settle whose mark succeeded publishes: each threshold fires once per month, under
-   * concurrency and retries. A threshold reached but not published (a crash between the two) is published by
-   * the next settle. Without a limit there are no alerts: one call, or none for a free request.
-   * Throws only when the first update fails; alert failures are returned, because a caller that retried a
-   * settle that had committed would count the request twice. A reservation with a hold mark applies only while
-   * the mark is there (removing it in the same update): `applied: false` when it was settled already.
+   * Replaces the reservation with the actual cost: one UpdateItem returning the item (ALL_NEW, so
+   * the alert marks come back too). Then, for each threshold reached and not marked yet, one
+   * conditional UpdateItem marks it and only the settle whose mark succeeded publishes: each
+   * threshold fires once per month, under concurrency and retries. A threshold reached but not
+   * published (a crash between the two) is published by the next settle. Without a limit there are
+   * no alerts: one call, or none for a free request. Throws only when the first update fails; alert
+   * failures are returned, because a caller that retried a settle that had committed would count
+   * the request twice. A reservation with a hold mark applies only while the mark is there
+   * (removing it in the same update): `applied: false` when it was settled already.
    */
   async settle(
     reservation: SpendReservation,
@@ -224,7 +255,13 @@ export class SpendTracker {
   ): Promise<SettleResult> {
     const { customerId, month, reservedMicroUsd } = reservation;
     const actual = amount(actualCostMicroUsd, 'actualCostMicroUsd');
-    const result: SettleResult = { month, applied: true, committedMicroUsd: 0, published: [], failed: [] };
+    const result: SettleResult = {
+      month,
+      applied: true,
+      committedMicroUsd: 0,
+      published: [],
+      failed: [],
+    };
     const { holdId, batchId } = reservation;
     if (actual === 0 && reservedMicroUsd === 0 && holdId === undefined) return result;
 
@@ -253,7 +290,8 @@ export class SpendTracker {
         }),
       ));
     } catch (error) {
-      if ((holdId === undefined && batchId === undefined) || !isConditionFailure(error)) throw error;
+      if ((holdId === undefined && batchId === undefined) || !isConditionFailure(error))
+        throw error;
       return { ...result, applied: false };
     }
     const committed = (item.committedMicroUsd as number | undefined) ?? 0;
@@ -261,12 +299,17 @@ export class SpendTracker {
     // The month's limit as it is now (it may have changed since admission); none: no alerts.
     const itemLimit = item.limitMicroUsd as number | undefined;
     const limitMicroUsd =
-      itemLimit === undefined ? reservation.limitMicroUsd : itemLimit === NO_LIMIT ? undefined : itemLimit;
+      itemLimit === undefined
+        ? reservation.limitMicroUsd
+        : itemLimit === NO_LIMIT
+          ? undefined
+          : itemLimit;
     if (limitMicroUsd === undefined) return result;
 
     // Integer comparison: committed / limit >= percent / 100 without rounding either side.
     const reached = alertThresholdsPercent.filter(
-      (percent) => committed * 100 >= limitMicroUsd * percent && item[alertAttribute(percent)] === undefined,
+      (percent) =>
+        committed * 100 >= limitMicroUsd * percent && item[alertAttribute(percent)] === undefined,
     );
     for (const thresholdPercent of [...reached].sort((a, b) => a - b)) {
       const token = randomUUID();
@@ -277,10 +320,17 @@ export class SpendTracker {
         continue;
       }
       try {
-        await this.alerts.publish({ customerId, month, thresholdPercent, spentMicroUsd: committed, limitMicroUsd });
+        await this.alerts.publish({
+          customerId,
+          month,
+          thresholdPercent,
+          spentMicroUsd: committed,
+          limitMicroUsd,
+        });
         result.published.push(thresholdPercent);
       } catch (error) {
-        // Release our mark (only ours) so the alert is not lost: the next settle past the threshold publishes it.
+        // Release our mark (only ours) so the alert is not lost: the next settle past the threshold
+        // publishes it.
         await this.unmark(customerId, month, thresholdPercent, token).catch(() => undefined);
         result.failed.push({ thresholdPercent, error });
       }
@@ -289,11 +339,12 @@ export class SpendTracker {
   }
 
   /**
-   * Settles what a batch's line settlements left of its reservation, once: `totalReservedMicroUsd` and
-   * `totalCostMicroUsd` are the sums over all its lines. A line whose settlement never applied (its process
-   * died between the line's settle mark and this item: issue 20 row 6 kept 2 µ$ reserved for the month after a
-   * cancel) is settled here; the same conditional update ends the batch's line settlements (`bdone_`), so one
-   * still in flight no longer applies, and its sums are dropped. Answers whether anything was left.
+   * Settles what a batch's line settlements left of its reservation, once: `totalReservedMicroUsd`
+   * and `totalCostMicroUsd` are the sums over all its lines. A line whose settlement never applied
+   * (its process died between the line's settle mark and this item: issue 20 row 6 kept 2 µ$
+   * reserved for the month after a cancel) is settled here; the same conditional update ends the
+   * batch's line settlements (`bdone_`), so one still in flight no longer applies, and its sums are
+   * dropped. Answers whether anything was left.
    */
   async settleBatchRemainder(
     customerId: string,
@@ -305,7 +356,11 @@ export class SpendTracker {
     const batch = batchAttributes(batchId);
     for (;;) {
       const { Item = {} } = await this.doc.send(
-        new GetCommand({ TableName: this.tableName, Key: spendKey(customerId, month), ConsistentRead: true }),
+        new GetCommand({
+          TableName: this.tableName,
+          Key: spendKey(customerId, month),
+          ConsistentRead: true,
+        }),
       );
       if (Item[batch.done] !== undefined) return false;
       const seenReserved = (Item[batch.reserved] as number | undefined) ?? 0;
@@ -318,13 +373,24 @@ export class SpendTracker {
             TableName: this.tableName,
             Key: spendKey(customerId, month),
             ...update(
-              { add: settled(reserved, actual), set: { [batch.done]: true }, remove: [batch.reserved, batch.cost] },
-              // No line settlement landed since the read (else read again): each share is settled once.
+              {
+                add: settled(reserved, actual),
+                set: { [batch.done]: true },
+                remove: [batch.reserved, batch.cost],
+              },
+              // No line settlement landed since the read (else read again): each share is settled
+              // once.
               and(
                 notExists(batch.done),
                 seenReserved === 0 && seenCost === 0
-                  ? or(notExists(batch.reserved), and(compare(batch.reserved, '=', 0), compare(batch.cost, '=', 0)))
-                  : and(compare(batch.reserved, '=', seenReserved), compare(batch.cost, '=', seenCost)),
+                  ? or(
+                      notExists(batch.reserved),
+                      and(compare(batch.reserved, '=', 0), compare(batch.cost, '=', 0)),
+                    )
+                  : and(
+                      compare(batch.reserved, '=', seenReserved),
+                      compare(batch.cost, '=', seenCost),
+                    ),
               ),
             ),
           }),
@@ -335,9 +401,10 @@ export class SpendTracker {
   }
 
   /**
-   * Brings the month's committed spend up to what the ledger says (the usage aggregates), for spend that reached
-   * the ledger without being settled here (a record replayed from the dead letters, spend from before every
-   * paying request was settled here). Never lowers it; a concurrent settle makes the conditional update fail, and the next call catches up again.
+   * Brings the month's committed spend up to what the ledger says (the usage aggregates), for spend
+   * that reached the ledger without being settled here (a record replayed from the dead letters,
+   * spend from before every paying request was settled here). Never lowers it; a concurrent settle
+   * makes the conditional update fail, and the next call catches up again.
    */
   async catchUp(customerId: string, ledgerSpentMicroUsd: number): Promise<void> {
     const month = utcMonth(this.now());
@@ -350,8 +417,17 @@ export class SpendTracker {
           TableName: this.tableName,
           Key: spendKey(customerId, month),
           ...update(
-            { add: { usedMicroUsd: missing, committedMicroUsd: missing, headroomMicroUsd: -missing } },
-            or(notExists('committedMicroUsd'), compare('committedMicroUsd', '=', current.spentMicroUsd)),
+            {
+              add: {
+                usedMicroUsd: missing,
+                committedMicroUsd: missing,
+                headroomMicroUsd: -missing,
+              },
+            },
+            or(
+              notExists('committedMicroUsd'),
+              compare('committedMicroUsd', '=', current.spentMicroUsd),
+            ),
           ),
         }),
       );
@@ -388,24 +464,38 @@ export class SpendTracker {
 
   private async read(customerId: string, month: string): Promise<MonthSpend> {
     const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: spendKey(customerId, month), ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: spendKey(customerId, month),
+        ConsistentRead: true,
+      }),
     );
     return {
       month,
       spentMicroUsd: (Item?.committedMicroUsd as number | undefined) ?? 0,
       reservedMicroUsd: (Item?.reservedMicroUsd as number | undefined) ?? 0,
       limitMicroUsd:
-        typeof Item?.limitMicroUsd === 'number' && Item.limitMicroUsd !== NO_LIMIT ? Item.limitMicroUsd : undefined,
+        typeof Item?.limitMicroUsd === 'number' && Item.limitMicroUsd !== NO_LIMIT
+          ? Item.limitMicroUsd
+          : undefined,
     };
   }
 
-  private async mark(customerId: string, month: string, percent: number, token: string): Promise<boolean> {
+  private async mark(
+    customerId: string,
+    month: string,
+    percent: number,
+    token: string,
+  ): Promise<boolean> {
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: spendKey(customerId, month),
-          ...update({ set: { [alertAttribute(percent)]: token } }, notExists(alertAttribute(percent))),
+          ...update(
+            { set: { [alertAttribute(percent)]: token } },
+            notExists(alertAttribute(percent)),
+          ),
         }),
       );
       return true;
@@ -415,12 +505,20 @@ export class SpendTracker {
     }
   }
 
-  private async unmark(customerId: string, month: string, percent: number, token: string): Promise<void> {
+  private async unmark(
+    customerId: string,
+    month: string,
+    percent: number,
+    token: string,
+  ): Promise<void> {
     await this.doc.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: spendKey(customerId, month),
-        ...update({ remove: [alertAttribute(percent)] }, compare(alertAttribute(percent), '=', token)),
+        ...update(
+          { remove: [alertAttribute(percent)] },
+          compare(alertAttribute(percent), '=', token),
+        ),
       }),
     );
   }

@@ -6,8 +6,9 @@ import { formatUsd } from './pricing';
 const { partitionKey: PK, sortKey: SK } = METERING_TABLE;
 
 /**
- * `GET /v1/usage` and the console read the usage aggregates: `AGG#<customerId>` / `<day>#<model>`, kept in step
- * with the ledger exactly once per record and recomputable from it (aggregate-updates.ts).
+ * `GET /v1/usage` and the console read the usage aggregates: `AGG#<customerId>` / `<day>#<model>`,
+ * kept in step with the ledger exactly once per record and recomputable from it
+ * (aggregate-updates.ts).
  */
 
 export interface UsageTotals {
@@ -94,7 +95,12 @@ export class UsageAggregates {
   ) {}
 
   /** Usage of `startDay`..`endDay` (UTC, inclusive) from the aggregates: one Query per 1 MB page. */
-  async queryUsage(customerId: string, startDay: string, endDay: string, groupBy: 'day'): Promise<UsageList<DayBucket>>;
+  async queryUsage(
+    customerId: string,
+    startDay: string,
+    endDay: string,
+    groupBy: 'day',
+  ): Promise<UsageList<DayBucket>>;
   async queryUsage(
     customerId: string,
     startDay: string,
@@ -113,11 +119,16 @@ export class UsageAggregates {
     endDay: string,
     groupBy: UsageGroupBy,
   ): Promise<UsageList<DayBucket | ModelBucket>> {
-    if (!isDay(startDay)) throw new BadRequestError('start_date must be a date YYYY-MM-DD', { param: 'start_date' });
-    if (!isDay(endDay)) throw new BadRequestError('end_date must be a date YYYY-MM-DD', { param: 'end_date' });
-    if (startDay > endDay) throw new BadRequestError('start_date must not be after end_date', { param: 'start_date' });
+    if (!isDay(startDay))
+      throw new BadRequestError('start_date must be a date YYYY-MM-DD', { param: 'start_date' });
+    if (!isDay(endDay))
+      throw new BadRequestError('end_date must be a date YYYY-MM-DD', { param: 'end_date' });
+    if (startDay > endDay)
+      throw new BadRequestError('start_date must not be after end_date', { param: 'start_date' });
     if (Date.parse(endDay) - Date.parse(startDay) > MAX_RANGE_DAYS * 86_400_000) {
-      throw new BadRequestError(`The date range may span at most ${MAX_RANGE_DAYS} days.`, { param: 'end_date' });
+      throw new BadRequestError(`The date range may span at most ${MAX_RANGE_DAYS} days.`, {
+        param: 'end_date',
+      });
     }
 
     // Sort keys are `<day>#<model>`, so every key of endDay sorts below `<endDay>$` ('#' < '$').
@@ -129,7 +140,11 @@ export class UsageAggregates {
           TableName: this.tableName,
           KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
           ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
-          ExpressionAttributeValues: { ':pk': `AGG#${customerId}`, ':from': `${startDay}#`, ':to': `${endDay}$` },
+          ExpressionAttributeValues: {
+            ':pk': `AGG#${customerId}`,
+            ':from': `${startDay}#`,
+            ':to': `${endDay}$`,
+          },
           ExclusiveStartKey: startKey,
         }),
       );
@@ -156,13 +171,20 @@ export class UsageAggregates {
       const group = groups.get(key) ?? { totals: zero(), models: [] };
       groups.set(key, group);
       add(group.totals, row.totals);
-      if (groupBy === 'day') group.models.push({ object: 'usage.model', model: row.model, ...fields(row.totals) });
+      if (groupBy === 'day')
+        group.models.push({ object: 'usage.model', model: row.model, ...fields(row.totals) });
     }
-    // Rows come sorted by day, then model (the sort key): day buckets are in order, model buckets are sorted here.
+    // Rows come sorted by day, then model (the sort key): day buckets are in order, model buckets
+    // are sorted here.
     const data =
       groupBy === 'day'
         ? [...groups].map(
-            ([date, g]): DayBucket => ({ object: 'usage.bucket', date, ...fields(g.totals), models: g.models }),
+            ([date, g]): DayBucket => ({
+              object: 'usage.bucket',
+              date,
+              ...fields(g.totals),
+              models: g.models,
+            }),
           )
         : [...groups]
             .sort(([a], [b]) => (a < b ? -1 : 1))
@@ -175,6 +197,13 @@ export class UsageAggregates {
                 ...fields(g.totals),
               }),
             );
-    return { object: 'list', group_by: groupBy, start_date: startDay, end_date: endDay, data, total: fields(total) };
+    return {
+      object: 'list',
+      group_by: groupBy,
+      start_date: startDay,
+      end_date: endDay,
+      data,
+      total: fields(total),
+    };
   }
 }

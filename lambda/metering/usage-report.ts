@@ -10,9 +10,9 @@ import type { UsageAggregates } from './usage-aggregates';
 const { byCustomerDayIndex: BY_DAY } = METERING_TABLE;
 
 /**
- * The operator's view of billing (`npx tierline usage show` / `usage report`), answered from the usage
- * aggregates (one Query per customer and month), and reconcilable with the ledger (`reconcile` sums the
- * ledger's records of the same month, one Query page per 1 MB of them).
+ * The operator's view of billing (`npx tierline usage show` / `usage report`), answered from the
+ * usage aggregates (one Query per customer and month), and reconcilable with the ledger
+ * (`reconcile` sums the ledger's records of the same month, one Query page per 1 MB of them).
  */
 
 export interface UsageLine {
@@ -65,10 +65,14 @@ const same = (a: UsageLine, b: UsageLine) =>
 
 /** `YYYY-MM` to its first and last day. */
 export function monthDays(month: string): { first: string; last: string; days: string[] } {
-  if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) throw new RangeError(`month must be YYYY-MM: ${month}`);
+  if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month))
+    throw new RangeError(`month must be YYYY-MM: ${month}`);
   const [year, m] = month.split('-').map(Number) as [number, number];
   const count = new Date(Date.UTC(year, m, 0)).getUTCDate();
-  const days = Array.from({ length: count }, (_, i) => `${month}-${String(i + 1).padStart(2, '0')}`);
+  const days = Array.from(
+    { length: count },
+    (_, i) => `${month}-${String(i + 1).padStart(2, '0')}`,
+  );
   return { first: days[0] as string, last: days[count - 1] as string, days };
 }
 
@@ -118,7 +122,12 @@ export class UsageReports {
   async reconcile(customerId: string, month: string): Promise<Reconciliation> {
     const customer = await this.deps.customers.getCustomer(customerId);
     const usage = customer ? await this.usageOf(customer, month, false) : undefined;
-    const result: Reconciliation = { month, aggregates: usage?.total ?? zero(), ledger: zero(), differingDays: [] };
+    const result: Reconciliation = {
+      month,
+      aggregates: usage?.total ?? zero(),
+      ledger: zero(),
+      differingDays: [],
+    };
     for (const day of monthDays(month).days) {
       const ledger = await this.ledgerDay(customerId, day);
       add(result.ledger, ledger);
@@ -127,7 +136,11 @@ export class UsageReports {
     return result;
   }
 
-  private async usageOf(customer: CustomerRecord, month: string, withSpend: boolean): Promise<CustomerMonthUsage> {
+  private async usageOf(
+    customer: CustomerRecord,
+    month: string,
+    withSpend: boolean,
+  ): Promise<CustomerMonthUsage> {
     const { first, last } = monthDays(month);
     const list = await this.deps.aggregates.queryUsage(customer.customerId, first, last, 'day');
     const usage: CustomerMonthUsage = {

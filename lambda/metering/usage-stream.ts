@@ -1,5 +1,10 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { AttributeValue, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import type {
+  AttributeValue,
+  DynamoDBBatchResponse,
+  DynamoDBRecord,
+  DynamoDBStreamEvent,
+} from 'aws-lambda';
 import type { AggregatedRecord, AggregateUpdater } from './aggregate-updates';
 import { METERING_TABLE } from './metering-table';
 
@@ -8,9 +13,11 @@ const { partitionKey: PK } = METERING_TABLE;
 /** The ledger record of a stream INSERT, from its new image; undefined for any other item or event. */
 export function ledgerRecordOfStream(record: DynamoDBRecord): AggregatedRecord | undefined {
   const image = record.dynamodb?.NewImage;
-  if (record.eventName !== 'INSERT' || !image || !image[PK]?.S?.startsWith('REQ#')) return undefined;
+  if (record.eventName !== 'INSERT' || !image || !image[PK]?.S?.startsWith('REQ#'))
+    return undefined;
   const text = (value: AttributeValue | undefined) => value?.S;
-  const count = (value: AttributeValue | undefined) => (value?.N === undefined ? Number.NaN : Number(value.N));
+  const count = (value: AttributeValue | undefined) =>
+    value?.N === undefined ? Number.NaN : Number(value.N);
   const parsed = {
     requestId: text(image.requestId),
     customerId: text(image.customerId),
@@ -21,32 +28,36 @@ export function ledgerRecordOfStream(record: DynamoDBRecord): AggregatedRecord |
     costMicroUsd: count(image.costMicroUsd),
   };
   const valid =
-    [parsed.requestId, parsed.customerId, parsed.model, parsed.startedAt].every((v) => typeof v === 'string') &&
-    [parsed.inputTokens, parsed.outputTokens, parsed.costMicroUsd].every(Number.isSafeInteger);
+    [parsed.requestId, parsed.customerId, parsed.model, parsed.startedAt].every(
+      (v) => typeof v === 'string',
+    ) && [parsed.inputTokens, parsed.outputTokens, parsed.costMicroUsd].every(Number.isSafeInteger);
   if (!valid) throw new Error(`ledger record ${image[PK]?.S} in the stream lacks usage fields`);
   return parsed as AggregatedRecord;
 }
 
 /**
- * DynamoDB Streams consumer of the metering table: adds each new ledger record to its usage aggregate, exactly
- * once (see aggregate-updates.ts), so a redelivered batch counts nothing twice and the work per record does not
- * grow with the customer's traffic. Other items are skipped; the event source also filters them out (pk prefix
- * `REQ#`, INSERT). The records of a batch are applied in parallel; the first one (in stream order) that failed
- * or that another applier holds is reported as the batch item failure, so Lambda retries from it and the
- * records after it, and the ones already applied answer 'already_applied'.
+ * DynamoDB Streams consumer of the metering table: adds each new ledger record to its usage
+ * aggregate, exactly once (see aggregate-updates.ts), so a redelivered batch counts nothing twice
+ * and the work per record does not grow with the customer's traffic. Other items are skipped; the
+ * event source also filters them out (pk prefix `REQ#`, INSERT). The records of a batch are applied
+ * in parallel; the first one (in stream order) that failed or that another applier holds is
+ * reported as the batch item failure, so Lambda retries from it and the records after it, and the
+ * ones already applied answer 'already_applied'.
  */
 export function createUsageAggregatorHandler(
   updater: Pick<AggregateUpdater, 'apply'>,
   logger = new Logger({ serviceName: 'usage-aggregator' }),
 ) {
   return async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
-    // One application per request id in a batch: applying the same record twice at once would find it busy.
+    // One application per request id in a batch: applying the same record twice at once would find
+    // it busy.
     const applying = new Map<string, Promise<void>>();
     const applyOnce = (record: AggregatedRecord) => {
       const pending =
         applying.get(record.requestId) ??
         updater.apply(record).then((result) => {
-          if (result === 'busy') throw new Error(`ledger record ${record.requestId} is being applied elsewhere`);
+          if (result === 'busy')
+            throw new Error(`ledger record ${record.requestId} is being applied elsewhere`);
         });
       applying.set(record.requestId, pending);
       return pending;

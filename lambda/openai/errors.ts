@@ -26,9 +26,9 @@ export interface OpenAIErrorBody {
 }
 
 /**
- * What an error says besides its message, the same options object for every class: `param` names the request
- * parameter at fault (OpenAI's `param`), `code` is the machine-readable reason, `headers` go on the response
- * (`retry-after`, the `x-ratelimit-*` of a refusal).
+ * What an error says besides its message, the same options object for every class: `param` names
+ * the request parameter at fault (OpenAI's `param`), `code` is the machine-readable reason,
+ * `headers` go on the response (`retry-after`, the `x-ratelimit-*` of a refusal).
  */
 export interface ErrorDetails {
   param?: string | null;
@@ -55,7 +55,9 @@ export class HttpError extends Error {
   }
 
   toBody(): OpenAIErrorBody {
-    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+    return {
+      error: { message: this.message, type: this.type, param: this.param, code: this.code },
+    };
   }
 }
 
@@ -126,8 +128,9 @@ export class ServiceUnavailableError extends HttpError {
 }
 
 /**
- * The model server failed or answered what is not a completion (an upstream that ignores `stream: true`):
- * the request was fine and the gateway is up, the hop behind it failed. The official clients retry a 502.
+ * The model server failed or answered what is not a completion (an upstream that ignores `stream:
+ * true`): the request was fine and the gateway is up, the hop behind it failed. The official
+ * clients retry a 502.
  */
 export class BadGatewayError extends HttpError {
   constructor(requestId: string) {

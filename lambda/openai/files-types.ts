@@ -1,6 +1,7 @@
 /**
  * The OpenAI Files and Uploads shapes Tierline answers.
- * https://platform.openai.com/docs/api-reference/files, https://platform.openai.com/docs/api-reference/uploads
+ * https://platform.openai.com/docs/api-reference/files,
+ * https://platform.openai.com/docs/api-reference/uploads
  */
 
 export type OpenAIFilePurpose = 'batch' | 'batch_output' | 'fine-tune' | 'fine-tune-results';

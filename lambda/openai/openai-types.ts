@@ -31,7 +31,12 @@ export interface ChatCompletion {
   created: number;
   model: string;
   system_fingerprint?: string | null;
-  choices: { index: number; message: AssistantMessage; finish_reason: FinishReason | null; logprobs?: unknown }[];
+  choices: {
+    index: number;
+    message: AssistantMessage;
+    finish_reason: FinishReason | null;
+    logprobs?: unknown;
+  }[];
   usage: Usage;
 }
 
@@ -47,7 +52,12 @@ export interface ChatCompletionChunk {
   created: number;
   model: string;
   system_fingerprint?: string | null;
-  choices: { index: number; delta: ChunkDelta; finish_reason: FinishReason | null; logprobs?: unknown }[];
+  choices: {
+    index: number;
+    delta: ChunkDelta;
+    finish_reason: FinishReason | null;
+    logprobs?: unknown;
+  }[];
   /** Present (with `choices: []`) on the last chunk when `stream_options.include_usage` is set. */
   usage?: Usage | null;
   /** Groq's extension: the request id, and usage on the chunk with the finish reason. */

@@ -2,10 +2,11 @@ import * as z from 'zod/mini';
 import { BadRequestError } from './errors';
 
 /**
- * Create bodies (fine-tuning jobs, batches) validated by a zod/mini schema, as chat completions are, where each
- * field answers one 400 of its own: the message and code OpenAI's API gives for that field, `param` the field.
- * Chat words its errors from the issue's kind (`lambda/inference/request-errors.ts`); these routes name the one
- * rule a field keeps ("must be 1 to 64 letters ..."), so the rule's message is declared beside its schema.
+ * Create bodies (fine-tuning jobs, batches) validated by a zod/mini schema, as chat completions
+ * are, where each field answers one 400 of its own: the message and code OpenAI's API gives for
+ * that field, `param` the field. Chat words its errors from the issue's kind
+ * (`lambda/inference/request-errors.ts`); these routes name the one rule a field keeps ("must be 1
+ * to 64 letters ..."), so the rule's message is declared beside its schema.
  */
 
 /** Said of the value a field refused: a fixed text, or one that names the value (`Model x cannot be ...`). */
@@ -18,35 +19,40 @@ export interface FieldRule<S extends z.ZodMiniType = z.ZodMiniType> {
   code: Answer;
 }
 
-export const field = <S extends z.ZodMiniType>(schema: S, message: Answer, code: Answer): FieldRule<S> => ({
+export const field = <S extends z.ZodMiniType>(
+  schema: S,
+  message: Answer,
+  code: Answer,
+): FieldRule<S> => ({
   schema,
   message,
   code,
 });
 
-const say = (answer: Answer, value: unknown) => (typeof answer === 'string' ? answer : answer(value));
+const say = (answer: Answer, value: unknown) =>
+  typeof answer === 'string' ? answer : answer(value);
 
 /** Optional, and `null` taken as absent (the official clients send either). */
 export const optional = <T extends z.ZodMiniType>(schema: T) => z.optional(z.nullable(schema));
 
 /** What a body that passed holds: each declared field as its schema types it, the others left unknown. */
-export type CheckedBody<R extends Record<string, FieldRule>> = { [K in keyof R]: z.output<R[K]['schema']> } & Record<
-  string,
-  unknown
->;
+export type CheckedBody<R extends Record<string, FieldRule>> = {
+  [K in keyof R]: z.output<R[K]['schema']>;
+} & Record<string, unknown>;
 
 export interface BodySchema<R extends Record<string, FieldRule> = Record<string, FieldRule>> {
   /**
-   * The body itself, typed, when every field keeps its rule; else throws the 400 of the first that does not.
-   * The body, not zod's copy: the values are the ones that were checked, whatever zod's output would drop.
+   * The body itself, typed, when every field keeps its rule; else throws the 400 of the first that
+   * does not. The body, not zod's copy: the values are the ones that were checked, whatever zod's
+   * output would drop.
    */
   check(body: Record<string, unknown>): CheckedBody<R>;
 }
 
 /**
- * OpenAI's `metadata`: at most 16 pairs, keys up to 64 characters, values strings up to 512. A predicate, not
- * `z.record`: zod's record skips a `__proto__` key, which `JSON.parse` makes an own property, so a value there
- * would go unchecked and vanish from the output.
+ * OpenAI's `metadata`: at most 16 pairs, keys up to 64 characters, values strings up to 512. A
+ * predicate, not `z.record`: zod's record skips a `__proto__` key, which `JSON.parse` makes an own
+ * property, so a value there would go unchecked and vanish from the output.
  */
 export const metadataField = field(
   optional(
@@ -54,7 +60,8 @@ export const metadataField = field(
       if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
       const entries = Object.entries(value);
       return (
-        entries.length <= 16 && entries.every(([k, v]) => k.length <= 64 && typeof v === 'string' && v.length <= 512)
+        entries.length <= 16 &&
+        entries.every(([k, v]) => k.length <= 64 && typeof v === 'string' && v.length <= 512)
       );
     }),
   ),
@@ -76,8 +83,9 @@ export interface BodySchemaOptions {
 }
 
 /**
- * An unknown field is refused first (`Unrecognized request argument supplied: x`, as OpenAI answers), then
- * the fields are judged in the order they are declared, so a body with several faults always gets the same one.
+ * An unknown field is refused first (`Unrecognized request argument supplied: x`, as OpenAI
+ * answers), then the fields are judged in the order they are declared, so a body with several
+ * faults always gets the same one.
  */
 export function bodySchema<R extends Record<string, FieldRule>>(
   rules: R,
@@ -97,7 +105,8 @@ export function bodySchema<R extends Record<string, FieldRule>>(
       const unknown = issues.find((issue) => issue.code === 'unrecognized_keys');
       if (unknown?.code === 'unrecognized_keys') {
         const key = String(unknown.keys[0]);
-        const shown = options.unknownKeyLength === undefined ? key : key.slice(0, options.unknownKeyLength);
+        const shown =
+          options.unknownKeyLength === undefined ? key : key.slice(0, options.unknownKeyLength);
         throw new BadRequestError(`Unrecognized request argument supplied: ${shown}`, {
           param: key,
           code: 'unknown_parameter',
@@ -108,7 +117,10 @@ export function bodySchema<R extends Record<string, FieldRule>>(
       const rule: FieldRule | undefined = name === undefined ? undefined : rules[name];
       if (name === undefined || rule === undefined) throw new BadRequestError('Invalid request.');
       const value = body[name];
-      throw new BadRequestError(say(rule.message, value), { param: name, code: say(rule.code, value) });
+      throw new BadRequestError(say(rule.message, value), {
+        param: name,
+        code: say(rule.code, value),
+      });
     },
   };
 }

@@ -1,19 +1,22 @@
 /**
- * DynamoDB update and condition expressions as typed values: every attribute name and value goes through a
- * placeholder (`#n0`, `:v0`) the builder numbers itself, so no call site concatenates or slices expression text,
- * an attribute whose name is a reserved word (`day`, `status`) or holds `#` needs no care, and the names and
- * values maps always match the expression (DynamoDB rejects an unused placeholder).
+ * DynamoDB update and condition expressions as typed values: every attribute name and value goes
+ * through a placeholder (`#n0`, `:v0`) the builder numbers itself, so no call site concatenates or
+ * slices expression text, an attribute whose name is a reserved word (`day`, `status`) or holds `#`
+ * needs no care, and the names and values maps always match the expression (DynamoDB rejects an
+ * unused placeholder).
  *
  * Rules from "Using update expressions in DynamoDB"
- * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.UpdateExpressions.html, read
- * 2026-12-07): each of SET, REMOVE, ADD, DELETE may appear once, in any order; every action reads the item as it
- * was before the update. An attribute named in two actions is refused by DynamoDB ("Two document paths
- * overlap"), so `update` refuses it too, before the call, as it refuses a nested path beside its parent. A name
- * is one attribute (a `.` in it is part of the name); a nested path is a list of names (`setPaths`). Only
- * compound members of an AND / OR are parenthesized: DynamoDB refuses "redundant parentheses" (`((a = :v))`).
+ * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.UpdateExpressions.html,
+ * read 2026-12-07): each of SET, REMOVE, ADD, DELETE may appear once, in any order; every action
+ * reads the item as it was before the update. An attribute named in two actions is refused by
+ * DynamoDB ("Two document paths overlap"), so `update` refuses it too, before the call, as it
+ * refuses a nested path beside its parent. A name is one attribute (a `.` in it is part of the
+ * name); a nested path is a list of names (`setPaths`). Only compound members of an AND / OR are
+ * parenthesized: DynamoDB refuses "redundant parentheses" (`((a = :v))`).
  *
- * Why not a library: `@aws/dynamodb-expressions` (0.7.3, last published 2019, its repository archived) marshals
- * values into low-level AttributeValues itself, which the lib-dynamodb document client would marshal again.
+ * Why not a library: `@aws/dynamodb-expressions` (0.7.3, last published 2019, its repository
+ * archived) marshals values into low-level AttributeValues itself, which the lib-dynamodb document
+ * client would marshal again.
  */
 
 /** Marks the operands this module built, so that a stored value that happens to look like one stays a value. */
@@ -32,7 +35,12 @@ export type Comparator = '=' | '<>' | '<' | '<=' | '>' | '>=';
 
 /** A condition: comparisons, existence checks, `IN`, `contains`, and their AND / OR / NOT. */
 export type Condition =
-  | { readonly kind: 'compare'; readonly op: Comparator; readonly left: Operand; readonly right: Operand }
+  | {
+      readonly kind: 'compare';
+      readonly op: Comparator;
+      readonly left: Operand;
+      readonly right: Operand;
+    }
   | { readonly kind: 'exists' | 'notExists'; readonly name: string }
   | { readonly kind: 'in'; readonly name: string; readonly values: readonly unknown[] }
   | { readonly kind: 'contains'; readonly name: string; readonly value: unknown }
@@ -70,8 +78,16 @@ export const compare = (
 });
 export const exists = (name: string): Condition => ({ kind: 'exists', name });
 export const notExists = (name: string): Condition => ({ kind: 'notExists', name });
-export const isIn = (name: string, values: readonly unknown[]): Condition => ({ kind: 'in', name, values });
-export const contains = (name: string, v: unknown): Condition => ({ kind: 'contains', name, value: v });
+export const isIn = (name: string, values: readonly unknown[]): Condition => ({
+  kind: 'in',
+  name,
+  values,
+});
+export const contains = (name: string, v: unknown): Condition => ({
+  kind: 'contains',
+  name,
+  value: v,
+});
 export const and = (...conditions: Condition[]): Condition => ({ kind: 'and', conditions });
 export const or = (...conditions: Condition[]): Condition => ({ kind: 'or', conditions });
 export const not = (condition: Condition): Condition => ({ kind: 'not', condition });
@@ -148,16 +164,20 @@ class Placeholders {
       case 'contains':
         return `contains(${this.name(c.name)}, ${this.value(c.value)})`;
       case 'not':
-        // A negated NOT or AND / OR is parenthesized: `NOT NOT a` does not parse (dynalite, as DynamoDB's grammar).
+        // A negated NOT or AND / OR is parenthesized: `NOT NOT a` does not parse (dynalite, as
+        // DynamoDB's grammar).
         return isCompound(c.condition) || unwrapped(c.condition).kind === 'not'
           ? `NOT (${this.condition(c.condition)})`
           : `NOT ${this.condition(c.condition)}`;
       case 'and':
       case 'or':
-        if (c.conditions.length === 0) throw new RangeError(`${c.kind.toUpperCase()} needs at least one condition`);
+        if (c.conditions.length === 0)
+          throw new RangeError(`${c.kind.toUpperCase()} needs at least one condition`);
         if (c.conditions.length === 1) return this.condition(c.conditions[0] as Condition);
         return c.conditions
-          .map((inner) => (isCompound(inner) ? `(${this.condition(inner)})` : this.condition(inner)))
+          .map((inner) =>
+            isCompound(inner) ? `(${this.condition(inner)})` : this.condition(inner),
+          )
           .join(` ${c.kind.toUpperCase()} `);
     }
   }
@@ -171,8 +191,9 @@ class Placeholders {
 }
 
 /**
- * Whether a condition renders as several terms joined by AND / OR, and so needs parentheses inside another:
- * only those get them, because DynamoDB refuses an expression with redundant parentheses (`((a = :v))`).
+ * Whether a condition renders as several terms joined by AND / OR, and so needs parentheses inside
+ * another: only those get them, because DynamoDB refuses an expression with redundant parentheses
+ * (`((a = :v))`).
  */
 function isCompound(c: Condition): boolean {
   const inner = unwrapped(c);
@@ -194,8 +215,8 @@ const isOperand = (v: unknown): v is Operand => typeof v === 'object' && v !== n
 export function update(actions: UpdateActions, condition?: Condition): ExpressionFields {
   const p = new Placeholders();
   const targets: (readonly string[])[] = [];
-  // An attribute named twice, or a nested path and its parent or child, is refused by DynamoDB ("Two document
-  // paths overlap"): refused here first, with the names.
+  // An attribute named twice, or a nested path and its parent or child, is refused by DynamoDB
+  // ("Two document paths overlap"): refused here first, with the names.
   const targetPath = (path: readonly string[]) => {
     if (path.length === 0) throw new RangeError('a path needs at least one name');
     for (const other of targets) {
@@ -213,8 +234,12 @@ export function update(actions: UpdateActions, condition?: Condition): Expressio
     if (actions.length > 0) clauses.push(`${keyword} ${actions.join(', ')}`);
   };
   clause('SET', [
-    ...Object.entries(actions.set ?? {}).map(([n, v]) => `${target(n)} = ${p.operand(isOperand(v) ? v : value(v))}`),
-    ...(actions.setPaths ?? []).map(([path, v]) => `${targetPath(path)} = ${p.operand(isOperand(v) ? v : value(v))}`),
+    ...Object.entries(actions.set ?? {}).map(
+      ([n, v]) => `${target(n)} = ${p.operand(isOperand(v) ? v : value(v))}`,
+    ),
+    ...(actions.setPaths ?? []).map(
+      ([path, v]) => `${targetPath(path)} = ${p.operand(isOperand(v) ? v : value(v))}`,
+    ),
   ]);
   clause(
     'ADD',

@@ -22,23 +22,26 @@ import type { HttpRequest, HttpResponse } from '@smithy/types';
 import { DOCUMENT_MARSHALLING } from './document-client';
 
 /**
- * A DynamoDB document client whose five item operations (GetItem, PutItem, UpdateItem, DeleteItem, Query) skip
- * the SDK's per-call middleware stack: each is one JSON request, marshalled with the SDK's own marshaller,
- * signed with the SDK's own SigV4 signer and the client's credentials (refreshed by its provider), sent through
- * the client's own HTTP handler (its kept-alive connections) to the endpoint the SDK resolves. Every other
- * command, any call with options, and any with a legacy member (`Expected`, ...) goes through the SDK as usual.
+ * A DynamoDB document client whose five item operations (GetItem, PutItem, UpdateItem, DeleteItem,
+ * Query) skip the SDK's per-call middleware stack: each is one JSON request, marshalled with the
+ * SDK's own marshaller, signed with the SDK's own SigV4 signer and the client's credentials
+ * (refreshed by its provider), sent through the client's own HTTP handler (its kept-alive
+ * connections) to the endpoint the SDK resolves. Every other command, any call with options, and
+ * any with a legacy member (`Expected`, ...) goes through the SDK as usual.
  *
- * Why: these calls are the metering on the path of every chat request (2-3 before the model, 3-4 after). Measured
- * on dynalite (1,500 UpdateItem calls, 8 at a time, `npx tsx bench/dynamodb-call-cost.ts`): the document client
- * spends about 980 us of CPU per call, the low-level client 860 us (660 us with `cacheMiddleware`, which the
- * document client refuses), a signed request through the SDK's handler 390 us. The API and chat functions use
- * it; tests and tools that count or fault calls through the client's middleware use the plain document client.
+ * Why: these calls are the metering on the path of every chat request (2-3 before the model, 3-4
+ * after). Measured on dynalite (1,500 UpdateItem calls, 8 at a time, `npx tsx
+ * bench/dynamodb-call-cost.ts`): the document client spends about 980 us of CPU per call, the
+ * low-level client 860 us (660 us with `cacheMiddleware`, which the document client refuses), a
+ * signed request through the SDK's handler 390 us. The API and chat functions use it; tests and
+ * tools that count or fault calls through the client's middleware use the plain document client.
  *
- * Errors are the SDK's exception classes (`ConditionalCheckFailedException` with its `Item`, ...) or a
- * `DynamoDBServiceException` named by the service's `__type`; throttling, 5xx and network failures are retried
- * like the SDK's standard mode (the client's `maxAttempts`, exponential backoff with full jitter). Left out: the
- * SDK's retry quota and clock-skew correction (Lambda's clock is synchronised), endpoint discovery (DynamoDB
- * does not require it) and account-id endpoints (the regional endpoint serves every account).
+ * Errors are the SDK's exception classes (`ConditionalCheckFailedException` with its `Item`, ...)
+ * or a `DynamoDBServiceException` named by the service's `__type`; throttling, 5xx and network
+ * failures are retried like the SDK's standard mode (the client's `maxAttempts`, exponential
+ * backoff with full jitter). Left out: the SDK's retry quota and clock-skew correction (Lambda's
+ * clock is synchronised), endpoint discovery (DynamoDB does not require it) and account-id
+ * endpoints (the regional endpoint serves every account).
  */
 export function createLeanDocumentClient(
   client: DynamoDBClient,
@@ -46,8 +49,8 @@ export function createLeanDocumentClient(
 ): DynamoDBDocumentClient {
   const marshalling = options.marshallOptions ?? DOCUMENT_MARSHALLING;
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { ...marshalling } });
-  // A copy: the document client sets `convertTopLevelContainer` on the object it is given, and these members
-  // are marshalled as maps of attributes, not as one attribute.
+  // A copy: the document client sets `convertTopLevelContainer` on the object it is given, and
+  // these members are marshalled as maps of attributes, not as one attribute.
   const direct = new DirectItemCalls(client, { ...marshalling, convertTopLevelContainer: false });
   const viaSdk = doc.send.bind(doc) as (command: unknown, ...rest: unknown[]) => Promise<unknown>;
   doc.send = ((command: unknown, ...rest: unknown[]) => {
@@ -62,8 +65,8 @@ export function createLeanDocumentClient(
 type Operation = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'Query';
 
 /**
- * Legacy members whose values the document client marshals deep inside (`AttributeValueList`, `Value`): a call
- * that has one goes through the SDK rather than be sent here unmarshalled.
+ * Legacy members whose values the document client marshals deep inside (`AttributeValueList`,
+ * `Value`): a call that has one goes through the SDK rather than be sent here unmarshalled.
  */
 const LEGACY_INPUT = ['Expected', 'AttributeUpdates', 'KeyConditions', 'QueryFilter'] as const;
 
@@ -91,16 +94,27 @@ const THROTTLING = new Set([
   'TooManyRequestsException',
   'LimitExceededException',
 ]);
-const NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'TimeoutError', 'RequestTimeout']);
+const NETWORK = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'TimeoutError',
+  'RequestTimeout',
+]);
 
-type ExceptionClass = new (options: { message: string; $metadata: object } & Record<string, unknown>) => Error;
+type ExceptionClass = new (
+  options: { message: string; $metadata: object } & Record<string, unknown>,
+) => Error;
 const EXCEPTIONS: Record<string, ExceptionClass> = {
   ConditionalCheckFailedException: ConditionalCheckFailedException as unknown as ExceptionClass,
-  ProvisionedThroughputExceededException: ProvisionedThroughputExceededException as unknown as ExceptionClass,
+  ProvisionedThroughputExceededException:
+    ProvisionedThroughputExceededException as unknown as ExceptionClass,
   ResourceNotFoundException: ResourceNotFoundException as unknown as ExceptionClass,
   RequestLimitExceeded: RequestLimitExceeded as unknown as ExceptionClass,
   InternalServerError: InternalServerError as unknown as ExceptionClass,
-  ItemCollectionSizeLimitExceededException: ItemCollectionSizeLimitExceededException as unknown as ExceptionClass,
+  ItemCollectionSizeLimitExceededException:
+    ItemCollectionSizeLimitExceededException as unknown as ExceptionClass,
 };
 
 interface Target {
@@ -126,7 +140,9 @@ class DirectItemCalls {
       const region = await config.region();
       const custom = config.endpoint ? await config.endpoint() : undefined;
       const url = custom
-        ? new URL(`${custom.protocol}//${custom.hostname}${custom.port ? `:${custom.port}` : ''}${custom.path}`)
+        ? new URL(
+            `${custom.protocol}//${custom.hostname}${custom.port ? `:${custom.port}` : ''}${custom.path}`,
+          )
         : config.endpointProvider({
             Region: region,
             UseFIPS: await config.useFipsEndpoint(),
@@ -146,14 +162,18 @@ class DirectItemCalls {
         signer,
       };
     })();
-    // A failed resolution (no region, no credentials provider) is not kept: the next call tries again.
+    // A failed resolution (no region, no credentials provider) is not kept: the next call tries
+    // again.
     this.target.catch(() => {
       this.target = undefined;
     });
     return this.target;
   }
 
-  async send(operation: Operation, input: Record<string, unknown>): Promise<Record<string, unknown>> {
+  async send(
+    operation: Operation,
+    input: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
     const body = JSON.stringify(this.marshalInput(input), binaryAsBase64);
     const maxAttempts = await this.client.config.maxAttempts();
     for (let attempt = 1; ; attempt++) {
@@ -171,12 +191,17 @@ class DirectItemCalls {
     const wire: Record<string, unknown> = { ...input };
     for (const member of MARSHALLED_INPUT) {
       const value = input[member];
-      if (value !== undefined) wire[member] = marshall(value as Record<string, unknown>, this.marshalling);
+      if (value !== undefined)
+        wire[member] = marshall(value as Record<string, unknown>, this.marshalling);
     }
     return wire;
   }
 
-  private async call(operation: Operation, body: string, attempt: number): Promise<Record<string, unknown>> {
+  private async call(
+    operation: Operation,
+    body: string,
+    attempt: number,
+  ): Promise<Record<string, unknown>> {
     const target = await this.resolve();
     const host = target.port ? `${target.hostname}:${target.port}` : target.hostname;
     const request = {
@@ -195,7 +220,9 @@ class DirectItemCalls {
       body,
     } as HttpRequest;
     const signed = (await target.signer.sign(request)) as HttpRequest;
-    const { response } = (await this.client.config.requestHandler.handle(signed)) as { response: HttpResponse };
+    const { response } = (await this.client.config.requestHandler.handle(signed)) as {
+      response: HttpResponse;
+    };
     const text = await textOf(response.body);
     const status = response.statusCode;
     const $metadata = {
@@ -208,9 +235,9 @@ class DirectItemCalls {
     try {
       if (text) parsed = JSON.parse(text) as Record<string, unknown>;
     } catch (error) {
-      // A body that is not DynamoDB's JSON: a proxy's or load balancer's own page (an HTML 502), or a cut answer.
-      // As the SDK does: an error answer is a service error by its status (a 5xx is retried); a 2xx one fails
-      // with its status attached.
+      // A body that is not DynamoDB's JSON: a proxy's or load balancer's own page (an HTML 502), or
+      // a cut answer. As the SDK does: an error answer is a service error by its status (a 5xx is
+      // retried); a 2xx one fails with its status attached.
       if (ok) throw Object.assign(error as Error, { $metadata });
     }
     if (ok) return { ...this.unmarshalOutput(parsed), $metadata };
@@ -228,19 +255,28 @@ class DirectItemCalls {
 
   private serviceError(body: Record<string, unknown>, status: number, $metadata: object): Error {
     const type = typeof body.__type === 'string' ? body.__type : '';
-    const name = type.slice(type.lastIndexOf('#') + 1) || (status >= 500 ? 'InternalServerError' : 'UnknownError');
+    const name =
+      type.slice(type.lastIndexOf('#') + 1) ||
+      (status >= 500 ? 'InternalServerError' : 'UnknownError');
     const message = String(body.message ?? body.Message ?? name);
     const { __type: _type, message: _m, Message: _M, ...fields } = body;
     if (fields.Item) fields.Item = unmarshallWire(fields.Item);
     const Exception = EXCEPTIONS[name];
-    if (Exception) return Object.assign(new Exception({ message, $metadata, ...fields }), { $fault: faultOf(status) });
-    return Object.assign(new DynamoDBServiceException({ name, message, $fault: faultOf(status), $metadata }), fields);
+    if (Exception)
+      return Object.assign(new Exception({ message, $metadata, ...fields }), {
+        $fault: faultOf(status),
+      });
+    return Object.assign(
+      new DynamoDBServiceException({ name, message, $fault: faultOf(status), $metadata }),
+      fields,
+    );
   }
 }
 
 /**
- * JSON.stringify's replacer: binary (B, BS) goes on the wire as base64, as the SDK's serializer sends it (plain
- * JSON would write a Uint8Array as an object of its bytes, and a Buffer as its toJSON; the holder has the original).
+ * JSON.stringify's replacer: binary (B, BS) goes on the wire as base64, as the SDK's serializer
+ * sends it (plain JSON would write a Uint8Array as an object of its bytes, and a Buffer as its
+ * toJSON; the holder has the original).
  */
 function binaryAsBase64(this: Record<string, unknown>, key: string, value: unknown): unknown {
   const original = this[key];
@@ -252,7 +288,8 @@ function binaryAsBase64(this: Record<string, unknown>, key: string, value: unkno
 /** An item as the wire has it, unmarshalled: its base64 binary decoded to Uint8Array first, as the SDK does. */
 function unmarshallWire(item: unknown): Record<string, unknown> {
   const decoded: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(item as Record<string, unknown>)) decoded[name] = binaryOf(value);
+  for (const [name, value] of Object.entries(item as Record<string, unknown>))
+    decoded[name] = binaryOf(value);
   return unmarshall(decoded as Parameters<typeof unmarshall>[0]);
 }
 
@@ -260,7 +297,8 @@ function binaryOf(value: unknown): unknown {
   const av = value as { B?: unknown; BS?: unknown[]; M?: Record<string, unknown>; L?: unknown[] };
   if (typeof av.B === 'string') return { B: bytesOf(av.B) };
   if (Array.isArray(av.BS)) return { BS: av.BS.map((b) => bytesOf(String(b))) };
-  if (av.M) return { M: Object.fromEntries(Object.entries(av.M).map(([k, v]) => [k, binaryOf(v)])) };
+  if (av.M)
+    return { M: Object.fromEntries(Object.entries(av.M).map(([k, v]) => [k, binaryOf(v)])) };
   if (Array.isArray(av.L)) return { L: av.L.map(binaryOf) };
   return value;
 }
@@ -276,12 +314,18 @@ const faultOf = (status: number) => (status >= 500 ? 'server' : 'client') as 'se
 function retryDelayMs(error: unknown, attempt: number, maxAttempts: number): number | undefined {
   // Duck-typed: errors of Node's sockets may come from another realm (a test runner's sandbox).
   if (attempt >= maxAttempts || typeof error !== 'object' || error === null) return undefined;
-  const { name, code, $metadata } = error as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+  const { name, code, $metadata } = error as {
+    name?: string;
+    code?: string;
+    $metadata?: { httpStatusCode?: number };
+  };
   const status = $metadata?.httpStatusCode;
   const throttled = THROTTLING.has(name ?? '');
-  const transient = (status !== undefined && status >= 500) || NETWORK.has(name ?? '') || NETWORK.has(code ?? '');
+  const transient =
+    (status !== undefined && status >= 500) || NETWORK.has(name ?? '') || NETWORK.has(code ?? '');
   if (!throttled && !transient) return undefined;
-  // The SDK's standard mode: full jitter over 100 ms x 2^attempt (500 ms base when throttled), at most 20 s.
+  // The SDK's standard mode: full jitter over 100 ms x 2^attempt (500 ms base when throttled), at
+  // most 20 s.
   const base = throttled ? 500 : 100;
   return Math.random() * Math.min(20_000, base * 2 ** (attempt - 1));
 }

@@ -1,15 +1,20 @@
-import { type DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  QueryCommand,
+  type QueryCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 
 /**
- * Reading a DynamoDB query through its pages. A query stops at 1 MB of items (or at `Limit`) and says where
- * to go on with `LastEvaluatedKey`; a list that reads one page only silently loses what follows.
+ * Reading a DynamoDB query through its pages. A query stops at 1 MB of items (or at `Limit`) and
+ * says where to go on with `LastEvaluatedKey`; a list that reads one page only silently loses what
+ * follows.
  */
 
 type Item = Record<string, unknown>;
 
 /**
- * Up to `limit` items from where `input.ExclusiveStartKey` points, and whether more follow: it reads one item
- * more than the limit (across as many pages as that takes) to know.
+ * Up to `limit` items from where `input.ExclusiveStartKey` points, and whether more follow: it
+ * reads one item more than the limit (across as many pages as that takes) to know.
  */
 export async function queryPage<T>(
   doc: DynamoDBDocumentClient,

@@ -1,29 +1,32 @@
 import type { TierlineConfigInput } from './schema';
 
 /**
- * Tierline's starting catalog and tiers. Free-tier limits are Groq's published free-tier figures; prices are
- * Groq's published per-token prices. Change them here (or per environment in `environments.ts`) and redeploy:
- * usage plans update in place and customers keep their keys.
+ * Tierline's starting catalog and tiers. Free-tier limits are Groq's published free-tier figures;
+ * prices are Groq's published per-token prices. Change them here (or per environment in
+ * `environments.ts`) and redeploy: usage plans update in place and customers keep their keys.
  */
 
 /**
- * Large Model Inference container (vLLM engine, OpenAI messages format): LMI v18 (djl-serving 0.36.0, vLLM
- * 0.12.0, released 2025-12-15), whose async vLLM handler serves LoRA adapters (from LMI v17, djl-serving 0.35.0:
- * "LoRA supported in Async mode"; LMI v15's async mode cannot host adapters). Tag from djl-serving
- * `serving/docs/lmi/release_notes.md` ("LMI V18"); the same tag is published in every region the
- * deep-learning-containers `available_images.md` lists for account 763104351884.
- * Context windows are 32K: the GPU-memory check at synth (`verifyGpuMemory`) says what fits.
+ * Large Model Inference container (vLLM engine, OpenAI messages format): LMI v18 (djl-serving
+ * 0.36.0, vLLM 0.12.0, released 2025-12-15), whose async vLLM handler serves LoRA adapters (from
+ * LMI v17, djl-serving 0.35.0: "LoRA supported in Async mode"; LMI v15's async mode cannot host
+ * adapters). Tag from djl-serving `serving/docs/lmi/release_notes.md` ("LMI V18"); the same tag is
+ * published in every region the deep-learning-containers `available_images.md` lists for account
+ * 763104351884. Context windows are 32K: the GPU-memory check at synth (`verifyGpuMemory`) says
+ * what fits.
  */
-const LMI_IMAGE = '763104351884.dkr.ecr.${AWS::Region}.amazonaws.com/djl-inference:0.36.0-lmi18.0.0-cu128';
+const LMI_IMAGE =
+  '763104351884.dkr.ecr.${AWS::Region}.amazonaws.com/djl-inference:0.36.0-lmi18.0.0-cu128';
 
 /**
- * Ungated, openly licensed defaults (Apache-2.0), so a new operator's stack starts without a Hugging Face token.
- * Groq's deprecations page (console.groq.com/docs/deprecations; read 2026-12-07 through reports quoting it)
- * shut down its Llama 3.1 8B Instant and Llama 3.3 70B Versatile models on 2026-08-16, replaced by gpt-oss-20b
- * and gpt-oss-120b. gpt-oss needs the o200k_harmony tokenizer in the chat function (gpt-tokenizer 4.0.0: 2.8 MB
- * minified, about 0.35 s to load here), its harmony chat template for counting prompts, and an MXFP4 MoE budget
- * in the GPU check: not done yet, so the catalog keeps to Qwen3 (Qwen3ForCausalLM, the architecture the training
- * script fine-tunes). Meta's Llama weights are gated: add them with `s3://` weights or `hfTokenSecretArn`.
+ * Ungated, openly licensed defaults (Apache-2.0), so a new operator's stack starts without a
+ * Hugging Face token. Groq's deprecations page (console.groq.com/docs/deprecations; read 2026-12-07
+ * through reports quoting it) shut down its Llama 3.1 8B Instant and Llama 3.3 70B Versatile models
+ * on 2026-08-16, replaced by gpt-oss-20b and gpt-oss-120b. gpt-oss needs the o200k_harmony
+ * tokenizer in the chat function (gpt-tokenizer 4.0.0: 2.8 MB minified, about 0.35 s to load here),
+ * its harmony chat template for counting prompts, and an MXFP4 MoE budget in the GPU check: not
+ * done yet, so the catalog keeps to Qwen3 (Qwen3ForCausalLM, the architecture the training script
+ * fine-tunes). Meta's Llama weights are gated: add them with `s3://` weights or `hfTokenSecretArn`.
  */
 const QWEN_8B = 'qwen3-8b';
 const QWEN_14B = 'qwen3-14b';
@@ -31,8 +34,11 @@ const QWEN_32B = 'qwen3-32b';
 
 export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
   console: {
-    // Operators put their sales or billing page here (e.g. `-c configFile=` with {"console": {"upgrade": ...}}).
-    upgrade: { text: 'To move to another plan, contact your Tierline operator: they change tiers without a new key.' },
+    // Operators put their sales or billing page here (e.g. `-c configFile=` with {"console":
+    // {"upgrade": ...}}).
+    upgrade: {
+      text: 'To move to another plan, contact your Tierline operator: they change tiers without a new key.',
+    },
   },
   models: {
     [QWEN_8B]: {
@@ -43,8 +49,8 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       containerImage: LMI_IMAGE,
       weights: 'Qwen/Qwen3-8B',
       tokenizer: 'qwen3',
-      // One 48 GB L40S: 15.3 GiB of bf16 weights leave room for the KV cache of 32 sequences and four rank-64
-      // adapter slots (a 24 GB A10G does not: `verifyGpuMemory`).
+      // One 48 GB L40S: 15.3 GiB of bf16 weights leave room for the KV cache of 32 sequences and
+      // four rank-64 adapter slots (a 24 GB A10G does not: `verifyGpuMemory`).
       instanceType: 'ml.g6e.xlarge',
       instanceCount: { min: 1, max: 2 },
       acceleratorsPerCopy: 1,
@@ -123,20 +129,36 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       displayName: 'Free',
       description: 'Start building at no cost. Exact per-model limits, no card required.',
       models: {
-        [QWEN_8B]: { rpm: 30, rpd: 14_400, tpm: 6_000, tpd: 500_000, inputUsdPerMillion: 0, outputUsdPerMillion: 0 },
-        [QWEN_14B]: { rpm: 30, rpd: 1_000, tpm: 12_000, tpd: 100_000, inputUsdPerMillion: 0, outputUsdPerMillion: 0 },
+        [QWEN_8B]: {
+          rpm: 30,
+          rpd: 14_400,
+          tpm: 6_000,
+          tpd: 500_000,
+          inputUsdPerMillion: 0,
+          outputUsdPerMillion: 0,
+        },
+        [QWEN_14B]: {
+          rpm: 30,
+          rpd: 1_000,
+          tpm: 12_000,
+          tpd: 100_000,
+          inputUsdPerMillion: 0,
+          outputUsdPerMillion: 0,
+        },
       },
       batch: { allowed: false, discountPercent: 0 },
       spendLimit: { allowed: false, alertThresholdsPercent: [] },
       lora: { allowed: false, premiumPercent: 0, trainingUsdPerMillionTokens: 0 },
-      // Per key: a little above the sum of the per-model RPMs (60/min = 1 rps), so the edge only stops floods.
+      // Per key: a little above the sum of the per-model RPMs (60/min = 1 rps), so the edge only
+      // stops floods.
       edge: { rateLimit: 2, burstLimit: 10, quota: { limit: 20_000, period: 'DAY' } },
       // Anyone can sign up: 1 GB of files (fine-tune and batch files need the paying tiers anyway).
       storageQuotaBytes: 1_000_000_000,
     },
     developer: {
       displayName: 'Developer',
-      description: 'Pay per token with higher limits, batch processing at a discount, and a monthly spend limit.',
+      description:
+        'Pay per token with higher limits, batch processing at a discount, and a monthly spend limit.',
       models: {
         [QWEN_8B]: {
           rpm: 1_000,
@@ -164,7 +186,8 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
     },
     enterprise: {
       displayName: 'Enterprise',
-      description: 'Contract pricing, custom limits per customer, LoRA fine-tuning and dedicated models.',
+      description:
+        'Contract pricing, custom limits per customer, LoRA fine-tuning and dedicated models.',
       models: {
         [QWEN_8B]: {
           rpm: 10_000,
@@ -210,27 +233,32 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
     },
     serving: { maxActiveAdapters: 4, maxCachedAdapters: 16 },
     training: {
-      // AWS's Hugging Face PyTorch training DLC: PyTorch 2.9.0, transformers 5.3.0, peft 0.18.1, accelerate 1.12.0,
-      // Python 3.12, CUDA 13.0 (aws/deep-learning-containers: docs/src/data/huggingface-pytorch-training/
-      // 2.9-gpu-sagemaker.yml, release_images_training.yml, huggingface/pytorch/training/docker/2.9/py3/cu130/
-      // Dockerfile.gpu). Qwen3 needs transformers >= 4.51; the 4.49 image could not load it. CI trains with the same
-      // torch, transformers and peft on CPU (.ci/run). Account 763104351884 serves most regions (available_images).
+      // AWS's Hugging Face PyTorch training DLC: PyTorch 2.9.0, transformers 5.3.0, peft 0.18.1,
+      // accelerate 1.12.0, Python 3.12, CUDA 13.0 (aws/deep-learning-containers:
+      // docs/src/data/huggingface-pytorch-training/
+      // 2.9-gpu-sagemaker.yml, release_images_training.yml,
+      // huggingface/pytorch/training/docker/2.9/py3/cu130/ Dockerfile.gpu). Qwen3 needs
+      // transformers >= 4.51; the 4.49 image could not load it. CI trains with the same torch,
+      // transformers and peft on CPU (.ci/run). Account 763104351884 serves most regions
+      // (available_images).
       image:
         '763104351884.dkr.ecr.${AWS::Region}.amazonaws.com/huggingface-pytorch-training:2.9.0-transformers5.3.0-gpu-py312-cu130-ubuntu22.04',
       maxRuntimeSeconds: 24 * 3600,
       volumeSizeGb: 100,
       minExamples: 10,
       maxTrainedTokens: 100_000_000,
-      // The API checks the whole file with the tokenizer before answering, inside API Gateway's 29 s: measured
-      // 0.24 MiB/s on a contended core (`npx tsx bench/training-file-check.ts`, docs/benchmarks.md).
+      // The API checks the whole file with the tokenizer before answering, inside API Gateway's 29
+      // s: measured 0.24 MiB/s on a contended core (`npx tsx bench/training-file-check.ts`,
+      // docs/benchmarks.md).
       maxFileBytes: 4 * 1024 * 1024,
-      // Estimates for an 8B model in bf16 on one 48 GB L40S with gradient checkpointing, not yet measured there
-      // (training/lora/gpu-smoke.sh prints the peak memory): 16 GB of weights, and per micro-batch token the
-      // fp32 logits and their gradient (2 x 4 B x a 152K vocabulary: ~1.2 MB) plus one layer's recomputed
-      // activations; 8,192 tokens ~ 10 GB of logits.
+      // Estimates for an 8B model in bf16 on one 48 GB L40S with gradient checkpointing, not yet
+      // measured there (training/lora/gpu-smoke.sh prints the peak memory): 16 GB of weights, and
+      // per micro-batch token the fp32 logits and their gradient (2 x 4 B x a 152K vocabulary: ~1.2
+      // MB) plus one layer's recomputed activations; 8,192 tokens ~ 10 GB of logits.
       maxSequenceTokens: 8_192,
       microBatchTokens: 8_192,
-      // Checkpoints every 30 minutes and at each epoch's end: an interrupted spot job loses at most that much.
+      // Checkpoints every 30 minutes and at each epoch's end: an interrupted spot job loses at most
+      // that much.
       spot: { enabled: true, maxWaitSeconds: 48 * 3600 },
     },
   },

@@ -41,10 +41,16 @@ const DEFAULT_FIX_HINT =
   'Fix the field(s) above in lib/config/defaults.ts or the environment overrides in lib/config/environments.ts.';
 
 /** Validates a raw config object. Throws a {@link ConfigError} that lists every problem by field path. */
-export function parseConfig(raw: unknown, source = 'config', fixHint = DEFAULT_FIX_HINT): TierlineConfig {
+export function parseConfig(
+  raw: unknown,
+  source = 'config',
+  fixHint = DEFAULT_FIX_HINT,
+): TierlineConfig {
   const result = configSchema.safeParse(raw);
   if (!result.success) {
-    throw new ConfigError(`Invalid Tierline ${source}:\n${describeIssues(result.error)}\n${fixHint}`);
+    throw new ConfigError(
+      `Invalid Tierline ${source}:\n${describeIssues(result.error)}\n${fixHint}`,
+    );
   }
   return result.data;
 }
@@ -56,8 +62,9 @@ function lineAndColumn(text: string, offset: number): { line: number; column: nu
 }
 
 /**
- * Reads the JSON file of `-c configFile=`: a missing file, JSON that does not parse (with its line and
- * column) or a file that is not one object is a {@link ConfigError} naming the file and how to fix it.
+ * Reads the JSON file of `-c configFile=`: a missing file, JSON that does not parse (with its line
+ * and column) or a file that is not one object is a {@link ConfigError} naming the file and how to
+ * fix it.
  */
 export function readConfigFile(file: string): Record<string, unknown> {
   if (!existsSync(file)) {
@@ -70,7 +77,10 @@ export function readConfigFile(file: string): Record<string, unknown> {
   // jsonc-parser (strict: no comments, no trailing commas) reports where the first error is, which
   // JSON.parse on Node 20 often does not.
   const errors: ParseError[] = [];
-  const parsed: unknown = parse(text, errors, { disallowComments: true, allowTrailingComma: false });
+  const parsed: unknown = parse(text, errors, {
+    disallowComments: true,
+    allowTrailingComma: false,
+  });
   const first = errors[0];
   if (first) {
     const where = lineAndColumn(text, first.offset);

@@ -2,9 +2,9 @@ import { z } from 'zod';
 import { TIER_NAMES } from './tier-names';
 
 /**
- * The one typed description of Tierline's tiers, models and prices. The CDK app reads it (usage plans,
- * instance types), the handlers bundle it (enforcement, pricing) and `GET /v1/plans` publishes it.
- * Keep this file free of AWS imports: it is bundled into the Lambda handlers.
+ * The one typed description of Tierline's tiers, models and prices. The CDK app reads it (usage
+ * plans, instance types), the handlers bundle it (enforcement, pricing) and `GET /v1/plans`
+ * publishes it. Keep this file free of AWS imports: it is bundled into the Lambda handlers.
  */
 
 export { TIER_NAMES, type TierName } from './tier-names';
@@ -17,7 +17,10 @@ const usd = z.number().nonnegative();
 /** Lowercase letters, digits, dots and dashes: usable as a DynamoDB key part and in a SageMaker name. */
 const modelId = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9.-]{0,62}$/, 'must be lowercase letters, digits, "." and "-" (at most 63 characters)');
+  .regex(
+    /^[a-z0-9][a-z0-9.-]{0,62}$/,
+    'must be lowercase letters, digits, "." and "-" (at most 63 characters)',
+  );
 
 const limitsShape = {
   /** Requests per minute. */
@@ -32,8 +35,14 @@ const limitsShape = {
 
 function withLimitChecks<T extends z.ZodType<ModelLimits>>(schema: T) {
   return schema
-    .refine((l) => l.rpm <= l.rpd, { message: 'rpm must not exceed rpd: lower rpm or raise rpd', path: ['rpm'] })
-    .refine((l) => l.tpm <= l.tpd, { message: 'tpm must not exceed tpd: lower tpm or raise tpd', path: ['tpm'] });
+    .refine((l) => l.rpm <= l.rpd, {
+      message: 'rpm must not exceed rpd: lower rpm or raise rpd',
+      path: ['rpm'],
+    })
+    .refine((l) => l.tpm <= l.tpd, {
+      message: 'tpm must not exceed tpd: lower tpm or raise tpd',
+      path: ['tpm'],
+    });
 }
 
 export interface ModelLimits {
@@ -78,7 +87,8 @@ export const edgeSchema = z
   })
   .strict()
   .refine((e) => e.burstLimit >= e.rateLimit, {
-    message: 'burstLimit must be at least rateLimit, or API Gateway throttles below the configured rate',
+    message:
+      'burstLimit must be at least rateLimit, or API Gateway throttles below the configured rate',
     path: ['burstLimit'],
   });
 export type EdgeSettings = z.infer<typeof edgeSchema>;
@@ -103,8 +113,9 @@ export const tierSchema = z
         /** Lines (requests) of one batch at most. */
         maxLinesPerBatch: positiveInt.default(50_000),
         /**
-         * Tokens (prompt estimate + max output of every line) a customer may have enqueued per model across its
-         * open batches, OpenAI's "batch queue limit": taken when a batch is validated, given back line by line.
+         * Tokens (prompt estimate + max output of every line) a customer may have enqueued per
+         * model across its open batches, OpenAI's "batch queue limit": taken when a batch is
+         * validated, given back line by line.
          */
         maxEnqueuedTokensPerModel: positiveInt.default(50_000_000),
       })
@@ -130,8 +141,9 @@ export const tierSchema = z
       .strict(),
     edge: edgeSchema,
     /**
-     * Bytes of files a customer may keep (uploads, and the batch output files Tierline writes for it). OpenAI
-     * allows an organization 1 TB. Batch output files are always written and counted, never refused.
+     * Bytes of files a customer may keep (uploads, and the batch output files Tierline writes for
+     * it). OpenAI allows an organization 1 TB. Batch output files are always written and counted,
+     * never refused.
      */
     storageQuotaBytes: positiveInt.default(100 * 1000 * 1000 * 1000),
   })
@@ -160,7 +172,15 @@ export const architectureSchema = z
 export type ModelArchitecture = z.infer<typeof architectureSchema>;
 
 /** Modules of a Llama-style decoder layer that LoRA may adapt (PEFT's and vLLM's names). */
-export const LORA_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+export const LORA_MODULES = [
+  'q_proj',
+  'k_proj',
+  'v_proj',
+  'o_proj',
+  'gate_proj',
+  'up_proj',
+  'down_proj',
+] as const;
 
 /** LoRA training and serving, for every model and tier. */
 export const fineTuningSchema = z
@@ -205,21 +225,22 @@ export const fineTuningSchema = z
         /** Most bytes of a training file the API reads to check it. */
         maxFileBytes: positiveInt,
         /**
-         * The training sequence cap: most tokens of one conversation (as the base model's chat template renders
-         * it). The API refuses a training file with a longer line, naming the lines; the script trains at most this
-         * many tokens of an example (its max_seq_length). Activation memory grows with it, not with the model's
-         * context window.
+         * The training sequence cap: most tokens of one conversation (as the base model's chat
+         * template renders it). The API refuses a training file with a longer line, naming the
+         * lines; the script trains at most this many tokens of an example (its max_seq_length).
+         * Activation memory grows with it, not with the model's context window.
          */
         maxSequenceTokens: positiveInt.max(131_072).default(4096),
         /**
-         * Padded tokens in one forward pass (rows x longest row): the requested batch size is reached by gradient
-         * accumulation over micro-batches of at most this many tokens. At least maxSequenceTokens.
+         * Padded tokens in one forward pass (rows x longest row): the requested batch size is
+         * reached by gradient accumulation over micro-batches of at most this many tokens. At least
+         * maxSequenceTokens.
          */
         microBatchTokens: positiveInt.max(1_048_576).default(8192),
         /**
-         * Managed spot training (EnableManagedSpotTraining): up to 90% cheaper; an interrupted job restarts and
-         * resumes from its last checkpoint. maxWaitSeconds (MaxWaitTimeInSeconds) bounds waiting for capacity plus
-         * running, and must be at least maxRuntimeSeconds.
+         * Managed spot training (EnableManagedSpotTraining): up to 90% cheaper; an interrupted job
+         * restarts and resumes from its last checkpoint. maxWaitSeconds (MaxWaitTimeInSeconds)
+         * bounds waiting for capacity plus running, and must be at least maxRuntimeSeconds.
          */
         spot: z
           .object({
@@ -234,12 +255,15 @@ export const fineTuningSchema = z
       })
       .strict()
       .refine((t) => t.microBatchTokens >= t.maxSequenceTokens, {
-        message: 'microBatchTokens must be at least maxSequenceTokens (the longest example is one forward pass)',
+        message:
+          'microBatchTokens must be at least maxSequenceTokens (the longest example is one forward pass)',
         path: ['microBatchTokens'],
       })
       .refine((t) => !t.spot.enabled || t.spot.maxWaitSeconds >= t.maxRuntimeSeconds, {
-        // StoppingCondition.MaxWaitTimeInSeconds "must be equal to or greater than MaxRuntimeInSeconds".
-        message: 'spot.maxWaitSeconds must be at least maxRuntimeSeconds (SageMaker refuses a shorter wait)',
+        // StoppingCondition.MaxWaitTimeInSeconds "must be equal to or greater than
+        // MaxRuntimeInSeconds".
+        message:
+          'spot.maxWaitSeconds must be at least maxRuntimeSeconds (SageMaker refuses a shorter wait)',
         path: ['spot', 'maxWaitSeconds'],
       }),
   })
@@ -248,16 +272,20 @@ export const fineTuningSchema = z
     message: 'defaultRank must be one of ranks',
     path: ['lora', 'defaultRank'],
   })
-  .refine((f) => f.lora.alpha.min <= f.lora.defaultAlpha && f.lora.defaultAlpha <= f.lora.alpha.max, {
-    message: 'defaultAlpha must lie within alpha.min and alpha.max',
-    path: ['lora', 'defaultAlpha'],
-  })
+  .refine(
+    (f) => f.lora.alpha.min <= f.lora.defaultAlpha && f.lora.defaultAlpha <= f.lora.alpha.max,
+    {
+      message: 'defaultAlpha must lie within alpha.min and alpha.max',
+      path: ['lora', 'defaultAlpha'],
+    },
+  )
   .refine((f) => f.lora.defaultTargetModules.every((m) => f.lora.targetModules.includes(m)), {
     message: 'defaultTargetModules must all be in targetModules',
     path: ['lora', 'defaultTargetModules'],
   })
   .refine((f) => f.serving.maxActiveAdapters <= f.serving.maxCachedAdapters, {
-    message: 'maxActiveAdapters must not exceed maxCachedAdapters (vLLM requires max_cpu_loras >= max_loras)',
+    message:
+      'maxActiveAdapters must not exceed maxCachedAdapters (vLLM requires max_cpu_loras >= max_loras)',
     path: ['serving', 'maxActiveAdapters'],
   });
 export type FineTuningConfig = z.infer<typeof fineTuningSchema>;
@@ -277,8 +305,9 @@ export const modelSchema = z
     /** Where the container loads weights from: an `s3://` URI or a Hugging Face model id. */
     weights: z.string().min(1),
     /**
-     * The model's tokenizer and chat template, for counting prompt tokens at admission. Without one, prompts
-     * are counted as one token per UTF-8 byte (an upper bound for byte-level BPE tokenizers).
+     * The model's tokenizer and chat template, for counting prompt tokens at admission. Without
+     * one, prompts are counted as one token per UTF-8 byte (an upper bound for byte-level BPE
+     * tokenizers).
      */
     tokenizer: z.enum(['llama-3', 'qwen3']).optional(),
     instanceType,
@@ -291,23 +320,25 @@ export const modelSchema = z
     /** Most copies of the model (inference component copies) autoscaling may run. */
     maxCopies: positiveInt,
     /**
-     * The transformer's dimensions (from the weights' config.json): LoRA adapters are checked against them.
-     * A model without them takes no adapters.
+     * The transformer's dimensions (from the weights' config.json): LoRA adapters are checked
+     * against them. A model without them takes no adapters.
      */
     architecture: architectureSchema.optional(),
     /** Weights of the model (its parameter count, from the model card): the GPU-memory check at synth needs it. */
     parameters: positiveInt.optional(),
     /**
-     * The weights are gated on Hugging Face (a licence to accept, a token to download). Defaults to whether the
-     * repository's organisation is in `GATED_WEIGHT_PREFIXES`. A gated model needs `s3://` weights or
-     * `hfTokenSecretArn`: without either its container never starts and the stack rolls back after an hour.
+     * The weights are gated on Hugging Face (a licence to accept, a token to download). Defaults to
+     * whether the repository's organisation is in `GATED_WEIGHT_PREFIXES`. A gated model needs
+     * `s3://` weights or `hfTokenSecretArn`: without either its container never starts and the
+     * stack rolls back after an hour.
      */
     gated: z.boolean().optional(),
     /**
-     * A Secrets Manager secret (its ARN) holding a Hugging Face token, given to the container as `HF_TOKEN`.
-     * SageMaker's container environment takes plain strings only, so CloudFormation resolves the secret at
-     * deploy time (a `{{resolve:secretsmanager:...}}` dynamic reference): the template never holds the token,
-     * but `DescribeModel` shows it to whoever may call it. Prefer `s3://` weights for production.
+     * A Secrets Manager secret (its ARN) holding a Hugging Face token, given to the container as
+     * `HF_TOKEN`. SageMaker's container environment takes plain strings only, so CloudFormation
+     * resolves the secret at deploy time (a `{{resolve:secretsmanager:...}}` dynamic reference):
+     * the template never holds the token, but `DescribeModel` shows it to whoever may call it.
+     * Prefer `s3://` weights for production.
      */
     hfTokenSecretArn: z
       .string()
@@ -320,8 +351,8 @@ export const modelSchema = z
     shutdownDate: z.iso.date().optional(),
     /**
      * How densely one copy serves: the ONE number the container (vLLM `max_num_seqs`, LMI
-     * `OPTION_MAX_ROLLING_BATCH_SIZE`), the autoscaling target (`targetConcurrencyPerCopy`) and the cost model
-     * (`npx tierline costs`) read.
+     * `OPTION_MAX_ROLLING_BATCH_SIZE`), the autoscaling target (`targetConcurrencyPerCopy`) and the
+     * cost model (`npx tierline costs`) read.
      */
     serving: z
       .object({
@@ -335,8 +366,9 @@ export const modelSchema = z
       .strict()
       .default({ sequencesPerCopy: 32, gpuMemoryUtilization: 0.9, kvTokensPerSequence: 2_048 }),
     /**
-     * GPU instance type of the SageMaker training job that fine-tunes this model (the script trains on one
-     * GPU: the bf16 weights must fit in its memory). Absent: no training jobs, uploaded adapters only.
+     * GPU instance type of the SageMaker training job that fine-tunes this model (the script trains
+     * on one GPU: the bf16 weights must fit in its memory). Absent: no training jobs, uploaded
+     * adapters only.
      */
     trainingInstanceType: instanceType.optional(),
   })
@@ -352,8 +384,8 @@ export const modelSchema = z
 export type ModelConfig = z.infer<typeof modelSchema>;
 
 /**
- * Hugging Face organisations whose repositories are gated (a licence to accept before download): Meta's Llama,
- * Google's Gemma. A model elsewhere that is gated says so with `gated: true`.
+ * Hugging Face organisations whose repositories are gated (a licence to accept before download):
+ * Meta's Llama, Google's Gemma. A model elsewhere that is gated says so with `gated: true`.
  */
 export const GATED_WEIGHT_PREFIXES = ['meta-llama/', 'google/gemma'] as const;
 
@@ -362,8 +394,8 @@ export function isGated(model: Pick<ModelConfig, 'weights' | 'gated'>): boolean 
 }
 
 /**
- * Concurrent requests per copy that autoscaling aims for, and at which the cost model prices a copy: the
- * environment's share of the model's sequences per copy.
+ * Concurrent requests per copy that autoscaling aims for, and at which the cost model prices a
+ * copy: the environment's share of the model's sequences per copy.
  */
 export function targetConcurrencyPerCopy(
   model: Pick<ModelConfig, 'serving'>,
@@ -371,7 +403,9 @@ export function targetConcurrencyPerCopy(
 ): number {
   return Math.max(
     1,
-    Math.floor((model.serving.sequencesPerCopy * environment.inference.targetUtilizationPercent) / 100),
+    Math.floor(
+      (model.serving.sequencesPerCopy * environment.inference.targetUtilizationPercent) / 100,
+    ),
   );
 }
 
@@ -380,7 +414,10 @@ export const environmentSchema = z
     /** Short name used in stack and resource names, e.g. `dev` or `prod`. */
     name: z
       .string()
-      .regex(/^[a-z][a-z0-9-]{0,15}$/, 'must be 1-16 lowercase letters, digits or dashes, starting with a letter'),
+      .regex(
+        /^[a-z][a-z0-9-]{0,15}$/,
+        'must be 1-16 lowercase letters, digits or dashes, starting with a letter',
+      ),
     /** Keep tables (and later buckets) when their stack is deleted. Production data must be retained. */
     retainData: z.boolean(),
     /** CloudFormation termination protection on the stateful stack. */
@@ -400,43 +437,49 @@ export const environmentSchema = z
     /** How long API Gateway caches an authorizer decision per key. Revocation takes effect within it. */
     authorizerCacheTtlSeconds: z.int().min(0).max(3600),
     /**
-     * Origins whose pages may call the API from a browser (CORS), e.g. `https://console.example.com`; `*`
-     * allows any page. Keys are Bearer tokens, never cookies, so `*` lets no page use a key it lacks.
+     * Origins whose pages may call the API from a browser (CORS), e.g.
+     * `https://console.example.com`; `*` allows any page. Keys are Bearer tokens, never cookies, so
+     * `*` lets no page use a key it lacks.
      */
     corsAllowedOrigins: z
       .array(
-        z.union([z.literal('*'), z.url({ protocol: /^https?$/ }).regex(/^[^/]+\/\/[^/]+$/, 'an origin has no path')]),
+        z.union([
+          z.literal('*'),
+          z.url({ protocol: /^https?$/ }).regex(/^[^/]+\/\/[^/]+$/, 'an origin has no path'),
+        ]),
       )
       .default(['*']),
     /** Stage-wide throttle: protects the public routes that no usage plan covers. */
     stageThrottle: z.object({ rateLimit: z.number().positive(), burstLimit: positiveInt }).strict(),
     /**
-     * The AWS region to deploy to, written into the templates. Left out, the stacks are region-agnostic: every
-     * ARN says `${AWS::Region}` and CloudFormation fills in the region the stack is deployed to. Never taken
-     * from `CDK_DEFAULT_REGION`, which the CDK CLI sets to us-east-1 when nothing else names a region.
+     * The AWS region to deploy to, written into the templates. Left out, the stacks are
+     * region-agnostic: every ARN says `${AWS::Region}` and CloudFormation fills in the region the
+     * stack is deployed to. Never taken from `CDK_DEFAULT_REGION`, which the CDK CLI sets to
+     * us-east-1 when nothing else names a region.
      */
     region: z
       .string()
       .regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$/, 'must be an AWS region code, e.g. eu-west-1')
       .optional(),
     /**
-     * Let this environment's app create API Gateway's account-wide CloudWatch Logs role (a small stack of its
-     * own, `Tierline-ApiGatewayAccount`, one per account and region, kept when deleted). Set false where the
-     * account already has one (`aws apigateway get-account` shows `cloudwatchRoleArn`): the stages log
-     * through it, and a deploy fails without one.
+     * Let this environment's app create API Gateway's account-wide CloudWatch Logs role (a small
+     * stack of its own, `Tierline-ApiGatewayAccount`, one per account and region, kept when
+     * deleted). Set false where the account already has one (`aws apigateway get-account` shows
+     * `cloudwatchRoleArn`): the stages log through it, and a deploy fails without one.
      */
     manageApiGatewayAccountRole: z.boolean().default(true),
     /**
-     * Lambda's concurrent executions quota of the account in this region (Service Quotas L-B99A9384; 1,000 by
-     * default, lower in some new accounts: `aws lambda get-account-settings`). Lambda keeps 100 of it
-     * unreserved, so the reservations below must leave that much.
+     * Lambda's concurrent executions quota of the account in this region (Service Quotas
+     * L-B99A9384; 1,000 by default, lower in some new accounts: `aws lambda get-account-settings`).
+     * Lambda keeps 100 of it unreserved, so the reservations below must leave that much.
      */
     accountConcurrency: positiveInt.default(1_000),
     /**
      * Reserved concurrency of the request path's functions: each is guaranteed this many concurrent
-     * executions and capped at it, so a burst of 15-minute chat streams cannot take the account's concurrency
-     * and starve the authorizer (every route would answer 500). Not applied to a chat function on Managed
-     * Instances, which runs on its capacity provider's instances (`maxVCpuCount` caps it) instead.
+     * executions and capped at it, so a burst of 15-minute chat streams cannot take the account's
+     * concurrency and starve the authorizer (every route would answer 500). Not applied to a chat
+     * function on Managed Instances, which runs on its capacity provider's instances
+     * (`maxVCpuCount` caps it) instead.
      */
     reservedConcurrency: z
       .object({
@@ -451,22 +494,25 @@ export const environmentSchema = z
     inference: z
       .object({
         /**
-         * Let inference components scale to zero copies (and endpoints to zero instances) when idle: no GPU
-         * cost while idle, but the first request after that waits minutes and is answered 503 + retry-after.
+         * Let inference components scale to zero copies (and endpoints to zero instances) when
+         * idle: no GPU cost while idle, but the first request after that waits minutes and is
+         * answered 503 + retry-after.
          */
         scaleToZero: z.boolean(),
         /**
-         * Share of a model's `serving.sequencesPerCopy`, in percent, at which autoscaling adds a copy (its
-         * target of concurrent requests per copy); the cost model prices a copy at the same concurrency.
+         * Share of a model's `serving.sequencesPerCopy`, in percent, at which autoscaling adds a
+         * copy (its target of concurrent requests per copy); the cost model prices a copy at the
+         * same concurrency.
          */
         targetUtilizationPercent: z.int().min(1).max(100).default(75),
       })
       .strict(),
     /**
-     * Where the chat function runs. `lambda` (default): one invocation per request, billed (memory x time) for
-     * the whole stream while it waits for the GPU. `managed-instances`: Lambda Managed Instances, many streams
-     * per execution environment on EC2 instances of a capacity provider in a VPC of its own, billed per
-     * instance (at least 3 run, for AZ resiliency): cheaper at volume; `npx tierline costs` shows where.
+     * Where the chat function runs. `lambda` (default): one invocation per request, billed (memory
+     * x time) for the whole stream while it waits for the GPU. `managed-instances`: Lambda Managed
+     * Instances, many streams per execution environment on EC2 instances of a capacity provider in
+     * a VPC of its own, billed per instance (at least 3 run, for AZ resiliency): cheaper at volume;
+     * `npx tierline costs` shows where.
      */
     chatCompute: z
       .discriminatedUnion('kind', [
@@ -481,14 +527,20 @@ export const environmentSchema = z
             /** Memory per vCPU of an execution environment, in GiB (AWS: 2, 4 or 8). */
             memoryGiBPerVCpu: z.union([z.literal(2), z.literal(4), z.literal(8)]),
             /**
-             * The Availability Zones of the VPC's subnets, e.g. `["eu-west-1a", "eu-west-1b", "eu-west-1c"]`.
-             * Left out: the first three of the region's (`Fn::GetAZs`), resolved at deploy, which fails in a
-             * region offering fewer. AWS: "Specify subnets across multiple Availability Zones ... Lambda launches
-             * three instances by default for AZ resiliency" (Lambda Managed Instances best practices).
+             * The Availability Zones of the VPC's subnets, e.g. `["eu-west-1a", "eu-west-1b",
+             * "eu-west-1c"]`. Left out: the first three of the region's (`Fn::GetAZs`), resolved at
+             * deploy, which fails in a region offering fewer. AWS: "Specify subnets across multiple
+             * Availability Zones ... Lambda launches three instances by default for AZ resiliency"
+             * (Lambda Managed Instances best practices).
              */
             availabilityZones: z
               .array(
-                z.string().regex(/^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]$/, 'must be an AZ name, e.g. eu-west-1a'),
+                z
+                  .string()
+                  .regex(
+                    /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d[a-z]$/,
+                    'must be an AZ name, e.g. eu-west-1a',
+                  ),
               )
               .min(2)
               .max(6)
@@ -503,8 +555,9 @@ export const environmentSchema = z
     const { authorizer, api, chat } = env.reservedConcurrency;
     // A chat function on Managed Instances reserves nothing (its capacity provider bounds it).
     const reserved = authorizer + api + (env.chatCompute.kind === 'lambda' ? chat : 0);
-    // PutFunctionConcurrency: "Lambda automatically reserves a buffer of 100 concurrent executions for functions
-    // without any reserved concurrency limit" (AWS Lambda API reference); a deploy past it fails.
+    // PutFunctionConcurrency: "Lambda automatically reserves a buffer of 100 concurrent executions
+    // for functions without any reserved concurrency limit" (AWS Lambda API reference); a deploy
+    // past it fails.
     if (reserved > env.accountConcurrency - UNRESERVED_CONCURRENCY) {
       ctx.addIssue({
         code: 'custom',
@@ -512,7 +565,8 @@ export const environmentSchema = z
         message: `reserves ${reserved} concurrent executions, but Lambda keeps ${UNRESERVED_CONCURRENCY} of the account's ${env.accountConcurrency} unreserved (at most ${env.accountConcurrency - UNRESERVED_CONCURRENCY}): lower the reservations, or raise the account's concurrency quota and set accountConcurrency`,
       });
     }
-    const az = env.chatCompute.kind === 'managed-instances' ? env.chatCompute.availabilityZones : undefined;
+    const az =
+      env.chatCompute.kind === 'managed-instances' ? env.chatCompute.availabilityZones : undefined;
     if (az && env.region && az.some((zone) => !zone.startsWith(env.region ?? ''))) {
       ctx.addIssue({
         code: 'custom',
@@ -535,8 +589,9 @@ export const filesSchema = z
     /** How long an upload (`POST /v1/uploads`) may stay open before it expires, in seconds (OpenAI: 1 hour). */
     uploadExpirySeconds: positiveInt,
     /**
-     * Parts one upload takes at most. OpenAI's parts are up to 64 MB for 8 GB; here a part is at most one 4 MiB
-     * request, so a 200 MB file needs 48: the cap only stops an upload from growing without end.
+     * Parts one upload takes at most. OpenAI's parts are up to 64 MB for 8 GB; here a part is at
+     * most one 4 MiB request, so a 200 MB file needs 48: the cap only stops an upload from growing
+     * without end.
      */
     maxPartsPerUpload: positiveInt.default(1_000),
   })
@@ -604,7 +659,8 @@ export const configSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['tiers', 'free', 'edge', 'quota'],
-        message: 'the free tier needs an edge quota: anyone can sign up, so its usage plan must cap requests',
+        message:
+          'the free tier needs an edge quota: anyone can sign up, so its usage plan must cap requests',
       });
     }
   });

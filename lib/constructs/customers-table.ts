@@ -33,20 +33,29 @@ export class CustomersTable extends Construct {
   /** Lets `fn` also update single items (a customer's spend limit, on its customer and key items). */
   public bindForItemUpdates(fn: LambdaFunction): void {
     this.bindForItemReads(fn);
-    fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:UpdateItem'], resources: [this.table.tableArn] }));
-    // Explicit actions on this key: `grantEncrypt` would add the wildcard families ReEncrypt* and GenerateDataKey*.
     fn.addToRolePolicy(
-      new PolicyStatement({ actions: ['kms:Encrypt', 'kms:GenerateDataKey'], resources: [this.encryptionKey.keyArn] }),
+      new PolicyStatement({ actions: ['dynamodb:UpdateItem'], resources: [this.table.tableArn] }),
+    );
+    // Explicit actions on this key: `grantEncrypt` would add the wildcard families ReEncrypt* and
+    // GenerateDataKey*.
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
+        resources: [this.encryptionKey.keyArn],
+      }),
     );
   }
 
   /**
-   * Lets `fn` manage a customer's named API keys (`/v1/keys`): write a new key item (never overwriting one: the
-   * repository's put is conditional) and list a customer's keys through the `byCreated` index.
+   * Lets `fn` manage a customer's named API keys (`/v1/keys`): write a new key item (never
+   * overwriting one: the repository's put is conditional) and list a customer's keys through the
+   * `byCreated` index.
    */
   public bindForKeyManagement(fn: LambdaFunction): void {
     this.bindForItemUpdates(fn);
-    fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:PutItem'], resources: [this.table.tableArn] }));
+    fn.addToRolePolicy(
+      new PolicyStatement({ actions: ['dynamodb:PutItem'], resources: [this.table.tableArn] }),
+    );
     fn.addToRolePolicy(
       new PolicyStatement({
         actions: ['dynamodb:Query'],
@@ -56,8 +65,9 @@ export class CustomersTable extends Construct {
   }
 
   /**
-   * Lets the authorizer `fn` read keys and mark a key's last use: UpdateItem only on key items (`KEY#...`) and
-   * only of the key attributes and `lastUsedAt`, so it cannot change a key's tier, status or limits.
+   * Lets the authorizer `fn` read keys and mark a key's last use: UpdateItem only on key items
+   * (`KEY#...`) and only of the key attributes and `lastUsedAt`, so it cannot change a key's tier,
+   * status or limits.
    */
   public bindForKeyUseRecording(fn: LambdaFunction): void {
     this.bindForItemReads(fn);
@@ -67,13 +77,18 @@ export class CustomersTable extends Construct {
         resources: [this.table.tableArn],
         conditions: {
           'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['KEY#*'] },
-          'ForAllValues:StringEquals': { 'dynamodb:Attributes': [this.partitionKey, this.sortKey, 'lastUsedAt'] },
+          'ForAllValues:StringEquals': {
+            'dynamodb:Attributes': [this.partitionKey, this.sortKey, 'lastUsedAt'],
+          },
           StringEqualsIfExists: { 'dynamodb:ReturnValues': 'NONE' },
         },
       }),
     );
     fn.addToRolePolicy(
-      new PolicyStatement({ actions: ['kms:Encrypt', 'kms:GenerateDataKey'], resources: [this.encryptionKey.keyArn] }),
+      new PolicyStatement({
+        actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
+        resources: [this.encryptionKey.keyArn],
+      }),
     );
   }
 
@@ -81,7 +96,9 @@ export class CustomersTable extends Construct {
   public bindForItemReads(fn: LambdaFunction): void {
     fn.addEnvironment(CUSTOMERS_TABLE_ENV, this.table.tableName);
     // GetItem on the table only: `table.grant` would add `index/*`, which item reads never need.
-    fn.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [this.table.tableArn] }));
+    fn.addToRolePolicy(
+      new PolicyStatement({ actions: ['dynamodb:GetItem'], resources: [this.table.tableArn] }),
+    );
     this.encryptionKey.grantDecrypt(fn);
   }
 }

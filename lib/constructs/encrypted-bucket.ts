@@ -1,6 +1,12 @@
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type { Key } from 'aws-cdk-lib/aws-kms';
-import { BlockPublicAccess, Bucket, BucketEncryption, type LifecycleRule, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import {
+  BlockPublicAccess,
+  Bucket,
+  BucketEncryption,
+  type LifecycleRule,
+  ObjectOwnership,
+} from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 
 export interface EncryptedBucketOptions {
@@ -19,16 +25,18 @@ export interface EncryptedBucketOptions {
 }
 
 /**
- * A Tierline data bucket: KMS with a bucket key, TLS only, no public access, owner-enforced objects,
- * versioned (an operator can undo a mistaken delete), and server access logs in a second bucket. Creates
- * `AccessLogs` and `Bucket` under `scope`, so the stores that own them keep stable logical ids.
+ * A Tierline data bucket: KMS with a bucket key, TLS only, no public access, owner-enforced
+ * objects, versioned (an operator can undo a mistaken delete), and server access logs in a second
+ * bucket. Creates `AccessLogs` and `Bucket` under `scope`, so the stores that own them keep stable
+ * logical ids.
  */
 export function createEncryptedBucket(
   scope: Construct,
   options: EncryptedBucketOptions,
 ): { bucket: Bucket; accessLogs: Bucket } {
   const removalPolicy = options.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
-  // Server access logs cannot be delivered to a bucket encrypted with a customer-managed KMS key: S3-managed.
+  // Server access logs cannot be delivered to a bucket encrypted with a customer-managed KMS key:
+  // S3-managed.
   const accessLogs = new Bucket(scope, 'AccessLogs', {
     encryption: BucketEncryption.S3_MANAGED,
     enforceSSL: true,
@@ -36,8 +44,9 @@ export function createEncryptedBucket(
     objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
     lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(365) }],
     removalPolicy,
-    // CloudFormation deletes only an empty bucket (else BucketNotEmpty and a failed `cdk destroy`): a bucket
-    // deleted with its stack is emptied first, every version included. A retained one keeps its data.
+    // CloudFormation deletes only an empty bucket (else BucketNotEmpty and a failed `cdk destroy`):
+    // a bucket deleted with its stack is emptied first, every version included. A retained one
+    // keeps its data.
     autoDeleteObjects: !options.retainData,
   });
   Validations.of(accessLogs).acknowledge({

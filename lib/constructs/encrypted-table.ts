@@ -1,5 +1,11 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
-import { AttributeType, BillingMode, type StreamViewType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import {
+  AttributeType,
+  BillingMode,
+  type StreamViewType,
+  Table,
+  TableEncryption,
+} from 'aws-cdk-lib/aws-dynamodb';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 
@@ -10,7 +16,11 @@ export interface EncryptedTableOptions {
   readonly schema: {
     readonly partitionKey: string;
     readonly sortKey: string;
-    readonly index: { readonly name: string; readonly partitionKey: string; readonly sortKey: string };
+    readonly index: {
+      readonly name: string;
+      readonly partitionKey: string;
+      readonly sortKey: string;
+    };
   };
   /** Keep the table and its key when the stack is deleted, and turn on deletion protection. */
   readonly retainData: boolean;
@@ -19,13 +29,16 @@ export interface EncryptedTableOptions {
 }
 
 /**
- * A Tierline table: on demand, point-in-time recovery, a customer-managed KMS key with rotation, one
- * string-keyed index, and retention by environment. Creates `Key` and `Table` under `scope`, so the
- * constructs that own a table keep stable logical ids.
- * `Table`, not `TableV2`: TableV2 cannot render a customer-managed key in a region-agnostic stack, and
- * Tierline's stacks synthesize without an account or region.
+ * A Tierline table: on demand, point-in-time recovery, a customer-managed KMS key with rotation,
+ * one string-keyed index, and retention by environment. Creates `Key` and `Table` under `scope`, so
+ * the constructs that own a table keep stable logical ids. `Table`, not `TableV2`: TableV2 cannot
+ * render a customer-managed key in a region-agnostic stack, and Tierline's stacks synthesize
+ * without an account or region.
  */
-export function createEncryptedTable(scope: Construct, options: EncryptedTableOptions): { table: Table; key: Key } {
+export function createEncryptedTable(
+  scope: Construct,
+  options: EncryptedTableOptions,
+): { table: Table; key: Key } {
   const removalPolicy = options.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
   const key = new Key(scope, 'Key', {
     description: `Tierline ${options.purpose} table encryption`,

@@ -24,15 +24,16 @@ export interface TierlineFunctionProps {
   /** @default Duration.seconds(10) */
   readonly timeout?: Duration;
   /**
-   * Concurrent executions guaranteed to this function and its ceiling (`environment.reservedConcurrency`).
+   * Concurrent executions guaranteed to this function and its ceiling
+   * (`environment.reservedConcurrency`).
    * @default none: the function shares the account's unreserved concurrency
    */
   readonly reservedConcurrentExecutions?: number;
 }
 
 /**
- * Every Tierline function is made here: ARM64 (cheaper per GB-second), the latest Node.js runtime, X-Ray
- * tracing, source maps, a log group with retention, and explicit memory and timeout.
+ * Every Tierline function is made here: ARM64 (cheaper per GB-second), the latest Node.js runtime,
+ * X-Ray tracing, source maps, a log group with retention, and explicit memory and timeout.
  */
 export class TierlineFunction extends Construct {
   public readonly function: NodejsFunction;
@@ -45,7 +46,8 @@ export class TierlineFunction extends Construct {
       retention: props.logRetention,
       removalPolicy: props.removalPolicy,
     });
-    // An own role instead of AWSLambdaBasicExecutionRole: it may write to this function's log group only.
+    // An own role instead of AWSLambdaBasicExecutionRole: it may write to this function's log group
+    // only.
     this.role = new Role(this, 'Role', { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
     this.logGroup.grantWrite(this.role);
     this.function = new NodejsFunction(this, 'Function', {
@@ -65,17 +67,20 @@ export class TierlineFunction extends Construct {
         sourceMap: true,
         format: OutputFormat.CJS,
         target: 'node22',
-        // The AWS SDK is bundled, not taken from the runtime: the code runs on the exact version it is tested
-        // against (package.json pins 3.1142.0), whatever copy the runtime ships. Nothing is external.
+        // The AWS SDK is bundled, not taken from the runtime: the code runs on the exact version it
+        // is tested against (package.json pins 3.1142.0), whatever copy the runtime ships. Nothing
+        // is external.
         externalModules: [],
-        // ESM builds first (the SDK and smithy ship `module`): esbuild tree-shakes them, CommonJS it cannot.
+        // ESM builds first (the SDK and smithy ship `module`): esbuild tree-shakes them, CommonJS
+        // it cannot.
         mainFields: ['module', 'main'],
         define: { __TIERLINE_CONFIG__: JSON.stringify(props.config) },
       },
     });
     Validations.of(this.role).acknowledge({
       id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
-      reason: 'X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions (added by tracing).',
+      reason:
+        'X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions (added by tracing).',
     });
   }
 }

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 
 /**
- * What the cost model (`npx tierline costs`) needs beyond the tier config: list prices, each with the date it
- * was read and where, and what a model copy and a request consume. Kept apart from `lib/config/schema.ts`
- * because none of it is enforced at run time: it is not bundled into the handlers.
+ * What the cost model (`npx tierline costs`) needs beyond the tier config: list prices, each with
+ * the date it was read and where, and what a model copy and a request consume. Kept apart from
+ * `lib/config/schema.ts` because none of it is enforced at run time: it is not bundled into the
+ * handlers.
  */
 
 const usd = z.number().nonnegative();
@@ -78,9 +79,9 @@ export const costInputsSchema = z
       })
       .strict(),
     /**
-     * The chat function on Lambda Managed Instances instead of per-invocation Lambda: billed per EC2 instance
-     * (plus a management fee and the request charge), many streams per execution environment, at least
-     * `minInstances` kept for AZ resiliency, scaled on CPU.
+     * The chat function on Lambda Managed Instances instead of per-invocation Lambda: billed per
+     * EC2 instance (plus a management fee and the request charge), many streams per execution
+     * environment, at least `minInstances` kept for AZ resiliency, scaled on CPU.
      */
     managedInstances: z
       .object({
@@ -99,7 +100,9 @@ export const costInputsSchema = z
       })
       .strict(),
     /** The request a per-tier margin is computed for. */
-    typicalRequest: z.object({ inputTokens: z.int().nonnegative(), outputTokens: z.int().positive() }).strict(),
+    typicalRequest: z
+      .object({ inputTokens: z.int().nonnegative(), outputTokens: z.int().positive() })
+      .strict(),
     /** Hours in a billing month (AWS bills 730 hours a month on average). */
     hoursPerMonth: positive,
     daysPerMonth: positive,
@@ -111,18 +114,20 @@ export type CostInputsInput = z.input<typeof costInputsSchema>;
 const AWS_PRICING = 'AWS pricing page, us-east-1';
 const READ_ON = '2026-12-01';
 /**
- * Public vLLM benchmark of this GPU class at high concurrency: DatabaseMart, "A40 vLLM Benchmark: 7B to 14B LLMs
- * Under 50 & 100 Concurrent Requests" (vLLM, bf16, 100 input + 600 output tokens, 50 concurrent requests on one
- * 48 GB A40): Qwen2.5-7B-Instruct 1,094.5 output tok/s (21.9 per stream), Qwen2.5-14B-Instruct 529.9 (10.6 per
- * stream), median TTFT 220 ms (7B). Decode is memory-bound: the L40S (864 GB/s) reads 1.24x faster than the
- * A40 (696 GB/s), and the same architectures at 50 streams are a floor for the 24 and 12 streams the defaults
- * run per copy (fewer streams, more tokens each). No GPU was available here to measure: replace with your own.
+ * Public vLLM benchmark of this GPU class at high concurrency: DatabaseMart, "A40 vLLM Benchmark:
+ * 7B to 14B LLMs Under 50 & 100 Concurrent Requests" (vLLM, bf16, 100 input + 600 output tokens, 50
+ * concurrent requests on one 48 GB A40): Qwen2.5-7B-Instruct 1,094.5 output tok/s (21.9 per
+ * stream), Qwen2.5-14B-Instruct 529.9 (10.6 per stream), median TTFT 220 ms (7B). Decode is
+ * memory-bound: the L40S (864 GB/s) reads 1.24x faster than the A40 (696 GB/s), and the same
+ * architectures at 50 streams are a floor for the 24 and 12 streams the defaults run per copy
+ * (fewer streams, more tokens each). No GPU was available here to measure: replace with your own.
  */
 const A40_BENCHMARK =
   'DatabaseMart "A40 vLLM Benchmark: 7B to 14B LLMs Under 50 & 100 Concurrent Requests" (50 concurrent, bf16)';
 const L40S_OVER_A40_BANDWIDTH = 864 / 696;
 /** Prefill is compute-bound: 40% of an L40S's 181 dense bf16 TFLOPS over 2 FLOPs per parameter per token. */
-const l40sPrefill = (gpus: number, parameters: number) => Math.round((gpus * 181e12 * 0.4) / (2 * parameters));
+const l40sPrefill = (gpus: number, parameters: number) =>
+  Math.round((gpus * 181e12 * 0.4) / (2 * parameters));
 
 /** Defaults for us-east-1. Replace the `estimate` throughputs with measurements of your own endpoints. */
 export const defaultCostInputs: CostInputsInput = {
@@ -147,15 +152,47 @@ export const defaultCostInputs: CostInputsInput = {
         readOn: READ_ON,
       },
     },
-    lambdaGbSecond: { value: 0.0000133334, source: `${AWS_PRICING}, Lambda Arm, first 7.5B GB-s`, readOn: READ_ON },
-    lambdaPerMillionRequests: { value: 0.2, source: `${AWS_PRICING}, Lambda requests`, readOn: READ_ON },
-    apiGatewayRestPerMillionRequests: { value: 3.5, source: `${AWS_PRICING}, REST API first 333M`, readOn: READ_ON },
-    dynamodbPerMillionWriteUnits: { value: 0.625, source: `${AWS_PRICING}, DynamoDB on-demand`, readOn: READ_ON },
-    dynamodbPerMillionReadUnits: { value: 0.125, source: `${AWS_PRICING}, DynamoDB on-demand`, readOn: READ_ON },
-    cloudWatchLogsPerGbIngested: { value: 0.5, source: `${AWS_PRICING}, CloudWatch Logs standard`, readOn: READ_ON },
-    xrayPerMillionTraces: { value: 5, source: `${AWS_PRICING}, X-Ray traces recorded`, readOn: READ_ON },
+    lambdaGbSecond: {
+      value: 0.0000133334,
+      source: `${AWS_PRICING}, Lambda Arm, first 7.5B GB-s`,
+      readOn: READ_ON,
+    },
+    lambdaPerMillionRequests: {
+      value: 0.2,
+      source: `${AWS_PRICING}, Lambda requests`,
+      readOn: READ_ON,
+    },
+    apiGatewayRestPerMillionRequests: {
+      value: 3.5,
+      source: `${AWS_PRICING}, REST API first 333M`,
+      readOn: READ_ON,
+    },
+    dynamodbPerMillionWriteUnits: {
+      value: 0.625,
+      source: `${AWS_PRICING}, DynamoDB on-demand`,
+      readOn: READ_ON,
+    },
+    dynamodbPerMillionReadUnits: {
+      value: 0.125,
+      source: `${AWS_PRICING}, DynamoDB on-demand`,
+      readOn: READ_ON,
+    },
+    cloudWatchLogsPerGbIngested: {
+      value: 0.5,
+      source: `${AWS_PRICING}, CloudWatch Logs standard`,
+      readOn: READ_ON,
+    },
+    xrayPerMillionTraces: {
+      value: 5,
+      source: `${AWS_PRICING}, X-Ray traces recorded`,
+      readOn: READ_ON,
+    },
     kmsKeyMonth: { value: 1, source: `${AWS_PRICING}, KMS customer managed key`, readOn: READ_ON },
-    cloudWatchAlarmMonth: { value: 0.1, source: `${AWS_PRICING}, CloudWatch standard alarm`, readOn: READ_ON },
+    cloudWatchAlarmMonth: {
+      value: 0.1,
+      source: `${AWS_PRICING}, CloudWatch standard alarm`,
+      readOn: READ_ON,
+    },
     vpcInterfaceEndpointHourPerAz: {
       value: 0.01,
       source: `${AWS_PRICING}, PrivateLink interface endpoint`,
@@ -193,22 +230,29 @@ export const defaultCostInputs: CostInputsInput = {
     chatOverheadMs: 20,
     authorizerDurationMs: 15,
     authorizerCacheHitRatio: 0.9,
-    // `npm run bench:metering`: 1 write before the model call and 2 after on Free, 2 and 3 on paying tiers; plus
-    // one usage-aggregate update per ledger record. While a counter item holds requests it is also in the
-    // due-time index, so its admission and settlement each write the index too (docs/decisions.md, crash-safe reservations).
+    // `npm run bench:metering`: 1 write before the model call and 2 after on Free, 2 and 3 on
+    // paying tiers; plus one usage-aggregate update per ledger record. While a counter item holds
+    // requests it is also in the due-time index, so its admission and settlement each write the
+    // index too (docs/decisions.md, crash-safe reservations).
     dynamodbWriteUnits: 6,
     dynamodbReadUnits: 0,
     logBytes: 1_500,
     xraySampledRatio: 0.05,
-    source: 'npm run bench:metering (DynamoDB calls), bench:gateway (overhead), lib/constructs/api (memory)',
+    source:
+      'npm run bench:metering (DynamoDB calls), bench:gateway (overhead), lib/constructs/api (memory)',
   },
   managedInstances: {
     instanceType: 'c7g.xlarge',
     vCpusPerInstance: 4,
-    ec2InstanceHour: { value: 0.1445, source: `${AWS_PRICING}, EC2 On-Demand Linux c7g.xlarge`, readOn: READ_ON },
+    ec2InstanceHour: {
+      value: 0.1445,
+      source: `${AWS_PRICING}, EC2 On-Demand Linux c7g.xlarge`,
+      readOn: READ_ON,
+    },
     managementFeePercent: {
       value: 15,
-      source: 'AWS Lambda pricing, Lambda Managed Instances management fee (share of the EC2 On-Demand price)',
+      source:
+        'AWS Lambda pricing, Lambda Managed Instances management fee (share of the EC2 On-Demand price)',
       readOn: READ_ON,
     },
     minInstances: 3,
@@ -228,7 +272,9 @@ export const defaultCostInputs: CostInputsInput = {
 export function parseCostInputs(raw: unknown): CostInputs {
   const result = costInputsSchema.safeParse(raw);
   if (!result.success) {
-    const lines = result.error.issues.map((i) => `  - ${i.path.join('.') || '(root)'}: ${i.message}`);
+    const lines = result.error.issues.map(
+      (i) => `  - ${i.path.join('.') || '(root)'}: ${i.message}`,
+    );
     throw new Error(`Invalid cost inputs:\n${lines.join('\n')}\nFix them in lib/costs/inputs.ts.`);
   }
   return result.data;

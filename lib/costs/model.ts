@@ -4,8 +4,9 @@ import { GPU_INSTANCE_TYPES } from '../constructs/inference/instance-types';
 import type { CostInputs, ModelThroughput } from './inputs';
 
 /**
- * What Tierline costs its operator, from list prices and what a model copy and a request consume. Pure: the
- * same inputs give the same figures, so the tests can check them against sums worked out by hand.
+ * What Tierline costs its operator, from list prices and what a model copy and a request consume.
+ * Pure: the same inputs give the same figures, so the tests can check them against sums worked out
+ * by hand.
  */
 
 const MILLION = 1_000_000;
@@ -69,11 +70,16 @@ function copiesPerInstance(config: TierlineConfig, model: string): number {
 }
 
 /** The GPU cost per 1M input and output tokens of one model, at the inputs' utilization. */
-export function modelGpuCost(config: TierlineConfig, inputs: CostInputs, model: string): ModelGpuCost {
+export function modelGpuCost(
+  config: TierlineConfig,
+  inputs: CostInputs,
+  model: string,
+): ModelGpuCost {
   const modelConfig = config.models[model];
   if (!modelConfig) throw new MissingCostInput(`model "${model}" is not in the catalog`);
   const throughput = inputs.models[model];
-  if (!throughput) throw new MissingCostInput(`no throughput for "${model}" in lib/costs/inputs.ts (models)`);
+  if (!throughput)
+    throw new MissingCostInput(`no throughput for "${model}" in lib/costs/inputs.ts (models)`);
   const price = inputs.prices.sagemakerInstanceHour[modelConfig.instanceType];
   if (!price) {
     throw new MissingCostInput(
@@ -101,10 +107,15 @@ export function modelGpuCost(config: TierlineConfig, inputs: CostInputs, model: 
 }
 
 /**
- * API Gateway, the authorizer, the chat function, DynamoDB, logs and traces for some usage of one model. The
- * chat function is alive for the whole stream, so its duration grows with the output tokens, not the requests.
+ * API Gateway, the authorizer, the chat function, DynamoDB, logs and traces for some usage of one
+ * model. The chat function is alive for the whole stream, so its duration grows with the output
+ * tokens, not the requests.
  */
-export function gatewayCost(inputs: CostInputs, throughput: ModelThroughput, usage: Usage): GatewayCost {
+export function gatewayCost(
+  inputs: CostInputs,
+  throughput: ModelThroughput,
+  usage: Usage,
+): GatewayCost {
   const { prices, request } = inputs;
   const perMillion = (count: number, price: { value: number }) => (count / MILLION) * price.value;
   const gbSeconds = (memoryMb: number, seconds: number) => (memoryMb / MB_PER_GB) * seconds;
@@ -124,14 +135,20 @@ export function gatewayCost(inputs: CostInputs, throughput: ModelThroughput, usa
   const dynamodb =
     perMillion(usage.requests * request.dynamodbWriteUnits, prices.dynamodbPerMillionWriteUnits) +
     perMillion(usage.requests * request.dynamodbReadUnits, prices.dynamodbPerMillionReadUnits);
-  const logs = ((usage.requests * request.logBytes) / BYTES_PER_GB) * prices.cloudWatchLogsPerGbIngested.value;
+  const logs =
+    ((usage.requests * request.logBytes) / BYTES_PER_GB) * prices.cloudWatchLogsPerGbIngested.value;
   const xray = perMillion(usage.requests * request.xraySampledRatio, prices.xrayPerMillionTraces);
   const total = apiGateway + authorizer + chatFunction + dynamodb + logs + xray;
   return { apiGateway, authorizer, chatFunction, dynamodb, logs, xray, total };
 }
 
 /** Everything some usage of one model costs the operator. */
-export function usageCost(config: TierlineConfig, inputs: CostInputs, model: string, usage: Usage): UsageCost {
+export function usageCost(
+  config: TierlineConfig,
+  inputs: CostInputs,
+  model: string,
+  usage: Usage,
+): UsageCost {
   const gpuCost = modelGpuCost(config, inputs, model);
   const gpu =
     (usage.inputTokens / MILLION) * gpuCost.inputUsdPerMillion +
@@ -153,8 +170,8 @@ export interface TierModelMargin {
   requestCostUsd: number;
   requestGatewayCostUsd: number;
   /**
-   * Output tokens per second a copy must deliver (all streams, at the configured utilization) for the GPU cost
-   * of an output token to equal its price; undefined for a free model.
+   * Output tokens per second a copy must deliver (all streams, at the configured utilization) for
+   * the GPU cost of an output token to equal its price; undefined for a free model.
    */
   breakEvenOutputTokensPerSecondPerCopy: number | undefined;
   /** (revenue - cost) / revenue; undefined for a free model (revenue 0: every request is a cost). */
@@ -175,7 +192,9 @@ export function tierMargins(config: TierlineConfig, inputs: CostInputs): TierMod
       if (!inputs.models[model]) return [];
       const gpu = modelGpuCost(config, inputs, model);
       const cost = usageCost(config, inputs, model, typical);
-      const revenue = (inputTokens * offer.inputUsdPerMillion + outputTokens * offer.outputUsdPerMillion) / MILLION;
+      const revenue =
+        (inputTokens * offer.inputUsdPerMillion + outputTokens * offer.outputUsdPerMillion) /
+        MILLION;
       const { batch } = config.tiers[tier];
       const batchRevenue = revenue * (1 - batch.discountPercent / 100);
       return [
@@ -191,10 +210,15 @@ export function tierMargins(config: TierlineConfig, inputs: CostInputs): TierMod
           requestGatewayCostUsd: cost.gateway.total,
           breakEvenOutputTokensPerSecondPerCopy:
             offer.outputUsdPerMillion > 0
-              ? (gpu.copyHourUsd / SECONDS_PER_HOUR / inputs.gpuUtilization / offer.outputUsdPerMillion) * MILLION
+              ? (gpu.copyHourUsd /
+                  SECONDS_PER_HOUR /
+                  inputs.gpuUtilization /
+                  offer.outputUsdPerMillion) *
+                MILLION
               : undefined,
           marginPercent: marginOf(revenue, cost.total),
-          // Batch lines skip API Gateway and the authorizer, but this model charges them anyway: conservative.
+          // Batch lines skip API Gateway and the authorizer, but this model charges them anyway:
+          // conservative.
           batchMarginPercent: batch.allowed ? marginOf(batchRevenue, cost.total) : undefined,
         },
       ];
@@ -204,22 +228,30 @@ export function tierMargins(config: TierlineConfig, inputs: CostInputs): TierMod
 
 /** The most one Free customer can cost in a month, model by model, at the tier's limits. */
 export interface FreeWorstCase {
-  models: Array<{ model: string; requestsPerDay: number; tokensPerDay: number; monthlyUsd: number }>;
+  models: Array<{
+    model: string;
+    requestsPerDay: number;
+    tokensPerDay: number;
+    monthlyUsd: number;
+  }>;
   /** Requests per day the edge quota allows over all models (undefined: no quota). */
   edgeQuotaPerDay: number | undefined;
   monthlyUsd: number;
 }
 
 /**
- * Every model used to its TPD, every token an output token (the dearer kind), and as many requests as RPD and
- * the usage plan's daily quota allow (the quota is shared by all models, so it is split in proportion to RPD).
+ * Every model used to its TPD, every token an output token (the dearer kind), and as many requests
+ * as RPD and the usage plan's daily quota allow (the quota is shared by all models, so it is split
+ * in proportion to RPD).
  */
 export function freeTierWorstCase(config: TierlineConfig, inputs: CostInputs): FreeWorstCase {
   const tier = config.tiers.free;
   const offers = Object.entries(tier.models).filter(([model]) => inputs.models[model]);
   const totalRpd = offers.reduce((sum, [, offer]) => sum + offer.rpd, 0);
   const quota = tier.edge.quota;
-  const quotaPerDay = quota ? quota.limit / { DAY: 1, WEEK: 7, MONTH: inputs.daysPerMonth }[quota.period] : undefined;
+  const quotaPerDay = quota
+    ? quota.limit / { DAY: 1, WEEK: 7, MONTH: inputs.daysPerMonth }[quota.period]
+    : undefined;
   const scale = quotaPerDay !== undefined && totalRpd > quotaPerDay ? quotaPerDay / totalRpd : 1;
   const models = offers.map(([model, offer]) => {
     const requestsPerDay = offer.rpd * scale;
@@ -228,7 +260,12 @@ export function freeTierWorstCase(config: TierlineConfig, inputs: CostInputs): F
       inputTokens: 0,
       outputTokens: offer.tpd,
     });
-    return { model, requestsPerDay, tokensPerDay: offer.tpd, monthlyUsd: daily.total * inputs.daysPerMonth };
+    return {
+      model,
+      requestsPerDay,
+      tokensPerDay: offer.tpd,
+      monthlyUsd: daily.total * inputs.daysPerMonth,
+    };
   });
   return {
     models,
@@ -259,10 +296,15 @@ export interface FixedResources {
   interfaceEndpointAzs: number;
 }
 
-export function idleCost(config: TierlineConfig, inputs: CostInputs, resources: FixedResources): IdleCost {
+export function idleCost(
+  config: TierlineConfig,
+  inputs: CostInputs,
+  resources: FixedResources,
+): IdleCost {
   const scaleToZero = config.environment.inference.scaleToZero;
   const gpu = Object.entries(config.models).map(([model, m]) => {
-    // Mirrors lib/constructs/inference/model-endpoint.ts: min 0 instances with scale to zero, else at least 1.
+    // Mirrors lib/constructs/inference/model-endpoint.ts: min 0 instances with scale to zero, else
+    // at least 1.
     const instances = scaleToZero ? 0 : Math.max(1, m.instanceCount.min);
     const hourly = inputs.prices.sagemakerInstanceHour[m.instanceType]?.value;
     if (hourly === undefined && instances > 0) {
@@ -278,11 +320,17 @@ export function idleCost(config: TierlineConfig, inputs: CostInputs, resources: 
     };
   });
   const mi = inputs.managedInstances;
-  const chatInstances = config.environment.chatCompute.kind === 'managed-instances' ? mi.minInstances : 0;
+  const chatInstances =
+    config.environment.chatCompute.kind === 'managed-instances' ? mi.minInstances : 0;
   const chatInstancesMonthlyUsd =
-    chatInstances * mi.ec2InstanceHour.value * (1 + mi.managementFeePercent.value / 100) * inputs.hoursPerMonth;
+    chatInstances *
+    mi.ec2InstanceHour.value *
+    (1 + mi.managementFeePercent.value / 100) *
+    inputs.hoursPerMonth;
   const interfaceEndpointsMonthlyUsd =
-    resources.interfaceEndpointAzs * inputs.prices.vpcInterfaceEndpointHourPerAz.value * inputs.hoursPerMonth;
+    resources.interfaceEndpointAzs *
+    inputs.prices.vpcInterfaceEndpointHourPerAz.value *
+    inputs.hoursPerMonth;
   const fixed =
     resources.kmsKeys * inputs.prices.kmsKeyMonth.value +
     resources.alarms * inputs.prices.cloudWatchAlarmMonth.value +
@@ -319,9 +367,10 @@ export interface ChatComputeComparison {
 }
 
 /**
- * Where the chat function on Managed Instances overtakes per-invocation Lambda. A Lambda invocation bills its
- * memory for the whole stream, idle while the GPU generates; a Managed Instances environment serves many streams
- * at once and bills the instance, so its cost follows the CPU the streams use, with a floor of `minInstances`.
+ * Where the chat function on Managed Instances overtakes per-invocation Lambda. A Lambda invocation
+ * bills its memory for the whole stream, idle while the GPU generates; a Managed Instances
+ * environment serves many streams at once and bills the instance, so its cost follows the CPU the
+ * streams use, with a floor of `minInstances`.
  */
 export function chatComputeComparison(
   inputs: CostInputs,
@@ -329,17 +378,23 @@ export function chatComputeComparison(
   volumes: readonly number[],
 ): ChatComputeComparison {
   const throughput = inputs.models[model];
-  if (!throughput) throw new MissingCostInput(`no throughput for "${model}" in lib/costs/inputs.ts (models)`);
+  if (!throughput)
+    throw new MissingCostInput(`no throughput for "${model}" in lib/costs/inputs.ts (models)`);
   const { prices, request, managedInstances: mi } = inputs;
   const streamSeconds =
     (throughput.timeToFirstTokenMs + request.chatOverheadMs) / 1000 +
     inputs.typicalRequest.outputTokens / throughput.decodeTokensPerSecondPerStream;
   const perRequestCharge = prices.lambdaPerMillionRequests.value / MILLION;
   const { inputTokens, outputTokens } = inputs.typicalRequest;
-  const lambdaUsdPerRequest = gatewayCost(inputs, throughput, { requests: 1, inputTokens, outputTokens }).chatFunction;
+  const lambdaUsdPerRequest = gatewayCost(inputs, throughput, {
+    requests: 1,
+    inputTokens,
+    outputTokens,
+  }).chatFunction;
   const instanceHourUsd = mi.ec2InstanceHour.value * (1 + mi.managementFeePercent.value / 100);
   const secondsPerMonth = inputs.hoursPerMonth * SECONDS_PER_HOUR;
-  // An instance is full when its CPU reaches the scaling target or its environments hold all the streams they take.
+  // An instance is full when its CPU reaches the scaling target or its environments hold all the
+  // streams they take.
   const requestsPerInstanceSecond = Math.min(
     (mi.vCpusPerInstance * mi.targetCpuUtilization * 1000) / mi.cpuMsPerRequest,
     (mi.vCpusPerInstance * mi.maxConcurrentStreamsPerVCpu) / streamSeconds,
@@ -354,14 +409,16 @@ export function chatComputeComparison(
       usd: instances * instanceHourUsd * inputs.hoursPerMonth + requestsPerMonth * perRequestCharge,
     };
   };
-  // Below the instance floor Managed Instances cost a constant plus the request charge; Lambda grows linearly.
+  // Below the instance floor Managed Instances cost a constant plus the request charge; Lambda
+  // grows linearly.
   const floorUsd = mi.minInstances * instanceHourUsd * inputs.hoursPerMonth;
   const lambdaMarginal = lambdaUsdPerRequest - perRequestCharge;
   const crossover = lambdaMarginal > 0 ? floorUsd / lambdaMarginal : undefined;
-  // Past the floor, each instance carries requestsPerInstanceSecond: Managed Instances stay cheaper if that
-  // marginal cost is below Lambda's.
+  // Past the floor, each instance carries requestsPerInstanceSecond: Managed Instances stay cheaper
+  // if that marginal cost is below Lambda's.
   const managedMarginal = instanceHourUsd / SECONDS_PER_HOUR / requestsPerInstanceSecond;
-  const crossoverRequestsPerMonth = crossover !== undefined && managedMarginal < lambdaMarginal ? crossover : undefined;
+  const crossoverRequestsPerMonth =
+    crossover !== undefined && managedMarginal < lambdaMarginal ? crossover : undefined;
   return {
     model,
     lambdaUsdPerRequest,
@@ -394,13 +451,18 @@ export interface MarginPrice {
 const ceilCents = (usdPerMillion: number) => Math.ceil(usdPerMillion * 100 - 1e-9) / 100;
 
 /**
- * Input and output prices per 1M tokens at which the typical request of each paying tier's model earns
- * `marginPercent`: each token kind carries its GPU cost plus its share (by GPU cost) of the gateway's per-request
- * cost, divided by (1 - margin), rounded up to the cent. Free models stay free: their cost is the Free tier's
- * (see `freeTierWorstCase`).
+ * Input and output prices per 1M tokens at which the typical request of each paying tier's model
+ * earns `marginPercent`: each token kind carries its GPU cost plus its share (by GPU cost) of the
+ * gateway's per-request cost, divided by (1 - margin), rounded up to the cent. Free models stay
+ * free: their cost is the Free tier's (see `freeTierWorstCase`).
  */
-export function pricesForMargin(config: TierlineConfig, inputs: CostInputs, marginPercent: number): MarginPrice[] {
-  if (!(marginPercent >= 0 && marginPercent < 100)) throw new RangeError('the margin must be at least 0 and below 100');
+export function pricesForMargin(
+  config: TierlineConfig,
+  inputs: CostInputs,
+  marginPercent: number,
+): MarginPrice[] {
+  if (!(marginPercent >= 0 && marginPercent < 100))
+    throw new RangeError('the margin must be at least 0 and below 100');
   const { inputTokens, outputTokens } = inputs.typicalRequest;
   const keep = 1 - marginPercent / 100;
   return tierMargins(config, inputs).flatMap((current) => {
@@ -409,7 +471,10 @@ export function pricesForMargin(config: TierlineConfig, inputs: CostInputs, marg
     const gpuOut = (outputTokens * current.costOutputUsdPerMillion) / MILLION;
     const inShare = gpuIn + gpuOut > 0 ? gpuIn / (gpuIn + gpuOut) : 0;
     const gateway = current.requestGatewayCostUsd;
-    const inputPrice = inputTokens > 0 ? ceilCents((((gpuIn + gateway * inShare) / inputTokens) * MILLION) / keep) : 0;
+    const inputPrice =
+      inputTokens > 0
+        ? ceilCents((((gpuIn + gateway * inShare) / inputTokens) * MILLION) / keep)
+        : 0;
     const outputPrice = ceilCents(
       (((gpuOut + gateway * (inputTokens > 0 ? 1 - inShare : 1)) / outputTokens) * MILLION) / keep,
     );
@@ -431,7 +496,10 @@ export function pricesForMargin(config: TierlineConfig, inputs: CostInputs, marg
 
 /** The `-c configFile=` overrides (or `lib/config/defaults.ts` edit) that set those prices. */
 export function marginConfigPatch(prices: readonly MarginPrice[]): {
-  tiers: Record<string, { models: Record<string, { inputUsdPerMillion: number; outputUsdPerMillion: number }> }>;
+  tiers: Record<
+    string,
+    { models: Record<string, { inputUsdPerMillion: number; outputUsdPerMillion: number }> }
+  >;
 } {
   const tiers: ReturnType<typeof marginConfigPatch>['tiers'] = {};
   for (const p of prices) {

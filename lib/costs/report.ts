@@ -60,9 +60,18 @@ export function buildCostReport(
   }
   const { inputTokens, outputTokens } = inputs.typicalRequest;
   const gatewayPerRequest = models.map((m) => {
-    const gateway = gatewayCost(inputs, m.throughput, { requests: 1, inputTokens, outputTokens }).total;
-    const gpu = (inputTokens * m.inputUsdPerMillion + outputTokens * m.outputUsdPerMillion) / 1_000_000;
-    return { model: m.model, usd: gateway, shareOfRequestCostPercent: (gateway / (gateway + gpu)) * 100 };
+    const gateway = gatewayCost(inputs, m.throughput, {
+      requests: 1,
+      inputTokens,
+      outputTokens,
+    }).total;
+    const gpu =
+      (inputTokens * m.inputUsdPerMillion + outputTokens * m.outputUsdPerMillion) / 1_000_000;
+    return {
+      model: m.model,
+      usd: gateway,
+      shareOfRequestCostPercent: (gateway / (gateway + gpu)) * 100,
+    };
   });
   const readOn = new Set<string>();
   for (const price of Object.values(inputs.prices)) {
@@ -86,7 +95,9 @@ export function buildCostReport(
     ...(options.marginPercent !== undefined
       ? (() => {
           const prices = pricesForMargin(config, inputs, options.marginPercent);
-          return { margin: { percent: options.marginPercent, prices, patch: marginConfigPatch(prices) } };
+          return {
+            margin: { percent: options.marginPercent, prices, patch: marginConfigPatch(prices) },
+          };
         })()
       : {}),
   };
@@ -125,7 +136,17 @@ export function formatCostReport(report: CostReport): string {
     '',
     'GPU cost per model (per 1M tokens, at that utilization)',
     table(
-      ['model', 'instance', '$/hour', 'copies', 'streams', 'out tok/s', 'input $/1M', 'output $/1M', 'throughput'],
+      [
+        'model',
+        'instance',
+        '$/hour',
+        'copies',
+        'streams',
+        'out tok/s',
+        'input $/1M',
+        'output $/1M',
+        'throughput',
+      ],
       report.models.map((m) => [
         m.model,
         m.instanceType,
@@ -236,7 +257,14 @@ export function formatCostReport(report: CostReport): string {
       '',
       `Prices that reach a ${report.margin.percent}% margin on the typical request (rounded up to the cent)`,
       table(
-        ['tier', 'model', 'now in/out $/1M', 'margin now', `for ${report.margin.percent}%: in/out $/1M`, 'margin'],
+        [
+          'tier',
+          'model',
+          'now in/out $/1M',
+          'margin now',
+          `for ${report.margin.percent}%: in/out $/1M`,
+          'margin',
+        ],
         report.margin.prices.map((p) => [
           p.tier,
           p.model,

@@ -5,17 +5,20 @@ import { createApp } from '../create-app';
 import type { FixedResources } from './model';
 
 /**
- * Counts what bills by the month in the environment's own templates (KMS keys, alarms), so the idle cost
- * follows the stacks as they change instead of a number someone has to keep in step. Synthesizes in memory
- * without bundling the functions (about a second), and never touches AWS.
+ * Counts what bills by the month in the environment's own templates (KMS keys, alarms), so the idle
+ * cost follows the stacks as they change instead of a number someone has to keep in step.
+ * Synthesizes in memory without bundling the functions (about a second), and never touches AWS.
  */
 export function countFixedResources(config: TierlineConfig): FixedResources {
-  const context: Record<string, unknown> = require(path.join(__dirname, '..', '..', 'cdk.json')).context;
+  const context: Record<string, unknown> = require(
+    path.join(__dirname, '..', '..', 'cdk.json'),
+  ).context;
   const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
   const stacks = createApp(app, config);
   const counts = { kmsKeys: 0, alarms: 0, interfaceEndpointAzs: 0 };
   for (const stack of Object.values(stacks).filter((s): s is Stack => s !== undefined)) {
-    const resources = (app.synth().getStackByName(stack.stackName).template.Resources ?? {}) as Record<
+    const resources = (app.synth().getStackByName(stack.stackName).template.Resources ??
+      {}) as Record<
       string,
       { Type: string; Properties?: { VpcEndpointType?: string; SubnetIds?: unknown[] } }
     >;

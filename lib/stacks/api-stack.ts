@@ -73,14 +73,18 @@ export class ApiStack extends Stack {
       logRetention: config.environment.logRetentionDays,
       removalPolicy: config.environment.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     });
-    // The jobs API starts and stops the workflow; the workflow bills a job's training through the ledger.
+    // The jobs API starts and stops the workflow; the workflow bills a job's training through the
+    // ledger.
     this.fineTuning.grantJobsApi(this.api.apiFunction.function, config, props.fineTuning);
     const tasks = this.fineTuning.tasksFunction.function;
     props.metering.bindForMetering(tasks);
     props.ledgerDeadLetters.grantSend(tasks);
     this.usageMetering.grantPublishEvents(tasks);
     // Batches: the API queues work, the worker runs it with the same metering as chat completions.
-    this.batches = new BatchProcessing(this, 'Batches', { config, notifications: this.usageMetering.notifications });
+    this.batches = new BatchProcessing(this, 'Batches', {
+      config,
+      notifications: this.usageMetering.notifications,
+    });
     this.batches.bindSender(this.api.apiFunction.function);
     const worker = this.batches.worker;
     props.files.bindForFiles(worker.function);
@@ -88,8 +92,8 @@ export class ApiStack extends Stack {
     props.ledgerDeadLetters.grantSend(worker.function);
     this.usageMetering.grantPublishEvents(worker.function);
     this.api.grantModelInvoke(config, worker);
-    // Fine-tuned models: adapters registered and deleted by the API function, resolved by the chat function
-    // and the batch worker.
+    // Fine-tuned models: adapters registered and deleted by the API function, resolved by the chat
+    // function and the batch worker.
     grantAdapterServing({
       config,
       store: props.fineTuning,
@@ -106,8 +110,13 @@ export class ApiStack extends Stack {
         { id: 'Api', function: this.api.apiFunction.function },
         { id: 'Chat', function: this.api.chatFunction.function },
         { id: 'Aggregator', function: this.usageMetering.aggregator.function },
-        // The reconciler's errors have an alarm of their own (UsageMetering): only its throttles here.
-        { id: 'Reconciler', function: this.usageMetering.reconciler.function, alarmOnErrors: false },
+        // The reconciler's errors have an alarm of their own (UsageMetering): only its throttles
+        // here.
+        {
+          id: 'Reconciler',
+          function: this.usageMetering.reconciler.function,
+          alarmOnErrors: false,
+        },
         { id: 'FineTuningTasks', function: this.fineTuning.tasksFunction.function },
         { id: 'FineTuningEvents', function: this.fineTuning.eventsFunction.function },
         { id: 'BatchWorker', function: worker.function },
@@ -119,7 +128,8 @@ export class ApiStack extends Stack {
         FineTuning: props.fineTuning.table,
       },
       stateMachine: this.fineTuning.stateMachine,
-      // The ledger's and the batches' dead letters have alarms of their own (UsageMetering, BatchProcessing).
+      // The ledger's and the batches' dead letters have alarms of their own (UsageMetering,
+      // BatchProcessing).
       deadLetterQueues: { FineTuningEventsDeadLetters: this.fineTuning.eventsDeadLetters },
     });
 
@@ -146,7 +156,10 @@ export class ApiStack extends Stack {
       value: this.api.openAIBaseUrl,
       description: 'baseURL for the openai client',
     });
-    new CfnOutput(this, 'GroqBaseUrl', { value: this.api.groqBaseUrl, description: 'baseURL for the groq-sdk client' });
+    new CfnOutput(this, 'GroqBaseUrl', {
+      value: this.api.groqBaseUrl,
+      description: 'baseURL for the groq-sdk client',
+    });
     new CfnOutput(this, 'ConsoleUrl', {
       value: this.console.url,
       description: 'The customer console; the API is also served here, same-origin, under /v1',

@@ -12,8 +12,9 @@ export interface DataStackProps extends StackProps {
 }
 
 /**
- * Stateful resources only (tables, the files bucket, the ledger's dead letters), so the stateless API and the GPU inference stack can be
- * replaced or torn down without touching data. Termination protection and retained data in production.
+ * Stateful resources only (tables, the files bucket, the ledger's dead letters), so the stateless
+ * API and the GPU inference stack can be replaced or torn down without touching data. Termination
+ * protection and retained data in production.
  */
 export class DataStack extends Stack {
   public readonly customers: CustomersTable;
@@ -23,9 +24,16 @@ export class DataStack extends Stack {
   public readonly fineTuning: FineTuningStore;
 
   constructor(scope: Construct, id: string, props: DataStackProps) {
-    super(scope, id, { ...props, terminationProtection: props.config.environment.terminationProtection });
-    this.customers = new CustomersTable(this, 'Customers', { retainData: props.config.environment.retainData });
-    this.metering = new MeteringTable(this, 'Metering', { retainData: props.config.environment.retainData });
+    super(scope, id, {
+      ...props,
+      terminationProtection: props.config.environment.terminationProtection,
+    });
+    this.customers = new CustomersTable(this, 'Customers', {
+      retainData: props.config.environment.retainData,
+    });
+    this.metering = new MeteringTable(this, 'Metering', {
+      retainData: props.config.environment.retainData,
+    });
     this.ledgerDeadLetters = new LedgerDeadLetters(this, 'LedgerDeadLetters', {
       retainData: props.config.environment.retainData,
     });

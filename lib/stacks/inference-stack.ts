@@ -18,10 +18,11 @@ export interface InferenceStackProps extends StackProps {
 }
 
 /**
- * The GPU inference: one SageMaker endpoint per model of the catalog. It holds no data, and nothing imports
- * from it (the API derives endpoint names from `sagemaker-names.ts`), so an operator can `cdk destroy` it to
- * stop GPU cost; the API then answers 503 until it is deployed again. It imports one value, the fine-tuning
- * key's ARN from the data stack, so its role can read adapters; the data stack outlives it.
+ * The GPU inference: one SageMaker endpoint per model of the catalog. It holds no data, and nothing
+ * imports from it (the API derives endpoint names from `sagemaker-names.ts`), so an operator can
+ * `cdk destroy` it to stop GPU cost; the API then answers 503 until it is deployed again. It
+ * imports one value, the fine-tuning key's ARN from the data stack, so its role can read adapters;
+ * the data stack outlives it.
  */
 export class InferenceStack extends Stack {
   public readonly role: InferenceRole;
@@ -40,7 +41,8 @@ export class InferenceStack extends Stack {
       this.volumeKey = new Key(this, 'VolumeKey', {
         description: 'Tierline inference: ML storage volumes of the SageMaker endpoint instances',
         enableKeyRotation: true,
-        // Volumes live and die with the endpoints: nothing encrypted under this key outlives the stack.
+        // Volumes live and die with the endpoints: nothing encrypted under this key outlives the
+        // stack.
         removalPolicy: RemovalPolicy.DESTROY,
         pendingWindow: Duration.days(7),
       });
@@ -68,8 +70,9 @@ export class InferenceStack extends Stack {
       ]),
     );
 
-    // Every other alarm of this stack notifies the operators' topic of the Api stack, named by ARN: no cross-stack
-    // reference, so this stack can still be destroyed on its own (CloudWatch alarm actions may name any topic).
+    // Every other alarm of this stack notifies the operators' topic of the Api stack, named by ARN:
+    // no cross-stack reference, so this stack can still be destroyed on its own (CloudWatch alarm
+    // actions may name any topic).
     const notifications = new SnsAction(
       Topic.fromTopicArn(
         this,
@@ -77,9 +80,12 @@ export class InferenceStack extends Stack {
         this.formatArn({ service: 'sns', resource: notificationsTopicName(env.name) }),
       ),
     );
-    // Alarms that already act (scale-from-zero triggers its scaling policy) are autoscaling's, not the operators'.
+    // Alarms that already act (scale-from-zero triggers its scaling policy) are autoscaling's, not
+    // the operators'.
     for (const alarm of this.node.findAll().filter((c): c is Alarm => c instanceof Alarm)) {
-      const actions = this.resolve((alarm.node.defaultChild as CfnAlarm).alarmActions) as unknown[] | undefined;
+      const actions = this.resolve((alarm.node.defaultChild as CfnAlarm).alarmActions) as
+        | unknown[]
+        | undefined;
       if (!actions?.length) alarm.addAlarmAction(notifications);
     }
   }

@@ -9,7 +9,10 @@ describe('imports inside lambda/ run one way: handlers -> http -> concerns -> op
   it('reads the imports of the runtime', () => {
     // Guards against a reader that silently finds nothing (and so passes everything).
     expect(edges.length).toBeGreaterThan(50);
-    expect(edges).toContainEqual({ from: 'lambda/handlers/chat.ts', to: 'lambda/http/lambda-app.ts' });
+    expect(edges).toContainEqual({
+      from: 'lambda/handlers/chat.ts',
+      to: 'lambda/http/lambda-app.ts',
+    });
   });
 
   it('has no import against the direction', () => {

@@ -3,8 +3,8 @@ import * as path from 'node:path';
 import * as ts from 'typescript';
 
 /**
- * The runtime's layers, top to bottom. A file may import its own folder and any folder below its own
- * layer; concern folders may import each other as long as no two import each other (directly or
+ * The runtime's layers, top to bottom. A file may import its own folder and any folder below its
+ * own layer; concern folders may import each other as long as no two import each other (directly or
  * through others), so a concern can always be read without the ones that build on it.
  */
 export const LAYERS = {
@@ -59,7 +59,8 @@ export function violationOf({ from, to }: ImportEdge): string | undefined {
   const toFolder = folderOf(to);
   if (fromFolder !== undefined && fromFolder === toFolder) return undefined;
   const toLayer = layerOf(to);
-  if (toLayer === undefined) return `${from} imports ${to}, which is in a folder that is not a known layer`;
+  if (toLayer === undefined)
+    return `${from} imports ${to}, which is in a folder that is not a known layer`;
   if (fromFolder === 'openai')
     return `${from} imports ${to}: openai/ is the ground floor and imports nothing else from lambda/`;
   if (toLayer < fromLayer) return undefined;
@@ -73,7 +74,8 @@ export function concernCycles(edges: readonly ImportEdge[]): string[] {
   for (const { from, to } of edges) {
     const a = folderOf(from);
     const b = folderOf(to);
-    if (a === undefined || b === undefined || a === b || layerOf(from) !== 1 || layerOf(to) !== 1) continue;
+    if (a === undefined || b === undefined || a === b || layerOf(from) !== 1 || layerOf(to) !== 1)
+      continue;
     if (!graph.has(a)) graph.set(a, new Set());
     graph.get(a)?.add(b);
   }
@@ -93,7 +95,8 @@ export function concernCycles(edges: readonly ImportEdge[]): string[] {
   const cycles: string[] = [];
   for (const [i, a] of folders.entries()) {
     for (const b of folders.slice(i + 1)) {
-      if (reaches(a, b) && reaches(b, a)) cycles.push(`lambda/${a}/ and lambda/${b}/ import each other`);
+      if (reaches(a, b) && reaches(b, a))
+        cycles.push(`lambda/${a}/ and lambda/${b}/ import each other`);
     }
   }
   return cycles;
@@ -126,6 +129,9 @@ export function lambdaImports(repoRoot: string): ImportEdge[] {
     const { importedFiles } = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
     return importedFiles
       .filter(({ fileName }) => fileName.startsWith('.'))
-      .map(({ fileName }) => ({ from: relative(file), to: relative(resolveRelative(file, fileName)) }));
+      .map(({ fileName }) => ({
+        from: relative(file),
+        to: relative(resolveRelative(file, fileName)),
+      }));
   });
 }

@@ -18,7 +18,10 @@ import { BatchService } from '../../lambda/batches/batch-service';
 import { BatchesRepository } from '../../lambda/batches/batches-repository';
 import { FilesTableEraser } from '../../lambda/batches/customer-data';
 import { authenticate } from '../../lambda/customers/authenticate';
-import { type CustomersRepository, createDocumentClient } from '../../lambda/customers/customers-repository';
+import {
+  type CustomersRepository,
+  createDocumentClient,
+} from '../../lambda/customers/customers-repository';
 import { createFiles } from '../../lambda/files/create-files';
 import type { createS3Client } from '../../lambda/files/file-storage';
 import { AuthenticationError } from '../../lambda/openai/errors';
@@ -28,8 +31,8 @@ import { type LocalDynamo, newCustomersTable } from '../support/dynalite';
 import { type FileStores, startFileStores } from '../support/file-stores';
 
 /**
- * `customers reactivate` and `customers delete`: customers in dynalite, files and batches in dynalite and
- * s3rver, API Gateway's management API mocked with every request asserted.
+ * `customers reactivate` and `customers delete`: customers in dynalite, files and batches in
+ * dynalite and s3rver, API Gateway's management API mocked with every request asserted.
  */
 const settings: OperatorSettings = {
   apiId: 'api123',
@@ -45,7 +48,11 @@ const line = (id: string) =>
     custom_id: id,
     method: 'POST',
     url: '/v1/chat/completions',
-    body: { model: 'qwen3-8b', messages: [{ role: 'user', content: 'hi' }], max_completion_tokens: 8 },
+    body: {
+      model: 'qwen3-8b',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_completion_tokens: 8,
+    },
   });
 
 describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)', () => {
@@ -85,7 +92,13 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
     gateway.on(DeleteApiKeyCommand).resolves({});
     gateway.on(GetApiKeysCommand).resolves({ items: [] });
     gateway.on(GetUsagePlansCommand).resolves({ items: [] });
-    files = createFiles({ doc: doc(), tableName: 'files', s3, bucket: 'files', config: config.files });
+    files = createFiles({
+      doc: doc(),
+      tableName: 'files',
+      s3,
+      bucket: 'files',
+      config: config.files,
+    });
     batches = new BatchesRepository(doc(), 'files');
     operator = new Operator({
       customers: repository,
@@ -97,7 +110,8 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
         ids += 1;
         return `cus_life${ids}`;
       },
-      // `delete` waits out the authorizer cache before its second sweep: here whatever runs in that wait.
+      // `delete` waits out the authorizer cache before its second sweep: here whatever runs in that
+      // wait.
       sleep: async (ms) => {
         waits.push(ms);
         await duringWait();
@@ -111,12 +125,20 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
   async function cli(...argv: string[]) {
     let out = '';
     let err = '';
-    const code = await runCli(argv, { out: (t) => (out += t), err: (t) => (err += t), connect: async () => operator });
+    const code = await runCli(argv, {
+      out: (t) => (out += t),
+      err: (t) => (err += t),
+      connect: async () => operator,
+    });
     return { code, out, err };
   }
 
   it('reactivate gives a revoked customer a new key on its tier plan; the old key stays dead', async () => {
-    const created = await operator.createCustomer({ name: 'A', email: 'a@life.test', tier: 'developer' });
+    const created = await operator.createCustomer({
+      name: 'A',
+      email: 'a@life.test',
+      tier: 'developer',
+    });
     const id = created.customer.customerId;
     await operator.revoke(id);
     gateway.resetHistory();
@@ -125,7 +147,11 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
 
     expect(code).toBe(0);
     const result = JSON.parse(out);
-    expect(result.customer).toMatchObject({ customerId: id, status: 'active', apiGatewayKeyId: 'gwkey-2' });
+    expect(result.customer).toMatchObject({
+      customerId: id,
+      status: 'active',
+      apiGatewayKeyId: 'gwkey-2',
+    });
     expect(result.customer).not.toHaveProperty('keyHash');
     expect(requests()).toEqual([
       [
@@ -138,27 +164,44 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
           tags: { project: 'tierline', environment: 'dev', customerId: id },
         },
       ],
-      ['CreateUsagePlanKeyCommand', { usagePlanId: 'up-dev', keyId: 'gwkey-2', keyType: 'API_KEY' }],
+      [
+        'CreateUsagePlanKeyCommand',
+        { usagePlanId: 'up-dev', keyId: 'gwkey-2', keyType: 'API_KEY' },
+      ],
     ]);
     expect((await authenticate(`Bearer ${result.api_key}`, lookup)).customerId).toBe(id);
-    await expect(authenticate(`Bearer ${created.apiKey}`, lookup)).rejects.toBeInstanceOf(AuthenticationError);
+    await expect(authenticate(`Bearer ${created.apiKey}`, lookup)).rejects.toBeInstanceOf(
+      AuthenticationError,
+    );
   });
 
   it('reactivate refuses an active customer (wrong_state, exit 4) and an unknown one (not_found, exit 3)', async () => {
-    const { customer } = await operator.createCustomer({ name: 'A', email: 'a@life.test', tier: 'free' });
+    const { customer } = await operator.createCustomer({
+      name: 'A',
+      email: 'a@life.test',
+      tier: 'free',
+    });
 
     const active = await cli('--json', 'customers', 'reactivate', customer.customerId);
     const unknown = await cli('customers', 'reactivate', 'cus_nobody');
 
     expect(active.code).toBe(4);
     expect(JSON.parse(active.err)).toEqual({
-      error: { message: `Customer ${customer.customerId} is already active.`, code: 'wrong_state', exit_code: 4 },
+      error: {
+        message: `Customer ${customer.customerId} is already active.`,
+        code: 'wrong_state',
+        exit_code: 4,
+      },
     });
     expect(unknown).toMatchObject({ code: 3, err: 'No customer with id cus_nobody.\n' });
   });
 
   it('a reactivation that fails half way leaves the customer revoked, and the next run finishes it', async () => {
-    const { customer } = await operator.createCustomer({ name: 'A', email: 'a@life.test', tier: 'free' });
+    const { customer } = await operator.createCustomer({
+      name: 'A',
+      email: 'a@life.test',
+      tier: 'free',
+    });
     await operator.revoke(customer.customerId);
     gateway
       .on(CreateUsagePlanKeyCommand)
@@ -167,24 +210,44 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
 
     await expect(operator.reactivate(customer.customerId)).rejects.toThrow('slow down');
 
-    expect(gateway.commandCalls(DeleteApiKeyCommand).map((c) => c.args[0].input)).toEqual([{ apiKey: 'gwkey-2' }]);
+    expect(gateway.commandCalls(DeleteApiKeyCommand).map((c) => c.args[0].input)).toEqual([
+      { apiKey: 'gwkey-2' },
+    ]);
     const after = await repository.getCustomer(customer.customerId);
     expect(after).toMatchObject({ status: 'revoked' });
     expect(after?.pendingKeyHash).toBeUndefined();
     const again = await operator.reactivate(customer.customerId);
-    expect(again.customer).toMatchObject({ status: 'active', apiGatewayKeyId: 'gwkey-3', usagePlanId: 'up-free' });
+    expect(again.customer).toMatchObject({
+      status: 'active',
+      apiGatewayKeyId: 'gwkey-3',
+      usagePlanId: 'up-free',
+    });
   });
 
   it('delete needs --yes, then revokes every key, unlinks and deletes the API Gateway key, erases files and batches, and frees the e-mail', async () => {
-    const created = await operator.createCustomer({ name: 'Acme', email: 'ops@life.test', tier: 'developer' });
+    const created = await operator.createCustomer({
+      name: 'Acme',
+      email: 'ops@life.test',
+      tier: 'developer',
+    });
     const id = created.customer.customerId;
     const input = await files.files.create(id, {
       filename: 'in.jsonl',
       purpose: 'batch',
       content: Buffer.from(`${line('a')}\n${line('b')}\n`),
     });
-    await files.uploads.create(id, { filename: 'big.jsonl', purpose: 'batch', bytes: 10, mimeType: 'text/jsonl' });
-    const service = new BatchService({ config, batches, files: files.files, queue: { send: async () => undefined } });
+    await files.uploads.create(id, {
+      filename: 'big.jsonl',
+      purpose: 'batch',
+      bytes: 10,
+      mimeType: 'text/jsonl',
+    });
+    const service = new BatchService({
+      config,
+      batches,
+      files: files.files,
+      queue: { send: async () => undefined },
+    });
     const batch = await service.create(
       { customerId: id, tier: 'developer', usageIdentifierKey: 'k' },
       { input_file_id: input.fileId, endpoint: '/v1/chat/completions', completion_window: '24h' },
@@ -201,14 +264,21 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
     expect(code).toBe(0);
     expect(JSON.parse(out)).toMatchObject({
       deleted: true,
-      customer: { customerId: id, status: 'deleted', email: 'ops@life.test', deletedAt: expect.any(String) },
+      customer: {
+        customerId: id,
+        status: 'deleted',
+        email: 'ops@life.test',
+        deletedAt: expect.any(String),
+      },
       erased: { files: 1, uploads: 1, batches: 1, objects: 1 },
     });
     expect(requests()).toEqual([
       ['DeleteUsagePlanKeyCommand', { usagePlanId: 'up-dev', keyId: 'gwkey-1' }],
       ['DeleteApiKeyCommand', { apiKey: 'gwkey-1' }],
     ]);
-    await expect(authenticate(`Bearer ${created.apiKey}`, lookup)).rejects.toBeInstanceOf(AuthenticationError);
+    await expect(authenticate(`Bearer ${created.apiKey}`, lookup)).rejects.toBeInstanceOf(
+      AuthenticationError,
+    );
     const { Items } = await doc().send(
       new QueryCommand({
         TableName: 'files',
@@ -224,16 +294,25 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
     );
 
     // The e-mail is free: a new customer gets it under a new id.
-    const next = await operator.createCustomer({ name: 'Acme again', email: 'ops@life.test', tier: 'free' });
+    const next = await operator.createCustomer({
+      name: 'Acme again',
+      email: 'ops@life.test',
+      tier: 'free',
+    });
     expect(next).toMatchObject({ created: true, customer: { status: 'active' } });
     expect(next.customer.customerId).not.toBe(id);
   });
 
   it('delete sweeps again after the authorizer cache TTL: a file a cached key made after the first sweep goes too', async () => {
-    const created = await operator.createCustomer({ name: 'Late', email: 'late@life.test', tier: 'developer' });
+    const created = await operator.createCustomer({
+      name: 'Late',
+      email: 'late@life.test',
+      tier: 'developer',
+    });
     const id = created.customer.customerId;
     let late: { objectKey: string } | undefined;
-    // A create that read the customer as active just before `deleting`, writing after the first sweep.
+    // A create that read the customer as active just before `deleting`, writing after the first
+    // sweep.
     duringWait = async () => {
       late = await files.files.create(id, {
         filename: 'late.jsonl',
@@ -258,10 +337,20 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
   });
 
   it('delete is idempotent, keeps the new owner of the e-mail, and answers not_found for an unknown id', async () => {
-    const { customer } = await operator.createCustomer({ name: 'A', email: 'a@life.test', tier: 'free' });
+    const { customer } = await operator.createCustomer({
+      name: 'A',
+      email: 'a@life.test',
+      tier: 'free',
+    });
     await operator.deleteCustomer(customer.customerId, { confirmed: true });
-    const newcomer = await operator.createCustomer({ name: 'B', email: 'a@life.test', tier: 'free' });
-    gateway.on(DeleteApiKeyCommand).rejects(Object.assign(new Error('gone'), { name: 'NotFoundException' }));
+    const newcomer = await operator.createCustomer({
+      name: 'B',
+      email: 'a@life.test',
+      tier: 'free',
+    });
+    gateway
+      .on(DeleteApiKeyCommand)
+      .rejects(Object.assign(new Error('gone'), { name: 'NotFoundException' }));
 
     const again = await cli('customers', 'delete', customer.customerId, '--yes');
     const unknown = await cli('--json', 'customers', 'delete', 'cus_nobody', '--yes');
@@ -270,7 +359,9 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
     expect(again.out).toContain('was already deleted');
     expect((await repository.getCustomer(customer.customerId))?.status).toBe('deleted');
     // The second run did not take the address back from its new owner.
-    expect(await repository.claimEmail('a@life.test', 'cus_probe')).toBe(newcomer.customer.customerId);
+    expect(await repository.claimEmail('a@life.test', 'cus_probe')).toBe(
+      newcomer.customer.customerId,
+    );
     expect(unknown.code).toBe(3);
     expect(JSON.parse(unknown.err).error.code).toBe('not_found');
     // A deleted customer cannot be reactivated, revoked or changed.
@@ -280,9 +371,17 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
   });
 
   it('delete of an Enterprise customer removes its custom usage plan from the stage, then the plan', async () => {
-    const { customer } = await operator.createCustomer({ name: 'E', email: 'e@life.test', tier: 'enterprise' });
+    const { customer } = await operator.createCustomer({
+      name: 'E',
+      email: 'e@life.test',
+      tier: 'enterprise',
+    });
     gateway.on(CreateUsagePlanCommand).resolves({ id: 'up-custom-9' });
-    await operator.createCustomPlan(customer.customerId, { rateLimit: 50, burstLimit: 100, models: {} });
+    await operator.createCustomPlan(customer.customerId, {
+      rateLimit: 50,
+      burstLimit: 100,
+      models: {},
+    });
     gateway.on(UpdateUsagePlanCommand).resolves({});
     gateway.on(DeleteUsagePlanCommand).resolves({});
     gateway.resetHistory();
@@ -294,7 +393,10 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
       ['DeleteApiKeyCommand', { apiKey: 'gwkey-1' }],
       [
         'UpdateUsagePlanCommand',
-        { usagePlanId: 'up-custom-9', patchOperations: [{ op: 'remove', path: '/apiStages', value: 'api123:dev' }] },
+        {
+          usagePlanId: 'up-custom-9',
+          patchOperations: [{ op: 'remove', path: '/apiStages', value: 'api123:dev' }],
+        },
       ],
       ['DeleteUsagePlanCommand', { usagePlanId: 'up-custom-9' }],
     ]);

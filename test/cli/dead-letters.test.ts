@@ -8,7 +8,12 @@ import { FileDeadLetterSource, SqsDeadLetterSource } from '../../cli/dead-letter
 import { Operator } from '../../cli/operator';
 import { type LedgerRecord, LedgerWriter, ledgerRecord } from '../../lambda/metering/ledger';
 import { loadConfig } from '../../lib/config/load';
-import { type LocalDynamo, newCustomersTable, newMeteringTable, startDynalite } from '../support/dynalite';
+import {
+  type LocalDynamo,
+  newCustomersTable,
+  newMeteringTable,
+  startDynalite,
+} from '../support/dynalite';
 
 const record = (requestId: string): LedgerRecord =>
   ledgerRecord({
@@ -37,7 +42,9 @@ describe('usage replay-dead-letters', () => {
   async function operatorWith(deadLetters: FileDeadLetterSource | SqsDeadLetterSource) {
     const { repository } = await newCustomersTable(dynamo);
     const { doc, tableName } = await newMeteringTable(dynamo);
-    const writer = new LedgerWriter(doc, tableName, { send: () => Promise.reject(new Error('unused')) });
+    const writer = new LedgerWriter(doc, tableName, {
+      send: () => Promise.reject(new Error('unused')),
+    });
     const operator = new Operator({
       customers: repository,
       apiGateway: {} as never,
@@ -46,13 +53,22 @@ describe('usage replay-dead-letters', () => {
       usage: { deadLetters, ledger: writer },
     });
     const stored = async (requestId: string) =>
-      (await doc.send(new GetCommand({ TableName: tableName, Key: { pk: `REQ#${requestId}`, sk: 'REQ' } }))).Item;
+      (
+        await doc.send(
+          new GetCommand({ TableName: tableName, Key: { pk: `REQ#${requestId}`, sk: 'REQ' } }),
+        )
+      ).Item;
     return { operator, stored };
   }
 
   it('replays the dead-letter file into the ledger once, however often it runs', async () => {
-    const file = path.join(mkdtempSync(path.join(tmpdir(), 'tierline-dl-')), 'ledger-dead-letters.jsonl');
-    const lines = [record('r1'), record('r2'), record('r1')].map((r) => JSON.stringify(r)).join('\n');
+    const file = path.join(
+      mkdtempSync(path.join(tmpdir(), 'tierline-dl-')),
+      'ledger-dead-letters.jsonl',
+    );
+    const lines = [record('r1'), record('r2'), record('r1')]
+      .map((r) => JSON.stringify(r))
+      .join('\n');
     writeFileSync(file, `${lines}\n`);
     const { operator, stored } = await operatorWith(new FileDeadLetterSource(file));
 
@@ -62,7 +78,10 @@ describe('usage replay-dead-letters', () => {
 
     expect(first).toMatchObject({ written: 2, duplicate: 1, failed: 0, set_aside: 0 });
     expect(second).toMatchObject({ written: 0, duplicate: 1, failed: 0, set_aside: 0 });
-    expect(await stored('r1')).toMatchObject({ outputTokens: 20, costMicroUsd: record('r1').costMicroUsd });
+    expect(await stored('r1')).toMatchObject({
+      outputTokens: 20,
+      costMicroUsd: record('r1').costMicroUsd,
+    });
     expect(existsSync(file)).toBe(false); // nothing failed, so nothing was written back
   });
 
@@ -79,7 +98,9 @@ describe('usage replay-dead-letters', () => {
       })
       .resolves({ Messages: [] });
     mock.on(DeleteMessageCommand).resolves({});
-    const { operator, stored } = await operatorWith(new SqsDeadLetterSource(sqs, 'https://sqs/queue'));
+    const { operator, stored } = await operatorWith(
+      new SqsDeadLetterSource(sqs, 'https://sqs/queue'),
+    );
 
     const counts = await operator.replayDeadLetters(setAsideIn(tempDir()));
 
@@ -101,12 +122,21 @@ describe('usage replay-dead-letters', () => {
   it('sets a malformed line aside in the file it names and replays every record around it', async () => {
     const dir = tempDir();
     const file = path.join(dir, 'ledger-dead-letters.jsonl');
-    writeFileSync(file, `${JSON.stringify(record('m1'))}\n{"not":"a record"\n${JSON.stringify(record('m2'))}\n`);
+    writeFileSync(
+      file,
+      `${JSON.stringify(record('m1'))}\n{"not":"a record"\n${JSON.stringify(record('m2'))}\n`,
+    );
     const { operator, stored } = await operatorWith(new FileDeadLetterSource(file));
 
     const counts = await operator.replayDeadLetters(setAsideIn(dir));
 
-    expect(counts).toEqual({ written: 2, duplicate: 0, failed: 0, set_aside: 1, set_aside_file: setAsideIn(dir) });
+    expect(counts).toEqual({
+      written: 2,
+      duplicate: 0,
+      failed: 0,
+      set_aside: 1,
+      set_aside_file: setAsideIn(dir),
+    });
     expect(await stored('m1')).toBeDefined();
     expect(await stored('m2')).toBeDefined();
     const [aside] = readFileSync(setAsideIn(dir), 'utf8').trimEnd().split('\n');
@@ -144,13 +174,17 @@ describe('usage replay-dead-letters', () => {
       .resolves({ Messages: [] });
     mock.on(DeleteMessageCommand).resolves({});
     const dir = tempDir();
-    const { operator, stored } = await operatorWith(new SqsDeadLetterSource(sqs, 'https://sqs/queue'));
+    const { operator, stored } = await operatorWith(
+      new SqsDeadLetterSource(sqs, 'https://sqs/queue'),
+    );
 
     const counts = await operator.replayDeadLetters(setAsideIn(dir));
 
     expect(counts).toMatchObject({ written: 1, set_aside: 1 });
     expect(await stored('s1')).toBeDefined();
-    expect(mock.commandCalls(DeleteMessageCommand).map((c) => c.args[0].input.ReceiptHandle)).toEqual(['bad', 'good']);
+    expect(
+      mock.commandCalls(DeleteMessageCommand).map((c) => c.args[0].input.ReceiptHandle),
+    ).toEqual(['bad', 'good']);
     expect(readFileSync(setAsideIn(dir), 'utf8')).toContain('"raw":"garbage"');
   });
 });

@@ -57,8 +57,15 @@ describe('tierline CLI', () => {
     gateway = mockClient(apiGateway);
     gateway.on(CreateApiKeyCommand).callsFake((input) => ({ id: 'gwkey-1', value: input.value }));
     gateway.on(CreateUsagePlanKeyCommand).resolves({});
-    gateway.on(GetUsagePlansCommand).resolves({ items: [{ id: 'up-free', name: 'tierline-dev-free' }] });
-    operator = new Operator({ customers: repository, apiGateway, settings, config: loadConfig({ env: 'dev' }) });
+    gateway
+      .on(GetUsagePlansCommand)
+      .resolves({ items: [{ id: 'up-free', name: 'tierline-dev-free' }] });
+    operator = new Operator({
+      customers: repository,
+      apiGateway,
+      settings,
+      config: loadConfig({ env: 'dev' }),
+    });
     connect.mockReset().mockResolvedValue(operator);
   });
   afterEach(() => gateway.restore());
@@ -96,7 +103,10 @@ describe('tierline CLI', () => {
 
     expect(result.code).toBe(0);
     const body = JSON.parse(result.out);
-    expect(body).toMatchObject({ created: true, customer: { name: 'Acme', tier: 'free', status: 'active' } });
+    expect(body).toMatchObject({
+      created: true,
+      customer: { name: 'Acme', tier: 'free', status: 'active' },
+    });
     expect(body.api_key).toMatch(/^tl_/);
     expect(body.customer).not.toHaveProperty('keyHash');
     expect(connect).toHaveBeenCalledWith({ env: 'dev', region: undefined });
@@ -105,7 +115,16 @@ describe('tierline CLI', () => {
   it('says so, without a key, when the customer exists', async () => {
     await cli('customers', 'create', '--name', 'Acme', '--email', 'a@acme.test', '--tier', 'free');
 
-    const again = await cli('customers', 'create', '--name', 'Acme', '--email', 'a@acme.test', '--tier', 'free');
+    const again = await cli(
+      'customers',
+      'create',
+      '--name',
+      'Acme',
+      '--email',
+      'a@acme.test',
+      '--tier',
+      'free',
+    );
 
     expect(again.code).toBe(0);
     expect(again.out).toContain('already exists; nothing changed');
@@ -120,21 +139,58 @@ describe('tierline CLI', () => {
 
   it('lists customers and shows one as JSON', async () => {
     const created = JSON.parse(
-      (await cli('--json', 'customers', 'create', '--name', 'Acme', '--email', 'a@acme.test', '--tier', 'developer'))
-        .out,
+      (
+        await cli(
+          '--json',
+          'customers',
+          'create',
+          '--name',
+          'Acme',
+          '--email',
+          'a@acme.test',
+          '--tier',
+          'developer',
+        )
+      ).out,
     );
     const id = created.customer.customerId;
 
     const list = JSON.parse((await cli('--json', 'customers', 'list')).out);
     const show = JSON.parse((await cli('--json', 'customers', 'show', id)).out);
 
-    expect(list).toEqual({ customers: [expect.objectContaining({ customerId: id })], cursor: null });
-    expect(show).toMatchObject({ customerId: id, tier: 'developer', keyHint: expect.stringMatching(/^tl_/) });
+    expect(list).toEqual({
+      customers: [expect.objectContaining({ customerId: id })],
+      cursor: null,
+    });
+    expect(show).toMatchObject({
+      customerId: id,
+      tier: 'developer',
+      keyHint: expect.stringMatching(/^tl_/),
+    });
   });
 
   it('rejects an unknown tier and a malformed --model with exit code 2 and a usage hint', async () => {
-    const tier = await cli('customers', 'create', '--name', 'A', '--email', 'a@b.test', '--tier', 'gold');
-    const model = await cli('plans', 'create-custom', 'cus_1', '--rate', '1', '--burst', '1', '--model', 'x:rpm=1');
+    const tier = await cli(
+      'customers',
+      'create',
+      '--name',
+      'A',
+      '--email',
+      'a@b.test',
+      '--tier',
+      'gold',
+    );
+    const model = await cli(
+      'plans',
+      'create-custom',
+      'cus_1',
+      '--rate',
+      '1',
+      '--burst',
+      '1',
+      '--model',
+      'x:rpm=1',
+    );
 
     expect(tier.code).toBe(2);
     expect(tier.err).toContain('Allowed choices are free, developer, enterprise');
@@ -152,8 +208,28 @@ describe('tierline CLI', () => {
 
   it('answers --json errors with a JSON object and one exit code per kind of failure', async () => {
     const unknown = await cli('--json', 'customers', 'show', 'cus_missing');
-    const badTier = await cli('--json', 'customers', 'create', '--name', 'A', '--email', 'a@b.test', '--tier', 'gold');
-    const badEmail = await cli('--json', 'customers', 'create', '--name', 'A', '--email', 'nope', '--tier', 'free');
+    const badTier = await cli(
+      '--json',
+      'customers',
+      'create',
+      '--name',
+      'A',
+      '--email',
+      'a@b.test',
+      '--tier',
+      'gold',
+    );
+    const badEmail = await cli(
+      '--json',
+      'customers',
+      'create',
+      '--name',
+      'A',
+      '--email',
+      'nope',
+      '--tier',
+      'free',
+    );
     await cli('customers', 'create', '--name', 'R', '--email', 'r@b.test', '--tier', 'free');
     const id = JSON.parse((await cli('--json', 'customers', 'list')).out).customers[0].customerId;
     await cli('customers', 'revoke', id);
@@ -164,7 +240,9 @@ describe('tierline CLI', () => {
       error: { message: 'No customer with id cus_missing.', code: 'not_found', exit_code: 3 },
     });
     expect(JSON.parse(badTier.err).error).toMatchObject({ code: 'invalid_input', exit_code: 2 });
-    expect(JSON.parse(badTier.err).error.message).toContain('Allowed choices are free, developer, enterprise');
+    expect(JSON.parse(badTier.err).error.message).toContain(
+      'Allowed choices are free, developer, enterprise',
+    );
     expect(JSON.parse(badEmail.err).error).toMatchObject({ code: 'invalid_input' });
     expect(JSON.parse(revoked.err).error).toMatchObject({ code: 'wrong_state', exit_code: 4 });
   });
@@ -184,7 +262,9 @@ describe('finding a deployment', () => {
     mock.on(GetParameterCommand).resolves({ Parameter: { Value: JSON.stringify(settings) } });
 
     await expect(readOperatorSettings(ssm, 'prod')).resolves.toEqual(settings);
-    expect(mock.commandCalls(GetParameterCommand)[0]?.args[0].input).toEqual({ Name: '/tierline/prod/operator' });
+    expect(mock.commandCalls(GetParameterCommand)[0]?.args[0].input).toEqual({
+      Name: '/tierline/prod/operator',
+    });
   });
 
   it('says how to deploy when the environment is not there', async () => {
@@ -193,6 +273,8 @@ describe('finding a deployment', () => {
       .on(GetParameterCommand)
       .rejects(new ParameterNotFound({ message: 'not found', $metadata: {} }));
 
-    await expect(readOperatorSettings(ssm, 'prod')).rejects.toThrow(/No Tierline deployment "prod" found.*cdk deploy/);
+    await expect(readOperatorSettings(ssm, 'prod')).rejects.toThrow(
+      /No Tierline deployment "prod" found.*cdk deploy/,
+    );
   });
 });

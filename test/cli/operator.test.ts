@@ -19,7 +19,12 @@ import { SpendTracker } from '../../lambda/metering/spend';
 import { AuthenticationError } from '../../lambda/openai/errors';
 import { loadConfig } from '../../lib/config/load';
 import type { OperatorSettings } from '../../lib/operator-settings';
-import { type LocalDynamo, newCustomersTable, newMeteringTable, startDynalite } from '../support/dynalite';
+import {
+  type LocalDynamo,
+  newCustomersTable,
+  newMeteringTable,
+  startDynalite,
+} from '../support/dynalite';
 
 const settings: OperatorSettings = {
   apiId: 'api123',
@@ -83,7 +88,11 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
 
   describe('customers create', () => {
     it('creates an API Gateway key on the tier plan and a key the authorizer accepts', async () => {
-      const result = await operator.createCustomer({ name: 'Acme', email: ' Ops@Acme.test ', tier: 'developer' });
+      const result = await operator.createCustomer({
+        name: 'Acme',
+        email: ' Ops@Acme.test ',
+        tier: 'developer',
+      });
 
       expect(result.created).toBe(true);
       expect(result.customer).toMatchObject({
@@ -118,11 +127,19 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
       await operator.createCustomer({ name: 'Acme', email: 'ops@acme.test', tier: 'developer' });
       gateway.resetHistory();
 
-      const again = await operator.createCustomer({ name: 'Acme Inc', email: 'OPS@acme.test', tier: 'enterprise' });
+      const again = await operator.createCustomer({
+        name: 'Acme Inc',
+        email: 'OPS@acme.test',
+        tier: 'enterprise',
+      });
 
       expect(again.created).toBe(false);
       expect(again.apiKey).toBeUndefined();
-      expect(again.customer).toMatchObject({ customerId: 'cus_1', name: 'Acme', tier: 'developer' });
+      expect(again.customer).toMatchObject({
+        customerId: 'cus_1',
+        name: 'Acme',
+        tier: 'developer',
+      });
       expect(gateway.calls()).toHaveLength(0);
       expect((await operator.listCustomers()).customers).toHaveLength(1);
     });
@@ -130,28 +147,41 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
     it('undoes everything when attaching the key to the usage plan fails half way', async () => {
       gateway.on(CreateUsagePlanKeyCommand).rejects(new ServiceError('TooManyRequestsException'));
 
-      await expect(operator.createCustomer({ name: 'Acme', email: 'ops@acme.test', tier: 'free' })).rejects.toThrow(
-        'TooManyRequestsException',
-      );
+      await expect(
+        operator.createCustomer({ name: 'Acme', email: 'ops@acme.test', tier: 'free' }),
+      ).rejects.toThrow('TooManyRequestsException');
 
-      expect(gateway.commandCalls(DeleteApiKeyCommand).map((c) => c.args[0].input)).toEqual([{ apiKey: 'gwkey-1' }]);
+      expect(gateway.commandCalls(DeleteApiKeyCommand).map((c) => c.args[0].input)).toEqual([
+        { apiKey: 'gwkey-1' },
+      ]);
       expect(await repository.getCustomer('cus_1')).toBeUndefined();
       expect((await operator.listCustomers()).customers).toEqual([]);
 
       // The e-mail was released: a retry creates the customer cleanly under a new id.
       gateway.on(CreateUsagePlanKeyCommand).resolves({});
-      const retry = await operator.createCustomer({ name: 'Acme', email: 'ops@acme.test', tier: 'free' });
-      expect(retry).toMatchObject({ created: true, customer: { customerId: 'cus_2', status: 'active' } });
+      const retry = await operator.createCustomer({
+        name: 'Acme',
+        email: 'ops@acme.test',
+        tier: 'free',
+      });
+      expect(retry).toMatchObject({
+        created: true,
+        customer: { customerId: 'cus_2', status: 'active' },
+      });
     });
 
     it('undoes the API Gateway key and the key item when the final DynamoDB write fails', async () => {
-      const update = jest.spyOn(repository, 'updateCustomer').mockRejectedValueOnce(new Error('dynamodb down'));
+      const update = jest
+        .spyOn(repository, 'updateCustomer')
+        .mockRejectedValueOnce(new Error('dynamodb down'));
 
-      await expect(operator.createCustomer({ name: 'Acme', email: 'ops@acme.test', tier: 'free' })).rejects.toThrow(
-        'dynamodb down',
-      );
+      await expect(
+        operator.createCustomer({ name: 'Acme', email: 'ops@acme.test', tier: 'free' }),
+      ).rejects.toThrow('dynamodb down');
 
-      expect(gateway.commandCalls(DeleteApiKeyCommand).map((c) => c.args[0].input)).toEqual([{ apiKey: 'gwkey-1' }]);
+      expect(gateway.commandCalls(DeleteApiKeyCommand).map((c) => c.args[0].input)).toEqual([
+        { apiKey: 'gwkey-1' },
+      ]);
       expect(await repository.getCustomer('cus_1')).toBeUndefined();
       update.mockRestore();
     });
@@ -184,9 +214,16 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
         ],
       });
 
-      const result = await operator.createCustomer({ name: 'Acme', email: 'ops@acme.test', tier: 'free' });
+      const result = await operator.createCustomer({
+        name: 'Acme',
+        email: 'ops@acme.test',
+        tier: 'free',
+      });
 
-      expect(result).toMatchObject({ created: true, customer: { customerId: 'cus_old', status: 'active' } });
+      expect(result).toMatchObject({
+        created: true,
+        customer: { customerId: 'cus_old', status: 'active' },
+      });
       expect(result.customer.createdAt).toBe('2026-11-01T00:00:00.000Z');
       expect(gateway.commandCalls(GetApiKeysCommand)[0]?.args[0].input).toEqual({
         nameQuery: 'tierline-dev-cus_old',
@@ -203,23 +240,29 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
 
       await expect(attempt).rejects.toBeInstanceOf(OperatorError);
       await expect(attempt).rejects.toMatchObject({ exitCode: 2 });
-      await expect(attempt).rejects.toThrow(/name: name must not be empty[\s\S]*email: email must look like/);
+      await expect(attempt).rejects.toThrow(
+        /name: name must not be empty[\s\S]*email: email must look like/,
+      );
       expect(gateway.calls()).toHaveLength(0);
     });
 
     it('explains API Gateway’s 10,000-key limit when it is reached', async () => {
       gateway.on(CreateApiKeyCommand).rejects(new ServiceError('LimitExceededException'));
 
-      await expect(operator.createCustomer({ name: 'A', email: 'a@b.test', tier: 'free' })).rejects.toThrow(
-        /at most 10,000 API keys/,
-      );
+      await expect(
+        operator.createCustomer({ name: 'A', email: 'a@b.test', tier: 'free' }),
+      ).rejects.toThrow(/at most 10,000 API keys/);
       expect(await repository.getCustomer('cus_1')).toBeUndefined();
     });
   });
 
   describe('customers set-tier', () => {
     it('moves the key to the new tier plan and the authorizer sees the new tier; re-running changes nothing', async () => {
-      const { apiKey } = await operator.createCustomer({ name: 'A', email: 'a@b.test', tier: 'free' });
+      const { apiKey } = await operator.createCustomer({
+        name: 'A',
+        email: 'a@b.test',
+        tier: 'free',
+      });
       gateway.resetHistory();
 
       const result = await operator.setTier('cus_1', 'developer');
@@ -256,7 +299,9 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
         .on(CreateUsagePlanKeyCommand, { usagePlanId: 'up-dev' })
         .rejectsOnce(new ServiceError('ConflictException'))
         .resolves({});
-      gateway.on(GetUsagePlansCommand, { keyId: 'gwkey-1' }).resolves({ items: [{ id: 'up-custom-old' }] });
+      gateway
+        .on(GetUsagePlansCommand, { keyId: 'gwkey-1' })
+        .resolves({ items: [{ id: 'up-custom-old' }] });
 
       await operator.setTier('cus_1', 'developer');
 
@@ -267,10 +312,9 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
         { usagePlanId: 'up-free', keyId: 'gwkey-1' },
         { usagePlanId: 'up-custom-old', keyId: 'gwkey-1' },
       ]);
-      expect(gateway.commandCalls(CreateUsagePlanKeyCommand).map((c) => c.args[0].input.usagePlanId)).toEqual([
-        'up-dev',
-        'up-dev',
-      ]);
+      expect(
+        gateway.commandCalls(CreateUsagePlanKeyCommand).map((c) => c.args[0].input.usagePlanId),
+      ).toEqual(['up-dev', 'up-dev']);
     });
 
     it('puts the key back on its old plan when the new plan refuses it', async () => {
@@ -284,11 +328,13 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
 
       await expect(operator.setTier('cus_1', 'developer')).rejects.toThrow('BadRequestException');
 
-      expect(gateway.commandCalls(CreateUsagePlanKeyCommand).map((c) => c.args[0].input.usagePlanId)).toEqual([
-        'up-dev',
-        'up-free',
-      ]);
-      expect(await repository.getCustomer('cus_1')).toMatchObject({ tier: 'free', usagePlanId: 'up-free' });
+      expect(
+        gateway.commandCalls(CreateUsagePlanKeyCommand).map((c) => c.args[0].input.usagePlanId),
+      ).toEqual(['up-dev', 'up-free']);
+      expect(await repository.getCustomer('cus_1')).toMatchObject({
+        tier: 'free',
+        usagePlanId: 'up-free',
+      });
     });
   });
 
@@ -301,7 +347,9 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
       const rotated = await operator.rotateKey('cus_1');
 
       expect(rotated.apiKey).not.toBe(created.apiKey);
-      await expect(authenticate(`Bearer ${created.apiKey}`, lookup)).rejects.toBeInstanceOf(AuthenticationError);
+      await expect(authenticate(`Bearer ${created.apiKey}`, lookup)).rejects.toBeInstanceOf(
+        AuthenticationError,
+      );
       const principal = await authenticate(`Bearer ${rotated.apiKey}`, lookup);
       expect(principal.usageIdentifierKey).toBe(usageIdentifier);
       expect(gateway.calls()).toHaveLength(0);
@@ -309,47 +357,71 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
     });
 
     it('revoke stops the key, deletes the API Gateway key, and is safe to re-run', async () => {
-      const { apiKey } = await operator.createCustomer({ name: 'A', email: 'a@b.test', tier: 'free' });
+      const { apiKey } = await operator.createCustomer({
+        name: 'A',
+        email: 'a@b.test',
+        tier: 'free',
+      });
       gateway.resetHistory();
 
       const revoked = await operator.revoke('cus_1');
 
       expect(revoked.status).toBe('revoked');
-      await expect(authenticate(`Bearer ${apiKey}`, lookup)).rejects.toBeInstanceOf(AuthenticationError);
-      expect(gateway.commandCalls(DeleteApiKeyCommand).map((c) => c.args[0].input)).toEqual([{ apiKey: 'gwkey-1' }]);
+      await expect(authenticate(`Bearer ${apiKey}`, lookup)).rejects.toBeInstanceOf(
+        AuthenticationError,
+      );
+      expect(gateway.commandCalls(DeleteApiKeyCommand).map((c) => c.args[0].input)).toEqual([
+        { apiKey: 'gwkey-1' },
+      ]);
 
       gateway.on(DeleteApiKeyCommand).rejects(new ServiceError('NotFoundException'));
       await expect(operator.revoke('cus_1')).resolves.toMatchObject({ status: 'revoked' });
       await expect(operator.rotateKey('cus_1')).rejects.toThrow(/is revoked, not active/);
-      await expect(operator.createCustomer({ name: 'A', email: 'a@b.test', tier: 'free' })).rejects.toThrow(
-        /belongs to revoked customer cus_1/,
-      );
+      await expect(
+        operator.createCustomer({ name: 'A', email: 'a@b.test', tier: 'free' }),
+      ).rejects.toThrow(/belongs to revoked customer cus_1/);
     });
 
     it('finishes a rotation whose last step failed: the replaced key is revoked by the next run', async () => {
-      const { apiKey: first } = await operator.createCustomer({ name: 'A', email: 'a@b.test', tier: 'free' });
-      const updateKey = jest.spyOn(repository, 'updateKey').mockRejectedValueOnce(new Error('throttled'));
+      const { apiKey: first } = await operator.createCustomer({
+        name: 'A',
+        email: 'a@b.test',
+        tier: 'free',
+      });
+      const updateKey = jest
+        .spyOn(repository, 'updateKey')
+        .mockRejectedValueOnce(new Error('throttled'));
 
       await expect(operator.rotateKey('cus_1')).rejects.toThrow('throttled');
       updateKey.mockRestore();
       expect((await authenticate(`Bearer ${first}`, lookup)).customerId).toBe('cus_1'); // not revoked yet
       const { apiKey: third } = await operator.rotateKey('cus_1');
 
-      await expect(authenticate(`Bearer ${first}`, lookup)).rejects.toBeInstanceOf(AuthenticationError);
+      await expect(authenticate(`Bearer ${first}`, lookup)).rejects.toBeInstanceOf(
+        AuthenticationError,
+      );
       expect((await authenticate(`Bearer ${third}`, lookup)).customerId).toBe('cus_1');
       expect((await repository.getCustomer('cus_1'))?.previousKeyHash).toBeUndefined();
     });
 
     it('marks a revocation that failed half way so no other command brings the customer back', async () => {
-      const { apiKey } = await operator.createCustomer({ name: 'A', email: 'a@b.test', tier: 'free' });
+      const { apiKey } = await operator.createCustomer({
+        name: 'A',
+        email: 'a@b.test',
+        tier: 'free',
+      });
       gateway.on(DeleteApiKeyCommand).rejectsOnce(new ServiceError('TooManyRequestsException'));
 
       await expect(operator.revoke('cus_1')).rejects.toThrow('TooManyRequestsException');
 
       expect((await repository.getCustomer('cus_1'))?.status).toBe('revoking');
-      await expect(authenticate(`Bearer ${apiKey}`, lookup)).rejects.toBeInstanceOf(AuthenticationError);
+      await expect(authenticate(`Bearer ${apiKey}`, lookup)).rejects.toBeInstanceOf(
+        AuthenticationError,
+      );
       await expect(operator.rotateKey('cus_1')).rejects.toThrow(/is revoking, not active/);
-      await expect(operator.setTier('cus_1', 'developer')).rejects.toThrow(/is revoking, not active/);
+      await expect(operator.setTier('cus_1', 'developer')).rejects.toThrow(
+        /is revoking, not active/,
+      );
       await expect(operator.revoke('cus_1')).resolves.toMatchObject({ status: 'revoked' });
     });
 
@@ -367,7 +439,11 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
     };
 
     it("creates the customer's own usage plan on the stage, moves its key there and carries the limits", async () => {
-      const { apiKey } = await operator.createCustomer({ name: 'A', email: 'a@b.test', tier: 'enterprise' });
+      const { apiKey } = await operator.createCustomer({
+        name: 'A',
+        email: 'a@b.test',
+        tier: 'enterprise',
+      });
       gateway.on(CreateUsagePlanCommand).resolves({ id: 'up-custom-1' });
       gateway.resetHistory();
 
@@ -391,9 +467,15 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
       ]);
       expect(customer).toMatchObject({
         usagePlanId: 'up-custom-1',
-        customPlan: { usagePlanId: 'up-custom-1', edge: { rateLimit: 800, burstLimit: 1600 }, models: input.models },
+        customPlan: {
+          usagePlanId: 'up-custom-1',
+          edge: { rateLimit: 800, burstLimit: 1600 },
+          models: input.models,
+        },
       });
-      expect((await authenticate(`Bearer ${apiKey}`, lookup)).customModelLimits).toEqual(input.models);
+      expect((await authenticate(`Bearer ${apiKey}`, lookup)).customModelLimits).toEqual(
+        input.models,
+      );
     });
 
     it('re-running updates the same plan in place', async () => {
@@ -402,7 +484,12 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
       await operator.createCustomPlan('cus_1', input);
       gateway.resetHistory();
 
-      await operator.createCustomPlan('cus_1', { ...input, rateLimit: 900, quota: undefined, models: {} });
+      await operator.createCustomPlan('cus_1', {
+        ...input,
+        rateLimit: 900,
+        quota: undefined,
+        models: {},
+      });
 
       expect(gateway.commandCalls(CreateUsagePlanCommand)).toHaveLength(0);
       expect(gateway.commandCalls(UpdateUsagePlanCommand).map((c) => c.args[0].input)).toEqual([
@@ -417,12 +504,16 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
       ]);
       const customer = await repository.getCustomer('cus_1');
       expect(customer?.customPlan?.models).toEqual({});
-      expect(await repository.getKey(customer?.keyHash as string)).not.toHaveProperty('customModelLimits');
+      expect(await repository.getKey(customer?.keyHash as string)).not.toHaveProperty(
+        'customModelLimits',
+      );
     });
 
     it('reuses a plan left by an interrupted run instead of creating a second one', async () => {
       await operator.createCustomer({ name: 'A', email: 'a@b.test', tier: 'enterprise' });
-      gateway.on(GetUsagePlansCommand).resolves({ items: [{ id: 'up-left', name: 'tierline-dev-custom-cus_1' }] });
+      gateway
+        .on(GetUsagePlansCommand)
+        .resolves({ items: [{ id: 'up-left', name: 'tierline-dev-custom-cus_1' }] });
       gateway.resetHistory();
 
       const customer = await operator.createCustomPlan('cus_1', input);
@@ -434,11 +525,18 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
     it('is for Enterprise customers and offered models only', async () => {
       await operator.createCustomer({ name: 'A', email: 'a@b.test', tier: 'developer' });
 
-      await expect(operator.createCustomPlan('cus_1', input)).rejects.toThrow(/set-tier cus_1 enterprise/);
+      await expect(operator.createCustomPlan('cus_1', input)).rejects.toThrow(
+        /set-tier cus_1 enterprise/,
+      );
       await expect(
-        operator.createCustomPlan('cus_1', { ...input, models: { 'gpt-4': { rpm: 1, rpd: 1, tpm: 1, tpd: 1 } } }),
+        operator.createCustomPlan('cus_1', {
+          ...input,
+          models: { 'gpt-4': { rpm: 1, rpd: 1, tpm: 1, tpd: 1 } },
+        }),
       ).rejects.toThrow(/gpt-4 is not offered on the enterprise tier/);
-      await expect(operator.createCustomPlan('cus_1', { ...input, burstLimit: 1 })).rejects.toThrow(/burstLimit/);
+      await expect(operator.createCustomPlan('cus_1', { ...input, burstLimit: 1 })).rejects.toThrow(
+        /burstLimit/,
+      );
     });
 
     it('set-tier away from the custom plan deletes it after detaching it from the stage', async () => {
@@ -450,7 +548,10 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
       await operator.setTier('cus_1', 'enterprise');
 
       expect(gateway.commandCalls(UpdateUsagePlanCommand).map((c) => c.args[0].input)).toEqual([
-        { usagePlanId: 'up-custom-1', patchOperations: [{ op: 'remove', path: '/apiStages', value: 'api123:dev' }] },
+        {
+          usagePlanId: 'up-custom-1',
+          patchOperations: [{ op: 'remove', path: '/apiStages', value: 'api123:dev' }],
+        },
       ]);
       expect(gateway.commandCalls(DeleteUsagePlanCommand).map((c) => c.args[0].input)).toEqual([
         { usagePlanId: 'up-custom-1' },
@@ -467,13 +568,19 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
         .on(GetUsagePlansCommand)
         .resolvesOnce({
           items: [
-            { id: 'up-free', name: 'tierline-dev-free', throttle: { rateLimit: 2, burstLimit: 10 } },
+            {
+              id: 'up-free',
+              name: 'tierline-dev-free',
+              throttle: { rateLimit: 2, burstLimit: 10 },
+            },
             { id: 'up-other', name: 'someone-else' },
           ],
           position: 'page2',
         })
         .resolvesOnce({
-          items: [{ id: 'up-c', name: 'tierline-dev-custom-cus_9', quota: { limit: 5, period: 'DAY' } }],
+          items: [
+            { id: 'up-c', name: 'tierline-dev-custom-cus_9', quota: { limit: 5, period: 'DAY' } },
+          ],
         });
 
       const plans = await operator.listPlans();
@@ -523,7 +630,11 @@ describe('customers spend-limit (customers in dynalite)', () => {
   afterAll(() => dynamo.stop());
 
   it('sets the limit on the month item (enforced at once), the customer and its key, and removes it', async () => {
-    const { apiKey, customer } = await operator.createCustomer({ name: 'Dev', email: 'dev@x.test', tier: 'developer' });
+    const { apiKey, customer } = await operator.createCustomer({
+      name: 'Dev',
+      email: 'dev@x.test',
+      tier: 'developer',
+    });
 
     const limited = await operator.setSpendLimit(customer.customerId, 25.5);
     const principal = await authenticate(`Bearer ${apiKey}`, (hash) => repository.getKey(hash));
@@ -536,15 +647,19 @@ describe('customers spend-limit (customers in dynalite)', () => {
     expect(limited.spendLimitUsd).toBe(25.5);
     expect(principal.spendLimitMicroUsd).toBe(25_500_000);
     expect(removed.spendLimitUsd).toBeUndefined();
-    expect(await authenticate(`Bearer ${apiKey}`, (hash) => repository.getKey(hash))).not.toHaveProperty(
-      'spendLimitMicroUsd',
-    );
+    expect(
+      await authenticate(`Bearer ${apiKey}`, (hash) => repository.getKey(hash)),
+    ).not.toHaveProperty('spendLimitMicroUsd');
   });
 
   // Lowering the limit while requests are in flight billed 138% (API) / 480% (CLI) of the new
   // limit. They are not cut (docs/decisions.md, "Spend limits"): the CLI says so, with the figures.
   it('warns that requests in flight are not cut, and how far the month may go past a lowered limit', async () => {
-    const { customer } = await operator.createCustomer({ name: 'Busy', email: 'busy@x.test', tier: 'developer' });
+    const { customer } = await operator.createCustomer({
+      name: 'Busy',
+      email: 'busy@x.test',
+      tier: 'developer',
+    });
     await operator.setSpendLimit(customer.customerId, 10);
     // $1 spent, and 80 streams in flight holding $4 in all.
     const spentOne = await spend.reserve(customer.customerId, undefined, 1_000_000);
@@ -567,10 +682,20 @@ describe('customers spend-limit (customers in dynalite)', () => {
   });
 
   it('refuses a spend limit on the free tier, and a negative one', async () => {
-    const { customer } = await operator.createCustomer({ name: 'Free', email: 'free@x.test', tier: 'free' });
-    const { customer: dev } = await operator.createCustomer({ name: 'Dev2', email: 'dev2@x.test', tier: 'developer' });
+    const { customer } = await operator.createCustomer({
+      name: 'Free',
+      email: 'free@x.test',
+      tier: 'free',
+    });
+    const { customer: dev } = await operator.createCustomer({
+      name: 'Dev2',
+      email: 'dev2@x.test',
+      tier: 'developer',
+    });
 
-    await expect(operator.setSpendLimit(customer.customerId, 10)).rejects.toThrow(/not available on the free tier/);
+    await expect(operator.setSpendLimit(customer.customerId, 10)).rejects.toThrow(
+      /not available on the free tier/,
+    );
     await expect(operator.setSpendLimit(dev.customerId, -1)).rejects.toMatchObject({ exitCode: 2 });
   });
 });

@@ -9,7 +9,9 @@ describe('plans create-custom warnings', () => {
     });
 
     expect(warnings).toHaveLength(2);
-    expect(warnings[0]).toContain('small: a budget of 1000 tokens is at most the default output allowance of 1024');
+    expect(warnings[0]).toContain(
+      'small: a budget of 1000 tokens is at most the default output allowance of 1024',
+    );
     expect(warnings[0]).toContain('set max_completion_tokens');
     expect(warnings[1]).toContain('smallDay: a budget of 900 tokens');
   });

@@ -27,7 +27,11 @@ describe('usage show / report / reconcile / recompute (against local mode)', () 
   }
 
   beforeAll(async () => {
-    local = await startLocalMode({ config, port: 0, backend: new TestModelBackend({ replyTokens: 6 }) });
+    local = await startLocalMode({
+      config,
+      port: 0,
+      backend: new TestModelBackend({ replyTokens: 6 }),
+    });
     for (const tier of ['free', 'developer'] as const) {
       const { apiKey, customer } = await local.operator.createCustomer({
         name: `Usage ${tier}`,
@@ -35,9 +39,16 @@ describe('usage show / report / reconcile / recompute (against local mode)', () 
         tier,
       });
       ids[tier] = customer.customerId;
-      const openai = new OpenAI({ apiKey: apiKey as string, baseURL: local.openAIBaseUrl, maxRetries: 0 });
+      const openai = new OpenAI({
+        apiKey: apiKey as string,
+        baseURL: local.openAIBaseUrl,
+        maxRetries: 0,
+      });
       for (let i = 0; i < (tier === 'free' ? 2 : 3); i++) {
-        await openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] });
+        await openai.chat.completions.create({
+          model: MODEL,
+          messages: [{ role: 'user', content: 'hi' }],
+        });
       }
     }
   }, 60_000);
@@ -45,7 +56,9 @@ describe('usage show / report / reconcile / recompute (against local mode)', () 
 
   it("shows a customer's month per model and day, with its spend item, as text and JSON", async () => {
     const text = await cli('usage', 'show', ids.developer as string);
-    const json = JSON.parse((await cli('--json', 'usage', 'show', ids.developer as string, '--month', month)).out);
+    const json = JSON.parse(
+      (await cli('--json', 'usage', 'show', ids.developer as string, '--month', month)).out,
+    );
 
     expect(text.code).toBe(0);
     expect(text.out).toContain(`${ids.developer}  Usage developer  (developer)  ${month}`);
@@ -99,7 +112,9 @@ describe('usage show / report / reconcile / recompute (against local mode)', () 
 
   it("customers show: the plan's limits per model, the spend limit and this month's usage, as text and JSON", async () => {
     const text = await cli('customers', 'show', ids.developer as string);
-    const json = JSON.parse((await cli('--json', 'customers', 'show', ids.developer as string)).out);
+    const json = JSON.parse(
+      (await cli('--json', 'customers', 'show', ids.developer as string)).out,
+    );
 
     const tierLimits = config.tiers.developer.models[MODEL];
     expect(text.code).toBe(0);

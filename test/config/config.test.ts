@@ -3,7 +3,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { ConfigError, deepMerge, loadConfig, parseConfig, readConfigFile } from '../../lib/config/load';
+import {
+  ConfigError,
+  deepMerge,
+  loadConfig,
+  parseConfig,
+  readConfigFile,
+} from '../../lib/config/load';
 import { TIER_NAMES } from '../../lib/config/schema';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -24,16 +30,32 @@ describe('tier config', () => {
   });
 
   it('keeps production data and protects its stack; development does not', () => {
-    expect(loadConfig({ env: 'prod' }).environment).toMatchObject({ retainData: true, terminationProtection: true });
-    expect(loadConfig({ env: 'dev' }).environment).toMatchObject({ retainData: false, terminationProtection: false });
+    expect(loadConfig({ env: 'prod' }).environment).toMatchObject({
+      retainData: true,
+      terminationProtection: true,
+    });
+    expect(loadConfig({ env: 'dev' }).environment).toMatchObject({
+      retainData: false,
+      terminationProtection: false,
+    });
   });
 
   it('applies overrides field by field and replaces arrays', () => {
-    expect(deepMerge({ a: { b: 1, c: 2 }, l: [1, 2] }, { a: { c: 3 }, l: [9] })).toEqual({ a: { b: 1, c: 3 }, l: [9] });
+    expect(deepMerge({ a: { b: 1, c: 2 }, l: [1, 2] }, { a: { c: 3 }, l: [9] })).toEqual({
+      a: { b: 1, c: 3 },
+      l: [9],
+    });
 
-    const config = loadConfig({ env: 'dev', overrides: { tiers: { free: { edge: { rateLimit: 3 } } } } });
+    const config = loadConfig({
+      env: 'dev',
+      overrides: { tiers: { free: { edge: { rateLimit: 3 } } } },
+    });
 
-    expect(config.tiers.free.edge).toEqual({ rateLimit: 3, burstLimit: 10, quota: { limit: 20_000, period: 'DAY' } });
+    expect(config.tiers.free.edge).toEqual({
+      rateLimit: 3,
+      burstLimit: 10,
+      quota: { limit: 20_000, period: 'DAY' },
+    });
   });
 
   it.each([
@@ -48,7 +70,16 @@ describe('tier config', () => {
       {
         tiers: {
           developer: {
-            models: { 'gpt-9': { rpm: 1, rpd: 1, tpm: 1, tpd: 1, inputUsdPerMillion: 0, outputUsdPerMillion: 0 } },
+            models: {
+              'gpt-9': {
+                rpm: 1,
+                rpd: 1,
+                tpm: 1,
+                tpd: 1,
+                inputUsdPerMillion: 0,
+                outputUsdPerMillion: 0,
+              },
+            },
           },
         },
       },
@@ -67,7 +98,12 @@ describe('tier config', () => {
       'tiers.developer.edge.burstLimit',
       /burstLimit must be at least rateLimit/,
     ],
-    ['a misspelt field', { tiers: { free: { batch: { alowed: true } } } }, 'tiers.free.batch', /alowed/],
+    [
+      'a misspelt field',
+      { tiers: { free: { batch: { alowed: true } } } },
+      'tiers.free.batch',
+      /alowed/,
+    ],
     [
       'a bad instance type',
       { models: { 'qwen3-32b': { instanceType: 'g5.xlarge' } } },
@@ -83,14 +119,20 @@ describe('tier config', () => {
   });
 
   it('requires an edge quota on the free tier', () => {
-    const config = loadConfig({ env: 'dev' }) as unknown as { tiers: { free: { edge: { quota?: unknown } } } };
+    const config = loadConfig({ env: 'dev' }) as unknown as {
+      tiers: { free: { edge: { quota?: unknown } } };
+    };
     delete config.tiers.free.edge.quota;
 
-    expect(() => parseConfig(config)).toThrow(/tiers\.free\.edge\.quota: the free tier needs an edge quota/);
+    expect(() => parseConfig(config)).toThrow(
+      /tiers\.free\.edge\.quota: the free tier needs an edge quota/,
+    );
   });
 
   it('names the known environments when an unknown one is asked for', () => {
-    expect(() => loadConfig({ env: 'staging' })).toThrow(/Unknown environment "staging".*dev, prod/);
+    expect(() => loadConfig({ env: 'staging' })).toThrow(
+      /Unknown environment "staging".*dev, prod/,
+    );
   });
 });
 
@@ -111,7 +153,9 @@ describe('-c configFile= errors name the file, the line or field, and the fix', 
 
   it('names the line and column of broken JSON', () => {
     const file = write('broken.json', '{\n  "tiers": {\n    "free": ,\n  }\n}');
-    expect(() => readConfigFile(file)).toThrow(new RegExp(`${file} is not valid JSON \\(line 3, column 13\\)`));
+    expect(() => readConfigFile(file)).toThrow(
+      new RegExp(`${file} is not valid JSON \\(line 3, column 13\\)`),
+    );
   });
 
   it('refuses a file that is not one object', () => {
@@ -119,8 +163,12 @@ describe('-c configFile= errors name the file, the line or field, and the fix', 
   });
 
   it('names the bad field and blames the file, not defaults.ts', () => {
-    const file = write('bad.json', JSON.stringify({ tiers: { free: { models: { 'qwen3-8b': { tpm: -1 } } } } }));
-    const attempt = () => loadConfig({ env: 'dev', overrides: readConfigFile(file), overridesSource: file });
+    const file = write(
+      'bad.json',
+      JSON.stringify({ tiers: { free: { models: { 'qwen3-8b': { tpm: -1 } } } } }),
+    );
+    const attempt = () =>
+      loadConfig({ env: 'dev', overrides: readConfigFile(file), overridesSource: file });
 
     expect(attempt).toThrow(/tiers\.free\.models\.qwen3-8b\.tpm/);
     expect(attempt).toThrow(new RegExp(`Fix the field\\(s\\) above in ${file}`));
@@ -132,16 +180,23 @@ describe('cdk synth with an invalid config', () => {
   it('fails with exit code 1 and a message that names the field', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'tierline-config-'));
     const configFile = path.join(dir, 'tiers.json');
-    writeFileSync(configFile, JSON.stringify({ tiers: { free: { models: { 'qwen3-8b': { tpm: 0 } } } } }));
+    writeFileSync(
+      configFile,
+      JSON.stringify({ tiers: { free: { models: { 'qwen3-8b': { tpm: 0 } } } } }),
+    );
 
-    const run = promisify(execFile)(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['bin/app.ts'], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        CDK_OUTDIR: path.join(dir, 'cdk.out'),
-        CDK_CONTEXT_JSON: JSON.stringify({ env: 'dev', configFile }),
+    const run = promisify(execFile)(
+      path.join(ROOT, 'node_modules', '.bin', 'tsx'),
+      ['bin/app.ts'],
+      {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          CDK_OUTDIR: path.join(dir, 'cdk.out'),
+          CDK_CONTEXT_JSON: JSON.stringify({ env: 'dev', configFile }),
+        },
       },
-    });
+    );
 
     await expect(run).rejects.toMatchObject({
       code: 1,

@@ -3,18 +3,24 @@ import { loadConfig } from '../../lib/config/load';
 describe('fine-tuning config', () => {
   it('is on for Developer and Enterprise by default, off for Free', () => {
     const { tiers, fineTuning, models } = loadConfig({ env: 'dev' });
-    expect([tiers.free.lora.allowed, tiers.developer.lora.allowed, tiers.enterprise.lora.allowed]).toEqual([
-      false,
-      true,
-      true,
-    ]);
+    expect([
+      tiers.free.lora.allowed,
+      tiers.developer.lora.allowed,
+      tiers.enterprise.lora.allowed,
+    ]).toEqual([false, true, true]);
     expect(fineTuning.training.image).toMatch(/huggingface-pytorch-training:/);
     expect(models['qwen3-8b']?.trainingInstanceType).toBe('ml.g6e.2xlarge');
   });
 
   it.each([
-    [{ lora: { defaultRank: 12 } }, /fineTuning\.lora\.defaultRank: defaultRank must be one of ranks/],
-    [{ lora: { defaultAlpha: 500 } }, /fineTuning\.lora\.defaultAlpha: defaultAlpha must lie within/],
+    [
+      { lora: { defaultRank: 12 } },
+      /fineTuning\.lora\.defaultRank: defaultRank must be one of ranks/,
+    ],
+    [
+      { lora: { defaultAlpha: 500 } },
+      /fineTuning\.lora\.defaultAlpha: defaultAlpha must lie within/,
+    ],
     [{ lora: { defaultTargetModules: ['lm_head'] } }, /fineTuning\.lora\.defaultTargetModules\.0/],
     [{ serving: { maxActiveAdapters: 32 } }, /maxActiveAdapters must not exceed maxCachedAdapters/],
     [{ training: { maxRuntimeSeconds: 60 } }, /fineTuning\.training\.maxRuntimeSeconds/],

@@ -47,8 +47,9 @@ describe('GPU memory at synth', () => {
 
   it('refuses Llama 3.1 8B on ml.g5.2xlarge with a 32K context and 4 rank-64 adapter slots, naming the numbers', () => {
     const budget = gpuMemoryBudget(llama, llama8bOnA10g.fineTuning);
-    // 23,028 MiB x 0.9 = 20,725 MiB; weights 15,317 MiB; 4 slots x rank 64 x 81,920 x 32 layers x 2 B = 1,280 MiB;
-    // reserve 2,048 MiB: 2,080 MiB of KV cache against 32,768 tokens x 128 KiB = 4,096 MiB.
+    // 23,028 MiB x 0.9 = 20,725 MiB; weights 15,317 MiB; 4 slots x rank 64 x 81,920 x 32 layers x 2
+    // B = 1,280 MiB; reserve 2,048 MiB: 2,080 MiB of KV cache against 32,768 tokens x 128 KiB =
+    // 4,096 MiB.
     expect(budget?.weightsMiB).toBeCloseTo(15_316.5, 0);
     expect(budget?.loraSlotsMiB).toBe(1_280);
     expect(budget?.kvBytesPerToken).toBe(131_072);
@@ -94,25 +95,42 @@ describe('one serving density', () => {
 
       expect(env.OPTION_MAX_ROLLING_BATCH_SIZE).toBe(String(model.serving.sequencesPerCopy));
       expect(targetConcurrencyPerCopy(model, prod.environment)).toBe(
-        Math.floor((model.serving.sequencesPerCopy * prod.environment.inference.targetUtilizationPercent) / 100),
+        Math.floor(
+          (model.serving.sequencesPerCopy * prod.environment.inference.targetUtilizationPercent) /
+            100,
+        ),
       );
     },
   );
 });
 
 describe('ungated defaults', () => {
-  it.each(Object.entries(dev.models))('%s downloads without a token (no gated organisation)', (_id, model) => {
-    expect(model.weights).not.toMatch(/^(meta-llama|google\/gemma)\//);
-  });
+  it.each(Object.entries(dev.models))(
+    '%s downloads without a token (no gated organisation)',
+    (_id, model) => {
+      expect(model.weights).not.toMatch(/^(meta-llama|google\/gemma)\//);
+    },
+  );
 
-  const gatedModel = { ...(dev.models['qwen3-8b'] as ModelConfig), weights: 'meta-llama/Llama-3.1-8B-Instruct' };
+  const gatedModel = {
+    ...(dev.models['qwen3-8b'] as ModelConfig),
+    weights: 'meta-llama/Llama-3.1-8B-Instruct',
+  };
 
   it('refuses gated Hugging Face weights without a token or S3', () => {
     expect(() =>
-      loadConfig({ env: 'dev', overrides: { models: { 'qwen3-8b': { weights: gatedModel.weights } } } }),
-    ).toThrow(/models\.qwen3-8b\.weights.*gated on Hugging Face.*s3:\/\/BUCKET\/PREFIX\/.*hfTokenSecretArn/s);
+      loadConfig({
+        env: 'dev',
+        overrides: { models: { 'qwen3-8b': { weights: gatedModel.weights } } },
+      }),
+    ).toThrow(
+      /models\.qwen3-8b\.weights.*gated on Hugging Face.*s3:\/\/BUCKET\/PREFIX\/.*hfTokenSecretArn/s,
+    );
     expect(() =>
-      loadConfig({ env: 'dev', overrides: { models: { 'qwen3-8b': { weights: 'acme/private', gated: true } } } }),
+      loadConfig({
+        env: 'dev',
+        overrides: { models: { 'qwen3-8b': { weights: 'acme/private', gated: true } } },
+      }),
     ).toThrow(/gated on Hugging Face/);
   });
 
@@ -123,15 +141,27 @@ describe('ungated defaults', () => {
       overrides: { models: { 'qwen3-8b': { weights: gatedModel.weights, hfTokenSecretArn: arn } } },
     });
     expect(() =>
-      loadConfig({ env: 'dev', overrides: { models: { 'qwen3-8b': { weights: 's3://bucket/llama/' } } } }),
+      loadConfig({
+        env: 'dev',
+        overrides: { models: { 'qwen3-8b': { weights: 's3://bucket/llama/' } } },
+      }),
     ).not.toThrow();
 
-    const env = lmiEnvironment('qwen3-8b', withToken.models['qwen3-8b'] as ModelConfig, withToken.fineTuning);
-    expect(new Stack().resolve(env.HF_TOKEN)).toBe(`{{resolve:secretsmanager:${arn}:SecretString:::}}`);
+    const env = lmiEnvironment(
+      'qwen3-8b',
+      withToken.models['qwen3-8b'] as ModelConfig,
+      withToken.fineTuning,
+    );
+    expect(new Stack().resolve(env.HF_TOKEN)).toBe(
+      `{{resolve:secretsmanager:${arn}:SecretString:::}}`,
+    );
   });
 
   it('publishes shutdown_date in /v1/models for a model that has one', () => {
-    const config = loadConfig({ env: 'dev', overrides: { models: { 'qwen3-8b': { shutdownDate: '2027-03-31' } } } });
+    const config = loadConfig({
+      env: 'dev',
+      overrides: { models: { 'qwen3-8b': { shutdownDate: '2027-03-31' } } },
+    });
 
     const models = modelsOfTier(config, 'developer');
     expect(models.find((m) => m.id === 'qwen3-8b')).toMatchObject({ shutdown_date: '2027-03-31' });

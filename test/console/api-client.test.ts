@@ -49,7 +49,13 @@ describe('console API client', () => {
   });
 
   it.each([
-    [401, { message: 'Invalid API Key', code: 'invalid_api_key' }, {}, 'This API key is not accepted', /revoked/],
+    [
+      401,
+      { message: 'Invalid API Key', code: 'invalid_api_key' },
+      {},
+      'This API key is not accepted',
+      /revoked/,
+    ],
     [
       429,
       { message: 'Rate limit reached for model `m`', type: 'tokens', code: 'rate_limit_exceeded' },
@@ -64,7 +70,13 @@ describe('console API client', () => {
       'Your monthly spend limit is reached',
       /Spend limit page/,
     ],
-    [403, { message: 'not on tier', code: 'model_not_available_on_tier' }, {}, 'Not available on your plan', /upgrade/],
+    [
+      403,
+      { message: 'not on tier', code: 'model_not_available_on_tier' },
+      {},
+      'Not available on your plan',
+      /upgrade/,
+    ],
     [
       503,
       { message: 'no capacity', code: 'model_unavailable' },
@@ -79,21 +91,26 @@ describe('console API client', () => {
       'The service had a problem',
       /req-9/,
     ],
-  ])('explains HTTP %i in words, with what to do', async (status, error, headers, title, advice) => {
-    const api = new ConsoleApi(KEY, '/v1', (async () =>
-      errorResponse(status, error, headers)) as unknown as typeof fetch);
-    const failure = await api.me().catch((e: unknown) => e);
-    expect(failure).toBeInstanceOf(ApiError);
-    expect(failure).toMatchObject({ status, title, message: error.message });
-    expect((failure as ApiError).advice).toMatch(advice);
-  });
+  ])(
+    'explains HTTP %i in words, with what to do',
+    async (status, error, headers, title, advice) => {
+      const api = new ConsoleApi(KEY, '/v1', (async () =>
+        errorResponse(status, error, headers)) as unknown as typeof fetch);
+      const failure = await api.me().catch((e: unknown) => e);
+      expect(failure).toBeInstanceOf(ApiError);
+      expect(failure).toMatchObject({ status, title, message: error.message });
+      expect((failure as ApiError).advice).toMatch(advice);
+    },
+  );
 
   it('reads batches, fine-tuning jobs and file content with the key in the header, never in the URL', async () => {
     const calls: { url: string; init: RequestInit }[] = [];
     const fetchImpl = (async (url: string, init: RequestInit) => {
       calls.push({ url, init });
       if (url.endsWith('/content')) return new Response('{"custom_id":"a"}\n', { status: 200 });
-      return new Response(JSON.stringify({ object: 'list', data: [], has_more: false }), { status: 200 });
+      return new Response(JSON.stringify({ object: 'list', data: [], has_more: false }), {
+        status: 200,
+      });
     }) as unknown as typeof fetch;
     const api = new ConsoleApi(KEY, '/v1', fetchImpl);
 
@@ -123,7 +140,8 @@ describe('console API client', () => {
 
   it('explains a file that cannot be downloaded, and a route this deployment does not have', async () => {
     const api = (status: number, error: object) =>
-      new ConsoleApi(KEY, '/v1', (async () => errorResponse(status, error)) as unknown as typeof fetch);
+      new ConsoleApi(KEY, '/v1', (async () =>
+        errorResponse(status, error)) as unknown as typeof fetch);
     const missing = await api(404, {
       message: 'No such File object: file-x',
       type: 'invalid_request_error',
@@ -146,13 +164,17 @@ describe('console API client', () => {
     const offline = new ConsoleApi(KEY, '/v1', (async () => {
       throw new TypeError('fetch failed');
     }) as unknown as typeof fetch);
-    await expect(offline.me()).rejects.toMatchObject({ status: 0, title: 'The API cannot be reached' });
+    await expect(offline.me()).rejects.toMatchObject({
+      status: 0,
+      title: 'The API cannot be reached',
+    });
     const proxy = explainError(502, null, new Headers());
     expect(proxy.message).toBe('The API answered HTTP 502.');
   });
 
   it('parses a stream split mid-line, keeps usage, time to first token and the rate-limit headers', async () => {
-    const chunk = (content: string) => `data: ${JSON.stringify({ choices: [{ delta: { content } }] })}\n\n`;
+    const chunk = (content: string) =>
+      `data: ${JSON.stringify({ choices: [{ delta: { content } }] })}\n\n`;
     const body = [
       chunk('Hel'),
       chunk('lo'),
@@ -166,13 +188,19 @@ describe('console API client', () => {
       now = 100; // the first content arrives 100 ms after sending
       return new Response(stream(pieces), {
         status: 200,
-        headers: { 'x-ratelimit-remaining-tokens': '995', 'x-ratelimit-reset-tokens': '1.5s', 'x-request-id': 'r1' },
+        headers: {
+          'x-ratelimit-remaining-tokens': '995',
+          'x-ratelimit-reset-tokens': '1.5s',
+          'x-request-id': 'r1',
+        },
       });
     }) as unknown as typeof fetch;
     const api = new ConsoleApi(KEY, '/v1', fetchImpl, () => now);
     const seen: string[] = [];
 
-    const reply = await api.chat({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }, (p) => seen.push(p));
+    const reply = await api.chat({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }, (p) =>
+      seen.push(p),
+    );
 
     expect(seen).toEqual(['Hel', 'lo']);
     expect(reply).toMatchObject({
@@ -187,7 +215,11 @@ describe('console API client', () => {
 
   it('raises an error sent inside the stream', async () => {
     const body = `data: ${JSON.stringify({ error: { message: 'The model failed', code: 'model_error' } })}\n\n`;
-    const api = new ConsoleApi(KEY, '/v1', (async () => new Response(stream([body]))) as unknown as typeof fetch);
+    const api = new ConsoleApi(
+      KEY,
+      '/v1',
+      (async () => new Response(stream([body]))) as unknown as typeof fetch,
+    );
     await expect(api.chat({ model: 'm', messages: [] }, () => undefined)).rejects.toMatchObject({
       title: 'The reply stopped with an error',
       message: 'The model failed',
@@ -197,7 +229,12 @@ describe('console API client', () => {
   it('stops reading at [DONE] and skips comments and blank lines', async () => {
     const events = [];
     for await (const e of sseEvents(
-      stream([': keep-alive\n\n', 'data: {"choices":[]}\r\n\r\n', 'data: [DONE]\n\n', 'data: {"x":1}\n']),
+      stream([
+        ': keep-alive\n\n',
+        'data: {"choices":[]}\r\n\r\n',
+        'data: [DONE]\n\n',
+        'data: {"x":1}\n',
+      ]),
     )) {
       events.push(e);
     }

@@ -52,8 +52,12 @@ describe('console formatting', () => {
   });
 
   it("says when the minute's and the day's windows reset, apart (not '45 23m')", () => {
-    expect(formatResets(45, 23 * 60)).toBe('This minute resets in 45 s · today (UTC) resets in 23 min');
-    expect(formatResets(3, 11 * 3600 + 30 * 60)).toBe('This minute resets in 3 s · today (UTC) resets in 11 h 30 min');
+    expect(formatResets(45, 23 * 60)).toBe(
+      'This minute resets in 45 s · today (UTC) resets in 23 min',
+    );
+    expect(formatResets(3, 11 * 3600 + 30 * 60)).toBe(
+      'This minute resets in 3 s · today (UTC) resets in 11 h 30 min',
+    );
   });
 
   it("shows the range's total in a chart legend when no day is hovered, the day's value when one is", () => {
@@ -62,7 +66,9 @@ describe('console formatting', () => {
     expect(legendValue([0.000001, 0.000002], undefined, usd)).toBe('$0.000003');
     expect(legendValue([1, 0, 2], 2, String)).toBe('2');
     expect(legendValue([1], 5, String)).toBe('—');
-    expect(legendDay(['2026-11-25', '2026-11-26', '2026-12-01'], null)).toBe('2026-11-25 to 2026-12-01 (total)');
+    expect(legendDay(['2026-11-25', '2026-11-26', '2026-12-01'], null)).toBe(
+      '2026-11-25 to 2026-12-01 (total)',
+    );
     expect(legendDay(['2026-12-01'], null)).toBe('2026-12-01 (total)');
     expect(legendDay(['2026-11-25', '2026-11-26'], 1)).toBe('2026-11-26');
     expect(legendDay([], null)).toBe('—');
@@ -79,7 +85,9 @@ describe('console formatting', () => {
   it("shows a key's last use to the hour it is recorded at", () => {
     const now = new Date('2026-12-01T12:30:00Z');
     expect(formatLastUsed(null, now)).toBe('Not yet');
-    expect(formatLastUsed(Date.parse('2026-12-01T12:00:00Z') / 1000, now)).toBe('Within the last hour');
+    expect(formatLastUsed(Date.parse('2026-12-01T12:00:00Z') / 1000, now)).toBe(
+      'Within the last hour',
+    );
     expect(formatLastUsed(Date.parse('2026-11-30T09:15:00Z') / 1000, now)).toBe('2026-11-30 09:15');
   });
 
@@ -99,7 +107,10 @@ describe('console formatting', () => {
           { model: 'a', requests: 1, input_tokens: 10, output_tokens: 2, cost_usd: '0.000005' },
         ],
       },
-      { date: '2026-11-04', models: [{ model: 'a', requests: 3, input_tokens: 1, output_tokens: 1, cost_usd: '0' }] },
+      {
+        date: '2026-11-04',
+        models: [{ model: 'a', requests: 3, input_tokens: 1, output_tokens: 1, cost_usd: '0' }],
+      },
     ];
     expect(usageSeries(buckets, '2026-11-01', '2026-11-04', 'requests')).toEqual({
       days: ['2026-11-01', '2026-11-02', '2026-11-03', '2026-11-04'],
@@ -109,7 +120,10 @@ describe('console formatting', () => {
         [0, 2, 0, 0],
       ],
     });
-    expect(usageSeries(buckets, '2026-11-02', '2026-11-02', 'cost_usd').values).toEqual([[0.000005], [0.00001]]);
+    expect(usageSeries(buckets, '2026-11-02', '2026-11-02', 'cost_usd').values).toEqual([
+      [0.000005],
+      [0.00001],
+    ]);
     expect(daysBetween('2026-12-31', '2027-01-01')).toEqual(['2026-12-31', '2027-01-01']);
   });
 
@@ -124,7 +138,9 @@ describe('console formatting', () => {
 
   it('prices a reply at the plan prices and finds the next tier', () => {
     const pricing = { input_usd_per_million_tokens: 0.59, output_usd_per_million_tokens: 0.79 };
-    expect(replyCostUsd({ prompt_tokens: 1_000_000, completion_tokens: 500_000 }, pricing)).toBeCloseTo(0.985, 10);
+    expect(
+      replyCostUsd({ prompt_tokens: 1_000_000, completion_tokens: 500_000 }, pricing),
+    ).toBeCloseTo(0.985, 10);
     const plans = [{ id: 'free' }, { id: 'developer' }, { id: 'enterprise' }];
     expect(nextTier(plans, 'free')?.id).toBe('developer');
     expect(nextTier(plans, 'enterprise')).toBeUndefined();

@@ -35,7 +35,9 @@ describe('console formatting of batches and fine-tuning jobs', () => {
     expect(batchStatusWords('cancelling')).toBe('Cancelling');
     // A status added to the API later is shown as sent rather than hidden.
     expect(batchStatusWords('paused')).toBe('paused');
-    expect(['validating', 'in_progress', 'finalizing', 'cancelling'].every(isBatchActive)).toBe(true);
+    expect(['validating', 'in_progress', 'finalizing', 'cancelling'].every(isBatchActive)).toBe(
+      true,
+    );
     expect(['completed', 'failed', 'expired', 'cancelled'].some(isBatchActive)).toBe(false);
     expect(isBatchCancellable('in_progress')).toBe(true);
     expect(isBatchCancellable('cancelling')).toBe(false);
@@ -44,7 +46,9 @@ describe('console formatting of batches and fine-tuning jobs', () => {
 
   it('shows request counts exactly, failed lines only when there are some', () => {
     expect(batchProgress({ total: 10, completed: 7, failed: 0 })).toBe('7 of 10 done');
-    expect(batchProgress({ total: 50_000, completed: 12_345, failed: 2 })).toBe('12,345 of 50,000 done, 2 failed');
+    expect(batchProgress({ total: 50_000, completed: 12_345, failed: 2 })).toBe(
+      '12,345 of 50,000 done, 2 failed',
+    );
   });
 
   it('finds when a batch ended whichever way it ended, and names its files', () => {
@@ -82,9 +86,9 @@ describe('console formatting of batches and fine-tuning jobs', () => {
     expect(formatEstimatedCost(null)).toBe('—');
     expect(formatEstimatedCost(undefined)).toBe('—');
     expect(jobErrorText({ error: null })).toBeUndefined();
-    expect(jobErrorText({ error: { code: 'invalid_training_file', message: 'Line 3 is not JSON.' } })).toBe(
-      'Line 3 is not JSON. (invalid_training_file)',
-    );
+    expect(
+      jobErrorText({ error: { code: 'invalid_training_file', message: 'Line 3 is not JSON.' } }),
+    ).toBe('Line 3 is not JSON. (invalid_training_file)');
   });
 
   it("lists the customer's fine-tuned models (ids starting with ft:), newest first, with their base", () => {

@@ -1,11 +1,23 @@
 import { execFileSync } from 'node:child_process';
-import { curlSnippet, javascriptSnippet, pythonSnippet, requestBody } from '../../console/src/snippets';
+import {
+  curlSnippet,
+  javascriptSnippet,
+  pythonSnippet,
+  requestBody,
+} from '../../console/src/snippets';
 
-const request = { model: 'qwen3-8b', system: "Be brief. Don't ramble.", user: 'Say "hi"', maxTokens: 64 };
+const request = {
+  model: 'qwen3-8b',
+  system: "Be brief. Don't ramble.",
+  user: 'Say "hi"',
+  maxTokens: 64,
+};
 
 describe('playground "copy as" snippets', () => {
   it('never contain the key, only the environment variable', () => {
-    for (const snippet of [curlSnippet, pythonSnippet, javascriptSnippet].map((f) => f('https://h/v1', request))) {
+    for (const snippet of [curlSnippet, pythonSnippet, javascriptSnippet].map((f) =>
+      f('https://h/v1', request),
+    )) {
       expect(snippet).toContain('TIERLINE_API_KEY');
       expect(snippet).not.toMatch(/tl_[0-9A-Za-z]{10}/);
     }
@@ -29,8 +41,14 @@ describe('playground "copy as" snippets', () => {
 
   it('leave out an empty system prompt and an unset max tokens', () => {
     const body = requestBody({ ...request, system: '  ', maxTokens: undefined });
-    expect(body).toEqual({ model: request.model, messages: [{ role: 'user', content: 'Say "hi"' }], stream: true });
-    expect(pythonSnippet('https://h/v1', { ...request, maxTokens: undefined })).not.toContain('max_completion_tokens');
+    expect(body).toEqual({
+      model: request.model,
+      messages: [{ role: 'user', content: 'Say "hi"' }],
+      stream: true,
+    });
+    expect(pythonSnippet('https://h/v1', { ...request, maxTokens: undefined })).not.toContain(
+      'max_completion_tokens',
+    );
     expect(javascriptSnippet('https://h/v1', request)).toContain('baseURL: "https://h/v1"');
   });
 });

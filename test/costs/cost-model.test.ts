@@ -24,8 +24,9 @@ const QWEN_14B = 'qwen3-14b';
 const QWEN = 'qwen3-32b';
 
 /**
- * Round inputs, so each expected figure below can be worked out by hand (the working is in the comments).
- * prod: 75% of each model's serving.sequencesPerCopy: 24 streams per copy for qwen3-8b (32), 12 for qwen3-32b (16).
+ * Round inputs, so each expected figure below can be worked out by hand (the working is in the
+ * comments). prod: 75% of each model's serving.sequencesPerCopy: 24 streams per copy for qwen3-8b
+ * (32), 12 for qwen3-32b (16).
  */
 function roundInputs(overrides: Partial<CostInputsInput> = {}) {
   const sourced = (value: number) => ({ value, source: 'test', readOn: '2026-12-01' });
@@ -117,7 +118,8 @@ describe('GPU cost per model', () => {
 
   it('shares an instance between the copies that fit on it', () => {
     // qwen3-32b: 2 GPUs per copy on a 4-GPU ml.g6e.12xlarge -> 2 copies, $18/h each = $0.005/s,
-    // $0.01 per useful second; 12 x 20 = 240 tok/s -> $41.67 per 1M output; $0.01 / 2,000 = $5 per 1M input.
+    // $0.01 per useful second; 12 x 20 = 240 tok/s -> $41.67 per 1M output; $0.01 / 2,000 = $5 per
+    // 1M input.
     const cost = modelGpuCost(prod, roundInputs(), QWEN);
     expect(cost.copiesPerInstance).toBe(2);
     expect(cost.copyHourUsd).toBe(18);
@@ -132,7 +134,10 @@ describe('GPU cost per model', () => {
     });
     const halfTarget = {
       ...prod,
-      environment: { ...prod.environment, inference: { ...prod.environment.inference, targetUtilizationPercent: 50 } },
+      environment: {
+        ...prod.environment,
+        inference: { ...prod.environment.inference, targetUtilizationPercent: 50 },
+      },
     };
     expect(modelGpuCost(half, roundInputs(), QWEN_8B).concurrencyPerCopy).toBe(12);
     expect(modelGpuCost(half, roundInputs(), QWEN_8B).outputUsdPerMillion).toBeCloseTo(20 / 3, 9);
@@ -156,14 +161,18 @@ describe('gateway cost of requests', () => {
     const throughput = inputs.models[QWEN_8B];
     if (!throughput) throw new Error('test inputs lack the model');
     // One million requests of 1,000 input + 300 output tokens:
-    const cost = gatewayCost(inputs, throughput, { requests: 1e6, inputTokens: 1e9, outputTokens: 3e8 });
+    const cost = gatewayCost(inputs, throughput, {
+      requests: 1e6,
+      inputTokens: 1e9,
+      outputTokens: 3e8,
+    });
     // API Gateway: 1M x $3.50/M.
     expect(cost.apiGateway).toBeCloseTo(3.5, 9);
-    // Authorizer: 10% miss the cache = 100,000 calls: $0.02 requests + 0.25 GB x 0.02 s x 100,000 = 500 GB-s
-    // x $0.00001 = $0.005.
+    // Authorizer: 10% miss the cache = 100,000 calls: $0.02 requests + 0.25 GB x 0.02 s x 100,000 =
+    // 500 GB-s x $0.00001 = $0.005.
     expect(cost.authorizer).toBeCloseTo(0.025, 9);
-    // Chat function: $0.20 requests + 1 GB x (1M x 0.2 s to first token and overhead + 3e8 / 25 tok/s)
-    // = 200,000 + 12,000,000 GB-s = 12.2M GB-s x $0.00001 = $122.
+    // Chat function: $0.20 requests + 1 GB x (1M x 0.2 s to first token and overhead + 3e8 / 25
+    // tok/s) = 200,000 + 12,000,000 GB-s = 12.2M GB-s x $0.00001 = $122.
     expect(cost.chatFunction).toBeCloseTo(122.2, 9);
     // DynamoDB: 6M write units x $0.625/M + 2M read units x $0.125/M.
     expect(cost.dynamodb).toBeCloseTo(3.75 + 0.25, 9);
@@ -176,7 +185,11 @@ describe('gateway cost of requests', () => {
   it('puts GPU and gateway together for some usage of a model', () => {
     const inputs = roundInputs();
     // GPU of one typical request: 1,000 x $0.50/1M + 300 x $3.33/1M = $0.0005 + $0.001.
-    const cost = usageCost(prod, inputs, QWEN_8B, { requests: 1, inputTokens: 1_000, outputTokens: 300 });
+    const cost = usageCost(prod, inputs, QWEN_8B, {
+      requests: 1,
+      inputTokens: 1_000,
+      outputTokens: 300,
+    });
     expect(cost.gpu).toBeCloseTo(0.0015, 12);
     expect(cost.gateway.total).toBeCloseTo(130.475 / 1e6, 12);
     expect(cost.total).toBeCloseTo(0.0015 + 130.475 / 1e6, 12);
@@ -192,7 +205,10 @@ describe('price against cost per tier', () => {
     expect(developer8b?.requestCostUsd).toBeCloseTo(0.001630475, 12);
     expect(developer8b?.marginPercent).toBeCloseTo(((0.000074 - 0.001630475) / 0.000074) * 100, 6);
     // Batch: half the revenue for the same cost.
-    expect(developer8b?.batchMarginPercent).toBeCloseTo(((0.000037 - 0.001630475) / 0.000037) * 100, 6);
+    expect(developer8b?.batchMarginPercent).toBeCloseTo(
+      ((0.000037 - 0.001630475) / 0.000037) * 100,
+      6,
+    );
     // Break-even: $0.002 per useful copy-second / $0.08 per 1M output tokens = 25,000 tokens/s.
     expect(developer8b?.breakEvenOutputTokensPerSecondPerCopy).toBeCloseTo(25_000, 6);
   });
@@ -213,10 +229,14 @@ describe('price against cost per tier', () => {
     const expensive = loadConfig({
       env: 'prod',
       overrides: {
-        tiers: { developer: { models: { [QWEN_8B]: { inputUsdPerMillion: 5, outputUsdPerMillion: 20 } } } },
+        tiers: {
+          developer: { models: { [QWEN_8B]: { inputUsdPerMillion: 5, outputUsdPerMillion: 20 } } },
+        },
       },
     });
-    const m = tierMargins(expensive, roundInputs()).find((t) => t.tier === 'developer' && t.model === QWEN_8B);
+    const m = tierMargins(expensive, roundInputs()).find(
+      (t) => t.tier === 'developer' && t.model === QWEN_8B,
+    );
     // Revenue 1,000 x $5/1M + 300 x $20/1M = $0.011 against $0.001630475.
     expect(m?.marginPercent).toBeCloseTo(((0.011 - 0.001630475) / 0.011) * 100, 6);
   });
@@ -226,7 +246,8 @@ describe('the most a Free customer can cost', () => {
   it('uses every model to its TPD, all as output, with RPD requests a day', () => {
     const inputs = roundInputs();
     const worst = freeTierWorstCase(prod, inputs);
-    // Free: 8B 14,400 RPD, 500,000 TPD; 70B 1,000 RPD, 100,000 TPD; quota 20,000/day covers both RPDs.
+    // Free: 8B 14,400 RPD, 500,000 TPD; 70B 1,000 RPD, 100,000 TPD; quota 20,000/day covers both
+    // RPDs.
     expect(worst.edgeQuotaPerDay).toBe(20_000);
     const expected = (model: string, requests: number, tokens: number) =>
       usageCost(prod, inputs, model, { requests, inputTokens: 0, outputTokens: tokens }).total * 30;
@@ -244,12 +265,16 @@ describe('the most a Free customer can cost', () => {
         monthlyUsd: expected(QWEN_14B, 1_000, 100_000),
       },
     ]);
-    // 8B by hand: GPU 500,000 x $3.33/1M = $1.67 a day; chat function 1 GB x (14,400 x 0.2 s + 500,000 / 25)
-    // = 22,880 GB-s = $0.2288 + $0.00288 requests; API Gateway 14,400 x $3.50/M = $0.0504; ... x 30 days.
+    // 8B by hand: GPU 500,000 x $3.33/1M = $1.67 a day; chat function 1 GB x (14,400 x 0.2 s +
+    // 500,000 / 25) = 22,880 GB-s = $0.2288 + $0.00288 requests; API Gateway 14,400 x $3.50/M =
+    // $0.0504; ... x 30 days.
     const byHand = (5 / 3 + 0.2288 + 0.00288 + 0.0504) * 30;
     expect(worst.models[0]?.monthlyUsd).toBeGreaterThan(byHand);
     expect(worst.models[0]?.monthlyUsd).toBeLessThan(byHand * 1.05);
-    expect(worst.monthlyUsd).toBeCloseTo((worst.models[0]?.monthlyUsd ?? 0) + (worst.models[1]?.monthlyUsd ?? 0), 9);
+    expect(worst.monthlyUsd).toBeCloseTo(
+      (worst.models[0]?.monthlyUsd ?? 0) + (worst.models[1]?.monthlyUsd ?? 0),
+      9,
+    );
   });
 
   it('splits a usage-plan quota smaller than the RPDs between the models', () => {
@@ -306,10 +331,11 @@ describe('idle cost', () => {
 describe('chat function on Lambda or on Managed Instances', () => {
   it('finds the volume where instances billed per hour overtake invocations billed for the whole stream', () => {
     const comparison = chatComputeComparison(roundInputs(), QWEN_8B, [1e6, 1e9]);
-    // A typical 8B stream lasts 0.2 s + 300 / 25 tok/s = 12.2 s: on Lambda $0.0000002 + 12.2 GB-s x $0.00001.
+    // A typical 8B stream lasts 0.2 s + 300 / 25 tok/s = 12.2 s: on Lambda $0.0000002 + 12.2 GB-s x
+    // $0.00001.
     expect(comparison.lambdaUsdPerRequest).toBeCloseTo(0.0001222, 12);
-    // Floor: 3 instances x $0.10 x 1.5 (fee) x 730 h = $328.50 a month; Lambda's cost above the request charge
-    // is $0.000122 a request -> $328.50 / $0.000122 = 2,692,623 requests a month.
+    // Floor: 3 instances x $0.10 x 1.5 (fee) x 730 h = $328.50 a month; Lambda's cost above the
+    // request charge is $0.000122 a request -> $328.50 / $0.000122 = 2,692,623 requests a month.
     expect(comparison.crossoverRequestsPerMonth).toBeCloseTo(328.5 / 0.000122, 3);
     const [million, billion] = comparison.volumes;
     expect(million).toEqual({
@@ -318,8 +344,9 @@ describe('chat function on Lambda or on Managed Instances', () => {
       managedInstancesUsd: expect.closeTo(328.5 + 0.2, 9),
       managedInstances: 3,
     });
-    // 1e9 a month = 380.5 requests/s. An instance takes min(4 vCPU x 50% / 20 ms = 100/s, 4 x 64 streams / 12.2 s
-    // = 20.98/s): 19 instances = 19 x $0.15 x 730 = $2,080.50, plus $200 of request charges.
+    // 1e9 a month = 380.5 requests/s. An instance takes min(4 vCPU x 50% / 20 ms = 100/s, 4 x 64
+    // streams / 12.2 s = 20.98/s): 19 instances = 19 x $0.15 x 730 = $2,080.50, plus $200 of
+    // request charges.
     expect(billion?.managedInstances).toBe(19);
     expect(billion?.managedInstancesUsd).toBeCloseTo(2_080.5 + 200, 6);
     expect(billion?.lambdaUsd).toBeCloseTo(122_200, 6);
@@ -354,8 +381,12 @@ describe('npx tierline costs', () => {
     const { code, out } = await run('--env', 'prod', 'costs');
     expect(code).toBe(0);
     // The defaults' prices (Groq's) are below the estimated cost: said first.
-    expect(out.split('\n')[0]).toMatch(/^WARNING: these prices sell below cost: developer qwen3-8b \(margin -\d+%\)/);
-    expect(out).toMatch(/Tierline costs, environment "prod", us-east-1, list prices read 2026-12-01/);
+    expect(out.split('\n')[0]).toMatch(
+      /^WARNING: these prices sell below cost: developer qwen3-8b \(margin -\d+%\)/,
+    );
+    expect(out).toMatch(
+      /Tierline costs, environment "prod", us-east-1, list prices read 2026-12-01/,
+    );
     expect(out).toMatch(/^developer\s+qwen3-8b\s+\$0\.05 \/ \$0\.08/m);
     expect(out).toMatch(/total: \$\d+\.\d\d per Free customer per month/);
     expect(out).toMatch(/Idle cost of "prod" per month/);
@@ -411,9 +442,9 @@ describe('prices for a margin', () => {
     expect(margins.length).toBeGreaterThan(0);
     expect(margins.every((m) => (m.marginPercent ?? 0) >= 40)).toBe(true);
     expect(sellingBelowCost(tierMargins(patched, inputs))).toEqual([]);
-    expect(sellingBelowCost(tierMargins(prod, inputs)).map((m) => `${m.tier} ${m.model}`)).toContain(
-      `developer ${QWEN_8B}`,
-    );
+    expect(
+      sellingBelowCost(tierMargins(prod, inputs)).map((m) => `${m.tier} ${m.model}`),
+    ).toContain(`developer ${QWEN_8B}`);
   });
 
   it('npx tierline costs --margin 40 prints the prices per tier and the patch', async () => {
@@ -426,7 +457,9 @@ describe('prices for a margin', () => {
     const text = out.join('\n');
     expect(code).toBe(0);
     expect(text).toMatch(/Prices that reach a 40% margin on the typical request/);
-    expect(text).toMatch(/^developer\s+qwen3-8b\s+\$0\.05 \/ \$0\.08\s+-\d+%\s+\$\d+\.\d\d \/ \$\d+\.\d\d\s+4\d%$/m);
+    expect(text).toMatch(
+      /^developer\s+qwen3-8b\s+\$0\.05 \/ \$0\.08\s+-\d+%\s+\$\d+\.\d\d \/ \$\d+\.\d\d\s+4\d%$/m,
+    );
     const patch = JSON.parse(text.slice(text.indexOf('{\n'), text.lastIndexOf('}') + 1));
     expect(Object.keys(patch.tiers).sort()).toEqual(['developer', 'enterprise']);
     const patched = loadConfig({ env: 'prod', overrides: patch });

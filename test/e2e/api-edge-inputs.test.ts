@@ -6,8 +6,8 @@ import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
- * The API as the official clients, a careless developer and a hostile user use it: each test is what was sent
- * and what a client expects back. Every answer is spec-checked.
+ * The API as the official clients, a careless developer and a hostile user use it: each test is
+ * what was sent and what a client expects back. Every answer is spec-checked.
  */
 
 const MODEL = 'qwen3-8b';
@@ -28,8 +28,18 @@ describe('round trips and out-of-range inputs, against local mode', () => {
       backend: new TestModelBackend({ replyTokens: 3 }),
     });
     keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
-    openai = new OpenAI({ apiKey: keys.developer, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
-    groq = new Groq({ apiKey: keys.developer, baseURL: local.url, maxRetries: 0, fetch: spec.fetch });
+    openai = new OpenAI({
+      apiKey: keys.developer,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
+    groq = new Groq({
+      apiKey: keys.developer,
+      baseURL: local.url,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
   });
   afterAll(() => local.stop());
   const post = (route: string, body: unknown, key = keys.developer) =>
@@ -42,7 +52,10 @@ describe('round trips and out-of-range inputs, against local mode', () => {
   it('takes back the assistant message it answered (with "refusal": null) in the next turn, openai and groq-sdk', async () => {
     const history: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'Hello' }];
     const first = await openai.chat.completions.create({ model: MODEL, messages: history });
-    history.push(first.choices[0]?.message as OpenAI.ChatCompletionMessageParam, { role: 'user', content: 'Again' });
+    history.push(first.choices[0]?.message as OpenAI.ChatCompletionMessageParam, {
+      role: 'user',
+      content: 'Again',
+    });
 
     const second = await openai.chat.completions.create({ model: MODEL, messages: history });
     const viaGroq = await groq.chat.completions.create({
@@ -70,13 +83,16 @@ describe('round trips and out-of-range inputs, against local mode', () => {
       ],
       'messages[1].content',
     ],
-  ])('refuses an empty array of content parts (the spec: minItems 1) in %j, naming it', async (messages, param) => {
-    const response = await post('/chat/completions', { model: MODEL, messages });
-    const { error } = (await response.json()) as { error: { param: string; code: string } };
+  ])(
+    'refuses an empty array of content parts (the spec: minItems 1) in %j, naming it',
+    async (messages, param) => {
+      const response = await post('/chat/completions', { model: MODEL, messages });
+      const { error } = (await response.json()) as { error: { param: string; code: string } };
 
-    expect(response.status).toBe(400);
-    expect(error).toMatchObject({ param, code: 'array_below_min_length' });
-  });
+      expect(response.status).toBe(400);
+      expect(error).toMatchObject({ param, code: 'array_below_min_length' });
+    },
+  );
 
   it.each([
     [{ temperature: 3 }, 'temperature', 'decimal_above_max_value'],
@@ -85,18 +101,23 @@ describe('round trips and out-of-range inputs, against local mode', () => {
     [{ presence_penalty: 5 }, 'presence_penalty', 'decimal_above_max_value'],
     [{ max_completion_tokens: 0 }, 'max_completion_tokens', 'integer_below_min_value'],
     [{ max_tokens: 1e308 }, 'max_tokens', 'integer_above_max_value'],
-  ])('words an out-of-range %j by the type of the parameter, as OpenAI does', async (change, param, code) => {
-    const response = await post('/chat/completions', {
-      model: MODEL,
-      messages: [{ role: 'user', content: 'x' }],
-      ...change,
-    });
-    const { error } = (await response.json()) as { error: { param: string; code: string; message: string } };
+  ])(
+    'words an out-of-range %j by the type of the parameter, as OpenAI does',
+    async (change, param, code) => {
+      const response = await post('/chat/completions', {
+        model: MODEL,
+        messages: [{ role: 'user', content: 'x' }],
+        ...change,
+      });
+      const { error } = (await response.json()) as {
+        error: { param: string; code: string; message: string };
+      };
 
-    expect(response.status).toBe(400);
-    expect(error).toMatchObject({ param, code });
-    expect(error.message).toContain(code.split('_')[0]);
-  });
+      expect(response.status).toBe(400);
+      expect(error).toMatchObject({ param, code });
+      expect(error.message).toContain(code.split('_')[0]);
+    },
+  );
 
   it('words a spend limit of 1e308 as a decimal above the maximum', async () => {
     const response = await spec.fetch(`${local.openAIBaseUrl}/spend_limit`, {
@@ -106,7 +127,9 @@ describe('round trips and out-of-range inputs, against local mode', () => {
     });
 
     expect(response.status).toBe(400);
-    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('decimal_above_max_value');
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+      'decimal_above_max_value',
+    );
   });
 
   it('answers GET /v1/batches with an `after` that cannot be a batch id (3,000 characters) with 400 naming it, not a 500', async () => {

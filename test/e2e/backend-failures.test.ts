@@ -51,9 +51,13 @@ class ScriptedBackend implements ModelBackend {
 
   private fail(): void {
     if (this.mode === 'unavailable') {
-      throw new BackendError('unavailable', 'Model llama is scaling up from zero; retry in about 5 minutes.', {
-        retryAfterSeconds: 60,
-      });
+      throw new BackendError(
+        'unavailable',
+        'Model llama is scaling up from zero; retry in about 5 minutes.',
+        {
+          retryAfterSeconds: 60,
+        },
+      );
     }
     if (this.mode === 'bad-request')
       throw new BackendError('bad_request', 'This model supports at most 131072 tokens.');
@@ -74,7 +78,12 @@ describe('model failures and disconnects, seen by the openai client', () => {
   beforeAll(async () => {
     local = await startLocalMode({ config: loadConfig({ env: 'dev' }), port: 0, backend });
     const key = local.demoCustomers.find((d) => d.tier === 'enterprise')?.apiKey;
-    openai = new OpenAI({ apiKey: key, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
+    openai = new OpenAI({
+      apiKey: key,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
   });
   afterAll(() => local.stop());
   beforeEach(() => {

@@ -5,8 +5,8 @@ import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
- * The Batch API end to end: local mode with its in-process worker, the official `openai` and `groq-sdk`
- * clients. Every response is checked against OpenAI's published schema.
+ * The Batch API end to end: local mode with its in-process worker, the official `openai` and
+ * `groq-sdk` clients. Every response is checked against OpenAI's published schema.
  */
 const config = loadConfig({ env: 'dev' });
 const MODEL = 'qwen3-8b';
@@ -16,10 +16,19 @@ const line = (customId: string, content: string, body: Record<string, unknown> =
     custom_id: customId,
     method: 'POST',
     url: '/v1/chat/completions',
-    body: { model: MODEL, messages: [{ role: 'user', content }], max_completion_tokens: 20, ...body },
+    body: {
+      model: MODEL,
+      messages: [{ role: 'user', content }],
+      max_completion_tokens: 20,
+      ...body,
+    },
   });
 
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
+async function until<T>(
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  timeoutMs = 20_000,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const value = await read();
@@ -42,15 +51,38 @@ describe('Batch API with the official clients', () => {
   beforeAll(async () => {
     local = await startLocalMode({ config, port: 0 });
     const keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
-    openai = new OpenAI({ apiKey: keys.developer, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
-    other = new OpenAI({ apiKey: keys.enterprise, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
-    free = new OpenAI({ apiKey: keys.free, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
-    groq = new Groq({ apiKey: keys.developer, baseURL: local.url, maxRetries: 0, fetch: spec.fetch });
+    openai = new OpenAI({
+      apiKey: keys.developer,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
+    other = new OpenAI({
+      apiKey: keys.enterprise,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
+    free = new OpenAI({
+      apiKey: keys.free,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
+    groq = new Groq({
+      apiKey: keys.developer,
+      baseURL: local.url,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
   });
   afterAll(() => local.stop());
 
   const upload = async (lines: string[], client: OpenAI = openai) =>
-    client.files.create({ file: await toFile(Buffer.from(`${lines.join('\n')}\n`), 'batch.jsonl'), purpose: 'batch' });
+    client.files.create({
+      file: await toFile(Buffer.from(`${lines.join('\n')}\n`), 'batch.jsonl'),
+      purpose: 'batch',
+    });
 
   it('runs a batch: create, poll until completed, read every output line; a bad line goes to the error file', async () => {
     const lines = Array.from({ length: 45 }, (_, i) => line(`req-${i}`, `hello number ${i}`));
@@ -90,7 +122,9 @@ describe('Batch API with the official clients', () => {
       expect(o.response.status_code).toBe(200);
       expect(o.error).toBeNull();
       expectMatchesSpec('CreateChatCompletionResponse', o.response.body);
-      expect(o.response.body.choices[0].message.content).toContain(`hello number ${o.custom_id.slice(4)}`);
+      expect(o.response.body.choices[0].message.content).toContain(
+        `hello number ${o.custom_id.slice(4)}`,
+      );
     }
     const errors = (await (await openai.files.content(done.error_file_id as string)).text())
       .trim()
@@ -108,7 +142,9 @@ describe('Batch API with the official clients', () => {
 
     // The output files are the customer's: listed with purpose batch_output, 404 to anyone else.
     const outputs = await openai.files.list({ purpose: 'batch_output' });
-    expect(outputs.data.map((f) => f.id)).toEqual(expect.arrayContaining([done.output_file_id, done.error_file_id]));
+    expect(outputs.data.map((f) => f.id)).toEqual(
+      expect.arrayContaining([done.output_file_id, done.error_file_id]),
+    );
     for (const call of [
       () => other.batches.retrieve(created.id),
       () => other.batches.cancel(created.id),
@@ -151,7 +187,11 @@ describe('Batch API with the official clients', () => {
 
   it('answers 403 to the Free tier, naming the tiers that have batch', async () => {
     const error = await free.batches
-      .create({ input_file_id: 'file-x', endpoint: '/v1/chat/completions', completion_window: '24h' })
+      .create({
+        input_file_id: 'file-x',
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      })
       .catch((e) => e);
     expect(error).toBeInstanceOf(OpenAI.PermissionDeniedError);
     expect(error.error.message).toContain('Developer and Enterprise');
@@ -160,17 +200,33 @@ describe('Batch API with the official clients', () => {
   it('refuses bad requests with 400 naming the parameter', async () => {
     const input = await upload([line('a', 'x')]);
     const cases: [Record<string, unknown>, string][] = [
-      [{ input_file_id: input.id, endpoint: '/v1/embeddings', completion_window: '24h' }, 'endpoint'],
-      [{ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '8d' }, 'completion_window'],
-      [{ input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '1h' }, 'completion_window'],
+      [
+        { input_file_id: input.id, endpoint: '/v1/embeddings', completion_window: '24h' },
+        'endpoint',
+      ],
+      [
+        { input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '8d' },
+        'completion_window',
+      ],
+      [
+        { input_file_id: input.id, endpoint: '/v1/chat/completions', completion_window: '1h' },
+        'completion_window',
+      ],
       [{ endpoint: '/v1/chat/completions', completion_window: '24h' }, 'input_file_id'],
     ];
     for (const [body, param] of cases) {
-      await expect(openai.batches.create(body as never)).rejects.toMatchObject({ status: 400, error: { param } });
+      await expect(openai.batches.create(body as never)).rejects.toMatchObject({
+        status: 400,
+        error: { param },
+      });
     }
     const theirs = await upload([line('a', 'x')], other);
     await expect(
-      openai.batches.create({ input_file_id: theirs.id, endpoint: '/v1/chat/completions', completion_window: '24h' }),
+      openai.batches.create({
+        input_file_id: theirs.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      }),
     ).rejects.toMatchObject({ status: 404 });
     await expect(openai.batches.retrieve('batch_nope')).rejects.toMatchObject({ status: 404 });
   });
@@ -191,6 +247,9 @@ describe('Batch API with the official clients', () => {
     );
     expect(done.status).toBe('completed');
     const text = await (await groq.files.content(done.output_file_id as string)).text();
-    expect(JSON.parse(text.trim())).toMatchObject({ custom_id: 'g-1', response: { status_code: 200 } });
+    expect(JSON.parse(text.trim())).toMatchObject({
+      custom_id: 'g-1',
+      response: { status_code: 200 },
+    });
   });
 });

@@ -26,7 +26,11 @@ describe('billing of requests cut by the client', () => {
     local = await startLocalMode({
       config,
       port: 0,
-      backend: new TestModelBackend({ replyTokens: 30, timeToFirstTokenMs: 400, tokensPerSecond: 20 }),
+      backend: new TestModelBackend({
+        replyTokens: 30,
+        timeToFirstTokenMs: 400,
+        tokensPerSecond: 20,
+      }),
     });
     doc = localModeDocumentClient(local.dynamoEndpoint);
   });
@@ -85,7 +89,8 @@ describe('billing of requests cut by the client', () => {
     await cut(apiKey, false, 1_000);
 
     const [record] = await ledgerOf(customerId);
-    // The model is let finish (it had done most of the work): billed and counted for all it generated.
+    // The model is let finish (it had done most of the work): billed and counted for all it
+    // generated.
     expect(record).toMatchObject({ status: 'client_disconnected', outputTokens: 30 });
     expect(record?.costMicroUsd).toBeGreaterThan(0);
   });
@@ -103,9 +108,9 @@ describe('billing of requests cut by the client', () => {
 });
 
 /**
- * With `TIERLINE_MAX_REQUEST_SECONDS` low and a slow model, a request ran past its maximum
- * duration (and the reconciler's deadline after it, which billed its input only) and got all its tokens.
- * Now it is cut at the maximum duration and billed what was sent.
+ * With `TIERLINE_MAX_REQUEST_SECONDS` low and a slow model, a request ran past its maximum duration
+ * (and the reconciler's deadline after it, which billed its input only) and got all its tokens. Now
+ * it is cut at the maximum duration and billed what was sent.
  */
 describe('a request that reaches its maximum duration', () => {
   let local: LocalMode;
@@ -117,7 +122,11 @@ describe('a request that reaches its maximum duration', () => {
       port: 0,
       maxRequestMs: 1_000,
       // 40 tokens at 10 a second: 4 s, well past the 1 s maximum.
-      backend: new TestModelBackend({ replyTokens: 40, timeToFirstTokenMs: 100, tokensPerSecond: 10 }),
+      backend: new TestModelBackend({
+        replyTokens: 40,
+        timeToFirstTokenMs: 100,
+        tokensPerSecond: 10,
+      }),
     });
     doc = localModeDocumentClient(local.dynamoEndpoint);
   });
@@ -152,7 +161,11 @@ describe('a request that reaches its maximum duration', () => {
     const response = await fetch(`${local.openAIBaseUrl}/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: MODEL, stream, messages: [{ role: 'user', content: 'tell me a long story' }] }),
+      body: JSON.stringify({
+        model: MODEL,
+        stream,
+        messages: [{ role: 'user', content: 'tell me a long story' }],
+      }),
     });
     const text = await response.text();
     return { response, text, elapsedMs: Date.now() - started, customerId: customer.customerId };
@@ -163,7 +176,9 @@ describe('a request that reaches its maximum duration', () => {
 
     const events = text.trim().split('\n\n');
     const last = JSON.parse((events.at(-1) as string).slice('data: '.length));
-    expect(last).toMatchObject({ error: { code: 'timeout', message: expect.stringContaining('maximum duration') } });
+    expect(last).toMatchObject({
+      error: { code: 'timeout', message: expect.stringContaining('maximum duration') },
+    });
     expect(text).not.toContain('[DONE]');
     const sent = events
       .slice(0, -1)

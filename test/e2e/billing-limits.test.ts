@@ -4,9 +4,9 @@ import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 
 /**
- * Spend limits and limits a client can use, end to end: local mode with API
- * Gateway's authorizer decision cache ON (60 s, longer than each test), driven by the official openai client.
- * Developer prices are raised so that one small request costs about $0.02, the figures these tests use.
+ * Spend limits and limits a client can use, end to end: local mode with API Gateway's authorizer
+ * decision cache ON (60 s, longer than each test), driven by the official openai client. Developer
+ * prices are raised so that one small request costs about $0.02, the figures these tests use.
  */
 const MODEL = 'qwen3-8b';
 const USD_PER_MILLION = 1_000; // 1,000 µ$ per token
@@ -16,24 +16,37 @@ const config = loadConfig({
     tiers: {
       free: { edge: { rateLimit: 1_000, burstLimit: 1_000 } },
       developer: {
-        models: { [MODEL]: { inputUsdPerMillion: USD_PER_MILLION, outputUsdPerMillion: USD_PER_MILLION } },
+        models: {
+          [MODEL]: { inputUsdPerMillion: USD_PER_MILLION, outputUsdPerMillion: USD_PER_MILLION },
+        },
         edge: { rateLimit: 1_000, burstLimit: 1_000 },
       },
     },
   },
 });
-const ask = { model: MODEL, messages: [{ role: 'user' as const, content: 'hello' }], max_completion_tokens: 12 };
+const ask = {
+  model: MODEL,
+  messages: [{ role: 'user' as const, content: 'hello' }],
+  max_completion_tokens: 12,
+};
 
 describe('spend limits and limits a client can use, seen by the openai client', () => {
   let local: LocalMode;
-  const clientFor = (apiKey: string) => new OpenAI({ apiKey, baseURL: local.openAIBaseUrl, maxRetries: 0 });
+  const clientFor = (apiKey: string) =>
+    new OpenAI({ apiKey, baseURL: local.openAIBaseUrl, maxRetries: 0 });
   const newCustomer = async (tier: 'free' | 'developer' | 'enterprise', name: string) => {
-    const { apiKey, customer } = await local.operator.createCustomer({ name, email: `${name}@limits.test`, tier });
+    const { apiKey, customer } = await local.operator.createCustomer({
+      name,
+      email: `${name}@limits.test`,
+      tier,
+    });
     return { apiKey: apiKey as string, customerId: customer.customerId };
   };
   const spendView = async (apiKey: string) =>
     (await (
-      await fetch(`${local.openAIBaseUrl}/spend_limit`, { headers: { authorization: `Bearer ${apiKey}` } })
+      await fetch(`${local.openAIBaseUrl}/spend_limit`, {
+        headers: { authorization: `Bearer ${apiKey}` },
+      })
     ).json()) as { spent_usd: string; reserved_usd: string; monthly_limit_usd: number | null };
 
   beforeAll(async () => {
@@ -46,7 +59,8 @@ describe('spend limits and limits a client can use, seen by the openai client', 
   });
   afterAll(() => local.stop());
 
-  // Row 1: $0.059 spent without a limit, then `customers spend-limit <id> 0.02`: 3 more were admitted.
+  // Row 1: $0.059 spent without a limit, then `customers spend-limit <id> 0.02`: 3 more were
+  // admitted.
   it('refuses the next request once the operator sets a limit below what was spent, cache or not', async () => {
     const { apiKey, customerId } = await newCustomer('developer', 'row1');
     const openai = clientFor(apiKey);
@@ -54,15 +68,21 @@ describe('spend limits and limits a client can use, seen by the openai client', 
     const spentBefore = Number((await spendView(apiKey)).spent_usd);
 
     await local.operator.setSpendLimit(customerId, 0.02); // the CLI's path
-    const results = await Promise.allSettled([1, 2, 3].map(() => openai.chat.completions.create(ask)));
+    const results = await Promise.allSettled(
+      [1, 2, 3].map(() => openai.chat.completions.create(ask)),
+    );
 
     expect(spentBefore).toBeGreaterThan(0.05);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
-    expect((results[0] as PromiseRejectedResult).reason).toMatchObject({ status: 429, code: 'insufficient_quota' });
+    expect((results[0] as PromiseRejectedResult).reason).toMatchObject({
+      status: 429,
+      code: 'insufficient_quota',
+    });
     expect(Number((await spendView(apiKey)).spent_usd)).toBe(spentBefore);
   });
 
-  // Row 2: `PUT /v1/spend_limit` $0.02, then 9 requests within the authorizer cache TTL: all 9 admitted.
+  // Row 2: `PUT /v1/spend_limit` $0.02, then 9 requests within the authorizer cache TTL: all 9
+  // admitted.
   it('holds a limit set through the API for the requests within the authorizer cache TTL', async () => {
     const { apiKey } = await newCustomer('developer', 'row2');
     const openai = clientFor(apiKey);
@@ -75,7 +95,8 @@ describe('spend limits and limits a client can use, seen by the openai client', 
     expect(put.status).toBe(200);
 
     const results: PromiseSettledResult<unknown>[] = [];
-    for (let i = 0; i < 9; i++) results.push(...(await Promise.allSettled([openai.chat.completions.create(ask)])));
+    for (let i = 0; i < 9; i++)
+      results.push(...(await Promise.allSettled([openai.chat.completions.create(ask)])));
 
     const view = await spendView(apiKey);
     expect(results.filter((r) => r.status === 'rejected').length).toBeGreaterThan(0);
@@ -93,7 +114,10 @@ describe('spend limits and limits a client can use, seen by the openai client', 
     });
     const openai = clientFor(apiKey);
 
-    const completion = await openai.chat.completions.create({ model: MODEL, messages: ask.messages });
+    const completion = await openai.chat.completions.create({
+      model: MODEL,
+      messages: ask.messages,
+    });
 
     expect(completion.choices[0]?.message.content).toBeTruthy();
   });
@@ -109,12 +133,22 @@ describe('spend limits and limits a client can use, seen by the openai client', 
       .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
-    expect(error).toMatchObject({ status: 400, code: 'context_length_exceeded', param: 'messages' });
-    expect((error as Error).message).toMatch(/maximum context length is 32768 tokens\. However, you requested \d+/);
-    expect(await spendView(apiKey)).toMatchObject({ spent_usd: '0.000000', reserved_usd: '0.000000' });
+    expect(error).toMatchObject({
+      status: 400,
+      code: 'context_length_exceeded',
+      param: 'messages',
+    });
+    expect((error as Error).message).toMatch(
+      /maximum context length is 32768 tokens\. However, you requested \d+/,
+    );
+    expect(await spendView(apiKey)).toMatchObject({
+      spent_usd: '0.000000',
+      reserved_usd: '0.000000',
+    });
   });
 
-  // Row 11: a Free request without max_completion_tokens that used 57 tokens: x-ratelimit-remaining-tokens 0.
+  // Row 11: a Free request without max_completion_tokens that used 57 tokens:
+  // x-ratelimit-remaining-tokens 0.
   it('answers x-ratelimit-remaining-tokens net of the tokens used, not of the reservation', async () => {
     const { apiKey } = await newCustomer('free', 'row11');
     const openai = clientFor(apiKey);
@@ -132,7 +166,10 @@ describe('spend limits and limits a client can use, seen by the openai client', 
 
     const used = data.usage?.total_tokens as number;
     expect(response.headers.get('x-ratelimit-remaining-tokens')).toBe(String(tpm - used));
-    // A stream's headers go out before its output: they count the prompt, not the output it may generate.
-    expect(Number(stream.response.headers.get('x-ratelimit-remaining-tokens'))).toBeGreaterThan(tpm - used - 100);
+    // A stream's headers go out before its output: they count the prompt, not the output it may
+    // generate.
+    expect(Number(stream.response.headers.get('x-ratelimit-remaining-tokens'))).toBeGreaterThan(
+      tpm - used - 100,
+    );
   });
 });

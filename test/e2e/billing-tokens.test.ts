@@ -5,9 +5,10 @@ import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 
 /**
- * Prompts of 2,000 rare CJK characters, 1,000 emoji and "0 1 2 ..." on the 6,000-TPM Free
- * model, 10 at once, against an upstream that counts with the real tokenizer: a characters/4 estimate admitted
- * 10x, 6.7x and 3.4x the TPM. Counted with the model's tokenizer at admission, the minute holds what it allows.
+ * Prompts of 2,000 rare CJK characters, 1,000 emoji and "0 1 2 ..." on the 6,000-TPM Free model, 10
+ * at once, against an upstream that counts with the real tokenizer: a characters/4 estimate
+ * admitted 10x, 6.7x and 3.4x the TPM. Counted with the model's tokenizer at admission, the minute
+ * holds what it allows.
  */
 const MODEL = 'qwen3-8b';
 const config = loadConfig({
@@ -47,7 +48,11 @@ describe('prompt tokens counted with the real tokenizer at admission', () => {
       email: `${label.length}-${content.length}@tokens.test`,
       tier: 'free',
     });
-    const openai = new OpenAI({ apiKey: apiKey as string, baseURL: local.openAIBaseUrl, maxRetries: 0 });
+    const openai = new OpenAI({
+      apiKey: apiKey as string,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+    });
     const real = await counter.count(MODEL, [{ role: 'user', content }]);
 
     const results = await Promise.allSettled(
@@ -66,7 +71,8 @@ describe('prompt tokens counted with the real tokenizer at admission', () => {
     expect(admitted.length).toBe(Math.floor(TPM / (real + 5)));
     expect(used).toBeLessThanOrEqual(TPM);
     for (const r of results) {
-      if (r.status === 'rejected') expect(r.reason).toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
+      if (r.status === 'rejected')
+        expect(r.reason).toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
     }
   });
 });

@@ -4,7 +4,14 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
-import { CHROMIUM, expectText, LAPTOP, PHONE, requireChromium, SCREENSHOTS } from '../support/console-browser';
+import {
+  CHROMIUM,
+  expectText,
+  LAPTOP,
+  PHONE,
+  requireChromium,
+  SCREENSHOTS,
+} from '../support/console-browser';
 
 // The callbacks given to page.evaluate run in the browser. The Node program has no DOM types (they would
 // change Node's own), so the few browser globals those callbacks use are declared loosely here.
@@ -18,9 +25,10 @@ declare function getComputedStyle(element: unknown): any;
 // biome-ignore-end lint/suspicious/noExplicitAny: browser globals, seen only inside page.evaluate
 
 /**
- * The console in a real browser (Debian's Chromium, driven by playwright-core) against local mode: the flow
- * of a new developer from sign-in to sign-out, an accessibility check of every page with axe-core, and a
- * screenshot of every page at laptop and phone width under `.screenshots/console/` (git-ignored).
+ * The console in a real browser (Debian's Chromium, driven by playwright-core) against local mode:
+ * the flow of a new developer from sign-in to sign-out, an accessibility check of every page with
+ * axe-core, and a screenshot of every page at laptop and phone width under `.screenshots/console/`
+ * (git-ignored).
  */
 const PAGES = ['plan', 'usage', 'keys', 'spend', 'batches', 'fine-tuning', 'playground'] as const;
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -41,7 +49,11 @@ describe('the web console in Chromium', () => {
       config: loadConfig({ env: 'dev' }),
       port: 0,
       // Paced so the stream is visible: 150 ms to the first token, then 25 tokens a second.
-      backend: new TestModelBackend({ timeToFirstTokenMs: 150, tokensPerSecond: 25, replyTokens: 30 }),
+      backend: new TestModelBackend({
+        timeToFirstTokenMs: 150,
+        tokensPerSecond: 25,
+        replyTokens: 30,
+      }),
       // No authorizer cache: a revoked key answers 401 on its next request.
       authorizerCacheTtlMs: 0,
     });
@@ -50,8 +62,8 @@ describe('the web console in Chromium', () => {
     context = await browser.newContext({ viewport: LAPTOP });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: local.url });
     page = await context.newPage();
-    // Any CSP violation or script error on any page fails the test at the end.
-    // (Chromium also logs every 4xx as "Failed to load resource": those are answers the console shows.)
+    // Any CSP violation or script error on any page fails the test at the end. (Chromium also logs
+    // every 4xx as "Failed to load resource": those are answers the console shows.)
     page.on('console', (m) => {
       if (
         m.type() === 'error' &&
@@ -92,11 +104,22 @@ describe('the web console in Chromium', () => {
     expect(page.url()).toMatch(/#\/plan$/);
     const table = page.getByRole('table', { name: 'Developer: limits and prices per model' });
     const row = table.getByRole('row', { name: /qwen3-14b/ });
-    // Exactly the configured figures: 1,000 RPM, 500,000 RPD, 300,000 TPM, 100,000,000 TPD, $0.59 / $0.79.
-    for (const text of ['1,000', '500,000', '300,000', '100,000,000', '$0.59 / $0.79', '$0.295 / $0.395']) {
+    // Exactly the configured figures: 1,000 RPM, 500,000 RPD, 300,000 TPM, 100,000,000 TPD, $0.59 /
+    // $0.79.
+    for (const text of [
+      '1,000',
+      '500,000',
+      '300,000',
+      '100,000,000',
+      '$0.59 / $0.79',
+      '$0.295 / $0.395',
+    ]) {
       await expectText(row, text);
     }
-    await expectText(page.getByRole('heading', { level: 2, name: 'What Enterprise adds' }), 'Enterprise');
+    await expectText(
+      page.getByRole('heading', { level: 2, name: 'What Enterprise adds' }),
+      'Enterprise',
+    );
     await expectText(page.locator('.upgrade'), 'contact your Tierline operator');
     // The key is in session storage only: not in the URL, not in local storage or cookies.
     expect(page.url()).not.toContain(developerKey);
@@ -147,7 +170,8 @@ describe('the web console in Chromium', () => {
 
     await go('usage');
     await page.waitForFunction(
-      (previous) => Number(document.querySelector('figure.chart')?.getAttribute('data-total')) === previous + 1,
+      (previous) =>
+        Number(document.querySelector('figure.chart')?.getAttribute('data-total')) === previous + 1,
       before,
     );
     await expectText(page.getByRole('region', { name: 'Usage per day and model' }), 'qwen3-8b');
@@ -166,7 +190,10 @@ describe('the web console in Chromium', () => {
     const row = page.getByRole('row', { name: /browser test/ });
     await expectText(row, 'active');
     // This session's requests used the primary key: its last use is recorded (to the hour).
-    await expectText(page.getByRole('row', { name: /Primary key/ }).getByTestId('last-used'), 'Within the last hour');
+    await expectText(
+      page.getByRole('row', { name: /Primary key/ }).getByTestId('last-used'),
+      'Within the last hour',
+    );
     page.once('dialog', (dialog) => void dialog.accept());
     await row.getByRole('button', { name: 'Revoke browser test' }).click();
     await expectText(row, 'revoked');
@@ -181,25 +208,31 @@ describe('the web console in Chromium', () => {
     await page.getByRole('button', { name: 'Save limit' }).click();
     await expectText(page.getByRole('status'), 'The spend limit is now $25.00 a month.');
     await expectText(page.getByTestId('limit'), '$25.00');
-    for (const mark of ['50%: $12.50', '75%: $18.75', '90%: $22.50']) await expectText(page.locator('.marks'), mark);
+    for (const mark of ['50%: $12.50', '75%: $18.75', '90%: $22.50'])
+      await expectText(page.locator('.marks'), mark);
     const limit = await fetch(`${local.openAIBaseUrl}/spend_limit`, {
       headers: { authorization: `Bearer ${developerKey}` },
     });
     expect(((await limit.json()) as { monthly_limit_usd: number }).monthly_limit_usd).toBe(25);
   });
 
-  // Under load (four engineers' tests on two cores), ten pages with axe take a while: a minute each width.
+  // Under load (four engineers' tests on two cores), ten pages with axe take a while: a minute each
+  // width.
   it.each([
     ['laptop', LAPTOP],
     ['phone', PHONE],
   ])(
     'passes an axe accessibility check on every page at %s width, and is screenshotted',
     async (width, viewport) => {
-      // axe is injected as a script, which the console's CSP rightly forbids: this context bypasses CSP for it.
+      // axe is injected as a script, which the console's CSP rightly forbids: this context bypasses
+      // CSP for it.
       const audit = await browser.newContext({ viewport, bypassCSP: true });
       const auditPage = await audit.newPage();
       await auditPage.goto(local.consoleUrl as string);
-      await auditPage.evaluate((key) => sessionStorage.setItem('tierline.apiKey', key), developerKey);
+      await auditPage.evaluate(
+        (key) => sessionStorage.setItem('tierline.apiKey', key),
+        developerKey,
+      );
       await auditPage.reload();
       const violations: string[] = [];
       for (const name of PAGES) {
@@ -208,26 +241,42 @@ describe('the web console in Chromium', () => {
         // Loaded: no "Loading ..." status left on the page.
         await auditPage.waitForFunction(() => !document.querySelector('p.muted[role="status"]'));
         // Hash routes keep the page: axe is injected once per context.
-        if (!(await auditPage.evaluate(() => 'axe' in window))) await auditPage.addScriptTag({ content: AXE });
+        if (!(await auditPage.evaluate(() => 'axe' in window)))
+          await auditPage.addScriptTag({ content: AXE });
         const result = await auditPage.evaluate(async () => {
-          const axe = (window as unknown as { axe: { run: (c: unknown, o: unknown) => Promise<unknown> } }).axe;
+          const axe = (
+            window as unknown as { axe: { run: (c: unknown, o: unknown) => Promise<unknown> } }
+          ).axe;
           return (await axe.run(document, {
             runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'],
           })) as { violations: { id: string; nodes: { target: string[] }[] }[] };
         });
         for (const v of result.violations) {
-          violations.push(`${width} ${name}: ${v.id} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+          violations.push(
+            `${width} ${name}: ${v.id} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`,
+          );
         }
-        await auditPage.screenshot({ path: path.join(SCREENSHOTS, `${name}-${width}.png`), fullPage: true });
-        // Nothing wider than the viewport (a phone must not scroll sideways; wide tables scroll in their box).
+        await auditPage.screenshot({
+          path: path.join(SCREENSHOTS, `${name}-${width}.png`),
+          fullPage: true,
+        });
+        // Nothing wider than the viewport (a phone must not scroll sideways; wide tables scroll in
+        // their box).
         const scrollWidth = await auditPage.evaluate(() => document.documentElement.scrollWidth);
-        if (scrollWidth > viewport.width) violations.push(`${width} ${name}: page is ${scrollWidth}px wide`);
+        if (scrollWidth > viewport.width)
+          violations.push(`${width} ${name}: page is ${scrollWidth}px wide`);
       }
       // The checker is live: an image without alternative text is found.
       const control = await auditPage.evaluate(async () => {
-        document.querySelector('main')?.append(Object.assign(document.createElement('img'), { src: 'data:,' }));
-        const axe = (window as unknown as { axe: { run: (c: unknown, o: unknown) => Promise<unknown> } }).axe;
-        const run = (await axe.run(document, { runOnly: ['wcag2a'] })) as { violations: { id: string }[] };
+        document
+          .querySelector('main')
+          ?.append(Object.assign(document.createElement('img'), { src: 'data:,' }));
+        const axe = (
+          window as unknown as { axe: { run: (c: unknown, o: unknown) => Promise<unknown> } }
+        ).axe;
+        const run = (await axe.run(document, { runOnly: ['wcag2a'] })) as {
+          violations: { id: string }[];
+        };
         return run.violations.map((v) => v.id);
       });
       expect(control).toContain('image-alt');

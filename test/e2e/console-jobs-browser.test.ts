@@ -5,16 +5,24 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
-import { CHROMIUM, expectText, LAPTOP, PHONE, requireChromium, SCREENSHOTS } from '../support/console-browser';
+import {
+  CHROMIUM,
+  expectText,
+  LAPTOP,
+  PHONE,
+  requireChromium,
+  SCREENSHOTS,
+} from '../support/console-browser';
 
 // biome-ignore lint/suspicious/noExplicitAny: a browser global, seen only inside page.evaluate
 declare const sessionStorage: any;
 
 /**
- * The console's Batches and Fine-tuning pages in Debian's Chromium against local mode: a batch created through
- * the API (a JSONL file uploaded with purpose `batch`) is listed, its counts change as local mode's worker runs
- * it, its output is downloaded (fetched with the key in the header, never in a URL), an active batch is
- * cancelled; the Free tier sees which tiers have batches and fine-tuning instead of an error.
+ * The console's Batches and Fine-tuning pages in Debian's Chromium against local mode: a batch
+ * created through the API (a JSONL file uploaded with purpose `batch`) is listed, its counts change
+ * as local mode's worker runs it, its output is downloaded (fetched with the key in the header,
+ * never in a URL), an active batch is cancelled; the Free tier sees which tiers have batches and
+ * fine-tuning instead of an error.
  */
 requireChromium();
 
@@ -35,9 +43,13 @@ describe('the console Batches and Fine-tuning pages in Chromium', () => {
     local = await startLocalMode({
       config: loadConfig({ env: 'dev' }),
       port: 0,
-      // About 2 s a line (4 lines of a chunk at once): a 12-line batch runs for several seconds, long enough to
-      // watch its counts move.
-      backend: new TestModelBackend({ timeToFirstTokenMs: 100, tokensPerSecond: 10, replyTokens: 20 }),
+      // About 2 s a line (4 lines of a chunk at once): a 12-line batch runs for several seconds,
+      // long enough to watch its counts move.
+      backend: new TestModelBackend({
+        timeToFirstTokenMs: 100,
+        tokensPerSecond: 10,
+        replyTokens: 20,
+      }),
       batchConcurrency: 1,
     });
     developerKey = local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey as string;
@@ -100,17 +112,20 @@ describe('the console Batches and Fine-tuning pages in Chromium', () => {
     await card.waitFor();
     await expectText(card, '/v1/chat/completions');
 
-    // Read the counts as the page shows them (it polls while the batch runs) until it has completed.
+    // Read the counts as the page shows them (it polls while the batch runs) until it has
+    // completed.
     const seen: string[] = [];
     const deadline = Date.now() + 90_000;
     for (;;) {
       const counts = (await card.getByTestId('batch-counts').textContent()) ?? '';
       if (seen.at(-1) !== counts) seen.push(counts);
       if ((await card.getByTestId('batch-status').textContent()) === 'Completed') break;
-      if (Date.now() > deadline) throw new Error(`the batch did not complete; counts seen: ${seen.join(' | ')}`);
+      if (Date.now() > deadline)
+        throw new Error(`the batch did not complete; counts seen: ${seen.join(' | ')}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    // The page showed the counts move (at least one state before the last), never backwards, ending whole.
+    // The page showed the counts move (at least one state before the last), never backwards, ending
+    // whole.
     const completed = seen.map((text) => Number(/^(\d+) of/.exec(text)?.[1] ?? Number.NaN));
     expect(seen.length).toBeGreaterThan(1);
     expect(completed.every((n, i) => i === 0 || n >= (completed[i - 1] as number))).toBe(true);
@@ -118,9 +133,12 @@ describe('the console Batches and Fine-tuning pages in Chromium', () => {
     await expectText(card, 'Ended (UTC)');
     expect(await card.getByRole('button', { name: /^Cancel/ }).count()).toBe(0);
 
-    // The download is fetched with the key in the Authorization header; no URL the page requests holds it.
+    // The download is fetched with the key in the Authorization header; no URL the page requests
+    // holds it.
     const requests: { url: string; authorization: string | undefined }[] = [];
-    page.on('request', (r) => requests.push({ url: r.url(), authorization: r.headers().authorization }));
+    page.on('request', (r) =>
+      requests.push({ url: r.url(), authorization: r.headers().authorization }),
+    );
     const [download] = await Promise.all([
       page.waitForEvent('download'),
       card.getByRole('button', { name: `Download the output of ${batch.id}` }).click(),
@@ -130,10 +148,14 @@ describe('the console Batches and Fine-tuning pages in Chromium', () => {
       .trim()
       .split('\n');
     expect(saved).toHaveLength(LINES);
-    const ids = saved.map((l) => (JSON.parse(l) as { custom_id: string; response: { status_code: number } }).custom_id);
+    const ids = saved.map(
+      (l) => (JSON.parse(l) as { custom_id: string; response: { status_code: number } }).custom_id,
+    );
     expect(new Set(ids)).toEqual(new Set(Array.from({ length: LINES }, (_, i) => `line-${i}`)));
     const final = await openai.batches.retrieve(batch.id);
-    const content = requests.find((r) => r.url.endsWith(`/v1/files/${final.output_file_id}/content`));
+    const content = requests.find((r) =>
+      r.url.endsWith(`/v1/files/${final.output_file_id}/content`),
+    );
     expect(content?.authorization).toBe(`Bearer ${developerKey}`);
     expect(requests.some((r) => r.url.includes(developerKey))).toBe(false);
     await page.screenshot({ path: path.join(SCREENSHOTS, 'batches-laptop.png'), fullPage: true });
@@ -171,7 +193,10 @@ describe('the console Batches and Fine-tuning pages in Chromium', () => {
       await expectText(page.getByTestId('no-jobs'), 'No fine-tuning jobs yet');
     }
     await expectText(page.getByTestId('no-fine-tuned-models'), 'No fine-tuned models yet');
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'fine-tuning-laptop.png'), fullPage: true });
+    await page.screenshot({
+      path: path.join(SCREENSHOTS, 'fine-tuning-laptop.png'),
+      fullPage: true,
+    });
   });
 
   it('tells the Free tier which tiers have batches and fine-tuning, instead of an error', async () => {
@@ -179,14 +204,20 @@ describe('the console Batches and Fine-tuning pages in Chromium', () => {
     const batches = page.getByTestId('not-on-plan');
     await expectText(batches, 'The Batch API is not part of your plan.');
     await expectText(batches, 'The Batch API comes with the Developer and Enterprise plans.');
-    await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Fine-tuning' }).click();
+    await page
+      .getByRole('navigation', { name: 'Console' })
+      .getByRole('link', { name: 'Fine-tuning' })
+      .click();
     await expectText(page.getByRole('heading', { level: 1 }), 'Fine-tuning');
     const tuning = page.getByTestId('not-on-plan');
     await expectText(tuning, 'Fine-tuning is not part of your plan.');
     await expectText(tuning, 'Fine-tuning comes with the Developer and Enterprise plans.');
     expect(await page.getByRole('alert').count()).toBe(0);
     await page.setViewportSize(PHONE);
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'fine-tuning-free-phone.png'), fullPage: true });
+    await page.screenshot({
+      path: path.join(SCREENSHOTS, 'fine-tuning-free-phone.png'),
+      fullPage: true,
+    });
     expect(problems).toEqual([]);
   });
 });

@@ -4,11 +4,11 @@ import path from 'node:path';
 import { holds, openStream, type Served, start } from '../../bench/reservation-hold';
 
 /**
- * Local mode in a child process is SIGKILLed with streams in flight (nothing
- * billed, the day's counters and the month's spend held), and a second process on the same data bills and
- * releases what the first one held, with its reconciler. The maximum request duration is 2 s, the margin past
- * it 3 s (60 s in AWS) and the reconciler runs every second, so the test waits seconds, not the 17 minutes
- * of AWS.
+ * Local mode in a child process is SIGKILLed with streams in flight (nothing billed, the day's
+ * counters and the month's spend held), and a second process on the same data bills and releases
+ * what the first one held, with its reconciler. The maximum request duration is 2 s, the margin
+ * past it 3 s (60 s in AWS) and the reconciler runs every second, so the test waits seconds, not
+ * the 17 minutes of AWS.
  */
 describe('a process killed mid-stream: the next one reconciles what it held', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'tierline-crash-'));
@@ -30,7 +30,9 @@ describe('a process killed mid-stream: the next one reconciles what it held', ()
   it('bills each crashed request its input once and releases every hold', async () => {
     const first = await start(dir, port, env);
     children.push(first.child);
-    await Promise.all(['free', 'developer'].flatMap((tier) => [1, 2, 3].map(() => openStream(first.served, tier))));
+    await Promise.all(
+      ['free', 'developer'].flatMap((tier) => [1, 2, 3].map(() => openStream(first.served, tier))),
+    );
     const before = await holds(first.served);
     expect(before.freeTokensToday).toBeGreaterThan(900); // 3 x (prompt + 300 tokens held)
     expect(Number(before.developerReservedUsd)).toBeGreaterThan(0);
@@ -50,7 +52,8 @@ describe('a process killed mid-stream: the next one reconciles what it held', ()
       now = await holds(second.served);
     }
 
-    // Nothing held any more; what stays counted is each request's prompt (billed as input, no output).
+    // Nothing held any more; what stays counted is each request's prompt (billed as input, no
+    // output).
     expect(now.developerReservedUsd).toBe('0.000000');
     expect(now.freeTokensToday).toBeGreaterThan(0);
     expect(now.freeTokensToday).toBeLessThan(before.freeTokensToday - 3 * 250);

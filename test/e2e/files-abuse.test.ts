@@ -5,8 +5,8 @@ import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
- * The Files and Uploads APIs against hostile and careless clients, over real HTTP to local mode: every
- * refusal is a 4xx in OpenAI's error shape, never a 5xx.
+ * The Files and Uploads APIs against hostile and careless clients, over real HTTP to local mode:
+ * every refusal is a 4xx in OpenAI's error shape, never a 5xx.
  */
 
 const config = loadConfig({ env: 'dev' });
@@ -24,14 +24,21 @@ describe('Files API against hostile and careless clients', () => {
   beforeAll(async () => {
     local = await startLocalMode({ config, port: 0, log: (line) => unhandled.push(line) });
     key = local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey as string;
-    openai = new OpenAI({ apiKey: key, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
+    openai = new OpenAI({
+      apiKey: key,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
   });
   afterAll(() => local.stop());
 
   const get = (path: string) =>
     spec.fetch(`${local.openAIBaseUrl}${path}`, { headers: { authorization: `Bearer ${key}` } });
   async function expectOpenAIError(response: Response, status: number, param?: string) {
-    const body = (await response.json()) as { error: { message: string; code: string | null; param: string | null } };
+    const body = (await response.json()) as {
+      error: { message: string; code: string | null; param: string | null };
+    };
     expect(response.status).toBe(status);
     expectMatchesSpec('ErrorResponse', body);
     if (param !== undefined) expect(body.error.param).toBe(param);
@@ -39,20 +46,27 @@ describe('Files API against hostile and careless clients', () => {
   }
 
   it("answers 400 naming 'after' to a list cursor that cannot be a file id, never a 500", async () => {
-    await openai.files.create({ file: await toFile(Buffer.from('{"a":1}\n'), 'a.jsonl'), purpose: 'batch' });
+    await openai.files.create({
+      file: await toFile(Buffer.from('{"a":1}\n'), 'a.jsonl'),
+      purpose: 'batch',
+    });
     for (const after of ['x'.repeat(2000), `file-${'a'.repeat(2000)}`, 'file-../x', '%00']) {
       for (const purpose of ['', '&purpose=batch']) {
         await expectOpenAIError(await get(`/files?after=${after}${purpose}`), 400, 'after');
       }
     }
-    // A well-formed id that is not (or no longer, or not the caller's) a file still pages from its place.
+    // A well-formed id that is not (or no longer, or not the caller's) a file still pages from its
+    // place.
     const page = await get('/files?after=file-0000000000000000000000000');
     expect(page.status).toBe(200);
     expect(unhandled).toEqual([]);
   });
 
   /** Streams `totalMiB` of multipart body with no Content-Length; answers the response and how much was sent by then. */
-  function sendChunked(path: string, totalMiB: number): Promise<{ status: number; body: string; sentMiB: number }> {
+  function sendChunked(
+    path: string,
+    totalMiB: number,
+  ): Promise<{ status: number; body: string; sentMiB: number }> {
     const url = new URL(`${local.openAIBaseUrl}${path}`);
     return new Promise((resolve, reject) => {
       let sent = 0;
@@ -86,7 +100,9 @@ describe('Files API against hostile and careless clients', () => {
         if (!answered) reject(error);
       });
       const chunk = Buffer.alloc(1024 * 1024, 0x61);
-      request.write('--XX\r\nContent-Disposition: form-data; name="file"; filename="a.jsonl"\r\n\r\n');
+      request.write(
+        '--XX\r\nContent-Disposition: form-data; name="file"; filename="a.jsonl"\r\n\r\n',
+      );
       const pump = () => {
         while (!answered && sent < totalMiB) {
           sent += 1;
@@ -133,7 +149,9 @@ describe('Files API against hostile and careless clients', () => {
       .catch((e) => e);
     expect(error.status).toBe(413);
     expectMatchesSpec('ErrorResponse', { error: error.error });
-    expect(error.error.message).toBe('The part is 8 bytes, more than the 5 bytes the upload was created for.');
+    expect(error.error.message).toBe(
+      'The part is 8 bytes, more than the 5 bytes the upload was created for.',
+    );
     expect(error.error.param).toBe('data');
   });
 
@@ -184,6 +202,8 @@ describe('Files API against hostile and careless clients', () => {
     twoPurposes.append('purpose', 'batch');
     twoPurposes.append('purpose', 'fine-tune');
     twoPurposes.set('file', new Blob(['{"a":1}\n']), 'one.jsonl');
-    expect((await expectOpenAIError(await post(twoPurposes), 400, 'purpose')).code).toBe('invalid_value');
+    expect((await expectOpenAIError(await post(twoPurposes), 400, 'purpose')).code).toBe(
+      'invalid_value',
+    );
   });
 });

@@ -5,9 +5,9 @@ import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
- * The Files and Uploads APIs end to end: local mode (dynalite for metadata, an embedded S3 server for
- * content) driven by the official `openai` and `groq-sdk` clients. Every response is checked against
- * OpenAI's published schema.
+ * The Files and Uploads APIs end to end: local mode (dynalite for metadata, an embedded S3 server
+ * for content) driven by the official `openai` and `groq-sdk` clients. Every response is checked
+ * against OpenAI's published schema.
  */
 
 const config = loadConfig({ env: 'dev' });
@@ -35,9 +35,24 @@ describe('Files API with the official clients', () => {
   beforeAll(async () => {
     local = await startLocalMode({ config, port: 0 });
     const keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
-    openai = new OpenAI({ apiKey: keys.developer, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
-    other = new OpenAI({ apiKey: keys.enterprise, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
-    groq = new Groq({ apiKey: keys.developer, baseURL: local.url, maxRetries: 0, fetch: spec.fetch });
+    openai = new OpenAI({
+      apiKey: keys.developer,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
+    other = new OpenAI({
+      apiKey: keys.enterprise,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
+    groq = new Groq({
+      apiKey: keys.developer,
+      baseURL: local.url,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
   });
   afterAll(() => local.stop());
 
@@ -89,12 +104,18 @@ describe('Files API with the official clients', () => {
     expect(page.data.map((f) => f.id)).toEqual([ids[2], ids[1]]);
     expect(page.has_more).toBe(true);
 
-    const asc = await openai.files.list({ purpose: 'fine-tune', order: 'asc', after: ids[0], limit: 10 });
+    const asc = await openai.files.list({
+      purpose: 'fine-tune',
+      order: 'asc',
+      after: ids[0],
+      limit: 10,
+    });
     expect(asc.data.map((f) => f.id)).toEqual([ids[1], ids[2]]);
     expect(asc.has_more).toBe(false);
 
     const all = [];
-    for await (const file of openai.files.list({ purpose: 'fine-tune', limit: 1 })) all.push(file.id);
+    for await (const file of openai.files.list({ purpose: 'fine-tune', limit: 1 }))
+      all.push(file.id);
     expect(all).toEqual([ids[2], ids[1], ids[0]]);
   });
 
@@ -105,7 +126,10 @@ describe('Files API with the official clients', () => {
     });
     expect(file.purpose).toBe('fine-tune');
     await expect(
-      openai.files.create({ file: await toFile(Buffer.from('{}\n'), 'a.jsonl'), purpose: 'assistants' }),
+      openai.files.create({
+        file: await toFile(Buffer.from('{}\n'), 'a.jsonl'),
+        purpose: 'assistants',
+      }),
     ).rejects.toMatchObject({ status: 400, error: { param: 'purpose', code: 'invalid_value' } });
   });
 
@@ -115,7 +139,11 @@ describe('Files API with the official clients', () => {
       .create({ file: await toFile(Buffer.from(content), 'bad.jsonl'), purpose: 'batch' })
       .catch((e) => e);
     expect(error).toBeInstanceOf(OpenAI.BadRequestError);
-    expect(error.error).toMatchObject({ type: 'invalid_request_error', param: 'file', code: 'invalid_file' });
+    expect(error.error).toMatchObject({
+      type: 'invalid_request_error',
+      param: 'file',
+      code: 'invalid_file',
+    });
     expect(error.error.message).toContain('line 2 is not valid JSON');
     expect(error.error.message).toContain('line 4 is not a JSON object');
     const empty = await openai.files
@@ -126,7 +154,9 @@ describe('Files API with the official clients', () => {
 
   it('answers 413 above 4 MiB per request, pointing to the Uploads API', async () => {
     const big = Buffer.alloc(4 * 1024 * 1024 + 1, 0x20);
-    const error = await openai.files.create({ file: await toFile(big, 'big.jsonl'), purpose: 'batch' }).catch((e) => e);
+    const error = await openai.files
+      .create({ file: await toFile(big, 'big.jsonl'), purpose: 'batch' })
+      .catch((e) => e);
     expect(error.status).toBe(413);
     expect(error.error.message).toContain('Uploads API');
   });
@@ -148,7 +178,9 @@ describe('Files API with the official clients', () => {
     const theirs = await other.files.list();
     expect(theirs.data.map((f) => f.id)).not.toContain(mine.id);
     expect((await openai.files.retrieve(mine.id)).id).toBe(mine.id); // still there for its owner
-    await expect(openai.files.retrieve('file-does-not-exist')).rejects.toMatchObject({ status: 404 });
+    await expect(openai.files.retrieve('file-does-not-exist')).rejects.toMatchObject({
+      status: 404,
+    });
     await expect(openai.files.retrieve('../../etc')).rejects.toMatchObject({ status: 404 });
   });
 
@@ -162,7 +194,11 @@ describe('Files API with the official clients', () => {
       bytes: content.byteLength,
       mime_type: 'application/jsonl',
     });
-    expect(upload).toMatchObject({ object: 'upload', status: 'pending', bytes: content.byteLength });
+    expect(upload).toMatchObject({
+      object: 'upload',
+      status: 'pending',
+      bytes: content.byteLength,
+    });
     const partSize = 3 * 1024 * 1024 + 17; // not aligned to lines: a line spans two parts
     const partIds: string[] = [];
     for (let offset = 0; offset < content.byteLength; offset += partSize) {
@@ -182,7 +218,9 @@ describe('Files API with the official clients', () => {
     const again = await openai.uploads.complete(upload.id, { part_ids: partIds });
     expect(again.file?.id).toBe(completed.file?.id);
 
-    const body = Buffer.from(await (await openai.files.content(completed.file?.id as string)).arrayBuffer());
+    const body = Buffer.from(
+      await (await openai.files.content(completed.file?.id as string)).arrayBuffer(),
+    );
     expect(body.equals(content)).toBe(true);
   });
 
@@ -194,12 +232,18 @@ describe('Files API with the official clients', () => {
       bytes: content.byteLength,
       mime_type: 'application/jsonl',
     });
-    const part = await openai.uploads.parts.create(upload.id, { data: await toFile(content.subarray(0, 10), 'p') });
-    await expect(openai.uploads.complete(upload.id, { part_ids: [part.id] })).rejects.toMatchObject({
-      status: 400,
-      error: { param: 'part_ids' },
+    const part = await openai.uploads.parts.create(upload.id, {
+      data: await toFile(content.subarray(0, 10), 'p'),
     });
-    await expect(openai.uploads.complete(upload.id, { part_ids: ['part_nope'] })).rejects.toMatchObject({
+    await expect(openai.uploads.complete(upload.id, { part_ids: [part.id] })).rejects.toMatchObject(
+      {
+        status: 400,
+        error: { param: 'part_ids' },
+      },
+    );
+    await expect(
+      openai.uploads.complete(upload.id, { part_ids: ['part_nope'] }),
+    ).rejects.toMatchObject({
       status: 400,
     });
     for (const call of [
@@ -211,7 +255,9 @@ describe('Files API with the official clients', () => {
     }
     const cancelled = await openai.uploads.cancel(upload.id);
     expect(cancelled.status).toBe('cancelled');
-    await expect(openai.uploads.parts.create(upload.id, { data: await toFile(content, 'p') })).rejects.toMatchObject({
+    await expect(
+      openai.uploads.parts.create(upload.id, { data: await toFile(content, 'p') }),
+    ).rejects.toMatchObject({
       status: 400,
       error: { code: 'upload_cancelled' },
     });

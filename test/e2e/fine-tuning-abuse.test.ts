@@ -9,10 +9,10 @@ import { LOCAL_FINE_TUNING_TABLE, type LocalMode, startLocalMode } from '../../l
 import { adapterFiles, entriesOf, safetensors, tarGzOf, zipOf } from '../support/adapters';
 
 /**
- * The fine-tuning HTTP API against a hostile customer, in local mode, over real HTTP with the official client
- * and fetch: other customers' ids, malformed bodies and archives, races, retries and crashes. A launcher that
- * "starts" every job (and records what it was asked) stands in for Step Functions, so jobs stay active and keep
- * their spend hold, as in AWS.
+ * The fine-tuning HTTP API against a hostile customer, in local mode, over real HTTP with the
+ * official client and fetch: other customers' ids, malformed bodies and archives, races, retries
+ * and crashes. A launcher that "starts" every job (and records what it was asked) stands in for
+ * Step Functions, so jobs stay active and keep their spend hold, as in AWS.
  */
 const config = loadConfig({ env: 'dev' });
 const BASE = 'qwen3-8b';
@@ -26,7 +26,8 @@ const conversation = (i: number) =>
       { role: 'assistant', content: `${i}.` },
     ],
   });
-const trainingJsonl = (n = 10) => `${Array.from({ length: n }, (_, i) => conversation(i)).join('\n')}\n`;
+const trainingJsonl = (n = 10) =>
+  `${Array.from({ length: n }, (_, i) => conversation(i)).join('\n')}\n`;
 
 const started: string[] = [];
 const stopped: string[] = [];
@@ -40,7 +41,9 @@ const launcher: JobLauncher = {
   },
 };
 
-const tarGzRaw = async (entries: { name: string; type?: 'file' | 'symlink'; linkname?: string; data?: Buffer }[]) => {
+const tarGzRaw = async (
+  entries: { name: string; type?: 'file' | 'symlink'; linkname?: string; data?: Buffer }[],
+) => {
   const pack = tarPack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
@@ -65,7 +68,8 @@ describe('the fine-tuning API against a hostile customer', () => {
   let local: LocalMode;
   const keys: Record<string, string> = {};
   const ids: Record<string, string> = {};
-  const client = (who: string) => new OpenAI({ apiKey: keys[who], baseURL: local.openAIBaseUrl, maxRetries: 0 });
+  const client = (who: string) =>
+    new OpenAI({ apiKey: keys[who], baseURL: local.openAIBaseUrl, maxRetries: 0 });
   const call = async (
     who: string,
     method: string,
@@ -91,7 +95,11 @@ describe('the fine-tuning API against a hostile customer', () => {
     } catch {
       json = text;
     }
-    return { status: response.status, json: json as Record<string, unknown> & ErrorBody, headers: response.headers };
+    return {
+      status: response.status,
+      json: json as Record<string, unknown> & ErrorBody,
+      headers: response.headers,
+    };
   };
   const upload = async (who: string, bytes: Buffer | string, name: string, purpose = 'fine-tune') =>
     (
@@ -101,18 +109,28 @@ describe('the fine-tuning API against a hostile customer', () => {
       })
     ).id;
   const spend = async (who: string) =>
-    (await call(who, 'GET', '/spend_limit')).json as unknown as { reserved_usd: string; spent_usd: string };
+    (await call(who, 'GET', '/spend_limit')).json as unknown as {
+      reserved_usd: string;
+      spent_usd: string;
+    };
   const setLimit = async (who: string, usd: number | null) => {
     const r = await call(who, 'PUT', '/spend_limit', { monthly_limit_usd: usd });
     expect(r.status).toBe(200);
   };
   const expectOpenAIError = (r: { status: number; json: ErrorBody }, status: number) => {
     expect(r.status).toBe(status);
-    expect(r.json.error).toEqual(expect.objectContaining({ message: expect.any(String), type: expect.any(String) }));
+    expect(r.json.error).toEqual(
+      expect.objectContaining({ message: expect.any(String), type: expect.any(String) }),
+    );
     expect(Object.keys(r.json.error).sort()).toEqual(['code', 'message', 'param', 'type']);
   };
   const register = async (who: string, fileId: string, name: string) =>
-    call(who, 'POST', '/fine_tunings', { input_file_id: fileId, name, type: 'lora', base_model: BASE });
+    call(who, 'POST', '/fine_tunings', {
+      input_file_id: fileId,
+      name,
+      type: 'lora',
+      base_model: BASE,
+    });
   const adapterZip = async (options: Partial<Parameters<typeof adapterFiles>[0]> = {}) =>
     zipOf(entriesOf(adapterFiles({ architecture, baseModel: BASE, ...options })));
 
@@ -130,7 +148,11 @@ describe('the fine-tuning API against a hostile customer', () => {
     }
     // More Developer customers, so each money test starts from a clean month.
     for (const name of ['rich', 'racer', 'retry', 'canceller', 'victim', 'attacker']) {
-      const created = await local.operator.createCustomer({ name, email: `${name}@abuse.test`, tier: 'developer' });
+      const created = await local.operator.createCustomer({
+        name,
+        email: `${name}@abuse.test`,
+        tier: 'developer',
+      });
       keys[name] = created.apiKey as string;
       ids[name] = created.customer.customerId;
     }
@@ -156,7 +178,9 @@ describe('the fine-tuning API against a hostile customer', () => {
     // `after` = another customer's job id is no cursor either.
     expectOpenAIError(await call('attacker', 'GET', `/fine_tuning/jobs?after=${job.id}`), 400);
     expect(stopped.length).toBe(stopsBefore);
-    expect((await client('victim').fineTuning.jobs.retrieve(job.id)).status).toBe('validating_files');
+    expect((await client('victim').fineTuning.jobs.retrieve(job.id)).status).toBe(
+      'validating_files',
+    );
     await client('victim').fineTuning.jobs.cancel(job.id);
   });
 
@@ -164,7 +188,10 @@ describe('the fine-tuning API against a hostile customer', () => {
     const mine = await upload('attacker', trainingJsonl(), 'a.jsonl');
     const theirs = await upload('victim', trainingJsonl(), 'v.jsonl');
     const startsBefore = started.length;
-    const a = await call('attacker', 'POST', '/fine_tuning/jobs', { model: BASE, training_file: theirs });
+    const a = await call('attacker', 'POST', '/fine_tuning/jobs', {
+      model: BASE,
+      training_file: theirs,
+    });
     expectOpenAIError(a, 404);
     expect(a.json.error).toMatchObject({ code: 'file_not_found', param: 'training_file' });
     const b = await call('attacker', 'POST', '/fine_tuning/jobs', {
@@ -183,7 +210,8 @@ describe('the fine-tuning API against a hostile customer', () => {
     const registered = await register('victim', victimFile, 'secret-bot');
     expect(registered.status).toBe(200);
     const ftune = registered.json.id as unknown as string;
-    const modelId = (registered.json.data as unknown as { fine_tuned_model: string }).fine_tuned_model;
+    const modelId = (registered.json.data as unknown as { fine_tuned_model: string })
+      .fine_tuned_model;
 
     expectOpenAIError(await call('attacker', 'GET', `/fine_tunings/${ftune}`), 404);
     expectOpenAIError(await call('attacker', 'DELETE', `/fine_tunings/${ftune}`), 404);
@@ -199,7 +227,8 @@ describe('the fine-tuning API against a hostile customer', () => {
     const onTop = await register('attacker', victimFile, 'stolen');
     expectOpenAIError(onTop, 404);
     expect(onTop.json.error.param).toBe('input_file_id');
-    // A guessed id built from the victim's customer id, and the victim's id with the attacker's customer id.
+    // A guessed id built from the victim's customer id, and the victim's id with the attacker's
+    // customer id.
     const guessed = `ft:${BASE}:${ids.victim}:secret-bot:AAAAAAAAAAAAAAAAAAAAAA`;
     expectOpenAIError(
       await call('attacker', 'POST', '/chat/completions', {
@@ -228,10 +257,15 @@ describe('the fine-tuning API against a hostile customer', () => {
   });
 
   it("a batch line naming another customer's ft: model is refused and never served by its adapter", async () => {
-    const victimFile = await upload('victim', await adapterZip({ rank: 8, alpha: 16 }), 'adapter2.zip');
+    const victimFile = await upload(
+      'victim',
+      await adapterZip({ rank: 8, alpha: 16 }),
+      'adapter2.zip',
+    );
     const registered = await register('victim', victimFile, 'batch-target');
     expect(registered.status).toBe(200);
-    const modelId = (registered.json.data as unknown as { fine_tuned_model: string }).fine_tuned_model;
+    const modelId = (registered.json.data as unknown as { fine_tuned_model: string })
+      .fine_tuned_model;
     const line = JSON.stringify({
       custom_id: 'steal',
       method: 'POST',
@@ -246,7 +280,8 @@ describe('the fine-tuning API against a hostile customer', () => {
     });
     expect(created.status).toBe(200);
     await local.batchQueue.idle();
-    const batch = (await call('attacker', 'GET', `/batches/${created.json.id}`)).json as unknown as {
+    const batch = (await call('attacker', 'GET', `/batches/${created.json.id}`))
+      .json as unknown as {
       output_file_id: string | null;
       error_file_id: string | null;
     };
@@ -255,7 +290,9 @@ describe('the fine-tuning API against a hostile customer', () => {
       expect(out).not.toMatch(/Served by adapter/);
     }
     expect(batch.error_file_id).toEqual(expect.any(String));
-    const errors = await (await client('attacker').files.content(batch.error_file_id as string)).text();
+    const errors = await (
+      await client('attacker').files.content(batch.error_file_id as string)
+    ).text();
     expect(JSON.parse(errors.trim())).toMatchObject({
       custom_id: 'steal',
       response: { status_code: 404, body: { error: { code: 'model_not_found' } } },
@@ -283,7 +320,10 @@ describe('the fine-tuning API against a hostile customer', () => {
       { ...base, seed: 1.5 },
       { ...base, seed: 2 ** 31 },
       { ...base, seed: '1' },
-      { ...base, metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])) },
+      {
+        ...base,
+        metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])),
+      },
       { ...base, metadata: { k: 'v'.repeat(513) } },
       { ...base, metadata: { ['k'.repeat(65)]: 'v' } },
       { ...base, metadata: { k: 1 } },
@@ -325,7 +365,9 @@ describe('the fine-tuning API against a hostile customer', () => {
     for (const body of bad) {
       const r = await call('rich', 'POST', '/fine_tuning/jobs', body);
       if (r.status !== 400 || typeof r.json?.error?.message !== 'string')
-        failures.push(`${JSON.stringify(body).slice(0, 160)} -> ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`);
+        failures.push(
+          `${JSON.stringify(body).slice(0, 160)} -> ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`,
+        );
     }
     for (const raw of ['[]', 'null', '"x"', '{', 'not json', '1']) {
       const r = await call('rich', 'POST', '/fine_tuning/jobs', raw);
@@ -381,8 +423,9 @@ describe('the fine-tuning API against a hostile customer', () => {
   }, 60_000);
 
   it('a very long ft: model id (3,000 characters) is a 404 on GET/DELETE /v1/models/{id} and chat, streamed or not', async () => {
-    // Sent as the DynamoDB key, an id over 2,048 bytes is DynamoDB's ValidationException, a 500: the id's shape
-    // and length are checked before any read (adapters-service.ts get/delete, model-resolver.ts resolve).
+    // Sent as the DynamoDB key, an id over 2,048 bytes is DynamoDB's ValidationException, a 500:
+    // the id's shape and length are checked before any read (adapters-service.ts get/delete,
+    // model-resolver.ts resolve).
     const id = `ft:${'x'.repeat(3000)}`;
     const failures: string[] = [];
     const get = await call('rich', 'GET', `/models/${id}`);
@@ -412,13 +455,17 @@ describe('the fine-tuning API against a hostile customer', () => {
       ['roles.jsonl', trainingJsonl(10).replace(/"user"/g, '"tool"')],
       ['noassistant.jsonl', trainingJsonl(10).replace(/"assistant"/g, '"user"')],
       ['notjson.jsonl', `${'hello\n'.repeat(20)}`],
-      ['proto.jsonl', `${Array.from({ length: 12 }, () => '{"__proto__":{"messages":[]}}').join('\n')}\n`],
+      [
+        'proto.jsonl',
+        `${Array.from({ length: 12 }, () => '{"__proto__":{"messages":[]}}').join('\n')}\n`,
+      ],
     ];
     for (const [name, bytes] of files) {
       const id = await upload('rich', bytes, name).catch(() => undefined);
       if (!id) continue; // the upload itself refused it: fine
       const r = await call('rich', 'POST', '/fine_tuning/jobs', { model: BASE, training_file: id });
-      if (r.status !== 400) failures.push(`${name} -> ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`);
+      if (r.status !== 400)
+        failures.push(`${name} -> ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`);
     }
     expect(failures).toEqual([]);
   }, 60_000);
@@ -435,15 +482,22 @@ describe('the fine-tuning API against a hostile customer', () => {
       ['rank 4096', await adapterZip({ rank: 4096, layers: 1, modules: ['q_proj'] })],
       ['alpha 0', await adapterZip({ alpha: 0 })],
       ['lm_head', await adapterZip({ modules: ['lm_head'] })],
-      ['layers past the base', await adapterZip({ layers: (architecture.layers ?? 32) + 1, modules: ['q_proj'] })],
+      [
+        'layers past the base',
+        await adapterZip({ layers: (architecture.layers ?? 32) + 1, modules: ['q_proj'] }),
+      ],
       ['F64', await adapterZip({ dtype: 'F64' })],
       [
         'wrong shapes',
-        await zipOf({ 'adapter_config.json': JSON.stringify(good.config), 'adapter_model.safetensors': wrongShapes }),
+        await zipOf({
+          'adapter_config.json': JSON.stringify(good.config),
+          'adapter_model.safetensors': wrongShapes,
+        }),
       ],
       [
         'traversal zip',
-        // yazl refuses '../' names: build 'aaaaaa/...' and rename in place (the CRC covers the data, not the name).
+        // yazl refuses '../' names: build 'aaaaaa/...' and rename in place (the CRC covers the
+        // data, not the name).
         Buffer.from(
           (
             await zipOf({
@@ -496,7 +550,10 @@ describe('the fine-tuning API against a hostile customer', () => {
       ],
       ['truncated gzip', (await tarGzOf(entriesOf(good))).subarray(0, 100)],
       ['empty zip', await zipOf({})],
-      ['config not json', await zipOf({ 'adapter_config.json': '{nope', 'adapter_model.safetensors': good.weights })],
+      [
+        'config not json',
+        await zipOf({ 'adapter_config.json': '{nope', 'adapter_model.safetensors': good.weights }),
+      ],
     ];
     const failures: string[] = [];
     let n = 0;
@@ -512,18 +569,25 @@ describe('the fine-tuning API against a hostile customer', () => {
         { input_file_id: id, name: `bad-${n}`, type: 'lora', base_model: BASE },
         {},
         8_000,
-      ).catch((e: Error) => ({ status: -1, json: { error: { param: e.name } } as unknown as ErrorBody }));
+      ).catch((e: Error) => ({
+        status: -1,
+        json: { error: { param: e.name } } as unknown as ErrorBody,
+      }));
       if (r.status !== 400 || r.json?.error?.param !== 'input_file_id')
-        failures.push(`${what} -> ${r.status} after ${Date.now() - t0} ms ${JSON.stringify(r.json).slice(0, 200)}`);
+        failures.push(
+          `${what} -> ${r.status} after ${Date.now() - t0} ms ${JSON.stringify(r.json).slice(0, 200)}`,
+        );
     }
     expect(failures).toEqual([]);
-    expect(((await call('rich', 'GET', '/fine_tunings')).json.data as unknown as unknown[]).length).toBe(0);
+    expect(
+      ((await call('rich', 'GET', '/fine_tunings')).json.data as unknown as unknown[]).length,
+    ).toBe(0);
   }, 200_000);
 
   it('a tar.gz adapter holding another file of some size (a 256 KiB README.md) registers; one with ../ names is a 400', async () => {
-    // tar-stream yields the next entry only once the current one is read through: an unread entry that is
-    // neither adapter file would hang the request (in AWS: API Gateway's 29 s 504 and a Lambda busy to its
-    // timeout). PEFT's save_pretrained writes a README.md next to the two files.
+    // tar-stream yields the next entry only once the current one is read through: an unread entry
+    // that is neither adapter file would hang the request (in AWS: API Gateway's 29 s 504 and a
+    // Lambda busy to its timeout). PEFT's save_pretrained writes a README.md next to the two files.
     const good = adapterFiles({ architecture, baseModel: BASE });
     const withReadme = await tarGzRaw([
       { name: 'README.md', data: Buffer.alloc(256 * 1024, 0x61) },
@@ -581,7 +645,10 @@ describe('the fine-tuning API against a hostile customer', () => {
 
   it('the Free tier gets 403 naming the tier for jobs and adapter registration', async () => {
     const file = await upload('free', trainingJsonl(), 'f.jsonl');
-    const job = await call('free', 'POST', '/fine_tuning/jobs', { model: BASE, training_file: file });
+    const job = await call('free', 'POST', '/fine_tuning/jobs', {
+      model: BASE,
+      training_file: file,
+    });
     expectOpenAIError(job, 403);
     expect(job.json.error.code).toBe('fine_tuning_not_available_on_tier');
     expect(job.json.error.message).toMatch(/Free/);
@@ -610,15 +677,22 @@ describe('the fine-tuning API against a hostile customer', () => {
   it('5 concurrent creates that each fit alone but not together are not all admitted', async () => {
     const file = await upload('racer', trainingJsonl(), 'race.jsonl');
     // One job's estimate, measured on a probe job that is cancelled (its hold released).
-    const probe = await client('racer').fineTuning.jobs.create({ model: BASE, training_file: file });
-    const estimate = Number((probe as unknown as { estimated_cost_usd: string }).estimated_cost_usd);
+    const probe = await client('racer').fineTuning.jobs.create({
+      model: BASE,
+      training_file: file,
+    });
+    const estimate = Number(
+      (probe as unknown as { estimated_cost_usd: string }).estimated_cost_usd,
+    );
     expect(estimate).toBeGreaterThan(0);
     await client('racer').fineTuning.jobs.cancel(probe.id);
     expect(await spend('racer')).toMatchObject({ reserved_usd: '0.000000' });
     // Room for two jobs and a half.
     await setLimit('racer', Number((estimate * 2.5).toFixed(6)));
     const results = await Promise.all(
-      Array.from({ length: 5 }, () => call('racer', 'POST', '/fine_tuning/jobs', { model: BASE, training_file: file })),
+      Array.from({ length: 5 }, () =>
+        call('racer', 'POST', '/fine_tuning/jobs', { model: BASE, training_file: file }),
+      ),
     );
     const admitted = results.filter((r) => r.status === 200);
     expect(results.every((r) => r.status === 200 || r.status === 429)).toBe(true);
@@ -627,8 +701,9 @@ describe('the fine-tuning API against a hostile customer', () => {
   }, 60_000);
 
   it('a retried create (same Idempotency-Key, as the official client sends on retry) answers the same job and holds once', async () => {
-    // openai-node sends an Idempotency-Key with every POST, the same on its automatic retries after a timeout:
-    // without reading it, a retry would reserve the estimate again and launch a second training.
+    // openai-node sends an Idempotency-Key with every POST, the same on its automatic retries after
+    // a timeout: without reading it, a retry would reserve the estimate again and launch a second
+    // training.
     const file = await upload('retry', trainingJsonl(), 'retry.jsonl');
     const headers = { 'idempotency-key': 'stainless-node-retry-1' };
     const body = { model: BASE, training_file: file, suffix: 'retry' };
@@ -646,8 +721,14 @@ describe('the fine-tuning API against a hostile customer', () => {
 
   it('cancel twice releases the hold once; cancel of a finished (failed) job is 400 invalid_state', async () => {
     const file = await upload('canceller', trainingJsonl(), 'c.jsonl');
-    const a = await client('canceller').fineTuning.jobs.create({ model: BASE, training_file: file });
-    const b = await client('canceller').fineTuning.jobs.create({ model: BASE, training_file: file });
+    const a = await client('canceller').fineTuning.jobs.create({
+      model: BASE,
+      training_file: file,
+    });
+    const b = await client('canceller').fineTuning.jobs.create({
+      model: BASE,
+      training_file: file,
+    });
     const estimate = Number((a as unknown as { estimated_cost_usd: string }).estimated_cost_usd);
     expect(Number((await spend('canceller')).reserved_usd)).toBeCloseTo(2 * estimate, 6);
     expect((await client('canceller').fineTuning.jobs.cancel(a.id)).status).toBe('cancelled');
@@ -659,13 +740,19 @@ describe('the fine-tuning API against a hostile customer', () => {
     // b's hold is still there: the repeated releases of a did not eat into it.
     expect(Number((await spend('canceller')).reserved_usd)).toBeCloseTo(estimate, 6);
     await client('canceller').fineTuning.jobs.cancel(b.id);
-    expect(await spend('canceller')).toMatchObject({ reserved_usd: '0.000000', spent_usd: '0.000000' });
+    expect(await spend('canceller')).toMatchObject({
+      reserved_usd: '0.000000',
+      spent_usd: '0.000000',
+    });
 
     // A job that failed at launch cannot be cancelled.
     const failing: JobLauncher['start'] = launcher.start;
     launcher.start = async () => ({ started: false, code: 'boom', message: 'no trainer' });
     try {
-      const c = await client('canceller').fineTuning.jobs.create({ model: BASE, training_file: file });
+      const c = await client('canceller').fineTuning.jobs.create({
+        model: BASE,
+        training_file: file,
+      });
       expect(c.status).toBe('failed');
       const r = await call('canceller', 'POST', `/fine_tuning/jobs/${c.id}/cancel`);
       expectOpenAIError(r, 400);
@@ -683,7 +770,10 @@ describe('the fine-tuning API against a hostile customer', () => {
       throw new Error('Step Functions is down');
     };
     try {
-      const r = await call('canceller', 'POST', '/fine_tuning/jobs', { model: BASE, training_file: file });
+      const r = await call('canceller', 'POST', '/fine_tuning/jobs', {
+        model: BASE,
+        training_file: file,
+      });
       expect(r.status).toBeGreaterThanOrEqual(500);
       expect(typeof r.json?.error?.message).toBe('string');
     } finally {
@@ -700,10 +790,14 @@ describe('the fine-tuning API against a hostile customer', () => {
     const file = await upload('enterprise', await adapterZip(), 'del.zip');
     const registered = await register('enterprise', file, 'to-delete');
     expect(registered.status).toBe(200);
-    const modelId = (registered.json.data as unknown as { fine_tuned_model: string }).fine_tuned_model;
+    const modelId = (registered.json.data as unknown as { fine_tuned_model: string })
+      .fine_tuned_model;
     const ftune = registered.json.id as unknown as string;
     // Warm the resolver's cache.
-    await client('enterprise').chat.completions.create({ model: modelId, messages: [{ role: 'user', content: 'hi' }] });
+    await client('enterprise').chat.completions.create({
+      model: modelId,
+      messages: [{ role: 'user', content: 'hi' }],
+    });
     const del = await call('enterprise', 'DELETE', `/models/${modelId}`);
     expect(del.status).toBe(200);
     expect(del.json).toMatchObject({ id: modelId, object: 'model', deleted: true });
@@ -727,9 +821,15 @@ describe('the fine-tuning API against a hostile customer', () => {
   it('DELETE /v1/fine_tunings/{id} also stops chat at once (the cache is dropped)', async () => {
     const file = await upload('enterprise', await adapterZip(), 'del2.zip');
     const registered = await register('enterprise', file, 'to-delete-2');
-    const modelId = (registered.json.data as unknown as { fine_tuned_model: string }).fine_tuned_model;
-    await client('enterprise').chat.completions.create({ model: modelId, messages: [{ role: 'user', content: 'hi' }] });
-    expect((await call('enterprise', 'DELETE', `/fine_tunings/${registered.json.id}`)).status).toBe(200);
+    const modelId = (registered.json.data as unknown as { fine_tuned_model: string })
+      .fine_tuned_model;
+    await client('enterprise').chat.completions.create({
+      model: modelId,
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    expect((await call('enterprise', 'DELETE', `/fine_tunings/${registered.json.id}`)).status).toBe(
+      200,
+    );
     const chat = await call('enterprise', 'POST', '/chat/completions', {
       model: modelId,
       messages: [{ role: 'user', content: 'hi' }],
@@ -738,16 +838,19 @@ describe('the fine-tuning API against a hostile customer', () => {
   });
 
   it('after a crash part-way through DELETE (record left "deleting"), registering the same adapter again gives a model that serves, or a 4xx', async () => {
-    // A `deleting` record is neither listed nor served: registering again must not hand it back as a success.
+    // A `deleting` record is neither listed nor served: registering again must not hand it back as
+    // a success.
     const file = await upload('enterprise', await adapterZip(), 'crash.zip');
     const registered = await register('enterprise', file, 'crashy');
-    const modelId = (registered.json.data as unknown as { fine_tuned_model: string }).fine_tuned_model;
+    const modelId = (registered.json.data as unknown as { fine_tuned_model: string })
+      .fine_tuned_model;
     const dynamo = new DynamoDBClient({
       endpoint: local.dynamoEndpoint,
       region: 'us-east-1',
       credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
     });
-    // The crash: DELETE marked the record deleting, then the process died before the component and record went.
+    // The crash: DELETE marked the record deleting, then the process died before the component and
+    // record went.
     await dynamo.send(
       new UpdateItemCommand({
         TableName: LOCAL_FINE_TUNING_TABLE,
@@ -777,7 +880,8 @@ describe('the fine-tuning API against a hostile customer', () => {
   it('a retried DELETE /v1/models/{id} finishes a delete that crashed after marking the record', async () => {
     const file = await upload('enterprise', await adapterZip(), 'crash2.zip');
     const registered = await register('enterprise', file, 'crashy-2');
-    const modelId = (registered.json.data as unknown as { fine_tuned_model: string }).fine_tuned_model;
+    const modelId = (registered.json.data as unknown as { fine_tuned_model: string })
+      .fine_tuned_model;
     const dynamo = new DynamoDBClient({
       endpoint: local.dynamoEndpoint,
       region: 'us-east-1',
@@ -806,20 +910,30 @@ describe('the fine-tuning API against a hostile customer', () => {
 
   it('two identical registrations at once, and two DELETEs at once, never answer a 5xx', async () => {
     const file = await upload('enterprise', await adapterZip(), 'race.zip');
-    const [a, b] = await Promise.all([register('enterprise', file, 'racey'), register('enterprise', file, 'racey')]);
+    const [a, b] = await Promise.all([
+      register('enterprise', file, 'racey'),
+      register('enterprise', file, 'racey'),
+    ]);
     expect([a.status, b.status].every((s) => s < 500)).toBe(true);
-    const modelId = ((a.status === 200 ? a : b).json.data as unknown as { fine_tuned_model: string }).fine_tuned_model;
+    const modelId = (
+      (a.status === 200 ? a : b).json.data as unknown as { fine_tuned_model: string }
+    ).fine_tuned_model;
     const [d1, d2] = await Promise.all([
       call('enterprise', 'DELETE', `/models/${modelId}`),
       call('enterprise', 'DELETE', `/models/${modelId}`),
     ]);
-    // Both may answer deleted: true (each saw the record); what matters is no 5xx and the model is gone.
+    // Both may answer deleted: true (each saw the record); what matters is no 5xx and the model is
+    // gone.
     expect([d1.status, d2.status].every((s) => s === 200 || s === 404)).toBe(true);
     expectOpenAIError(await call('enterprise', 'GET', `/models/${modelId}`), 404);
   });
 
   it('a 7 MB JSON body on POST /v1/fine_tuning/jobs and /v1/fine_tunings is a 4xx, not a 5xx', async () => {
-    const big = { model: BASE, training_file: 'file-x', metadata: { k: 'v'.repeat(7 * 1024 * 1024) } };
+    const big = {
+      model: BASE,
+      training_file: 'file-x',
+      metadata: { k: 'v'.repeat(7 * 1024 * 1024) },
+    };
     const r1 = await call('rich', 'POST', '/fine_tuning/jobs', big);
     const r2 = await call('rich', 'POST', '/fine_tunings', { ...big, name: 'x' });
     expect(r1.status).toBeGreaterThanOrEqual(400);

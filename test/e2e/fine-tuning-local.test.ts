@@ -4,9 +4,9 @@ import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
- * Fine-tuning jobs in local mode (`npm start`), with the official client and the real authorizer: jobs are
- * created, listed, read and cancelled with their events; local mode has no trainer, so a job fails at once
- * saying that fine-tuning needs SageMaker, and its spend hold is given back.
+ * Fine-tuning jobs in local mode (`npm start`), with the official client and the real authorizer:
+ * jobs are created, listed, read and cancelled with their events; local mode has no trainer, so a
+ * job fails at once saying that fine-tuning needs SageMaker, and its spend hold is given back.
  */
 const config = loadConfig({ env: 'dev' });
 const MODEL = 'qwen3-8b';
@@ -51,7 +51,11 @@ describe('fine-tuning jobs in local mode', () => {
   it('creates a job that fails at once saying fine-tuning needs SageMaker, lists it with its events, and holds no spend', async () => {
     const openai = clients.developer as OpenAI;
     const file = await upload('developer');
-    const job = await openai.fineTuning.jobs.create({ model: MODEL, training_file: file.id, suffix: 'local' });
+    const job = await openai.fineTuning.jobs.create({
+      model: MODEL,
+      training_file: file.id,
+      suffix: 'local',
+    });
     expectMatchesSpec('FineTuningJob', job);
     expect(job).toMatchObject({
       status: 'failed',
@@ -71,7 +75,9 @@ describe('fine-tuning jobs in local mode', () => {
     // Its estimate was held at creation and given back when it failed.
     const spend = (await (
       await spec.fetch(`${local.openAIBaseUrl}/spend_limit`, {
-        headers: { authorization: `Bearer ${local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey}` },
+        headers: {
+          authorization: `Bearer ${local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey}`,
+        },
       })
     ).json()) as { reserved_usd: string; spent_usd: string };
     expect(spend).toMatchObject({ reserved_usd: '0.000000', spent_usd: '0.000000' });
@@ -80,7 +86,9 @@ describe('fine-tuning jobs in local mode', () => {
     expect(cancel).toBeInstanceOf(OpenAI.BadRequestError);
     expect(cancel).toMatchObject({ code: 'invalid_state' });
     // Nobody else sees it.
-    const other = await (clients.enterprise as OpenAI).fineTuning.jobs.retrieve(job.id).catch((e: unknown) => e);
+    const other = await (clients.enterprise as OpenAI).fineTuning.jobs
+      .retrieve(job.id)
+      .catch((e: unknown) => e);
     expect(other).toBeInstanceOf(OpenAI.NotFoundError);
   });
 

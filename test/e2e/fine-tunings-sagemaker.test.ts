@@ -19,11 +19,12 @@ import { adapterFiles, entriesOf, zipOf } from '../support/adapters';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
- * The AWS side of serving an uploaded adapter, over real HTTP with the openai client: the app, dynalite and
- * the embedded S3 server are real; SageMaker (control plane and runtime) is mocked, and each request it gets
- * is asserted exactly: CreateInferenceComponent on the base component, DescribeInferenceComponent applied
- * lazily on reads, InvokeEndpoint(WithResponseStream) with the adapter's InferenceComponentName, and
- * DeleteInferenceComponent. Another customer's id never reaches SageMaker.
+ * The AWS side of serving an uploaded adapter, over real HTTP with the openai client: the app,
+ * dynalite and the embedded S3 server are real; SageMaker (control plane and runtime) is mocked,
+ * and each request it gets is asserted exactly: CreateInferenceComponent on the base component,
+ * DescribeInferenceComponent applied lazily on reads, InvokeEndpoint(WithResponseStream) with the
+ * adapter's InferenceComponentName, and DeleteInferenceComponent. Another customer's id never
+ * reaches SageMaker.
  */
 
 const config = loadConfig({ env: 'dev' });
@@ -39,7 +40,9 @@ const runtimeMock = mockClient(runtime);
 const encode = (text: string) => new TextEncoder().encode(text);
 const usage = { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 };
 const sent = (body: unknown) =>
-  JSON.parse(typeof body === 'string' ? body : new TextDecoder().decode(body as Uint8Array)) as Record<string, unknown>;
+  JSON.parse(
+    typeof body === 'string' ? body : new TextDecoder().decode(body as Uint8Array),
+  ) as Record<string, unknown>;
 
 async function* events(...texts: string[]): AsyncGenerator<ResponseStream> {
   for (const text of texts) yield { PayloadPart: { Bytes: encode(text) } };
@@ -51,7 +54,12 @@ describe('uploaded adapters on SageMaker (mocked exactly)', () => {
   let local: LocalMode;
   let keys: Record<string, string>;
   const client = (tier: string) =>
-    new OpenAI({ apiKey: keys[tier], baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
+    new OpenAI({
+      apiKey: keys[tier],
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
 
   beforeAll(async () => {
     local = await startLocalMode({
@@ -68,25 +76,35 @@ describe('uploaded adapters on SageMaker (mocked exactly)', () => {
   it('creates the component, waits for InService lazily, invokes the adapter component, deletes it', async () => {
     const openai = client('enterprise');
     const file = await openai.files.create({
-      file: await toFile(await zipOf(entriesOf(adapterFiles({ architecture, baseModel: BASE }))), 'a.zip'),
+      file: await toFile(
+        await zipOf(entriesOf(adapterFiles({ architecture, baseModel: BASE }))),
+        'a.zip',
+      ),
       purpose: 'fine-tune',
     });
     controlMock.on(CreateInferenceComponentCommand).resolves({});
-    controlMock.on(DescribeInferenceComponentCommand).resolves({ InferenceComponentStatus: 'Creating' });
+    controlMock
+      .on(DescribeInferenceComponentCommand)
+      .resolves({ InferenceComponentStatus: 'Creating' });
     const response = await spec.fetch(`${local.url}/v1/fine_tunings`, {
       method: 'POST',
       headers: { authorization: `Bearer ${keys.enterprise}`, 'content-type': 'application/json' },
       body: JSON.stringify({ input_file_id: file.id, name: 'sm', type: 'lora', base_model: BASE }),
     });
     expect(response.status).toBe(200);
-    const registered = (await response.json()) as { id: string; data: { fine_tuned_model: string; status: string } };
+    const registered = (await response.json()) as {
+      id: string;
+      data: { fine_tuned_model: string; status: string };
+    };
     expect(registered.data.status).toBe('deploying');
     const modelId = registered.data.fine_tuned_model;
     const key = registered.id.replace(/^ftune_/, '');
     const component = `tierline-dev-lora-${key}`;
     const customerId = local.demoCustomers.find((d) => d.tier === 'enterprise')?.customerId;
 
-    expect(controlMock.commandCalls(CreateInferenceComponentCommand).map((c) => c.args[0].input)).toEqual([
+    expect(
+      controlMock.commandCalls(CreateInferenceComponentCommand).map((c) => c.args[0].input),
+    ).toEqual([
       {
         InferenceComponentName: component,
         EndpointName: 'tierline-dev-qwen3-8b',
@@ -104,16 +122,27 @@ describe('uploaded adapters on SageMaker (mocked exactly)', () => {
     // Not listed, and a chat answers 503 with retry-after, while the component is Creating.
     expect((await openai.models.list()).data.map((m) => m.id)).not.toContain(modelId);
     await expect(
-      openai.chat.completions.create({ model: modelId, messages: [{ role: 'user', content: 'x' }] }),
+      openai.chat.completions.create({
+        model: modelId,
+        messages: [{ role: 'user', content: 'x' }],
+      }),
     ).rejects.toMatchObject({ status: 503 });
-    expect(controlMock.commandCalls(DescribeInferenceComponentCommand).at(-1)?.args[0].input).toEqual({
+    expect(
+      controlMock.commandCalls(DescribeInferenceComponentCommand).at(-1)?.args[0].input,
+    ).toEqual({
       InferenceComponentName: component,
     });
     expect(runtimeMock.calls()).toHaveLength(0);
 
     // InService: ready on the next read.
-    controlMock.on(DescribeInferenceComponentCommand).resolves({ InferenceComponentStatus: 'InService' });
-    expect(await openai.models.retrieve(modelId)).toMatchObject({ id: modelId, owned_by: customerId, active: true });
+    controlMock
+      .on(DescribeInferenceComponentCommand)
+      .resolves({ InferenceComponentStatus: 'InService' });
+    expect(await openai.models.retrieve(modelId)).toMatchObject({
+      id: modelId,
+      owned_by: customerId,
+      active: true,
+    });
 
     // One stream from the adapter component answers both: LMI's JSON lines, the usage chunk last.
     const chunk = (content: string) =>
@@ -139,9 +168,9 @@ describe('uploaded adapters on SageMaker (mocked exactly)', () => {
       choices: [],
       usage,
     });
-    runtimeMock
-      .on(InvokeEndpointWithResponseStreamCommand)
-      .callsFake(async () => ({ Body: events(`${chunk('hi')}\n`, `${chunk(' there')}\n${finish}\n${usageChunk}\n`) }));
+    runtimeMock.on(InvokeEndpointWithResponseStreamCommand).callsFake(async () => ({
+      Body: events(`${chunk('hi')}\n`, `${chunk(' there')}\n${finish}\n${usageChunk}\n`),
+    }));
     // Without `model`: LMI names the adapter itself from the adapter component SageMaker routes to.
     const expectedInput = {
       EndpointName: 'tierline-dev-qwen3-8b',
@@ -162,9 +191,13 @@ describe('uploaded adapters on SageMaker (mocked exactly)', () => {
       messages: [{ role: 'user', content: 'Hello' }],
       max_completion_tokens: 16,
     });
-    expect(completion).toMatchObject({ model: modelId, choices: [{ message: { content: 'hi there' } }] });
+    expect(completion).toMatchObject({
+      model: modelId,
+      choices: [{ message: { content: 'hi there' } }],
+    });
     expect(runtimeMock.commandCalls(InvokeEndpointCommand)).toHaveLength(0);
-    const invoke = runtimeMock.commandCalls(InvokeEndpointWithResponseStreamCommand)[0]?.args[0].input;
+    const invoke = runtimeMock.commandCalls(InvokeEndpointWithResponseStreamCommand)[0]?.args[0]
+      .input;
     expect({ ...invoke, Body: sent(invoke?.Body) }).toEqual(expectedInput);
 
     // Streamed: the same call.
@@ -177,13 +210,17 @@ describe('uploaded adapters on SageMaker (mocked exactly)', () => {
     let text = '';
     for await (const part of stream) text += part.choices[0]?.delta.content ?? '';
     expect(text).toBe('hi there');
-    const streamed = runtimeMock.commandCalls(InvokeEndpointWithResponseStreamCommand)[1]?.args[0].input;
+    const streamed = runtimeMock.commandCalls(InvokeEndpointWithResponseStreamCommand)[1]?.args[0]
+      .input;
     expect({ ...streamed, Body: sent(streamed?.Body) }).toEqual(expectedInput);
 
     // Another customer's chat with it: 404, and nothing reaches SageMaker.
     const invocations = runtimeMock.calls().length;
     await expect(
-      client('developer').chat.completions.create({ model: modelId, messages: [{ role: 'user', content: 'x' }] }),
+      client('developer').chat.completions.create({
+        model: modelId,
+        messages: [{ role: 'user', content: 'x' }],
+      }),
     ).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
     await expect(client('developer').models.delete(modelId)).rejects.toMatchObject({ status: 404 });
     expect(runtimeMock.calls()).toHaveLength(invocations);
@@ -191,29 +228,40 @@ describe('uploaded adapters on SageMaker (mocked exactly)', () => {
 
     // The owner deletes it: the component goes (exact request), then the record.
     controlMock.on(DeleteInferenceComponentCommand).resolves({});
-    expect(await openai.models.delete(modelId)).toEqual({ id: modelId, object: 'model', deleted: true });
-    expect(controlMock.commandCalls(DeleteInferenceComponentCommand).map((c) => c.args[0].input)).toEqual([
-      { InferenceComponentName: component },
-    ]);
+    expect(await openai.models.delete(modelId)).toEqual({
+      id: modelId,
+      object: 'model',
+      deleted: true,
+    });
+    expect(
+      controlMock.commandCalls(DeleteInferenceComponentCommand).map((c) => c.args[0].input),
+    ).toEqual([{ InferenceComponentName: component }]);
     await expect(openai.models.retrieve(modelId)).rejects.toMatchObject({ status: 404 });
   });
 
   it('marks a model failed when its component fails, and says why in chat', async () => {
     const openai = client('enterprise');
     const file = await openai.files.create({
-      file: await toFile(await zipOf(entriesOf(adapterFiles({ architecture, baseModel: BASE }))), 'b.zip'),
+      file: await toFile(
+        await zipOf(entriesOf(adapterFiles({ architecture, baseModel: BASE }))),
+        'b.zip',
+      ),
       purpose: 'fine-tune',
     });
     controlMock.on(CreateInferenceComponentCommand).resolves({});
-    controlMock
-      .on(DescribeInferenceComponentCommand)
-      .resolves({ InferenceComponentStatus: 'Failed', FailureReason: 'adapter rank exceeds max_lora_rank' });
+    controlMock.on(DescribeInferenceComponentCommand).resolves({
+      InferenceComponentStatus: 'Failed',
+      FailureReason: 'adapter rank exceeds max_lora_rank',
+    });
     const response = await spec.fetch(`${local.url}/v1/fine_tunings`, {
       method: 'POST',
       headers: { authorization: `Bearer ${keys.enterprise}`, 'content-type': 'application/json' },
       body: JSON.stringify({ input_file_id: file.id, name: 'broken', base_model: BASE }),
     });
-    const { id, data } = (await response.json()) as { id: string; data: { fine_tuned_model: string } };
+    const { id, data } = (await response.json()) as {
+      id: string;
+      data: { fine_tuned_model: string };
+    };
     const read = await spec.fetch(`${local.url}/v1/fine_tunings/${id}`, {
       headers: { authorization: `Bearer ${keys.enterprise}` },
     });
@@ -221,7 +269,10 @@ describe('uploaded adapters on SageMaker (mocked exactly)', () => {
       data: { status: 'failed', failure_reason: 'adapter rank exceeds max_lora_rank' },
     });
     await expect(
-      openai.chat.completions.create({ model: data.fine_tuned_model, messages: [{ role: 'user', content: 'x' }] }),
+      openai.chat.completions.create({
+        model: data.fine_tuned_model,
+        messages: [{ role: 'user', content: 'x' }],
+      }),
     ).rejects.toMatchObject({ status: 400, code: 'model_failed' });
   });
 });

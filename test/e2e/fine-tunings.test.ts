@@ -11,10 +11,10 @@ import { adapterFiles, entriesOf, tarGzOf, zipOf } from '../support/adapters';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
- * Bring your own LoRA adapter (Groq's `/v1/fine_tunings`) and serving `ft:` models, end to end in local mode
- * (dynalite, the embedded S3 server, the test model) with the official clients: upload, register, list and
- * retrieve in `/v1/models`, chat (stream and not) through the adapter, delete; and another customer can
- * neither see, use, delete nor register on top of the model.
+ * Bring your own LoRA adapter (Groq's `/v1/fine_tunings`) and serving `ft:` models, end to end in
+ * local mode (dynalite, the embedded S3 server, the test model) with the official clients: upload,
+ * register, list and retrieve in `/v1/models`, chat (stream and not) through the adapter, delete;
+ * and another customer can neither see, use, delete nor register on top of the model.
  */
 
 const config = loadConfig({ env: 'dev' });
@@ -29,7 +29,12 @@ describe('LoRA adapters: register, serve, delete', () => {
   let local: LocalMode;
   let keys: Record<string, string>;
   const client = (tier: string) =>
-    new OpenAI({ apiKey: keys[tier], baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
+    new OpenAI({
+      apiKey: keys[tier],
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
   const post = (tier: string, path: string, body: unknown) =>
     spec.fetch(`${local.url}${path}`, {
       method: 'POST',
@@ -47,7 +52,10 @@ describe('LoRA adapters: register, serve, delete', () => {
 
   it('registers a zip adapter, lists it for its owner only, serves it in chat (stream and not), deletes it', async () => {
     const enterprise = client('enterprise');
-    const fileId = await upload('enterprise', await zipOf(entriesOf(adapterFiles({ architecture, baseModel: BASE }))));
+    const fileId = await upload(
+      'enterprise',
+      await zipOf(entriesOf(adapterFiles({ architecture, baseModel: BASE }))),
+    );
     const registered = await post('enterprise', '/v1/fine_tunings', {
       input_file_id: fileId,
       name: 'support-bot',
@@ -59,12 +67,19 @@ describe('LoRA adapters: register, serve, delete', () => {
     const customerId = local.demoCustomers.find((d) => d.tier === 'enterprise')?.customerId;
     expect(fineTuning).toMatchObject({
       object: 'fine_tuning',
-      data: { name: 'support-bot', base_model: BASE, type: 'lora', input_file_id: fileId, status: 'ready' },
+      data: {
+        name: 'support-bot',
+        base_model: BASE,
+        type: 'lora',
+        input_file_id: fileId,
+        status: 'ready',
+      },
     });
     const modelId = fineTuning.data.fine_tuned_model as string;
     expect(modelId).toMatch(new RegExp(`^ft:${BASE}:${customerId}:support-bot:[A-Za-z0-9]+$`));
 
-    // Repackaged as the ONE adapter.tar.gz an adapter component serves, with both files at its root.
+    // Repackaged as the ONE adapter.tar.gz an adapter component serves, with both files at its
+    // root.
     const key = bucketLayout.uploadedAdapter(fineTuning.id.replace(/^ftune_/, ''));
     const s3 = createS3Client({ endpoint: local.s3Endpoint });
     const object = await s3.send(new GetObjectCommand({ Bucket: LOCAL_FILES_BUCKET, Key: key }));
@@ -82,14 +97,24 @@ describe('LoRA adapters: register, serve, delete', () => {
       name: 'support-bot',
       base_model: BASE,
     });
-    expect(((await again.json()) as { data: { fine_tuned_model: string } }).data.fine_tuned_model).toBe(modelId);
+    expect(
+      ((await again.json()) as { data: { fine_tuned_model: string } }).data.fine_tuned_model,
+    ).toBe(modelId);
 
     // In the owner's /v1/models (owned by the customer), and nobody else's.
     const listed = await enterprise.models.list();
-    expect(listed.data.find((m) => m.id === modelId)).toMatchObject({ object: 'model', owned_by: customerId });
+    expect(listed.data.find((m) => m.id === modelId)).toMatchObject({
+      object: 'model',
+      owned_by: customerId,
+    });
     expect((await client('developer').models.list()).data.map((m) => m.id)).not.toContain(modelId);
-    expect(await enterprise.models.retrieve(modelId)).toMatchObject({ id: modelId, owned_by: customerId });
-    await expect(client('developer').models.retrieve(modelId)).rejects.toMatchObject({ status: 404 });
+    expect(await enterprise.models.retrieve(modelId)).toMatchObject({
+      id: modelId,
+      owned_by: customerId,
+    });
+    await expect(client('developer').models.retrieve(modelId)).rejects.toMatchObject({
+      status: 404,
+    });
 
     // Served through the adapter: the test model names the adapter that answered.
     const completion = await enterprise.chat.completions.create({
@@ -98,7 +123,9 @@ describe('LoRA adapters: register, serve, delete', () => {
       max_completion_tokens: 12,
     });
     expect(completion.model).toBe(modelId);
-    expect(completion.choices[0]?.message.content).toMatch(/Served by adapter tierline-dev-lora-[A-Za-z0-9]+\./);
+    expect(completion.choices[0]?.message.content).toMatch(
+      /Served by adapter tierline-dev-lora-[A-Za-z0-9]+\./,
+    );
     const stream = await enterprise.chat.completions.create({
       model: modelId,
       messages: [{ role: 'user', content: 'hello stream' }],
@@ -114,7 +141,12 @@ describe('LoRA adapters: register, serve, delete', () => {
     expect(text).toMatch(/Served by adapter tierline-dev-lora-/);
 
     // groq-sdk sees the same (it has no fine_tunings call: models and chat).
-    const groq = new Groq({ apiKey: keys.enterprise, baseURL: local.url, maxRetries: 0, fetch: spec.fetch });
+    const groq = new Groq({
+      apiKey: keys.enterprise,
+      baseURL: local.url,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
     expect((await groq.models.list()).data.map((m) => m.id)).toContain(modelId);
     const viaGroq = await groq.chat.completions.create({
       model: modelId,
@@ -125,7 +157,10 @@ describe('LoRA adapters: register, serve, delete', () => {
 
     // Another customer can neither use nor delete it: 404, as for a model that does not exist.
     await expect(
-      client('developer').chat.completions.create({ model: modelId, messages: [{ role: 'user', content: 'x' }] }),
+      client('developer').chat.completions.create({
+        model: modelId,
+        messages: [{ role: 'user', content: 'x' }],
+      }),
     ).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
     await expect(client('developer').models.delete(modelId)).rejects.toMatchObject({ status: 404 });
     const othersFineTuning = await spec.fetch(`${local.url}/v1/fine_tunings/${fineTuning.id}`, {
@@ -142,10 +177,17 @@ describe('LoRA adapters: register, serve, delete', () => {
     expect(await onTop.json()).toMatchObject({ error: { param: 'input_file_id' } });
 
     // The owner deletes it (OpenAI's shape); from then on it is gone for everyone.
-    expect(await enterprise.models.delete(modelId)).toEqual({ id: modelId, object: 'model', deleted: true });
+    expect(await enterprise.models.delete(modelId)).toEqual({
+      id: modelId,
+      object: 'model',
+      deleted: true,
+    });
     await expect(enterprise.models.retrieve(modelId)).rejects.toMatchObject({ status: 404 });
     await expect(
-      enterprise.chat.completions.create({ model: modelId, messages: [{ role: 'user', content: 'x' }] }),
+      enterprise.chat.completions.create({
+        model: modelId,
+        messages: [{ role: 'user', content: 'x' }],
+      }),
     ).rejects.toMatchObject({ status: 404 });
     expect((await enterprise.models.list()).data.map((m) => m.id)).not.toContain(modelId);
   });
@@ -163,7 +205,8 @@ describe('LoRA adapters: register, serve, delete', () => {
       base_model: BASE,
     });
     expect(registered.status).toBe(200);
-    const modelId = ((await registered.json()) as { data: { fine_tuned_model: string } }).data.fine_tuned_model;
+    const modelId = ((await registered.json()) as { data: { fine_tuned_model: string } }).data
+      .fine_tuned_model;
     const completion = await client('developer').chat.completions.create({
       model: modelId,
       messages: [{ role: 'user', content: 'bill me' }],
@@ -172,37 +215,56 @@ describe('LoRA adapters: register, serve, delete', () => {
     const usage = await spec.fetch(`${local.url}/v1/usage?group_by=model`, {
       headers: { authorization: `Bearer ${keys.developer}` },
     });
-    const rows = ((await usage.json()) as { data: { model: string; cost_usd: string | number }[] }).data;
+    const rows = ((await usage.json()) as { data: { model: string; cost_usd: string | number }[] })
+      .data;
     const row = rows.find((r) => r.model === modelId);
     expect(row).toBeDefined();
-    // Developer: the base model's prices + the tier's premium (25%), rounded up to the µ$ once per request.
+    // Developer: the base model's prices + the tier's premium (25%), rounded up to the µ$ once per
+    // request.
     const offer = config.tiers.developer.models[BASE];
     if (!offer || !completion.usage) throw new Error('no offer or usage');
-    const tokens = { inputTokens: completion.usage.prompt_tokens, outputTokens: completion.usage.completion_tokens };
-    const premium = costMicroUsd(tokens, pricesOf(offer, config.tiers.developer.lora.premiumPercent));
+    const tokens = {
+      inputTokens: completion.usage.prompt_tokens,
+      outputTokens: completion.usage.completion_tokens,
+    };
+    const premium = costMicroUsd(
+      tokens,
+      pricesOf(offer, config.tiers.developer.lora.premiumPercent),
+    );
     expect(premium).toBeGreaterThan(costMicroUsd(tokens, pricesOf(offer)));
     expect(Number(row?.cost_usd)).toBe(microUsdToUsd(premium));
   });
 
   it("runs batch lines on the owner's ft: model through its adapter; another customer's id goes to the error file", async () => {
     const developer = client('developer');
-    const fileId = await upload('developer', await zipOf(entriesOf(adapterFiles({ architecture, baseModel: BASE }))));
+    const fileId = await upload(
+      'developer',
+      await zipOf(entriesOf(adapterFiles({ architecture, baseModel: BASE }))),
+    );
     const registered = await post('developer', '/v1/fine_tunings', {
       input_file_id: fileId,
       name: 'batch',
       base_model: BASE,
     });
-    const modelId = ((await registered.json()) as { data: { fine_tuned_model: string } }).data.fine_tuned_model;
+    const modelId = ((await registered.json()) as { data: { fine_tuned_model: string } }).data
+      .fine_tuned_model;
     const others = `ft:${BASE}:${local.demoCustomers.find((d) => d.tier === 'enterprise')?.customerId}:x:nope`;
     const line = (id: string, model: string) =>
       JSON.stringify({
         custom_id: id,
         method: 'POST',
         url: '/v1/chat/completions',
-        body: { model, messages: [{ role: 'user', content: 'batch hello' }], max_completion_tokens: 12 },
+        body: {
+          model,
+          messages: [{ role: 'user', content: 'batch hello' }],
+          max_completion_tokens: 12,
+        },
       });
     const input = await developer.files.create({
-      file: await toFile(Buffer.from(`${line('mine', modelId)}\n${line('theirs', others)}\n`), 'batch.jsonl'),
+      file: await toFile(
+        Buffer.from(`${line('mine', modelId)}\n${line('theirs', others)}\n`),
+        'batch.jsonl',
+      ),
       purpose: 'batch',
     });
     const batch = await developer.batches.create({
@@ -215,11 +277,23 @@ describe('LoRA adapters: register, serve, delete', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       done = await developer.batches.retrieve(batch.id);
     }
-    expect(done).toMatchObject({ status: 'completed', request_counts: { total: 2, completed: 1, failed: 1 } });
-    const output = JSON.parse(await (await developer.files.content(done.output_file_id as string)).text());
-    expect(output).toMatchObject({ custom_id: 'mine', response: { status_code: 200, body: { model: modelId } } });
-    expect(output.response.body.choices[0].message.content).toMatch(/Served by adapter tierline-dev-lora-/);
-    const error = JSON.parse(await (await developer.files.content(done.error_file_id as string)).text());
+    expect(done).toMatchObject({
+      status: 'completed',
+      request_counts: { total: 2, completed: 1, failed: 1 },
+    });
+    const output = JSON.parse(
+      await (await developer.files.content(done.output_file_id as string)).text(),
+    );
+    expect(output).toMatchObject({
+      custom_id: 'mine',
+      response: { status_code: 200, body: { model: modelId } },
+    });
+    expect(output.response.body.choices[0].message.content).toMatch(
+      /Served by adapter tierline-dev-lora-/,
+    );
+    const error = JSON.parse(
+      await (await developer.files.content(done.error_file_id as string)).text(),
+    );
     expect(error).toMatchObject({
       custom_id: 'theirs',
       response: { status_code: 404, body: { error: { code: 'model_not_found' } } },
@@ -227,10 +301,16 @@ describe('LoRA adapters: register, serve, delete', () => {
   });
 
   it('answers every bad registration with a 4xx naming the parameter', async () => {
-    const good = await upload('enterprise', await zipOf(entriesOf(adapterFiles({ architecture, baseModel: BASE }))));
+    const good = await upload(
+      'enterprise',
+      await zipOf(entriesOf(adapterFiles({ architecture, baseModel: BASE }))),
+    );
     const qwen = config.models['qwen3-32b']?.architecture;
     if (!qwen) throw new Error('no qwen architecture');
-    const wrongShapes = await upload('enterprise', await zipOf(entriesOf(adapterFiles({ architecture: qwen }))));
+    const wrongShapes = await upload(
+      'enterprise',
+      await zipOf(entriesOf(adapterFiles({ architecture: qwen }))),
+    );
     const jsonl = (
       await client('enterprise').files.create({
         file: await toFile(Buffer.from('{"messages":[]}\n'), 'train.jsonl'),
@@ -251,9 +331,14 @@ describe('LoRA adapters: register, serve, delete', () => {
     for (const [request, status, param] of cases) {
       const response = await post('enterprise', '/v1/fine_tunings', request);
       expect([JSON.stringify(request), response.status]).toEqual([JSON.stringify(request), status]);
-      expect(((await response.json()) as { error: { param: string | null } }).error.param).toBe(param);
+      expect(((await response.json()) as { error: { param: string | null } }).error.param).toBe(
+        param,
+      );
     }
-    const shapes = await post('enterprise', '/v1/fine_tunings', { ...body, input_file_id: wrongShapes });
+    const shapes = await post('enterprise', '/v1/fine_tunings', {
+      ...body,
+      input_file_id: wrongShapes,
+    });
     expect(((await shapes.json()) as { error: { message: string } }).error.message).toMatch(
       /has shape \[16, 5120\], expected \[16, 4096\]/,
     );
@@ -267,10 +352,19 @@ describe('LoRA adapters: register, serve, delete', () => {
   });
 
   it('refuses LoRA to the Free tier with a 403 that names the tiers that have it', async () => {
-    const fileId = await upload('free', await zipOf(entriesOf(adapterFiles({ architecture, baseModel: BASE }))));
-    const response = await post('free', '/v1/fine_tunings', { input_file_id: fileId, name: 'f', base_model: BASE });
+    const fileId = await upload(
+      'free',
+      await zipOf(entriesOf(adapterFiles({ architecture, baseModel: BASE }))),
+    );
+    const response = await post('free', '/v1/fine_tunings', {
+      input_file_id: fileId,
+      name: 'f',
+      base_model: BASE,
+    });
     expect(response.status).toBe(403);
     const { error } = (await response.json()) as { error: { message: string } };
-    expect(error.message).toMatch(/not available on the free tier \(available on: developer, enterprise\)/);
+    expect(error.message).toMatch(
+      /not available on the free tier \(available on: developer, enterprise\)/,
+    );
   });
 });

@@ -5,10 +5,11 @@ import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { apiSpecs, checkBody } from '../support/spec-check';
 
 /**
- * Thousands of generated requests against every route of local mode: wrong types, deep nesting, huge arrays
- * and strings, prototype keys, NUL, invalid UTF-8, extreme numbers, odd methods and paths. The invariants:
- * never a 5xx, every error in OpenAI's shape, every success valid against the published schemas.
- * Bounded by a run count and a time limit, so it stays well under a minute in CI.
+ * Thousands of generated requests against every route of local mode: wrong types, deep nesting,
+ * huge arrays and strings, prototype keys, NUL, invalid UTF-8, extreme numbers, odd methods and
+ * paths. The invariants: never a 5xx, every error in OpenAI's shape, every success valid against
+ * the published schemas. Bounded by a run count and a time limit, so it stays well under a minute
+ * in CI.
  */
 
 const MODEL = 'qwen3-8b';
@@ -20,7 +21,9 @@ function operations(): { method: string; path: string }[] {
   return Object.entries(apiSpecs().tierline.document.paths).flatMap(([template, methods]) => {
     const path = template.replace('{model}', MODEL);
     const paths = path.startsWith('/v1/') ? [path, `/openai${path}`] : [path];
-    return Object.keys(methods).flatMap((method) => paths.map((p) => ({ method: method.toUpperCase(), path: p })));
+    return Object.keys(methods).flatMap((method) =>
+      paths.map((p) => ({ method: method.toUpperCase(), path: p })),
+    );
   });
 }
 
@@ -37,10 +40,26 @@ const extremeNumber = fc.constantFrom(
   2 ** 53,
   4294967296,
 );
-const PROTOTYPE_KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf'];
+const PROTOTYPE_KEYS = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+];
 const weirdString = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 40 }),
-  fc.constantFrom(...PROTOTYPE_KEYS, '', '\u0000', 'a\u0000b', '\ud800', '\udfff\ud800', MODEL, 'developer'),
+  fc.constantFrom(
+    ...PROTOTYPE_KEYS,
+    '',
+    '\u0000',
+    'a\u0000b',
+    '\ud800',
+    '\udfff\ud800',
+    MODEL,
+    'developer',
+  ),
   fc
     .oneof(
       { weight: 9, arbitrary: fc.integer({ min: 1, max: 5_000 }) },
@@ -59,13 +78,21 @@ const weirdValue: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
     fc.constant(null),
     fc.array(tie('value'), { maxLength: 5 }),
     fc.integer({ min: 0, max: 20_000 }).map((n) => Array.from({ length: n }, () => 'a')),
-    fc.dictionary(fc.oneof(weirdString, fc.constantFrom(...PROTOTYPE_KEYS)), tie('value'), { maxKeys: 4 }),
+    fc.dictionary(fc.oneof(weirdString, fc.constantFrom(...PROTOTYPE_KEYS)), tie('value'), {
+      maxKeys: 4,
+    }),
   ),
 })).value;
 
 const messageLike = fc.oneof(
-  fc.record({ role: fc.constantFrom('system', 'developer', 'user', 'assistant', 'tool'), content: fc.string() }),
-  fc.dictionary(fc.constantFrom('role', 'content', 'name', 'tool_calls', 'tool_call_id', '__proto__'), weirdValue),
+  fc.record({
+    role: fc.constantFrom('system', 'developer', 'user', 'assistant', 'tool'),
+    content: fc.string(),
+  }),
+  fc.dictionary(
+    fc.constantFrom('role', 'content', 'name', 'tool_calls', 'tool_call_id', '__proto__'),
+    weirdValue,
+  ),
   weirdValue,
 );
 
@@ -101,11 +128,13 @@ const chatBody = fc
   })
   .map(({ model, messages, extra }) => JSON.stringify({ model, messages, ...extra }));
 
-const deepText = fc.tuple(fc.constantFrom('[', '{"a":'), fc.integer({ min: 10, max: 20_000 })).map(([open, depth]) => {
-  const close = open === '[' ? ']' : '}';
-  const inner = `${open.repeat(depth)}1${close.repeat(depth)}`.replace('[1', '[1');
-  return `{"model":"${MODEL}","messages":[{"role":"user","content":"x"}],"tools":${inner}}`;
-});
+const deepText = fc
+  .tuple(fc.constantFrom('[', '{"a":'), fc.integer({ min: 10, max: 20_000 }))
+  .map(([open, depth]) => {
+    const close = open === '[' ? ']' : '}';
+    const inner = `${open.repeat(depth)}1${close.repeat(depth)}`.replace('[1', '[1');
+    return `{"model":"${MODEL}","messages":[{"role":"user","content":"x"}],"tools":${inner}}`;
+  });
 
 const body: fc.Arbitrary<Uint8Array | string | undefined> = fc.oneof(
   chatBody,
@@ -129,7 +158,13 @@ const anyMethod = fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTI
 /** Mostly the documented operations (so bodies reach validation), sometimes any method on any path. */
 const target = fc.oneof(
   { weight: 8, arbitrary: fc.constantFrom(...operations()) },
-  { weight: 1, arbitrary: fc.record({ method: anyMethod, path: fc.constantFrom('/v1/nothing', '/', '/v1/models') }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      method: anyMethod,
+      path: fc.constantFrom('/v1/nothing', '/', '/v1/models'),
+    }),
+  },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -142,7 +177,10 @@ const target = fc.oneof(
 const request = fc.record({
   target,
   query: fc.option(
-    fc.record({ start_date: weirdString, end_date: weirdString, group_by: weirdString }, { requiredKeys: [] }),
+    fc.record(
+      { start_date: weirdString, end_date: weirdString, group_by: weirdString },
+      { requiredKeys: [] },
+    ),
   ),
   body,
   contentType: fc.constantFrom(
@@ -152,7 +190,10 @@ const request = fc.record({
     'application/x-www-form-urlencoded',
     '',
   ),
-  authorized: fc.oneof({ weight: 9, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+  authorized: fc.oneof(
+    { weight: 9, arbitrary: fc.constant(true) },
+    { weight: 1, arbitrary: fc.constant(false) },
+  ),
 });
 
 describe('fuzzing every route (fast-check)', () => {
@@ -160,7 +201,8 @@ describe('fuzzing every route (fast-check)', () => {
   let key: string;
 
   beforeAll(async () => {
-    // Edge limits and model limits far above what the run sends, so requests reach validation, not a 429.
+    // Edge limits and model limits far above what the run sends, so requests reach validation, not
+    // a 429.
     const roomy = { rpm: 1_000_000, rpd: 100_000_000, tpm: 1_000_000_000, tpd: 1_000_000_000 };
     const enterpriseModels = Object.fromEntries(
       Object.keys(loadConfig({ env: 'dev' }).tiers.enterprise.models).map((id) => [id, roomy]),
@@ -171,7 +213,12 @@ describe('fuzzing every route (fast-check)', () => {
       config: loadConfig({
         env: 'dev',
         overrides: {
-          tiers: { enterprise: { edge: { rateLimit: 100_000, burstLimit: 100_000 }, models: enterpriseModels } },
+          tiers: {
+            enterprise: {
+              edge: { rateLimit: 100_000, burstLimit: 100_000 },
+              models: enterpriseModels,
+            },
+          },
         },
       }),
       port: 0,
@@ -188,7 +235,8 @@ describe('fuzzing every route (fast-check)', () => {
     await assertShortly(
       fc.asyncProperty(request, async ({ target: { method, path }, ...r }) => {
         const url = new URL(`${local.url}${path}`);
-        for (const [name, value] of Object.entries(r.query ?? {})) url.searchParams.set(name, value);
+        for (const [name, value] of Object.entries(r.query ?? {}))
+          url.searchParams.set(name, value);
         const hasBody = r.body !== undefined && method !== 'GET';
         const response = await fetch(url, {
           method,
@@ -210,7 +258,12 @@ describe('fuzzing every route (fast-check)', () => {
         expect(response.status).toBeLessThan(500);
         expect(problems).toEqual([]);
       }),
-      { numRuns: RUNS, interruptAfterTimeLimit: TIME_LIMIT_MS, markInterruptAsFailure: false, seed: 9 },
+      {
+        numRuns: RUNS,
+        interruptAfterTimeLimit: TIME_LIMIT_MS,
+        markInterruptAsFailure: false,
+        seed: 9,
+      },
     );
 
     // Guards against a run that only ever met the front door.
@@ -227,7 +280,9 @@ async function assertShortly(...args: Parameters<typeof fc.assert>): Promise<voi
     await fc.assert(...args);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    throw new Error(message.length > 4000 ? `${message.slice(0, 2000)}\n...\n${message.slice(-2000)}` : message);
+    throw new Error(
+      message.length > 4000 ? `${message.slice(0, 2000)}\n...\n${message.slice(-2000)}` : message,
+    );
   }
 }
 

@@ -7,7 +7,9 @@ import { type LocalMode, startLocalMode } from '../../local/local-mode';
 const MODEL = 'qwen3-8b';
 const config = loadConfig({
   env: 'dev',
-  overrides: { tiers: { free: { models: { [MODEL]: { rpm: 5, rpd: 50, tpm: 4_000, tpd: 40_000 } } } } },
+  overrides: {
+    tiers: { free: { models: { [MODEL]: { rpm: 5, rpd: 50, tpm: 4_000, tpd: 40_000 } } } },
+  },
 });
 
 describe('named API keys and current limits', () => {
@@ -22,7 +24,11 @@ describe('named API keys and current limits', () => {
     return { status: response.status, headers: response.headers, json };
   };
   const newCustomer = async (name: string, tier: 'free' | 'developer' = 'free') => {
-    const { customer, apiKey } = await local.operator.createCustomer({ name, email: `${name}@keys.test`, tier });
+    const { customer, apiKey } = await local.operator.createCustomer({
+      name,
+      email: `${name}@keys.test`,
+      tier,
+    });
     return { customerId: customer.customerId, apiKey: apiKey as string };
   };
 
@@ -39,23 +45,40 @@ describe('named API keys and current limits', () => {
   it('creates a named key that works with the customer limits, lists it, and revokes it (then 401)', async () => {
     const alice = await newCustomer('alice');
 
-    const created = await api(alice.apiKey, '/keys', { method: 'POST', body: JSON.stringify({ name: ' ci runner ' }) });
+    const created = await api(alice.apiKey, '/keys', {
+      method: 'POST',
+      body: JSON.stringify({ name: ' ci runner ' }),
+    });
     expect(created.status).toBe(200);
     expect(created.headers.get('cache-control')).toBe('no-store');
-    expect(created.json).toMatchObject({ object: 'api_key', name: 'ci runner', status: 'active', primary: false });
+    expect(created.json).toMatchObject({
+      object: 'api_key',
+      name: 'ci runner',
+      status: 'active',
+      primary: false,
+    });
     expect(created.json.key).toMatch(/^tl_[0-9A-Za-z]{49}$/);
     expect(created.json.hint).toBe(`${created.json.key.slice(0, 7)}…${created.json.key.slice(-4)}`);
 
     // The new key is the same customer: its request counts against the same per-model limits.
-    const openai = new OpenAI({ apiKey: created.json.key, baseURL: local.openAIBaseUrl, maxRetries: 0 });
-    await openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi there' }] });
+    const openai = new OpenAI({
+      apiKey: created.json.key,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+    });
+    await openai.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'hi there' }],
+    });
     const limits = await api(alice.apiKey, '/limits');
     const row = limits.json.data.find((m: { model: string }) => m.model === MODEL);
     expect(row.requests_per_minute).toEqual({ limit: 5, used: 1, remaining: 4 });
     expect(row.requests_per_day).toEqual({ limit: 50, used: 1, remaining: 49 });
 
     const listed = await api(alice.apiKey, '/keys');
-    expect(listed.json.data.map((k: { name: string; primary: boolean }) => [k.name, k.primary])).toEqual([
+    expect(
+      listed.json.data.map((k: { name: string; primary: boolean }) => [k.name, k.primary]),
+    ).toEqual([
       ['Primary key', true],
       ['ci runner', false],
     ]);
@@ -66,21 +89,31 @@ describe('named API keys and current limits', () => {
     expect(typeof revoked.json.revoked_at).toBe('number');
     await expect(openai.models.list()).rejects.toMatchObject({ status: 401 });
     // Revoking again answers the same revoked key.
-    expect((await api(alice.apiKey, `/keys/${created.json.id}`, { method: 'DELETE' })).json.status).toBe('revoked');
+    expect(
+      (await api(alice.apiKey, `/keys/${created.json.id}`, { method: 'DELETE' })).json.status,
+    ).toBe('revoked');
   });
 
   it("never lets a customer see or revoke another customer's key", async () => {
     const owner = await newCustomer('owner');
     const other = await newCustomer('other');
-    const created = await api(owner.apiKey, '/keys', { method: 'POST', body: JSON.stringify({ name: 'mine' }) });
+    const created = await api(owner.apiKey, '/keys', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'mine' }),
+    });
 
     const attempt = await api(other.apiKey, `/keys/${created.json.id}`, { method: 'DELETE' });
     expect(attempt.status).toBe(404);
-    expect(attempt.json.error).toMatchObject({ code: 'key_not_found', type: 'invalid_request_error' });
+    expect(attempt.json.error).toMatchObject({
+      code: 'key_not_found',
+      type: 'invalid_request_error',
+    });
     const list = await api(other.apiKey, '/keys');
     expect(list.json.data.map((k: { id: string }) => k.id)).not.toContain(created.json.id);
     const ownerList = await api(owner.apiKey, '/keys');
-    expect(ownerList.json.data.find((k: { id: string }) => k.id === created.json.id).status).toBe('active');
+    expect(ownerList.json.data.find((k: { id: string }) => k.id === created.json.id).status).toBe(
+      'active',
+    );
   });
 
   it('answers bad key requests with 400s in the OpenAI error shape', async () => {
@@ -88,7 +121,10 @@ describe('named API keys and current limits', () => {
     const noName = await api(bob.apiKey, '/keys', { method: 'POST', body: JSON.stringify({}) });
     expect(noName.status).toBe(400);
     expect(noName.json.error).toMatchObject({ type: 'invalid_request_error', param: 'name' });
-    const long = await api(bob.apiKey, '/keys', { method: 'POST', body: JSON.stringify({ name: 'x'.repeat(65) }) });
+    const long = await api(bob.apiKey, '/keys', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'x'.repeat(65) }),
+    });
     expect(long.json.error).toMatchObject({ param: 'name', code: 'invalid_value' });
     const notJson = await api(bob.apiKey, '/keys', { method: 'POST', body: '{' });
     expect(notJson.status).toBe(400);
@@ -99,7 +135,10 @@ describe('named API keys and current limits', () => {
 
   it('moves named keys with the customer: a tier change and a revocation reach them', async () => {
     const carol = await newCustomer('carol');
-    const created = await api(carol.apiKey, '/keys', { method: 'POST', body: JSON.stringify({ name: 'app' }) });
+    const created = await api(carol.apiKey, '/keys', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'app' }),
+    });
 
     await local.operator.setTier(carol.customerId, 'developer');
     expect((await api(created.json.key, '/limits')).json.tier).toBe('developer');
@@ -121,7 +160,9 @@ describe('named API keys and current limits', () => {
     expect(limits.json.minute).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d$/);
     expect(limits.json.reset_minute_seconds).toBeGreaterThan(0);
     expect(limits.json.reset_minute_seconds).toBeLessThanOrEqual(60);
-    expect(limits.json.data.map((m: { model: string }) => m.model)).toEqual(Object.keys(config.tiers.free.models));
+    expect(limits.json.data.map((m: { model: string }) => m.model)).toEqual(
+      Object.keys(config.tiers.free.models),
+    );
     expect(limits.json.data[0].tokens_per_day.used).toBe(0);
   });
 });

@@ -8,8 +8,9 @@ import { localModeDocumentClient } from '../support/dynalite';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
- * Metering end to end: local mode (dynalite) driven by the official openai client. Small limits for the free
- * 8B model make every limit reachable in a few requests; the edge throttle is raised out of the way.
+ * Metering end to end: local mode (dynalite) driven by the official openai client. Small limits for
+ * the free 8B model make every limit reachable in a few requests; the edge throttle is raised out
+ * of the way.
  */
 const MODEL = 'qwen3-8b';
 const LIMITS = { rpm: 4, rpd: 100, tpm: 2_000, tpd: 100_000 };
@@ -25,7 +26,10 @@ const config = loadConfig({
   },
 });
 const counter = new PromptTokenCounter(config);
-const ask = (content = 'hello') => ({ model: MODEL, messages: [{ role: 'user' as const, content }] });
+const ask = (content = 'hello') => ({
+  model: MODEL,
+  messages: [{ role: 'user' as const, content }],
+});
 
 async function eventually<T>(read: () => Promise<T | undefined>, timeoutMs = 3_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -59,7 +63,8 @@ describe('metering seen by the openai client', () => {
         tokensPerSecond: 200,
         promptTokens: (model, messages) => counter.count(model, messages),
       }),
-      // No authorizer decision cache: a spend limit set through the API applies to the next request.
+      // No authorizer decision cache: a spend limit set through the API applies to the next
+      // request.
       authorizerCacheTtlMs: 0,
     });
     doc = localModeDocumentClient(local.dynamoEndpoint);
@@ -79,11 +84,16 @@ describe('metering seen by the openai client', () => {
     const headers = second.response.headers;
     expect(headers.get('x-ratelimit-limit-requests')).toBe(String(LIMITS.rpd));
     expect(headers.get('x-ratelimit-limit-tokens')).toBe(String(LIMITS.tpm));
-    expect(first.response.headers.get('x-ratelimit-remaining-requests')).toBe(String(LIMITS.rpd - 1));
+    expect(first.response.headers.get('x-ratelimit-remaining-requests')).toBe(
+      String(LIMITS.rpd - 1),
+    );
     expect(headers.get('x-ratelimit-remaining-requests')).toBe(String(LIMITS.rpd - 2));
-    // After the first request settled, the minute holds its actual tokens plus the second's reservation.
+    // After the first request settled, the minute holds its actual tokens plus the second's
+    // reservation.
     const firstTokens = first.data.usage?.total_tokens ?? 0;
-    expect(Number(headers.get('x-ratelimit-remaining-tokens'))).toBeLessThan(LIMITS.tpm - firstTokens);
+    expect(Number(headers.get('x-ratelimit-remaining-tokens'))).toBeLessThan(
+      LIMITS.tpm - firstTokens,
+    );
     expect(headers.get('x-ratelimit-reset-requests')).toMatch(/^(\d+h)?(\d+m)?[\d.]+m?s$/);
     expect(headers.get('x-ratelimit-reset-tokens')).toMatch(/^[\d.]+m?s$/);
   });
@@ -91,10 +101,11 @@ describe('metering seen by the openai client', () => {
   it('answers the request past the RPM limit with 429 rate_limit_exceeded, a Groq-style message and retry-after', async () => {
     const { apiKey, customer } = await newCustomer('free', 'rpm');
     const openai = clientFor(apiKey as string);
-    // The RPM counter is keyed by the UTC minute: start the run early in a minute, so a slow machine does not
-    // carry it into the next one (where the limit has, rightly, room again).
+    // The RPM counter is keyed by the UTC minute: start the run early in a minute, so a slow
+    // machine does not carry it into the next one (where the limit has, rightly, room again).
     const intoMinuteMs = Date.now() % 60_000;
-    if (intoMinuteMs > 30_000) await new Promise((resolve) => setTimeout(resolve, 60_000 - intoMinuteMs + 100));
+    if (intoMinuteMs > 30_000)
+      await new Promise((resolve) => setTimeout(resolve, 60_000 - intoMinuteMs + 100));
     for (let i = 0; i < LIMITS.rpm; i += 1) await openai.chat.completions.create(ask());
 
     const error = await openai.chat.completions.create(ask()).catch((e: unknown) => e);
@@ -108,7 +119,9 @@ describe('metering seen by the openai client', () => {
     );
     expect(rateLimited.message).toMatch(/Please try again in [\d.]+m?s\.$/);
     expect(Number(rateLimited.headers?.get('retry-after'))).toBeGreaterThanOrEqual(1);
-    expect(rateLimited.headers?.get('x-ratelimit-remaining-requests')).toBe(String(LIMITS.rpd - LIMITS.rpm));
+    expect(rateLimited.headers?.get('x-ratelimit-remaining-requests')).toBe(
+      String(LIMITS.rpd - LIMITS.rpm),
+    );
   }, 70_000);
 
   it('refuses a request larger than the TPM limit itself with 413', async () => {
@@ -125,25 +138,35 @@ describe('metering seen by the openai client', () => {
   it('lets a default request use the tokens left in the minute, so admitted usage never passes TPM', async () => {
     const { apiKey } = await newCustomer('free', 'cap');
     const openai = clientFor(apiKey as string);
-    const stream = await openai.chat.completions.create({ ...ask(), max_completion_tokens: 500, stream: true });
+    const stream = await openai.chat.completions.create({
+      ...ask(),
+      max_completion_tokens: 500,
+      stream: true,
+    });
     const iterator = stream[Symbol.asyncIterator]();
     await iterator.next(); // the first request holds 500+ tokens of the minute while it streams
 
     const capped = await openai.chat.completions.create(ask()).withResponse();
 
-    // Admitted with the output allowance shrunk to what the minute had left; the headers count what it used,
-    // beside the first request's reservation, which still holds the minute.
+    // Admitted with the output allowance shrunk to what the minute had left; the headers count what
+    // it used, beside the first request's reservation, which still holds the minute.
     expect(capped.data.choices[0]?.message.content).toBeTruthy();
     const remaining = Number(capped.response.headers.get('x-ratelimit-remaining-tokens'));
     expect(remaining).toBeGreaterThan(0);
-    expect(remaining).toBeLessThanOrEqual(LIMITS.tpm - 500 - (capped.data.usage?.total_tokens ?? 0));
+    expect(remaining).toBeLessThanOrEqual(
+      LIMITS.tpm - 500 - (capped.data.usage?.total_tokens ?? 0),
+    );
     await iterator.return?.();
   });
 
   it('answers 429 on TPM rather than a truncated answer when less than the minimum output is left', async () => {
     const { apiKey } = await newCustomer('free', 'nofit');
     const openai = clientFor(apiKey as string);
-    const stream = await openai.chat.completions.create({ ...ask(), max_completion_tokens: 1_900, stream: true });
+    const stream = await openai.chat.completions.create({
+      ...ask(),
+      max_completion_tokens: 1_900,
+      stream: true,
+    });
     const iterator = stream[Symbol.asyncIterator]();
     await iterator.next();
 
@@ -170,14 +193,22 @@ describe('metering seen by the openai client', () => {
 
     const record = await eventually(async () => {
       const { Item } = await doc.send(
-        new GetCommand({ TableName: LOCAL_METERING_TABLE, Key: { pk: `REQ#${requestId}`, sk: 'REQ' } }),
+        new GetCommand({
+          TableName: LOCAL_METERING_TABLE,
+          Key: { pk: `REQ#${requestId}`, sk: 'REQ' },
+        }),
       );
       return Item;
     });
-    expect(record).toMatchObject({ customerId: customer.customerId, model: MODEL, status: 'client_disconnected' });
+    expect(record).toMatchObject({
+      customerId: customer.customerId,
+      model: MODEL,
+      status: 'client_disconnected',
+    });
     expect(record.outputTokens).toBeGreaterThanOrEqual(4);
-    // The record is written before the holds are settled (so a crash in between is billed once, by the
-    // reconciler): the next request may arrive while the cut stream's hold is still being settled.
+    // The record is written before the holds are settled (so a crash in between is billed once, by
+    // the reconciler): the next request may arrive while the cut stream's hold is still being
+    // settled.
     const next = await eventually(async () => {
       try {
         return await openai.chat.completions.create(ask()).withResponse();
@@ -187,10 +218,13 @@ describe('metering seen by the openai client', () => {
       }
     });
     // The reservation of the cut stream was settled down to what it used.
-    const usedThisMinute = LIMITS.tpm - Number(next.response.headers.get('x-ratelimit-remaining-tokens'));
+    const usedThisMinute =
+      LIMITS.tpm - Number(next.response.headers.get('x-ratelimit-remaining-tokens'));
     const nextReservation = usedThisMinute - (record.inputTokens + record.outputTokens);
     expect(nextReservation).toBeGreaterThan(0);
-    expect(nextReservation).toBeLessThanOrEqual(LIMITS.tpm - record.inputTokens - record.outputTokens);
+    expect(nextReservation).toBeLessThanOrEqual(
+      LIMITS.tpm - record.inputTokens - record.outputTokens,
+    );
   });
 
   it('blocks at the monthly spend limit with insufficient_quota and publishes 50/75/90% alerts once each', async () => {
@@ -205,9 +239,11 @@ describe('metering seen by the openai client', () => {
 
     let blocked: unknown;
     for (let i = 0; i < 20 && !blocked; i += 1) {
-      await openai.chat.completions.create({ ...ask('x'), max_completion_tokens: 12 }).catch((e: unknown) => {
-        blocked = e;
-      });
+      await openai.chat.completions
+        .create({ ...ask('x'), max_completion_tokens: 12 })
+        .catch((e: unknown) => {
+          blocked = e;
+        });
     }
 
     expect(blocked).toBeInstanceOf(OpenAI.RateLimitError);
@@ -216,16 +252,25 @@ describe('metering seen by the openai client', () => {
     const alerts = local.events.filter((event) => event.customerId === customer.customerId);
     expect(alerts.map((a) => a.thresholdPercent)).toEqual([50, 75, 90]);
     const view = (await (
-      await spec.fetch(`${local.openAIBaseUrl}/spend_limit`, { headers: { authorization: `Bearer ${apiKey}` } })
+      await spec.fetch(`${local.openAIBaseUrl}/spend_limit`, {
+        headers: { authorization: `Bearer ${apiKey}` },
+      })
     ).json()) as { spent_usd: string };
-    expect(view).toMatchObject({ object: 'spend_limit', monthly_limit_usd: 0.00001, available: true });
+    expect(view).toMatchObject({
+      object: 'spend_limit',
+      monthly_limit_usd: 0.00001,
+      available: true,
+    });
     expect(Number(view.spent_usd)).toBeLessThanOrEqual(0.00001);
   });
 
   it('reports usage per model and per day from the aggregates', async () => {
     const { apiKey } = await newCustomer('free', 'usage');
     const openai = clientFor(apiKey as string);
-    const completions = [await openai.chat.completions.create(ask()), await openai.chat.completions.create(ask())];
+    const completions = [
+      await openai.chat.completions.create(ask()),
+      await openai.chat.completions.create(ask()),
+    ];
 
     const byModel = (await openai.get('/usage', { query: { group_by: 'model' } })) as {
       data: { model: string; requests: number; input_tokens: number; output_tokens: number }[];
@@ -240,6 +285,8 @@ describe('metering seen by the openai client', () => {
         output_tokens: completions.reduce((sum, c) => sum + (c.usage?.completion_tokens ?? 0), 0),
       }),
     ]);
-    expect(byDay.data).toEqual([expect.objectContaining({ date: new Date().toISOString().slice(0, 10), requests: 2 })]);
+    expect(byDay.data).toEqual([
+      expect.objectContaining({ date: new Date().toISOString().slice(0, 10), requests: 2 }),
+    ]);
   });
 });

@@ -1,13 +1,17 @@
 import Groq from 'groq-sdk';
 import OpenAI from 'openai';
-import { TEST_MODEL_OWNER, TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
+import {
+  TEST_MODEL_OWNER,
+  TestModelBackend,
+} from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
- * End to end: local mode on a real HTTP port (the same API app as in Lambda, dynalite as DynamoDB, the real
- * authorizer code, the usage-plan emulation), driven by the official `openai` and `groq-sdk` clients.
+ * End to end: local mode on a real HTTP port (the same API app as in Lambda, dynalite as DynamoDB,
+ * the real authorizer code, the usage-plan emulation), driven by the official `openai` and
+ * `groq-sdk` clients.
  */
 
 const config = loadConfig({ env: 'dev' });
@@ -34,8 +38,18 @@ describe('official clients against local mode', () => {
       authorizerCacheTtlMs: AUTHORIZER_CACHE_MS,
     });
     keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
-    openai = new OpenAI({ apiKey: keys.developer, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
-    groq = new Groq({ apiKey: keys.developer, baseURL: local.url, maxRetries: 0, fetch: spec.fetch });
+    openai = new OpenAI({
+      apiKey: keys.developer,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
+    groq = new Groq({
+      apiKey: keys.developer,
+      baseURL: local.url,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
   });
   afterAll(() => local.stop());
 
@@ -115,9 +129,15 @@ describe('official clients against local mode', () => {
       for await (const model of openai.models.list()) models.push(model);
       const one = await openai.models.retrieve(MODEL);
 
-      expect(models.map((m) => m.id).sort()).toEqual(Object.keys(config.tiers.developer.models).sort());
+      expect(models.map((m) => m.id).sort()).toEqual(
+        Object.keys(config.tiers.developer.models).sort(),
+      );
       expect(models.every((m) => m.owned_by === TEST_MODEL_OWNER)).toBe(true);
-      expect(one).toMatchObject({ id: MODEL, object: 'model', context_window: config.models[MODEL]?.contextWindow });
+      expect(one).toMatchObject({
+        id: MODEL,
+        object: 'model',
+        context_window: config.models[MODEL]?.contextWindow,
+      });
     });
 
     it('raises AuthenticationError for a bad key', async () => {
@@ -128,7 +148,10 @@ describe('official clients against local mode', () => {
         fetch: spec.fetch,
       });
 
-      const attempt = stranger.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x' }] });
+      const attempt = stranger.chat.completions.create({
+        model: MODEL,
+        messages: [{ role: 'user', content: 'x' }],
+      });
 
       await expect(attempt).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
       await expect(attempt).rejects.toMatchObject({ status: 401, code: 'invalid_api_key' });
@@ -142,7 +165,11 @@ describe('official clients against local mode', () => {
       });
 
       await expect(attempt).rejects.toBeInstanceOf(OpenAI.BadRequestError);
-      await expect(attempt).rejects.toMatchObject({ status: 400, param: 'temperature', type: 'invalid_request_error' });
+      await expect(attempt).rejects.toMatchObject({
+        status: 400,
+        param: 'temperature',
+        type: 'invalid_request_error',
+      });
     });
 
     it('refuses a parameter the backend cannot honour, naming it', async () => {
@@ -152,7 +179,11 @@ describe('official clients against local mode', () => {
         tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }],
       });
 
-      await expect(attempt).rejects.toMatchObject({ status: 400, param: 'tools', code: 'unsupported_parameter' });
+      await expect(attempt).rejects.toMatchObject({
+        status: 400,
+        param: 'tools',
+        code: 'unsupported_parameter',
+      });
     });
 
     it('refuses max_completion_tokens above the model maximum', async () => {
@@ -166,14 +197,22 @@ describe('official clients against local mode', () => {
     });
 
     it('raises NotFoundError for an unknown model', async () => {
-      const attempt = openai.chat.completions.create({ model: 'gpt-9', messages: [{ role: 'user', content: 'x' }] });
+      const attempt = openai.chat.completions.create({
+        model: 'gpt-9',
+        messages: [{ role: 'user', content: 'x' }],
+      });
 
       await expect(attempt).rejects.toBeInstanceOf(OpenAI.NotFoundError);
       await expect(attempt).rejects.toMatchObject({ code: 'model_not_found', param: 'model' });
     });
 
     it('raises PermissionDeniedError when a Free key asks for an Enterprise-only model', async () => {
-      const free = new OpenAI({ apiKey: keys.free, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
+      const free = new OpenAI({
+        apiKey: keys.free,
+        baseURL: local.openAIBaseUrl,
+        maxRetries: 0,
+        fetch: spec.fetch,
+      });
 
       const attempt = free.chat.completions.create({
         model: ENTERPRISE_ONLY,
@@ -181,7 +220,10 @@ describe('official clients against local mode', () => {
       });
 
       await expect(attempt).rejects.toBeInstanceOf(OpenAI.PermissionDeniedError);
-      await expect(attempt).rejects.toMatchObject({ status: 403, code: 'model_not_available_on_tier' });
+      await expect(attempt).rejects.toMatchObject({
+        status: 403,
+        code: 'model_not_available_on_tier',
+      });
     });
   });
 
@@ -235,26 +277,41 @@ describe('official clients against local mode', () => {
     it('lists models', async () => {
       const models = await groq.models.list();
 
-      expect(models.data.map((m) => m.id).sort()).toEqual(Object.keys(config.tiers.developer.models).sort());
+      expect(models.data.map((m) => m.id).sort()).toEqual(
+        Object.keys(config.tiers.developer.models).sort(),
+      );
     });
 
     it('raises its AuthenticationError, BadRequestError, NotFoundError and PermissionDeniedError', async () => {
-      const stranger = new Groq({ apiKey: 'tl_nope', baseURL: local.url, maxRetries: 0, fetch: spec.fetch });
-      const free = new Groq({ apiKey: keys.free, baseURL: local.url, maxRetries: 0, fetch: spec.fetch });
+      const stranger = new Groq({
+        apiKey: 'tl_nope',
+        baseURL: local.url,
+        maxRetries: 0,
+        fetch: spec.fetch,
+      });
+      const free = new Groq({
+        apiKey: keys.free,
+        baseURL: local.url,
+        maxRetries: 0,
+        fetch: spec.fetch,
+      });
       const message = [{ role: 'user' as const, content: 'x' }];
 
-      await expect(stranger.chat.completions.create({ model: MODEL, messages: message })).rejects.toBeInstanceOf(
-        Groq.AuthenticationError,
-      );
       await expect(
-        groq.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 42 as unknown as string }] }),
+        stranger.chat.completions.create({ model: MODEL, messages: message }),
+      ).rejects.toBeInstanceOf(Groq.AuthenticationError);
+      await expect(
+        groq.chat.completions.create({
+          model: MODEL,
+          messages: [{ role: 'user', content: 42 as unknown as string }],
+        }),
       ).rejects.toMatchObject({ status: 400, error: { error: { param: 'messages[0].content' } } });
-      await expect(groq.chat.completions.create({ model: 'nope', messages: message })).rejects.toBeInstanceOf(
-        Groq.NotFoundError,
-      );
-      await expect(free.chat.completions.create({ model: ENTERPRISE_ONLY, messages: message })).rejects.toBeInstanceOf(
-        Groq.PermissionDeniedError,
-      );
+      await expect(
+        groq.chat.completions.create({ model: 'nope', messages: message }),
+      ).rejects.toBeInstanceOf(Groq.NotFoundError);
+      await expect(
+        free.chat.completions.create({ model: ENTERPRISE_ONLY, messages: message }),
+      ).rejects.toBeInstanceOf(Groq.PermissionDeniedError);
     });
   });
 
@@ -271,19 +328,29 @@ describe('official clients against local mode', () => {
       const post = (body: string) =>
         spec.fetch(`${local.openAIBaseUrl}/chat/completions`, {
           method: 'POST',
-          headers: { authorization: `Bearer ${keys.developer}`, 'content-type': 'application/json' },
+          headers: {
+            authorization: `Bearer ${keys.developer}`,
+            'content-type': 'application/json',
+          },
           body,
         });
 
       const notJson = await post('{"model":');
       const tooLarge = await post(
-        JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x'.repeat(7 * 1024 * 1024) }] }),
+        JSON.stringify({
+          model: MODEL,
+          messages: [{ role: 'user', content: 'x'.repeat(7 * 1024 * 1024) }],
+        }),
       );
 
       expect(notJson.status).toBe(400);
-      expect(((await notJson.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
+      expect(((await notJson.json()) as { error: { type: string } }).error.type).toBe(
+        'invalid_request_error',
+      );
       expect(tooLarge.status).toBe(413);
-      expect(((await tooLarge.json()) as { error: { code: string } }).error.code).toBe('request_too_large');
+      expect(((await tooLarge.json()) as { error: { code: string } }).error.code).toBe(
+        'request_too_large',
+      );
     });
 
     it('answers an unknown route with 404 unknown_url', async () => {
@@ -292,7 +359,9 @@ describe('official clients against local mode', () => {
       });
 
       expect(response.status).toBe(404);
-      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('unknown_url');
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+        'unknown_url',
+      );
     });
   });
 
@@ -304,10 +373,17 @@ describe('official clients against local mode', () => {
         email: 'burst@test.local',
         tier: 'free',
       });
-      const client = new OpenAI({ apiKey, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
+      const client = new OpenAI({
+        apiKey,
+        baseURL: local.openAIBaseUrl,
+        maxRetries: 0,
+        fetch: spec.fetch,
+      });
       const burst = config.tiers.free.edge.burstLimit;
 
-      const results = await Promise.allSettled(Array.from({ length: burst + 5 }, () => client.models.list()));
+      const results = await Promise.allSettled(
+        Array.from({ length: burst + 5 }, () => client.models.list()),
+      );
 
       const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
       expect(results.length - rejected.length).toBe(burst);
@@ -322,7 +398,12 @@ describe('official clients against local mode', () => {
         email: 'gone@test.local',
         tier: 'free',
       });
-      const client = new OpenAI({ apiKey, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
+      const client = new OpenAI({
+        apiKey,
+        baseURL: local.openAIBaseUrl,
+        maxRetries: 0,
+        fetch: spec.fetch,
+      });
       await client.models.list();
 
       await local.operator.revoke(customer.customerId);

@@ -7,8 +7,8 @@ import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
- * OpenAI's contract where clients and servers most often part: what was sent, and what a client expects
- * back. Local mode on a real port, every answer also checked against the published schemas.
+ * OpenAI's contract where clients and servers most often part: what was sent, and what a client
+ * expects back. Local mode on a real port, every answer also checked against the published schemas.
  */
 
 const MODEL = 'qwen3-8b';
@@ -54,18 +54,31 @@ describe("OpenAI's contract at its edges, against local mode", () => {
 
   beforeAll(async () => {
     local = await startLocalMode({
-      config: loadConfig({ env: 'dev', overrides: { environment: { corsAllowedOrigins: [CONSOLE_ORIGIN] } } }),
+      config: loadConfig({
+        env: 'dev',
+        overrides: { environment: { corsAllowedOrigins: [CONSOLE_ORIGIN] } },
+      }),
       port: 0,
       backend: new ToolTakingModel({ replyTokens: 5 }),
     });
     keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
-    openai = new OpenAI({ apiKey: keys.developer, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
+    openai = new OpenAI({
+      apiKey: keys.developer,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
   });
   afterAll(() => local.stop());
 
   it('answers a chat completion with logprobs and message.refusal present and null', async () => {
-    const response = await post('/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 'x' }] });
-    const body = (await response.json()) as { choices: { logprobs: unknown; message: { refusal: unknown } }[] };
+    const response = await post('/chat/completions', {
+      model: MODEL,
+      messages: [{ role: 'user', content: 'x' }],
+    });
+    const body = (await response.json()) as {
+      choices: { logprobs: unknown; message: { refusal: unknown } }[];
+    };
 
     expect(body.choices[0]).toHaveProperty('logprobs', null);
     expect(body.choices[0]?.message).toHaveProperty('refusal', null);
@@ -90,18 +103,23 @@ describe("OpenAI's contract at its edges, against local mode", () => {
     [{ seed: 1.5 }, 'seed', 'expected an integer, but got a decimal'],
     [{ stream: 'yes' }, 'stream', 'expected a boolean, but got a string'],
     [{ messages: 'x' }, 'messages', 'expected an array, but got a string'],
-  ])('answers the wrong type in %j with invalid_type naming the types', async (change, param, words) => {
-    const response = await post('/chat/completions', {
-      model: MODEL,
-      messages: [{ role: 'user', content: 'x' }],
-      ...change,
-    });
-    const { error } = (await response.json()) as { error: { message: string; param: string; code: string } };
+  ])(
+    'answers the wrong type in %j with invalid_type naming the types',
+    async (change, param, words) => {
+      const response = await post('/chat/completions', {
+        model: MODEL,
+        messages: [{ role: 'user', content: 'x' }],
+        ...change,
+      });
+      const { error } = (await response.json()) as {
+        error: { message: string; param: string; code: string };
+      };
 
-    expect(response.status).toBe(400);
-    expect(error).toMatchObject({ param, code: 'invalid_type' });
-    expect(error.message).toContain(words);
-  });
+      expect(response.status).toBe(400);
+      expect(error).toMatchObject({ param, code: 'invalid_type' });
+      expect(error.message).toContain(words);
+    },
+  );
 
   it('accepts a developer message', async () => {
     const completion = await openai.chat.completions.create({
@@ -125,7 +143,9 @@ describe("OpenAI's contract at its edges, against local mode", () => {
 
       for (const response of await Promise.all([chat, retrieve])) {
         expect(response.status).toBe(404);
-        expect(((await response.json()) as { error: { code: string } }).error.code).toBe('model_not_found');
+        expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+          'model_not_found',
+        );
       }
     },
   );
@@ -151,7 +171,9 @@ describe("OpenAI's contract at its edges, against local mode", () => {
     expect(withTools.status).toBe(400);
     expect(((await withTools.json()) as { error: { param: string } }).error.param).toBe('tools');
     expect(withFormat.status).toBe(400);
-    expect(((await withFormat.json()) as { error: { param: string } }).error.param).toBe('response_format');
+    expect(((await withFormat.json()) as { error: { param: string } }).error.param).toBe(
+      'response_format',
+    );
   });
 
   it('writes a spend limit of 5e-324 whole, rounded to the micro-USD, and refuses a string', async () => {
@@ -160,12 +182,19 @@ describe("OpenAI's contract at its edges, against local mode", () => {
       headers: { authorization: `Bearer ${keys.developer}` },
     });
     const asString = await post('/spend_limit', { monthly_limit_usd: '50' }, keys.developer, 'PUT');
-    const extra = await post('/spend_limit', { monthly_limit_usd: 5, currency: 'EUR' }, keys.developer, 'PUT');
+    const extra = await post(
+      '/spend_limit',
+      { monthly_limit_usd: 5, currency: 'EUR' },
+      keys.developer,
+      'PUT',
+    );
 
     expect(tiny.status).toBe(200);
     expect(((await shown.json()) as { monthly_limit_usd: number }).monthly_limit_usd).toBe(0);
     expect(asString.status).toBe(400);
-    expect(((await asString.json()) as { error: { code: string } }).error.code).toBe('invalid_type');
+    expect(((await asString.json()) as { error: { code: string } }).error.code).toBe(
+      'invalid_type',
+    );
     expect(extra.status).toBe(400);
     await post('/spend_limit', { monthly_limit_usd: null }, keys.developer, 'PUT');
   });
@@ -173,39 +202,44 @@ describe("OpenAI's contract at its edges, against local mode", () => {
   it('answers a chunked 100 MB chat body with 413 before reading past the limit', async () => {
     const url = new URL(`${local.openAIBaseUrl}/chat/completions`);
     const oneMiB = Buffer.alloc(1024 * 1024, 'a');
-    const result = await new Promise<{ status: number; body: string; sentMiB: number }>((resolve, reject) => {
-      let sentMiB = 0;
-      const request = httpRequest(
-        {
-          host: url.hostname,
-          port: url.port,
-          path: url.pathname,
-          method: 'POST',
-          headers: { authorization: `Bearer ${keys.developer}`, 'content-type': 'application/json' },
-        },
-        (response) => {
-          let body = '';
-          response.on('data', (c) => {
-            body += c;
-          });
-          response.on('end', () => {
-            request.destroy();
-            resolve({ status: response.statusCode ?? 0, body, sentMiB });
-          });
-        },
-      );
-      request.on('error', () => undefined);
-      const pump = () => {
-        while (sentMiB < 100 && !request.destroyed) {
-          sentMiB += 1;
-          if (!request.write(oneMiB)) return void request.once('drain', pump);
-        }
-        if (!request.destroyed) request.end();
-      };
-      request.write('{"model":"x","messages":"');
-      pump();
-      setTimeout(() => reject(new Error('no answer')), 20_000).unref();
-    });
+    const result = await new Promise<{ status: number; body: string; sentMiB: number }>(
+      (resolve, reject) => {
+        let sentMiB = 0;
+        const request = httpRequest(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: url.pathname,
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${keys.developer}`,
+              'content-type': 'application/json',
+            },
+          },
+          (response) => {
+            let body = '';
+            response.on('data', (c) => {
+              body += c;
+            });
+            response.on('end', () => {
+              request.destroy();
+              resolve({ status: response.statusCode ?? 0, body, sentMiB });
+            });
+          },
+        );
+        request.on('error', () => undefined);
+        const pump = () => {
+          while (sentMiB < 100 && !request.destroyed) {
+            sentMiB += 1;
+            if (!request.write(oneMiB)) return void request.once('drain', pump);
+          }
+          if (!request.destroyed) request.end();
+        };
+        request.write('{"model":"x","messages":"');
+        pump();
+        setTimeout(() => reject(new Error('no answer')), 20_000).unref();
+      },
+    );
 
     expect(result.status).toBe(413);
     expect(JSON.parse(result.body).error.code).toBe('request_too_large');
@@ -222,7 +256,10 @@ describe("OpenAI's contract at its edges, against local mode", () => {
           port: url.port,
           path: url.pathname,
           method: 'PUT',
-          headers: { authorization: `Bearer ${keys.developer}`, 'content-length': String(100 * 1024 * 1024) },
+          headers: {
+            authorization: `Bearer ${keys.developer}`,
+            'content-length': String(100 * 1024 * 1024),
+          },
         },
         (response) => {
           resolve(response.statusCode ?? 0);
@@ -239,11 +276,20 @@ describe("OpenAI's contract at its edges, against local mode", () => {
 
   it('answers headers over 16 KB with 431 and a NUL in a header with 400, in the OpenAI shape', async () => {
     const port = Number(new URL(local.url).port);
-    const big = await rawExchange(port, `GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
-    const nul = await rawExchange(port, 'GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Nul: a\u0000b\r\n\r\n');
+    const big = await rawExchange(
+      port,
+      `GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    );
+    const nul = await rawExchange(
+      port,
+      'GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Nul: a\u0000b\r\n\r\n',
+    );
 
     expect(big.status).toBe(431);
-    expect(JSON.parse(big.body).error).toMatchObject({ type: 'invalid_request_error', param: null });
+    expect(JSON.parse(big.body).error).toMatchObject({
+      type: 'invalid_request_error',
+      param: null,
+    });
     expect(nul.status).toBe(400);
     expect(JSON.parse(nul.body).error.code).toBe('malformed_request');
   });
@@ -271,20 +317,33 @@ describe("OpenAI's contract at its edges, against local mode", () => {
     expect(preflight.headers.get('access-control-allow-methods')).toContain('POST');
     expect(stranger.headers.get('access-control-allow-origin')).toBeNull();
     expect(actual.headers.get('access-control-allow-origin')).toBe(CONSOLE_ORIGIN);
-    expect(actual.headers.get('access-control-expose-headers')).toContain('x-ratelimit-remaining-tokens');
+    expect(actual.headers.get('access-control-expose-headers')).toContain(
+      'x-ratelimit-remaining-tokens',
+    );
     expect(actual.headers.get('access-control-expose-headers')).toContain('x-request-id');
   });
 
   it('answers an unknown URL without a key with 404 unknown_url', async () => {
-    for (const url of [`${local.openAIBaseUrl}/nothing`, `${local.url}/openai/v1/nothing`, `${local.url}/nope`]) {
+    for (const url of [
+      `${local.openAIBaseUrl}/nothing`,
+      `${local.url}/openai/v1/nothing`,
+      `${local.url}/nope`,
+    ]) {
       const response = await spec.fetch(url);
       expect(response.status).toBe(404);
-      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('unknown_url');
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+        'unknown_url',
+      );
     }
   });
 
   it('answers a higher-tier model alike in chat and GET /v1/models/{id}, naming the tier that has it', async () => {
-    const free = new OpenAI({ apiKey: keys.free, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
+    const free = new OpenAI({
+      apiKey: keys.free,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
 
     const chat = await free.chat.completions
       .create({ model: ENTERPRISE_ONLY, messages: [{ role: 'user', content: 'x' }] })
@@ -305,7 +364,13 @@ describe("OpenAI's contract at its edges, against local mode", () => {
     expect(response.status).toBe(200);
     expect(document.openapi).toBe('3.1.0');
     expect(Object.keys(document.paths)).toEqual(
-      expect.arrayContaining(['/v1/chat/completions', '/v1/plans', '/v1/me', '/v1/usage', '/v1/spend_limit']),
+      expect.arrayContaining([
+        '/v1/chat/completions',
+        '/v1/plans',
+        '/v1/me',
+        '/v1/usage',
+        '/v1/spend_limit',
+      ]),
     );
   });
 });

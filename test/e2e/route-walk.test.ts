@@ -5,10 +5,11 @@ import { adapterFiles, entriesOf, zipOf } from '../support/adapters';
 import { apiSpecs, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
- * Walks every operation of Tierline's `/openapi.json` with a valid request and with invalid ones, under both
- * prefixes, and validates each answer (spec check). Valid request bodies are also validated against the
- * request schemas of both documents, so what Tierline accepts is what OpenAI's spec allows. A route added to
- * the app but not to the document (or the other way round) fails here.
+ * Walks every operation of Tierline's `/openapi.json` with a valid request and with invalid ones,
+ * under both prefixes, and validates each answer (spec check). Valid request bodies are also
+ * validated against the request schemas of both documents, so what Tierline accepts is what
+ * OpenAI's spec allows. A route added to the app but not to the document (or the other way round)
+ * fails here.
  */
 
 const MODEL = 'qwen3-8b';
@@ -17,7 +18,11 @@ const architectureOf = (model: string) => {
   if (!architecture) throw new Error(`${model} takes no adapters`);
   return architecture;
 };
-const chat = { model: MODEL, messages: [{ role: 'user', content: 'Walk' }], max_completion_tokens: 5 };
+const chat = {
+  model: MODEL,
+  messages: [{ role: 'user', content: 'Walk' }],
+  max_completion_tokens: 5,
+};
 
 const JSONL = `${JSON.stringify({ custom_id: 'a', method: 'POST', url: '/v1/chat/completions', body: chat })}\n`;
 const fileForm = () => {
@@ -34,7 +39,12 @@ const adapterForm = () => {
   form.set('file', new Blob([new Uint8Array(adapterZip)]), 'adapter.zip');
   return form;
 };
-const register = (name: string) => ({ input_file_id: '{adapter}', name, type: 'lora', base_model: MODEL });
+const register = (name: string) => ({
+  input_file_id: '{adapter}',
+  name,
+  type: 'lora',
+  base_model: MODEL,
+});
 const partForm = () => {
   const form = new FormData();
   form.set('data', new Blob([JSONL]), 'part');
@@ -48,7 +58,14 @@ interface Walk {
   body?: unknown;
   form?: () => FormData;
   /** Requests that must be refused with this 4xx status. */
-  invalid: { body?: unknown; raw?: string; query?: string; path?: string; noKey?: boolean; status: number }[];
+  invalid: {
+    body?: unknown;
+    raw?: string;
+    query?: string;
+    path?: string;
+    noKey?: boolean;
+    status: number;
+  }[];
   public?: boolean;
   /** Not repeatable on the same object (delete, cancel): walked under `/v1` only. */
   once?: boolean;
@@ -136,7 +153,10 @@ const WALKS: Record<string, Walk> = {
     form: fileForm,
     invalid: [{ body: { purpose: 'batch' }, status: 400 }],
   },
-  'GET /v1/files/{file_id}': { path: '/v1/files/{file}', invalid: [{ path: '/v1/files/file-nope', status: 404 }] },
+  'GET /v1/files/{file_id}': {
+    path: '/v1/files/{file}',
+    invalid: [{ path: '/v1/files/file-nope', status: 404 }],
+  },
   'GET /v1/files/{file_id}/content': {
     path: '/v1/files/{file}/content',
     invalid: [{ path: '/v1/files/file-nope/content', status: 404 }],
@@ -148,8 +168,18 @@ const WALKS: Record<string, Walk> = {
   },
   'POST /v1/uploads': {
     path: '/v1/uploads',
-    body: { filename: 'u.jsonl', purpose: 'batch', bytes: JSONL.length, mime_type: 'application/jsonl' },
-    invalid: [{ body: { filename: 'u.jsonl', purpose: 'nonsense', bytes: 1, mime_type: 'text/plain' }, status: 400 }],
+    body: {
+      filename: 'u.jsonl',
+      purpose: 'batch',
+      bytes: JSONL.length,
+      mime_type: 'application/jsonl',
+    },
+    invalid: [
+      {
+        body: { filename: 'u.jsonl', purpose: 'nonsense', bytes: 1, mime_type: 'text/plain' },
+        status: 400,
+      },
+    ],
   },
   'POST /v1/uploads/{upload_id}/parts': {
     path: '/v1/uploads/{upload}/parts',
@@ -166,8 +196,18 @@ const WALKS: Record<string, Walk> = {
     path: '/v1/batches',
     body: { input_file_id: '{file}', endpoint: '/v1/chat/completions', completion_window: '24h' },
     invalid: [
-      { body: { input_file_id: '{file}', endpoint: '/v1/embeddings', completion_window: '24h' }, status: 400 },
-      { body: { input_file_id: 'file-nope', endpoint: '/v1/chat/completions', completion_window: '24h' }, status: 404 },
+      {
+        body: { input_file_id: '{file}', endpoint: '/v1/embeddings', completion_window: '24h' },
+        status: 400,
+      },
+      {
+        body: {
+          input_file_id: 'file-nope',
+          endpoint: '/v1/chat/completions',
+          completion_window: '24h',
+        },
+        status: 404,
+      },
     ],
   },
   'GET /v1/batches/{batch_id}': {
@@ -179,7 +219,10 @@ const WALKS: Record<string, Walk> = {
     fresh: 'batch2',
     invalid: [{ path: '/v1/batches/batch_nope/cancel', status: 404 }],
   },
-  'GET /v1/fine_tuning/jobs': { path: '/v1/fine_tuning/jobs', invalid: [{ query: 'limit=0', status: 400 }] },
+  'GET /v1/fine_tuning/jobs': {
+    path: '/v1/fine_tuning/jobs',
+    invalid: [{ query: 'limit=0', status: 400 }],
+  },
   'POST /v1/fine_tuning/jobs': {
     path: '/v1/fine_tuning/jobs',
     body: { model: MODEL, training_file: '{ftfile}', suffix: 'walk' },
@@ -259,9 +302,10 @@ describe('the route walk: every documented operation, valid and invalid', () => 
       port: 0,
       // Slow enough that a one-line batch is still running when the walk cancels it.
       backend: new TestModelBackend({ replyTokens: 3, timeToFirstTokenMs: 1_000 }),
-      // Stands in for Step Functions so that jobs stay active for the walk to cancel (a job that was accepted
-      // and never runs); the real launcher's requests are asserted in test/lambda/fine-tuning/jobs-api.test.ts,
-      // and local mode's own no-trainer failure in test/e2e/fine-tuning-local.test.ts.
+      // Stands in for Step Functions so that jobs stay active for the walk to cancel (a job that
+      // was accepted and never runs); the real launcher's requests are asserted in
+      // test/lambda/fine-tuning/jobs-api.test.ts, and local mode's own no-trainer failure in
+      // test/e2e/fine-tuning-local.test.ts.
       fineTuningLauncher: {
         start: async (job) =>
           job.suffix === 'fails'
@@ -278,7 +322,12 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     };
     const upload = () =>
       made('/v1/uploads', {
-        body: { filename: 'u.jsonl', purpose: 'batch', bytes: JSONL.length, mime_type: 'application/jsonl' },
+        body: {
+          filename: 'u.jsonl',
+          purpose: 'batch',
+          bytes: JSONL.length,
+          mime_type: 'application/jsonl',
+        },
       });
     ids.file = await made('/v1/files', { form: fileForm() });
     ids.file2 = await made('/v1/files', { form: fileForm() });
@@ -286,7 +335,11 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     ids.upload2 = await upload();
     ids.upload3 = await upload();
     ids.part = await made(`/v1/uploads/${ids.upload2}/parts`, { form: partForm() });
-    const batch = { input_file_id: ids.file, endpoint: '/v1/chat/completions', completion_window: '24h' };
+    const batch = {
+      input_file_id: ids.file,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    };
     ids.batch = await made('/v1/batches', { body: batch });
     makeBatch = () => made('/v1/batches', { body: batch });
     ids.key = await made('/v1/keys', { body: { name: 'walk-revoked' } });
@@ -305,7 +358,9 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     ids.ftjob = await job('walk');
     ids.ftjob2 = await job('walk');
     ids.ftjob3 = await job('fails');
-    adapterZip = await zipOf(entriesOf(adapterFiles({ architecture: architectureOf(MODEL), baseModel: MODEL })));
+    adapterZip = await zipOf(
+      entriesOf(adapterFiles({ architecture: architectureOf(MODEL), baseModel: MODEL })),
+    );
     ids.adapter = await made('/v1/files', { form: adapterForm() });
     const fineTuning = async (name: string) => {
       const response = await send('POST', '/v1/fine_tunings', { body: register(name) });
@@ -322,7 +377,8 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     path: string,
     options: { body?: unknown; raw?: string; form?: FormData; noKey?: boolean } = {},
   ) => {
-    const text = options.raw ?? (options.body === undefined ? undefined : fill(JSON.stringify(options.body)));
+    const text =
+      options.raw ?? (options.body === undefined ? undefined : fill(JSON.stringify(options.body)));
     return spec.fetch(`${local.url}${fill(path)}`, {
       method,
       headers: {
@@ -337,22 +393,29 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     expect(Object.keys(WALKS).sort()).toEqual(operations().sort());
   });
 
-  it.each(Object.entries(WALKS))('%s answers a valid request with 2xx under /v1 and /openai/v1', async (op, walk) => {
-    const method = op.split(' ')[0] as string;
-    const prefixes = walk.path.startsWith('/v1/') && !walk.once ? ['', '/openai'] : [''];
-    for (const prefix of prefixes) {
-      const path = `${prefix}${walk.path}${walk.query ? `?${walk.query}` : ''}`;
-      if (walk.fresh) ids[walk.fresh] = await makeBatch();
-      const response = await send(method, path, { body: walk.body, form: walk.form?.(), noKey: walk.public });
-      const text = await response.text();
-      const expected = walk.status ?? 200;
-      expect({ status: response.status, path }).toEqual({
-        status: expected,
-        path,
-        ...(response.status !== expected ? { text } : {}),
-      });
-    }
-  });
+  it.each(Object.entries(WALKS))(
+    '%s answers a valid request with 2xx under /v1 and /openai/v1',
+    async (op, walk) => {
+      const method = op.split(' ')[0] as string;
+      const prefixes = walk.path.startsWith('/v1/') && !walk.once ? ['', '/openai'] : [''];
+      for (const prefix of prefixes) {
+        const path = `${prefix}${walk.path}${walk.query ? `?${walk.query}` : ''}`;
+        if (walk.fresh) ids[walk.fresh] = await makeBatch();
+        const response = await send(method, path, {
+          body: walk.body,
+          form: walk.form?.(),
+          noKey: walk.public,
+        });
+        const text = await response.text();
+        const expected = walk.status ?? 200;
+        expect({ status: response.status, path }).toEqual({
+          status: expected,
+          path,
+          ...(response.status !== expected ? { text } : {}),
+        });
+      }
+    },
+  );
 
   it.each(Object.entries(WALKS).filter(([, w]) => w.body !== undefined))(
     '%s: the valid body matches the request schemas of both documents',
@@ -367,25 +430,26 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     },
   );
 
-  it.each(Object.entries(WALKS).flatMap(([op, walk]) => walk.invalid.map((bad) => [op, bad] as const)))(
-    '%s refuses %j with its 4xx in the OpenAI shape',
-    async (op, bad) => {
-      const method = op.split(' ')[0] as string;
-      const base = bad.path ?? WALKS[op]?.path ?? '';
-      const path = bad.query ? `${base}?${bad.query}` : base;
-      const response = await send(method, path, { body: bad.body, raw: bad.raw, noKey: bad.noKey });
-      const body = (await response.json()) as { error?: { message?: string } };
+  it.each(
+    Object.entries(WALKS).flatMap(([op, walk]) => walk.invalid.map((bad) => [op, bad] as const)),
+  )('%s refuses %j with its 4xx in the OpenAI shape', async (op, bad) => {
+    const method = op.split(' ')[0] as string;
+    const base = bad.path ?? WALKS[op]?.path ?? '';
+    const path = bad.query ? `${base}?${bad.query}` : base;
+    const response = await send(method, path, { body: bad.body, raw: bad.raw, noKey: bad.noKey });
+    const body = (await response.json()) as { error?: { message?: string } };
 
-      expect(response.status).toBe(bad.status);
-      expect(body.error?.message).toBeTruthy();
-    },
-  );
+    expect(response.status).toBe(bad.status);
+    expect(body.error?.message).toBeTruthy();
+  });
 
   it('refuses a wrong method on a known path with 404 unknown_url, with or without a key', async () => {
     for (const noKey of [false, true]) {
       const response = await send('DELETE', '/v1/models', { noKey });
       expect(response.status).toBe(404);
-      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('unknown_url');
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+        'unknown_url',
+      );
     }
   });
 });

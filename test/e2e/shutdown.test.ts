@@ -61,9 +61,19 @@ describe('local mode shutdown', () => {
     });
     const backend = () => new TestModelBackend({ tokensPerSecond: 20, replyTokens: 400 });
     const logged: string[] = [];
-    const first = await startLocalMode({ config, port: 0, dataDir, backend: backend(), log: (l) => logged.push(l) });
+    const first = await startLocalMode({
+      config,
+      port: 0,
+      dataDir,
+      backend: backend(),
+      log: (l) => logged.push(l),
+    });
     const developer = first.demoCustomers.find((d) => d.tier === 'developer');
-    const openai = new OpenAI({ apiKey: developer?.apiKey, baseURL: first.openAIBaseUrl, maxRetries: 0 });
+    const openai = new OpenAI({
+      apiKey: developer?.apiKey,
+      baseURL: first.openAIBaseUrl,
+      maxRetries: 0,
+    });
     const streams = await Promise.all(
       Array.from({ length: 200 }, async () => {
         const stream = await openai.chat.completions.create({
@@ -81,8 +91,14 @@ describe('local mode shutdown', () => {
     await first.stop(); // SIGTERM in `npm start` calls this
     await Promise.all(streams.map((s) => s.next().catch(() => undefined)));
     const second = await startLocalMode({ config, port: 0, dataDir, backend: backend() });
-    const again = new OpenAI({ apiKey: developer?.apiKey, baseURL: second.openAIBaseUrl, maxRetries: 0 });
-    const usage = (await again.get('/usage', { query: { group_by: 'model' } })) as { total: { requests: number } };
+    const again = new OpenAI({
+      apiKey: developer?.apiKey,
+      baseURL: second.openAIBaseUrl,
+      maxRetries: 0,
+    });
+    const usage = (await again.get('/usage', { query: { group_by: 'model' } })) as {
+      total: { requests: number };
+    };
     await second.stop();
 
     expect(usage.total.requests).toBe(200);
@@ -104,7 +120,10 @@ describe('local mode shutdown', () => {
       Array.from({ length: 5 }, async () => {
         const response = await fetch(`${local.openAIBaseUrl}/chat/completions`, {
           method: 'POST',
-          headers: { authorization: `Bearer ${developer?.apiKey}`, 'content-type': 'application/json' },
+          headers: {
+            authorization: `Bearer ${developer?.apiKey}`,
+            'content-type': 'application/json',
+          },
           body: JSON.stringify({
             model: 'qwen3-8b',
             messages: [{ role: 'user', content: 'keep talking' }],
@@ -143,13 +162,23 @@ describe('local mode shutdown', () => {
   it('prints the current demo keys after a restart, also when an operator rotated one', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'tierline-demo-keys-'));
     const config = loadConfig({ env: 'dev' });
-    const first = await startLocalMode({ config, port: 0, dataDir, backend: new TestModelBackend() });
+    const first = await startLocalMode({
+      config,
+      port: 0,
+      dataDir,
+      backend: new TestModelBackend(),
+    });
     const developer = first.demoCustomers.find((d) => d.tier === 'developer');
     const freeBefore = first.demoCustomers.find((d) => d.tier === 'free');
     const rotated = await first.operator.rotateKey(developer?.customerId ?? '');
     await first.stop();
 
-    const second = await startLocalMode({ config, port: 0, dataDir, backend: new TestModelBackend() });
+    const second = await startLocalMode({
+      config,
+      port: 0,
+      dataDir,
+      backend: new TestModelBackend(),
+    });
     const shown = second.demoCustomers.find((d) => d.tier === 'developer');
     const client = new OpenAI({
       apiKey: shown?.apiKey,
@@ -187,7 +216,11 @@ describe('local mode shutdown', () => {
         custom_id: `r${i}`,
         method: 'POST',
         url: '/v1/chat/completions',
-        body: { model: 'qwen3-8b', messages: [{ role: 'user', content: `line ${i}` }], max_tokens: 8 },
+        body: {
+          model: 'qwen3-8b',
+          messages: [{ role: 'user', content: `line ${i}` }],
+          max_tokens: 8,
+        },
       }),
     );
     const openai = client(first.openAIBaseUrl);
@@ -200,7 +233,11 @@ describe('local mode shutdown', () => {
       endpoint: '/v1/chat/completions',
       completion_window: '24h',
     });
-    for (let i = 0; i < 100 && (await openai.batches.retrieve(batch.id)).status !== 'in_progress'; i++) {
+    for (
+      let i = 0;
+      i < 100 && (await openai.batches.retrieve(batch.id)).status !== 'in_progress';
+      i++
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     await first.stop();
@@ -214,7 +251,11 @@ describe('local mode shutdown', () => {
     try {
       const again = client(second.openAIBaseUrl);
       let ended = await again.batches.retrieve(batch.id);
-      for (let i = 0; i < 300 && ['in_progress', 'validating', 'finalizing'].includes(ended.status); i++) {
+      for (
+        let i = 0;
+        i < 300 && ['in_progress', 'validating', 'finalizing'].includes(ended.status);
+        i++
+      ) {
         await new Promise((resolve) => setTimeout(resolve, 100));
         ended = await again.batches.retrieve(batch.id);
       }

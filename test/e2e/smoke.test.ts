@@ -7,8 +7,8 @@ import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
- * `tierline smoke` against local mode (the same API app as in Lambda, on a real port): it passes a healthy
- * deployment, names what is wrong with a broken one, and leaves no file behind either way.
+ * `tierline smoke` against local mode (the same API app as in Lambda, on a real port): it passes a
+ * healthy deployment, names what is wrong with a broken one, and leaves no file behind either way.
  */
 
 const config = loadConfig({ env: 'dev' });
@@ -25,7 +25,8 @@ async function smoke(args: string[], smokeFetch?: typeof fetch) {
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
-const statuses = (report: SmokeReport) => Object.fromEntries(report.steps.map((s) => [s.step, s.status]));
+const statuses = (report: SmokeReport) =>
+  Object.fromEntries(report.steps.map((s) => [s.step, s.status]));
 
 describe('tierline smoke against local mode', () => {
   // Every answer the smoke test gets is checked against OpenAI's and Tierline's published schemas.
@@ -94,17 +95,22 @@ describe('tierline smoke against local mode', () => {
   });
 
   it('names what a broken gateway gets wrong (no rate-limit headers, no CORS), exits 1, and still cleans up', async () => {
-    // A gateway that drops the rate-limit headers and answers preflights 403, as a misconfigured one would.
+    // A gateway that drops the rate-limit headers and answers preflights 403, as a misconfigured
+    // one would.
     const broken: typeof fetch = async (input, init) => {
       if ((init?.method ?? 'GET') === 'OPTIONS')
         return new Response('{"message":"Missing Authentication Token"}', { status: 403 });
       const answer = await fetch(input, init);
       const headers = new Headers(answer.headers);
-      for (const name of [...headers.keys()]) if (name.startsWith('x-ratelimit-')) headers.delete(name);
+      for (const name of [...headers.keys()])
+        if (name.startsWith('x-ratelimit-')) headers.delete(name);
       return new Response(answer.body, { status: answer.status, headers });
     };
 
-    const { code, out, err } = await smoke(['--url', local.url, '--key', keys.enterprise ?? '', '--json'], broken);
+    const { code, out, err } = await smoke(
+      ['--url', local.url, '--key', keys.enterprise ?? '', '--json'],
+      broken,
+    );
 
     const report = JSON.parse(out) as SmokeReport;
     expect(code).toBe(1);
@@ -134,7 +140,15 @@ describe('tierline smoke against local mode', () => {
     try {
       const key = slow.demoCustomers.find((d) => d.tier === 'developer')?.apiKey ?? '';
 
-      const { code, out } = await smoke(['--url', slow.url, '--key', key, '--batch-timeout', '0.3', '--json']);
+      const { code, out } = await smoke([
+        '--url',
+        slow.url,
+        '--key',
+        key,
+        '--batch-timeout',
+        '0.3',
+        '--json',
+      ]);
 
       const report = JSON.parse(out) as SmokeReport;
       const batch = report.steps.find((s) => s.step === 'batch');
@@ -157,7 +171,14 @@ describe('tierline smoke against local mode', () => {
   }, 60_000);
 
   it('fails every step against nothing, creating nothing', async () => {
-    const { code, out } = await smoke(['--url', 'http://127.0.0.1:9/v1', '--key', 'tl_x', '--request-timeout', '2']);
+    const { code, out } = await smoke([
+      '--url',
+      'http://127.0.0.1:9/v1',
+      '--key',
+      'tl_x',
+      '--request-timeout',
+      '2',
+    ]);
 
     expect(code).toBe(1);
     expect(out).toContain('FAIL  plans');
@@ -169,6 +190,8 @@ describe('tierline smoke against local mode', () => {
     const { code, err } = await smoke(['--url', 'ftp://example.com', '--key', 'tl_x']);
 
     expect(code).toBe(2);
-    expect(err).toContain("option '--url <url>' argument 'ftp://example.com' is invalid. must be an http(s) URL");
+    expect(err).toContain(
+      "option '--url <url>' argument 'ftp://example.com' is invalid. must be an http(s) URL",
+    );
   });
 });

@@ -7,14 +7,24 @@ import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
- * Local mode with an OpenAI-compatible upstream (`TIERLINE_UPSTREAM_URL`) that misbehaves: down, failing, or
- * ignoring `stream: true`. The customer gets an honest status, and never the upstream's address.
+ * Local mode with an OpenAI-compatible upstream (`TIERLINE_UPSTREAM_URL`) that misbehaves: down,
+ * failing, or ignoring `stream: true`. The customer gets an honest status, and never the upstream's
+ * address.
  */
 
-type Behaviour = 'json-for-stream' | 'fail' | 'serve' | 'hang-mid-stream' | 'never-answer' | 'fail-endless';
+type Behaviour =
+  | 'json-for-stream'
+  | 'fail'
+  | 'serve'
+  | 'hang-mid-stream'
+  | 'never-answer'
+  | 'fail-endless';
 
 /** What the upstream saw of the requests sent to it. */
-const seen: { bodies: Record<string, unknown>[]; closedEarly: number } = { bodies: [], closedEarly: 0 };
+const seen: { bodies: Record<string, unknown>[]; closedEarly: number } = {
+  bodies: [],
+  closedEarly: 0,
+};
 
 const sseChunk = (content: string, usage?: object) =>
   `data: ${JSON.stringify({
@@ -45,7 +55,11 @@ function serveStream(res: import('node:http').ServerResponse, hang: boolean): vo
 }
 
 /** One JSON chat completion, as a server answers a request that did not stream. */
-function answerCompletion(res: import('node:http').ServerResponse, content: string, usage: object): void {
+function answerCompletion(
+  res: import('node:http').ServerResponse,
+  content: string,
+  usage: object,
+): void {
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end(
     JSON.stringify({
@@ -74,7 +88,11 @@ function startUpstream(behaviour: () => Behaviour): Promise<{ server: Server; ur
           if (!res.writableFinished) seen.closedEarly += 1;
         });
         if (body.stream) return serveStream(res, now === 'hang-mid-stream');
-        answerCompletion(res, 'Grüße', { prompt_tokens: 12, completion_tokens: 2, total_tokens: 14 });
+        answerCompletion(res, 'Grüße', {
+          prompt_tokens: 12,
+          completion_tokens: 2,
+          total_tokens: 14,
+        });
         return;
       }
       if (now === 'never-answer') {
@@ -97,7 +115,9 @@ function startUpstream(behaviour: () => Behaviour): Promise<{ server: Server; ur
       }
       if (now === 'fail') {
         res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { message: 'CUDA error at /opt/vllm/worker.py on 10.0.3.7' } }));
+        res.end(
+          JSON.stringify({ error: { message: 'CUDA error at /opt/vllm/worker.py on 10.0.3.7' } }),
+        );
         return;
       }
       // Ignores `stream: true`: one JSON completion.
@@ -133,7 +153,11 @@ describe('an upstream model server that is down, failing or ignores stream', () 
   beforeAll(async () => {
     upstream = await startUpstream(() => behaviour);
     const config = loadConfig({ env: 'dev' });
-    local = await startLocalMode({ config, port: 0, backend: new OpenAICompatibleBackend({ baseUrl: upstream.url }) });
+    local = await startLocalMode({
+      config,
+      port: 0,
+      backend: new OpenAICompatibleBackend({ baseUrl: upstream.url }),
+    });
     impatient = await startLocalMode({
       config,
       port: 0,
@@ -183,7 +207,10 @@ describe('an upstream model server that is down, failing or ignores stream', () 
     seen.closedEarly = 0;
     const controller = new AbortController();
 
-    const stream = await client(local).chat.completions.create({ ...ask, stream: true }, { signal: controller.signal });
+    const stream = await client(local).chat.completions.create(
+      { ...ask, stream: true },
+      { signal: controller.signal },
+    );
     let text = '';
     const reading = (async () => {
       for await (const chunk of stream) {
@@ -239,7 +266,9 @@ describe('an upstream model server that is down, failing or ignores stream', () 
     expect(seen.closedEarly).toBe(1);
     // The connection pool still serves: the next request goes through.
     behaviour = 'serve';
-    expect((await client(impatient).chat.completions.create(ask)).choices[0]?.message.content).toBe('Grüße');
+    expect((await client(impatient).chat.completions.create(ask)).choices[0]?.message.content).toBe(
+      'Grüße',
+    );
   });
 
   it('answers 503 with retry-after when the upstream is down, without its address', async () => {

@@ -3,8 +3,9 @@ import { API_GATEWAY_ACCOUNT_STACK_NAME } from '../../lib/stacks/api-gateway-acc
 import { synthesize } from '../support/synth';
 
 /**
- * `AWS::ApiGateway::Account` is one setting per account and region (API Gateway's CloudWatch Logs role). An
- * environment's Api stack that owned it would, when destroyed, delete the role every other stage logs through.
+ * `AWS::ApiGateway::Account` is one setting per account and region (API Gateway's CloudWatch Logs
+ * role). An environment's Api stack that owned it would, when destroyed, delete the role every
+ * other stage logs through.
  */
 describe("API Gateway's account-wide logging role", () => {
   it('is in no environment stack', () => {
@@ -24,13 +25,20 @@ describe("API Gateway's account-wide logging role", () => {
 
     expect(account.stackName).toBe(API_GATEWAY_ACCOUNT_STACK_NAME);
     template.resourceCountIs('AWS::ApiGateway::Account', 1);
-    template.hasResource('AWS::ApiGateway::Account', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    template.hasResource('AWS::ApiGateway::Account', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
     template.hasResource('AWS::IAM::Role', {
       DeletionPolicy: 'Retain',
       Properties: {
         AssumeRolePolicyDocument: {
           Statement: [
-            { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'apigateway.amazonaws.com' } },
+            {
+              Action: 'sts:AssumeRole',
+              Effect: 'Allow',
+              Principal: { Service: 'apigateway.amazonaws.com' },
+            },
           ],
         },
       },
@@ -40,7 +48,10 @@ describe("API Gateway's account-wide logging role", () => {
   });
 
   it('is left out where the account already has one', () => {
-    const { stacks } = synthesize({ env: 'prod', overrides: { environment: { manageApiGatewayAccountRole: false } } });
+    const { stacks } = synthesize({
+      env: 'prod',
+      overrides: { environment: { manageApiGatewayAccountRole: false } },
+    });
     expect(stacks.apiGatewayAccount).toBeUndefined();
     expect(stacks.api.dependencies).toEqual([stacks.data]);
   });

@@ -49,7 +49,10 @@ describe('API stack', () => {
       };
     });
     const documented = Object.entries(
-      tierlineOpenApiDocument(config).paths as Record<string, Record<string, { security?: unknown[] }>>,
+      tierlineOpenApiDocument(config).paths as Record<
+        string,
+        Record<string, { security?: unknown[] }>
+      >,
     ).flatMap(([path, operations]) =>
       Object.entries(operations).flatMap(([method, op]) =>
         (path.startsWith('/v1/') ? [path, `/openai${path}`] : [path]).map((p) => ({
@@ -69,7 +72,9 @@ describe('API stack', () => {
       );
     }
     // No catch-all: an unknown path is API Gateway's own 404 `unknown_url`, with or without a key.
-    const paths = Object.values(api.findResources('AWS::ApiGateway::Resource')).map((r) => r.Properties.PathPart);
+    const paths = Object.values(api.findResources('AWS::ApiGateway::Resource')).map(
+      (r) => r.Properties.PathPart,
+    );
     expect(paths).not.toContain('{proxy+}');
   });
 
@@ -86,7 +91,8 @@ describe('API stack', () => {
         IntegrationResponses: [
           Match.objectLike({
             ResponseParameters: Match.objectLike({
-              'method.response.header.Access-Control-Allow-Headers': "'Authorization,Content-Type,*'",
+              'method.response.header.Access-Control-Allow-Headers':
+                "'Authorization,Content-Type,*'",
               'method.response.header.Access-Control-Allow-Origin': "'*'",
             }),
           }),
@@ -95,18 +101,25 @@ describe('API stack', () => {
     });
     api.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
       ResponseType: 'UNAUTHORIZED',
-      ResponseParameters: Match.objectLike({ 'gatewayresponse.header.access-control-allow-origin': "'*'" }),
+      ResponseParameters: Match.objectLike({
+        'gatewayresponse.header.access-control-allow-origin': "'*'",
+      }),
     });
   });
 
   it('streams chat completions from their own function (15 minutes), and buffers every other route', () => {
-    const chatFunction = stacks.api.getLogicalId(stacks.api.api.chatFunction.function.node.defaultChild as never);
-    const apiFunction = stacks.api.getLogicalId(stacks.api.api.apiFunction.function.node.defaultChild as never);
+    const chatFunction = stacks.api.getLogicalId(
+      stacks.api.api.chatFunction.function.node.defaultChild as never,
+    );
+    const apiFunction = stacks.api.getLogicalId(
+      stacks.api.api.apiFunction.function.node.defaultChild as never,
+    );
     // OPTIONS are CORS preflight mocks, answered by API Gateway itself.
     const methods = Object.values(api.findResources('AWS::ApiGateway::Method')).filter(
       (m) => m.Properties.HttpMethod !== 'OPTIONS',
     );
-    const isChat = (m: (typeof methods)[number]) => /chatcompletions/.test(JSON.stringify(m.Properties.ResourceId));
+    const isChat = (m: (typeof methods)[number]) =>
+      /chatcompletions/.test(JSON.stringify(m.Properties.ResourceId));
     const chats = methods.filter(isChat);
     const others = methods.filter((m) => !isChat(m));
 
@@ -165,7 +178,9 @@ describe('API stack', () => {
       expect(Object.keys(body)).toEqual(['error']);
       expect(Object.keys(body.error)).toEqual(['message', 'type', 'param', 'code']);
       expect(typeof body.error.message).toBe('string');
-      expect(response.ResponseParameters['gatewayresponse.header.content-type']).toBe("'application/json'");
+      expect(response.ResponseParameters['gatewayresponse.header.content-type']).toBe(
+        "'application/json'",
+      );
     }
   });
 
@@ -187,7 +202,10 @@ describe('API stack', () => {
 
   it('leaves the status of the default 4XX/5XX responses alone, so every unlisted type keeps its own', () => {
     for (const type of ['DEFAULT_4XX', 'DEFAULT_5XX']) {
-      api.hasResourceProperties('AWS::ApiGateway::GatewayResponse', { ResponseType: type, StatusCode: Match.absent() });
+      api.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+        ResponseType: type,
+        StatusCode: Match.absent(),
+      });
     }
   });
 
@@ -211,7 +229,9 @@ describe('API stack', () => {
       TracingEnabled: true,
       AccessLogSetting: {
         DestinationArn: Match.anyValue(),
-        Format: Match.serializedJson(Match.objectLike({ customerId: '$context.authorizer.customerId' })),
+        Format: Match.serializedJson(
+          Match.objectLike({ customerId: '$context.authorizer.customerId' }),
+        ),
       },
       MethodSettings: [
         Match.objectLike({
@@ -230,13 +250,15 @@ describe('API stack', () => {
   });
 
   it('runs every function on ARM64, the latest Node.js runtime, with tracing and retained logs', () => {
-    // Every function of ours is made by the one factory (so none escapes the settings below). Besides ours, the
-    // stack holds CDK's own BucketDeployment function (it copies the console's files at deploy time; CDK chooses
-    // its runtime) and its bucket-emptying provider (autoDeleteObjects).
+    // Every function of ours is made by the one factory (so none escapes the settings below).
+    // Besides ours, the stack holds CDK's own BucketDeployment function (it copies the console's
+    // files at deploy time; CDK chooses its runtime) and its bucket-emptying provider
+    // (autoDeleteObjects).
     const made = stacks.api.node.findAll().filter((c) => c instanceof TierlineFunction).length;
     expect(made).toBeGreaterThanOrEqual(4);
     const ours = Object.entries(api.findResources('AWS::Lambda::Function')).filter(
-      ([id]) => !id.startsWith('CustomCDKBucketDeployment') && !id.startsWith('CustomS3AutoDeleteObjects'),
+      ([id]) =>
+        !id.startsWith('CustomCDKBucketDeployment') && !id.startsWith('CustomS3AutoDeleteObjects'),
     );
     expect(ours).toHaveLength(made);
     for (const [, fn] of ours) {
@@ -247,11 +269,15 @@ describe('API stack', () => {
         LoggingConfig: { LogGroup: expect.anything() },
       });
     }
-    api.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: config.environment.logRetentionDays });
+    api.allResourcesProperties('AWS::Logs::LogGroup', {
+      RetentionInDays: config.environment.logRetentionDays,
+    });
   });
 
   it("lets the authorizer read single customer items and write only a key item's lastUsedAt", () => {
-    const authorizerRole = stacks.api.getLogicalId(stacks.api.api.authorizerFunction.role.node.defaultChild as never);
+    const authorizerRole = stacks.api.getLogicalId(
+      stacks.api.api.authorizerFunction.role.node.defaultChild as never,
+    );
     // CDK merges statements of one resource: each is matched on its own.
     const hasStatement = (statement: object) =>
       api.hasResourceProperties('AWS::IAM::Policy', {
@@ -273,7 +299,9 @@ describe('API stack', () => {
       api.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: authorizerRole }] } }),
     )
       .flatMap((p) => p.Properties.PolicyDocument.Statement)
-      .flatMap((s: { Action: string | string[] }) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+      .flatMap((s: { Action: string | string[] }) =>
+        Array.isArray(s.Action) ? s.Action : [s.Action],
+      );
     expect(statements.filter((a) => a.startsWith('dynamodb:')).sort()).toEqual([
       'dynamodb:GetItem',
       'dynamodb:UpdateItem',
@@ -296,7 +324,11 @@ describe('changing a tier in the config', () => {
     const before = synthesize();
     const after = synthesize({
       overrides: {
-        tiers: { free: { edge: { rateLimit: 4, burstLimit: 20, quota: { limit: 30_000, period: 'WEEK' } } } },
+        tiers: {
+          free: {
+            edge: { rateLimit: 4, burstLimit: 20, quota: { limit: 30_000, period: 'WEEK' } },
+          },
+        },
       },
     });
     const idOf = (s: typeof before) =>

@@ -1,6 +1,12 @@
 import type { Stack } from 'aws-cdk-lib';
 import { UNRESERVED_CONCURRENCY } from '../../lib/config/schema';
-import { type CfnTemplate, functionPolicies, NAME_LIMITS, offender, realistic } from '../support/aws-rules';
+import {
+  type CfnTemplate,
+  functionPolicies,
+  NAME_LIMITS,
+  offender,
+  realistic,
+} from '../support/aws-rules';
 import { MANAGED_INSTANCES } from '../support/config-variants';
 import { synthesize } from '../support/synth';
 
@@ -10,8 +16,9 @@ const FUNCTION_POLICY_BYTES = 20 * 1024;
 /** Headroom: a policy may use three quarters of Lambda's limit, so a few more permissions still deploy. */
 const POLICY_HEADROOM = 0.75;
 /**
- * CloudFormation: 500 resources per stack. Held at 400 (the Api stack has ~370 with Managed Instances), so a
- * stack that grows is split or slimmed well before CloudFormation refuses it; a route adds about 6 resources.
+ * CloudFormation: 500 resources per stack. Held at 400 (the Api stack has ~370 with Managed
+ * Instances), so a stack that grows is split or slimmed well before CloudFormation refuses it; a
+ * route adds about 6 resources.
  */
 const MAX_RESOURCES = 400;
 /** CloudFormation: template body from S3 (CDK uploads it): 1 MB; outputs 200; parameters 200. */
@@ -34,7 +41,12 @@ describe.each([
     template: assembly.getStackByName(stack.stackName).template as CfnTemplate,
   }));
   const all = templates.flatMap(({ name, template }) =>
-    Object.entries(template.Resources).map(([id, resource]) => ({ stack: name, template, id, resource })),
+    Object.entries(template.Resources).map(([id, resource]) => ({
+      stack: name,
+      template,
+      id,
+      resource,
+    })),
   );
 
   it('keeps every function resource-based policy within three quarters of 20 KB (realistic ARNs and ids)', () => {
@@ -66,9 +78,11 @@ describe.each([
       return [
         resources >= MAX_RESOURCES &&
           `${name}: ${resources} resources (CloudFormation: 500; this test: < ${MAX_RESOURCES})`,
-        bytes >= MAX_TEMPLATE_BYTES && `${name}: template body ${bytes} bytes (CloudFormation: 1 MB)`,
+        bytes >= MAX_TEMPLATE_BYTES &&
+          `${name}: template body ${bytes} bytes (CloudFormation: 1 MB)`,
         outputs > MAX_OUTPUTS && `${name}: ${outputs} outputs (CloudFormation: ${MAX_OUTPUTS})`,
-        parameters > MAX_PARAMETERS && `${name}: ${parameters} parameters (CloudFormation: ${MAX_PARAMETERS})`,
+        parameters > MAX_PARAMETERS &&
+          `${name}: ${parameters} parameters (CloudFormation: ${MAX_PARAMETERS})`,
       ].filter((p): p is string => typeof p === 'string');
     });
     expect(problems).toEqual([]);
@@ -102,12 +116,17 @@ describe.each([
     const emptied = new Set(
       all
         .filter(({ resource }) => resource.Type === 'Custom::S3AutoDeleteObjects')
-        .map(({ resource }) => (resource.Properties?.BucketName as { Ref?: string } | undefined)?.Ref),
+        .map(
+          ({ resource }) => (resource.Properties?.BucketName as { Ref?: string } | undefined)?.Ref,
+        ),
     );
     const buckets = all.filter(({ resource }) => resource.Type === 'AWS::S3::Bucket');
     const problems = buckets
       // No DeletionPolicy is CloudFormation's Delete.
-      .filter(({ resource, id }) => (resource.DeletionPolicy ?? 'Delete') === 'Delete' && !emptied.has(id))
+      .filter(
+        ({ resource, id }) =>
+          (resource.DeletionPolicy ?? 'Delete') === 'Delete' && !emptied.has(id),
+      )
       .map(({ stack, id, resource }) =>
         offender(
           `${stack}/${id}`,
@@ -122,7 +141,10 @@ describe.each([
   it('gives every alarm an action', () => {
     const alarms = all.filter(({ resource }) => resource.Type === 'AWS::CloudWatch::Alarm');
     const silent = alarms
-      .filter(({ resource }) => !((resource.Properties?.AlarmActions as unknown[] | undefined)?.length ?? 0))
+      .filter(
+        ({ resource }) =>
+          !((resource.Properties?.AlarmActions as unknown[] | undefined)?.length ?? 0),
+      )
       .map(({ stack, id, resource }) =>
         offender(`${stack}/${id}`, resource, 'an alarm with no action notifies nobody'),
       );
@@ -143,15 +165,22 @@ describe.each([
       if (resource.Type === 'AWS::ApiGateway::Method' && integration?.Uri) {
         const fn = functionIn(integration.Uri);
         const streams = JSON.stringify(integration.Uri).includes('response-streaming-invocations');
-        if (fn && !called.has(fn)) called.set(fn, streams ? 'streams for up to 15 minutes' : 'serves API routes');
+        if (fn && !called.has(fn))
+          called.set(fn, streams ? 'streams for up to 15 minutes' : 'serves API routes');
       }
     }
     const problems = [...called].flatMap(([fn, why]) => {
       const entry = all.find(({ id }) => id === fn);
       const p = entry?.resource.Properties ?? {};
-      // On Managed Instances the capacity provider's instances bound the function, not account concurrency.
-      const bounded = p.ReservedConcurrentExecutions !== undefined || p.CapacityProviderConfig !== undefined;
-      return bounded ? [] : [`${entry?.stack}/${fn} (AWS::Lambda::Function): ${why}, but has no reserved concurrency`];
+      // On Managed Instances the capacity provider's instances bound the function, not account
+      // concurrency.
+      const bounded =
+        p.ReservedConcurrentExecutions !== undefined || p.CapacityProviderConfig !== undefined;
+      return bounded
+        ? []
+        : [
+            `${entry?.stack}/${fn} (AWS::Lambda::Function): ${why}, but has no reserved concurrency`,
+          ];
     });
     const reserved = all.reduce(
       (sum, { resource }) => sum + Number(resource.Properties?.ReservedConcurrentExecutions ?? 0),

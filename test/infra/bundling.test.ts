@@ -28,21 +28,24 @@ function bundle(handlerFile: string): string {
 }
 
 describe('function bundles', () => {
-  // The events handler: small, and it talks to DynamoDB through the SDK's client and document client.
+  // The events handler: small, and it talks to DynamoDB through the SDK's client and document
+  // client.
   const code = bundle('fine-tuning-events.ts');
 
   it('carry the AWS SDK instead of taking the runtime copy', () => {
     const required = new Set([...code.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1] ?? ''));
     const outside = [...required].filter((name) => !name.startsWith('node:'));
-    // The one left: the CRT signer of SigV4a (multi-Region access points), which the SDK loads only for those,
-    // inside a try; it is not installed and never needed here.
+    // The one left: the CRT signer of SigV4a (multi-Region access points), which the SDK loads only
+    // for those, inside a try; it is not installed and never needed here.
     expect(outside).toEqual(['@aws-sdk/signature-v4-crt']);
   });
 
   it('carry the SDK version the code is tested against (package.json pins it)', () => {
     const version = pinned['@aws-sdk/client-dynamodb'] ?? '';
     expect(version).toMatch(/^\d+\.\d+\.\d+$/); // exact, not a range
-    const installed = require(path.join(ROOT, 'node_modules', '@aws-sdk', 'client-dynamodb', 'package.json')).version;
+    const installed = require(
+      path.join(ROOT, 'node_modules', '@aws-sdk', 'client-dynamodb', 'package.json'),
+    ).version;
     expect(installed).toBe(version);
     // The client names its version in its user agent: the bundled client is that version.
     expect(code).toContain(`"${version}"`);

@@ -51,14 +51,23 @@ describe('chat function compute', () => {
     it('reaches DynamoDB, SageMaker Runtime and API, SQS, EventBridge, Logs and X-Ray through VPC endpoints', () => {
       api.hasResourceProperties('AWS::EC2::VPCEndpoint', {
         VpcEndpointType: 'Gateway',
-        ServiceName: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('dynamodb')])] }),
+        ServiceName: Match.objectLike({
+          'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('dynamodb')])],
+        }),
       });
       const interfaceServices = Object.values(api.findResources('AWS::EC2::VPCEndpoint'))
         .filter((e) => e.Properties.VpcEndpointType === 'Interface')
         .map((e) => JSON.stringify(e.Properties.ServiceName).match(/\.([a-z.-]+)"\]/)?.[1]);
-      // sagemaker.api: a fine-tuned model's adapter status (DescribeInferenceComponent) comes from the control
-      // plane; without its endpoint the call cannot leave the VPC.
-      expect(interfaceServices.sort()).toEqual(['events', 'logs', 'sagemaker.api', 'sagemaker.runtime', 'sqs', 'xray']);
+      // sagemaker.api: a fine-tuned model's adapter status (DescribeInferenceComponent) comes from
+      // the control plane; without its endpoint the call cannot leave the VPC.
+      expect(interfaceServices.sort()).toEqual([
+        'events',
+        'logs',
+        'sagemaker.api',
+        'sagemaker.runtime',
+        'sqs',
+        'xray',
+      ]);
       for (const endpoint of Object.values(api.findResources('AWS::EC2::VPCEndpoint'))) {
         if (endpoint.Properties.VpcEndpointType === 'Interface')
           expect(endpoint.Properties.PrivateDnsEnabled).toBe(true);
@@ -66,7 +75,9 @@ describe('chat function compute', () => {
     });
 
     it('spreads the instances over three Availability Zones, found at deploy (no lookup at synth)', () => {
-      const zones = Object.values(api.findResources('AWS::EC2::Subnet')).map((s) => s.Properties.AvailabilityZone);
+      const zones = Object.values(api.findResources('AWS::EC2::Subnet')).map(
+        (s) => s.Properties.AvailabilityZone,
+      );
       expect(zones).toEqual([0, 1, 2].map((i) => ({ 'Fn::Select': [i, { 'Fn::GetAZs': '' }] })));
     });
 
@@ -75,7 +86,9 @@ describe('chat function compute', () => {
       const named = synthesize({
         env: 'prod',
         overrides: {
-          environment: { chatCompute: { ...MANAGED_INSTANCES.environment.chatCompute, availabilityZones: zones } },
+          environment: {
+            chatCompute: { ...MANAGED_INSTANCES.environment.chatCompute, availabilityZones: zones },
+          },
         },
       });
       const subnets = Object.values(named.api.findResources('AWS::EC2::Subnet'));
@@ -98,7 +111,9 @@ describe('chat function compute', () => {
       synthesize({
         env: 'prod',
         overrides: {
-          environment: { chatCompute: { ...MANAGED_INSTANCES.environment.chatCompute, memoryGiBPerVCpu: 3 } },
+          environment: {
+            chatCompute: { ...MANAGED_INSTANCES.environment.chatCompute, memoryGiBPerVCpu: 3 },
+          },
         },
       }),
     ).toThrow(/environment\.chatCompute\.memoryGiBPerVCpu/);

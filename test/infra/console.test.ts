@@ -10,7 +10,9 @@ const ALL_VIEWER_EXCEPT_HOST_HEADER = 'b689b0a8-53d0-40ab-baf2-68738e2966ac';
 
 describe('customer console (S3 + CloudFront, API on the same origin)', () => {
   const { api, stacks } = synthesize();
-  const consoleBucket = stacks.api.getLogicalId(stacks.api.console.bucket.node.defaultChild as CfnBucket);
+  const consoleBucket = stacks.api.getLogicalId(
+    stacks.api.console.bucket.node.defaultChild as CfnBucket,
+  );
 
   it('keeps the files in a private, encrypted, TLS-only bucket that only this distribution may read', () => {
     api.hasResourceProperties('AWS::S3::Bucket', {
@@ -21,12 +23,18 @@ describe('customer console (S3 + CloudFront, API on the same origin)', () => {
         RestrictPublicBuckets: true,
       },
       BucketEncryption: {
-        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+        ServerSideEncryptionConfiguration: [
+          { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
+        ],
       },
       LoggingConfiguration: Match.objectLike({ LogFilePrefix: 's3/' }),
     });
-    const policies = api.findResources('AWS::S3::BucketPolicy', { Properties: { Bucket: { Ref: consoleBucket } } });
-    const statements = Object.values(policies).flatMap((p) => p.Properties.PolicyDocument.Statement);
+    const policies = api.findResources('AWS::S3::BucketPolicy', {
+      Properties: { Bucket: { Ref: consoleBucket } },
+    });
+    const statements = Object.values(policies).flatMap(
+      (p) => p.Properties.PolicyDocument.Statement,
+    );
     expect(statements).toContainEqual(
       expect.objectContaining({
         Effect: 'Deny',
@@ -44,7 +52,10 @@ describe('customer console (S3 + CloudFront, API on the same origin)', () => {
       }),
     );
     api.hasResourceProperties('AWS::CloudFront::OriginAccessControl', {
-      OriginAccessControlConfig: Match.objectLike({ OriginAccessControlOriginType: 's3', SigningBehavior: 'always' }),
+      OriginAccessControlConfig: Match.objectLike({
+        OriginAccessControlOriginType: 's3',
+        SigningBehavior: 'always',
+      }),
     });
   });
 
@@ -82,15 +93,21 @@ describe('customer console (S3 + CloudFront, API on the same origin)', () => {
         ResponseHeadersPolicyId: expect.anything(),
       }),
     );
-    const apiOrigin = config.Origins.find((o: { CustomOriginConfig?: unknown }) => o.CustomOriginConfig);
-    // The stage is the origin path: `/v1/models` at the edge is `/<stage>/v1/models` at API Gateway.
+    const apiOrigin = config.Origins.find(
+      (o: { CustomOriginConfig?: unknown }) => o.CustomOriginConfig,
+    );
+    // The stage is the origin path: `/v1/models` at the edge is `/<stage>/v1/models` at API
+    // Gateway.
     expect(JSON.stringify(apiOrigin.OriginPath)).toContain(
       stacks.api.getLogicalId(stacks.api.api.restApi.deploymentStage.node.defaultChild as never),
     );
     expect(apiOrigin.CustomOriginConfig).toEqual(
       expect.objectContaining({ OriginProtocolPolicy: 'https-only', OriginReadTimeout: 60 }),
     );
-    expect(config.CacheBehaviors.map((b: { PathPattern: string }) => b.PathPattern)).toEqual(['/v1/*', '/openai/v1/*']);
+    expect(config.CacheBehaviors.map((b: { PathPattern: string }) => b.PathPattern)).toEqual([
+      '/v1/*',
+      '/openai/v1/*',
+    ]);
     for (const behavior of config.CacheBehaviors) {
       expect(behavior).toEqual(
         expect.objectContaining({
@@ -98,7 +115,8 @@ describe('customer console (S3 + CloudFront, API on the same origin)', () => {
           ViewerProtocolPolicy: 'https-only',
           AllowedMethods: ['GET', 'HEAD', 'OPTIONS', 'PUT', 'PATCH', 'POST', 'DELETE'],
           CachePolicyId: CACHING_DISABLED,
-          // Forwards Authorization (allowed when caching is disabled): API Gateway's authorizer reads it.
+          // Forwards Authorization (allowed when caching is disabled): API Gateway's authorizer
+          // reads it.
           OriginRequestPolicyId: ALL_VIEWER_EXCEPT_HOST_HEADER,
           Compress: false,
         }),
@@ -124,13 +142,20 @@ describe('customer console (S3 + CloudFront, API on the same origin)', () => {
   });
 
   it('lets the API function write and list named keys, and publishes the console URL', () => {
-    const role = stacks.api.getLogicalId(stacks.api.api.apiFunction.function.role?.node.defaultChild as never);
-    const policies = api.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: role }] } });
-    const statements: { Action: string | string[]; Resource: unknown }[] = Object.values(policies).flatMap(
-      (p) => p.Properties.PolicyDocument.Statement,
+    const role = stacks.api.getLogicalId(
+      stacks.api.api.apiFunction.function.role?.node.defaultChild as never,
     );
-    const customersTable = (s: { Resource: unknown }) => JSON.stringify(s.Resource).includes('CustomersTable');
-    expect(statements.find((s) => customersTable(s) && [s.Action].flat().includes('dynamodb:PutItem'))).toBeDefined();
+    const policies = api.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: [{ Ref: role }] },
+    });
+    const statements: { Action: string | string[]; Resource: unknown }[] = Object.values(
+      policies,
+    ).flatMap((p) => p.Properties.PolicyDocument.Statement);
+    const customersTable = (s: { Resource: unknown }) =>
+      JSON.stringify(s.Resource).includes('CustomersTable');
+    expect(
+      statements.find((s) => customersTable(s) && [s.Action].flat().includes('dynamodb:PutItem')),
+    ).toBeDefined();
     const query = statements.find((s) => customersTable(s) && s.Action === 'dynamodb:Query');
     expect(JSON.stringify(query?.Resource)).toContain('/index/byCreated');
     api.hasOutput('ConsoleUrl', Match.objectLike({ Value: Match.anyValue() }));

@@ -14,7 +14,9 @@ describe('data stack', () => {
         { AttributeName: CUSTOMERS_TABLE.partitionKey, KeyType: 'HASH' },
         { AttributeName: CUSTOMERS_TABLE.sortKey, KeyType: 'RANGE' },
       ],
-      GlobalSecondaryIndexes: [Match.objectLike({ IndexName: CUSTOMERS_TABLE.byCreatedIndex.name })],
+      GlobalSecondaryIndexes: [
+        Match.objectLike({ IndexName: CUSTOMERS_TABLE.byCreatedIndex.name }),
+      ],
       SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: Match.anyValue() },
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
     });
@@ -24,7 +26,10 @@ describe('data stack', () => {
   it('deletes development data with its stack', () => {
     const { data, stacks } = synthesize({ env: 'dev' });
 
-    data.allResources('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete', UpdateReplacePolicy: 'Delete' });
+    data.allResources('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Delete',
+      UpdateReplacePolicy: 'Delete',
+    });
     data.allResources('AWS::SQS::Queue', { DeletionPolicy: 'Delete' });
     expect(stacks.data.terminationProtection).toBe(false);
   });

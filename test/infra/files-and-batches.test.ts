@@ -5,12 +5,19 @@ import { synthesize } from '../support/synth';
 
 describe('files infrastructure', () => {
   const { data, api, stacks } = synthesize({ env: 'dev' });
-  const keyId = stacks.data.getLogicalId(stacks.data.files.encryptionKey.node.defaultChild as never);
+  const keyId = stacks.data.getLogicalId(
+    stacks.data.files.encryptionKey.node.defaultChild as never,
+  );
   const bucketId = stacks.data.getLogicalId(stacks.data.files.bucket.node.defaultChild as never);
 
   it('keeps content in a KMS-encrypted, versioned, private bucket with access logs', () => {
     data.hasResourceProperties('AWS::S3::Bucket', {
-      BucketName: { 'Fn::Join': ['', ['tierline-dev-files-', { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }]] },
+      BucketName: {
+        'Fn::Join': [
+          '',
+          ['tierline-dev-files-', { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }],
+        ],
+      },
       BucketEncryption: {
         ServerSideEncryptionConfiguration: [
           {
@@ -38,7 +45,12 @@ describe('files infrastructure', () => {
       BucketName: Match.anyValue(),
       LifecycleConfiguration: {
         Rules: Match.arrayWith([
-          Match.objectLike({ Id: 'expire-upload-parts', Prefix: 'parts/', ExpirationInDays: 2, Status: 'Enabled' }),
+          Match.objectLike({
+            Id: 'expire-upload-parts',
+            Prefix: 'parts/',
+            ExpirationInDays: 2,
+            Status: 'Enabled',
+          }),
           Match.objectLike({
             Id: 'abort-incomplete-multipart',
             AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
@@ -58,7 +70,11 @@ describe('files infrastructure', () => {
       Bucket: { Ref: bucketId },
       PolicyDocument: {
         Statement: Match.arrayWith([
-          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 's3:*',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
         ]),
       },
     });
@@ -79,7 +95,10 @@ describe('files infrastructure', () => {
     api.hasResourceProperties('AWS::Lambda::Function', {
       Description: 'Tierline: the OpenAI-compatible API',
       Environment: {
-        Variables: Match.objectLike({ [FILES_TABLE_ENV]: Match.anyValue(), [FILES_BUCKET_ENV]: Match.anyValue() }),
+        Variables: Match.objectLike({
+          [FILES_TABLE_ENV]: Match.anyValue(),
+          [FILES_BUCKET_ENV]: Match.anyValue(),
+        }),
       },
     });
     const resources = new Capture();
@@ -101,7 +120,9 @@ describe('files infrastructure', () => {
   });
 
   it('passes multipart bodies to the function as binary, so uploaded bytes arrive unchanged', () => {
-    api.hasResourceProperties('AWS::ApiGateway::RestApi', { BinaryMediaTypes: ['multipart/form-data'] });
+    api.hasResourceProperties('AWS::ApiGateway::RestApi', {
+      BinaryMediaTypes: ['multipart/form-data'],
+    });
   });
 
   it('retains files in production', () => {
@@ -113,12 +134,17 @@ describe('files infrastructure', () => {
 describe('batch infrastructure', () => {
   const { api, stacks } = synthesize({ env: 'dev' });
   const queueId = stacks.api.getLogicalId(stacks.api.batches.queue.node.defaultChild as never);
-  const deadLettersId = stacks.api.getLogicalId(stacks.api.batches.deadLetters.node.defaultChild as never);
+  const deadLettersId = stacks.api.getLogicalId(
+    stacks.api.batches.deadLetters.node.defaultChild as never,
+  );
 
   it('queues batch work with a dead-letter queue after 5 receives, visibility six times the worker timeout', () => {
     api.hasResourceProperties('AWS::SQS::Queue', {
       VisibilityTimeout: 1800,
-      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [deadLettersId, 'Arn'] }, maxReceiveCount: 5 },
+      RedrivePolicy: {
+        deadLetterTargetArn: { 'Fn::GetAtt': [deadLettersId, 'Arn'] },
+        maxReceiveCount: 5,
+      },
       KmsMasterKeyId: 'alias/aws/sqs',
     });
   });
@@ -134,7 +160,10 @@ describe('batch infrastructure', () => {
       Description: 'Tierline: runs batch lines against the models, writes output and error files',
       Timeout: 300,
       Environment: {
-        Variables: Match.objectLike({ [FILES_TABLE_ENV]: Match.anyValue(), BATCH_QUEUE_URL: Match.anyValue() }),
+        Variables: Match.objectLike({
+          [FILES_TABLE_ENV]: Match.anyValue(),
+          BATCH_QUEUE_URL: Match.anyValue(),
+        }),
       },
     });
   });

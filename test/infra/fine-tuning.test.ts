@@ -29,13 +29,17 @@ function statementsOf(template: Template, roleLogicalId: string) {
         }[],
     );
 }
-const actionsOf = (s: { Action: string | string[] }) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+const actionsOf = (s: { Action: string | string[] }) =>
+  Array.isArray(s.Action) ? s.Action : [s.Action];
 
 describe('fine-tuning data', () => {
   it('keeps jobs in an encrypted table and artifacts in an encrypted, versioned, logged, TLS-only bucket', () => {
     data.hasResourceProperties('AWS::S3::Bucket', {
       BucketName: {
-        'Fn::Join': ['', [`tierline-${env}-lora-`, { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }]],
+        'Fn::Join': [
+          '',
+          [`tierline-${env}-lora-`, { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }],
+        ],
       },
       BucketEncryption: {
         ServerSideEncryptionConfiguration: [
@@ -47,7 +51,10 @@ describe('fine-tuning data', () => {
       },
       VersioningConfiguration: { Status: 'Enabled' },
       LoggingConfiguration: Match.objectLike({ LogFilePrefix: 'lora/' }),
-      PublicAccessBlockConfiguration: Match.objectLike({ BlockPublicAcls: true, RestrictPublicBuckets: true }),
+      PublicAccessBlockConfiguration: Match.objectLike({
+        BlockPublicAcls: true,
+        RestrictPublicBuckets: true,
+      }),
     });
     data.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [
@@ -95,21 +102,25 @@ describe('the fine-tuning state machine', () => {
         MaxRuntimeInSeconds: config.fineTuning.training.maxRuntimeSeconds,
         MaxWaitTimeInSeconds: config.fineTuning.training.spot.maxWaitSeconds,
       },
-      // Managed spot by default: an interrupted job restarts and resumes from the checkpoints below.
+      // Managed spot by default: an interrupted job restarts and resumes from the checkpoints
+      // below.
       EnableManagedSpotTraining: true,
       OutputDataConfig: {
         S3OutputPath: '{% $states.input.training.outputUri %}',
         KmsKeyId: '<TOKEN>',
         CompressionType: 'NONE',
       },
-      CheckpointConfig: { S3Uri: '{% $states.input.training.checkpointUri %}', LocalPath: '/opt/ml/checkpoints' },
+      CheckpointConfig: {
+        S3Uri: '{% $states.input.training.checkpointUri %}',
+        LocalPath: '/opt/ml/checkpoints',
+      },
     });
     expect(train.Arguments.AlgorithmSpecification.TrainingImage).toBe(
       config.fineTuning.training.image.replace('${AWS::Region}', '<TOKEN>'),
     );
-    expect(train.Arguments.AlgorithmSpecification.MetricDefinitions.map((m: { Name: string }) => m.Name)).toEqual(
-      expect.arrayContaining(['train_loss', 'valid_loss', 'trained_tokens']),
-    );
+    expect(
+      train.Arguments.AlgorithmSpecification.MetricDefinitions.map((m: { Name: string }) => m.Name),
+    ).toEqual(expect.arrayContaining(['train_loss', 'valid_loss', 'trained_tokens']));
     expect(train.Arguments.HyperParameters).toContain("'sagemaker_program': 'train.py'");
     for (const name of ['model', 'training', 'code', 'validation']) {
       expect(train.Arguments.InputDataConfig).toContain(`'ChannelName': '${name}'`);
@@ -133,7 +144,10 @@ describe('the fine-tuning state machine', () => {
     expect(onDemand.StoppingCondition).toEqual({ MaxRuntimeInSeconds: 3600 });
     expect(onDemand.EnableManagedSpotTraining).toBeUndefined();
     const spot = workflowDefinition({ ...props, spotMaxWaitSeconds: 7200 }).States.Train.Arguments;
-    expect(spot.StoppingCondition).toEqual({ MaxRuntimeInSeconds: 3600, MaxWaitTimeInSeconds: 7200 });
+    expect(spot.StoppingCondition).toEqual({
+      MaxRuntimeInSeconds: 3600,
+      MaxWaitTimeInSeconds: 7200,
+    });
     expect(spot.EnableManagedSpotTraining).toBe(true);
   });
 
@@ -149,11 +163,13 @@ describe('the fine-tuning state machine', () => {
       codeContainerPath: '/opt/ml/input/data/code/x.gz',
       environmentName: 'dev',
     };
-    const withKey = workflowDefinition({ ...props, encryptedVolumeTypes: ['ml.p3.2xlarge'] }).States.Train.Arguments;
+    const withKey = workflowDefinition({ ...props, encryptedVolumeTypes: ['ml.p3.2xlarge'] }).States
+      .Train.Arguments;
     expect(withKey.ResourceConfig).toContain(
       "$states.input.training.instanceType in ['ml.p3.2xlarge'] ? {'VolumeKmsKeyId': 'arn:key'}",
     );
-    const nvmeOnly = workflowDefinition({ ...props, encryptedVolumeTypes: [] }).States.Train.Arguments;
+    const nvmeOnly = workflowDefinition({ ...props, encryptedVolumeTypes: [] }).States.Train
+      .Arguments;
     expect(nvmeOnly.ResourceConfig).not.toContain('VolumeKmsKeyId');
   });
 
@@ -173,7 +189,8 @@ describe('the fine-tuning state machine', () => {
       Bool: { 'sagemaker:NetworkIsolation': 'true' },
       'ForAllValues:StringEquals': { 'sagemaker:InstanceTypes': ['ml.g6e.2xlarge'] },
     });
-    // createTrainingJob.sync reads the job's tags: AWS's documented policy for the task grants ListTags.
+    // createTrainingJob.sync reads the job's tags: AWS's documented policy for the task grants
+    // ListTags.
     const listTags = statements.find((s) => actionsOf(s).includes('sagemaker:ListTags'));
     expect(listTags).toMatchObject({ Resource: '*' });
     expect(actionsOf(listTags ?? { Action: [] })).toEqual(['sagemaker:ListTags']);
@@ -199,7 +216,9 @@ describe('the training role', () => {
 
   it('may list the code asset (an S3Prefix channel) and nothing else of the assets bucket', () => {
     const asset = workflow.trainingCode.asset;
-    const listCode = byAction('s3:ListBucket').find((s) => JSON.stringify(s.Resource).includes('cdk-'));
+    const listCode = byAction('s3:ListBucket').find((s) =>
+      JSON.stringify(s.Resource).includes('cdk-'),
+    );
     expect(stacks.api.resolve(listCode?.Resource)).toEqual(
       stacks.api.resolve(`arn:${stacks.api.partition}:s3:::${asset.s3BucketName}`),
     );
@@ -226,7 +245,8 @@ describe('the training role', () => {
   it('pulls only the configured training image', () => {
     const pull = byAction('ecr:BatchGetImage')[0];
     expect(pull?.Resource).toEqual({
-      'Fn::Sub': 'arn:${AWS::Partition}:ecr:${AWS::Region}:763104351884:repository/huggingface-pytorch-training',
+      'Fn::Sub':
+        'arn:${AWS::Partition}:ecr:${AWS::Region}:763104351884:repository/huggingface-pytorch-training',
     });
   });
 });
@@ -243,19 +263,25 @@ describe('training job state changes', () => {
         Match.objectLike({
           Arn: { 'Fn::GetAtt': [logicalId(workflow.eventsFunction.function as never), 'Arn'] },
           RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 86_400 },
-          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [logicalId(workflow.eventsDeadLetters as never), 'Arn'] } },
+          DeadLetterConfig: {
+            Arn: { 'Fn::GetAtt': [logicalId(workflow.eventsDeadLetters as never), 'Arn'] },
+          },
         }),
       ],
     });
     api.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('SageMaker training job state changes'),
-      DeadLetterConfig: { TargetArn: { 'Fn::GetAtt': [logicalId(workflow.eventsDeadLetters as never), 'Arn'] } },
+      DeadLetterConfig: {
+        TargetArn: { 'Fn::GetAtt': [logicalId(workflow.eventsDeadLetters as never), 'Arn'] },
+      },
     });
   });
 
   it('lets the tasks function manage only adapter components of this environment', () => {
     const statements = statementsOf(api, logicalId(workflow.tasksFunction.role));
-    const sagemaker = statements.find((s) => actionsOf(s).includes('sagemaker:CreateInferenceComponent'));
+    const sagemaker = statements.find((s) =>
+      actionsOf(s).includes('sagemaker:CreateInferenceComponent'),
+    );
     expect(actionsOf(sagemaker ?? { Action: [] }).sort()).toEqual(
       [
         'sagemaker:AddTags',
@@ -264,7 +290,9 @@ describe('training job state changes', () => {
         'sagemaker:DescribeInferenceComponent',
       ].sort(),
     );
-    expect(JSON.stringify(sagemaker?.Resource)).toContain(`inference-component/tierline-${env}-lora-*`);
+    expect(JSON.stringify(sagemaker?.Resource)).toContain(
+      `inference-component/tierline-${env}-lora-*`,
+    );
   });
 
   it('lets the tasks function list base weights and job outputs (deploy finds the trained adapter there), nothing else', () => {
@@ -289,7 +317,10 @@ describe('the jobs API (the API function)', () => {
         Variables: Match.objectLike({
           FINE_TUNING_TABLE_NAME: Match.anyValue(),
           FINE_TUNING_BUCKET_NAME: {
-            'Fn::Join': ['', [`tierline-${env}-lora-`, { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }]],
+            'Fn::Join': [
+              '',
+              [`tierline-${env}-lora-`, { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }],
+            ],
           },
           FINE_TUNING_STATE_MACHINE_ARN: { Ref: logicalId(workflow.stateMachine as never) },
         }),
@@ -310,11 +341,14 @@ describe('the jobs API (the API function)', () => {
     expect(JSON.stringify(stop?.Resource)).toContain(`:execution:tierline-${env}-fine-tuning:*`);
     const [stopTraining] = withAction('sagemaker:StopTrainingJob');
     expect(actionsOf(stopTraining ?? { Action: [] })).toEqual(['sagemaker:StopTrainingJob']);
-    expect(JSON.stringify(stopTraining?.Resource)).toContain(`training-job/${trainingJobPrefix(env)}*`);
+    expect(JSON.stringify(stopTraining?.Resource)).toContain(
+      `training-job/${trainingJobPrefix(env)}*`,
+    );
   });
 
   it('writes only job inputs and uploaded adapters, and reads only checkpoints, in the fine-tuning bucket', () => {
-    const lora = (s: { Resource: unknown }) => JSON.stringify(s.Resource).includes(`tierline-${env}-lora-`);
+    const lora = (s: { Resource: unknown }) =>
+      JSON.stringify(s.Resource).includes(`tierline-${env}-lora-`);
     expect(
       withAction('s3:PutObject')
         .filter(lora)
@@ -327,7 +361,9 @@ describe('the jobs API (the API function)', () => {
         .map((s) => JSON.stringify(s.Resource)),
     ).toEqual([expect.stringContaining('/jobs/*/checkpoints/*')]);
     expect(withAction('s3:ListBucket').filter(lora)).toEqual([
-      expect.objectContaining({ Condition: { StringLike: { 's3:prefix': ['jobs/*/checkpoints/*'] } } }),
+      expect.objectContaining({
+        Condition: { StringLike: { 's3:prefix': ['jobs/*/checkpoints/*'] } },
+      }),
     ]);
   });
 

@@ -4,7 +4,10 @@ import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { endpointName, inferenceComponentName } from '../../lambda/inference/backends/sagemaker-names';
+import {
+  endpointName,
+  inferenceComponentName,
+} from '../../lambda/inference/backends/sagemaker-names';
 import { loadConfig } from '../../lib/config/load';
 import { type ModelConfig, targetConcurrencyPerCopy } from '../../lib/config/schema';
 import { lmiEnvironment, loraEnvironment } from '../../lib/constructs/inference/lmi-container';
@@ -26,7 +29,12 @@ function statementsOf(template: Template, roleLogicalId: string) {
   return Object.values(template.findResources('AWS::IAM::Policy'))
     .filter((p) => JSON.stringify(p.Properties.Roles).includes(roleLogicalId))
     .flatMap(
-      (p) => p.Properties.PolicyDocument.Statement as { Sid?: string; Action: string | string[]; Resource: unknown }[],
+      (p) =>
+        p.Properties.PolicyDocument.Statement as {
+          Sid?: string;
+          Action: string | string[];
+          Resource: unknown;
+        }[],
     );
 }
 
@@ -103,7 +111,9 @@ describe('inference stack (dev: scale to zero)', () => {
         },
       ],
     });
-    inference.hasResourceProperties('AWS::SageMaker::Endpoint', { EndpointName: endpointName(env, id) });
+    inference.hasResourceProperties('AWS::SageMaker::Endpoint', {
+      EndpointName: endpointName(env, id),
+    });
     inference.hasResource('AWS::SageMaker::InferenceComponent', {
       Properties: {
         InferenceComponentName: inferenceComponentName(env, id),
@@ -143,9 +153,13 @@ describe('inference stack (dev: scale to zero)', () => {
         PolicyName: `${inferenceComponentName(env, id)}-concurrent-requests`,
         PolicyType: 'TargetTrackingScaling',
         TargetTrackingScalingPolicyConfiguration: Match.objectLike({
-          TargetValue: targetConcurrencyPerCopy(config.models[id] as ModelConfig, config.environment),
+          TargetValue: targetConcurrencyPerCopy(
+            config.models[id] as ModelConfig,
+            config.environment,
+          ),
           PredefinedMetricSpecification: {
-            PredefinedMetricType: 'SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution',
+            PredefinedMetricType:
+              'SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution',
           },
         }),
       });
@@ -177,7 +191,9 @@ describe('inference stack (dev: scale to zero)', () => {
 
   it('alarms on p90 latency, 5xx and model errors per model, treating missing data as fine', () => {
     for (const [id] of models) {
-      const dimensions = [{ Name: 'InferenceComponentName', Value: inferenceComponentName(env, id) }];
+      const dimensions = [
+        { Name: 'InferenceComponentName', Value: inferenceComponentName(env, id) },
+      ];
       for (const [metric, statistic] of [
         ['ModelLatency', { ExtendedStatistic: 'p90' }],
         ['Invocation5XXErrors', { Statistic: 'Sum' }],
@@ -193,7 +209,9 @@ describe('inference stack (dev: scale to zero)', () => {
         });
       }
       const { alarms } = endpointOf(stacks, id);
-      expect([alarms.latencyAlarm, alarms.serverErrorsAlarm, alarms.modelErrorsAlarm]).toHaveLength(3);
+      expect([alarms.latencyAlarm, alarms.serverErrorsAlarm, alarms.modelErrorsAlarm]).toHaveLength(
+        3,
+      );
     }
     // Three health alarms and one scale-from-zero alarm per model.
     inference.resourceCountIs('AWS::CloudWatch::Alarm', models.length * 4);
@@ -201,11 +219,15 @@ describe('inference stack (dev: scale to zero)', () => {
 
   it('creates no volume key when every instance type has local NVMe storage (SageMaker rejects one)', () => {
     inference.resourceCountIs('AWS::KMS::Key', 0);
-    inference.allResourcesProperties('AWS::SageMaker::EndpointConfig', { KmsKeyId: Match.absent() });
+    inference.allResourcesProperties('AWS::SageMaker::EndpointConfig', {
+      KmsKeyId: Match.absent(),
+    });
   });
 
   it('lets the execution role pull only the configured image, and write only its own logs', () => {
-    const role = stacks.inference.getLogicalId(stacks.inference.role.role.node.defaultChild as never);
+    const role = stacks.inference.getLogicalId(
+      stacks.inference.role.role.node.defaultChild as never,
+    );
     inference.hasResourceProperties('AWS::IAM::Role', {
       AssumeRolePolicyDocument: {
         Statement: [Match.objectLike({ Principal: { Service: 'sagemaker.amazonaws.com' } })],
@@ -234,22 +256,30 @@ describe('inference stack (dev: scale to zero)', () => {
     expect(pull?.Resource).toEqual({
       'Fn::Sub': 'arn:${AWS::Partition}:ecr:${AWS::Region}:763104351884:repository/djl-inference',
     });
-    const logs = JSON.stringify(statements.find((s) => s.Action.includes('logs:PutLogEvents'))?.Resource);
+    const logs = JSON.stringify(
+      statements.find((s) => s.Action.includes('logs:PutLogEvents'))?.Resource,
+    );
     for (const [id] of models) {
       expect(logs).toContain(`/aws/sagemaker/Endpoints/${endpointName(env, id)}:log-stream:*`);
-      expect(logs).toContain(`/aws/sagemaker/InferenceComponents/${inferenceComponentName(env, id)}:log-stream:*`);
+      expect(logs).toContain(
+        `/aws/sagemaker/InferenceComponents/${inferenceComponentName(env, id)}:log-stream:*`,
+      );
     }
   });
 
   it('lets the execution role read adapter archives, and only those, with the fine-tuning key (adapter components have no role of their own)', () => {
-    const role = stacks.inference.getLogicalId(stacks.inference.role.role.node.defaultChild as never);
+    const role = stacks.inference.getLogicalId(
+      stacks.inference.role.role.node.defaultChild as never,
+    );
     const statements = statementsOf(inference, role);
     const read = statements.find((s) => s.Sid === 'ReadAdapters');
     const objects = JSON.stringify(read?.Resource);
     expect(read?.Action).toBe('s3:GetObject');
     expect(objects).toContain(`:s3:::tierline-${env}-lora-`);
     expect(
-      ((read?.Resource ?? []) as unknown[]).map((r) => JSON.stringify(r).match(/\/(adapters|jobs)[^"]*/)?.[0]),
+      ((read?.Resource ?? []) as unknown[]).map(
+        (r) => JSON.stringify(r).match(/\/(adapters|jobs)[^"]*/)?.[0],
+      ),
     ).toEqual(['/adapters/*', '/jobs/*/output/*']);
     const decrypt = statements.find((s) => s.Sid === 'DecryptAdapters');
     expect(decrypt?.Action).toBe('kms:Decrypt');
@@ -264,8 +294,12 @@ describe('inference stack (dev: scale to zero)', () => {
   });
 
   it('lets the chat function (only) invoke exactly the configured endpoints', () => {
-    const role = stacks.api.getLogicalId(stacks.api.api.chatFunction.role.node.defaultChild as never);
-    const apiRole = stacks.api.getLogicalId(stacks.api.api.apiFunction.role.node.defaultChild as never);
+    const role = stacks.api.getLogicalId(
+      stacks.api.api.chatFunction.role.node.defaultChild as never,
+    );
+    const apiRole = stacks.api.getLogicalId(
+      stacks.api.api.apiFunction.role.node.defaultChild as never,
+    );
     const sagemakerOf = (logicalId: string) =>
       statementsOf(api, logicalId).filter((s) =>
         (Array.isArray(s.Action) ? s.Action : [s.Action]).some((a) => a.startsWith('sagemaker:')),
@@ -286,7 +320,8 @@ describe('inference stack (dev: scale to zero)', () => {
     };
     // The API function manages adapter components (uploaded adapters) and invokes nothing.
     const apiSagemaker = sagemakerOf(apiRole);
-    // Besides: stopping the training job of a cancelled fine-tuning job (asserted in fine-tuning.test.ts).
+    // Besides: stopping the training job of a cancelled fine-tuning job (asserted in
+    // fine-tuning.test.ts).
     const apiStatements = apiSagemaker.filter((s) => s.Action !== 'sagemaker:StopTrainingJob');
     expect(apiStatements).toHaveLength(1);
     expect(apiStatements[0]?.Action).toEqual([
@@ -297,7 +332,8 @@ describe('inference stack (dev: scale to zero)', () => {
     ]);
     expect(JSON.stringify(apiSagemaker)).not.toContain('Invoke');
     const sagemaker = sagemakerOf(role);
-    // The chat function: invoke the endpoints, and describe adapter components (a deploying model's status).
+    // The chat function: invoke the endpoints, and describe adapter components (a deploying model's
+    // status).
     expect(sagemaker).toHaveLength(2);
     expect(sagemaker[1]).toEqual({
       Effect: 'Allow',
@@ -377,7 +413,8 @@ describe('inference stack (prod: always warm)', () => {
 describe('inference stack with weights in S3 on an EBS-backed instance type', () => {
   const overrides = {
     models: {
-      // Four 16 GB V100s: the 8B model's bf16 weights alone fill one (the GPU-memory check at synth).
+      // Four 16 GB V100s: the 8B model's bf16 weights alone fill one (the GPU-memory check at
+      // synth).
       [LLAMA_8B]: {
         weights: 's3://tierline-weights/llama-3.1-8b',
         instanceType: 'ml.p3.8xlarge',
@@ -388,7 +425,10 @@ describe('inference stack with weights in S3 on an EBS-backed instance type', ()
   const { inference, stacks } = synthesize({ overrides });
   const role = stacks.inference.getLogicalId(stacks.inference.role.role.node.defaultChild as never);
   const keyArn = {
-    'Fn::GetAtt': [stacks.inference.getLogicalId(stacks.inference.volumeKey?.node.defaultChild as never), 'Arn'],
+    'Fn::GetAtt': [
+      stacks.inference.getLogicalId(stacks.inference.volumeKey?.node.defaultChild as never),
+      'Arn',
+    ],
   };
 
   it('lets SageMaker download the weights and runs the container network-isolated', () => {
@@ -413,7 +453,10 @@ describe('inference stack with weights in S3 on an EBS-backed instance type', ()
             Effect: 'Allow',
             Action: 's3:GetObject',
             Resource: {
-              'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::tierline-weights/llama-3.1-8b/*']],
+              'Fn::Join': [
+                '',
+                ['arn:', { Ref: 'AWS::Partition' }, ':s3:::tierline-weights/llama-3.1-8b/*'],
+              ],
             },
           },
           Match.objectLike({
@@ -464,8 +507,12 @@ describe('inference stack with weights in S3 on an EBS-backed instance type', ()
     }
     const report = JSON.parse(readFileSync(path.join(outdir, 'validation-report.json'), 'utf8'));
     const findings = report.pluginReports.flatMap(
-      (r: { violations: { ruleName: string; violatingConstructs: { constructPath: string }[] }[] }) =>
-        r.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} at ${c.constructPath}`)),
+      (r: {
+        violations: { ruleName: string; violatingConstructs: { constructPath: string }[] }[];
+      }) =>
+        r.violations.flatMap((v) =>
+          v.violatingConstructs.map((c) => `${v.ruleName} at ${c.constructPath}`),
+        ),
     );
     expect(findings).toEqual([]);
   });
@@ -499,26 +546,32 @@ describe('LoRA settings of the base components come from the config', () => {
     if (!model) throw new Error('no 8B model in the config');
     const withoutArchitecture = { ...model, architecture: undefined };
     expect(loraEnvironment(withoutArchitecture, config.fineTuning)).toEqual({});
-    expect(lmiEnvironment(LLAMA_8B, withoutArchitecture, config.fineTuning)).not.toHaveProperty('OPTION_ENABLE_LORA');
+    expect(lmiEnvironment(LLAMA_8B, withoutArchitecture, config.fineTuning)).not.toHaveProperty(
+      'OPTION_ENABLE_LORA',
+    );
   });
 });
 
 describe('synth-time checks', () => {
   it('refuses more accelerators per copy than the instance type has, and says how to fix it', () => {
-    expect(() => synthesize({ overrides: { models: { [LLAMA_8B]: { acceleratorsPerCopy: 2 } } } })).toThrow(
+    expect(() =>
+      synthesize({ overrides: { models: { [LLAMA_8B]: { acceleratorsPerCopy: 2 } } } }),
+    ).toThrow(
       /Model "qwen3-8b": acceleratorsPerCopy is 2 but ml\.g6e\.xlarge has 1 GPU\..*ml\.g6e\.12xlarge, 4 GPUs/,
     );
   });
 
   it('refuses more memory per copy than the instance type has', () => {
-    expect(() => synthesize({ overrides: { models: { [LLAMA_8B]: { memoryMiBPerCopy: 64 * 1024 } } } })).toThrow(
-      /memoryMiBPerCopy is 65536 but ml\.g6e\.xlarge has 32768 MiB/,
-    );
+    expect(() =>
+      synthesize({ overrides: { models: { [LLAMA_8B]: { memoryMiBPerCopy: 64 * 1024 } } } }),
+    ).toThrow(/memoryMiBPerCopy is 65536 but ml\.g6e\.xlarge has 32768 MiB/);
   });
 
   it('refuses more copies than the endpoint instances can place (autoscaling would wait on them for ever)', () => {
     expect(() =>
-      synthesize({ overrides: { models: { [LLAMA_8B]: { instanceCount: { min: 1, max: 1 }, maxCopies: 2 } } } }),
+      synthesize({
+        overrides: { models: { [LLAMA_8B]: { instanceCount: { min: 1, max: 1 }, maxCopies: 2 } } },
+      }),
     ).toThrow(
       /Model "qwen3-8b": maxCopies is 2 but at most 1 copies fit on 1 x ml\.g6e\.xlarge \(1 per instance\)\. Lower models\.qwen3-8b\.maxCopies to 1/,
     );
@@ -526,7 +579,9 @@ describe('synth-time checks', () => {
 
   it('accepts an instance type it does not know, without checks', () => {
     const { inference } = synthesize({
-      overrides: { models: { [LLAMA_8B]: { instanceType: 'ml.g7.2xlarge', acceleratorsPerCopy: 2 } } },
+      overrides: {
+        models: { [LLAMA_8B]: { instanceType: 'ml.g7.2xlarge', acceleratorsPerCopy: 2 } },
+      },
     });
     inference.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
       KmsKeyId: Match.absent(),
@@ -536,7 +591,11 @@ describe('synth-time checks', () => {
 
   it('refuses an image SageMaker cannot pull (not ECR)', () => {
     expect(() =>
-      synthesize({ overrides: { models: { [LLAMA_8B]: { containerImage: 'docker.io/vllm/vllm-openai:latest' } } } }),
+      synthesize({
+        overrides: {
+          models: { [LLAMA_8B]: { containerImage: 'docker.io/vllm/vllm-openai:latest' } },
+        },
+      }),
     ).toThrow(/not an Amazon ECR image URI/);
   });
 });

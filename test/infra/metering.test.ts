@@ -15,7 +15,9 @@ describe('metering infrastructure', () => {
         { AttributeName: METERING_TABLE.partitionKey, KeyType: 'HASH' },
         { AttributeName: METERING_TABLE.sortKey, KeyType: 'RANGE' },
       ],
-      GlobalSecondaryIndexes: [Match.objectLike({ IndexName: METERING_TABLE.byCustomerDayIndex.name })],
+      GlobalSecondaryIndexes: [
+        Match.objectLike({ IndexName: METERING_TABLE.byCustomerDayIndex.name }),
+      ],
       StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
       SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: Match.anyValue() },
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
@@ -32,7 +34,10 @@ describe('metering infrastructure', () => {
       FilterCriteria: {
         Filters: [
           {
-            Pattern: JSON.stringify({ eventName: ['INSERT'], dynamodb: { Keys: { pk: { S: [{ prefix: 'REQ#' }] } } } }),
+            Pattern: JSON.stringify({
+              eventName: ['INSERT'],
+              dynamodb: { Keys: { pk: { S: [{ prefix: 'REQ#' }] } } },
+            }),
           },
         ],
       },
@@ -43,7 +48,8 @@ describe('metering infrastructure', () => {
     const mapping = Object.values(api.findResources('AWS::Lambda::EventSourceMapping')).find(
       (m) => m.Properties.DestinationConfig?.OnFailure,
     );
-    const failuresQueue = mapping?.Properties.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0];
+    const failuresQueue =
+      mapping?.Properties.DestinationConfig.OnFailure.Destination['Fn::GetAtt'][0];
     expect(failuresQueue).toEqual(expect.any(String));
     api.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -89,7 +95,9 @@ describe('metering infrastructure', () => {
         },
       });
       const statements = Object.values(
-        api.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: logicalId(handler.role) }] } }),
+        api.findResources('AWS::IAM::Policy', {
+          Properties: { Roles: [{ Ref: logicalId(handler.role) }] },
+        }),
       ).flatMap((policy) => policy.Properties.PolicyDocument.Statement);
       const actions = statements.flatMap((s: { Action: string | string[] }) => [s.Action].flat());
       expect(actions).toEqual(
@@ -128,7 +136,9 @@ describe('metering infrastructure', () => {
       AlarmActions: [{ Ref: logicalId(stacks.api.usageMetering.notifications) }],
     });
     const statements = Object.values(
-      api.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: logicalId(reconciler.role) }] } }),
+      api.findResources('AWS::IAM::Policy', {
+        Properties: { Roles: [{ Ref: logicalId(reconciler.role) }] },
+      }),
     ).flatMap((policy) => policy.Properties.PolicyDocument.Statement);
     const dynamo = statements.filter((s: { Action: string | string[] }) =>
       [s.Action].flat().some((action) => action.startsWith('dynamodb:')),

@@ -38,12 +38,17 @@ describe.each([
   const report = nagReport(label.split(' ')[0] ?? label, overrides);
 
   it('runs the AwsSolutions and Serverless packs', () => {
-    expect(report.pluginReports.map((r) => r.pluginName).sort()).toEqual(['AwsSolutions', 'Serverless']);
+    expect(report.pluginReports.map((r) => r.pluginName).sort()).toEqual([
+      'AwsSolutions',
+      'Serverless',
+    ]);
   });
 
   it('has no unacknowledged finding', () => {
     const findings = report.pluginReports.flatMap((r) =>
-      r.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} at ${c.constructPath}`)),
+      r.violations.flatMap((v) =>
+        v.violatingConstructs.map((c) => `${v.ruleName} at ${c.constructPath}`),
+      ),
     );
     expect(findings).toEqual([]);
   });

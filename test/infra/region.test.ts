@@ -18,8 +18,13 @@ async function synthBin(context: Record<string, unknown>): Promise<Record<string
     env: {
       ...process.env,
       CDK_OUTDIR: outdir,
-      CDK_CONTEXT_JSON: JSON.stringify({ ...cdkJsonContext, 'aws:cdk:bundling-stacks': [], ...context }),
-      // What the CDK CLI sets when the machine has no region configured: its fallback, and some account.
+      CDK_CONTEXT_JSON: JSON.stringify({
+        ...cdkJsonContext,
+        'aws:cdk:bundling-stacks': [],
+        ...context,
+      }),
+      // What the CDK CLI sets when the machine has no region configured: its fallback, and some
+      // account.
       CDK_DEFAULT_REGION: 'us-east-1',
       CDK_DEFAULT_ACCOUNT: ACCOUNT,
     },
@@ -53,9 +58,9 @@ describe('the region of the templates', () => {
   }, 120_000);
 
   it('refuses a region that is not one, and Availability Zones outside the region', () => {
-    expect(() => loadConfig({ env: 'dev', overrides: { environment: { region: 'Europe' } } })).toThrow(
-      /environment\.region: must be an AWS region code/,
-    );
+    expect(() =>
+      loadConfig({ env: 'dev', overrides: { environment: { region: 'Europe' } } }),
+    ).toThrow(/environment\.region: must be an AWS region code/);
     expect(() =>
       loadConfig({
         env: 'prod',
@@ -72,7 +77,9 @@ describe('the region of the templates', () => {
           },
         },
       }),
-    ).toThrow(/environment\.chatCompute\.availabilityZones: every Availability Zone must be in the region eu-west-1/);
+    ).toThrow(
+      /environment\.chatCompute\.availabilityZones: every Availability Zone must be in the region eu-west-1/,
+    );
   });
 });
 
@@ -81,7 +88,12 @@ describe('reserved concurrency in the config', () => {
     const reserve = (chat: number, accountConcurrency?: number) =>
       loadConfig({
         env: 'prod',
-        overrides: { environment: { accountConcurrency, reservedConcurrency: { authorizer: 100, api: 200, chat } } },
+        overrides: {
+          environment: {
+            accountConcurrency,
+            reservedConcurrency: { authorizer: 100, api: 200, chat },
+          },
+        },
       });
 
     expect(() => reserve(600)).not.toThrow();

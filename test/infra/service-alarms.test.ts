@@ -8,8 +8,9 @@ describe('service alarms', () => {
   const metricsOf = (alarm: (typeof alarms)[number]): string[] =>
     alarm.Properties.MetricName
       ? [alarm.Properties.MetricName]
-      : (alarm.Properties.Metrics ?? []).flatMap((m: { MetricStat?: { Metric: { MetricName: string } } }) =>
-          m.MetricStat ? [m.MetricStat.Metric.MetricName] : [],
+      : (alarm.Properties.Metrics ?? []).flatMap(
+          (m: { MetricStat?: { Metric: { MetricName: string } } }) =>
+            m.MetricStat ? [m.MetricStat.Metric.MetricName] : [],
         );
 
   it('notify the operator notifications topic, every one', () => {
@@ -30,10 +31,16 @@ describe('service alarms', () => {
   it('watch the errors and throttles of the functions, and no errors of the authorizer (a bad key is one)', () => {
     const byFunction = (metric: string) =>
       alarms
-        .filter((a) => a.Properties.Namespace === 'AWS/Lambda' && a.Properties.MetricName === metric)
+        .filter(
+          (a) => a.Properties.Namespace === 'AWS/Lambda' && a.Properties.MetricName === metric,
+        )
         .map((a) => JSON.stringify(a.Properties.Dimensions));
-    const authorizer = stacks.api.getLogicalId(stacks.api.api.authorizerFunction.function.node.defaultChild as never);
-    const chat = stacks.api.getLogicalId(stacks.api.api.chatFunction.function.node.defaultChild as never);
+    const authorizer = stacks.api.getLogicalId(
+      stacks.api.api.authorizerFunction.function.node.defaultChild as never,
+    );
+    const chat = stacks.api.getLogicalId(
+      stacks.api.api.chatFunction.function.node.defaultChild as never,
+    );
 
     expect(byFunction('Throttles').some((d) => d.includes(authorizer))).toBe(true);
     expect(byFunction('Throttles').some((d) => d.includes(chat))).toBe(true);
@@ -47,7 +54,9 @@ describe('service alarms', () => {
     expect(watched.filter((m) => m === 'WriteThrottleEvents')).toHaveLength(4);
     expect(watched.filter((m) => m === 'ReadThrottleEvents')).toHaveLength(4);
     expect(watched).toEqual(expect.arrayContaining(['ExecutionsFailed', 'ExecutionsTimedOut']));
-    const deadLetters = stacks.api.getLogicalId(stacks.api.fineTuning.eventsDeadLetters.node.defaultChild as never);
+    const deadLetters = stacks.api.getLogicalId(
+      stacks.api.fineTuning.eventsDeadLetters.node.defaultChild as never,
+    );
     api.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ApproximateNumberOfMessagesVisible',
       Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [deadLetters, 'QueueName'] } }],
@@ -59,11 +68,13 @@ describe('service alarms', () => {
     const modelAlarms = Object.values(inference.findResources('AWS::CloudWatch::Alarm'));
     expect(modelAlarms.length).toBeGreaterThan(0);
     for (const alarm of modelAlarms) {
-      expect(JSON.stringify(alarm.Properties.AlarmActions)).toContain(':tierline-prod-notifications');
+      expect(JSON.stringify(alarm.Properties.AlarmActions)).toContain(
+        ':tierline-prod-notifications',
+      );
     }
     api.hasResourceProperties('AWS::SNS::Topic', { TopicName: 'tierline-prod-notifications' });
-    // The Inference stack may import from the Data stack (the fine-tuning key its role decrypts adapters with),
-    // never from the Api stack: it is destroyed and redeployed on its own.
+    // The Inference stack may import from the Data stack (the fine-tuning key its role decrypts
+    // adapters with), never from the Api stack: it is destroyed and redeployed on its own.
     const imports = JSON.stringify(inference.toJSON()).match(/"Fn::ImportValue":"[^"]+"/g) ?? [];
     expect(imports.filter((i) => !i.includes('Tierline-prod-Data:'))).toEqual([]);
   });

@@ -1,6 +1,7 @@
 import { synthesize } from '../support/synth';
 
-// Asset hashes change with every handler edit; masking them keeps the snapshot about infrastructure.
+// Asset hashes change with every handler edit; masking them keeps the snapshot about
+// infrastructure.
 expect.addSnapshotSerializer({
   test: (value) => typeof value === 'string' && /[0-9a-f]{64}/.test(value),
   print: (value) => JSON.stringify((value as string).replace(/[0-9a-f]{64}/g, '[HASH]')),
@@ -10,6 +11,10 @@ describe('whole app', () => {
   it('matches the reviewed snapshot (dev)', () => {
     const { data, api, inference } = synthesize();
 
-    expect({ data: data.toJSON(), api: api.toJSON(), inference: inference.toJSON() }).toMatchSnapshot();
+    expect({
+      data: data.toJSON(),
+      api: api.toJSON(),
+      inference: inference.toJSON(),
+    }).toMatchSnapshot();
   });
 });

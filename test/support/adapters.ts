@@ -39,7 +39,10 @@ export interface AdapterOptions {
 }
 
 /** A PEFT LoRA adapter's two files, shaped for `architecture`. */
-export function adapterFiles(options: AdapterOptions): { config: Record<string, unknown>; weights: Buffer } {
+export function adapterFiles(options: AdapterOptions): {
+  config: Record<string, unknown>;
+  weights: Buffer;
+} {
   const rank = options.rank ?? 16;
   const modules = options.modules ?? ['q_proj', 'v_proj'];
   const dims = moduleDimensions(options.architecture);
@@ -70,8 +73,14 @@ export function adapterFiles(options: AdapterOptions): { config: Record<string, 
 
 export type ArchiveEntries = Record<string, Buffer | string>;
 
-export function entriesOf(files: { config: Record<string, unknown>; weights: Buffer }): ArchiveEntries {
-  return { 'adapter_config.json': JSON.stringify(files.config), 'adapter_model.safetensors': files.weights };
+export function entriesOf(files: {
+  config: Record<string, unknown>;
+  weights: Buffer;
+}): ArchiveEntries {
+  return {
+    'adapter_config.json': JSON.stringify(files.config),
+    'adapter_model.safetensors': files.weights,
+  };
 }
 
 export function zipOf(entries: ArchiveEntries): Promise<Buffer> {

@@ -4,14 +4,21 @@ import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020'
 import addFormats from 'ajv-formats';
 
 /**
- * An OpenAPI 3.1 document as a validator: finds the operation of a request (method and path, with `/v1` or
- * `/openai/v1` in front) and validates request bodies, response bodies and stream chunks against the schemas
- * the document gives for them, `$ref`s resolved by Ajv (JSON Schema 2020-12, the dialect of OpenAPI 3.1).
+ * An OpenAPI 3.1 document as a validator: finds the operation of a request (method and path, with
+ * `/v1` or `/openai/v1` in front) and validates request bodies, response bodies and stream chunks
+ * against the schemas the document gives for them, `$ref`s resolved by Ajv (JSON Schema 2020-12,
+ * the dialect of OpenAPI 3.1).
  */
 
 const repoRoot = path.join(__dirname, '..', '..');
 /** OpenAI's published spec, vendored with its licence and provenance (`test/fixtures/openai-openapi/README.md`). */
-export const OPENAI_SPEC_FILE = path.join(repoRoot, 'test', 'fixtures', 'openai-openapi', 'openai-openapi-subset.json');
+export const OPENAI_SPEC_FILE = path.join(
+  repoRoot,
+  'test',
+  'fixtures',
+  'openai-openapi',
+  'openai-openapi-subset.json',
+);
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -23,8 +30,9 @@ export interface OpenApiDocument {
 }
 
 /**
- * OpenAI's file still has a few OpenAPI 3.0 leftovers (its README says so): `nullable: true` and the boolean
- * `exclusiveMinimum`/`exclusiveMaximum`. They become their JSON Schema 2020-12 equivalents.
+ * OpenAI's file still has a few OpenAPI 3.0 leftovers (its README says so): `nullable: true` and
+ * the boolean `exclusiveMinimum`/`exclusiveMaximum`. They become their JSON Schema 2020-12
+ * equivalents.
  */
 export function fromOpenApi30(node: Json): Json {
   if (Array.isArray(node)) return node.map(fromOpenApi30);
@@ -49,7 +57,10 @@ export function fromOpenApi30(node: Json): Json {
       return out;
     }
     const { description, ...rest } = out;
-    return { ...(description !== undefined ? { description } : {}), anyOf: [rest, { type: 'null' }] };
+    return {
+      ...(description !== undefined ? { description } : {}),
+      anyOf: [rest, { type: 'null' }],
+    };
   }
   if (out.nullable === false) delete out.nullable;
   return out;
@@ -74,22 +85,29 @@ export class ApiSpec {
     readonly name: string,
     readonly document: OpenApiDocument,
   ) {
-    // The document mixes OpenAPI keywords (`example`, `x-stainless-const`, `discriminator`) with schema
-    // keywords; `strict: false` lets Ajv ignore the former instead of refusing the document.
+    // The document mixes OpenAPI keywords (`example`, `x-stainless-const`, `discriminator`) with
+    // schema keywords; `strict: false` lets Ajv ignore the former instead of refusing the document.
     this.ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: true });
     addFormats(this.ajv);
-    this.ajv.addFormat('unixtime', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= 0 });
+    this.ajv.addFormat('unixtime', {
+      type: 'number',
+      validate: (n: number) => Number.isInteger(n) && n >= 0,
+    });
     this.ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isInteger(n) });
     this.ajv.addFormat('binary', () => true);
     this.ajv.addSchema(document as object, name);
     this.routes = Object.keys(document.paths).map((template) => ({
       template,
-      pattern: new RegExp(`^${template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}$`),
+      pattern: new RegExp(
+        `^${template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}$`,
+      ),
     }));
   }
 
   static openai(file = OPENAI_SPEC_FILE): ApiSpec {
-    const document = fromOpenApi30(JSON.parse(readFileSync(file, 'utf8'))) as unknown as OpenApiDocument;
+    const document = fromOpenApi30(
+      JSON.parse(readFileSync(file, 'utf8')),
+    ) as unknown as OpenApiDocument;
     return new ApiSpec('openai', document);
   }
 
@@ -132,12 +150,14 @@ export class ApiSpec {
   }
 
   /**
-   * Where the document gives the schema of a response: the status's own entry, else `default`; for an error
-   * status the document does not list, the error schema (every error of every route has one shape).
+   * Where the document gives the schema of a response: the status's own entry, else `default`; for
+   * an error status the document does not list, the error schema (every error of every route has
+   * one shape).
    */
   responsePointer(operation: Operation, status: number, mediaType: string): string | undefined {
     const responses = (operation.definition.responses ?? {}) as JsonObject;
-    const key = String(status) in responses ? String(status) : 'default' in responses ? 'default' : undefined;
+    const key =
+      String(status) in responses ? String(status) : 'default' in responses ? 'default' : undefined;
     if (key === undefined) return undefined;
     let pointer = `${operation.pointer}/responses/${key}`;
     let response = responses[key] as JsonObject;
@@ -164,10 +184,15 @@ export class ApiSpec {
       .split('/')
       .slice(1)
       .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-      .reduce<unknown>((node, key) => (node as Record<string, unknown> | undefined)?.[key], this.document);
+      .reduce<unknown>(
+        (node, key) => (node as Record<string, unknown> | undefined)?.[key],
+        this.document,
+      );
   }
 }
 
 function describe(errors: ErrorObject[]): string[] {
-  return errors.slice(0, 8).map((e) => `${e.instancePath || '(root)'} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
+  return errors
+    .slice(0, 8)
+    .map((e) => `${e.instancePath || '(root)'} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
 }

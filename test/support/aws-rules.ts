@@ -1,18 +1,22 @@
 /**
- * AWS's own limits, checked on synthesized CloudFormation templates. A template names most values through
- * intrinsics (`Ref`, `Fn::GetAtt`, `Fn::Join`, `Fn::Sub`...) resolved only at deploy; `realistic` resolves them to
- * the longest values a real deployment can have, so a length or size measured here is an upper bound.
+ * AWS's own limits, checked on synthesized CloudFormation templates. A template names most values
+ * through intrinsics (`Ref`, `Fn::GetAtt`, `Fn::Join`, `Fn::Sub`...) resolved only at deploy;
+ * `realistic` resolves them to the longest values a real deployment can have, so a length or size
+ * measured here is an upper bound.
  *
  * Sources (read 2026-12-07):
- * - Lambda quotas (docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html): "Function resource-based
- *   policy: 20 KB"; concurrent executions 1,000 by default. PutFunctionConcurrency (Lambda API reference):
- *   "leave at least 100 simultaneous executions unreserved"; AddPermission: StatementId at most 100 characters;
- *   function names at most 64 characters.
- * - CloudFormation quotas (docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html):
- *   500 resources per stack, 200 outputs, 200 parameters, template body 1 MB from S3 (51,200 bytes inline).
- * - IAM quotas: role names at most 64 characters. S3 bucket naming rules: 3-63 characters. SageMaker: endpoint,
- *   endpoint config, model and inference component names at most 63 characters. DynamoDB: table names 3-255.
- *   Step Functions: state machine names at most 80 characters. SQS: queue names at most 80. SNS: topic names 256.
+ * - Lambda quotas (docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html): "Function
+ *   resource-based policy: 20 KB"; concurrent executions 1,000 by default. PutFunctionConcurrency
+ *   (Lambda API reference): "leave at least 100 simultaneous executions unreserved"; AddPermission:
+ *   StatementId at most 100 characters; function names at most 64 characters.
+ * - CloudFormation quotas
+ *   (docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html): 500
+ *   resources per stack, 200 outputs, 200 parameters, template body 1 MB from S3 (51,200 bytes
+ *   inline).
+ * - IAM quotas: role names at most 64 characters. S3 bucket naming rules: 3-63 characters.
+ *   SageMaker: endpoint, endpoint config, model and inference component names at most 63
+ *   characters. DynamoDB: table names 3-255. Step Functions: state machine names at most 80
+ *   characters. SQS: queue names at most 80. SNS: topic names 256.
  */
 
 type Json = unknown;
@@ -48,15 +52,24 @@ function physicalName(template: CfnTemplate, stackName: string, logicalId: strin
   const resource = template.Resources[logicalId];
   switch (resource?.Type) {
     case 'AWS::Lambda::Function':
-      return stringProperty(template, stackName, resource, 'FunctionName') ?? generatedName(stackName, logicalId, 64);
+      return (
+        stringProperty(template, stackName, resource, 'FunctionName') ??
+        generatedName(stackName, logicalId, 64)
+      );
     case 'AWS::ApiGateway::RestApi':
       return LONGEST.restApiId;
     case 'AWS::ApiGateway::Stage':
       return stringProperty(template, stackName, resource, 'StageName') ?? 'stage';
     case 'AWS::IAM::Role':
-      return stringProperty(template, stackName, resource, 'RoleName') ?? generatedName(stackName, logicalId, 64);
+      return (
+        stringProperty(template, stackName, resource, 'RoleName') ??
+        generatedName(stackName, logicalId, 64)
+      );
     case 'AWS::S3::Bucket':
-      return stringProperty(template, stackName, resource, 'BucketName') ?? generatedName(stackName, logicalId, 63);
+      return (
+        stringProperty(template, stackName, resource, 'BucketName') ??
+        generatedName(stackName, logicalId, 63)
+      );
     default:
       return generatedName(stackName, logicalId, 128);
   }
@@ -79,12 +92,20 @@ const ARN_SERVICES: Record<string, [service: string, resource: string]> = {
   'AWS::SQS::Queue': ['sqs', ''],
 };
 
-function attribute(template: CfnTemplate, stackName: string, logicalId: string, name: string): string {
+function attribute(
+  template: CfnTemplate,
+  stackName: string,
+  logicalId: string,
+  name: string,
+): string {
   const resource = template.Resources[logicalId];
   const type = resource?.Type ?? '';
   const physical = physicalName(template, stackName, logicalId);
   if (name === 'Arn') {
-    const [service, prefix] = ARN_SERVICES[type] ?? [type.split('::')[1]?.toLowerCase() ?? 'x', `${logicalId}/`];
+    const [service, prefix] = ARN_SERVICES[type] ?? [
+      type.split('::')[1]?.toLowerCase() ?? 'x',
+      `${logicalId}/`,
+    ];
     const global = service === 'iam' || service === 's3';
     return `arn:${LONGEST.partition}:${service}:${global ? '' : LONGEST.region}:${global ? '' : LONGEST.account}:${prefix}${physical}`;
   }
@@ -94,7 +115,12 @@ function attribute(template: CfnTemplate, stackName: string, logicalId: string, 
 
 /** Resolves a template value with the longest values a deployment can give its intrinsics. */
 export function realistic(template: CfnTemplate, stackName: string, value: Json): Json {
-  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || value === null) {
+  if (
+    typeof value === 'string' ||
+    typeof value === 'number' ||
+    typeof value === 'boolean' ||
+    value === null
+  ) {
     return value;
   }
   if (Array.isArray(value)) return value.map((v) => realistic(template, stackName, v));
@@ -123,18 +149,26 @@ export function realistic(template: CfnTemplate, stackName: string, value: Json)
     case 'Fn::GetAZs':
       return ['a', 'b', 'c', 'd'].map((zone) => `${LONGEST.region}${zone}`);
     case 'Fn::ImportValue':
-      // Another stack's export: an ARN or a name of its own, at most a function name's 64 characters.
+      // Another stack's export: an ARN or a name of its own, at most a function name's 64
+      // characters.
       return 'x'.repeat(64);
     case 'Fn::Sub': {
-      const [text, variables] = (Array.isArray(arg) ? arg : [arg, {}]) as [string, Record<string, Json>];
+      const [text, variables] = (Array.isArray(arg) ? arg : [arg, {}]) as [
+        string,
+        Record<string, Json>,
+      ];
       return text.replace(/\$\{([^}!]+)\}/g, (_m, name: string) => {
         if (name in variables) return String(realistic(template, stackName, variables[name]));
         const [id, attr] = name.split('.');
-        return attr ? attribute(template, stackName, id ?? '', attr) : String(ref(template, stackName, name));
+        return attr
+          ? attribute(template, stackName, id ?? '', attr)
+          : String(ref(template, stackName, name));
       });
     }
     default:
-      return Object.fromEntries(Object.entries(object).map(([k, v]) => [k, realistic(template, stackName, v)]));
+      return Object.fromEntries(
+        Object.entries(object).map(([k, v]) => [k, realistic(template, stackName, v)]),
+      );
   }
 }
 
@@ -181,12 +215,14 @@ export function functionPolicies(template: CfnTemplate, stackName: string): Map<
       condition.ArnLike = { 'AWS:SourceArn': realistic(template, stackName, p.SourceArn) };
     }
     if (p.SourceAccount !== undefined) {
-      condition.StringEquals = { 'AWS:SourceAccount': realistic(template, stackName, p.SourceAccount) };
+      condition.StringEquals = {
+        'AWS:SourceAccount': realistic(template, stackName, p.SourceAccount),
+      };
     }
     const principal = String(realistic(template, stackName, p.Principal));
     const statement = {
-      // CloudFormation names the statement after the stack and the permission's logical id (AddPermission's
-      // StatementId: at most 100 characters).
+      // CloudFormation names the statement after the stack and the permission's logical id
+      // (AddPermission's StatementId: at most 100 characters).
       Sid: generatedName(stackName, logicalId, 100),
       Effect: 'Allow',
       Principal: principal.endsWith('.amazonaws.com') ? { Service: principal } : { AWS: principal },

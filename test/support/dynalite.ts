@@ -2,7 +2,10 @@ import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
-import { CustomersRepository, createDocumentClient } from '../../lambda/customers/customers-repository';
+import {
+  CustomersRepository,
+  createDocumentClient,
+} from '../../lambda/customers/customers-repository';
 import { ensureCustomersTable, ensureMeteringTable } from '../../local/local-tables';
 
 /** A real DynamoDB engine (dynalite, in memory) on a random loopback port, for one test file. */
@@ -38,7 +41,9 @@ export async function startDynalite(): Promise<LocalDynamo> {
     calls: () => count,
     stop: async () => {
       client.destroy();
-      await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        server.close((error) => (error ? reject(error) : resolve())),
+      );
     },
   };
 }
@@ -70,7 +75,10 @@ export async function newCustomersTable(
   tableCounter += 1;
   const tableName = `customers-${process.pid}-${tableCounter}`;
   await ensureCustomersTable(dynamo.client, tableName);
-  return { tableName, repository: new CustomersRepository(createDocumentClient(dynamo.client), tableName) };
+  return {
+    tableName,
+    repository: new CustomersRepository(createDocumentClient(dynamo.client), tableName),
+  };
 }
 
 /** A fresh metering table (unique name) and a document client for it. */
@@ -86,6 +94,10 @@ export async function newMeteringTable(
 /** A document client on the DynamoDB engine of a running local mode (`local.dynamoEndpoint`), for tests to read. */
 export function localModeDocumentClient(endpoint: string): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(
-    new DynamoDBClient({ endpoint, region: 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
+    new DynamoDBClient({
+      endpoint,
+      region: 'local',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    }),
   );
 }

@@ -3,7 +3,9 @@ import type { APIGatewayProxyEvent, APIGatewayRequestAuthorizerEvent } from 'aws
 export const METHOD_ARN = 'arn:aws:execute-api:eu-west-1:123456789012:abc123/dev/GET/v1/me';
 
 /** A REQUEST authorizer event as API Gateway (REST) sends it. */
-export function authorizerEvent(headers: Record<string, string> = {}): APIGatewayRequestAuthorizerEvent {
+export function authorizerEvent(
+  headers: Record<string, string> = {},
+): APIGatewayRequestAuthorizerEvent {
   return {
     type: 'REQUEST',
     methodArn: METHOD_ARN,
@@ -33,7 +35,10 @@ export function proxyEvent(options: {
     resource: '/v1/{proxy+}',
     path: options.path,
     httpMethod: method,
-    headers: { 'content-type': 'application/json', host: 'abc123.execute-api.eu-west-1.amazonaws.com' },
+    headers: {
+      'content-type': 'application/json',
+      host: 'abc123.execute-api.eu-west-1.amazonaws.com',
+    },
     multiValueHeaders: {},
     queryStringParameters: null,
     multiValueQueryStringParameters: null,

@@ -2,9 +2,9 @@ import { loadConfig } from '../../lib/config/load';
 import type { ModelConfig, TierlineConfig } from '../../lib/config/schema';
 
 /**
- * Llama 3.1 8B as an operator would add it to the catalog (the defaults are ungated Qwen3 models): gated
- * weights, so it names a token in Secrets Manager; Meta's config.json dimensions; the Llama 3 tokenizer. For the
- * tests of what is Llama's own (its chat template, its adapters' shapes).
+ * Llama 3.1 8B as an operator would add it to the catalog (the defaults are ungated Qwen3 models):
+ * gated weights, so it names a token in Secrets Manager; Meta's config.json dimensions; the Llama 3
+ * tokenizer. For the tests of what is Llama's own (its chat template, its adapters' shapes).
  */
 export const LLAMA_8B_ID = 'llama-3.1-8b';
 
@@ -13,7 +13,8 @@ export const LLAMA_8B_MODEL = {
   ownedBy: 'Meta',
   contextWindow: 32_768,
   maxOutputTokens: 8_192,
-  containerImage: '763104351884.dkr.ecr.${AWS::Region}.amazonaws.com/djl-inference:0.36.0-lmi18.0.0-cu128',
+  containerImage:
+    '763104351884.dkr.ecr.${AWS::Region}.amazonaws.com/djl-inference:0.36.0-lmi18.0.0-cu128',
   weights: 'meta-llama/Llama-3.1-8B-Instruct',
   hfTokenSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:hf-token-AbCdEf',
   tokenizer: 'llama-3',

@@ -4,22 +4,25 @@ import type { AddressInfo } from 'node:net';
 import { EventStreamCodec } from '@smithy/core/event-streams';
 
 /**
- * A stand-in for the SageMaker runtime in front of LMI's vLLM async handler (djl-serving 0.36.0, LMI v18),
- * written from their documented behaviour so the SageMaker backend can be tested over real HTTP through the
- * SDK (`endpoint` override). What it reproduces, and where it was read:
- * - The runtime API (botocore/SDK model of `sagemaker-runtime` 2017-05-13): `POST /endpoints/{name}/invocations`
- *   and `/invocations-response-stream`, the component in `X-Amzn-SageMaker-Inference-Component`, errors as
- *   REST-JSON (`x-amzn-errortype`, `{message}`), `ModelError` (424) with `OriginalStatusCode`/`OriginalMessage`,
- *   the stream as `application/vnd.amazon.eventstream` messages (`PayloadPart`, `ModelStreamError`) framed as
- *   the SDK's own `EventStreamCodec` reads them.
- * - A component with no copies answers `ValidationError` "Inference Component has no capacity to process this
- *   request..." and counts a `NoCapacityInvocationFailures` data point under the component invoked (AWS,
- *   "Scale an endpoint to zero instances"). Non-streamed invocations must finish within 60 s (InvokeEndpoint).
- * - LMI's handler (`vllm_async_service.py`): the model is served under `OPTION_SERVED_MODEL_NAME` (default
- *   `lmi`); `model` is filled in only when the body has none; an adapter comes from SageMaker's
- *   `X-Amzn-SageMaker-Adapter-Identifier` (set from the adapter component) and replaces `model`; an adapter
- *   not registered fails the request (424 "Input parsing failed"). vLLM's `_check_model` answers 404
- *   "The model `X` does not exist." for any other name; `stream_options` without `stream` is a 400.
+ * A stand-in for the SageMaker runtime in front of LMI's vLLM async handler (djl-serving 0.36.0,
+ * LMI v18), written from their documented behaviour so the SageMaker backend can be tested over
+ * real HTTP through the SDK (`endpoint` override). What it reproduces, and where it was read:
+ * - The runtime API (botocore/SDK model of `sagemaker-runtime` 2017-05-13): `POST
+ *   /endpoints/{name}/invocations` and `/invocations-response-stream`, the component in
+ *   `X-Amzn-SageMaker-Inference-Component`, errors as REST-JSON (`x-amzn-errortype`, `{message}`),
+ *   `ModelError` (424) with `OriginalStatusCode`/`OriginalMessage`, the stream as
+ *   `application/vnd.amazon.eventstream` messages (`PayloadPart`, `ModelStreamError`) framed as the
+ *   SDK's own `EventStreamCodec` reads them.
+ * - A component with no copies answers `ValidationError` "Inference Component has no capacity to
+ *   process this request..." and counts a `NoCapacityInvocationFailures` data point under the
+ *   component invoked (AWS, "Scale an endpoint to zero instances"). Non-streamed invocations must
+ *   finish within 60 s (InvokeEndpoint).
+ * - LMI's handler (`vllm_async_service.py`): the model is served under `OPTION_SERVED_MODEL_NAME`
+ *   (default `lmi`); `model` is filled in only when the body has none; an adapter comes from
+ *   SageMaker's `X-Amzn-SageMaker-Adapter-Identifier` (set from the adapter component) and replaces
+ *   `model`; an adapter not registered fails the request (424 "Input parsing failed"). vLLM's
+ *   `_check_model` answers 404 "The model `X` does not exist." for any other name; `stream_options`
+ *   without `stream` is a 400.
  * - vLLM's OpenAI chat shapes; LMI async streams them as JSON lines (no `data:`); the usage chunk
  *   (`choices: []`) comes last only with `stream_options.include_usage`.
  */
@@ -102,13 +105,24 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-function awsError(res: ServerResponse, status: number, type: string, message: string, extra: object = {}): void {
+function awsError(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  message: string,
+  extra: object = {},
+): void {
   res.writeHead(status, { 'content-type': 'application/json', 'x-amzn-errortype': type });
   res.end(JSON.stringify({ message, ...extra }));
 }
 
 /** What SageMaker answers when the container answered a non-2xx status. */
-function modelError(res: ServerResponse, component: string, containerStatus: number, containerBody: string): void {
+function modelError(
+  res: ServerResponse,
+  component: string,
+  containerStatus: number,
+  containerBody: string,
+): void {
   awsError(
     res,
     424,
@@ -134,8 +148,11 @@ async function handle(
   res: ServerResponse,
   raw: Buffer,
 ): Promise<void> {
-  const match = /^\/endpoints\/([^/]+)\/(invocations|invocations-response-stream)$/.exec(req.url ?? '');
-  if (req.method !== 'POST' || !match) return awsError(res, 404, 'UnknownOperationException', 'Unknown operation');
+  const match = /^\/endpoints\/([^/]+)\/(invocations|invocations-response-stream)$/.exec(
+    req.url ?? '',
+  );
+  if (req.method !== 'POST' || !match)
+    return awsError(res, 404, 'UnknownOperationException', 'Unknown operation');
   const endpoint = decodeURIComponent(match[1] ?? '');
   const streamed = match[2] === 'invocations-response-stream';
   const componentName = req.headers['x-amzn-sagemaker-inference-component'];
@@ -168,14 +185,16 @@ async function handle(
     return awsError(res, 400, 'ValidationError', NO_CAPACITY);
   }
 
-  // djl-serving's handler: the adapter from SageMaker's header, else the body's model, else the served name.
+  // djl-serving's handler: the adapter from SageMaker's header, else the body's model, else the
+  // served name.
   const servedName = base.servedModelName ?? 'lmi';
   if (found.kind === 'adapter' && found.registered === false) {
     const error = `Input parsing failed: LoRA adapter ${component} not found in registry. Available adapters: []`;
     return modelError(res, component, 424, JSON.stringify({ error, code: 424 }));
   }
   const served: Served = { model: found.kind === 'adapter' ? component : servedName };
-  const requested = found.kind === 'adapter' ? component : ((body.model as string | undefined) ?? servedName);
+  const requested =
+    found.kind === 'adapter' ? component : ((body.model as string | undefined) ?? servedName);
   if (requested !== servedName && found.kind === 'base') {
     // vLLM's OpenAIServing._check_model, as its ErrorResponse serialises.
     const error = {
@@ -266,14 +285,18 @@ function words(text: string): string[] {
 
 function contentText(content: unknown): string {
   if (typeof content === 'string') return content;
-  if (Array.isArray(content)) return content.map((p) => (p as { text?: string }).text ?? '').join(' ');
+  if (Array.isArray(content))
+    return content.map((p) => (p as { text?: string }).text ?? '').join(' ');
   return '';
 }
 
 /** Deterministic: the answer repeats the last user message, word by word, cut at `max_tokens`. */
 function generate(body: Record<string, unknown>): Generation {
   const messages = body.messages as { role: string; content: unknown }[];
-  const promptTokens = messages.reduce((sum, m) => sum + words(contentText(m.content)).length + 4, 0);
+  const promptTokens = messages.reduce(
+    (sum, m) => sum + words(contentText(m.content)).length + 4,
+    0,
+  );
   const lastUser = [...messages].reverse().find((m) => m.role === 'user');
   const answer = words(`You said: ${contentText(lastUser?.content)}`);
   const max = (body.max_completion_tokens ?? body.max_tokens) as number | undefined;
@@ -302,7 +325,12 @@ function completionBody(served: Served, g: Generation, _stream: boolean) {
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', reasoning_content: null, content: g.tokens.join(''), tool_calls: [] },
+        message: {
+          role: 'assistant',
+          reasoning_content: null,
+          content: g.tokens.join(''),
+          tool_calls: [],
+        },
         logprobs: null,
         finish_reason: g.finishReason,
         stop_reason: null,
@@ -318,7 +346,9 @@ function* streamLines(served: Served, g: Generation, body: Record<string, unknow
   const head = { id, object: 'chat.completion.chunk', created: CREATED, model: served.model };
   yield {
     ...head,
-    choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }],
+    choices: [
+      { index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
+    ],
   };
   for (const [i, token] of g.tokens.entries()) {
     const last = i === g.tokens.length - 1;

@@ -9,7 +9,9 @@ export async function meteringOn(
   dynamo: LocalDynamo,
   config: TierlineConfig,
   now?: () => Date,
-): Promise<MeteringParts & { tableName: string; deadLetters: LedgerRecord[]; alerts: SpendAlert[] }> {
+): Promise<
+  MeteringParts & { tableName: string; deadLetters: LedgerRecord[]; alerts: SpendAlert[] }
+> {
   const { tableName, doc } = await newMeteringTable(dynamo);
   const deadLetters: LedgerRecord[] = [];
   const alerts: SpendAlert[] = [];

@@ -3,15 +3,16 @@ import { loadConfig } from '../../lib/config/load';
 import { ApiSpec } from './api-spec';
 
 /**
- * Every answer an end-to-end test gets, checked against the published schemas: OpenAI's (for the routes it
- * defines) and Tierline's own `/openapi.json` (for every route). Give `spec.fetch` to the official clients
- * (`new OpenAI({ fetch: spec.fetch })`) and use it for raw requests; `await spec.problems()` (or
- * {@link expectSpecCompliance} in an `afterEach`) says what did not match.
+ * Every answer an end-to-end test gets, checked against the published schemas: OpenAI's (for the
+ * routes it defines) and Tierline's own `/openapi.json` (for every route). Give `spec.fetch` to the
+ * official clients (`new OpenAI({ fetch: spec.fetch })`) and use it for raw requests; `await
+ * spec.problems()` (or {@link expectSpecCompliance} in an `afterEach`) says what did not match.
  *
- * Checked: every error body (any route, any status) has OpenAI's error shape; a 2xx body matches its route's
- * response schema in both documents; each `data:` event of a stream matches the chunk schema (or the error
- * shape), the stream ends with `[DONE]`, and with `stream_options.include_usage` every chunk but the last has
- * `"usage": null` and the last has the usage (the spec's wording).
+ * Checked: every error body (any route, any status) has OpenAI's error shape; a 2xx body matches
+ * its route's response schema in both documents; each `data:` event of a stream matches the chunk
+ * schema (or the error shape), the stream ends with `[DONE]`, and with
+ * `stream_options.include_usage` every chunk but the last has `"usage": null` and the last has the
+ * usage (the spec's wording).
  */
 
 let shared: { openai: ApiSpec; tierline: ApiSpec } | undefined;
@@ -69,20 +70,28 @@ export function checkBody(exchange: Exchange, text: string): string[] {
   ] as const) {
     if (!operation) continue;
     const pointer = spec.responsePointer(operation, exchange.status, exchange.mediaType);
-    const isJson = exchange.mediaType === 'application/json' || exchange.mediaType === 'text/event-stream';
-    // A file's bytes (JSONL): OpenAI's file lists it as application/json, Tierline's as what it sends.
+    const isJson =
+      exchange.mediaType === 'application/json' || exchange.mediaType === 'text/event-stream';
+    // A file's bytes (JSONL): OpenAI's file lists it as application/json, Tierline's as what it
+    // sends.
     if (!isJson && spec.name === 'openai') continue;
     if (pointer && !isJson) continue;
     if (!pointer) {
-      problems.push(`${where}: ${spec.name} documents no ${exchange.mediaType} answer with this status`);
+      problems.push(
+        `${where}: ${spec.name} documents no ${exchange.mediaType} answer with this status`,
+      );
       continue;
     }
     if (exchange.mediaType === 'text/event-stream') {
-      problems.push(...checkStream(spec, pointer, exchange, text).map((p) => `${where} (${spec.name}): ${p}`));
+      problems.push(
+        ...checkStream(spec, pointer, exchange, text).map((p) => `${where} (${spec.name}): ${p}`),
+      );
     } else if (!parsed.ok) {
       problems.push(`${where}: body is not JSON`);
     } else {
-      problems.push(...spec.validate(pointer, parsed.value).map((p) => `${where} (${spec.name}): ${p}`));
+      problems.push(
+        ...spec.validate(pointer, parsed.value).map((p) => `${where} (${spec.name}): ${p}`),
+      );
     }
   }
   return problems;
@@ -112,21 +121,34 @@ function checkStream(spec: ApiSpec, pointer: string, exchange: Exchange, text: s
     const value = parsed.value as Record<string, unknown>;
     if (value && typeof value === 'object' && 'error' in value) {
       failed = true;
-      problems.push(...spec.validate(spec.schemaPointer('ErrorResponse'), value).map((p) => `error event: ${p}`));
+      problems.push(
+        ...spec
+          .validate(spec.schemaPointer('ErrorResponse'), value)
+          .map((p) => `error event: ${p}`),
+      );
       continue;
     }
     chunks.push(value);
     problems.push(...spec.validate(pointer, value).map((p) => `chunk ${chunks.length - 1}: ${p}`));
   }
   if (!done && !failed) problems.push('the stream did not end with data: [DONE]');
-  const request = exchange.requestBody as { stream_options?: { include_usage?: boolean } } | undefined;
+  const request = exchange.requestBody as
+    | { stream_options?: { include_usage?: boolean } }
+    | undefined;
   // The usage rule is OpenAI's wording; checked once, on OpenAI's pass.
-  if (spec.name === 'openai' && request?.stream_options?.include_usage === true && !failed && done) {
+  if (
+    spec.name === 'openai' &&
+    request?.stream_options?.include_usage === true &&
+    !failed &&
+    done
+  ) {
     chunks.slice(0, -1).forEach((chunk, index) => {
-      if (chunk.usage !== null) problems.push(`chunk ${index} of ${chunks.length}: usage must be null, not absent`);
+      if (chunk.usage !== null)
+        problems.push(`chunk ${index} of ${chunks.length}: usage must be null, not absent`);
     });
     const last = chunks.at(-1);
-    if (!last?.usage || typeof last.usage !== 'object') problems.push('the last chunk carries no usage');
+    if (!last?.usage || typeof last.usage !== 'object')
+      problems.push('the last chunk carries no usage');
   }
   return problems;
 }
@@ -146,7 +168,8 @@ export function specCheckedFetch(base: typeof fetch = fetch): SpecCheck {
     const response = await base(input, init);
     const request = input instanceof Request ? input : undefined;
     const url = new URL(request?.url ?? String(input));
-    // Not Tierline's answer: a client's feature probe (`data:,`), or storage a redirect led to (S3).
+    // Not Tierline's answer: a client's feature probe (`data:,`), or storage a redirect led to
+    // (S3).
     if (!url.protocol.startsWith('http') || response.redirected) return response;
     const exchange: Exchange = {
       method: (init?.method ?? request?.method ?? 'GET').toUpperCase(),
@@ -155,7 +178,8 @@ export function specCheckedFetch(base: typeof fetch = fetch): SpecCheck {
       mediaType: (response.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '',
       requestBody: requestBodyOf(init),
     };
-    // A clone, so the caller reads the body as usual (a stream too) while the check reads its own copy.
+    // A clone, so the caller reads the body as usual (a stream too) while the check reads its own
+    // copy.
     const copy = response.clone();
     pending.push(
       copy
@@ -165,7 +189,8 @@ export function specCheckedFetch(base: typeof fetch = fetch): SpecCheck {
           problems.push(...checkBody(exchange, text));
         })
         .catch(() => {
-          // The caller cancelled the stream (a disconnect test): what was cut cannot be checked whole.
+          // The caller cancelled the stream (a disconnect test): what was cut cannot be checked
+          // whole.
           checked += 1;
         }),
     );

@@ -6,7 +6,9 @@ import type { TierlineConfig } from '../../lib/config/schema';
 import { createApp, type TierlineStacks } from '../../lib/create-app';
 
 // The feature flags of cdk.json, so tests synthesize exactly what `cdk synth` does.
-const cdkJsonContext: Record<string, unknown> = require(path.join(__dirname, '..', '..', 'cdk.json')).context;
+const cdkJsonContext: Record<string, unknown> = require(
+  path.join(__dirname, '..', '..', 'cdk.json'),
+).context;
 
 export interface SynthesizedApp {
   app: App;
@@ -18,7 +20,9 @@ export interface SynthesizedApp {
 }
 
 /** Synthesizes the whole app for one environment, without bundling the functions (fast). */
-export function synthesize(options: { env?: string; overrides?: unknown; bundle?: boolean } = {}): SynthesizedApp {
+export function synthesize(
+  options: { env?: string; overrides?: unknown; bundle?: boolean } = {},
+): SynthesizedApp {
   const config = loadConfig({ env: options.env ?? 'dev', overrides: options.overrides });
   const app = new App({
     context: { ...cdkJsonContext, ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) },

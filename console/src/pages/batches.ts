@@ -13,9 +13,9 @@ import {
 import { ErrorNotice, Loading, NotOnPlan, saveBlob } from '../ui';
 
 /**
- * The Batches page: the account's batches (`GET /v1/batches`, a page at a time with `after`), their status and
- * request counts (polled while a batch runs), the output and error files (fetched with the key in the header,
- * saved from memory), and cancel for a batch that can still be cancelled.
+ * The Batches page: the account's batches (`GET /v1/batches`, a page at a time with `after`), their
+ * status and request counts (polled while a batch runs), the output and error files (fetched with
+ * the key in the header, saved from memory), and cancel for a batch that can still be cancelled.
  */
 
 const PAGE_SIZE = 20;
@@ -33,7 +33,8 @@ function BatchCard({
 }) {
   const counts = batch.request_counts;
   const ended = batchEndedAt(batch);
-  const done = counts.total > 0 ? Math.floor(((counts.completed + counts.failed) / counts.total) * 100) : 0;
+  const done =
+    counts.total > 0 ? Math.floor(((counts.completed + counts.failed) / counts.total) * 100) : 0;
   const errors = batch.errors?.data ?? [];
   return html`<li data-batch-id=${batch.id}>
     <h3><code>${batch.id}</code> <span class=${`status ${batch.status}`} data-testid="batch-status">${batchStatusWords(batch.status)}</span></h3>
@@ -52,7 +53,9 @@ function BatchCard({
       errors.length > 0
         ? html`<ul class="batch-errors">${errors
             .slice(0, 5)
-            .map((e) => html`<li>${e.line ? `Line ${e.line}: ` : ''}${e.message ?? e.code}</li>`)}</ul>`
+            .map(
+              (e) => html`<li>${e.line ? `Line ${e.line}: ` : ''}${e.message ?? e.code}</li>`,
+            )}</ul>`
         : null
     }
     <p class="actions">
@@ -83,7 +86,8 @@ function BatchList({ api }: { api: ConsoleApi }) {
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
 
-  // The first page, merged into what is shown: a newer batch appears on top, a known one is replaced.
+  // The first page, merged into what is shown: a newer batch appears on top, a known one is
+  // replaced.
   const refresh = async (): Promise<Set<string>> => {
     const page = await api.batches(undefined, PAGE_SIZE);
     setBatches((shown) => {
@@ -123,7 +127,10 @@ function BatchList({ api }: { api: ConsoleApi }) {
     setBusy(true);
     try {
       const page = await api.batches(batches?.at(-1)?.id, PAGE_SIZE);
-      setBatches((shown) => [...(shown ?? []), ...page.data.filter((b) => !shown?.some((s) => s.id === b.id))]);
+      setBatches((shown) => [
+        ...(shown ?? []),
+        ...page.data.filter((b) => !shown?.some((s) => s.id === b.id)),
+      ]);
       setHasMore(page.has_more);
     } catch (e) {
       setError(e);
@@ -133,7 +140,11 @@ function BatchList({ api }: { api: ConsoleApi }) {
   };
 
   const cancel = async (batch: Batch) => {
-    if (!window.confirm(`Cancel ${batch.id}? Requests already finished stay in its output; the rest are not run.`)) {
+    if (
+      !window.confirm(
+        `Cancel ${batch.id}? Requests already finished stay in its output; the rest are not run.`,
+      )
+    ) {
       return;
     }
     setError(undefined);

@@ -15,10 +15,10 @@ import {
 import { ErrorNotice, Loading, NotOnPlan, useLoad } from '../ui';
 
 /**
- * The Fine-tuning page: the account's jobs (`GET /v1/fine_tuning/jobs`, OpenAI's `fine_tuning.job` plus
- * Tierline's `estimated_cost_usd`), a job's events, and the fine-tuned models (`/v1/models` ids starting with
- * `ft:`). A deployment without the fine-tuning API answers 404 `unknown_url`: the page says so instead of
- * showing an error.
+ * The Fine-tuning page: the account's jobs (`GET /v1/fine_tuning/jobs`, OpenAI's `fine_tuning.job`
+ * plus Tierline's `estimated_cost_usd`), a job's events, and the fine-tuned models (`/v1/models`
+ * ids starting with `ft:`). A deployment without the fine-tuning API answers 404 `unknown_url`: the
+ * page says so instead of showing an error.
  */
 
 const PAGE_SIZE = 20;

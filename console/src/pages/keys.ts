@@ -32,7 +32,12 @@ export function KeysPage({ api }: { api: ConsoleApi }) {
   };
 
   const revoke = async (key: ApiKey) => {
-    if (!window.confirm(`Revoke the key "${key.name}" (${key.hint})? Applications using it stop working.`)) return;
+    if (
+      !window.confirm(
+        `Revoke the key "${key.name}" (${key.hint})? Applications using it stop working.`,
+      )
+    )
+      return;
     setError(undefined);
     try {
       await api.revokeKey(key.id);

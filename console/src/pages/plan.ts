@@ -16,9 +16,11 @@ function batchPrice(m: ModelPlan, plan: Plan): string {
 }
 
 function fineTunedPrice(m: ModelPlan, plan: Plan): string {
-  // The API publishes the fine-tuned price per model (null where a model cannot be fine-tuned on this plan).
+  // The API publishes the fine-tuned price per model (null where a model cannot be fine-tuned on
+  // this plan).
   if (m.fine_tuned_pricing) return pricePair(m.fine_tuned_pricing, 1);
-  if (m.fine_tuned_pricing === null || !plan.features.lora_fine_tuning.available) return 'Not on this plan';
+  if (m.fine_tuned_pricing === null || !plan.features.lora_fine_tuning.available)
+    return 'Not on this plan';
   return pricePair(m.pricing, 1 + plan.features.lora_fine_tuning.premium_percent / 100);
 }
 

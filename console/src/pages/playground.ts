@@ -6,7 +6,15 @@ import { curlSnippet, javascriptSnippet, type PlaygroundRequest, pythonSnippet }
 import { CopyButton, ErrorNotice } from '../ui';
 
 /** The Playground (every tier): streamed chat with any model of the plan, and what each reply cost. */
-export function PlaygroundPage({ api, plan, baseUrl }: { api: ConsoleApi; plan: Plan; baseUrl: string }) {
+export function PlaygroundPage({
+  api,
+  plan,
+  baseUrl,
+}: {
+  api: ConsoleApi;
+  plan: Plan;
+  baseUrl: string;
+}) {
   const [request, setRequest] = useState<PlaygroundRequest>({
     model: plan.models[0]?.id ?? '',
     system: 'You are a helpful assistant.',

@@ -35,7 +35,11 @@ export function SpendPage({ api }: { api: ConsoleApi }) {
       const updated = await api.setSpendLimit(limit);
       setSpend(updated);
       setValue(updated.monthly_limit_usd === null ? '' : String(updated.monthly_limit_usd));
-      setSaved(limit === null ? 'The spend limit is removed.' : `The spend limit is now ${formatUsd(limit)} a month.`);
+      setSaved(
+        limit === null
+          ? 'The spend limit is removed.'
+          : `The spend limit is now ${formatUsd(limit)} a month.`,
+      );
     } catch (e) {
       setError(e);
     }
@@ -64,7 +68,8 @@ export function SpendPage({ api }: { api: ConsoleApi }) {
     <h1 id="spend-title">Spend limit</h1>
     <p class="lead">
       ${
-        // One string: htm drops the space between a line's last word and an expression on the next line.
+        // One string: htm drops the space between a line's last word and an expression on the next
+        // line.
         `Requests that could pass the limit are refused (HTTP 429, insufficient_quota). Alerts go out at ${spend.alert_thresholds_percent.map((p) => `${p}%`).join(', ')} of it. A change applies to new requests at once; requests already running are not stopped: they finish and are billed, up to what they hold below, even past a lowered limit.`
       }
     </p>

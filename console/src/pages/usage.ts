@@ -34,7 +34,10 @@ function MetricChart({
   range: { start: string; end: string };
 }) {
   // The chart is rebuilt only when its data changes, not on every render of the page.
-  const series = useMemo(() => usageSeries(usage.data, range.start, range.end, metric), [usage, range, metric]);
+  const series = useMemo(
+    () => usageSeries(usage.data, range.start, range.end, metric),
+    [usage, range, metric],
+  );
   return html`<${UsageChart} title=${METRIC_LABELS[metric]} format=${formatters[metric]} integer=${metric !== 'cost_usd'}
     days=${series.days} models=${series.models} values=${series.values} />`;
 }
@@ -58,8 +61,8 @@ function Meter({ row, label, model }: { row: LimitRow; label: string; model: str
 }
 
 /**
- * Headroom per model as a grid of meters rather than a table: four columns fit a laptop, and on a phone they
- * wrap into two instead of scrolling sideways under a clipped caption.
+ * Headroom per model as a grid of meters rather than a table: four columns fit a laptop, and on a
+ * phone they wrap into two instead of scrolling sideways under a clipped caption.
  */
 function Headroom({ limits }: { limits: Limits }) {
   return html`<p data-testid="resets">${`${formatResets(limits.reset_minute_seconds, limits.reset_day_seconds)}.`}</p>
@@ -111,7 +114,8 @@ export function UsagePage({ api }: { api: ConsoleApi }) {
           </p>
           <div class="charts">
             ${METRICS.map(
-              (metric) => html`<${MetricChart} key=${metric} metric=${metric} usage=${usage.data} range=${range} />`,
+              (metric) =>
+                html`<${MetricChart} key=${metric} metric=${metric} usage=${usage.data} range=${range} />`,
             )}
           </div>
           <${TableScroll} label="Usage per day and model">

@@ -5,9 +5,10 @@ import { spendLimitUpdateSchema } from '../../metering/spend-limit-settings';
 import { responseSchemas } from './response-schemas';
 
 /**
- * Tierline's own OpenAPI 3.1 document, served at `GET /openapi.json`. Request bodies are generated from the
- * zod schemas the routes validate with, so the document cannot promise what the code refuses; responses are
- * the schemas of `response-schemas.ts`, which every end-to-end test checks each answer against.
+ * Tierline's own OpenAPI 3.1 document, served at `GET /openapi.json`. Request bodies are generated
+ * from the zod schemas the routes validate with, so the document cannot promise what the code
+ * refuses; responses are the schemas of `response-schemas.ts`, which every end-to-end test checks
+ * each answer against.
  */
 
 type Schema = Record<string, unknown>;
@@ -26,14 +27,22 @@ const ERRORS = {
   },
 } as const;
 const RATE_LIMIT_HEADERS = Object.fromEntries(
-  ['limit-requests', 'limit-tokens', 'remaining-requests', 'remaining-tokens', 'reset-requests', 'reset-tokens'].map(
-    (name) => [`x-ratelimit-${name}`, { schema: { type: 'string' } }],
-  ),
+  [
+    'limit-requests',
+    'limit-tokens',
+    'remaining-requests',
+    'remaining-tokens',
+    'reset-requests',
+    'reset-tokens',
+  ].map((name) => [`x-ratelimit-${name}`, { schema: { type: 'string' } }]),
 );
 
 /** A request schema as zod describes its input, without the `$schema` line (OpenAPI sets the dialect). */
 function requestSchema(schema: z.ZodMiniType): Schema {
-  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'input' }) as Schema;
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
+    target: 'draft-2020-12',
+    io: 'input',
+  }) as Schema;
   return rest;
 }
 
@@ -48,7 +57,12 @@ function operation(summary: string, ok: Schema, extra: Schema = {}, publicRoute 
 }
 
 const nullable = (schema: Schema): Schema => ({ anyOf: [schema, { type: 'null' }] });
-const pathParameter = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
+const pathParameter = (name: string) => ({
+  name,
+  in: 'path',
+  required: true,
+  schema: { type: 'string' },
+});
 /** A body with these fields, each required (their values are checked by the route, which names a bad one). */
 const multipart = (fields: string[]): Schema => ({ type: 'object', required: fields });
 
@@ -61,16 +75,26 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
     (id) => config.models[id]?.trainingInstanceType && config.models[id]?.architecture,
   );
   const paths: Record<string, Schema> = {
-    '/v1/plans': { get: operation('Every tier: limits, prices, features', ref('PlanList'), {}, true) },
+    '/v1/plans': {
+      get: operation('Every tier: limits, prices, features', ref('PlanList'), {}, true),
+    },
     '/v1/me': { get: operation('The caller: customer, tier and its plan', ref('Customer')) },
     '/v1/models': { get: operation("The models of the caller's tier", ref('ModelList')) },
     '/v1/models/{model}': {
-      get: operation('One model of the caller’s tier, or one of the caller’s fine-tuned models', ref('Model'), {
-        parameters: [{ name: 'model', in: 'path', required: true, schema: { type: 'string' } }],
-      }),
-      delete: operation('Delete one of the caller’s fine-tuned models (ft:...)', ref('ModelDeleted'), {
-        parameters: [{ name: 'model', in: 'path', required: true, schema: { type: 'string' } }],
-      }),
+      get: operation(
+        'One model of the caller’s tier, or one of the caller’s fine-tuned models',
+        ref('Model'),
+        {
+          parameters: [{ name: 'model', in: 'path', required: true, schema: { type: 'string' } }],
+        },
+      ),
+      delete: operation(
+        'Delete one of the caller’s fine-tuned models (ft:...)',
+        ref('ModelDeleted'),
+        {
+          parameters: [{ name: 'model', in: 'path', required: true, schema: { type: 'string' } }],
+        },
+      ),
     },
     '/v1/fine_tunings': {
       get: operation("The caller's LoRA adapters (uploaded and trained)", ref('FineTuningList')),
@@ -99,9 +123,13 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
       get: operation('One LoRA adapter of the caller', ref('FineTuning'), {
         parameters: [pathParameter('fine_tuning_id')],
       }),
-      delete: operation('Delete a LoRA adapter of the caller (its model too)', ref('FineTuningDeleted'), {
-        parameters: [pathParameter('fine_tuning_id')],
-      }),
+      delete: operation(
+        'Delete a LoRA adapter of the caller (its model too)',
+        ref('FineTuningDeleted'),
+        {
+          parameters: [pathParameter('fine_tuning_id')],
+        },
+      ),
     },
     '/v1/chat/completions': {
       post: {
@@ -109,7 +137,8 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
         requestBody: { required: true, content: json(ref('ChatCompletionRequest')) },
         responses: {
           '200': {
-            description: 'OK; with `stream: true`, `text/event-stream` of chunks, then `data: [DONE]`',
+            description:
+              'OK; with `stream: true`, `text/event-stream` of chunks, then `data: [DONE]`',
             headers: RATE_LIMIT_HEADERS,
             content: {
               ...json(ref('ChatCompletion')),
@@ -140,20 +169,30 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
       }),
     },
     '/v1/limits': {
-      get: operation('Per model: limits, what this UTC minute and day used, and what is left', ref('Limits')),
+      get: operation(
+        'Per model: limits, what this UTC minute and day used, and what is left',
+        ref('Limits'),
+      ),
     },
     '/v1/keys': {
-      get: operation("The caller's API keys (primary and named), never their secrets", ref('ApiKeyList')),
-      post: operation('Create a named API key; the secret is in this answer only', ref('CreatedApiKey'), {
-        requestBody: {
-          required: true,
-          content: json({
-            type: 'object',
-            properties: { name: { type: 'string', maxLength: 64 } },
-            required: ['name'],
-          }),
+      get: operation(
+        "The caller's API keys (primary and named), never their secrets",
+        ref('ApiKeyList'),
+      ),
+      post: operation(
+        'Create a named API key; the secret is in this answer only',
+        ref('CreatedApiKey'),
+        {
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object',
+              properties: { name: { type: 'string', maxLength: 64 } },
+              required: ['name'],
+            }),
+          },
         },
-      }),
+      ),
     },
     '/v1/keys/{key_id}': {
       delete: operation('Revoke a named API key of the caller', ref('ApiKey'), {
@@ -169,20 +208,34 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
           { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10_000 } },
         ],
       }),
-      post: operation('Upload a file (multipart/form-data: file, purpose), at most 4 MiB', ref('File'), {
-        requestBody: { required: true, content: { 'multipart/form-data': { schema: multipart(['file', 'purpose']) } } },
-      }),
+      post: operation(
+        'Upload a file (multipart/form-data: file, purpose), at most 4 MiB',
+        ref('File'),
+        {
+          requestBody: {
+            required: true,
+            content: { 'multipart/form-data': { schema: multipart(['file', 'purpose']) } },
+          },
+        },
+      ),
     },
     '/v1/files/{file_id}': {
-      get: operation('One file of the caller', ref('File'), { parameters: [pathParameter('file_id')] }),
-      delete: operation('Delete a file of the caller', ref('FileDeleted'), { parameters: [pathParameter('file_id')] }),
+      get: operation('One file of the caller', ref('File'), {
+        parameters: [pathParameter('file_id')],
+      }),
+      delete: operation('Delete a file of the caller', ref('FileDeleted'), {
+        parameters: [pathParameter('file_id')],
+      }),
     },
     '/v1/files/{file_id}/content': {
       get: {
         summary: "A file's content (JSONL), or a redirect to it",
         parameters: [pathParameter('file_id')],
         responses: {
-          '200': { description: 'OK', content: { 'application/jsonl': { schema: { type: 'string' } } } },
+          '200': {
+            description: 'OK',
+            content: { 'application/jsonl': { schema: { type: 'string' } } },
+          },
           '302': { description: 'Redirect to a short-lived download URL' },
           ...ERRORS,
         },
@@ -199,7 +252,10 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
     '/v1/uploads/{upload_id}/parts': {
       post: operation('Add a part (multipart/form-data: data), at most 4 MiB', ref('UploadPart'), {
         parameters: [pathParameter('upload_id')],
-        requestBody: { required: true, content: { 'multipart/form-data': { schema: multipart(['data']) } } },
+        requestBody: {
+          required: true,
+          content: { 'multipart/form-data': { schema: multipart(['data']) } },
+        },
       }),
     },
     '/v1/uploads/{upload_id}/complete': {
@@ -209,7 +265,9 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
       }),
     },
     '/v1/uploads/{upload_id}/cancel': {
-      post: operation('Cancel an upload', ref('Upload'), { parameters: [pathParameter('upload_id')] }),
+      post: operation('Cancel an upload', ref('Upload'), {
+        parameters: [pathParameter('upload_id')],
+      }),
     },
     '/v1/batches': {
       get: operation("The caller's batches, newest first", ref('BatchList'), {
@@ -236,10 +294,14 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
       }),
     },
     '/v1/batches/{batch_id}': {
-      get: operation('One batch of the caller', ref('Batch'), { parameters: [pathParameter('batch_id')] }),
+      get: operation('One batch of the caller', ref('Batch'), {
+        parameters: [pathParameter('batch_id')],
+      }),
     },
     '/v1/batches/{batch_id}/cancel': {
-      post: operation('Cancel a batch of the caller', ref('Batch'), { parameters: [pathParameter('batch_id')] }),
+      post: operation('Cancel a batch of the caller', ref('Batch'), {
+        parameters: [pathParameter('batch_id')],
+      }),
     },
     '/v1/fine_tuning/jobs': {
       get: operation("The caller's fine-tuning jobs, newest first", ref('FineTuningJobList'), {
@@ -258,7 +320,8 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
                 name: 'Idempotency-Key',
                 in: 'header',
                 required: false,
-                description: 'The same key (and body) answers the same job, created, held and launched once',
+                description:
+                  'The same key (and body) answers the same job, created, held and launched once',
                 schema: { type: 'string', minLength: 1, maxLength: 255 },
               },
             ],
@@ -275,7 +338,10 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
                   seed: nullable({ type: 'integer', minimum: 0, maximum: 2_147_483_647 }),
                   metadata: nullable({ type: 'object', additionalProperties: { type: 'string' } }),
                   method: { type: 'object' },
-                  hyperparameters: { type: 'object', description: 'Deprecated: use method.supervised.hyperparameters' },
+                  hyperparameters: {
+                    type: 'object',
+                    description: 'Deprecated: use method.supervised.hyperparameters',
+                  },
                   integrations: nullable({ type: 'array', maxItems: 0 }),
                   lora: {
                     type: 'object',
@@ -286,7 +352,10 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
                         minimum: config.fineTuning.lora.alpha.min,
                         maximum: config.fineTuning.lora.alpha.max,
                       },
-                      target_modules: { type: 'array', items: { enum: config.fineTuning.lora.targetModules } },
+                      target_modules: {
+                        type: 'array',
+                        items: { enum: config.fineTuning.lora.targetModules },
+                      },
                     },
                   },
                 },
@@ -316,13 +385,17 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
       }),
     },
     '/v1/fine_tuning/jobs/{fine_tuning_job_id}/checkpoints': {
-      get: operation("A job's checkpoints (one per epoch), newest first", ref('FineTuningJobCheckpointList'), {
-        parameters: [
-          pathParameter('fine_tuning_job_id'),
-          { name: 'after', in: 'query', schema: { type: 'string' } },
-          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100 } },
-        ],
-      }),
+      get: operation(
+        "A job's checkpoints (one per epoch), newest first",
+        ref('FineTuningJobCheckpointList'),
+        {
+          parameters: [
+            pathParameter('fine_tuning_job_id'),
+            { name: 'after', in: 'query', schema: { type: 'string' } },
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100 } },
+          ],
+        },
+      ),
     },
     '/v1/fine_tuning/jobs/{fine_tuning_job_id}/cancel': {
       post: operation('Cancel an active fine-tuning job of the caller', ref('FineTuningJob'), {
@@ -346,7 +419,9 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
     security: [{ bearer: [] }],
     paths,
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'tl_... API key' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'tl_... API key' },
+      },
       schemas: {
         ChatCompletionRequest: requestSchema(chatRequestSchema),
         SpendLimitUpdate: requestSchema(spendLimitUpdateSchema),

@@ -1,7 +1,7 @@
 /**
- * JSON Schemas (2020-12) of what Tierline answers, for its `/openapi.json`. The end-to-end tests validate
- * every response they get against these (and against OpenAI's published schemas for the OpenAI routes), so a
- * change to a response that is not made here too fails a test.
+ * JSON Schemas (2020-12) of what Tierline answers, for its `/openapi.json`. The end-to-end tests
+ * validate every response they get against these (and against OpenAI's published schemas for the
+ * OpenAI routes), so a change to a response that is not made here too fails a test.
  */
 
 type Schema = Record<string, unknown>;
@@ -16,7 +16,11 @@ const object = (properties: Record<string, Schema>, optional: string[] = []): Sc
   required: Object.keys(properties).filter((key) => !optional.includes(key)),
 });
 const DAY = { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' };
-const USD_STRING = { type: 'string', pattern: '^\\d+\\.\\d{6}$', description: 'USD as an exact decimal string' };
+const USD_STRING = {
+  type: 'string',
+  pattern: '^\\d+\\.\\d{6}$',
+  description: 'USD as an exact decimal string',
+};
 
 const usage = object({ prompt_tokens: int, completion_tokens: int, total_tokens: int });
 const toolCall = object({
@@ -53,7 +57,11 @@ const apiKey = object({
 }) as { properties: Record<string, Schema> } & Schema;
 const limitRow = object({ limit: int, used: int, remaining: int });
 
-const hyperparameters = object({ n_epochs: int, batch_size: int, learning_rate_multiplier: { type: 'number' } });
+const hyperparameters = object({
+  n_epochs: int,
+  batch_size: int,
+  learning_rate_multiplier: { type: 'number' },
+});
 const fineTuningEvent = object(
   {
     object: { const: 'fine_tuning.job.event' },
@@ -90,7 +98,9 @@ export const responseSchemas: Record<string, Schema> = {
       organization_id: str,
       result_files: { type: 'array', items: str },
       seed: int,
-      status: { enum: ['validating_files', 'queued', 'running', 'succeeded', 'failed', 'cancelled'] },
+      status: {
+        enum: ['validating_files', 'queued', 'running', 'succeeded', 'failed', 'cancelled'],
+      },
       trained_tokens: nullable(int),
       training_file: str,
       validation_file: nullable(str),
@@ -148,7 +158,8 @@ export const responseSchemas: Record<string, Schema> = {
       },
       ['expires_at'],
     ),
-    description: 'Timestamps (`in_progress_at`...) and `output_file_id`/`error_file_id` appear once they exist.',
+    description:
+      'Timestamps (`in_progress_at`...) and `output_file_id`/`error_file_id` appear once they exist.',
   },
   BatchList: object({
     object: { const: 'list' },
@@ -177,7 +188,12 @@ export const responseSchemas: Record<string, Schema> = {
     status: { enum: ['pending', 'completed', 'cancelled', 'expired'] },
     file: nullable(ref('File')),
   }),
-  UploadPart: object({ id: str, object: { const: 'upload.part' }, created_at: int, upload_id: str }),
+  UploadPart: object({
+    id: str,
+    object: { const: 'upload.part' },
+    created_at: int,
+    upload_id: str,
+  }),
   Error: object({ message: str, type: str, param: nullable(str), code: nullable(str) }),
   ErrorResponse: object({ error: ref('Error') }),
   Usage: usage,
@@ -272,8 +288,15 @@ export const responseSchemas: Record<string, Schema> = {
       failure_reason: nullable(str),
     }),
   }),
-  FineTuningList: object({ object: { const: 'list' }, data: { type: 'array', items: ref('FineTuning') } }),
-  FineTuningDeleted: object({ id: str, object: { const: 'fine_tuning' }, deleted: { const: true } }),
+  FineTuningList: object({
+    object: { const: 'list' },
+    data: { type: 'array', items: ref('FineTuning') },
+  }),
+  FineTuningDeleted: object({
+    id: str,
+    object: { const: 'fine_tuning' },
+    deleted: { const: true },
+  }),
   Plan: object({
     object: { const: 'plan' },
     id: str,
@@ -305,7 +328,10 @@ export const responseSchemas: Record<string, Schema> = {
         default_monthly_usd: nullable({ type: 'number' }),
         alert_thresholds_percent: { type: 'array', items: { type: 'number' } },
       }),
-      lora_fine_tuning: object({ available: { type: 'boolean' }, premium_percent: { type: 'number' } }),
+      lora_fine_tuning: object({
+        available: { type: 'boolean' },
+        premium_percent: { type: 'number' },
+      }),
       files: object({ storage_quota_bytes: int, max_file_bytes: int, max_parts_per_upload: int }),
     }),
     edge: object({
@@ -325,7 +351,12 @@ export const responseSchemas: Record<string, Schema> = {
     custom_plan: { type: 'boolean' },
     plan: ref('Plan'),
   }),
-  UsageFields: object({ requests: int, input_tokens: int, output_tokens: int, cost_usd: USD_STRING }),
+  UsageFields: object({
+    requests: int,
+    input_tokens: int,
+    output_tokens: int,
+    cost_usd: USD_STRING,
+  }),
   UsageList: object({
     object: { const: 'list' },
     group_by: { enum: ['day', 'model'] },
@@ -344,7 +375,10 @@ export const responseSchemas: Record<string, Schema> = {
           end_date: DAY,
           models: {
             type: 'array',
-            items: { allOf: [ref('UsageFields')], properties: { object: { const: 'usage.model' }, model: str } },
+            items: {
+              allOf: [ref('UsageFields')],
+              properties: { object: { const: 'usage.model' }, model: str },
+            },
           },
         },
       },
@@ -361,7 +395,10 @@ export const responseSchemas: Record<string, Schema> = {
     alert_thresholds_percent: { type: 'array', items: { type: 'number' } },
   }),
   ApiKey: apiKey,
-  CreatedApiKey: object({ ...apiKey.properties, key: { type: 'string', pattern: '^tl_[0-9A-Za-z]{49}$' } }),
+  CreatedApiKey: object({
+    ...apiKey.properties,
+    key: { type: 'string', pattern: '^tl_[0-9A-Za-z]{49}$' },
+  }),
   ApiKeyList: object({ object: { const: 'list' }, data: { type: 'array', items: apiKey } }),
   Limits: object({
     object: { const: 'limits' },

@@ -16,9 +16,12 @@ export function accountRoutes(deps: ApiDependencies): Hono<AppEnv> {
   routes.get('/me', async (c) => {
     const principal = c.get('principal');
     const customer = await deps.customers.getCustomer(principal.customerId);
-    // The authorizer found an active key, so the customer exists; a missing item means it was removed since.
+    // The authorizer found an active key, so the customer exists; a missing item means it was
+    // removed since.
     if (!customer)
-      throw new NotFoundError('No customer is associated with this API key.', { code: 'customer_not_found' });
+      throw new NotFoundError('No customer is associated with this API key.', {
+        code: 'customer_not_found',
+      });
     return c.json({
       object: 'customer',
       id: customer.customerId,

@@ -10,22 +10,28 @@ function parseLimit(raw: string | undefined): number {
   if (raw === undefined) return 20;
   const limit = Number(raw);
   if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-    throw new BadRequestError("'limit' must be an integer from 1 to 100.", { param: 'limit', code: 'invalid_value' });
+    throw new BadRequestError("'limit' must be an integer from 1 to 100.", {
+      param: 'limit',
+      code: 'invalid_value',
+    });
   }
   return limit;
 }
 
 /**
- * The `after` cursor: a batch id. Anything else could never name a batch (and a key longer than DynamoDB's
- * 1 KB sort key would fail the query with a 500), so it is refused rather than sent on.
+ * The `after` cursor: a batch id. Anything else could never name a batch (and a key longer than
+ * DynamoDB's 1 KB sort key would fail the query with a 500), so it is refused rather than sent on.
  */
 function parseAfter(raw: string | undefined): string | undefined {
   if (raw === undefined || raw === '') return undefined;
   if (!isWellFormedId('batch_', raw)) {
-    throw new BadRequestError(`'after' must be a batch id (batch_...), got '${raw.slice(0, 100)}'.`, {
-      param: 'after',
-      code: 'invalid_value',
-    });
+    throw new BadRequestError(
+      `'after' must be a batch id (batch_...), got '${raw.slice(0, 100)}'.`,
+      {
+        param: 'after',
+        code: 'invalid_value',
+      },
+    );
   }
   return raw;
 }
@@ -56,11 +62,15 @@ export function batchRoutes(batches: BatchService): Hono<AppEnv> {
   });
 
   routes.get('/batches/:batchId', async (c) => {
-    return c.json(toOpenAIBatch(await batches.get(c.get('principal').customerId, c.req.param('batchId'))));
+    return c.json(
+      toOpenAIBatch(await batches.get(c.get('principal').customerId, c.req.param('batchId'))),
+    );
   });
 
   routes.post('/batches/:batchId/cancel', async (c) => {
-    return c.json(toOpenAIBatch(await batches.cancel(c.get('principal').customerId, c.req.param('batchId'))));
+    return c.json(
+      toOpenAIBatch(await batches.cancel(c.get('principal').customerId, c.req.param('batchId'))),
+    );
   });
 
   return routes;

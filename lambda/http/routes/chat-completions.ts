@@ -5,7 +5,12 @@ import type { Principal } from '../../customers/authenticate';
 import { fineTunedModelNotFound } from '../../fine-tuning/adapters-service';
 import type { ResolvedFineTune } from '../../fine-tuning/model-resolver';
 import { BackendError } from '../../inference/backends/model-backend';
-import { type ChatRequest, givenParameters, messagesForBackend, parseChatRequest } from '../../inference/chat-request';
+import {
+  type ChatRequest,
+  givenParameters,
+  messagesForBackend,
+  parseChatRequest,
+} from '../../inference/chat-request';
 import { resolveModel } from '../../inference/models';
 import { PromptTokenCounter } from '../../inference/prompt-tokens';
 import { checkContextWindow } from '../../inference/tokens';
@@ -29,13 +34,22 @@ import type { ApiDependencies, AppEnv } from '../types';
 export { MAX_REQUEST_BYTES } from '../request-guards';
 
 /** Request fields Tierline handles itself; everything else of a valid request goes upstream unchanged. */
-const HANDLED_HERE = new Set(['model', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', 'user', 'n']);
+const HANDLED_HERE = new Set([
+  'model',
+  'stream',
+  'stream_options',
+  'max_tokens',
+  'max_completion_tokens',
+  'user',
+  'n',
+]);
 
 async function readJsonBody(c: Context): Promise<unknown> {
   const declared = Number(c.req.header('content-length') ?? '0');
   if (declared > MAX_REQUEST_BYTES) throw new PayloadTooLargeError(MAX_REQUEST_BYTES);
   const text = await c.req.text();
-  if (Buffer.byteLength(text) > MAX_REQUEST_BYTES) throw new PayloadTooLargeError(MAX_REQUEST_BYTES);
+  if (Buffer.byteLength(text) > MAX_REQUEST_BYTES)
+    throw new PayloadTooLargeError(MAX_REQUEST_BYTES);
   try {
     return JSON.parse(text);
   } catch {
@@ -55,7 +69,9 @@ export function backendFailureToHttp(error: unknown, requestId: string): HttpErr
     case 'bad_request':
       return new BadRequestError(error.message);
     case 'timeout':
-      return new GatewayTimeoutError(`The model did not answer in time. Please retry (request id ${requestId}).`);
+      return new GatewayTimeoutError(
+        `The model did not answer in time. Please retry (request id ${requestId}).`,
+      );
     case 'model_error':
       return new BadGatewayError(requestId);
     default:
@@ -73,9 +89,10 @@ function upstreamBody(request: ChatRequest, maxTokens: number): Record<string, u
 }
 
 /**
- * A request that got no output. When the model could not take it (no capacity, or it refused the request) it
- * did not run: the reservation is given back. Otherwise it ran (and timed out, failed, or the client left):
- * it counts against the limits and goes to the ledger, where a failure without output costs nothing.
+ * A request that got no output. When the model could not take it (no capacity, or it refused the
+ * request) it did not run: the reservation is given back. Otherwise it ran (and timed out, failed,
+ * or the client left): it counts against the limits and goes to the ledger, where a failure without
+ * output costs nothing.
  */
 async function endWithoutOutput(
   metered: MeteredRequest,
@@ -91,34 +108,49 @@ async function endWithoutOutput(
     await metered.release();
     return;
   }
-  await metered.finish({ status: signal.aborted ? 'client_disconnected' : 'failed', inputTokens, outputTokens: 0 });
+  await metered.finish({
+    status: signal.aborted ? 'client_disconnected' : 'failed',
+    inputTokens,
+    outputTokens: 0,
+  });
 }
 
 /** Refuses parameters the backend cannot honour and output limits above the model's: 400 naming them. */
-function checkParameters(deps: ApiDependencies, request: ChatRequest, model: string, modelMaxOutput: number): void {
+function checkParameters(
+  deps: ApiDependencies,
+  request: ChatRequest,
+  model: string,
+  modelMaxOutput: number,
+): void {
   const unsupported = deps.backend.unsupportedParameters(model);
   const refused = givenParameters(request).find((param) => unsupported.has(param));
   if (refused) {
-    throw new BadRequestError(`'${refused}' is not supported by model \`${model}\` on this deployment.`, {
-      param: refused,
-      code: 'unsupported_parameter',
-    });
+    throw new BadRequestError(
+      `'${refused}' is not supported by model \`${model}\` on this deployment.`,
+      {
+        param: refused,
+        code: 'unsupported_parameter',
+      },
+    );
   }
   const param = request.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
   const requested = request.max_completion_tokens ?? request.max_tokens;
   if (requested != null && requested > modelMaxOutput) {
-    throw new BadRequestError(`'${param}' must be at most ${modelMaxOutput} for \`${model}\`; got ${requested}.`, {
-      param,
-      code: 'invalid_value',
-    });
+    throw new BadRequestError(
+      `'${param}' must be at most ${modelMaxOutput} for \`${model}\`; got ${requested}.`,
+      {
+        param,
+        code: 'invalid_value',
+      },
+    );
   }
 }
 
 /**
- * Shapes backend chunks into what the client sees: our id and model on every chunk; usage as OpenAI sends it
- * (a last chunk with `choices: []`, only with `stream_options.include_usage`) and as Groq sends it (in
- * `x_groq.usage` of the chunk that carries the finish reason, always). The finish chunk is held back until
- * the usage arrives, which backends send right after it.
+ * Shapes backend chunks into what the client sees: our id and model on every chunk; usage as OpenAI
+ * sends it (a last chunk with `choices: []`, only with `stream_options.include_usage`) and as Groq
+ * sends it (in `x_groq.usage` of the chunk that carries the finish reason, always). The finish
+ * chunk is held back until the usage arrives, which backends send right after it.
  */
 export class ClientChunkShaper {
   private heldFinish: ChatCompletionChunk | undefined;
@@ -139,7 +171,8 @@ export class ClientChunkShaper {
   private shape(chunk: ChatCompletionChunk): ChatCompletionChunk[] {
     const { usage, ...rest } = chunk;
     if (usage) this.observed.usage = usage;
-    // One generated token per chunk is how the servers we use stream; a lower bound when the stream is cut.
+    // One generated token per chunk is how the servers we use stream; a lower bound when the stream
+    // is cut.
     if (rest.choices.some((choice) => choice.delta.content || choice.delta.tool_calls))
       this.observed.contentChunks += 1;
     const out: ChatCompletionChunk[] = [];
@@ -153,7 +186,8 @@ export class ClientChunkShaper {
     if (usage) {
       if (this.heldFinish) out.push({ ...this.heldFinish, x_groq: { id: this.requestId, usage } });
       this.heldFinish = undefined;
-      if (this.includeUsage) out.push({ ...rest, id: this.id, model: this.model, choices: [], usage });
+      if (this.includeUsage)
+        out.push({ ...rest, id: this.id, model: this.model, choices: [], usage });
     }
     return out;
   }
@@ -167,8 +201,9 @@ export class ClientChunkShaper {
 }
 
 /**
- * The model a chat completion runs on: a catalog model of the caller's tier, or one of the caller's own `ft:`
- * models (resolved to its adapter; anyone else's id answers 404 before any backend is called).
+ * The model a chat completion runs on: a catalog model of the caller's tier, or one of the caller's
+ * own `ft:` models (resolved to its adapter; anyone else's id answers 404 before any backend is
+ * called).
  */
 async function resolveChatModel(
   deps: ApiDependencies,
@@ -192,19 +227,34 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
     const principal = c.get('principal');
     const requestId = c.get('requestId');
     const request = parseChatRequest(await readJsonBody(c));
-    const { id: model, model: modelConfig, fineTune } = await resolveChatModel(deps, principal, request.model);
+    const {
+      id: model,
+      model: modelConfig,
+      fineTune,
+    } = await resolveChatModel(deps, principal, request.model);
     // A fine-tune runs on its base model: that model's tokenizer, parameters, limits and headers.
     const baseModel = fineTune?.baseModel ?? model;
     const clientMaxTokens = request.max_completion_tokens ?? request.max_tokens ?? undefined;
-    // With the model's tokenizer: admitted usage never passes a token limit by more than the count's error.
-    const inputTokens = await promptTokens.count(baseModel, request.messages, { tools: request.tools ?? undefined });
+    // With the model's tokenizer: admitted usage never passes a token limit by more than the
+    // count's error.
+    const inputTokens = await promptTokens.count(baseModel, request.messages, {
+      tools: request.tools ?? undefined,
+    });
     let outputRoom: number;
     try {
       checkParameters(deps, request, baseModel, modelConfig.maxOutputTokens);
-      outputRoom = checkContextWindow(model, modelConfig.contextWindow, inputTokens, clientMaxTokens);
+      outputRoom = checkContextWindow(
+        model,
+        modelConfig.contextWindow,
+        inputTokens,
+        clientMaxTokens,
+      );
     } catch (error) {
-      // Every answer about a model carries its rate-limit headers, with true values (one read here).
-      for (const [name, value] of Object.entries(await deps.metering.headersFor(principal, baseModel)))
+      // Every answer about a model carries its rate-limit headers, with true values (one read
+      // here).
+      for (const [name, value] of Object.entries(
+        await deps.metering.headersFor(principal, baseModel),
+      ))
         c.header(name, value);
       throw error;
     }
@@ -225,24 +275,27 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
     const completionId = `chatcmpl-${requestId}`;
     const abort = new AbortController();
     const client = c.req.raw.signal;
-    // The client went away (maybe before we got here): stop a stream's model too (local mode; Lambda keeps
-    // running to the end). A non-streamed request runs to its end instead and is billed for what the model
-    // generated: a backend cut mid-answer cannot tell how much that was.
+    // The client went away (maybe before we got here): stop a stream's model too (local mode;
+    // Lambda keeps running to the end). A non-streamed request runs to its end instead and is
+    // billed for what the model generated: a backend cut mid-answer cannot tell how much that was.
     if (request.stream) {
       if (client.aborted) abort.abort();
       else client.addEventListener('abort', () => abort.abort(), { once: true });
     }
-    // The model may generate what was reserved, and no more: admitted usage never passes a token limit.
-    // A server shutting down (local mode) stops every model call, so each request is billed before it exits.
-    // A request reaching its maximum duration is cut there and billed what was sent (issue 20 row 7: in local
-    // mode, which has no Lambda timeout, one ran on past the reconciler's deadline, which had already billed it
-    // as input only, and got every token). Lambda stops the function at the same bound (lambda-streaming.ts).
+    // The model may generate what was reserved, and no more: admitted usage never passes a token
+    // limit. A server shutting down (local mode) stops every model call, so each request is billed
+    // before it exits. A request reaching its maximum duration is cut there and billed what was
+    // sent (issue 20 row 7: in local mode, which has no Lambda timeout, one ran on past the
+    // reconciler's deadline, which had already billed it as input only, and got every token).
+    // Lambda stops the function at the same bound (lambda-streaming.ts).
     const maxDurationMs = metered.maxDurationMs ?? MAX_REQUEST_MS;
     const deadline = new AbortController();
     const cutAt = setTimeout(() => deadline.abort(), maxDurationMs);
     cutAt.unref?.();
     const signal = AbortSignal.any(
-      [abort.signal, deadline.signal, deps.shutdownSignal].filter((s): s is AbortSignal => s !== undefined),
+      [abort.signal, deadline.signal, deps.shutdownSignal].filter(
+        (s): s is AbortSignal => s !== undefined,
+      ),
     );
     const failure = (error: unknown): HttpError =>
       deadline.signal.aborted
@@ -276,13 +329,18 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
         metered.headersAfter(completion.usage.prompt_tokens + completion.usage.completion_tokens),
       ))
         c.header(name, value);
-      return c.json({ ...completionForClient(completion), id: completionId, model, x_groq: { id: requestId } });
+      return c.json({
+        ...completionForClient(completion),
+        id: completionId,
+        model,
+        x_groq: { id: requestId },
+      });
     }
 
     const includeUsage = request.stream_options?.include_usage === true;
     const chunks = deps.backend.stream(backendRequest)[Symbol.asyncIterator]();
-    // Wait for the first chunk before answering, so a model that cannot serve gets an honest status (503...)
-    // instead of a 200 stream that fails at once.
+    // Wait for the first chunk before answering, so a model that cannot serve gets an honest status
+    // (503...) instead of a 200 stream that fails at once.
     let first: IteratorResult<ChatCompletionChunk>;
     try {
       first = await chunks.next();
@@ -299,19 +357,31 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
       flush: () => shaper.flush(),
       errorBody: (error) => {
         if (deps.shutdownSignal?.aborted) {
-          return new ServiceUnavailableError('The server is shutting down; what was generated is billed.', 5).toBody();
+          return new ServiceUnavailableError(
+            'The server is shutting down; what was generated is billed.',
+            5,
+          ).toBody();
         }
-        if (!deadline.signal.aborted && !(error instanceof BackendError || error instanceof HttpError)) {
+        if (
+          !deadline.signal.aborted &&
+          !(error instanceof BackendError || error instanceof HttpError)
+        ) {
           deps.logError?.('stream failed', { requestId, error });
         }
         return failure(error).toBody();
       },
-      // Billed whatever way the stream ends; when the client left, for the tokens generated until then.
+      // Billed whatever way the stream ends; when the client left, for the tokens generated until
+      // then.
       onEnd: (ending) => {
         clearTimeout(cutAt);
         const { usage, contentChunks } = shaper.observed;
         return metered.finish({
-          status: ending === 'completed' ? 'completed' : ending === 'cancelled' ? 'client_disconnected' : 'failed',
+          status:
+            ending === 'completed'
+              ? 'completed'
+              : ending === 'cancelled'
+                ? 'client_disconnected'
+                : 'failed',
           inputTokens: usage?.prompt_tokens ?? inputTokens,
           outputTokens: usage?.completion_tokens ?? contentChunks,
         });

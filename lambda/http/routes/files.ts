@@ -1,5 +1,10 @@
 import { Hono } from 'hono';
-import { parseListedPurpose, parseUploadPurpose, toOpenAIFile, toOpenAIFileList } from '../../files/file-objects';
+import {
+  parseListedPurpose,
+  parseUploadPurpose,
+  toOpenAIFile,
+  toOpenAIFileList,
+} from '../../files/file-objects';
 import { isWellFormedId } from '../../files/ids';
 import { BadRequestError } from '../../openai/errors';
 import type { AppEnv, FilesApi } from '../types';
@@ -22,13 +27,16 @@ function parseLimit(raw: string | undefined): number {
 function parseOrder(raw: string | undefined): 'asc' | 'desc' {
   if (raw === undefined) return 'desc';
   if (raw !== 'asc' && raw !== 'desc')
-    throw new BadRequestError("'order' must be 'asc' or 'desc'.", { param: 'order', code: 'invalid_value' });
+    throw new BadRequestError("'order' must be 'asc' or 'desc'.", {
+      param: 'order',
+      code: 'invalid_value',
+    });
   return raw;
 }
 
 /**
- * The `after` cursor: a file id. Anything else could never name a file (and a key longer than DynamoDB's
- * 1 KB sort key would fail the query), so it is refused rather than sent on.
+ * The `after` cursor: a file id. Anything else could never name a file (and a key longer than
+ * DynamoDB's 1 KB sort key would fail the query), so it is refused rather than sent on.
  */
 function parseAfter(raw: string | undefined): string | undefined {
   if (raw === undefined || raw === '') return undefined;
@@ -49,10 +57,13 @@ export function fileRoutes({ files, storageQuotaBytes }: FilesApi): Hono<AppEnv>
     const form = await readMultipartForm(c, 'The file');
     const purpose = parseUploadPurpose(form.get('purpose'));
     if (form.get('expires_after[anchor]') !== null || form.get('expires_after[seconds]') !== null) {
-      throw new BadRequestError("'expires_after' is not supported: files stay until you delete them.", {
-        param: 'expires_after',
-        code: 'unsupported_parameter',
-      });
+      throw new BadRequestError(
+        "'expires_after' is not supported: files stay until you delete them.",
+        {
+          param: 'expires_after',
+          code: 'unsupported_parameter',
+        },
+      );
     }
     const file = await formFile(form, 'file');
     const record = await files.create(
@@ -74,14 +85,17 @@ export function fileRoutes({ files, storageQuotaBytes }: FilesApi): Hono<AppEnv>
   });
 
   routes.get('/files/:fileId', async (c) => {
-    return c.json(toOpenAIFile(await files.get(c.get('principal').customerId, c.req.param('fileId'))));
+    return c.json(
+      toOpenAIFile(await files.get(c.get('principal').customerId, c.req.param('fileId'))),
+    );
   });
 
   routes.get('/files/:fileId/content', async (c) => {
     const content = await files.content(c.get('principal').customerId, c.req.param('fileId'));
     if ('url' in content) return c.redirect(content.url, 302);
     return c.body(content.body as Uint8Array<ArrayBuffer>, 200, {
-      // Text, so the buffered Lambda adapter answers it as is (handlers/api.ts); every file here is JSONL.
+      // Text, so the buffered Lambda adapter answers it as is (handlers/api.ts); every file here is
+      // JSONL.
       'content-type': 'application/jsonl; charset=utf-8',
       'content-disposition': `attachment; filename="${encodeURIComponent(content.file.filename)}"`,
     });

@@ -9,7 +9,10 @@ function parseLimit(raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
   const limit = Number(raw);
   if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-    throw new BadRequestError("'limit' must be an integer from 1 to 100.", { param: 'limit', code: 'invalid_value' });
+    throw new BadRequestError("'limit' must be an integer from 1 to 100.", {
+      param: 'limit',
+      code: 'invalid_value',
+    });
   }
   return limit;
 }
@@ -27,9 +30,9 @@ function parseAfter(raw: string | undefined): string | undefined {
 }
 
 /**
- * OpenAI's fine-tuning jobs API: `POST/GET /fine_tuning/jobs`, `GET /fine_tuning/jobs/{id}`, `.../events`,
- * `.../checkpoints`, `POST .../cancel`. Lists are OpenAI's `{object: "list", data, has_more}` (with
- * `first_id`/`last_id` on checkpoints, as its schema has them).
+ * OpenAI's fine-tuning jobs API: `POST/GET /fine_tuning/jobs`, `GET /fine_tuning/jobs/{id}`,
+ * `.../events`, `.../checkpoints`, `POST .../cancel`. Lists are OpenAI's `{object: "list", data,
+ * has_more}` (with `first_id`/`last_id` on checkpoints, as its schema has them).
  */
 export function fineTuningJobRoutes(jobs: JobsService): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();

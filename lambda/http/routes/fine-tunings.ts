@@ -7,9 +7,9 @@ import type { AppEnv } from '../types';
 const ID_PREFIX = 'ftune_';
 
 /**
- * Groq's fine-tuning object (`/v1/fine_tunings`): the registration wrapped in `data`, as Groq's LoRA
- * documentation shows it, with Tierline's `status` (deploying, ready, failed) added: an adapter component takes
- * minutes to come into service on SageMaker.
+ * Groq's fine-tuning object (`/v1/fine_tunings`): the registration wrapped in `data`, as Groq's
+ * LoRA documentation shows it, with Tierline's `status` (deploying, ready, failed) added: an
+ * adapter component takes minutes to come into service on SageMaker.
  */
 export function fineTuningView(model: FineTunedModel) {
   const id = `${ID_PREFIX}${model.modelKey}`;

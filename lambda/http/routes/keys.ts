@@ -8,14 +8,18 @@ export function keyRoutes(deps: ApiDependencies): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   const keys = new CustomerKeys(deps.customers, () => deps.now?.() ?? new Date());
 
-  routes.get('/keys', async (c) => c.json({ object: 'list', data: await keys.list(c.get('principal')) }));
+  routes.get('/keys', async (c) =>
+    c.json({ object: 'list', data: await keys.list(c.get('principal')) }),
+  );
 
   routes.post('/keys', async (c) => {
     let body: unknown;
     try {
       body = await c.req.json();
     } catch {
-      throw new BadRequestError('We could not parse the JSON body of your request: send {"name": "..."}.');
+      throw new BadRequestError(
+        'We could not parse the JSON body of your request: send {"name": "..."}.',
+      );
     }
     // The secret is in this answer only: no cache may keep it.
     c.header('cache-control', 'no-store');
@@ -23,7 +27,9 @@ export function keyRoutes(deps: ApiDependencies): Hono<AppEnv> {
     return c.json(await keys.create(c.get('principal'), parseKeyName(body)));
   });
 
-  routes.delete('/keys/:id', async (c) => c.json(await keys.revoke(c.get('principal'), c.req.param('id'))));
+  routes.delete('/keys/:id', async (c) =>
+    c.json(await keys.revoke(c.get('principal'), c.req.param('id'))),
+  );
 
   return routes;
 }

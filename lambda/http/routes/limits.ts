@@ -3,8 +3,9 @@ import { formatDuration, utcWindows } from '../../metering/rate-limits';
 import type { ApiDependencies, AppEnv } from '../types';
 
 /**
- * `GET /limits`: for each model of the caller's tier, its limits, what the current UTC minute and day have
- * used of them (the limiter's own counters, reservations of requests in flight included) and what is left.
+ * `GET /limits`: for each model of the caller's tier, its limits, what the current UTC minute and
+ * day have used of them (the limiter's own counters, reservations of requests in flight included)
+ * and what is left.
  */
 export function limitRoutes(deps: ApiDependencies): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();

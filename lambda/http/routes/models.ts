@@ -19,8 +19,9 @@ export function fineTunedModelView(deps: ApiDependencies, model: FineTunedModel)
 }
 
 /**
- * `GET /models`, `GET /models/{id}`: the models of the caller's tier and the caller's own ready `ft:` models
- * (nobody else's); `DELETE /models/{id}`: one of the caller's fine-tuned models (OpenAI's delete).
+ * `GET /models`, `GET /models/{id}`: the models of the caller's tier and the caller's own ready
+ * `ft:` models (nobody else's); `DELETE /models/{id}`: one of the caller's fine-tuned models
+ * (OpenAI's delete).
  */
 export function modelRoutes(deps: ApiDependencies): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
@@ -41,13 +42,17 @@ export function modelRoutes(deps: ApiDependencies): Hono<AppEnv> {
     const { tier, customerId } = c.get('principal');
     if (id.startsWith('ft:')) {
       if (!deps.adapters)
-        throw new NotFoundError(`The model \`${id}\` does not exist or you do not have access to it.`, {
-          code: 'model_not_found',
-          param: 'model',
-        });
+        throw new NotFoundError(
+          `The model \`${id}\` does not exist or you do not have access to it.`,
+          {
+            code: 'model_not_found',
+            param: 'model',
+          },
+        );
       return c.json(fineTunedModelView(deps, await deps.adapters.get(customerId, id)));
     }
-    // The same answer as a chat completion with this model: 404 unknown, 403 naming the tier that has it.
+    // The same answer as a chat completion with this model: 404 unknown, 403 naming the tier that
+    // has it.
     resolveModel(deps.config, tier, id);
     const model = modelsOfTier(deps.config, tier, deps.modelOwner).find((m) => m.id === id);
     if (!model) throw new Error(`resolveModel accepted ${id}, which modelsOfTier does not list`);
@@ -57,7 +62,8 @@ export function modelRoutes(deps: ApiDependencies): Hono<AppEnv> {
     const id = c.req.param('id');
     const { customerId } = c.get('principal');
     if (!id.startsWith('ft:')) {
-      // A catalog model is the operator's, shared by every customer: it is not the caller's to delete.
+      // A catalog model is the operator's, shared by every customer: it is not the caller's to
+      // delete.
       resolveModel(deps.config, c.get('principal').tier, id); // 404 for a model that does not exist at all
       throw new BadRequestError(
         `The model \`${id}\` is a base model and cannot be deleted: only your own fine-tuned models (ft:...) can.`,
@@ -65,10 +71,13 @@ export function modelRoutes(deps: ApiDependencies): Hono<AppEnv> {
       );
     }
     if (!deps.adapters)
-      throw new NotFoundError(`The model \`${id}\` does not exist or you do not have access to it.`, {
-        code: 'model_not_found',
-        param: 'model',
-      });
+      throw new NotFoundError(
+        `The model \`${id}\` does not exist or you do not have access to it.`,
+        {
+          code: 'model_not_found',
+          param: 'model',
+        },
+      );
     const deleted = await deps.adapters.delete(customerId, id);
     deps.fineTunedModels?.forget(deleted.modelId);
     return c.json({ id: deleted.modelId, object: 'model', deleted: true });

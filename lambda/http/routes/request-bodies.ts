@@ -2,9 +2,10 @@ import type { Context } from 'hono';
 import { BadRequestError, HttpError, PayloadTooLargeError } from '../../openai/errors';
 
 /**
- * What one request may carry to the buffered API function. Lambda takes 6 MB per synchronous request
- * (6,291,456 bytes, API Gateway's own limit is 10 MB), and API Gateway sends a multipart body base64-encoded
- * (it is a binary media type, so file bytes arrive unchanged): 4 MiB of body is 5.6 MB in the event.
+ * What one request may carry to the buffered API function. Lambda takes 6 MB per synchronous
+ * request (6,291,456 bytes, API Gateway's own limit is 10 MB), and API Gateway sends a multipart
+ * body base64-encoded (it is a binary media type, so file bytes arrive unchanged): 4 MiB of body is
+ * 5.6 MB in the event.
  */
 export const MAX_MULTIPART_REQUEST_BYTES = 4 * 1024 * 1024;
 
@@ -25,10 +26,15 @@ export class UploadTooLargeError extends HttpError {
 export const MAX_JSON_REQUEST_BYTES = 1024 * 1024;
 
 /**
- * The request body, refused with `tooLarge()` as soon as it passes `limit` bytes: by its declared length,
- * or (a chunked body declares none) while it streams in, so an oversized body is never read whole.
+ * The request body, refused with `tooLarge()` as soon as it passes `limit` bytes: by its declared
+ * length, or (a chunked body declares none) while it streams in, so an oversized body is never read
+ * whole.
  */
-async function readBodyUpTo(c: Context, limit: number, tooLarge: () => HttpError): Promise<Uint8Array> {
+async function readBodyUpTo(
+  c: Context,
+  limit: number,
+  tooLarge: () => HttpError,
+): Promise<Uint8Array> {
   const declared = Number(c.req.header('content-length') ?? '0');
   if (declared > limit) throw tooLarge();
   const body = c.req.raw.body;
@@ -53,11 +59,18 @@ async function readBodyUpTo(c: Context, limit: number, tooLarge: () => HttpError
 export async function readMultipartForm(c: Context, what: string): Promise<FormData> {
   const contentType = c.req.header('content-type') ?? '';
   if (!contentType.toLowerCase().startsWith('multipart/form-data')) {
-    throw new BadRequestError('Send the file as multipart/form-data (Content-Type: multipart/form-data).', {
-      code: 'invalid_content_type',
-    });
+    throw new BadRequestError(
+      'Send the file as multipart/form-data (Content-Type: multipart/form-data).',
+      {
+        code: 'invalid_content_type',
+      },
+    );
   }
-  const raw = await readBodyUpTo(c, MAX_MULTIPART_REQUEST_BYTES, () => new UploadTooLargeError(what));
+  const raw = await readBodyUpTo(
+    c,
+    MAX_MULTIPART_REQUEST_BYTES,
+    () => new UploadTooLargeError(what),
+  );
   let form: FormData;
   try {
     form = await new Response(raw, { headers: { 'content-type': contentType } }).formData();
@@ -66,7 +79,8 @@ export async function readMultipartForm(c: Context, what: string): Promise<FormD
       code: 'invalid_body',
     });
   }
-  // Every field of these forms is single: two files (or two purposes) is a client mistake, not a choice to guess.
+  // Every field of these forms is single: two files (or two purposes) is a client mistake, not a
+  // choice to guess.
   const seen = new Set<string>();
   for (const name of form.keys()) {
     if (seen.has(name))
@@ -80,7 +94,10 @@ export async function readMultipartForm(c: Context, what: string): Promise<FormD
 }
 
 /** The file field of a form as bytes with its name, or a 400 naming the field. */
-export async function formFile(form: FormData, field: string): Promise<{ name: string; bytes: Uint8Array }> {
+export async function formFile(
+  form: FormData,
+  field: string,
+): Promise<{ name: string; bytes: Uint8Array }> {
   const value = form.get(field);
   if (value === null || typeof value === 'string') {
     throw new BadRequestError(`Missing required parameter: '${field}' (a file).`, {
@@ -93,7 +110,11 @@ export async function formFile(form: FormData, field: string): Promise<{ name: s
 
 /** A JSON object body, or a 400. */
 export async function readJsonObject(c: Context): Promise<Record<string, unknown>> {
-  const raw = await readBodyUpTo(c, MAX_JSON_REQUEST_BYTES, () => new PayloadTooLargeError(MAX_JSON_REQUEST_BYTES));
+  const raw = await readBodyUpTo(
+    c,
+    MAX_JSON_REQUEST_BYTES,
+    () => new PayloadTooLargeError(MAX_JSON_REQUEST_BYTES),
+  );
   let body: unknown;
   try {
     body = JSON.parse(new TextDecoder().decode(raw));

@@ -25,7 +25,11 @@ export function uploadRoutes({ uploads, storageQuotaBytes }: FilesApi): Hono<App
   routes.post('/uploads/:uploadId/parts', async (c) => {
     const form = await readMultipartForm(c, 'The part');
     const data = await formFile(form, 'data');
-    const part = await uploads.addPart(c.get('principal').customerId, c.req.param('uploadId'), data.bytes);
+    const part = await uploads.addPart(
+      c.get('principal').customerId,
+      c.req.param('uploadId'),
+      data.bytes,
+    );
     return c.json(toOpenAIUploadPart(part));
   });
 
@@ -41,7 +45,9 @@ export function uploadRoutes({ uploads, storageQuotaBytes }: FilesApi): Hono<App
   });
 
   routes.post('/uploads/:uploadId/cancel', async (c) => {
-    return c.json(toOpenAIUpload(await uploads.cancel(c.get('principal').customerId, c.req.param('uploadId'))));
+    return c.json(
+      toOpenAIUpload(await uploads.cancel(c.get('principal').customerId, c.req.param('uploadId'))),
+    );
   });
 
   return routes;

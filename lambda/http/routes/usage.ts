@@ -20,7 +20,10 @@ export function usageRoutes(deps: ApiDependencies): Hono<AppEnv> {
   routes.get('/usage', async (c) => {
     const groupBy = c.req.query('group_by') ?? 'day';
     if (groupBy !== 'day' && groupBy !== 'model') {
-      throw new BadRequestError("'group_by' must be 'day' or 'model'.", { param: 'group_by', code: 'invalid_value' });
+      throw new BadRequestError("'group_by' must be 'day' or 'model'.", {
+        param: 'group_by',
+        code: 'invalid_value',
+      });
     }
     const start = c.req.query('start_date') ?? monthStart(now());
     const end = c.req.query('end_date') ?? today(now());
@@ -34,8 +37,12 @@ export function usageRoutes(deps: ApiDependencies): Hono<AppEnv> {
   }
 
   /** The view of `GET/PUT /spend_limit`: the limit that applies, this month's spend and what is held in flight. */
-  async function spendView(principal: AppEnv['Variables']['principal'], customerLimitUsd: number | undefined) {
-    const own = customerLimitUsd === undefined ? undefined : Math.round(customerLimitUsd * MICRO_USD_PER_USD);
+  async function spendView(
+    principal: AppEnv['Variables']['principal'],
+    customerLimitUsd: number | undefined,
+  ) {
+    const own =
+      customerLimitUsd === undefined ? undefined : Math.round(customerLimitUsd * MICRO_USD_PER_USD);
     const limitMicroUsd = effectiveSpendLimitMicroUsd(deps.config, principal.tier, own);
     const [tracked, ledgerMicroUsd] = await Promise.all([
       deps.spend.getMonth(principal.customerId),
@@ -68,15 +75,27 @@ export function usageRoutes(deps: ApiDependencies): Hono<AppEnv> {
       throw new BadRequestError('We could not parse the JSON body of your request.');
     }
     if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      throw new BadRequestError('The request body must be a JSON object: {"monthly_limit_usd": 50} or null.');
+      throw new BadRequestError(
+        'The request body must be a JSON object: {"monthly_limit_usd": 50} or null.',
+      );
     }
     const parsed = spendLimitUpdateSchema.safeParse(body);
     if (!parsed.success) throw requestError(parsed.error.issues, body, spendLimitUpdateSchema);
     const limit = parsed.data.monthly_limit_usd;
-    const customer = await setSpendLimit(deps.customers, deps.spend, deps.config, principal.customerId, limit);
+    const customer = await setSpendLimit(
+      deps.customers,
+      deps.spend,
+      deps.config,
+      principal.customerId,
+      limit,
+    );
     if (limit !== null) {
-      // Spend that reached the ledger without being settled on the spend item (replayed dead letters).
-      await deps.spend.catchUp(principal.customerId, await ledgerSpentThisMonth(principal.customerId));
+      // Spend that reached the ledger without being settled on the spend item (replayed dead
+      // letters).
+      await deps.spend.catchUp(
+        principal.customerId,
+        await ledgerSpentThisMonth(principal.customerId),
+      );
     }
     return c.json(await spendView(principal, customer.spendLimitUsd));
   });

@@ -1,4 +1,10 @@
-import type { ChatCompletion, ChatCompletionChunk, FinishReason, ToolCall, Usage } from '../../openai/openai-types';
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  FinishReason,
+  ToolCall,
+  Usage,
+} from '../../openai/openai-types';
 import { BackendError } from './model-backend';
 
 interface ChoiceInProgress {
@@ -9,11 +15,15 @@ interface ChoiceInProgress {
 }
 
 /**
- * Folds a streamed completion into the one `chat.completion` a non-streamed call answers: content and
- * tool-call arguments concatenated per choice in order, the last finish reason, the usage of the usage
- * chunk. A stream without usage cannot be metered, so it is refused like a completion without usage.
+ * Folds a streamed completion into the one `chat.completion` a non-streamed call answers: content
+ * and tool-call arguments concatenated per choice in order, the last finish reason, the usage of
+ * the usage chunk. A stream without usage cannot be metered, so it is refused like a completion
+ * without usage.
  */
-export function completionFromChunks(chunks: readonly ChatCompletionChunk[], publicModel: string): ChatCompletion {
+export function completionFromChunks(
+  chunks: readonly ChatCompletionChunk[],
+  publicModel: string,
+): ChatCompletion {
   const choices = new Map<number, ChoiceInProgress>();
   let usage: Usage | undefined;
   const first = chunks[0];
@@ -36,7 +46,10 @@ export function completionFromChunks(chunks: readonly ChatCompletionChunk[], pub
           acc.toolCalls.set(call.index, {
             id: call.id ?? '',
             type: 'function',
-            function: { name: call.function?.name ?? '', arguments: call.function?.arguments ?? '' },
+            function: {
+              name: call.function?.name ?? '',
+              arguments: call.function?.arguments ?? '',
+            },
           });
         } else {
           if (call.id) existing.id = call.id;
@@ -48,18 +61,23 @@ export function completionFromChunks(chunks: readonly ChatCompletionChunk[], pub
     }
   }
   if (!first) throw new BackendError('model_error', 'The model streamed nothing.');
-  if (!usage) throw new BackendError('model_error', 'The model returned a completion without usage.');
+  if (!usage)
+    throw new BackendError('model_error', 'The model returned a completion without usage.');
   return {
     id: first.id,
     object: 'chat.completion',
     created: first.created,
     model: publicModel,
     // OpenAI's schema types it a string: left out when the model sent none (vLLM sends none).
-    ...(typeof first.system_fingerprint === 'string' ? { system_fingerprint: first.system_fingerprint } : {}),
+    ...(typeof first.system_fingerprint === 'string'
+      ? { system_fingerprint: first.system_fingerprint }
+      : {}),
     choices: [...choices.entries()]
       .sort(([a], [b]) => a - b)
       .map(([index, acc]) => {
-        const toolCalls = [...acc.toolCalls.entries()].sort(([a], [b]) => a - b).map(([, call]) => call);
+        const toolCalls = [...acc.toolCalls.entries()]
+          .sort(([a], [b]) => a - b)
+          .map(([, call]) => call);
         const message: ChatCompletion['choices'][number]['message'] = {
           role: 'assistant',
           content: acc.sawContent || toolCalls.length === 0 ? acc.content : null,

@@ -1,23 +1,24 @@
 import type { ChatCompletion, ChatCompletionChunk } from '../../openai/openai-types';
 
 /**
- * One interface for every place a model runs: SageMaker inference components in AWS, an OpenAI-compatible
- * server (vLLM, Ollama, llama.cpp) or the built-in deterministic test model in local mode.
+ * One interface for every place a model runs: SageMaker inference components in AWS, an
+ * OpenAI-compatible server (vLLM, Ollama, llama.cpp) or the built-in deterministic test model in
+ * local mode.
  */
 export interface BackendChatRequest {
   /** The public model id from the catalog (`qwen3-14b`). */
   model: string;
   /**
-   * The validated OpenAI chat request body to send upstream. `stream` and `stream_options` are set by the
-   * backend itself; streaming always asks upstream for usage (metering needs it).
+   * The validated OpenAI chat request body to send upstream. `stream` and `stream_options` are set
+   * by the backend itself; streaming always asks upstream for usage (metering needs it).
    */
   body: Record<string, unknown>;
   /** Aborted when the client goes away: stop generating. */
   signal?: AbortSignal;
   /**
-   * A LoRA adapter to serve the request with, on its base model: `model` is then the public `ft:` id. The
-   * caller has checked that the adapter is the caller's: model servers serve the base model silently for an
-   * adapter name they do not know.
+   * A LoRA adapter to serve the request with, on its base model: `model` is then the public `ft:`
+   * id. The caller has checked that the adapter is the caller's: model servers serve the base model
+   * silently for an adapter name they do not know.
    */
   adapter?: AdapterTarget;
 }
@@ -36,8 +37,9 @@ export interface ModelBackend {
   /** A whole completion, with usage. */
   complete(request: BackendChatRequest): Promise<ChatCompletion>;
   /**
-   * The completion as chunks. The last chunk carries `usage` (with `choices: []`); the caller drops it when
-   * the client did not ask for usage. Errors after the first chunk are thrown from the iterator.
+   * The completion as chunks. The last chunk carries `usage` (with `choices: []`); the caller drops
+   * it when the client did not ask for usage. Errors after the first chunk are thrown from the
+   * iterator.
    */
   stream(request: BackendChatRequest): AsyncIterable<ChatCompletionChunk>;
 }

@@ -12,9 +12,10 @@ export interface OpenAICompatibleBackendOptions {
   /** The upstream model name for a catalog model id; the id itself when absent. */
   upstreamModel?: (modelId: string) => string;
   /**
-   * How long the server may send nothing (no answer yet, or a stream gone quiet) before the request is given up
-   * with a 504 and its connection closed. `fetch` (undici) had this built in, 300 s for headers and for body
-   * gaps; `node:http` waits forever, and so would a request on a wedged server. @default 300_000
+   * How long the server may send nothing (no answer yet, or a stream gone quiet) before the request
+   * is given up with a 504 and its connection closed. `fetch` (undici) had this built in, 300 s for
+   * headers and for body gaps; `node:http` waits forever, and so would a request on a wedged
+   * server. @default 300_000
    */
   idleTimeoutMs?: number;
 }
@@ -28,8 +29,8 @@ async function textOf(response: IncomingMessage): Promise<string> {
 }
 
 /**
- * What is read of an error answer's body: enough for any server's JSON error, and a bound on a body that is
- * huge or never ends (its connection is closed instead of drained).
+ * What is read of an error answer's body: enough for any server's JSON error, and a bound on a body
+ * that is huge or never ends (its connection is closed instead of drained).
  */
 const ERROR_BODY_BYTES = 64 * 1024;
 
@@ -47,12 +48,14 @@ async function beginningOf(response: IncomingMessage, limit: number): Promise<st
 }
 
 /**
- * Any OpenAI-compatible chat server (vLLM, Ollama, llama.cpp server, another gateway) as a model backend.
- * Local mode uses it when `TIERLINE_UPSTREAM_URL` is set; it is also the "direct" side of the benchmark.
+ * Any OpenAI-compatible chat server (vLLM, Ollama, llama.cpp server, another gateway) as a model
+ * backend. Local mode uses it when `TIERLINE_UPSTREAM_URL` is set; it is also the "direct" side of
+ * the benchmark.
  *
- * It speaks `node:http(s)` on kept-alive connections rather than `fetch`: measured with a bare proxy under
- * `bench:gateway` (c=16), a streamed request cost 10.4 ms of CPU through `fetch` (undici's WHATWG streams, a
- * Request and Headers object per call) and 4.5 ms through `node:http`, on the same machine.
+ * It speaks `node:http(s)` on kept-alive connections rather than `fetch`: measured with a bare
+ * proxy under `bench:gateway` (c=16), a streamed request cost 10.4 ms of CPU through `fetch`
+ * (undici's WHATWG streams, a Request and Headers object per call) and 4.5 ms through `node:http`,
+ * on the same machine.
  */
 export class OpenAICompatibleBackend implements ModelBackend {
   private readonly url: URL;
@@ -75,7 +78,10 @@ export class OpenAICompatibleBackend implements ModelBackend {
     return this.url.href.replace(/\/chat\/completions$/, '');
   }
 
-  private async post(request: BackendChatRequest, body: Record<string, unknown>): Promise<IncomingMessage> {
+  private async post(
+    request: BackendChatRequest,
+    body: Record<string, unknown>,
+  ): Promise<IncomingMessage> {
     const payload = JSON.stringify({
       ...request.body,
       ...body,
@@ -98,7 +104,8 @@ export class OpenAICompatibleBackend implements ModelBackend {
             ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
           },
         });
-        // Destroying closes the connection (never reused) and, through the error, ends a stream being read.
+        // Destroying closes the connection (never reused) and, through the error, ends a stream
+        // being read.
         outgoing.once('timeout', () => {
           const stalled = new BackendError('timeout', 'The model server stopped answering.', {
             cause: new Error(`${this.baseUrl}: nothing for ${idleMs} ms`),
@@ -115,11 +122,18 @@ export class OpenAICompatibleBackend implements ModelBackend {
       });
     } catch (error) {
       if (request.signal?.aborted || error instanceof BackendError) throw error;
-      // The message reaches the customer: the server's address stays in the cause (for the log) only.
-      throw new BackendError('unavailable', 'The model server cannot be reached right now. Please retry shortly.', {
-        retryAfterSeconds: 5,
-        cause: new Error(`${this.baseUrl}: ${error instanceof Error ? error.message : String(error)}`),
-      });
+      // The message reaches the customer: the server's address stays in the cause (for the log)
+      // only.
+      throw new BackendError(
+        'unavailable',
+        'The model server cannot be reached right now. Please retry shortly.',
+        {
+          retryAfterSeconds: 5,
+          cause: new Error(
+            `${this.baseUrl}: ${error instanceof Error ? error.message : String(error)}`,
+          ),
+        },
+      );
     }
     const status = response.statusCode ?? 0;
     if (status < 200 || status > 299) throw await this.failure(response, status);
@@ -130,8 +144,14 @@ export class OpenAICompatibleBackend implements ModelBackend {
     const text = await beginningOf(response, ERROR_BODY_BYTES).catch(() => '');
     let message = text.slice(0, 500);
     try {
-      const parsed = JSON.parse(text) as { error?: { message?: string } | string; message?: string };
-      message = (typeof parsed.error === 'string' ? parsed.error : parsed.error?.message) ?? parsed.message ?? message;
+      const parsed = JSON.parse(text) as {
+        error?: { message?: string } | string;
+        message?: string;
+      };
+      message =
+        (typeof parsed.error === 'string' ? parsed.error : parsed.error?.message) ??
+        parsed.message ??
+        message;
     } catch {
       // Not JSON: keep the text.
     }
@@ -143,7 +163,8 @@ export class OpenAICompatibleBackend implements ModelBackend {
         upstreamStatus: status,
       });
     }
-    if (status >= 400 && status < 500) return new BackendError('bad_request', message, { upstreamStatus: status });
+    if (status >= 400 && status < 500)
+      return new BackendError('bad_request', message, { upstreamStatus: status });
     return new BackendError('model_error', `${this.baseUrl} answered ${status}: ${message}`, {
       upstreamStatus: status,
     });
@@ -156,22 +177,32 @@ export class OpenAICompatibleBackend implements ModelBackend {
       completion = JSON.parse(await textOf(response)) as ChatCompletion;
     } catch (error) {
       if (request.signal?.aborted || error instanceof BackendError) throw error;
-      throw new BackendError('model_error', 'The model server answered with a body that is not JSON.', {
-        cause: error,
-      });
+      throw new BackendError(
+        'model_error',
+        'The model server answered with a body that is not JSON.',
+        {
+          cause: error,
+        },
+      );
     }
     if (!completion.usage) {
-      throw new BackendError('model_error', 'The model server returned no token usage; it is needed for metering.');
+      throw new BackendError(
+        'model_error',
+        'The model server returned no token usage; it is needed for metering.',
+      );
     }
     return { ...completion, model: request.model };
   }
 
   async *stream(request: BackendChatRequest): AsyncIterable<ChatCompletionChunk> {
-    const response = await this.post(request, { stream: true, stream_options: { include_usage: true } });
+    const response = await this.post(request, {
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     const type = response.headers['content-type'] ?? '';
     if (!type.startsWith('text/event-stream')) {
-      // Some servers ignore `stream: true` and answer one JSON body. Failing here, before the first chunk,
-      // lets the API answer an honest 502 instead of a 200 stream that breaks at once.
+      // Some servers ignore `stream: true` and answer one JSON body. Failing here, before the first
+      // chunk, lets the API answer an honest 502 instead of a 200 stream that breaks at once.
       response.destroy();
       throw new BackendError(
         'model_error',
@@ -180,8 +211,8 @@ export class OpenAICompatibleBackend implements ModelBackend {
       );
     }
     const parser = new PayloadLineParser();
-    // Iterated by hand: leaving a `for await` over the response (at the end marker) would destroy it, and
-    // with it a connection the pool could reuse.
+    // Iterated by hand: leaving a `for await` over the response (at the end marker) would destroy
+    // it, and with it a connection the pool could reuse.
     const body = (response as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
     let finished = false;
     try {
@@ -192,8 +223,9 @@ export class OpenAICompatibleBackend implements ModelBackend {
         finished = next.done === true || parsed.done;
       }
     } finally {
-      // Done: read what is left (the chunked body's end) so that the connection goes back to the pool. Stopped
-      // early (the client went away, the stream failed): close it, which stops the upstream's generation.
+      // Done: read what is left (the chunked body's end) so that the connection goes back to the
+      // pool. Stopped early (the client went away, the stream failed): close it, which stops the
+      // upstream's generation.
       if (finished) response.resume();
       else response.destroy();
     }
@@ -201,7 +233,8 @@ export class OpenAICompatibleBackend implements ModelBackend {
 
   private chunkOf(request: BackendChatRequest, payload: string): ChatCompletionChunk {
     const chunk = JSON.parse(payload) as ChatCompletionChunk & { error?: { message?: string } };
-    if (chunk.error) throw new BackendError('model_error', chunk.error.message ?? 'The model failed mid-stream.');
+    if (chunk.error)
+      throw new BackendError('model_error', chunk.error.message ?? 'The model failed mid-stream.');
     return { ...chunk, object: 'chat.completion.chunk', model: request.model };
   }
 }

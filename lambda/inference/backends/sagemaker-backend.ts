@@ -7,7 +7,12 @@ import {
 import type { ChatCompletion, ChatCompletionChunk } from '../../openai/openai-types';
 import { awsClientOptions } from '../../storage/aws-clients';
 import { completionFromChunks } from './chunk-aggregate';
-import { type BackendChatRequest, BackendError, type BackendErrorKind, type ModelBackend } from './model-backend';
+import {
+  type BackendChatRequest,
+  BackendError,
+  type BackendErrorKind,
+  type ModelBackend,
+} from './model-backend';
 import { endpointName, inferenceComponentName } from './sagemaker-names';
 import { type ParsedPayloads, PayloadLineParser } from './sse-lines';
 
@@ -23,7 +28,8 @@ export interface SageMakerBackendProps {
   /** Deployment environment, part of every SageMaker resource name. */
   readonly env: string;
   /**
-   * Maps a public model id to what to invoke. Exists so a fine-tuned model can map to its adapter component.
+   * Maps a public model id to what to invoke. Exists so a fine-tuned model can map to its adapter
+   * component.
    * @default the base model's names from sagemaker-names.ts
    */
   readonly resolveTarget?: (model: string) => SageMakerTarget;
@@ -39,8 +45,9 @@ const MAX_UPSTREAM_MESSAGE_LENGTH = 500;
 const JSON_CONTENT_TYPE = 'application/json';
 
 /**
- * LMI (vLLM) honours the OpenAI chat parameters Tierline accepts. `n` is not refused here: the API layer
- * already answers 400 for `n != 1`, for every backend, so a second check would only be a second opinion.
+ * LMI (vLLM) honours the OpenAI chat parameters Tierline accepts. `n` is not refused here: the API
+ * layer already answers 400 for `n != 1`, for every backend, so a second check would only be a
+ * second opinion.
  */
 const NO_UNSUPPORTED_PARAMETERS: ReadonlySet<string> = new Set();
 
@@ -78,10 +85,10 @@ export class SageMakerBackend implements ModelBackend {
   }
 
   /**
-   * Built on the streaming call and folded into one completion: `InvokeEndpoint` gives the container 60 s to
-   * answer in full (AWS API reference, InvokeEndpoint: "model containers must respond to requests within 60
-   * seconds"), which 8,192 output tokens at tens of tokens per second exceed; `InvokeEndpointWithResponseStream`
-   * has no limit on the whole answer.
+   * Built on the streaming call and folded into one completion: `InvokeEndpoint` gives the
+   * container 60 s to answer in full (AWS API reference, InvokeEndpoint: "model containers must
+   * respond to requests within 60 seconds"), which 8,192 output tokens at tens of tokens per second
+   * exceed; `InvokeEndpointWithResponseStream` has no limit on the whole answer.
    */
   async complete(request: BackendChatRequest): Promise<ChatCompletion> {
     const chunks: ChatCompletionChunk[] = [];
@@ -107,7 +114,8 @@ export class SageMakerBackend implements ModelBackend {
         }),
         { abortSignal: request.signal },
       );
-      if (!response.Body) throw new BackendError('model_error', 'SageMaker returned a stream without a body.');
+      if (!response.Body)
+        throw new BackendError('model_error', 'SageMaker returned a stream without a body.');
 
       const parser = new PayloadLineParser();
       for await (const event of response.Body) {
@@ -117,7 +125,8 @@ export class SageMakerBackend implements ModelBackend {
       }
       yield* chunksOf(parser.end(), request.model);
     } catch (error) {
-      // Errors arrive both as thrown SDK exceptions and as events of the stream: one mapping for all.
+      // Errors arrive both as thrown SDK exceptions and as events of the stream: one mapping for
+      // all.
       const mapped = toBackendError(error, request);
       if (request.adapter && isNoCapacity(error)) await this.wakeBase(target, request);
       throw mapped;
@@ -125,12 +134,13 @@ export class SageMakerBackend implements ModelBackend {
   }
 
   /**
-   * A fine-tune's traffic alone must wake its base scaled to zero. The scale-from-zero alarm watches the base
-   * component's `NoCapacityInvocationFailures`, a metric SageMaker records for the component invoked (AWS,
-   * "Scale an endpoint to zero instances"), and an adapter component has no copies of its own. So a request
-   * that found the adapter without capacity invokes the base component once: with no copies it fails the same
-   * way, at once, and that failure is the data point the alarm needs; no GPU runs. Its answer is ignored: the
-   * client gets the adapter's 503 and retry-after.
+   * A fine-tune's traffic alone must wake its base scaled to zero. The scale-from-zero alarm
+   * watches the base component's `NoCapacityInvocationFailures`, a metric SageMaker records for the
+   * component invoked (AWS, "Scale an endpoint to zero instances"), and an adapter component has no
+   * copies of its own. So a request that found the adapter without capacity invokes the base
+   * component once: with no copies it fails the same way, at once, and that failure is the data
+   * point the alarm needs; no GPU runs. Its answer is ignored: the client gets the adapter's 503
+   * and retry-after.
    */
   private async wakeBase(target: SageMakerTarget, request: BackendChatRequest): Promise<void> {
     if (!request.adapter) return;
@@ -154,12 +164,12 @@ export class SageMakerBackend implements ModelBackend {
 }
 
 /**
- * The body LMI takes: the OpenAI chat body without `model`. LMI's vLLM handler serves the base model under
- * `OPTION_SERVED_MODEL_NAME` (default `lmi`) and fills `model` only when the body has none; vLLM answers 404
- * "The model `X` does not exist." for any other name (djl-serving `vllm_async_service.py`,
- * `preprocess_request`; vLLM `OpenAIServing._check_model`). For an adapter component SageMaker sends the
- * adapter's identifier header, and the handler puts the adapter's name in `model` itself. Leaving `model` out
- * is right for both, whatever the served name is.
+ * The body LMI takes: the OpenAI chat body without `model`. LMI's vLLM handler serves the base
+ * model under `OPTION_SERVED_MODEL_NAME` (default `lmi`) and fills `model` only when the body has
+ * none; vLLM answers 404 "The model `X` does not exist." for any other name (djl-serving
+ * `vllm_async_service.py`, `preprocess_request`; vLLM `OpenAIServing._check_model`). For an adapter
+ * component SageMaker sends the adapter's identifier header, and the handler puts the adapter's
+ * name in `model` itself. Leaving `model` out is right for both, whatever the served name is.
  */
 function lmiBody(body: Record<string, unknown>): Record<string, unknown> {
   const { model: _model, stream_options: _streamOptions, ...rest } = body;
@@ -176,7 +186,8 @@ function isNoCapacity(error: unknown): boolean {
 }
 
 function* chunksOf(parsed: ParsedPayloads, publicModel: string): Generator<ChatCompletionChunk> {
-  // One at a time: the chunks before an error document in the same payload part still reach the client.
+  // One at a time: the chunks before an error document in the same payload part still reach the
+  // client.
   for (const payload of parsed.payloads) yield toChunk(parseJson(payload), publicModel);
 }
 
@@ -193,7 +204,9 @@ function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new BackendError('model_error', `The model returned invalid JSON: ${truncate(text)}`, { cause: error });
+    throw new BackendError('model_error', `The model returned invalid JSON: ${truncate(text)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -205,9 +218,13 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 function throwIfErrorDocument(document: Record<string, unknown>): void {
   if (document.error === undefined && document.object !== 'error') return;
   const status = statusOfErrorDocument(document);
-  throw new BackendError(kindForUpstreamStatus(status), `The model failed: ${upstreamMessage(document)}`, {
-    upstreamStatus: status,
-  });
+  throw new BackendError(
+    kindForUpstreamStatus(status),
+    `The model failed: ${upstreamMessage(document)}`,
+    {
+      upstreamStatus: status,
+    },
+  );
 }
 
 function statusOfErrorDocument(document: Record<string, unknown>): number | undefined {
@@ -216,12 +233,17 @@ function statusOfErrorDocument(document: Record<string, unknown>): number | unde
 }
 
 function toChunk(document: unknown, publicModel: string): ChatCompletionChunk {
-  if (!isRecord(document)) throw new BackendError('model_error', 'The model streamed a non-object chunk.');
+  if (!isRecord(document))
+    throw new BackendError('model_error', 'The model streamed a non-object chunk.');
   throwIfErrorDocument(document);
   if (!Array.isArray(document.choices)) {
     throw new BackendError('model_error', 'The model streamed a chunk without choices.');
   }
-  return { ...(document as unknown as ChatCompletionChunk), object: 'chat.completion.chunk', model: publicModel };
+  return {
+    ...(document as unknown as ChatCompletionChunk),
+    object: 'chat.completion.chunk',
+    model: publicModel,
+  };
 }
 
 /** The kind an HTTP status of the model container means. */
@@ -249,23 +271,31 @@ interface SdkErrorFields {
 }
 
 /**
- * Classifies whatever the SDK threw. Matched by `name`, not `instanceof`, so errors the SDK builds from an
- * unmodelled code (ThrottlingException) are classified too.
+ * Classifies whatever the SDK threw. Matched by `name`, not `instanceof`, so errors the SDK builds
+ * from an unmodelled code (ThrottlingException) are classified too.
  */
-function toBackendError(error: unknown, request: Pick<BackendChatRequest, 'model' | 'signal'>): Error {
+function toBackendError(
+  error: unknown,
+  request: Pick<BackendChatRequest, 'model' | 'signal'>,
+): Error {
   if (error instanceof BackendError) return error;
   const fields: SdkErrorFields = isRecord(error) ? error : {};
   const name = typeof fields.name === 'string' ? fields.name : '';
   // The caller aborted (the client went away): it knows why, and no status is owed to anyone.
-  if (name === 'AbortError' || request.signal?.aborted) return error instanceof Error ? error : new Error(name);
+  if (name === 'AbortError' || request.signal?.aborted)
+    return error instanceof Error ? error : new Error(name);
 
   const message = typeof fields.message === 'string' ? fields.message : String(error);
-  const httpStatus = typeof fields.$metadata?.httpStatusCode === 'number' ? fields.$metadata.httpStatusCode : undefined;
+  const httpStatus =
+    typeof fields.$metadata?.httpStatusCode === 'number'
+      ? fields.$metadata.httpStatusCode
+      : undefined;
   const model = request.model;
   const cause = error;
 
   if (name === 'ModelError') {
-    const originalStatus = typeof fields.OriginalStatusCode === 'number' ? fields.OriginalStatusCode : undefined;
+    const originalStatus =
+      typeof fields.OriginalStatusCode === 'number' ? fields.OriginalStatusCode : undefined;
     const originalMessage = upstreamMessage(fields.OriginalMessage ?? message);
     // SageMaker answers with a ModelError when the container misses the 60 s invocation deadline.
     if (/timed out/i.test(message) || /timed out/i.test(originalMessage)) {
@@ -293,7 +323,8 @@ function toBackendError(error: unknown, request: Pick<BackendChatRequest, 'model
     );
   }
   if (name === 'ValidationError' && /not found|does not exist|could not find/i.test(message)) {
-    // The GPU stack can be torn down to stop its cost: the names are deterministic, so the API stays up.
+    // The GPU stack can be torn down to stop its cost: the names are deterministic, so the API
+    // stays up.
     return new BackendError('unavailable', `Model ${model} is not deployed right now.`, {
       upstreamStatus: httpStatus,
       cause,
@@ -307,21 +338,32 @@ function toBackendError(error: unknown, request: Pick<BackendChatRequest, 'model
     });
   }
   if (name === 'ThrottlingException' || httpStatus === 429) {
-    return new BackendError('unavailable', `Model ${model} is receiving too many requests. Retry shortly.`, {
-      retryAfterSeconds: THROTTLED_RETRY_AFTER_SECONDS,
-      upstreamStatus: httpStatus,
-      cause,
-    });
+    return new BackendError(
+      'unavailable',
+      `Model ${model} is receiving too many requests. Retry shortly.`,
+      {
+        retryAfterSeconds: THROTTLED_RETRY_AFTER_SECONDS,
+        upstreamStatus: httpStatus,
+        cause,
+      },
+    );
   }
   if (name === 'ServiceUnavailable' || name === 'InternalStreamFailure' || httpStatus === 503) {
-    return new BackendError('unavailable', `Model ${model} is temporarily unavailable. Retry shortly.`, {
-      retryAfterSeconds: SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS,
+    return new BackendError(
+      'unavailable',
+      `Model ${model} is temporarily unavailable. Retry shortly.`,
+      {
+        retryAfterSeconds: SERVICE_UNAVAILABLE_RETRY_AFTER_SECONDS,
+        upstreamStatus: httpStatus,
+        cause,
+      },
+    );
+  }
+  if (isTimeout(name, fields)) {
+    return new BackendError('timeout', `Model ${model} did not answer in time.`, {
       upstreamStatus: httpStatus,
       cause,
     });
-  }
-  if (isTimeout(name, fields)) {
-    return new BackendError('timeout', `Model ${model} did not answer in time.`, { upstreamStatus: httpStatus, cause });
   }
   return new BackendError(
     'model_error',
@@ -345,8 +387,8 @@ function isTimeout(name: string, fields: SdkErrorFields): boolean {
 }
 
 /**
- * A message fit for a client: the `message` of a JSON error body when there is one, without ARNs or account
- * ids (SageMaker puts both in its error texts), and short.
+ * A message fit for a client: the `message` of a JSON error body when there is one, without ARNs or
+ * account ids (SageMaker puts both in its error texts), and short.
  */
 function upstreamMessage(raw: unknown): string {
   const text = messageOfErrorBody(raw);
@@ -365,14 +407,19 @@ function messageOfErrorBody(raw: unknown): string {
   if (!isRecord(document)) return typeof raw === 'string' ? raw : JSON.stringify(raw);
   if (typeof document.message === 'string') return document.message;
   if (typeof document.error === 'string') return document.error;
-  if (isRecord(document.error) && typeof document.error.message === 'string') return document.error.message;
+  if (isRecord(document.error) && typeof document.error.message === 'string')
+    return document.error.message;
   return JSON.stringify(document);
 }
 
 export function redactAwsIdentifiers(text: string): string {
-  return text.replace(/arn:aws[a-z-]*:[^\s"'`,;()<>]*/g, '[arn]').replace(/(?<!\d)\d{12}(?!\d)/g, '[account]');
+  return text
+    .replace(/arn:aws[a-z-]*:[^\s"'`,;()<>]*/g, '[arn]')
+    .replace(/(?<!\d)\d{12}(?!\d)/g, '[account]');
 }
 
 function truncate(text: string): string {
-  return text.length <= MAX_UPSTREAM_MESSAGE_LENGTH ? text : `${text.slice(0, MAX_UPSTREAM_MESSAGE_LENGTH)}…`;
+  return text.length <= MAX_UPSTREAM_MESSAGE_LENGTH
+    ? text
+    : `${text.slice(0, MAX_UPSTREAM_MESSAGE_LENGTH)}…`;
 }

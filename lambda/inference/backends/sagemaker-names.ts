@@ -1,8 +1,8 @@
 /**
- * SageMaker resource names of a model, shared by the CDK inference stack (which creates them) and the
- * SageMaker backend (which invokes them). Names are deterministic, so the API stack needs no reference to
- * the inference stack: an operator can destroy the GPU stack to stop its cost, and the API answers 503.
- * SageMaker names allow letters, digits and dashes only, at most 63 characters.
+ * SageMaker resource names of a model, shared by the CDK inference stack (which creates them) and
+ * the SageMaker backend (which invokes them). Names are deterministic, so the API stack needs no
+ * reference to the inference stack: an operator can destroy the GPU stack to stop its cost, and the
+ * API answers 503. SageMaker names allow letters, digits and dashes only, at most 63 characters.
  */
 export function sagemakerSlug(modelId: string): string {
   return modelId.replace(/[^a-zA-Z0-9-]/g, '-');

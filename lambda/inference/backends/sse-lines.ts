@@ -1,14 +1,17 @@
 /**
- * Incremental parser for the streamed bodies of model containers. One parser covers both formats SageMaker
- * relays byte for byte:
+ * Incremental parser for the streamed bodies of model containers. One parser covers both formats
+ * SageMaker relays byte for byte:
  * - LMI (vLLM async mode): one JSON object per line, no prefix;
- * - TGI and OpenAI-compatible servers: server-sent events (`data: {...}`, `: keep-alive`, `data: [DONE]`).
+ * - TGI and OpenAI-compatible servers: server-sent events (`data: {...}`, `: keep-alive`, `data:
+ *   [DONE]`).
  *
- * The transport cuts the body wherever it likes, so a JSON line, and even a multi-byte UTF-8 character, can
- * arrive split across chunks: bytes are decoded in streaming mode and only complete lines are interpreted.
+ * The transport cuts the body wherever it likes, so a JSON line, and even a multi-byte UTF-8
+ * character, can arrive split across chunks: bytes are decoded in streaming mode and only complete
+ * lines are interpreted.
  *
- * Deliberate simplification of SSE: every `data:` line is one payload. The containers we serve put one JSON
- * document on one `data:` line, so multi-line `data:` events (joined by blank lines) are not reassembled.
+ * Deliberate simplification of SSE: every `data:` line is one payload. The containers we serve put
+ * one JSON document on one `data:` line, so multi-line `data:` events (joined by blank lines) are
+ * not reassembled.
  */
 
 /** What a chunk of bytes completed: JSON payload strings, and whether the end-of-stream marker was seen. */

@@ -20,9 +20,10 @@ export interface TestModelOptions {
 }
 
 /**
- * A deterministic stand-in for an LLM: no weights can be downloaded here. It answers with a fixed text that
- * echoes the last user message, one word per token, at a configurable pace, and honours max_tokens and stop
- * sequences. Sampling parameters are accepted and have no effect (its output is always the same).
+ * A deterministic stand-in for an LLM: no weights can be downloaded here. It answers with a fixed
+ * text that echoes the last user message, one word per token, at a configurable pace, and honours
+ * max_tokens and stop sequences. Sampling parameters are accepted and have no effect (its output is
+ * always the same).
  */
 export class TestModelBackend implements ModelBackend {
   private static readonly UNSUPPORTED: ReadonlySet<string> = new Set([
@@ -38,13 +39,17 @@ export class TestModelBackend implements ModelBackend {
   private readonly timeToFirstTokenMs: number;
   private readonly tokensPerSecond: number;
   private readonly replyTokens: number;
-  private readonly countPrompt: (model: string, messages: readonly ChatMessage[]) => Promise<number>;
+  private readonly countPrompt: (
+    model: string,
+    messages: readonly ChatMessage[],
+  ) => Promise<number>;
 
   constructor(options: TestModelOptions = {}) {
     this.timeToFirstTokenMs = options.timeToFirstTokenMs ?? 0;
     this.tokensPerSecond = options.tokensPerSecond ?? 0;
     this.replyTokens = options.replyTokens ?? 48;
-    this.countPrompt = options.promptTokens ?? (async (_model, messages) => estimatePromptTokens(messages));
+    this.countPrompt =
+      options.promptTokens ?? (async (_model, messages) => estimatePromptTokens(messages));
   }
 
   unsupportedParameters(): ReadonlySet<string> {
@@ -68,7 +73,10 @@ export class TestModelBackend implements ModelBackend {
       ...(adapter ? ['Served', 'by', 'adapter', `${adapter}.`] : []),
       ...(said ? ['You', 'said:', `"${said}".`] : []),
     ];
-    const filler = 'This deterministic reply streams one word per token so you can watch the stream arrive.'.split(' ');
+    const filler =
+      'This deterministic reply streams one word per token so you can watch the stream arrive.'.split(
+        ' ',
+      );
     while (words.length < this.replyTokens) words.push(...filler);
     return words.slice(0, this.replyTokens).map((word, i) => (i === 0 ? word : ` ${word}`));
   }
@@ -93,7 +101,9 @@ export class TestModelBackend implements ModelBackend {
       if (i >= maxTokens) return 'length';
       const token = tokens[i] as string;
       // The text so far holds no stop sequence, so the first match ends inside this token.
-      const stopAt = Math.min(...stops.map((stop) => (text + token).indexOf(stop)).filter((at) => at >= 0));
+      const stopAt = Math.min(
+        ...stops.map((stop) => (text + token).indexOf(stop)).filter((at) => at >= 0),
+      );
       if (Number.isFinite(stopAt)) {
         const before = (text + token).slice(text.length, stopAt);
         if (before) yield before;
@@ -167,7 +177,13 @@ export class TestModelBackend implements ModelBackend {
       first = false;
       step = await generator.next();
     }
-    yield chunk([{ index: 0, delta: first ? { role: 'assistant', content: '' } : {}, finish_reason: step.value }]);
+    yield chunk([
+      {
+        index: 0,
+        delta: first ? { role: 'assistant', content: '' } : {},
+        finish_reason: step.value,
+      },
+    ]);
     const promptTokens = await this.countPrompt(
       request.adapter?.baseModel ?? request.model,
       request.body.messages as ChatMessage[],

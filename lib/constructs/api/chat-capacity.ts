@@ -24,16 +24,17 @@ export interface ChatCapacityProps {
 }
 
 /**
- * Lambda Managed Instances for the chat function: a capacity provider whose EC2 instances run many streams per
- * execution environment, in a VPC of its own with no route to the internet. The function reaches AWS through
- * VPC endpoints only: DynamoDB (gateway, free) and, as interface endpoints, SageMaker Runtime (the models),
- * the SageMaker API (DescribeInferenceComponent of a fine-tuned model's adapter), SQS (ledger dead letters),
- * EventBridge (spend alerts), CloudWatch Logs and X-Ray. A service without an endpoint here is unreachable:
- * the call fails after the SDK clients' connection timeout (`lambda/aws-clients.ts`).
+ * Lambda Managed Instances for the chat function: a capacity provider whose EC2 instances run many
+ * streams per execution environment, in a VPC of its own with no route to the internet. The
+ * function reaches AWS through VPC endpoints only: DynamoDB (gateway, free) and, as interface
+ * endpoints, SageMaker Runtime (the models), the SageMaker API (DescribeInferenceComponent of a
+ * fine-tuned model's adapter), SQS (ledger dead letters), EventBridge (spend alerts), CloudWatch
+ * Logs and X-Ray. A service without an endpoint here is unreachable: the call fails after the SDK
+ * clients' connection timeout (`lambda/aws-clients.ts`).
  *
- * Not verified on a deployment (there is no AWS account here): AWS documents Node.js 22+ on Managed Instances
- * and response streaming through its Lambda Web Adapter; check that API Gateway's streaming integration
- * reaches the function before relying on it in production.
+ * Not verified on a deployment (there is no AWS account here): AWS documents Node.js 22+ on Managed
+ * Instances and response streaming through its Lambda Web Adapter; check that API Gateway's
+ * streaming integration reaches the function before relying on it in production.
  */
 export class ChatCapacity extends Construct {
   public readonly vpc: Vpc;
@@ -50,13 +51,17 @@ export class ChatCapacity extends Construct {
     });
     this.vpc = new Vpc(this, 'Vpc', {
       ipAddresses: IpAddresses.cidr('10.80.0.0/16'),
-      // AWS: "Specify subnets across multiple Availability Zones ... Lambda launches three instances by default
-      // for AZ resiliency" (Lambda Managed Instances best practices). Named zones when configured; otherwise the
-      // region's first three, resolved at deploy (no lookup at synth, which stays offline; a region offering
-      // fewer than three fails the deploy, and then names them in `availabilityZones`).
-      availabilityZones: props.settings.availabilityZones ?? [0, 1, 2].map((i) => Fn.select(i, Fn.getAzs())),
+      // AWS: "Specify subnets across multiple Availability Zones ... Lambda launches three
+      // instances by default for AZ resiliency" (Lambda Managed Instances best practices). Named
+      // zones when configured; otherwise the region's first three, resolved at deploy (no lookup at
+      // synth, which stays offline; a region offering fewer than three fails the deploy, and then
+      // names them in `availabilityZones`).
+      availabilityZones:
+        props.settings.availabilityZones ?? [0, 1, 2].map((i) => Fn.select(i, Fn.getAzs())),
       natGateways: 0,
-      subnetConfiguration: [{ name: 'chat', subnetType: SubnetType.PRIVATE_ISOLATED, cidrMask: 20 }],
+      subnetConfiguration: [
+        { name: 'chat', subnetType: SubnetType.PRIVATE_ISOLATED, cidrMask: 20 },
+      ],
       flowLogs: {
         rejected: {
           trafficType: FlowLogTrafficType.REJECT,
@@ -66,8 +71,10 @@ export class ChatCapacity extends Construct {
     });
     this.securityGroup = new SecurityGroup(this, 'Instances', {
       vpc: this.vpc,
-      description: 'Tierline chat function on Lambda Managed Instances: outbound to the VPC endpoints only',
-      // The subnets have no route out of the VPC: outbound traffic can only reach the endpoints below.
+      description:
+        'Tierline chat function on Lambda Managed Instances: outbound to the VPC endpoints only',
+      // The subnets have no route out of the VPC: outbound traffic can only reach the endpoints
+      // below.
       allowAllOutbound: true,
     });
     this.vpc.addGatewayEndpoint('DynamoDb', { service: GatewayVpcEndpointAwsService.DYNAMODB });
@@ -80,8 +87,16 @@ export class ChatCapacity extends Construct {
       XRay: InterfaceVpcEndpointAwsService.XRAY,
     };
     for (const [name, service] of Object.entries(endpoints)) {
-      const endpoint = this.vpc.addInterfaceEndpoint(name, { service, privateDnsEnabled: true, open: false });
-      endpoint.connections.allowFrom(this.securityGroup, Port.tcp(443), 'HTTPS from the chat instances');
+      const endpoint = this.vpc.addInterfaceEndpoint(name, {
+        service,
+        privateDnsEnabled: true,
+        open: false,
+      });
+      endpoint.connections.allowFrom(
+        this.securityGroup,
+        Port.tcp(443),
+        'HTTPS from the chat instances',
+      );
     }
 
     this.capacityProvider = new CapacityProvider(this, 'CapacityProvider', {

@@ -27,19 +27,24 @@ export interface DocumentRoutesProps {
 }
 
 /**
- * One API Gateway resource and method per operation of Tierline's OpenAPI document (`/openapi.json`), the
- * `/v1` ones also under `/openai/v1`. No catch-all proxy: a path the API does not serve is answered by
- * API Gateway itself (MISSING_AUTHENTICATION_TOKEN, rewritten to 404 `unknown_url`) with or without a key,
- * and a route added to the app must be added to the document (a test checks it), which deploys it here.
+ * One API Gateway resource and method per operation of Tierline's OpenAPI document
+ * (`/openapi.json`), the `/v1` ones also under `/openai/v1`. No catch-all proxy: a path the API
+ * does not serve is answered by API Gateway itself (MISSING_AUTHENTICATION_TOKEN, rewritten to 404
+ * `unknown_url`) with or without a key, and a route added to the app must be added to the document
+ * (a test checks it), which deploys it here.
  */
 export function addDocumentRoutes(root: IResource, props: DocumentRoutesProps): void {
-  const document = tierlineOpenApiDocument(props.config) as { paths: Record<string, Record<string, Operation>> };
+  const document = tierlineOpenApiDocument(props.config) as {
+    paths: Record<string, Record<string, Operation>>;
+  };
   for (const [path, operations] of Object.entries(document.paths)) {
     const mounts = path.startsWith('/v1/') ? [path, `/openai${path}`] : [path];
     for (const mount of mounts) {
       const resource = resourceFor(root, mount);
       for (const [method, operation] of Object.entries(operations)) {
-        const streams = Object.values(operation.responses ?? {}).some((r) => r.content?.['text/event-stream']);
+        const streams = Object.values(operation.responses ?? {}).some(
+          (r) => r.content?.['text/event-stream'],
+        );
         const isPublic = Array.isArray(operation.security) && operation.security.length === 0;
         const added = resource.addMethod(
           method.toUpperCase(),
@@ -52,7 +57,8 @@ export function addDocumentRoutes(root: IResource, props: DocumentRoutesProps): 
           ? `${method.toUpperCase()} ${path} is public on purpose (documented with no security): plans and the API document are shown before sign-up.`
           : 'API customers authenticate with Bearer API keys (as with OpenAI and Groq), checked by the Lambda authorizer.';
         Validations.of(added).acknowledge({ id: 'AwsSolutions::AwsSolutions-COG4', reason });
-        if (isPublic) Validations.of(added).acknowledge({ id: 'AwsSolutions::AwsSolutions-APIG4', reason });
+        if (isPublic)
+          Validations.of(added).acknowledge({ id: 'AwsSolutions::AwsSolutions-APIG4', reason });
       }
     }
   }
@@ -63,7 +69,12 @@ function resourceFor(root: IResource, path: string): IResource {
     .split('/')
     .filter((segment) => segment !== '')
     .map((segment) =>
-      segment.replace(/^\{(.+)\}$/, (_m, name: string) => (GREEDY_PARAMETERS.has(name) ? `{${name}+}` : `{${name}}`)),
+      segment.replace(/^\{(.+)\}$/, (_m, name: string) =>
+        GREEDY_PARAMETERS.has(name) ? `{${name}+}` : `{${name}}`,
+      ),
     )
-    .reduce<IResource>((parent, part) => parent.getResource(part) ?? parent.addResource(part), root);
+    .reduce<IResource>(
+      (parent, part) => parent.getResource(part) ?? parent.addResource(part),
+      root,
+    );
 }

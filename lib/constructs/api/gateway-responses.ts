@@ -2,8 +2,9 @@ import { ResponseType, type RestApi } from 'aws-cdk-lib/aws-apigateway';
 import { GATEWAY_MESSAGES } from '../../../lambda/openai/gateway-messages';
 
 /**
- * API Gateway answers some requests itself (bad key, throttled, unknown route...). These rewrite every such
- * answer into OpenAI's error shape, so the official clients raise their usual typed errors.
+ * API Gateway answers some requests itself (bad key, throttled, unknown route...). These rewrite
+ * every such answer into OpenAI's error shape, so the official clients raise their usual typed
+ * errors.
  */
 export interface OpenAIGatewayResponse {
   readonly id: string;
@@ -30,7 +31,8 @@ export const OPENAI_GATEWAY_RESPONSES: readonly OpenAIGatewayResponse[] = [
     message: literal(GATEWAY_MESSAGES.invalidApiKey),
   },
   {
-    // The authorizer allowed a key whose usage identifier is on no usage plan (e.g. revoked moments ago).
+    // The authorizer allowed a key whose usage identifier is on no usage plan (e.g. revoked moments
+    // ago).
     id: 'InvalidApiKey',
     type: ResponseType.INVALID_API_KEY,
     statusCode: '401',
@@ -95,16 +97,21 @@ export const OPENAI_GATEWAY_RESPONSES: readonly OpenAIGatewayResponse[] = [
     statusCode: '415',
     errorType: 'invalid_request_error',
     code: 'unsupported_media_type',
-    message: literal('Unsupported Content-Type: send application/json (or multipart/form-data for file uploads).'),
+    message: literal(
+      'Unsupported Content-Type: send application/json (or multipart/form-data for file uploads).',
+    ),
   },
   {
-    // API Gateway answers an unmatched route with 403 "Missing Authentication Token"; clients expect 404.
+    // API Gateway answers an unmatched route with 403 "Missing Authentication Token"; clients
+    // expect 404.
     id: 'UnknownRoute',
     type: ResponseType.MISSING_AUTHENTICATION_TOKEN,
     statusCode: '404',
     errorType: 'invalid_request_error',
     code: 'unknown_url',
-    message: literal('Invalid URL: no route matches. The API is served under /v1 (openai) and /openai/v1 (groq-sdk).'),
+    message: literal(
+      'Invalid URL: no route matches. The API is served under /v1 (openai) and /openai/v1 (groq-sdk).',
+    ),
   },
   {
     id: 'ResourceNotFound',
@@ -160,8 +167,8 @@ export function openAIErrorTemplate(response: OpenAIGatewayResponse): string {
 }
 
 /**
- * Adds every OpenAI-shaped gateway response to `api`; `allowOrigin` (a quoted literal or a request header
- * mapping) lets browser apps read them.
+ * Adds every OpenAI-shaped gateway response to `api`; `allowOrigin` (a quoted literal or a request
+ * header mapping) lets browser apps read them.
  */
 export function addOpenAIGatewayResponses(api: RestApi, allowOrigin?: string): void {
   for (const response of OPENAI_GATEWAY_RESPONSES) {
@@ -171,7 +178,9 @@ export function addOpenAIGatewayResponses(api: RestApi, allowOrigin?: string): v
       responseHeaders: {
         'content-type': "'application/json'",
         ...(allowOrigin ? { 'access-control-allow-origin': allowOrigin } : {}),
-        ...Object.fromEntries(Object.entries(response.headers ?? {}).map(([name, value]) => [name, `'${value}'`])),
+        ...Object.fromEntries(
+          Object.entries(response.headers ?? {}).map(([name, value]) => [name, `'${value}'`]),
+        ),
       },
       templates: { 'application/json': openAIErrorTemplate(response) },
     });

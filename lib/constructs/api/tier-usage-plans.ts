@@ -12,8 +12,9 @@ export interface TierUsagePlansProps {
 const constructIdOf = (tier: TierName) => `${tier[0]?.toUpperCase()}${tier.slice(1)}`;
 
 /**
- * One API Gateway usage plan per tier: the edge shield that counts requests per customer key. Usage plans
- * are not a billing or cost-control tool (AWS says so); token limits and spend live in DynamoDB.
+ * One API Gateway usage plan per tier: the edge shield that counts requests per customer key. Usage
+ * plans are not a billing or cost-control tool (AWS says so); token limits and spend live in
+ * DynamoDB.
  */
 export class TierUsagePlans extends Construct {
   public readonly plans: Record<TierName, UsagePlan>;
@@ -27,7 +28,9 @@ export class TierUsagePlans extends Construct {
         name: `tierline-${env}-${tier}`,
         description: `Tierline ${displayName} tier`,
         throttle: { rateLimit: edge.rateLimit, burstLimit: edge.burstLimit },
-        quota: edge.quota ? { limit: edge.quota.limit, period: Period[edge.quota.period] } : undefined,
+        quota: edge.quota
+          ? { limit: edge.quota.limit, period: Period[edge.quota.period] }
+          : undefined,
         apiStages: [{ api: props.api, stage: props.stage }],
       });
       return [tier, plan] as const;

@@ -55,15 +55,17 @@ function corsPreflight(origins: readonly string[]): CorsOptions | undefined {
   return {
     allowOrigins: origins.includes('*') ? Cors.ALL_ORIGINS : [...origins],
     allowMethods: ['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
-    // `*` covers the openai SDK's x-stainless-* headers; Authorization is never covered by `*` (Fetch spec).
+    // `*` covers the openai SDK's x-stainless-* headers; Authorization is never covered by `*`
+    // (Fetch spec).
     allowHeaders: ['Authorization', 'Content-Type', '*'],
     maxAge: Duration.minutes(10),
   };
 }
 
 /**
- * `Access-Control-Allow-Origin` of the errors API Gateway answers itself (401, 429...), so a browser app can
- * read them: `*`, the one allowed origin, or (several origins) the caller's own; error bodies hold no data.
+ * `Access-Control-Allow-Origin` of the errors API Gateway answers itself (401, 429...), so a
+ * browser app can read them: `*`, the one allowed origin, or (several origins) the caller's own;
+ * error bodies hold no data.
  */
 function gatewayAllowOrigin(origins: readonly string[]): string | undefined {
   if (origins.length === 0) return undefined;
@@ -72,9 +74,10 @@ function gatewayAllowOrigin(origins: readonly string[]): string | undefined {
 }
 
 /**
- * The public REST API: a Lambda REQUEST authorizer on the `Authorization: Bearer tl_...` header that also
- * names the customer's usage-plan key (`apiKeySource: AUTHORIZER`), the API function behind every route,
- * served under both `/v1` (openai) and `/openai/v1` (groq-sdk), and OpenAI-shaped gateway errors.
+ * The public REST API: a Lambda REQUEST authorizer on the `Authorization: Bearer tl_...` header
+ * that also names the customer's usage-plan key (`apiKeySource: AUTHORIZER`), the API function
+ * behind every route, served under both `/v1` (openai) and `/openai/v1` (groq-sdk), and
+ * OpenAI-shaped gateway errors.
  */
 export class TierlineApi extends Construct {
   public readonly restApi: RestApi;
@@ -124,14 +127,16 @@ export class TierlineApi extends Construct {
       ...common,
       handlerFile: 'chat.ts',
       description: 'Tierline: chat completions, streamed',
-      // On Managed Instances an execution environment holds many streams at once: 2 GB is the smallest size
-      // (1 vCPU at 2 GiB per vCPU); per-invocation Lambda gives one stream 1 GB.
+      // On Managed Instances an execution environment holds many streams at once: 2 GB is the
+      // smallest size (1 vCPU at 2 GiB per vCPU); per-invocation Lambda gives one stream 1 GB.
       memorySize: env.chatCompute.kind === 'managed-instances' ? 2048 : 1024,
-      // A long completion streams for minutes; API Gateway streams for at most 15 minutes. The reconciler of
-      // crashed requests counts on this bound (MAX_REQUEST_MS).
+      // A long completion streams for minutes; API Gateway streams for at most 15 minutes. The
+      // reconciler of crashed requests counts on this bound (MAX_REQUEST_MS).
       timeout: Duration.millis(MAX_REQUEST_MS),
-      // On Managed Instances the capacity provider's instances bound the streams, not account concurrency.
-      reservedConcurrentExecutions: env.chatCompute.kind === 'lambda' ? env.reservedConcurrency.chat : undefined,
+      // On Managed Instances the capacity provider's instances bound the streams, not account
+      // concurrency.
+      reservedConcurrentExecutions:
+        env.chatCompute.kind === 'lambda' ? env.reservedConcurrency.chat : undefined,
     });
     props.customers.bindForItemReads(this.chatFunction.function);
     this.grantModelInvoke(config, this.chatFunction);
@@ -144,18 +149,23 @@ export class TierlineApi extends Construct {
       this.chatCapacity.addFunction(this.chatFunction.function);
     }
 
-    const accessLogs = new LogGroup(this, 'AccessLogs', { retention: env.logRetentionDays, removalPolicy });
+    const accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: env.logRetentionDays,
+      removalPolicy,
+    });
 
     this.restApi = new RestApi(this, 'RestApi', {
       restApiName: `tierline-${env.name}`,
       description: 'Tierline OpenAI-compatible LLM API',
       endpointConfiguration: { types: [EndpointType.REGIONAL] },
       apiKeySourceType: ApiKeySourceType.AUTHORIZER,
-      // File uploads: API Gateway passes these bodies base64-encoded, so their bytes reach the function unchanged.
+      // File uploads: API Gateway passes these bodies base64-encoded, so their bytes reach the
+      // function unchanged.
       binaryMediaTypes: ['multipart/form-data'],
-      // The CloudWatch Logs role of API Gateway is one setting per account and region: an app stack that owned
-      // it would, when destroyed, leave every other stage of the account logging through a deleted role. It
-      // comes from `ApiGatewayAccountStack` (once per account and region) or is already set in the account.
+      // The CloudWatch Logs role of API Gateway is one setting per account and region: an app stack
+      // that owned it would, when destroyed, leave every other stage of the account logging through
+      // a deleted role. It comes from `ApiGatewayAccountStack` (once per account and region) or is
+      // already set in the account.
       cloudWatchRole: false,
       deployOptions: {
         stageName: env.name,
@@ -168,8 +178,9 @@ export class TierlineApi extends Construct {
         accessLogDestination: new LogGroupLogDestination(accessLogs),
         accessLogFormat: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
       },
-      // Browser apps and the console: preflights are answered by API Gateway itself, before any key is asked
-      // for; the app sets the allow/expose headers of real answers (`lambda/http/request-guards.ts`).
+      // Browser apps and the console: preflights are answered by API Gateway itself, before any key
+      // is asked for; the app sets the allow/expose headers of real answers
+      // (`lambda/http/request-guards.ts`).
       defaultCorsPreflightOptions: corsPreflight(env.corsAllowedOrigins),
     });
     addOpenAIGatewayResponses(this.restApi, gatewayAllowOrigin(env.corsAllowedOrigins));
@@ -182,7 +193,8 @@ export class TierlineApi extends Construct {
     for (const fn of [this.authorizerFunction, this.apiFunction, this.chatFunction]) {
       Validations.of(fn.function).acknowledge({
         id: 'Serverless::Serverless-LambdaDLQ',
-        reason: 'Invoked synchronously by API Gateway: a failure is answered to the caller, nothing is queued.',
+        reason:
+          'Invoked synchronously by API Gateway: a failure is answered to the caller, nothing is queued.',
       });
     }
 
@@ -196,11 +208,14 @@ export class TierlineApi extends Construct {
       validateRequestBody: true,
       validateRequestParameters: true,
     });
-    // One resource-based permission per function for the whole API (`arn:...:execute-api:<region>:<account>:
-    // <api-id>/*/*/*`), not one per method: a function's policy may hold at most 20 KB ("Function resource-based
-    // policy: 20 KB", Lambda quotas), and one statement per method (and per test-invoke) passed it at about 50
-    // methods; there are 70. Every method of this API may invoke the function; nothing else may.
-    this.integration = new LambdaIntegration(this.apiFunction.function, { scopePermissionToMethod: false });
+    // One resource-based permission per function for the whole API
+    // (`arn:...:execute-api:<region>:<account>: <api-id>/*/*/*`), not one per method: a function's
+    // policy may hold at most 20 KB ("Function resource-based policy: 20 KB", Lambda quotas), and
+    // one statement per method (and per test-invoke) passed it at about 50 methods; there are 70.
+    // Every method of this API may invoke the function; nothing else may.
+    this.integration = new LambdaIntegration(this.apiFunction.function, {
+      scopePermissionToMethod: false,
+    });
     this.chatIntegration = new LambdaIntegration(this.chatFunction.function, {
       scopePermissionToMethod: false,
       responseTransferMode: ResponseTransferMode.STREAM,
@@ -234,9 +249,10 @@ export class TierlineApi extends Construct {
   }
 
   /**
-   * Lets the API function invoke the endpoints of the configured models, and nothing else in SageMaker. The
-   * endpoints live in the inference stack, but their names are deterministic (`sagemaker-names.ts`): the API
-   * needs no cross-stack reference, so the inference stack can be destroyed on its own.
+   * Lets the API function invoke the endpoints of the configured models, and nothing else in
+   * SageMaker. The endpoints live in the inference stack, but their names are deterministic
+   * (`sagemaker-names.ts`): the API needs no cross-stack reference, so the inference stack can be
+   * destroyed on its own.
    */
   public grantModelInvoke(config: TierlineConfig, handler: TierlineFunction): void {
     const env = config.environment.name;

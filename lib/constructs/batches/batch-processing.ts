@@ -17,8 +17,9 @@ export interface BatchProcessingProps {
   /** Where the dead-letter alarm goes. */
   readonly notifications: ITopic;
   /**
-   * Batch messages the worker runs at once (SQS event source maximum concurrency, at least 2). With the
-   * worker's 4 lines at a time per message, batch load on the models is at most 4 x this many requests.
+   * Batch messages the worker runs at once (SQS event source maximum concurrency, at least 2). With
+   * the worker's 4 lines at a time per message, batch load on the models is at most 4 x this many
+   * requests.
    * @default 2
    */
   readonly maxConcurrency?: number;
@@ -28,8 +29,9 @@ export interface BatchProcessingProps {
 const WORKER_TIMEOUT = Duration.minutes(5);
 
 /**
- * The batch worker: a queue of batch messages (validate a file, run a chunk of lines, write the files), its
- * dead-letter queue (alarmed), and the function that consumes it with partial batch failures.
+ * The batch worker: a queue of batch messages (validate a file, run a chunk of lines, write the
+ * files), its dead-letter queue (alarmed), and the function that consumes it with partial batch
+ * failures.
  */
 export class BatchProcessing extends Construct {
   public readonly queue: Queue;
@@ -50,7 +52,10 @@ export class BatchProcessing extends Construct {
     const reason =
       'This queue is itself the dead-letter queue of the batch queue; an alarm watches it, nothing consumes it.';
     Validations.of(this.deadLetters).acknowledge({ id: 'AwsSolutions::AwsSolutions-SQS3', reason });
-    Validations.of(this.deadLetters).acknowledge({ id: 'Serverless::Serverless-SQSRedrivePolicy', reason });
+    Validations.of(this.deadLetters).acknowledge({
+      id: 'Serverless::Serverless-SQSRedrivePolicy',
+      reason,
+    });
 
     this.queue = new Queue(this, 'Queue', {
       encryption: QueueEncryption.KMS_MANAGED,
@@ -58,7 +63,8 @@ export class BatchProcessing extends Construct {
       // AWS recommends at least six times the function timeout for a Lambda event source.
       visibilityTimeout: Duration.seconds(WORKER_TIMEOUT.toSeconds() * 6),
       retentionPeriod: Duration.days(14),
-      // A message that fails 5 times (no capacity for half an hour and more) goes to the dead letters.
+      // A message that fails 5 times (no capacity for half an hour and more) goes to the dead
+      // letters.
       deadLetterQueue: { queue: this.deadLetters, maxReceiveCount: 5 },
     });
 
@@ -73,7 +79,8 @@ export class BatchProcessing extends Construct {
     });
     Validations.of(this.worker.function).acknowledge({
       id: 'Serverless::Serverless-LambdaDLQ',
-      reason: 'Invoked by an SQS event source: failed messages go to the queue’s own dead-letter queue.',
+      reason:
+        'Invoked by an SQS event source: failed messages go to the queue’s own dead-letter queue.',
     });
     this.worker.function.addEventSource(
       new SqsEventSource(this.queue, {
@@ -82,7 +89,8 @@ export class BatchProcessing extends Construct {
         maxConcurrency: props.maxConcurrency ?? 2,
       }),
     );
-    // Acknowledged at the function, the parent of its event source mapping (whose id CDK derives from the queue).
+    // Acknowledged at the function, the parent of its event source mapping (whose id CDK derives
+    // from the queue).
     Validations.of(this.worker.function).acknowledge({
       id: 'Serverless::Serverless-LambdaEventSourceMappingDestination',
       reason:
@@ -95,7 +103,9 @@ export class BatchProcessing extends Construct {
       alarmDescription:
         'Batch messages failed 5 times and wait in the dead-letter queue (kept 14 days): their batches do not ' +
         'advance. Look at the worker logs, then move the messages back to the batch queue (SQS redrive).',
-      metric: this.deadLetters.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
+      metric: this.deadLetters.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+      }),
       threshold: 0,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
@@ -103,14 +113,15 @@ export class BatchProcessing extends Construct {
     });
     this.deadLetterAlarm.addAlarmAction(new SnsAction(props.notifications));
 
-    // Through the queue, not a direct invoke: the sweep runs under the worker's own concurrency and retries.
-    // Every 15 minutes: a batch is marked expired at most that long after its window (24 h or more) ends.
+    // Through the queue, not a direct invoke: the sweep runs under the worker's own concurrency and
+    // retries. Every 15 minutes: a batch is marked expired at most that long after its window (24 h
+    // or more) ends.
     const sweep: BatchMessage = { kind: 'sweep' };
     this.expirySweep = new Rule(this, 'ExpirySweep', {
       description: 'Tierline: expires batches whose completion window has ended',
       schedule: Schedule.rate(Duration.minutes(15)),
-      // A sweep EventBridge cannot deliver lands with the batch dead letters, whose alarm says so; the next
-      // one comes 15 minutes later anyway.
+      // A sweep EventBridge cannot deliver lands with the batch dead letters, whose alarm says so;
+      // the next one comes 15 minutes later anyway.
       targets: [
         new SqsQueue(this.queue, {
           message: RuleTargetInput.fromObject(sweep),

@@ -1,4 +1,12 @@
-import { DefaultStackSynthesizer, DockerImage, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import {
+  DefaultStackSynthesizer,
+  DockerImage,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  Token,
+  Validations,
+} from 'aws-cdk-lib';
 import type { RestApi } from 'aws-cdk-lib/aws-apigateway';
 import {
   AllowedMethods,
@@ -14,7 +22,13 @@ import {
 } from 'aws-cdk-lib/aws-cloudfront';
 import { RestApiOrigin, S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
-import { BlockPublicAccess, Bucket, BucketEncryption, type CfnBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import {
+  BlockPublicAccess,
+  Bucket,
+  BucketEncryption,
+  type CfnBucket,
+  ObjectOwnership,
+} from 'aws-cdk-lib/aws-s3';
 import { BucketDeployment, CacheControl, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import { Construct } from 'constructs';
 import { buildConsole, CONSOLE_DIR } from '../../../console/build';
@@ -32,17 +46,19 @@ export interface CustomerConsoleProps {
 }
 
 /** How cdk-nag writes a value in a finding id: a pseudo parameter when the stack is environment-agnostic. */
-const nag = (value: string, pseudo: string) => (Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value);
+const nag = (value: string, pseudo: string) =>
+  Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value;
 
 /** The API paths the distribution sends to API Gateway (openai's `/v1`, groq-sdk's `/openai/v1`). */
 export const API_PATH_PATTERNS = ['/v1/*', '/openai/v1/*'] as const;
 
 /**
- * The customer console in AWS: its static files in a private S3 bucket, served by CloudFront through origin
- * access control, with the security headers of local mode; the API behind the same distribution, so the
- * console calls it same-origin (no CORS, and the key never goes to another origin). Chat streams pass through
- * (CloudFront forwards chunked responses); the API paths are never cached and get every viewer header,
- * Authorization included (allowed when caching is disabled).
+ * The customer console in AWS: its static files in a private S3 bucket, served by CloudFront
+ * through origin access control, with the security headers of local mode; the API behind the same
+ * distribution, so the console calls it same-origin (no CORS, and the key never goes to another
+ * origin). Chat streams pass through (CloudFront forwards chunked responses); the API paths are
+ * never cached and get every viewer header, Authorization included (allowed when caching is
+ * disabled).
  */
 export class CustomerConsole extends Construct {
   public readonly bucket: Bucket;
@@ -60,7 +76,8 @@ export class CustomerConsole extends Construct {
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       encryption: BucketEncryption.S3_MANAGED,
       enforceSSL: true,
-      // CloudFront standard logs are written with an ACL: the bucket must accept ACLs from the log writer.
+      // CloudFront standard logs are written with an ACL: the bucket must accept ACLs from the log
+      // writer.
       objectOwnership: ObjectOwnership.BUCKET_OWNER_PREFERRED,
       lifecycleRules: [{ expiration: Duration.days(env.logRetentionDays) }],
       removalPolicy,
@@ -69,7 +86,8 @@ export class CustomerConsole extends Construct {
     });
     Validations.of(this.logs).acknowledge({
       id: 'AwsSolutions::AwsSolutions-S1',
-      reason: 'This is the access-log bucket of the console bucket and the distribution: logging it would loop.',
+      reason:
+        'This is the access-log bucket of the console bucket and the distribution: logging it would loop.',
     });
 
     this.bucket = new Bucket(this, 'Files', {
@@ -79,7 +97,8 @@ export class CustomerConsole extends Construct {
       objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
       serverAccessLogsBucket: this.logs,
       serverAccessLogsPrefix: 's3/',
-      // The build output only: redeploying recreates it. Emptied first, or the delete fails (BucketNotEmpty).
+      // The build output only: redeploying recreates it. Emptied first, or the delete fails
+      // (BucketNotEmpty).
       removalPolicy: RemovalPolicy.DESTROY,
       autoDeleteObjects: true,
     });
@@ -107,7 +126,8 @@ export class CustomerConsole extends Construct {
     });
 
     const apiOrigin = new RestApiOrigin(props.api, {
-      // CloudFront waits this long for the first byte and between bytes of a stream (60 s without a quota raise).
+      // CloudFront waits this long for the first byte and between bytes of a stream (60 s without a
+      // quota raise).
       readTimeout: Duration.seconds(60),
     });
     const apiBehavior = {
@@ -115,7 +135,8 @@ export class CustomerConsole extends Construct {
       viewerProtocolPolicy: ViewerProtocolPolicy.HTTPS_ONLY,
       allowedMethods: AllowedMethods.ALLOW_ALL,
       cachePolicy: CachePolicy.CACHING_DISABLED,
-      // With caching disabled, this policy forwards Authorization too (API Gateway reads the key from it).
+      // With caching disabled, this policy forwards Authorization too (API Gateway reads the key
+      // from it).
       originRequestPolicy: OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
       compress: false,
     };
@@ -135,15 +156,21 @@ export class CustomerConsole extends Construct {
         responseHeadersPolicy: securityHeaders,
         compress: true,
       },
-      additionalBehaviors: Object.fromEntries(API_PATH_PATTERNS.map((pattern) => [pattern, apiBehavior])),
+      additionalBehaviors: Object.fromEntries(
+        API_PATH_PATTERNS.map((pattern) => [pattern, apiBehavior]),
+      ),
     });
     const edgeReason =
       'Same edge protection as the API stage: no WAF by default (it costs per request); per-key usage plans and ' +
       'per-customer limits in DynamoDB stand behind every API path. Associate a WebACL if needed.';
-    Validations.of(this.distribution).acknowledge({ id: 'AwsSolutions::AwsSolutions-CFR2', reason: edgeReason });
+    Validations.of(this.distribution).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-CFR2',
+      reason: edgeReason,
+    });
     Validations.of(this.distribution).acknowledge({
       id: 'AwsSolutions::AwsSolutions-CFR1',
-      reason: 'An API business sells worldwide: no geo restriction. Add one in the distribution if your terms need it.',
+      reason:
+        'An API business sells worldwide: no geo restriction. Add one in the distribution if your terms need it.',
     });
     Validations.of(this.distribution).acknowledge({
       id: 'AwsSolutions::AwsSolutions-CFR4',
@@ -152,8 +179,8 @@ export class CustomerConsole extends Construct {
         'domain, give the distribution its certificate and SecurityPolicyProtocol.TLS_V1_2_2021.',
     });
 
-    // Hashed assets first (cached for a year), then index.html (never cached), which names them: a visitor never
-    // gets an index.html whose assets are not there yet.
+    // Hashed assets first (cached for a year), then index.html (never cached), which names them: a
+    // visitor never gets an index.html whose assets are not there yet.
     const files = Source.asset(CONSOLE_DIR, {
       exclude: ['dist'],
       bundling: {
@@ -167,8 +194,12 @@ export class CustomerConsole extends Construct {
         },
       },
     });
-    // The deployment function's log group, with the environment's retention like every other log group.
-    const deployLogs = new LogGroup(this, 'DeployLogs', { retention: env.logRetentionDays, removalPolicy });
+    // The deployment function's log group, with the environment's retention like every other log
+    // group.
+    const deployLogs = new LogGroup(this, 'DeployLogs', {
+      retention: env.logRetentionDays,
+      removalPolicy,
+    });
     const assets = new BucketDeployment(this, 'DeployAssets', {
       logGroup: deployLogs,
       destinationBucket: this.bucket,
@@ -198,23 +229,29 @@ export class CustomerConsole extends Construct {
   }
 
   /**
-   * The BucketDeployment custom resource's function is CDK's own (one per stack, runs only on deploy): its
-   * findings, acknowledged at its role and its function resource.
+   * The BucketDeployment custom resource's function is CDK's own (one per stack, runs only on
+   * deploy): its findings, acknowledged at its role and its function resource.
    */
   private acknowledgeDeploymentFunction(): void {
     const stack = Stack.of(this);
-    const handler = stack.node.children.find((child) => child.node.id.startsWith('Custom::CDKBucketDeployment'));
-    if (!handler) throw new Error('BucketDeployment created no function: aws-cdk-lib changed how it names it');
+    const handler = stack.node.children.find((child) =>
+      child.node.id.startsWith('Custom::CDKBucketDeployment'),
+    );
+    if (!handler)
+      throw new Error('BucketDeployment created no function: aws-cdk-lib changed how it names it');
     const role = handler.node.findChild('ServiceRole');
     const fn = handler.node.findChild('Resource');
-    const why = "CDK's BucketDeployment function (runs on deploy only, copies the console files into its bucket): ";
+    const why =
+      "CDK's BucketDeployment function (runs on deploy only, copies the console files into its bucket): ";
     Validations.of(role).acknowledge({
       id: 'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
       reason: `${why}its role uses the basic execution policy, as CDK creates it.`,
     });
-    // Exactly the wildcards CDK grants it: S3 action families, the asset bucket's objects, the console bucket's.
+    // Exactly the wildcards CDK grants it: S3 action families, the asset bucket's objects, the
+    // console bucket's.
     const consoleBucket = stack.getLogicalId(this.bucket.node.defaultChild as CfnBucket);
-    const qualifier = stack.synthesizer.bootstrapQualifier ?? DefaultStackSynthesizer.DEFAULT_QUALIFIER;
+    const qualifier =
+      stack.synthesizer.bootstrapQualifier ?? DefaultStackSynthesizer.DEFAULT_QUALIFIER;
     for (const finding of [
       'Action::s3:GetBucket*',
       'Action::s3:GetObject*',
@@ -233,10 +270,22 @@ export class CustomerConsole extends Construct {
     for (const [id, reason] of [
       ['AwsSolutions::AwsSolutions-L1', 'CDK pins its runtime; it moves with aws-cdk-lib.'],
       ['Serverless::Serverless-LambdaTracing', 'a deploy-time copy needs no tracing.'],
-      ['Serverless::Serverless-LambdaDLQ', 'CloudFormation invokes it synchronously and reports failures itself.'],
-      ['Serverless::Serverless-LambdaDefaultMemorySize', 'its memory is set by the deployments (memoryLimit).'],
-      ['Serverless::Serverless-LambdaLatestVersion', 'CDK pins its runtime; it moves with aws-cdk-lib.'],
-      ['Serverless::Serverless-LambdaAsyncFailureDestination', 'CloudFormation invokes it synchronously.'],
+      [
+        'Serverless::Serverless-LambdaDLQ',
+        'CloudFormation invokes it synchronously and reports failures itself.',
+      ],
+      [
+        'Serverless::Serverless-LambdaDefaultMemorySize',
+        'its memory is set by the deployments (memoryLimit).',
+      ],
+      [
+        'Serverless::Serverless-LambdaLatestVersion',
+        'CDK pins its runtime; it moves with aws-cdk-lib.',
+      ],
+      [
+        'Serverless::Serverless-LambdaAsyncFailureDestination',
+        'CloudFormation invokes it synchronously.',
+      ],
       ['Serverless::Serverless-LambdaLogGroup', 'CDK creates its log group.'],
     ] as const) {
       Validations.of(fn).acknowledge({ id, reason: `${why}${reason}` });

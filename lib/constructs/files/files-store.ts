@@ -17,8 +17,8 @@ export interface FilesStoreProps {
   /** Keep the bucket, the table and their key when the stack is deleted. */
   readonly retainData: boolean;
   /**
-   * Days a deleted or overwritten file's content stays as a noncurrent version (the bucket is versioned,
-   * so a mistaken delete can be undone by an operator) before S3 removes it for good.
+   * Days a deleted or overwritten file's content stays as a noncurrent version (the bucket is
+   * versioned, so a mistaken delete can be undone by an operator) before S3 removes it for good.
    * @default 30
    */
   readonly deletedContentRetentionDays?: number;
@@ -26,9 +26,9 @@ export interface FilesStoreProps {
 
 /**
  * Customers' files: metadata in a DynamoDB table, content in an S3 bucket, both encrypted with one
- * customer-managed KMS key. The bucket takes TLS only, blocks public access, is versioned, logs access to a
- * second bucket, and its lifecycle removes what no file needs any more: upload parts (`parts/`), multipart
- * uploads never completed, and the old versions of deleted content.
+ * customer-managed KMS key. The bucket takes TLS only, blocks public access, is versioned, logs
+ * access to a second bucket, and its lifecycle removes what no file needs any more: upload parts
+ * (`parts/`), multipart uploads never completed, and the old versions of deleted content.
  */
 export class FilesStore extends Construct {
   public readonly table: Table;
@@ -37,8 +37,8 @@ export class FilesStore extends Construct {
   public readonly encryptionKey: Key;
   public readonly byPurposeIndexName = FILES_TABLE.byPurposeIndex.name;
   /**
-   * `tierline-<env>-files-<account>-<region>` (at most 59 of S3's 63 characters): a name known without a
-   * cross-stack reference, so the API's grants name it in plain text.
+   * `tierline-<env>-files-<account>-<region>` (at most 59 of S3's 63 characters): a name known
+   * without a cross-stack reference, so the API's grants name it in plain text.
    */
   public readonly bucketName: string;
 
@@ -60,8 +60,8 @@ export class FilesStore extends Construct {
       retainData: props.retainData,
       accessLogPrefix: 'files/',
       lifecycleRules: [
-        // Uploads expire after an hour (OpenAI's figure); their parts are deleted on complete or cancel, and
-        // these catch what a crash left.
+        // Uploads expire after an hour (OpenAI's figure); their parts are deleted on complete or
+        // cancel, and these catch what a crash left.
         { id: 'expire-upload-parts', prefix: 'parts/', expiration: Duration.days(2) },
         { id: 'abort-incomplete-multipart', abortIncompleteMultipartUploadAfter: Duration.days(1) },
         {
@@ -74,8 +74,9 @@ export class FilesStore extends Construct {
   }
 
   /**
-   * Lets `fn` serve the Files and Uploads APIs: items of the files table and its purpose index, objects under
-   * `files/` and `parts/` of the bucket, and the key for both; and tells it their names.
+   * Lets `fn` serve the Files and Uploads APIs: items of the files table and its purpose index,
+   * objects under `files/` and `parts/` of the bucket, and the key for both; and tells it their
+   * names.
    */
   public bindForFiles(fn: LambdaFunction): void {
     fn.addEnvironment(FILES_TABLE_ENV, this.table.tableName);
@@ -117,8 +118,8 @@ export class FilesStore extends Construct {
         ['files', "each customer's content, keyed by customer and file id"],
         ['parts', 'upload parts, deleted when their upload ends'],
       ]) {
-        // Rendered as cdk-nag prints it: `<AWS::Partition>` in an env-agnostic stack, `aws` when synth knows
-        // the region (the CLI sets CDK_DEFAULT_REGION when it can).
+        // Rendered as cdk-nag prints it: `<AWS::Partition>` in an env-agnostic stack, `aws` when
+        // synth knows the region (the CLI sets CDK_DEFAULT_REGION when it can).
         Validations.of(fn.role).acknowledge({
           id: `AwsSolutions::AwsSolutions-IAM5[Resource::${nagResource(fn.role, objects(`${prefix}/*`))}]`,
           reason: `Objects of the files bucket under ${prefix}/ (${what}).`,

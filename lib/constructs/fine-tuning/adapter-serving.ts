@@ -25,11 +25,12 @@ export interface AdapterServingProps {
 
 /**
  * What serving fine-tuned models needs, granted to exactly the functions that do it:
- * - the API function registers uploaded adapters: it writes model records, puts the repackaged adapter under
- *   `adapters/` of the fine-tuning bucket, and creates, describes and deletes this environment's adapter
- *   components (`tierline-<env>-lora-*`) on the base models' endpoints;
- * - the chat function reads a model record (one GetItem) and, while it is deploying, describes its component
- *   and records the status it finds (UpdateItem): no writes beyond that, no other SageMaker action;
+ * - the API function registers uploaded adapters: it writes model records, puts the repackaged
+ *   adapter under `adapters/` of the fine-tuning bucket, and creates, describes and deletes this
+ *   environment's adapter components (`tierline-<env>-lora-*`) on the base models' endpoints;
+ * - the chat function reads a model record (one GetItem) and, while it is deploying, describes its
+ *   component and records the status it finds (UpdateItem): no writes beyond that, no other
+ *   SageMaker action;
  * - the batch worker lists a batch owner's models (Query on the owner index), nothing else.
  */
 export function grantAdapterServing(props: AdapterServingProps): void {
@@ -69,7 +70,13 @@ export function grantAdapterServing(props: AdapterServingProps): void {
   api.addEnvironment(FINE_TUNING_BUCKET_ENV, store.bucketName);
   api.addToRolePolicy(
     new PolicyStatement({
-      actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
+      actions: [
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'dynamodb:DeleteItem',
+        'dynamodb:Query',
+      ],
       resources: [table.tableArn, index],
     }),
   );
@@ -96,17 +103,25 @@ export function grantAdapterServing(props: AdapterServingProps): void {
   const chat = props.chatFunction;
   chat.addEnvironment(FINE_TUNING_TABLE_ENV, table.tableName);
   chat.addToRolePolicy(
-    new PolicyStatement({ actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], resources: [table.tableArn] }),
+    new PolicyStatement({
+      actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+      resources: [table.tableArn],
+    }),
   );
   chat.addToRolePolicy(tableKey);
   chat.addToRolePolicy(
-    new PolicyStatement({ actions: ['sagemaker:DescribeInferenceComponent'], resources: [adapterComponents] }),
+    new PolicyStatement({
+      actions: ['sagemaker:DescribeInferenceComponent'],
+      resources: [adapterComponents],
+    }),
   );
 
   const worker = props.batchWorker;
   worker.addEnvironment(FINE_TUNING_TABLE_ENV, table.tableName);
   worker.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:Query'], resources: [index] }));
-  worker.addToRolePolicy(new PolicyStatement({ actions: ['kms:Decrypt'], resources: [store.encryptionKey.keyArn] }));
+  worker.addToRolePolicy(
+    new PolicyStatement({ actions: ['kms:Decrypt'], resources: [store.encryptionKey.keyArn] }),
+  );
 
   for (const fn of [api, chat]) {
     if (!fn.role) continue;

@@ -15,9 +15,10 @@ export interface FineTuningStoreProps {
 }
 
 /**
- * Fine-tuning's data: jobs, their events and the fine-tuned models in a DynamoDB table; training inputs, base
- * weights, checkpoints and adapters in an S3 bucket (layout in `lambda/fine-tuning/fine-tuning-table.ts`),
- * both under one customer-managed KMS key, which also encrypts the training jobs' output.
+ * Fine-tuning's data: jobs, their events and the fine-tuned models in a DynamoDB table; training
+ * inputs, base weights, checkpoints and adapters in an S3 bucket (layout in
+ * `lambda/fine-tuning/fine-tuning-table.ts`), both under one customer-managed KMS key, which also
+ * encrypts the training jobs' output.
  */
 export class FineTuningStore extends Construct {
   public readonly table: Table;
@@ -46,7 +47,11 @@ export class FineTuningStore extends Construct {
       accessLogPrefix: 'lora/',
       lifecycleRules: [
         { id: 'abort-incomplete-multipart', abortIncompleteMultipartUploadAfter: Duration.days(1) },
-        { id: 'expire-overwritten', noncurrentVersionExpiration: Duration.days(30), expiredObjectDeleteMarker: true },
+        {
+          id: 'expire-overwritten',
+          noncurrentVersionExpiration: Duration.days(30),
+          expiredObjectDeleteMarker: true,
+        },
       ],
     }));
   }

@@ -36,11 +36,11 @@ export interface FineTuningWorkflowProps {
 }
 
 /**
- * A fine-tuning job's life on Step Functions: prepare (base weights present), the SageMaker training job
- * (`.sync`: Step Functions waits, and stops the job when the execution is stopped), deploy the adapter as an
- * inference component on its base model's component, wait until it is in service, succeed; any failure
- * fails the job with its reason. EventBridge's training state changes keep the job's status and events
- * current meanwhile.
+ * A fine-tuning job's life on Step Functions: prepare (base weights present), the SageMaker
+ * training job (`.sync`: Step Functions waits, and stops the job when the execution is stopped),
+ * deploy the adapter as an inference component on its base model's component, wait until it is in
+ * service, succeed; any failure fails the job with its reason. EventBridge's training state changes
+ * keep the job's status and events current meanwhile.
  */
 export class FineTuningWorkflow extends Construct {
   public readonly stateMachine: StateMachine;
@@ -79,22 +79,30 @@ export class FineTuningWorkflow extends Construct {
     this.tasksFunction = new TierlineFunction(this, 'Tasks', {
       ...common,
       handlerFile: 'fine-tuning-workflow.ts',
-      description: 'Tierline fine-tuning: the state machine tasks (prepare, deploy, check, succeed, fail)',
-      // Deploy streams a trained adapter's tar.gz through gunzip to check it (hundreds of MB at most).
+      description:
+        'Tierline fine-tuning: the state machine tasks (prepare, deploy, check, succeed, fail)',
+      // Deploy streams a trained adapter's tar.gz through gunzip to check it (hundreds of MB at
+      // most).
       memorySize: 1024,
       timeout: Duration.minutes(5),
     });
     this.eventsFunction = new TierlineFunction(this, 'Events', {
       ...common,
       handlerFile: 'fine-tuning-events.ts',
-      description: 'Tierline fine-tuning: SageMaker training job state changes into job status and events',
+      description:
+        'Tierline fine-tuning: SageMaker training job state changes into job status and events',
     });
     for (const fn of [this.tasksFunction, this.eventsFunction]) {
       fn.function.addEnvironment(FINE_TUNING_TABLE_ENV, store.table.tableName);
       fn.function.addEnvironment(FINE_TUNING_BUCKET_ENV, store.bucketName);
       fn.function.addToRolePolicy(
         new PolicyStatement({
-          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+          actions: [
+            'dynamodb:GetItem',
+            'dynamodb:PutItem',
+            'dynamodb:UpdateItem',
+            'dynamodb:Query',
+          ],
           resources: [store.table.tableArn],
         }),
       );
@@ -111,9 +119,15 @@ export class FineTuningWorkflow extends Construct {
       retention: props.logRetention,
       removalPolicy: props.removalPolicy,
     });
-    const role = new Role(this, 'StateMachineRole', { assumedBy: new ServicePrincipal('states.amazonaws.com') });
+    const role = new Role(this, 'StateMachineRole', {
+      assumedBy: new ServicePrincipal('states.amazonaws.com'),
+    });
     const encryptedVolumeTypes = [
-      ...new Set(Object.values(config.models).flatMap((m) => (m.trainingInstanceType ? [m.trainingInstanceType] : []))),
+      ...new Set(
+        Object.values(config.models).flatMap((m) =>
+          m.trainingInstanceType ? [m.trainingInstanceType] : [],
+        ),
+      ),
     ].filter(acceptsVolumeKmsKey);
     this.stateMachine = new StateMachine(this, 'StateMachine', {
       stateMachineName: stateMachineName(env),
@@ -156,8 +170,9 @@ export class FineTuningWorkflow extends Construct {
       id: 'Serverless::Serverless-SQSRedrivePolicy',
       reason: deadLettersReason,
     });
-    // EventBridge invokes the function asynchronously: its target DLQ catches events it could not deliver, and
-    // the function's own DLQ (an escape hatch: TierlineFunction has no prop for it) those that kept failing.
+    // EventBridge invokes the function asynchronously: its target DLQ catches events it could not
+    // deliver, and the function's own DLQ (an escape hatch: TierlineFunction has no prop for it)
+    // those that kept failing.
     (this.eventsFunction.function.node.defaultChild as CfnFunction).deadLetterConfig = {
       targetArn: this.eventsDeadLetters.queueArn,
     };
@@ -186,8 +201,9 @@ export class FineTuningWorkflow extends Construct {
 
   /**
    * The jobs API (the API function): jobs and events in the table, training inputs written to
-   * `jobs/<job>/input/` and checkpoints read from `jobs/<job>/checkpoints/` of the bucket, executions of this
-   * state machine started (named after the job) and stopped, and this environment's training jobs stopped.
+   * `jobs/<job>/input/` and checkpoints read from `jobs/<job>/checkpoints/` of the bucket,
+   * executions of this state machine started (named after the job) and stopped, and this
+   * environment's training jobs stopped.
    */
   public grantJobsApi(fn: LambdaFunction, config: TierlineConfig, store: FineTuningStore): void {
     const stack = Stack.of(this);
@@ -195,7 +211,12 @@ export class FineTuningWorkflow extends Construct {
     fn.addEnvironment(FINE_TUNING_TABLE_ENV, store.table.tableName);
     fn.addEnvironment(FINE_TUNING_BUCKET_ENV, store.bucketName);
     fn.addEnvironment(FINE_TUNING_STATE_MACHINE_ENV, this.stateMachine.stateMachineArn);
-    const bucketArn = stack.formatArn({ service: 's3', region: '', account: '', resource: store.bucketName });
+    const bucketArn = stack.formatArn({
+      service: 's3',
+      region: '',
+      account: '',
+      resource: store.bucketName,
+    });
     const inputs = `${bucketArn}/jobs/*/input/*`;
     const checkpoints = `${bucketArn}/jobs/*/checkpoints/*`;
     const executions = stack.formatArn({
@@ -212,7 +233,10 @@ export class FineTuningWorkflow extends Construct {
     const statements = [
       new PolicyStatement({
         actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
-        resources: [store.table.tableArn, `${store.table.tableArn}/index/${FINE_TUNING_TABLE.byOwnerIndex.name}`],
+        resources: [
+          store.table.tableArn,
+          `${store.table.tableArn}/index/${FINE_TUNING_TABLE.byOwnerIndex.name}`,
+        ],
       }),
       new PolicyStatement({
         actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
@@ -225,7 +249,10 @@ export class FineTuningWorkflow extends Construct {
         resources: [bucketArn],
         conditions: { StringLike: { 's3:prefix': ['jobs/*/checkpoints/*'] } },
       }),
-      new PolicyStatement({ actions: ['states:StartExecution'], resources: [this.stateMachine.stateMachineArn] }),
+      new PolicyStatement({
+        actions: ['states:StartExecution'],
+        resources: [this.stateMachine.stateMachineArn],
+      }),
       new PolicyStatement({ actions: ['states:StopExecution'], resources: [executions] }),
       new PolicyStatement({ actions: ['sagemaker:StopTrainingJob'], resources: [trainingJobs] }),
     ];
@@ -256,19 +283,31 @@ export class FineTuningWorkflow extends Construct {
   ): void {
     const stack = Stack.of(this);
     const env = config.environment.name;
-    const bucketArn = (bucket: string) => stack.formatArn({ service: 's3', region: '', account: '', resource: bucket });
+    const bucketArn = (bucket: string) =>
+      stack.formatArn({ service: 's3', region: '', account: '', resource: bucket });
     const objects = (bucket: string, prefix: string) => `${bucketArn(bucket)}/${prefix}`;
     fn.function.addToRolePolicy(
-      new PolicyStatement({ actions: ['s3:GetObject'], resources: [objects(store.bucketName, 'jobs/*/output/*')] }),
+      new PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [objects(store.bucketName, 'jobs/*/output/*')],
+      }),
     );
     fn.function.addToRolePolicy(
       new PolicyStatement({
         actions: ['s3:ListBucket'],
-        resources: [bucketArn(store.bucketName), ...externalWeights.map((w) => bucketArn(w.bucket))],
-        // base-models/*: prepare checks the weights are there; jobs/*/output/*: deploy finds the trained adapter.
+        resources: [
+          bucketArn(store.bucketName),
+          ...externalWeights.map((w) => bucketArn(w.bucket)),
+        ],
+        // base-models/*: prepare checks the weights are there; jobs/*/output/*: deploy finds the
+        // trained adapter.
         conditions: {
           StringLike: {
-            's3:prefix': ['base-models/*', 'jobs/*/output/*', ...externalWeights.map((w) => `${w.prefix}*`)],
+            's3:prefix': [
+              'base-models/*',
+              'jobs/*/output/*',
+              ...externalWeights.map((w) => `${w.prefix}*`),
+            ],
           },
         },
       }),
@@ -323,13 +362,18 @@ export class FineTuningWorkflow extends Construct {
       resourceName: `${trainingJobPrefix(env)}*`,
     });
     const instanceTypes = [
-      ...new Set(Object.values(config.models).flatMap((m) => (m.trainingInstanceType ? [m.trainingInstanceType] : []))),
+      ...new Set(
+        Object.values(config.models).flatMap((m) =>
+          m.trainingInstanceType ? [m.trainingInstanceType] : [],
+        ),
+      ),
     ];
     role.addToPolicy(
       new PolicyStatement({
         actions: ['sagemaker:CreateTrainingJob'],
         resources: [trainingJobs],
-        // Whatever the input, a job this role starts is network isolated on a configured instance type.
+        // Whatever the input, a job this role starts is network isolated on a configured instance
+        // type.
         conditions: {
           Bool: { 'sagemaker:NetworkIsolation': 'true' },
           'ForAllValues:StringEquals': { 'sagemaker:InstanceTypes': instanceTypes },
@@ -338,17 +382,22 @@ export class FineTuningWorkflow extends Construct {
     );
     role.addToPolicy(
       new PolicyStatement({
-        actions: ['sagemaker:DescribeTrainingJob', 'sagemaker:StopTrainingJob', 'sagemaker:AddTags'],
+        actions: [
+          'sagemaker:DescribeTrainingJob',
+          'sagemaker:StopTrainingJob',
+          'sagemaker:AddTags',
+        ],
         resources: [trainingJobs],
       }),
     );
     role.addToPolicy(
       new PolicyStatement({
-        // createTrainingJob.sync reads the job's tags (Step Functions tags the jobs it starts and checks the tag
-        // before it stops one). AWS's documented policy for the task grants ListTags on "*" ("IAM policies for
-        // Amazon SageMaker", Step Functions developer guide, CreateTrainingJob, Run a Job (.sync)), and CDK's
-        // SageMakerCreateTrainingJob does the same: it reads tags only, and the resource it reads them from is
-        // not documented, so it is not narrowed here. Named, so CDK does not merge it into the log and trace grants.
+        // createTrainingJob.sync reads the job's tags (Step Functions tags the jobs it starts and
+        // checks the tag before it stops one). AWS's documented policy for the task grants ListTags
+        // on "*" ("IAM policies for Amazon SageMaker", Step Functions developer guide,
+        // CreateTrainingJob, Run a Job (.sync)), and CDK's SageMakerCreateTrainingJob does the
+        // same: it reads tags only, and the resource it reads them from is not documented, so it is
+        // not narrowed here. Named, so CDK does not merge it into the log and trace grants.
         sid: 'ReadTrainingJobTags',
         actions: ['sagemaker:ListTags'],
         resources: ['*'],
@@ -363,7 +412,8 @@ export class FineTuningWorkflow extends Construct {
     );
     role.addToPolicy(
       new PolicyStatement({
-        // The .sync integration watches the job through a rule Step Functions manages (AWS's documented policy).
+        // The .sync integration watches the job through a rule Step Functions manages (AWS's
+        // documented policy).
         actions: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'],
         resources: [
           stack.formatArn({

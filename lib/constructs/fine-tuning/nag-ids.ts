@@ -2,9 +2,9 @@ import { Stack, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 
 /**
- * A resource as cdk-nag prints it in an IAM5 finding id: literals kept, `Ref` of a pseudo parameter as
- * `<AWS::Name>`, `GetAtt` as `<LogicalId.Attr>`. Rendering the same value the policy holds keeps each
- * acknowledgement exact in every environment (with or without an account and region).
+ * A resource as cdk-nag prints it in an IAM5 finding id: literals kept, `Ref` of a pseudo parameter
+ * as `<AWS::Name>`, `GetAtt` as `<LogicalId.Attr>`. Rendering the same value the policy holds keeps
+ * each acknowledgement exact in every environment (with or without an account and region).
  */
 export function nagResource(scope: IConstruct, value: string): string {
   const render = (node: unknown): string => {

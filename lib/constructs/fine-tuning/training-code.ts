@@ -24,9 +24,10 @@ export function trainingFiles(dir = TRAINING_DIR): string[] {
 }
 
 /**
- * `training/lora` as the sourcedir.tar.gz SageMaker's training toolkit extracts (sagemaker_submit_directory).
- * A network-isolated job cannot fetch it itself: it arrives as the `code` input channel, from this asset.
- * Built reproducibly (sorted, portable headers, fixed times), so the asset hash changes only with the code.
+ * `training/lora` as the sourcedir.tar.gz SageMaker's training toolkit extracts
+ * (sagemaker_submit_directory). A network-isolated job cannot fetch it itself: it arrives as the
+ * `code` input channel, from this asset. Built reproducibly (sorted, portable headers, fixed
+ * times), so the asset hash changes only with the code.
  */
 export class TrainingCode extends Construct {
   public readonly asset: Asset;
@@ -35,10 +36,17 @@ export class TrainingCode extends Construct {
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
-    const file = path.join(mkdtempSync(path.join(tmpdir(), 'tierline-training-')), 'sourcedir.tar.gz');
-    createTar({ gzip: true, file, cwd: TRAINING_DIR, sync: true, portable: true, mtime: new Date(0) }, trainingFiles());
+    const file = path.join(
+      mkdtempSync(path.join(tmpdir(), 'tierline-training-')),
+      'sourcedir.tar.gz',
+    );
+    createTar(
+      { gzip: true, file, cwd: TRAINING_DIR, sync: true, portable: true, mtime: new Date(0) },
+      trainingFiles(),
+    );
     this.asset = new Asset(this, 'Asset', { path: file });
-    // The channel copies the object under its key's name: `<hash>.tar.gz` at the assets bucket's root.
+    // The channel copies the object under its key's name: `<hash>.tar.gz` at the assets bucket's
+    // root.
     this.containerPath = `/opt/ml/input/data/code/${this.asset.s3ObjectKey}`;
   }
 }

@@ -24,9 +24,9 @@ export interface TrainingRoleProps {
 }
 
 /**
- * The execution role of the training jobs: it reads only the jobs' inputs (training files, base weights, the
- * code), writes only their outputs and checkpoints, pulls only the training image and writes only training-job
- * logs. The job runs network isolated, so this role is all it can reach.
+ * The execution role of the training jobs: it reads only the jobs' inputs (training files, base
+ * weights, the code), writes only their outputs and checkpoints, pulls only the training image and
+ * writes only training-job logs. The job runs network isolated, so this role is all it can reach.
  */
 export class TrainingRole extends Construct {
   public readonly role: Role;
@@ -39,11 +39,25 @@ export class TrainingRole extends Construct {
       description: 'Tierline: SageMaker execution role of the LoRA training jobs',
     });
     const objects = (bucket: string, prefix: string) =>
-      stack.formatArn({ service: 's3', region: '', account: '', resource: bucket, resourceName: prefix });
-    const bucketArn = stack.formatArn({ service: 's3', region: '', account: '', resource: props.bucketName });
+      stack.formatArn({
+        service: 's3',
+        region: '',
+        account: '',
+        resource: bucket,
+        resourceName: prefix,
+      });
+    const bucketArn = stack.formatArn({
+      service: 's3',
+      region: '',
+      account: '',
+      resource: props.bucketName,
+    });
     const reads = ['jobs/*/input/*', 'base-models/*', 'jobs/*/checkpoints/*'];
     this.role.addToPolicy(
-      new PolicyStatement({ actions: ['s3:GetObject'], resources: reads.map((p) => objects(props.bucketName, p)) }),
+      new PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: reads.map((p) => objects(props.bucketName, p)),
+      }),
     );
     this.role.addToPolicy(
       new PolicyStatement({
@@ -55,33 +69,51 @@ export class TrainingRole extends Construct {
     this.role.addToPolicy(
       new PolicyStatement({
         actions: ['s3:PutObject', 's3:DeleteObject'],
-        resources: ['jobs/*/output/*', 'jobs/*/checkpoints/*'].map((p) => objects(props.bucketName, p)),
+        resources: ['jobs/*/output/*', 'jobs/*/checkpoints/*'].map((p) =>
+          objects(props.bucketName, p),
+        ),
       }),
     );
     for (const weights of props.externalWeights) {
       this.role.addToPolicy(
-        new PolicyStatement({ actions: ['s3:GetObject'], resources: [objects(weights.bucket, `${weights.prefix}*`)] }),
+        new PolicyStatement({
+          actions: ['s3:GetObject'],
+          resources: [objects(weights.bucket, `${weights.prefix}*`)],
+        }),
       );
       this.role.addToPolicy(
         new PolicyStatement({
           actions: ['s3:ListBucket'],
-          resources: [stack.formatArn({ service: 's3', region: '', account: '', resource: weights.bucket })],
+          resources: [
+            stack.formatArn({ service: 's3', region: '', account: '', resource: weights.bucket }),
+          ],
           conditions: { StringLike: { 's3:prefix': [`${weights.prefix}*`] } },
         }),
       );
     }
-    // The one code object, not Asset.grantRead's GetObject*/List* on every asset of the bootstrap bucket.
+    // The one code object, not Asset.grantRead's GetObject*/List* on every asset of the bootstrap
+    // bucket.
     const codeObject = objects(props.code.s3BucketName, props.code.s3ObjectKey);
-    this.role.addToPolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [codeObject] }));
-    // The `code` channel is an S3Prefix data source: SageMaker lists the objects under the prefix (here the
-    // object's own key) before it copies them, so it needs s3:ListBucket as well as s3:GetObject (SageMaker API
-    // reference, S3DataSource: "S3Prefix ... uses all objects that match the specified key name prefix"; "How to
-    // use SageMaker AI execution roles", CreateTrainingJob API: s3:ListBucket on every input bucket).
-    // Conditioned on that key, so the role cannot list the rest of the bootstrap bucket.
+    this.role.addToPolicy(
+      new PolicyStatement({ actions: ['s3:GetObject'], resources: [codeObject] }),
+    );
+    // The `code` channel is an S3Prefix data source: SageMaker lists the objects under the prefix
+    // (here the object's own key) before it copies them, so it needs s3:ListBucket as well as
+    // s3:GetObject (SageMaker API reference, S3DataSource: "S3Prefix ... uses all objects that
+    // match the specified key name prefix"; "How to use SageMaker AI execution roles",
+    // CreateTrainingJob API: s3:ListBucket on every input bucket). Conditioned on that key, so the
+    // role cannot list the rest of the bootstrap bucket.
     this.role.addToPolicy(
       new PolicyStatement({
         actions: ['s3:ListBucket'],
-        resources: [stack.formatArn({ service: 's3', region: '', account: '', resource: props.code.s3BucketName })],
+        resources: [
+          stack.formatArn({
+            service: 's3',
+            region: '',
+            account: '',
+            resource: props.code.s3BucketName,
+          }),
+        ],
         conditions: { StringLike: { 's3:prefix': [props.code.s3ObjectKey] } },
       }),
     );
@@ -110,11 +142,19 @@ export class TrainingRole extends Construct {
     const [, account, region, repository] = image;
     this.role.addToPolicy(
       new PolicyStatement({
-        actions: ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
-        resources: [Fn.sub(`arn:\${AWS::Partition}:ecr:${region}:${account}:repository/${repository}`)],
+        actions: [
+          'ecr:BatchCheckLayerAvailability',
+          'ecr:BatchGetImage',
+          'ecr:GetDownloadUrlForLayer',
+        ],
+        resources: [
+          Fn.sub(`arn:\${AWS::Partition}:ecr:${region}:${account}:repository/${repository}`),
+        ],
       }),
     );
-    this.role.addToPolicy(new PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }));
+    this.role.addToPolicy(
+      new PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
+    );
     this.role.addToPolicy(
       new PolicyStatement({
         actions: ['cloudwatch:PutMetricData'],

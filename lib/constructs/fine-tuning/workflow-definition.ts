@@ -1,15 +1,17 @@
 import metrics from '../../../training/lora/tierline_lora/metrics.json';
 
 /**
- * The fine-tuning state machine in Amazon States Language (JSONata). Written out rather than built from the
- * CDK's task constructs: `SageMakerCreateTrainingJob` cannot set CheckpointConfig or uncompressed output,
- * and both are needed (checkpoints for the job's checkpoints list and resumption; uncompressed output so the
- * script's adapter.tar.gz is the adapter component's ArtifactUrl, not wrapped in model.tar.gz).
- * Fixed here, whatever a task returns: the role, the image, network isolation, KMS on output (and on the
- * volume where the instance type allows it), the maximum runtime, the code and the metric definitions.
- * Managed spot training (SageMaker developer guide, "Managed Spot Training"): EnableManagedSpotTraining with
- * StoppingCondition.MaxWaitTimeInSeconds >= MaxRuntimeInSeconds; SageMaker restarts an interrupted job, copies
- * CheckpointConfig.S3Uri back to LocalPath, and the script resumes from the latest checkpoint there.
+ * The fine-tuning state machine in Amazon States Language (JSONata). Written out rather than built
+ * from the CDK's task constructs: `SageMakerCreateTrainingJob` cannot set CheckpointConfig or
+ * uncompressed output, and both are needed (checkpoints for the job's checkpoints list and
+ * resumption; uncompressed output so the script's adapter.tar.gz is the adapter component's
+ * ArtifactUrl, not wrapped in model.tar.gz). Fixed here, whatever a task returns: the role, the
+ * image, network isolation, KMS on output (and on the volume where the instance type allows it),
+ * the maximum runtime, the code and the metric definitions. Managed spot training (SageMaker
+ * developer guide, "Managed Spot Training"): EnableManagedSpotTraining with
+ * StoppingCondition.MaxWaitTimeInSeconds >= MaxRuntimeInSeconds; SageMaker restarts an interrupted
+ * job, copies CheckpointConfig.S3Uri back to LocalPath, and the script resumes from the latest
+ * checkpoint there.
  */
 
 export interface WorkflowDefinitionProps {
@@ -44,7 +46,13 @@ const LAMBDA_RETRY = {
   BackoffRate: 2,
 };
 
-function task(props: WorkflowDefinitionProps, payload: string, output: string, next: string, catchOutput?: string) {
+function task(
+  props: WorkflowDefinitionProps,
+  payload: string,
+  output: string,
+  next: string,
+  catchOutput?: string,
+) {
   return {
     Type: 'Task',
     Resource: 'arn:aws:states:::lambda:invoke',
@@ -101,14 +109,20 @@ export function workflowDefinition(props: WorkflowDefinitionProps) {
           },
           HyperParameters: `{% $merge([${t}.hyperparameters, {'sagemaker_program': 'train.py', 'sagemaker_submit_directory': '${props.codeContainerPath}'}]) %}`,
           InputDataConfig: `{% $append([${channels.join(', ')}], ${t}.validationUri ? [${channel('validation', `${t}.validationUri`)}] : []) %}`,
-          OutputDataConfig: { S3OutputPath: `{% ${t}.outputUri %}`, KmsKeyId: props.keyArn, CompressionType: 'NONE' },
+          OutputDataConfig: {
+            S3OutputPath: `{% ${t}.outputUri %}`,
+            KmsKeyId: props.keyArn,
+            CompressionType: 'NONE',
+          },
           ResourceConfig:
             props.encryptedVolumeTypes.length > 0
               ? `{% $merge([${resources}, ${t}.instanceType in [${encryptedTypes}] ? {'VolumeKmsKeyId': '${props.keyArn}'} : {}]) %}`
               : `{% ${resources} %}`,
           StoppingCondition: {
             MaxRuntimeInSeconds: props.maxRuntimeSeconds,
-            ...(props.spotMaxWaitSeconds !== undefined ? { MaxWaitTimeInSeconds: props.spotMaxWaitSeconds } : {}),
+            ...(props.spotMaxWaitSeconds !== undefined
+              ? { MaxWaitTimeInSeconds: props.spotMaxWaitSeconds }
+              : {}),
           },
           ...(props.spotMaxWaitSeconds !== undefined ? { EnableManagedSpotTraining: true } : {}),
           EnableNetworkIsolation: true,
@@ -175,7 +189,11 @@ export function workflowDefinition(props: WorkflowDefinitionProps) {
         Retry: [LAMBDA_RETRY],
         Next: 'Failed',
       },
-      Failed: { Type: 'Fail', Error: 'FineTuningJobFailed', Cause: "The fine-tuning job failed: see the job's error" },
+      Failed: {
+        Type: 'Fail',
+        Error: 'FineTuningJobFailed',
+        Cause: "The fine-tuning job failed: see the job's error",
+      },
     },
   };
 }

@@ -21,11 +21,11 @@ export interface CopyAutoscalingProps {
 }
 
 /**
- * Scales the copies of one inference component on concurrent requests per copy. Managed instance scaling of
- * the endpoint adds and removes the instances the copies need. With scale to zero, target tracking takes the
- * component down to zero copies when idle, and AWS's documented scale-from-zero pattern brings it back: a
- * request that finds no copy fails with `NoCapacityInvocationFailures`, whose alarm runs a step policy that
- * adds one copy.
+ * Scales the copies of one inference component on concurrent requests per copy. Managed instance
+ * scaling of the endpoint adds and removes the instances the copies need. With scale to zero,
+ * target tracking takes the component down to zero copies when idle, and AWS's documented
+ * scale-from-zero pattern brings it back: a request that finds no copy fails with
+ * `NoCapacityInvocationFailures`, whose alarm runs a step policy that adds one copy.
  */
 export class CopyAutoscaling extends Construct {
   public readonly scalableTarget: CfnScalableTarget;
@@ -37,8 +37,8 @@ export class CopyAutoscaling extends Construct {
 
   constructor(scope: Construct, id: string, props: CopyAutoscalingProps) {
     super(scope, id);
-    // L1, not the L2 ScalableTarget: the L2 always creates an IAM role, while SageMaker scaling uses the
-    // Application Auto Scaling service-linked role when no RoleARN is given.
+    // L1, not the L2 ScalableTarget: the L2 always creates an IAM role, while SageMaker scaling
+    // uses the Application Auto Scaling service-linked role when no RoleARN is given.
     this.scalableTarget = new CfnScalableTarget(this, 'Target', {
       serviceNamespace: 'sagemaker',
       resourceId: `inference-component/${props.componentName}`,
@@ -57,7 +57,8 @@ export class CopyAutoscaling extends Construct {
         targetValue: props.targetConcurrentRequestsPerCopy,
         predefinedMetricSpecification: {
           // High resolution (10 s) lets scale-out react within a minute instead of several.
-          predefinedMetricType: 'SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution',
+          predefinedMetricType:
+            'SageMakerInferenceComponentConcurrentRequestsPerCopyHighResolution',
         },
         scaleInCooldown: (props.scaleInCooldown ?? Duration.minutes(5)).toSeconds(),
         scaleOutCooldown: (props.scaleOutCooldown ?? Duration.minutes(1)).toSeconds(),
@@ -76,7 +77,8 @@ export class CopyAutoscaling extends Construct {
           stepAdjustments: [{ metricIntervalLowerBound: 0, scalingAdjustment: 1 }],
         },
       });
-      // Target tracking cannot scale out from zero: with no copy there is no per-copy metric to track.
+      // Target tracking cannot scale out from zero: with no copy there is no per-copy metric to
+      // track.
       this.noCapacityAlarm = new Alarm(this, 'NoCapacity', {
         alarmDescription: `${props.componentName} has no copy and a request came in: add one (scale from zero).`,
         metric: new Metric({
@@ -90,7 +92,8 @@ export class CopyAutoscaling extends Construct {
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
         evaluationPeriods: 1,
         datapointsToAlarm: 1,
-        // As in AWS's pattern: the metric exists only while requests fail, so missing data changes nothing.
+        // As in AWS's pattern: the metric exists only while requests fail, so missing data changes
+        // nothing.
         treatMissingData: TreatMissingData.MISSING,
       });
       const policy = this.scaleFromZero;

@@ -27,8 +27,9 @@ export interface ModelServingGrant {
 }
 
 /**
- * The execution role SageMaker assumes for the stack's models, endpoints and inference components: pull the
- * model's image, write its logs and metrics, read its weights from S3, use the volume key. Nothing else.
+ * The execution role SageMaker assumes for the stack's models, endpoints and inference components:
+ * pull the model's image, write its logs and metrics, read its weights from S3, use the volume key.
+ * Nothing else.
  */
 export class InferenceRole extends Construct {
   public readonly role: Role;
@@ -48,7 +49,8 @@ export class InferenceRole extends Construct {
     );
     this.role.addToPolicy(
       new PolicyStatement({
-        // Instance and component metrics (CPU, GPU, memory, disk) go to the /aws/sagemaker/* namespaces.
+        // Instance and component metrics (CPU, GPU, memory, disk) go to the /aws/sagemaker/*
+        // namespaces.
         actions: ['cloudwatch:PutMetricData'],
         resources: ['*'],
         conditions: { StringLike: { 'cloudwatch:namespace': '/aws/sagemaker/*' } },
@@ -75,8 +77,14 @@ export class InferenceRole extends Construct {
     const [, account, region, repository] = image;
     this.role.addToPolicy(
       new PolicyStatement({
-        actions: ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
-        resources: [Fn.sub(`arn:\${AWS::Partition}:ecr:${region}:${account}:repository/${repository}`)],
+        actions: [
+          'ecr:BatchCheckLayerAvailability',
+          'ecr:BatchGetImage',
+          'ecr:GetDownloadUrlForLayer',
+        ],
+        resources: [
+          Fn.sub(`arn:\${AWS::Partition}:ecr:${region}:${account}:repository/${repository}`),
+        ],
       }),
     );
 
@@ -93,7 +101,12 @@ export class InferenceRole extends Construct {
       });
     this.role.addToPolicy(
       new PolicyStatement({
-        actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:DescribeLogStreams', 'logs:PutLogEvents'],
+        actions: [
+          'logs:CreateLogGroup',
+          'logs:CreateLogStream',
+          'logs:DescribeLogStreams',
+          'logs:PutLogEvents',
+        ],
         resources: logGroups.flatMap((name) => [logGroupArn(name, false), logGroupArn(name, true)]),
       }),
     );
@@ -125,7 +138,8 @@ export class InferenceRole extends Construct {
     );
     this.role.addToPolicy(
       new PolicyStatement({
-        // EBS attaches an encrypted volume through a grant; only AWS services may use the grants created.
+        // EBS attaches an encrypted volume through a grant; only AWS services may use the grants
+        // created.
         actions: ['kms:CreateGrant'],
         resources: [key.keyArn],
         conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
@@ -134,23 +148,37 @@ export class InferenceRole extends Construct {
   }
 
   /**
-   * Lets SageMaker download LoRA adapters for adapter inference components: an adapter component has no model
-   * and no role of its own, so SageMaker reads its `Container.ArtifactUrl` with the execution role of the
-   * endpoint it runs on (CreateEndpointConfig, `ExecutionRoleArn`: the role SageMaker assumes for an endpoint's
-   * inference components). Adapters are uploaded under `adapters/` and trained ones are written by training jobs
-   * under `jobs/<job>/output/` of the fine-tuning bucket, whose objects are encrypted with the fine-tuning key
-   * (SSE-KMS: reading an object needs kms:Decrypt on its key). Read only, those two prefixes only.
+   * Lets SageMaker download LoRA adapters for adapter inference components: an adapter component
+   * has no model and no role of its own, so SageMaker reads its `Container.ArtifactUrl` with the
+   * execution role of the endpoint it runs on (CreateEndpointConfig, `ExecutionRoleArn`: the role
+   * SageMaker assumes for an endpoint's inference components). Adapters are uploaded under
+   * `adapters/` and trained ones are written by training jobs under `jobs/<job>/output/` of the
+   * fine-tuning bucket, whose objects are encrypted with the fine-tuning key (SSE-KMS: reading an
+   * object needs kms:Decrypt on its key). Read only, those two prefixes only.
    */
   public grantAdapterRead(bucketName: string, key: IKey): void {
     const stack = Stack.of(this);
     const prefixes = ['adapters/*', 'jobs/*/output/*'];
     const objects = prefixes.map((prefix) =>
-      stack.formatArn({ service: 's3', region: '', account: '', resource: bucketName, resourceName: prefix }),
+      stack.formatArn({
+        service: 's3',
+        region: '',
+        account: '',
+        resource: bucketName,
+        resourceName: prefix,
+      }),
     );
-    // Named statements: CDK would otherwise merge them with the weights' reads into one hard-to-review list.
-    this.role.addToPolicy(new PolicyStatement({ sid: 'ReadAdapters', actions: ['s3:GetObject'], resources: objects }));
+    // Named statements: CDK would otherwise merge them with the weights' reads into one
+    // hard-to-review list.
     this.role.addToPolicy(
-      new PolicyStatement({ sid: 'DecryptAdapters', actions: ['kms:Decrypt'], resources: [key.keyArn] }),
+      new PolicyStatement({ sid: 'ReadAdapters', actions: ['s3:GetObject'], resources: objects }),
+    );
+    this.role.addToPolicy(
+      new PolicyStatement({
+        sid: 'DecryptAdapters',
+        actions: ['kms:Decrypt'],
+        resources: [key.keyArn],
+      }),
     );
     acknowledgeWildcards(
       this.role,
@@ -164,7 +192,10 @@ export class InferenceRole extends Construct {
     const partition = Stack.of(this).partition;
     const bucketArn = `arn:${partition}:s3:::${weights.bucket}`;
     this.role.addToPolicy(
-      new PolicyStatement({ actions: ['s3:GetObject'], resources: [`${bucketArn}/${weights.prefix}*`] }),
+      new PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [`${bucketArn}/${weights.prefix}*`],
+      }),
     );
     this.role.addToPolicy(
       new PolicyStatement({

@@ -10,14 +10,23 @@ export interface GpuInstanceSpec {
   /** Memory of ONE of its GPUs as the driver reports it (nvidia-smi "Total"), in MiB; less than the GB sold. */
   readonly gpuMemoryMiB: number;
   /**
-   * The instance has local NVMe storage (encrypted by the instance's hardware module). SageMaker rejects a
-   * `KmsKeyId` in an endpoint config for such instance types ("If you specify a value for KmsKeyId when using
-   * any nitro-based instances with local storage, the call to CreateEndpointConfig fails").
+   * The instance has local NVMe storage (encrypted by the instance's hardware module). SageMaker
+   * rejects a `KmsKeyId` in an endpoint config for such instance types ("If you specify a value for
+   * KmsKeyId when using any nitro-based instances with local storage, the call to
+   * CreateEndpointConfig fails").
    */
   readonly localNvmeStorage: boolean;
 }
 
-type Size = 'xlarge' | '2xlarge' | '4xlarge' | '8xlarge' | '12xlarge' | '16xlarge' | '24xlarge' | '48xlarge';
+type Size =
+  | 'xlarge'
+  | '2xlarge'
+  | '4xlarge'
+  | '8xlarge'
+  | '12xlarge'
+  | '16xlarge'
+  | '24xlarge'
+  | '48xlarge';
 
 /** g4dn, g5, g6 and g6e share one pattern: one GPU up to 16xlarge, except 12xlarge and 24xlarge (4) and 48xlarge (8). */
 function family(
@@ -55,12 +64,14 @@ const G5_G6_MEMORY = {
 };
 
 /**
- * GPU instance types synth can check a model against. An instance type not listed here is accepted without
- * checks (and without a volume KMS key, since whether it has local storage is unknown): add it here to get them.
+ * GPU instance types synth can check a model against. An instance type not listed here is accepted
+ * without checks (and without a volume KMS key, since whether it has local storage is unknown): add
+ * it here to get them.
  */
 export const GPU_INSTANCE_TYPES: Readonly<Record<string, GpuInstanceSpec>> = {
-  // nvidia-smi totals: T4 15,360 MiB; A10G 23,028 MiB; L4 23,034 MiB; L40S 46,068 MiB; A100 40 GB 40,960 MiB;
-  // H100 80 GB 81,559 MiB; V100 16 GB 16,384 MiB (AWS instance pages: T4 16 GB, A10G 24 GB, L4 24 GB, L40S 48 GB).
+  // nvidia-smi totals: T4 15,360 MiB; A10G 23,028 MiB; L4 23,034 MiB; L40S 46,068 MiB; A100 40 GB
+  // 40,960 MiB; H100 80 GB 81,559 MiB; V100 16 GB 16,384 MiB (AWS instance pages: T4 16 GB, A10G 24
+  // GB, L4 24 GB, L40S 48 GB).
   ...family('g4dn', 15_360, {
     xlarge: 16,
     '2xlarge': 32,
@@ -83,7 +94,8 @@ export const GPU_INSTANCE_TYPES: Readonly<Record<string, GpuInstanceSpec>> = {
   }),
   'ml.p4d.24xlarge': { gpus: 8, memoryGiB: 1152, gpuMemoryMiB: 40_960, localNvmeStorage: true },
   'ml.p5.48xlarge': { gpus: 8, memoryGiB: 2048, gpuMemoryMiB: 81_559, localNvmeStorage: true },
-  // EBS-only instance types: the endpoint config can encrypt their volumes with a customer-managed key.
+  // EBS-only instance types: the endpoint config can encrypt their volumes with a customer-managed
+  // key.
   'ml.p3.2xlarge': { gpus: 1, memoryGiB: 61, gpuMemoryMiB: 16_384, localNvmeStorage: false },
   'ml.p3.8xlarge': { gpus: 4, memoryGiB: 244, gpuMemoryMiB: 16_384, localNvmeStorage: false },
   'ml.p3.16xlarge': { gpus: 8, memoryGiB: 488, gpuMemoryMiB: 16_384, localNvmeStorage: false },
@@ -102,16 +114,18 @@ function smallestWith(instanceType: string, gpus: number): string | undefined {
 }
 
 /**
- * Fails synth when one copy of the model cannot fit on one instance of its type: more GPUs or more memory per
- * copy than the instance has. SageMaker would otherwise accept the stack and leave the component without
- * copies. Unknown instance types pass.
+ * Fails synth when one copy of the model cannot fit on one instance of its type: more GPUs or more
+ * memory per copy than the instance has. SageMaker would otherwise accept the stack and leave the
+ * component without copies. Unknown instance types pass.
  */
 export function verifyModelFitsInstance(modelId: string, model: ModelConfig): void {
   const spec = GPU_INSTANCE_TYPES[model.instanceType];
   if (!spec) return;
   if (model.acceleratorsPerCopy > spec.gpus) {
     const bigger = smallestWith(model.instanceType, model.acceleratorsPerCopy);
-    const example = bigger ? ` (for example ${bigger}, ${GPU_INSTANCE_TYPES[bigger]?.gpus} GPUs)` : '';
+    const example = bigger
+      ? ` (for example ${bigger}, ${GPU_INSTANCE_TYPES[bigger]?.gpus} GPUs)`
+      : '';
     throw new ConfigError(
       `Model "${modelId}": acceleratorsPerCopy is ${model.acceleratorsPerCopy} but ${model.instanceType} has ` +
         `${spec.gpus} GPU${spec.gpus === 1 ? '' : 's'}. Lower models.${modelId}.acceleratorsPerCopy or choose an ` +
@@ -125,9 +139,9 @@ export function verifyModelFitsInstance(modelId: string, model: ModelConfig): vo
         `${instanceMiB} MiB of memory. Lower models.${modelId}.memoryMiBPerCopy or choose a larger instance type.`,
     );
   }
-  // Autoscaling may ask for maxCopies; SageMaker places a copy only where an instance has its GPUs and memory
-  // free, and the endpoint has at most instanceCount.max instances: copies beyond that never start, and the
-  // component stays in Updating while autoscaling waits for them.
+  // Autoscaling may ask for maxCopies; SageMaker places a copy only where an instance has its GPUs
+  // and memory free, and the endpoint has at most instanceCount.max instances: copies beyond that
+  // never start, and the component stays in Updating while autoscaling waits for them.
   const copiesPerInstance = Math.min(
     Math.floor(spec.gpus / model.acceleratorsPerCopy),
     Math.floor(instanceMiB / model.memoryMiBPerCopy),
@@ -146,9 +160,10 @@ const MIB = 1024 * 1024;
 /** bf16 weights, KV cache and LoRA slots: 2 bytes a number. */
 const BYTES_PER_VALUE = 2;
 /**
- * What vLLM keeps on each GPU besides weights, KV cache and adapter slots: activations of a prefill chunk,
- * CUDA graphs, the CUDA context and NCCL buffers. vLLM measures it at start (its memory profiling) and gives
- * the KV cache what is left of `gpu_memory_utilization`; 2 GiB per GPU is an estimate, not measured here.
+ * What vLLM keeps on each GPU besides weights, KV cache and adapter slots: activations of a prefill
+ * chunk, CUDA graphs, the CUDA context and NCCL buffers. vLLM measures it at start (its memory
+ * profiling) and gives the KV cache what is left of `gpu_memory_utilization`; 2 GiB per GPU is an
+ * estimate, not measured here.
  */
 const RUNTIME_RESERVE_MIB_PER_GPU = 2_048;
 
@@ -166,15 +181,19 @@ export interface GpuMemoryBudget {
 }
 
 /**
- * The GPU memory one copy needs, as vLLM lays it out: bf16 weights (split over the copy's GPUs by tensor
- * parallelism); `max_loras` adapter slots of `max_lora_rank` for every module vLLM wraps for LoRA (it allocates
- * them for all LoRA-capable modules, whatever an adapter targets); the runtime reserve; and a KV cache of
- * 2 (K and V) x layers x KV heads x head dim x 2 bytes per token, which must hold one full-context sequence
- * (vLLM refuses to start otherwise: "max seq len ... is larger than the maximum number of tokens that can be
- * stored in KV cache") and `sequencesPerCopy` sequences of `kvTokensPerSequence` (else vLLM preempts and the
- * throughput the cost model assumes is not reached). `undefined` when the model or instance lacks the figures.
+ * The GPU memory one copy needs, as vLLM lays it out: bf16 weights (split over the copy's GPUs by
+ * tensor parallelism); `max_loras` adapter slots of `max_lora_rank` for every module vLLM wraps for
+ * LoRA (it allocates them for all LoRA-capable modules, whatever an adapter targets); the runtime
+ * reserve; and a KV cache of 2 (K and V) x layers x KV heads x head dim x 2 bytes per token, which
+ * must hold one full-context sequence (vLLM refuses to start otherwise: "max seq len ... is larger
+ * than the maximum number of tokens that can be stored in KV cache") and `sequencesPerCopy`
+ * sequences of `kvTokensPerSequence` (else vLLM preempts and the throughput the cost model assumes
+ * is not reached). `undefined` when the model or instance lacks the figures.
  */
-export function gpuMemoryBudget(model: ModelConfig, fineTuning: FineTuningConfig): GpuMemoryBudget | undefined {
+export function gpuMemoryBudget(
+  model: ModelConfig,
+  fineTuning: FineTuningConfig,
+): GpuMemoryBudget | undefined {
   const spec = GPU_INSTANCE_TYPES[model.instanceType];
   const arch = model.architecture;
   if (!spec || !arch || model.parameters === undefined) return undefined;
@@ -196,7 +215,9 @@ export function gpuMemoryBudget(model: ModelConfig, fineTuning: FineTuningConfig
   };
   const perRank = LORA_MODULES.reduce((sum, m) => sum + moduleSizes[m], 0);
   const maxRank = Math.max(...fineTuning.lora.ranks);
-  const loraSlotsMiB = (fineTuning.serving.maxActiveAdapters * maxRank * perRank * arch.layers * BYTES_PER_VALUE) / MIB;
+  const loraSlotsMiB =
+    (fineTuning.serving.maxActiveAdapters * maxRank * perRank * arch.layers * BYTES_PER_VALUE) /
+    MIB;
   const runtimeReserveMiB = gpus * RUNTIME_RESERVE_MIB_PER_GPU;
   const kvBytesPerToken = 2 * arch.layers * arch.keyValueHeads * arch.headDim * BYTES_PER_VALUE;
   const kvTokensNeeded = Math.max(
@@ -218,14 +239,22 @@ export function gpuMemoryBudget(model: ModelConfig, fineTuning: FineTuningConfig
 const gib = (mib: number) => `${(mib / 1024).toFixed(1)} GiB`;
 
 /**
- * Fails synth when one copy cannot hold its weights, adapter slots and the KV cache its context and density
- * need in its GPUs' memory: SageMaker would accept the stack and the container would never become healthy
- * (the stack rolls back after the hour-long startup timeout). The message names each figure and what to change.
+ * Fails synth when one copy cannot hold its weights, adapter slots and the KV cache its context and
+ * density need in its GPUs' memory: SageMaker would accept the stack and the container would never
+ * become healthy (the stack rolls back after the hour-long startup timeout). The message names each
+ * figure and what to change.
  */
-export function verifyGpuMemory(modelId: string, model: ModelConfig, fineTuning: FineTuningConfig): void {
+export function verifyGpuMemory(
+  modelId: string,
+  model: ModelConfig,
+  fineTuning: FineTuningConfig,
+): void {
   const budget = gpuMemoryBudget(model, fineTuning);
   if (!budget || budget.kvCacheMiB >= budget.kvNeededMiB) return;
-  const kvTokensAvailable = Math.max(0, Math.floor((budget.kvCacheMiB * MIB) / budget.kvBytesPerToken));
+  const kvTokensAvailable = Math.max(
+    0,
+    Math.floor((budget.kvCacheMiB * MIB) / budget.kvBytesPerToken),
+  );
   const spec = GPU_INSTANCE_TYPES[model.instanceType] as GpuInstanceSpec;
   throw new ConfigError(
     `Model "${modelId}" does not fit the GPU memory of ${model.instanceType}: ${model.acceleratorsPerCopy} x ` +

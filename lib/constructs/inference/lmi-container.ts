@@ -3,11 +3,15 @@ import { ConfigError } from '../../config/load';
 import type { FineTuningConfig, ModelConfig } from '../../config/schema';
 
 /**
- * vLLM's LoRA settings for a base model that takes adapters (one with `architecture` in the config), from
- * `fineTuning` in the config: adapters (fine-tunes and uploads) are checked against the same ranks before they
- * are deployed, so the engine never meets a rank above `OPTION_MAX_LORA_RANK`.
+ * vLLM's LoRA settings for a base model that takes adapters (one with `architecture` in the
+ * config), from `fineTuning` in the config: adapters (fine-tunes and uploads) are checked against
+ * the same ranks before they are deployed, so the engine never meets a rank above
+ * `OPTION_MAX_LORA_RANK`.
  */
-export function loraEnvironment(model: ModelConfig, fineTuning: FineTuningConfig): Record<string, string> {
+export function loraEnvironment(
+  model: ModelConfig,
+  fineTuning: FineTuningConfig,
+): Record<string, string> {
   if (!model.architecture) return {};
   return {
     OPTION_ENABLE_LORA: 'true',
@@ -48,12 +52,13 @@ export function s3Weights(modelId: string, model: ModelConfig): S3Weights | unde
 }
 
 /**
- * Environment of the LMI (DJL Serving) container with the vLLM engine in async mode: it takes the OpenAI chat
- * body (`messages`) and streams JSON lines, which the SageMaker backend parses. Async mode is LMI's default from
- * v17; it is set explicitly anyway, with `OPTION_ROLLING_BATCH=disable` (async mode replaces LMI's rolling
- * batch with vLLM's engine), as the LMI vLLM user guide's async configuration lists them.
- * `OPTION_SERVED_MODEL_NAME` is the catalog id, so the container's logs and answers name the model; the
- * backend leaves `model` out of the body all the same (the handler fills in the served name).
+ * Environment of the LMI (DJL Serving) container with the vLLM engine in async mode: it takes the
+ * OpenAI chat body (`messages`) and streams JSON lines, which the SageMaker backend parses. Async
+ * mode is LMI's default from v17; it is set explicitly anyway, with `OPTION_ROLLING_BATCH=disable`
+ * (async mode replaces LMI's rolling batch with vLLM's engine), as the LMI vLLM user guide's async
+ * configuration lists them. `OPTION_SERVED_MODEL_NAME` is the catalog id, so the container's logs
+ * and answers name the model; the backend leaves `model` out of the body all the same (the handler
+ * fills in the served name).
  */
 export function lmiEnvironment(
   modelId: string,
@@ -62,8 +67,8 @@ export function lmiEnvironment(
 ): Record<string, string> {
   const weights = s3Weights(modelId, model);
   return {
-    // Weights in S3 are downloaded by SageMaker into /opt/ml/model (so the container can run network
-    // isolated); a Hugging Face id is downloaded by the container itself.
+    // Weights in S3 are downloaded by SageMaker into /opt/ml/model (so the container can run
+    // network isolated); a Hugging Face id is downloaded by the container itself.
     HF_MODEL_ID: weights ? MODEL_DATA_DIR : model.weights,
     OPTION_ASYNC_MODE: 'true',
     OPTION_ROLLING_BATCH: 'disable',
@@ -71,15 +76,18 @@ export function lmiEnvironment(
     OPTION_SERVED_MODEL_NAME: modelId,
     OPTION_TENSOR_PARALLEL_DEGREE: String(model.acceleratorsPerCopy),
     OPTION_MAX_MODEL_LEN: String(model.contextWindow),
-    // The one serving density (vLLM max_num_seqs): the autoscaling target and the cost model read it too.
+    // The one serving density (vLLM max_num_seqs): the autoscaling target and the cost model read
+    // it too.
     OPTION_MAX_ROLLING_BATCH_SIZE: String(model.serving.sequencesPerCopy),
     OPTION_GPU_MEMORY_UTILIZATION: String(model.serving.gpuMemoryUtilization),
     ...loraEnvironment(model, fineTuning),
     OPTION_MODEL_LOADING_TIMEOUT: String(STARTUP_TIMEOUT_SECONDS),
-    // Exit when the engine dies, so SageMaker replaces the copy instead of routing requests to a dead engine.
+    // Exit when the engine dies, so SageMaker replaces the copy instead of routing requests to a
+    // dead engine.
     SERVING_FAIL_FAST: 'true',
-    // huggingface_hub reads HF_TOKEN. SageMaker's container environment takes plain strings only: CloudFormation
-    // resolves the secret at deploy time (a dynamic reference), so the template never holds the token.
+    // huggingface_hub reads HF_TOKEN. SageMaker's container environment takes plain strings only:
+    // CloudFormation resolves the secret at deploy time (a dynamic reference), so the template
+    // never holds the token.
     ...(model.hfTokenSecretArn && !weights
       ? { HF_TOKEN: SecretValue.secretsManager(model.hfTokenSecretArn).unsafeUnwrap() }
       : {}),

@@ -7,8 +7,8 @@ export interface ModelAlarmsProps {
   /** The inference component whose request metrics are watched (dimension `InferenceComponentName`). */
   readonly componentName: string;
   /**
-   * p90 model latency above which the latency alarm fires. A whole non-streamed completion counts, so this is
-   * generous; lower it for models that only stream.
+   * p90 model latency above which the latency alarm fires. A whole non-streamed completion counts,
+   * so this is generous; lower it for models that only stream.
    * @default Duration.seconds(60)
    */
   readonly latencyThreshold?: Duration;
@@ -20,8 +20,9 @@ export interface ModelAlarmsProps {
 }
 
 /**
- * Health alarms of one model's inference component; the inference stack gives every alarm its action (the
- * operator notifications topic). Missing data (no traffic, or zero copies) is not a breach.
+ * Health alarms of one model's inference component; the inference stack gives every alarm its
+ * action (the operator notifications topic). Missing data (no traffic, or zero copies) is not a
+ * breach.
  */
 export class ModelAlarms extends Construct {
   /** p90 `ModelLatency` over the threshold for 15 minutes. */

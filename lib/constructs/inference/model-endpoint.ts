@@ -1,8 +1,16 @@
 import { Fn } from 'aws-cdk-lib';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
-import { CfnEndpoint, CfnEndpointConfig, CfnInferenceComponent, CfnModel } from 'aws-cdk-lib/aws-sagemaker';
+import {
+  CfnEndpoint,
+  CfnEndpointConfig,
+  CfnInferenceComponent,
+  CfnModel,
+} from 'aws-cdk-lib/aws-sagemaker';
 import { Construct } from 'constructs';
-import { endpointName, inferenceComponentName } from '../../../lambda/inference/backends/sagemaker-names';
+import {
+  endpointName,
+  inferenceComponentName,
+} from '../../../lambda/inference/backends/sagemaker-names';
 import type { FineTuningConfig, ModelConfig } from '../../config/schema';
 import { CopyAutoscaling } from './copy-autoscaling';
 import type { InferenceRole } from './inference-role';
@@ -23,8 +31,9 @@ export interface ModelEndpointProps {
   /** The execution role SageMaker assumes; this construct grants it what the model needs. */
   readonly role: InferenceRole;
   /**
-   * Key for the instances' ML storage volumes. Used only for instance types without local NVMe storage
-   * (SageMaker rejects a key for those, and their NVMe volumes are encrypted by the instance's hardware).
+   * Key for the instances' ML storage volumes. Used only for instance types without local NVMe
+   * storage (SageMaker rejects a key for those, and their NVMe volumes are encrypted by the
+   * instance's hardware).
    * @default - volumes encrypted with an AWS managed key
    */
   readonly volumeKey?: IKey;
@@ -35,9 +44,10 @@ export interface ModelEndpointProps {
 }
 
 /**
- * One base model on its own SageMaker endpoint: the model (an LMI/vLLM container), an endpoint config for
- * inference components with managed instance scaling, the endpoint, the base inference component (LoRA
- * adapter components go on top of it later), autoscaling of its copies, and its alarms.
+ * One base model on its own SageMaker endpoint: the model (an LMI/vLLM container), an endpoint
+ * config for inference components with managed instance scaling, the endpoint, the base inference
+ * component (LoRA adapter components go on top of it later), autoscaling of its copies, and its
+ * alarms.
  */
 export class ModelEndpoint extends Construct {
   public readonly endpointName: string;
@@ -68,11 +78,12 @@ export class ModelEndpoint extends Construct {
       inferenceComponentName: this.inferenceComponentName,
     });
 
-    // Weights in S3 are downloaded by SageMaker, so the container needs no network. A Hugging Face id is
-    // downloaded by the container from huggingface.co: that needs internet access. (No cdk-nag rule covers a
-    // model's network isolation; the choice is made here, per model.)
+    // Weights in S3 are downloaded by SageMaker, so the container needs no network. A Hugging Face
+    // id is downloaded by the container from huggingface.co: that needs internet access. (No
+    // cdk-nag rule covers a model's network isolation; the choice is made here, per model.)
     this.networkIsolated = weights !== undefined;
-    // No ModelName: the model is replaced on every change, and a generated name lets old and new coexist.
+    // No ModelName: the model is replaced on every change, and a generated name lets old and new
+    // coexist.
     this.model = new CfnModel(this, 'Model', {
       executionRoleArn: role.roleArn,
       enableNetworkIsolation: this.networkIsolated,
@@ -80,7 +91,9 @@ export class ModelEndpoint extends Construct {
         image: Fn.sub(model.containerImage),
         environment: lmiEnvironment(modelId, model, props.fineTuning),
         modelDataSource: weights
-          ? { s3DataSource: { s3Uri: weights.uri, s3DataType: 'S3Prefix', compressionType: 'None' } }
+          ? {
+              s3DataSource: { s3Uri: weights.uri, s3DataType: 'S3Prefix', compressionType: 'None' },
+            }
           : undefined,
       },
     });
@@ -113,7 +126,8 @@ export class ModelEndpoint extends Construct {
       endpointConfigName: this.endpointConfig.attrEndpointConfigName,
     });
 
-    // CfnInferenceComponent has no name attribute: the name is set here and reused (the API derives it too).
+    // CfnInferenceComponent has no name attribute: the name is set here and reused (the API derives
+    // it too).
     this.inferenceComponent = new CfnInferenceComponent(this, 'Component', {
       inferenceComponentName: this.inferenceComponentName,
       endpointName: this.endpointName,
@@ -140,6 +154,9 @@ export class ModelEndpoint extends Construct {
       scaleToZero: props.scaleToZero,
       targetConcurrentRequestsPerCopy: props.targetConcurrentRequestsPerCopy,
     });
-    this.alarms = new ModelAlarms(this, 'Alarms', { modelId, componentName: this.inferenceComponentName });
+    this.alarms = new ModelAlarms(this, 'Alarms', {
+      modelId,
+      componentName: this.inferenceComponentName,
+    });
   }
 }

@@ -10,9 +10,9 @@ export interface LedgerDeadLettersProps {
 }
 
 /**
- * Where a usage record goes when the ledger write still fails after its retries: nothing billable is lost.
- * `tierline usage replay-dead-letters` puts them into the ledger (idempotently) once DynamoDB is back.
- * In the data stack because its messages are billing data.
+ * Where a usage record goes when the ledger write still fails after its retries: nothing billable
+ * is lost. `tierline usage replay-dead-letters` puts them into the ledger (idempotently) once
+ * DynamoDB is back. In the data stack because its messages are billing data.
  */
 export class LedgerDeadLetters extends Construct {
   public readonly queue: Queue;
@@ -20,7 +20,8 @@ export class LedgerDeadLetters extends Construct {
   constructor(scope: Construct, id: string, props: LedgerDeadLettersProps) {
     super(scope, id);
     this.queue = new Queue(this, 'Queue', {
-      // SQS keeps messages at most 14 days: the alarm on this queue must be answered within that time.
+      // SQS keeps messages at most 14 days: the alarm on this queue must be answered within that
+      // time.
       retentionPeriod: Duration.days(14),
       encryption: QueueEncryption.KMS_MANAGED,
       enforceSSL: true,
@@ -30,7 +31,10 @@ export class LedgerDeadLetters extends Construct {
       'This queue is itself the last-resort store of usage records that failed to reach the ledger; it has no ' +
       'consumer that could fail, so a dead-letter queue of its own would hold nothing. An alarm watches it.';
     Validations.of(this.queue).acknowledge({ id: 'AwsSolutions::AwsSolutions-SQS3', reason });
-    Validations.of(this.queue).acknowledge({ id: 'Serverless::Serverless-SQSRedrivePolicy', reason });
+    Validations.of(this.queue).acknowledge({
+      id: 'Serverless::Serverless-SQSRedrivePolicy',
+      reason,
+    });
   }
 
   public grantSend(fn: LambdaFunction): void {

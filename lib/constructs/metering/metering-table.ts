@@ -13,8 +13,9 @@ export interface MeteringTableProps {
 }
 
 /**
- * Limit counters, monthly spend, the usage ledger (the billing truth) and usage aggregates. Its stream
- * (new images) feeds the aggregator, which recomputes the aggregates of each customer-day it sees.
+ * Limit counters, monthly spend, the usage ledger (the billing truth) and usage aggregates. Its
+ * stream (new images) feeds the aggregator, which recomputes the aggregates of each customer-day it
+ * sees.
  */
 export class MeteringTable extends Construct {
   public readonly table: Table;
@@ -34,18 +35,24 @@ export class MeteringTable extends Construct {
   }
 
   /**
-   * Lets `fn` meter requests: counters (with the reservation records riding on their holds) and spend
-   * (UpdateItem), the ledger (PutItem), header values (GetItem), usage reads (Query on the table and the
-   * customer-day index); and tells it the table's name. Nothing of metering is ever deleted: no DeleteItem.
+   * Lets `fn` meter requests: counters (with the reservation records riding on their holds) and
+   * spend (UpdateItem), the ledger (PutItem), header values (GetItem), usage reads (Query on the
+   * table and the customer-day index); and tells it the table's name. Nothing of metering is ever
+   * deleted: no DeleteItem.
    */
   public bindForMetering(fn: LambdaFunction): void {
-    this.bind(fn, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query']);
+    this.bind(fn, [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:Query',
+    ]);
   }
 
   /**
-   * Lets `fn` reconcile crashed requests: find the counter items with overdue reservation records (Query on the
-   * index only), read them and the spend holds (GetItem), bill (PutItem), release the holds and their records and
-   * move the items in the index (UpdateItem).
+   * Lets `fn` reconcile crashed requests: find the counter items with overdue reservation records
+   * (Query on the index only), read them and the spend holds (GetItem), bill (PutItem), release the
+   * holds and their records and move the items in the index (UpdateItem).
    */
   public bindForReconciling(fn: LambdaFunction): void {
     fn.addEnvironment(METERING_TABLE_ENV, this.table.tableName);
@@ -69,7 +76,10 @@ export class MeteringTable extends Construct {
     fn.addToRolePolicy(
       new PolicyStatement({
         actions,
-        resources: [this.table.tableArn, `${this.table.tableArn}/index/${this.byCustomerDayIndexName}`],
+        resources: [
+          this.table.tableArn,
+          `${this.table.tableArn}/index/${this.byCustomerDayIndexName}`,
+        ],
       }),
     );
     this.grantKey(fn);

@@ -5,20 +5,29 @@ import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction as LambdaTarget, SnsTopic } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
-import { FilterCriteria, FilterRule, type Function as LambdaFunction, StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import {
+  FilterCriteria,
+  FilterRule,
+  type Function as LambdaFunction,
+  StartingPosition,
+} from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { EVENT_SOURCE_ENV, eventSource, SPEND_ALERT_DETAIL_TYPE } from '../../../lambda/metering/spend-alerts';
+import {
+  EVENT_SOURCE_ENV,
+  eventSource,
+  SPEND_ALERT_DETAIL_TYPE,
+} from '../../../lambda/metering/spend-alerts';
 import type { TierlineConfig } from '../../config/schema';
 import { TierlineFunction } from '../tierline-function';
 import type { LedgerDeadLetters } from './ledger-dead-letters';
 import type { MeteringTable } from './metering-table';
 
 /**
- * The operator notifications topic's name: known without a cross-stack reference, so the inference stack's
- * alarms notify it and can still be destroyed on their own.
+ * The operator notifications topic's name: known without a cross-stack reference, so the inference
+ * stack's alarms notify it and can still be destroyed on their own.
  */
 export function notificationsTopicName(environmentName: string): string {
   return `tierline-${environmentName}-notifications`;
@@ -31,10 +40,11 @@ export interface UsageMeteringProps {
 }
 
 /**
- * The stateless side of metering: the aggregator that keeps usage aggregates in step with the ledger, the
- * reconciler that bills and releases the reservations of crashed requests (every minute), the operator
- * notifications topic (subscribe an e-mail address to it), the alarms on unbilled usage waiting in the ledger's
- * dead-letter queue and on failed reconciler runs, and the rule that forwards spend-limit alerts to the topic.
+ * The stateless side of metering: the aggregator that keeps usage aggregates in step with the
+ * ledger, the reconciler that bills and releases the reservations of crashed requests (every
+ * minute), the operator notifications topic (subscribe an e-mail address to it), the alarms on
+ * unbilled usage waiting in the ledger's dead-letter queue and on failed reconciler runs, and the
+ * rule that forwards spend-limit alerts to the topic.
  */
 export class UsageMetering extends Construct {
   public readonly aggregator: TierlineFunction;
@@ -63,11 +73,12 @@ export class UsageMetering extends Construct {
       masterKey: topicKey,
       enforceSSL: true,
     });
-    // A topic policy replaces SNS's default one, which lets the account's own resources publish; CDK writes one
-    // (enforceSSL, the EventBridge target), so CloudWatch's alarm actions need a statement of their own, or every
-    // alarm fails with "Resource: arn:aws:cloudwatch:...:alarm:... is not authorized to perform: SNS:Publish"
-    // (AWS Knowledge Center, "Why didn't I receive an SNS notification for my CloudWatch alarm trigger?").
-    // Limited to this account's alarms in this region.
+    // A topic policy replaces SNS's default one, which lets the account's own resources publish;
+    // CDK writes one (enforceSSL, the EventBridge target), so CloudWatch's alarm actions need a
+    // statement of their own, or every alarm fails with "Resource: arn:aws:cloudwatch:...:alarm:...
+    // is not authorized to perform: SNS:Publish" (AWS Knowledge Center, "Why didn't I receive an
+    // SNS notification for my CloudWatch alarm trigger?"). Limited to this account's alarms in this
+    // region.
     const stack = Stack.of(this);
     this.notifications.addToResourcePolicy(
       new PolicyStatement({
@@ -118,11 +129,18 @@ export class UsageMetering extends Construct {
     const failuresReason =
       'This queue is itself the dead-letter destination (of the aggregator stream mapping and the spend-alert ' +
       'rule target); nothing consumes it automatically, so a dead-letter queue of its own would hold nothing.';
-    Validations.of(failures).acknowledge({ id: 'AwsSolutions::AwsSolutions-SQS3', reason: failuresReason });
-    Validations.of(failures).acknowledge({ id: 'Serverless::Serverless-SQSRedrivePolicy', reason: failuresReason });
+    Validations.of(failures).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-SQS3',
+      reason: failuresReason,
+    });
+    Validations.of(failures).acknowledge({
+      id: 'Serverless::Serverless-SQSRedrivePolicy',
+      reason: failuresReason,
+    });
     Validations.of(this.aggregator.function).acknowledge({
       id: 'Serverless::Serverless-LambdaDLQ',
-      reason: 'Invoked by a DynamoDB stream mapping whose on-failure destination is the Failures queue.',
+      reason:
+        'Invoked by a DynamoDB stream mapping whose on-failure destination is the Failures queue.',
     });
     this.aggregator.function.addEventSource(
       new DynamoEventSource(props.metering.table, {
@@ -133,7 +151,8 @@ export class UsageMetering extends Construct {
         bisectBatchOnError: true,
         retryAttempts: 10,
         onFailure: new SqsDlq(failures),
-        // Only new ledger records change usage; counters and aggregates themselves must not trigger it.
+        // Only new ledger records change usage; counters and aggregates themselves must not trigger
+        // it.
         filters: [
           FilterCriteria.filter({
             eventName: FilterRule.isEqual('INSERT'),
@@ -150,14 +169,17 @@ export class UsageMetering extends Construct {
       logRetention: env.logRetentionDays,
       removalPolicy,
       memorySize: 256,
-      // Shorter than the schedule's minute, so two runs rarely overlap (they may: every step is conditional).
+      // Shorter than the schedule's minute, so two runs rarely overlap (they may: every step is
+      // conditional).
       timeout: Duration.seconds(55),
     });
     props.metering.bindForReconciling(this.reconciler.function);
     const schedule = new Rule(this, 'ReconcileSchedule', {
-      description: 'Runs the reservation reconciler every minute (worst-case hold: see docs/decisions.md)',
+      description:
+        'Runs the reservation reconciler every minute (worst-case hold: see docs/decisions.md)',
       schedule: Schedule.rate(Duration.minutes(1)),
-      // No retries: a failed run leaves its records in place, and the next minute's run takes them again.
+      // No retries: a failed run leaves its records in place, and the next minute's run takes them
+      // again.
       targets: [new LambdaTarget(this.reconciler.function, { retryAttempts: 0 })],
     });
     Validations.of(schedule).acknowledge({
@@ -188,7 +210,9 @@ export class UsageMetering extends Construct {
       alarmDescription:
         'Usage records failed to reach the ledger and wait in the dead-letter queue (kept 14 days): fix DynamoDB ' +
         'access, then run `npx tierline usage replay-dead-letters`.',
-      metric: props.ledgerDeadLetters.queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
+      metric: props.ledgerDeadLetters.queue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+      }),
       threshold: 0,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
@@ -196,13 +220,17 @@ export class UsageMetering extends Construct {
     });
     this.deadLetterAlarm.addAlarmAction(new SnsAction(this.notifications));
 
-    // Nothing consumes the Failures queue, so a message there is a lost aggregate update or spend alert until
-    // someone looks: the ledger stays right, `/v1/usage` and the console lag until the day is recomputed.
+    // Nothing consumes the Failures queue, so a message there is a lost aggregate update or spend
+    // alert until someone looks: the ledger stays right, `/v1/usage` and the console lag until the
+    // day is recomputed.
     this.failuresAlarm = new Alarm(this, 'AggregationFailuresAlarm', {
       alarmDescription:
         'Ledger records the usage aggregator gave up on, or spend alerts EventBridge could not deliver, wait in ' +
         "the metering Failures queue (kept 14 days): see the aggregator's log, then recompute the affected days.",
-      metric: failures.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: 'Maximum' }),
+      metric: failures.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      }),
       threshold: 0,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
@@ -211,7 +239,8 @@ export class UsageMetering extends Construct {
     this.failuresAlarm.addAlarmAction(new SnsAction(this.notifications));
 
     new Rule(this, 'SpendAlerts', {
-      description: 'Forwards spend-limit threshold alerts (50/75/90%) to the operator notifications topic',
+      description:
+        'Forwards spend-limit threshold alerts (50/75/90%) to the operator notifications topic',
       eventPattern: { source: [eventSource(env.name)], detailType: [SPEND_ALERT_DETAIL_TYPE] },
       targets: [new SnsTopic(this.notifications, { deadLetterQueue: failures })],
     });
@@ -223,7 +252,13 @@ export class UsageMetering extends Construct {
     fn.addToRolePolicy(
       new PolicyStatement({
         actions: ['events:PutEvents'],
-        resources: [Stack.of(this).formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' })],
+        resources: [
+          Stack.of(this).formatArn({
+            service: 'events',
+            resource: 'event-bus',
+            resourceName: 'default',
+          }),
+        ],
       }),
     );
   }

@@ -1,6 +1,12 @@
 import { Duration } from 'aws-cdk-lib';
 import type { Stage } from 'aws-cdk-lib/aws-apigateway';
-import { Alarm, ComparisonOperator, type IMetric, MathExpression, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  ComparisonOperator,
+  type IMetric,
+  MathExpression,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
@@ -16,8 +22,8 @@ export interface WatchedFunction {
   readonly function: IFunction;
   /**
    * Alarm on its `Errors`. False for the authorizer: it answers every unknown key by throwing
-   * "Unauthorized" (API Gateway's protocol for a 401), so its errors count bad keys, not faults; a real
-   * failure of it is a 500 that the API's 5xx alarm sees.
+   * "Unauthorized" (API Gateway's protocol for a 401), so its errors count bad keys, not faults; a
+   * real failure of it is a 500 that the API's 5xx alarm sees.
    * @default true
    */
   readonly alarmOnErrors?: boolean;
@@ -40,9 +46,9 @@ export interface ServiceAlarmsProps {
 const PERIOD = Duration.minutes(5);
 
 /**
- * The service's health alarms, each with an action (the notifications topic): the API's 5xx share, each
- * function's errors and throttles, DynamoDB throttles per table, failed fine-tuning executions and dead letters.
- * Missing data (no traffic) is never a breach.
+ * The service's health alarms, each with an action (the notifications topic): the API's 5xx share,
+ * each function's errors and throttles, DynamoDB throttles per table, failed fine-tuning executions
+ * and dead letters. Missing data (no traffic) is never a breach.
  */
 export class ServiceAlarms extends Construct {
   public readonly alarms: Alarm[] = [];
@@ -52,8 +58,9 @@ export class ServiceAlarms extends Construct {
     super(scope, id);
     this.action = new SnsAction(props.topic);
 
-    // `5XXError` is 1 or 0 per request: its average is the share of 5xx answers. A share, not a count, so a busy
-    // hour is not an outage; 15 minutes, so a model scaling from zero (503 + retry-after by design) is not one.
+    // `5XXError` is 1 or 0 per request: its average is the share of 5xx answers. A share, not a
+    // count, so a busy hour is not an outage; 15 minutes, so a model scaling from zero (503 +
+    // retry-after by design) is not one.
     this.add('Api5xx', {
       description:
         'More than 5% of API requests answered 5xx for 15 minutes: see the access logs (status, error) and the ' +
@@ -84,8 +91,9 @@ export class ServiceAlarms extends Construct {
     }
 
     for (const [name, table] of Object.entries(props.tables)) {
-      // On-demand tables throttle too (past a partition's 3,000 reads or 1,000 writes a second, or the
-      // table's on-demand maximum): a throttled write the SDK's retries did not absorb failed a request.
+      // On-demand tables throttle too (past a partition's 3,000 reads or 1,000 writes a second, or
+      // the table's on-demand maximum): a throttled write the SDK's retries did not absorb failed a
+      // request.
       this.add(`${name}TableThrottles`, {
         description: `DynamoDB throttled reads or writes of the ${name} table: look for a hot key (see docs/decisions.md, hot customers).`,
         metric: new MathExpression({
@@ -122,7 +130,10 @@ export class ServiceAlarms extends Construct {
     for (const [name, queue] of Object.entries(props.deadLetterQueues)) {
       this.add(`${name}Depth`, {
         description: `Messages wait in the ${name} dead-letter queue (kept 14 days): look at the failing function's log, then redrive them.`,
-        metric: queue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum' }),
+        metric: queue.metricApproximateNumberOfMessagesVisible({
+          period: PERIOD,
+          statistic: 'Maximum',
+        }),
         threshold: 1,
         evaluationPeriods: 1,
       });

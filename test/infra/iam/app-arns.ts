@@ -3,9 +3,17 @@ import { endpointName } from '../../../lambda/inference/backends/sagemaker-names
 import { s3Weights } from '../../../lib/constructs/inference/lmi-container';
 import type { SynthesizedApp } from '../../support/synth';
 import { ACCOUNT, PARTITION, REGION, type ResolvedApp } from './resolved-app';
-import type { Arns, BucketName, FunctionName, QueueName, RolePrincipal, TableName } from './runtime-calls';
+import type {
+  Arns,
+  BucketName,
+  FunctionName,
+  QueueName,
+  RolePrincipal,
+  TableName,
+} from './runtime-calls';
 
-const arn = (service: string, rest: string) => `arn:${PARTITION}:${service}:${REGION}:${ACCOUNT}:${rest}`;
+const arn = (service: string, rest: string) =>
+  `arn:${PARTITION}:${service}:${REGION}:${ACCOUNT}:${rest}`;
 
 /** The concrete ARNs of one synthesized app, found through its constructs (never through hashed logical ids). */
 export function appArns(
@@ -70,7 +78,12 @@ export function appArns(
       case 'console':
         return ref(api.console.bucket);
       case 'assets':
-        return String(resolved.resolve(api.stackName, api.resolve(api.fineTuning.trainingCode.asset.s3BucketName)));
+        return String(
+          resolved.resolve(
+            api.stackName,
+            api.resolve(api.fineTuning.trainingCode.asset.s3BucketName),
+          ),
+        );
     }
   };
   const roles: Record<RolePrincipal, IConstruct> = {
@@ -78,7 +91,9 @@ export function appArns(
     stateMachine: api.fineTuning.stateMachine.role,
     training: api.fineTuning.trainingRole.role,
     inference: inference.role.role,
-    ...(api.api.chatCapacity ? { vpcFlowLogs: child(api.api.chatCapacity.vpc, 'rejected', 'IAMRole') } : {}),
+    ...(api.api.chatCapacity
+      ? { vpcFlowLogs: child(api.api.chatCapacity.vpc, 'rejected', 'IAMRole') }
+      : {}),
   } as unknown as Record<RolePrincipal, IConstruct>;
 
   return {
@@ -97,10 +112,19 @@ export function appArns(
     logGroup: (name) => attr(functions[name].logGroup, 'Arn'),
     stateMachine: ref(api.fineTuning.stateMachine),
     execution: (name) =>
-      arn('states', `execution:${resolved.attr(...locateArgs(resolved, api.fineTuning.stateMachine), 'Name')}:${name}`),
+      arn(
+        'states',
+        `execution:${resolved.attr(...locateArgs(resolved, api.fineTuning.stateMachine), 'Name')}:${name}`,
+      ),
     rule: (name) => attr(rules[name], 'Arn'),
-    distribution: arn('cloudfront', `distribution/${ref(api.console.distribution)}`).replace(`:${REGION}:`, '::'),
-    stepFunctionsTrainingRule: arn('events', 'rule/StepFunctionsGetEventsForSageMakerTrainingJobsRule'),
+    distribution: arn('cloudfront', `distribution/${ref(api.console.distribution)}`).replace(
+      `:${REGION}:`,
+      '::',
+    ),
+    stepFunctionsTrainingRule: arn(
+      'events',
+      'rule/StepFunctionsGetEventsForSageMakerTrainingJobsRule',
+    ),
     trainingRole: attr(api.fineTuning.trainingRole.role, 'Arn'),
     trainingJob: (name) => arn('sagemaker', `training-job/${name}`),
     adapterModels: Object.entries(config.models)
@@ -110,7 +134,9 @@ export function appArns(
     endpoint: (modelId) => arn('sagemaker', `endpoint/${endpointName(env, modelId).toLowerCase()}`),
     inferenceComponent: (name) => arn('sagemaker', `inference-component/${name.toLowerCase()}`),
     repository: (image) => {
-      const match = /^(\d{12})\.dkr\.ecr\.([^./]+)\.amazonaws\.com(?:\.cn)?\/([^:@]+)[:@].+$/.exec(image);
+      const match = /^(\d{12})\.dkr\.ecr\.([^./]+)\.amazonaws\.com(?:\.cn)?\/([^:@]+)[:@].+$/.exec(
+        image,
+      );
       if (!match) throw new Error(`${image} is not an ECR image`);
       const [, account, region, repository] = match;
       return `arn:${PARTITION}:ecr:${region === '${AWS::Region}' ? REGION : region}:${account}:repository/${repository}`;
@@ -122,7 +148,9 @@ export function appArns(
       return model ? s3Weights(modelId, model) : undefined;
     },
     volumeKey: inference.volumeKey ? attr(inference.volumeKey, 'Arn') : undefined,
-    flowLogGroup: api.api.chatCapacity ? attr(child(api.api.chatCapacity, 'FlowLogs'), 'Arn') : undefined,
+    flowLogGroup: api.api.chatCapacity
+      ? attr(child(api.api.chatCapacity, 'FlowLogs'), 'Arn')
+      : undefined,
     roleArn: (principal) => attr(roles[principal], 'Arn'),
   };
 }

@@ -9,14 +9,16 @@ export interface KmsCall {
 
 /**
  * Which KMS actions a call on an encrypted resource needs, from each service's documentation:
- * - DynamoDB (encryption at rest, "How Amazon DynamoDB uses AWS KMS"): with a customer managed key, DynamoDB
- *   calls kms:Decrypt with the caller's credentials to decrypt the table key for reads and writes (streams too);
- * - S3 (SSE-KMS, "Using server-side encryption with AWS KMS keys"): reading an object needs kms:Decrypt,
- *   writing one kms:GenerateDataKey, and a multipart upload both;
- * - SQS (SSE, "Key management"): a producer needs kms:GenerateDataKey and kms:Decrypt, a consumer kms:Decrypt;
- * - SNS (SSE, "Enabling compatibility between event sources and encrypted topics"): a publisher needs
- *   kms:GenerateDataKey* and kms:Decrypt.
- * Keys managed by AWS (`alias/aws/...`) and S3-managed or SQS-managed encryption need nothing of the caller.
+ * - DynamoDB (encryption at rest, "How Amazon DynamoDB uses AWS KMS"): with a customer managed key,
+ *   DynamoDB calls kms:Decrypt with the caller's credentials to decrypt the table key for reads and
+ *   writes (streams too);
+ * - S3 (SSE-KMS, "Using server-side encryption with AWS KMS keys"): reading an object needs
+ *   kms:Decrypt, writing one kms:GenerateDataKey, and a multipart upload both;
+ * - SQS (SSE, "Key management"): a producer needs kms:GenerateDataKey and kms:Decrypt, a consumer
+ *   kms:Decrypt;
+ * - SNS (SSE, "Enabling compatibility between event sources and encrypted topics"): a publisher
+ *   needs kms:GenerateDataKey* and kms:Decrypt. Keys managed by AWS (`alias/aws/...`) and
+ *   S3-managed or SQS-managed encryption need nothing of the caller.
  */
 const KMS_BY_ACTION: Record<string, string[]> = {
   's3:GetObject': ['kms:Decrypt'],
@@ -36,24 +38,39 @@ export class EncryptionKeys {
     const keyArn = (id: unknown): string | undefined => {
       const value = String(id);
       if (value.startsWith('alias/aws/') || value === 'undefined') return undefined;
-      return value.startsWith('arn:') ? value : `arn:${PARTITION}:kms:${REGION}:${ACCOUNT}:key/${value}`;
+      return value.startsWith('arn:')
+        ? value
+        : `arn:${PARTITION}:kms:${REGION}:${ACCOUNT}:key/${value}`;
     };
     for (const stackName of app.stackNames) {
       for (const [logicalId, resource] of Object.entries(app.template(stackName).Resources)) {
-        const props = (app.resolve(stackName, resource.Properties ?? {}) ?? {}) as Record<string, unknown>;
+        const props = (app.resolve(stackName, resource.Properties ?? {}) ?? {}) as Record<
+          string,
+          unknown
+        >;
         let key: string | undefined;
         let resourceArn: string | undefined;
         switch (resource.Type) {
           case 'AWS::DynamoDB::Table': {
-            const sse = props.SSESpecification as { SSEEnabled?: boolean; KMSMasterKeyId?: string } | undefined;
+            const sse = props.SSESpecification as
+              | { SSEEnabled?: boolean; KMSMasterKeyId?: string }
+              | undefined;
             key = sse?.SSEEnabled ? keyArn(sse.KMSMasterKeyId) : undefined;
             resourceArn = app.attr(stackName, logicalId, 'Arn');
             break;
           }
           case 'AWS::S3::Bucket': {
-            const rules = (props.BucketEncryption as { ServerSideEncryptionConfiguration?: unknown[] } | undefined)
-              ?.ServerSideEncryptionConfiguration as
-              | { ServerSideEncryptionByDefault?: { SSEAlgorithm?: string; KMSMasterKeyID?: string } }[]
+            const rules = (
+              props.BucketEncryption as
+                | { ServerSideEncryptionConfiguration?: unknown[] }
+                | undefined
+            )?.ServerSideEncryptionConfiguration as
+              | {
+                  ServerSideEncryptionByDefault?: {
+                    SSEAlgorithm?: string;
+                    KMSMasterKeyID?: string;
+                  };
+                }[]
               | undefined;
             const rule = rules?.[0]?.ServerSideEncryptionByDefault;
             key = rule?.SSEAlgorithm === 'aws:kms' ? keyArn(rule.KMSMasterKeyID) : undefined;

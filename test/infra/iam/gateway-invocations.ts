@@ -12,23 +12,26 @@ export interface GatewayInvocation {
 const FUNCTION_IN_URI = /\/functions\/(arn:[^/]+)\/(?:invocations|response-streaming-invocations)$/;
 
 /**
- * Every Lambda invocation API Gateway makes for the synthesized REST API: one per method with a Lambda proxy
- * integration, and the authorizer. The source ARN is the one API Gateway presents, in the documented format
- * `arn:aws:execute-api:<region>:<account>:<api-id>/<stage>/<METHOD>/<path>` (".../authorizers/<id>" for an
- * authorizer) ("Control access to a REST API with IAM permissions", API Gateway developer guide).
+ * Every Lambda invocation API Gateway makes for the synthesized REST API: one per method with a
+ * Lambda proxy integration, and the authorizer. The source ARN is the one API Gateway presents, in
+ * the documented format `arn:aws:execute-api:<region>:<account>:<api-id>/<stage>/<METHOD>/<path>`
+ * (".../authorizers/<id>" for an authorizer) ("Control access to a REST API with IAM permissions",
+ * API Gateway developer guide).
  */
 export function gatewayInvocations(app: ResolvedApp, stackName: string): GatewayInvocation[] {
   const resources = app.template(stackName).Resources;
   const props = (logicalId: string) =>
     app.resolve(stackName, resources[logicalId]?.Properties ?? {}) as Record<string, unknown>;
-  const idOf = (type: string) => Object.keys(resources).filter((id) => resources[id]?.Type === type);
+  const idOf = (type: string) =>
+    Object.keys(resources).filter((id) => resources[id]?.Type === type);
 
   const [restApiId] = idOf('AWS::ApiGateway::RestApi');
   if (!restApiId) return [];
   const apiId = app.ref(stackName, restApiId);
   const rootId = app.attr(stackName, restApiId, 'RootResourceId');
   const stages = idOf('AWS::ApiGateway::Stage').map((id) => String(props(id).StageName));
-  const executeApi = (rest: string) => `arn:${PARTITION}:execute-api:${REGION}:${ACCOUNT}:${apiId}/${rest}`;
+  const executeApi = (rest: string) =>
+    `arn:${PARTITION}:execute-api:${REGION}:${ACCOUNT}:${apiId}/${rest}`;
 
   const paths = new Map<string, string>([[rootId, '']]);
   const resourceIds = idOf('AWS::ApiGateway::Resource');
@@ -47,7 +50,8 @@ export function gatewayInvocations(app: ResolvedApp, stackName: string): Gateway
   for (const methodId of idOf('AWS::ApiGateway::Method')) {
     const p = props(methodId);
     const integration = p.Integration as { Type?: string; Uri?: string } | undefined;
-    const fn = integration?.Type === 'AWS_PROXY' ? FUNCTION_IN_URI.exec(String(integration.Uri)) : null;
+    const fn =
+      integration?.Type === 'AWS_PROXY' ? FUNCTION_IN_URI.exec(String(integration.Uri)) : null;
     if (!fn?.[1]) continue;
     // "ANY" is invoked with the request's own method: any one of them stands for all.
     const method = p.HttpMethod === 'ANY' ? 'GET' : String(p.HttpMethod);

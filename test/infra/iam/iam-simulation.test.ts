@@ -5,10 +5,11 @@ import type { RolePrincipal } from './runtime-calls';
 import { type Check, describeDenial, SimulatedApp } from './simulate';
 
 /**
- * Every AWS call of the runtime table (`runtime-calls.ts`), and every invocation of a function by API Gateway,
- * evaluated with @cloud-copilot/iam-simulate against the policies synthesized for it: the principal's identity
- * policies and the resource's bucket, key, queue, topic or function policy, resolved to concrete ARNs. A
- * denial, implicit or explicit, fails the test of that principal and names the action and the resource.
+ * Every AWS call of the runtime table (`runtime-calls.ts`), and every invocation of a function by
+ * API Gateway, evaluated with @cloud-copilot/iam-simulate against the policies synthesized for it:
+ * the principal's identity policies and the resource's bucket, key, queue, topic or function
+ * policy, resolved to concrete ARNs. A denial, implicit or explicit, fails the test of that
+ * principal and names the action and the resource.
  */
 async function denials(app: SimulatedApp, checks: Check[]): Promise<string[]> {
   const found: string[] = [];
@@ -35,14 +36,16 @@ const ROLE_PRINCIPALS: RolePrincipal[] = [
 ];
 
 /**
- * Weights kept in S3 and an instance type whose volumes take a customer key (the first model, also trained),
- * so the S3-weights and volume-key rows are proved too: no environment's defaults use them.
+ * Weights kept in S3 and an instance type whose volumes take a customer key (the first model, also
+ * trained), so the S3-weights and volume-key rows are proved too: no environment's defaults use
+ * them.
  */
 function weightsInS3(): unknown {
   const [first] = Object.keys(loadConfig({ env: 'dev' }).models);
   return {
     models: {
-      // Two 16 GB V100s a copy, 16 sequences: what fits an 8B model with its LoRA slots (the synth-time GPU check).
+      // Two 16 GB V100s a copy, 16 sequences: what fits an 8B model with its LoRA slots (the
+      // synth-time GPU check).
       [first as string]: {
         weights: 's3://tierline-weights/base-model/',
         instanceType: 'ml.p3.8xlarge',
@@ -63,8 +66,12 @@ describe.each([
   const app = new SimulatedApp(synthesize({ env: label.split(' ')[0] ?? label, overrides }));
   const rows = app.rows();
   // The flow logs' role exists only where the chat function runs in a VPC (Managed Instances).
-  const principals = ROLE_PRINCIPALS.filter((p) => p !== 'vpcFlowLogs' || app.synthesized.stacks.api.api.chatCapacity);
-  const services = [...new Set(rows.map((r) => r.principal).filter((p) => p.endsWith('.amazonaws.com')))];
+  const principals = ROLE_PRINCIPALS.filter(
+    (p) => p !== 'vpcFlowLogs' || app.synthesized.stacks.api.api.chatCapacity,
+  );
+  const services = [
+    ...new Set(rows.map((r) => r.principal).filter((p) => p.endsWith('.amazonaws.com'))),
+  ];
 
   it.each(principals)('%s: every runtime call it makes is allowed', async (principal) => {
     const checks = rows.filter((r) => r.principal === principal).flatMap((r) => app.checks(r));
@@ -72,10 +79,13 @@ describe.each([
     expect(await denials(app, checks)).toEqual([]);
   });
 
-  it.each(services)('%s: every call it makes on our resource policies is allowed', async (service) => {
-    const checks = rows.filter((r) => r.principal === service).flatMap((r) => app.checks(r));
-    expect(await denials(app, checks)).toEqual([]);
-  });
+  it.each(services)(
+    '%s: every call it makes on our resource policies is allowed',
+    async (service) => {
+      const checks = rows.filter((r) => r.principal === service).flatMap((r) => app.checks(r));
+      expect(await denials(app, checks)).toEqual([]);
+    },
+  );
 
   it('API Gateway may invoke each function of each method and the authorizer', async () => {
     const checks = app.gatewayChecks();
@@ -108,12 +118,27 @@ describe.each([
         'dynamodb:LeadingKeys': ['CUSTOMER#cus_1'],
         'dynamodb:Attributes': ['pk', 'sk', 'tier'],
       }),
-      check(app.principalArn('training'), 's3:PutObject', a.object('fineTuning', 'adapters/cus_1/adapter.tar.gz')),
-      check(app.principalArn('training'), 's3:ListBucket', a.bucket('assets'), { 's3:prefix': 'other-asset.zip' }),
-      check(app.principalArn('inference'), 's3:GetObject', a.object('fineTuning', 'jobs/ftjob-1/input/training.jsonl')),
-      check(app.principalArn('stateMachine'), 'sagemaker:CreateTrainingJob', a.trainingJob('tierline-other-ft-1'), {
-        'sagemaker:NetworkIsolation': 'true',
+      check(
+        app.principalArn('training'),
+        's3:PutObject',
+        a.object('fineTuning', 'adapters/cus_1/adapter.tar.gz'),
+      ),
+      check(app.principalArn('training'), 's3:ListBucket', a.bucket('assets'), {
+        's3:prefix': 'other-asset.zip',
       }),
+      check(
+        app.principalArn('inference'),
+        's3:GetObject',
+        a.object('fineTuning', 'jobs/ftjob-1/input/training.jsonl'),
+      ),
+      check(
+        app.principalArn('stateMachine'),
+        'sagemaker:CreateTrainingJob',
+        a.trainingJob('tierline-other-ft-1'),
+        {
+          'sagemaker:NetworkIsolation': 'true',
+        },
+      ),
       check('apigateway.amazonaws.com', 'lambda:InvokeFunction', a.function('reconciler'), {
         'aws:SourceArn': 'arn:aws:execute-api:us-east-1:123456789012:abcdefghij/prod/GET/v1/models',
       }),
@@ -122,14 +147,19 @@ describe.each([
       }),
     ];
     for (const request of refused)
-      expect([request.action, await app.evaluate(request)]).toEqual([request.action, expect.stringMatching(/Denied/)]);
+      expect([request.action, await app.evaluate(request)]).toEqual([
+        request.action,
+        expect.stringMatching(/Denied/),
+      ]);
   });
 
   it('has rows for every role the app gives a function, the state machine and SageMaker', () => {
     const tableRoles = new Set(rows.map((r) => r.principal));
-    const runtimeRoles = principals.filter((p) => tableRoles.has(p)).map((p) => app.principalArn(p));
-    // Left out: CDK's bucket deployment, bucket auto-delete and default-security-group custom resources (deploy and
-    // destroy time only), and two roles that hold only the AWS-managed policy
+    const runtimeRoles = principals
+      .filter((p) => tableRoles.has(p))
+      .map((p) => app.principalArn(p));
+    // Left out: CDK's bucket deployment, bucket auto-delete and default-security-group custom
+    // resources (deploy and destroy time only), and two roles that hold only the AWS-managed policy
     // AWS documents for them, which the template cannot show: API Gateway's logging role
     // (AmazonAPIGatewayPushToCloudWatchLogs) and a capacity provider's operator role
     // (AWSLambdaManagedEC2ResourceOperator).

@@ -45,11 +45,12 @@ interface Physical {
 }
 
 /**
- * The synthesized templates of an app with every `Ref`, `Fn::GetAtt`, `Fn::Join`, `Fn::Sub`, `Fn::Select`,
- * `Fn::Split`, `Fn::If` and `Fn::ImportValue` resolved to the concrete value CloudFormation would give it in
- * account 123456789012, us-east-1: physical names are the explicit ones where the template sets them,
- * `<stack>-<logical id>` otherwise, and ARNs are built in each service's documented format. This is what the
- * IAM simulation evaluates: the policies exactly as deployed, with no token left for a wildcard to hide behind.
+ * The synthesized templates of an app with every `Ref`, `Fn::GetAtt`, `Fn::Join`, `Fn::Sub`,
+ * `Fn::Select`, `Fn::Split`, `Fn::If` and `Fn::ImportValue` resolved to the concrete value
+ * CloudFormation would give it in account 123456789012, us-east-1: physical names are the explicit
+ * ones where the template sets them, `<stack>-<logical id>` otherwise, and ARNs are built in each
+ * service's documented format. This is what the IAM simulation evaluates: the policies exactly as
+ * deployed, with no token left for a wildcard to hide behind.
  */
 export class ResolvedApp {
   private readonly templates = new Map<string, TemplateJson>();
@@ -85,7 +86,8 @@ export class ResolvedApp {
   /** The stack and logical id of a construct (or of its default child), by construct path below the app. */
   public locate(construct: IConstruct): { stack: string; logicalId: string } {
     const cfn = construct instanceof CfnResource ? construct : construct.node.defaultChild;
-    if (!(cfn instanceof CfnResource)) throw new Error(`${construct.node.path} has no CloudFormation resource`);
+    if (!(cfn instanceof CfnResource))
+      throw new Error(`${construct.node.path} has no CloudFormation resource`);
     const stack = Stack.of(cfn);
     return { stack: stack.stackName, logicalId: stack.getLogicalId(cfn) };
   }
@@ -100,7 +102,9 @@ export class ResolvedApp {
     const value = this.physicalOf(stackName, logicalId).attrs[attribute];
     if (value === undefined) {
       const type = this.template(stackName).Resources[logicalId]?.Type;
-      throw new Error(`${stackName}/${logicalId} (${type}): attribute ${attribute} is not modelled in resolved-app.ts`);
+      throw new Error(
+        `${stackName}/${logicalId} (${type}): attribute ${attribute} is not modelled in resolved-app.ts`,
+      );
     }
     return value;
   }
@@ -121,18 +125,27 @@ export class ResolvedApp {
           return this.resolveRef(stackName, String(arg));
         case 'Fn::GetAtt': {
           const [logicalId, attribute] = Array.isArray(arg) ? arg : String(arg).split(/\.(.+)/);
-          return this.attr(stackName, String(logicalId), String(this.resolve(stackName, attribute)));
+          return this.attr(
+            stackName,
+            String(logicalId),
+            String(this.resolve(stackName, attribute)),
+          );
         }
         case 'Fn::Join': {
           const [separator, parts] = arg as [string, unknown[]];
           const resolved = this.resolve(stackName, parts) as Json[];
-          return resolved.map((p) => (Array.isArray(p) ? p.join(separator) : String(p))).join(separator);
+          return resolved
+            .map((p) => (Array.isArray(p) ? p.join(separator) : String(p)))
+            .join(separator);
         }
         case 'Fn::Sub':
           return this.sub(stackName, arg);
         case 'Fn::Select': {
           const [index, list] = arg as [unknown, unknown];
-          return (this.resolve(stackName, list) as Json[])[Number(this.resolve(stackName, index))] ?? null;
+          return (
+            (this.resolve(stackName, list) as Json[])[Number(this.resolve(stackName, index))] ??
+            null
+          );
         }
         case 'Fn::Split': {
           const [separator, source] = arg as [string, unknown];
@@ -143,16 +156,26 @@ export class ResolvedApp {
         case 'Fn::ImportValue': {
           const name = String(this.resolve(stackName, arg));
           const exported = this.exports.get(name);
-          if (!exported) throw new Error(`${stackName}: Fn::ImportValue ${name} has no export in the app`);
+          if (!exported)
+            throw new Error(`${stackName}: Fn::ImportValue ${name} has no export in the app`);
           return this.resolve(exported.stack, exported.value);
         }
         case 'Fn::If': {
           const [condition, whenTrue, whenFalse] = arg as [string, unknown, unknown];
-          return this.resolve(stackName, this.condition(stackName, condition) ? whenTrue : whenFalse);
+          return this.resolve(
+            stackName,
+            this.condition(stackName, condition) ? whenTrue : whenFalse,
+          );
         }
         case 'Fn::FindInMap': {
-          const [map, top, second] = (arg as unknown[]).map((a) => String(this.resolve(stackName, a)));
-          return this.template(stackName).Mappings?.[map as string]?.[top as string]?.[second as string] ?? null;
+          const [map, top, second] = (arg as unknown[]).map((a) =>
+            String(this.resolve(stackName, a)),
+          );
+          return (
+            this.template(stackName).Mappings?.[map as string]?.[top as string]?.[
+              second as string
+            ] ?? null
+          );
         }
         case 'Fn::Base64':
           return Buffer.from(String(this.resolve(stackName, arg))).toString('base64');
@@ -166,7 +189,9 @@ export class ResolvedApp {
   }
 
   private sub(stackName: string, arg: unknown): string {
-    const [text, variables] = Array.isArray(arg) ? (arg as [string, Record<string, unknown>]) : [String(arg), {}];
+    const [text, variables] = Array.isArray(arg)
+      ? (arg as [string, Record<string, unknown>])
+      : [String(arg), {}];
     return text.replace(/\$\{([^}!]+)\}/g, (_, name: string) => {
       if (name in variables) return String(this.resolve(stackName, variables[name]));
       const [logicalId, attribute] = name.split(/\.(.+)/);
@@ -187,7 +212,10 @@ export class ResolvedApp {
     const args = arg as Json[];
     switch (fn) {
       case 'Fn::Equals':
-        return JSON.stringify(this.resolve(stackName, args[0])) === JSON.stringify(this.resolve(stackName, args[1]));
+        return (
+          JSON.stringify(this.resolve(stackName, args[0])) ===
+          JSON.stringify(this.resolve(stackName, args[1]))
+        );
       case 'Fn::Not':
         return !this.evaluate(stackName, args[0] as Json);
       case 'Fn::And':
@@ -244,7 +272,10 @@ export class ResolvedApp {
         const name = explicit('RoleName') ?? generated;
         return {
           ref: name,
-          attrs: { Arn: `arn:${PARTITION}:iam::${ACCOUNT}:role/${name}`, RoleId: `AROA${logicalId}` },
+          attrs: {
+            Arn: `arn:${PARTITION}:iam::${ACCOUNT}:role/${name}`,
+            RoleId: `AROA${logicalId}`,
+          },
         };
       }
       case 'AWS::Lambda::Function': {
@@ -258,7 +289,10 @@ export class ResolvedApp {
       case 'AWS::DynamoDB::GlobalTable': {
         const name = explicit('TableName') ?? generated;
         const tableArn = arn('dynamodb', `table/${name}`);
-        return { ref: name, attrs: { Arn: tableArn, StreamArn: `${tableArn}/stream/2026-12-07T00:00:00.000` } };
+        return {
+          ref: name,
+          attrs: { Arn: tableArn, StreamArn: `${tableArn}/stream/2026-12-07T00:00:00.000` },
+        };
       }
       case 'AWS::S3::Bucket': {
         const name = explicit('BucketName') ?? generated.toLowerCase().slice(0, 63);
@@ -311,7 +345,10 @@ export class ResolvedApp {
       }
       case 'AWS::ApiGateway::RestApi': {
         const id = digest(logicalId).slice(0, 10);
-        return { ref: id, attrs: { RestApiId: id, RootResourceId: digest(`${logicalId}/`).slice(0, 10) } };
+        return {
+          ref: id,
+          attrs: { RestApiId: id, RootResourceId: digest(`${logicalId}/`).slice(0, 10) },
+        };
       }
       case 'AWS::ApiGateway::Authorizer': {
         const id = digest(logicalId).slice(0, 6);
@@ -325,12 +362,18 @@ export class ResolvedApp {
       }
       case 'AWS::SageMaker::Endpoint': {
         const name = explicit('EndpointName') ?? generated;
-        return { ref: arn('sagemaker', `endpoint/${name.toLowerCase()}`), attrs: { EndpointName: name } };
+        return {
+          ref: arn('sagemaker', `endpoint/${name.toLowerCase()}`),
+          attrs: { EndpointName: name },
+        };
       }
       case 'AWS::SageMaker::InferenceComponent': {
         const name = explicit('InferenceComponentName') ?? generated;
         const icArn = arn('sagemaker', `inference-component/${name.toLowerCase()}`);
-        return { ref: icArn, attrs: { InferenceComponentArn: icArn, InferenceComponentName: name } };
+        return {
+          ref: icArn,
+          attrs: { InferenceComponentArn: icArn, InferenceComponentName: name },
+        };
       }
       case 'AWS::SageMaker::Model': {
         const name = explicit('ModelName') ?? generated;
@@ -338,7 +381,10 @@ export class ResolvedApp {
       }
       case 'AWS::SageMaker::EndpointConfig': {
         const name = explicit('EndpointConfigName') ?? generated;
-        return { ref: arn('sagemaker', `endpoint-config/${name.toLowerCase()}`), attrs: { EndpointConfigName: name } };
+        return {
+          ref: arn('sagemaker', `endpoint-config/${name.toLowerCase()}`),
+          attrs: { EndpointConfigName: name },
+        };
       }
       case 'AWS::Lambda::LayerVersion':
         return { ref: arn('lambda', `layer:${generated}:1`), attrs: {} };
@@ -347,12 +393,15 @@ export class ResolvedApp {
         return { ref: name, attrs: { Arn: arn('lambda', `capacity-provider:${name}`) } };
       }
       default: {
-        // Resources that no policy names (methods, alarms, VPC parts...): opaque ids are enough. Should a policy
-        // ever name one, the opaque value matches no ARN and the simulation of that call fails, visibly.
+        // Resources that no policy names (methods, alarms, VPC parts...): opaque ids are enough.
+        // Should a policy ever name one, the opaque value matches no ARN and the simulation of that
+        // call fails, visibly.
         const opaque = `${logicalId.toLowerCase()}-${digest(logicalId).slice(0, 8)}`;
         return {
           ref: opaque,
-          attrs: new Proxy({} as Record<string, string>, { get: (_, attribute) => `${opaque}.${String(attribute)}` }),
+          attrs: new Proxy({} as Record<string, string>, {
+            get: (_, attribute) => `${opaque}.${String(attribute)}`,
+          }),
         };
       }
     }
@@ -360,5 +409,9 @@ export class ResolvedApp {
 }
 
 function isNoValue(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && (value as { Ref?: string }).Ref === 'AWS::NoValue';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { Ref?: string }).Ref === 'AWS::NoValue'
+  );
 }

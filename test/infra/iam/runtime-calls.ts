@@ -1,15 +1,22 @@
 /**
- * Every AWS call Tierline's principals make at run time, with the resource each touches: the table the IAM
- * simulation (`iam-simulation.test.ts`) proves against the synthesized policies, and the list the SDK scan
- * (`sdk-calls.test.ts`) checks `lambda/` against, so no call lands without its permission proved.
+ * Every AWS call Tierline's principals make at run time, with the resource each touches: the table
+ * the IAM simulation (`iam-simulation.test.ts`) proves against the synthesized policies, and the
+ * list the SDK scan (`sdk-calls.test.ts`) checks `lambda/` against, so no call lands without its
+ * permission proved.
  *
- * `sources` names the code that sends the call, as `file#enclosing function: Command` (what the scan finds), or
- * says which AWS service makes it on the principal's behalf. The KMS calls AWS makes for an encrypted table,
- * bucket, queue or topic are not listed: the simulation adds them from the resource's encryption settings
- * (`encryption.ts`).
+ * `sources` names the code that sends the call, as `file#enclosing function: Command` (what the
+ * scan finds), or says which AWS service makes it on the principal's behalf. The KMS calls AWS
+ * makes for an encrypted table, bucket, queue or topic are not listed: the simulation adds them
+ * from the resource's encryption settings (`encryption.ts`).
  */
-import { adapterComponentPrefix, trainingJobPrefix } from '../../../lambda/fine-tuning/sagemaker-names';
-import { endpointName, inferenceComponentName } from '../../../lambda/inference/backends/sagemaker-names';
+import {
+  adapterComponentPrefix,
+  trainingJobPrefix,
+} from '../../../lambda/fine-tuning/sagemaker-names';
+import {
+  endpointName,
+  inferenceComponentName,
+} from '../../../lambda/inference/backends/sagemaker-names';
 import type { TierlineConfig } from '../../../lib/config/schema';
 import { acceptsVolumeKmsKey } from '../../../lib/constructs/inference/instance-types';
 
@@ -27,7 +34,10 @@ export type RolePrincipal =
   | 'training'
   | 'inference'
   | 'vpcFlowLogs';
-export type ServicePrincipal = 'events.amazonaws.com' | 'cloudfront.amazonaws.com' | 'sns.amazonaws.com';
+export type ServicePrincipal =
+  | 'events.amazonaws.com'
+  | 'cloudfront.amazonaws.com'
+  | 'sns.amazonaws.com';
 export type Principal = RolePrincipal | ServicePrincipal;
 
 export type TableName = 'customers' | 'metering' | 'files' | 'fineTuning';
@@ -68,7 +78,9 @@ export interface Arns {
   logGroup(name: FunctionName): string;
   readonly stateMachine: string;
   execution(name: string): string;
-  rule(name: 'reconcileSchedule' | 'spendAlerts' | 'trainingStateChange' | 'batchesExpirySweep'): string;
+  rule(
+    name: 'reconcileSchedule' | 'spendAlerts' | 'trainingStateChange' | 'batchesExpirySweep',
+  ): string;
   readonly distribution: string;
   /** The rule Step Functions manages to watch training jobs for `.sync`. */
   readonly stepFunctionsTrainingRule: string;
@@ -108,25 +120,35 @@ export interface RuntimeCall {
 
 /** Calls in `lambda/` made only with the operator's credentials (the CLI imports these modules): no row. */
 export const OPERATOR_ONLY: Record<string, string> = {
-  'lambda/customers/customers-repository.ts#claimEmail: GetCommand': 'customer creation (`tierline customers create`)',
+  'lambda/customers/customers-repository.ts#claimEmail: GetCommand':
+    'customer creation (`tierline customers create`)',
   'lambda/customers/customers-repository.ts#claimEmail: PutCommand': 'customer creation',
-  'lambda/customers/customers-repository.ts#releaseEmail: DeleteCommand': 'customer creation undone / deletion',
+  'lambda/customers/customers-repository.ts#releaseEmail: DeleteCommand':
+    'customer creation undone / deletion',
   'lambda/customers/customers-repository.ts#putCustomer: PutCommand': 'customer creation',
   'lambda/customers/customers-repository.ts#deleteCustomer: DeleteCommand': 'customer deletion',
-  'lambda/customers/customers-repository.ts#putKey: PutCommand': 'key issue and rotation by the operator',
-  'lambda/customers/customers-repository.ts#deleteKey: DeleteCommand': 'key rotation and customer deletion',
-  'lambda/customers/customers-repository.ts#listCustomers: QueryCommand': 'customer listing and usage reports',
-  'lambda/batches/customer-data.ts#items: QueryCommand': "a deleted customer's files and batches erased",
-  'lambda/batches/customer-data.ts#erase: DeleteCommand': "a deleted customer's files and batches erased",
+  'lambda/customers/customers-repository.ts#putKey: PutCommand':
+    'key issue and rotation by the operator',
+  'lambda/customers/customers-repository.ts#deleteKey: DeleteCommand':
+    'key rotation and customer deletion',
+  'lambda/customers/customers-repository.ts#listCustomers: QueryCommand':
+    'customer listing and usage reports',
+  'lambda/batches/customer-data.ts#items: QueryCommand':
+    "a deleted customer's files and batches erased",
+  'lambda/batches/customer-data.ts#erase: DeleteCommand':
+    "a deleted customer's files and batches erased",
   'lambda/metering/usage-report.ts#ledgerDay: QueryCommand': 'operator usage and billing reports',
 };
 
 const src = (file: string, ...calls: string[]) => calls.map((call) => `lambda/${file}#${call}`);
 const roles = (principals: RolePrincipal[], call: Omit<RuntimeCall, 'principal'>): RuntimeCall[] =>
   principals.map((principal) => ({ principal, ...call }));
-const adaptersOn = (config: TierlineConfig) => Object.values(config.models).some((m) => m.architecture);
-const trainingOn = (config: TierlineConfig) => Object.values(config.models).some((m) => m.trainingInstanceType);
-const weightsInS3 = (config: TierlineConfig) => Object.values(config.models).some((m) => m.weights.startsWith('s3://'));
+const adaptersOn = (config: TierlineConfig) =>
+  Object.values(config.models).some((m) => m.architecture);
+const trainingOn = (config: TierlineConfig) =>
+  Object.values(config.models).some((m) => m.trainingInstanceType);
+const weightsInS3 = (config: TierlineConfig) =>
+  Object.values(config.models).some((m) => m.weights.startsWith('s3://'));
 const volumeKeyed = (config: TierlineConfig) =>
   Object.values(config.models).some((m) => acceptsVolumeKmsKey(m.instanceType));
 const trainableWithS3Weights = (a: Arns) =>
@@ -150,7 +172,12 @@ const metering: RuntimeCall[] = [
     sources: [
       ...src('metering/limiter.ts', 'heldAt: GetCommand', 'read: GetCommand'),
       ...src('metering/ledger.ts', 'get: GetCommand'),
-      ...src('metering/spend.ts', 'findHold: GetCommand', 'read: GetCommand', 'settleBatchRemainder: GetCommand'),
+      ...src(
+        'metering/spend.ts',
+        'findHold: GetCommand',
+        'read: GetCommand',
+        'settleBatchRemainder: GetCommand',
+      ),
       ...src('metering/aggregate-updates.ts', 'apply: GetCommand'),
     ],
   }),
@@ -190,7 +217,11 @@ const metering: RuntimeCall[] = [
     resources: (a) => [a.index('metering', 'byCustomerDay'), a.table('metering')],
     sources: [
       ...src('metering/usage-aggregates.ts', 'queryUsage: QueryCommand'),
-      ...src('metering/aggregate-updates.ts', 'aggregatesOfDay: QueryCommand', 'ledgerOfDay: QueryCommand'),
+      ...src(
+        'metering/aggregate-updates.ts',
+        'aggregatesOfDay: QueryCommand',
+        'ledgerOfDay: QueryCommand',
+      ),
     ],
   }),
   ...roles(METERING_FUNCTIONS, {
@@ -207,7 +238,8 @@ const metering: RuntimeCall[] = [
     }),
     sources: src('metering/spend-alerts.ts', 'publish: PutEventsCommand'),
   }),
-  // The reconciler: due reservations from the due index, then each counter item itself, billed and released.
+  // The reconciler: due reservations from the due index, then each counter item itself, billed and
+  // released.
   ...roles(['reconciler'], {
     action: 'dynamodb:Query',
     resources: (a) => [a.index('metering', 'byCustomerDay')],
@@ -242,8 +274,8 @@ const metering: RuntimeCall[] = [
     resources: (a) => [a.table('metering')],
     sources: src('metering/ledger.ts', 'put: PutCommand'),
   }),
-  // The aggregator: the metering table's stream (read by Lambda's event source mapping with the function's
-  // role), aggregates updated, failed batches sent to the on-failure destination.
+  // The aggregator: the metering table's stream (read by Lambda's event source mapping with the
+  // function's role), aggregates updated, failed batches sent to the on-failure destination.
   ...roles(['aggregator'], {
     action: 'dynamodb:GetRecords',
     resources: (a) => [a.stream('metering')],
@@ -286,14 +318,20 @@ const customers: RuntimeCall[] = [
   ...roles(['authorizer', 'api', 'chat'], {
     action: 'dynamodb:GetItem',
     resources: (a) => [a.table('customers')],
-    sources: src('customers/customers-repository.ts', 'getKey: GetCommand', 'getCustomer: GetCommand'),
+    sources: src(
+      'customers/customers-repository.ts',
+      'getKey: GetCommand',
+      'getCustomer: GetCommand',
+    ),
   }),
   // The authorizer records when a key was last used: one attribute of a key item, nothing returned.
   ...roles(['authorizer'], {
     action: 'dynamodb:UpdateItem',
     resources: (a) => [a.table('customers')],
     context: () => ({
-      'dynamodb:LeadingKeys': ['KEY#0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'],
+      'dynamodb:LeadingKeys': [
+        'KEY#0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
+      ],
       'dynamodb:Attributes': ['pk', 'sk', 'lastUsedAt'],
       'dynamodb:ReturnValues': 'NONE',
     }),
@@ -412,13 +450,18 @@ const files: RuntimeCall[] = [
     resources: (a) => [a.table('files'), a.index('files', 'byPurpose')],
     sources: [
       ...src('storage/query-pages.ts', 'queryPage: QueryCommand', 'queryAll: QueryCommand'),
-      ...src('batches/batches-repository.ts', 'dueForSweep: QueryCommand', 'openBatches: QueryCommand'),
+      ...src(
+        'batches/batches-repository.ts',
+        'dueForSweep: QueryCommand',
+        'openBatches: QueryCommand',
+      ),
     ],
   }),
   ...roles(FILES_FUNCTIONS, {
     action: 's3:GetObject',
     resources: (a) => [a.object('files', FILE_KEY)],
-    // downloadUrl: a presigned GET (getSignedUrl) is signed with the function's role: S3 checks that role.
+    // downloadUrl: a presigned GET (getSignedUrl) is signed with the function's role: S3 checks
+    // that role.
     sources: src(
       'files/file-storage.ts',
       'get: GetObjectCommand',
@@ -451,13 +494,17 @@ const files: RuntimeCall[] = [
     sources: src('batches/batch-queue.ts', 'send: SendMessageBatchCommand'),
   }),
   // The worker's queue, read by Lambda's event source mapping with the function's role.
-  ...['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ChangeMessageVisibility'].flatMap(
-    (action) =>
-      roles(['batchWorker'], {
-        action,
-        resources: (a) => [a.queue('batches')],
-        sources: ['aws: Lambda event source mapping (SQS)'],
-      }),
+  ...[
+    'sqs:ReceiveMessage',
+    'sqs:DeleteMessage',
+    'sqs:GetQueueAttributes',
+    'sqs:ChangeMessageVisibility',
+  ].flatMap((action) =>
+    roles(['batchWorker'], {
+      action,
+      resources: (a) => [a.queue('batches')],
+      sources: ['aws: Lambda event source mapping (SQS)'],
+    }),
   ),
 ];
 
@@ -466,8 +513,9 @@ const inference: RuntimeCall[] = [
   ...['sagemaker:InvokeEndpoint', 'sagemaker:InvokeEndpointWithResponseStream'].flatMap((action) =>
     roles(['chat', 'batchWorker'], {
       action,
-      // The endpoint is the action's required resource; the inference component a request names is optional
-      // (Service Authorization Reference: "you can choose to use one of the optional resource types").
+      // The endpoint is the action's required resource; the inference component a request names is
+      // optional (Service Authorization Reference: "you can choose to use one of the optional
+      // resource types").
       resources: (a) => a.models.map((m) => a.endpoint(m)),
       sources: src(
         'inference/backends/sagemaker-backend.ts',
@@ -479,7 +527,8 @@ const inference: RuntimeCall[] = [
 ];
 
 /** Fine-tuning: jobs API, adapters, the workflow's tasks and events, the state machine, the training job. */
-const ADAPTER = (a: Arns) => a.inferenceComponent(`${adapterComponentPrefix(a.environment)}0123456789abcdef`);
+const ADAPTER = (a: Arns) =>
+  a.inferenceComponent(`${adapterComponentPrefix(a.environment)}0123456789abcdef`);
 const TRAINING_JOB = (a: Arns) => `${trainingJobPrefix(a.environment)}0123456789abcdef`;
 const fineTuning: RuntimeCall[] = [
   // Jobs and models (one table) by the jobs API, the workflow's tasks and the training events.
@@ -487,7 +536,11 @@ const fineTuning: RuntimeCall[] = [
     action: 'dynamodb:GetItem',
     resources: (a) => [a.table('fineTuning')],
     sources: [
-      ...src('fine-tuning/jobs-repository.ts', 'get: GetCommand', 'getIdempotencyClaim: GetCommand'),
+      ...src(
+        'fine-tuning/jobs-repository.ts',
+        'get: GetCommand',
+        'getIdempotencyClaim: GetCommand',
+      ),
       ...src('fine-tuning/models-repository.ts', 'get: GetCommand'),
     ],
   }),
@@ -558,7 +611,8 @@ const fineTuning: RuntimeCall[] = [
     ),
     when: adaptersOn,
   }),
-  // Uploaded adapters: read from the files bucket, repackaged under adapters/, deployed as components.
+  // Uploaded adapters: read from the files bucket, repackaged under adapters/, deployed as
+  // components.
   ...roles(['api'], {
     action: 's3:GetObject',
     resources: (a) => [a.object('files', FILE_KEY)],
@@ -570,7 +624,9 @@ const fineTuning: RuntimeCall[] = [
   }),
   ...roles(['api'], {
     action: 's3:PutObject',
-    resources: (a) => [a.object('fineTuning', `adapters/${CUSTOMER}-0123456789abcdef/adapter.tar.gz`)],
+    resources: (a) => [
+      a.object('fineTuning', `adapters/${CUSTOMER}-0123456789abcdef/adapter.tar.gz`),
+    ],
     sources: src(
       'files/file-storage.ts',
       'compose: CreateMultipartUploadCommand',
@@ -580,7 +636,9 @@ const fineTuning: RuntimeCall[] = [
   }),
   ...roles(['api'], {
     action: 's3:DeleteObject',
-    resources: (a) => [a.object('fineTuning', `adapters/${CUSTOMER}-0123456789abcdef/adapter.tar.gz`)],
+    resources: (a) => [
+      a.object('fineTuning', `adapters/${CUSTOMER}-0123456789abcdef/adapter.tar.gz`),
+    ],
     sources: src('fine-tuning/adapters-service.ts', 'delete: DeleteObjectCommand'),
   }),
   ...['sagemaker:CreateInferenceComponent', 'sagemaker:AddTags'].flatMap((action) =>
@@ -588,7 +646,10 @@ const fineTuning: RuntimeCall[] = [
       action,
       resources: (a) => [ADAPTER(a), ...a.adapterModels.map((m) => a.endpoint(m))],
       sources: [
-        ...src('fine-tuning/adapters-service.ts', 'createComponent: CreateInferenceComponentCommand'),
+        ...src(
+          'fine-tuning/adapters-service.ts',
+          'createComponent: CreateInferenceComponentCommand',
+        ),
         ...src('fine-tuning/workflow-tasks.ts', 'checkAdapter: CreateInferenceComponentCommand'),
       ],
       when: adaptersOn,
@@ -606,17 +667,27 @@ const fineTuning: RuntimeCall[] = [
   ...roles(['fineTuningTasks'], {
     action: 'sagemaker:DescribeInferenceComponent',
     resources: (a) => [ADAPTER(a)],
-    sources: src('fine-tuning/workflow-tasks.ts', 'checkInService: DescribeInferenceComponentCommand'),
+    sources: src(
+      'fine-tuning/workflow-tasks.ts',
+      'checkInService: DescribeInferenceComponentCommand',
+    ),
     when: adaptersOn,
   }),
-  // The jobs API: training inputs copied from the files bucket, checkpoints listed, executions started and stopped.
+  // The jobs API: training inputs copied from the files bucket, checkpoints listed, executions
+  // started and stopped.
   ...roles(['api'], {
     action: 's3:GetObject',
     resources: (a) => [
       a.object('files', FILE_KEY),
       a.object('fineTuning', `jobs/${JOB}/checkpoints/checkpoint-10/checkpoint.json`),
     ],
-    sources: [...src('fine-tuning/job-storage.ts', 'copyInput: CopyObjectCommand', 'readMarker: GetObjectCommand')],
+    sources: [
+      ...src(
+        'fine-tuning/job-storage.ts',
+        'copyInput: CopyObjectCommand',
+        'readMarker: GetObjectCommand',
+      ),
+    ],
     when: trainingOn,
   }),
   ...roles(['api'], {
@@ -650,7 +721,8 @@ const fineTuning: RuntimeCall[] = [
     sources: src('fine-tuning/job-launcher.ts', 'stop: StopTrainingJobCommand'),
     when: trainingOn,
   }),
-  // The workflow's tasks: base weights present (a one-key listing), the trained adapter read and checked.
+  // The workflow's tasks: base weights present (a one-key listing), the trained adapter read and
+  // checked.
   ...roles(['fineTuningTasks'], {
     action: 's3:ListBucket',
     resources: (a) => [a.bucket('fineTuning')],
@@ -658,7 +730,8 @@ const fineTuning: RuntimeCall[] = [
     sources: src('fine-tuning/workflow-tasks.ts', 'prepare: ListObjectsV2Command'),
     when: trainingOn,
   }),
-  // The trained adapter is found by listing the training job's own output folder (jobs/<job>/output/<training job>/).
+  // The trained adapter is found by listing the training job's own output folder
+  // (jobs/<job>/output/<training job>/).
   ...roles(['fineTuningTasks'], {
     action: 's3:ListBucket',
     resources: (a) => [a.bucket('fineTuning')],
@@ -668,7 +741,9 @@ const fineTuning: RuntimeCall[] = [
   }),
   ...roles(['fineTuningTasks'], {
     action: 's3:GetObject',
-    resources: (a) => [a.object('fineTuning', `jobs/${JOB}/output/${TRAINING_JOB(a)}/output/model/adapter.tar.gz`)],
+    resources: (a) => [
+      a.object('fineTuning', `jobs/${JOB}/output/${TRAINING_JOB(a)}/output/model/adapter.tar.gz`),
+    ],
     sources: src(
       'fine-tuning/s3-archive-source.ts',
       's3ArchiveSource: HeadObjectCommand',
@@ -677,8 +752,9 @@ const fineTuning: RuntimeCall[] = [
     when: trainingOn,
   }),
 
-  // The state machine: its tasks invoked, the training job run with .sync (AWS's documented policy for
-  // createTrainingJob.sync: Create/Describe/Stop, ListTags, PassRole, the managed rule), logs and traces.
+  // The state machine: its tasks invoked, the training job run with .sync (AWS's documented policy
+  // for createTrainingJob.sync: Create/Describe/Stop, ListTags, PassRole, the managed rule), logs
+  // and traces.
   ...roles(['stateMachine'], {
     action: 'lambda:InvokeFunction',
     resources: (a) => [a.function('fineTuningTasks')],
@@ -692,21 +768,27 @@ const fineTuning: RuntimeCall[] = [
       'sagemaker:NetworkIsolation': 'true',
       'sagemaker:InstanceTypes': [
         ...new Set(
-          Object.values(a.config.models).flatMap((m) => (m.trainingInstanceType ? [m.trainingInstanceType] : [])),
+          Object.values(a.config.models).flatMap((m) =>
+            m.trainingInstanceType ? [m.trainingInstanceType] : [],
+          ),
         ),
       ],
     }),
     sources: ['aws: Step Functions (sagemaker:createTrainingJob.sync)'],
     when: trainingOn,
   }),
-  ...['sagemaker:DescribeTrainingJob', 'sagemaker:StopTrainingJob', 'sagemaker:AddTags', 'sagemaker:ListTags'].flatMap(
-    (action) =>
-      roles(['stateMachine'], {
-        action,
-        resources: (a) => [a.trainingJob(TRAINING_JOB(a))],
-        sources: ['aws: Step Functions (sagemaker:createTrainingJob.sync)'],
-        when: trainingOn,
-      }),
+  ...[
+    'sagemaker:DescribeTrainingJob',
+    'sagemaker:StopTrainingJob',
+    'sagemaker:AddTags',
+    'sagemaker:ListTags',
+  ].flatMap((action) =>
+    roles(['stateMachine'], {
+      action,
+      resources: (a) => [a.trainingJob(TRAINING_JOB(a))],
+      sources: ['aws: Step Functions (sagemaker:createTrainingJob.sync)'],
+      when: trainingOn,
+    }),
   ),
   ...roles(['stateMachine'], {
     action: 'iam:PassRole',
@@ -738,8 +820,8 @@ const fineTuning: RuntimeCall[] = [
     }),
   ),
 
-  // The training job (SageMaker, with the training role): channels listed and read, output and checkpoints
-  // written, the image pulled, logs and metrics written.
+  // The training job (SageMaker, with the training role): channels listed and read, output and
+  // checkpoints written, the image pulled, logs and metrics written.
   ...roles(['training'], {
     action: 's3:ListBucket',
     resources: (a) => [a.bucket('fineTuning')],
@@ -795,13 +877,14 @@ const fineTuning: RuntimeCall[] = [
     sources: ['aws: SageMaker training (encrypted training volume)'],
     when: trainingOn,
   }),
-  ...['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'].flatMap((action) =>
-    roles(['training'], {
-      action,
-      resources: (a) => [a.repository(a.config.fineTuning.training.image)],
-      sources: ['aws: SageMaker training (image pull)'],
-      when: trainingOn,
-    }),
+  ...['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'].flatMap(
+    (action) =>
+      roles(['training'], {
+        action,
+        resources: (a) => [a.repository(a.config.fineTuning.training.image)],
+        sources: ['aws: SageMaker training (image pull)'],
+        when: trainingOn,
+      }),
   ),
   ...roles(['training', 'inference'], {
     action: 'ecr:GetAuthorizationToken',
@@ -825,10 +908,12 @@ const fineTuning: RuntimeCall[] = [
     }),
   ),
 
-  // The endpoints' execution role: weights kept in S3 (ModelDataSource, an S3 prefix: listed, then read).
+  // The endpoints' execution role: weights kept in S3 (ModelDataSource, an S3 prefix: listed, then
+  // read).
   ...roles(['inference'], {
     action: 's3:ListBucket',
-    resources: (a) => a.models.flatMap((m) => (a.weights(m) ? [`arn:aws:s3:::${a.weights(m)?.bucket}`] : [])),
+    resources: (a) =>
+      a.models.flatMap((m) => (a.weights(m) ? [`arn:aws:s3:::${a.weights(m)?.bucket}`] : [])),
     context: (a) => ({ 's3:prefix': a.models.flatMap((m) => a.weights(m)?.prefix ?? []) }),
     sources: ['aws: SageMaker hosting (ModelDataSource S3 prefix of weights kept in S3)'],
     when: weightsInS3,
@@ -859,7 +944,8 @@ const fineTuning: RuntimeCall[] = [
       when: volumeKeyed,
     }),
   ),
-  // The training job reads base weights kept in S3 outside the fine-tuning bucket; the prepare task lists them.
+  // The training job reads base weights kept in S3 outside the fine-tuning bucket; the prepare task
+  // lists them.
   ...roles(['training', 'fineTuningTasks'], {
     action: 's3:ListBucket',
     resources: (a) => trainableWithS3Weights(a).map((w) => `arn:aws:s3:::${w.bucket}`),
@@ -872,7 +958,8 @@ const fineTuning: RuntimeCall[] = [
   }),
   ...roles(['training'], {
     action: 's3:GetObject',
-    resources: (a) => trainableWithS3Weights(a).map((w) => `arn:aws:s3:::${w.bucket}/${w.prefix}config.json`),
+    resources: (a) =>
+      trainableWithS3Weights(a).map((w) => `arn:aws:s3:::${w.bucket}/${w.prefix}config.json`),
     sources: ['aws: SageMaker training (the model channel on weights kept in S3)'],
     when: (config) => trainingOn(config) && weightsInS3(config),
   }),
@@ -887,12 +974,15 @@ const fineTuning: RuntimeCall[] = [
     sources: ['aws: SageMaker (Container.ArtifactUrl of an adapter inference component)'],
     when: adaptersOn,
   }),
-  ...['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'].flatMap((action) =>
-    roles(['inference'], {
-      action,
-      resources: (a) => [...new Set(Object.values(a.config.models).map((m) => a.repository(m.containerImage)))],
-      sources: ['aws: SageMaker hosting (image pull)'],
-    }),
+  ...['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability'].flatMap(
+    (action) =>
+      roles(['inference'], {
+        action,
+        resources: (a) => [
+          ...new Set(Object.values(a.config.models).map((m) => a.repository(m.containerImage))),
+        ],
+        sources: ['aws: SageMaker hosting (image pull)'],
+      }),
   ),
   ...['logs:CreateLogStream', 'logs:PutLogEvents'].flatMap((action) =>
     roles(['inference'], {
@@ -930,7 +1020,9 @@ const plumbing: RuntimeCall[] = [
     ...['logs:CreateLogStream', 'logs:PutLogEvents'].map((action) => ({
       principal: fn,
       action,
-      resources: (a: Arns) => [`${a.logGroup(fn).replace(/:\*$/, '')}:log-stream:2026/12/07/[$LATEST]0123456789abcdef`],
+      resources: (a: Arns) => [
+        `${a.logGroup(fn).replace(/:\*$/, '')}:log-stream:2026/12/07/[$LATEST]0123456789abcdef`,
+      ],
       sources: ['aws: Lambda (function logs)'],
     })),
     {
@@ -942,16 +1034,22 @@ const plumbing: RuntimeCall[] = [
   ]),
 ];
 
-const chatOnManagedInstances = (config: TierlineConfig) => config.environment.chatCompute.kind === 'managed-instances';
+const chatOnManagedInstances = (config: TierlineConfig) =>
+  config.environment.chatCompute.kind === 'managed-instances';
 /** The chat VPC's flow logs (rejected traffic), delivered by VPC Flow Logs with their role. */
-const flowLogs: RuntimeCall[] = ['logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'].flatMap(
-  (action) =>
-    roles(['vpcFlowLogs'], {
-      action,
-      resources: (a) => [`${String(a.flowLogGroup).replace(/:\*$/, '')}:log-stream:eni-0123456789abcdef0-reject`],
-      sources: ['aws: VPC Flow Logs (rejected traffic of the chat VPC)'],
-      when: chatOnManagedInstances,
-    }),
+const flowLogs: RuntimeCall[] = [
+  'logs:CreateLogStream',
+  'logs:PutLogEvents',
+  'logs:DescribeLogStreams',
+].flatMap((action) =>
+  roles(['vpcFlowLogs'], {
+    action,
+    resources: (a) => [
+      `${String(a.flowLogGroup).replace(/:\*$/, '')}:log-stream:eni-0123456789abcdef0-reject`,
+    ],
+    sources: ['aws: VPC Flow Logs (rejected traffic of the chat VPC)'],
+    when: chatOnManagedInstances,
+  }),
 );
 
 /** AWS services acting on resource policies: EventBridge targets, CloudFront's origin access. */
@@ -960,14 +1058,20 @@ const services: RuntimeCall[] = [
     principal: 'events.amazonaws.com',
     action: 'lambda:InvokeFunction',
     resources: (a) => [a.function('reconciler')],
-    context: (a) => ({ 'aws:SourceArn': a.rule('reconcileSchedule'), 'aws:SourceAccount': '123456789012' }),
+    context: (a) => ({
+      'aws:SourceArn': a.rule('reconcileSchedule'),
+      'aws:SourceAccount': '123456789012',
+    }),
     sources: ['aws: EventBridge (reservation reconciler schedule)'],
   },
   {
     principal: 'events.amazonaws.com',
     action: 'lambda:InvokeFunction',
     resources: (a) => [a.function('fineTuningEvents')],
-    context: (a) => ({ 'aws:SourceArn': a.rule('trainingStateChange'), 'aws:SourceAccount': '123456789012' }),
+    context: (a) => ({
+      'aws:SourceArn': a.rule('trainingStateChange'),
+      'aws:SourceAccount': '123456789012',
+    }),
     sources: ['aws: EventBridge (training job state changes)'],
     when: trainingOn,
   },
@@ -975,7 +1079,10 @@ const services: RuntimeCall[] = [
     principal: 'events.amazonaws.com',
     action: 'sqs:SendMessage',
     resources: (a) => [a.queue('eventsDeadLetters')],
-    context: (a) => ({ 'aws:SourceArn': a.rule('trainingStateChange'), 'aws:SourceAccount': '123456789012' }),
+    context: (a) => ({
+      'aws:SourceArn': a.rule('trainingStateChange'),
+      'aws:SourceAccount': '123456789012',
+    }),
     sources: ['aws: EventBridge (target dead-letter queue)'],
     when: trainingOn,
   },
@@ -983,28 +1090,40 @@ const services: RuntimeCall[] = [
     principal: 'events.amazonaws.com',
     action: 'sns:Publish',
     resources: (a) => [a.notificationsTopic],
-    context: (a) => ({ 'aws:SourceArn': a.rule('spendAlerts'), 'aws:SourceAccount': '123456789012' }),
+    context: (a) => ({
+      'aws:SourceArn': a.rule('spendAlerts'),
+      'aws:SourceAccount': '123456789012',
+    }),
     sources: ['aws: EventBridge (spend alerts to the notifications topic)'],
   },
   {
     principal: 'events.amazonaws.com',
     action: 'sqs:SendMessage',
     resources: (a) => [a.queue('meteringFailures')],
-    context: (a) => ({ 'aws:SourceArn': a.rule('spendAlerts'), 'aws:SourceAccount': '123456789012' }),
+    context: (a) => ({
+      'aws:SourceArn': a.rule('spendAlerts'),
+      'aws:SourceAccount': '123456789012',
+    }),
     sources: ['aws: EventBridge (spend alerts dead-letter queue)'],
   },
   {
     principal: 'events.amazonaws.com',
     action: 'sqs:SendMessage',
     resources: (a) => [a.queue('batches')],
-    context: (a) => ({ 'aws:SourceArn': a.rule('batchesExpirySweep'), 'aws:SourceAccount': '123456789012' }),
+    context: (a) => ({
+      'aws:SourceArn': a.rule('batchesExpirySweep'),
+      'aws:SourceAccount': '123456789012',
+    }),
     sources: ['aws: EventBridge (batch expiry sweep)'],
   },
   {
     principal: 'events.amazonaws.com',
     action: 'sqs:SendMessage',
     resources: (a) => [a.queue('batchesDeadLetters')],
-    context: (a) => ({ 'aws:SourceArn': a.rule('batchesExpirySweep'), 'aws:SourceAccount': '123456789012' }),
+    context: (a) => ({
+      'aws:SourceArn': a.rule('batchesExpirySweep'),
+      'aws:SourceAccount': '123456789012',
+    }),
     sources: ['aws: EventBridge (batch expiry sweep dead-letter queue)'],
   },
   {

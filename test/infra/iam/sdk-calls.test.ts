@@ -2,12 +2,15 @@ import { OPERATOR_ONLY, RUNTIME_CALLS } from './runtime-calls';
 import { leanClientOperations, sdkCallsIn } from './sdk-calls';
 
 /**
- * A new AWS call in `lambda/` cannot land without a row in the runtime table (`runtime-calls.ts`), which the IAM
- * simulation proves against the synthesized policies; and the table names no call the code no longer makes.
+ * A new AWS call in `lambda/` cannot land without a row in the runtime table (`runtime-calls.ts`),
+ * which the IAM simulation proves against the synthesized policies; and the table names no call the
+ * code no longer makes.
  */
 describe('AWS SDK calls in lambda/', () => {
   const found = sdkCallsIn('lambda');
-  const tabled = new Set(RUNTIME_CALLS.flatMap((row) => row.sources).filter((s) => s.startsWith('lambda/')));
+  const tabled = new Set(
+    RUNTIME_CALLS.flatMap((row) => row.sources).filter((s) => s.startsWith('lambda/')),
+  );
   const operatorOnly = new Set(Object.keys(OPERATOR_ONLY));
 
   it('finds the calls (commands, paginators, managed uploads) with the function that sends each', () => {
@@ -32,7 +35,9 @@ describe('AWS SDK calls in lambda/', () => {
 
   it('has rows for each operation the lean DynamoDB client sends itself', () => {
     const operations = leanClientOperations();
-    expect(operations).toEqual(expect.arrayContaining(['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query']));
+    expect(operations).toEqual(
+      expect.arrayContaining(['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query']),
+    );
     const actions = new Set(RUNTIME_CALLS.map((row) => row.action));
     expect(operations.filter((op) => !actions.has(`dynamodb:${op}`))).toEqual([]);
   });

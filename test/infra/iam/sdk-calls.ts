@@ -4,10 +4,22 @@ import * as path from 'node:path';
 export const REPO = path.join(__dirname, '..', '..', '..');
 
 /** Declarations whose name a call is filed under: top-level functions and constants, and class members. */
-const TOP_LEVEL = /^(?:export\s+)?(?:default\s+)?(?:async\s+)?(?:function\s*\*?\s*(\w+)|const\s+(\w+)\s*=)/;
+const TOP_LEVEL =
+  /^(?:export\s+)?(?:default\s+)?(?:async\s+)?(?:function\s*\*?\s*(\w+)|const\s+(\w+)\s*=)/;
 const MEMBER =
   /^ {2}(?=\S)(?:(?:public|private|protected|static|readonly|async|override|get|set)\s+)*\*?\s*(\w+)\s*(?:<[^>]*>)?\s*\(/;
-const NOT_A_NAME = new Set(['if', 'for', 'while', 'switch', 'catch', 'return', 'await', 'throw', 'super', 'typeof']);
+const NOT_A_NAME = new Set([
+  'if',
+  'for',
+  'while',
+  'switch',
+  'catch',
+  'return',
+  'await',
+  'throw',
+  'super',
+  'typeof',
+]);
 
 /** What sends a request to AWS: a command object, a paginator, lib-storage's managed upload. */
 const SENT = [/\bnew\s+(\w+Command)\s*\(/g, /\b(paginate\w+)\s*\(/g, /\bnew\s+(Upload)\s*\(/g];
@@ -23,9 +35,9 @@ function typescriptFiles(dir: string): string[] {
 }
 
 /**
- * Every AWS SDK call in `lambda/`, as `lambda/<file>#<enclosing function>: <Command>`: each `new XxxCommand(`
- * (sent with `client.send`, or presigned with `getSignedUrl`: both are authorized as the command's action),
- * each paginator (`paginateXxx(`) and each lib-storage `new Upload(`.
+ * Every AWS SDK call in `lambda/`, as `lambda/<file>#<enclosing function>: <Command>`: each `new
+ * XxxCommand(` (sent with `client.send`, or presigned with `getSignedUrl`: both are authorized as
+ * the command's action), each paginator (`paginateXxx(`) and each lib-storage `new Upload(`.
  */
 export function sdkCallsIn(folder = 'lambda'): string[] {
   const calls = new Set<string>();
@@ -39,7 +51,8 @@ export function sdkCallsIn(folder = 'lambda'): string[] {
       else if (member?.[1] && !NOT_A_NAME.has(member[1])) enclosing = member[1];
       if (line.trimStart().startsWith('//') || line.trimStart().startsWith('*')) continue;
       for (const pattern of SENT) {
-        for (const match of line.matchAll(pattern)) calls.add(`${relative}#${enclosing}: ${match[1]}`);
+        for (const match of line.matchAll(pattern))
+          calls.add(`${relative}#${enclosing}: ${match[1]}`);
       }
     }
   }
@@ -48,7 +61,10 @@ export function sdkCallsIn(folder = 'lambda'): string[] {
 
 /** The operations the lean DynamoDB client sends itself (signed HTTP requests, not SDK commands). */
 export function leanClientOperations(): string[] {
-  const source = readFileSync(path.join(REPO, 'lambda', 'storage', 'lean-document-client.ts'), 'utf8');
+  const source = readFileSync(
+    path.join(REPO, 'lambda', 'storage', 'lean-document-client.ts'),
+    'utf8',
+  );
   const union = /type Operation =([^;]+);/.exec(source);
   if (!union?.[1]) throw new Error('lean-document-client.ts: no `type Operation = ...;` union');
   return [...union[1].matchAll(/'(\w+)'/g)].map((m) => m[1] as string);

@@ -4,7 +4,12 @@ import { appArns } from './app-arns';
 import { EncryptionKeys } from './encryption';
 import { gatewayInvocations } from './gateway-invocations';
 import { ACCOUNT, ResolvedApp } from './resolved-app';
-import { type Principal, type RolePrincipal, RUNTIME_CALLS, type RuntimeCall } from './runtime-calls';
+import {
+  type Principal,
+  type RolePrincipal,
+  RUNTIME_CALLS,
+  type RuntimeCall,
+} from './runtime-calls';
 import { SynthesizedPolicies } from './synthesized-policies';
 
 /** One request to evaluate: who, what, on which ARN, with what context, and why it is made. */
@@ -49,7 +54,8 @@ export class SimulatedApp {
     const because = row.sources.join(', ');
     const resources = row.resources(this.arns);
     // A row that applies but names nothing would pass without proving anything.
-    if (resources.length === 0) throw new Error(`${row.principal} ${row.action} (${because}): no resource in this app`);
+    if (resources.length === 0)
+      throw new Error(`${row.principal} ${row.action} (${because}): no resource in this app`);
     return resources.flatMap((resource) => [
       { principal, action: row.action, resource, context, because },
       ...this.keys.kmsCalls(row.action, resource).map((kms) => ({
@@ -64,27 +70,33 @@ export class SimulatedApp {
 
   /** API Gateway invoking the functions, one check per method and for the authorizer. */
   public gatewayChecks(): Check[] {
-    return gatewayInvocations(this.resolved, this.synthesized.stacks.api.stackName).map((invocation) => ({
-      principal: 'apigateway.amazonaws.com',
-      action: 'lambda:InvokeFunction',
-      resource: invocation.functionArn,
-      context: { 'aws:SourceArn': invocation.sourceArn, 'aws:SourceAccount': ACCOUNT },
-      because: invocation.route,
-    }));
+    return gatewayInvocations(this.resolved, this.synthesized.stacks.api.stackName).map(
+      (invocation) => ({
+        principal: 'apigateway.amazonaws.com',
+        action: 'lambda:InvokeFunction',
+        resource: invocation.functionArn,
+        context: { 'aws:SourceArn': invocation.sourceArn, 'aws:SourceAccount': ACCOUNT },
+        because: invocation.route,
+      }),
+    );
   }
 
   /**
-   * CloudWatch publishing each alarm's notifications: an alarm action on an SNS topic is a publish by
-   * cloudwatch.amazonaws.com with the alarm as source, which the topic policy and, for an encrypted topic, the
-   * key policy must allow (AWS Knowledge Center, "Why didn't I receive an SNS notification for my CloudWatch
-   * alarm trigger?": "Resource: arn:aws:cloudwatch:...:alarm:... is not authorized to perform: SNS:Publish").
+   * CloudWatch publishing each alarm's notifications: an alarm action on an SNS topic is a publish
+   * by cloudwatch.amazonaws.com with the alarm as source, which the topic policy and, for an
+   * encrypted topic, the key policy must allow (AWS Knowledge Center, "Why didn't I receive an SNS
+   * notification for my CloudWatch alarm trigger?": "Resource: arn:aws:cloudwatch:...:alarm:... is
+   * not authorized to perform: SNS:Publish").
    */
   public alarmChecks(): Check[] {
     return this.resolved.stackNames.flatMap((stackName) =>
       Object.entries(this.resolved.template(stackName).Resources)
         .filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm')
         .flatMap(([logicalId, r]) => {
-          const props = this.resolved.resolve(stackName, r.Properties ?? {}) as Record<string, unknown>;
+          const props = this.resolved.resolve(stackName, r.Properties ?? {}) as Record<
+            string,
+            unknown
+          >;
           const topics = ['AlarmActions', 'OKActions', 'InsufficientDataActions']
             .flatMap((key) => (props[key] as string[] | undefined) ?? [])
             .filter((action) => action.startsWith('arn:aws:sns:'));
@@ -115,9 +127,9 @@ export class SimulatedApp {
   }
 
   /**
-   * Evaluates one request against the synthesized identity policies of the principal (none for an AWS service)
-   * and the resource-based policy of the resource, as IAM would for a same-account request over TLS.
-   * Returns undefined when allowed, else what denied it.
+   * Evaluates one request against the synthesized identity policies of the principal (none for an
+   * AWS service) and the resource-based policy of the resource, as IAM would for a same-account
+   * request over TLS. Returns undefined when allowed, else what denied it.
    */
   public async evaluate(check: Check): Promise<string | undefined> {
     const isService = SERVICE.test(check.principal);
@@ -140,14 +152,17 @@ export class SimulatedApp {
       },
       {},
     );
-    if (response.resultType === 'error') return `simulation error: ${JSON.stringify(response.errors)}`;
+    if (response.resultType === 'error')
+      return `simulation error: ${JSON.stringify(response.errors)}`;
     return response.overallResult === 'Allowed' ? undefined : response.overallResult;
   }
 }
 
 /** The source of a service's request travels with the KMS calls it makes (aws:SourceArn in key policies). */
 function pickSource(context: Record<string, string | string[]>): Record<string, string | string[]> {
-  return Object.fromEntries(Object.entries(context).filter(([key]) => key.startsWith('aws:Source')));
+  return Object.fromEntries(
+    Object.entries(context).filter(([key]) => key.startsWith('aws:Source')),
+  );
 }
 
 /** `principal action resource: result (because)`, the line a failure prints. */

@@ -14,8 +14,9 @@ const asArray = <T>(value: T | T[] | undefined): T[] =>
   value === undefined ? [] : Array.isArray(value) ? value : [value];
 
 /**
- * Every policy of the synthesized app, resolved: identity policies by role ARN; resource-based policies (S3
- * bucket, KMS key, SQS queue, SNS topic, Lambda function) by the ARN of the resource they guard.
+ * Every policy of the synthesized app, resolved: identity policies by role ARN; resource-based
+ * policies (S3 bucket, KMS key, SQS queue, SNS topic, Lambda function) by the ARN of the resource
+ * they guard.
  */
 export class SynthesizedPolicies {
   private readonly roles = new Map<string, RolePolicies>();
@@ -35,11 +36,17 @@ export class SynthesizedPolicies {
           case 'AWS::IAM::Role': {
             const role = this.role(app.attr(stackName, logicalId, 'Arn'));
             for (const inline of asArray(props.Policies as Properties[])) {
-              const resolved = resolve(inline) as { PolicyName: string; PolicyDocument: PolicyDocument };
+              const resolved = resolve(inline) as {
+                PolicyName: string;
+                PolicyDocument: PolicyDocument;
+              };
               role.policies.push({ name: resolved.PolicyName, policy: resolved.PolicyDocument });
             }
-            for (const managed of asArray(resolve(props.ManagedPolicyArns) as string[] | undefined)) {
-              if (managed.startsWith(`arn:${PARTITION}:iam::aws:policy/`)) role.awsManaged.push(managed);
+            for (const managed of asArray(
+              resolve(props.ManagedPolicyArns) as string[] | undefined,
+            )) {
+              if (managed.startsWith(`arn:${PARTITION}:iam::aws:policy/`))
+                role.awsManaged.push(managed);
             }
             break;
           }
@@ -48,7 +55,10 @@ export class SynthesizedPolicies {
             const document = resolve(props.PolicyDocument) as PolicyDocument;
             const name = String(resolve(props.PolicyName ?? props.ManagedPolicyName ?? logicalId));
             for (const roleName of asArray(resolve(props.Roles) as string[] | undefined)) {
-              this.role(`arn:${PARTITION}:iam::${ACCOUNT}:role/${roleName}`).policies.push({ name, policy: document });
+              this.role(`arn:${PARTITION}:iam::${ACCOUNT}:role/${roleName}`).policies.push({
+                name,
+                policy: document,
+              });
             }
             break;
           }
@@ -59,7 +69,10 @@ export class SynthesizedPolicies {
             );
             break;
           case 'AWS::KMS::Key':
-            this.keyPolicies.set(app.attr(stackName, logicalId, 'Arn'), resolve(props.KeyPolicy) as PolicyDocument);
+            this.keyPolicies.set(
+              app.attr(stackName, logicalId, 'Arn'),
+              resolve(props.KeyPolicy) as PolicyDocument,
+            );
             break;
           case 'AWS::SQS::QueuePolicy':
             for (const url of asArray(resolve(props.Queues) as string[])) {
@@ -119,8 +132,9 @@ export class SynthesizedPolicies {
   }
 
   /**
-   * One `AWS::Lambda::Permission` as the statement Lambda adds to the function's policy (AddPermission):
-   * `SourceArn` becomes `ArnLike aws:SourceArn`, `SourceAccount` `StringEquals aws:SourceAccount`.
+   * One `AWS::Lambda::Permission` as the statement Lambda adds to the function's policy
+   * (AddPermission): `SourceArn` becomes `ArnLike aws:SourceArn`, `SourceAccount` `StringEquals
+   * aws:SourceAccount`.
    */
   private addFunctionPermission(props: Properties): void {
     const name = String(props.FunctionName);
@@ -130,7 +144,8 @@ export class SynthesizedPolicies {
     const principal = String(props.Principal);
     const condition: Record<string, Record<string, string>> = {};
     if (props.SourceArn) condition.ArnLike = { 'aws:SourceArn': String(props.SourceArn) };
-    if (props.SourceAccount) condition.StringEquals = { 'aws:SourceAccount': String(props.SourceAccount) };
+    if (props.SourceAccount)
+      condition.StringEquals = { 'aws:SourceAccount': String(props.SourceAccount) };
     const statement = {
       Effect: 'Allow',
       Principal: principal.endsWith('.amazonaws.com') ? { Service: principal } : { AWS: principal },
@@ -138,7 +153,10 @@ export class SynthesizedPolicies {
       Resource: functionArn,
       ...(Object.keys(condition).length > 0 ? { Condition: condition } : {}),
     };
-    const policy = this.functionPolicies.get(functionArn) ?? { Version: '2012-10-17', Statement: [] };
+    const policy = this.functionPolicies.get(functionArn) ?? {
+      Version: '2012-10-17',
+      Statement: [],
+    };
     policy.Statement.push(statement);
     this.functionPolicies.set(functionArn, policy);
   }

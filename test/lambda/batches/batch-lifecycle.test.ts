@@ -18,8 +18,8 @@ import { type FileStores, startFileStores } from '../../support/file-stores';
 import { meteringOn } from '../../support/metering';
 
 /**
- * Open-batch slots under concurrent creates, the expiry sweep of stuck batches (with an injected clock), and
- * a line still running when its batch is cancelled: against dynalite and s3rver.
+ * Open-batch slots under concurrent creates, the expiry sweep of stuck batches (with an injected
+ * clock), and a line still running when its batch is cancelled: against dynalite and s3rver.
  */
 const base = loadConfig({ env: 'dev' });
 const MODEL = 'qwen3-8b';
@@ -28,13 +28,20 @@ const requestLine = (customId: string) =>
     custom_id: customId,
     method: 'POST',
     url: '/v1/chat/completions',
-    body: { model: MODEL, messages: [{ role: 'user', content: `say ${customId}` }], max_completion_tokens: 16 },
+    body: {
+      model: MODEL,
+      messages: [{ role: 'user', content: `say ${customId}` }],
+      max_completion_tokens: 16,
+    },
   });
 
 /** The dev config with the developer tier's batch settings changed. */
 function withBatch(batch: Partial<TierlineConfig['tiers']['developer']['batch']>): TierlineConfig {
   const developer = base.tiers.developer;
-  return { ...base, tiers: { ...base.tiers, developer: { ...developer, batch: { ...developer.batch, ...batch } } } };
+  return {
+    ...base,
+    tiers: { ...base.tiers, developer: { ...developer, batch: { ...developer.batch, ...batch } } },
+  };
 }
 const withOpenBatches = (max: number) => withBatch({ maxOpenBatches: max });
 /** What one line of {@link requestLine} holds of its model's enqueued-token allowance. */
@@ -56,7 +63,9 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
   });
   afterAll(() => stores.stop());
 
-  async function setUp(options: { config?: TierlineConfig; backend?: ModelBackend; lines?: number } = {}) {
+  async function setUp(
+    options: { config?: TierlineConfig; backend?: ModelBackend; lines?: number } = {},
+  ) {
     customers += 1;
     const config = options.config ?? base;
     let clock = new Date('2026-12-01T10:00:00Z');
@@ -71,7 +80,14 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
         return result;
       },
     };
-    const files = createFiles({ doc, tableName: 'files', s3, bucket: 'files', config: config.files, now });
+    const files = createFiles({
+      doc,
+      tableName: 'files',
+      s3,
+      bucket: 'files',
+      config: config.files,
+      now,
+    });
     const batches = new BatchesRepository(doc, 'files');
     const sent: BatchMessage[] = [];
     let queueFails = false;
@@ -116,7 +132,9 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       });
     const contentOf = async (fileId: string | undefined) => {
       if (!fileId) return [];
-      const content = (await files.files.content(principal.customerId, fileId)) as { body: Uint8Array };
+      const content = (await files.files.content(principal.customerId, fileId)) as {
+        body: Uint8Array;
+      };
       return Buffer.from(content.body)
         .toString('utf8')
         .trim()
@@ -155,16 +173,25 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       const waiting = await t.create(); // its validate message dies too
       const cancelled = await t.create();
       await t.worker.handle(
-        t.sent.splice(0).find((m) => m.kind === 'validate' && m.batchId === cancelled.batchId) as BatchMessage,
+        t.sent
+          .splice(0)
+          .find((m) => m.kind === 'validate' && m.batchId === cancelled.batchId) as BatchMessage,
       );
       await t.service.cancel(t.principal.customerId, cancelled.batchId); // and its finalize message
       t.sent.splice(0);
-      expect((await t.service.get(t.principal.customerId, running.batchId)).status).toBe('in_progress');
+      expect((await t.service.get(t.principal.customerId, running.batchId)).status).toBe(
+        'in_progress',
+      );
 
       expect(await t.worker.resume()).toBeGreaterThanOrEqual(3);
-      // The sweep partition is shared with this file's other tests: run only this customer's messages.
-      const mine = () => t.sent.splice(0).filter((m) => m.kind !== 'sweep' && m.customerId === t.principal.customerId);
-      for (let round = mine(); round.length > 0; round = mine()) for (const m of round) await t.worker.handle(m);
+      // The sweep partition is shared with this file's other tests: run only this customer's
+      // messages.
+      const mine = () =>
+        t.sent
+          .splice(0)
+          .filter((m) => m.kind !== 'sweep' && m.customerId === t.principal.customerId);
+      for (let round = mine(); round.length > 0; round = mine())
+        for (const m of round) await t.worker.handle(m);
 
       expect(await t.service.get(t.principal.customerId, running.batchId)).toMatchObject({
         status: 'completed',
@@ -172,8 +199,12 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
         completed: 30,
         failed: 0,
       });
-      expect((await t.service.get(t.principal.customerId, waiting.batchId)).status).toBe('completed');
-      expect((await t.service.get(t.principal.customerId, cancelled.batchId)).status).toBe('cancelled');
+      expect((await t.service.get(t.principal.customerId, waiting.batchId)).status).toBe(
+        'completed',
+      );
+      expect((await t.service.get(t.principal.customerId, cancelled.batchId)).status).toBe(
+        'cancelled',
+      );
       // The 20 lines that ran before the restart were settled, not run or billed again.
       expect(t.written).toHaveLength(60);
       expect(new Set(t.written.map((r) => r.requestId)).size).toBe(60);
@@ -200,8 +231,8 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       for (const m of t.sent.splice(0)) await t.worker.handle(m); // finalize
       for (const m of runs.slice(1)) await t.worker.handle(m); // the run messages still queued
 
-      // Neither a settlement nor a read per unrun line (the 20 billed lines were settled when they ran): on
-      // dynalite 2.8 s instead of 8.9 s for these 380 lines.
+      // Neither a settlement nor a read per unrun line (the 20 billed lines were settled when they
+      // ran): on dynalite 2.8 s instead of 8.9 s for these 380 lines.
       expect(settle).not.toHaveBeenCalled();
       expect(getLine).not.toHaveBeenCalled();
       settle.mockRestore();
@@ -210,7 +241,9 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       expect(ended).toMatchObject({ status: 'cancelled', completed: 20, failed: 380 });
       const errors = await t.contentOf(ended.errorFileId);
       expect(errors).toHaveLength(380);
-      expect(errors.every((e: { error: { code: string } }) => e.error.code === 'batch_cancelled')).toBe(true);
+      expect(
+        errors.every((e: { error: { code: string } }) => e.error.code === 'batch_cancelled'),
+      ).toBe(true);
       expect(t.written).toHaveLength(20);
       const spend = await t.spendItem();
       expect(spend.reservedMicroUsd).toBe(0);
@@ -225,9 +258,11 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       const batch = await t.create();
       await t.worker.handle(t.sent.shift() as BatchMessage); // validate
       const [first] = t.sent.splice(0);
-      // The process dies after a line's settle mark, before its spend settlement; and after another line's
-      // result, before it is counted on the batch.
-      const settle = jest.spyOn(t.metering.spend, 'settle').mockRejectedValueOnce(new Error('SIGKILL'));
+      // The process dies after a line's settle mark, before its spend settlement; and after another
+      // line's result, before it is counted on the batch.
+      const settle = jest
+        .spyOn(t.metering.spend, 'settle')
+        .mockRejectedValueOnce(new Error('SIGKILL'));
       const count = jest
         .spyOn(t.batches as unknown as { countLine: () => Promise<void> }, 'countLine')
         .mockImplementationOnce(async () => {
@@ -276,16 +311,19 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
     it('a batch validated before the remainder existed is still settled line by line, once', async () => {
       const t = await setUp({ lines: 30 });
       const batch = await t.create();
-      // Its record has no reservedMicroUsd / enqueuedTokens, as one validated by the previous release.
+      // Its record has no reservedMicroUsd / enqueuedTokens, as one validated by the previous
+      // release.
       const getBatch = t.batches.getBatch.bind(t.batches);
-      const old = jest.spyOn(t.batches, 'getBatch').mockImplementation(async (customerId, batchId) => {
-        const record = await getBatch(customerId, batchId);
-        if (record) {
-          delete record.reservedMicroUsd;
-          delete record.enqueuedTokens;
-        }
-        return record;
-      });
+      const old = jest
+        .spyOn(t.batches, 'getBatch')
+        .mockImplementation(async (customerId, batchId) => {
+          const record = await getBatch(customerId, batchId);
+          if (record) {
+            delete record.reservedMicroUsd;
+            delete record.enqueuedTokens;
+          }
+          return record;
+        });
       await t.worker.handle(t.sent.shift() as BatchMessage);
       const [first] = t.sent.splice(0);
       await t.worker.handle(first as BatchMessage);
@@ -306,8 +344,12 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       await t.worker.handle(t.sent.shift() as BatchMessage);
       const [first] = t.sent.splice(0);
       // This time before the line's token release too.
-      const release = jest.spyOn(t.batches, 'releaseLineEnqueued').mockRejectedValueOnce(new Error('SIGKILL'));
-      const settle = jest.spyOn(t.metering.spend, 'settle').mockRejectedValueOnce(new Error('SIGKILL'));
+      const release = jest
+        .spyOn(t.batches, 'releaseLineEnqueued')
+        .mockRejectedValueOnce(new Error('SIGKILL'));
+      const settle = jest
+        .spyOn(t.metering.spend, 'settle')
+        .mockRejectedValueOnce(new Error('SIGKILL'));
       await t.worker.handle(first as BatchMessage).catch(() => undefined);
       settle.mockRestore();
       release.mockRestore();
@@ -351,14 +393,18 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
 
       const second = await t.create();
       for (let m = t.sent.shift(); m; m = t.sent.shift()) await t.worker.handle(m);
-      expect((await t.service.get(t.principal.customerId, second.batchId)).status).toBe('completed');
+      expect((await t.service.get(t.principal.customerId, second.batchId)).status).toBe(
+        'completed',
+      );
       expect(await t.batches.openSlots(t.principal.customerId)).toEqual([]);
       await expect(t.create()).resolves.toMatchObject({ status: 'validating' });
     });
 
     it('a create that fails after taking its slot leaks nothing: no slot, no sweep entry, no batch left open', async () => {
       const t = await setUp({ config: withOpenBatches(1), lines: 3 });
-      const putBatch = jest.spyOn(t.batches, 'putBatch').mockRejectedValueOnce(new Error('dynamodb throttled'));
+      const putBatch = jest
+        .spyOn(t.batches, 'putBatch')
+        .mockRejectedValueOnce(new Error('dynamodb throttled'));
       await expect(t.create()).rejects.toThrow('dynamodb throttled');
       putBatch.mockRestore();
       expect(await t.batches.openSlots(t.principal.customerId)).toEqual([]);
@@ -378,7 +424,9 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
     it('a slot a crash kept (the batch ended, the release never ran) is healed when the limit is reached', async () => {
       const t = await setUp({ config: withOpenBatches(1), lines: 3 });
       const first = await t.create();
-      const release = jest.spyOn(t.batches, 'releaseOpenBatch').mockRejectedValueOnce(new Error('process died'));
+      const release = jest
+        .spyOn(t.batches, 'releaseOpenBatch')
+        .mockRejectedValueOnce(new Error('process died'));
       await t.service.cancel(t.principal.customerId, first.batchId);
       await expect(t.worker.handle(t.sent.at(-1) as BatchMessage)).rejects.toThrow('process died');
       release.mockRestore();
@@ -399,7 +447,9 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
 
       t.advance(23 * 3600 * 1000);
       await t.worker.sweep(); // not due yet (the sweep partition is shared: other tests' batches may be)
-      expect((await t.service.get(t.principal.customerId, batch.batchId)).status).toBe('in_progress');
+      expect((await t.service.get(t.principal.customerId, batch.batchId)).status).toBe(
+        'in_progress',
+      );
       t.advance(2 * 3600 * 1000);
       await t.worker.sweep();
 
@@ -410,7 +460,9 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       expect(await t.contentOf(expired.outputFileId)).toHaveLength(20);
       const errors = await t.contentOf(expired.errorFileId);
       expect(errors).toHaveLength(10);
-      expect(errors.every((e: { error: { code: string } }) => e.error.code === 'batch_expired')).toBe(true);
+      expect(
+        errors.every((e: { error: { code: string } }) => e.error.code === 'batch_expired'),
+      ).toBe(true);
       // Billed: exactly the 20 lines that ran; what the other 10 held is given back.
       expect(t.written).toHaveLength(20);
       const spend = await t.spendItem();
@@ -438,7 +490,9 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       const expired = await t.service.get(t.principal.customerId, batch.batchId);
       expect(expired).toMatchObject({ status: 'expired', total: 4, completed: 0, failed: 4 });
       expect(expired.outputFileId).toBeUndefined();
-      expect((await t.contentOf(expired.errorFileId)).map((e: { custom_id: string }) => e.custom_id)).toEqual(t.ids);
+      expect(
+        (await t.contentOf(expired.errorFileId)).map((e: { custom_id: string }) => e.custom_id),
+      ).toEqual(t.ids);
       expect(t.written).toHaveLength(0);
     });
   });
@@ -474,7 +528,9 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       const cancelled = await t.service.get(t.principal.customerId, batch.batchId);
       expect(cancelled.status).toBe('cancelled');
       const errors = await t.contentOf(cancelled.errorFileId);
-      expect(errors.map((e: { error: { code: string } }) => e.error.code)).toEqual(Array(4).fill('batch_cancelled'));
+      expect(errors.map((e: { error: { code: string } }) => e.error.code)).toEqual(
+        Array(4).fill('batch_cancelled'),
+      );
       expect(cancelled.outputFileId).toBeUndefined();
       // The model ran, but the lines are reported cancelled: none of them is billed.
       expect(t.written).toHaveLength(0);
@@ -487,7 +543,8 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       const batch = await t.create();
       await t.worker.handle(t.sent.shift() as BatchMessage);
       const run = t.sent.shift() as BatchMessage;
-      // Two deliveries of the same run race: each line runs twice at the model, and only the stored result bills.
+      // Two deliveries of the same run race: each line runs twice at the model, and only the stored
+      // result bills.
       await Promise.all([t.worker.handle(run), t.worker.handle(run)]);
       for (const m of t.sent.splice(0)) await t.worker.handle(m);
 
@@ -500,7 +557,9 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
         custom_id: string;
         response: { body: { usage: { completion_tokens: number } } };
       }[]) {
-        const record = t.written.find((r) => r.requestId === lineRequestId(batch.batchId, line.custom_id));
+        const record = t.written.find(
+          (r) => r.requestId === lineRequestId(batch.batchId, line.custom_id),
+        );
         expect(record?.outputTokens).toBe(line.response.body.usage.completion_tokens);
       }
     });
@@ -543,12 +602,17 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
 
       const third = await t.create();
       await t.worker.handle(t.sent.shift() as BatchMessage);
-      expect((await t.service.get(t.principal.customerId, third.batchId)).status).toBe('in_progress');
+      expect((await t.service.get(t.principal.customerId, third.batchId)).status).toBe(
+        'in_progress',
+      );
     });
 
     it('a redelivered validation takes the tokens once; a cancelled batch gives them all back', async () => {
       const perLine = lineTokens();
-      const t = await setUp({ config: withBatch({ maxEnqueuedTokensPerModel: perLine * 4 }), lines: 3 });
+      const t = await setUp({
+        config: withBatch({ maxEnqueuedTokensPerModel: perLine * 4 }),
+        lines: 3,
+      });
       const batch = await t.create();
       const validate = t.sent.shift() as BatchMessage;
       await Promise.all([t.worker.handle(validate), t.worker.handle(validate)]);

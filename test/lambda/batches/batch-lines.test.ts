@@ -25,7 +25,9 @@ async function chatReservation(body: Record<string, unknown>) {
   const request = parseChatRequest(body);
   const model = config.models[request.model];
   if (!model) throw new Error(`no model ${request.model}`);
-  const inputTokens = await counter.count(request.model, request.messages, { tools: request.tools ?? undefined });
+  const inputTokens = await counter.count(request.model, request.messages, {
+    tools: request.tools ?? undefined,
+  });
   const clientMax = request.max_completion_tokens ?? request.max_tokens ?? undefined;
   const room = checkContextWindow(request.model, model.contextWindow, inputTokens, clientMax);
   const outputTokens = clientMax ?? Math.min(model.maxOutputTokens, room);
@@ -72,7 +74,10 @@ describe('batch lines reserve what chat would reserve', () => {
       if (parsed.kind !== 'run') throw new Error(`not runnable: ${JSON.stringify(parsed)}`);
       const chat = await chatReservation(body);
 
-      expect({ inputTokens: parsed.line.promptTokens, outputTokens: parsed.line.maxTokens }).toEqual(chat);
+      expect({
+        inputTokens: parsed.line.promptTokens,
+        outputTokens: parsed.line.maxTokens,
+      }).toEqual(chat);
       expect(parsed.line.body.max_tokens).toBe(chat.outputTokens);
       const offer = config.tiers[tier].models[body.model as string];
       if (!offer) throw new Error('model not offered');
@@ -108,7 +113,11 @@ describe('batch lines reserve what chat would reserve', () => {
     );
     expect(parsed).toMatchObject({
       kind: 'reject',
-      line: { customId: 'big', statusCode: 400, error: { code: 'context_length_exceeded', param: 'messages' } },
+      line: {
+        customId: 'big',
+        statusCode: 400,
+        error: { code: 'context_length_exceeded', param: 'messages' },
+      },
     });
   });
 });

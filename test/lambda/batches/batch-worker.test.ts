@@ -15,8 +15,9 @@ import { type FileStores, startFileStores } from '../../support/file-stores';
 import { meteringOn } from '../../support/metering';
 
 /**
- * The batch worker against dynalite and s3rver, delivering its messages by hand: twice, concurrently, after a
- * crash, after a cancel, past the completion window, and up against a spend limit.
+ * The batch worker against dynalite and s3rver, delivering its messages by hand: twice,
+ * concurrently, after a crash, after a cancel, past the completion window, and up against a spend
+ * limit.
  */
 const config = loadConfig({ env: 'dev' });
 const MODEL = 'qwen3-8b';
@@ -26,7 +27,11 @@ const requestLine = (customId: string) =>
     custom_id: customId,
     method: 'POST',
     url: '/v1/chat/completions',
-    body: { model: MODEL, messages: [{ role: 'user', content: `say ${customId}` }], max_completion_tokens: 16 },
+    body: {
+      model: MODEL,
+      messages: [{ role: 'user', content: `say ${customId}` }],
+      max_completion_tokens: 16,
+    },
   });
 
 describe('batch worker (dynalite, s3rver)', () => {
@@ -56,7 +61,14 @@ describe('batch worker (dynalite, s3rver)', () => {
         return result;
       },
     };
-    const files = createFiles({ doc, tableName: 'files', s3, bucket: 'files', config: config.files, now });
+    const files = createFiles({
+      doc,
+      tableName: 'files',
+      s3,
+      bucket: 'files',
+      config: config.files,
+      now,
+    });
     const batches = new BatchesRepository(doc, 'files');
     const sent: BatchMessage[] = [];
     const queue = { send: async (messages: BatchMessage[]) => void sent.push(...messages) };
@@ -76,7 +88,9 @@ describe('batch worker (dynalite, s3rver)', () => {
       customerId: `cus_batch${customerCounter}`,
       tier: 'developer',
       usageIdentifierKey: 'k',
-      ...(options.spendLimitMicroUsd !== undefined ? { spendLimitMicroUsd: options.spendLimitMicroUsd } : {}),
+      ...(options.spendLimitMicroUsd !== undefined
+        ? { spendLimitMicroUsd: options.spendLimitMicroUsd }
+        : {}),
     };
     const ids = Array.from({ length: lines }, (_, i) => `line-${i + 1}`);
     const input = await files.files.create(principal.customerId, {
@@ -97,7 +111,8 @@ describe('batch worker (dynalite, s3rver)', () => {
       fileId
         ? Buffer.from(
             (await files.files.content(principal.customerId, fileId)) &&
-              ((await files.files.content(principal.customerId, fileId)) as { body: Uint8Array }).body,
+              ((await files.files.content(principal.customerId, fileId)) as { body: Uint8Array })
+                .body,
           )
             .toString('utf8')
             .trim()
@@ -111,7 +126,21 @@ describe('batch worker (dynalite, s3rver)', () => {
           Key: { pk: `SPEND#${principal.customerId}#2026-12`, sk: 'SPEND' },
         }),
       );
-    return { worker, service, principal, batch, runs, sent, read, contentOf, written, ids, metering, month, doc };
+    return {
+      worker,
+      service,
+      principal,
+      batch,
+      runs,
+      sent,
+      read,
+      contentOf,
+      written,
+      ids,
+      metering,
+      month,
+      doc,
+    };
   }
 
   it('a redelivered message (also concurrently) repeats no output line and bills no line twice', async () => {
@@ -139,8 +168,10 @@ describe('batch worker (dynalite, s3rver)', () => {
     const t = await setUp(10, { spendLimitMicroUsd: 1_000_000 });
     const [first] = t.runs;
     if (!first) throw new Error('no run message');
-    // Crash: the spend settlement of the 4th line fails, after its output line and ledger record were written.
-    const repository = (t.worker as unknown as { options: { batches: BatchesRepository } }).options.batches;
+    // Crash: the spend settlement of the 4th line fails, after its output line and ledger record
+    // were written.
+    const repository = (t.worker as unknown as { options: { batches: BatchesRepository } }).options
+      .batches;
     const markSettled = repository.markSettled.bind(repository);
     let calls = 0;
     jest.spyOn(repository, 'markSettled').mockImplementation(async (...args) => {
@@ -160,7 +191,11 @@ describe('batch worker (dynalite, s3rver)', () => {
     // Spend: every line's reservation released and its cost committed exactly once.
     const { Item } = await t.month();
     const billed = t.written.reduce((sum, r) => sum + r.costMicroUsd, 0);
-    expect(Item).toMatchObject({ reservedMicroUsd: 0, committedMicroUsd: billed, usedMicroUsd: billed });
+    expect(Item).toMatchObject({
+      reservedMicroUsd: 0,
+      committedMicroUsd: billed,
+      usedMicroUsd: billed,
+    });
   });
 
   it('a cancelled batch stops new lines, keeps what finished, and lists the rest as cancelled', async () => {
@@ -179,7 +214,9 @@ describe('batch worker (dynalite, s3rver)', () => {
     expect(await t.contentOf(batch?.outputFileId)).toHaveLength(20);
     const errors = await t.contentOf(batch?.errorFileId);
     expect(errors).toHaveLength(25);
-    expect(errors.every((e: { error: { code: string } }) => e.error.code === 'batch_cancelled')).toBe(true);
+    expect(
+      errors.every((e: { error: { code: string } }) => e.error.code === 'batch_cancelled'),
+    ).toBe(true);
     expect(t.written).toHaveLength(20);
     const { Item } = await t.month();
     expect(Item?.reservedMicroUsd).toBe(0); // what the cancelled lines held is given back
@@ -199,7 +236,9 @@ describe('batch worker (dynalite, s3rver)', () => {
     expect(await t.contentOf(batch?.outputFileId)).toHaveLength(20);
     const errors = await t.contentOf(batch?.errorFileId);
     expect(errors).toHaveLength(10);
-    expect(errors.every((e: { error: { code: string } }) => e.error.code === 'batch_expired')).toBe(true);
+    expect(errors.every((e: { error: { code: string } }) => e.error.code === 'batch_expired')).toBe(
+      true,
+    );
     expect(t.written).toHaveLength(20);
   });
 

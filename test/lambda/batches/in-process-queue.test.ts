@@ -21,11 +21,15 @@ describe('the in-process batch queue', () => {
     };
 
     await queue.send(Array.from({ length: 100 }, (_, i) => run('cus_big', i)));
-    await queue.send([{ kind: 'validate', customerId: 'cus_small', batchId: 'batch_small' }, { kind: 'sweep' }]);
+    await queue.send([
+      { kind: 'validate', customerId: 'cus_small', batchId: 'batch_small' },
+      { kind: 'sweep' },
+    ]);
     await queue.idle();
 
     expect(order).toHaveLength(102);
-    // The first big message was already running; the small customer's and the sweep come right after it.
+    // The first big message was already running; the small customer's and the sweep come right
+    // after it.
     expect(order.indexOf('cus_small')).toBeLessThanOrEqual(2);
     expect(order.indexOf('sweep')).toBeLessThanOrEqual(3);
   });

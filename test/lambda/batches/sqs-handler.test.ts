@@ -3,7 +3,11 @@ import type { BatchMessage } from '../../../lambda/batches/batch-queue';
 import { createBatchSqsHandler } from '../../../lambda/batches/sqs-handler';
 
 const record = (messageId: string, body: string) => ({ messageId, body }) as SQSRecord;
-const message = (batchId: string): BatchMessage => ({ kind: 'finalize', customerId: 'cus_1', batchId });
+const message = (batchId: string): BatchMessage => ({
+  kind: 'finalize',
+  customerId: 'cus_1',
+  batchId,
+});
 
 describe('batch worker SQS handler', () => {
   it('reports failed records as batchItemFailures, runs the others, and never throws', async () => {

@@ -1,4 +1,7 @@
-import { createAuthorizerHandler, stageWildcardArn } from '../../../lambda/customers/api-gateway-authorizer';
+import {
+  createAuthorizerHandler,
+  stageWildcardArn,
+} from '../../../lambda/customers/api-gateway-authorizer';
 import { issueApiKey } from '../../../lambda/customers/api-keys';
 import type { CustomersRepository } from '../../../lambda/customers/customers-repository';
 import { type LocalDynamo, newCustomersTable, startDynalite } from '../../support/dynalite';
@@ -89,9 +92,9 @@ describe('key authorizer (against dynalite)', () => {
   it('rejects an unknown well-formed key with 401 after one lookup', async () => {
     const before = dynamo.calls();
 
-    await expect(handler(authorizerEvent({ Authorization: `Bearer ${issueApiKey().key}` }))).rejects.toThrow(
-      /^Unauthorized$/,
-    );
+    await expect(
+      handler(authorizerEvent({ Authorization: `Bearer ${issueApiKey().key}` })),
+    ).rejects.toThrow(/^Unauthorized$/);
 
     expect(dynamo.calls()).toBe(before + 1);
   });
@@ -99,23 +102,30 @@ describe('key authorizer (against dynalite)', () => {
   it('rejects a revoked key with 401', async () => {
     const key = await storeKey('revoked');
 
-    await expect(handler(authorizerEvent({ Authorization: `Bearer ${key}` }))).rejects.toThrow(/^Unauthorized$/);
+    await expect(handler(authorizerEvent({ Authorization: `Bearer ${key}` }))).rejects.toThrow(
+      /^Unauthorized$/,
+    );
   });
 
   it('answers a failed lookup with a non-401 error (API Gateway: 500 AUTHORIZER_FAILURE), and logs it', async () => {
     const logger = { error: jest.fn() };
-    const failing = createAuthorizerHandler(() => Promise.reject(new Error('throttled')), logger as never);
-
-    await expect(failing(authorizerEvent({ Authorization: `Bearer ${issueApiKey().key}` }))).rejects.toThrow(
-      'Authorizer failure',
+    const failing = createAuthorizerHandler(
+      () => Promise.reject(new Error('throttled')),
+      logger as never,
     );
+
+    await expect(
+      failing(authorizerEvent({ Authorization: `Bearer ${issueApiKey().key}` })),
+    ).rejects.toThrow('Authorizer failure');
     expect(logger.error).toHaveBeenCalledWith('key lookup failed', expect.anything());
   });
 
   it('builds the stage-wide resource from any method ARN', () => {
-    expect(stageWildcardArn(METHOD_ARN)).toBe('arn:aws:execute-api:eu-west-1:123456789012:abc123/dev/*');
-    expect(stageWildcardArn('arn:aws:execute-api:us-east-1:1:api/prod/POST/openai/v1/chat/completions')).toBe(
-      'arn:aws:execute-api:us-east-1:1:api/prod/*',
+    expect(stageWildcardArn(METHOD_ARN)).toBe(
+      'arn:aws:execute-api:eu-west-1:123456789012:abc123/dev/*',
     );
+    expect(
+      stageWildcardArn('arn:aws:execute-api:us-east-1:1:api/prod/POST/openai/v1/chat/completions'),
+    ).toBe('arn:aws:execute-api:us-east-1:1:api/prod/*');
   });
 });

@@ -8,7 +8,11 @@ import { type LocalDynamo, newCustomersTable, startDynalite } from '../../suppor
 describe('CustomerKeys', () => {
   let dynamo: LocalDynamo;
   let repository: CustomersRepository;
-  const principal: Principal = { customerId: 'cus_1', tier: 'developer', usageIdentifierKey: 'edge-key-1' };
+  const principal: Principal = {
+    customerId: 'cus_1',
+    tier: 'developer',
+    usageIdentifierKey: 'edge-key-1',
+  };
   const PRIMARY = 'primary-hash';
 
   beforeAll(async () => {
@@ -59,7 +63,8 @@ describe('CustomerKeys', () => {
   });
 
   it('catches up with an operator change that ran while the key was written (the change listed keys before it)', async () => {
-    // The operator moves the customer to enterprise and removes the spend limit between our write and its end.
+    // The operator moves the customer to enterprise and removes the spend limit between our write
+    // and its end.
     const racing: ConstructorParameters<typeof CustomerKeys>[0] = {
       getCustomer: (id) => repository.getCustomer(id),
       initNamedKeySlots: (id, slots, now) => repository.initNamedKeySlots(id, slots, now),
@@ -69,7 +74,9 @@ describe('CustomerKeys', () => {
       listNamedKeys: (id) => repository.listNamedKeys(id),
       updateKey: (hash, set, remove) => repository.updateKey(hash, set, remove),
       putNamedKey: async (key) => {
-        await repository.updateCustomerKeys('cus_1', PRIMARY, { tier: 'enterprise' }, ['spendLimitMicroUsd']);
+        await repository.updateCustomerKeys('cus_1', PRIMARY, { tier: 'enterprise' }, [
+          'spendLimitMicroUsd',
+        ]);
         await repository.putNamedKey(key);
       },
     };
@@ -88,7 +95,10 @@ describe('CustomerKeys', () => {
 
     await repository.updateCustomerKeys('cus_1', PRIMARY, { tier: 'free', status: 'active' });
 
-    expect(await repository.getKey(hashApiKey(a.key))).toMatchObject({ tier: 'free', status: 'active' });
+    expect(await repository.getKey(hashApiKey(a.key))).toMatchObject({
+      tier: 'free',
+      status: 'active',
+    });
     expect((await repository.getKey(hashApiKey(b.key)))?.status).toBe('revoked');
     await repository.updateCustomerKeys('cus_1', PRIMARY, { status: 'revoked' });
     expect((await repository.getKey(hashApiKey(a.key)))?.status).toBe('revoked');
@@ -110,7 +120,10 @@ describe('CustomerKeys', () => {
         name: `k${i}`,
       });
     }
-    await expect(keys.create(principal, 'one too many')).rejects.toMatchObject({ status: 400, code: 'too_many_keys' });
+    await expect(keys.create(principal, 'one too many')).rejects.toMatchObject({
+      status: 400,
+      code: 'too_many_keys',
+    });
 
     await repository.updateKey(PRIMARY, { status: 'revoked' });
     await expect(keys.create(principal, 'late')).rejects.toMatchObject({ status: 404 });

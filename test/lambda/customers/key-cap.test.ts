@@ -1,17 +1,26 @@
 import type { Principal } from '../../../lambda/customers/authenticate';
-import { CustomerKeys, MAX_ACTIVE_NAMED_KEYS, slotOf } from '../../../lambda/customers/customer-keys';
+import {
+  CustomerKeys,
+  MAX_ACTIVE_NAMED_KEYS,
+  slotOf,
+} from '../../../lambda/customers/customer-keys';
 import type { CustomersRepository } from '../../../lambda/customers/customers-repository';
 import { BadRequestError } from '../../../lambda/openai/errors';
 import { type LocalDynamo, newCustomersTable, startDynalite } from '../../support/dynalite';
 
 /**
- * The cap on active named keys under concurrency, against dynalite: each key holds a slot taken by one
- * conditional update, so concurrent creates never pass it; slots of keys that died mid-create are freed.
+ * The cap on active named keys under concurrency, against dynalite: each key holds a slot taken by
+ * one conditional update, so concurrent creates never pass it; slots of keys that died mid-create
+ * are freed.
  */
 describe(`the ${MAX_ACTIVE_NAMED_KEYS}-key cap`, () => {
   let dynamo: LocalDynamo;
   let repository: CustomersRepository;
-  const principal: Principal = { customerId: 'cus_1', tier: 'developer', usageIdentifierKey: 'edge-1' };
+  const principal: Principal = {
+    customerId: 'cus_1',
+    tier: 'developer',
+    usageIdentifierKey: 'edge-1',
+  };
   const created = '2026-11-01T00:00:00.000Z';
 
   beforeAll(async () => {
@@ -43,15 +52,24 @@ describe(`the ${MAX_ACTIVE_NAMED_KEYS}-key cap`, () => {
 
   /** Runs `count` creates at once; returns how many were issued and how many refused with too_many_keys. */
   const createAtOnce = async (keys: CustomerKeys, count: number) => {
-    const results = await Promise.allSettled(Array.from({ length: count }, (_, i) => keys.create(principal, `k${i}`)));
+    const results = await Promise.allSettled(
+      Array.from({ length: count }, (_, i) => keys.create(principal, `k${i}`)),
+    );
     const refused = results.filter(
-      (r) => r.status === 'rejected' && r.reason instanceof BadRequestError && r.reason.code === 'too_many_keys',
+      (r) =>
+        r.status === 'rejected' &&
+        r.reason instanceof BadRequestError &&
+        r.reason.code === 'too_many_keys',
     );
     const other = results.filter((r) => r.status === 'rejected' && !refused.includes(r));
     expect(other).toEqual([]);
-    return { issued: results.filter((r) => r.status === 'fulfilled').length, refused: refused.length };
+    return {
+      issued: results.filter((r) => r.status === 'fulfilled').length,
+      refused: refused.length,
+    };
   };
-  const activeKeys = async () => (await repository.listNamedKeys('cus_1')).filter((k) => k.status === 'active');
+  const activeKeys = async () =>
+    (await repository.listNamedKeys('cus_1')).filter((k) => k.status === 'active');
   const slots = async () => [...((await repository.getCustomer('cus_1'))?.namedKeySlots ?? [])];
 
   it(`admits exactly ${MAX_ACTIVE_NAMED_KEYS} of 80 concurrent creates`, async () => {
@@ -69,7 +87,9 @@ describe(`the ${MAX_ACTIVE_NAMED_KEYS}-key cap`, () => {
     const keys = new CustomerKeys(repository);
     await createAtOnce(keys, MAX_ACTIVE_NAMED_KEYS);
     const [victim] = await activeKeys();
-    await Promise.all(Array.from({ length: 5 }, () => keys.revoke(principal, victim?.keyId as string)));
+    await Promise.all(
+      Array.from({ length: 5 }, () => keys.revoke(principal, victim?.keyId as string)),
+    );
     expect(await slots()).toHaveLength(MAX_ACTIVE_NAMED_KEYS - 1);
     expect(await createAtOnce(keys, 10)).toEqual({ issued: 1, refused: 9 });
     expect(await activeKeys()).toHaveLength(MAX_ACTIVE_NAMED_KEYS);
@@ -116,7 +136,9 @@ describe(`the ${MAX_ACTIVE_NAMED_KEYS}-key cap`, () => {
     failing.putNamedKey = async () => {
       throw new Error('ProvisionedThroughputExceededException');
     };
-    await expect(new CustomerKeys(failing).create(principal, 'x')).rejects.toThrow('ProvisionedThroughput');
+    await expect(new CustomerKeys(failing).create(principal, 'x')).rejects.toThrow(
+      'ProvisionedThroughput',
+    );
     expect(await slots()).toEqual([]);
   });
 });

@@ -1,6 +1,10 @@
 import { createHash } from 'node:crypto';
 import { issueApiKey } from '../../../lambda/customers/api-keys';
-import { authenticate, isKeyUseStale, KEY_USE_RESOLUTION_MS } from '../../../lambda/customers/authenticate';
+import {
+  authenticate,
+  isKeyUseStale,
+  KEY_USE_RESOLUTION_MS,
+} from '../../../lambda/customers/authenticate';
 import { CustomerKeys } from '../../../lambda/customers/customer-keys';
 import type { CustomersRepository } from '../../../lambda/customers/customers-repository';
 import { type LocalDynamo, newCustomersTable, startDynalite } from '../../support/dynalite';
@@ -43,13 +47,25 @@ describe('key last use', () => {
   });
 
   it('writes lastUsedAt when absent or an hour old, and not again within the hour', async () => {
-    await repository.recordKeyUse(issued.hash, at('2026-12-01T10:00:00.000Z'), KEY_USE_RESOLUTION_MS);
+    await repository.recordKeyUse(
+      issued.hash,
+      at('2026-12-01T10:00:00.000Z'),
+      KEY_USE_RESOLUTION_MS,
+    );
     expect((await repository.getKey(issued.hash))?.lastUsedAt).toBe('2026-12-01T10:00:00.000Z');
     // 59 min 59.999 s later: the condition fails quietly, the first time stays.
-    await repository.recordKeyUse(issued.hash, at('2026-12-01T10:59:59.999Z'), KEY_USE_RESOLUTION_MS);
+    await repository.recordKeyUse(
+      issued.hash,
+      at('2026-12-01T10:59:59.999Z'),
+      KEY_USE_RESOLUTION_MS,
+    );
     expect((await repository.getKey(issued.hash))?.lastUsedAt).toBe('2026-12-01T10:00:00.000Z');
     // Exactly an hour later it is written again.
-    await repository.recordKeyUse(issued.hash, at('2026-12-01T11:00:00.000Z'), KEY_USE_RESOLUTION_MS);
+    await repository.recordKeyUse(
+      issued.hash,
+      at('2026-12-01T11:00:00.000Z'),
+      KEY_USE_RESOLUTION_MS,
+    );
     expect((await repository.getKey(issued.hash))?.lastUsedAt).toBe('2026-12-01T11:00:00.000Z');
   });
 
@@ -60,8 +76,12 @@ describe('key last use', () => {
   });
 
   it('of 20 concurrent requests in the same hour, one write wins and none fails', async () => {
-    const times = Array.from({ length: 20 }, (_, i) => at(`2026-12-01T10:00:${String(i).padStart(2, '0')}.000Z`));
-    const written = await Promise.all(times.map((t) => repository.recordKeyUse(issued.hash, t, KEY_USE_RESOLUTION_MS)));
+    const times = Array.from({ length: 20 }, (_, i) =>
+      at(`2026-12-01T10:00:${String(i).padStart(2, '0')}.000Z`),
+    );
+    const written = await Promise.all(
+      times.map((t) => repository.recordKeyUse(issued.hash, t, KEY_USE_RESOLUTION_MS)),
+    );
     expect(written.filter(Boolean)).toHaveLength(1);
     const stored = (await repository.getKey(issued.hash))?.lastUsedAt;
     expect(times.map((t) => t.toISOString())).toContain(stored);
@@ -79,18 +99,24 @@ describe('key last use', () => {
       await repository.recordKeyUse(hash, now, KEY_USE_RESOLUTION_MS);
     };
     const lookup = (hash: string) => repository.getKey(hash);
-    const principal = await authenticate(header, lookup, { record, now: () => at('2026-12-01T10:00:00.000Z') });
+    const principal = await authenticate(header, lookup, {
+      record,
+      now: () => at('2026-12-01T10:00:00.000Z'),
+    });
     // The request was let in while the write still waits.
     expect(principal.customerId).toBe('cus_1');
     expect(writes).toEqual(['2026-12-01T10:00:00.000Z']);
     release();
-    await until(async () => (await repository.getKey(issued.hash))?.lastUsedAt === '2026-12-01T10:00:00.000Z');
+    await until(
+      async () => (await repository.getKey(issued.hash))?.lastUsedAt === '2026-12-01T10:00:00.000Z',
+    );
 
     // Fresh in the item just read: no write is attempted at all (no DynamoDB write per request).
     await authenticate(header, lookup, { record, now: () => at('2026-12-01T10:30:00.000Z') });
     expect(writes).toHaveLength(1);
 
-    // A failing write (throttled table, network) neither fails nor delays the request; it is reported.
+    // A failing write (throttled table, network) neither fails nor delays the request; it is
+    // reported.
     const errors: unknown[] = [];
     const failing = async () => {
       throw new Error('ProvisionedThroughputExceededException');
@@ -107,12 +133,22 @@ describe('key last use', () => {
 
   it('is listed as last_used_at on /v1/keys', async () => {
     const keys = new CustomerKeys(repository);
-    const principal = { customerId: 'cus_1', tier: 'developer' as const, usageIdentifierKey: 'edge-1' };
+    const principal = {
+      customerId: 'cus_1',
+      tier: 'developer' as const,
+      usageIdentifierKey: 'edge-1',
+    };
     const named = await keys.create(principal, 'ci');
     expect(named.last_used_at).toBeNull();
-    await repository.recordKeyUse(issued.hash, at('2026-12-01T10:00:00.000Z'), KEY_USE_RESOLUTION_MS);
+    await repository.recordKeyUse(
+      issued.hash,
+      at('2026-12-01T10:00:00.000Z'),
+      KEY_USE_RESOLUTION_MS,
+    );
     const listed = await keys.list(principal);
-    expect(listed.find((k) => k.primary)?.last_used_at).toBe(Date.parse('2026-12-01T10:00:00.000Z') / 1000);
+    expect(listed.find((k) => k.primary)?.last_used_at).toBe(
+      Date.parse('2026-12-01T10:00:00.000Z') / 1000,
+    );
     expect(listed.find((k) => k.id === named.id)?.last_used_at).toBeNull();
   });
 

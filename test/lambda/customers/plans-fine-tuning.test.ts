@@ -38,7 +38,9 @@ describe('GET /v1/plans publishes LoRA fine-tuning', () => {
     expect(enterpriseMid?.trainable).toBe(true);
     // A model without a training instance type: uploaded adapters only.
     expect(plan('enterprise').models.find((m) => m.id === 'qwen3-32b')?.trainable).toBe(false);
-    expect(plan('free').models.every((m) => m.fine_tuned_pricing === null && !m.trainable)).toBe(true);
+    expect(plan('free').models.every((m) => m.fine_tuned_pricing === null && !m.trainable)).toBe(
+      true,
+    );
   });
 
   it('rounds the premium price to a millionth of a dollar', () => {

@@ -3,7 +3,14 @@ import { BadRequestError } from '../../../lambda/openai/errors';
 import { ownValue } from '../../../lambda/own';
 
 /** Purposes named like Object.prototype's members were taken for allowed ones. */
-const PROTOTYPE_NAMES = ['constructor', 'toString', '__proto__', 'valueOf', 'hasOwnProperty', 'isPrototypeOf'];
+const PROTOTYPE_NAMES = [
+  'constructor',
+  'toString',
+  '__proto__',
+  'valueOf',
+  'hasOwnProperty',
+  'isPrototypeOf',
+];
 
 describe('file purposes', () => {
   it.each(PROTOTYPE_NAMES)('refuses purpose=%s with a 400 naming the parameter', (name) => {

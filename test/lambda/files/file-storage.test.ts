@@ -40,14 +40,18 @@ describe('S3FileStorage against s3rver', () => {
 
   it('composes a stream of small chunks into one object with 8 MiB multipart parts', async () => {
     const piece = Buffer.alloc(1024 * 1024 + 3, 'a');
-    const expectedPieces = Array.from({ length: 17 }, (_, i) => Buffer.from(piece.map((b) => b + (i % 20))));
+    const expectedPieces = Array.from({ length: 17 }, (_, i) =>
+      Buffer.from(piece.map((b) => b + (i % 20))),
+    );
     async function* pieces() {
       for (const p of expectedPieces) yield p;
     }
     const { bytes } = await storage.compose('files/cus_a/composed', pieces());
     expect(bytes).toBe(17 * piece.length);
     const expected = Buffer.concat(expectedPieces);
-    expect(Buffer.from((await storage.get('files/cus_a/composed')) ?? []).equals(expected)).toBe(true);
+    expect(Buffer.from((await storage.get('files/cus_a/composed')) ?? []).equals(expected)).toBe(
+      true,
+    );
   });
 
   it('composes an empty stream into an empty object', async () => {

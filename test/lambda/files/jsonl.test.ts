@@ -25,7 +25,9 @@ describe('JSONL validation', () => {
       'line 4 is empty',
       'line 6 is not a JSON object',
     ]);
-    expect(JsonlValidator.describe(report)).toMatch(/^The file is not valid JSONL: line 2 is not valid JSON/);
+    expect(JsonlValidator.describe(report)).toMatch(
+      /^The file is not valid JSONL: line 2 is not valid JSON/,
+    );
   });
 
   it('reports five problems and counts the rest', () => {
@@ -37,7 +39,9 @@ describe('JSONL validation', () => {
 
   it('refuses an empty file, more lines than the limit, and bytes that are not UTF-8', () => {
     expect(check('').problems).toEqual(['the file is empty: it needs at least one line']);
-    expect(check('{}\n{}\n{}\n', 2).problems).toEqual(['the file has more than 2 lines, the most a file may have']);
+    expect(check('{}\n{}\n{}\n', 2).problems).toEqual([
+      'the file has more than 2 lines, the most a file may have',
+    ]);
     expect(check(new Uint8Array([0x7b, 0xff, 0x7d, 0x0a])).problems[0]).toMatch(/not UTF-8/);
   });
 
@@ -47,10 +51,14 @@ describe('JSONL validation', () => {
       fc.constantFrom('not json', '[1]', '"ü"', ''),
     );
     fc.assert(
-      fc.property(fc.array(line, { minLength: 1, maxLength: 12 }), fc.integer({ min: 1, max: 7 }), (lines, size) => {
-        const text = `${lines.join('\n')}\n`;
-        expect(check(text, 100, size)).toEqual(check(text));
-      }),
+      fc.property(
+        fc.array(line, { minLength: 1, maxLength: 12 }),
+        fc.integer({ min: 1, max: 7 }),
+        (lines, size) => {
+          const text = `${lines.join('\n')}\n`;
+          expect(check(text, 100, size)).toEqual(check(text));
+        },
+      ),
     );
   });
 
@@ -59,7 +67,8 @@ describe('JSONL validation', () => {
     const body = Buffer.from(`{"a":"${'x'.repeat(mib * 1024 * 1024)}"}\n`);
     const started = Date.now();
     expect(check(body, 100, 16 * 1024)).toEqual({ lines: 1, problems: [], moreProblems: 0 });
-    // Re-splitting all that is pending on every chunk took about 30 s here; linear, it takes well under 1 s.
+    // Re-splitting all that is pending on every chunk took about 30 s here; linear, it takes well
+    // under 1 s.
     expect(Date.now() - started).toBeLessThan(3_000);
   });
 });

@@ -63,9 +63,12 @@ describe('upload parts cap and storage quota', () => {
       bytes: 100,
       mimeType: 'text/jsonl',
     });
-    for (let i = 0; i < 3; i++) await service.uploads.addPart(customer, upload.uploadId, Buffer.from('{}\n'));
+    for (let i = 0; i < 3; i++)
+      await service.uploads.addPart(customer, upload.uploadId, Buffer.from('{}\n'));
 
-    const error = await refusal(service.uploads.addPart(customer, upload.uploadId, Buffer.from('{}\n')));
+    const error = await refusal(
+      service.uploads.addPart(customer, upload.uploadId, Buffer.from('{}\n')),
+    );
 
     expect(error).toMatchObject({ status: 400, code: 'too_many_parts', param: 'data' });
     expect(error.message).toContain('has 3 parts, the most one upload takes');
@@ -82,15 +85,22 @@ describe('upload parts cap and storage quota', () => {
     });
     await service.uploads.addPart(customer, upload.uploadId, jsonl(10)); // sent once,
     const put = jest.spyOn(service.storage, 'put').mockRejectedValueOnce(new Error('s3 down'));
-    await expect(service.uploads.addPart(customer, upload.uploadId, jsonl(10))).rejects.toThrow('s3 down');
+    await expect(service.uploads.addPart(customer, upload.uploadId, jsonl(10))).rejects.toThrow(
+      's3 down',
+    );
     put.mockRestore();
     const resent = await service.uploads.addPart(customer, upload.uploadId, jsonl(10)); // and again: 20 bytes
 
-    const error = await refusal(service.uploads.addPart(customer, upload.uploadId, Buffer.from('{}\n')));
+    const error = await refusal(
+      service.uploads.addPart(customer, upload.uploadId, Buffer.from('{}\n')),
+    );
 
     expect(error).toMatchObject({ status: 413, code: 'request_too_large', param: 'data' });
     expect(error.message).toContain('more than 20 bytes, twice the 10 bytes');
-    expect(await repository.getUpload(customer, upload.uploadId)).toMatchObject({ partCount: 2, partBytes: 20 });
+    expect(await repository.getUpload(customer, upload.uploadId)).toMatchObject({
+      partCount: 2,
+      partBytes: 20,
+    });
     const { file } = await service.uploads.complete(customer, upload.uploadId, [resent.partId]);
     expect(file.bytes).toBe(10);
   });
@@ -104,7 +114,11 @@ describe('upload parts cap and storage quota', () => {
     );
 
     const error = await refusal(
-      service.files.create(customer, { filename: 'b.jsonl', purpose: 'batch', content: jsonl(60) }, 100),
+      service.files.create(
+        customer,
+        { filename: 'b.jsonl', purpose: 'batch', content: jsonl(60) },
+        100,
+      ),
     );
 
     expect(error).toMatchObject({
@@ -119,7 +133,11 @@ describe('upload parts cap and storage quota', () => {
     );
     await service.files.delete(customer, first.fileId);
     await expect(
-      service.files.create(customer, { filename: 'b.jsonl', purpose: 'batch', content: jsonl(60) }, 100),
+      service.files.create(
+        customer,
+        { filename: 'b.jsonl', purpose: 'batch', content: jsonl(60) },
+        100,
+      ),
     ).resolves.toMatchObject({ bytes: 60 });
     expect(await repository.storedBytes(customer)).toBe(60);
   });
@@ -129,20 +147,34 @@ describe('upload parts cap and storage quota', () => {
 
     const results = await Promise.allSettled(
       Array.from({ length: 6 }, (_, i) =>
-        service.files.create(customer, { filename: `${i}.jsonl`, purpose: 'batch', content: jsonl(30) }, 100),
+        service.files.create(
+          customer,
+          { filename: `${i}.jsonl`, purpose: 'batch', content: jsonl(30) },
+          100,
+        ),
       ),
     );
 
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
-    expect((await service.files.list(customer, { order: 'asc', limit: 100 })).files).toHaveLength(3);
+    expect((await service.files.list(customer, { order: 'asc', limit: 100 })).files).toHaveLength(
+      3,
+    );
     expect(await repository.storedBytes(customer)).toBe(90);
   });
 
   it('the Uploads API: refused at create when it cannot fit, reserved at complete, and nothing leaks on a bad file', async () => {
     const customer = nextCustomer();
-    await service.files.create(customer, { filename: 'a.jsonl', purpose: 'batch', content: jsonl(50) }, 100);
+    await service.files.create(
+      customer,
+      { filename: 'a.jsonl', purpose: 'batch', content: jsonl(50) },
+      100,
+    );
     const tooBig = await refusal(
-      service.uploads.create(customer, { filename: 'b', purpose: 'batch', bytes: 60, mimeType: 'text/jsonl' }, 100),
+      service.uploads.create(
+        customer,
+        { filename: 'b', purpose: 'batch', bytes: 60, mimeType: 'text/jsonl' },
+        100,
+      ),
     );
     expect(tooBig).toMatchObject({ status: 400, code: 'storage_quota_exceeded' });
 
@@ -152,7 +184,9 @@ describe('upload parts cap and storage quota', () => {
       100,
     );
     const part = await service.uploads.addPart(customer, bad.uploadId, Buffer.from('not json\n\n'));
-    await expect(service.uploads.complete(customer, bad.uploadId, [part.partId], 100)).rejects.toMatchObject({
+    await expect(
+      service.uploads.complete(customer, bad.uploadId, [part.partId], 100),
+    ).rejects.toMatchObject({
       code: 'invalid_file',
     });
     expect(await repository.storedBytes(customer)).toBe(50);
@@ -166,18 +200,28 @@ describe('upload parts cap and storage quota', () => {
     // Completed twice at once: one file, counted once.
     await Promise.all([
       service.uploads.complete(customer, good.uploadId, [goodPart.partId], 100),
-      service.uploads.complete(customer, good.uploadId, [goodPart.partId], 100).catch(() => undefined),
+      service.uploads
+        .complete(customer, good.uploadId, [goodPart.partId], 100)
+        .catch(() => undefined),
     ]);
     expect(await repository.storedBytes(customer)).toBe(90);
   });
 
   it('a recount before refusing keeps stores in flight and forgets what a crash left 15 minutes ago', async () => {
     const customer = nextCustomer();
-    await service.files.create(customer, { filename: 'a.jsonl', purpose: 'batch', content: jsonl(20) }, 100);
+    await service.files.create(
+      customer,
+      { filename: 'a.jsonl', purpose: 'batch', content: jsonl(20) },
+      100,
+    );
     // A store in flight holds 70 bytes: the next 50 do not fit, recount or not.
     await repository.reserveStorage(customer, 70, 100, 'file-inflight#1');
     const refused = await refusal(
-      service.files.create(customer, { filename: 'b.jsonl', purpose: 'batch', content: jsonl(50) }, 100),
+      service.files.create(
+        customer,
+        { filename: 'b.jsonl', purpose: 'batch', content: jsonl(50) },
+        100,
+      ),
     );
     expect(refused).toMatchObject({ code: 'storage_quota_exceeded' });
 
@@ -189,7 +233,11 @@ describe('upload parts cap and storage quota', () => {
     expect(await repository.storedBytes(customer)).toBe(160);
 
     await expect(
-      service.files.create(customer, { filename: 'b.jsonl', purpose: 'batch', content: jsonl(50) }, 100),
+      service.files.create(
+        customer,
+        { filename: 'b.jsonl', purpose: 'batch', content: jsonl(50) },
+        100,
+      ),
     ).resolves.toMatchObject({ bytes: 50 });
     expect(await repository.storedBytes(customer)).toBe(70);
   });

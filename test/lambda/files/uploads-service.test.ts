@@ -1,5 +1,9 @@
 import { createDocumentClient } from '../../../lambda/customers/customers-repository';
-import { createS3Client, type FileStorage, S3FileStorage } from '../../../lambda/files/file-storage';
+import {
+  createS3Client,
+  type FileStorage,
+  S3FileStorage,
+} from '../../../lambda/files/file-storage';
 import { FilesRepository } from '../../../lambda/files/files-repository';
 import { UploadsService } from '../../../lambda/files/uploads-service';
 import { HttpError } from '../../../lambda/openai/errors';
@@ -9,8 +13,8 @@ import { ensureFilesTable } from '../../../local/local-tables';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
 
 /**
- * The Uploads service on dynalite and s3rver, with a storage that lets a test act at an exact point of
- * `complete` (while it reads the parts): the races a client can cause with two requests at once.
+ * The Uploads service on dynalite and s3rver, with a storage that lets a test act at an exact point
+ * of `complete` (while it reads the parts): the races a client can cause with two requests at once.
  */
 describe('UploadsService races', () => {
   let dynamo: LocalDynamo;
@@ -92,6 +96,8 @@ describe('UploadsService races', () => {
     expect(first?.upload.status).toBe('completed');
     expect(second.upload.status).toBe('completed');
     expect(second.file.fileId).toBe(first?.file.fileId);
-    expect(Buffer.from((await storage.get(second.file.objectKey)) ?? []).toString()).toBe('{"a":1}\n{"b":2}\n');
+    expect(Buffer.from((await storage.get(second.file.objectKey)) ?? []).toString()).toBe(
+      '{"a":1}\n{"b":2}\n',
+    );
   });
 });

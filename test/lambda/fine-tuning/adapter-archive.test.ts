@@ -7,7 +7,14 @@ import {
 } from '../../../lambda/fine-tuning/adapter-archive';
 import { moduleDimensions } from '../../../lambda/fine-tuning/adapter-checks';
 import { loadConfig } from '../../../lib/config/load';
-import { type ArchiveEntries, adapterFiles, entriesOf, safetensors, tarGzOf, zipOf } from '../../support/adapters';
+import {
+  type ArchiveEntries,
+  adapterFiles,
+  entriesOf,
+  safetensors,
+  tarGzOf,
+  zipOf,
+} from '../../support/adapters';
 
 const LLAMA_8B = {
   hiddenSize: 4096,
@@ -28,16 +35,26 @@ describe.each([
     expect(archive.format).toBe(format);
     expect(archive.config).toEqual(files.config);
     expect(Object.keys(archive.tensors)).toHaveLength(8);
-    expect(archive.tensors['base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight']).toEqual({
+    expect(
+      archive.tensors['base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight'],
+    ).toEqual({
       dtype: 'BF16',
       shape: [1024, 16],
     });
   });
 
   it('accepts the two files in one top-level folder and ignores other files', async () => {
-    const entries = Object.fromEntries(Object.entries(entriesOf(files)).map(([n, d]) => [`my-adapter/${n}`, d]));
+    const entries = Object.fromEntries(
+      Object.entries(entriesOf(files)).map(([n, d]) => [`my-adapter/${n}`, d]),
+    );
     const archive = await readAdapterArchive(
-      bufferSource(await build({ 'README.md': 'hello', ...entries, '__MACOSX/my-adapter/._adapter_config.json': 'x' })),
+      bufferSource(
+        await build({
+          'README.md': 'hello',
+          ...entries,
+          '__MACOSX/my-adapter/._adapter_config.json': 'x',
+        }),
+      ),
     );
     expect(archive.config.r).toBe(16);
   });
@@ -51,31 +68,51 @@ describe.each([
       param: 'input_file_id',
       message: expect.stringContaining('the archive lacks adapter_config.json'),
     });
-    await expect(readAdapterArchive(bufferSource(await build({ 'adapter_config.json': '{}' })))).rejects.toThrow(
-      /lacks adapter_model\.safetensors/,
-    );
+    await expect(
+      readAdapterArchive(bufferSource(await build({ 'adapter_config.json': '{}' }))),
+    ).rejects.toThrow(/lacks adapter_model\.safetensors/);
   });
 
   it('refuses a config that is not a JSON object', async () => {
-    const bytes = await build({ 'adapter_config.json': '[1, 2]', 'adapter_model.safetensors': files.weights });
+    const bytes = await build({
+      'adapter_config.json': '[1, 2]',
+      'adapter_model.safetensors': files.weights,
+    });
     await expect(readAdapterArchive(bufferSource(bytes))).rejects.toThrow(
       'adapter_config.json must hold a JSON object',
     );
-    const broken = await build({ 'adapter_config.json': '{"r": ', 'adapter_model.safetensors': files.weights });
-    await expect(readAdapterArchive(bufferSource(broken))).rejects.toThrow('adapter_config.json is not valid JSON');
+    const broken = await build({
+      'adapter_config.json': '{"r": ',
+      'adapter_model.safetensors': files.weights,
+    });
+    await expect(readAdapterArchive(bufferSource(broken))).rejects.toThrow(
+      'adapter_config.json is not valid JSON',
+    );
   });
 
   it('refuses weights that are not safetensors', async () => {
-    const notSafetensors = Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]), Buffer.alloc(100)]);
-    const bytes = await build({ 'adapter_config.json': '{}', 'adapter_model.safetensors': notSafetensors });
-    await expect(readAdapterArchive(bufferSource(bytes))).rejects.toThrow(/not a safetensors file \(header length/);
+    const notSafetensors = Buffer.concat([
+      Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]),
+      Buffer.alloc(100),
+    ]);
+    const bytes = await build({
+      'adapter_config.json': '{}',
+      'adapter_model.safetensors': notSafetensors,
+    });
+    await expect(readAdapterArchive(bufferSource(bytes))).rejects.toThrow(
+      /not a safetensors file \(header length/,
+    );
     const short = await build({ 'adapter_config.json': '{}', 'adapter_model.safetensors': 'abc' });
-    await expect(readAdapterArchive(bufferSource(short))).rejects.toThrow(/too short to be a safetensors file/);
+    await expect(readAdapterArchive(bufferSource(short))).rejects.toThrow(
+      /too short to be a safetensors file/,
+    );
   });
 
   it('refuses two adapters in one archive', async () => {
     const bytes = await build({ ...entriesOf(files), 'other/adapter_config.json': '{}' });
-    await expect(readAdapterArchive(bufferSource(bytes))).rejects.toThrow('more than one adapter_config.json');
+    await expect(readAdapterArchive(bufferSource(bytes))).rejects.toThrow(
+      'more than one adapter_config.json',
+    );
   });
 });
 
@@ -84,28 +121,42 @@ describe('recognising the archive', () => {
     await expect(readAdapterArchive(bufferSource(safetensors({})))).rejects.toThrow(
       /neither a zip nor a tar\.gz archive: upload adapter_config\.json and adapter_model\.safetensors/,
     );
-    await expect(readAdapterArchive(bufferSource(Buffer.from('P')))).rejects.toThrow(/empty or too short/);
+    await expect(readAdapterArchive(bufferSource(Buffer.from('P')))).rejects.toThrow(
+      /empty or too short/,
+    );
   });
 
   it('refuses a damaged archive with a 400, not a crash', async () => {
     const zip = await zipOf(entriesOf(files));
-    await expect(readAdapterArchive(bufferSource(zip.subarray(0, zip.length - 30)))).rejects.toMatchObject({
+    await expect(
+      readAdapterArchive(bufferSource(zip.subarray(0, zip.length - 30))),
+    ).rejects.toMatchObject({
       status: 400,
       message: expect.stringContaining('not a readable zip archive'),
     });
     const tar = await tarGzOf(entriesOf(files));
-    await expect(readAdapterArchive(bufferSource(tar.subarray(0, 200)))).rejects.toMatchObject({ status: 400 });
+    await expect(readAdapterArchive(bufferSource(tar.subarray(0, 200)))).rejects.toMatchObject({
+      status: 400,
+    });
   });
 
   it('reads only the start of a large tar.gz weights file it needs (the header), not holding the tensors', async () => {
-    const big = adapterFiles({ architecture: LLAMA_8B, layers: 32, modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] });
+    const big = adapterFiles({
+      architecture: LLAMA_8B,
+      layers: 32,
+      modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
+    });
     expect(big.weights.length).toBeGreaterThan(20_000_000);
     const archive = await readAdapterArchive(bufferSource(await tarGzOf(entriesOf(big))));
     expect(Object.keys(archive.tensors)).toHaveLength(256);
   });
 
   it('reads a zip through range reads of its directory and the two entries, never as one stream', async () => {
-    const big = adapterFiles({ architecture: LLAMA_8B, layers: 32, modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] });
+    const big = adapterFiles({
+      architecture: LLAMA_8B,
+      layers: 32,
+      modules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
+    });
     const zip = await zipOf(entriesOf(big));
     const source = bufferSource(zip);
     const ranges: number[][] = [];
@@ -143,14 +194,18 @@ describe('other entries of a tar.gz adapter', () => {
 
   it('refuses ../ and absolute entry names with a 400 about input_file_id', async () => {
     for (const prefix of ['../../', '/tmp/', 'a/../../']) {
-      const entries = Object.fromEntries(Object.entries(entriesOf(files)).map(([n, d]) => [`${prefix}${n}`, d]));
+      const entries = Object.fromEntries(
+        Object.entries(entriesOf(files)).map(([n, d]) => [`${prefix}${n}`, d]),
+      );
       await expect(readAdapterArchive(bufferSource(await tarGzOf(entries)))).rejects.toMatchObject({
         status: 400,
         param: 'input_file_id',
         message: expect.stringContaining('outside its folder'),
       });
     }
-    expect(['README.md', 'my-adapter/adapter_config.json', './x', 'a..b'].some(isUnsafeArchivePath)).toBe(false);
+    expect(
+      ['README.md', 'my-adapter/adapter_config.json', './x', 'a..b'].some(isUnsafeArchivePath),
+    ).toBe(false);
     expect(['../x', '/x', 'a/../../x', 'C:/x', '..\\x'].every(isUnsafeArchivePath)).toBe(true);
   });
 
@@ -170,8 +225,13 @@ describe.each([
   ['zip', zipOf],
   ['tar.gz', tarGzOf],
 ] as const)('the layout of adapter_model.safetensors in a %s', (_format, build) => {
-  const withWeights = (weights: Buffer) => build({ ...entriesOf(files), 'adapter_model.safetensors': weights });
-  const refusal = (text: string) => ({ status: 400, param: 'input_file_id', message: expect.stringContaining(text) });
+  const withWeights = (weights: Buffer) =>
+    build({ ...entriesOf(files), 'adapter_model.safetensors': weights });
+  const refusal = (text: string) => ({
+    status: 400,
+    param: 'input_file_id',
+    message: expect.stringContaining(text),
+  });
 
   it('refuses data past the last tensor (valid tensors + 1 MiB of zeros)', async () => {
     const padded = Buffer.concat([files.weights, Buffer.alloc(1024 * 1024)]);
@@ -216,9 +276,9 @@ describe.each([
         ...(h[first as string] as { data_offsets: number[] }).data_offsets,
       ];
     });
-    await expect(readAdapterArchive(bufferSource(await withWeights(overlap)))).rejects.toMatchObject(
-      refusal('a hole or an overlap'),
-    );
+    await expect(
+      readAdapterArchive(bufferSource(await withWeights(overlap))),
+    ).rejects.toMatchObject(refusal('a hole or an overlap'));
   });
 
   it('keeps a tensor named __proto__ as a tensor (checked and refused), not as the prototype', async () => {
@@ -239,14 +299,19 @@ describe('the size cap of adapter_model.safetensors', () => {
         const [inFeatures, outFeatures] = dims[m] ?? [0, 0];
         return sum + rank * (inFeatures + outFeatures) * 4;
       }, 0);
-      expect({ id, fits: perLayer * model.architecture.layers < MAX_WEIGHTS_BYTES }).toEqual({ id, fits: true });
+      expect({ id, fits: perLayer * model.architecture.layers < MAX_WEIGHTS_BYTES }).toEqual({
+        id,
+        fits: true,
+      });
     }
   });
 
   it('holds an uploaded adapter to the cap its caller gives (twice the files limit for uploads)', async () => {
     for (const build of [zipOf, tarGzOf]) {
       const archive = await build(entriesOf(files));
-      await expect(readAdapterArchive(bufferSource(archive), { maxWeightsBytes: 1_000 })).rejects.toMatchObject({
+      await expect(
+        readAdapterArchive(bufferSource(archive), { maxWeightsBytes: 1_000 }),
+      ).rejects.toMatchObject({
         status: 400,
         message: expect.stringContaining('an adapter here is at most 1000 bytes'),
       });
@@ -258,7 +323,8 @@ describe('the size cap of adapter_model.safetensors', () => {
 
   it('refuses a zip entry declaring more before reading its header', async () => {
     const zip = await zipOf(entriesOf(files));
-    // The central directory's uncompressed size (offset 24 of each 46-byte record) of the weights entry.
+    // The central directory's uncompressed size (offset 24 of each 46-byte record) of the weights
+    // entry.
     const name = Buffer.from('adapter_model.safetensors');
     let at = zip.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
     while (at >= 0 && !zip.subarray(at + 46, at + 46 + name.length).equals(name)) {

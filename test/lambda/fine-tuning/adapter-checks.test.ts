@@ -13,7 +13,10 @@ const architectureOf = (id: string) => {
 };
 
 /** What readAdapterArchive would return for the files `adapterFiles` builds. */
-function archive(options: Partial<AdapterOptions> = {}, configPatch: Record<string, unknown> = {}): AdapterArchive {
+function archive(
+  options: Partial<AdapterOptions> = {},
+  configPatch: Record<string, unknown> = {},
+): AdapterArchive {
   const files = adapterFiles({ architecture: architectureOf(LLAMA_8B), ...options });
   return {
     format: 'zip',
@@ -47,9 +50,13 @@ describe('checking an adapter against its base model', () => {
       baseModel: 'Qwen/Qwen3-32B',
     });
     const header = tensorsOf(qwen.weights);
-    expect(checkAdapter({ format: 'tar.gz', config: qwen.config, tensors: header }, QWEN, config).rank).toBe(16);
+    expect(
+      checkAdapter({ format: 'tar.gz', config: qwen.config, tensors: header }, QWEN, config).rank,
+    ).toBe(16);
     // The same adapter does not fit Llama 3.1 8B: both the name and the shapes say so.
-    expect(() => checkAdapter({ format: 'tar.gz', config: qwen.config, tensors: header }, LLAMA_8B, config)).toThrow(
+    expect(() =>
+      checkAdapter({ format: 'tar.gz', config: qwen.config, tensors: header }, LLAMA_8B, config),
+    ).toThrow(
       /trained on Qwen\/Qwen3-32B, not on llama-3\.1-8b.*q_proj\.lora_A has shape \[16, 5120\], expected \[16, 4096\]/,
     );
   });
@@ -73,7 +80,10 @@ describe('checking an adapter against its base model', () => {
     [{ modules_to_save: ['lm_head'] }, 'modules_to_save (lm_head) cannot be served'],
     [{ rank_pattern: { q_proj: 8 } }, 'rank_pattern (per-module ranks) cannot be served'],
     [{ bias: 'all' }, 'bias must be "none"'],
-    [{ base_model_name_or_path: undefined }, 'base_model_name_or_path is missing: it must name llama-3.1-8b'],
+    [
+      { base_model_name_or_path: undefined },
+      'base_model_name_or_path is missing: it must name llama-3.1-8b',
+    ],
     [
       { base_model_name_or_path: 'meta-llama/Llama-3.3-70B-Instruct' },
       'trained on meta-llama/Llama-3.3-70B-Instruct, not on llama-3.1-8b',
@@ -94,9 +104,15 @@ describe('checking an adapter against its base model', () => {
       dtype: 'BF16',
       shape: [16, 4096],
     };
-    bad.tensors['base_model.model.model.layers.0.mlp.down_proj.lora_A.weight'] = { dtype: 'BF16', shape: [16, 14336] };
+    bad.tensors['base_model.model.model.layers.0.mlp.down_proj.lora_A.weight'] = {
+      dtype: 'BF16',
+      shape: [16, 14336],
+    };
     bad.tensors['base_model.model.lm_head.weight'] = { dtype: 'BF16', shape: [128256, 4096] };
-    bad.tensors['base_model.model.model.layers.0.self_attn.k_proj.lora_A.weight'] = { dtype: 'I8', shape: [16, 4096] };
+    bad.tensors['base_model.model.model.layers.0.self_attn.k_proj.lora_A.weight'] = {
+      dtype: 'I8',
+      shape: [16, 4096],
+    };
     let message = '';
     try {
       checkAdapter(bad, LLAMA_8B, config);
@@ -104,9 +120,13 @@ describe('checking an adapter against its base model', () => {
       message = (error as Error).message;
       expect(error).toMatchObject({ status: 400, code: 'invalid_adapter', param: 'input_file_id' });
     }
-    expect(message).toContain('layers.40.self_attn.q_proj.lora_A: the base model has 32 layers (0-31)');
+    expect(message).toContain(
+      'layers.40.self_attn.q_proj.lora_A: the base model has 32 layers (0-31)',
+    );
     expect(message).toContain('layers.0.mlp.down_proj.lora_A: down_proj is not in target_modules');
-    expect(message).toContain('tensor base_model.model.lm_head.weight is not a LoRA weight of a decoder layer');
+    expect(message).toContain(
+      'tensor base_model.model.lm_head.weight is not a LoRA weight of a decoder layer',
+    );
     expect(message).toContain('layers.0.self_attn.k_proj.lora_A is I8; use F16, BF16, F32');
     expect(message).toContain('layers.0.mlp.down_proj has lora_A but not lora_B');
   });
@@ -114,8 +134,12 @@ describe('checking an adapter against its base model', () => {
   it('refuses an empty safetensors file and a base model without adapters', () => {
     const header = safetensors({});
     const empty: AdapterArchive = { ...archive(), tensors: tensorsOf(header) };
-    expect(() => checkAdapter(empty, LLAMA_8B, config)).toThrow('adapter_model.safetensors holds no tensors');
-    expect(() => checkAdapter(archive(), 'gpt-4o', config)).toThrow('base model gpt-4o does not exist');
+    expect(() => checkAdapter(empty, LLAMA_8B, config)).toThrow(
+      'adapter_model.safetensors holds no tensors',
+    );
+    expect(() => checkAdapter(archive(), 'gpt-4o', config)).toThrow(
+      'base model gpt-4o does not exist',
+    );
   });
 
   it('names at most ten problems and counts the rest', () => {

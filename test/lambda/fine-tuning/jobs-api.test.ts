@@ -8,7 +8,12 @@ import {
   SageMakerClient,
   StopTrainingJobCommand,
 } from '@aws-sdk/client-sagemaker';
-import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  ExecutionAlreadyExists,
+  SFNClient,
+  StartExecutionCommand,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { serve } from '@hono/node-server';
 import { mockClient } from 'aws-sdk-client-mock';
 import OpenAI, { toFile } from 'openai';
@@ -31,12 +36,17 @@ import { ensureFilesTable, ensureFineTuningTable } from '../../../local/local-ta
 import { adapterFiles, entriesOf, tarGzOf } from '../../support/adapters';
 import { type LocalDynamo, newCustomersTable, startDynalite } from '../../support/dynalite';
 import { meteringOn } from '../../support/metering';
-import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../../support/spec-check';
+import {
+  expectMatchesSpec,
+  expectSpecCompliance,
+  specCheckedFetch,
+} from '../../support/spec-check';
 
 /**
- * The fine-tuning jobs API over real HTTP with the official `openai` client: jobs, events and spend in
- * dynalite, files and the fine-tuning bucket in s3rver, Step Functions and SageMaker mocked (their exact
- * requests asserted). The workflow's tasks are driven directly, as the state machine would call them.
+ * The fine-tuning jobs API over real HTTP with the official `openai` client: jobs, events and spend
+ * in dynalite, files and the fine-tuning bucket in s3rver, Step Functions and SageMaker mocked
+ * (their exact requests asserted). The workflow's tasks are driven directly, as the state machine
+ * would call them.
  */
 const config = loadConfig({ env: 'dev' });
 const MODEL = 'qwen3-8b';
@@ -52,7 +62,12 @@ const PRINCIPALS: Record<string, Principal> = {
   ent: { customerId: 'cus_ent', tier: 'enterprise', usageIdentifierKey: 'k2' },
   free: { customerId: 'cus_free', tier: 'free', usageIdentifierKey: 'k3' },
   // A Developer customer with a $0.001 monthly spend limit: smaller than any job's estimate below.
-  poor: { customerId: 'cus_poor', tier: 'developer', usageIdentifierKey: 'k4', spendLimitMicroUsd: 1_000 },
+  poor: {
+    customerId: 'cus_poor',
+    tier: 'developer',
+    usageIdentifierKey: 'k4',
+    spendLimitMicroUsd: 1_000,
+  },
 };
 
 const conversation = (i: number) =>
@@ -63,7 +78,8 @@ const conversation = (i: number) =>
       { role: 'assistant', content: `${i} plus ${i} is ${2 * i}.` },
     ],
   });
-const trainingJsonl = (n = 12) => `${Array.from({ length: n }, (_, i) => conversation(i)).join('\n')}\n`;
+const trainingJsonl = (n = 12) =>
+  `${Array.from({ length: n }, (_, i) => conversation(i)).join('\n')}\n`;
 
 let dynamo: LocalDynamo;
 let s3Server: LocalS3;
@@ -74,7 +90,8 @@ let parts: ReturnType<typeof createFineTuningJobs>;
 let workflow: ReturnType<typeof createWorkflowHandler>;
 let baseUrl: string;
 const spec = specCheckedFetch();
-const client = (token: string) => new OpenAI({ apiKey: token, baseURL: baseUrl, maxRetries: 0, fetch: spec.fetch });
+const client = (token: string) =>
+  new OpenAI({ apiKey: token, baseURL: baseUrl, maxRetries: 0, fetch: spec.fetch });
 
 beforeAll(async () => {
   dynamo = await startDynalite();
@@ -129,11 +146,16 @@ beforeAll(async () => {
     ...metering,
     files,
     fineTuningJobs: parts.service,
-    fineTunedModels: new FineTunedModelResolver({ config, models: new ModelsRepository('fine-tuning', dynamo.client) }),
+    fineTunedModels: new FineTunedModelResolver({
+      config,
+      models: new ModelsRepository('fine-tuning', dynamo.client),
+    }),
     logError: (message, details) => console.error(message, details),
   });
   server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
-  await new Promise<void>((resolve) => (server.listening ? resolve() : server.once('listening', () => resolve())));
+  await new Promise<void>((resolve) =>
+    server.listening ? resolve() : server.once('listening', () => resolve()),
+  );
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
 });
 
@@ -147,19 +169,29 @@ afterAll(async () => {
 beforeEach(() => {
   sfnMock.reset();
   sagemakerMock.reset();
-  sfnMock.on(StartExecutionCommand).resolves({ executionArn: `${STATE_MACHINE}:x`, startDate: new Date() });
+  sfnMock
+    .on(StartExecutionCommand)
+    .resolves({ executionArn: `${STATE_MACHINE}:x`, startDate: new Date() });
 });
 afterEach(() => expectSpecCompliance(spec));
 
-const upload = async (token: string, content: string, purpose: 'fine-tune' | 'batch' = 'fine-tune') =>
+const upload = async (
+  token: string,
+  content: string,
+  purpose: 'fine-tune' | 'batch' = 'fine-tune',
+) =>
   client(token).files.create({ file: await toFile(Buffer.from(content), 'train.jsonl'), purpose });
 
-const reservedNow = async (customerId: string) => (await metering.spend.getMonth(customerId)).reservedMicroUsd;
+const reservedNow = async (customerId: string) =>
+  (await metering.spend.getMonth(customerId)).reservedMicroUsd;
 
 /** The training input the job copied into the fine-tuning bucket. */
 async function copiedInput(jobId: string): Promise<string> {
   const object = await s3.send(
-    new GetObjectCommand({ Bucket: LORA_BUCKET, Key: `jobs/${jobId}/input/training/training.jsonl` }),
+    new GetObjectCommand({
+      Bucket: LORA_BUCKET,
+      Key: `jobs/${jobId}/input/training/training.jsonl`,
+    }),
   );
   return (await object.Body?.transformToString()) ?? '';
 }
@@ -190,11 +222,16 @@ describe('creating a job', () => {
       metadata: { team: 'math' },
       fine_tuned_model: null,
       organization_id: 'cus_dev',
-      // 12 examples x 3 epochs < 100: "auto" gives ceil(100 / 12) = 9 epochs, 0.2% of 12 rounds up to 1.
+      // 12 examples x 3 epochs < 100: "auto" gives ceil(100 / 12) = 9 epochs, 0.2% of 12 rounds up
+      // to 1.
       hyperparameters: { n_epochs: 9, batch_size: 1, learning_rate_multiplier: 1 },
     });
-    const extra = job as unknown as { estimated_trained_tokens: number; estimated_cost_usd: number };
-    // The tokenizer counts each conversation as the Llama 3.1 chat template renders it: tens of tokens each.
+    const extra = job as unknown as {
+      estimated_trained_tokens: number;
+      estimated_cost_usd: number;
+    };
+    // The tokenizer counts each conversation as the Llama 3.1 chat template renders it: tens of
+    // tokens each.
     expect(extra.estimated_trained_tokens % 9).toBe(0);
     expect(extra.estimated_trained_tokens / 9).toBeGreaterThan(12 * 20);
     expect(extra.estimated_trained_tokens / 9).toBeLessThan(12 * 80);
@@ -226,15 +263,23 @@ describe('creating a job', () => {
       training_file: file.id,
       method: {
         type: 'supervised',
-        supervised: { hyperparameters: { n_epochs: 2, batch_size: 4, learning_rate_multiplier: 0.5 } },
+        supervised: {
+          hyperparameters: { n_epochs: 2, batch_size: 4, learning_rate_multiplier: 0.5 },
+        },
       },
       // Tierline's LoRA settings travel as an extra body field.
       lora: { rank: 32, alpha: 64, target_modules: ['q_proj', 'v_proj'] },
     } as OpenAI.FineTuning.JobCreateParams);
-    expect(viaMethod.hyperparameters).toEqual({ n_epochs: 2, batch_size: 4, learning_rate_multiplier: 0.5 });
+    expect(viaMethod.hyperparameters).toEqual({
+      n_epochs: 2,
+      batch_size: 4,
+      learning_rate_multiplier: 0.5,
+    });
     expect(viaMethod.method).toEqual({
       type: 'supervised',
-      supervised: { hyperparameters: { n_epochs: 2, batch_size: 4, learning_rate_multiplier: 0.5 } },
+      supervised: {
+        hyperparameters: { n_epochs: 2, batch_size: 4, learning_rate_multiplier: 0.5 },
+      },
     });
     expect((viaMethod as unknown as { lora: unknown }).lora).toEqual({
       rank: 32,
@@ -246,7 +291,11 @@ describe('creating a job', () => {
       training_file: file.id,
       hyperparameters: { n_epochs: 'auto', batch_size: 2, learning_rate_multiplier: 'auto' },
     });
-    expect(deprecated.hyperparameters).toEqual({ n_epochs: 10, batch_size: 2, learning_rate_multiplier: 1 });
+    expect(deprecated.hyperparameters).toEqual({
+      n_epochs: 10,
+      batch_size: 2,
+      learning_rate_multiplier: 1,
+    });
     for (const job of [viaMethod, deprecated]) await openai.fineTuning.jobs.cancel(job.id);
   });
 
@@ -264,7 +313,11 @@ describe('creating a job', () => {
       'method.supervised.hyperparameters.n_epochs',
       /1 to 50/,
     ],
-    [{ hyperparameters: { learning_rate_multiplier: 0 } }, 'hyperparameters.learning_rate_multiplier', /above 0/],
+    [
+      { hyperparameters: { learning_rate_multiplier: 0 } },
+      'hyperparameters.learning_rate_multiplier',
+      /above 0/,
+    ],
     [
       {
         hyperparameters: { n_epochs: 2 },
@@ -273,18 +326,25 @@ describe('creating a job', () => {
       'hyperparameters',
       /deprecated/,
     ],
-    [{ integrations: [{ type: 'wandb', wandb: { project: 'x' } }] }, 'integrations', /not supported/],
+    [
+      { integrations: [{ type: 'wandb', wandb: { project: 'x' } }] },
+      'integrations',
+      /not supported/,
+    ],
     [{ temperature: 1 }, 'temperature', /Unrecognized/],
-  ])('refuses %j with a 400 naming %s, before anything is launched', async (change, param, message) => {
-    const file = await upload('dev', trainingJsonl(10));
-    const error = await client('dev')
-      .fineTuning.jobs.create({ model: MODEL, training_file: file.id, ...change } as never)
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
-    expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe(param);
-    expect((error as Error).message).toMatch(message);
-    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
-  });
+  ])(
+    'refuses %j with a 400 naming %s, before anything is launched',
+    async (change, param, message) => {
+      const file = await upload('dev', trainingJsonl(10));
+      const error = await client('dev')
+        .fineTuning.jobs.create({ model: MODEL, training_file: file.id, ...change } as never)
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+      expect((error as InstanceType<typeof OpenAI.BadRequestError>).param).toBe(param);
+      expect((error as Error).message).toMatch(message);
+      expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(0);
+    },
+  );
 });
 
 describe('the training file is checked before anything is launched', () => {
@@ -324,7 +384,9 @@ describe('the training file is checked before anything is launched', () => {
     expect(error.status).toBe(400);
     expect(error.param).toBe('training_file');
     expect(error.code).toBe('invalid_training_file');
-    expect(error.message).toContain('line 3: messages[0].role must be one of system, user, assistant (got "tool")');
+    expect(error.message).toContain(
+      'line 3: messages[0].role must be one of system, user, assistant (got "tool")',
+    );
     expect(error.message).toContain('line 5: needs at least one assistant message to learn from');
     expect(error.message).toContain('line 7: messages[0].content is empty');
     expect(error.message).toContain('line 9: messages[1].weight must be 0 or 1');
@@ -340,7 +402,11 @@ describe('the training file is checked before anything is launched', () => {
       `${JSON.stringify({ custom_id: 'a', method: 'POST', url: '/v1/chat/completions', body: {} })}\n`,
       'batch',
     );
-    expect(batchFile).toMatchObject({ status: 400, param: 'training_file', code: 'invalid_file_purpose' });
+    expect(batchFile).toMatchObject({
+      status: 400,
+      param: 'training_file',
+      code: 'invalid_file_purpose',
+    });
 
     const unknown = (await client('dev')
       .fineTuning.jobs.create({ model: MODEL, training_file: 'file-doesnotexist' })
@@ -353,7 +419,11 @@ describe('the training file is checked before anything is launched', () => {
     const training = await upload('dev', trainingJsonl(10));
     const validation = await upload('dev', '{"messages": []}\n');
     const error = (await client('dev')
-      .fineTuning.jobs.create({ model: MODEL, training_file: training.id, validation_file: validation.id })
+      .fineTuning.jobs.create({
+        model: MODEL,
+        training_file: training.id,
+        validation_file: validation.id,
+      })
       .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
     expect(error).toMatchObject({ status: 400, param: 'validation_file' });
     expect(error.message).toContain('line 1: needs at least one assistant message');
@@ -367,7 +437,11 @@ describe('tiers and spend', () => {
       .fineTuning.jobs.create({ model: MODEL, training_file: file.id })
       .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
     expect(error).toBeInstanceOf(OpenAI.PermissionDeniedError);
-    expect(error).toMatchObject({ status: 403, type: 'permission_error', code: 'fine_tuning_not_available_on_tier' });
+    expect(error).toMatchObject({
+      status: 403,
+      type: 'permission_error',
+      code: 'fine_tuning_not_available_on_tier',
+    });
     expect(error.message).toBe(
       '403 Fine-tuning is not available on the Free tier; it is on Developer and Enterprise. See GET /v1/plans.',
     );
@@ -380,7 +454,11 @@ describe('tiers and spend', () => {
       .fineTuning.jobs.create({ model: MODEL, training_file: file.id })
       .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
     expect(error).toBeInstanceOf(OpenAI.RateLimitError);
-    expect(error).toMatchObject({ status: 429, type: 'insufficient_quota', code: 'insufficient_quota' });
+    expect(error).toMatchObject({
+      status: 429,
+      type: 'insufficient_quota',
+      code: 'insufficient_quota',
+    });
     expect(error.message).toMatch(
       /^429 This fine-tuning job is estimated at \$0\.\d{6} \(\d+ trained tokens at \$3 per 1M\), more than is left of your monthly spend limit \(\$0\.001000/,
     );
@@ -395,21 +473,43 @@ describe("a job's life, driven as Step Functions would drive it", () => {
   it('goes validating_files -> queued -> running -> succeeded with fine_tuned_model, billed once through the ledger', async () => {
     const openai = client('ent');
     const file = await upload('ent', trainingJsonl(10));
-    const created = await openai.fineTuning.jobs.create({ model: MODEL, training_file: file.id, suffix: 'life' });
-    const estimate = (created as unknown as { estimated_trained_tokens: number }).estimated_trained_tokens;
+    const created = await openai.fineTuning.jobs.create({
+      model: MODEL,
+      training_file: file.id,
+      suffix: 'life',
+    });
+    const estimate = (created as unknown as { estimated_trained_tokens: number })
+      .estimated_trained_tokens;
     const heldBefore = await reservedNow('cus_ent');
 
     // Prepare: the base weights must be in the fine-tuning bucket (network isolation).
-    await s3.send(new PutObjectCommand({ Bucket: LORA_BUCKET, Key: `base-models/${MODEL}/config.json`, Body: '{}' }));
-    const training = (await workflow({ task: 'prepare', jobId: created.id })) as { trainingJobName: string };
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: LORA_BUCKET,
+        Key: `base-models/${MODEL}/config.json`,
+        Body: '{}',
+      }),
+    );
+    const training = (await workflow({ task: 'prepare', jobId: created.id })) as {
+      trainingJobName: string;
+    };
     expect((await openai.fineTuning.jobs.retrieve(created.id)).status).toBe('queued');
 
     const change = (status: 'InProgress' | 'Completed', extra: Record<string, unknown> = {}) =>
       applyTrainingStateChange(
-        { detail: { TrainingJobName: training.trainingJobName, TrainingJobStatus: status, ...extra } as never },
+        {
+          detail: {
+            TrainingJobName: training.trainingJobName,
+            TrainingJobStatus: status,
+            ...extra,
+          } as never,
+        },
         { jobs: parts.jobs, environmentName: config.environment.name },
       );
-    await change('InProgress', { SecondaryStatus: 'Training', LastModifiedTime: 1_764_000_100_000 });
+    await change('InProgress', {
+      SecondaryStatus: 'Training',
+      LastModifiedTime: 1_764_000_100_000,
+    });
     expect((await openai.fineTuning.jobs.retrieve(created.id)).status).toBe('running');
     // The script reports fewer trained tokens than the API estimated (its own count).
     const trained = estimate - 30;
@@ -452,14 +552,18 @@ describe("a job's life, driven as Step Functions would drive it", () => {
       }),
     );
     sagemakerMock.on(CreateInferenceComponentCommand).resolves({});
-    sagemakerMock.on(DescribeInferenceComponentCommand).resolves({ InferenceComponentStatus: 'InService' });
+    sagemakerMock
+      .on(DescribeInferenceComponentCommand)
+      .resolves({ InferenceComponentStatus: 'InService' });
     const deployed = (await workflow({
       task: 'deploy',
       jobId: created.id,
       modelArtifacts: `s3://${LORA_BUCKET}/${output}`,
       trainedTokens: trained,
     })) as { componentName: string };
-    await expect(workflow({ task: 'checkInService', componentName: deployed.componentName })).resolves.toEqual({
+    await expect(
+      workflow({ task: 'checkInService', componentName: deployed.componentName }),
+    ).resolves.toEqual({
       status: 'InService',
       failureReason: null,
     });
@@ -475,28 +579,39 @@ describe("a job's life, driven as Step Functions would drive it", () => {
     });
     expect(done.finished_at).toEqual(expect.any(Number));
 
-    // One ledger record at Enterprise's $2 per 1M trained tokens, shown in /v1/usage; the hold became that cost.
+    // One ledger record at Enterprise's $2 per 1M trained tokens, shown in /v1/usage; the hold
+    // became that cost.
     const cost = Math.ceil(trained * 2);
-    const usage = await spec.fetch(`${baseUrl}/usage?group_by=model`, { headers: { authorization: 'Bearer ent' } });
+    const usage = await spec.fetch(`${baseUrl}/usage?group_by=model`, {
+      headers: { authorization: 'Bearer ent' },
+    });
     const rows = (
-      (await usage.json()) as { data: { model: string; requests: number; input_tokens: number; cost_usd: string }[] }
+      (await usage.json()) as {
+        data: { model: string; requests: number; input_tokens: number; cost_usd: string }[];
+      }
     ).data;
     expect(rows.filter((r) => r.model === `fine-tuning:${MODEL}`)).toEqual([
-      expect.objectContaining({ requests: 1, input_tokens: trained, cost_usd: (cost / 1e6).toFixed(6) }),
+      expect.objectContaining({
+        requests: 1,
+        input_tokens: trained,
+        cost_usd: (cost / 1e6).toFixed(6),
+      }),
     ]);
     const month = await metering.spend.getMonth('cus_ent');
     expect(month.reservedMicroUsd).toBe(heldBefore - Math.ceil(estimate * 2));
     expect(month.spentMicroUsd).toBe(cost);
 
-    // Its model answers chat completions through the adapter component the workflow deployed (the test model
-    // names the adapter that served it), for its owner only.
+    // Its model answers chat completions through the adapter component the workflow deployed (the
+    // test model names the adapter that served it), for its owner only.
     const fineTuned = done.fine_tuned_model as string;
     const reply = await openai.chat.completions.create({
       model: fineTuned,
       messages: [{ role: 'user', content: 'Hi' }],
     });
     expect(reply.model).toBe(fineTuned);
-    expect(reply.choices[0]?.message.content).toContain(`Served by adapter ${deployed.componentName}.`);
+    expect(reply.choices[0]?.message.content).toContain(
+      `Served by adapter ${deployed.componentName}.`,
+    );
     const stranger = await client('dev')
       .chat.completions.create({ model: fineTuned, messages: [{ role: 'user', content: 'Hi' }] })
       .catch((e: unknown) => e);
@@ -514,7 +629,10 @@ describe("a job's life, driven as Step Functions would drive it", () => {
     const page = await openai.fineTuning.jobs.listEvents(created.id, { limit: 2 });
     expect(page.data).toHaveLength(2);
     expect(page.has_more).toBe(true);
-    const next = await openai.fineTuning.jobs.listEvents(created.id, { limit: 2, after: page.data[1]?.id });
+    const next = await openai.fineTuning.jobs.listEvents(created.id, {
+      limit: 2,
+      after: page.data[1]?.id,
+    });
     expect(next.data[0]?.id).toBe(events.data[2]?.id);
 
     // A succeeded job cannot be cancelled.
@@ -525,7 +643,10 @@ describe("a job's life, driven as Step Functions would drive it", () => {
   it('a failed job gives its reservation back, once, and bills nothing', async () => {
     const file = await upload('ent', trainingJsonl(10));
     const before = await metering.spend.getMonth('cus_ent');
-    const job = await client('ent').fineTuning.jobs.create({ model: MODEL, training_file: file.id });
+    const job = await client('ent').fineTuning.jobs.create({
+      model: MODEL,
+      training_file: file.id,
+    });
     expect(await reservedNow('cus_ent')).toBeGreaterThan(before.reservedMicroUsd);
     const failure = {
       task: 'fail' as const,
@@ -536,7 +657,10 @@ describe("a job's life, driven as Step Functions would drive it", () => {
     await workflow(failure);
     await workflow(failure);
     const after = await metering.spend.getMonth('cus_ent');
-    expect(after).toMatchObject({ reservedMicroUsd: before.reservedMicroUsd, spentMicroUsd: before.spentMicroUsd });
+    expect(after).toMatchObject({
+      reservedMicroUsd: before.reservedMicroUsd,
+      spentMicroUsd: before.spentMicroUsd,
+    });
     expect(await client('ent').fineTuning.jobs.retrieve(job.id)).toMatchObject({
       status: 'failed',
       error: { code: 'job_failed', message: 'OOM', param: null },
@@ -553,7 +677,9 @@ describe('cancelling', () => {
     expect(await reservedNow('cus_dev')).toBeGreaterThan(before);
     sagemakerMock
       .on(StopTrainingJobCommand)
-      .rejects(Object.assign(new Error('Requested resource not found.'), { name: 'ValidationException' }));
+      .rejects(
+        Object.assign(new Error('Requested resource not found.'), { name: 'ValidationException' }),
+      );
 
     const cancelled = await openai.fineTuning.jobs.cancel(job.id);
     expectMatchesSpec('FineTuningJob', cancelled);
@@ -567,7 +693,10 @@ describe('cancelling', () => {
       executionArn: `arn:aws:states:us-east-1:123456789012:execution:tierline-dev-fine-tuning:${job.id}`,
       cause: 'The fine-tuning job was cancelled by its owner',
     };
-    expect(sfnMock.commandCalls(StopExecutionCommand).map((c) => c.args[0].input)).toEqual([stop, stop]);
+    expect(sfnMock.commandCalls(StopExecutionCommand).map((c) => c.args[0].input)).toEqual([
+      stop,
+      stop,
+    ]);
     const trainingJob = { TrainingJobName: `tierline-dev-ft-${job.id.replace(/^ftjob-/, '')}` };
     expect(sagemakerMock.commandCalls(StopTrainingJobCommand).map((c) => c.args[0].input)).toEqual([
       trainingJob,
@@ -580,9 +709,14 @@ describe('cancelling', () => {
   });
 
   it('a retried create after the execution exists is not an error (StartExecution is named after the job)', async () => {
-    sfnMock.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'exists', $metadata: {} }));
+    sfnMock
+      .on(StartExecutionCommand)
+      .rejects(new ExecutionAlreadyExists({ message: 'exists', $metadata: {} }));
     const file = await upload('dev', trainingJsonl(10));
-    const job = await client('dev').fineTuning.jobs.create({ model: MODEL, training_file: file.id });
+    const job = await client('dev').fineTuning.jobs.create({
+      model: MODEL,
+      training_file: file.id,
+    });
     expect(job.status).toBe('validating_files');
     await client('dev').fineTuning.jobs.cancel(job.id);
   });
@@ -591,7 +725,10 @@ describe('cancelling', () => {
 describe('ownership: another customer sees nothing', () => {
   it('answers 404 to retrieve, events, checkpoints and cancel of another customer’s job, and to a create naming its file', async () => {
     const file = await upload('dev', trainingJsonl(10));
-    const job = await client('dev').fineTuning.jobs.create({ model: MODEL, training_file: file.id });
+    const job = await client('dev').fineTuning.jobs.create({
+      model: MODEL,
+      training_file: file.id,
+    });
     const other = client('ent');
     for (const call of [
       () => other.fineTuning.jobs.retrieve(job.id),
@@ -601,11 +738,16 @@ describe('ownership: another customer sees nothing', () => {
     ]) {
       const error = await call().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(OpenAI.NotFoundError);
-      expect(error).toMatchObject({ code: 'fine_tuning_job_not_found', param: 'fine_tuning_job_id' });
+      expect(error).toMatchObject({
+        code: 'fine_tuning_job_not_found',
+        param: 'fine_tuning_job_id',
+      });
       expect((error as Error).message).toBe(`404 No such fine-tuning job: ${job.id}`);
     }
     expect((await client('dev').fineTuning.jobs.retrieve(job.id)).status).toBe('validating_files');
-    expect((await other.fineTuning.jobs.list({ limit: 100 })).data.map((j) => j.id)).not.toContain(job.id);
+    expect((await other.fineTuning.jobs.list({ limit: 100 })).data.map((j) => j.id)).not.toContain(
+      job.id,
+    );
     const unknown = await other.fineTuning.jobs.retrieve('ftjob-nope').catch((e: unknown) => e);
     expect(unknown).toMatchObject({ status: 404, code: 'fine_tuning_job_not_found' });
 
@@ -658,9 +800,17 @@ describe('Idempotency-Key: a retried create answers the same job, held and launc
   const post = (key: string, body: Record<string, unknown>) =>
     fetch(`${baseUrl}/fine_tuning/jobs`, {
       method: 'POST',
-      headers: { authorization: 'Bearer dev', 'content-type': 'application/json', 'idempotency-key': key },
+      headers: {
+        authorization: 'Bearer dev',
+        'content-type': 'application/json',
+        'idempotency-key': key,
+      },
       body: JSON.stringify(body),
-    }).then(async (r) => ({ status: r.status, headers: r.headers, json: (await r.json()) as CreateAnswer }));
+    }).then(async (r) => ({
+      status: r.status,
+      headers: r.headers,
+      json: (await r.json()) as CreateAnswer,
+    }));
   const fingerprint = (body: Record<string, unknown>) =>
     createHash('sha256').update(JSON.stringify(body)).digest('hex');
 
@@ -674,7 +824,9 @@ describe('Idempotency-Key: a retried create answers the same job, held and launc
     const again = await post('race-key-1', body);
     expect(again.json.id).toBe(a.json.id);
     expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(1);
-    expect((await reservedNow('cus_dev')) - before).toBe(Math.round(a.json.estimated_cost_usd * 1e6));
+    expect((await reservedNow('cus_dev')) - before).toBe(
+      Math.round(a.json.estimated_cost_usd * 1e6),
+    );
     // Another key is another job.
     const other = await post('race-key-2', body);
     expect(other.json.id).not.toBe(a.json.id);
@@ -687,7 +839,11 @@ describe('Idempotency-Key: a retried create answers the same job, held and launc
     const file = await upload('dev', trainingJsonl(10));
     const first = await post('reuse-key', { model: MODEL, training_file: file.id });
     expect(first.status).toBe(200);
-    const reused = await post('reuse-key', { model: MODEL, training_file: file.id, suffix: 'other' });
+    const reused = await post('reuse-key', {
+      model: MODEL,
+      training_file: file.id,
+      suffix: 'other',
+    });
     expect(reused.status).toBe(400);
     expect(reused.json.error.code).toBe('idempotency_key_reused');
     const bad = await post('x'.repeat(300), { model: MODEL, training_file: file.id });
@@ -720,7 +876,10 @@ describe('Idempotency-Key: a retried create answers the same job, held and launc
     expect(busy.status).toBe(409);
     expect(busy.json.error.code).toBe('idempotency_key_in_use');
     expect(busy.headers.get('retry-after')).toBe('1');
-    await parts.jobs.claimIdempotencyKey('cus_dev', 'dead-key', { ...claim, claimedAt: now - 16 * 60 });
+    await parts.jobs.claimIdempotencyKey('cus_dev', 'dead-key', {
+      ...claim,
+      claimedAt: now - 16 * 60,
+    });
     const taken = await post('dead-key', body);
     expect(taken.status).toBe(200);
     expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(1);

@@ -4,7 +4,10 @@ import {
   READY_MODEL_CACHE_MS,
   readyFineTunes,
 } from '../../../lambda/fine-tuning/model-resolver';
-import { type FineTunedModel, ModelsRepository } from '../../../lambda/fine-tuning/models-repository';
+import {
+  type FineTunedModel,
+  ModelsRepository,
+} from '../../../lambda/fine-tuning/models-repository';
 import { loadConfig } from '../../../lib/config/load';
 import { ensureFineTuningTable } from '../../../local/local-tables';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
@@ -40,7 +43,8 @@ function model(overrides: Partial<FineTunedModel> = {}): FineTunedModel {
   };
 }
 
-const principal = (customerId: string, tier: Principal['tier'] = 'enterprise') => ({ customerId, tier }) as Principal;
+const principal = (customerId: string, tier: Principal['tier'] = 'enterprise') =>
+  ({ customerId, tier }) as Principal;
 
 describe('the fine-tuned model registry', () => {
   it('writes a record once: a second create answers the stored record, never overwrites it', async () => {
@@ -111,8 +115,12 @@ describe('resolving ft: models for chat', () => {
     await models.create(model());
     const resolver = new FineTunedModelResolver({ config, models });
     await resolver.resolve(principal('cus_a'), model().modelId);
-    const theirs = await resolver.resolve(principal('cus_b'), model().modelId).catch((e: Error) => e);
-    const unknown = await resolver.resolve(principal('cus_b'), 'ft:x:cus_b:b:none').catch((e: Error) => e);
+    const theirs = await resolver
+      .resolve(principal('cus_b'), model().modelId)
+      .catch((e: Error) => e);
+    const unknown = await resolver
+      .resolve(principal('cus_b'), 'ft:x:cus_b:b:none')
+      .catch((e: Error) => e);
     expect(theirs).toMatchObject({ status: 404, code: 'model_not_found', param: 'model' });
     expect(unknown).toMatchObject({ status: 404, code: 'model_not_found', param: 'model' });
   });
@@ -120,10 +128,14 @@ describe('resolving ft: models for chat', () => {
   it('applies the tier: Developer at its premium, Free refused naming the tiers', async () => {
     await models.create(model({ customerId: 'cus_dev' }));
     const resolver = new FineTunedModelResolver({ config, models });
-    expect(await resolver.resolve(principal('cus_dev', 'developer'), model().modelId)).toMatchObject({
+    expect(
+      await resolver.resolve(principal('cus_dev', 'developer'), model().modelId),
+    ).toMatchObject({
       premiumPercent: config.tiers.developer.lora.premiumPercent,
     });
-    await expect(resolver.resolve(principal('cus_dev', 'free'), model().modelId)).rejects.toMatchObject({
+    await expect(
+      resolver.resolve(principal('cus_dev', 'free'), model().modelId),
+    ).rejects.toMatchObject({
       status: 403,
       message: expect.stringMatching(/free tier \(available on: developer, enterprise\)/),
     });

@@ -1,5 +1,13 @@
-import { autoBatchSize, autoEpochs, resolveHyperparameters } from '../../../lambda/fine-tuning/hyperparameters';
-import { checkTrainingFile, parseTrainingLine, trainingSequenceCap } from '../../../lambda/fine-tuning/training-file';
+import {
+  autoBatchSize,
+  autoEpochs,
+  resolveHyperparameters,
+} from '../../../lambda/fine-tuning/hyperparameters';
+import {
+  checkTrainingFile,
+  parseTrainingLine,
+  trainingSequenceCap,
+} from '../../../lambda/fine-tuning/training-file';
 import { loadConfig } from '../../../lib/config/load';
 
 const config = loadConfig({ env: 'dev' });
@@ -23,7 +31,8 @@ const check = (content: AsyncIterable<Uint8Array>, bytes = 100) =>
     model: 'qwen3-8b',
     config: config.fineTuning,
     // One token per character: enough to see that every conversation is counted once.
-    countTokens: async (_model, messages) => messages.reduce((n, m) => n + String(m.content).length, 0),
+    countTokens: async (_model, messages) =>
+      messages.reduce((n, m) => n + String(m.content).length, 0),
   });
 
 describe('"auto" hyperparameters, as the training script resolves them', () => {
@@ -40,7 +49,10 @@ describe('"auto" hyperparameters, as the training script resolves them', () => {
     expect(autoEpochs(examples)).toBe(epochs);
     expect(autoBatchSize(examples)).toBe(batch);
     expect(
-      resolveHyperparameters({ nEpochs: 'auto', batchSize: 'auto', learningRateMultiplier: 'auto' }, examples),
+      resolveHyperparameters(
+        { nEpochs: 'auto', batchSize: 'auto', learningRateMultiplier: 'auto' },
+        examples,
+      ),
     ).toEqual({ nEpochs: epochs, batchSize: batch, learningRateMultiplier: 1 });
   });
 });
@@ -51,12 +63,17 @@ describe('the training file check', () => {
     const bytes = Buffer.from(text);
     const split = [bytes.subarray(0, 7), bytes.subarray(7, 60), bytes.subarray(60)];
     const file = Array.from({ length: 4 }, () => text).join('\n');
-    await expect(check(chunks(...split, '\n', file))).resolves.toEqual({ examples: 15, tokens: 15 * 7 });
+    await expect(check(chunks(...split, '\n', file))).resolves.toEqual({
+      examples: 15,
+      tokens: 15 * 7,
+    });
   });
 
   it('names five bad lines and counts the rest', async () => {
     const bad = Array.from({ length: 8 }, () => '{"messages": "no"}').join('\n');
-    await expect(check(chunks(`${Array(10).fill(good).join('\n')}\n${bad}\n`))).rejects.toMatchObject({
+    await expect(
+      check(chunks(`${Array(10).fill(good).join('\n')}\n${bad}\n`)),
+    ).rejects.toMatchObject({
       status: 400,
       param: 'training_file',
       message: expect.stringMatching(
@@ -89,7 +106,9 @@ describe('the training file check', () => {
         { role: 'assistant', content: 'ok' },
       ],
     });
-    await expect(check(chunks([...Array(10).fill(good), fits].join('\n')))).resolves.toMatchObject({ examples: 11 });
+    await expect(check(chunks([...Array(10).fill(good), fits].join('\n')))).resolves.toMatchObject({
+      examples: 11,
+    });
   });
 
   it('takes the cap it is given (the model context when it is smaller)', async () => {
@@ -108,7 +127,8 @@ describe('the training file check', () => {
         content: chunks(file),
         model: 'm',
         config: config.fineTuning,
-        countTokens: async (_model, messages) => messages.reduce((n, m) => n + String(m.content).length, 0),
+        countTokens: async (_model, messages) =>
+          messages.reduce((n, m) => n + String(m.content).length, 0),
         maxSequenceTokens,
       });
     await expect(run(8)).resolves.toEqual({ examples: 10, tokens: 80 });
@@ -151,9 +171,9 @@ describe('the training file check', () => {
         }),
       ),
     ).toThrow('needs at least one assistant message to learn from (with weight 1)');
-    expect(() => parseTrainingLine('{"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}')).toThrow(
-      'messages[0].content[0] must be a text part',
-    );
+    expect(() =>
+      parseTrainingLine('{"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}'),
+    ).toThrow('messages[0].content[0] must be a text part');
     expect(() => parseTrainingLine('[1]')).toThrow('must be an object with a "messages" array');
     expect(() => parseTrainingLine('{')).toThrow(/^not valid JSON/);
   });

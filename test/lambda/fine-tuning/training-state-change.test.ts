@@ -58,18 +58,23 @@ function change(
   };
 }
 
-const apply = (event: TrainingJobStateChange) => applyTrainingStateChange(event, { jobs, environmentName: ENV });
+const apply = (event: TrainingJobStateChange) =>
+  applyTrainingStateChange(event, { jobs, environmentName: ENV });
 
 describe('SageMaker training job state changes', () => {
   it('InProgress moves a queued job to running and writes an event', async () => {
     await jobs.create(job('ftjob-a1'));
-    expect(await apply(change('ftjob-a1', 'InProgress', T + 2_000, { SecondaryStatus: 'Downloading' }))).toBe(
-      'applied',
-    );
+    expect(
+      await apply(change('ftjob-a1', 'InProgress', T + 2_000, { SecondaryStatus: 'Downloading' })),
+    ).toBe('applied');
     expect((await jobs.get('ftjob-a1'))?.status).toBe('running');
     const { events } = await jobs.events('ftjob-a1', 10);
     expect(events).toEqual([
-      expect.objectContaining({ createdAt: T + 2_000, level: 'info', message: 'Training (Downloading)' }),
+      expect.objectContaining({
+        createdAt: T + 2_000,
+        level: 'info',
+        message: 'Training (Downloading)',
+      }),
     ]);
   });
 
@@ -81,7 +86,11 @@ describe('SageMaker training job state changes', () => {
     ];
     await apply(change('ftjob-a2', 'Completed', T + 3_000, { FinalMetricDataList: final }));
     const stored = await jobs.get('ftjob-a2');
-    expect(stored).toMatchObject({ status: 'running', trainedTokens: 2_950, trainingStatus: 'Completed' });
+    expect(stored).toMatchObject({
+      status: 'running',
+      trainedTokens: 2_950,
+      trainingStatus: 'Completed',
+    });
     const { events } = await jobs.events('ftjob-a2', 10);
     expect(events[0]).toMatchObject({
       message: 'Training completed; deploying the adapter',
@@ -112,26 +121,32 @@ describe('SageMaker training job state changes', () => {
     await apply(change('ftjob-a4', 'Stopping', T + 2_500));
     expect((await jobs.get('ftjob-a4'))?.status).toBe('running');
     await apply(change('ftjob-a4', 'Stopped', T + 2_600));
-    expect(await jobs.get('ftjob-a4')).toMatchObject({ status: 'cancelled', finishedAt: T + 2_600 });
+    expect(await jobs.get('ftjob-a4')).toMatchObject({
+      status: 'cancelled',
+      finishedAt: T + 2_600,
+    });
   });
 
   it.each([
     ['MaxRuntimeExceeded', /maximum runtime \(fineTuning\.training\.maxRuntimeSeconds\)/],
     ['MaxWaitTimeExceeded', /maximum wait time \(fineTuning\.training\.spot\.maxWaitSeconds\)/],
-  ])('Stopped by SageMaker (%s) fails the job: it ran out of time, nobody cancelled it', async (secondary, reason) => {
-    await jobs.create(job('ftjob-a8', 'running'));
-    await apply(change('ftjob-a8', 'Stopping', T + 2_500, { SecondaryStatus: 'Stopping' }));
-    await apply(change('ftjob-a8', 'Stopped', T + 2_600, { SecondaryStatus: secondary }));
-    const stored = await jobs.get('ftjob-a8');
-    expect(stored).toMatchObject({
-      status: 'failed',
-      finishedAt: T + 2_600,
-      error: { code: 'training_timeout', param: null },
-    });
-    expect(stored?.error?.message).toMatch(reason);
-    const { events } = await jobs.events('ftjob-a8', 10);
-    expect(events[0]).toMatchObject({ level: 'error', message: expect.stringMatching(reason) });
-  });
+  ])(
+    'Stopped by SageMaker (%s) fails the job: it ran out of time, nobody cancelled it',
+    async (secondary, reason) => {
+      await jobs.create(job('ftjob-a8', 'running'));
+      await apply(change('ftjob-a8', 'Stopping', T + 2_500, { SecondaryStatus: 'Stopping' }));
+      await apply(change('ftjob-a8', 'Stopped', T + 2_600, { SecondaryStatus: secondary }));
+      const stored = await jobs.get('ftjob-a8');
+      expect(stored).toMatchObject({
+        status: 'failed',
+        finishedAt: T + 2_600,
+        error: { code: 'training_timeout', param: null },
+      });
+      expect(stored?.error?.message).toMatch(reason);
+      const { events } = await jobs.events('ftjob-a8', 10);
+      expect(events[0]).toMatchObject({ level: 'error', message: expect.stringMatching(reason) });
+    },
+  );
 
   it('a duplicated delivery writes nothing twice', async () => {
     await jobs.create(job('ftjob-a5'));
@@ -144,7 +159,9 @@ describe('SageMaker training job state changes', () => {
   it('an event older than the status applied is kept as history but moves nothing back', async () => {
     await jobs.create(job('ftjob-a6', 'running'));
     await apply(change('ftjob-a6', 'Failed', T + 3_000, { FailureReason: 'out of memory' }));
-    expect(await apply(change('ftjob-a6', 'InProgress', T + 2_000, { SecondaryStatus: 'Training' }))).toBe('recorded');
+    expect(
+      await apply(change('ftjob-a6', 'InProgress', T + 2_000, { SecondaryStatus: 'Training' })),
+    ).toBe('recorded');
     expect((await jobs.get('ftjob-a6'))?.status).toBe('failed');
     const { events } = await jobs.events('ftjob-a6', 10);
     expect(events.map((e) => e.createdAt)).toEqual([T + 3_000, T + 2_000]); // newest first
@@ -157,12 +174,17 @@ describe('SageMaker training job state changes', () => {
   });
 
   it('ignores training jobs of another environment or another system, and unknown jobs', async () => {
-    expect(await apply({ detail: { TrainingJobName: 'someone-elses-job', TrainingJobStatus: 'Completed' } })).toBe(
-      'ignored',
-    );
+    expect(
+      await apply({
+        detail: { TrainingJobName: 'someone-elses-job', TrainingJobStatus: 'Completed' },
+      }),
+    ).toBe('ignored');
     expect(await apply(change('ftjob-nope', 'Completed', 1))).toBe('ignored');
-    expect(await applyTrainingStateChange(change('ftjob-x', 'Completed', 1), { jobs, environmentName: 'prod' })).toBe(
-      'ignored',
-    );
+    expect(
+      await applyTrainingStateChange(change('ftjob-x', 'Completed', 1), {
+        jobs,
+        environmentName: 'prod',
+      }),
+    ).toBe('ignored');
   });
 });

@@ -1,5 +1,10 @@
 import { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import {
   CreateInferenceComponentCommand,
   DeleteInferenceComponentCommand,
@@ -112,7 +117,9 @@ describe('prepare', () => {
 
   it('refuses a job that was cancelled before it started', async () => {
     await jobs.create(job({ status: 'cancelled' }));
-    await expect(handler({ task: 'prepare', jobId: 'ftjob-Abc123' })).rejects.toThrow('the job is cancelled');
+    await expect(handler({ task: 'prepare', jobId: 'ftjob-Abc123' })).rejects.toThrow(
+      'the job is cancelled',
+    );
   });
 });
 
@@ -149,7 +156,10 @@ describe('deploy, wait and succeed', () => {
       trainedTokens: 2_990,
     });
 
-    expect(result).toEqual({ componentName: 'tierline-dev-lora-Abc123', artifactUrl: `${artifacts}adapter.tar.gz` });
+    expect(result).toEqual({
+      componentName: 'tierline-dev-lora-Abc123',
+      artifactUrl: `${artifacts}adapter.tar.gz`,
+    });
     expect(s3Mock.commandCalls(HeadObjectCommand)[0]?.args[0].input).toEqual({
       Bucket: BUCKET,
       Key: 'jobs/ftjob-Abc123/output/tierline-dev-ft-Abc123/output/model/adapter.tar.gz',
@@ -170,7 +180,8 @@ describe('deploy, wait and succeed', () => {
       adapterComponent: 'tierline-dev-lora-Abc123',
       trainedTokens: 2_990,
     });
-    // The registry knows the model from now on, as deploying: not listed, not served until it is in service.
+    // The registry knows the model from now on, as deploying: not listed, not served until it is in
+    // service.
     expect(await models.get('ft:qwen3-8b:cus_a:support:Abc123')).toEqual({
       modelId: 'ft:qwen3-8b:cus_a:support:Abc123',
       modelKey: 'Abc123',
@@ -195,23 +206,37 @@ describe('deploy, wait and succeed', () => {
     // The documented example form: an object, model.tar.gz, not a folder.
     const documented = `s3://${BUCKET}/jobs/ftjob-Abc123/output/tierline-dev-ft-Abc123/output/model.tar.gz`;
 
-    const result = await handler({ task: 'deploy', jobId: 'ftjob-Abc123', modelArtifacts: documented });
+    const result = await handler({
+      task: 'deploy',
+      jobId: 'ftjob-Abc123',
+      modelArtifacts: documented,
+    });
 
-    expect(result).toEqual({ componentName: 'tierline-dev-lora-Abc123', artifactUrl: `s3://${BUCKET}/${adapterKey}` });
+    expect(result).toEqual({
+      componentName: 'tierline-dev-lora-Abc123',
+      artifactUrl: `s3://${BUCKET}/${adapterKey}`,
+    });
     expect(s3Mock.commandCalls(ListObjectsV2Command)[0]?.args[0].input).toEqual({
       Bucket: BUCKET,
       Prefix: 'jobs/ftjob-Abc123/output/tierline-dev-ft-Abc123/',
     });
-    expect(s3Mock.commandCalls(HeadObjectCommand)[0]?.args[0].input).toEqual({ Bucket: BUCKET, Key: adapterKey });
+    expect(s3Mock.commandCalls(HeadObjectCommand)[0]?.args[0].input).toEqual({
+      Bucket: BUCKET,
+      Key: adapterKey,
+    });
   });
 
   it('fails the job, deploying nothing, when the output holds no adapter', async () => {
     await jobs.create(job({ status: 'running' }));
     s3Mock.on(ListObjectsV2Command).resolves({ KeyCount: 0 });
-    await expect(handler({ task: 'deploy', jobId: 'ftjob-Abc123', modelArtifacts: artifacts })).rejects.toMatchObject({
+    await expect(
+      handler({ task: 'deploy', jobId: 'ftjob-Abc123', modelArtifacts: artifacts }),
+    ).rejects.toMatchObject({
       name: 'JobFailure',
       code: 'adapter_missing',
-      message: expect.stringMatching(/tierline-dev-ft-Abc123\/, model artifacts .* holds no adapter\.tar\.gz/),
+      message: expect.stringMatching(
+        /tierline-dev-ft-Abc123\/, model artifacts .* holds no adapter\.tar\.gz/,
+      ),
     });
     expect(sagemakerMock.commandCalls(CreateInferenceComponentCommand)).toHaveLength(0);
   });
@@ -225,7 +250,9 @@ describe('deploy, wait and succeed', () => {
       name: 'ValidationException',
     });
     sagemakerMock.on(CreateInferenceComponentCommand).rejects(exists);
-    await expect(handler({ task: 'deploy', jobId: 'ftjob-Abc123', modelArtifacts: artifacts })).resolves.toMatchObject({
+    await expect(
+      handler({ task: 'deploy', jobId: 'ftjob-Abc123', modelArtifacts: artifacts }),
+    ).resolves.toMatchObject({
       componentName: 'tierline-dev-lora-Abc123',
     });
   });
@@ -235,21 +262,27 @@ describe('deploy, wait and succeed', () => {
     const qwen = config.models['qwen3-32b']?.architecture;
     if (!qwen) throw new Error('no architecture');
     await adapterInS3({ architecture: qwen, baseModel: 'qwen3-8b' });
-    await expect(handler({ task: 'deploy', jobId: 'ftjob-Abc123', modelArtifacts: artifacts })).rejects.toThrow(
-      /cannot be served on qwen3-8b/,
-    );
+    await expect(
+      handler({ task: 'deploy', jobId: 'ftjob-Abc123', modelArtifacts: artifacts }),
+    ).rejects.toThrow(/cannot be served on qwen3-8b/);
     expect(sagemakerMock.commandCalls(CreateInferenceComponentCommand)).toHaveLength(0);
   });
 
   it('reports the component status for the wait loop (exact request)', async () => {
-    sagemakerMock.on(DescribeInferenceComponentCommand).resolves({ InferenceComponentStatus: 'Creating' });
-    expect(await handler({ task: 'checkInService', componentName: 'tierline-dev-lora-Abc123' })).toEqual({
+    sagemakerMock
+      .on(DescribeInferenceComponentCommand)
+      .resolves({ InferenceComponentStatus: 'Creating' });
+    expect(
+      await handler({ task: 'checkInService', componentName: 'tierline-dev-lora-Abc123' }),
+    ).toEqual({
       status: 'Creating',
       failureReason: null,
     });
-    expect(sagemakerMock.commandCalls(DescribeInferenceComponentCommand)[0]?.args[0].input).toEqual({
-      InferenceComponentName: 'tierline-dev-lora-Abc123',
-    });
+    expect(sagemakerMock.commandCalls(DescribeInferenceComponentCommand)[0]?.args[0].input).toEqual(
+      {
+        InferenceComponentName: 'tierline-dev-lora-Abc123',
+      },
+    );
   });
 
   it('succeeds the job with its ft: model once, even when the task runs twice', async () => {
@@ -264,8 +297,11 @@ describe('deploy, wait and succeed', () => {
       finishedAt: Date.parse('2026-12-01T10:00:00Z') / 1000,
       trainedTokens: 2_990,
     });
-    expect((await jobs.events('ftjob-Abc123', 10)).events.filter((e) => e.id === 'ftevent-succeeded')).toHaveLength(1);
-    // Written once even without a deploy record (the task ran twice): ready, owned by the job's customer.
+    expect(
+      (await jobs.events('ftjob-Abc123', 10)).events.filter((e) => e.id === 'ftevent-succeeded'),
+    ).toHaveLength(1);
+    // Written once even without a deploy record (the task ran twice): ready, owned by the job's
+    // customer.
     expect(await models.listByOwner('cus_a')).toEqual([
       expect.objectContaining({ modelId: 'ft:qwen3-8b:cus_a:support:Abc123', status: 'ready' }),
     ]);
@@ -341,13 +377,17 @@ describe('fail', () => {
 
   it('leaves a cancelled job cancelled', async () => {
     await jobs.create(job({ status: 'cancelled' }));
-    expect(await handler({ task: 'fail', jobId: 'ftjob-Abc123', error: 'States.Aborted' })).toEqual({
-      status: 'cancelled',
-    });
+    expect(await handler({ task: 'fail', jobId: 'ftjob-Abc123', error: 'States.Aborted' })).toEqual(
+      {
+        status: 'cancelled',
+      },
+    );
   });
 
   it('reads the reason from Step Functions causes', () => {
-    expect(failureMessage('Error', JSON.stringify({ errorMessage: 'boom', errorType: 'JobFailure' }))).toBe('boom');
+    expect(
+      failureMessage('Error', JSON.stringify({ errorMessage: 'boom', errorType: 'JobFailure' })),
+    ).toBe('boom');
     expect(failureMessage('States.Timeout', undefined)).toBe('States.Timeout');
     expect(failureMessage('x', 'plain text')).toBe('plain text');
   });

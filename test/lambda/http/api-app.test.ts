@@ -1,7 +1,10 @@
 import type { Context as LambdaContext } from 'aws-lambda';
 import { handle, type LambdaEvent } from 'hono/aws-lambda';
 import type { CustomersRepository } from '../../../lambda/customers/customers-repository';
-import { principalFromAuthorizer, requestIdFromEvent } from '../../../lambda/customers/lambda-principal';
+import {
+  principalFromAuthorizer,
+  requestIdFromEvent,
+} from '../../../lambda/customers/lambda-principal';
 import { createApiApp } from '../../../lambda/http/app';
 import { TestModelBackend } from '../../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../../lib/config/load';
@@ -50,10 +53,12 @@ describe('API function (Lambda proxy events, customers in dynalite)', () => {
   afterAll(() => dynamo.stop());
 
   async function call(event: ReturnType<typeof proxyEvent>) {
-    // @types/aws-lambda and hono type the same REST proxy event slightly differently (null vs undefined).
+    // @types/aws-lambda and hono type the same REST proxy event slightly differently (null vs
+    // undefined).
     const response = await handler(event as unknown as LambdaEvent, lambdaContext);
     // REST (v1) events with multiValueHeaders get multiValueHeaders back.
-    const header = (name: string) => response.headers?.[name] ?? response.multiValueHeaders?.[name]?.[0];
+    const header = (name: string) =>
+      response.headers?.[name] ?? response.multiValueHeaders?.[name]?.[0];
     return { ...response, header, json: JSON.parse(response.body) };
   }
 
@@ -78,8 +83,14 @@ describe('API function (Lambda proxy events, customers in dynalite)', () => {
           },
         }),
       );
-      expect(free.edge.quota).toEqual({ limit: config.tiers.free.edge.quota?.limit, period: 'day' });
-      expect(response.json.data[1].features.batch).toMatchObject({ available: true, discount_percent: 50 });
+      expect(free.edge.quota).toEqual({
+        limit: config.tiers.free.edge.quota?.limit,
+        period: 'day',
+      });
+      expect(response.json.data[1].features.batch).toMatchObject({
+        available: true,
+        discount_percent: 50,
+      });
       expect(response.json.data[0].features.files).toEqual({
         storage_quota_bytes: 1_000_000_000,
         max_file_bytes: 200_000_000,
@@ -90,7 +101,10 @@ describe('API function (Lambda proxy events, customers in dynalite)', () => {
 
   it('GET /v1/me answers the caller, its tier and its custom plan limits', async () => {
     const response = await call(
-      proxyEvent({ path: '/openai/v1/me', authorizer: { customerId: 'cus_ent', tier: 'enterprise' } }),
+      proxyEvent({
+        path: '/openai/v1/me',
+        authorizer: { customerId: 'cus_ent', tier: 'enterprise' },
+      }),
     );
 
     expect(response.statusCode).toBe(200);
@@ -118,12 +132,19 @@ describe('API function (Lambda proxy events, customers in dynalite)', () => {
 
     expect(response.statusCode).toBe(401);
     expect(response.json).toEqual({
-      error: { message: 'Invalid API Key', type: 'invalid_request_error', param: null, code: 'invalid_api_key' },
+      error: {
+        message: 'Invalid API Key',
+        type: 'invalid_request_error',
+        param: null,
+        code: 'invalid_api_key',
+      },
     });
   });
 
   it('answers 404 for a customer removed after its key was cached', async () => {
-    const response = await call(proxyEvent({ path: '/v1/me', authorizer: { customerId: 'cus_gone', tier: 'free' } }));
+    const response = await call(
+      proxyEvent({ path: '/v1/me', authorizer: { customerId: 'cus_gone', tier: 'free' } }),
+    );
 
     expect(response.statusCode).toBe(404);
     expect(response.json.error.code).toBe('customer_not_found');
@@ -131,7 +152,11 @@ describe('API function (Lambda proxy events, customers in dynalite)', () => {
 
   it('answers an unknown route with 404 unknown_url naming the method and path', async () => {
     const response = await call(
-      proxyEvent({ method: 'POST', path: '/v1/nope', authorizer: { customerId: 'cus_ent', tier: 'enterprise' } }),
+      proxyEvent({
+        method: 'POST',
+        path: '/v1/nope',
+        authorizer: { customerId: 'cus_ent', tier: 'enterprise' },
+      }),
     );
 
     expect(response.statusCode).toBe(404);
@@ -184,6 +209,9 @@ describe('API function (Lambda proxy events, customers in dynalite)', () => {
     expect(body.error.type).toBe('server_error');
     expect(body.error.message).toContain('req-500');
     expect(body.error.message).not.toContain('secret');
-    expect(logError).toHaveBeenCalledWith('unhandled error', expect.objectContaining({ requestId: 'req-500' }));
+    expect(logError).toHaveBeenCalledWith(
+      'unhandled error',
+      expect.objectContaining({ requestId: 'req-500' }),
+    );
   });
 });

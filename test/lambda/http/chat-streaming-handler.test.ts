@@ -1,6 +1,9 @@
 import { Writable } from 'node:stream';
 import type { Context as LambdaContext } from 'aws-lambda';
-import { principalFromAuthorizer, requestIdFromEvent } from '../../../lambda/customers/lambda-principal';
+import {
+  principalFromAuthorizer,
+  requestIdFromEvent,
+} from '../../../lambda/customers/lambda-principal';
 import { createApiApp } from '../../../lambda/http/app';
 import { streamingHandler } from '../../../lambda/http/lambda-streaming';
 import { TestModelBackend } from '../../../lambda/inference/backends/test-model-backend';
@@ -10,8 +13,9 @@ import { proxyEvent } from '../../support/events';
 import { meteringOn } from '../../support/metering';
 
 /**
- * The chat route through Lambda response streaming, as API Gateway (REST, STREAM mode) invokes it: the
- * `awslambda` globals of the Node.js runtime are stood in for by a recorder of what the function writes.
+ * The chat route through Lambda response streaming, as API Gateway (REST, STREAM mode) invokes it:
+ * the `awslambda` globals of the Node.js runtime are stood in for by a recorder of what the
+ * function writes.
  */
 
 interface Recorded {
@@ -20,7 +24,11 @@ interface Recorded {
   ended: Promise<void>;
 }
 
-type StreamingHandler = (event: unknown, responseStream: Writable, context: LambdaContext) => Promise<void>;
+type StreamingHandler = (
+  event: unknown,
+  responseStream: Writable,
+  context: LambdaContext,
+) => Promise<void>;
 
 function installAwsLambdaGlobals(): void {
   (globalThis as Record<string, unknown>).awslambda = {
@@ -34,11 +42,17 @@ function installAwsLambdaGlobals(): void {
   };
 }
 
-function recorder(failAfterWrites = Number.POSITIVE_INFINITY): { stream: Writable; recorded: Recorded } {
+function recorder(failAfterWrites = Number.POSITIVE_INFINITY): {
+  stream: Writable;
+  recorded: Recorded;
+} {
   let body = '';
   let writes = 0;
   let resolveEnded: () => void = () => undefined;
-  const recorded: Recorded = { body: '', ended: new Promise<void>((resolve) => (resolveEnded = resolve)) };
+  const recorded: Recorded = {
+    body: '',
+    ended: new Promise<void>((resolve) => (resolveEnded = resolve)),
+  };
   const stream = new Writable({
     write(chunk, _encoding, callback) {
       writes += 1;
@@ -154,9 +168,15 @@ describe('chat completions through Lambda response streaming', () => {
   });
 
   it('answers a non-streamed completion through the same function', async () => {
-    const recorded = await invoke({ model: 'qwen3-8b', messages: [{ role: 'user', content: 'hi' }] });
+    const recorded = await invoke({
+      model: 'qwen3-8b',
+      messages: [{ role: 'user', content: 'hi' }],
+    });
 
     expect(recorded.metadata?.statusCode).toBe(200);
-    expect(JSON.parse(recorded.body)).toMatchObject({ object: 'chat.completion', usage: { completion_tokens: 4 } });
+    expect(JSON.parse(recorded.body)).toMatchObject({
+      object: 'chat.completion',
+      usage: { completion_tokens: 4 },
+    });
   });
 });

@@ -2,7 +2,10 @@ import type { Context as LambdaContext } from 'aws-lambda';
 import { handle, type LambdaEvent } from 'hono/aws-lambda';
 import type { CustomersRepository } from '../../../lambda/customers/customers-repository';
 import { createDocumentClient } from '../../../lambda/customers/customers-repository';
-import { principalFromAuthorizer, requestIdFromEvent } from '../../../lambda/customers/lambda-principal';
+import {
+  principalFromAuthorizer,
+  requestIdFromEvent,
+} from '../../../lambda/customers/lambda-principal';
 import { createFiles } from '../../../lambda/files/create-files';
 import { createS3Client } from '../../../lambda/files/file-storage';
 import { createApiApp } from '../../../lambda/http/app';
@@ -16,8 +19,9 @@ import { proxyEvent } from '../../support/events';
 import { meteringOn } from '../../support/metering';
 
 /**
- * Files through the Lambda adapter as API Gateway calls it: a multipart upload arrives base64-encoded
- * (multipart/form-data is a binary media type of the REST API), and file content goes back as text.
+ * Files through the Lambda adapter as API Gateway calls it: a multipart upload arrives
+ * base64-encoded (multipart/form-data is a binary media type of the REST API), and file content
+ * goes back as text.
  */
 const config = loadConfig({ env: 'dev' });
 const authorizer = { customerId: 'cus_dev', tier: 'developer' };
@@ -57,7 +61,8 @@ describe('files through the API function (Lambda proxy events)', () => {
     await dynamo.stop();
   });
 
-  const call = (event: ReturnType<typeof proxyEvent>) => handler(event as unknown as LambdaEvent, {} as LambdaContext);
+  const call = (event: ReturnType<typeof proxyEvent>) =>
+    handler(event as unknown as LambdaEvent, {} as LambdaContext);
 
   it('stores the exact bytes of a base64-encoded multipart upload and answers the content as text', async () => {
     const content = '{"custom_id":"ü-1","method":"POST"}\n{"custom_id":"€-2"}\n';
@@ -75,7 +80,11 @@ describe('files through the API function (Lambda proxy events)', () => {
     const created = await call(event);
     expect(created.statusCode).toBe(200);
     const file = JSON.parse(created.body);
-    expect(file).toMatchObject({ object: 'file', purpose: 'batch', bytes: Buffer.byteLength(content) });
+    expect(file).toMatchObject({
+      object: 'file',
+      purpose: 'batch',
+      bytes: Buffer.byteLength(content),
+    });
 
     const read = await call(proxyEvent({ path: `/v1/files/${file.id}/content`, authorizer }));
     expect(read.statusCode).toBe(200);
@@ -83,9 +92,14 @@ describe('files through the API function (Lambda proxy events)', () => {
     expect(read.body).toBe(content);
 
     const otherCustomer = { customerId: 'cus_other', tier: 'developer' };
-    const hidden = await call(proxyEvent({ path: `/v1/files/${file.id}/content`, authorizer: otherCustomer }));
+    const hidden = await call(
+      proxyEvent({ path: `/v1/files/${file.id}/content`, authorizer: otherCustomer }),
+    );
     expect(hidden.statusCode).toBe(404);
-    expect(JSON.parse(hidden.body).error).toMatchObject({ type: 'invalid_request_error', param: 'file_id' });
+    expect(JSON.parse(hidden.body).error).toMatchObject({
+      type: 'invalid_request_error',
+      param: 'file_id',
+    });
   });
 
   it('keeps other binary responses base64-encoded', () => {

@@ -1,7 +1,10 @@
 import { BatchService } from '../../../lambda/batches/batch-service';
 import { BatchesRepository } from '../../../lambda/batches/batches-repository';
 import type { Principal } from '../../../lambda/customers/authenticate';
-import { type CustomersRepository, createDocumentClient } from '../../../lambda/customers/customers-repository';
+import {
+  type CustomersRepository,
+  createDocumentClient,
+} from '../../../lambda/customers/customers-repository';
 import { createFiles } from '../../../lambda/files/create-files';
 import { createApiApp } from '../../../lambda/http/app';
 import { TestModelBackend } from '../../../lambda/inference/backends/test-model-backend';
@@ -11,8 +14,8 @@ import { type FileStores, startFileStores } from '../../support/file-stores';
 import { meteringOn } from '../../support/metering';
 
 /**
- * API Gateway keeps the authorizer's answer for its cache TTL, so a deleted customer's key
- * still reaches the API. Routes that create data read the customer and refuse one that is not active; the
+ * API Gateway keeps the authorizer's answer for its cache TTL, so a deleted customer's key still
+ * reaches the API. Routes that create data read the customer and refuse one that is not active; the
  * principal here stands for that cached answer.
  */
 const config = loadConfig({ env: 'dev' });
@@ -35,7 +38,13 @@ describe('a customer that is no longer active, behind a cached authorizer answer
     stores = await startFileStores();
     ({ repository } = await newCustomersTable(stores.dynamo));
     const doc = createDocumentClient(stores.dynamo.client);
-    files = createFiles({ doc, tableName: 'files', s3: stores.s3, bucket: 'files', config: config.files });
+    files = createFiles({
+      doc,
+      tableName: 'files',
+      s3: stores.s3,
+      bucket: 'files',
+      config: config.files,
+    });
     const batches = new BatchService({
       config,
       batches: new BatchesRepository(doc, 'files'),
@@ -70,7 +79,11 @@ describe('a customer that is no longer active, behind a cached authorizer answer
     return app.request('/v1/files', { method: 'POST', body: form });
   };
   const json = (path: string, body: unknown) =>
-    app.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    app.request(path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
 
   it.each(['deleting', 'deleted', 'revoked'] as const)(
     'refuses files, uploads and batches of a %s customer with 401 and leaves nothing',
@@ -83,7 +96,12 @@ describe('a customer that is no longer active, behind a cached authorizer answer
 
       const refused = [
         await upload(`${line('b')}\n`),
-        await json('/v1/uploads', { filename: 'x.jsonl', purpose: 'batch', bytes: 10, mime_type: 'text/jsonl' }),
+        await json('/v1/uploads', {
+          filename: 'x.jsonl',
+          purpose: 'batch',
+          bytes: 10,
+          mime_type: 'text/jsonl',
+        }),
         await json('/openai/v1/batches', {
           input_file_id: fileId,
           endpoint: '/v1/chat/completions',

@@ -5,9 +5,10 @@ import { loadConfig } from '../../../lib/config/load';
 import { ApiSpec } from '../../support/api-spec';
 
 /**
- * Tierline's `/openapi.json` cannot drift from the code: every route of the app is in it (and API Gateway
- * deploys exactly its operations, see test/infra), its request schemas are the ones the routes validate with,
- * and every schema in it compiles. The e2e spec check validates every answer against it.
+ * Tierline's `/openapi.json` cannot drift from the code: every route of the app is in it (and API
+ * Gateway deploys exactly its operations, see test/infra), its request schemas are the ones the
+ * routes validate with, and every schema in it compiles. The e2e spec check validates every answer
+ * against it.
  */
 
 const config = loadConfig({ env: 'dev' });
@@ -16,11 +17,13 @@ const document = tierlineOpenApiDocument(config) as {
   components: { schemas: Record<string, unknown> };
 };
 /** `/v1/models/:id{.+}` and `/v1/models/{model}` both become `/v1/models/{}`. */
-const normalize = (path: string) => path.replace(/:[a-z_]+(\{[^}]*\})?/gi, '{}').replace(/\{[a-z_]+\}/gi, '{}');
+const normalize = (path: string) =>
+  path.replace(/:[a-z_]+(\{[^}]*\})?/gi, '{}').replace(/\{[a-z_]+\}/gi, '{}');
 
 describe("Tierline's OpenAPI document", () => {
   it('documents every route of the app, and nothing the app does not serve', () => {
-    // With every optional part (files, batches, fine-tuning jobs, adapters) present, so all routes are registered.
+    // With every optional part (files, batches, fine-tuning jobs, adapters) present, so all routes
+    // are registered.
     const app = createApiApp({
       config,
       files: {},
@@ -43,9 +46,13 @@ describe("Tierline's OpenAPI document", () => {
   });
 
   it('describes the chat request with the schema the route validates with', () => {
-    const schema = document.components.schemas.ChatCompletionRequest as { properties: Record<string, unknown> };
+    const schema = document.components.schemas.ChatCompletionRequest as {
+      properties: Record<string, unknown>;
+    };
 
-    expect(Object.keys(schema.properties).sort()).toEqual(Object.keys(chatRequestSchema.shape).sort());
+    expect(Object.keys(schema.properties).sort()).toEqual(
+      Object.keys(chatRequestSchema.shape).sort(),
+    );
     expect(schema).toMatchObject({ additionalProperties: false, required: ['model', 'messages'] });
   });
 

@@ -43,12 +43,18 @@ async function writesOf(response: Response): Promise<string[]> {
 
 const idsIn = (write: string) => [...write.matchAll(/"id":"(c\d+)"/g)].map((m) => m[1]);
 
-function stream(source: ReturnType<typeof controlledSource>, writeWindowMs: number, onEnd = jest.fn()) {
+function stream(
+  source: ReturnType<typeof controlledSource>,
+  writeWindowMs: number,
+  onEnd = jest.fn(),
+) {
   return sseResponse({
     first: { done: false, value: chunk(0) },
     rest: source.iterator,
     transform: (c) => [c],
-    errorBody: () => ({ error: { message: 'failed', type: 'server_error', param: null, code: null } }),
+    errorBody: () => ({
+      error: { message: 'failed', type: 'server_error', param: null, code: null },
+    }),
     abort: new AbortController(),
     onEnd,
     writeWindowMs,
@@ -74,7 +80,8 @@ describe('the SSE stream writes chunks that arrive together in one write', () =>
     const onEnd = jest.fn().mockResolvedValue(undefined);
     const reading = writesOf(stream(source, 30, onEnd));
 
-    // Chunks 1 and 2 leave when the 30 ms window closes, although the model sends nothing more for now.
+    // Chunks 1 and 2 leave when the 30 ms window closes, although the model sends nothing more for
+    // now.
     await new Promise((resolve) => setTimeout(resolve, 300));
     source.push(3);
     source.end();
@@ -108,7 +115,9 @@ describe('the SSE stream writes chunks that arrive together in one write', () =>
       first: { done: false, value: chunk(0) },
       rest: failing,
       transform: (c) => [c],
-      errorBody: () => ({ error: { message: 'model failed', type: 'server_error', param: null, code: 'model_error' } }),
+      errorBody: () => ({
+        error: { message: 'model failed', type: 'server_error', param: null, code: 'model_error' },
+      }),
       abort: new AbortController(),
       writeWindowMs: 60_000,
     });

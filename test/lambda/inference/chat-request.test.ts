@@ -50,7 +50,11 @@ describe('chat request validation', () => {
   it.each([
     [{ messages: valid.messages }, 'model', 'missing_required_parameter'],
     [{ model: 'm', messages: [] }, 'messages', 'array_below_min_length'],
-    [{ ...valid, messages: [{ role: 'robot', content: 'x' }] }, 'messages[0].role', 'invalid_value'],
+    [
+      { ...valid, messages: [{ role: 'robot', content: 'x' }] },
+      'messages[0].role',
+      'invalid_value',
+    ],
     [{ ...valid, messages: [{ role: 'user', content: 5 }] }, 'messages[0].content', 'invalid_type'],
     [
       { ...valid, messages: [{ role: 'tool', content: 'x' }] },
@@ -61,7 +65,11 @@ describe('chat request validation', () => {
     [{ ...valid, max_tokens: 0 }, 'max_tokens', 'integer_below_min_value'],
     [{ ...valid, stop: ['a', 'b', 'c', 'd', 'e'] }, 'stop', 'array_above_max_length'],
     [{ ...valid, frobnicate: true }, 'frobnicate', 'unknown_parameter'],
-    [{ ...valid, messages: [{ role: 'user', content: 'x', mood: 'happy' }] }, 'messages[0].mood', 'unknown_parameter'],
+    [
+      { ...valid, messages: [{ role: 'user', content: 'x', mood: 'happy' }] },
+      'messages[0].mood',
+      'unknown_parameter',
+    ],
     [{ ...valid, n: 2 }, 'n', 'invalid_value'],
     [{ ...valid, stream_options: { include_usage: true } }, 'stream_options', 'invalid_value'],
     [{ ...valid, top_logprobs: 2 }, 'top_logprobs', 'invalid_value'],
@@ -74,12 +82,25 @@ describe('chat request validation', () => {
     expect(error.toBody().error.type).toBe('invalid_request_error');
   });
 
-  // Wrong types once were answered "'temperature' is a required property"; "Invalid input" said nothing.
+  // Wrong types once were answered "'temperature' is a required property"; "Invalid input" said
+  // nothing.
   it.each([
-    [{ ...valid, temperature: 'hot' }, "Invalid type for 'temperature': expected a number, but got a string instead."],
-    [{ ...valid, seed: 1.5 }, "Invalid type for 'seed': expected an integer, but got a decimal instead."],
-    [{ ...valid, stream: 'yes' }, "Invalid type for 'stream': expected a boolean, but got a string instead."],
-    [{ model: 'm', messages: 'x' }, "Invalid type for 'messages': expected an array, but got a string instead."],
+    [
+      { ...valid, temperature: 'hot' },
+      "Invalid type for 'temperature': expected a number, but got a string instead.",
+    ],
+    [
+      { ...valid, seed: 1.5 },
+      "Invalid type for 'seed': expected an integer, but got a decimal instead.",
+    ],
+    [
+      { ...valid, stream: 'yes' },
+      "Invalid type for 'stream': expected a boolean, but got a string instead.",
+    ],
+    [
+      { model: 'm', messages: 'x' },
+      "Invalid type for 'messages': expected an array, but got a string instead.",
+    ],
     [{ model: 'm', messages: [{ role: 'user' }] }, "'messages[0].content' is a required property."],
     [
       { ...valid, stop: ['a', 'b', 'c', 'd', 'e'] },
@@ -100,9 +121,14 @@ describe('chat request validation', () => {
   });
 
   it('accepts a developer message and hands it to the backend as system', () => {
-    const request = parseChatRequest({ model: 'm', messages: [{ role: 'developer', content: 'Be brief.' }] });
+    const request = parseChatRequest({
+      model: 'm',
+      messages: [{ role: 'developer', content: 'Be brief.' }],
+    });
 
-    expect(messagesForBackend(request.messages)).toEqual([{ role: 'system', content: 'Be brief.' }]);
+    expect(messagesForBackend(request.messages)).toEqual([
+      { role: 'system', content: 'Be brief.' },
+    ]);
   });
 
   it('refuses tools nested 5,000 levels deep with a 400 naming tools, before anything recurses', () => {
@@ -110,7 +136,9 @@ describe('chat request validation', () => {
     const nestedObject = JSON.parse(`${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`);
 
     expect(rejection({ ...valid, tools: deep })).toMatchObject({ status: 400, param: 'tools' });
-    expect(rejection({ ...valid, response_format: nestedObject })).toMatchObject({ param: 'response_format' });
+    expect(rejection({ ...valid, response_format: nestedObject })).toMatchObject({
+      param: 'response_format',
+    });
   });
 
   it('refuses a body that is not a JSON object', () => {
@@ -141,7 +169,12 @@ describe('client chunk shaping', () => {
   it('puts our id and model on every chunk and usage in x_groq of the finish chunk', () => {
     const shaper = new ClientChunkShaper('chatcmpl-1', 'm', 'req-1', false);
 
-    const out = [...shaper.push(content), ...shaper.push(finish), ...shaper.push(chunk([], usage)), ...shaper.flush()];
+    const out = [
+      ...shaper.push(content),
+      ...shaper.push(finish),
+      ...shaper.push(chunk([], usage)),
+      ...shaper.flush(),
+    ];
 
     expect(out.map((c) => [c.id, c.model])).toEqual([
       ['chatcmpl-1', 'm'],

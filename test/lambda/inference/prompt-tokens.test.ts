@@ -1,4 +1,8 @@
-import { PromptTokenCounter, renderLlama3, renderQwen3 } from '../../../lambda/inference/prompt-tokens';
+import {
+  PromptTokenCounter,
+  renderLlama3,
+  renderQwen3,
+} from '../../../lambda/inference/prompt-tokens';
 import { loadConfig } from '../../../lib/config/load';
 import { configWithLlama, LLAMA_8B_ID } from '../../support/llama-model';
 
@@ -32,7 +36,11 @@ describe('prompt tokens with the real tokenizers', () => {
         role: 'assistant' as const,
         content: null,
         tool_calls: [
-          { id: 'c1', type: 'function' as const, function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+          {
+            id: 'c1',
+            type: 'function' as const,
+            function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
+          },
         ],
       },
       { role: 'tool' as const, content: '{"temp_c": 21}', tool_call_id: 'c1' },
@@ -58,10 +66,20 @@ describe('prompt tokens with the real tokenizers', () => {
       const named = await counter.count(model, [{ role: 'user', content: 'hello', name: long }]);
       expect(named - base).toBeGreaterThanOrEqual(words - base - 2);
 
-      const answer = (extra: object) => [...hello, { role: 'assistant' as const, content: 'no', ...extra }, ...hello];
+      const answer = (extra: object) => [
+        ...hello,
+        { role: 'assistant' as const, content: 'no', ...extra },
+        ...hello,
+      ];
       const plain = await counter.count(model, answer({}));
-      expect((await counter.count(model, answer({ refusal: long }))) - plain).toBeGreaterThanOrEqual(words - base - 2);
-      const call = (id: string) => ({ id, type: 'function' as const, function: { name: 'f', arguments: '{}' } });
+      expect(
+        (await counter.count(model, answer({ refusal: long }))) - plain,
+      ).toBeGreaterThanOrEqual(words - base - 2);
+      const call = (id: string) => ({
+        id,
+        type: 'function' as const,
+        function: { name: 'f', arguments: '{}' },
+      });
       const calls = [
         ...hello,
         { role: 'assistant' as const, content: null, tool_calls: [call(long)] },
@@ -72,9 +90,9 @@ describe('prompt tokens with the real tokenizers', () => {
         { role: 'assistant' as const, content: null, tool_calls: [call('c1')] },
         { role: 'tool' as const, content: 'ok', tool_call_id: 'c1' },
       ];
-      expect((await counter.count(model, calls)) - (await counter.count(model, shortCalls))).toBeGreaterThanOrEqual(
-        2 * (words - base) - 10,
-      );
+      expect(
+        (await counter.count(model, calls)) - (await counter.count(model, shortCalls)),
+      ).toBeGreaterThanOrEqual(2 * (words - base) - 10);
     },
   );
 
@@ -93,7 +111,10 @@ describe('prompt tokens with the real tokenizers', () => {
 
     const text = await bytes.count('qwen3-32b', [{ role: 'user', content: 'héllo' }]);
     const image = await counter.count('qwen3-32b', [
-      { role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x.test/a.png' } }] },
+      {
+        role: 'user',
+        content: [{ type: 'image_url', image_url: { url: 'https://x.test/a.png' } }],
+      },
     ]);
 
     expect(text).toBe(Buffer.byteLength('user\nhéllo') + 8);

@@ -12,8 +12,14 @@ import {
   ValidationError,
 } from '@aws-sdk/client-sagemaker-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
-import { BackendError, type BackendErrorKind } from '../../../lambda/inference/backends/model-backend';
-import { redactAwsIdentifiers, SageMakerBackend } from '../../../lambda/inference/backends/sagemaker-backend';
+import {
+  BackendError,
+  type BackendErrorKind,
+} from '../../../lambda/inference/backends/model-backend';
+import {
+  redactAwsIdentifiers,
+  SageMakerBackend,
+} from '../../../lambda/inference/backends/sagemaker-backend';
 import type { ChatCompletionChunk } from '../../../lambda/openai/openai-types';
 
 const MODEL = 'qwen3-8b';
@@ -25,7 +31,11 @@ const client = new SageMakerRuntimeClient({ region: 'eu-west-1' });
 const sagemaker = mockClient(client);
 const backend = new SageMakerBackend({ client, env: 'dev' });
 
-const requestBody = { messages: [{ role: 'user', content: 'Hello' }], max_tokens: 32, temperature: 0.2 };
+const requestBody = {
+  messages: [{ role: 'user', content: 'Hello' }],
+  max_tokens: 32,
+  temperature: 0.2,
+};
 const usage = { prompt_tokens: 9, completion_tokens: 3, total_tokens: 12 };
 
 const encode = (text: string) => new TextEncoder().encode(text);
@@ -98,7 +108,9 @@ describe('SageMakerBackend.complete', () => {
     );
 
   it('streams from the base component (no 60 s limit), without `model`, and folds the chunks into one completion', async () => {
-    sagemaker.on(InvokeEndpointWithResponseStreamCommand).callsFake(() => ({ Body: completionStream() }));
+    sagemaker
+      .on(InvokeEndpointWithResponseStreamCommand)
+      .callsFake(() => ({ Body: completionStream() }));
 
     const result = await backend.complete({
       model: MODEL,
@@ -115,7 +127,11 @@ describe('SageMakerBackend.complete', () => {
       Accept: 'application/json',
     });
     // No `model`: LMI fills in the name it serves (a catalog id would be answered 404 by vLLM).
-    expect(sentBody(Body)).toEqual({ ...requestBody, stream: true, stream_options: { include_usage: true } });
+    expect(sentBody(Body)).toEqual({
+      ...requestBody,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     expect(result).toEqual({
       id: 'chatcmpl-1',
       object: 'chat.completion',
@@ -140,11 +156,16 @@ describe('SageMakerBackend.complete', () => {
 
     const result = backend.complete({ model: MODEL, body: requestBody });
 
-    await expect(result).rejects.toMatchObject({ kind: 'model_error', message: expect.stringMatching(/usage/) });
+    await expect(result).rejects.toMatchObject({
+      kind: 'model_error',
+      message: expect.stringMatching(/usage/),
+    });
   });
 
   it('refuses a body that is not JSON', async () => {
-    sagemaker.on(InvokeEndpointWithResponseStreamCommand).resolves({ Body: events(part('<html>\n')) });
+    sagemaker
+      .on(InvokeEndpointWithResponseStreamCommand)
+      .resolves({ Body: events(part('<html>\n')) });
 
     const result = backend.complete({ model: MODEL, body: requestBody });
 
@@ -152,23 +173,32 @@ describe('SageMakerBackend.complete', () => {
   });
 
   it('invokes what resolveTarget names (an adapter component of a fine-tuned model)', async () => {
-    sagemaker.on(InvokeEndpointWithResponseStreamCommand).callsFake(() => ({ Body: completionStream() }));
+    sagemaker
+      .on(InvokeEndpointWithResponseStreamCommand)
+      .callsFake(() => ({ Body: completionStream() }));
     const adapterBackend = new SageMakerBackend({
       client,
       env: 'dev',
-      resolveTarget: () => ({ endpointName: 'shared-endpoint', inferenceComponentName: 'customer-adapter' }),
+      resolveTarget: () => ({
+        endpointName: 'shared-endpoint',
+        inferenceComponentName: 'customer-adapter',
+      }),
     });
 
     await adapterBackend.complete({ model: 'ft:customer-model', body: requestBody });
 
-    expect(sagemaker.commandCalls(InvokeEndpointWithResponseStreamCommand)[0]?.args[0].input).toMatchObject({
+    expect(
+      sagemaker.commandCalls(InvokeEndpointWithResponseStreamCommand)[0]?.args[0].input,
+    ).toMatchObject({
       EndpointName: 'shared-endpoint',
       InferenceComponentName: 'customer-adapter',
     });
   });
 
   it('passes the abort signal to the SDK', async () => {
-    sagemaker.on(InvokeEndpointWithResponseStreamCommand).callsFake(() => ({ Body: completionStream() }));
+    sagemaker
+      .on(InvokeEndpointWithResponseStreamCommand)
+      .callsFake(() => ({ Body: completionStream() }));
     const signal = new AbortController().signal;
 
     await backend.complete({ model: MODEL, body: requestBody, signal });
@@ -192,7 +222,12 @@ describe('SageMakerBackend.stream', () => {
   it('sends a streaming request that always asks for usage', async () => {
     sagemaker.on(InvokeEndpointWithResponseStreamCommand).resolves({ Body: events() });
 
-    await collect(backend.stream({ model: MODEL, body: { ...requestBody, stream_options: { include_usage: false } } }));
+    await collect(
+      backend.stream({
+        model: MODEL,
+        body: { ...requestBody, stream_options: { include_usage: false } },
+      }),
+    );
 
     const [call] = sagemaker.commandCalls(InvokeEndpointWithResponseStreamCommand);
     expect(sagemaker.calls()).toHaveLength(1);
@@ -203,11 +238,17 @@ describe('SageMakerBackend.stream', () => {
       ContentType: 'application/json',
       Accept: 'application/json',
     });
-    expect(sentBody(Body)).toEqual({ ...requestBody, stream: true, stream_options: { include_usage: true } });
+    expect(sentBody(Body)).toEqual({
+      ...requestBody,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
   });
 
   it('reads the LMI format (JSON lines, no data: prefix) and ends with the usage chunk', async () => {
-    const body = [chunk('Hel'), chunk('lo'), usageChunk].map((item) => `${JSON.stringify(item)}\n`).join('');
+    const body = [chunk('Hel'), chunk('lo'), usageChunk]
+      .map((item) => `${JSON.stringify(item)}\n`)
+      .join('');
     sagemaker.on(InvokeEndpointWithResponseStreamCommand).resolves({ Body: events(part(body)) });
 
     const chunks = await collect(backend.stream({ model: MODEL, body: requestBody }));
@@ -240,7 +281,9 @@ describe('SageMakerBackend.stream', () => {
 
   it('normalizes object and model on every chunk', async () => {
     const odd = { ...chunk('x'), object: 'text_completion.chunk', model: 'internal-name' };
-    sagemaker.on(InvokeEndpointWithResponseStreamCommand).resolves({ Body: events(part(`${JSON.stringify(odd)}\n`)) });
+    sagemaker
+      .on(InvokeEndpointWithResponseStreamCommand)
+      .resolves({ Body: events(part(`${JSON.stringify(odd)}\n`)) });
 
     const [only] = await collect(backend.stream({ model: MODEL, body: requestBody }));
 
@@ -248,7 +291,9 @@ describe('SageMakerBackend.stream', () => {
   });
 
   it('reassembles lines and characters split across payload parts (é and an emoji cut in half)', async () => {
-    const bytes = encode(`data: ${JSON.stringify(chunk('café 🚀'))}\n\ndata: ${JSON.stringify(usageChunk)}\n\n`);
+    const bytes = encode(
+      `data: ${JSON.stringify(chunk('café 🚀'))}\n\ndata: ${JSON.stringify(usageChunk)}\n\n`,
+    );
     const inEAcute = bytes.indexOf(0xc3) + 1;
     const inEmoji = bytes.indexOf(0xf0) + 2;
     const inSecondLine = bytes.lastIndexOf(encode('data:')[0] ?? 0) + 10;
@@ -268,7 +313,9 @@ describe('SageMakerBackend.stream', () => {
   });
 
   it('reads a last line that has no line break', async () => {
-    sagemaker.on(InvokeEndpointWithResponseStreamCommand).resolves({ Body: events(part(JSON.stringify(chunk('a')))) });
+    sagemaker
+      .on(InvokeEndpointWithResponseStreamCommand)
+      .resolves({ Body: events(part(JSON.stringify(chunk('a')))) });
 
     const chunks = await collect(backend.stream({ model: MODEL, body: requestBody }));
 
@@ -291,7 +338,9 @@ describe('SageMakerBackend.stream', () => {
       ),
     });
 
-    const { chunks, error } = await collectUntilError(backend.stream({ model: MODEL, body: requestBody }));
+    const { chunks, error } = await collectUntilError(
+      backend.stream({ model: MODEL, body: requestBody }),
+    );
 
     expect(contents(chunks)).toEqual(['one', 'two']);
     expect(error).toBeInstanceOf(BackendError);
@@ -305,7 +354,9 @@ describe('SageMakerBackend.stream', () => {
     }
     sagemaker.on(InvokeEndpointWithResponseStreamCommand).resolves({ Body: failingBody() });
 
-    const { chunks, error } = await collectUntilError(backend.stream({ model: MODEL, body: requestBody }));
+    const { chunks, error } = await collectUntilError(
+      backend.stream({ model: MODEL, body: requestBody }),
+    );
 
     expect(contents(chunks)).toEqual(['one']);
     expect(error).toMatchObject({ kind: 'model_error' });
@@ -334,10 +385,15 @@ describe('SageMakerBackend.stream', () => {
       }),
     });
 
-    const { chunks, error } = await collectUntilError(backend.stream({ model: MODEL, body: requestBody }));
+    const { chunks, error } = await collectUntilError(
+      backend.stream({ model: MODEL, body: requestBody }),
+    );
 
     expect(contents(chunks)).toEqual(['one']);
-    expect(error).toMatchObject({ kind: 'unavailable', options: { retryAfterSeconds: expect.any(Number) } });
+    expect(error).toMatchObject({
+      kind: 'unavailable',
+      options: { retryAfterSeconds: expect.any(Number) },
+    });
   });
 
   it.each<[string, unknown, BackendErrorKind]>([
@@ -346,20 +402,31 @@ describe('SageMakerBackend.stream', () => {
       { object: 'error', message: 'prompt too long', type: 'BadRequestError', code: 400 },
       'bad_request',
     ],
-    ['an OpenAI error object', { error: { message: 'generation failed', type: 'server_error' } }, 'model_error'],
-  ])('throws after the chunks before it when a line is %s', async (_name, errorDocument, expectedKind) => {
-    const body = `data: ${JSON.stringify(chunk('one'))}\n\ndata: ${JSON.stringify(errorDocument)}\n\n`;
-    sagemaker.on(InvokeEndpointWithResponseStreamCommand).resolves({ Body: events(part(body)) });
+    [
+      'an OpenAI error object',
+      { error: { message: 'generation failed', type: 'server_error' } },
+      'model_error',
+    ],
+  ])(
+    'throws after the chunks before it when a line is %s',
+    async (_name, errorDocument, expectedKind) => {
+      const body = `data: ${JSON.stringify(chunk('one'))}\n\ndata: ${JSON.stringify(errorDocument)}\n\n`;
+      sagemaker.on(InvokeEndpointWithResponseStreamCommand).resolves({ Body: events(part(body)) });
 
-    const { chunks, error } = await collectUntilError(backend.stream({ model: MODEL, body: requestBody }));
+      const { chunks, error } = await collectUntilError(
+        backend.stream({ model: MODEL, body: requestBody }),
+      );
 
-    expect(contents(chunks)).toEqual(['one']);
-    expect(error).toBeInstanceOf(BackendError);
-    expect(error).toMatchObject({ kind: expectedKind });
-  });
+      expect(contents(chunks)).toEqual(['one']);
+      expect(error).toBeInstanceOf(BackendError);
+      expect(error).toMatchObject({ kind: expectedKind });
+    },
+  );
 
   it('refuses a line that is not JSON', async () => {
-    sagemaker.on(InvokeEndpointWithResponseStreamCommand).resolves({ Body: events(part('data: {"choices": [\n')) });
+    sagemaker
+      .on(InvokeEndpointWithResponseStreamCommand)
+      .resolves({ Body: events(part('data: {"choices": [\n')) });
 
     const { error } = await collectUntilError(backend.stream({ model: MODEL, body: requestBody }));
 
@@ -384,7 +451,9 @@ describe('SageMakerBackend.stream', () => {
       }),
     );
 
-    const { chunks, error } = await collectUntilError(backend.stream({ model: MODEL, body: requestBody }));
+    const { chunks, error } = await collectUntilError(
+      backend.stream({ model: MODEL, body: requestBody }),
+    );
 
     expect(chunks).toEqual([]);
     expect(error).toMatchObject({ kind: 'unavailable', options: { retryAfterSeconds: 60 } });
@@ -398,7 +467,12 @@ describe('SageMakerBackend error mapping', () => {
     httpStatusCode: number,
     fault: 'client' | 'server' = 'client',
   ): SageMakerRuntimeServiceException {
-    return new SageMakerRuntimeServiceException({ name, message, $fault: fault, $metadata: { httpStatusCode } });
+    return new SageMakerRuntimeServiceException({
+      name,
+      message,
+      $fault: fault,
+      $metadata: { httpStatusCode },
+    });
   }
 
   async function errorOfComplete(thrown: Error): Promise<BackendError> {
@@ -407,13 +481,15 @@ describe('SageMakerBackend error mapping', () => {
       () => undefined,
       (rejection: unknown) => rejection,
     );
-    if (!(error instanceof BackendError)) throw new Error(`expected a BackendError, got ${String(error)}`);
+    if (!(error instanceof BackendError))
+      throw new Error(`expected a BackendError, got ${String(error)}`);
     return error;
   }
 
   it('maps a component scaled to zero to unavailable, retry in 60 s, and says scale-out takes minutes', async () => {
     const thrown = new ValidationError({
-      message: 'Inference Component has no capacity to process this request. ApplicationAutoScaling may be in-progress',
+      message:
+        'Inference Component has no capacity to process this request. ApplicationAutoScaling may be in-progress',
       $metadata: { httpStatusCode: 400 },
     });
 
@@ -427,7 +503,10 @@ describe('SageMakerBackend error mapping', () => {
 
   it('matches "no capacity" loosely, whatever the case', async () => {
     const error = await errorOfComplete(
-      new ValidationError({ message: 'inference component HAS NO CAPACITY right now', $metadata: {} }),
+      new ValidationError({
+        message: 'inference component HAS NO CAPACITY right now',
+        $metadata: {},
+      }),
     );
 
     expect(error).toMatchObject({ kind: 'unavailable', options: { retryAfterSeconds: 60 } });
@@ -439,7 +518,8 @@ describe('SageMakerBackend error mapping', () => {
       OriginalStatusCode: 400,
       OriginalMessage: JSON.stringify({
         object: 'error',
-        message: "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens.",
+        message:
+          "This model's maximum context length is 8192 tokens. However, you requested 9000 tokens.",
         type: 'BadRequestError',
         code: 400,
       }),
@@ -488,13 +568,18 @@ describe('SageMakerBackend error mapping', () => {
   it.each([
     ['an endpoint', `Endpoint ${ENDPOINT} of account 123456789012 not found.`],
     ['an inference component', `Inference component ${COMPONENT} not found.`],
-  ])('maps %s that does not exist (GPU stack torn down) to unavailable: not deployed', async (_what, message) => {
-    const error = await errorOfComplete(new ValidationError({ message, $metadata: { httpStatusCode: 400 } }));
+  ])(
+    'maps %s that does not exist (GPU stack torn down) to unavailable: not deployed',
+    async (_what, message) => {
+      const error = await errorOfComplete(
+        new ValidationError({ message, $metadata: { httpStatusCode: 400 } }),
+      );
 
-    expect(error.kind).toBe('unavailable');
-    expect(error.message).toMatch(/not deployed/);
-    expect(error.message).not.toMatch(/123456789012/);
-  });
+      expect(error.kind).toBe('unavailable');
+      expect(error.message).toMatch(/not deployed/);
+      expect(error.message).not.toMatch(/123456789012/);
+    },
+  );
 
   it.each<[string, () => Error, number | undefined]>([
     [
@@ -505,7 +590,11 @@ describe('SageMakerBackend error mapping', () => {
     ['ThrottlingException', () => sdkError('ThrottlingException', 'Rate exceeded', 400), 5],
     ['an HTTP 429', () => sdkError('TooManyRequests', 'slow down', 429), 5],
     ['an HTTP 503', () => sdkError('SomethingUnavailable', 'unavailable', 503, 'server'), 10],
-    ['ModelNotReadyException', () => new ModelNotReadyException({ message: 'loading', $metadata: {} }), 30],
+    [
+      'ModelNotReadyException',
+      () => new ModelNotReadyException({ message: 'loading', $metadata: {} }),
+      30,
+    ],
   ])('maps %s to unavailable with a retry-after', async (_name, thrown, retryAfterSeconds) => {
     const error = await errorOfComplete(thrown());
 
@@ -514,9 +603,12 @@ describe('SageMakerBackend error mapping', () => {
   });
 
   it('maps an SDK timeout to timeout', async () => {
-    const thrown = Object.assign(new Error('the request socket timed out after 70000 ms of inactivity'), {
-      name: 'TimeoutError',
-    });
+    const thrown = Object.assign(
+      new Error('the request socket timed out after 70000 ms of inactivity'),
+      {
+        name: 'TimeoutError',
+      },
+    );
 
     const error = await errorOfComplete(thrown);
 

@@ -1,5 +1,9 @@
 import fc from 'fast-check';
-import { PayloadLineParser, parsePayloadChunks, payloadOfLine } from '../../../lambda/inference/backends/sse-lines';
+import {
+  PayloadLineParser,
+  parsePayloadChunks,
+  payloadOfLine,
+} from '../../../lambda/inference/backends/sse-lines';
 
 const encode = (text: string) => new TextEncoder().encode(text);
 
@@ -30,14 +34,22 @@ describe('payloadOfLine', () => {
     expect(payload).toBe(expected);
   });
 
-  it.each(['', '   ', '\r', ': keep-alive', ':', 'event: message', 'id: 7', 'retry: 3000', 'data:', 'data: '])(
-    'finds no payload in %j',
-    (line) => {
-      const payload = payloadOfLine(line);
+  it.each([
+    '',
+    '   ',
+    '\r',
+    ': keep-alive',
+    ':',
+    'event: message',
+    'id: 7',
+    'retry: 3000',
+    'data:',
+    'data: ',
+  ])('finds no payload in %j', (line) => {
+    const payload = payloadOfLine(line);
 
-      expect(payload).toBeUndefined();
-    },
-  );
+    expect(payload).toBeUndefined();
+  });
 });
 
 describe('PayloadLineParser', () => {
@@ -79,7 +91,9 @@ describe('PayloadLineParser', () => {
     const eAcuteStart = bytes.indexOf(0xc3);
     const parser = new PayloadLineParser();
 
-    const pieces = splitAt(bytes, [eAcuteStart + 1, emojiStart + 2]).map((piece) => parser.push(piece));
+    const pieces = splitAt(bytes, [eAcuteStart + 1, emojiStart + 2]).map((piece) =>
+      parser.push(piece),
+    );
 
     expect(pieces.flatMap((piece) => piece.payloads)).toEqual(['{"content":"café 🚀"}']);
   });
@@ -116,12 +130,16 @@ describe('parsePayloadChunks: splitting never changes the result', () => {
   );
   const body = fc
     .tuple(fc.array(line, { maxLength: 20 }), fc.constantFrom('\n', '\r\n'), fc.boolean())
-    .map(([lines, lineBreak, trailingBreak]) => encode(lines.join(lineBreak) + (trailingBreak ? lineBreak : '')));
+    .map(([lines, lineBreak, trailingBreak]) =>
+      encode(lines.join(lineBreak) + (trailingBreak ? lineBreak : '')),
+    );
 
   it('gives the same payloads for a stream body fed whole or in any chunks', () => {
     fc.assert(
       fc.property(
-        body.chain((bytes) => fc.tuple(fc.constant(bytes), fc.array(fc.integer({ min: 0, max: bytes.length })))),
+        body.chain((bytes) =>
+          fc.tuple(fc.constant(bytes), fc.array(fc.integer({ min: 0, max: bytes.length }))),
+        ),
         ([bytes, offsets]) => {
           const whole = parsePayloadChunks([bytes]);
 
@@ -138,7 +156,9 @@ describe('parsePayloadChunks: splitting never changes the result', () => {
       fc.property(
         fc
           .uint8Array({ maxLength: 200 })
-          .chain((bytes) => fc.tuple(fc.constant(bytes), fc.array(fc.integer({ min: 0, max: bytes.length })))),
+          .chain((bytes) =>
+            fc.tuple(fc.constant(bytes), fc.array(fc.integer({ min: 0, max: bytes.length }))),
+          ),
         ([bytes, offsets]) => {
           const whole = parsePayloadChunks([bytes]);
 

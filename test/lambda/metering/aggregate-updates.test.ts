@@ -1,7 +1,12 @@
 import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { AggregateUpdater, CLAIM_MS } from '../../../lambda/metering/aggregate-updates';
-import { type LedgerRecord, LedgerWriter, ledgerKeys, ledgerRecord } from '../../../lambda/metering/ledger';
+import {
+  type LedgerRecord,
+  LedgerWriter,
+  ledgerKeys,
+  ledgerRecord,
+} from '../../../lambda/metering/ledger';
 import { createUsageAggregatorHandler } from '../../../lambda/metering/usage-stream';
 import { type LocalDynamo, newMeteringTable, startDynalite } from '../../support/dynalite';
 
@@ -9,7 +14,12 @@ const silentLogger = { error: jest.fn() } as never;
 const prices = { inputMicroUsdPerMillion: 1_000_000, outputMicroUsdPerMillion: 2_000_000 }; // $1 / $2 per 1M
 const MODEL = 'llama-3.1-8b';
 
-function record(requestId: string, customerId: string, startedAt = '2026-03-01T01:00:00.000Z', tokens = 1_000) {
+function record(
+  requestId: string,
+  customerId: string,
+  startedAt = '2026-03-01T01:00:00.000Z',
+  tokens = 1_000,
+) {
   return ledgerRecord({
     requestId,
     customerId,
@@ -26,7 +36,10 @@ function record(requestId: string, customerId: string, startedAt = '2026-03-01T0
 
 let sequence = 0;
 /** The stream record DynamoDB emits for a new ledger item: its whole new image. */
-function streamInsert(r: LedgerRecord, eventName: DynamoDBRecord['eventName'] = 'INSERT'): DynamoDBRecord {
+function streamInsert(
+  r: LedgerRecord,
+  eventName: DynamoDBRecord['eventName'] = 'INSERT',
+): DynamoDBRecord {
   sequence += 1;
   const item: Record<string, unknown> = { ...ledgerKeys(r), ...r };
   const image = Object.fromEntries(
@@ -34,7 +47,10 @@ function streamInsert(r: LedgerRecord, eventName: DynamoDBRecord['eventName'] = 
       .filter(([, v]) => typeof v === 'string' || typeof v === 'number')
       .map(([k, v]) => [k, typeof v === 'number' ? { N: String(v) } : { S: v as string }]),
   );
-  return { eventName, dynamodb: { SequenceNumber: String(5000 + sequence), NewImage: image as never } };
+  return {
+    eventName,
+    dynamodb: { SequenceNumber: String(5000 + sequence), NewImage: image as never },
+  };
 }
 
 describe('usage aggregates applied exactly once per ledger record (against dynalite)', () => {
@@ -48,7 +64,9 @@ describe('usage aggregates applied exactly once per ledger record (against dynal
   beforeAll(async () => {
     dynamo = await startDynalite();
     ({ tableName, doc } = await newMeteringTable(dynamo));
-    writer = new LedgerWriter(doc, tableName, { send: () => Promise.reject(new Error('unexpected dead letter')) });
+    writer = new LedgerWriter(doc, tableName, {
+      send: () => Promise.reject(new Error('unexpected dead letter')),
+    });
   });
   afterAll(() => dynamo.stop());
   beforeEach(() => {
@@ -58,7 +76,10 @@ describe('usage aggregates applied exactly once per ledger record (against dynal
 
   async function aggregate(customerId: string, day = '2026-03-01') {
     const { Item } = await doc.send(
-      new GetCommand({ TableName: tableName, Key: { pk: `AGG#${customerId}`, sk: `${day}#${MODEL}` } }),
+      new GetCommand({
+        TableName: tableName,
+        Key: { pk: `AGG#${customerId}`, sk: `${day}#${MODEL}` },
+      }),
     );
     return Item;
   }
@@ -68,7 +89,8 @@ describe('usage aggregates applied exactly once per ledger record (against dynal
     let updates = 0;
     return {
       send: (command: unknown) => {
-        if (command instanceof UpdateCommand && ++updates === n) return Promise.reject(new Error('crashed'));
+        if (command instanceof UpdateCommand && ++updates === n)
+          return Promise.reject(new Error('crashed'));
         return doc.send(command as never);
       },
     } as never;
@@ -81,33 +103,44 @@ describe('usage aggregates applied exactly once per ledger record (against dynal
     const results = [await updater.apply(r), await updater.apply(r), await updater.apply(r)];
 
     expect(results).toEqual(['applied', 'already_applied', 'already_applied']);
-    expect(await aggregate('cus_once')).toMatchObject({ requests: 1, inputTokens: 1_000, outputTokens: 500 });
-    expect(Object.keys((await aggregate('cus_once')) ?? {}).filter((k) => k.startsWith('applying#'))).toEqual([]);
+    expect(await aggregate('cus_once')).toMatchObject({
+      requests: 1,
+      inputTokens: 1_000,
+      outputTokens: 500,
+    });
+    expect(
+      Object.keys((await aggregate('cus_once')) ?? {}).filter((k) => k.startsWith('applying#')),
+    ).toEqual([]);
   });
 
   it.each([
     [1, 'after the claim, before the increment'],
     [2, 'after the increment, before the ledger flag'],
     [3, 'after the ledger flag, before the marker is removed'],
-  ])('counts once when the applier crashed at write %i (%s) and another finishes later', async (step, _label) => {
-    const customerId = `cus_crash${step}`;
-    const r = record(`crash${step}`, customerId);
-    await writer.write(r);
+  ])(
+    'counts once when the applier crashed at write %i (%s) and another finishes later',
+    async (step, _label) => {
+      const customerId = `cus_crash${step}`;
+      const r = record(`crash${step}`, customerId);
+      await writer.write(r);
 
-    await expect(new AggregateUpdater(crashingAt(step + 1), tableName, () => nowMs).apply(r)).rejects.toThrow(
-      'crashed',
-    );
-    const whileClaimed = await updater.apply(r);
-    nowMs += CLAIM_MS + 1;
-    const later = await updater.apply(r);
+      await expect(
+        new AggregateUpdater(crashingAt(step + 1), tableName, () => nowMs).apply(r),
+      ).rejects.toThrow('crashed');
+      const whileClaimed = await updater.apply(r);
+      nowMs += CLAIM_MS + 1;
+      const later = await updater.apply(r);
 
-    // A crash after the flag leaves nothing to do: the record is applied; before it, the claim holds it.
-    expect(whileClaimed).toBe(step === 3 ? 'already_applied' : 'busy');
-    expect(later).toBe(step === 3 ? 'already_applied' : 'applied');
-    expect(await aggregate(customerId)).toMatchObject({ requests: 1, costMicroUsd: 2_000 });
-  });
+      // A crash after the flag leaves nothing to do: the record is applied; before it, the claim
+      // holds it.
+      expect(whileClaimed).toBe(step === 3 ? 'already_applied' : 'busy');
+      expect(later).toBe(step === 3 ? 'already_applied' : 'applied');
+      expect(await aggregate(customerId)).toMatchObject({ requests: 1, costMicroUsd: 2_000 });
+    },
+  );
 
-  // Issue 8, row 6: every ledger write recomputed the customer's whole day (p50 568 -> 1,733 ms at 2,000).
+  // Issue 8, row 6: every ledger write recomputed the customer's whole day (p50 568 -> 1,733 ms at
+  // 2,000).
   it('costs the same four writes per record, and no read, however many records the day has', async () => {
     const callsToApply = async (r: LedgerRecord) => {
       await writer.write(r);
@@ -127,7 +160,10 @@ describe('usage aggregates applied exactly once per ledger record (against dynal
   });
 
   it('repairs a customer-day from the ledger: a damaged total, and a record a crash left unapplied', async () => {
-    const applied = [record('rep1', 'cus_repair'), record('rep2', 'cus_repair', '2026-03-01T05:00:00.000Z', 3_000)];
+    const applied = [
+      record('rep1', 'cus_repair'),
+      record('rep2', 'cus_repair', '2026-03-01T05:00:00.000Z', 3_000),
+    ];
     for (const r of applied) {
       await writer.write(r);
       await updater.apply(r);
@@ -169,7 +205,11 @@ describe('usage aggregates applied exactly once per ledger record (against dynal
 
   describe('stream handler', () => {
     it('applies each new ledger record once, a redelivered batch and other items included', async () => {
-      const records = [record('h1', 'cus_h'), record('h2', 'cus_h'), record('h3', 'cus_h', '2026-03-02T00:00:00.000Z')];
+      const records = [
+        record('h1', 'cus_h'),
+        record('h2', 'cus_h'),
+        record('h3', 'cus_h', '2026-03-02T00:00:00.000Z'),
+      ];
       for (const r of records) await writer.write(r);
       const handler = createUsageAggregatorHandler(updater, silentLogger);
       const batch = {
@@ -177,7 +217,10 @@ describe('usage aggregates applied exactly once per ledger record (against dynal
           ...records.map((r) => streamInsert(r)),
           streamInsert(records[0] as LedgerRecord), // the same record delivered twice
           streamInsert(records[1] as LedgerRecord, 'MODIFY'),
-          { eventName: 'INSERT', dynamodb: { NewImage: { pk: { S: 'SPEND#cus_h#2026-03' } } } } as DynamoDBRecord,
+          {
+            eventName: 'INSERT',
+            dynamodb: { NewImage: { pk: { S: 'SPEND#cus_h#2026-03' } } },
+          } as DynamoDBRecord,
         ],
       };
 
@@ -199,7 +242,9 @@ describe('usage aggregates applied exactly once per ledger record (against dynal
 
       const response = await handler({ Records: inserts });
 
-      expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: inserts[1]?.dynamodb?.SequenceNumber }] });
+      expect(response).toEqual({
+        batchItemFailures: [{ itemIdentifier: inserts[1]?.dynamodb?.SequenceNumber }],
+      });
     });
   });
 });

@@ -1,4 +1,9 @@
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import type { Principal } from '../../../lambda/customers/authenticate';
 import {
   ADMISSION_ORDER,
@@ -14,9 +19,9 @@ import { loadConfig } from '../../../lib/config/load';
 import { type LocalDynamo, newMeteringTable, startDynalite } from '../../support/dynalite';
 
 /**
- * The orders of lambda/metering/crash-safety.ts, checked against the writes the metering code sends to a real
- * engine (dynalite), and the promise behind them: a process killed after any step of its finish (rule 4) is
- * billed once, and its holds freed, by the reconciler (rule 7).
+ * The orders of lambda/metering/crash-safety.ts, checked against the writes the metering code sends
+ * to a real engine (dynalite), and the promise behind them: a process killed after any step of its
+ * finish (rule 4) is billed once, and its holds freed, by the reconciler (rule 7).
  */
 const config = loadConfig({ env: 'dev' });
 const MODEL = 'qwen3-14b';
@@ -24,7 +29,13 @@ const T0 = Date.parse('2026-11-28T09:37:10.000Z');
 const OVERDUE = T0 + MAX_REQUEST_MS + RECONCILE_MARGIN_MS + 1_000;
 
 /** What a metering write does, read from the command itself (its item and which clause names a hold mark). */
-type Write = 'counter hold' | 'spend hold' | 'ledger' | 'spend hold removed' | 'counter hold removed' | 'index move';
+type Write =
+  | 'counter hold'
+  | 'spend hold'
+  | 'ledger'
+  | 'spend hold removed'
+  | 'counter hold removed'
+  | 'index move';
 const WRITE_OF: Record<MeteringStep, Write> = {
   'counter hold + record': 'counter hold',
   'spend hold': 'spend hold',
@@ -62,8 +73,8 @@ function classify(command: unknown): Write | undefined {
 }
 
 /**
- * A document client that logs the metering writes it applies, and can "kill the process" after `crash.after` of
- * them: every later one never answers (and never reaches the table).
+ * A document client that logs the metering writes it applies, and can "kill the process" after
+ * `crash.after` of them: every later one never answers (and never reaches the table).
  */
 function recording(doc: DynamoDBDocumentClient) {
   const log: Write[] = [];
@@ -73,7 +84,8 @@ function recording(doc: DynamoDBDocumentClient) {
       const write = classify(command);
       if (!write) return (doc.send as (c: unknown) => Promise<unknown>)(command);
       if (log.length >= crash.after) return new Promise(() => undefined);
-      // Logged once applied: a conditional attempt refused (a new minute's first try) wrote nothing.
+      // Logged once applied: a conditional attempt refused (a new minute's first try) wrote
+      // nothing.
       return (doc.send as (c: unknown) => Promise<unknown>)(command).then((result) => {
         log.push(write);
         return result;
@@ -113,7 +125,11 @@ let customers = 0;
 /** A paying customer (developer tier: every request holds spend). */
 function payingCustomer(): Principal {
   customers += 1;
-  return { customerId: `cus_crash_${customers}`, tier: 'developer', usageIdentifierKey: `key_${customers}` };
+  return {
+    customerId: `cus_crash_${customers}`,
+    tier: 'developer',
+    usageIdentifierKey: `key_${customers}`,
+  };
 }
 
 const request = (who: Principal, requestId: string) => ({
@@ -127,11 +143,16 @@ const request = (who: Principal, requestId: string) => ({
 /** The customer's month and day as the items say: holds left, spend, counters, ledger record. */
 async function stateOf(who: Principal, requestId: string) {
   const get = async (pk: string, sk: string) =>
-    (await doc.send(new GetCommand({ TableName: tableName, Key: { pk, sk }, ConsistentRead: true }))).Item ?? {};
+    (
+      await doc.send(
+        new GetCommand({ TableName: tableName, Key: { pk, sk }, ConsistentRead: true }),
+      )
+    ).Item ?? {};
   const counters = await get(`LIM#${who.customerId}#${MODEL}#2026-11-28#0`, 'LIM');
   const spend = await get(`SPEND#${who.customerId}#2026-11`, 'SPEND');
   const ledger = (await get(`REQ#${requestId}`, 'REQ')) as Partial<LedgerRecord>;
-  const marks = (item: Record<string, unknown>) => Object.keys(item).filter((name) => /^[hr][\w-]{12}$/.test(name));
+  const marks = (item: Record<string, unknown>) =>
+    Object.keys(item).filter((name) => /^[hr][\w-]{12}$/.test(name));
   return {
     marks: [...marks(counters), ...marks(spend)],
     requestsToday: counters.rd,
@@ -145,14 +166,18 @@ async function stateOf(who: Principal, requestId: string) {
 describe('the metering core follows its crash-safety orders (crash-safety.ts)', () => {
   it('rule 2: an admission holds the counters (with the record), then the spend', async () => {
     const { client, log } = recording(doc);
-    const admitted = await meteringWith(client).metering.admit(request(payingCustomer(), 'req_crash_admit'));
+    const admitted = await meteringWith(client).metering.admit(
+      request(payingCustomer(), 'req_crash_admit'),
+    );
     expect(log).toEqual(ADMISSION_ORDER.map((step) => WRITE_OF[step]));
     await admitted.release();
   });
 
   it('rule 4: a finish writes the ledger record before it settles any hold, and the counter hold last', async () => {
     const { client, log } = recording(doc);
-    const admitted = await meteringWith(client).metering.admit(request(payingCustomer(), 'req_crash_finish'));
+    const admitted = await meteringWith(client).metering.admit(
+      request(payingCustomer(), 'req_crash_finish'),
+    );
     log.length = 0;
     await admitted.finish({ status: 'completed', inputTokens: 100, outputTokens: 20 });
     expect(log).toEqual(FINISH_ORDER.map((step) => WRITE_OF[step]));
@@ -160,7 +185,9 @@ describe('the metering core follows its crash-safety orders (crash-safety.ts)', 
 
   it('rule 6: a release gives back the spend hold, then the counter hold', async () => {
     const { client, log } = recording(doc);
-    const admitted = await meteringWith(client).metering.admit(request(payingCustomer(), 'req_crash_release'));
+    const admitted = await meteringWith(client).metering.admit(
+      request(payingCustomer(), 'req_crash_release'),
+    );
     log.length = 0;
     await admitted.release();
     expect(log).toEqual(RELEASE_ORDER.map((step) => WRITE_OF[step]));
@@ -169,20 +196,24 @@ describe('the metering core follows its crash-safety orders (crash-safety.ts)', 
   it('rule 7: the reconciler bills, settles the spend, settles the counters, then moves the index entry', async () => {
     const { client, log } = recording(doc);
     const parts = meteringWith(client);
-    // The items the earlier tests settled keep their due-index entry until a sweep finds them empty: sweep first.
+    // The items the earlier tests settled keep their due-index entry until a sweep finds them
+    // empty: sweep first.
     clock.now = OVERDUE;
     await meteringWith(doc).reconciler.run();
     clock.now = T0;
     // The process dies right after its admission: nothing more of it reaches the table.
     const dying = recording(doc);
-    await meteringWith(dying.client).metering.admit(request(payingCustomer(), 'req_crash_reconciled'));
+    await meteringWith(dying.client).metering.admit(
+      request(payingCustomer(), 'req_crash_reconciled'),
+    );
     clock.now = OVERDUE;
     expect(await parts.reconciler.run()).toMatchObject({ found: 1, billed: 1, failed: [] });
     expect(log).toEqual(RECONCILE_ORDER.map((step) => WRITE_OF[step]));
   });
 
-  // Rules 4, 5 and 7 together: whichever step of the finish the process dies at, the reconciler leaves one
-  // ledger record and the month's spend and the day's counters billing exactly it, with no hold left.
+  // Rules 4, 5 and 7 together: whichever step of the finish the process dies at, the reconciler
+  // leaves one ledger record and the month's spend and the day's counters billing exactly it, with
+  // no hold left.
   it.each(FINISH_ORDER.map((step, index) => [index, step] as const))(
     'rules 4, 5, 7: a process killed after %i finish steps (before "%s") is billed once',
     async (stepsDone) => {
@@ -192,16 +223,19 @@ describe('the metering core follows its crash-safety orders (crash-safety.ts)', 
       const admitted = await meteringWith(dying.client).metering.admit(request(who, requestId));
       dying.crash.after = dying.log.length + stepsDone;
       void admitted.finish({ status: 'completed', inputTokens: 100, outputTokens: 20 });
-      for (let i = 0; i < 200 && dying.log.length < dying.crash.after; i++) await new Promise((r) => setTimeout(r, 5));
+      for (let i = 0; i < 200 && dying.log.length < dying.crash.after; i++)
+        await new Promise((r) => setTimeout(r, 5));
       expect(dying.log.length).toBe(dying.crash.after);
 
       clock.now = OVERDUE;
       expect(await meteringWith(doc).reconciler.run()).toMatchObject({ found: 1, failed: [] });
       const after = await stateOf(who, requestId);
-      // Killed before its ledger record, the request is billed its input as counted at admission (rule 7);
-      // after it, the ledger record it wrote is the bill (rule 5).
+      // Killed before its ledger record, the request is billed its input as counted at admission
+      // (rule 7); after it, the ledger record it wrote is the bill (rule 5).
       const billed =
-        stepsDone === 0 ? { status: 'reconciled', outputTokens: 0 } : { status: 'completed', outputTokens: 20 };
+        stepsDone === 0
+          ? { status: 'reconciled', outputTokens: 0 }
+          : { status: 'completed', outputTokens: 20 };
       expect(after.ledger).toMatchObject({ ...billed, inputTokens: 100 });
       expect(after).toMatchObject({
         marks: [],

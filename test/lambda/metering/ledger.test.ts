@@ -20,7 +20,10 @@ import { type LocalDynamo, newMeteringTable, startDynalite } from '../../support
 
 const noSleep = () => Promise.resolve();
 
-function record(requestId: string, overrides: Partial<Parameters<typeof ledgerRecord>[0]> = {}): LedgerRecord {
+function record(
+  requestId: string,
+  overrides: Partial<Parameters<typeof ledgerRecord>[0]> = {},
+): LedgerRecord {
   return ledgerRecord({
     requestId,
     customerId: 'cus_1',
@@ -93,8 +96,12 @@ describe('ledger (against dynalite)', () => {
     const immediately = await writer.write(r);
     // The first attempt's response lost: the caller retries a write that had succeeded.
     const afterTimeout = await writer.write({ ...r });
-    // Much later, from the dead letters, with the same id (content may differ: the first record wins).
-    const later = await replayDeadLetters([{ ...r, finishedAt: '2026-03-09T00:00:00.000Z' }], writer);
+    // Much later, from the dead letters, with the same id (content may differ: the first record
+    // wins).
+    const later = await replayDeadLetters(
+      [{ ...r, finishedAt: '2026-03-09T00:00:00.000Z' }],
+      writer,
+    );
 
     expect([first, immediately, afterTimeout]).toEqual(['written', 'duplicate', 'duplicate']);
     expect(later).toEqual({ written: 0, duplicate: 1, failed: [] });
@@ -104,7 +111,8 @@ describe('ledger (against dynalite)', () => {
   });
 
   it('answers duplicate when its own retry follows an attempt whose response was lost', async () => {
-    // A client whose first call reaches the table but answers with a timeout, as when the response is lost.
+    // A client whose first call reaches the table but answers with a timeout, as when the response
+    // is lost.
     const client = new DynamoDBClient({
       endpoint: dynamo.endpoint,
       region: 'us-east-1',
@@ -116,13 +124,16 @@ describe('ledger (against dynalite)', () => {
       (next) => async (args) => {
         calls += 1;
         const output = await next(args);
-        if (calls === 1) throw Object.assign(new Error('socket timed out'), { name: 'TimeoutError' });
+        if (calls === 1)
+          throw Object.assign(new Error('socket timed out'), { name: 'TimeoutError' });
         return output;
       },
       { step: 'initialize', name: 'loseFirstResponse' },
     );
     const sink = memorySink();
-    const writer = new LedgerWriter(createDocumentClient(client), tableName, sink, { sleep: noSleep });
+    const writer = new LedgerWriter(createDocumentClient(client), tableName, sink, {
+      sleep: noSleep,
+    });
 
     const result = await writer.write(record('req_lost_response', { customerId: 'cus_lost' }));
 
@@ -190,13 +201,17 @@ describe('ledger (against dynalite)', () => {
 
     it('round-trips records as JSON lines, concurrent sends included', async () => {
       const sink = new FileDeadLetterSink(join(dir, 'ledger-dead-letters.jsonl'));
-      const records = Array.from({ length: 20 }, (_, i) => record(`req_file_${i}`, { batch: i % 2 === 0 }));
+      const records = Array.from({ length: 20 }, (_, i) =>
+        record(`req_file_${i}`, { batch: i % 2 === 0 }),
+      );
 
       await Promise.all(records.map((r) => sink.send(r)));
       const read = await sink.read();
 
       expect(read).toHaveLength(20);
-      expect(new Set(read.map((r) => r.requestId))).toEqual(new Set(records.map((r) => r.requestId)));
+      expect(new Set(read.map((r) => r.requestId))).toEqual(
+        new Set(records.map((r) => r.requestId)),
+      );
       expect(read.find((r) => r.requestId === 'req_file_4')).toEqual(records[4]);
       const text = await readFile(sink.path, 'utf8');
       expect(text.trimEnd().split('\n')).toHaveLength(20);
@@ -210,7 +225,10 @@ describe('ledger (against dynalite)', () => {
   it('sends a dead letter to SQS as the record JSON, which parses back', async () => {
     const sqs = mockClient(SQSClient);
     sqs.on(SendMessageCommand).resolves({ MessageId: 'm-1' });
-    const sink = new SqsDeadLetterSink(new SQSClient({ region: 'us-east-1' }), 'https://sqs.test/ledger-dlq');
+    const sink = new SqsDeadLetterSink(
+      new SQSClient({ region: 'us-east-1' }),
+      'https://sqs.test/ledger-dlq',
+    );
     const r = record('req_sqs');
 
     await sink.send(r);

@@ -47,7 +47,9 @@ function setup(options: { shards?: number; now?: number } = {}) {
   });
   const item = async (reservation: Reservation) => {
     const key = `LIM#${reservation.customerId}#${reservation.model}#${reservation.day}#${reservation.shard}`;
-    const { Item } = await doc.send(new GetCommand({ TableName: tableName, Key: { pk: key, sk: 'LIM' } }));
+    const { Item } = await doc.send(
+      new GetCommand({ TableName: tableName, Key: { pk: key, sk: 'LIM' } }),
+    );
     return Item;
   };
   return { limiter, clock, request, item };
@@ -68,7 +70,8 @@ async function concurrently<T>(n: number, task: () => Promise<T>): Promise<T[]> 
 }
 
 function reservationOf(admission: Admission): Reservation {
-  if (!admission.admitted) throw new Error(`expected an admission, got ${JSON.stringify(admission)}`);
+  if (!admission.admitted)
+    throw new Error(`expected an admission, got ${JSON.stringify(admission)}`);
   return admission.reservation;
 }
 
@@ -86,9 +89,18 @@ describe('admission under concurrency', () => {
 
     expect(results.filter((r) => r.admitted)).toHaveLength(20);
     for (const refused of results.filter((r) => !r.admitted)) {
-      expect(refused).toMatchObject({ reason: 'rpm', limit: 20, used: 20, requested: 1, retryAfterMs: 60_000 });
+      expect(refused).toMatchObject({
+        reason: 'rpm',
+        limit: 20,
+        used: 20,
+        requested: 1,
+        retryAfterMs: 60_000,
+      });
     }
-    expect(await limiter.peek(request({ rpm: 20 }))).toMatchObject({ requestsThisMinute: 20, requestsToday: 20 });
+    expect(await limiter.peek(request({ rpm: 20 }))).toMatchObject({
+      requestsThisMinute: 20,
+      requestsToday: 20,
+    });
   });
 
   it('admits exactly TPM tokens of fixed reservations', async () => {
@@ -98,8 +110,13 @@ describe('admission under concurrency', () => {
     const results = await concurrently(150, () => limiter.admit(tenTokens));
 
     expect(results.filter((r) => r.admitted)).toHaveLength(15);
-    expect(results.filter((r) => !r.admitted).every((r) => !r.admitted && r.reason === 'tpm')).toBe(true);
-    expect(await limiter.peek(tenTokens)).toMatchObject({ tokensThisMinute: 150, requestsThisMinute: 15 });
+    expect(results.filter((r) => !r.admitted).every((r) => !r.admitted && r.reason === 'tpm')).toBe(
+      true,
+    );
+    expect(await limiter.peek(tenTokens)).toMatchObject({
+      tokensThisMinute: 150,
+      requestsThisMinute: 15,
+    });
   });
 
   it('admits exactly the limit over forced shards, each shard its part', async () => {
@@ -123,8 +140,13 @@ describe('admission under concurrency', () => {
     const results = await concurrently(120, () => limiter.admit(hot));
 
     expect(results.filter((r) => r.admitted)).toHaveLength(12);
-    expect(new Set(results.filter((r) => r.admitted).map((r) => reservationOf(r).shard))).toEqual(new Set([0, 1]));
-    expect(await limiter.peek(hot)).toMatchObject({ tokensThisMinute: 120, requestsThisMinute: 12 });
+    expect(new Set(results.filter((r) => r.admitted).map((r) => reservationOf(r).shard))).toEqual(
+      new Set([0, 1]),
+    );
+    expect(await limiter.peek(hot)).toMatchObject({
+      tokensThisMinute: 120,
+      requestsThisMinute: 12,
+    });
   });
 });
 
@@ -139,7 +161,12 @@ describe('windows', () => {
     clock.now = START + 60_000;
     const next = await limiter.admit(twoPerMinute);
 
-    expect(refused).toMatchObject({ admitted: false, reason: 'rpm', used: 2, retryAfterMs: 45_000 });
+    expect(refused).toMatchObject({
+      admitted: false,
+      reason: 'rpm',
+      used: 2,
+      retryAfterMs: 45_000,
+    });
     expect(next).toMatchObject({
       admitted: true,
       reservation: { minute: '2026-11-28T09:38' },
@@ -156,7 +183,13 @@ describe('windows', () => {
     clock.now += 30_000;
     const next = await limiter.admit(threePerDay);
 
-    expect(refused).toMatchObject({ admitted: false, reason: 'rpd', limit: 3, used: 3, retryAfterMs: 30_000 });
+    expect(refused).toMatchObject({
+      admitted: false,
+      reason: 'rpd',
+      limit: 3,
+      used: 3,
+      retryAfterMs: 30_000,
+    });
     expect(next).toMatchObject({
       admitted: true,
       reservation: { day: '2026-11-29', minute: '2026-11-29T00:00' },
@@ -166,7 +199,10 @@ describe('windows', () => {
 
   it('points a token-per-day refusal to the end of the day', async () => {
     const { limiter, clock, request } = setup();
-    const smallDay = request({ tpm: 100, tpd: 150 }, { inputTokens: 0, outputTokens: { fixed: 100 } });
+    const smallDay = request(
+      { tpm: 100, tpd: 150 },
+      { inputTokens: 0, outputTokens: { fixed: 100 } },
+    );
     reservationOf(await limiter.admit(smallDay));
     clock.now += 60_000;
 
@@ -225,7 +261,13 @@ describe('settlement', () => {
 
     await limiter.settle(old, 30);
 
-    expect(await item(old)).toMatchObject({ mid: '2026-11-28T09:38', mr: 1, mt: 100, rd: 2, td: 130 });
+    expect(await item(old)).toMatchObject({
+      mid: '2026-11-28T09:38',
+      mr: 1,
+      mt: 100,
+      rd: 2,
+      td: 130,
+    });
   });
 
   it('gives back the request and its tokens on release', async () => {
@@ -249,9 +291,14 @@ describe('output allowance', () => {
   it('reserves up to what is left of the TPM for a request without max tokens', async () => {
     const { limiter, request } = setup();
 
-    const first = await limiter.admit(request({ tpm: 1000 }, { inputTokens: 100, outputTokens: { upTo: 4096 } }));
+    const first = await limiter.admit(
+      request({ tpm: 1000 }, { inputTokens: 100, outputTokens: { upTo: 4096 } }),
+    );
 
-    expect(first).toMatchObject({ admitted: true, reservation: { reservedTokens: 1000, outputAllowance: 900 } });
+    expect(first).toMatchObject({
+      admitted: true,
+      reservation: { reservedTokens: 1000, outputAllowance: 900 },
+    });
   });
 
   it('shrinks the allowance to the rest of the minute, then refuses when not one token fits', async () => {
@@ -263,18 +310,30 @@ describe('output allowance', () => {
     const refused = await limiter.admit(byDefault);
 
     expect(shrunk).toMatchObject({ admitted: true, reservation: { outputAllowance: 200 } });
-    expect(refused).toMatchObject({ admitted: false, reason: 'tpm', limit: 1000, used: 1000, requested: 101 });
+    expect(refused).toMatchObject({
+      admitted: false,
+      reason: 'tpm',
+      limit: 1000,
+      used: 1000,
+      requested: 101,
+    });
   });
 
   it('shrinks the allowance to the rest of the day', async () => {
     const { limiter, clock, request } = setup();
-    const byDefault = request({ tpm: 1000, tpd: 1500 }, { inputTokens: 100, outputTokens: { upTo: 4096 } });
+    const byDefault = request(
+      { tpm: 1000, tpd: 1500 },
+      { inputTokens: 100, outputTokens: { upTo: 4096 } },
+    );
     reservationOf(await limiter.admit(byDefault));
     clock.now += 60_000;
 
     const rest = await limiter.admit(byDefault);
 
-    expect(rest).toMatchObject({ admitted: true, reservation: { reservedTokens: 500, outputAllowance: 400 } });
+    expect(rest).toMatchObject({
+      admitted: true,
+      reservation: { reservedTokens: 500, outputAllowance: 400 },
+    });
   });
 
   it('answers request_too_large without a DynamoDB call when the request exceeds the limit itself', async () => {
@@ -282,19 +341,47 @@ describe('output allowance', () => {
     const results: Admission[] = [];
 
     const calls = await callsOf(async () => {
-      results.push(await limiter.admit(request({ tpm: 1000 }, { inputTokens: 100, outputTokens: { fixed: 1000 } })));
-      results.push(await limiter.admit(request({ tpm: 1000 }, { inputTokens: 1000, outputTokens: { upTo: 10 } })));
       results.push(
-        await limiter.admit(request({ rpm: 30_000, tpm: 200 }, { inputTokens: 150, outputTokens: { fixed: 0 } })),
+        await limiter.admit(
+          request({ tpm: 1000 }, { inputTokens: 100, outputTokens: { fixed: 1000 } }),
+        ),
+      );
+      results.push(
+        await limiter.admit(
+          request({ tpm: 1000 }, { inputTokens: 1000, outputTokens: { upTo: 10 } }),
+        ),
+      );
+      results.push(
+        await limiter.admit(
+          request({ rpm: 30_000, tpm: 200 }, { inputTokens: 150, outputTokens: { fixed: 0 } }),
+        ),
       );
     });
 
     expect(calls).toBe(0);
     expect(results).toEqual([
-      { admitted: false, reason: 'request_too_large', limitName: 'tpm', limit: 1000, requested: 1100 },
-      { admitted: false, reason: 'request_too_large', limitName: 'tpm', limit: 1000, requested: 1001 },
+      {
+        admitted: false,
+        reason: 'request_too_large',
+        limitName: 'tpm',
+        limit: 1000,
+        requested: 1100,
+      },
+      {
+        admitted: false,
+        reason: 'request_too_large',
+        limitName: 'tpm',
+        limit: 1000,
+        requested: 1001,
+      },
       // Sharded over 2 items: one request must fit one shard's part.
-      { admitted: false, reason: 'request_too_large', limitName: 'tpm', limit: 100, requested: 150 },
+      {
+        admitted: false,
+        reason: 'request_too_large',
+        limitName: 'tpm',
+        limit: 100,
+        requested: 150,
+      },
     ]);
   });
 });
@@ -312,7 +399,12 @@ describe('DynamoDB calls', () => {
     const settle = await callsOf(async () => reservation && limiter.settle(reservation, 5));
     const refusal = await callsOf(() => limiter.admit(twoPerMinute));
 
-    expect({ firstOfMinute, steady, settle, refusal }).toEqual({ firstOfMinute: 2, steady: 1, settle: 1, refusal: 3 });
+    expect({ firstOfMinute, steady, settle, refusal }).toEqual({
+      firstOfMinute: 2,
+      steady: 1,
+      settle: 1,
+      refusal: 3,
+    });
   });
 });
 
@@ -360,7 +452,12 @@ describe('model-based (property)', () => {
       tpm: fc.integer({ min: 20, max: 300 }),
       tpdMore: fc.integer({ min: 0, max: 400 }),
     })
-    .map(({ rpm, rpdMore, tpm, tpdMore }) => ({ rpm, rpd: rpm + rpdMore, tpm, tpd: tpm + tpdMore }));
+    .map(({ rpm, rpdMore, tpm, tpdMore }) => ({
+      rpm,
+      rpd: rpm + rpdMore,
+      tpm,
+      tpd: tpm + tpdMore,
+    }));
 
   /** Committed (settled actuals) plus outstanding reservations per window, as the limiter should count. */
   class Model {
@@ -385,7 +482,12 @@ describe('model-based (property)', () => {
     }
 
     /** What the limiter must answer: the reason of a refusal, or the output allowance of an admission. */
-    decide(limits: ModelLimits, input: number, output: OutputTokens, nowMs: number): string | number {
+    decide(
+      limits: ModelLimits,
+      input: number,
+      output: OutputTokens,
+      nowMs: number,
+    ): string | number {
       const c = this.counters(nowMs);
       const smallest = input + ('fixed' in output ? output.fixed : 1);
       if (smallest > limits.tpm || smallest > limits.tpd) return 'request_too_large';
@@ -394,7 +496,11 @@ describe('model-based (property)', () => {
       if (c.requestsThisMinute + 1 > limits.rpm) return 'rpm';
       if (c.tokensThisMinute + smallest > limits.tpm) return 'tpm';
       if ('fixed' in output) return output.fixed;
-      return Math.min(output.upTo, limits.tpm - c.tokensThisMinute - input, limits.tpd - c.tokensToday - input);
+      return Math.min(
+        output.upTo,
+        limits.tpm - c.tokensThisMinute - input,
+        limits.tpd - c.tokensToday - input,
+      );
     }
 
     add(r: Reservation, requests: number, tokens: number): void {
@@ -411,48 +517,55 @@ describe('model-based (property)', () => {
     let run = 0;
 
     await fc.assert(
-      fc.asyncProperty(limitsArb, fc.array(op, { minLength: 1, maxLength: 25 }), async (limits, ops) => {
-        run += 1;
-        const clock = { now: START };
-        const limiter = new Limiter(doc, tableName, { now: () => clock.now });
-        const key = { customerId: `cus_model_${run}`, model: MODEL, limits };
-        const model = new Model();
+      fc.asyncProperty(
+        limitsArb,
+        fc.array(op, { minLength: 1, maxLength: 25 }),
+        async (limits, ops) => {
+          run += 1;
+          const clock = { now: START };
+          const limiter = new Limiter(doc, tableName, { now: () => clock.now });
+          const key = { customerId: `cus_model_${run}`, model: MODEL, limits };
+          const model = new Model();
 
-        for (const step of ops) {
-          if (step.kind === 'admit') {
-            const expected = model.decide(limits, step.inputTokens, step.outputTokens, clock.now);
-            const admission = await limiter.admit({ ...key, ...step });
-            if (admission.admitted) {
-              expect(admission.reservation.outputAllowance).toBe(expected);
-              model.add(admission.reservation, 1, admission.reservation.reservedTokens);
-              model.outstanding.push(admission.reservation);
+          for (const step of ops) {
+            if (step.kind === 'admit') {
+              const expected = model.decide(limits, step.inputTokens, step.outputTokens, clock.now);
+              const admission = await limiter.admit({ ...key, ...step });
+              if (admission.admitted) {
+                expect(admission.reservation.outputAllowance).toBe(expected);
+                model.add(admission.reservation, 1, admission.reservation.reservedTokens);
+                model.outstanding.push(admission.reservation);
+              } else {
+                expect(admission.reason).toBe(expected);
+              }
+            } else if (step.kind === 'advance') {
+              clock.now += step.ms;
             } else {
-              expect(admission.reason).toBe(expected);
+              const [reservation] = model.outstanding.splice(
+                step.pick % Math.max(1, model.outstanding.length),
+                1,
+              );
+              if (!reservation) continue;
+              if (step.kind === 'settle') {
+                const actual = Math.floor(step.share * reservation.reservedTokens);
+                await limiter.settle(reservation, actual);
+                model.add(reservation, 0, actual - reservation.reservedTokens);
+              } else {
+                await limiter.release(reservation);
+                model.add(reservation, -1, -reservation.reservedTokens);
+              }
             }
-          } else if (step.kind === 'advance') {
-            clock.now += step.ms;
-          } else {
-            const [reservation] = model.outstanding.splice(step.pick % Math.max(1, model.outstanding.length), 1);
-            if (!reservation) continue;
-            if (step.kind === 'settle') {
-              const actual = Math.floor(step.share * reservation.reservedTokens);
-              await limiter.settle(reservation, actual);
-              model.add(reservation, 0, actual - reservation.reservedTokens);
-            } else {
-              await limiter.release(reservation);
-              model.add(reservation, -1, -reservation.reservedTokens);
-            }
+
+            const counters = await limiter.peek(key);
+            expect(counters).toEqual(model.counters(clock.now));
+            expect(counters.requestsToday).toBeLessThanOrEqual(limits.rpd);
+            expect(counters.tokensToday).toBeLessThanOrEqual(limits.tpd);
+            expect(counters.requestsThisMinute).toBeLessThanOrEqual(limits.rpm);
+            expect(counters.tokensThisMinute).toBeLessThanOrEqual(limits.tpm);
+            expect(Math.min(...Object.values(counters))).toBeGreaterThanOrEqual(0);
           }
-
-          const counters = await limiter.peek(key);
-          expect(counters).toEqual(model.counters(clock.now));
-          expect(counters.requestsToday).toBeLessThanOrEqual(limits.rpd);
-          expect(counters.tokensToday).toBeLessThanOrEqual(limits.tpd);
-          expect(counters.requestsThisMinute).toBeLessThanOrEqual(limits.rpm);
-          expect(counters.tokensThisMinute).toBeLessThanOrEqual(limits.tpm);
-          expect(Math.min(...Object.values(counters))).toBeGreaterThanOrEqual(0);
-        }
-      }),
+        },
+      ),
       { numRuns: 30 },
     );
   });

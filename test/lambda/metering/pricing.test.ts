@@ -43,7 +43,9 @@ describe('pricing', () => {
   });
 
   it('applies a batch discount to the exact amount before rounding', () => {
-    expect(costMicroUsd({ inputTokens: 1_000_000, outputTokens: 1_000_000 }, prices, 50)).toBe(690_000);
+    expect(costMicroUsd({ inputTokens: 1_000_000, outputTokens: 1_000_000 }, prices, 50)).toBe(
+      690_000,
+    );
     expect(costMicroUsd({ inputTokens: 3, outputTokens: 1 }, prices, 50)).toBe(2); // 1.28 → 2
     expect(costMicroUsd({ inputTokens: 1_000_000, outputTokens: 0 }, prices, 100)).toBe(0);
   });
@@ -51,7 +53,9 @@ describe('pricing', () => {
   it('rejects token counts and discounts that are not valid', () => {
     expect(() => costMicroUsd({ inputTokens: -1, outputTokens: 0 }, prices)).toThrow(RangeError);
     expect(() => costMicroUsd({ inputTokens: 1.5, outputTokens: 0 }, prices)).toThrow(RangeError);
-    expect(() => costMicroUsd({ inputTokens: 1, outputTokens: 0 }, prices, 101)).toThrow(RangeError);
+    expect(() => costMicroUsd({ inputTokens: 1, outputTokens: 0 }, prices, 101)).toThrow(
+      RangeError,
+    );
   });
 
   it('never charges less than the exact amount, nor a whole µ$ more (property)', () => {

@@ -28,7 +28,11 @@ describe('UTC windows', () => {
   it('starts a new minute and day exactly at the boundary', () => {
     const midnight = Date.parse('2026-11-29T00:00:00.000Z');
 
-    expect(utcWindows(midnight - 1)).toMatchObject({ day: '2026-11-28', minute: '2026-11-28T23:59', msToDayEnd: 1 });
+    expect(utcWindows(midnight - 1)).toMatchObject({
+      day: '2026-11-28',
+      minute: '2026-11-28T23:59',
+      msToDayEnd: 1,
+    });
     expect(utcWindows(midnight)).toMatchObject({
       day: '2026-11-29',
       minute: '2026-11-29T00:00',
@@ -65,7 +69,13 @@ describe('durations', () => {
 
 describe('messages', () => {
   it('writes the 429 message exactly as Groq does', () => {
-    const refusal = { reason: 'tpm' as const, limit: 12000, used: 11950, requested: 300, retryAfterMs: 1250 };
+    const refusal = {
+      reason: 'tpm' as const,
+      limit: 12000,
+      used: 11950,
+      requested: 300,
+      retryAfterMs: 1250,
+    };
 
     expect(rateLimitMessage('qwen3-14b', 'cus_x', refusal)).toBe(
       'Rate limit reached for model `qwen3-14b` in organization `cus_x` on tokens per minute (TPM): ' +
@@ -85,7 +95,9 @@ describe('messages', () => {
   });
 
   it('writes the 413 message for a request larger than the limit', () => {
-    expect(requestTooLargeMessage('m', 'cus_x', { limitName: 'tpm', limit: 6000, requested: 8418 })).toBe(
+    expect(
+      requestTooLargeMessage('m', 'cus_x', { limitName: 'tpm', limit: 6000, requested: 8418 }),
+    ).toBe(
       'Request too large for model `m` in organization `cus_x` on tokens per minute (TPM): Limit 6000, ' +
         'Requested 8418, please reduce your message size and try again.',
     );
@@ -94,10 +106,20 @@ describe('messages', () => {
 
 describe('refusals', () => {
   it('names day limits before minute limits, requests before tokens', () => {
-    const full = { requestsToday: 1000, tokensToday: 100000, requestsThisMinute: 30, tokensThisMinute: 12000 };
+    const full = {
+      requestsToday: 1000,
+      tokensToday: 100000,
+      requestsThisMinute: 30,
+      tokensThisMinute: 12000,
+    };
 
-    expect(refusalFor(LIMITS, full, 10, AT)).toMatchObject({ reason: 'rpd', retryAfterMs: 51_767_655 });
-    expect(refusalFor(LIMITS, { ...full, requestsToday: 0 }, 10, AT)).toMatchObject({ reason: 'tpd' });
+    expect(refusalFor(LIMITS, full, 10, AT)).toMatchObject({
+      reason: 'rpd',
+      retryAfterMs: 51_767_655,
+    });
+    expect(refusalFor(LIMITS, { ...full, requestsToday: 0 }, 10, AT)).toMatchObject({
+      reason: 'tpd',
+    });
     expect(refusalFor(LIMITS, { ...full, requestsToday: 0, tokensToday: 0 }, 10, AT)).toEqual({
       reason: 'rpm',
       limit: 30,
@@ -123,7 +145,12 @@ describe('refusals', () => {
 
 describe('x-ratelimit headers', () => {
   it("counts requests against the day and tokens against the minute, as Groq's headers do", () => {
-    const counters = { requestsToday: 14, tokensToday: 5000, requestsThisMinute: 3, tokensThisMinute: 340 };
+    const counters = {
+      requestsToday: 14,
+      tokensToday: 5000,
+      requestsThisMinute: 3,
+      tokensThisMinute: 340,
+    };
 
     expect(rateLimitHeaders(LIMITS, counters, AT)).toEqual({
       'x-ratelimit-limit-requests': '1000',
@@ -136,7 +163,12 @@ describe('x-ratelimit headers', () => {
   });
 
   it('never reports a negative remainder', () => {
-    const over = { requestsToday: 1001, tokensToday: 0, requestsThisMinute: 0, tokensThisMinute: 12500 };
+    const over = {
+      requestsToday: 1001,
+      tokensToday: 0,
+      requestsThisMinute: 0,
+      tokensThisMinute: 12500,
+    };
 
     const headers = rateLimitHeaders(LIMITS, over, AT);
 
@@ -151,9 +183,12 @@ describe('counter shards', () => {
     [24_000, 1],
     [24_001, 2],
     [240_000, 10],
-  ])('keeps RPM %d on %d item(s) (each under 800 writes/s at 2 writes per request)', (rpm, shards) => {
-    expect(shardCount({ ...LIMITS, rpm })).toBe(shards);
-  });
+  ])(
+    'keeps RPM %d on %d item(s) (each under 800 writes/s at 2 writes per request)',
+    (rpm, shards) => {
+      expect(shardCount({ ...LIMITS, rpm })).toBe(shards);
+    },
+  );
 
   it('splits every limit into parts that differ by at most one and sum to the limit (property)', () => {
     const limit = fc.integer({ min: 1, max: 1e9 });

@@ -20,7 +20,10 @@ const MODEL = 'qwen3-14b';
 const T0 = Date.parse('2026-11-28T09:37:10.000Z');
 /** Past every deadline of a request admitted at T0. */
 const OVERDUE = T0 + MAX_REQUEST_MS + RECONCILE_MARGIN_MS + 1_000;
-const PRICES = config.tiers.developer.models[MODEL] as { inputUsdPerMillion: number; outputUsdPerMillion: number };
+const PRICES = config.tiers.developer.models[MODEL] as {
+  inputUsdPerMillion: number;
+  outputUsdPerMillion: number;
+};
 
 let dynamo: LocalDynamo;
 let parts: Awaited<ReturnType<typeof meteringOn>>;
@@ -68,7 +71,10 @@ async function state(who: Principal) {
     holds += Object.keys(Item).filter((name) => /^h[A-Za-z0-9_-]{12}$/.test(name)).length;
   }
   const { Item: spend = {} } = await documents.send(
-    new GetCommand({ TableName: parts.tableName, Key: { pk: `SPEND#${who.customerId}#2026-11`, sk: 'SPEND' } }),
+    new GetCommand({
+      TableName: parts.tableName,
+      Key: { pk: `SPEND#${who.customerId}#2026-11`, sk: 'SPEND' },
+    }),
   );
   holds += Object.keys(spend).filter((name) => /^h[A-Za-z0-9_-]{12}$/.test(name)).length;
   const { Items: ledger = [] } = await documents.send(
@@ -131,7 +137,8 @@ async function dueEntriesOf(who: Principal): Promise<{ pk: string; due: string }
 }
 
 /** The deadline of a request started at `startMs`, as the due index writes it. */
-const deadlineOf = (startMs: number) => new Date(startMs + MAX_REQUEST_MS + RECONCILE_MARGIN_MS).toISOString();
+const deadlineOf = (startMs: number) =>
+  new Date(startMs + MAX_REQUEST_MS + RECONCILE_MARGIN_MS).toISOString();
 const counterItem = (who: Principal) => `LIM#${who.customerId}#${MODEL}#2026-11-28#0`;
 
 const inputCost = (tokens: number) =>
@@ -175,7 +182,11 @@ describe('crash-safe reservations: the reconciler', () => {
       usedMicroUsd: inputCost(100),
     });
     expect(after.ledger).toHaveLength(1);
-    expect(after.ledger[0]).toMatchObject({ status: 'reconciled', inputTokens: 100, outputTokens: 0 });
+    expect(after.ledger[0]).toMatchObject({
+      status: 'reconciled',
+      inputTokens: 100,
+      outputTokens: 0,
+    });
     expect(await reservationRecordsOf(who)).toBe(0);
   });
 
@@ -208,7 +219,12 @@ describe('crash-safe reservations: the reconciler', () => {
     clock.now = OVERDUE;
     expect(await parts.reconciler.run()).toMatchObject({ found: 0 });
     const after = await state(who);
-    expect(after).toMatchObject({ requestsToday: 1, tokensToday: 120, holds: 0, reservedMicroUsd: 0 });
+    expect(after).toMatchObject({
+      requestsToday: 1,
+      tokensToday: 120,
+      holds: 0,
+      reservedMicroUsd: 0,
+    });
     expect(after.ledger.map((r) => r.status)).toEqual(['completed']);
   });
 
@@ -217,8 +233,9 @@ describe('crash-safe reservations: the reconciler', () => {
     const limits = config.tiers.free.models[MODEL] as { tpm: number };
     // A request larger than the minute's tokens is refused before any hold.
     await expect(admit(who, limits.tpm - 10, 100)).rejects.toMatchObject({ status: 413 });
-    // A process killed before its counter admission wrote nothing: that update is a request's first write, and
-    // its reservation record rides on it, so no record (and no index entry) exists without a counter hold.
+    // A process killed before its counter admission wrote nothing: that update is a request's first
+    // write, and its reservation record rides on it, so no record (and no index entry) exists
+    // without a counter hold.
     expect(await dueEntriesOf(who)).toEqual([]);
     clock.now = OVERDUE;
     expect(await parts.reconciler.run()).toMatchObject({ found: 0, billed: 0, holdsReleased: 0 });
@@ -241,7 +258,10 @@ describe('crash-safe reservations: the reconciler', () => {
     type Fate = 'crash' | 'early' | 'late' | 'never_ran';
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.constantFrom<Fate>('crash', 'early', 'late', 'never_ran'), { minLength: 1, maxLength: 5 }),
+        fc.array(fc.constantFrom<Fate>('crash', 'early', 'late', 'never_ran'), {
+          minLength: 1,
+          maxLength: 5,
+        }),
         fc.integer({ min: 2, max: 4 }),
         async (fates, reconcilers) => {
           clock.now = T0;
@@ -252,7 +272,11 @@ describe('crash-safe reservations: the reconciler', () => {
             fates.map((fate, i) => {
               const request = admitted[i] as MeteredRequest;
               if (fate === 'early')
-                return request.finish({ status: 'completed', inputTokens: 100 + i, outputTokens: 7 });
+                return request.finish({
+                  status: 'completed',
+                  inputTokens: 100 + i,
+                  outputTokens: 7,
+                });
               if (fate === 'never_ran') return request.release();
               return undefined;
             }),
@@ -263,7 +287,11 @@ describe('crash-safe reservations: the reconciler', () => {
             ...Array.from({ length: reconcilers }, () => parts.reconciler.run()),
             ...fates.map((fate, i) =>
               fate === 'late'
-                ? (admitted[i] as MeteredRequest).finish({ status: 'completed', inputTokens: 100 + i, outputTokens: 9 })
+                ? (admitted[i] as MeteredRequest).finish({
+                    status: 'completed',
+                    inputTokens: 100 + i,
+                    outputTokens: 9,
+                  })
                 : undefined,
             ),
           ]);
@@ -275,11 +303,17 @@ describe('crash-safe reservations: the reconciler', () => {
           expect(after.reservedMicroUsd).toBe(0);
           // What the counters and the spend item kept is exactly what the ledger bills.
           expect(after.requestsToday).toBe(billed);
-          expect(after.tokensToday).toBe(after.ledger.reduce((n, r) => n + r.inputTokens + r.outputTokens, 0));
-          expect(after.committedMicroUsd).toBe(after.ledger.reduce((n, r) => n + r.costMicroUsd, 0));
+          expect(after.tokensToday).toBe(
+            after.ledger.reduce((n, r) => n + r.inputTokens + r.outputTokens, 0),
+          );
+          expect(after.committedMicroUsd).toBe(
+            after.ledger.reduce((n, r) => n + r.costMicroUsd, 0),
+          );
           expect(after.usedMicroUsd).toBe(after.committedMicroUsd);
           const crashed = fates.filter((fate) => fate === 'crash').length;
-          expect(after.ledger.filter((r) => r.status === 'reconciled').length).toBeGreaterThanOrEqual(crashed);
+          expect(
+            after.ledger.filter((r) => r.status === 'reconciled').length,
+          ).toBeGreaterThanOrEqual(crashed);
           expect(await reservationRecordsOf(who)).toBe(0);
         },
       ),
@@ -293,13 +327,21 @@ describe('crash-safe reservations: the reconciler', () => {
     await admit(who, 100, 50); // killed in flight
     clock.now = T0 + 5 * 60_000;
     const later = await admit(who, 200, 50); // on the same counter item, still in flight at the first's deadline
-    // The first deadline stays the item's (if_not_exists): the reconciler looks at the item from then on.
+    // The first deadline stays the item's (if_not_exists): the reconciler looks at the item from
+    // then on.
     expect(await dueEntriesOf(who)).toEqual([{ pk: counterItem(who), due: deadlineOf(T0) }]);
 
     clock.now = OVERDUE;
-    expect(await parts.reconciler.run()).toMatchObject({ found: 1, billed: 1, holdsReleased: 2, failed: [] });
+    expect(await parts.reconciler.run()).toMatchObject({
+      found: 1,
+      billed: 1,
+      holdsReleased: 2,
+      failed: [],
+    });
     expect(await state(who)).toMatchObject({ requestsToday: 2, tokensToday: 100 + 250, holds: 2 });
-    expect(await dueEntriesOf(who)).toEqual([{ pk: counterItem(who), due: deadlineOf(T0 + 5 * 60_000) }]);
+    expect(await dueEntriesOf(who)).toEqual([
+      { pk: counterItem(who), due: deadlineOf(T0 + 5 * 60_000) },
+    ]);
     expect(await parts.reconciler.run()).toMatchObject({ found: 0, holdsReleased: 0 });
 
     await later.finish({ status: 'completed', inputTokens: 200, outputTokens: 30 });
@@ -308,7 +350,12 @@ describe('crash-safe reservations: the reconciler', () => {
     expect(await parts.reconciler.run()).toMatchObject({ found: 0, billed: 0, holdsReleased: 0 });
     expect(await dueEntriesOf(who)).toEqual([]);
     const after = await state(who);
-    expect(after).toMatchObject({ requestsToday: 2, tokensToday: 100 + 230, holds: 0, reservedMicroUsd: 0 });
+    expect(after).toMatchObject({
+      requestsToday: 2,
+      tokensToday: 100 + 230,
+      holds: 0,
+      reservedMicroUsd: 0,
+    });
     expect(after.ledger.map((r) => r.status).sort()).toEqual(['completed', 'reconciled']);
   });
 
@@ -319,7 +366,9 @@ describe('crash-safe reservations: the reconciler', () => {
     let reads = 0;
     const racing = new ReservationReconciler({
       book: parts.reservations,
-      ledger: new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, { send: async () => undefined }),
+      ledger: new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, {
+        send: async () => undefined,
+      }),
       limiter: {
         heldAt: async (pk) => {
           const item = await parts.limiter.heldAt(pk);
@@ -335,30 +384,51 @@ describe('crash-safe reservations: the reconciler', () => {
       now: () => new Date(clock.now),
     });
     expect(await racing.run()).toMatchObject({ found: 1, billed: 1, holdsReleased: 2, failed: [] });
-    // Its move was refused (the version had changed): it read again and indexed the item at the new record.
+    // Its move was refused (the version had changed): it read again and indexed the item at the new
+    // record.
     expect(reads).toBe(2);
     expect(await dueEntriesOf(who)).toEqual([{ pk: counterItem(who), due: deadlineOf(OVERDUE) }]);
 
     // The new request is killed too: it is reconciled at its own deadline.
     clock.now = OVERDUE + MAX_REQUEST_MS + RECONCILE_MARGIN_MS + 1_000;
-    expect(await parts.reconciler.run()).toMatchObject({ found: 1, billed: 1, holdsReleased: 2, failed: [] });
+    expect(await parts.reconciler.run()).toMatchObject({
+      found: 1,
+      billed: 1,
+      holdsReleased: 2,
+      failed: [],
+    });
     expect(await dueEntriesOf(who)).toEqual([]);
     const after = await state(who);
-    expect(after).toMatchObject({ requestsToday: 2, tokensToday: 400, holds: 0, reservedMicroUsd: 0 });
+    expect(after).toMatchObject({
+      requestsToday: 2,
+      tokensToday: 400,
+      holds: 0,
+      reservedMicroUsd: 0,
+    });
     expect(after.ledger.map((r) => r.status)).toEqual(['reconciled', 'reconciled']);
   });
 
   /** One request of 100 prompt tokens and at most 50 out, admitted by `metering`. */
   const admitWith = (metering: RequestMetering, who: Principal, requestId: string) =>
-    metering.admit({ requestId, principal: who, model: MODEL, inputTokens: 100, outputTokens: { fixed: 50 } });
+    metering.admit({
+      requestId,
+      principal: who,
+      model: MODEL,
+      inputTokens: 100,
+      outputTokens: { fixed: 50 },
+    });
 
   /** Request metering whose spend call `step` never answers: the process "dies" there. */
   const meteringDyingAt = (step: 'reserve' | 'settle') =>
     new RequestMetering({
       config,
       limiter: parts.limiter,
-      spend: Object.create(parts.spend, { [step]: { value: () => new Promise(() => undefined) } }) as SpendTracker,
-      ledger: new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, { send: async () => undefined }),
+      spend: Object.create(parts.spend, {
+        [step]: { value: () => new Promise(() => undefined) },
+      }) as SpendTracker,
+      ledger: new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, {
+        send: async () => undefined,
+      }),
       now: () => new Date(clock.now),
     });
 
@@ -367,12 +437,23 @@ describe('crash-safe reservations: the reconciler', () => {
     // The spend reservation never answers: the process "dies" there, after its counter admission.
     const dying = meteringDyingAt('reserve');
     void admitWith(dying, who, 'req_rec_no_spend_hold');
-    for (let i = 0; i < 100 && (await state(who)).holds === 0; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(await state(who)).toMatchObject({ requestsToday: 1, tokensToday: 150, holds: 1, reservedMicroUsd: 0 });
+    for (let i = 0; i < 100 && (await state(who)).holds === 0; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(await state(who)).toMatchObject({
+      requestsToday: 1,
+      tokensToday: 150,
+      holds: 1,
+      reservedMicroUsd: 0,
+    });
     expect(await dueEntriesOf(who)).toEqual([{ pk: counterItem(who), due: deadlineOf(T0) }]);
 
     clock.now = OVERDUE;
-    expect(await parts.reconciler.run()).toMatchObject({ found: 1, billed: 0, holdsReleased: 1, failed: [] });
+    expect(await parts.reconciler.run()).toMatchObject({
+      found: 1,
+      billed: 0,
+      holdsReleased: 1,
+      failed: [],
+    });
     const after = await state(who);
     expect(after).toMatchObject({
       requestsToday: 0,
@@ -387,16 +468,24 @@ describe('crash-safe reservations: the reconciler', () => {
 
   it('a paying request killed between its spend and counter settlements keeps its record for the spend hold', async () => {
     const who = principal();
-    // The spend settlement never answers: the process "dies" there, its ledger record written (first).
+    // The spend settlement never answers: the process "dies" there, its ledger record written
+    // (first).
     const dying = meteringDyingAt('settle');
     const request = await admitWith(dying, who, 'req_rec_settling');
     void request.finish({ status: 'completed', inputTokens: 100, outputTokens: 20 });
-    for (let i = 0; i < 100 && (await state(who)).ledger.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
-    // The counter hold, and the record on it, wait for the spend hold: the reconciler can still find it.
+    for (let i = 0; i < 100 && (await state(who)).ledger.length === 0; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    // The counter hold, and the record on it, wait for the spend hold: the reconciler can still
+    // find it.
     expect(await state(who)).toMatchObject({ tokensToday: 150, holds: 2 });
 
     clock.now = OVERDUE;
-    expect(await parts.reconciler.run()).toMatchObject({ found: 1, billed: 0, alreadyBilled: 1, holdsReleased: 2 });
+    expect(await parts.reconciler.run()).toMatchObject({
+      found: 1,
+      billed: 0,
+      alreadyBilled: 1,
+      holdsReleased: 2,
+    });
     const after = await state(who);
     expect(after.ledger).toHaveLength(1);
     expect(after).toMatchObject({
@@ -413,11 +502,13 @@ describe('crash-safe reservations: the reconciler', () => {
     const who = principal();
     await admit(who, 100, 50); // killed in flight
     clock.now = OVERDUE;
-    // This run's spend settlement fails (a throttled or dropped call): its counter settlement must not have
-    // removed the record that leads the next run to the spend hold.
+    // This run's spend settlement fails (a throttled or dropped call): its counter settlement must
+    // not have removed the record that leads the next run to the spend hold.
     const failing = new ReservationReconciler({
       book: parts.reservations,
-      ledger: new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, { send: async () => undefined }),
+      ledger: new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, {
+        send: async () => undefined,
+      }),
       limiter: parts.limiter,
       spend: Object.create(parts.spend, {
         settle: { value: async () => Promise.reject(new Error('spend settle failed')) },
@@ -455,10 +546,20 @@ describe('crash-safe reservations: the reconciler', () => {
     clock.now = OVERDUE;
     expect(await parts.reconciler.run()).toMatchObject({ found: 1, billed: 1, failed: [] });
     const after = await state(who);
-    expect(after).toMatchObject({ requestsToday: 1, tokensToday: 100, holds: 0, reservedMicroUsd: 0 });
-    // The ledger names what was called, as the request's own bill would; the counters were its base model's.
+    expect(after).toMatchObject({
+      requestsToday: 1,
+      tokensToday: 100,
+      holds: 0,
+      reservedMicroUsd: 0,
+    });
+    // The ledger names what was called, as the request's own bill would; the counters were its base
+    // model's.
     expect(after.ledger).toHaveLength(1);
-    expect(after.ledger[0]).toMatchObject({ model: fineTuned, status: 'reconciled', inputTokens: 100 });
+    expect(after.ledger[0]).toMatchObject({
+      model: fineTuned,
+      status: 'reconciled',
+      inputTokens: 100,
+    });
     expect(after.ledger[0]?.costMicroUsd).toBe(after.committedMicroUsd);
   });
 
@@ -492,11 +593,15 @@ describe('crash-safe reservations: the reconciler', () => {
         shards: () => shards,
       }),
       spend: parts.spend,
-      ledger: new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, { send: async () => undefined }),
+      ledger: new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, {
+        send: async () => undefined,
+      }),
       now: () => new Date(clock.now),
     });
     const midnight = Date.parse('2026-11-29T00:00:00.000Z');
-    const startsAt = [-9_000, -5_000, -1_000, -1, 0, 1_000, 5_000, 9_000].map((offset) => midnight + offset);
+    const startsAt = [-9_000, -5_000, -1_000, -1, 0, 1_000, 5_000, 9_000].map(
+      (offset) => midnight + offset,
+    );
     for (const [i, at] of startsAt.entries()) {
       clock.now = at;
       // Each killed in flight, on whichever shard took it, on the counters of the day it started.
@@ -509,7 +614,12 @@ describe('crash-safe reservations: the reconciler', () => {
       });
     }
     clock.now = midnight + 9_000 + MAX_REQUEST_MS + RECONCILE_MARGIN_MS + 1_000;
-    expect(await parts.reconciler.run()).toMatchObject({ found: 8, billed: 8, holdsReleased: 16, failed: [] });
+    expect(await parts.reconciler.run()).toMatchObject({
+      found: 8,
+      billed: 8,
+      holdsReleased: 16,
+      failed: [],
+    });
     expect(await parts.reconciler.run()).toMatchObject({ found: 0, holdsReleased: 0 });
 
     const documents = createDocumentClient(dynamo.client);
@@ -523,14 +633,19 @@ describe('crash-safe reservations: the reconciler', () => {
           }),
         );
         tokens += (Item.td as number | undefined) ?? 0;
-        expect(Object.keys(Item).filter((name) => /^[hr][A-Za-z0-9_-]{12}$/.test(name))).toEqual([]);
+        expect(Object.keys(Item).filter((name) => /^[hr][A-Za-z0-9_-]{12}$/.test(name))).toEqual(
+          [],
+        );
         expect(Item.gsi1pk).toBeUndefined();
       }
     }
     // Billed their input, once each: the counters keep exactly that.
     expect(tokens).toBe(startsAt.reduce((sum, _, i) => sum + 100 + i, 0));
     const { Item: spend = {} } = await documents.send(
-      new GetCommand({ TableName: parts.tableName, Key: { pk: `SPEND#${who.customerId}#2026-11`, sk: 'SPEND' } }),
+      new GetCommand({
+        TableName: parts.tableName,
+        Key: { pk: `SPEND#${who.customerId}#2026-11`, sk: 'SPEND' },
+      }),
     );
     expect(spend.reservedMicroUsd).toBe(0);
   });
@@ -545,7 +660,9 @@ describe('crash-safe reservations: the reconciler', () => {
       config,
       limiter: parts.limiter,
       spend: parts.spend,
-      ledger: Object.create(ledger, { write: { value: () => new Promise(() => undefined) } }) as LedgerWriter,
+      ledger: Object.create(ledger, {
+        write: { value: () => new Promise(() => undefined) },
+      }) as LedgerWriter,
       now: () => new Date(clock.now),
     });
     const request = await admitWith(dying, who, 'req_rec_unwritten');
@@ -559,6 +676,8 @@ describe('crash-safe reservations: the reconciler', () => {
     expect(after.ledger).toHaveLength(1);
     expect(after).toMatchObject({ requestsToday: 1, holds: 0, reservedMicroUsd: 0 });
     expect(after.committedMicroUsd).toBe(after.ledger[0]?.costMicroUsd);
-    expect(after.tokensToday).toBe((after.ledger[0]?.inputTokens ?? 0) + (after.ledger[0]?.outputTokens ?? 0));
+    expect(after.tokensToday).toBe(
+      (after.ledger[0]?.inputTokens ?? 0) + (after.ledger[0]?.outputTokens ?? 0),
+    );
   });
 });

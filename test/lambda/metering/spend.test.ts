@@ -1,5 +1,9 @@
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { type SpendAlert, type SpendReservation, SpendTracker } from '../../../lambda/metering/spend';
+import {
+  type SpendAlert,
+  type SpendReservation,
+  SpendTracker,
+} from '../../../lambda/metering/spend';
 import { type LocalDynamo, newMeteringTable, startDynalite } from '../../support/dynalite';
 
 const THRESHOLDS = [50, 75, 90];
@@ -37,7 +41,10 @@ describe('spend tracker (against dynalite)', () => {
 
   async function spendItem(customerId: string, month: string) {
     const { Item } = await doc.send(
-      new GetCommand({ TableName: tableName, Key: { pk: `SPEND#${customerId}#${month}`, sk: 'SPEND' } }),
+      new GetCommand({
+        TableName: tableName,
+        Key: { pk: `SPEND#${customerId}#${month}`, sk: 'SPEND' },
+      }),
     );
     return Item;
   }
@@ -45,10 +52,15 @@ describe('spend tracker (against dynalite)', () => {
   it('admits only the concurrent requests that fit under the limit, even at their maximum cost', async () => {
     const { spend } = tracker();
 
-    const results = await Promise.all(Array.from({ length: 25 }, () => spend.reserve('cus_race', 1_000, 90)));
+    const results = await Promise.all(
+      Array.from({ length: 25 }, () => spend.reserve('cus_race', 1_000, 90)),
+    );
 
     expect(results.filter((r) => r.admitted)).toHaveLength(11); // 11 × 90 = 990 <= 1000 < 12 × 90
-    expect(await spendItem('cus_race', '2026-03')).toMatchObject({ usedMicroUsd: 990, reservedMicroUsd: 990 });
+    expect(await spendItem('cus_race', '2026-03')).toMatchObject({
+      usedMicroUsd: 990,
+      reservedMicroUsd: 990,
+    });
     expect(results.find((r) => !r.admitted)).toEqual({
       admitted: false,
       spentMicroUsd: 0,
@@ -68,7 +80,13 @@ describe('spend tracker (against dynalite)', () => {
     const next = await spend.reserve('cus_settle', 1_000, 700);
 
     expect([afterReserve - before, afterSettle - afterReserve]).toEqual([1, 1]);
-    expect(settled).toEqual({ month: '2026-03', applied: true, committedMicroUsd: 300, published: [], failed: [] });
+    expect(settled).toEqual({
+      month: '2026-03',
+      applied: true,
+      committedMicroUsd: 300,
+      published: [],
+      failed: [],
+    });
     expect(next.admitted).toBe(true);
     expect(await spendItem('cus_settle', '2026-03')).toMatchObject({
       committedMicroUsd: 300,
@@ -85,9 +103,19 @@ describe('spend tracker (against dynalite)', () => {
     const free = await spend.reserve('cus_full', 1_000, 0);
     const tooBig = await spend.reserve('cus_empty', 1_000, 1_001);
 
-    expect(atLimit).toEqual({ admitted: false, spentMicroUsd: 1_000, reservedMicroUsd: 0, limitMicroUsd: 1_000 });
+    expect(atLimit).toEqual({
+      admitted: false,
+      spentMicroUsd: 1_000,
+      reservedMicroUsd: 0,
+      limitMicroUsd: 1_000,
+    });
     expect(free.admitted).toBe(true);
-    expect(tooBig).toEqual({ admitted: false, spentMicroUsd: 0, reservedMicroUsd: 0, limitMicroUsd: 1_000 });
+    expect(tooBig).toEqual({
+      admitted: false,
+      spentMicroUsd: 0,
+      reservedMicroUsd: 0,
+      limitMicroUsd: 1_000,
+    });
   });
 
   it('without a limit, still reserves and commits (one call each), so the spend is known when a limit comes', async () => {
@@ -127,7 +155,8 @@ describe('spend tracker (against dynalite)', () => {
     });
   });
 
-  // Issue 8, row 2: a limit set, then requests within the authorizer cache TTL (their context has no limit).
+  // Issue 8, row 2: a limit set, then requests within the authorizer cache TTL (their context has
+  // no limit).
   it('holds a new limit for requests whose authorizer context predates it, in flight ones counted', async () => {
     const { spend } = tracker();
     const inFlight = reservationOf(await spend.reserve('cus_row2', undefined, 6_000));
@@ -174,7 +203,8 @@ describe('spend tracker (against dynalite)', () => {
     await spend.setLimit('cus_monthend', 1_000);
 
     now = new Date('2026-04-01T00:00:10.000Z');
-    // The authorizer context (cached before the limit) has none: the next month's item has it already.
+    // The authorizer context (cached before the limit) has none: the next month's item has it
+    // already.
     const refused = await spend.reserve('cus_monthend', undefined, 1_001);
 
     expect(refused).toMatchObject({ admitted: false, limitMicroUsd: 1_000 });
@@ -190,23 +220,50 @@ describe('spend tracker (against dynalite)', () => {
     const past75And90 = await spendOf(450); // 950: crosses 75 and 90 at once
     const again = await spendOf(10);
 
-    expect([below.published, at50.published, past75And90.published, again.published]).toEqual([[], [50], [75, 90], []]);
+    expect([below.published, at50.published, past75And90.published, again.published]).toEqual([
+      [],
+      [50],
+      [75, 90],
+      [],
+    ]);
     expect(publisher.alerts).toEqual([
-      { customerId: 'cus_alerts', month: '2026-03', thresholdPercent: 50, spentMicroUsd: 500, limitMicroUsd: 1_000 },
-      { customerId: 'cus_alerts', month: '2026-03', thresholdPercent: 75, spentMicroUsd: 950, limitMicroUsd: 1_000 },
-      { customerId: 'cus_alerts', month: '2026-03', thresholdPercent: 90, spentMicroUsd: 950, limitMicroUsd: 1_000 },
+      {
+        customerId: 'cus_alerts',
+        month: '2026-03',
+        thresholdPercent: 50,
+        spentMicroUsd: 500,
+        limitMicroUsd: 1_000,
+      },
+      {
+        customerId: 'cus_alerts',
+        month: '2026-03',
+        thresholdPercent: 75,
+        spentMicroUsd: 950,
+        limitMicroUsd: 1_000,
+      },
+      {
+        customerId: 'cus_alerts',
+        month: '2026-03',
+        thresholdPercent: 90,
+        spentMicroUsd: 950,
+        limitMicroUsd: 1_000,
+      },
     ]);
   });
 
   it('publishes each threshold once when many settles cross it concurrently', async () => {
     const { spend, publisher } = tracker();
     const reservations = await Promise.all(
-      Array.from({ length: 20 }, async () => reservationOf(await spend.reserve('cus_concurrent', 10_000, 500))),
+      Array.from({ length: 20 }, async () =>
+        reservationOf(await spend.reserve('cus_concurrent', 10_000, 500)),
+      ),
     );
 
     const results = await Promise.all(reservations.map((r) => spend.settle(r, 500, THRESHOLDS)));
 
-    expect(publisher.alerts.map((a) => a.thresholdPercent).sort((a, b) => a - b)).toEqual([50, 75, 90]);
+    expect(publisher.alerts.map((a) => a.thresholdPercent).sort((a, b) => a - b)).toEqual([
+      50, 75, 90,
+    ]);
     expect(results.flatMap((r) => r.published).sort((a, b) => a - b)).toEqual([50, 75, 90]);
     expect((await spend.getMonth('cus_concurrent')).spentMicroUsd).toBe(10_000);
   });
@@ -216,12 +273,21 @@ describe('spend tracker (against dynalite)', () => {
     const publisher = recordingPublisher();
     const { spend } = tracker({
       alerts: publisher.alerts,
-      publish: (alert) => (failing ? Promise.reject(new Error('eventbridge down')) : publisher.publish(alert)),
+      publish: (alert) =>
+        failing ? Promise.reject(new Error('eventbridge down')) : publisher.publish(alert),
     });
 
-    const first = await spend.settle(reservationOf(await spend.reserve('cus_retry', 100, 60)), 60, THRESHOLDS);
+    const first = await spend.settle(
+      reservationOf(await spend.reserve('cus_retry', 100, 60)),
+      60,
+      THRESHOLDS,
+    );
     failing = false;
-    const second = await spend.settle(reservationOf(await spend.reserve('cus_retry', 100, 1)), 1, THRESHOLDS);
+    const second = await spend.settle(
+      reservationOf(await spend.reserve('cus_retry', 100, 1)),
+      1,
+      THRESHOLDS,
+    );
 
     expect(first.failed.map((f) => f.thresholdPercent)).toEqual([50]);
     expect(second.published).toEqual([50]);
@@ -246,7 +312,10 @@ describe('spend tracker (against dynalite)', () => {
       reservedMicroUsd: 0,
       limitMicroUsd: 100,
     });
-    expect(await spendItem('cus_month', '2026-03')).toMatchObject({ committedMicroUsd: 70, reservedMicroUsd: 0 });
+    expect(await spendItem('cus_month', '2026-03')).toMatchObject({
+      committedMicroUsd: 70,
+      reservedMicroUsd: 0,
+    });
     expect(publisher.alerts.map((a) => [a.month, a.thresholdPercent])).toEqual([
       ['2026-03', 50],
       ['2026-04', 50],

@@ -7,7 +7,13 @@ import { type LocalDynamo, newMeteringTable, startDynalite } from '../../support
 
 const prices = { inputMicroUsdPerMillion: 1_000_000, outputMicroUsdPerMillion: 2_000_000 }; // $1 / $2 per 1M
 
-function record(requestId: string, customerId: string, startedAt: string, model: string, tokens = 1_000): LedgerRecord {
+function record(
+  requestId: string,
+  customerId: string,
+  startedAt: string,
+  model: string,
+  tokens = 1_000,
+): LedgerRecord {
   return ledgerRecord({
     requestId,
     customerId,
@@ -33,7 +39,9 @@ describe('usage aggregates (against dynalite)', () => {
   beforeAll(async () => {
     dynamo = await startDynalite();
     ({ tableName, doc } = await newMeteringTable(dynamo));
-    writer = new LedgerWriter(doc, tableName, { send: () => Promise.reject(new Error('unexpected dead letter')) });
+    writer = new LedgerWriter(doc, tableName, {
+      send: () => Promise.reject(new Error('unexpected dead letter')),
+    });
     aggregates = new UsageAggregates(doc, tableName);
     updater = new AggregateUpdater(doc, tableName);
   });
@@ -149,9 +157,18 @@ describe('usage aggregates (against dynalite)', () => {
       const empty = await aggregates.queryUsage('cus_q', '2026-05-01', '2026-05-31', 'day');
 
       expect(empty.data).toEqual([]);
-      expect(empty.total).toEqual({ requests: 0, input_tokens: 0, output_tokens: 0, cost_usd: '0.000000' });
-      await expect(aggregates.queryUsage('cus_q', '2026-04-02', '2026-04-01', 'day')).rejects.toThrow(BadRequestError);
-      await expect(aggregates.queryUsage('cus_q', '2026-4-1', '2026-04-01', 'model')).rejects.toThrow(BadRequestError);
+      expect(empty.total).toEqual({
+        requests: 0,
+        input_tokens: 0,
+        output_tokens: 0,
+        cost_usd: '0.000000',
+      });
+      await expect(
+        aggregates.queryUsage('cus_q', '2026-04-02', '2026-04-01', 'day'),
+      ).rejects.toThrow(BadRequestError);
+      await expect(
+        aggregates.queryUsage('cus_q', '2026-4-1', '2026-04-01', 'model'),
+      ).rejects.toThrow(BadRequestError);
     });
   });
 });
@@ -160,15 +177,19 @@ describe('usage date validation', () => {
   it('refuses dates that match the pattern but do not exist, and ranges over a year', async () => {
     const aggregates = new UsageAggregates({} as never, 'unused');
 
-    await expect(aggregates.queryUsage('cus_1', '2026-13-45', '2026-12-01', 'day')).rejects.toMatchObject({
+    await expect(
+      aggregates.queryUsage('cus_1', '2026-13-45', '2026-12-01', 'day'),
+    ).rejects.toMatchObject({
       status: 400,
       param: 'start_date',
     });
-    await expect(aggregates.queryUsage('cus_1', '2026-02-01', '2026-02-30', 'day')).rejects.toMatchObject({
+    await expect(
+      aggregates.queryUsage('cus_1', '2026-02-01', '2026-02-30', 'day'),
+    ).rejects.toMatchObject({
       param: 'end_date',
     });
-    await expect(aggregates.queryUsage('cus_1', '2024-01-01', '2026-01-01', 'model')).rejects.toThrow(
-      /at most 366 days/,
-    );
+    await expect(
+      aggregates.queryUsage('cus_1', '2024-01-01', '2026-01-01', 'model'),
+    ).rejects.toThrow(/at most 366 days/);
   });
 });

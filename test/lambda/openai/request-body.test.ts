@@ -1,10 +1,25 @@
 import * as z from 'zod/mini';
-import { BadRequestError, HttpError, NotFoundError, PermissionDeniedError } from '../../../lambda/openai/errors';
-import { bodySchema, field, metadataField, metadataOf, optional } from '../../../lambda/openai/request-body';
+import {
+  BadRequestError,
+  HttpError,
+  NotFoundError,
+  PermissionDeniedError,
+} from '../../../lambda/openai/errors';
+import {
+  bodySchema,
+  field,
+  metadataField,
+  metadataOf,
+  optional,
+} from '../../../lambda/openai/request-body';
 
 const schema = bodySchema(
   {
-    name: field(z.string().check(z.minLength(1)), "Missing required parameter: 'name'.", 'missing_required_parameter'),
+    name: field(
+      z.string().check(z.minLength(1)),
+      "Missing required parameter: 'name'.",
+      'missing_required_parameter',
+    ),
     size: field(
       optional(z.int().check(z.gte(1))),
       (value) => `'size' must be a positive integer (got ${JSON.stringify(value)}).`,
@@ -43,7 +58,10 @@ describe('create bodies checked by a zod/mini schema, each field answering its o
   });
 
   it('judges the fields in the order they are declared, whatever the order of the body', () => {
-    expect(refusal({ metadata: 5, size: 0 })).toMatchObject({ param: 'name', code: 'missing_required_parameter' });
+    expect(refusal({ metadata: 5, size: 0 })).toMatchObject({
+      param: 'name',
+      code: 'missing_required_parameter',
+    });
     expect(refusal({ metadata: 5, size: 0, name: 'a' })).toEqual({
       message: "'size' must be a positive integer (got 0).",
       type: 'invalid_request_error',
@@ -54,7 +72,9 @@ describe('create bodies checked by a zod/mini schema, each field answering its o
   });
 
   it("holds OpenAI's metadata rule, including a value under a `__proto__` key", () => {
-    const ok = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`.padEnd(64, 'x'), 'v'.repeat(512)]));
+    const ok = Object.fromEntries(
+      Array.from({ length: 16 }, (_, i) => [`k${i}`.padEnd(64, 'x'), 'v'.repeat(512)]),
+    );
     expect(() => schema.check({ name: 'a', metadata: ok })).not.toThrow();
     for (const metadata of [
       [],
@@ -83,12 +103,17 @@ describe('create bodies checked by a zod/mini schema, each field answering its o
 describe('one error constructor shape: (message, { param, code, headers })', () => {
   it('puts param, code and headers where the body and the response read them, with each class its defaults', () => {
     const bad = new BadRequestError('m', { param: 'p', code: 'c' });
-    expect(bad.toBody()).toEqual({ error: { message: 'm', type: 'invalid_request_error', param: 'p', code: 'c' } });
+    expect(bad.toBody()).toEqual({
+      error: { message: 'm', type: 'invalid_request_error', param: 'p', code: 'c' },
+    });
     expect(new BadRequestError('m').toBody().error).toMatchObject({ param: null, code: null });
     expect(new NotFoundError('m').toBody().error).toMatchObject({ param: null, code: 'not_found' });
     expect(new NotFoundError('m', { code: null }).code).toBeNull();
     expect(new PermissionDeniedError('m').code).toBe('permission_denied');
-    const limited = new HttpError(429, 'tokens', 'm', { code: 'rate_limit_exceeded', headers: { 'retry-after': '1' } });
+    const limited = new HttpError(429, 'tokens', 'm', {
+      code: 'rate_limit_exceeded',
+      headers: { 'retry-after': '1' },
+    });
     expect([limited.status, limited.type, limited.code, limited.param, limited.headers]).toEqual([
       429,
       'tokens',

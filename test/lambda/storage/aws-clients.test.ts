@@ -40,13 +40,16 @@ describe('AWS SDK clients of the runtime', () => {
       const text = readFileSync(file, 'utf8');
       return [...text.matchAll(/new (\w+Client)\(/g)].map((m) => ({
         where: `${path.relative(LAMBDA_DIR, file)}: new ${m[1]}(`,
-        // The arguments: up to the construction's closing parenthesis, or a few lines of an options object.
+        // The arguments: up to the construction's closing parenthesis, or a few lines of an options
+        // object.
         args: text.slice((m.index ?? 0) + m[0].length, (m.index ?? 0) + m[0].length + 120),
       }));
     });
     // Guards against a scan that finds nothing and so passes everything.
     expect(constructions.length).toBeGreaterThan(15);
-    const without = constructions.filter((c) => !/awsClientOptions\(/.test(c.args)).map((c) => c.where);
+    const without = constructions
+      .filter((c) => !/awsClientOptions\(/.test(c.args))
+      .map((c) => c.where);
     expect(without).toEqual([]);
   });
 
@@ -55,10 +58,12 @@ describe('AWS SDK clients of the runtime', () => {
       const { requestHandler } = awsClientOptions(kind);
       expect(requestHandler.connectionTimeout).toBe(3_000);
       expect(requestHandler.requestTimeout).toBeGreaterThan(0);
-      // Without it, smithy's NodeHttpHandler (>= 4.4) only logs a warning when the request timeout passes.
+      // Without it, smithy's NodeHttpHandler (>= 4.4) only logs a warning when the request timeout
+      // passes.
       expect(requestHandler.throwOnRequestTimeout).toBe(true);
     }
-    // InvokeEndpoint's container answers within 60 s: the runtime client waits a little longer, never less.
+    // InvokeEndpoint's container answers within 60 s: the runtime client waits a little longer,
+    // never less.
     expect(CLIENT_TIMEOUTS.sagemakerRuntime.requestTimeout).toBeGreaterThan(60_000);
   });
 
@@ -74,7 +79,9 @@ describe('AWS SDK clients of the runtime', () => {
 
     it('fail with a TimeoutError after the request timeout, not when the function times out', async () => {
       const started = Date.now();
-      const call = hangingClient(silent.endpoint).send(new GetItemCommand({ TableName: 't', Key: { pk: { S: 'k' } } }));
+      const call = hangingClient(silent.endpoint).send(
+        new GetItemCommand({ TableName: 't', Key: { pk: { S: 'k' } } }),
+      );
 
       await expect(call).rejects.toMatchObject({ name: 'TimeoutError' });
       const elapsed = Date.now() - started;
@@ -85,7 +92,9 @@ describe('AWS SDK clients of the runtime', () => {
     it('time out the lean document client too (it sends through the client request handler)', async () => {
       const lean = createLeanDocumentClient(hangingClient(silent.endpoint));
 
-      await expect(lean.send(new GetCommand({ TableName: 't', Key: { pk: 'k' } }))).rejects.toMatchObject({
+      await expect(
+        lean.send(new GetCommand({ TableName: 't', Key: { pk: 'k' } })),
+      ).rejects.toMatchObject({
         name: 'TimeoutError',
       });
     }, 15_000);

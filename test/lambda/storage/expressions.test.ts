@@ -24,9 +24,10 @@ import {
 import { createKeyedTable, type LocalDynamo, startDynalite } from '../../support/dynalite';
 
 /**
- * The expression builder against a real engine (dynalite): what it builds does what an in-memory model of
- * DynamoDB's update and condition rules says, and what the metering code used to write by hand (the strings
- * kept below as the oracle) leaves exactly the same item behind, from any starting item.
+ * The expression builder against a real engine (dynalite): what it builds does what an in-memory
+ * model of DynamoDB's update and condition rules says, and what the metering code used to write by
+ * hand (the strings kept below as the oracle) leaves exactly the same item behind, from any
+ * starting item.
  */
 describe('DynamoDB expressions built from typed actions (dynalite)', () => {
   let dynamo: LocalDynamo;
@@ -70,7 +71,9 @@ describe('DynamoDB expressions built from typed actions (dynalite)', () => {
     const name = fc.constantFrom(...NAMES);
     const items: fc.Arbitrary<Item> = fc.dictionary(name, small);
 
-    type SetSpec = { kind: 'value'; v: number } | { kind: 'default'; from: string; v: number; less: number };
+    type SetSpec =
+      | { kind: 'value'; v: number }
+      | { kind: 'default'; from: string; v: number; less: number };
     const setSpec: fc.Arbitrary<SetSpec> = fc.oneof(
       fc.record({ kind: fc.constant('value' as const), v: small }),
       fc.record({ kind: fc.constant('default' as const), from: name, v: small, less: small }),
@@ -82,7 +85,9 @@ describe('DynamoDB expressions built from typed actions (dynalite)', () => {
         maxLength: 5,
         selector: ([attribute]) => attribute,
       })
-      .map((list) => list.map(([attribute, action, spec, amount]) => ({ attribute, action, spec, amount })));
+      .map((list) =>
+        list.map(([attribute, action, spec, amount]) => ({ attribute, action, spec, amount })),
+      );
 
     type Cond =
       | { kind: 'compare'; attribute: string; op: Comparator; v: number }
@@ -97,22 +102,36 @@ describe('DynamoDB expressions built from typed actions (dynalite)', () => {
         op: fc.constantFrom<Comparator>('=', '<', '<=', '>', '>='),
         v: small,
       }),
-      fc.record({ kind: fc.constantFrom('exists' as const, 'notExists' as const), attribute: name }),
+      fc.record({
+        kind: fc.constantFrom('exists' as const, 'notExists' as const),
+        attribute: name,
+      }),
       fc.record({
         kind: fc.constant('in' as const),
         attribute: name,
         values: fc.array(small, { minLength: 1, maxLength: 3 }),
       }),
     );
-    // Trees of AND / OR of any depth, single-member groups included (they must not double the parentheses).
-    const { condition: conditions } = fc.letrec<{ condition: Cond; group: Cond; negated: Cond }>((tie) => ({
-      condition: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, tie('group'), tie('negated')),
-      negated: fc.record({ kind: fc.constant('not' as const), inner: fc.tuple(tie('condition')) }),
-      group: fc.record({
-        kind: fc.constantFrom('and' as const, 'or' as const),
-        inner: fc.array(tie('condition'), { minLength: 1, maxLength: 3 }),
+    // Trees of AND / OR of any depth, single-member groups included (they must not double the
+    // parentheses).
+    const { condition: conditions } = fc.letrec<{ condition: Cond; group: Cond; negated: Cond }>(
+      (tie) => ({
+        condition: fc.oneof(
+          { depthSize: 'small', withCrossShrink: true },
+          leaf,
+          tie('group'),
+          tie('negated'),
+        ),
+        negated: fc.record({
+          kind: fc.constant('not' as const),
+          inner: fc.tuple(tie('condition')),
+        }),
+        group: fc.record({
+          kind: fc.constantFrom('and' as const, 'or' as const),
+          inner: fc.array(tie('condition'), { minLength: 1, maxLength: 3 }),
+        }),
       }),
-    }));
+    );
 
     const built = (c: Cond): Condition => {
       switch (c.kind) {
@@ -228,7 +247,9 @@ describe('DynamoDB expressions built from typed actions (dynalite)', () => {
       expect(() => update({ set: { times: {} }, setPaths: [[['times', 'created'], 1]] })).toThrow(
         'attribute times.created is named in two update actions',
       );
-      expect(() => update({ set: { a: 1 }, remove: ['a'] })).toThrow('attribute a is named in two update actions');
+      expect(() => update({ set: { a: 1 }, remove: ['a'] })).toThrow(
+        'attribute a is named in two update actions',
+      );
       expect(() => update({})).toThrow('an update needs at least one action');
       expect(() => update({ set: { '': 1 } })).toThrow('an attribute name must not be empty');
       expect(() => conditionOnly(isIn('a', []))).toThrow('IN needs at least one value');
@@ -294,7 +315,11 @@ describe('DynamoDB expressions built from typed actions (dynalite)', () => {
                   ConditionExpression:
                     'mid = :minute AND mr < :rpm AND mt <= :tpmFree AND rd < :rpd AND td <= :tpdFree',
                   ExpressionAttributeNames: names,
-                  ExpressionAttributeValues: { ...oldValues, ':rpm': l.rpm, ':tpmFree': l.tpm - reserve },
+                  ExpressionAttributeValues: {
+                    ...oldValues,
+                    ':rpm': l.rpm,
+                    ':tpmFree': l.tpm - reserve,
+                  },
                 };
             const recordSet = {
               h1: reserve,
@@ -305,8 +330,14 @@ describe('DynamoDB expressions built from typed actions (dynalite)', () => {
             const dayFits = [compare('rd', '<', l.rpd), compare('td', '<=', l.tpd - reserve)];
             const built = newMinute
               ? update(
-                  { set: { mid: minute, mr: 1, mt: reserve, ...recordSet }, add: { rd: 1, td: reserve, rv: 1 } },
-                  and(or(notExists('mid'), compare('mid', '<', minute)), or(notExists('rd'), and(...dayFits))),
+                  {
+                    set: { mid: minute, mr: 1, mt: reserve, ...recordSet },
+                    add: { rd: 1, td: reserve, rv: 1 },
+                  },
+                  and(
+                    or(notExists('mid'), compare('mid', '<', minute)),
+                    or(notExists('rd'), and(...dayFits)),
+                  ),
                 )
               : update(
                   { add: { mr: 1, mt: reserve, rd: 1, td: reserve, rv: 1 }, set: recordSet },
@@ -350,7 +381,11 @@ describe('DynamoDB expressions built from typed actions (dynalite)', () => {
                 'SET #limit = if_not_exists(#limit, :seed), #headroom = if_not_exists(#headroom, :seed) - :max, #hold = :max ' +
                 'ADD usedMicroUsd :max, reservedMicroUsd :max',
               ConditionExpression: `${newMonthFits ? 'attribute_not_exists(#limit) OR ' : ''}#limit = :none OR #headroom >= :max`,
-              ExpressionAttributeNames: { '#limit': 'limitMicroUsd', '#headroom': 'headroomMicroUsd', '#hold': 'h2' },
+              ExpressionAttributeNames: {
+                '#limit': 'limitMicroUsd',
+                '#headroom': 'headroomMicroUsd',
+                '#hold': 'h2',
+              },
               ExpressionAttributeValues: { ':max': max, ':seed': seed, ':none': 0 },
             };
             const builtReserve = update(
@@ -375,7 +410,12 @@ describe('DynamoDB expressions built from typed actions (dynalite)', () => {
                 'ADD usedMicroUsd :delta, reservedMicroUsd :release, committedMicroUsd :actual, headroomMicroUsd :refund' +
                 ', #bres :reserved, #bcost :actual REMOVE #hold',
               ConditionExpression: 'attribute_exists(#hold) AND attribute_not_exists(#bdone)',
-              ExpressionAttributeNames: { '#hold': 'h1', '#bres': 'bres_b', '#bcost': 'bcost_b', '#bdone': 'bdone_b' },
+              ExpressionAttributeNames: {
+                '#hold': 'h1',
+                '#bres': 'bres_b',
+                '#bcost': 'bcost_b',
+                '#bdone': 'bdone_b',
+              },
               ExpressionAttributeValues: {
                 ':delta': actual - max,
                 ':release': -max,

@@ -21,8 +21,9 @@ import { createLeanDocumentClient } from '../../../lambda/storage/lean-document-
 import { createKeyedTable, type LocalDynamo, startDynalite } from '../../support/dynalite';
 
 /**
- * The lean document client against a real engine (dynalite): every item operation answers what the SDK's
- * document client answers, errors are the SDK's classes, and throttling / 5xx / lost connections are retried.
+ * The lean document client against a real engine (dynalite): every item operation answers what the
+ * SDK's document client answers, errors are the SDK's classes, and throttling / 5xx / lost
+ * connections are retried.
  */
 describe('the lean document client (dynalite)', () => {
   let dynamo: LocalDynamo;
@@ -52,8 +53,12 @@ describe('the lean document client (dynalite)', () => {
 
   it('puts, gets, updates, queries and deletes exactly as the SDK document client does', async () => {
     await lean.send(new PutCommand({ TableName, Item: item }));
-    const viaLean = await lean.send(new GetCommand({ TableName, Key: { pk: 'P', sk: 'a' }, ConsistentRead: true }));
-    const viaSdk = await sdk.send(new GetCommand({ TableName, Key: { pk: 'P', sk: 'a' }, ConsistentRead: true }));
+    const viaLean = await lean.send(
+      new GetCommand({ TableName, Key: { pk: 'P', sk: 'a' }, ConsistentRead: true }),
+    );
+    const viaSdk = await sdk.send(
+      new GetCommand({ TableName, Key: { pk: 'P', sk: 'a' }, ConsistentRead: true }),
+    );
     expect(viaLean.Item).toEqual(viaSdk.Item);
     const { gone: _gone, ...stored } = item;
     expect(viaLean.Item).toEqual(stored);
@@ -74,20 +79,29 @@ describe('the lean document client (dynalite)', () => {
 
     await sdk.send(new PutCommand({ TableName, Item: { pk: 'P', sk: 'b', n: 1 } }));
     await sdk.send(new PutCommand({ TableName, Item: { pk: 'P', sk: 'c', n: 2 } }));
-    const query = { TableName, KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': 'P' }, Limit: 2 };
+    const query = {
+      TableName,
+      KeyConditionExpression: 'pk = :p',
+      ExpressionAttributeValues: { ':p': 'P' },
+      Limit: 2,
+    };
     const page = await lean.send(new QueryCommand(query));
     const sdkPage = await sdk.send(new QueryCommand(query));
     expect(page.Items).toEqual(sdkPage.Items);
     expect(page.LastEvaluatedKey).toEqual({ pk: 'P', sk: 'b' });
     expect(page.Count).toBe(2);
-    const rest = await lean.send(new QueryCommand({ ...query, ExclusiveStartKey: page.LastEvaluatedKey }));
+    const rest = await lean.send(
+      new QueryCommand({ ...query, ExclusiveStartKey: page.LastEvaluatedKey }),
+    );
     expect(rest.Items).toEqual([{ pk: 'P', sk: 'c', n: 2 }]);
 
     const deleted = await lean.send(
       new DeleteCommand({ TableName, Key: { pk: 'P', sk: 'b' }, ReturnValues: 'ALL_OLD' }),
     );
     expect(deleted.Attributes).toEqual({ pk: 'P', sk: 'b', n: 1 });
-    expect((await lean.send(new GetCommand({ TableName, Key: { pk: 'P', sk: 'b' } }))).Item).toBeUndefined();
+    expect(
+      (await lean.send(new GetCommand({ TableName, Key: { pk: 'P', sk: 'b' } }))).Item,
+    ).toBeUndefined();
   });
 
   it('answers edge values, projections, counts and pages, and refuses what it cannot marshal, as the SDK does', async () => {
@@ -150,7 +164,11 @@ describe('the lean document client (dynalite)', () => {
 
   it('takes the legacy parameters (Expected, AttributeUpdates, KeyConditions, QueryFilter) as the SDK does', async () => {
     const commands = [
-      new PutCommand({ TableName, Item: { pk: 'L', sk: '1', n: 1 }, Expected: { pk: { Exists: false } } }),
+      new PutCommand({
+        TableName,
+        Item: { pk: 'L', sk: '1', n: 1 },
+        Expected: { pk: { Exists: false } },
+      }),
       new UpdateCommand({
         TableName,
         Key: { pk: 'L', sk: '1' },
@@ -168,9 +186,9 @@ describe('the lean document client (dynalite)', () => {
     for (const doc of [lean, sdk]) {
       const answers: unknown[] = [];
       for (const command of commands) {
-        const { $metadata: _m, ...output } = await (doc.send as (c: unknown) => Promise<Record<string, unknown>>)(
-          command,
-        );
+        const { $metadata: _m, ...output } = await (
+          doc.send as (c: unknown) => Promise<Record<string, unknown>>
+        )(command);
         answers.push(output);
       }
       expect(answers).toEqual([
@@ -211,7 +229,13 @@ describe('the lean document client (dynalite)', () => {
     expect(missing).toBeInstanceOf(ResourceNotFoundException);
 
     const invalid = await lean
-      .send(new UpdateCommand({ TableName, Key: { pk: 'C', sk: '1' }, UpdateExpression: 'SET = nonsense' }))
+      .send(
+        new UpdateCommand({
+          TableName,
+          Key: { pk: 'C', sk: '1' },
+          UpdateExpression: 'SET = nonsense',
+        }),
+      )
       .catch((error: unknown) => error);
     expect(invalid).toBeInstanceOf(DynamoDBServiceException);
     expect((invalid as Error).name).toBe('ValidationException');
@@ -220,17 +244,28 @@ describe('the lean document client (dynalite)', () => {
   it('sends every other command, and calls with options, through the SDK (its middleware sees them)', async () => {
     const before = dynamo.calls();
     await lean.send(
-      new BatchWriteCommand({ RequestItems: { [TableName]: [{ PutRequest: { Item: { pk: 'B', sk: '1' } } }] } }),
+      new BatchWriteCommand({
+        RequestItems: { [TableName]: [{ PutRequest: { Item: { pk: 'B', sk: '1' } } }] },
+      }),
     );
     await lean.send(new GetCommand({ TableName, Key: { pk: 'B', sk: '1' } }), {});
     await lean.send(new GetCommand({ TableName, Key: { pk: 'B', sk: '1' } }));
-    // The batch and the call with options went through the client's middleware; the plain GetItem did not.
+    // The batch and the call with options went through the client's middleware; the plain GetItem
+    // did not.
     expect(dynamo.calls() - before).toBe(2);
   });
 
   describe('retries, behind a proxy that fails the first attempts', () => {
     let proxy: Server;
-    let failures: ('throttle' | 'http500' | 'reset' | 'validation' | 'condition' | 'html502' | 'truncated')[] = [];
+    let failures: (
+      | 'throttle'
+      | 'http500'
+      | 'reset'
+      | 'validation'
+      | 'condition'
+      | 'html502'
+      | 'truncated'
+    )[] = [];
     let attempts = 0;
     const seenHeaders: import('node:http').IncomingHttpHeaders[] = [];
 
@@ -249,7 +284,10 @@ describe('the lean document client (dynalite)', () => {
           }
           if (failure === 'truncated') {
             // A 200 cut short: the connection drops before the body's announced length.
-            res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'content-length': '100' });
+            res.writeHead(200, {
+              'content-type': 'application/x-amz-json-1.0',
+              'content-length': '100',
+            });
             res.write('{"Item":{"pk":');
             setTimeout(() => req.socket.destroy(), 10);
             return;
@@ -279,11 +317,22 @@ describe('the lean document client (dynalite)', () => {
               validation: [400, 'ValidationException'],
             }[failure] as [number, string];
             res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
-            res.end(JSON.stringify({ __type: `com.amazonaws.dynamodb.v20120810#${type}`, message: failure }));
+            res.end(
+              JSON.stringify({
+                __type: `com.amazonaws.dynamodb.v20120810#${type}`,
+                message: failure,
+              }),
+            );
             return;
           }
           const forward = httpRequest(
-            { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+            {
+              host: target.hostname,
+              port: target.port,
+              method: req.method,
+              path: req.url,
+              headers: req.headers,
+            },
             (answer) => {
               res.writeHead(answer.statusCode ?? 500, answer.headers);
               answer.pipe(res);
@@ -303,12 +352,15 @@ describe('the lean document client (dynalite)', () => {
         credentials,
         maxAttempts,
       });
-    const leanBehindProxy = (maxAttempts: number) => createLeanDocumentClient(clientBehindProxy(maxAttempts));
+    const leanBehindProxy = (maxAttempts: number) =>
+      createLeanDocumentClient(clientBehindProxy(maxAttempts));
 
     it('retries throttling, a 500 and a dropped connection, then succeeds', async () => {
       failures = ['throttle', 'http500', 'reset'];
       attempts = 0;
-      const { Item } = await leanBehindProxy(4).send(new GetCommand({ TableName, Key: { pk: 'C', sk: '1' } }));
+      const { Item } = await leanBehindProxy(4).send(
+        new GetCommand({ TableName, Key: { pk: 'C', sk: '1' } }),
+      );
       expect(Item).toEqual({ pk: 'C', sk: '1', v: 1 });
       expect(attempts).toBe(4);
     });
@@ -318,7 +370,9 @@ describe('the lean document client (dynalite)', () => {
       await sdk.send(new PutCommand({ TableName, Item: { pk: 'C', sk: '1', v: 1 } }));
       failures = ['html502'];
       attempts = 0;
-      expect((await sdkBehindProxy.send(new GetCommand({ TableName, Key: { pk: 'C', sk: '1' } }))).Item).toEqual({
+      expect(
+        (await sdkBehindProxy.send(new GetCommand({ TableName, Key: { pk: 'C', sk: '1' } }))).Item,
+      ).toEqual({
         pk: 'C',
         sk: '1',
         v: 1,
@@ -327,7 +381,9 @@ describe('the lean document client (dynalite)', () => {
 
       failures = ['html502'];
       attempts = 0;
-      const { Item } = await leanBehindProxy(2).send(new GetCommand({ TableName, Key: { pk: 'C', sk: '1' } }));
+      const { Item } = await leanBehindProxy(2).send(
+        new GetCommand({ TableName, Key: { pk: 'C', sk: '1' } }),
+      );
       expect(Item).toEqual({ pk: 'C', sk: '1', v: 1 });
       expect(attempts).toBe(2);
 
@@ -347,7 +403,9 @@ describe('the lean document client (dynalite)', () => {
       for (const doc of [sdkBehindProxy, leanBehindProxy(2)]) {
         failures = ['truncated'];
         attempts = 0;
-        expect((await doc.send(new GetCommand({ TableName, Key: { pk: 'C', sk: '1' } }))).Item).toEqual({
+        expect(
+          (await doc.send(new GetCommand({ TableName, Key: { pk: 'C', sk: '1' } }))).Item,
+        ).toEqual({
           pk: 'C',
           sk: '1',
           v: 1,
@@ -378,7 +436,8 @@ describe('the lean document client (dynalite)', () => {
       seenHeaders.length = 0;
       await client.send(new GetCommand({ TableName, Key: { pk: 'C', sk: '1' } }));
       await client.send(new GetCommand({ TableName, Key: { pk: 'C', sk: '1' } }));
-      // Each call signed with the credentials current then: its key id and token issued together, renewed.
+      // Each call signed with the credentials current then: its key id and token issued together,
+      // renewed.
       const used = seenHeaders.map((h) => {
         const token = String(h['x-amz-security-token']);
         expect(h.authorization).toContain(`Credential=ASIA${token.slice('token-'.length)}/`);
@@ -393,7 +452,13 @@ describe('the lean document client (dynalite)', () => {
       failures = ['condition'];
       attempts = 0;
       const failed = await leanBehindProxy(4)
-        .send(new PutCommand({ TableName, Item: { pk: 'C', sk: '1' }, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }))
+        .send(
+          new PutCommand({
+            TableName,
+            Item: { pk: 'C', sk: '1' },
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          }),
+        )
         .catch((error: unknown) => error);
       expect(failed).toBeInstanceOf(ConditionalCheckFailedException);
       expect((failed as ConditionalCheckFailedException).Item).toEqual({ pk: 'C', v: 1 });

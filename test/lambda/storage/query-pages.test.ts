@@ -27,7 +27,9 @@ describe('reading a query through its 1 MB pages (dynalite)', () => {
         new BatchWriteCommand({
           RequestItems: {
             [TableName]: [i, i + 1].map((n) => ({
-              PutRequest: { Item: { pk: 'P', sk: `S${String(n).padStart(2, '0')}`, padding: PADDING } },
+              PutRequest: {
+                Item: { pk: 'P', sk: `S${String(n).padStart(2, '0')}`, padding: PADDING },
+              },
             })),
           },
         }),
@@ -46,7 +48,12 @@ describe('reading a query through its 1 MB pages (dynalite)', () => {
   });
 
   it('the last page says nothing follows, and starts where the cursor points', async () => {
-    const page = await queryPage(doc, { ...query, ExclusiveStartKey: { pk: 'P', sk: 'S06' } }, 5, toSk);
+    const page = await queryPage(
+      doc,
+      { ...query, ExclusiveStartKey: { pk: 'P', sk: 'S06' } },
+      5,
+      toSk,
+    );
     expect(page).toEqual({ items: ['S07', 'S08', 'S09'], hasMore: false });
   });
 
