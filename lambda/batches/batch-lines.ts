@@ -2,6 +2,7 @@ import type { TierlineConfig, TierName } from '../../lib/config/schema';
 import { parseChatRequest } from '../inference/chat-request';
 import { resolveModel } from '../inference/models';
 import { PromptTokenCounter } from '../inference/prompt-tokens';
+import { planReasoning, type ReasoningPlan, reasoningUpstream } from '../inference/reasoning';
 import { checkContextWindow } from '../inference/tokens';
 import { costMicroUsd, pricesOf } from '../metering/pricing';
 import { HttpError } from '../openai/errors';
@@ -24,6 +25,8 @@ export interface RunnableLine {
   adapter?: { baseModel: string; name: string };
   /** The tier's fine-tuning premium on the base model's prices (0 for a base model). */
   premiumPercent: number;
+  /** How a thinking model's reasoning reaches the output file (as chat answers it). */
+  reasoning?: ReasoningPlan;
 }
 
 /**
@@ -142,7 +145,8 @@ export function parseBatchLine(
     // An `ft:` id names its base model (`ft:<base>:...`): limits, windows and prices are the base
     // model's.
     const baseModel = fineTuned ? (request.model.split(':')[1] ?? '') : request.model;
-    resolveModel(config, tier, baseModel); // 404 or 403 for a model this tier cannot use
+    const { model: modelConfig } = resolveModel(config, tier, baseModel); // 404 or 403 for a model this tier cannot use
+    const reasoning = planReasoning(request, modelConfig, request.model);
     const requested = request.max_completion_tokens ?? request.max_tokens;
     const modelMax = ownValue(config.models, baseModel)?.maxOutputTokens ?? 0;
     if (requested != null && requested > modelMax) {
@@ -221,11 +225,12 @@ export function parseBatchLine(
       line: {
         customId,
         model: request.model,
-        body: { ...rest, max_tokens: maxTokens },
+        body: reasoningUpstream({ ...rest, max_tokens: maxTokens }, reasoning),
         promptTokens,
         maxTokens,
         maxCostMicroUsd,
         premiumPercent,
+        ...(reasoning ? { reasoning } : {}),
         ...(fineTune ? { adapter: { baseModel, name: fineTune.adapterName } } : {}),
       },
     };

@@ -3,6 +3,7 @@ import { randomBase62 } from '../customers/api-keys';
 import type { FileStorage } from '../files/file-storage';
 import type { FilesService } from '../files/files-service';
 import { BackendError, type ModelBackend } from '../inference/backends/model-backend';
+import { completionWithReasoning } from '../inference/reasoning';
 import type { LedgerWriter } from '../metering/ledger';
 import { ledgerRecord } from '../metering/ledger';
 import { formatUsd, pricesOf } from '../metering/pricing';
@@ -477,7 +478,7 @@ export class BatchWorker {
           response: {
             status_code: 200,
             request_id: requestId,
-            body: specShaped(completion, line.model),
+            body: specShaped(completionWithReasoning(completion, line.reasoning), line.model),
           },
           error: null,
         }),

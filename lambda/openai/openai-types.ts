@@ -22,6 +22,8 @@ export interface AssistantMessage {
   content: string | null;
   /** Always present in answers (null: the model did not refuse); see `response-shapes.ts`. */
   refusal?: string | null;
+  /** Groq's field for a reasoning model's thinking, with `reasoning_format: parsed`. */
+  reasoning?: string;
   tool_calls?: ToolCall[];
 }
 
@@ -43,6 +45,8 @@ export interface ChatCompletion {
 export interface ChunkDelta {
   role?: 'assistant';
   content?: string | null;
+  /** Groq's field for a reasoning model's thinking, with `reasoning_format: parsed`. */
+  reasoning?: string;
   tool_calls?: (Partial<ToolCall> & { index: number })[];
 }
 
