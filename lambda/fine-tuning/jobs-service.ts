@@ -13,6 +13,7 @@ import type { SpendTracker } from '../metering/spend';
 import { effectiveSpendLimitMicroUsd } from '../metering/spend-limit-settings';
 import { BadRequestError, HttpError, NotFoundError, PermissionDeniedError } from '../openai/errors';
 import { bodySchema, field, metadataField, metadataOf, optional } from '../openai/request-body';
+import type { FineTuningCheckpoint } from '../openai/shapes/fine-tuning';
 import { bucketLayout } from './fine-tuning-table';
 import { requestedHyperparameters, resolveHyperparameters } from './hyperparameters';
 import type { JobBilling } from './job-billing';
@@ -622,9 +623,9 @@ export function checkpointId(job: JobRecord, checkpoint: Checkpoint): string {
 }
 
 /** OpenAI's `fine_tuning.job.checkpoint`. */
-export function checkpointView(job: JobRecord, checkpoint: Checkpoint) {
+export function checkpointView(job: JobRecord, checkpoint: Checkpoint): FineTuningCheckpoint {
   return {
-    object: 'fine_tuning.job.checkpoint' as const,
+    object: 'fine_tuning.job.checkpoint',
     id: checkpointId(job, checkpoint),
     created_at: checkpoint.createdAt,
     fine_tuned_model_checkpoint: `${fineTunedModelId(job)}:ckpt-step-${checkpoint.step}`,

@@ -2,7 +2,7 @@ import * as z from 'zod/mini';
 import type { TierlineConfig } from '../../../lib/config/schema';
 import { chatRequestSchema } from '../../inference/chat-request';
 import { spendLimitUpdateSchema } from '../../metering/spend-limit-settings';
-import { responseSchemas } from './response-schemas';
+import { responseJsonSchemas } from './response-schemas';
 
 /**
  * Tierline's own OpenAPI 3.1 document, served at `GET /openapi.json`. Request bodies are generated
@@ -425,7 +425,7 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
       schemas: {
         ChatCompletionRequest: requestSchema(chatRequestSchema),
         SpendLimitUpdate: requestSchema(spendLimitUpdateSchema),
-        ...responseSchemas,
+        ...responseJsonSchemas(),
       },
     },
   };
