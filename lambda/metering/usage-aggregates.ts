@@ -1,5 +1,6 @@
-import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { BadRequestError } from '../openai/errors';
+import type { DocumentClient } from '../storage/document-client';
 import { METERING_TABLE } from './metering-table';
 import { formatUsd } from './pricing';
 
@@ -90,7 +91,7 @@ const MAX_RANGE_DAYS = 366;
 
 export class UsageAggregates {
   constructor(
-    private readonly doc: DynamoDBDocumentClient,
+    private readonly doc: DocumentClient,
     private readonly tableName: string,
   ) {}
 
