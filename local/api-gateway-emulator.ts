@@ -18,13 +18,8 @@ import {
   type DynamoDBClient,
   ResourceInUseException,
 } from '@aws-sdk/client-dynamodb';
-import {
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  ScanCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { DocumentClient } from '../lambda/storage/document-client';
 
 /**
  * Local mode's stand-in for the part of API Gateway that Tierline uses: API keys, usage plans and
@@ -62,7 +57,7 @@ const newId = () => randomBytes(5).toString('hex');
 type Command = { input: Record<string, unknown> };
 
 export class ApiGatewayEmulator {
-  constructor(private readonly doc: DynamoDBDocumentClient) {}
+  constructor(private readonly doc: DocumentClient) {}
 
   static async createTable(client: DynamoDBClient): Promise<void> {
     try {

@@ -1,76 +1,54 @@
-import {
-  appendFileSync,
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { serve } from '@hono/node-server';
-import dynalite from 'dynalite';
 import { Operator, OperatorError } from '../cli/operator';
-import { BatchService } from '../lambda/batches/batch-service';
-import { BatchWorker } from '../lambda/batches/batch-worker';
-import { BatchesRepository } from '../lambda/batches/batches-repository';
 import { FilesTableEraser } from '../lambda/batches/customer-data';
 import { InProcessBatchQueue } from '../lambda/batches/in-process-queue';
+import { type ApiServices, apiServices } from '../lambda/composition/api-services';
+import type { Engines } from '../lambda/composition/engines';
+import { batchWorker } from '../lambda/composition/files-and-batches';
 import { hashApiKey } from '../lambda/customers/api-keys';
 import { KEY_USE_RESOLUTION_MS } from '../lambda/customers/authenticate';
-import {
-  CustomersRepository,
-  createDocumentClient,
-} from '../lambda/customers/customers-repository';
-import { createFiles } from '../lambda/files/create-files';
-import { createS3Client } from '../lambda/files/file-storage';
-import { AdaptersService } from '../lambda/fine-tuning/adapters-service';
-import { createFineTuningJobs } from '../lambda/fine-tuning/create-jobs';
-import { type JobLauncher, NO_TRAINER } from '../lambda/fine-tuning/job-launcher';
-import { FineTunedModelResolver, readyFineTunes } from '../lambda/fine-tuning/model-resolver';
-import { ModelsRepository } from '../lambda/fine-tuning/models-repository';
+import type { JobLauncher } from '../lambda/fine-tuning/job-launcher';
 import { createApiApp } from '../lambda/http/app';
 import type { ModelBackend } from '../lambda/inference/backends/model-backend';
-import {
-  TEST_MODEL_OWNER,
-  TestModelBackend,
-} from '../lambda/inference/backends/test-model-backend';
-import { PromptTokenCounter } from '../lambda/inference/prompt-tokens';
-import {
-  type DeadLetterSink,
-  FileDeadLetterSink,
-  type LedgerRecord,
-} from '../lambda/metering/ledger';
-import { createMetering } from '../lambda/metering/request-metering';
+import type { RequestMetering } from '../lambda/metering/request-metering';
 import type { SpendAlert } from '../lambda/metering/spend';
 import { UsageReports } from '../lambda/metering/usage-report';
 import { ServiceUnavailableError } from '../lambda/openai/errors';
-import { createLeanDocumentClient } from '../lambda/storage/lean-document-client';
 import type { TierlineConfig } from '../lib/config/schema';
 import { TIER_NAMES, type TierName } from '../lib/config/tier-names';
 import type { OperatorSettings } from '../lib/operator-settings';
 import { ApiGatewayEmulator } from './api-gateway-emulator';
 import { serveConsole } from './console-server';
 import { EdgeThrottle } from './edge-throttle';
-import { localPrincipal } from './local-principal';
-import { startLocalS3 } from './local-s3';
 import {
-  ensureCustomersTable,
-  ensureFilesTable,
-  ensureFineTuningTable,
-  ensureMeteringTable,
-} from './local-tables';
+  deadLettersFile,
+  LOCAL_CUSTOMERS_TABLE,
+  LOCAL_FILES_BUCKET,
+  LOCAL_FILES_TABLE,
+  LOCAL_METERING_TABLE,
+  type LocalStorage,
+  localEngines,
+  modelOwnerOf,
+  startLocalStorage,
+} from './local-engines';
+import { localPrincipal } from './local-principal';
 import { answerMalformedRequestsInOpenAIShape } from './malformed-requests';
 
-export const LOCAL_CUSTOMERS_TABLE = 'tierline-local-customers';
-export const LOCAL_METERING_TABLE = 'tierline-local-metering';
-export const LOCAL_FILES_TABLE = 'tierline-local-files';
-export const LOCAL_FILES_BUCKET = 'tierline-local-files';
-export const LOCAL_FINE_TUNING_TABLE = 'tierline-local-fine-tuning';
-export const LOCAL_FINE_TUNING_BUCKET = 'tierline-local-lora';
+export {
+  deadLettersFile,
+  LOCAL_CUSTOMERS_TABLE,
+  LOCAL_FILES_BUCKET,
+  LOCAL_FILES_TABLE,
+  LOCAL_FINE_TUNING_BUCKET,
+  LOCAL_FINE_TUNING_TABLE,
+  LOCAL_METERING_TABLE,
+} from './local-engines';
 export const LOCAL_STAGE = 'local';
 
 /** What `tierline --local` reads to reach a running local mode. */
@@ -85,17 +63,6 @@ export interface LocalConnection {
 
 /** Streams cut by a shutdown end (error event, billing) within this; past it their connections are cut. */
 const STREAM_END_GRACE_MS = 5_000;
-
-export const deadLettersFile = (dataDir: string) => path.join(dataDir, 'ledger-dead-letters.jsonl');
-const eventsFile = (dataDir: string) => path.join(dataDir, 'events.jsonl');
-
-/** Dead letters kept in memory when local mode keeps no files (tests). */
-class MemoryDeadLetterSink implements DeadLetterSink {
-  readonly records: LedgerRecord[] = [];
-  async send(record: LedgerRecord): Promise<void> {
-    this.records.push(record);
-  }
-}
 
 export const connectionFile = (dataDir: string) => path.join(dataDir, 'local-mode.json');
 const demoKeysFile = (dataDir: string) => path.join(dataDir, 'demo-keys.json');
@@ -179,13 +146,6 @@ export interface LocalMode {
   stop(): Promise<void>;
 }
 
-function listen(server: Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
-  });
-}
-
 /** Makes sure each tier has its usage plan in the emulator, with the config's current limits ("deploy"). */
 async function deployTierPlans(
   emulator: ApiGatewayEmulator,
@@ -251,76 +211,86 @@ async function seedDemoCustomers(
 /** Starts Tierline on this machine: the same API app, dynalite as DynamoDB, the real authorizer code. */
 export async function startLocalMode(options: LocalModeOptions): Promise<LocalMode> {
   const { config } = options;
-  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
-
-  const dynamo = options.dynamoEndpoint
-    ? undefined
-    : dynalite({
-        path: options.dataDir ? path.join(options.dataDir, 'dynamodb') : undefined,
-        createTableMs: 0,
-        deleteTableMs: 0,
-        updateTableMs: 0,
-      });
-  const dynamoEndpoint = dynamo
-    ? `http://127.0.0.1:${await listen(dynamo, 0, '127.0.0.1')}`
-    : (options.dynamoEndpoint as string);
-  const client = new DynamoDBClient({
-    endpoint: dynamoEndpoint,
-    region: 'local',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  options.instrumentDynamo?.(client);
-  await ensureCustomersTable(client, LOCAL_CUSTOMERS_TABLE);
-  await ensureMeteringTable(client, LOCAL_METERING_TABLE);
-  await ensureFilesTable(client, LOCAL_FILES_TABLE);
-  await ensureFineTuningTable(client, LOCAL_FINE_TUNING_TABLE);
-  await ApiGatewayEmulator.createTable(client);
-  // File content in an embedded S3 server, on disk beside the DynamoDB data (or in a temporary
-  // folder).
-  const s3Server = await startLocalS3({
-    directory: options.dataDir ? path.join(options.dataDir, 's3') : undefined,
-    bucket: LOCAL_FILES_BUCKET,
-    moreBuckets: [LOCAL_FINE_TUNING_BUCKET],
-  });
-  const s3 = createS3Client({ endpoint: s3Server.endpoint });
-  // As in Lambda, item calls skip the SDK's middleware, unless a caller counts calls through that
-  // middleware.
-  const doc = options.instrumentDynamo
-    ? createDocumentClient(client)
-    : createLeanDocumentClient(client);
-  const customers = new CustomersRepository(doc, LOCAL_CUSTOMERS_TABLE);
-  const emulator = new ApiGatewayEmulator(doc);
-
+  const storage = await startLocalStorage(options);
   const events: SpendAlert[] = [];
   const logError = (message: string, details: Record<string, unknown>) =>
     options.log?.(`${message}: ${String((details.error as Error)?.stack ?? details.error ?? '')}`);
-  const metering = createMetering({
-    config,
-    doc,
-    tableName: LOCAL_METERING_TABLE,
-    deadLetters: options.dataDir
-      ? new FileDeadLetterSink(deadLettersFile(options.dataDir))
-      : new MemoryDeadLetterSink(),
-    alerts: {
-      publish: async (alert) => {
-        events.push(alert);
-        options.log?.(`spend alert: ${JSON.stringify(alert)}`);
-        if (options.dataDir)
-          appendFileSync(eventsFile(options.dataDir), `${JSON.stringify(alert)}\n`);
-      },
-    },
+  // The batch worker runs in this process, on the same tables, bucket, ledger and spend as the API.
+  const batchQueue = new InProcessBatchQueue({
+    concurrency: options.batchConcurrency ?? 2,
+    retryDelayMs: options.batchRetryDelayMs,
+    onError: (error) => logError('batch message failed (it will be retried)', { error }),
+  });
+  const engines = localEngines(options, storage, { events, batchQueue, logError });
+  const services = apiServices(engines, config, {
     // Local mode has no table stream: the aggregates follow each ledger write in-process.
     aggregateInline: options.aggregateInline ?? true,
     maxRequestMs: options.maxRequestMs,
     reconcileMarginMs: options.reconcileMarginMs,
-    now: options.now,
-    logError,
   });
-  // Requests a killed earlier run of this server left behind are billed and released here, as in
-  // AWS.
+  const reconciler = startReconciler(services, options, logError);
+  const sweepTimer = await startBatchWorker(engines, services, options);
+  const shutdown = new AbortController();
+  const requests = trackRequests(services.metering, shutdown.signal);
+  const emulator = new ApiGatewayEmulator(engines.doc);
+  const owner = modelOwnerOf(engines, options);
+  const app = createApiApp({
+    ...services,
+    principalOf: localPrincipal({
+      lookup: (hash) => services.customers.getKey(hash),
+      recordUse: (hash, now) => services.customers.recordKeyUse(hash, now, KEY_USE_RESOLUTION_MS),
+      emulator,
+      throttle: new EdgeThrottle(),
+      authorizerCacheTtlMs:
+        options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000,
+    }),
+    metering: requests.metering,
+    shutdownSignal: shutdown.signal,
+    modelOwner: owner ? () => owner : undefined,
+  });
+  const served = await serveLocally(app.fetch, options);
+  const { settings, operator } = await localOperator(services, engines, emulator, served.url);
+  const demoCustomers = await seedDemoCustomers(operator, options.dataDir);
+  if (options.dataDir) writeConnectionFile(options.dataDir, storage, settings);
+
+  let stopped = false;
+  return {
+    url: served.url,
+    consoleUrl: served.consoleUrl,
+    openAIBaseUrl: `${served.url}/v1`,
+    demoCustomers,
+    operator,
+    events,
+    dynamoEndpoint: storage.dynamoEndpoint,
+    s3Endpoint: storage.s3Endpoint,
+    batchQueue,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      reconciler.cancel();
+      clearInterval(sweepTimer);
+      if (options.dataDir) rmSync(connectionFile(options.dataDir), { force: true });
+      await Promise.race([batchQueue.stop(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
+      await closeServer(served.server, shutdown, options);
+      await waitForBilling(requests.inFlight, options);
+      await reconciler.settled();
+      await storage.stop();
+    },
+  };
+}
+
+/**
+ * Bills and releases the requests a killed earlier run of this server left behind, at start and
+ * then every interval, as EventBridge runs the reconciler in AWS.
+ */
+function startReconciler(
+  services: Pick<ApiServices, 'reconciler'>,
+  options: LocalModeOptions,
+  logError: Engines['logError'],
+): { cancel(): void; settled(): Promise<unknown> } {
   let reconciling: Promise<unknown> = Promise.resolve();
   const reconcile = () => {
-    reconciling = metering.reconciler
+    reconciling = services.reconciler
       .run()
       .then((report) => {
         if (report.found > 0)
@@ -331,11 +301,43 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       .catch((error: unknown) => logError('reconciler run failed', { error }));
   };
   reconcile();
-  const reconcileTimer = setInterval(reconcile, options.reconcileIntervalMs ?? 60_000);
-  reconcileTimer.unref();
+  const timer = setInterval(reconcile, options.reconcileIntervalMs ?? 60_000);
+  timer.unref();
+  return { cancel: () => clearInterval(timer), settled: () => reconciling };
+}
 
-  // Every request from its admission to the end of its billing, so that stop can wait for all of
-  // them: a request still being admitted, a model still answering, a ledger write still queued.
+/**
+ * The batch worker on the in-process queue; the queue lived in the last process's memory, so open
+ * batches get their work again (as SQS redelivers it), and a timer sweeps for batches past their
+ * window (EventBridge in AWS). Answers the sweep's timer.
+ */
+async function startBatchWorker(
+  engines: Engines,
+  services: ApiServices,
+  options: LocalModeOptions,
+): Promise<NodeJS.Timeout> {
+  const worker = batchWorker(engines, options.config, {
+    files: services.files,
+    metering: services,
+    records: services.batchRecords,
+  });
+  const queue = engines.batchQueue as InProcessBatchQueue;
+  queue.handler = (message) => worker.handle(message);
+  await worker.resume();
+  const sweepTimer = setInterval(
+    () => void queue.send([{ kind: 'sweep' }]),
+    options.batchSweepIntervalMs ?? 60_000,
+  );
+  sweepTimer.unref();
+  return sweepTimer;
+}
+
+/**
+ * Every request from its admission to the end of its billing, so that stop can wait for all of
+ * them: a request still being admitted, a model still answering, a ledger write still queued. Once
+ * the signal is aborted, new requests are refused with a 503.
+ */
+function trackRequests(metering: RequestMetering, signal: AbortSignal) {
   const inFlight = new Set<Promise<unknown>>();
   const track = <T>(work: Promise<T>): Promise<T> => {
     inFlight.add(work);
@@ -345,16 +347,14 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     );
     return work;
   };
-  const shutdown = new AbortController();
-  const trackedMetering = {
-    headersFor: metering.metering.headersFor.bind(metering.metering),
-    admit: async (request: Parameters<typeof metering.metering.admit>[0]) => {
-      if (shutdown.signal.aborted)
-        throw new ServiceUnavailableError('Tierline is shutting down: retry.', 5);
+  const tracked = {
+    headersFor: metering.headersFor.bind(metering),
+    admit: async (request: Parameters<typeof metering.admit>[0]) => {
+      if (signal.aborted) throw new ServiceUnavailableError('Tierline is shutting down: retry.', 5);
       let billed!: () => void;
       track(new Promise<void>((resolve) => (billed = resolve)));
       try {
-        const metered = await metering.metering.admit(request);
+        const metered = await metering.admit(request);
         const end = (work: Promise<void>) => track(work).finally(billed);
         return {
           ...metered,
@@ -367,119 +367,23 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       }
     },
   };
+  return { metering: tracked, inFlight };
+}
 
-  // The built-in test model reports prompt usage as a real server does: with the model's tokenizer.
-  const counter = new PromptTokenCounter(config);
-  const backend =
-    options.backend ??
-    new TestModelBackend({ promptTokens: (model, messages) => counter.count(model, messages) });
-  const ownedBy = backend instanceof TestModelBackend ? TEST_MODEL_OWNER : options.modelOwner;
-  const files = createFiles({
-    doc,
-    tableName: LOCAL_FILES_TABLE,
-    s3,
-    bucket: LOCAL_FILES_BUCKET,
-    config: config.files,
-    now: options.now,
-  });
-  // Uploaded LoRA adapters: no SageMaker here, so a registered adapter is ready at once and the
-  // local backend serves it by name (the test model says which adapter answered; an upstream gets
-  // the name as `model`).
-  const models = new ModelsRepository(LOCAL_FINE_TUNING_TABLE, client);
-  // The batch worker runs in this process, on the same tables, bucket, ledger and spend as the API.
-  const batchesRepository = new BatchesRepository(doc, LOCAL_FILES_TABLE);
-  const batchQueue = new InProcessBatchQueue({
-    concurrency: options.batchConcurrency ?? 2,
-    retryDelayMs: options.batchRetryDelayMs,
-    onError: (error) => logError('batch message failed (it will be retried)', { error }),
-  });
-  const batchWorker = new BatchWorker({
-    config,
-    batches: batchesRepository,
-    files: files.files,
-    storage: files.storage,
-    backend,
-    ledger: metering.ledger,
-    spend: metering.spend,
-    queue: batchQueue,
-    fineTunes: readyFineTunes(models),
-    now: options.now,
-  });
-  batchQueue.handler = (message) => batchWorker.handle(message);
-  // The queue lived in the last process's memory: open batches get their work again, as SQS
-  // redelivers it.
-  await batchWorker.resume();
-  const adapters = new AdaptersService({
-    config,
-    models,
-    files: files.files,
-    s3,
-    filesBucket: LOCAL_FILES_BUCKET,
-    // One embedded bucket: repackaged adapters sit beside the files under `adapters/`.
-    adapterBucket: LOCAL_FILES_BUCKET,
-    sagemaker: options.sagemaker,
-    now: options.now,
-  });
-  const sweepTimer = setInterval(
-    () => void batchQueue.send([{ kind: 'sweep' }]),
-    options.batchSweepIntervalMs ?? 60_000,
-  );
-  sweepTimer.unref();
-  const app = createApiApp({
-    config,
-    principalOf: localPrincipal({
-      lookup: (hash) => customers.getKey(hash),
-      recordUse: (hash, now) => customers.recordKeyUse(hash, now, KEY_USE_RESOLUTION_MS),
-      emulator,
-      throttle: new EdgeThrottle(),
-      authorizerCacheTtlMs:
-        options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000,
-    }),
-    customers,
-    backend,
-    ...metering,
-    metering: trackedMetering,
-    shutdownSignal: shutdown.signal,
-    modelOwner: ownedBy ? () => ownedBy : undefined,
-    files,
-    adapters,
-    fineTunedModels: new FineTunedModelResolver({
-      config,
-      models,
-      refresh: (model) => adapters.refresh(model),
-    }),
-    batches: new BatchService({
-      config,
-      batches: batchesRepository,
-      files: files.files,
-      queue: batchQueue,
-      now: options.now,
-    }),
-    fineTuningJobs: createFineTuningJobs({
-      config,
-      dynamo: client,
-      tableName: LOCAL_FINE_TUNING_TABLE,
-      s3,
-      filesBucket: LOCAL_FILES_BUCKET,
-      fineTuningBucket: LOCAL_FINE_TUNING_BUCKET,
-      files,
-      spend: metering.spend,
-      ledger: metering.ledger,
-      launcher: options.fineTuningLauncher ?? NO_TRAINER,
-      now: options.now,
-    }).service,
-    now: options.now,
-    logError,
-  });
-
+/** The app (and the web console, same origin) on 127.0.0.1, malformed requests answered as OpenAI does. */
+async function serveLocally(
+  appFetch: Parameters<typeof serve>[0]['fetch'],
+  options: LocalModeOptions,
+): Promise<{ server: Server; url: string; consoleUrl?: string }> {
   const consoleFiles =
     options.console === false
       ? undefined
       : serveConsole(options.dataDir ? path.join(options.dataDir, 'console') : undefined);
-  const fetch: typeof app.fetch = (request, ...rest) =>
+  // `env`: the node server's bindings (its incoming and outgoing messages), passed on.
+  const fetch: typeof appFetch = (request, env) =>
     consoleFiles?.owns(new URL(request.url).pathname)
       ? consoleFiles.fetch(request)
-      : app.fetch(request, ...rest);
+      : appFetch(request, env);
   const server = serve({ fetch, port: options.port, hostname: '127.0.0.1' }) as Server;
   answerMalformedRequestsInOpenAIShape(server);
   const port = await new Promise<number>((resolve, reject) => {
@@ -488,7 +392,17 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     server.once('error', reject);
   });
   const url = `http://127.0.0.1:${port}`;
+  return { server, url, consoleUrl: consoleFiles ? `${url}/` : undefined };
+}
 
+/** The operator (`tierline --local ...`) on local mode's tables, emulator and bucket. */
+async function localOperator(
+  services: ApiServices,
+  engines: Engines,
+  emulator: ApiGatewayEmulator,
+  url: string,
+): Promise<{ settings: OperatorSettings; operator: Operator }> {
+  const { config } = services;
   const settings: OperatorSettings = {
     apiId: 'local',
     stageName: LOCAL_STAGE,
@@ -500,79 +414,63 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     usagePlanIds: await deployTierPlans(emulator, config),
   };
   const usageReports = new UsageReports({
-    customers,
-    aggregates: metering.usage,
-    spend: metering.spend,
-    doc,
-    tableName: LOCAL_METERING_TABLE,
+    customers: services.customers,
+    aggregates: services.usage,
+    spend: services.spend,
+    doc: engines.doc,
+    tableName: engines.tables.metering,
   });
   const operator = new Operator({
-    customers,
-    spend: metering.spend,
+    customers: services.customers,
+    spend: services.spend,
     usageReports,
-    aggregates: metering.aggregates,
+    aggregates: services.aggregates,
     apiGateway: emulator.asClient(),
-    customerData: new FilesTableEraser(doc, LOCAL_FILES_TABLE, files.storage, batchesRepository),
+    customerData: new FilesTableEraser(
+      engines.doc,
+      engines.tables.files,
+      services.files.storage,
+      services.batchRecords,
+    ),
     settings,
     config,
   });
-  const demoCustomers = await seedDemoCustomers(operator, options.dataDir);
-  if (options.dataDir) {
-    const connection: LocalConnection = {
-      dynamoEndpoint,
-      settings,
-      ledgerDeadLettersFile: deadLettersFile(options.dataDir),
-      s3Endpoint: s3Server.endpoint,
-    };
-    writeFileSync(connectionFile(options.dataDir), `${JSON.stringify(connection, null, 2)}\n`);
-  }
+  return { settings, operator };
+}
 
-  let stopped = false;
-  return {
-    url,
-    consoleUrl: consoleFiles ? `${url}/` : undefined,
-    openAIBaseUrl: `${url}/v1`,
-    demoCustomers,
-    operator,
-    events,
-    dynamoEndpoint,
-    s3Endpoint: s3Server.endpoint,
-    batchQueue,
-    stop: async () => {
-      if (stopped) return;
-      stopped = true;
-      clearInterval(reconcileTimer);
-      clearInterval(sweepTimer);
-      if (options.dataDir) rmSync(connectionFile(options.dataDir), { force: true });
-      await Promise.race([batchQueue.stop(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // Stop every model call: each stream then writes its `data: {"error":...}` event (the
-      // shutdown message), bills what it did and ends its response, and server.close() closes each
-      // connection once idle. Only what has not ended within the grace is cut: cutting at once
-      // dropped the error event, so a client read a bare end it could not tell from a complete
-      // answer (issue 20 row 8).
-      shutdown.abort();
-      const graceMs = options.streamEndGraceMs ?? STREAM_END_GRACE_MS;
-      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
-      server.closeAllConnections?.();
-      await closed;
-      // Wait for every request in flight to be billed before the DynamoDB engine goes (a record
-      // that cannot be written in time goes to the dead letters, by the ledger writer's own
-      // retries).
-      const deadline = Date.now() + (options.shutdownGraceMs ?? 60_000);
-      while (inFlight.size > 0 && Date.now() < deadline) {
-        await Promise.race([
-          Promise.allSettled([...inFlight]),
-          new Promise((r) => setTimeout(r, 100)),
-        ]);
-      }
-      if (inFlight.size > 0)
-        options.log?.(`stopped with ${inFlight.size} requests still being billed`);
-      await reconciling;
-      client.destroy();
-      s3.destroy();
-      await s3Server.stop();
-      if (dynamo) await new Promise<void>((resolve) => dynamo.close(() => resolve()));
-    },
+function writeConnectionFile(dataDir: string, storage: LocalStorage, settings: OperatorSettings) {
+  const connection: LocalConnection = {
+    dynamoEndpoint: storage.dynamoEndpoint,
+    settings,
+    ledgerDeadLettersFile: deadLettersFile(dataDir),
+    s3Endpoint: storage.s3Endpoint,
   };
+  writeFileSync(connectionFile(dataDir), `${JSON.stringify(connection, null, 2)}\n`);
+}
+
+/**
+ * Stops every model call: each stream then writes its `data: {"error":...}` event (the shutdown
+ * message), bills what it did and ends its response, and server.close() closes each connection once
+ * idle. Only what has not ended within the grace is cut: cutting at once dropped the error event,
+ * so a client read a bare end it could not tell from a complete answer (issue 20 row 8).
+ */
+async function closeServer(server: Server, shutdown: AbortController, options: LocalModeOptions) {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  shutdown.abort();
+  const graceMs = options.streamEndGraceMs ?? STREAM_END_GRACE_MS;
+  await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+  server.closeAllConnections?.();
+  await closed;
+}
+
+/**
+ * Waits for every request in flight to be billed before the DynamoDB engine goes (a record that
+ * cannot be written in time goes to the dead letters, by the ledger writer's own retries).
+ */
+async function waitForBilling(inFlight: Set<Promise<unknown>>, options: LocalModeOptions) {
+  const deadline = Date.now() + (options.shutdownGraceMs ?? 60_000);
+  while (inFlight.size > 0 && Date.now() < deadline) {
+    await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, 100))]);
+  }
+  if (inFlight.size > 0) options.log?.(`stopped with ${inFlight.size} requests still being billed`);
 }

@@ -1,6 +1,5 @@
 import {
   DeleteCommand,
-  type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -10,6 +9,7 @@ import type { TierName } from '../../lib/config/schema';
 import { FILES_TABLE } from '../files/files-table';
 import type { LedgerRecord } from '../metering/ledger';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
+import type { DocumentClient } from '../storage/document-client';
 import {
   and,
   compare,
@@ -161,7 +161,7 @@ function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
 /** Batches and their line results, in the owner's partition of the files table. */
 export class BatchesRepository {
   constructor(
-    private readonly doc: DynamoDBDocumentClient,
+    private readonly doc: DocumentClient,
     private readonly tableName: string,
   ) {}
 

@@ -1,6 +1,7 @@
-import { DeleteCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { FileStorage } from '../files/file-storage';
 import { FILES_TABLE } from '../files/files-table';
+import type { DocumentClient } from '../storage/document-client';
 import type { BatchesRepository, BatchRecord } from './batches-repository';
 
 const { partitionKey: PK, sortKey: SK } = FILES_TABLE;
@@ -31,7 +32,7 @@ export interface CustomerDataEraser {
  */
 export class FilesTableEraser implements CustomerDataEraser {
   constructor(
-    private readonly doc: DynamoDBDocumentClient,
+    private readonly doc: DocumentClient,
     private readonly tableName: string,
     private readonly storage: Pick<FileStorage, 'delete'>,
     private readonly batches?: Pick<BatchesRepository, 'releaseOpenBatch'>,

@@ -1,6 +1,5 @@
 import {
   DeleteCommand,
-  type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -109,10 +108,12 @@ function strip<T>(item: Record<string, unknown>): T {
 /** Where most callers have imported it from; it lives with the other storage helpers. */
 export { createDocumentClient } from '../storage/document-client';
 
+import type { DocumentClient } from '../storage/document-client';
+
 /** Every read and write of customers and their keys. */
 export class CustomersRepository {
   constructor(
-    private readonly doc: DynamoDBDocumentClient,
+    private readonly doc: DocumentClient,
     private readonly tableName: string,
   ) {}
 

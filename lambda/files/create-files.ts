@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { FilesConfig } from '../../lib/config/schema';
+import type { DocumentClient } from '../storage/document-client';
 import { S3FileStorage } from './file-storage';
 import { FilesRepository } from './files-repository';
 import { FilesService } from './files-service';
@@ -8,7 +8,7 @@ import { UploadsService } from './uploads-service';
 
 /** The Files and Uploads services on one table and one bucket; Lambda and local mode build them the same way. */
 export function createFiles(options: {
-  doc: DynamoDBDocumentClient;
+  doc: DocumentClient;
   tableName: string;
   s3: S3Client;
   bucket: string;

@@ -1,11 +1,6 @@
-import {
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
+import type { DocumentClient } from '../storage/document-client';
 import { queryAll, queryPage } from '../storage/query-pages';
 import { FILES_TABLE } from './files-table';
 
@@ -110,7 +105,7 @@ function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
 /** Files, uploads and their parts in DynamoDB; every read is scoped to the customer who owns the item. */
 export class FilesRepository {
   constructor(
-    private readonly doc: DynamoDBDocumentClient,
+    private readonly doc: DocumentClient,
     private readonly tableName: string,
   ) {}
 

@@ -1,4 +1,3 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { TierlineConfig } from '../../lib/config/schema';
 import type { FileStorage } from '../files/file-storage';
@@ -6,6 +5,7 @@ import type { FilesService } from '../files/files-service';
 import { PromptTokenCounter } from '../inference/prompt-tokens';
 import type { LedgerWriter } from '../metering/ledger';
 import type { SpendTracker } from '../metering/spend';
+import type { DocumentClient } from '../storage/document-client';
 import { JobBilling } from './job-billing';
 import type { JobLauncher } from './job-launcher';
 import { S3JobStorage } from './job-storage';
@@ -15,8 +15,8 @@ import { JobsService } from './jobs-service';
 /** The fine-tuning jobs API on its table and bucket; Lambda and local mode build it the same way. */
 export function createFineTuningJobs(options: {
   config: TierlineConfig;
-  /** The DynamoDB client of the fine-tuning table (the default client in Lambda). */
-  dynamo?: DynamoDBClient;
+  /** The document client of the fine-tuning table. */
+  doc: DocumentClient;
   tableName: string;
   s3: S3Client;
   filesBucket: string;
@@ -27,7 +27,7 @@ export function createFineTuningJobs(options: {
   launcher: JobLauncher;
   now?: () => Date;
 }): { service: JobsService; billing: JobBilling; jobs: JobsRepository } {
-  const jobs = new JobsRepository(options.tableName, options.dynamo);
+  const jobs = new JobsRepository(options.doc, options.tableName);
   const billing = new JobBilling({
     jobs,
     spend: options.spend,

@@ -1,14 +1,6 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import {
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
-import { awsClientOptions } from '../storage/aws-clients';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
-import { createDocumentClient } from '../storage/document-client';
+import type { DocumentClient } from '../storage/document-client';
 import { exists, isIn, update } from '../storage/expressions';
 import { queryAll, queryPage } from '../storage/query-pages';
 import { FINE_TUNING_TABLE } from './fine-tuning-table';
@@ -46,14 +38,10 @@ function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
  * write an event twice.
  */
 export class JobsRepository {
-  private readonly client: DynamoDBDocumentClient;
-
   constructor(
+    private readonly client: DocumentClient,
     private readonly tableName: string,
-    client: DynamoDBClient = new DynamoDBClient(awsClientOptions()),
-  ) {
-    this.client = createDocumentClient(client);
-  }
+  ) {}
 
   /** False when the job already exists (a retried create). */
   async create(job: JobRecord): Promise<boolean> {

@@ -1,15 +1,12 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
-  type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { awsClientOptions } from '../storage/aws-clients';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
-import { createDocumentClient } from '../storage/document-client';
+import type { DocumentClient } from '../storage/document-client';
 import { isIn, update } from '../storage/expressions';
 import { FINE_TUNING_TABLE } from './fine-tuning-table';
 
@@ -74,14 +71,10 @@ function strip(item: Record<string, unknown> | undefined): FineTunedModel | unde
  * customer's.
  */
 export class ModelsRepository {
-  private readonly client: DynamoDBDocumentClient;
-
   constructor(
+    private readonly client: DocumentClient,
     private readonly tableName: string,
-    client: DynamoDBClient = new DynamoDBClient(awsClientOptions()),
-  ) {
-    this.client = createDocumentClient(client);
-  }
+  ) {}
 
   /**
    * Writes the record unless one with its id exists; answers the record as stored (the new one, or

@@ -1,13 +1,13 @@
+import { awsStores } from '../composition/aws-stores';
+import { jobsRepository } from '../composition/fine-tuning';
 import { bundledConfig } from '../config';
-import { FINE_TUNING_TABLE_ENV } from '../fine-tuning/fine-tuning-table';
-import { JobsRepository } from '../fine-tuning/jobs-repository';
 import {
   applyTrainingStateChange,
   type TrainingJobStateChange,
 } from '../fine-tuning/training-state-change';
-import { requiredEnv } from '../http/environment';
 
-const jobs = new JobsRepository(requiredEnv(FINE_TUNING_TABLE_ENV));
+// Off the request path: the SDK's document client (every call through its middleware).
+const jobs = jobsRepository(awsStores({ documentClient: 'sdk' }));
 const environmentName = bundledConfig().environment.name;
 
 /** EventBridge target: "SageMaker Training Job State Change". A thrown error makes EventBridge retry. */

@@ -1,46 +1,21 @@
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
-import { SageMakerClient } from '@aws-sdk/client-sagemaker';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { awsEngines } from '../composition/aws-engines';
+import { fineTuningWorkflow } from '../composition/fine-tuning';
+import { meteringServices } from '../composition/metering';
 import { bundledConfig } from '../config';
-import { createDocumentClient } from '../customers/customers-repository';
-import { FINE_TUNING_BUCKET_ENV, FINE_TUNING_TABLE_ENV } from '../fine-tuning/fine-tuning-table';
-import { JobBilling } from '../fine-tuning/job-billing';
-import { JobsRepository } from '../fine-tuning/jobs-repository';
-import { ModelsRepository } from '../fine-tuning/models-repository';
 import { createWorkflowHandler } from '../fine-tuning/workflow-handler';
-import { requiredEnv } from '../http/environment';
-import { SqsDeadLetterSink } from '../metering/ledger';
-import { LEDGER_DEAD_LETTERS_ENV, METERING_TABLE_ENV } from '../metering/metering-table';
-import { createMetering } from '../metering/request-metering';
-import { EVENT_SOURCE_ENV, EventBridgeSpendAlerts } from '../metering/spend-alerts';
 import { awsClientOptions } from '../storage/aws-clients';
 
-// Created once per execution environment and reused across invocations.
+// Created once per execution environment and reused across invocations. Off the request path: the
+// SDK's document client; and the SDK's S3 client with its default checksums (the files' client
+// sends them only where S3 requires them, for presigned URLs and streamed bodies: file-storage.ts).
 const config = bundledConfig();
-const jobs = new JobsRepository(requiredEnv(FINE_TUNING_TABLE_ENV));
-// A job's training is billed through the same ledger and monthly spend as requests
-// (`job-billing.ts`).
-const metering = createMetering({
+const engines = awsEngines({
   config,
-  doc: createDocumentClient(),
-  tableName: requiredEnv(METERING_TABLE_ENV),
-  deadLetters: new SqsDeadLetterSink(
-    new SQSClient(awsClientOptions()),
-    requiredEnv(LEDGER_DEAD_LETTERS_ENV),
-  ),
-  alerts: new EventBridgeSpendAlerts(
-    new EventBridgeClient(awsClientOptions()),
-    requiredEnv(EVENT_SOURCE_ENV),
-  ),
+  documentClient: 'sdk',
+  override: { s3: () => new S3Client(awsClientOptions('s3')) },
 });
 
-export const handler = createWorkflowHandler({
-  jobs,
-  models: new ModelsRepository(requiredEnv(FINE_TUNING_TABLE_ENV)),
-  s3: new S3Client(awsClientOptions('s3')),
-  sagemaker: new SageMakerClient(awsClientOptions()),
-  config,
-  bucket: requiredEnv(FINE_TUNING_BUCKET_ENV),
-  billing: new JobBilling({ jobs, spend: metering.spend, ledger: metering.ledger, config }),
-});
+export const handler = createWorkflowHandler(
+  fineTuningWorkflow(engines, config, meteringServices(engines, config)),
+);

@@ -1,13 +1,13 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { createDocumentClient } from '../customers/customers-repository';
-import { requiredEnv } from '../http/environment';
-import { METERING_TABLE_ENV } from '../metering/metering-table';
+import { awsStores } from '../composition/aws-stores';
 import { createReconcilerHandler } from '../metering/reconciler';
 
 // Created once per execution environment and reused across invocations (EventBridge invokes it
-// every minute).
+// every minute). Off the request path: the SDK's document client.
+const stores = awsStores({ documentClient: 'sdk' });
+
 export const handler = createReconcilerHandler(
-  createDocumentClient(),
-  requiredEnv(METERING_TABLE_ENV),
+  stores.doc,
+  stores.tables.metering,
   new Logger({ serviceName: 'reservation-reconciler' }),
 );

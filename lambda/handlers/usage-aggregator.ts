@@ -1,10 +1,10 @@
-import { createDocumentClient } from '../customers/customers-repository';
-import { requiredEnv } from '../http/environment';
+import { awsStores } from '../composition/aws-stores';
 import { AggregateUpdater } from '../metering/aggregate-updates';
-import { METERING_TABLE_ENV } from '../metering/metering-table';
 import { createUsageAggregatorHandler } from '../metering/usage-stream';
 
-// Created once per execution environment and reused across invocations.
-const updater = new AggregateUpdater(createDocumentClient(), requiredEnv(METERING_TABLE_ENV));
+// Created once per execution environment and reused across invocations. Off the request path: the
+// SDK's document client.
+const stores = awsStores({ documentClient: 'sdk' });
+const updater = new AggregateUpdater(stores.doc, stores.tables.metering);
 
 export const handler = createUsageAggregatorHandler(updater);

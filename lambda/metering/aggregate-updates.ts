@@ -1,11 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { isConditionFailure } from '../storage/conditional-writes';
+import type { DocumentClient } from '../storage/document-client';
 import { and, compare, exists, notExists, or, update } from '../storage/expressions';
 import { type LedgerRecord, ledgerKeys, usagePartition, utcDay } from './ledger';
 import { METERING_TABLE } from './metering-table';
@@ -72,7 +68,7 @@ const ledgerKey = (record: AggregatedRecord) => {
 
 export class AggregateUpdater {
   constructor(
-    private readonly doc: DynamoDBDocumentClient,
+    private readonly doc: DocumentClient,
     private readonly tableName: string,
     private readonly now: () => number = Date.now,
   ) {}

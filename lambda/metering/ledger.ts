@@ -1,8 +1,9 @@
 import { open, readFile } from 'node:fs/promises';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { TierName } from '../../lib/config/schema';
 import { isConditionFailure } from '../storage/conditional-writes';
+import type { DocumentClient } from '../storage/document-client';
 import { conditionOnly, notExists } from '../storage/expressions';
 import { METERING_TABLE } from './metering-table';
 import {
@@ -107,7 +108,7 @@ export class LedgerWriter {
   private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(
-    private readonly doc: DynamoDBDocumentClient,
+    private readonly doc: DocumentClient,
     private readonly tableName: string,
     private readonly deadLetters: DeadLetterSink,
     options: LedgerWriterOptions = {},

@@ -1,6 +1,7 @@
-import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ModelLimits } from '../../lib/config/schema';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
+import type { DocumentClient } from '../storage/document-client';
 import {
   and,
   compare,
@@ -139,7 +140,7 @@ export class Limiter {
   private readonly shards: (limits: ModelLimits) => number;
 
   constructor(
-    private readonly doc: DynamoDBDocumentClient,
+    private readonly doc: DocumentClient,
     private readonly tableName: string,
     options: LimiterOptions = {},
   ) {

@@ -1,5 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DocumentClient } from '../storage/document-client';
 import { type LedgerRecord, LedgerWriter, ledgerRecord } from './ledger';
 import { type HeldRequest, Limiter } from './limiter';
 import { DUE_SHARDS, ReservationBook, type ReservationRecord } from './reservations';
@@ -206,7 +206,7 @@ export function reconciledRecord(record: ReservationRecord, now: Date): LedgerRe
  * (alarmed) shows it; the next run retries them.
  */
 export function createReconcilerHandler(
-  doc: DynamoDBDocumentClient,
+  doc: DocumentClient,
   tableName: string,
   logger: Pick<Logger, 'info' | 'error'>,
 ) {

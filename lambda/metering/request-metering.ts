@@ -1,8 +1,8 @@
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ModelLimits, TierlineConfig } from '../../lib/config/schema';
 import type { Principal } from '../customers/authenticate';
 import { HttpError } from '../openai/errors';
 import { ownValue } from '../own';
+import type { DocumentClient } from '../storage/document-client';
 import { AggregateUpdater } from './aggregate-updates';
 import { type DeadLetterSink, type LedgerRecord, LedgerWriter, ledgerRecord } from './ledger';
 import { Limiter, type OutputTokens, type Reservation } from './limiter';
@@ -455,7 +455,7 @@ export interface MeteringParts {
 /** Metering on one metering table, with the dead-letter sink and alert publisher of the environment. */
 export function createMetering(options: {
   config: TierlineConfig;
-  doc: DynamoDBDocumentClient;
+  doc: DocumentClient;
   tableName: string;
   deadLetters: DeadLetterSink;
   alerts: SpendAlertPublisher;

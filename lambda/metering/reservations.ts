@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { TierName } from '../../lib/config/schema';
 import { applied } from '../storage/conditional-writes';
+import type { DocumentClient } from '../storage/document-client';
 import { and, compare, exists, notExists, update } from '../storage/expressions';
 import { METERING_TABLE, RECORD_VERSION } from './metering-table';
 import type { TokenPrices } from './pricing';
@@ -140,7 +141,7 @@ const duePartition = (shard: number) => `RSVDUE#${shard}`;
 /** The due-time index of the items (counter items) that hold requests in flight. */
 export class ReservationBook {
   constructor(
-    private readonly doc: DynamoDBDocumentClient,
+    private readonly doc: DocumentClient,
     private readonly tableName: string,
   ) {}
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
+import type { DocumentClient } from '../storage/document-client';
 import {
   and,
   compare,
@@ -134,7 +135,7 @@ function amount(value: number, what: string): number {
 
 export class SpendTracker {
   constructor(
-    private readonly doc: DynamoDBDocumentClient,
+    private readonly doc: DocumentClient,
     private readonly tableName: string,
     private readonly alerts: SpendAlertPublisher,
     private readonly now: () => Date = () => new Date(),

@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { BadRequestError } from '../openai/errors';
 import type {
   DayBucket,
@@ -7,6 +7,7 @@ import type {
   UsageFields,
   UsageList,
 } from '../openai/shapes/usage';
+import type { DocumentClient } from '../storage/document-client';
 import { METERING_TABLE } from './metering-table';
 import { formatUsd } from './pricing';
 
@@ -59,7 +60,7 @@ const MAX_RANGE_DAYS = 366;
 
 export class UsageAggregates {
   constructor(
-    private readonly doc: DynamoDBDocumentClient,
+    private readonly doc: DocumentClient,
     private readonly tableName: string,
   ) {}
 

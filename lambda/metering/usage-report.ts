@@ -1,6 +1,7 @@
-import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { TierName } from '../../lib/config/tier-names';
 import type { CustomerRecord, CustomersRepository } from '../customers/customers-repository';
+import type { DocumentClient } from '../storage/document-client';
 import { usagePartition } from './ledger';
 import { METERING_TABLE } from './metering-table';
 import { MICRO_USD_PER_USD } from './pricing';
@@ -84,7 +85,7 @@ export class UsageReports {
       customers: Pick<CustomersRepository, 'getCustomer' | 'listCustomers'>;
       aggregates: Pick<UsageAggregates, 'queryUsage'>;
       spend: Pick<SpendTracker, 'getMonthOf'>;
-      doc: DynamoDBDocumentClient;
+      doc: DocumentClient;
       tableName: string;
     },
   ) {}

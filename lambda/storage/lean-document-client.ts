@@ -19,7 +19,7 @@ import {
 import { marshall, type marshallOptions, unmarshall } from '@aws-sdk/util-dynamodb';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { HttpRequest, HttpResponse } from '@smithy/types';
-import { DOCUMENT_MARSHALLING } from './document-client';
+import { DOCUMENT_MARSHALLING, type DocumentClient } from './document-client';
 
 /**
  * A DynamoDB document client whose five item operations (GetItem, PutItem, UpdateItem, DeleteItem,
@@ -27,7 +27,14 @@ import { DOCUMENT_MARSHALLING } from './document-client';
  * SDK's own marshaller, signed with the SDK's own SigV4 signer and the client's credentials
  * (refreshed by its provider), sent through the client's own HTTP handler (its kept-alive
  * connections) to the endpoint the SDK resolves. Every other command, any call with options, and
- * any with a legacy member (`Expected`, ...) goes through the SDK as usual.
+ * any with a legacy member (`Expected`, ...) goes through an SDK document client on the same
+ * `DynamoDBClient`, as usual.
+ *
+ * It is a type of its own, not an SDK client with a patched `send`: it has no `middlewareStack`,
+ * so nobody can add middleware to it believing every call passes it. Middleware added to the
+ * `DynamoDBClient` it wraps sees only the calls that go through the SDK; where middleware must see
+ * every call, the composition root picks the SDK's document client instead ({@link
+ * createDocumentClient}; local mode's `instrumentDynamo` does).
  *
  * Why: these calls are the metering on the path of every chat request (2-3 before the model, 3-4
  * after). Measured on dynalite (1,500 UpdateItem calls, 8 at a time, `npx tsx
@@ -42,24 +49,43 @@ import { DOCUMENT_MARSHALLING } from './document-client';
  * backoff with full jitter). Left out: the SDK's retry quota and clock-skew correction (Lambda's
  * clock is synchronised), endpoint discovery (DynamoDB does not require it) and account-id
  * endpoints (the regional endpoint serves every account).
+ *
+ * Tested (test/lambda/storage/lean-document-client.test.ts, against dynalite and a faulting proxy)
+ * with the SDK version package.json pins (@aws-sdk/client-dynamodb and lib-dynamodb 3.1142.0), the
+ * version every function bundles: TierlineFunction leaves nothing external, so Lambda runs the
+ * bundled copy, never the runtime's own SDK (test/infra/bundling.test.ts holds both).
  */
+export class LeanDocumentClient implements DocumentClient {
+  /** The SDK's document client on the same `DynamoDBClient`: every call not sent directly. */
+  private readonly sdk: DynamoDBDocumentClient;
+  private readonly direct: DirectItemCalls;
+
+  constructor(client: DynamoDBClient, options: { marshallOptions?: marshallOptions } = {}) {
+    const marshalling = options.marshallOptions ?? DOCUMENT_MARSHALLING;
+    this.sdk = DynamoDBDocumentClient.from(client, { marshallOptions: { ...marshalling } });
+    // A copy: the document client sets `convertTopLevelContainer` on the object it is given, and
+    // these members are marshalled as maps of attributes, not as one attribute.
+    this.direct = new DirectItemCalls(client, { ...marshalling, convertTopLevelContainer: false });
+  }
+
+  /** The five item operations directly; any other command (or a call with options) through the SDK. */
+  readonly send = ((command: unknown, ...rest: unknown[]) => {
+    const operation = rest.length === 0 ? operationOf(command) : undefined;
+    return operation
+      ? this.direct.send(operation, (command as { input: Record<string, unknown> }).input)
+      : (this.sdk.send as (command: unknown, ...rest: unknown[]) => Promise<unknown>)(
+          command,
+          ...rest,
+        );
+  }) as DynamoDBDocumentClient['send'];
+}
+
+/** The lean client on `client` (see {@link LeanDocumentClient}). */
 export function createLeanDocumentClient(
   client: DynamoDBClient,
   options: { marshallOptions?: marshallOptions } = {},
-): DynamoDBDocumentClient {
-  const marshalling = options.marshallOptions ?? DOCUMENT_MARSHALLING;
-  const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { ...marshalling } });
-  // A copy: the document client sets `convertTopLevelContainer` on the object it is given, and
-  // these members are marshalled as maps of attributes, not as one attribute.
-  const direct = new DirectItemCalls(client, { ...marshalling, convertTopLevelContainer: false });
-  const viaSdk = doc.send.bind(doc) as (command: unknown, ...rest: unknown[]) => Promise<unknown>;
-  doc.send = ((command: unknown, ...rest: unknown[]) => {
-    const operation = rest.length === 0 ? operationOf(command) : undefined;
-    return operation
-      ? direct.send(operation, (command as { input: Record<string, unknown> }).input)
-      : viaSdk(command, ...rest);
-  }) as DynamoDBDocumentClient['send'];
-  return doc;
+): LeanDocumentClient {
+  return new LeanDocumentClient(client, options);
 }
 
 type Operation = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'Query';

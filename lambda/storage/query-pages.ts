@@ -1,8 +1,5 @@
-import {
-  type DynamoDBDocumentClient,
-  QueryCommand,
-  type QueryCommandInput,
-} from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import type { DocumentClient } from './document-client';
 
 /**
  * Reading a DynamoDB query through its pages. A query stops at 1 MB of items (or at `Limit`) and
@@ -17,7 +14,7 @@ type Item = Record<string, unknown>;
  * reads one item more than the limit (across as many pages as that takes) to know.
  */
 export async function queryPage<T>(
-  doc: DynamoDBDocumentClient,
+  doc: DocumentClient,
   input: QueryCommandInput,
   limit: number,
   toRecord: (item: Item) => T,
@@ -36,7 +33,7 @@ export async function queryPage<T>(
 
 /** Every item the query matches, page after page. */
 export async function* queryAll<T>(
-  doc: DynamoDBDocumentClient,
+  doc: DocumentClient,
   input: QueryCommandInput,
   toRecord: (item: Item) => T,
 ): AsyncIterable<T> {

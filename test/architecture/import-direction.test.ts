@@ -3,7 +3,7 @@ import { concernCycles, type ImportEdge, lambdaImports, violationOf } from './im
 
 const repoRoot = path.join(__dirname, '..', '..');
 
-describe('imports inside lambda/ run one way: handlers -> http -> concerns -> openai', () => {
+describe('imports inside lambda/ run one way: handlers -> http -> composition -> concerns -> openai', () => {
   const edges = lambdaImports(repoRoot);
 
   it('reads the imports of the runtime', () => {
@@ -38,6 +38,10 @@ describe('the direction rule itself', () => {
     ['lambda/openai/errors.ts', 'lambda/openai/openai-types.ts'],
     ['lambda/metering/pricing.ts', 'lib/config/schema.ts'],
     ['lambda/http/lambda-app.ts', 'lambda/config.ts'],
+    ['lambda/http/lambda-app.ts', 'lambda/composition/api-services.ts'],
+    ['lambda/handlers/batch-worker.ts', 'lambda/composition/files-and-batches.ts'],
+    ['lambda/composition/metering.ts', 'lambda/metering/request-metering.ts'],
+    ['lambda/composition/aws-engines.ts', 'lambda/storage/lean-document-client.ts'],
   ])('allows %s -> %s', (from, to) => {
     expect(violationOf(edge(from, to))).toBeUndefined();
   });
@@ -52,6 +56,12 @@ describe('the direction rule itself', () => {
     ['lambda/http/app.ts', 'local/local-mode.ts', /only lib\/config\//],
     ['lambda/inference/models.ts', 'lib/constructs/api/tierline-api.ts', /only lib\/config\//],
     ['lambda/adapters/ledger.ts', 'lambda/openai/errors.ts', /not a known layer/],
+    ['lambda/composition/api-services.ts', 'lambda/http/app.ts', /must not import lambda\/http/],
+    [
+      'lambda/metering/ledger.ts',
+      'lambda/composition/engines.ts',
+      /must not import lambda\/composition/,
+    ],
   ])('refuses %s -> %s, naming the file and the import', (from, to, why) => {
     const violation = violationOf(edge(from, to));
     expect(violation).toMatch(why);

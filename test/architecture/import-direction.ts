@@ -8,8 +8,13 @@ import * as ts from 'typescript';
  * through others), so a concern can always be read without the ones that build on it.
  */
 export const LAYERS = {
-  handlers: 3,
-  http: 2,
+  handlers: 4,
+  http: 3,
+  /**
+   * The composition root: builds every store and service from the engines (AWS's or local mode's)
+   * and the config. Above the concerns it builds, below the HTTP layer and the handlers that use it.
+   */
+  composition: 2,
   customers: 1,
   inference: 1,
   metering: 1,
@@ -65,7 +70,7 @@ export function violationOf({ from, to }: ImportEdge): string | undefined {
     return `${from} imports ${to}: openai/ is the ground floor and imports nothing else from lambda/`;
   if (toLayer < fromLayer) return undefined;
   if (toLayer === 1 && fromLayer === 1) return undefined;
-  return `${from} imports ${to}: lambda/${fromFolder ?? ''} (layer ${fromLayer}) must not import lambda/${toFolder ?? ''} (layer ${toLayer}); imports run handlers/ -> http/ -> concerns -> openai/`;
+  return `${from} imports ${to}: lambda/${fromFolder ?? ''} (layer ${fromLayer}) must not import lambda/${toFolder ?? ''} (layer ${toLayer}); imports run handlers/ -> http/ -> composition/ -> concerns -> openai/`;
 }
 
 /** Pairs of concern folders that import each other, directly or through other concerns. */

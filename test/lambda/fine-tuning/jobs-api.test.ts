@@ -110,7 +110,7 @@ beforeAll(async () => {
   });
   parts = createFineTuningJobs({
     config,
-    dynamo: dynamo.client,
+    doc: createDocumentClient(dynamo.client),
     tableName: 'fine-tuning',
     s3,
     filesBucket: FILES_BUCKET,
@@ -127,7 +127,7 @@ beforeAll(async () => {
   });
   workflow = createWorkflowHandler({
     jobs: parts.jobs,
-    models: new ModelsRepository('fine-tuning', dynamo.client),
+    models: new ModelsRepository(createDocumentClient(dynamo.client), 'fine-tuning'),
     s3,
     sagemaker: new SageMakerClient({ region: 'us-east-1' }),
     config,
@@ -148,7 +148,7 @@ beforeAll(async () => {
     fineTuningJobs: parts.service,
     fineTunedModels: new FineTunedModelResolver({
       config,
-      models: new ModelsRepository('fine-tuning', dynamo.client),
+      models: new ModelsRepository(createDocumentClient(dynamo.client), 'fine-tuning'),
     }),
     logError: (message, details) => console.error(message, details),
   });

@@ -8,6 +8,7 @@ import {
   type FineTunedModel,
   ModelsRepository,
 } from '../../../lambda/fine-tuning/models-repository';
+import { createDocumentClient } from '../../../lambda/storage/document-client';
 import { loadConfig } from '../../../lib/config/load';
 import { ensureFineTuningTable } from '../../../local/local-tables';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
@@ -24,7 +25,7 @@ afterAll(() => dynamo.stop());
 beforeEach(async () => {
   tables += 1;
   await ensureFineTuningTable(dynamo.client, `models-${tables}`);
-  models = new ModelsRepository(`models-${tables}`, dynamo.client);
+  models = new ModelsRepository(createDocumentClient(dynamo.client), `models-${tables}`);
 });
 
 function model(overrides: Partial<FineTunedModel> = {}): FineTunedModel {

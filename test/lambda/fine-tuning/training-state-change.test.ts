@@ -5,6 +5,7 @@ import {
   applyTrainingStateChange,
   type TrainingJobStateChange,
 } from '../../../lambda/fine-tuning/training-state-change';
+import { createDocumentClient } from '../../../lambda/storage/document-client';
 import { ensureFineTuningTable } from '../../../local/local-tables';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
 
@@ -23,7 +24,7 @@ beforeEach(async () => {
   counter += 1;
   const tableName = `fine-tuning-${counter}`;
   await ensureFineTuningTable(dynamo.client, tableName);
-  jobs = new JobsRepository(tableName, dynamo.client);
+  jobs = new JobsRepository(createDocumentClient(dynamo.client), tableName);
 });
 
 function job(jobId: string, status: JobRecord['status'] = 'queued'): JobRecord {

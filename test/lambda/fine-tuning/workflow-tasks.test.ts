@@ -17,6 +17,7 @@ import { JobsRepository } from '../../../lambda/fine-tuning/jobs-repository';
 import { ModelsRepository } from '../../../lambda/fine-tuning/models-repository';
 import { createWorkflowHandler } from '../../../lambda/fine-tuning/workflow-handler';
 import { failureMessage, type WorkflowDeps } from '../../../lambda/fine-tuning/workflow-tasks';
+import { createDocumentClient } from '../../../lambda/storage/document-client';
 import { loadConfig } from '../../../lib/config/load';
 import { ensureFineTuningTable } from '../../../local/local-tables';
 import { adapterFiles, entriesOf, tarGzOf } from '../../support/adapters';
@@ -41,8 +42,8 @@ beforeEach(async () => {
   sagemakerMock.reset();
   tables += 1;
   await ensureFineTuningTable(dynamo.client, `workflow-${tables}`);
-  jobs = new JobsRepository(`workflow-${tables}`, dynamo.client);
-  models = new ModelsRepository(`workflow-${tables}`, dynamo.client);
+  jobs = new JobsRepository(createDocumentClient(dynamo.client), `workflow-${tables}`);
+  models = new ModelsRepository(createDocumentClient(dynamo.client), `workflow-${tables}`);
   const deps: WorkflowDeps = {
     jobs,
     models,

@@ -17,7 +17,11 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../../lambda/customers/customers-repository';
 import { isConditionFailure } from '../../../lambda/storage/conditional-writes';
-import { createLeanDocumentClient } from '../../../lambda/storage/lean-document-client';
+import type { DocumentClient } from '../../../lambda/storage/document-client';
+import {
+  createLeanDocumentClient,
+  type LeanDocumentClient,
+} from '../../../lambda/storage/lean-document-client';
 import { createKeyedTable, type LocalDynamo, startDynalite } from '../../support/dynalite';
 
 /**
@@ -28,7 +32,7 @@ import { createKeyedTable, type LocalDynamo, startDynalite } from '../../support
 describe('the lean document client (dynalite)', () => {
   let dynamo: LocalDynamo;
   let sdk: DynamoDBDocumentClient;
-  let lean: DynamoDBDocumentClient;
+  let lean: LeanDocumentClient;
   const TableName = 'lean';
   const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
@@ -113,7 +117,7 @@ describe('the lean document client (dynalite)', () => {
       nums: new Set([1, 2.5]),
       deep: { a: { b: { c: [undefined, { d: undefined, e: 0 }] } } },
     };
-    const outcome = (doc: DynamoDBDocumentClient, command: unknown) =>
+    const outcome = (doc: DocumentClient, command: unknown) =>
       (doc.send as (command: unknown) => Promise<Record<string, unknown>>)(command).then(
         ({ $metadata: _m, ...output }) => output,
         (error: Error) => ({ error: error.name, message: error.message }),

@@ -1,0 +1,34 @@
+import type { TierlineConfig } from '../../lib/config/schema';
+import { createMetering, type MeteringParts } from '../metering/request-metering';
+import type { Engines } from './engines';
+
+/** What local mode tunes in metering; Lambda takes the defaults. */
+export interface MeteringTuning {
+  /** Apply each ledger write to the usage aggregates in-process (local mode has no table stream). */
+  aggregateInline?: boolean;
+  /** A request's maximum duration. @default 15 min */
+  maxRequestMs?: number;
+  /** The reconciler's margin past that duration. @default 60 s */
+  reconcileMarginMs?: number;
+}
+
+/**
+ * Rate limits, spend limits, the ledger, usage aggregates and the reconciler, on the metering
+ * table: requests, batch lines and fine-tuning jobs are billed through these same parts.
+ */
+export function meteringServices(
+  engines: Pick<Engines, 'doc' | 'tables' | 'deadLetters' | 'alerts' | 'now' | 'logError'>,
+  config: TierlineConfig,
+  tuning: MeteringTuning = {},
+): MeteringParts {
+  return createMetering({
+    config,
+    doc: engines.doc,
+    tableName: engines.tables.metering,
+    deadLetters: engines.deadLetters,
+    alerts: engines.alerts,
+    ...tuning,
+    now: engines.now,
+    logError: engines.logError,
+  });
+}
