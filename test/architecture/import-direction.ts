@@ -11,6 +11,7 @@ export const LAYERS = {
   handlers: 3,
   http: 2,
   customers: 1,
+  accounts: 1,
   inference: 1,
   metering: 1,
   files: 1,
