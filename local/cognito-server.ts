@@ -13,7 +13,7 @@ import { type LocalMail, MAIL_SEPARATOR } from './local-mail';
  * the mail file instead of its console box, and the token issuer set once the port is known.
  *
  * argv: <data folder> <mail file> <port> [console URL]. Prints one line, `ready <port>`, when it
- * listens; stops on SIGTERM.
+ * listens; stops on SIGTERM or when its stdin closes (local mode gone).
  */
 
 function messageFor(reason: string): { subject: string; page: string; action: string } {
@@ -132,6 +132,9 @@ async function main(): Promise<void> {
     server.closeAllConnections();
     server.close(() => process.exit(0));
   });
+  // The parent holds our stdin open: when it is gone (stopped, crashed, killed), so are we.
+  process.stdin.resume();
+  process.stdin.on('end', () => process.exit(0));
   process.stdout.write(`ready ${port}\n`);
 }
 

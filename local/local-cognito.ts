@@ -61,7 +61,8 @@ export async function startLocalCognito(options: LocalCognitoOptions): Promise<L
       ...(options.consoleUrl ? [options.consoleUrl] : []),
     ],
     {
-      stdio: ['ignore', 'pipe', 'inherit'],
+      // stdin stays open while local mode lives: the child exits when it closes (even on a kill -9).
+      stdio: ['pipe', 'pipe', 'inherit'],
       cwd: path.join(__dirname, '..'),
       // cognito-local runs on the AWS SDK v2, which prints its end-of-support notice otherwise.
       env: { ...process.env, AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1' },

@@ -2,12 +2,14 @@ import {
   appendFileSync,
   existsSync,
   mkdirSync,
+  mkdtempSync,
   readFileSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SageMakerClient } from '@aws-sdk/client-sagemaker';
@@ -55,6 +57,7 @@ import type { OperatorSettings } from '../lib/operator-settings';
 import { ApiGatewayEmulator } from './api-gateway-emulator';
 import { serveConsole } from './console-server';
 import { EdgeThrottle } from './edge-throttle';
+import { type LocalCognito, startLocalCognito } from './local-cognito';
 import { localPrincipal } from './local-principal';
 import { startLocalS3 } from './local-s3';
 import {
@@ -153,6 +156,11 @@ export interface LocalModeOptions {
   reconcileMarginMs?: number;
   /** How often the reconciler of crashed requests runs (EventBridge runs it every minute in AWS). @default 60 s */
   reconcileIntervalMs?: number;
+  /**
+   * Console sign-in: cognito-local as the user pool, on this port (0: a free one). Absent, no
+   * user pool runs (most tests need none). `npm start` turns it on.
+   */
+  signIn?: { port?: number };
 }
 
 export interface DemoCustomer {
@@ -176,6 +184,8 @@ export interface LocalMode {
   s3Endpoint: string;
   /** The in-process batch queue: `idle()` resolves when the worker has nothing left to do. */
   batchQueue: InProcessBatchQueue;
+  /** The console's user pool (cognito-local) and its mail file, when sign-in is on. */
+  signIn?: LocalCognito;
   stop(): Promise<void>;
 }
 
@@ -246,6 +256,28 @@ async function seedDemoCustomers(
       },
     );
   return demo;
+}
+
+/**
+ * Console sign-in's services: the user pool (cognito-local, its data and mail file under the data
+ * folder, or a temporary folder without one). One function, so the composition root can take it
+ * whole.
+ */
+async function signInServices(
+  options: LocalModeOptions,
+  consoleUrl: string | undefined,
+): Promise<LocalCognito | undefined> {
+  if (!options.signIn) return undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'tierline-sign-in-'));
+  const cognito = await startLocalCognito({ dataDir, port: options.signIn.port, consoleUrl });
+  if (options.dataDir) return cognito;
+  return {
+    ...cognito,
+    stop: async () => {
+      await cognito.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Starts Tierline on this machine: the same API app, dynalite as DynamoDB, the real authorizer code. */
@@ -517,6 +549,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     config,
   });
   const demoCustomers = await seedDemoCustomers(operator, options.dataDir);
+  const signIn = await signInServices(options, consoleFiles ? `${url}/` : undefined);
   if (options.dataDir) {
     const connection: LocalConnection = {
       dynamoEndpoint,
@@ -538,6 +571,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     dynamoEndpoint,
     s3Endpoint: s3Server.endpoint,
     batchQueue,
+    signIn,
     stop: async () => {
       if (stopped) return;
       stopped = true;
@@ -569,6 +603,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       if (inFlight.size > 0)
         options.log?.(`stopped with ${inFlight.size} requests still being billed`);
       await reconciling;
+      await signIn?.stop();
       client.destroy();
       s3.destroy();
       await s3Server.stop();
