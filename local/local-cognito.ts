@@ -113,9 +113,19 @@ function readyPort(child: ChildProcess): Promise<number> {
 }
 
 function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const release = () => {
+    child.stdin?.destroy();
+    child.stdout?.destroy();
+  };
+  if (child.exitCode !== null || child.signalCode !== null) {
+    release();
+    return Promise.resolve();
+  }
   return new Promise((resolve) => {
-    child.once('exit', () => resolve());
+    child.once('exit', () => {
+      release();
+      resolve();
+    });
     child.kill('SIGTERM');
   });
 }

@@ -13,9 +13,13 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SageMakerClient } from '@aws-sdk/client-sagemaker';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { serve } from '@hono/node-server';
 import dynalite from 'dynalite';
 import { Operator, OperatorError } from '../cli/operator';
+import { MembershipsRepository } from '../lambda/accounts/memberships';
+import { createSessionPrincipals } from '../lambda/accounts/session-principal';
+import { createSessionVerifier, isJwtShaped } from '../lambda/accounts/session-tokens';
 import { BatchService } from '../lambda/batches/batch-service';
 import { BatchWorker } from '../lambda/batches/batch-worker';
 import { BatchesRepository } from '../lambda/batches/batches-repository';
@@ -58,7 +62,7 @@ import { ApiGatewayEmulator } from './api-gateway-emulator';
 import { serveConsole } from './console-server';
 import { EdgeThrottle } from './edge-throttle';
 import { type LocalCognito, startLocalCognito } from './local-cognito';
-import { localPrincipal } from './local-principal';
+import { type LocalSessions, localPrincipal } from './local-principal';
 import { startLocalS3 } from './local-s3';
 import {
   ensureCustomersTable,
@@ -280,6 +284,27 @@ async function signInServices(
   };
 }
 
+/**
+ * How the API takes console sessions: the pool's tokens verified with aws-jwt-verify (JWKS cached),
+ * the organization from the user's memberships.
+ */
+function sessionServices(deps: {
+  signIn: LocalCognito;
+  doc: DynamoDBDocumentClient;
+  customers: CustomersRepository;
+  cacheTtlMs: number;
+}): LocalSessions {
+  const verify = createSessionVerifier(deps.signIn.sessionSettings);
+  return {
+    authentication: { isSessionToken: isJwtShaped, verify, usageIdentifierKey: '' },
+    principalOf: createSessionPrincipals({
+      memberships: new MembershipsRepository(deps.doc, LOCAL_CUSTOMERS_TABLE),
+      customers: deps.customers,
+      cacheTtlMs: deps.cacheTtlMs,
+    }),
+  };
+}
+
 /** Starts Tierline on this machine: the same API app, dynalite as DynamoDB, the real authorizer code. */
 export async function startLocalMode(options: LocalModeOptions): Promise<LocalMode> {
   const { config } = options;
@@ -457,9 +482,12 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     options.batchSweepIntervalMs ?? 60_000,
   );
   sweepTimer.unref();
+  // Filled once the user pool runs (after the server listens: its mail links name the console).
+  let sessions: LocalSessions | undefined;
   const app = createApiApp({
     config,
     principalOf: localPrincipal({
+      sessions: () => sessions,
       lookup: (hash) => customers.getKey(hash),
       recordUse: (hash, now) => customers.recordKeyUse(hash, now, KEY_USE_RESOLUTION_MS),
       emulator,
@@ -550,6 +578,15 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   });
   const demoCustomers = await seedDemoCustomers(operator, options.dataDir);
   const signIn = await signInServices(options, consoleFiles ? `${url}/` : undefined);
+  if (signIn) {
+    sessions = sessionServices({
+      signIn,
+      doc,
+      customers,
+      cacheTtlMs:
+        options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000,
+    });
+  }
   if (options.dataDir) {
     const connection: LocalConnection = {
       dynamoEndpoint,
