@@ -9,6 +9,12 @@ export const SESSION_USER_POOL_ID_ENV = 'SESSION_USER_POOL_ID';
 export const SESSION_CLIENT_ID_ENV = 'SESSION_CLIENT_ID';
 
 /**
+ * The API Gateway key value that meters console sessions at the edge (the console's usage plan):
+ * the authorizer returns it for every session, not knowing the organization.
+ */
+export const SESSION_USAGE_KEY_ENV = 'SESSION_USAGE_IDENTIFIER_KEY';
+
+/**
  * Whose tokens to accept. `cognito`: a user pool in AWS (issuer and JWKS derived from the pool id by
  * aws-jwt-verify). `local`: cognito-local in local mode, which signs with its own key under its own
  * issuer (`<endpoint>/<poolId>`), so the issuer and JWKS address are given.

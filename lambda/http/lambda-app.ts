@@ -4,11 +4,15 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context } from 'hono';
 import { defaultIsContentTypeBinary } from 'hono/aws-lambda';
+import { MembershipsRepository } from '../accounts/memberships';
+import { createSessionPrincipals } from '../accounts/session-principal';
 import { BATCH_QUEUE_ENV, SqsBatchQueue } from '../batches/batch-queue';
 import { BatchService } from '../batches/batch-service';
 import { BatchesRepository } from '../batches/batches-repository';
 import { bundledConfig } from '../config';
+import type { Principal } from '../customers/authenticate';
 import { CustomersRepository, type createDocumentClient } from '../customers/customers-repository';
 import { CUSTOMERS_TABLE_ENV } from '../customers/customers-table';
 import { principalFromAuthorizer, requestIdFromEvent } from '../customers/lambda-principal';
@@ -105,6 +109,24 @@ function fineTunedModels(config: ReturnType<typeof bundledConfig>): FineTunedMod
 }
 
 /**
+ * The principal from the authorizer's context, console sessions included: the authorizer verified
+ * the session's token; its organization is chosen here (lambda/accounts/session-principal.ts),
+ * reused for the authorizer cache's TTL so a suspended organization stops within the same bound.
+ */
+function sessionAwarePrincipals(
+  config: ReturnType<typeof bundledConfig>,
+  doc: ReturnType<typeof createDocumentClient>,
+): (c: Context) => Promise<Principal> {
+  const tableName = requiredEnv(CUSTOMERS_TABLE_ENV);
+  const sessions = createSessionPrincipals({
+    memberships: new MembershipsRepository(doc, tableName),
+    customers: new CustomersRepository(doc, tableName),
+    cacheTtlMs: config.environment.authorizerCacheTtlSeconds * 1000,
+  });
+  return (c) => principalFromAuthorizer(c, sessions);
+}
+
+/**
  * The API app as it runs in Lambda: config bundled, principal from the authorizer, models on
  * SageMaker, metering on DynamoDB with dead letters in SQS and spend alerts on EventBridge.
  */
@@ -132,7 +154,7 @@ export function createLambdaApp(serviceName: string, options: { files?: boolean 
   });
   return createApiApp({
     config,
-    principalOf: principalFromAuthorizer,
+    principalOf: sessionAwarePrincipals(config, doc),
     customers: new CustomersRepository(doc, requiredEnv(CUSTOMERS_TABLE_ENV)),
     backend: new SageMakerBackend({ env: config.environment.name }),
     ...metering,

@@ -1,6 +1,7 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
+import { SESSION_USAGE_KEY_ENV } from '../../lambda/accounts/session-settings';
 import type { TierlineConfig } from '../config/schema';
 import type { ConsoleUsers } from '../constructs/accounts/console-users';
 import { TierUsagePlans } from '../constructs/api/tier-usage-plans';
@@ -72,6 +73,14 @@ export class ApiStack extends Stack {
     // The authorizer verifies console sessions as it checks keys: docs/decisions.md, "Console
     // sessions".
     props.consoleUsers.bindForSessionVerification(this.api.authorizerFunction.function);
+    this.api.authorizerFunction.function.addEnvironment(
+      SESSION_USAGE_KEY_ENV,
+      this.usagePlans.consoleSessionsKeyValue,
+    );
+    // A session's organization is chosen in the API functions, from the user's memberships.
+    for (const handler of [this.api.apiFunction, this.api.chatFunction]) {
+      props.customers.bindForMemberships(handler.function);
+    }
 
     this.fineTuning = new FineTuningWorkflow(this, 'FineTuning', {
       config,

@@ -2,8 +2,13 @@ import { Match } from 'aws-cdk-lib/assertions';
 import type { CfnUserPool, CfnUserPoolClient } from 'aws-cdk-lib/aws-cognito';
 import {
   SESSION_CLIENT_ID_ENV,
+  SESSION_USAGE_KEY_ENV,
   SESSION_USER_POOL_ID_ENV,
 } from '../../lambda/accounts/session-settings';
+import {
+  CONSOLE_SESSIONS_BURST_LIMIT,
+  CONSOLE_SESSIONS_RATE_LIMIT,
+} from '../../lib/constructs/api/tier-usage-plans';
 import { synthesize } from '../support/synth';
 
 describe('console users (Cognito user pool and the console app client)', () => {
@@ -108,5 +113,38 @@ describe('console users (Cognito user pool and the console app client)', () => {
     const outputs = api.findOutputs('*');
     expect(JSON.stringify(outputs.ConsoleUserPoolId?.Value)).toContain(poolId);
     expect(JSON.stringify(outputs.ConsoleUserPoolClientId?.Value)).toContain(clientId);
+  });
+
+  it("meters sessions at the edge on the console's own usage plan, through the key the authorizer returns", () => {
+    api.hasResourceProperties('AWS::ApiGateway::UsagePlan', {
+      UsagePlanName: 'tierline-dev-console-sessions',
+      Throttle: {
+        RateLimit: CONSOLE_SESSIONS_RATE_LIMIT,
+        BurstLimit: CONSOLE_SESSIONS_BURST_LIMIT,
+      },
+      Quota: Match.absent(),
+    });
+    api.hasResourceProperties('AWS::ApiGateway::ApiKey', {
+      Name: 'tierline-dev-console-sessions',
+      Value: 'tierline-dev-console-sessions',
+      Enabled: true,
+    });
+    const plans = api.findResources('AWS::ApiGateway::UsagePlan', {
+      Properties: { UsagePlanName: 'tierline-dev-console-sessions' },
+    });
+    const keys = api.findResources('AWS::ApiGateway::ApiKey', {
+      Properties: { Name: 'tierline-dev-console-sessions' },
+    });
+    api.hasResourceProperties('AWS::ApiGateway::UsagePlanKey', {
+      KeyType: 'API_KEY',
+      KeyId: { Ref: Object.keys(keys)[0] },
+      UsagePlanId: { Ref: Object.keys(plans)[0] },
+    });
+    const authorizer = stacks.api.getLogicalId(
+      stacks.api.api.authorizerFunction.function.node.defaultChild as never,
+    );
+    const variables =
+      api.findResources('AWS::Lambda::Function')[authorizer]?.Properties.Environment.Variables;
+    expect(variables[SESSION_USAGE_KEY_ENV]).toBe('tierline-dev-console-sessions');
   });
 });

@@ -15,8 +15,10 @@ import {
   isJwtShaped,
   SESSION_REJECTED,
 } from '../../../lambda/accounts/session-tokens';
+import { createAuthorizerHandler } from '../../../lambda/customers/api-gateway-authorizer';
 import { AuthenticationError } from '../../../lambda/openai/errors';
 import { type LocalCognito, readLocalMail, startLocalCognito } from '../../../local/local-cognito';
+import { authorizerEvent } from '../../support/events';
 
 const PASSWORD = 'Correct-Horse-9-battery';
 
@@ -159,6 +161,61 @@ describe('console sessions: Cognito access tokens verified with aws-jwt-verify (
     ]) {
       await expect(attempt()).rejects.toThrow(new AuthenticationError(SESSION_REJECTED));
     }
+  });
+
+  it('lets the authorizer allow a session with its user and the console usage key, never a key lookup', async () => {
+    const token = await signedUpUser('authorized@example.com');
+    const lookups: string[] = [];
+    const errors: unknown[] = [];
+    const handler = createAuthorizerHandler(
+      async (hash) => {
+        lookups.push(hash);
+        return undefined;
+      },
+      { error: (...args: unknown[]) => errors.push(args) } as never,
+      undefined,
+      {
+        isSessionToken: isJwtShaped,
+        verify: verifierThroughProxy(),
+        usageIdentifierKey: 'tierline-test-console-sessions',
+      },
+    );
+    const userId = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()).sub;
+
+    const allowed = await handler(authorizerEvent({ Authorization: `Bearer ${token}` }));
+
+    expect(allowed).toMatchObject({
+      principalId: userId,
+      usageIdentifierKey: 'tierline-test-console-sessions',
+      context: { kind: 'session', userId },
+      policyDocument: { Statement: [expect.objectContaining({ Effect: 'Allow' })] },
+    });
+    await expect(
+      handler(authorizerEvent({ Authorization: `Bearer ${token.slice(0, -2)}xx` })),
+    ).rejects.toThrow('Unauthorized');
+    expect(lookups).toEqual([]);
+
+    // A JWKS that cannot be fetched is the authorizer's failure (500), logged without the token.
+    const unreachable = createAuthorizerHandler(
+      async () => undefined,
+      { error: (...args: unknown[]) => errors.push(args) } as never,
+      undefined,
+      {
+        isSessionToken: isJwtShaped,
+        verify: createSessionVerifier({
+          kind: 'local',
+          issuer: (cognito.sessionSettings as { issuer: string }).issuer,
+          clientId: cognito.clientId,
+          jwksUri: 'http://127.0.0.1:9/jwks.json',
+        }),
+        usageIdentifierKey: 'k'.repeat(20),
+      },
+    );
+    await expect(
+      unreachable(authorizerEvent({ Authorization: `Bearer ${token}` })),
+    ).rejects.toThrow('Authorizer failure');
+    expect(errors.length).toBe(1);
+    expect(JSON.stringify(errors)).not.toContain(token);
   });
 
   it('tells JWTs from API keys by shape', () => {
