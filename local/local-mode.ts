@@ -88,6 +88,8 @@ export interface LocalConnection {
   ledgerDeadLettersFile?: string;
   /** The embedded S3 server holding the files bucket (`customers delete` removes a customer's content). */
   s3Endpoint?: string;
+  /** The console's user pool (cognito-local) and the mail file, when sign-in runs. */
+  signIn?: { endpoint: string; userPoolId: string; clientId: string; mailFile: string };
 }
 
 /** Streams cut by a shutdown end (error event, billing) within this; past it their connections are cut. */
@@ -593,6 +595,16 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       settings,
       ledgerDeadLettersFile: deadLettersFile(options.dataDir),
       s3Endpoint: s3Server.endpoint,
+      ...(signIn
+        ? {
+            signIn: {
+              endpoint: signIn.endpoint,
+              userPoolId: signIn.userPoolId,
+              clientId: signIn.clientId,
+              mailFile: signIn.mailFile,
+            },
+          }
+        : {}),
     };
     writeFileSync(connectionFile(options.dataDir), `${JSON.stringify(connection, null, 2)}\n`);
   }
