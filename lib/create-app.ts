@@ -42,6 +42,7 @@ export function createApp(app: App, config: TierlineConfig): TierlineStacks {
     ledgerDeadLetters: data.ledgerDeadLetters,
     files: data.files,
     fineTuning: data.fineTuning,
+    consoleUsers: data.consoleUsers,
     description: `Tierline ${config.environment.name}: OpenAI-compatible API (stateless)`,
   });
   let apiGatewayAccount: ApiGatewayAccountStack | undefined;

@@ -1,11 +1,15 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { serve } from '@hono/node-server';
 import { Operator, OperatorError } from '../cli/operator';
+import { MembershipsRepository } from '../lambda/accounts/memberships';
+import { createSessionPrincipals } from '../lambda/accounts/session-principal';
+import { createSessionVerifier, isJwtShaped } from '../lambda/accounts/session-tokens';
 import { FilesTableEraser } from '../lambda/batches/customer-data';
 import { InProcessBatchQueue } from '../lambda/batches/in-process-queue';
 import { type ApiServices, apiServices } from '../lambda/composition/api-services';
@@ -26,6 +30,7 @@ import type { OperatorSettings } from '../lib/operator-settings';
 import { ApiGatewayEmulator } from './api-gateway-emulator';
 import { serveConsole } from './console-server';
 import { EdgeThrottle } from './edge-throttle';
+import { type LocalCognito, startLocalCognito } from './local-cognito';
 import {
   deadLettersFile,
   LOCAL_CUSTOMERS_TABLE,
@@ -37,7 +42,7 @@ import {
   modelOwnerOf,
   startLocalStorage,
 } from './local-engines';
-import { localPrincipal } from './local-principal';
+import { type LocalSessions, localPrincipal } from './local-principal';
 import { answerMalformedRequestsInOpenAIShape } from './malformed-requests';
 
 export {
@@ -59,6 +64,8 @@ export interface LocalConnection {
   ledgerDeadLettersFile?: string;
   /** The embedded S3 server holding the files bucket (`customers delete` removes a customer's content). */
   s3Endpoint?: string;
+  /** The console's user pool (cognito-local) and the mail file, when sign-in runs. */
+  signIn?: { endpoint: string; userPoolId: string; clientId: string; mailFile: string };
 }
 
 /** Streams cut by a shutdown end (error event, billing) within this; past it their connections are cut. */
@@ -120,6 +127,11 @@ export interface LocalModeOptions {
   reconcileMarginMs?: number;
   /** How often the reconciler of crashed requests runs (EventBridge runs it every minute in AWS). @default 60 s */
   reconcileIntervalMs?: number;
+  /**
+   * Console sign-in: cognito-local as the user pool, on this port (0: a free one). Absent, no
+   * user pool runs (most tests need none). `npm start` turns it on.
+   */
+  signIn?: { port?: number };
 }
 
 export interface DemoCustomer {
@@ -143,6 +155,8 @@ export interface LocalMode {
   s3Endpoint: string;
   /** The in-process batch queue: `idle()` resolves when the worker has nothing left to do. */
   batchQueue: InProcessBatchQueue;
+  /** The console's user pool (cognito-local) and its mail file, when sign-in is on. */
+  signIn?: LocalCognito;
   stop(): Promise<void>;
 }
 
@@ -208,6 +222,49 @@ async function seedDemoCustomers(
   return demo;
 }
 
+/**
+ * Console sign-in's services: the user pool (cognito-local, its data and mail file under the data
+ * folder, or a temporary folder without one). One function, so the composition root can take it
+ * whole.
+ */
+async function signInServices(
+  options: LocalModeOptions,
+  consoleUrl: string | undefined,
+): Promise<LocalCognito | undefined> {
+  if (!options.signIn) return undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'tierline-sign-in-'));
+  const cognito = await startLocalCognito({ dataDir, port: options.signIn.port, consoleUrl });
+  if (options.dataDir) return cognito;
+  return {
+    ...cognito,
+    stop: async () => {
+      await cognito.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * How the API takes console sessions: the pool's tokens verified with aws-jwt-verify (JWKS cached),
+ * the organization from the user's memberships.
+ */
+function sessionServices(deps: {
+  signIn: LocalCognito;
+  doc: Engines['doc'];
+  customers: ApiServices['customers'];
+  cacheTtlMs: number;
+}): LocalSessions {
+  const verify = createSessionVerifier(deps.signIn.sessionSettings);
+  return {
+    authentication: { isSessionToken: isJwtShaped, verify, usageIdentifierKey: '' },
+    principalOf: createSessionPrincipals({
+      memberships: new MembershipsRepository(deps.doc, LOCAL_CUSTOMERS_TABLE),
+      customers: deps.customers,
+      cacheTtlMs: deps.cacheTtlMs,
+    }),
+  };
+}
+
 /** Starts Tierline on this machine: the same API app, dynalite as DynamoDB, the real authorizer code. */
 export async function startLocalMode(options: LocalModeOptions): Promise<LocalMode> {
   const { config } = options;
@@ -234,9 +291,12 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   const requests = trackRequests(services.metering, shutdown.signal);
   const emulator = new ApiGatewayEmulator(engines.doc);
   const owner = modelOwnerOf(engines, options);
+  // Filled once the user pool runs (after the server listens: its mail links name the console).
+  let sessions: LocalSessions | undefined;
   const app = createApiApp({
     ...services,
     principalOf: localPrincipal({
+      sessions: () => sessions,
       lookup: (hash) => services.customers.getKey(hash),
       recordUse: (hash, now) => services.customers.recordKeyUse(hash, now, KEY_USE_RESOLUTION_MS),
       emulator,
@@ -251,7 +311,17 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   const served = await serveLocally(app.fetch, options);
   const { settings, operator } = await localOperator(services, engines, emulator, served.url);
   const demoCustomers = await seedDemoCustomers(operator, options.dataDir);
-  if (options.dataDir) writeConnectionFile(options.dataDir, storage, settings);
+  const signIn = await signInServices(options, served.consoleUrl);
+  if (signIn) {
+    sessions = sessionServices({
+      signIn,
+      doc: engines.doc,
+      customers: services.customers,
+      cacheTtlMs:
+        options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000,
+    });
+  }
+  if (options.dataDir) writeConnectionFile(options.dataDir, storage, settings, signIn);
 
   let stopped = false;
   return {
@@ -264,6 +334,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     dynamoEndpoint: storage.dynamoEndpoint,
     s3Endpoint: storage.s3Endpoint,
     batchQueue,
+    signIn,
     stop: async () => {
       if (stopped) return;
       stopped = true;
@@ -274,6 +345,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       await closeServer(served.server, shutdown, options);
       await waitForBilling(requests.inFlight, options);
       await reconciler.settled();
+      await signIn?.stop();
       await storage.stop();
     },
   };
@@ -438,12 +510,27 @@ async function localOperator(
   return { settings, operator };
 }
 
-function writeConnectionFile(dataDir: string, storage: LocalStorage, settings: OperatorSettings) {
+function writeConnectionFile(
+  dataDir: string,
+  storage: LocalStorage,
+  settings: OperatorSettings,
+  signIn: LocalCognito | undefined,
+) {
   const connection: LocalConnection = {
     dynamoEndpoint: storage.dynamoEndpoint,
     settings,
     ledgerDeadLettersFile: deadLettersFile(dataDir),
     s3Endpoint: storage.s3Endpoint,
+    ...(signIn
+      ? {
+          signIn: {
+            endpoint: signIn.endpoint,
+            userPoolId: signIn.userPoolId,
+            clientId: signIn.clientId,
+            mailFile: signIn.mailFile,
+          },
+        }
+      : {}),
   };
   writeFileSync(connectionFile(dataDir), `${JSON.stringify(connection, null, 2)}\n`);
 }

@@ -1,9 +1,12 @@
 import type { Context } from 'hono';
 import {
   authenticate,
+  authenticateSession,
   type KeyLookup,
   type KeyUseRecorder,
   type Principal,
+  type SessionAuthentication,
+  type SessionIdentity,
 } from '../lambda/customers/authenticate';
 import { AuthenticationError, HttpError } from '../lambda/openai/errors';
 import { GATEWAY_MESSAGES } from '../lambda/openai/gateway-messages';
@@ -14,6 +17,12 @@ const PLAN_CACHE_MS = 5_000;
 
 /** Bounds the decision cache; API Gateway's own cache is bounded too. */
 const MAX_CACHED_DECISIONS = 10_000;
+
+/** Console sessions: verifying the token (the authorizer's part) and choosing the organization. */
+export interface LocalSessions {
+  authentication: SessionAuthentication;
+  principalOf: (session: SessionIdentity, organization: string | undefined) => Promise<Principal>;
+}
 
 /**
  * Local mode's front door, standing in for API Gateway: the real authorizer code resolves the key,
@@ -30,22 +39,30 @@ export function localPrincipal(deps: {
   throttle: EdgeThrottle;
   /** How long a decision is cached, like `authorizerCacheTtlSeconds`; 0 turns the cache off. */
   authorizerCacheTtlMs: number;
+  /**
+   * Console sessions (when local mode runs a user pool): the authorizer's part (verify the token)
+   * and the API's (the organization the session acts for, from `OpenAI-Organization`).
+   */
+  sessions?: () => LocalSessions | undefined;
 }): (c: Context) => Promise<Principal> {
-  const decisions = new Map<string, { principal?: Principal; expires: number }>();
-  const authorize = async (header: string | undefined): Promise<Principal> => {
+  type Decision = Principal | SessionIdentity;
+  const decisions = new Map<string, { principal?: Decision; expires: number }>();
+  const authorize = async (header: string | undefined): Promise<Decision> => {
     const cacheKey = header ?? '';
     const cached = decisions.get(cacheKey);
     if (cached && cached.expires > Date.now()) {
       if (!cached.principal) throw new AuthenticationError();
       return cached.principal;
     }
-    const remember = (principal: Principal | undefined) => {
+    const remember = (principal: Decision | undefined) => {
       if (deps.authorizerCacheTtlMs <= 0) return;
       if (decisions.size >= MAX_CACHED_DECISIONS) decisions.clear();
       decisions.set(cacheKey, { principal, expires: Date.now() + deps.authorizerCacheTtlMs });
     };
     try {
-      const principal = await authenticate(header, deps.lookup, { record: deps.recordUse });
+      const principal =
+        (await authenticateSession(header, deps.sessions?.()?.authentication)) ??
+        (await authenticate(header, deps.lookup, { record: deps.recordUse }));
       remember(principal);
       return principal;
     } catch (error) {
@@ -53,6 +70,11 @@ export function localPrincipal(deps: {
       if (error instanceof AuthenticationError) remember(undefined);
       throw error;
     }
+  };
+  const sessionPrincipal = (session: SessionIdentity, organization: string | undefined) => {
+    const sessions = deps.sessions?.();
+    if (!sessions) throw new AuthenticationError();
+    return sessions.principalOf(session, organization);
   };
   // One scan of the emulated keys and plans serves every key for a few seconds (changes made by
   // `tierline --local` in another process show up within that time).
@@ -76,7 +98,14 @@ export function localPrincipal(deps: {
   };
 
   return async (c) => {
-    const principal = await authorize(c.req.header('authorization'));
+    const decided = await authorize(c.req.header('authorization'));
+    // A session's organization is resolved per request, after the cached decision, as the API
+    // function does in AWS. Its edge throttle here is the organization's plan (in AWS, sessions
+    // share the console's plan: the authorizer cannot know the organization).
+    const principal =
+      'customerId' in decided
+        ? decided
+        : await sessionPrincipal(decided, c.req.header('openai-organization'));
     const plan = await planOf(principal.usageIdentifierKey);
     // API Gateway answers INVALID_API_KEY when the key is on no usage plan.
     if (!plan) throw new AuthenticationError(GATEWAY_MESSAGES.invalidApiKey);

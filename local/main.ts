@@ -13,7 +13,8 @@ import { type LocalMode, startLocalMode } from './local-mode';
  *   TIERLINE_UPSTREAM_MODEL (the upstream model name for every catalog model) and
  *   TIERLINE_UPSTREAM_API_KEY;
  * - without it, the built-in deterministic test model, paced by TIERLINE_TEST_MODEL_TTFT_MS
- *   (default 200) and TIERLINE_TEST_MODEL_TOKENS_PER_SECOND (default 20) so a stream is visible.
+ *   (default 200) and TIERLINE_TEST_MODEL_TOKENS_PER_SECOND (default 20) so a stream is visible;
+ * - TIERLINE_COGNITO_PORT (default 9229, cognito-local's own default): the console's user pool.
  */
 
 function numberFromEnv(name: string, fallback: number): number {
@@ -23,6 +24,13 @@ function numberFromEnv(name: string, fallback: number): number {
   if (!Number.isFinite(value) || value < 0)
     throw new Error(`${name} must be a non-negative number, got "${raw}"`);
   return value;
+}
+
+function signInLines(local: LocalMode): string {
+  if (!local.signIn) return '';
+  return `  user pool:        ${local.signIn.endpoint}  (cognito-local; pool ${local.signIn.userPoolId}, console client ${local.signIn.clientId})
+  mail:             ${local.signIn.mailFile}  (sign-up codes and password resets land here)
+`;
 }
 
 function banner(local: LocalMode, backendLine: string): string {
@@ -39,6 +47,7 @@ Tierline local mode is running at ${local.url}
   groq-sdk baseURL: ${local.url}
   models:           ${backendLine}
 
+${signInLines(local)}
 Demo customers (one per tier) and their API keys:
 ${keys}
 
@@ -88,6 +97,7 @@ async function main(): Promise<void> {
     log: (line) => console.error(line),
     maxRequestMs: numberFromEnv('TIERLINE_MAX_REQUEST_SECONDS', 900) * 1000,
     reconcileIntervalMs: numberFromEnv('TIERLINE_RECONCILE_INTERVAL_SECONDS', 60) * 1000,
+    signIn: { port: numberFromEnv('TIERLINE_COGNITO_PORT', 9229) },
   });
   console.log(
     banner(

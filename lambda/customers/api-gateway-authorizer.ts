@@ -5,7 +5,13 @@ import type {
   APIGatewayRequestAuthorizerEventHeaders,
 } from 'aws-lambda';
 import { AuthenticationError } from '../openai/errors';
-import { authenticate, type KeyLookup, type KeyUseRecorder } from './authenticate';
+import {
+  authenticate,
+  authenticateSession,
+  type KeyLookup,
+  type KeyUseRecorder,
+  type SessionAuthentication,
+} from './authenticate';
 
 /**
  * API Gateway REQUEST authorizer. API Gateway turns the exact error message "Unauthorized" into a
@@ -35,6 +41,15 @@ export function stageWildcardArn(methodArn: string): string {
   return `${apiArn}/${stage}/*`;
 }
 
+function allowStage(methodArn: string): APIGatewayAuthorizerResult['policyDocument'] {
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      { Action: 'execute-api:Invoke', Effect: 'Allow', Resource: stageWildcardArn(methodArn) },
+    ],
+  };
+}
+
 /**
  * `recordUse` marks the key's last use. It runs only when API Gateway calls the authorizer (a cache
  * miss, so at most once per key per cache TTL) and only when the stored time is an hour old; it is
@@ -46,11 +61,30 @@ export function createAuthorizerHandler(
   lookup: KeyLookup,
   logger = new Logger({ serviceName: 'authorizer' }),
   recordUse?: KeyUseRecorder,
+  sessions?: SessionAuthentication,
 ) {
   return async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
+    const authorization = headerValue(event.headers, 'authorization');
+    let session: Awaited<ReturnType<typeof authenticateSession>>;
+    try {
+      session = await authenticateSession(authorization, sessions);
+    } catch (error) {
+      if (error instanceof AuthenticationError) throw new Error('Unauthorized');
+      // Never the token: only the failure (a JWKS that could not be fetched).
+      logger.error('session verification failed', { error: String(error) });
+      throw new Error('Authorizer failure');
+    }
+    if (session) {
+      return {
+        principalId: session.userId,
+        usageIdentifierKey: session.usageIdentifierKey,
+        policyDocument: allowStage(event.methodArn),
+        context: { kind: 'session', userId: session.userId },
+      };
+    }
     let principal: Awaited<ReturnType<typeof authenticate>>;
     try {
-      principal = await authenticate(headerValue(event.headers, 'authorization'), lookup, {
+      principal = await authenticate(authorization, lookup, {
         record: recordUse,
         onError: (error) => logger.warn('could not record the key use', { error }),
       });
@@ -62,16 +96,7 @@ export function createAuthorizerHandler(
     return {
       principalId: principal.customerId,
       usageIdentifierKey: principal.usageIdentifierKey,
-      policyDocument: {
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Action: 'execute-api:Invoke',
-            Effect: 'Allow',
-            Resource: stageWildcardArn(event.methodArn),
-          },
-        ],
-      },
+      policyDocument: allowStage(event.methodArn),
       context: {
         customerId: principal.customerId,
         tier: principal.tier,

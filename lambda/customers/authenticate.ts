@@ -4,6 +4,17 @@ import { bearerToken, hashApiKey, isWellFormedApiKey } from './api-keys';
 
 /** Who is calling: what the authorizer hands to the API. */
 export interface Principal {
+  /**
+   * How the caller proved who it is: an inference (project) key, an admin key, or a console
+   * session (a Cognito access token). Absent means a project key, as before the console had
+   * sessions. (Issue 22's shared contract; the `keys` branch owns the full definition.)
+   */
+  kind?: 'project_key' | 'admin_key' | 'session';
+  /** A session's user (Cognito `sub`). */
+  userId?: string;
+  /** A session's role in the organization it acts for. */
+  role?: 'owner' | 'member';
+  /** The organization (today's customer). */
   customerId: string;
   tier: TierName;
   /** The API Gateway key value that meters this customer against its usage plan. */
@@ -70,4 +81,41 @@ export async function authenticate(
       ? { spendLimitMicroUsd: stored.spendLimitMicroUsd }
       : {}),
   };
+}
+
+/**
+ * Console sessions, as the authorizer sees them: a bearer token shaped like a JWT is verified
+ * (signature against the user pool's cached JWKS, expiry, issuer, client, `token_use`) and never
+ * looked up as a key. Which organization a session acts for is chosen per request by the API
+ * (the `OpenAI-Organization` header, checked against the user's memberships): the authorizer's
+ * decision is cached per Authorization header, which carries no organization.
+ */
+export interface SessionAuthentication {
+  isSessionToken(token: string): boolean;
+  /** The session's user; throws {@link AuthenticationError} for any token it does not accept. */
+  verify(token: string): Promise<{ userId: string }>;
+  /**
+   * The API Gateway key that meters console sessions at the edge (their own usage plan): the
+   * organization is not known here, and the edge is the coarse shield; each organization's limits
+   * hold in DynamoDB.
+   */
+  usageIdentifierKey: string;
+}
+
+/** A verified session before the API picks its organization. */
+export interface SessionIdentity {
+  kind: 'session';
+  userId: string;
+  usageIdentifierKey: string;
+}
+
+/** The session behind an `Authorization` header, or undefined when it carries no JWT-shaped token. */
+export async function authenticateSession(
+  authorization: string | undefined,
+  sessions: SessionAuthentication | undefined,
+): Promise<SessionIdentity | undefined> {
+  const token = bearerToken(authorization);
+  if (!token || !sessions?.isSessionToken(token)) return undefined;
+  const { userId } = await sessions.verify(token);
+  return { kind: 'session', userId, usageIdentifierKey: sessions.usageIdentifierKey };
 }

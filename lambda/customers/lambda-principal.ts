@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEvent, Context as LambdaContext } from 'aws-lambda';
 import type { Context } from 'hono';
 import { AuthenticationError } from '../openai/errors';
-import type { Principal } from './authenticate';
+import type { Principal, SessionIdentity } from './authenticate';
 import { isTierName } from './plans';
 
 export interface LambdaBindings {
@@ -9,14 +9,32 @@ export interface LambdaBindings {
   lambdaContext: LambdaContext;
 }
 
+/** Picks the organization a verified console session acts for (lambda/accounts). */
+export type SessionPrincipals = (
+  session: SessionIdentity,
+  organization: string | undefined,
+) => Promise<Principal>;
+
 /**
  * Reads the principal that the REQUEST authorizer put into the request context. API Gateway only
  * calls the function after the authorizer allowed the request, so a missing context means a
- * misconfigured route.
+ * misconfigured route. A console session's context names only its user: `sessions` resolves the
+ * organization from the `OpenAI-Organization` header (without it, sessions are refused).
  */
-export function principalFromAuthorizer(c: Context): Promise<Principal> {
+export function principalFromAuthorizer(
+  c: Context,
+  sessions?: SessionPrincipals,
+): Promise<Principal> {
   const event = (c.env as LambdaBindings | undefined)?.event;
   const context = event?.requestContext?.authorizer;
+  if (context?.kind === 'session') {
+    const userId = context.userId;
+    if (!sessions || typeof userId !== 'string') return Promise.reject(new AuthenticationError());
+    return sessions(
+      { kind: 'session', userId, usageIdentifierKey: event?.requestContext.identity?.apiKey ?? '' },
+      c.req.header('openai-organization'),
+    );
+  }
   const customerId = context?.customerId;
   const tier = context?.tier;
   if (typeof customerId !== 'string' || typeof tier !== 'string' || !isTierName(tier)) {

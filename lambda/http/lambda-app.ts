@@ -1,5 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { defaultIsContentTypeBinary } from 'hono/aws-lambda';
+import { sessionAwarePrincipals } from '../composition/accounts';
 import { apiServices, coreServices } from '../composition/api-services';
 import { awsEngines } from '../composition/aws-engines';
 import { bundledConfig } from '../config';
@@ -33,7 +34,7 @@ export function createLambdaApp(serviceName: string, options: { files?: boolean 
   const services = options.files ? apiServices(engines, config) : coreServices(engines, config);
   return createApiApp({
     ...services,
-    principalOf: principalFromAuthorizer,
+    principalOf: sessionAwarePrincipals(engines, config, principalFromAuthorizer),
     requestIdOf: requestIdFromEvent,
   });
 }

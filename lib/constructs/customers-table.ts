@@ -93,6 +93,21 @@ export class CustomersTable extends Construct {
   }
 
   /** Lets `fn` read single items (key lookups, profiles) and tells it the table's name. */
+  /**
+   * Lets `fn` list a user's memberships (the console session's organizations): Query on the table,
+   * only in users' partitions (`USER#...`).
+   */
+  public bindForMemberships(fn: LambdaFunction): void {
+    this.bindForItemReads(fn);
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:Query'],
+        resources: [this.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['USER#*'] } },
+      }),
+    );
+  }
+
   public bindForItemReads(fn: LambdaFunction): void {
     fn.addEnvironment(CUSTOMERS_TABLE_ENV, this.table.tableName);
     // GetItem on the table only: `table.grant` would add `index/*`, which item reads never need.

@@ -1,7 +1,9 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
+import { SESSION_USAGE_KEY_ENV } from '../../lambda/accounts/session-settings';
 import type { TierlineConfig } from '../config/schema';
+import type { ConsoleUsers } from '../constructs/accounts/console-users';
 import { TierUsagePlans } from '../constructs/api/tier-usage-plans';
 import { TierlineApi } from '../constructs/api/tierline-api';
 import { BatchProcessing } from '../constructs/batches/batch-processing';
@@ -24,6 +26,8 @@ export interface ApiStackProps extends StackProps {
   readonly ledgerDeadLetters: LedgerDeadLetters;
   readonly files: FilesStore;
   readonly fineTuning: FineTuningStore;
+  /** The console's user pool: the authorizer accepts its access tokens as sessions. */
+  readonly consoleUsers: ConsoleUsers;
 }
 
 /** The stateless API: functions, REST API, usage plans. Safe to destroy and redeploy. */
@@ -66,6 +70,17 @@ export class ApiStack extends Stack {
     props.customers.bindForKeyManagement(this.api.apiFunction.function);
 
     this.console = new CustomerConsole(this, 'Console', { config, api: this.api.restApi });
+    // The authorizer verifies console sessions as it checks keys: docs/decisions.md, "Console
+    // sessions".
+    props.consoleUsers.bindForSessionVerification(this.api.authorizerFunction.function);
+    this.api.authorizerFunction.function.addEnvironment(
+      SESSION_USAGE_KEY_ENV,
+      this.usagePlans.consoleSessionsKeyValue,
+    );
+    // A session's organization is chosen in the API functions, from the user's memberships.
+    for (const handler of [this.api.apiFunction, this.api.chatFunction]) {
+      props.customers.bindForMemberships(handler.function);
+    }
 
     this.fineTuning = new FineTuningWorkflow(this, 'FineTuning', {
       config,
@@ -163,6 +178,15 @@ export class ApiStack extends Stack {
     new CfnOutput(this, 'ConsoleUrl', {
       value: this.console.url,
       description: 'The customer console; the API is also served here, same-origin, under /v1',
+    });
+    // What the console's sign-in pages call Cognito with (a public client: no secret to keep).
+    new CfnOutput(this, 'ConsoleUserPoolId', {
+      value: props.consoleUsers.userPool.userPoolId,
+      description: "The console's Cognito user pool",
+    });
+    new CfnOutput(this, 'ConsoleUserPoolClientId', {
+      value: props.consoleUsers.consoleClient.userPoolClientId,
+      description: "The console's Cognito app client (public: no secret)",
     });
     new CfnOutput(this, 'NotificationsTopic', {
       value: this.usageMetering.notifications.topicArn,

@@ -1,6 +1,7 @@
 import { Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { TierlineConfig } from '../config/schema';
+import { ConsoleUsers } from '../constructs/accounts/console-users';
 import { CustomersTable } from '../constructs/customers-table';
 import { FilesStore } from '../constructs/files/files-store';
 import { FineTuningStore } from '../constructs/fine-tuning/fine-tuning-store';
@@ -22,6 +23,8 @@ export class DataStack extends Stack {
   public readonly ledgerDeadLetters: LedgerDeadLetters;
   public readonly files: FilesStore;
   public readonly fineTuning: FineTuningStore;
+  /** The people who sign in to the console (a Cognito user pool). */
+  public readonly consoleUsers: ConsoleUsers;
 
   constructor(scope: Construct, id: string, props: DataStackProps) {
     super(scope, id, {
@@ -43,6 +46,9 @@ export class DataStack extends Stack {
     });
     this.fineTuning = new FineTuningStore(this, 'FineTuning', {
       environmentName: props.config.environment.name,
+      retainData: props.config.environment.retainData,
+    });
+    this.consoleUsers = new ConsoleUsers(this, 'ConsoleUsers', {
       retainData: props.config.environment.retainData,
     });
   }

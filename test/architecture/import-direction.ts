@@ -16,6 +16,7 @@ export const LAYERS = {
    */
   composition: 2,
   customers: 1,
+  accounts: 1,
   inference: 1,
   metering: 1,
   files: 1,

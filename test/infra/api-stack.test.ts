@@ -11,7 +11,8 @@ describe('API stack', () => {
   const { api, config, stacks } = synthesize();
 
   it('has exactly one usage plan per tier, with the throttle and quota of the config', () => {
-    api.resourceCountIs('AWS::ApiGateway::UsagePlan', TIER_NAMES.length);
+    // One per tier, and the console sessions' plan (test/infra/console-users.test.ts).
+    api.resourceCountIs('AWS::ApiGateway::UsagePlan', TIER_NAMES.length + 1);
     for (const tier of TIER_NAMES) {
       const { edge } = config.tiers[tier];
       api.hasResourceProperties('AWS::ApiGateway::UsagePlan', {

@@ -1,4 +1,4 @@
-import { type IRestApi, Period, type Stage, UsagePlan } from 'aws-cdk-lib/aws-apigateway';
+import { ApiKey, type IRestApi, Period, type Stage, UsagePlan } from 'aws-cdk-lib/aws-apigateway';
 import { Construct } from 'constructs';
 import { TIER_NAMES, type TierlineConfig, type TierName } from '../../config/schema';
 
@@ -7,6 +7,10 @@ export interface TierUsagePlansProps {
   readonly api: IRestApi;
   readonly stage: Stage;
 }
+
+/** Requests per second across all console sessions, and the burst: see `consoleSessions`. */
+export const CONSOLE_SESSIONS_RATE_LIMIT = 100;
+export const CONSOLE_SESSIONS_BURST_LIMIT = 200;
 
 /** `free` -> `Free`: construct ids stay the same when limits change, so plans update in place. */
 const constructIdOf = (tier: TierName) => `${tier[0]?.toUpperCase()}${tier.slice(1)}`;
@@ -18,6 +22,14 @@ const constructIdOf = (tier: TierName) => `${tier[0]?.toUpperCase()}${tier.slice
  */
 export class TierUsagePlans extends Construct {
   public readonly plans: Record<TierName, UsagePlan>;
+  /** Console sessions' plan: every signed-in user's requests, whatever the organization. */
+  public readonly consoleSessions: UsagePlan;
+  /**
+   * The key value the authorizer returns for a session (`usageIdentifierKey`). Not a secret: with
+   * `apiKeySource` AUTHORIZER, API Gateway ignores keys that callers send, so the value only
+   * names the plan a request counts against.
+   */
+  public readonly consoleSessionsKeyValue: string;
 
   constructor(scope: Construct, id: string, props: TierUsagePlansProps) {
     super(scope, id);
@@ -36,5 +48,28 @@ export class TierUsagePlans extends Construct {
       return [tier, plan] as const;
     });
     this.plans = Object.fromEntries(entries) as Record<TierName, UsagePlan>;
+
+    // The authorizer cannot know a session's organization (its cache key is the Authorization
+    // header; the organization is a header of its own), so sessions meet the edge on one plan of
+    // their own; each organization's limits hold in DynamoDB, as for keys. Sized for people in a
+    // console (the playground included), not for programs: programs use keys.
+    this.consoleSessionsKeyValue = `tierline-${env}-console-sessions`;
+    this.consoleSessions = new UsagePlan(this, 'ConsoleSessions', {
+      name: `tierline-${env}-console-sessions`,
+      description: 'Tierline console sessions (signed-in users)',
+      throttle: {
+        rateLimit: CONSOLE_SESSIONS_RATE_LIMIT,
+        burstLimit: CONSOLE_SESSIONS_BURST_LIMIT,
+      },
+      apiStages: [{ api: props.api, stage: props.stage }],
+    });
+    // API Gateway wants key values of at least 20 characters (CreateApiKey).
+    const key = new ApiKey(this, 'ConsoleSessionsKey', {
+      apiKeyName: `tierline-${env}-console-sessions`,
+      description: 'Meters console sessions at the edge (returned by the authorizer)',
+      value: this.consoleSessionsKeyValue,
+      enabled: true,
+    });
+    this.consoleSessions.addApiKey(key);
   }
 }

@@ -359,6 +359,26 @@ const customers: RuntimeCall[] = [
     resources: (a) => [a.index('customers', 'byCreated')],
     sources: src('customers/customers-repository.ts', 'listNamedKeys: QueryCommand'),
   }),
+  // Console sessions: the API functions check the session's membership and list the user's
+  // organizations, only in users' partitions.
+  ...roles(['api', 'chat'], {
+    action: 'dynamodb:GetItem',
+    resources: (a) => [a.table('customers')],
+    sources: src('accounts/memberships.ts', 'get: GetCommand'),
+  }),
+  ...roles(['api', 'chat'], {
+    action: 'dynamodb:Query',
+    resources: (a) => [a.table('customers')],
+    context: () => ({ 'dynamodb:LeadingKeys': ['USER#0b6a2f1e-6d3c-4a8e-9f00-123456789abc'] }),
+    sources: src('accounts/memberships.ts', 'listForUser: QueryCommand'),
+  }),
+  // Memberships are written by the API (sign-up and invitations, issue 22; in this branch only
+  // local mode's tests call it): PutItem on the table, as named keys are.
+  ...roles(['api'], {
+    action: 'dynamodb:PutItem',
+    resources: (a) => [a.table('customers')],
+    sources: src('accounts/memberships.ts', 'put: PutCommand'),
+  }),
 ];
 
 /** Files, uploads and batches: the API function and the batch worker, on the files table and bucket. */

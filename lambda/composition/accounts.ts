@@ -1,0 +1,26 @@
+import type { Context } from 'hono';
+import type { TierlineConfig } from '../../lib/config/schema';
+import { MembershipsRepository } from '../accounts/memberships';
+import { createSessionPrincipals } from '../accounts/session-principal';
+import type { Principal } from '../customers/authenticate';
+import type { SessionPrincipals } from '../customers/lambda-principal';
+import { customersRepository } from './customers';
+import type { Engines } from './engines';
+
+/**
+ * The principal from the authorizer's context, console sessions included: the authorizer verified
+ * the session's token; its organization is chosen here (lambda/accounts/session-principal.ts),
+ * reused for the authorizer cache's TTL so a suspended organization stops within the same bound.
+ */
+export function sessionAwarePrincipals(
+  engines: Pick<Engines, 'doc' | 'tables'>,
+  config: TierlineConfig,
+  fromAuthorizer: (c: Context, sessions: SessionPrincipals) => Promise<Principal>,
+): (c: Context) => Promise<Principal> {
+  const sessions = createSessionPrincipals({
+    memberships: new MembershipsRepository(engines.doc, engines.tables.customers),
+    customers: customersRepository(engines),
+    cacheTtlMs: config.environment.authorizerCacheTtlSeconds * 1000,
+  });
+  return (c) => fromAuthorizer(c, sessions);
+}

@@ -1,0 +1,163 @@
+import {
+  CognitoIdentityProviderClient,
+  ConfirmSignUpCommand,
+  InitiateAuthCommand,
+  SignUpCommand,
+} from '@aws-sdk/client-cognito-identity-provider';
+import OpenAI from 'openai';
+import { MembershipsRepository } from '../../lambda/accounts/memberships';
+import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
+import { loadConfig } from '../../lib/config/load';
+import { readLocalMail } from '../../local/local-cognito';
+import { LOCAL_CUSTOMERS_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
+import { localModeDocumentClient } from '../support/dynalite';
+
+/**
+ * Console sessions over real HTTP in local mode: a user signs up in cognito-local, verifies with
+ * the code from the mail file, signs in, and calls the API with the access token and the
+ * organization in `OpenAI-Organization`, as the official client sends it.
+ */
+const PASSWORD = 'Correct-Horse-9-battery';
+const MODEL = 'qwen3-8b';
+
+describe('console sessions (Cognito access tokens) in local mode', () => {
+  let local: LocalMode;
+  let cognito: CognitoIdentityProviderClient;
+  let memberships: MembershipsRepository;
+  const logs: string[] = [];
+
+  beforeAll(async () => {
+    local = await startLocalMode({
+      config: loadConfig({ env: 'dev' }),
+      port: 0,
+      backend: new TestModelBackend({ replyTokens: 4, tokensPerSecond: 1_000 }),
+      authorizerCacheTtlMs: 0,
+      signIn: {},
+      log: (line) => logs.push(line),
+    });
+    const signIn = local.signIn;
+    if (!signIn) throw new Error('sign-in is off');
+    cognito = new CognitoIdentityProviderClient({
+      endpoint: signIn.endpoint,
+      region: 'local',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    memberships = new MembershipsRepository(
+      localModeDocumentClient(local.dynamoEndpoint),
+      LOCAL_CUSTOMERS_TABLE,
+    );
+  });
+  afterAll(async () => {
+    cognito.destroy();
+    await local.stop();
+  });
+
+  async function signedIn(email: string): Promise<{ token: string; userId: string }> {
+    const clientId = local.signIn?.clientId ?? '';
+    const signUp = await cognito.send(
+      new SignUpCommand({ ClientId: clientId, Username: email, Password: PASSWORD }),
+    );
+    const mail = readLocalMail(local.signIn?.mailFile ?? '').find((m) => m.to === email);
+    expect(mail?.link).toContain(`${local.url}/#/verify?`);
+    await cognito.send(
+      new ConfirmSignUpCommand({
+        ClientId: clientId,
+        Username: email,
+        ConfirmationCode: mail?.code,
+      }),
+    );
+    const auth = await cognito.send(
+      new InitiateAuthCommand({
+        ClientId: clientId,
+        AuthFlow: 'USER_PASSWORD_AUTH',
+        AuthParameters: { USERNAME: email, PASSWORD },
+      }),
+    );
+    return { token: auth.AuthenticationResult?.AccessToken ?? '', userId: signUp.UserSub ?? '' };
+  }
+
+  const get = (token: string, path: string, organization?: string) =>
+    fetch(`${local.openAIBaseUrl}${path}`, {
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(organization ? { 'openai-organization': organization } : {}),
+      },
+    });
+
+  it('acts for the organization it names, with the official client, as a member of it', async () => {
+    const { token, userId } = await signedIn('member@sessions.test');
+    const { customer } = await local.operator.createCustomer({
+      name: 'Sessions',
+      email: 'owner@sessions.test',
+      tier: 'free',
+    });
+    await memberships.put({
+      userId,
+      customerId: customer.customerId,
+      role: 'member',
+      email: 'member@sessions.test',
+      createdAt: new Date().toISOString(),
+    });
+    const client = new OpenAI({
+      apiKey: token,
+      organization: customer.customerId,
+      baseURL: local.openAIBaseUrl,
+    });
+
+    const reply = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'Hello' }],
+    });
+    const usage = await get(token, '/usage', customer.customerId);
+
+    expect(reply.choices[0]?.message.content).toBeTruthy();
+    expect(usage.status).toBe(200);
+    // The user's only organization when the header is absent.
+    expect((await get(token, '/models')).status).toBe(200);
+    // Session tokens never reach the logs.
+    expect(logs.join('\n')).not.toContain(token);
+  });
+
+  it("answers 404 for another organization's id and 403 without any organization", async () => {
+    const { token } = await signedIn('loner@sessions.test');
+    const other = local.demoCustomers[0]?.customerId ?? 'cus_x';
+
+    const foreign = await get(token, '/models', other);
+    const none = await get(token, '/models');
+
+    expect(foreign.status).toBe(404);
+    expect(await foreign.json()).toMatchObject({
+      error: { code: 'organization_not_found', type: 'invalid_request_error' },
+    });
+    expect(none.status).toBe(403);
+    expect(await none.json()).toMatchObject({ error: { code: 'no_organization' } });
+  });
+
+  it('stops a suspended organization’s sessions, and refuses forged and foreign tokens with 401', async () => {
+    const { token, userId } = await signedIn('suspended@sessions.test');
+    const { customer } = await local.operator.createCustomer({
+      name: 'Suspended',
+      email: 'owner@suspended.test',
+      tier: 'free',
+    });
+    await memberships.put({
+      userId,
+      customerId: customer.customerId,
+      role: 'owner',
+      email: 'suspended@sessions.test',
+      createdAt: new Date().toISOString(),
+    });
+    expect((await get(token, '/models', customer.customerId)).status).toBe(200);
+
+    await local.operator.revoke(customer.customerId);
+    const after = await get(token, '/models', customer.customerId);
+    const [header, payload, signature] = token.split('.');
+    const claims = JSON.parse(Buffer.from(payload ?? '', 'base64url').toString());
+    const forged = `${header}.${Buffer.from(JSON.stringify({ ...claims, exp: claims.exp + 86_400 })).toString('base64url')}.${signature}`;
+
+    expect(after.status).toBe(403);
+    expect(await after.json()).toMatchObject({ error: { code: 'organization_inactive' } });
+    expect((await get(forged, '/models', customer.customerId)).status).toBe(401);
+    expect((await get(`${token}x`, '/models', customer.customerId)).status).toBe(401);
+  });
+});
