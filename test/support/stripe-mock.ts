@@ -40,6 +40,9 @@ export function stripeMockBinary(): string {
   return found;
 }
 
+/** How a recorded request shows the SDK's own random idempotency key (stripe-node-retry-<uuid>). */
+export const AUTOMATIC_IDEMPOTENCY_KEY = 'stripe-node-retry-<random>';
+
 /** One request as the SDK sent it. */
 export interface RecordedStripeRequest {
   method: string;
@@ -70,7 +73,10 @@ async function startBinary(): Promise<{ child: ChildProcess; port: number }> {
   const binary = stripeMockBinary();
   // Both listeners on loopback with ports the system chooses: parallel test files never collide
   // (left out, HTTPS would take 12112 on every interface).
-  const child = spawn(binary, ['-http-addr', '127.0.0.1:', '-https-addr', '127.0.0.1:'], {
+  // Strict version check: a request naming another Stripe-Version than the bundled spec's fails,
+  // so the version the provider pins is the one its requests are checked against.
+  const args = ['-http-addr', '127.0.0.1:', '-https-addr', '127.0.0.1:', '-strict-version-check'];
+  const child = spawn(binary, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -111,9 +117,15 @@ export async function startStripeMock(): Promise<StripeMock> {
         method: req.method ?? 'GET',
         path: pathname ?? '/',
         params: decode(body.length > 0 ? body.toString() : query),
-        idempotencyKey: req.headers['idempotency-key'] as string | undefined,
         status: 0,
       };
+      // The SDK gives a POST without a key of ours one of its own (random): recorded as a marker.
+      const key = req.headers['idempotency-key'] as string | undefined;
+      if (key !== undefined) {
+        recorded.idempotencyKey = key.startsWith('stripe-node-retry-')
+          ? AUTOMATIC_IDEMPOTENCY_KEY
+          : key;
+      }
       requests.push(recorded);
       const upstream = httpRequest(
         {

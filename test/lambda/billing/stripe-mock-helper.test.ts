@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Stripe from 'stripe';
+import { createStripeClient } from '../../../lambda/billing/stripe-provider';
 import { STRIPE_MOCK_VERSION, type StripeMock, startStripeMock } from '../../support/stripe-mock';
 
 describe('the stripe-mock helper', () => {
@@ -16,11 +17,10 @@ describe('the stripe-mock helper', () => {
   });
 
   it('records what the SDK sent, and stripe-mock refuses a request its spec does not allow', async () => {
-    const stripe = new Stripe('sk_test_123', {
+    const stripe = createStripeClient('sk_test_123', {
       host: mock.host,
       port: mock.port,
       protocol: 'http',
-      maxNetworkRetries: 0,
     });
     const customer = await stripe.customers.create(
       { email: 'a@example.com', metadata: { organization: 'org_1' } },
@@ -39,5 +39,15 @@ describe('the stripe-mock helper', () => {
       stripe.billing.meterEvents.create({ payload: { value: '1' } } as never),
     ).rejects.toThrow(/event_name/);
     expect(mock.requests.at(-1)?.status).toBe(400);
+  });
+
+  it("refuses a Stripe-Version other than its spec's: the provider's pin is the spec's", async () => {
+    const sdkDefault = new Stripe('sk_test_123', {
+      host: mock.host,
+      port: mock.port,
+      protocol: 'http',
+      maxNetworkRetries: 0,
+    });
+    await expect(sdkDefault.customers.create({})).rejects.toThrow(/version/i);
   });
 });
