@@ -55,6 +55,7 @@ import type { OperatorSettings } from '../lib/operator-settings';
 import { ApiGatewayEmulator } from './api-gateway-emulator';
 import { serveConsole } from './console-server';
 import { EdgeThrottle } from './edge-throttle';
+import { type LocalBilling, localBillingServices } from './local-billing';
 import { localPrincipal } from './local-principal';
 import { startLocalS3 } from './local-s3';
 import {
@@ -125,6 +126,8 @@ export interface LocalModeOptions {
   batchRetryDelayMs?: number;
   /** How often the in-process worker sweeps for batches past their window (EventBridge in AWS). @default 60 s */
   batchSweepIntervalMs?: number;
+  /** How often the billing usage sender runs (an hourly schedule in AWS). @default 5 min */
+  billingIntervalMs?: number;
   /** How long stop waits for requests in flight to be billed. @default 60 s */
   shutdownGraceMs?: number;
   /** How long stop waits for streams to send their error event and end before it cuts them. @default 5 s */
@@ -176,6 +179,8 @@ export interface LocalMode {
   s3Endpoint: string;
   /** The in-process batch queue: `idle()` resolves when the worker has nothing left to do. */
   batchQueue: InProcessBatchQueue;
+  /** Billing: the embedded provider, the usage sender, upgrades and the local checkout page. */
+  billing: LocalBilling;
   stop(): Promise<void>;
 }
 
@@ -476,10 +481,13 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     options.console === false
       ? undefined
       : serveConsole(options.dataDir ? path.join(options.dataDir, 'console') : undefined);
-  const fetch: typeof app.fetch = (request, ...rest) =>
-    consoleFiles?.owns(new URL(request.url).pathname)
-      ? consoleFiles.fetch(request)
-      : app.fetch(request, ...rest);
+  // Assigned once the operator exists (its tier change is billing's); no request comes before.
+  let billing: LocalBilling | undefined;
+  const fetch: typeof app.fetch = (request, ...rest) => {
+    const { pathname } = new URL(request.url);
+    if (billing?.owns(pathname)) return billing.fetch(request);
+    return consoleFiles?.owns(pathname) ? consoleFiles.fetch(request) : app.fetch(request, ...rest);
+  };
   const server = serve({ fetch, port: options.port, hostname: '127.0.0.1' }) as Server;
   answerMalformedRequestsInOpenAIShape(server);
   const port = await new Promise<number>((resolve, reject) => {
@@ -516,6 +524,15 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     settings,
     config,
   });
+  billing = localBillingServices({
+    doc,
+    tableName: LOCAL_METERING_TABLE,
+    baseUrl: url,
+    tiers: { setTier: async (customerId, tier) => void (await operator.setTier(customerId, tier)) },
+    intervalMs: options.billingIntervalMs,
+    now: options.now,
+    log: options.log,
+  });
   const demoCustomers = await seedDemoCustomers(operator, options.dataDir);
   if (options.dataDir) {
     const connection: LocalConnection = {
@@ -538,6 +555,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     dynamoEndpoint,
     s3Endpoint: s3Server.endpoint,
     batchQueue,
+    billing,
     stop: async () => {
       if (stopped) return;
       stopped = true;
@@ -569,6 +587,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       if (inFlight.size > 0)
         options.log?.(`stopped with ${inFlight.size} requests still being billed`);
       await reconciling;
+      await billing?.stop();
       client.destroy();
       s3.destroy();
       await s3Server.stop();
