@@ -74,8 +74,11 @@ export interface BillingProvider {
     successUrl: string;
     cancelUrl: string;
   }): Promise<CheckoutSession>;
-  /** Starts the pay-per-token subscription once a payment method is on file; returns its id. */
-  subscribe(account: BillingAccount, key: string): Promise<string>;
+  /**
+   * Starts the pay-per-token subscription once a payment method is on file; returns its id.
+   * `setupId`: the checkout's setup (Stripe: the SetupIntent) whose payment method pays it.
+   */
+  subscribe(account: BillingAccount, key: string, setupId?: string): Promise<string>;
   /** Records one usage delta. Idempotent by `event.identifier`. */
   reportUsage(account: BillingAccount, event: UsageEvent): Promise<void>;
   /** Usage reported and not yet invoiced, in µ$. */

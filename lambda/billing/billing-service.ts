@@ -29,7 +29,7 @@ export interface BillingServiceDeps {
 
 /** What a verified provider event asks for, whichever provider sent it. */
 export type BillingEvent =
-  | { id: string; type: 'setup_completed'; customerId: string }
+  | { id: string; type: 'setup_completed'; customerId: string; setupId?: string }
   | { id: string; type: 'subscription_ended'; customerId: string };
 
 /**
@@ -111,7 +111,8 @@ export class BillingService {
     }
     if (event.type === 'setup_completed') {
       const subscriptionId =
-        account.subscriptionId ?? (await this.deps.provider.subscribe(account, account.customerId));
+        account.subscriptionId ??
+        (await this.deps.provider.subscribe(account, account.customerId, event.setupId));
       if (account.status !== 'active') {
         await this.deps.accounts.activate(account.customerId, {
           subscriptionId,
@@ -161,8 +162,12 @@ export function stripeBillingEvent(
     );
   }
   if (event.type === 'checkout.session.completed' && event.data.object.mode === 'setup') {
-    const customerId = event.data.object.metadata?.organization;
-    return customerId ? { id: event.id, type: 'setup_completed', customerId } : undefined;
+    const session = event.data.object;
+    const customerId = session.metadata?.organization;
+    const setup = session.setup_intent;
+    const setupId = typeof setup === 'string' ? setup : setup?.id;
+    if (!customerId) return undefined;
+    return { id: event.id, type: 'setup_completed', customerId, ...(setupId ? { setupId } : {}) };
   }
   if (event.type === 'customer.subscription.deleted') {
     const customerId = event.data.object.metadata?.organization;

@@ -116,11 +116,20 @@ export class StripeBillingProvider implements BillingProvider {
     return { id: session.id, url: session.url };
   }
 
-  async subscribe(account: BillingAccount, key: string): Promise<string> {
+  async subscribe(account: BillingAccount, key: string, setupId?: string): Promise<string> {
+    // The payment method Checkout saved (setup mode) pays the subscription's invoices: without it a
+    // charge_automatically subscription has nothing to charge.
+    let paymentMethod: string | undefined;
+    if (setupId) {
+      const setup = await this.stripe.setupIntents.retrieve(setupId);
+      paymentMethod =
+        typeof setup.payment_method === 'string' ? setup.payment_method : setup.payment_method?.id;
+    }
     const subscription = await this.stripe.subscriptions.create(
       {
         customer: account.providerCustomerId,
         items: [{ price: this.settings.priceId }],
+        ...(paymentMethod ? { default_payment_method: paymentMethod } : {}),
         metadata: { organization: account.customerId },
       },
       { idempotencyKey: `tierline-subscribe-${key}` },

@@ -87,13 +87,19 @@ describe('Stripe webhook deliveries', () => {
       object: 'event',
       type: 'checkout.session.completed',
       data: {
-        object: { object: 'checkout.session', mode: 'setup', metadata: { organization: 'cus_a' } },
+        object: {
+          object: 'checkout.session',
+          mode: 'setup',
+          setup_intent: 'seti_1',
+          metadata: { organization: 'cus_a' },
+        },
       },
     });
     expect(stripeBillingEvent(stripe, setup.payload, setup.header, secret)).toEqual({
       id: 'evt_setup',
       type: 'setup_completed',
       customerId: 'cus_a',
+      setupId: 'seti_1',
     });
     const ended = delivery({
       id: 'evt_end',

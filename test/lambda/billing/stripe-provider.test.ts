@@ -72,21 +72,28 @@ describe('StripeBillingProvider against stripe-mock', () => {
     });
   });
 
-  it('subscribes to the metered price with an idempotency key', async () => {
-    expect(await provider.subscribe(account, 'cus_org1-1')).toMatch(/^sub_/);
-    expect(mock.requests).toEqual([
-      {
-        method: 'POST',
-        path: '/v1/subscriptions',
-        params: {
-          customer: 'cus_stripe1',
-          'items[0][price]': 'price_usage',
-          'metadata[organization]': 'cus_org1',
-        },
-        idempotencyKey: 'tierline-subscribe-cus_org1-1',
-        status: 200,
+  it('subscribes to the metered price, paid by the payment method the setup saved', async () => {
+    expect(await provider.subscribe(account, 'cus_org1', 'seti_1')).toMatch(/^sub_/);
+    expect(mock.requests).toHaveLength(2);
+    expect(mock.requests[0]).toMatchObject({
+      method: 'GET',
+      path: '/v1/setup_intents/seti_1',
+      status: 200,
+    });
+    // stripe-mock's SetupIntent fixture has `payment_method: null`, so no default payment method
+    // goes with this subscription; a real completed setup names one, sent as
+    // `default_payment_method`.
+    expect(mock.requests[1]).toEqual({
+      method: 'POST',
+      path: '/v1/subscriptions',
+      params: {
+        customer: 'cus_stripe1',
+        'items[0][price]': 'price_usage',
+        'metadata[organization]': 'cus_org1',
       },
-    ]);
+      idempotencyKey: 'tierline-subscribe-cus_org1',
+      status: 200,
+    });
   });
 
   it('reports an hourly delta as one meter event: the identifier, the hour, the µ$ value', async () => {
