@@ -63,6 +63,12 @@ export const MAX_BACKFILL_HOURS = 34 * 24;
 export interface UsageSenderOptions {
   /** Settled hours reread for late records on each run. @default 24 */
   reconcileHours?: number;
+  /**
+   * The UTC hour whose run rereads every settled hour Stripe still takes ({@link MAX_BACKFILL_HOURS}):
+   * a training's record is dated at the job's creation but written at its end, possibly days later.
+   * @default 3
+   */
+  deepReconcileUtcHour?: number;
   /** New hours settled per organization per run (a run stays within a Lambda's time). @default 48 */
   maxHoursPerRun?: number;
   now?: () => Date;
@@ -112,6 +118,7 @@ const sentPartition = (customerId: string, hour: string) => `BILLSENT#${customer
 
 export class UsageSender {
   private readonly reconcileHours: number;
+  private readonly deepReconcileUtcHour: number;
   private readonly maxHoursPerRun: number;
   private readonly now: () => Date;
 
@@ -123,6 +130,7 @@ export class UsageSender {
     options: UsageSenderOptions = {},
   ) {
     this.reconcileHours = options.reconcileHours ?? 24;
+    this.deepReconcileUtcHour = options.deepReconcileUtcHour ?? 3;
     this.maxHoursPerRun = options.maxHoursPerRun ?? 48;
     this.now = options.now ?? (() => new Date());
   }
@@ -158,7 +166,11 @@ export class UsageSender {
       ? Date.parse(account.settledThrough)
       : billedFrom - HOUR_MS;
     // Reconciliation first: settled hours, reread for records that arrived after they closed.
-    const reconcileFrom = Math.max(billedFrom, settled - (this.reconcileHours - 1) * HOUR_MS);
+    const window =
+      this.now().getUTCHours() === this.deepReconcileUtcHour
+        ? Math.max(this.reconcileHours, MAX_BACKFILL_HOURS)
+        : this.reconcileHours;
+    const reconcileFrom = Math.max(billedFrom, settled - (window - 1) * HOUR_MS);
     for (let hour = reconcileFrom; hour <= settled; hour += HOUR_MS) {
       await this.settleHour(account, new Date(hour).toISOString(), true, report);
     }

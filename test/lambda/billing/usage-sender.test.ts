@@ -210,4 +210,40 @@ describe('usage to the billing provider, exactly once', () => {
     expect(report.stale).toHaveLength(1);
     expect(report.stale[0]).toMatchObject({ customerId: 'cus_a', pendingSince: NOW.toISOString() });
   });
+
+  it('bills a training dated days before it was written: the daily deep pass finds it', async () => {
+    const { provider, account, writer, sender, doc, tableName, accounts } = await setUp();
+    for (const record of dayOfLedger(40)) await writer.write(record);
+    await sender().run();
+    // A training created at the day's start, billed (written) three days later.
+    const training = ledgerRecord({
+      requestId: 'ftjob-1:training',
+      customerId: 'cus_a',
+      model: 'fine-tuning:llama-3.1-8b-instant',
+      tier: 'developer',
+      inputTokens: 1_000_000,
+      outputTokens: 0,
+      prices: { inputMicroUsdPerMillion: 3_000_000, outputMicroUsdPerMillion: 0 },
+      status: 'completed',
+      startedAt: `${DAY}T00:30:00.000Z`,
+      finishedAt: '2026-12-09T10:00:00.000Z',
+    });
+    await writer.write(training);
+    const at = (iso: string) =>
+      new UsageSender(doc, tableName, accounts, provider, { now: () => new Date(iso) });
+    // An ordinary run rereads only the last 24 settled hours: the day's first hours are older.
+    const ordinary = await at('2026-12-09T11:00:00.000Z').run();
+    expect(ordinary.differences).toEqual([]);
+    const deep = await at('2026-12-10T03:25:00.000Z').run();
+    expect(deep.differences).toEqual([
+      expect.objectContaining({ hour: `${DAY}T00:00:00.000Z`, missingMicroUsd: 3_000_000 }),
+    ]);
+    const invoiced = (await provider.listInvoices(account)).reduce(
+      (sum, invoice) => sum + invoice.totalMicroUsd,
+      0,
+    );
+    expect(invoiced + (await provider.uninvoicedMicroUsd(account))).toBe(
+      billedTotal([...dayOfLedger(40), training]),
+    );
+  }, 120_000);
 });
