@@ -30,6 +30,7 @@ import type { OperatorSettings } from '../lib/operator-settings';
 import { ApiGatewayEmulator } from './api-gateway-emulator';
 import { serveConsole } from './console-server';
 import { EdgeThrottle } from './edge-throttle';
+import { type LocalBilling, localBillingServices } from './local-billing';
 import { type LocalCognito, startLocalCognito } from './local-cognito';
 import {
   deadLettersFile,
@@ -99,6 +100,8 @@ export interface LocalModeOptions {
   batchRetryDelayMs?: number;
   /** How often the in-process worker sweeps for batches past their window (EventBridge in AWS). @default 60 s */
   batchSweepIntervalMs?: number;
+  /** How often the billing usage sender runs (an hourly schedule in AWS). @default 5 min */
+  billingIntervalMs?: number;
   /** How long stop waits for requests in flight to be billed. @default 60 s */
   shutdownGraceMs?: number;
   /** How long stop waits for streams to send their error event and end before it cuts them. @default 5 s */
@@ -155,6 +158,8 @@ export interface LocalMode {
   s3Endpoint: string;
   /** The in-process batch queue: `idle()` resolves when the worker has nothing left to do. */
   batchQueue: InProcessBatchQueue;
+  /** Billing: the embedded provider, the usage sender, upgrades and the local checkout page. */
+  billing: LocalBilling;
   /** The console's user pool (cognito-local) and its mail file, when sign-in is on. */
   signIn?: LocalCognito;
   stop(): Promise<void>;
@@ -308,8 +313,19 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     shutdownSignal: shutdown.signal,
     modelOwner: owner ? () => owner : undefined,
   });
-  const served = await serveLocally(app.fetch, options);
+  // Assigned once the operator exists (its tier change is billing's); no request comes before.
+  let billing: LocalBilling | undefined;
+  const served = await serveLocally(app.fetch, options, () => billing);
   const { settings, operator } = await localOperator(services, engines, emulator, served.url);
+  billing = localBillingServices({
+    doc: engines.doc,
+    tableName: engines.tables.metering,
+    baseUrl: served.url,
+    tiers: { setTier: async (customerId, tier) => void (await operator.setTier(customerId, tier)) },
+    intervalMs: options.billingIntervalMs,
+    now: options.now,
+    log: options.log,
+  });
   const demoCustomers = await seedDemoCustomers(operator, options.dataDir);
   const signIn = await signInServices(options, served.consoleUrl);
   if (signIn) {
@@ -334,6 +350,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     dynamoEndpoint: storage.dynamoEndpoint,
     s3Endpoint: storage.s3Endpoint,
     batchQueue,
+    billing,
     signIn,
     stop: async () => {
       if (stopped) return;
@@ -345,6 +362,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       await closeServer(served.server, shutdown, options);
       await waitForBilling(requests.inFlight, options);
       await reconciler.settled();
+      await billing?.stop();
       await signIn?.stop();
       await storage.stop();
     },
@@ -446,16 +464,22 @@ function trackRequests(metering: RequestMetering, signal: AbortSignal) {
 async function serveLocally(
   appFetch: Parameters<typeof serve>[0]['fetch'],
   options: LocalModeOptions,
+  /** Pages served beside the API (billing's local checkout), once they exist. */
+  pages: () =>
+    | { owns(pathname: string): boolean; fetch(request: Request): Response | Promise<Response> }
+    | undefined,
 ): Promise<{ server: Server; url: string; consoleUrl?: string }> {
   const consoleFiles =
     options.console === false
       ? undefined
       : serveConsole(options.dataDir ? path.join(options.dataDir, 'console') : undefined);
   // `env`: the node server's bindings (its incoming and outgoing messages), passed on.
-  const fetch: typeof appFetch = (request, env) =>
-    consoleFiles?.owns(new URL(request.url).pathname)
-      ? consoleFiles.fetch(request)
-      : appFetch(request, env);
+  const fetch: typeof appFetch = (request, env) => {
+    const { pathname } = new URL(request.url);
+    const extra = pages();
+    if (extra?.owns(pathname)) return extra.fetch(request);
+    return consoleFiles?.owns(pathname) ? consoleFiles.fetch(request) : appFetch(request, env);
+  };
   const server = serve({ fetch, port: options.port, hostname: '127.0.0.1' }) as Server;
   answerMalformedRequestsInOpenAIShape(server);
   const port = await new Promise<number>((resolve, reject) => {

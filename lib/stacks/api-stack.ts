@@ -7,6 +7,7 @@ import type { ConsoleUsers } from '../constructs/accounts/console-users';
 import { TierUsagePlans } from '../constructs/api/tier-usage-plans';
 import { TierlineApi } from '../constructs/api/tierline-api';
 import { BatchProcessing } from '../constructs/batches/batch-processing';
+import { UsageBilling } from '../constructs/billing/usage-billing';
 import { CustomerConsole } from '../constructs/console/customer-console';
 import type { CustomersTable } from '../constructs/customers-table';
 import type { FilesStore } from '../constructs/files/files-store';
@@ -35,6 +36,7 @@ export class ApiStack extends Stack {
   public readonly api: TierlineApi;
   public readonly usagePlans: TierUsagePlans;
   public readonly usageMetering: UsageMetering;
+  public readonly billing: UsageBilling;
   public readonly fineTuning: FineTuningWorkflow;
   public readonly batches: BatchProcessing;
   /** The customer console, and the API under the same origin. */
@@ -68,6 +70,12 @@ export class ApiStack extends Stack {
     props.files.bindForFiles(this.api.apiFunction.function);
     // `/v1/keys`: named keys are written and listed by the API function.
     props.customers.bindForKeyManagement(this.api.apiFunction.function);
+
+    this.billing = new UsageBilling(this, 'Billing', {
+      config,
+      metering: props.metering,
+      notifications: this.usageMetering.notifications,
+    });
 
     this.console = new CustomerConsole(this, 'Console', { config, api: this.api.restApi });
     // The authorizer verifies console sessions as it checks keys: docs/decisions.md, "Console
@@ -135,6 +143,8 @@ export class ApiStack extends Stack {
         { id: 'FineTuningTasks', function: this.fineTuning.tasksFunction.function },
         { id: 'FineTuningEvents', function: this.fineTuning.eventsFunction.function },
         { id: 'BatchWorker', function: worker.function },
+        // The sender's errors have an alarm of their own (UsageBilling): only its throttles here.
+        { id: 'BillingSender', function: this.billing.sender.function, alarmOnErrors: false },
       ],
       tables: {
         Customers: props.customers.table,

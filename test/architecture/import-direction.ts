@@ -22,6 +22,7 @@ export const LAYERS = {
   files: 1,
   batches: 1,
   'fine-tuning': 1,
+  billing: 1,
   openai: 0,
   /** DynamoDB reading helpers and the SDK clients' timeouts, beside openai/ on the ground floor: every concern uses them. */
   storage: 0,

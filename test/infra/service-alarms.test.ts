@@ -46,7 +46,8 @@ describe('service alarms', () => {
     expect(byFunction('Throttles').some((d) => d.includes(chat))).toBe(true);
     expect(byFunction('Errors').some((d) => d.includes(chat))).toBe(true);
     expect(byFunction('Errors').some((d) => d.includes(authorizer))).toBe(false);
-    expect(byFunction('Throttles').length).toBe(8);
+    // Every function of the Api stack, the billing sender included (its errors alarm is its own).
+    expect(byFunction('Throttles').length).toBe(9);
   });
 
   it('watch DynamoDB throttles of every table, failed fine-tuning runs and the fine-tuning events dead letters', () => {

@@ -50,6 +50,21 @@ export class MeteringTable extends Construct {
   }
 
   /**
+   * Lets `fn` bill usage (lambda/billing/usage-sender.ts): the ledger read by hour (Query on the
+   * customer-day index), the billing accounts and sent states (Query, GetItem, conditional PutItem
+   * and UpdateItem on the table). It never writes the ledger's records, counters or spend, but
+   * shares their table: IAM cannot tell items apart without a leading-key condition per prefix.
+   */
+  public bindForBilling(fn: LambdaFunction): void {
+    this.bind(fn, [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:Query',
+    ]);
+  }
+
+  /**
    * Lets `fn` reconcile crashed requests: find the counter items with overdue reservation records
    * (Query on the index only), read them and the spend holds (GetItem), bill (PutItem), release the
    * holds and their records and move the items in the index (UpdateItem).

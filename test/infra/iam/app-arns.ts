@@ -53,6 +53,7 @@ export function appArns(
     batchWorker: api.batches.worker,
     aggregator: api.usageMetering.aggregator,
     reconciler: api.usageMetering.reconciler,
+    billingSender: api.billing.sender,
     fineTuningTasks: api.fineTuning.tasksFunction,
     fineTuningEvents: api.fineTuning.eventsFunction,
   } satisfies Record<FunctionName, unknown>;
@@ -68,6 +69,7 @@ export function appArns(
     spendAlerts: child(api.usageMetering, 'SpendAlerts'),
     trainingStateChange: api.fineTuning.stateChangeRule,
     batchesExpirySweep: api.batches.expirySweep,
+    billingSchedule: child(api.billing, 'Schedule'),
   };
   const bucketName = (name: BucketName): string => {
     switch (name) {
@@ -117,6 +119,8 @@ export function appArns(
         `execution:${resolved.attr(...locateArgs(resolved, api.fineTuning.stateMachine), 'Name')}:${name}`,
       ),
     rule: (name) => attr(rules[name], 'Arn'),
+    stripeSecret: ref(api.billing.stripeSecret),
+    stripeSecretKey: attr(child(api.billing, 'StripeSecretKey'), 'Arn'),
     distribution: arn('cloudfront', `distribution/${ref(api.console.distribution)}`).replace(
       `:${REGION}:`,
       '::',

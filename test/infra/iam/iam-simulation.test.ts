@@ -27,6 +27,7 @@ const ROLE_PRINCIPALS: RolePrincipal[] = [
   'batchWorker',
   'aggregator',
   'reconciler',
+  'billingSender',
   'fineTuningTasks',
   'fineTuningEvents',
   'stateMachine',

@@ -320,6 +320,12 @@ export class ResolvedApp {
           },
         };
       }
+      case 'AWS::SecretsManager::Secret': {
+        // Ref is the secret's ARN: the name and the 6 random characters Secrets Manager appends.
+        const name = explicit('Name') ?? generated;
+        const secretArn = arn('secretsmanager', `secret:${name}-AbCdEf`);
+        return { ref: secretArn, attrs: { Id: secretArn } };
+      }
       case 'AWS::SNS::Topic': {
         const name = explicit('TopicName') ?? generated;
         return { ref: arn('sns', name), attrs: { TopicArn: arn('sns', name), TopicName: name } };

@@ -28,6 +28,7 @@ export type RolePrincipal =
   | 'batchWorker'
   | 'aggregator'
   | 'reconciler'
+  | 'billingSender'
   | 'fineTuningTasks'
   | 'fineTuningEvents'
   | 'stateMachine'
@@ -56,6 +57,7 @@ export type FunctionName = RolePrincipal &
     | 'batchWorker'
     | 'aggregator'
     | 'reconciler'
+    | 'billingSender'
     | 'fineTuningTasks'
     | 'fineTuningEvents'
   );
@@ -79,8 +81,16 @@ export interface Arns {
   readonly stateMachine: string;
   execution(name: string): string;
   rule(
-    name: 'reconcileSchedule' | 'spendAlerts' | 'trainingStateChange' | 'batchesExpirySweep',
+    name:
+      | 'reconcileSchedule'
+      | 'spendAlerts'
+      | 'trainingStateChange'
+      | 'batchesExpirySweep'
+      | 'billingSchedule',
   ): string;
+  /** The Stripe settings secret (lib/constructs/billing/usage-billing.ts) and its KMS key. */
+  readonly stripeSecret: string;
+  readonly stripeSecretKey: string;
   readonly distribution: string;
   /** The rule Step Functions manages to watch training jobs for `.sync`. */
   readonly stepFunctionsTrainingRule: string;
@@ -138,6 +148,28 @@ export const OPERATOR_ONLY: Record<string, string> = {
   'lambda/batches/customer-data.ts#erase: DeleteCommand':
     "a deleted customer's files and batches erased",
   'lambda/metering/usage-report.ts#ledgerDay: QueryCommand': 'operator usage and billing reports',
+  // Billing in local mode only: the embedded provider (AWS uses Stripe), and the upgrade service,
+  // whose webhook function is not deployed yet (docs/decisions.md, "Billing").
+  ...Object.fromEntries(
+    [
+      'embedded-provider.ts#createCustomer: PutCommand',
+      'embedded-provider.ts#startCheckout: PutCommand',
+      'embedded-provider.ts#getCheckout: GetCommand',
+      'embedded-provider.ts#completeCheckout: UpdateCommand',
+      'embedded-provider.ts#reportUsage: PutCommand',
+      'embedded-provider.ts#invoiceNow: GetCommand',
+      'embedded-provider.ts#invoiceNow: UpdateCommand',
+      'embedded-provider.ts#invoiceNow: PutCommand',
+      'embedded-provider.ts#cancelAtPeriodEnd: UpdateCommand',
+      'embedded-provider.ts#cancelAt: GetCommand',
+      'billing-service.ts#handle: GetCommand',
+      'billing-service.ts#handle: PutCommand',
+      'billing-accounts.ts#create: PutCommand',
+      'billing-accounts.ts#get: GetCommand',
+      'billing-accounts.ts#activate: UpdateCommand',
+      'billing-accounts.ts#setFields: UpdateCommand',
+    ].map((call) => [`lambda/billing/${call}`, 'local mode billing (embedded provider, upgrades)']),
+  ),
 };
 
 const src = (file: string, ...calls: string[]) => calls.map((call) => `lambda/${file}#${call}`);
@@ -273,6 +305,44 @@ const metering: RuntimeCall[] = [
     action: 'dynamodb:PutItem',
     resources: (a) => [a.table('metering')],
     sources: src('metering/ledger.ts', 'put: PutCommand'),
+  }),
+  // The billing sender: the ledger by hour (the customer-day index), the billing accounts (one
+  // partition) and each line's sent state, written ahead and committed; the Stripe settings.
+  ...roles(['billingSender'], {
+    action: 'dynamodb:Query',
+    resources: (a) => [a.index('metering', 'byCustomerDay'), a.table('metering')],
+    sources: [
+      ...src('storage/query-pages.ts', 'queryAll: QueryCommand'),
+      ...src('billing/usage-sender.ts', 'sentStates: QueryCommand'),
+    ],
+  }),
+  ...roles(['billingSender'], {
+    action: 'dynamodb:PutItem',
+    resources: (a) => [a.table('metering')],
+    sources: src('billing/usage-sender.ts', 'writeAhead: PutCommand'),
+  }),
+  ...roles(['billingSender'], {
+    action: 'dynamodb:UpdateItem',
+    resources: (a) => [a.table('metering')],
+    sources: [
+      ...src(
+        'billing/usage-sender.ts',
+        'writeAhead: UpdateCommand',
+        'finishPending: UpdateCommand',
+      ),
+      ...src('billing/billing-accounts.ts', 'markSettled: UpdateCommand'),
+    ],
+  }),
+  ...roles(['billingSender'], {
+    action: 'secretsmanager:GetSecretValue',
+    resources: (a) => [a.stripeSecret],
+    sources: src('billing/stripe-settings.ts', 'readStripeSettings: GetSecretValueCommand'),
+  }),
+  ...roles(['billingSender'], {
+    action: 'kms:Decrypt',
+    resources: (a) => [a.stripeSecretKey],
+    context: () => ({ 'kms:ViaService': 'secretsmanager.us-east-1.amazonaws.com' }),
+    sources: ['aws: Secrets Manager (decrypting the Stripe secret for GetSecretValue)'],
   }),
   // The aggregator: the metering table's stream (read by Lambda's event source mapping with the
   // function's role), aggregates updated, failed batches sent to the on-failure destination.
@@ -1033,6 +1103,7 @@ const plumbing: RuntimeCall[] = [
       'batchWorker',
       'aggregator',
       'reconciler',
+      'billingSender',
       'fineTuningTasks',
       'fineTuningEvents',
     ] as const
@@ -1083,6 +1154,16 @@ const services: RuntimeCall[] = [
       'aws:SourceAccount': '123456789012',
     }),
     sources: ['aws: EventBridge (reservation reconciler schedule)'],
+  },
+  {
+    principal: 'events.amazonaws.com',
+    action: 'lambda:InvokeFunction',
+    resources: (a) => [a.function('billingSender')],
+    context: (a) => ({
+      'aws:SourceArn': a.rule('billingSchedule'),
+      'aws:SourceAccount': '123456789012',
+    }),
+    sources: ['aws: EventBridge (billing sender schedule)'],
   },
   {
     principal: 'events.amazonaws.com',

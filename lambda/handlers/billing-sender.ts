@@ -1,0 +1,51 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { BillingAccounts } from '../billing/billing-accounts';
+import { createStripeClient, StripeBillingProvider } from '../billing/stripe-provider';
+import { readStripeSettings, STRIPE_SECRET_ENV } from '../billing/stripe-settings';
+import { UsageSender } from '../billing/usage-sender';
+import { createDocumentClient } from '../customers/customers-repository';
+import { requiredEnv } from '../http/environment';
+import { METERING_TABLE_ENV } from '../metering/metering-table';
+
+// Created once per execution environment; EventBridge invokes it every hour.
+const logger = new Logger({ serviceName: 'billing-sender' });
+const doc = createDocumentClient();
+const tableName = requiredEnv(METERING_TABLE_ENV);
+const secretArn = requiredEnv(STRIPE_SECRET_ENV);
+const secrets = new SecretsManagerClient({});
+let sender: Promise<UsageSender> | undefined;
+
+async function createSender(): Promise<UsageSender> {
+  const settings = await readStripeSettings(secrets, secretArn);
+  const provider = new StripeBillingProvider(createStripeClient(settings.secretKey), settings);
+  return new UsageSender(doc, tableName, new BillingAccounts(doc, tableName), provider);
+}
+
+export const handler = async () => {
+  sender ??= createSender().catch((error: unknown) => {
+    sender = undefined;
+    throw error;
+  });
+  const report = await (await sender).run();
+  // The log lines the alarms count (metric filters in lib/constructs/billing/usage-billing.ts).
+  for (const difference of report.differences) {
+    logger.warn('usage reached the ledger after its hour was sent', {
+      billingDifferenceMicroUsd: difference.missingMicroUsd,
+      ...difference,
+    });
+  }
+  for (const stale of report.stale) {
+    logger.error('a usage event is pending past Stripe identifier window: not resent', {
+      billingStalePending: 1,
+      ...stale,
+    });
+  }
+  logger.info('billing run', {
+    sentMicroUsd: report.sentMicroUsd,
+    events: report.events,
+    hoursSettled: report.hoursSettled,
+    invoices: report.invoices.length,
+  });
+  return { sentMicroUsd: report.sentMicroUsd, events: report.events };
+};
