@@ -1,5 +1,5 @@
 import { awsStores } from '../composition/aws-stores';
-import { customersRepository } from '../composition/customers';
+import { customersRepository } from '../composition/repositories';
 import { createAuthorizerHandler } from '../customers/api-gateway-authorizer';
 import { KEY_USE_RESOLUTION_MS } from '../customers/authenticate';
 
