@@ -71,6 +71,12 @@ async function main(): Promise<void> {
         timeToFirstTokenMs: numberFromEnv('TIERLINE_TEST_MODEL_TTFT_MS', 200),
         tokensPerSecond: numberFromEnv('TIERLINE_TEST_MODEL_TOKENS_PER_SECOND', 20),
         promptTokens: (model, messages) => counter.count(model, messages),
+        // Qwen3 thinks first, as the real one does: reasoning_format and reasoning_effort show.
+        reasoningModels: new Set(
+          Object.entries(config.models)
+            .filter(([, model]) => model.reasoning)
+            .map(([id]) => id),
+        ),
       });
   const local = await startLocalMode({
     config,

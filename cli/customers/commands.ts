@@ -38,11 +38,18 @@ export function describeCustomer(customer: CustomerRecord, withCustomPlan = true
 }
 
 /** `tierline customers ...` */
-export function addCustomerCommands(program: Command, { run, print }: CommandRunner): void {
+export function addCustomerCommands(program: Command, runner: CommandRunner): void {
   const customers = program
     .command('customers')
     .description('create and manage customers and their API keys');
+  // In this order in `--help`.
+  addCustomerRecordCommands(customers, runner);
+  addCustomerLifecycleCommands(customers, runner);
+  addCustomerAccessCommands(customers, runner);
+}
 
+/** `customers create`, `list`, `show`: a customer's record, its plan and its month. */
+function addCustomerRecordCommands(customers: Command, { run, print }: CommandRunner): void {
   customers
     .command('create')
     .description(
@@ -107,7 +114,10 @@ export function addCustomerCommands(program: Command, { run, print }: CommandRun
         );
       }),
     );
+}
 
+/** `customers reactivate`, `delete`: bringing a revoked customer back, and erasing one. */
+function addCustomerLifecycleCommands(customers: Command, { run, print }: CommandRunner): void {
   customers
     .command('reactivate')
     .description(
@@ -159,7 +169,10 @@ export function addCustomerCommands(program: Command, { run, print }: CommandRun
         );
       }),
     );
+}
 
+/** `customers set-tier`, `rotate-key`, `revoke`, `spend-limit`: what a customer may use, and with what key. */
+function addCustomerAccessCommands(customers: Command, { run, print }: CommandRunner): void {
   customers
     .command('set-tier')
     .description("move a customer to another tier's usage plan (drops a custom plan)")

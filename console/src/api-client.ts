@@ -1,3 +1,10 @@
+import type { OpenAIBatch as Batch } from '../../lambda/openai/shapes/batches';
+import type { FineTuningEvent, FineTuningJob } from '../../lambda/openai/shapes/fine-tuning';
+import type { ApiKey, ApiKeyList, CreatedApiKey } from '../../lambda/openai/shapes/keys';
+import type { Limits } from '../../lambda/openai/shapes/limits';
+import type { OpenAIModelList } from '../../lambda/openai/shapes/models';
+import type { Customer as Me, PlanList as Plans } from '../../lambda/openai/shapes/plans';
+import type { DayBucket, SpendLimit, UsageList } from '../../lambda/openai/shapes/usage';
 import { formatSeconds } from './format';
 
 /**
@@ -6,194 +13,26 @@ import { formatSeconds } from './format';
  * what to do. No DOM: `fetch` is injected, so the unit tests run it in Node.
  */
 
-export interface ModelPlan {
-  id: string;
-  display_name: string;
-  context_window: number;
-  max_output_tokens: number;
-  limits: {
-    requests_per_minute: number;
-    requests_per_day: number;
-    tokens_per_minute: number;
-    tokens_per_day: number;
-  };
-  pricing: { input_usd_per_million_tokens: number; output_usd_per_million_tokens: number };
-  /** Per-token prices of a LoRA fine-tune of this model on this plan; null where the plan has none. */
-  fine_tuned_pricing?: {
-    input_usd_per_million_tokens: number;
-    output_usd_per_million_tokens: number;
-  } | null;
-}
+/*
+ * The API's response shapes, declared once in the server's zod schemas (`lambda/openai/shapes/`).
+ * `import type` only: the imports are erased, so no zod (and no server code) enters the bundle.
+ */
+export type { BatchStatus, OpenAIBatch as Batch } from '../../lambda/openai/shapes/batches';
+export type { FineTuningEvent, FineTuningJob } from '../../lambda/openai/shapes/fine-tuning';
+export type { ApiKey } from '../../lambda/openai/shapes/keys';
+export type { LimitRow, Limits } from '../../lambda/openai/shapes/limits';
+export type { OpenAIModel as ModelEntry } from '../../lambda/openai/shapes/models';
+export type { Customer as Me, ModelPlan, Plan } from '../../lambda/openai/shapes/plans';
+export type { SpendLimit, UsageFields } from '../../lambda/openai/shapes/usage';
 
-export interface Plan {
-  id: string;
-  display_name: string;
-  description: string;
-  models: ModelPlan[];
-  features: {
-    batch: { available: boolean; discount_percent: number };
-    spend_limit: {
-      available: boolean;
-      default_monthly_usd: number | null;
-      alert_thresholds_percent: number[];
-    };
-    lora_fine_tuning: {
-      available: boolean;
-      premium_percent: number;
-      training_usd_per_million_tokens?: number;
-    };
-  };
-  edge: {
-    requests_per_second: number;
-    burst: number;
-    quota: { limit: number; period: string } | null;
-  };
-}
-
-export interface Plans {
-  data: Plan[];
-  upgrade?: { text: string; url: string | null };
-}
-
-export interface Me {
-  id: string;
-  name: string;
-  email: string;
-  tier: string;
-  custom_plan: boolean;
-  plan: Plan;
-}
-
-export interface LimitRow {
-  limit: number;
-  used: number;
-  remaining: number;
-}
-
-export interface Limits {
-  tier: string;
-  reset_minute_seconds: number;
-  reset_day_seconds: number;
-  data: {
-    model: string;
-    requests_per_minute: LimitRow;
-    requests_per_day: LimitRow;
-    tokens_per_minute: LimitRow;
-    tokens_per_day: LimitRow;
-  }[];
-}
-
-export interface UsageFields {
-  requests: number;
-  input_tokens: number;
-  output_tokens: number;
-  cost_usd: string;
-}
-
-export interface Usage {
-  data: ({ date: string; models: ({ model: string } & UsageFields)[] } & UsageFields)[];
-  total: UsageFields;
-}
-
-export interface ApiKey {
-  id: string;
-  name: string;
-  hint: string;
-  status: 'active' | 'revoked';
-  primary: boolean;
-  created_at: number;
-  revoked_at: number | null;
-  /** When the key last authenticated a request, to the hour (recorded at most once an hour); null: never. */
-  last_used_at?: number | null;
-}
-
-/** OpenAI's Batch object; timestamps a batch has not reached yet are absent. */
-export interface Batch {
-  id: string;
-  object: 'batch';
-  endpoint: string;
-  status: BatchStatus;
-  input_file_id: string;
-  output_file_id?: string;
-  error_file_id?: string;
-  completion_window: string;
-  created_at: number;
-  in_progress_at?: number;
-  expires_at?: number;
-  finalizing_at?: number;
-  completed_at?: number;
-  failed_at?: number;
-  expired_at?: number;
-  cancelling_at?: number;
-  cancelled_at?: number;
-  request_counts: { total: number; completed: number; failed: number };
-  errors?: { data: { code?: string; message?: string; line?: number | null }[] } | null;
-  metadata?: Record<string, string> | null;
-}
-
-export type BatchStatus =
-  | 'validating'
-  | 'failed'
-  | 'in_progress'
-  | 'finalizing'
-  | 'completed'
-  | 'expired'
-  | 'cancelling'
-  | 'cancelled';
+/** `GET /usage?group_by=day`, the only grouping the console asks for: buckets of days. */
+export type Usage = UsageList<DayBucket>;
 
 /** A page of an OpenAI list with `after` pagination. */
 export interface Page<T> {
   data: T[];
   has_more: boolean;
   last_id?: string;
-}
-
-/** OpenAI's `fine_tuning.job`, plus Tierline's `estimated_cost_usd`. */
-export interface FineTuningJob {
-  id: string;
-  object: 'fine_tuning.job';
-  created_at: number;
-  finished_at: number | null;
-  model: string;
-  fine_tuned_model: string | null;
-  status: 'validating_files' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-  training_file: string;
-  validation_file: string | null;
-  trained_tokens: number | null;
-  error: { code?: string; message?: string; param?: string | null } | null;
-  hyperparameters?: {
-    n_epochs?: number | string;
-    batch_size?: number | string;
-    learning_rate_multiplier?: number | string;
-  };
-  estimated_finish?: number | null;
-  /** Tierline: what the training is expected to cost, in USD (a decimal string or a number). */
-  estimated_cost_usd?: string | number | null;
-}
-
-export interface FineTuningEvent {
-  id: string;
-  object: 'fine_tuning.job.event';
-  created_at: number;
-  level: 'info' | 'warn' | 'error';
-  message: string;
-  type?: 'message' | 'metrics';
-}
-
-export interface ModelEntry {
-  id: string;
-  object: 'model';
-  created: number;
-  owned_by: string;
-}
-
-export interface SpendLimit {
-  available: boolean;
-  month: string;
-  monthly_limit_usd: number | null;
-  spent_usd: string;
-  reserved_usd: string;
-  alert_thresholds_percent: number[];
 }
 
 export interface ChatReply {
@@ -339,9 +178,9 @@ export class ConsoleApi {
     this.json<Usage>(
       `/usage?group_by=day&start_date=${encodeURIComponent(start)}&end_date=${encodeURIComponent(end)}`,
     );
-  keys = async () => (await this.json<{ data: ApiKey[] }>('/keys')).data;
+  keys = async () => (await this.json<ApiKeyList>('/keys')).data;
   createKey = (name: string) =>
-    this.json<ApiKey & { key: string }>('/keys', {
+    this.json<CreatedApiKey>('/keys', {
       method: 'POST',
       body: JSON.stringify({ name }),
     });
@@ -359,7 +198,7 @@ export class ConsoleApi {
     this.json<Page<FineTuningEvent>>(
       `/fine_tuning/jobs/${encodeURIComponent(jobId)}/events${query({ limit })}`,
     );
-  models = async () => (await this.json<{ data: ModelEntry[] }>('/models')).data;
+  models = async () => (await this.json<OpenAIModelList>('/models')).data;
 
   /**
    * A file's content as a Blob, fetched with the key in the Authorization header (a link to the URL

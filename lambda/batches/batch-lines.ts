@@ -2,6 +2,7 @@ import type { TierlineConfig, TierName } from '../../lib/config/schema';
 import { parseChatRequest } from '../inference/chat-request';
 import { resolveModel } from '../inference/models';
 import { PromptTokenCounter } from '../inference/prompt-tokens';
+import { planReasoning, type ReasoningPlan, reasoningUpstream } from '../inference/reasoning';
 import { checkContextWindow } from '../inference/tokens';
 import { costMicroUsd, pricesOf } from '../metering/pricing';
 import { HttpError } from '../openai/errors';
@@ -24,6 +25,8 @@ export interface RunnableLine {
   adapter?: { baseModel: string; name: string };
   /** The tier's fine-tuning premium on the base model's prices (0 for a base model). */
   premiumPercent: number;
+  /** How a thinking model's reasoning reaches the output file (as chat answers it). */
+  reasoning?: ReasoningPlan;
 }
 
 /**
@@ -93,6 +96,36 @@ export function parseBatchLine(
   tier: TierName,
   fineTunes: BatchFineTunes = new Map(),
 ): ParsedLine {
+  const envelope = parseEnvelope(text, lineNumber);
+  if ('kind' in envelope) return envelope;
+  try {
+    return checkLineRequest(envelope.customId, envelope.body, config, tier, fineTunes);
+  } catch (error) {
+    if (error instanceof HttpError) {
+      return {
+        kind: 'reject',
+        line: rejected(
+          envelope.customId,
+          error.status,
+          error.message,
+          error.param,
+          error.code,
+          error.type,
+        ),
+      };
+    }
+    throw error;
+  }
+}
+
+/**
+ * The envelope of a line (`custom_id`, `method`, `url`, `body`): a line whose envelope is wrong
+ * cannot run, and fails the file.
+ */
+function parseEnvelope(
+  text: string,
+  lineNumber: number,
+): ParsedLine | { customId: string; body: Record<string, unknown> } {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -130,114 +163,129 @@ export function parseBatchLine(
       'body',
     );
   }
-  try {
-    const request = parseChatRequest(line.body);
-    if (request.stream) {
-      return {
-        kind: 'reject',
-        line: rejected(customId, 400, "'stream' is not supported in a batch.", 'stream'),
-      };
-    }
-    const fineTuned = request.model.startsWith('ft:');
-    // An `ft:` id names its base model (`ft:<base>:...`): limits, windows and prices are the base
-    // model's.
-    const baseModel = fineTuned ? (request.model.split(':')[1] ?? '') : request.model;
-    resolveModel(config, tier, baseModel); // 404 or 403 for a model this tier cannot use
-    const requested = request.max_completion_tokens ?? request.max_tokens;
-    const modelMax = ownValue(config.models, baseModel)?.maxOutputTokens ?? 0;
-    if (requested != null && requested > modelMax) {
-      return {
-        kind: 'reject',
-        line: rejected(
-          customId,
-          400,
-          `'max_completion_tokens' must be at most ${modelMax}; got ${requested}.`,
-          'max_completion_tokens',
-        ),
-      };
-    }
-    const promptTokens = new PromptTokenCounter(config).countLoaded(
-      request.model,
-      request.messages,
-      {
-        tools: request.tools ?? undefined,
-      },
-    );
-    const contextWindow =
-      ownValue(config.models, request.model)?.contextWindow ?? Number.MAX_SAFE_INTEGER;
-    // 400 context_length_exceeded for a line that cannot fit, as chat answers before anything is
-    // reserved.
-    const room = checkContextWindow(
-      request.model,
-      contextWindow,
-      promptTokens,
-      requested ?? undefined,
-    );
-    const maxTokens = requested ?? Math.min(modelMax, room);
-    const {
-      model: _model,
-      stream: _stream,
-      stream_options: _options,
-      max_completion_tokens: _m,
-      max_tokens: _t,
-      ...rest
-    } = request as Record<string, unknown>;
-    const offer = ownValue(config.tiers[tier].models, baseModel);
-    const premiumPercent = fineTuned ? config.tiers[tier].lora.premiumPercent : 0;
-    const maxCostMicroUsd = offer
-      ? costMicroUsd(
-          { inputTokens: promptTokens, outputTokens: maxTokens },
-          pricesOf(offer, premiumPercent),
-          config.tiers[tier].batch.discountPercent,
-        )
-      : 0;
-    const fineTune = fineTuned ? fineTunes.get(request.model) : undefined;
-    if (
-      fineTuned &&
-      (!fineTune || fineTune.baseModel !== baseModel || !config.tiers[tier].lora.allowed)
-    ) {
-      // Not the caller's (or gone, or the tier lost LoRA): answered in the error file, never sent
-      // to a model, which would serve the base model for an adapter it does not know.
-      const line = config.tiers[tier].lora.allowed
-        ? rejected(
-            customId,
-            404,
-            `The model \`${request.model}\` does not exist or you do not have access to it.`,
-            'model',
-            'model_not_found',
-          )
-        : rejected(
-            customId,
-            403,
-            `LoRA models are not available on the ${tier} tier.`,
-            'model',
-            'lora_not_available_on_tier',
-            'permission_error',
-          );
-      return { kind: 'reject', line: { ...line, reservedMicroUsd: maxCostMicroUsd } };
-    }
+  return { customId, body: line.body as Record<string, unknown> };
+}
+
+/**
+ * A line's chat completion request, checked as chat would check it for this tier, with what it
+ * holds: its prompt tokens, output allowance and the most it can cost. An HttpError thrown here is
+ * the line's own error.
+ */
+function checkLineRequest(
+  customId: string,
+  body: Record<string, unknown>,
+  config: TierlineConfig,
+  tier: TierName,
+  fineTunes: BatchFineTunes,
+): ParsedLine {
+  const request = parseChatRequest(body);
+  if (request.stream) {
     return {
-      kind: 'run',
-      line: {
-        customId,
-        model: request.model,
-        body: { ...rest, max_tokens: maxTokens },
-        promptTokens,
-        maxTokens,
-        maxCostMicroUsd,
-        premiumPercent,
-        ...(fineTune ? { adapter: { baseModel, name: fineTune.adapterName } } : {}),
-      },
+      kind: 'reject',
+      line: rejected(customId, 400, "'stream' is not supported in a batch.", 'stream'),
     };
-  } catch (error) {
-    if (error instanceof HttpError) {
-      return {
-        kind: 'reject',
-        line: rejected(customId, error.status, error.message, error.param, error.code, error.type),
-      };
-    }
-    throw error;
   }
+  const fineTuned = request.model.startsWith('ft:');
+  // An `ft:` id names its base model (`ft:<base>:...`): limits, windows and prices are the base
+  // model's.
+  const baseModel = fineTuned ? (request.model.split(':')[1] ?? '') : request.model;
+  // 404 or 403 for a model this tier cannot use.
+  const { model: modelConfig } = resolveModel(config, tier, baseModel);
+  const reasoning = planReasoning(request, modelConfig, request.model);
+  const requested = request.max_completion_tokens ?? request.max_tokens;
+  const modelMax = ownValue(config.models, baseModel)?.maxOutputTokens ?? 0;
+  if (requested != null && requested > modelMax) {
+    return {
+      kind: 'reject',
+      line: rejected(
+        customId,
+        400,
+        `'max_completion_tokens' must be at most ${modelMax}; got ${requested}.`,
+        'max_completion_tokens',
+      ),
+    };
+  }
+  const promptTokens = new PromptTokenCounter(config).countLoaded(request.model, request.messages, {
+    tools: request.tools ?? undefined,
+  });
+  const contextWindow =
+    ownValue(config.models, request.model)?.contextWindow ?? Number.MAX_SAFE_INTEGER;
+  // 400 context_length_exceeded for a line that cannot fit, as chat answers before anything is
+  // reserved.
+  const room = checkContextWindow(
+    request.model,
+    contextWindow,
+    promptTokens,
+    requested ?? undefined,
+  );
+  const maxTokens = requested ?? Math.min(modelMax, room);
+  const {
+    model: _model,
+    stream: _stream,
+    stream_options: _options,
+    max_completion_tokens: _m,
+    max_tokens: _t,
+    ...rest
+  } = request as Record<string, unknown>;
+  const offer = ownValue(config.tiers[tier].models, baseModel);
+  const premiumPercent = fineTuned ? config.tiers[tier].lora.premiumPercent : 0;
+  const maxCostMicroUsd = offer
+    ? costMicroUsd(
+        { inputTokens: promptTokens, outputTokens: maxTokens },
+        pricesOf(offer, premiumPercent),
+        config.tiers[tier].batch.discountPercent,
+      )
+    : 0;
+  const fineTune = fineTuned ? fineTunes.get(request.model) : undefined;
+  if (
+    fineTuned &&
+    (!fineTune || fineTune.baseModel !== baseModel || !config.tiers[tier].lora.allowed)
+  ) {
+    const line = unservedFineTune(customId, request.model, config, tier);
+    return { kind: 'reject', line: { ...line, reservedMicroUsd: maxCostMicroUsd } };
+  }
+  return {
+    kind: 'run',
+    line: {
+      customId,
+      model: request.model,
+      body: reasoningUpstream({ ...rest, max_tokens: maxTokens }, reasoning),
+      promptTokens,
+      maxTokens,
+      maxCostMicroUsd,
+      premiumPercent,
+      ...(reasoning ? { reasoning } : {}),
+      ...(fineTune ? { adapter: { baseModel, name: fineTune.adapterName } } : {}),
+    },
+  };
+}
+
+/**
+ * An `ft:` model that is not the caller's (or gone, or the tier lost LoRA): answered in the error
+ * file, never sent to a model, which would serve the base model for an adapter it does not know.
+ */
+function unservedFineTune(
+  customId: string,
+  model: string,
+  config: TierlineConfig,
+  tier: TierName,
+): RejectedLine {
+  return config.tiers[tier].lora.allowed
+    ? rejected(
+        customId,
+        404,
+        `The model \`${model}\` does not exist or you do not have access to it.`,
+        'model',
+        'model_not_found',
+      )
+    : rejected(
+        customId,
+        403,
+        `LoRA models are not available on the ${tier} tier.`,
+        'model',
+        'lora_not_available_on_tier',
+        'permission_error',
+      );
 }
 
 function rejected(

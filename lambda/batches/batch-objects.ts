@@ -1,3 +1,5 @@
+import type { OpenAIBatch } from '../openai/shapes/batches';
+import type { BATCH_ENDPOINT } from './batch-lines';
 import type { BatchRecord } from './batches-repository';
 
 /**
@@ -5,12 +7,13 @@ import type { BatchRecord } from './batches-repository';
  * and file ids a batch does not have yet are left out: OpenAI's schema types them as integers and
  * strings, not null.
  */
-export function toOpenAIBatch(batch: BatchRecord) {
+export function toOpenAIBatch(batch: BatchRecord): OpenAIBatch {
   const t = batch.times;
-  const view: Record<string, unknown> = {
+  return withoutUndefined({
     id: batch.batchId,
-    object: 'batch' as const,
-    endpoint: batch.endpoint,
+    object: 'batch',
+    // The only endpoint a batch is created with (batch-service.ts refuses any other).
+    endpoint: batch.endpoint as typeof BATCH_ENDPOINT,
     errors: batch.errors
       ? {
           object: 'list',
@@ -21,25 +24,27 @@ export function toOpenAIBatch(batch: BatchRecord) {
             line: e.line,
           })),
         }
-      : null,
+      : undefined,
     input_file_id: batch.inputFileId,
     completion_window: batch.completionWindow,
     status: batch.status,
-    output_file_id: batch.outputFileId ?? null,
-    error_file_id: batch.errorFileId ?? null,
+    output_file_id: batch.outputFileId,
+    error_file_id: batch.errorFileId,
     created_at: batch.createdAt,
-    in_progress_at: t.in_progress ?? null,
+    in_progress_at: t.in_progress,
     expires_at: batch.expiresAt,
-    finalizing_at: t.finalizing ?? null,
-    completed_at: t.completed ?? null,
-    failed_at: t.failed ?? null,
-    expired_at: t.expired ?? null,
-    cancelling_at: t.cancelling ?? null,
-    cancelled_at: t.cancelled ?? null,
+    finalizing_at: t.finalizing,
+    completed_at: t.completed,
+    failed_at: t.failed,
+    expired_at: t.expired,
+    cancelling_at: t.cancelling,
+    cancelled_at: t.cancelled,
     request_counts: { total: batch.total, completed: batch.completed, failed: batch.failed },
     metadata: batch.metadata,
-  };
-  for (const [key, value] of Object.entries(view))
-    if (value === null && key !== 'metadata') delete view[key];
-  return view;
+  });
+}
+
+/** The object without its undefined fields, so absent values are absent keys (also in-process). */
+function withoutUndefined<T extends object>(view: T): T {
+  return Object.fromEntries(Object.entries(view).filter(([, value]) => value !== undefined)) as T;
 }

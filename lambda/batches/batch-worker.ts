@@ -1,8 +1,10 @@
 import type { TierlineConfig } from '../../lib/config/schema';
+import type { TierName } from '../../lib/config/tier-names';
 import { randomBase62 } from '../customers/api-keys';
 import type { FileStorage } from '../files/file-storage';
 import type { FilesService } from '../files/files-service';
 import { BackendError, type ModelBackend } from '../inference/backends/model-backend';
+import { completionWithReasoning } from '../inference/reasoning';
 import type { LedgerWriter } from '../metering/ledger';
 import { ledgerRecord } from '../metering/ledger';
 import { formatUsd, pricesOf } from '../metering/pricing';
@@ -14,6 +16,7 @@ import {
   loadBatchTokenizers,
   parseBatchLine,
   type RejectedLine,
+  type RunnableLine,
 } from './batch-lines';
 import type { BatchMessage, BatchQueue } from './batch-queue';
 import {
@@ -117,52 +120,35 @@ export class BatchWorker {
     }
     const text = Buffer.from(body).toString('utf8');
     const fineTunes = await this.fineTunesOf(batch);
-    const seen = new Set<string>();
-    const problems: FileProblem[] = [];
-    let lines = 0;
-    let maxCost = 0;
-    const enqueued = new Map<string, number>();
-    text.split('\n').forEach((raw, i) => {
-      const lineNumber = i + 1;
-      if (raw.trim() !== '') {
-        lines += 1;
-        const parsed = parseBatchLine(raw, lineNumber, config, batch.tier, fineTunes);
-        const customId = parsed.kind === 'fail' ? undefined : parsed.line.customId;
-        if (parsed.kind === 'fail') problems.push(parsed.problem);
-        else if (customId !== undefined && seen.has(customId)) {
-          problems.push({
-            code: 'duplicate_custom_id',
-            message: `Line ${lineNumber}: custom_id '${customId}' is used twice.`,
-            line: lineNumber,
-            param: 'custom_id',
-          });
-        }
-        if (customId !== undefined) seen.add(customId);
-        if (parsed.kind === 'run') {
-          maxCost += parsed.line.maxCostMicroUsd;
-          const { model, promptTokens, maxTokens } = parsed.line;
-          enqueued.set(model, (enqueued.get(model) ?? 0) + promptTokens + maxTokens);
-        }
-        if (parsed.kind === 'reject') maxCost += parsed.line.reservedMicroUsd ?? 0;
-      }
-    });
-    const limit = config.tiers[batch.tier].batch.maxLinesPerBatch;
-    if (lines > limit)
-      problems.unshift({
-        code: 'too_many_lines',
-        message: `The file has ${lines} lines; a batch takes at most ${limit}.`,
-        line: limit + 1,
-        param: null,
-      });
+    const { lines, problems, maxCost, enqueued } = scanBatchFile(
+      text,
+      config,
+      batch.tier,
+      fineTunes,
+    );
     if (problems.length > 0) {
       await fail(problems.slice(0, 100));
       return;
     }
+    if (await this.start(batch, { lines, maxCost, enqueued }, fail))
+      await this.options.queue.send(runMessages(batch, text));
+  }
+
+  /**
+   * Holds what a checked batch needs before any line runs (each model's enqueued tokens, then the
+   * whole batch's maximum cost against the spend limit) and moves it to `in_progress`. False when
+   * it did not start: refused (the batch failed) or no longer validating (what it held given back).
+   */
+  private async start(
+    batch: BatchRecord,
+    { lines, maxCost, enqueued }: Omit<BatchScan, 'problems'>,
+    fail: (errors: FileProblem[]) => Promise<unknown>,
+  ): Promise<boolean> {
     // Each model's enqueued-token allowance, then the spend: both held before any line runs.
     const held = await this.takeEnqueued(batch, enqueued);
     if (held.refused) {
       await fail([held.refused]);
-      return;
+      return false;
     }
     // The whole batch's maximum cost is held before any line runs: a batch can never pass the spend
     // limit.
@@ -184,7 +170,7 @@ export class BatchWorker {
           param: null,
         },
       ]);
-      return;
+      return false;
     }
     const started = await this.options.batches.transition(
       batch.customerId,
@@ -211,9 +197,9 @@ export class BatchWorker {
         await this.options.queue.send([
           { kind: 'finalize', customerId: batch.customerId, batchId: batch.batchId },
         ]);
-      return;
+      return false;
     }
-    await this.options.queue.send(runMessages(batch, text));
+    return true;
   }
 
   /**
@@ -440,48 +426,7 @@ export class BatchWorker {
         );
         return undefined;
       }
-      // A fine-tune is priced on its base model's offer, with the tier's premium; the ledger names
-      // the ft: model.
-      const offer = config.tiers[batch.tier].models[line.adapter?.baseModel ?? line.model];
-      const record = ledgerRecord({
-        requestId: lineRequestId(batch.batchId, customId),
-        customerId: batch.customerId,
-        model: line.model,
-        tier: batch.tier,
-        inputTokens: completion.usage.prompt_tokens,
-        outputTokens: completion.usage.completion_tokens,
-        prices: offer
-          ? pricesOf(offer, line.premiumPercent)
-          : { inputMicroUsdPerMillion: 0, outputMicroUsdPerMillion: 0 },
-        discountPercent: config.tiers[batch.tier].batch.discountPercent,
-        status: 'completed',
-        startedAt,
-        finishedAt: this.now().toISOString(),
-        batch: true,
-      });
-      // The result first, with its ledger record in it; the ledger is written when the line is
-      // settled. So a line is billed exactly when its stored result is this completion: a cancel or
-      // expiry that wrote the line's result while the model ran wins, and the line is reported
-      // cancelled and not billed.
-      result = {
-        ledger: record,
-        batchId: batch.batchId,
-        index,
-        customId,
-        succeeded: true,
-        reservedMicroUsd: line.maxCostMicroUsd,
-        costMicroUsd: record.costMicroUsd,
-        outputLine: JSON.stringify({
-          id: requestId,
-          custom_id: customId,
-          response: {
-            status_code: 200,
-            request_id: requestId,
-            body: specShaped(completion, line.model),
-          },
-          error: null,
-        }),
-      };
+      result = this.completedLine(batch, index, line, completion, { requestId, startedAt });
     }
     if (parsed.kind === 'run') {
       result.enqueued = {
@@ -494,6 +439,60 @@ export class BatchWorker {
     const stored = (await batches.getLine(batch.customerId, batch.batchId, index)) ?? result;
     await this.settleLine(batch, stored);
     return undefined;
+  }
+
+  /** A line the model answered: its output line and its ledger record, priced for a batch. */
+  private completedLine(
+    batch: BatchRecord,
+    index: number,
+    line: RunnableLine,
+    completion: Awaited<ReturnType<ModelBackend['complete']>>,
+    { requestId, startedAt }: { requestId: string; startedAt: string },
+  ): LineResult {
+    const { config } = this.options;
+    const { customId } = line;
+    // A fine-tune is priced on its base model's offer, with the tier's premium; the ledger names
+    // the ft: model.
+    const offer = config.tiers[batch.tier].models[line.adapter?.baseModel ?? line.model];
+    const record = ledgerRecord({
+      requestId: lineRequestId(batch.batchId, customId),
+      customerId: batch.customerId,
+      model: line.model,
+      tier: batch.tier,
+      inputTokens: completion.usage.prompt_tokens,
+      outputTokens: completion.usage.completion_tokens,
+      prices: offer
+        ? pricesOf(offer, line.premiumPercent)
+        : { inputMicroUsdPerMillion: 0, outputMicroUsdPerMillion: 0 },
+      discountPercent: config.tiers[batch.tier].batch.discountPercent,
+      status: 'completed',
+      startedAt,
+      finishedAt: this.now().toISOString(),
+      batch: true,
+    });
+    // The result first, with its ledger record in it; the ledger is written when the line is
+    // settled. So a line is billed exactly when its stored result is this completion: a cancel or
+    // expiry that wrote the line's result while the model ran wins, and the line is reported
+    // cancelled and not billed.
+    return {
+      ledger: record,
+      batchId: batch.batchId,
+      index,
+      customId,
+      succeeded: true,
+      reservedMicroUsd: line.maxCostMicroUsd,
+      costMicroUsd: record.costMicroUsd,
+      outputLine: JSON.stringify({
+        id: requestId,
+        custom_id: customId,
+        response: {
+          status_code: 200,
+          request_id: requestId,
+          body: specShaped(completionWithReasoning(completion, line.reasoning), line.model),
+        },
+        error: null,
+      }),
+    };
   }
 
   /** Replaces the line's share of the batch reservation by its cost; once per line (the mark comes first). */
@@ -807,4 +806,60 @@ function rejectedLine(
       error: null,
     }),
   };
+}
+
+/** What a batch input file holds: its lines, their problems, the most they cost and the tokens per model. */
+interface BatchScan {
+  lines: number;
+  /** The file's problems, `too_many_lines` first; a file with any does not run. */
+  problems: FileProblem[];
+  maxCost: number;
+  enqueued: Map<string, number>;
+}
+
+/** Checks every line of a batch input file (`parseBatchLine`), custom ids unique, lines within the tier's cap. */
+function scanBatchFile(
+  text: string,
+  config: TierlineConfig,
+  tier: TierName,
+  fineTunes: BatchFineTunes,
+): BatchScan {
+  const seen = new Set<string>();
+  const problems: FileProblem[] = [];
+  let lines = 0;
+  let maxCost = 0;
+  const enqueued = new Map<string, number>();
+  text.split('\n').forEach((raw, i) => {
+    const lineNumber = i + 1;
+    if (raw.trim() !== '') {
+      lines += 1;
+      const parsed = parseBatchLine(raw, lineNumber, config, tier, fineTunes);
+      const customId = parsed.kind === 'fail' ? undefined : parsed.line.customId;
+      if (parsed.kind === 'fail') problems.push(parsed.problem);
+      else if (customId !== undefined && seen.has(customId)) {
+        problems.push({
+          code: 'duplicate_custom_id',
+          message: `Line ${lineNumber}: custom_id '${customId}' is used twice.`,
+          line: lineNumber,
+          param: 'custom_id',
+        });
+      }
+      if (customId !== undefined) seen.add(customId);
+      if (parsed.kind === 'run') {
+        maxCost += parsed.line.maxCostMicroUsd;
+        const { model, promptTokens, maxTokens } = parsed.line;
+        enqueued.set(model, (enqueued.get(model) ?? 0) + promptTokens + maxTokens);
+      }
+      if (parsed.kind === 'reject') maxCost += parsed.line.reservedMicroUsd ?? 0;
+    }
+  });
+  const limit = config.tiers[tier].batch.maxLinesPerBatch;
+  if (lines > limit)
+    problems.unshift({
+      code: 'too_many_lines',
+      message: `The file has ${lines} lines; a batch takes at most ${limit}.`,
+      line: limit + 1,
+      param: null,
+    });
+  return { lines, problems, maxCost, enqueued };
 }

@@ -1,4 +1,5 @@
 import { BadRequestError, NotFoundError } from '../openai/errors';
+import type { ApiKey, CreatedApiKey } from '../openai/shapes/keys';
 import { issueApiKey, randomBase62 } from './api-keys';
 import type { Principal } from './authenticate';
 import type { CustomersRepository, KeyRecord } from './customers-repository';
@@ -25,19 +26,8 @@ export const ORPHAN_SLOT_GRACE_MS = 60_000;
 const MAX_NAME_LENGTH = 64;
 export const PRIMARY_KEY_ID = 'key_primary';
 
-export interface ApiKeyView {
-  object: 'api_key';
-  id: string;
-  name: string;
-  /** `tl_AbCd…wxyz`: recognisable, not usable. */
-  hint: string;
-  status: 'active' | 'revoked';
-  primary: boolean;
-  created_at: number;
-  revoked_at: number | null;
-  /** When the key last authenticated a request, to the hour; null if never (or not since this was recorded). */
-  last_used_at: number | null;
-}
+/** A key as `/v1/keys` shows it (`openai/shapes/keys.ts`). */
+export type ApiKeyView = ApiKey;
 
 type Repository = Pick<
   CustomersRepository,
@@ -126,7 +116,7 @@ export class CustomerKeys {
   }
 
   /** Issues a named key; the secret is in the answer only. */
-  async create(principal: Principal, name: string): Promise<ApiKeyView & { key: string }> {
+  async create(principal: Principal, name: string): Promise<CreatedApiKey> {
     const customer = await this.repository.getCustomer(principal.customerId);
     const primary = customer?.keyHash ? await this.repository.getKey(customer.keyHash) : undefined;
     if (customer?.status !== 'active' || primary?.status !== 'active') {

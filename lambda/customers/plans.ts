@@ -5,6 +5,7 @@ import type {
   TierModelOffer,
 } from '../../lib/config/schema';
 import { TIER_NAMES, type TierName } from '../../lib/config/tier-names';
+import type { ModelPlan, Plan, PlanList } from '../openai/shapes/plans';
 
 /** An Enterprise customer's own usage plan: its edge throttle and per-model limits that replace the tier's. */
 export interface CustomPlan {
@@ -14,64 +15,9 @@ export interface CustomPlan {
   models: Record<string, ModelLimits>;
 }
 
-export interface ModelPlanView {
-  id: string;
-  display_name: string;
-  context_window: number;
-  max_output_tokens: number;
-  limits: {
-    requests_per_minute: number;
-    requests_per_day: number;
-    tokens_per_minute: number;
-    tokens_per_day: number;
-  };
-  pricing: { input_usd_per_million_tokens: number; output_usd_per_million_tokens: number };
-  /** What this tier pays per token for a LoRA fine-tune of the model; null where it has none. */
-  fine_tuned_pricing: {
-    input_usd_per_million_tokens: number;
-    output_usd_per_million_tokens: number;
-  } | null;
-  /** Fine-tuning jobs train this model in this tier (uploaded adapters need only fine_tuned_pricing). */
-  trainable: boolean;
-}
-
-export interface PlanView {
-  object: 'plan';
-  id: string;
-  display_name: string;
-  description: string;
-  models: ModelPlanView[];
-  features: {
-    batch: {
-      available: boolean;
-      discount_percent: number;
-      completion_windows: string[];
-      max_open_batches: number;
-      max_lines_per_batch: number;
-      max_enqueued_tokens_per_model: number;
-    };
-    spend_limit: {
-      available: boolean;
-      default_monthly_usd: number | null;
-      alert_thresholds_percent: number[];
-    };
-    lora_fine_tuning: {
-      available: boolean;
-      premium_percent: number;
-      training_usd_per_million_tokens: number;
-      lora_ranks: number[];
-      lora_alpha: { min: number; max: number };
-      target_modules: string[];
-    };
-    /** The customer's storage quota (all its files) and the Files API's limits. */
-    files: { storage_quota_bytes: number; max_file_bytes: number; max_parts_per_upload: number };
-  };
-  edge: {
-    requests_per_second: number;
-    burst: number;
-    quota: { limit: number; period: 'day' | 'week' | 'month' } | null;
-  };
-}
+/** A tier's model as published (`openai/shapes/plans.ts`). */
+export type ModelPlanView = ModelPlan;
+export type PlanView = Plan;
 
 /** A fine-tune's price per 1M tokens: the base model's, plus the tier's LoRA premium. */
 export function fineTunedPrice(usdPerMillion: number, premiumPercent: number): number {
@@ -186,11 +132,7 @@ export function planView(config: TierlineConfig, tier: TierName, custom?: Custom
 }
 
 /** Every tier's exact limits, prices and features, and how to upgrade: the body of `GET /v1/plans`. */
-export function publicPlans(config: TierlineConfig): {
-  object: 'list';
-  data: PlanView[];
-  upgrade: { text: string; url: string | null };
-} {
+export function publicPlans(config: TierlineConfig): PlanList {
   return {
     object: 'list',
     data: TIER_NAMES.map((tier) => planView(config, tier)),

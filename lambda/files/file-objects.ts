@@ -4,7 +4,7 @@ import type {
   OpenAIFileList,
   OpenAIUpload,
   OpenAIUploadPart,
-} from '../openai/files-types';
+} from '../openai/shapes/files';
 import { ownValue } from '../own';
 import type { FilePurpose, FileRecord, UploadPartRecord, UploadRecord } from './files-repository';
 

@@ -13,6 +13,7 @@ import type { SpendTracker } from '../metering/spend';
 import { effectiveSpendLimitMicroUsd } from '../metering/spend-limit-settings';
 import { BadRequestError, HttpError, NotFoundError, PermissionDeniedError } from '../openai/errors';
 import { bodySchema, field, metadataField, metadataOf, optional } from '../openai/request-body';
+import type { FineTuningCheckpoint } from '../openai/shapes/fine-tuning';
 import { bucketLayout } from './fine-tuning-table';
 import { requestedHyperparameters, resolveHyperparameters } from './hyperparameters';
 import type { JobBilling } from './job-billing';
@@ -360,7 +361,7 @@ export class JobsService {
     options: CreateJobOptions = {},
   ): Promise<JobRecord> {
     this.gate(principal);
-    const { config, spend, jobs } = this.options;
+    const { jobs } = this.options;
     const idempotency = this.idempotency(body, options.idempotencyKey);
     let replacing: number | undefined;
     if (idempotency) {
@@ -370,12 +371,44 @@ export class JobsService {
       if (earlier.job) return earlier.job;
       replacing = earlier.replacing;
     }
+    const planned = await this.plan(principal, body);
+
+    const jobId = newJobId(this.now());
+    if (idempotency) {
+      const other = await this.claimKey(principal, idempotency, jobId, replacing);
+      if (other) return other;
+    }
+    const release = async () => {
+      if (idempotency)
+        await jobs.releaseIdempotencyKey(principal.customerId, idempotency.key, jobId);
+    };
+    const job = await this.hold(principal, planned, jobId, release);
+    await this.event(job.jobId, 'ftevent-0-created', `Created fine-tuning job ${job.jobId}`);
+    await this.event(
+      job.jobId,
+      'ftevent-1-validated',
+      `Training file checked: ${planned.training.summary.examples} examples, ${planned.training.summary.tokens} tokens; ` +
+        `${planned.hyperparameters.nEpochs} epochs = ${planned.trainedTokens} trained tokens, estimated $${formatUsd(planned.estimate)} (held against the spend limit)`,
+    );
+    try {
+      await this.launch(job, planned.training.file, planned.validation?.file);
+    } catch (error) {
+      // The job failed and gave its hold back: the client's retry (same key) creates a new one.
+      await release();
+      throw error;
+    }
+    return (await jobs.get(job.jobId)) ?? job;
+  }
+
+  /**
+   * The job a create body asks for, checked: its files read and counted, its hyperparameters
+   * resolved, and what it will train and cost (400 past the tier's cap on trained tokens).
+   */
+  private async plan(principal: Principal, body: Record<string, unknown>) {
+    const { config } = this.options;
     const checked = this.createSchema(principal).check(body);
     const { model } = checked;
     const validationId = checked.validation_file ?? undefined;
-    const suffix = checked.suffix ?? undefined;
-    const seed = checked.seed ?? randomInt(MAX_SEED);
-    const metadata = metadataOf(checked.metadata);
     const requested = requestedHyperparameters(body);
     const lora = this.lora(body.lora);
 
@@ -398,8 +431,7 @@ export class JobsService {
         { param: 'training_file', code: 'too_many_tokens' },
       );
     }
-    const tier = config.tiers[principal.tier];
-    const price = usdToMicroUsd(tier.lora.trainingUsdPerMillionTokens);
+    const price = usdToMicroUsd(config.tiers[principal.tier].lora.trainingUsdPerMillionTokens);
     const estimate = costMicroUsd(
       { inputTokens: trainedTokens, outputTokens: 0 },
       {
@@ -407,29 +439,65 @@ export class JobsService {
         outputMicroUsdPerMillion: 0,
       },
     );
-
-    const jobId = newJobId(this.now());
-    if (idempotency) {
-      // The claim, before the hold: of two attempts with the key, only the one that claims it holds
-      // and launches.
-      for (let attempt = 0; ; attempt += 1) {
-        const claim = { jobId, fingerprint: idempotency.fingerprint, claimedAt: this.seconds() };
-        if (await jobs.claimIdempotencyKey(principal.customerId, idempotency.key, claim, replacing))
-          break;
-        const other = await this.replay(principal, idempotency);
-        if (other.job) return other.job;
-        if (attempt >= 2)
-          throw new Error(`Idempotency-Key claim kept failing for ${principal.customerId}`);
-        replacing = other.replacing;
-      }
-    }
-    const release = async () => {
-      if (idempotency)
-        await jobs.releaseIdempotencyKey(principal.customerId, idempotency.key, jobId);
+    return {
+      model,
+      suffix: checked.suffix ?? undefined,
+      seed: checked.seed ?? randomInt(MAX_SEED),
+      metadata: metadataOf(checked.metadata),
+      lora,
+      training,
+      validation,
+      hyperparameters,
+      trainedTokens,
+      price,
+      estimate,
     };
+  }
 
-    // The estimate is held against the month's spend limit before anything is launched (one
-    // conditional update).
+  /**
+   * Claims the `Idempotency-Key` for `jobId`, before the hold: of two attempts with the key, only
+   * the one that claims it holds and launches. Answers the other attempt's job when that one won.
+   */
+  private async claimKey(
+    principal: Principal,
+    idempotency: Idempotency,
+    jobId: string,
+    replacing: number | undefined,
+  ): Promise<JobRecord | undefined> {
+    let replaced = replacing;
+    for (let attempt = 0; ; attempt += 1) {
+      const claim = { jobId, fingerprint: idempotency.fingerprint, claimedAt: this.seconds() };
+      if (
+        await this.options.jobs.claimIdempotencyKey(
+          principal.customerId,
+          idempotency.key,
+          claim,
+          replaced,
+        )
+      )
+        return undefined;
+      const other = await this.replay(principal, idempotency);
+      if (other.job) return other.job;
+      if (attempt >= 2)
+        throw new Error(`Idempotency-Key claim kept failing for ${principal.customerId}`);
+      replaced = other.replacing;
+    }
+  }
+
+  /**
+   * Holds the estimate against the month's spend limit before anything is launched (one
+   * conditional update; 429 `insufficient_quota` when it does not fit), then writes the job that
+   * holds it. Whatever fails here gives the hold and the key back.
+   */
+  private async hold(
+    principal: Principal,
+    planned: Awaited<ReturnType<JobsService['plan']>>,
+    jobId: string,
+    release: () => Promise<void>,
+  ): Promise<JobRecord> {
+    const { config, spend, jobs } = this.options;
+    const { estimate, trainedTokens } = planned;
+    const tier = config.tiers[principal.tier];
     const held = await spend.reserve(
       principal.customerId,
       effectiveSpendLimitMicroUsd(config, principal.tier, principal.spendLimitMicroUsd),
@@ -447,24 +515,24 @@ export class JobsService {
         { code: 'insufficient_quota', headers: { 'x-should-retry': 'false' } },
       );
     }
-    const createdAt = this.seconds();
+    const { suffix, metadata, validation } = planned;
     const job: JobRecord = {
       jobId,
       customerId: principal.customerId,
-      model,
+      model: planned.model,
       status: 'validating_files',
-      createdAt,
-      trainingFile: training.file.fileId,
+      createdAt: this.seconds(),
+      trainingFile: planned.training.file.fileId,
       ...(validation ? { validationFile: validation.file.fileId } : {}),
       ...(suffix ? { suffix } : {}),
-      seed,
+      seed: planned.seed,
       ...(metadata ? { metadata } : {}),
-      hyperparameters,
-      lora,
+      hyperparameters: planned.hyperparameters,
+      lora: planned.lora,
       estimatedTrainedTokens: trainedTokens,
       estimatedCostUsd: microUsdToUsd(estimate),
       tier: principal.tier,
-      trainingMicroUsdPerMillion: price,
+      trainingMicroUsdPerMillion: planned.price,
       spendReservation: {
         month: held.reservation.month,
         reservedMicroUsd: held.reservation.reservedMicroUsd,
@@ -480,21 +548,7 @@ export class JobsService {
       await release();
       throw error;
     }
-    await this.event(job.jobId, 'ftevent-0-created', `Created fine-tuning job ${job.jobId}`);
-    await this.event(
-      job.jobId,
-      'ftevent-1-validated',
-      `Training file checked: ${training.summary.examples} examples, ${training.summary.tokens} tokens; ` +
-        `${hyperparameters.nEpochs} epochs = ${trainedTokens} trained tokens, estimated $${formatUsd(estimate)} (held against the spend limit)`,
-    );
-    try {
-      await this.launch(job, training.file, validation?.file);
-    } catch (error) {
-      // The job failed and gave its hold back: the client's retry (same key) creates a new one.
-      await release();
-      throw error;
-    }
-    return (await jobs.get(job.jobId)) ?? job;
+    return job;
   }
 
   /** Copies the inputs where the training role can read them, then starts the workflow (named after the job). */
@@ -622,9 +676,9 @@ export function checkpointId(job: JobRecord, checkpoint: Checkpoint): string {
 }
 
 /** OpenAI's `fine_tuning.job.checkpoint`. */
-export function checkpointView(job: JobRecord, checkpoint: Checkpoint) {
+export function checkpointView(job: JobRecord, checkpoint: Checkpoint): FineTuningCheckpoint {
   return {
-    object: 'fine_tuning.job.checkpoint' as const,
+    object: 'fine_tuning.job.checkpoint',
     id: checkpointId(job, checkpoint),
     created_at: checkpoint.createdAt,
     fine_tuned_model_checkpoint: `${fineTunedModelId(job)}:ckpt-step-${checkpoint.step}`,

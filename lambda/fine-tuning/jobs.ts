@@ -1,5 +1,6 @@
 /** A fine-tuning job as stored, and as OpenAI's API shows it. No AWS imports. */
 import type { TierName } from '../../lib/config/tier-names';
+import type { FineTuningEvent, FineTuningJob } from '../openai/shapes/fine-tuning';
 
 export const JOB_STATUSES = [
   'validating_files',
@@ -70,9 +71,9 @@ export interface JobEvent {
 }
 
 /** OpenAI's `fine_tuning.job` object. */
-export function jobView(job: JobRecord) {
+export function jobView(job: JobRecord): FineTuningJob {
   return {
-    object: 'fine_tuning.job' as const,
+    object: 'fine_tuning.job',
     id: job.jobId,
     created_at: job.createdAt,
     error: job.error ?? null,
@@ -85,18 +86,18 @@ export function jobView(job: JobRecord) {
     },
     model: job.model,
     organization_id: job.customerId,
-    result_files: [] as string[],
+    result_files: [],
     seed: job.seed,
     status: job.status,
     trained_tokens: job.trainedTokens ?? null,
     training_file: job.trainingFile,
     validation_file: job.validationFile ?? null,
-    integrations: [] as unknown[],
+    integrations: [],
     metadata: job.metadata ?? null,
     user_provided_suffix: job.suffix ?? null,
     estimated_finish: null,
     method: {
-      type: 'supervised' as const,
+      type: 'supervised',
       supervised: {
         hyperparameters: {
           n_epochs: job.hyperparameters.nEpochs,
@@ -112,14 +113,14 @@ export function jobView(job: JobRecord) {
   };
 }
 
-export function eventView(event: JobEvent) {
+export function eventView(event: JobEvent): FineTuningEvent {
   return {
-    object: 'fine_tuning.job.event' as const,
+    object: 'fine_tuning.job.event',
     id: event.id,
     created_at: event.createdAt,
     level: event.level,
     message: event.message,
-    type: event.data ? ('metrics' as const) : ('message' as const),
+    type: event.data ? 'metrics' : 'message',
     // OpenAI's schema has `data` as an object when present, never null.
     ...(event.data ? { data: event.data } : {}),
   };

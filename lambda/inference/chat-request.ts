@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { BadRequestError } from '../openai/errors';
+import { REASONING_EFFORTS, REASONING_FORMATS } from './reasoning';
 import { refuseDeepNesting, requestError } from './request-errors';
 
 /**
@@ -46,6 +47,9 @@ const message = z.discriminatedUnion('role', [
     // Our own answers carry `refusal: null`: a client that sends the answer back in the next turn
     // sends it too.
     refusal: z.optional(z.nullable(z.string())),
+    // Groq's answers carry the thinking here (`reasoning_format: parsed`); sent back in the next
+    // turn, it is accepted and left out upstream (Qwen3's template drops earlier turns' thinking).
+    reasoning: z.optional(z.nullable(z.string())),
     name: z.optional(z.string()),
     tool_calls: z.optional(z.array(toolCall)),
   }),
@@ -119,6 +123,10 @@ export const chatRequestSchema = z.strictObject({
   top_logprobs: z.optional(z.nullable(z.int().check(z.minimum(0), z.maximum(20)))),
   logit_bias: z.optional(z.nullable(z.record(z.string(), z.number()))),
   user: z.optional(z.nullable(z.string())),
+  // Groq's reasoning parameters (lambda/inference/reasoning.ts says what each does).
+  reasoning_format: z.optional(z.nullable(z.enum(REASONING_FORMATS))),
+  include_reasoning: z.optional(z.nullable(z.boolean())),
+  reasoning_effort: z.optional(z.nullable(z.enum(REASONING_EFFORTS))),
 });
 export type ChatRequest = z.infer<typeof chatRequestSchema>;
 
@@ -149,19 +157,26 @@ export function parseChatRequest(body: unknown): ChatRequest {
       code: 'invalid_value',
     });
   }
+  // groq-sdk 1.6.0: `include_reasoning` "is mutually exclusive with `reasoning_format`".
+  if (request.include_reasoning != null && request.reasoning_format != null) {
+    throw new BadRequestError(
+      "'include_reasoning' and 'reasoning_format' are mutually exclusive: send one of them.",
+      { param: 'include_reasoning', code: 'invalid_value' },
+    );
+  }
   return request;
 }
 
 /**
  * The messages as a backend takes them: `developer` becomes `system`, which every chat template
- * knows, and an assistant's `refusal: null` (what our answers carry) is left out.
+ * knows, and an assistant's `refusal: null` (what our answers carry) and `reasoning` are left out.
  */
 export function messagesForBackend(messages: readonly ChatMessage[]): ChatMessage[] {
   return messages.map((m) => {
     if (m.role === 'developer') return { ...m, role: 'system' };
-    if (m.role === 'assistant' && m.refusal == null && 'refusal' in m) {
-      const { refusal: _none, ...rest } = m;
-      return rest;
+    if (m.role === 'assistant' && ('refusal' in m || 'reasoning' in m)) {
+      const { refusal, reasoning: _thinking, ...rest } = m;
+      return refusal == null ? rest : { ...rest, refusal };
     }
     return m;
   });

@@ -1,6 +1,7 @@
 import type { ModelConfig, TierlineConfig, TierModelOffer } from '../../lib/config/schema';
 import type { TierName } from '../../lib/config/tier-names';
 import { NotFoundError, PermissionDeniedError } from '../openai/errors';
+import type { OpenAIModel } from '../openai/shapes/models';
 
 export interface ResolvedModel {
   id: string;
@@ -49,12 +50,12 @@ export function modelsOfTier(
   config: TierlineConfig,
   tier: TierName,
   ownedBy?: (modelId: string) => string,
-) {
+): OpenAIModel[] {
   return Object.keys(config.tiers[tier].models).map((id) => {
     const model = config.models[id] as ModelConfig;
     return {
       id,
-      object: 'model' as const,
+      object: 'model',
       // Catalog models have no release date of their own here; a fixed epoch keeps responses
       // stable.
       created: 1_735_689_600,

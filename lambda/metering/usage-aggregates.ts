@@ -1,5 +1,12 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { BadRequestError } from '../openai/errors';
+import type {
+  DayBucket,
+  ModelBucket,
+  ModelUsage,
+  UsageFields,
+  UsageList,
+} from '../openai/shapes/usage';
 import type { DocumentClient } from '../storage/document-client';
 import { METERING_TABLE } from './metering-table';
 import { formatUsd } from './pricing';
@@ -20,44 +27,6 @@ export interface UsageTotals {
 }
 
 export type UsageGroupBy = 'day' | 'model';
-
-export interface UsageFields {
-  requests: number;
-  input_tokens: number;
-  output_tokens: number;
-  /** Exact decimal string, 6 decimals. */
-  cost_usd: string;
-}
-
-export interface ModelUsage extends UsageFields {
-  object: 'usage.model';
-  model: string;
-}
-
-/** `group_by=day`: one bucket per day with usage, its models inside. */
-export interface DayBucket extends UsageFields {
-  object: 'usage.bucket';
-  date: string;
-  models: ModelUsage[];
-}
-
-/** `group_by=model`: one bucket per model over the whole range. */
-export interface ModelBucket extends UsageFields {
-  object: 'usage.bucket';
-  model: string;
-  start_date: string;
-  end_date: string;
-}
-
-export interface UsageList<B> {
-  object: 'list';
-  group_by: UsageGroupBy;
-  start_date: string;
-  end_date: string;
-  /** Days without usage have no bucket. */
-  data: B[];
-  total: UsageFields;
-}
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 

@@ -3,6 +3,8 @@
  * `{"error":{"message","type","param","code"}}` and an honest HTTP status.
  */
 
+import type { ErrorResponse } from './shapes/errors';
+
 export type OpenAIErrorType =
   | 'invalid_request_error'
   | 'authentication_error'
@@ -16,13 +18,9 @@ export type OpenAIErrorType =
   | 'server_error'
   | 'service_unavailable';
 
-export interface OpenAIErrorBody {
-  error: {
-    message: string;
-    type: OpenAIErrorType;
-    param: string | null;
-    code: string | null;
-  };
+/** The body of `shapes/errors.ts`, with `type` narrowed to the taxonomy's own values. */
+export interface OpenAIErrorBody extends ErrorResponse {
+  error: ErrorResponse['error'] & { type: OpenAIErrorType };
 }
 
 /**

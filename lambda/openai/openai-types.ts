@@ -1,27 +1,21 @@
+import type { FinishReason, ToolCall, Usage } from './shapes/chat';
+
 /**
- * The OpenAI chat completion shapes Tierline sends and receives (the subset clients rely on).
+ * A chat completion as a model backend yields it (the subset clients rely on), built from the parts
+ * of `shapes/chat.ts`. It is looser than what a client receives (`ChatCompletionResponse` there):
+ * `response-shapes.ts` fills in what OpenAI's schema requires and the route adds the ids.
  * https://platform.openai.com/docs/api-reference/chat
  */
 
-export interface Usage {
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-}
-
-export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'function_call';
-
-export interface ToolCall {
-  id: string;
-  type: 'function';
-  function: { name: string; arguments: string };
-}
+export type { FinishReason, ToolCall, Usage };
 
 export interface AssistantMessage {
   role: 'assistant';
   content: string | null;
   /** Always present in answers (null: the model did not refuse); see `response-shapes.ts`. */
   refusal?: string | null;
+  /** Groq's field for a reasoning model's thinking, with `reasoning_format: parsed`. */
+  reasoning?: string;
   tool_calls?: ToolCall[];
 }
 
@@ -43,6 +37,8 @@ export interface ChatCompletion {
 export interface ChunkDelta {
   role?: 'assistant';
   content?: string | null;
+  /** Groq's field for a reasoning model's thinking, with `reasoning_format: parsed`. */
+  reasoning?: string;
   tool_calls?: (Partial<ToolCall> & { index: number })[];
 }
 

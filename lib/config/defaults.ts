@@ -49,6 +49,7 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       containerImage: LMI_IMAGE,
       weights: 'Qwen/Qwen3-8B',
       tokenizer: 'qwen3',
+      reasoning: { parser: 'qwen3' },
       // One 48 GB L40S: 15.3 GiB of bf16 weights leave room for the KV cache of 32 sequences and
       // four rank-64 adapter slots (a 24 GB A10G does not: `verifyGpuMemory`).
       instanceType: 'ml.g6e.xlarge',
@@ -78,6 +79,7 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       containerImage: LMI_IMAGE,
       weights: 'Qwen/Qwen3-14B',
       tokenizer: 'qwen3',
+      reasoning: { parser: 'qwen3' },
       instanceType: 'ml.g6e.xlarge',
       instanceCount: { min: 1, max: 2 },
       acceleratorsPerCopy: 1,
@@ -105,6 +107,7 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       containerImage: LMI_IMAGE,
       weights: 'Qwen/Qwen3-32B',
       tokenizer: 'qwen3',
+      reasoning: { parser: 'qwen3' },
       instanceType: 'ml.g6e.12xlarge',
       instanceCount: { min: 1, max: 2 },
       acceleratorsPerCopy: 2,

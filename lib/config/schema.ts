@@ -347,6 +347,16 @@ export const modelSchema = z
         'must be a Secrets Manager secret ARN',
       )
       .optional(),
+    /**
+     * The model thinks before it answers (Qwen3: its chat template does unless told
+     * `enable_thinking: false`). The API then takes Groq's `reasoning_format`, `include_reasoning`
+     * and `reasoning_effort`, and the container splits the thinking out with vLLM's reasoning
+     * parser of this name (LMI `OPTION_REASONING_PARSER`).
+     */
+    reasoning: z
+      .object({ parser: z.enum(['qwen3']) })
+      .strict()
+      .optional(),
     /** When the model stops being served (ISO date), published as `shutdown_date` in `/v1/models`. */
     shutdownDate: z.iso.date().optional(),
     /**

@@ -26,6 +26,7 @@ const batch = (fields: Partial<Batch>): Batch => ({
   completion_window: '24h',
   created_at: 1_764_590_000,
   request_counts: { total: 10, completed: 0, failed: 0 },
+  metadata: null,
   ...fields,
 });
 
@@ -87,16 +88,27 @@ describe('console formatting of batches and fine-tuning jobs', () => {
     expect(formatEstimatedCost(undefined)).toBe('—');
     expect(jobErrorText({ error: null })).toBeUndefined();
     expect(
-      jobErrorText({ error: { code: 'invalid_training_file', message: 'Line 3 is not JSON.' } }),
+      jobErrorText({
+        error: { code: 'invalid_training_file', message: 'Line 3 is not JSON.', param: null },
+      }),
     ).toBe('Line 3 is not JSON. (invalid_training_file)');
   });
 
   it("lists the customer's fine-tuned models (ids starting with ft:), newest first, with their base", () => {
+    const model = (id: string, created: number, owned_by: string): ModelEntry => ({
+      id,
+      object: 'model',
+      created,
+      owned_by,
+      active: true,
+      context_window: 32_768,
+      max_completion_tokens: 8_192,
+    });
     const models: ModelEntry[] = [
-      { id: 'qwen3-8b', object: 'model', created: 1, owned_by: 'tierline' },
-      { id: 'ft:qwen3-8b:cus_1:support:ftjob_a', object: 'model', created: 10, owned_by: 'cus_1' },
-      { id: 'ft:qwen3-32b:cus_1::ftjob_b', object: 'model', created: 20, owned_by: 'cus_1' },
-      { id: 'draft:ft:x', object: 'model', created: 30, owned_by: 'cus_1' },
+      model('qwen3-8b', 1, 'tierline'),
+      model('ft:qwen3-8b:cus_1:support:ftjob_a', 10, 'cus_1'),
+      model('ft:qwen3-32b:cus_1::ftjob_b', 20, 'cus_1'),
+      model('draft:ft:x', 30, 'cus_1'),
     ];
     expect(fineTunedModels(models).map((m) => m.id)).toEqual([
       'ft:qwen3-32b:cus_1::ftjob_b',

@@ -25,6 +25,12 @@ import { EventStreamCodec } from '@smithy/core/event-streams';
  *   without `stream` is a 400.
  * - vLLM's OpenAI chat shapes; LMI async streams them as JSON lines (no `data:`); the usage chunk
  *   (`choices: []`) comes last only with `stream_options.include_usage`.
+ * - A Qwen3 model thinks first (`<think>...</think>`, then the answer) unless the body's
+ *   `chat_template_kwargs` says `enable_thinking: false` (Qwen3's chat template; LMI passes the body
+ *   to vLLM's `ChatCompletionRequest`, which has the field). With LMI's `OPTION_REASONING_PARSER`
+ *   (vLLM's `--reasoning-parser qwen3`) the thinking leaves the content for `reasoning` (vLLM
+ *   0.12.0, LMI v18's engine: `reasoning`, PR #27752), the tag tokens themselves in no delta;
+ *   without it the tags stay in the content. Thinking tokens count in `completion_tokens`.
  */
 
 export interface StandInBase {
@@ -33,6 +39,10 @@ export interface StandInBase {
   /** LMI's served model name (`OPTION_SERVED_MODEL_NAME`, `lmi` when unset). */
   servedModelName?: string;
   copies: number;
+  /** The model thinks first, as Qwen3's template has it. @default false */
+  thinks?: boolean;
+  /** LMI's `OPTION_REASONING_PARSER`: vLLM's reasoning parser (`qwen3`). @default none */
+  reasoningParser?: string;
 }
 export interface StandInAdapter {
   kind: 'adapter';
@@ -226,7 +236,7 @@ async function handle(
     return modelError(res, component, 424, error);
   }
 
-  const generation = generate(body);
+  const generation = generate(body, base.thinks === true, base.reasoningParser !== undefined);
   const msPerToken = options.msPerToken ?? 0;
   if (!streamed) {
     const limit = options.invokeEndpointTimeoutMs ?? 60_000;
@@ -273,10 +283,16 @@ export function eventMessage(eventType: string, body: Uint8Array): Uint8Array {
   });
 }
 
+type TokenKind = 'tag' | 'reasoning' | 'content';
+
 interface Generation {
   promptTokens: number;
   tokens: string[];
+  /** What each token is to vLLM's reasoning parser: a `<think>` tag, thinking, or answer. */
+  kinds: TokenKind[];
   finishReason: 'stop' | 'length';
+  /** The container runs a reasoning parser: thinking goes to `reasoning`, tags to nothing. */
+  parsed: boolean;
 }
 
 function words(text: string): string[] {
@@ -290,19 +306,60 @@ function contentText(content: unknown): string {
   return '';
 }
 
-/** Deterministic: the answer repeats the last user message, word by word, cut at `max_tokens`. */
-function generate(body: Record<string, unknown>): Generation {
+/**
+ * Deterministic: the answer repeats the last user message, word by word, after the thinking of a
+ * model that thinks; cut at `max_tokens`.
+ */
+function generate(body: Record<string, unknown>, thinks: boolean, parsed: boolean): Generation {
   const messages = body.messages as { role: string; content: unknown }[];
   const promptTokens = messages.reduce(
     (sum, m) => sum + words(contentText(m.content)).length + 4,
     0,
   );
   const lastUser = [...messages].reverse().find((m) => m.role === 'user');
-  const answer = words(`You said: ${contentText(lastUser?.content)}`);
+  const kwargs = body.chat_template_kwargs as { enable_thinking?: unknown } | undefined;
+  const thinking: [string, TokenKind][] =
+    thinks && kwargs?.enable_thinking !== false
+      ? [
+          ['<think>', 'tag'],
+          ['\nLet', 'reasoning'],
+          [' me', 'reasoning'],
+          [' repeat', 'reasoning'],
+          [' it.\n', 'reasoning'],
+          ['</think>', 'tag'],
+          ['\n\n', 'content'],
+        ]
+      : [];
+  const answer: [string, TokenKind][] = [
+    ...thinking,
+    ...words(`You said: ${contentText(lastUser?.content)}`).map((w, i): [string, TokenKind] => [
+      i === 0 ? w : ` ${w}`,
+      'content',
+    ]),
+  ];
   const max = (body.max_completion_tokens ?? body.max_tokens) as number | undefined;
   const cut = max !== undefined && max < answer.length;
-  const tokens = (cut ? answer.slice(0, max) : answer).map((w, i) => (i === 0 ? w : ` ${w}`));
-  return { promptTokens, tokens, finishReason: cut ? 'length' : 'stop' };
+  const kept = cut ? answer.slice(0, max) : answer;
+  return {
+    promptTokens,
+    tokens: kept.map(([t]) => t),
+    kinds: kept.map(([, k]) => k),
+    finishReason: cut ? 'length' : 'stop',
+    parsed,
+  };
+}
+
+/** Tokens [from, to) as vLLM answers them: split by the reasoning parser, or all content. */
+function split(g: Generation, from: number, to: number): { reasoning?: string; content?: string } {
+  if (!g.parsed) return { content: g.tokens.slice(from, to).join('') };
+  const of = (kind: TokenKind) =>
+    g.tokens
+      .slice(from, to)
+      .filter((_, i) => g.kinds[from + i] === kind)
+      .join('');
+  const reasoning = of('reasoning');
+  const content = of('content');
+  return { ...(reasoning ? { reasoning } : {}), ...(content ? { content } : {}) };
 }
 
 function usageOf(g: Generation) {
@@ -327,8 +384,9 @@ function completionBody(served: Served, g: Generation, _stream: boolean) {
         index: 0,
         message: {
           role: 'assistant',
-          reasoning_content: null,
-          content: g.tokens.join(''),
+          reasoning: null,
+          content: null,
+          ...split(g, 0, g.tokens.length),
           tool_calls: [],
         },
         logprobs: null,
@@ -350,14 +408,17 @@ function* streamLines(served: Served, g: Generation, body: Record<string, unknow
       { index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null },
     ],
   };
-  for (const [i, token] of g.tokens.entries()) {
+  for (const i of g.tokens.keys()) {
     const last = i === g.tokens.length - 1;
+    const delta = split(g, i, i + 1);
+    // The parser sends no delta for a tag token (but the finish reason goes out all the same).
+    if (delta.reasoning === undefined && delta.content === undefined && !last) continue;
     yield {
       ...head,
       choices: [
         {
           index: 0,
-          delta: { content: token },
+          delta,
           logprobs: null,
           finish_reason: last ? g.finishReason : null,
           stop_reason: null,

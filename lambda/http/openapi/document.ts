@@ -2,7 +2,7 @@ import * as z from 'zod/mini';
 import type { TierlineConfig } from '../../../lib/config/schema';
 import { chatRequestSchema } from '../../inference/chat-request';
 import { spendLimitUpdateSchema } from '../../metering/spend-limit-settings';
-import { responseSchemas } from './response-schemas';
+import { responseJsonSchemas } from './response-schemas';
 
 /**
  * Tierline's own OpenAPI 3.1 document, served at `GET /openapi.json`. Request bodies are generated
@@ -68,17 +68,19 @@ const multipart = (fields: string[]): Schema => ({ type: 'object', required: fie
 
 let cached: Schema | undefined;
 
-export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
-  if (cached) return cached;
-  const modelIds = Object.keys(config.models);
-  const trainableModels = modelIds.filter(
-    (id) => config.models[id]?.trainingInstanceType && config.models[id]?.architecture,
-  );
-  const paths: Record<string, Schema> = {
+/** The plans (public) and the caller's account. */
+function accountPaths(): Record<string, Schema> {
+  return {
     '/v1/plans': {
       get: operation('Every tier: limits, prices, features', ref('PlanList'), {}, true),
     },
     '/v1/me': { get: operation('The caller: customer, tier and its plan', ref('Customer')) },
+  };
+}
+
+/** The models of a tier, the caller's fine-tuned models and its LoRA adapters (Groq's `/fine_tunings`). */
+function modelPaths(modelIds: string[]): Record<string, Schema> {
+  return {
     '/v1/models': { get: operation("The models of the caller's tier", ref('ModelList')) },
     '/v1/models/{model}': {
       get: operation(
@@ -131,6 +133,12 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
         },
       ),
     },
+  };
+}
+
+/** Chat completions, streamed or not, with the rate-limit headers and the model's failures. */
+function chatPaths(): Record<string, Schema> {
+  return {
     '/v1/chat/completions': {
       post: {
         summary: 'A chat completion, streamed (SSE) or not',
@@ -153,6 +161,12 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
         },
       },
     },
+  };
+}
+
+/** What the caller used, may spend and has left: usage, spend limit, rate limits. */
+function usagePaths(): Record<string, Schema> {
+  return {
     '/v1/usage': {
       get: operation('Requests, tokens and cost per day or model', ref('UsageList'), {
         parameters: [
@@ -174,6 +188,12 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
         ref('Limits'),
       ),
     },
+  };
+}
+
+/** The caller's API keys. */
+function keyPaths(): Record<string, Schema> {
+  return {
     '/v1/keys': {
       get: operation(
         "The caller's API keys (primary and named), never their secrets",
@@ -199,6 +219,12 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
         parameters: [pathParameter('key_id')],
       }),
     },
+  };
+}
+
+/** Files and multi-part uploads. */
+function filePaths(): Record<string, Schema> {
+  return {
     '/v1/files': {
       get: operation("The caller's files", ref('FileList'), {
         parameters: [
@@ -269,6 +295,12 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
         parameters: [pathParameter('upload_id')],
       }),
     },
+  };
+}
+
+/** Batches of chat completions. */
+function batchPaths(): Record<string, Schema> {
+  return {
     '/v1/batches': {
       get: operation("The caller's batches, newest first", ref('BatchList'), {
         parameters: [
@@ -303,6 +335,15 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
         parameters: [pathParameter('batch_id')],
       }),
     },
+  };
+}
+
+/** Fine-tuning jobs, their events and checkpoints; the create body follows the config's LoRA choices. */
+function fineTuningJobPaths(
+  config: TierlineConfig,
+  trainableModels: string[],
+): Record<string, Schema> {
+  return {
     '/v1/fine_tuning/jobs': {
       get: operation("The caller's fine-tuning jobs, newest first", ref('FineTuningJobList'), {
         parameters: [
@@ -402,6 +443,24 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
         parameters: [pathParameter('fine_tuning_job_id')],
       }),
     },
+  };
+}
+
+export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
+  if (cached) return cached;
+  const modelIds = Object.keys(config.models);
+  const trainableModels = modelIds.filter(
+    (id) => config.models[id]?.trainingInstanceType && config.models[id]?.architecture,
+  );
+  const paths: Record<string, Schema> = {
+    ...accountPaths(),
+    ...modelPaths(modelIds),
+    ...chatPaths(),
+    ...usagePaths(),
+    ...keyPaths(),
+    ...filePaths(),
+    ...batchPaths(),
+    ...fineTuningJobPaths(config, trainableModels),
     '/openapi.json': {
       get: operation('This document', { type: 'object', required: ['openapi', 'paths'] }, {}, true),
     },
@@ -425,7 +484,7 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
       schemas: {
         ChatCompletionRequest: requestSchema(chatRequestSchema),
         SpendLimitUpdate: requestSchema(spendLimitUpdateSchema),
-        ...responseSchemas,
+        ...responseJsonSchemas(),
       },
     },
   };

@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { planView, publicPlans } from '../../customers/plans';
 import { NotFoundError } from '../../openai/errors';
+import type { Customer } from '../../openai/shapes/plans';
 import type { ApiDependencies, AppEnv } from '../types';
 
 /** `GET /plans` (public) and `GET /me`. */
@@ -22,7 +23,7 @@ export function accountRoutes(deps: ApiDependencies): Hono<AppEnv> {
       throw new NotFoundError('No customer is associated with this API key.', {
         code: 'customer_not_found',
       });
-    return c.json({
+    return c.json<Customer>({
       object: 'customer',
       id: customer.customerId,
       name: customer.name,

@@ -3,6 +3,7 @@ import { toOpenAIBatch } from '../../batches/batch-objects';
 import type { BatchService } from '../../batches/batch-service';
 import { isWellFormedId } from '../../files/ids';
 import { BadRequestError } from '../../openai/errors';
+import type { OpenAIBatchList } from '../../openai/shapes/batches';
 import type { AppEnv } from '../types';
 import { readJsonObject } from './request-bodies';
 
@@ -51,7 +52,7 @@ export function batchRoutes(batches: BatchService): Hono<AppEnv> {
       parseLimit(c.req.query('limit')),
       parseAfter(c.req.query('after')),
     );
-    return c.json({
+    return c.json<OpenAIBatchList>({
       object: 'list',
       data: page.map(toOpenAIBatch),
       // OpenAI's schema requires both as strings, also for an empty page (found by the spec check).

@@ -13,6 +13,14 @@ import {
 } from '../../inference/chat-request';
 import { resolveModel } from '../../inference/models';
 import { PromptTokenCounter } from '../../inference/prompt-tokens';
+import {
+  completionWithReasoning,
+  planReasoning,
+  REASONING_PARAMETERS,
+  type ReasoningPlan,
+  ReasoningStream,
+  reasoningUpstream,
+} from '../../inference/reasoning';
 import { checkContextWindow } from '../../inference/tokens';
 import type { MeteredRequest } from '../../metering/request-metering';
 import { MAX_REQUEST_MS } from '../../metering/reservations';
@@ -26,7 +34,7 @@ import {
   ServiceUnavailableError,
 } from '../../openai/errors';
 import type { ChatCompletion, ChatCompletionChunk, Usage } from '../../openai/openai-types';
-import { chunkForClient, completionForClient } from '../../openai/response-shapes';
+import { chunkForClient, completionForClient, usageForClient } from '../../openai/response-shapes';
 import { MAX_REQUEST_BYTES } from '../request-guards';
 import { sseResponse } from '../sse';
 import type { ApiDependencies, AppEnv } from '../types';
@@ -42,6 +50,7 @@ const HANDLED_HERE = new Set([
   'max_completion_tokens',
   'user',
   'n',
+  ...REASONING_PARAMETERS,
 ]);
 
 async function readJsonBody(c: Context): Promise<unknown> {
@@ -79,13 +88,17 @@ export function backendFailureToHttp(error: unknown, requestId: string): HttpErr
   }
 }
 
-function upstreamBody(request: ChatRequest, maxTokens: number): Record<string, unknown> {
+function upstreamBody(
+  request: ChatRequest,
+  maxTokens: number,
+  reasoning: ReasoningPlan | undefined,
+): Record<string, unknown> {
   const body: Record<string, unknown> = { max_tokens: maxTokens };
   for (const [key, value] of Object.entries(request)) {
     if (!HANDLED_HERE.has(key) && value !== undefined && value !== null) body[key] = value;
   }
   body.messages = messagesForBackend(request.messages);
-  return body;
+  return reasoningUpstream(body, reasoning);
 }
 
 /**
@@ -156,25 +169,41 @@ export class ClientChunkShaper {
   private heldFinish: ChatCompletionChunk | undefined;
   /** What the stream told about usage: the backend's usage chunk, and the chunks that carried output. */
   readonly observed: { usage?: Usage; contentChunks: number } = { contentChunks: 0 };
+  /** The reasoning as the client asked for it (hidden, parsed or raw). */
+  private readonly reasoning: ReasoningStream;
 
   constructor(
     private readonly id: string,
     private readonly model: string,
     private readonly requestId: string,
     private readonly includeUsage: boolean,
-  ) {}
+    reasoning?: ReasoningPlan,
+  ) {
+    this.reasoning = new ReasoningStream(reasoning);
+  }
 
   push(chunk: ChatCompletionChunk): ChatCompletionChunk[] {
     return this.shape(chunk).map((out) => chunkForClient(out, this.includeUsage));
   }
 
-  private shape(chunk: ChatCompletionChunk): ChatCompletionChunk[] {
-    const { usage, ...rest } = chunk;
-    if (usage) this.observed.usage = usage;
+  private shape(upstream: ChatCompletionChunk): ChatCompletionChunk[] {
     // One generated token per chunk is how the servers we use stream; a lower bound when the stream
-    // is cut.
-    if (rest.choices.some((choice) => choice.delta.content || choice.delta.tool_calls))
+    // is cut. Thinking counts, shown or not: the model generated it.
+    if (
+      upstream.choices.some(
+        (choice) =>
+          choice.delta.content ||
+          choice.delta.tool_calls ||
+          choice.delta.reasoning ||
+          (choice.delta as { reasoning_content?: unknown }).reasoning_content,
+      )
+    )
       this.observed.contentChunks += 1;
+    const chunk = this.reasoning.push(upstream);
+    if (!chunk) return [];
+    const { usage: upstreamUsage, ...rest } = chunk;
+    const usage = upstreamUsage ? usageForClient(upstreamUsage) : undefined;
+    if (usage) this.observed.usage = usage;
     const out: ChatCompletionChunk[] = [];
     if (rest.choices.length > 0) {
       const shaped = { ...rest, id: this.id, model: this.model };
@@ -241,8 +270,10 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
       tools: request.tools ?? undefined,
     });
     let outputRoom: number;
+    let reasoning: ReasoningPlan | undefined;
     try {
       checkParameters(deps, request, baseModel, modelConfig.maxOutputTokens);
+      reasoning = planReasoning(request, modelConfig, model);
       outputRoom = checkContextWindow(
         model,
         modelConfig.contextWindow,
@@ -305,7 +336,7 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
         : backendFailureToHttp(error, requestId);
     const backendRequest = {
       model,
-      body: upstreamBody(request, metered.outputAllowance),
+      body: upstreamBody(request, metered.outputAllowance, reasoning),
       signal,
       adapter: fineTune ? { baseModel, name: fineTune.adapterName } : undefined,
     };
@@ -330,7 +361,7 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
       ))
         c.header(name, value);
       return c.json({
-        ...completionForClient(completion),
+        ...completionForClient(completionWithReasoning(completion, reasoning)),
         id: completionId,
         model,
         x_groq: { id: requestId },
@@ -349,7 +380,7 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
       await endWithoutOutput(metered, error, abort.signal, inputTokens);
       throw failure(error);
     }
-    const shaper = new ClientChunkShaper(completionId, model, requestId, includeUsage);
+    const shaper = new ClientChunkShaper(completionId, model, requestId, includeUsage, reasoning);
     return sseResponse({
       first,
       rest: chunks,

@@ -7,6 +7,7 @@ import {
 } from '../../files/file-objects';
 import { isWellFormedId } from '../../files/ids';
 import { BadRequestError } from '../../openai/errors';
+import type { OpenAIFileDeleted } from '../../openai/shapes/files';
 import type { AppEnv, FilesApi } from '../types';
 import { formFile, readMultipartForm } from './request-bodies';
 
@@ -103,7 +104,7 @@ export function fileRoutes({ files, storageQuotaBytes }: FilesApi): Hono<AppEnv>
 
   routes.delete('/files/:fileId', async (c) => {
     const file = await files.delete(c.get('principal').customerId, c.req.param('fileId'));
-    return c.json({ id: file.fileId, object: 'file', deleted: true });
+    return c.json<OpenAIFileDeleted>({ id: file.fileId, object: 'file', deleted: true });
   });
 
   return routes;

@@ -2,6 +2,11 @@ import { Hono } from 'hono';
 import { eventView, jobView } from '../../fine-tuning/jobs';
 import { checkpointView, type JobsService } from '../../fine-tuning/jobs-service';
 import { BadRequestError } from '../../openai/errors';
+import type {
+  FineTuningJobCheckpointList,
+  FineTuningJobEventList,
+  FineTuningJobList,
+} from '../../openai/shapes/fine-tuning';
 import type { AppEnv } from '../types';
 import { readJsonObject } from './request-bodies';
 
@@ -50,7 +55,11 @@ export function fineTuningJobRoutes(jobs: JobsService): Hono<AppEnv> {
       parseLimit(c.req.query('limit'), 20),
       parseAfter(c.req.query('after')),
     );
-    return c.json({ object: 'list', data: page.jobs.map(jobView), has_more: page.hasMore });
+    return c.json<FineTuningJobList>({
+      object: 'list',
+      data: page.jobs.map(jobView),
+      has_more: page.hasMore,
+    });
   });
 
   routes.get('/fine_tuning/jobs/:jobId', async (c) => {
@@ -64,7 +73,11 @@ export function fineTuningJobRoutes(jobs: JobsService): Hono<AppEnv> {
       parseLimit(c.req.query('limit'), 20),
       parseAfter(c.req.query('after')),
     );
-    return c.json({ object: 'list', data: page.events.map(eventView), has_more: page.hasMore });
+    return c.json<FineTuningJobEventList>({
+      object: 'list',
+      data: page.events.map(eventView),
+      has_more: page.hasMore,
+    });
   });
 
   routes.get('/fine_tuning/jobs/:jobId/checkpoints', async (c) => {
@@ -75,7 +88,7 @@ export function fineTuningJobRoutes(jobs: JobsService): Hono<AppEnv> {
       parseAfter(c.req.query('after')),
     );
     const data = page.checkpoints.map((checkpoint) => checkpointView(page.job, checkpoint));
-    return c.json({
+    return c.json<FineTuningJobCheckpointList>({
       object: 'list',
       data,
       first_id: data[0]?.id ?? null,

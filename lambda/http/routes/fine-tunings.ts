@@ -2,6 +2,11 @@ import { Hono } from 'hono';
 import type { AdaptersService } from '../../fine-tuning/adapters-service';
 import type { FineTunedModel } from '../../fine-tuning/models-repository';
 import { BadRequestError, NotFoundError } from '../../openai/errors';
+import type {
+  FineTuning,
+  FineTuningDeleted,
+  FineTuningList,
+} from '../../openai/shapes/fine-tuning';
 import type { AppEnv } from '../types';
 
 const ID_PREFIX = 'ftune_';
@@ -11,16 +16,16 @@ const ID_PREFIX = 'ftune_';
  * LoRA documentation shows it, with Tierline's `status` (deploying, ready, failed) added: an
  * adapter component takes minutes to come into service on SageMaker.
  */
-export function fineTuningView(model: FineTunedModel) {
+export function fineTuningView(model: FineTunedModel): FineTuning {
   const id = `${ID_PREFIX}${model.modelKey}`;
   return {
     id,
-    object: 'fine_tuning' as const,
+    object: 'fine_tuning',
     data: {
       id,
       name: model.name,
       base_model: model.baseModel,
-      type: 'lora' as const,
+      type: 'lora',
       input_file_id: model.source.kind === 'file' ? model.source.fileId : null,
       fine_tuning_job_id: model.source.kind === 'job' ? model.source.jobId : null,
       created_at: model.createdAt,
@@ -66,7 +71,7 @@ export function fineTuningRoutes(
 
   routes.get('/fine_tunings', async (c) => {
     const models = await adapters.list(c.get('principal').customerId);
-    return c.json({ object: 'list', data: models.map(fineTuningView) });
+    return c.json<FineTuningList>({ object: 'list', data: models.map(fineTuningView) });
   });
 
   routes.get('/fine_tunings/:id', async (c) => {
@@ -79,7 +84,11 @@ export function fineTuningRoutes(
     const model = await adapters.getByKey(customerId, keyOf(c.req.param('id')));
     await adapters.delete(customerId, model.modelId);
     forget(model.modelId);
-    return c.json({ id: `${ID_PREFIX}${model.modelKey}`, object: 'fine_tuning', deleted: true });
+    return c.json<FineTuningDeleted>({
+      id: `${ID_PREFIX}${model.modelKey}`,
+      object: 'fine_tuning',
+      deleted: true,
+    });
   });
 
   return routes;

@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { CustomerKeys, parseKeyName } from '../../customers/customer-keys';
 import { BadRequestError } from '../../openai/errors';
+import type { ApiKeyList } from '../../openai/shapes/keys';
 import type { ApiDependencies, AppEnv } from '../types';
 
 /** `GET /keys`, `POST /keys`, `DELETE /keys/{id}`: the caller's own API keys, never another customer's. */
@@ -9,7 +10,7 @@ export function keyRoutes(deps: ApiDependencies): Hono<AppEnv> {
   const keys = new CustomerKeys(deps.customers, () => deps.now?.() ?? new Date());
 
   routes.get('/keys', async (c) =>
-    c.json({ object: 'list', data: await keys.list(c.get('principal')) }),
+    c.json<ApiKeyList>({ object: 'list', data: await keys.list(c.get('principal')) }),
   );
 
   routes.post('/keys', async (c) => {

@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { formatDuration, utcWindows } from '../../metering/rate-limits';
+import type { Limits } from '../../openai/shapes/limits';
 import type { ApiDependencies, AppEnv } from '../types';
 
 /**
@@ -25,7 +26,7 @@ export function limitRoutes(deps: ApiDependencies): Hono<AppEnv> {
           remaining: Math.max(0, limit - usedNow),
         });
         return {
-          object: 'model_limits',
+          object: 'model_limits' as const,
           model,
           requests_per_minute: row(limits.rpm, used.requestsThisMinute),
           requests_per_day: row(limits.rpd, used.requestsToday),
@@ -34,7 +35,7 @@ export function limitRoutes(deps: ApiDependencies): Hono<AppEnv> {
         };
       }),
     );
-    return c.json({
+    return c.json<Limits>({
       object: 'limits',
       tier: principal.tier,
       minute: windows.minute,

@@ -2,14 +2,15 @@ import { Hono } from 'hono';
 import type { FineTunedModel } from '../../fine-tuning/models-repository';
 import { modelsOfTier, resolveModel } from '../../inference/models';
 import { BadRequestError, NotFoundError } from '../../openai/errors';
+import type { OpenAIModel, OpenAIModelDeleted, OpenAIModelList } from '../../openai/shapes/models';
 import type { ApiDependencies, AppEnv } from '../types';
 
 /** A fine-tuned model as `/v1/models` shows it: owned by the customer, with its base model's windows. */
-export function fineTunedModelView(deps: ApiDependencies, model: FineTunedModel) {
+export function fineTunedModelView(deps: ApiDependencies, model: FineTunedModel): OpenAIModel {
   const base = deps.config.models[model.baseModel];
   return {
     id: model.modelId,
-    object: 'model' as const,
+    object: 'model',
     created: model.createdAt,
     owned_by: model.customerId,
     active: model.status === 'ready',
@@ -28,7 +29,7 @@ export function modelRoutes(deps: ApiDependencies): Hono<AppEnv> {
   routes.get('/models', async (c) => {
     const { tier, customerId } = c.get('principal');
     const own = deps.adapters ? await deps.adapters.list(customerId) : [];
-    return c.json({
+    return c.json<OpenAIModelList>({
       object: 'list',
       data: [
         ...modelsOfTier(deps.config, tier, deps.modelOwner),
@@ -80,7 +81,7 @@ export function modelRoutes(deps: ApiDependencies): Hono<AppEnv> {
       );
     const deleted = await deps.adapters.delete(customerId, id);
     deps.fineTunedModels?.forget(deleted.modelId);
-    return c.json({ id: deleted.modelId, object: 'model', deleted: true });
+    return c.json<OpenAIModelDeleted>({ id: deleted.modelId, object: 'model', deleted: true });
   });
   return routes;
 }

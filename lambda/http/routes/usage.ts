@@ -7,6 +7,7 @@ import {
   spendLimitUpdateSchema,
 } from '../../metering/spend-limit-settings';
 import { BadRequestError } from '../../openai/errors';
+import type { SpendLimit } from '../../openai/shapes/usage';
 import type { ApiDependencies, AppEnv } from '../types';
 
 const today = (now: Date) => now.toISOString().slice(0, 10);
@@ -40,7 +41,7 @@ export function usageRoutes(deps: ApiDependencies): Hono<AppEnv> {
   async function spendView(
     principal: AppEnv['Variables']['principal'],
     customerLimitUsd: number | undefined,
-  ) {
+  ): Promise<SpendLimit> {
     const own =
       customerLimitUsd === undefined ? undefined : Math.round(customerLimitUsd * MICRO_USD_PER_USD);
     const limitMicroUsd = effectiveSpendLimitMicroUsd(deps.config, principal.tier, own);

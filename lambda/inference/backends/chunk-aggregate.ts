@@ -9,14 +9,16 @@ import { BackendError } from './model-backend';
 
 interface ChoiceInProgress {
   content: string;
+  /** vLLM's reasoning parser's share (`reasoning`, formerly `reasoning_content`). */
+  reasoning: string;
   sawContent: boolean;
   toolCalls: Map<number, ToolCall>;
   finishReason: FinishReason | null;
 }
 
 /**
- * Folds a streamed completion into the one `chat.completion` a non-streamed call answers: content
- * and tool-call arguments concatenated per choice in order, the last finish reason, the usage of
+ * Folds a streamed completion into the one `chat.completion` a non-streamed call answers: content,
+ * reasoning and tool-call arguments concatenated per choice in order, the last finish reason, the usage of
  * the usage chunk. A stream without usage cannot be metered, so it is refused like a completion
  * without usage.
  */
@@ -32,10 +34,20 @@ export function completionFromChunks(
     for (const choice of chunk.choices) {
       let acc = choices.get(choice.index);
       if (!acc) {
-        acc = { content: '', sawContent: false, toolCalls: new Map(), finishReason: null };
+        acc = {
+          content: '',
+          reasoning: '',
+          sawContent: false,
+          toolCalls: new Map(),
+          finishReason: null,
+        };
         choices.set(choice.index, acc);
       }
-      const delta = choice.delta ?? {};
+      const delta: ChatCompletionChunk['choices'][number]['delta'] & {
+        reasoning_content?: string | null;
+      } = choice.delta ?? {};
+      const reasoning = delta.reasoning ?? delta.reasoning_content;
+      if (typeof reasoning === 'string') acc.reasoning += reasoning;
       if (typeof delta.content === 'string') {
         acc.content += delta.content;
         acc.sawContent ||= delta.content.length > 0;
@@ -82,6 +94,7 @@ export function completionFromChunks(
           role: 'assistant',
           content: acc.sawContent || toolCalls.length === 0 ? acc.content : null,
           refusal: null,
+          ...(acc.reasoning ? { reasoning: acc.reasoning } : {}),
           ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
         };
         return { index, message, finish_reason: acc.finishReason, logprobs: null };

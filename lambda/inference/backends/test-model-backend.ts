@@ -17,6 +17,19 @@ export interface TestModelOptions {
   replyTokens?: number;
   /** How it counts the prompt in its usage, as a real server counts with its tokenizer. @default an estimate */
   promptTokens?: (model: string, messages: readonly ChatMessage[]) => Promise<number>;
+  /**
+   * The models that think first, as Qwen3 does (the catalog's models with `reasoning`): their reply
+   * starts with a fixed thinking text, one word per token, sent as vLLM's reasoning parser sends it
+   * (`reasoning`), unless the request turns it off as Qwen3's template takes it
+   * (`chat_template_kwargs.enable_thinking: false`). @default none
+   */
+  reasoningModels?: ReadonlySet<string>;
+}
+
+/** One generated token: thinking (vLLM's `reasoning`) or answer. */
+interface Token {
+  text: string;
+  reasoning: boolean;
 }
 
 /**
@@ -39,6 +52,7 @@ export class TestModelBackend implements ModelBackend {
   private readonly timeToFirstTokenMs: number;
   private readonly tokensPerSecond: number;
   private readonly replyTokens: number;
+  private readonly reasoningModels: ReadonlySet<string>;
   private readonly countPrompt: (
     model: string,
     messages: readonly ChatMessage[],
@@ -48,6 +62,7 @@ export class TestModelBackend implements ModelBackend {
     this.timeToFirstTokenMs = options.timeToFirstTokenMs ?? 0;
     this.tokensPerSecond = options.tokensPerSecond ?? 0;
     this.replyTokens = options.replyTokens ?? 48;
+    this.reasoningModels = options.reasoningModels ?? new Set();
     this.countPrompt =
       options.promptTokens ?? (async (_model, messages) => estimatePromptTokens(messages));
   }
@@ -81,6 +96,16 @@ export class TestModelBackend implements ModelBackend {
     return words.slice(0, this.replyTokens).map((word, i) => (i === 0 ? word : ` ${word}`));
   }
 
+  /** What the model thinks before the reply (a model that thinks, thinking not turned off). */
+  thinkingFor(request: BackendChatRequest): string[] {
+    const model = request.adapter?.baseModel ?? request.model;
+    const kwargs = request.body.chat_template_kwargs as { enable_thinking?: unknown } | undefined;
+    if (!this.reasoningModels.has(model) || kwargs?.enable_thinking === false) return [];
+    // Qwen3's thinking opens and closes with a line break inside the tags.
+    const words = ['\nThe', 'user', 'wrote', 'to', 'me.', 'I', 'will', 'greet', 'them', 'back.\n'];
+    return words.map((word, i) => (i === 0 || word.startsWith('\n') ? word : ` ${word}`));
+  }
+
   private limitsOf(body: Record<string, unknown>): { maxTokens: number; stops: string[] } {
     const max = (body.max_completion_tokens ?? body.max_tokens) as number | null | undefined;
     const stop = body.stop as string | string[] | null | undefined;
@@ -91,14 +116,24 @@ export class TestModelBackend implements ModelBackend {
   }
 
   /** Yields tokens at the configured pace until max tokens or a stop sequence. */
-  private async *generate(request: BackendChatRequest): AsyncGenerator<string, FinishReason> {
+  private async *generate(request: BackendChatRequest): AsyncGenerator<Token, FinishReason> {
     const messages = request.body.messages as ChatMessage[];
     const { maxTokens, stops } = this.limitsOf(request.body);
-    const tokens = this.replyFor(messages, request.adapter?.name);
+    const thinking = this.thinkingFor(request);
+    // The answer follows the thinking after a blank line, as Qwen3 writes it.
+    const reply = this.replyFor(messages, request.adapter?.name);
+    const tokens = thinking.length > 0 ? reply.map((t, i) => (i === 0 ? `\n\n${t}` : t)) : reply;
     const delay = this.tokensPerSecond > 0 ? 1000 / this.tokensPerSecond : 0;
+    for (let i = 0; i < thinking.length; i += 1) {
+      if (i >= maxTokens) return 'length';
+      const wait = i === 0 ? this.timeToFirstTokenMs : delay;
+      if (wait > 0) await sleep(wait, undefined, { signal: request.signal });
+      else request.signal?.throwIfAborted();
+      yield { text: thinking[i] as string, reasoning: true };
+    }
     let text = '';
     for (let i = 0; i < tokens.length; i += 1) {
-      if (i >= maxTokens) return 'length';
+      if (thinking.length + i >= maxTokens) return 'length';
       const token = tokens[i] as string;
       // The text so far holds no stop sequence, so the first match ends inside this token.
       const stopAt = Math.min(
@@ -106,14 +141,14 @@ export class TestModelBackend implements ModelBackend {
       );
       if (Number.isFinite(stopAt)) {
         const before = (text + token).slice(text.length, stopAt);
-        if (before) yield before;
+        if (before) yield { text: before, reasoning: false };
         return 'stop';
       }
-      const wait = i === 0 ? this.timeToFirstTokenMs : delay;
+      const wait = i === 0 && thinking.length === 0 ? this.timeToFirstTokenMs : delay;
       if (wait > 0) await sleep(wait, undefined, { signal: request.signal });
       else request.signal?.throwIfAborted();
       text += token;
-      yield token;
+      yield { text: token, reasoning: false };
     }
     return 'stop';
   }
@@ -121,10 +156,12 @@ export class TestModelBackend implements ModelBackend {
   async complete(request: BackendChatRequest): Promise<ChatCompletion> {
     const generator = this.generate(request);
     let content = '';
+    let reasoning = '';
     let completionTokens = 0;
     let step = await generator.next();
     while (!step.done) {
-      content += step.value;
+      if (step.value.reasoning) reasoning += step.value.text;
+      else content += step.value.text;
       completionTokens += 1;
       step = await generator.next();
     }
@@ -138,7 +175,13 @@ export class TestModelBackend implements ModelBackend {
       created: Math.floor(Date.now() / 1000),
       model: request.model,
       system_fingerprint: TEST_MODEL_FINGERPRINT,
-      choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: step.value }],
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content, ...(reasoning ? { reasoning } : {}) },
+          finish_reason: step.value,
+        },
+      ],
       usage: {
         prompt_tokens: promptTokens,
         completion_tokens: completionTokens,
@@ -167,10 +210,13 @@ export class TestModelBackend implements ModelBackend {
     let first = true;
     while (!step.done) {
       completionTokens += 1;
+      const part = step.value.reasoning
+        ? { reasoning: step.value.text }
+        : { content: step.value.text };
       yield chunk([
         {
           index: 0,
-          delta: first ? { role: 'assistant', content: step.value } : { content: step.value },
+          delta: first ? { role: 'assistant', ...part } : part,
           finish_reason: null,
         },
       ]);

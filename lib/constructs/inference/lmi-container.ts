@@ -81,6 +81,13 @@ export function lmiEnvironment(
     OPTION_MAX_ROLLING_BATCH_SIZE: String(model.serving.sequencesPerCopy),
     OPTION_GPU_MEMORY_UTILIZATION: String(model.serving.gpuMemoryUtilization),
     ...loraEnvironment(model, fineTuning),
+    // vLLM splits a thinking model's `<think>` text into `reasoning` (LMI's `reasoning_parser`
+    // and `enable_reasoning` properties, djl-serving v0.36.0 `vllm_rb_properties.py`, handed to
+    // vLLM's OpenAIServingChat by `vllm_async_service.py`); lambda/inference/reasoning.ts shapes
+    // it as the client asked.
+    ...(model.reasoning
+      ? { OPTION_ENABLE_REASONING: 'true', OPTION_REASONING_PARSER: model.reasoning.parser }
+      : {}),
     OPTION_MODEL_LOADING_TIMEOUT: String(STARTUP_TIMEOUT_SECONDS),
     // Exit when the engine dies, so SageMaker replaces the copy instead of routing requests to a
     // dead engine.

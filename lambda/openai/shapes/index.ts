@@ -1,0 +1,64 @@
+import type * as z from 'zod/mini';
+import { batchListShape, batchShape } from './batches';
+import { chatCompletionChunkShape, chatCompletionShape, usageShape } from './chat';
+import { errorResponseShape, errorShape } from './errors';
+import { fileDeletedShape, fileListShape, fileShape, uploadPartShape, uploadShape } from './files';
+import {
+  fineTuningDeletedShape,
+  fineTuningJobCheckpointListShape,
+  fineTuningJobEventListShape,
+  fineTuningJobListShape,
+  fineTuningJobShape,
+  fineTuningListShape,
+  fineTuningShape,
+} from './fine-tuning';
+import { apiKeyListShape, apiKeyShape, createdApiKeyShape } from './keys';
+import { limitsShape } from './limits';
+import { modelDeletedShape, modelListShape, modelShape } from './models';
+import { customerShape, planListShape, planShape } from './plans';
+import { spendLimitShape, usageFieldsShape, usageListShape } from './usage';
+
+/**
+ * Every response shape of the API by its name in `/openapi.json` (`#/components/schemas/<name>`).
+ * The OpenAPI document is generated from this registry, the server's types are `z.output` of the
+ * same schemas and the console imports those types, so a shape is declared once. A new route's
+ * shapes go in a file of their own beside these, and one line each here.
+ *
+ * A shape used inside another (a File in a FileList) is written as a `$ref` to its own entry.
+ */
+export const responseShapes = {
+  Error: errorShape,
+  ErrorResponse: errorResponseShape,
+  Usage: usageShape,
+  ChatCompletion: chatCompletionShape,
+  ChatCompletionChunk: chatCompletionChunkShape,
+  Model: modelShape,
+  ModelList: modelListShape,
+  ModelDeleted: modelDeletedShape,
+  File: fileShape,
+  FileList: fileListShape,
+  FileDeleted: fileDeletedShape,
+  Upload: uploadShape,
+  UploadPart: uploadPartShape,
+  Batch: batchShape,
+  BatchList: batchListShape,
+  FineTuningJob: fineTuningJobShape,
+  FineTuningJobList: fineTuningJobListShape,
+  FineTuningJobEventList: fineTuningJobEventListShape,
+  FineTuningJobCheckpointList: fineTuningJobCheckpointListShape,
+  FineTuning: fineTuningShape,
+  FineTuningList: fineTuningListShape,
+  FineTuningDeleted: fineTuningDeletedShape,
+  Plan: planShape,
+  PlanList: planListShape,
+  Customer: customerShape,
+  UsageFields: usageFieldsShape,
+  UsageList: usageListShape,
+  SpendLimit: spendLimitShape,
+  ApiKey: apiKeyShape,
+  CreatedApiKey: createdApiKeyShape,
+  ApiKeyList: apiKeyListShape,
+  Limits: limitsShape,
+} satisfies Record<string, z.ZodMiniType>;
+
+export type ResponseShapeName = keyof typeof responseShapes;
