@@ -1,9 +1,9 @@
 import type { TierlineConfig } from '../../lib/config/schema';
-import { customersRepository } from './customers';
 import type { Engines } from './engines';
-import { batchesRepository, batchServices, filesServices } from './files-and-batches';
+import { batchServices, filesServices } from './files-and-batches';
 import { fineTunedModels, fineTuningServices } from './fine-tuning';
 import { type MeteringTuning, meteringServices } from './metering';
+import { batchesRepository, customersRepository } from './repositories';
 
 /**
  * What every API function runs on: customers, metering, the model backend and `ft:` models (the

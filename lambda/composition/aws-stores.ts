@@ -1,7 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CUSTOMERS_TABLE_ENV } from '../customers/customers-table';
-import { FILES_BUCKET_ENV } from '../files/file-storage';
-import { FILES_TABLE_ENV } from '../files/files-table';
+import { FILES_BUCKET_ENV, FILES_TABLE_ENV } from '../files/files-table';
 import { FINE_TUNING_BUCKET_ENV, FINE_TUNING_TABLE_ENV } from '../fine-tuning/fine-tuning-table';
 import { METERING_TABLE_ENV } from '../metering/metering-table';
 import { awsClientOptions } from '../storage/aws-clients';

@@ -1,12 +1,12 @@
 import type { TierlineConfig } from '../../lib/config/schema';
 import { BatchService } from '../batches/batch-service';
 import { BatchWorker } from '../batches/batch-worker';
-import { BatchesRepository } from '../batches/batches-repository';
+import type { BatchesRepository } from '../batches/batches-repository';
 import { createFiles } from '../files/create-files';
 import { readyFineTunes } from '../fine-tuning/model-resolver';
 import type { MeteringParts } from '../metering/request-metering';
 import type { Engines } from './engines';
-import { modelsRepository } from './fine-tuning';
+import { batchesRepository, modelsRepository } from './repositories';
 
 /** The Files and Uploads services and the file content store. */
 export type FilesParts = ReturnType<typeof createFiles>;
@@ -24,11 +24,6 @@ export function filesServices(
     config: config.files,
     now: engines.now,
   });
-}
-
-/** Batch records live in the files table, beside the files they read and write. */
-export function batchesRepository(engines: Pick<Engines, 'doc' | 'tables'>): BatchesRepository {
-  return new BatchesRepository(engines.doc, engines.tables.files);
 }
 
 /** The Batch API: batches on the files table, their work sent to the batch queue. */

@@ -2,24 +2,14 @@ import type { TierlineConfig } from '../../lib/config/schema';
 import { AdaptersService, refreshModel } from '../fine-tuning/adapters-service';
 import { createFineTuningJobs } from '../fine-tuning/create-jobs';
 import { JobBilling } from '../fine-tuning/job-billing';
-import { JobsRepository } from '../fine-tuning/jobs-repository';
 import type { JobsService } from '../fine-tuning/jobs-service';
 import { FineTunedModelResolver } from '../fine-tuning/model-resolver';
-import { ModelsRepository } from '../fine-tuning/models-repository';
+import type { ModelsRepository } from '../fine-tuning/models-repository';
 import type { WorkflowDeps } from '../fine-tuning/workflow-tasks';
 import type { MeteringParts } from '../metering/request-metering';
 import type { Engines } from './engines';
 import type { FilesParts } from './files-and-batches';
-
-/** Fine-tuning jobs and their events (the fine-tuning table). */
-export function jobsRepository(engines: Pick<Engines, 'doc' | 'tables'>): JobsRepository {
-  return new JobsRepository(engines.doc, engines.tables.fineTuning);
-}
-
-/** The fine-tuned model registry (the fine-tuning table). */
-export function modelsRepository(engines: Pick<Engines, 'doc' | 'tables'>): ModelsRepository {
-  return new ModelsRepository(engines.doc, engines.tables.fineTuning);
-}
+import { jobsRepository, modelsRepository } from './repositories';
 
 /**
  * `ft:` models in chat completions: one GetItem per model (cached briefly), a deploying model's

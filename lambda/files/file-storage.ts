@@ -35,8 +35,8 @@ export interface FileStorage {
   downloadUrl(key: string, expiresInSeconds: number): Promise<string>;
 }
 
-/** Environment variable that carries the bucket name into a function. */
-export const FILES_BUCKET_ENV = 'FILES_BUCKET_NAME';
+/** Where callers have imported it from; it lives with the table's names (no AWS imports). */
+export { FILES_BUCKET_ENV } from './files-table';
 
 /** S3 takes parts of 5 MiB to 5 GiB (all but the last) and at most 10,000 of them. 8 MiB: 200 MB in 25. */
 export const COMPOSE_PART_BYTES = 8 * 1024 * 1024;

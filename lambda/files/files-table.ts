@@ -18,3 +18,6 @@ export const FILES_TABLE = {
 
 /** Environment variable that carries the table name into a function. */
 export const FILES_TABLE_ENV = 'FILES_TABLE_NAME';
+
+/** Environment variable that carries the files bucket's name into a function. */
+export const FILES_BUCKET_ENV = 'FILES_BUCKET_NAME';

@@ -1,7 +1,7 @@
 import { SESSION_USAGE_KEY_ENV, sessionSettingsFromEnv } from '../accounts/session-settings';
 import { createSessionVerifier, isJwtShaped } from '../accounts/session-tokens';
 import { awsStores } from '../composition/aws-stores';
-import { customersRepository } from '../composition/customers';
+import { customersRepository } from '../composition/repositories';
 import { createAuthorizerHandler } from '../customers/api-gateway-authorizer';
 import { KEY_USE_RESOLUTION_MS, type SessionAuthentication } from '../customers/authenticate';
 import { requiredEnv } from '../http/environment';

@@ -1,5 +1,5 @@
 import { awsStores } from '../composition/aws-stores';
-import { jobsRepository } from '../composition/fine-tuning';
+import { jobsRepository } from '../composition/repositories';
 import { bundledConfig } from '../config';
 import {
   applyTrainingStateChange,

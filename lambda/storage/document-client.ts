@@ -1,4 +1,4 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   type DeleteCommand,
   type DeleteCommandOutput,
@@ -15,7 +15,6 @@ import {
   type UpdateCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
 import type { marshallOptions } from '@aws-sdk/util-dynamodb';
-import { awsClientOptions } from './aws-clients';
 
 /** How every Tierline document client marshals: optional fields left undefined are simply not written. */
 export const DOCUMENT_MARSHALLING: marshallOptions = { removeUndefinedValues: true };
@@ -43,9 +42,10 @@ export interface DocumentClient {
   send(command: ScanCommand): Promise<ScanCommandOutput>;
 }
 
-/** The SDK's document client with Tierline's marshalling (see lean-document-client.ts for the request path). */
-export function createDocumentClient(
-  client: DynamoDBClient = new DynamoDBClient(awsClientOptions()),
-): DynamoDBDocumentClient {
+/**
+ * The SDK's document client with Tierline's marshalling, on the client its caller made (the
+ * composition root, a tool, a test): no default client, so none is built unseen.
+ */
+export function createDocumentClient(client: DynamoDBClient): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(client, { marshallOptions: { ...DOCUMENT_MARSHALLING } });
 }

@@ -55,3 +55,28 @@ describe('function bundles', () => {
     expect(Buffer.byteLength(code)).toBeLessThan(1024 * 1024);
   });
 });
+
+describe('the bundles of the lean document client', () => {
+  // The authorizer: the smallest function on the lean client (lambda/storage/lean-document-client.ts),
+  // which is tested against the pinned SDK and so must run on it, not on the runtime's copy.
+  const code = bundle('authorizer.ts');
+
+  it('carry the pinned DynamoDB client and document client, nothing taken from the runtime', () => {
+    for (const name of ['@aws-sdk/client-dynamodb', '@aws-sdk/lib-dynamodb']) {
+      const version = pinned[name] ?? '';
+      expect(version).toMatch(/^\d+\.\d+\.\d+$/);
+      const installed = require(path.join(ROOT, 'node_modules', name, 'package.json')).version;
+      expect(installed).toBe(version);
+    }
+    expect(code).toContain(`"${pinned['@aws-sdk/client-dynamodb']}"`);
+    const required = new Set([...code.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1] ?? ''));
+    expect([...required].filter((name) => !name.startsWith('node:'))).toEqual([
+      '@aws-sdk/signature-v4-crt',
+    ]);
+  });
+
+  it('stay small: the table-only functions build on awsStores, without the other AWS clients', () => {
+    expect(Buffer.byteLength(code)).toBeLessThan(450 * 1024);
+    expect(code).not.toContain('SendMessageBatch');
+  });
+});
