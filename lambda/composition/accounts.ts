@@ -4,8 +4,8 @@ import { MembershipsRepository } from '../accounts/memberships';
 import { createSessionPrincipals } from '../accounts/session-principal';
 import type { Principal } from '../customers/authenticate';
 import type { SessionPrincipals } from '../customers/lambda-principal';
-import { customersRepository } from './customers';
 import type { Engines } from './engines';
+import { customersRepository } from './repositories';
 
 /**
  * The principal from the authorizer's context, console sessions included: the authorizer verified

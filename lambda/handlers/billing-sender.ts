@@ -1,25 +1,25 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { BillingAccounts } from '../billing/billing-accounts';
 import { createStripeClient, StripeBillingProvider } from '../billing/stripe-provider';
 import { readStripeSettings, STRIPE_SECRET_ENV } from '../billing/stripe-settings';
-import { UsageSender } from '../billing/usage-sender';
-import { createDocumentClient } from '../customers/customers-repository';
-import { requiredEnv } from '../http/environment';
-import { METERING_TABLE_ENV } from '../metering/metering-table';
+import type { UsageSender } from '../billing/usage-sender';
+import { awsStores } from '../composition/aws-stores';
+import { usageSender } from '../composition/billing';
+import { requiredEnv } from '../composition/environment';
+import { awsClientOptions } from '../storage/aws-clients';
 
 // Created once per execution environment; EventBridge invokes it every hour.
 const logger = new Logger({ serviceName: 'billing-sender' });
-const doc = createDocumentClient();
-const tableName = requiredEnv(METERING_TABLE_ENV);
+// The SDK document client: an hourly job, not the request path.
+const stores = awsStores({ documentClient: 'sdk' });
 const secretArn = requiredEnv(STRIPE_SECRET_ENV);
-const secrets = new SecretsManagerClient({});
+const secrets = new SecretsManagerClient(awsClientOptions());
 let sender: Promise<UsageSender> | undefined;
 
 async function createSender(): Promise<UsageSender> {
   const settings = await readStripeSettings(secrets, secretArn);
   const provider = new StripeBillingProvider(createStripeClient(settings.secretKey), settings);
-  return new UsageSender(doc, tableName, new BillingAccounts(doc, tableName), provider);
+  return usageSender(stores, provider);
 }
 
 export const handler = async () => {
