@@ -78,6 +78,9 @@ describe('metering seen by the openai client', () => {
     const { apiKey } = await newCustomer('free', 'headers');
     const openai = clientFor(apiKey as string);
 
+    // Both requests in one fixed UTC minute (the limiter's token window): across a boundary the
+    // second would see only its own reservation.
+    await clearOfMinuteBoundary(5_000);
     const first = await openai.chat.completions.create(ask()).withResponse();
     const second = await openai.chat.completions.create(ask()).withResponse();
 
@@ -290,3 +293,9 @@ describe('metering seen by the openai client', () => {
     ]);
   });
 });
+
+/** Waits for the next minute when fewer than `marginMs` are left in this one. */
+async function clearOfMinuteBoundary(marginMs: number): Promise<void> {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < marginMs) await new Promise((resolve) => setTimeout(resolve, left + 50));
+}
