@@ -2,6 +2,7 @@ import OpenAI from 'openai';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { clearOfMinuteBoundary } from '../support/windows';
 
 /** `/v1/keys` and `/v1/limits` over real HTTP in local mode, with the openai client using the keys. */
 const MODEL = 'qwen3-8b';
@@ -60,7 +61,9 @@ describe('named API keys and current limits', () => {
     expect(created.json.key).toMatch(/^tl_[0-9A-Za-z]{49}$/);
     expect(created.json.hint).toBe(`${created.json.key.slice(0, 7)}…${created.json.key.slice(-4)}`);
 
-    // The new key is the same customer: its request counts against the same per-model limits.
+    // The new key is the same customer: its request counts against the same per-model limits
+    // (read below in the same UTC minute).
+    await clearOfMinuteBoundary();
     const openai = new OpenAI({
       apiKey: created.json.key,
       baseURL: local.openAIBaseUrl,

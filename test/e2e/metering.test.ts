@@ -6,6 +6,7 @@ import { loadConfig } from '../../lib/config/load';
 import { LOCAL_METERING_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { localModeDocumentClient } from '../support/dynalite';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
+import { clearOfMinuteBoundary } from '../support/windows';
 
 /**
  * Metering end to end: local mode (dynalite) driven by the official openai client. Small limits for
@@ -80,7 +81,7 @@ describe('metering seen by the openai client', () => {
 
     // Both requests in one fixed UTC minute (the limiter's token window): across a boundary the
     // second would see only its own reservation.
-    await clearOfMinuteBoundary(5_000);
+    await clearOfMinuteBoundary();
     const first = await openai.chat.completions.create(ask()).withResponse();
     const second = await openai.chat.completions.create(ask()).withResponse();
 
@@ -293,9 +294,3 @@ describe('metering seen by the openai client', () => {
     ]);
   });
 });
-
-/** Waits for the next minute when fewer than `marginMs` are left in this one. */
-async function clearOfMinuteBoundary(marginMs: number): Promise<void> {
-  const left = 60_000 - (Date.now() % 60_000);
-  if (left < marginMs) await new Promise((resolve) => setTimeout(resolve, left + 50));
-}
