@@ -291,7 +291,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     reconcileMarginMs: options.reconcileMarginMs,
   });
   const reconciler = startReconciler(services, options, logError);
-  const sweepTimer = await startBatchWorker(engines, services, options);
+  const batchesStopping = new AbortController();
+  const sweepTimer = await startBatchWorker(engines, services, options, batchesStopping.signal);
   const shutdown = new AbortController();
   const requests = trackRequests(services.metering, shutdown.signal);
   const emulator = new ApiGatewayEmulator(engines.doc);
@@ -358,9 +359,16 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       reconciler.cancel();
       clearInterval(sweepTimer);
       if (options.dataDir) rmSync(connectionFile(options.dataDir), { force: true });
-      await Promise.race([batchQueue.stop(), new Promise((resolve) => setTimeout(resolve, 5_000))]);
+      // Running batch lines finish, none starts (the worker and the queue stop taking them); the
+      // next start resumes the batch.
+      batchesStopping.abort();
+      const batchLinesDone = batchQueue.stop();
+      await Promise.race([batchLinesDone, delay(5_000)]);
       await closeServer(served.server, shutdown, options);
       await waitForBilling(requests.inFlight, options);
+      // A line still running after the server closed (a slow machine) would write to a closed
+      // engine: storage waits for it, up to the shutdown grace.
+      await Promise.race([batchLinesDone, delay(options.shutdownGraceMs ?? 60_000)]);
       await reconciler.settled();
       await billing?.stop();
       await signIn?.stop();
@@ -405,11 +413,13 @@ async function startBatchWorker(
   engines: Engines,
   services: ApiServices,
   options: LocalModeOptions,
+  stopSignal: AbortSignal,
 ): Promise<NodeJS.Timeout> {
   const worker = batchWorker(engines, options.config, {
     files: services.files,
     metering: services,
     records: services.batchRecords,
+    stopSignal,
   });
   const queue = engines.batchQueue as InProcessBatchQueue;
   queue.handler = (message) => worker.handle(message);
@@ -584,4 +594,8 @@ async function waitForBilling(inFlight: Set<Promise<unknown>>, options: LocalMod
     await Promise.race([Promise.allSettled([...inFlight]), new Promise((r) => setTimeout(r, 100))]);
   }
   if (inFlight.size > 0) options.log?.(`stopped with ${inFlight.size} requests still being billed`);
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -46,6 +46,11 @@ export interface BatchWorkerOptions {
   /** The customer's ready `ft:` models (one Query), loaded once per message; absent: no line may name one. */
   fineTunes?: (customerId: string) => Promise<BatchFineTunes>;
   now?: () => Date;
+  /**
+   * The process is stopping (local mode): a chunk starts no further line and ends unfinished, so
+   * nothing writes after the process closed its tables; the next start resumes the batch.
+   */
+  stopSignal?: AbortSignal;
 }
 
 /** The ledger's request id of a line: the same on every delivery, so a line is billed once. */
@@ -257,6 +262,7 @@ export class BatchWorker {
     let redelivered = false;
     const workers = Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
       for (let line = queue.shift(); line; line = queue.shift()) {
+        if (this.options.stopSignal?.aborted) return;
         const outcome = await this.runLine(
           batch,
           line.number,
@@ -268,6 +274,7 @@ export class BatchWorker {
       }
     });
     await Promise.all(workers);
+    if (this.options.stopSignal?.aborted) return;
     // A redelivery means a process died in this chunk, maybe between a line's result and its count
     // on the batch: the counts are made exact again, or the batch would wait for a count that never
     // comes.

@@ -19,6 +19,7 @@ export class InProcessBatchQueue implements BatchQueue {
   private running = 0;
   private readonly idleWaiters: (() => void)[] = [];
   private timers = 0;
+  private stopped = false;
   handler: ((message: BatchMessage) => Promise<void>) | undefined;
 
   constructor(
@@ -31,6 +32,9 @@ export class InProcessBatchQueue implements BatchQueue {
   ) {}
 
   async send(messages: BatchMessage[]): Promise<void> {
+    // Stopped: what a message still running sends is dropped; the next start resumes its batch
+    // from the table (BatchWorker.resume), as SQS would redeliver it.
+    if (this.stopped) return;
     for (const message of messages) this.enqueue({ message, attempt: 1 });
     this.pump();
   }
@@ -67,6 +71,7 @@ export class InProcessBatchQueue implements BatchQueue {
 
   /** Takes no more work and drops what waits (local mode stopping); resolves when running messages end. */
   stop(): Promise<void> {
+    this.stopped = true;
     this.handler = undefined;
     this.lines.clear();
     return this.idle();

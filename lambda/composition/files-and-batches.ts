@@ -54,6 +54,8 @@ export function batchWorker(
     files: FilesParts;
     metering: Pick<MeteringParts, 'ledger' | 'spend'>;
     records?: BatchesRepository;
+    /** Local mode stopping: lines not yet started wait for the next start. */
+    stopSignal?: AbortSignal;
   },
 ): BatchWorker {
   return new BatchWorker({
@@ -67,5 +69,6 @@ export function batchWorker(
     queue: engines.batchQueue,
     fineTunes: readyFineTunes(modelsRepository(engines)),
     now: engines.now,
+    stopSignal: parts.stopSignal,
   });
 }
