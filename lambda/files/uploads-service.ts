@@ -191,21 +191,14 @@ export class UploadsService {
   }
 
   /**
-   * Assembles the parts in the order given, checks the file, stores it and completes the upload.
-   * Safe to retry: the file id was fixed at creation, so a second `complete` (after a crash or a
-   * lost answer) writes the same object and the same record, and a completed upload answers its
-   * file again.
+   * The parts `part_ids` names, in its order, each once, adding up to the bytes the upload was
+   * created for; 400 naming the first that is not.
    */
-  async complete(
+  private async orderedParts(
     customerId: string,
-    uploadId: string,
+    upload: UploadRecord,
     partIds: unknown,
-    quotaBytes?: number,
-  ): Promise<{ upload: UploadRecord; file: FileRecord }> {
-    const existing = await this.get(customerId, uploadId);
-    if (existing.status === 'completed')
-      return { upload: existing, file: await this.fileOf(existing) };
-    const upload = await this.pending(customerId, uploadId);
+  ): Promise<UploadPartRecord[]> {
     if (
       !Array.isArray(partIds) ||
       partIds.length === 0 ||
@@ -223,12 +216,15 @@ export class UploadsService {
       });
     }
     const parts = new Map(
-      (await this.options.repository.listParts(customerId, uploadId)).map((p) => [p.partId, p]),
+      (await this.options.repository.listParts(customerId, upload.uploadId)).map((p) => [
+        p.partId,
+        p,
+      ]),
     );
     const ordered = (partIds as string[]).map((id, index) => {
       const part = parts.get(id);
       if (!part)
-        throw new BadRequestError(`No part ${id} in upload ${uploadId}.`, {
+        throw new BadRequestError(`No part ${id} in upload ${upload.uploadId}.`, {
           param: `part_ids[${index}]`,
           code: 'invalid_value',
         });
@@ -244,6 +240,26 @@ export class UploadsService {
         },
       );
     }
+    return ordered;
+  }
+
+  /**
+   * Assembles the parts in the order given, checks the file, stores it and completes the upload.
+   * Safe to retry: the file id was fixed at creation, so a second `complete` (after a crash or a
+   * lost answer) writes the same object and the same record, and a completed upload answers its
+   * file again.
+   */
+  async complete(
+    customerId: string,
+    uploadId: string,
+    partIds: unknown,
+    quotaBytes?: number,
+  ): Promise<{ upload: UploadRecord; file: FileRecord }> {
+    const existing = await this.get(customerId, uploadId);
+    if (existing.status === 'completed')
+      return { upload: existing, file: await this.fileOf(existing) };
+    const upload = await this.pending(customerId, uploadId);
+    const ordered = await this.orderedParts(customerId, upload, partIds);
 
     const { storage, repository, config } = this.options;
     const validator = new JsonlValidator(config.maxLinesPerFile);
