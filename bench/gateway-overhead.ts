@@ -220,6 +220,59 @@ interface LevelReport {
   ttftP50Ratio: number;
 }
 
+type Child = Awaited<ReturnType<typeof startChild>>;
+
+/** One concurrency level, direct to the model and through the gateway, printed as a table row. */
+async function measureLevel(
+  model: Child,
+  dynamo: Child,
+  gateway: Child,
+  concurrency: number,
+): Promise<LevelReport> {
+  const direct = await runLevel(model.ready.baseUrl, undefined, concurrency);
+  const before = await cpuOf(gateway.child);
+  const dynamoBefore = await cpuOf(dynamo.child);
+  await profiling(gateway.child, { profile: 'start' });
+  const viaGateway = await runLevel(gateway.ready.baseUrl, gateway.ready.apiKeys, concurrency);
+  await profiling(gateway.child, {
+    profile: 'stop',
+    file: profileDir ? path.resolve(profileDir, `gateway-c${concurrency}.cpuprofile`) : undefined,
+  });
+  const after = await cpuOf(gateway.child);
+  const dynamoAfter = await cpuOf(dynamo.child);
+  const perRequest = (a: Cpu, b: Cpu) =>
+    (b.userMicros - a.userMicros + b.systemMicros - a.systemMicros) / 1000 / viaGateway.requests;
+  const cpuMsPerRequest = perRequest(before, after);
+  const dynamoMsPerRequest = perRequest(dynamoBefore, dynamoAfter);
+  const report: LevelReport = {
+    concurrency,
+    direct,
+    gateway: viaGateway,
+    gatewayCpuMsPerRequest: cpuMsPerRequest,
+    dynaliteCpuMsPerRequest: dynamoMsPerRequest,
+    gatewayLoopDelay: after.loopDelay,
+    dynaliteLoopDelay: dynamoAfter.loopDelay,
+    ttftP50Ratio: viaGateway.ttftP50 / direct.ttftP50,
+  };
+  for (const [name, r] of [
+    ['direct', direct],
+    ['gateway', viaGateway],
+  ] as const) {
+    const extra =
+      name === 'gateway'
+        ? `${`${cpuMsPerRequest.toFixed(2)} ms`.padStart(17)} ${`${dynamoMsPerRequest.toFixed(2)} ms`.padStart(17)}  ${(viaGateway.ttftP50 / direct.ttftP50).toFixed(3).padStart(14)}`
+        : '';
+    console.log(
+      `${String(concurrency).padStart(4)}  ${name.padEnd(8)} ${String(r.requests).padStart(5)} ${ms(r.ttftP50)} ${ms(r.ttftP99)} ${ms(r.totalP50)} ${ms(r.totalP99)} ${r.requestsPerSecond.toFixed(1).padStart(9)} ${extra}`,
+    );
+  }
+  const delay = (d: Cpu['loopDelay']) => `${d.p50Ms.toFixed(1)} / ${d.p99Ms.toFixed(1)} ms`;
+  console.log(
+    `${' '.repeat(16)}event-loop delay p50 / p99: gateway ${delay(after.loopDelay)}, dynalite ${delay(dynamoAfter.loopDelay)}`,
+  );
+  return report;
+}
+
 async function main(): Promise<void> {
   const model = await startChild('model', {
     BENCH_TTFT_MS: String(TTFT_MS),
@@ -260,51 +313,7 @@ async function main(): Promise<void> {
       'conc  path      reqs   TTFT p50   TTFT p99  total p50  total p99     req/s   gateway CPU/req  dynalite CPU/req  TTFT p50 ratio',
     );
     for (const concurrency of LEVELS) {
-      const direct = await runLevel(model.ready.baseUrl, undefined, concurrency);
-      const before = await cpuOf(gateway.child);
-      const dynamoBefore = await cpuOf(dynamo.child);
-      await profiling(gateway.child, { profile: 'start' });
-      const viaGateway = await runLevel(gateway.ready.baseUrl, gateway.ready.apiKeys, concurrency);
-      await profiling(gateway.child, {
-        profile: 'stop',
-        file: profileDir
-          ? path.resolve(profileDir, `gateway-c${concurrency}.cpuprofile`)
-          : undefined,
-      });
-      const after = await cpuOf(gateway.child);
-      const dynamoAfter = await cpuOf(dynamo.child);
-      const perRequest = (a: Cpu, b: Cpu) =>
-        (b.userMicros - a.userMicros + b.systemMicros - a.systemMicros) /
-        1000 /
-        viaGateway.requests;
-      const cpuMsPerRequest = perRequest(before, after);
-      const dynamoMsPerRequest = perRequest(dynamoBefore, dynamoAfter);
-      levels.push({
-        concurrency,
-        direct,
-        gateway: viaGateway,
-        gatewayCpuMsPerRequest: cpuMsPerRequest,
-        dynaliteCpuMsPerRequest: dynamoMsPerRequest,
-        gatewayLoopDelay: after.loopDelay,
-        dynaliteLoopDelay: dynamoAfter.loopDelay,
-        ttftP50Ratio: viaGateway.ttftP50 / direct.ttftP50,
-      });
-      for (const [name, r] of [
-        ['direct', direct],
-        ['gateway', viaGateway],
-      ] as const) {
-        const extra =
-          name === 'gateway'
-            ? `${`${cpuMsPerRequest.toFixed(2)} ms`.padStart(17)} ${`${dynamoMsPerRequest.toFixed(2)} ms`.padStart(17)}  ${(viaGateway.ttftP50 / direct.ttftP50).toFixed(3).padStart(14)}`
-            : '';
-        console.log(
-          `${String(concurrency).padStart(4)}  ${name.padEnd(8)} ${String(r.requests).padStart(5)} ${ms(r.ttftP50)} ${ms(r.ttftP99)} ${ms(r.totalP50)} ${ms(r.totalP99)} ${r.requestsPerSecond.toFixed(1).padStart(9)} ${extra}`,
-        );
-      }
-      const delay = (d: Cpu['loopDelay']) => `${d.p50Ms.toFixed(1)} / ${d.p99Ms.toFixed(1)} ms`;
-      console.log(
-        `${' '.repeat(16)}event-loop delay p50 / p99: gateway ${delay(after.loopDelay)}, dynalite ${delay(dynamoAfter.loopDelay)}`,
-      );
+      levels.push(await measureLevel(model, dynamo, gateway, concurrency));
     }
     console.log(
       '\nGateway CPU/req: user+system CPU of the local-mode process (API app, authorizer code, usage-plan emulation,\n' +

@@ -1,4 +1,6 @@
+import * as z from 'zod/mini';
 import { BadRequestError } from '../openai/errors';
+import { bodySchema, field } from '../openai/request-body';
 import type {
   OpenAIFile,
   OpenAIFileList,
@@ -21,21 +23,28 @@ const LISTED_PURPOSES = new Set<string>([
   'fine-tune-results',
 ]);
 
+const missingPurpose = (value: unknown) => typeof value !== 'string' || value === '';
+
+/** `purpose` of an upload: one of {@link UPLOAD_PURPOSES}'s own names. */
+const UPLOAD_PURPOSE = bodySchema(
+  {
+    purpose: field(
+      z.custom<string>(
+        (value) => !missingPurpose(value) && ownValue(UPLOAD_PURPOSES, value) !== undefined,
+      ),
+      (value) =>
+        missingPurpose(value)
+          ? "Missing required parameter: 'purpose'."
+          : `Invalid purpose '${value}': Tierline accepts 'batch' and 'fine-tune' (or 'fine_tuning').`,
+      (value) => (missingPurpose(value) ? 'missing_required_parameter' : 'invalid_value'),
+    ),
+  },
+  { unknownField: 'ignore' },
+);
+
 export function parseUploadPurpose(value: unknown): FilePurpose {
-  if (typeof value !== 'string' || value === '') {
-    throw new BadRequestError("Missing required parameter: 'purpose'.", {
-      param: 'purpose',
-      code: 'missing_required_parameter',
-    });
-  }
-  const purpose = ownValue(UPLOAD_PURPOSES, value);
-  if (!purpose) {
-    throw new BadRequestError(
-      `Invalid purpose '${value}': Tierline accepts 'batch' and 'fine-tune' (or 'fine_tuning').`,
-      { param: 'purpose', code: 'invalid_value' },
-    );
-  }
-  return purpose;
+  const { purpose } = UPLOAD_PURPOSE.check({ purpose: value });
+  return ownValue(UPLOAD_PURPOSES, purpose) as FilePurpose;
 }
 
 /** The `purpose` filter of `GET /v1/files`; `fine_tuning` finds `fine-tune` files. */

@@ -1,6 +1,8 @@
+import * as z from 'zod/mini';
 import type { FilesConfig } from '../../lib/config/schema';
 import { randomBase62 } from '../customers/api-keys';
 import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../openai/errors';
+import { bodySchema, field } from '../openai/request-body';
 import type { FileStorage } from './file-storage';
 import type { FileListQuery, FilePurpose, FileRecord, FilesRepository } from './files-repository';
 import { isWellFormedId, newFileId } from './ids';
@@ -26,34 +28,41 @@ export function fileNotFound(fileId: string): NotFoundError {
   });
 }
 
-export function checkFilename(filename: unknown): string {
-  if (typeof filename !== 'string' || filename.trim() === '') {
-    throw new BadRequestError('The file needs a name.', {
-      param: 'filename',
-      code: 'missing_required_parameter',
-    });
-  }
+/** Which rule a file name breaks, or undefined: the first of missing, too long, control characters. */
+function filenameFault(filename: unknown): { message: string; code: string } | undefined {
+  if (typeof filename !== 'string' || filename.trim() === '')
+    return { message: 'The file needs a name.', code: 'missing_required_parameter' };
   if (filename.length > MAX_FILENAME_CHARS) {
-    throw new BadRequestError(
-      `The file name is too long: at most ${MAX_FILENAME_CHARS} characters.`,
-      {
-        param: 'filename',
-        code: 'invalid_value',
-      },
-    );
+    return {
+      message: `The file name is too long: at most ${MAX_FILENAME_CHARS} characters.`,
+      code: 'invalid_value',
+    };
   }
   // A name is shown back in listings, headers and consoles: control characters (NUL, CR, LF, ...) have no place.
   // biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters refused.
   if (/[\u0000-\u001f\u007f-\u009f]/.test(filename)) {
-    throw new BadRequestError(
-      'The file name may not contain control characters (NUL, tab, line breaks, ...).',
-      {
-        param: 'filename',
-        code: 'invalid_value',
-      },
-    );
+    return {
+      message: 'The file name may not contain control characters (NUL, tab, line breaks, ...).',
+      code: 'invalid_value',
+    };
   }
-  return filename;
+  return undefined;
+}
+
+/** `filename` of a multipart file or an upload. */
+const FILENAME = bodySchema(
+  {
+    filename: field(
+      z.custom<string>((filename) => filenameFault(filename) === undefined),
+      (filename) => filenameFault(filename)?.message ?? '',
+      (filename) => filenameFault(filename)?.code ?? '',
+    ),
+  },
+  { unknownField: 'ignore' },
+);
+
+export function checkFilename(filename: unknown): string {
+  return FILENAME.check({ filename }).filename;
 }
 
 /**

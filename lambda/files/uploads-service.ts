@@ -1,5 +1,7 @@
+import * as z from 'zod/mini';
 import type { FilesConfig } from '../../lib/config/schema';
 import { BadRequestError, HttpError, NotFoundError } from '../openai/errors';
+import { bodySchema, field } from '../openai/request-body';
 import type { FileStorage } from './file-storage';
 import type {
   FilePurpose,
@@ -36,6 +38,49 @@ export interface UploadsServiceOptions {
   now?: () => Date;
 }
 
+const positiveInteger = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isInteger(value) && value >= 1;
+
+/** `bytes` (a positive integer within the largest file) and `mime_type` of `POST /v1/uploads`. */
+function uploadCreateSchema(maxFileBytes: number) {
+  return bodySchema(
+    {
+      bytes: field(
+        z.custom<number>((bytes) => positiveInteger(bytes) && bytes <= maxFileBytes),
+        (bytes) =>
+          positiveInteger(bytes)
+            ? `The file is too large: ${bytes} bytes, at most ${maxFileBytes}.`
+            : "'bytes' must be a positive integer: the file's size.",
+        (bytes) => (positiveInteger(bytes) ? 'file_too_large' : 'invalid_value'),
+      ),
+      mime_type: field(
+        z.string().check(z.minLength(1)),
+        "Missing required parameter: 'mime_type'.",
+        'missing_required_parameter',
+      ),
+    },
+    { unknownField: 'ignore' },
+  );
+}
+
+const partIdList = (ids: unknown): ids is string[] =>
+  Array.isArray(ids) && ids.length > 0 && ids.every((id) => typeof id === 'string');
+
+/** `part_ids` of `/complete`: a non-empty list of part ids, each once. */
+const PART_IDS = bodySchema(
+  {
+    part_ids: field(
+      z.custom<string[]>((ids) => partIdList(ids) && new Set(ids).size === ids.length),
+      (ids) =>
+        partIdList(ids)
+          ? "'part_ids' names a part more than once."
+          : "'part_ids' must be a non-empty list of part ids.",
+      'invalid_value',
+    ),
+  },
+  { unknownField: 'ignore' },
+);
+
 /**
  * OpenAI's Uploads API, for files larger than one request may carry: create an upload (name,
  * purpose, total bytes), add parts, complete it with the parts in order. Each part is its own S3
@@ -44,6 +89,9 @@ export interface UploadsServiceOptions {
  * but the last), then writes the file.
  */
 export class UploadsService {
+  /** Built from the config on first use. */
+  private createSchema: ReturnType<typeof uploadCreateSchema> | undefined;
+
   constructor(private readonly options: UploadsServiceOptions) {}
 
   private nowSeconds(): number {
@@ -57,32 +105,13 @@ export class UploadsService {
     quotaBytes?: number,
   ): Promise<UploadRecord> {
     const { config } = this.options;
-    if (typeof input.bytes !== 'number' || !Number.isInteger(input.bytes) || input.bytes < 1) {
-      throw new BadRequestError("'bytes' must be a positive integer: the file's size.", {
-        param: 'bytes',
-        code: 'invalid_value',
-      });
-    }
-    if (input.bytes > config.maxFileBytes) {
-      throw new BadRequestError(
-        `The file is too large: ${input.bytes} bytes, at most ${config.maxFileBytes}.`,
-        {
-          param: 'bytes',
-          code: 'file_too_large',
-        },
-      );
-    }
-    if (typeof input.mimeType !== 'string' || input.mimeType === '') {
-      throw new BadRequestError("Missing required parameter: 'mime_type'.", {
-        param: 'mime_type',
-        code: 'missing_required_parameter',
-      });
-    }
+    this.createSchema ??= uploadCreateSchema(config.maxFileBytes);
+    this.createSchema.check({ bytes: input.bytes, mime_type: input.mimeType });
     if (quotaBytes !== undefined) {
       // A check, not a reservation: an upload that is never completed holds nothing. `complete`
       // reserves.
       const { repository } = this.options;
-      const bytes = input.bytes;
+      const bytes = input.bytes as number;
       if (
         (await repository.storedBytes(customerId)) + bytes > quotaBytes &&
         (await repository.recountStorage(customerId)) + bytes > quotaBytes
@@ -97,8 +126,8 @@ export class UploadsService {
       customerId,
       filename: checkFilename(input.filename),
       purpose: input.purpose,
-      bytes: input.bytes,
-      mimeType: input.mimeType,
+      bytes: input.bytes as number,
+      mimeType: input.mimeType as string,
       status: 'pending',
       createdAt,
       expiresAt: createdAt + config.uploadExpirySeconds,
@@ -191,44 +220,25 @@ export class UploadsService {
   }
 
   /**
-   * Assembles the parts in the order given, checks the file, stores it and completes the upload.
-   * Safe to retry: the file id was fixed at creation, so a second `complete` (after a crash or a
-   * lost answer) writes the same object and the same record, and a completed upload answers its
-   * file again.
+   * The parts `part_ids` names, in its order, each once, adding up to the bytes the upload was
+   * created for; 400 naming the first that is not.
    */
-  async complete(
+  private async orderedParts(
     customerId: string,
-    uploadId: string,
+    upload: UploadRecord,
     partIds: unknown,
-    quotaBytes?: number,
-  ): Promise<{ upload: UploadRecord; file: FileRecord }> {
-    const existing = await this.get(customerId, uploadId);
-    if (existing.status === 'completed')
-      return { upload: existing, file: await this.fileOf(existing) };
-    const upload = await this.pending(customerId, uploadId);
-    if (
-      !Array.isArray(partIds) ||
-      partIds.length === 0 ||
-      partIds.some((id) => typeof id !== 'string')
-    ) {
-      throw new BadRequestError("'part_ids' must be a non-empty list of part ids.", {
-        param: 'part_ids',
-        code: 'invalid_value',
-      });
-    }
-    if (new Set(partIds).size !== partIds.length) {
-      throw new BadRequestError("'part_ids' names a part more than once.", {
-        param: 'part_ids',
-        code: 'invalid_value',
-      });
-    }
+  ): Promise<UploadPartRecord[]> {
+    PART_IDS.check({ part_ids: partIds });
     const parts = new Map(
-      (await this.options.repository.listParts(customerId, uploadId)).map((p) => [p.partId, p]),
+      (await this.options.repository.listParts(customerId, upload.uploadId)).map((p) => [
+        p.partId,
+        p,
+      ]),
     );
     const ordered = (partIds as string[]).map((id, index) => {
       const part = parts.get(id);
       if (!part)
-        throw new BadRequestError(`No part ${id} in upload ${uploadId}.`, {
+        throw new BadRequestError(`No part ${id} in upload ${upload.uploadId}.`, {
           param: `part_ids[${index}]`,
           code: 'invalid_value',
         });
@@ -244,6 +254,26 @@ export class UploadsService {
         },
       );
     }
+    return ordered;
+  }
+
+  /**
+   * Assembles the parts in the order given, checks the file, stores it and completes the upload.
+   * Safe to retry: the file id was fixed at creation, so a second `complete` (after a crash or a
+   * lost answer) writes the same object and the same record, and a completed upload answers its
+   * file again.
+   */
+  async complete(
+    customerId: string,
+    uploadId: string,
+    partIds: unknown,
+    quotaBytes?: number,
+  ): Promise<{ upload: UploadRecord; file: FileRecord }> {
+    const existing = await this.get(customerId, uploadId);
+    if (existing.status === 'completed')
+      return { upload: existing, file: await this.fileOf(existing) };
+    const upload = await this.pending(customerId, uploadId);
+    const ordered = await this.orderedParts(customerId, upload, partIds);
 
     const { storage, repository, config } = this.options;
     const validator = new JsonlValidator(config.maxLinesPerFile);

@@ -6,6 +6,7 @@ import {
   DescribeInferenceComponentCommand,
   type SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
+import * as z from 'zod/mini';
 import type { TierlineConfig } from '../../lib/config/schema';
 import type { Principal } from '../customers/authenticate';
 import { S3FileStorage } from '../files/file-storage';
@@ -14,6 +15,7 @@ import { isWellFormedId } from '../files/ids';
 import { endpointName, inferenceComponentName } from '../inference/backends/sagemaker-names';
 import { resolveModel } from '../inference/models';
 import { BadRequestError, HttpError, NotFoundError } from '../openai/errors';
+import { bodySchema, field } from '../openai/request-body';
 import { ownValue } from '../own';
 import { readAdapterArchive } from './adapter-archive';
 import { checkAdapter } from './adapter-checks';
@@ -50,7 +52,6 @@ export interface AdaptersServiceOptions {
 }
 
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
-const REQUEST_FIELDS = new Set(['input_file_id', 'name', 'type', 'base_model']);
 
 /** A 404 that says the same for a model that never existed and for another customer's. */
 export function fineTunedModelNotFound(modelId: string, param = 'model'): NotFoundError {
@@ -63,53 +64,57 @@ export function fineTunedModelNotFound(modelId: string, param = 'model'): NotFou
   );
 }
 
+/** A required string: "Missing required parameter" when absent or empty, "Invalid type" when not a string. */
+const requiredString = (name: string) =>
+  field(
+    z.string().check(z.minLength(1)),
+    (value) =>
+      value === undefined || value === null || value === ''
+        ? `Missing required parameter: '${name}'.`
+        : `Invalid type for '${name}': expected a string.`,
+    (value) =>
+      value === undefined || value === null || value === ''
+        ? 'missing_required_parameter'
+        : 'invalid_type',
+  );
+
+/**
+ * Groq's registration body: unknown fields refused first, then each field present and a string,
+ * then the adapter type, then the name's characters (which become part of the model id).
+ */
+const REGISTER_BODY = bodySchema({
+  input_file_id: requiredString('input_file_id'),
+  name: requiredString('name'),
+  base_model: requiredString('base_model'),
+  type: field(
+    z.optional(z.literal('lora')),
+    (type) => `Invalid 'type' ${JSON.stringify(type)}: only "lora" adapters are served.`,
+    'invalid_value',
+  ),
+});
+
+const REGISTER_NAME = bodySchema(
+  {
+    name: field(
+      z.string().check(z.regex(NAME)),
+      "'name' must be 1 to 64 letters, digits, '.', '_' or '-' (it becomes part of the model id).",
+      'invalid_value',
+    ),
+  },
+  { unknownField: 'ignore' },
+);
+
 function parseRegisterRequest(body: unknown): RegisterAdapterRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new BadRequestError('The request body must be a JSON object.');
   }
-  const fields = body as Record<string, unknown>;
-  const unknown = Object.keys(fields).find((key) => !REQUEST_FIELDS.has(key));
-  if (unknown)
-    throw new BadRequestError(`Unrecognized request argument supplied: ${unknown}`, {
-      param: unknown,
-      code: 'unknown_parameter',
-    });
-  for (const field of ['input_file_id', 'name', 'base_model'] as const) {
-    const value = fields[field];
-    if (value === undefined || value === null || value === '') {
-      throw new BadRequestError(`Missing required parameter: '${field}'.`, {
-        param: field,
-        code: 'missing_required_parameter',
-      });
-    }
-    if (typeof value !== 'string') {
-      throw new BadRequestError(`Invalid type for '${field}': expected a string.`, {
-        param: field,
-        code: 'invalid_type',
-      });
-    }
-  }
-  if (fields.type !== undefined && fields.type !== 'lora') {
-    throw new BadRequestError(
-      `Invalid 'type' ${JSON.stringify(fields.type)}: only "lora" adapters are served.`,
-      {
-        param: 'type',
-        code: 'invalid_value',
-      },
-    );
-  }
-  const name = fields.name as string;
-  if (!NAME.test(name)) {
-    throw new BadRequestError(
-      "'name' must be 1 to 64 letters, digits, '.', '_' or '-' (it becomes part of the model id).",
-      { param: 'name', code: 'invalid_value' },
-    );
-  }
+  const fields = REGISTER_BODY.check(body as Record<string, unknown>);
+  REGISTER_NAME.check(fields);
   return {
-    input_file_id: fields.input_file_id as string,
-    name,
+    input_file_id: fields.input_file_id,
+    name: fields.name,
     type: 'lora',
-    base_model: fields.base_model as string,
+    base_model: fields.base_model,
   };
 }
 

@@ -1,4 +1,6 @@
+import * as z from 'zod/mini';
 import { BadRequestError } from '../openai/errors';
+import { field, nestedSchema, optional } from '../openai/request-body';
 
 /**
  * A job's hyperparameters as the API takes them (OpenAI's `method.supervised.hyperparameters`, or
@@ -44,59 +46,99 @@ export interface RequestedHyperparameters {
   learningRateMultiplier: number | 'auto';
 }
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+const auto = (value: unknown) => value === undefined || value === null || value === 'auto';
 
-function integerOrAuto(value: unknown, param: string, max: number): number | 'auto' {
-  if (value === undefined || value === null || value === 'auto') return 'auto';
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
-    throw new BadRequestError(`'${param}' must be "auto" or an integer from 1 to ${max}.`, {
-      param,
-      code: 'invalid_value',
-    });
-  }
-  return value;
-}
-
-function multiplierOrAuto(value: unknown, param: string): number | 'auto' {
-  if (value === undefined || value === null || value === 'auto') return 'auto';
-  if (
-    typeof value !== 'number' ||
-    !Number.isFinite(value) ||
-    value <= 0 ||
-    value > MAX_LEARNING_RATE_MULTIPLIER
-  ) {
-    throw new BadRequestError(
-      `'${param}' must be "auto" or a number above 0 and at most ${MAX_LEARNING_RATE_MULTIPLIER}.`,
-      { param, code: 'invalid_value' },
-    );
-  }
-  return value;
-}
-
-function fromObject(value: unknown, where: string): RequestedHyperparameters {
-  if (value === undefined || value === null)
-    return { nEpochs: 'auto', batchSize: 'auto', learningRateMultiplier: 'auto' };
-  if (!isPlainObject(value))
-    throw new BadRequestError(`'${where}' must be an object.`, {
-      param: where,
-      code: 'invalid_type',
-    });
-  for (const key of Object.keys(value)) {
-    if (!['n_epochs', 'batch_size', 'learning_rate_multiplier'].includes(key)) {
-      throw new BadRequestError(`Unknown hyperparameter '${where}.${key}'.`, {
-        param: `${where}.${key}`,
-        code: 'unknown_parameter',
-      });
-    }
-  }
-  return {
-    nEpochs: integerOrAuto(value.n_epochs, `${where}.n_epochs`, MAX_EPOCHS),
-    batchSize: integerOrAuto(value.batch_size, `${where}.batch_size`, MAX_BATCH_SIZE),
-    learningRateMultiplier: multiplierOrAuto(
-      value.learning_rate_multiplier,
-      `${where}.learning_rate_multiplier`,
+/** `"auto"` (or absent) or an integer from 1 to `max`; the 400 names the full parameter. */
+const integerOrAuto = (param: string, max: number) =>
+  field(
+    optional(
+      z.custom<number | 'auto'>(
+        (value) =>
+          auto(value) ||
+          (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= max),
+      ),
     ),
+    `'${param}' must be "auto" or an integer from 1 to ${max}.`,
+    'invalid_value',
+  );
+
+const multiplierOrAuto = (param: string) =>
+  field(
+    optional(
+      z.custom<number | 'auto'>(
+        (value) =>
+          auto(value) ||
+          (typeof value === 'number' &&
+            Number.isFinite(value) &&
+            value > 0 &&
+            value <= MAX_LEARNING_RATE_MULTIPLIER),
+      ),
+    ),
+    `'${param}' must be "auto" or a number above 0 and at most ${MAX_LEARNING_RATE_MULTIPLIER}.`,
+    'invalid_value',
+  );
+
+/** The hyperparameters object at `where`: unknown names refused first, then each value. */
+const hyperparametersSchema = (where: string) =>
+  nestedSchema(
+    where,
+    {
+      n_epochs: integerOrAuto(`${where}.n_epochs`, MAX_EPOCHS),
+      batch_size: integerOrAuto(`${where}.batch_size`, MAX_BATCH_SIZE),
+      learning_rate_multiplier: multiplierOrAuto(`${where}.learning_rate_multiplier`),
+    },
+    {
+      unknownField: {
+        message: (param) => `Unknown hyperparameter '${param}'.`,
+        code: 'unknown_parameter',
+      },
+    },
+  );
+
+const HYPERPARAMETERS = {
+  hyperparameters: hyperparametersSchema('hyperparameters'),
+  'method.supervised.hyperparameters': hyperparametersSchema('method.supervised.hyperparameters'),
+};
+
+/**
+ * `method`: only `supervised` runs here; a field of another method is refused once the type passed
+ * (so `{type: "dpo", dpo: {...}}` answers about the type).
+ */
+const METHOD = nestedSchema(
+  'method',
+  {
+    type: field(
+      z.literal('supervised'),
+      (type) =>
+        `Fine-tuning method '${String(type)}' is not supported: LoRA jobs here are 'supervised'.`,
+      'invalid_value',
+    ),
+  },
+  {
+    checkedElsewhere: ['supervised'],
+    unknownField: {
+      message: (param) => `'${param}' does not apply to supervised fine-tuning.`,
+      code: 'invalid_value',
+      after: true,
+    },
+  },
+);
+
+/** `method.supervised`: an object whose `hyperparameters` are judged next; its other fields unused. */
+const SUPERVISED = nestedSchema(
+  'method.supervised',
+  {},
+  { unknownField: 'ignore', checkedElsewhere: ['hyperparameters'] },
+);
+
+function fromObject(value: unknown, where: keyof typeof HYPERPARAMETERS): RequestedHyperparameters {
+  const checked = HYPERPARAMETERS[where].check(value);
+  const or = <T>(given: T | 'auto' | null | undefined): T | 'auto' =>
+    given === undefined || given === null ? 'auto' : given;
+  return {
+    nEpochs: or(checked?.n_epochs),
+    batchSize: or(checked?.batch_size),
+    learningRateMultiplier: or(checked?.learning_rate_multiplier),
   };
 }
 
@@ -106,36 +148,11 @@ function fromObject(value: unknown, where: string): RequestedHyperparameters {
  * so does Tierline).
  */
 export function requestedHyperparameters(body: Record<string, unknown>): RequestedHyperparameters {
-  const { method, hyperparameters } = body;
-  if (method === undefined || method === null)
+  const { hyperparameters } = body;
+  if (METHOD.check(body.method) === undefined)
     return fromObject(hyperparameters, 'hyperparameters');
-  if (!isPlainObject(method))
-    throw new BadRequestError("'method' must be an object.", {
-      param: 'method',
-      code: 'invalid_type',
-    });
-  if (method.type !== 'supervised') {
-    throw new BadRequestError(
-      `Fine-tuning method '${String(method.type)}' is not supported: LoRA jobs here are 'supervised'.`,
-      { param: 'method.type', code: 'invalid_value' },
-    );
-  }
-  for (const key of Object.keys(method)) {
-    if (key !== 'type' && key !== 'supervised') {
-      throw new BadRequestError(`'method.${key}' does not apply to supervised fine-tuning.`, {
-        param: `method.${key}`,
-        code: 'invalid_value',
-      });
-    }
-  }
-  const supervised = method.supervised;
-  if (supervised !== undefined && supervised !== null && !isPlainObject(supervised)) {
-    throw new BadRequestError("'method.supervised' must be an object.", {
-      param: 'method.supervised',
-      code: 'invalid_type',
-    });
-  }
-  const nested = isPlainObject(supervised) ? supervised.hyperparameters : undefined;
+  const supervised = SUPERVISED.check((body.method as Record<string, unknown>).supervised);
+  const nested = supervised?.hyperparameters;
   if (
     hyperparameters !== undefined &&
     hyperparameters !== null &&

@@ -12,7 +12,14 @@ import { costMicroUsd, formatUsd, microUsdToUsd, usdToMicroUsd } from '../meteri
 import type { SpendTracker } from '../metering/spend';
 import { effectiveSpendLimitMicroUsd } from '../metering/spend-limit-settings';
 import { BadRequestError, HttpError, NotFoundError, PermissionDeniedError } from '../openai/errors';
-import { bodySchema, field, metadataField, metadataOf, optional } from '../openai/request-body';
+import {
+  bodySchema,
+  field,
+  metadataField,
+  metadataOf,
+  nestedSchema,
+  optional,
+} from '../openai/request-body';
 import type { FineTuningCheckpoint } from '../openai/shapes/fine-tuning';
 import { bucketLayout } from './fine-tuning-table';
 import { requestedHyperparameters, resolveHyperparameters } from './hyperparameters';
@@ -151,10 +158,54 @@ interface Idempotency {
   fingerprint: string;
 }
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+/** `lora`: rank, alpha and target modules within the config's bounds; unknown settings refused first. */
+function loraSchema(lora: TierlineConfig['fineTuning']['lora']) {
+  return nestedSchema(
+    'lora',
+    {
+      rank: field(
+        optional(z.custom<number>((rank) => typeof rank === 'number' && lora.ranks.includes(rank))),
+        `'lora.rank' must be one of ${lora.ranks.join(', ')}.`,
+        'invalid_value',
+      ),
+      alpha: field(
+        optional(
+          z.custom<number>(
+            (alpha) =>
+              typeof alpha === 'number' &&
+              Number.isInteger(alpha) &&
+              alpha >= lora.alpha.min &&
+              alpha <= lora.alpha.max,
+          ),
+        ),
+        `'lora.alpha' must be an integer from ${lora.alpha.min} to ${lora.alpha.max}.`,
+        'invalid_value',
+      ),
+      target_modules: field(
+        optional(
+          z.custom<string[]>(
+            (modules) =>
+              Array.isArray(modules) &&
+              modules.length > 0 &&
+              modules.every((m) => (lora.targetModules as readonly unknown[]).includes(m)),
+          ),
+        ),
+        `'lora.target_modules' must be a non-empty list of: ${lora.targetModules.join(', ')}.`,
+        'invalid_value',
+      ),
+    },
+    {
+      unknownField: {
+        message: (param) => `Unknown LoRA setting '${param}'.`,
+        code: 'unknown_parameter',
+      },
+    },
+  );
+}
 
 export class JobsService {
+  /** Built from the config on first use, as the create schemas are. */
+  private loraSchema: ReturnType<typeof loraSchema> | undefined;
   private readonly createSchemas = new Map<string, ReturnType<typeof createSchema>>();
 
   constructor(private readonly options: JobsServiceOptions) {}
@@ -200,60 +251,14 @@ export class JobsService {
 
   private lora(value: unknown): JobRecord['lora'] {
     const { lora } = this.options.config.fineTuning;
-    if (value === undefined || value === null) {
-      return {
-        rank: lora.defaultRank,
-        alpha: lora.defaultAlpha,
-        targetModules: [...lora.defaultTargetModules],
-      };
-    }
-    if (!isPlainObject(value))
-      throw new BadRequestError("'lora' must be an object.", {
-        param: 'lora',
-        code: 'invalid_type',
-      });
-    for (const key of Object.keys(value)) {
-      if (!['rank', 'alpha', 'target_modules'].includes(key)) {
-        throw new BadRequestError(`Unknown LoRA setting 'lora.${key}'.`, {
-          param: `lora.${key}`,
-          code: 'unknown_parameter',
-        });
-      }
-    }
-    const rank = value.rank ?? lora.defaultRank;
-    if (typeof rank !== 'number' || !lora.ranks.includes(rank)) {
-      throw new BadRequestError(`'lora.rank' must be one of ${lora.ranks.join(', ')}.`, {
-        param: 'lora.rank',
-        code: 'invalid_value',
-      });
-    }
-    const alpha = value.alpha ?? lora.defaultAlpha;
-    if (
-      typeof alpha !== 'number' ||
-      !Number.isInteger(alpha) ||
-      alpha < lora.alpha.min ||
-      alpha > lora.alpha.max
-    ) {
-      throw new BadRequestError(
-        `'lora.alpha' must be an integer from ${lora.alpha.min} to ${lora.alpha.max}.`,
-        {
-          param: 'lora.alpha',
-          code: 'invalid_value',
-        },
-      );
-    }
-    const modules = value.target_modules ?? lora.defaultTargetModules;
-    if (
-      !Array.isArray(modules) ||
-      modules.length === 0 ||
-      !modules.every((m) => (lora.targetModules as readonly unknown[]).includes(m))
-    ) {
-      throw new BadRequestError(
-        `'lora.target_modules' must be a non-empty list of: ${lora.targetModules.join(', ')}.`,
-        { param: 'lora.target_modules', code: 'invalid_value' },
-      );
-    }
-    return { rank, alpha, targetModules: [...new Set(modules as string[])] };
+    this.loraSchema ??= loraSchema(lora);
+    const checked = this.loraSchema.check(value);
+    const modules = checked?.target_modules ?? lora.defaultTargetModules;
+    return {
+      rank: checked?.rank ?? lora.defaultRank,
+      alpha: checked?.alpha ?? lora.defaultAlpha,
+      targetModules: [...new Set(modules)],
+    };
   }
 
   /** One of the caller's `fine-tune` files, checked line by line. */

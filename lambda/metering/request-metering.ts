@@ -208,7 +208,7 @@ export class RequestMetering {
     const { principal } = request;
     // The counters' model: a fine-tune's base, whose limits its adapters share (the ledger names
     // what was called).
-    const { holdId, model } = record;
+    const { model } = record;
     // A release that fails leaves its hold to the reconciler (crash-safety.ts rule 6).
     const releaseCounters = (reservation: Reservation, what: string) =>
       this.deps.limiter
@@ -264,64 +264,9 @@ export class RequestMetering {
     // Every request of a paying tier reserves and settles its spend, limit or not: the month's
     // spend is then always known when a limit is set, and the limit on the month item binds at once
     // (see spend.ts).
-    let spendReservation: SpendReservation | undefined;
-    if (record.spendHold) {
-      const seedLimit = effectiveSpendLimitMicroUsd(
-        this.deps.config,
-        principal.tier,
-        principal.spendLimitMicroUsd,
-      );
-      const maxCost = costMicroUsd(
-        { inputTokens: request.inputTokens, outputTokens: reservation.outputAllowance },
-        prices,
-      );
-      let spend: Awaited<ReturnType<SpendTracker['reserve']>>;
-      try {
-        spend = await this.deps.spend.reserve(principal.customerId, seedLimit, maxCost, {
-          holdId,
-          at: startedAt,
-        });
-      } catch (error) {
-        // The request will not run: give back what it holds (rule 6). The reserve may have applied
-        // without its answer arriving: settling its mark (a no-op if there is none) makes sure.
-        const spendReleased = await this.deps.spend
-          .settle(
-            {
-              customerId: principal.customerId,
-              month: record.month,
-              reservedMicroUsd: maxCost,
-              holdId,
-            },
-            0,
-          )
-          .then(
-            () => true,
-            (settleError: unknown) => {
-              this.deps.logError?.('release of spend after a failed reservation failed', {
-                error: settleError,
-              });
-              return false;
-            },
-          );
-        if (spendReleased)
-          await releaseCounters(reservation, 'release after a failed spend reservation failed');
-        throw error;
-      }
-      if (!spend.admitted) {
-        await releaseCounters(reservation, 'release after a spend refusal failed');
-        throw new HttpError(
-          429,
-          'insufficient_quota',
-          `You exceeded your monthly spend limit of $${formatUsd(spend.limitMicroUsd)} (spent $${formatUsd(spend.spentMicroUsd)} ` +
-            `this month, $${formatUsd(maxCost)} needed at most for this request). Raise it with PUT /v1/spend_limit ` +
-            '(or ask your operator), or wait for the next month (UTC).',
-          // Nothing changes until the limit is raised or the month ends: the clients must not
-          // retry.
-          { code: 'insufficient_quota', headers: { ...headers, 'x-should-retry': 'false' } },
-        );
-      }
-      spendReservation = spend.reservation;
-    }
+    const spendReservation = record.spendHold
+      ? await this.reserveSpend(request, prices, startedAt, record, reservation, headers)
+      : undefined;
     const headersAfter = (usedTokens: number) =>
       rateLimitHeaders(
         limits,
@@ -337,6 +282,80 @@ export class RequestMetering {
       headers,
       headersAfter,
     );
+  }
+
+  /**
+   * Reserves the request's most expensive outcome against the month's spend (rule 6 when it fails:
+   * the counters' hold is given back). Refuses with 429 `insufficient_quota` over the limit.
+   */
+  private async reserveSpend(
+    request: MeteringRequest,
+    prices: TokenPrices,
+    startedAt: Date,
+    record: ReservationRecord,
+    reservation: Reservation,
+    headers: Record<string, string>,
+  ): Promise<SpendReservation> {
+    const { principal } = request;
+    const { holdId } = record;
+    const releaseCounters = (what: string) =>
+      this.deps.limiter
+        .release(reservation)
+        .catch((error) => this.deps.logError?.(what, { error }));
+    const seedLimit = effectiveSpendLimitMicroUsd(
+      this.deps.config,
+      principal.tier,
+      principal.spendLimitMicroUsd,
+    );
+    const maxCost = costMicroUsd(
+      { inputTokens: request.inputTokens, outputTokens: reservation.outputAllowance },
+      prices,
+    );
+    let spend: Awaited<ReturnType<SpendTracker['reserve']>>;
+    try {
+      spend = await this.deps.spend.reserve(principal.customerId, seedLimit, maxCost, {
+        holdId,
+        at: startedAt,
+      });
+    } catch (error) {
+      // The request will not run: give back what it holds (rule 6). The reserve may have applied
+      // without its answer arriving: settling its mark (a no-op if there is none) makes sure.
+      const spendReleased = await this.deps.spend
+        .settle(
+          {
+            customerId: principal.customerId,
+            month: record.month,
+            reservedMicroUsd: maxCost,
+            holdId,
+          },
+          0,
+        )
+        .then(
+          () => true,
+          (settleError: unknown) => {
+            this.deps.logError?.('release of spend after a failed reservation failed', {
+              error: settleError,
+            });
+            return false;
+          },
+        );
+      if (spendReleased) await releaseCounters('release after a failed spend reservation failed');
+      throw error;
+    }
+    if (!spend.admitted) {
+      await releaseCounters('release after a spend refusal failed');
+      throw new HttpError(
+        429,
+        'insufficient_quota',
+        `You exceeded your monthly spend limit of $${formatUsd(spend.limitMicroUsd)} (spent $${formatUsd(spend.spentMicroUsd)} ` +
+          `this month, $${formatUsd(maxCost)} needed at most for this request). Raise it with PUT /v1/spend_limit ` +
+          '(or ask your operator), or wait for the next month (UTC).',
+        // Nothing changes until the limit is raised or the month ends: the clients must not
+        // retry.
+        { code: 'insufficient_quota', headers: { ...headers, 'x-should-retry': 'false' } },
+      );
+    }
+    return spend.reservation;
   }
 
   private rateLimited(

@@ -80,6 +80,14 @@ export interface BodySchemaOptions {
   unknownKeyLength?: number;
   /** Fields the body may hold whose values a check of their own judges after this one (nested settings). */
   checkedElsewhere?: readonly string[];
+  /** A nested object's path (`lora`, `method.supervised.hyperparameters`): each `param` is `<where>.<field>`. */
+  where?: string;
+  /**
+   * How an unknown field is answered: refused first with OpenAI's `Unrecognized request argument`
+   * (the default), refused with a message of its own (`after`: only once every declared field
+   * passed), or ignored (a body OpenAI's clients may add fields to that Tierline does not use).
+   */
+  unknownField?: 'ignore' | { message: (param: string) => string; code: string; after?: boolean };
 }
 
 /**
@@ -95,32 +103,77 @@ export function bodySchema<R extends Record<string, FieldRule>>(
     Object.entries(rules).map(([name, rule]) => [name, rule.schema]),
   );
   for (const name of options.checkedElsewhere ?? []) shape[name] = z.optional(z.unknown());
-  const schema = z.strictObject(shape);
+  const { unknownField } = options;
+  const schema = unknownField === 'ignore' ? z.looseObject(shape) : z.strictObject(shape);
   const order = Object.keys(rules);
+  const param = (name: string) => (options.where ? `${options.where}.${name}` : name);
+  const refuseUnknown = (key: string) => {
+    if (unknownField !== undefined && unknownField !== 'ignore') {
+      throw new BadRequestError(unknownField.message(param(key)), {
+        param: param(key),
+        code: unknownField.code,
+      });
+    }
+    const shown =
+      options.unknownKeyLength === undefined ? key : key.slice(0, options.unknownKeyLength);
+    throw new BadRequestError(`Unrecognized request argument supplied: ${shown}`, {
+      param: param(key),
+      code: 'unknown_parameter',
+    });
+  };
   return {
     check(body) {
       const result = schema.safeParse(body);
       if (result.success) return body as CheckedBody<R>;
       const { issues } = result.error;
       const unknown = issues.find((issue) => issue.code === 'unrecognized_keys');
-      if (unknown?.code === 'unrecognized_keys') {
-        const key = String(unknown.keys[0]);
-        const shown =
-          options.unknownKeyLength === undefined ? key : key.slice(0, options.unknownKeyLength);
-        throw new BadRequestError(`Unrecognized request argument supplied: ${shown}`, {
-          param: key,
-          code: 'unknown_parameter',
-        });
-      }
-      const failed = new Set(issues.map((issue) => String(issue.path[0])));
+      const unknownKey =
+        unknown?.code === 'unrecognized_keys' ? String(unknown.keys[0]) : undefined;
+      const unknownLast =
+        unknownField !== undefined && unknownField !== 'ignore' && unknownField.after;
+      if (unknownKey !== undefined && !unknownLast) refuseUnknown(unknownKey);
+      const failed = new Set(
+        issues.filter((issue) => issue.code !== 'unrecognized_keys').map((i) => String(i.path[0])),
+      );
       const name = order.find((key) => failed.has(key));
       const rule: FieldRule | undefined = name === undefined ? undefined : rules[name];
-      if (name === undefined || rule === undefined) throw new BadRequestError('Invalid request.');
+      if (name === undefined || rule === undefined) {
+        if (unknownKey !== undefined) refuseUnknown(unknownKey);
+        throw new BadRequestError('Invalid request.');
+      }
       const value = body[name];
       throw new BadRequestError(say(rule.message, value), {
-        param: name,
+        param: param(name),
         code: say(rule.code, value),
       });
+    },
+  };
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * A nested settings object (`lora`, `method`, `method.supervised.hyperparameters`): absent or
+ * `null` gives undefined; anything but an object is `'<where>' must be an object.`; an object is
+ * judged by its schema, each 400 naming `<where>.<field>`.
+ */
+export function nestedSchema<R extends Record<string, FieldRule>>(
+  where: string,
+  rules: R,
+  options: Omit<BodySchemaOptions, 'where'> = {},
+): { check(value: unknown): CheckedBody<R> | undefined } {
+  const schema = bodySchema(rules, { ...options, where });
+  return {
+    check(value) {
+      if (value === undefined || value === null) return undefined;
+      if (!isPlainObject(value)) {
+        throw new BadRequestError(`'${where}' must be an object.`, {
+          param: where,
+          code: 'invalid_type',
+        });
+      }
+      return schema.check(value);
     },
   };
 }

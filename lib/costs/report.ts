@@ -120,6 +120,62 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
+/** Per-invocation Lambda against Managed Instances for the chat function; none without figures. */
+function chatComputeSection(report: CostReport): string[] {
+  const mi = report.chatCompute[0];
+  if (!mi) return [];
+  return [
+    '',
+    'Chat function compute per month: per-invocation Lambda (billed for the whole stream) against Lambda Managed',
+    'Instances (billed per instance, many streams per environment, 3 instances at least)',
+    table(
+      [
+        'model',
+        'Lambda $/request',
+        ...mi.volumes.map((v) => `${v.requestsPerMonth.toExponential(0)} req: Lambda / MI`),
+        'MI cheaper above',
+      ],
+      report.chatCompute.map((c) => [
+        c.model,
+        small(c.lambdaUsdPerRequest),
+        ...c.volumes.map((v) => `${usd(v.lambdaUsd, 0)} / ${usd(v.managedInstancesUsd, 0)}`),
+        c.crossoverRequestsPerMonth === undefined
+          ? 'never'
+          : `${(c.crossoverRequestsPerMonth / 1e6).toFixed(1)}M req/month`,
+      ]),
+    ),
+  ];
+}
+
+/** The prices that reach the asked margin, and the config patch that sets them. */
+function marginSection(report: CostReport): string[] {
+  if (!report.margin) return [];
+  return [
+    '',
+    `Prices that reach a ${report.margin.percent}% margin on the typical request (rounded up to the cent)`,
+    table(
+      [
+        'tier',
+        'model',
+        'now in/out $/1M',
+        'margin now',
+        `for ${report.margin.percent}%: in/out $/1M`,
+        'margin',
+      ],
+      report.margin.prices.map((p) => [
+        p.tier,
+        p.model,
+        `${usd(p.currentInputUsdPerMillion)} / ${usd(p.currentOutputUsdPerMillion)}`,
+        percent(p.currentMarginPercent),
+        `${usd(p.inputUsdPerMillion)} / ${usd(p.outputUsdPerMillion)}`,
+        percent(p.marginPercent),
+      ]),
+    ),
+    'Config patch (save as margin.json and deploy with `-c configFile=margin.json`, or copy into lib/config/defaults.ts):',
+    JSON.stringify(report.margin.patch, null, 2),
+  ];
+}
+
 /** The report as a person reads it. */
 export function formatCostReport(report: CostReport): string {
   const { inputTokens, outputTokens } = report.typicalRequest;
@@ -228,56 +284,7 @@ export function formatCostReport(report: CostReport): string {
         : '') +
       `; total ${usd(report.idle.monthlyUsd)} per month`,
   ];
-  const mi = report.chatCompute[0];
-  if (mi) {
-    sections.push(
-      '',
-      'Chat function compute per month: per-invocation Lambda (billed for the whole stream) against Lambda Managed',
-      'Instances (billed per instance, many streams per environment, 3 instances at least)',
-      table(
-        [
-          'model',
-          'Lambda $/request',
-          ...mi.volumes.map((v) => `${v.requestsPerMonth.toExponential(0)} req: Lambda / MI`),
-          'MI cheaper above',
-        ],
-        report.chatCompute.map((c) => [
-          c.model,
-          small(c.lambdaUsdPerRequest),
-          ...c.volumes.map((v) => `${usd(v.lambdaUsd, 0)} / ${usd(v.managedInstancesUsd, 0)}`),
-          c.crossoverRequestsPerMonth === undefined
-            ? 'never'
-            : `${(c.crossoverRequestsPerMonth / 1e6).toFixed(1)}M req/month`,
-        ]),
-      ),
-    );
-  }
-  if (report.margin) {
-    sections.push(
-      '',
-      `Prices that reach a ${report.margin.percent}% margin on the typical request (rounded up to the cent)`,
-      table(
-        [
-          'tier',
-          'model',
-          'now in/out $/1M',
-          'margin now',
-          `for ${report.margin.percent}%: in/out $/1M`,
-          'margin',
-        ],
-        report.margin.prices.map((p) => [
-          p.tier,
-          p.model,
-          `${usd(p.currentInputUsdPerMillion)} / ${usd(p.currentOutputUsdPerMillion)}`,
-          percent(p.currentMarginPercent),
-          `${usd(p.inputUsdPerMillion)} / ${usd(p.outputUsdPerMillion)}`,
-          percent(p.marginPercent),
-        ]),
-      ),
-      'Config patch (save as margin.json and deploy with `-c configFile=margin.json`, or copy into lib/config/defaults.ts):',
-      JSON.stringify(report.margin.patch, null, 2),
-    );
-  }
+  sections.push(...chatComputeSection(report), ...marginSection(report));
   if (report.missing.length > 0) {
     sections.push('', 'Left out:', ...report.missing.map((m) => `  ${m.model}: ${m.reason}`));
   }

@@ -158,6 +158,12 @@ export class ApiStack extends Stack {
       deadLetterQueues: { FineTuningEventsDeadLetters: this.fineTuning.eventsDeadLetters },
     });
 
+    this.operatorSettingsAndOutputs(props);
+  }
+
+  /** What the operator CLI reads to find this deployment (an SSM parameter), and the stack's outputs. */
+  private operatorSettingsAndOutputs(props: ApiStackProps): void {
+    const { config } = props;
     const settings: OperatorSettings = {
       apiId: this.api.restApi.restApiId,
       stageName: this.api.restApi.deploymentStage.stageName,

@@ -8,7 +8,7 @@ expect.addSnapshotSerializer({
 });
 
 describe('whole app', () => {
-  it('matches the reviewed snapshot (dev)', () => {
+  it('matches the committed snapshot (dev)', () => {
     const { data, api, inference } = synthesize();
 
     expect({

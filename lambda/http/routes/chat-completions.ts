@@ -247,6 +247,216 @@ async function resolveChatModel(
   return resolveModel(deps.config, principal.tier, modelId);
 }
 
+/** A chat completion checked and priced: what the model call and the metering need. */
+interface PlannedChat {
+  request: ChatRequest;
+  /** The id the client asked for (a catalog model or an `ft:` model). */
+  model: string;
+  modelConfig: ModelConfig;
+  fineTune: ResolvedFineTune | undefined;
+  /** A fine-tune runs on its base model: that model's tokenizer, parameters, limits and headers. */
+  baseModel: string;
+  clientMaxTokens: number | undefined;
+  inputTokens: number;
+  outputRoom: number;
+  reasoning: ReasoningPlan | undefined;
+}
+
+/** Reads and checks the request, resolves its model and counts its prompt; 4xx before any metering. */
+async function planChatCompletion(
+  c: Context<AppEnv>,
+  deps: ApiDependencies,
+  promptTokens: Pick<PromptTokenCounter, 'count'>,
+): Promise<PlannedChat> {
+  const principal = c.get('principal');
+  const request = parseChatRequest(await readJsonBody(c));
+  const {
+    id: model,
+    model: modelConfig,
+    fineTune,
+  } = await resolveChatModel(deps, principal, request.model);
+  // A fine-tune runs on its base model: that model's tokenizer, parameters, limits and headers.
+  const baseModel = fineTune?.baseModel ?? model;
+  const clientMaxTokens = request.max_completion_tokens ?? request.max_tokens ?? undefined;
+  // With the model's tokenizer: admitted usage never passes a token limit by more than the
+  // count's error.
+  const inputTokens = await promptTokens.count(baseModel, request.messages, {
+    tools: request.tools ?? undefined,
+  });
+  let outputRoom: number;
+  let reasoning: ReasoningPlan | undefined;
+  try {
+    checkParameters(deps, request, baseModel, modelConfig.maxOutputTokens);
+    reasoning = planReasoning(request, modelConfig, model);
+    outputRoom = checkContextWindow(model, modelConfig.contextWindow, inputTokens, clientMaxTokens);
+  } catch (error) {
+    // Every answer about a model carries its rate-limit headers, with true values (one read
+    // here).
+    for (const [name, value] of Object.entries(
+      await deps.metering.headersFor(principal, baseModel),
+    ))
+      c.header(name, value);
+    throw error;
+  }
+  return {
+    request,
+    model,
+    modelConfig,
+    fineTune,
+    baseModel,
+    clientMaxTokens,
+    inputTokens,
+    outputRoom,
+    reasoning,
+  };
+}
+
+/** How long the model may run, and the signal that stops it; `failure` names a cut as a 504. */
+interface ChatDeadline {
+  signal: AbortSignal;
+  /** Aborted when the request reached its maximum duration. */
+  reached: AbortSignal;
+  cutAt: ReturnType<typeof setTimeout>;
+  failure: (error: unknown) => HttpError;
+}
+
+function chatDeadline(
+  deps: ApiDependencies,
+  metered: MeteredRequest,
+  abort: AbortController,
+  requestId: string,
+): ChatDeadline {
+  // The model may generate what was reserved, and no more: admitted usage never passes a token
+  // limit. A server shutting down (local mode) stops every model call, so each request is billed
+  // before it exits. A request reaching its maximum duration is cut there and billed what was
+  // sent (issue 20 row 7: in local mode, which has no Lambda timeout, one ran on past the
+  // reconciler's deadline, which had already billed it as input only, and got every token).
+  // Lambda stops the function at the same bound (lambda-streaming.ts).
+  const maxDurationMs = metered.maxDurationMs ?? MAX_REQUEST_MS;
+  const deadline = new AbortController();
+  const cutAt = setTimeout(() => deadline.abort(), maxDurationMs);
+  cutAt.unref?.();
+  const signal = AbortSignal.any(
+    [abort.signal, deadline.signal, deps.shutdownSignal].filter(
+      (s): s is AbortSignal => s !== undefined,
+    ),
+  );
+  const failure = (error: unknown): HttpError =>
+    deadline.signal.aborted
+      ? new GatewayTimeoutError(
+          `The request reached its maximum duration (${Math.round(maxDurationMs / 1000)} s) and was cut; what was sent is billed (request id ${requestId}).`,
+        )
+      : backendFailureToHttp(error, requestId);
+  return { signal, reached: deadline.signal, cutAt, failure };
+}
+
+/** What one admitted chat completion carries from the checks to its answer. */
+interface AdmittedChat {
+  planned: PlannedChat;
+  metered: MeteredRequest;
+  requestId: string;
+  completionId: string;
+  abort: AbortController;
+  deadline: ChatDeadline;
+  backendRequest: Parameters<ApiDependencies['backend']['complete']>[0];
+}
+
+/** A non-streamed answer: the model runs to its end and is billed for what it generated. */
+async function answerCompletion(
+  c: Context<AppEnv>,
+  deps: ApiDependencies,
+  chat: AdmittedChat,
+): Promise<Response> {
+  const { planned, metered, deadline } = chat;
+  let completion: ChatCompletion;
+  try {
+    completion = await deps.backend.complete(chat.backendRequest);
+  } catch (error) {
+    await endWithoutOutput(metered, error, chat.abort.signal, planned.inputTokens);
+    throw deadline.failure(error);
+  } finally {
+    clearTimeout(deadline.cutAt);
+  }
+  await metered.finish({
+    status: c.req.raw.signal.aborted ? 'client_disconnected' : 'completed',
+    inputTokens: completion.usage.prompt_tokens,
+    outputTokens: completion.usage.completion_tokens,
+  });
+  for (const [name, value] of Object.entries(
+    metered.headersAfter(completion.usage.prompt_tokens + completion.usage.completion_tokens),
+  ))
+    c.header(name, value);
+  return c.json({
+    ...completionForClient(completionWithReasoning(completion, planned.reasoning)),
+    id: chat.completionId,
+    model: planned.model,
+    x_groq: { id: chat.requestId },
+  });
+}
+
+/** A streamed answer (SSE), billed whatever way the stream ends. */
+async function answerStream(deps: ApiDependencies, chat: AdmittedChat): Promise<Response> {
+  const { planned, metered, deadline, requestId } = chat;
+  const includeUsage = planned.request.stream_options?.include_usage === true;
+  const chunks = deps.backend.stream(chat.backendRequest)[Symbol.asyncIterator]();
+  // Wait for the first chunk before answering, so a model that cannot serve gets an honest status
+  // (503...) instead of a 200 stream that fails at once.
+  let first: IteratorResult<ChatCompletionChunk>;
+  try {
+    first = await chunks.next();
+  } catch (error) {
+    clearTimeout(deadline.cutAt);
+    await endWithoutOutput(metered, error, chat.abort.signal, planned.inputTokens);
+    throw deadline.failure(error);
+  }
+  const shaper = new ClientChunkShaper(
+    chat.completionId,
+    planned.model,
+    requestId,
+    includeUsage,
+    planned.reasoning,
+  );
+  return sseResponse({
+    first,
+    rest: chunks,
+    transform: (chunk) => shaper.push(chunk),
+    flush: () => shaper.flush(),
+    errorBody: (error) => {
+      if (deps.shutdownSignal?.aborted) {
+        return new ServiceUnavailableError(
+          'The server is shutting down; what was generated is billed.',
+          5,
+        ).toBody();
+      }
+      if (
+        !deadline.reached.aborted &&
+        !(error instanceof BackendError || error instanceof HttpError)
+      ) {
+        deps.logError?.('stream failed', { requestId, error });
+      }
+      return deadline.failure(error).toBody();
+    },
+    // Billed whatever way the stream ends; when the client left, for the tokens generated until
+    // then.
+    onEnd: (ending) => {
+      clearTimeout(deadline.cutAt);
+      const { usage, contentChunks } = shaper.observed;
+      return metered.finish({
+        status:
+          ending === 'completed'
+            ? 'completed'
+            : ending === 'cancelled'
+              ? 'client_disconnected'
+              : 'failed',
+        inputTokens: usage?.prompt_tokens ?? planned.inputTokens,
+        outputTokens: usage?.completion_tokens ?? contentChunks,
+      });
+    },
+    abort: chat.abort,
+    headers: { 'x-request-id': requestId, ...metered.headers },
+  });
+}
+
 /** `POST /chat/completions`, streamed (SSE) or not. */
 export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
@@ -255,55 +465,22 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
   routes.post('/chat/completions', async (c) => {
     const principal = c.get('principal');
     const requestId = c.get('requestId');
-    const request = parseChatRequest(await readJsonBody(c));
-    const {
-      id: model,
-      model: modelConfig,
-      fineTune,
-    } = await resolveChatModel(deps, principal, request.model);
-    // A fine-tune runs on its base model: that model's tokenizer, parameters, limits and headers.
-    const baseModel = fineTune?.baseModel ?? model;
-    const clientMaxTokens = request.max_completion_tokens ?? request.max_tokens ?? undefined;
-    // With the model's tokenizer: admitted usage never passes a token limit by more than the
-    // count's error.
-    const inputTokens = await promptTokens.count(baseModel, request.messages, {
-      tools: request.tools ?? undefined,
-    });
-    let outputRoom: number;
-    let reasoning: ReasoningPlan | undefined;
-    try {
-      checkParameters(deps, request, baseModel, modelConfig.maxOutputTokens);
-      reasoning = planReasoning(request, modelConfig, model);
-      outputRoom = checkContextWindow(
-        model,
-        modelConfig.contextWindow,
-        inputTokens,
-        clientMaxTokens,
-      );
-    } catch (error) {
-      // Every answer about a model carries its rate-limit headers, with true values (one read
-      // here).
-      for (const [name, value] of Object.entries(
-        await deps.metering.headersFor(principal, baseModel),
-      ))
-        c.header(name, value);
-      throw error;
-    }
+    const planned = await planChatCompletion(c, deps, promptTokens);
+    const { request, model, modelConfig, fineTune, baseModel, clientMaxTokens } = planned;
 
     const metered = await deps.metering.admit({
       requestId,
       principal,
       model,
       fineTune: fineTune ? { baseModel, premiumPercent: fineTune.premiumPercent } : undefined,
-      inputTokens,
+      inputTokens: planned.inputTokens,
       outputTokens:
         clientMaxTokens !== undefined
           ? { fixed: clientMaxTokens }
-          : { upTo: Math.min(modelConfig.maxOutputTokens, outputRoom) },
+          : { upTo: Math.min(modelConfig.maxOutputTokens, planned.outputRoom) },
     });
     for (const [name, value] of Object.entries(metered.headers)) c.header(name, value);
 
-    const completionId = `chatcmpl-${requestId}`;
     const abort = new AbortController();
     const client = c.req.raw.signal;
     // The client went away (maybe before we got here): stop a stream's model too (local mode;
@@ -313,113 +490,22 @@ export function chatCompletionRoutes(deps: ApiDependencies): Hono<AppEnv> {
       if (client.aborted) abort.abort();
       else client.addEventListener('abort', () => abort.abort(), { once: true });
     }
-    // The model may generate what was reserved, and no more: admitted usage never passes a token
-    // limit. A server shutting down (local mode) stops every model call, so each request is billed
-    // before it exits. A request reaching its maximum duration is cut there and billed what was
-    // sent (issue 20 row 7: in local mode, which has no Lambda timeout, one ran on past the
-    // reconciler's deadline, which had already billed it as input only, and got every token).
-    // Lambda stops the function at the same bound (lambda-streaming.ts).
-    const maxDurationMs = metered.maxDurationMs ?? MAX_REQUEST_MS;
-    const deadline = new AbortController();
-    const cutAt = setTimeout(() => deadline.abort(), maxDurationMs);
-    cutAt.unref?.();
-    const signal = AbortSignal.any(
-      [abort.signal, deadline.signal, deps.shutdownSignal].filter(
-        (s): s is AbortSignal => s !== undefined,
-      ),
-    );
-    const failure = (error: unknown): HttpError =>
-      deadline.signal.aborted
-        ? new GatewayTimeoutError(
-            `The request reached its maximum duration (${Math.round(maxDurationMs / 1000)} s) and was cut; what was sent is billed (request id ${requestId}).`,
-          )
-        : backendFailureToHttp(error, requestId);
-    const backendRequest = {
-      model,
-      body: upstreamBody(request, metered.outputAllowance, reasoning),
-      signal,
-      adapter: fineTune ? { baseModel, name: fineTune.adapterName } : undefined,
-    };
-
-    if (!request.stream) {
-      let completion: ChatCompletion;
-      try {
-        completion = await deps.backend.complete(backendRequest);
-      } catch (error) {
-        await endWithoutOutput(metered, error, abort.signal, inputTokens);
-        throw failure(error);
-      } finally {
-        clearTimeout(cutAt);
-      }
-      await metered.finish({
-        status: client.aborted ? 'client_disconnected' : 'completed',
-        inputTokens: completion.usage.prompt_tokens,
-        outputTokens: completion.usage.completion_tokens,
-      });
-      for (const [name, value] of Object.entries(
-        metered.headersAfter(completion.usage.prompt_tokens + completion.usage.completion_tokens),
-      ))
-        c.header(name, value);
-      return c.json({
-        ...completionForClient(completionWithReasoning(completion, reasoning)),
-        id: completionId,
-        model,
-        x_groq: { id: requestId },
-      });
-    }
-
-    const includeUsage = request.stream_options?.include_usage === true;
-    const chunks = deps.backend.stream(backendRequest)[Symbol.asyncIterator]();
-    // Wait for the first chunk before answering, so a model that cannot serve gets an honest status
-    // (503...) instead of a 200 stream that fails at once.
-    let first: IteratorResult<ChatCompletionChunk>;
-    try {
-      first = await chunks.next();
-    } catch (error) {
-      clearTimeout(cutAt);
-      await endWithoutOutput(metered, error, abort.signal, inputTokens);
-      throw failure(error);
-    }
-    const shaper = new ClientChunkShaper(completionId, model, requestId, includeUsage, reasoning);
-    return sseResponse({
-      first,
-      rest: chunks,
-      transform: (chunk) => shaper.push(chunk),
-      flush: () => shaper.flush(),
-      errorBody: (error) => {
-        if (deps.shutdownSignal?.aborted) {
-          return new ServiceUnavailableError(
-            'The server is shutting down; what was generated is billed.',
-            5,
-          ).toBody();
-        }
-        if (
-          !deadline.signal.aborted &&
-          !(error instanceof BackendError || error instanceof HttpError)
-        ) {
-          deps.logError?.('stream failed', { requestId, error });
-        }
-        return failure(error).toBody();
-      },
-      // Billed whatever way the stream ends; when the client left, for the tokens generated until
-      // then.
-      onEnd: (ending) => {
-        clearTimeout(cutAt);
-        const { usage, contentChunks } = shaper.observed;
-        return metered.finish({
-          status:
-            ending === 'completed'
-              ? 'completed'
-              : ending === 'cancelled'
-                ? 'client_disconnected'
-                : 'failed',
-          inputTokens: usage?.prompt_tokens ?? inputTokens,
-          outputTokens: usage?.completion_tokens ?? contentChunks,
-        });
-      },
+    const deadline = chatDeadline(deps, metered, abort, requestId);
+    const chat: AdmittedChat = {
+      planned,
+      metered,
+      requestId,
+      completionId: `chatcmpl-${requestId}`,
       abort,
-      headers: { 'x-request-id': requestId, ...metered.headers },
-    });
+      deadline,
+      backendRequest: {
+        model,
+        body: upstreamBody(request, metered.outputAllowance, planned.reasoning),
+        signal: deadline.signal,
+        adapter: fineTune ? { baseModel, name: fineTune.adapterName } : undefined,
+      },
+    };
+    return request.stream ? answerStream(deps, chat) : answerCompletion(c, deps, chat);
   });
 
   return routes;

@@ -149,47 +149,7 @@ export class TierlineApi extends Construct {
       this.chatCapacity.addFunction(this.chatFunction.function);
     }
 
-    const accessLogs = new LogGroup(this, 'AccessLogs', {
-      retention: env.logRetentionDays,
-      removalPolicy,
-    });
-
-    this.restApi = new RestApi(this, 'RestApi', {
-      restApiName: `tierline-${env.name}`,
-      description: 'Tierline OpenAI-compatible LLM API',
-      endpointConfiguration: { types: [EndpointType.REGIONAL] },
-      apiKeySourceType: ApiKeySourceType.AUTHORIZER,
-      // File uploads: API Gateway passes these bodies base64-encoded, so their bytes reach the
-      // function unchanged.
-      binaryMediaTypes: ['multipart/form-data'],
-      // The CloudWatch Logs role of API Gateway is one setting per account and region: an app stack
-      // that owned it would, when destroyed, leave every other stage of the account logging through
-      // a deleted role. It comes from `ApiGatewayAccountStack` (once per account and region) or is
-      // already set in the account.
-      cloudWatchRole: false,
-      deployOptions: {
-        stageName: env.name,
-        tracingEnabled: true,
-        metricsEnabled: true,
-        loggingLevel: MethodLoggingLevel.ERROR,
-        dataTraceEnabled: false, // request bodies hold customer prompts: never log them
-        throttlingRateLimit: env.stageThrottle.rateLimit,
-        throttlingBurstLimit: env.stageThrottle.burstLimit,
-        accessLogDestination: new LogGroupLogDestination(accessLogs),
-        accessLogFormat: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
-      },
-      // Browser apps and the console: preflights are answered by API Gateway itself, before any key
-      // is asked for; the app sets the allow/expose headers of real answers
-      // (`lambda/http/request-guards.ts`).
-      defaultCorsPreflightOptions: corsPreflight(env.corsAllowedOrigins),
-    });
-    addOpenAIGatewayResponses(this.restApi, gatewayAllowOrigin(env.corsAllowedOrigins));
-    Validations.of(this.restApi.deploymentStage).acknowledge({
-      id: 'AwsSolutions::AwsSolutions-APIG3',
-      reason:
-        'No WAF by default (it costs per request): each key is throttled by its usage plan, the stage has a ' +
-        'throttle, and limits are enforced per customer in DynamoDB. Associate a WebACL with the stage if needed.',
-    });
+    this.restApi = this.regionalRestApi(env, removalPolicy);
     for (const fn of [this.authorizerFunction, this.apiFunction, this.chatFunction]) {
       Validations.of(fn.function).acknowledge({
         id: 'Serverless::Serverless-LambdaDLQ',
@@ -246,6 +206,55 @@ export class TierlineApi extends Construct {
 
     this.groqBaseUrl = this.restApi.url;
     this.openAIBaseUrl = this.restApi.urlForPath('/v1');
+  }
+
+  /** The REST API and its stage: access logs, stage throttle, CORS preflights, OpenAI-shaped gateway errors. */
+  private regionalRestApi(
+    env: TierlineApiProps['config']['environment'],
+    removalPolicy: RemovalPolicy,
+  ): RestApi {
+    const accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: env.logRetentionDays,
+      removalPolicy,
+    });
+
+    const restApi = new RestApi(this, 'RestApi', {
+      restApiName: `tierline-${env.name}`,
+      description: 'Tierline OpenAI-compatible LLM API',
+      endpointConfiguration: { types: [EndpointType.REGIONAL] },
+      apiKeySourceType: ApiKeySourceType.AUTHORIZER,
+      // File uploads: API Gateway passes these bodies base64-encoded, so their bytes reach the
+      // function unchanged.
+      binaryMediaTypes: ['multipart/form-data'],
+      // The CloudWatch Logs role of API Gateway is one setting per account and region: an app stack
+      // that owned it would, when destroyed, leave every other stage of the account logging through
+      // a deleted role. It comes from `ApiGatewayAccountStack` (once per account and region) or is
+      // already set in the account.
+      cloudWatchRole: false,
+      deployOptions: {
+        stageName: env.name,
+        tracingEnabled: true,
+        metricsEnabled: true,
+        loggingLevel: MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false, // request bodies hold customer prompts: never log them
+        throttlingRateLimit: env.stageThrottle.rateLimit,
+        throttlingBurstLimit: env.stageThrottle.burstLimit,
+        accessLogDestination: new LogGroupLogDestination(accessLogs),
+        accessLogFormat: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
+      },
+      // Browser apps and the console: preflights are answered by API Gateway itself, before any key
+      // is asked for; the app sets the allow/expose headers of real answers
+      // (`lambda/http/request-guards.ts`).
+      defaultCorsPreflightOptions: corsPreflight(env.corsAllowedOrigins),
+    });
+    addOpenAIGatewayResponses(restApi, gatewayAllowOrigin(env.corsAllowedOrigins));
+    Validations.of(restApi.deploymentStage).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-APIG3',
+      reason:
+        'No WAF by default (it costs per request): each key is throttled by its usage plan, the stage has a ' +
+        'throttle, and limits are enforced per customer in DynamoDB. Associate a WebACL with the stage if needed.',
+    });
+    return restApi;
   }
 
   /**

@@ -103,27 +103,7 @@ export class CustomerConsole extends Construct {
       autoDeleteObjects: true,
     });
 
-    const securityHeaders = new ResponseHeadersPolicy(this, 'SecurityHeaders', {
-      comment: 'Tierline console: CSP without inline scripts, HSTS, no framing',
-      securityHeadersBehavior: {
-        contentSecurityPolicy: { contentSecurityPolicy: CONTENT_SECURITY_POLICY, override: true },
-        strictTransportSecurity: {
-          accessControlMaxAge: Duration.seconds(HSTS_MAX_AGE_SECONDS),
-          includeSubdomains: true,
-          override: true,
-        },
-        frameOptions: { frameOption: HeadersFrameOption.DENY, override: true },
-        contentTypeOptions: { override: true },
-        referrerPolicy: { referrerPolicy: HeadersReferrerPolicy.NO_REFERRER, override: true },
-      },
-      customHeadersBehavior: {
-        customHeaders: ['cross-origin-opener-policy', 'permissions-policy'].map((header) => ({
-          header,
-          value: CONSOLE_SECURITY_HEADERS[header] as string,
-          override: true,
-        })),
-      },
-    });
+    const securityHeaders = this.securityHeadersPolicy();
 
     const apiOrigin = new RestApiOrigin(props.api, {
       // CloudFront waits this long for the first byte and between bytes of a stream (60 s without a
@@ -179,6 +159,16 @@ export class CustomerConsole extends Construct {
         'domain, give the distribution its certificate and SecurityPolicyProtocol.TLS_V1_2_2021.',
     });
 
+    this.deployBuild(env, removalPolicy);
+
+    this.url = `https://${this.distribution.distributionDomainName}/`;
+  }
+
+  /** The console's build, deployed to the bucket in the order that never serves a missing asset. */
+  private deployBuild(
+    env: CustomerConsoleProps['config']['environment'],
+    removalPolicy: RemovalPolicy,
+  ): void {
     // Hashed assets first (cached for a year), then index.html (never cached), which names them: a
     // visitor never gets an index.html whose assets are not there yet.
     const files = Source.asset(CONSOLE_DIR, {
@@ -224,8 +214,31 @@ export class CustomerConsole extends Construct {
     });
     index.node.addDependency(assets);
     this.acknowledgeDeploymentFunction();
+  }
 
-    this.url = `https://${this.distribution.distributionDomainName}/`;
+  /** The headers every console page is served with (the same as local mode's). */
+  private securityHeadersPolicy(): ResponseHeadersPolicy {
+    return new ResponseHeadersPolicy(this, 'SecurityHeaders', {
+      comment: 'Tierline console: CSP without inline scripts, HSTS, no framing',
+      securityHeadersBehavior: {
+        contentSecurityPolicy: { contentSecurityPolicy: CONTENT_SECURITY_POLICY, override: true },
+        strictTransportSecurity: {
+          accessControlMaxAge: Duration.seconds(HSTS_MAX_AGE_SECONDS),
+          includeSubdomains: true,
+          override: true,
+        },
+        frameOptions: { frameOption: HeadersFrameOption.DENY, override: true },
+        contentTypeOptions: { override: true },
+        referrerPolicy: { referrerPolicy: HeadersReferrerPolicy.NO_REFERRER, override: true },
+      },
+      customHeadersBehavior: {
+        customHeaders: ['cross-origin-opener-policy', 'permissions-policy'].map((header) => ({
+          header,
+          value: CONSOLE_SECURITY_HEADERS[header] as string,
+          override: true,
+        })),
+      },
+    });
   }
 
   /**

@@ -55,7 +55,6 @@ export class FineTuningWorkflow extends Construct {
     super(scope, id);
     const { config, store } = props;
     const env = config.environment.name;
-    const stack = Stack.of(this);
     const training = config.fineTuning.training;
 
     this.trainingCode = new TrainingCode(this, 'TrainingCode');
@@ -115,44 +114,7 @@ export class FineTuningWorkflow extends Construct {
     }
     this.grantTasks(this.tasksFunction, config, store, externalWeights);
 
-    const logs = new LogGroup(this, 'StateMachineLogs', {
-      retention: props.logRetention,
-      removalPolicy: props.removalPolicy,
-    });
-    const role = new Role(this, 'StateMachineRole', {
-      assumedBy: new ServicePrincipal('states.amazonaws.com'),
-    });
-    const encryptedVolumeTypes = [
-      ...new Set(
-        Object.values(config.models).flatMap((m) =>
-          m.trainingInstanceType ? [m.trainingInstanceType] : [],
-        ),
-      ),
-    ].filter(acceptsVolumeKmsKey);
-    this.stateMachine = new StateMachine(this, 'StateMachine', {
-      stateMachineName: stateMachineName(env),
-      role,
-      definitionBody: DefinitionBody.fromString(
-        stack.toJsonString(
-          workflowDefinition({
-            tasksFunctionArn: this.tasksFunction.function.functionArn,
-            trainingRoleArn: this.trainingRole.role.roleArn,
-            image: training.image.replace('${AWS::Region}', stack.region),
-            keyArn: store.encryptionKey.keyArn,
-            encryptedVolumeTypes,
-            volumeSizeGb: training.volumeSizeGb,
-            maxRuntimeSeconds: training.maxRuntimeSeconds,
-            spotMaxWaitSeconds: training.spot.enabled ? training.spot.maxWaitSeconds : undefined,
-            codeUri: this.trainingCode.asset.s3ObjectUrl,
-            codeContainerPath: this.trainingCode.containerPath,
-            environmentName: env,
-          }),
-        ),
-      ),
-      logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: true },
-      tracingEnabled: true,
-    });
-    this.grantStateMachine(role, config);
+    this.stateMachine = this.trainingStateMachine(props);
 
     this.eventsDeadLetters = new Queue(this, 'EventsDeadLetters', {
       encryption: QueueEncryption.SQS_MANAGED,
@@ -197,6 +159,53 @@ export class FineTuningWorkflow extends Construct {
         }),
       ],
     });
+  }
+
+  /** The state machine that prepares, trains, deploys and bills a job, logged and traced. */
+  private trainingStateMachine(props: FineTuningWorkflowProps): StateMachine {
+    const { config, store } = props;
+    const env = config.environment.name;
+    const stack = Stack.of(this);
+    const training = config.fineTuning.training;
+    const logs = new LogGroup(this, 'StateMachineLogs', {
+      retention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+    });
+    const role = new Role(this, 'StateMachineRole', {
+      assumedBy: new ServicePrincipal('states.amazonaws.com'),
+    });
+    const encryptedVolumeTypes = [
+      ...new Set(
+        Object.values(config.models).flatMap((m) =>
+          m.trainingInstanceType ? [m.trainingInstanceType] : [],
+        ),
+      ),
+    ].filter(acceptsVolumeKmsKey);
+    const stateMachine = new StateMachine(this, 'StateMachine', {
+      stateMachineName: stateMachineName(env),
+      role,
+      definitionBody: DefinitionBody.fromString(
+        stack.toJsonString(
+          workflowDefinition({
+            tasksFunctionArn: this.tasksFunction.function.functionArn,
+            trainingRoleArn: this.trainingRole.role.roleArn,
+            image: training.image.replace('${AWS::Region}', stack.region),
+            keyArn: store.encryptionKey.keyArn,
+            encryptedVolumeTypes,
+            volumeSizeGb: training.volumeSizeGb,
+            maxRuntimeSeconds: training.maxRuntimeSeconds,
+            spotMaxWaitSeconds: training.spot.enabled ? training.spot.maxWaitSeconds : undefined,
+            codeUri: this.trainingCode.asset.s3ObjectUrl,
+            codeContainerPath: this.trainingCode.containerPath,
+            environmentName: env,
+          }),
+        ),
+      ),
+      logs: { destination: logs, level: LogLevel.ALL, includeExecutionData: true },
+      tracingEnabled: true,
+    });
+    this.grantStateMachine(role, config);
+    return stateMachine;
   }
 
   /**

@@ -117,25 +117,39 @@ export class TrainingRole extends Construct {
         conditions: { StringLike: { 's3:prefix': [props.code.s3ObjectKey] } },
       }),
     );
-    this.role.addToPolicy(
-      new PolicyStatement({
-        actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
-        resources: [props.key.keyArn],
-      }),
+    this.allowKey(props.key.keyArn);
+    this.allowImagePull(props.image);
+    const logGroup = this.allowMetricsAndLogs(props.environmentName);
+    acknowledgeWildcards(
+      this.role,
+      [...reads, 'jobs/*/output/*'].map((p) => objects(props.bucketName, p)),
+      'Objects of the fine-tuning bucket per job (jobs/<job>/input, output, checkpoints) and base weights ' +
+        '(base-models/<model>/): a training job reads only inputs and writes only outputs and checkpoints.',
     );
-    this.role.addToPolicy(
-      new PolicyStatement({
-        // SageMaker creates grants on the key for the training volume; only for AWS resources.
-        actions: ['kms:CreateGrant'],
-        resources: [props.key.keyArn],
-        conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
-      }),
+    acknowledgeWildcards(
+      this.role,
+      props.externalWeights.map((w) => objects(w.bucket, `${w.prefix}*`)),
+      "A model's base weights, read by the job that fine-tunes it.",
     );
+    acknowledgeWildcards(
+      this.role,
+      [`${logGroup}:*`, `${logGroup}:log-stream:${trainingJobPrefix(props.environmentName)}*`],
+      "Training-job log streams of this environment's jobs (tierline-<env>-ft-*) in SageMaker's log group.",
+    );
+    acknowledgeWildcards(
+      this.role,
+      ['*'],
+      'ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level permissions; ' +
+        'PutMetricData is limited to the /aws/sagemaker/* namespaces by condition.',
+    );
+  }
 
-    const image = ECR_IMAGE.exec(props.image);
+  /** Pulling the training image, which must be an ECR image (SageMaker pulls no other). */
+  private allowImagePull(imageUri: string): void {
+    const image = ECR_IMAGE.exec(imageUri);
     if (!image) {
       throw new ConfigError(
-        `fineTuning.training.image "${props.image}" is not an Amazon ECR image URI: use the Hugging Face PyTorch ` +
+        `fineTuning.training.image "${imageUri}" is not an Amazon ECR image URI: use the Hugging Face PyTorch ` +
           'training image, 763104351884.dkr.ecr.${AWS::Region}.amazonaws.com/huggingface-pytorch-training:TAG.',
       );
     }
@@ -155,6 +169,11 @@ export class TrainingRole extends Construct {
     this.role.addToPolicy(
       new PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
     );
+  }
+
+  /** SageMaker's training metrics and this environment's training-job logs; the log group's ARN. */
+  private allowMetricsAndLogs(environmentName: string): string {
+    const stack = Stack.of(this);
     this.role.addToPolicy(
       new PolicyStatement({
         actions: ['cloudwatch:PutMetricData'],
@@ -177,30 +196,27 @@ export class TrainingRole extends Construct {
     this.role.addToPolicy(
       new PolicyStatement({
         actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-        resources: [`${logGroup}:log-stream:${trainingJobPrefix(props.environmentName)}*`],
+        resources: [`${logGroup}:log-stream:${trainingJobPrefix(environmentName)}*`],
       }),
     );
-    acknowledgeWildcards(
-      this.role,
-      [...reads, 'jobs/*/output/*'].map((p) => objects(props.bucketName, p)),
-      'Objects of the fine-tuning bucket per job (jobs/<job>/input, output, checkpoints) and base weights ' +
-        '(base-models/<model>/): a training job reads only inputs and writes only outputs and checkpoints.',
+    return logGroup;
+  }
+
+  /** The fine-tuning key, and grants on it for the training volume. */
+  private allowKey(keyArn: string): void {
+    this.role.addToPolicy(
+      new PolicyStatement({
+        actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+        resources: [keyArn],
+      }),
     );
-    acknowledgeWildcards(
-      this.role,
-      props.externalWeights.map((w) => objects(w.bucket, `${w.prefix}*`)),
-      "A model's base weights, read by the job that fine-tunes it.",
-    );
-    acknowledgeWildcards(
-      this.role,
-      [`${logGroup}:*`, `${logGroup}:log-stream:${trainingJobPrefix(props.environmentName)}*`],
-      "Training-job log streams of this environment's jobs (tierline-<env>-ft-*) in SageMaker's log group.",
-    );
-    acknowledgeWildcards(
-      this.role,
-      ['*'],
-      'ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level permissions; ' +
-        'PutMetricData is limited to the /aws/sagemaker/* namespaces by condition.',
+    this.role.addToPolicy(
+      new PolicyStatement({
+        // SageMaker creates grants on the key for the training volume; only for AWS resources.
+        actions: ['kms:CreateGrant'],
+        resources: [keyArn],
+        conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+      }),
     );
   }
 }

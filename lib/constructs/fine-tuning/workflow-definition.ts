@@ -76,7 +76,8 @@ function channel(name: string, uri: string) {
   return `{'ChannelName': '${name}', 'DataSource': {'S3DataSource': {'S3DataType': 'S3Prefix', 'S3Uri': ${uri}, 'S3DataDistributionType': 'FullyReplicated'}}}`;
 }
 
-export function workflowDefinition(props: WorkflowDefinitionProps) {
+/** The SageMaker training job, run to its end (`.sync`); any failure goes to RecordFailure. */
+function trainState(props: WorkflowDefinitionProps) {
   const t = '$states.input.training';
   const channels = [
     channel('model', `${t}.modelUri`),
@@ -85,6 +86,56 @@ export function workflowDefinition(props: WorkflowDefinitionProps) {
   ];
   const resources = `{'InstanceType': ${t}.instanceType, 'InstanceCount': 1, 'VolumeSizeInGB': ${props.volumeSizeGb}}`;
   const encryptedTypes = props.encryptedVolumeTypes.map((type) => `'${type}'`).join(', ');
+  return {
+    Type: 'Task',
+    Resource: 'arn:aws:states:::sagemaker:createTrainingJob.sync',
+    Arguments: {
+      TrainingJobName: `{% ${t}.trainingJobName %}`,
+      RoleArn: props.trainingRoleArn,
+      AlgorithmSpecification: {
+        TrainingImage: props.image,
+        TrainingInputMode: 'File',
+        MetricDefinitions: metrics.metricDefinitions,
+      },
+      HyperParameters: `{% $merge([${t}.hyperparameters, {'sagemaker_program': 'train.py', 'sagemaker_submit_directory': '${props.codeContainerPath}'}]) %}`,
+      InputDataConfig: `{% $append([${channels.join(', ')}], ${t}.validationUri ? [${channel('validation', `${t}.validationUri`)}] : []) %}`,
+      OutputDataConfig: {
+        S3OutputPath: `{% ${t}.outputUri %}`,
+        KmsKeyId: props.keyArn,
+        CompressionType: 'NONE',
+      },
+      ResourceConfig:
+        props.encryptedVolumeTypes.length > 0
+          ? `{% $merge([${resources}, ${t}.instanceType in [${encryptedTypes}] ? {'VolumeKmsKeyId': '${props.keyArn}'} : {}]) %}`
+          : `{% ${resources} %}`,
+      StoppingCondition: {
+        MaxRuntimeInSeconds: props.maxRuntimeSeconds,
+        ...(props.spotMaxWaitSeconds !== undefined
+          ? { MaxWaitTimeInSeconds: props.spotMaxWaitSeconds }
+          : {}),
+      },
+      ...(props.spotMaxWaitSeconds !== undefined ? { EnableManagedSpotTraining: true } : {}),
+      EnableNetworkIsolation: true,
+      EnableInterContainerTrafficEncryption: true,
+      CheckpointConfig: { S3Uri: `{% ${t}.checkpointUri %}`, LocalPath: '/opt/ml/checkpoints' },
+      Tags: [{ Key: 'tierline:job', Value: '{% $states.input.jobId %}' }],
+    },
+    Output:
+      "{% {'jobId': $states.input.jobId, 'modelArtifacts': $states.result.ModelArtifacts.S3ModelArtifacts, " +
+      "'trainedTokens': $states.result.FinalMetricDataList[MetricName = 'trained_tokens'].Value} %}",
+    Catch: [
+      {
+        ErrorEquals: ['States.ALL'],
+        Next: 'RecordFailure',
+        Output:
+          "{% {'jobId': $states.input.jobId, 'error': $states.errorOutput.Error, 'cause': $states.errorOutput.Cause} %}",
+      },
+    ],
+    Next: 'Deploy',
+  };
+}
+
+export function workflowDefinition(props: WorkflowDefinitionProps) {
   return {
     Comment: `Tierline ${props.environmentName}: a LoRA fine-tuning job (prepare, train, deploy the adapter, wait until it is in service)`,
     QueryLanguage: 'JSONata',
@@ -96,53 +147,7 @@ export function workflowDefinition(props: WorkflowDefinitionProps) {
         "{% {'jobId': $states.input.jobId, 'training': $states.result.Payload} %}",
         'Train',
       ),
-      Train: {
-        Type: 'Task',
-        Resource: 'arn:aws:states:::sagemaker:createTrainingJob.sync',
-        Arguments: {
-          TrainingJobName: `{% ${t}.trainingJobName %}`,
-          RoleArn: props.trainingRoleArn,
-          AlgorithmSpecification: {
-            TrainingImage: props.image,
-            TrainingInputMode: 'File',
-            MetricDefinitions: metrics.metricDefinitions,
-          },
-          HyperParameters: `{% $merge([${t}.hyperparameters, {'sagemaker_program': 'train.py', 'sagemaker_submit_directory': '${props.codeContainerPath}'}]) %}`,
-          InputDataConfig: `{% $append([${channels.join(', ')}], ${t}.validationUri ? [${channel('validation', `${t}.validationUri`)}] : []) %}`,
-          OutputDataConfig: {
-            S3OutputPath: `{% ${t}.outputUri %}`,
-            KmsKeyId: props.keyArn,
-            CompressionType: 'NONE',
-          },
-          ResourceConfig:
-            props.encryptedVolumeTypes.length > 0
-              ? `{% $merge([${resources}, ${t}.instanceType in [${encryptedTypes}] ? {'VolumeKmsKeyId': '${props.keyArn}'} : {}]) %}`
-              : `{% ${resources} %}`,
-          StoppingCondition: {
-            MaxRuntimeInSeconds: props.maxRuntimeSeconds,
-            ...(props.spotMaxWaitSeconds !== undefined
-              ? { MaxWaitTimeInSeconds: props.spotMaxWaitSeconds }
-              : {}),
-          },
-          ...(props.spotMaxWaitSeconds !== undefined ? { EnableManagedSpotTraining: true } : {}),
-          EnableNetworkIsolation: true,
-          EnableInterContainerTrafficEncryption: true,
-          CheckpointConfig: { S3Uri: `{% ${t}.checkpointUri %}`, LocalPath: '/opt/ml/checkpoints' },
-          Tags: [{ Key: 'tierline:job', Value: '{% $states.input.jobId %}' }],
-        },
-        Output:
-          "{% {'jobId': $states.input.jobId, 'modelArtifacts': $states.result.ModelArtifacts.S3ModelArtifacts, " +
-          "'trainedTokens': $states.result.FinalMetricDataList[MetricName = 'trained_tokens'].Value} %}",
-        Catch: [
-          {
-            ErrorEquals: ['States.ALL'],
-            Next: 'RecordFailure',
-            Output:
-              "{% {'jobId': $states.input.jobId, 'error': $states.errorOutput.Error, 'cause': $states.errorOutput.Cause} %}",
-          },
-        ],
-        Next: 'Deploy',
-      },
+      Train: trainState(props),
       Deploy: task(
         props,
         "{% {'task': 'deploy', 'jobId': $states.input.jobId, 'modelArtifacts': $states.input.modelArtifacts, 'trainedTokens': $states.input.trainedTokens} %}",

@@ -62,53 +62,7 @@ export class UsageMetering extends Construct {
     this.envName = env.name;
     const removalPolicy = env.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
-    const topicKey = new Key(this, 'NotificationsKey', {
-      description: 'Tierline operator notifications',
-      enableKeyRotation: true,
-      removalPolicy,
-    });
-    this.notifications = new Topic(this, 'Notifications', {
-      topicName: notificationsTopicName(env.name),
-      displayName: `Tierline ${env.name} operator notifications`,
-      masterKey: topicKey,
-      enforceSSL: true,
-    });
-    // A topic policy replaces SNS's default one, which lets the account's own resources publish;
-    // CDK writes one (enforceSSL, the EventBridge target), so CloudWatch's alarm actions need a
-    // statement of their own, or every alarm fails with "Resource: arn:aws:cloudwatch:...:alarm:...
-    // is not authorized to perform: SNS:Publish" (AWS Knowledge Center, "Why didn't I receive an
-    // SNS notification for my CloudWatch alarm trigger?"). Limited to this account's alarms in this
-    // region.
-    const stack = Stack.of(this);
-    this.notifications.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'AllowAlarmsOfThisAccount',
-        actions: ['sns:Publish'],
-        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
-        resources: [this.notifications.topicArn],
-        conditions: {
-          ArnLike: {
-            'aws:SourceArn': stack.formatArn({
-              service: 'cloudwatch',
-              resource: 'alarm',
-              resourceName: '*',
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          },
-          StringEquals: { 'aws:SourceAccount': stack.account },
-        },
-      }),
-    );
-    // CloudWatch alarms and EventBridge publish to the encrypted topic through its key.
-    for (const service of ['cloudwatch.amazonaws.com', 'events.amazonaws.com']) {
-      topicKey.addToResourcePolicy(
-        new PolicyStatement({
-          actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-          principals: [new ServicePrincipal(service)],
-          resources: ['*'],
-        }),
-      );
-    }
+    this.notifications = this.notificationsTopic(env.name, removalPolicy);
 
     this.aggregator = new TierlineFunction(this, 'Aggregator', {
       config: props.config,
@@ -162,38 +116,7 @@ export class UsageMetering extends Construct {
       }),
     );
 
-    this.reconciler = new TierlineFunction(this, 'Reconciler', {
-      config: props.config,
-      handlerFile: 'reservation-reconciler.ts',
-      description: 'Tierline: bills and releases the reservations of requests whose process died',
-      logRetention: env.logRetentionDays,
-      removalPolicy,
-      memorySize: 256,
-      // Shorter than the schedule's minute, so two runs rarely overlap (they may: every step is
-      // conditional).
-      timeout: Duration.seconds(55),
-    });
-    props.metering.bindForReconciling(this.reconciler.function);
-    const schedule = new Rule(this, 'ReconcileSchedule', {
-      description:
-        'Runs the reservation reconciler every minute (worst-case hold: see docs/decisions.md)',
-      schedule: Schedule.rate(Duration.minutes(1)),
-      // No retries: a failed run leaves its records in place, and the next minute's run takes them
-      // again.
-      targets: [new LambdaTarget(this.reconciler.function, { retryAttempts: 0 })],
-    });
-    Validations.of(schedule).acknowledge({
-      id: 'Serverless::Serverless-EventBusDLQ',
-      reason:
-        'A schedule event carries nothing to keep: a missed invocation is made up by the next minute, which ' +
-        'sweeps everything overdue.',
-    });
-    Validations.of(this.reconciler.function).acknowledge({
-      id: 'Serverless::Serverless-LambdaDLQ',
-      reason:
-        'Invoked every minute by a schedule with nothing in its event: a failed run leaves the overdue ' +
-        'reservations in the table, the next run takes them again, and the Errors alarm tells the operator.',
-    });
+    this.reconciler = this.reconcilerOnSchedule(props, removalPolicy);
     this.reconcilerAlarm = new Alarm(this, 'ReconcilerErrorsAlarm', {
       alarmDescription:
         'The reservation reconciler failed: crashed requests stay unbilled and keep holding limits and spend ' +
@@ -244,6 +167,99 @@ export class UsageMetering extends Construct {
       eventPattern: { source: [eventSource(env.name)], detailType: [SPEND_ALERT_DETAIL_TYPE] },
       targets: [new SnsTopic(this.notifications, { deadLetterQueue: failures })],
     });
+  }
+
+  /** The reconciler, run every minute by a schedule that keeps no missed event. */
+  private reconcilerOnSchedule(
+    props: UsageMeteringProps,
+    removalPolicy: RemovalPolicy,
+  ): TierlineFunction {
+    const env = props.config.environment;
+    const reconciler = new TierlineFunction(this, 'Reconciler', {
+      config: props.config,
+      handlerFile: 'reservation-reconciler.ts',
+      description: 'Tierline: bills and releases the reservations of requests whose process died',
+      logRetention: env.logRetentionDays,
+      removalPolicy,
+      memorySize: 256,
+      // Shorter than the schedule's minute, so two runs rarely overlap (they may: every step is
+      // conditional).
+      timeout: Duration.seconds(55),
+    });
+    props.metering.bindForReconciling(reconciler.function);
+    const schedule = new Rule(this, 'ReconcileSchedule', {
+      description:
+        'Runs the reservation reconciler every minute (worst-case hold: see docs/decisions.md)',
+      schedule: Schedule.rate(Duration.minutes(1)),
+      // No retries: a failed run leaves its records in place, and the next minute's run takes them
+      // again.
+      targets: [new LambdaTarget(reconciler.function, { retryAttempts: 0 })],
+    });
+    Validations.of(schedule).acknowledge({
+      id: 'Serverless::Serverless-EventBusDLQ',
+      reason:
+        'A schedule event carries nothing to keep: a missed invocation is made up by the next minute, which ' +
+        'sweeps everything overdue.',
+    });
+    Validations.of(reconciler.function).acknowledge({
+      id: 'Serverless::Serverless-LambdaDLQ',
+      reason:
+        'Invoked every minute by a schedule with nothing in its event: a failed run leaves the overdue ' +
+        'reservations in the table, the next run takes them again, and the Errors alarm tells the operator.',
+    });
+    return reconciler;
+  }
+
+  /** The operator notifications topic, encrypted, that this account's alarms and EventBridge may publish to. */
+  private notificationsTopic(envName: string, removalPolicy: RemovalPolicy): Topic {
+    const topicKey = new Key(this, 'NotificationsKey', {
+      description: 'Tierline operator notifications',
+      enableKeyRotation: true,
+      removalPolicy,
+    });
+    const notifications = new Topic(this, 'Notifications', {
+      topicName: notificationsTopicName(envName),
+      displayName: `Tierline ${envName} operator notifications`,
+      masterKey: topicKey,
+      enforceSSL: true,
+    });
+    // A topic policy replaces SNS's default one, which lets the account's own resources publish;
+    // CDK writes one (enforceSSL, the EventBridge target), so CloudWatch's alarm actions need a
+    // statement of their own, or every alarm fails with "Resource: arn:aws:cloudwatch:...:alarm:...
+    // is not authorized to perform: SNS:Publish" (AWS Knowledge Center, "Why didn't I receive an
+    // SNS notification for my CloudWatch alarm trigger?"). Limited to this account's alarms in this
+    // region.
+    const stack = Stack.of(this);
+    notifications.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowAlarmsOfThisAccount',
+        actions: ['sns:Publish'],
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        resources: [notifications.topicArn],
+        conditions: {
+          ArnLike: {
+            'aws:SourceArn': stack.formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+          StringEquals: { 'aws:SourceAccount': stack.account },
+        },
+      }),
+    );
+    // CloudWatch alarms and EventBridge publish to the encrypted topic through its key.
+    for (const service of ['cloudwatch.amazonaws.com', 'events.amazonaws.com']) {
+      topicKey.addToResourcePolicy(
+        new PolicyStatement({
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          principals: [new ServicePrincipal(service)],
+          resources: ['*'],
+        }),
+      );
+    }
+    return notifications;
   }
 
   /** Lets `fn` publish Tierline events (spend alerts) on the account's default event bus. */

@@ -61,7 +61,8 @@ describe('shaping what vLLM split out', () => {
       choices: [{ index: 0, delta, finish_reason: finish }],
     }) as ChatCompletionChunk;
 
-  it('reads `reasoning_content` (vLLM before PR #27752) as well as `reasoning`', () => {
+  // vLLM renamed `reasoning_content` to `reasoning` (vllm-project/vllm pull request 27752).
+  it('reads `reasoning_content` (what older vLLM releases send) as well as `reasoning`', () => {
     const completion = {
       id: 'c',
       object: 'chat.completion' as const,

@@ -10,6 +10,7 @@ import {
   field,
   metadataField,
   metadataOf,
+  nestedSchema,
   optional,
 } from '../../../lambda/openai/request-body';
 
@@ -97,6 +98,99 @@ describe('create bodies checked by a zod/mini schema, each field answering its o
       JSON.parse('{"__proto__":"kept","a":"b"}'),
     );
     expect(metadataOf(null)).toBeNull();
+  });
+});
+
+function refusalOf(check: () => unknown) {
+  try {
+    check();
+  } catch (error) {
+    expect(error).toBeInstanceOf(BadRequestError);
+    return (error as BadRequestError).toBody().error;
+  }
+  throw new Error('the value passed');
+}
+
+describe('nested settings (lora, method, hyperparameters) checked by the same schemas', () => {
+  const settings = nestedSchema(
+    'lora',
+    {
+      rank: field(optional(z.literal(8)), "'lora.rank' must be 8.", 'invalid_value'),
+      alpha: field(optional(z.int()), "'lora.alpha' must be an integer.", 'invalid_value'),
+    },
+    {
+      unknownField: {
+        message: (param) => `Unknown LoRA setting '${param}'.`,
+        code: 'unknown_parameter',
+      },
+    },
+  );
+  const method = nestedSchema(
+    'method',
+    {
+      type: field(
+        z.literal('supervised'),
+        (t) => `Method '${String(t)}' is not supported.`,
+        'invalid_value',
+      ),
+    },
+    {
+      unknownField: {
+        message: (p) => `'${p}' does not apply.`,
+        code: 'invalid_value',
+        after: true,
+      },
+    },
+  );
+
+  it('takes absent or null as not given, and answers a value that is not an object naming the path', () => {
+    expect(settings.check(undefined)).toBeUndefined();
+    expect(settings.check(null)).toBeUndefined();
+    for (const value of ['x', 3, [1]]) {
+      expect(refusalOf(() => settings.check(value))).toEqual({
+        message: "'lora' must be an object.",
+        type: 'invalid_request_error',
+        param: 'lora',
+        code: 'invalid_type',
+      });
+    }
+    expect(settings.check({ rank: 8, alpha: null })).toEqual({ rank: 8, alpha: null });
+  });
+
+  it("names each field by its path, and words an unknown one as the caller's rule says, first", () => {
+    expect(refusalOf(() => settings.check({ rank: 4 }))).toMatchObject({
+      message: "'lora.rank' must be 8.",
+      param: 'lora.rank',
+    });
+    expect(refusalOf(() => settings.check({ rank: 4, dropout: 0.1 }))).toMatchObject({
+      message: "Unknown LoRA setting 'lora.dropout'.",
+      param: 'lora.dropout',
+      code: 'unknown_parameter',
+    });
+  });
+
+  it('with `after`, answers an unknown field only once the declared fields passed', () => {
+    expect(refusalOf(() => method.check({ type: 'dpo', dpo: {} }))).toMatchObject({
+      message: "Method 'dpo' is not supported.",
+      param: 'method.type',
+    });
+    expect(refusalOf(() => method.check({ type: 'supervised', dpo: {} }))).toEqual({
+      message: "'method.dpo' does not apply.",
+      type: 'invalid_request_error',
+      param: 'method.dpo',
+      code: 'invalid_value',
+    });
+  });
+
+  it("ignores unknown fields where told to (bodies OpenAI's clients may add to)", () => {
+    const loose = bodySchema(
+      { bytes: field(z.int(), "'bytes' must be an integer.", 'invalid_value') },
+      { unknownField: 'ignore' },
+    );
+    expect(loose.check({ bytes: 3, expires_after: {} })).toEqual({ bytes: 3, expires_after: {} });
+    expect(refusalOf(() => loose.check({ bytes: 'x', other: 1 }))).toMatchObject({
+      param: 'bytes',
+    });
   });
 });
 
