@@ -382,14 +382,21 @@ describe('official clients against local mode', () => {
         maxRetries: 0,
         fetch: spec.fetch,
       });
-      const burst = config.tiers.free.edge.burstLimit;
+      const { burstLimit: burst, rateLimit } = config.tiers.free.edge;
 
+      const started = Date.now();
       const results = await Promise.allSettled(
         Array.from({ length: burst + 5 }, () => client.models.list()),
       );
+      const elapsedSeconds = (Date.now() - started) / 1000;
 
+      // A token bucket: the burst at once, plus what the rate refilled while the requests were
+      // arriving (none on an idle machine; a loaded one spreads them over a second or more).
       const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-      expect(results.length - rejected.length).toBe(burst);
+      const accepted = results.length - rejected.length;
+      expect(accepted).toBeGreaterThanOrEqual(burst);
+      expect(accepted).toBeLessThanOrEqual(burst + Math.ceil(rateLimit * elapsedSeconds));
+      expect(rejected.length).toBeGreaterThan(0);
       expect(rejected[0]?.reason).toBeInstanceOf(OpenAI.RateLimitError);
       expect(rejected[0]?.reason).toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
       expect(rejected[0]?.reason.headers.get('retry-after')).toMatch(/^\d+$/);
