@@ -1,3 +1,4 @@
+import { routeGroupOf } from '../../lambda/accounts/authorization';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
@@ -288,6 +289,14 @@ describe('the route walk: every documented operation, valid and invalid', () => 
   afterEach(() => expectSpecCompliance(spec));
   let local: LocalMode;
   let key: string;
+  /** The same customer's admin key: administrative routes refuse an inference key. */
+  let adminKey: string;
+  const keyFor = (path: string) => {
+    const group = routeGroupOf(path.split('?')[0] ?? path);
+    return group === 'keys' || group === 'spend_limit' || group === 'administration'
+      ? adminKey
+      : key;
+  };
   const ids: Record<string, string> = {};
   let makeBatch: () => Promise<string>;
   const fill = (text: string) =>
@@ -314,7 +323,9 @@ describe('the route walk: every documented operation, valid and invalid', () => 
         stop: async () => undefined,
       },
     });
-    key = local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey ?? '';
+    const developer = local.demoCustomers.find((d) => d.tier === 'developer');
+    key = developer?.apiKey ?? '';
+    adminKey = (await local.operator.createAdminKey(developer?.customerId ?? '', 'walk')).key;
     // The objects the walks of `/files/{id}` and `/uploads/{id}` act on.
     const made = async (path: string, init: { body?: unknown; form?: FormData }) => {
       const response = await send('POST', path, init);
@@ -382,7 +393,7 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     return spec.fetch(`${local.url}${fill(path)}`, {
       method,
       headers: {
-        ...(options.noKey ? {} : { authorization: `Bearer ${key}` }),
+        ...(options.noKey ? {} : { authorization: `Bearer ${keyFor(fill(path))}` }),
         ...(text === undefined ? {} : { 'content-type': 'application/json' }),
       },
       body: options.form ?? text,
