@@ -122,6 +122,7 @@ function projectOf(item: Record<string, unknown>): ProjectRecord {
 }
 
 export const DEFAULT_PROJECT_NAME = 'Default project';
+export const isWellFormedProjectId = (id: string) => /^proj_[A-Za-z0-9]{1,64}$/.test(id);
 const MAX_NAME_LENGTH = 100;
 /** Projects an organization may have, archived ones included: far more than any uses. */
 export const MAX_PROJECTS = 1_000;
@@ -169,13 +170,17 @@ export class Projects {
 
   /** A project of the caller's organization; 404 for any other id. */
   async get(principal: Pick<Principal, 'customerId'>, projectId: string): Promise<ProjectRecord> {
-    const stored = await this.repository.get(principal.customerId, projectId);
+    // An id that could never be one of ours (a 1 KB sort key would fail the read with a 500) is
+    // not looked up: it names no project.
+    const stored = isWellFormedProjectId(projectId)
+      ? await this.repository.get(principal.customerId, projectId)
+      : undefined;
     if (stored) return stored;
     if (projectId === defaultProjectId(principal.customerId)) {
       const project = await this.defaultProject(principal.customerId);
       if (project) return project;
     }
-    throw new NotFoundError(`No project found with id '${projectId}'.`, {
+    throw new NotFoundError(`No project found with id '${projectId.slice(0, 80)}'.`, {
       code: 'project_not_found',
       param: 'project_id',
     });
@@ -213,7 +218,7 @@ export class Projects {
         'mismatched_project',
       );
     }
-    if (!/^proj_[A-Za-z0-9]{1,64}$/.test(wanted)) {
+    if (!isWellFormedProjectId(wanted)) {
       throw new NotFoundError(`No project found with id '${wanted.slice(0, 80)}'.`, {
         code: 'project_not_found',
         param: 'OpenAI-Project',

@@ -260,4 +260,30 @@ describe('keys that can only do what they are for (issue 22)', () => {
     // Alice's key still works.
     await expect(chat(client(key.key))).resolves.toBeDefined();
   });
+
+  it('answers ids that name nothing, and bad pages, with 4xx in the OpenAI shape', async () => {
+    const org = await newOrganization('bad-input');
+    const organization = org.admin.admin.organization;
+    const long = `proj_${'x'.repeat(2_000)}`;
+    await expect(organization.projects.retrieve(long)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    await expect(organization.projects.apiKeys.list('../keys')).rejects.toBeInstanceOf(
+      OpenAI.NotFoundError,
+    );
+    await expect(client(org.adminKey, { project: long }).get('/keys')).rejects.toBeInstanceOf(
+      OpenAI.NotFoundError,
+    );
+    await expect(organization.projects.list({ limit: 0 })).rejects.toBeInstanceOf(
+      OpenAI.BadRequestError,
+    );
+    await expect(organization.auditLogs.list({ after: 'x'.repeat(3_000) })).rejects.toBeInstanceOf(
+      OpenAI.BadRequestError,
+    );
+    await expect(organization.projects.create({ name: ' ' })).rejects.toMatchObject({
+      status: 400,
+      param: 'name',
+    });
+    await expect(
+      organization.projects.archive(org.customerId.replace('cus_', 'proj_')),
+    ).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+  });
 });
