@@ -136,7 +136,7 @@ export class FilesService {
    */
   async create(
     customerId: string,
-    input: { filename: string; purpose: FilePurpose; content: Uint8Array },
+    input: { filename: string; purpose: FilePurpose; content: Uint8Array; projectId?: string },
     quotaBytes?: number,
   ) {
     const { config, storage, repository } = this.options;
@@ -153,6 +153,7 @@ export class FilesService {
     const record: FileRecord = {
       fileId,
       customerId,
+      ...(input.projectId ? { projectId: input.projectId } : {}),
       filename: checkFilename(input.filename),
       purpose: input.purpose,
       bytes: input.content.byteLength,

@@ -1,7 +1,11 @@
 import OpenAI, { toFile } from 'openai';
+import { BatchesRepository } from '../../lambda/batches/batches-repository';
+import { FilesRepository } from '../../lambda/files/files-repository';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
+import { LOCAL_FILES_TABLE } from '../../local/local-engines';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { localModeDocumentClient } from '../support/dynalite';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -194,6 +198,18 @@ describe('keys that can only do what they are for (issue 22)', () => {
       OpenAI.AuthenticationError,
     );
     await expect(chat(client(made.key, { project: project.id }))).resolves.toBeDefined();
+    // What the project key creates carries its project.
+    const file = await client(made.key).files.create({ file: await jsonl(), purpose: 'batch' });
+    const batch = await client(made.key).batches.create({
+      input_file_id: file.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    const doc = localModeDocumentClient(local.dynamoEndpoint);
+    const files = new FilesRepository(doc, LOCAL_FILES_TABLE);
+    expect((await files.getFile(org.customerId, file.id))?.projectId).toBe(project.id);
+    const batches = new BatchesRepository(doc, LOCAL_FILES_TABLE);
+    expect((await batches.getBatch(org.customerId, batch.id))?.projectId).toBe(project.id);
 
     const admins = await organization.adminAPIKeys.list();
     expect(admins.data.map((k) => k.id)).toEqual([org.adminKeyId]);

@@ -61,6 +61,7 @@ const PRINCIPALS: Record<string, Principal> = {
   dev: {
     kind: 'project_key',
     projectId: 'proj_test',
+    permissions: 'all',
     customerId: 'cus_dev',
     tier: 'developer',
     usageIdentifierKey: 'k1',
@@ -68,6 +69,7 @@ const PRINCIPALS: Record<string, Principal> = {
   ent: {
     kind: 'project_key',
     projectId: 'proj_test',
+    permissions: 'all',
     customerId: 'cus_ent',
     tier: 'enterprise',
     usageIdentifierKey: 'k2',
@@ -75,6 +77,7 @@ const PRINCIPALS: Record<string, Principal> = {
   free: {
     kind: 'project_key',
     projectId: 'proj_test',
+    permissions: 'all',
     customerId: 'cus_free',
     tier: 'free',
     usageIdentifierKey: 'k3',
@@ -83,6 +86,7 @@ const PRINCIPALS: Record<string, Principal> = {
   poor: {
     kind: 'project_key',
     projectId: 'proj_test',
+    permissions: 'all',
     customerId: 'cus_poor',
     tier: 'developer',
     usageIdentifierKey: 'k4',
