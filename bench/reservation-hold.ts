@@ -45,7 +45,13 @@ async function serve(dir: string, port: number): Promise<void> {
     reconcileMarginMs: MARGIN_S * 1000,
     log: (line) => console.error(line),
   });
-  const keys = Object.fromEntries(local.demoCustomers.map((c) => [c.tier, c.apiKey]));
+  const keys: Record<string, string> = Object.fromEntries(
+    local.demoCustomers.map((c) => [c.tier, c.apiKey]),
+  );
+  // The spend limit is read with an admin key: an inference key gets 403 there.
+  for (const c of local.demoCustomers) {
+    keys[`${c.tier}:admin`] = (await local.operator.createAdminKey(c.customerId, 'bench')).key;
+  }
   console.log(JSON.stringify({ url: local.url, keys } satisfies Served));
 }
 
@@ -101,7 +107,7 @@ export async function holds(served: Served) {
     };
     return limits.data.find((row) => row.model === MODEL)?.tokens_per_day.used ?? 0;
   };
-  const spend = (await get(served, 'developer', 'spend_limit')) as {
+  const spend = (await get(served, 'developer:admin', 'spend_limit')) as {
     reserved_usd: string;
     spent_usd: string;
   };

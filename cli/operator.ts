@@ -1,3 +1,4 @@
+import { CustomerKeys, parseKeyName } from '../lambda/customers/customer-keys';
 import type { CustomerRecord } from '../lambda/customers/customers-repository';
 import { CustomerLifecycle, type DeletedCustomer } from './customers/customer-lifecycle';
 import { type CreatedCustomer, CustomerOperations } from './customers/customer-operations';
@@ -61,6 +62,22 @@ export class Operator {
 
   rotateKey(customerId: string): Promise<{ customer: CustomerRecord; apiKey: string }> {
     return this.customers.rotateKey(customerId);
+  }
+
+  /**
+   * Issues an admin key (`tl_admin_...`, shown once) for the administration API; never usable for
+   * inference. The operator is the only one besides an owner's console session who may.
+   */
+  async createAdminKey(customerId: string, name: string): Promise<{ id: string; key: string }> {
+    await this.context.getCustomer(customerId);
+    const keys = new CustomerKeys(this.context.deps.customers);
+    const { record, key } = await keys.issue(
+      { customerId, kind: 'admin_key' },
+      parseKeyName({ name }),
+      { kind: 'admin_key' },
+      'operator',
+    );
+    return { id: record.keyId, key };
   }
 
   revoke(customerId: string): Promise<CustomerRecord> {

@@ -206,6 +206,24 @@ function addCustomerAccessCommands(customers: Command, { run, print }: CommandRu
     );
 
   customers
+    .command('admin-key')
+    .description(
+      'issue an admin key (tl_admin_..., shown once) for the administration API; it cannot run inference',
+    )
+    .argument('<customerId>')
+    .option('--name <name>', 'what the key is for', 'Operator admin key')
+    .action((customerId: string, options: { name: string }, command: Command) =>
+      run(command, async (operator, json) => {
+        const result = await operator.createAdminKey(customerId, options.name);
+        print(
+          json,
+          { id: result.id, admin_key: result.key },
+          `Admin key ${result.id} for ${customerId} (shown once, store it now):\n  ${result.key}`,
+        );
+      }),
+    );
+
+  customers
     .command('revoke')
     .description(
       "revoke a customer's key and remove its API Gateway key; within the cache TTL it stops working",

@@ -100,6 +100,12 @@ export function explainError(status: number, body: unknown, headers: Headers): A
   }
   if (status === 413)
     return make('Request too large for your limits', 'Shorten the prompt or lower max tokens.');
+  if (status === 403 && code === 'insufficient_permissions') {
+    return make(
+      'This key cannot do this',
+      'API keys run models; keys and the spend limit are managed with an admin key (tl_admin_…), which an owner or your operator creates. Sign in with the key meant for this.',
+    );
+  }
   if (status === 403) {
     return make(
       'Not available on your plan',

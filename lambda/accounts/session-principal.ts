@@ -1,5 +1,6 @@
 import type { Principal, SessionIdentity } from '../customers/authenticate';
 import type { CustomersRepository } from '../customers/customers-repository';
+import { defaultProjectId } from '../customers/key-permissions';
 import { BadRequestError, NotFoundError, PermissionDeniedError } from '../openai/errors';
 import type { MembershipsRepository } from './memberships';
 
@@ -74,6 +75,7 @@ export function createSessionPrincipals(deps: SessionPrincipalDeps) {
       userId,
       role,
       customerId,
+      projectId: defaultProjectId(customerId),
       tier: primary.tier,
       usageIdentifierKey: primary.usageIdentifierKey,
       ...(primary.customModelLimits ? { customModelLimits: primary.customModelLimits } : {}),

@@ -142,6 +142,8 @@ export class BatchService {
     const batch: BatchRecord = {
       batchId,
       customerId: principal.customerId,
+      // The project it was created in (issue 22): usage and listings per project read it.
+      projectId: principal.projectId,
       tier: principal.tier,
       inputFileId,
       endpoint: BATCH_ENDPOINT,

@@ -64,6 +64,8 @@ export type BatchTimes = Partial<
 export interface BatchRecord {
   batchId: string;
   customerId: string;
+  /** The project that created it; absent on batches created before projects. */
+  projectId?: string;
   /** The tier when the batch was created: its prices and limits apply to every line. */
   tier: TierName;
   inputFileId: string;

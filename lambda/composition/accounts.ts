@@ -1,6 +1,8 @@
 import type { Context } from 'hono';
 import type { TierlineConfig } from '../../lib/config/schema';
+import { AuditLog, AuditLogRepository } from '../accounts/audit-log';
 import { MembershipsRepository } from '../accounts/memberships';
+import { Projects, ProjectsRepository } from '../accounts/projects';
 import { createSessionPrincipals } from '../accounts/session-principal';
 import type { Principal } from '../customers/authenticate';
 import type { SessionPrincipals } from '../customers/lambda-principal';
@@ -24,3 +26,23 @@ export function sessionAwarePrincipals(
   });
   return (c) => fromAuthorizer(c, sessions);
 }
+
+/**
+ * Projects and the audit log (OpenAI's administration API), in the customers table: no new table,
+ * no new IAM action (docs/decisions.md, "Projects and admin keys").
+ */
+export function accountServices(engines: Pick<Engines, 'doc' | 'tables' | 'now'>) {
+  const now = () => engines.now?.() ?? new Date();
+  const auditLog = new AuditLogRepository(engines.doc, engines.tables.customers);
+  return {
+    projects: new Projects(
+      new ProjectsRepository(engines.doc, engines.tables.customers),
+      customersRepository(engines),
+      now,
+    ),
+    audit: new AuditLog(auditLog, now),
+    auditLog,
+  };
+}
+
+export type AccountServices = ReturnType<typeof accountServices>;

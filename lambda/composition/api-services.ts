@@ -1,4 +1,5 @@
 import type { TierlineConfig } from '../../lib/config/schema';
+import { accountServices } from './accounts';
 import type { Engines } from './engines';
 import { batchServices, filesServices } from './files-and-batches';
 import { fineTunedModels, fineTuningServices } from './fine-tuning';
@@ -17,6 +18,7 @@ export function coreServices(engines: Engines, config: TierlineConfig, tuning?: 
     backend: engines.backend,
     ...metering,
     fineTunedModels: fineTunedModels(engines, config),
+    accounts: accountServices(engines),
     now: engines.now,
     logError: engines.logError,
   };

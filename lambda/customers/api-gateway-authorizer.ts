@@ -12,6 +12,7 @@ import {
   type KeyUseRecorder,
   type SessionAuthentication,
 } from './authenticate';
+import { serializePermissions } from './key-permissions';
 
 /**
  * API Gateway REQUEST authorizer. API Gateway turns the exact error message "Unauthorized" into a
@@ -98,7 +99,13 @@ export function createAuthorizerHandler(
       usageIdentifierKey: principal.usageIdentifierKey,
       policyDocument: allowStage(event.methodArn),
       context: {
+        kind: principal.kind,
         customerId: principal.customerId,
+        projectId: principal.projectId,
+        ...(principal.keyId ? { keyId: principal.keyId } : {}),
+        ...(principal.permissions
+          ? { permissions: serializePermissions(principal.permissions) }
+          : {}),
         tier: principal.tier,
         // Context values must be strings, numbers or booleans.
         ...(principal.customModelLimits

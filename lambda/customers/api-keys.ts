@@ -9,11 +9,18 @@ import { crc32 } from 'node:zlib';
  */
 
 export const API_KEY_PREFIX = 'tl_';
+/**
+ * Admin keys (the administration API, never inference): the same body under their own prefix, as
+ * OpenAI's `sk-admin-`, so a person or a secret scanner tells them apart at a glance.
+ */
+export const ADMIN_API_KEY_PREFIX = 'tl_admin_';
 const RANDOM_BYTES = 32;
 const RANDOM_CHARS = 43; // ceil(256 / log2(62))
 const CHECKSUM_CHARS = 6; // 62^6 > 2^32
 export const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
-const KEY_PATTERN = new RegExp(`^${API_KEY_PREFIX}[0-9A-Za-z]{${RANDOM_CHARS + CHECKSUM_CHARS}}$`);
+const KEY_PATTERN = new RegExp(
+  `^(${ADMIN_API_KEY_PREFIX}|${API_KEY_PREFIX})[0-9A-Za-z]{${RANDOM_CHARS + CHECKSUM_CHARS}}$`,
+);
 
 function toBase62(value: bigint, width: number): string {
   let out = '';
@@ -52,17 +59,23 @@ export interface IssuedApiKey {
   hint: string;
 }
 
-/** Generates a new customer API key. */
-export function issueApiKey(random: (size: number) => Buffer = randomBytes): IssuedApiKey {
+/** Generates a new customer API key (an admin key with {@link ADMIN_API_KEY_PREFIX}). */
+export function issueApiKey(
+  random: (size: number) => Buffer = randomBytes,
+  prefix: typeof API_KEY_PREFIX | typeof ADMIN_API_KEY_PREFIX = API_KEY_PREFIX,
+): IssuedApiKey {
   const randomPart = toBase62(BigInt(`0x${random(RANDOM_BYTES).toString('hex')}`), RANDOM_CHARS);
-  const key = `${API_KEY_PREFIX}${randomPart}${checksumOf(randomPart)}`;
+  const key = `${prefix}${randomPart}${checksumOf(randomPart)}`;
   return { key, hash: hashApiKey(key), hint: hintOf(key) };
 }
+
+const prefixOf = (key: string) =>
+  key.startsWith(ADMIN_API_KEY_PREFIX) ? ADMIN_API_KEY_PREFIX : API_KEY_PREFIX;
 
 /** True when `candidate` has the Tierline key shape and a matching checksum. No I/O. */
 export function isWellFormedApiKey(candidate: string): boolean {
   if (!KEY_PATTERN.test(candidate)) return false;
-  const body = candidate.slice(API_KEY_PREFIX.length);
+  const body = candidate.slice(prefixOf(candidate).length);
   const randomPart = body.slice(0, RANDOM_CHARS);
   return body.slice(RANDOM_CHARS) === checksumOf(randomPart);
 }
@@ -72,7 +85,7 @@ export function hashApiKey(key: string): string {
 }
 
 export function hintOf(key: string): string {
-  return `${key.slice(0, API_KEY_PREFIX.length + 4)}…${key.slice(-4)}`;
+  return `${key.slice(0, prefixOf(key).length + 4)}…${key.slice(-4)}`;
 }
 
 /** Extracts the key from an `Authorization: Bearer <key>` header value; undefined when absent or malformed. */

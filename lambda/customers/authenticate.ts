@@ -1,15 +1,27 @@
 import type { ModelLimits, TierName } from '../../lib/config/schema';
 import { AuthenticationError } from '../openai/errors';
 import { bearerToken, hashApiKey, isWellFormedApiKey } from './api-keys';
+import {
+  defaultProjectId,
+  type KeyPermissions,
+  type PrincipalKind,
+  parsePermissions,
+} from './key-permissions';
 
 /** Who is calling: what the authorizer hands to the API. */
 export interface Principal {
   /**
    * How the caller proved who it is: an inference (project) key, an admin key, or a console
-   * session (a Cognito access token). Absent means a project key, as before the console had
-   * sessions. (Issue 22's shared contract; the `keys` branch owns the full definition.)
+   * session (a Cognito access token). What it may call follows from it
+   * (lambda/accounts/authorization.ts).
    */
-  kind?: 'project_key' | 'admin_key' | 'session';
+  kind: PrincipalKind;
+  /** The project it acts in: a project key's own, or the one an admin key or session picked. */
+  projectId: string;
+  /** A project key's permissions; absent on admin keys and sessions. */
+  permissions?: KeyPermissions;
+  /** The key's public id (`key_...`; `key_primary` for the operator's key); absent on sessions. */
+  keyId?: string;
   /** A session's user (Cognito `sub`). */
   userId?: string;
   /** A session's role in the organization it acts for. */
@@ -33,7 +45,35 @@ export interface StoredKey {
   spendLimitMicroUsd?: number;
   /** When the key last authenticated a request (ISO time), to within {@link KEY_USE_RESOLUTION_MS}. */
   lastUsedAt?: string;
+  /** A named key's public id; absent on the primary key. */
+  keyId?: string;
+  /** Absent on keys stored before admin keys existed: they are project keys. */
+  kind?: 'project_key' | 'admin_key';
+  /** Absent on keys stored before projects existed: they belong to the default project. */
+  projectId?: string;
+  /** Absent on keys stored before permissions existed: they may do everything, as they did. */
+  permissions?: KeyPermissions;
 }
+
+/**
+ * What a stored key authorizes, with keys written before kinds, projects and permissions existed
+ * read as what they were: project keys of the organization's default project with every
+ * permission. Nothing is rewritten; the item keeps its old form.
+ */
+export function keyGrants(
+  stored: Pick<StoredKey, 'customerId' | 'kind' | 'projectId' | 'permissions'>,
+): Pick<Principal, 'kind' | 'projectId' | 'permissions'> {
+  const projectId = stored.projectId ?? defaultProjectId(stored.customerId);
+  if (stored.kind === 'admin_key') return { kind: 'admin_key', projectId };
+  return {
+    kind: 'project_key',
+    projectId,
+    permissions: stored.permissions === undefined ? 'all' : parsePermissions(stored.permissions),
+  };
+}
+
+/** The public id of the operator's key of a customer, which has none of its own. */
+export const PRIMARY_KEY_ID = 'key_primary';
 
 /** Finds a key by the SHA-256 of its value. */
 export type KeyLookup = (keyHash: string) => Promise<StoredKey | undefined>;
@@ -73,6 +113,8 @@ export async function authenticate(
     use.record(keyHash, now).catch((error) => use.onError?.(error));
   }
   return {
+    ...keyGrants(stored),
+    keyId: stored.keyId ?? PRIMARY_KEY_ID,
     customerId: stored.customerId,
     tier: stored.tier,
     usageIdentifierKey: stored.usageIdentifierKey,

@@ -1,8 +1,9 @@
 import { BadRequestError, NotFoundError } from '../openai/errors';
 import type { ApiKey, CreatedApiKey } from '../openai/shapes/keys';
-import { issueApiKey, randomBase62 } from './api-keys';
-import type { Principal } from './authenticate';
+import { ADMIN_API_KEY_PREFIX, API_KEY_PREFIX, issueApiKey, randomBase62 } from './api-keys';
+import { keyGrants, type Principal } from './authenticate';
 import type { CustomersRepository, KeyRecord } from './customers-repository';
+import type { KeyPermissions } from './key-permissions';
 
 /**
  * A customer's named API keys (`/v1/keys`): several keys per customer, each with the same format
@@ -24,10 +25,29 @@ export const MAX_ACTIVE_NAMED_KEYS = 50;
  */
 export const ORPHAN_SLOT_GRACE_MS = 60_000;
 const MAX_NAME_LENGTH = 64;
-export const PRIMARY_KEY_ID = 'key_primary';
+
+export { PRIMARY_KEY_ID } from './authenticate';
+
+import { PRIMARY_KEY_ID } from './authenticate';
 
 /** A key as `/v1/keys` shows it (`openai/shapes/keys.ts`). */
 export type ApiKeyView = ApiKey;
+
+/** What a new key may do: a project key of one project with its permissions, or an admin key. */
+export type KeyGrant =
+  | { kind: 'project_key'; projectId: string; permissions: KeyPermissions }
+  | { kind: 'admin_key' };
+
+/** A named key item as stored (`listNamedKeys`). */
+export type NamedKeyRecord = KeyRecord & { keyId: string; name: string };
+
+export const isAdminKey = (key: Pick<KeyRecord, 'kind'>) => key.kind === 'admin_key';
+
+/** Who made a key, as the key list and the audit log name them. */
+export function actorOf(principal: Pick<Principal, 'kind' | 'userId' | 'keyId'>): string {
+  if (principal.kind === 'session') return principal.userId ?? 'session';
+  return principal.keyId ?? 'key_unknown';
+}
 
 type Repository = Pick<
   CustomersRepository,
@@ -47,7 +67,7 @@ export const slotOf = (key: { keyId: string; createdAt: string }) =>
 
 const seconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
 
-function namedView(key: KeyRecord & { keyId: string; name: string }): ApiKeyView {
+function namedView(key: NamedKeyRecord): ApiKeyView {
   return {
     object: 'api_key',
     id: key.keyId,
@@ -58,6 +78,20 @@ function namedView(key: KeyRecord & { keyId: string; name: string }): ApiKeyView
     created_at: seconds(key.createdAt),
     revoked_at: key.revokedAt ? seconds(key.revokedAt) : null,
     last_used_at: key.lastUsedAt ? seconds(key.lastUsedAt) : null,
+    ...keyScope(key),
+  };
+}
+
+/** A key's project, permissions and creator as the key list shows them (old keys migrate on read). */
+function keyScope(
+  key: Pick<KeyRecord, 'customerId' | 'kind' | 'projectId' | 'permissions' | 'createdBy'>,
+) {
+  const grants = keyGrants(key);
+  const permissions = grants.permissions ?? 'all';
+  return {
+    project_id: grants.projectId,
+    permissions: typeof permissions === 'string' ? permissions : permissions.restricted,
+    created_by: key.createdBy ?? null,
   };
 }
 
@@ -88,6 +122,16 @@ export class CustomerKeys {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
+  /** Every named key of the caller's organization, admin keys included, oldest first. */
+  records(principal: Principal): Promise<NamedKeyRecord[]> {
+    return this.repository.listNamedKeys(principal.customerId);
+  }
+
+  /** The project a key belongs to (its organization's default one for keys made before projects). */
+  projectOf(key: NamedKeyRecord): string {
+    return keyGrants(key).projectId;
+  }
+
   /** The primary key, then the named keys, oldest first. */
   async list(principal: Principal): Promise<ApiKeyView[]> {
     const customer = await this.repository.getCustomer(principal.customerId);
@@ -108,15 +152,35 @@ export class CustomerKeys {
         created_at: seconds(primary?.createdAt ?? customer.createdAt),
         revoked_at: null,
         last_used_at: primary?.lastUsedAt ? seconds(primary.lastUsedAt) : null,
+        ...keyScope({ customerId: customer.customerId }),
       });
     }
+    // Admin keys are listed by the administration API (`/v1/organization/admin_api_keys`).
     for (const key of await this.repository.listNamedKeys(principal.customerId))
-      views.push(namedView(key));
+      if (!isAdminKey(key)) views.push(namedView(key));
     return views;
   }
 
-  /** Issues a named key; the secret is in the answer only. */
-  async create(principal: Principal, name: string): Promise<CreatedApiKey> {
+  /**
+   * Issues a named key; the secret is in the answer only. Without a grant, a project key of the
+   * caller's project with every permission, as `/v1/keys` made before permissions existed.
+   */
+  async create(
+    principal: Principal,
+    name: string,
+    grant: KeyGrant = { kind: 'project_key', projectId: principal.projectId, permissions: 'all' },
+  ): Promise<CreatedApiKey> {
+    const { record, key } = await this.issue(principal, name, grant);
+    return { ...namedView(record), key };
+  }
+
+  /** Issues a key and answers its stored record and its secret. */
+  async issue(
+    principal: Pick<Principal, 'customerId' | 'kind' | 'userId' | 'keyId'>,
+    name: string,
+    grant: KeyGrant,
+    createdBy = actorOf(principal),
+  ): Promise<{ record: NamedKeyRecord; key: string }> {
     const customer = await this.repository.getCustomer(principal.customerId);
     const primary = customer?.keyHash ? await this.repository.getKey(customer.keyHash) : undefined;
     if (customer?.status !== 'active' || primary?.status !== 'active') {
@@ -124,8 +188,11 @@ export class CustomerKeys {
         code: 'customer_not_found',
       });
     }
-    const issued = issueApiKey();
-    const key = {
+    const issued = issueApiKey(
+      undefined,
+      grant.kind === 'admin_key' ? ADMIN_API_KEY_PREFIX : API_KEY_PREFIX,
+    );
+    const key: NamedKeyRecord = {
       keyHash: issued.hash,
       customerId: customer.customerId,
       // What the authorizer hands on comes from the primary key, which the operator keeps up to
@@ -141,6 +208,8 @@ export class CustomerKeys {
       keyId: `key_${randomBase62(20)}`,
       name,
       keyHint: issued.hint,
+      ...grant,
+      createdBy,
     };
     await this.takeSlot(
       customer.customerId,
@@ -156,7 +225,7 @@ export class CustomerKeys {
       throw error;
     }
     await this.catchUpWithPrimary(key);
-    return { ...namedView(key), key: issued.key };
+    return { record: key, key: issued.key };
   }
 
   /** Takes a slot under the cap, freeing orphaned slots once if the cap is reached; refuses past it. */
@@ -239,8 +308,26 @@ export class CustomerKeys {
     );
   }
 
-  /** Revokes a named key of the caller; another customer's key id answers 404. Revoking twice is a no-op. */
-  async revoke(principal: Principal, keyId: string): Promise<ApiKeyView> {
+  /**
+   * Revokes a named key of the caller; another customer's key id answers 404, and so does a key of
+   * the other kind (`kind`: admin keys are revoked through the administration API). Revoking twice
+   * is a no-op.
+   */
+  async revoke(
+    principal: Principal,
+    keyId: string,
+    kind: 'project_key' | 'admin_key' = 'project_key',
+  ): Promise<ApiKeyView> {
+    const key = await this.revokeRecord(principal, keyId, kind);
+    return namedView(key);
+  }
+
+  /** Revokes and answers the key's record as it now is. */
+  async revokeRecord(
+    principal: Principal,
+    keyId: string,
+    kind: 'project_key' | 'admin_key',
+  ): Promise<NamedKeyRecord> {
     if (keyId === PRIMARY_KEY_ID) {
       throw new BadRequestError(
         'The primary key is managed by your operator: create a named key, switch your applications to it, and ' +
@@ -250,15 +337,15 @@ export class CustomerKeys {
     }
     // Only the caller's own index partition is searched: another customer's key is never found.
     const key = (await this.repository.listNamedKeys(principal.customerId)).find(
-      (k) => k.keyId === keyId,
+      (k) => k.keyId === keyId && isAdminKey(k) === (kind === 'admin_key'),
     );
     if (!key) throw new NotFoundError(`No API key with id '${keyId}'.`, { code: 'key_not_found' });
-    if (key.status === 'revoked') return namedView(key);
+    if (key.status === 'revoked') return key;
     const revokedAt = this.now().toISOString();
     await this.repository.updateKey(key.keyHash, { status: 'revoked', revokedAt });
     // Revoked first, slot given back after: a crash between leaves an orphaned slot (freed later),
     // never an active key without one.
     await this.repository.releaseNamedKeySlots(principal.customerId, [slotOf(key)]);
-    return namedView({ ...key, status: 'revoked', revokedAt });
+    return { ...key, status: 'revoked', revokedAt };
   }
 }

@@ -9,6 +9,7 @@ import type { ModelLimits, TierName } from '../../lib/config/schema';
 import { isConditionFailure } from '../storage/conditional-writes';
 import { and, compare, exists, notExists, update } from '../storage/expressions';
 import { CUSTOMERS_TABLE } from './customers-table';
+import type { KeyPermissions } from './key-permissions';
 import type { CustomPlan } from './plans';
 
 const { partitionKey: PK, sortKey: SK, byCreatedIndex: BY_CREATED } = CUSTOMERS_TABLE;
@@ -81,6 +82,14 @@ export interface KeyRecord {
   revokedAt?: string;
   /** When the key last authenticated a request, to the hour (`recordKeyUse`). */
   lastUsedAt?: string;
+  /** `admin_key` for the administration API; absent or `project_key` for inference. */
+  kind?: 'project_key' | 'admin_key';
+  /** The project a project key belongs to; absent: the organization's default project. */
+  projectId?: string;
+  /** A project key's permissions; absent: all (keys made before permissions existed). */
+  permissions?: KeyPermissions;
+  /** Who created it: a user id, an admin key's id, or `operator`. */
+  createdBy?: string;
 }
 
 /** The fields of a key the authorizer hands on: every key of a customer carries the same values. */

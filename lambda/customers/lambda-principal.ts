@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEvent, Context as LambdaContext } from 'aws-lambda';
 import type { Context } from 'hono';
 import { AuthenticationError } from '../openai/errors';
-import type { Principal, SessionIdentity } from './authenticate';
+import { keyGrants, type Principal, type SessionIdentity } from './authenticate';
 import { isTierName } from './plans';
 
 export interface LambdaBindings {
@@ -44,6 +44,14 @@ export function principalFromAuthorizer(
   // API Gateway hands context numbers to the function as strings.
   const spendLimit = Number(context?.spendLimitMicroUsd);
   return Promise.resolve({
+    // Contexts cached before kinds existed name no kind: they came from project keys.
+    ...keyGrants({
+      customerId,
+      kind: context?.kind === 'admin_key' ? 'admin_key' : 'project_key',
+      projectId: typeof context?.projectId === 'string' ? context.projectId : undefined,
+      permissions: context?.permissions,
+    }),
+    ...(typeof context?.keyId === 'string' ? { keyId: context.keyId } : {}),
     customerId,
     tier,
     usageIdentifierKey: event?.requestContext.identity?.apiKey ?? '',

@@ -12,6 +12,8 @@ export type FilePurpose = 'batch' | 'batch_output' | 'fine-tune' | 'fine-tune-re
 export interface FileRecord {
   fileId: string;
   customerId: string;
+  /** The project that uploaded it; absent on files uploaded before projects. */
+  projectId?: string;
   filename: string;
   purpose: FilePurpose;
   bytes: number;

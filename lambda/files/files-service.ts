@@ -145,7 +145,7 @@ export class FilesService {
    */
   async create(
     customerId: string,
-    input: { filename: string; purpose: FilePurpose; content: Uint8Array },
+    input: { filename: string; purpose: FilePurpose; content: Uint8Array; projectId?: string },
     quotaBytes?: number,
   ) {
     const { config, storage, repository } = this.options;
@@ -162,6 +162,7 @@ export class FilesService {
     const record: FileRecord = {
       fileId,
       customerId,
+      ...(input.projectId ? { projectId: input.projectId } : {}),
       filename: checkFilename(input.filename),
       purpose: input.purpose,
       bytes: input.content.byteLength,

@@ -524,6 +524,8 @@ export class JobsService {
     const job: JobRecord = {
       jobId,
       customerId: principal.customerId,
+      // The project it was created in (issue 22).
+      projectId: principal.projectId,
       model: planned.model,
       status: 'validating_files',
       createdAt: this.seconds(),

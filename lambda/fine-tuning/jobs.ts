@@ -23,6 +23,8 @@ export interface JobError {
 export interface JobRecord {
   jobId: string;
   customerId: string;
+  /** The project that created it; absent on jobs created before projects. */
+  projectId?: string;
   /** Base model (catalog id). */
   model: string;
   status: JobStatus;

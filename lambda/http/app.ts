@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import type { TierName } from '../../lib/config/schema';
+import { authorizeRoute } from '../accounts/authorization';
 import {
   AuthenticationError,
   HttpError,
@@ -18,6 +19,7 @@ import { fineTuningRoutes } from './routes/fine-tunings';
 import { keyRoutes } from './routes/keys';
 import { limitRoutes } from './routes/limits';
 import { modelRoutes } from './routes/models';
+import { organizationRoutes } from './routes/organization';
 import { uploadRoutes } from './routes/uploads';
 import { usageRoutes } from './routes/usage';
 import type { ApiDependencies, AppEnv } from './types';
@@ -36,6 +38,8 @@ const CREATING_ROUTES = [
   /\/fine_tuning\/jobs$/,
   /\/fine_tunings$/,
   /\/keys$/,
+  /\/organization\/projects$/,
+  /\/organization\/admin_api_keys$/,
 ];
 
 function createsData(method: string, path: string): boolean {
@@ -63,7 +67,11 @@ function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
   // Everything below needs a key; a URL no route serves answers 404 without asking for one.
   v1.use('*', async (c, next) => {
     if (matchesARoute(c)) {
-      const principal = await deps.principalOf(c);
+      const authenticated = await deps.principalOf(c);
+      authorizeRoute(authenticated, c.req.method, c.req.path);
+      const principal = deps.accounts
+        ? await deps.accounts.projects.pick(authenticated, c.req.header('openai-project'))
+        : authenticated;
       c.set('principal', principal);
       if (createsData(c.req.method, c.req.path))
         await requireActiveCustomer(deps, principal.customerId);
@@ -94,6 +102,7 @@ function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
   }
   v1.route('/', limitRoutes(deps));
   v1.route('/', keyRoutes(deps));
+  if (deps.accounts) v1.route('/', organizationRoutes(deps, deps.accounts));
   return v1;
 }
 

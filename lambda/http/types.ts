@@ -1,5 +1,7 @@
 import type { Context } from 'hono';
 import type { TierlineConfig, TierName } from '../../lib/config/schema';
+import type { AuditLog, AuditLogRepository } from '../accounts/audit-log';
+import type { Projects } from '../accounts/projects';
 import type { BatchService } from '../batches/batch-service';
 import type { Principal } from '../customers/authenticate';
 import type { CustomersRepository } from '../customers/customers-repository';
@@ -33,6 +35,8 @@ export interface ApiDependencies {
     | 'reserveNamedKeySlot'
     | 'releaseNamedKeySlots'
   >;
+  /** Projects and the audit log (the administration API); its routes answer 404 when absent. */
+  accounts?: AccountServicesApi;
   /** Where models run: SageMaker in AWS; an OpenAI-compatible server or the test model locally. */
   backend: ModelBackend;
   /** Rate limits, spend limits and the ledger of every chat completion. */
@@ -64,6 +68,13 @@ export interface ApiDependencies {
   /** The request id clients see in `x-request-id`; defaults to a random UUID. */
   requestIdOf?: (c: Context) => string | undefined;
   logError?: (message: string, details: Record<string, unknown>) => void;
+}
+
+/** What the administration API and key creation use of lambda/accounts. */
+export interface AccountServicesApi {
+  projects: Projects;
+  audit: Pick<AuditLog, 'record'>;
+  auditLog: Pick<AuditLogRepository, 'page'>;
 }
 
 /** Files (content in S3, metadata in DynamoDB) and the Uploads API for large ones. */

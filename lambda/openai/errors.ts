@@ -66,8 +66,8 @@ export class BadRequestError extends HttpError {
 }
 
 export class AuthenticationError extends HttpError {
-  constructor(message = 'Invalid API Key') {
-    super(401, 'invalid_request_error', message, { code: 'invalid_api_key' });
+  constructor(message = 'Invalid API Key', code = 'invalid_api_key') {
+    super(401, 'invalid_request_error', message, { code });
   }
 }
 

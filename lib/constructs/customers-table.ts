@@ -92,6 +92,23 @@ export class CustomersTable extends Construct {
     );
   }
 
+  /**
+   * Lets the API function `fn` list an organization's projects and page its audit log (OpenAI's
+   * administration API): Query on the table, only in organizations' partitions (`CUSTOMER#...`,
+   * `AUDIT#...`); writing them is the PutItem/UpdateItem it has for keys.
+   */
+  public bindForAdministration(fn: LambdaFunction): void {
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:Query'],
+        resources: [this.table.tableArn],
+        conditions: {
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['CUSTOMER#*', 'AUDIT#*'] },
+        },
+      }),
+    );
+  }
+
   /** Lets `fn` read single items (key lookups, profiles) and tells it the table's name. */
   /**
    * Lets `fn` list a user's memberships (the console session's organizations): Query on the table,

@@ -89,6 +89,8 @@ export class ApiStack extends Stack {
     for (const handler of [this.api.apiFunction, this.api.chatFunction]) {
       props.customers.bindForMemberships(handler.function);
     }
+    // Projects and the audit log: the administration API runs in the API function only.
+    props.customers.bindForAdministration(this.api.apiFunction.function);
 
     this.fineTuning = new FineTuningWorkflow(this, 'FineTuning', {
       config,

@@ -249,7 +249,13 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
       queue: { send: async () => undefined },
     });
     const batch = await service.create(
-      { customerId: id, tier: 'developer', usageIdentifierKey: 'k' },
+      {
+        kind: 'project_key',
+        projectId: 'proj_test',
+        customerId: id,
+        tier: 'developer',
+        usageIdentifierKey: 'k',
+      },
       { input_file_id: input.fileId, endpoint: '/v1/chat/completions', completion_window: '24h' },
     );
     gateway.resetHistory();

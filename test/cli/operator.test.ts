@@ -15,6 +15,7 @@ import { runCli } from '../../cli/main';
 import { Operator, OperatorError } from '../../cli/operator';
 import { authenticate } from '../../lambda/customers/authenticate';
 import type { CustomersRepository } from '../../lambda/customers/customers-repository';
+import { defaultProjectId } from '../../lambda/customers/key-permissions';
 import { SpendTracker } from '../../lambda/metering/spend';
 import { AuthenticationError } from '../../lambda/openai/errors';
 import { loadConfig } from '../../lib/config/load';
@@ -117,8 +118,21 @@ describe('operator commands (customers in dynalite, API Gateway mocked)', () => 
       ]);
       const principal = await authenticate(`Bearer ${result.apiKey}`, lookup);
       expect(principal).toEqual({
+        kind: 'project_key',
+        projectId: defaultProjectId('cus_1'),
+        permissions: 'all',
+        keyId: 'key_primary',
         customerId: 'cus_1',
         tier: 'developer',
+        usageIdentifierKey: createKey?.args[0].input.value,
+      });
+      // The operator's admin key: the administration API only, on the same customer.
+      const admin = await operator.createAdminKey('cus_1', 'ops');
+      expect(admin.key).toMatch(/^tl_admin_[0-9A-Za-z]{49}$/);
+      expect(await authenticate(`Bearer ${admin.key}`, lookup)).toMatchObject({
+        kind: 'admin_key',
+        keyId: admin.id,
+        customerId: 'cus_1',
         usageIdentifierKey: createKey?.args[0].input.value,
       });
     });

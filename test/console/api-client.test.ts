@@ -72,6 +72,13 @@ describe('console API client', () => {
     ],
     [
       403,
+      { message: 'project key', code: 'insufficient_permissions' },
+      {},
+      'This key cannot do this',
+      /admin key \(tl_admin_…\)/,
+    ],
+    [
+      403,
       { message: 'not on tier', code: 'model_not_available_on_tier' },
       {},
       'Not available on your plan',

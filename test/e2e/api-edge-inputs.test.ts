@@ -28,6 +28,11 @@ describe('round trips and out-of-range inputs, against local mode', () => {
       backend: new TestModelBackend({ replyTokens: 3 }),
     });
     keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
+    // The spend limit is an admin key's (or a session's): an inference key gets 403 there.
+    const developer = local.demoCustomers.find((d) => d.tier === 'developer');
+    keys.developerAdmin = (
+      await local.operator.createAdminKey(developer?.customerId ?? '', 'tests')
+    ).key;
     openai = new OpenAI({
       apiKey: keys.developer,
       baseURL: local.openAIBaseUrl,
@@ -122,7 +127,10 @@ describe('round trips and out-of-range inputs, against local mode', () => {
   it('words a spend limit of 1e308 as a decimal above the maximum', async () => {
     const response = await spec.fetch(`${local.openAIBaseUrl}/spend_limit`, {
       method: 'PUT',
-      headers: { authorization: `Bearer ${keys.developer}`, 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${keys.developerAdmin}`,
+        'content-type': 'application/json',
+      },
       body: '{"monthly_limit_usd": 1e308}',
     });
 

@@ -40,12 +40,16 @@ describe('spend limits and limits a client can use, seen by the openai client', 
       email: `${name}@limits.test`,
       tier,
     });
+    // The spend limit is read and set with the customer's admin key: its inference key gets 403.
+    const { key } = await local.operator.createAdminKey(customer.customerId, 'tests');
+    adminKeyOf.set(apiKey as string, key);
     return { apiKey: apiKey as string, customerId: customer.customerId };
   };
+  const adminKeyOf = new Map<string, string>();
   const spendView = async (apiKey: string) =>
     (await (
       await fetch(`${local.openAIBaseUrl}/spend_limit`, {
-        headers: { authorization: `Bearer ${apiKey}` },
+        headers: { authorization: `Bearer ${adminKeyOf.get(apiKey)}` },
       })
     ).json()) as { spent_usd: string; reserved_usd: string; monthly_limit_usd: number | null };
 
@@ -89,7 +93,10 @@ describe('spend limits and limits a client can use, seen by the openai client', 
     await openai.chat.completions.create(ask); // cache the decision (no limit) first
     const put = await fetch(`${local.openAIBaseUrl}/spend_limit`, {
       method: 'PUT',
-      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${adminKeyOf.get(apiKey)}`,
+        'content-type': 'application/json',
+      },
       body: JSON.stringify({ monthly_limit_usd: 0.1 }),
     });
     expect(put.status).toBe(200);

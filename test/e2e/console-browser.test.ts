@@ -177,8 +177,16 @@ describe('the web console in Chromium', () => {
     await expectText(page.getByRole('region', { name: 'Usage per day and model' }), 'qwen3-8b');
   });
 
-  it('creates a key (shown once) that works, and revokes it: the revoked key gets 401', async () => {
+  it('tells an inference key it cannot manage keys, then manages them with an admin key', async () => {
     await go('keys');
+    // Signed in with an inference key: the key list is refused, in words.
+    await expectText(page.getByRole('alert'), 'This key cannot do this');
+    // The customer's admin key (the operator CLI's `customers admin-key`) manages keys.
+    const developer = local.demoCustomers.find((d) => d.tier === 'developer');
+    const admin = await local.operator.createAdminKey(developer?.customerId ?? '', 'console');
+    await page.evaluate((key) => sessionStorage.setItem('tierline.apiKey', key), admin.key);
+    await page.reload();
+    await page.getByRole('heading', { level: 1 }).waitFor();
     await page.getByLabel('Key name').fill('browser test');
     await page.getByRole('button', { name: 'Create key' }).click();
     const secret = (await page.getByTestId('new-key').textContent()) ?? '';
@@ -210,8 +218,11 @@ describe('the web console in Chromium', () => {
     await expectText(page.getByTestId('limit'), '$25.00');
     for (const mark of ['50%: $12.50', '75%: $18.75', '90%: $22.50'])
       await expectText(page.locator('.marks'), mark);
+    // Read back with the admin key the console is signed in with (an inference key gets 403).
+    const adminKey = await page.evaluate(() => sessionStorage.getItem('tierline.apiKey'));
+    expect(adminKey).toMatch(/^tl_admin_/);
     const limit = await fetch(`${local.openAIBaseUrl}/spend_limit`, {
-      headers: { authorization: `Bearer ${developerKey}` },
+      headers: { authorization: `Bearer ${adminKey}` },
     });
     expect(((await limit.json()) as { monthly_limit_usd: number }).monthly_limit_usd).toBe(25);
   });

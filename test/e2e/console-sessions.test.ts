@@ -160,4 +160,75 @@ describe('console sessions (Cognito access tokens) in local mode', () => {
     expect((await get(forged, '/models', customer.customerId)).status).toBe(401);
     expect((await get(`${token}x`, '/models', customer.customerId)).status).toBe(401);
   });
+
+  it('lets an owner manage keys, admin keys and projects, and a member only read them', async () => {
+    const owner = await signedIn('owner@manage.test');
+    const member = await signedIn('member@manage.test');
+    const { customer } = await local.operator.createCustomer({
+      name: 'Managed',
+      email: 'billing@manage.test',
+      tier: 'developer',
+    });
+    for (const [who, role] of [
+      [owner, 'owner'],
+      [member, 'member'],
+    ] as const) {
+      await memberships.put({
+        userId: who.userId,
+        customerId: customer.customerId,
+        role,
+        email: `${role}@manage.test`,
+        createdAt: new Date().toISOString(),
+      });
+    }
+    const as = (token: string) =>
+      new OpenAI({
+        apiKey: token,
+        adminAPIKey: token,
+        organization: customer.customerId,
+        baseURL: local.openAIBaseUrl,
+        maxRetries: 0,
+      });
+    const ownerClient = as(owner.token);
+    const memberClient = as(member.token);
+
+    // An owner's session is the one way besides the operator to make an admin key.
+    const admin = await ownerClient.admin.organization.adminAPIKeys.create({ name: 'ci admin' });
+    expect(admin.value).toMatch(/^tl_admin_/);
+    const project = await ownerClient.admin.organization.projects.create({ name: 'Team' });
+    const key = (await ownerClient.post('/keys', {
+      body: { name: 'team app', permissions: { chat: 'write' } },
+      headers: { 'OpenAI-Project': project.id },
+    })) as { id: string; project_id: string; created_by: string };
+    expect(key).toMatchObject({ project_id: project.id, created_by: owner.userId });
+    await ownerClient.put('/spend_limit', { body: { monthly_limit_usd: 20 } });
+
+    // A member reads keys, the spend limit and projects, and changes none of them.
+    expect(((await memberClient.get('/keys')) as { data: unknown[] }).data.length).toBe(2);
+    expect(await memberClient.get('/spend_limit')).toMatchObject({ monthly_limit_usd: 20 });
+    expect((await memberClient.admin.organization.projects.list()).data).toHaveLength(2);
+    for (const refused of [
+      memberClient.post('/keys', { body: { name: 'mine' } }),
+      memberClient.delete(`/keys/${key.id}`),
+      memberClient.put('/spend_limit', { body: { monthly_limit_usd: null } }),
+      memberClient.admin.organization.adminAPIKeys.create({ name: 'mine' }),
+      memberClient.admin.organization.adminAPIKeys.list(),
+      memberClient.admin.organization.projects.create({ name: 'mine' }),
+      memberClient.admin.organization.auditLogs.list(),
+    ]) {
+      await expect(refused).rejects.toBeInstanceOf(OpenAI.PermissionDeniedError);
+    }
+    // The owner's actions are in the audit log, with the owner's user id as the actor.
+    const log = await ownerClient.admin.organization.auditLogs.list();
+    expect(log.data.map((e) => e.type)).toEqual([
+      'api_key.created',
+      'project.created',
+      'api_key.created',
+    ]);
+    expect(log.data[0]?.actor).toMatchObject({
+      type: 'session',
+      session: { user: { id: owner.userId } },
+    });
+    expect(logs.join('\n')).not.toContain(owner.token);
+  });
 });

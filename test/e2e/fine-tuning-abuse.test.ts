@@ -7,6 +7,7 @@ import type { JobRecord } from '../../lambda/fine-tuning/jobs';
 import { loadConfig } from '../../lib/config/load';
 import { LOCAL_FINE_TUNING_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { adapterFiles, entriesOf, safetensors, tarGzOf, zipOf } from '../support/adapters';
+import { adminKeys } from '../support/admin-keys';
 
 /**
  * The fine-tuning HTTP API against a hostile customer, in local mode, over real HTTP with the
@@ -108,13 +109,19 @@ describe('the fine-tuning API against a hostile customer', () => {
         purpose: purpose as 'fine-tune',
       })
     ).id;
+  // Spend limits are read and set with an admin key: an inference key gets 403 there.
+  const admin = adminKeys(() => local);
+  const asAdmin = async (who: string) => {
+    keys[`admin:${who}`] ??= await admin(ids[who] as string);
+    return `admin:${who}`;
+  };
   const spend = async (who: string) =>
-    (await call(who, 'GET', '/spend_limit')).json as unknown as {
+    (await call(await asAdmin(who), 'GET', '/spend_limit')).json as unknown as {
       reserved_usd: string;
       spent_usd: string;
     };
   const setLimit = async (who: string, usd: number | null) => {
-    const r = await call(who, 'PUT', '/spend_limit', { monthly_limit_usd: usd });
+    const r = await call(await asAdmin(who), 'PUT', '/spend_limit', { monthly_limit_usd: usd });
     expect(r.status).toBe(200);
   };
   const expectOpenAIError = (r: { status: number; json: ErrorBody }, status: number) => {

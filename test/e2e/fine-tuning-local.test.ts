@@ -1,6 +1,7 @@
 import OpenAI, { toFile } from 'openai';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { adminKeys } from '../support/admin-keys';
 import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -76,7 +77,9 @@ describe('fine-tuning jobs in local mode', () => {
     const spend = (await (
       await spec.fetch(`${local.openAIBaseUrl}/spend_limit`, {
         headers: {
-          authorization: `Bearer ${local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey}`,
+          authorization: `Bearer ${await adminKeys(() => local)(
+            local.demoCustomers.find((d) => d.tier === 'developer')?.customerId ?? '',
+          )}`,
         },
       })
     ).json()) as { reserved_usd: string; spent_usd: string };

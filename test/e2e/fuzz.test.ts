@@ -1,4 +1,6 @@
 import * as fc from 'fast-check';
+import { routeGroupOf } from '../../lambda/accounts/authorization';
+import { defaultProjectId } from '../../lambda/customers/key-permissions';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
@@ -199,6 +201,8 @@ const request = fc.record({
 describe('fuzzing every route (fast-check)', () => {
   let local: LocalMode;
   let key: string;
+  let adminKey: string;
+  let projectId: string;
 
   beforeAll(async () => {
     // Edge limits and model limits far above what the run sends, so requests reach validation, not
@@ -224,8 +228,18 @@ describe('fuzzing every route (fast-check)', () => {
       port: 0,
       backend: new TestModelBackend({ replyTokens: 2 }),
     });
-    key = local.demoCustomers.find((d) => d.tier === 'enterprise')?.apiKey ?? '';
+    const enterprise = local.demoCustomers.find((d) => d.tier === 'enterprise');
+    key = enterprise?.apiKey ?? '';
+    adminKey = (await local.operator.createAdminKey(enterprise?.customerId ?? '', 'fuzz')).key;
+    projectId = defaultProjectId(enterprise?.customerId ?? '');
   });
+  /** Administrative routes get the customer's admin key, the others its inference key. */
+  const keyFor = (path: string) => {
+    const group = routeGroupOf(path);
+    return group === 'keys' || group === 'spend_limit' || group === 'administration'
+      ? adminKey
+      : key;
+  };
   afterAll(() => local.stop());
 
   it('never answers 5xx; every error has the OpenAI shape; every success matches the schemas', async () => {
@@ -234,14 +248,17 @@ describe('fuzzing every route (fast-check)', () => {
     // A counterexample can be megabytes long (huge strings): report its start only.
     await assertShortly(
       fc.asyncProperty(request, async ({ target: { method, path }, ...r }) => {
-        const url = new URL(`${local.url}${path}`);
+        // The customer's own default project and primary key, so those routes check their input
+        // rather than answer 404 for an id that names nothing.
+        const filled = path.replace('{project_id}', projectId).replace('{key_id}', 'key_primary');
+        const url = new URL(`${local.url}${filled}`);
         for (const [name, value] of Object.entries(r.query ?? {}))
           url.searchParams.set(name, value);
         const hasBody = r.body !== undefined && method !== 'GET';
         const response = await fetch(url, {
           method,
           headers: {
-            ...(r.authorized ? { authorization: `Bearer ${key}` } : {}),
+            ...(r.authorized ? { authorization: `Bearer ${keyFor(url.pathname)}` } : {}),
             ...(r.contentType && hasBody ? { 'content-type': r.contentType } : {}),
           },
           body: hasBody ? r.body : undefined,

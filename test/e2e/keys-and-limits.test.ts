@@ -30,7 +30,9 @@ describe('named API keys and current limits', () => {
       email: `${name}@keys.test`,
       tier,
     });
-    return { customerId: customer.customerId, apiKey: apiKey as string };
+    // Keys are managed with an admin key: an inference key gets 403 there.
+    const { key: adminKey } = await local.operator.createAdminKey(customer.customerId, 'tests');
+    return { customerId: customer.customerId, apiKey: apiKey as string, adminKey };
   };
 
   beforeAll(async () => {
@@ -46,7 +48,7 @@ describe('named API keys and current limits', () => {
   it('creates a named key that works with the customer limits, lists it, and revokes it (then 401)', async () => {
     const alice = await newCustomer('alice');
 
-    const created = await api(alice.apiKey, '/keys', {
+    const created = await api(alice.adminKey, '/keys', {
       method: 'POST',
       body: JSON.stringify({ name: ' ci runner ' }),
     });
@@ -78,7 +80,7 @@ describe('named API keys and current limits', () => {
     expect(row.requests_per_minute).toEqual({ limit: 5, used: 1, remaining: 4 });
     expect(row.requests_per_day).toEqual({ limit: 50, used: 1, remaining: 49 });
 
-    const listed = await api(alice.apiKey, '/keys');
+    const listed = await api(alice.adminKey, '/keys');
     expect(
       listed.json.data.map((k: { name: string; primary: boolean }) => [k.name, k.primary]),
     ).toEqual([
@@ -87,33 +89,33 @@ describe('named API keys and current limits', () => {
     ]);
     expect(JSON.stringify(listed.json)).not.toContain(created.json.key);
 
-    const revoked = await api(alice.apiKey, `/keys/${created.json.id}`, { method: 'DELETE' });
+    const revoked = await api(alice.adminKey, `/keys/${created.json.id}`, { method: 'DELETE' });
     expect(revoked.json).toMatchObject({ id: created.json.id, status: 'revoked' });
     expect(typeof revoked.json.revoked_at).toBe('number');
     await expect(openai.models.list()).rejects.toMatchObject({ status: 401 });
     // Revoking again answers the same revoked key.
     expect(
-      (await api(alice.apiKey, `/keys/${created.json.id}`, { method: 'DELETE' })).json.status,
+      (await api(alice.adminKey, `/keys/${created.json.id}`, { method: 'DELETE' })).json.status,
     ).toBe('revoked');
   });
 
   it("never lets a customer see or revoke another customer's key", async () => {
     const owner = await newCustomer('owner');
     const other = await newCustomer('other');
-    const created = await api(owner.apiKey, '/keys', {
+    const created = await api(owner.adminKey, '/keys', {
       method: 'POST',
       body: JSON.stringify({ name: 'mine' }),
     });
 
-    const attempt = await api(other.apiKey, `/keys/${created.json.id}`, { method: 'DELETE' });
+    const attempt = await api(other.adminKey, `/keys/${created.json.id}`, { method: 'DELETE' });
     expect(attempt.status).toBe(404);
     expect(attempt.json.error).toMatchObject({
       code: 'key_not_found',
       type: 'invalid_request_error',
     });
-    const list = await api(other.apiKey, '/keys');
+    const list = await api(other.adminKey, '/keys');
     expect(list.json.data.map((k: { id: string }) => k.id)).not.toContain(created.json.id);
-    const ownerList = await api(owner.apiKey, '/keys');
+    const ownerList = await api(owner.adminKey, '/keys');
     expect(ownerList.json.data.find((k: { id: string }) => k.id === created.json.id).status).toBe(
       'active',
     );
@@ -121,38 +123,40 @@ describe('named API keys and current limits', () => {
 
   it('answers bad key requests with 400s in the OpenAI error shape', async () => {
     const bob = await newCustomer('bob');
-    const noName = await api(bob.apiKey, '/keys', { method: 'POST', body: JSON.stringify({}) });
+    const noName = await api(bob.adminKey, '/keys', { method: 'POST', body: JSON.stringify({}) });
     expect(noName.status).toBe(400);
     expect(noName.json.error).toMatchObject({ type: 'invalid_request_error', param: 'name' });
-    const long = await api(bob.apiKey, '/keys', {
+    const long = await api(bob.adminKey, '/keys', {
       method: 'POST',
       body: JSON.stringify({ name: 'x'.repeat(65) }),
     });
     expect(long.json.error).toMatchObject({ param: 'name', code: 'invalid_value' });
-    const notJson = await api(bob.apiKey, '/keys', { method: 'POST', body: '{' });
+    const notJson = await api(bob.adminKey, '/keys', { method: 'POST', body: '{' });
     expect(notJson.status).toBe(400);
-    const primary = await api(bob.apiKey, '/keys/key_primary', { method: 'DELETE' });
+    const primary = await api(bob.adminKey, '/keys/key_primary', { method: 'DELETE' });
     expect(primary.status).toBe(400);
     expect(primary.json.error.code).toBe('primary_key_not_revocable');
   });
 
   it('moves named keys with the customer: a tier change and a revocation reach them', async () => {
     const carol = await newCustomer('carol');
-    const created = await api(carol.apiKey, '/keys', {
+    const created = await api(carol.adminKey, '/keys', {
       method: 'POST',
       body: JSON.stringify({ name: 'app' }),
     });
 
     await local.operator.setTier(carol.customerId, 'developer');
     expect((await api(created.json.key, '/limits')).json.tier).toBe('developer');
-    const spend = await api(created.json.key, '/spend_limit', {
+    const spend = await api(carol.adminKey, '/spend_limit', {
       method: 'PUT',
       body: JSON.stringify({ monthly_limit_usd: 5 }),
     });
     expect(spend.json.monthly_limit_usd).toBe(5);
 
     await local.operator.revoke(carol.customerId);
-    expect((await api(created.json.key, '/keys')).status).toBe(401);
+    expect((await api(created.json.key, '/limits')).status).toBe(401);
+    // The admin key goes with the customer too.
+    expect((await api(carol.adminKey, '/keys')).status).toBe(401);
   });
 
   it('reports the current minute and day with their resets', async () => {

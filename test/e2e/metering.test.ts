@@ -234,9 +234,10 @@ describe('metering seen by the openai client', () => {
   it('blocks at the monthly spend limit with insufficient_quota and publishes 50/75/90% alerts once each', async () => {
     const { apiKey, customer } = await newCustomer('developer', 'spender');
     const openai = clientFor(apiKey as string);
+    const { key: adminKey } = await local.operator.createAdminKey(customer.customerId, 'tests');
     const setLimit = await spec.fetch(`${local.openAIBaseUrl}/spend_limit`, {
       method: 'PUT',
-      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
       body: JSON.stringify({ monthly_limit_usd: 0.00001 }), // 10 micro-USD: a handful of tiny requests
     });
     expect(setLimit.status).toBe(200);
@@ -257,7 +258,7 @@ describe('metering seen by the openai client', () => {
     expect(alerts.map((a) => a.thresholdPercent)).toEqual([50, 75, 90]);
     const view = (await (
       await spec.fetch(`${local.openAIBaseUrl}/spend_limit`, {
-        headers: { authorization: `Bearer ${apiKey}` },
+        headers: { authorization: `Bearer ${adminKey}` },
       })
     ).json()) as { spent_usd: string };
     expect(view).toMatchObject({

@@ -62,6 +62,11 @@ describe("OpenAI's contract at its edges, against local mode", () => {
       backend: new ToolTakingModel({ replyTokens: 5 }),
     });
     keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
+    // The spend limit is an admin key's (or a session's): an inference key gets 403 there.
+    const developer = local.demoCustomers.find((d) => d.tier === 'developer');
+    keys.developerAdmin = (
+      await local.operator.createAdminKey(developer?.customerId ?? '', 'tests')
+    ).key;
     openai = new OpenAI({
       apiKey: keys.developer,
       baseURL: local.openAIBaseUrl,
@@ -177,15 +182,16 @@ describe("OpenAI's contract at its edges, against local mode", () => {
   });
 
   it('writes a spend limit of 5e-324 whole, rounded to the micro-USD, and refuses a string', async () => {
-    const tiny = await post('/spend_limit', { monthly_limit_usd: 5e-324 }, keys.developer, 'PUT');
+    const admin = keys.developerAdmin;
+    const tiny = await post('/spend_limit', { monthly_limit_usd: 5e-324 }, admin, 'PUT');
     const shown = await spec.fetch(`${local.openAIBaseUrl}/spend_limit`, {
-      headers: { authorization: `Bearer ${keys.developer}` },
+      headers: { authorization: `Bearer ${admin}` },
     });
-    const asString = await post('/spend_limit', { monthly_limit_usd: '50' }, keys.developer, 'PUT');
+    const asString = await post('/spend_limit', { monthly_limit_usd: '50' }, admin, 'PUT');
     const extra = await post(
       '/spend_limit',
       { monthly_limit_usd: 5, currency: 'EUR' },
-      keys.developer,
+      admin,
       'PUT',
     );
 
@@ -196,7 +202,7 @@ describe("OpenAI's contract at its edges, against local mode", () => {
       'invalid_type',
     );
     expect(extra.status).toBe(400);
-    await post('/spend_limit', { monthly_limit_usd: null }, keys.developer, 'PUT');
+    await post('/spend_limit', { monthly_limit_usd: null }, admin, 'PUT');
   });
 
   it('answers a chunked 100 MB chat body with 413 before reading past the limit', async () => {

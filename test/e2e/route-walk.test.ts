@@ -1,3 +1,5 @@
+import { routeGroupOf } from '../../lambda/accounts/authorization';
+import { defaultProjectId } from '../../lambda/customers/key-permissions';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
@@ -271,6 +273,78 @@ const WALKS: Record<string, Walk> = {
     invalid: [{ path: '/v1/keys/key_nope', status: 404 }],
   },
   'GET /v1/limits': { path: '/v1/limits', invalid: [{ noKey: true, status: 401 }] },
+  // The administration API, walked with the customer's admin key (`keyFor`).
+  'GET /v1/organization/projects': {
+    path: '/v1/organization/projects',
+    query: 'limit=5&include_archived=true',
+    invalid: [{ query: 'limit=0', status: 400 }],
+  },
+  'POST /v1/organization/projects': {
+    path: '/v1/organization/projects',
+    body: { name: 'walk' },
+    invalid: [
+      { body: { name: '' }, status: 400 },
+      { raw: 'not json', status: 400 },
+    ],
+  },
+  'GET /v1/organization/projects/{project_id}': {
+    path: '/v1/organization/projects/{project}',
+    invalid: [{ path: '/v1/organization/projects/proj_nope', status: 404 }],
+  },
+  'POST /v1/organization/projects/{project_id}': {
+    path: '/v1/organization/projects/{project}',
+    body: { name: 'walk renamed' },
+    invalid: [
+      { path: '/v1/organization/projects/proj_nope', body: { name: 'x' }, status: 404 },
+      { body: { name: 5 }, status: 400 },
+    ],
+  },
+  'POST /v1/organization/projects/{project_id}/archive': {
+    path: '/v1/organization/projects/{project2}/archive',
+    invalid: [{ path: '/v1/organization/projects/{defaultproject}/archive', status: 400 }],
+  },
+  'GET /v1/organization/projects/{project_id}/api_keys': {
+    path: '/v1/organization/projects/{defaultproject}/api_keys',
+    invalid: [{ path: '/v1/organization/projects/proj_nope/api_keys', status: 404 }],
+  },
+  'GET /v1/organization/projects/{project_id}/api_keys/{api_key_id}': {
+    path: '/v1/organization/projects/{defaultproject}/api_keys/{pkey}',
+    invalid: [
+      { path: '/v1/organization/projects/{defaultproject}/api_keys/key_nope', status: 404 },
+    ],
+  },
+  'DELETE /v1/organization/projects/{project_id}/api_keys/{api_key_id}': {
+    path: '/v1/organization/projects/{defaultproject}/api_keys/{pkey2}',
+    once: true,
+    invalid: [
+      { path: '/v1/organization/projects/{defaultproject}/api_keys/key_nope', status: 404 },
+    ],
+  },
+  'GET /v1/organization/admin_api_keys': {
+    path: '/v1/organization/admin_api_keys',
+    invalid: [{ query: 'limit=101', status: 400 }],
+  },
+  // Only an owner's console session may create an admin key: an admin key is refused.
+  'POST /v1/organization/admin_api_keys': {
+    path: '/v1/organization/admin_api_keys',
+    body: { name: 'walk' },
+    status: 403,
+    invalid: [{ noKey: true, status: 401 }],
+  },
+  'GET /v1/organization/admin_api_keys/{key_id}': {
+    path: '/v1/organization/admin_api_keys/{adminkey}',
+    invalid: [{ path: '/v1/organization/admin_api_keys/key_nope', status: 404 }],
+  },
+  'DELETE /v1/organization/admin_api_keys/{key_id}': {
+    path: '/v1/organization/admin_api_keys/{adminkey2}',
+    once: true,
+    invalid: [{ path: '/v1/organization/admin_api_keys/key_nope', status: 404 }],
+  },
+  'GET /v1/organization/audit_logs': {
+    path: '/v1/organization/audit_logs',
+    query: 'limit=2',
+    invalid: [{ query: 'after=nope', status: 400 }],
+  },
   'POST /v1/uploads/{upload_id}/cancel': {
     path: '/v1/uploads/{upload3}/cancel',
     once: true,
@@ -288,11 +362,19 @@ describe('the route walk: every documented operation, valid and invalid', () => 
   afterEach(() => expectSpecCompliance(spec));
   let local: LocalMode;
   let key: string;
+  /** The same customer's admin key: administrative routes refuse an inference key. */
+  let adminKey: string;
+  const keyFor = (path: string) => {
+    const group = routeGroupOf(path.split('?')[0] ?? path);
+    return group === 'keys' || group === 'spend_limit' || group === 'administration'
+      ? adminKey
+      : key;
+  };
   const ids: Record<string, string> = {};
   let makeBatch: () => Promise<string>;
   const fill = (text: string) =>
     text.replace(
-      /\{(file2?|ftfile|ftjob[23]?|upload[23]?|part|batch2?|key|adapter|ftune2?|ftmodel)\}/g,
+      /\{(file2?|ftfile|ftjob[23]?|upload[23]?|part|batch2?|key|adapter|ftune2?|ftmodel|project2?|defaultproject|pkey2?|adminkey2?)\}/g,
       (_m, name: string) => ids[name] ?? name,
     );
 
@@ -314,7 +396,9 @@ describe('the route walk: every documented operation, valid and invalid', () => 
         stop: async () => undefined,
       },
     });
-    key = local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey ?? '';
+    const developer = local.demoCustomers.find((d) => d.tier === 'developer');
+    key = developer?.apiKey ?? '';
+    adminKey = (await local.operator.createAdminKey(developer?.customerId ?? '', 'walk')).key;
     // The objects the walks of `/files/{id}` and `/uploads/{id}` act on.
     const made = async (path: string, init: { body?: unknown; form?: FormData }) => {
       const response = await send('POST', path, init);
@@ -343,6 +427,14 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     ids.batch = await made('/v1/batches', { body: batch });
     makeBatch = () => made('/v1/batches', { body: batch });
     ids.key = await made('/v1/keys', { body: { name: 'walk-revoked' } });
+    ids.pkey = await made('/v1/keys', { body: { name: 'walk-project-key' } });
+    ids.pkey2 = await made('/v1/keys', { body: { name: 'walk-project-key-deleted' } });
+    ids.project = await made('/v1/organization/projects', { body: { name: 'walk' } });
+    ids.project2 = await made('/v1/organization/projects', { body: { name: 'walk-archived' } });
+    ids.defaultproject = defaultProjectId(developer?.customerId ?? '');
+    for (const name of ['adminkey', 'adminkey2']) {
+      ids[name] = (await local.operator.createAdminKey(developer?.customerId ?? '', name)).id;
+    }
     const conversation = JSON.stringify({
       messages: [
         { role: 'user', content: 'Walk?' },
@@ -382,7 +474,7 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     return spec.fetch(`${local.url}${fill(path)}`, {
       method,
       headers: {
-        ...(options.noKey ? {} : { authorization: `Bearer ${key}` }),
+        ...(options.noKey ? {} : { authorization: `Bearer ${keyFor(fill(path))}` }),
         ...(text === undefined ? {} : { 'content-type': 'application/json' }),
       },
       body: options.form ?? text,

@@ -100,7 +100,9 @@ export function KeysPage({ api }: { api: ConsoleApi }) {
             </tbody>
           </table>
         <//>`
-        : html`<${Loading} what="your keys" />`
+        : keys.error
+          ? null
+          : html`<${Loading} what="your keys" />`
     }
   </section>`;
 }

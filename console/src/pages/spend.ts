@@ -19,7 +19,12 @@ export function SpendPage({ api }: { api: ConsoleApi }) {
     }
   }, [loaded.data]);
 
-  if (loaded.error) return html`<${ErrorNotice} error=${loaded.error} />`;
+  if (loaded.error) {
+    return html`<section aria-labelledby="spend-title">
+      <h1 id="spend-title">Spend limit</h1>
+      <${ErrorNotice} error=${loaded.error} />
+    </section>`;
+  }
   if (!spend) return html`<${Loading} what="your spend limit" />`;
   if (!spend.available) {
     return html`<section aria-labelledby="spend-title">

@@ -207,7 +207,18 @@ function keyPaths(): Record<string, Schema> {
             required: true,
             content: json({
               type: 'object',
-              properties: { name: { type: 'string', maxLength: 64 } },
+              properties: {
+                name: { type: 'string', maxLength: 64 },
+                permissions: {
+                  anyOf: [
+                    { enum: ['all', 'read_only'] },
+                    {
+                      type: 'object',
+                      additionalProperties: { enum: ['none', 'read', 'write'] },
+                    },
+                  ],
+                },
+              },
               required: ['name'],
             }),
           },
@@ -217,6 +228,83 @@ function keyPaths(): Record<string, Schema> {
     '/v1/keys/{key_id}': {
       delete: operation('Revoke a named API key of the caller', ref('ApiKey'), {
         parameters: [pathParameter('key_id')],
+      }),
+    },
+  };
+}
+
+const PAGE_PARAMETERS = [
+  { name: 'after', in: 'query', schema: { type: 'string' } },
+  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100 } },
+];
+const nameBody = (maxLength: number) => ({
+  required: true,
+  content: json({
+    type: 'object',
+    properties: { name: { type: 'string', maxLength } },
+    required: ['name'],
+  }),
+});
+
+/** OpenAI's administration API: projects, their keys, admin keys, the audit log. */
+function organizationPaths(): Record<string, Schema> {
+  const project = [pathParameter('project_id')];
+  const projectKey = [pathParameter('project_id'), pathParameter('api_key_id')];
+  return {
+    '/v1/organization/projects': {
+      get: operation("The organization's projects, the default one first", ref('ProjectList'), {
+        parameters: [
+          ...PAGE_PARAMETERS,
+          { name: 'include_archived', in: 'query', schema: { type: 'boolean' } },
+        ],
+      }),
+      post: operation('Create a project', ref('Project'), { requestBody: nameBody(100) }),
+    },
+    '/v1/organization/projects/{project_id}': {
+      get: operation('A project of the organization', ref('Project'), { parameters: project }),
+      post: operation('Rename a project', ref('Project'), {
+        parameters: project,
+        requestBody: nameBody(100),
+      }),
+    },
+    '/v1/organization/projects/{project_id}/archive': {
+      post: operation('Archive a project and revoke its keys', ref('Project'), {
+        parameters: project,
+      }),
+    },
+    '/v1/organization/projects/{project_id}/api_keys': {
+      get: operation("A project's active API keys", ref('ProjectApiKeyList'), {
+        parameters: [...project, ...PAGE_PARAMETERS],
+      }),
+    },
+    '/v1/organization/projects/{project_id}/api_keys/{api_key_id}': {
+      get: operation("A project's API key", ref('ProjectApiKey'), { parameters: projectKey }),
+      delete: operation("Revoke a project's API key", ref('ProjectApiKeyDeleted'), {
+        parameters: projectKey,
+      }),
+    },
+    '/v1/organization/admin_api_keys': {
+      get: operation("The organization's admin keys", ref('AdminApiKeyList'), {
+        parameters: [
+          ...PAGE_PARAMETERS,
+          { name: 'order', in: 'query', schema: { enum: ['asc', 'desc'] } },
+        ],
+      }),
+      post: operation(
+        "Create an admin key (an owner's console session only); the secret is in this answer only",
+        ref('CreatedAdminApiKey'),
+        { requestBody: nameBody(64) },
+      ),
+    },
+    '/v1/organization/admin_api_keys/{key_id}': {
+      get: operation('An admin key', ref('AdminApiKey'), { parameters: [pathParameter('key_id')] }),
+      delete: operation('Revoke an admin key', ref('AdminApiKeyDeleted'), {
+        parameters: [pathParameter('key_id')],
+      }),
+    },
+    '/v1/organization/audit_logs': {
+      get: operation('Administrative actions, newest first', ref('AuditLogList'), {
+        parameters: PAGE_PARAMETERS,
       }),
     },
   };
@@ -458,6 +546,7 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
     ...chatPaths(),
     ...usagePaths(),
     ...keyPaths(),
+    ...organizationPaths(),
     ...filePaths(),
     ...batchPaths(),
     ...fineTuningJobPaths(config, trainableModels),

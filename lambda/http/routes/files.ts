@@ -69,7 +69,12 @@ export function fileRoutes({ files, storageQuotaBytes }: FilesApi): Hono<AppEnv>
     const file = await formFile(form, 'file');
     const record = await files.create(
       c.get('principal').customerId,
-      { filename: file.name, purpose, content: file.bytes },
+      {
+        filename: file.name,
+        purpose,
+        content: file.bytes,
+        projectId: c.get('principal').projectId,
+      },
       storageQuotaBytes?.(c.get('principal').tier),
     );
     return c.json(toOpenAIFile(record));

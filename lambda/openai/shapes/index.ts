@@ -15,6 +15,19 @@ import {
 import { apiKeyListShape, apiKeyShape, createdApiKeyShape } from './keys';
 import { limitsShape } from './limits';
 import { modelDeletedShape, modelListShape, modelShape } from './models';
+import {
+  adminApiKeyDeletedShape,
+  adminApiKeyListShape,
+  adminApiKeyShape,
+  auditLogListShape,
+  auditLogShape,
+  createdAdminApiKeyShape,
+  projectApiKeyDeletedShape,
+  projectApiKeyListShape,
+  projectApiKeyShape,
+  projectListShape,
+  projectShape,
+} from './organization';
 import { customerShape, planListShape, planShape } from './plans';
 import { spendLimitShape, usageFieldsShape, usageListShape } from './usage';
 
@@ -59,6 +72,17 @@ export const responseShapes = {
   CreatedApiKey: createdApiKeyShape,
   ApiKeyList: apiKeyListShape,
   Limits: limitsShape,
+  Project: projectShape,
+  ProjectList: projectListShape,
+  ProjectApiKey: projectApiKeyShape,
+  ProjectApiKeyList: projectApiKeyListShape,
+  ProjectApiKeyDeleted: projectApiKeyDeletedShape,
+  AdminApiKey: adminApiKeyShape,
+  AdminApiKeyList: adminApiKeyListShape,
+  CreatedAdminApiKey: createdAdminApiKeyShape,
+  AdminApiKeyDeleted: adminApiKeyDeletedShape,
+  AuditLog: auditLogShape,
+  AuditLogList: auditLogListShape,
 } satisfies Record<string, z.ZodMiniType>;
 
 export type ResponseShapeName = keyof typeof responseShapes;

@@ -14,6 +14,15 @@ export const apiKeyShape = z.object({
   revoked_at: nullableCount(),
   /** When the key last authenticated a request, to the hour; null if never (or not since recorded). */
   last_used_at: nullableCount(),
+  /** The project the key belongs to (its organization's default project for keys made before projects). */
+  project_id: z.string(),
+  /** `all`, `read_only`, or per endpoint group `none`/`read`/`write` (a restricted key). */
+  permissions: z.union([
+    z.enum(['all', 'read_only']),
+    z.record(z.string(), z.enum(['none', 'read', 'write'])),
+  ]),
+  /** Who created it: a user id, a key id, or null (the operator; keys made before this was kept). */
+  created_by: z.nullable(z.string()),
 });
 export type ApiKey = z.output<typeof apiKeyShape>;
 

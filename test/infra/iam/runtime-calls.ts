@@ -442,6 +442,39 @@ const customers: RuntimeCall[] = [
     context: () => ({ 'dynamodb:LeadingKeys': ['USER#0b6a2f1e-6d3c-4a8e-9f00-123456789abc'] }),
     sources: src('accounts/memberships.ts', 'listForUser: QueryCommand'),
   }),
+  // Projects and the audit log (OpenAI's administration API) live in the customers table, under
+  // the organization's partitions (`CUSTOMER#<id>` / `PROJECT#...`, `AUDIT#<id>`). The chat
+  // function reads a project when a session or admin key names one in OpenAI-Project.
+  ...roles(['api', 'chat'], {
+    action: 'dynamodb:GetItem',
+    resources: (a) => [a.table('customers')],
+    sources: src('accounts/projects.ts', 'get: GetCommand'),
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:Query',
+    resources: (a) => [a.table('customers')],
+    context: () => ({ 'dynamodb:LeadingKeys': ['CUSTOMER#cus_0123456789'] }),
+    sources: src('accounts/projects.ts', 'list: QueryCommand'),
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:PutItem',
+    resources: (a) => [a.table('customers')],
+    sources: [
+      ...src('accounts/projects.ts', 'create: PutCommand'),
+      ...src('accounts/audit-log.ts', 'put: PutCommand'),
+    ],
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:UpdateItem',
+    resources: (a) => [a.table('customers')],
+    sources: src('accounts/projects.ts', 'update: UpdateCommand'),
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:Query',
+    resources: (a) => [a.table('customers')],
+    context: () => ({ 'dynamodb:LeadingKeys': ['AUDIT#cus_0123456789'] }),
+    sources: src('accounts/audit-log.ts', 'page: QueryCommand'),
+  }),
   // Memberships are written by the API (sign-up and invitations, issue 22; in this branch only
   // local mode's tests call it): PutItem on the table, as named keys are.
   ...roles(['api'], {

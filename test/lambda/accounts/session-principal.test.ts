@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { MembershipsRepository } from '../../../lambda/accounts/memberships';
 import { createSessionPrincipals } from '../../../lambda/accounts/session-principal';
 import type { CustomersRepository } from '../../../lambda/customers/customers-repository';
+import { defaultProjectId } from '../../../lambda/customers/key-permissions';
 import { principalFromAuthorizer } from '../../../lambda/customers/lambda-principal';
 import { HttpError } from '../../../lambda/openai/errors';
 import { createDocumentClient } from '../../../lambda/storage/document-client';
@@ -103,6 +104,7 @@ describe('session principals in the API function (authorizer context + membershi
       userId: 'user-1',
       role: 'member',
       customerId: 'cus_b',
+      projectId: defaultProjectId('cus_b'),
       tier: 'developer',
       usageIdentifierKey: 'usage-cus_b',
       spendLimitMicroUsd: 5_000_000,

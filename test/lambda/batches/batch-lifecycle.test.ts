@@ -113,6 +113,8 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
     });
     const service = new BatchService({ config, batches, files: files.files, queue, now });
     const principal: Principal = {
+      kind: 'project_key',
+      projectId: 'proj_test',
       customerId: `cus_life${customers}`,
       tier: 'developer',
       usageIdentifierKey: 'k',

@@ -85,6 +85,8 @@ describe('batch worker (dynalite, s3rver)', () => {
     });
     const service = new BatchService({ config, batches, files: files.files, queue, now });
     const principal: Principal = {
+      kind: 'project_key',
+      projectId: 'proj_test',
       customerId: `cus_batch${customerCounter}`,
       tier: 'developer',
       usageIdentifierKey: 'k',

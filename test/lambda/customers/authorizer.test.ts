@@ -4,6 +4,7 @@ import {
 } from '../../../lambda/customers/api-gateway-authorizer';
 import { issueApiKey } from '../../../lambda/customers/api-keys';
 import type { CustomersRepository } from '../../../lambda/customers/customers-repository';
+import { defaultProjectId } from '../../../lambda/customers/key-permissions';
 import { type LocalDynamo, newCustomersTable, startDynalite } from '../../support/dynalite';
 import { authorizerEvent, METHOD_ARN } from '../../support/events';
 
@@ -58,7 +59,15 @@ describe('key authorizer (against dynalite)', () => {
           },
         ],
       },
-      context: { customerId: 'cus_1', tier: 'developer' },
+      // A key stored before kinds and projects: a project key of the default project, every permission.
+      context: {
+        kind: 'project_key',
+        customerId: 'cus_1',
+        projectId: defaultProjectId('cus_1'),
+        keyId: 'key_primary',
+        permissions: 'all',
+        tier: 'developer',
+      },
     });
   });
 
@@ -69,7 +78,11 @@ describe('key authorizer (against dynalite)', () => {
     const result = await handler(authorizerEvent({ authorization: `Bearer ${key}` }));
 
     expect(result.context).toEqual({
+      kind: 'project_key',
       customerId: 'cus_1',
+      projectId: defaultProjectId('cus_1'),
+      keyId: 'key_primary',
+      permissions: 'all',
       tier: 'enterprise',
       customModelLimits: JSON.stringify(limits),
     });

@@ -9,6 +9,8 @@ describe('CustomerKeys', () => {
   let dynamo: LocalDynamo;
   let repository: CustomersRepository;
   const principal: Principal = {
+    kind: 'project_key',
+    projectId: 'proj_test',
     customerId: 'cus_1',
     tier: 'developer',
     usageIdentifierKey: 'edge-key-1',

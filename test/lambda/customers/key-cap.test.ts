@@ -17,6 +17,8 @@ describe(`the ${MAX_ACTIVE_NAMED_KEYS}-key cap`, () => {
   let dynamo: LocalDynamo;
   let repository: CustomersRepository;
   const principal: Principal = {
+    kind: 'project_key',
+    projectId: 'proj_test',
     customerId: 'cus_1',
     tier: 'developer',
     usageIdentifierKey: 'edge-1',

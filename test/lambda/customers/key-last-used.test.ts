@@ -134,6 +134,8 @@ describe('key last use', () => {
   it('is listed as last_used_at on /v1/keys', async () => {
     const keys = new CustomerKeys(repository);
     const principal = {
+      kind: 'session' as const,
+      projectId: 'proj_test',
       customerId: 'cus_1',
       tier: 'developer' as const,
       usageIdentifierKey: 'edge-1',

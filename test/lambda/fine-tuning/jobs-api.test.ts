@@ -58,11 +58,35 @@ const sagemakerMock = mockClient(SageMakerClient);
 
 /** Bearer tokens of this test and who they are (the authorizer itself is tested elsewhere). */
 const PRINCIPALS: Record<string, Principal> = {
-  dev: { customerId: 'cus_dev', tier: 'developer', usageIdentifierKey: 'k1' },
-  ent: { customerId: 'cus_ent', tier: 'enterprise', usageIdentifierKey: 'k2' },
-  free: { customerId: 'cus_free', tier: 'free', usageIdentifierKey: 'k3' },
+  dev: {
+    kind: 'project_key',
+    projectId: 'proj_test',
+    permissions: 'all',
+    customerId: 'cus_dev',
+    tier: 'developer',
+    usageIdentifierKey: 'k1',
+  },
+  ent: {
+    kind: 'project_key',
+    projectId: 'proj_test',
+    permissions: 'all',
+    customerId: 'cus_ent',
+    tier: 'enterprise',
+    usageIdentifierKey: 'k2',
+  },
+  free: {
+    kind: 'project_key',
+    projectId: 'proj_test',
+    permissions: 'all',
+    customerId: 'cus_free',
+    tier: 'free',
+    usageIdentifierKey: 'k3',
+  },
   // A Developer customer with a $0.001 monthly spend limit: smaller than any job's estimate below.
   poor: {
+    kind: 'project_key',
+    projectId: 'proj_test',
+    permissions: 'all',
     customerId: 'cus_poor',
     tier: 'developer',
     usageIdentifierKey: 'k4',

@@ -19,7 +19,14 @@ import { meteringOn } from '../../support/metering';
  * principal here stands for that cached answer.
  */
 const config = loadConfig({ env: 'dev' });
-const principal: Principal = { customerId: 'cus_gone', tier: 'developer', usageIdentifierKey: 'k' };
+const principal: Principal = {
+  kind: 'project_key',
+  projectId: 'proj_test',
+  permissions: 'all',
+  customerId: 'cus_gone',
+  tier: 'developer',
+  usageIdentifierKey: 'k',
+};
 const line = (id: string) =>
   JSON.stringify({
     custom_id: id,

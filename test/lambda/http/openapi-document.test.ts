@@ -22,7 +22,7 @@ const normalize = (path: string) =>
 
 describe("Tierline's OpenAPI document", () => {
   it('documents every route of the app, and nothing the app does not serve', () => {
-    // With every optional part (files, batches, fine-tuning jobs, adapters) present, so all routes
+    // With every optional part (files, batches, fine-tuning jobs, adapters, accounts) present, so all routes
     // are registered.
     const app = createApiApp({
       config,
@@ -30,6 +30,7 @@ describe("Tierline's OpenAPI document", () => {
       batches: {},
       fineTuningJobs: {},
       adapters: {},
+      accounts: {},
     } as unknown as ApiDependencies);
     const served = new Set(
       app.routes

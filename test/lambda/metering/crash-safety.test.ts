@@ -126,6 +126,8 @@ let customers = 0;
 function payingCustomer(): Principal {
   customers += 1;
   return {
+    kind: 'project_key',
+    projectId: 'proj_test',
     customerId: `cus_crash_${customers}`,
     tier: 'developer',
     usageIdentifierKey: `key_${customers}`,

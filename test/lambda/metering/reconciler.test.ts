@@ -37,7 +37,13 @@ afterAll(() => dynamo.stop());
 let customers = 0;
 function principal(tier: Principal['tier'] = 'developer'): Principal {
   customers += 1;
-  return { customerId: `cus_rec_${customers}`, tier, usageIdentifierKey: `key_${customers}` };
+  return {
+    kind: 'project_key',
+    projectId: 'proj_test',
+    customerId: `cus_rec_${customers}`,
+    tier,
+    usageIdentifierKey: `key_${customers}`,
+  };
 }
 
 let requests = 0;

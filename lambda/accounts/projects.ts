@@ -1,0 +1,292 @@
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { randomBase62 } from '../customers/api-keys';
+import type { Principal } from '../customers/authenticate';
+import type { CustomersRepository } from '../customers/customers-repository';
+import { CUSTOMERS_TABLE } from '../customers/customers-table';
+import { defaultProjectId } from '../customers/key-permissions';
+import { AuthenticationError, BadRequestError, NotFoundError } from '../openai/errors';
+import { isConditionFailure } from '../storage/conditional-writes';
+import type { DocumentClient } from '../storage/document-client';
+
+/** A project of an organization (OpenAI's `organization.project`). */
+export interface ProjectRecord {
+  projectId: string;
+  customerId: string;
+  name: string;
+  status: 'active' | 'archived';
+  createdAt: string;
+  archivedAt?: string;
+}
+
+const PK = CUSTOMERS_TABLE.partitionKey;
+const SK = CUSTOMERS_TABLE.sortKey;
+const projectKey = (customerId: string, projectId: string) => ({
+  [PK]: `CUSTOMER#${customerId}`,
+  [SK]: `PROJECT#${projectId}`,
+});
+
+/**
+ * Projects in the customers table, under their organization's partition (`CUSTOMER#<id>` /
+ * `PROJECT#<projectId>`, beside the `PROFILE` item): one GetItem for a project, one Query for an
+ * organization's. The default project is not stored until it is renamed: its id is derived from the
+ * organization's (`defaultProjectId`), so organizations made before projects have it with no write.
+ */
+export class ProjectsRepository {
+  constructor(
+    private readonly doc: DocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async get(customerId: string, projectId: string): Promise<ProjectRecord | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: projectKey(customerId, projectId),
+        ConsistentRead: true,
+      }),
+    );
+    return Item ? projectOf(Item) : undefined;
+  }
+
+  /** Every stored project of an organization (a Query of its own partition: never another's). */
+  async list(customerId: string): Promise<ProjectRecord[]> {
+    const projects: ProjectRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :project)',
+          ExpressionAttributeNames: { '#pk': PK, '#sk': SK },
+          ExpressionAttributeValues: { ':pk': `CUSTOMER#${customerId}`, ':project': 'PROJECT#' },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      projects.push(...(page.Items ?? []).map(projectOf));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return projects;
+  }
+
+  /** Writes a project that does not exist yet; false when its id is taken. */
+  async create(project: ProjectRecord): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...projectKey(project.customerId, project.projectId), ...project },
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': PK },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      return false;
+    }
+  }
+
+  /**
+   * Renames or archives a project. An unstored default project is written whole (`ifAbsent`), so
+   * the first rename of it and a concurrent one both land on one item.
+   */
+  async update(
+    project: ProjectRecord,
+    set: Partial<Pick<ProjectRecord, 'name' | 'status' | 'archivedAt'>>,
+  ): Promise<ProjectRecord> {
+    const next = { ...project, ...set };
+    const fields = Object.entries({ ...next }).filter(([, v]) => v !== undefined);
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: projectKey(project.customerId, project.projectId),
+        UpdateExpression: `SET ${fields.map((_, i) => `#f${i} = :v${i}`).join(', ')}`,
+        ExpressionAttributeNames: Object.fromEntries(fields.map(([k], i) => [`#f${i}`, k])),
+        ExpressionAttributeValues: Object.fromEntries(fields.map(([, v], i) => [`:v${i}`, v])),
+      }),
+    );
+    return next;
+  }
+}
+
+function projectOf(item: Record<string, unknown>): ProjectRecord {
+  return {
+    projectId: String(item.projectId),
+    customerId: String(item.customerId),
+    name: String(item.name),
+    status: item.status === 'archived' ? 'archived' : 'active',
+    createdAt: String(item.createdAt),
+    ...(typeof item.archivedAt === 'string' ? { archivedAt: item.archivedAt } : {}),
+  };
+}
+
+export const DEFAULT_PROJECT_NAME = 'Default project';
+export const isWellFormedProjectId = (id: string) => /^proj_[A-Za-z0-9]{1,64}$/.test(id);
+const MAX_NAME_LENGTH = 100;
+/** Projects an organization may have, archived ones included: far more than any uses. */
+export const MAX_PROJECTS = 1_000;
+
+/** Validates a project name: 1 to 100 printable characters after trimming. */
+export function parseProjectName(value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new BadRequestError("'name' is required: the project's name, as reports show it.", {
+      param: 'name',
+    });
+  }
+  const name = value.trim();
+  if (name.length > MAX_NAME_LENGTH || /\p{Cc}/u.test(name)) {
+    throw new BadRequestError(
+      `'name' must be at most ${MAX_NAME_LENGTH} characters without control characters.`,
+      { param: 'name', code: 'invalid_value' },
+    );
+  }
+  return name;
+}
+
+/**
+ * An organization's projects: its default project (derived, stored once renamed) and those it
+ * created. Another organization's project id is never found: every read is in the caller's own
+ * partition.
+ */
+export class Projects {
+  constructor(
+    private readonly repository: ProjectsRepository,
+    private readonly customers: Pick<CustomersRepository, 'getCustomer'>,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** The default project as it is before it is ever stored. */
+  private async defaultProject(customerId: string): Promise<ProjectRecord | undefined> {
+    const customer = await this.customers.getCustomer(customerId);
+    return {
+      projectId: defaultProjectId(customerId),
+      customerId,
+      name: DEFAULT_PROJECT_NAME,
+      status: 'active',
+      createdAt: customer?.createdAt ?? new Date(0).toISOString(),
+    };
+  }
+
+  /** A project of the caller's organization; 404 for any other id. */
+  async get(principal: Pick<Principal, 'customerId'>, projectId: string): Promise<ProjectRecord> {
+    // An id that could never be one of ours (a 1 KB sort key would fail the read with a 500) is
+    // not looked up: it names no project.
+    const stored = isWellFormedProjectId(projectId)
+      ? await this.repository.get(principal.customerId, projectId)
+      : undefined;
+    if (stored) return stored;
+    if (projectId === defaultProjectId(principal.customerId)) {
+      const project = await this.defaultProject(principal.customerId);
+      if (project) return project;
+    }
+    throw new NotFoundError(`No project found with id '${projectId.slice(0, 80)}'.`, {
+      code: 'project_not_found',
+      param: 'project_id',
+    });
+  }
+
+  /**
+   * The project's id when it may take new keys and work: an archived project answers 400. The
+   * default project cannot be archived, so it needs no read.
+   */
+  async requireActive(principal: Pick<Principal, 'customerId'>, projectId: string) {
+    if (projectId === defaultProjectId(principal.customerId)) return projectId;
+    const project = await this.get(principal, projectId);
+    if (project.status === 'archived') {
+      throw new BadRequestError(`Project '${projectId}' is archived: use an active project.`, {
+        code: 'project_archived',
+        param: 'project_id',
+      });
+    }
+    return projectId;
+  }
+
+  /**
+   * The principal acting in the project `OpenAI-Project` names. A project key is bound to its own
+   * project: naming another answers 401, as OpenAI does. An admin key or a session may pick any
+   * active project of its organization (another's id: 404); without the header it acts in the
+   * default project. Costs a read only when the header names a project other than the default.
+   */
+  async pick<P extends Principal>(principal: P, header: string | undefined): Promise<P> {
+    const wanted = header?.trim();
+    if (!wanted || wanted === principal.projectId) return principal;
+    if (principal.kind === 'project_key') {
+      throw new AuthenticationError(
+        `The OpenAI-Project header names project '${wanted}', but this API key belongs to ` +
+          `project '${principal.projectId}': send that project, or no header.`,
+        'mismatched_project',
+      );
+    }
+    if (!isWellFormedProjectId(wanted)) {
+      throw new NotFoundError(`No project found with id '${wanted.slice(0, 80)}'.`, {
+        code: 'project_not_found',
+        param: 'OpenAI-Project',
+      });
+    }
+    return { ...principal, projectId: await this.requireActive(principal, wanted) };
+  }
+
+  /** Every project, oldest first, the default one first of all. */
+  async list(principal: Pick<Principal, 'customerId'>): Promise<ProjectRecord[]> {
+    const stored = await this.repository.list(principal.customerId);
+    const defaultId = defaultProjectId(principal.customerId);
+    const rest = stored
+      .filter((p) => p.projectId !== defaultId)
+      .sort(
+        (a, b) => a.createdAt.localeCompare(b.createdAt) || a.projectId.localeCompare(b.projectId),
+      );
+    const stuck = stored.find((p) => p.projectId === defaultId);
+    const first = stuck ?? (await this.defaultProject(principal.customerId));
+    return first ? [first, ...rest] : rest;
+  }
+
+  async create(principal: Pick<Principal, 'customerId'>, name: string): Promise<ProjectRecord> {
+    const existing = await this.repository.list(principal.customerId);
+    if (existing.length >= MAX_PROJECTS) {
+      throw new BadRequestError(
+        `Your organization has ${MAX_PROJECTS} projects, the most allowed: archive is not deletion, ` +
+          'so reuse a project instead.',
+        { code: 'too_many_projects' },
+      );
+    }
+    const project: ProjectRecord = {
+      projectId: `proj_${randomBase62(24)}`,
+      customerId: principal.customerId,
+      name,
+      status: 'active',
+      createdAt: this.now().toISOString(),
+    };
+    // A random id of 143 bits is never taken; the condition only keeps a project from being
+    // overwritten if it were.
+    if (!(await this.repository.create(project))) return this.create(principal, name);
+    return project;
+  }
+
+  async rename(principal: Pick<Principal, 'customerId'>, projectId: string, name: string) {
+    const project = await this.get(principal, projectId);
+    if (project.status === 'archived') {
+      throw new BadRequestError(`Project '${projectId}' is archived and cannot be changed.`, {
+        code: 'project_archived',
+        param: 'project_id',
+      });
+    }
+    return this.repository.update(project, { name });
+  }
+
+  /** Archives a project (its keys stop being accepted for new work); archiving twice is a no-op. */
+  async archive(principal: Pick<Principal, 'customerId'>, projectId: string) {
+    if (projectId === defaultProjectId(principal.customerId)) {
+      throw new BadRequestError('The default project cannot be archived.', {
+        code: 'default_project_not_archivable',
+        param: 'project_id',
+      });
+    }
+    const project = await this.get(principal, projectId);
+    if (project.status === 'archived') return project;
+    return this.repository.update(project, {
+      status: 'archived',
+      archivedAt: this.now().toISOString(),
+    });
+  }
+}

@@ -1,0 +1,123 @@
+import * as z from 'zod/mini';
+import { count, nullableCount } from './common';
+
+/**
+ * OpenAI's administration API objects as Tierline answers them: the fields of OpenAI's `Project`,
+ * `ProjectApiKey`, `AdminApiKey` and `AuditLog` that Tierline fills, plus its own (a project key's
+ * permissions and status, an audit entry's source). End-to-end tests validate every answer against
+ * OpenAI's schemas and these.
+ */
+
+const list = <T extends z.ZodMiniType>(item: T) =>
+  z.object({
+    object: z.literal('list'),
+    data: z.array(item),
+    first_id: z.nullable(z.string()),
+    last_id: z.nullable(z.string()),
+    has_more: z.boolean(),
+  });
+
+export const projectShape = z.object({
+  id: z.string(),
+  object: z.literal('organization.project'),
+  name: z.string(),
+  created_at: count(),
+  archived_at: nullableCount(),
+  status: z.enum(['active', 'archived']),
+});
+export const projectListShape = list(projectShape);
+
+const permissions = z.union([
+  z.enum(['all', 'read_only']),
+  z.record(z.string(), z.enum(['none', 'read', 'write'])),
+]);
+
+export const projectApiKeyShape = z.object({
+  object: z.literal('organization.project.api_key'),
+  redacted_value: z.string(),
+  name: z.string(),
+  created_at: count(),
+  last_used_at: nullableCount(),
+  id: z.string(),
+  owner_project_access: z.enum(['active', 'inactive']),
+  owner: z.object({
+    type: z.enum(['user', 'service_account']),
+    user: z.optional(
+      z.object({
+        id: z.string(),
+        email: z.string(),
+        name: z.string(),
+        created_at: count(),
+        role: z.string(),
+      }),
+    ),
+    service_account: z.optional(
+      z.object({ id: z.string(), name: z.string(), created_at: count(), role: z.string() }),
+    ),
+  }),
+  /** Tierline's own: what the key may do, per endpoint group. */
+  permissions,
+  status: z.enum(['active', 'revoked']),
+});
+export const projectApiKeyListShape = list(projectApiKeyShape);
+export const projectApiKeyDeletedShape = z.object({
+  object: z.literal('organization.project.api_key.deleted'),
+  id: z.string(),
+  deleted: z.boolean(),
+});
+
+export const adminApiKeyShape = z.object({
+  object: z.literal('organization.admin_api_key'),
+  id: z.string(),
+  name: z.string(),
+  redacted_value: z.string(),
+  created_at: count(),
+  expires_at: z.null(),
+  last_used_at: nullableCount(),
+  owner: z.object({
+    type: z.string(),
+    object: z.string(),
+    id: z.string(),
+    name: z.string(),
+    created_at: count(),
+    role: z.string(),
+  }),
+});
+export const adminApiKeyListShape = list(adminApiKeyShape);
+export const createdAdminApiKeyShape = z.extend(adminApiKeyShape, {
+  /** The secret (`tl_admin_...`), in this answer only. */
+  value: z.string().check(z.regex(/^tl_admin_[0-9A-Za-z]{49}$/)),
+});
+export const adminApiKeyDeletedShape = z.object({
+  object: z.literal('organization.admin_api_key.deleted'),
+  id: z.string(),
+  deleted: z.boolean(),
+});
+
+export const auditLogShape = z.object({
+  id: z.string(),
+  type: z.enum([
+    'api_key.created',
+    'api_key.deleted',
+    'project.created',
+    'project.updated',
+    'project.archived',
+    'organization.updated',
+  ]),
+  effective_at: count(),
+  actor: z.object({
+    type: z.enum(['session', 'api_key']),
+    session: z.optional(
+      z.object({
+        user: z.object({ id: z.string(), email: z.optional(z.string()) }),
+        ip_address: z.optional(z.string()),
+      }),
+    ),
+    api_key: z.optional(z.object({ id: z.string(), type: z.literal('service_account') })),
+  }),
+  project: z.optional(z.object({ id: z.string(), name: z.string() })),
+  /** Tierline's own: where the action came from, whatever the actor. */
+  ip_address: z.optional(z.string()),
+  user_agent: z.optional(z.string()),
+});
+export const auditLogListShape = list(auditLogShape);
