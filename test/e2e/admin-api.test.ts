@@ -16,7 +16,7 @@ import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 const MODEL = 'qwen3-8b';
 const config = loadConfig({ env: 'dev' });
 
-describe('keys that can only do what they are for (issue 22)', () => {
+describe('keys that can only do what they are for', () => {
   const spec = specCheckedFetch();
   afterEach(() => expectSpecCompliance(spec));
   let local: LocalMode;
