@@ -3,11 +3,11 @@ import type { Engines } from './engines';
 import { batchServices, filesServices } from './files-and-batches';
 import { fineTunedModels, fineTuningServices } from './fine-tuning';
 import { type MeteringTuning, meteringServices } from './metering';
-import { batchesRepository, customersRepository } from './repositories';
+import { batchesRepository, customersRepository, responsesRepository } from './repositories';
 
 /**
  * What every API function runs on: customers, metering, the model backend and `ft:` models (the
- * chat function serves chat completions, models, usage and limits with these alone).
+ * chat function serves chat completions, Responses, models, usage and limits with these alone).
  */
 export function coreServices(engines: Engines, config: TierlineConfig, tuning?: MeteringTuning) {
   const metering = meteringServices(engines, config, tuning);
@@ -17,6 +17,7 @@ export function coreServices(engines: Engines, config: TierlineConfig, tuning?: 
     backend: engines.backend,
     ...metering,
     fineTunedModels: fineTunedModels(engines, config),
+    responses: responsesRepository(engines, engines.now),
     now: engines.now,
     logError: engines.logError,
   };

@@ -18,6 +18,7 @@ import { fineTuningRoutes } from './routes/fine-tunings';
 import { keyRoutes } from './routes/keys';
 import { limitRoutes } from './routes/limits';
 import { modelRoutes } from './routes/models';
+import { responsesRoutes } from './routes/responses';
 import { uploadRoutes } from './routes/uploads';
 import { usageRoutes } from './routes/usage';
 import type { ApiDependencies, AppEnv } from './types';
@@ -36,6 +37,8 @@ const CREATING_ROUTES = [
   /\/fine_tuning\/jobs$/,
   /\/fine_tunings$/,
   /\/keys$/,
+  // A stored response (`store` is OpenAI's default).
+  /\/responses$/,
 ];
 
 function createsData(method: string, path: string): boolean {
@@ -73,6 +76,7 @@ function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
   v1.route('/', accountRoutes(deps));
   v1.route('/', modelRoutes(deps));
   v1.route('/', chatCompletionRoutes(deps));
+  if (deps.responses) v1.route('/', responsesRoutes(deps, deps.responses));
   v1.route('/', usageRoutes(deps));
   if (deps.files) {
     // Each tier's storage quota from the config, unless the caller set its own.

@@ -10,6 +10,7 @@ import type { PromptTokenCounter } from '../inference/prompt-tokens';
 import {
   planReasoning,
   REASONING_PARAMETERS,
+  type ReasoningFormat,
   type ReasoningPlan,
   ReasoningStream,
   reasoningUpstream,
@@ -238,7 +239,7 @@ export class ClientChunkShaper {
  * `ft:` models (resolved to its adapter; anyone else's id answers 404 before any backend is
  * called).
  */
-async function resolveChatModel(
+export async function resolveChatModel(
   deps: ApiDependencies,
   principal: Principal,
   modelId: string,
@@ -283,6 +284,13 @@ export interface StreamRendering {
 export interface CompletionRenderer {
   /** 400s name the route's own parameters. */
   paramName?: ParamName;
+  /** How a reasoning model's thinking comes back when the request does not say (Responses: apart). */
+  reasoningFormat?: ReasoningFormat;
+  /**
+   * Drop the oldest turns (never the leading system messages, never the last message) until the
+   * prompt fits the context window (Responses' `truncation: auto`), instead of a 400.
+   */
+  fitContext?: boolean;
   /** The body of a non-streamed answer, from the backend's completion. */
   body(completion: ChatCompletion, context: CompletionContext): Promise<unknown> | unknown;
   stream(context: CompletionContext): StreamRendering;
@@ -305,12 +313,56 @@ async function withLimitHeaders<T>(
   }
 }
 
+/** A 400 about a chat parameter, naming the route's own parameter instead. */
+function renamed(error: unknown, paramName: ParamName): unknown {
+  if (!(error instanceof BadRequestError) || !error.param || paramName === sameName) return error;
+  const param = paramName(error.param);
+  if (param === error.param) return error;
+  return new BadRequestError(error.message.replaceAll(`'${error.param}'`, `'${param}'`), {
+    param,
+    code: error.code ?? undefined,
+  });
+}
+
+/**
+ * The request with its oldest turns dropped until the prompt and the output it asks for fit the
+ * context window: the leading system messages and the last message stay. Counted with the model's
+ * tokenizer after each drop, so what is sent is what was counted.
+ */
+async function fitToContext(
+  promptTokens: Pick<PromptTokenCounter, 'count'>,
+  request: ChatRequest,
+  baseModel: string,
+  modelConfig: ModelConfig,
+  model: string,
+): Promise<ChatRequest> {
+  const clientMaxTokens = request.max_completion_tokens ?? request.max_tokens ?? undefined;
+  const leading = request.messages.findIndex((message) => message.role !== 'system');
+  let messages = request.messages;
+  for (;;) {
+    const tokens = await promptTokens.count(baseModel, messages, {
+      tools: request.tools ?? undefined,
+    });
+    try {
+      checkContextWindow(model, modelConfig.contextWindow, tokens, clientMaxTokens);
+      return { ...request, messages };
+    } catch (error) {
+      if (leading < 0 || messages.length - leading <= 1) throw error;
+    }
+    // A tool answer without the call before it is refused by chat templates: they leave together.
+    let drop = 1;
+    while (messages[leading + drop]?.role === 'tool' && messages.length - leading - drop > 1)
+      drop += 1;
+    messages = [...messages.slice(0, leading), ...messages.slice(leading + drop)];
+  }
+}
+
 /** Runs a valid request from its model to the ledger; the answer is drawn by `renderer`. */
 export async function serveCompletion(
   c: Context,
   deps: ApiDependencies,
   promptTokens: Pick<PromptTokenCounter, 'count'>,
-  request: ChatRequest,
+  valid: ChatRequest,
   renderer: CompletionRenderer,
 ): Promise<Response> {
   const principal: Principal = c.get('principal');
@@ -320,27 +372,38 @@ export async function serveCompletion(
     id: model,
     model: modelConfig,
     fineTune,
-  } = await resolveChatModel(deps, principal, request.model);
+  } = await resolveChatModel(deps, principal, valid.model);
   // A fine-tune runs on its base model: that model's tokenizer, parameters, limits and headers.
   const baseModel = fineTune?.baseModel ?? model;
+  const request = renderer.fitContext
+    ? await fitToContext(promptTokens, valid, baseModel, modelConfig, model)
+    : valid;
   const clientMaxTokens = request.max_completion_tokens ?? request.max_tokens ?? undefined;
   // With the model's tokenizer: admitted usage never passes a token limit by more than the count's
   // error.
   const inputTokens = await promptTokens.count(baseModel, request.messages, {
     tools: request.tools ?? undefined,
   });
+  const asked =
+    modelConfig.reasoning && renderer.reasoningFormat && request.reasoning_format == null
+      ? { ...request, reasoning_format: renderer.reasoningFormat }
+      : request;
   // Every answer about a model carries its rate-limit headers, with true values.
   const { reasoning, outputRoom } = await withLimitHeaders(c, deps, principal, baseModel, () => {
     checkParameters(deps, request, baseModel, modelConfig.maxOutputTokens, paramName);
-    return {
-      reasoning: planReasoning(request, modelConfig, model),
-      outputRoom: checkContextWindow(
-        model,
-        modelConfig.contextWindow,
-        inputTokens,
-        clientMaxTokens,
-      ),
-    };
+    try {
+      return {
+        reasoning: planReasoning(asked, modelConfig, model),
+        outputRoom: checkContextWindow(
+          model,
+          modelConfig.contextWindow,
+          inputTokens,
+          clientMaxTokens,
+        ),
+      };
+    } catch (error) {
+      throw renamed(error, paramName);
+    }
   });
 
   const metered = await deps.metering.admit({

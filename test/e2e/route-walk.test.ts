@@ -130,6 +130,50 @@ const WALKS: Record<string, Walk> = {
       { body: { ...chat, model: 'gpt-9' }, status: 404 },
     ],
   },
+  'POST /v1/responses': {
+    path: '/v1/responses',
+    body: { model: MODEL, input: 'Walk?' },
+    invalid: [
+      { body: { model: MODEL, input: [] }, status: 400 },
+      { body: { model: MODEL, input: 'Walk?', temperature: 'hot' }, status: 400 },
+      { body: { model: MODEL, input: 'Walk?', background: true }, status: 400 },
+      { body: { model: MODEL, input: 'Walk?', previous_response_id: 'resp_nope' }, status: 404 },
+      { body: { model: 'gpt-9', input: 'Walk?' }, status: 404 },
+      { raw: '{"model":', status: 400 },
+      { body: { model: MODEL, input: 'Walk?' }, noKey: true, status: 401 },
+    ],
+  },
+  'POST /v1/responses/input_tokens': {
+    path: '/v1/responses/input_tokens',
+    body: { model: MODEL, input: 'Walk?' },
+    invalid: [
+      { body: { model: MODEL }, status: 400 },
+      { body: { model: MODEL, input: 'Walk?', max_output_tokens: 5 }, status: 400 },
+      { body: { model: 'gpt-9', input: 'Walk?' }, status: 404 },
+    ],
+  },
+  'GET /v1/responses/{response_id}': {
+    path: '/v1/responses/{response}',
+    invalid: [
+      { path: '/v1/responses/resp_nope', status: 404 },
+      { path: '/v1/responses/constructor', status: 404 },
+    ],
+  },
+  'GET /v1/responses/{response_id}/input_items': {
+    path: '/v1/responses/{response}/input_items',
+    query: 'order=asc&limit=1',
+    invalid: [
+      { path: '/v1/responses/resp_nope/input_items', status: 404 },
+      { query: 'limit=0', status: 400 },
+      { query: 'order=sideways', status: 400 },
+      { query: 'after=msg_nope', status: 400 },
+    ],
+  },
+  'DELETE /v1/responses/{response_id}': {
+    path: '/v1/responses/{response2}',
+    once: true,
+    invalid: [{ path: '/v1/responses/resp_nope', status: 404 }],
+  },
   'GET /v1/usage': {
     path: '/v1/usage',
     query: 'group_by=model',
@@ -292,7 +336,7 @@ describe('the route walk: every documented operation, valid and invalid', () => 
   let makeBatch: () => Promise<string>;
   const fill = (text: string) =>
     text.replace(
-      /\{(file2?|ftfile|ftjob[23]?|upload[23]?|part|batch2?|key|adapter|ftune2?|ftmodel)\}/g,
+      /\{(file2?|ftfile|ftjob[23]?|upload[23]?|part|batch2?|key|adapter|ftune2?|ftmodel|response2?)\}/g,
       (_m, name: string) => ids[name] ?? name,
     );
 
@@ -343,6 +387,8 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     ids.batch = await made('/v1/batches', { body: batch });
     makeBatch = () => made('/v1/batches', { body: batch });
     ids.key = await made('/v1/keys', { body: { name: 'walk-revoked' } });
+    ids.response = await made('/v1/responses', { body: { model: MODEL, input: 'Walk?' } });
+    ids.response2 = await made('/v1/responses', { body: { model: MODEL, input: 'Walk?' } });
     const conversation = JSON.stringify({
       messages: [
         { role: 'user', content: 'Walk?' },

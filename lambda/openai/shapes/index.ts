@@ -16,6 +16,13 @@ import { apiKeyListShape, apiKeyShape, createdApiKeyShape } from './keys';
 import { limitsShape } from './limits';
 import { modelDeletedShape, modelListShape, modelShape } from './models';
 import { customerShape, planListShape, planShape } from './plans';
+import {
+  inputTokensShape,
+  responseDeletedShape,
+  responseItemListShape,
+  responseShape,
+  responseStreamEventShape,
+} from './responses';
 import { spendLimitShape, usageFieldsShape, usageListShape } from './usage';
 
 /**
@@ -32,6 +39,11 @@ export const responseShapes = {
   Usage: usageShape,
   ChatCompletion: chatCompletionShape,
   ChatCompletionChunk: chatCompletionChunkShape,
+  Response: responseShape,
+  ResponseStreamEvent: responseStreamEventShape,
+  ResponseDeleted: responseDeletedShape,
+  ResponseItemList: responseItemListShape,
+  ResponseInputTokens: inputTokensShape,
   Model: modelShape,
   ModelList: modelListShape,
   ModelDeleted: modelDeletedShape,

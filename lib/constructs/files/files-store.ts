@@ -47,6 +47,7 @@ export class FilesStore extends Construct {
     const { table, key } = createEncryptedTable(this, {
       purpose: 'files',
       schema: { ...FILES_TABLE, index: FILES_TABLE.byPurposeIndex },
+      timeToLiveAttribute: FILES_TABLE.timeToLiveAttribute,
       retainData: props.retainData,
     });
     this.table = table;

@@ -30,6 +30,7 @@ describe("Tierline's OpenAPI document", () => {
       batches: {},
       fineTuningJobs: {},
       adapters: {},
+      responses: {},
     } as unknown as ApiDependencies);
     const served = new Set(
       app.routes
