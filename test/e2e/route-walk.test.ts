@@ -69,6 +69,8 @@ interface Walk {
   public?: boolean;
   /** Not repeatable on the same object (delete, cancel): walked under `/v1` only. */
   once?: boolean;
+  /** Served under `/v1` only (`x-v1-only` in the document; Groq does not serve it). */
+  v1Only?: boolean;
   /** Made again right before each valid request (a batch still running when it is cancelled). */
   fresh?: 'batch2';
   /** The 2xx a valid request gets. @default 200 */
@@ -145,6 +147,7 @@ const WALKS: Record<string, Walk> = {
   },
   'POST /v1/responses/input_tokens': {
     path: '/v1/responses/input_tokens',
+    v1Only: true,
     body: { model: MODEL, input: 'Walk?' },
     invalid: [
       { body: { model: MODEL }, status: 400 },
@@ -154,6 +157,7 @@ const WALKS: Record<string, Walk> = {
   },
   'GET /v1/responses/{response_id}': {
     path: '/v1/responses/{response}',
+    v1Only: true,
     invalid: [
       { path: '/v1/responses/resp_nope', status: 404 },
       { path: '/v1/responses/constructor', status: 404 },
@@ -161,6 +165,7 @@ const WALKS: Record<string, Walk> = {
   },
   'GET /v1/responses/{response_id}/input_items': {
     path: '/v1/responses/{response}/input_items',
+    v1Only: true,
     query: 'order=asc&limit=1',
     invalid: [
       { path: '/v1/responses/resp_nope/input_items', status: 404 },
@@ -443,7 +448,8 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     '%s answers a valid request with 2xx under /v1 and /openai/v1',
     async (op, walk) => {
       const method = op.split(' ')[0] as string;
-      const prefixes = walk.path.startsWith('/v1/') && !walk.once ? ['', '/openai'] : [''];
+      const prefixes =
+        walk.path.startsWith('/v1/') && !walk.once && !walk.v1Only ? ['', '/openai'] : [''];
       for (const prefix of prefixes) {
         const path = `${prefix}${walk.path}${walk.query ? `?${walk.query}` : ''}`;
         if (walk.fresh) ids[walk.fresh] = await makeBatch();

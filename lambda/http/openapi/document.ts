@@ -169,6 +169,12 @@ function chatPaths(): Record<string, Schema> {
 }
 
 /**
+ * An operation served under `/v1` only: Groq serves `POST /openai/v1/responses` and no stored
+ * responses, so groq-sdk's base path does not get these (and the Api stack keeps its resources).
+ */
+const v1Only = (op: Schema): Schema => ({ ...op, 'x-v1-only': true });
+
+/**
  * OpenAI's Responses API: created on the chat pipeline (the same limits, headers and failures),
  * stored 30 days unless `store: false`, read and deleted by the caller only.
  */
@@ -198,29 +204,37 @@ function responsesPaths(): Record<string, Schema> {
       },
     },
     '/v1/responses/input_tokens': {
-      post: operation(
-        "The input tokens a request would count, with the model's tokenizer",
-        ref('ResponseInputTokens'),
-        { requestBody: { required: true, content: json(ref('InputTokensRequest')) } },
+      post: v1Only(
+        operation(
+          "The input tokens a request would count, with the model's tokenizer",
+          ref('ResponseInputTokens'),
+          { requestBody: { required: true, content: json(ref('InputTokensRequest')) } },
+        ),
       ),
     },
     '/v1/responses/{response_id}': {
-      get: operation('A stored response of the caller', ref('Response'), {
-        parameters: [responseId],
-      }),
-      delete: operation('Delete a stored response of the caller', ref('ResponseDeleted'), {
-        parameters: [responseId],
-      }),
+      get: v1Only(
+        operation('A stored response of the caller', ref('Response'), {
+          parameters: [responseId],
+        }),
+      ),
+      delete: v1Only(
+        operation('Delete a stored response of the caller', ref('ResponseDeleted'), {
+          parameters: [responseId],
+        }),
+      ),
     },
     '/v1/responses/{response_id}/input_items': {
-      get: operation('The input items of a stored response, paged', ref('ResponseItemList'), {
-        parameters: [
-          responseId,
-          { name: 'after', in: 'query', schema: { type: 'string' } },
-          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100 } },
-          { name: 'order', in: 'query', schema: { enum: ['asc', 'desc'] } },
-        ],
-      }),
+      get: v1Only(
+        operation('The input items of a stored response, paged', ref('ResponseItemList'), {
+          parameters: [
+            responseId,
+            { name: 'after', in: 'query', schema: { type: 'string' } },
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100 } },
+            { name: 'order', in: 'query', schema: { enum: ['asc', 'desc'] } },
+          ],
+        }),
+      ),
     },
   };
 }

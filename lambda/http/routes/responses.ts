@@ -174,7 +174,11 @@ export function inputItemsPage(
  * input items) and `POST /responses/input_tokens`. Every stored response is read in the caller's
  * own partition: another customer's id is 404 on every route.
  */
-export function responsesRoutes(deps: ApiDependencies, store: ResponsesStore): Hono<AppEnv> {
+export function responsesRoutes(
+  deps: ApiDependencies,
+  store: ResponsesStore,
+  options: { stored: boolean },
+): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   const tokenizers = new PromptTokenCounter(deps.config);
   const promptTokens = deps.promptTokens ?? tokenizers;
@@ -193,6 +197,10 @@ export function responsesRoutes(deps: ApiDependencies, store: ResponsesStore): H
     const renderer = responsesRenderer(deps, store, request, frame, turns, principal, tokenizers);
     return serveCompletion(c, deps, promptTokens, chatRequestOf(request, earlier), renderer);
   });
+
+  // Groq's base path serves creation only (the document's `x-v1-only` operations are not deployed
+  // there).
+  if (!options.stored) return routes;
 
   routes.post('/responses/input_tokens', async (c) => {
     const request = parseInputTokensRequest(await readJsonBody(c));

@@ -152,7 +152,7 @@ export const inputTokensShape = z.object({
 });
 
 const sequenced = { sequence_number: count() };
-const lifecycle = (type: string) =>
+const lifecycle = <T extends string>(type: T) =>
   z.object({ type: z.literal(type), response: responseShape, ...sequenced });
 const textPlace = { item_id: z.string(), output_index: count(), content_index: count() };
 

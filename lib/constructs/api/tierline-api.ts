@@ -178,10 +178,6 @@ export class TierlineApi extends Construct {
         accessLogDestination: new LogGroupLogDestination(accessLogs),
         accessLogFormat: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
       },
-      // Browser apps and the console: preflights are answered by API Gateway itself, before any key
-      // is asked for; the app sets the allow/expose headers of real answers
-      // (`lambda/http/request-guards.ts`).
-      defaultCorsPreflightOptions: corsPreflight(env.corsAllowedOrigins),
     });
     addOpenAIGatewayResponses(this.restApi, gatewayAllowOrigin(env.corsAllowedOrigins));
     Validations.of(this.restApi.deploymentStage).acknowledge({
@@ -228,6 +224,10 @@ export class TierlineApi extends Construct {
       buffered: this.integration,
       streaming: this.chatIntegration,
       validator: this.validator,
+      // Browser apps and the console: preflights are answered by API Gateway itself, before any key
+      // is asked for; the app sets the allow/expose headers of real answers
+      // (`lambda/http/request-guards.ts`).
+      preflight: corsPreflight(env.corsAllowedOrigins),
       authorized: {
         authorizer: this.authorizer,
         authorizationType: AuthorizationType.CUSTOM,

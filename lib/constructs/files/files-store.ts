@@ -75,6 +75,26 @@ export class FilesStore extends Construct {
   }
 
   /**
+   * Lets `fn` keep Responses API responses (`POST /v1/responses` and the `previous_response_id` it
+   * reads): items of the files table, no index, no bucket; and the key. Tells it the table's name.
+   */
+  public bindForStoredResponses(fn: LambdaFunction): void {
+    fn.addEnvironment(FILES_TABLE_ENV, this.table.tableName);
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+        resources: [this.table.tableArn],
+      }),
+    );
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
+        resources: [this.encryptionKey.keyArn],
+      }),
+    );
+  }
+
+  /**
    * Lets `fn` serve the Files and Uploads APIs: items of the files table and its purpose index,
    * objects under `files/` and `parts/` of the bucket, and the key for both; and tells it their
    * names.
