@@ -77,7 +77,7 @@ function responsesRenderer(
     paramName: responsesParamName,
     reasoningFormat: 'parsed',
     fitContext: request.truncation === 'auto',
-    body: async (completion, { baseModel }) => {
+    body: async (completion, { baseModel, requestId }) => {
       const output = outputOfCompletion(completion);
       // The backend says how many output tokens, not how many were thinking: counted here.
       const thinking = output.reasoning
@@ -89,7 +89,11 @@ function responsesRenderer(
         responseUsage(completion.usage, thinking),
         now(),
       );
-      await save(response, output);
+      // Billed already: a store that fails loses the stored copy, not the answer (a 5xx here would
+      // have the client retry, and pay, again).
+      await save(response, output).catch((error: unknown) =>
+        deps.logError?.('storing a response failed', { requestId, error }),
+      );
       return response;
     },
     stream: ({ requestId }) => {
