@@ -19,8 +19,12 @@ export type ResponseFrame = Omit<
   'status' | 'output' | 'usage' | 'error' | 'incomplete_details' | 'completed_at'
 >;
 
-/** `resp_` and the request id without dashes: one response per request, so a retry is a new one. */
-export const responseIdOf = (requestId: string) => `resp_${requestId.replace(/-/g, '')}`;
+/**
+ * `resp_` and the request id's hex digits (a UUID without dashes, in Lambda API Gateway's): one
+ * response per request, so a retry is a new one.
+ */
+export const responseIdOf = (requestId: string) =>
+  `resp_${requestId.toLowerCase().replace(/[^0-9a-f]/g, '')}`;
 
 /** The id of an item of a response: its kind, the response's id and the item's place. */
 export const itemIdOf = (kind: 'msg' | 'fc' | 'rs' | 'in', responseId: string, index: number) =>

@@ -161,6 +161,8 @@ const WALKS: Record<string, Walk> = {
     invalid: [
       { path: '/v1/responses/resp_nope', status: 404 },
       { path: '/v1/responses/constructor', status: 404 },
+      // Longer than DynamoDB's 1 KB sort key: refused without a read.
+      { path: `/v1/responses/resp_${'a'.repeat(2_000)}`, status: 404 },
     ],
   },
   'GET /v1/responses/{response_id}/input_items': {

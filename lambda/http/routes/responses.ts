@@ -38,6 +38,19 @@ type ResponsesStore = NonNullable<ApiDependencies['responses']>;
 const notFound = (responseId: string, param?: string) =>
   new NotFoundError(`Response with id '${responseId.slice(0, 100)}' not found.`, { param });
 
+/**
+ * Whether an id could name a stored response (`resp_` and hex, as `responseIdOf` makes them).
+ * Anything else is 404 without a read: a sort key over DynamoDB's 1 KB would fail the read (a 5xx).
+ */
+const couldBeResponseId = (id: string) => /^resp_[0-9a-f]{1,64}$/.test(id);
+
+/** The caller's stored response, or undefined; never a read for an id that cannot be one. */
+function storedResponse(store: ResponsesStore, principal: Principal, responseId: string) {
+  return couldBeResponseId(responseId)
+    ? store.get(principal.customerId, responseId)
+    : Promise.resolve(undefined);
+}
+
 /** The earlier conversation a `previous_response_id` continues: the caller's own, or 404. */
 async function earlierTurns(
   store: ResponsesStore,
@@ -46,7 +59,7 @@ async function earlierTurns(
 ): Promise<ChatMessage[]> {
   const previousId = request.previous_response_id;
   if (!previousId) return [];
-  const previous = await store.get(principal.customerId, previousId);
+  const previous = await storedResponse(store, principal, previousId);
   if (!previous) throw notFound(previousId, 'previous_response_id');
   return previous.conversation;
 }
@@ -226,21 +239,23 @@ export function responsesRoutes(
         code: 'unsupported_parameter',
       });
     }
-    const stored = await store.get(c.get('principal').customerId, responseId);
+    const stored = await storedResponse(store, c.get('principal'), responseId);
     if (!stored) throw notFound(responseId);
     return c.json(stored.response);
   });
 
   routes.delete('/responses/:response_id', async (c) => {
     const responseId = c.req.param('response_id');
-    if (!(await store.delete(c.get('principal').customerId, responseId)))
-      throw notFound(responseId);
+    const deleted =
+      couldBeResponseId(responseId) &&
+      (await store.delete(c.get('principal').customerId, responseId));
+    if (!deleted) throw notFound(responseId);
     return c.json({ id: responseId, object: 'response' as const, deleted: true as const });
   });
 
   routes.get('/responses/:response_id/input_items', async (c) => {
     const responseId = c.req.param('response_id');
-    const stored = await store.get(c.get('principal').customerId, responseId);
+    const stored = await storedResponse(store, c.get('principal'), responseId);
     if (!stored) throw notFound(responseId);
     return c.json(
       inputItemsPage(stored.inputItems, {
