@@ -290,3 +290,67 @@ describe('Responses API with the official openai client', () => {
     }
   });
 });
+
+describe('truncation with a small context window', () => {
+  const spec = specCheckedFetch();
+  afterEach(() => expectSpecCompliance(spec));
+  const WINDOW = 300;
+  const small = loadConfig({
+    env: 'dev',
+    overrides: { models: { [MODEL]: { contextWindow: WINDOW, maxOutputTokens: 100 } } },
+  });
+  let local: LocalMode;
+  let openai: OpenAI;
+
+  beforeAll(async () => {
+    local = await startLocalMode({
+      config: small,
+      port: 0,
+      backend: new TestModelBackend({
+        replyTokens: 5,
+        promptTokens: (model, messages) => new PromptTokenCounter(small).count(model, messages),
+      }),
+    });
+    openai = new OpenAI({
+      apiKey: local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
+  });
+  afterAll(() => local.stop());
+
+  const long = (n: number) => `Turn ${n}: ${'tiers and limits '.repeat(25)}`;
+  const conversation = [
+    { role: 'system' as const, content: 'Be brief.' },
+    { role: 'user' as const, content: long(1) },
+    { role: 'assistant' as const, content: long(2) },
+    { role: 'user' as const, content: long(3) },
+    { role: 'assistant' as const, content: long(4) },
+    { role: 'user' as const, content: 'And the last question?' },
+  ];
+
+  it("answers 400 naming 'input' when the prompt does not fit and truncation is disabled", async () => {
+    const error = await openai.responses
+      .create({ model: MODEL, input: conversation, max_output_tokens: 20 })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(error).toMatchObject({ param: 'input', code: 'context_length_exceeded' });
+  });
+
+  it('drops the oldest turns, never the system message or the last one, with truncation: auto', async () => {
+    const response = await openai.responses.create({
+      model: MODEL,
+      input: conversation,
+      max_output_tokens: 20,
+      truncation: 'auto',
+    });
+    expect(response.truncation).toBe('auto');
+    const tokens = (messages: typeof conversation) => counter.count(MODEL, messages);
+    // The whole conversation does not fit; without its oldest turn it does, and that is what ran.
+    expect((await tokens(conversation)) + 20).toBeGreaterThan(WINDOW);
+    const [system, , ...newer] = conversation;
+    expect(response.usage?.input_tokens).toBe(await tokens([system, ...newer] as never));
+    expect((response.usage?.input_tokens ?? 0) + 20).toBeLessThanOrEqual(WINDOW);
+  });
+});
