@@ -7,7 +7,9 @@
  * in for DynamoDB. The same streamed requests go to both, at concurrency 1, 16 and 64, with the
  * model paced like a real one (100 ms to first token, 100 tokens/s). Printed: p50/p99 time to first
  * token and total time, requests/s, the gateway/direct ratio, and the gateway process's own CPU
- * time per request (so the overhead cannot hide behind the model's pace).
+ * time per request (so the overhead cannot hide behind the model's pace). Each level also runs
+ * through the Responses API ("response": streamed, stored as OpenAI's default), and prints its
+ * gateway CPU and TTFT against chat's of the same run.
  *
  * It prints the machine (cores, CPU model, load average before and after) with its figures, and
  * writes them as JSON (default `bench/results/gateway-overhead-<time>.json`, git-ignored;
@@ -99,25 +101,48 @@ interface Sample {
   totalMs: number;
 }
 
-/** One streamed chat completion; time to the first content token and to the end of the stream. */
-async function streamOnce(
-  baseUrl: string,
-  apiKey: string | undefined,
-  prompt: string,
-): Promise<Sample> {
-  const started = performance.now();
-  const response = await fetch(`${baseUrl}/chat/completions`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
-    },
-    body: JSON.stringify({
+/** Which API a request calls: chat completions, or the Responses API (stored, OpenAI's default). */
+type Api = 'chat' | 'responses';
+
+const REQUESTS: Record<
+  Api,
+  { path: string; body: (prompt: string) => unknown; firstToken: string; end: string }
+> = {
+  chat: {
+    path: '/chat/completions',
+    body: (prompt) => ({
       model: 'qwen3-8b',
       stream: true,
       stream_options: { include_usage: true },
       messages: [{ role: 'user', content: prompt }],
     }),
+    firstToken: '"content":"',
+    end: 'data: [DONE]',
+  },
+  responses: {
+    path: '/responses',
+    body: (prompt) => ({ model: 'qwen3-8b', stream: true, input: prompt }),
+    firstToken: 'event: response.output_text.delta',
+    end: 'event: response.completed',
+  },
+};
+
+/** One streamed request; time to the first content token and to the end of the stream. */
+async function streamOnce(
+  baseUrl: string,
+  apiKey: string | undefined,
+  prompt: string,
+  api: Api = 'chat',
+): Promise<Sample> {
+  const started = performance.now();
+  const request = REQUESTS[api];
+  const response = await fetch(`${baseUrl}${request.path}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
+    },
+    body: JSON.stringify(request.body(prompt)),
   });
   if (!response.ok || !response.body)
     throw new Error(`HTTP ${response.status}: ${await response.text()}`);
@@ -129,9 +154,10 @@ async function streamOnce(
     const { value, done } = await reader.read();
     if (done) break;
     text += decoder.decode(value, { stream: true });
-    if (Number.isNaN(ttftMs) && text.includes('"content":"')) ttftMs = performance.now() - started;
+    if (Number.isNaN(ttftMs) && text.includes(request.firstToken))
+      ttftMs = performance.now() - started;
   }
-  if (!text.includes('data: [DONE]')) throw new Error('stream ended without [DONE]');
+  if (!text.includes(request.end)) throw new Error(`stream ended without ${request.end}`);
   return { ttftMs, totalMs: performance.now() - started };
 }
 
@@ -159,6 +185,7 @@ async function runLevel(
   apiKeys: string[] | undefined,
   concurrency: number,
   requestsPerClient?: number,
+  api: Api = 'chat',
 ): Promise<LevelResult> {
   const perWorker =
     requestsPerClient ??
@@ -170,7 +197,12 @@ async function runLevel(
       for (let i = 0; i < perWorker; i += 1) {
         const apiKey = apiKeys?.[worker % apiKeys.length];
         samples.push(
-          await streamOnce(baseUrl, apiKey, `worker ${worker} request ${i}: tell me about tiers`),
+          await streamOnce(
+            baseUrl,
+            apiKey,
+            `worker ${worker} request ${i}: tell me about tiers`,
+            api,
+          ),
         );
       }
     }),
@@ -218,6 +250,52 @@ interface LevelReport {
   gatewayLoopDelay: { p50Ms: number; p99Ms: number };
   dynaliteLoopDelay: { p50Ms: number; p99Ms: number };
   ttftP50Ratio: number;
+  /** The same level through the Responses API (streamed, stored), in the same run. */
+  responses: {
+    gateway: LevelResult;
+    gatewayCpuMsPerRequest: number;
+    dynaliteCpuMsPerRequest: number;
+    ttftP50Ratio: number;
+    /** Its gateway CPU per request and TTFT p50 over chat's. */
+    cpuVsChat: number;
+    ttftVsChat: number;
+  };
+}
+
+/** One level through the gateway, with the CPU the gateway and dynalite spent on it per request. */
+async function measureGateway(
+  gateway: { child: ChildProcess; ready: Ready },
+  dynamo: { child: ChildProcess },
+  concurrency: number,
+  api: Api,
+) {
+  const before = await cpuOf(gateway.child);
+  const dynamoBefore = await cpuOf(dynamo.child);
+  await profiling(gateway.child, { profile: 'start' });
+  const result = await runLevel(
+    gateway.ready.baseUrl,
+    gateway.ready.apiKeys,
+    concurrency,
+    undefined,
+    api,
+  );
+  await profiling(gateway.child, {
+    profile: 'stop',
+    file: profileDir
+      ? path.resolve(profileDir, `gateway-${api}-c${concurrency}.cpuprofile`)
+      : undefined,
+  });
+  const after = await cpuOf(gateway.child);
+  const dynamoAfter = await cpuOf(dynamo.child);
+  const perRequest = (a: Cpu, b: Cpu) =>
+    (b.userMicros - a.userMicros + b.systemMicros - a.systemMicros) / 1000 / result.requests;
+  return {
+    result,
+    cpuMsPerRequest: perRequest(before, after),
+    dynamoMsPerRequest: perRequest(dynamoBefore, dynamoAfter),
+    after,
+    dynamoAfter,
+  };
 }
 
 type Child = Awaited<ReturnType<typeof startChild>>;
@@ -230,20 +308,10 @@ async function measureLevel(
   concurrency: number,
 ): Promise<LevelReport> {
   const direct = await runLevel(model.ready.baseUrl, undefined, concurrency);
-  const before = await cpuOf(gateway.child);
-  const dynamoBefore = await cpuOf(dynamo.child);
-  await profiling(gateway.child, { profile: 'start' });
-  const viaGateway = await runLevel(gateway.ready.baseUrl, gateway.ready.apiKeys, concurrency);
-  await profiling(gateway.child, {
-    profile: 'stop',
-    file: profileDir ? path.resolve(profileDir, `gateway-c${concurrency}.cpuprofile`) : undefined,
-  });
-  const after = await cpuOf(gateway.child);
-  const dynamoAfter = await cpuOf(dynamo.child);
-  const perRequest = (a: Cpu, b: Cpu) =>
-    (b.userMicros - a.userMicros + b.systemMicros - a.systemMicros) / 1000 / viaGateway.requests;
-  const cpuMsPerRequest = perRequest(before, after);
-  const dynamoMsPerRequest = perRequest(dynamoBefore, dynamoAfter);
+  const chat = await measureGateway(gateway, dynamo, concurrency, 'chat');
+  const responses = await measureGateway(gateway, dynamo, concurrency, 'responses');
+  const viaGateway = chat.result;
+  const { cpuMsPerRequest, dynamoMsPerRequest, after, dynamoAfter } = chat;
   const report: LevelReport = {
     concurrency,
     direct,
@@ -253,19 +321,30 @@ async function measureLevel(
     gatewayLoopDelay: after.loopDelay,
     dynaliteLoopDelay: dynamoAfter.loopDelay,
     ttftP50Ratio: viaGateway.ttftP50 / direct.ttftP50,
+    responses: {
+      gateway: responses.result,
+      gatewayCpuMsPerRequest: responses.cpuMsPerRequest,
+      dynaliteCpuMsPerRequest: responses.dynamoMsPerRequest,
+      ttftP50Ratio: responses.result.ttftP50 / direct.ttftP50,
+      cpuVsChat: responses.cpuMsPerRequest / cpuMsPerRequest,
+      ttftVsChat: responses.result.ttftP50 / viaGateway.ttftP50,
+    },
   };
-  for (const [name, r] of [
-    ['direct', direct],
-    ['gateway', viaGateway],
+  for (const [name, r, measured] of [
+    ['direct', direct, undefined],
+    ['gateway', viaGateway, chat],
+    ['response', responses.result, responses],
   ] as const) {
-    const extra =
-      name === 'gateway'
-        ? `${`${cpuMsPerRequest.toFixed(2)} ms`.padStart(17)} ${`${dynamoMsPerRequest.toFixed(2)} ms`.padStart(17)}  ${(viaGateway.ttftP50 / direct.ttftP50).toFixed(3).padStart(14)}`
-        : '';
+    const extra = measured
+      ? `${`${measured.cpuMsPerRequest.toFixed(2)} ms`.padStart(17)} ${`${measured.dynamoMsPerRequest.toFixed(2)} ms`.padStart(17)}  ${(r.ttftP50 / direct.ttftP50).toFixed(3).padStart(14)}`
+      : '';
     console.log(
       `${String(concurrency).padStart(4)}  ${name.padEnd(8)} ${String(r.requests).padStart(5)} ${ms(r.ttftP50)} ${ms(r.ttftP99)} ${ms(r.totalP50)} ${ms(r.totalP99)} ${r.requestsPerSecond.toFixed(1).padStart(9)} ${extra}`,
     );
   }
+  console.log(
+    `${' '.repeat(16)}Responses vs chat: gateway CPU/req x${(responses.cpuMsPerRequest / cpuMsPerRequest).toFixed(3)}, TTFT p50 x${(responses.result.ttftP50 / viaGateway.ttftP50).toFixed(3)}`,
+  );
   const delay = (d: Cpu['loopDelay']) => `${d.p50Ms.toFixed(1)} / ${d.p99Ms.toFixed(1)} ms`;
   console.log(
     `${' '.repeat(16)}event-loop delay p50 / p99: gateway ${delay(after.loopDelay)}, dynalite ${delay(dynamoAfter.loopDelay)}`,
@@ -300,8 +379,10 @@ async function main(): Promise<void> {
     // warm Lambda environment serves many requests; cold starts are measured apart
     // (bench:tokenizers).
     const warmUpRequests = quick ? 0 : Number(process.env.BENCH_WARMUP ?? '256');
-    if (warmUpRequests > 0)
-      await runLevel(gateway.ready.baseUrl, gateway.ready.apiKeys, 16, warmUpRequests / 16);
+    if (warmUpRequests > 0) {
+      for (const api of ['chat', 'responses'] as const)
+        await runLevel(gateway.ready.baseUrl, gateway.ready.apiKeys, 16, warmUpRequests / 16, api);
+    }
     console.log(
       `Machine: ${host.cores} cores (${host.cpuModel}), ${host.memoryGiB} GiB, Node ${host.node}, commit ${host.commit}; ` +
         `load average before: ${host.loadAverageBefore.map((l) => l.toFixed(2)).join(' ')} (1/5/15 min)`,

@@ -4,11 +4,11 @@ import type { Engines } from './engines';
 import { batchServices, filesServices } from './files-and-batches';
 import { fineTunedModels, fineTuningServices } from './fine-tuning';
 import { type MeteringTuning, meteringServices } from './metering';
-import { batchesRepository, customersRepository } from './repositories';
+import { batchesRepository, customersRepository, responsesRepository } from './repositories';
 
 /**
  * What every API function runs on: customers, metering, the model backend and `ft:` models (the
- * chat function serves chat completions, models, usage and limits with these alone).
+ * chat function serves chat completions, Responses, models, usage and limits with these alone).
  */
 export function coreServices(engines: Engines, config: TierlineConfig, tuning?: MeteringTuning) {
   const metering = meteringServices(engines, config, tuning);
@@ -19,6 +19,7 @@ export function coreServices(engines: Engines, config: TierlineConfig, tuning?: 
     ...metering,
     fineTunedModels: fineTunedModels(engines, config),
     accounts: accountServices(engines),
+    responses: responsesRepository(engines, engines.now),
     now: engines.now,
     logError: engines.logError,
   };

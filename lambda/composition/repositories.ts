@@ -2,6 +2,7 @@ import { BatchesRepository } from '../batches/batches-repository';
 import { CustomersRepository } from '../customers/customers-repository';
 import { JobsRepository } from '../fine-tuning/jobs-repository';
 import { ModelsRepository } from '../fine-tuning/models-repository';
+import { ResponsesRepository } from '../responses/responses-repository';
 import type { Stores } from './aws-stores';
 
 /**
@@ -28,4 +29,25 @@ export function jobsRepository(stores: Pick<Stores, 'doc' | 'tables'>): JobsRepo
 /** The fine-tuned model registry (the fine-tuning table). */
 export function modelsRepository(stores: Pick<Stores, 'doc' | 'tables'>): ModelsRepository {
   return new ModelsRepository(stores.doc, stores.tables.fineTuning);
+}
+
+/**
+ * Stored Responses API responses (the files table, beside the customer's files: one partition per
+ * customer, erased with it). Made on first use, so a function that never stores one never reads
+ * the files table's name.
+ */
+export function responsesRepository(
+  stores: Pick<Stores, 'doc' | 'tables'>,
+  now?: () => Date,
+): Pick<ResponsesRepository, 'put' | 'get' | 'delete'> {
+  let made: ResponsesRepository | undefined;
+  const repository = () => {
+    made ??= new ResponsesRepository(stores.doc, stores.tables.files, { now });
+    return made;
+  };
+  return {
+    put: (customerId, stored) => repository().put(customerId, stored),
+    get: (customerId, responseId) => repository().get(customerId, responseId),
+    delete: (customerId, responseId) => repository().delete(customerId, responseId),
+  };
 }

@@ -7,13 +7,17 @@
  * - `FILE#<fileId>`: a file's metadata; also in the `byPurpose` index (`CUS#<id>#<purpose>` /
  *   `FILE#<fileId>`);
  * - `UPLOAD#<uploadId>`: an upload in progress (or finished) through the Uploads API;
- * - `UPLOAD#<uploadId>#PART#<partId>`: one part of it.
+ * - `UPLOAD#<uploadId>#PART#<partId>`: one part of it;
+ * - `RESP#<responseId>` (and `RESP#<responseId>#PART#<n>` for a large one): a stored Responses API
+ *   response, removed by DynamoDB's TTL (`deleteAfter`, Unix seconds) 30 days after it was made.
  * Ids sort by creation time (`ids.ts`), so the sort key is also the listing order.
  */
 export const FILES_TABLE = {
   partitionKey: 'pk',
   sortKey: 'sk',
   byPurposeIndex: { name: 'byPurpose', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+  /** Only items that set it expire: stored responses. */
+  timeToLiveAttribute: 'deleteAfter',
 } as const;
 
 /** Environment variable that carries the table name into a function. */

@@ -20,6 +20,7 @@ import { keyRoutes } from './routes/keys';
 import { limitRoutes } from './routes/limits';
 import { modelRoutes } from './routes/models';
 import { organizationRoutes } from './routes/organization';
+import { responsesRoutes } from './routes/responses';
 import { uploadRoutes } from './routes/uploads';
 import { usageRoutes } from './routes/usage';
 import type { ApiDependencies, AppEnv } from './types';
@@ -40,6 +41,8 @@ const CREATING_ROUTES = [
   /\/keys$/,
   /\/organization\/projects$/,
   /\/organization\/admin_api_keys$/,
+  // A stored response (`store` is OpenAI's default).
+  /\/responses$/,
 ];
 
 function createsData(method: string, path: string): boolean {
@@ -60,7 +63,11 @@ async function requireActiveCustomer(deps: ApiDependencies, customerId: string):
   if (customer && customer.status !== 'active') throw new AuthenticationError();
 }
 
-function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
+/**
+ * The routes of one base path: `/v1` (openai) has them all; `/openai/v1` (groq-sdk) all but the
+ * ones Groq does not serve (the stored Responses routes, `x-v1-only` in the document).
+ */
+function versionOneRoutes(deps: ApiDependencies, base: 'openai' | 'groq'): Hono<AppEnv> {
   const v1 = new Hono<AppEnv>();
   v1.route('/', publicPlanRoutes(deps));
 
@@ -81,6 +88,8 @@ function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
   v1.route('/', accountRoutes(deps));
   v1.route('/', modelRoutes(deps));
   v1.route('/', chatCompletionRoutes(deps));
+  if (deps.responses)
+    v1.route('/', responsesRoutes(deps, deps.responses, { stored: base === 'openai' }));
   v1.route('/', usageRoutes(deps));
   if (deps.files) {
     // Each tier's storage quota from the config, unless the caller set its own.
@@ -122,10 +131,9 @@ export function createApiApp(deps: ApiDependencies): Hono<AppEnv> {
   // Public, like the plans: what every route takes and answers (`lambda/http/openapi/`).
   app.get('/openapi.json', (c) => c.json(tierlineOpenApiDocument(deps.config)));
 
-  const v1 = versionOneRoutes(deps);
   // openai's client uses `https://HOST/v1`; groq-sdk appends `/openai/v1` to its base URL.
-  app.route('/v1', v1);
-  app.route('/openai/v1', v1);
+  app.route('/v1', versionOneRoutes(deps, 'openai'));
+  app.route('/openai/v1', versionOneRoutes(deps, 'groq'));
 
   app.notFound((c) => {
     const error = new NotFoundError(`Invalid URL (${c.req.method} ${c.req.path})`, {

@@ -1,15 +1,23 @@
-import type { OpenAIErrorBody } from '../openai/errors';
 import type { ChatCompletionChunk } from '../openai/openai-types';
 
-export interface SseResponseOptions {
-  first: IteratorResult<ChatCompletionChunk>;
-  rest: AsyncIterator<ChatCompletionChunk>;
-  /** The chunks the client sees for one backend chunk (possibly none). */
-  transform: (chunk: ChatCompletionChunk) => ChatCompletionChunk[];
-  /** Chunks still held by `transform` when the backend stream ends. */
-  flush?: () => ChatCompletionChunk[];
-  /** The OpenAI error body sent as a `data:` line when the stream fails after it started. */
-  errorBody: (error: unknown) => OpenAIErrorBody;
+/**
+ * A stream of backend chunks (`In`) sent as the client's events (`Out`): chat completion chunks as
+ * `data:` lines ending in `data: [DONE]` by default; Responses events as `event:` + `data:` with no
+ * end line.
+ */
+export interface SseResponseOptions<In = ChatCompletionChunk, Out = ChatCompletionChunk> {
+  first: IteratorResult<In>;
+  rest: AsyncIterator<In>;
+  /** The events the client sees for one backend chunk (possibly none). */
+  transform: (chunk: In) => Out[];
+  /** Events still held by `transform` when the backend stream ends. */
+  flush?: () => Out[];
+  /** The event sent when the stream fails after it started (chat: an OpenAI error body). */
+  errorBody: (error: unknown) => unknown;
+  /** One event as SSE text. @default a `data:` line */
+  encode?: (event: unknown) => string;
+  /** What ends a stream that completed. @default `data: [DONE]` */
+  endLine?: string;
   /**
    * Called once when the stream ends ('completed', 'failed', or 'cancelled' by the client), and
    * awaited before the stream closes, so a Lambda does not freeze before the work is done.
@@ -56,11 +64,14 @@ async function within<T>(step: Promise<T>, ms: number): Promise<T | typeof WINDO
  * official clients raise as an error (Hono's `streamSSE` would write `event: error`, which they
  * ignore). No hop-by-hop headers: the Lambda streaming prelude must not carry them.
  */
-export function sseResponse(options: SseResponseOptions): Response {
+export function sseResponse<In = ChatCompletionChunk, Out = ChatCompletionChunk>(
+  options: SseResponseOptions<In, Out>,
+): Response {
+  const encode = options.encode ?? dataLine;
   const windowMs = options.writeWindowMs ?? SSE_WRITE_WINDOW_MS;
-  let pending: IteratorResult<ChatCompletionChunk> | undefined = options.first;
+  let pending: IteratorResult<In> | undefined = options.first;
   /** A read of the backend still in flight when the last write's window closed: the next pull awaits it. */
-  let inFlight: Promise<IteratorResult<ChatCompletionChunk>> | undefined;
+  let inFlight: Promise<IteratorResult<In>> | undefined;
   let wroteFirst = false;
   let finished = false;
   // One end-of-stream run, shared: a cancel that arrives while it runs waits for it instead of
@@ -70,7 +81,7 @@ export function sseResponse(options: SseResponseOptions): Response {
     ending ??= options.onEnd?.(how) ?? Promise.resolve();
     return ending;
   };
-  const nextStep = (): Promise<IteratorResult<ChatCompletionChunk>> => {
+  const nextStep = (): Promise<IteratorResult<In>> => {
     if (pending) {
       const step = pending;
       pending = undefined;
@@ -94,7 +105,7 @@ export function sseResponse(options: SseResponseOptions): Response {
       try {
         while (!finished) {
           inFlight ??= nextStep();
-          let step: IteratorResult<ChatCompletionChunk>;
+          let step: IteratorResult<In>;
           if (closesAt === undefined) {
             step = await inFlight;
           } else {
@@ -105,16 +116,16 @@ export function sseResponse(options: SseResponseOptions): Response {
           inFlight = undefined;
           if (step.done) {
             finished = true;
-            for (const chunk of options.flush?.() ?? []) lines += dataLine(chunk);
+            for (const chunk of options.flush?.() ?? []) lines += encode(chunk);
             // [DONE] goes out first; the stream closes once the end-of-stream work (billing) is
             // done.
-            lines += 'data: [DONE]\n\n';
+            lines += options.endLine ?? 'data: [DONE]\n\n';
             write();
             await end('completed');
             controller.close();
             return;
           }
-          for (const chunk of options.transform(step.value)) lines += dataLine(chunk);
+          for (const chunk of options.transform(step.value)) lines += encode(chunk);
           if (lines !== '' && closesAt === undefined) {
             // The first token leaves at once: time to first token is what clients watch.
             if (!wroteFirst || windowMs <= 0) break;
@@ -127,7 +138,7 @@ export function sseResponse(options: SseResponseOptions): Response {
         // Cancelled by the client: `cancel` bills it; there is nobody left to tell about an error.
         if (options.abort.signal.aborted) return;
         // What the model said before it failed still reaches the client, then the error.
-        lines += dataLine(options.errorBody(error));
+        lines += encode(options.errorBody(error));
         write();
         await end('failed');
         controller.close();

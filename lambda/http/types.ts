@@ -16,6 +16,7 @@ import type { Limiter } from '../metering/limiter';
 import type { RequestMetering } from '../metering/request-metering';
 import type { SpendTracker } from '../metering/spend';
 import type { UsageAggregates } from '../metering/usage-aggregates';
+import type { ResponsesRepository } from '../responses/responses-repository';
 
 /** What the app needs from the outside world; Lambda and local mode pass their own. */
 export interface ApiDependencies {
@@ -57,6 +58,8 @@ export interface ApiDependencies {
   fineTunedModels?: Pick<FineTunedModelResolver, 'resolve' | 'forget'>;
   /** Uploaded adapters (`/v1/fine_tunings`) and fine-tuned models in `/v1/models`; their routes answer 404 when absent. */
   adapters?: AdaptersService;
+  /** Stored Responses API responses; absent, the `/responses` routes answer 404. */
+  responses?: Pick<ResponsesRepository, 'put' | 'get' | 'delete'>;
   /** Prompt tokens at admission; the models' real tokenizers by default. */
   promptTokens?: Pick<PromptTokenCounter, 'count'>;
   /** Aborted when the server shuts down: model calls stop, and what they did is billed (local mode). */

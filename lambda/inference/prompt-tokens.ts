@@ -195,6 +195,17 @@ export class PromptTokenCounter {
   }
 
   /**
+   * The tokens of a bare text (an answer's reasoning, no chat template around it) in `model`'s
+   * tokenizer; a byte count for a model without one.
+   */
+  async countText(model: string, text: string): Promise<number> {
+    const name = ownValue(this.config.models, model)?.tokenizer;
+    if (!name) return Buffer.byteLength(text);
+    const ready = await tokenizer(name);
+    return ready.encode(text, { add_special_tokens: false }).length;
+  }
+
+  /**
    * The same count without awaiting, for code that counts many prompts in a loop (a batch file's
    * lines): the model's tokenizer must be loaded already (`warmUp`); throws otherwise.
    */

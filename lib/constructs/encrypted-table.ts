@@ -26,6 +26,8 @@ export interface EncryptedTableOptions {
   readonly retainData: boolean;
   /** @default no stream */
   readonly stream?: StreamViewType;
+  /** The attribute (Unix seconds) past which DynamoDB deletes an item. @default no TTL */
+  readonly timeToLiveAttribute?: string;
 }
 
 /**
@@ -55,6 +57,7 @@ export function createEncryptedTable(
     pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
     deletionProtection: options.retainData,
     stream: options.stream,
+    timeToLiveAttribute: options.timeToLiveAttribute,
     removalPolicy,
   });
   table.addGlobalSecondaryIndex({

@@ -68,6 +68,8 @@ export class ApiStack extends Stack {
     }
     props.customers.bindForItemUpdates(this.api.apiFunction.function);
     props.files.bindForFiles(this.api.apiFunction.function);
+    // `POST /v1/responses` runs in the chat function: it stores the response and reads the earlier one.
+    props.files.bindForStoredResponses(this.api.chatFunction.function);
     // `/v1/keys`: named keys are written and listed by the API function.
     props.customers.bindForKeyManagement(this.api.apiFunction.function);
 

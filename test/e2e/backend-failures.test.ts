@@ -137,6 +137,46 @@ describe('model failures and disconnects, seen by the openai client', () => {
     expect(received.length).toBe(2);
   });
 
+  it('ends a Responses stream that fails after it started with an error event, then response.failed', async () => {
+    backend.mode = 'fail-mid-stream';
+    const stream = await openai.responses.create({ model: 'qwen3-8b', input: 'x', stream: true });
+    const types: string[] = [];
+    let failure: unknown;
+    try {
+      for await (const event of stream) types.push(event.type);
+    } catch (error) {
+      failure = error;
+    }
+
+    // The openai client raises the `error` event (an SSE `event: error`) as an APIError; the spec
+    // check reads the whole stream, which ends with `response.failed` after it.
+    expect(failure).toBeInstanceOf(OpenAI.APIError);
+    expect((failure as ApiError).message).toContain('request id');
+    expect((failure as ApiError).message).not.toContain('CUDA');
+    expect(types.slice(0, 4)).toEqual([
+      'response.created',
+      'response.in_progress',
+      'response.output_item.added',
+      'response.content_part.added',
+    ]);
+    expect(types.filter((t) => t === 'response.output_text.delta')).toHaveLength(2);
+    // What was said is closed (incomplete) before the error.
+    expect(types.slice(-3)).toEqual([
+      'response.output_text.done',
+      'response.content_part.done',
+      'response.output_item.done',
+    ]);
+  });
+
+  it('answers a Responses request the model cannot take with 503 before any event', async () => {
+    backend.mode = 'unavailable';
+    const error = await failureOf(
+      openai.responses.create({ model: 'qwen3-8b', input: 'x', stream: true }),
+    );
+    expect(error.status).toBe(503);
+    expect(error.headers?.get('retry-after')).toBe('60');
+  });
+
   it('stops the model when the client goes away mid-stream', async () => {
     const stream = await openai.chat.completions.create({ ...ask, stream: true });
     let received = 0;

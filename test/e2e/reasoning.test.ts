@@ -1,10 +1,12 @@
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import Groq from 'groq-sdk';
+import OpenAI from 'openai';
 import { SageMakerBackend } from '../../lambda/inference/backends/sagemaker-backend';
 import {
   endpointName,
   inferenceComponentName,
 } from '../../lambda/inference/backends/sagemaker-names';
+import { PromptTokenCounter } from '../../lambda/inference/prompt-tokens';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { type LmiStandIn, startLmiStandIn } from '../support/lmi-stand-in';
@@ -236,5 +238,57 @@ describe('reasoning_format / include_reasoning / reasoning_effort on Qwen3 (LMI 
 
     const history = lastSent().messages as Record<string, unknown>[];
     expect(history[1]).toEqual({ role: 'assistant', content: ANSWER });
+  });
+
+  it('Responses: the thinking as a reasoning item before the message, counted in reasoning_tokens', async () => {
+    const openai = new OpenAI({
+      apiKey: local.demoCustomers.find((d) => d.tier === 'enterprise')?.apiKey,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
+    const response = await openai.responses.create({ model: MODEL, input: 'Hi there' });
+
+    expect(response.output.map((item) => item.type)).toEqual(['reasoning', 'message']);
+    const reasoning = response.output[0] as OpenAI.Responses.ResponseReasoningItem;
+    expect(reasoning.content).toEqual([{ type: 'reasoning_text', text: THINKING }]);
+    expect(response.output_text).toBe(ANSWER);
+    // Responses asks for the thinking apart (parsed), as Groq's gpt-oss answers it.
+    expect(lastSent()).not.toHaveProperty('reasoning_format');
+    const thinkingTokens = await new PromptTokenCounter(config).countText(MODEL, THINKING);
+    expect(response.usage?.output_tokens_details.reasoning_tokens).toBe(thinkingTokens);
+    expect(response.usage?.output_tokens).toBe(11);
+
+    const stream = await openai.responses.create({ model: MODEL, input: 'Hi there', stream: true });
+    let thought = '';
+    let completed: OpenAI.Responses.Response | undefined;
+    for await (const event of stream) {
+      if (event.type === 'response.reasoning_text.delta') thought += event.delta;
+      if (event.type === 'response.completed') completed = event.response;
+    }
+    expect(thought).toBe(THINKING);
+    expect(completed?.output.map((item) => item.type)).toEqual(['reasoning', 'message']);
+    const message = completed?.output[1] as OpenAI.Responses.ResponseOutputMessage;
+    expect(message.content).toEqual([
+      { type: 'output_text', text: ANSWER, annotations: [], logprobs: [] },
+    ]);
+    const streamedThinking = completed?.usage?.output_tokens_details.reasoning_tokens ?? 0;
+    expect(streamedThinking).toBeGreaterThan(0);
+    expect(streamedThinking).toBeLessThan(completed?.usage?.output_tokens ?? 0);
+
+    const followUp = await openai.responses.create({
+      model: MODEL,
+      input: 'Again',
+      previous_response_id: response.id,
+      reasoning: { effort: 'none' },
+    });
+    expect(followUp.output.map((item) => item.type)).toEqual(['message']);
+    // The earlier answer goes back without its thinking, as Qwen3's template wants it.
+    expect(lastSent().messages).toEqual([
+      { role: 'user', content: 'Hi there' },
+      { role: 'assistant', content: ANSWER },
+      { role: 'user', content: 'Again' },
+    ]);
+    expect(lastSent().chat_template_kwargs).toEqual({ enable_thinking: false });
   });
 });

@@ -71,6 +71,8 @@ interface Walk {
   public?: boolean;
   /** Not repeatable on the same object (delete, cancel): walked under `/v1` only. */
   once?: boolean;
+  /** Served under `/v1` only (`x-v1-only` in the document; Groq does not serve it). */
+  v1Only?: boolean;
   /** Made again right before each valid request (a batch still running when it is cancelled). */
   fresh?: 'batch2';
   /** The 2xx a valid request gets. @default 200 */
@@ -131,6 +133,55 @@ const WALKS: Record<string, Walk> = {
       { body: chat, noKey: true, status: 401 },
       { body: { ...chat, model: 'gpt-9' }, status: 404 },
     ],
+  },
+  'POST /v1/responses': {
+    path: '/v1/responses',
+    body: { model: MODEL, input: 'Walk?' },
+    invalid: [
+      { body: { model: MODEL, input: [] }, status: 400 },
+      { body: { model: MODEL, input: 'Walk?', temperature: 'hot' }, status: 400 },
+      { body: { model: MODEL, input: 'Walk?', background: true }, status: 400 },
+      { body: { model: MODEL, input: 'Walk?', previous_response_id: 'resp_nope' }, status: 404 },
+      { body: { model: 'gpt-9', input: 'Walk?' }, status: 404 },
+      { raw: '{"model":', status: 400 },
+      { body: { model: MODEL, input: 'Walk?' }, noKey: true, status: 401 },
+    ],
+  },
+  'POST /v1/responses/input_tokens': {
+    path: '/v1/responses/input_tokens',
+    v1Only: true,
+    body: { model: MODEL, input: 'Walk?' },
+    invalid: [
+      { body: { model: MODEL }, status: 400 },
+      { body: { model: MODEL, input: 'Walk?', max_output_tokens: 5 }, status: 400 },
+      { body: { model: 'gpt-9', input: 'Walk?' }, status: 404 },
+    ],
+  },
+  'GET /v1/responses/{response_id}': {
+    path: '/v1/responses/{response}',
+    v1Only: true,
+    invalid: [
+      { path: '/v1/responses/resp_nope', status: 404 },
+      { path: '/v1/responses/constructor', status: 404 },
+      // Longer than DynamoDB's 1 KB sort key: refused without a read.
+      { path: `/v1/responses/resp_${'a'.repeat(2_000)}`, status: 404 },
+    ],
+  },
+  'GET /v1/responses/{response_id}/input_items': {
+    path: '/v1/responses/{response}/input_items',
+    v1Only: true,
+    query: 'order=asc&limit=1',
+    invalid: [
+      { path: '/v1/responses/resp_nope/input_items', status: 404 },
+      { query: 'limit=0', status: 400 },
+      { query: 'order=sideways', status: 400 },
+      { query: 'after=msg_nope', status: 400 },
+    ],
+  },
+  'DELETE /v1/responses/{response_id}': {
+    path: '/v1/responses/{response2}',
+    once: true,
+    invalid: [{ path: '/v1/responses/resp_nope', status: 404 }],
   },
   'GET /v1/usage': {
     path: '/v1/usage',
@@ -374,7 +425,7 @@ describe('the route walk: every documented operation, valid and invalid', () => 
   let makeBatch: () => Promise<string>;
   const fill = (text: string) =>
     text.replace(
-      /\{(file2?|ftfile|ftjob[23]?|upload[23]?|part|batch2?|key|adapter|ftune2?|ftmodel|project2?|defaultproject|pkey2?|adminkey2?)\}/g,
+      /\{(file2?|ftfile|ftjob[23]?|upload[23]?|part|batch2?|key|adapter|ftune2?|ftmodel|project2?|defaultproject|pkey2?|adminkey2?|response2?)\}/g,
       (_m, name: string) => ids[name] ?? name,
     );
 
@@ -435,6 +486,8 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     for (const name of ['adminkey', 'adminkey2']) {
       ids[name] = (await local.operator.createAdminKey(developer?.customerId ?? '', name)).id;
     }
+    ids.response = await made('/v1/responses', { body: { model: MODEL, input: 'Walk?' } });
+    ids.response2 = await made('/v1/responses', { body: { model: MODEL, input: 'Walk?' } });
     const conversation = JSON.stringify({
       messages: [
         { role: 'user', content: 'Walk?' },
@@ -489,7 +542,8 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     '%s answers a valid request with 2xx under /v1 and /openai/v1',
     async (op, walk) => {
       const method = op.split(' ')[0] as string;
-      const prefixes = walk.path.startsWith('/v1/') && !walk.once ? ['', '/openai'] : [''];
+      const prefixes =
+        walk.path.startsWith('/v1/') && !walk.once && !walk.v1Only ? ['', '/openai'] : [''];
       for (const prefix of prefixes) {
         const path = `${prefix}${walk.path}${walk.query ? `?${walk.query}` : ''}`;
         if (walk.fresh) ids[walk.fresh] = await makeBatch();

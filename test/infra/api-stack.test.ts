@@ -38,7 +38,7 @@ describe('API stack', () => {
     });
   });
 
-  it('deploys every operation of /openapi.json under /v1 and /openai/v1, public ones without a key', () => {
+  it('deploys every operation of /openapi.json under /v1 and (unless x-v1-only) /openai/v1, public ones without a key', () => {
     const methods = stacks.api.api.restApi.methods.filter((m) => m.httpMethod !== 'OPTIONS');
     const deployed = methods.map((m) => {
       const cfn = m.node.defaultChild as CfnMethod;
@@ -52,14 +52,16 @@ describe('API stack', () => {
     const documented = Object.entries(
       tierlineOpenApiDocument(config).paths as Record<
         string,
-        Record<string, { security?: unknown[] }>
+        Record<string, { security?: unknown[]; 'x-v1-only'?: boolean }>
       >,
     ).flatMap(([path, operations]) =>
       Object.entries(operations).flatMap(([method, op]) =>
-        (path.startsWith('/v1/') ? [path, `/openai${path}`] : [path]).map((p) => ({
-          route: `${method.toUpperCase()} ${p.replace('{model}', '{model+}')}`,
-          public: Array.isArray(op.security) && op.security.length === 0,
-        })),
+        (path.startsWith('/v1/') && !op['x-v1-only'] ? [path, `/openai${path}`] : [path]).map(
+          (p) => ({
+            route: `${method.toUpperCase()} ${p.replace('{model}', '{model+}')}`,
+            public: Array.isArray(op.security) && op.security.length === 0,
+          }),
+        ),
       ),
     );
 
@@ -119,13 +121,14 @@ describe('API stack', () => {
     const methods = Object.values(api.findResources('AWS::ApiGateway::Method')).filter(
       (m) => m.Properties.HttpMethod !== 'OPTIONS',
     );
+    // Chat completions and Responses (`/responses` itself, not its stored-response sub-paths).
     const isChat = (m: (typeof methods)[number]) =>
-      /chatcompletions/.test(JSON.stringify(m.Properties.ResourceId));
+      /chatcompletions|v1responses[0-9A-F]{8}"/.test(JSON.stringify(m.Properties.ResourceId));
     const chats = methods.filter(isChat);
     const others = methods.filter((m) => !isChat(m));
 
-    // POST /v1/chat/completions and POST /openai/v1/chat/completions.
-    expect(chats.map((m) => m.Properties.HttpMethod)).toEqual(['POST', 'POST']);
+    // POST /v1/chat/completions, POST /openai/v1/chat/completions and the same of /responses.
+    expect(chats.map((m) => m.Properties.HttpMethod)).toEqual(['POST', 'POST', 'POST', 'POST']);
     for (const chat of chats) {
       const integration = chat.Properties.Integration;
       expect(integration.ResponseTransferMode).toBe('STREAM');

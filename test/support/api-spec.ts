@@ -171,6 +171,16 @@ export class ApiSpec {
     return `${pointer}/content/${escapePointer(mediaType)}/schema`;
   }
 
+  /**
+   * Whether the operation documents the status with no body at all (OpenAI's `DELETE
+   * /responses/{id}`): a body the server sends there has no schema to match, and none to break.
+   */
+  documentsNoBody(operation: Operation, status: number): boolean {
+    const responses = (operation.definition.responses ?? {}) as JsonObject;
+    const response = responses[String(status)] as JsonObject | undefined;
+    return response !== undefined && response.$ref === undefined && response.content === undefined;
+  }
+
   requestPointer(operation: Operation, mediaType = 'application/json'): string | undefined {
     const body = operation.definition.requestBody as JsonObject | undefined;
     const content = body?.content as JsonObject | undefined;

@@ -76,6 +76,8 @@ export function checkBody(exchange: Exchange, text: string): string[] {
     // sends.
     if (!isJson && spec.name === 'openai') continue;
     if (pointer && !isJson) continue;
+    if (!pointer && spec.name === 'openai' && spec.documentsNoBody(operation, exchange.status))
+      continue;
     if (!pointer) {
       problems.push(
         `${where}: ${spec.name} documents no ${exchange.mediaType} answer with this status`,
@@ -97,7 +99,60 @@ export function checkBody(exchange: Exchange, text: string): string[] {
   return problems;
 }
 
+/** The `event:` and `data:` of each server-sent event block. */
+function sseBlocks(text: string): { event?: string; data: string }[] {
+  return text
+    .split(/\r?\n\r?\n/)
+    .map((block) => {
+      const lines = block.split(/\r?\n/);
+      const event = lines
+        .find((line) => line.startsWith('event:'))
+        ?.slice(6)
+        .trim();
+      const data = lines
+        .filter((line) => line.startsWith('data:'))
+        .map((line) => line.slice(5).trimStart())
+        .join('\n');
+      return { event, data };
+    })
+    .filter((block) => block.data !== '');
+}
+
+const RESPONSE_ENDINGS = new Set(['response.completed', 'response.incomplete', 'response.failed']);
+
+/**
+ * A Responses stream (OpenAI's wording): each event named by `event:` as its `type`, valid against
+ * the event schema, `sequence_number`s 0, 1, 2...; `response.created` then `response.in_progress`
+ * first; it ends with `response.completed`, `response.incomplete` or `response.failed` (after an
+ * `error` event), and no `[DONE]`.
+ */
+function checkResponseStream(spec: ApiSpec, pointer: string, text: string): string[] {
+  const problems: string[] = [];
+  const types: string[] = [];
+  sseBlocks(text).forEach(({ event, data }, index) => {
+    const parsed = parseJson(data);
+    if (!parsed.ok) {
+      problems.push(`event ${index} is not JSON: ${data.slice(0, 200)}`);
+      return;
+    }
+    const value = parsed.value as { type?: string; sequence_number?: number };
+    types.push(String(value.type));
+    if (event !== value.type)
+      problems.push(`event ${index}: event: ${event} but type ${value.type}`);
+    if (value.sequence_number !== index)
+      problems.push(`event ${index}: sequence_number ${value.sequence_number}`);
+    problems.push(
+      ...spec.validate(pointer, value).map((p) => `event ${index} (${value.type}): ${p}`),
+    );
+  });
+  if (types[0] !== 'response.created' || types[1] !== 'response.in_progress')
+    problems.push(`the stream starts ${types.slice(0, 2).join(', ')}`);
+  if (!RESPONSE_ENDINGS.has(types.at(-1) ?? '')) problems.push(`the stream ends ${types.at(-1)}`);
+  return problems;
+}
+
 function checkStream(spec: ApiSpec, pointer: string, exchange: Exchange, text: string): string[] {
+  if (/\/responses$/.test(exchange.path)) return checkResponseStream(spec, pointer, text);
   const problems: string[] = [];
   const events = text
     .split(/\r?\n\r?\n/)

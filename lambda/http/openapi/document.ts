@@ -2,6 +2,10 @@ import * as z from 'zod/mini';
 import type { TierlineConfig } from '../../../lib/config/schema';
 import { chatRequestSchema } from '../../inference/chat-request';
 import { spendLimitUpdateSchema } from '../../metering/spend-limit-settings';
+import {
+  inputTokensRequestSchema,
+  responsesRequestSchema,
+} from '../../responses/responses-request';
 import { responseJsonSchemas } from './response-schemas';
 
 /**
@@ -160,6 +164,77 @@ function chatPaths(): Record<string, Schema> {
           '504': error('The model did not answer in time'),
         },
       },
+    },
+  };
+}
+
+/**
+ * An operation served under `/v1` only: Groq serves `POST /openai/v1/responses` and no stored
+ * responses, so groq-sdk's base path does not get these (and the Api stack keeps its resources).
+ */
+const v1Only = (op: Schema): Schema => ({ ...op, 'x-v1-only': true });
+
+/**
+ * OpenAI's Responses API: created on the chat pipeline (the same limits, headers and failures),
+ * stored 30 days unless `store: false`, read and deleted by the caller only.
+ */
+function responsesPaths(): Record<string, Schema> {
+  const responseId = pathParameter('response_id');
+  return {
+    '/v1/responses': {
+      post: {
+        summary: "A model response, streamed (SSE events in OpenAI's order) or not",
+        requestBody: { required: true, content: json(ref('CreateResponseRequest')) },
+        responses: {
+          '200': {
+            description:
+              'OK; with `stream: true`, `text/event-stream` of `event:`/`data:` pairs, each with its `sequence_number`',
+            headers: RATE_LIMIT_HEADERS,
+            content: {
+              ...json(ref('Response')),
+              'text/event-stream': { schema: ref('ResponseStreamEvent') },
+            },
+          },
+          ...ERRORS,
+          '403': error('The model is on a higher tier'),
+          '502': error('The model failed while answering (quotes the request id)'),
+          '503': error('The model has no capacity right now (`retry-after` says when to retry)'),
+          '504': error('The model did not answer in time'),
+        },
+      },
+    },
+    '/v1/responses/input_tokens': {
+      post: v1Only(
+        operation(
+          "The input tokens a request would count, with the model's tokenizer",
+          ref('ResponseInputTokens'),
+          { requestBody: { required: true, content: json(ref('InputTokensRequest')) } },
+        ),
+      ),
+    },
+    '/v1/responses/{response_id}': {
+      get: v1Only(
+        operation('A stored response of the caller', ref('Response'), {
+          parameters: [responseId],
+        }),
+      ),
+      delete: v1Only(
+        operation('Delete a stored response of the caller', ref('ResponseDeleted'), {
+          parameters: [responseId],
+        }),
+      ),
+    },
+    '/v1/responses/{response_id}/input_items': {
+      get: v1Only(
+        operation('The input items of a stored response, paged', ref('ResponseItemList'), {
+          parameters: [
+            responseId,
+            { name: 'after', in: 'query', schema: { type: 'string' } },
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100 } },
+            { name: 'order', in: 'query', schema: { enum: ['asc', 'desc'] } },
+          ],
+        }),
+      ),
     },
   };
 }
@@ -544,6 +619,7 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
     ...accountPaths(),
     ...modelPaths(modelIds),
     ...chatPaths(),
+    ...responsesPaths(),
     ...usagePaths(),
     ...keyPaths(),
     ...organizationPaths(),
@@ -572,6 +648,8 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
       },
       schemas: {
         ChatCompletionRequest: requestSchema(chatRequestSchema),
+        CreateResponseRequest: requestSchema(responsesRequestSchema),
+        InputTokensRequest: requestSchema(inputTokensRequestSchema),
         SpendLimitUpdate: requestSchema(spendLimitUpdateSchema),
         ...responseJsonSchemas(),
       },

@@ -29,6 +29,13 @@ import {
   projectShape,
 } from './organization';
 import { customerShape, planListShape, planShape } from './plans';
+import {
+  inputTokensShape,
+  responseDeletedShape,
+  responseItemListShape,
+  responseShape,
+  responseStreamEventShape,
+} from './responses';
 import { spendLimitShape, usageFieldsShape, usageListShape } from './usage';
 
 /**
@@ -45,6 +52,11 @@ export const responseShapes = {
   Usage: usageShape,
   ChatCompletion: chatCompletionShape,
   ChatCompletionChunk: chatCompletionChunkShape,
+  Response: responseShape,
+  ResponseStreamEvent: responseStreamEventShape,
+  ResponseDeleted: responseDeletedShape,
+  ResponseItemList: responseItemListShape,
+  ResponseInputTokens: inputTokensShape,
   Model: modelShape,
   ModelList: modelListShape,
   ModelDeleted: modelDeletedShape,

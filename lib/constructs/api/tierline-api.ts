@@ -188,6 +188,10 @@ export class TierlineApi extends Construct {
       buffered: this.integration,
       streaming: this.chatIntegration,
       validator: this.validator,
+      // Browser apps and the console: preflights are answered by API Gateway itself, before any key
+      // is asked for; the app sets the allow/expose headers of real answers
+      // (`lambda/http/request-guards.ts`).
+      preflight: corsPreflight(env.corsAllowedOrigins),
       authorized: {
         authorizer: this.authorizer,
         authorizationType: AuthorizationType.CUSTOM,
@@ -208,7 +212,7 @@ export class TierlineApi extends Construct {
     this.openAIBaseUrl = this.restApi.urlForPath('/v1');
   }
 
-  /** The REST API and its stage: access logs, stage throttle, CORS preflights, OpenAI-shaped gateway errors. */
+  /** The REST API and its stage: access logs, stage throttle, OpenAI-shaped gateway errors. */
   private regionalRestApi(
     env: TierlineApiProps['config']['environment'],
     removalPolicy: RemovalPolicy,
@@ -242,10 +246,6 @@ export class TierlineApi extends Construct {
         accessLogDestination: new LogGroupLogDestination(accessLogs),
         accessLogFormat: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
       },
-      // Browser apps and the console: preflights are answered by API Gateway itself, before any key
-      // is asked for; the app sets the allow/expose headers of real answers
-      // (`lambda/http/request-guards.ts`).
-      defaultCorsPreflightOptions: corsPreflight(env.corsAllowedOrigins),
     });
     addOpenAIGatewayResponses(restApi, gatewayAllowOrigin(env.corsAllowedOrigins));
     Validations.of(restApi.deploymentStage).acknowledge({

@@ -47,6 +47,7 @@ export class FilesStore extends Construct {
     const { table, key } = createEncryptedTable(this, {
       purpose: 'files',
       schema: { ...FILES_TABLE, index: FILES_TABLE.byPurposeIndex },
+      timeToLiveAttribute: FILES_TABLE.timeToLiveAttribute,
       retainData: props.retainData,
     });
     this.table = table;
@@ -71,6 +72,26 @@ export class FilesStore extends Construct {
         },
       ],
     }));
+  }
+
+  /**
+   * Lets `fn` keep Responses API responses (`POST /v1/responses` and the `previous_response_id` it
+   * reads): items of the files table, no index, no bucket; and the key. Tells it the table's name.
+   */
+  public bindForStoredResponses(fn: LambdaFunction): void {
+    fn.addEnvironment(FILES_TABLE_ENV, this.table.tableName);
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+        resources: [this.table.tableArn],
+      }),
+    );
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
+        resources: [this.encryptionKey.keyArn],
+      }),
+    );
   }
 
   /**

@@ -484,6 +484,34 @@ const customers: RuntimeCall[] = [
   }),
 ];
 
+/**
+ * Stored Responses API responses, in the files table: the chat function (which serves `POST
+ * /v1/responses`) writes them and reads the one `previous_response_id` names; the API function
+ * reads, lists the input items of, deletes them, and reads them for `input_tokens`.
+ */
+const storedResponses: RuntimeCall[] = [
+  ...roles(['api', 'chat'], {
+    action: 'dynamodb:GetItem',
+    resources: (a) => [a.table('files')],
+    sources: src('responses/responses-repository.ts', 'get: GetCommand'),
+  }),
+  ...roles(['api', 'chat'], {
+    action: 'dynamodb:Query',
+    resources: (a) => [a.table('files')],
+    sources: src('storage/query-pages.ts', 'queryAll: QueryCommand'),
+  }),
+  ...roles(['chat'], {
+    action: 'dynamodb:PutItem',
+    resources: (a) => [a.table('files')],
+    sources: src('responses/responses-repository.ts', 'put: PutCommand'),
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:DeleteItem',
+    resources: (a) => [a.table('files')],
+    sources: src('responses/responses-repository.ts', 'delete: DeleteCommand'),
+  }),
+];
+
 /** Files, uploads and batches: the API function and the batch worker, on the files table and bucket. */
 const FILES_FUNCTIONS: RolePrincipal[] = ['api', 'batchWorker'];
 const files: RuntimeCall[] = [
@@ -1274,6 +1302,7 @@ export const RUNTIME_CALLS: readonly RuntimeCall[] = [
   ...metering,
   ...customers,
   ...files,
+  ...storedResponses,
   ...inference,
   ...fineTuning,
   ...plumbing,

@@ -31,6 +31,7 @@ describe("Tierline's OpenAPI document", () => {
       fineTuningJobs: {},
       adapters: {},
       accounts: {},
+      responses: {},
     } as unknown as ApiDependencies);
     const served = new Set(
       app.routes

@@ -1,0 +1,270 @@
+import { Hono } from 'hono';
+import type { Principal } from '../../customers/authenticate';
+import type { ChatMessage } from '../../inference/chat-request';
+import { PromptTokenCounter } from '../../inference/prompt-tokens';
+import { BadRequestError, NotFoundError } from '../../openai/errors';
+import type { ResponseItem, ResponseObject } from '../../openai/shapes/responses';
+import {
+  conversationAfter,
+  finishedResponse,
+  type ModelOutput,
+  outputOfCompletion,
+  type ResponseFrame,
+  responseFrame,
+  responseIdOf,
+  responseUsage,
+  storedInputItems,
+} from '../../responses/response-objects';
+import { encodeResponseEvents, ResponseEventStream } from '../../responses/response-stream';
+import {
+  chatRequestOf,
+  inputItems,
+  messagesOfItems,
+  parseInputTokensRequest,
+  parseResponsesRequest,
+  type ResponsesRequest,
+  responsesParamName,
+} from '../../responses/responses-request';
+import {
+  type CompletionRenderer,
+  readJsonBody,
+  resolveChatModel,
+  serveCompletion,
+} from '../completion-pipeline';
+import type { ApiDependencies, AppEnv } from '../types';
+
+type ResponsesStore = NonNullable<ApiDependencies['responses']>;
+
+const notFound = (responseId: string, param?: string) =>
+  new NotFoundError(`Response with id '${responseId.slice(0, 100)}' not found.`, { param });
+
+/**
+ * Whether an id could name a stored response (`resp_` and hex, as `responseIdOf` makes them).
+ * Anything else is 404 without a read: a sort key over DynamoDB's 1 KB would fail the read (a 5xx).
+ */
+const couldBeResponseId = (id: string) => /^resp_[0-9a-f]{1,64}$/.test(id);
+
+/** The caller's stored response, or undefined; never a read for an id that cannot be one. */
+function storedResponse(store: ResponsesStore, principal: Principal, responseId: string) {
+  return couldBeResponseId(responseId)
+    ? store.get(principal.customerId, responseId)
+    : Promise.resolve(undefined);
+}
+
+/** The earlier conversation a `previous_response_id` continues: the caller's own, or 404. */
+async function earlierTurns(
+  store: ResponsesStore,
+  principal: Principal,
+  request: Pick<ResponsesRequest, 'previous_response_id'>,
+): Promise<ChatMessage[]> {
+  const previousId = request.previous_response_id;
+  if (!previousId) return [];
+  const previous = await storedResponse(store, principal, previousId);
+  if (!previous) throw notFound(previousId, 'previous_response_id');
+  return previous.conversation;
+}
+
+/**
+ * A Response's answer: the whole object, or its events; stored (`store`, OpenAI's default) once it
+ * is finished, with its input items and the conversation a later response continues.
+ */
+function responsesRenderer(
+  deps: ApiDependencies,
+  store: ResponsesStore,
+  request: ResponsesRequest,
+  frame: ResponseFrame,
+  turns: ChatMessage[],
+  principal: Principal,
+  reasoningTokens: Pick<PromptTokenCounter, 'countText'>,
+): CompletionRenderer {
+  const now = () => Math.floor((deps.now?.() ?? new Date()).getTime() / 1000);
+  const save = async (response: ResponseObject, output: ModelOutput) => {
+    if (request.store === false) return;
+    await store.put(principal.customerId, {
+      response,
+      inputItems: storedInputItems(request, frame.id),
+      conversation: conversationAfter(turns, output),
+    });
+  };
+  return {
+    paramName: responsesParamName,
+    reasoningFormat: 'parsed',
+    fitContext: request.truncation === 'auto',
+    body: async (completion, { baseModel, requestId }) => {
+      const output = outputOfCompletion(completion);
+      // The backend says how many output tokens, not how many were thinking: counted here.
+      const thinking = output.reasoning
+        ? await reasoningTokens.countText(baseModel, output.reasoning)
+        : 0;
+      const response = finishedResponse(
+        frame,
+        output,
+        responseUsage(completion.usage, thinking),
+        now(),
+      );
+      // Billed already: a store that fails loses the stored copy, not the answer (a 5xx here would
+      // have the client retry, and pay, again).
+      await save(response, output).catch((error: unknown) =>
+        deps.logError?.('storing a response failed', { requestId, error }),
+      );
+      return response;
+    },
+    stream: ({ requestId }) => {
+      const events = new ResponseEventStream(frame, now);
+      let started = false;
+      const begin = () => {
+        if (started) return [];
+        started = true;
+        return events.start();
+      };
+      return {
+        transform: (chunk) => [...begin(), ...events.push(chunk)],
+        flush: () => [...begin(), ...events.finish()],
+        error: (body) => [...begin(), ...events.fail(body)],
+        encode: encodeResponseEvents,
+        endLine: '',
+        includeUsage: true,
+        onEnd: async (ending) => {
+          if (ending === 'cancelled') events.cancel();
+          // Billed already; a store that fails loses the stored copy, not the answer.
+          await save(events.latest, events.output).catch((error: unknown) =>
+            deps.logError?.('storing a response failed', { requestId, error }),
+          );
+        },
+      };
+    },
+  };
+}
+
+function parseLimit(raw: string | undefined): number {
+  if (raw === undefined) return 20;
+  const limit = Number(raw);
+  if (!/^\d+$/.test(raw) || limit < 1 || limit > 100) {
+    throw new BadRequestError("'limit' must be an integer from 1 to 100.", {
+      param: 'limit',
+      code: 'invalid_value',
+    });
+  }
+  return limit;
+}
+
+function parseOrder(raw: string | undefined): 'asc' | 'desc' {
+  if (raw === undefined || raw === 'desc') return 'desc';
+  if (raw === 'asc') return 'asc';
+  throw new BadRequestError("'order' must be 'asc' or 'desc'.", {
+    param: 'order',
+    code: 'invalid_value',
+  });
+}
+
+/** One page of input items, after the item `after` in the order asked for. */
+export function inputItemsPage(
+  items: readonly ResponseItem[],
+  query: { after?: string; limit?: string; order?: string },
+) {
+  const limit = parseLimit(query.limit);
+  const ordered = parseOrder(query.order) === 'asc' ? [...items] : [...items].reverse();
+  let start = 0;
+  if (query.after !== undefined) {
+    const at = ordered.findIndex((item) => item.id === query.after);
+    if (at < 0) {
+      throw new BadRequestError(
+        `'after' must be the id of an input item of this response; got '${query.after.slice(0, 100)}'.`,
+        { param: 'after', code: 'invalid_value' },
+      );
+    }
+    start = at + 1;
+  }
+  const data = ordered.slice(start, start + limit);
+  return {
+    object: 'list' as const,
+    data,
+    has_more: start + limit < ordered.length,
+    first_id: data[0]?.id ?? null,
+    last_id: data.at(-1)?.id ?? null,
+  };
+}
+
+/**
+ * OpenAI's Responses API on the chat pipeline: `POST /responses` (streamed or not; the same models,
+ * limits, spend reservation and ledger as chat completions), the stored responses (get, delete,
+ * input items) and `POST /responses/input_tokens`. Every stored response is read in the caller's
+ * own partition: another customer's id is 404 on every route.
+ */
+export function responsesRoutes(
+  deps: ApiDependencies,
+  store: ResponsesStore,
+  options: { stored: boolean },
+): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+  const tokenizers = new PromptTokenCounter(deps.config);
+  const promptTokens = deps.promptTokens ?? tokenizers;
+
+  routes.post('/responses', async (c) => {
+    const request = parseResponsesRequest(await readJsonBody(c));
+    const principal = c.get('principal');
+    const earlier = await earlierTurns(store, principal, request);
+    const turns = [...earlier, ...messagesOfItems(inputItems(request))];
+    const createdAt = Math.floor((deps.now?.() ?? new Date()).getTime() / 1000);
+    const frame = responseFrame(request, {
+      responseId: responseIdOf(c.get('requestId')),
+      model: request.model,
+      createdAt,
+    });
+    const renderer = responsesRenderer(deps, store, request, frame, turns, principal, tokenizers);
+    return serveCompletion(c, deps, promptTokens, chatRequestOf(request, earlier), renderer);
+  });
+
+  // Groq's base path serves creation only (the document's `x-v1-only` operations are not deployed
+  // there).
+  if (!options.stored) return routes;
+
+  routes.post('/responses/input_tokens', async (c) => {
+    const request = parseInputTokensRequest(await readJsonBody(c));
+    const principal = c.get('principal');
+    const earlier = await earlierTurns(store, principal, request);
+    const chat = chatRequestOf(request, earlier);
+    const { id, fineTune } = await resolveChatModel(deps, principal, request.model);
+    const input_tokens = await promptTokens.count(fineTune?.baseModel ?? id, chat.messages, {
+      tools: chat.tools ?? undefined,
+    });
+    return c.json({ object: 'response.input_tokens' as const, input_tokens });
+  });
+
+  routes.get('/responses/:response_id', async (c) => {
+    const responseId = c.req.param('response_id');
+    if (c.req.query('stream') === 'true') {
+      throw new BadRequestError("'stream' is not supported: a stored response is read whole.", {
+        param: 'stream',
+        code: 'unsupported_parameter',
+      });
+    }
+    const stored = await storedResponse(store, c.get('principal'), responseId);
+    if (!stored) throw notFound(responseId);
+    return c.json(stored.response);
+  });
+
+  routes.delete('/responses/:response_id', async (c) => {
+    const responseId = c.req.param('response_id');
+    const deleted =
+      couldBeResponseId(responseId) &&
+      (await store.delete(c.get('principal').customerId, responseId));
+    if (!deleted) throw notFound(responseId);
+    return c.json({ id: responseId, object: 'response' as const, deleted: true as const });
+  });
+
+  routes.get('/responses/:response_id/input_items', async (c) => {
+    const responseId = c.req.param('response_id');
+    const stored = await storedResponse(store, c.get('principal'), responseId);
+    if (!stored) throw notFound(responseId);
+    return c.json(
+      inputItemsPage(stored.inputItems, {
+        after: c.req.query('after'),
+        limit: c.req.query('limit'),
+        order: c.req.query('order'),
+      }),
+    );
+  });
+
+  return routes;
+}

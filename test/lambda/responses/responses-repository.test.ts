@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { ResponseObject } from '../../../lambda/openai/shapes/responses';
+import { responseFrame } from '../../../lambda/responses/response-objects';
+import {
+  PART_BYTES,
+  ResponsesRepository,
+  type StoredResponse,
+} from '../../../lambda/responses/responses-repository';
+import { parseResponsesRequest } from '../../../lambda/responses/responses-request';
+import { createDocumentClient } from '../../../lambda/storage/document-client';
+import { createLeanDocumentClient } from '../../../lambda/storage/lean-document-client';
+import { ensureFilesTable } from '../../../local/local-tables';
+import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+
+/** Stored responses on dynalite, through both document clients (the lean one runs in Lambda). */
+
+const TABLE = 'files-responses';
+let dynamo: LocalDynamo;
+let clock = new Date('2026-12-07T12:00:00Z');
+
+function stored(id: string, text: string): StoredResponse {
+  const frame = responseFrame(parseResponsesRequest({ model: 'qwen3-8b', input: text }), {
+    responseId: id,
+    model: 'qwen3-8b',
+    createdAt: Math.floor(clock.getTime() / 1000),
+  });
+  const response: ResponseObject = {
+    ...frame,
+    status: 'completed',
+    completed_at: frame.created_at,
+    error: null,
+    incomplete_details: null,
+    output: [],
+  };
+  return {
+    response,
+    inputItems: [{ type: 'message', id: 'in_1', role: 'user', status: 'completed', content: [] }],
+    conversation: [{ role: 'user', content: text }],
+  };
+}
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  await ensureFilesTable(dynamo.client, TABLE);
+});
+afterAll(() => dynamo.stop());
+
+describe.each([
+  ['the SDK document client', () => createDocumentClient(dynamo.client)],
+  ['the lean document client', () => createLeanDocumentClient(dynamo.client)],
+])('stored responses with %s', (_label, makeClient) => {
+  const repository = () => new ResponsesRepository(makeClient(), TABLE, { now: () => clock });
+
+  it("keeps a response for its owner only; another customer's id reads nothing", async () => {
+    const id = `resp_${randomBytes(8).toString('hex')}`;
+    await repository().put('cus_a', stored(id, 'Hello'));
+
+    expect(await repository().get('cus_a', id)).toEqual(stored(id, 'Hello'));
+    expect(await repository().get('cus_b', id)).toBeUndefined();
+    expect(await repository().delete('cus_b', id)).toBe(false);
+    expect(await repository().get('cus_a', id)).toBeDefined();
+  });
+
+  it('splits a body larger than a DynamoDB item into parts, reads it whole, deletes every part', async () => {
+    const id = `resp_${randomBytes(8).toString('hex')}`;
+    // Random bytes as base64 gzip to about their own size: 3 parts.
+    const big = randomBytes(Math.ceil(PART_BYTES * 2.5)).toString('base64');
+    await repository().put('cus_a', stored(id, big));
+
+    const parts = await makeClient().send(
+      new QueryCommand({
+        TableName: TABLE,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': 'CUS#cus_a', ':prefix': `RESP#${id}` },
+      }),
+    );
+    expect(parts.Items?.length).toBeGreaterThan(2);
+    for (const item of parts.Items ?? [])
+      expect((item.body as Uint8Array).byteLength).toBeLessThanOrEqual(PART_BYTES);
+    expect((await repository().get('cus_a', id))?.conversation[0]?.content).toBe(big);
+
+    expect(await repository().delete('cus_a', id)).toBe(true);
+    const left = await makeClient().send(
+      new QueryCommand({
+        TableName: TABLE,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': 'CUS#cus_a', ':prefix': `RESP#${id}` },
+      }),
+    );
+    expect(left.Items).toEqual([]);
+    expect(await repository().get('cus_a', id)).toBeUndefined();
+    expect(await repository().delete('cus_a', id)).toBe(false);
+  });
+
+  it('forgets a response 30 days after it was stored, before DynamoDB removes it', async () => {
+    const id = `resp_${randomBytes(8).toString('hex')}`;
+    await repository().put('cus_a', stored(id, 'Old'));
+    const stored29Days = clock;
+    clock = new Date(stored29Days.getTime() + 29 * 86_400_000);
+    expect(await repository().get('cus_a', id)).toBeDefined();
+    clock = new Date(stored29Days.getTime() + 30 * 86_400_000 + 1_000);
+    expect(await repository().get('cus_a', id)).toBeUndefined();
+    expect(await repository().delete('cus_a', id)).toBe(false);
+    clock = stored29Days;
+  });
+});
