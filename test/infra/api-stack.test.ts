@@ -2,6 +2,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import type { CfnMethod } from 'aws-cdk-lib/aws-apigateway';
 import { tierlineOpenApiDocument } from '../../lambda/http/openapi/document';
 import { TIER_NAMES } from '../../lib/config/schema';
+import { ADMINISTRATION_PREFIX } from '../../lib/constructs/api/document-routes';
 import { OPENAI_GATEWAY_RESPONSES } from '../../lib/constructs/api/gateway-responses';
 import { TierlineFunction } from '../../lib/constructs/tierline-function';
 import { operatorParameterName } from '../../lib/operator-settings';
@@ -54,18 +55,30 @@ describe('API stack', () => {
         string,
         Record<string, { security?: unknown[]; 'x-v1-only'?: boolean }>
       >,
-    ).flatMap(([path, operations]) =>
-      Object.entries(operations).flatMap(([method, op]) =>
-        (path.startsWith('/v1/') && !op['x-v1-only'] ? [path, `/openai${path}`] : [path]).map(
-          (p) => ({
-            route: `${method.toUpperCase()} ${p.replace('{model}', '{model+}')}`,
-            public: Array.isArray(op.security) && op.security.length === 0,
-          }),
+    )
+      // The administration API is deployed as one greedy resource (below).
+      .filter(([path]) => !path.startsWith(ADMINISTRATION_PREFIX))
+      .flatMap(([path, operations]) =>
+        Object.entries(operations).flatMap(([method, op]) =>
+          (path.startsWith('/v1/') && !op['x-v1-only'] ? [path, `/openai${path}`] : [path]).map(
+            (p) => ({
+              route: `${method.toUpperCase()} ${p.replace('{model}', '{model+}')}`,
+              public: Array.isArray(op.security) && op.security.length === 0,
+            }),
+          ),
         ),
-      ),
-    );
+      );
 
-    expect(deployed.map((d) => d.route).sort()).toEqual(documented.map((d) => d.route).sort());
+    const administration = {
+      route: 'ANY /v1/organization/{proxy+}',
+      auth: 'CUSTOM',
+      keyRequired: true,
+      validator: true,
+    };
+    expect(deployed.map((d) => d.route).sort()).toEqual(
+      [...documented.map((d) => d.route), administration.route].sort(),
+    );
+    expect(deployed.find((d) => d.route === administration.route)).toEqual(administration);
     for (const route of documented) {
       const method = deployed.find((d) => d.route === route.route);
       expect(method).toEqual(
@@ -74,11 +87,15 @@ describe('API stack', () => {
           : { route: route.route, auth: 'CUSTOM', keyRequired: true, validator: true },
       );
     }
-    // No catch-all: an unknown path is API Gateway's own 404 `unknown_url`, with or without a key.
-    const paths = Object.values(api.findResources('AWS::ApiGateway::Resource')).map(
-      (r) => r.Properties.PathPart,
-    );
-    expect(paths).not.toContain('{proxy+}');
+    // No catch-all but the administration API's: an unknown path is API Gateway's own 404
+    // `unknown_url`, with or without a key.
+    const proxies = stacks.api.api.restApi.methods
+      .filter((m) => m.resource.path.endsWith('{proxy+}'))
+      .map((m) => `${m.httpMethod} ${m.resource.path}`);
+    expect(proxies.sort()).toEqual([
+      'ANY /v1/organization/{proxy+}',
+      'OPTIONS /v1/organization/{proxy+}',
+    ]);
   });
 
   it('answers CORS preflights from the configured origins on every resource, without a key', () => {

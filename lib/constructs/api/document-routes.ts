@@ -45,7 +45,10 @@ export function addDocumentRoutes(root: IResource, props: DocumentRoutesProps): 
   const document = tierlineOpenApiDocument(props.config) as {
     paths: Record<string, Record<string, Operation>>;
   };
+  addAdministrationRoute(root, props);
   for (const [path, operations] of Object.entries(document.paths)) {
+    // The administration API is one greedy resource (below).
+    if (path.startsWith(ADMINISTRATION_PREFIX)) continue;
     const mirrored = !Object.values(operations).some((operation) => operation['x-v1-only']);
     const mounts = path.startsWith('/v1/') && mirrored ? [path, `/openai${path}`] : [path];
     for (const mount of mounts) {
@@ -72,6 +75,26 @@ export function addDocumentRoutes(root: IResource, props: DocumentRoutesProps): 
       }
     }
   }
+}
+
+/** OpenAI's administration API (`/v1/organization/...`, lambda/http/routes/organization.ts). */
+export const ADMINISTRATION_PREFIX = '/v1/organization/';
+
+/**
+ * The administration API's 13 operations as one greedy `ANY /v1/organization/{proxy+}`, under
+ * `/v1` only (groq-sdk has no administration API): a resource and methods per operation, under
+ * both prefixes, with their CORS preflights, were 60 more resources and pushed the Api stack past
+ * the 400 this project keeps under (CloudFormation's limit is 500). The app answers a path it does
+ * not serve there with 404 `unknown_url`, after the authorizer (so without a key: 401).
+ */
+function addAdministrationRoute(root: IResource, props: DocumentRoutesProps): void {
+  const proxy = resourceFor(root, ADMINISTRATION_PREFIX).addResource('{proxy+}');
+  const added = proxy.addMethod('ANY', props.buffered, props.authorized);
+  Validations.of(added).acknowledge({
+    id: 'AwsSolutions::AwsSolutions-COG4',
+    reason:
+      'Admin keys and console sessions authenticate with Bearer tokens, checked by the Lambda authorizer.',
+  });
 }
 
 function resourceFor(root: IResource, path: string): IResource {
