@@ -39,7 +39,7 @@ describe('API stack', () => {
     });
   });
 
-  it('deploys every operation of /openapi.json under /v1 and (unless x-v1-only) /openai/v1, public ones without a key', () => {
+  it('deploys every operation of /openapi.json under /v1, and under /openai/v1 the streaming and public families (unless x-v1-only), public ones without a key', () => {
     const methods = stacks.api.api.restApi.methods.filter((m) => m.httpMethod !== 'OPTIONS');
     const deployed = methods.map((m) => {
       const cfn = m.node.defaultChild as CfnMethod;
@@ -50,35 +50,56 @@ describe('API stack', () => {
         validator: cfn.requestValidatorId !== undefined,
       };
     });
-    const documented = Object.entries(
-      tierlineOpenApiDocument(config).paths as Record<
-        string,
-        Record<string, { security?: unknown[]; 'x-v1-only'?: boolean }>
-      >,
-    )
+    type Operation = {
+      security?: unknown[];
+      'x-v1-only'?: boolean;
+      responses?: Record<string, { content?: Record<string, unknown> }>;
+    };
+    const paths = tierlineOpenApiDocument(config).paths as Record<
+      string,
+      Record<string, Operation>
+    >;
+    const isPublic = (op: Operation) => Array.isArray(op.security) && op.security.length === 0;
+    const streams = (op: Operation) =>
+      Object.values(op.responses ?? {}).some((r) => r.content?.['text/event-stream']);
+    const family = (path: string) => path.split('/')[2];
+    // groq-sdk's prefix: a family with a streaming or public operation resource by resource, the
+    // rest through `ANY /openai/v1/{proxy+}`.
+    const mirroredFamilies = new Set(
+      Object.entries(paths)
+        .filter(([, operations]) =>
+          Object.values(operations).some((op) => isPublic(op) || streams(op)),
+        )
+        .map(([path]) => family(path)),
+    );
+    expect([...mirroredFamilies].sort()).toEqual(['chat', 'plans', 'responses']);
+    const documented = Object.entries(paths)
       // The administration API is deployed as one greedy resource (below).
       .filter(([path]) => !path.startsWith(ADMINISTRATION_PREFIX))
       .flatMap(([path, operations]) =>
         Object.entries(operations).flatMap(([method, op]) =>
-          (path.startsWith('/v1/') && !op['x-v1-only'] ? [path, `/openai${path}`] : [path]).map(
-            (p) => ({
-              route: `${method.toUpperCase()} ${p.replace('{model}', '{model+}')}`,
-              public: Array.isArray(op.security) && op.security.length === 0,
-            }),
-          ),
+          (path.startsWith('/v1/') && !op['x-v1-only'] && mirroredFamilies.has(family(path))
+            ? [path, `/openai${path}`]
+            : [path]
+          ).map((p) => ({
+            route: `${method.toUpperCase()} ${p.replace('{model}', '{model+}')}`,
+            public: Array.isArray(op.security) && op.security.length === 0,
+          })),
         ),
       );
 
-    const administration = {
-      route: 'ANY /v1/organization/{proxy+}',
+    const greedy = ['ANY /v1/organization/{proxy+}', 'ANY /openai/v1/{proxy+}'].map((route) => ({
+      route,
       auth: 'CUSTOM',
       keyRequired: true,
       validator: true,
-    };
+    }));
     expect(deployed.map((d) => d.route).sort()).toEqual(
-      [...documented.map((d) => d.route), administration.route].sort(),
+      [...documented.map((d) => d.route), ...greedy.map((g) => g.route)].sort(),
     );
-    expect(deployed.find((d) => d.route === administration.route)).toEqual(administration);
+    for (const proxy of greedy) {
+      expect(deployed.find((d) => d.route === proxy.route)).toEqual(proxy);
+    }
     for (const route of documented) {
       const method = deployed.find((d) => d.route === route.route);
       expect(method).toEqual(
@@ -87,13 +108,15 @@ describe('API stack', () => {
           : { route: route.route, auth: 'CUSTOM', keyRequired: true, validator: true },
       );
     }
-    // No catch-all but the administration API's: an unknown path is API Gateway's own 404
-    // `unknown_url`, with or without a key.
+    // No catch-all under /v1 but the administration API's: an unknown path there is API Gateway's
+    // own 404 `unknown_url`, with or without a key.
     const proxies = stacks.api.api.restApi.methods
       .filter((m) => m.resource.path.endsWith('{proxy+}'))
       .map((m) => `${m.httpMethod} ${m.resource.path}`);
     expect(proxies.sort()).toEqual([
+      'ANY /openai/v1/{proxy+}',
       'ANY /v1/organization/{proxy+}',
+      'OPTIONS /openai/v1/{proxy+}',
       'OPTIONS /v1/organization/{proxy+}',
     ]);
   });

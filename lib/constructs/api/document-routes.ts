@@ -36,20 +36,25 @@ export interface DocumentRoutesProps {
 
 /**
  * One API Gateway resource and method per operation of Tierline's OpenAPI document
- * (`/openapi.json`), the `/v1` ones also under `/openai/v1`. No catch-all proxy: a path the API
- * does not serve is answered by API Gateway itself (MISSING_AUTHENTICATION_TOKEN, rewritten to 404
- * `unknown_url`) with or without a key, and a route added to the app must be added to the document
- * (a test checks it), which deploys it here.
+ * (`/openapi.json`) under `/v1`. No catch-all proxy there: a path the API does not serve is
+ * answered by API Gateway itself (MISSING_AUTHENTICATION_TOKEN, rewritten to 404 `unknown_url`)
+ * with or without a key, and a route added to the app must be added to the document (a test checks
+ * it), which deploys it here. Under `/openai/v1` (groq-sdk) the streaming and public families are
+ * mirrored the same way, the rest through one greedy resource ({@link addGroqMirror}).
  */
 export function addDocumentRoutes(root: IResource, props: DocumentRoutesProps): void {
   const document = tierlineOpenApiDocument(props.config) as {
     paths: Record<string, Record<string, Operation>>;
   };
   addAdministrationRoute(root, props);
+  addGroqMirror(root, props);
+  const explicitlyMirrored = familiesMirroredOneByOne(document.paths);
   for (const [path, operations] of Object.entries(document.paths)) {
     // The administration API is one greedy resource (below).
     if (path.startsWith(ADMINISTRATION_PREFIX)) continue;
-    const mirrored = !Object.values(operations).some((operation) => operation['x-v1-only']);
+    const mirrored =
+      !Object.values(operations).some((operation) => operation['x-v1-only']) &&
+      explicitlyMirrored.has(familyOf(path));
     const mounts = path.startsWith('/v1/') && mirrored ? [path, `/openai${path}`] : [path];
     for (const mount of mounts) {
       const resource = resourceFor(root, mount);
@@ -89,11 +94,56 @@ export const ADMINISTRATION_PREFIX = '/v1/organization/';
  */
 function addAdministrationRoute(root: IResource, props: DocumentRoutesProps): void {
   const proxy = resourceFor(root, ADMINISTRATION_PREFIX).addResource('{proxy+}');
+  // The console calls it from its own origin with the user's session.
+  if (props.preflight) proxy.addCorsPreflight(props.preflight);
   const added = proxy.addMethod('ANY', props.buffered, props.authorized);
   Validations.of(added).acknowledge({
     id: 'AwsSolutions::AwsSolutions-COG4',
     reason:
       'Admin keys and console sessions authenticate with Bearer tokens, checked by the Lambda authorizer.',
+  });
+}
+
+/** A path's family: its first segment under `/v1` (`chat`, `responses`, `files`, ...). */
+function familyOf(path: string): string {
+  return path.split('/')[2] ?? '';
+}
+
+/**
+ * The families mirrored under `/openai/v1` resource by resource: those with an operation that
+ * streams (it needs the streaming integration) or is public (no key); a whole family, so no path
+ * depends on API Gateway falling back from an explicit resource to the greedy one beside it.
+ */
+function familiesMirroredOneByOne(paths: Record<string, Record<string, Operation>>): Set<string> {
+  const families = new Set<string>();
+  for (const [path, operations] of Object.entries(paths)) {
+    if (!path.startsWith('/v1/')) continue;
+    const special = Object.values(operations).some(
+      (operation) =>
+        (Array.isArray(operation.security) && operation.security.length === 0) ||
+        Object.values(operation.responses ?? {}).some((r) => r.content?.['text/event-stream']),
+    );
+    if (special) families.add(familyOf(path));
+  }
+  return families;
+}
+
+/**
+ * groq-sdk's prefix, `/openai/v1`: the buffered operations of every other family through one
+ * greedy `ANY /openai/v1/{proxy+}` to the same function (the app serves both prefixes). A resource,
+ * methods and a CORS preflight per operation under both prefixes came to 415 resources in the Api
+ * stack with Responses and the administration API (this project keeps under 400; CloudFormation's
+ * limit is 500). Under this prefix a path the API does not serve is answered by the app, after the
+ * authorizer: 404 `unknown_url` with a key, 401 without.
+ */
+function addGroqMirror(root: IResource, props: DocumentRoutesProps): void {
+  const proxy = resourceFor(root, '/openai/v1').addResource('{proxy+}');
+  if (props.preflight) proxy.addCorsPreflight(props.preflight);
+  const added = proxy.addMethod('ANY', props.buffered, props.authorized);
+  Validations.of(added).acknowledge({
+    id: 'AwsSolutions::AwsSolutions-COG4',
+    reason:
+      'API customers authenticate with Bearer API keys (as with OpenAI and Groq), checked by the Lambda authorizer.',
   });
 }
 
