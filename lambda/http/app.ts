@@ -10,6 +10,7 @@ import {
 import { tierlineOpenApiDocument } from './openapi/document';
 import { corsForOrigins, matchesARoute, requestSizeLimit } from './request-guards';
 import { accountRoutes, publicPlanRoutes } from './routes/account';
+import { audioRoutes } from './routes/audio';
 import { batchRoutes } from './routes/batches';
 import { chatCompletionRoutes } from './routes/chat-completions';
 import { fileRoutes } from './routes/files';
@@ -73,6 +74,7 @@ function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
   v1.route('/', accountRoutes(deps));
   v1.route('/', modelRoutes(deps));
   v1.route('/', chatCompletionRoutes(deps));
+  if (deps.speech) v1.route('/', audioRoutes(deps, deps.speech));
   v1.route('/', usageRoutes(deps));
   if (deps.files) {
     // Each tier's storage quota from the config, unless the caller set its own.

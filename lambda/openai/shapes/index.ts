@@ -1,4 +1,5 @@
 import type * as z from 'zod/mini';
+import { transcriptionShape, verboseTranscriptionShape } from './audio';
 import { batchListShape, batchShape } from './batches';
 import { chatCompletionChunkShape, chatCompletionShape, usageShape } from './chat';
 import { errorResponseShape, errorShape } from './errors';
@@ -59,6 +60,8 @@ export const responseShapes = {
   CreatedApiKey: createdApiKeyShape,
   ApiKeyList: apiKeyListShape,
   Limits: limitsShape,
+  Transcription: transcriptionShape,
+  VerboseTranscription: verboseTranscriptionShape,
 } satisfies Record<string, z.ZodMiniType>;
 
 export type ResponseShapeName = keyof typeof responseShapes;

@@ -6,7 +6,7 @@ import {
   type MethodOptions,
   type RequestValidator,
 } from 'aws-cdk-lib/aws-apigateway';
-import { tierlineOpenApiDocument } from '../../../lambda/http/openapi/document';
+import { NOT_DEPLOYED, tierlineOpenApiDocument } from '../../../lambda/http/openapi/document';
 import type { TierlineConfig } from '../../config/schema';
 
 /** Path parameters that may hold slashes (fine-tuned model ids): a greedy `{name+}` resource. */
@@ -14,6 +14,7 @@ const GREEDY_PARAMETERS = new Set(['model']);
 
 interface Operation {
   security?: unknown[];
+  [NOT_DEPLOYED]?: string;
   responses?: Record<string, { content?: Record<string, unknown> }>;
 }
 
@@ -37,7 +38,12 @@ export function addDocumentRoutes(root: IResource, props: DocumentRoutesProps): 
   const document = tierlineOpenApiDocument(props.config) as {
     paths: Record<string, Record<string, Operation>>;
   };
-  for (const [path, operations] of Object.entries(document.paths)) {
+  for (const [path, all] of Object.entries(document.paths)) {
+    // Documented but not deployed yet (local mode serves it): no resource, AWS answers 404.
+    const operations = Object.fromEntries(
+      Object.entries(all).filter(([, operation]) => !operation[NOT_DEPLOYED]),
+    );
+    if (Object.keys(operations).length === 0) continue;
     const mounts = path.startsWith('/v1/') ? [path, `/openai${path}`] : [path];
     for (const mount of mounts) {
       const resource = resourceFor(root, mount);
