@@ -1,9 +1,6 @@
 import type { TranscriptionSegment } from '../openai/shapes/audio';
 import type { SpeechBackend, SpeechRequest, Transcript } from './speech-backend';
 
-/** Local mode's model ids: test models, named so, serving every speech model of the config. */
-export const TEST_TRANSCRIBER_OWNER = 'tierline-test-model';
-
 /** Seconds of audio per segment the test transcriber writes. */
 const SEGMENT_SECONDS = 10;
 
@@ -24,6 +21,7 @@ const seconds2 = (value: number) => Math.round(value * 100) / 100;
  * file. One segment per started 10 s of the file's real duration, reading `Segment N of the
  * <format> file, A s to B s.`, so a test can tell from the text which file and how much of it was
  * transcribed; word times spread evenly over their segment. Translations read the same in English.
+ * Local mode names it in `/v1/models` as it names the test chat model (`TEST_MODEL_OWNER`).
  */
 export class TestTranscriber implements SpeechBackend {
   async transcribe(request: SpeechRequest): Promise<Transcript> {

@@ -129,11 +129,13 @@ export class RequestMetering {
   }
 
   limitsOf(principal: Principal, model: string): ModelLimits {
+    // A speech model's limits are in audio seconds: a customer's custom limits (in tokens) never
+    // apply to it.
+    const speech = ownValue(this.deps.config.tiers[principal.tier].speechToText, model);
+    if (speech) return speechLimits(speech);
     const custom = ownValue(principal.customModelLimits, model);
     const offer = ownValue(this.deps.config.tiers[principal.tier].models, model);
     if (custom) return custom;
-    const speech = ownValue(this.deps.config.tiers[principal.tier].speechToText, model);
-    if (speech) return speechLimits(speech);
     if (!offer) throw new Error(`model ${model} is not offered on ${principal.tier}`); // resolved before metering
     return offer;
   }

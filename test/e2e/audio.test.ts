@@ -1,5 +1,6 @@
 import Groq, { toFile as groqFile } from 'groq-sdk';
 import OpenAI, { toFile } from 'openai';
+import { TEST_MODEL_OWNER } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { MP3_FRAME_SECONDS, mp3File, wavFile } from '../support/audio-files';
@@ -175,6 +176,15 @@ describe('speech-to-text against local mode', () => {
     await expect(
       openai.audio.transcriptions.create({ file: wav, model: 'qwen3-8b' }),
     ).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
+    // And the other way round: a chat completion on a speech model says where audio goes.
+    await expect(
+      openai.chat.completions.create({
+        model: TURBO,
+        messages: [{ role: 'user', content: 'hello' }],
+      }),
+    ).rejects.toMatchObject({ status: 400, code: 'model_not_supported', param: 'model' });
+    const listed = await openai.models.retrieve(TURBO);
+    expect(listed).toMatchObject({ id: TURBO, object: 'model', owned_by: TEST_MODEL_OWNER });
     await expect(
       openai.audio.transcriptions.create({
         file: await toFile(wavFile({ seconds: 2 }), 'a.wav'),
