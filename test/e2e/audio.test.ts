@@ -228,6 +228,44 @@ describe('speech-to-text against local mode', () => {
     expect(((await missing.json()) as { error: { param: string } }).error.param).toBe('file');
   });
 
+  it('admits concurrent files up to the ASH and no further (one conditional write each)', async () => {
+    // Another local mode whose Enterprise ASH is 60: 8 files of 25 s at once.
+    const ash = 60;
+    const limited = loadConfig({
+      env: 'dev',
+      overrides: {
+        tiers: {
+          enterprise: {
+            speechToText: {
+              [TURBO]: { rpm: 100, rpd: 1_000, ash, asd: 28_800, usdPerHour: 0.04 },
+            },
+          },
+        },
+      },
+    });
+    const other = await startLocalMode({ config: limited, port: 0 });
+    try {
+      const key = other.demoCustomers.find((d) => d.tier === 'enterprise')?.apiKey;
+      const send = async () => {
+        const form = new FormData();
+        form.set('model', TURBO);
+        form.set('file', new Blob([new Uint8Array(wavFile({ seconds: 25 }))]), 'a.wav');
+        const answer = await spec.fetch(`${other.openAIBaseUrl}/audio/transcriptions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}` },
+          body: form,
+        });
+        await answer.text();
+        return answer.status;
+      };
+      const statuses = await Promise.all(Array.from({ length: 8 }, send));
+      expect(statuses.filter((s) => s === 200)).toHaveLength(Math.floor(ash / 25));
+      expect(statuses.filter((s) => s === 429)).toHaveLength(8 - Math.floor(ash / 25));
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('stops a Free key at its ASH with a 429 and the audio headers; usage shows the seconds to their owner only', async () => {
     const free = client('free');
     const send = () =>
