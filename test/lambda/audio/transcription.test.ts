@@ -2,6 +2,8 @@ import { billedSeconds, resolveSpeechModel } from '../../../lambda/audio/speech-
 import { TestTranscriber } from '../../../lambda/audio/test-transcriber';
 import { audioAnswer, timestamp, toSrt, toVtt } from '../../../lambda/audio/transcript-formats';
 import { type AudioRequest, parseAudioRequest } from '../../../lambda/audio/transcription-request';
+import { costMicroUsd } from '../../../lambda/metering/pricing';
+import { audioSecondPrices, speechLimits } from '../../../lambda/metering/request-metering';
 import { loadConfig } from '../../../lib/config/load';
 
 const config = loadConfig({ env: 'dev' });
@@ -89,6 +91,27 @@ describe('speech models', () => {
     expect(billedSeconds(model, 10)).toBe(10);
     expect(billedSeconds(model, 10.01)).toBe(11);
     expect(billedSeconds(model, 3_600)).toBe(3_600);
+  });
+});
+
+describe('prices per hour of audio', () => {
+  it('bills an hour at the configured price and 10 s at a 360th of it, rounded up to the µ$', () => {
+    const turbo = audioSecondPrices(0.04);
+    expect(turbo).toEqual({ inputMicroUsdPerMillion: 11_111_111, outputMicroUsdPerMillion: 0 });
+    expect(costMicroUsd({ inputTokens: 3_600, outputTokens: 0 }, turbo)).toBe(40_000);
+    expect(costMicroUsd({ inputTokens: 10, outputTokens: 0 }, turbo)).toBe(112);
+    const v3 = audioSecondPrices(0.111);
+    expect(costMicroUsd({ inputTokens: 3_600, outputTokens: 0 }, v3)).toBe(111_000);
+  });
+
+  it('limits a speech offer in audio seconds per hour and day, its RPM as 60 x RPM per hour', () => {
+    expect(speechLimits({ rpm: 20, rpd: 2_000, ash: 7_200, asd: 28_800, usdPerHour: 0 })).toEqual({
+      rpm: 1_200,
+      rpd: 2_000,
+      tpm: 7_200,
+      tpd: 28_800,
+      measure: 'audio_seconds',
+    });
   });
 });
 
