@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import dynalite from 'dynalite';
+import { TestTranscriber } from '../lambda/audio/test-transcriber';
 import type { InProcessBatchQueue } from '../lambda/batches/in-process-queue';
 import type { Engines } from '../lambda/composition/engines';
 import { createS3Client } from '../lambda/files/file-storage';
@@ -163,6 +164,7 @@ export function localEngines(
     },
     batchQueue: parts.batchQueue,
     backend: options.backend ?? testModel(options),
+    speech: options.speech ?? new TestTranscriber(),
     launcher: options.fineTuningLauncher ?? NO_TRAINER,
     sagemaker: options.sagemaker,
     now: options.now,

@@ -10,6 +10,7 @@ import { Operator, OperatorError } from '../cli/operator';
 import { MembershipsRepository } from '../lambda/accounts/memberships';
 import { createSessionPrincipals } from '../lambda/accounts/session-principal';
 import { createSessionVerifier, isJwtShaped } from '../lambda/accounts/session-tokens';
+import type { SpeechBackend } from '../lambda/audio/speech-backend';
 import { FilesTableEraser } from '../lambda/batches/customer-data';
 import { InProcessBatchQueue } from '../lambda/batches/in-process-queue';
 import { type ApiServices, apiServices } from '../lambda/composition/api-services';
@@ -83,6 +84,8 @@ export interface LocalModeOptions {
   dataDir?: string;
   /** The model backend; the deterministic test model when absent. */
   backend?: ModelBackend;
+  /** Where speech-to-text models run; the deterministic test transcriber when absent. */
+  speech?: SpeechBackend;
   /** `owned_by` in `/v1/models` for a custom backend. */
   modelOwner?: string;
   /** Authorizer decision cache, as API Gateway keeps it. @default the config's authorizerCacheTtlSeconds */

@@ -92,18 +92,25 @@ export function dayOffset(now: Date, days: number): string {
   return new Date(now.getTime() - days * 86_400_000).toISOString().slice(0, 10);
 }
 
-export type UsageMetric = 'requests' | 'input_tokens' | 'output_tokens' | 'cost_usd';
+export type UsageMetric =
+  | 'requests'
+  | 'input_tokens'
+  | 'output_tokens'
+  | 'audio_seconds'
+  | 'cost_usd';
 
 export const METRIC_LABELS: Record<UsageMetric, string> = {
   requests: 'Requests',
   input_tokens: 'Input tokens',
   output_tokens: 'Output tokens',
+  audio_seconds: 'Audio seconds',
   cost_usd: 'Cost (USD)',
 };
 
 interface DayBucket {
   date: string;
-  models: ({ model: string } & Record<UsageMetric, number | string>)[];
+  // `audio_seconds` is there only for speech-to-text models.
+  models: ({ model: string } & Partial<Record<UsageMetric, number | string>>)[];
 }
 
 /**
@@ -125,7 +132,7 @@ export function usageSeries(
     if (i === undefined) continue;
     for (const m of bucket.models) {
       const row = values[models.indexOf(m.model)];
-      if (row) row[i] = (row[i] ?? 0) + Number(m[metric]);
+      if (row) row[i] = (row[i] ?? 0) + Number(m[metric] ?? 0);
     }
   }
   return { days, models, values };

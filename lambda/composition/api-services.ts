@@ -16,6 +16,7 @@ export function coreServices(engines: Engines, config: TierlineConfig, tuning?: 
     config,
     customers: customersRepository(engines),
     backend: engines.backend,
+    speech: engines.speech,
     ...metering,
     fineTunedModels: fineTunedModels(engines, config),
     accounts: accountServices(engines),

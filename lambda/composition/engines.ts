@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SageMakerClient } from '@aws-sdk/client-sagemaker';
+import type { SpeechBackend } from '../audio/speech-backend';
 import type { BatchQueue } from '../batches/batch-queue';
 import type { JobLauncher } from '../fine-tuning/job-launcher';
 import type { ModelBackend } from '../inference/backends/model-backend';
@@ -21,6 +22,7 @@ import type { DocumentClient } from '../storage/document-client';
  * | `alerts` | EventBridge | a list and a file |
  * | `batchQueue` | SQS | the in-process queue |
  * | `backend` | SageMaker | the test model or an OpenAI-compatible server |
+ * | `speech` | none yet (the Whisper endpoint is not deployed) | the test transcriber |
  * | `launcher` | Step Functions | no trainer (or a test's) |
  * | `sagemaker` | SageMaker's control plane | absent (adapters ready at once) or a test's mock |
  *
@@ -40,6 +42,8 @@ export interface Engines {
   readonly batchQueue: BatchQueue;
   /** Where models run. */
   readonly backend: ModelBackend;
+  /** Where speech-to-text models run; absent, `/v1/audio/*` answers 404. */
+  readonly speech: SpeechBackend | undefined;
   /** What runs fine-tuning jobs. */
   readonly launcher: JobLauncher;
   /** SageMaker's control plane (adapter components); absent, a registered adapter is ready at once. */

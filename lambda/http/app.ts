@@ -11,6 +11,7 @@ import {
 import { tierlineOpenApiDocument } from './openapi/document';
 import { corsForOrigins, matchesARoute, requestSizeLimit } from './request-guards';
 import { accountRoutes, publicPlanRoutes } from './routes/account';
+import { audioRoutes } from './routes/audio';
 import { batchRoutes } from './routes/batches';
 import { chatCompletionRoutes } from './routes/chat-completions';
 import { fileRoutes } from './routes/files';
@@ -90,6 +91,7 @@ function versionOneRoutes(deps: ApiDependencies, base: 'openai' | 'groq'): Hono<
   v1.route('/', chatCompletionRoutes(deps));
   if (deps.responses)
     v1.route('/', responsesRoutes(deps, deps.responses, { stored: base === 'openai' }));
+  if (deps.speech) v1.route('/', audioRoutes(deps, deps.speech));
   v1.route('/', usageRoutes(deps));
   if (deps.files) {
     // Each tier's storage quota from the config, unless the caller set its own.

@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { TierlineConfig, TierName } from '../../lib/config/schema';
 import type { AuditLog, AuditLogRepository } from '../accounts/audit-log';
 import type { Projects } from '../accounts/projects';
+import type { SpeechBackend } from '../audio/speech-backend';
 import type { BatchService } from '../batches/batch-service';
 import type { Principal } from '../customers/authenticate';
 import type { CustomersRepository } from '../customers/customers-repository';
@@ -40,6 +41,8 @@ export interface ApiDependencies {
   accounts?: AccountServicesApi;
   /** Where models run: SageMaker in AWS; an OpenAI-compatible server or the test model locally. */
   backend: ModelBackend;
+  /** Where speech-to-text models run; absent, `/v1/audio/*` answers 404. */
+  speech?: SpeechBackend;
   /** Rate limits, spend limits and the ledger of every chat completion. */
   metering: Pick<RequestMetering, 'admit' | 'headersFor'>;
   /** The limiter's counters, read for `GET /v1/limits`. */

@@ -1,6 +1,6 @@
 import type { ModelConfig, TierlineConfig, TierModelOffer } from '../../lib/config/schema';
 import type { TierName } from '../../lib/config/tier-names';
-import { NotFoundError, PermissionDeniedError } from '../openai/errors';
+import { BadRequestError, NotFoundError, PermissionDeniedError } from '../openai/errors';
 import type { OpenAIModel } from '../openai/shapes/models';
 
 export interface ResolvedModel {
@@ -21,6 +21,12 @@ export function resolveModel(
   modelId: string,
 ): ResolvedModel {
   const model = Object.hasOwn(config.models, modelId) ? config.models[modelId] : undefined;
+  if (!model && Object.hasOwn(config.speechModels, modelId)) {
+    throw new BadRequestError(
+      `The model \`${modelId}\` is a speech-to-text model: send audio to POST /v1/audio/transcriptions (or /translations).`,
+      { code: 'model_not_supported', param: 'model' },
+    );
+  }
   if (!model) {
     throw new NotFoundError(
       `The model \`${modelId}\` does not exist or you do not have access to it.`,
@@ -45,8 +51,35 @@ export function resolveModel(
   return { id: modelId, model, offer };
 }
 
-/** The models a tier may call, as `/v1/models` lists them. */
+/** Whisper's decoder window (`max_target_positions`): what Groq lists as its context and output. */
+const WHISPER_TOKENS = 448;
+
+/** The models a tier may call, as `/v1/models` lists them: chat models, then speech-to-text models. */
 export function modelsOfTier(
+  config: TierlineConfig,
+  tier: TierName,
+  ownedBy?: (modelId: string) => string,
+): OpenAIModel[] {
+  return [...chatModelsOfTier(config, tier, ownedBy), ...speechModelsOfTier(config, tier, ownedBy)];
+}
+
+function speechModelsOfTier(
+  config: TierlineConfig,
+  tier: TierName,
+  ownedBy?: (modelId: string) => string,
+): OpenAIModel[] {
+  return Object.keys(config.tiers[tier].speechToText).map((id) => ({
+    id,
+    object: 'model',
+    created: 1_735_689_600,
+    owned_by: ownedBy?.(id) ?? config.speechModels[id]?.ownedBy ?? 'unknown',
+    active: true,
+    context_window: WHISPER_TOKENS,
+    max_completion_tokens: WHISPER_TOKENS,
+  }));
+}
+
+function chatModelsOfTier(
   config: TierlineConfig,
   tier: TierName,
   ownedBy?: (modelId: string) => string,

@@ -21,6 +21,7 @@ import {
   refusalFor,
   shardCount,
   shardLimits,
+  shortWindowOf,
   sumCounters,
   tightestLimit,
   usedOf,
@@ -261,7 +262,7 @@ export class Limiter {
     model: string;
     limits: ModelLimits;
   }): Promise<LimitCounters> {
-    const { day, minute } = utcWindows(this.now());
+    const { day, minute } = utcWindows(this.now(), shortWindowOf(input.limits));
     const shards = Array.from({ length: this.shards(input.limits) }, (_, shard) => shard);
     // Headers are advisory: an eventually consistent read (half the cost) is good enough.
     const reads = shards.map((shard) => this.read({ ...input, day, shard }, minute, false));
@@ -284,7 +285,7 @@ export class Limiter {
       'fixed' in outputTokens
         ? outputTokens.fixed
         : Math.min(outputTokens.upTo, limits.tpm - inputTokens, limits.tpd - inputTokens);
-    let minute = utcWindows(nowMs).minute;
+    let minute = utcWindows(nowMs, shortWindowOf(limits)).minute;
     let counters = NO_USAGE;
     let itemInMinute = false;
     for (let round = 0; round < MAX_ROUNDS; round++) {

@@ -36,12 +36,17 @@ export const NO_USAGE: LimitCounters = {
 };
 
 const MINUTE_MS = 60_000;
+const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000; // epoch time has no leap seconds: every UTC day is exactly this long
 
 export interface UtcWindows {
   /** `2026-11-28` */
   day: string;
-  /** `2026-11-28T09:37`: sorts as text in time order (the limiter compares minutes with `<`). */
+  /**
+   * The short window: `2026-11-28T09:37` (a minute), or `2026-11-28T09` (an hour, for audio
+   * seconds). Sorts as text in time order (the limiter compares them with `<`); one model's counter
+   * item only ever holds one of the two forms.
+   */
   minute: string;
   /** `2026-11` */
   month: string;
@@ -49,13 +54,19 @@ export interface UtcWindows {
   msToDayEnd: number;
 }
 
-export function utcWindows(epochMs: number): UtcWindows {
+/** The short window of `limits`: a minute for tokens, an hour for audio seconds (ASH). */
+export function shortWindowOf(limits: Pick<ModelLimits, 'measure'>): 'minute' | 'hour' {
+  return limits.measure === 'audio_seconds' ? 'hour' : 'minute';
+}
+
+export function utcWindows(epochMs: number, short: 'minute' | 'hour' = 'minute'): UtcWindows {
   const iso = new Date(epochMs).toISOString();
+  const shortMs = short === 'hour' ? HOUR_MS : MINUTE_MS;
   return {
     day: iso.slice(0, 10),
-    minute: iso.slice(0, 16),
+    minute: iso.slice(0, short === 'hour' ? 13 : 16),
     month: iso.slice(0, 7),
-    msToMinuteEnd: MINUTE_MS - mod(epochMs, MINUTE_MS),
+    msToMinuteEnd: shortMs - mod(epochMs, shortMs),
     msToDayEnd: DAY_MS - mod(epochMs, DAY_MS),
   };
 }
@@ -89,14 +100,29 @@ const LIMIT_LABELS: Record<LimitName, string> = {
   tpd: 'tokens per day (TPD)',
 };
 
+/** The same limits of a speech-to-text model, as Groq names them. */
+const AUDIO_LIMIT_LABELS: Record<LimitName, string> = {
+  ...LIMIT_LABELS,
+  // One counter item keeps one short window: an audio model's RPM is counted by the hour, as
+  // 60 x RPM (RequestMetering.limitsOf); the usage plan's throttle still stops bursts at the edge.
+  rpm: 'requests per hour (60 x RPM)',
+  tpm: 'audio seconds per hour (ASH)',
+  tpd: 'audio seconds per day (ASD)',
+};
+
+function labelOf(name: LimitName, measure: ModelLimits['measure']): string {
+  return (measure === 'audio_seconds' ? AUDIO_LIMIT_LABELS : LIMIT_LABELS)[name];
+}
+
 /** The 429 message, word for word as Groq writes it. */
 export function rateLimitMessage(
   model: string,
   organization: string,
   refusal: LimitRefusal,
+  measure?: ModelLimits['measure'],
 ): string {
   return (
-    `Rate limit reached for model \`${model}\` in organization \`${organization}\` on ${LIMIT_LABELS[refusal.reason]}: ` +
+    `Rate limit reached for model \`${model}\` in organization \`${organization}\` on ${labelOf(refusal.reason, measure)}: ` +
     `Limit ${refusal.limit}, Used ${refusal.used}, Requested ${refusal.requested}. ` +
     `Please try again in ${formatDuration(refusal.retryAfterMs)}.`
   );
@@ -107,10 +133,13 @@ export function requestTooLargeMessage(
   model: string,
   organization: string,
   tooLarge: { limitName: 'tpm' | 'tpd'; limit: number; requested: number },
+  measure?: ModelLimits['measure'],
 ): string {
+  const reduce =
+    measure === 'audio_seconds' ? 'send a shorter recording' : 'reduce your message size';
   return (
-    `Request too large for model \`${model}\` in organization \`${organization}\` on ${LIMIT_LABELS[tooLarge.limitName]}: ` +
-    `Limit ${tooLarge.limit}, Requested ${tooLarge.requested}, please reduce your message size and try again.`
+    `Request too large for model \`${model}\` in organization \`${organization}\` on ${labelOf(tooLarge.limitName, measure)}: ` +
+    `Limit ${tooLarge.limit}, Requested ${tooLarge.requested}, please ${reduce} and try again.`
   );
 }
 
@@ -134,7 +163,7 @@ function checks(
   reserve: number,
   nowMs: number,
 ): LimitRefusal[] {
-  const { msToMinuteEnd, msToDayEnd } = utcWindows(nowMs);
+  const { msToMinuteEnd, msToDayEnd } = utcWindows(nowMs, shortWindowOf(limits));
   const check = (reason: LimitName, requested: number, retryAfterMs: number): LimitRefusal => ({
     reason,
     limit: limits[reason],
@@ -185,6 +214,7 @@ export function rateLimitHeaders(
   counters: LimitCounters,
   nowMs: number,
 ): Record<string, string> {
+  if (limits.measure === 'audio_seconds') return audioRateLimitHeaders(limits, counters, nowMs);
   const { msToMinuteEnd, msToDayEnd } = utcWindows(nowMs);
   return {
     'x-ratelimit-limit-requests': String(limits.rpd),
@@ -193,6 +223,29 @@ export function rateLimitHeaders(
     'x-ratelimit-remaining-tokens': String(Math.max(0, limits.tpm - counters.tokensThisMinute)),
     'x-ratelimit-reset-requests': formatDuration(msToDayEnd),
     'x-ratelimit-reset-tokens': formatDuration(msToMinuteEnd),
+  };
+}
+
+/**
+ * A speech-to-text model's headers: requests against the day (RPD), as for chat, and audio seconds
+ * against the hour (ASH) in `x-ratelimit-*-audio-seconds`; no token headers, since nothing is
+ * counted in tokens.
+ */
+function audioRateLimitHeaders(
+  limits: ModelLimits,
+  counters: LimitCounters,
+  nowMs: number,
+): Record<string, string> {
+  const { msToMinuteEnd: msToHourEnd, msToDayEnd } = utcWindows(nowMs, 'hour');
+  return {
+    'x-ratelimit-limit-requests': String(limits.rpd),
+    'x-ratelimit-remaining-requests': String(Math.max(0, limits.rpd - counters.requestsToday)),
+    'x-ratelimit-reset-requests': formatDuration(msToDayEnd),
+    'x-ratelimit-limit-audio-seconds': String(limits.tpm),
+    'x-ratelimit-remaining-audio-seconds': String(
+      Math.max(0, limits.tpm - counters.tokensThisMinute),
+    ),
+    'x-ratelimit-reset-audio-seconds': formatDuration(msToHourEnd),
   };
 }
 
@@ -217,6 +270,7 @@ export function shardLimits(limits: ModelLimits, shards: number, shard: number):
     rpd: part(limits.rpd),
     tpm: part(limits.tpm),
     tpd: part(limits.tpd),
+    ...(limits.measure ? { measure: limits.measure } : {}),
   };
 }
 

@@ -1,4 +1,4 @@
-import type { ModelLimits, TierlineConfig } from '../../lib/config/schema';
+import type { ModelLimits, SpeechOffer, TierlineConfig } from '../../lib/config/schema';
 import type { Principal } from '../customers/authenticate';
 import { HttpError } from '../openai/errors';
 import { ownValue } from '../own';
@@ -129,6 +129,10 @@ export class RequestMetering {
   }
 
   limitsOf(principal: Principal, model: string): ModelLimits {
+    // A speech model's limits are in audio seconds: a customer's custom limits (in tokens) never
+    // apply to it.
+    const speech = ownValue(this.deps.config.tiers[principal.tier].speechToText, model);
+    if (speech) return speechLimits(speech);
     const custom = ownValue(principal.customModelLimits, model);
     const offer = ownValue(this.deps.config.tiers[principal.tier].models, model);
     if (custom) return custom;
@@ -141,6 +145,8 @@ export class RequestMetering {
   }
 
   pricesOf(principal: Principal, model: string): TokenPrices {
+    const speech = ownValue(this.deps.config.tiers[principal.tier].speechToText, model);
+    if (speech) return audioSecondPrices(speech.usdPerHour);
     const offer = ownValue(this.deps.config.tiers[principal.tier].models, model);
     if (!offer) throw new Error(`model ${model} is not offered on ${principal.tier}`);
     return pricesOf(offer);
@@ -229,7 +235,7 @@ export class RequestMetering {
         throw new HttpError(
           413,
           'tokens',
-          requestTooLargeMessage(model, principal.customerId, admission),
+          requestTooLargeMessage(model, principal.customerId, admission, limits.measure),
           {
             code: 'rate_limit_exceeded',
             headers,
@@ -370,8 +376,10 @@ export class RequestMetering {
       ...rateLimitHeaders(limits, counters, at.getTime()),
       'retry-after': String(Math.max(1, Math.ceil(refusal.retryAfterMs / 1000))),
     };
-    const type = refusal.reason === 'rpm' || refusal.reason === 'rpd' ? 'requests' : 'tokens';
-    return new HttpError(429, type, rateLimitMessage(model, principal.customerId, refusal), {
+    const counted = limits.measure === 'audio_seconds' ? 'audio_seconds' : 'tokens';
+    const type = refusal.reason === 'rpm' || refusal.reason === 'rpd' ? 'requests' : counted;
+    const message = rateLimitMessage(model, principal.customerId, refusal, limits.measure);
+    return new HttpError(429, type, message, {
       code: 'rate_limit_exceeded',
       headers,
     });
@@ -445,6 +453,29 @@ export class RequestMetering {
   }
 }
 
+/**
+ * A speech-to-text offer as the limiter counts it: audio seconds in `tpm` (per hour) and `tpd`, and
+ * requests per minute as their hourly equivalent (one counter item keeps one short window).
+ */
+export function speechLimits(offer: SpeechOffer): ModelLimits {
+  return {
+    rpm: offer.rpm * 60,
+    rpd: offer.rpd,
+    tpm: offer.ash,
+    tpd: offer.asd,
+    measure: 'audio_seconds',
+  };
+}
+
+/**
+ * A price per hour of audio as the ledger holds prices: an audio second is a speech model's "input
+ * token", so its price is µ$ per 1M seconds ($0.04/h = 11,111,111 µ$ per 1M s: within 1 µ$ per 1M
+ * seconds of exact, and each request is rounded up to the µ$ once, as for tokens).
+ */
+export function audioSecondPrices(usdPerHour: number): TokenPrices {
+  return pricesOf({ inputUsdPerMillion: (usdPerHour * 1_000_000) / 3_600, outputUsdPerMillion: 0 });
+}
+
 /** Counters as if `outputTokens` fewer had been reserved (negative: more), never below zero. */
 function withoutOutputReservation(counters: LimitCounters, outputTokens: number): LimitCounters {
   return {
@@ -489,7 +520,11 @@ export function createMetering(options: {
 }): MeteringParts {
   const now = options.now ?? (() => new Date());
   const writer = new LedgerWriter(options.doc, options.tableName, options.deadLetters);
-  const usage = new UsageAggregates(options.doc, options.tableName);
+  const usage = new UsageAggregates(
+    options.doc,
+    options.tableName,
+    new Set(Object.keys(options.config.speechModels)),
+  );
   const spend = new SpendTracker(options.doc, options.tableName, options.alerts, now);
   const aggregates = new AggregateUpdater(options.doc, options.tableName, () => now().getTime());
   const inline = async (record: LedgerRecord) =>

@@ -23,6 +23,8 @@ export interface UsageTotals {
   requests: number;
   inputTokens: number;
   outputTokens: number;
+  /** Billed audio seconds of speech-to-text models (their ledger records' "input tokens"). */
+  audioSeconds: number;
   costMicroUsd: number;
 }
 
@@ -30,12 +32,19 @@ export type UsageGroupBy = 'day' | 'model';
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
-const zero = (): UsageTotals => ({ requests: 0, inputTokens: 0, outputTokens: 0, costMicroUsd: 0 });
+const zero = (): UsageTotals => ({
+  requests: 0,
+  inputTokens: 0,
+  outputTokens: 0,
+  audioSeconds: 0,
+  costMicroUsd: 0,
+});
 
 function add(into: UsageTotals, more: UsageTotals): void {
   into.requests += more.requests;
   into.inputTokens += more.inputTokens;
   into.outputTokens += more.outputTokens;
+  into.audioSeconds += more.audioSeconds;
   into.costMicroUsd += more.costMicroUsd;
 }
 
@@ -44,6 +53,7 @@ function fields(t: UsageTotals): UsageFields {
     requests: t.requests,
     input_tokens: t.inputTokens,
     output_tokens: t.outputTokens,
+    ...(t.audioSeconds > 0 ? { audio_seconds: t.audioSeconds } : {}),
     cost_usd: formatUsd(t.costMicroUsd),
   };
 }
@@ -59,9 +69,14 @@ function isDay(value: string): boolean {
 const MAX_RANGE_DAYS = 366;
 
 export class UsageAggregates {
+  /**
+   * @param audioModels speech-to-text models: the ledger counts their billed audio seconds where a
+   * chat model's input tokens are (the unit their price is per), shown here as `audio_seconds`.
+   */
   constructor(
     private readonly doc: DocumentClient,
     private readonly tableName: string,
+    private readonly audioModels: ReadonlySet<string> = new Set(),
   ) {}
 
   /** Usage of `startDay`..`endDay` (UTC, inclusive) from the aggregates: one Query per 1 MB page. */
@@ -119,13 +134,15 @@ export class UsageAggregates {
         }),
       );
       for (const item of page.Items ?? []) {
+        const audio = this.audioModels.has(item.model as string);
         rows.push({
           day: item.day as string,
           model: item.model as string,
           totals: {
             requests: item.requests as number,
-            inputTokens: item.inputTokens as number,
+            inputTokens: audio ? 0 : (item.inputTokens as number),
             outputTokens: item.outputTokens as number,
+            audioSeconds: audio ? (item.inputTokens as number) : 0,
             costMicroUsd: item.costMicroUsd as number,
           },
         });

@@ -14,6 +14,8 @@ export type OpenAIErrorType =
   /** Groq and OpenAI name the limit that was hit in `type` on 429s. */
   | 'requests'
   | 'tokens'
+  /** A speech-to-text model's audio seconds per hour or day (ASH, ASD). */
+  | 'audio_seconds'
   | 'insufficient_quota'
   | 'server_error'
   | 'service_unavailable';

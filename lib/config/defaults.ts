@@ -32,6 +32,17 @@ const QWEN_8B = 'qwen3-8b';
 const QWEN_14B = 'qwen3-14b';
 const QWEN_32B = 'qwen3-32b';
 
+/**
+ * Whisper on vLLM, which serves `/v1/audio/transcriptions` and `/v1/audio/translations` for
+ * `WhisperForConditionalGeneration` (AWS's vLLM SageMaker image, `deep-learning-containers/vllm`
+ * 0.11.2 `-sagemaker-v1.2`, copied into the account's ECR as its docs ask). Not deployed yet: the
+ * API serves these models in local mode only (docs/speech-to-text.md says what is left).
+ */
+const VLLM_SAGEMAKER_IMAGE =
+  'public.ecr.aws/deep-learning-containers/vllm:0.11.2-gpu-py312-cu129-ubuntu22.04-sagemaker-v1.2';
+const WHISPER_TURBO = 'whisper-large-v3-turbo';
+const WHISPER_V3 = 'whisper-large-v3';
+
 export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
   console: {
     // Operators put their sales or billing page here (e.g. `-c configFile=` with {"console":
@@ -127,6 +138,32 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       },
     },
   },
+  speechModels: {
+    [WHISPER_TURBO]: {
+      displayName: 'Whisper Large v3 Turbo',
+      ownedBy: 'OpenAI',
+      containerImage: VLLM_SAGEMAKER_IMAGE,
+      weights: 'openai/whisper-large-v3-turbo',
+      // 1.6 GB of fp16 weights: one 24 GB A10G.
+      instanceType: 'ml.g5.xlarge',
+      instanceCount: { min: 1, max: 2 },
+      parameters: 809_000_000, // the model card: 809M
+      minimumBilledSeconds: 10,
+      // Turbo was fine-tuned on transcription only: OpenAI's card says it does not translate.
+      translates: false,
+    },
+    [WHISPER_V3]: {
+      displayName: 'Whisper Large v3',
+      ownedBy: 'OpenAI',
+      containerImage: VLLM_SAGEMAKER_IMAGE,
+      weights: 'openai/whisper-large-v3',
+      instanceType: 'ml.g5.xlarge',
+      instanceCount: { min: 1, max: 2 },
+      parameters: 1_550_000_000, // the model card: 1550M
+      minimumBilledSeconds: 10,
+      translates: true,
+    },
+  },
   tiers: {
     free: {
       displayName: 'Free',
@@ -148,6 +185,11 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
           inputUsdPerMillion: 0,
           outputUsdPerMillion: 0,
         },
+      },
+      // Groq's free-tier figures for Whisper: 20 RPM, 2,000 RPD, 7,200 ASH, 28,800 ASD.
+      speechToText: {
+        [WHISPER_TURBO]: { rpm: 20, rpd: 2_000, ash: 7_200, asd: 28_800, usdPerHour: 0 },
+        [WHISPER_V3]: { rpm: 20, rpd: 2_000, ash: 7_200, asd: 28_800, usdPerHour: 0 },
       },
       batch: { allowed: false, discountPercent: 0 },
       spendLimit: { allowed: false, alertThresholdsPercent: [] },
@@ -179,6 +221,11 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
           inputUsdPerMillion: 0.59,
           outputUsdPerMillion: 0.79,
         },
+      },
+      // Groq's prices: $0.04 per hour of audio (turbo), $0.111 (large v3); billed 10 s at least.
+      speechToText: {
+        [WHISPER_TURBO]: { rpm: 400, rpd: 200_000, ash: 400_000, asd: 4_000_000, usdPerHour: 0.04 },
+        [WHISPER_V3]: { rpm: 300, rpd: 200_000, ash: 200_000, asd: 2_000_000, usdPerHour: 0.111 },
       },
       batch: { allowed: true, discountPercent: 50 },
       spendLimit: { allowed: true, alertThresholdsPercent: [50, 75, 90] },
@@ -215,6 +262,22 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
           tpd: 500_000_000,
           inputUsdPerMillion: 0.29,
           outputUsdPerMillion: 0.59,
+        },
+      },
+      speechToText: {
+        [WHISPER_TURBO]: {
+          rpm: 2_000,
+          rpd: 2_000_000,
+          ash: 2_000_000,
+          asd: 40_000_000,
+          usdPerHour: 0.04,
+        },
+        [WHISPER_V3]: {
+          rpm: 2_000,
+          rpd: 2_000_000,
+          ash: 1_000_000,
+          asd: 20_000_000,
+          usdPerHour: 0.111,
         },
       },
       batch: { allowed: true, discountPercent: 50 },

@@ -50,6 +50,12 @@ export interface ModelLimits {
   rpd: number;
   tpm: number;
   tpd: number;
+  /**
+   * What `tpm` and `tpd` count. Absent: tokens per minute and per day. `audio_seconds`: a
+   * speech-to-text model's audio seconds per HOUR (ASH, in `tpm`) and per day (ASD, in `tpd`); the
+   * short window is then an hour (metering/rate-limits.ts).
+   */
+  measure?: 'audio_seconds';
 }
 
 /** Per-model request and token limits (also the shape of an Enterprise customer's custom limits). */
@@ -68,6 +74,34 @@ export const tierModelOfferSchema = withLimitChecks(
     .strict(),
 );
 export type TierModelOffer = z.infer<typeof tierModelOfferSchema>;
+
+/**
+ * A speech-to-text model as a tier offers it (Groq's figures for Whisper): requests per minute and
+ * day, audio seconds per hour (ASH) and per day (ASD), and a price per hour of audio.
+ */
+export const speechOfferSchema = z
+  .object({
+    /** Requests per minute. */
+    rpm: positiveInt,
+    /** Requests per day (UTC). */
+    rpd: positiveInt,
+    /** Audio seconds per hour (UTC hours), counted from each file's real duration. */
+    ash: positiveInt,
+    /** Audio seconds per day (UTC). */
+    asd: positiveInt,
+    /** USD per hour of audio transcribed or translated. */
+    usdPerHour: usd,
+  })
+  .strict()
+  .refine((l) => l.rpm <= l.rpd, {
+    message: 'rpm must not exceed rpd: lower rpm or raise rpd',
+    path: ['rpm'],
+  })
+  .refine((l) => l.ash <= l.asd, {
+    message: 'ash must not exceed asd: lower ash or raise asd',
+    path: ['ash'],
+  });
+export type SpeechOffer = z.infer<typeof speechOfferSchema>;
 
 /** API Gateway usage plan settings: the coarse, request-counting shield at the edge. */
 export const edgeSchema = z
@@ -101,6 +135,8 @@ export const tierSchema = z
     models: z.record(modelId, tierModelOfferSchema).refine((m) => Object.keys(m).length > 0, {
       message: 'a tier needs at least one model',
     }),
+    /** The speech-to-text models this tier may call (`/v1/audio/*`); absent or empty: none. */
+    speechToText: z.record(modelId, speechOfferSchema).default({}),
     batch: z
       .object({
         allowed: z.boolean(),
@@ -394,6 +430,31 @@ export const modelSchema = z
 export type ModelConfig = z.infer<typeof modelSchema>;
 
 /**
+ * A speech-to-text model (Whisper) on its own SageMaker endpoint: the container takes the audio file
+ * and answers its transcription (`lambda/inference/backends/speech-backend.ts`).
+ */
+export const speechModelSchema = z
+  .object({
+    displayName: z.string().min(1),
+    /** Who publishes the weights; shown as `owned_by` in `/v1/models`. */
+    ownedBy: z.string().min(1),
+    /** Container image URI of a server with vLLM's `/v1/audio/transcriptions` and `/translations`. */
+    containerImage: z.string().min(1),
+    /** A Hugging Face model id or an `s3://` URI. */
+    weights: z.string().min(1),
+    instanceType,
+    instanceCount: z.object({ min: z.int().nonnegative(), max: positiveInt }).strict(),
+    /** Weights of the model (its parameter count, from the model card): the GPU-memory check needs it. */
+    parameters: positiveInt,
+    /** The least audio a request is billed, in seconds (Groq: 10 s). */
+    minimumBilledSeconds: z.int().nonnegative().default(10),
+    /** The model can translate into English (`/v1/audio/translations`); Whisper turbo cannot. */
+    translates: z.boolean(),
+  })
+  .strict();
+export type SpeechModelConfig = z.infer<typeof speechModelSchema>;
+
+/**
  * Hugging Face organisations whose repositories are gated (a licence to accept before download):
  * Meta's Llama, Google's Gemma. A model elsewhere that is gated says so with `gated: true`.
  */
@@ -637,6 +698,8 @@ export const configSchema = z
       message: 'the catalog needs at least one model',
     }),
     tiers: z.object({ free: tierSchema, developer: tierSchema, enterprise: tierSchema }).strict(),
+    /** Speech-to-text models (Whisper), each on its own endpoint; tiers offer them in `speechToText`. */
+    speechModels: z.record(modelId, speechModelSchema).default({}),
     fineTuning: fineTuningSchema,
   })
   .strict()
@@ -650,6 +713,26 @@ export const configSchema = z
             message: `model "${model}" is not in the catalog: add it under "models" or remove it from this tier (catalog: ${Object.keys(config.models).join(', ')})`,
           });
         }
+      }
+    }
+    for (const tier of TIER_NAMES) {
+      for (const model of Object.keys(config.tiers[tier].speechToText)) {
+        if (!(model in config.speechModels)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['tiers', tier, 'speechToText', model],
+            message: `speech model "${model}" is not in "speechModels": add it there or remove it from this tier`,
+          });
+        }
+      }
+    }
+    for (const id of Object.keys(config.speechModels)) {
+      if (id in config.models) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['speechModels', id],
+          message: `"${id}" is both a chat model and a speech model: a model id names one model`,
+        });
       }
     }
     for (const [id, model] of Object.entries(config.models)) {

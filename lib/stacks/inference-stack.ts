@@ -7,7 +7,7 @@ import type { Construct } from 'constructs';
 import { type TierlineConfig, targetConcurrencyPerCopy } from '../config/schema';
 import type { FineTuningStore } from '../constructs/fine-tuning/fine-tuning-store';
 import { InferenceRole } from '../constructs/inference/inference-role';
-import { acceptsVolumeKmsKey } from '../constructs/inference/instance-types';
+import { acceptsVolumeKmsKey, verifySpeechModelFits } from '../constructs/inference/instance-types';
 import { ModelEndpoint } from '../constructs/inference/model-endpoint';
 import { notificationsTopicName } from '../constructs/metering/usage-metering';
 
@@ -53,6 +53,10 @@ export class InferenceStack extends Stack {
     if (Object.values(config.models).some((m) => m.architecture)) {
       this.role.grantAdapterRead(props.fineTuning.bucketName, props.fineTuning.encryptionKey);
     }
+
+    // Not deployed yet: their instance types are checked all the same (docs/speech-to-text.md).
+    for (const [modelId, model] of Object.entries(config.speechModels))
+      verifySpeechModelFits(modelId, model);
 
     this.models = Object.fromEntries(
       Object.entries(config.models).map(([modelId, model]) => [

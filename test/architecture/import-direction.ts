@@ -24,6 +24,7 @@ export const LAYERS = {
   'fine-tuning': 1,
   billing: 1,
   responses: 1,
+  audio: 1,
   openai: 0,
   /** DynamoDB reading helpers and the SDK clients' timeouts, beside openai/ on the ground floor: every concern uses them. */
   storage: 0,

@@ -2,7 +2,11 @@ import { Stack } from 'aws-cdk-lib';
 import { modelsOfTier } from '../../lambda/inference/models';
 import { ConfigError, loadConfig } from '../../lib/config/load';
 import { type ModelConfig, targetConcurrencyPerCopy } from '../../lib/config/schema';
-import { gpuMemoryBudget, verifyGpuMemory } from '../../lib/constructs/inference/instance-types';
+import {
+  gpuMemoryBudget,
+  verifyGpuMemory,
+  verifySpeechModelFits,
+} from '../../lib/constructs/inference/instance-types';
 import { lmiEnvironment } from '../../lib/constructs/inference/lmi-container';
 import { synthesize } from '../support/synth';
 
@@ -84,6 +88,23 @@ describe('GPU memory at synth', () => {
   it.each(Object.entries(prod.models))('fits the default %s on its instance', (id, model) => {
     expect(() => verifyGpuMemory(id, model, prod.fineTuning)).not.toThrow();
     expect(gpuMemoryBudget(model, prod.fineTuning)).toBeDefined();
+  });
+});
+
+describe('speech models: GPU memory at synth', () => {
+  it.each(Object.entries(prod.speechModels))('fits the default %s on one GPU', (id, model) => {
+    expect(() => verifySpeechModelFits(id, model)).not.toThrow();
+  });
+
+  it('fails synth of a speech model too large for its GPU, naming the numbers', () => {
+    // A hypothetical 10B-parameter speech model on a 24 GB A10G: 18.6 GiB of fp16 weights, 2 GiB of
+    // runtime and 4 GiB of working memory against 22.5 x 0.9 = 20.2 GiB.
+    const overrides = {
+      speechModels: { 'whisper-large-v3': { parameters: 10_000_000_000 } },
+    };
+    expect(() => synthesize({ env: 'dev', overrides })).toThrow(
+      /Speech model "whisper-large-v3" does not fit one GPU of ml\.g5\.xlarge: 22\.5 GiB x 0\.9 = 20\.2 GiB, but its fp16 weights take 18\.6 GiB/,
+    );
   });
 });
 

@@ -127,6 +127,33 @@ describe('console formatting', () => {
     expect(daysBetween('2026-12-31', '2027-01-01')).toEqual(['2026-12-31', '2027-01-01']);
   });
 
+  it('charts audio seconds of speech models, 0 for models that have none', () => {
+    const buckets = [
+      {
+        date: '2026-11-02',
+        models: [
+          { model: 'qwen3-8b', requests: 2, input_tokens: 20, output_tokens: 4, cost_usd: '0' },
+          {
+            model: 'whisper-large-v3-turbo',
+            requests: 3,
+            input_tokens: 0,
+            output_tokens: 0,
+            audio_seconds: 95,
+            cost_usd: '0.001056',
+          },
+        ],
+      },
+    ];
+    expect(usageSeries(buckets, '2026-11-01', '2026-11-02', 'audio_seconds')).toEqual({
+      days: ['2026-11-01', '2026-11-02'],
+      models: ['qwen3-8b', 'whisper-large-v3-turbo'],
+      values: [
+        [0, 0],
+        [0, 95],
+      ],
+    });
+  });
+
   it('places the 50/75/90% marks of a spend limit and says which were passed', () => {
     expect(spendMarks(40, 31, [50, 75, 90])).toEqual([
       { percent: 50, usd: 20, reached: true },

@@ -4,6 +4,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { wavFile } from '../support/audio-files';
 import {
   CHROMIUM,
   expectText,
@@ -175,6 +176,28 @@ describe('the web console in Chromium', () => {
       before,
     );
     await expectText(page.getByRole('region', { name: 'Usage per day and model' }), 'qwen3-8b');
+  });
+
+  it('shows the audio seconds of a transcription in the usage totals, chart and table', async () => {
+    const form = new FormData();
+    form.set('model', 'whisper-large-v3-turbo');
+    form.set('file', new Blob([new Uint8Array(wavFile({ seconds: 31.2 }))]), 'talk.wav');
+    const answer = await fetch(`${local.openAIBaseUrl}/audio/transcriptions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${developerKey}` },
+      body: form,
+    });
+    expect(answer.status).toBe(200);
+    await go('usage');
+    await page.reload();
+    await page.getByRole('heading', { level: 1 }).waitFor();
+    const audioChart = page.locator('figure.chart', { hasText: 'Audio seconds' });
+    await audioChart.waitFor();
+    expect(Number(await audioChart.getAttribute('data-total'))).toBe(32);
+    await expectText(page.getByTestId('usage-totals'), '32 audio seconds');
+    const table = page.getByRole('region', { name: 'Usage per day and model' });
+    await expectText(table, 'whisper-large-v3-turbo');
+    await expectText(table.getByRole('columnheader', { name: 'Audio seconds' }), 'Audio seconds');
   });
 
   it('tells an inference key it cannot manage keys, then manages them with an admin key', async () => {

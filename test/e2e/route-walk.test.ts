@@ -4,6 +4,7 @@ import { TestModelBackend } from '../../lambda/inference/backends/test-model-bac
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { adapterFiles, entriesOf, zipOf } from '../support/adapters';
+import { wavFile } from '../support/audio-files';
 import { apiSpecs, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -31,6 +32,13 @@ const fileForm = () => {
   const form = new FormData();
   form.set('purpose', 'batch');
   form.set('file', new Blob([JSONL]), 'walk.jsonl');
+  return form;
+};
+/** Two seconds of speech-to-text input, made in code (audio-files.ts). */
+const audioForm = (model: string) => {
+  const form = new FormData();
+  form.set('model', model);
+  form.set('file', new Blob([new Uint8Array(wavFile({ seconds: 2 }))]), 'walk.wav');
   return form;
 };
 /** A PEFT adapter (zip) for `/v1/fine_tunings`, made once before the walk. */
@@ -182,6 +190,22 @@ const WALKS: Record<string, Walk> = {
     path: '/v1/responses/{response2}',
     once: true,
     invalid: [{ path: '/v1/responses/resp_nope', status: 404 }],
+  },
+  'POST /v1/audio/transcriptions': {
+    path: '/v1/audio/transcriptions',
+    form: () => audioForm('whisper-large-v3-turbo'),
+    invalid: [
+      { body: { model: 'whisper-large-v3-turbo' }, status: 400 },
+      { body: {}, noKey: true, status: 401 },
+    ],
+  },
+  'POST /v1/audio/translations': {
+    path: '/v1/audio/translations',
+    form: () => audioForm('whisper-large-v3'),
+    invalid: [
+      { body: { model: 'whisper-large-v3' }, status: 400 },
+      { body: {}, noKey: true, status: 401 },
+    ],
   },
   'GET /v1/usage': {
     path: '/v1/usage',

@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import type { CfnMethod } from 'aws-cdk-lib/aws-apigateway';
-import { tierlineOpenApiDocument } from '../../lambda/http/openapi/document';
+import { NOT_DEPLOYED, tierlineOpenApiDocument } from '../../lambda/http/openapi/document';
 import { TIER_NAMES } from '../../lib/config/schema';
 import { ADMINISTRATION_PREFIX } from '../../lib/constructs/api/document-routes';
 import { OPENAI_GATEWAY_RESPONSES } from '../../lib/constructs/api/gateway-responses';
@@ -53,6 +53,7 @@ describe('API stack', () => {
     type Operation = {
       security?: unknown[];
       'x-v1-only'?: boolean;
+      [NOT_DEPLOYED]?: string;
       responses?: Record<string, { content?: Record<string, unknown> }>;
     };
     const paths = tierlineOpenApiDocument(config).paths as Record<
@@ -77,15 +78,18 @@ describe('API stack', () => {
       // The administration API is deployed as one greedy resource (below).
       .filter(([path]) => !path.startsWith(ADMINISTRATION_PREFIX))
       .flatMap(([path, operations]) =>
-        Object.entries(operations).flatMap(([method, op]) =>
-          (path.startsWith('/v1/') && !op['x-v1-only'] && mirroredFamilies.has(family(path))
-            ? [path, `/openai${path}`]
-            : [path]
-          ).map((p) => ({
-            route: `${method.toUpperCase()} ${p.replace('{model}', '{model+}')}`,
-            public: Array.isArray(op.security) && op.security.length === 0,
-          })),
-        ),
+        Object.entries(operations)
+          // Documented, served by local mode, not deployed yet (the speech-to-text routes).
+          .filter(([, op]) => !op[NOT_DEPLOYED])
+          .flatMap(([method, op]) =>
+            (path.startsWith('/v1/') && !op['x-v1-only'] && mirroredFamilies.has(family(path))
+              ? [path, `/openai${path}`]
+              : [path]
+            ).map((p) => ({
+              route: `${method.toUpperCase()} ${p.replace('{model}', '{model+}')}`,
+              public: Array.isArray(op.security) && op.security.length === 0,
+            })),
+          ),
       );
 
     const greedy = ['ANY /v1/organization/{proxy+}', 'ANY /openai/v1/{proxy+}'].map((route) => ({

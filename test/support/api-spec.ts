@@ -66,6 +66,25 @@ export function fromOpenApi30(node: Json): Json {
   return out;
 }
 
+/**
+ * OpenAI's speech-to-text answers are a `oneOf` of open objects that overlap: a `verbose_json`
+ * transcription has every field of the `json` one too, so a real OpenAI answer matches two branches
+ * and fails `oneOf`. Read there as `anyOf` (it must match one of them at least).
+ */
+function audioAnswersAsAnyOf(document: OpenApiDocument): OpenApiDocument {
+  for (const path of ['/audio/transcriptions', '/audio/translations']) {
+    const content = (document.paths[path]?.post as JsonObject | undefined)?.responses as
+      | Record<string, { content?: Record<string, { schema?: JsonObject }> }>
+      | undefined;
+    const schema = content?.['200']?.content?.['application/json']?.schema;
+    if (schema?.oneOf) {
+      schema.anyOf = schema.oneOf;
+      delete schema.oneOf;
+    }
+  }
+  return document;
+}
+
 const escapePointer = (segment: string) => segment.replace(/~/g, '~0').replace(/\//g, '~1');
 
 export interface Operation {
@@ -108,7 +127,7 @@ export class ApiSpec {
     const document = fromOpenApi30(
       JSON.parse(readFileSync(file, 'utf8')),
     ) as unknown as OpenApiDocument;
-    return new ApiSpec('openai', document);
+    return new ApiSpec('openai', audioAnswersAsAnyOf(document));
   }
 
   /** The operation for a request path, which may start with `/v1` or `/openai/v1`. */

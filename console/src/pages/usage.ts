@@ -21,8 +21,20 @@ const formatters: Record<UsageMetric, (v: number) => string> = {
   requests: formatInteger,
   input_tokens: formatInteger,
   output_tokens: formatInteger,
+  audio_seconds: formatInteger,
   cost_usd: (v) => formatUsd(v),
 };
+
+/** The charts to draw: audio seconds only when a speech-to-text model was used in the range. */
+function metricsOf(usage: Usage): UsageMetric[] {
+  if (!usage.total.audio_seconds) return METRICS;
+  return [...METRICS.slice(0, 3), 'audio_seconds', ...METRICS.slice(3)];
+}
+
+/** `N audio seconds, ` for the totals line, or nothing when no audio was transcribed. */
+function audioTotal(seconds: number | undefined): string {
+  return seconds ? `${formatInteger(seconds)} audio seconds, ` : '';
+}
 
 function MetricChart({
   metric,
@@ -110,10 +122,10 @@ export function UsagePage({ api }: { api: ConsoleApi }) {
     ${
       usage.data
         ? html`<p class="totals" aria-live="polite" data-testid="usage-totals">
-            ${`Total: ${formatInteger(usage.data.total.requests)} ${usage.data.total.requests === 1 ? 'request' : 'requests'}, ${formatInteger(usage.data.total.input_tokens)} input and ${formatInteger(usage.data.total.output_tokens)} output tokens, ${formatUsd(usage.data.total.cost_usd)}.`}
+            ${`Total: ${formatInteger(usage.data.total.requests)} ${usage.data.total.requests === 1 ? 'request' : 'requests'}, ${formatInteger(usage.data.total.input_tokens)} input and ${formatInteger(usage.data.total.output_tokens)} output tokens, ${audioTotal(usage.data.total.audio_seconds)}${formatUsd(usage.data.total.cost_usd)}.`}
           </p>
           <div class="charts">
-            ${METRICS.map(
+            ${metricsOf(usage.data).map(
               (metric) =>
                 html`<${MetricChart} key=${metric} metric=${metric} usage=${usage.data} range=${range} />`,
             )}
@@ -122,16 +134,18 @@ export function UsagePage({ api }: { api: ConsoleApi }) {
             <table>
               <caption>Usage per day and model</caption>
               <thead><tr><th scope="col">Day</th><th scope="col">Model</th><th scope="col">Requests</th>
-                <th scope="col">Input tokens</th><th scope="col">Output tokens</th><th scope="col">Cost</th></tr></thead>
+                <th scope="col">Input tokens</th><th scope="col">Output tokens</th>
+                <th scope="col">Audio seconds</th><th scope="col">Cost</th></tr></thead>
               <tbody>
                 ${usage.data.data.flatMap((day) =>
                   day.models.map(
                     (m) => html`<tr><td>${day.date}</td><td><code>${m.model}</code></td>
                       <td>${formatInteger(m.requests)}</td><td>${formatInteger(m.input_tokens)}</td>
-                      <td>${formatInteger(m.output_tokens)}</td><td>${formatUsd(m.cost_usd)}</td></tr>`,
+                      <td>${formatInteger(m.output_tokens)}</td><td>${formatInteger(m.audio_seconds ?? 0)}</td>
+                      <td>${formatUsd(m.cost_usd)}</td></tr>`,
                   ),
                 )}
-                ${usage.data.data.length === 0 ? html`<tr><td colspan="6">No usage in this range yet.</td></tr>` : null}
+                ${usage.data.data.length === 0 ? html`<tr><td colspan="7">No usage in this range yet.</td></tr>` : null}
               </tbody>
             </table>
           <//>`

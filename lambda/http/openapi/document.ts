@@ -72,6 +72,9 @@ const multipart = (fields: string[]): Schema => ({ type: 'object', required: fie
 
 let cached: Schema | undefined;
 
+/** An operation's extension saying it is not deployed to API Gateway yet, and why. */
+export const NOT_DEPLOYED = 'x-tierline-not-deployed';
+
 /** The plans (public) and the caller's account. */
 function accountPaths(): Record<string, Schema> {
   return {
@@ -609,6 +612,87 @@ function fineTuningJobPaths(
   };
 }
 
+/** The multipart fields of a speech-to-text request; `file` is the audio itself. */
+function audioRequest(speechModels: string[], translation: boolean): Schema {
+  const properties: Record<string, Schema> = {
+    file: {
+      type: 'string',
+      contentMediaType: 'application/octet-stream',
+      description:
+        'flac, mp3, mp4, mpeg, mpga, m4a, ogg, wav or webm; the whole body at most 4 MiB',
+    },
+    model: { enum: speechModels },
+    prompt: { type: 'string', maxLength: 1_000 },
+    response_format: { enum: ['json', 'text', 'verbose_json', 'srt', 'vtt'], default: 'json' },
+    temperature: { type: 'number', minimum: 0, maximum: 1, default: 0 },
+  };
+  if (!translation) {
+    properties.language = { type: 'string', pattern: '^[a-z]{2,3}$' };
+    properties['timestamp_granularities[]'] = {
+      type: 'array',
+      items: { enum: ['word', 'segment'] },
+      description: 'verbose_json only',
+    };
+  }
+  return {
+    required: true,
+    content: {
+      'multipart/form-data': {
+        schema: { type: 'object', required: ['file', 'model'], properties },
+      },
+    },
+  };
+}
+
+/** Speech-to-text: billed per hour of the file's measured audio, limited in audio seconds (ASH, ASD). */
+function audioPaths(speechModels: string[]): Record<string, Schema> {
+  const audioHeaders = Object.fromEntries(
+    [
+      'limit-requests',
+      'remaining-requests',
+      'reset-requests',
+      'limit-audio-seconds',
+      'remaining-audio-seconds',
+      'reset-audio-seconds',
+    ].map((name) => [`x-ratelimit-${name}`, { schema: { type: 'string' } }]),
+  );
+  const answer = (summary: string, translation: boolean): Schema => ({
+    summary,
+    // Served by local mode only until a Whisper endpoint is deployed: API Gateway gets no resource
+    // for it (lib/constructs/api/document-routes.ts), so AWS answers 404 unknown_url.
+    [NOT_DEPLOYED]:
+      'No Whisper endpoint in AWS yet: served in local mode only (docs/speech-to-text.md).',
+    requestBody: audioRequest(speechModels, translation),
+    responses: {
+      '200': {
+        description:
+          'OK: JSON for `json` and `verbose_json`, plain text for `text` and `srt`, WebVTT for `vtt`',
+        headers: audioHeaders,
+        content: {
+          ...json({ anyOf: [ref('Transcription'), ref('VerboseTranscription')] }),
+          'text/plain': { schema: { type: 'string' } },
+          'text/vtt': { schema: { type: 'string' } },
+        },
+      },
+      ...ERRORS,
+      '403': error('The model is on a higher tier'),
+      '413': error(
+        'The request is over 4 MiB, or its audio over the hourly or daily audio seconds',
+      ),
+      '502': error('The model failed while answering (quotes the request id)'),
+      '503': error('The model has no capacity right now (`retry-after` says when to retry)'),
+    },
+  });
+  return {
+    '/v1/audio/transcriptions': {
+      post: answer('Transcribe an audio file (Whisper), in its language', false),
+    },
+    '/v1/audio/translations': {
+      post: answer('Translate an audio file into English text (Whisper)', true),
+    },
+  };
+}
+
 export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
   if (cached) return cached;
   const modelIds = Object.keys(config.models);
@@ -620,6 +704,7 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
     ...modelPaths(modelIds),
     ...chatPaths(),
     ...responsesPaths(),
+    ...audioPaths(Object.keys(config.speechModels)),
     ...usagePaths(),
     ...keyPaths(),
     ...organizationPaths(),

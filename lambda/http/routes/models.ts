@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { resolveSpeechModel } from '../../audio/speech-models';
 import type { FineTunedModel } from '../../fine-tuning/models-repository';
 import { modelsOfTier, resolveModel } from '../../inference/models';
 import { BadRequestError, NotFoundError } from '../../openai/errors';
@@ -52,9 +53,11 @@ export function modelRoutes(deps: ApiDependencies): Hono<AppEnv> {
         );
       return c.json(fineTunedModelView(deps, await deps.adapters.get(customerId, id)));
     }
-    // The same answer as a chat completion with this model: 404 unknown, 403 naming the tier that
-    // has it.
-    resolveModel(deps.config, tier, id);
+    // The same answer as a chat completion (or a transcription) with this model: 404 unknown, 403
+    // naming the tier that has it.
+    if (Object.hasOwn(deps.config.speechModels, id))
+      resolveSpeechModel(deps.config, tier, id, 'transcribe');
+    else resolveModel(deps.config, tier, id);
     const model = modelsOfTier(deps.config, tier, deps.modelOwner).find((m) => m.id === id);
     if (!model) throw new Error(`resolveModel accepted ${id}, which modelsOfTier does not list`);
     return c.json(model);
@@ -65,7 +68,9 @@ export function modelRoutes(deps: ApiDependencies): Hono<AppEnv> {
     if (!id.startsWith('ft:')) {
       // A catalog model is the operator's, shared by every customer: it is not the caller's to
       // delete.
-      resolveModel(deps.config, c.get('principal').tier, id); // 404 for a model that does not exist at all
+      // 404 for a model that does not exist at all.
+      if (!Object.hasOwn(deps.config.speechModels, id))
+        resolveModel(deps.config, c.get('principal').tier, id);
       throw new BadRequestError(
         `The model \`${id}\` is a base model and cannot be deleted: only your own fine-tuned models (ft:...) can.`,
         { param: 'model', code: 'model_not_deletable' },

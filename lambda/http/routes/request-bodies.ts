@@ -55,8 +55,19 @@ async function readBodyUpTo(
   return Buffer.concat(chunks, bytes);
 }
 
+/** How a multipart form is read: fields that may repeat, and the 413 of a body too large. */
+export interface MultipartOptions {
+  /** Array fields (`timestamp_granularities[]`), which the clients send once per value. */
+  repeatable?: readonly string[];
+  tooLarge?: () => HttpError;
+}
+
 /** A multipart form of at most {@link MAX_MULTIPART_REQUEST_BYTES}, or a 400/413 that says what is wrong. */
-export async function readMultipartForm(c: Context, what: string): Promise<FormData> {
+export async function readMultipartForm(
+  c: Context,
+  what: string,
+  options: MultipartOptions = {},
+): Promise<FormData> {
   const contentType = c.req.header('content-type') ?? '';
   if (!contentType.toLowerCase().startsWith('multipart/form-data')) {
     throw new BadRequestError(
@@ -69,7 +80,7 @@ export async function readMultipartForm(c: Context, what: string): Promise<FormD
   const raw = await readBodyUpTo(
     c,
     MAX_MULTIPART_REQUEST_BYTES,
-    () => new UploadTooLargeError(what),
+    options.tooLarge ?? (() => new UploadTooLargeError(what)),
   );
   let form: FormData;
   try {
@@ -83,7 +94,7 @@ export async function readMultipartForm(c: Context, what: string): Promise<FormD
   // choice to guess.
   const seen = new Set<string>();
   for (const name of form.keys()) {
-    if (seen.has(name))
+    if (seen.has(name) && !options.repeatable?.includes(name))
       throw new BadRequestError(`'${name}' is given more than once: send it once.`, {
         param: name,
         code: 'invalid_value',

@@ -1,4 +1,5 @@
 import type * as z from 'zod/mini';
+import { transcriptionShape, verboseTranscriptionShape } from './audio';
 import { batchListShape, batchShape } from './batches';
 import { chatCompletionChunkShape, chatCompletionShape, usageShape } from './chat';
 import { errorResponseShape, errorShape } from './errors';
@@ -95,6 +96,8 @@ export const responseShapes = {
   AdminApiKeyDeleted: adminApiKeyDeletedShape,
   AuditLog: auditLogShape,
   AuditLogList: auditLogListShape,
+  Transcription: transcriptionShape,
+  VerboseTranscription: verboseTranscriptionShape,
 } satisfies Record<string, z.ZodMiniType>;
 
 export type ResponseShapeName = keyof typeof responseShapes;

@@ -7,6 +7,8 @@ export const usageFieldsShape = z.object({
   requests: count(),
   input_tokens: count(),
   output_tokens: count(),
+  /** Billed seconds of audio of speech-to-text models; present when there are some. */
+  audio_seconds: z.optional(count()),
   cost_usd: usdString(),
 });
 export type UsageFields = z.output<typeof usageFieldsShape>;

@@ -7,7 +7,7 @@ import {
   type MethodOptions,
   type RequestValidator,
 } from 'aws-cdk-lib/aws-apigateway';
-import { tierlineOpenApiDocument } from '../../../lambda/http/openapi/document';
+import { NOT_DEPLOYED, tierlineOpenApiDocument } from '../../../lambda/http/openapi/document';
 import type { TierlineConfig } from '../../config/schema';
 
 /** Path parameters that may hold slashes (fine-tuned model ids): a greedy `{name+}` resource. */
@@ -17,6 +17,7 @@ interface Operation {
   security?: unknown[];
   /** Served under `/v1` only, not mirrored under `/openai/v1` (see the document). */
   'x-v1-only'?: boolean;
+  [NOT_DEPLOYED]?: string;
   responses?: Record<string, { content?: Record<string, unknown> }>;
 }
 
@@ -49,9 +50,14 @@ export function addDocumentRoutes(root: IResource, props: DocumentRoutesProps): 
   addAdministrationRoute(root, props);
   addGroqMirror(root, props);
   const explicitlyMirrored = familiesMirroredOneByOne(document.paths);
-  for (const [path, operations] of Object.entries(document.paths)) {
+  for (const [path, all] of Object.entries(document.paths)) {
     // The administration API is one greedy resource (below).
     if (path.startsWith(ADMINISTRATION_PREFIX)) continue;
+    // Documented but not deployed yet (local mode serves it): no resource, AWS answers 404.
+    const operations = Object.fromEntries(
+      Object.entries(all).filter(([, operation]) => !operation[NOT_DEPLOYED]),
+    );
+    if (Object.keys(operations).length === 0) continue;
     const mirrored =
       !Object.values(operations).some((operation) => operation['x-v1-only']) &&
       explicitlyMirrored.has(familyOf(path));

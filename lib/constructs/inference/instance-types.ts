@@ -1,5 +1,10 @@
 import { ConfigError } from '../../config/load';
-import { type FineTuningConfig, LORA_MODULES, type ModelConfig } from '../../config/schema';
+import {
+  type FineTuningConfig,
+  LORA_MODULES,
+  type ModelConfig,
+  type SpeechModelConfig,
+} from '../../config/schema';
 
 /** What synth needs to know about a SageMaker GPU instance type. */
 export interface GpuInstanceSpec {
@@ -266,5 +271,35 @@ export function verifyGpuMemory(
       `serving.sequencesPerCopy ${model.serving.sequencesPerCopy} x kvTokensPerSequence ${model.serving.kvTokensPerSequence})). ` +
       `Lower models.${modelId}.contextWindow or serving.sequencesPerCopy, lower fineTuning.serving.maxActiveAdapters ` +
       'or the highest of fineTuning.lora.ranks, raise acceleratorsPerCopy, or choose an instance type with more GPU memory.',
+  );
+}
+
+/** vLLM's default share of GPU memory (`gpu_memory_utilization`), which a speech model's server keeps. */
+const SPEECH_GPU_MEMORY_UTILIZATION = 0.9;
+/**
+ * What a Whisper copy needs beside its weights and the runtime: the encoder's activations for a
+ * batch of 30-second windows and the decoder's self- and cross-attention caches (448 tokens, 1,500
+ * encoder frames per window). A deliberate allowance, not a derivation: no measurement on a GPU yet.
+ */
+const SPEECH_WORKING_MIB = 4_096;
+
+/**
+ * Fails synth when a speech-to-text model's fp16 weights, the runtime reserve and a working
+ * allowance do not fit one GPU of its instance type (Whisper runs on one GPU). Speech models are
+ * not deployed yet (docs/speech-to-text.md); checked now so a catalog change is refused before it
+ * is.
+ */
+export function verifySpeechModelFits(modelId: string, model: SpeechModelConfig): void {
+  const spec = GPU_INSTANCE_TYPES[model.instanceType];
+  if (!spec) return;
+  const usableMiB = spec.gpuMemoryMiB * SPEECH_GPU_MEMORY_UTILIZATION;
+  const weightsMiB = (model.parameters * BYTES_PER_VALUE) / MIB;
+  const neededMiB = weightsMiB + RUNTIME_RESERVE_MIB_PER_GPU + SPEECH_WORKING_MIB;
+  if (neededMiB <= usableMiB) return;
+  throw new ConfigError(
+    `Speech model "${modelId}" does not fit one GPU of ${model.instanceType}: ${gib(spec.gpuMemoryMiB)} x ` +
+      `${SPEECH_GPU_MEMORY_UTILIZATION} = ${gib(usableMiB)}, but its fp16 weights take ${gib(weightsMiB)}, the runtime ` +
+      `${gib(RUNTIME_RESERVE_MIB_PER_GPU)} and its working memory ${gib(SPEECH_WORKING_MIB)}. Choose an instance type ` +
+      `with more GPU memory for speechModels.${modelId}.instanceType.`,
   );
 }

@@ -22,10 +22,11 @@ const normalize = (path: string) =>
 
 describe("Tierline's OpenAPI document", () => {
   it('documents every route of the app, and nothing the app does not serve', () => {
-    // With every optional part (files, batches, fine-tuning jobs, adapters, accounts) present, so all routes
-    // are registered.
+    // With every optional part (files, batches, fine-tuning jobs, adapters, accounts, speech) present, so all
+    // routes are registered.
     const app = createApiApp({
       config,
+      speech: {},
       files: {},
       batches: {},
       fineTuningJobs: {},

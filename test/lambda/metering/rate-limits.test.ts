@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import {
   formatDuration,
+  type LimitRefusal,
   NO_USAGE,
   rateLimitHeaders,
   rateLimitMessage,
@@ -206,6 +207,64 @@ describe('counter shards', () => {
           }
         },
       ),
+    );
+  });
+});
+
+describe('audio seconds (speech-to-text models)', () => {
+  const limits = {
+    rpm: 1_200,
+    rpd: 2_000,
+    tpm: 7_200,
+    tpd: 28_800,
+    measure: 'audio_seconds' as const,
+  };
+  // 2026-12-07T09:45:30Z: 14 m 30 s to the end of the hour.
+  const at = Date.UTC(2026, 11, 7, 9, 45, 30);
+
+  it('counts the short window by the UTC hour', () => {
+    expect(utcWindows(at, 'hour')).toMatchObject({
+      minute: '2026-12-07T09',
+      msToMinuteEnd: 870_000,
+    });
+  });
+
+  it('sends the audio-seconds headers against the hour, and no token headers', () => {
+    const counters = {
+      requestsToday: 3,
+      tokensToday: 95,
+      requestsThisMinute: 3,
+      tokensThisMinute: 95,
+    };
+    expect(rateLimitHeaders(limits, counters, at)).toEqual({
+      'x-ratelimit-limit-requests': '2000',
+      'x-ratelimit-remaining-requests': '1997',
+      'x-ratelimit-reset-requests': '14h14m30s',
+      'x-ratelimit-limit-audio-seconds': '7200',
+      'x-ratelimit-remaining-audio-seconds': '7105',
+      'x-ratelimit-reset-audio-seconds': '14m30s',
+    });
+  });
+
+  it("refuses past the ASH until the hour ends, in Groq's words", () => {
+    const counters = {
+      requestsToday: 10,
+      tokensToday: 7_180,
+      requestsThisMinute: 10,
+      tokensThisMinute: 7_180,
+    };
+    const refusal = refusalFor(limits, counters, 30, at);
+    expect(refusal).toMatchObject({
+      reason: 'tpm',
+      limit: 7_200,
+      used: 7_180,
+      retryAfterMs: 870_000,
+    });
+    expect(
+      rateLimitMessage('whisper-large-v3-turbo', 'org', refusal as LimitRefusal, 'audio_seconds'),
+    ).toBe(
+      'Rate limit reached for model `whisper-large-v3-turbo` in organization `org` on audio seconds per hour (ASH): ' +
+        'Limit 7200, Used 7180, Requested 30. Please try again in 14m30s.',
     );
   });
 });

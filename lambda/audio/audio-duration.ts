@@ -1,0 +1,177 @@
+import { parseBuffer } from 'music-metadata';
+import { BadRequestError } from '../openai/errors';
+
+/**
+ * The real duration of an uploaded audio file, never the client's word for it: the file is parsed
+ * with music-metadata (7.14, the last CommonJS release: jest and the Lambda bundles load it without
+ * an ESM build step), its container sniffed from the bytes, not the file name.
+ *
+ * How far each format's duration is measured rather than declared:
+ * - WAV: the PCM data actually present (a `data` chunk that claims more than the file holds is cut
+ *   to the file; a `fact` chunk claiming fewer samples than the data holds is overruled by it);
+ * - MP3 (MPEG audio): every frame is walked (`mpegFrameSeconds`), so a Xing/VBRI header that claims
+ *   fewer or more frames than the file has is ignored. music-metadata alone is not enough: with
+ *   `duration: true` it still believes a Xing header that gives the stream's size, and it counts a
+ *   file whose first three frames share a bitrate as constant-bitrate (its size / the first frame's);
+ * - Ogg: the granule position of the last page, read from the end of the file;
+ * - FLAC, MP4/M4A, WebM: the container's header (STREAMINFO total samples, `mvhd`/`mdhd`, the
+ *   segment's Duration). A file that lies there is billed by its header: decoding them needs a
+ *   decoder the gateway does not carry (docs/speech-to-text.md).
+ */
+
+/** Groq's accepted formats, by the container music-metadata names. */
+const CONTAINERS: Record<string, string> = {
+  WAVE: 'wav',
+  MPEG: 'mp3',
+  FLAC: 'flac',
+  Ogg: 'ogg',
+  'MPEG-4': 'mp4',
+  'M4A/mp42': 'm4a',
+  'M4A/isom': 'm4a',
+  EBML: 'webm',
+  'EBML/webm': 'webm',
+  'EBML/matroska': 'webm',
+};
+
+export const ACCEPTED_FORMATS = 'flac, mp3, mp4, mpeg, mpga, m4a, ogg, wav, webm';
+
+export interface MeasuredAudio {
+  /** `wav`, `mp3`, `flac`, `ogg`, `mp4`, `m4a`, `webm`. */
+  format: string;
+  /** Seconds of audio, as read from the data (see above). */
+  seconds: number;
+}
+
+function unreadable(detail: string): BadRequestError {
+  return new BadRequestError(
+    `The audio file could not be read (${detail}). Send one of: ${ACCEPTED_FORMATS}.`,
+    { param: 'file', code: 'invalid_file' },
+  );
+}
+
+function containerFormat(container: string | undefined): string | undefined {
+  if (container === undefined) return undefined;
+  const exact = CONTAINERS[container];
+  if (exact) return exact;
+  if (container.startsWith('M4A') || container.startsWith('mp4') || container.startsWith('MPEG-4'))
+    return 'm4a';
+  if (container.startsWith('EBML')) return 'webm';
+  return undefined;
+}
+
+/** The file's format and real duration, or a 400 for a file that is not audio in an accepted format. */
+export async function measureAudio(bytes: Uint8Array): Promise<MeasuredAudio> {
+  if (bytes.byteLength === 0) throw unreadable('it is empty');
+  let metadata: Awaited<ReturnType<typeof parseBuffer>>;
+  try {
+    metadata = await parseBuffer(
+      bytes,
+      { size: bytes.byteLength },
+      { duration: true, skipCovers: true, skipPostHeaders: true },
+    );
+  } catch (error) {
+    throw unreadable(error instanceof Error ? error.message : 'unknown format');
+  }
+  const format = containerFormat(metadata.format.container);
+  if (!format) throw unreadable(`format ${metadata.format.container ?? 'unknown'}`);
+  let seconds = metadata.format.duration;
+  if (format === 'wav') seconds = Math.max(seconds ?? 0, wavPcmSeconds(bytes) ?? 0);
+  if (format === 'mp3') seconds = mpegFrameSeconds(bytes) || seconds;
+  if (seconds === undefined || !Number.isFinite(seconds) || seconds <= 0)
+    throw unreadable('it holds no audio, or its length cannot be told');
+  return { format, seconds };
+}
+
+/**
+ * Seconds of PCM audio in a WAV file's `data` chunk, counting only the bytes present: what the
+ * samples themselves say, whatever its `fact` chunk declares. Undefined for a file that is not
+ * PCM or has no `fmt ` or `data` chunk.
+ */
+export function wavPcmSeconds(bytes: Uint8Array): number | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const text = (at: number) => String.fromCharCode(...bytes.subarray(at, at + 4));
+  if (bytes.byteLength < 12 || text(0) !== 'RIFF' || text(8) !== 'WAVE') return undefined;
+  let byteRate: number | undefined;
+  let pcm = false;
+  for (let at = 12; at + 8 <= bytes.byteLength; ) {
+    const id = text(at);
+    const size = view.getUint32(at + 4, true);
+    const body = at + 8;
+    if (id === 'fmt ' && body + 16 <= bytes.byteLength) {
+      const formatTag = view.getUint16(body, true);
+      // 1: integer PCM, 3: float PCM, 0xFFFE: WAVE_FORMAT_EXTENSIBLE (PCM in practice).
+      pcm = formatTag === 1 || formatTag === 3 || formatTag === 0xfffe;
+      byteRate = view.getUint32(body + 8, true);
+    }
+    if (id === 'data') {
+      if (!pcm || !byteRate) return undefined;
+      const present = Math.min(size, bytes.byteLength - body);
+      return present / byteRate;
+    }
+    // Chunks are padded to an even size.
+    at = body + size + (size % 2);
+  }
+  return undefined;
+}
+
+/** kbit/s by bitrate index: MPEG-1 layers I, II, III, then MPEG-2/2.5 layer I and layers II/III. */
+const BITRATES: Record<string, number[]> = {
+  '1-1': [0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448],
+  '1-2': [0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384],
+  '1-3': [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320],
+  '2-1': [0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256],
+  '2-2': [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160],
+};
+const SAMPLE_RATES: Record<number, number[]> = {
+  1: [44_100, 48_000, 32_000],
+  2: [22_050, 24_000, 16_000],
+  2.5: [11_025, 12_000, 8_000],
+};
+
+/** One MPEG audio frame header at `at`: its length in bytes and its seconds, or undefined. */
+function mpegFrame(bytes: Uint8Array, at: number): { length: number; seconds: number } | undefined {
+  const b1 = bytes[at + 1] ?? 0;
+  const b2 = bytes[at + 2] ?? 0;
+  if (bytes[at] !== 0xff || (b1 & 0xe0) !== 0xe0) return undefined;
+  const version = [2.5, 0, 2, 1][(b1 >> 3) & 3] as number;
+  const layer = [0, 3, 2, 1][(b1 >> 1) & 3] as number;
+  if (version === 0 || layer === 0) return undefined;
+  const table = version === 1 ? `1-${layer}` : layer === 1 ? '2-1' : '2-2';
+  const kbps = BITRATES[table]?.[b2 >> 4];
+  const rate = SAMPLE_RATES[version]?.[(b2 >> 2) & 3];
+  if (!kbps || !rate) return undefined; // free-format or reserved values
+  const padding = (b2 >> 1) & 1;
+  const samples = layer === 1 ? 384 : layer === 3 && version !== 1 ? 576 : 1152;
+  const length =
+    layer === 1
+      ? (Math.floor((12 * kbps * 1000) / rate) + padding) * 4
+      : Math.floor(((samples / 8) * kbps * 1000) / rate) + padding;
+  return { length, seconds: samples / rate };
+}
+
+/**
+ * Seconds of an MPEG audio stream counted frame by frame from its first frame header to its end
+ * (an ID3v2 tag before it skipped), resynchronising byte by byte over anything between frames:
+ * what a decoder plays, whatever an Xing, Info or VBRI header declares. 0 when no frame is found.
+ */
+export function mpegFrameSeconds(bytes: Uint8Array): number {
+  let at = 0;
+  if (bytes[0] === 0x49 && bytes[1] === 0x44 && bytes[2] === 0x33 && bytes.byteLength >= 10) {
+    // ID3v2: a 10-byte header whose size is four 7-bit bytes (plus a 10-byte footer if flagged).
+    const size =
+      ((bytes[6] ?? 0) << 21) | ((bytes[7] ?? 0) << 14) | ((bytes[8] ?? 0) << 7) | (bytes[9] ?? 0);
+    at = 10 + size + (((bytes[5] ?? 0) & 0x10) !== 0 ? 10 : 0);
+  }
+  let seconds = 0;
+  while (at + 4 <= bytes.byteLength) {
+    const frame = mpegFrame(bytes, at);
+    // A frame cut short by the end of the file still counts: decoders play what is there.
+    if (frame) {
+      seconds += frame.seconds;
+      at += frame.length;
+    } else {
+      at += 1;
+    }
+  }
+  return seconds;
+}

@@ -1,0 +1,34 @@
+import type { TranscriptionSegment, TranscriptionWord } from '../openai/shapes/audio';
+import type { AudioTask } from './transcription-request';
+
+/** What a speech model heard: the text, the language, and its segments and words with their times. */
+export interface Transcript {
+  text: string;
+  /** The language's English name in lower case (`english`), as Whisper names it. */
+  language: string;
+  segments: TranscriptionSegment[];
+  /** Word timestamps, when they were asked for. */
+  words: TranscriptionWord[];
+}
+
+export interface SpeechRequest {
+  model: string;
+  task: AudioTask;
+  file: { name: string; bytes: Uint8Array; format: string };
+  /** The file's real duration (audio-duration.ts). */
+  seconds: number;
+  language?: string;
+  prompt?: string;
+  temperature: number;
+  /** Word timestamps are wanted (`timestamp_granularities[]=word`). */
+  words: boolean;
+  signal?: AbortSignal;
+}
+
+/**
+ * Where speech models run: the test transcriber locally, the model's SageMaker endpoint in AWS.
+ * Failures are `BackendError`s (inference/backends/model-backend.ts), mapped to statuses as chat's.
+ */
+export interface SpeechBackend {
+  transcribe(request: SpeechRequest): Promise<Transcript>;
+}

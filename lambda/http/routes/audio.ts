@@ -1,0 +1,134 @@
+import type { Context } from 'hono';
+import { Hono } from 'hono';
+import { ACCEPTED_FORMATS, measureAudio } from '../../audio/audio-duration';
+import type { SpeechBackend, Transcript } from '../../audio/speech-backend';
+import { billedSeconds, resolveSpeechModel } from '../../audio/speech-models';
+import { audioAnswer } from '../../audio/transcript-formats';
+import { type AudioTask, formFields, parseAudioRequest } from '../../audio/transcription-request';
+import { BackendError } from '../../inference/backends/model-backend';
+import type { MeteredRequest } from '../../metering/request-metering';
+import { BadRequestError, HttpError } from '../../openai/errors';
+import type { ApiDependencies, AppEnv } from '../types';
+import { backendFailureToHttp } from './chat-completions';
+import { MAX_MULTIPART_REQUEST_BYTES, readMultipartForm } from './request-bodies';
+
+/**
+ * The largest audio request: one buffered Lambda invocation. Lambda takes 6 MB per synchronous
+ * request and API Gateway passes a multipart body base64-encoded (4/3 larger), so 4 MiB of body
+ * is what reaches the function whole (request-bodies.ts). Groq takes 25 MB (free) or 100 MB (dev)
+ * by direct upload; larger files here would need an upload to S3 first (docs/speech-to-text.md).
+ */
+export const MAX_AUDIO_REQUEST_BYTES = MAX_MULTIPART_REQUEST_BYTES;
+
+class AudioTooLargeError extends HttpError {
+  constructor() {
+    super(
+      413,
+      'invalid_request_error',
+      `The audio file is too large: at most ${MAX_AUDIO_REQUEST_BYTES / (1024 * 1024)} MiB per request ` +
+        '(the whole multipart body). Send a shorter recording, or a compressed format such as mp3 or ogg.',
+      { code: 'request_too_large', param: 'file' },
+    );
+  }
+}
+
+/** The uploaded file, or a 400 naming `file`. */
+async function audioFile(form: FormData): Promise<{ name: string; bytes: Uint8Array }> {
+  const value = form.get('file');
+  if (value === null || typeof value === 'string') {
+    throw new BadRequestError(
+      `Missing required parameter: 'file' (an audio file: ${ACCEPTED_FORMATS}).`,
+      { param: 'file', code: 'missing_required_parameter' },
+    );
+  }
+  return { name: value.name, bytes: new Uint8Array(await value.arrayBuffer()) };
+}
+
+/**
+ * A transcription that got no text. When the model could not take it (no capacity, or it refused
+ * the file) it did not run: the reservation is given back. Otherwise it ran and failed: the
+ * seconds count against the limits, and the ledger bills a failure without output nothing.
+ */
+async function endWithoutTranscript(metered: MeteredRequest, error: unknown, seconds: number) {
+  if (
+    error instanceof BackendError &&
+    (error.kind === 'unavailable' || error.kind === 'bad_request')
+  )
+    return metered.release();
+  return metered.finish({ status: 'failed', inputTokens: seconds, outputTokens: 0 });
+}
+
+/** One of the two routes: everything but the task is the same. */
+function audioHandler(deps: ApiDependencies, speech: SpeechBackend, task: AudioTask) {
+  return async (c: Context<AppEnv>) => {
+    const principal = c.get('principal');
+    const requestId = c.get('requestId');
+    const form = await readMultipartForm(c, 'The audio file', {
+      repeatable: ['timestamp_granularities[]'],
+      tooLarge: () => new AudioTooLargeError(),
+    });
+    const request = parseAudioRequest(task, formFields(form));
+    const { id: model, model: modelConfig } = resolveSpeechModel(
+      deps.config,
+      principal.tier,
+      request.model,
+      task,
+    );
+    const file = await audioFile(form);
+    let measured: Awaited<ReturnType<typeof measureAudio>>;
+    try {
+      measured = await measureAudio(file.bytes);
+    } catch (error) {
+      // Every answer about a model carries its rate-limit headers (one read).
+      for (const [name, value] of Object.entries(await deps.metering.headersFor(principal, model)))
+        c.header(name, value);
+      throw error;
+    }
+    const seconds = billedSeconds(modelConfig, measured.seconds);
+    // The file's seconds, known before the model runs: counted and reserved exactly, as a chat
+    // request's prompt is, with no output to reserve.
+    const metered = await deps.metering.admit({
+      requestId,
+      principal,
+      model,
+      inputTokens: seconds,
+      outputTokens: { fixed: 0 },
+    });
+    for (const [name, value] of Object.entries(metered.headers)) c.header(name, value);
+
+    let transcript: Transcript;
+    try {
+      transcript = await speech.transcribe({
+        model,
+        task,
+        file: { ...file, format: measured.format },
+        seconds: measured.seconds,
+        language: request.language,
+        prompt: request.prompt,
+        temperature: request.temperature,
+        words: request.timestampGranularities.includes('word'),
+        signal: deps.shutdownSignal,
+      });
+    } catch (error) {
+      await endWithoutTranscript(metered, error, seconds);
+      throw backendFailureToHttp(error, requestId);
+    }
+    await metered.finish({
+      status: c.req.raw.signal.aborted ? 'client_disconnected' : 'completed',
+      inputTokens: seconds,
+      outputTokens: 0,
+    });
+    const answer = audioAnswer(request, transcript, measured.seconds, seconds, requestId);
+    if (answer.kind === 'json') return c.json(answer.body);
+    c.header('content-type', answer.contentType);
+    return c.body(answer.body);
+  };
+}
+
+/** `POST /audio/transcriptions` and `POST /audio/translations` (multipart/form-data). */
+export function audioRoutes(deps: ApiDependencies, speech: SpeechBackend): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+  routes.post('/audio/transcriptions', audioHandler(deps, speech, 'transcribe'));
+  routes.post('/audio/translations', audioHandler(deps, speech, 'translate'));
+  return routes;
+}

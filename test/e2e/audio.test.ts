@@ -1,0 +1,305 @@
+import Groq, { toFile as groqFile } from 'groq-sdk';
+import OpenAI, { toFile } from 'openai';
+import { TEST_MODEL_OWNER } from '../../lambda/inference/backends/test-model-backend';
+import { loadConfig } from '../../lib/config/load';
+import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { MP3_FRAME_SECONDS, mp3File, wavFile } from '../support/audio-files';
+import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
+
+/**
+ * Speech-to-text end to end: local mode on a real port, the official `openai` and `groq-sdk`
+ * clients, the deterministic test transcriber (it writes one segment per started 10 s of the
+ * file's measured duration), every answer checked against OpenAI's and Tierline's schemas.
+ */
+
+const TURBO = 'whisper-large-v3-turbo';
+const V3 = 'whisper-large-v3';
+/** A small ASH on the Free tier, so the limit is reached with a few short files. */
+const FREE_ASH = 60;
+const config = loadConfig({
+  env: 'dev',
+  overrides: {
+    tiers: {
+      free: {
+        speechToText: {
+          [TURBO]: { rpm: 20, rpd: 2_000, ash: FREE_ASH, asd: 28_800, usdPerHour: 0 },
+        },
+      },
+    },
+  },
+});
+
+describe('speech-to-text against local mode', () => {
+  const spec = specCheckedFetch();
+  afterEach(() => expectSpecCompliance(spec));
+
+  let local: LocalMode;
+  let keys: Record<string, string>;
+  let openai: OpenAI;
+  const client = (tier: string) =>
+    new OpenAI({
+      apiKey: keys[tier],
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
+
+  beforeAll(async () => {
+    local = await startLocalMode({ config, port: 0 });
+    keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
+    openai = client('developer');
+  });
+  afterAll(() => local.stop());
+
+  it('transcribes a WAV file with the openai client, billed by its measured duration', async () => {
+    const file = await toFile(wavFile({ seconds: 12.5 }), 'speech.wav');
+    const response = await openai.audio.transcriptions
+      .create({ file, model: TURBO, response_format: 'json' })
+      .withResponse();
+    expect(response.data.text).toBe(
+      'Segment 1 of the wav file, 0 s to 10 s. Segment 2 of the wav file, 10 s to 12.5 s.',
+    );
+    expect(response.data.usage).toEqual({ type: 'duration', seconds: 13 });
+    const headers = response.response.headers;
+    expect(headers.get('x-ratelimit-limit-audio-seconds')).toBe('400000');
+    expect(headers.get('x-ratelimit-remaining-audio-seconds')).toBe(String(400_000 - 13));
+    expect(headers.get('x-ratelimit-limit-tokens')).toBeNull();
+  });
+
+  it('answers verbose_json with segments and words, srt, vtt and text', async () => {
+    const wav = wavFile({ seconds: 15 });
+    const verbose = await openai.audio.transcriptions.create({
+      file: await toFile(wav, 'a.wav'),
+      model: TURBO,
+      response_format: 'verbose_json',
+      timestamp_granularities: ['word', 'segment'],
+      language: 'fr',
+    });
+    expect(verbose.language).toBe('french');
+    expect(verbose.duration).toBe(15);
+    expect(verbose.segments?.map((s) => [s.start, s.end])).toEqual([
+      [0, 10],
+      [10, 15],
+    ]);
+    expect(verbose.words?.[0]).toEqual({ word: 'Segment', start: 0, end: expect.any(Number) });
+    expect(verbose.words?.at(-1)?.end).toBe(15);
+
+    const srt = await openai.audio.transcriptions.create({
+      file: await toFile(wav, 'a.wav'),
+      model: TURBO,
+      response_format: 'srt',
+    });
+    expect(srt).toBe(
+      '1\n00:00:00,000 --> 00:00:10,000\nSegment 1 of the wav file, 0 s to 10 s.\n\n' +
+        '2\n00:00:10,000 --> 00:00:15,000\nSegment 2 of the wav file, 10 s to 15 s.\n',
+    );
+    const vtt = await openai.audio.transcriptions.create({
+      file: await toFile(wav, 'a.wav'),
+      model: TURBO,
+      response_format: 'vtt',
+    });
+    expect(vtt).toBe(
+      'WEBVTT\n\n00:00:00.000 --> 00:00:10.000\nSegment 1 of the wav file, 0 s to 10 s.\n\n' +
+        '00:00:10.000 --> 00:00:15.000\nSegment 2 of the wav file, 10 s to 15 s.\n',
+    );
+    const text = await openai.audio.transcriptions.create({
+      file: await toFile(wav, 'a.wav'),
+      model: TURBO,
+      response_format: 'text',
+    });
+    expect(text).toBe(
+      'Segment 1 of the wav file, 0 s to 10 s. Segment 2 of the wav file, 10 s to 15 s.\n',
+    );
+  });
+
+  it('translates with the openai client; a model that cannot translate is a 400', async () => {
+    const translation = (await openai.audio.translations.create({
+      file: await toFile(mp3File({ frames: 400 }), 'talk.mp3'),
+      model: V3,
+      response_format: 'verbose_json',
+    })) as OpenAI.Audio.TranslationVerbose;
+    expect(translation.language).toBe('english');
+    expect(translation.duration).toBeCloseTo(400 * MP3_FRAME_SECONDS, 2);
+    expect(translation.segments).toHaveLength(2);
+    await expect(
+      openai.audio.translations.create({
+        file: await toFile(mp3File({ frames: 40 }), 'talk.mp3'),
+        model: TURBO,
+      }),
+    ).rejects.toMatchObject({ status: 400, code: 'model_not_supported', param: 'model' });
+  });
+
+  it('bills an MP3 whose Xing header lies by its frames, and a short file at least 10 s', async () => {
+    // 2000 frames (52 s) whose header claims 10 frames (0.26 s).
+    const lying = await openai.audio.transcriptions.create({
+      file: await toFile(mp3File({ frames: 2_000, xingFrames: 10, variable: true }), 'lie.mp3'),
+      model: TURBO,
+      response_format: 'verbose_json',
+    });
+    expect(lying.duration).toBeCloseTo(2_000 * MP3_FRAME_SECONDS, 2);
+    expect(lying.usage).toEqual({ type: 'duration', seconds: 53 });
+    const short = await openai.audio.transcriptions.create({
+      file: await toFile(wavFile({ seconds: 1 }), 'short.wav'),
+      model: TURBO,
+    });
+    expect(short.usage).toEqual({ type: 'duration', seconds: 10 });
+  });
+
+  it('works with groq-sdk under /openai/v1', async () => {
+    const groq = new Groq({
+      apiKey: keys.developer,
+      baseURL: local.url,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
+    const transcription = await groq.audio.transcriptions.create({
+      file: await groqFile(wavFile({ seconds: 3 }), 'hi.wav'),
+      model: TURBO,
+      response_format: 'verbose_json',
+    });
+    expect(transcription.text).toBe('Segment 1 of the wav file, 0 s to 3 s.');
+    const translation = await groq.audio.translations.create({
+      file: await groqFile(wavFile({ seconds: 3 }), 'hi.wav'),
+      model: V3,
+    });
+    expect(translation.text).toBe('Segment 1 of the wav file, 0 s to 3 s.');
+  });
+
+  it('refuses bad input with OpenAI-shaped 4xx', async () => {
+    const wav = await toFile(wavFile({ seconds: 2 }), 'a.wav');
+    await expect(
+      openai.audio.transcriptions.create({
+        file: await toFile(Buffer.from('not audio at all, just text'), 'a.wav'),
+        model: TURBO,
+      }),
+    ).rejects.toMatchObject({ status: 400, code: 'invalid_file', param: 'file' });
+    await expect(
+      openai.audio.transcriptions.create({ file: wav, model: 'qwen3-8b' }),
+    ).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
+    // And the other way round: a chat completion on a speech model says where audio goes.
+    await expect(
+      openai.chat.completions.create({
+        model: TURBO,
+        messages: [{ role: 'user', content: 'hello' }],
+      }),
+    ).rejects.toMatchObject({ status: 400, code: 'model_not_supported', param: 'model' });
+    const listed = await openai.models.retrieve(TURBO);
+    expect(listed).toMatchObject({ id: TURBO, object: 'model', owned_by: TEST_MODEL_OWNER });
+    await expect(
+      openai.audio.transcriptions.create({
+        file: await toFile(wavFile({ seconds: 2 }), 'a.wav'),
+        model: TURBO,
+        temperature: 3,
+      }),
+    ).rejects.toMatchObject({ status: 400, param: 'temperature' });
+    await expect(
+      openai.audio.transcriptions.create({
+        file: await toFile(wavFile({ seconds: 2 }), 'a.wav'),
+        model: TURBO,
+        response_format: 'json',
+        timestamp_granularities: ['word'],
+      }),
+    ).rejects.toMatchObject({ status: 400, param: 'timestamp_granularities[]' });
+    await expect(
+      openai.audio.transcriptions.create({
+        file: await toFile(wavFile({ seconds: 2 }), 'a.wav'),
+        model: TURBO,
+        // @ts-expect-error: a format no API has
+        response_format: 'mp3',
+      }),
+    ).rejects.toMatchObject({ status: 400, param: 'response_format' });
+    // Over the 4 MiB a buffered Lambda invocation takes: 413 before the body is read whole.
+    await expect(
+      openai.audio.transcriptions.create({
+        file: await toFile(wavFile({ seconds: 140 }), 'long.wav'),
+        model: TURBO,
+      }),
+    ).rejects.toMatchObject({ status: 413, code: 'request_too_large' });
+    const missing = await spec.fetch(`${local.openAIBaseUrl}/audio/transcriptions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${keys.developer}` },
+      body: (() => {
+        const form = new FormData();
+        form.set('model', TURBO);
+        return form;
+      })(),
+    });
+    expect(missing.status).toBe(400);
+    expect(((await missing.json()) as { error: { param: string } }).error.param).toBe('file');
+  });
+
+  it('admits concurrent files up to the ASH and no further (one conditional write each)', async () => {
+    // Another local mode whose Enterprise ASH is 60: 8 files of 25 s at once.
+    const ash = 60;
+    const limited = loadConfig({
+      env: 'dev',
+      overrides: {
+        tiers: {
+          enterprise: {
+            speechToText: {
+              [TURBO]: { rpm: 100, rpd: 1_000, ash, asd: 28_800, usdPerHour: 0.04 },
+            },
+          },
+        },
+      },
+    });
+    const other = await startLocalMode({ config: limited, port: 0 });
+    try {
+      const key = other.demoCustomers.find((d) => d.tier === 'enterprise')?.apiKey;
+      const send = async () => {
+        const form = new FormData();
+        form.set('model', TURBO);
+        form.set('file', new Blob([new Uint8Array(wavFile({ seconds: 25 }))]), 'a.wav');
+        const answer = await spec.fetch(`${other.openAIBaseUrl}/audio/transcriptions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}` },
+          body: form,
+        });
+        await answer.text();
+        return answer.status;
+      };
+      const statuses = await Promise.all(Array.from({ length: 8 }, send));
+      expect(statuses.filter((s) => s === 200)).toHaveLength(Math.floor(ash / 25));
+      expect(statuses.filter((s) => s === 429)).toHaveLength(8 - Math.floor(ash / 25));
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it('stops a Free key at its ASH with a 429 and the audio headers; usage shows the seconds to their owner only', async () => {
+    const free = client('free');
+    const send = () =>
+      free.audio.transcriptions.create({ file: wavFileFor(25), model: TURBO }).withResponse();
+    const wavFileFor = (seconds: number) => new File([wavFile({ seconds })], 'a.wav');
+    const first = await send();
+    expect(first.response.headers.get('x-ratelimit-remaining-audio-seconds')).toBe(
+      String(FREE_ASH - 25),
+    );
+    await send();
+    const refused = await send().catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(OpenAI.RateLimitError);
+    const error = refused as InstanceType<typeof OpenAI.RateLimitError>;
+    expect(error.message).toContain(
+      'on audio seconds per hour (ASH): Limit 60, Used 50, Requested 25',
+    );
+    expect(error.headers?.get('x-ratelimit-limit-audio-seconds')).toBe(String(FREE_ASH));
+    expect(error.headers?.get('x-ratelimit-remaining-audio-seconds')).toBe('10');
+    expect(Number(error.headers?.get('retry-after'))).toBeGreaterThan(0);
+    expect(error.headers?.get('x-ratelimit-reset-audio-seconds')).toMatch(/^(\d+m)?[\d.]+s$/);
+
+    const usage = async (tier: string) => {
+      const answer = await spec.fetch(`${local.openAIBaseUrl}/usage?group_by=model`, {
+        headers: { authorization: `Bearer ${keys[tier]}` },
+      });
+      return (await answer.json()) as {
+        data: { model: string; requests: number; audio_seconds: number; input_tokens: number }[];
+      };
+    };
+    const mine = (await usage('free')).data.find((line) => line.model === TURBO);
+    expect(mine).toMatchObject({ requests: 2, audio_seconds: 50, input_tokens: 0 });
+    // The developer's own seconds, none of the free customer's.
+    const theirs = (await usage('developer')).data.find((line) => line.model === TURBO);
+    expect(theirs?.requests).toBeGreaterThan(0);
+    expect(theirs?.audio_seconds).not.toBe(50);
+  });
+});

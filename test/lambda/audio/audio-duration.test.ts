@@ -1,0 +1,73 @@
+import { parseBuffer } from 'music-metadata';
+import {
+  measureAudio,
+  mpegFrameSeconds,
+  wavPcmSeconds,
+} from '../../../lambda/audio/audio-duration';
+import { MP3_FRAME_SECONDS, mp3File, wavFile } from '../../support/audio-files';
+
+describe('measureAudio: the real duration, never the header word', () => {
+  it('measures a WAV file by its samples', async () => {
+    await expect(measureAudio(wavFile({ seconds: 3.25 }))).resolves.toEqual({
+      format: 'wav',
+      seconds: 3.25,
+    });
+  });
+
+  it('cuts a WAV data chunk that claims more than the file holds to the bytes present', async () => {
+    const lying = wavFile({ seconds: 3, declaredDataBytes: 3_600 * 32_000 });
+    expect((await measureAudio(lying)).seconds).toBe(3);
+  });
+
+  it('overrules a fact chunk that claims fewer samples than the data holds', async () => {
+    const lying = wavFile({ seconds: 4, factSamples: 16 });
+    // The library alone trusts the fact chunk: 16 samples, 1 ms.
+    const trusted = await parseBuffer(lying, { size: lying.length });
+    expect(trusted.format.duration).toBe(0.001);
+    expect((await measureAudio(lying)).seconds).toBe(4);
+    expect(wavPcmSeconds(lying)).toBe(4);
+  });
+
+  it('counts the frames of an MP3 whose Xing header claims fewer or more', async () => {
+    const frames = 1_000;
+    for (const variable of [false, true]) {
+      for (const xingFrames of [undefined, 10, 100_000]) {
+        const measured = await measureAudio(mp3File({ frames, xingFrames, variable }));
+        expect(measured.format).toBe('mp3');
+        expect(measured.seconds).toBeCloseTo(frames * MP3_FRAME_SECONDS, 6);
+      }
+    }
+    // The library alone believes the header's 10 frames, even when asked to scan (`duration`).
+    const lying = mp3File({ frames, xingFrames: 10, variable: true });
+    const trusted = await parseBuffer(lying, { size: lying.length }, { duration: true });
+    expect(trusted.format.duration).toBeCloseTo(10 * MP3_FRAME_SECONDS, 6);
+  });
+
+  it('skips an ID3v2 tag and counts a frame cut short at the end', async () => {
+    const tagged = mp3File({ frames: 100, id3Bytes: 3_000 });
+    expect(mpegFrameSeconds(tagged)).toBeCloseTo(100 * MP3_FRAME_SECONDS, 6);
+    expect(mpegFrameSeconds(tagged.subarray(0, tagged.length - 100))).toBeCloseTo(
+      100 * MP3_FRAME_SECONDS,
+      6,
+    );
+    expect((await measureAudio(tagged)).seconds).toBeCloseTo(100 * MP3_FRAME_SECONDS, 6);
+  });
+
+  it('refuses what is not audio in an accepted format with a 400 naming file', async () => {
+    for (const bytes of [
+      new Uint8Array(),
+      Buffer.from('just some text, not audio'),
+      Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n', 'latin1'),
+    ]) {
+      await expect(measureAudio(bytes)).rejects.toMatchObject({
+        status: 400,
+        param: 'file',
+        code: 'invalid_file',
+      });
+    }
+  });
+
+  it('refuses a WAV file with no samples', async () => {
+    await expect(measureAudio(wavFile({ seconds: 0 }))).rejects.toMatchObject({ status: 400 });
+  });
+});
