@@ -5,11 +5,20 @@ import { PromptTokenCounter } from '../inference/prompt-tokens';
 import { planReasoning, type ReasoningPlan, reasoningUpstream } from '../inference/reasoning';
 import { checkContextWindow } from '../inference/tokens';
 import { costMicroUsd, pricesOf } from '../metering/pricing';
-import { HttpError } from '../openai/errors';
+import { BadRequestError, HttpError } from '../openai/errors';
 import { ownValue } from '../own';
+import {
+  chatRequestOf,
+  parseResponsesRequest,
+  type ResponsesRequest,
+  responsesParamName,
+} from '../responses/responses-request';
 
-/** The one endpoint batches run today. */
+/** The endpoint a batch runs when none is named (the first one batches ran). */
 export const BATCH_ENDPOINT = '/v1/chat/completions';
+/** The endpoints a batch may run: chat completions, or OpenAI's Responses API. */
+export const BATCH_ENDPOINTS = [BATCH_ENDPOINT, '/v1/responses'] as const;
+export type BatchEndpoint = (typeof BATCH_ENDPOINTS)[number];
 
 /** A line that can run: what the worker sends the model, and the most it may cost. */
 export interface RunnableLine {
@@ -27,6 +36,8 @@ export interface RunnableLine {
   premiumPercent: number;
   /** How a thinking model's reasoning reaches the output file (as chat answers it). */
   reasoning?: ReasoningPlan;
+  /** A `/v1/responses` line: its request, which the output line's Response object echoes. */
+  responses?: ResponsesRequest;
 }
 
 /**
@@ -95,10 +106,13 @@ export function parseBatchLine(
   config: TierlineConfig,
   tier: TierName,
   fineTunes: BatchFineTunes = new Map(),
+  endpoint: BatchEndpoint = BATCH_ENDPOINT,
 ): ParsedLine {
-  const envelope = parseEnvelope(text, lineNumber);
+  const envelope = parseEnvelope(text, lineNumber, endpoint);
   if ('kind' in envelope) return envelope;
   try {
+    if (endpoint === '/v1/responses')
+      return checkResponsesLine(envelope.customId, envelope.body, config, tier, fineTunes);
     return checkLineRequest(envelope.customId, envelope.body, config, tier, fineTunes);
   } catch (error) {
     if (error instanceof HttpError) {
@@ -125,6 +139,7 @@ export function parseBatchLine(
 function parseEnvelope(
   text: string,
   lineNumber: number,
+  endpoint: BatchEndpoint,
 ): ParsedLine | { customId: string; body: Record<string, unknown> } {
   let value: unknown;
   try {
@@ -147,11 +162,11 @@ function parseEnvelope(
   }
   if (line.method !== 'POST')
     return problem(lineNumber, 'invalid_method', "'method' must be 'POST'.", 'method');
-  if (line.url !== BATCH_ENDPOINT) {
+  if (line.url !== endpoint) {
     return problem(
       lineNumber,
       'invalid_url',
-      `'url' must be '${BATCH_ENDPOINT}', the batch's endpoint.`,
+      `'url' must be '${endpoint}', the batch's endpoint.`,
       'url',
     );
   }
@@ -159,11 +174,70 @@ function parseEnvelope(
     return problem(
       lineNumber,
       'missing_body',
-      "'body' must be a chat completion request object.",
+      `'body' must be a request object for ${endpoint}.`,
       'body',
     );
   }
   return { customId, body: line.body as Record<string, unknown> };
+}
+
+/**
+ * A `/v1/responses` line: checked as `POST /v1/responses` checks its body, then run as the chat
+ * request it becomes (the same limits, prices and batch discount). Nothing is stored by a batch,
+ * so `previous_response_id` cannot name an earlier turn and `store: true` is not honoured: both are
+ * the line's 400.
+ */
+function checkResponsesLine(
+  customId: string,
+  body: Record<string, unknown>,
+  config: TierlineConfig,
+  tier: TierName,
+  fineTunes: BatchFineTunes,
+): ParsedLine {
+  const request = parseResponsesRequest(body);
+  for (const param of ['previous_response_id', 'store'] as const) {
+    if (request[param]) {
+      throw new BadRequestError(
+        `'${param}' is not supported in a batch: its output file is kept.`,
+        {
+          param,
+          code: 'unsupported_parameter',
+        },
+      );
+    }
+  }
+  const chat = chatRequestOf(request, []);
+  const baseModel = request.model.startsWith('ft:')
+    ? (request.model.split(':')[1] ?? '')
+    : request.model;
+  // A reasoning model's thinking comes apart, as a reasoning item (what `POST /v1/responses` does).
+  const thinks = ownValue(config.models, baseModel)?.reasoning !== undefined;
+  try {
+    const parsed = checkLineRequest(
+      customId,
+      thinks ? { ...chat, reasoning_format: 'parsed' } : chat,
+      config,
+      tier,
+      fineTunes,
+    );
+    return parsed.kind === 'run'
+      ? { kind: 'run', line: { ...parsed.line, responses: { ...request, store: false } } }
+      : parsed;
+  } catch (error) {
+    // The chat check names chat's parameters: the line's error names the Responses ones.
+    if (
+      error instanceof HttpError &&
+      error.param &&
+      responsesParamName(error.param) !== error.param
+    ) {
+      const param = responsesParamName(error.param);
+      throw new BadRequestError(error.message.replaceAll(`'${error.param}'`, `'${param}'`), {
+        param,
+        code: error.code ?? undefined,
+      });
+    }
+    throw error;
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { OpenAIBatch } from '../openai/shapes/batches';
-import type { BATCH_ENDPOINT } from './batch-lines';
+import type { BatchEndpoint } from './batch-lines';
 import type { BatchRecord } from './batches-repository';
 
 /**
@@ -12,8 +12,8 @@ export function toOpenAIBatch(batch: BatchRecord): OpenAIBatch {
   return withoutUndefined({
     id: batch.batchId,
     object: 'batch',
-    // The only endpoint a batch is created with (batch-service.ts refuses any other).
-    endpoint: batch.endpoint as typeof BATCH_ENDPOINT,
+    // One of the endpoints a batch is created with (batch-service.ts refuses any other).
+    endpoint: batch.endpoint as BatchEndpoint,
     errors: batch.errors
       ? {
           object: 'list',

@@ -6,7 +6,7 @@ import { type FilesService, fileNotFound } from '../files/files-service';
 import { isWellFormedId, timeOrderedId } from '../files/ids';
 import { BadRequestError, NotFoundError, PermissionDeniedError } from '../openai/errors';
 import { bodySchema, field, metadataField, metadataOf } from '../openai/request-body';
-import { BATCH_ENDPOINT } from './batch-lines';
+import { BATCH_ENDPOINTS, type BatchEndpoint } from './batch-lines';
 import type { BatchQueue } from './batch-queue';
 import { type BatchesRepository, type BatchRecord, OPEN_STATUSES } from './batches-repository';
 
@@ -41,8 +41,8 @@ export function windowHours(window: unknown): number | undefined {
 function schemaFor(displayName: string, maxWindowHours: number) {
   return bodySchema({
     endpoint: field(
-      z.literal(BATCH_ENDPOINT),
-      `'endpoint' must be '${BATCH_ENDPOINT}'.`,
+      z.enum(BATCH_ENDPOINTS),
+      `'endpoint' must be one of ${BATCH_ENDPOINTS.map((e) => `'${e}'`).join(', ')}.`,
       'invalid_value',
     ),
     completion_window: field(
@@ -146,7 +146,7 @@ export class BatchService {
       projectId: principal.projectId,
       tier: principal.tier,
       inputFileId,
-      endpoint: BATCH_ENDPOINT,
+      endpoint: body.endpoint as BatchEndpoint,
       completionWindow: body.completion_window as string,
       metadata,
       status: 'validating',

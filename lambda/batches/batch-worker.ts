@@ -1,15 +1,28 @@
+import { randomUUID } from 'node:crypto';
 import type { TierlineConfig } from '../../lib/config/schema';
 import type { TierName } from '../../lib/config/tier-names';
 import { randomBase62 } from '../customers/api-keys';
 import type { FileStorage } from '../files/file-storage';
 import type { FilesService } from '../files/files-service';
 import { BackendError, type ModelBackend } from '../inference/backends/model-backend';
+import { PromptTokenCounter } from '../inference/prompt-tokens';
 import { completionWithReasoning } from '../inference/reasoning';
 import type { LedgerWriter } from '../metering/ledger';
 import { ledgerRecord } from '../metering/ledger';
 import { formatUsd, pricesOf } from '../metering/pricing';
 import type { SpendTracker } from '../metering/spend';
+import type { ResponseObject } from '../openai/shapes/responses';
 import {
+  finishedResponse,
+  outputOfCompletion,
+  responseFrame,
+  responseIdOf,
+  responseUsage,
+} from '../responses/response-objects';
+import type { ResponsesRequest } from '../responses/responses-request';
+import {
+  BATCH_ENDPOINT,
+  type BatchEndpoint,
   type BatchFineTunes,
   type FileProblem,
   linesOf,
@@ -130,6 +143,7 @@ export class BatchWorker {
       config,
       batch.tier,
       fineTunes,
+      endpointOf(batch),
     );
     if (problems.length > 0) {
       await fail(problems.slice(0, 100));
@@ -379,7 +393,7 @@ export class BatchWorker {
       await this.settleLine(batch, existing);
       return 'had a result';
     }
-    const parsed = parseBatchLine(text, index, config, batch.tier, fineTunes);
+    const parsed = parseBatchLine(text, index, config, batch.tier, fineTunes, endpointOf(batch));
     if (parsed.kind === 'fail') return undefined; // validation ruled this out; the file changed under us is not possible
     const customId = parsed.line.customId;
     const requestId = `batch_req_${randomBase62(24)}`;
@@ -433,7 +447,13 @@ export class BatchWorker {
         );
         return undefined;
       }
-      result = this.completedLine(batch, index, line, completion, { requestId, startedAt });
+      // A `/v1/responses` line answers the Response object `POST /v1/responses` would.
+      const responseBody = line.responses ? await this.responseBody(line, completion) : undefined;
+      result = this.completedLine(batch, index, line, completion, {
+        requestId,
+        startedAt,
+        responseBody,
+      });
     }
     if (parsed.kind === 'run') {
       result.enqueued = {
@@ -454,7 +474,11 @@ export class BatchWorker {
     index: number,
     line: RunnableLine,
     completion: Awaited<ReturnType<ModelBackend['complete']>>,
-    { requestId, startedAt }: { requestId: string; startedAt: string },
+    {
+      requestId,
+      startedAt,
+      responseBody,
+    }: { requestId: string; startedAt: string; responseBody?: ResponseObject },
   ): LineResult {
     const { config } = this.options;
     const { customId } = line;
@@ -495,11 +519,33 @@ export class BatchWorker {
         response: {
           status_code: 200,
           request_id: requestId,
-          body: specShaped(completionWithReasoning(completion, line.reasoning), line.model),
+          body:
+            responseBody ??
+            specShaped(completionWithReasoning(completion, line.reasoning), line.model),
         },
         error: null,
       }),
     };
+  }
+
+  /** A `/v1/responses` line's output: the Response object `POST /v1/responses` would answer. */
+  private async responseBody(
+    line: RunnableLine,
+    completion: Awaited<ReturnType<ModelBackend['complete']>>,
+  ): Promise<ResponseObject> {
+    const output = outputOfCompletion(completion);
+    const model = line.adapter?.baseModel ?? line.model;
+    const thinking = output.reasoning
+      ? await new PromptTokenCounter(this.options.config).countText(model, output.reasoning)
+      : 0;
+    const now = Math.floor(this.now().getTime() / 1000);
+    const frame = responseFrame(line.responses as ResponsesRequest, {
+      // Kept nowhere (a batch stores its output file, not responses): an id of its own kind.
+      responseId: responseIdOf(randomUUID()),
+      model: line.model,
+      createdAt: now,
+    });
+    return finishedResponse(frame, output, responseUsage(completion.usage, thinking), now);
   }
 
   /** Replaces the line's share of the batch reservation by its cost; once per line (the mark comes first). */
@@ -706,6 +752,7 @@ export class BatchWorker {
           this.options.config,
           batch.tier,
           fineTunes,
+          endpointOf(batch),
         );
         if (parsed.kind === 'fail') continue;
         stopped = this.stoppedLine(
@@ -830,6 +877,7 @@ function scanBatchFile(
   config: TierlineConfig,
   tier: TierName,
   fineTunes: BatchFineTunes,
+  endpoint: BatchEndpoint,
 ): BatchScan {
   const seen = new Set<string>();
   const problems: FileProblem[] = [];
@@ -840,7 +888,7 @@ function scanBatchFile(
     const lineNumber = i + 1;
     if (raw.trim() !== '') {
       lines += 1;
-      const parsed = parseBatchLine(raw, lineNumber, config, tier, fineTunes);
+      const parsed = parseBatchLine(raw, lineNumber, config, tier, fineTunes, endpoint);
       const customId = parsed.kind === 'fail' ? undefined : parsed.line.customId;
       if (parsed.kind === 'fail') problems.push(parsed.problem);
       else if (customId !== undefined && seen.has(customId)) {
@@ -869,4 +917,9 @@ function scanBatchFile(
       param: null,
     });
   return { lines, problems, maxCost, enqueued };
+}
+
+/** The endpoint a batch's lines call (batches made before Responses have chat's). */
+function endpointOf(batch: Pick<BatchRecord, 'endpoint'>): BatchEndpoint {
+  return batch.endpoint === '/v1/responses' ? '/v1/responses' : BATCH_ENDPOINT;
 }

@@ -1,7 +1,10 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import Groq, { toFile as groqToFile } from 'groq-sdk';
 import OpenAI, { toFile } from 'openai';
+import { lineRequestId } from '../../lambda/batches/batch-worker';
 import { loadConfig } from '../../lib/config/load';
-import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { LOCAL_METERING_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
+import { localModeDocumentClient } from '../support/dynalite';
 import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -160,6 +163,81 @@ describe('Batch API with the official clients', () => {
 
     const listed = await openai.batches.list({ limit: 100 });
     expect(listed.data.map((b) => b.id)).toContain(created.id);
+  });
+
+  it('runs /v1/responses lines at the batch discount, each output a Response object', async () => {
+    const responsesLine = (customId: string, body: Record<string, unknown>) =>
+      JSON.stringify({
+        custom_id: customId,
+        method: 'POST',
+        url: '/v1/responses',
+        body: { model: MODEL, max_output_tokens: 200, ...body },
+      });
+    const input = await upload([
+      responsesLine('plain', { input: 'hello responses', instructions: 'Be brief.' }),
+      responsesLine('items', {
+        input: [{ role: 'user', content: [{ type: 'input_text', text: 'hello items' }] }],
+        metadata: { n: '2' },
+      }),
+      responsesLine('continued', { input: 'x', previous_response_id: 'resp_0123' }),
+      responsesLine('chat-shaped', { messages: [{ role: 'user', content: 'x' }] }),
+    ]);
+    const created = await openai.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/responses',
+      completion_window: '24h',
+    });
+    expect(created.endpoint).toBe('/v1/responses');
+    const done = await until(
+      () => openai.batches.retrieve(created.id),
+      (b) => b.status === 'completed',
+    );
+    expect(done.request_counts).toEqual({ total: 4, completed: 2, failed: 2 });
+
+    const output = (await (await openai.files.content(done.output_file_id as string)).text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(output.map((o) => o.custom_id).sort()).toEqual(['items', 'plain']);
+    for (const o of output) {
+      expectMatchesSpec('Response', o.response.body);
+      expect(o.response.body).toMatchObject({ object: 'response', status: 'completed' });
+      expect(o.response.body.output[0].content[0].text).toContain(
+        `hello ${o.custom_id === 'plain' ? 'responses' : 'items'}`,
+      );
+    }
+    expect(output.find((o) => o.custom_id === 'items').response.body.metadata).toEqual({ n: '2' });
+
+    // Billed through the ledger with the tier's batch discount, as chat lines are.
+    const doc = localModeDocumentClient(local.dynamoEndpoint);
+    try {
+      const { Item } = await doc.send(
+        new GetCommand({
+          TableName: LOCAL_METERING_TABLE,
+          Key: { pk: `REQ#${lineRequestId(created.id, 'plain')}`, sk: 'REQ' },
+        }),
+      );
+      const body = output.find((o) => o.custom_id === 'plain').response.body;
+      expect(Item).toMatchObject({
+        batch: true,
+        discountPercent: config.tiers.developer.batch.discountPercent,
+        inputTokens: body.usage.input_tokens,
+        outputTokens: body.usage.output_tokens,
+      });
+      expect(config.tiers.developer.batch.discountPercent).toBeGreaterThan(0);
+    } finally {
+      doc.destroy();
+    }
+
+    const errors = (await (await openai.files.content(done.error_file_id as string)).text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const paramOf = (id: string) =>
+      errors.find((e) => e.custom_id === id)?.response.body.error.param;
+    expect(paramOf('continued')).toBe('previous_response_id');
+    // A chat body on the Responses endpoint: its missing 'input' is named.
+    expect(paramOf('chat-shaped')).toBe('input');
   });
 
   it('fails a file that cannot run, naming its lines', async () => {

@@ -23,7 +23,7 @@ export const batchShape = z
   .object({
     id: z.string(),
     object: z.literal('batch'),
-    endpoint: z.literal('/v1/chat/completions'),
+    endpoint: z.enum(['/v1/chat/completions', '/v1/responses']),
     /** Why the input file was refused, line by line; absent when it was not. */
     errors: z.optional(
       z.object({
