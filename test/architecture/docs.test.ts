@@ -50,6 +50,8 @@ function sourceTexts(): string[] {
  */
 const NOT_ENVIRONMENT_VARIABLES: Record<string, string> = {
   USER_PASSWORD_AUTH: "a Cognito app client's auth flow (decisions.md, console sign-in)",
+  CUSTOM_FASTAPI_INVOCATION_HANDLER:
+    "the SageMaker vLLM container's handler override (speech-to-text.md, not used yet)",
 };
 
 /** File names the docs give that are not this repository's files, each with whose they are. */
