@@ -5,6 +5,7 @@ import type { CustomersRepository } from '../customers/customers-repository';
 import { CUSTOMERS_TABLE } from '../customers/customers-table';
 import { defaultProjectId } from '../customers/key-permissions';
 import { AuthenticationError, BadRequestError, NotFoundError } from '../openai/errors';
+import { bodySchema, displayNameField } from '../openai/request-body';
 import { isConditionFailure } from '../storage/conditional-writes';
 import type { DocumentClient } from '../storage/document-client';
 
@@ -127,21 +128,20 @@ const MAX_NAME_LENGTH = 100;
 /** Projects an organization may have, archived ones included: far more than any uses. */
 export const MAX_PROJECTS = 1_000;
 
+/** A project's name in a create or modify body. */
+const projectNameBody = bodySchema(
+  {
+    name: displayNameField(
+      "'name' is required: the project's name, as reports show it.",
+      MAX_NAME_LENGTH,
+    ),
+  },
+  { unknownField: 'ignore' },
+);
+
 /** Validates a project name: 1 to 100 printable characters after trimming. */
 export function parseProjectName(value: unknown): string {
-  if (typeof value !== 'string' || value.trim() === '') {
-    throw new BadRequestError("'name' is required: the project's name, as reports show it.", {
-      param: 'name',
-    });
-  }
-  const name = value.trim();
-  if (name.length > MAX_NAME_LENGTH || /\p{Cc}/u.test(name)) {
-    throw new BadRequestError(
-      `'name' must be at most ${MAX_NAME_LENGTH} characters without control characters.`,
-      { param: 'name', code: 'invalid_value' },
-    );
-  }
-  return name;
+  return String(projectNameBody.check({ name: value }).name).trim();
 }
 
 /**

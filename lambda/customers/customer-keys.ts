@@ -1,4 +1,5 @@
 import { BadRequestError, NotFoundError } from '../openai/errors';
+import { asBodyObject, bodySchema, displayNameField } from '../openai/request-body';
 import type { ApiKey, CreatedApiKey } from '../openai/shapes/keys';
 import { ADMIN_API_KEY_PREFIX, API_KEY_PREFIX, issueApiKey, randomBase62 } from './api-keys';
 import { keyGrants, type Principal } from './authenticate';
@@ -25,6 +26,17 @@ export const MAX_ACTIVE_NAMED_KEYS = 50;
  */
 export const ORPHAN_SLOT_GRACE_MS = 60_000;
 const MAX_NAME_LENGTH = 64;
+
+/** A key's create body: its name here; `permissions` is judged by key-permissions.ts. */
+const keyNameBody = bodySchema(
+  {
+    name: displayNameField(
+      "'name' is required: a short text that says where the key is used.",
+      MAX_NAME_LENGTH,
+    ),
+  },
+  { unknownField: 'ignore' },
+);
 
 export { PRIMARY_KEY_ID } from './authenticate';
 
@@ -97,23 +109,7 @@ function keyScope(
 
 /** Validates a key name: printable text, 1 to 64 characters after trimming. */
 export function parseKeyName(body: unknown): string {
-  const name = (body as { name?: unknown } | null)?.name;
-  if (typeof name !== 'string' || name.trim() === '') {
-    throw new BadRequestError("'name' is required: a short text that says where the key is used.", {
-      param: 'name',
-    });
-  }
-  const trimmed = name.trim();
-  if (trimmed.length > MAX_NAME_LENGTH || /\p{Cc}/u.test(trimmed)) {
-    throw new BadRequestError(
-      `'name' must be at most ${MAX_NAME_LENGTH} characters without control characters.`,
-      {
-        param: 'name',
-        code: 'invalid_value',
-      },
-    );
-  }
-  return trimmed;
+  return String(keyNameBody.check(asBodyObject(body)).name).trim();
 }
 
 export class CustomerKeys {

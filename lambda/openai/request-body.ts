@@ -75,6 +75,30 @@ export function metadataOf(value: unknown): Record<string, string> | null {
   return Object.fromEntries(Object.entries(value as Record<string, string>));
 }
 
+/**
+ * A display name (keys, projects): required, at most `max` characters once trimmed, no control
+ * characters. One field, two answers: a missing or blank name gets `requiredMessage`, a long or
+ * unprintable one the length rule.
+ */
+export function displayNameField(requiredMessage: string, max: number): FieldRule {
+  const given = (value: unknown) => typeof value === 'string' && value.trim() !== '';
+  const printable = (name: string) => name !== '' && name.length <= max && !/\p{Cc}/u.test(name);
+  return field(
+    z.string().check(z.refine((value) => printable(value.trim()))),
+    (value) =>
+      given(value)
+        ? `'name' must be at most ${max} characters without control characters.`
+        : requiredMessage,
+    (value) => (given(value) ? 'invalid_value' : 'missing_required_parameter'),
+  );
+}
+
+/** A JSON body that is not an object (an array, a string, null) judged as an empty object. */
+export const asBodyObject = (body: unknown): Record<string, unknown> =>
+  typeof body === 'object' && body !== null && !Array.isArray(body)
+    ? (body as Record<string, unknown>)
+    : {};
+
 export interface BodySchemaOptions {
   /** Cuts the unknown field's name echoed in the message (a body may hold a 1 MB key); `param` stays whole. */
   unknownKeyLength?: number;
