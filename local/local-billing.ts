@@ -1,8 +1,10 @@
 import { BillingAccounts } from '../lambda/billing/billing-accounts';
-import { BillingService, type TierSwitch } from '../lambda/billing/billing-service';
+import { type BillingNotices, mailFileNotices } from '../lambda/billing/billing-notices';
+import type { BillingService, TierSwitch } from '../lambda/billing/billing-service';
 import { EmbeddedBillingProvider } from '../lambda/billing/embedded-provider';
 import { HOUR_MS } from '../lambda/billing/usage-lines';
 import { CLOSE_MARGIN_MS, type SendReport, UsageSender } from '../lambda/billing/usage-sender';
+import { billingService } from '../lambda/composition/billing';
 import type { DocumentClient } from '../lambda/storage/document-client';
 
 /**
@@ -28,6 +30,12 @@ export interface LocalBilling {
 export interface LocalBillingOptions {
   doc: DocumentClient;
   tableName: string;
+  /** The customers table: where the payment e-mails are addressed from. */
+  customersTable: string;
+  /** `billing.paymentGraceDays` of the config. */
+  graceDays: number;
+  /** Where the payment e-mails go (the data folder's mail file); none: to the log. */
+  mailFile?: string;
   /** Local mode's URL: the checkout page is served there. */
   baseUrl: string;
   tiers: TierSwitch;
@@ -58,14 +66,17 @@ export function localBillingServices(options: LocalBillingOptions): LocalBilling
   );
   const accounts = new BillingAccounts(options.doc, options.tableName);
   const sender = new UsageSender(options.doc, options.tableName, accounts, provider, { now });
-  const service = new BillingService({
-    doc: options.doc,
-    tableName: options.tableName,
-    accounts,
+  const notices: BillingNotices = options.mailFile
+    ? mailFileNotices(options.mailFile)
+    : { send: async (notice) => options.log?.(`billing e-mail: ${JSON.stringify(notice)}`) };
+  const service = billingService(
+    {
+      doc: options.doc,
+      tables: { metering: options.tableName, customers: options.customersTable },
+    },
     provider,
-    tiers: options.tiers,
-    now,
-  });
+    { tiers: options.tiers, notices, graceDays: options.graceDays, now },
+  );
 
   async function endPeriods(): Promise<void> {
     for await (const account of accounts.list()) {
@@ -93,6 +104,7 @@ export function localBillingServices(options: LocalBillingOptions): LocalBilling
   const run = async () => {
     const report = await sender.run();
     await endPeriods();
+    await service.expireGraces();
     for (const difference of report.differences) {
       options.log?.(
         `billing: usage reached the ledger after its hour closed: ${JSON.stringify(difference)}`,

@@ -315,11 +315,15 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   });
   // Assigned once the operator exists (its tier change is billing's); no request comes before.
   let billing: LocalBilling | undefined;
+
   const served = await serveLocally(app.fetch, options, () => billing);
   const { settings, operator } = await localOperator(services, engines, emulator, served.url);
   billing = localBillingServices({
     doc: engines.doc,
     tableName: engines.tables.metering,
+    customersTable: engines.tables.customers,
+    graceDays: config.billing.paymentGraceDays,
+    mailFile: options.dataDir ? path.join(options.dataDir, 'mail.txt') : undefined,
     baseUrl: served.url,
     tiers: { setTier: async (customerId, tier) => void (await operator.setTier(customerId, tier)) },
     intervalMs: options.billingIntervalMs,

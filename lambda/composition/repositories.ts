@@ -3,6 +3,7 @@ import { CustomersRepository } from '../customers/customers-repository';
 import { JobsRepository } from '../fine-tuning/jobs-repository';
 import { ModelsRepository } from '../fine-tuning/models-repository';
 import type { Stores } from './aws-stores';
+import type { Tables } from './engines';
 
 /**
  * Every repository, built one way: the document client and its table's name. Kept apart from the
@@ -11,7 +12,9 @@ import type { Stores } from './aws-stores';
  */
 
 /** Customers and their keys (the authorizer's lookups, the account and key routes). */
-export function customersRepository(stores: Pick<Stores, 'doc' | 'tables'>): CustomersRepository {
+export function customersRepository(
+  stores: Pick<Stores, 'doc'> & { tables: Pick<Tables, 'customers'> },
+): CustomersRepository {
   return new CustomersRepository(stores.doc, stores.tables.customers);
 }
 

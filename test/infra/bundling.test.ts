@@ -76,9 +76,7 @@ describe('the bundles of the lean document client', () => {
     const fromPackages = [...required].filter(
       (name) => !name.startsWith('node:') && !builtins.has(name),
     );
-    expect(fromPackages).toEqual([
-      '@aws-sdk/signature-v4-crt',
-    ]);
+    expect(fromPackages).toEqual(['@aws-sdk/signature-v4-crt']);
   });
 
   it('stay small: the table-only functions build on awsStores, without the other AWS clients', () => {
