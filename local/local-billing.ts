@@ -1,6 +1,7 @@
 import { BillingAccounts } from '../lambda/billing/billing-accounts';
 import { type BillingNotices, mailFileNotices } from '../lambda/billing/billing-notices';
 import type { BillingService, TierSwitch } from '../lambda/billing/billing-service';
+import { BillingSummaries } from '../lambda/billing/billing-summary';
 import { EmbeddedBillingProvider } from '../lambda/billing/embedded-provider';
 import { HOUR_MS } from '../lambda/billing/usage-lines';
 import { CLOSE_MARGIN_MS, type SendReport, UsageSender } from '../lambda/billing/usage-sender';
@@ -19,6 +20,8 @@ export interface LocalBilling {
   accounts: BillingAccounts;
   sender: UsageSender;
   service: BillingService;
+  /** `GET /v1/billing`'s view. */
+  summaries: BillingSummaries;
   /** One sender run, then the downgrades whose period ended (their final invoice, then Free). */
   run(): Promise<SendReport>;
   /** True for the local checkout page's paths. */
@@ -77,6 +80,14 @@ export function localBillingServices(options: LocalBillingOptions): LocalBilling
     provider,
     { tiers: options.tiers, notices, graceDays: options.graceDays, now },
   );
+  const summaries = new BillingSummaries({
+    doc: options.doc,
+    tableName: options.tableName,
+    accounts,
+    provider,
+    service,
+    now,
+  });
 
   async function endPeriods(): Promise<void> {
     for await (const account of accounts.list()) {
@@ -161,6 +172,7 @@ stands in for Stripe Checkout in setup mode. Usage is billed from now on, pay pe
     accounts,
     sender,
     service,
+    summaries,
     run,
     owns: (pathname) => pathname.startsWith('/billing/checkout/'),
     fetch,

@@ -11,6 +11,7 @@ import { tierlineOpenApiDocument } from './openapi/document';
 import { corsForOrigins, matchesARoute, requestSizeLimit } from './request-guards';
 import { accountRoutes, publicPlanRoutes } from './routes/account';
 import { batchRoutes } from './routes/batches';
+import { billingRoutes } from './routes/billing';
 import { chatCompletionRoutes } from './routes/chat-completions';
 import { fileRoutes } from './routes/files';
 import { fineTuningJobRoutes } from './routes/fine-tuning-jobs';
@@ -84,6 +85,7 @@ function versionOneRoutes(deps: ApiDependencies): Hono<AppEnv> {
     v1.route('/', uploadRoutes(files));
   }
   if (deps.batches) v1.route('/', batchRoutes(deps.batches));
+  if (deps.billing) v1.route('/', billingRoutes(deps.billing, deps));
   if (deps.fineTuningJobs) v1.route('/', fineTuningJobRoutes(deps.fineTuningJobs));
   if (deps.adapters) {
     const resolver = deps.fineTunedModels;

@@ -88,6 +88,7 @@ export class ApiStack extends Stack {
       },
     });
     this.api.addSignedWebhook(BILLING_WEBHOOK_PATH, this.billing.webhook.function);
+    this.billing.grantBillingApi(this.api.apiFunction.function);
 
     this.console = new CustomerConsole(this, 'Console', { config, api: this.api.restApi });
     // The authorizer verifies console sessions as it checks keys: docs/decisions.md, "Console

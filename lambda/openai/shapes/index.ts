@@ -1,5 +1,6 @@
 import type * as z from 'zod/mini';
 import { batchListShape, batchShape } from './batches';
+import { billingCheckoutShape, billingShape } from './billing';
 import { chatCompletionChunkShape, chatCompletionShape, usageShape } from './chat';
 import { errorResponseShape, errorShape } from './errors';
 import { fileDeletedShape, fileListShape, fileShape, uploadPartShape, uploadShape } from './files';
@@ -59,6 +60,8 @@ export const responseShapes = {
   CreatedApiKey: createdApiKeyShape,
   ApiKeyList: apiKeyListShape,
   Limits: limitsShape,
+  Billing: billingShape,
+  BillingCheckout: billingCheckoutShape,
 } satisfies Record<string, z.ZodMiniType>;
 
 export type ResponseShapeName = keyof typeof responseShapes;

@@ -5,6 +5,7 @@ import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction as LambdaTarget } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import type { Function as IFunction } from 'aws-cdk-lib/aws-lambda';
 import { FilterPattern, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Topic } from 'aws-cdk-lib/aws-sns';
@@ -174,6 +175,16 @@ export class UsageBilling extends Construct {
         'resent automatically. Check the meter event summaries in Stripe, then commit or resend it.',
       stale.metric({ period: Duration.hours(1), statistic: 'Sum' }),
     );
+  }
+
+  /**
+   * Lets the API function serve `/v1/billing` (lambda/composition/aws-billing.ts `awsBillingApi`):
+   * the Stripe settings. Its metering table access it has already (billing accounts are items
+   * there); it switches no tier.
+   */
+  public grantBillingApi(fn: IFunction): void {
+    fn.addEnvironment(STRIPE_SECRET_ENV, this.stripeSecret.secretArn);
+    this.stripeSecret.grantRead(fn);
   }
 
   /**

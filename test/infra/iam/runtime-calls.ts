@@ -150,8 +150,7 @@ export const OPERATOR_ONLY: Record<string, string> = {
   'lambda/batches/customer-data.ts#erase: DeleteCommand':
     "a deleted customer's files and batches erased",
   'lambda/metering/usage-report.ts#ledgerDay: QueryCommand': 'operator usage and billing reports',
-  // Billing in local mode only: the embedded provider (AWS uses Stripe), and the upgrade's start
-  // (no API route in AWS yet: the account is created when checkout opens).
+  // Billing in local mode only: the embedded provider (AWS uses Stripe).
   ...Object.fromEntries(
     [
       'embedded-provider.ts#createCustomer: PutCommand',
@@ -164,7 +163,7 @@ export const OPERATOR_ONLY: Record<string, string> = {
       'embedded-provider.ts#invoiceNow: PutCommand',
       'embedded-provider.ts#cancelAtPeriodEnd: UpdateCommand',
       'embedded-provider.ts#cancelAt: GetCommand',
-      'billing-accounts.ts#create: PutCommand',
+      'embedded-provider.ts#paymentMethod: GetCommand',
     ].map((call) => [`lambda/billing/${call}`, 'local mode billing (embedded provider, upgrades)']),
   ),
 };
@@ -1241,6 +1240,28 @@ const services: RuntimeCall[] = [
  */
 const PLANS = 'arn:aws:apigateway:us-east-1::/usageplans';
 const billing: RuntimeCall[] = [
+  // `/v1/billing` in the API function: the account opened at checkout, ended at the downgrade,
+  // read with this month's ledger (the customer-day index) for the Billing page.
+  ...roles(['api'], {
+    action: 'dynamodb:PutItem',
+    resources: (a) => [a.table('metering')],
+    sources: src('billing/billing-accounts.ts', 'create: PutCommand'),
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:GetItem',
+    resources: (a) => [a.table('metering')],
+    sources: src('billing/billing-accounts.ts', 'get: GetCommand'),
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:UpdateItem',
+    resources: (a) => [a.table('metering')],
+    sources: src('billing/billing-accounts.ts', 'setFields: UpdateCommand'),
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:Query',
+    resources: (a) => [a.index('metering', 'byCustomerDay')],
+    sources: src('storage/query-pages.ts', 'queryAll: QueryCommand'),
+  }),
   ...roles(['billingWebhook', 'billingSender'], {
     action: 'dynamodb:GetItem',
     resources: (a) => [a.table('metering')],
@@ -1314,12 +1335,12 @@ const billing: RuntimeCall[] = [
     resources: () => [`${PLANS}/c9d8e7`],
     sources: src('customers/tier-switch.ts', 'deleteUsagePlan: UpdateUsagePlanCommand'),
   }),
-  ...roles(['billingWebhook'], {
+  ...roles(['billingWebhook', 'api'], {
     action: 'secretsmanager:GetSecretValue',
     resources: (a) => [a.stripeSecret],
     sources: src('billing/stripe-settings.ts', 'readStripeSettings: GetSecretValueCommand'),
   }),
-  ...roles(['billingWebhook'], {
+  ...roles(['billingWebhook', 'api'], {
     action: 'kms:Decrypt',
     resources: (a) => [a.stripeSecretKey],
     context: () => ({ 'kms:ViaService': 'secretsmanager.us-east-1.amazonaws.com' }),
