@@ -89,32 +89,10 @@ export function localBillingServices(options: LocalBillingOptions): LocalBilling
     now,
   });
 
-  async function endPeriods(): Promise<void> {
-    for await (const account of accounts.list()) {
-      if (account.status !== 'cancelling') continue;
-      const cancelAt = await provider.cancelAt(account);
-      // The period's last hour must be settled first: it closes CLOSE_MARGIN_MS after its end.
-      if (!cancelAt || now().getTime() < Date.parse(cancelAt) + CLOSE_MARGIN_MS + HOUR_MS) continue;
-      // ...and settled: a sender catching up settles at most 48 hours a run.
-      const lastHour = new Date(Date.parse(cancelAt) - HOUR_MS).toISOString();
-      const settledThrough = (await accounts.get(account.customerId))?.settledThrough;
-      if (!settledThrough || settledThrough < lastHour) continue;
-      // The final invoice: what is left, unless under Stripe's $0.50 minimum (thresholds.ts).
-      if ((await provider.uninvoicedMicroUsd(account)) >= 500_000) {
-        await provider.invoiceNow(account, `${account.customerId}-final-${cancelAt}`, 'final');
-      }
-      await service.handle({
-        id: `local-end-${account.customerId}-${cancelAt}`,
-        type: 'subscription_ended',
-        customerId: account.customerId,
-      });
-    }
-  }
-
   let running: Promise<SendReport | undefined> = Promise.resolve(undefined);
   const run = async () => {
     const report = await sender.run();
-    await endPeriods();
+    await endPeriods({ accounts, provider, service, now });
     await service.expireGraces();
     for (const difference of report.differences) {
       options.log?.(
@@ -181,4 +159,36 @@ stands in for Stripe Checkout in setup mode. Usage is billed from now on, pay pe
       await running;
     },
   };
+}
+
+/**
+ * The downgrades whose period ended: once the period's last hour is settled, the final invoice of
+ * what is left (none under Stripe's $0.50 minimum), then the move to Free.
+ */
+async function endPeriods(parts: {
+  accounts: BillingAccounts;
+  provider: EmbeddedBillingProvider;
+  service: BillingService;
+  now: () => Date;
+}): Promise<void> {
+  const { accounts, provider, service, now } = parts;
+  for await (const account of accounts.list()) {
+    if (account.status !== 'cancelling') continue;
+    const cancelAt = await provider.cancelAt(account);
+    // The period's last hour must be settled first: it closes CLOSE_MARGIN_MS after its end.
+    if (!cancelAt || now().getTime() < Date.parse(cancelAt) + CLOSE_MARGIN_MS + HOUR_MS) continue;
+    // ...and settled: a sender catching up settles at most 48 hours a run.
+    const lastHour = new Date(Date.parse(cancelAt) - HOUR_MS).toISOString();
+    const settledThrough = (await accounts.get(account.customerId))?.settledThrough;
+    if (!settledThrough || settledThrough < lastHour) continue;
+    // The final invoice: what is left, unless under Stripe's $0.50 minimum (thresholds.ts).
+    if ((await provider.uninvoicedMicroUsd(account)) >= 500_000) {
+      await provider.invoiceNow(account, `${account.customerId}-final-${cancelAt}`, 'final');
+    }
+    await service.handle({
+      id: `local-end-${account.customerId}-${cancelAt}`,
+      type: 'subscription_ended',
+      customerId: account.customerId,
+    });
+  }
 }

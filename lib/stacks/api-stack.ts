@@ -72,23 +72,7 @@ export class ApiStack extends Stack {
     // `/v1/keys`: named keys are written and listed by the API function.
     props.customers.bindForKeyManagement(this.api.apiFunction.function);
 
-    this.billing = new UsageBilling(this, 'Billing', {
-      config,
-      metering: props.metering,
-      notifications: this.usageMetering.notifications,
-      customers: props.customers,
-      // By name and literal stage: the stage's deployment depends on the webhook's route, so
-      // the webhook function cannot depend on the stage or its plans (a dependency cycle).
-      usagePlans: {
-        apiId: this.api.restApi.restApiId,
-        stageName: config.environment.name,
-        usagePlanNames: Object.fromEntries(
-          TIER_NAMES.map((tier) => [tier, tierPlanName(config.environment.name, tier)]),
-        ),
-      },
-    });
-    this.api.addSignedWebhook(BILLING_WEBHOOK_PATH, this.billing.webhook.function);
-    this.billing.grantBillingApi(this.api.apiFunction.function);
+    this.billing = this.addBilling(props);
 
     this.console = new CustomerConsole(this, 'Console', { config, api: this.api.restApi });
     // The authorizer verifies console sessions as it checks keys: docs/decisions.md, "Console
@@ -220,5 +204,31 @@ export class ApiStack extends Stack {
       value: parameter.parameterName,
       description: 'SSM parameter read by `npx tierline --env ...`',
     });
+  }
+
+  /**
+   * Usage billing (the hourly sender, Stripe's webhook and its route without a key, the Stripe
+   * secret) and the API function's `/v1/billing`.
+   */
+  private addBilling(props: ApiStackProps): UsageBilling {
+    const env = props.config.environment.name;
+    const billing = new UsageBilling(this, 'Billing', {
+      config: props.config,
+      metering: props.metering,
+      notifications: this.usageMetering.notifications,
+      customers: props.customers,
+      // By name and literal stage: the stage's deployment depends on the webhook's route, so
+      // the webhook function cannot depend on the stage or its plans (a dependency cycle).
+      usagePlans: {
+        apiId: this.api.restApi.restApiId,
+        stageName: env,
+        usagePlanNames: Object.fromEntries(
+          TIER_NAMES.map((tier) => [tier, tierPlanName(env, tier)]),
+        ),
+      },
+    });
+    this.api.addSignedWebhook(BILLING_WEBHOOK_PATH, billing.webhook.function);
+    billing.grantBillingApi(this.api.apiFunction.function);
+    return billing;
   }
 }

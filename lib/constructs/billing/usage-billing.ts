@@ -89,23 +89,7 @@ export class UsageBilling extends Construct {
       // conditional) but pointless.
       timeout: Duration.minutes(10),
     });
-    this.webhook = new TierlineFunction(this, 'Webhook', {
-      config: props.config,
-      handlerFile: 'billing-webhook.ts',
-      description: 'Tierline: Stripe webhook (upgrades, downgrades, failed and paid invoices)',
-      logRetention: env.logRetentionDays,
-      removalPolicy,
-      memorySize: 512,
-      // Stripe waits for an answer a few seconds; a tier switch is a handful of calls.
-      timeout: Duration.seconds(20),
-      reservedConcurrentExecutions: WEBHOOK_RESERVED_CONCURRENCY,
-    });
-    Validations.of(this.webhook.function).acknowledge({
-      id: 'Serverless::Serverless-LambdaDLQ',
-      reason:
-        'Invoked synchronously by API Gateway for Stripe: a failure is answered 5xx and Stripe redelivers the ' +
-        'event for up to three days; nothing is queued here.',
-    });
+    this.webhook = this.createWebhook(props, removalPolicy);
     for (const fn of [this.sender, this.webhook]) {
       props.metering.bindForBilling(fn.function);
       fn.function.addEnvironment(STRIPE_SECRET_ENV, this.stripeSecret.secretArn);
@@ -175,6 +159,28 @@ export class UsageBilling extends Construct {
         'resent automatically. Check the meter event summaries in Stripe, then commit or resend it.',
       stale.metric({ period: Duration.hours(1), statistic: 'Sum' }),
     );
+  }
+
+  /** Stripe's webhook function (its route is added by the API: `TierlineApi.addSignedWebhook`). */
+  private createWebhook(props: UsageBillingProps, removalPolicy: RemovalPolicy): TierlineFunction {
+    const webhook = new TierlineFunction(this, 'Webhook', {
+      config: props.config,
+      handlerFile: 'billing-webhook.ts',
+      description: 'Tierline: Stripe webhook (upgrades, downgrades, failed and paid invoices)',
+      logRetention: props.config.environment.logRetentionDays,
+      removalPolicy,
+      memorySize: 512,
+      // Stripe waits for an answer a few seconds; a tier switch is a handful of calls.
+      timeout: Duration.seconds(20),
+      reservedConcurrentExecutions: WEBHOOK_RESERVED_CONCURRENCY,
+    });
+    Validations.of(webhook.function).acknowledge({
+      id: 'Serverless::Serverless-LambdaDLQ',
+      reason:
+        'Invoked synchronously by API Gateway for Stripe: a failure is answered 5xx and Stripe redelivers the ' +
+        'event for up to three days; nothing is queued here.',
+    });
+    return webhook;
   }
 
   /**
