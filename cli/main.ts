@@ -1,4 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
+import { addBillingReportCommand } from './billing/commands';
 import type { CommandRunner } from './command-runner';
 import { addCostsCommand } from './costs/commands';
 import { addCustomerCommands } from './customers/commands';
@@ -67,6 +68,7 @@ export function buildProgram(deps: CliDependencies): Command {
   addUsageCommands(program, { run, print });
   addPlanCommands(program, { run, print });
   addCostsCommand(program, deps);
+  addBillingReportCommand(program, { run, print });
   addDoctorCommand(program, deps);
   addSmokeCommand(program, deps);
 

@@ -1,15 +1,12 @@
 import {
   type APIGatewayClient,
   CreateApiKeyCommand,
-  CreateUsagePlanKeyCommand,
-  DeleteUsagePlanCommand,
-  DeleteUsagePlanKeyCommand,
   GetUsagePlansCommand,
-  UpdateUsagePlanCommand,
   type UsagePlan,
 } from '@aws-sdk/client-api-gateway';
 import type { CustomerDataEraser } from '../lambda/batches/customer-data';
 import type { CustomerRecord, CustomersRepository } from '../lambda/customers/customers-repository';
+import { TierSwitch, type UsagePlanKeys } from '../lambda/customers/tier-switch';
 import type { AggregateUpdater } from '../lambda/metering/aggregate-updates';
 import type { LedgerRecord, LedgerWriter } from '../lambda/metering/ledger';
 import type { SpendTracker } from '../lambda/metering/spend';
@@ -17,7 +14,7 @@ import type { UsageReports } from '../lambda/metering/usage-report';
 import type { TierlineConfig, TierName } from '../lib/config/schema';
 import type { OperatorSettings } from '../lib/operator-settings';
 import type { DeadLetterSource } from './dead-letters';
-import { errorName, OperatorError, tolerate } from './operator-errors';
+import { OperatorError } from './operator-errors';
 
 export interface OperatorDependencies {
   customers: CustomersRepository;
@@ -111,75 +108,26 @@ export class OperatorContext {
     return customer as CustomerRecord & { keyHash: string; apiGatewayKeyId: string };
   }
 
-  /**
-   * Puts a key on a usage plan. API Gateway answers ConflictException both when the key is already
-   * on that plan (done) and when it is still on another plan of the stage (a move interrupted
-   * earlier): then the key leaves that plan and the attach is tried again.
-   */
-  async attachKey(keyId: string, usagePlanId: string): Promise<void> {
-    const { apiGateway } = this.deps;
-    const attach = () =>
-      apiGateway.send(new CreateUsagePlanKeyCommand({ usagePlanId, keyId, keyType: 'API_KEY' }));
-    try {
-      await attach();
-    } catch (error) {
-      if (errorName(error) !== 'ConflictException') throw error;
-      const { items = [] } = await apiGateway.send(new GetUsagePlansCommand({ keyId, limit: 500 }));
-      const elsewhere = items.filter((plan) => plan.id && plan.id !== usagePlanId);
-      if (elsewhere.length === 0) return; // already on the wanted plan
-      for (const plan of elsewhere) {
-        await tolerate(
-          () => apiGateway.send(new DeleteUsagePlanKeyCommand({ usagePlanId: plan.id, keyId })),
-          'NotFoundException',
-        );
-      }
-      await tolerate(attach, 'ConflictException');
-    }
+  /** The usage plan moves, shared with billing's webhook (lambda/customers/tier-switch.ts). */
+  get planKeys(): UsagePlanKeys {
+    return this.tierSwitch.planKeys;
   }
 
-  async moveKey(keyId: string, from: string | undefined, to: string): Promise<void> {
-    const { apiGateway } = this.deps;
-    if (from && from !== to) {
-      // A key can be on one usage plan per stage only, so it leaves the old plan first.
-      await tolerate(
-        () => apiGateway.send(new DeleteUsagePlanKeyCommand({ usagePlanId: from, keyId })),
-        'NotFoundException',
-      );
-    }
-    try {
-      await this.attachKey(keyId, to);
-    } catch (error) {
-      if (from && from !== to) {
-        await tolerate(
-          () =>
-            apiGateway.send(
-              new CreateUsagePlanKeyCommand({ usagePlanId: from, keyId, keyType: 'API_KEY' }),
-            ),
-          'ConflictException',
-        ).catch(() => undefined);
-      }
-      throw error;
-    }
+  /** The tier change, shared with billing's webhook; its failures as the CLI's. */
+  get tierSwitch(): TierSwitch {
+    return new TierSwitch(this.deps.customers, this.deps.apiGateway, this.deps.settings);
   }
 
-  async deleteUsagePlan(usagePlanId: string): Promise<void> {
-    const { apiId, stageName } = this.deps.settings;
-    const { apiGateway } = this.deps;
-    // API Gateway refuses to delete a usage plan that is still associated with a stage.
-    await tolerate(
-      () =>
-        apiGateway.send(
-          new UpdateUsagePlanCommand({
-            usagePlanId,
-            patchOperations: [{ op: 'remove', path: '/apiStages', value: `${apiId}:${stageName}` }],
-          }),
-        ),
-      'NotFoundException',
-    );
-    await tolerate(
-      () => apiGateway.send(new DeleteUsagePlanCommand({ usagePlanId })),
-      'NotFoundException',
-    );
+  attachKey(keyId: string, usagePlanId: string): Promise<void> {
+    return this.planKeys.attachKey(keyId, usagePlanId);
+  }
+
+  moveKey(keyId: string, from: string | undefined, to: string): Promise<void> {
+    return this.planKeys.moveKey(keyId, from, to);
+  }
+
+  deleteUsagePlan(usagePlanId: string): Promise<void> {
+    return this.planKeys.deleteUsagePlan(usagePlanId);
   }
 
   async findUsagePlanByName(name: string): Promise<UsagePlan | undefined> {

@@ -1,8 +1,11 @@
 import { BillingAccounts } from '../lambda/billing/billing-accounts';
-import { BillingService, type TierSwitch } from '../lambda/billing/billing-service';
+import { type BillingNotices, mailFileNotices } from '../lambda/billing/billing-notices';
+import type { BillingService, TierSwitch } from '../lambda/billing/billing-service';
+import { BillingSummaries } from '../lambda/billing/billing-summary';
 import { EmbeddedBillingProvider } from '../lambda/billing/embedded-provider';
 import { HOUR_MS } from '../lambda/billing/usage-lines';
 import { CLOSE_MARGIN_MS, type SendReport, UsageSender } from '../lambda/billing/usage-sender';
+import { billingService } from '../lambda/composition/billing';
 import type { DocumentClient } from '../lambda/storage/document-client';
 
 /**
@@ -17,6 +20,8 @@ export interface LocalBilling {
   accounts: BillingAccounts;
   sender: UsageSender;
   service: BillingService;
+  /** `GET /v1/billing`'s view. */
+  summaries: BillingSummaries;
   /** One sender run, then the downgrades whose period ended (their final invoice, then Free). */
   run(): Promise<SendReport>;
   /** True for the local checkout page's paths. */
@@ -28,6 +33,12 @@ export interface LocalBilling {
 export interface LocalBillingOptions {
   doc: DocumentClient;
   tableName: string;
+  /** The customers table: where the payment e-mails are addressed from. */
+  customersTable: string;
+  /** `billing.paymentGraceDays` of the config. */
+  graceDays: number;
+  /** Where the payment e-mails go (the data folder's mail file); none: to the log. */
+  mailFile?: string;
   /** Local mode's URL: the checkout page is served there. */
   baseUrl: string;
   tiers: TierSwitch;
@@ -58,41 +69,31 @@ export function localBillingServices(options: LocalBillingOptions): LocalBilling
   );
   const accounts = new BillingAccounts(options.doc, options.tableName);
   const sender = new UsageSender(options.doc, options.tableName, accounts, provider, { now });
-  const service = new BillingService({
+  const notices: BillingNotices = options.mailFile
+    ? mailFileNotices(options.mailFile)
+    : { send: async (notice) => options.log?.(`billing e-mail: ${JSON.stringify(notice)}`) };
+  const service = billingService(
+    {
+      doc: options.doc,
+      tables: { metering: options.tableName, customers: options.customersTable },
+    },
+    provider,
+    { tiers: options.tiers, notices, graceDays: options.graceDays, now },
+  );
+  const summaries = new BillingSummaries({
     doc: options.doc,
     tableName: options.tableName,
     accounts,
     provider,
-    tiers: options.tiers,
+    service,
     now,
   });
-
-  async function endPeriods(): Promise<void> {
-    for await (const account of accounts.list()) {
-      if (account.status !== 'cancelling') continue;
-      const cancelAt = await provider.cancelAt(account);
-      // The period's last hour must be settled first: it closes CLOSE_MARGIN_MS after its end.
-      if (!cancelAt || now().getTime() < Date.parse(cancelAt) + CLOSE_MARGIN_MS + HOUR_MS) continue;
-      // ...and settled: a sender catching up settles at most 48 hours a run.
-      const lastHour = new Date(Date.parse(cancelAt) - HOUR_MS).toISOString();
-      const settledThrough = (await accounts.get(account.customerId))?.settledThrough;
-      if (!settledThrough || settledThrough < lastHour) continue;
-      // The final invoice: what is left, unless under Stripe's $0.50 minimum (thresholds.ts).
-      if ((await provider.uninvoicedMicroUsd(account)) >= 500_000) {
-        await provider.invoiceNow(account, `${account.customerId}-final-${cancelAt}`, 'final');
-      }
-      await service.handle({
-        id: `local-end-${account.customerId}-${cancelAt}`,
-        type: 'subscription_ended',
-        customerId: account.customerId,
-      });
-    }
-  }
 
   let running: Promise<SendReport | undefined> = Promise.resolve(undefined);
   const run = async () => {
     const report = await sender.run();
-    await endPeriods();
+    await endPeriods({ accounts, provider, service, now });
+    await service.expireGraces();
     for (const difference of report.differences) {
       options.log?.(
         `billing: usage reached the ledger after its hour closed: ${JSON.stringify(difference)}`,
@@ -149,6 +150,7 @@ stands in for Stripe Checkout in setup mode. Usage is billed from now on, pay pe
     accounts,
     sender,
     service,
+    summaries,
     run,
     owns: (pathname) => pathname.startsWith('/billing/checkout/'),
     fetch,
@@ -157,4 +159,36 @@ stands in for Stripe Checkout in setup mode. Usage is billed from now on, pay pe
       await running;
     },
   };
+}
+
+/**
+ * The downgrades whose period ended: once the period's last hour is settled, the final invoice of
+ * what is left (none under Stripe's $0.50 minimum), then the move to Free.
+ */
+async function endPeriods(parts: {
+  accounts: BillingAccounts;
+  provider: EmbeddedBillingProvider;
+  service: BillingService;
+  now: () => Date;
+}): Promise<void> {
+  const { accounts, provider, service, now } = parts;
+  for await (const account of accounts.list()) {
+    if (account.status !== 'cancelling') continue;
+    const cancelAt = await provider.cancelAt(account);
+    // The period's last hour must be settled first: it closes CLOSE_MARGIN_MS after its end.
+    if (!cancelAt || now().getTime() < Date.parse(cancelAt) + CLOSE_MARGIN_MS + HOUR_MS) continue;
+    // ...and settled: a sender catching up settles at most 48 hours a run.
+    const lastHour = new Date(Date.parse(cancelAt) - HOUR_MS).toISOString();
+    const settledThrough = (await accounts.get(account.customerId))?.settledThrough;
+    if (!settledThrough || settledThrough < lastHour) continue;
+    // The final invoice: what is left, unless under Stripe's $0.50 minimum (thresholds.ts).
+    if ((await provider.uninvoicedMicroUsd(account)) >= 500_000) {
+      await provider.invoiceNow(account, `${account.customerId}-final-${cancelAt}`, 'final');
+    }
+    await service.handle({
+      id: `local-end-${account.customerId}-${cancelAt}`,
+      type: 'subscription_ended',
+      customerId: account.customerId,
+    });
+  }
 }

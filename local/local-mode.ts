@@ -314,16 +314,31 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
         options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000,
     }),
     metering: requests.metering,
+    // Billing is made once the operator exists (below); no request comes before it is.
+    billing: {
+      service: {
+        startUpgrade: (...args) => billingOf().service.startUpgrade(...args),
+        requestDowngrade: (customerId) => billingOf().service.requestDowngrade(customerId),
+      },
+      summaries: { summary: (customerId) => billingOf().summaries.summary(customerId) },
+    },
     shutdownSignal: shutdown.signal,
     modelOwner: owner ? () => owner : undefined,
   });
   // Assigned once the operator exists (its tier change is billing's); no request comes before.
   let billing: LocalBilling | undefined;
+  const billingOf = () => {
+    if (!billing) throw new Error('local billing is not started yet');
+    return billing;
+  };
   const served = await serveLocally(app.fetch, options, () => billing);
   const { settings, operator } = await localOperator(services, engines, emulator, served.url);
   billing = localBillingServices({
     doc: engines.doc,
     tableName: engines.tables.metering,
+    customersTable: engines.tables.customers,
+    graceDays: config.billing.paymentGraceDays,
+    mailFile: options.dataDir ? path.join(options.dataDir, 'mail.txt') : undefined,
     baseUrl: served.url,
     tiers: { setTier: async (customerId, tier) => void (await operator.setTier(customerId, tier)) },
     intervalMs: options.billingIntervalMs,

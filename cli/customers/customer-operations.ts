@@ -7,6 +7,7 @@ import {
 import { z } from 'zod';
 import { issueApiKey, randomBase62 } from '../../lambda/customers/api-keys';
 import type { CustomerRecord } from '../../lambda/customers/customers-repository';
+import { TierSwitchError } from '../../lambda/customers/tier-switch';
 import { formatUsd, MICRO_USD_PER_USD } from '../../lambda/metering/pricing';
 import { utcMonth } from '../../lambda/metering/spend';
 import { setSpendLimit } from '../../lambda/metering/spend-limit-settings';
@@ -212,26 +213,12 @@ export class CustomerOperations {
   ): Promise<{ changed: boolean; customer: CustomerRecord }> {
     const tier = createCustomerInput.shape.tier.safeParse(tierInput);
     if (!tier.success) throw invalid(tier.error);
-    const customer = await this.ctx.getActiveCustomer(customerId);
-    const target = this.ctx.tierPlanId(tier.data);
-    if (customer.tier === tier.data && customer.usagePlanId === target && !customer.customPlan) {
-      return { changed: false, customer };
+    try {
+      return await this.ctx.tierSwitch.setTier(customerId, tier.data);
+    } catch (error) {
+      if (error instanceof TierSwitchError) throw new OperatorError(error.message, error.kind);
+      throw error;
     }
-    await this.ctx.moveKey(customer.apiGatewayKeyId, customer.usagePlanId, target);
-    await this.ctx.deps.customers.updateCustomerKeys(
-      customerId,
-      customer.keyHash,
-      { tier: tier.data },
-      ['customModelLimits'],
-    );
-    // The custom plan goes before the record forgets it, so a failure here is finished by a re-run.
-    if (customer.customPlan) await this.ctx.deleteUsagePlan(customer.customPlan.usagePlanId);
-    await this.ctx.deps.customers.updateCustomer(
-      customerId,
-      { tier: tier.data, usagePlanId: target },
-      { remove: ['customPlan'] },
-    );
-    return { changed: true, customer: await this.ctx.getCustomer(customerId) };
   }
 
   async rotateKey(customerId: string): Promise<{ customer: CustomerRecord; apiKey: string }> {

@@ -1,4 +1,5 @@
 import type { OpenAIBatch as Batch } from '../../lambda/openai/shapes/batches';
+import type { Billing, BillingCheckout } from '../../lambda/openai/shapes/billing';
 import type { FineTuningEvent, FineTuningJob } from '../../lambda/openai/shapes/fine-tuning';
 import type { ApiKey, ApiKeyList, CreatedApiKey } from '../../lambda/openai/shapes/keys';
 import type { Limits } from '../../lambda/openai/shapes/limits';
@@ -18,6 +19,7 @@ import { formatSeconds } from './format';
  * `import type` only: the imports are erased, so no zod (and no server code) enters the bundle.
  */
 export type { BatchStatus, OpenAIBatch as Batch } from '../../lambda/openai/shapes/batches';
+export type { Billing, BillingInvoice } from '../../lambda/openai/shapes/billing';
 export type { FineTuningEvent, FineTuningJob } from '../../lambda/openai/shapes/fine-tuning';
 export type { ApiKey } from '../../lambda/openai/shapes/keys';
 export type { LimitRow, Limits } from '../../lambda/openai/shapes/limits';
@@ -193,6 +195,14 @@ export class ConsoleApi {
   revokeKey = (id: string) =>
     this.json<ApiKey>(`/keys/${encodeURIComponent(id)}`, { method: 'DELETE' });
   spendLimit = () => this.json<SpendLimit>('/spend_limit');
+  billing = () => this.json<Billing>('/billing');
+  /** Opens the provider's page that saves a payment method; it comes back to these URLs. */
+  startCheckout = (successUrl: string, cancelUrl: string) =>
+    this.json<BillingCheckout>('/billing/checkout', {
+      method: 'POST',
+      body: JSON.stringify({ success_url: successUrl, cancel_url: cancelUrl }),
+    });
+  cancelSubscription = () => this.json<Billing>('/billing/cancel', { method: 'POST' });
   batches = (after?: string, limit = 20) =>
     this.json<Page<Batch>>(`/batches${query({ limit, after })}`);
   batch = (id: string) => this.json<Batch>(`/batches/${encodeURIComponent(id)}`);

@@ -2,6 +2,7 @@ import { html } from 'htm/preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ConsoleApi, type Me } from './api-client';
 import { BatchesPage } from './pages/batches';
+import { BillingPage } from './pages/billing';
 import { FineTuningPage } from './pages/fine-tuning';
 import { KeysPage } from './pages/keys';
 import { PlanPage } from './pages/plan';
@@ -18,6 +19,7 @@ const PAGES = [
   { path: 'usage', label: 'Usage' },
   { path: 'keys', label: 'Keys' },
   { path: 'spend', label: 'Spend limit' },
+  { path: 'billing', label: 'Billing' },
   { path: 'batches', label: 'Batches' },
   { path: 'fine-tuning', label: 'Fine-tuning' },
   { path: 'playground', label: 'Playground' },
@@ -151,11 +153,13 @@ export function App() {
                 ? html`<${KeysPage} api=${api} />`
                 : path === 'spend'
                   ? html`<${SpendPage} api=${api} />`
-                  : path === 'batches'
-                    ? html`<${BatchesPage} api=${api} plan=${me.plan} />`
-                    : path === 'fine-tuning'
-                      ? html`<${FineTuningPage} api=${api} plan=${me.plan} />`
-                      : html`<${PlaygroundPage} api=${api} plan=${me.plan} baseUrl=${`${location.origin}${API_BASE}`} />`
+                  : path === 'billing'
+                    ? html`<${BillingPage} api=${api} />`
+                    : path === 'batches'
+                      ? html`<${BatchesPage} api=${api} plan=${me.plan} />`
+                      : path === 'fine-tuning'
+                        ? html`<${FineTuningPage} api=${api} plan=${me.plan} />`
+                        : html`<${PlaygroundPage} api=${api} plan=${me.plan} baseUrl=${`${location.origin}${API_BASE}`} />`
       }
     </main>`;
 }

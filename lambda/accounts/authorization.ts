@@ -19,6 +19,8 @@ export type RouteGroup =
   | 'keys'
   /** `/v1/spend_limit`. */
   | 'spend_limit'
+  /** `/v1/billing`: the payment method, the running total, upgrade and downgrade. */
+  | 'billing'
   /** OpenAI's administration API, `/v1/organization/...`. */
   | 'administration'
   /** What the caller's own account is and has used: `/v1/me`, `/v1/limits`, `/v1/usage`. */
@@ -33,6 +35,7 @@ const ROUTE_GROUPS: [RegExp, RouteGroup][] = [
   [/^\/(fine_tuning|fine_tunings)(\/|$)/, 'fine_tuning'],
   [/^\/keys(\/|$)/, 'keys'],
   [/^\/spend_limit$/, 'spend_limit'],
+  [/^\/billing(\/|$)/, 'billing'],
   [/^\/organization\//, 'administration'],
   [/^\/(me|limits|usage)$/, 'account'],
 ];
@@ -44,6 +47,12 @@ export function routeGroupOf(path: string): RouteGroup | undefined {
 }
 
 const isInference = (group: RouteGroup): group is EndpointGroup => group in ENDPOINT_GROUP_NAMES;
+
+/** Whether a path's routes are administrative: for admin keys and sessions, never project keys. */
+export function isAdministrativePath(path: string): boolean {
+  const group = routeGroupOf(path);
+  return group !== undefined && group !== 'account' && !isInference(group);
+}
 const isRead = (method: string) => method === 'GET' || method === 'HEAD';
 
 /** A project key at an administrative route. */
@@ -53,7 +62,9 @@ function projectKeyRefused(group: RouteGroup): PermissionDeniedError {
       ? 'manage API keys'
       : group === 'spend_limit'
         ? 'read or change the spend limit'
-        : 'use the administration API';
+        : group === 'billing'
+          ? 'see or change billing'
+          : 'use the administration API';
   return new PermissionDeniedError(
     `This is a project API key, for inference only: it cannot ${what}. Sign in to the console, or ` +
       'use an admin key (tl_admin_...), which an organization owner creates in the console.',
@@ -81,7 +92,7 @@ function memberRefused(): PermissionDeniedError {
 /** Whether a session's member (not owner) may call this administrative route. */
 function memberMay(group: RouteGroup, method: string, path: string): boolean {
   if (!isRead(method)) return false;
-  if (group === 'keys' || group === 'spend_limit') return true;
+  if (group === 'keys' || group === 'spend_limit' || group === 'billing') return true;
   // Members see the projects (the console's switcher); keys and the audit log are the owners'.
   return group === 'administration' && /\/organization\/projects(\/[^/]+)?$/.test(path);
 }

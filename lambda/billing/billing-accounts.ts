@@ -1,7 +1,7 @@
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { applied } from '../storage/conditional-writes';
 import type { DocumentClient } from '../storage/document-client';
-import { compare, conditionOnly, exists, notExists, or, update } from '../storage/expressions';
+import { and, compare, conditionOnly, exists, notExists, or, update } from '../storage/expressions';
 import { queryAll } from '../storage/query-pages';
 import type { BillingAccount } from './billing-provider';
 
@@ -19,6 +19,15 @@ export interface BillingAccountRecord extends BillingAccount {
   /** pending: checkout opened, no payment method yet (nothing billed). */
   status: 'pending' | 'active' | 'cancelling' | 'closed';
   createdAt: string;
+  /**
+   * A payment failed (the provider's `invoice.payment_failed`) at this ISO time and is not paid
+   * yet: the grace state. Developer limits stay until `limitedAt`.
+   */
+  paymentFailedAt?: string;
+  /** The unpaid invoice that opened the grace state: only its payment ends it. */
+  graceInvoiceId?: string;
+  /** When the grace ran out and the organization moved to Free limits (its data all kept). */
+  limitedAt?: string;
 }
 
 const PARTITION = 'BILLACCT';
@@ -108,6 +117,65 @@ export class BillingAccounts {
         Key: { pk: PARTITION, sk: customerId },
         ...update({ set: fields }, exists('pk')),
       }),
+    );
+  }
+}
+
+/**
+ * The grace state's moves, each a conditional write that answers whether it was the one that made
+ * the move: a replayed event, or two deliveries at once, find it made and send no second e-mail.
+ */
+export class PaymentStates {
+  constructor(
+    private readonly doc: DocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  private move(customerId: string, fields: ReturnType<typeof update>): Promise<boolean> {
+    return applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: PARTITION, sk: customerId },
+          ...fields,
+        }),
+      ),
+    );
+  }
+
+  /** Opens the grace state unless it is open (a second failure of the same debt changes nothing). */
+  startGrace(customerId: string, at: string, invoiceId: string | undefined): Promise<boolean> {
+    return this.move(
+      customerId,
+      update(
+        { set: { paymentFailedAt: at, ...(invoiceId ? { graceInvoiceId: invoiceId } : {}) } },
+        and(exists('pk'), notExists('paymentFailedAt')),
+      ),
+    );
+  }
+
+  /** The grace ran out: marks the move to Free limits, once. */
+  markLimited(customerId: string, at: string): Promise<boolean> {
+    return this.move(
+      customerId,
+      update({ set: { limitedAt: at } }, and(exists('paymentFailedAt'), notExists('limitedAt'))),
+    );
+  }
+
+  /**
+   * Ends the grace state when `invoiceId` is the invoice that opened it (or none was named): the
+   * payment of an older invoice, arriving late, leaves a newer debt's grace open.
+   */
+  endGrace(customerId: string, invoiceId: string | undefined): Promise<boolean> {
+    const sameInvoice = invoiceId
+      ? or(notExists('graceInvoiceId'), compare('graceInvoiceId', '=', invoiceId))
+      : exists('paymentFailedAt');
+    return this.move(
+      customerId,
+      update(
+        { remove: ['paymentFailedAt', 'graceInvoiceId', 'limitedAt'] },
+        and(exists('paymentFailedAt'), sameInvoice),
+      ),
     );
   }
 }

@@ -51,6 +51,12 @@ export interface ProviderInvoice {
   reason?: string;
 }
 
+export interface PaymentMethodSummary {
+  /** `visa`, `mastercard`...; the embedded provider's `test`. */
+  brand: string;
+  last4: string;
+}
+
 export interface CheckoutSession {
   id: string;
   /** Where the customer enters a payment method. */
@@ -89,4 +95,6 @@ export interface BillingProvider {
   cancelAtPeriodEnd(account: BillingAccount): Promise<void>;
   /** The organization's invoices, newest first. */
   listInvoices(account: BillingAccount): Promise<ProviderInvoice[]>;
+  /** The payment method on file (a card's brand and last four digits), if any. */
+  paymentMethod(account: BillingAccount): Promise<PaymentMethodSummary | undefined>;
 }

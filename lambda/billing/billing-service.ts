@@ -5,7 +5,9 @@ import { BadRequestError, HttpError } from '../openai/errors';
 import { applied } from '../storage/conditional-writes';
 import type { DocumentClient } from '../storage/document-client';
 import { conditionOnly, notExists } from '../storage/expressions';
-import type { BillingAccountRecord, BillingAccounts } from './billing-accounts';
+import { type BillingAccountRecord, type BillingAccounts, PaymentStates } from './billing-accounts';
+import type { BillingNotices } from './billing-notices';
+import { billingNotice, type NoticeKind } from './billing-notices';
 import type { BillingProvider, CheckoutSession } from './billing-provider';
 import { hourOf } from './usage-lines';
 
@@ -25,13 +27,21 @@ export interface BillingServiceDeps {
   accounts: BillingAccounts;
   provider: BillingProvider;
   tiers: TierSwitch;
+  /** The payment e-mails, and where they go (the organization's e-mail address). */
+  notices?: { sender: BillingNotices; emailOf(customerId: string): Promise<string | undefined> };
+  /** Days from a failed payment to Free limits (`billing.paymentGraceDays`). @default 7 */
+  graceDays?: number;
   now?: () => Date;
 }
 
 /** What a verified provider event asks for, whichever provider sent it. */
 export type BillingEvent =
   | { id: string; type: 'setup_completed'; customerId: string; setupId?: string }
-  | { id: string; type: 'subscription_ended'; customerId: string };
+  | { id: string; type: 'subscription_ended'; customerId: string }
+  /** An invoice's payment failed (or the subscription went past due): the grace state opens. */
+  | { id: string; type: 'payment_failed'; customerId: string; invoiceId?: string }
+  /** An invoice was paid: the grace state it opened ends. */
+  | { id: string; type: 'invoice_paid'; customerId: string; invoiceId?: string };
 
 /**
  * Self-service upgrade and downgrade. Free -> Developer: a checkout page saves a payment method
@@ -49,9 +59,13 @@ export type BillingEvent =
  */
 export class BillingService {
   private readonly now: () => Date;
+  private readonly payments: PaymentStates;
+  readonly graceDays: number;
 
   constructor(private readonly deps: BillingServiceDeps) {
     this.now = deps.now ?? (() => new Date());
+    this.payments = new PaymentStates(deps.doc, deps.tableName);
+    this.graceDays = deps.graceDays ?? 7;
   }
 
   async startUpgrade(
@@ -110,21 +124,7 @@ export class BillingService {
         code: 'unknown_billing_account',
       });
     }
-    if (event.type === 'setup_completed') {
-      const subscriptionId =
-        account.subscriptionId ??
-        (await this.deps.provider.subscribe(account, account.customerId, event.setupId));
-      if (account.status !== 'active') {
-        await this.deps.accounts.activate(account.customerId, {
-          subscriptionId,
-          billedFrom: hourOf(this.now().toISOString()),
-        });
-      }
-      await this.deps.tiers.setTier(account.customerId, 'developer');
-    } else {
-      await this.deps.accounts.setFields(account.customerId, { status: 'closed' });
-      await this.deps.tiers.setTier(account.customerId, 'free');
-    }
+    await this.apply(event, account);
     return applied(
       this.deps.doc.send(
         new PutCommand({
@@ -135,13 +135,116 @@ export class BillingService {
       ),
     );
   }
+
+  private async apply(event: BillingEvent, account: BillingAccountRecord): Promise<void> {
+    const customerId = account.customerId;
+    switch (event.type) {
+      case 'setup_completed': {
+        const subscriptionId =
+          account.subscriptionId ??
+          (await this.deps.provider.subscribe(account, customerId, event.setupId));
+        if (account.status !== 'active') {
+          await this.deps.accounts.activate(customerId, {
+            subscriptionId,
+            billedFrom: hourOf(this.now().toISOString()),
+          });
+        }
+        await this.deps.tiers.setTier(customerId, 'developer');
+        return;
+      }
+      case 'subscription_ended':
+        await this.deps.accounts.setFields(customerId, { status: 'closed' });
+        await this.deps.tiers.setTier(customerId, 'free');
+        return;
+      case 'payment_failed':
+        return this.paymentFailed(account, event.invoiceId);
+      case 'invoice_paid':
+        return this.invoicePaid(account, event.invoiceId);
+    }
+  }
+
+  /** When a grace that opened at `since` runs out. */
+  graceEndsAt(since: string): string {
+    return new Date(Date.parse(since) + this.graceDays * 86_400_000).toISOString();
+  }
+
+  private async paymentFailed(account: BillingAccountRecord, invoiceId?: string): Promise<void> {
+    // Stripe does not deliver in order: a failure reported after its invoice was paid is old news.
+    if (invoiceId && (await this.invoiceWasPaid(invoiceId))) return;
+    // A closed subscription owes its last invoice still, but has no Developer limits to keep.
+    const at = this.now().toISOString();
+    if (await this.payments.startGrace(account.customerId, at, invoiceId)) {
+      await this.notify('payment_failed', account.customerId, this.graceEndsAt(at));
+    }
+  }
+
+  private async invoicePaid(account: BillingAccountRecord, invoiceId?: string): Promise<void> {
+    if (invoiceId) {
+      await this.deps.doc.send(
+        new PutCommand({
+          TableName: this.deps.tableName,
+          Item: { pk: `BILLINV#${invoiceId}`, sk: 'PAID', paidAt: this.now().toISOString() },
+        }),
+      );
+    }
+    const current = await this.deps.accounts.get(account.customerId);
+    if (!current?.paymentFailedAt) return;
+    if (invoiceId && current.graceInvoiceId && current.graceInvoiceId !== invoiceId) return;
+    // Limits first, the record last: a crash between them is finished by the redelivery.
+    if (current.limitedAt && current.status !== 'closed') {
+      await this.deps.tiers.setTier(account.customerId, 'developer');
+    }
+    if (await this.payments.endGrace(account.customerId, invoiceId)) {
+      await this.notify('restored', account.customerId);
+    }
+  }
+
+  private async invoiceWasPaid(invoiceId: string): Promise<boolean> {
+    const { Item } = await this.deps.doc.send(
+      new GetCommand({
+        TableName: this.deps.tableName,
+        Key: { pk: `BILLINV#${invoiceId}`, sk: 'PAID' },
+        ConsistentRead: true,
+      }),
+    );
+    return Item !== undefined;
+  }
+
+  /**
+   * Moves every organization whose grace ran out to Free limits (the hourly run calls it): the
+   * tier first, the mark after, so a crash between them is finished by the next run; the e-mail
+   * only with the mark. Answers the organizations moved.
+   */
+  async expireGraces(): Promise<string[]> {
+    const now = this.now().getTime();
+    const moved: string[] = [];
+    for await (const account of this.deps.accounts.list()) {
+      const since = account.paymentFailedAt;
+      if (!since || account.limitedAt || account.status === 'closed') continue;
+      if (Date.parse(this.graceEndsAt(since)) > now) continue;
+      await this.deps.tiers.setTier(account.customerId, 'free');
+      if (await this.payments.markLimited(account.customerId, new Date(now).toISOString())) {
+        await this.notify('limited', account.customerId);
+        moved.push(account.customerId);
+      }
+    }
+    return moved;
+  }
+
+  private async notify(kind: NoticeKind, customerId: string, limitAt?: string): Promise<void> {
+    const notices = this.deps.notices;
+    const to = notices ? await notices.emailOf(customerId) : undefined;
+    if (!notices || !to) return;
+    await notices.sender.send(billingNotice(kind, { customerId, to, limitAt }));
+  }
 }
 
 /**
  * A Stripe webhook delivery, verified by its signature (the SDK's `webhooks.constructEvent`: the
  * `Stripe-Signature` header's HMAC-SHA256 over the raw body, with a 300 s tolerance against
- * replays), and read as a {@link BillingEvent}: `checkout.session.completed` in setup mode, and
- * `customer.subscription.deleted`. Other events answer undefined (acknowledged, ignored). A bad
+ * replays), and read as a {@link BillingEvent}: `checkout.session.completed` in setup mode,
+ * `customer.subscription.deleted`, `invoice.payment_failed`, `invoice.paid` and a subscription
+ * gone `past_due`. Other events answer undefined (acknowledged, ignored). A bad
  * signature answers 400, never 5xx: Stripe then retries, and a forger learns nothing.
  */
 export function stripeBillingEvent(
@@ -162,6 +265,11 @@ export function stripeBillingEvent(
       { code: 'invalid_signature' },
     );
   }
+  return billingEventOf(event);
+}
+
+/** What a verified Stripe event asks for; undefined for the events billing does not act on. */
+function billingEventOf(event: Stripe.Event): BillingEvent | undefined {
   if (event.type === 'checkout.session.completed' && event.data.object.mode === 'setup') {
     const session = event.data.object;
     const customerId = session.metadata?.organization;
@@ -173,6 +281,25 @@ export function stripeBillingEvent(
   if (event.type === 'customer.subscription.deleted') {
     const customerId = event.data.object.metadata?.organization;
     return customerId ? { id: event.id, type: 'subscription_ended', customerId } : undefined;
+  }
+  if (event.type === 'invoice.payment_failed' || event.type === 'invoice.paid') {
+    const invoice = event.data.object;
+    // The subscription's metadata as the invoice was made ("an immutable snapshot of the
+    // subscription metadata at the time of invoice finalization", Stripe's Invoice object).
+    const customerId =
+      invoice.parent?.subscription_details?.metadata?.organization ??
+      invoice.metadata?.organization;
+    if (!customerId) return undefined;
+    const type = event.type === 'invoice.paid' ? 'invoice_paid' : 'payment_failed';
+    return { id: event.id, type, customerId, ...(invoice.id ? { invoiceId: invoice.id } : {}) };
+  }
+  if (event.type === 'customer.subscription.updated') {
+    // past_due: "payment is required but cannot be paid" (Stripe's Subscription status). The
+    // invoice's own events say which invoice; this one opens the grace state when those are late.
+    const subscription = event.data.object;
+    const customerId = subscription.metadata?.organization;
+    if (subscription.status !== 'past_due' || !customerId) return undefined;
+    return { id: event.id, type: 'payment_failed', customerId };
   }
   return undefined;
 }

@@ -8,6 +8,7 @@ import type {
   BillingAccount,
   BillingProvider,
   CheckoutSession,
+  PaymentMethodSummary,
   ProviderInvoice,
   UsageEvent,
 } from './billing-provider';
@@ -290,5 +291,17 @@ export class EmbeddedBillingProvider implements BillingProvider {
       });
     }
     return invoices.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  }
+
+  /** The local checkout page saves a stand-in card: no number is ever entered locally. */
+  async paymentMethod(account: BillingAccount): Promise<PaymentMethodSummary | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: `EMB#CUS#${account.providerCustomerId}`, sk: 'CUSTOMER' },
+        ConsistentRead: true,
+      }),
+    );
+    return Item?.paymentMethod ? { brand: 'test', last4: '4242' } : undefined;
   }
 }

@@ -3,6 +3,7 @@ import type {
   BillingAccount,
   BillingProvider,
   CheckoutSession,
+  PaymentMethodSummary,
   ProviderInvoice,
   UsageEvent,
 } from './billing-provider';
@@ -201,5 +202,15 @@ export class StripeBillingProvider implements BillingProvider {
       createdAt: new Date(invoice.created * 1000).toISOString(),
       ...(invoice.hosted_invoice_url ? { hostedUrl: invoice.hosted_invoice_url } : {}),
     }));
+  }
+
+  async paymentMethod(account: BillingAccount): Promise<PaymentMethodSummary | undefined> {
+    // Checkout in setup mode attaches the card to the customer: the first card listed is the one.
+    const page = await this.stripe.customers.listPaymentMethods(account.providerCustomerId, {
+      type: 'card',
+      limit: 1,
+    });
+    const card = page.data[0]?.card;
+    return card ? { brand: card.brand, last4: card.last4 } : undefined;
   }
 }

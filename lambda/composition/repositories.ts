@@ -4,6 +4,7 @@ import { JobsRepository } from '../fine-tuning/jobs-repository';
 import { ModelsRepository } from '../fine-tuning/models-repository';
 import { ResponsesRepository } from '../responses/responses-repository';
 import type { Stores } from './aws-stores';
+import type { Tables } from './engines';
 
 /**
  * Every repository, built one way: the document client and its table's name. Kept apart from the
@@ -12,7 +13,9 @@ import type { Stores } from './aws-stores';
  */
 
 /** Customers and their keys (the authorizer's lookups, the account and key routes). */
-export function customersRepository(stores: Pick<Stores, 'doc' | 'tables'>): CustomersRepository {
+export function customersRepository(
+  stores: Pick<Stores, 'doc'> & { tables: Pick<Tables, 'customers'> },
+): CustomersRepository {
   return new CustomersRepository(stores.doc, stores.tables.customers);
 }
 

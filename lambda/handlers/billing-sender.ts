@@ -1,25 +1,23 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { createStripeClient, StripeBillingProvider } from '../billing/stripe-provider';
-import { readStripeSettings, STRIPE_SECRET_ENV } from '../billing/stripe-settings';
+import type { BillingService } from '../billing/billing-service';
 import type { UsageSender } from '../billing/usage-sender';
+import { awsBilling } from '../composition/aws-billing';
 import { awsStores } from '../composition/aws-stores';
 import { usageSender } from '../composition/billing';
-import { requiredEnv } from '../composition/environment';
-import { awsClientOptions } from '../storage/aws-clients';
+import { bundledConfig } from '../config';
 
 // Created once per execution environment; EventBridge invokes it every hour.
 const logger = new Logger({ serviceName: 'billing-sender' });
 // The SDK document client: an hourly job, not the request path.
 const stores = awsStores({ documentClient: 'sdk' });
-const secretArn = requiredEnv(STRIPE_SECRET_ENV);
-const secrets = new SecretsManagerClient(awsClientOptions());
-let sender: Promise<UsageSender> | undefined;
+let sender: Promise<{ usage: UsageSender; service: BillingService }> | undefined;
 
-async function createSender(): Promise<UsageSender> {
-  const settings = await readStripeSettings(secrets, secretArn);
-  const provider = new StripeBillingProvider(createStripeClient(settings.secretKey), settings);
-  return usageSender(stores, provider);
+async function createSender() {
+  const billing = await awsBilling(stores, {
+    graceDays: bundledConfig().billing.paymentGraceDays,
+    log: (notice) => logger.info('billing notice', { notice }),
+  });
+  return { usage: usageSender(stores, billing.provider), service: billing.service };
 }
 
 export const handler = async () => {
@@ -27,7 +25,10 @@ export const handler = async () => {
     sender = undefined;
     throw error;
   });
-  const report = await (await sender).run();
+  const { usage, service } = await sender;
+  const report = await usage.run();
+  // Unpaid past their grace: Free limits (billing-service.ts `expireGraces`).
+  const limited = await service.expireGraces();
   // The log lines the alarms count (metric filters in lib/constructs/billing/usage-billing.ts).
   for (const difference of report.differences) {
     logger.warn('usage reached the ledger after its hour was sent', {
@@ -46,6 +47,7 @@ export const handler = async () => {
     events: report.events,
     hoursSettled: report.hoursSettled,
     invoices: report.invoices.length,
+    limited,
   });
   return { sentMicroUsd: report.sentMicroUsd, events: report.events };
 };

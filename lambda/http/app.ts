@@ -13,6 +13,7 @@ import { corsForOrigins, matchesARoute, requestSizeLimit } from './request-guard
 import { accountRoutes, publicPlanRoutes } from './routes/account';
 import { audioRoutes } from './routes/audio';
 import { batchRoutes } from './routes/batches';
+import { billingRoutes } from './routes/billing';
 import { chatCompletionRoutes } from './routes/chat-completions';
 import { fileRoutes } from './routes/files';
 import { fineTuningJobRoutes } from './routes/fine-tuning-jobs';
@@ -103,6 +104,7 @@ function versionOneRoutes(deps: ApiDependencies, base: 'openai' | 'groq'): Hono<
     v1.route('/', uploadRoutes(files));
   }
   if (deps.batches) v1.route('/', batchRoutes(deps.batches));
+  if (deps.billing) v1.route('/', billingRoutes(deps.billing, deps));
   if (deps.fineTuningJobs) v1.route('/', fineTuningJobRoutes(deps.fineTuningJobs));
   if (deps.adapters) {
     const resolver = deps.fineTunedModels;

@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { defaultIsContentTypeBinary } from 'hono/aws-lambda';
 import { sessionAwarePrincipals } from '../composition/accounts';
 import { apiServices, coreServices } from '../composition/api-services';
+import { awsBillingApi } from '../composition/aws-billing';
 import { awsEngines } from '../composition/aws-engines';
 import { bundledConfig } from '../config';
 import { principalFromAuthorizer, requestIdFromEvent } from '../customers/lambda-principal';
@@ -34,6 +35,8 @@ export function createLambdaApp(serviceName: string, options: { files?: boolean 
   const services = options.files ? apiServices(engines, config) : coreServices(engines, config);
   return createApiApp({
     ...services,
+    // Billing's routes are buffered ones: the API function's (`files`), not the chat function's.
+    ...(options.files ? { billing: awsBillingApi(engines, config.billing.paymentGraceDays) } : {}),
     principalOf: sessionAwarePrincipals(engines, config, principalFromAuthorizer),
     requestIdOf: requestIdFromEvent,
   });

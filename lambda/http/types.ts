@@ -4,6 +4,7 @@ import type { AuditLog, AuditLogRepository } from '../accounts/audit-log';
 import type { Projects } from '../accounts/projects';
 import type { SpeechBackend } from '../audio/speech-backend';
 import type { BatchService } from '../batches/batch-service';
+import type { BillingApi } from '../billing/billing-summary';
 import type { Principal } from '../customers/authenticate';
 import type { CustomersRepository } from '../customers/customers-repository';
 import type { FilesService } from '../files/files-service';
@@ -55,6 +56,8 @@ export interface ApiDependencies {
   files?: FilesApi;
   /** The Batch API; its routes answer 404 when absent. */
   batches?: BatchService;
+  /** Pay-per-token billing (`/v1/billing`); its routes answer 404 when absent. */
+  billing?: BillingApi;
   /** The fine-tuning jobs API; its routes answer 404 when absent. */
   fineTuningJobs?: JobsService;
   /** The caller's `ft:` models in chat completions (one GetItem, owner checked); absent: every `ft:` id is 404. */

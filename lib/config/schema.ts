@@ -675,6 +675,19 @@ export const DEFAULT_FILES_CONFIG: FilesConfig = {
   uploadExpirySeconds: 3_600,
   maxPartsPerUpload: 1_000,
 };
+/** Pay-per-token billing (lambda/billing/). */
+export const billingSchema = z
+  .object({
+    /**
+     * Days from a failed payment (Stripe's `invoice.payment_failed`) to Free limits, while Stripe
+     * retries the charge; the invoice's payment ends the grace (or the Free limits) at once.
+     */
+    paymentGraceDays: positiveInt.max(60).default(7),
+  })
+  .strict();
+export type BillingConfig = z.infer<typeof billingSchema>;
+export const DEFAULT_BILLING_CONFIG: BillingConfig = { paymentGraceDays: 7 };
+
 /** What the customer console shows that only the operator knows. */
 export const consoleSchema = z
   .object({
@@ -693,6 +706,7 @@ export const configSchema = z
   .object({
     environment: environmentSchema,
     files: filesSchema.default(DEFAULT_FILES_CONFIG),
+    billing: billingSchema.default(DEFAULT_BILLING_CONFIG),
     console: consoleSchema,
     models: z.record(modelId, modelSchema).refine((m) => Object.keys(m).length > 0, {
       message: 'the catalog needs at least one model',

@@ -109,6 +109,21 @@ export class CustomersTable extends Construct {
     );
   }
 
+  /**
+   * Lets `fn` switch a customer's tier (lambda/customers/tier-switch.ts: billing's webhook and
+   * hourly run): read the customer, update it and its keys, list its named keys (the `byCreated`
+   * index). No PutItem or DeleteItem: it creates and removes nothing.
+   */
+  public bindForTierSwitch(fn: LambdaFunction): void {
+    this.bindForItemUpdates(fn);
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:Query'],
+        resources: [`${this.table.tableArn}/index/${CUSTOMERS_TABLE.byCreatedIndex.name}`],
+      }),
+    );
+  }
+
   /** Lets `fn` read single items (key lookups, profiles) and tells it the table's name. */
   /**
    * Lets `fn` list a user's memberships (the console session's organizations): Query on the table,

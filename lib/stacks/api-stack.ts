@@ -2,12 +2,13 @@ import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
 import { SESSION_USAGE_KEY_ENV } from '../../lambda/accounts/session-settings';
-import type { TierlineConfig } from '../config/schema';
+import { tierPlanName } from '../../lambda/customers/tier-switch';
+import { TIER_NAMES, type TierlineConfig } from '../config/schema';
 import type { ConsoleUsers } from '../constructs/accounts/console-users';
 import { TierUsagePlans } from '../constructs/api/tier-usage-plans';
 import { TierlineApi } from '../constructs/api/tierline-api';
 import { BatchProcessing } from '../constructs/batches/batch-processing';
-import { UsageBilling } from '../constructs/billing/usage-billing';
+import { BILLING_WEBHOOK_PATH, UsageBilling } from '../constructs/billing/usage-billing';
 import { CustomerConsole } from '../constructs/console/customer-console';
 import type { CustomersTable } from '../constructs/customers-table';
 import type { FilesStore } from '../constructs/files/files-store';
@@ -73,11 +74,7 @@ export class ApiStack extends Stack {
     // `/v1/keys`: named keys are written and listed by the API function.
     props.customers.bindForKeyManagement(this.api.apiFunction.function);
 
-    this.billing = new UsageBilling(this, 'Billing', {
-      config,
-      metering: props.metering,
-      notifications: this.usageMetering.notifications,
-    });
+    this.billing = this.addBilling(props);
 
     this.console = new CustomerConsole(this, 'Console', { config, api: this.api.restApi });
     // The authorizer verifies console sessions as it checks keys: docs/decisions.md, "Console
@@ -149,6 +146,7 @@ export class ApiStack extends Stack {
         { id: 'BatchWorker', function: worker.function },
         // The sender's errors have an alarm of their own (UsageBilling): only its throttles here.
         { id: 'BillingSender', function: this.billing.sender.function, alarmOnErrors: false },
+        { id: 'BillingWebhook', function: this.billing.webhook.function },
       ],
       tables: {
         Customers: props.customers.table,
@@ -216,5 +214,31 @@ export class ApiStack extends Stack {
       value: parameter.parameterName,
       description: 'SSM parameter read by `npx tierline --env ...`',
     });
+  }
+
+  /**
+   * Usage billing (the hourly sender, Stripe's webhook and its route without a key, the Stripe
+   * secret) and the API function's `/v1/billing`.
+   */
+  private addBilling(props: ApiStackProps): UsageBilling {
+    const env = props.config.environment.name;
+    const billing = new UsageBilling(this, 'Billing', {
+      config: props.config,
+      metering: props.metering,
+      notifications: this.usageMetering.notifications,
+      customers: props.customers,
+      // By name and literal stage: the stage's deployment depends on the webhook's route, so
+      // the webhook function cannot depend on the stage or its plans (a dependency cycle).
+      usagePlans: {
+        apiId: this.api.restApi.restApiId,
+        stageName: env,
+        usagePlanNames: Object.fromEntries(
+          TIER_NAMES.map((tier) => [tier, tierPlanName(env, tier)]),
+        ),
+      },
+    });
+    this.api.addSignedWebhook(BILLING_WEBHOOK_PATH, billing.webhook.function);
+    billing.grantBillingApi(this.api.apiFunction.function);
+    return billing;
   }
 }

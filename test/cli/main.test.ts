@@ -38,6 +38,7 @@ const COMMANDS = [
   ['plans', 'create-custom'],
   ['plans', 'list'],
   ['costs'],
+  ['billing'],
 ];
 
 describe('tierline CLI', () => {

@@ -1,5 +1,5 @@
 import * as fc from 'fast-check';
-import { routeGroupOf } from '../../lambda/accounts/authorization';
+import { isAdministrativePath } from '../../lambda/accounts/authorization';
 import { defaultProjectId } from '../../lambda/customers/key-permissions';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
@@ -234,12 +234,7 @@ describe('fuzzing every route (fast-check)', () => {
     projectId = defaultProjectId(enterprise?.customerId ?? '');
   });
   /** Administrative routes get the customer's admin key, the others its inference key. */
-  const keyFor = (path: string) => {
-    const group = routeGroupOf(path);
-    return group === 'keys' || group === 'spend_limit' || group === 'administration'
-      ? adminKey
-      : key;
-  };
+  const keyFor = (path: string) => (isAdministrativePath(path) ? adminKey : key);
   afterAll(() => local.stop());
 
   it('never answers 5xx; every error has the OpenAI shape; every success matches the schemas', async () => {

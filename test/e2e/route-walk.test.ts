@@ -1,4 +1,4 @@
-import { routeGroupOf } from '../../lambda/accounts/authorization';
+import { isAdministrativePath } from '../../lambda/accounts/authorization';
 import { defaultProjectId } from '../../lambda/customers/key-permissions';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
@@ -83,6 +83,8 @@ interface Walk {
   v1Only?: boolean;
   /** Made again right before each valid request (a batch still running when it is cancelled). */
   fresh?: 'batch2';
+  /** Runs right before the valid request (the subscription a downgrade ends). */
+  prepare?: (local: LocalMode) => Promise<void>;
   /** The 2xx a valid request gets. @default 200 */
   status?: number;
 }
@@ -222,6 +224,33 @@ const WALKS: Record<string, Walk> = {
       { body: {}, status: 400 },
       { raw: 'null', status: 400 },
     ],
+  },
+  'GET /v1/billing': { path: '/v1/billing', invalid: [{ noKey: true, status: 401 }] },
+  'POST /v1/billing/checkout': {
+    path: '/v1/billing/checkout',
+    body: { success_url: 'http://console.test/#/billing', cancel_url: 'http://console.test/' },
+    invalid: [
+      { body: { success_url: 'javascript:alert(1)', cancel_url: 'http://c.test/' }, status: 400 },
+      { body: { success_url: 'http://c.test/' }, status: 400 },
+      { body: { success_url: 'http://c.test/', cancel_url: 'http://c.test/', x: 1 }, status: 400 },
+      { raw: '[]', status: 400 },
+    ],
+  },
+  'POST /v1/billing/cancel': {
+    path: '/v1/billing/cancel',
+    once: true,
+    // The downgrade ends a subscription: the demo developer saves a payment method first, through
+    // the embedded provider's checkout page.
+    prepare: async (local) => {
+      const developer = local.demoCustomers.find((d) => d.tier === 'developer');
+      const session = await local.billing.service.startUpgrade(
+        { customerId: developer?.customerId ?? '', tier: 'developer' },
+        { successUrl: 'http://console.test/', cancelUrl: 'http://console.test/' },
+      );
+      await fetch(session.url, { method: 'POST', redirect: 'manual' });
+    },
+    // Nothing to end: a second downgrade.
+    invalid: [{ status: 400 }],
   },
   'GET /openapi.json': { path: '/openapi.json', public: true, invalid: [] },
   'GET /v1/files': { path: '/v1/files', invalid: [{ query: 'order=sideways', status: 400 }] },
@@ -439,12 +468,8 @@ describe('the route walk: every documented operation, valid and invalid', () => 
   let key: string;
   /** The same customer's admin key: administrative routes refuse an inference key. */
   let adminKey: string;
-  const keyFor = (path: string) => {
-    const group = routeGroupOf(path.split('?')[0] ?? path);
-    return group === 'keys' || group === 'spend_limit' || group === 'administration'
-      ? adminKey
-      : key;
-  };
+  const keyFor = (path: string) =>
+    isAdministrativePath(path.split('?')[0] ?? path) ? adminKey : key;
   const ids: Record<string, string> = {};
   let makeBatch: () => Promise<string>;
   const fill = (text: string) =>
@@ -571,6 +596,7 @@ describe('the route walk: every documented operation, valid and invalid', () => 
       for (const prefix of prefixes) {
         const path = `${prefix}${walk.path}${walk.query ? `?${walk.query}` : ''}`;
         if (walk.fresh) ids[walk.fresh] = await makeBatch();
+        await walk.prepare?.(local);
         const response = await send(method, path, {
           body: walk.body,
           form: walk.form?.(),

@@ -4,6 +4,7 @@ import { NOT_DEPLOYED, tierlineOpenApiDocument } from '../../lambda/http/openapi
 import { TIER_NAMES } from '../../lib/config/schema';
 import { ADMINISTRATION_PREFIX } from '../../lib/constructs/api/document-routes';
 import { OPENAI_GATEWAY_RESPONSES } from '../../lib/constructs/api/gateway-responses';
+import { BILLING_WEBHOOK_PATH } from '../../lib/constructs/billing/usage-billing';
 import { TierlineFunction } from '../../lib/constructs/tierline-function';
 import { operatorParameterName } from '../../lib/operator-settings';
 import { synthesize } from '../support/synth';
@@ -40,7 +41,10 @@ describe('API stack', () => {
   });
 
   it('deploys every operation of /openapi.json under /v1, and under /openai/v1 the streaming and public families (unless x-v1-only), public ones without a key', () => {
-    const methods = stacks.api.api.restApi.methods.filter((m) => m.httpMethod !== 'OPTIONS');
+    // Stripe's webhook is outside the OpenAI API (its own test below).
+    const methods = stacks.api.api.restApi.methods.filter(
+      (m) => m.httpMethod !== 'OPTIONS' && m.resource.path !== BILLING_WEBHOOK_PATH,
+    );
     const deployed = methods.map((m) => {
       const cfn = m.node.defaultChild as CfnMethod;
       return {
@@ -125,9 +129,14 @@ describe('API stack', () => {
     ]);
   });
 
-  it('answers CORS preflights from the configured origins on every resource, without a key', () => {
+  it('answers CORS preflights from the configured origins on every resource browsers call, without a key', () => {
     const options = stacks.api.api.restApi.methods.filter((m) => m.httpMethod === 'OPTIONS');
-    const resources = new Set(stacks.api.api.restApi.methods.map((m) => m.resource.path));
+    // Stripe's webhook is called server to server: no browser, no preflight.
+    const resources = new Set(
+      stacks.api.api.restApi.methods
+        .map((m) => m.resource.path)
+        .filter((path) => path !== BILLING_WEBHOOK_PATH),
+    );
 
     expect(new Set(options.map((m) => m.resource.path))).toEqual(resources);
     api.hasResourceProperties('AWS::ApiGateway::Method', {
@@ -162,8 +171,11 @@ describe('API stack', () => {
       stacks.api.api.apiFunction.function.node.defaultChild as never,
     );
     // OPTIONS are CORS preflight mocks, answered by API Gateway itself.
+    // Stripe's webhook has its own function (test/infra/billing.test.ts).
     const methods = Object.values(api.findResources('AWS::ApiGateway::Method')).filter(
-      (m) => m.Properties.HttpMethod !== 'OPTIONS',
+      (m) =>
+        m.Properties.HttpMethod !== 'OPTIONS' &&
+        !JSON.stringify(m.Properties.Integration?.Uri).includes('BillingWebhook'),
     );
     // Chat completions and Responses (`/responses` itself, not its stored-response sub-paths).
     const isChat = (m: (typeof methods)[number]) =>

@@ -187,7 +187,8 @@ describe.each([
       (sum, { resource }) => sum + Number(resource.Properties?.ReservedConcurrentExecutions ?? 0),
       0,
     );
-    expect(called.size).toBe(3);
+    // The authorizer, the API and chat functions, and Stripe's webhook.
+    expect(called.size).toBe(4);
     expect(problems).toEqual([]);
     expect(reserved).toBeLessThanOrEqual(DEFAULT_ACCOUNT_CONCURRENCY - UNRESERVED_CONCURRENCY);
   });

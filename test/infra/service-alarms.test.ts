@@ -46,8 +46,9 @@ describe('service alarms', () => {
     expect(byFunction('Throttles').some((d) => d.includes(chat))).toBe(true);
     expect(byFunction('Errors').some((d) => d.includes(chat))).toBe(true);
     expect(byFunction('Errors').some((d) => d.includes(authorizer))).toBe(false);
-    // Every function of the Api stack, the billing sender included (its errors alarm is its own).
-    expect(byFunction('Throttles').length).toBe(9);
+    // Every function of the Api stack, the billing sender included (its errors alarm is its own),
+    // and the billing webhook.
+    expect(byFunction('Throttles').length).toBe(10);
   });
 
   it('watch DynamoDB throttles of every table, failed fine-tuning runs and the fine-tuning events dead letters', () => {

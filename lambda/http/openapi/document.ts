@@ -260,6 +260,35 @@ function usagePaths(): Record<string, Schema> {
         requestBody: { required: true, content: json(ref('SpendLimitUpdate')) },
       }),
     },
+    '/v1/billing': {
+      get: operation(
+        'Pay-per-token billing: payment method, this month’s running total, invoices, grace',
+        ref('Billing'),
+      ),
+    },
+    '/v1/billing/checkout': {
+      post: operation(
+        'Start the upgrade: a page that saves a payment method',
+        ref('BillingCheckout'),
+        {
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object',
+              required: ['success_url', 'cancel_url'],
+              additionalProperties: false,
+              properties: {
+                success_url: { type: 'string', format: 'uri', maxLength: 2000 },
+                cancel_url: { type: 'string', format: 'uri', maxLength: 2000 },
+              },
+            }),
+          },
+        },
+      ),
+    },
+    '/v1/billing/cancel': {
+      post: operation('End the Developer subscription at the period’s end', ref('Billing')),
+    },
     '/v1/limits': {
       get: operation(
         'Per model: limits, what this UTC minute and day used, and what is left',

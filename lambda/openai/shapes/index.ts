@@ -1,6 +1,7 @@
 import type * as z from 'zod/mini';
 import { transcriptionShape, verboseTranscriptionShape } from './audio';
 import { batchListShape, batchShape } from './batches';
+import { billingCheckoutShape, billingShape } from './billing';
 import { chatCompletionChunkShape, chatCompletionShape, usageShape } from './chat';
 import { errorResponseShape, errorShape } from './errors';
 import { fileDeletedShape, fileListShape, fileShape, uploadPartShape, uploadShape } from './files';
@@ -98,6 +99,8 @@ export const responseShapes = {
   AuditLogList: auditLogListShape,
   Transcription: transcriptionShape,
   VerboseTranscription: verboseTranscriptionShape,
+  Billing: billingShape,
+  BillingCheckout: billingCheckoutShape,
 } satisfies Record<string, z.ZodMiniType>;
 
 export type ResponseShapeName = keyof typeof responseShapes;

@@ -1,5 +1,6 @@
 import { ApiKey, type IRestApi, Period, type Stage, UsagePlan } from 'aws-cdk-lib/aws-apigateway';
 import { Construct } from 'constructs';
+import { tierPlanName } from '../../../lambda/customers/tier-switch';
 import { TIER_NAMES, type TierlineConfig, type TierName } from '../../config/schema';
 
 export interface TierUsagePlansProps {
@@ -37,7 +38,7 @@ export class TierUsagePlans extends Construct {
     const entries = TIER_NAMES.map((tier) => {
       const { edge, displayName } = props.config.tiers[tier];
       const plan = new UsagePlan(this, constructIdOf(tier), {
-        name: `tierline-${env}-${tier}`,
+        name: tierPlanName(env, tier),
         description: `Tierline ${displayName} tier`,
         throttle: { rateLimit: edge.rateLimit, burstLimit: edge.burstLimit },
         quota: edge.quota

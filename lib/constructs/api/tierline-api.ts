@@ -9,6 +9,7 @@ import {
   IdentitySource,
   LambdaIntegration,
   LogGroupLogDestination,
+  type Method,
   MethodLoggingLevel,
   RequestAuthorizer,
   type RequestValidator,
@@ -16,6 +17,7 @@ import {
   RestApi,
 } from 'aws-cdk-lib/aws-apigateway';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { endpointName } from '../../../lambda/inference/backends/sagemaker-names';
@@ -255,6 +257,27 @@ export class TierlineApi extends Construct {
         'throttle, and limits are enforced per customer in DynamoDB. Associate a WebACL with the stage if needed.',
     });
     return restApi;
+  }
+
+  /**
+   * A `POST` route outside the OpenAI API for a caller that signs its body (Stripe's webhook): no
+   * authorizer and no API key (the caller has neither; its function checks the signature), its own
+   * function, not in `/openapi.json` (no client of the API calls it).
+   */
+  addSignedWebhook(path: string, fn: IFunction): Method {
+    const method = this.restApi.root
+      .resourceForPath(path)
+      .addMethod('POST', new LambdaIntegration(fn, { scopePermissionToMethod: false }), {
+        authorizationType: AuthorizationType.NONE,
+        requestValidator: this.validator,
+      });
+    const reason =
+      `POST ${path} is called by Stripe, which has no API key: the function verifies the ` +
+      "Stripe-Signature header (HMAC-SHA256 of the body with the endpoint's signing secret) and " +
+      'refuses anything else with a 400.';
+    Validations.of(method).acknowledge({ id: 'AwsSolutions::AwsSolutions-APIG4', reason });
+    Validations.of(method).acknowledge({ id: 'AwsSolutions::AwsSolutions-COG4', reason });
+    return method;
   }
 
   /**

@@ -1,15 +1,20 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction as LambdaTarget } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import type { Function as IFunction } from 'aws-cdk-lib/aws-lambda';
 import { FilterPattern, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Topic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { STRIPE_SECRET_ENV } from '../../../lambda/billing/stripe-settings';
+import { USAGE_PLANS_ENV, type UsagePlanSettings } from '../../../lambda/customers/tier-switch';
 import type { TierlineConfig } from '../../config/schema';
+import type { CustomersTable } from '../customers-table';
+import { acknowledgeWildcards } from '../fine-tuning/nag-ids';
 import type { MeteringTable } from '../metering/metering-table';
 import { TierlineFunction } from '../tierline-function';
 
@@ -18,7 +23,20 @@ export interface UsageBillingProps {
   readonly metering: MeteringTable;
   /** The operator notifications topic: the billing alarms notify it. */
   readonly notifications: Topic;
+  /** The tier switch (webhook and hourly run): the customers and the stage's usage plans. */
+  readonly customers: CustomersTable;
+  readonly usagePlans: UsagePlanSettings;
 }
+
+/**
+ * Concurrent Stripe deliveries the webhook handles at most: Stripe sends a few events per
+ * subscription and month, and retries whatever is throttled, so a flood of forged requests (each
+ * refused by its signature) is held to this.
+ */
+export const WEBHOOK_RESERVED_CONCURRENCY = 2;
+
+/** Where Stripe delivers: the URL the operator registers as the webhook endpoint. */
+export const BILLING_WEBHOOK_PATH = '/v1/billing/webhook';
 
 /** CloudWatch namespace of the billing metrics (from the sender's log lines). */
 export const BILLING_METRICS_NAMESPACE = 'Tierline/Billing';
@@ -32,6 +50,8 @@ export const BILLING_METRICS_NAMESPACE = 'Tierline/Billing';
  */
 export class UsageBilling extends Construct {
   public readonly sender: TierlineFunction;
+  /** Stripe's webhook (`POST /v1/billing/webhook`, no API key: the signature authenticates). */
+  public readonly webhook: TierlineFunction;
   public readonly stripeSecret: Secret;
   public readonly differenceAlarm: Alarm;
 
@@ -69,9 +89,13 @@ export class UsageBilling extends Construct {
       // conditional) but pointless.
       timeout: Duration.minutes(10),
     });
-    props.metering.bindForBilling(this.sender.function);
-    this.sender.function.addEnvironment(STRIPE_SECRET_ENV, this.stripeSecret.secretArn);
-    this.stripeSecret.grantRead(this.sender.function);
+    this.webhook = this.createWebhook(props, removalPolicy);
+    for (const fn of [this.sender, this.webhook]) {
+      props.metering.bindForBilling(fn.function);
+      fn.function.addEnvironment(STRIPE_SECRET_ENV, this.stripeSecret.secretArn);
+      this.stripeSecret.grantRead(fn.function);
+      this.grantTierSwitch(fn, props);
+    }
 
     // At minute 25: the previous hour closes 20 minutes after its end (usage-sender.ts CLOSE_MARGIN_MS).
     const schedule = new Rule(this, 'Schedule', {
@@ -135,5 +159,68 @@ export class UsageBilling extends Construct {
         'resent automatically. Check the meter event summaries in Stripe, then commit or resend it.',
       stale.metric({ period: Duration.hours(1), statistic: 'Sum' }),
     );
+  }
+
+  /** Stripe's webhook function (its route is added by the API: `TierlineApi.addSignedWebhook`). */
+  private createWebhook(props: UsageBillingProps, removalPolicy: RemovalPolicy): TierlineFunction {
+    const webhook = new TierlineFunction(this, 'Webhook', {
+      config: props.config,
+      handlerFile: 'billing-webhook.ts',
+      description: 'Tierline: Stripe webhook (upgrades, downgrades, failed and paid invoices)',
+      logRetention: props.config.environment.logRetentionDays,
+      removalPolicy,
+      memorySize: 512,
+      // Stripe waits for an answer a few seconds; a tier switch is a handful of calls.
+      timeout: Duration.seconds(20),
+      reservedConcurrentExecutions: WEBHOOK_RESERVED_CONCURRENCY,
+    });
+    Validations.of(webhook.function).acknowledge({
+      id: 'Serverless::Serverless-LambdaDLQ',
+      reason:
+        'Invoked synchronously by API Gateway for Stripe: a failure is answered 5xx and Stripe redelivers the ' +
+        'event for up to three days; nothing is queued here.',
+    });
+    return webhook;
+  }
+
+  /**
+   * Lets the API function serve `/v1/billing` (lambda/composition/aws-billing.ts `awsBillingApi`):
+   * the Stripe settings. Its metering table access it has already (billing accounts are items
+   * there); it switches no tier.
+   */
+  public grantBillingApi(fn: IFunction): void {
+    fn.addEnvironment(STRIPE_SECRET_ENV, this.stripeSecret.secretArn);
+    this.stripeSecret.grantRead(fn);
+  }
+
+  /**
+   * The tier switch's calls (lambda/customers/tier-switch.ts): the customer and its keys updated,
+   * its API Gateway key moved between the stage's usage plans, a custom plan deleted.
+   */
+  private grantTierSwitch(fn: TierlineFunction, props: UsageBillingProps): void {
+    props.customers.bindForTierSwitch(fn.function);
+    fn.function.addEnvironment(USAGE_PLANS_ENV, Stack.of(this).toJsonString(props.usagePlans));
+    const plans = `arn:${Aws.PARTITION}:apigateway:${Aws.REGION}::/usageplans`;
+    const statements = [
+      // GetUsagePlans (which plans hold a key: the repair of an interrupted move).
+      new PolicyStatement({ actions: ['apigateway:GET'], resources: [plans] }),
+      // CreateUsagePlanKey.
+      new PolicyStatement({ actions: ['apigateway:POST'], resources: [`${plans}/*/keys`] }),
+      // DeleteUsagePlanKey; UpdateUsagePlan and DeleteUsagePlan (a custom plan removed).
+      new PolicyStatement({
+        actions: ['apigateway:DELETE'],
+        resources: [`${plans}/*/keys/*`, `${plans}/*`],
+      }),
+      new PolicyStatement({ actions: ['apigateway:PATCH'], resources: [`${plans}/*`] }),
+    ];
+    for (const statement of statements) fn.function.addToRolePolicy(statement);
+    if (fn.function.role) {
+      acknowledgeWildcards(
+        fn.function.role,
+        [`${plans}/*/keys`, `${plans}/*/keys/*`, `${plans}/*`],
+        "A customer's key moves between this stage's tier plans and its own custom plan, whose id the " +
+          'operator CLI creates at run time: usage plans cannot be named in a policy before they exist.',
+      );
+    }
   }
 }

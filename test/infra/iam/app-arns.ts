@@ -54,6 +54,7 @@ export function appArns(
     aggregator: api.usageMetering.aggregator,
     reconciler: api.usageMetering.reconciler,
     billingSender: api.billing.sender,
+    billingWebhook: api.billing.webhook,
     fineTuningTasks: api.fineTuning.tasksFunction,
     fineTuningEvents: api.fineTuning.eventsFunction,
   } satisfies Record<FunctionName, unknown>;

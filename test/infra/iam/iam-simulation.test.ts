@@ -28,6 +28,7 @@ const ROLE_PRINCIPALS: RolePrincipal[] = [
   'aggregator',
   'reconciler',
   'billingSender',
+  'billingWebhook',
   'fineTuningTasks',
   'fineTuningEvents',
   'stateMachine',

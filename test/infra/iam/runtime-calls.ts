@@ -29,6 +29,7 @@ export type RolePrincipal =
   | 'aggregator'
   | 'reconciler'
   | 'billingSender'
+  | 'billingWebhook'
   | 'fineTuningTasks'
   | 'fineTuningEvents'
   | 'stateMachine'
@@ -58,6 +59,7 @@ export type FunctionName = RolePrincipal &
     | 'aggregator'
     | 'reconciler'
     | 'billingSender'
+    | 'billingWebhook'
     | 'fineTuningTasks'
     | 'fineTuningEvents'
   );
@@ -148,8 +150,7 @@ export const OPERATOR_ONLY: Record<string, string> = {
   'lambda/batches/customer-data.ts#erase: DeleteCommand':
     "a deleted customer's files and batches erased",
   'lambda/metering/usage-report.ts#ledgerDay: QueryCommand': 'operator usage and billing reports',
-  // Billing in local mode only: the embedded provider (AWS uses Stripe), and the upgrade service,
-  // whose webhook function is not deployed yet (docs/decisions.md, "Billing").
+  // Billing in local mode only: the embedded provider (AWS uses Stripe).
   ...Object.fromEntries(
     [
       'embedded-provider.ts#createCustomer: PutCommand',
@@ -162,12 +163,7 @@ export const OPERATOR_ONLY: Record<string, string> = {
       'embedded-provider.ts#invoiceNow: PutCommand',
       'embedded-provider.ts#cancelAtPeriodEnd: UpdateCommand',
       'embedded-provider.ts#cancelAt: GetCommand',
-      'billing-service.ts#handle: GetCommand',
-      'billing-service.ts#handle: PutCommand',
-      'billing-accounts.ts#create: PutCommand',
-      'billing-accounts.ts#get: GetCommand',
-      'billing-accounts.ts#activate: UpdateCommand',
-      'billing-accounts.ts#setFields: UpdateCommand',
+      'embedded-provider.ts#paymentMethod: GetCommand',
     ].map((call) => [`lambda/billing/${call}`, 'local mode billing (embedded provider, upgrades)']),
   ),
 };
@@ -1165,6 +1161,7 @@ const plumbing: RuntimeCall[] = [
       'aggregator',
       'reconciler',
       'billingSender',
+      'billingWebhook',
       'fineTuningTasks',
       'fineTuningEvents',
     ] as const
@@ -1297,10 +1294,126 @@ const services: RuntimeCall[] = [
   },
 ];
 
+/**
+ * Billing's webhook and hourly run: the billing accounts and event marks (metering table), the
+ * tier switch (the customer and its keys, its API Gateway key moved between usage plans), the
+ * Stripe settings.
+ */
+const PLANS = 'arn:aws:apigateway:us-east-1::/usageplans';
+const billing: RuntimeCall[] = [
+  // `/v1/billing` in the API function: the account opened at checkout, ended at the downgrade,
+  // read with this month's ledger (the customer-day index) for the Billing page.
+  ...roles(['api'], {
+    action: 'dynamodb:PutItem',
+    resources: (a) => [a.table('metering')],
+    sources: src('billing/billing-accounts.ts', 'create: PutCommand'),
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:GetItem',
+    resources: (a) => [a.table('metering')],
+    sources: src('billing/billing-accounts.ts', 'get: GetCommand'),
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:UpdateItem',
+    resources: (a) => [a.table('metering')],
+    sources: src('billing/billing-accounts.ts', 'setFields: UpdateCommand'),
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:Query',
+    resources: (a) => [a.index('metering', 'byCustomerDay')],
+    sources: src('storage/query-pages.ts', 'queryAll: QueryCommand'),
+  }),
+  ...roles(['billingWebhook', 'billingSender'], {
+    action: 'dynamodb:GetItem',
+    resources: (a) => [a.table('metering')],
+    sources: [
+      ...src('billing/billing-service.ts', 'handle: GetCommand', 'invoiceWasPaid: GetCommand'),
+      ...src('billing/billing-accounts.ts', 'get: GetCommand'),
+    ],
+  }),
+  ...roles(['billingWebhook'], {
+    action: 'dynamodb:PutItem',
+    resources: (a) => [a.table('metering')],
+    sources: src('billing/billing-service.ts', 'handle: PutCommand', 'invoicePaid: PutCommand'),
+  }),
+  ...roles(['billingWebhook', 'billingSender'], {
+    action: 'dynamodb:UpdateItem',
+    resources: (a) => [a.table('metering')],
+    sources: [
+      ...src('billing/billing-accounts.ts', 'activate: UpdateCommand', 'setFields: UpdateCommand'),
+      ...src('billing/billing-accounts.ts', 'move: UpdateCommand'),
+    ],
+  }),
+  ...roles(['billingWebhook', 'billingSender'], {
+    action: 'dynamodb:GetItem',
+    resources: (a) => [a.table('customers')],
+    sources: src('customers/customers-repository.ts', 'getCustomer: GetCommand'),
+  }),
+  ...roles(['billingWebhook', 'billingSender'], {
+    action: 'dynamodb:UpdateItem',
+    resources: (a) => [a.table('customers')],
+    sources: src(
+      'customers/customers-repository.ts',
+      'updateCustomer: UpdateCommand',
+      'updateKey: UpdateCommand',
+    ),
+  }),
+  ...roles(['billingWebhook', 'billingSender'], {
+    action: 'dynamodb:Query',
+    resources: (a) => [a.index('customers', 'byCreated')],
+    sources: src('customers/customers-repository.ts', 'listNamedKeys: QueryCommand'),
+  }),
+  ...roles(['billingWebhook', 'billingSender'], {
+    action: 'apigateway:GET',
+    resources: () => [PLANS],
+    sources: src(
+      'customers/tier-switch.ts',
+      'attachKey: GetUsagePlansCommand',
+      'plansByName: GetUsagePlansCommand',
+    ),
+  }),
+  ...roles(['billingWebhook', 'billingSender'], {
+    action: 'apigateway:POST',
+    resources: () => [`${PLANS}/a1b2c3/keys`],
+    sources: src(
+      'customers/tier-switch.ts',
+      'attachKey: CreateUsagePlanKeyCommand',
+      'moveKey: CreateUsagePlanKeyCommand',
+    ),
+  }),
+  ...roles(['billingWebhook', 'billingSender'], {
+    action: 'apigateway:DELETE',
+    resources: () => [`${PLANS}/a1b2c3/keys/k1l2m3`, `${PLANS}/c9d8e7`],
+    sources: src(
+      'customers/tier-switch.ts',
+      'attachKey: DeleteUsagePlanKeyCommand',
+      'moveKey: DeleteUsagePlanKeyCommand',
+      'deleteUsagePlan: DeleteUsagePlanCommand',
+    ),
+  }),
+  ...roles(['billingWebhook', 'billingSender'], {
+    action: 'apigateway:PATCH',
+    resources: () => [`${PLANS}/c9d8e7`],
+    sources: src('customers/tier-switch.ts', 'deleteUsagePlan: UpdateUsagePlanCommand'),
+  }),
+  ...roles(['billingWebhook', 'api'], {
+    action: 'secretsmanager:GetSecretValue',
+    resources: (a) => [a.stripeSecret],
+    sources: src('billing/stripe-settings.ts', 'readStripeSettings: GetSecretValueCommand'),
+  }),
+  ...roles(['billingWebhook', 'api'], {
+    action: 'kms:Decrypt',
+    resources: (a) => [a.stripeSecretKey],
+    context: () => ({ 'kms:ViaService': 'secretsmanager.us-east-1.amazonaws.com' }),
+    sources: ['aws: Secrets Manager (decrypting the Stripe secret for GetSecretValue)'],
+  }),
+];
+
 /** The table. API Gateway's invocations of the functions are derived from the synthesized methods instead. */
 export const RUNTIME_CALLS: readonly RuntimeCall[] = [
   ...metering,
   ...customers,
+  ...billing,
   ...files,
   ...storedResponses,
   ...inference,

@@ -180,6 +180,20 @@ describe('StripeBillingProvider against stripe-mock', () => {
     ]);
   });
 
+  it("reads the saved card's brand and last four digits for the Billing page", async () => {
+    const card = await provider.paymentMethod(account);
+    // stripe-mock's fixture card.
+    expect(card).toEqual({ brand: expect.any(String), last4: expect.stringMatching(/^\d{4}$/) });
+    expect(mock.requests).toEqual([
+      {
+        method: 'GET',
+        path: '/v1/customers/cus_stripe1/payment_methods',
+        params: { type: 'card', limit: '1' },
+        status: 200,
+      },
+    ]);
+  });
+
   it('does nothing for an account without a subscription', async () => {
     const bare: BillingAccount = { customerId: 'cus_org2', providerCustomerId: 'cus_stripe2' };
     await provider.invoiceNow(bare, 'k', 'final');

@@ -88,6 +88,7 @@ class DyingProvider implements BillingProvider {
     this.inner.invoiceNow(account, key, reason);
   cancelAtPeriodEnd = (account: BillingAccount) => this.inner.cancelAtPeriodEnd(account);
   listInvoices = (account: BillingAccount) => this.inner.listInvoices(account);
+  paymentMethod = (account: BillingAccount) => this.inner.paymentMethod(account);
   async reportUsage(account: BillingAccount, event: UsageEvent): Promise<void> {
     this.reports += 1;
     if (this.reports === this.dieAt && this.when === 'before_send') throw new Error('killed');
