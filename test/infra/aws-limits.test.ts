@@ -16,10 +16,11 @@ const FUNCTION_POLICY_BYTES = 20 * 1024;
 /** Headroom: a policy may use three quarters of Lambda's limit, so a few more permissions still deploy. */
 const POLICY_HEADROOM = 0.75;
 /**
- * CloudFormation: 500 resources per stack. Held at 400 (the Api stack has 277 in dev, 276 in prod,
- * with Responses and the administration API, since `/openai/v1` mirrors only the streaming and
- * public families), so a stack that grows is split or slimmed well before CloudFormation refuses
- * it; a route adds about 3 resources (its resource, method and CORS preflight; 6 when mirrored).
+ * CloudFormation: 500 resources per stack. Held at 400 (the Api stack has 295 in dev, 294 in prod,
+ * with Responses, the administration API and billing, since `/openai/v1` mirrors only the
+ * streaming and public families), so a stack that grows is split or slimmed well before
+ * CloudFormation refuses it; a route adds about 3 resources (its resource, method and CORS
+ * preflight; 6 when mirrored).
  */
 const MAX_RESOURCES = 400;
 /** CloudFormation: template body from S3 (CDK uploads it): 1 MB; outputs 200; parameters 200. */
