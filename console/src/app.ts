@@ -1,6 +1,6 @@
 import { html } from 'htm/preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { ConsoleApi, type Me } from './api-client';
+import { ApiError, ConsoleApi, type Me } from './api-client';
 import { BatchesPage } from './pages/batches';
 import { BillingPage } from './pages/billing';
 import { FineTuningPage } from './pages/fine-tuning';
@@ -87,18 +87,29 @@ export function App() {
     return () => removeEventListener('hashchange', onHash);
   }, []);
 
-  // A key kept from earlier in this tab: check it again and read the account.
+  // A key kept from earlier in this tab: check it again and read the account. Only a refused key
+  // is forgotten; a rate limit or an unreachable API keeps it and asks again shortly.
+  const [meAttempt, setMeAttempt] = useState(0);
   useEffect(() => {
     if (!api || session?.me) return;
+    let retry: ReturnType<typeof setTimeout> | undefined;
     api.me().then(
-      (me) => setSession((s) => (s ? { ...s, me } : s)),
+      (me) => {
+        setError(undefined);
+        setSession((s) => (s ? { ...s, me } : s));
+      },
       (e) => {
         setError(e);
+        if (!(e instanceof ApiError && e.status === 401)) {
+          retry = setTimeout(() => setMeAttempt((n) => n + 1), 2_000);
+          return;
+        }
         forgetKey();
         setSession(undefined);
       },
     );
-  }, [api, session?.me]);
+    return () => clearTimeout(retry);
+  }, [api, session?.me, meAttempt]);
 
   useEffect(() => {
     const title = PAGES.find((p) => p.path === path)?.label ?? 'Plan';
@@ -144,7 +155,9 @@ export function App() {
     <main id="main" tabindex="-1" ref=${heading}>
       ${
         !me
-          ? html`<p role="status">Loading your account…</p>`
+          ? error
+            ? html`<${ErrorNotice} error=${error} /><p role="status">Trying again shortly…</p>`
+            : html`<p role="status">Loading your account…</p>`
           : path === 'plan'
             ? html`<${PlanPage} api=${api} tier=${me.tier} />`
             : path === 'usage'

@@ -335,6 +335,31 @@ describe('the web console in Chromium', () => {
     await expectText(page.getByRole('heading', { level: 1 }), 'Usage');
   });
 
+  it('keeps the key through a rate limit at the gateway, says so, and loads once it passes', async () => {
+    const { apiKey } = await local.operator.createCustomer({
+      name: 'Throttled',
+      email: 'throttled@test.local',
+      tier: 'free',
+    });
+    // The Free plan's gateway burst (10) spent before the console asks who the key is.
+    await Promise.all(
+      Array.from({ length: 15 }, () =>
+        fetch(`${local.openAIBaseUrl}/models`, { headers: { authorization: `Bearer ${apiKey}` } }),
+      ),
+    );
+    await page.goto(local.consoleUrl as string);
+    await page.evaluate((key) => sessionStorage.setItem('tierline.apiKey', key), apiKey as string);
+    await page.reload();
+    await expectText(page.getByRole('alert'), 'Rate limit reached');
+    expect(await page.evaluate(() => sessionStorage.getItem('tierline.apiKey'))).toBe(apiKey);
+    // The bucket refills (2 a second) and the console asks again: signed in, on the Free plan.
+    await expectText(page.getByRole('heading', { level: 1 }), 'Free');
+
+    await page.evaluate((key) => sessionStorage.setItem('tierline.apiKey', key), developerKey);
+    await page.reload();
+    await expectText(page.getByRole('heading', { level: 1 }), 'Developer');
+  });
+
   it('signs out: the key is forgotten and the sign-in form is back', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('API key').waitFor();
