@@ -5,7 +5,7 @@ import { BillingSummaries } from '../lambda/billing/billing-summary';
 import { EmbeddedBillingProvider } from '../lambda/billing/embedded-provider';
 import { HOUR_MS } from '../lambda/billing/usage-lines';
 import { CLOSE_MARGIN_MS, type SendReport, UsageSender } from '../lambda/billing/usage-sender';
-import { billingService } from '../lambda/composition/billing';
+import { type BillingServiceParts, billingService } from '../lambda/composition/billing';
 import type { DocumentClient } from '../lambda/storage/document-client';
 
 /**
@@ -37,6 +37,8 @@ export interface LocalBillingOptions {
   customersTable: string;
   /** `billing.paymentGraceDays` of the config. */
   graceDays: number;
+  /** Usage tiers inside Developer (`usageTiersOf(config)`). */
+  usageTiers?: BillingServiceParts['usageTiers'];
   /** Where the payment e-mails go (the data folder's mail file); none: to the log. */
   mailFile?: string;
   /** Local mode's URL: the checkout page is served there. */
@@ -78,7 +80,13 @@ export function localBillingServices(options: LocalBillingOptions): LocalBilling
       tables: { metering: options.tableName, customers: options.customersTable },
     },
     provider,
-    { tiers: options.tiers, notices, graceDays: options.graceDays, now },
+    {
+      tiers: options.tiers,
+      notices,
+      graceDays: options.graceDays,
+      usageTiers: options.usageTiers,
+      now,
+    },
   );
   const summaries = new BillingSummaries({
     doc: options.doc,
@@ -94,6 +102,8 @@ export function localBillingServices(options: LocalBillingOptions): LocalBilling
     const report = await sender.run();
     await endPeriods({ accounts, provider, service, now });
     await service.expireGraces();
+    if (options.usageTiers?.tiers.length) await reportPaidInvoices({ accounts, provider, service });
+    await service.applyUsageTiers();
     for (const difference of report.differences) {
       options.log?.(
         `billing: usage reached the ledger after its hour closed: ${JSON.stringify(difference)}`,
@@ -159,6 +169,30 @@ stands in for Stripe Checkout in setup mode. Usage is billed from now on, pay pe
       await running;
     },
   };
+}
+
+/**
+ * The embedded provider's invoices are paid when cut (no money moves): each is reported to the
+ * service once, as Stripe's `invoice.paid` webhook reports a paid one, so usage tiers count it.
+ */
+async function reportPaidInvoices(parts: {
+  accounts: BillingAccounts;
+  provider: EmbeddedBillingProvider;
+  service: BillingService;
+}): Promise<void> {
+  const { accounts, provider, service } = parts;
+  for await (const account of accounts.list()) {
+    for (const invoice of await provider.listInvoices(account)) {
+      if (invoice.status !== 'paid') continue;
+      await service.handle({
+        id: `local-paid-${invoice.id}`,
+        type: 'invoice_paid',
+        customerId: account.customerId,
+        invoiceId: invoice.id,
+        amountPaidMicroUsd: invoice.totalMicroUsd,
+      });
+    }
+  }
 }
 
 /**

@@ -14,6 +14,7 @@ import type { SpeechBackend } from '../lambda/audio/speech-backend';
 import { FilesTableEraser } from '../lambda/batches/customer-data';
 import { InProcessBatchQueue } from '../lambda/batches/in-process-queue';
 import { type ApiServices, apiServices } from '../lambda/composition/api-services';
+import { usageTiersOf } from '../lambda/composition/billing';
 import type { Engines } from '../lambda/composition/engines';
 import { batchWorker } from '../lambda/composition/files-and-batches';
 import { hashApiKey } from '../lambda/customers/api-keys';
@@ -333,18 +334,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   };
   const served = await serveLocally(app.fetch, options, () => billing);
   const { settings, operator } = await localOperator(services, engines, emulator, served.url);
-  billing = localBillingServices({
-    doc: engines.doc,
-    tableName: engines.tables.metering,
-    customersTable: engines.tables.customers,
-    graceDays: config.billing.paymentGraceDays,
-    mailFile: options.dataDir ? path.join(options.dataDir, 'mail.txt') : undefined,
-    baseUrl: served.url,
-    tiers: { setTier: async (customerId, tier) => void (await operator.setTier(customerId, tier)) },
-    intervalMs: options.billingIntervalMs,
-    now: options.now,
-    log: options.log,
-  });
+  billing = startLocalBilling(engines, options, operator, served.url);
   const demoCustomers = await seedDemoCustomers(operator, options.dataDir);
   const signIn = await signInServices(options, served.consoleUrl);
   if (signIn) {
@@ -616,4 +606,27 @@ async function waitForBilling(inFlight: Set<Promise<unknown>>, options: LocalMod
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** Billing on the embedded provider: the checkout page, the sender every few minutes, the e-mails. */
+function startLocalBilling(
+  engines: Engines,
+  options: LocalModeOptions,
+  operator: Pick<Operator, 'setTier'>,
+  baseUrl: string,
+): LocalBilling {
+  const { config } = options;
+  return localBillingServices({
+    doc: engines.doc,
+    tableName: engines.tables.metering,
+    customersTable: engines.tables.customers,
+    graceDays: config.billing.paymentGraceDays,
+    usageTiers: usageTiersOf(config),
+    mailFile: options.dataDir ? path.join(options.dataDir, 'mail.txt') : undefined,
+    baseUrl,
+    tiers: { setTier: async (customerId, tier) => void (await operator.setTier(customerId, tier)) },
+    intervalMs: options.billingIntervalMs,
+    now: options.now,
+    log: options.log,
+  });
 }

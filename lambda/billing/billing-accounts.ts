@@ -1,7 +1,19 @@
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { applied } from '../storage/conditional-writes';
 import type { DocumentClient } from '../storage/document-client';
-import { and, compare, conditionOnly, exists, notExists, or, update } from '../storage/expressions';
+import {
+  and,
+  compare,
+  conditionOnly,
+  contains,
+  exists,
+  ifNotExists,
+  not,
+  notExists,
+  or,
+  update,
+  value,
+} from '../storage/expressions';
 import { queryAll } from '../storage/query-pages';
 import type { BillingAccount } from './billing-provider';
 
@@ -28,6 +40,14 @@ export interface BillingAccountRecord extends BillingAccount {
   graceInvoiceId?: string;
   /** When the grace ran out and the organization moved to Free limits (its data all kept). */
   limitedAt?: string;
+  /** Total of its paid invoices in micro-USD (usage tiers), each invoice counted once. */
+  paidMicroUsd?: number;
+  /** ISO time of its first paid invoice. */
+  firstPaidAt?: string;
+  /** The invoices counted in `paidMicroUsd`: a replayed payment is not counted twice. */
+  paidInvoices?: Set<string>;
+  /** The usage tier whose limits were last written (its index in `billing.usageTiers`; -1: none). */
+  usageTier?: number;
 }
 
 const PARTITION = 'BILLACCT';
@@ -152,6 +172,33 @@ export class PaymentStates {
         and(exists('pk'), notExists('paymentFailedAt')),
       ),
     );
+  }
+
+  /**
+   * Counts a paid invoice into the organization's total, once per invoice (the set of counted
+   * invoices and the sum change in one conditional write): answers whether this call counted it.
+   */
+  recordPayment(
+    customerId: string,
+    invoiceId: string,
+    amountMicroUsd: number,
+    at: string,
+  ): Promise<boolean> {
+    return this.move(
+      customerId,
+      update(
+        {
+          set: { firstPaidAt: ifNotExists('firstPaidAt', value(at)) },
+          add: { paidMicroUsd: amountMicroUsd, paidInvoices: new Set([invoiceId]) },
+        },
+        and(exists('pk'), not(contains('paidInvoices', invoiceId))),
+      ),
+    );
+  }
+
+  /** Notes the usage tier whose limits were written. */
+  setUsageTier(customerId: string, index: number): Promise<boolean> {
+    return this.move(customerId, update({ set: { usageTier: index } }, exists('pk')));
   }
 
   /** The grace ran out: marks the move to Free limits, once. */

@@ -1,6 +1,6 @@
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type Stripe from 'stripe';
-import type { TierName } from '../../lib/config/schema';
+import type { ModelLimits, TierModelOffer, TierName, UsageTier } from '../../lib/config/schema';
 import { BadRequestError, HttpError } from '../openai/errors';
 import { applied } from '../storage/conditional-writes';
 import type { DocumentClient } from '../storage/document-client';
@@ -10,6 +10,13 @@ import type { BillingNotices } from './billing-notices';
 import { billingNotice, type NoticeKind } from './billing-notices';
 import type { BillingProvider, CheckoutSession } from './billing-provider';
 import { hourOf } from './usage-lines';
+import {
+  type Payments,
+  type UsageTierView,
+  usageTierIndex,
+  usageTierLimits,
+  usageTierView,
+} from './usage-tiers';
 
 /**
  * How the organization's tier changes. The operator CLI's `customers set-tier`
@@ -19,6 +26,11 @@ import { hourOf } from './usage-lines';
  */
 export interface TierSwitch {
   setTier(customerId: string, tier: TierName): Promise<void>;
+  /** A Developer organization's per-model limits (usage tiers); false when they do not apply. */
+  setUsageTierLimits?(
+    customerId: string,
+    limits: Record<string, ModelLimits> | undefined,
+  ): Promise<boolean>;
 }
 
 export interface BillingServiceDeps {
@@ -31,6 +43,8 @@ export interface BillingServiceDeps {
   notices?: { sender: BillingNotices; emailOf(customerId: string): Promise<string | undefined> };
   /** Days from a failed payment to Free limits (`billing.paymentGraceDays`). @default 7 */
   graceDays?: number;
+  /** Usage tiers inside Developer (`billing.usageTiers`) and Developer's offers they multiply. */
+  usageTiers?: { tiers: readonly UsageTier[]; developerOffers: Record<string, TierModelOffer> };
   now?: () => Date;
 }
 
@@ -40,8 +54,14 @@ export type BillingEvent =
   | { id: string; type: 'subscription_ended'; customerId: string }
   /** An invoice's payment failed (or the subscription went past due): the grace state opens. */
   | { id: string; type: 'payment_failed'; customerId: string; invoiceId?: string }
-  /** An invoice was paid: the grace state it opened ends. */
-  | { id: string; type: 'invoice_paid'; customerId: string; invoiceId?: string };
+  /** An invoice was paid: the grace state it opened ends; its amount counts for usage tiers. */
+  | {
+      id: string;
+      type: 'invoice_paid';
+      customerId: string;
+      invoiceId?: string;
+      amountPaidMicroUsd?: number;
+    };
 
 /**
  * Self-service upgrade and downgrade. Free -> Developer: a checkout page saves a payment method
@@ -150,6 +170,8 @@ export class BillingService {
           });
         }
         await this.deps.tiers.setTier(customerId, 'developer');
+        // A returning organization keeps the usage tier its payments reached.
+        await this.applyUsageTier(customerId, { force: true });
         return;
       }
       case 'subscription_ended':
@@ -159,7 +181,7 @@ export class BillingService {
       case 'payment_failed':
         return this.paymentFailed(account, event.invoiceId);
       case 'invoice_paid':
-        return this.invoicePaid(account, event.invoiceId);
+        return this.invoicePaid(account, event.invoiceId, event.amountPaidMicroUsd);
     }
   }
 
@@ -178,7 +200,68 @@ export class BillingService {
     }
   }
 
-  private async invoicePaid(account: BillingAccountRecord, invoiceId?: string): Promise<void> {
+  private async invoicePaid(
+    account: BillingAccountRecord,
+    invoiceId?: string,
+    amountPaidMicroUsd?: number,
+  ): Promise<void> {
+    if (invoiceId && amountPaidMicroUsd && amountPaidMicroUsd > 0) {
+      await this.payments.recordPayment(
+        account.customerId,
+        invoiceId,
+        amountPaidMicroUsd,
+        this.now().toISOString(),
+      );
+    }
+    await this.endGraceOnPayment(account, invoiceId);
+    // After the grace's end, so restored Developer limits get the tier's raise too.
+    await this.applyUsageTier(account.customerId, { force: true });
+  }
+
+  /**
+   * Writes the limits of the usage tier the organization has reached (`billing.usageTiers`) when
+   * it differs from the one last written, or always with `force` (a tier switch took them off).
+   * Answers the tier's index (-1: none), or undefined when usage tiers are off or do not apply.
+   */
+  async applyUsageTier(customerId: string, options: { force?: boolean } = {}) {
+    const config = this.deps.usageTiers;
+    if (!config || config.tiers.length === 0) return undefined;
+    const account = await this.deps.accounts.get(customerId);
+    if (!account || (account.status !== 'active' && account.status !== 'cancelling')) {
+      return undefined;
+    }
+    if (account.limitedAt) return undefined; // on Free limits until the payment
+    const index = usageTierIndex(config.tiers, account, this.now());
+    if (!options.force && index === (account.usageTier ?? -1)) return index;
+    const tier = config.tiers[index];
+    const limits = tier ? usageTierLimits(config.developerOffers, tier.limitMultiplier) : undefined;
+    if (await this.deps.tiers.setUsageTierLimits?.(customerId, limits)) {
+      await this.payments.setUsageTier(customerId, index);
+    }
+    return index;
+  }
+
+  /** The usage tier `payments` reached and what unlocks the next (null: usage tiers are off). */
+  usageTierOf(payments: Payments): UsageTierView | null {
+    return usageTierView(this.deps.usageTiers?.tiers ?? [], payments, this.now());
+  }
+
+  /** Every billed organization's usage tier, again (the hourly run: days since the first payment). */
+  async applyUsageTiers(): Promise<number> {
+    if (!this.deps.usageTiers?.tiers.length) return 0;
+    let changed = 0;
+    for await (const account of this.deps.accounts.list()) {
+      const before = account.usageTier ?? -1;
+      const after = await this.applyUsageTier(account.customerId);
+      if (after !== undefined && after !== before) changed += 1;
+    }
+    return changed;
+  }
+
+  private async endGraceOnPayment(
+    account: BillingAccountRecord,
+    invoiceId?: string,
+  ): Promise<void> {
     if (invoiceId) {
       await this.deps.doc.send(
         new PutCommand({
@@ -290,8 +373,15 @@ function billingEventOf(event: Stripe.Event): BillingEvent | undefined {
       invoice.parent?.subscription_details?.metadata?.organization ??
       invoice.metadata?.organization;
     if (!customerId) return undefined;
-    const type = event.type === 'invoice.paid' ? 'invoice_paid' : 'payment_failed';
-    return { id: event.id, type, customerId, ...(invoice.id ? { invoiceId: invoice.id } : {}) };
+    const ids = { id: event.id, customerId, ...(invoice.id ? { invoiceId: invoice.id } : {}) };
+    if (event.type === 'invoice.payment_failed') return { ...ids, type: 'payment_failed' };
+    // `amount_paid` in the invoice's currency's smallest unit: cents of USD, 10,000 µ$ each.
+    const cents = invoice.amount_paid;
+    return {
+      ...ids,
+      type: 'invoice_paid',
+      ...(Number.isSafeInteger(cents) && cents > 0 ? { amountPaidMicroUsd: cents * 10_000 } : {}),
+    };
   }
   if (event.type === 'customer.subscription.updated') {
     // past_due: "payment is required but cannot be paid" (Stripe's Subscription status). The

@@ -31,7 +31,7 @@ export class BillingSummaries {
       tableName: string;
       accounts: Pick<BillingAccounts, 'get'>;
       provider: BillingProvider;
-      service: Pick<BillingService, 'graceEndsAt'>;
+      service: Pick<BillingService, 'graceEndsAt' | 'usageTierOf'>;
       now?: () => Date;
     },
   ) {}
@@ -81,6 +81,8 @@ export class BillingSummaries {
             invoice_id: account.graceInvoiceId ?? null,
           }
         : null,
+      // Usage tiers inside Developer (off: null): what was paid, what unlocks the next step.
+      usage_tier: this.deps.service.usageTierOf(account ?? {}),
     };
   }
 

@@ -11,6 +11,7 @@ import { readStripeSettings, STRIPE_SECRET_ENV } from '../billing/stripe-setting
 import { TierSwitch, USAGE_PLANS_ENV, usagePlanSettingsFrom } from '../customers/tier-switch';
 import { awsClientOptions } from '../storage/aws-clients';
 import type { Stores } from './aws-stores';
+import type { BillingServiceParts } from './billing';
 import { billingService } from './billing';
 import { requiredEnv } from './environment';
 import { customersRepository } from './repositories';
@@ -30,7 +31,11 @@ export interface AwsBilling {
  */
 export async function awsBilling(
   stores: Pick<Stores, 'doc' | 'tables'>,
-  options: { graceDays: number; log: (notice: unknown) => void },
+  options: {
+    graceDays: number;
+    usageTiers?: BillingServiceParts['usageTiers'];
+    log: (notice: unknown) => void;
+  },
 ): Promise<AwsBilling> {
   const secrets = new SecretsManagerClient(awsClientOptions());
   const settings = await readStripeSettings(secrets, requiredEnv(STRIPE_SECRET_ENV));
@@ -49,6 +54,7 @@ export async function awsBilling(
     tiers: { setTier: async (customerId, tier) => void (await tiers.setTier(customerId, tier)) },
     notices,
     graceDays: options.graceDays,
+    usageTiers: options.usageTiers,
   });
   return { stripe, webhookSecret: settings.webhookSecret, provider, service };
 }

@@ -1,8 +1,14 @@
+import type { TierlineConfig } from '../../lib/config/schema';
 import { BillingAccounts } from '../billing/billing-accounts';
 import type { BillingNotices } from '../billing/billing-notices';
 import type { BillingProvider } from '../billing/billing-provider';
-import { BillingService, type TierSwitch } from '../billing/billing-service';
+import {
+  BillingService,
+  type BillingServiceDeps,
+  type TierSwitch,
+} from '../billing/billing-service';
 import { UsageSender } from '../billing/usage-sender';
+import { setUsageTierLimits } from '../customers/usage-tier-limits';
 import type { Stores } from './aws-stores';
 import type { Tables } from './engines';
 import { customersRepository } from './repositories';
@@ -27,7 +33,14 @@ export interface BillingServiceParts {
   notices?: BillingNotices;
   /** `billing.paymentGraceDays` of the config. */
   graceDays: number;
+  /** Usage tiers inside Developer ({@link usageTiersOf}); absent or empty: off. */
+  usageTiers?: BillingServiceDeps['usageTiers'];
   now?: () => Date;
+}
+
+/** The config's usage tiers (`billing.usageTiers`) and the Developer offers they multiply. */
+export function usageTiersOf(config: TierlineConfig): BillingServiceDeps['usageTiers'] {
+  return { tiers: config.billing.usageTiers, developerOffers: config.tiers.developer.models };
 }
 
 /**
@@ -48,8 +61,13 @@ export function billingService(
     tableName: table,
     accounts: new BillingAccounts(doc, table),
     provider,
-    tiers: parts.tiers,
+    tiers: {
+      setTier: (customerId, tier) => parts.tiers.setTier(customerId, tier),
+      // Written on the organization's keys, in every runtime alike.
+      setUsageTierLimits: (customerId, limits) => setUsageTierLimits(customers, customerId, limits),
+    },
     graceDays: parts.graceDays,
+    usageTiers: parts.usageTiers,
     now: parts.now,
     ...(parts.notices
       ? {

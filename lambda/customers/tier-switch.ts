@@ -6,8 +6,9 @@ import {
   GetUsagePlansCommand,
   UpdateUsagePlanCommand,
 } from '@aws-sdk/client-api-gateway';
-import type { TierName } from '../../lib/config/schema';
+import type { ModelLimits, TierName } from '../../lib/config/schema';
 import type { CustomerRecord, CustomersRepository } from './customers-repository';
+import { setUsageTierLimits } from './usage-tier-limits';
 
 /** Why a tier switch could not be made; the operator CLI maps each to its exit code. */
 export type TierSwitchFailure = 'not_found' | 'wrong_state' | 'no_deployment';
@@ -188,6 +189,14 @@ export class TierSwitch {
       throw error;
     });
     return this.namedPlans;
+  }
+
+  /** {@link setUsageTierLimits} on this switch's customers. */
+  setUsageTierLimits(
+    customerId: string,
+    limits: Record<string, ModelLimits> | undefined,
+  ): Promise<boolean> {
+    return setUsageTierLimits(this.customers, customerId, limits);
   }
 
   async setTier(

@@ -3,7 +3,7 @@ import type { BillingService } from '../billing/billing-service';
 import type { UsageSender } from '../billing/usage-sender';
 import { awsBilling } from '../composition/aws-billing';
 import { awsStores } from '../composition/aws-stores';
-import { usageSender } from '../composition/billing';
+import { usageSender, usageTiersOf } from '../composition/billing';
 import { bundledConfig } from '../config';
 
 // Created once per execution environment; EventBridge invokes it every hour.
@@ -15,6 +15,7 @@ let sender: Promise<{ usage: UsageSender; service: BillingService }> | undefined
 async function createSender() {
   const billing = await awsBilling(stores, {
     graceDays: bundledConfig().billing.paymentGraceDays,
+    usageTiers: usageTiersOf(bundledConfig()),
     log: (notice) => logger.info('billing notice', { notice }),
   });
   return { usage: usageSender(stores, billing.provider), service: billing.service };
@@ -29,6 +30,9 @@ export const handler = async () => {
   const report = await usage.run();
   // Unpaid past their grace: Free limits (billing-service.ts `expireGraces`).
   const limited = await service.expireGraces();
+  // Usage tiers that days since the first payment reached (billing-service.ts `applyUsageTiers`).
+  const raised = await service.applyUsageTiers();
+  if (raised > 0) logger.info('usage tiers changed', { organizations: raised });
   // The log lines the alarms count (metric filters in lib/constructs/billing/usage-billing.ts).
   for (const difference of report.differences) {
     logger.warn('usage reached the ledger after its hour was sent', {

@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { handleStripeWebhook, type WebhookRequest } from '../billing/webhook';
 import { awsBilling } from '../composition/aws-billing';
 import { awsStores } from '../composition/aws-stores';
+import { usageTiersOf } from '../composition/billing';
 import { bundledConfig } from '../config';
 
 // Created once per execution environment; API Gateway calls it for Stripe's deliveries
@@ -13,6 +14,7 @@ let billing: ReturnType<typeof awsBilling> | undefined;
 export const handler = async (request: WebhookRequest) => {
   billing ??= awsBilling(stores, {
     graceDays: bundledConfig().billing.paymentGraceDays,
+    usageTiers: usageTiersOf(bundledConfig()),
     log: (notice) => logger.info('billing notice', { notice }),
   }).catch((error: unknown) => {
     billing = undefined;

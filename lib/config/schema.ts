@@ -675,9 +675,43 @@ export const DEFAULT_FILES_CONFIG: FilesConfig = {
   uploadExpirySeconds: 3_600,
   maxPartsPerUpload: 1_000,
 };
+/**
+ * One usage tier inside Developer (OpenAI's idea): reached once the organization has paid at least
+ * `minPaidUsd` in total and its first payment is at least `minDaysSinceFirstPayment` days old; its
+ * models' limits are Developer's times `limitMultiplier`.
+ */
+export const usageTierSchema = z
+  .object({
+    name: z.string().min(1).max(32),
+    minPaidUsd: z.number().min(0),
+    minDaysSinceFirstPayment: z.number().int().min(0).max(3_650),
+    limitMultiplier: z.number().min(1).max(1_000),
+  })
+  .strict();
+export type UsageTier = z.infer<typeof usageTierSchema>;
+
 /** Pay-per-token billing (lambda/billing/). */
 export const billingSchema = z
   .object({
+    /**
+     * Usage tiers inside Developer, lowest first; none (the default) turns them off. Each step
+     * must ask for at least what the one before asks, and give at least its multiplier.
+     */
+    usageTiers: z
+      .array(usageTierSchema)
+      .max(10)
+      .default([])
+      .refine(
+        (tiers) =>
+          tiers.every(
+            (tier, i) =>
+              i === 0 ||
+              (tier.minPaidUsd >= (tiers[i - 1]?.minPaidUsd ?? 0) &&
+                tier.minDaysSinceFirstPayment >= (tiers[i - 1]?.minDaysSinceFirstPayment ?? 0) &&
+                tier.limitMultiplier >= (tiers[i - 1]?.limitMultiplier ?? 1)),
+          ),
+        { message: 'usage tiers must be ordered: each asks for and gives at least the one before' },
+      ),
     /**
      * Days from a failed payment (Stripe's `invoice.payment_failed`) to Free limits, while Stripe
      * retries the charge; the invoice's payment ends the grace (or the Free limits) at once.
@@ -686,7 +720,7 @@ export const billingSchema = z
   })
   .strict();
 export type BillingConfig = z.infer<typeof billingSchema>;
-export const DEFAULT_BILLING_CONFIG: BillingConfig = { paymentGraceDays: 7 };
+export const DEFAULT_BILLING_CONFIG: BillingConfig = { paymentGraceDays: 7, usageTiers: [] };
 
 /** What the customer console shows that only the operator knows. */
 export const consoleSchema = z

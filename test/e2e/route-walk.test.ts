@@ -480,7 +480,12 @@ describe('the route walk: every documented operation, valid and invalid', () => 
 
   beforeAll(async () => {
     local = await startLocalMode({
-      config: loadConfig({ env: 'dev' }),
+      // Hundreds of requests on one customer's keys, which share its edge bucket: the walk is not
+      // about the usage plan's throttle (official-clients.test.ts is).
+      config: loadConfig({
+        env: 'dev',
+        overrides: { tiers: { developer: { edge: { rateLimit: 10_000, burstLimit: 10_000 } } } },
+      }),
       port: 0,
       // Slow enough that a one-line batch is still running when the walk cancels it.
       backend: new TestModelBackend({ replyTokens: 3, timeToFirstTokenMs: 1_000 }),

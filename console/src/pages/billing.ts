@@ -34,6 +34,25 @@ function GraceNotice({ grace }: { grace: NonNullable<Billing['grace']> }) {
   </div>`;
 }
 
+/** Usage tiers inside Developer: the tier reached, and exactly what unlocks the next. */
+function UsageTierNotice({ tier }: { tier: NonNullable<Billing['usage_tier']> }) {
+  const next = tier.next;
+  const days = (n: number) => `${n} day${n === 1 ? '' : 's'}`;
+  return html`<div class="usage-tier" data-testid="usage-tier">
+    <h2>Usage tier</h2>
+    <p>${
+      tier.current
+        ? `${tier.current.name}: your limits are ${tier.current.limit_multiplier}× Developer's.`
+        : "Developer's limits: no usage tier reached yet."
+    } Paid so far: ${formatUsd(tier.paid_usd)}; ${days(tier.days_since_first_payment)} since your first payment.</p>
+    ${
+      next
+        ? html`<p data-testid="next-usage-tier">Next: ${next.name} (${next.limit_multiplier}× limits) after ${formatUsd(next.min_paid_usd)} paid in total and ${days(next.min_days_since_first_payment)} since your first payment.</p>`
+        : html`<p>This is the highest usage tier.</p>`
+    }
+  </div>`;
+}
+
 /**
  * The Billing page: how the organization pays (payment method, status), this month's running
  * total per model and kind from the ledger, the next invoice threshold, past invoices with their
@@ -76,6 +95,7 @@ export function BillingPage({ api }: { api: ConsoleApi }) {
     <h1 id="billing-title">Billing</h1>
     <p class="lead" data-testid="billing-status">${STATUS_WORDS[billing.status]}</p>
     ${billing.grace ? html`<${GraceNotice} grace=${billing.grace} />` : null}
+    ${billing.usage_tier && billing.status !== 'none' ? html`<${UsageTierNotice} tier=${billing.usage_tier} />` : null}
     <dl class="figures">
       <div><dt>Payment method</dt><dd data-testid="payment-method">${
         billing.payment_method

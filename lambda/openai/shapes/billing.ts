@@ -54,6 +54,24 @@ export const billingShape = z.object({
       invoice_id: z.nullable(z.string()),
     }),
   ),
+  /** Usage tiers inside Developer (`billing.usageTiers`); null when the operator has none. */
+  usage_tier: z.nullable(
+    z.object({
+      /** The tier reached: its limits are Developer's times `limit_multiplier`; null: none yet. */
+      current: z.nullable(z.object({ name: z.string(), limit_multiplier: z.number() })),
+      /** The next tier and what it asks for; null past the last. */
+      next: z.nullable(
+        z.object({
+          name: z.string(),
+          limit_multiplier: z.number(),
+          min_paid_usd: z.number(),
+          min_days_since_first_payment: z.int(),
+        }),
+      ),
+      paid_usd: z.number(),
+      days_since_first_payment: z.int().check(z.minimum(0)),
+    }),
+  ),
 });
 export type Billing = z.output<typeof billingShape>;
 export type BillingInvoice = z.output<typeof billingInvoiceShape>;

@@ -56,6 +56,9 @@ describe('the Stripe webhook: upgrades and failed payments', () => {
   let service: BillingService;
   let mailFile: string;
   let clock: number;
+  let tierSwitch: TierSwitch;
+  let customersTable: string;
+  let provider: StripeBillingProvider;
 
   beforeAll(async () => {
     dynamo = await startDynalite();
@@ -89,12 +92,18 @@ describe('the Stripe webhook: upgrades and failed payments', () => {
     writeFileSync(mailFile, '');
     clock = Date.parse('2026-12-07T05:20:00.000Z');
     const tiers = new TierSwitch(repository, apiGateway, plans);
+    tierSwitch = tiers;
+    customersTable = customers.tableName;
+    provider = new StripeBillingProvider(stripe, {
+      meterEventName: 'tierline_usage',
+      priceId: 'price_1',
+    });
     service = billingService(
       {
         doc,
         tables: { metering: meteringTable, customers: customers.tableName },
       },
-      new StripeBillingProvider(stripe, { meterEventName: 'tierline_usage', priceId: 'price_1' }),
+      provider,
       {
         tiers: { setTier: async (id, tier) => void (await tiers.setTier(id, tier)) },
         notices: mailFileNotices(mailFile),
@@ -269,5 +278,99 @@ describe('the Stripe webhook: upgrades and failed payments', () => {
     await deliver(invoiceEvent('evt_paid', 'invoice.paid', 'in_9'));
     expect((await account())?.paymentFailedAt).toBeUndefined();
     expect(await tier()).toBe('developer');
+  });
+
+  it("usage tiers: paid invoices (each once) and days since the first payment raise the keys' limits", async () => {
+    const config = loadConfig({ env: 'dev' });
+    const tiered = billingService(
+      { doc, tables: { metering: meteringTable, customers: customersTable } },
+      provider,
+      {
+        tiers: { setTier: async (id, tier) => void (await tierSwitch.setTier(id, tier)) },
+        graceDays: 3,
+        usageTiers: {
+          tiers: [
+            { name: 'Tier 1', minPaidUsd: 5, minDaysSinceFirstPayment: 0, limitMultiplier: 2 },
+            { name: 'Tier 2', minPaidUsd: 50, minDaysSinceFirstPayment: 7, limitMultiplier: 5 },
+          ],
+          developerOffers: config.tiers.developer.models,
+        },
+        now: () => new Date(clock),
+      },
+    );
+    const deliverTo = (request: { body: string; headers: Record<string, string> }) =>
+      handleStripeWebhook(request, { stripe, secret: SECRET, service: tiered });
+    const paid = (id: string, invoiceId: string, cents: number) =>
+      delivery(id, 'invoice.paid', {
+        object: 'invoice',
+        id: invoiceId,
+        amount_paid: cents,
+        parent: {
+          type: 'subscription_details',
+          subscription_details: { metadata: { organization: 'cus_1' } },
+        },
+      });
+    const limitsOf = async (model: string) => {
+      const customer = await repository.getCustomer('cus_1');
+      return (await repository.getKey(customer?.keyHash ?? ''))?.customModelLimits?.[model];
+    };
+    const offer = config.tiers.developer.models['qwen3-8b'];
+    if (!offer) throw new Error('qwen3-8b is not a Developer model');
+    const times = (n: number) => ({
+      rpm: offer.rpm * n,
+      rpd: offer.rpd * n,
+      tpm: offer.tpm * n,
+      tpd: offer.tpd * n,
+    });
+
+    await deliverTo(setupCompleted('evt_setup'));
+    expect(await limitsOf('qwen3-8b')).toBeUndefined();
+    expect(tiered.usageTierOf((await account()) ?? {})).toMatchObject({
+      current: null,
+      next: { name: 'Tier 1', min_paid_usd: 5, min_days_since_first_payment: 0 },
+      paid_usd: 0,
+    });
+
+    // $3 paid: under Tier 1. The same invoice again, in another event or a replay: counted once.
+    await deliverTo(paid('evt_p1', 'in_1', 300));
+    await deliverTo(paid('evt_p1', 'in_1', 300));
+    await deliverTo(paid('evt_p1_again', 'in_1', 300));
+    expect(await account()).toMatchObject({
+      paidMicroUsd: 3_000_000,
+      firstPaidAt: '2026-12-07T05:20:00.000Z',
+    });
+    expect(await limitsOf('qwen3-8b')).toBeUndefined();
+
+    // $5.50 in all: Tier 1, twice Developer's limits on the key.
+    await deliverTo(paid('evt_p2', 'in_2', 250));
+    expect((await account())?.paidMicroUsd).toBe(5_500_000);
+    expect(await limitsOf('qwen3-8b')).toEqual(times(2));
+    expect((await account())?.usageTier).toBe(0);
+
+    // $55.50, but Tier 2 also asks 7 days since the first payment: the hourly run raises it then.
+    await deliverTo(paid('evt_p3', 'in_3', 5_000));
+    expect(await limitsOf('qwen3-8b')).toEqual(times(2));
+    clock += 7 * DAY - 1;
+    expect(await tiered.applyUsageTiers()).toBe(0);
+    clock += 1;
+    expect(await tiered.applyUsageTiers()).toBe(1);
+    expect(await tiered.applyUsageTiers()).toBe(0);
+    expect(await limitsOf('qwen3-8b')).toEqual(times(5));
+    expect(tiered.usageTierOf((await account()) ?? {})).toEqual({
+      current: { name: 'Tier 2', limit_multiplier: 5 },
+      next: null,
+      paid_usd: 55.5,
+      days_since_first_payment: 7,
+    });
+
+    // Back to Free (the subscription ended): the tier switch takes the raised limits off.
+    await deliverTo(
+      delivery('evt_end', 'customer.subscription.deleted', {
+        object: 'subscription',
+        metadata: { organization: 'cus_1' },
+      }),
+    );
+    expect(await tier()).toBe('free');
+    expect(await limitsOf('qwen3-8b')).toBeUndefined();
   });
 });

@@ -22,8 +22,8 @@ const normalize = (path: string) =>
 
 describe("Tierline's OpenAPI document", () => {
   it('documents every route of the app, and nothing the app does not serve', () => {
-    // With every optional part (files, batches, fine-tuning jobs, adapters, accounts, speech) present, so all
-    // routes are registered.
+    // With every optional part (files, batches, fine-tuning jobs, adapters, accounts, speech,
+    // billing) present, so all routes are registered.
     const app = createApiApp({
       config,
       speech: {},
@@ -33,6 +33,7 @@ describe("Tierline's OpenAPI document", () => {
       adapters: {},
       accounts: {},
       responses: {},
+      billing: {},
     } as unknown as ApiDependencies);
     const served = new Set(
       app.routes

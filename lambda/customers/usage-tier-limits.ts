@@ -1,0 +1,24 @@
+import type { ModelLimits } from '../../lib/config/schema';
+import type { CustomersRepository } from './customers-repository';
+
+/**
+ * Writes a Developer organization's per-model limits on its keys (usage tiers,
+ * lambda/billing/usage-tiers.ts); `undefined` goes back to the tier's own limits. An organization
+ * on another tier, or on an operator's custom plan, is left as it is (answers false).
+ */
+export async function setUsageTierLimits(
+  customers: Pick<CustomersRepository, 'getCustomer' | 'updateCustomerKeys'>,
+  customerId: string,
+  limits: Record<string, ModelLimits> | undefined,
+): Promise<boolean> {
+  const customer = await customers.getCustomer(customerId);
+  if (customer?.tier !== 'developer' || customer.status !== 'active') return false;
+  if (customer.customPlan) return false;
+  // The limits live on the keys (the authorizer reads them there); new keys copy the primary's.
+  if (limits) {
+    await customers.updateCustomerKeys(customerId, customer.keyHash, { customModelLimits: limits });
+  } else {
+    await customers.updateCustomerKeys(customerId, customer.keyHash, {}, ['customModelLimits']);
+  }
+  return true;
+}
