@@ -1334,7 +1334,11 @@ const billing: RuntimeCall[] = [
   ...roles(['billingWebhook'], {
     action: 'dynamodb:PutItem',
     resources: (a) => [a.table('metering')],
-    sources: src('billing/billing-service.ts', 'handle: PutCommand', 'endGraceOnPayment: PutCommand'),
+    sources: src(
+      'billing/billing-service.ts',
+      'handle: PutCommand',
+      'endGraceOnPayment: PutCommand',
+    ),
   }),
   ...roles(['billingWebhook', 'billingSender'], {
     action: 'dynamodb:UpdateItem',
