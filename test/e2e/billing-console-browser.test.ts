@@ -16,6 +16,13 @@ const MODEL = 'qwen3-8b';
 const config = loadConfig({
   env: 'dev',
   overrides: {
+    // Usage tiers on: the $1 threshold invoice, once paid, reaches the first.
+    billing: {
+      usageTiers: [
+        { name: 'Tier 1', minPaidUsd: 1, minDaysSinceFirstPayment: 0, limitMultiplier: 2 },
+        { name: 'Tier 2', minPaidUsd: 100, minDaysSinceFirstPayment: 30, limitMultiplier: 4 },
+      ],
+    },
     tiers: {
       // The page's own requests and the client's share one key's edge bucket, and a plan change
       // reaches the emulated gateway within 5 s: the Free bucket (burst 10) is not what this tests.
@@ -121,6 +128,21 @@ describe('the Billing page in Chromium', () => {
     await openBilling();
     await expectText(page.getByTestId('invoices'), 'threshold:1');
     await expectText(page.getByTestId('next-threshold'), '$10.00');
+    // The invoice is paid (the embedded provider's are): Tier 1, twice Developer's limits.
+    await expectText(page.getByTestId('usage-tier'), "Tier 1: your limits are 2× Developer's.");
+    await expectText(
+      page.getByTestId('next-usage-tier'),
+      'Next: Tier 2 (4× limits) after $100.00 paid in total and 30 days since your first payment.',
+    );
+    // ...and the key's limits are the tier's, as `/v1/limits` (the limiter's view) says.
+    const limits = (await (
+      await fetch(`${local.openAIBaseUrl}/limits`, {
+        headers: { authorization: `Bearer ${apiKey}` },
+      })
+    ).json()) as { data: { model: string; requests_per_minute: { limit: number } }[] };
+    expect(limits.data.find((m) => m.model === MODEL)?.requests_per_minute.limit).toBe(
+      2 * (config.tiers.developer.models[MODEL]?.rpm ?? 0),
+    );
 
     // The downgrade: Developer until the period's end, then the final invoice and Free.
     clock = Date.parse('2026-06-20T09:00:05.000Z');
