@@ -354,6 +354,12 @@ describe('the web console in Chromium', () => {
     expect(await page.evaluate(() => sessionStorage.getItem('tierline.apiKey'))).toBe(apiKey);
     // The bucket refills (2 a second) and the console asks again: signed in, on the Free plan.
     await expectText(page.getByRole('heading', { level: 1 }), 'Free');
+    // Developer is self-service: the Plan page sends a Free organization to Billing.
+    const upgrade = page.getByTestId('self-service-upgrade');
+    await expectText(upgrade, 'add a payment method on the Billing page');
+    expect(await upgrade.getByRole('link', { name: 'Go to Billing' }).getAttribute('href')).toBe(
+      '#/billing',
+    );
 
     await page.evaluate((key) => sessionStorage.setItem('tierline.apiKey', key), developerKey);
     await page.reload();

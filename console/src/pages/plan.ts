@@ -115,6 +115,15 @@ export function PlanPage({ api, tier }: { api: ConsoleApi; tier: string }) {
         : null
     }
     ${
+      tier === 'free'
+        ? html`<div class="upgrade" data-testid="self-service-upgrade">
+          <h2>Upgrade to Developer yourself</h2>
+          <p>Developer is pay per token: add a payment method on the Billing page (an owner's admin key or session) and your limits change as soon as it is saved. Usage is invoiced at $1, $10, $100, $500 and $1,000, then monthly.</p>
+          <p><a class="button" href="#/billing">Go to Billing</a></p>
+        </div>`
+        : null
+    }
+    ${
       plans.upgrade
         ? html`<div class="upgrade">
           <h2>How to change your plan</h2>
