@@ -11,8 +11,8 @@ describe('the stripe-mock helper', () => {
   });
   afterAll(async () => mock?.stop());
 
-  it('pins the same stripe-mock version as .ci/run, which installs it', () => {
-    const ci = readFileSync(path.join(__dirname, '..', '..', '..', '.ci', 'run'), 'utf8');
+  it('pins the same stripe-mock version as .ci/stripe-mock, which installs it', () => {
+    const ci = readFileSync(path.join(__dirname, '..', '..', '..', '.ci', 'stripe-mock'), 'utf8');
     expect(ci).toContain(`STRIPE_MOCK_VERSION=${STRIPE_MOCK_VERSION}\n`);
   });
 
