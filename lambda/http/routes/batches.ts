@@ -5,19 +5,7 @@ import { isWellFormedId } from '../../files/ids';
 import { BadRequestError } from '../../openai/errors';
 import type { OpenAIBatchList } from '../../openai/shapes/batches';
 import type { AppEnv } from '../types';
-import { readJsonObject } from './request-bodies';
-
-function parseLimit(raw: string | undefined): number {
-  if (raw === undefined) return 20;
-  const limit = Number(raw);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-    throw new BadRequestError("'limit' must be an integer from 1 to 100.", {
-      param: 'limit',
-      code: 'invalid_value',
-    });
-  }
-  return limit;
-}
+import { listLimit, readJsonObject } from './request-bodies';
 
 /**
  * The `after` cursor: a batch id. Anything else could never name a batch (and a key longer than
@@ -49,7 +37,7 @@ export function batchRoutes(batches: BatchService): Hono<AppEnv> {
   routes.get('/batches', async (c) => {
     const { batches: page, hasMore } = await batches.list(
       c.get('principal').customerId,
-      parseLimit(c.req.query('limit')),
+      listLimit(c.req.query('limit')),
       parseAfter(c.req.query('after')),
     );
     return c.json<OpenAIBatchList>({

@@ -9,21 +9,9 @@ import { isWellFormedId } from '../../files/ids';
 import { BadRequestError } from '../../openai/errors';
 import type { OpenAIFileDeleted } from '../../openai/shapes/files';
 import type { AppEnv, FilesApi } from '../types';
-import { formFile, readMultipartForm } from './request-bodies';
+import { formFile, listLimit, readMultipartForm } from './request-bodies';
 
 const MAX_LIST_LIMIT = 10_000;
-
-function parseLimit(raw: string | undefined): number {
-  if (raw === undefined) return MAX_LIST_LIMIT;
-  const limit = Number(raw);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-    throw new BadRequestError(`'limit' must be an integer from 1 to ${MAX_LIST_LIMIT}.`, {
-      param: 'limit',
-      code: 'invalid_value',
-    });
-  }
-  return limit;
-}
 
 function parseOrder(raw: string | undefined): 'asc' | 'desc' {
   if (raw === undefined) return 'desc';
@@ -85,7 +73,7 @@ export function fileRoutes({ files, storageQuotaBytes }: FilesApi): Hono<AppEnv>
       purpose: parseListedPurpose(c.req.query('purpose')),
       order: parseOrder(c.req.query('order')),
       after: parseAfter(c.req.query('after')),
-      limit: parseLimit(c.req.query('limit')),
+      limit: listLimit(c.req.query('limit'), MAX_LIST_LIMIT, MAX_LIST_LIMIT),
     });
     return c.json(toOpenAIFileList(page, hasMore));
   });

@@ -8,19 +8,7 @@ import type {
   FineTuningJobList,
 } from '../../openai/shapes/fine-tuning';
 import type { AppEnv } from '../types';
-import { readJsonObject } from './request-bodies';
-
-function parseLimit(raw: string | undefined, fallback: number): number {
-  if (raw === undefined) return fallback;
-  const limit = Number(raw);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-    throw new BadRequestError("'limit' must be an integer from 1 to 100.", {
-      param: 'limit',
-      code: 'invalid_value',
-    });
-  }
-  return limit;
-}
+import { listLimit, readJsonObject } from './request-bodies';
 
 /** An `after` cursor: an id of ours, never a key longer than DynamoDB takes. */
 function parseAfter(raw: string | undefined): string | undefined {
@@ -52,7 +40,7 @@ export function fineTuningJobRoutes(jobs: JobsService): Hono<AppEnv> {
   routes.get('/fine_tuning/jobs', async (c) => {
     const page = await jobs.list(
       c.get('principal').customerId,
-      parseLimit(c.req.query('limit'), 20),
+      listLimit(c.req.query('limit'), 20),
       parseAfter(c.req.query('after')),
     );
     return c.json<FineTuningJobList>({
@@ -70,7 +58,7 @@ export function fineTuningJobRoutes(jobs: JobsService): Hono<AppEnv> {
     const page = await jobs.events(
       c.get('principal').customerId,
       c.req.param('jobId'),
-      parseLimit(c.req.query('limit'), 20),
+      listLimit(c.req.query('limit'), 20),
       parseAfter(c.req.query('after')),
     );
     return c.json<FineTuningJobEventList>({
@@ -84,7 +72,7 @@ export function fineTuningJobRoutes(jobs: JobsService): Hono<AppEnv> {
     const page = await jobs.checkpoints(
       c.get('principal').customerId,
       c.req.param('jobId'),
-      parseLimit(c.req.query('limit'), 10),
+      listLimit(c.req.query('limit'), 10),
       parseAfter(c.req.query('after')),
     );
     const data = page.checkpoints.map((checkpoint) => checkpointView(page.job, checkpoint));

@@ -12,24 +12,11 @@ import { CustomerKeys, isAdminKey, parseKeyName } from '../../customers/customer
 import type { LambdaBindings } from '../../customers/lambda-principal';
 import { BadRequestError, NotFoundError } from '../../openai/errors';
 import type { AccountServicesApi, ApiDependencies, AppEnv } from '../types';
-import { readJsonObject } from './request-bodies';
-
-/** `limit` of a list: 1 to 100, 20 when absent, as OpenAI's administration API pages. */
-function parseLimit(raw: string | undefined): number {
-  if (raw === undefined) return 20;
-  const limit = Number(raw);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-    throw new BadRequestError("'limit' must be an integer from 1 to 100.", {
-      param: 'limit',
-      code: 'invalid_value',
-    });
-  }
-  return limit;
-}
+import { listLimit, readJsonObject } from './request-bodies';
 
 /** A page of an in-memory list (projects and keys are few): the items after `after`, up to `limit`. */
 function page<T>(items: T[], idOf: (item: T) => string, c: Context) {
-  const limit = parseLimit(c.req.query('limit'));
+  const limit = listLimit(c.req.query('limit'));
   const after = c.req.query('after');
   const start = after === undefined ? 0 : items.findIndex((item) => idOf(item) === after) + 1;
   // An `after` that names nothing of the caller's answers an empty page, never another's items.
@@ -187,7 +174,7 @@ function adminKeyRoutes(accounts: AccountServicesApi, keys: CustomerKeys): Hono<
 function auditLogRoutes(accounts: AccountServicesApi): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   routes.get('/organization/audit_logs', async (c) => {
-    const limit = parseLimit(c.req.query('limit'));
+    const limit = listLimit(c.req.query('limit'));
     const after = c.req.query('after');
     if (after !== undefined && !/^audit_log-[0-9a-zA-Z]{21}$/.test(after)) {
       throw new BadRequestError("'after' must be the id of an audit log entry (audit_log-...).", {

@@ -139,3 +139,19 @@ export async function readJsonObject(c: Context): Promise<Record<string, unknown
   }
   return body as Record<string, unknown>;
 }
+
+/**
+ * A list's `limit` query: digits only, 1 to `max`, `fallback` when absent, as OpenAI's lists page.
+ * One rule for every list route.
+ */
+export function listLimit(raw: string | undefined, fallback = 20, max = 100): number {
+  if (raw === undefined) return fallback;
+  const limit = Number(raw);
+  if (!/^\d+$/.test(raw) || limit < 1 || limit > max) {
+    throw new BadRequestError(`'limit' must be an integer from 1 to ${max}.`, {
+      param: 'limit',
+      code: 'invalid_value',
+    });
+  }
+  return limit;
+}

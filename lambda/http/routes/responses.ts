@@ -32,6 +32,7 @@ import {
   serveCompletion,
 } from '../completion-pipeline';
 import type { ApiDependencies, AppEnv } from '../types';
+import { listLimit } from './request-bodies';
 
 type ResponsesStore = NonNullable<ApiDependencies['responses']>;
 
@@ -136,18 +137,6 @@ function responsesRenderer(
   };
 }
 
-function parseLimit(raw: string | undefined): number {
-  if (raw === undefined) return 20;
-  const limit = Number(raw);
-  if (!/^\d+$/.test(raw) || limit < 1 || limit > 100) {
-    throw new BadRequestError("'limit' must be an integer from 1 to 100.", {
-      param: 'limit',
-      code: 'invalid_value',
-    });
-  }
-  return limit;
-}
-
 function parseOrder(raw: string | undefined): 'asc' | 'desc' {
   if (raw === undefined || raw === 'desc') return 'desc';
   if (raw === 'asc') return 'asc';
@@ -162,7 +151,7 @@ export function inputItemsPage(
   items: readonly ResponseItem[],
   query: { after?: string; limit?: string; order?: string },
 ) {
-  const limit = parseLimit(query.limit);
+  const limit = listLimit(query.limit);
   const ordered = parseOrder(query.order) === 'asc' ? [...items] : [...items].reverse();
   let start = 0;
   if (query.after !== undefined) {
