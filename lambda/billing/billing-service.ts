@@ -223,10 +223,14 @@ export class BillingService {
    * it differs from the one last written, or always with `force` (a tier switch took them off).
    * Answers the tier's index (-1: none), or undefined when usage tiers are off or do not apply.
    */
-  async applyUsageTier(customerId: string, options: { force?: boolean } = {}) {
+  async applyUsageTier(
+    customerId: string,
+    options: { force?: boolean; account?: BillingAccountRecord } = {},
+  ) {
     const config = this.deps.usageTiers;
     if (!config || config.tiers.length === 0) return undefined;
-    const account = await this.deps.accounts.get(customerId);
+    // The hourly run passes the record its listing read; an event reads it after its own writes.
+    const account = options.account ?? (await this.deps.accounts.get(customerId));
     if (!account || (account.status !== 'active' && account.status !== 'cancelling')) {
       return undefined;
     }
@@ -252,7 +256,7 @@ export class BillingService {
     let changed = 0;
     for await (const account of this.deps.accounts.list()) {
       const before = account.usageTier ?? -1;
-      const after = await this.applyUsageTier(account.customerId);
+      const after = await this.applyUsageTier(account.customerId, { account });
       if (after !== undefined && after !== before) changed += 1;
     }
     return changed;
