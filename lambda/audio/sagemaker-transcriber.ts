@@ -1,7 +1,7 @@
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { BackendError } from '../inference/backends/model-backend';
 import { toBackendError, upstreamMessage } from '../inference/backends/sagemaker-backend';
-import { endpointName } from '../inference/backends/sagemaker-names';
+import { endpointName, inferenceComponentName } from '../inference/backends/sagemaker-names';
 import type { TranscriptionSegment } from '../openai/shapes/audio';
 import { awsClientOptions } from '../storage/aws-clients';
 import { languageName } from './languages';
@@ -11,21 +11,7 @@ import type {
   Transcript,
   UnsupportedSpeechRequest,
 } from './speech-backend';
-
-/**
- * The container's `/invocations` is vLLM's transcription route: the Whisper endpoint's
- * `CUSTOM_FASTAPI_INVOCATION_HANDLER` (lib/constructs/inference/speech-endpoint.ts) names it, and
- * aws/model-hosting-container-standards mounts the named function as the `/invocations` route
- * itself (`_swap_or_add_route`), so FastAPI reads the body as that route's form:
- * multipart/form-data, vLLM's `TranscriptionRequest`.
- */
-export const TRANSCRIPTION_HANDLER = 'vllm.entrypoints.openai.api_server:create_transcriptions';
-
-/**
- * InvokeEndpoint takes at most 6 MB of body ("Maximum payload size 6 MB", SageMaker real-time
- * inference); a larger request is refused by SageMaker with a 413, never reaching the container.
- */
-export const MAX_INVOKE_BODY_BYTES = 6 * 1024 * 1024;
+import { MAX_INVOKE_BODY_BYTES } from './vllm-speech-container';
 
 /** What vLLM's Whisper falls back to when a request names no language (it does not detect one). */
 const VLLM_DEFAULT_LANGUAGE = 'en';
@@ -76,6 +62,7 @@ export class SageMakerTranscriber implements SpeechBackend {
       const response = await this.client.send(
         new InvokeEndpointCommand({
           EndpointName: endpointName(this.env, request.model),
+          InferenceComponentName: inferenceComponentName(this.env, request.model),
           ContentType: contentType,
           Accept: 'application/json',
           Body: body,

@@ -687,10 +687,15 @@ function audioPaths(speechModels: string[]): Record<string, Schema> {
   );
   const answer = (summary: string, translation: boolean): Schema => ({
     summary,
-    // Served by local mode only until a Whisper endpoint is deployed: API Gateway gets no resource
-    // for it (lib/constructs/api/document-routes.ts), so AWS answers 404 unknown_url.
-    [NOT_DEPLOYED]:
-      'No Whisper endpoint in AWS yet: served in local mode only (docs/speech-to-text.md).',
+    // The Whisper endpoint's /invocations is vLLM's transcription route, so AWS cannot translate:
+    // API Gateway gets no resource for translations (lib/constructs/api/document-routes.ts), and
+    // AWS answers 404 unknown_url; local mode serves them.
+    ...(translation
+      ? {
+          [NOT_DEPLOYED]:
+            "The Whisper endpoint's /invocations is vLLM's transcription route: served in local mode only (docs/speech-to-text.md).",
+        }
+      : {}),
     requestBody: audioRequest(speechModels, translation),
     responses: {
       '200': {

@@ -102,6 +102,8 @@ export interface Arns {
   readonly adapterModels: string[];
   /** Every model of the catalog. */
   readonly models: string[];
+  /** Every speech-to-text model of the catalog (`speechModels`). */
+  readonly speechModels: string[];
   endpoint(modelId: string): string;
   inferenceComponent(name: string): string;
   /** ECR repository ARN of an image URI (`${AWS::Region}` allowed). */
@@ -671,6 +673,13 @@ const inference: RuntimeCall[] = [
       ),
     }),
   ),
+  // Speech-to-text: the buffered API function serves /v1/audio/*, one InvokeEndpoint each.
+  ...roles(['api'], {
+    action: 'sagemaker:InvokeEndpoint',
+    resources: (a) => a.speechModels.map((m) => a.endpoint(m)),
+    sources: src('audio/sagemaker-transcriber.ts', 'transcribe: InvokeEndpointCommand'),
+    when: (config) => Object.keys(config.speechModels).length > 0,
+  }),
 ];
 
 /** Fine-tuning: jobs API, adapters, the workflow's tasks and events, the state machine, the training job. */
@@ -1126,7 +1135,11 @@ const fineTuning: RuntimeCall[] = [
       roles(['inference'], {
         action,
         resources: (a) => [
-          ...new Set(Object.values(a.config.models).map((m) => a.repository(m.containerImage))),
+          ...new Set(
+            [...Object.values(a.config.models), ...Object.values(a.config.speechModels)].map((m) =>
+              a.repository(m.containerImage),
+            ),
+          ),
         ],
         sources: ['aws: SageMaker hosting (image pull)'],
       }),
@@ -1135,7 +1148,7 @@ const fineTuning: RuntimeCall[] = [
     roles(['inference'], {
       action,
       resources: (a) =>
-        a.models.flatMap((m) => [
+        [...a.models, ...a.speechModels].flatMap((m) => [
           `${a.sagemakerLogGroup(`/aws/sagemaker/Endpoints/${endpointName(a.environment, m)}`).replace(/:\*$/, '')}:log-stream:AllTraffic/i-0123456789abcdef0`,
           `${a.sagemakerLogGroup(`/aws/sagemaker/InferenceComponents/${inferenceComponentName(a.environment, m)}`).replace(/:\*$/, '')}:log-stream:i-0123456789abcdef0`,
         ]),

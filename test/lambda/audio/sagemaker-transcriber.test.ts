@@ -5,11 +5,9 @@ import {
   ValidationError,
 } from '@aws-sdk/client-sagemaker-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
-import {
-  MAX_INVOKE_BODY_BYTES,
-  SageMakerTranscriber,
-} from '../../../lambda/audio/sagemaker-transcriber';
+import { SageMakerTranscriber } from '../../../lambda/audio/sagemaker-transcriber';
 import type { SpeechRequest } from '../../../lambda/audio/speech-backend';
+import { MAX_INVOKE_BODY_BYTES } from '../../../lambda/audio/vllm-speech-container';
 import { BackendError } from '../../../lambda/inference/backends/model-backend';
 import { wavFile } from '../../support/audio-files';
 
@@ -88,10 +86,9 @@ describe('SageMakerTranscriber', () => {
     const { input, form } = await sentForm();
     expect(input).toMatchObject({
       EndpointName: 'tierline-dev-whisper-large-v3-turbo',
+      InferenceComponentName: 'tierline-dev-whisper-large-v3-turbo-base',
       Accept: 'application/json',
     });
-    // A classic endpoint: no inference component.
-    expect(input.InferenceComponentName).toBeUndefined();
     expect(input.ContentType).toMatch(/^multipart\/form-data; boundary=\S+$/);
     expect([...form.keys()].sort()).toEqual([
       'file',
