@@ -156,7 +156,7 @@ describe('console API client', () => {
     })
       .fileContent('file-x')
       .catch((e: unknown) => e);
-    expect(missing).toMatchObject({ status: 404, code: 'file_not_found', title: 'Not found' });
+    expect(missing).toMatchObject({ status: 404, code: 'file_not_found', title: 'File not found' });
     const route = await api(404, {
       message: 'Invalid URL (GET /v1/fine_tuning/jobs)',
       type: 'invalid_request_error',
