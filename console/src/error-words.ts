@@ -149,6 +149,13 @@ const BY_CODE: Record<string, Wording> = {
 /** 400s about one field: the field named in words, the API's message where it reads plainly. */
 function fieldWords(facts: ErrorFacts): ErrorWords {
   const field = fieldName(facts.param);
+  if (field && facts.code === 'unsupported_parameter') {
+    return {
+      title: 'Not supported by this model',
+      sentence: `This model does not support ${field}.`,
+      advice: `Clear or turn off ${field}, or pick another model, and try again.`,
+    };
+  }
   const detail = isPlainMessage(facts.message) ? ` ${facts.message}` : '';
   return {
     title: 'The request was not accepted',

@@ -66,6 +66,18 @@ describe('console error words', () => {
     expect(unknown.sentence).toBe('Something in the request is not accepted.');
     expect(unknown.advice).toBe('Check what you entered and try again.');
     expect(fieldName('messages[2].content')).toBe('the conversation');
+    expect(
+      errorWords({
+        status: 400,
+        code: 'unsupported_parameter',
+        param: 'text.format',
+        message: "'text.format' is not supported by model `m` on this deployment.",
+      }),
+    ).toEqual({
+      title: 'Not supported by this model',
+      sentence: 'This model does not support JSON mode.',
+      advice: 'Clear or turn off JSON mode, or pick another model, and try again.',
+    });
     expect(isPlainMessage("'temperature' must be at most 2.")).toBe(true);
     expect(
       isPlainMessage("Please retry after the number of seconds in the 'retry-after' header."),

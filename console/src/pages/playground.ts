@@ -1,7 +1,7 @@
 import { html } from 'htm/preact';
 import { useRef, useState } from 'preact/hooks';
 import type { ChatReply, ConsoleApi, ModelPlan, Plan } from '../api-client';
-import { formatInteger, formatMs, formatUsd, replyCostUsd } from '../format';
+import { formatInteger, formatMs, formatUsd, replyCostUsd, withPremium } from '../format';
 import { fineTunedBase, fineTunedModels } from '../jobs-format';
 import {
   chatBody,
@@ -77,7 +77,7 @@ function Parameters({
       <span id="stop-note" class="muted">${mode === 'responses' ? 'The Responses API has no stop sequences.' : 'The reply ends before any of them.'}</span>
     </label>
     <label class="check"><input name="json_mode" type="checkbox" checked=${settings.jsonMode}
-      onChange=${(e: Event) => set({ jsonMode: (e.target as HTMLInputElement).checked })} /> JSON mode: the reply is one JSON object (ask for JSON in your message)</label>
+      onChange=${(e: Event) => set({ jsonMode: (e.target as HTMLInputElement).checked })} /> JSON mode: the reply is one JSON object (say JSON in the prompt)</label>
   </fieldset>`;
 }
 
@@ -116,7 +116,7 @@ function Conversation({
         t,
         i,
       ) => html`<li class=${t.role} data-testid=${t.role === 'assistant' ? 'assistant-turn' : 'user-turn'} key=${i}>
-        <span class="speaker">${t.role === 'user' ? 'You' : 'Model'}</span>${t.content}</li>`,
+        <span class="speaker">${t.role === 'user' ? 'You' : 'Model'}</span><span class="turn-text">${t.content}</span></li>`,
     )}
     ${
       streaming
@@ -178,9 +178,18 @@ function Snippets({
     )}`;
 }
 
-/** The plan's price of a model; a fine-tuned model is billed at its base model's prices. */
+/**
+ * The plan's entry for a model: a fine-tuned model is billed at its base model's prices plus the
+ * plan's fine-tuning premium, as the API bills it.
+ */
 function pricingOf(plan: Plan, model: string): ModelPlan | undefined {
-  return plan.models.find((m) => m.id === (fineTunedBase(model) ?? model));
+  const base = fineTunedBase(model);
+  const entry = plan.models.find((m) => m.id === (base ?? model));
+  if (!entry || !base) return entry;
+  return {
+    ...entry,
+    pricing: withPremium(entry.pricing, plan.features.lora_fine_tuning.premium_percent),
+  };
 }
 
 export function PlaygroundPage({
