@@ -121,7 +121,7 @@ function Conversation({
     ${
       streaming
         ? html`<li class="assistant" data-testid="reply" aria-live="polite" aria-busy="true">
-            <span class="speaker">Model</span>${output}</li>`
+            <span class="speaker">Model</span><span class="turn-text">${output}</span></li>`
         : null
     }
   </ol>`;
