@@ -20,6 +20,7 @@ import {
   spendStanding,
   stackSeries,
   usageSeries,
+  withPremium,
 } from '../../console/src/format';
 
 describe('console formatting', () => {
@@ -218,5 +219,11 @@ describe('console formatting', () => {
     expect(spendStanding(10, 4, 1)).toEqual({ state: 'under', leftUsd: 5 });
     expect(spendStanding(10, 9, 1)).toEqual({ state: 'reached' });
     expect(spendStanding(0, 0, 0)).toEqual({ state: 'reached' });
+  });
+
+  it("prices a fine-tuned model at its base model's prices plus the plan's premium", () => {
+    expect(
+      withPremium({ input_usd_per_million_tokens: 0.05, output_usd_per_million_tokens: 0.08 }, 25),
+    ).toEqual({ input_usd_per_million_tokens: 0.0625, output_usd_per_million_tokens: 0.1 });
   });
 });
