@@ -166,6 +166,15 @@ describe('the console pages a customer needs, in Chromium', () => {
     expect(await stats.textContent()).toMatch(/Cost\$0\.0000\d+/);
     expect(await page.getByTestId('assistant-turn').nth(2).textContent()).toMatch(/Model\S+/);
 
+    // The snippets carry what the playground sends: the Responses path and the whole conversation.
+    const curl =
+      (await page
+        .locator('details', { hasText: 'Show the curl snippet' })
+        .locator('code')
+        .textContent()) ?? '';
+    expect(curl).toContain('/v1/responses');
+    expect(curl).toContain('"temperature":0.4');
+    expect(curl).toContain('A third turn in JSON');
     await page.getByRole('button', { name: 'New conversation' }).click();
     expect(await page.getByTestId('assistant-turn').count()).toBe(0);
   });

@@ -149,24 +149,26 @@ function ReplyFigures({
     </details>`;
 }
 
+/** The snippets send what the next Send would: the conversation so far and the message typed. */
 function Snippets({
   baseUrl,
+  mode,
   settings,
-  message,
+  turns,
 }: {
   baseUrl: string;
+  mode: PlaygroundApi;
   settings: PlaygroundSettings;
-  message: string;
+  turns: Turn[];
 }) {
-  const maxTokens = settings.maxTokens === '' ? undefined : Number(settings.maxTokens);
-  const request = { model: settings.model, system: settings.system, user: message, maxTokens };
+  const body = mode === 'chat' ? chatBody(settings, turns) : responsesBody(settings, turns);
   const snippets = [
-    ['curl', curlSnippet(baseUrl, request)],
-    ['Python', pythonSnippet(baseUrl, request)],
-    ['JavaScript', javascriptSnippet(baseUrl, request)],
+    ['curl', curlSnippet(baseUrl, mode, body)],
+    ['Python', pythonSnippet(baseUrl, mode, body)],
+    ['JavaScript', javascriptSnippet(baseUrl, mode, body)],
   ] as const;
   return html`<h2>Use it in code</h2>
-    <p class="muted">The snippets send the system prompt and your last message to chat completions. They read your key from <code>TIERLINE_API_KEY</code>: it is never copied into them.</p>
+    <p class="muted">The snippets send this conversation with your message and parameters, as the playground would. They read your key from <code>TIERLINE_API_KEY</code>: it is never copied into them.</p>
     <div class="actions">
       ${snippets.map(([language, code]) => html`<${CopyButton} text=${code} label=${`Copy as ${language}`} />`)}
     </div>
@@ -289,6 +291,7 @@ export function PlaygroundPage({
     </form>
     <${ErrorNotice} error=${error} />
     ${reply ? html`<h2>Last reply</h2><${ReplyFigures} reply=${reply} pricing=${model?.pricing} />` : null}
-    <${Snippets} baseUrl=${baseUrl} settings=${settings} message=${draft || turns.filter((t) => t.role === 'user').at(-1)?.content || ''} />
+    <${Snippets} baseUrl=${baseUrl} mode=${mode} settings=${settings}
+      turns=${draft.trim() ? [...turns, { role: 'user', content: draft }] : turns} />
   </section>`;
 }
