@@ -204,8 +204,8 @@ export class ConsoleApi {
       body: JSON.stringify({ monthly_limit_usd: usd }),
     });
 
-  files = (purpose?: string, limit = 100) =>
-    this.json<Page<OpenAIFile>>(`/files${query({ purpose, limit })}`);
+  files = (purpose?: string, limit = 100, after?: string) =>
+    this.json<Page<OpenAIFile>>(`/files${query({ purpose, limit, after })}`);
   /** `POST /v1/files` as multipart, as the OpenAI clients send it. */
   uploadFile = (file: Blob, fileName: string, purpose: string) => {
     const form = new FormData();

@@ -89,9 +89,11 @@ export function UsageChart({ title, days, models, values, format, integer }: Cha
           },
           ...models.map((model, i) => ({
             label: shortModelName(model),
-            stroke: modelColour(model),
+            // A white edge between stacked segments: two models whose ids hash to one colour
+            // still read as two.
+            stroke: '#ffffff',
             fill: modelColour(model),
-            width: 0,
+            width: 1,
             paths: bars,
             points: { show: false },
             value: (_u: uPlot, _v: number, _s: number, index: number | null) =>

@@ -403,6 +403,31 @@ describe('the console pages a customer needs, in Chromium', () => {
     expect(walked).toHaveLength(4);
     expect(problems).toEqual([]);
   });
+
+  it('lists files a page at a time: the oldest come with "Show older files"', async () => {
+    // A full page (the console asks for 100) of newer files pushes the first uploads to the next.
+    const names = Array.from({ length: 100 }, (_, i) => `newer-${i}.jsonl`);
+    for (let i = 0; i < names.length; i += 10) {
+      await Promise.all(
+        names.slice(i, i + 10).map(async (name) =>
+          openai.files.create({
+            file: await toFile(Buffer.from(`{"custom_id":"${name}"}\n`), name),
+            purpose: 'batch',
+          }),
+        ),
+      );
+    }
+    await signIn(key);
+    await open('files', 'Files');
+    const table = page.getByRole('region', { name: 'Your files' });
+    await expectText(table, 'newer-');
+    expect(await table.textContent()).not.toContain('good.jsonl');
+    await page.getByRole('button', { name: 'Show older files' }).click();
+    await expectText(table, 'good.jsonl');
+    await expectText(table, 'adapter.zip');
+    expect(await page.getByRole('button', { name: 'Show older files' }).count()).toBe(0);
+    expect(problems).toEqual([]);
+  });
 });
 
 /** A LoRA adapter uploaded and registered (Groq's `/v1/fine_tunings`) under a long name: its `ft:` id. */

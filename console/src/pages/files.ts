@@ -90,14 +90,32 @@ function FileRow({
 
 export function FilesPage({ api }: { api: ConsoleApi }) {
   const loaded = useLoad(() => api.files(), [api]);
+  // Pages after the first, read with `after` (the last id shown) on "Show older files".
+  const [older, setOlder] = useState<{ files: OpenAIFile[]; hasMore: boolean } | undefined>();
+  const [busy, setBusy] = useState(false);
   // Uploaded and deleted in this visit, merged over what was loaded, so the list answers at once.
   const [added, setAdded] = useState<OpenAIFile[]>([]);
   const [deleted, setDeleted] = useState<Set<string>>(new Set());
   const [error, setError] = useState<unknown>();
   const known = new Set(added.map((f) => f.id));
-  const files = [...added, ...(loaded.data?.data ?? []).filter((f) => !known.has(f.id))].filter(
+  const listed = [...(loaded.data?.data ?? []), ...(older?.files ?? [])];
+  const files = [...added, ...listed.filter((f) => !known.has(f.id))].filter(
     (f) => !deleted.has(f.id),
   );
+  const hasMore = older ? older.hasMore : (loaded.data?.has_more ?? false);
+
+  const showOlder = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      const page = await api.files(undefined, 100, listed.at(-1)?.id);
+      setOlder({ files: [...(older?.files ?? []), ...page.data], hasMore: page.has_more });
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
 
   const download = async (file: OpenAIFile) => {
     setError(undefined);
@@ -141,7 +159,8 @@ export function FilesPage({ api }: { api: ConsoleApi }) {
               ${files.length === 0 ? html`<tr><td colspan="5">No files yet.</td></tr>` : null}
             </tbody>
           </table>
-        <//>`
+        <//>
+        ${hasMore ? html`<p><button type="button" class="secondary" disabled=${busy} onClick=${showOlder}>Show older files</button></p>` : null}`
     }
   </section>`;
 }
