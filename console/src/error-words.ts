@@ -79,6 +79,43 @@ const fileRefused =
     advice: 'Fix the file and upload it again.',
   });
 
+/**
+ * `insufficient_permissions` has one code for four refusals, told apart only by the API's message
+ * (lambda/accounts/authorization.ts): an admin key at a model or file route, a member at an owner's
+ * action, a key restricted to read or nothing, a project key at an account route.
+ */
+function permissionWords({ message }: ErrorFacts): ErrorWords {
+  const title = 'This key cannot do this';
+  if (message.startsWith('Admin keys manage')) {
+    return {
+      title,
+      sentence:
+        'You are signed in with an admin key: it manages the account, but cannot run models or use files and batches.',
+      advice: 'Sign in with a project API key (tl_…) to use the playground, files and batches.',
+    };
+  }
+  if (message.startsWith('Only an owner')) {
+    return {
+      title: 'Only an owner can do this',
+      sentence: 'Only an owner of this organization can do this.',
+      advice: 'Ask an owner to do it, or to make you one.',
+    };
+  }
+  if (/read-only|no access/.test(message)) {
+    return {
+      title,
+      sentence: "This key's permissions do not allow this.",
+      advice: "Use a key with write access here, or ask an owner to change this key's permissions.",
+    };
+  }
+  return {
+    title,
+    sentence: 'The key you signed in with runs models; it cannot manage the account.',
+    advice:
+      'API keys run models; keys and the spend limit are managed with an admin key (tl_admin_…), which an owner or your operator creates. Sign in with the key meant for this.',
+  };
+}
+
 /** Codes whose meaning does not depend on the request: one wording each. */
 const BY_CODE: Record<string, Wording> = {
   insufficient_quota: () => ({
@@ -87,12 +124,7 @@ const BY_CODE: Record<string, Wording> = {
       'Requests that would cost more than the limit allows are refused until the next month starts (UTC).',
     advice: 'Raise or remove the limit on the Spend limit page, or wait for the next month.',
   }),
-  insufficient_permissions: () => ({
-    title: 'This key cannot do this',
-    sentence: 'The key you signed in with runs models; it cannot manage the account.',
-    advice:
-      'API keys run models; keys and the spend limit are managed with an admin key (tl_admin_…), which an owner or your operator creates. Sign in with the key meant for this.',
-  }),
+  insufficient_permissions: permissionWords,
   model_not_available_on_tier: notOnPlan('This model'),
   batch_not_available_on_tier: notOnPlan('The Batch API'),
   fine_tuning_not_available_on_tier: notOnPlan('Fine-tuning'),

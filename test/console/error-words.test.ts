@@ -98,4 +98,23 @@ describe('console error words', () => {
     // The API's own message is kept for logs and code, not shown.
     expect(error.message).toBe(GATEWAY_MESSAGES.throttled);
   });
+
+  it('tells the four permission refusals apart, each with what to use instead', () => {
+    const words = (message: string) =>
+      errorWords({ status: 403, code: 'insufficient_permissions', param: null, message });
+    expect(
+      words(
+        'Admin keys manage the organization and cannot be used for files: use a project API key instead.',
+      ).advice,
+    ).toBe('Sign in with a project API key (tl_…) to use the playground, files and batches.');
+    expect(words('Only an owner of this organization can do this: ask an owner.').title).toBe(
+      'Only an owner can do this',
+    );
+    expect(
+      words('This API key has read-only access to files: use a key with write access').sentence,
+    ).toBe("This key's permissions do not allow this.");
+    expect(
+      words('This is a project API key, for inference only: it cannot manage API keys.').advice,
+    ).toMatch(/admin key \(tl_admin_…\)/);
+  });
 });

@@ -400,7 +400,13 @@ describe('the console pages a customer needs, in Chromium', () => {
       'left this month before the limit is reached',
     );
 
-    expect(walked).toHaveLength(4);
+    // Still signed in with the admin key: files are a project key's, and the page says so instead
+    // of an empty list.
+    await open('files', 'Files');
+    await check('This key cannot do this', 'You are signed in with an admin key');
+    expect(await page.getByRole('region', { name: 'Your files' }).count()).toBe(0);
+
+    expect(walked).toHaveLength(5);
     expect(problems).toEqual([]);
   });
 

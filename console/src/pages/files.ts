@@ -149,7 +149,9 @@ export function FilesPage({ api }: { api: ConsoleApi }) {
     ${
       loaded.loading && !loaded.data
         ? html`<${Loading} what="your files" />`
-        : html`<${TableScroll} label="Your files">
+        : !loaded.data
+          ? null
+          : html`<${TableScroll} label="Your files">
           <table>
             <caption>Your files, newest first</caption>
             <thead><tr><th scope="col">Name</th><th scope="col">Use</th><th scope="col">Size</th>
