@@ -3,6 +3,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, ConsoleApi, type Me } from './api-client';
 import { BatchesPage } from './pages/batches';
 import { BillingPage } from './pages/billing';
+import { FilesPage } from './pages/files';
 import { FineTuningPage } from './pages/fine-tuning';
 import { KeysPage } from './pages/keys';
 import { PlanPage } from './pages/plan';
@@ -20,6 +21,7 @@ const PAGES = [
   { path: 'keys', label: 'Keys' },
   { path: 'spend', label: 'Spend limit' },
   { path: 'billing', label: 'Billing' },
+  { path: 'files', label: 'Files' },
   { path: 'batches', label: 'Batches' },
   { path: 'fine-tuning', label: 'Fine-tuning' },
   { path: 'playground', label: 'Playground' },
@@ -168,11 +170,13 @@ export function App() {
                   ? html`<${SpendPage} api=${api} />`
                   : path === 'billing'
                     ? html`<${BillingPage} api=${api} />`
-                    : path === 'batches'
-                      ? html`<${BatchesPage} api=${api} plan=${me.plan} />`
-                      : path === 'fine-tuning'
-                        ? html`<${FineTuningPage} api=${api} plan=${me.plan} />`
-                        : html`<${PlaygroundPage} api=${api} plan=${me.plan} baseUrl=${`${location.origin}${API_BASE}`} />`
+                    : path === 'files'
+                      ? html`<${FilesPage} api=${api} />`
+                      : path === 'batches'
+                        ? html`<${BatchesPage} api=${api} plan=${me.plan} />`
+                        : path === 'fine-tuning'
+                          ? html`<${FineTuningPage} api=${api} plan=${me.plan} />`
+                          : html`<${PlaygroundPage} api=${api} plan=${me.plan} baseUrl=${`${location.origin}${API_BASE}`} />`
       }
     </main>`;
 }
