@@ -1,5 +1,8 @@
-import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
-import { cognitoUserDirectory } from '../lambda/composition/aws-invitations';
+import {
+  AdminGetUserCommand,
+  CognitoIdentityProviderClient,
+  GetUserCommand,
+} from '@aws-sdk/client-cognito-identity-provider';
 import type { InvitationEngines } from '../lambda/composition/members';
 import type { LocalCognito } from './local-cognito';
 import { appendLocalMail } from './local-mail';
@@ -34,7 +37,7 @@ export function localInvitations(parts: {
       verifiedEmailOf: async (accessToken) => {
         const signIn = parts.signIn();
         if (!signIn) return undefined;
-        return cognitoUserDirectory(cognitoOf(signIn)).verifiedEmailOf(accessToken);
+        return confirmedEmailOf(cognitoOf(signIn), signIn.userPoolId, accessToken);
       },
     },
     mailer: {
@@ -60,4 +63,28 @@ export function localInvitations(parts: {
       },
     },
   };
+}
+
+/**
+ * The user's address once their sign-up is confirmed. Cognito marks the address verified when the
+ * code mailed to it confirms the sign-up (the pool auto-verifies e-mail); cognito-local 5.3.0
+ * leaves `email_verified` unset then (its ConfirmSignUp sets only the status), so here a confirmed
+ * user's address counts as verified, which is what it is: the code reached it.
+ */
+async function confirmedEmailOf(
+  cognito: CognitoIdentityProviderClient,
+  userPoolId: string,
+  accessToken: string,
+): Promise<string | undefined> {
+  try {
+    const user = await cognito.send(new GetUserCommand({ AccessToken: accessToken }));
+    const admin = await cognito.send(
+      new AdminGetUserCommand({ UserPoolId: userPoolId, Username: user.Username }),
+    );
+    const email = user.UserAttributes?.find((a) => a.Name === 'email')?.Value;
+    return admin.UserStatus === 'CONFIRMED' ? email : undefined;
+  } catch (error) {
+    if ((error as Error).name === 'NotAuthorizedException') return undefined;
+    throw error;
+  }
 }

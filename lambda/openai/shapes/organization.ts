@@ -103,6 +103,12 @@ export const auditLogShape = z.object({
     'project.updated',
     'project.archived',
     'organization.updated',
+    'invite.sent',
+    'invite.accepted',
+    'invite.deleted',
+    'user.added',
+    'user.updated',
+    'user.deleted',
   ]),
   effective_at: count(),
   actor: z.object({
