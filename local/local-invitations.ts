@@ -13,11 +13,15 @@ import { appendLocalMail } from './local-mail';
  * cognito-local's `GetUser`, as from Cognito's in AWS. Both are known only once local mode listens
  * and its user pool runs, so they are read then; without a user pool the mail goes to the log.
  */
-export function localInvitations(parts: {
-  signIn: () => LocalCognito | undefined;
-  consoleUrl: () => string;
-  log?: (line: string) => void;
-}): InvitationEngines {
+export interface InvitationsAt {
+  signIn?: LocalCognito;
+  consoleUrl: string;
+}
+
+export function localInvitations(
+  at: InvitationsAt,
+  log?: (line: string) => void,
+): InvitationEngines {
   let client: { endpoint: string; cognito: CognitoIdentityProviderClient } | undefined;
   const cognitoOf = (signIn: LocalCognito) => {
     if (client?.endpoint !== signIn.endpoint) {
@@ -32,19 +36,19 @@ export function localInvitations(parts: {
     return client.cognito;
   };
   return {
-    consoleUrl: parts.consoleUrl,
+    consoleUrl: () => at.consoleUrl,
     users: {
       verifiedEmailOf: async (accessToken) => {
-        const signIn = parts.signIn();
+        const signIn = at.signIn;
         if (!signIn) return undefined;
         return confirmedEmailOf(cognitoOf(signIn), signIn.userPoolId, accessToken);
       },
     },
     mailer: {
       send: async (mail) => {
-        const mailFile = parts.signIn()?.mailFile;
+        const mailFile = at.signIn?.mailFile;
         if (!mailFile) {
-          parts.log?.(`invitation e-mail to ${mail.to}: ${mail.link}`);
+          log?.(`invitation e-mail to ${mail.to}: ${mail.link}`);
           return;
         }
         const sentAt = new Date().toISOString();

@@ -18,7 +18,7 @@ import { usageTiersOf } from '../lambda/composition/billing';
 import type { Engines } from '../lambda/composition/engines';
 import { batchWorker } from '../lambda/composition/files-and-batches';
 import { hashApiKey } from '../lambda/customers/api-keys';
-import { authenticateSession, KEY_USE_RESOLUTION_MS } from '../lambda/customers/authenticate';
+import { KEY_USE_RESOLUTION_MS } from '../lambda/customers/authenticate';
 import type { JobLauncher } from '../lambda/fine-tuning/job-launcher';
 import { createApiApp } from '../lambda/http/app';
 import type { ModelBackend } from '../lambda/inference/backends/model-backend';
@@ -45,8 +45,8 @@ import {
   modelOwnerOf,
   startLocalStorage,
 } from './local-engines';
-import { localInvitations } from './local-invitations';
-import { type LocalSessions, localPrincipal } from './local-principal';
+import { type InvitationsAt, localInvitations } from './local-invitations';
+import { type LocalSessions, localPrincipal, localSessionOf } from './local-principal';
 import { answerMalformedRequestsInOpenAIShape } from './malformed-requests';
 
 export {
@@ -288,14 +288,9 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     retryDelayMs: options.batchRetryDelayMs,
     onError: (error) => logError('batch message failed (it will be retried)', { error }),
   });
-  // Known once the server listens and the user pool runs (below); no invite is sent before.
-  let signInStarted: LocalCognito | undefined;
-  let consoleUrlServed = '';
-  const invitations = localInvitations({
-    signIn: () => signInStarted,
-    consoleUrl: () => consoleUrlServed,
-    log: options.log,
-  });
+  // Filled once the server listens and the user pool runs (below); no invite is sent before.
+  const invitationsAt: InvitationsAt = { consoleUrl: '' };
+  const invitations = localInvitations(invitationsAt, options.log);
   const engines = localEngines(options, storage, { events, batchQueue, logError, invitations });
   const services = apiServices(engines, config, {
     // Local mode has no table stream: the aggregates follow each ledger write in-process.
@@ -323,12 +318,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       authorizerCacheTtlMs:
         options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000,
     }),
-    // Accepting an invite: the session's token verified as the authorizer does, no organization.
-    sessionOf: async (c) => {
-      const header = c.req.header('authorization');
-      const session = await authenticateSession(header, sessions?.authentication);
-      return session ? { userId: session.userId } : undefined;
-    },
+    sessionOf: localSessionOf(() => sessions),
     metering: requests.metering,
     // Billing is made once the operator exists (below); no request comes before it is.
     billing: {
@@ -352,8 +342,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   billing = startLocalBilling(engines, options, operator, served.url);
   const demoCustomers = await seedDemoCustomers(operator, options.dataDir);
   const signIn = await signInServices(options, served.consoleUrl);
-  signInStarted = signIn;
-  consoleUrlServed = served.consoleUrl ?? served.url;
+  invitationsAt.signIn = signIn;
+  invitationsAt.consoleUrl = served.consoleUrl ?? served.url;
   if (signIn) {
     sessions = sessionServices({
       signIn,
