@@ -8,6 +8,7 @@ import type { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { serve } from '@hono/node-server';
 import { Operator, OperatorError } from '../cli/operator';
 import { MembershipsRepository } from '../lambda/accounts/memberships';
+import { OrganizationPeople } from '../lambda/accounts/organization-people';
 import { createSessionPrincipals } from '../lambda/accounts/session-principal';
 import { createSessionVerifier, isJwtShaped } from '../lambda/accounts/session-tokens';
 import type { SpeechBackend } from '../lambda/audio/speech-backend';
@@ -553,6 +554,7 @@ async function localOperator(
       services.files.storage,
       services.batchRecords,
     ),
+    organizationPeople: new OrganizationPeople(engines.doc, engines.tables.customers),
     settings,
     config,
   });

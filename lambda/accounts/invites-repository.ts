@@ -84,6 +84,13 @@ export class InvitesRepository {
     return invites;
   }
 
+  /** Deletes an invite whatever its state (its organization is deleted). */
+  async delete(customerId: string, inviteId: string): Promise<void> {
+    await this.doc.send(
+      new DeleteCommand({ TableName: this.tableName, Key: inviteKey(customerId, inviteId) }),
+    );
+  }
+
   /** Deletes a pending invite; false when it is accepted (or gone). */
   async deletePending(customerId: string, inviteId: string): Promise<boolean> {
     return applied(

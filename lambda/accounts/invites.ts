@@ -76,6 +76,8 @@ export interface InvitesDeps {
   owners: Pick<OrganizationOwners, 'add'>;
   mailer: InviteMailer;
   users: UserDirectory;
+  /** Whether the organization takes members (not suspended or deleted). */
+  organizationActive: (customerId: string) => Promise<boolean>;
   /** The console's address: the link is `<consoleUrl>#/invite?token=...`. */
   consoleUrl: () => string;
   now: () => Date;
@@ -176,6 +178,12 @@ export class Invites {
       throw new PermissionDeniedError(
         `This invitation is for ${invite.email}: sign in with that address (verified) to accept it.`,
         { code: 'invite_email_mismatch' },
+      );
+    }
+    if (!(await this.deps.organizationActive(customerId))) {
+      throw new PermissionDeniedError(
+        'This organization is suspended: ask its owner or Tierline support.',
+        { code: 'organization_inactive' },
       );
     }
     const now = this.deps.now();

@@ -5,6 +5,7 @@ import { Members } from '../accounts/members';
 import { MembershipsRepository } from '../accounts/memberships';
 import { OrganizationOwners } from '../accounts/organization-owners';
 import type { Engines } from './engines';
+import { customersRepository } from './repositories';
 
 /** What invitations need of the outside world: mail, the user pool, the console's address. */
 export interface InvitationEngines {
@@ -23,6 +24,7 @@ export function memberServices(engines: Pick<Engines, 'doc' | 'tables' | 'now' |
   const invitations = engines.invitations;
   if (!invitations) return undefined;
   const memberships = new MembershipsRepository(engines.doc, engines.tables.customers);
+  const customers = customersRepository(engines);
   const owners = new OrganizationOwners(engines.doc, engines.tables.customers, memberships);
   return {
     members: new Members(memberships, owners),
@@ -31,6 +33,8 @@ export function memberServices(engines: Pick<Engines, 'doc' | 'tables' | 'now' |
       memberships,
       owners,
       ...invitations,
+      organizationActive: async (customerId) =>
+        (await customers.getCustomer(customerId))?.status === 'active',
       now: () => engines.now?.() ?? new Date(),
     }),
   };

@@ -57,7 +57,7 @@ export const projectApiKeyShape = z.object({
   }),
   /** Tierline's own: what the key may do, per endpoint group. */
   permissions,
-  status: z.enum(['active', 'revoked']),
+  status: z.enum(['active', 'revoked', 'suspended']),
 });
 export const projectApiKeyListShape = list(projectApiKeyShape);
 export const projectApiKeyDeletedShape = z.object({

@@ -39,6 +39,7 @@ describe('members and invites (dynalite)', () => {
       mailer: { send: async (mail) => void sent.push(mail) },
       users: { verifiedEmailOf: async (token) => verified.get(token) },
       consoleUrl: () => 'https://console.test',
+      organizationActive: async (customerId) => customerId !== 'cus_suspended',
       now: () => clock,
     });
   });
