@@ -5,6 +5,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { GetParameterCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
+import { OrganizationPeople } from '../lambda/accounts/organization-people';
 import { BatchesRepository } from '../lambda/batches/batches-repository';
 import { FilesTableEraser } from '../lambda/batches/customer-data';
 import {
@@ -132,6 +133,7 @@ export function connectToLocalMode(
     settings: connection.settings,
     config: loadConfig({ env }),
     customers,
+    organizationPeople: new OrganizationPeople(doc, connection.settings.customersTableName),
     ...meteringTools(doc, meteringTable, customers),
     apiGateway: new ApiGatewayEmulator(doc).asClient(),
     customerData:
@@ -168,6 +170,7 @@ export async function connectToDeployment(options: DeploymentOptions): Promise<O
     settings,
     config: loadConfig({ env: options.env }),
     customers,
+    organizationPeople: new OrganizationPeople(doc, settings.customersTableName),
     ...meteringTools(doc, settings.meteringTableName, customers),
     customerData:
       settings.filesTableName && settings.filesBucketName

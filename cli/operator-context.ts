@@ -4,6 +4,7 @@ import {
   GetUsagePlansCommand,
   type UsagePlan,
 } from '@aws-sdk/client-api-gateway';
+import type { OrganizationPeople } from '../lambda/accounts/organization-people';
 import type { CustomerDataEraser } from '../lambda/batches/customer-data';
 import type { CustomerRecord, CustomersRepository } from '../lambda/customers/customers-repository';
 import { TierSwitch, type UsagePlanKeys } from '../lambda/customers/tier-switch';
@@ -33,6 +34,8 @@ export interface OperatorDependencies {
   apiGateway: APIGatewayClient;
   /** Erases a customer's files, uploads and batches (`customers delete`); absent where the deployment has none. */
   customerData?: CustomerDataEraser;
+  /** Removes a deleted organization's memberships and invites (`customers delete`). */
+  organizationPeople?: Pick<OrganizationPeople, 'erase'>;
   settings: OperatorSettings;
   config: TierlineConfig;
   /** New customer ids; random by default. */

@@ -3,6 +3,7 @@ import type { CustomerRecord } from '../lambda/customers/customers-repository';
 import { CustomerLifecycle, type DeletedCustomer } from './customers/customer-lifecycle';
 import { type CreatedCustomer, CustomerOperations } from './customers/customer-operations';
 import { type CustomerOverview, customerOverview } from './customers/customer-overview';
+import { CustomerSuspension, type SuspensionResult } from './customers/customer-suspension';
 import { OperatorContext, type OperatorDependencies } from './operator-context';
 import { type CustomPlanInput, PlanOperations, type PlanSummary } from './plans/plan-operations';
 import { UsageOperations } from './usage/usage-operations';
@@ -22,6 +23,7 @@ export class Operator {
   readonly context: OperatorContext;
   readonly customers: CustomerOperations;
   readonly lifecycle: CustomerLifecycle;
+  readonly suspension: CustomerSuspension;
   readonly plans: PlanOperations;
   readonly usage: UsageOperations;
 
@@ -29,6 +31,7 @@ export class Operator {
     this.context = new OperatorContext(deps);
     this.customers = new CustomerOperations(this.context);
     this.lifecycle = new CustomerLifecycle(this.context, this.customers);
+    this.suspension = new CustomerSuspension(this.context);
     this.plans = new PlanOperations(this.context);
     this.usage = new UsageOperations(this.context);
   }
@@ -91,6 +94,14 @@ export class Operator {
 
   reactivate(customerId: string): Promise<{ customer: CustomerRecord; apiKey: string }> {
     return this.lifecycle.reactivate(customerId);
+  }
+
+  suspend(customerId: string): Promise<SuspensionResult> {
+    return this.suspension.suspend(customerId);
+  }
+
+  restore(customerId: string): Promise<SuspensionResult> {
+    return this.suspension.restore(customerId);
   }
 
   deleteCustomer(customerId: string, options: { confirmed: boolean }): Promise<DeletedCustomer> {

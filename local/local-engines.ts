@@ -134,6 +134,7 @@ export function localEngines(
     events: SpendAlert[];
     batchQueue: InProcessBatchQueue;
     logError: Engines['logError'];
+    invitations?: Engines['invitations'];
   },
 ): Engines {
   return {
@@ -168,6 +169,7 @@ export function localEngines(
     launcher: options.fineTuningLauncher ?? NO_TRAINER,
     sagemaker: options.sagemaker,
     now: options.now,
+    invitations: parts.invitations,
     logError: parts.logError,
   };
 }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 
 /** One message as local mode's mail file holds it (local mode's stand-in for e-mail). */
 export interface LocalMail {
@@ -23,4 +23,13 @@ export function readLocalMail(mailFile: string): LocalMail[] {
     .map((block) => block.split('\n').find((line) => line.startsWith(MAIL_HEADER)))
     .filter((line): line is string => line !== undefined)
     .map((line) => JSON.parse(line.slice(MAIL_HEADER.length)) as LocalMail);
+}
+
+/** Appends one message in the mail file's format (cognito-server.ts writes Cognito's the same way). */
+export function appendLocalMail(mailFile: string, mail: LocalMail, body: string): void {
+  appendFileSync(
+    mailFile,
+    `${MAIL_SEPARATOR}To: ${mail.to}\nSubject: ${mail.subject}\nDate: ${mail.sentAt}\n` +
+      `${MAIL_HEADER}${JSON.stringify(mail)}\n\n${body}\n`,
+  );
 }

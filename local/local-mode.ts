@@ -8,6 +8,7 @@ import type { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { serve } from '@hono/node-server';
 import { Operator, OperatorError } from '../cli/operator';
 import { MembershipsRepository } from '../lambda/accounts/memberships';
+import { OrganizationPeople } from '../lambda/accounts/organization-people';
 import { createSessionPrincipals } from '../lambda/accounts/session-principal';
 import { createSessionVerifier, isJwtShaped } from '../lambda/accounts/session-tokens';
 import type { SpeechBackend } from '../lambda/audio/speech-backend';
@@ -45,7 +46,8 @@ import {
   modelOwnerOf,
   startLocalStorage,
 } from './local-engines';
-import { type LocalSessions, localPrincipal } from './local-principal';
+import { type InvitationsAt, localInvitations } from './local-invitations';
+import { type LocalSessions, localPrincipal, localSessionOf } from './local-principal';
 import { answerMalformedRequestsInOpenAIShape } from './malformed-requests';
 
 export {
@@ -287,7 +289,10 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     retryDelayMs: options.batchRetryDelayMs,
     onError: (error) => logError('batch message failed (it will be retried)', { error }),
   });
-  const engines = localEngines(options, storage, { events, batchQueue, logError });
+  // Filled once the server listens and the user pool runs (below); no invite is sent before.
+  const invitationsAt: InvitationsAt = { consoleUrl: '' };
+  const invitations = localInvitations(invitationsAt, options.log);
+  const engines = localEngines(options, storage, { events, batchQueue, logError, invitations });
   const services = apiServices(engines, config, {
     // Local mode has no table stream: the aggregates follow each ledger write in-process.
     aggregateInline: options.aggregateInline ?? true,
@@ -314,6 +319,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       authorizerCacheTtlMs:
         options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000,
     }),
+    sessionOf: localSessionOf(() => sessions),
     metering: requests.metering,
     // Billing is made once the operator exists (below); no request comes before it is.
     billing: {
@@ -337,6 +343,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   billing = startLocalBilling(engines, options, operator, served.url);
   const demoCustomers = await seedDemoCustomers(operator, options.dataDir);
   const signIn = await signInServices(options, served.consoleUrl);
+  invitationsAt.signIn = signIn;
+  invitationsAt.consoleUrl = served.consoleUrl ?? served.url;
   if (signIn) {
     sessions = sessionServices({
       signIn,
@@ -546,6 +554,7 @@ async function localOperator(
       services.files.storage,
       services.batchRecords,
     ),
+    organizationPeople: new OrganizationPeople(engines.doc, engines.tables.customers),
     settings,
     config,
   });

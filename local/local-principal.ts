@@ -125,3 +125,12 @@ export function localPrincipal(deps: {
     return principal;
   };
 }
+
+/** The verified console session of a request, before any organization is chosen (accepting an invite). */
+export function localSessionOf(sessions: () => LocalSessions | undefined) {
+  return async (c: Context): Promise<{ userId: string } | undefined> => {
+    const header = c.req.header('authorization');
+    const session = await authenticateSession(header, sessions()?.authentication);
+    return session ? { userId: session.userId } : undefined;
+  };
+}

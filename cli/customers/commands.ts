@@ -139,11 +139,47 @@ function addCustomerLifecycleCommands(customers: Command, { run, print }: Comman
       }),
     );
 
+  for (const [name, description] of [
+    [
+      'suspend',
+      "stop a customer's keys and console sessions, keeping everything (keys, members, files, usage); within the authorizer cache TTL",
+    ],
+    ['restore', "start a suspended customer's keys and console sessions again (the same keys)"],
+  ] as const) {
+    customers
+      .command(name)
+      .description(description)
+      .argument('<customerId>')
+      .action((customerId: string, _options: unknown, command: Command) =>
+        run(command, async (operator, json) => {
+          const result =
+            name === 'suspend'
+              ? await operator.suspend(customerId)
+              : await operator.restore(customerId);
+          const state = name === 'suspend' ? 'Suspended' : 'Restored';
+          const when = `within ${result.takesEffectWithinSeconds} s (the authorizer cache TTL)`;
+          print(
+            json,
+            {
+              changed: result.changed,
+              customer: customerView(result.customer),
+              keys: result.keys,
+              takes_effect_within_seconds: result.takesEffectWithinSeconds,
+            },
+            result.changed
+              ? `${state} ${customerId} (${result.keys} keys); it takes effect ${when}.`
+              : `${customerId} was ${name === 'suspend' ? 'suspended' : 'active'} already; ${result.keys} keys finished.`,
+          );
+        }),
+      );
+  }
+
   customers
     .command('delete')
     .description(
       'delete a customer: revoke its keys, remove its API Gateway key and plans, delete its files and batches, ' +
-        'free its e-mail; its ledger and usage records are kept for billing (docs/operating.md: "Deleting a customer")',
+        'its members and invites, free its e-mail; its ledger and usage records are kept for billing ' +
+        '(docs/operating.md: "Deleting a customer")',
     )
     .argument('<customerId>')
     .option('--yes', 'confirm the deletion (it cannot be undone)')
@@ -162,6 +198,7 @@ function addCustomerLifecycleCommands(customers: Command, { run, print }: Comman
             deleted: result.deleted,
             customer: customerView(result.customer),
             erased: result.erased,
+            people: result.people ?? null,
           },
           result.deleted
             ? `Deleted ${customerId} (${erased}); its e-mail is free. Ledger and usage records are kept.`

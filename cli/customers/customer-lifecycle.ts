@@ -11,6 +11,8 @@ export interface DeletedCustomer {
   deleted: boolean;
   customer: CustomerRecord;
   erased: ErasedData | null;
+  /** Memberships and invites removed (absent where the deployment gave no way to). */
+  people?: { members: number; invites: number };
 }
 
 /**
@@ -38,6 +40,12 @@ export class CustomerLifecycle {
     if (customer.status === 'revoking') {
       throw new OperatorError(
         `The revocation of ${customerId} did not finish: run "customers revoke ${customerId}" first.`,
+        'wrong_state',
+      );
+    }
+    if (customer.status === 'suspended') {
+      throw new OperatorError(
+        `Customer ${customerId} is suspended, its keys kept: run "customers restore ${customerId}".`,
         'wrong_state',
       );
     }
@@ -131,6 +139,8 @@ export class CustomerLifecycle {
     if (!alreadyDeleted) await customers.updateCustomer(customerId, { status: 'deleting' });
     await this.operations.removeAccess(customer, { unlinkPlans: true });
     const erased = await eraser.erase(customerId);
+    // Its members lose it at once (their sessions find no membership); its invite links stop.
+    const people = await this.ctx.deps.organizationPeople?.erase(customerId);
     // Only this customer's claim is removed: a new customer who took the address since keeps it.
     await customers.releaseEmail(customer.email, customerId);
     if (!alreadyDeleted) {
@@ -154,6 +164,20 @@ export class CustomerLifecycle {
     if (waitMs > 0) await sleep(waitMs);
     const late = await eraser.erase(customerId);
     for (const field of Object.keys(erased) as (keyof ErasedData)[]) erased[field] += late[field];
-    return { deleted: !alreadyDeleted, customer: await this.ctx.getCustomer(customerId), erased };
+    // An invite accepted within the cache's TTL, or a membership the index showed late.
+    const latePeople = await this.ctx.deps.organizationPeople?.erase(customerId);
+    return {
+      deleted: !alreadyDeleted,
+      customer: await this.ctx.getCustomer(customerId),
+      erased,
+      ...(people && latePeople
+        ? {
+            people: {
+              members: people.members + latePeople.members,
+              invites: people.invites + latePeople.invites,
+            },
+          }
+        : {}),
+    };
   }
 }

@@ -14,7 +14,13 @@ export type AuditEventType =
   | 'project.created'
   | 'project.updated'
   | 'project.archived'
-  | 'organization.updated';
+  | 'organization.updated'
+  | 'invite.sent'
+  | 'invite.accepted'
+  | 'invite.deleted'
+  | 'user.added'
+  | 'user.updated'
+  | 'user.deleted';
 
 export interface AuditEntry {
   id: string;
@@ -113,7 +119,7 @@ export class AuditLog {
   ) {}
 
   async record(
-    principal: Principal,
+    principal: Pick<Principal, 'kind' | 'customerId' | 'userId' | 'keyId'>,
     origin: RequestOrigin,
     type: AuditEventType,
     details: Record<string, unknown>,

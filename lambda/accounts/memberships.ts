@@ -1,6 +1,15 @@
-import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { CUSTOMERS_TABLE } from '../customers/customers-table';
+import { applied } from '../storage/conditional-writes';
 import type { DocumentClient } from '../storage/document-client';
+import { exists, update } from '../storage/expressions';
+import { queryAll } from '../storage/query-pages';
 
 /** A user's place in an organization (a customer). */
 export interface Membership {
@@ -17,6 +26,14 @@ export interface Membership {
 const PK = CUSTOMERS_TABLE.partitionKey;
 const SK = CUSTOMERS_TABLE.sortKey;
 const BY_CREATED = CUSTOMERS_TABLE.byCreatedIndex;
+const membershipKey = (userId: string, customerId: string) => ({
+  [PK]: `USER#${userId}`,
+  [SK]: `ORG#${customerId}`,
+});
+const conditionOnlyNotExists = () => ({
+  ConditionExpression: 'attribute_not_exists(#pk)',
+  ExpressionAttributeNames: { '#pk': PK },
+});
 
 /**
  * Memberships in the customers table, one item each: `USER#<userId>` / `ORG#<customerId>`, so a
@@ -34,24 +51,77 @@ export class MembershipsRepository {
   /** Adds or replaces a membership (a role change is a put of the same item). */
   async put(membership: Membership): Promise<void> {
     await this.doc.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          [PK]: `USER#${membership.userId}`,
-          [SK]: `ORG#${membership.customerId}`,
-          [BY_CREATED.partitionKey]: `MEMBERS#${membership.customerId}`,
-          [BY_CREATED.sortKey]: `${membership.createdAt}#${membership.userId}`,
-          ...membership,
-        },
-      }),
+      new PutCommand({ TableName: this.tableName, Item: this.itemOf(membership) }),
     );
+  }
+
+  private itemOf(membership: Membership): Record<string, unknown> {
+    return {
+      ...membershipKey(membership.userId, membership.customerId),
+      [BY_CREATED.partitionKey]: `MEMBERS#${membership.customerId}`,
+      [BY_CREATED.sortKey]: `${membership.createdAt}#${membership.userId}`,
+      ...membership,
+    };
+  }
+
+  /**
+   * Adds a membership unless the user already has one in the organization (an invite accepted
+   * twice, or by someone who is a member already): true when this call added it.
+   */
+  async add(membership: Membership): Promise<boolean> {
+    return applied(
+      this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.itemOf(membership),
+          ...conditionOnlyNotExists(),
+        }),
+      ),
+    );
+  }
+
+  /** Sets a member's role; false when the membership is gone. */
+  async setRole(userId: string, customerId: string, role: Membership['role']): Promise<boolean> {
+    return applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: membershipKey(userId, customerId),
+          ...update({ set: { role } }, exists(PK)),
+        }),
+      ),
+    );
+  }
+
+  /** Removes a membership; removing one that is gone is not an error (a retried removal). */
+  async delete(userId: string, customerId: string): Promise<void> {
+    await this.doc.send(
+      new DeleteCommand({ TableName: this.tableName, Key: membershipKey(userId, customerId) }),
+    );
+  }
+
+  /**
+   * An organization's members, oldest first, through the `byCreated` index (eventually
+   * consistent in AWS: a member added a moment ago may be missing from one listing).
+   */
+  async listForOrganization(customerId: string): Promise<Membership[]> {
+    const members: Membership[] = [];
+    const input = {
+      TableName: this.tableName,
+      IndexName: BY_CREATED.name,
+      KeyConditionExpression: '#pk = :pk',
+      ExpressionAttributeNames: { '#pk': BY_CREATED.partitionKey },
+      ExpressionAttributeValues: { ':pk': `MEMBERS#${customerId}` },
+    };
+    for await (const member of queryAll(this.doc, input, membershipOf)) members.push(member);
+    return members;
   }
 
   async get(userId: string, customerId: string): Promise<Membership | undefined> {
     const { Item } = await this.doc.send(
       new GetCommand({
         TableName: this.tableName,
-        Key: { [PK]: `USER#${userId}`, [SK]: `ORG#${customerId}` },
+        Key: membershipKey(userId, customerId),
         // A removed member must lose access at once, not after a stale read.
         ConsistentRead: true,
       }),

@@ -3,6 +3,7 @@ import { accountServices } from './accounts';
 import type { Engines } from './engines';
 import { batchServices, filesServices } from './files-and-batches';
 import { fineTunedModels, fineTuningServices } from './fine-tuning';
+import { memberServices } from './members';
 import { type MeteringTuning, meteringServices } from './metering';
 import { batchesRepository, customersRepository, responsesRepository } from './repositories';
 
@@ -20,6 +21,7 @@ export function coreServices(engines: Engines, config: TierlineConfig, tuning?: 
     ...metering,
     fineTunedModels: fineTunedModels(engines, config),
     accounts: accountServices(engines),
+    memberServices: memberServices(engines),
     responses: responsesRepository(engines, engines.now),
     now: engines.now,
     logError: engines.logError,

@@ -13,6 +13,7 @@ import { SqsDeadLetterSink } from '../metering/ledger';
 import { LEDGER_DEAD_LETTERS_ENV } from '../metering/metering-table';
 import { EVENT_SOURCE_ENV, EventBridgeSpendAlerts } from '../metering/spend-alerts';
 import { awsClientOptions } from '../storage/aws-clients';
+import { awsInvitations } from './aws-invitations';
 import { type AwsStoreOptions, awsStores } from './aws-stores';
 import { type Engines, type Makers, madeOnFirstRead } from './engines';
 import { requiredEnv } from './environment';
@@ -67,6 +68,7 @@ export function awsEngines(options: AwsEngineOptions): Engines {
       }),
     sagemaker: () => clients.sagemaker,
     now: () => undefined,
+    invitations: () => awsInvitations(options.logError),
     logError: () => options.logError ?? (() => undefined),
     ...options.override,
   });

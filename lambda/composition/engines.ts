@@ -7,6 +7,7 @@ import type { ModelBackend } from '../inference/backends/model-backend';
 import type { DeadLetterSink } from '../metering/ledger';
 import type { SpendAlertPublisher } from '../metering/spend';
 import type { DocumentClient } from '../storage/document-client';
+import type { InvitationEngines } from './members';
 
 /**
  * The engines the composition root builds Tierline's stores and services on. This is the one
@@ -50,6 +51,8 @@ export interface Engines {
   readonly sagemaker: SageMakerClient | undefined;
   /** The clock (local mode's tests); absent, the system clock. */
   readonly now: (() => Date) | undefined;
+  /** Invitation mail, the user pool, the console's address; absent, members and invites answer 404. */
+  readonly invitations: InvitationEngines | undefined;
   readonly logError: (message: string, details: Record<string, unknown>) => void;
 }
 

@@ -40,7 +40,7 @@ export interface StoredKey {
   customerId: string;
   tier: TierName;
   usageIdentifierKey: string;
-  status: 'active' | 'revoked';
+  status: 'active' | 'revoked' | 'suspended';
   customModelLimits?: Record<string, ModelLimits>;
   spendLimitMicroUsd?: number;
   /** When the key last authenticated a request (ISO time), to within {@link KEY_USE_RESOLUTION_MS}. */

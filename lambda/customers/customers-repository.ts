@@ -6,7 +6,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { ModelLimits, TierName } from '../../lib/config/schema';
-import { isConditionFailure } from '../storage/conditional-writes';
+import { applied, isConditionFailure } from '../storage/conditional-writes';
 import { and, compare, exists, notExists, update } from '../storage/expressions';
 import { CUSTOMERS_TABLE } from './customers-table';
 import type { KeyPermissions } from './key-permissions';
@@ -23,6 +23,8 @@ const CUSTOMERS_PARTITION = 'CUSTOMERS';
 export type CustomerStatus =
   | 'creating'
   | 'active'
+  /** `customers suspend`: keys and sessions refused, everything kept; `customers restore` ends it. */
+  | 'suspended'
   | 'revoking'
   | 'revoked'
   | 'deleting'
@@ -69,7 +71,8 @@ export interface KeyRecord {
   tier: TierName;
   /** API Gateway API key value: returned by the authorizer as `usageIdentifierKey`. */
   usageIdentifierKey: string;
-  status: 'active' | 'revoked';
+  /** `suspended`: its customer is suspended; `customers restore` makes it active again. */
+  status: 'active' | 'revoked' | 'suspended';
   /** An Enterprise customer's per-model limits, carried here so the request path needs no extra read. */
   customModelLimits?: Record<string, ModelLimits>;
   /** The customer's monthly spend limit in micro-USD, carried here for the same reason. */
@@ -415,6 +418,35 @@ export class CustomersRepository {
       if (key.status === 'revoked') continue;
       await this.updateKey(key.keyHash, set, remove);
     }
+  }
+
+  /**
+   * Moves every key of a customer in status `from` to `to` (suspend: active -> suspended; restore:
+   * suspended -> active), each in one conditional write: a key revoked meanwhile stays revoked.
+   * Answers how many moved; a re-run moves what an interrupted one left.
+   */
+  async switchKeysStatus(
+    customerId: string,
+    primaryKeyHash: string | undefined,
+    from: KeyRecord['status'],
+    to: KeyRecord['status'],
+  ): Promise<number> {
+    const hashes = [
+      ...(primaryKeyHash ? [primaryKeyHash] : []),
+      ...(await this.listNamedKeys(customerId)).map((key) => key.keyHash),
+    ];
+    let moved = 0;
+    for (const keyHash of hashes) {
+      const write = this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: apiKeyKey(keyHash),
+          ...update({ set: { status: to } }, compare('status', '=', from)),
+        }),
+      );
+      if (await applied(write)) moved += 1;
+    }
+    return moved;
   }
 
   async deleteKey(keyHash: string): Promise<void> {

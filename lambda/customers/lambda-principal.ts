@@ -62,6 +62,14 @@ export function principalFromAuthorizer(
   });
 }
 
+/** The console session's user the authorizer verified; undefined for an API key. */
+export async function sessionFromAuthorizer(c: Context): Promise<{ userId: string } | undefined> {
+  const context = (c.env as LambdaBindings | undefined)?.event?.requestContext?.authorizer;
+  return context?.kind === 'session' && typeof context.userId === 'string'
+    ? { userId: context.userId }
+    : undefined;
+}
+
 export function requestIdFromEvent(c: Context): string | undefined {
   return (c.env as LambdaBindings | undefined)?.event?.requestContext?.requestId;
 }

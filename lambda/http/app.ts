@@ -22,6 +22,7 @@ import { keyRoutes } from './routes/keys';
 import { limitRoutes } from './routes/limits';
 import { modelRoutes } from './routes/models';
 import { organizationRoutes } from './routes/organization';
+import { inviteAcceptRoutes, organizationMemberRoutes } from './routes/organization-members';
 import { responsesRoutes } from './routes/responses';
 import { uploadRoutes } from './routes/uploads';
 import { usageRoutes } from './routes/usage';
@@ -72,6 +73,9 @@ async function requireActiveCustomer(deps: ApiDependencies, customerId: string):
 function versionOneRoutes(deps: ApiDependencies, base: 'openai' | 'groq'): Hono<AppEnv> {
   const v1 = new Hono<AppEnv>();
   v1.route('/', publicPlanRoutes(deps));
+  // Before the organization is chosen: the invited person belongs to none yet.
+  if (deps.accounts && deps.memberServices)
+    v1.route('/', inviteAcceptRoutes(deps, deps.accounts, deps.memberServices));
 
   // Everything below needs a key; a URL no route serves answers 404 without asking for one.
   v1.use('*', async (c, next) => {
@@ -116,6 +120,8 @@ function versionOneRoutes(deps: ApiDependencies, base: 'openai' | 'groq'): Hono<
   v1.route('/', limitRoutes(deps));
   v1.route('/', keyRoutes(deps));
   if (deps.accounts) v1.route('/', organizationRoutes(deps, deps.accounts));
+  if (deps.accounts && deps.memberServices)
+    v1.route('/', organizationMemberRoutes(deps, deps.accounts, deps.memberServices));
   return v1;
 }
 

@@ -5,7 +5,11 @@ import { apiServices, coreServices } from '../composition/api-services';
 import { awsBillingApi } from '../composition/aws-billing';
 import { awsEngines } from '../composition/aws-engines';
 import { bundledConfig } from '../config';
-import { principalFromAuthorizer, requestIdFromEvent } from '../customers/lambda-principal';
+import {
+  principalFromAuthorizer,
+  requestIdFromEvent,
+  sessionFromAuthorizer,
+} from '../customers/lambda-principal';
 import { createApiApp } from './app';
 
 /**
@@ -38,6 +42,7 @@ export function createLambdaApp(serviceName: string, options: { files?: boolean 
     // Billing's routes are buffered ones: the API function's (`files`), not the chat function's.
     ...(options.files ? { billing: awsBillingApi(engines, config.billing.paymentGraceDays) } : {}),
     principalOf: sessionAwarePrincipals(engines, config, principalFromAuthorizer),
+    sessionOf: sessionFromAuthorizer,
     requestIdOf: requestIdFromEvent,
   });
 }

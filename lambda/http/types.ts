@@ -1,6 +1,8 @@
 import type { Context } from 'hono';
 import type { TierlineConfig, TierName } from '../../lib/config/schema';
 import type { AuditLog, AuditLogRepository } from '../accounts/audit-log';
+import type { Invites } from '../accounts/invites';
+import type { Members } from '../accounts/members';
 import type { Projects } from '../accounts/projects';
 import type { SpeechBackend } from '../audio/speech-backend';
 import type { BatchService } from '../batches/batch-service';
@@ -38,6 +40,13 @@ export interface ApiDependencies {
     | 'reserveNamedKeySlot'
     | 'releaseNamedKeySlots'
   >;
+  /** Members and invites; their routes answer 404 when absent. */
+  memberServices?: MemberServicesApi;
+  /**
+   * The verified console session behind a request, before any organization is chosen (accepting
+   * an invite); undefined for an API key. Absent: no route needs it.
+   */
+  sessionOf?: (c: Context) => Promise<{ userId: string } | undefined>;
   /** Projects and the audit log (the administration API); its routes answer 404 when absent. */
   accounts?: AccountServicesApi;
   /** Where models run: SageMaker in AWS; an OpenAI-compatible server or the test model locally. */
@@ -84,6 +93,12 @@ export interface AccountServicesApi {
   projects: Projects;
   audit: Pick<AuditLog, 'record'>;
   auditLog: Pick<AuditLogRepository, 'page'>;
+}
+
+/** Members and invites (`/organization/users`, `/organization/invites`). */
+export interface MemberServicesApi {
+  members: Pick<Members, 'list' | 'get' | 'setRole' | 'remove'>;
+  invites: Pick<Invites, 'create' | 'list' | 'get' | 'delete' | 'accept'>;
 }
 
 /** Files (content in S3, metadata in DynamoDB) and the Uploads API for large ones. */

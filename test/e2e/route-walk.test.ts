@@ -1,10 +1,12 @@
 import { isAdministrativePath } from '../../lambda/accounts/authorization';
+import { MembershipsRepository } from '../../lambda/accounts/memberships';
 import { defaultProjectId } from '../../lambda/customers/key-permissions';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
-import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { LOCAL_CUSTOMERS_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { adapterFiles, entriesOf, zipOf } from '../support/adapters';
 import { wavFile } from '../support/audio-files';
+import { localModeDocumentClient } from '../support/dynalite';
 import { apiSpecs, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -449,6 +451,62 @@ const WALKS: Record<string, Walk> = {
     query: 'limit=2',
     invalid: [{ query: 'after=nope', status: 400 }],
   },
+  'GET /v1/organization/users': {
+    path: '/v1/organization/users',
+    query: 'limit=2',
+    invalid: [
+      { query: 'limit=101', status: 400 },
+      { noKey: true, status: 401 },
+    ],
+  },
+  'GET /v1/organization/users/{user_id}': {
+    path: '/v1/organization/users/{member}',
+    invalid: [{ path: '/v1/organization/users/user_nope', status: 404 }],
+  },
+  'POST /v1/organization/users/{user_id}': {
+    path: '/v1/organization/users/{member}',
+    body: { role: 'reader' },
+    invalid: [
+      { body: { role: 'admin' }, status: 400 },
+      { body: {}, status: 400 },
+      { path: '/v1/organization/users/user_nope', body: { role: 'owner' }, status: 404 },
+    ],
+  },
+  'DELETE /v1/organization/users/{user_id}': {
+    path: '/v1/organization/users/{member2}',
+    once: true,
+    invalid: [{ path: '/v1/organization/users/user_nope', status: 404 }],
+  },
+  'GET /v1/organization/invites': {
+    path: '/v1/organization/invites',
+    invalid: [{ query: 'limit=0', status: 400 }],
+  },
+  // Sent again under /openai/v1: the same invite, a new link.
+  'POST /v1/organization/invites': {
+    path: '/v1/organization/invites',
+    body: { email: 'walk@invites.test', role: 'reader' },
+    invalid: [
+      { body: { email: 'not-an-address', role: 'reader' }, status: 400 },
+      { body: { email: 'walk@invites.test', role: 'admin' }, status: 400 },
+      { body: { role: 'owner' }, status: 400 },
+    ],
+  },
+  'GET /v1/organization/invites/{invite_id}': {
+    path: '/v1/organization/invites/{invite}',
+    invalid: [{ path: '/v1/organization/invites/invite-nope', status: 404 }],
+  },
+  'DELETE /v1/organization/invites/{invite_id}': {
+    path: '/v1/organization/invites/{invite2}',
+    once: true,
+    invalid: [{ path: '/v1/organization/invites/invite-nope', status: 404 }],
+  },
+  // A signed-in session accepts (test/e2e/organization-members.test.ts); a key is refused.
+  'POST /v1/organization/invites/accept': {
+    path: '/v1/organization/invites/accept',
+    body: { token: 'walk' },
+    status: 403,
+    invalid: [{ noKey: true, status: 401 }],
+  },
   'POST /v1/uploads/{upload_id}/cancel': {
     path: '/v1/uploads/{upload3}/cancel',
     once: true,
@@ -474,7 +532,7 @@ describe('the route walk: every documented operation, valid and invalid', () => 
   let makeBatch: () => Promise<string>;
   const fill = (text: string) =>
     text.replace(
-      /\{(file2?|ftfile|ftjob[23]?|upload[23]?|part|batch2?|key|adapter|ftune2?|ftmodel|project2?|defaultproject|pkey2?|adminkey2?|response2?)\}/g,
+      /\{(file2?|ftfile|ftjob[23]?|upload[23]?|part|batch2?|key|adapter|ftune2?|ftmodel|project2?|defaultproject|pkey2?|adminkey2?|response2?|member2?|invite2?)\}/g,
       (_m, name: string) => ids[name] ?? name,
     );
 
@@ -537,6 +595,25 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     ids.project = await made('/v1/organization/projects', { body: { name: 'walk' } });
     ids.project2 = await made('/v1/organization/projects', { body: { name: 'walk-archived' } });
     ids.defaultproject = defaultProjectId(developer?.customerId ?? '');
+    const memberships = new MembershipsRepository(
+      localModeDocumentClient(local.dynamoEndpoint),
+      LOCAL_CUSTOMERS_TABLE,
+    );
+    for (const [userId, role] of [
+      ['walk-owner', 'owner'],
+      ['walk-member', 'member'],
+      ['walk-member2', 'member'],
+    ] as const) {
+      const customerId = developer?.customerId ?? '';
+      const createdAt = new Date().toISOString();
+      await memberships.put({ userId, customerId, role, email: `${userId}@walk.test`, createdAt });
+    }
+    ids.member = 'walk-member';
+    ids.member2 = 'walk-member2';
+    const invite = (email: string) =>
+      made('/v1/organization/invites', { body: { email, role: 'reader' } });
+    ids.invite = await invite('walk-invite@walk.test');
+    ids.invite2 = await invite('walk-invite2@walk.test');
     for (const name of ['adminkey', 'adminkey2']) {
       ids[name] = (await local.operator.createAdminKey(developer?.customerId ?? '', name)).id;
     }

@@ -136,7 +136,13 @@ export class ApiSpec {
     // OpenAI's document names paths without `/v1`; Tierline's names them with it.
     const candidates = [bare, `/v1${bare}`, requestPath];
     for (const candidate of candidates) {
-      const route = this.routes.find((r) => r.pattern.test(candidate));
+      // A concrete path before a templated one that also matches it (OpenAPI's rule:
+      // `/organization/invites/accept` before `/organization/invites/{invite_id}`).
+      const placeholders = (template: string) => template.split('{').length;
+      const route = this.routes
+        .filter((r) => r.pattern.test(candidate))
+        .sort((a, b) => placeholders(a.template) - placeholders(b.template))
+        .find((r) => this.document.paths[r.template]?.[method.toLowerCase()]);
       const definition = route && this.document.paths[route.template]?.[method.toLowerCase()];
       if (route && definition) {
         return {

@@ -417,6 +417,64 @@ function organizationPaths(): Record<string, Schema> {
   };
 }
 
+const roleBody = (properties: Schema, required: string[]) => ({
+  required: true,
+  content: json({ type: 'object', properties, required }),
+});
+
+/** OpenAI's members and invites, and accepting an invite (a signed-in session's own route). */
+function memberPaths(): Record<string, Schema> {
+  const user = [pathParameter('user_id')];
+  const invite = [pathParameter('invite_id')];
+  const role = { enum: ['owner', 'reader'] };
+  return {
+    '/v1/organization/users': {
+      get: operation("The organization's members, oldest first", ref('OrganizationUserList'), {
+        parameters: [
+          ...PAGE_PARAMETERS,
+          { name: 'emails', in: 'query', schema: { type: 'array', items: { type: 'string' } } },
+        ],
+      }),
+    },
+    '/v1/organization/users/{user_id}': {
+      get: operation('A member', ref('OrganizationUser'), { parameters: user }),
+      post: operation(
+        "Change a member's role (the last owner stays one)",
+        ref('OrganizationUser'),
+        {
+          parameters: user,
+          requestBody: roleBody({ role }, ['role']),
+        },
+      ),
+      delete: operation('Remove a member (not the last owner)', ref('OrganizationUserDeleted'), {
+        parameters: user,
+      }),
+    },
+    '/v1/organization/invites': {
+      get: operation("The organization's invites, oldest first", ref('InviteList'), {
+        parameters: PAGE_PARAMETERS,
+      }),
+      post: operation('Invite an address (an e-mail with a link valid 7 days)', ref('Invite'), {
+        requestBody: roleBody({ email: { type: 'string', maxLength: 254 }, role }, [
+          'email',
+          'role',
+        ]),
+      }),
+    },
+    '/v1/organization/invites/{invite_id}': {
+      get: operation('An invite', ref('Invite'), { parameters: invite }),
+      delete: operation('Delete a pending invite', ref('InviteDeleted'), { parameters: invite }),
+    },
+    '/v1/organization/invites/accept': {
+      post: operation(
+        "Accept an invite with the link's token, as the invited address's signed-in session",
+        ref('InviteAccepted'),
+        { requestBody: roleBody({ token: { type: 'string' } }, ['token']) },
+      ),
+    },
+  };
+}
+
 /** Files and multi-part uploads. */
 function filePaths(): Record<string, Schema> {
   return {
@@ -742,6 +800,7 @@ export function tierlineOpenApiDocument(config: TierlineConfig): Schema {
     ...usagePaths(),
     ...keyPaths(),
     ...organizationPaths(),
+    ...memberPaths(),
     ...filePaths(),
     ...batchPaths(),
     ...fineTuningJobPaths(config, trainableModels),

@@ -16,6 +16,15 @@ import {
 } from './fine-tuning';
 import { apiKeyListShape, apiKeyShape, createdApiKeyShape } from './keys';
 import { limitsShape } from './limits';
+import {
+  inviteAcceptedShape,
+  inviteDeletedShape,
+  inviteListShape,
+  inviteShape,
+  organizationUserDeletedShape,
+  organizationUserListShape,
+  organizationUserShape,
+} from './members';
 import { modelDeletedShape, modelListShape, modelShape } from './models';
 import {
   adminApiKeyDeletedShape,
@@ -97,6 +106,13 @@ export const responseShapes = {
   AdminApiKeyDeleted: adminApiKeyDeletedShape,
   AuditLog: auditLogShape,
   AuditLogList: auditLogListShape,
+  OrganizationUser: organizationUserShape,
+  OrganizationUserList: organizationUserListShape,
+  OrganizationUserDeleted: organizationUserDeletedShape,
+  Invite: inviteShape,
+  InviteList: inviteListShape,
+  InviteDeleted: inviteDeletedShape,
+  InviteAccepted: inviteAcceptedShape,
   Transcription: transcriptionShape,
   VerboseTranscription: verboseTranscriptionShape,
   Billing: billingShape,

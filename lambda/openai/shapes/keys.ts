@@ -8,7 +8,7 @@ export const apiKeyShape = z.object({
   name: z.string(),
   /** `tl_AbCd…wxyz`: recognisable, not usable. */
   hint: z.string(),
-  status: z.enum(['active', 'revoked']),
+  status: z.enum(['active', 'revoked', 'suspended']),
   primary: z.boolean(),
   created_at: count(),
   revoked_at: nullableCount(),

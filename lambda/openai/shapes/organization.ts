@@ -57,7 +57,7 @@ export const projectApiKeyShape = z.object({
   }),
   /** Tierline's own: what the key may do, per endpoint group. */
   permissions,
-  status: z.enum(['active', 'revoked']),
+  status: z.enum(['active', 'revoked', 'suspended']),
 });
 export const projectApiKeyListShape = list(projectApiKeyShape);
 export const projectApiKeyDeletedShape = z.object({
@@ -103,6 +103,12 @@ export const auditLogShape = z.object({
     'project.updated',
     'project.archived',
     'organization.updated',
+    'invite.sent',
+    'invite.accepted',
+    'invite.deleted',
+    'user.added',
+    'user.updated',
+    'user.deleted',
   ]),
   effective_at: count(),
   actor: z.object({

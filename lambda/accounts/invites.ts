@@ -1,0 +1,229 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { randomBase62 } from '../customers/api-keys';
+import { BadRequestError, NotFoundError, PermissionDeniedError } from '../openai/errors';
+import type { InviteRecord, InvitesRepository } from './invites-repository';
+import type { Membership, MembershipsRepository } from './memberships';
+import type { OrganizationOwners } from './organization-owners';
+
+/** How long an invite's link works: OpenAI's invites expire too; seven days is what issue 22 asks. */
+export const INVITE_LIFETIME_MS = 7 * 24 * 60 * 60 * 1000;
+const MAX_EMAIL_LENGTH = 254;
+const SECRET_LENGTH = 43;
+
+/** An invitation e-mail: SES in AWS, the mail file in local mode. */
+export interface InviteMail {
+  customerId: string;
+  inviteId: string;
+  to: string;
+  subject: string;
+  text: string;
+  /** The console page that accepts it, with the token. */
+  link: string;
+  /** The single-use token itself (local mode's mail file shows it, as it shows sign-up codes). */
+  token: string;
+}
+
+export interface InviteMailer {
+  send(mail: InviteMail): Promise<void>;
+}
+
+/** Whom a verified session belongs to: Cognito's GetUser with the session's own access token. */
+export interface UserDirectory {
+  /** The user's e-mail address when Cognito says it is verified; undefined otherwise. */
+  verifiedEmailOf(accessToken: string): Promise<string | undefined>;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** One invite per organization and address, so a repeated invite (a retry) is the same object. */
+const inviteIdOf = (customerId: string, email: string) =>
+  `invite-${sha256(`${customerId}\n${email}`).slice(0, 24)}`;
+
+/** The link's token: `<customerId>.<inviteId>.<secret>`; only the secret's hash is stored. */
+function parseToken(token: string): { customerId: string; inviteId: string; secret: string } {
+  const match = /^([0-9A-Za-z_-]{1,80})\.(invite-[0-9a-f]{24})\.([0-9A-Za-z]{43})$/.exec(token);
+  if (!match) throw inviteLinkInvalid();
+  return { customerId: match[1] ?? '', inviteId: match[2] ?? '', secret: match[3] ?? '' };
+}
+
+function inviteLinkInvalid(): NotFoundError {
+  return new NotFoundError(
+    'This invitation link is not valid, or was replaced by a newer invitation: ask for a new one.',
+    { code: 'invite_not_found' },
+  );
+}
+
+export function parseInviteEmail(value: unknown): string {
+  const email = typeof value === 'string' ? value.trim().toLowerCase() : '';
+  if (email.length > MAX_EMAIL_LENGTH || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) {
+    throw new BadRequestError("'email' must be an e-mail address.", {
+      param: 'email',
+      code: value === undefined || value === null ? 'missing_required_parameter' : 'invalid_value',
+    });
+  }
+  return email;
+}
+
+/** `expired` is a pending invite past its time, as OpenAI shows it. */
+export const inviteStatusOf = (invite: InviteRecord, now: Date) =>
+  invite.status === 'pending' && Date.parse(invite.expiresAt) <= now.getTime()
+    ? ('expired' as const)
+    : invite.status;
+
+export interface InvitesDeps {
+  invites: InvitesRepository;
+  memberships: Pick<MembershipsRepository, 'get' | 'add' | 'setRole' | 'listForOrganization'>;
+  owners: Pick<OrganizationOwners, 'add'>;
+  mailer: InviteMailer;
+  users: UserDirectory;
+  /** Whether the organization takes members (not suspended or deleted). */
+  organizationActive: (customerId: string) => Promise<boolean>;
+  /** The console's address: the link is `<consoleUrl>#/invite?token=...`. */
+  consoleUrl: () => string;
+  now: () => Date;
+}
+
+/**
+ * Invitations (OpenAI's `/organization/invites`) and their acceptance by the invited person's own
+ * signed-in session, whose verified e-mail must be the invited address. Sending an invite again
+ * to the same address replaces it (a new link, seven more days): a retried create never leaves two.
+ */
+export class Invites {
+  constructor(private readonly deps: InvitesDeps) {}
+
+  async create(
+    customerId: string,
+    input: { email: string; role: Membership['role']; invitedBy: string },
+  ): Promise<InviteRecord> {
+    const members = await this.deps.memberships.listForOrganization(customerId);
+    if (members.some((member) => member.email.toLowerCase() === input.email)) {
+      throw new BadRequestError(`${input.email} is already a member of this organization.`, {
+        param: 'email',
+        code: 'user_already_member',
+      });
+    }
+    const now = this.deps.now();
+    const inviteId = inviteIdOf(customerId, input.email);
+    const secret = randomBase62(SECRET_LENGTH);
+    const invite: InviteRecord = {
+      inviteId,
+      customerId,
+      email: input.email,
+      role: input.role,
+      status: 'pending',
+      tokenHash: sha256(secret),
+      createdAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + INVITE_LIFETIME_MS).toISOString(),
+      invitedBy: input.invitedBy,
+    };
+    // Stored before it is sent: a mail whose invite is missing would be a dead link.
+    await this.deps.invites.put(invite);
+    const token = `${customerId}.${inviteId}.${secret}`;
+    const link = `${this.deps.consoleUrl()}#/invite?token=${encodeURIComponent(token)}`;
+    await this.deps.mailer.send({
+      customerId,
+      inviteId,
+      to: input.email,
+      subject: 'You are invited to a Tierline organization',
+      text:
+        `You are invited to join organization ${customerId} on Tierline as ` +
+        `${input.role === 'owner' ? 'an owner' : 'a member'}. Sign in (or sign up) with this ` +
+        `address, then open ${link} . The link works once, for seven days.`,
+      link,
+      token,
+    });
+    return invite;
+  }
+
+  list(customerId: string): Promise<InviteRecord[]> {
+    return this.deps.invites.list(customerId);
+  }
+
+  async get(customerId: string, inviteId: string): Promise<InviteRecord> {
+    const invite = /^invite-[0-9a-f]{24}$/.test(inviteId)
+      ? await this.deps.invites.get(customerId, inviteId)
+      : undefined;
+    if (!invite) {
+      throw new NotFoundError(`No invite found with id '${inviteId}'.`, {
+        code: 'invite_not_found',
+      });
+    }
+    return invite;
+  }
+
+  /** Deletes a pending (or expired) invite; an accepted one stays, as OpenAI keeps it. */
+  async delete(customerId: string, inviteId: string): Promise<void> {
+    await this.get(customerId, inviteId);
+    if (await this.deps.invites.deletePending(customerId, inviteId)) return;
+    await this.get(customerId, inviteId);
+    throw new BadRequestError('This invite was accepted already: remove the user instead.', {
+      code: 'invite_accepted',
+    });
+  }
+
+  /**
+   * Accepts an invite for the signed-in user: once (the first acceptance marks it), by the invited
+   * address only, within seven days. Marked first, membership after, so a retry after a crash
+   * finds the invite accepted by this user and adds what is missing.
+   */
+  async accept(
+    session: { userId: string; accessToken: string },
+    token: string,
+  ): Promise<{ invite: InviteRecord; membership: Membership }> {
+    const { customerId, inviteId, secret } = parseToken(token);
+    const invite = await this.deps.invites.get(customerId, inviteId);
+    if (!invite || !sameHash(invite.tokenHash, sha256(secret))) throw inviteLinkInvalid();
+    const email = await this.deps.users.verifiedEmailOf(session.accessToken);
+    if (email?.toLowerCase() !== invite.email) {
+      throw new PermissionDeniedError(
+        `This invitation is for ${invite.email}: sign in with that address (verified) to accept it.`,
+        { code: 'invite_email_mismatch' },
+      );
+    }
+    if (!(await this.deps.organizationActive(customerId))) {
+      throw new PermissionDeniedError(
+        'This organization is suspended: ask its owner or Tierline support.',
+        { code: 'organization_inactive' },
+      );
+    }
+    const now = this.deps.now();
+    if (!(await this.deps.invites.accept(invite, session.userId, now))) {
+      if (inviteStatusOf(invite, now) === 'expired') {
+        throw new BadRequestError('This invitation has expired: ask for a new one.', {
+          code: 'invite_expired',
+        });
+      }
+      throw inviteLinkInvalid();
+    }
+    const membership = await this.joinAs(invite, session.userId, email, now);
+    return { invite: { ...invite, status: 'accepted' }, membership };
+  }
+
+  /** Adds the membership, or raises an existing member to owner when the invite says owner. */
+  private async joinAs(invite: InviteRecord, userId: string, email: string, now: Date) {
+    const fresh: Membership = {
+      userId,
+      customerId: invite.customerId,
+      role: invite.role,
+      email,
+      createdAt: now.toISOString(),
+    };
+    const added = await this.deps.memberships.add(fresh);
+    const membership = added ? fresh : await this.deps.memberships.get(userId, invite.customerId);
+    if (!membership) throw inviteLinkInvalid();
+    if (invite.role === 'owner') {
+      if (membership.role !== 'owner') {
+        await this.deps.memberships.setRole(userId, invite.customerId, 'owner');
+      }
+      await this.deps.owners.add(invite.customerId, userId);
+      return { ...membership, role: 'owner' as const };
+    }
+    return membership;
+  }
+}
+
+function sameHash(stored: string, given: string): boolean {
+  const a = Buffer.from(stored);
+  const b = Buffer.from(given);
+  return a.length === b.length && timingSafeEqual(a, b);
+}

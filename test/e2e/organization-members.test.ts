@@ -1,0 +1,275 @@
+import {
+  CognitoIdentityProviderClient,
+  ConfirmSignUpCommand,
+  InitiateAuthCommand,
+  SignUpCommand,
+} from '@aws-sdk/client-cognito-identity-provider';
+import OpenAI, { PermissionDeniedError } from 'openai';
+import { MembershipsRepository } from '../../lambda/accounts/memberships';
+import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
+import { loadConfig } from '../../lib/config/load';
+import { readLocalMail } from '../../local/local-cognito';
+import { LOCAL_CUSTOMERS_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
+import { localModeDocumentClient } from '../support/dynalite';
+import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
+
+/**
+ * Members and invites over real HTTP in local mode, with the official `openai` client's
+ * `admin.organization.users` and `admin.organization.invites`: an owner's console session invites
+ * an address, the invited person signs up in cognito-local, takes the link from the mail file and
+ * accepts with their own session; members read and are refused an owner's actions; the last owner
+ * stays one when two owners demote each other at once. Every answer is validated against OpenAI's
+ * published schemas and Tierline's /openapi.json.
+ */
+const PASSWORD = 'Correct-Horse-9-battery';
+
+describe('organization members and invites (official openai client, local mode)', () => {
+  const spec = specCheckedFetch();
+  afterEach(() => expectSpecCompliance(spec));
+  let local: LocalMode;
+  let cognito: CognitoIdentityProviderClient;
+  let memberships: MembershipsRepository;
+
+  beforeAll(async () => {
+    local = await startLocalMode({
+      config: loadConfig({ env: 'dev' }),
+      port: 0,
+      backend: new TestModelBackend({ replyTokens: 2, tokensPerSecond: 1_000 }),
+      // A removed member's next request is refused at once (the cache is the authorizer TTL's).
+      authorizerCacheTtlMs: 0,
+      signIn: {},
+    });
+    cognito = new CognitoIdentityProviderClient({
+      endpoint: local.signIn?.endpoint,
+      region: 'local',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    memberships = new MembershipsRepository(
+      localModeDocumentClient(local.dynamoEndpoint),
+      LOCAL_CUSTOMERS_TABLE,
+    );
+  });
+  afterAll(async () => {
+    cognito.destroy();
+    await local.stop();
+  });
+
+  async function signedIn(email: string): Promise<{ token: string; userId: string }> {
+    const clientId = local.signIn?.clientId ?? '';
+    const signUp = await cognito.send(
+      new SignUpCommand({ ClientId: clientId, Username: email, Password: PASSWORD }),
+    );
+    const mail = readLocalMail(local.signIn?.mailFile ?? '').find(
+      (m) => m.to === email && m.reason !== 'Invite',
+    );
+    await cognito.send(
+      new ConfirmSignUpCommand({
+        ClientId: clientId,
+        Username: email,
+        ConfirmationCode: mail?.code,
+      }),
+    );
+    const auth = await cognito.send(
+      new InitiateAuthCommand({
+        ClientId: clientId,
+        AuthFlow: 'USER_PASSWORD_AUTH',
+        AuthParameters: { USERNAME: email, PASSWORD },
+      }),
+    );
+    return { token: auth.AuthenticationResult?.AccessToken ?? '', userId: signUp.UserSub ?? '' };
+  }
+
+  const client = (token: string, organization?: string) =>
+    new OpenAI({
+      apiKey: token,
+      adminAPIKey: token,
+      ...(organization ? { organization } : {}),
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
+
+  /** A new organization whose first owner is a signed-in user (as sign-up will make it). */
+  async function organizationWithOwner(name: string) {
+    const { customer } = await local.operator.createCustomer({
+      name,
+      email: `billing@${name}.test`,
+      tier: 'developer',
+    });
+    const owner = await signedIn(`owner@${name}.test`);
+    await memberships.put({
+      userId: owner.userId,
+      customerId: customer.customerId,
+      role: 'owner',
+      email: `owner@${name}.test`,
+      createdAt: new Date().toISOString(),
+    });
+    return {
+      customerId: customer.customerId,
+      owner,
+      admin: client(owner.token, customer.customerId),
+    };
+  }
+
+  const accept = (token: string, inviteToken: string) =>
+    spec.fetch(`${local.openAIBaseUrl}/organization/invites/accept`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ token: inviteToken }),
+    });
+
+  const inviteMailTo = (email: string) =>
+    readLocalMail(local.signIn?.mailFile ?? '')
+      .filter((m) => m.to === email && m.reason === 'Invite')
+      .at(-1);
+
+  it('invites by e-mail, the invited person accepts with their session (twice: same answer), and reads as a member', async () => {
+    const org = await organizationWithOwner('acme');
+
+    const invite = await org.admin.admin.organization.invites.create({
+      email: 'Newcomer@Acme.test',
+      role: 'reader',
+    });
+    const listed = await org.admin.admin.organization.invites.list();
+    const mail = inviteMailTo('newcomer@acme.test');
+    const newcomer = await signedIn('newcomer@acme.test');
+    const accepted = await accept(newcomer.token, mail?.code ?? '');
+    const again = await accept(newcomer.token, mail?.code ?? '');
+    const member = client(newcomer.token, org.customerId);
+    const users = await member.admin.organization.users.list();
+
+    expect(invite).toMatchObject({
+      object: 'organization.invite',
+      email: 'newcomer@acme.test',
+      role: 'reader',
+      status: 'pending',
+    });
+    expect(invite.expires_at).toBe((invite.created_at ?? 0) + 7 * 24 * 3600);
+    expect(listed.data.map((i) => i.id)).toEqual([invite.id]);
+    expect(mail?.link).toBe(`${local.consoleUrl}#/invite?token=${mail?.code}`);
+    expect(accepted.status).toBe(200);
+    expect(await accepted.json()).toMatchObject({
+      organization_id: org.customerId,
+      user: { id: newcomer.userId, role: 'reader', email: 'newcomer@acme.test' },
+    });
+    expect(again.status).toBe(200);
+    expect((await org.admin.admin.organization.invites.retrieve(invite.id)).status).toBe(
+      'accepted',
+    );
+    expect(users.data.map((u) => [u.email, u.role]).sort()).toEqual([
+      ['newcomer@acme.test', 'reader'],
+      ['owner@acme.test', 'owner'],
+    ]);
+    // The member reads the invites too, and is refused every owner's action with 403.
+    expect((await member.admin.organization.invites.list()).data).toHaveLength(1);
+    await expect(
+      member.admin.organization.users.update(org.owner.userId, { role: 'reader' }),
+    ).rejects.toBeInstanceOf(PermissionDeniedError);
+    await expect(
+      member.admin.organization.invites.create({ email: 'x@acme.test', role: 'owner' }),
+    ).rejects.toBeInstanceOf(PermissionDeniedError);
+    await expect(member.admin.organization.users.delete(org.owner.userId)).rejects.toBeInstanceOf(
+      PermissionDeniedError,
+    );
+  });
+
+  it('refuses the link to another signed-in address, a forged token, and an API key', async () => {
+    const org = await organizationWithOwner('guarded');
+    await org.admin.admin.organization.invites.create({
+      email: 'right@guarded.test',
+      role: 'owner',
+    });
+    const token = inviteMailTo('right@guarded.test')?.code ?? '';
+    const wrong = await signedIn('wrong@guarded.test');
+    const { apiKey } = await local.operator.createCustomer({
+      name: 'Key holder',
+      email: 'keys@guarded.test',
+      tier: 'developer',
+    });
+
+    const byWrongPerson = await accept(wrong.token, token);
+    const forged = await accept(wrong.token, `${token.slice(0, -5)}AAAAA`);
+    const byKey = await accept(apiKey as string, token);
+    const noToken = await accept(wrong.token, '');
+
+    expect(byWrongPerson.status).toBe(403);
+    expect(await byWrongPerson.json()).toMatchObject({ error: { code: 'invite_email_mismatch' } });
+    expect(forged.status).toBe(404);
+    expect(byKey.status).toBe(403);
+    expect(await byKey.json()).toMatchObject({ error: { code: 'session_required' } });
+    expect(noToken.status).toBe(400);
+    expect(await memberships.get(wrong.userId, org.customerId)).toBeUndefined();
+  });
+
+  it('changes roles, keeps one owner when two owners demote each other at once, and removes a member', async () => {
+    const org = await organizationWithOwner('pair');
+    await org.admin.admin.organization.invites.create({ email: 'second@pair.test', role: 'owner' });
+    const second = await signedIn('second@pair.test');
+    expect((await accept(second.token, inviteMailTo('second@pair.test')?.code ?? '')).status).toBe(
+      200,
+    );
+    const secondAdmin = client(second.token, org.customerId);
+
+    const results = await Promise.allSettled([
+      org.admin.admin.organization.users.update(second.userId, { role: 'reader' }),
+      secondAdmin.admin.organization.users.update(org.owner.userId, { role: 'reader' }),
+    ]);
+    const owners =
+      (await org.admin.admin.organization.users.list().catch(() => undefined))?.data ??
+      (await secondAdmin.admin.organization.users.list()).data;
+
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(refused.reason).toMatchObject({ status: 400, code: 'last_owner' });
+    expect(owners.filter((u) => u.role === 'owner')).toHaveLength(1);
+
+    // The remaining owner removes the other; the removed user's next request is refused (404).
+    const remaining = owners.find((u) => u.role === 'owner')?.id;
+    const [stays, goes] =
+      remaining === org.owner.userId ? [org.admin, secondAdmin] : [secondAdmin, org.admin];
+    const goner = remaining === org.owner.userId ? second.userId : org.owner.userId;
+    const deleted = await stays.admin.organization.users.delete(goner);
+    expect(deleted).toEqual({ object: 'organization.user.deleted', id: goner, deleted: true });
+    await expect(goes.admin.organization.users.list()).rejects.toMatchObject({ status: 404 });
+    await expect(stays.admin.organization.users.delete(remaining ?? '')).rejects.toMatchObject({
+      status: 400,
+      code: 'last_owner',
+    });
+  });
+
+  it('lets an admin key manage invites, records every action in the audit log, and 404s another organization’s objects', async () => {
+    const org = await organizationWithOwner('audited');
+    const other = await organizationWithOwner('elsewhere');
+    const adminKey = await local.operator.createAdminKey(org.customerId, 'ops');
+    const admin = client(adminKey.key);
+
+    const invite = await admin.admin.organization.invites.create({
+      email: 'temp@audited.test',
+      role: 'reader',
+    });
+    await expect(other.admin.admin.organization.invites.retrieve(invite.id)).rejects.toMatchObject({
+      status: 404,
+    });
+    await expect(
+      other.admin.admin.organization.users.retrieve(org.owner.userId),
+    ).rejects.toMatchObject({ status: 404 });
+    const deleted = await admin.admin.organization.invites.delete(invite.id);
+    await org.admin.admin.organization.users.update(org.owner.userId, { role: 'owner' });
+    const log = await admin.admin.organization.auditLogs.list({ limit: 20 });
+
+    expect(deleted).toEqual({
+      object: 'organization.invite.deleted',
+      id: invite.id,
+      deleted: true,
+    });
+    expect(log.data.map((entry) => entry.type)).toEqual(
+      expect.arrayContaining(['invite.sent', 'invite.deleted', 'user.updated']),
+    );
+    const sent = log.data.find((entry) => entry.type === 'invite.sent');
+    expect(sent?.['invite.sent']).toEqual({
+      id: invite.id,
+      data: { email: 'temp@audited.test', role: 'member' },
+    });
+    expect(sent?.actor).toMatchObject({ type: 'api_key', api_key: { id: adminKey.id } });
+  });
+});
