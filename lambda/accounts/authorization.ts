@@ -93,8 +93,12 @@ function memberRefused(): PermissionDeniedError {
 function memberMay(group: RouteGroup, method: string, path: string): boolean {
   if (!isRead(method)) return false;
   if (group === 'keys' || group === 'spend_limit' || group === 'billing') return true;
-  // Members see the projects (the console's switcher); keys and the audit log are the owners'.
-  return group === 'administration' && /\/organization\/projects(\/[^/]+)?$/.test(path);
+  // Members see the projects (the console's switcher) and the usage and costs; keys and the audit
+  // log are the owners'.
+  return (
+    group === 'administration' &&
+    /\/organization\/(projects(\/[^/]+)?|usage\/[a-z_]+|costs)$/.test(path)
+  );
 }
 
 /**

@@ -3,7 +3,7 @@ import { accountServices } from './accounts';
 import type { Engines } from './engines';
 import { batchServices, filesServices } from './files-and-batches';
 import { fineTunedModels, fineTuningServices } from './fine-tuning';
-import { type MeteringTuning, meteringServices } from './metering';
+import { type MeteringTuning, meteringServices, organizationUsageServices } from './metering';
 import { batchesRepository, customersRepository, responsesRepository } from './repositories';
 
 /**
@@ -50,6 +50,7 @@ export function apiServices(engines: Engines, config: TierlineConfig, tuning?: M
     batchRecords,
     fineTuningJobs: fineTuning.jobs,
     adapters: fineTuning.adapters,
+    organizationUsage: organizationUsageServices(engines, config),
   };
 }
 

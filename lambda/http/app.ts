@@ -22,6 +22,7 @@ import { keyRoutes } from './routes/keys';
 import { limitRoutes } from './routes/limits';
 import { modelRoutes } from './routes/models';
 import { organizationRoutes } from './routes/organization';
+import { organizationUsageRoutes } from './routes/organization-usage';
 import { responsesRoutes } from './routes/responses';
 import { uploadRoutes } from './routes/uploads';
 import { usageRoutes } from './routes/usage';
@@ -116,6 +117,10 @@ function versionOneRoutes(deps: ApiDependencies, base: 'openai' | 'groq'): Hono<
   v1.route('/', limitRoutes(deps));
   v1.route('/', keyRoutes(deps));
   if (deps.accounts) v1.route('/', organizationRoutes(deps, deps.accounts));
+  if (deps.organizationUsage) {
+    const now = () => deps.now?.() ?? new Date();
+    v1.route('/', organizationUsageRoutes(deps.organizationUsage, now));
+  }
   return v1;
 }
 

@@ -15,6 +15,7 @@ import type { FineTunedModelResolver } from '../fine-tuning/model-resolver';
 import type { ModelBackend } from '../inference/backends/model-backend';
 import type { PromptTokenCounter } from '../inference/prompt-tokens';
 import type { Limiter } from '../metering/limiter';
+import type { OrganizationUsage } from '../metering/organization-usage';
 import type { RequestMetering } from '../metering/request-metering';
 import type { SpendTracker } from '../metering/spend';
 import type { UsageAggregates } from '../metering/usage-aggregates';
@@ -48,6 +49,8 @@ export interface ApiDependencies {
   metering: Pick<RequestMetering, 'admit' | 'headersFor'>;
   /** The limiter's counters, read for `GET /v1/limits`. */
   limiter: Pick<Limiter, 'peek'>;
+  /** Usage and costs of the administration API from the ledger; absent, their routes answer 404. */
+  organizationUsage?: Pick<OrganizationUsage, 'completions' | 'audioTranscriptions' | 'costs'>;
   /** Usage aggregates, for `GET /v1/usage` and this month's spend. */
   usage: Pick<UsageAggregates, 'queryUsage'>;
   /** Monthly spend tracked for spend limits. */

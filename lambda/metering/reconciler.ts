@@ -195,6 +195,8 @@ export function reconciledRecord(record: ReservationRecord, now: Date): LedgerRe
     status: 'reconciled',
     startedAt: record.startedAt,
     finishedAt: now.toISOString(),
+    ...(record.projectId === undefined ? {} : { projectId: record.projectId }),
+    ...(record.apiKeyId === undefined ? {} : { apiKeyId: record.apiKeyId }),
   });
 }
 

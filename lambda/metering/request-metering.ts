@@ -200,6 +200,8 @@ export class RequestMetering {
       deadline: new Date(
         startedAt.getTime() + (this.deps.maxRequestMs ?? MAX_REQUEST_MS) + this.marginMs(),
       ).toISOString(),
+      projectId: principal.projectId,
+      ...(principal.keyId === undefined ? {} : { apiKeyId: principal.keyId }),
     };
     return this.admitHeld(request, limits, prices, startedAt, record);
   }
@@ -439,6 +441,9 @@ export class RequestMetering {
             status: outcome.status,
             startedAt: record.startedAt,
             finishedAt: this.now().toISOString(),
+            // From the principal the request already carries: no read on the request path.
+            projectId: request.principal.projectId,
+            ...(request.principal.keyId === undefined ? {} : { apiKeyId: request.principal.keyId }),
           });
           // The ledger first, then the holds (crash-safety.ts rule 4).
           const written = await this.deps.ledger.write(bill);

@@ -57,6 +57,9 @@ export interface ReservationRecord {
   /** ISO timestamps: the request's start (its ledger day) and the time after which the reconciler takes it. */
   startedAt: string;
   deadline: string;
+  /** The request's project and key, so a reconciled record counts where the request ran. */
+  projectId?: string;
+  apiKeyId?: string;
 }
 
 /**
@@ -77,6 +80,9 @@ export interface StoredRecord {
   dl: number;
   /** {@link ReservationRecord.calledModel}: only on a fine-tune's record. */
   m?: string;
+  /** {@link ReservationRecord.projectId} and `apiKeyId`: absent on records written before them. */
+  p?: string;
+  k?: string;
 }
 
 export function storedRecord(record: ReservationRecord): StoredRecord {
@@ -90,6 +96,8 @@ export function storedRecord(record: ReservationRecord): StoredRecord {
     at: Date.parse(record.startedAt),
     dl: Date.parse(record.deadline),
     ...(record.calledModel === undefined ? {} : { m: record.calledModel }),
+    ...(record.projectId === undefined ? {} : { p: record.projectId }),
+    ...(record.apiKeyId === undefined ? {} : { k: record.apiKeyId }),
   };
 }
 
@@ -113,6 +121,8 @@ export function recordFrom(
     prices: { inputMicroUsdPerMillion: stored.pi, outputMicroUsdPerMillion: stored.po },
     startedAt,
     deadline: new Date(stored.dl).toISOString(),
+    ...(stored.p === undefined ? {} : { projectId: stored.p }),
+    ...(stored.k === undefined ? {} : { apiKeyId: stored.k }),
   };
 }
 

@@ -414,6 +414,61 @@ function organizationPaths(): Record<string, Schema> {
         parameters: PAGE_PARAMETERS,
       }),
     },
+    ...organizationUsagePaths(),
+  };
+}
+
+/** OpenAI's usage and costs: time buckets of the ledger's records, grouped and filtered. */
+function organizationUsagePaths(): Record<string, Schema> {
+  const query = (name: string, schema: Schema, required = false) => ({
+    name,
+    in: 'query',
+    ...(required ? { required } : {}),
+    schema,
+  });
+  const strings = (name: string) => query(name, { type: 'array', items: { type: 'string' } });
+  const groupBy = (fields: string[]) =>
+    query('group_by', { type: 'array', items: { enum: fields } });
+  const range = (widths: string[], maxLimit: number) => [
+    query('start_time', { type: 'integer', minimum: 0 }, true),
+    query('end_time', { type: 'integer', minimum: 0 }),
+    query('bucket_width', { enum: widths }),
+    query('limit', { type: 'integer', minimum: 1, maximum: maxLimit }),
+    query('page', { type: 'string' }),
+    strings('project_ids'),
+    strings('api_key_ids'),
+  ];
+  return {
+    '/v1/organization/usage/completions': {
+      get: operation('Tokens and requests per time bucket', ref('CompletionsUsagePage'), {
+        parameters: [
+          ...range(['1m', '1h', '1d'], 1_440),
+          strings('user_ids'),
+          strings('models'),
+          query('batch', { type: 'boolean' }),
+          groupBy(['project_id', 'user_id', 'api_key_id', 'model', 'batch', 'service_tier']),
+        ],
+      }),
+    },
+    '/v1/organization/usage/audio_transcriptions': {
+      get: operation(
+        'Seconds of audio transcribed per time bucket',
+        ref('TranscriptionsUsagePage'),
+        {
+          parameters: [
+            ...range(['1m', '1h', '1d'], 1_440),
+            strings('user_ids'),
+            strings('models'),
+            groupBy(['project_id', 'user_id', 'api_key_id', 'model']),
+          ],
+        },
+      ),
+    },
+    '/v1/organization/costs': {
+      get: operation('What was billed per day, in USD', ref('CostsPage'), {
+        parameters: [...range(['1d'], 180), groupBy(['project_id', 'line_item', 'api_key_id'])],
+      }),
+    },
   };
 }
 

@@ -23,12 +23,15 @@ import {
   adminApiKeyShape,
   auditLogListShape,
   auditLogShape,
+  completionsUsagePageShape,
+  costsPageShape,
   createdAdminApiKeyShape,
   projectApiKeyDeletedShape,
   projectApiKeyListShape,
   projectApiKeyShape,
   projectListShape,
   projectShape,
+  transcriptionsUsagePageShape,
 } from './organization';
 import { customerShape, planListShape, planShape } from './plans';
 import {
@@ -97,6 +100,9 @@ export const responseShapes = {
   AdminApiKeyDeleted: adminApiKeyDeletedShape,
   AuditLog: auditLogShape,
   AuditLogList: auditLogListShape,
+  CompletionsUsagePage: completionsUsagePageShape,
+  TranscriptionsUsagePage: transcriptionsUsagePageShape,
+  CostsPage: costsPageShape,
   Transcription: transcriptionShape,
   VerboseTranscription: verboseTranscriptionShape,
   Billing: billingShape,

@@ -245,6 +245,7 @@ const metering: RuntimeCall[] = [
     resources: (a) => [a.index('metering', 'byCustomerDay'), a.table('metering')],
     sources: [
       ...src('metering/usage-aggregates.ts', 'queryUsage: QueryCommand'),
+      ...src('metering/organization-usage.ts', 'records: QueryCommand'),
       ...src(
         'metering/aggregate-updates.ts',
         'aggregatesOfDay: QueryCommand',
