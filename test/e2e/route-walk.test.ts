@@ -449,6 +449,24 @@ const WALKS: Record<string, Walk> = {
     query: 'limit=2',
     invalid: [{ query: 'after=nope', status: 400 }],
   },
+  'GET /v1/organization/usage/completions': {
+    path: '/v1/organization/usage/completions',
+    query: 'start_time=1700000000&bucket_width=1h&group_by[]=project_id&group_by[]=model',
+    invalid: [
+      { query: 'bucket_width=1d', status: 400 },
+      { query: 'start_time=1700000000&limit=32', status: 400 },
+    ],
+  },
+  'GET /v1/organization/usage/audio_transcriptions': {
+    path: '/v1/organization/usage/audio_transcriptions',
+    query: 'start_time=1700000000&group_by=api_key_id',
+    invalid: [{ query: 'start_time=1700000000&group_by=batch', status: 400 }],
+  },
+  'GET /v1/organization/costs': {
+    path: '/v1/organization/costs',
+    query: 'start_time=1700000000&group_by=line_item&limit=180',
+    invalid: [{ query: 'start_time=1700000000&bucket_width=1m', status: 400 }],
+  },
   'POST /v1/uploads/{upload_id}/cancel': {
     path: '/v1/uploads/{upload3}/cancel',
     once: true,
