@@ -14,6 +14,7 @@ export type AuditEventType =
   | 'project.created'
   | 'project.updated'
   | 'project.archived'
+  | 'rate_limit.updated'
   | 'organization.updated';
 
 export interface AuditEntry {

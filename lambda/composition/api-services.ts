@@ -19,7 +19,7 @@ export function coreServices(engines: Engines, config: TierlineConfig, tuning?: 
     speech: engines.speech,
     ...metering,
     fineTunedModels: fineTunedModels(engines, config),
-    accounts: accountServices(engines),
+    accounts: accountServices(engines, config),
     responses: responsesRepository(engines, engines.now),
     now: engines.now,
     logError: engines.logError,

@@ -114,6 +114,9 @@ export function createAuthorizerHandler(
         ...(principal.spendLimitMicroUsd !== undefined
           ? { spendLimitMicroUsd: principal.spendLimitMicroUsd }
           : {}),
+        ...(principal.projectModelLimits
+          ? { projectModelLimits: JSON.stringify(principal.projectModelLimits) }
+          : {}),
       },
     };
   };

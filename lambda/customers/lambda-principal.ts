@@ -41,6 +41,7 @@ export function principalFromAuthorizer(
     return Promise.reject(new AuthenticationError());
   }
   const custom = context?.customModelLimits;
+  const projectLimits = context?.projectModelLimits;
   // API Gateway hands context numbers to the function as strings.
   const spendLimit = Number(context?.spendLimitMicroUsd);
   return Promise.resolve({
@@ -56,6 +57,7 @@ export function principalFromAuthorizer(
     tier,
     usageIdentifierKey: event?.requestContext.identity?.apiKey ?? '',
     ...(typeof custom === 'string' ? { customModelLimits: JSON.parse(custom) } : {}),
+    ...(typeof projectLimits === 'string' ? { projectModelLimits: JSON.parse(projectLimits) } : {}),
     ...(context?.spendLimitMicroUsd !== undefined && Number.isFinite(spendLimit)
       ? { spendLimitMicroUsd: spendLimit }
       : {}),

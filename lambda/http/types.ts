@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import type { TierlineConfig, TierName } from '../../lib/config/schema';
 import type { AuditLog, AuditLogRepository } from '../accounts/audit-log';
+import type { ProjectRateLimits } from '../accounts/project-rate-limits';
 import type { Projects } from '../accounts/projects';
 import type { SpeechBackend } from '../audio/speech-backend';
 import type { BatchService } from '../batches/batch-service';
@@ -85,6 +86,8 @@ export interface ApiDependencies {
 /** What the administration API and key creation use of lambda/accounts. */
 export interface AccountServicesApi {
   projects: Projects;
+  /** Projects' own rate limits; absent, their routes answer 404. */
+  rateLimits?: Pick<ProjectRateLimits, 'list' | 'modify' | 'applyToKey'>;
   audit: Pick<AuditLog, 'record'>;
   auditLog: Pick<AuditLogRepository, 'page'>;
 }

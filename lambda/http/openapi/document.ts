@@ -390,6 +390,36 @@ function organizationPaths(): Record<string, Schema> {
         parameters: projectKey,
       }),
     },
+    '/v1/organization/projects/{project_id}/rate_limits': {
+      get: operation(
+        "A project's rate limits per model: the organization's, narrowed by the project's own",
+        ref('ProjectRateLimitList'),
+        { parameters: [...project, ...PAGE_PARAMETERS] },
+      ),
+    },
+    '/v1/organization/projects/{project_id}/rate_limits/{rate_limit_id}': {
+      post: operation(
+        "Narrow a project's limits of one model (never past the organization's)",
+        ref('ProjectRateLimit'),
+        {
+          parameters: [...project, pathParameter('rate_limit_id')],
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object',
+              properties: Object.fromEntries(
+                [
+                  'max_requests_per_1_minute',
+                  'max_tokens_per_1_minute',
+                  'max_requests_per_1_day',
+                ].map((name) => [name, { type: 'integer', minimum: 1 }]),
+              ),
+              additionalProperties: false,
+            }),
+          },
+        },
+      ),
+    },
     '/v1/organization/admin_api_keys': {
       get: operation("The organization's admin keys", ref('AdminApiKeyList'), {
         parameters: [

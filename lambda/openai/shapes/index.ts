@@ -30,6 +30,8 @@ import {
   projectApiKeyListShape,
   projectApiKeyShape,
   projectListShape,
+  projectRateLimitListShape,
+  projectRateLimitShape,
   projectShape,
   transcriptionsUsagePageShape,
 } from './organization';
@@ -100,6 +102,8 @@ export const responseShapes = {
   AdminApiKeyDeleted: adminApiKeyDeletedShape,
   AuditLog: auditLogShape,
   AuditLogList: auditLogListShape,
+  ProjectRateLimit: projectRateLimitShape,
+  ProjectRateLimitList: projectRateLimitListShape,
   CompletionsUsagePage: completionsUsagePageShape,
   TranscriptionsUsagePage: transcriptionsUsagePageShape,
   CostsPage: costsPageShape,

@@ -102,6 +102,7 @@ export const auditLogShape = z.object({
     'project.created',
     'project.updated',
     'project.archived',
+    'rate_limit.updated',
     'organization.updated',
   ]),
   effective_at: count(),
@@ -121,6 +122,17 @@ export const auditLogShape = z.object({
   user_agent: z.optional(z.string()),
 });
 export const auditLogListShape = list(auditLogShape);
+
+export const projectRateLimitShape = z.object({
+  object: z.literal('project.rate_limit'),
+  /** `rl-<model>`. */
+  id: z.string(),
+  model: z.string(),
+  max_requests_per_1_minute: count(),
+  max_tokens_per_1_minute: count(),
+  max_requests_per_1_day: count(),
+});
+export const projectRateLimitListShape = list(projectRateLimitShape);
 
 /** A usage or costs page: time buckets with their results (OpenAI's `UsageResponse`). */
 const usagePage = <T extends z.ZodMiniType>(result: T) =>

@@ -411,6 +411,7 @@ const customers: RuntimeCall[] = [
       'customers/customers-repository.ts',
       'updateCustomer: UpdateCommand',
       'updateKey: UpdateCommand',
+      'setProjectLimits: UpdateCommand',
       'initNamedKeySlots: UpdateCommand',
       'reserveNamedKeySlot: UpdateCommand',
       'releaseNamedKeySlots: UpdateCommand',
@@ -464,7 +465,7 @@ const customers: RuntimeCall[] = [
   ...roles(['api'], {
     action: 'dynamodb:UpdateItem',
     resources: (a) => [a.table('customers')],
-    sources: src('accounts/projects.ts', 'update: UpdateCommand'),
+    sources: src('accounts/projects.ts', 'update: UpdateCommand', 'setRateLimit: UpdateCommand'),
   }),
   ...roles(['api'], {
     action: 'dynamodb:Query',
