@@ -424,6 +424,19 @@ const WALKS: Record<string, Walk> = {
       { path: '/v1/organization/projects/{defaultproject}/api_keys/key_nope', status: 404 },
     ],
   },
+  'GET /v1/organization/projects/{project_id}/rate_limits': {
+    path: '/v1/organization/projects/{project}/rate_limits',
+    invalid: [{ path: '/v1/organization/projects/proj_nope/rate_limits', status: 404 }],
+  },
+  'POST /v1/organization/projects/{project_id}/rate_limits/{rate_limit_id}': {
+    path: '/v1/organization/projects/{project}/rate_limits/rl-qwen3-8b',
+    body: { max_requests_per_1_day: 10_000 },
+    invalid: [
+      { body: { max_requests_per_1_day: 1e12 }, status: 400 },
+      { body: { max_tokens_per_1_minute: 'many' }, status: 400 },
+      { path: '/v1/organization/projects/{project}/rate_limits/rl-nope', body: {}, status: 404 },
+    ],
+  },
   'GET /v1/organization/admin_api_keys': {
     path: '/v1/organization/admin_api_keys',
     invalid: [{ query: 'limit=101', status: 400 }],
