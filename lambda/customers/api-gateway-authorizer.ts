@@ -117,6 +117,9 @@ export function createAuthorizerHandler(
         ...(principal.projectModelLimits
           ? { projectModelLimits: JSON.stringify(principal.projectModelLimits) }
           : {}),
+        ...(principal.projectSpendLimitMicroUsd !== undefined
+          ? { projectSpendLimitMicroUsd: principal.projectSpendLimitMicroUsd }
+          : {}),
       },
     };
   };

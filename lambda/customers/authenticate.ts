@@ -37,6 +37,8 @@ export interface Principal {
   spendLimitMicroUsd?: number;
   /** A project key's project's own limits per model, narrower than the organization's. */
   projectModelLimits?: Record<string, ProjectModelLimits>;
+  /** A project key's project's monthly spend limit in micro-USD, within the organization's. */
+  projectSpendLimitMicroUsd?: number;
 }
 
 export interface StoredKey {
@@ -130,6 +132,9 @@ export async function authenticate(
     // An admin key runs no inference: only a project key's project limits bind.
     ...(stored.projectLimits && stored.kind !== 'admin_key'
       ? { projectModelLimits: stored.projectLimits.models }
+      : {}),
+    ...(stored.projectLimits?.spendLimitMicroUsd !== undefined && stored.kind !== 'admin_key'
+      ? { projectSpendLimitMicroUsd: stored.projectLimits.spendLimitMicroUsd }
       : {}),
   };
 }

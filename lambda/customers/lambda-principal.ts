@@ -44,6 +44,7 @@ export function principalFromAuthorizer(
   const projectLimits = context?.projectModelLimits;
   // API Gateway hands context numbers to the function as strings.
   const spendLimit = Number(context?.spendLimitMicroUsd);
+  const projectSpendLimit = Number(context?.projectSpendLimitMicroUsd);
   return Promise.resolve({
     // Contexts cached before kinds existed name no kind: they came from project keys.
     ...keyGrants({
@@ -60,6 +61,9 @@ export function principalFromAuthorizer(
     ...(typeof projectLimits === 'string' ? { projectModelLimits: JSON.parse(projectLimits) } : {}),
     ...(context?.spendLimitMicroUsd !== undefined && Number.isFinite(spendLimit)
       ? { spendLimitMicroUsd: spendLimit }
+      : {}),
+    ...(context?.projectSpendLimitMicroUsd !== undefined && Number.isFinite(projectSpendLimit)
+      ? { projectSpendLimitMicroUsd: projectSpendLimit }
       : {}),
   });
 }

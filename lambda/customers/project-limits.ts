@@ -17,7 +17,16 @@ export interface ProjectLimits {
   /** Grows with every change of the project's limits: a key never takes an older set. */
   version: number;
   models: Record<string, ProjectModelLimits>;
+  /** The project's monthly spend limit in micro-USD, within the organization's. */
+  spendLimitMicroUsd?: number;
 }
+
+/**
+ * Where a project's own counters and month spend are kept in the metering table: in place of the
+ * organization's id in their keys (`@` is in no organization's id), so they never meet the
+ * organization's items.
+ */
+export const projectScope = (customerId: string, projectId: string) => `${customerId}@${projectId}`;
 
 /** The organization's limits of a model narrowed by the project's, where the project set some. */
 export function narrowLimits(limits: ModelLimits, project?: ProjectModelLimits): ModelLimits {

@@ -1,6 +1,6 @@
 import type { ModelLimits, SpeechOffer, TierlineConfig } from '../../lib/config/schema';
 import type { Principal } from '../customers/authenticate';
-import { narrowLimits, narrowsAny } from '../customers/project-limits';
+import { narrowLimits, narrowsAny, projectScope } from '../customers/project-limits';
 import { HttpError } from '../openai/errors';
 import { ownValue } from '../own';
 import type { DocumentClient } from '../storage/document-client';
@@ -203,6 +203,10 @@ export class RequestMetering {
       ).toISOString(),
       projectId: principal.projectId,
       ...(principal.keyId === undefined ? {} : { apiKeyId: principal.keyId }),
+      ...(principal.projectSpendLimitMicroUsd !== undefined &&
+      this.deps.config.tiers[principal.tier].spendLimit.allowed
+        ? { projectSpendHold: true }
+        : {}),
     };
     return this.admitHeld(request, limits, prices, startedAt, record);
   }
@@ -290,9 +294,26 @@ export class RequestMetering {
     // Every request of a paying tier reserves and settles its spend, limit or not: the month's
     // spend is then always known when a limit is set, and the limit on the month item binds at once
     // (see spend.ts).
+    // The project's month first, then the organization's: the organization's hold stays the last
+    // admission hold, which tells the reconciler the request was admitted (crash-safety.ts rule 2).
+    const projectSpend = record.projectSpendHold
+      ? await this.reserveProjectSpend(request, prices, record, reservation, headers).catch(
+          async (error: unknown) => {
+            await releaseCounters(reservation, 'release after a project spend refusal failed');
+            await releaseProject();
+            throw error;
+          },
+        )
+      : undefined;
+    const releaseProjectSpend = () =>
+      projectSpend &&
+      this.deps.spend
+        .settle(projectSpend, 0)
+        .catch((error) => this.deps.logError?.('release of project spend failed', { error }));
     const spendReservation = record.spendHold
       ? await this.reserveSpend(request, prices, startedAt, record, reservation, headers).catch(
           async (error: unknown) => {
+            await releaseProjectSpend();
             await releaseProject();
             throw error;
           },
@@ -306,7 +327,7 @@ export class RequestMetering {
       );
     return this.meteredRequest(
       request,
-      { counters: reservation, project: project?.reservation },
+      { counters: reservation, project: project?.reservation, projectSpend },
       spendReservation,
       prices,
       record,
@@ -363,6 +384,55 @@ export class RequestMetering {
     );
     refused.message = `${refused.message} This is the limit of ${where}, set by the organization.`;
     throw refused;
+  }
+
+  /**
+   * Reserves the request's most expensive outcome against its project's month, for a project with
+   * a spend limit (on `<customerId>@<projectId>`, marked with the request's hold id, so the
+   * reconciler settles it too). Refuses with 429 `insufficient_quota` over the project's limit; the
+   * caller gives back the counters.
+   */
+  private async reserveProjectSpend(
+    request: MeteringRequest,
+    prices: TokenPrices,
+    record: ReservationRecord,
+    reservation: Reservation,
+    headers: Record<string, string>,
+  ): Promise<SpendReservation> {
+    const { principal } = request;
+    const maxCost = costMicroUsd(
+      { inputTokens: request.inputTokens, outputTokens: reservation.outputAllowance },
+      prices,
+    );
+    const scope = projectScope(principal.customerId, principal.projectId);
+    const hold = { holdId: record.holdId, at: new Date(record.startedAt) };
+    let spend: Awaited<ReturnType<SpendTracker['reserve']>>;
+    try {
+      spend = await this.deps.spend.reserve(
+        scope,
+        principal.projectSpendLimitMicroUsd,
+        maxCost,
+        hold,
+      );
+    } catch (error) {
+      // It may have applied without its answer arriving: settling its mark makes sure.
+      await this.deps.spend
+        .settle({ customerId: scope, month: record.month, reservedMicroUsd: maxCost, ...hold }, 0)
+        .catch(() => undefined);
+      throw error;
+    }
+    if (!spend.admitted) {
+      throw new HttpError(
+        429,
+        'insufficient_quota',
+        `Project \`${principal.projectId}\` reached its monthly spend limit of ` +
+          `$${formatUsd(spend.limitMicroUsd)} (spent $${formatUsd(spend.spentMicroUsd)} this month, ` +
+          `$${formatUsd(maxCost)} needed at most for this request). An organization owner can raise ` +
+          'it (POST /v1/organization/projects/{project_id}/spend_limit), or wait for the next month (UTC).',
+        { code: 'insufficient_quota', headers: { ...headers, 'x-should-retry': 'false' } },
+      );
+    }
+    return spend.reservation;
   }
 
   /**
@@ -462,7 +532,7 @@ export class RequestMetering {
 
   private meteredRequest(
     request: MeteringRequest,
-    holds: { counters: Reservation; project?: Reservation },
+    holds: { counters: Reservation; project?: Reservation; projectSpend?: SpendReservation },
     spendReservation: SpendReservation | undefined,
     prices: TokenPrices,
     record: ReservationRecord,
@@ -488,6 +558,7 @@ export class RequestMetering {
     const settleHolds = async (bill: LedgerRecord) => {
       if (spendReservation)
         await this.deps.spend.settle(spendReservation, bill.costMicroUsd, thresholds);
+      if (holds.projectSpend) await this.deps.spend.settle(holds.projectSpend, bill.costMicroUsd);
       await this.deps.limiter.settle(reservation, bill.inputTokens + bill.outputTokens);
       if (holds.project)
         await this.deps.limiter.settle(holds.project, bill.inputTokens + bill.outputTokens);
@@ -500,6 +571,7 @@ export class RequestMetering {
       release: once(async () => {
         // crash-safety.ts rule 6.
         if (spendReservation) await this.deps.spend.settle(spendReservation, 0);
+        if (holds.projectSpend) await this.deps.spend.settle(holds.projectSpend, 0);
         await this.deps.limiter.release(reservation);
         if (holds.project) await this.deps.limiter.release(holds.project);
       }),

@@ -60,6 +60,8 @@ export interface ReservationRecord {
   /** The request's project and key, so a reconciled record counts where the request ran. */
   projectId?: string;
   apiKeyId?: string;
+  /** Whether the request holds spend on its project's month too (a project with a spend limit). */
+  projectSpendHold?: boolean;
 }
 
 /**
@@ -83,6 +85,8 @@ export interface StoredRecord {
   /** {@link ReservationRecord.projectId} and `apiKeyId`: absent on records written before them. */
   p?: string;
   k?: string;
+  /** {@link ReservationRecord.projectSpendHold}: only when true. */
+  ps?: boolean;
 }
 
 export function storedRecord(record: ReservationRecord): StoredRecord {
@@ -98,6 +102,7 @@ export function storedRecord(record: ReservationRecord): StoredRecord {
     ...(record.calledModel === undefined ? {} : { m: record.calledModel }),
     ...(record.projectId === undefined ? {} : { p: record.projectId }),
     ...(record.apiKeyId === undefined ? {} : { k: record.apiKeyId }),
+    ...(record.projectSpendHold ? { ps: true } : {}),
   };
 }
 
@@ -123,6 +128,7 @@ export function recordFrom(
     deadline: new Date(stored.dl).toISOString(),
     ...(stored.p === undefined ? {} : { projectId: stored.p }),
     ...(stored.k === undefined ? {} : { apiKeyId: stored.k }),
+    ...(stored.ps ? { projectSpendHold: true } : {}),
   };
 }
 
