@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { TierlineConfig } from '../../lib/config/schema';
 import { AuditLog, AuditLogRepository } from '../accounts/audit-log';
 import { MembershipsRepository } from '../accounts/memberships';
+import { ProjectRateLimits } from '../accounts/project-rate-limits';
 import { Projects, ProjectsRepository } from '../accounts/projects';
 import { createSessionPrincipals } from '../accounts/session-principal';
 import type { Principal } from '../customers/authenticate';
@@ -31,15 +32,18 @@ export function sessionAwarePrincipals(
  * Projects and the audit log (OpenAI's administration API), in the customers table: no new table,
  * no new IAM action (docs/decisions.md, "Projects and admin keys").
  */
-export function accountServices(engines: Pick<Engines, 'doc' | 'tables' | 'now'>) {
+export function accountServices(
+  engines: Pick<Engines, 'doc' | 'tables' | 'now'>,
+  config: TierlineConfig,
+) {
   const now = () => engines.now?.() ?? new Date();
   const auditLog = new AuditLogRepository(engines.doc, engines.tables.customers);
+  const repository = new ProjectsRepository(engines.doc, engines.tables.customers);
+  const customers = customersRepository(engines);
+  const projects = new Projects(repository, customers, now);
   return {
-    projects: new Projects(
-      new ProjectsRepository(engines.doc, engines.tables.customers),
-      customersRepository(engines),
-      now,
-    ),
+    projects,
+    rateLimits: new ProjectRateLimits({ config, projects, repository, customers }),
     audit: new AuditLog(auditLog, now),
     auditLog,
   };

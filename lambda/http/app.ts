@@ -23,6 +23,7 @@ import { limitRoutes } from './routes/limits';
 import { modelRoutes } from './routes/models';
 import { organizationRoutes } from './routes/organization';
 import { inviteAcceptRoutes, organizationMemberRoutes } from './routes/organization-members';
+import { organizationUsageRoutes } from './routes/organization-usage';
 import { responsesRoutes } from './routes/responses';
 import { uploadRoutes } from './routes/uploads';
 import { usageRoutes } from './routes/usage';
@@ -122,6 +123,10 @@ function versionOneRoutes(deps: ApiDependencies, base: 'openai' | 'groq'): Hono<
   if (deps.accounts) v1.route('/', organizationRoutes(deps, deps.accounts));
   if (deps.accounts && deps.memberServices)
     v1.route('/', organizationMemberRoutes(deps, deps.accounts, deps.memberServices));
+  if (deps.organizationUsage) {
+    const now = () => deps.now?.() ?? new Date();
+    v1.route('/', organizationUsageRoutes(deps.organizationUsage, now));
+  }
   return v1;
 }
 

@@ -3,6 +3,7 @@ import type { TierlineConfig, TierName } from '../../lib/config/schema';
 import type { AuditLog, AuditLogRepository } from '../accounts/audit-log';
 import type { Invites } from '../accounts/invites';
 import type { Members } from '../accounts/members';
+import type { ProjectRateLimits } from '../accounts/project-rate-limits';
 import type { Projects } from '../accounts/projects';
 import type { SpeechBackend } from '../audio/speech-backend';
 import type { BatchService } from '../batches/batch-service';
@@ -17,6 +18,7 @@ import type { FineTunedModelResolver } from '../fine-tuning/model-resolver';
 import type { ModelBackend } from '../inference/backends/model-backend';
 import type { PromptTokenCounter } from '../inference/prompt-tokens';
 import type { Limiter } from '../metering/limiter';
+import type { OrganizationUsage } from '../metering/organization-usage';
 import type { RequestMetering } from '../metering/request-metering';
 import type { SpendTracker } from '../metering/spend';
 import type { UsageAggregates } from '../metering/usage-aggregates';
@@ -57,6 +59,8 @@ export interface ApiDependencies {
   metering: Pick<RequestMetering, 'admit' | 'headersFor'>;
   /** The limiter's counters, read for `GET /v1/limits`. */
   limiter: Pick<Limiter, 'peek'>;
+  /** Usage and costs of the administration API from the ledger; absent, their routes answer 404. */
+  organizationUsage?: Pick<OrganizationUsage, 'completions' | 'audioTranscriptions' | 'costs'>;
   /** Usage aggregates, for `GET /v1/usage` and this month's spend. */
   usage: Pick<UsageAggregates, 'queryUsage'>;
   /** Monthly spend tracked for spend limits. */
@@ -91,6 +95,8 @@ export interface ApiDependencies {
 /** What the administration API and key creation use of lambda/accounts. */
 export interface AccountServicesApi {
   projects: Projects;
+  /** Projects' own rate limits; absent, their routes answer 404. */
+  rateLimits?: Pick<ProjectRateLimits, 'list' | 'modify' | 'applyToKey'>;
   audit: Pick<AuditLog, 'record'>;
   auditLog: Pick<AuditLogRepository, 'page'>;
 }

@@ -426,6 +426,19 @@ const WALKS: Record<string, Walk> = {
       { path: '/v1/organization/projects/{defaultproject}/api_keys/key_nope', status: 404 },
     ],
   },
+  'GET /v1/organization/projects/{project_id}/rate_limits': {
+    path: '/v1/organization/projects/{project}/rate_limits',
+    invalid: [{ path: '/v1/organization/projects/proj_nope/rate_limits', status: 404 }],
+  },
+  'POST /v1/organization/projects/{project_id}/rate_limits/{rate_limit_id}': {
+    path: '/v1/organization/projects/{project}/rate_limits/rl-qwen3-8b',
+    body: { max_requests_per_1_day: 10_000 },
+    invalid: [
+      { body: { max_requests_per_1_day: 1e12 }, status: 400 },
+      { body: { max_tokens_per_1_minute: 'many' }, status: 400 },
+      { path: '/v1/organization/projects/{project}/rate_limits/rl-nope', body: {}, status: 404 },
+    ],
+  },
   'GET /v1/organization/admin_api_keys': {
     path: '/v1/organization/admin_api_keys',
     invalid: [{ query: 'limit=101', status: 400 }],
@@ -506,6 +519,24 @@ const WALKS: Record<string, Walk> = {
     body: { token: 'walk' },
     status: 403,
     invalid: [{ noKey: true, status: 401 }],
+  },
+  'GET /v1/organization/usage/completions': {
+    path: '/v1/organization/usage/completions',
+    query: 'start_time=1700000000&bucket_width=1h&group_by[]=project_id&group_by[]=model',
+    invalid: [
+      { query: 'bucket_width=1d', status: 400 },
+      { query: 'start_time=1700000000&limit=32', status: 400 },
+    ],
+  },
+  'GET /v1/organization/usage/audio_transcriptions': {
+    path: '/v1/organization/usage/audio_transcriptions',
+    query: 'start_time=1700000000&group_by=api_key_id',
+    invalid: [{ query: 'start_time=1700000000&group_by=batch', status: 400 }],
+  },
+  'GET /v1/organization/costs': {
+    path: '/v1/organization/costs',
+    query: 'start_time=1700000000&group_by=line_item&limit=180',
+    invalid: [{ query: 'start_time=1700000000&bucket_width=1m', status: 400 }],
   },
   'POST /v1/uploads/{upload_id}/cancel': {
     path: '/v1/uploads/{upload3}/cancel',

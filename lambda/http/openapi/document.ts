@@ -390,6 +390,36 @@ function organizationPaths(): Record<string, Schema> {
         parameters: projectKey,
       }),
     },
+    '/v1/organization/projects/{project_id}/rate_limits': {
+      get: operation(
+        "A project's rate limits per model: the organization's, narrowed by the project's own",
+        ref('ProjectRateLimitList'),
+        { parameters: [...project, ...PAGE_PARAMETERS] },
+      ),
+    },
+    '/v1/organization/projects/{project_id}/rate_limits/{rate_limit_id}': {
+      post: operation(
+        "Narrow a project's limits of one model (never past the organization's)",
+        ref('ProjectRateLimit'),
+        {
+          parameters: [...project, pathParameter('rate_limit_id')],
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object',
+              properties: Object.fromEntries(
+                [
+                  'max_requests_per_1_minute',
+                  'max_tokens_per_1_minute',
+                  'max_requests_per_1_day',
+                ].map((name) => [name, { type: 'integer', minimum: 1 }]),
+              ),
+              additionalProperties: false,
+            }),
+          },
+        },
+      ),
+    },
     '/v1/organization/admin_api_keys': {
       get: operation("The organization's admin keys", ref('AdminApiKeyList'), {
         parameters: [
@@ -412,6 +442,61 @@ function organizationPaths(): Record<string, Schema> {
     '/v1/organization/audit_logs': {
       get: operation('Administrative actions, newest first', ref('AuditLogList'), {
         parameters: PAGE_PARAMETERS,
+      }),
+    },
+    ...organizationUsagePaths(),
+  };
+}
+
+/** OpenAI's usage and costs: time buckets of the ledger's records, grouped and filtered. */
+function organizationUsagePaths(): Record<string, Schema> {
+  const query = (name: string, schema: Schema, required = false) => ({
+    name,
+    in: 'query',
+    ...(required ? { required } : {}),
+    schema,
+  });
+  const strings = (name: string) => query(name, { type: 'array', items: { type: 'string' } });
+  const groupBy = (fields: string[]) =>
+    query('group_by', { type: 'array', items: { enum: fields } });
+  const range = (widths: string[], maxLimit: number) => [
+    query('start_time', { type: 'integer', minimum: 0 }, true),
+    query('end_time', { type: 'integer', minimum: 0 }),
+    query('bucket_width', { enum: widths }),
+    query('limit', { type: 'integer', minimum: 1, maximum: maxLimit }),
+    query('page', { type: 'string' }),
+    strings('project_ids'),
+    strings('api_key_ids'),
+  ];
+  return {
+    '/v1/organization/usage/completions': {
+      get: operation('Tokens and requests per time bucket', ref('CompletionsUsagePage'), {
+        parameters: [
+          ...range(['1m', '1h', '1d'], 1_440),
+          strings('user_ids'),
+          strings('models'),
+          query('batch', { type: 'boolean' }),
+          groupBy(['project_id', 'user_id', 'api_key_id', 'model', 'batch', 'service_tier']),
+        ],
+      }),
+    },
+    '/v1/organization/usage/audio_transcriptions': {
+      get: operation(
+        'Seconds of audio transcribed per time bucket',
+        ref('TranscriptionsUsagePage'),
+        {
+          parameters: [
+            ...range(['1m', '1h', '1d'], 1_440),
+            strings('user_ids'),
+            strings('models'),
+            groupBy(['project_id', 'user_id', 'api_key_id', 'model']),
+          ],
+        },
+      ),
+    },
+    '/v1/organization/costs': {
+      get: operation('What was billed per day, in USD', ref('CostsPage'), {
+        parameters: [...range(['1d'], 180), groupBy(['project_id', 'line_item', 'api_key_id'])],
       }),
     },
   };

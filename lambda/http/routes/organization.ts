@@ -122,6 +122,31 @@ function projectKeyRoutes(accounts: AccountServicesApi, keys: CustomerKeys): Hon
   return routes;
 }
 
+function rateLimitRoutes(accounts: AccountServicesApi): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+  const { rateLimits } = accounts;
+  if (!rateLimits) return routes;
+  routes.get('/organization/projects/:project_id/rate_limits', async (c) => {
+    const all = await rateLimits.list(c.get('principal'), c.req.param('project_id'));
+    return c.json(page(all, (limit) => limit.id, c));
+  });
+  routes.post('/organization/projects/:project_id/rate_limits/:rate_limit_id', async (c) => {
+    const body = await readJsonObject(c);
+    const projectId = c.req.param('project_id');
+    const id = c.req.param('rate_limit_id');
+    const limit = await rateLimits.modify(c.get('principal'), projectId, id, body);
+    await recordAudit(
+      accounts,
+      c,
+      'rate_limit.updated',
+      { id, changes_requested: body },
+      projectId,
+    );
+    return c.json(limit);
+  });
+  return routes;
+}
+
 function adminKeyRoutes(accounts: AccountServicesApi, keys: CustomerKeys): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   const adminKeys = async (c: Context<AppEnv>) =>
@@ -215,6 +240,7 @@ export function organizationRoutes(
   const keys = new CustomerKeys(deps.customers, () => deps.now?.() ?? new Date());
   routes.route('/', projectRoutes(accounts));
   routes.route('/', projectKeyRoutes(accounts, keys));
+  routes.route('/', rateLimitRoutes(accounts));
   routes.route('/', adminKeyRoutes(accounts, keys));
   routes.route('/', auditLogRoutes(accounts));
   return routes;

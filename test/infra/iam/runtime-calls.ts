@@ -247,6 +247,7 @@ const metering: RuntimeCall[] = [
     resources: (a) => [a.index('metering', 'byCustomerDay'), a.table('metering')],
     sources: [
       ...src('metering/usage-aggregates.ts', 'queryUsage: QueryCommand'),
+      ...src('metering/organization-usage.ts', 'records: QueryCommand'),
       ...src(
         'metering/aggregate-updates.ts',
         'aggregatesOfDay: QueryCommand',
@@ -412,6 +413,7 @@ const customers: RuntimeCall[] = [
       'customers/customers-repository.ts',
       'updateCustomer: UpdateCommand',
       'updateKey: UpdateCommand',
+      'setProjectLimits: UpdateCommand',
       'initNamedKeySlots: UpdateCommand',
       'reserveNamedKeySlot: UpdateCommand',
       'releaseNamedKeySlots: UpdateCommand',
@@ -465,7 +467,7 @@ const customers: RuntimeCall[] = [
   ...roles(['api'], {
     action: 'dynamodb:UpdateItem',
     resources: (a) => [a.table('customers')],
-    sources: src('accounts/projects.ts', 'update: UpdateCommand'),
+    sources: src('accounts/projects.ts', 'update: UpdateCommand', 'setRateLimit: UpdateCommand'),
   }),
   ...roles(['api'], {
     action: 'dynamodb:Query',

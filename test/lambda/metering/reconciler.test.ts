@@ -40,6 +40,7 @@ function principal(tier: Principal['tier'] = 'developer'): Principal {
   return {
     kind: 'project_key',
     projectId: 'proj_test',
+    keyId: 'key_rec',
     customerId: `cus_rec_${customers}`,
     tier,
     usageIdentifierKey: `key_${customers}`,
@@ -192,6 +193,9 @@ describe('crash-safe reservations: the reconciler', () => {
       status: 'reconciled',
       inputTokens: 100,
       outputTokens: 0,
+      // The reservation record kept where the request ran.
+      projectId: 'proj_test',
+      apiKeyId: 'key_rec',
     });
     expect(await reservationRecordsOf(who)).toBe(0);
   });
