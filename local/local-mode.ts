@@ -8,8 +8,10 @@ import type { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { serve } from '@hono/node-server';
 import { Operator, OperatorError } from '../cli/operator';
 import { MembershipsRepository } from '../lambda/accounts/memberships';
+import { poolUserReader } from '../lambda/accounts/pool-users';
 import { createSessionPrincipals } from '../lambda/accounts/session-principal';
 import { createSessionVerifier, isJwtShaped } from '../lambda/accounts/session-tokens';
+import type { OrganizationSignUp } from '../lambda/accounts/sign-up';
 import type { SpeechBackend } from '../lambda/audio/speech-backend';
 import { FilesTableEraser } from '../lambda/batches/customer-data';
 import { InProcessBatchQueue } from '../lambda/batches/in-process-queue';
@@ -17,15 +19,17 @@ import { type ApiServices, apiServices } from '../lambda/composition/api-service
 import { usageTiersOf } from '../lambda/composition/billing';
 import type { Engines } from '../lambda/composition/engines';
 import { batchWorker } from '../lambda/composition/files-and-batches';
+import { signUpServices } from '../lambda/composition/sign-up';
 import { hashApiKey } from '../lambda/customers/api-keys';
-import { KEY_USE_RESOLUTION_MS } from '../lambda/customers/authenticate';
+import { authenticateSession, KEY_USE_RESOLUTION_MS } from '../lambda/customers/authenticate';
 import type { JobLauncher } from '../lambda/fine-tuning/job-launcher';
 import { createApiApp } from '../lambda/http/app';
+import type { SignUpApi } from '../lambda/http/routes/sign-up';
 import type { ModelBackend } from '../lambda/inference/backends/model-backend';
 import type { RequestMetering } from '../lambda/metering/request-metering';
 import type { SpendAlert } from '../lambda/metering/spend';
 import { UsageReports } from '../lambda/metering/usage-report';
-import { ServiceUnavailableError } from '../lambda/openai/errors';
+import { NotFoundError, ServiceUnavailableError } from '../lambda/openai/errors';
 import type { TierlineConfig } from '../lib/config/schema';
 import { TIER_NAMES, type TierName } from '../lib/config/tier-names';
 import type { OperatorSettings } from '../lib/operator-settings';
@@ -274,6 +278,30 @@ function sessionServices(deps: {
   };
 }
 
+/**
+ * Sign-up's routes in local mode: sessions verified as the authorizer does, the service made once
+ * the user pool and the operator's usage plans exist (no request comes before; without a user pool
+ * no session reaches it).
+ */
+function localSignUpApi(
+  sessions: () => LocalSessions | undefined,
+  signUp: () => OrganizationSignUp | undefined,
+): SignUpApi {
+  const service = () => {
+    const built = signUp();
+    if (!built) throw new NotFoundError('Sign-up is off: local mode runs without a user pool.');
+    return built;
+  };
+  return {
+    sessionOf: (c) =>
+      authenticateSession(c.req.header('authorization'), sessions()?.authentication),
+    service: {
+      signUp: (session, body) => service().signUp(session, body),
+      organizations: (userId) => service().organizations(userId),
+    },
+  };
+}
+
 /** Starts Tierline on this machine: the same API app, dynalite as DynamoDB, the real authorizer code. */
 export async function startLocalMode(options: LocalModeOptions): Promise<LocalMode> {
   const { config } = options;
@@ -303,8 +331,13 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   const owner = modelOwnerOf(engines, options);
   // Filled once the user pool runs (after the server listens: its mail links name the console).
   let sessions: LocalSessions | undefined;
+  let signUp: OrganizationSignUp | undefined;
   const app = createApiApp({
     ...services,
+    signUp: localSignUpApi(
+      () => sessions,
+      () => signUp,
+    ),
     principalOf: localPrincipal({
       sessions: () => sessions,
       lookup: (hash) => services.customers.getKey(hash),
@@ -344,6 +377,15 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       customers: services.customers,
       cacheTtlMs:
         options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000,
+    });
+    signUp = signUpServices(engines, config, {
+      apiGateway: emulator.asClient(),
+      tierPlanId: async (tier) => {
+        const id = settings.usagePlanIds[tier];
+        if (!id) throw new Error(`local mode has no usage plan for tier ${tier}`);
+        return id;
+      },
+      poolUser: poolUserReader(signIn.endpoint),
     });
   }
   if (options.dataDir) writeConnectionFile(options.dataDir, storage, settings, signIn);

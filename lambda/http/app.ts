@@ -23,6 +23,7 @@ import { limitRoutes } from './routes/limits';
 import { modelRoutes } from './routes/models';
 import { organizationRoutes } from './routes/organization';
 import { responsesRoutes } from './routes/responses';
+import { signUpRoutes } from './routes/sign-up';
 import { uploadRoutes } from './routes/uploads';
 import { usageRoutes } from './routes/usage';
 import type { ApiDependencies, AppEnv } from './types';
@@ -72,6 +73,8 @@ async function requireActiveCustomer(deps: ApiDependencies, customerId: string):
 function versionOneRoutes(deps: ApiDependencies, base: 'openai' | 'groq'): Hono<AppEnv> {
   const v1 = new Hono<AppEnv>();
   v1.route('/', publicPlanRoutes(deps));
+  // A session with no organization yet signs up here, before the middleware that needs one.
+  if (deps.signUp) v1.route('/', signUpRoutes(deps, deps.signUp));
 
   // Everything below needs a key; a URL no route serves answers 404 without asking for one.
   v1.use('*', async (c, next) => {
