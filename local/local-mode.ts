@@ -278,6 +278,27 @@ function sessionServices(deps: {
   };
 }
 
+/** Sign-up on local mode's tables, API Gateway emulation and user pool. */
+function localSignUp(
+  engines: Engines,
+  config: TierlineConfig,
+  parts: {
+    signIn: LocalCognito;
+    emulator: ApiGatewayEmulator;
+    usagePlanIds: Record<string, string>;
+  },
+): OrganizationSignUp {
+  return signUpServices(engines, config, {
+    apiGateway: parts.emulator.asClient(),
+    tierPlanId: async (tier) => {
+      const id = parts.usagePlanIds[tier];
+      if (!id) throw new Error(`local mode has no usage plan for tier ${tier}`);
+      return id;
+    },
+    poolUser: poolUserReader(parts.signIn.endpoint),
+  });
+}
+
 /**
  * Sign-up's routes in local mode: sessions verified as the authorizer does, the service made once
  * the user pool and the operator's usage plans exist (no request comes before; without a user pool
@@ -371,21 +392,18 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   const demoCustomers = await seedDemoCustomers(operator, options.dataDir);
   const signIn = await signInServices(options, served.consoleUrl);
   if (signIn) {
+    const cacheTtlMs =
+      options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000;
     sessions = sessionServices({
       signIn,
       doc: engines.doc,
       customers: services.customers,
-      cacheTtlMs:
-        options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000,
+      cacheTtlMs,
     });
-    signUp = signUpServices(engines, config, {
-      apiGateway: emulator.asClient(),
-      tierPlanId: async (tier) => {
-        const id = settings.usagePlanIds[tier];
-        if (!id) throw new Error(`local mode has no usage plan for tier ${tier}`);
-        return id;
-      },
-      poolUser: poolUserReader(signIn.endpoint),
+    signUp = localSignUp(engines, config, {
+      signIn,
+      emulator,
+      usagePlanIds: settings.usagePlanIds,
     });
   }
   if (options.dataDir) writeConnectionFile(options.dataDir, storage, settings, signIn);
