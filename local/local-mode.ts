@@ -34,6 +34,7 @@ import type { TierlineConfig } from '../lib/config/schema';
 import { TIER_NAMES, type TierName } from '../lib/config/tier-names';
 import type { OperatorSettings } from '../lib/operator-settings';
 import { ApiGatewayEmulator } from './api-gateway-emulator';
+import { consoleRuntime } from './console-runtime';
 import { serveConsole } from './console-server';
 import { EdgeThrottle } from './edge-throttle';
 import { type LocalBilling, localBillingServices } from './local-billing';
@@ -278,6 +279,20 @@ function sessionServices(deps: {
   };
 }
 
+/** The pages served beside the API: the console's runtime config and Cognito relay, billing's. */
+function besideTheApi(
+  runtime: ReturnType<typeof consoleRuntime>,
+  billing: LocalBilling | undefined,
+): { owns(pathname: string): boolean; fetch(request: Request): Response | Promise<Response> } {
+  return {
+    owns: (pathname) => runtime.owns(pathname) || (billing?.owns(pathname) ?? false),
+    fetch: (request) =>
+      runtime.owns(new URL(request.url).pathname) || !billing
+        ? runtime.fetch(request)
+        : billing.fetch(request),
+  };
+}
+
 /** Sign-up on local mode's tables, API Gateway emulation and user pool. */
 function localSignUp(
   engines: Engines,
@@ -353,6 +368,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   // Filled once the user pool runs (after the server listens: its mail links name the console).
   let sessions: LocalSessions | undefined;
   let signUp: OrganizationSignUp | undefined;
+  const cacheTtlMs =
+    options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000;
   const app = createApiApp({
     ...services,
     signUp: localSignUpApi(
@@ -365,8 +382,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       recordUse: (hash, now) => services.customers.recordKeyUse(hash, now, KEY_USE_RESOLUTION_MS),
       emulator,
       throttle: new EdgeThrottle(),
-      authorizerCacheTtlMs:
-        options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000,
+      authorizerCacheTtlMs: cacheTtlMs,
     }),
     metering: requests.metering,
     // Billing is made once the operator exists (below); no request comes before it is.
@@ -386,20 +402,16 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     if (!billing) throw new Error('local billing is not started yet');
     return billing;
   };
-  const served = await serveLocally(app.fetch, options, () => billing);
+  let signIn: LocalCognito | undefined;
+  const runtime = consoleRuntime(() => signIn);
+  const served = await serveLocally(app.fetch, options, () => besideTheApi(runtime, billing));
   const { settings, operator } = await localOperator(services, engines, emulator, served.url);
   billing = startLocalBilling(engines, options, operator, served.url);
   const demoCustomers = await seedDemoCustomers(operator, options.dataDir);
-  const signIn = await signInServices(options, served.consoleUrl);
+  signIn = await signInServices(options, served.consoleUrl);
   if (signIn) {
-    const cacheTtlMs =
-      options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000;
-    sessions = sessionServices({
-      signIn,
-      doc: engines.doc,
-      customers: services.customers,
-      cacheTtlMs,
-    });
+    const { customers } = services;
+    sessions = sessionServices({ signIn, doc: engines.doc, customers, cacheTtlMs });
     signUp = localSignUp(engines, config, {
       signIn,
       emulator,
