@@ -23,6 +23,14 @@ const go = (mode: AccessMode, email: string) => {
   location.hash = `#/${mode}${email ? `?email=${encodeURIComponent(email)}` : ''}`;
 };
 
+const BUTTONS: Record<AccessMode, string> = {
+  signin: 'Sign in',
+  signup: 'Create account',
+  verify: 'Verify',
+  forgot: 'Send a code',
+  reset: 'Change password',
+};
+
 const TITLES: Record<AccessMode, string> = {
   signin: 'Sign in to the Tierline console',
   signup: 'Create your Tierline account',
@@ -96,9 +104,14 @@ export function AccountAccess(props: {
     } catch (e) {
       if (e instanceof CognitoError && e.type === 'UserNotConfirmedException')
         go('verify', address);
+      // cognito-local refuses a wrong password at sign-in as InvalidPassword; Cognito as NotAuthorized.
+      const refused =
+        e instanceof CognitoError && mode === 'signin' && e.type === 'InvalidPasswordException'
+          ? new CognitoError('NotAuthorizedException', e.message)
+          : e;
       setError(
-        e instanceof CognitoError
-          ? explainCognito(e)
+        refused instanceof CognitoError
+          ? explainCognito(refused)
           : 'The sign-in service cannot be reached: try again.',
       );
     } finally {
@@ -115,7 +128,7 @@ export function AccountAccess(props: {
         value=${email} onInput=${setEmail} />
       ${needsCode ? html`<${Field} label="Code from the e-mail" name="code" type="text" autocomplete="one-time-code" value=${code} onInput=${setCode} />` : null}
       ${needsPassword ? html`<${Field} label=${mode === 'signin' ? 'Password' : 'New password'} name="password" type="password" autocomplete=${mode === 'signin' ? 'current-password' : 'new-password'} value=${password} onInput=${setPassword} />` : null}
-      <button type="submit" disabled=${busy}>${busy ? 'Please wait…' : TITLES[mode].split(' ').slice(0, 2).join(' ')}</button>
+      <button type="submit" disabled=${busy}>${busy ? 'Please wait…' : BUTTONS[mode]}</button>
     </form>
     ${error ? html`<div class="notice error" role="alert"><p>${error}</p></div>` : null}
     <nav aria-label="Account" class="access-links"><ul>
