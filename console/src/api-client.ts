@@ -6,6 +6,10 @@ import type { ApiKey, ApiKeyList, CreatedApiKey } from '../../lambda/openai/shap
 import type { Limits } from '../../lambda/openai/shapes/limits';
 import type { OpenAIModelList } from '../../lambda/openai/shapes/models';
 import type { Customer as Me, PlanList as Plans } from '../../lambda/openai/shapes/plans';
+import type {
+  OrganizationMembership,
+  SignedUpOrganization,
+} from '../../lambda/openai/shapes/sign-up';
 import type { DayBucket, SpendLimit, UsageList } from '../../lambda/openai/shapes/usage';
 import { errorWords } from './error-words';
 import { formatSeconds } from './format';
@@ -28,7 +32,13 @@ export type { ApiKey } from '../../lambda/openai/shapes/keys';
 export type { LimitRow, Limits } from '../../lambda/openai/shapes/limits';
 export type { OpenAIModel as ModelEntry } from '../../lambda/openai/shapes/models';
 export type { Customer as Me, ModelPlan, Plan } from '../../lambda/openai/shapes/plans';
+export type {
+  OrganizationMembership,
+  SignedUpOrganization,
+} from '../../lambda/openai/shapes/sign-up';
 export type { SpendLimit, UsageFields } from '../../lambda/openai/shapes/usage';
+
+type OrganizationMembershipList = { object: 'list'; data: OrganizationMembership[] };
 
 /** `GET /usage?group_by=day`, the only grouping the console asks for: buckets of days. */
 export type Usage = UsageList<DayBucket>;
@@ -115,20 +125,30 @@ const RATE_LIMIT_HEADERS = [
   'x-ratelimit-reset-tokens',
 ];
 
+/**
+ * What authenticates the console's requests: an API key, or a session's headers (a fresh access
+ * token as bearer and the chosen organization in `OpenAI-Organization`), read for each request.
+ */
+export type Credentials = string | (() => Promise<Record<string, string>>);
+
 export class ConsoleApi {
   constructor(
-    private readonly apiKey: string,
+    private readonly credentials: Credentials,
     private readonly baseUrl = '/v1',
     private readonly fetchImpl: typeof fetch = (...args) => fetch(...args),
     private readonly clock: () => number = () => performance.now(),
   ) {}
 
   private async send(path: string, init: RequestInit = {}): Promise<Response> {
+    const auth =
+      typeof this.credentials === 'string'
+        ? { authorization: `Bearer ${this.credentials}` }
+        : await this.credentials();
     try {
       return await this.fetchImpl(`${this.baseUrl}${path}`, {
         ...init,
         headers: {
-          authorization: `Bearer ${this.apiKey}`,
+          ...auth,
           // A FormData body (an upload) sets its own multipart type and boundary.
           ...(typeof init.body === 'string' ? { 'content-type': 'application/json' } : {}),
         },
@@ -147,6 +167,12 @@ export class ConsoleApi {
   }
 
   me = () => this.json<Me>('/me');
+  /** The signed-in user's organizations (a session only). */
+  organizations = async () =>
+    (await this.json<OrganizationMembershipList>('/account/organizations')).data;
+  /** The user's Free organization, made on first sign-in; its first key is in this answer only. */
+  signUpOrganization = () =>
+    this.json<SignedUpOrganization>('/account/organizations', { method: 'POST', body: '{}' });
   plans = () => this.json<Plans>('/plans');
   limits = () => this.json<Limits>('/limits');
   usage = (start: string, end: string) =>

@@ -37,7 +37,7 @@ const ROUTE_GROUPS: [RegExp, RouteGroup][] = [
   [/^\/spend_limit$/, 'spend_limit'],
   [/^\/billing(\/|$)/, 'billing'],
   [/^\/organization\//, 'administration'],
-  [/^\/(me|limits|usage)$/, 'account'],
+  [/^\/(me|limits|usage|account\/organizations)$/, 'account'],
 ];
 
 /** The group of a path under `/v1` or `/openai/v1`; undefined for a path no group names. */

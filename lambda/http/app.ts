@@ -25,6 +25,7 @@ import { organizationRoutes } from './routes/organization';
 import { inviteAcceptRoutes, organizationMemberRoutes } from './routes/organization-members';
 import { organizationUsageRoutes } from './routes/organization-usage';
 import { responsesRoutes } from './routes/responses';
+import { signUpRoutes } from './routes/sign-up';
 import { uploadRoutes } from './routes/uploads';
 import { usageRoutes } from './routes/usage';
 import type { ApiDependencies, AppEnv } from './types';
@@ -77,6 +78,8 @@ function versionOneRoutes(deps: ApiDependencies, base: 'openai' | 'groq'): Hono<
   // Before the organization is chosen: the invited person belongs to none yet.
   if (deps.accounts && deps.memberServices)
     v1.route('/', inviteAcceptRoutes(deps, deps.accounts, deps.memberServices));
+  // A session with no organization yet signs up here, before the middleware that needs one.
+  if (deps.signUp) v1.route('/', signUpRoutes(deps, deps.signUp));
 
   // Everything below needs a key; a URL no route serves answers 404 without asking for one.
   v1.use('*', async (c, next) => {

@@ -23,6 +23,7 @@ import type { RequestMetering } from '../metering/request-metering';
 import type { SpendTracker } from '../metering/spend';
 import type { UsageAggregates } from '../metering/usage-aggregates';
 import type { ResponsesRepository } from '../responses/responses-repository';
+import type { SignUpApi } from './routes/sign-up';
 
 /** What the app needs from the outside world; Lambda and local mode pass their own. */
 export interface ApiDependencies {
@@ -51,6 +52,8 @@ export interface ApiDependencies {
   sessionOf?: (c: Context) => Promise<{ userId: string } | undefined>;
   /** Projects and the audit log (the administration API); its routes answer 404 when absent. */
   accounts?: AccountServicesApi;
+  /** Self-service sign-up and the session's organizations; absent, their routes answer 404. */
+  signUp?: SignUpApi;
   /** Where models run: SageMaker in AWS; an OpenAI-compatible server or the test model locally. */
   backend: ModelBackend;
   /** Where speech-to-text models run; absent, `/v1/audio/*` answers 404. */

@@ -1,8 +1,15 @@
+import {
+  CognitoIdentityProviderClient,
+  ConfirmSignUpCommand,
+  InitiateAuthCommand,
+  SignUpCommand,
+} from '@aws-sdk/client-cognito-identity-provider';
 import { isAdministrativePath } from '../../lambda/accounts/authorization';
 import { MembershipsRepository } from '../../lambda/accounts/memberships';
 import { defaultProjectId } from '../../lambda/customers/key-permissions';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
+import { readLocalMail } from '../../local/local-cognito';
 import { LOCAL_CUSTOMERS_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { adapterFiles, entriesOf, zipOf } from '../support/adapters';
 import { wavFile } from '../support/audio-files';
@@ -91,10 +98,53 @@ interface Walk {
   status?: number;
 }
 
+/** A verified user of local mode's pool, signed in: its access token. */
+async function signedInSession(local: LocalMode, email: string): Promise<string> {
+  const ClientId = local.signIn?.clientId ?? '';
+  const cognito = new CognitoIdentityProviderClient({
+    endpoint: local.signIn?.endpoint,
+    region: 'local',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  try {
+    await cognito.send(new SignUpCommand({ ClientId, Username: email, Password: PASSWORD }));
+    const mail = readLocalMail(local.signIn?.mailFile ?? '').find((m) => m.to === email);
+    await cognito.send(
+      new ConfirmSignUpCommand({ ClientId, Username: email, ConfirmationCode: mail?.code }),
+    );
+    const auth = await cognito.send(
+      new InitiateAuthCommand({
+        ClientId,
+        AuthFlow: 'USER_PASSWORD_AUTH',
+        AuthParameters: { USERNAME: email, PASSWORD },
+      }),
+    );
+    return auth.AuthenticationResult?.AccessToken ?? '';
+  } finally {
+    cognito.destroy();
+  }
+}
+const PASSWORD = 'Correct-Horse-9-battery';
+
 /** One entry per operation of the document (`METHOD path`); the test below fails when one is missing. */
 const WALKS: Record<string, Walk> = {
   'GET /v1/plans': { path: '/v1/plans', public: true, invalid: [] },
   'GET /v1/me': { path: '/v1/me', invalid: [{ noKey: true, status: 401 }] },
+  // A console session's (keyFor): the walk's user signs up its Free organization.
+  'POST /v1/account/organizations': {
+    path: '/v1/account/organizations',
+    body: { name: 'Walk organization' },
+    invalid: [
+      { noKey: true, status: 401 },
+      { body: { name: '' }, status: 400 },
+      { body: { name: 'x', plan: 'enterprise' }, status: 400 },
+      { raw: 'not json', status: 400 },
+    ],
+  },
+  'GET /v1/account/organizations': {
+    path: '/v1/account/organizations',
+    invalid: [{ noKey: true, status: 401 }],
+  },
   'GET /v1/models': { path: '/v1/models', invalid: [{ noKey: true, status: 401 }] },
   'GET /v1/models/{model}': {
     path: `/v1/models/${MODEL}`,
@@ -557,8 +607,13 @@ describe('the route walk: every documented operation, valid and invalid', () => 
   let key: string;
   /** The same customer's admin key: administrative routes refuse an inference key. */
   let adminKey: string;
+  let sessionToken: string;
   const keyFor = (path: string) =>
-    isAdministrativePath(path.split('?')[0] ?? path) ? adminKey : key;
+    path.includes('/account/organizations')
+      ? sessionToken
+      : isAdministrativePath(path.split('?')[0] ?? path)
+        ? adminKey
+        : key;
   const ids: Record<string, string> = {};
   let makeBatch: () => Promise<string>;
   const fill = (text: string) =>
@@ -576,6 +631,7 @@ describe('the route walk: every documented operation, valid and invalid', () => 
         overrides: { tiers: { developer: { edge: { rateLimit: 10_000, burstLimit: 10_000 } } } },
       }),
       port: 0,
+      signIn: {},
       // Slow enough that a one-line batch is still running when the walk cancels it.
       backend: new TestModelBackend({ replyTokens: 3, timeToFirstTokenMs: 1_000 }),
       // Stands in for Step Functions so that jobs stay active for the walk to cancel (a job that
@@ -593,6 +649,7 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     const developer = local.demoCustomers.find((d) => d.tier === 'developer');
     key = developer?.apiKey ?? '';
     adminKey = (await local.operator.createAdminKey(developer?.customerId ?? '', 'walk')).key;
+    sessionToken = await signedInSession(local, 'walker@route-walk.test');
     // The objects the walks of `/files/{id}` and `/uploads/{id}` act on.
     const made = async (path: string, init: { body?: unknown; form?: FormData }) => {
       const response = await send('POST', path, init);

@@ -82,6 +82,25 @@ function accountPaths(): Record<string, Schema> {
       get: operation('Every tier: limits, prices, features', ref('PlanList'), {}, true),
     },
     '/v1/me': { get: operation('The caller: customer, tier and its plan', ref('Customer')) },
+    '/v1/account/organizations': {
+      get: operation(
+        "The signed-in user's organizations (a console session only)",
+        ref('OrganizationMembershipList'),
+      ),
+      post: operation(
+        "Create the verified user's Free organization (a console session only); its first key is in this answer only",
+        ref('SignedUpOrganization'),
+        {
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object',
+              properties: { name: { type: 'string', minLength: 1, maxLength: 200 } },
+            }),
+          },
+        },
+      ),
+    },
   };
 }
 

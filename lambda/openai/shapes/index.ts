@@ -52,6 +52,11 @@ import {
   responseShape,
   responseStreamEventShape,
 } from './responses';
+import {
+  organizationMembershipListShape,
+  organizationMembershipShape,
+  signedUpOrganizationShape,
+} from './sign-up';
 import { spendLimitShape, usageFieldsShape, usageListShape } from './usage';
 
 /**
@@ -63,6 +68,9 @@ import { spendLimitShape, usageFieldsShape, usageListShape } from './usage';
  * A shape used inside another (a File in a FileList) is written as a `$ref` to its own entry.
  */
 export const responseShapes = {
+  SignedUpOrganization: signedUpOrganizationShape,
+  OrganizationMembership: organizationMembershipShape,
+  OrganizationMembershipList: organizationMembershipListShape,
   Error: errorShape,
   ErrorResponse: errorResponseShape,
   Usage: usageShape,
