@@ -97,7 +97,9 @@ function memberMay(group: RouteGroup, method: string, path: string): boolean {
   // log are the owners'.
   return (
     group === 'administration' &&
-    /\/organization\/(projects(\/[^/]+(\/rate_limits)?)?|usage\/[a-z_]+|costs)$/.test(path)
+    /\/organization\/(projects(\/[^/]+(\/(rate_limits|spend_limit))?)?|usage\/[a-z_]+|costs)$/.test(
+      path,
+    )
   );
 }
 

@@ -420,6 +420,39 @@ function organizationPaths(): Record<string, Schema> {
         },
       ),
     },
+    '/v1/organization/projects/{project_id}/spend_limit': {
+      // Set first: the route walk takes a path's operations in this order.
+      post: operation(
+        "Set a project's monthly spend limit, at most the organization's",
+        ref('ProjectSpendLimit'),
+        {
+          parameters: project,
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object',
+              properties: {
+                threshold_amount: { type: 'integer', minimum: 1, description: 'Cents' },
+                currency: { enum: ['USD'] },
+                interval: { enum: ['month'] },
+              },
+              required: ['threshold_amount', 'currency', 'interval'],
+              additionalProperties: false,
+            }),
+          },
+        },
+      ),
+      get: operation(
+        "A project's monthly spend limit (404 without one)",
+        ref('ProjectSpendLimit'),
+        {
+          parameters: project,
+        },
+      ),
+      delete: operation("Remove a project's spend limit", ref('ProjectSpendLimitDeleted'), {
+        parameters: project,
+      }),
+    },
     '/v1/organization/admin_api_keys': {
       get: operation("The organization's admin keys", ref('AdminApiKeyList'), {
         parameters: [

@@ -33,6 +33,8 @@ import {
   projectRateLimitListShape,
   projectRateLimitShape,
   projectShape,
+  projectSpendLimitDeletedShape,
+  projectSpendLimitShape,
   transcriptionsUsagePageShape,
 } from './organization';
 import { customerShape, planListShape, planShape } from './plans';
@@ -104,6 +106,8 @@ export const responseShapes = {
   AuditLogList: auditLogListShape,
   ProjectRateLimit: projectRateLimitShape,
   ProjectRateLimitList: projectRateLimitListShape,
+  ProjectSpendLimit: projectSpendLimitShape,
+  ProjectSpendLimitDeleted: projectSpendLimitDeletedShape,
   CompletionsUsagePage: completionsUsagePageShape,
   TranscriptionsUsagePage: transcriptionsUsagePageShape,
   CostsPage: costsPageShape,
