@@ -2,7 +2,9 @@ import type { ModelLimits, TierlineConfig } from '../../lib/config/schema';
 import type { Principal } from '../customers/authenticate';
 import type { CustomersRepository } from '../customers/customers-repository';
 import { defaultProjectId } from '../customers/key-permissions';
-import { narrowLimits, type ProjectModelLimits } from '../customers/project-limits';
+import { narrowLimits, type ProjectModelLimits, projectScope } from '../customers/project-limits';
+import type { SpendTracker } from '../metering/spend';
+import { effectiveSpendLimitMicroUsd } from '../metering/spend-limit-settings';
 import { BadRequestError, NotFoundError } from '../openai/errors';
 import type { ProjectRecord, Projects, ProjectsRepository } from './projects';
 
@@ -38,6 +40,24 @@ export interface ProjectRateLimitView {
 }
 
 const rateLimitId = (model: string) => `rl-${model}`;
+const MICRO_USD_PER_CENT = 10_000;
+
+export interface ProjectSpendLimitView {
+  object: 'project.spend_limit';
+  /** Cents. */
+  threshold_amount: number;
+  currency: 'USD';
+  interval: 'month';
+  enforcement: { status: 'enforcing' };
+}
+
+const spendLimitView = (limitMicroUsd: number): ProjectSpendLimitView => ({
+  object: 'project.spend_limit',
+  threshold_amount: Math.floor(limitMicroUsd / MICRO_USD_PER_CENT),
+  currency: 'USD',
+  interval: 'month',
+  enforcement: { status: 'enforcing' },
+});
 
 function view(model: string, limits: ModelLimits): ProjectRateLimitView {
   return {
@@ -93,10 +113,90 @@ export class ProjectRateLimits {
     private readonly deps: {
       config: TierlineConfig;
       projects: Pick<Projects, 'get'>;
-      repository: Pick<ProjectsRepository, 'setRateLimit' | 'get'>;
+      repository: Pick<ProjectsRepository, 'changeLimits' | 'get'>;
       customers: Pick<CustomersRepository, 'getCustomer' | 'listNamedKeys' | 'setProjectLimits'>;
+      spend: Pick<SpendTracker, 'getMonth' | 'setLimit'>;
     },
   ) {}
+
+  /** The project's spend limit; 404 when it has none. */
+  async spendLimit(principal: Principal, projectId: string): Promise<ProjectSpendLimitView> {
+    const project = await this.deps.projects.get(principal, projectId);
+    const limit = project.rateLimits?.spendLimitMicroUsd;
+    if (limit === undefined) {
+      throw new NotFoundError(`Project '${projectId}' has no spend limit.`, {
+        code: 'spend_limit_not_found',
+        param: 'project_id',
+      });
+    }
+    return spendLimitView(limit);
+  }
+
+  /**
+   * Sets (or with `undefined` removes) a project's monthly spend limit: at most the organization's,
+   * written on the project, its keys, and its month's spend item, which binds the next request at
+   * once whatever the authorizer cache still says (as the organization's limit does).
+   */
+  async setSpendLimit(
+    principal: Principal,
+    projectId: string,
+    body: Record<string, unknown> | undefined,
+  ): Promise<ProjectSpendLimitView | undefined> {
+    const project = await this.deps.projects.get(principal, projectId);
+    if (project.status === 'archived' && body) {
+      throw new BadRequestError(`Project '${projectId}' is archived and cannot be changed.`, {
+        code: 'project_archived',
+        param: 'project_id',
+      });
+    }
+    const limit = body ? await this.parseSpendLimit(principal, body) : undefined;
+    const written = await this.deps.repository.changeLimits(
+      async () => this.deps.projects.get(principal, projectId),
+      ({ spendLimitMicroUsd: _previous, ...limits }) =>
+        limit === undefined ? limits : { ...limits, spendLimitMicroUsd: limit },
+    );
+    await this.applyToKeys(principal.customerId, written);
+    await this.deps.spend.setLimit(projectScope(principal.customerId, projectId), limit);
+    return limit === undefined ? undefined : spendLimitView(limit);
+  }
+
+  private async parseSpendLimit(principal: Principal, body: Record<string, unknown>) {
+    const invalid = (param: string, message: string) =>
+      new BadRequestError(message, { param, code: 'invalid_value' });
+    for (const name of Object.keys(body)) {
+      if (!['threshold_amount', 'currency', 'interval'].includes(name))
+        throw new BadRequestError(`Unknown field '${name.slice(0, 80)}'.`, {
+          param: name.slice(0, 80),
+          code: 'unknown_parameter',
+        });
+    }
+    const cents = body.threshold_amount;
+    if (typeof cents !== 'number' || !Number.isSafeInteger(cents) || cents < 1)
+      throw invalid(
+        'threshold_amount',
+        "'threshold_amount' must be a whole number of cents, 1 or more.",
+      );
+    if (body.currency !== 'USD') throw invalid('currency', "'currency' must be 'USD'.");
+    if (body.interval !== 'month') throw invalid('interval', "'interval' must be 'month'.");
+    if (!this.deps.config.tiers[principal.tier].spendLimit.allowed) {
+      throw new BadRequestError(
+        `Spend limits are for paying tiers: the ${principal.tier} tier spends nothing.`,
+        { param: 'threshold_amount', code: 'spend_limit_not_allowed' },
+      );
+    }
+    const limit = cents * MICRO_USD_PER_CENT;
+    const organization =
+      (await this.deps.spend.getMonth(principal.customerId)).limitMicroUsd ??
+      effectiveSpendLimitMicroUsd(this.deps.config, principal.tier, principal.spendLimitMicroUsd);
+    if (organization !== undefined && limit > organization) {
+      throw invalid(
+        'threshold_amount',
+        `'threshold_amount' may be at most the organization's monthly spend limit, ` +
+          `${Math.floor(organization / MICRO_USD_PER_CENT)} cents, not ${cents}.`,
+      );
+    }
+    return limit;
+  }
 
   /** The organization's limits of its tier's chat models (an operator's custom plan first). */
   private organizationLimits(principal: Principal): [string, ModelLimits][] {
@@ -137,11 +237,13 @@ export class ProjectRateLimits {
     }
     const [model, organization] = found;
     const asked = parseRateLimitUpdate(body, organization);
-    const written = await this.deps.repository.setRateLimit(
+    const written = await this.deps.repository.changeLimits(
       async () => this.deps.projects.get(principal, projectId),
-      model,
       // The fields not sent keep their values.
-      { ...(project.rateLimits?.models[model] ?? {}), ...asked },
+      (limits) => ({
+        ...limits,
+        models: { ...limits.models, [model]: { ...limits.models[model], ...asked } },
+      }),
     );
     await this.applyToKeys(principal.customerId, written);
     return view(model, narrowLimits(organization, written.rateLimits?.models[model]));
@@ -153,7 +255,7 @@ export class ProjectRateLimits {
    * stored ({@link applyToKey}), so no key misses the change; each write is versioned, so one
    * that lands late never undoes a later change.
    */
-  private async applyToKeys(customerId: string, project: ProjectRecord): Promise<void> {
+  async applyToKeys(customerId: string, project: ProjectRecord): Promise<void> {
     if (!project.rateLimits) return;
     const hashes: string[] = [];
     if (project.projectId === defaultProjectId(customerId)) {

@@ -4,7 +4,7 @@ import type { Principal } from '../customers/authenticate';
 import type { CustomersRepository } from '../customers/customers-repository';
 import { CUSTOMERS_TABLE } from '../customers/customers-table';
 import { defaultProjectId } from '../customers/key-permissions';
-import type { ProjectLimits, ProjectModelLimits } from '../customers/project-limits';
+import type { ProjectLimits } from '../customers/project-limits';
 import { AuthenticationError, BadRequestError, NotFoundError } from '../openai/errors';
 import { bodySchema, displayNameField } from '../openai/request-body';
 import { isConditionFailure } from '../storage/conditional-writes';
@@ -114,23 +114,25 @@ export class ProjectsRepository {
   }
 
   /**
-   * Sets one model's limits of a project (undefined: removes them), after the limits as read: a
-   * concurrent change of another model makes this one read again, so neither is lost. The version
+   * Changes a project's limits (a model's rate limits, its spend limit), after the limits as read:
+   * a concurrent change of another makes this one read again, so neither is lost. The version
    * grows by one per change. An unstored default project is written whole, its fields only where
    * absent, so a concurrent rename keeps its name.
    */
-  async setRateLimit(
+  async changeLimits(
     read: () => Promise<ProjectRecord>,
-    model: string,
-    limits: ProjectModelLimits | undefined,
+    change: (limits: Omit<ProjectLimits, 'version'>) => Omit<ProjectLimits, 'version'>,
   ): Promise<ProjectRecord> {
     for (let attempt = 1; ; attempt++) {
       const project = await read();
       const seen = project.rateLimits?.version;
-      const models = { ...(project.rateLimits?.models ?? {}) };
-      if (limits) models[model] = limits;
-      else delete models[model];
-      const rateLimits: ProjectLimits = { version: (seen ?? 0) + 1, models };
+      const changed = change({
+        models: { ...(project.rateLimits?.models ?? {}) },
+        ...(project.rateLimits?.spendLimitMicroUsd === undefined
+          ? {}
+          : { spendLimitMicroUsd: project.rateLimits.spendLimitMicroUsd }),
+      });
+      const rateLimits: ProjectLimits = { ...changed, version: (seen ?? 0) + 1 };
       const base = { ...project, rateLimits: undefined };
       const fields = Object.entries(base).filter(([, v]) => v !== undefined);
       try {

@@ -7,6 +7,7 @@ import { Projects, ProjectsRepository } from '../accounts/projects';
 import { createSessionPrincipals } from '../accounts/session-principal';
 import type { Principal } from '../customers/authenticate';
 import type { SessionPrincipals } from '../customers/lambda-principal';
+import { SpendTracker } from '../metering/spend';
 import type { Engines } from './engines';
 import { customersRepository } from './repositories';
 
@@ -33,7 +34,7 @@ export function sessionAwarePrincipals(
  * no new IAM action (docs/decisions.md, "Projects and admin keys").
  */
 export function accountServices(
-  engines: Pick<Engines, 'doc' | 'tables' | 'now'>,
+  engines: Pick<Engines, 'doc' | 'tables' | 'now' | 'alerts'>,
   config: TierlineConfig,
 ) {
   const now = () => engines.now?.() ?? new Date();
@@ -43,7 +44,13 @@ export function accountServices(
   const projects = new Projects(repository, customers, now);
   return {
     projects,
-    rateLimits: new ProjectRateLimits({ config, projects, repository, customers }),
+    rateLimits: new ProjectRateLimits({
+      config,
+      projects,
+      repository,
+      customers,
+      spend: new SpendTracker(engines.doc, engines.tables.metering, engines.alerts),
+    }),
     audit: new AuditLog(auditLog, now),
     auditLog,
   };

@@ -99,7 +99,10 @@ export interface ApiDependencies {
 export interface AccountServicesApi {
   projects: Projects;
   /** Projects' own rate limits; absent, their routes answer 404. */
-  rateLimits?: Pick<ProjectRateLimits, 'list' | 'modify' | 'applyToKey'>;
+  rateLimits?: Pick<
+    ProjectRateLimits,
+    'list' | 'modify' | 'applyToKey' | 'spendLimit' | 'setSpendLimit'
+  >;
   audit: Pick<AuditLog, 'record'>;
   auditLog: Pick<AuditLogRepository, 'page'>;
 }

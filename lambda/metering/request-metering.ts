@@ -291,34 +291,17 @@ export class RequestMetering {
     const shown = project ?? { limits, counters: admission.counters };
     const counters = withoutOutputReservation(shown.counters, reservation.outputAllowance);
     const headers = rateLimitHeaders(shown.limits, counters, startedAt.getTime());
-    // Every request of a paying tier reserves and settles its spend, limit or not: the month's
-    // spend is then always known when a limit is set, and the limit on the month item binds at once
-    // (see spend.ts).
-    // The project's month first, then the organization's: the organization's hold stays the last
-    // admission hold, which tells the reconciler the request was admitted (crash-safety.ts rule 2).
-    const projectSpend = record.projectSpendHold
-      ? await this.reserveProjectSpend(request, prices, record, reservation, headers).catch(
-          async (error: unknown) => {
-            await releaseCounters(reservation, 'release after a project spend refusal failed');
-            await releaseProject();
-            throw error;
-          },
-        )
-      : undefined;
-    const releaseProjectSpend = () =>
-      projectSpend &&
-      this.deps.spend
-        .settle(projectSpend, 0)
-        .catch((error) => this.deps.logError?.('release of project spend failed', { error }));
-    const spendReservation = record.spendHold
-      ? await this.reserveSpend(request, prices, startedAt, record, reservation, headers).catch(
-          async (error: unknown) => {
-            await releaseProjectSpend();
-            await releaseProject();
-            throw error;
-          },
-        )
-      : undefined;
+    const { projectSpend, spendReservation } = await this.reserveSpends(
+      request,
+      { prices, startedAt, record, reservation, headers },
+      async () => {
+        await releaseCounters(reservation, 'release after a project spend refusal failed');
+        await releaseProject();
+      },
+      async () => {
+        await releaseProject();
+      },
+    );
     const headersAfter = (usedTokens: number) =>
       rateLimitHeaders(
         shown.limits,
@@ -384,6 +367,52 @@ export class RequestMetering {
     );
     refused.message = `${refused.message} This is the limit of ${where}, set by the organization.`;
     throw refused;
+  }
+
+  /**
+   * Every request of a paying tier reserves and settles its spend, limit or not: the month's spend
+   * is then always known when a limit is set, and the limit on the month item binds at once (see
+   * spend.ts). The project's month first, then the organization's: the organization's hold stays
+   * the last admission hold, which tells the reconciler the request was admitted (crash-safety.ts
+   * rule 2). `projectRefused` gives back the counters; `organizationRefused` the project's counters
+   * (the organization's reservation gives back its own).
+   */
+  private async reserveSpends(
+    request: MeteringRequest,
+    held: {
+      prices: TokenPrices;
+      startedAt: Date;
+      record: ReservationRecord;
+      reservation: Reservation;
+      headers: Record<string, string>;
+    },
+    projectRefused: () => Promise<void>,
+    organizationRefused: () => Promise<void>,
+  ): Promise<{ projectSpend?: SpendReservation; spendReservation?: SpendReservation }> {
+    const { prices, startedAt, record, reservation, headers } = held;
+    const projectSpend = record.projectSpendHold
+      ? await this.reserveProjectSpend(request, prices, record, reservation, headers).catch(
+          async (error: unknown) => {
+            await projectRefused();
+            throw error;
+          },
+        )
+      : undefined;
+    const spendReservation = record.spendHold
+      ? await this.reserveSpend(request, prices, startedAt, record, reservation, headers).catch(
+          async (error: unknown) => {
+            if (projectSpend)
+              await this.deps.spend
+                .settle(projectSpend, 0)
+                .catch((e) =>
+                  this.deps.logError?.('release of project spend failed', { error: e }),
+                );
+            await organizationRefused();
+            throw error;
+          },
+        )
+      : undefined;
+    return { projectSpend, spendReservation };
   }
 
   /**

@@ -128,4 +128,51 @@ describe('project rate limits through client.admin.organization.projects.rateLim
       key.admin.organization.projects.rateLimits.listRateLimits(mine.project),
     ).rejects.toBeInstanceOf(OpenAI.PermissionDeniedError);
   });
+
+  it("sets a project's spend limit within the organization's, and refuses its keys past it", async () => {
+    const { admin, primary, project } = await newOrganization('spend-project');
+    const spendLimit = admin.admin.organization.projects.spendLimit;
+    await expect(spendLimit.retrieve(project)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    // The organization's limit: $1. A project may not have more.
+    await admin.put('/spend_limit', { body: { monthly_limit_usd: 1 } });
+    const above = await spendLimit
+      .update(project, { threshold_amount: 101, currency: 'USD', interval: 'month' })
+      .then(
+        () => undefined,
+        (error: unknown) => error as InstanceType<typeof OpenAI.APIError>,
+      );
+    expect(above).toMatchObject({ status: 400, param: 'threshold_amount' });
+    expect(above?.message).toMatch(/at most the organization's .* 100 cents/);
+
+    const key = await keyOf(admin, project);
+    // One cent: less than the worst cost of a request of 20,000 prompt tokens to qwen3-14b
+    // ($0.59 per 1M in), so the project refuses it while the organization's $1 would not.
+    const set = await spendLimit.update(project, {
+      threshold_amount: 1,
+      currency: 'USD',
+      interval: 'month',
+    });
+    expect(set).toMatchObject({ object: 'project.spend_limit', threshold_amount: 1 });
+    expect(await spendLimit.retrieve(project)).toMatchObject({ threshold_amount: 1 });
+    const big = (openai: OpenAI) =>
+      openai.chat.completions.create({
+        model: 'qwen3-14b',
+        max_completion_tokens: 100,
+        messages: [{ role: 'user', content: 'word '.repeat(20_000) }],
+      });
+    const refused = await big(key).then(
+      () => undefined,
+      (error: unknown) => error as InstanceType<typeof OpenAI.APIError>,
+    );
+    expect(refused).toMatchObject({ status: 429, code: 'insufficient_quota' });
+    expect(refused?.message).toMatch(/Project `proj_\w+` reached its monthly spend limit/);
+    // The default project's key is held by the organization's $1 only.
+    await expect(big(primary)).resolves.toMatchObject({ object: 'chat.completion' });
+
+    expect(await spendLimit.delete(project)).toEqual({
+      object: 'project.spend_limit.deleted',
+      deleted: true,
+    });
+    await expect(big(key)).resolves.toMatchObject({ object: 'chat.completion' });
+  });
 });

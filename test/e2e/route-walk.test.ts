@@ -489,6 +489,27 @@ const WALKS: Record<string, Walk> = {
       { path: '/v1/organization/projects/{project}/rate_limits/rl-nope', body: {}, status: 404 },
     ],
   },
+  'POST /v1/organization/projects/{project_id}/spend_limit': {
+    path: '/v1/organization/projects/{project}/spend_limit',
+    body: { threshold_amount: 500, currency: 'USD', interval: 'month' },
+    invalid: [
+      { body: { threshold_amount: 0, currency: 'USD', interval: 'month' }, status: 400 },
+      { body: { threshold_amount: 5, currency: 'EUR', interval: 'month' }, status: 400 },
+      {
+        path: '/v1/organization/projects/proj_nope/spend_limit',
+        body: { threshold_amount: 500, currency: 'USD', interval: 'month' },
+        status: 404,
+      },
+    ],
+  },
+  'GET /v1/organization/projects/{project_id}/spend_limit': {
+    path: '/v1/organization/projects/{project}/spend_limit',
+    invalid: [{ path: '/v1/organization/projects/proj_nope/spend_limit', status: 404 }],
+  },
+  'DELETE /v1/organization/projects/{project_id}/spend_limit': {
+    path: '/v1/organization/projects/{project2}/spend_limit',
+    invalid: [{ path: '/v1/organization/projects/proj_nope/spend_limit', status: 404 }],
+  },
   'GET /v1/organization/admin_api_keys': {
     path: '/v1/organization/admin_api_keys',
     invalid: [{ query: 'limit=101', status: 400 }],

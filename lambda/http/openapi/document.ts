@@ -409,6 +409,39 @@ function organizationPaths(): Record<string, Schema> {
         parameters: projectKey,
       }),
     },
+    ...projectLimitPaths(),
+    '/v1/organization/admin_api_keys': {
+      get: operation("The organization's admin keys", ref('AdminApiKeyList'), {
+        parameters: [
+          ...PAGE_PARAMETERS,
+          { name: 'order', in: 'query', schema: { enum: ['asc', 'desc'] } },
+        ],
+      }),
+      post: operation(
+        "Create an admin key (an owner's console session only); the secret is in this answer only",
+        ref('CreatedAdminApiKey'),
+        { requestBody: nameBody(64) },
+      ),
+    },
+    '/v1/organization/admin_api_keys/{key_id}': {
+      get: operation('An admin key', ref('AdminApiKey'), { parameters: [pathParameter('key_id')] }),
+      delete: operation('Revoke an admin key', ref('AdminApiKeyDeleted'), {
+        parameters: [pathParameter('key_id')],
+      }),
+    },
+    '/v1/organization/audit_logs': {
+      get: operation('Administrative actions, newest first', ref('AuditLogList'), {
+        parameters: PAGE_PARAMETERS,
+      }),
+    },
+    ...organizationUsagePaths(),
+  };
+}
+
+/** A project's own rate limits and spend limit, within the organization's. */
+function projectLimitPaths(): Record<string, Schema> {
+  const project = [pathParameter('project_id')];
+  return {
     '/v1/organization/projects/{project_id}/rate_limits': {
       get: operation(
         "A project's rate limits per model: the organization's, narrowed by the project's own",
@@ -439,31 +472,39 @@ function organizationPaths(): Record<string, Schema> {
         },
       ),
     },
-    '/v1/organization/admin_api_keys': {
-      get: operation("The organization's admin keys", ref('AdminApiKeyList'), {
-        parameters: [
-          ...PAGE_PARAMETERS,
-          { name: 'order', in: 'query', schema: { enum: ['asc', 'desc'] } },
-        ],
-      }),
+    '/v1/organization/projects/{project_id}/spend_limit': {
+      // Set first: the route walk takes a path's operations in this order.
       post: operation(
-        "Create an admin key (an owner's console session only); the secret is in this answer only",
-        ref('CreatedAdminApiKey'),
-        { requestBody: nameBody(64) },
+        "Set a project's monthly spend limit, at most the organization's",
+        ref('ProjectSpendLimit'),
+        {
+          parameters: project,
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object',
+              properties: {
+                threshold_amount: { type: 'integer', minimum: 1, description: 'Cents' },
+                currency: { enum: ['USD'] },
+                interval: { enum: ['month'] },
+              },
+              required: ['threshold_amount', 'currency', 'interval'],
+              additionalProperties: false,
+            }),
+          },
+        },
       ),
-    },
-    '/v1/organization/admin_api_keys/{key_id}': {
-      get: operation('An admin key', ref('AdminApiKey'), { parameters: [pathParameter('key_id')] }),
-      delete: operation('Revoke an admin key', ref('AdminApiKeyDeleted'), {
-        parameters: [pathParameter('key_id')],
+      get: operation(
+        "A project's monthly spend limit (404 without one)",
+        ref('ProjectSpendLimit'),
+        {
+          parameters: project,
+        },
+      ),
+      delete: operation("Remove a project's spend limit", ref('ProjectSpendLimitDeleted'), {
+        parameters: project,
       }),
     },
-    '/v1/organization/audit_logs': {
-      get: operation('Administrative actions, newest first', ref('AuditLogList'), {
-        parameters: PAGE_PARAMETERS,
-      }),
-    },
-    ...organizationUsagePaths(),
   };
 }
 

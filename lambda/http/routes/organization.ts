@@ -144,6 +144,19 @@ function rateLimitRoutes(accounts: AccountServicesApi): Hono<AppEnv> {
     );
     return c.json(limit);
   });
+  const spendLimitPath = '/organization/projects/:project_id/spend_limit';
+  routes.get(spendLimitPath, async (c) =>
+    c.json(await rateLimits.spendLimit(c.get('principal'), c.req.param('project_id'))),
+  );
+  routes.post(spendLimitPath, async (c) => {
+    const body = await readJsonObject(c);
+    const projectId = c.req.param('project_id');
+    return c.json(await rateLimits.setSpendLimit(c.get('principal'), projectId, body));
+  });
+  routes.delete(spendLimitPath, async (c) => {
+    await rateLimits.setSpendLimit(c.get('principal'), c.req.param('project_id'), undefined);
+    return c.json({ object: 'project.spend_limit.deleted', deleted: true });
+  });
   return routes;
 }
 

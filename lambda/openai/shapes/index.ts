@@ -42,6 +42,8 @@ import {
   projectRateLimitListShape,
   projectRateLimitShape,
   projectShape,
+  projectSpendLimitDeletedShape,
+  projectSpendLimitShape,
   transcriptionsUsagePageShape,
 } from './organization';
 import { customerShape, planListShape, planShape } from './plans';
@@ -128,6 +130,8 @@ export const responseShapes = {
   InviteAccepted: inviteAcceptedShape,
   ProjectRateLimit: projectRateLimitShape,
   ProjectRateLimitList: projectRateLimitListShape,
+  ProjectSpendLimit: projectSpendLimitShape,
+  ProjectSpendLimitDeleted: projectSpendLimitDeletedShape,
   CompletionsUsagePage: completionsUsagePageShape,
   TranscriptionsUsagePage: transcriptionsUsagePageShape,
   CostsPage: costsPageShape,

@@ -140,6 +140,19 @@ export const projectRateLimitShape = z.object({
 });
 export const projectRateLimitListShape = list(projectRateLimitShape);
 
+export const projectSpendLimitShape = z.object({
+  object: z.literal('project.spend_limit'),
+  /** Cents. */
+  threshold_amount: count(),
+  currency: z.literal('USD'),
+  interval: z.literal('month'),
+  enforcement: z.object({ status: z.literal('enforcing') }),
+});
+export const projectSpendLimitDeletedShape = z.object({
+  object: z.literal('project.spend_limit.deleted'),
+  deleted: z.boolean(),
+});
+
 /** A usage or costs page: time buckets with their results (OpenAI's `UsageResponse`). */
 const usagePage = <T extends z.ZodMiniType>(result: T) =>
   z.object({

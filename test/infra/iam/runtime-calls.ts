@@ -467,7 +467,7 @@ const customers: RuntimeCall[] = [
   ...roles(['api'], {
     action: 'dynamodb:UpdateItem',
     resources: (a) => [a.table('customers')],
-    sources: src('accounts/projects.ts', 'update: UpdateCommand', 'setRateLimit: UpdateCommand'),
+    sources: src('accounts/projects.ts', 'update: UpdateCommand', 'changeLimits: UpdateCommand'),
   }),
   ...roles(['api'], {
     action: 'dynamodb:Query',
