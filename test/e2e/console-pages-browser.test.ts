@@ -383,6 +383,7 @@ describe('the console pages a customer needs, in Chromium', () => {
       "Alerts at 50%, 75%, 90% of the limit go to your operator's notification list",
     );
     await expectText(page.getByTestId('alert-recipients'), 'They are not e-mailed to you');
+    expect(await page.locator('.spend-bar progress').getAttribute('value')).toBe('100');
     await page.screenshot({ path: path.join(SCREENSHOTS, 'spend-reached.png'), fullPage: true });
 
     await signIn(key);

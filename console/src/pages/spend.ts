@@ -88,6 +88,8 @@ export function SpendPage({ api }: { api: ConsoleApi }) {
   const spent = Number(spend.spent_usd);
   const limit = spend.monthly_limit_usd;
   const marks = spendMarks(limit, spent, spend.alert_thresholds_percent);
+  // A limit of $0 is reached before anything is spent: its bar is full, not empty.
+  const spentPercent = limit === 0 ? 100 : limit === null ? 0 : percentOf(spent, limit);
   return html`<section aria-labelledby="spend-title">
     <h1 id="spend-title">Spend limit</h1>
     <p class="lead">
@@ -108,7 +110,7 @@ export function SpendPage({ api }: { api: ConsoleApi }) {
     ${
       limit !== null
         ? html`<div class="spend-bar">
-          <progress max="100" value=${percentOf(spent, limit)} aria-label=${`${percentOf(spent, limit)}% of the limit spent`}></progress>
+          <progress max="100" value=${spentPercent} aria-label=${`${spentPercent}% of the limit spent`}></progress>
           <ul class="marks">
             ${marks.map(
               (m) => html`<li class=${m.reached ? 'reached' : ''}>
