@@ -99,8 +99,8 @@ function memberMay(group: RouteGroup, method: string, path: string): boolean {
 }
 
 const MEMBER_READABLE = new RegExp(
-  '/organization/(projects(/[^/]+(/(rate_limits|spend_limit))?)?|users(/[^/]+)?|invites(/[^/]+)?' +
-    '|usage/[a-z_]+|costs)$',
+  '/organization/(projects(/[^/]+(/(rate_limits|spend_limit))?)?' +
+    '|users(/[^/]+)?|invites(/[^/]+)?|usage/[a-z_]+|costs)$',
 );
 
 /**
