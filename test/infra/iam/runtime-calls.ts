@@ -451,6 +451,11 @@ const customers: RuntimeCall[] = [
     sources: src('accounts/projects.ts', 'get: GetCommand'),
   }),
   ...roles(['api'], {
+    action: 'dynamodb:GetItem',
+    resources: (a) => [a.table('customers')],
+    sources: src('accounts/projects.ts', 'takeSlot: GetCommand'),
+  }),
+  ...roles(['api'], {
     action: 'dynamodb:Query',
     resources: (a) => [a.table('customers')],
     context: () => ({ 'dynamodb:LeadingKeys': ['CUSTOMER#cus_0123456789'] }),
@@ -460,14 +465,19 @@ const customers: RuntimeCall[] = [
     action: 'dynamodb:PutItem',
     resources: (a) => [a.table('customers')],
     sources: [
-      ...src('accounts/projects.ts', 'create: PutCommand'),
+      ...src('accounts/projects.ts', 'create: PutCommand', 'takeSlot: PutCommand'),
       ...src('accounts/audit-log.ts', 'put: PutCommand'),
     ],
   }),
   ...roles(['api'], {
     action: 'dynamodb:UpdateItem',
     resources: (a) => [a.table('customers')],
-    sources: src('accounts/projects.ts', 'update: UpdateCommand', 'changeLimits: UpdateCommand'),
+    sources: src(
+      'accounts/projects.ts',
+      'update: UpdateCommand',
+      'changeLimits: UpdateCommand',
+      'takeSlot: UpdateCommand',
+    ),
   }),
   ...roles(['api'], {
     action: 'dynamodb:Query',
