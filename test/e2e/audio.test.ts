@@ -244,6 +244,15 @@ describe('speech-to-text against local mode', () => {
       file: await toFile(Buffer.from('{"a":1}\n'), 'b.jsonl'),
       purpose: 'batch',
     });
+    // A user_data file that is not audio: refused when it is named, as an uploaded one would be.
+    const notes = await openai.files.create({
+      file: await toFile(Buffer.from('not audio at all'), 'notes.txt'),
+      purpose: 'user_data',
+    });
+    expect(await refusal(keys.developer ?? '', { url: notes.id })).toMatchObject({
+      status: 400,
+      error: { param: 'url', code: 'invalid_file' },
+    });
     expect(await refusal(keys.developer ?? '', { url: batchFile.id })).toMatchObject({
       status: 400,
       error: { param: 'url', message: expect.stringContaining('purpose user_data') },

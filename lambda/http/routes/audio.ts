@@ -134,6 +134,16 @@ function audioHandler(deps: ApiDependencies, speech: SpeechBackend, task: AudioT
       // Every answer about a model carries its rate-limit headers (one read).
       for (const [name, value] of Object.entries(await deps.metering.headersFor(principal, model)))
         c.header(name, value);
+      // A stored file that is not audio is named by `url`, not `file`.
+      if (request.storedFileId && error instanceof BadRequestError && error.param === 'file') {
+        throw new BadRequestError(
+          error.message.replace('audio file', `stored file ${request.storedFileId}`),
+          {
+            param: 'url',
+            code: error.code ?? 'invalid_file',
+          },
+        );
+      }
       throw error;
     }
     const seconds = billedSeconds(modelConfig, measured.seconds);
