@@ -257,13 +257,12 @@ export class FilesService {
     return { file, body };
   }
 
-  /** The whole content of one of the customer's files (another customer's id is not found). */
-  async bytes(customerId: string, fileId: string): Promise<{ file: FileRecord; body: Uint8Array }> {
-    const file = await this.get(customerId, fileId);
+  /** The whole content of a file {@link get} answered (its owner already checked there). */
+  async bytes(file: FileRecord): Promise<Uint8Array> {
     const body = await this.options.storage.get(file.objectKey);
     // The record is written after the content, so this is a file deleted between the two reads.
-    if (!body) throw fileNotFound(fileId);
-    return { file, body };
+    if (!body) throw fileNotFound(file.fileId);
+    return body;
   }
 
   /**

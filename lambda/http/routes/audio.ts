@@ -82,8 +82,7 @@ async function storedAudio(
       { code: 'request_too_large', param: 'url' },
     );
   }
-  const { body } = await files.bytes(customerId, fileId);
-  return { name: record.filename, bytes: body };
+  return { name: record.filename, bytes: await files.bytes(record) };
 }
 
 /**
