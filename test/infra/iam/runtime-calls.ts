@@ -689,7 +689,7 @@ const inference: RuntimeCall[] = [
   ...roles(['api'], {
     action: 'sagemaker:InvokeEndpoint',
     resources: (a) => a.speechModels.map((m) => a.endpoint(m)),
-    sources: src('audio/sagemaker-transcriber.ts', 'transcribe: InvokeEndpointCommand'),
+    sources: src('audio/sagemaker-transcriber.ts', 'invoke: InvokeEndpointCommand'),
     when: (config) => Object.keys(config.speechModels).length > 0,
   }),
 ];
