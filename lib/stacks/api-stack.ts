@@ -1,7 +1,12 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
-import { SESSION_USAGE_KEY_ENV } from '../../lambda/accounts/session-settings';
+import { CONSOLE_URL_PARAMETER_ENV, consoleUrlParameterName } from '../../lambda/accounts/invites';
+import {
+  SESSION_USAGE_KEY_ENV,
+  SESSION_USER_POOL_ID_ENV,
+} from '../../lambda/accounts/session-settings';
 import { tierPlanName } from '../../lambda/customers/tier-switch';
 import { TIER_NAMES, type TierlineConfig } from '../config/schema';
 import type { ConsoleUsers } from '../constructs/accounts/console-users';
@@ -90,6 +95,14 @@ export class ApiStack extends Stack {
     }
     // Projects and the audit log: the administration API runs in the API function only.
     props.customers.bindForAdministration(this.api.apiFunction.function);
+    // Members and invites: the invite's link names the console; accepting reads the user's
+    // verified address from the pool (GetUser with the user's own token: no IAM).
+    props.customers.bindForMembers(this.api.apiFunction.function);
+    this.addConsoleUrlParameter(config.environment.name);
+    this.api.apiFunction.function.addEnvironment(
+      SESSION_USER_POOL_ID_ENV,
+      props.consoleUsers.userPool.userPoolId,
+    );
 
     this.fineTuning = new FineTuningWorkflow(this, 'FineTuning', {
       config,
@@ -164,6 +177,34 @@ export class ApiStack extends Stack {
   }
 
   /** What the operator CLI reads to find this deployment (an SSM parameter), and the stack's outputs. */
+  /**
+   * The console's address as an SSM parameter the API function reads when it sends an invite: its
+   * environment cannot hold the address itself (function -> distribution -> stage -> deployment
+   * -> methods -> function is a cycle CloudFormation refuses), its name breaks the cycle.
+   */
+  private addConsoleUrlParameter(environmentName: string): void {
+    const name = consoleUrlParameterName(environmentName);
+    new StringParameter(this, 'ConsoleUrlParameter', {
+      parameterName: name,
+      description: 'Tierline: the customer console address (invitation links)',
+      stringValue: this.console.url,
+    });
+    const fn = this.api.apiFunction.function;
+    fn.addEnvironment(CONSOLE_URL_PARAMETER_ENV, name);
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['ssm:GetParameter'],
+        resources: [
+          Stack.of(this).formatArn({
+            service: 'ssm',
+            resource: 'parameter',
+            resourceName: name.slice(1),
+          }),
+        ],
+      }),
+    );
+  }
+
   private operatorSettingsAndOutputs(props: ApiStackProps): void {
     const { config } = props;
     const settings: OperatorSettings = {
