@@ -9,7 +9,6 @@ import {
   type InviteMail,
   type UserDirectory,
 } from '../accounts/invites';
-import { SESSION_USER_POOL_ID_ENV } from '../accounts/session-settings';
 import { awsClientOptions } from '../storage/aws-clients';
 import type { Engines } from './engines';
 import type { InvitationEngines } from './members';
@@ -72,21 +71,18 @@ export function sesInviteMessage(mail: InviteMail, from: string) {
 }
 
 /**
- * Invitations in a Lambda function: the user pool of the console's sessions and the console's
- * address's parameter from the environment (undefined without them: the routes answer 404). The e-mail is
- * written to the log as SES `SendEmail` input without the link's token, as billing's notices are:
- * this app verifies no SES sender identity, so it sends none (docs/decisions.md, "Members and
- * invites").
+ * Invitations in a Lambda function: the console's address's parameter from the environment
+ * (undefined without it: the routes answer 404). The e-mail is written to the log as SES
+ * `SendEmail` input without the link's token, as billing's notices are: this app verifies no SES
+ * sender identity, so it sends none (docs/decisions.md, "Members and invites").
  */
 export function awsInvitations(
   logError: Engines['logError'] | undefined,
 ): InvitationEngines | undefined {
-  const userPoolId = process.env[SESSION_USER_POOL_ID_ENV];
   const consoleUrlParameter = process.env[CONSOLE_URL_PARAMETER_ENV];
-  if (!userPoolId || !consoleUrlParameter) return undefined;
-  // A pool id starts with its region (`us-east-1_AbC...`).
-  const region = userPoolId.split('_')[0];
-  const cognito = new CognitoIdentityProviderClient({ ...awsClientOptions(), region });
+  if (!consoleUrlParameter) return undefined;
+  // GetUser goes to the pool's region, which is the function's (one app, one region).
+  const cognito = new CognitoIdentityProviderClient(awsClientOptions());
   return {
     users: cognitoUserDirectory(cognito),
     consoleUrl: consoleUrlFrom(new SSMClient(awsClientOptions()), consoleUrlParameter),

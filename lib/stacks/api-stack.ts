@@ -3,10 +3,7 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
 import { CONSOLE_URL_PARAMETER_ENV, consoleUrlParameterName } from '../../lambda/accounts/invites';
-import {
-  SESSION_USAGE_KEY_ENV,
-  SESSION_USER_POOL_ID_ENV,
-} from '../../lambda/accounts/session-settings';
+import { SESSION_USAGE_KEY_ENV } from '../../lambda/accounts/session-settings';
 import { tierPlanName } from '../../lambda/customers/tier-switch';
 import { TIER_NAMES, type TierlineConfig } from '../config/schema';
 import type { ConsoleUsers } from '../constructs/accounts/console-users';
@@ -96,13 +93,10 @@ export class ApiStack extends Stack {
     // Projects and the audit log: the administration API runs in the API function only.
     props.customers.bindForAdministration(this.api.apiFunction.function);
     // Members and invites: the invite's link names the console; accepting reads the user's
-    // verified address from the pool (GetUser with the user's own token: no IAM).
+    // verified address from the pool (GetUser with the user's own token: no IAM, and the pool is
+    // in the function's region).
     props.customers.bindForMembers(this.api.apiFunction.function);
     this.addConsoleUrlParameter(config.environment.name);
-    this.api.apiFunction.function.addEnvironment(
-      SESSION_USER_POOL_ID_ENV,
-      props.consoleUsers.userPool.userPoolId,
-    );
 
     this.fineTuning = new FineTuningWorkflow(this, 'FineTuning', {
       config,
