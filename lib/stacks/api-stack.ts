@@ -92,11 +92,7 @@ export class ApiStack extends Stack {
     }
     // Projects and the audit log: the administration API runs in the API function only.
     props.customers.bindForAdministration(this.api.apiFunction.function);
-    // Members and invites: the invite's link names the console; accepting reads the user's
-    // verified address from the pool (GetUser with the user's own token: no IAM, and the pool is
-    // in the function's region).
-    props.customers.bindForMembers(this.api.apiFunction.function);
-    this.addConsoleUrlParameter(config.environment.name);
+    this.addMembersAndInvites(props.customers, config.environment.name);
 
     this.fineTuning = new FineTuningWorkflow(this, 'FineTuning', {
       config,
@@ -172,11 +168,15 @@ export class ApiStack extends Stack {
 
   /** What the operator CLI reads to find this deployment (an SSM parameter), and the stack's outputs. */
   /**
-   * The console's address as an SSM parameter the API function reads when it sends an invite: its
-   * environment cannot hold the address itself (function -> distribution -> stage -> deployment
-   * -> methods -> function is a cycle CloudFormation refuses), its name breaks the cycle.
+   * Members and invites, in the API function: their items in the customers table, and the
+   * console's address (the invite's link) as an SSM parameter it reads when it sends an invite:
+   * its environment cannot hold the address itself (function -> distribution -> stage ->
+   * deployment -> methods -> function is a cycle CloudFormation refuses), the name breaks the
+   * cycle. Accepting reads the user's verified address with Cognito's GetUser and the user's own
+   * token: no IAM, and the pool is in the function's region.
    */
-  private addConsoleUrlParameter(environmentName: string): void {
+  private addMembersAndInvites(customers: CustomersTable, environmentName: string): void {
+    customers.bindForMembers(this.api.apiFunction.function);
     const name = consoleUrlParameterName(environmentName);
     new StringParameter(this, 'ConsoleUrlParameter', {
       parameterName: name,
