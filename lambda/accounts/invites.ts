@@ -177,7 +177,7 @@ export class Invites {
   async accept(
     session: { userId: string; accessToken: string },
     token: string,
-  ): Promise<{ invite: InviteRecord; membership: Membership }> {
+  ): Promise<{ invite: InviteRecord; membership: Membership; firstAcceptance: boolean }> {
     const { customerId, inviteId, secret } = parseToken(token);
     const invite = await this.deps.invites.get(customerId, inviteId);
     if (!invite || !sameHash(invite.tokenHash, sha256(secret))) throw inviteLinkInvalid();
@@ -204,7 +204,9 @@ export class Invites {
       throw inviteLinkInvalid();
     }
     const membership = await this.joinAs(invite, session.userId, email, now);
-    return { invite: { ...invite, status: 'accepted' }, membership };
+    // A retry (the invite read as accepted by this user) answers the same and records nothing new.
+    const firstAcceptance = invite.status === 'pending';
+    return { invite: { ...invite, status: 'accepted' }, membership, firstAcceptance };
   }
 
   /** Adds the membership, or raises an existing member to owner when the invite says owner. */
