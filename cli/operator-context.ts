@@ -1,11 +1,11 @@
 import {
   type APIGatewayClient,
-  CreateApiKeyCommand,
   GetUsagePlansCommand,
   type UsagePlan,
 } from '@aws-sdk/client-api-gateway';
 import type { OrganizationPeople } from '../lambda/accounts/organization-people';
 import type { CustomerDataEraser } from '../lambda/batches/customer-data';
+import { apiGatewayKeyName, createGatewayKey } from '../lambda/customers/customer-creation';
 import type { CustomerRecord, CustomersRepository } from '../lambda/customers/customers-repository';
 import { TierSwitch, type UsagePlanKeys } from '../lambda/customers/tier-switch';
 import type { AggregateUpdater } from '../lambda/metering/aggregate-updates';
@@ -57,25 +57,12 @@ export class OperatorContext {
 
   /** API Gateway key name of a customer: unique, so a retry finds what an interrupted run created. */
   apiGatewayKeyName(customerId: string): string {
-    return `tierline-${this.env}-${customerId}`;
+    return apiGatewayKeyName(this.env, customerId);
   }
 
-  /**
-   * Creates the customer's API Gateway key (its usage identifier, never its secret) and answers its
-   * id; by `create` and `reactivate` alike.
-   */
-  async createGatewayKey(customerId: string, usageIdentifierKey: string): Promise<string> {
-    const apiKey = await this.deps.apiGateway.send(
-      new CreateApiKeyCommand({
-        name: this.apiGatewayKeyName(customerId),
-        description: `Tierline usage identifier of ${customerId} (not the customer's secret)`,
-        value: usageIdentifierKey,
-        enabled: true,
-        tags: { project: 'tierline', environment: this.env, customerId },
-      }),
-    );
-    if (!apiKey.id) throw new Error('API Gateway returned no id for the new API key');
-    return apiKey.id;
+  /** Creates the customer's API Gateway key (`create` and `reactivate` alike); answers its id. */
+  createGatewayKey(customerId: string, usageIdentifierKey: string): Promise<string> {
+    return createGatewayKey(this.deps.apiGateway, this.env, customerId, usageIdentifierKey);
   }
 
   customPlanName(customerId: string): string {

@@ -9,8 +9,9 @@ import { type LocalMail, MAIL_SEPARATOR } from './local-mail';
  * cognito-local 5.3.0 as its own process (local/local-cognito.ts starts it): its TOTP library
  * (otplib 13) is ESM-only, which Node loads but Jest's CommonJS runtime cannot, and its AWS SDK v2
  * stays out of local mode's process. This is cognito-local's own `createDefaultServer`
- * (lib/server/defaults.js) with three changes: data under the given folder, messages written to
- * the mail file instead of its console box, and the token issuer set once the port is known.
+ * (lib/server/defaults.js) with four changes: data under the given folder, messages written to
+ * the mail file instead of its console box, the token issuer set once the port is known, and a
+ * confirmed sign-up's e-mail marked verified ({@link verifyingOnConfirm}).
  *
  * argv: <data folder> <mail file> <port> [console URL]. Prints one line, `ready <port>`, when it
  * listens; stops on SIGTERM or when its stdin closes (local mode gone).
@@ -25,6 +26,43 @@ function messageFor(reason: string): { subject: string; page: string; action: st
     };
   }
   return { subject: 'Verify your Tierline e-mail address', page: 'verify', action: 'verify' };
+}
+
+type Route = (ctx: never, req: Record<string, unknown>) => Promise<unknown>;
+interface PoolUsers {
+  getUserPoolForClientId(
+    ctx: unknown,
+    clientId: string,
+  ): Promise<{
+    getUserByUsername(ctx: unknown, username: string): Promise<Record<string, unknown> | null>;
+    saveUser(ctx: unknown, user: Record<string, unknown>): Promise<void>;
+  }>;
+}
+
+/**
+ * Cognito sets `email_verified` when a pool that auto-verifies e-mail confirms a sign-up with the
+ * mailed code (ConfirmSignUp); cognito-local 5.3.0 only marks the user CONFIRMED. Sign-up's API
+ * (lambda/accounts/sign-up.ts) reads `email_verified`, so local mode sets it as Cognito does.
+ */
+function verifyingOnConfirm(router: (target: string) => Route, cognito: PoolUsers) {
+  return (target: string): Route => {
+    const route = router(target);
+    if (target !== 'ConfirmSignUp') return route;
+    return async (ctx, req) => {
+      const answer = await route(ctx, req);
+      const pool = await cognito.getUserPoolForClientId(ctx, String(req.ClientId));
+      const user = await pool.getUserByUsername(ctx, String(req.Username));
+      const attributes = (user?.Attributes ?? []) as { Name: string; Value: string }[];
+      if (user && attributes.some((a) => a.Name === 'email')) {
+        const others = attributes.filter((a) => a.Name !== 'email_verified');
+        await pool.saveUser(ctx, {
+          ...user,
+          Attributes: [...others, { Name: 'email_verified', Value: 'true' }],
+        });
+      }
+      return answer;
+    };
+  };
 }
 
 async function main(): Promise<void> {
@@ -121,11 +159,15 @@ async function main(): Promise<void> {
     tokenGenerator: new JwtTokenGenerator(clock, triggers, tokenConfig),
     triggers,
   };
-  const server = (await createServer(Router(services as never), logger, {
-    port: Number(portText),
-    hostname: '127.0.0.1',
-    https: false,
-  }).start()) as Server;
+  const server = (await createServer(
+    verifyingOnConfirm(Router(services as never), cognito),
+    logger,
+    {
+      port: Number(portText),
+      hostname: '127.0.0.1',
+      https: false,
+    },
+  ).start()) as Server;
   const { port } = server.address() as AddressInfo;
   tokenConfig.IssuerDomain = `http://127.0.0.1:${port}`;
   process.on('SIGTERM', () => {

@@ -9,28 +9,34 @@ import { serve } from '@hono/node-server';
 import { Operator, OperatorError } from '../cli/operator';
 import { MembershipsRepository } from '../lambda/accounts/memberships';
 import { OrganizationPeople } from '../lambda/accounts/organization-people';
+import { poolUserReader } from '../lambda/accounts/pool-users';
 import { createSessionPrincipals } from '../lambda/accounts/session-principal';
 import { createSessionVerifier, isJwtShaped } from '../lambda/accounts/session-tokens';
+import type { OrganizationSignUp } from '../lambda/accounts/sign-up';
 import type { SpeechBackend } from '../lambda/audio/speech-backend';
 import { FilesTableEraser } from '../lambda/batches/customer-data';
 import { InProcessBatchQueue } from '../lambda/batches/in-process-queue';
+import type { BillingApi } from '../lambda/billing/billing-summary';
 import { type ApiServices, apiServices } from '../lambda/composition/api-services';
 import { usageTiersOf } from '../lambda/composition/billing';
 import type { Engines } from '../lambda/composition/engines';
 import { batchWorker } from '../lambda/composition/files-and-batches';
+import { signUpServices } from '../lambda/composition/sign-up';
 import { hashApiKey } from '../lambda/customers/api-keys';
-import { KEY_USE_RESOLUTION_MS } from '../lambda/customers/authenticate';
+import { authenticateSession, KEY_USE_RESOLUTION_MS } from '../lambda/customers/authenticate';
 import type { JobLauncher } from '../lambda/fine-tuning/job-launcher';
 import { createApiApp } from '../lambda/http/app';
+import type { SignUpApi } from '../lambda/http/routes/sign-up';
 import type { ModelBackend } from '../lambda/inference/backends/model-backend';
 import type { RequestMetering } from '../lambda/metering/request-metering';
 import type { SpendAlert } from '../lambda/metering/spend';
 import { UsageReports } from '../lambda/metering/usage-report';
-import { ServiceUnavailableError } from '../lambda/openai/errors';
+import { NotFoundError, ServiceUnavailableError } from '../lambda/openai/errors';
 import type { TierlineConfig } from '../lib/config/schema';
 import { TIER_NAMES, type TierName } from '../lib/config/tier-names';
 import type { OperatorSettings } from '../lib/operator-settings';
 import { ApiGatewayEmulator } from './api-gateway-emulator';
+import { consoleRuntime } from './console-runtime';
 import { serveConsole } from './console-server';
 import { EdgeThrottle } from './edge-throttle';
 import { type LocalBilling, localBillingServices } from './local-billing';
@@ -276,6 +282,65 @@ function sessionServices(deps: {
   };
 }
 
+/** The pages served beside the API: the console's runtime config and Cognito relay, billing's. */
+function besideTheApi(
+  runtime: ReturnType<typeof consoleRuntime>,
+  billing: LocalBilling | undefined,
+): { owns(pathname: string): boolean; fetch(request: Request): Response | Promise<Response> } {
+  return {
+    owns: (pathname) => runtime.owns(pathname) || (billing?.owns(pathname) ?? false),
+    fetch: (request) =>
+      runtime.owns(new URL(request.url).pathname) || !billing
+        ? runtime.fetch(request)
+        : billing.fetch(request),
+  };
+}
+
+/** Sign-up on local mode's tables, API Gateway emulation and user pool. */
+function localSignUp(
+  engines: Engines,
+  config: TierlineConfig,
+  parts: {
+    signIn: LocalCognito;
+    emulator: ApiGatewayEmulator;
+    usagePlanIds: Record<string, string>;
+  },
+): OrganizationSignUp {
+  return signUpServices(engines, config, {
+    apiGateway: parts.emulator.asClient(),
+    tierPlanId: async (tier) => {
+      const id = parts.usagePlanIds[tier];
+      if (!id) throw new Error(`local mode has no usage plan for tier ${tier}`);
+      return id;
+    },
+    poolUser: poolUserReader(parts.signIn.endpoint),
+  });
+}
+
+/**
+ * Sign-up's routes in local mode: sessions verified as the authorizer does, the service made once
+ * the user pool and the operator's usage plans exist (no request comes before; without a user pool
+ * no session reaches it).
+ */
+function localSignUpApi(
+  sessions: () => LocalSessions | undefined,
+  signUp: () => OrganizationSignUp | undefined,
+): SignUpApi {
+  const service = () => {
+    const built = signUp();
+    if (!built) throw new NotFoundError('Sign-up is off: local mode runs without a user pool.');
+    return built;
+  };
+  return {
+    sessionOf: (c) =>
+      authenticateSession(c.req.header('authorization'), sessions()?.authentication),
+    service: {
+      signUp: (session, body) => service().signUp(session, body),
+      organizations: (userId) => service().organizations(userId),
+    },
+  };
+}
+
 /** Starts Tierline on this machine: the same API app, dynalite as DynamoDB, the real authorizer code. */
 export async function startLocalMode(options: LocalModeOptions): Promise<LocalMode> {
   const { config } = options;
@@ -308,27 +373,27 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
   const owner = modelOwnerOf(engines, options);
   // Filled once the user pool runs (after the server listens: its mail links name the console).
   let sessions: LocalSessions | undefined;
+  let signUp: OrganizationSignUp | undefined;
+  const cacheTtlMs =
+    options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000;
   const app = createApiApp({
     ...services,
+    signUp: localSignUpApi(
+      () => sessions,
+      () => signUp,
+    ),
     principalOf: localPrincipal({
       sessions: () => sessions,
       lookup: (hash) => services.customers.getKey(hash),
       recordUse: (hash, now) => services.customers.recordKeyUse(hash, now, KEY_USE_RESOLUTION_MS),
       emulator,
       throttle: new EdgeThrottle(),
-      authorizerCacheTtlMs:
-        options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000,
+      authorizerCacheTtlMs: cacheTtlMs,
     }),
     sessionOf: localSessionOf(() => sessions),
     metering: requests.metering,
     // Billing is made once the operator exists (below); no request comes before it is.
-    billing: {
-      service: {
-        startUpgrade: (...args) => billingOf().service.startUpgrade(...args),
-        requestDowngrade: (customerId) => billingOf().service.requestDowngrade(customerId),
-      },
-      summaries: { summary: (customerId) => billingOf().summaries.summary(customerId) },
-    },
+    billing: billingOnceStarted(() => billingOf()),
     shutdownSignal: shutdown.signal,
     modelOwner: owner ? () => owner : undefined,
   });
@@ -338,20 +403,22 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     if (!billing) throw new Error('local billing is not started yet');
     return billing;
   };
-  const served = await serveLocally(app.fetch, options, () => billing);
+  let signIn: LocalCognito | undefined;
+  const runtime = consoleRuntime(() => signIn);
+  const served = await serveLocally(app.fetch, options, () => besideTheApi(runtime, billing));
   const { settings, operator } = await localOperator(services, engines, emulator, served.url);
   billing = startLocalBilling(engines, options, operator, served.url);
   const demoCustomers = await seedDemoCustomers(operator, options.dataDir);
-  const signIn = await signInServices(options, served.consoleUrl);
+  signIn = await signInServices(options, served.consoleUrl);
   invitationsAt.signIn = signIn;
   invitationsAt.consoleUrl = served.consoleUrl ?? served.url;
   if (signIn) {
-    sessions = sessionServices({
+    const { customers } = services;
+    sessions = sessionServices({ signIn, doc: engines.doc, customers, cacheTtlMs });
+    signUp = localSignUp(engines, config, {
       signIn,
-      doc: engines.doc,
-      customers: services.customers,
-      cacheTtlMs:
-        options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000,
+      emulator,
+      usagePlanIds: settings.usagePlanIds,
     });
   }
   if (options.dataDir) writeConnectionFile(options.dataDir, storage, settings, signIn);
@@ -390,6 +457,17 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       await signIn?.stop();
       await storage.stop();
     },
+  };
+}
+
+/** The billing routes' services, read when a request comes (local billing starts after the app). */
+function billingOnceStarted(billingOf: () => LocalBilling): BillingApi {
+  return {
+    service: {
+      startUpgrade: (...args) => billingOf().service.startUpgrade(...args),
+      requestDowngrade: (customerId) => billingOf().service.requestDowngrade(customerId),
+    },
+    summaries: { summary: (customerId) => billingOf().summaries.summary(customerId) },
   };
 }
 

@@ -1,11 +1,12 @@
-import {
-  CreateUsagePlanKeyCommand,
-  DeleteApiKeyCommand,
-  DeleteUsagePlanKeyCommand,
-  GetApiKeysCommand,
-} from '@aws-sdk/client-api-gateway';
+import { DeleteApiKeyCommand, DeleteUsagePlanKeyCommand } from '@aws-sdk/client-api-gateway';
 import { z } from 'zod';
-import { issueApiKey, randomBase62 } from '../../lambda/customers/api-keys';
+import { issueApiKey } from '../../lambda/customers/api-keys';
+import {
+  type CreatedCustomer,
+  CustomerCreation,
+  CustomerCreationError,
+  newCustomerId,
+} from '../../lambda/customers/customer-creation';
 import type { CustomerRecord } from '../../lambda/customers/customers-repository';
 import { TierSwitchError } from '../../lambda/customers/tier-switch';
 import { formatUsd, MICRO_USD_PER_USD } from '../../lambda/metering/pricing';
@@ -15,8 +16,6 @@ import { HttpError } from '../../lambda/openai/errors';
 import { TIER_NAMES } from '../../lib/config/schema';
 import type { OperatorContext } from '../operator-context';
 import { errorName, invalid, OperatorError, tolerate } from '../operator-errors';
-
-const newCustomerIdDefault = () => `cus_${randomBase62(20)}`;
 
 export const createCustomerInput = z.object({
   name: z.string().trim().min(1, 'name must not be empty').max(200),
@@ -28,24 +27,28 @@ export const createCustomerInput = z.object({
   tier: z.enum(TIER_NAMES, { message: `tier must be one of ${TIER_NAMES.join(', ')}` }),
 });
 
-export interface CreatedCustomer {
-  /** False when a customer with this e-mail already existed: nothing was changed and no key is shown. */
-  created: boolean;
-  customer: CustomerRecord;
-  /** The new key, present only when `created`: shown once, never stored. */
-  apiKey?: string;
-}
+export type { CreatedCustomer };
 
 /** `customers ...`: create, list, show, set-tier, rotate-key, revoke, spend-limit. */
 export class CustomerOperations {
   private readonly newCustomerId: () => string;
 
   constructor(private readonly ctx: OperatorContext) {
-    this.newCustomerId = ctx.deps.newCustomerId ?? newCustomerIdDefault;
+    this.newCustomerId = ctx.deps.newCustomerId ?? newCustomerId;
   }
 
   async listCustomers(options: { limit?: number; cursor?: string } = {}) {
     return this.ctx.deps.customers.listCustomers(options);
+  }
+
+  /** The create shared with self-service sign-up (lambda/customers/customer-creation.ts). */
+  private get creation(): CustomerCreation {
+    return new CustomerCreation({
+      customers: this.ctx.deps.customers,
+      apiGateway: this.ctx.deps.apiGateway,
+      environmentName: this.ctx.env,
+      tierPlanId: async (tier) => this.ctx.tierPlanId(tier),
+    });
   }
 
   async createCustomer(input: {
@@ -55,144 +58,12 @@ export class CustomerOperations {
   }): Promise<CreatedCustomer> {
     const parsed = createCustomerInput.safeParse(input);
     if (!parsed.success) throw invalid(parsed.error);
-    const { name, email, tier } = parsed.data;
-    const { customers, apiGateway } = this.ctx.deps;
-
-    const candidateId = this.newCustomerId();
-    const customerId = await customers.claimEmail(email, candidateId);
-    let createdAt = new Date().toISOString();
-    if (customerId !== candidateId) {
-      const existing = await customers.getCustomer(customerId);
-      if (existing?.status === 'active') return { created: false, customer: existing };
-      if (existing?.status === 'deleted') {
-        // A delete that stopped before it freed the e-mail: the address is free, claim it for a new
-        // customer.
-        await customers.releaseEmail(email, customerId);
-        return this.createCustomer(input);
-      }
-      if (
-        existing?.status === 'revoked' ||
-        existing?.status === 'revoking' ||
-        existing?.status === 'deleting'
-      ) {
-        throw new OperatorError(
-          `${email} belongs to ${existing.status} customer ${customerId}: "customers reactivate ${customerId}" ` +
-            `gives it a key again, "customers delete ${customerId} --yes" frees the e-mail.`,
-          'wrong_state',
-        );
-      }
-      // An earlier run stopped half way: clean up what it left and finish under the same id.
-      await this.cleanUpInterruptedCreate(customerId, existing);
-      createdAt = existing?.createdAt ?? createdAt;
-    }
-
-    const issued = issueApiKey();
-    const usageIdentifierKey = randomBase62(40);
-    const pending: CustomerRecord = {
-      customerId,
-      name,
-      email,
-      tier,
-      status: 'creating',
-      pendingKeyHash: issued.hash,
-      createdAt,
-      updatedAt: new Date().toISOString(),
-    };
-    let apiGatewayKeyId: string | undefined;
-    let keyWritten = false;
     try {
-      await customers.putCustomer(pending);
-      apiGatewayKeyId = await this.ctx.createGatewayKey(customerId, usageIdentifierKey);
-      const usagePlanId = this.ctx.tierPlanId(tier);
-      await apiGateway.send(
-        new CreateUsagePlanKeyCommand({ usagePlanId, keyId: apiGatewayKeyId, keyType: 'API_KEY' }),
-      );
-      await customers.putKey({
-        keyHash: issued.hash,
-        customerId,
-        tier,
-        usageIdentifierKey,
-        status: 'active',
-        createdAt: new Date().toISOString(),
-      });
-      keyWritten = true;
-      await customers.updateCustomer(
-        customerId,
-        {
-          status: 'active',
-          keyHash: issued.hash,
-          keyHint: issued.hint,
-          apiGatewayKeyId,
-          usagePlanId,
-        },
-        { remove: ['pendingKeyHash'] },
-      );
+      return await this.creation.create(parsed.data, this.newCustomerId());
     } catch (error) {
-      await this.undoCreate({
-        customerId,
-        email,
-        apiGatewayKeyId,
-        keyHash: keyWritten ? issued.hash : undefined,
-      });
+      if (error instanceof CustomerCreationError)
+        throw new OperatorError(error.message, error.kind);
       throw this.explainApiGatewayLimit(error);
-    }
-    return { created: true, customer: await this.ctx.getCustomer(customerId), apiKey: issued.key };
-  }
-
-  /** Removes what an interrupted `create` left: its pending key item and its API Gateway key(s). */
-  private async cleanUpInterruptedCreate(
-    customerId: string,
-    existing: CustomerRecord | undefined,
-  ): Promise<void> {
-    if (existing?.pendingKeyHash) await this.ctx.deps.customers.deleteKey(existing.pendingKeyHash);
-    const name = this.ctx.apiGatewayKeyName(customerId);
-    const { items = [] } = await this.ctx.deps.apiGateway.send(
-      new GetApiKeysCommand({ nameQuery: name, limit: 500 }),
-    );
-    for (const key of items.filter((k) => k.name === name && k.id)) {
-      await tolerate(
-        () => this.ctx.deps.apiGateway.send(new DeleteApiKeyCommand({ apiKey: key.id })),
-        'NotFoundException',
-      );
-    }
-  }
-
-  /** Best-effort undo of a failed `create`; says what it could not undo, so nothing is silently left. */
-  private async undoCreate(created: {
-    customerId: string;
-    email: string;
-    apiGatewayKeyId?: string;
-    keyHash?: string;
-  }): Promise<void> {
-    const { customers, apiGateway } = this.ctx.deps;
-    const steps: [string, () => Promise<unknown>][] = [];
-    if (created.keyHash) {
-      const keyHash = created.keyHash;
-      steps.push(['key item', () => customers.deleteKey(keyHash)]);
-    }
-    if (created.apiGatewayKeyId) {
-      const apiKey = created.apiGatewayKeyId;
-      steps.push([
-        `API Gateway key ${apiKey}`,
-        () =>
-          tolerate(() => apiGateway.send(new DeleteApiKeyCommand({ apiKey })), 'NotFoundException'),
-      ]);
-    }
-    steps.push(['customer item', () => customers.deleteCustomer(created.customerId)]);
-    steps.push(['e-mail claim', () => customers.releaseEmail(created.email, created.customerId)]);
-    const failed: string[] = [];
-    for (const [what, step] of steps) {
-      try {
-        await step();
-      } catch {
-        failed.push(what);
-      }
-    }
-    if (failed.length > 0) {
-      throw new OperatorError(
-        `Creating ${created.customerId} failed and could not undo: ${failed.join(', ')}. ` +
-          `Run the same "customers create" again: it finds ${created.customerId} and cleans it up.`,
-      );
     }
   }
 
@@ -304,7 +175,7 @@ export class CustomerOperations {
     const { customerId } = customer;
     if (customer.status === 'creating') {
       // A create that never finished: its API Gateway key is only known by name.
-      await this.cleanUpInterruptedCreate(customerId, customer);
+      await this.creation.cleanUpInterruptedCreate(customerId, customer);
     }
     // The primary key and every named key the customer created (`/v1/keys`).
     await customers.updateCustomerKeys(customerId, customer.keyHash, { status: 'revoked' });

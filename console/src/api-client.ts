@@ -1,11 +1,17 @@
 import type { OpenAIBatch as Batch } from '../../lambda/openai/shapes/batches';
 import type { Billing, BillingCheckout } from '../../lambda/openai/shapes/billing';
+import type { OpenAIFile, OpenAIFileDeleted } from '../../lambda/openai/shapes/files';
 import type { FineTuningEvent, FineTuningJob } from '../../lambda/openai/shapes/fine-tuning';
 import type { ApiKey, ApiKeyList, CreatedApiKey } from '../../lambda/openai/shapes/keys';
 import type { Limits } from '../../lambda/openai/shapes/limits';
 import type { OpenAIModelList } from '../../lambda/openai/shapes/models';
 import type { Customer as Me, PlanList as Plans } from '../../lambda/openai/shapes/plans';
+import type {
+  OrganizationMembership,
+  SignedUpOrganization,
+} from '../../lambda/openai/shapes/sign-up';
 import type { DayBucket, SpendLimit, UsageList } from '../../lambda/openai/shapes/usage';
+import { errorWords } from './error-words';
 import { formatSeconds } from './format';
 
 /**
@@ -20,12 +26,19 @@ import { formatSeconds } from './format';
  */
 export type { BatchStatus, OpenAIBatch as Batch } from '../../lambda/openai/shapes/batches';
 export type { Billing, BillingInvoice } from '../../lambda/openai/shapes/billing';
+export type { OpenAIFile } from '../../lambda/openai/shapes/files';
 export type { FineTuningEvent, FineTuningJob } from '../../lambda/openai/shapes/fine-tuning';
 export type { ApiKey } from '../../lambda/openai/shapes/keys';
 export type { LimitRow, Limits } from '../../lambda/openai/shapes/limits';
 export type { OpenAIModel as ModelEntry } from '../../lambda/openai/shapes/models';
 export type { Customer as Me, ModelPlan, Plan } from '../../lambda/openai/shapes/plans';
+export type {
+  OrganizationMembership,
+  SignedUpOrganization,
+} from '../../lambda/openai/shapes/sign-up';
 export type { SpendLimit, UsageFields } from '../../lambda/openai/shapes/usage';
+
+type OrganizationMembershipList = { object: 'list'; data: OrganizationMembership[] };
 
 /** `GET /usage?group_by=day`, the only grouping the console asks for: buckets of days. */
 export type Usage = UsageList<DayBucket>;
@@ -59,6 +72,8 @@ export class ApiError extends Error {
     readonly code: string | null = null,
     readonly param: string | null = null,
     readonly requestId: string | undefined = undefined,
+    /** What happened, in words; the API's `message` is for programs and logs. */
+    readonly sentence: string | undefined = undefined,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -69,7 +84,7 @@ interface ErrorBody {
   error?: { message?: string; type?: string; code?: string | null; param?: string | null };
 }
 
-/** Words for a failed response: what happened and what to do. */
+/** Words for a failed response: what happened and what to do ({@link errorWords}). */
 export function explainError(status: number, body: unknown, headers: Headers): ApiError {
   const error = (body as ErrorBody | null)?.error ?? {};
   const message = error.message ?? `The API answered HTTP ${status}.`;
@@ -78,56 +93,17 @@ export function explainError(status: number, body: unknown, headers: Headers): A
   const retryAfter = Number(headers.get('retry-after'));
   const wait =
     Number.isFinite(retryAfter) && retryAfter > 0 ? formatSeconds(retryAfter) : undefined;
-  const make = (title: string, advice: string) =>
-    new ApiError(status, message, title, advice, code, error.param ?? null, requestId);
-  if (status === 401) {
-    return make(
-      'This API key is not accepted',
-      'It may be mistyped, revoked or replaced. Check the key, sign in with another one, or ask your operator for a new key.',
-    );
-  }
-  if (code === 'insufficient_quota') {
-    return make(
-      'Your monthly spend limit is reached',
-      'Raise or remove the limit on the Spend limit page, or wait for the next month.',
-    );
-  }
-  if (status === 429) {
-    return make(
-      'Rate limit reached',
-      wait
-        ? `Try again in ${wait}. Your plan's limits are on the Plan page.`
-        : 'Wait a moment and try again.',
-    );
-  }
-  if (status === 413)
-    return make('Request too large for your limits', 'Shorten the prompt or lower max tokens.');
-  if (status === 403 && code === 'insufficient_permissions') {
-    return make(
-      'This key cannot do this',
-      'API keys run models; keys and the spend limit are managed with an admin key (tl_admin_…), which an owner or your operator creates. Sign in with the key meant for this.',
-    );
-  }
-  if (status === 403) {
-    return make(
-      'Not available on your plan',
-      'The Plan page shows what your plan includes and how to upgrade.',
-    );
-  }
-  if (status === 404) return make('Not found', 'It may have been removed. Reload the page.');
-  if (status >= 400 && status < 500)
-    return make('The request was not accepted', 'Correct the highlighted field and try again.');
-  if (status === 503) {
-    return make(
-      'The model is starting or busy',
-      wait
-        ? `Try again in ${wait}.`
-        : 'Try again in a few minutes: a model that was idle takes minutes to start.',
-    );
-  }
-  return make(
-    'The service had a problem',
-    `Try again in a moment. If it keeps happening, tell your operator the request id${requestId ? ` ${requestId}` : ''}.`,
+  const param = error.param ?? null;
+  const words = errorWords({ status, code, type: error.type, param, message, wait, requestId });
+  return new ApiError(
+    status,
+    message,
+    words.title,
+    words.advice,
+    code,
+    param,
+    requestId,
+    words.sentence,
   );
 }
 
@@ -149,21 +125,32 @@ const RATE_LIMIT_HEADERS = [
   'x-ratelimit-reset-tokens',
 ];
 
+/**
+ * What authenticates the console's requests: an API key, or a session's headers (a fresh access
+ * token as bearer and the chosen organization in `OpenAI-Organization`), read for each request.
+ */
+export type Credentials = string | (() => Promise<Record<string, string>>);
+
 export class ConsoleApi {
   constructor(
-    private readonly apiKey: string,
+    private readonly credentials: Credentials,
     private readonly baseUrl = '/v1',
     private readonly fetchImpl: typeof fetch = (...args) => fetch(...args),
     private readonly clock: () => number = () => performance.now(),
   ) {}
 
   private async send(path: string, init: RequestInit = {}): Promise<Response> {
+    const auth =
+      typeof this.credentials === 'string'
+        ? { authorization: `Bearer ${this.credentials}` }
+        : await this.credentials();
     try {
       return await this.fetchImpl(`${this.baseUrl}${path}`, {
         ...init,
         headers: {
-          authorization: `Bearer ${this.apiKey}`,
-          ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...auth,
+          // A FormData body (an upload) sets its own multipart type and boundary.
+          ...(typeof init.body === 'string' ? { 'content-type': 'application/json' } : {}),
         },
       });
     } catch (error) {
@@ -180,6 +167,12 @@ export class ConsoleApi {
   }
 
   me = () => this.json<Me>('/me');
+  /** The signed-in user's organizations (a session only). */
+  organizations = async () =>
+    (await this.json<OrganizationMembershipList>('/account/organizations')).data;
+  /** The user's Free organization, made on first sign-in; its first key is in this answer only. */
+  signUpOrganization = () =>
+    this.json<SignedUpOrganization>('/account/organizations', { method: 'POST', body: '{}' });
   plans = () => this.json<Plans>('/plans');
   limits = () => this.json<Limits>('/limits');
   usage = (start: string, end: string) =>
@@ -237,22 +230,68 @@ export class ConsoleApi {
       body: JSON.stringify({ monthly_limit_usd: usd }),
     });
 
+  files = (purpose?: string, limit = 100, after?: string) =>
+    this.json<Page<OpenAIFile>>(`/files${query({ purpose, limit, after })}`);
+  /** `POST /v1/files` as multipart, as the OpenAI clients send it. */
+  uploadFile = (file: Blob, fileName: string, purpose: string) => {
+    const form = new FormData();
+    form.append('purpose', purpose);
+    form.append('file', file, fileName);
+    return this.json<OpenAIFile>('/files', { method: 'POST', body: form });
+  };
+  deleteFile = (id: string) =>
+    this.json<OpenAIFileDeleted>(`/files/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  createBatch = (body: { input_file_id: string; endpoint: string; completion_window: string }) =>
+    this.json<Batch>('/batches', { method: 'POST', body: JSON.stringify(body) });
+
   /** A streamed chat completion; `onText` sees each piece of content as it arrives. */
   async chat(
-    request: {
-      model: string;
-      messages: { role: string; content: string }[];
-      max_completion_tokens?: number;
-    },
+    request: { model: string; messages: { role: string; content: string }[] } & Record<
+      string,
+      unknown
+    >,
+    onText: (piece: string) => void,
+    signal?: AbortSignal,
+  ): Promise<ChatReply> {
+    return this.stream(
+      '/chat/completions',
+      { ...request, stream: true, stream_options: { include_usage: true } },
+      chatEvent,
+      onText,
+      signal,
+    );
+  }
+
+  /**
+   * A streamed `POST /v1/responses` (not stored: the console sends the whole conversation each
+   * turn); its usage is read into chat's names so the page shows both alike.
+   */
+  async respond(
+    request: { model: string; input: { role: string; content: string }[] } & Record<
+      string,
+      unknown
+    >,
+    onText: (piece: string) => void,
+    signal?: AbortSignal,
+  ): Promise<ChatReply> {
+    return this.stream(
+      '/responses',
+      { ...request, stream: true, store: false },
+      responsesEvent,
+      onText,
+      signal,
+    );
+  }
+
+  private async stream(
+    path: string,
+    body: unknown,
+    read: (event: StreamEvent) => StreamStep,
     onText: (piece: string) => void,
     signal?: AbortSignal,
   ): Promise<ChatReply> {
     const started = this.clock();
-    const response = await this.send('/chat/completions', {
-      method: 'POST',
-      body: JSON.stringify({ ...request, stream: true, stream_options: { include_usage: true } }),
-      signal,
-    });
+    const response = await this.send(path, { method: 'POST', body: JSON.stringify(body), signal });
     if (!response.ok || !response.body) {
       throw explainError(
         response.status,
@@ -275,30 +314,79 @@ export class ConsoleApi {
       requestId: response.headers.get('x-request-id') ?? undefined,
     };
     for await (const event of sseEvents(response.body)) {
-      if (event.error) {
-        const error = explainError(500, event, response.headers);
+      const step = read(event);
+      if (step.error) {
+        const error = explainError(500, { error: step.error }, response.headers);
         throw new ApiError(
           500,
           error.message,
           'The reply stopped with an error',
           error.advice,
           error.code,
+          null,
+          reply.requestId,
+          'The model stopped before the reply was complete.',
         );
       }
-      if (event.usage) reply.usage = event.usage;
-      for (const choice of event.choices ?? []) {
-        const piece = choice.delta?.content;
-        if (piece) {
-          reply.ttftMs ??= this.clock() - started;
-          reply.text += piece;
-          onText(piece);
-        }
-        if (choice.finish_reason) reply.finishReason = choice.finish_reason;
+      if (step.usage) reply.usage = step.usage;
+      if (step.text) {
+        reply.ttftMs ??= this.clock() - started;
+        reply.text += step.text;
+        onText(step.text);
       }
+      if (step.finishReason) reply.finishReason = step.finishReason;
     }
     reply.totalMs = this.clock() - started;
     return reply;
   }
+}
+
+/** What one streamed event adds to a reply, whichever API sent it. */
+interface StreamStep {
+  text?: string;
+  usage?: ChatReply['usage'];
+  finishReason?: string;
+  error?: { message?: string; code?: string | null };
+}
+
+function chatEvent(event: StreamEvent): StreamStep {
+  const step: StreamStep = {};
+  if (event.error) step.error = event.error;
+  if (event.usage) step.usage = event.usage as ChatReply['usage'];
+  for (const choice of event.choices ?? []) {
+    const piece = choice.delta?.content;
+    if (piece) step.text = (step.text ?? '') + piece;
+    if (choice.finish_reason) step.finishReason = choice.finish_reason;
+  }
+  return step;
+}
+
+/** Responses' events: text deltas, the usage of `response.completed`, `error` and `response.failed`. */
+function responsesEvent(event: StreamEvent): StreamStep {
+  if (event.type === 'response.output_text.delta') return { text: event.delta };
+  if (event.type === 'error') return { error: { message: event.message, code: event.code } };
+  if (event.type === 'response.failed') {
+    return { error: event.response?.error ?? { message: 'The response failed.' } };
+  }
+  if (event.type === 'response.completed' || event.type === 'response.incomplete') {
+    const usage = event.response?.usage;
+    return {
+      finishReason:
+        event.type === 'response.completed'
+          ? 'stop'
+          : (event.response?.incomplete_details?.reason ?? 'incomplete'),
+      ...(usage
+        ? {
+            usage: {
+              prompt_tokens: usage.input_tokens,
+              completion_tokens: usage.output_tokens,
+              total_tokens: usage.total_tokens,
+            },
+          }
+        : {}),
+    };
+  }
+  return {};
 }
 
 /** `?limit=20&after=...`, leaving out what is undefined. */
@@ -311,14 +399,24 @@ function query(params: Record<string, string | number | undefined>): string {
     : `?${pairs.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&')}`;
 }
 
-interface ChunkEvent {
+/** The fields the console reads of a chat chunk or a Responses event. */
+interface StreamEvent {
+  type?: string;
   error?: { message?: string; code?: string | null };
   usage?: ChatReply['usage'];
   choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[];
+  delta?: string;
+  message?: string;
+  code?: string | null;
+  response?: {
+    error?: { message?: string; code?: string | null } | null;
+    usage?: { input_tokens: number; output_tokens: number; total_tokens: number };
+    incomplete_details?: { reason?: string } | null;
+  };
 }
 
 /** The JSON events of a `text/event-stream` body, up to `data: [DONE]`; lines may be split across reads. */
-export async function* sseEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<ChunkEvent> {
+export async function* sseEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<StreamEvent> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let buffer = '';
@@ -334,7 +432,7 @@ export async function* sseEvents(body: ReadableStream<Uint8Array>): AsyncGenerat
         if (!line.startsWith('data:')) continue;
         const data = line.slice(5).trim();
         if (data === '[DONE]') return;
-        if (data) yield JSON.parse(data) as ChunkEvent;
+        if (data) yield JSON.parse(data) as StreamEvent;
       }
       if (done) return;
     }

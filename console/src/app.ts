@@ -1,16 +1,33 @@
 import { html } from 'htm/preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { ApiError, ConsoleApi, type Me } from './api-client';
+import {
+  ApiError,
+  ConsoleApi,
+  type Me,
+  type OrganizationMembership,
+  type SignedUpOrganization,
+} from './api-client';
+import { CognitoClient, type CognitoSettings, type SessionTokens } from './cognito';
+import { loadRuntimeConfig, sessionCredentials } from './console-session';
+import { AccountAccess, accessRoute } from './pages/account-access';
 import { BatchesPage } from './pages/batches';
 import { BillingPage } from './pages/billing';
+import { FilesPage } from './pages/files';
 import { FineTuningPage } from './pages/fine-tuning';
 import { KeysPage } from './pages/keys';
 import { PlanPage } from './pages/plan';
 import { PlaygroundPage } from './pages/playground';
 import { SpendPage } from './pages/spend';
 import { UsagePage } from './pages/usage';
-import { forgetKey, savedKey, saveKey } from './session';
-import { ErrorNotice } from './ui';
+import {
+  forgetKey,
+  type SavedSession,
+  savedKey,
+  savedSession,
+  saveKey,
+  saveSession,
+} from './session';
+import { CopyButton, ErrorNotice } from './ui';
 
 /** The console's shell: sign in, navigation (hash routes, so any static host serves it), sign out. */
 
@@ -20,6 +37,7 @@ const PAGES = [
   { path: 'keys', label: 'Keys' },
   { path: 'spend', label: 'Spend limit' },
   { path: 'billing', label: 'Billing' },
+  { path: 'files', label: 'Files' },
   { path: 'batches', label: 'Batches' },
   { path: 'fine-tuning', label: 'Fine-tuning' },
   { path: 'playground', label: 'Playground' },
@@ -33,7 +51,7 @@ function currentPath(): PagePath {
   return (PAGES.find((p) => p.path === path)?.path ?? 'plan') as PagePath;
 }
 
-function SignIn({ onSignedIn }: { onSignedIn: (key: string, me: Me) => void }) {
+function KeySignIn({ onSignedIn }: { onSignedIn: (key: string, me: Me) => void }) {
   const [key, setKey] = useState('');
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
@@ -50,8 +68,8 @@ function SignIn({ onSignedIn }: { onSignedIn: (key: string, me: Me) => void }) {
       setBusy(false);
     }
   };
-  return html`<main id="main" class="sign-in">
-    <h1>Sign in to the Tierline console</h1>
+  return html`<section class="sign-in key-sign-in" aria-labelledby="key-sign-in">
+    <h2 id="key-sign-in">Sign in with an API key</h2>
     <p class="lead">Use an API key of your account. It stays in this browser tab only and is forgotten when you close it.</p>
     <form onSubmit=${submit}>
       <label>API key
@@ -60,22 +78,181 @@ function SignIn({ onSignedIn }: { onSignedIn: (key: string, me: Me) => void }) {
       <button type="submit" disabled=${busy}>${busy ? 'Signing in…' : 'Sign in'}</button>
     </form>
     <${ErrorNotice} error=${error} />
-    <p class="muted">No key yet? Your operator creates accounts and keys. In local mode, <code>npm start</code> prints demo keys.</p>
-  </main>`;
+    <p class="muted">In local mode, <code>npm start</code> prints demo keys.</p>
+  </section>`;
 }
 
+type Auth = { kind: 'key'; key: string } | { kind: 'session'; session: SavedSession };
+
+function savedAuth(): Auth | undefined {
+  const session = savedSession();
+  if (session) return { kind: 'session', session };
+  const key = savedKey();
+  return key ? { kind: 'key', key } : undefined;
+}
+
+/** The console shell: its user pool from the runtime config, then sign-in or the signed-in pages. */
 export function App() {
-  const [session, setSession] = useState<{ key: string; me?: Me } | undefined>(() => {
-    const key = savedKey();
-    return key ? { key } : undefined;
-  });
+  const [cognito, setCognito] = useState<CognitoClient | null>();
+  const [auth, setAuth] = useState<Auth | undefined>(savedAuth);
+  const [hash, setHash] = useState(location.hash);
+  useEffect(() => {
+    loadRuntimeConfig().then(({ cognito: settings }) =>
+      setCognito(settings ? new CognitoClient(settings as CognitoSettings) : null),
+    );
+    const onHash = () => setHash(location.hash);
+    addEventListener('hashchange', onHash);
+    return () => removeEventListener('hashchange', onHash);
+  }, []);
+  const signOut = () => {
+    const refreshToken = auth?.kind === 'session' ? auth.session.refreshToken : undefined;
+    // Revoked so a copy of the refresh token cannot mint new access tokens; best effort.
+    if (refreshToken && cognito) cognito.revoke(refreshToken).catch(() => undefined);
+    forgetKey();
+    setAuth(undefined);
+    location.hash = '';
+  };
+  useEffect(() => {
+    if (!auth) document.title = 'Sign in · Tierline console';
+  }, [auth]);
+  if (cognito === undefined && !auth) return html`<p role="status">Loading…</p>`;
+  if (!auth) {
+    const keyForm = html`<${KeySignIn}
+      onSignedIn=${(key: string) => {
+        saveKey(key);
+        setAuth({ kind: 'key', key });
+        location.hash = '#/plan';
+      }}
+    />`;
+    if (!cognito)
+      return html`<main id="main" class="sign-in"><h1>Sign in to the Tierline console</h1>${keyForm}</main>`;
+    return html`<${AccountAccess}
+      key=${hash}
+      cognito=${cognito}
+      route=${accessRoute(hash)}
+      keySignIn=${keyForm}
+      onSignedIn=${(tokens: SessionTokens, email: string) => {
+        const session = { ...tokens, email };
+        saveSession(session);
+        setAuth({ kind: 'session', session });
+        location.hash = '#/plan';
+      }}
+    />`;
+  }
+  return html`<${SignedIn} auth=${auth} cognito=${cognito ?? undefined} onAuth=${setAuth} onSignOut=${signOut} />`;
+}
+
+/**
+ * A session's organization: the saved one if the user still belongs to it, else the first; a user
+ * with none yet gets its Free organization made here (its first key shown once).
+ */
+function useOrganizations(
+  api: ConsoleApi | undefined,
+  auth: Auth,
+  choose: (organization: string) => void,
+) {
+  const [organizations, setOrganizations] = useState<OrganizationMembership[]>([]);
+  const [firstKey, setFirstKey] = useState<SignedUpOrganization>();
+  const [error, setError] = useState<unknown>();
+  const userKey = auth.kind === 'session' ? auth.session.email : undefined;
+  useEffect(() => {
+    if (!api || auth.kind !== 'session') return;
+    (async () => {
+      let list = await api.organizations();
+      if (list.length === 0) {
+        const made = await api.signUpOrganization();
+        if (made.first_key) setFirstKey(made);
+        list = await api.organizations();
+      }
+      setOrganizations(list);
+      const kept = list.find((o) => o.id === auth.session.organization && o.status === 'active');
+      const pick = kept ?? list.find((o) => o.status === 'active') ?? list[0];
+      if (pick && pick.id !== auth.session.organization) choose(pick.id);
+    })().catch(setError);
+  }, [api, userKey]);
+  return { organizations, firstKey, dismissFirstKey: () => setFirstKey(undefined), error };
+}
+
+function FirstKey({ made, onDone }: { made: SignedUpOrganization; onDone: () => void }) {
+  return html`<section class="notice first-key" aria-labelledby="first-key">
+    <h2 id="first-key">Your Free organization is ready</h2>
+    <p>This is your first API key. Copy it now: it is shown only this once.</p>
+    <p><code class="secret" data-testid="first-key">${made.first_key?.value}</code>
+      <${CopyButton} text=${made.first_key?.value ?? ''} label="Copy the key" /></p>
+    <button type="button" class="secondary" onClick=${onDone}>I have saved it</button>
+  </section>`;
+}
+
+function OrganizationSwitcher(props: {
+  organizations: OrganizationMembership[];
+  current: string | undefined;
+  onChoose: (id: string) => void;
+}) {
+  if (props.organizations.length < 2) return null;
+  return html`<label class="org-switcher">Organization
+    <select value=${props.current} onChange=${(e: Event) => props.onChoose((e.target as HTMLSelectElement).value)}>
+      ${props.organizations.map((o) => html`<option value=${o.id} disabled=${o.status !== 'active'}>${o.name}</option>`)}
+    </select></label>`;
+}
+
+function SignedIn(props: {
+  auth: Auth;
+  cognito: CognitoClient | undefined;
+  onAuth: (auth: Auth) => void;
+  onSignOut: () => void;
+}) {
+  const { auth } = props;
+  const sessionRef = useRef(auth.kind === 'session' ? auth.session : undefined);
+  sessionRef.current = auth.kind === 'session' ? auth.session : undefined;
+  const organization = auth.kind === 'session' ? auth.session.organization : undefined;
+  const credentialsKey = auth.kind === 'key' ? auth.key : auth.session.email;
+  const api = useMemo(() => {
+    if (auth.kind === 'key') return new ConsoleApi(auth.key, API_BASE);
+    if (!props.cognito) return undefined;
+    const credentials = sessionCredentials(
+      props.cognito,
+      () => sessionRef.current ?? auth.session,
+      (session) => {
+        sessionRef.current = session;
+        saveSession(session);
+      },
+    );
+    return new ConsoleApi(credentials, API_BASE);
+  }, [credentialsKey, props.cognito]);
+  const choose = (id: string) => {
+    const session = {
+      ...(sessionRef.current ?? (auth as { session: SavedSession }).session),
+      organization: id,
+    };
+    saveSession(session);
+    props.onAuth({ kind: 'session', session });
+  };
+  const orgs = useOrganizations(api, auth, choose);
+  const ready = auth.kind === 'key' || organization !== undefined;
+  return html`<${Shell}
+    api=${ready ? api : undefined}
+    organizationKey=${organization}
+    onSignOut=${props.onSignOut}
+    error=${orgs.error}
+    above=${orgs.firstKey ? html`<${FirstKey} made=${orgs.firstKey} onDone=${orgs.dismissFirstKey} />` : null}
+    switcher=${html`<${OrganizationSwitcher} organizations=${orgs.organizations} current=${organization} onChoose=${choose} />`}
+  />`;
+}
+
+function Shell(props: {
+  api: ConsoleApi | undefined;
+  organizationKey: string | undefined;
+  onSignOut: () => void;
+  error: unknown;
+  above: unknown;
+  switcher: unknown;
+}) {
+  const { api } = props;
+  const [session, setSession] = useState<{ me?: Me }>({});
+  useEffect(() => setSession({}), [api, props.organizationKey]);
   const [path, setPath] = useState<PagePath>(currentPath);
   const [error, setError] = useState<unknown>();
   const heading = useRef<HTMLElement>(null);
-  const api = useMemo(
-    () => (session ? new ConsoleApi(session.key, API_BASE) : undefined),
-    [session?.key],
-  );
 
   useEffect(() => {
     const onHash = () => {
@@ -96,7 +273,7 @@ export function App() {
     api.me().then(
       (me) => {
         setError(undefined);
-        setSession((s) => (s ? { ...s, me } : s));
+        setSession({ me });
       },
       (e) => {
         setError(e);
@@ -104,35 +281,15 @@ export function App() {
           retry = setTimeout(() => setMeAttempt((n) => n + 1), 2_000);
           return;
         }
-        forgetKey();
-        setSession(undefined);
+        props.onSignOut();
       },
     );
     return () => clearTimeout(retry);
   }, [api, session?.me, meAttempt]);
 
   useEffect(() => {
-    const title = PAGES.find((p) => p.path === path)?.label ?? 'Plan';
-    document.title = session ? `${title} · Tierline console` : 'Sign in · Tierline console';
-  }, [path, session]);
-
-  if (!session || !api) {
-    return html`<${SignIn}
-        onSignedIn=${(key: string, me: Me) => {
-          saveKey(key);
-          setError(undefined);
-          setSession({ key, me });
-          location.hash = '#/plan';
-          setPath('plan');
-        }}
-      />
-      ${error ? html`<div class="sign-in"><${ErrorNotice} error=${error} /></div>` : null}`;
-  }
-  const signOut = () => {
-    forgetKey();
-    setSession(undefined);
-    location.hash = '';
-  };
+    document.title = `${PAGES.find((p) => p.path === path)?.label ?? 'Plan'} · Tierline console`;
+  }, [path]);
   const me = session.me;
   const spendAvailable = me?.plan.features.spend_limit.available ?? false;
   return html`<a class="skip-link" href="#main" onClick=${(e: Event) => {
@@ -150,11 +307,14 @@ export function App() {
           )}
         </ul>
       </nav>
-      <button type="button" class="secondary sign-out" onClick=${signOut}>Sign out</button>
+      ${props.switcher}
+      <button type="button" class="secondary sign-out" onClick=${props.onSignOut}>Sign out</button>
     </header>
     <main id="main" tabindex="-1" ref=${heading}>
+      ${props.above}
+      ${props.error ? html`<${ErrorNotice} error=${props.error} />` : null}
       ${
-        !me
+        !me || !api
           ? error
             ? html`<${ErrorNotice} error=${error} /><p role="status">Trying again shortly…</p>`
             : html`<p role="status">Loading your account…</p>`
@@ -168,11 +328,13 @@ export function App() {
                   ? html`<${SpendPage} api=${api} />`
                   : path === 'billing'
                     ? html`<${BillingPage} api=${api} />`
-                    : path === 'batches'
-                      ? html`<${BatchesPage} api=${api} plan=${me.plan} />`
-                      : path === 'fine-tuning'
-                        ? html`<${FineTuningPage} api=${api} plan=${me.plan} />`
-                        : html`<${PlaygroundPage} api=${api} plan=${me.plan} baseUrl=${`${location.origin}${API_BASE}`} />`
+                    : path === 'files'
+                      ? html`<${FilesPage} api=${api} />`
+                      : path === 'batches'
+                        ? html`<${BatchesPage} api=${api} plan=${me.plan} />`
+                        : path === 'fine-tuning'
+                          ? html`<${FineTuningPage} api=${api} plan=${me.plan} />`
+                          : html`<${PlaygroundPage} api=${api} plan=${me.plan} baseUrl=${`${location.origin}${API_BASE}`} />`
       }
     </main>`;
 }

@@ -1,10 +1,17 @@
 import { html } from 'htm/preact';
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
-import { axisWidth, legendDay, legendValue } from './format';
+import {
+  axisWidth,
+  legendDay,
+  legendValue,
+  modelColour,
+  shortModelName,
+  stackSeries,
+} from './format';
 
-/** Colours for up to six models, each at least 4.5:1 against the white chart background (WCAG AA). */
-const COLOURS = ['#1f5fbf', '#b3261e', '#1b7a3a', '#7a4fb3', '#a35200', '#006b75'];
+/** Half a day in seconds: the x axis reaches half a day past the first and last days' bars. */
+const HALF_DAY = 43_200;
 
 export interface ChartProps {
   title: string;
@@ -23,8 +30,10 @@ const INTEGER_STEPS = Array.from(
 );
 
 /**
- * A bar-like step chart of one metric per day, a series per model (uPlot: 24 KB gzipped, canvas).
- * The canvas is hidden from screen readers; the page shows the same figures in a table.
+ * Stacked bars of one metric per day, a segment per model (uPlot: 24 KB gzipped, canvas): a day is
+ * a count, so a line drawn between two days would show values that never were. Each model keeps
+ * its colour everywhere ({@link modelColour}). The canvas is hidden from screen readers; the page
+ * shows the same figures in a table.
  */
 export function UsageChart({ title, days, models, values, format, integer }: ChartProps) {
   const box = useRef<HTMLDivElement>(null);
@@ -32,6 +41,7 @@ export function UsageChart({ title, days, models, values, format, integer }: Cha
     const element = box.current;
     if (!element) return;
     const xs = days.map((d) => Date.parse(`${d}T00:00:00Z`) / 1000);
+    const bars = uPlot.paths.bars?.({ size: [0.7, 48], align: 0 });
     const width = () => Math.max(280, element.clientWidth);
     const plot = new uPlot(
       {
@@ -41,7 +51,7 @@ export function UsageChart({ title, days, models, values, format, integer }: Cha
         padding: [12, 24, 0, 0],
         tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
         scales: {
-          x: { time: true },
+          x: { time: true, range: (_u, min, max) => [min - HALF_DAY, max + HALF_DAY] },
           y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
         },
         axes: [
@@ -68,6 +78,8 @@ export function UsageChart({ title, days, models, values, format, integer }: Cha
             ...(integer ? { incrs: INTEGER_STEPS } : {}),
           },
         ],
+        // Model i's segment stands on model i - 1's (uPlot's series 0 is the x axis).
+        bands: models.slice(1).map((_m, i) => ({ series: [i + 2, i + 1] as [number, number] })),
         series: [
           // With no day hovered, the legend shows the range's totals instead of "--".
           {
@@ -76,16 +88,20 @@ export function UsageChart({ title, days, models, values, format, integer }: Cha
               legendDay(days, index),
           },
           ...models.map((model, i) => ({
-            label: model,
-            stroke: COLOURS[i % COLOURS.length],
-            fill: `${COLOURS[i % COLOURS.length]}22`,
-            width: 2,
+            label: shortModelName(model),
+            // A white edge between stacked segments: two models whose ids hash to one colour
+            // still read as two.
+            stroke: '#ffffff',
+            fill: modelColour(model),
+            width: 1,
+            paths: bars,
+            points: { show: false },
             value: (_u: uPlot, _v: number, _s: number, index: number | null) =>
               legendValue(values[i] ?? [], index, format),
           })),
         ],
       },
-      [xs, ...values],
+      [xs, ...stackSeries(values)],
       element,
     );
     const resize = new ResizeObserver(() => plot.setSize({ width: width(), height: 220 }));

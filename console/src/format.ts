@@ -204,3 +204,91 @@ export function axisWidth(
   const widest = labels.reduce((most, label) => Math.max(most, measure(label)), 0);
   return Math.ceil(widest + gap);
 }
+
+/**
+ * Colours for the models of a chart: each at least 4.5:1 against the white background (WCAG AA),
+ * so a bar and its legend swatch read as well as text.
+ */
+export const MODEL_COLOURS = [
+  '#1f5fbf',
+  '#b3261e',
+  '#1b7a3a',
+  '#7a4fb3',
+  '#a35200',
+  '#006b75',
+  '#9c1f6e',
+  '#4d5b00',
+  '#3f51b5',
+  '#795548',
+] as const;
+
+/**
+ * A model's colour from its id alone (FNV-1a hash into {@link MODEL_COLOURS}): the same model has
+ * the same colour on every chart, page and reload, whichever other models a range holds.
+ */
+export function modelColour(model: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < model.length; i++) {
+    hash ^= model.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return MODEL_COLOURS[hash % MODEL_COLOURS.length] as string;
+}
+
+/**
+ * A model's name short enough for a legend: a fine-tuned id `ft:<base>:<owner>:<suffix>:<id>`
+ * becomes `ft:<base>:<suffix>:…<last 6 of id>` (the owner is always the reader's own account);
+ * other ids are kept. The full id stays in the table under the charts.
+ */
+export function shortModelName(model: string): string {
+  const parts = model.split(':');
+  if (parts[0] !== 'ft' || parts.length < 5) return model;
+  const [, base, , suffix, id = ''] = parts;
+  return `ft:${base}:${suffix}:…${id.slice(-6)}`;
+}
+
+/**
+ * Stacked bars: row `i` is the sum of the models 0..i each day, so model `i`'s bar is drawn from
+ * row `i - 1` up to row `i` and a day's bar is as tall as its total.
+ */
+export function stackSeries(values: readonly (readonly number[])[]): number[][] {
+  const stacked: number[][] = [];
+  for (const [i, row] of values.entries()) {
+    const below = stacked[i - 1];
+    stacked.push(row.map((v, day) => v + (below?.[day] ?? 0)));
+  }
+  return stacked;
+}
+
+/** The first day of the month after `month` (`2026-12` -> `2027-01-01`): when a spend limit resets. */
+export function nextMonthStart(month: string): string {
+  const [year = 1970, monthNumber = 1] = month.split('-').map(Number);
+  return new Date(Date.UTC(year, monthNumber, 1)).toISOString().slice(0, 10);
+}
+
+/**
+ * Where this month's spend stands against a monthly limit: what is left before requests are
+ * refused, or that they are refused now. Spend held by requests in flight counts, as the API counts
+ * it when it admits a request.
+ */
+export function spendStanding(
+  limitUsd: number | null,
+  spentUsd: number,
+  reservedUsd: number,
+): { state: 'none' } | { state: 'under'; leftUsd: number } | { state: 'reached' } {
+  if (limitUsd === null) return { state: 'none' };
+  const left = limitUsd - spentUsd - reservedUsd;
+  return left > 0 ? { state: 'under', leftUsd: left } : { state: 'reached' };
+}
+
+/** Prices raised by a percentage: a fine-tuned model's, from its base model's and the plan's premium. */
+export function withPremium<
+  T extends { input_usd_per_million_tokens: number; output_usd_per_million_tokens: number },
+>(pricing: T, premiumPercent: number): T {
+  const factor = 1 + premiumPercent / 100;
+  return {
+    ...pricing,
+    input_usd_per_million_tokens: pricing.input_usd_per_million_tokens * factor,
+    output_usd_per_million_tokens: pricing.output_usd_per_million_tokens * factor,
+  };
+}

@@ -116,3 +116,44 @@ export function isRouteMissing(error: unknown): boolean {
   const e = error as { status?: unknown; code?: unknown } | null;
   return e?.status === 404 && (e.code === 'unknown_url' || e.code === null || e.code === undefined);
 }
+
+export type BatchOutcome = 'running' | 'succeeded' | 'partial' | 'failed' | 'stopped';
+
+/**
+ * What a batch's colour says: its outcome, not its status word. A batch `completed` with every line
+ * failed is a failure, with some failed a partial success; only a batch whose every line
+ * succeeded is green.
+ */
+export function batchOutcome(batch: Pick<Batch, 'status' | 'request_counts'>): BatchOutcome {
+  const { completed, failed, total } = batch.request_counts;
+  switch (batch.status) {
+    case 'failed':
+      return 'failed';
+    case 'expired':
+    case 'cancelled':
+    case 'cancelling':
+      return 'stopped';
+    case 'completed':
+      if (failed === 0 && completed === total) return 'succeeded';
+      return completed === 0 ? 'failed' : 'partial';
+    default:
+      return 'running';
+  }
+}
+
+/** The words beside a batch's status: `Completed, 3 of 10 requests failed`. */
+export function batchOutcomeWords(batch: Pick<Batch, 'status' | 'request_counts'>): string {
+  const words = batchStatusWords(batch.status);
+  const { failed, total } = batch.request_counts;
+  if (batch.status !== 'completed' || failed === 0) return words;
+  return failed === total
+    ? `${words}: every request failed`
+    : `${words}: ${formatInteger(failed)} of ${formatInteger(total)} requests failed`;
+}
+
+/** A file's size in words: `812 B`, `14.2 KB`, `3.1 MB`. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}

@@ -1,15 +1,30 @@
+import type { SessionTokens } from './cognito';
+
 /**
- * The signed-in API key lives in sessionStorage only: it is gone when the tab closes, never in a
- * URL, a cookie, localStorage or a log.
+ * What the console keeps of a sign-in lives in sessionStorage only: it is gone when the tab closes,
+ * never in a URL, a cookie (bearer tokens only, so no request can be forged cross-site),
+ * localStorage or a log. Either an API key or a Cognito session (tokens, the address, the chosen
+ * organization).
  */
 const KEY = 'tierline.apiKey';
+const SESSION = 'tierline.session';
 
-export function savedKey(): string | undefined {
+export interface SavedSession extends SessionTokens {
+  email: string;
+  /** The organization the console acts for (`OpenAI-Organization`); absent until one is chosen. */
+  organization?: string;
+}
+
+function read(name: string): string | undefined {
   try {
-    return sessionStorage.getItem(KEY) ?? undefined;
+    return sessionStorage.getItem(name) ?? undefined;
   } catch {
     return undefined;
   }
+}
+
+export function savedKey(): string | undefined {
+  return read(KEY);
 }
 
 export function saveKey(apiKey: string): void {
@@ -18,4 +33,20 @@ export function saveKey(apiKey: string): void {
 
 export function forgetKey(): void {
   sessionStorage.removeItem(KEY);
+  sessionStorage.removeItem(SESSION);
+}
+
+export function savedSession(): SavedSession | undefined {
+  const text = read(SESSION);
+  if (!text) return undefined;
+  try {
+    const parsed = JSON.parse(text) as SavedSession;
+    return parsed.accessToken && parsed.refreshToken ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function saveSession(session: SavedSession): void {
+  sessionStorage.setItem(SESSION, JSON.stringify(session));
 }

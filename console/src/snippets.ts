@@ -1,30 +1,23 @@
 /**
- * "Copy as curl / Python / JavaScript" for a playground request. The key is never put in a snippet:
- * it reads `TIERLINE_API_KEY` from the environment, so a pasted snippet does not leak the key into
- * a chat or a log.
+ * "Copy as curl / Python / JavaScript" for the playground's request: the same body it sends (the
+ * whole conversation, every parameter set), to chat completions or the Responses API. The key is
+ * never put in a snippet: it reads `TIERLINE_API_KEY` from the environment, so a pasted snippet
+ * does not leak the key into a chat or a log.
  */
 
-export interface PlaygroundRequest {
-  model: string;
-  system: string;
-  user: string;
-  maxTokens: number | undefined;
-}
+import type { PlaygroundApi } from './playground-request';
 
-function messagesOf(request: PlaygroundRequest): { role: string; content: string }[] {
-  return [
-    ...(request.system.trim() ? [{ role: 'system', content: request.system }] : []),
-    { role: 'user', content: request.user },
-  ];
-}
+/** A request body as JSON values (what `chatBody` / `responsesBody` build). */
+export type SnippetBody = Record<string, unknown>;
 
-export function requestBody(request: PlaygroundRequest): Record<string, unknown> {
-  return {
-    model: request.model,
-    messages: messagesOf(request),
-    ...(request.maxTokens ? { max_completion_tokens: request.maxTokens } : {}),
-    stream: true,
-  };
+const PATHS: Record<PlaygroundApi, string> = {
+  chat: '/chat/completions',
+  responses: '/responses',
+};
+
+/** The body as sent: streamed. */
+export function requestBody(body: SnippetBody): SnippetBody {
+  return { ...body, stream: true };
 }
 
 /** A POSIX shell single-quoted string. */
@@ -32,46 +25,82 @@ function shellQuote(text: string): string {
   return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
-export function curlSnippet(baseUrl: string, request: PlaygroundRequest): string {
+export function curlSnippet(baseUrl: string, api: PlaygroundApi, body: SnippetBody): string {
   return [
-    `curl -N ${shellQuote(`${baseUrl}/chat/completions`)} \\`,
+    `curl -N ${shellQuote(`${baseUrl}${PATHS[api]}`)} \\`,
     `  -H "Authorization: Bearer $TIERLINE_API_KEY" \\`,
     `  -H "Content-Type: application/json" \\`,
-    `  -d ${shellQuote(JSON.stringify(requestBody(request)))}`,
+    `  -d ${shellQuote(JSON.stringify(requestBody(body)))}`,
   ].join('\n');
 }
 
-export function pythonSnippet(baseUrl: string, request: PlaygroundRequest): string {
-  const messages = JSON.stringify(messagesOf(request), null, 4).replace(/\n/g, '\n    ');
+/** A JSON value as a Python literal: `true` is `True`, `null` is `None`; strings as JSON writes them. */
+export function pythonLiteral(value: unknown, indent = ''): string {
+  if (value === null || value === undefined) return 'None';
+  if (value === true) return 'True';
+  if (value === false) return 'False';
+  if (typeof value !== 'object') return JSON.stringify(value);
+  const inner = `${indent}    `;
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    return `[\n${value.map((v) => `${inner}${pythonLiteral(v, inner)},`).join('\n')}\n${indent}]`;
+  }
+  const entries = Object.entries(value);
+  if (entries.length === 0) return '{}';
+  const lines = entries.map(
+    ([k, v]) => `${inner}${JSON.stringify(k)}: ${pythonLiteral(v, inner)},`,
+  );
+  return `{\n${lines.join('\n')}\n${indent}}`;
+}
+
+/** Keyword arguments, one a line: `    model="m",`. */
+function pythonArguments(body: SnippetBody): string[] {
+  return Object.entries(requestBody(body)).map(
+    ([key, value]) => `    ${key}=${pythonLiteral(value, '    ')},`,
+  );
+}
+
+export function pythonSnippet(baseUrl: string, api: PlaygroundApi, body: SnippetBody): string {
+  const call = api === 'chat' ? 'client.chat.completions.create(' : 'client.responses.create(';
+  const print =
+    api === 'chat'
+      ? [
+          'for chunk in stream:',
+          '    if chunk.choices:',
+          '        print(chunk.choices[0].delta.content or "", end="")',
+        ]
+      : [
+          'for event in stream:',
+          '    if event.type == "response.output_text.delta":',
+          '        print(event.delta, end="")',
+        ];
   return [
     'import os',
     'from openai import OpenAI',
     '',
     `client = OpenAI(api_key=os.environ["TIERLINE_API_KEY"], base_url=${JSON.stringify(baseUrl)})`,
-    'stream = client.chat.completions.create(',
-    `    model=${JSON.stringify(request.model)},`,
-    `    messages=${messages},`,
-    ...(request.maxTokens ? [`    max_completion_tokens=${request.maxTokens},`] : []),
-    '    stream=True,',
+    `stream = ${call}`,
+    ...pythonArguments(body),
     ')',
-    'for chunk in stream:',
-    '    if chunk.choices:',
-    '        print(chunk.choices[0].delta.content or "", end="")',
+    ...print,
   ].join('\n');
 }
 
-export function javascriptSnippet(baseUrl: string, request: PlaygroundRequest): string {
-  const messages = JSON.stringify(messagesOf(request), null, 2).replace(/\n/g, '\n  ');
+export function javascriptSnippet(baseUrl: string, api: PlaygroundApi, body: SnippetBody): string {
+  const call = api === 'chat' ? 'client.chat.completions.create' : 'client.responses.create';
+  const print =
+    api === 'chat'
+      ? 'for await (const chunk of stream) process.stdout.write(chunk.choices[0]?.delta?.content ?? "");'
+      : [
+          'for await (const event of stream) {',
+          '  if (event.type === "response.output_text.delta") process.stdout.write(event.delta);',
+          '}',
+        ].join('\n');
   return [
     "import OpenAI from 'openai';",
     '',
     `const client = new OpenAI({ apiKey: process.env.TIERLINE_API_KEY, baseURL: ${JSON.stringify(baseUrl)} });`,
-    'const stream = await client.chat.completions.create({',
-    `  model: ${JSON.stringify(request.model)},`,
-    `  messages: ${messages},`,
-    ...(request.maxTokens ? [`  max_completion_tokens: ${request.maxTokens},`] : []),
-    '  stream: true,',
-    '});',
-    'for await (const chunk of stream) process.stdout.write(chunk.choices[0]?.delta?.content ?? "");',
+    `const stream = await ${call}(${JSON.stringify(requestBody(body), null, 2)});`,
+    print,
   ].join('\n');
 }

@@ -19,7 +19,7 @@ export function ErrorNotice({ error }: { error: unknown }) {
         );
   return html`<div class="notice error" role="alert">
     <p class="notice-title">${e.title}</p>
-    <p>${e.message}</p>
+    <p>${e.sentence ?? e.message}</p>
     <p class="advice">${e.advice}</p>
   </div>`;
 }

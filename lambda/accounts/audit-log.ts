@@ -15,6 +15,7 @@ export type AuditEventType =
   | 'project.updated'
   | 'project.archived'
   | 'organization.updated'
+  | 'rate_limit.updated'
   | 'invite.sent'
   | 'invite.accepted'
   | 'invite.deleted'

@@ -37,7 +37,7 @@ const ROUTE_GROUPS: [RegExp, RouteGroup][] = [
   [/^\/spend_limit$/, 'spend_limit'],
   [/^\/billing(\/|$)/, 'billing'],
   [/^\/organization\//, 'administration'],
-  [/^\/(me|limits|usage)$/, 'account'],
+  [/^\/(me|limits|usage|account\/organizations)$/, 'account'],
 ];
 
 /** The group of a path under `/v1` or `/openai/v1`; undefined for a path no group names. */
@@ -93,12 +93,15 @@ function memberRefused(): PermissionDeniedError {
 function memberMay(group: RouteGroup, method: string, path: string): boolean {
   if (!isRead(method)) return false;
   if (group === 'keys' || group === 'spend_limit' || group === 'billing') return true;
-  // Members see the projects (the console's switcher), the members and the invites; keys and the
-  // audit log are the owners'.
-  return (
-    group === 'administration' && /\/organization\/(projects|users|invites)(\/[^/]+)?$/.test(path)
-  );
+  // Members see the projects (the console's switcher), the members, the invites, and the usage
+  // and costs; keys and the audit log are the owners'.
+  return group === 'administration' && MEMBER_READABLE.test(path);
 }
+
+const MEMBER_READABLE = new RegExp(
+  '/organization/(projects(/[^/]+(/(rate_limits|spend_limit))?)?' +
+    '|users(/[^/]+)?|invites(/[^/]+)?|usage/[a-z_]+|costs)$',
+);
 
 /**
  * Throws a 403 naming why and what to use instead when `principal` may not call `method path`.

@@ -4,6 +4,7 @@ import type { Principal } from '../customers/authenticate';
 import type { CustomersRepository } from '../customers/customers-repository';
 import { CUSTOMERS_TABLE } from '../customers/customers-table';
 import { defaultProjectId } from '../customers/key-permissions';
+import type { ProjectLimits } from '../customers/project-limits';
 import { AuthenticationError, BadRequestError, NotFoundError } from '../openai/errors';
 import { bodySchema, displayNameField } from '../openai/request-body';
 import { isConditionFailure } from '../storage/conditional-writes';
@@ -17,6 +18,8 @@ export interface ProjectRecord {
   status: 'active' | 'archived';
   createdAt: string;
   archivedAt?: string;
+  /** Its own rate limits per model (narrower than the organization's), and their version. */
+  rateLimits?: ProjectLimits;
 }
 
 const PK = CUSTOMERS_TABLE.partitionKey;
@@ -109,7 +112,62 @@ export class ProjectsRepository {
     );
     return next;
   }
+
+  /**
+   * Changes a project's limits (a model's rate limits, its spend limit), after the limits as read:
+   * a concurrent change of another makes this one read again, so neither is lost. The version
+   * grows by one per change. An unstored default project is written whole, its fields only where
+   * absent, so a concurrent rename keeps its name.
+   */
+  async changeLimits(
+    read: () => Promise<ProjectRecord>,
+    change: (limits: Omit<ProjectLimits, 'version'>) => Omit<ProjectLimits, 'version'>,
+  ): Promise<ProjectRecord> {
+    for (let attempt = 1; ; attempt++) {
+      const project = await read();
+      const seen = project.rateLimits?.version;
+      const changed = change({
+        models: { ...(project.rateLimits?.models ?? {}) },
+        ...(project.rateLimits?.spendLimitMicroUsd === undefined
+          ? {}
+          : { spendLimitMicroUsd: project.rateLimits.spendLimitMicroUsd }),
+      });
+      const rateLimits: ProjectLimits = { ...changed, version: (seen ?? 0) + 1 };
+      const base = { ...project, rateLimits: undefined };
+      const fields = Object.entries(base).filter(([, v]) => v !== undefined);
+      try {
+        await this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: projectKey(project.customerId, project.projectId),
+            UpdateExpression: `SET ${[
+              ...fields.map((_, i) => `#f${i} = if_not_exists(#f${i}, :v${i})`),
+              '#rl = :rl',
+            ].join(', ')}`,
+            ConditionExpression:
+              seen === undefined ? 'attribute_not_exists(#rl)' : '#rl.#version = :seen',
+            ExpressionAttributeNames: {
+              ...Object.fromEntries(fields.map(([k], i) => [`#f${i}`, k])),
+              '#rl': 'rateLimits',
+              ...(seen === undefined ? {} : { '#version': 'version' }),
+            },
+            ExpressionAttributeValues: {
+              ...Object.fromEntries(fields.map(([, v], i) => [`:v${i}`, v])),
+              ':rl': rateLimits,
+              ...(seen === undefined ? {} : { ':seen': seen }),
+            },
+          }),
+        );
+        return { ...project, rateLimits };
+      } catch (error) {
+        if (!isConditionFailure(error) || attempt >= RATE_LIMIT_ATTEMPTS) throw error;
+      }
+    }
+  }
 }
+
+/** Updates a project's limits would retry before giving up (each one lost to another change). */
+const RATE_LIMIT_ATTEMPTS = 5;
 
 function projectOf(item: Record<string, unknown>): ProjectRecord {
   return {
@@ -119,6 +177,7 @@ function projectOf(item: Record<string, unknown>): ProjectRecord {
     status: item.status === 'archived' ? 'archived' : 'active',
     createdAt: String(item.createdAt),
     ...(typeof item.archivedAt === 'string' ? { archivedAt: item.archivedAt } : {}),
+    ...(item.rateLimits ? { rateLimits: item.rateLimits as ProjectLimits } : {}),
   };
 }
 

@@ -25,10 +25,20 @@ export interface SpeechRequest {
   signal?: AbortSignal;
 }
 
+/** A request a backend cannot serve, answered 400 naming `param` before anything is counted. */
+export interface UnsupportedSpeechRequest {
+  message: string;
+  param: string;
+}
+
 /**
  * Where speech models run: the test transcriber locally, the model's SageMaker endpoint in AWS.
  * Failures are `BackendError`s (inference/backends/model-backend.ts), mapped to statuses as chat's.
  */
 export interface SpeechBackend {
+  /** What this backend cannot do for the request (a task, word timestamps); undefined: it can. */
+  unsupported(
+    request: Pick<SpeechRequest, 'model' | 'task' | 'words'>,
+  ): UnsupportedSpeechRequest | undefined;
   transcribe(request: SpeechRequest): Promise<Transcript>;
 }

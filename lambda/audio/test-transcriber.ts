@@ -1,18 +1,9 @@
 import type { TranscriptionSegment } from '../openai/shapes/audio';
+import { languageName } from './languages';
 import type { SpeechBackend, SpeechRequest, Transcript } from './speech-backend';
 
 /** Seconds of audio per segment the test transcriber writes. */
 const SEGMENT_SECONDS = 10;
-
-const LANGUAGE_NAMES: Record<string, string> = {
-  en: 'english',
-  fr: 'french',
-  de: 'german',
-  es: 'spanish',
-  it: 'italian',
-  ja: 'japanese',
-  zh: 'chinese',
-};
 
 const seconds2 = (value: number) => Math.round(value * 100) / 100;
 
@@ -24,12 +15,15 @@ const seconds2 = (value: number) => Math.round(value * 100) / 100;
  * Local mode names it in `/v1/models` as it names the test chat model (`TEST_MODEL_OWNER`).
  */
 export class TestTranscriber implements SpeechBackend {
+  /** It does every task and every granularity. */
+  unsupported(): undefined {
+    return undefined;
+  }
+
   async transcribe(request: SpeechRequest): Promise<Transcript> {
     request.signal?.throwIfAborted();
     const language =
-      request.task === 'translate'
-        ? 'english'
-        : (LANGUAGE_NAMES[request.language ?? 'en'] ?? 'english');
+      request.task === 'translate' ? 'english' : languageName(request.language, 'english');
     const count = Math.max(1, Math.ceil(request.seconds / SEGMENT_SECONDS));
     const segments: TranscriptionSegment[] = [];
     const words: Transcript['words'] = [];

@@ -500,6 +500,7 @@ export class BatchWorker {
       startedAt,
       finishedAt: this.now().toISOString(),
       batch: true,
+      ...(batch.projectId === undefined ? {} : { projectId: batch.projectId }),
     });
     // The result first, with its ledger record in it; the ledger is written when the line is
     // settled. So a line is billed exactly when its stored result is this completion: a cancel or

@@ -2,10 +2,12 @@ import type { Context } from 'hono';
 import type { TierlineConfig } from '../../lib/config/schema';
 import { AuditLog, AuditLogRepository } from '../accounts/audit-log';
 import { MembershipsRepository } from '../accounts/memberships';
+import { ProjectRateLimits } from '../accounts/project-rate-limits';
 import { Projects, ProjectsRepository } from '../accounts/projects';
 import { createSessionPrincipals } from '../accounts/session-principal';
 import type { Principal } from '../customers/authenticate';
 import type { SessionPrincipals } from '../customers/lambda-principal';
+import { SpendTracker } from '../metering/spend';
 import type { Engines } from './engines';
 import { customersRepository } from './repositories';
 
@@ -31,15 +33,24 @@ export function sessionAwarePrincipals(
  * Projects and the audit log (OpenAI's administration API), in the customers table: no new table,
  * no new IAM action (docs/decisions.md, "Projects and admin keys").
  */
-export function accountServices(engines: Pick<Engines, 'doc' | 'tables' | 'now'>) {
+export function accountServices(
+  engines: Pick<Engines, 'doc' | 'tables' | 'now' | 'alerts'>,
+  config: TierlineConfig,
+) {
   const now = () => engines.now?.() ?? new Date();
   const auditLog = new AuditLogRepository(engines.doc, engines.tables.customers);
+  const repository = new ProjectsRepository(engines.doc, engines.tables.customers);
+  const customers = customersRepository(engines);
+  const projects = new Projects(repository, customers, now);
   return {
-    projects: new Projects(
-      new ProjectsRepository(engines.doc, engines.tables.customers),
-      customersRepository(engines),
-      now,
-    ),
+    projects,
+    rateLimits: new ProjectRateLimits({
+      config,
+      projects,
+      repository,
+      customers,
+      spend: new SpendTracker(engines.doc, engines.tables.metering, engines.alerts),
+    }),
     audit: new AuditLog(auditLog, now),
     auditLog,
   };

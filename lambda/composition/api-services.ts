@@ -4,7 +4,7 @@ import type { Engines } from './engines';
 import { batchServices, filesServices } from './files-and-batches';
 import { fineTunedModels, fineTuningServices } from './fine-tuning';
 import { memberServices } from './members';
-import { type MeteringTuning, meteringServices } from './metering';
+import { type MeteringTuning, meteringServices, organizationUsageServices } from './metering';
 import { batchesRepository, customersRepository, responsesRepository } from './repositories';
 
 /**
@@ -20,7 +20,7 @@ export function coreServices(engines: Engines, config: TierlineConfig, tuning?: 
     speech: engines.speech,
     ...metering,
     fineTunedModels: fineTunedModels(engines, config),
-    accounts: accountServices(engines),
+    accounts: accountServices(engines, config),
     memberServices: memberServices(engines),
     responses: responsesRepository(engines, engines.now),
     now: engines.now,
@@ -52,6 +52,7 @@ export function apiServices(engines: Engines, config: TierlineConfig, tuning?: M
     batchRecords,
     fineTuningJobs: fineTuning.jobs,
     adapters: fineTuning.adapters,
+    organizationUsage: organizationUsageServices(engines, config),
   };
 }
 

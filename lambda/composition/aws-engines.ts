@@ -3,6 +3,7 @@ import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { TierlineConfig } from '../../lib/config/schema';
+import { SageMakerTranscriber } from '../audio/sagemaker-transcriber';
 import { BATCH_QUEUE_ENV, SqsBatchQueue } from '../batches/batch-queue';
 import { createS3Client } from '../files/file-storage';
 import { FINE_TUNING_STATE_MACHINE_ENV } from '../fine-tuning/fine-tuning-table';
@@ -52,8 +53,12 @@ export function awsEngines(options: AwsEngineOptions): Engines {
       ),
     batchQueue: () => new SqsBatchQueue(clients.sqs, requiredEnv(BATCH_QUEUE_ENV)),
     backend: () => new SageMakerBackend({ env: environmentName }),
-    // No Whisper endpoint is deployed yet (docs/speech-to-text.md): the audio routes answer 404.
-    speech: () => undefined,
+    // Whisper on its SageMaker endpoint (the inference stack's SpeechEndpoint); a catalog without
+    // speech models has no endpoint to call, and the audio routes answer 404.
+    speech: () =>
+      Object.keys(options.config.speechModels).length > 0
+        ? new SageMakerTranscriber({ env: environmentName })
+        : undefined,
     launcher: () =>
       new StepFunctionsLauncher({
         sfn: new SFNClient(awsClientOptions()),

@@ -23,7 +23,7 @@ import type { InvitationEngines } from './members';
  * | `alerts` | EventBridge | a list and a file |
  * | `batchQueue` | SQS | the in-process queue |
  * | `backend` | SageMaker | the test model or an OpenAI-compatible server |
- * | `speech` | none yet (the Whisper endpoint is not deployed) | the test transcriber |
+ * | `speech` | Whisper on its SageMaker endpoint (`SageMakerTranscriber`) | the test transcriber |
  * | `launcher` | Step Functions | no trainer (or a test's) |
  * | `sagemaker` | SageMaker's control plane | absent (adapters ready at once) or a test's mock |
  *

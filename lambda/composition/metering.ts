@@ -1,4 +1,5 @@
 import type { TierlineConfig } from '../../lib/config/schema';
+import { OrganizationUsage } from '../metering/organization-usage';
 import { createMetering, type MeteringParts } from '../metering/request-metering';
 import type { Engines } from './engines';
 
@@ -31,4 +32,16 @@ export function meteringServices(
     now: engines.now,
     logError: engines.logError,
   });
+}
+
+/** Usage and costs of OpenAI's administration API, read from the ledger on the metering table. */
+export function organizationUsageServices(
+  engines: Pick<Engines, 'doc' | 'tables'>,
+  config: TierlineConfig,
+): OrganizationUsage {
+  return new OrganizationUsage(
+    engines.doc,
+    engines.tables.metering,
+    new Set(Object.keys(config.speechModels)),
+  );
 }

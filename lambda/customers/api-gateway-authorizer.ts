@@ -114,6 +114,12 @@ export function createAuthorizerHandler(
         ...(principal.spendLimitMicroUsd !== undefined
           ? { spendLimitMicroUsd: principal.spendLimitMicroUsd }
           : {}),
+        ...(principal.projectModelLimits
+          ? { projectModelLimits: JSON.stringify(principal.projectModelLimits) }
+          : {}),
+        ...(principal.projectSpendLimitMicroUsd !== undefined
+          ? { projectSpendLimitMicroUsd: principal.projectSpendLimitMicroUsd }
+          : {}),
       },
     };
   };

@@ -7,6 +7,7 @@ import {
   type PrincipalKind,
   parsePermissions,
 } from './key-permissions';
+import type { ProjectLimits, ProjectModelLimits } from './project-limits';
 
 /** Who is calling: what the authorizer hands to the API. */
 export interface Principal {
@@ -34,6 +35,10 @@ export interface Principal {
   customModelLimits?: Record<string, ModelLimits>;
   /** Monthly spend limit in micro-USD, when the customer has one. */
   spendLimitMicroUsd?: number;
+  /** A project key's project's own limits per model, narrower than the organization's. */
+  projectModelLimits?: Record<string, ProjectModelLimits>;
+  /** A project key's project's monthly spend limit in micro-USD, within the organization's. */
+  projectSpendLimitMicroUsd?: number;
 }
 
 export interface StoredKey {
@@ -53,6 +58,8 @@ export interface StoredKey {
   projectId?: string;
   /** Absent on keys stored before permissions existed: they may do everything, as they did. */
   permissions?: KeyPermissions;
+  /** The project's own limits, copied onto each of its keys (lambda/accounts/project-rate-limits.ts). */
+  projectLimits?: ProjectLimits;
 }
 
 /**
@@ -121,6 +128,13 @@ export async function authenticate(
     ...(stored.customModelLimits ? { customModelLimits: stored.customModelLimits } : {}),
     ...(stored.spendLimitMicroUsd !== undefined
       ? { spendLimitMicroUsd: stored.spendLimitMicroUsd }
+      : {}),
+    // An admin key runs no inference: only a project key's project limits bind.
+    ...(stored.projectLimits && stored.kind !== 'admin_key'
+      ? { projectModelLimits: stored.projectLimits.models }
+      : {}),
+    ...(stored.projectLimits?.spendLimitMicroUsd !== undefined && stored.kind !== 'admin_key'
+      ? { projectSpendLimitMicroUsd: stored.projectLimits.spendLimitMicroUsd }
       : {}),
   };
 }

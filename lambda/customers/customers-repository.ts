@@ -7,10 +7,11 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { ModelLimits, TierName } from '../../lib/config/schema';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
-import { and, compare, exists, notExists, update } from '../storage/expressions';
+import { and, compare, exists, notExists, or, update } from '../storage/expressions';
 import { CUSTOMERS_TABLE } from './customers-table';
 import type { KeyPermissions } from './key-permissions';
 import type { CustomPlan } from './plans';
+import type { ProjectLimits } from './project-limits';
 
 const { partitionKey: PK, sortKey: SK, byCreatedIndex: BY_CREATED } = CUSTOMERS_TABLE;
 const CUSTOMERS_PARTITION = 'CUSTOMERS';
@@ -93,6 +94,8 @@ export interface KeyRecord {
   permissions?: KeyPermissions;
   /** Who created it: a user id, an admin key's id, or `operator`. */
   createdBy?: string;
+  /** Its project's own rate limits (lambda/customers/project-limits.ts); absent: none. */
+  projectLimits?: ProjectLimits;
 }
 
 /** The fields of a key the authorizer hands on: every key of a customer carries the same values. */
@@ -406,6 +409,36 @@ export class CustomersRepository {
    * Updates what the authorizer sees on every key of a customer: its primary key first, then each
    * named key (a tier change, custom limits, a spend limit or a revocation must reach all of them).
    */
+  /**
+   * Puts a project's limits on one of its keys, unless the key already has a later version of
+   * them: changes written out of order (two modifies at once, a retry) end with the latest. False
+   * when the key is gone or newer.
+   */
+  async setProjectLimits(keyHash: string, limits: ProjectLimits): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: apiKeyKey(keyHash),
+          ...update(
+            { set: { projectLimits: limits, projectLimitsVersion: limits.version } },
+            and(
+              exists(PK),
+              or(
+                notExists('projectLimitsVersion'),
+                compare('projectLimitsVersion', '<', limits.version),
+              ),
+            ),
+          ),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      return false;
+    }
+  }
+
   async updateCustomerKeys(
     customerId: string,
     primaryKeyHash: string | undefined,

@@ -41,8 +41,10 @@ export function principalFromAuthorizer(
     return Promise.reject(new AuthenticationError());
   }
   const custom = context?.customModelLimits;
+  const projectLimits = context?.projectModelLimits;
   // API Gateway hands context numbers to the function as strings.
   const spendLimit = Number(context?.spendLimitMicroUsd);
+  const projectSpendLimit = Number(context?.projectSpendLimitMicroUsd);
   return Promise.resolve({
     // Contexts cached before kinds existed name no kind: they came from project keys.
     ...keyGrants({
@@ -56,8 +58,12 @@ export function principalFromAuthorizer(
     tier,
     usageIdentifierKey: event?.requestContext.identity?.apiKey ?? '',
     ...(typeof custom === 'string' ? { customModelLimits: JSON.parse(custom) } : {}),
+    ...(typeof projectLimits === 'string' ? { projectModelLimits: JSON.parse(projectLimits) } : {}),
     ...(context?.spendLimitMicroUsd !== undefined && Number.isFinite(spendLimit)
       ? { spendLimitMicroUsd: spendLimit }
+      : {}),
+    ...(context?.projectSpendLimitMicroUsd !== undefined && Number.isFinite(projectSpendLimit)
+      ? { projectSpendLimitMicroUsd: projectSpendLimit }
       : {}),
   });
 }

@@ -23,7 +23,9 @@ import { limitRoutes } from './routes/limits';
 import { modelRoutes } from './routes/models';
 import { organizationRoutes } from './routes/organization';
 import { inviteAcceptRoutes, organizationMemberRoutes } from './routes/organization-members';
+import { organizationUsageRoutes } from './routes/organization-usage';
 import { responsesRoutes } from './routes/responses';
+import { signUpRoutes } from './routes/sign-up';
 import { uploadRoutes } from './routes/uploads';
 import { usageRoutes } from './routes/usage';
 import type { ApiDependencies, AppEnv } from './types';
@@ -76,6 +78,8 @@ function versionOneRoutes(deps: ApiDependencies, base: 'openai' | 'groq'): Hono<
   // Before the organization is chosen: the invited person belongs to none yet.
   if (deps.accounts && deps.memberServices)
     v1.route('/', inviteAcceptRoutes(deps, deps.accounts, deps.memberServices));
+  // A session with no organization yet signs up here, before the middleware that needs one.
+  if (deps.signUp) v1.route('/', signUpRoutes(deps, deps.signUp));
 
   // Everything below needs a key; a URL no route serves answers 404 without asking for one.
   v1.use('*', async (c, next) => {
@@ -122,6 +126,10 @@ function versionOneRoutes(deps: ApiDependencies, base: 'openai' | 'groq'): Hono<
   if (deps.accounts) v1.route('/', organizationRoutes(deps, deps.accounts));
   if (deps.accounts && deps.memberServices)
     v1.route('/', organizationMemberRoutes(deps, deps.accounts, deps.memberServices));
+  if (deps.organizationUsage) {
+    const now = () => deps.now?.() ?? new Date();
+    v1.route('/', organizationUsageRoutes(deps.organizationUsage, now));
+  }
   return v1;
 }
 

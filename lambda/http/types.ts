@@ -3,6 +3,7 @@ import type { TierlineConfig, TierName } from '../../lib/config/schema';
 import type { AuditLog, AuditLogRepository } from '../accounts/audit-log';
 import type { Invites } from '../accounts/invites';
 import type { Members } from '../accounts/members';
+import type { ProjectRateLimits } from '../accounts/project-rate-limits';
 import type { Projects } from '../accounts/projects';
 import type { SpeechBackend } from '../audio/speech-backend';
 import type { BatchService } from '../batches/batch-service';
@@ -17,10 +18,12 @@ import type { FineTunedModelResolver } from '../fine-tuning/model-resolver';
 import type { ModelBackend } from '../inference/backends/model-backend';
 import type { PromptTokenCounter } from '../inference/prompt-tokens';
 import type { Limiter } from '../metering/limiter';
+import type { OrganizationUsage } from '../metering/organization-usage';
 import type { RequestMetering } from '../metering/request-metering';
 import type { SpendTracker } from '../metering/spend';
 import type { UsageAggregates } from '../metering/usage-aggregates';
 import type { ResponsesRepository } from '../responses/responses-repository';
+import type { SignUpApi } from './routes/sign-up';
 
 /** What the app needs from the outside world; Lambda and local mode pass their own. */
 export interface ApiDependencies {
@@ -49,6 +52,8 @@ export interface ApiDependencies {
   sessionOf?: (c: Context) => Promise<{ userId: string } | undefined>;
   /** Projects and the audit log (the administration API); its routes answer 404 when absent. */
   accounts?: AccountServicesApi;
+  /** Self-service sign-up and the session's organizations; absent, their routes answer 404. */
+  signUp?: SignUpApi;
   /** Where models run: SageMaker in AWS; an OpenAI-compatible server or the test model locally. */
   backend: ModelBackend;
   /** Where speech-to-text models run; absent, `/v1/audio/*` answers 404. */
@@ -57,6 +62,8 @@ export interface ApiDependencies {
   metering: Pick<RequestMetering, 'admit' | 'headersFor'>;
   /** The limiter's counters, read for `GET /v1/limits`. */
   limiter: Pick<Limiter, 'peek'>;
+  /** Usage and costs of the administration API from the ledger; absent, their routes answer 404. */
+  organizationUsage?: Pick<OrganizationUsage, 'completions' | 'audioTranscriptions' | 'costs'>;
   /** Usage aggregates, for `GET /v1/usage` and this month's spend. */
   usage: Pick<UsageAggregates, 'queryUsage'>;
   /** Monthly spend tracked for spend limits. */
@@ -91,6 +98,11 @@ export interface ApiDependencies {
 /** What the administration API and key creation use of lambda/accounts. */
 export interface AccountServicesApi {
   projects: Projects;
+  /** Projects' own rate limits; absent, their routes answer 404. */
+  rateLimits?: Pick<
+    ProjectRateLimits,
+    'list' | 'modify' | 'applyToKey' | 'spendLimit' | 'setSpendLimit'
+  >;
   audit: Pick<AuditLog, 'record'>;
   auditLog: Pick<AuditLogRepository, 'page'>;
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { projectScope } from '../customers/project-limits';
 import type { DocumentClient } from '../storage/document-client';
 import { type LedgerRecord, LedgerWriter, ledgerRecord } from './ledger';
 import { type HeldRequest, Limiter } from './limiter';
@@ -170,6 +171,20 @@ export class ReservationReconciler {
       );
       if (settled.applied) holdsReleased += 1;
     }
+    if (record.projectSpendHold && record.projectId !== undefined) {
+      // The project's month, held before the organization's: settled to the same bill, or freed.
+      const scope = projectScope(record.customerId, record.projectId);
+      const held = await spend.findHold(scope, record.month, record.holdId);
+      if (held !== undefined) {
+        const hold = { customerId: scope, month: record.month, reservedMicroUsd: held };
+        const settled = await spend.settle(
+          { ...hold, holdId: record.holdId },
+          // A bill exists only for a request that ran (or was admitted): else it is freed.
+          bill?.costMicroUsd ?? 0,
+        );
+        if (settled.applied) holdsReleased += 1;
+      }
+    }
     const applied = bill
       ? await limiter.settle(counterHold, bill.inputTokens + bill.outputTokens)
       : await limiter.release(counterHold);
@@ -195,6 +210,8 @@ export function reconciledRecord(record: ReservationRecord, now: Date): LedgerRe
     status: 'reconciled',
     startedAt: record.startedAt,
     finishedAt: now.toISOString(),
+    ...(record.projectId === undefined ? {} : { projectId: record.projectId }),
+    ...(record.apiKeyId === undefined ? {} : { apiKeyId: record.apiKeyId }),
   });
 }
 

@@ -1,5 +1,6 @@
 import type { ModelLimits, SpeechOffer, TierlineConfig } from '../../lib/config/schema';
 import type { Principal } from '../customers/authenticate';
+import { narrowLimits, narrowsAny, projectScope } from '../customers/project-limits';
 import { HttpError } from '../openai/errors';
 import { ownValue } from '../own';
 import type { DocumentClient } from '../storage/document-client';
@@ -200,6 +201,12 @@ export class RequestMetering {
       deadline: new Date(
         startedAt.getTime() + (this.deps.maxRequestMs ?? MAX_REQUEST_MS) + this.marginMs(),
       ).toISOString(),
+      projectId: principal.projectId,
+      ...(principal.keyId === undefined ? {} : { apiKeyId: principal.keyId }),
+      ...(principal.projectSpendLimitMicroUsd !== undefined &&
+      this.deps.config.tiers[principal.tier].spendLimit.allowed
+        ? { projectSpendHold: true }
+        : {}),
     };
     return this.admitHeld(request, limits, prices, startedAt, record);
   }
@@ -244,11 +251,26 @@ export class RequestMetering {
       }
       throw this.rateLimited(model, principal, limits, admission.counters, admission, startedAt);
     }
-    const { reservation } = admission;
+    const reservation: Reservation = { ...admission.reservation };
+    const project = await this.admitProject(request, limits, model, startedAt).catch(
+      async (error: unknown) => {
+        await releaseCounters(reservation, 'release after a project refusal failed');
+        throw error;
+      },
+    );
+    // The output may use what both the organization's and the project's counters gave.
+    if (project)
+      reservation.outputAllowance = Math.min(
+        reservation.outputAllowance,
+        project.reservation.outputAllowance,
+      );
+    const releaseProject = () =>
+      project && releaseCounters(project.reservation, 'release of a project hold failed');
     if ('upTo' in request.outputTokens) {
       const minimum = minimumDefaultOutput(limits, request.inputTokens, request.outputTokens.upTo);
       if (reservation.outputAllowance < minimum) {
         await releaseCounters(reservation, 'release of a default allowance too small failed');
+        await releaseProject();
         const c = admission.counters;
         const before: LimitCounters = {
           requestsToday: c.requestsToday - 1,
@@ -265,29 +287,181 @@ export class RequestMetering {
     }
     // The headers count what this request used so far (its prompt), not the output it may still
     // generate: a client pacing itself by them must not see its own reservation as spent.
-    const counters = withoutOutputReservation(admission.counters, reservation.outputAllowance);
-    const headers = rateLimitHeaders(limits, counters, startedAt.getTime());
-    // Every request of a paying tier reserves and settles its spend, limit or not: the month's
-    // spend is then always known when a limit is set, and the limit on the month item binds at once
-    // (see spend.ts).
-    const spendReservation = record.spendHold
-      ? await this.reserveSpend(request, prices, startedAt, record, reservation, headers)
-      : undefined;
+    // A project with limits of its own sees those: they are the ones it meets first.
+    const shown = project ?? { limits, counters: admission.counters };
+    const counters = withoutOutputReservation(shown.counters, reservation.outputAllowance);
+    const headers = rateLimitHeaders(shown.limits, counters, startedAt.getTime());
+    const { projectSpend, spendReservation } = await this.reserveSpends(
+      request,
+      { prices, startedAt, record, reservation, headers },
+      async () => {
+        await releaseCounters(reservation, 'release after a project spend refusal failed');
+        await releaseProject();
+      },
+      async () => {
+        await releaseProject();
+      },
+    );
     const headersAfter = (usedTokens: number) =>
       rateLimitHeaders(
-        limits,
+        shown.limits,
         withoutOutputReservation(counters, request.inputTokens - usedTokens),
         startedAt.getTime(),
       );
     return this.meteredRequest(
       request,
-      reservation,
+      { counters: reservation, project: project?.reservation, projectSpend },
       spendReservation,
       prices,
       record,
       headers,
       headersAfter,
     );
+  }
+
+  /**
+   * A project with limits of its own narrower than the organization's is admitted a second time,
+   * on counters of its own (`<customerId>@<projectId>`), after the organization's: the project's
+   * keys together stay within the project's limits, and every project within the organization's.
+   * Its hold carries no reservation record: the organization's counter item carries the request's
+   * one record, so the reconciler bills a crashed request once; a crashed request's project hold
+   * stays counted until its minute and day pass. Throws the 429 (or 413) of the project's limit.
+   */
+  private async admitProject(
+    request: MeteringRequest,
+    organization: ModelLimits,
+    model: string,
+    startedAt: Date,
+  ): Promise<
+    { reservation: Reservation; counters: LimitCounters; limits: ModelLimits } | undefined
+  > {
+    const { principal } = request;
+    const own = ownValue(principal.projectModelLimits, model);
+    if (organization.measure === 'audio_seconds' || !narrowsAny(organization, own))
+      return undefined;
+    const limits = narrowLimits(organization, own);
+    const admission = await this.deps.limiter.admit({
+      customerId: `${principal.customerId}@${principal.projectId}`,
+      model,
+      limits,
+      inputTokens: request.inputTokens,
+      outputTokens: request.outputTokens,
+      holdId: newHoldId(),
+      atMs: startedAt.getTime(),
+    });
+    if (admission.admitted) return { ...admission, limits };
+    const where = `project \`${principal.projectId}\``;
+    if (admission.reason === 'request_too_large') {
+      const message = requestTooLargeMessage(model, principal.customerId, admission, undefined);
+      throw new HttpError(413, 'tokens', `${message} (the limit of ${where})`, {
+        code: 'rate_limit_exceeded',
+      });
+    }
+    const refused = this.rateLimited(
+      model,
+      principal,
+      limits,
+      admission.counters,
+      admission,
+      startedAt,
+    );
+    refused.message = `${refused.message} This is the limit of ${where}, set by the organization.`;
+    throw refused;
+  }
+
+  /**
+   * Every request of a paying tier reserves and settles its spend, limit or not: the month's spend
+   * is then always known when a limit is set, and the limit on the month item binds at once (see
+   * spend.ts). The project's month first, then the organization's: the organization's hold stays
+   * the last admission hold, which tells the reconciler the request was admitted (crash-safety.ts
+   * rule 2). `projectRefused` gives back the counters; `organizationRefused` the project's counters
+   * (the organization's reservation gives back its own).
+   */
+  private async reserveSpends(
+    request: MeteringRequest,
+    held: {
+      prices: TokenPrices;
+      startedAt: Date;
+      record: ReservationRecord;
+      reservation: Reservation;
+      headers: Record<string, string>;
+    },
+    projectRefused: () => Promise<void>,
+    organizationRefused: () => Promise<void>,
+  ): Promise<{ projectSpend?: SpendReservation; spendReservation?: SpendReservation }> {
+    const { prices, startedAt, record, reservation, headers } = held;
+    const projectSpend = record.projectSpendHold
+      ? await this.reserveProjectSpend(request, prices, record, reservation, headers).catch(
+          async (error: unknown) => {
+            await projectRefused();
+            throw error;
+          },
+        )
+      : undefined;
+    const spendReservation = record.spendHold
+      ? await this.reserveSpend(request, prices, startedAt, record, reservation, headers).catch(
+          async (error: unknown) => {
+            if (projectSpend)
+              await this.deps.spend
+                .settle(projectSpend, 0)
+                .catch((e) =>
+                  this.deps.logError?.('release of project spend failed', { error: e }),
+                );
+            await organizationRefused();
+            throw error;
+          },
+        )
+      : undefined;
+    return { projectSpend, spendReservation };
+  }
+
+  /**
+   * Reserves the request's most expensive outcome against its project's month, for a project with
+   * a spend limit (on `<customerId>@<projectId>`, marked with the request's hold id, so the
+   * reconciler settles it too). Refuses with 429 `insufficient_quota` over the project's limit; the
+   * caller gives back the counters.
+   */
+  private async reserveProjectSpend(
+    request: MeteringRequest,
+    prices: TokenPrices,
+    record: ReservationRecord,
+    reservation: Reservation,
+    headers: Record<string, string>,
+  ): Promise<SpendReservation> {
+    const { principal } = request;
+    const maxCost = costMicroUsd(
+      { inputTokens: request.inputTokens, outputTokens: reservation.outputAllowance },
+      prices,
+    );
+    const scope = projectScope(principal.customerId, principal.projectId);
+    const hold = { holdId: record.holdId, at: new Date(record.startedAt) };
+    let spend: Awaited<ReturnType<SpendTracker['reserve']>>;
+    try {
+      spend = await this.deps.spend.reserve(
+        scope,
+        principal.projectSpendLimitMicroUsd,
+        maxCost,
+        hold,
+      );
+    } catch (error) {
+      // It may have applied without its answer arriving: settling its mark makes sure.
+      await this.deps.spend
+        .settle({ customerId: scope, month: record.month, reservedMicroUsd: maxCost, ...hold }, 0)
+        .catch(() => undefined);
+      throw error;
+    }
+    if (!spend.admitted) {
+      throw new HttpError(
+        429,
+        'insufficient_quota',
+        `Project \`${principal.projectId}\` reached its monthly spend limit of ` +
+          `$${formatUsd(spend.limitMicroUsd)} (spent $${formatUsd(spend.spentMicroUsd)} this month, ` +
+          `$${formatUsd(maxCost)} needed at most for this request). An organization owner can raise ` +
+          'it (POST /v1/organization/projects/{project_id}/spend_limit), or wait for the next month (UTC).',
+        { code: 'insufficient_quota', headers: { ...headers, 'x-should-retry': 'false' } },
+      );
+    }
+    return spend.reservation;
   }
 
   /**
@@ -387,7 +561,7 @@ export class RequestMetering {
 
   private meteredRequest(
     request: MeteringRequest,
-    reservation: Reservation,
+    holds: { counters: Reservation; project?: Reservation; projectSpend?: SpendReservation },
     spendReservation: SpendReservation | undefined,
     prices: TokenPrices,
     record: ReservationRecord,
@@ -409,10 +583,14 @@ export class RequestMetering {
     const thresholds =
       this.deps.config.tiers[request.principal.tier].spendLimit.alertThresholdsPercent;
     // Spend, then the counter hold, which carries the record (crash-safety.ts rules 3, 4).
+    const reservation = holds.counters;
     const settleHolds = async (bill: LedgerRecord) => {
       if (spendReservation)
         await this.deps.spend.settle(spendReservation, bill.costMicroUsd, thresholds);
+      if (holds.projectSpend) await this.deps.spend.settle(holds.projectSpend, bill.costMicroUsd);
       await this.deps.limiter.settle(reservation, bill.inputTokens + bill.outputTokens);
+      if (holds.project)
+        await this.deps.limiter.settle(holds.project, bill.inputTokens + bill.outputTokens);
     };
     return {
       outputAllowance: reservation.outputAllowance,
@@ -422,7 +600,9 @@ export class RequestMetering {
       release: once(async () => {
         // crash-safety.ts rule 6.
         if (spendReservation) await this.deps.spend.settle(spendReservation, 0);
+        if (holds.projectSpend) await this.deps.spend.settle(holds.projectSpend, 0);
         await this.deps.limiter.release(reservation);
+        if (holds.project) await this.deps.limiter.release(holds.project);
       }),
       finish: (outcome) =>
         once(async () => {
@@ -439,6 +619,9 @@ export class RequestMetering {
             status: outcome.status,
             startedAt: record.startedAt,
             finishedAt: this.now().toISOString(),
+            // From the principal the request already carries: no read on the request path.
+            projectId: request.principal.projectId,
+            ...(request.principal.keyId === undefined ? {} : { apiKeyId: request.principal.keyId }),
           });
           // The ledger first, then the holds (crash-safety.ts rule 4).
           const written = await this.deps.ledger.write(bill);

@@ -57,6 +57,11 @@ export interface ReservationRecord {
   /** ISO timestamps: the request's start (its ledger day) and the time after which the reconciler takes it. */
   startedAt: string;
   deadline: string;
+  /** The request's project and key, so a reconciled record counts where the request ran. */
+  projectId?: string;
+  apiKeyId?: string;
+  /** Whether the request holds spend on its project's month too (a project with a spend limit). */
+  projectSpendHold?: boolean;
 }
 
 /**
@@ -77,6 +82,11 @@ export interface StoredRecord {
   dl: number;
   /** {@link ReservationRecord.calledModel}: only on a fine-tune's record. */
   m?: string;
+  /** {@link ReservationRecord.projectId} and `apiKeyId`: absent on records written before them. */
+  p?: string;
+  k?: string;
+  /** {@link ReservationRecord.projectSpendHold}: only when true. */
+  ps?: boolean;
 }
 
 export function storedRecord(record: ReservationRecord): StoredRecord {
@@ -90,6 +100,9 @@ export function storedRecord(record: ReservationRecord): StoredRecord {
     at: Date.parse(record.startedAt),
     dl: Date.parse(record.deadline),
     ...(record.calledModel === undefined ? {} : { m: record.calledModel }),
+    ...(record.projectId === undefined ? {} : { p: record.projectId }),
+    ...(record.apiKeyId === undefined ? {} : { k: record.apiKeyId }),
+    ...(record.projectSpendHold ? { ps: true } : {}),
   };
 }
 
@@ -113,6 +126,9 @@ export function recordFrom(
     prices: { inputMicroUsdPerMillion: stored.pi, outputMicroUsdPerMillion: stored.po },
     startedAt,
     deadline: new Date(stored.dl).toISOString(),
+    ...(stored.p === undefined ? {} : { projectId: stored.p }),
+    ...(stored.k === undefined ? {} : { apiKeyId: stored.k }),
+    ...(stored.ps ? { projectSpendHold: true } : {}),
   };
 }
 

@@ -33,13 +33,14 @@ const QWEN_14B = 'qwen3-14b';
 const QWEN_32B = 'qwen3-32b';
 
 /**
- * Whisper on vLLM, which serves `/v1/audio/transcriptions` and `/v1/audio/translations` for
- * `WhisperForConditionalGeneration` (AWS's vLLM SageMaker image, `deep-learning-containers/vllm`
- * 0.11.2 `-sagemaker-v1.2`, copied into the account's ECR as its docs ask). Not deployed yet: the
- * API serves these models in local mode only (docs/speech-to-text.md says what is left).
+ * Whisper on vLLM, which serves `/v1/audio/transcriptions` for `WhisperForConditionalGeneration`:
+ * AWS's vLLM deep learning container for SageMaker, with aws/model-hosting-container-standards (its
+ * handler customisation), published at public.ecr.aws/deep-learning-containers/vllm under this tag.
+ * SageMaker pulls from the account's private ECR only: copy it into a repository named `vllm` of
+ * the deployment's account and region first (docs/speech-to-text.md, "Deploying").
  */
 const VLLM_SAGEMAKER_IMAGE =
-  'public.ecr.aws/deep-learning-containers/vllm:0.11.2-gpu-py312-cu129-ubuntu22.04-sagemaker-v1.2';
+  '${AWS::AccountId}.dkr.ecr.${AWS::Region}.amazonaws.com/vllm:0.11.2-gpu-py312-cu129-ubuntu22.04-sagemaker-v1.2';
 const WHISPER_TURBO = 'whisper-large-v3-turbo';
 const WHISPER_V3 = 'whisper-large-v3';
 

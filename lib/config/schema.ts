@@ -736,11 +736,34 @@ export const consoleSchema = z
   .strict();
 export type ConsoleConfig = z.infer<typeof consoleSchema>;
 
+/** Self-service sign-up (lambda/accounts/sign-up.ts): who may create a Free organization. */
+export const signUpSchema = z
+  .object({
+    /**
+     * Domains whose addresses may not create an organization (throwaway mail services), matched
+     * on the address's domain and its parents; lower case, without `@`. Empty by default.
+     */
+    disposableDomains: z
+      .array(
+        z
+          .string()
+          .regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'a domain in lower case, such as mailinator.com'),
+      )
+      .max(100_000)
+      .default([]),
+    /** Sign-up calls one address may make per hour (retries included) before 429. */
+    attemptsPerHour: positiveInt.max(1_000).default(10),
+  })
+  .strict();
+export type SignUpConfig = z.infer<typeof signUpSchema>;
+export const DEFAULT_SIGN_UP_CONFIG: SignUpConfig = { disposableDomains: [], attemptsPerHour: 10 };
+
 export const configSchema = z
   .object({
     environment: environmentSchema,
     files: filesSchema.default(DEFAULT_FILES_CONFIG),
     billing: billingSchema.default(DEFAULT_BILLING_CONFIG),
+    signUp: signUpSchema.default(DEFAULT_SIGN_UP_CONFIG),
     console: consoleSchema,
     models: z.record(modelId, modelSchema).refine((m) => Object.keys(m).length > 0, {
       message: 'the catalog needs at least one model',

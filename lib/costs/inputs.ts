@@ -134,6 +134,11 @@ export const defaultCostInputs: CostInputsInput = {
   region: 'us-east-1',
   prices: {
     sagemakerInstanceHour: {
+      'ml.g5.xlarge': {
+        value: 1.408,
+        source: `${AWS_PRICING}, SageMaker real-time inference (1x A10G): the Whisper endpoints; verify: not confirmed from the page itself`,
+        readOn: READ_ON,
+      },
       'ml.g5.2xlarge': {
         value: 1.515,
         source: `${AWS_PRICING}, SageMaker real-time inference (1x A10G)`,

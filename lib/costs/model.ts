@@ -302,9 +302,10 @@ export function idleCost(
   resources: FixedResources,
 ): IdleCost {
   const scaleToZero = config.environment.inference.scaleToZero;
-  const gpu = Object.entries(config.models).map(([model, m]) => {
-    // Mirrors lib/constructs/inference/model-endpoint.ts: min 0 instances with scale to zero, else
-    // at least 1.
+  // Chat and speech models alike: one endpoint each, shaped the same (model-endpoint.ts,
+  // speech-endpoint.ts): min 0 instances with scale to zero, else at least 1.
+  const endpoints = [...Object.entries(config.models), ...Object.entries(config.speechModels)];
+  const gpu = endpoints.map(([model, m]) => {
     const instances = scaleToZero ? 0 : Math.max(1, m.instanceCount.min);
     const hourly = inputs.prices.sagemakerInstanceHour[m.instanceType]?.value;
     if (hourly === undefined && instances > 0) {

@@ -7,8 +7,9 @@ import type { Construct } from 'constructs';
 import { type TierlineConfig, targetConcurrencyPerCopy } from '../config/schema';
 import type { FineTuningStore } from '../constructs/fine-tuning/fine-tuning-store';
 import { InferenceRole } from '../constructs/inference/inference-role';
-import { acceptsVolumeKmsKey, verifySpeechModelFits } from '../constructs/inference/instance-types';
+import { acceptsVolumeKmsKey } from '../constructs/inference/instance-types';
 import { ModelEndpoint } from '../constructs/inference/model-endpoint';
+import { SpeechEndpoint } from '../constructs/inference/speech-endpoint';
 import { notificationsTopicName } from '../constructs/metering/usage-metering';
 
 export interface InferenceStackProps extends StackProps {
@@ -30,6 +31,8 @@ export class InferenceStack extends Stack {
   public readonly volumeKey?: Key;
   /** By model id. */
   public readonly models: Readonly<Record<string, ModelEndpoint>>;
+  /** The speech-to-text models (Whisper), by model id. */
+  public readonly speechModels: Readonly<Record<string, SpeechEndpoint>>;
 
   constructor(scope: Construct, id: string, props: InferenceStackProps) {
     super(scope, id, props);
@@ -37,7 +40,11 @@ export class InferenceStack extends Stack {
     const env = config.environment;
 
     this.role = new InferenceRole(this, 'ExecutionRole');
-    if (Object.values(config.models).some((m) => acceptsVolumeKmsKey(m.instanceType))) {
+    const instanceTypes = [
+      ...Object.values(config.models),
+      ...Object.values(config.speechModels),
+    ].map((m) => m.instanceType);
+    if (instanceTypes.some(acceptsVolumeKmsKey)) {
       this.volumeKey = new Key(this, 'VolumeKey', {
         description: 'Tierline inference: ML storage volumes of the SageMaker endpoint instances',
         enableKeyRotation: true,
@@ -54,10 +61,6 @@ export class InferenceStack extends Stack {
       this.role.grantAdapterRead(props.fineTuning.bucketName, props.fineTuning.encryptionKey);
     }
 
-    // Not deployed yet: their instance types are checked all the same (docs/speech-to-text.md).
-    for (const [modelId, model] of Object.entries(config.speechModels))
-      verifySpeechModelFits(modelId, model);
-
     this.models = Object.fromEntries(
       Object.entries(config.models).map(([modelId, model]) => [
         modelId,
@@ -70,6 +73,20 @@ export class InferenceStack extends Stack {
           volumeKey: this.volumeKey,
           scaleToZero: env.inference.scaleToZero,
           targetConcurrentRequestsPerCopy: targetConcurrencyPerCopy(model, env),
+        }),
+      ]),
+    );
+
+    this.speechModels = Object.fromEntries(
+      Object.entries(config.speechModels).map(([modelId, model]) => [
+        modelId,
+        new SpeechEndpoint(this, modelId, {
+          environmentName: env.name,
+          modelId,
+          model,
+          role: this.role,
+          volumeKey: this.volumeKey,
+          scaleToZero: env.inference.scaleToZero,
         }),
       ]),
     );

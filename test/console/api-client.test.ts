@@ -156,7 +156,7 @@ describe('console API client', () => {
     })
       .fileContent('file-x')
       .catch((e: unknown) => e);
-    expect(missing).toMatchObject({ status: 404, code: 'file_not_found', title: 'Not found' });
+    expect(missing).toMatchObject({ status: 404, code: 'file_not_found', title: 'File not found' });
     const route = await api(404, {
       message: 'Invalid URL (GET /v1/fine_tuning/jobs)',
       type: 'invalid_request_error',
@@ -246,5 +246,59 @@ describe('console API client', () => {
       events.push(e);
     }
     expect(events).toEqual([{ choices: [] }]);
+  });
+
+  it('streams a Responses reply: its text deltas, its usage in chat names, an error event raised', async () => {
+    const event = (e: object) => `event: x\ndata: ${JSON.stringify(e)}\n\n`;
+    const calls: RequestInit[] = [];
+    const answer = (pieces: string[]) =>
+      (async (_url: string, init: RequestInit) => {
+        calls.push(init);
+        return new Response(stream(pieces), { status: 200 });
+      }) as unknown as typeof fetch;
+    const seen: string[] = [];
+    const reply = await new ConsoleApi(
+      KEY,
+      '/v1',
+      answer([
+        event({ type: 'response.created', response: {} }),
+        event({ type: 'response.output_text.delta', delta: 'Hel' }),
+        event({ type: 'response.output_text.delta', delta: 'lo' }),
+        event({
+          type: 'response.completed',
+          response: { usage: { input_tokens: 4, output_tokens: 2, total_tokens: 6 } },
+        }),
+      ]),
+    ).respond({ model: 'm', input: [{ role: 'user', content: 'hi' }] }, (p) => seen.push(p));
+    expect(seen).toEqual(['Hel', 'lo']);
+    expect(reply).toMatchObject({
+      text: 'Hello',
+      finishReason: 'stop',
+      usage: { prompt_tokens: 4, completion_tokens: 2, total_tokens: 6 },
+    });
+    expect(JSON.parse(calls[0]?.body as string)).toMatchObject({ stream: true, store: false });
+
+    const failing = new ConsoleApi(
+      KEY,
+      '/v1',
+      answer([event({ type: 'error', code: 'model_error', message: 'boom' })]),
+    );
+    await expect(failing.respond({ model: 'm', input: [] }, () => undefined)).rejects.toMatchObject(
+      { title: 'The reply stopped with an error', message: 'boom' },
+    );
+  });
+
+  it('uploads a file as multipart, with no JSON content type over its boundary', async () => {
+    const calls: { url: string; init: RequestInit }[] = [];
+    const api = new ConsoleApi(KEY, '/v1', (async (url: string, init: RequestInit) => {
+      calls.push({ url, init });
+      return new Response(JSON.stringify({ id: 'file-1' }), { status: 200 });
+    }) as unknown as typeof fetch);
+    await api.uploadFile(new Blob(['{}\n']), 'b.jsonl', 'batch');
+    const init = calls[0]?.init as RequestInit;
+    expect(calls[0]?.url).toBe('/v1/files');
+    expect(init.body).toBeInstanceOf(FormData);
+    expect((init.body as FormData).get('purpose')).toBe('batch');
+    expect(init.headers).toEqual({ authorization: `Bearer ${KEY}` });
   });
 });

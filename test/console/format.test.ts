@@ -9,11 +9,18 @@ import {
   formatUsd,
   legendDay,
   legendValue,
+  MODEL_COLOURS,
+  modelColour,
+  nextMonthStart,
   nextTier,
   percentOf,
   replyCostUsd,
+  shortModelName,
   spendMarks,
+  spendStanding,
+  stackSeries,
   usageSeries,
+  withPremium,
 } from '../../console/src/format';
 
 describe('console formatting', () => {
@@ -171,5 +178,52 @@ describe('console formatting', () => {
     const plans = [{ id: 'free' }, { id: 'developer' }, { id: 'enterprise' }];
     expect(nextTier(plans, 'free')?.id).toBe('developer');
     expect(nextTier(plans, 'enterprise')).toBeUndefined();
+  });
+
+  it('gives a model the same colour from its id alone, whatever else is charted', () => {
+    const ft = 'ft:qwen3-8b:org_7Hq2:support-bot:Zx81LmQ0aa9PqR';
+    expect(modelColour(ft)).toBe(modelColour(ft));
+    expect(MODEL_COLOURS).toContain(modelColour('qwen3-8b'));
+    // Spread over the palette: ten ids use more than half of its colours.
+    const ids = Array.from({ length: 10 }, (_, i) => `model-${i}`);
+    expect(new Set(ids.map(modelColour)).size).toBeGreaterThan(MODEL_COLOURS.length / 2);
+  });
+
+  it("shortens a fine-tuned id for a legend to base, suffix and the id's end", () => {
+    expect(shortModelName('ft:qwen3-8b:org_7Hq2:support-bot:Zx81LmQ0aa9PqR')).toBe(
+      'ft:qwen3-8b:support-bot:…aa9PqR',
+    );
+    expect(shortModelName('qwen3-8b')).toBe('qwen3-8b');
+    expect(shortModelName('ft:odd')).toBe('ft:odd');
+  });
+
+  it('stacks the models of a day so each bar is as tall as the day total', () => {
+    expect(
+      stackSeries([
+        [1, 0, 2],
+        [3, 4, 0],
+        [0, 1, 1],
+      ]),
+    ).toEqual([
+      [1, 0, 2],
+      [4, 4, 2],
+      [4, 5, 3],
+    ]);
+    expect(stackSeries([])).toEqual([]);
+  });
+
+  it('says when a spend limit resets and whether it is reached, counting spend held in flight', () => {
+    expect(nextMonthStart('2026-12')).toBe('2027-01-01');
+    expect(nextMonthStart('2026-02')).toBe('2026-03-01');
+    expect(spendStanding(null, 5, 0)).toEqual({ state: 'none' });
+    expect(spendStanding(10, 4, 1)).toEqual({ state: 'under', leftUsd: 5 });
+    expect(spendStanding(10, 9, 1)).toEqual({ state: 'reached' });
+    expect(spendStanding(0, 0, 0)).toEqual({ state: 'reached' });
+  });
+
+  it("prices a fine-tuned model at its base model's prices plus the plan's premium", () => {
+    expect(
+      withPremium({ input_usd_per_million_tokens: 0.05, output_usd_per_million_tokens: 0.08 }, 25),
+    ).toEqual({ input_usd_per_million_tokens: 0.0625, output_usd_per_million_tokens: 0.1 });
   });
 });

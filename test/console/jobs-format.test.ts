@@ -2,10 +2,13 @@ import type { Batch, ModelEntry } from '../../console/src/api-client';
 import {
   batchEndedAt,
   batchFileName,
+  batchOutcome,
+  batchOutcomeWords,
   batchProgress,
   batchStatusWords,
   fineTunedBase,
   fineTunedModels,
+  formatBytes,
   formatEstimatedCost,
   formatTrainedTokens,
   isBatchActive,
@@ -124,5 +127,29 @@ describe('console formatting of batches and fine-tuning jobs', () => {
     expect(isRouteMissing({ status: 404, code: 'fine_tuning_job_not_found' })).toBe(false);
     expect(isRouteMissing({ status: 403, code: 'unknown_url' })).toBe(false);
     expect(isRouteMissing(undefined)).toBe(false);
+  });
+
+  it('colours a batch by its outcome: a completed batch with failed lines is never green', () => {
+    const counts = (completed: number, failed: number) => ({
+      request_counts: { total: completed + failed, completed, failed },
+    });
+    const outcome = (status: Batch['status'], c: number, f: number) =>
+      batchOutcome(batch({ status, ...counts(c, f) }));
+    expect(outcome('completed', 10, 0)).toBe('succeeded');
+    expect(outcome('completed', 7, 3)).toBe('partial');
+    expect(outcome('completed', 0, 10)).toBe('failed');
+    expect(outcome('failed', 0, 0)).toBe('failed');
+    expect(outcome('expired', 4, 0)).toBe('stopped');
+    expect(outcome('cancelled', 4, 0)).toBe('stopped');
+    expect(outcome('in_progress', 4, 0)).toBe('running');
+    expect(batchOutcomeWords(batch({ status: 'completed', ...counts(7, 3) }))).toBe(
+      'Completed: 3 of 10 requests failed',
+    );
+    expect(batchOutcomeWords(batch({ status: 'completed', ...counts(0, 2) }))).toBe(
+      'Completed: every request failed',
+    );
+    expect(batchOutcomeWords(batch({ status: 'failed', ...counts(0, 0) }))).toBe('Failed');
+    expect(formatBytes(812)).toBe('812 B');
+    expect(formatBytes(14_540)).toBe('14.2 KB');
   });
 });

@@ -34,7 +34,11 @@ function roundInputs(overrides: Partial<CostInputsInput> = {}) {
     ...defaultCostInputs,
     prices: {
       ...defaultCostInputs.prices,
-      sagemakerInstanceHour: { 'ml.g6e.xlarge': sourced(3.6), 'ml.g6e.12xlarge': sourced(36) },
+      sagemakerInstanceHour: {
+        'ml.g5.xlarge': sourced(1.5),
+        'ml.g6e.xlarge': sourced(3.6),
+        'ml.g6e.12xlarge': sourced(36),
+      },
       lambdaGbSecond: sourced(0.00001),
       lambdaPerMillionRequests: sourced(0.2),
       apiGatewayRestPerMillionRequests: sourced(3.5),
@@ -289,16 +293,22 @@ describe('the most a Free customer can cost', () => {
 });
 
 describe('idle cost', () => {
-  it('keeps no GPU in dev (scale to zero) and one instance per model in prod', () => {
+  it('keeps no GPU in dev (scale to zero) and one instance per model, speech models too, in prod', () => {
     const inputs = roundInputs();
     const resources = { kmsKeys: 3, alarms: 10, interfaceEndpointAzs: 0 };
     const devIdle = idleCost(dev, inputs, resources);
     expect(devIdle.gpu.every((g) => g.instances === 0 && g.monthlyUsd === 0)).toBe(true);
     expect(devIdle.monthlyUsd).toBeCloseTo(3 * 1 + 10 * 0.1, 9);
     const prodIdle = idleCost(prod, inputs, resources);
-    // 730 h x ($3.60 + $3.60 + $36) + $4.
-    expect(prodIdle.gpu.map((g) => g.instances)).toEqual([1, 1, 1]);
-    expect(prodIdle.monthlyUsd).toBeCloseTo(730 * (3.6 + 3.6 + 36) + 4, 6);
+    // 730 h x ($3.60 + $3.60 + $36 + 2 Whisper endpoints x $1.50) + $4.
+    expect(prodIdle.gpu.map((g) => [g.model, g.instances])).toEqual([
+      ['qwen3-8b', 1],
+      ['qwen3-14b', 1],
+      ['qwen3-32b', 1],
+      ['whisper-large-v3-turbo', 1],
+      ['whisper-large-v3', 1],
+    ]);
+    expect(prodIdle.monthlyUsd).toBeCloseTo(730 * (3.6 + 3.6 + 36 + 2 * 1.5) + 4, 6);
   });
 
   it("counts the KMS keys and alarms of the environment's own templates", () => {

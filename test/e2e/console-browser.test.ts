@@ -31,7 +31,16 @@ declare function getComputedStyle(element: unknown): any;
  * axe-core, and a screenshot of every page at laptop and phone width under `.screenshots/console/`
  * (git-ignored).
  */
-const PAGES = ['plan', 'usage', 'keys', 'spend', 'batches', 'fine-tuning', 'playground'] as const;
+const PAGES = [
+  'plan',
+  'usage',
+  'keys',
+  'spend',
+  'files',
+  'batches',
+  'fine-tuning',
+  'playground',
+] as const;
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 requireChromium();
@@ -151,10 +160,12 @@ describe('the web console in Chromium', () => {
         (el.textContent ?? '').split(' ').length > 2
       );
     });
-    const partial = (await reply.textContent()) ?? '';
+    const partial = (await reply.locator('.turn-text').textContent()) ?? '';
     const stats = page.getByTestId('reply-stats');
     await stats.waitFor();
-    const full = (await reply.textContent()) ?? '';
+    // Streamed to its end, the reply is the conversation's answer.
+    const full =
+      (await page.getByTestId('assistant-turn').last().locator('.turn-text').textContent()) ?? '';
     expect(full.length).toBeGreaterThan(partial.length);
     expect(full.startsWith(partial)).toBe(true);
     await expectText(stats, '20 out');
@@ -382,6 +393,7 @@ function linkName(name: (typeof PAGES)[number]): string {
     usage: 'Usage',
     keys: 'Keys',
     spend: 'Spend limit',
+    files: 'Files',
     batches: 'Batches',
     'fine-tuning': 'Fine-tuning',
     playground: 'Playground',
@@ -393,6 +405,7 @@ const PAGE_HEADINGS: Record<(typeof PAGES)[number], string> = {
   usage: 'Usage',
   keys: 'API keys',
   spend: 'Spend limit',
+  files: 'Files',
   batches: 'Batches',
   'fine-tuning': 'Fine-tuning',
   playground: 'Playground',

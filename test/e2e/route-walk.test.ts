@@ -1,8 +1,15 @@
+import {
+  CognitoIdentityProviderClient,
+  ConfirmSignUpCommand,
+  InitiateAuthCommand,
+  SignUpCommand,
+} from '@aws-sdk/client-cognito-identity-provider';
 import { isAdministrativePath } from '../../lambda/accounts/authorization';
 import { MembershipsRepository } from '../../lambda/accounts/memberships';
 import { defaultProjectId } from '../../lambda/customers/key-permissions';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
+import { readLocalMail } from '../../local/local-cognito';
 import { LOCAL_CUSTOMERS_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { adapterFiles, entriesOf, zipOf } from '../support/adapters';
 import { wavFile } from '../support/audio-files';
@@ -91,10 +98,53 @@ interface Walk {
   status?: number;
 }
 
+/** A verified user of local mode's pool, signed in: its access token. */
+async function signedInSession(local: LocalMode, email: string): Promise<string> {
+  const ClientId = local.signIn?.clientId ?? '';
+  const cognito = new CognitoIdentityProviderClient({
+    endpoint: local.signIn?.endpoint,
+    region: 'local',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  try {
+    await cognito.send(new SignUpCommand({ ClientId, Username: email, Password: PASSWORD }));
+    const mail = readLocalMail(local.signIn?.mailFile ?? '').find((m) => m.to === email);
+    await cognito.send(
+      new ConfirmSignUpCommand({ ClientId, Username: email, ConfirmationCode: mail?.code }),
+    );
+    const auth = await cognito.send(
+      new InitiateAuthCommand({
+        ClientId,
+        AuthFlow: 'USER_PASSWORD_AUTH',
+        AuthParameters: { USERNAME: email, PASSWORD },
+      }),
+    );
+    return auth.AuthenticationResult?.AccessToken ?? '';
+  } finally {
+    cognito.destroy();
+  }
+}
+const PASSWORD = 'Correct-Horse-9-battery';
+
 /** One entry per operation of the document (`METHOD path`); the test below fails when one is missing. */
 const WALKS: Record<string, Walk> = {
   'GET /v1/plans': { path: '/v1/plans', public: true, invalid: [] },
   'GET /v1/me': { path: '/v1/me', invalid: [{ noKey: true, status: 401 }] },
+  // A console session's (keyFor): the walk's user signs up its Free organization.
+  'POST /v1/account/organizations': {
+    path: '/v1/account/organizations',
+    body: { name: 'Walk organization' },
+    invalid: [
+      { noKey: true, status: 401 },
+      { body: { name: '' }, status: 400 },
+      { body: { name: 'x', plan: 'enterprise' }, status: 400 },
+      { raw: 'not json', status: 400 },
+    ],
+  },
+  'GET /v1/account/organizations': {
+    path: '/v1/account/organizations',
+    invalid: [{ noKey: true, status: 401 }],
+  },
   'GET /v1/models': { path: '/v1/models', invalid: [{ noKey: true, status: 401 }] },
   'GET /v1/models/{model}': {
     path: `/v1/models/${MODEL}`,
@@ -426,6 +476,40 @@ const WALKS: Record<string, Walk> = {
       { path: '/v1/organization/projects/{defaultproject}/api_keys/key_nope', status: 404 },
     ],
   },
+  'GET /v1/organization/projects/{project_id}/rate_limits': {
+    path: '/v1/organization/projects/{project}/rate_limits',
+    invalid: [{ path: '/v1/organization/projects/proj_nope/rate_limits', status: 404 }],
+  },
+  'POST /v1/organization/projects/{project_id}/rate_limits/{rate_limit_id}': {
+    path: '/v1/organization/projects/{project}/rate_limits/rl-qwen3-8b',
+    body: { max_requests_per_1_day: 10_000 },
+    invalid: [
+      { body: { max_requests_per_1_day: 1e12 }, status: 400 },
+      { body: { max_tokens_per_1_minute: 'many' }, status: 400 },
+      { path: '/v1/organization/projects/{project}/rate_limits/rl-nope', body: {}, status: 404 },
+    ],
+  },
+  'POST /v1/organization/projects/{project_id}/spend_limit': {
+    path: '/v1/organization/projects/{project}/spend_limit',
+    body: { threshold_amount: 500, currency: 'USD', interval: 'month' },
+    invalid: [
+      { body: { threshold_amount: 0, currency: 'USD', interval: 'month' }, status: 400 },
+      { body: { threshold_amount: 5, currency: 'EUR', interval: 'month' }, status: 400 },
+      {
+        path: '/v1/organization/projects/proj_nope/spend_limit',
+        body: { threshold_amount: 500, currency: 'USD', interval: 'month' },
+        status: 404,
+      },
+    ],
+  },
+  'GET /v1/organization/projects/{project_id}/spend_limit': {
+    path: '/v1/organization/projects/{project}/spend_limit',
+    invalid: [{ path: '/v1/organization/projects/proj_nope/spend_limit', status: 404 }],
+  },
+  'DELETE /v1/organization/projects/{project_id}/spend_limit': {
+    path: '/v1/organization/projects/{project2}/spend_limit',
+    invalid: [{ path: '/v1/organization/projects/proj_nope/spend_limit', status: 404 }],
+  },
   'GET /v1/organization/admin_api_keys': {
     path: '/v1/organization/admin_api_keys',
     invalid: [{ query: 'limit=101', status: 400 }],
@@ -507,6 +591,24 @@ const WALKS: Record<string, Walk> = {
     status: 403,
     invalid: [{ noKey: true, status: 401 }],
   },
+  'GET /v1/organization/usage/completions': {
+    path: '/v1/organization/usage/completions',
+    query: 'start_time=1700000000&bucket_width=1h&group_by[]=project_id&group_by[]=model',
+    invalid: [
+      { query: 'bucket_width=1d', status: 400 },
+      { query: 'start_time=1700000000&limit=32', status: 400 },
+    ],
+  },
+  'GET /v1/organization/usage/audio_transcriptions': {
+    path: '/v1/organization/usage/audio_transcriptions',
+    query: 'start_time=1700000000&group_by=api_key_id',
+    invalid: [{ query: 'start_time=1700000000&group_by=batch', status: 400 }],
+  },
+  'GET /v1/organization/costs': {
+    path: '/v1/organization/costs',
+    query: 'start_time=1700000000&group_by=line_item&limit=180',
+    invalid: [{ query: 'start_time=1700000000&bucket_width=1m', status: 400 }],
+  },
   'POST /v1/uploads/{upload_id}/cancel': {
     path: '/v1/uploads/{upload3}/cancel',
     once: true,
@@ -526,8 +628,13 @@ describe('the route walk: every documented operation, valid and invalid', () => 
   let key: string;
   /** The same customer's admin key: administrative routes refuse an inference key. */
   let adminKey: string;
+  let sessionToken: string;
   const keyFor = (path: string) =>
-    isAdministrativePath(path.split('?')[0] ?? path) ? adminKey : key;
+    path.includes('/account/organizations')
+      ? sessionToken
+      : isAdministrativePath(path.split('?')[0] ?? path)
+        ? adminKey
+        : key;
   const ids: Record<string, string> = {};
   let makeBatch: () => Promise<string>;
   const fill = (text: string) =>
@@ -545,6 +652,7 @@ describe('the route walk: every documented operation, valid and invalid', () => 
         overrides: { tiers: { developer: { edge: { rateLimit: 10_000, burstLimit: 10_000 } } } },
       }),
       port: 0,
+      signIn: {},
       // Slow enough that a one-line batch is still running when the walk cancels it.
       backend: new TestModelBackend({ replyTokens: 3, timeToFirstTokenMs: 1_000 }),
       // Stands in for Step Functions so that jobs stay active for the walk to cancel (a job that
@@ -562,6 +670,7 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     const developer = local.demoCustomers.find((d) => d.tier === 'developer');
     key = developer?.apiKey ?? '';
     adminKey = (await local.operator.createAdminKey(developer?.customerId ?? '', 'walk')).key;
+    sessionToken = await signedInSession(local, 'walker@route-walk.test');
     // The objects the walks of `/files/{id}` and `/uploads/{id}` act on.
     const made = async (path: string, init: { body?: unknown; form?: FormData }) => {
       const response = await send('POST', path, init);

@@ -16,9 +16,9 @@ const FUNCTION_POLICY_BYTES = 20 * 1024;
 /** Headroom: a policy may use three quarters of Lambda's limit, so a few more permissions still deploy. */
 const POLICY_HEADROOM = 0.75;
 /**
- * CloudFormation: 500 resources per stack. Held at 400 (the Api stack has 295 in dev, 294 in prod,
- * with Responses, the administration API and billing, since `/openai/v1` mirrors only the
- * streaming and public families), so a stack that grows is split or slimmed well before
+ * CloudFormation: 500 resources per stack. Held at 400 (the Api stack has 298 in dev, 297 in prod,
+ * with Responses, the administration API, billing and audio transcriptions, since `/openai/v1`
+ * mirrors only the streaming and public families), so a stack that grows is split or slimmed well before
  * CloudFormation refuses it; a route adds about 3 resources (its resource, method and CORS
  * preflight; 6 when mirrored).
  */

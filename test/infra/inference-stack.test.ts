@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { TRANSCRIPTION_HANDLER } from '../../lambda/audio/vllm-speech-container';
 import {
   endpointName,
   inferenceComponentName,
@@ -54,6 +55,7 @@ describe('inference stack (dev: scale to zero)', () => {
   });
 
   it('has one model, endpoint config, endpoint and inference component per configured model', () => {
+    const endpoints = models.length + Object.keys(config.speechModels).length;
     for (const type of [
       'AWS::SageMaker::Model',
       'AWS::SageMaker::EndpointConfig',
@@ -61,7 +63,7 @@ describe('inference stack (dev: scale to zero)', () => {
       'AWS::SageMaker::InferenceComponent',
       'AWS::ApplicationAutoScaling::ScalableTarget',
     ]) {
-      inference.resourceCountIs(type, models.length);
+      inference.resourceCountIs(type, endpoints);
     }
   });
 
@@ -213,8 +215,9 @@ describe('inference stack (dev: scale to zero)', () => {
         3,
       );
     }
-    // Three health alarms and one scale-from-zero alarm per model.
-    inference.resourceCountIs('AWS::CloudWatch::Alarm', models.length * 4);
+    // Three health alarms and one scale-from-zero alarm per model, speech models included.
+    const endpoints = models.length + Object.keys(config.speechModels).length;
+    inference.resourceCountIs('AWS::CloudWatch::Alarm', endpoints * 4);
   });
 
   it('creates no volume key when every instance type has local NVMe storage (SageMaker rejects one)', () => {
@@ -253,9 +256,13 @@ describe('inference stack (dev: scale to zero)', () => {
       ].sort(),
     );
     const pull = statements.find((s) => s.Action.includes('ecr:BatchGetImage'));
-    expect(pull?.Resource).toEqual({
-      'Fn::Sub': 'arn:${AWS::Partition}:ecr:${AWS::Region}:763104351884:repository/djl-inference',
-    });
+    // LMI for the chat models, the account's copy of vLLM's image for the speech models.
+    expect(pull?.Resource).toEqual([
+      { 'Fn::Sub': 'arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/vllm' },
+      {
+        'Fn::Sub': 'arn:${AWS::Partition}:ecr:${AWS::Region}:763104351884:repository/djl-inference',
+      },
+    ]);
     const logs = JSON.stringify(
       statements.find((s) => s.Action.includes('logs:PutLogEvents'))?.Resource,
     );
@@ -391,7 +398,7 @@ describe('inference stack (prod: always warm)', () => {
   });
 
   it('has no scale-from-zero policy or alarm', () => {
-    const count = Object.keys(config.models).length;
+    const count = Object.keys(config.models).length + Object.keys(config.speechModels).length;
     inference.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', count);
     inference.allResourcesProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
       PolicyType: 'TargetTrackingScaling',
@@ -518,6 +525,75 @@ describe('inference stack with weights in S3 on an EBS-backed instance type', ()
   });
 });
 
+describe('speech-to-text endpoints (Whisper on vLLM’s SageMaker image)', () => {
+  const { inference, config, stacks } = synthesize({ env: 'dev' });
+  const env = config.environment.name;
+  const speech = Object.entries(config.speechModels);
+
+  it.each(speech)('runs %s with /invocations routed to vLLM’s transcription route', (id, model) => {
+    inference.hasResourceProperties('AWS::SageMaker::Model', {
+      // A Hugging Face id: the container downloads it, so it needs the network.
+      EnableNetworkIsolation: false,
+      PrimaryContainer: {
+        Image: { 'Fn::Sub': model.containerImage },
+        Environment: {
+          SM_VLLM_MODEL: model.weights,
+          SM_VLLM_SERVED_MODEL_NAME: id,
+          SM_VLLM_MAX_MODEL_LEN: '448',
+          SM_VLLM_GPU_MEMORY_UTILIZATION: '0.9',
+          CUSTOM_FASTAPI_INVOCATION_HANDLER: TRANSCRIPTION_HANDLER,
+        },
+      },
+    });
+    inference.hasResourceProperties('AWS::SageMaker::InferenceComponent', {
+      InferenceComponentName: inferenceComponentName(env, id),
+      EndpointName: endpointName(env, id),
+      Specification: Match.objectLike({
+        ComputeResourceRequirements: {
+          NumberOfAcceleratorDevicesRequired: 1,
+          MinMemoryRequiredInMb: 8192,
+        },
+      }),
+    });
+    inference.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
+      ProductionVariants: [
+        Match.objectLike({
+          InstanceType: model.instanceType,
+          ManagedInstanceScaling: {
+            Status: 'ENABLED',
+            MinInstanceCount: 0,
+            MaxInstanceCount: model.instanceCount.max,
+          },
+        }),
+      ],
+    });
+    const endpoint = stacks.inference.speechModels[id];
+    expect(endpoint?.autoscaling.scaleFromZero).toBeDefined();
+  });
+
+  it('lets the execution role pull the vLLM image from the account’s own ECR copy', () => {
+    const role = stacks.inference.getLogicalId(
+      stacks.inference.role.role.node.defaultChild as never,
+    );
+    const pulls = statementsOf(inference, role).filter((s) =>
+      s.Action.includes('ecr:BatchGetImage'),
+    );
+    expect(pulls.flatMap((s) => s.Resource as unknown[])).toContainEqual({
+      'Fn::Sub': 'arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/vllm',
+    });
+  });
+
+  it('refuses at synth a speech model whose weights do not fit one GPU', () => {
+    expect(() =>
+      synthesize({
+        overrides: {
+          speechModels: { 'whisper-large-v3': { parameters: 12_000_000_000 } },
+        } as never,
+      }),
+    ).toThrow(/does not fit one GPU of ml.g5.xlarge/);
+  });
+});
+
 describe('LoRA settings of the base components come from the config', () => {
   it('uses the configured adapter slots and the highest configured rank', () => {
     const { inference } = synthesize({
@@ -528,7 +604,19 @@ describe('LoRA settings of the base components come from the config', () => {
         },
       },
     });
-    inference.allResourcesProperties('AWS::SageMaker::Model', {
+    const chatModels = Object.values(inference.findResources('AWS::SageMaker::Model')).filter(
+      (m) => m.Properties.PrimaryContainer.Environment.OPTION_ENTRYPOINT,
+    );
+    expect(chatModels.length).toBeGreaterThan(0);
+    for (const model of chatModels) {
+      expect(model.Properties.PrimaryContainer.Environment).toMatchObject({
+        OPTION_ENABLE_LORA: 'true',
+        OPTION_MAX_LORAS: '2',
+        OPTION_MAX_CPU_LORAS: '6',
+        OPTION_MAX_LORA_RANK: '16',
+      });
+    }
+    inference.hasResourceProperties('AWS::SageMaker::Model', {
       PrimaryContainer: Match.objectLike({
         Environment: Match.objectLike({
           OPTION_ENABLE_LORA: 'true',

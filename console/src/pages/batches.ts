@@ -5,12 +5,14 @@ import { formatDate } from '../format';
 import {
   batchEndedAt,
   batchFileName,
+  batchOutcome,
+  batchOutcomeWords,
   batchProgress,
-  batchStatusWords,
   isBatchActive,
   isBatchCancellable,
 } from '../jobs-format';
 import { ErrorNotice, Loading, NotOnPlan, saveBlob } from '../ui';
+import { CreateBatchForm } from './create-batch';
 
 /**
  * The Batches page: the account's batches (`GET /v1/batches`, a page at a time with `after`), their
@@ -37,7 +39,7 @@ function BatchCard({
     counts.total > 0 ? Math.floor(((counts.completed + counts.failed) / counts.total) * 100) : 0;
   const errors = batch.errors?.data ?? [];
   return html`<li data-batch-id=${batch.id}>
-    <h3><code>${batch.id}</code> <span class=${`status ${batch.status}`} data-testid="batch-status">${batchStatusWords(batch.status)}</span></h3>
+    <h3><code>${batch.id}</code> <span class=${`outcome outcome-${batchOutcome(batch)}`} data-testid="batch-status" data-outcome=${batchOutcome(batch)}>${batchOutcomeWords(batch)}</span></h3>
     <dl>
       <div><dt>Requests</dt><dd data-testid="batch-counts">${batchProgress(counts)}
         <progress max="100" value=${done} aria-label=${`${batch.id}: ${done}% of its requests finished`}></progress></dd></div>
@@ -80,7 +82,7 @@ function BatchCard({
   </li>`;
 }
 
-function BatchList({ api }: { api: ConsoleApi }) {
+function BatchList({ api, plan }: { api: ConsoleApi; plan: Plan }) {
   const [batches, setBatches] = useState<Batch[] | undefined>();
   const [hasMore, setHasMore] = useState(false);
   const [error, setError] = useState<unknown>();
@@ -165,7 +167,12 @@ function BatchList({ api }: { api: ConsoleApi }) {
     }
   };
 
-  return html`<${ErrorNotice} error=${error} />
+  const created = (batch: Batch) =>
+    setBatches((shown) => [batch, ...(shown ?? []).filter((b) => b.id !== batch.id)]);
+
+  return html`<${CreateBatchForm} api=${api} plan=${plan} onCreated=${created} />
+    <h2>Your batches</h2>
+    <${ErrorNotice} error=${error} />
     <p><button type="button" class="secondary" onClick=${() => refresh().catch(setError)}>Refresh</button></p>
     ${
       batches === undefined
@@ -173,8 +180,8 @@ function BatchList({ api }: { api: ConsoleApi }) {
           ? null
           : html`<${Loading} what="your batches" />`
         : batches.length === 0
-          ? html`<p class="notice info" data-testid="no-batches">No batches yet. Upload a JSONL file with purpose
-              <code>batch</code> and create a batch with the API: it appears here.</p>`
+          ? html`<p class="notice info" data-testid="no-batches">No batches yet. Upload a JSONL file on the
+              <a href="#/files">Files page</a> and create a batch above, or with the API: it appears here.</p>`
           : html`<ul class="cards" aria-label="Your batches">
               ${batches.map((b) => html`<${BatchCard} key=${b.id} batch=${b} onCancel=${cancel} onDownload=${download} />`)}
             </ul>
@@ -189,7 +196,7 @@ export function BatchesPage({ api, plan }: { api: ConsoleApi; plan: Plan }) {
     ${
       batch.available
         ? html`<p class="lead">${`Requests run in the background at ${batch.discount_percent}% off, apart from your online limits. Counts update while a batch runs.`}</p>
-          <${BatchList} api=${api} />`
+          <${BatchList} api=${api} plan=${plan} />`
         : html`<${NotOnPlan} api=${api} feature="The Batch API" has=${(p: Plan) => p.features.batch.available} />`
     }
   </section>`;

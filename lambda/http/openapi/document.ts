@@ -82,6 +82,25 @@ function accountPaths(): Record<string, Schema> {
       get: operation('Every tier: limits, prices, features', ref('PlanList'), {}, true),
     },
     '/v1/me': { get: operation('The caller: customer, tier and its plan', ref('Customer')) },
+    '/v1/account/organizations': {
+      get: operation(
+        "The signed-in user's organizations (a console session only)",
+        ref('OrganizationMembershipList'),
+      ),
+      post: operation(
+        "Create the verified user's Free organization (a console session only); its first key is in this answer only",
+        ref('SignedUpOrganization'),
+        {
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object',
+              properties: { name: { type: 'string', minLength: 1, maxLength: 200 } },
+            }),
+          },
+        },
+      ),
+    },
   };
 }
 
@@ -390,6 +409,7 @@ function organizationPaths(): Record<string, Schema> {
         parameters: projectKey,
       }),
     },
+    ...projectLimitPaths(),
     '/v1/organization/admin_api_keys': {
       get: operation("The organization's admin keys", ref('AdminApiKeyList'), {
         parameters: [
@@ -412,6 +432,131 @@ function organizationPaths(): Record<string, Schema> {
     '/v1/organization/audit_logs': {
       get: operation('Administrative actions, newest first', ref('AuditLogList'), {
         parameters: PAGE_PARAMETERS,
+      }),
+    },
+    ...organizationUsagePaths(),
+  };
+}
+
+/** A project's own rate limits and spend limit, within the organization's. */
+function projectLimitPaths(): Record<string, Schema> {
+  const project = [pathParameter('project_id')];
+  return {
+    '/v1/organization/projects/{project_id}/rate_limits': {
+      get: operation(
+        "A project's rate limits per model: the organization's, narrowed by the project's own",
+        ref('ProjectRateLimitList'),
+        { parameters: [...project, ...PAGE_PARAMETERS] },
+      ),
+    },
+    '/v1/organization/projects/{project_id}/rate_limits/{rate_limit_id}': {
+      post: operation(
+        "Narrow a project's limits of one model (never past the organization's)",
+        ref('ProjectRateLimit'),
+        {
+          parameters: [...project, pathParameter('rate_limit_id')],
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object',
+              properties: Object.fromEntries(
+                [
+                  'max_requests_per_1_minute',
+                  'max_tokens_per_1_minute',
+                  'max_requests_per_1_day',
+                ].map((name) => [name, { type: 'integer', minimum: 1 }]),
+              ),
+              additionalProperties: false,
+            }),
+          },
+        },
+      ),
+    },
+    '/v1/organization/projects/{project_id}/spend_limit': {
+      // Set first: the route walk takes a path's operations in this order.
+      post: operation(
+        "Set a project's monthly spend limit, at most the organization's",
+        ref('ProjectSpendLimit'),
+        {
+          parameters: project,
+          requestBody: {
+            required: true,
+            content: json({
+              type: 'object',
+              properties: {
+                threshold_amount: { type: 'integer', minimum: 1, description: 'Cents' },
+                currency: { enum: ['USD'] },
+                interval: { enum: ['month'] },
+              },
+              required: ['threshold_amount', 'currency', 'interval'],
+              additionalProperties: false,
+            }),
+          },
+        },
+      ),
+      get: operation(
+        "A project's monthly spend limit (404 without one)",
+        ref('ProjectSpendLimit'),
+        {
+          parameters: project,
+        },
+      ),
+      delete: operation("Remove a project's spend limit", ref('ProjectSpendLimitDeleted'), {
+        parameters: project,
+      }),
+    },
+  };
+}
+
+/** OpenAI's usage and costs: time buckets of the ledger's records, grouped and filtered. */
+function organizationUsagePaths(): Record<string, Schema> {
+  const query = (name: string, schema: Schema, required = false) => ({
+    name,
+    in: 'query',
+    ...(required ? { required } : {}),
+    schema,
+  });
+  const strings = (name: string) => query(name, { type: 'array', items: { type: 'string' } });
+  const groupBy = (fields: string[]) =>
+    query('group_by', { type: 'array', items: { enum: fields } });
+  const range = (widths: string[], maxLimit: number) => [
+    query('start_time', { type: 'integer', minimum: 0 }, true),
+    query('end_time', { type: 'integer', minimum: 0 }),
+    query('bucket_width', { enum: widths }),
+    query('limit', { type: 'integer', minimum: 1, maximum: maxLimit }),
+    query('page', { type: 'string' }),
+    strings('project_ids'),
+    strings('api_key_ids'),
+  ];
+  return {
+    '/v1/organization/usage/completions': {
+      get: operation('Tokens and requests per time bucket', ref('CompletionsUsagePage'), {
+        parameters: [
+          ...range(['1m', '1h', '1d'], 1_440),
+          strings('user_ids'),
+          strings('models'),
+          query('batch', { type: 'boolean' }),
+          groupBy(['project_id', 'user_id', 'api_key_id', 'model', 'batch', 'service_tier']),
+        ],
+      }),
+    },
+    '/v1/organization/usage/audio_transcriptions': {
+      get: operation(
+        'Seconds of audio transcribed per time bucket',
+        ref('TranscriptionsUsagePage'),
+        {
+          parameters: [
+            ...range(['1m', '1h', '1d'], 1_440),
+            strings('user_ids'),
+            strings('models'),
+            groupBy(['project_id', 'user_id', 'api_key_id', 'model']),
+          ],
+        },
+      ),
+    },
+    '/v1/organization/costs': {
+      get: operation('What was billed per day, in USD', ref('CostsPage'), {
+        parameters: [...range(['1d'], 180), groupBy(['project_id', 'line_item', 'api_key_id'])],
       }),
     },
   };
@@ -745,10 +890,15 @@ function audioPaths(speechModels: string[]): Record<string, Schema> {
   );
   const answer = (summary: string, translation: boolean): Schema => ({
     summary,
-    // Served by local mode only until a Whisper endpoint is deployed: API Gateway gets no resource
-    // for it (lib/constructs/api/document-routes.ts), so AWS answers 404 unknown_url.
-    [NOT_DEPLOYED]:
-      'No Whisper endpoint in AWS yet: served in local mode only (docs/speech-to-text.md).',
+    // The Whisper endpoint's /invocations is vLLM's transcription route, so AWS cannot translate:
+    // API Gateway gets no resource for translations (lib/constructs/api/document-routes.ts), and
+    // AWS answers 404 unknown_url; local mode serves them.
+    ...(translation
+      ? {
+          [NOT_DEPLOYED]:
+            "The Whisper endpoint's /invocations is vLLM's transcription route: served in local mode only (docs/speech-to-text.md).",
+        }
+      : {}),
     requestBody: audioRequest(speechModels, translation),
     responses: {
       '200': {

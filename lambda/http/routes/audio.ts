@@ -74,6 +74,14 @@ function audioHandler(deps: ApiDependencies, speech: SpeechBackend, task: AudioT
       request.model,
       task,
     );
+    const words = request.timestampGranularities.includes('word');
+    const refused = speech.unsupported({ model, task, words });
+    if (refused) {
+      throw new BadRequestError(refused.message, {
+        param: refused.param,
+        code: 'unsupported_parameter',
+      });
+    }
     const file = await audioFile(form);
     let measured: Awaited<ReturnType<typeof measureAudio>>;
     try {
@@ -106,7 +114,7 @@ function audioHandler(deps: ApiDependencies, speech: SpeechBackend, task: AudioT
         language: request.language,
         prompt: request.prompt,
         temperature: request.temperature,
-        words: request.timestampGranularities.includes('word'),
+        words,
         signal: deps.shutdownSignal,
       });
     } catch (error) {

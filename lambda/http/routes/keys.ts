@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { scopesOf } from '../../accounts/organization-views';
+import { hashApiKey } from '../../customers/api-keys';
 import { CustomerKeys, parseKeyName } from '../../customers/customer-keys';
 import { permissionsFromBody } from '../../customers/key-permissions';
 import { BadRequestError } from '../../openai/errors';
@@ -39,6 +40,12 @@ export function keyRoutes(deps: ApiDependencies): Hono<AppEnv> {
       projectId,
       permissions: scope.permissions,
     });
+    // After the key is stored: a limit changed meanwhile is written on it by one side or the other.
+    await deps.accounts?.rateLimits?.applyToKey(
+      principal.customerId,
+      projectId,
+      hashApiKey(created.key),
+    );
     if (deps.accounts) {
       await recordAudit(
         deps.accounts,

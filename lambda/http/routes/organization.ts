@@ -122,6 +122,44 @@ function projectKeyRoutes(accounts: AccountServicesApi, keys: CustomerKeys): Hon
   return routes;
 }
 
+function rateLimitRoutes(accounts: AccountServicesApi): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+  const { rateLimits } = accounts;
+  if (!rateLimits) return routes;
+  routes.get('/organization/projects/:project_id/rate_limits', async (c) => {
+    const all = await rateLimits.list(c.get('principal'), c.req.param('project_id'));
+    return c.json(page(all, (limit) => limit.id, c));
+  });
+  routes.post('/organization/projects/:project_id/rate_limits/:rate_limit_id', async (c) => {
+    const body = await readJsonObject(c);
+    const projectId = c.req.param('project_id');
+    const id = c.req.param('rate_limit_id');
+    const limit = await rateLimits.modify(c.get('principal'), projectId, id, body);
+    await recordAudit(
+      accounts,
+      c,
+      'rate_limit.updated',
+      { id, changes_requested: body },
+      projectId,
+    );
+    return c.json(limit);
+  });
+  const spendLimitPath = '/organization/projects/:project_id/spend_limit';
+  routes.get(spendLimitPath, async (c) =>
+    c.json(await rateLimits.spendLimit(c.get('principal'), c.req.param('project_id'))),
+  );
+  routes.post(spendLimitPath, async (c) => {
+    const body = await readJsonObject(c);
+    const projectId = c.req.param('project_id');
+    return c.json(await rateLimits.setSpendLimit(c.get('principal'), projectId, body));
+  });
+  routes.delete(spendLimitPath, async (c) => {
+    await rateLimits.setSpendLimit(c.get('principal'), c.req.param('project_id'), undefined);
+    return c.json({ object: 'project.spend_limit.deleted', deleted: true });
+  });
+  return routes;
+}
+
 function adminKeyRoutes(accounts: AccountServicesApi, keys: CustomerKeys): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   const adminKeys = async (c: Context<AppEnv>) =>
@@ -215,6 +253,7 @@ export function organizationRoutes(
   const keys = new CustomerKeys(deps.customers, () => deps.now?.() ?? new Date());
   routes.route('/', projectRoutes(accounts));
   routes.route('/', projectKeyRoutes(accounts, keys));
+  routes.route('/', rateLimitRoutes(accounts));
   routes.route('/', adminKeyRoutes(accounts, keys));
   routes.route('/', auditLogRoutes(accounts));
   return routes;

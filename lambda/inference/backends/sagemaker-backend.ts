@@ -274,7 +274,7 @@ interface SdkErrorFields {
  * Classifies whatever the SDK threw. Matched by `name`, not `instanceof`, so errors the SDK builds
  * from an unmodelled code (ThrottlingException) are classified too.
  */
-function toBackendError(
+export function toBackendError(
   error: unknown,
   request: Pick<BackendChatRequest, 'model' | 'signal'>,
 ): Error {
@@ -390,7 +390,7 @@ function isTimeout(name: string, fields: SdkErrorFields): boolean {
  * A message fit for a client: the `message` of a JSON error body when there is one, without ARNs or
  * account ids (SageMaker puts both in its error texts), and short.
  */
-function upstreamMessage(raw: unknown): string {
+export function upstreamMessage(raw: unknown): string {
   const text = messageOfErrorBody(raw);
   return truncate(redactAwsIdentifiers(text));
 }

@@ -32,12 +32,19 @@ import {
   adminApiKeyShape,
   auditLogListShape,
   auditLogShape,
+  completionsUsagePageShape,
+  costsPageShape,
   createdAdminApiKeyShape,
   projectApiKeyDeletedShape,
   projectApiKeyListShape,
   projectApiKeyShape,
   projectListShape,
+  projectRateLimitListShape,
+  projectRateLimitShape,
   projectShape,
+  projectSpendLimitDeletedShape,
+  projectSpendLimitShape,
+  transcriptionsUsagePageShape,
 } from './organization';
 import { customerShape, planListShape, planShape } from './plans';
 import {
@@ -47,6 +54,11 @@ import {
   responseShape,
   responseStreamEventShape,
 } from './responses';
+import {
+  organizationMembershipListShape,
+  organizationMembershipShape,
+  signedUpOrganizationShape,
+} from './sign-up';
 import { spendLimitShape, usageFieldsShape, usageListShape } from './usage';
 
 /**
@@ -58,6 +70,9 @@ import { spendLimitShape, usageFieldsShape, usageListShape } from './usage';
  * A shape used inside another (a File in a FileList) is written as a `$ref` to its own entry.
  */
 export const responseShapes = {
+  SignedUpOrganization: signedUpOrganizationShape,
+  OrganizationMembership: organizationMembershipShape,
+  OrganizationMembershipList: organizationMembershipListShape,
   Error: errorShape,
   ErrorResponse: errorResponseShape,
   Usage: usageShape,
@@ -113,6 +128,13 @@ export const responseShapes = {
   InviteList: inviteListShape,
   InviteDeleted: inviteDeletedShape,
   InviteAccepted: inviteAcceptedShape,
+  ProjectRateLimit: projectRateLimitShape,
+  ProjectRateLimitList: projectRateLimitListShape,
+  ProjectSpendLimit: projectSpendLimitShape,
+  ProjectSpendLimitDeleted: projectSpendLimitDeletedShape,
+  CompletionsUsagePage: completionsUsagePageShape,
+  TranscriptionsUsagePage: transcriptionsUsagePageShape,
+  CostsPage: costsPageShape,
   Transcription: transcriptionShape,
   VerboseTranscription: verboseTranscriptionShape,
   Billing: billingShape,

@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { count, nullableCount } from './common';
+import { count, nullableCount, usdNumber } from './common';
 
 /**
  * OpenAI's administration API objects as Tierline answers them: the fields of OpenAI's `Project`,
@@ -102,6 +102,7 @@ export const auditLogShape = z.object({
     'project.created',
     'project.updated',
     'project.archived',
+    'rate_limit.updated',
     'organization.updated',
     'invite.sent',
     'invite.accepted',
@@ -127,3 +128,85 @@ export const auditLogShape = z.object({
   user_agent: z.optional(z.string()),
 });
 export const auditLogListShape = list(auditLogShape);
+
+export const projectRateLimitShape = z.object({
+  object: z.literal('project.rate_limit'),
+  /** `rl-<model>`. */
+  id: z.string(),
+  model: z.string(),
+  max_requests_per_1_minute: count(),
+  max_tokens_per_1_minute: count(),
+  max_requests_per_1_day: count(),
+});
+export const projectRateLimitListShape = list(projectRateLimitShape);
+
+export const projectSpendLimitShape = z.object({
+  object: z.literal('project.spend_limit'),
+  /** Cents. */
+  threshold_amount: count(),
+  currency: z.literal('USD'),
+  interval: z.literal('month'),
+  enforcement: z.object({ status: z.literal('enforcing') }),
+});
+export const projectSpendLimitDeletedShape = z.object({
+  object: z.literal('project.spend_limit.deleted'),
+  deleted: z.boolean(),
+});
+
+/** A usage or costs page: time buckets with their results (OpenAI's `UsageResponse`). */
+const usagePage = <T extends z.ZodMiniType>(result: T) =>
+  z.object({
+    object: z.literal('page'),
+    data: z.array(
+      z.object({
+        object: z.literal('bucket'),
+        start_time: count(),
+        end_time: count(),
+        results: z.array(result),
+      }),
+    ),
+    has_more: z.boolean(),
+    next_page: z.nullable(z.string()),
+  });
+const groupedBy = {
+  project_id: z.nullable(z.string()),
+  user_id: z.nullable(z.string()),
+  api_key_id: z.nullable(z.string()),
+};
+
+export const completionsUsageResultShape = z.object({
+  object: z.literal('organization.usage.completions.result'),
+  input_tokens: count(),
+  output_tokens: count(),
+  input_cached_tokens: count(),
+  input_audio_tokens: count(),
+  output_audio_tokens: count(),
+  num_model_requests: count(),
+  ...groupedBy,
+  model: z.nullable(z.string()),
+  batch: z.nullable(z.boolean()),
+  service_tier: z.null(),
+});
+export const completionsUsagePageShape = usagePage(completionsUsageResultShape);
+
+export const transcriptionsUsageResultShape = z.object({
+  object: z.literal('organization.usage.audio_transcriptions.result'),
+  /** Billed seconds of audio. */
+  seconds: count(),
+  num_model_requests: count(),
+  ...groupedBy,
+  model: z.nullable(z.string()),
+});
+export const transcriptionsUsagePageShape = usagePage(transcriptionsUsageResultShape);
+
+export const costsResultShape = z.object({
+  object: z.literal('organization.costs.result'),
+  amount: z.object({ value: usdNumber(), currency: z.literal('usd') }),
+  /** A model, or `<model>, batch` for its batch lines. */
+  line_item: z.nullable(z.string()),
+  project_id: z.nullable(z.string()),
+  api_key_id: z.nullable(z.string()),
+  quantity: z.nullable(count()),
+  quantity_unit: z.nullable(z.enum(['tokens', 'duration_seconds'])),
+});
+export const costsPageShape = usagePage(costsResultShape);

@@ -124,6 +124,7 @@ export class TierlineApi extends Construct {
       reservedConcurrentExecutions: env.reservedConcurrency.api,
     });
     props.customers.bindForItemReads(this.apiFunction.function);
+    this.grantSpeechInvoke(config, this.apiFunction);
 
     this.chatFunction = new TierlineFunction(this, 'ChatHandler', {
       ...common,
@@ -286,6 +287,28 @@ export class TierlineApi extends Construct {
    * (`sagemaker-names.ts`): the API needs no cross-stack reference, so the inference stack can be
    * destroyed on its own.
    */
+  /**
+   * Lets the buffered API function (it serves `/v1/audio/*`) invoke the speech models' endpoints
+   * (one InvokeEndpoint per transcription: lambda/audio/sagemaker-transcriber.ts), named as the
+   * chat models' are.
+   */
+  public grantSpeechInvoke(config: TierlineConfig, handler: TierlineFunction): void {
+    const speechModels = Object.keys(config.speechModels);
+    if (speechModels.length === 0) return;
+    handler.function.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['sagemaker:InvokeEndpoint'],
+        resources: speechModels.map((modelId) =>
+          Stack.of(this).formatArn({
+            service: 'sagemaker',
+            resource: 'endpoint',
+            resourceName: endpointName(config.environment.name, modelId).toLowerCase(),
+          }),
+        ),
+      }),
+    );
+  }
+
   public grantModelInvoke(config: TierlineConfig, handler: TierlineFunction): void {
     const env = config.environment.name;
     const fn = handler.function;

@@ -6,8 +6,12 @@ import { ConfigError } from '../../config/load';
 import { acknowledgeWildcards } from '../fine-tuning/nag-ids';
 import type { S3Weights } from './lmi-container';
 
-/** An ECR image URI, split into what an IAM statement needs. `${AWS::Region}` may stand for the region. */
-const ECR_IMAGE = /^(\d{12})\.dkr\.ecr\.([^./]+)\.amazonaws\.com(?:\.cn)?\/([^:@]+)[:@].+$/;
+/**
+ * An ECR image URI, split into what an IAM statement needs. `${AWS::Region}` may stand for the
+ * region, and `${AWS::AccountId}` for the account (an image copied into the deployment's own ECR).
+ */
+const ECR_IMAGE =
+  /^(\d{12}|\$\{AWS::AccountId\})\.dkr\.ecr\.([^./]+)\.amazonaws\.com(?:\.cn)?\/([^:@]+)[:@].+$/;
 
 /** A stack value as cdk-nag prints it in a finding id: the literal when known, else `<AWS::Name>`. */
 function nagValue(value: string, pseudo: string): string {

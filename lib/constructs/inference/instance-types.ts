@@ -275,7 +275,7 @@ export function verifyGpuMemory(
 }
 
 /** vLLM's default share of GPU memory (`gpu_memory_utilization`), which a speech model's server keeps. */
-const SPEECH_GPU_MEMORY_UTILIZATION = 0.9;
+export const SPEECH_GPU_MEMORY_UTILIZATION = 0.9;
 /**
  * What a Whisper copy needs beside its weights and the runtime: the encoder's activations for a
  * batch of 30-second windows and the decoder's self- and cross-attention caches (448 tokens, 1,500
@@ -285,9 +285,8 @@ const SPEECH_WORKING_MIB = 4_096;
 
 /**
  * Fails synth when a speech-to-text model's fp16 weights, the runtime reserve and a working
- * allowance do not fit one GPU of its instance type (Whisper runs on one GPU). Speech models are
- * not deployed yet (docs/speech-to-text.md); checked now so a catalog change is refused before it
- * is.
+ * allowance do not fit one GPU of its instance type (Whisper runs on one GPU): the speech
+ * endpoint's component takes one GPU (speech-endpoint.ts).
  */
 export function verifySpeechModelFits(modelId: string, model: SpeechModelConfig): void {
   const spec = GPU_INSTANCE_TYPES[model.instanceType];

@@ -37,7 +37,10 @@ export interface S3Weights {
 }
 
 /** The weights of `model` when they are an `s3://` URI; `undefined` for a Hugging Face model id. */
-export function s3Weights(modelId: string, model: ModelConfig): S3Weights | undefined {
+export function s3Weights(
+  modelId: string,
+  model: Pick<ModelConfig, 'weights'>,
+): S3Weights | undefined {
   if (!model.weights.startsWith('s3://')) return undefined;
   const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(model.weights);
   if (!match) {

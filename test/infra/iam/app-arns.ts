@@ -136,15 +136,18 @@ export function appArns(
       .filter(([, m]) => m.architecture)
       .map(([id]) => id),
     models: Object.keys(config.models),
+    speechModels: Object.keys(config.speechModels),
     endpoint: (modelId) => arn('sagemaker', `endpoint/${endpointName(env, modelId).toLowerCase()}`),
     inferenceComponent: (name) => arn('sagemaker', `inference-component/${name.toLowerCase()}`),
     repository: (image) => {
-      const match = /^(\d{12})\.dkr\.ecr\.([^./]+)\.amazonaws\.com(?:\.cn)?\/([^:@]+)[:@].+$/.exec(
-        image,
-      );
+      const match =
+        /^(\d{12}|\$\{AWS::AccountId\})\.dkr\.ecr\.([^./]+)\.amazonaws\.com(?:\.cn)?\/([^:@]+)[:@].+$/.exec(
+          image,
+        );
       if (!match) throw new Error(`${image} is not an ECR image`);
       const [, account, region, repository] = match;
-      return `arn:${PARTITION}:ecr:${region === '${AWS::Region}' ? REGION : region}:${account}:repository/${repository}`;
+      const owner = account === '${AWS::AccountId}' ? ACCOUNT : account;
+      return `arn:${PARTITION}:ecr:${region === '${AWS::Region}' ? REGION : region}:${owner}:repository/${repository}`;
     },
     sagemakerLogGroup: (path) => arn('logs', `log-group:${path}:*`),
     fineTuningKey: attr(data.fineTuning.encryptionKey, 'Arn'),

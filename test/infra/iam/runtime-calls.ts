@@ -102,6 +102,8 @@ export interface Arns {
   readonly adapterModels: string[];
   /** Every model of the catalog. */
   readonly models: string[];
+  /** Every speech-to-text model of the catalog (`speechModels`). */
+  readonly speechModels: string[];
   endpoint(modelId: string): string;
   inferenceComponent(name: string): string;
   /** ECR repository ARN of an image URI (`${AWS::Region}` allowed). */
@@ -251,6 +253,7 @@ const metering: RuntimeCall[] = [
     resources: (a) => [a.index('metering', 'byCustomerDay'), a.table('metering')],
     sources: [
       ...src('metering/usage-aggregates.ts', 'queryUsage: QueryCommand'),
+      ...src('metering/organization-usage.ts', 'records: QueryCommand'),
       ...src(
         'metering/aggregate-updates.ts',
         'aggregatesOfDay: QueryCommand',
@@ -416,6 +419,7 @@ const customers: RuntimeCall[] = [
       'customers/customers-repository.ts',
       'updateCustomer: UpdateCommand',
       'updateKey: UpdateCommand',
+      'setProjectLimits: UpdateCommand',
       'initNamedKeySlots: UpdateCommand',
       'reserveNamedKeySlot: UpdateCommand',
       'releaseNamedKeySlots: UpdateCommand',
@@ -469,7 +473,7 @@ const customers: RuntimeCall[] = [
   ...roles(['api'], {
     action: 'dynamodb:UpdateItem',
     resources: (a) => [a.table('customers')],
-    sources: src('accounts/projects.ts', 'update: UpdateCommand'),
+    sources: src('accounts/projects.ts', 'update: UpdateCommand', 'changeLimits: UpdateCommand'),
   }),
   ...roles(['api'], {
     action: 'dynamodb:Query',
@@ -747,6 +751,13 @@ const inference: RuntimeCall[] = [
       ),
     }),
   ),
+  // Speech-to-text: the buffered API function serves /v1/audio/*, one InvokeEndpoint each.
+  ...roles(['api'], {
+    action: 'sagemaker:InvokeEndpoint',
+    resources: (a) => a.speechModels.map((m) => a.endpoint(m)),
+    sources: src('audio/sagemaker-transcriber.ts', 'transcribe: InvokeEndpointCommand'),
+    when: (config) => Object.keys(config.speechModels).length > 0,
+  }),
 ];
 
 /** Fine-tuning: jobs API, adapters, the workflow's tasks and events, the state machine, the training job. */
@@ -1202,7 +1213,11 @@ const fineTuning: RuntimeCall[] = [
       roles(['inference'], {
         action,
         resources: (a) => [
-          ...new Set(Object.values(a.config.models).map((m) => a.repository(m.containerImage))),
+          ...new Set(
+            [...Object.values(a.config.models), ...Object.values(a.config.speechModels)].map((m) =>
+              a.repository(m.containerImage),
+            ),
+          ),
         ],
         sources: ['aws: SageMaker hosting (image pull)'],
       }),
@@ -1211,7 +1226,7 @@ const fineTuning: RuntimeCall[] = [
     roles(['inference'], {
       action,
       resources: (a) =>
-        a.models.flatMap((m) => [
+        [...a.models, ...a.speechModels].flatMap((m) => [
           `${a.sagemakerLogGroup(`/aws/sagemaker/Endpoints/${endpointName(a.environment, m)}`).replace(/:\*$/, '')}:log-stream:AllTraffic/i-0123456789abcdef0`,
           `${a.sagemakerLogGroup(`/aws/sagemaker/InferenceComponents/${inferenceComponentName(a.environment, m)}`).replace(/:\*$/, '')}:log-stream:i-0123456789abcdef0`,
         ]),

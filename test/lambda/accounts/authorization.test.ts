@@ -124,6 +124,21 @@ describe('authorizeRoute: which principal may call which route group', () => {
     expect(decide(session('member'), 'GET', '/v1/organization/audit_logs').status).toBe(403);
   });
 
+  it('lets owners, members and admin keys read usage and costs, never a project key', () => {
+    const reads = [
+      '/v1/organization/usage/completions',
+      '/v1/organization/usage/audio_transcriptions',
+      '/v1/organization/costs',
+    ];
+    for (const path of reads) {
+      for (const role of ['owner', 'member'] as const)
+        expect(decide(session(role), 'GET', path).status).toBe(200);
+      expect(decide(adminKey, 'GET', path).status).toBe(200);
+      expect(decide(session('member'), 'POST', path).status).toBe(403);
+      expect(decide(projectKey('all'), 'GET', path).status).toBe(403);
+    }
+  });
+
   it('refuses a path in no group to every principal', () => {
     expect(decide(session('owner'), 'GET', '/v1/secret').status).toBe(403);
     expect(decide(adminKey, 'GET', '/v1/secret').status).toBe(403);

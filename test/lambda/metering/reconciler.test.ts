@@ -2,6 +2,7 @@ import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import type { Principal } from '../../../lambda/customers/authenticate';
 import { createDocumentClient } from '../../../lambda/customers/customers-repository';
+import { projectScope } from '../../../lambda/customers/project-limits';
 import type { LedgerRecord } from '../../../lambda/metering/ledger';
 import { LedgerWriter } from '../../../lambda/metering/ledger';
 import { Limiter } from '../../../lambda/metering/limiter';
@@ -40,6 +41,7 @@ function principal(tier: Principal['tier'] = 'developer'): Principal {
   return {
     kind: 'project_key',
     projectId: 'proj_test',
+    keyId: 'key_rec',
     customerId: `cus_rec_${customers}`,
     tier,
     usageIdentifierKey: `key_${customers}`,
@@ -192,8 +194,28 @@ describe('crash-safe reservations: the reconciler', () => {
       status: 'reconciled',
       inputTokens: 100,
       outputTokens: 0,
+      // The reservation record kept where the request ran.
+      projectId: 'proj_test',
+      apiKeyId: 'key_rec',
     });
     expect(await reservationRecordsOf(who)).toBe(0);
+  });
+
+  it("settles a killed request's hold on its project's month to the same bill", async () => {
+    clock.now = T0;
+    const who = { ...principal(), projectSpendLimitMicroUsd: 1_000_000 };
+    await admit(who, 100, 50); // dies after both spend holds
+    const scope = projectScope(who.customerId, who.projectId);
+    const held = await parts.spend.getMonthOf(scope, '2026-11');
+    expect(held.reservedMicroUsd).toBeGreaterThan(0);
+
+    clock.now = OVERDUE;
+    expect(await parts.reconciler.run()).toMatchObject({ billed: 1, holdsReleased: 3, failed: [] });
+    expect(await parts.spend.getMonthOf(scope, '2026-11')).toMatchObject({
+      reservedMicroUsd: 0,
+      spentMicroUsd: inputCost(100),
+    });
+    expect((await state(who)).committedMicroUsd).toBe(inputCost(100));
   });
 
   it('does not bill twice when the request settles after the reconciler took it over', async () => {

@@ -1,0 +1,141 @@
+import OpenAI from 'openai';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
+import { loadConfig } from '../../lib/config/load';
+import { readLocalMail } from '../../local/local-cognito';
+import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { CHROMIUM, expectText, LAPTOP, requireChromium } from '../support/console-browser';
+
+// biome-ignore lint/suspicious/noExplicitAny: a browser global, seen only inside page.evaluate
+declare const sessionStorage: any;
+
+/**
+ * A new visitor in Chromium against local mode with its user pool (cognito-local): signs up,
+ * reads the code from the local mail file, verifies, signs in, lands on the Free plan with its
+ * first key shown once, and that key serves the official `openai` client. Then the password is
+ * reset with a mailed code, and the console signs in with the new one.
+ */
+const PASSWORD = 'Visitor-2026-first!';
+const NEW_PASSWORD = 'Visitor-2026-second!';
+const EMAIL = 'visitor@console-sign-up.test';
+
+requireChromium();
+
+describe('sign-up in the console (Chromium, cognito-local)', () => {
+  let local: LocalMode;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    local = await startLocalMode({
+      config: loadConfig({ env: 'dev' }),
+      port: 0,
+      backend: new TestModelBackend({ replyTokens: 4, tokensPerSecond: 1_000 }),
+      authorizerCacheTtlMs: 0,
+      signIn: {},
+    });
+    browser = await chromium.launch({ executablePath: CHROMIUM });
+    context = await browser.newContext({ viewport: LAPTOP });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: local.url });
+    page = await context.newPage();
+    page.on('console', (m) => {
+      if (
+        m.type() === 'error' &&
+        !m.text().startsWith('Failed to load resource: the server responded with a status of 4')
+      ) {
+        problems.push(m.text());
+      }
+    });
+    page.on('pageerror', (e) => problems.push(e.message));
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await local?.stop();
+  });
+
+  const latestCode = (reason: string) => {
+    const mails = readLocalMail(local.signIn?.mailFile ?? '').filter(
+      (m) => m.to === EMAIL && m.reason.includes(reason),
+    );
+    return mails.at(-1)?.code ?? '';
+  };
+  const form = (name: string) => page.getByRole('form', { name });
+
+  it('signs a new visitor up, verifies the mailed code and lands on Free with its first key', async () => {
+    await page.goto(local.consoleUrl as string);
+    await page.getByRole('link', { name: 'Create an account' }).click();
+    const signUp = form('Create your Tierline account');
+    await signUp.getByLabel('E-mail address').fill(EMAIL);
+    await signUp.getByLabel('New password').fill(PASSWORD);
+    await signUp.getByRole('button', { name: 'Create account' }).click();
+
+    const verify = form('Verify your e-mail address');
+    await verify.waitFor();
+    await verify.getByLabel('Code from the e-mail').fill(latestCode('SignUp'));
+    await verify.getByRole('button', { name: 'Verify' }).click();
+
+    const signIn = form('Sign in to the Tierline console');
+    await signIn.waitFor();
+    expect(await signIn.getByLabel('E-mail address').inputValue()).toBe(EMAIL);
+    await signIn.getByLabel('Password').fill(PASSWORD);
+    await signIn.getByRole('button', { name: 'Sign in' }).click();
+
+    await expectText(
+      page.getByRole('heading', { name: 'Your Free organization is ready' }),
+      'Free',
+    );
+    await expectText(page.getByRole('heading', { level: 1 }), 'Free');
+    const key = (await page.getByTestId('first-key').textContent()) ?? '';
+    expect(key).toMatch(/^tl_[0-9A-Za-z]{49}$/);
+    const client = new OpenAI({ apiKey: key, baseURL: local.openAIBaseUrl });
+    const reply = await client.chat.completions.create({
+      model: 'qwen3-8b',
+      messages: [{ role: 'user', content: 'Hello from the console' }],
+    });
+    expect(reply.choices[0]?.message.content).toBeTruthy();
+
+    // Shown once: dismissed, and a reload does not bring it back.
+    await page.getByRole('button', { name: 'I have saved it' }).click();
+    await page.reload();
+    await expectText(page.getByRole('heading', { level: 1 }), 'Free');
+    expect(await page.getByTestId('first-key').count()).toBe(0);
+    // Bearer tokens in this tab's session storage only: no cookie, no token in the URL.
+    const saved = JSON.parse(await page.evaluate(() => sessionStorage.getItem('tierline.session')));
+    expect(saved).toMatchObject({ email: EMAIL, organization: expect.stringMatching(/^cus_/) });
+    expect(page.url()).not.toContain(saved.accessToken);
+    expect(await context.cookies()).toEqual([]);
+  });
+
+  it('pages run on the session: the Keys page lists the first key', async () => {
+    await page
+      .getByRole('navigation', { name: 'Console' })
+      .getByRole('link', { name: 'Keys' })
+      .click();
+    await expectText(page.locator('main'), 'tl_');
+  });
+
+  it('signs out, resets the password with a mailed code and signs in with the new one', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('link', { name: 'Forgot your password?' }).click();
+    const forgot = form('Reset your password');
+    await forgot.getByLabel('E-mail address').fill(EMAIL);
+    await forgot.getByRole('button', { name: 'Send a code' }).click();
+    const reset = form('Choose a new password');
+    await reset.waitFor();
+    await reset.getByLabel('Code from the e-mail').fill(latestCode('ForgotPassword'));
+    await reset.getByLabel('New password').fill(NEW_PASSWORD);
+    await reset.getByRole('button', { name: 'Change password' }).click();
+
+    const signIn = form('Sign in to the Tierline console');
+    await signIn.waitFor();
+    await signIn.getByLabel('Password').fill(PASSWORD);
+    await signIn.getByRole('button', { name: 'Sign in' }).click();
+    await expectText(page.getByRole('alert'), 'not right');
+    await signIn.getByLabel('Password').fill(NEW_PASSWORD);
+    await signIn.getByRole('button', { name: 'Sign in' }).click();
+    await expectText(page.getByRole('heading', { level: 1 }), 'Free');
+    expect(problems).toEqual([]);
+  });
+});
