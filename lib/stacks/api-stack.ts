@@ -1,6 +1,8 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
+import { CONSOLE_URL_PARAMETER_ENV, consoleUrlParameterName } from '../../lambda/accounts/invites';
 import { SESSION_USAGE_KEY_ENV } from '../../lambda/accounts/session-settings';
 import { tierPlanName } from '../../lambda/customers/tier-switch';
 import { TIER_NAMES, type TierlineConfig } from '../config/schema';
@@ -90,6 +92,7 @@ export class ApiStack extends Stack {
     }
     // Projects and the audit log: the administration API runs in the API function only.
     props.customers.bindForAdministration(this.api.apiFunction.function);
+    this.addMembersAndInvites(props.customers, config.environment.name);
 
     this.fineTuning = new FineTuningWorkflow(this, 'FineTuning', {
       config,
@@ -164,6 +167,38 @@ export class ApiStack extends Stack {
   }
 
   /** What the operator CLI reads to find this deployment (an SSM parameter), and the stack's outputs. */
+  /**
+   * Members and invites, in the API function: their items in the customers table, and the
+   * console's address (the invite's link) as an SSM parameter it reads when it sends an invite:
+   * its environment cannot hold the address itself (function -> distribution -> stage ->
+   * deployment -> methods -> function is a cycle CloudFormation refuses), the name breaks the
+   * cycle. Accepting reads the user's verified address with Cognito's GetUser and the user's own
+   * token: no IAM, and the pool is in the function's region.
+   */
+  private addMembersAndInvites(customers: CustomersTable, environmentName: string): void {
+    customers.bindForMembers(this.api.apiFunction.function);
+    const name = consoleUrlParameterName(environmentName);
+    new StringParameter(this, 'ConsoleUrlParameter', {
+      parameterName: name,
+      description: 'Tierline: the customer console address (invitation links)',
+      stringValue: this.console.url,
+    });
+    const fn = this.api.apiFunction.function;
+    fn.addEnvironment(CONSOLE_URL_PARAMETER_ENV, name);
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['ssm:GetParameter'],
+        resources: [
+          Stack.of(this).formatArn({
+            service: 'ssm',
+            resource: 'parameter',
+            resourceName: name.slice(1),
+          }),
+        ],
+      }),
+    );
+  }
+
   private operatorSettingsAndOutputs(props: ApiStackProps): void {
     const { config } = props;
     const settings: OperatorSettings = {

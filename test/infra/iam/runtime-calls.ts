@@ -152,6 +152,12 @@ export const OPERATOR_ONLY: Record<string, string> = {
   'lambda/batches/customer-data.ts#erase: DeleteCommand':
     "a deleted customer's files and batches erased",
   'lambda/metering/usage-report.ts#ledgerDay: QueryCommand': 'operator usage and billing reports',
+  'lambda/customers/customers-repository.ts#switchKeysStatus: UpdateCommand':
+    'customer suspension and restore (`tierline customers suspend|restore`)',
+  'lambda/accounts/organization-people.ts#erase: DeleteCommand':
+    "a deleted customer's members and invites erased",
+  'lambda/accounts/invites-repository.ts#delete: DeleteCommand':
+    "a deleted customer's invites erased",
   // Billing in local mode only: the embedded provider (AWS uses Stripe).
   ...Object.fromEntries(
     [
@@ -492,7 +498,77 @@ const customers: RuntimeCall[] = [
     resources: (a) => [a.table('customers')],
     sources: src('accounts/memberships.ts', 'put: PutCommand'),
   }),
+  // Members and invites (`/organization/users`, `/organization/invites`, accepting an invite):
+  // memberships, the owners guard (`ORG#<id>` / `OWNERS`) and invites (`INVITES#<id>`), all in the
+  // customers table; deletes only in users' and invites' partitions.
+  ...roles(['api'], {
+    action: 'dynamodb:GetItem',
+    resources: (a) => [a.table('customers')],
+    sources: [
+      ...src('accounts/invites-repository.ts', 'get: GetCommand'),
+      ...src('accounts/organization-owners.ts', 'ensure: GetCommand'),
+    ],
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:PutItem',
+    resources: (a) => [a.table('customers')],
+    sources: [
+      ...src('accounts/invites-repository.ts', 'put: PutCommand'),
+      ...src('accounts/memberships.ts', 'add: PutCommand'),
+      ...src('accounts/organization-owners.ts', 'ensure: PutCommand'),
+    ],
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:UpdateItem',
+    resources: (a) => [a.table('customers')],
+    sources: [
+      ...src('accounts/invites-repository.ts', 'accept: UpdateCommand'),
+      ...src('accounts/memberships.ts', 'setRole: UpdateCommand'),
+      ...src('accounts/organization-owners.ts', 'add: UpdateCommand', 'release: UpdateCommand'),
+    ],
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:DeleteItem',
+    resources: (a) => [a.table('customers')],
+    context: () => ({ 'dynamodb:LeadingKeys': ['USER#0b6a2f1e-6d3c-4a8e-9f00-123456789abc'] }),
+    sources: src('accounts/memberships.ts', 'delete: DeleteCommand'),
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:DeleteItem',
+    resources: (a) => [a.table('customers')],
+    context: () => ({ 'dynamodb:LeadingKeys': ['INVITES#cus_0123456789'] }),
+    sources: src('accounts/invites-repository.ts', 'deletePending: DeleteCommand'),
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:Query',
+    resources: (a) => [a.table('customers')],
+    context: () => ({ 'dynamodb:LeadingKeys': ['INVITES#cus_0123456789'] }),
+    sources: src('storage/query-pages.ts', 'queryAll: QueryCommand'),
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:Query',
+    resources: (a) => [a.index('customers', 'byCreated')],
+    sources: src('storage/query-pages.ts', 'queryAll: QueryCommand'),
+  }),
+  // The console's address for invitation links (its parameter breaks a dependency cycle).
+  ...roles(['api'], {
+    action: 'ssm:GetParameter',
+    resources: (a) => [
+      `arn:aws:ssm:us-east-1:123456789012:parameter/tierline/${a.environment}/console-url`,
+    ],
+    sources: src('composition/aws-invitations.ts', 'readConsoleUrl: GetParameterCommand'),
+  }),
 ];
+
+/**
+ * Calls in `lambda/` that IAM does not authorize: Cognito's user API authorizes `GetUser` by the
+ * user's own access token (the API reference lists it among the operations that take no IAM
+ * credentials), so there is no permission to prove.
+ */
+export const NO_IAM: Record<string, string> = {
+  'lambda/composition/aws-invitations.ts#cognitoUserDirectory: GetUserCommand':
+    "the invited user's verified address, read with the user's own access token",
+};
 
 /**
  * Stored Responses API responses, in the files table: the chat function (which serves `POST
