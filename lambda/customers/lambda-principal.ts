@@ -62,6 +62,18 @@ export function principalFromAuthorizer(
   });
 }
 
+/** The verified console session the authorizer let through, or undefined for a key's request. */
+export function sessionFromAuthorizer(c: Context): SessionIdentity | undefined {
+  const event = (c.env as LambdaBindings | undefined)?.event;
+  const context = event?.requestContext?.authorizer;
+  if (context?.kind !== 'session' || typeof context.userId !== 'string') return undefined;
+  return {
+    kind: 'session',
+    userId: context.userId,
+    usageIdentifierKey: event?.requestContext.identity?.apiKey ?? '',
+  };
+}
+
 export function requestIdFromEvent(c: Context): string | undefined {
   return (c.env as LambdaBindings | undefined)?.event?.requestContext?.requestId;
 }
