@@ -1,10 +1,12 @@
 import OpenAI from 'openai';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { MembershipsRepository } from '../../lambda/accounts/memberships';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { readLocalMail } from '../../local/local-cognito';
-import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { LOCAL_CUSTOMERS_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { CHROMIUM, expectText, LAPTOP, requireChromium } from '../support/console-browser';
+import { localModeDocumentClient } from '../support/dynalite';
 
 // biome-ignore lint/suspicious/noExplicitAny: a browser global, seen only inside page.evaluate
 declare const sessionStorage: any;
@@ -116,6 +118,45 @@ describe('sign-up in the console (Chromium, cognito-local)', () => {
     await expectText(page.locator('main'), 'tl_');
   });
 
+  it('switches between organizations when the user belongs to several, sending OpenAI-Organization', async () => {
+    const saved = JSON.parse(await page.evaluate(() => sessionStorage.getItem('tierline.session')));
+    const { customer } = await local.operator.createCustomer({
+      name: 'Team Enterprise',
+      email: 'owner@team.test',
+      tier: 'enterprise',
+    });
+    const userId = JSON.parse(
+      Buffer.from(String(saved.accessToken).split('.')[1] ?? '', 'base64url').toString(),
+    ).sub;
+    await new MembershipsRepository(
+      localModeDocumentClient(local.dynamoEndpoint),
+      LOCAL_CUSTOMERS_TABLE,
+    ).put({
+      userId,
+      customerId: customer.customerId,
+      role: 'member',
+      email: EMAIL,
+      createdAt: new Date().toISOString(),
+    });
+    const sent: string[] = [];
+    page.on('request', (request) => {
+      const organization = request.headers()['openai-organization'];
+      if (request.url().includes('/v1/me') && organization) sent.push(organization);
+    });
+
+    await page.reload();
+    await page
+      .getByRole('navigation', { name: 'Console' })
+      .getByRole('link', { name: 'Plan' })
+      .click();
+    await expectText(page.getByRole('heading', { level: 1 }), 'Free');
+    await page.getByLabel('Organization').selectOption({ label: 'Team Enterprise' });
+
+    await expectText(page.getByRole('heading', { level: 1 }), 'Enterprise');
+    expect(sent).toContain(customer.customerId);
+    expect(sent).toContain(saved.organization);
+  });
+
   it('signs out, resets the password with a mailed code and signs in with the new one', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('link', { name: 'Forgot your password?' }).click();
@@ -135,7 +176,12 @@ describe('sign-up in the console (Chromium, cognito-local)', () => {
     await expectText(page.getByRole('alert'), 'not right');
     await signIn.getByLabel('Password').fill(NEW_PASSWORD);
     await signIn.getByRole('button', { name: 'Sign in' }).click();
-    await expectText(page.getByRole('heading', { level: 1 }), 'Free');
+    // Signed in again: both organizations to choose from, and no second Free organization made.
+    await page.getByLabel('Organization').waitFor();
+    expect(await page.getByLabel('Organization').locator('option').allTextContents()).toEqual(
+      expect.arrayContaining(['Team Enterprise', `visitor's organization`]),
+    );
+    expect(await page.getByTestId('first-key').count()).toBe(0);
     expect(problems).toEqual([]);
   });
 });
