@@ -83,18 +83,7 @@ export class ApiStack extends Stack {
       api: this.api.restApi,
       signInClientId: props.consoleUsers.consoleClient.userPoolClientId,
     });
-    // The authorizer verifies console sessions as it checks keys: docs/decisions.md, "Console
-    // sessions".
-    props.consoleUsers.bindForSessionVerification(this.api.authorizerFunction.function);
-    this.api.authorizerFunction.function.addEnvironment(
-      SESSION_USAGE_KEY_ENV,
-      this.usagePlans.consoleSessionsKeyValue,
-    );
-    // A session's organization is chosen in the API functions, from the user's memberships.
-    for (const handler of [this.api.apiFunction, this.api.chatFunction]) {
-      props.customers.bindForMemberships(handler.function);
-    }
-    this.grantSignUp(props);
+    this.addConsoleSessions(props);
     // Projects and the audit log: the administration API runs in the API function only.
     props.customers.bindForAdministration(this.api.apiFunction.function);
 
@@ -221,6 +210,23 @@ export class ApiStack extends Stack {
       value: parameter.parameterName,
       description: 'SSM parameter read by `npx tierline --env ...`',
     });
+  }
+
+  /**
+   * Console sessions: the authorizer verifies them as it checks keys (docs/decisions.md, "Console
+   * sessions"), the API functions choose a session's organization from the user's memberships, and
+   * the API function serves sign-up.
+   */
+  private addConsoleSessions(props: ApiStackProps): void {
+    props.consoleUsers.bindForSessionVerification(this.api.authorizerFunction.function);
+    this.api.authorizerFunction.function.addEnvironment(
+      SESSION_USAGE_KEY_ENV,
+      this.usagePlans.consoleSessionsKeyValue,
+    );
+    for (const handler of [this.api.apiFunction, this.api.chatFunction]) {
+      props.customers.bindForMemberships(handler.function);
+    }
+    this.grantSignUp(props);
   }
 
   /**
