@@ -12,7 +12,7 @@ import { OrganizationPeople } from '../lambda/accounts/organization-people';
 import { poolUserReader } from '../lambda/accounts/pool-users';
 import { createSessionPrincipals } from '../lambda/accounts/session-principal';
 import { createSessionVerifier, isJwtShaped } from '../lambda/accounts/session-tokens';
-import type { OrganizationSignUp } from '../lambda/accounts/sign-up';
+import type { OrganizationSignUp, SignUpApi } from '../lambda/accounts/sign-up';
 import type { SpeechBackend } from '../lambda/audio/speech-backend';
 import { FilesTableEraser } from '../lambda/batches/customer-data';
 import { InProcessBatchQueue } from '../lambda/batches/in-process-queue';
@@ -26,7 +26,7 @@ import { hashApiKey } from '../lambda/customers/api-keys';
 import { authenticateSession, KEY_USE_RESOLUTION_MS } from '../lambda/customers/authenticate';
 import type { JobLauncher } from '../lambda/fine-tuning/job-launcher';
 import { createApiApp } from '../lambda/http/app';
-import type { SignUpApi } from '../lambda/http/routes/sign-up';
+
 import type { ModelBackend } from '../lambda/inference/backends/model-backend';
 import type { RequestMetering } from '../lambda/metering/request-metering';
 import type { SpendAlert } from '../lambda/metering/spend';

@@ -166,6 +166,26 @@ export class CustomersTable extends Construct {
     );
   }
 
+  /**
+   * Lets `fn` run self-service sign-up (lambda/accounts/sign-up.ts): the customer creation undone or
+   * cleaned after a crash deletes its e-mail claim, customer item and pending key, and a refused
+   * sign-up frees its claim. DeleteItem only in those partitions; its PutItem, UpdateItem and
+   * GetItem come with the key management and item updates the API function already has.
+   */
+  public bindForSignUp(fn: LambdaFunction): void {
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:DeleteItem'],
+        resources: [this.table.tableArn],
+        conditions: {
+          'ForAllValues:StringLike': {
+            'dynamodb:LeadingKeys': ['EMAIL#*', 'CUSTOMER#*', 'KEY#*', 'SIGNUP#*'],
+          },
+        },
+      }),
+    );
+  }
+
   public bindForItemReads(fn: LambdaFunction): void {
     fn.addEnvironment(CUSTOMERS_TABLE_ENV, this.table.tableName);
     // GetItem on the table only: `table.grant` would add `index/*`, which item reads never need.

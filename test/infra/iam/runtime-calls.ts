@@ -134,17 +134,6 @@ export interface RuntimeCall {
 
 /** Calls in `lambda/` made only with the operator's credentials (the CLI imports these modules): no row. */
 export const OPERATOR_ONLY: Record<string, string> = {
-  'lambda/customers/customers-repository.ts#claimEmail: GetCommand':
-    'customer creation (`tierline customers create`)',
-  'lambda/customers/customers-repository.ts#claimEmail: PutCommand': 'customer creation',
-  'lambda/customers/customers-repository.ts#releaseEmail: DeleteCommand':
-    'customer creation undone / deletion',
-  'lambda/customers/customers-repository.ts#putCustomer: PutCommand': 'customer creation',
-  'lambda/customers/customers-repository.ts#deleteCustomer: DeleteCommand': 'customer deletion',
-  'lambda/customers/customers-repository.ts#putKey: PutCommand':
-    'key issue and rotation by the operator',
-  'lambda/customers/customers-repository.ts#deleteKey: DeleteCommand':
-    'key rotation and customer deletion',
   'lambda/customers/customers-repository.ts#listCustomers: QueryCommand':
     'customer listing and usage reports',
   'lambda/batches/customer-data.ts#items: QueryCommand':
@@ -1514,11 +1503,101 @@ const billing: RuntimeCall[] = [
   }),
 ];
 
+/**
+ * Self-service sign-up in the API function (lambda/accounts/sign-up.ts): the address's claim and
+ * attempt counts, and the operator's customer creation (lambda/customers/customer-creation.ts):
+ * the e-mail claim, customer and key items, the API Gateway key on the Free plan (found by name),
+ * and the repair of an interrupted create. Cognito's GetUser takes the user's token, not IAM.
+ */
+const APIKEYS = 'arn:aws:apigateway:us-east-1::/apikeys';
+const signUp: RuntimeCall[] = [
+  ...roles(['api'], {
+    action: 'dynamodb:PutItem',
+    resources: (a) => [a.table('customers')],
+    sources: [
+      ...src('accounts/sign-up-claims.ts', 'claim: PutCommand'),
+      ...src(
+        'customers/customers-repository.ts',
+        'claimEmail: PutCommand',
+        'putCustomer: PutCommand',
+        'putKey: PutCommand',
+      ),
+    ],
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:GetItem',
+    resources: (a) => [a.table('customers')],
+    sources: [
+      ...src('accounts/sign-up-claims.ts', 'get: GetCommand'),
+      ...src('customers/customers-repository.ts', 'claimEmail: GetCommand'),
+    ],
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:UpdateItem',
+    resources: (a) => [a.table('customers')],
+    sources: src(
+      'accounts/sign-up-claims.ts',
+      'takeOver: UpdateCommand',
+      'complete: UpdateCommand',
+      'countAttempt: UpdateCommand',
+    ),
+  }),
+  ...[
+    ['SIGNUP#ann@example.com', src('accounts/sign-up-claims.ts', 'release: DeleteCommand')],
+    [
+      'EMAIL#ann@example.com',
+      src('customers/customers-repository.ts', 'releaseEmail: DeleteCommand'),
+    ],
+    [
+      `CUSTOMER#${CUSTOMER}`,
+      src('customers/customers-repository.ts', 'deleteCustomer: DeleteCommand'),
+    ],
+    [
+      'KEY#0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
+      src('customers/customers-repository.ts', 'deleteKey: DeleteCommand'),
+    ],
+  ].flatMap(([leadingKey, sources]) =>
+    roles(['api'], {
+      action: 'dynamodb:DeleteItem',
+      resources: (a) => [a.table('customers')],
+      context: () => ({ 'dynamodb:LeadingKeys': [leadingKey as string] }),
+      sources: sources as string[],
+    }),
+  ),
+  ...roles(['api'], {
+    action: 'apigateway:GET',
+    resources: () => [PLANS, APIKEYS],
+    sources: [
+      ...src('customers/tier-switch.ts', 'plansByName: GetUsagePlansCommand'),
+      ...src('customers/customer-creation.ts', 'cleanUpInterruptedCreate: GetApiKeysCommand'),
+    ],
+  }),
+  ...roles(['api'], {
+    action: 'apigateway:POST',
+    resources: () => [APIKEYS, `${PLANS}/a1b2c3/keys`],
+    sources: src(
+      'customers/customer-creation.ts',
+      'createGatewayKey: CreateApiKeyCommand',
+      'createUnder: CreateUsagePlanKeyCommand',
+    ),
+  }),
+  ...roles(['api'], {
+    action: 'apigateway:DELETE',
+    resources: () => [`${APIKEYS}/k1l2m3`],
+    sources: src(
+      'customers/customer-creation.ts',
+      'cleanUpInterruptedCreate: DeleteApiKeyCommand',
+      'undoCreate: DeleteApiKeyCommand',
+    ),
+  }),
+];
+
 /** The table. API Gateway's invocations of the functions are derived from the synthesized methods instead. */
 export const RUNTIME_CALLS: readonly RuntimeCall[] = [
   ...metering,
   ...customers,
   ...billing,
+  ...signUp,
   ...files,
   ...storedResponses,
   ...inference,

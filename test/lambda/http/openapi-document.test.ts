@@ -23,7 +23,7 @@ const normalize = (path: string) =>
 describe("Tierline's OpenAPI document", () => {
   it('documents every route of the app, and nothing the app does not serve', () => {
     // With every optional part (files, batches, fine-tuning jobs, adapters, accounts, speech,
-    // billing) present, so all routes are registered.
+    // billing, sign-up) present, so all routes are registered.
     const app = createApiApp({
       config,
       speech: {},
@@ -34,6 +34,7 @@ describe("Tierline's OpenAPI document", () => {
       accounts: {},
       responses: {},
       billing: {},
+      signUp: {},
     } as unknown as ApiDependencies);
     const served = new Set(
       app.routes
