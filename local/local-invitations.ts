@@ -1,8 +1,4 @@
-import {
-  AdminGetUserCommand,
-  CognitoIdentityProviderClient,
-  GetUserCommand,
-} from '@aws-sdk/client-cognito-identity-provider';
+import { poolUserReader, verifiedEmailDirectory } from '../lambda/accounts/pool-users';
 import type { InvitationEngines } from '../lambda/composition/members';
 import type { LocalCognito } from './local-cognito';
 import { appendLocalMail } from './local-mail';
@@ -22,26 +18,15 @@ export function localInvitations(
   at: InvitationsAt,
   log?: (line: string) => void,
 ): InvitationEngines {
-  let client: { endpoint: string; cognito: CognitoIdentityProviderClient } | undefined;
-  const cognitoOf = (signIn: LocalCognito) => {
-    if (client?.endpoint !== signIn.endpoint) {
-      client?.cognito.destroy();
-      const cognito = new CognitoIdentityProviderClient({
-        endpoint: signIn.endpoint,
-        region: 'local',
-        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      });
-      client = { endpoint: signIn.endpoint, cognito };
-    }
-    return client.cognito;
-  };
   return {
     consoleUrl: () => at.consoleUrl,
     users: {
+      // cognito-local's GetUser, as Cognito's in AWS (local/cognito-server.ts marks a confirmed
+      // address verified, as Cognito does).
       verifiedEmailOf: async (accessToken) => {
         const signIn = at.signIn;
         if (!signIn) return undefined;
-        return confirmedEmailOf(cognitoOf(signIn), signIn.userPoolId, accessToken);
+        return verifiedEmailDirectory(poolUserReader(signIn.endpoint)).verifiedEmailOf(accessToken);
       },
     },
     mailer: {
@@ -67,28 +52,4 @@ export function localInvitations(
       },
     },
   };
-}
-
-/**
- * The user's address once their sign-up is confirmed. Cognito marks the address verified when the
- * code mailed to it confirms the sign-up (the pool auto-verifies e-mail); cognito-local 5.3.0
- * leaves `email_verified` unset then (its ConfirmSignUp sets only the status), so here a confirmed
- * user's address counts as verified, which is what it is: the code reached it.
- */
-async function confirmedEmailOf(
-  cognito: CognitoIdentityProviderClient,
-  userPoolId: string,
-  accessToken: string,
-): Promise<string | undefined> {
-  try {
-    const user = await cognito.send(new GetUserCommand({ AccessToken: accessToken }));
-    const admin = await cognito.send(
-      new AdminGetUserCommand({ UserPoolId: userPoolId, Username: user.Username }),
-    );
-    const email = user.UserAttributes?.find((a) => a.Name === 'email')?.Value;
-    return admin.UserStatus === 'CONFIRMED' ? email : undefined;
-  } catch (error) {
-    if ((error as Error).name === 'NotAuthorizedException') return undefined;
-    throw error;
-  }
 }

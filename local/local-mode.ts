@@ -23,7 +23,7 @@ import type { Engines } from '../lambda/composition/engines';
 import { batchWorker } from '../lambda/composition/files-and-batches';
 import { signUpServices } from '../lambda/composition/sign-up';
 import { hashApiKey } from '../lambda/customers/api-keys';
-import { authenticateSession, KEY_USE_RESOLUTION_MS } from '../lambda/customers/authenticate';
+import { KEY_USE_RESOLUTION_MS } from '../lambda/customers/authenticate';
 import type { JobLauncher } from '../lambda/fine-tuning/job-launcher';
 import { createApiApp } from '../lambda/http/app';
 
@@ -318,22 +318,16 @@ function localSignUp(
 }
 
 /**
- * Sign-up's routes in local mode: sessions verified as the authorizer does, the service made once
- * the user pool and the operator's usage plans exist (no request comes before; without a user pool
- * no session reaches it).
+ * Sign-up's service in local mode, made once the user pool and the operator's usage plans exist (no
+ * request comes before; without a user pool no session reaches it).
  */
-function localSignUpApi(
-  sessions: () => LocalSessions | undefined,
-  signUp: () => OrganizationSignUp | undefined,
-): SignUpApi {
+function localSignUpApi(signUp: () => OrganizationSignUp | undefined): SignUpApi {
   const service = () => {
     const built = signUp();
     if (!built) throw new NotFoundError('Sign-up is off: local mode runs without a user pool.');
     return built;
   };
   return {
-    sessionOf: (c) =>
-      authenticateSession(c.req.header('authorization'), sessions()?.authentication),
     service: {
       signUp: (session, body) => service().signUp(session, body),
       organizations: (userId) => service().organizations(userId),
@@ -378,10 +372,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     options.authorizerCacheTtlMs ?? config.environment.authorizerCacheTtlSeconds * 1000;
   const app = createApiApp({
     ...services,
-    signUp: localSignUpApi(
-      () => sessions,
-      () => signUp,
-    ),
+    signUp: localSignUpApi(() => signUp),
     principalOf: localPrincipal({
       sessions: () => sessions,
       lookup: (hash) => services.customers.getKey(hash),

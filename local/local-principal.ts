@@ -128,9 +128,6 @@ export function localPrincipal(deps: {
 
 /** The verified console session of a request, before any organization is chosen (accepting an invite). */
 export function localSessionOf(sessions: () => LocalSessions | undefined) {
-  return async (c: Context): Promise<{ userId: string } | undefined> => {
-    const header = c.req.header('authorization');
-    const session = await authenticateSession(header, sessions()?.authentication);
-    return session ? { userId: session.userId } : undefined;
-  };
+  return (c: Context): Promise<SessionIdentity | undefined> =>
+    authenticateSession(c.req.header('authorization'), sessions()?.authentication);
 }

@@ -1,4 +1,5 @@
 import { AuthenticationError } from '../openai/errors';
+import type { UserDirectory } from './invites';
 import { SESSION_REJECTED } from './session-tokens';
 import type { PoolUser } from './sign-up';
 
@@ -39,5 +40,20 @@ export function poolUserReader(endpoint: string) {
     }
     const attribute = (name: string) => body.UserAttributes?.find((a) => a.Name === name)?.Value;
     return { email: attribute('email'), emailVerified: attribute('email_verified') === 'true' };
+  };
+}
+
+/**
+ * The invites' view of the same call: the session's address when the pool verified it, so an
+ * invite is accepted only by the address it was sent to (a revoked token: 401, as in sign-up).
+ */
+export function verifiedEmailDirectory(
+  poolUser: (accessToken: string) => Promise<PoolUser>,
+): UserDirectory {
+  return {
+    async verifiedEmailOf(accessToken) {
+      const user = await poolUser(accessToken);
+      return user.emailVerified ? user.email : undefined;
+    },
   };
 }

@@ -1,38 +1,10 @@
-import {
-  CognitoIdentityProviderClient,
-  GetUserCommand,
-  NotAuthorizedException,
-} from '@aws-sdk/client-cognito-identity-provider';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
-import {
-  CONSOLE_URL_PARAMETER_ENV,
-  type InviteMail,
-  type UserDirectory,
-} from '../accounts/invites';
+import { CONSOLE_URL_PARAMETER_ENV, type InviteMail } from '../accounts/invites';
+import { cognitoEndpoint, poolUserReader, verifiedEmailDirectory } from '../accounts/pool-users';
+import { SESSION_USER_POOL_ID_ENV } from '../accounts/session-settings';
 import { awsClientOptions } from '../storage/aws-clients';
 import type { Engines } from './engines';
 import type { InvitationEngines } from './members';
-
-/**
- * The invited person's address as Cognito knows it: `GetUser` with the session's own access token
- * (Cognito authorizes the call by the token, not by IAM: the function needs no permission), so
- * only an address Cognito verified counts, and a signed-out token is refused there.
- */
-export function cognitoUserDirectory(client: CognitoIdentityProviderClient): UserDirectory {
-  return {
-    async verifiedEmailOf(accessToken) {
-      try {
-        const user = await client.send(new GetUserCommand({ AccessToken: accessToken }));
-        const attribute = (name: string) =>
-          user.UserAttributes?.find((a) => a.Name === name)?.Value;
-        return attribute('email_verified') === 'true' ? attribute('email') : undefined;
-      } catch (error) {
-        if (error instanceof NotAuthorizedException) return undefined;
-        throw error;
-      }
-    },
-  };
-}
 
 /** The console's address from its SSM parameter, read on the first invite and kept. */
 export function consoleUrlFrom(ssm: SSMClient, name: string): () => Promise<string> {
@@ -81,10 +53,12 @@ export function awsInvitations(
 ): InvitationEngines | undefined {
   const consoleUrlParameter = process.env[CONSOLE_URL_PARAMETER_ENV];
   if (!consoleUrlParameter) return undefined;
-  // GetUser goes to the pool's region, which is the function's (one app, one region).
-  const cognito = new CognitoIdentityProviderClient(awsClientOptions());
+  const userPoolId = process.env[SESSION_USER_POOL_ID_ENV];
+  if (!userPoolId) return undefined;
   return {
-    users: cognitoUserDirectory(cognito),
+    // The invited person's verified address: Cognito's GetUser with their own token, as sign-up
+    // reads it (no IAM: the token authorizes the call).
+    users: verifiedEmailDirectory(poolUserReader(cognitoEndpoint(userPoolId))),
     consoleUrl: consoleUrlFrom(new SSMClient(awsClientOptions()), consoleUrlParameter),
     mailer: {
       send: async (mail) => {

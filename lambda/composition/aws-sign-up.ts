@@ -1,10 +1,8 @@
 import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
-import type { Context } from 'hono';
 import type { TierlineConfig } from '../../lib/config/schema';
 import { cognitoEndpoint, poolUserReader } from '../accounts/pool-users';
 import { SESSION_USER_POOL_ID_ENV } from '../accounts/session-settings';
 import type { OrganizationSignUp, SignUpApi } from '../accounts/sign-up';
-import { sessionFromAuthorizer } from '../customers/lambda-principal';
 import { TierSwitch, USAGE_PLANS_ENV, usagePlanSettingsFrom } from '../customers/tier-switch';
 
 import { awsClientOptions } from '../storage/aws-clients';
@@ -40,7 +38,6 @@ export function awsSignUpApi(
     return built;
   };
   return {
-    sessionOf: async (c: Context) => sessionFromAuthorizer(c),
     service: {
       signUp: (session, body) => service().signUp(session, body),
       organizations: (userId) => service().organizations(userId),

@@ -9,7 +9,7 @@ import type { SignUpApi } from '../accounts/sign-up';
 import type { SpeechBackend } from '../audio/speech-backend';
 import type { BatchService } from '../batches/batch-service';
 import type { BillingApi } from '../billing/billing-summary';
-import type { Principal } from '../customers/authenticate';
+import type { Principal, SessionIdentity } from '../customers/authenticate';
 import type { CustomersRepository } from '../customers/customers-repository';
 import type { FilesService } from '../files/files-service';
 import type { UploadsService } from '../files/uploads-service';
@@ -49,7 +49,7 @@ export interface ApiDependencies {
    * The verified console session behind a request, before any organization is chosen (accepting
    * an invite); undefined for an API key. Absent: no route needs it.
    */
-  sessionOf?: (c: Context) => Promise<{ userId: string } | undefined>;
+  sessionOf?: (c: Context) => Promise<SessionIdentity | undefined>;
   /** Projects and the audit log (the administration API); its routes answer 404 when absent. */
   accounts?: AccountServicesApi;
   /** Self-service sign-up and the session's organizations; absent, their routes answer 404. */

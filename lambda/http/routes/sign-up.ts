@@ -15,7 +15,7 @@ import { readJsonObject } from './request-bodies';
 export function signUpRoutes(deps: ApiDependencies, signUp: SignUpApi): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   const sessionOnly = async (c: Context): Promise<SessionIdentity & { accessToken: string }> => {
-    const session = await signUp.sessionOf(c);
+    const session = await deps.sessionOf?.(c);
     if (!session) {
       await deps.principalOf(c);
       throw new PermissionDeniedError(

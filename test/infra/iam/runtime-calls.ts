@@ -550,14 +550,11 @@ const customers: RuntimeCall[] = [
 ];
 
 /**
- * Calls in `lambda/` that IAM does not authorize: Cognito's user API authorizes `GetUser` by the
- * user's own access token (the API reference lists it among the operations that take no IAM
- * credentials), so there is no permission to prove.
+ * Calls in `lambda/` that IAM does not authorize, by SDK. None today: Cognito's `GetUser` (the
+ * user's own access token authorizes it) is sent with fetch by lambda/accounts/pool-users.ts, for
+ * sign-up and invites alike.
  */
-export const NO_IAM: Record<string, string> = {
-  'lambda/composition/aws-invitations.ts#cognitoUserDirectory: GetUserCommand':
-    "the invited user's verified address, read with the user's own access token",
-};
+export const NO_IAM: Record<string, string> = {};
 
 /**
  * Stored Responses API responses, in the files table: the chat function (which serves `POST

@@ -1,55 +1,32 @@
-import {
-  CognitoIdentityProviderClient,
-  GetUserCommand,
-  NotAuthorizedException,
-} from '@aws-sdk/client-cognito-identity-provider';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import {
-  cognitoUserDirectory,
-  consoleUrlFrom,
-  sesInviteMessage,
-} from '../../../lambda/composition/aws-invitations';
+import { verifiedEmailDirectory } from '../../../lambda/accounts/pool-users';
+import { consoleUrlFrom, sesInviteMessage } from '../../../lambda/composition/aws-invitations';
+import { AuthenticationError } from '../../../lambda/openai/errors';
 
 /**
  * Invitations' AWS parts with the SDK mocked (Cognito and SSM cannot run here): the exact requests,
  * and what each answer means for accepting an invite.
  */
 describe('invitations in AWS', () => {
-  const cognito = mockClient(CognitoIdentityProviderClient);
   const ssm = mockClient(SSMClient);
-  afterEach(() => {
-    cognito.reset();
-    ssm.reset();
-  });
+  afterEach(() => ssm.reset());
 
-  const user = (attributes: Record<string, string>) => ({
-    Username: 'u-1',
-    UserAttributes: Object.entries(attributes).map(([Name, Value]) => ({ Name, Value })),
-  });
-
-  it("reads the user's address with GetUser and the user's own token, only when Cognito verified it", async () => {
-    const directory = cognitoUserDirectory(
-      new CognitoIdentityProviderClient({ region: 'us-east-1' }),
-    );
-    cognito
-      .on(GetUserCommand, { AccessToken: 'verified' })
-      .resolves(user({ email: 'a@example.com', email_verified: 'true' }))
-      .on(GetUserCommand, { AccessToken: 'unverified' })
-      .resolves(user({ email: 'b@example.com', email_verified: 'false' }))
-      .on(GetUserCommand, { AccessToken: 'signed-out' })
-      .rejects(
-        new NotAuthorizedException({ message: 'Access Token has been revoked', $metadata: {} }),
-      );
-
+  it('accepts an invite only with an address the pool verified; a revoked token is a 401', async () => {
+    const asked: string[] = [];
+    const directory = verifiedEmailDirectory(async (accessToken) => {
+      asked.push(accessToken);
+      if (accessToken === 'signed-out') throw new AuthenticationError('revoked');
+      return accessToken === 'verified'
+        ? { email: 'a@example.com', emailVerified: true }
+        : { email: 'b@example.com', emailVerified: false };
+    });
     expect(await directory.verifiedEmailOf('verified')).toBe('a@example.com');
     expect(await directory.verifiedEmailOf('unverified')).toBeUndefined();
-    expect(await directory.verifiedEmailOf('signed-out')).toBeUndefined();
-    expect(cognito.commandCalls(GetUserCommand).map((call) => call.args[0].input)).toEqual([
-      { AccessToken: 'verified' },
-      { AccessToken: 'unverified' },
-      { AccessToken: 'signed-out' },
-    ]);
+    await expect(directory.verifiedEmailOf('signed-out')).rejects.toBeInstanceOf(
+      AuthenticationError,
+    );
+    expect(asked).toEqual(['verified', 'unverified', 'signed-out']);
   });
 
   it("reads the console's address from its parameter once, and again after a failed read", async () => {
