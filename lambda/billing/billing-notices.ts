@@ -49,23 +49,6 @@ export function billingNotice(
   return { customerId: input.customerId, kind, to: input.to, subject, text };
 }
 
-/**
- * The notice as Amazon SES v2 `SendEmail` takes it (`Destination`, `Content.Simple`), so a
- * deployment with a verified sender identity passes it to `SendEmailCommand` unchanged.
- */
-export function sesMessage(notice: BillingNotice, from: string) {
-  return {
-    FromEmailAddress: from,
-    Destination: { ToAddresses: [notice.to] },
-    Content: {
-      Simple: {
-        Subject: { Data: notice.subject, Charset: 'UTF-8' },
-        Body: { Text: { Data: notice.text, Charset: 'UTF-8' } },
-      },
-    },
-  };
-}
-
 /** Local mode's notices: appended to the mail file, where cognito-local's mail also goes. */
 export function mailFileNotices(mailFile: string): BillingNotices {
   return {
