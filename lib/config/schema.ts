@@ -768,8 +768,15 @@ export const senderAddressOf = (from: string) => /<([^<>\s]+)>\s*$/.exec(from)?.
  */
 export const mailSchema = z
   .object({
-    /** `Tierline <no-reply@example.com>` or `no-reply@example.com`: an address at `identity`. */
-    from: z.string().min(3).max(320),
+    /**
+     * `Tierline <no-reply@example.com>` or `no-reply@example.com`: an address at `identity`. ASCII
+     * only: SES takes a non-ASCII display name only MIME-encoded (RFC 2047), which this does not do.
+     */
+    from: z
+      .string()
+      .min(3)
+      .max(320)
+      .regex(/^[\x20-\x7e]+$/, 'printable ASCII: SES wants a non-ASCII display name MIME-encoded'),
     /** The verified identity that address belongs to: the domain (`example.com`) or the address. */
     identity: z
       .string()

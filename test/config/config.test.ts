@@ -151,6 +151,9 @@ describe('tier config', () => {
       );
     }
     expect(withMail({ from: 'a@example.com', identity: 'Example.com' })).toThrow(/mail\.identity/);
+    expect(withMail({ from: 'Grüße <a@example.com>', identity: 'example.com' })).toThrow(
+      /mail\.from: printable ASCII/,
+    );
     expect(
       withMail({ from: 'a@example.com', identity: 'example.com', configurationSet: 'a b' }),
     ).toThrow(/mail\.configurationSet/);

@@ -1,6 +1,7 @@
 import { Stack } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import type { Construct } from 'constructs';
 import { MAIL_CONFIGURATION_SET_ENV, MAIL_FROM_ENV } from '../../../lambda/mail/mail';
 import type { MailConfig } from '../../config/schema';
 
@@ -25,14 +26,14 @@ export function mailSendingArns(stack: Stack, mail: MailConfig): string[] {
  * knows from whom, and one without either logs its mail. Nothing without `mail` in the config.
  */
 export function grantMailSending(
-  stack: Stack,
+  scope: Construct,
   mail: MailConfig | undefined,
   functions: LambdaFunction[],
 ): void {
   if (!mail) return;
   const statement = new PolicyStatement({
     actions: ['ses:SendEmail'],
-    resources: mailSendingArns(Stack.of(stack), mail),
+    resources: mailSendingArns(Stack.of(scope), mail),
   });
   for (const fn of functions) {
     fn.addEnvironment(MAIL_FROM_ENV, mail.from);
