@@ -1,7 +1,7 @@
 import { poolUserReader, verifiedEmailDirectory } from '../lambda/accounts/pool-users';
 import type { InvitationEngines } from '../lambda/composition/members';
+import { MailFileMailer } from '../lambda/mail/mail-file';
 import type { LocalCognito } from './local-cognito';
-import { appendLocalMail } from './local-mail';
 
 /**
  * Local mode's invitations: the mail goes to the mail file beside cognito-local's (the token as the
@@ -36,19 +36,8 @@ export function localInvitations(
           log?.(`invitation e-mail to ${mail.to}: ${mail.link}`);
           return;
         }
-        const sentAt = new Date().toISOString();
-        appendLocalMail(
-          mailFile,
-          {
-            to: mail.to,
-            subject: mail.subject,
-            reason: 'Invite',
-            code: mail.token,
-            link: mail.link,
-            sentAt,
-          },
-          mail.text,
-        );
+        const tags = { reason: 'Invite', code: mail.token, link: mail.link };
+        await new MailFileMailer(mailFile, tags).send(mail);
       },
     },
   };

@@ -1,4 +1,4 @@
-import { appendFile } from 'node:fs/promises';
+import { MailFileMailer } from '../mail/mail-file';
 
 /**
  * The e-mails billing sends an organization about its payments: a payment failed (the grace state
@@ -49,31 +49,9 @@ export function billingNotice(
   return { customerId: input.customerId, kind, to: input.to, subject, text };
 }
 
-/**
- * The notice as Amazon SES v2 `SendEmail` takes it (`Destination`, `Content.Simple`), so a
- * deployment with a verified sender identity passes it to `SendEmailCommand` unchanged.
- */
-export function sesMessage(notice: BillingNotice, from: string) {
-  return {
-    FromEmailAddress: from,
-    Destination: { ToAddresses: [notice.to] },
-    Content: {
-      Simple: {
-        Subject: { Data: notice.subject, Charset: 'UTF-8' },
-        Body: { Text: { Data: notice.text, Charset: 'UTF-8' } },
-      },
-    },
-  };
-}
-
-/** Local mode's notices: appended to the mail file, where cognito-local's mail also goes. */
+/** Local mode's notices: in the mail file, where cognito-local's mail also goes, tagged by kind. */
 export function mailFileNotices(mailFile: string): BillingNotices {
   return {
-    send: (notice) =>
-      appendFile(
-        mailFile,
-        `To: ${notice.to}\nSubject: ${notice.subject}\nX-Tierline-Notice: ${notice.kind}\n\n` +
-          `${notice.text}\n\n`,
-      ),
+    send: (notice) => new MailFileMailer(mailFile, { reason: notice.kind }).send(notice),
   };
 }

@@ -2,14 +2,15 @@ import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type Stripe from 'stripe';
 import { BillingAccounts } from '../billing/billing-accounts';
-import type { BillingNotices } from '../billing/billing-notices';
-import { sesMessage } from '../billing/billing-notices';
+import type { BillingNotice, BillingNotices } from '../billing/billing-notices';
 import type { BillingService } from '../billing/billing-service';
 import { type BillingApi, BillingSummaries } from '../billing/billing-summary';
 import { createStripeClient, StripeBillingProvider } from '../billing/stripe-provider';
 import { readStripeSettings, STRIPE_SECRET_ENV } from '../billing/stripe-settings';
 import { TierSwitch, USAGE_PLANS_ENV, usagePlanSettingsFrom } from '../customers/tier-switch';
+import { type Mailer, type MailFailureLog, sendEmailInput, sendOrLog } from '../mail/mail';
 import { awsClientOptions } from '../storage/aws-clients';
+import { awsMailer } from './aws-mail';
 import type { Stores } from './aws-stores';
 import type { BillingServiceParts } from './billing';
 import { billingService } from './billing';
@@ -26,8 +27,7 @@ export interface AwsBilling {
 /**
  * Billing in a Lambda function: Stripe from the settings secret, the tier switch on API Gateway
  * (the usage plans named by the environment), the billing service on the stores. The payment
- * e-mails are written to the log as SES `SendEmail` input (`log`): no sender identity is verified
- * in SES by this app, so none is sent from here.
+ * e-mails go through SES where the config names a sender, to the log (`log`) where it does not.
  */
 export async function awsBilling(
   stores: Pick<Stores, 'doc' | 'tables'>,
@@ -35,6 +35,7 @@ export async function awsBilling(
     graceDays: number;
     usageTiers?: BillingServiceParts['usageTiers'];
     log: (notice: unknown) => void;
+    logError: MailFailureLog;
   },
 ): Promise<AwsBilling> {
   const secrets = new SecretsManagerClient(awsClientOptions());
@@ -46,10 +47,7 @@ export async function awsBilling(
     new APIGatewayClient(awsClientOptions()),
     usagePlanSettingsFrom(requiredEnv(USAGE_PLANS_ENV)),
   );
-  const notices: BillingNotices = {
-    send: async (notice) =>
-      options.log({ billingNotice: notice.kind, ses: sesMessage(notice, 'billing@tierline') }),
-  };
+  const notices = billingNoticesBy(awsMailer(), options);
   const service = billingService(stores, provider, {
     tiers: { setTier: async (customerId, tier) => void (await tiers.setTier(customerId, tier)) },
     notices,
@@ -57,6 +55,34 @@ export async function awsBilling(
     usageTiers: options.usageTiers,
   });
   return { stripe, webhookSecret: settings.webhookSecret, provider, service };
+}
+
+/**
+ * Billing's notices through SES, or to the log without a sender. A failed send is logged with the
+ * notice (organization and kind) and the caller goes on: the payment state it reports is already
+ * moved, and moves once, so a Stripe redelivery or the next hourly run would not send it again.
+ */
+export function billingNoticesBy(
+  mailer: Mailer | undefined,
+  options: { log: (notice: unknown) => void; logError: MailFailureLog },
+): BillingNotices {
+  const about = (notice: BillingNotice) => ({
+    billingNotice: notice.kind,
+    customer: notice.customerId,
+  });
+  return {
+    send: async (notice) => {
+      if (mailer) {
+        await sendOrLog(mailer, notice, about(notice), options.logError);
+        return;
+      }
+      options.log({
+        ...about(notice),
+        sent: false,
+        ses: sendEmailInput(notice, { from: '(no sender configured)' }),
+      });
+    },
+  };
 }
 
 /**

@@ -2,7 +2,9 @@ import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { CONSOLE_URL_PARAMETER_ENV, type InviteMail } from '../accounts/invites';
 import { cognitoEndpoint, poolUserReader, verifiedEmailDirectory } from '../accounts/pool-users';
 import { SESSION_USER_POOL_ID_ENV } from '../accounts/session-settings';
+import { type Mailer, sendEmailInput, sendOrLog } from '../mail/mail';
 import { awsClientOptions } from '../storage/aws-clients';
+import { awsMailer } from './aws-mail';
 import type { Engines } from './engines';
 import type { InvitationEngines } from './members';
 
@@ -26,27 +28,32 @@ async function readConsoleUrl(ssm: SSMClient, name: string): Promise<string> {
 }
 
 /**
- * The invitation as Amazon SES v2 `SendEmail` takes it (`Destination`, `Content.Simple`), as
- * billing's notices are (lambda/billing/billing-notices.ts).
+ * The invitation's mailer: SES where the function's environment names a sender, the log (as SES
+ * `SendEmail` input, without the link's token) where it does not. A failed send is logged with the
+ * invite's id and the invite still answered: it is stored, and the owner sends a new link by
+ * creating the invite again (same id, a new token).
  */
-export function sesInviteMessage(mail: InviteMail, from: string) {
+export function inviteMailer(mailer: Mailer | undefined, logError: Engines['logError']) {
   return {
-    FromEmailAddress: from,
-    Destination: { ToAddresses: [mail.to] },
-    Content: {
-      Simple: {
-        Subject: { Data: mail.subject, Charset: 'UTF-8' },
-        Body: { Text: { Data: mail.text, Charset: 'UTF-8' } },
-      },
+    send: async (mail: InviteMail) => {
+      const about = { invite: mail.inviteId, customer: mail.customerId };
+      if (mailer) {
+        await sendOrLog(mailer, mail, about, logError);
+        return;
+      }
+      const withoutToken = { ...mail, text: mail.text.replace(mail.token, '<token>') };
+      logError('invitation e-mail (not sent: the config names no SES sender)', {
+        ...about,
+        ses: sendEmailInput(withoutToken, { from: '(no sender configured)' }),
+      });
     },
   };
 }
 
 /**
  * Invitations in a Lambda function: the console's address's parameter from the environment
- * (undefined without it: the routes answer 404). The e-mail is written to the log as SES
- * `SendEmail` input without the link's token, as billing's notices are: this app verifies no SES
- * sender identity, so it sends none (docs/decisions.md, "Members and invites").
+ * (undefined without it: the routes answer 404), the mail through SES when the config names a
+ * sender (docs/operating.md, "E-mail through Amazon SES").
  */
 export function awsInvitations(
   logError: Engines['logError'] | undefined,
@@ -60,14 +67,6 @@ export function awsInvitations(
     // reads it (no IAM: the token authorizes the call).
     users: verifiedEmailDirectory(poolUserReader(cognitoEndpoint(userPoolId))),
     consoleUrl: consoleUrlFrom(new SSMClient(awsClientOptions()), consoleUrlParameter),
-    mailer: {
-      send: async (mail) => {
-        const withoutToken = { ...mail, text: mail.text.replace(mail.token, '<token>') };
-        logError?.('invitation e-mail (not sent: no SES identity)', {
-          invite: mail.inviteId,
-          ses: sesInviteMessage(withoutToken, 'invites@tierline'),
-        });
-      },
-    },
+    mailer: inviteMailer(awsMailer(), logError ?? (() => undefined)),
   };
 }

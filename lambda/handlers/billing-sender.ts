@@ -17,6 +17,7 @@ async function createSender() {
     graceDays: bundledConfig().billing.paymentGraceDays,
     usageTiers: usageTiersOf(bundledConfig()),
     log: (notice) => logger.info('billing notice', { notice }),
+    logError: (message, details) => logger.error(message, details),
   });
   return { usage: usageSender(stores, billing.provider), service: billing.service };
 }

@@ -16,6 +16,7 @@ export const handler = async (request: WebhookRequest) => {
     graceDays: bundledConfig().billing.paymentGraceDays,
     usageTiers: usageTiersOf(bundledConfig()),
     log: (notice) => logger.info('billing notice', { notice }),
+    logError: (message, details) => logger.error(message, details),
   }).catch((error: unknown) => {
     billing = undefined;
     throw error;

@@ -758,6 +758,58 @@ export const signUpSchema = z
 export type SignUpConfig = z.infer<typeof signUpSchema>;
 export const DEFAULT_SIGN_UP_CONFIG: SignUpConfig = { disposableDomains: [], attemptsPerHour: 10 };
 
+/** The address in `Name <address>` or a bare address. */
+export const senderAddressOf = (from: string) => /<([^<>\s]+)>\s*$/.exec(from)?.[1] ?? from.trim();
+
+/**
+ * E-mail through Amazon SES v2 (invitations, billing's notices): the sender and the SES identity
+ * the operator verified in the deployment's region (docs/operating.md, "E-mail through Amazon
+ * SES"). Absent: nothing is sent, the mail is written to the functions' logs.
+ */
+export const mailSchema = z
+  .object({
+    /**
+     * `Tierline <no-reply@example.com>` or `no-reply@example.com`: an address at `identity`. ASCII
+     * only: SES takes a non-ASCII display name only MIME-encoded (RFC 2047), which this does not do.
+     */
+    from: z
+      .string()
+      .min(3)
+      .max(320)
+      .regex(/^[\x20-\x7e]+$/, 'printable ASCII: SES wants a non-ASCII display name MIME-encoded'),
+    /** The verified identity that address belongs to: the domain (`example.com`) or the address. */
+    identity: z
+      .string()
+      .regex(
+        /^([^\s@<>]+@)?[a-z0-9-]+(\.[a-z0-9-]+)+$/,
+        'a verified SES identity: a domain in lower case (example.com) or an address',
+      ),
+    /** An SES configuration set to send with (events, suppression); the functions get it too. */
+    configurationSet: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, "SES's configuration set name: letters, digits, _ and -")
+      .optional(),
+  })
+  .strict()
+  .superRefine((mail, ctx) => {
+    const address = senderAddressOf(mail.from).toLowerCase();
+    const domain = address.split('@')[1] ?? '';
+    const identity = mail.identity.toLowerCase();
+    // SES authorizes the address's own identity, else its domain's (a parent domain covers its
+    // subdomains): the role may send from `identity` only.
+    const covered = identity.includes('@')
+      ? address === identity
+      : domain === identity || domain.endsWith(`.${identity}`);
+    if (!/^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(address) || !covered) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['from'],
+        message: `"${mail.from}" is not an address at the identity "${mail.identity}": the functions may send only from that identity`,
+      });
+    }
+  });
+export type MailConfig = z.infer<typeof mailSchema>;
+
 export const configSchema = z
   .object({
     environment: environmentSchema,
@@ -765,6 +817,7 @@ export const configSchema = z
     billing: billingSchema.default(DEFAULT_BILLING_CONFIG),
     signUp: signUpSchema.default(DEFAULT_SIGN_UP_CONFIG),
     console: consoleSchema,
+    mail: mailSchema.optional(),
     models: z.record(modelId, modelSchema).refine((m) => Object.keys(m).length > 0, {
       message: 'the catalog needs at least one model',
     }),

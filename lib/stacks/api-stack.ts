@@ -18,6 +18,7 @@ import { grantAdapterServing } from '../constructs/fine-tuning/adapter-serving';
 import type { FineTuningStore } from '../constructs/fine-tuning/fine-tuning-store';
 import { FineTuningWorkflow } from '../constructs/fine-tuning/fine-tuning-workflow';
 import { acknowledgeWildcards } from '../constructs/fine-tuning/nag-ids';
+import { grantMailSending } from '../constructs/mail/mail-sending';
 import type { LedgerDeadLetters } from '../constructs/metering/ledger-dead-letters';
 import type { MeteringTable } from '../constructs/metering/metering-table';
 import { UsageMetering } from '../constructs/metering/usage-metering';
@@ -88,6 +89,12 @@ export class ApiStack extends Stack {
     // Projects and the audit log: the administration API runs in the API function only.
     props.customers.bindForAdministration(this.api.apiFunction.function);
     this.addMembersAndInvites(props.customers, config.environment.name);
+    // Invitations (the API function) and billing's notices (the webhook and the hourly run).
+    grantMailSending(this, config.mail, [
+      this.api.apiFunction.function,
+      this.billing.sender.function,
+      this.billing.webhook.function,
+    ]);
 
     this.fineTuning = new FineTuningWorkflow(this, 'FineTuning', {
       config,

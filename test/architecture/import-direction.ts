@@ -23,6 +23,7 @@ export const LAYERS = {
   batches: 1,
   'fine-tuning': 1,
   billing: 1,
+  mail: 1,
   responses: 1,
   audio: 1,
   openai: 0,

@@ -129,6 +129,36 @@ describe('tier config', () => {
     );
   });
 
+  it('takes a mail sender at its verified SES identity, and refuses one outside it', () => {
+    const withMail = (mail: unknown) => () => loadConfig({ env: 'dev', overrides: { mail } });
+
+    expect(loadConfig({ env: 'dev' }).mail).toBeUndefined();
+    for (const [from, identity] of [
+      ['Tierline <no-reply@example.com>', 'example.com'],
+      ['no-reply@mail.example.com', 'example.com'],
+      ['Billing <billing@example.com>', 'billing@example.com'],
+    ]) {
+      expect(withMail({ from, identity })().mail).toEqual({ from, identity });
+    }
+    for (const [from, identity] of [
+      ['Tierline <no-reply@example.org>', 'example.com'],
+      ['no-reply@notexample.com', 'example.com'],
+      ['other@example.com', 'billing@example.com'],
+      ['Tierline', 'example.com'],
+    ]) {
+      expect(withMail({ from, identity })).toThrow(
+        new RegExp(`mail\\.from: "${from}" is not an address at the identity "${identity}"`),
+      );
+    }
+    expect(withMail({ from: 'a@example.com', identity: 'Example.com' })).toThrow(/mail\.identity/);
+    expect(withMail({ from: 'Grüße <a@example.com>', identity: 'example.com' })).toThrow(
+      /mail\.from: printable ASCII/,
+    );
+    expect(
+      withMail({ from: 'a@example.com', identity: 'example.com', configurationSet: 'a b' }),
+    ).toThrow(/mail\.configurationSet/);
+  });
+
   it('names the known environments when an unknown one is asked for', () => {
     expect(() => loadConfig({ env: 'staging' })).toThrow(
       /Unknown environment "staging".*dev, prod/,

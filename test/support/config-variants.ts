@@ -11,3 +11,10 @@ export const MANAGED_INSTANCES = {
     },
   },
 } as const;
+
+/** E-mail sent through SES from a verified domain, with a configuration set (lib/constructs/mail/). */
+export const MAIL_WITH_CONFIGURATION_SET = {
+  from: 'Tierline <no-reply@mail.example.com>',
+  identity: 'example.com',
+  configurationSet: 'tierline-mail',
+} as const;

@@ -1,5 +1,5 @@
 import { loadConfig } from '../../../lib/config/load';
-import { MANAGED_INSTANCES } from '../../support/config-variants';
+import { MAIL_WITH_CONFIGURATION_SET, MANAGED_INSTANCES } from '../../support/config-variants';
 import { synthesize } from '../../support/synth';
 import type { RolePrincipal } from './runtime-calls';
 import { type Check, describeDenial, SimulatedApp } from './simulate';
@@ -39,12 +39,13 @@ const ROLE_PRINCIPALS: RolePrincipal[] = [
 
 /**
  * Weights kept in S3 and an instance type whose volumes take a customer key (the first model, also
- * trained), so the S3-weights and volume-key rows are proved too: no environment's defaults use
- * them.
+ * trained), and e-mail sent through SES with a configuration set, so the S3-weights, volume-key
+ * and SES rows are proved too: no environment's defaults use them.
  */
 function weightsInS3(): unknown {
   const [first] = Object.keys(loadConfig({ env: 'dev' }).models);
   return {
+    mail: MAIL_WITH_CONFIGURATION_SET,
     models: {
       // Two 16 GB V100s a copy, 16 sequences: what fits an 8B model with its LoRA slots (the
       // synth-time GPU check).
@@ -62,7 +63,7 @@ describe.each([
   ['dev', undefined],
   ['prod', undefined],
   ['prod (chat on Managed Instances)', MANAGED_INSTANCES],
-  ['dev (weights in S3, volumes under a customer key)', weightsInS3()],
+  ['dev (weights in S3, volumes under a customer key, mail through SES)', weightsInS3()],
 ])('IAM simulation of the %s app', (label, overrides) => {
   // One synthesis per environment for the whole file (bundling skipped).
   const app = new SimulatedApp(synthesize({ env: label.split(' ')[0] ?? label, overrides }));
@@ -147,6 +148,17 @@ describe.each([
       check('events.amazonaws.com', 'lambda:InvokeFunction', a.function('api'), {
         'aws:SourceArn': a.rule('reconcileSchedule'),
       }),
+      // Only the configured identity: never another one of the account.
+      check(
+        app.principalArn('api'),
+        'ses:SendEmail',
+        'arn:aws:ses:us-east-1:123456789012:identity/other.example',
+      ),
+      check(
+        app.principalArn('chat'),
+        'ses:SendEmail',
+        `arn:aws:ses:us-east-1:123456789012:identity/${MAIL_WITH_CONFIGURATION_SET.identity}`,
+      ),
     ];
     for (const request of refused)
       expect([request.action, await app.evaluate(request)]).toEqual([

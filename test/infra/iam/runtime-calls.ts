@@ -1589,12 +1589,38 @@ const signUp: RuntimeCall[] = [
   }),
 ];
 
+/**
+ * E-mail through Amazon SES v2, where the config names a sender: invitations (the API function),
+ * billing's notices (Stripe's webhook and the hourly run). SES authorizes `SendEmail` against the
+ * sending identity and, when one is used, the configuration set (Service Authorization Reference,
+ * Amazon Simple Email Service v2).
+ */
+const mail: RuntimeCall[] = [
+  ...roles(['api', 'billingWebhook', 'billingSender'], {
+    action: 'ses:SendEmail',
+    resources: (a) => {
+      const ses = 'arn:aws:ses:us-east-1:123456789012';
+      const mailConfig = a.config.mail;
+      if (!mailConfig) return [];
+      return [
+        `${ses}:identity/${mailConfig.identity}`,
+        ...(mailConfig.configurationSet
+          ? [`${ses}:configuration-set/${mailConfig.configurationSet}`]
+          : []),
+      ];
+    },
+    when: (config) => config.mail !== undefined,
+    sources: src('mail/ses-mailer.ts', 'send: SendEmailCommand'),
+  }),
+];
+
 /** The table. API Gateway's invocations of the functions are derived from the synthesized methods instead. */
 export const RUNTIME_CALLS: readonly RuntimeCall[] = [
   ...metering,
   ...customers,
   ...billing,
   ...signUp,
+  ...mail,
   ...files,
   ...storedResponses,
   ...inference,

@@ -1,7 +1,7 @@
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { verifiedEmailDirectory } from '../../../lambda/accounts/pool-users';
-import { consoleUrlFrom, sesInviteMessage } from '../../../lambda/composition/aws-invitations';
+import { consoleUrlFrom } from '../../../lambda/composition/aws-invitations';
 import { AuthenticationError } from '../../../lambda/openai/errors';
 
 /**
@@ -46,31 +46,5 @@ describe('invitations in AWS', () => {
       { Name: '/tierline/dev/console-url' },
       { Name: '/tierline/dev/console-url' },
     ]);
-  });
-
-  it('words the e-mail as SES v2 SendEmail takes it', () => {
-    const message = sesInviteMessage(
-      {
-        customerId: 'cus_1',
-        inviteId: 'invite-1',
-        to: 'a@example.com',
-        subject: 'Invited',
-        text: 'Open the link',
-        link: 'https://d1.cloudfront.net/#/invite?token=t',
-        token: 't',
-      },
-      'invites@example.com',
-    );
-
-    expect(message).toEqual({
-      FromEmailAddress: 'invites@example.com',
-      Destination: { ToAddresses: ['a@example.com'] },
-      Content: {
-        Simple: {
-          Subject: { Data: 'Invited', Charset: 'UTF-8' },
-          Body: { Text: { Data: 'Open the link', Charset: 'UTF-8' } },
-        },
-      },
-    });
   });
 });

@@ -61,6 +61,7 @@ describe('AWS SDK clients of the runtime', () => {
         'composition/aws-engines.ts: new EventBridgeClient(',
         'composition/aws-engines.ts: new SFNClient(',
         'handlers/fine-tuning-workflow.ts: new S3Client(',
+        'composition/aws-mail.ts: new SESv2Client(',
       ]),
     );
     const without = constructions
