@@ -149,6 +149,7 @@ export class ConsoleApi {
         ...init,
         headers: {
           ...auth,
+          ...(init.headers as Record<string, string> | undefined),
           // A FormData body (an upload) sets its own multipart type and boundary.
           ...(typeof init.body === 'string' ? { 'content-type': 'application/json' } : {}),
         },
@@ -166,6 +167,8 @@ export class ConsoleApi {
     return body as T;
   }
 
+  /** Any JSON route (the administration API's pages build on it: `admin-api.ts`). */
+  request = <T>(path: string, init: RequestInit = {}) => this.json<T>(path, init);
   me = () => this.json<Me>('/me');
   /** The signed-in user's organizations (a session only). */
   organizations = async () =>
