@@ -175,12 +175,14 @@ export class ConsoleApi {
     }
   }
 
-  private async json<T>(path: string, init: RequestInit = {}): Promise<T> {
+  private async json<T>(path: string, init: RequestInit = {}, waitOutThrottle = false): Promise<T> {
     let response = await this.send(path, init);
-    // A request throttled for a second or two (the Free plan's gateway rate is 2 a second, and a
-    // page loads several lists at once) is sent again, not shown as an error. Writes too: a 429
-    // is refused before anything is done, so sending it again cannot do it twice.
-    for (let retry = 0; retry < THROTTLE_RETRIES && isShortThrottle(response, init); retry++) {
+    // An administration page's request throttled for a second or two (the Free plan's gateway
+    // rate is 2 a second, and a page loads several lists at once) is sent again, not shown as an
+    // error. Writes too: a 429 is refused before anything is done, so it cannot be done twice.
+    // The shell's own requests say so instead (the sign-in keeps the key through a throttle).
+    const retries = waitOutThrottle ? THROTTLE_RETRIES : 0;
+    for (let retry = 0; retry < retries && isShortThrottle(response, init); retry++) {
       await new Promise((resolve) => setTimeout(resolve, throttleWaitMs(response)));
       response = await this.send(path, init);
     }
@@ -190,7 +192,7 @@ export class ConsoleApi {
   }
 
   /** Any JSON route (the administration API's pages build on it: `admin-api.ts`). */
-  request = <T>(path: string, init: RequestInit = {}) => this.json<T>(path, init);
+  request = <T>(path: string, init: RequestInit = {}) => this.json<T>(path, init, true);
   me = () => this.json<Me>('/me');
   /** The signed-in user's organizations (a session only). */
   organizations = async () =>
