@@ -4,17 +4,25 @@
  * no inline script anywhere (the build emits external files only); uPlot and Preact set styles
  * through the CSSOM, which `style-src 'self'` allows.
  */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "font-src 'self'",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join('; ');
+export function contentSecurityPolicy(connectSources: string[] = []): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "font-src 'self'",
+    ["connect-src 'self'", ...connectSources].join(' '),
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+/**
+ * Local mode's: its user pool is relayed under the console's origin. In AWS the console also
+ * calls the pool's own endpoint (`https://cognito-idp.<region>.amazonaws.com`) for sign-in.
+ */
+export const CONTENT_SECURITY_POLICY = contentSecurityPolicy();
 
 /** Two years, as the HSTS preload list asks. */
 export const HSTS_MAX_AGE_SECONDS = 63_072_000;

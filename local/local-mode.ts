@@ -12,10 +12,11 @@ import { OrganizationPeople } from '../lambda/accounts/organization-people';
 import { poolUserReader } from '../lambda/accounts/pool-users';
 import { createSessionPrincipals } from '../lambda/accounts/session-principal';
 import { createSessionVerifier, isJwtShaped } from '../lambda/accounts/session-tokens';
-import type { OrganizationSignUp } from '../lambda/accounts/sign-up';
+import type { OrganizationSignUp, SignUpApi } from '../lambda/accounts/sign-up';
 import type { SpeechBackend } from '../lambda/audio/speech-backend';
 import { FilesTableEraser } from '../lambda/batches/customer-data';
 import { InProcessBatchQueue } from '../lambda/batches/in-process-queue';
+import type { BillingApi } from '../lambda/billing/billing-summary';
 import { type ApiServices, apiServices } from '../lambda/composition/api-services';
 import { usageTiersOf } from '../lambda/composition/billing';
 import type { Engines } from '../lambda/composition/engines';
@@ -25,7 +26,7 @@ import { hashApiKey } from '../lambda/customers/api-keys';
 import { authenticateSession, KEY_USE_RESOLUTION_MS } from '../lambda/customers/authenticate';
 import type { JobLauncher } from '../lambda/fine-tuning/job-launcher';
 import { createApiApp } from '../lambda/http/app';
-import type { SignUpApi } from '../lambda/http/routes/sign-up';
+
 import type { ModelBackend } from '../lambda/inference/backends/model-backend';
 import type { RequestMetering } from '../lambda/metering/request-metering';
 import type { SpendAlert } from '../lambda/metering/spend';
@@ -392,13 +393,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
     sessionOf: localSessionOf(() => sessions),
     metering: requests.metering,
     // Billing is made once the operator exists (below); no request comes before it is.
-    billing: {
-      service: {
-        startUpgrade: (...args) => billingOf().service.startUpgrade(...args),
-        requestDowngrade: (customerId) => billingOf().service.requestDowngrade(customerId),
-      },
-      summaries: { summary: (customerId) => billingOf().summaries.summary(customerId) },
-    },
+    billing: billingOnceStarted(() => billingOf()),
     shutdownSignal: shutdown.signal,
     modelOwner: owner ? () => owner : undefined,
   });
@@ -462,6 +457,17 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       await signIn?.stop();
       await storage.stop();
     },
+  };
+}
+
+/** The billing routes' services, read when a request comes (local billing starts after the app). */
+function billingOnceStarted(billingOf: () => LocalBilling): BillingApi {
+  return {
+    service: {
+      startUpgrade: (...args) => billingOf().service.startUpgrade(...args),
+      requestDowngrade: (customerId) => billingOf().service.requestDowngrade(customerId),
+    },
+    summaries: { summary: (customerId) => billingOf().summaries.summary(customerId) },
   };
 }
 

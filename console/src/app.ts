@@ -87,8 +87,8 @@ function KeySignIn({ onSignedIn }: { onSignedIn: (key: string, me: Me) => void }
       setBusy(false);
     }
   };
-  return html`<section class="sign-in key-sign-in" aria-labelledby="key-sign-in">
-    <h2 id="key-sign-in">Sign in with an API key</h2>
+  return html`<section class="sign-in key-sign-in">
+    <h2>Sign in with an API key</h2>
     <p class="lead">Use an API key of your account. It stays in this browser tab only and is forgotten when you close it.</p>
     <form onSubmit=${submit}>
       <label>API key

@@ -19,6 +19,13 @@ export interface SessionTokens {
   expiresAt: number;
 }
 
+/** A signed-in session as the console keeps it (console/src/session.ts). */
+export interface SavedSession extends SessionTokens {
+  email: string;
+  /** The organization the console acts for (`OpenAI-Organization`); absent until one is chosen. */
+  organization?: string;
+}
+
 /** A refusal by the pool, with Cognito's exception name (`NotAuthorizedException`, ...). */
 export class CognitoError extends Error {
   constructor(

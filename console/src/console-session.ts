@@ -1,6 +1,5 @@
 import { ApiError } from './api-client';
-import type { CognitoClient, CognitoSettings } from './cognito';
-import type { SavedSession } from './session';
+import type { CognitoClient, CognitoSettings, SavedSession } from './cognito';
 
 /** Refreshed this long before the access token expires, so no request carries a token about to lapse. */
 const REFRESH_MARGIN_MS = 60_000;
@@ -49,7 +48,7 @@ export function sessionCredentials(
 /** The console's runtime config (`/console-config.json`): its user pool, or none (API keys only). */
 export async function loadRuntimeConfig(): Promise<{ cognito: CognitoSettings | null }> {
   try {
-    const response = await fetch('/console-config.json', { cache: 'no-cache' });
+    const response = await fetch('/console-config.json');
     if (!response.ok) return { cognito: null };
     const config = (await response.json()) as { cognito?: CognitoSettings | null };
     return { cognito: config.cognito?.endpoint && config.cognito.clientId ? config.cognito : null };

@@ -1,4 +1,6 @@
-import type { SessionTokens } from './cognito';
+import type { SavedSession } from './cognito';
+
+export type { SavedSession };
 
 /**
  * What the console keeps of a sign-in lives in sessionStorage only: it is gone when the tab closes,
@@ -8,12 +10,6 @@ import type { SessionTokens } from './cognito';
  */
 const KEY = 'tierline.apiKey';
 const SESSION = 'tierline.session';
-
-export interface SavedSession extends SessionTokens {
-  email: string;
-  /** The organization the console acts for (`OpenAI-Organization`); absent until one is chosen. */
-  organization?: string;
-}
 
 function read(name: string): string | undefined {
   try {

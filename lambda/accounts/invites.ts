@@ -5,6 +5,14 @@ import type { InviteRecord, InvitesRepository } from './invites-repository';
 import type { Membership, MembershipsRepository } from './memberships';
 import type { OrganizationOwners } from './organization-owners';
 
+/**
+ * The SSM parameter that holds the console's address, for the links in invitations (set on the API
+ * function by the API stack). A parameter, not the address itself: the address is the console's
+ * CloudFront distribution, which depends on the API's stage, which depends on this function.
+ */
+export const CONSOLE_URL_PARAMETER_ENV = 'CONSOLE_URL_PARAMETER';
+export const consoleUrlParameterName = (env: string) => `/tierline/${env}/console-url`;
+
 /** How long an invite's link works: OpenAI's invites expire too; seven days is what issue 22 asks. */
 export const INVITE_LIFETIME_MS = 7 * 24 * 60 * 60 * 1000;
 const MAX_EMAIL_LENGTH = 254;
@@ -79,7 +87,7 @@ export interface InvitesDeps {
   /** Whether the organization takes members (not suspended or deleted). */
   organizationActive: (customerId: string) => Promise<boolean>;
   /** The console's address: the link is `<consoleUrl>#/invite?token=...`. */
-  consoleUrl: () => string;
+  consoleUrl: () => string | Promise<string>;
   now: () => Date;
 }
 
@@ -119,7 +127,7 @@ export class Invites {
     // Stored before it is sent: a mail whose invite is missing would be a dead link.
     await this.deps.invites.put(invite);
     const token = `${customerId}.${inviteId}.${secret}`;
-    const link = `${this.deps.consoleUrl()}#/invite?token=${encodeURIComponent(token)}`;
+    const link = `${await this.deps.consoleUrl()}#/invite?token=${encodeURIComponent(token)}`;
     await this.deps.mailer.send({
       customerId,
       inviteId,
@@ -169,7 +177,7 @@ export class Invites {
   async accept(
     session: { userId: string; accessToken: string },
     token: string,
-  ): Promise<{ invite: InviteRecord; membership: Membership }> {
+  ): Promise<{ invite: InviteRecord; membership: Membership; firstAcceptance: boolean }> {
     const { customerId, inviteId, secret } = parseToken(token);
     const invite = await this.deps.invites.get(customerId, inviteId);
     if (!invite || !sameHash(invite.tokenHash, sha256(secret))) throw inviteLinkInvalid();
@@ -196,7 +204,9 @@ export class Invites {
       throw inviteLinkInvalid();
     }
     const membership = await this.joinAs(invite, session.userId, email, now);
-    return { invite: { ...invite, status: 'accepted' }, membership };
+    // A retry (the invite read as accepted by this user) answers the same and records nothing new.
+    const firstAcceptance = invite.status === 'pending';
+    return { invite: { ...invite, status: 'accepted' }, membership, firstAcceptance };
   }
 
   /** Adds the membership, or raises an existing member to owner when the invite says owner. */

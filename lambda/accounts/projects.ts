@@ -29,6 +29,11 @@ const projectKey = (customerId: string, projectId: string) => ({
   [SK]: `PROJECT#${projectId}`,
 });
 
+const slotsKey = (customerId: string) => ({
+  [PK]: `CUSTOMER#${customerId}`,
+  [SK]: 'PROJECT_SLOTS',
+});
+
 /**
  * Projects in the customers table, under their organization's partition (`CUSTOMER#<id>` /
  * `PROJECT#<projectId>`, beside the `PROFILE` item): one GetItem for a project, one Query for an
@@ -88,6 +93,54 @@ export class ProjectsRepository {
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       return false;
+    }
+  }
+
+  /**
+   * Takes one of the organization's `max` project slots: a conditional increment of its
+   * `PROJECT_SLOTS` item, so concurrent creates cannot pass the cap (a list-then-write could). The
+   * item is started once from the projects already stored (organizations made before it); a crash
+   * between the slot and the project's write loses one slot of `max`, never lets one more in.
+   */
+  async takeSlot(customerId: string, max: number): Promise<boolean> {
+    for (;;) {
+      try {
+        await this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: slotsKey(customerId),
+            UpdateExpression: 'ADD #taken :one',
+            ConditionExpression: 'attribute_exists(#taken) AND #taken < :max',
+            ExpressionAttributeNames: { '#taken': 'taken' },
+            ExpressionAttributeValues: { ':one': 1, ':max': max },
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+      const { Item } = await this.doc.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: slotsKey(customerId),
+          ConsistentRead: true,
+        }),
+      );
+      if (Item) return false; // counted and full
+      const stored = await this.list(customerId);
+      const taken = stored.filter((p) => p.projectId !== defaultProjectId(customerId)).length;
+      try {
+        await this.doc.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: { ...slotsKey(customerId), taken },
+            ConditionExpression: 'attribute_not_exists(#pk)',
+            ExpressionAttributeNames: { '#pk': PK },
+          }),
+        );
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error; // another create started it: use theirs
+      }
     }
   }
 
@@ -213,6 +266,7 @@ export class Projects {
     private readonly repository: ProjectsRepository,
     private readonly customers: Pick<CustomersRepository, 'getCustomer'>,
     private readonly now: () => Date = () => new Date(),
+    private readonly maxProjects = MAX_PROJECTS,
   ) {}
 
   /** The default project as it is before it is ever stored. */
@@ -301,11 +355,10 @@ export class Projects {
   }
 
   async create(principal: Pick<Principal, 'customerId'>, name: string): Promise<ProjectRecord> {
-    const existing = await this.repository.list(principal.customerId);
-    if (existing.length >= MAX_PROJECTS) {
+    if (!(await this.repository.takeSlot(principal.customerId, this.maxProjects))) {
       throw new BadRequestError(
-        `Your organization has ${MAX_PROJECTS} projects, the most allowed: archive is not deletion, ` +
-          'so reuse a project instead.',
+        `Your organization has ${this.maxProjects} projects, the most allowed: archive is not ` +
+          'deletion, so reuse a project instead.',
         { code: 'too_many_projects' },
       );
     }
@@ -318,7 +371,10 @@ export class Projects {
     };
     // A random id of 143 bits is never taken; the condition only keeps a project from being
     // overwritten if it were.
-    if (!(await this.repository.create(project))) return this.create(principal, name);
+    if (!(await this.repository.create(project))) {
+      project.projectId = `proj_${randomBase62(24)}`;
+      if (!(await this.repository.create(project))) throw new Error('Project id taken twice.');
+    }
     return project;
   }
 

@@ -1,5 +1,7 @@
+import type { Context } from 'hono';
 import * as z from 'zod/mini';
 import type { SignUpConfig } from '../../lib/config/schema';
+import type { SessionIdentity } from '../customers/authenticate';
 import { type CreatedCustomer, newCustomerId } from '../customers/customer-creation';
 import type { CustomersRepository } from '../customers/customers-repository';
 import { defaultProjectId } from '../customers/key-permissions';
@@ -16,6 +18,16 @@ export interface PoolUser {
 }
 
 export type { OrganizationMembership, SignedUpOrganization };
+
+/** Self-service sign-up and the session's organizations (lambda/accounts/sign-up.ts). */
+export interface SignUpApi {
+  /**
+   * The caller's console session, verified; undefined when the request carries no session token
+   * (an API key or nothing: the route then asks `principalOf`, which answers 401 or a key).
+   */
+  sessionOf(c: Context): Promise<SessionIdentity | undefined>;
+  service: Pick<OrganizationSignUp, 'signUp' | 'organizations'>;
+}
 
 export interface SignUpDeps {
   claims: SignUpClaimsRepository;

@@ -149,12 +149,19 @@ function mpegFrame(bytes: Uint8Array, at: number): { length: number; seconds: nu
   return { length, seconds: samples / rate };
 }
 
+/** One MPEG audio frame of a stream: where it starts, its length in bytes and its seconds. */
+export interface MpegFrame {
+  offset: number;
+  length: number;
+  seconds: number;
+}
+
 /**
- * Seconds of an MPEG audio stream counted frame by frame from its first frame header to its end
- * (an ID3v2 tag before it skipped), resynchronising byte by byte over anything between frames:
- * what a decoder plays, whatever an Xing, Info or VBRI header declares. 0 when no frame is found.
+ * The frames of an MPEG audio stream from its first frame header to its end (an ID3v2 tag before
+ * it skipped), resynchronising byte by byte over anything between frames: what a decoder plays,
+ * whatever an Xing, Info or VBRI header declares.
  */
-export function mpegFrameSeconds(bytes: Uint8Array): number {
+export function* mpegFrames(bytes: Uint8Array): Generator<MpegFrame> {
   let at = 0;
   if (bytes[0] === 0x49 && bytes[1] === 0x44 && bytes[2] === 0x33 && bytes.byteLength >= 10) {
     // ID3v2: a 10-byte header whose size is four 7-bit bytes (plus a 10-byte footer if flagged).
@@ -162,16 +169,21 @@ export function mpegFrameSeconds(bytes: Uint8Array): number {
       ((bytes[6] ?? 0) << 21) | ((bytes[7] ?? 0) << 14) | ((bytes[8] ?? 0) << 7) | (bytes[9] ?? 0);
     at = 10 + size + (((bytes[5] ?? 0) & 0x10) !== 0 ? 10 : 0);
   }
-  let seconds = 0;
   while (at + 4 <= bytes.byteLength) {
     const frame = mpegFrame(bytes, at);
     // A frame cut short by the end of the file still counts: decoders play what is there.
     if (frame) {
-      seconds += frame.seconds;
+      yield { offset: at, length: frame.length, seconds: frame.seconds };
       at += frame.length;
     } else {
       at += 1;
     }
   }
+}
+
+/** Seconds of an MPEG audio stream counted frame by frame ({@link mpegFrames}); 0 when no frame is found. */
+export function mpegFrameSeconds(bytes: Uint8Array): number {
+  let seconds = 0;
+  for (const frame of mpegFrames(bytes)) seconds += frame.seconds;
   return seconds;
 }

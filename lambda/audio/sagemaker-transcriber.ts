@@ -4,6 +4,7 @@ import { toBackendError, upstreamMessage } from '../inference/backends/sagemaker
 import { endpointName, inferenceComponentName } from '../inference/backends/sagemaker-names';
 import type { TranscriptionSegment } from '../openai/shapes/audio';
 import { awsClientOptions } from '../storage/aws-clients';
+import { type AudioPiece, audioPieces } from './audio-pieces';
 import { languageName } from './languages';
 import type {
   SpeechBackend,
@@ -12,6 +13,9 @@ import type {
   UnsupportedSpeechRequest,
 } from './speech-backend';
 import { MAX_INVOKE_BODY_BYTES } from './vllm-speech-container';
+
+/** Room for the form's other fields and its boundaries around the file. */
+const FORM_FRAMING_BYTES = 16 * 1024;
 
 /** What vLLM's Whisper falls back to when a request names no language (it does not detect one). */
 const VLLM_DEFAULT_LANGUAGE = 'en';
@@ -47,16 +51,38 @@ export class SageMakerTranscriber implements SpeechBackend {
     return unsupportedOnVllm(request);
   }
 
+  /**
+   * One invocation for a file whose form fits InvokeEndpoint's 6 MB; a larger one (a stored file)
+   * is cut into pieces that fit (WAV and MP3: audio-pieces.ts), transcribed side by side, and its
+   * segments put back on the whole file's clock. Other formats that large: 400.
+   */
   async transcribe(request: SpeechRequest): Promise<Transcript> {
     const refused = unsupportedOnVllm(request);
     if (refused) throw new BackendError('bad_request', refused.message);
-    const { body, contentType } = await transcriptionForm(request);
-    if (body.byteLength > MAX_INVOKE_BODY_BYTES) {
+    if (request.file.bytes.byteLength + FORM_FRAMING_BYTES <= MAX_INVOKE_BODY_BYTES)
+      return this.invoke(request);
+    const pieces = audioPieces(
+      request.file.bytes,
+      request.file.format,
+      MAX_INVOKE_BODY_BYTES - FORM_FRAMING_BYTES,
+    );
+    if (!pieces) {
       throw new BackendError(
         'bad_request',
-        `The audio file is too large for the model: at most ${MAX_INVOKE_BODY_BYTES} bytes per invocation.`,
+        `A ${request.file.format} file above ${MAX_INVOKE_BODY_BYTES - FORM_FRAMING_BYTES} bytes cannot be sent to the model: ` +
+          'send it as wav or mp3 (cut into pieces here), or compress it below that size.',
       );
     }
+    const transcripts = await Promise.all(
+      pieces.map((piece) =>
+        this.invoke({ ...request, file: { ...request.file, bytes: piece.bytes } }),
+      ),
+    );
+    return joinedTranscript(transcripts, pieces);
+  }
+
+  private async invoke(request: SpeechRequest): Promise<Transcript> {
+    const { body, contentType } = await transcriptionForm(request);
     let answer: Uint8Array | undefined;
     try {
       const response = await this.client.send(
@@ -75,6 +101,28 @@ export class SageMakerTranscriber implements SpeechBackend {
     }
     return transcriptOf(answer, request);
   }
+}
+
+/** The pieces' transcripts as one: segments shifted to where each piece starts, numbered again. */
+function joinedTranscript(transcripts: Transcript[], pieces: AudioPiece[]): Transcript {
+  const segments = transcripts.flatMap((transcript, i) => {
+    const offset = pieces[i]?.startSeconds ?? 0;
+    return transcript.segments.map((segment) => ({
+      ...segment,
+      start: segment.start + offset,
+      end: segment.end + offset,
+      seek: segment.seek + Math.round(offset * 100),
+    }));
+  });
+  return {
+    text: transcripts
+      .map((transcript) => transcript.text)
+      .filter((text) => text !== '')
+      .join(' '),
+    language: transcripts[0]?.language ?? 'english',
+    segments: segments.map((segment, id) => ({ ...segment, id })),
+    words: [],
+  };
 }
 
 /**

@@ -25,6 +25,20 @@ export interface AudioRequest {
   temperature: number;
   /** verbose_json only: `segment` (the default) and/or `word`. */
   timestampGranularities: TimestampGranularity[];
+  /** The stored file (`user_data`) to transcribe instead of an uploaded `file`. */
+  storedFileId?: string;
+}
+
+/**
+ * A stored file named by `url`: its id, or the URL of its content in the Files API (any host: the
+ * gateway reads it from its own storage, never fetches the URL).
+ */
+const STORED_FILE_REFERENCE =
+  /^(?:[a-z]+:\/\/[^/?#]+(?:\/[^?#]*)?\/files\/)?(file-[A-Za-z0-9]{1,64})(?:\/content)?$/;
+
+/** The file id a `url` field names (already checked by the schema). */
+export function storedFileId(url: string): string {
+  return STORED_FILE_REFERENCE.exec(url)?.[1] ?? url;
 }
 
 /** A form field holding a number, as clients send numbers in multipart bodies. */
@@ -50,6 +64,13 @@ const common = {
   temperature: field(
     optional(numberText.check(z.refine((text) => Number(text) >= 0 && Number(text) <= 1, 'range'))),
     "'temperature' must be a number between 0 and 1.",
+    'invalid_value',
+  ),
+  // Groq's `url`, instead of `file`: here a reference to one of the caller's stored files.
+  url: field(
+    optional(z.string().check(z.regex(STORED_FILE_REFERENCE))),
+    "'url' must name one of your files of purpose user_data: its id (file-...) or its " +
+      '/v1/files/{file_id}/content URL.',
     'invalid_value',
   ),
 };
@@ -112,5 +133,6 @@ export function parseAudioRequest(task: AudioTask, fields: Record<string, unknow
     responseFormat,
     temperature: checked.temperature == null ? 0 : Number(checked.temperature),
     timestampGranularities: [...new Set(granularities)],
+    ...(checked.url ? { storedFileId: storedFileId(checked.url) } : {}),
   };
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { defaultProjectId } from '../customers/key-permissions';
 import type { LedgerRecord } from '../metering/ledger';
 import type { UsageKind } from './billing-provider';
 
@@ -8,8 +9,20 @@ import type { UsageKind } from './billing-provider';
  * them and as the month's spend counts it).
  */
 
-/** The project a record belongs to: `default` until records carry one (issue 22's projects). */
+/**
+ * The line label of the organization's default project. Records written before projects existed
+ * carry no project; later ones carry the default project's id. Both bill as `default`, so an hour
+ * spanning the upgrade stays one line, and lines (and the identifiers already sent for them) keep
+ * the key they had.
+ */
 export const DEFAULT_PROJECT = 'default';
+
+/** The project label a record's usage is billed under. */
+export function billedProjectOf(record: Pick<BilledRecord, 'customerId' | 'projectId'>): string {
+  const projectId = record.projectId;
+  if (!projectId || projectId === defaultProjectId(record.customerId)) return DEFAULT_PROJECT;
+  return projectId;
+}
 
 /** The ledger model of a training (fine-tuning/job-billing.ts `trainingLedgerModel`). */
 const TRAINING_PREFIX = 'fine-tuning:';
@@ -55,7 +68,7 @@ export function aggregateLines(records: Iterable<BilledRecord>): Map<string, Usa
   const lines = new Map<string, UsageLine>();
   for (const record of records) {
     const line: UsageLine = {
-      projectId: record.projectId ?? DEFAULT_PROJECT,
+      projectId: billedProjectOf(record),
       model: record.model,
       kind: usageKind(record),
       costMicroUsd: 0,

@@ -3,14 +3,15 @@ import {
   GetUserCommand,
   NotAuthorizedException,
 } from '@aws-sdk/client-cognito-identity-provider';
-import type { InviteMail, UserDirectory } from '../accounts/invites';
-import { SESSION_USER_POOL_ID_ENV } from '../accounts/session-settings';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import {
+  CONSOLE_URL_PARAMETER_ENV,
+  type InviteMail,
+  type UserDirectory,
+} from '../accounts/invites';
 import { awsClientOptions } from '../storage/aws-clients';
 import type { Engines } from './engines';
 import type { InvitationEngines } from './members';
-
-/** The console's address, for the links in invitations (set by the API stack). */
-export const CONSOLE_URL_ENV = 'CONSOLE_URL';
 
 /**
  * The invited person's address as Cognito knows it: `GetUser` with the session's own access token
@@ -33,6 +34,25 @@ export function cognitoUserDirectory(client: CognitoIdentityProviderClient): Use
   };
 }
 
+/** The console's address from its SSM parameter, read on the first invite and kept. */
+export function consoleUrlFrom(ssm: SSMClient, name: string): () => Promise<string> {
+  let read: Promise<string> | undefined;
+  return () => {
+    read ??= readConsoleUrl(ssm, name).catch((error: unknown) => {
+      read = undefined;
+      throw error;
+    });
+    return read;
+  };
+}
+
+async function readConsoleUrl(ssm: SSMClient, name: string): Promise<string> {
+  const { Parameter } = await ssm.send(new GetParameterCommand({ Name: name }));
+  if (!Parameter?.Value) throw new Error(`SSM parameter ${name} has no value`);
+  // `https://<id>.cloudfront.net/`: the page's hash route follows the slash.
+  return Parameter.Value;
+}
+
 /**
  * The invitation as Amazon SES v2 `SendEmail` takes it (`Destination`, `Content.Simple`), as
  * billing's notices are (lambda/billing/billing-notices.ts).
@@ -51,24 +71,21 @@ export function sesInviteMessage(mail: InviteMail, from: string) {
 }
 
 /**
- * Invitations in a Lambda function: the user pool of the console's sessions and the console's
- * address from the environment (undefined without them: the routes answer 404). The e-mail is
- * written to the log as SES `SendEmail` input without the link's token, as billing's notices are:
- * this app verifies no SES sender identity, so it sends none (docs/decisions.md, "Members and
- * invites").
+ * Invitations in a Lambda function: the console's address's parameter from the environment
+ * (undefined without it: the routes answer 404). The e-mail is written to the log as SES
+ * `SendEmail` input without the link's token, as billing's notices are: this app verifies no SES
+ * sender identity, so it sends none (docs/decisions.md, "Members and invites").
  */
 export function awsInvitations(
   logError: Engines['logError'] | undefined,
 ): InvitationEngines | undefined {
-  const userPoolId = process.env[SESSION_USER_POOL_ID_ENV];
-  const consoleUrl = process.env[CONSOLE_URL_ENV];
-  if (!userPoolId || !consoleUrl) return undefined;
-  // A pool id starts with its region (`us-east-1_AbC...`).
-  const region = userPoolId.split('_')[0];
-  const cognito = new CognitoIdentityProviderClient({ ...awsClientOptions(), region });
+  const consoleUrlParameter = process.env[CONSOLE_URL_PARAMETER_ENV];
+  if (!consoleUrlParameter) return undefined;
+  // GetUser goes to the pool's region, which is the function's (one app, one region).
+  const cognito = new CognitoIdentityProviderClient(awsClientOptions());
   return {
     users: cognitoUserDirectory(cognito),
-    consoleUrl: () => consoleUrl,
+    consoleUrl: consoleUrlFrom(new SSMClient(awsClientOptions()), consoleUrlParameter),
     mailer: {
       send: async (mail) => {
         const withoutToken = { ...mail, text: mail.text.replace(mail.token, '<token>') };

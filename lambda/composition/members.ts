@@ -12,7 +12,7 @@ export interface InvitationEngines {
   mailer: InviteMailer;
   users: UserDirectory;
   /** Read when an invite is sent (local mode knows its console's port only once it listens). */
-  consoleUrl: () => string;
+  consoleUrl: () => string | Promise<string>;
 }
 
 /**

@@ -68,12 +68,16 @@ export function principalFromAuthorizer(
   });
 }
 
-/** The console session's user the authorizer verified; undefined for an API key. */
-export async function sessionFromAuthorizer(c: Context): Promise<{ userId: string } | undefined> {
-  const context = (c.env as LambdaBindings | undefined)?.event?.requestContext?.authorizer;
-  return context?.kind === 'session' && typeof context.userId === 'string'
-    ? { userId: context.userId }
-    : undefined;
+/** The verified console session the authorizer let through, or undefined for a key's request. */
+export function sessionFromAuthorizer(c: Context): SessionIdentity | undefined {
+  const event = (c.env as LambdaBindings | undefined)?.event;
+  const context = event?.requestContext?.authorizer;
+  if (context?.kind !== 'session' || typeof context.userId !== 'string') return undefined;
+  return {
+    kind: 'session',
+    userId: context.userId,
+    usageIdentifierKey: event?.requestContext.identity?.apiKey ?? '',
+  };
 }
 
 export function requestIdFromEvent(c: Context): string | undefined {

@@ -15,12 +15,14 @@ const UPLOAD_PURPOSES: Record<string, FilePurpose> = {
   batch: 'batch',
   'fine-tune': 'fine-tune',
   fine_tuning: 'fine-tune',
+  user_data: 'user_data',
 };
 const LISTED_PURPOSES = new Set<string>([
   'batch',
   'batch_output',
   'fine-tune',
   'fine-tune-results',
+  'user_data',
 ]);
 
 const missingPurpose = (value: unknown) => typeof value !== 'string' || value === '';
@@ -35,7 +37,7 @@ const UPLOAD_PURPOSE = bodySchema(
       (value) =>
         missingPurpose(value)
           ? "Missing required parameter: 'purpose'."
-          : `Invalid purpose '${value}': Tierline accepts 'batch' and 'fine-tune' (or 'fine_tuning').`,
+          : `Invalid purpose '${value}': Tierline accepts 'batch', 'fine-tune' (or 'fine_tuning') and 'user_data' (audio to transcribe).`,
       (value) => (missingPurpose(value) ? 'missing_required_parameter' : 'invalid_value'),
     ),
   },

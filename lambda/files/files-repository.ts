@@ -7,7 +7,13 @@ import { FILES_TABLE } from './files-table';
 const { partitionKey: PK, sortKey: SK, byPurposeIndex: BY_PURPOSE } = FILES_TABLE;
 
 /** What a file is for. `batch_output` files are written by the batch worker, never uploaded. */
-export type FilePurpose = 'batch' | 'batch_output' | 'fine-tune' | 'fine-tune-results';
+/** `user_data`: OpenAI's purpose for any file; here an audio file to transcribe by reference. */
+export type FilePurpose =
+  | 'batch'
+  | 'batch_output'
+  | 'fine-tune'
+  | 'fine-tune-results'
+  | 'user_data';
 
 export interface FileRecord {
   fileId: string;

@@ -81,6 +81,14 @@ export function isAdapterArchive(purpose: FilePurpose, head: Uint8Array): boolea
   return zip || gzip;
 }
 
+/**
+ * Content that is not JSONL, so not checked line by line: an adapter archive, or a `user_data`
+ * file (audio to transcribe; `/v1/audio/transcriptions` measures it when it is named).
+ */
+export function isNotJsonl(purpose: FilePurpose, head: Uint8Array): boolean {
+  return purpose === 'user_data' || isAdapterArchive(purpose, head);
+}
+
 /** Throws the validator's findings as one 400 that names the lines; answers the line count. */
 export function throwIfInvalid(validator: JsonlValidator): number {
   const report = validator.end();
@@ -152,7 +160,7 @@ export class FilesService {
     if (input.content.byteLength > config.maxFileBytes)
       throw new PayloadTooLargeError(config.maxFileBytes);
     let lines = 0;
-    if (!isAdapterArchive(input.purpose, input.content)) {
+    if (!isNotJsonl(input.purpose, input.content)) {
       const validator = new JsonlValidator(config.maxLinesPerFile);
       validator.push(input.content);
       lines = throwIfInvalid(validator);
@@ -247,6 +255,14 @@ export class FilesService {
     // The record is written after the content, so this is a file deleted between the two reads.
     if (!body) throw fileNotFound(fileId);
     return { file, body };
+  }
+
+  /** The whole content of a file {@link get} answered (its owner already checked there). */
+  async bytes(file: FileRecord): Promise<Uint8Array> {
+    const body = await this.options.storage.get(file.objectKey);
+    // The record is written after the content, so this is a file deleted between the two reads.
+    if (!body) throw fileNotFound(file.fileId);
+    return body;
   }
 
   /**

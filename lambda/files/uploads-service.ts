@@ -13,7 +13,7 @@ import type {
 import {
   checkFilename,
   contentKey,
-  isAdapterArchive,
+  isNotJsonl,
   reserveStorage,
   storageQuotaExceeded,
   throwIfInvalid,
@@ -278,13 +278,14 @@ export class UploadsService {
     const { storage, repository, config } = this.options;
     const validator = new JsonlValidator(config.maxLinesPerFile);
     let lines = 0;
-    // An adapter archive (purpose fine-tune) is not JSONL: `POST /v1/fine_tunings` checks it.
-    // Decided by the first bytes of the file, which the first part holds.
+    // An adapter archive (purpose fine-tune) is not JSONL: `POST /v1/fine_tunings` checks it; nor
+    // is a user_data file (audio). Decided by the first bytes of the file, which the first part
+    // holds.
     let archive: boolean | undefined;
     async function* checkedChunks() {
       for (const part of ordered) {
         for await (const chunk of storage.read(part.objectKey)) {
-          archive ??= isAdapterArchive(upload.purpose, chunk);
+          archive ??= isNotJsonl(upload.purpose, chunk);
           if (!archive) validator.push(chunk);
           yield chunk;
         }

@@ -4,6 +4,7 @@ import { sessionAwarePrincipals } from '../composition/accounts';
 import { apiServices, coreServices } from '../composition/api-services';
 import { awsBillingApi } from '../composition/aws-billing';
 import { awsEngines } from '../composition/aws-engines';
+import { awsSignUpApi } from '../composition/aws-sign-up';
 import { bundledConfig } from '../config';
 import {
   principalFromAuthorizer,
@@ -40,9 +41,15 @@ export function createLambdaApp(serviceName: string, options: { files?: boolean 
   return createApiApp({
     ...services,
     // Billing's routes are buffered ones: the API function's (`files`), not the chat function's.
-    ...(options.files ? { billing: awsBillingApi(engines, config.billing.paymentGraceDays) } : {}),
+    ...(options.files
+      ? {
+          billing: awsBillingApi(engines, config.billing.paymentGraceDays),
+          // Sign-up creates an organization's API Gateway key: the API function's, not chat's.
+          signUp: awsSignUpApi(engines, config),
+        }
+      : {}),
     principalOf: sessionAwarePrincipals(engines, config, principalFromAuthorizer),
-    sessionOf: sessionFromAuthorizer,
+    sessionOf: async (c) => sessionFromAuthorizer(c),
     requestIdOf: requestIdFromEvent,
   });
 }

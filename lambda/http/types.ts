@@ -5,6 +5,7 @@ import type { Invites } from '../accounts/invites';
 import type { Members } from '../accounts/members';
 import type { ProjectRateLimits } from '../accounts/project-rate-limits';
 import type { Projects } from '../accounts/projects';
+import type { SignUpApi } from '../accounts/sign-up';
 import type { SpeechBackend } from '../audio/speech-backend';
 import type { BatchService } from '../batches/batch-service';
 import type { BillingApi } from '../billing/billing-summary';
@@ -23,7 +24,6 @@ import type { RequestMetering } from '../metering/request-metering';
 import type { SpendTracker } from '../metering/spend';
 import type { UsageAggregates } from '../metering/usage-aggregates';
 import type { ResponsesRepository } from '../responses/responses-repository';
-import type { SignUpApi } from './routes/sign-up';
 
 /** What the app needs from the outside world; Lambda and local mode pass their own. */
 export interface ApiDependencies {

@@ -110,6 +110,32 @@ export class CustomersTable extends Construct {
   }
 
   /**
+   * Lets the API function `fn` manage an organization's members and invites (lambda/accounts:
+   * members.ts, invites.ts): list its invites (Query, only in `INVITES#...` partitions), remove a
+   * membership or an invite (DeleteItem, only in `USER#...` and `INVITES#...` partitions); its
+   * members are listed through the `byCreated` index and written with the PutItem and UpdateItem
+   * it has for keys.
+   */
+  public bindForMembers(fn: LambdaFunction): void {
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:Query'],
+        resources: [this.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['INVITES#*'] } },
+      }),
+    );
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:DeleteItem'],
+        resources: [this.table.tableArn],
+        conditions: {
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['USER#*', 'INVITES#*'] },
+        },
+      }),
+    );
+  }
+
+  /**
    * Lets `fn` switch a customer's tier (lambda/customers/tier-switch.ts: billing's webhook and
    * hourly run): read the customer, update it and its keys, list its named keys (the `byCreated`
    * index). No PutItem or DeleteItem: it creates and removes nothing.
@@ -136,6 +162,26 @@ export class CustomersTable extends Construct {
         actions: ['dynamodb:Query'],
         resources: [this.table.tableArn],
         conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['USER#*'] } },
+      }),
+    );
+  }
+
+  /**
+   * Lets `fn` run self-service sign-up (lambda/accounts/sign-up.ts): the customer creation undone or
+   * cleaned after a crash deletes its e-mail claim, customer item and pending key, and a refused
+   * sign-up frees its claim. DeleteItem only in those partitions; its PutItem, UpdateItem and
+   * GetItem come with the key management and item updates the API function already has.
+   */
+  public bindForSignUp(fn: LambdaFunction): void {
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:DeleteItem'],
+        resources: [this.table.tableArn],
+        conditions: {
+          'ForAllValues:StringLike': {
+            'dynamodb:LeadingKeys': ['EMAIL#*', 'CUSTOMER#*', 'KEY#*', 'SIGNUP#*'],
+          },
+        },
       }),
     );
   }

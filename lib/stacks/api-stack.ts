@@ -1,8 +1,10 @@
-import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
+import { CONSOLE_URL_PARAMETER_ENV, consoleUrlParameterName } from '../../lambda/accounts/invites';
 import { SESSION_USAGE_KEY_ENV } from '../../lambda/accounts/session-settings';
-import { tierPlanName } from '../../lambda/customers/tier-switch';
+import { tierPlanName, USAGE_PLANS_ENV } from '../../lambda/customers/tier-switch';
 import { TIER_NAMES, type TierlineConfig } from '../config/schema';
 import type { ConsoleUsers } from '../constructs/accounts/console-users';
 import { TierUsagePlans } from '../constructs/api/tier-usage-plans';
@@ -15,6 +17,7 @@ import type { FilesStore } from '../constructs/files/files-store';
 import { grantAdapterServing } from '../constructs/fine-tuning/adapter-serving';
 import type { FineTuningStore } from '../constructs/fine-tuning/fine-tuning-store';
 import { FineTuningWorkflow } from '../constructs/fine-tuning/fine-tuning-workflow';
+import { acknowledgeWildcards } from '../constructs/fine-tuning/nag-ids';
 import type { LedgerDeadLetters } from '../constructs/metering/ledger-dead-letters';
 import type { MeteringTable } from '../constructs/metering/metering-table';
 import { UsageMetering } from '../constructs/metering/usage-metering';
@@ -76,20 +79,15 @@ export class ApiStack extends Stack {
 
     this.billing = this.addBilling(props);
 
-    this.console = new CustomerConsole(this, 'Console', { config, api: this.api.restApi });
-    // The authorizer verifies console sessions as it checks keys: docs/decisions.md, "Console
-    // sessions".
-    props.consoleUsers.bindForSessionVerification(this.api.authorizerFunction.function);
-    this.api.authorizerFunction.function.addEnvironment(
-      SESSION_USAGE_KEY_ENV,
-      this.usagePlans.consoleSessionsKeyValue,
-    );
-    // A session's organization is chosen in the API functions, from the user's memberships.
-    for (const handler of [this.api.apiFunction, this.api.chatFunction]) {
-      props.customers.bindForMemberships(handler.function);
-    }
+    this.console = new CustomerConsole(this, 'Console', {
+      config,
+      api: this.api.restApi,
+      signInClientId: props.consoleUsers.consoleClient.userPoolClientId,
+    });
+    this.addConsoleSessions(props);
     // Projects and the audit log: the administration API runs in the API function only.
     props.customers.bindForAdministration(this.api.apiFunction.function);
+    this.addMembersAndInvites(props.customers, config.environment.name);
 
     this.fineTuning = new FineTuningWorkflow(this, 'FineTuning', {
       config,
@@ -164,6 +162,38 @@ export class ApiStack extends Stack {
   }
 
   /** What the operator CLI reads to find this deployment (an SSM parameter), and the stack's outputs. */
+  /**
+   * Members and invites, in the API function: their items in the customers table, and the
+   * console's address (the invite's link) as an SSM parameter it reads when it sends an invite:
+   * its environment cannot hold the address itself (function -> distribution -> stage ->
+   * deployment -> methods -> function is a cycle CloudFormation refuses), the name breaks the
+   * cycle. Accepting reads the user's verified address with Cognito's GetUser and the user's own
+   * token: no IAM, and the pool is in the function's region.
+   */
+  private addMembersAndInvites(customers: CustomersTable, environmentName: string): void {
+    customers.bindForMembers(this.api.apiFunction.function);
+    const name = consoleUrlParameterName(environmentName);
+    new StringParameter(this, 'ConsoleUrlParameter', {
+      parameterName: name,
+      description: 'Tierline: the customer console address (invitation links)',
+      stringValue: this.console.url,
+    });
+    const fn = this.api.apiFunction.function;
+    fn.addEnvironment(CONSOLE_URL_PARAMETER_ENV, name);
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['ssm:GetParameter'],
+        resources: [
+          Stack.of(this).formatArn({
+            service: 'ssm',
+            resource: 'parameter',
+            resourceName: name.slice(1),
+          }),
+        ],
+      }),
+    );
+  }
+
   private operatorSettingsAndOutputs(props: ApiStackProps): void {
     const { config } = props;
     const settings: OperatorSettings = {
@@ -214,6 +244,71 @@ export class ApiStack extends Stack {
       value: parameter.parameterName,
       description: 'SSM parameter read by `npx tierline --env ...`',
     });
+  }
+
+  /**
+   * Console sessions: the authorizer verifies them as it checks keys (docs/decisions.md, "Console
+   * sessions"), the API functions choose a session's organization from the user's memberships, and
+   * the API function serves sign-up.
+   */
+  private addConsoleSessions(props: ApiStackProps): void {
+    props.consoleUsers.bindForSessionVerification(this.api.authorizerFunction.function);
+    this.api.authorizerFunction.function.addEnvironment(
+      SESSION_USAGE_KEY_ENV,
+      this.usagePlans.consoleSessionsKeyValue,
+    );
+    for (const handler of [this.api.apiFunction, this.api.chatFunction]) {
+      props.customers.bindForMemberships(handler.function);
+    }
+    this.grantSignUp(props);
+  }
+
+  /**
+   * Self-service sign-up in the API function (lambda/composition/aws-sign-up.ts): the address from
+   * Cognito's GetUser (the user's own token, no IAM), the organization's customer, key and API
+   * Gateway key made by the operator's creation code, its key put on the Free plan (found by name,
+   * as billing's webhook does).
+   */
+  private grantSignUp(props: ApiStackProps): void {
+    const fn = this.api.apiFunction.function;
+    const env = props.config.environment.name;
+    props.customers.bindForSignUp(fn);
+    props.consoleUsers.bindForSessionVerification(fn);
+    fn.addEnvironment(
+      USAGE_PLANS_ENV,
+      Stack.of(this).toJsonString({
+        apiId: this.api.restApi.restApiId,
+        stageName: env,
+        usagePlanNames: Object.fromEntries(TIER_NAMES.map((t) => [t, tierPlanName(env, t)])),
+      }),
+    );
+    const apigateway = `arn:${Aws.PARTITION}:apigateway:${Aws.REGION}::`;
+    const statements = [
+      // GetUsagePlans (the Free plan by name) and GetApiKeys (an interrupted create's key, by name).
+      new PolicyStatement({
+        actions: ['apigateway:GET'],
+        resources: [`${apigateway}/usageplans`, `${apigateway}/apikeys`],
+      }),
+      // CreateApiKey and CreateUsagePlanKey.
+      new PolicyStatement({
+        actions: ['apigateway:POST'],
+        resources: [`${apigateway}/apikeys`, `${apigateway}/usageplans/*/keys`],
+      }),
+      // DeleteApiKey: a failed or interrupted create's key.
+      new PolicyStatement({
+        actions: ['apigateway:DELETE'],
+        resources: [`${apigateway}/apikeys/*`],
+      }),
+    ];
+    for (const statement of statements) fn.addToRolePolicy(statement);
+    if (fn.role) {
+      acknowledgeWildcards(
+        fn.role,
+        [`${apigateway}/usageplans/*/keys`, `${apigateway}/apikeys/*`],
+        "A new organization's API Gateway key is made at sign-up and put on this stage's Free plan: " +
+          'neither id exists before the request, so a policy cannot name it.',
+      );
+    }
   }
 
   /**

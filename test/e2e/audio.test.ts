@@ -44,7 +44,12 @@ describe('speech-to-text against local mode', () => {
       fetch: spec.fetch,
     });
 
+  let largeWav: Buffer;
   beforeAll(async () => {
+    // 16 kHz 16-bit mono: 32,000 bytes a second, 750 s = 24 MB, past the 4 MiB of one request.
+    // Made before the server starts: seconds of synchronous work between two requests outlast
+    // the server's keep-alive, and the client's pooled socket is reset under it.
+    largeWav = wavFile({ seconds: 750 });
     local = await startLocalMode({ config, port: 0 });
     keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
     openai = client('developer');
@@ -163,6 +168,95 @@ describe('speech-to-text against local mode', () => {
       model: V3,
     });
     expect(translation.text).toBe('Segment 1 of the wav file, 0 s to 3 s.');
+  });
+
+  it('transcribes a 24 MB file uploaded with /v1/uploads, named by Groq’s url field; only its owner may', async () => {
+    const wav = largeWav;
+    const upload = await openai.uploads.create({
+      filename: 'lecture.wav',
+      purpose: 'user_data',
+      bytes: wav.byteLength,
+      mime_type: 'audio/wav',
+    });
+    const partSize = 4 * 1024 * 1024 - 4_096; // each part is one request: under 4 MiB with framing
+    const partIds: string[] = [];
+    for (let offset = 0; offset < wav.byteLength; offset += partSize) {
+      const part = await openai.uploads.parts.create(upload.id, {
+        data: await toFile(wav.subarray(offset, offset + partSize), 'part'),
+      });
+      partIds.push(part.id);
+    }
+    const completed = await openai.uploads.complete(upload.id, { part_ids: partIds });
+    const fileId = completed.file?.id ?? '';
+    expect(completed.file).toMatchObject({ purpose: 'user_data', bytes: wav.byteLength });
+
+    const groq = new Groq({
+      apiKey: keys.developer,
+      baseURL: local.url,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
+    const byId = await groq.audio.transcriptions.create({
+      url: fileId,
+      model: TURBO,
+      response_format: 'verbose_json',
+    });
+    const verbose = byId as unknown as { duration: number; segments: unknown[]; text: string };
+    expect(verbose.duration).toBe(750);
+    expect(verbose.segments).toHaveLength(75);
+    expect(verbose.text.endsWith('Segment 75 of the wav file, 740 s to 750 s.')).toBe(true);
+    // Its content URL names it as well; the gateway reads its own storage, it fetches nothing.
+    const byUrl = await groq.audio.transcriptions
+      .create({ url: `${local.openAIBaseUrl}/files/${fileId}/content`, model: TURBO })
+      .withResponse();
+    expect(byUrl.data.text.startsWith('Segment 1 of the wav file')).toBe(true);
+    expect(byUrl.response.headers.get('x-ratelimit-remaining-audio-seconds')).toBeTruthy();
+
+    const refusal = async (key: string, fields: Record<string, string | Blob>) => {
+      const form = new FormData();
+      form.set('model', TURBO);
+      for (const [name, value] of Object.entries(fields)) form.set(name, value);
+      const response = await spec.fetch(`${local.openAIBaseUrl}/audio/transcriptions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}` },
+        body: form,
+      });
+      return {
+        status: response.status,
+        error: ((await response.json()) as { error: unknown }).error,
+      };
+    };
+    // Another customer's file is not found.
+    expect(await refusal(keys.enterprise ?? '', { url: fileId })).toMatchObject({
+      status: 404,
+      error: { type: 'invalid_request_error' },
+    });
+    expect(await refusal(keys.developer ?? '', { url: 'https://example.com/a.mp3' })).toMatchObject(
+      { status: 400, error: { param: 'url', code: 'invalid_value' } },
+    );
+    expect(
+      await refusal(keys.developer ?? '', {
+        url: fileId,
+        file: new Blob([wavFile({ seconds: 1 })]),
+      }),
+    ).toMatchObject({ status: 400, error: { param: 'url' } });
+    const batchFile = await openai.files.create({
+      file: await toFile(Buffer.from('{"a":1}\n'), 'b.jsonl'),
+      purpose: 'batch',
+    });
+    // A user_data file that is not audio: refused when it is named, as an uploaded one would be.
+    const notes = await openai.files.create({
+      file: await toFile(Buffer.from('not audio at all'), 'notes.txt'),
+      purpose: 'user_data',
+    });
+    expect(await refusal(keys.developer ?? '', { url: notes.id })).toMatchObject({
+      status: 400,
+      error: { param: 'url', code: 'invalid_file' },
+    });
+    expect(await refusal(keys.developer ?? '', { url: batchFile.id })).toMatchObject({
+      status: 400,
+      error: { param: 'url', message: expect.stringContaining('purpose user_data') },
+    });
   });
 
   it('refuses bad input with OpenAI-shaped 4xx', async () => {

@@ -1,13 +1,21 @@
+import { readFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { MembershipsRepository } from '../../lambda/accounts/memberships';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { readLocalMail } from '../../local/local-cognito';
-import { type LocalMode, startLocalMode } from '../../local/local-mode';
-import { CHROMIUM, expectText, LAPTOP, requireChromium } from '../support/console-browser';
+import { LOCAL_CUSTOMERS_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
+import { CHROMIUM, expectText, LAPTOP, PHONE, requireChromium } from '../support/console-browser';
+import { localModeDocumentClient } from '../support/dynalite';
 
-// biome-ignore lint/suspicious/noExplicitAny: a browser global, seen only inside page.evaluate
+// biome-ignore-start lint/suspicious/noExplicitAny: browser globals, seen only inside page.evaluate
 declare const sessionStorage: any;
+declare const window: any;
+declare const document: any;
+// biome-ignore-end lint/suspicious/noExplicitAny: browser globals, seen only inside page.evaluate
+
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 /**
  * A new visitor in Chromium against local mode with its user pool (cognito-local): signs up,
@@ -116,6 +124,72 @@ describe('sign-up in the console (Chromium, cognito-local)', () => {
     await expectText(page.locator('main'), 'tl_');
   });
 
+  it('switches between organizations when the user belongs to several, sending OpenAI-Organization', async () => {
+    const saved = JSON.parse(await page.evaluate(() => sessionStorage.getItem('tierline.session')));
+    const { customer } = await local.operator.createCustomer({
+      name: 'Team Enterprise',
+      email: 'owner@team.test',
+      tier: 'enterprise',
+    });
+    const userId = JSON.parse(
+      Buffer.from(String(saved.accessToken).split('.')[1] ?? '', 'base64url').toString(),
+    ).sub;
+    await new MembershipsRepository(
+      localModeDocumentClient(local.dynamoEndpoint),
+      LOCAL_CUSTOMERS_TABLE,
+    ).put({
+      userId,
+      customerId: customer.customerId,
+      role: 'member',
+      email: EMAIL,
+      createdAt: new Date().toISOString(),
+    });
+    const sent: string[] = [];
+    page.on('request', (request) => {
+      const organization = request.headers()['openai-organization'];
+      if (request.url().includes('/v1/me') && organization) sent.push(organization);
+    });
+
+    await page.reload();
+    await page
+      .getByRole('navigation', { name: 'Console' })
+      .getByRole('link', { name: 'Plan' })
+      .click();
+    await expectText(page.getByRole('heading', { level: 1 }), 'Free');
+    await page.getByLabel('Organization').selectOption({ label: 'Team Enterprise' });
+
+    await expectText(page.getByRole('heading', { level: 1 }), 'Enterprise');
+    expect(sent).toContain(customer.customerId);
+    expect(sent).toContain(saved.organization);
+  });
+
+  it('passes axe-core (WCAG 2.1 A/AA and best practices) on every account form, phone-wide too', async () => {
+    // bypassCSP: axe is injected as an inline script, which the console's CSP rightly refuses.
+    const auditContext = await browser.newContext({ viewport: PHONE, bypassCSP: true });
+    const audit = await auditContext.newPage();
+    const violations: string[] = [];
+    for (const form of ['signin', 'signup', 'verify', 'forgot', 'reset']) {
+      await audit.goto(`${local.consoleUrl}#/${form}`);
+      await audit.getByRole('heading', { level: 1 }).waitFor();
+      if (!(await audit.evaluate(() => 'axe' in window)))
+        await audit.addScriptTag({ content: AXE });
+      const result = await audit.evaluate(async () => {
+        const axe = (
+          window as unknown as { axe: { run: (c: unknown, o: unknown) => Promise<unknown> } }
+        ).axe;
+        return (await axe.run(document, {
+          runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'],
+        })) as { violations: { id: string; nodes: { target: string[] }[] }[] };
+      });
+      for (const v of result.violations)
+        violations.push(`${form}: ${v.id} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+      const scrollWidth = await audit.evaluate(() => document.documentElement.scrollWidth);
+      if (scrollWidth > PHONE.width) violations.push(`${form}: ${scrollWidth}px wide on a phone`);
+    }
+    await auditContext.close();
+    expect(violations).toEqual([]);
+  });
+
   it('signs out, resets the password with a mailed code and signs in with the new one', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByRole('link', { name: 'Forgot your password?' }).click();
@@ -135,7 +209,12 @@ describe('sign-up in the console (Chromium, cognito-local)', () => {
     await expectText(page.getByRole('alert'), 'not right');
     await signIn.getByLabel('Password').fill(NEW_PASSWORD);
     await signIn.getByRole('button', { name: 'Sign in' }).click();
-    await expectText(page.getByRole('heading', { level: 1 }), 'Free');
+    // Signed in again: both organizations to choose from, and no second Free organization made.
+    await page.getByLabel('Organization').waitFor();
+    expect(await page.getByLabel('Organization').locator('option').allTextContents()).toEqual(
+      expect.arrayContaining(['Team Enterprise', `visitor's organization`]),
+    );
+    expect(await page.getByTestId('first-key').count()).toBe(0);
     expect(problems).toEqual([]);
   });
 });

@@ -153,6 +153,15 @@ describe('organization members and invites (official openai client, local mode)'
       user: { id: newcomer.userId, role: 'reader', email: 'newcomer@acme.test' },
     });
     expect(again.status).toBe(200);
+    // The retry is recorded once: one acceptance, one user added.
+    const log = await org.admin.admin.organization.auditLogs.list({ limit: 20 });
+    expect(log.data.filter((entry) => entry.type === 'invite.accepted')).toHaveLength(1);
+    expect(log.data.filter((entry) => entry.type === 'user.added')).toEqual([
+      expect.objectContaining({
+        'user.added': { id: newcomer.userId, data: { role: 'member' } },
+        actor: expect.objectContaining({ type: 'session' }),
+      }),
+    ]);
     expect((await org.admin.admin.organization.invites.retrieve(invite.id)).status).toBe(
       'accepted',
     );

@@ -97,15 +97,19 @@ describe('console users (Cognito user pool and the console app client)', () => {
     });
   });
 
-  it("tells the authorizer (only) which pool and client to accept, and outputs the console's ids", () => {
+  it("tells the authorizer and sign-up (only) which pool and client to accept, and outputs the console's ids", () => {
     const authorizer = stacks.api.getLogicalId(
       stacks.api.api.authorizerFunction.function.node.defaultChild as never,
+    );
+    // The API function reads the pool's id for Cognito's GetUser at sign-up (its region's endpoint).
+    const apiFunction = stacks.api.getLogicalId(
+      stacks.api.api.apiFunction.function.node.defaultChild as never,
     );
     const functions = api.findResources('AWS::Lambda::Function');
     const withPool = Object.entries(functions)
       .filter(([, fn]) => fn.Properties.Environment?.Variables?.[SESSION_USER_POOL_ID_ENV])
       .map(([id]) => id);
-    expect(withPool).toEqual([authorizer]);
+    expect(withPool.sort()).toEqual([authorizer, apiFunction].sort());
     const variables = functions[authorizer]?.Properties.Environment.Variables;
     expect(JSON.stringify(variables[SESSION_USER_POOL_ID_ENV])).toContain(poolId);
     expect(JSON.stringify(variables[SESSION_CLIENT_ID_ENV])).toContain(clientId);

@@ -1,4 +1,4 @@
-import { Match } from 'aws-cdk-lib/assertions';
+import { Capture, Match } from 'aws-cdk-lib/assertions';
 import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
 import { CONTENT_SECURITY_POLICY, HSTS_MAX_AGE_SECONDS } from '../../console/security-headers';
 import { synthesize } from '../support/synth';
@@ -63,10 +63,30 @@ describe('customer console (S3 + CloudFront, API on the same origin)', () => {
     expect(CONTENT_SECURITY_POLICY).toContain("script-src 'self'");
     expect(CONTENT_SECURITY_POLICY).not.toContain('unsafe-inline');
     expect(CONTENT_SECURITY_POLICY).toContain("frame-ancestors 'none'");
+    const csp = new Capture();
+    api.hasResourceProperties('AWS::CloudFront::ResponseHeadersPolicy', {
+      ResponseHeadersPolicyConfig: Match.objectLike({
+        SecurityHeadersConfig: Match.objectLike({
+          ContentSecurityPolicy: { ContentSecurityPolicy: csp, Override: true },
+        }),
+      }),
+    });
+    // Local mode's policy, plus the region's Cognito endpoint the sign-in pages call.
+    const [before, after] = CONTENT_SECURITY_POLICY.split("connect-src 'self'");
+    expect(csp.asObject()).toEqual({
+      'Fn::Join': [
+        '',
+        [
+          `${before}connect-src 'self' https://cognito-idp.`,
+          { Ref: 'AWS::Region' },
+          `.amazonaws.com${after}`,
+        ],
+      ],
+    });
     api.hasResourceProperties('AWS::CloudFront::ResponseHeadersPolicy', {
       ResponseHeadersPolicyConfig: Match.objectLike({
         SecurityHeadersConfig: {
-          ContentSecurityPolicy: { ContentSecurityPolicy: CONTENT_SECURITY_POLICY, Override: true },
+          ContentSecurityPolicy: { ContentSecurityPolicy: Match.anyValue(), Override: true },
           StrictTransportSecurity: {
             AccessControlMaxAgeSec: HSTS_MAX_AGE_SECONDS,
             IncludeSubdomains: true,
@@ -126,12 +146,20 @@ describe('customer console (S3 + CloudFront, API on the same origin)', () => {
 
   it('copies hashed assets (cached a year) before index.html (never cached), then invalidates index.html', () => {
     const deployments = Object.entries(api.findResources('Custom::CDKBucketDeployment'));
-    expect(deployments).toHaveLength(2);
-    const byCache = Object.fromEntries(
-      deployments.map(([id, d]) => [d.Properties.SystemMetadata['cache-control'], { id, d }]),
-    );
-    const assets = byCache['public, max-age=31536000, immutable'];
-    const index = byCache['no-cache'];
+    expect(deployments).toHaveLength(3);
+    const byPaths = (paths: string) =>
+      deployments
+        .map(([id, d]) => ({ id, d }))
+        .find(({ d }) => JSON.stringify(d.Properties.DistributionPaths ?? null) === paths);
+    const assets = byPaths('null');
+    const index = byPaths('["/","/index.html"]');
+    // The runtime config (the user pool's endpoint and console client), never cached.
+    const config = byPaths('["/console-config.json"]');
+    expect(config?.d.Properties.SystemMetadata).toEqual({ 'cache-control': 'no-cache' });
+    expect(JSON.stringify(config?.d.Properties.SourceMarkers)).toContain('ConsoleClient');
+    expect(assets?.d.Properties.SystemMetadata).toEqual({
+      'cache-control': 'public, max-age=31536000, immutable',
+    });
     expect(assets?.d.Properties).toEqual(
       expect.objectContaining({ Include: ['assets/*'], Exclude: ['*'], Prune: false }),
     );

@@ -325,11 +325,21 @@ describe('inference stack (dev: scale to zero)', () => {
         ],
       ],
     };
-    // The API function manages adapter components (uploaded adapters) and invokes nothing.
+    // The API function manages adapter components (uploaded adapters) and invokes only the speech
+    // endpoints (transcriptions run in it: a multipart body, not a stream).
     const apiSagemaker = sagemakerOf(apiRole);
+    const speechInvoke = apiSagemaker.filter((s) => s.Action === 'sagemaker:InvokeEndpoint');
+    expect(speechInvoke).toHaveLength(1);
+    const invoked = JSON.stringify(speechInvoke[0]?.Resource);
+    for (const id of Object.keys(config.speechModels)) {
+      expect(invoked).toContain(`:endpoint/${endpointName(env, id)}"`);
+    }
+    for (const [id] of models) expect(invoked).not.toContain(`${endpointName(env, id)}"`);
     // Besides: stopping the training job of a cancelled fine-tuning job (asserted in
     // fine-tuning.test.ts).
-    const apiStatements = apiSagemaker.filter((s) => s.Action !== 'sagemaker:StopTrainingJob');
+    const apiStatements = apiSagemaker.filter(
+      (s) => s.Action !== 'sagemaker:StopTrainingJob' && s.Action !== 'sagemaker:InvokeEndpoint',
+    );
     expect(apiStatements).toHaveLength(1);
     expect(apiStatements[0]?.Action).toEqual([
       'sagemaker:AddTags',
@@ -337,7 +347,7 @@ describe('inference stack (dev: scale to zero)', () => {
       'sagemaker:DeleteInferenceComponent',
       'sagemaker:DescribeInferenceComponent',
     ]);
-    expect(JSON.stringify(apiSagemaker)).not.toContain('Invoke');
+    expect(JSON.stringify(apiStatements)).not.toContain('Invoke');
     const sagemaker = sagemakerOf(role);
     // The chat function: invoke the endpoints, and describe adapter components (a deploying model's
     // status).

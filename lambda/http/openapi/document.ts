@@ -857,6 +857,12 @@ function audioRequest(speechModels: string[], translation: boolean): Schema {
     prompt: { type: 'string', maxLength: 1_000 },
     response_format: { enum: ['json', 'text', 'verbose_json', 'srt', 'vtt'], default: 'json' },
     temperature: { type: 'number', minimum: 0, maximum: 1, default: 0 },
+    url: {
+      type: 'string',
+      description:
+        "Instead of `file` (Groq's field): one of your files of purpose user_data, by id (file-...) or " +
+        'its /v1/files/{file_id}/content URL; up to 25 MB, uploaded with /v1/uploads above 4 MiB',
+    },
   };
   if (!translation) {
     properties.language = { type: 'string', pattern: '^[a-z]{2,3}$' };
@@ -870,7 +876,12 @@ function audioRequest(speechModels: string[], translation: boolean): Schema {
     required: true,
     content: {
       'multipart/form-data': {
-        schema: { type: 'object', required: ['file', 'model'], properties },
+        schema: {
+          type: 'object',
+          required: ['model'],
+          oneOf: [{ required: ['file'] }, { required: ['url'] }],
+          properties,
+        },
       },
     },
   };
@@ -914,7 +925,7 @@ function audioPaths(speechModels: string[]): Record<string, Schema> {
       ...ERRORS,
       '403': error('The model is on a higher tier'),
       '413': error(
-        'The request is over 4 MiB, or its audio over the hourly or daily audio seconds',
+        'The request is over 4 MiB, a stored file (url) over 25 MB, or its audio over the hourly or daily audio seconds',
       ),
       '502': error('The model failed while answering (quotes the request id)'),
       '503': error('The model has no capacity right now (`retry-after` says when to retry)'),

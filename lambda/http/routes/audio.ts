@@ -32,16 +32,57 @@ class AudioTooLargeError extends HttpError {
   }
 }
 
+/**
+ * The largest stored file a transcription may name (`url`): Groq's 25 MB for a direct upload. It is
+ * read whole into the function's memory, measured, and sent to the model.
+ */
+export const MAX_STORED_AUDIO_BYTES = 25 * 1000 * 1000;
+
+type AudioBytes = { name: string; bytes: Uint8Array };
+
 /** The uploaded file, or a 400 naming `file`. */
-async function audioFile(form: FormData): Promise<{ name: string; bytes: Uint8Array }> {
+async function audioFile(form: FormData): Promise<AudioBytes> {
   const value = form.get('file');
   if (value === null || typeof value === 'string') {
     throw new BadRequestError(
-      `Missing required parameter: 'file' (an audio file: ${ACCEPTED_FORMATS}).`,
+      `Missing required parameter: 'file' (an audio file: ${ACCEPTED_FORMATS}), or 'url' naming ` +
+        'one of your files of purpose user_data (for files above 4 MiB, uploaded with /v1/uploads).',
       { param: 'file', code: 'missing_required_parameter' },
     );
   }
   return { name: value.name, bytes: new Uint8Array(await value.arrayBuffer()) };
+}
+
+/**
+ * The caller's stored file that `url` names: 404 for no such file (another customer's included),
+ * 400 for one of another purpose, 413 above {@link MAX_STORED_AUDIO_BYTES}.
+ */
+async function storedAudio(
+  deps: ApiDependencies,
+  customerId: string,
+  fileId: string,
+  form: FormData,
+): Promise<AudioBytes> {
+  const invalid = (message: string) =>
+    new BadRequestError(message, { param: 'url', code: 'invalid_value' });
+  if (form.get('file') !== null) throw invalid("Give either 'file' or 'url', not both.");
+  if (!deps.files) throw invalid('Stored files are not available in this deployment.');
+  const { files } = deps.files;
+  const record = await files.get(customerId, fileId);
+  if (record.purpose !== 'user_data') {
+    throw invalid(
+      `The file ${fileId} has purpose ${record.purpose}: audio to transcribe is uploaded with purpose user_data.`,
+    );
+  }
+  if (record.bytes > MAX_STORED_AUDIO_BYTES) {
+    throw new HttpError(
+      413,
+      'invalid_request_error',
+      `The audio file is too large: at most ${MAX_STORED_AUDIO_BYTES} bytes (25 MB); ${fileId} has ${record.bytes}.`,
+      { code: 'request_too_large', param: 'url' },
+    );
+  }
+  return { name: record.filename, bytes: await files.bytes(record) };
 }
 
 /**
@@ -82,7 +123,9 @@ function audioHandler(deps: ApiDependencies, speech: SpeechBackend, task: AudioT
         code: 'unsupported_parameter',
       });
     }
-    const file = await audioFile(form);
+    const file = request.storedFileId
+      ? await storedAudio(deps, principal.customerId, request.storedFileId, form)
+      : await audioFile(form);
     let measured: Awaited<ReturnType<typeof measureAudio>>;
     try {
       measured = await measureAudio(file.bytes);
@@ -90,6 +133,16 @@ function audioHandler(deps: ApiDependencies, speech: SpeechBackend, task: AudioT
       // Every answer about a model carries its rate-limit headers (one read).
       for (const [name, value] of Object.entries(await deps.metering.headersFor(principal, model)))
         c.header(name, value);
+      // A stored file that is not audio is named by `url`, not `file`.
+      if (request.storedFileId && error instanceof BadRequestError && error.param === 'file') {
+        throw new BadRequestError(
+          error.message.replace('audio file', `stored file ${request.storedFileId}`),
+          {
+            param: 'url',
+            code: error.code ?? 'invalid_file',
+          },
+        );
+      }
       throw error;
     }
     const seconds = billedSeconds(modelConfig, measured.seconds);

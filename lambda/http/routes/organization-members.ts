@@ -170,7 +170,7 @@ export function inviteAcceptRoutes(
     }
     const token = body.token;
     const accessToken = bearerToken(c.req.header('authorization')) ?? '';
-    const { invite, membership } = await services.invites.accept(
+    const { invite, membership, firstAcceptance } = await services.invites.accept(
       { userId: session.userId, accessToken },
       token,
     );
@@ -180,11 +180,13 @@ export function inviteAcceptRoutes(
       customerId: invite.customerId,
     };
     const origin = requestOrigin(c);
-    await accounts.audit.record(actor, origin, 'invite.accepted', { id: invite.inviteId });
-    await accounts.audit.record(actor, origin, 'user.added', {
-      id: session.userId,
-      data: { role: membership.role },
-    });
+    if (firstAcceptance) {
+      await accounts.audit.record(actor, origin, 'invite.accepted', { id: invite.inviteId });
+      await accounts.audit.record(actor, origin, 'user.added', {
+        id: session.userId,
+        data: { role: membership.role },
+      });
+    }
     return c.json({
       object: 'organization.invite.accepted' as const,
       organization_id: invite.customerId,

@@ -1,20 +1,10 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
-import type { OrganizationSignUp } from '../../accounts/sign-up';
+import type { SignUpApi } from '../../accounts/sign-up';
 import type { SessionIdentity } from '../../customers/authenticate';
 import { AuthenticationError, PermissionDeniedError } from '../../openai/errors';
 import type { ApiDependencies, AppEnv } from '../types';
 import { readJsonObject } from './request-bodies';
-
-/** Self-service sign-up and the session's organizations (lambda/accounts/sign-up.ts). */
-export interface SignUpApi {
-  /**
-   * The caller's console session, verified; undefined when the request carries no session token
-   * (an API key or nothing: the route then asks `principalOf`, which answers 401 or a key).
-   */
-  sessionOf(c: Context): Promise<SessionIdentity | undefined>;
-  service: Pick<OrganizationSignUp, 'signUp' | 'organizations'>;
-}
 
 /**
  * `POST /account/organizations` (a verified user's Free organization, its first key shown once)

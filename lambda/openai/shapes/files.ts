@@ -6,7 +6,13 @@ import { count } from './common';
  * https://platform.openai.com/docs/api-reference/uploads).
  */
 
-export const filePurposeShape = z.enum(['batch', 'batch_output', 'fine-tune', 'fine-tune-results']);
+export const filePurposeShape = z.enum([
+  'batch',
+  'batch_output',
+  'fine-tune',
+  'fine-tune-results',
+  'user_data',
+]);
 export type OpenAIFilePurpose = z.output<typeof filePurposeShape>;
 
 export const fileShape = z.object({

@@ -1,4 +1,5 @@
 import {
+  Aws,
   DefaultStackSynthesizer,
   DockerImage,
   Duration,
@@ -34,7 +35,7 @@ import { Construct } from 'constructs';
 import { buildConsole, CONSOLE_DIR } from '../../../console/build';
 import {
   CONSOLE_SECURITY_HEADERS,
-  CONTENT_SECURITY_POLICY,
+  contentSecurityPolicy,
   HSTS_MAX_AGE_SECONDS,
 } from '../../../console/security-headers';
 import type { TierlineConfig } from '../../config/schema';
@@ -43,9 +44,18 @@ export interface CustomerConsoleProps {
   readonly config: TierlineConfig;
   /** The API, served by the same distribution under `/v1/*` and `/openai/v1/*`. */
   readonly api: RestApi;
+  /**
+   * The console's app client of the user pool (in this region): written to `/console-config.json`,
+   * which the console reads at start for its sign-up and sign-in pages.
+   * @default none: the console signs in with API keys only
+   */
+  readonly signInClientId?: string;
 }
 
 /** How cdk-nag writes a value in a finding id: a pseudo parameter when the stack is environment-agnostic. */
+/** Cognito's user-pool API in the stack's region (the console's sign-in calls it from the browser). */
+const COGNITO_ENDPOINT = `https://cognito-idp.${Aws.REGION}.amazonaws.com`;
+
 const nag = (value: string, pseudo: string) =>
   Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value;
 
@@ -66,9 +76,11 @@ export class CustomerConsole extends Construct {
   public readonly distribution: Distribution;
   /** `https://<id>.cloudfront.net/`: the console, and `${url}v1` the same-origin API. */
   public readonly url: string;
+  private readonly signInClientId?: string;
 
   constructor(scope: Construct, id: string, props: CustomerConsoleProps) {
     super(scope, id);
+    this.signInClientId = props.signInClientId;
     const env = props.config.environment;
     const removalPolicy = env.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
@@ -213,6 +225,23 @@ export class CustomerConsole extends Construct {
       memoryLimit: 512,
     });
     index.node.addDependency(assets);
+    if (this.signInClientId) {
+      const config = new BucketDeployment(this, 'DeployConfig', {
+        logGroup: deployLogs,
+        destinationBucket: this.bucket,
+        sources: [
+          Source.jsonData('console-config.json', {
+            cognito: { endpoint: `${COGNITO_ENDPOINT}/`, clientId: this.signInClientId },
+          }),
+        ],
+        prune: false,
+        cacheControl: [CacheControl.noCache()],
+        distribution: this.distribution,
+        distributionPaths: ['/console-config.json'],
+        memoryLimit: 512,
+      });
+      config.node.addDependency(index);
+    }
     this.acknowledgeDeploymentFunction();
   }
 
@@ -221,7 +250,11 @@ export class CustomerConsole extends Construct {
     return new ResponseHeadersPolicy(this, 'SecurityHeaders', {
       comment: 'Tierline console: CSP without inline scripts, HSTS, no framing',
       securityHeadersBehavior: {
-        contentSecurityPolicy: { contentSecurityPolicy: CONTENT_SECURITY_POLICY, override: true },
+        contentSecurityPolicy: {
+          // The pool's JSON API, called from the browser for sign-up and sign-in.
+          contentSecurityPolicy: contentSecurityPolicy([COGNITO_ENDPOINT]),
+          override: true,
+        },
         strictTransportSecurity: {
           accessControlMaxAge: Duration.seconds(HSTS_MAX_AGE_SECONDS),
           includeSubdomains: true,

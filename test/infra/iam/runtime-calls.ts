@@ -134,17 +134,6 @@ export interface RuntimeCall {
 
 /** Calls in `lambda/` made only with the operator's credentials (the CLI imports these modules): no row. */
 export const OPERATOR_ONLY: Record<string, string> = {
-  'lambda/customers/customers-repository.ts#claimEmail: GetCommand':
-    'customer creation (`tierline customers create`)',
-  'lambda/customers/customers-repository.ts#claimEmail: PutCommand': 'customer creation',
-  'lambda/customers/customers-repository.ts#releaseEmail: DeleteCommand':
-    'customer creation undone / deletion',
-  'lambda/customers/customers-repository.ts#putCustomer: PutCommand': 'customer creation',
-  'lambda/customers/customers-repository.ts#deleteCustomer: DeleteCommand': 'customer deletion',
-  'lambda/customers/customers-repository.ts#putKey: PutCommand':
-    'key issue and rotation by the operator',
-  'lambda/customers/customers-repository.ts#deleteKey: DeleteCommand':
-    'key rotation and customer deletion',
   'lambda/customers/customers-repository.ts#listCustomers: QueryCommand':
     'customer listing and usage reports',
   'lambda/batches/customer-data.ts#items: QueryCommand':
@@ -152,6 +141,12 @@ export const OPERATOR_ONLY: Record<string, string> = {
   'lambda/batches/customer-data.ts#erase: DeleteCommand':
     "a deleted customer's files and batches erased",
   'lambda/metering/usage-report.ts#ledgerDay: QueryCommand': 'operator usage and billing reports',
+  'lambda/customers/customers-repository.ts#switchKeysStatus: UpdateCommand':
+    'customer suspension and restore (`tierline customers suspend|restore`)',
+  'lambda/accounts/organization-people.ts#erase: DeleteCommand':
+    "a deleted customer's members and invites erased",
+  'lambda/accounts/invites-repository.ts#delete: DeleteCommand':
+    "a deleted customer's invites erased",
   // Billing in local mode only: the embedded provider (AWS uses Stripe).
   ...Object.fromEntries(
     [
@@ -451,6 +446,11 @@ const customers: RuntimeCall[] = [
     sources: src('accounts/projects.ts', 'get: GetCommand'),
   }),
   ...roles(['api'], {
+    action: 'dynamodb:GetItem',
+    resources: (a) => [a.table('customers')],
+    sources: src('accounts/projects.ts', 'takeSlot: GetCommand'),
+  }),
+  ...roles(['api'], {
     action: 'dynamodb:Query',
     resources: (a) => [a.table('customers')],
     context: () => ({ 'dynamodb:LeadingKeys': ['CUSTOMER#cus_0123456789'] }),
@@ -460,14 +460,19 @@ const customers: RuntimeCall[] = [
     action: 'dynamodb:PutItem',
     resources: (a) => [a.table('customers')],
     sources: [
-      ...src('accounts/projects.ts', 'create: PutCommand'),
+      ...src('accounts/projects.ts', 'create: PutCommand', 'takeSlot: PutCommand'),
       ...src('accounts/audit-log.ts', 'put: PutCommand'),
     ],
   }),
   ...roles(['api'], {
     action: 'dynamodb:UpdateItem',
     resources: (a) => [a.table('customers')],
-    sources: src('accounts/projects.ts', 'update: UpdateCommand', 'changeLimits: UpdateCommand'),
+    sources: src(
+      'accounts/projects.ts',
+      'update: UpdateCommand',
+      'changeLimits: UpdateCommand',
+      'takeSlot: UpdateCommand',
+    ),
   }),
   ...roles(['api'], {
     action: 'dynamodb:Query',
@@ -482,7 +487,77 @@ const customers: RuntimeCall[] = [
     resources: (a) => [a.table('customers')],
     sources: src('accounts/memberships.ts', 'put: PutCommand'),
   }),
+  // Members and invites (`/organization/users`, `/organization/invites`, accepting an invite):
+  // memberships, the owners guard (`ORG#<id>` / `OWNERS`) and invites (`INVITES#<id>`), all in the
+  // customers table; deletes only in users' and invites' partitions.
+  ...roles(['api'], {
+    action: 'dynamodb:GetItem',
+    resources: (a) => [a.table('customers')],
+    sources: [
+      ...src('accounts/invites-repository.ts', 'get: GetCommand'),
+      ...src('accounts/organization-owners.ts', 'ensure: GetCommand'),
+    ],
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:PutItem',
+    resources: (a) => [a.table('customers')],
+    sources: [
+      ...src('accounts/invites-repository.ts', 'put: PutCommand'),
+      ...src('accounts/memberships.ts', 'add: PutCommand'),
+      ...src('accounts/organization-owners.ts', 'ensure: PutCommand'),
+    ],
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:UpdateItem',
+    resources: (a) => [a.table('customers')],
+    sources: [
+      ...src('accounts/invites-repository.ts', 'accept: UpdateCommand'),
+      ...src('accounts/memberships.ts', 'setRole: UpdateCommand'),
+      ...src('accounts/organization-owners.ts', 'add: UpdateCommand', 'release: UpdateCommand'),
+    ],
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:DeleteItem',
+    resources: (a) => [a.table('customers')],
+    context: () => ({ 'dynamodb:LeadingKeys': ['USER#0b6a2f1e-6d3c-4a8e-9f00-123456789abc'] }),
+    sources: src('accounts/memberships.ts', 'delete: DeleteCommand'),
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:DeleteItem',
+    resources: (a) => [a.table('customers')],
+    context: () => ({ 'dynamodb:LeadingKeys': ['INVITES#cus_0123456789'] }),
+    sources: src('accounts/invites-repository.ts', 'deletePending: DeleteCommand'),
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:Query',
+    resources: (a) => [a.table('customers')],
+    context: () => ({ 'dynamodb:LeadingKeys': ['INVITES#cus_0123456789'] }),
+    sources: src('storage/query-pages.ts', 'queryAll: QueryCommand'),
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:Query',
+    resources: (a) => [a.index('customers', 'byCreated')],
+    sources: src('storage/query-pages.ts', 'queryAll: QueryCommand'),
+  }),
+  // The console's address for invitation links (its parameter breaks a dependency cycle).
+  ...roles(['api'], {
+    action: 'ssm:GetParameter',
+    resources: (a) => [
+      `arn:aws:ssm:us-east-1:123456789012:parameter/tierline/${a.environment}/console-url`,
+    ],
+    sources: src('composition/aws-invitations.ts', 'readConsoleUrl: GetParameterCommand'),
+  }),
 ];
+
+/**
+ * Calls in `lambda/` that IAM does not authorize: Cognito's user API authorizes `GetUser` by the
+ * user's own access token (the API reference lists it among the operations that take no IAM
+ * credentials), so there is no permission to prove.
+ */
+export const NO_IAM: Record<string, string> = {
+  'lambda/composition/aws-invitations.ts#cognitoUserDirectory: GetUserCommand':
+    "the invited user's verified address, read with the user's own access token",
+};
 
 /**
  * Stored Responses API responses, in the files table: the chat function (which serves `POST
@@ -679,7 +754,7 @@ const inference: RuntimeCall[] = [
   ...roles(['api'], {
     action: 'sagemaker:InvokeEndpoint',
     resources: (a) => a.speechModels.map((m) => a.endpoint(m)),
-    sources: src('audio/sagemaker-transcriber.ts', 'transcribe: InvokeEndpointCommand'),
+    sources: src('audio/sagemaker-transcriber.ts', 'invoke: InvokeEndpointCommand'),
     when: (config) => Object.keys(config.speechModels).length > 0,
   }),
 ];
@@ -1428,11 +1503,101 @@ const billing: RuntimeCall[] = [
   }),
 ];
 
+/**
+ * Self-service sign-up in the API function (lambda/accounts/sign-up.ts): the address's claim and
+ * attempt counts, and the operator's customer creation (lambda/customers/customer-creation.ts):
+ * the e-mail claim, customer and key items, the API Gateway key on the Free plan (found by name),
+ * and the repair of an interrupted create. Cognito's GetUser takes the user's token, not IAM.
+ */
+const APIKEYS = 'arn:aws:apigateway:us-east-1::/apikeys';
+const signUp: RuntimeCall[] = [
+  ...roles(['api'], {
+    action: 'dynamodb:PutItem',
+    resources: (a) => [a.table('customers')],
+    sources: [
+      ...src('accounts/sign-up-claims.ts', 'claim: PutCommand'),
+      ...src(
+        'customers/customers-repository.ts',
+        'claimEmail: PutCommand',
+        'putCustomer: PutCommand',
+        'putKey: PutCommand',
+      ),
+    ],
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:GetItem',
+    resources: (a) => [a.table('customers')],
+    sources: [
+      ...src('accounts/sign-up-claims.ts', 'get: GetCommand'),
+      ...src('customers/customers-repository.ts', 'claimEmail: GetCommand'),
+    ],
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:UpdateItem',
+    resources: (a) => [a.table('customers')],
+    sources: src(
+      'accounts/sign-up-claims.ts',
+      'takeOver: UpdateCommand',
+      'complete: UpdateCommand',
+      'countAttempt: UpdateCommand',
+    ),
+  }),
+  ...[
+    ['SIGNUP#ann@example.com', src('accounts/sign-up-claims.ts', 'release: DeleteCommand')],
+    [
+      'EMAIL#ann@example.com',
+      src('customers/customers-repository.ts', 'releaseEmail: DeleteCommand'),
+    ],
+    [
+      `CUSTOMER#${CUSTOMER}`,
+      src('customers/customers-repository.ts', 'deleteCustomer: DeleteCommand'),
+    ],
+    [
+      'KEY#0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef',
+      src('customers/customers-repository.ts', 'deleteKey: DeleteCommand'),
+    ],
+  ].flatMap(([leadingKey, sources]) =>
+    roles(['api'], {
+      action: 'dynamodb:DeleteItem',
+      resources: (a) => [a.table('customers')],
+      context: () => ({ 'dynamodb:LeadingKeys': [leadingKey as string] }),
+      sources: sources as string[],
+    }),
+  ),
+  ...roles(['api'], {
+    action: 'apigateway:GET',
+    resources: () => [PLANS, APIKEYS],
+    sources: [
+      ...src('customers/tier-switch.ts', 'plansByName: GetUsagePlansCommand'),
+      ...src('customers/customer-creation.ts', 'cleanUpInterruptedCreate: GetApiKeysCommand'),
+    ],
+  }),
+  ...roles(['api'], {
+    action: 'apigateway:POST',
+    resources: () => [APIKEYS, `${PLANS}/a1b2c3/keys`],
+    sources: src(
+      'customers/customer-creation.ts',
+      'createGatewayKey: CreateApiKeyCommand',
+      'createUnder: CreateUsagePlanKeyCommand',
+    ),
+  }),
+  ...roles(['api'], {
+    action: 'apigateway:DELETE',
+    resources: () => [`${APIKEYS}/k1l2m3`],
+    sources: src(
+      'customers/customer-creation.ts',
+      'cleanUpInterruptedCreate: DeleteApiKeyCommand',
+      'undoCreate: DeleteApiKeyCommand',
+    ),
+  }),
+];
+
 /** The table. API Gateway's invocations of the functions are derived from the synthesized methods instead. */
 export const RUNTIME_CALLS: readonly RuntimeCall[] = [
   ...metering,
   ...customers,
   ...billing,
+  ...signUp,
   ...files,
   ...storedResponses,
   ...inference,

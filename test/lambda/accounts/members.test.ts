@@ -182,7 +182,9 @@ describe('members and invites (dynalite)', () => {
 
     expect(wrongPerson).toEqual({ status: 403, code: 'invite_email_mismatch' });
     expect(first.membership).toMatchObject({ userId: 'joiner', role: 'owner', customerId: org });
+    expect(first.firstAcceptance).toBe(true);
     expect(again.membership).toMatchObject({ userId: 'joiner', role: 'owner' });
+    expect(again.firstAcceptance).toBe(false);
     expect(someoneElse).toEqual({ status: 404, code: 'invite_not_found' });
     expect((await invites.get(org, first.invite.inviteId)).status).toBe('accepted');
     // The owner invite counts: the first owner may step down now.

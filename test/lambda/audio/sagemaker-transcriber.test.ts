@@ -5,11 +5,12 @@ import {
   ValidationError,
 } from '@aws-sdk/client-sagemaker-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
+import { measureAudio } from '../../../lambda/audio/audio-duration';
 import { SageMakerTranscriber } from '../../../lambda/audio/sagemaker-transcriber';
 import type { SpeechRequest } from '../../../lambda/audio/speech-backend';
 import { MAX_INVOKE_BODY_BYTES } from '../../../lambda/audio/vllm-speech-container';
 import { BackendError } from '../../../lambda/inference/backends/model-backend';
-import { wavFile } from '../../support/audio-files';
+import { mp3File, wavFile } from '../../support/audio-files';
 
 const client = new SageMakerRuntimeClient({ region: 'eu-west-1' });
 const sagemaker = mockClient(client);
@@ -156,13 +157,78 @@ describe('SageMakerTranscriber', () => {
     expect(sagemaker.calls()).toHaveLength(0);
   });
 
-  it('does not send a body InvokeEndpoint would refuse (over 6 MB)', async () => {
+  it('does not send a body InvokeEndpoint would refuse (over 6 MB) of a format it cannot cut', async () => {
     const big = new Uint8Array(MAX_INVOKE_BODY_BYTES + 1);
     await expect(
-      transcriber.transcribe(request({ file: { name: 'a.wav', bytes: big, format: 'wav' } })),
-    ).rejects.toMatchObject({ kind: 'bad_request' });
+      transcriber.transcribe(request({ file: { name: 'a.flac', bytes: big, format: 'flac' } })),
+    ).rejects.toMatchObject({
+      kind: 'bad_request',
+      message: expect.stringContaining('wav or mp3'),
+    });
     expect(sagemaker.calls()).toHaveLength(0);
   });
+
+  it.each([
+    // 16 kHz 16-bit mono: 600 s is 19.2 MB.
+    ['wav', wavFile({ seconds: 600 }), 600],
+    // 128 kbit/s: 40,000 frames of 417 bytes (16.7 MB), 0.026 s each.
+    ['mp3', mp3File({ frames: 40_000 }), 40_000 * 0.026122448979591838],
+  ])(
+    'cuts a %s above 6 MB into playable pieces under it and joins their segments on one clock',
+    async (format, bytes, seconds) => {
+      const received: { seconds: number; size: number }[] = [];
+      sagemaker
+        .on(InvokeEndpointCommand)
+        .callsFake(async (input: InvokeEndpointCommand['input']) => {
+          const body = input.Body as Uint8Array;
+          const form = await new Response(body, {
+            headers: { 'content-type': input.ContentType ?? '' },
+          }).formData();
+          const piece = new Uint8Array(await (form.get('file') as File).arrayBuffer());
+          const measured = await measureAudio(piece);
+          expect(measured.format).toBe(format);
+          received.push({ seconds: measured.seconds, size: body.byteLength });
+          return answering({
+            text: ` Piece of ${measured.seconds.toFixed(1)} s.`,
+            language: 'en',
+            duration: String(measured.seconds),
+            segments: [
+              {
+                id: 0,
+                seek: 0,
+                start: 0,
+                end: measured.seconds,
+                temperature: 0,
+                text: ' Piece.',
+                tokens: [],
+              },
+            ],
+          });
+        });
+
+      const transcript = await transcriber.transcribe(
+        request({
+          file: { name: `long.${format}`, bytes: new Uint8Array(bytes), format },
+          seconds,
+        }),
+      );
+
+      expect(received.length).toBe(
+        Math.ceil(bytes.byteLength / (MAX_INVOKE_BODY_BYTES - 16 * 1024)),
+      );
+      for (const call of received) expect(call.size).toBeLessThanOrEqual(MAX_INVOKE_BODY_BYTES);
+      const total = received.reduce((sum, call) => sum + call.seconds, 0);
+      expect(total).toBeCloseTo(seconds, 1);
+      // Every piece's segment on the whole file's clock, end to end, numbered from 0.
+      expect(transcript.segments.map((segment) => segment.id)).toEqual(received.map((_, i) => i));
+      expect(transcript.segments[0]?.start).toBe(0);
+      for (let i = 1; i < transcript.segments.length; i++) {
+        expect(transcript.segments[i]?.start).toBeCloseTo(transcript.segments[i - 1]?.end ?? -1, 3);
+      }
+      expect(transcript.segments.at(-1)?.end).toBeCloseTo(seconds, 1);
+      expect(transcript.text.split('Piece of').length - 1).toBe(received.length);
+    },
+  );
 
   it.each([
     [

@@ -10,6 +10,14 @@ const config = loadConfig({ env: 'dev' });
 const TURBO = 'whisper-large-v3-turbo';
 
 describe('parseAudioRequest', () => {
+  it.each([
+    ['file-0123abc', 'file-0123abc'],
+    ['https://api.example.com/v1/files/file-0123abc/content', 'file-0123abc'],
+    ['http://127.0.0.1:8080/openai/v1/files/file-0123abc/content', 'file-0123abc'],
+  ])('reads the stored file %s names', (url, id) => {
+    expect(parseAudioRequest('transcribe', { model: TURBO, url }).storedFileId).toBe(id);
+  });
+
   it('takes the fields OpenAI and Groq take, with their defaults', () => {
     expect(parseAudioRequest('transcribe', { model: TURBO })).toEqual({
       task: 'transcribe',
@@ -43,7 +51,10 @@ describe('parseAudioRequest', () => {
     [{ model: TURBO, temperature: '1.5' }, 'temperature', 'invalid_value'],
     [{ model: TURBO, language: 'English' }, 'language', 'invalid_language'],
     [{ model: TURBO, prompt: 'x'.repeat(1_001) }, 'prompt', 'invalid_value'],
-    [{ model: TURBO, url: 'https://example.com/a.mp3' }, 'url', 'unknown_parameter'],
+    // Groq's url names a stored file here; the gateway fetches no URL.
+    [{ model: TURBO, url: 'https://example.com/a.mp3' }, 'url', 'invalid_value'],
+    [{ model: TURBO, url: 'file-abc/../../x' }, 'url', 'invalid_value'],
+    [{ model: TURBO, unknown: 'x' }, 'unknown', 'unknown_parameter'],
     [
       { model: TURBO, 'timestamp_granularities[]': ['word'] },
       'timestamp_granularities[]',

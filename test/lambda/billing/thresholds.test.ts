@@ -5,6 +5,7 @@ import {
   usageIdentifier,
   usageKind,
 } from '../../../lambda/billing/usage-lines';
+import { defaultProjectId } from '../../../lambda/customers/key-permissions';
 
 const now = new Date('2026-12-07T05:00:00.000Z');
 const usd = (amount: number) => Math.round(amount * 1_000_000);
@@ -83,6 +84,27 @@ describe('usage lines', () => {
         { projectId: 'default', model: 'm', kind: 'batch', costMicroUsd: 8, requests: 1 },
       ],
     ]);
+  });
+
+  it("bills the default project's records as `default` whether they name it or not", () => {
+    const base = {
+      customerId: 'cus_a',
+      startedAt: '2026-12-07T05:10:00.000Z',
+      tier: 'developer' as const,
+      model: 'm',
+    };
+    // The hour of an upgrade: a record written before projects, one after, one of another org's
+    // default project (not this organization's, so not `default`).
+    const lines = aggregateLines([
+      { ...base, requestId: 'a', costMicroUsd: 1 },
+      { ...base, requestId: 'b', costMicroUsd: 2, projectId: defaultProjectId('cus_a') },
+      { ...base, requestId: 'c', costMicroUsd: 4, projectId: defaultProjectId('cus_b') },
+    ]);
+    expect([...lines.keys()]).toEqual([
+      'default#online#m',
+      `${defaultProjectId('cus_b')}#online#m`,
+    ]);
+    expect(lines.get('default#online#m')).toMatchObject({ costMicroUsd: 3, requests: 2 });
   });
 
   it("gives deterministic identifiers within Stripe's 100 characters", () => {
