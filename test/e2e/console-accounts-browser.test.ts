@@ -1,13 +1,18 @@
+import { readFileSync } from 'node:fs';
 import OpenAI, { PermissionDeniedError } from 'openai';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { readLocalMail } from '../../local/local-cognito';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
-import { CHROMIUM, expectText, LAPTOP, requireChromium } from '../support/console-browser';
+import { CHROMIUM, expectText, LAPTOP, PHONE, requireChromium } from '../support/console-browser';
 
-// biome-ignore lint/suspicious/noExplicitAny: a browser global, seen only inside page.evaluate
+// biome-ignore-start lint/suspicious/noExplicitAny: browser globals, seen only inside page.evaluate
 declare const sessionStorage: any;
+declare const document: any;
+// biome-ignore-end lint/suspicious/noExplicitAny: browser globals, seen only inside page.evaluate
+
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 /**
  * The console's account pages in Chromium against local mode with its user pool (cognito-local):
@@ -206,5 +211,47 @@ describe('account pages in the console (Chromium, cognito-local)', () => {
     await expectText(log, 'project.created');
     await expectText(log, 'api_key.created');
     expect(problems).toEqual([]);
+  });
+
+  it('passes axe-core (WCAG 2.1 A/AA and best practices) on the account pages, laptop and phone', async () => {
+    const session = await owner.evaluate(() => sessionStorage.getItem('tierline.session'));
+    const violations: string[] = [];
+    for (const viewport of [LAPTOP, PHONE]) {
+      // bypassCSP: axe is injected as an inline script, which the console's CSP rightly refuses.
+      const context = await browser.newContext({ viewport, bypassCSP: true });
+      contexts.push(context);
+      const audit = await context.newPage();
+      audit.setDefaultTimeout(10_000);
+      await audit.goto(local.consoleUrl as string);
+      await audit.evaluate(
+        (saved: string) => sessionStorage.setItem('tierline.session', saved),
+        session,
+      );
+      for (const path of ['members', 'projects', 'audit']) {
+        await audit.goto(`${local.consoleUrl}#/${path}`);
+        await audit.reload();
+        await audit.getByRole('table').first().waitFor();
+        if (path === 'projects')
+          await audit.getByRole('button', { name: 'Open Mobile app' }).click();
+        await audit.getByRole('table').last().waitFor();
+        await audit.addScriptTag({ content: AXE });
+        const result = await audit.evaluate(async () => {
+          const axe = (
+            window as unknown as { axe: { run: (c: unknown, o: unknown) => Promise<unknown> } }
+          ).axe;
+          return (await axe.run(document, {
+            runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'],
+          })) as { violations: { id: string; nodes: { target: string[] }[] }[] };
+        });
+        const where = `${path} at ${viewport.width}px`;
+        for (const v of result.violations)
+          violations.push(
+            `${where}: ${v.id} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`,
+          );
+        const width = await audit.evaluate(() => document.documentElement.scrollWidth);
+        if (width > viewport.width) violations.push(`${where}: ${width}px wide`);
+      }
+    }
+    expect(violations).toEqual([]);
   });
 });

@@ -25,7 +25,7 @@ export function AuditLogPage({ api }: { api: ConsoleApi }) {
     <${ErrorNotice} error=${page.error} />
     ${
       page.data
-        ? html`<${TableScroll} label="Audit log">
+        ? html`<${TableScroll} label="Audit log entries">
             <table>
               <caption>${`Audit log, page ${cursors.length}`}</caption>
               <thead><tr><th scope="col">When (UTC)</th><th scope="col">What</th>

@@ -98,7 +98,7 @@ function MemberTable(props: {
     if (window.confirm(`Remove ${user.email} from this organization?`))
       act(() => members.remove(api, user.id));
   };
-  return html`<${TableScroll} label="Members">
+  return html`<${TableScroll} label="Members of this organization">
     <table>
       <caption>Members</caption>
       <thead><tr><th scope="col">E-mail</th><th scope="col">Role</th><th scope="col">Added (UTC)</th>

@@ -72,7 +72,7 @@ export function ProjectKeys({ api, project }: { api: ConsoleApi; project: Projec
     <${ErrorNotice} error=${error ?? keys.error} />
     ${
       keys.data
-        ? html`<${TableScroll} label="Keys of this project">
+        ? html`<${TableScroll} label="Key list of this project">
             <table>
               <caption>Keys of this project</caption>
               <thead><tr><th scope="col">Name</th><th scope="col">Key</th><th scope="col">Permissions</th>

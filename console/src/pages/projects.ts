@@ -67,7 +67,7 @@ function ProjectTable(props: {
   chosen: string | undefined;
   onChoose: (id: string) => void;
 }) {
-  return html`<${TableScroll} label="Projects">
+  return html`<${TableScroll} label="All projects">
     <table>
       <caption>Projects</caption>
       <thead><tr><th scope="col">Name</th><th scope="col">Status</th><th scope="col">Created (UTC)</th>
