@@ -10,6 +10,7 @@ import { CHROMIUM, expectText, LAPTOP, PHONE, requireChromium } from '../support
 // biome-ignore-start lint/suspicious/noExplicitAny: browser globals, seen only inside page.evaluate
 declare const sessionStorage: any;
 declare const document: any;
+declare const window: any;
 // biome-ignore-end lint/suspicious/noExplicitAny: browser globals, seen only inside page.evaluate
 
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
