@@ -85,6 +85,18 @@ describe('account pages in the console (Chromium, cognito-local)', () => {
   const nav = (page: Page, name: string) =>
     page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name, exact: true });
 
+  /** Waits until `read` gives `expected` (the console renders asynchronously). */
+  async function until<T>(read: () => Promise<T>, expected: T, timeoutMs = 10_000) {
+    const deadline = Date.now() + timeoutMs;
+    let last: T | undefined;
+    while (Date.now() < deadline) {
+      last = await read().catch(() => undefined);
+      if (last === expected) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(last).toEqual(expected);
+  }
+
   /** Signs up from the sign-in page, verifies with the mailed code, signs in. */
   async function signUp(page: Page, email: string) {
     await page.getByRole('link', { name: 'Create an account' }).click();
@@ -212,6 +224,32 @@ describe('account pages in the console (Chromium, cognito-local)', () => {
     await expectText(log, 'project.created');
     await expectText(log, 'api_key.created');
     expect(problems).toEqual([]);
+  });
+
+  it('the owner narrows a rate limit of the project, makes the member an owner, then removes them', async () => {
+    await nav(owner, 'Projects').click();
+    await owner.getByRole('button', { name: 'Open Mobile app' }).click();
+    const row = owner.locator(`tr[data-model="${MODEL}"]`);
+    await row.getByLabel(`Requests per minute of ${MODEL}`).fill('1');
+    await row.getByRole('button', { name: 'Save' }).click();
+    await owner.reload();
+    await owner.getByRole('button', { name: 'Open Mobile app' }).click();
+    await until(() => row.getByLabel(`Requests per minute of ${MODEL}`).inputValue(), '1');
+
+    await nav(owner, 'Members').click();
+    const role = owner.getByLabel(`Role of ${MEMBER}`);
+    await role.selectOption('owner');
+    await owner.reload();
+    await until(() => role.inputValue(), 'owner');
+    owner.once('dialog', (dialog) => dialog.accept());
+    await owner.getByRole('button', { name: `Remove ${MEMBER}` }).click();
+    await until(
+      async () =>
+        ((await owner.getByRole('table', { name: 'Members' }).textContent()) ?? '').includes(
+          MEMBER,
+        ),
+      false,
+    );
   });
 
   it('passes axe-core (WCAG 2.1 A/AA and best practices) on the account pages, laptop and phone', async () => {
