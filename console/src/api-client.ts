@@ -125,6 +125,21 @@ const RATE_LIMIT_HEADERS = [
   'x-ratelimit-reset-tokens',
 ];
 
+const THROTTLE_RETRIES = 3;
+/** Retried only when the gateway asks for at most this long a wait. */
+const MAX_THROTTLE_WAIT_S = 2;
+
+function isShortThrottle(response: Response, init: RequestInit): boolean {
+  // A stream body is read once: it cannot be sent again.
+  if (response.status !== 429 || init.body instanceof ReadableStream) return false;
+  const seconds = Number(response.headers.get('retry-after'));
+  return seconds > 0 && seconds <= MAX_THROTTLE_WAIT_S;
+}
+
+function throttleWaitMs(response: Response): number {
+  return Number(response.headers.get('retry-after')) * 1000;
+}
+
 /**
  * What authenticates the console's requests: an API key, or a session's headers (a fresh access
  * token as bearer and the chosen organization in `OpenAI-Organization`), read for each request.
@@ -149,6 +164,7 @@ export class ConsoleApi {
         ...init,
         headers: {
           ...auth,
+          ...(init.headers as Record<string, string> | undefined),
           // A FormData body (an upload) sets its own multipart type and boundary.
           ...(typeof init.body === 'string' ? { 'content-type': 'application/json' } : {}),
         },
@@ -159,13 +175,24 @@ export class ConsoleApi {
     }
   }
 
-  private async json<T>(path: string, init: RequestInit = {}): Promise<T> {
-    const response = await this.send(path, init);
+  private async json<T>(path: string, init: RequestInit = {}, waitOutThrottle = false): Promise<T> {
+    let response = await this.send(path, init);
+    // An administration page's request throttled for a second or two (the Free plan's gateway
+    // rate is 2 a second, and a page loads several lists at once) is sent again, not shown as an
+    // error. Writes too: a 429 is refused before anything is done, so it cannot be done twice.
+    // The shell's own requests say so instead (the sign-in keeps the key through a throttle).
+    const retries = waitOutThrottle ? THROTTLE_RETRIES : 0;
+    for (let retry = 0; retry < retries && isShortThrottle(response, init); retry++) {
+      await new Promise((resolve) => setTimeout(resolve, throttleWaitMs(response)));
+      response = await this.send(path, init);
+    }
     const body = await response.json().catch(() => null);
     if (!response.ok) throw explainError(response.status, body, response.headers);
     return body as T;
   }
 
+  /** Any JSON route (the administration API's pages build on it: `admin-api.ts`). */
+  request = <T>(path: string, init: RequestInit = {}) => this.json<T>(path, init, true);
   me = () => this.json<Me>('/me');
   /** The signed-in user's organizations (a session only). */
   organizations = async () =>

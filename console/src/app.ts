@@ -1,5 +1,6 @@
 import { html } from 'htm/preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { invites } from './admin-api';
 import {
   ApiError,
   ConsoleApi,
@@ -9,14 +10,18 @@ import {
 } from './api-client';
 import { CognitoClient, type CognitoSettings, type SessionTokens } from './cognito';
 import { loadRuntimeConfig, sessionCredentials } from './console-session';
+import { forgetInviteToken, keepInviteToken, pendingInviteToken } from './invite-link';
 import { AccountAccess, accessRoute } from './pages/account-access';
+import { AuditLogPage } from './pages/audit-log';
 import { BatchesPage } from './pages/batches';
 import { BillingPage } from './pages/billing';
 import { FilesPage } from './pages/files';
 import { FineTuningPage } from './pages/fine-tuning';
 import { KeysPage } from './pages/keys';
+import { MembersPage } from './pages/members';
 import { PlanPage } from './pages/plan';
 import { PlaygroundPage } from './pages/playground';
+import { ProjectsPage } from './pages/projects';
 import { SpendPage } from './pages/spend';
 import { UsagePage } from './pages/usage';
 import {
@@ -41,8 +46,22 @@ const PAGES = [
   { path: 'batches', label: 'Batches' },
   { path: 'fine-tuning', label: 'Fine-tuning' },
   { path: 'playground', label: 'Playground' },
+  { path: 'projects', label: 'Projects' },
+  { path: 'members', label: 'Members' },
+  { path: 'audit', label: 'Audit log' },
 ] as const;
 type PagePath = (typeof PAGES)[number]['path'];
+
+/** Pages of the administration API: a session's only (an API key cannot open them). */
+const SESSION_PAGES: readonly PagePath[] = ['projects', 'members', 'audit'];
+
+/** Whether the navigation shows a page to this signed-in user (`role` undefined: an API key). */
+function pageShown(path: PagePath, current: PagePath, spend: boolean, role?: string): boolean {
+  if (path === current) return true;
+  if (path === 'spend') return spend;
+  if (!SESSION_PAGES.includes(path)) return true;
+  return path === 'audit' ? role === 'owner' : role !== undefined;
+}
 
 const API_BASE = '/v1';
 
@@ -96,11 +115,18 @@ export function App() {
   const [cognito, setCognito] = useState<CognitoClient | null>();
   const [auth, setAuth] = useState<Auth | undefined>(savedAuth);
   const [hash, setHash] = useState(location.hash);
+  // Counts invitation links opened, so a signed-in user's console accepts each one.
+  const [invitesOpened, setInvitesOpened] = useState(() =>
+    keepInviteToken(location.hash) ? 1 : 0,
+  );
   useEffect(() => {
     loadRuntimeConfig().then(({ cognito: settings }) =>
       setCognito(settings ? new CognitoClient(settings as CognitoSettings) : null),
     );
-    const onHash = () => setHash(location.hash);
+    const onHash = () => {
+      if (keepInviteToken(location.hash)) setInvitesOpened((n) => n + 1);
+      setHash(location.hash);
+    };
     addEventListener('hashchange', onHash);
     return () => removeEventListener('hashchange', onHash);
   }, []);
@@ -139,17 +165,39 @@ export function App() {
       }}
     />`;
   }
-  return html`<${SignedIn} auth=${auth} cognito=${cognito ?? undefined} onAuth=${setAuth} onSignOut=${signOut} />`;
+  return html`<${SignedIn} auth=${auth} cognito=${cognito ?? undefined} onAuth=${setAuth}
+    onSignOut=${signOut} invitesOpened=${invitesOpened} />`;
 }
 
 /**
- * A session's organization: the saved one if the user still belongs to it, else the first; a user
- * with none yet gets its Free organization made here (its first key shown once).
+ * An invitation link's token kept from before signing in: accepted with this session, its
+ * organization then chosen. A refused one (expired, withdrawn, another address) is forgotten and
+ * said in words; the user goes on to their own organizations.
+ */
+async function acceptPendingInvite(api: ConsoleApi): Promise<string | undefined> {
+  const token = pendingInviteToken();
+  if (!token) return undefined;
+  try {
+    const joined = (await invites.accept(api, token)).organization_id;
+    forgetInviteToken();
+    return joined;
+  } catch (e) {
+    // A refusal is final; an unreachable API keeps the token for the next load.
+    if (e instanceof ApiError && e.status >= 400 && e.status < 500) forgetInviteToken();
+    throw e;
+  }
+}
+
+/**
+ * A session's organization: one whose invitation was just accepted, else the saved one if the user
+ * still belongs to it, else the first; a user with none yet gets its Free organization made here
+ * (its first key shown once).
  */
 function useOrganizations(
   api: ConsoleApi | undefined,
   auth: Auth,
   choose: (organization: string) => void,
+  invitesOpened: number,
 ) {
   const [organizations, setOrganizations] = useState<OrganizationMembership[]>([]);
   const [firstKey, setFirstKey] = useState<SignedUpOrganization>();
@@ -158,6 +206,10 @@ function useOrganizations(
   useEffect(() => {
     if (!api || auth.kind !== 'session') return;
     (async () => {
+      const joined = await acceptPendingInvite(api).catch((e) => {
+        setError(e);
+        return undefined;
+      });
       let list = await api.organizations();
       if (list.length === 0) {
         const made = await api.signUpOrganization();
@@ -165,11 +217,13 @@ function useOrganizations(
         list = await api.organizations();
       }
       setOrganizations(list);
-      const kept = list.find((o) => o.id === auth.session.organization && o.status === 'active');
+      const kept =
+        list.find((o) => o.id === joined) ??
+        list.find((o) => o.id === auth.session.organization && o.status === 'active');
       const pick = kept ?? list.find((o) => o.status === 'active') ?? list[0];
       if (pick && pick.id !== auth.session.organization) choose(pick.id);
     })().catch(setError);
-  }, [api, userKey]);
+  }, [api, userKey, invitesOpened]);
   return { organizations, firstKey, dismissFirstKey: () => setFirstKey(undefined), error };
 }
 
@@ -200,6 +254,7 @@ function SignedIn(props: {
   cognito: CognitoClient | undefined;
   onAuth: (auth: Auth) => void;
   onSignOut: () => void;
+  invitesOpened: number;
 }) {
   const { auth } = props;
   const sessionRef = useRef(auth.kind === 'session' ? auth.session : undefined);
@@ -227,11 +282,13 @@ function SignedIn(props: {
     saveSession(session);
     props.onAuth({ kind: 'session', session });
   };
-  const orgs = useOrganizations(api, auth, choose);
+  const orgs = useOrganizations(api, auth, choose, props.invitesOpened);
+  const membership = orgs.organizations.find((o) => o.id === organization);
   const ready = auth.kind === 'key' || organization !== undefined;
   return html`<${Shell}
     api=${ready ? api : undefined}
     organizationKey=${organization}
+    role=${membership?.role}
     onSignOut=${props.onSignOut}
     error=${orgs.error}
     above=${orgs.firstKey ? html`<${FirstKey} made=${orgs.firstKey} onDone=${orgs.dismissFirstKey} />` : null}
@@ -242,6 +299,8 @@ function SignedIn(props: {
 function Shell(props: {
   api: ConsoleApi | undefined;
   organizationKey: string | undefined;
+  /** The session's role in its organization; undefined for an API key. */
+  role: 'owner' | 'member' | undefined;
   onSignOut: () => void;
   error: unknown;
   above: unknown;
@@ -301,7 +360,7 @@ function Shell(props: {
       ${me ? html`<p class="account"><span class="tier-badge">${me.plan.display_name}</span> ${me.name}</p>` : null}
       <nav aria-label="Console">
         <ul>
-          ${PAGES.filter((p) => p.path !== 'spend' || spendAvailable || path === 'spend').map(
+          ${PAGES.filter((p) => pageShown(p.path, path, spendAvailable, props.role)).map(
             (p) =>
               html`<li><a href=${`#/${p.path}`} aria-current=${p.path === path ? 'page' : undefined}>${p.label}</a></li>`,
           )}
@@ -318,23 +377,44 @@ function Shell(props: {
           ? error
             ? html`<${ErrorNotice} error=${error} /><p role="status">Trying again shortly…</p>`
             : html`<p role="status">Loading your account…</p>`
-          : path === 'plan'
-            ? html`<${PlanPage} api=${api} tier=${me.tier} />`
-            : path === 'usage'
-              ? html`<${UsagePage} api=${api} />`
-              : path === 'keys'
-                ? html`<${KeysPage} api=${api} />`
-                : path === 'spend'
-                  ? html`<${SpendPage} api=${api} />`
-                  : path === 'billing'
-                    ? html`<${BillingPage} api=${api} />`
-                    : path === 'files'
-                      ? html`<${FilesPage} api=${api} />`
-                      : path === 'batches'
-                        ? html`<${BatchesPage} api=${api} plan=${me.plan} />`
-                        : path === 'fine-tuning'
-                          ? html`<${FineTuningPage} api=${api} plan=${me.plan} />`
-                          : html`<${PlaygroundPage} api=${api} plan=${me.plan} baseUrl=${`${location.origin}${API_BASE}`} />`
+          : pageContent(path, api, me, props.role)
       }
     </main>`;
+}
+
+/** The page a path shows, for this account and (a session's) role. */
+function pageContent(
+  path: PagePath,
+  api: ConsoleApi,
+  me: Me,
+  role: 'owner' | 'member' | undefined,
+) {
+  const owner = role === 'owner';
+  switch (path) {
+    case 'plan':
+      return html`<${PlanPage} api=${api} tier=${me.tier} />`;
+    case 'usage':
+      return html`<${UsagePage} api=${api} />`;
+    case 'keys':
+      // An API key manages its own keys; a session's member reads them only.
+      return html`<${KeysPage} api=${api} canManage=${role === undefined || owner} />`;
+    case 'spend':
+      return html`<${SpendPage} api=${api} />`;
+    case 'billing':
+      return html`<${BillingPage} api=${api} />`;
+    case 'files':
+      return html`<${FilesPage} api=${api} />`;
+    case 'batches':
+      return html`<${BatchesPage} api=${api} plan=${me.plan} />`;
+    case 'fine-tuning':
+      return html`<${FineTuningPage} api=${api} plan=${me.plan} />`;
+    case 'projects':
+      return html`<${ProjectsPage} api=${api} owner=${owner} />`;
+    case 'members':
+      return html`<${MembersPage} api=${api} owner=${owner} />`;
+    case 'audit':
+      return html`<${AuditLogPage} api=${api} />`;
+    default:
+      return html`<${PlaygroundPage} api=${api} plan=${me.plan} baseUrl=${`${location.origin}${API_BASE}`} />`;
+  }
 }

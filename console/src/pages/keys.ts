@@ -4,8 +4,11 @@ import type { ApiKey, ConsoleApi } from '../api-client';
 import { formatDate, formatLastUsed } from '../format';
 import { CopyButton, ErrorNotice, Loading, TableScroll, useLoad } from '../ui';
 
-/** The Keys page: named keys of the account; create (the secret shown once), list, revoke. */
-export function KeysPage({ api }: { api: ConsoleApi }) {
+/**
+ * The Keys page: named keys of the account; create (the secret shown once), list, revoke. A
+ * member (`canManage` false) reads the list only: the API would refuse the buttons (403).
+ */
+export function KeysPage({ api, canManage = true }: { api: ConsoleApi; canManage?: boolean }) {
   const keys = useLoad(() => api.keys(), [api]);
   const [name, setName] = useState('');
   const [created, setCreated] = useState<(ApiKey & { key: string }) | undefined>();
@@ -51,11 +54,15 @@ export function KeysPage({ api }: { api: ConsoleApi }) {
   return html`<section aria-labelledby="keys-title">
     <h1 id="keys-title">API keys</h1>
     <p class="lead">Every key of your account shares its limits, usage and spend limit. Keys stop working within a minute of being revoked. "Last used" is kept to the hour.</p>
-    <form class="inline-form" onSubmit=${create}>
-      <label>Key name <input name="name" required maxlength="64" value=${name} placeholder="e.g. production server"
-        onInput=${(e: Event) => setName((e.target as HTMLInputElement).value)} /></label>
-      <button type="submit" disabled=${busy}>Create key</button>
-    </form>
+    ${
+      canManage
+        ? html`<form class="inline-form" onSubmit=${create}>
+          <label>Key name <input name="name" required maxlength="64" value=${name} placeholder="e.g. production server"
+            onInput=${(e: Event) => setName((e.target as HTMLInputElement).value)} /></label>
+          <button type="submit" disabled=${busy}>Create key</button>
+        </form>`
+        : html`<p class="muted" data-testid="keys-read-only">Only an owner of this organization creates and revokes keys.</p>`
+    }
     <${ErrorNotice} error=${error} />
     ${
       created
@@ -89,10 +96,12 @@ export function KeysPage({ api }: { api: ConsoleApi }) {
                     ${
                       key.primary
                         ? html`<span class="muted">Rotated by your operator</span>`
-                        : key.status === 'active'
+                        : key.status === 'active' && canManage
                           ? html`<button type="button" class="danger" onClick=${() => revoke(key)}
                             aria-label=${`Revoke ${key.name}`}>Revoke</button>`
-                          : html`<span class="muted">Revoked ${formatDate(key.revoked_at)}</span>`
+                          : key.status === 'active'
+                            ? null
+                            : html`<span class="muted">Revoked ${formatDate(key.revoked_at)}</span>`
                     }
                   </td>
                 </tr>`,
