@@ -5,9 +5,11 @@ import { MembershipsRepository } from '../accounts/memberships';
 import { ProjectRateLimits } from '../accounts/project-rate-limits';
 import { Projects, ProjectsRepository } from '../accounts/projects';
 import { createSessionPrincipals } from '../accounts/session-principal';
+import { SpendAlerts } from '../accounts/spend-alerts';
 import type { Principal } from '../customers/authenticate';
 import type { SessionPrincipals } from '../customers/lambda-principal';
 import { SpendTracker } from '../metering/spend';
+import { SpendAlertRules } from '../metering/spend-alert-rules';
 import type { Engines } from './engines';
 import { customersRepository } from './repositories';
 
@@ -50,6 +52,10 @@ export function accountServices(
       repository,
       customers,
       spend: new SpendTracker(engines.doc, engines.tables.metering, engines.alerts),
+    }),
+    spendAlerts: new SpendAlerts({
+      rules: new SpendAlertRules(engines.doc, engines.tables.metering, undefined, now),
+      projects,
     }),
     audit: new AuditLog(auditLog, now),
     auditLog,

@@ -11,7 +11,11 @@ import { StepFunctionsLauncher } from '../fine-tuning/job-launcher';
 import { SageMakerBackend } from '../inference/backends/sagemaker-backend';
 import { SqsDeadLetterSink } from '../metering/ledger';
 import { LEDGER_DEAD_LETTERS_ENV } from '../metering/metering-table';
-import { EVENT_SOURCE_ENV, EventBridgeSpendAlerts } from '../metering/spend-alerts';
+import {
+  awsSpendAlertMail,
+  EVENT_SOURCE_ENV,
+  EventBridgeSpendAlerts,
+} from '../metering/spend-alerts';
 import { awsClientOptions } from '../storage/aws-clients';
 import { awsInvitations } from './aws-invitations';
 import { type AwsStoreOptions, awsStores } from './aws-stores';
@@ -69,6 +73,7 @@ export function awsEngines(options: AwsEngineOptions): Engines {
     sagemaker: () => clients.sagemaker,
     now: () => undefined,
     invitations: () => awsInvitations(options.logError),
+    spendAlertMail: () => awsSpendAlertMail(options.logError),
     logError: () => options.logError ?? (() => undefined),
     ...options.override,
   });
