@@ -152,13 +152,18 @@ export class SpendAlertRules {
   async fire(scope: string, month: string, item: Record<string, unknown>): Promise<string[]> {
     const committed = (item.committedMicroUsd as number | undefined) ?? 0;
     let thresholds = item[RULES] as Record<string, number> | undefined;
-    if (item[RULES_VERSION] === undefined) thresholds = await this.seedMonth(scope, month);
+    let rules: RulesItem | undefined;
+    if (item[RULES_VERSION] === undefined) {
+      rules = await this.read(scope);
+      await this.writeOn(scope, month, rules);
+      thresholds = thresholdsOf(rules);
+    }
     const crossed = Object.entries(thresholds ?? {}).filter(
       ([id, micro]) =>
         committed >= micro && item[sentAttribute(id, micro / MICRO_USD_PER_CENT)] === undefined,
     );
     if (crossed.length === 0 || !this.mailer) return [];
-    const rules = await this.read(scope);
+    rules ??= await this.read(scope);
     const sent: string[] = [];
     for (const [id, micro] of crossed) {
       const rule = rules.alerts[id];
@@ -177,12 +182,6 @@ export class SpendAlertRules {
       }
     }
     return sent;
-  }
-
-  private async seedMonth(scope: string, month: string): Promise<Record<string, number>> {
-    const rules = await this.read(scope);
-    await this.writeOn(scope, month, rules);
-    return thresholdsOf(rules);
   }
 
   private async writeOnMonths(scope: string, rules: RulesItem): Promise<void> {
