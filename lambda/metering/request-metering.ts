@@ -719,7 +719,14 @@ export function createMetering(options: {
     options.spendAlertMail,
     now,
   );
-  const spend = new SpendTracker(options.doc, options.tableName, options.alerts, now, alertRules);
+  // Without a mailer nothing would be sent: no alert is checked (nor its month seeded).
+  const spend = new SpendTracker(
+    options.doc,
+    options.tableName,
+    options.alerts,
+    now,
+    options.spendAlertMail ? alertRules : undefined,
+  );
   const aggregates = new AggregateUpdater(options.doc, options.tableName, () => now().getTime());
   const inline = async (record: LedgerRecord) =>
     aggregates
