@@ -99,7 +99,7 @@ function memberMay(group: RouteGroup, method: string, path: string): boolean {
 }
 
 const MEMBER_READABLE = new RegExp(
-  '/organization/(projects(/[^/]+(/(rate_limits|spend_limit|spend_alerts))?)?' +
+  '/organization/(projects(/[^/]+(/(rate_limits|spend_limit|spend_alerts(/[^/]+)?))?)?' +
     '|users(/[^/]+)?|invites(/[^/]+)?|usage/[a-z_]+|costs|spend_limit|spend_alerts(/[^/]+)?)$',
 );
 

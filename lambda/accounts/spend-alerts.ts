@@ -128,29 +128,30 @@ export class SpendAlerts {
     return view(created, object);
   }
 
-  async get(principal: Principal, id: string): Promise<SpendAlertView> {
-    const rule = await this.deps.rules.get(principal.customerId, id);
+  async get(principal: Principal, id: string, projectId?: string): Promise<SpendAlertView> {
+    const { scope, object } = await this.scopeOf(principal, projectId);
+    const rule = await this.deps.rules.get(scope, id);
     if (!rule) throw notFound(id);
-    return view(rule, 'organization.spend_alert');
+    return view(rule, object);
   }
 
   async update(
     principal: Principal,
     id: string,
     body: Record<string, unknown>,
+    projectId?: string,
   ): Promise<SpendAlertView> {
     const rule = parseAlert(body);
-    const changed = await this.deps.rules.change(principal.customerId, {
-      kind: 'update',
-      id,
-      rule,
-    });
+    const { scope, object } = await this.scopeOf(principal, projectId, true);
+    const changed = await this.deps.rules.change(scope, { kind: 'update', id, rule });
     if (!changed) throw notFound(id);
-    return view(changed, 'organization.spend_alert');
+    return view(changed, object);
   }
 
-  async delete(principal: Principal, id: string): Promise<void> {
-    const deleted = await this.deps.rules.change(principal.customerId, { kind: 'delete', id });
+  /** Deletes an alert (of an archived project too: it only stops mail). */
+  async delete(principal: Principal, id: string, projectId?: string): Promise<void> {
+    const { scope } = await this.scopeOf(principal, projectId);
+    const deleted = await this.deps.rules.change(scope, { kind: 'delete', id });
     if (!deleted) throw notFound(id);
   }
 

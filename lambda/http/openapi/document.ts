@@ -609,6 +609,18 @@ function organizationSpendPaths(): Record<string, Schema> {
         { parameters: project, requestBody: SPEND_ALERT_BODY },
       ),
     },
+    '/v1/organization/projects/{project_id}/spend_alerts/{alert_id}': {
+      get: operation('A spend alert of a project', ref('ProjectSpendAlert'), {
+        parameters: [...project, ...alert],
+      }),
+      post: operation("Replace a project's spend alert", ref('ProjectSpendAlert'), {
+        parameters: [...project, ...alert],
+        requestBody: SPEND_ALERT_BODY,
+      }),
+      delete: operation("Delete a project's spend alert", ref('ProjectSpendAlertDeleted'), {
+        parameters: [...project, ...alert],
+      }),
+    },
   };
 }
 

@@ -149,22 +149,32 @@ function spendAlertRoutes(accounts: AccountServicesApi): Hono<AppEnv> {
     await audit(c, alert.id, 'created');
     return c.json(alert);
   });
-  const one = '/organization/spend_alerts/:alert_id';
-  routes.get(one, async (c) =>
-    c.json(await spendAlerts.get(c.get('principal'), c.req.param('alert_id'))),
-  );
-  routes.post(one, async (c) => {
-    const id = c.req.param('alert_id');
-    const alert = await spendAlerts.update(c.get('principal'), id, await readJsonObject(c));
-    await audit(c, id, 'updated');
-    return c.json(alert);
-  });
-  routes.delete(one, async (c) => {
-    const id = c.req.param('alert_id');
-    await spendAlerts.delete(c.get('principal'), id);
-    await audit(c, id, 'deleted');
-    return c.json({ id, object: 'organization.spend_alert.deleted' as const, deleted: true });
-  });
+  // One alert, the organization's or (with :project_id) a project's.
+  for (const one of [
+    '/organization/spend_alerts/:alert_id',
+    '/organization/projects/:project_id/spend_alerts/:alert_id',
+  ]) {
+    routes.get(one, async (c) => {
+      const id = c.req.param('alert_id') ?? '';
+      return c.json(await spendAlerts.get(c.get('principal'), id, c.req.param('project_id')));
+    });
+    routes.post(one, async (c) => {
+      const id = c.req.param('alert_id') ?? '';
+      const projectId = c.req.param('project_id');
+      const body = await readJsonObject(c);
+      const alert = await spendAlerts.update(c.get('principal'), id, body, projectId);
+      await audit(c, id, 'updated', projectId);
+      return c.json(alert);
+    });
+    routes.delete(one, async (c) => {
+      const id = c.req.param('alert_id') ?? '';
+      const projectId = c.req.param('project_id');
+      await spendAlerts.delete(c.get('principal'), id, projectId);
+      await audit(c, id, 'deleted', projectId);
+      const object = projectId ? 'project.spend_alert.deleted' : 'organization.spend_alert.deleted';
+      return c.json({ id, object, deleted: true });
+    });
+  }
   const project = '/organization/projects/:project_id/spend_alerts';
   routes.get(project, async (c) =>
     c.json(alertPage(await spendAlerts.list(c.get('principal'), c.req.param('project_id')), c)),

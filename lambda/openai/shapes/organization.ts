@@ -189,6 +189,11 @@ export const organizationSpendAlertDeletedShape = z.object({
 });
 export const projectSpendAlertShape = spendAlert('project.spend_alert');
 export const projectSpendAlertListShape = list(projectSpendAlertShape);
+export const projectSpendAlertDeletedShape = z.object({
+  id: z.string(),
+  object: z.literal('project.spend_alert.deleted'),
+  deleted: z.boolean(),
+});
 
 /** A usage or costs page: time buckets with their results (OpenAI's `UsageResponse`). */
 const usagePage = <T extends z.ZodMiniType>(result: T) =>
