@@ -22,8 +22,9 @@ const normalize = (path: string) =>
 
 describe("Tierline's OpenAPI document", () => {
   it('documents every route of the app, and nothing the app does not serve', () => {
-    // With every optional part (files, batches, fine-tuning jobs, adapters, accounts, speech,
-    // billing) present, so all routes are registered.
+    // With every optional part (files, batches, fine-tuning jobs, adapters, accounts and their
+    // limits and alerts, members, sign-up, usage, speech, billing) present, so all routes are
+    // registered.
     const app = createApiApp({
       config,
       speech: {},
@@ -31,7 +32,10 @@ describe("Tierline's OpenAPI document", () => {
       batches: {},
       fineTuningJobs: {},
       adapters: {},
-      accounts: {},
+      accounts: { rateLimits: {}, spendAlerts: {} },
+      memberServices: {},
+      signUp: {},
+      organizationUsage: {},
       responses: {},
       billing: {},
     } as unknown as ApiDependencies);
