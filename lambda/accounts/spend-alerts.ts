@@ -9,6 +9,7 @@ import {
 } from '../metering/spend-alert-rules';
 import { BadRequestError, NotFoundError } from '../openai/errors';
 import { bodySchema, field, nestedSchema } from '../openai/request-body';
+import type { ProjectRateLimits } from './project-rate-limits';
 import type { Projects } from './projects';
 
 /** Highest threshold accepted, in cents (a guard against typos: $10,000,000, the spend limit's). */
@@ -108,6 +109,8 @@ export class SpendAlerts {
     private readonly deps: {
       rules: Pick<SpendAlertRules, 'list' | 'get' | 'change'>;
       projects: Pick<Projects, 'get'>;
+      /** Marks a project with alerts on its keys, so its month is tracked without a limit too. */
+      tracking?: Pick<ProjectRateLimits, 'setSpendAlerts'>;
     },
   ) {}
 
@@ -125,6 +128,9 @@ export class SpendAlerts {
     const { scope, object } = await this.scopeOf(principal, projectId, true);
     const created = await this.deps.rules.change(scope, { kind: 'create', rule });
     if (!created) throw tooMany();
+    // After the alert is stored: a retry after a crash here marks the project then.
+    if (projectId !== undefined)
+      await this.deps.tracking?.setSpendAlerts(principal, projectId, true);
     return view(created, object);
   }
 
@@ -145,6 +151,9 @@ export class SpendAlerts {
     const { scope, object } = await this.scopeOf(principal, projectId, true);
     const changed = await this.deps.rules.change(scope, { kind: 'update', id, rule });
     if (!changed) throw notFound(id);
+    // Marks a project whose create crashed before marking it (idempotent).
+    if (projectId !== undefined)
+      await this.deps.tracking?.setSpendAlerts(principal, projectId, true);
     return view(changed, object);
   }
 
@@ -153,6 +162,12 @@ export class SpendAlerts {
     const { scope } = await this.scopeOf(principal, projectId);
     const deleted = await this.deps.rules.change(scope, { kind: 'delete', id });
     if (!deleted) throw notFound(id);
+    if (projectId === undefined || !this.deps.tracking) return;
+    const hasAlerts = async () => (await this.deps.rules.list(scope)).length > 0;
+    if (await hasAlerts()) return;
+    await this.deps.tracking.setSpendAlerts(principal, projectId, false);
+    // An alert created meanwhile may have marked the project before the unmark landed: look again.
+    if (await hasAlerts()) await this.deps.tracking.setSpendAlerts(principal, projectId, true);
   }
 
   private async scopeOf(principal: Principal, projectId: string | undefined, writing = false) {

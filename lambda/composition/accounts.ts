@@ -44,18 +44,20 @@ export function accountServices(
   const repository = new ProjectsRepository(engines.doc, engines.tables.customers);
   const customers = customersRepository(engines);
   const projects = new Projects(repository, customers, now);
+  const rateLimits = new ProjectRateLimits({
+    config,
+    projects,
+    repository,
+    customers,
+    spend: new SpendTracker(engines.doc, engines.tables.metering, engines.alerts),
+  });
   return {
     projects,
-    rateLimits: new ProjectRateLimits({
-      config,
-      projects,
-      repository,
-      customers,
-      spend: new SpendTracker(engines.doc, engines.tables.metering, engines.alerts),
-    }),
+    rateLimits,
     spendAlerts: new SpendAlerts({
       rules: new SpendAlertRules(engines.doc, engines.tables.metering, undefined, now),
       projects,
+      tracking: rateLimits,
     }),
     audit: new AuditLog(auditLog, now),
     auditLog,

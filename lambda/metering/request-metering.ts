@@ -204,7 +204,7 @@ export class RequestMetering {
       ).toISOString(),
       projectId: principal.projectId,
       ...(principal.keyId === undefined ? {} : { apiKeyId: principal.keyId }),
-      ...(principal.projectSpendLimitMicroUsd !== undefined &&
+      ...((principal.projectSpendLimitMicroUsd !== undefined || principal.projectSpendAlerts) &&
       this.deps.config.tiers[principal.tier].spendLimit.allowed
         ? { projectSpendHold: true }
         : {}),
