@@ -27,8 +27,10 @@ const channelSchema = nestedSchema('notification_channel', {
     'invalid_value',
   ),
   subject_prefix: field(
-    z.optional(z.nullable(z.string().check(z.maxLength(100)))),
-    "'notification_channel.subject_prefix' must be a string of at most 100 characters, or null.",
+    // No control characters: a line break would end the e-mail's Subject header.
+    z.optional(z.nullable(z.string().check(z.maxLength(100), z.regex(/^\P{Cc}*$/u)))),
+    "'notification_channel.subject_prefix' must be at most 100 characters without control " +
+      'characters, or null.',
     'invalid_value',
   ),
 });

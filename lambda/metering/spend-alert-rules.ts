@@ -159,8 +159,11 @@ export class SpendAlertRules {
       thresholds = thresholdsOf(rules);
     }
     const crossed = Object.entries(thresholds ?? {}).filter(
+      // A $0 threshold waits for the first spend: "reached $0.00" before any says nothing.
       ([id, micro]) =>
-        committed >= micro && item[sentAttribute(id, micro / MICRO_USD_PER_CENT)] === undefined,
+        committed >= micro &&
+        committed > 0 &&
+        item[sentAttribute(id, micro / MICRO_USD_PER_CENT)] === undefined,
     );
     if (crossed.length === 0 || !this.mailer) return [];
     rules ??= await this.read(scope);

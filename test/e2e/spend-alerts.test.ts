@@ -150,6 +150,17 @@ describe('spend limit and spend alerts through client.admin.organization', () =>
       [alertBody(1, ['not an address']), 'notification_channel.recipients'],
       [alertBody(1, []), 'notification_channel.recipients'],
       [
+        {
+          ...alertBody(1),
+          notification_channel: {
+            type: 'email',
+            recipients: RECIPIENTS,
+            subject_prefix: 'a\r\nBcc: x@y.z',
+          },
+        },
+        'notification_channel.subject_prefix',
+      ],
+      [
         { ...alertBody(1), notification_channel: { type: 'sms', recipients: RECIPIENTS } },
         'notification_channel.type',
       ],

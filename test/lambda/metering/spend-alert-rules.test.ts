@@ -180,6 +180,19 @@ describe('spend alert rules (against dynalite)', () => {
     expect(mail[0]?.text).toContain(`Project proj_a of organization ${customerId}`);
   });
 
+  it('a $0 alert waits for the first spend', async () => {
+    const { spend, rules, mail, customerId } = setup();
+    await rules.change(customerId, alertAt(0));
+    const reserved = await spend.reserve(customerId, undefined, 5_000);
+    if (!reserved.admitted) throw new Error('expected admission');
+    await spend.settle(reserved.reservation, 0); // released: nothing spent
+    expect(mail).toEqual([]);
+    await spendOnce(spend, customerId, 1);
+    expect(mail.map((m) => m.subject)).toEqual([
+      '[acme] Tierline spend alert: $0.00 reached in 2026-03',
+    ]);
+  });
+
   it('concurrent changes keep every alert (versioned writes)', async () => {
     const { rules, customerId } = setup();
     await Promise.all(Array.from({ length: 8 }, (_, i) => rules.change(customerId, alertAt(i))));
