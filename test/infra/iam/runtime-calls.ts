@@ -208,6 +208,8 @@ const metering: RuntimeCall[] = [
         'read: GetCommand',
         'settleBatchRemainder: GetCommand',
       ),
+      // The customers' spend alerts: their rules, read by a settle that crosses one.
+      ...src('metering/spend-alert-rules.ts', 'read: GetCommand'),
       ...src('metering/aggregate-updates.ts', 'apply: GetCommand'),
     ],
   }),
@@ -227,6 +229,13 @@ const metering: RuntimeCall[] = [
         'settleBatchRemainder: UpdateCommand',
         'unmark: UpdateCommand',
       ),
+      // Thresholds on the month item, and an alert's sent mark (taken back when mail failed).
+      ...src(
+        'metering/spend-alert-rules.ts',
+        'markSent: UpdateCommand',
+        'unmark: UpdateCommand',
+        'writeOn: UpdateCommand',
+      ),
       ...src(
         'metering/aggregate-updates.ts',
         'apply: UpdateCommand',
@@ -241,6 +250,12 @@ const metering: RuntimeCall[] = [
     action: 'dynamodb:PutItem',
     resources: (a) => [a.table('metering')],
     sources: src('metering/ledger.ts', 'put: PutCommand'),
+  }),
+  // `/v1/organization/spend_alerts`: a scope's alert rules, one versioned item.
+  ...roles(['api'], {
+    action: 'dynamodb:PutItem',
+    resources: (a) => [a.table('metering')],
+    sources: src('metering/spend-alert-rules.ts', 'change: PutCommand'),
   }),
   ...roles(METERING_FUNCTIONS, {
     action: 'dynamodb:Query',
