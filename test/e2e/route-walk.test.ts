@@ -524,6 +524,7 @@ const WALKS: Record<string, Walk> = {
     invalid: [
       { body: { threshold_amount: 0, currency: 'USD', interval: 'month' }, status: 400 },
       { body: { threshold_amount: 5, currency: 'USD', interval: 'week' }, status: 400 },
+      { body: { threshold_amount: 1e12, currency: 'USD', interval: 'month' }, status: 400 },
       {
         body: { threshold_amount: 5, currency: 'USD', interval: 'month' },
         noKey: true,

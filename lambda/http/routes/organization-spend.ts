@@ -8,6 +8,8 @@ import { recordAudit } from './organization';
 import { listLimit, readJsonObject } from './request-bodies';
 
 const MICRO_USD_PER_CENT = 10_000;
+/** The most `/v1/spend_limit` takes, $10,000,000, in cents. */
+const MAX_CENTS = 1_000_000_000;
 
 /** A page of spend alerts (few: at most 100 a scope), in OpenAI's `order`, after/before a cursor. */
 function alertPage<T extends { id: string }>(items: T[], c: Context) {
@@ -50,11 +52,14 @@ function parseOrganizationLimit(body: Record<string, unknown>): number {
       });
   }
   const cents = body.threshold_amount;
-  if (typeof cents !== 'number' || !Number.isSafeInteger(cents) || cents < 1)
-    throw new BadRequestError("'threshold_amount' must be a whole number of cents, 1 or more.", {
-      param: 'threshold_amount',
-      code: 'invalid_value',
-    });
+  if (typeof cents !== 'number' || !Number.isSafeInteger(cents) || cents < 1 || cents > MAX_CENTS)
+    throw new BadRequestError(
+      `'threshold_amount' must be a whole number of cents from 1 to ${MAX_CENTS}.`,
+      {
+        param: 'threshold_amount',
+        code: 'invalid_value',
+      },
+    );
   for (const [name, only] of [
     ['currency', 'USD'],
     ['interval', 'month'],
