@@ -24,6 +24,7 @@ import type { SpendAlert } from '../lambda/metering/spend';
 import { createDocumentClient, type DocumentClient } from '../lambda/storage/document-client';
 import { createLeanDocumentClient } from '../lambda/storage/lean-document-client';
 import { ApiGatewayEmulator } from './api-gateway-emulator';
+import { appendLocalMail } from './local-mail';
 import type { LocalModeOptions } from './local-mode';
 import { startLocalS3 } from './local-s3';
 import {
@@ -161,6 +162,26 @@ export function localEngines(
         options.log?.(`spend alert: ${JSON.stringify(alert)}`);
         if (options.dataDir)
           appendFileSync(eventsFile(options.dataDir), `${JSON.stringify(alert)}\n`);
+      },
+    },
+    // The mail file cognito-local writes too: one place to read what local mode e-mailed.
+    spendAlertMail: {
+      send: async (mail) => {
+        options.log?.(`spend alert e-mail: ${mail.subject} to ${mail.to.join(', ')}`);
+        if (!options.dataDir) return;
+        for (const to of mail.to) {
+          appendLocalMail(
+            path.join(options.dataDir, 'mail.txt'),
+            {
+              to,
+              subject: mail.subject,
+              reason: 'SpendAlert',
+              code: mail.alertId,
+              sentAt: new Date().toISOString(),
+            },
+            mail.text,
+          );
+        }
       },
     },
     batchQueue: parts.batchQueue,

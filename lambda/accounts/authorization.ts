@@ -93,14 +93,14 @@ function memberRefused(): PermissionDeniedError {
 function memberMay(group: RouteGroup, method: string, path: string): boolean {
   if (!isRead(method)) return false;
   if (group === 'keys' || group === 'spend_limit' || group === 'billing') return true;
-  // Members see the projects (the console's switcher), the members, the invites, and the usage
-  // and costs; keys and the audit log are the owners'.
+  // Members see the projects (the console's switcher), the members, the invites, the usage and
+  // costs, and the spend limits and alerts; keys and the audit log are the owners'.
   return group === 'administration' && MEMBER_READABLE.test(path);
 }
 
 const MEMBER_READABLE = new RegExp(
-  '/organization/(projects(/[^/]+(/(rate_limits|spend_limit))?)?' +
-    '|users(/[^/]+)?|invites(/[^/]+)?|usage/[a-z_]+|costs)$',
+  '/organization/(projects(/[^/]+(/(rate_limits|spend_limit|spend_alerts(/[^/]+)?))?)?' +
+    '|users(/[^/]+)?|invites(/[^/]+)?|usage/[a-z_]+|costs|spend_limit|spend_alerts(/[^/]+)?)$',
 );
 
 /**

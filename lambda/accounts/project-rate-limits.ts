@@ -198,6 +198,18 @@ export class ProjectRateLimits {
     return limit;
   }
 
+  /**
+   * Marks (or unmarks) the project as having spend alerts, on the project and its keys: its keys'
+   * requests then hold on the project's month even without a spend limit, so the alerts fire.
+   */
+  async setSpendAlerts(principal: Principal, projectId: string, on: boolean): Promise<void> {
+    const written = await this.deps.repository.changeLimits(
+      async () => this.deps.projects.get(principal, projectId),
+      ({ spendAlerts: _previous, ...limits }) => (on ? { ...limits, spendAlerts: true } : limits),
+    );
+    await this.applyToKeys(principal.customerId, written);
+  }
+
   /** The organization's limits of its tier's chat models (an operator's custom plan first). */
   private organizationLimits(principal: Principal): [string, ModelLimits][] {
     const offers = this.deps.config.tiers[principal.tier].models;

@@ -184,6 +184,7 @@ export class ProjectsRepository {
         ...(project.rateLimits?.spendLimitMicroUsd === undefined
           ? {}
           : { spendLimitMicroUsd: project.rateLimits.spendLimitMicroUsd }),
+        ...(project.rateLimits?.spendAlerts ? { spendAlerts: true as const } : {}),
       });
       const rateLimits: ProjectLimits = { ...changed, version: (seen ?? 0) + 1 };
       const base = { ...project, rateLimits: undefined };

@@ -5,9 +5,11 @@ import { MembershipsRepository } from '../accounts/memberships';
 import { ProjectRateLimits } from '../accounts/project-rate-limits';
 import { Projects, ProjectsRepository } from '../accounts/projects';
 import { createSessionPrincipals } from '../accounts/session-principal';
+import { SpendAlerts } from '../accounts/spend-alerts';
 import type { Principal } from '../customers/authenticate';
 import type { SessionPrincipals } from '../customers/lambda-principal';
 import { SpendTracker } from '../metering/spend';
+import { SpendAlertRules } from '../metering/spend-alert-rules';
 import type { Engines } from './engines';
 import { customersRepository } from './repositories';
 
@@ -42,14 +44,20 @@ export function accountServices(
   const repository = new ProjectsRepository(engines.doc, engines.tables.customers);
   const customers = customersRepository(engines);
   const projects = new Projects(repository, customers, now);
+  const rateLimits = new ProjectRateLimits({
+    config,
+    projects,
+    repository,
+    customers,
+    spend: new SpendTracker(engines.doc, engines.tables.metering, engines.alerts),
+  });
   return {
     projects,
-    rateLimits: new ProjectRateLimits({
-      config,
+    rateLimits,
+    spendAlerts: new SpendAlerts({
+      rules: new SpendAlertRules(engines.doc, engines.tables.metering, undefined, now),
       projects,
-      repository,
-      customers,
-      spend: new SpendTracker(engines.doc, engines.tables.metering, engines.alerts),
+      tracking: rateLimits,
     }),
     audit: new AuditLog(auditLog, now),
     auditLog,

@@ -14,6 +14,7 @@ import { LEDGER_DEAD_LETTERS_ENV } from '../metering/metering-table';
 import { EVENT_SOURCE_ENV, EventBridgeSpendAlerts } from '../metering/spend-alerts';
 import { awsClientOptions } from '../storage/aws-clients';
 import { awsInvitations } from './aws-invitations';
+import { awsSpendAlertMail } from './aws-mail';
 import { type AwsStoreOptions, awsStores } from './aws-stores';
 import { type Engines, type Makers, madeOnFirstRead } from './engines';
 import { requiredEnv } from './environment';
@@ -69,6 +70,7 @@ export function awsEngines(options: AwsEngineOptions): Engines {
     sagemaker: () => clients.sagemaker,
     now: () => undefined,
     invitations: () => awsInvitations(options.logError),
+    spendAlertMail: () => awsSpendAlertMail(options.logError),
     logError: () => options.logError ?? (() => undefined),
     ...options.override,
   });

@@ -1,6 +1,7 @@
 import { SESv2Client } from '@aws-sdk/client-sesv2';
-import { mailSenderFromEnv } from '../mail/mail';
+import { type MailFailureLog, mailSenderFromEnv, sendEmailInput } from '../mail/mail';
 import { SesMailer } from '../mail/ses-mailer';
+import type { SpendAlertMailer } from '../metering/spend-alert-rules';
 import { awsClientOptions } from '../storage/aws-clients';
 
 /**
@@ -12,4 +13,29 @@ export function awsMailer(): SesMailer | undefined {
   const sender = mailSenderFromEnv();
   if (!sender) return undefined;
   return new SesMailer(new SESv2Client(awsClientOptions()), sender);
+}
+
+/**
+ * Spend alert e-mails in a Lambda function: one message per recipient through SES where the
+ * function names a sender. A refusal throws, so the alert's claim is released and the next settle
+ * sends it again (a recipient already sent to may get it twice; none loses it). Without a sender
+ * the mail is written to the log as SES input, marked not sent.
+ */
+export function awsSpendAlertMail(log: MailFailureLog | undefined): SpendAlertMailer {
+  const mailer = awsMailer();
+  return {
+    async send(alert) {
+      for (const to of alert.to) {
+        const mail = { to, subject: alert.subject, text: alert.text };
+        if (mailer) await mailer.send(mail);
+        else {
+          log?.('spend alert e-mail (not sent: no sender in the config)', {
+            alert: alert.alertId,
+            sent: false,
+            ses: sendEmailInput(mail, { from: 'alerts@tierline' }),
+          });
+        }
+      }
+    },
+  };
 }

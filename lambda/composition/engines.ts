@@ -6,6 +6,7 @@ import type { JobLauncher } from '../fine-tuning/job-launcher';
 import type { ModelBackend } from '../inference/backends/model-backend';
 import type { DeadLetterSink } from '../metering/ledger';
 import type { SpendAlertPublisher } from '../metering/spend';
+import type { SpendAlertMailer } from '../metering/spend-alert-rules';
 import type { DocumentClient } from '../storage/document-client';
 import type { InvitationEngines } from './members';
 
@@ -21,6 +22,7 @@ import type { InvitationEngines } from './members';
  * | `tables`, `buckets` | names from the function's environment | fixed local names |
  * | `deadLetters` | SQS | a file (or memory) |
  * | `alerts` | EventBridge | a list and a file |
+ * | `spendAlertMail` | SES `SendEmail` input in the log | the mail file (`<data>/mail.txt`) |
  * | `batchQueue` | SQS | the in-process queue |
  * | `backend` | SageMaker | the test model or an OpenAI-compatible server |
  * | `speech` | Whisper on its SageMaker endpoint (`SageMakerTranscriber`) | the test transcriber |
@@ -39,6 +41,8 @@ export interface Engines {
   /** Where ledger records go that could not be written (the operator replays them). */
   readonly deadLetters: DeadLetterSink;
   readonly alerts: SpendAlertPublisher;
+  /** Where the customers' own spend alerts are e-mailed; absent, none is sent. */
+  readonly spendAlertMail?: SpendAlertMailer;
   /** Where the Batch API and the batch worker send batch work. */
   readonly batchQueue: BatchQueue;
   /** Where models run. */

@@ -18,7 +18,10 @@ export interface MeteringTuning {
  * table: requests, batch lines and fine-tuning jobs are billed through these same parts.
  */
 export function meteringServices(
-  engines: Pick<Engines, 'doc' | 'tables' | 'deadLetters' | 'alerts' | 'now' | 'logError'>,
+  engines: Pick<
+    Engines,
+    'doc' | 'tables' | 'deadLetters' | 'alerts' | 'spendAlertMail' | 'now' | 'logError'
+  >,
   config: TierlineConfig,
   tuning: MeteringTuning = {},
 ): MeteringParts {
@@ -28,6 +31,7 @@ export function meteringServices(
     tableName: engines.tables.metering,
     deadLetters: engines.deadLetters,
     alerts: engines.alerts,
+    spendAlertMail: engines.spendAlertMail,
     ...tuning,
     now: engines.now,
     logError: engines.logError,

@@ -120,6 +120,7 @@ export function createAuthorizerHandler(
         ...(principal.projectSpendLimitMicroUsd !== undefined
           ? { projectSpendLimitMicroUsd: principal.projectSpendLimitMicroUsd }
           : {}),
+        ...(principal.projectSpendAlerts ? { projectSpendAlerts: true } : {}),
       },
     };
   };

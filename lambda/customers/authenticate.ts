@@ -39,6 +39,8 @@ export interface Principal {
   projectModelLimits?: Record<string, ProjectModelLimits>;
   /** A project key's project's monthly spend limit in micro-USD, within the organization's. */
   projectSpendLimitMicroUsd?: number;
+  /** A project key's project has spend alerts: its month is tracked even without a spend limit. */
+  projectSpendAlerts?: true;
 }
 
 export interface StoredKey {
@@ -135,6 +137,9 @@ export async function authenticate(
       : {}),
     ...(stored.projectLimits?.spendLimitMicroUsd !== undefined && stored.kind !== 'admin_key'
       ? { projectSpendLimitMicroUsd: stored.projectLimits.spendLimitMicroUsd }
+      : {}),
+    ...(stored.projectLimits?.spendAlerts && stored.kind !== 'admin_key'
+      ? { projectSpendAlerts: true as const }
       : {}),
   };
 }

@@ -65,6 +65,10 @@ export function principalFromAuthorizer(
     ...(context?.projectSpendLimitMicroUsd !== undefined && Number.isFinite(projectSpendLimit)
       ? { projectSpendLimitMicroUsd: projectSpendLimit }
       : {}),
+    // A boolean arrives as the string 'true'.
+    ...(String(context?.projectSpendAlerts) === 'true'
+      ? { projectSpendAlerts: true as const }
+      : {}),
   });
 }
 

@@ -19,6 +19,8 @@ export interface ProjectLimits {
   models: Record<string, ProjectModelLimits>;
   /** The project's monthly spend limit in micro-USD, within the organization's. */
   spendLimitMicroUsd?: number;
+  /** The project has spend alerts: its month is tracked (and its alerts fired) without a limit too. */
+  spendAlerts?: true;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Members } from '../accounts/members';
 import type { ProjectRateLimits } from '../accounts/project-rate-limits';
 import type { Projects } from '../accounts/projects';
 import type { SignUpApi } from '../accounts/sign-up';
+import type { SpendAlerts } from '../accounts/spend-alerts';
 import type { SpeechBackend } from '../audio/speech-backend';
 import type { BatchService } from '../batches/batch-service';
 import type { BillingApi } from '../billing/billing-summary';
@@ -103,6 +104,8 @@ export interface AccountServicesApi {
     ProjectRateLimits,
     'list' | 'modify' | 'applyToKey' | 'spendLimit' | 'setSpendLimit'
   >;
+  /** Spend alerts of the organization and its projects; absent, their routes answer 404. */
+  spendAlerts?: Pick<SpendAlerts, 'list' | 'create' | 'get' | 'update' | 'delete'>;
   audit: Pick<AuditLog, 'record'>;
   auditLog: Pick<AuditLogRepository, 'page'>;
 }

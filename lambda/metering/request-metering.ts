@@ -33,6 +33,7 @@ import {
   type ReservationRecord,
 } from './reservations';
 import { type SpendAlertPublisher, type SpendReservation, SpendTracker, utcMonth } from './spend';
+import { type SpendAlertMailer, SpendAlertRules } from './spend-alert-rules';
 import { effectiveSpendLimitMicroUsd } from './spend-limit-settings';
 import { UsageAggregates } from './usage-aggregates';
 
@@ -203,7 +204,7 @@ export class RequestMetering {
       ).toISOString(),
       projectId: principal.projectId,
       ...(principal.keyId === undefined ? {} : { apiKeyId: principal.keyId }),
-      ...(principal.projectSpendLimitMicroUsd !== undefined &&
+      ...((principal.projectSpendLimitMicroUsd !== undefined || principal.projectSpendAlerts) &&
       this.deps.config.tiers[principal.tier].spendLimit.allowed
         ? { projectSpendHold: true }
         : {}),
@@ -676,6 +677,8 @@ export interface MeteringParts {
   /** The same limiter, for reads of its counters (`GET /v1/limits`). */
   limiter: Limiter;
   spend: SpendTracker;
+  /** The customers' own spend alerts (`/v1/organization/spend_alerts`). */
+  alertRules: SpendAlertRules;
   usage: UsageAggregates;
   /** Keeps the aggregates in step with the ledger (inline in local mode) and repairs them. */
   aggregates: AggregateUpdater;
@@ -692,6 +695,8 @@ export function createMetering(options: {
   tableName: string;
   deadLetters: DeadLetterSink;
   alerts: SpendAlertPublisher;
+  /** Where the customers' own spend alerts are e-mailed (spend-alert-rules.ts). */
+  spendAlertMail?: SpendAlertMailer;
   /** Local mode applies each ledger write to the aggregates in-process; AWS does it from the table stream. */
   aggregateInline?: boolean;
   /** A request's maximum duration (when the reconciler may take it over, less the margin). @default 15 min */
@@ -708,7 +713,20 @@ export function createMetering(options: {
     options.tableName,
     new Set(Object.keys(options.config.speechModels)),
   );
-  const spend = new SpendTracker(options.doc, options.tableName, options.alerts, now);
+  const alertRules = new SpendAlertRules(
+    options.doc,
+    options.tableName,
+    options.spendAlertMail,
+    now,
+  );
+  // Without a mailer nothing would be sent: no alert is checked (nor its month seeded).
+  const spend = new SpendTracker(
+    options.doc,
+    options.tableName,
+    options.alerts,
+    now,
+    options.spendAlertMail ? alertRules : undefined,
+  );
   const aggregates = new AggregateUpdater(options.doc, options.tableName, () => now().getTime());
   const inline = async (record: LedgerRecord) =>
     aggregates
@@ -744,5 +762,15 @@ export function createMetering(options: {
     logError: options.logError,
   });
   const reconciler = new ReservationReconciler({ book: reservations, ledger, limiter, spend, now });
-  return { metering, limiter, ledger, spend, usage, aggregates, reconciler, reservations };
+  return {
+    metering,
+    limiter,
+    ledger,
+    spend,
+    alertRules,
+    usage,
+    aggregates,
+    reconciler,
+    reservations,
+  };
 }

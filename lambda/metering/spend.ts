@@ -105,6 +105,15 @@ export interface SettleResult {
   published: number[];
   /** Thresholds that could not be marked or published; marks were released so a later settle publishes them. */
   failed: { thresholdPercent: number; error: unknown }[];
+  /** The customer's spend alerts (spend-alert-rules.ts) this settle e-mailed. */
+  mailed: string[];
+  /** Why the customer's spend alerts could not be checked or sent (the next settle tries again). */
+  mailFailure?: unknown;
+}
+
+/** The customer's own spend alerts, checked against the month item every settle returns. */
+export interface SpendAlertFiring {
+  fire(scope: string, month: string, item: Record<string, unknown>): Promise<string[]>;
 }
 
 export interface MonthSpend {
@@ -120,7 +129,7 @@ export function utcMonth(date: Date): string {
   return date.toISOString().slice(0, 7);
 }
 
-const spendKey = (customerId: string, month: string) => ({
+export const spendKey = (customerId: string, month: string) => ({
   [PK]: `SPEND#${customerId}#${month}`,
   [SK]: 'SPEND',
 });
@@ -139,6 +148,7 @@ export class SpendTracker {
     private readonly tableName: string,
     private readonly alerts: SpendAlertPublisher,
     private readonly now: () => Date = () => new Date(),
+    private readonly alertRules?: SpendAlertFiring,
   ) {}
 
   /**
@@ -262,6 +272,7 @@ export class SpendTracker {
       committedMicroUsd: 0,
       published: [],
       failed: [],
+      mailed: [],
     };
     const { holdId, batchId } = reservation;
     if (actual === 0 && reservedMicroUsd === 0 && holdId === undefined) return result;
@@ -297,6 +308,13 @@ export class SpendTracker {
     }
     const committed = (item.committedMicroUsd as number | undefined) ?? 0;
     result.committedMicroUsd = committed;
+    if (this.alertRules) {
+      try {
+        result.mailed = await this.alertRules.fire(customerId, month, item);
+      } catch (error) {
+        result.mailFailure = error;
+      }
+    }
     // The month's limit as it is now (it may have changed since admission); none: no alerts.
     const itemLimit = item.limitMicroUsd as number | undefined;
     const limitMicroUsd =

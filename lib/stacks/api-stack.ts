@@ -89,12 +89,6 @@ export class ApiStack extends Stack {
     // Projects and the audit log: the administration API runs in the API function only.
     props.customers.bindForAdministration(this.api.apiFunction.function);
     this.addMembersAndInvites(props.customers, config.environment.name);
-    // Invitations (the API function) and billing's notices (the webhook and the hourly run).
-    grantMailSending(this, config.mail, [
-      this.api.apiFunction.function,
-      this.billing.sender.function,
-      this.billing.webhook.function,
-    ]);
 
     this.fineTuning = new FineTuningWorkflow(this, 'FineTuning', {
       config,
@@ -121,6 +115,12 @@ export class ApiStack extends Stack {
     props.ledgerDeadLetters.grantSend(worker.function);
     this.usageMetering.grantPublishEvents(worker.function);
     this.api.grantModelInvoke(config, worker);
+    // Who e-mails: invitations (the API function), spend alerts where spend is settled (the API,
+    // chat and batch-worker functions), billing's notices (the webhook and the hourly run).
+    grantMailSending(this, config.mail, [
+      ...[this.api.apiFunction, this.api.chatFunction, worker].map((f) => f.function),
+      ...[this.billing.sender, this.billing.webhook].map((f) => f.function),
+    ]);
     // Fine-tuned models: adapters registered and deleted by the API function, resolved by the chat
     // function and the batch worker.
     grantAdapterServing({

@@ -127,6 +127,14 @@ async function signedInSession(local: LocalMode, email: string): Promise<string>
 const PASSWORD = 'Correct-Horse-9-battery';
 
 /** One entry per operation of the document (`METHOD path`); the test below fails when one is missing. */
+/** A spend alert's body, as OpenAI's `CreateSpendAlertBody` has it. */
+const WALK_ALERT = {
+  threshold_amount: 1_000,
+  currency: 'USD',
+  interval: 'month',
+  notification_channel: { type: 'email', recipients: ['walk@route-walk.test'] },
+};
+
 const WALKS: Record<string, Walk> = {
   'GET /v1/plans': { path: '/v1/plans', public: true, invalid: [] },
   'GET /v1/me': { path: '/v1/me', invalid: [{ noKey: true, status: 401 }] },
@@ -510,6 +518,96 @@ const WALKS: Record<string, Walk> = {
     path: '/v1/organization/projects/{project2}/spend_limit',
     invalid: [{ path: '/v1/organization/projects/proj_nope/spend_limit', status: 404 }],
   },
+  'POST /v1/organization/spend_limit': {
+    path: '/v1/organization/spend_limit',
+    body: { threshold_amount: 100_000, currency: 'USD', interval: 'month' },
+    invalid: [
+      { body: { threshold_amount: 0, currency: 'USD', interval: 'month' }, status: 400 },
+      { body: { threshold_amount: 5, currency: 'USD', interval: 'week' }, status: 400 },
+      { body: { threshold_amount: 1e12, currency: 'USD', interval: 'month' }, status: 400 },
+      {
+        body: { threshold_amount: 5, currency: 'USD', interval: 'month' },
+        noKey: true,
+        status: 401,
+      },
+    ],
+  },
+  'GET /v1/organization/spend_limit': {
+    path: '/v1/organization/spend_limit',
+    invalid: [{ noKey: true, status: 401 }],
+  },
+  'DELETE /v1/organization/spend_limit': {
+    path: '/v1/organization/spend_limit',
+    invalid: [{ noKey: true, status: 401 }],
+  },
+  'GET /v1/organization/spend_alerts': {
+    path: '/v1/organization/spend_alerts',
+    query: 'limit=2&order=desc',
+    invalid: [
+      { query: 'limit=101', status: 400 },
+      { query: 'order=sideways', status: 400 },
+    ],
+  },
+  'POST /v1/organization/spend_alerts': {
+    path: '/v1/organization/spend_alerts',
+    body: WALK_ALERT,
+    invalid: [
+      { body: { ...WALK_ALERT, threshold_amount: -1 }, status: 400 },
+      {
+        body: { ...WALK_ALERT, notification_channel: { type: 'email', recipients: ['x'] } },
+        status: 400,
+      },
+      { body: { ...WALK_ALERT, extra: true }, status: 400 },
+    ],
+  },
+  'GET /v1/organization/spend_alerts/{alert_id}': {
+    path: '/v1/organization/spend_alerts/{alert}',
+    invalid: [{ path: '/v1/organization/spend_alerts/spend_alert_nope', status: 404 }],
+  },
+  'POST /v1/organization/spend_alerts/{alert_id}': {
+    path: '/v1/organization/spend_alerts/{alert}',
+    body: { ...WALK_ALERT, threshold_amount: 2_000 },
+    invalid: [
+      { path: '/v1/organization/spend_alerts/spend_alert_nope', body: WALK_ALERT, status: 404 },
+      { body: { ...WALK_ALERT, currency: 'EUR' }, status: 400 },
+    ],
+  },
+  'DELETE /v1/organization/spend_alerts/{alert_id}': {
+    path: '/v1/organization/spend_alerts/{alert2}',
+    once: true,
+    invalid: [{ path: '/v1/organization/spend_alerts/spend_alert_nope', status: 404 }],
+  },
+  'GET /v1/organization/projects/{project_id}/spend_alerts': {
+    path: '/v1/organization/projects/{project}/spend_alerts',
+    invalid: [{ path: '/v1/organization/projects/proj_nope/spend_alerts', status: 404 }],
+  },
+  'POST /v1/organization/projects/{project_id}/spend_alerts': {
+    path: '/v1/organization/projects/{project}/spend_alerts',
+    body: WALK_ALERT,
+    invalid: [
+      { path: '/v1/organization/projects/proj_nope/spend_alerts', body: WALK_ALERT, status: 404 },
+      { body: { ...WALK_ALERT, interval: 'day' }, status: 400 },
+    ],
+  },
+  'GET /v1/organization/projects/{project_id}/spend_alerts/{alert_id}': {
+    path: '/v1/organization/projects/{project}/spend_alerts/{palert}',
+    invalid: [
+      { path: '/v1/organization/projects/{project}/spend_alerts/{alert}', status: 404 },
+      { path: '/v1/organization/projects/proj_nope/spend_alerts/{palert}', status: 404 },
+    ],
+  },
+  'POST /v1/organization/projects/{project_id}/spend_alerts/{alert_id}': {
+    path: '/v1/organization/projects/{project}/spend_alerts/{palert}',
+    body: { ...WALK_ALERT, threshold_amount: 3_000 },
+    invalid: [{ body: { ...WALK_ALERT, threshold_amount: 1.5 }, status: 400 }],
+  },
+  'DELETE /v1/organization/projects/{project_id}/spend_alerts/{alert_id}': {
+    path: '/v1/organization/projects/{project}/spend_alerts/{palert2}',
+    once: true,
+    invalid: [
+      { path: '/v1/organization/projects/{project}/spend_alerts/spend_alert_nope', status: 404 },
+    ],
+  },
   'GET /v1/organization/admin_api_keys': {
     path: '/v1/organization/admin_api_keys',
     invalid: [{ query: 'limit=101', status: 400 }],
@@ -639,7 +737,7 @@ describe('the route walk: every documented operation, valid and invalid', () => 
   let makeBatch: () => Promise<string>;
   const fill = (text: string) =>
     text.replace(
-      /\{(file2?|ftfile|ftjob[23]?|upload[23]?|part|batch2?|key|adapter|ftune2?|ftmodel|project2?|defaultproject|pkey2?|adminkey2?|response2?|member2?|invite2?)\}/g,
+      /\{(file2?|ftfile|ftjob[23]?|upload[23]?|part|batch2?|key|adapter|ftune2?|ftmodel|project2?|defaultproject|pkey2?|adminkey2?|response2?|member2?|invite2?|alert2?|palert2?)\}/g,
       (_m, name: string) => ids[name] ?? name,
     );
 
@@ -703,6 +801,11 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     ids.pkey2 = await made('/v1/keys', { body: { name: 'walk-project-key-deleted' } });
     ids.project = await made('/v1/organization/projects', { body: { name: 'walk' } });
     ids.project2 = await made('/v1/organization/projects', { body: { name: 'walk-archived' } });
+    ids.alert = await made('/v1/organization/spend_alerts', { body: WALK_ALERT });
+    ids.alert2 = await made('/v1/organization/spend_alerts', { body: WALK_ALERT });
+    const projectAlerts = `/v1/organization/projects/${ids.project}/spend_alerts`;
+    ids.palert = await made(projectAlerts, { body: WALK_ALERT });
+    ids.palert2 = await made(projectAlerts, { body: WALK_ALERT });
     ids.defaultproject = defaultProjectId(developer?.customerId ?? '');
     const memberships = new MembershipsRepository(
       localModeDocumentClient(local.dynamoEndpoint),

@@ -19,18 +19,21 @@ function sesStatements(resources: Resources) {
 }
 
 /**
- * Mail through SES in the template: with `mail` in the config, the API function, Stripe's webhook
- * and the hourly billing run may `ses:SendEmail` from exactly the configured identity (and
- * configuration set) and have the sender in their environment; without it, no function may send.
+ * Mail through SES in the template: with `mail` in the config, the API, chat and batch-worker
+ * functions (invites, spend alerts), Stripe's webhook and the hourly billing run (notices) may
+ * `ses:SendEmail` from exactly the configured identity (and configuration set) and have the sender
+ * in their environment; without it, no function may send.
  */
 describe('e-mail infrastructure', () => {
-  it('grants SendEmail on exactly the identity and the configuration set, to the three functions that send', () => {
+  it('grants SendEmail on exactly the identity and the configuration set, to the five functions that send', () => {
     const { api, stacks } = synthesize({ overrides: { mail: MAIL_WITH_CONFIGURATION_SET } });
     const roleOf = (fn: { role?: { node: { defaultChild?: unknown } } }) => ({
       Ref: stacks.api.getLogicalId(fn.role?.node.defaultChild as never),
     });
     const senders = [
       stacks.api.api.apiFunction.function,
+      stacks.api.api.chatFunction.function,
+      stacks.api.batches.worker.function,
       stacks.api.billing.webhook.function,
       stacks.api.billing.sender.function,
     ];
@@ -79,7 +82,7 @@ describe('e-mail infrastructure', () => {
     const sendingFunctions = Object.values(api.findResources('AWS::Lambda::Function')).filter(
       (fn) => JSON.stringify(fn.Properties?.Environment ?? {}).includes(MAIL_FROM_ENV),
     );
-    expect(sendingFunctions).toHaveLength(3);
+    expect(sendingFunctions).toHaveLength(senders.length);
   });
 
   it('grants no SES action and names no sender without mail in the config', () => {

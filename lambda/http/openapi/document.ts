@@ -410,6 +410,7 @@ function organizationPaths(): Record<string, Schema> {
       }),
     },
     ...projectLimitPaths(),
+    ...organizationSpendPaths(),
     '/v1/organization/admin_api_keys': {
       get: operation("The organization's admin keys", ref('AdminApiKeyList'), {
         parameters: [
@@ -503,6 +504,121 @@ function projectLimitPaths(): Record<string, Schema> {
       ),
       delete: operation("Remove a project's spend limit", ref('ProjectSpendLimitDeleted'), {
         parameters: project,
+      }),
+    },
+  };
+}
+
+const SPEND_LIMIT_BODY = {
+  required: true,
+  content: json({
+    type: 'object',
+    properties: {
+      threshold_amount: { type: 'integer', minimum: 1, description: 'Cents' },
+      currency: { enum: ['USD'] },
+      interval: { enum: ['month'] },
+    },
+    required: ['threshold_amount', 'currency', 'interval'],
+    additionalProperties: false,
+  }),
+};
+const SPEND_ALERT_BODY = {
+  required: true,
+  content: json({
+    type: 'object',
+    properties: {
+      threshold_amount: { type: 'integer', minimum: 0, description: 'Cents' },
+      currency: { enum: ['USD'] },
+      interval: { enum: ['month'] },
+      notification_channel: {
+        type: 'object',
+        properties: {
+          type: { enum: ['email'] },
+          recipients: {
+            type: 'array',
+            items: { type: 'string', format: 'email', maxLength: 254 },
+            minItems: 1,
+            maxItems: 10,
+          },
+          subject_prefix: { type: ['string', 'null'], maxLength: 100 },
+        },
+        required: ['type', 'recipients'],
+        additionalProperties: false,
+      },
+    },
+    required: ['threshold_amount', 'currency', 'interval', 'notification_channel'],
+    additionalProperties: false,
+  }),
+};
+const ALERT_PAGE_PARAMETERS = [
+  ...PAGE_PARAMETERS,
+  { name: 'before', in: 'query', schema: { type: 'string' } },
+  { name: 'order', in: 'query', schema: { enum: ['asc', 'desc'] } },
+];
+
+/** The organization's spend limit, and the spend alerts of the organization and its projects. */
+function organizationSpendPaths(): Record<string, Schema> {
+  const alert = [pathParameter('alert_id')];
+  const project = [pathParameter('project_id')];
+  return {
+    '/v1/organization/spend_limit': {
+      // Set first: the route walk takes a path's operations in this order.
+      post: operation(
+        "Set the organization's monthly spend limit (the same limit as /v1/spend_limit)",
+        ref('OrganizationSpendLimit'),
+        { requestBody: SPEND_LIMIT_BODY },
+      ),
+      get: operation(
+        "The organization's monthly spend limit (404 without one)",
+        ref('OrganizationSpendLimit'),
+      ),
+      delete: operation(
+        "Remove the organization's own spend limit (the tier's default, if any, applies)",
+        ref('OrganizationSpendLimitDeleted'),
+      ),
+    },
+    '/v1/organization/spend_alerts': {
+      get: operation("The organization's spend alerts", ref('OrganizationSpendAlertList'), {
+        parameters: ALERT_PAGE_PARAMETERS,
+      }),
+      post: operation(
+        'E-mail these recipients once a month when the month’s spend passes the threshold',
+        ref('OrganizationSpendAlert'),
+        { requestBody: SPEND_ALERT_BODY },
+      ),
+    },
+    '/v1/organization/spend_alerts/{alert_id}': {
+      get: operation('A spend alert of the organization', ref('OrganizationSpendAlert'), {
+        parameters: alert,
+      }),
+      post: operation('Replace a spend alert', ref('OrganizationSpendAlert'), {
+        parameters: alert,
+        requestBody: SPEND_ALERT_BODY,
+      }),
+      delete: operation('Delete a spend alert', ref('OrganizationSpendAlertDeleted'), {
+        parameters: alert,
+      }),
+    },
+    '/v1/organization/projects/{project_id}/spend_alerts': {
+      get: operation("A project's spend alerts", ref('ProjectSpendAlertList'), {
+        parameters: [...project, ...ALERT_PAGE_PARAMETERS],
+      }),
+      post: operation(
+        'E-mail these recipients once a month when the project’s month passes the threshold',
+        ref('ProjectSpendAlert'),
+        { parameters: project, requestBody: SPEND_ALERT_BODY },
+      ),
+    },
+    '/v1/organization/projects/{project_id}/spend_alerts/{alert_id}': {
+      get: operation('A spend alert of a project', ref('ProjectSpendAlert'), {
+        parameters: [...project, ...alert],
+      }),
+      post: operation("Replace a project's spend alert", ref('ProjectSpendAlert'), {
+        parameters: [...project, ...alert],
+        requestBody: SPEND_ALERT_BODY,
+      }),
+      delete: operation("Delete a project's spend alert", ref('ProjectSpendAlertDeleted'), {
+        parameters: [...project, ...alert],
       }),
     },
   };

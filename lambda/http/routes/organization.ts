@@ -12,6 +12,7 @@ import { CustomerKeys, isAdminKey, parseKeyName } from '../../customers/customer
 import type { LambdaBindings } from '../../customers/lambda-principal';
 import { BadRequestError, NotFoundError } from '../../openai/errors';
 import type { AccountServicesApi, ApiDependencies, AppEnv } from '../types';
+import { organizationSpendRoutes } from './organization-spend';
 import { listLimit, readJsonObject } from './request-bodies';
 
 /** A page of an in-memory list (projects and keys are few): the items after `after`, up to `limit`. */
@@ -256,5 +257,6 @@ export function organizationRoutes(
   routes.route('/', rateLimitRoutes(accounts));
   routes.route('/', adminKeyRoutes(accounts, keys));
   routes.route('/', auditLogRoutes(accounts));
+  routes.route('/', organizationSpendRoutes(deps, accounts));
   return routes;
 }

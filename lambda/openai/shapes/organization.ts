@@ -153,6 +153,48 @@ export const projectSpendLimitDeletedShape = z.object({
   deleted: z.boolean(),
 });
 
+export const organizationSpendLimitShape = z.object({
+  object: z.literal('organization.spend_limit'),
+  /** Cents. */
+  threshold_amount: count(),
+  currency: z.literal('USD'),
+  interval: z.literal('month'),
+  enforcement: z.object({ status: z.literal('enforcing') }),
+});
+export const organizationSpendLimitDeletedShape = z.object({
+  object: z.literal('organization.spend_limit.deleted'),
+  deleted: z.boolean(),
+});
+
+const spendAlert = <O extends string>(object: O) =>
+  z.object({
+    id: z.string(),
+    object: z.literal(object),
+    /** Cents. */
+    threshold_amount: count(),
+    currency: z.literal('USD'),
+    interval: z.literal('month'),
+    notification_channel: z.object({
+      type: z.literal('email'),
+      recipients: z.array(z.string()),
+      subject_prefix: z.nullable(z.string()),
+    }),
+  });
+export const organizationSpendAlertShape = spendAlert('organization.spend_alert');
+export const organizationSpendAlertListShape = list(organizationSpendAlertShape);
+export const organizationSpendAlertDeletedShape = z.object({
+  id: z.string(),
+  object: z.literal('organization.spend_alert.deleted'),
+  deleted: z.boolean(),
+});
+export const projectSpendAlertShape = spendAlert('project.spend_alert');
+export const projectSpendAlertListShape = list(projectSpendAlertShape);
+export const projectSpendAlertDeletedShape = z.object({
+  id: z.string(),
+  object: z.literal('project.spend_alert.deleted'),
+  deleted: z.boolean(),
+});
+
 /** A usage or costs page: time buckets with their results (OpenAI's `UsageResponse`). */
 const usagePage = <T extends z.ZodMiniType>(result: T) =>
   z.object({

@@ -155,7 +155,7 @@ describe.each([
         'arn:aws:ses:us-east-1:123456789012:identity/other.example',
       ),
       check(
-        app.principalArn('chat'),
+        app.principalArn('fineTuningTasks'),
         'ses:SendEmail',
         `arn:aws:ses:us-east-1:123456789012:identity/${MAIL_WITH_CONFIGURATION_SET.identity}`,
       ),

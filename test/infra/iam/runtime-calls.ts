@@ -203,6 +203,8 @@ const metering: RuntimeCall[] = [
         'read: GetCommand',
         'settleBatchRemainder: GetCommand',
       ),
+      // The customers' spend alerts: their rules, read by a settle that crosses one.
+      ...src('metering/spend-alert-rules.ts', 'read: GetCommand'),
       ...src('metering/aggregate-updates.ts', 'apply: GetCommand'),
     ],
   }),
@@ -222,6 +224,13 @@ const metering: RuntimeCall[] = [
         'settleBatchRemainder: UpdateCommand',
         'unmark: UpdateCommand',
       ),
+      // Thresholds on the month item, and an alert's sent mark (taken back when mail failed).
+      ...src(
+        'metering/spend-alert-rules.ts',
+        'markSent: UpdateCommand',
+        'unmark: UpdateCommand',
+        'writeOn: UpdateCommand',
+      ),
       ...src(
         'metering/aggregate-updates.ts',
         'apply: UpdateCommand',
@@ -236,6 +245,12 @@ const metering: RuntimeCall[] = [
     action: 'dynamodb:PutItem',
     resources: (a) => [a.table('metering')],
     sources: src('metering/ledger.ts', 'put: PutCommand'),
+  }),
+  // `/v1/organization/spend_alerts`: a scope's alert rules, one versioned item.
+  ...roles(['api'], {
+    action: 'dynamodb:PutItem',
+    resources: (a) => [a.table('metering')],
+    sources: src('metering/spend-alert-rules.ts', 'change: PutCommand'),
   }),
   ...roles(METERING_FUNCTIONS, {
     action: 'dynamodb:Query',
@@ -1591,12 +1606,13 @@ const signUp: RuntimeCall[] = [
 
 /**
  * E-mail through Amazon SES v2, where the config names a sender: invitations (the API function),
- * billing's notices (Stripe's webhook and the hourly run). SES authorizes `SendEmail` against the
+ * billing's notices (Stripe's webhook and the hourly run), spend alerts (where spend is settled:
+ * the API, chat and batch-worker functions). SES authorizes `SendEmail` against the
  * sending identity and, when one is used, the configuration set (Service Authorization Reference,
  * Amazon Simple Email Service v2).
  */
 const mail: RuntimeCall[] = [
-  ...roles(['api', 'billingWebhook', 'billingSender'], {
+  ...roles(['api', 'chat', 'batchWorker', 'billingWebhook', 'billingSender'], {
     action: 'ses:SendEmail',
     resources: (a) => {
       const ses = 'arn:aws:ses:us-east-1:123456789012';

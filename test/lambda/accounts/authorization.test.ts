@@ -124,6 +124,24 @@ describe('authorizeRoute: which principal may call which route group', () => {
     expect(decide(session('member'), 'GET', '/v1/organization/audit_logs').status).toBe(403);
   });
 
+  it('lets owners and admin keys manage spend limits and alerts, members read, project keys none', () => {
+    const paths = [
+      '/v1/organization/spend_limit',
+      '/v1/organization/spend_alerts',
+      '/v1/organization/spend_alerts/spend_alert_1',
+      '/v1/organization/projects/proj_1/spend_alerts',
+      '/v1/organization/projects/proj_1/spend_alerts/spend_alert_1',
+    ];
+    for (const path of paths) {
+      for (const method of ['GET', 'POST', 'DELETE']) {
+        expect(decide(session('owner'), method, path).status).toBe(200);
+        expect(decide(adminKey, method, path).status).toBe(200);
+        expect(decide(session('member'), method, path).status).toBe(method === 'GET' ? 200 : 403);
+        expect(decide(projectKey('all'), method, path).status).toBe(403);
+      }
+    }
+  });
+
   it('lets owners, members and admin keys read usage and costs, never a project key', () => {
     const reads = [
       '/v1/organization/usage/completions',

@@ -22,8 +22,9 @@ const normalize = (path: string) =>
 
 describe("Tierline's OpenAPI document", () => {
   it('documents every route of the app, and nothing the app does not serve', () => {
-    // With every optional part (files, batches, fine-tuning jobs, adapters, accounts, speech,
-    // billing, sign-up, members, usage, project limits) present, so all routes are registered.
+    // With every optional part (files, batches, fine-tuning jobs, adapters, accounts and their
+    // limits and alerts, members, sign-up, usage, speech, billing) present, so all routes are
+    // registered.
     const app = createApiApp({
       config,
       speech: {},
@@ -31,12 +32,12 @@ describe("Tierline's OpenAPI document", () => {
       batches: {},
       fineTuningJobs: {},
       adapters: {},
-      accounts: { rateLimits: {} },
+      accounts: { rateLimits: {}, spendAlerts: {} },
       memberServices: {},
+      signUp: {},
       organizationUsage: {},
       responses: {},
       billing: {},
-      signUp: {},
     } as unknown as ApiDependencies);
     const served = new Set(
       app.routes

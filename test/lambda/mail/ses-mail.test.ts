@@ -12,6 +12,7 @@ import { OrganizationOwners } from '../../../lambda/accounts/organization-owners
 import { billingNotice } from '../../../lambda/billing/billing-notices';
 import { billingNoticesBy } from '../../../lambda/composition/aws-billing';
 import { inviteMailer } from '../../../lambda/composition/aws-invitations';
+import { awsSpendAlertMail } from '../../../lambda/composition/aws-mail';
 import {
   MAIL_CONFIGURATION_SET_ENV,
   MAIL_FROM_ENV,
@@ -39,6 +40,48 @@ describe('e-mail through SES v2', () => {
   beforeEach(() => {
     ses.reset();
     logged = [];
+  });
+
+  it('e-mails a spend alert to each recipient, throws a refusal (the claim is released), logs without a sender', async () => {
+    const alert = {
+      alertId: 'alert_1',
+      to: ['a@example.com', 'b@example.com'],
+      subject: 'Spend alert',
+      text: 'Your organization has spent $50.00 this month.',
+    };
+    const message = (to: string) => ({
+      FromEmailAddress: FROM,
+      Destination: { ToAddresses: [to] },
+      Content: {
+        Simple: {
+          Subject: { Data: alert.subject, Charset: 'UTF-8' },
+          Body: { Text: { Data: alert.text, Charset: 'UTF-8' } },
+        },
+      },
+    });
+    const saved = process.env[MAIL_FROM_ENV];
+    try {
+      process.env[MAIL_FROM_ENV] = FROM;
+      ses.on(SendEmailCommand).resolves({ MessageId: 'm-1' });
+      await awsSpendAlertMail(logError).send(alert);
+      expect(sentInputs()).toEqual([message('a@example.com'), message('b@example.com')]);
+
+      ses.reset();
+      ses.on(SendEmailCommand).rejects(new MessageRejected({ message: 'no', $metadata: {} }));
+      await expect(awsSpendAlertMail(logError).send(alert)).rejects.toBeInstanceOf(MessageRejected);
+
+      ses.reset();
+      delete process.env[MAIL_FROM_ENV];
+      await awsSpendAlertMail(logError).send(alert);
+      expect(sentInputs()).toEqual([]);
+      expect(logged.map(([, details]) => [details.alert, details.sent])).toEqual([
+        ['alert_1', false],
+        ['alert_1', false],
+      ]);
+    } finally {
+      if (saved === undefined) delete process.env[MAIL_FROM_ENV];
+      else process.env[MAIL_FROM_ENV] = saved;
+    }
   });
 
   it('sends a simple UTF-8 message from the sender, to the one recipient, with the configuration set', async () => {

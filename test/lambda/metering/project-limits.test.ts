@@ -173,6 +173,35 @@ describe('project spend limits within the organization', () => {
     expect(projectB).toMatchObject({ spentMicroUsd: ofB.length * MAX_COST, reservedMicroUsd: 0 });
   });
 
+  it('tracks the month of a project with spend alerts and no limit, and never refuses it', async () => {
+    spenders += 1;
+    const who: Principal = {
+      kind: 'project_key',
+      customerId: `cus_projspend_${spenders}`,
+      tier: 'developer',
+      usageIdentifierKey: 'k',
+      projectId: 'proj_alerts',
+      projectSpendAlerts: true,
+    };
+    const all = await Promise.all(Array.from({ length: 4 }, () => spend(who)));
+    expect(admitted(all)).toHaveLength(4);
+    await Promise.all(
+      admitted(all).map((r) =>
+        r.finish({ status: 'completed', inputTokens: 1_000, outputTokens: 1_000 }),
+      ),
+    );
+    const project = await parts.spend.getMonthOf(
+      projectScope(who.customerId, 'proj_alerts'),
+      month,
+    );
+    expect(project).toEqual({
+      month,
+      spentMicroUsd: 4 * MAX_COST,
+      reservedMicroUsd: 0,
+      limitMicroUsd: undefined,
+    });
+  });
+
   it("refuses past the project's own limit, naming the project, and frees what it held", async () => {
     const { a, b } = spendOrganization(10 * MAX_COST, MAX_COST);
     const first = await spend(a);

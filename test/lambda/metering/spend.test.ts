@@ -86,6 +86,7 @@ describe('spend tracker (against dynalite)', () => {
       committedMicroUsd: 300,
       published: [],
       failed: [],
+      mailed: [],
     });
     expect(next.admitted).toBe(true);
     expect(await spendItem('cus_settle', '2026-03')).toMatchObject({
