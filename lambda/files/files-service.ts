@@ -14,6 +14,21 @@ import { JsonlValidator } from './jsonl';
  * instead.
  */
 export const INLINE_CONTENT_MAX_BYTES = 5 * 1024 * 1024;
+/**
+ * Whether content can be answered inline as text. The buffered Lambda adapter sends a text body as
+ * it is and a binary one base64-encoded, which API Gateway decodes only for a request whose Accept
+ * matches the REST API's binary media types (multipart/form-data): audio (user_data) and adapter
+ * archives would reach the client as mangled text or as base64, so they answer a redirect to S3.
+ */
+function isUtf8Text(body: Uint8Array): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(body);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** How long a content redirect URL works. */
 export const CONTENT_URL_SECONDS = 300;
 
@@ -254,6 +269,12 @@ export class FilesService {
     const body = await this.options.storage.get(file.objectKey);
     // The record is written after the content, so this is a file deleted between the two reads.
     if (!body) throw fileNotFound(fileId);
+    if (!isUtf8Text(body)) {
+      return {
+        file,
+        url: await this.options.storage.downloadUrl(file.objectKey, CONTENT_URL_SECONDS),
+      };
+    }
     return { file, body };
   }
 
