@@ -159,6 +159,28 @@ describe('files through the API function (Lambda proxy events)', () => {
     expect(bytes.equals(wav)).toBe(true);
   });
 
+  // Lambda answers at most 6 MB (6,291,456 bytes) of response from a synchronous invocation:
+  // https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html ("Invocation payload
+  // (request and response)"), counted on the JSON the function returns, its body a JSON string.
+  const LAMBDA_RESPONSE_MAX_BYTES = 6 * 1024 * 1024;
+
+  it('answers a JSONL file whose escaped body would pass Lambda 6 MB by redirect, within the limit', async () => {
+    // Each \" of the file is escaped again in the response's JSON string: this file nearly doubles.
+    const quotes = '\\"'.repeat(500);
+    const line = (i: number) =>
+      `{"custom_id":"r-${i}","method":"POST","url":"/v1/chat/completions","body":{"model":"m",` +
+      `"messages":[{"role":"user","content":"${quotes}"}]}}\n`;
+    const content = Array.from({ length: 3_600 }, (_, i) => line(i)).join('');
+    expect(Buffer.byteLength(content)).toBeLessThan(4 * 1024 * 1024);
+    const file = await upload(Buffer.from(content), 'batch', 'quotes.jsonl');
+
+    const { answer, bytes } = await contentOf(file.id);
+    expect(Buffer.byteLength(JSON.stringify(answer))).toBeLessThanOrEqual(
+      LAMBDA_RESPONSE_MAX_BYTES,
+    );
+    expect(bytes.toString('utf8')).toBe(content);
+  });
+
   it('keeps other binary responses base64-encoded', () => {
     expect(isBinaryResponse('application/jsonl; charset=utf-8')).toBe(false);
     expect(isBinaryResponse('application/json')).toBe(false);
