@@ -9,11 +9,39 @@ import { isWellFormedId, newFileId } from './ids';
 import { JsonlValidator } from './jsonl';
 
 /**
- * Content answered inline by `GET /v1/files/{id}/content`. A buffered Lambda response holds at most
- * 6 MB (API Gateway's own limit is 10 MB): larger files answer a redirect to a presigned S3 URL
- * instead.
+ * Content answered inline by `GET /v1/files/{id}/content`, at most: larger files answer a redirect
+ * to a presigned S3 URL without being read (smaller ones too when escaped they pass Lambda's 6 MB,
+ * `fitsInlineText`).
  */
 export const INLINE_CONTENT_MAX_BYTES = 5 * 1024 * 1024;
+/**
+ * A synchronous Lambda invocation answers at most 6 MB (6,291,456 bytes: Lambda quotas, "Invocation
+ * payload (request and response)"), counted on the serialized response.
+ */
+const LAMBDA_RESPONSE_MAX_BYTES = 6 * 1024 * 1024;
+/** The rest of the response around the body: status, headers (content-disposition's file name). */
+const RESPONSE_ENVELOPE_BYTES = 16 * 1024;
+
+/**
+ * Whether content can be answered inline as text, and fits a buffered Lambda response once
+ * escaped. The buffered Lambda adapter sends a text body as it is and a binary one base64-encoded,
+ * which API Gateway decodes only for a request whose Accept matches the REST API's binary media
+ * types (multipart/form-data): audio (user_data) and adapter archives would reach the client as
+ * mangled text or as base64, so they answer a redirect to S3, as content too large does.
+ */
+function fitsInlineText(body: Uint8Array): boolean {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    return false;
+  }
+  // Lambda's 6 MB counts the JSON the function returns, where the body is a JSON string: every
+  // quote, backslash and newline of a JSONL file doubles there.
+  const escapedBytes = new TextEncoder().encode(JSON.stringify(text)).byteLength;
+  return escapedBytes <= LAMBDA_RESPONSE_MAX_BYTES - RESPONSE_ENVELOPE_BYTES;
+}
+
 /** How long a content redirect URL works. */
 export const CONTENT_URL_SECONDS = 300;
 
@@ -254,6 +282,12 @@ export class FilesService {
     const body = await this.options.storage.get(file.objectKey);
     // The record is written after the content, so this is a file deleted between the two reads.
     if (!body) throw fileNotFound(fileId);
+    if (!fitsInlineText(body)) {
+      return {
+        file,
+        url: await this.options.storage.downloadUrl(file.objectKey, CONTENT_URL_SECONDS),
+      };
+    }
     return { file, body };
   }
 

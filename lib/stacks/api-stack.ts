@@ -290,6 +290,15 @@ export class ApiStack extends Stack {
       }),
     );
     const apigateway = `arn:${Aws.PARTITION}:apigateway:${Aws.REGION}::`;
+    // The tagged key's ARN as API Gateway writes it in the tags resource: URL-encoded.
+    const encodedKeyArn = [
+      encodeURIComponent('arn:'),
+      Aws.PARTITION,
+      encodeURIComponent(':apigateway:'),
+      Aws.REGION,
+      encodeURIComponent('::/apikeys/'),
+    ].join('');
+    const apiKeyTagsArn = `${apigateway}/tags/${encodedKeyArn}*`;
     const statements = [
       // GetUsagePlans (the Free plan by name) and GetApiKeys (an interrupted create's key, by name).
       new PolicyStatement({
@@ -306,12 +315,18 @@ export class ApiStack extends Stack {
         actions: ['apigateway:DELETE'],
         resources: [`${apigateway}/apikeys/*`],
       }),
+      // CreateApiKey with tags is also authorized as a PUT on the key's tags resource (its ARN
+      // URL-encoded after /tags/): without it the create is denied however POST is granted.
+      new PolicyStatement({
+        actions: ['apigateway:PUT'],
+        resources: [apiKeyTagsArn],
+      }),
     ];
     for (const statement of statements) fn.addToRolePolicy(statement);
     if (fn.role) {
       acknowledgeWildcards(
         fn.role,
-        [`${apigateway}/usageplans/*/keys`, `${apigateway}/apikeys/*`],
+        [`${apigateway}/usageplans/*/keys`, `${apigateway}/apikeys/*`, apiKeyTagsArn],
         "A new organization's API Gateway key is made at sign-up and put on this stage's Free plan: " +
           'neither id exists before the request, so a policy cannot name it.',
       );

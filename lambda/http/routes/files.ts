@@ -88,8 +88,8 @@ export function fileRoutes({ files, storageQuotaBytes }: FilesApi): Hono<AppEnv>
     const content = await files.content(c.get('principal').customerId, c.req.param('fileId'));
     if ('url' in content) return c.redirect(content.url, 302);
     return c.body(content.body as Uint8Array<ArrayBuffer>, 200, {
-      // Text, so the buffered Lambda adapter answers it as is (handlers/api.ts); every file here is
-      // JSONL.
+      // Text, so the buffered Lambda adapter answers it as is (handlers/api.ts): content that is
+      // not UTF-8 (audio, adapter archives) is answered by redirect (FilesService.content).
       'content-type': 'application/jsonl; charset=utf-8',
       'content-disposition': `attachment; filename="${encodeURIComponent(content.file.filename)}"`,
     });

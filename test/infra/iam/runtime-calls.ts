@@ -1522,6 +1522,7 @@ const billing: RuntimeCall[] = [
  * and the repair of an interrupted create. Cognito's GetUser takes the user's token, not IAM.
  */
 const APIKEYS = 'arn:aws:apigateway:us-east-1::/apikeys';
+const TAGS = 'arn:aws:apigateway:us-east-1::/tags/';
 const signUp: RuntimeCall[] = [
   ...roles(['api'], {
     action: 'dynamodb:PutItem',
@@ -1592,6 +1593,16 @@ const signUp: RuntimeCall[] = [
       'createGatewayKey: CreateApiKeyCommand',
       'createUnder: CreateUsagePlanKeyCommand',
     ),
+  }),
+  // Tag-on-create: API Gateway authorizes CreateApiKey's tags as a PUT on the key's tags
+  // resource, the key's ARN URL-encoded (https://docs.aws.amazon.com/apigateway/latest/
+  // developerguide/apigateway-tagging-iam-policy.html: the /tags/* resources), literally `*` for
+  // a key not made yet.
+  ...roles(['api'], {
+    action: 'apigateway:PUT',
+    resources: () =>
+      ['k1l2m3', '*'].map((id) => `${TAGS}${encodeURIComponent(`${APIKEYS}/${id}`)}`),
+    sources: src('customers/customer-creation.ts', 'createGatewayKey: CreateApiKeyCommand'),
   }),
   ...roles(['api'], {
     action: 'apigateway:DELETE',
