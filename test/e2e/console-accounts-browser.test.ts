@@ -85,6 +85,10 @@ describe('account pages in the console (Chromium, cognito-local)', () => {
   const nav = (page: Page, name: string) =>
     page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name, exact: true });
 
+  /** The answer to the page's next POST whose URL contains `path`. */
+  const answered = (page: Page, path: string) =>
+    page.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes(path));
+
   /** Waits until `read` gives `expected` (the console renders asynchronously). */
   async function until<T>(read: () => Promise<T>, expected: T, timeoutMs = 10_000) {
     const deadline = Date.now() + timeoutMs;
@@ -231,14 +235,19 @@ describe('account pages in the console (Chromium, cognito-local)', () => {
     await owner.getByRole('button', { name: 'Open Mobile app' }).click();
     const row = owner.locator(`tr[data-model="${MODEL}"]`);
     await row.getByLabel(`Requests per minute of ${MODEL}`).fill('1');
+    // Reloaded only once the change is answered: a reload aborts a request still in flight.
+    const saved = answered(owner, '/rate_limits/');
     await row.getByRole('button', { name: 'Save' }).click();
+    await saved;
     await owner.reload();
     await owner.getByRole('button', { name: 'Open Mobile app' }).click();
     await until(() => row.getByLabel(`Requests per minute of ${MODEL}`).inputValue(), '1');
 
     await nav(owner, 'Members').click();
     const role = owner.getByLabel(`Role of ${MEMBER}`);
+    const promoted = answered(owner, '/organization/users/');
     await role.selectOption('owner');
+    await promoted;
     await owner.reload();
     await until(() => role.inputValue(), 'owner');
     owner.once('dialog', (dialog) => dialog.accept());

@@ -2,7 +2,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { trainingJobPrefix } from '../../lambda/fine-tuning/sagemaker-names';
 import { TRAINING_DIR, trainingFiles } from '../../lib/constructs/fine-tuning/training-code';
 import { workflowDefinition } from '../../lib/constructs/fine-tuning/workflow-definition';
-import { synthesize } from '../support/synth';
+import { roleStatements, synthesize } from '../support/synth';
 
 const { api, data, stacks, config } = synthesize({ env: 'dev' });
 const env = config.environment.name;
@@ -17,18 +17,6 @@ function definition(template: Template) {
   return JSON.parse(parts.map((p) => (typeof p === 'string' ? p : '<TOKEN>')).join(''));
 }
 
-function statementsOf(template: Template, roleLogicalId: string) {
-  return Object.values(template.findResources('AWS::IAM::Policy'))
-    .filter((p) => JSON.stringify(p.Properties.Roles).includes(roleLogicalId))
-    .flatMap(
-      (p) =>
-        p.Properties.PolicyDocument.Statement as {
-          Action: string | string[];
-          Resource: unknown;
-          Condition?: unknown;
-        }[],
-    );
-}
 const actionsOf = (s: { Action: string | string[] }) =>
   Array.isArray(s.Action) ? s.Action : [s.Action];
 
@@ -182,7 +170,7 @@ describe('the fine-tuning state machine', () => {
   });
 
   it('may start only network-isolated training jobs of this environment and pass only the training role', () => {
-    const statements = statementsOf(api, logicalId(workflow.stateMachine.role as never));
+    const statements = roleStatements(api, logicalId(workflow.stateMachine.role as never));
     const create = statements.find((s) => actionsOf(s).includes('sagemaker:CreateTrainingJob'));
     expect(JSON.stringify(create?.Resource)).toContain(`:training-job/${trainingJobPrefix(env)}*`);
     expect(create?.Condition).toEqual({
@@ -203,7 +191,7 @@ describe('the fine-tuning state machine', () => {
 });
 
 describe('the training role', () => {
-  const statements = statementsOf(api, logicalId(workflow.trainingRole.role));
+  const statements = roleStatements(api, logicalId(workflow.trainingRole.role));
   const byAction = (action: string) => statements.filter((s) => actionsOf(s).includes(action));
 
   it('reads only job inputs, checkpoints, base weights and the code', () => {
@@ -278,7 +266,7 @@ describe('training job state changes', () => {
   });
 
   it('lets the tasks function manage only adapter components of this environment', () => {
-    const statements = statementsOf(api, logicalId(workflow.tasksFunction.role));
+    const statements = roleStatements(api, logicalId(workflow.tasksFunction.role));
     const sagemaker = statements.find((s) =>
       actionsOf(s).includes('sagemaker:CreateInferenceComponent'),
     );
@@ -296,7 +284,7 @@ describe('training job state changes', () => {
   });
 
   it('lets the tasks function list base weights and job outputs (deploy finds the trained adapter there), nothing else', () => {
-    const statements = statementsOf(api, logicalId(workflow.tasksFunction.role));
+    const statements = roleStatements(api, logicalId(workflow.tasksFunction.role));
     const list = statements.filter((s) => actionsOf(s).includes('s3:ListBucket'));
     expect(list).toHaveLength(1);
     expect(list[0]).toMatchObject({
@@ -307,7 +295,7 @@ describe('training job state changes', () => {
 
 describe('the jobs API (the API function)', () => {
   const apiFunction = stacks.api.api.apiFunction;
-  const statements = () => statementsOf(api, logicalId(apiFunction.role));
+  const statements = () => roleStatements(api, logicalId(apiFunction.role));
   const withAction = (action: string) => statements().filter((s) => actionsOf(s).includes(action));
 
   it('gets the table, bucket and state machine by environment variable', () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Match } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { TRANSCRIPTION_HANDLER } from '../../lambda/audio/vllm-speech-container';
 import {
@@ -14,7 +14,7 @@ import { type ModelConfig, targetConcurrencyPerCopy } from '../../lib/config/sch
 import { lmiEnvironment, loraEnvironment } from '../../lib/constructs/inference/lmi-container';
 import { VARIANT_NAME } from '../../lib/constructs/inference/model-endpoint';
 import { createApp } from '../../lib/create-app';
-import { type SynthesizedApp, synthesize } from '../support/synth';
+import { roleStatements, type SynthesizedApp, synthesize } from '../support/synth';
 
 const LLAMA_8B = 'qwen3-8b';
 
@@ -26,19 +26,6 @@ function endpointOf(stacks: SynthesizedApp['stacks'], id: string) {
 }
 
 /** Every statement of every IAM policy attached to `roleLogicalId`. */
-function statementsOf(template: Template, roleLogicalId: string) {
-  return Object.values(template.findResources('AWS::IAM::Policy'))
-    .filter((p) => JSON.stringify(p.Properties.Roles).includes(roleLogicalId))
-    .flatMap(
-      (p) =>
-        p.Properties.PolicyDocument.Statement as {
-          Sid?: string;
-          Action: string | string[];
-          Resource: unknown;
-        }[],
-    );
-}
-
 describe('inference stack (dev: scale to zero)', () => {
   const { inference, api, config, stacks } = synthesize({ env: 'dev' });
   const env = config.environment.name;
@@ -237,7 +224,7 @@ describe('inference stack (dev: scale to zero)', () => {
       },
       ManagedPolicyArns: Match.absent(),
     });
-    const statements = statementsOf(inference, role);
+    const statements = roleStatements(inference, role);
     const actions = statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
     expect(actions.sort()).toEqual(
       [
@@ -278,7 +265,7 @@ describe('inference stack (dev: scale to zero)', () => {
     const role = stacks.inference.getLogicalId(
       stacks.inference.role.role.node.defaultChild as never,
     );
-    const statements = statementsOf(inference, role);
+    const statements = roleStatements(inference, role);
     const read = statements.find((s) => s.Sid === 'ReadAdapters');
     const objects = JSON.stringify(read?.Resource);
     expect(read?.Action).toBe('s3:GetObject');
@@ -308,7 +295,7 @@ describe('inference stack (dev: scale to zero)', () => {
       stacks.api.api.apiFunction.role.node.defaultChild as never,
     );
     const sagemakerOf = (logicalId: string) =>
-      statementsOf(api, logicalId).filter((s) =>
+      roleStatements(api, logicalId).filter((s) =>
         (Array.isArray(s.Action) ? s.Action : [s.Action]).some((a) => a.startsWith('sagemaker:')),
       );
     const adapterComponents = {
@@ -585,7 +572,7 @@ describe('speech-to-text endpoints (Whisper on vLLM’s SageMaker image)', () =>
     const role = stacks.inference.getLogicalId(
       stacks.inference.role.role.node.defaultChild as never,
     );
-    const pulls = statementsOf(inference, role).filter((s) =>
+    const pulls = roleStatements(inference, role).filter((s) =>
       s.Action.includes('ecr:BatchGetImage'),
     );
     expect(pulls.flatMap((s) => s.Resource as unknown[])).toContainEqual({

@@ -37,3 +37,22 @@ export function synthesize(
     inference: Template.fromStack(stacks.inference),
   };
 }
+
+/**
+ * Every statement a role is granted in a template: its inline policies and the managed policies
+ * CDK moves a role's statements into once its inline policy is full (`…OverflowPolicy…`).
+ */
+export function roleStatements(template: Template, roleLogicalId: string) {
+  return ['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy']
+    .flatMap((type) => Object.values(template.findResources(type)))
+    .filter((p) => JSON.stringify(p.Properties.Roles).includes(roleLogicalId))
+    .flatMap(
+      (p) =>
+        p.Properties.PolicyDocument.Statement as {
+          Sid?: string;
+          Action: string | string[];
+          Resource: unknown;
+          Condition?: unknown;
+        }[],
+    );
+}
