@@ -246,6 +246,34 @@ describe('organization members and invites (official openai client, local mode)'
     });
   });
 
+  it('keeps a removed member out: the link they accepted before does not let them back in', async () => {
+    const org = await organizationWithOwner('evicted');
+    await org.admin.admin.organization.invites.create({
+      email: 'gone@evicted.test',
+      role: 'reader',
+    });
+    const link = inviteMailTo('gone@evicted.test')?.code ?? '';
+    const gone = await signedIn('gone@evicted.test');
+    expect((await accept(gone.token, link)).status).toBe(200);
+
+    await org.admin.admin.organization.users.delete(gone.userId);
+    const reused = await accept(gone.token, link);
+
+    expect(reused.status).toBe(404);
+    expect(await reused.json()).toMatchObject({ error: { code: 'invite_not_found' } });
+    expect(await memberships.get(gone.userId, org.customerId)).toBeUndefined();
+    await expect(
+      client(gone.token, org.customerId).admin.organization.users.list(),
+    ).rejects.toMatchObject({ status: 404 });
+    // Invited again, they join again with the new link.
+    await org.admin.admin.organization.invites.create({
+      email: 'gone@evicted.test',
+      role: 'reader',
+    });
+    const again = await accept(gone.token, inviteMailTo('gone@evicted.test')?.code ?? '');
+    expect(again.status).toBe(200);
+  });
+
   it('lets an admin key manage invites, records every action in the audit log, and 404s another organization’s objects', async () => {
     const org = await organizationWithOwner('audited');
     const other = await organizationWithOwner('elsewhere');
