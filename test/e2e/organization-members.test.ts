@@ -274,6 +274,26 @@ describe('organization members and invites (official openai client, local mode)'
     expect(again.status).toBe(200);
   });
 
+  it('answers 404, not 500, for a user id or an organization too long to be a key', async () => {
+    const org = await organizationWithOwner('lengthy');
+    const longId = 'u'.repeat(3_000);
+
+    const user = await spec.fetch(`${local.openAIBaseUrl}/organization/users/${longId}`, {
+      headers: {
+        authorization: `Bearer ${org.owner.token}`,
+        'openai-organization': org.customerId,
+      },
+    });
+    const organization = await spec.fetch(`${local.openAIBaseUrl}/organization/users`, {
+      headers: { authorization: `Bearer ${org.owner.token}`, 'openai-organization': `c${longId}` },
+    });
+
+    expect(user.status).toBe(404);
+    expect(await user.json()).toMatchObject({ error: { code: 'user_not_found' } });
+    expect(organization.status).toBe(404);
+    expect(await organization.json()).toMatchObject({ error: { code: 'organization_not_found' } });
+  });
+
   it('lets an admin key manage invites, records every action in the audit log, and 404s another organization’s objects', async () => {
     const org = await organizationWithOwner('audited');
     const other = await organizationWithOwner('elsewhere');
