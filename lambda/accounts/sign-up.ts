@@ -66,15 +66,24 @@ const signUpBody = bodySchema({
 });
 
 /**
+ * Gmail delivers `a.nn@`, `ann@` and `ann@googlemail.com` to one mailbox: dots in its local part
+ * are ignored and googlemail.com is the same service (Google's "Gmail doesn't recognize dots").
+ */
+const GMAIL_DOMAINS = new Set(['gmail.com', 'googlemail.com']);
+
+/**
  * The address as one mailbox: trimmed, lower case, and without a `+tag` (`ann+2@x.com` is
- * `ann@x.com`'s mailbox at most providers), so one mailbox gets one Free organization.
+ * `ann@x.com`'s mailbox at most providers), Gmail's dots and alias domain folded, so one mailbox
+ * gets one Free organization.
  */
 export function normalizeEmail(email: string): string {
   const [local = '', domain = ''] = email
     .trim()
     .toLowerCase()
     .split(/@(?=[^@]*$)/);
-  return `${local.replace(/\+.*$/, '')}@${domain}`;
+  const untagged = local.replace(/\+.*$/, '');
+  if (GMAIL_DOMAINS.has(domain)) return `${untagged.replaceAll('.', '')}@gmail.com`;
+  return `${untagged}@${domain}`;
 }
 
 /** Whether the address's domain, or a parent of it, is on the disposable list. */

@@ -144,6 +144,21 @@ describe('self-service sign-up in local mode', () => {
     expect(list.data).toHaveLength(1);
   });
 
+  it('makes one Free organization per Gmail mailbox, whatever its dots, case, tag or domain alias', async () => {
+    const first = await call(await registered('mail.box@gmail.com'), 'POST', {});
+    const aliases = ['mailbox@gmail.com', 'M.a.i.l.Box+2@GMAIL.com', 'mail.box@googlemail.com'];
+
+    const again = await Promise.all(
+      aliases.map(async (alias) => call(await registered(alias), 'POST', {})),
+    );
+
+    expect(first.status).toBe(200);
+    for (const refused of again) {
+      expect(refused.status).toBe(409);
+      expect(await refused.json()).toMatchObject({ error: { code: 'email_already_signed_up' } });
+    }
+  });
+
   it('refuses API keys (403), no or forged credentials (401) and disposable addresses (400)', async () => {
     const demoKey = local.demoCustomers[0]?.apiKey ?? '';
     const withKey = await call(demoKey, 'POST', {});
