@@ -294,6 +294,37 @@ describe('organization members and invites (official openai client, local mode)'
     expect(await organization.json()).toMatchObject({ error: { code: 'organization_not_found' } });
   });
 
+  it('holds a signed-in session to the rate limit of the project it picks in OpenAI-Project', async () => {
+    const org = await organizationWithOwner('narrowed');
+    const project = await org.admin.admin.organization.projects.create({ name: 'Capped' });
+    await org.admin.admin.organization.projects.rateLimits.updateRateLimit('rl-qwen3-8b', {
+      project_id: project.id,
+      max_requests_per_1_minute: 1,
+    });
+    const inProject = new OpenAI({
+      apiKey: org.owner.token,
+      organization: org.customerId,
+      project: project.id,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
+    const chat = () =>
+      inProject.chat.completions.create({
+        model: 'qwen3-8b',
+        messages: [{ role: 'user', content: 'hi' }],
+      });
+
+    await chat();
+    const second = await chat().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+
+    expect(second).toBeInstanceOf(OpenAI.RateLimitError);
+    expect((second as Error).message).toMatch(/project `proj_/);
+  });
+
   it('lets an admin key manage invites, records every action in the audit log, and 404s another organization’s objects', async () => {
     const org = await organizationWithOwner('audited');
     const other = await organizationWithOwner('elsewhere');
