@@ -325,6 +325,41 @@ describe('organization members and invites (official openai client, local mode)'
     expect((second as Error).message).toMatch(/project `proj_/);
   });
 
+  it('refuses an invite to an address no mail can reach (control, unicode, angle brackets, empty labels) with 400 naming email', async () => {
+    const org = await organizationWithOwner('addresses');
+    const undeliverable = [
+      'a\u0001b@addresses.test',
+      'a\u0000@addresses.test',
+      'ann@addresses.test\u200b',
+      'a<b>@addresses.test',
+      'a,b@addresses.test',
+      'ann@addresses..test',
+      '.ann@addresses.test',
+      'ann@-addresses.test',
+    ];
+
+    const answers = await Promise.all(
+      undeliverable.map((email) =>
+        org.admin.admin.organization.invites.create({ email, role: 'reader' }).then(
+          () => email,
+          (error: unknown) => error,
+        ),
+      ),
+    );
+
+    for (const answer of answers) {
+      expect(answer).toMatchObject({ status: 400, param: 'email', code: 'invalid_value' });
+    }
+    expect((await org.admin.admin.organization.invites.list()).data).toEqual([]);
+    // Ordinary addresses still pass: a tag, dots, digits, a hyphenated subdomain.
+    await expect(
+      org.admin.admin.organization.invites.create({
+        email: 'Ann.Lee+ops_1@eu-west.addresses.test',
+        role: 'reader',
+      }),
+    ).resolves.toMatchObject({ email: 'ann.lee+ops_1@eu-west.addresses.test' });
+  });
+
   it('lets an admin key manage invites, records every action in the audit log, and 404s another organization’s objects', async () => {
     const org = await organizationWithOwner('audited');
     const other = await organizationWithOwner('elsewhere');
