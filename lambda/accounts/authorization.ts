@@ -4,7 +4,7 @@ import {
   ENDPOINT_GROUP_NAMES,
   type EndpointGroup,
 } from '../customers/key-permissions';
-import { PermissionDeniedError } from '../openai/errors';
+import { AuthenticationError, PermissionDeniedError } from '../openai/errors';
 
 /**
  * Who may call what: the one place that decides. Project keys run inference within their
@@ -141,5 +141,21 @@ export function authorizeRoute(principal: Principal, method: string, path: strin
       `${ENDPOINT_GROUP_NAMES[group]}: use a key with write access there, or ask an owner to ` +
       "change this key's permissions.",
     { code: 'insufficient_permissions' },
+  );
+}
+
+/**
+ * An API key belongs to one organization; `OpenAI-Organization` naming another is refused (401
+ * `mismatched_organization`, as OpenAI answers), not ignored: an admin script pointed at one
+ * organization must not act on the key's own instead. Sessions choose their organization with
+ * the header (lambda/accounts/session-principal.ts), so theirs always matches.
+ */
+export function requireKeysOrganization(principal: Principal, header: string | undefined): void {
+  const named = header?.trim();
+  if (principal.kind === 'session' || !named || named === principal.customerId) return;
+  throw new AuthenticationError(
+    `The OpenAI-Organization header names '${named.slice(0, 80)}', but this API key belongs to ` +
+      `organization '${principal.customerId}': send that organization, or no header.`,
+    'mismatched_organization',
   );
 }

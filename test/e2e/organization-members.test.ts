@@ -360,6 +360,42 @@ describe('organization members and invites (official openai client, local mode)'
     ).resolves.toMatchObject({ email: 'ann.lee+ops_1@eu-west.addresses.test' });
   });
 
+  it("refuses an API key sent with another organization's id in OpenAI-Organization (401), as OpenAI does", async () => {
+    const org = await organizationWithOwner('keyholder');
+    const other = await organizationWithOwner('bystander');
+    const adminKey = await local.operator.createAdminKey(org.customerId, 'ops');
+    const { apiKey } = await local.operator.createCustomer({
+      name: 'Project keys',
+      email: 'keys@keyholder.test',
+      tier: 'developer',
+    });
+    const withOrganization = (key: string, organization: string) =>
+      new OpenAI({
+        apiKey: key,
+        adminAPIKey: key,
+        organization,
+        baseURL: local.openAIBaseUrl,
+        maxRetries: 0,
+        fetch: spec.fetch,
+      });
+
+    // An admin script pointed at the other organization must not act on its own instead.
+    const removal = await withOrganization(adminKey.key, other.customerId)
+      .admin.organization.users.delete(org.owner.userId)
+      .catch((error: unknown) => error);
+    const inference = await withOrganization(apiKey as string, other.customerId)
+      .chat.completions.create({ model: 'qwen3-8b', messages: [{ role: 'user', content: 'hi' }] })
+      .catch((error: unknown) => error);
+    const own = await withOrganization(
+      adminKey.key,
+      org.customerId,
+    ).admin.organization.users.list();
+
+    expect(removal).toMatchObject({ status: 401, code: 'mismatched_organization' });
+    expect(inference).toMatchObject({ status: 401, code: 'mismatched_organization' });
+    expect(own.data.map((user) => user.id)).toEqual([org.owner.userId]);
+  });
+
   it('lets an admin key manage invites, records every action in the audit log, and 404s another organization’s objects', async () => {
     const org = await organizationWithOwner('audited');
     const other = await organizationWithOwner('elsewhere');
