@@ -145,7 +145,11 @@ describe('self-service sign-up in local mode', () => {
   });
 
   it('makes one Free organization per Gmail mailbox, whatever its dots, case, tag or domain alias', async () => {
-    const first = await call(await registered('mail.box@gmail.com'), 'POST', {});
+    const token = await registered('Mail.Box+Work@gmail.com');
+    const first = await call(token, 'POST', {});
+    const members = await spec.fetch(`${local.openAIBaseUrl}/organization/users`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     const aliases = ['mailbox@gmail.com', 'M.a.i.l.Box+2@GMAIL.com', 'mail.box@googlemail.com'];
 
     const again = await Promise.all(
@@ -153,6 +157,10 @@ describe('self-service sign-up in local mode', () => {
     );
 
     expect(first.status).toBe(200);
+    // The mailbox is only the claim's key: the owner keeps the address they verified.
+    expect(((await members.json()) as { data: { email: string }[] }).data).toEqual([
+      expect.objectContaining({ email: 'mail.box+work@gmail.com' }),
+    ]);
     for (const refused of again) {
       expect(refused.status).toBe(409);
       expect(await refused.json()).toMatchObject({ error: { code: 'email_already_signed_up' } });
