@@ -159,3 +159,18 @@ export function requireKeysOrganization(principal: Principal, header: string | u
     'mismatched_organization',
   );
 }
+
+/**
+ * Only an owner's session (or the operator) makes owners. An owner may create admin keys, which
+ * an admin key may not (authorizeRoute), so an admin key that could invite an owner, or promote a
+ * member to one, would mint admin keys through the person it made owner: a leaked key must stay
+ * a key's worth of damage.
+ */
+export function requireOwnerGrantAllowed(principal: Principal, role: 'owner' | 'member'): void {
+  if (role !== 'owner' || principal.kind === 'session') return;
+  throw new PermissionDeniedError(
+    'Owners are made by an owner signed in to the console (or by the operator), not by an API key: ' +
+      "invite with role 'reader', or ask an owner.",
+    { code: 'insufficient_permissions' },
+  );
+}

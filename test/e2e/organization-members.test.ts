@@ -396,6 +396,39 @@ describe('organization members and invites (official openai client, local mode)'
     expect(own.data.map((user) => user.id)).toEqual([org.owner.userId]);
   });
 
+  it('keeps a leaked admin key from making an owner, by invite or by promotion (403), as it cannot mint admin keys', async () => {
+    const org = await organizationWithOwner('leaky');
+    await org.admin.admin.organization.invites.create({
+      email: 'plain@leaky.test',
+      role: 'reader',
+    });
+    const plain = await signedIn('plain@leaky.test');
+    await accept(plain.token, inviteMailTo('plain@leaky.test')?.code ?? '');
+    const adminKey = await local.operator.createAdminKey(org.customerId, 'leaked');
+    const admin = client(adminKey.key);
+
+    const ownerInvite = await admin.admin.organization.invites
+      .create({ email: 'attacker@elsewhere.test', role: 'owner' })
+      .catch((error: unknown) => error);
+    const promotion = await admin.admin.organization.users
+      .update(plain.userId, { role: 'owner' })
+      .catch((error: unknown) => error);
+    const readerInvite = await admin.admin.organization.invites.create({
+      email: 'helper@leaky.test',
+      role: 'reader',
+    });
+
+    expect(ownerInvite).toMatchObject({ status: 403, code: 'insufficient_permissions' });
+    expect(promotion).toMatchObject({ status: 403, code: 'insufficient_permissions' });
+    expect(inviteMailTo('attacker@elsewhere.test')).toBeUndefined();
+    expect((await memberships.get(plain.userId, org.customerId))?.role).toBe('member');
+    expect(readerInvite).toMatchObject({ role: 'reader', status: 'pending' });
+    // An owner's session still makes owners.
+    await expect(
+      org.admin.admin.organization.users.update(plain.userId, { role: 'owner' }),
+    ).resolves.toMatchObject({ role: 'owner' });
+  });
+
   it('lets an admin key manage invites, records every action in the audit log, and 404s another organization’s objects', async () => {
     const org = await organizationWithOwner('audited');
     const other = await organizationWithOwner('elsewhere');
