@@ -4,7 +4,7 @@ import {
   ENDPOINT_GROUP_NAMES,
   type EndpointGroup,
 } from '../customers/key-permissions';
-import { PermissionDeniedError } from '../openai/errors';
+import { AuthenticationError, PermissionDeniedError } from '../openai/errors';
 
 /**
  * Who may call what: the one place that decides. Project keys run inference within their
@@ -140,6 +140,37 @@ export function authorizeRoute(principal: Principal, method: string, path: strin
     `This API key has ${level === 'none' ? 'no' : 'read-only'} access to ` +
       `${ENDPOINT_GROUP_NAMES[group]}: use a key with write access there, or ask an owner to ` +
       "change this key's permissions.",
+    { code: 'insufficient_permissions' },
+  );
+}
+
+/**
+ * An API key belongs to one organization; `OpenAI-Organization` naming another is refused (401
+ * `mismatched_organization`, as OpenAI answers), not ignored: an admin script pointed at one
+ * organization must not act on the key's own instead. Sessions choose their organization with
+ * the header (lambda/accounts/session-principal.ts), so theirs always matches.
+ */
+export function requireKeysOrganization(principal: Principal, header: string | undefined): void {
+  const named = header?.trim();
+  if (principal.kind === 'session' || !named || named === principal.customerId) return;
+  throw new AuthenticationError(
+    `The OpenAI-Organization header names '${named.slice(0, 80)}', but this API key belongs to ` +
+      `organization '${principal.customerId}': send that organization, or no header.`,
+    'mismatched_organization',
+  );
+}
+
+/**
+ * Only an owner's session (or the operator) makes owners. An owner may create admin keys, which
+ * an admin key may not (authorizeRoute), so an admin key that could invite an owner, or promote a
+ * member to one, would mint admin keys through the person it made owner: a leaked key must stay
+ * a key's worth of damage.
+ */
+export function requireOwnerGrantAllowed(principal: Principal, role: 'owner' | 'member'): void {
+  if (role !== 'owner' || principal.kind === 'session') return;
+  throw new PermissionDeniedError(
+    'Owners are made by an owner signed in to the console (or by the operator), not by an API key: ' +
+      "invite with role 'reader', or ask an owner.",
     { code: 'insufficient_permissions' },
   );
 }

@@ -107,6 +107,24 @@ export class InvitesRepository {
   }
 
   /**
+   * Deletes the invite `userId` accepted, when it still is that one (a newer invite to the same
+   * address, pending, stays): a removed member's old link must not let them back in.
+   */
+  async deleteAcceptedBy(customerId: string, inviteId: string, userId: string): Promise<void> {
+    await applied(
+      this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: inviteKey(customerId, inviteId),
+          ConditionExpression: '#status = :accepted AND acceptedBy = :user',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':accepted': 'accepted', ':user': userId },
+        }),
+      ),
+    );
+  }
+
+  /**
    * Marks the invite accepted by `userId`, once: while it is pending, unexpired and still holds
    * this token, or when this same user already accepted it with this token (a retry). False when
    * neither holds.

@@ -61,9 +61,18 @@ function inviteLinkInvalid(): NotFoundError {
   );
 }
 
+/**
+ * An address mail can reach, as SES takes it: a 7-bit ASCII local part of RFC 5322's atom
+ * characters in dot-separated runs (no control character, bracket or comma that would break the
+ * To header or name no one), and a domain of letter/digit/hyphen labels. Quoted local parts and
+ * address literals are refused: no one is invited at them.
+ */
+const DELIVERABLE_EMAIL =
+  /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63}$/;
+
 export function parseInviteEmail(value: unknown): string {
   const email = typeof value === 'string' ? value.trim().toLowerCase() : '';
-  if (email.length > MAX_EMAIL_LENGTH || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) {
+  if (email.length > MAX_EMAIL_LENGTH || !DELIVERABLE_EMAIL.test(email)) {
     throw new BadRequestError("'email' must be an e-mail address.", {
       param: 'email',
       code: value === undefined || value === null ? 'missing_required_parameter' : 'invalid_value',

@@ -1,4 +1,5 @@
 import { BadRequestError, NotFoundError } from '../openai/errors';
+import type { InvitesRepository } from './invites-repository';
 import type { Membership, MembershipsRepository } from './memberships';
 import type { OrganizationOwners } from './organization-owners';
 
@@ -38,6 +39,7 @@ export class Members {
       'get' | 'setRole' | 'delete' | 'listForOrganization'
     >,
     private readonly owners: Pick<OrganizationOwners, 'add' | 'release'>,
+    private readonly invites: Pick<InvitesRepository, 'list' | 'deleteAcceptedBy'>,
   ) {}
 
   list(customerId: string): Promise<Membership[]> {
@@ -77,12 +79,20 @@ export class Members {
 
   /**
    * Takes a member out of the organization. Its sessions stop within the session cache's TTL (the
-   * authorizer cache's, lambda/accounts/session-principal.ts); a retried removal answers 404.
+   * authorizer cache's, lambda/accounts/session-principal.ts); a retried removal answers 404. The
+   * invites they accepted go first: accepting again is how a crashed acceptance is finished, so an
+   * accepted invite left behind would let a removed member back in with their old link.
    */
   async remove(customerId: string, userId: string): Promise<void> {
     const member = await this.get(customerId, userId);
     if (member.role === 'owner' && !(await this.owners.release(customerId, userId))) {
       throw lastOwner();
+    }
+    const accepted = (await this.invites.list(customerId)).filter(
+      (invite) => invite.status === 'accepted' && invite.acceptedBy === userId,
+    );
+    for (const invite of accepted) {
+      await this.invites.deleteAcceptedBy(customerId, invite.inviteId, userId);
     }
     await this.memberships.delete(userId, customerId);
   }

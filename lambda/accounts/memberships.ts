@@ -30,6 +30,14 @@ const membershipKey = (userId: string, customerId: string) => ({
   [PK]: `USER#${userId}`,
   [SK]: `ORG#${customerId}`,
 });
+/**
+ * Ids no membership can have: DynamoDB refuses a sort key over 1,024 bytes (and a partition key
+ * over 2,048) with a ValidationException, so a caller's overlong id in a path or in the
+ * OpenAI-Organization header is "no such member", not a 500. Real ids (a Cognito sub, `cus_...`)
+ * are under 64 bytes.
+ */
+const MAX_ID_BYTES = 256;
+const impossibleId = (id: string) => Buffer.byteLength(id) > MAX_ID_BYTES;
 const conditionOnlyNotExists = () => ({
   ConditionExpression: 'attribute_not_exists(#pk)',
   ExpressionAttributeNames: { '#pk': PK },
@@ -118,6 +126,7 @@ export class MembershipsRepository {
   }
 
   async get(userId: string, customerId: string): Promise<Membership | undefined> {
+    if (impossibleId(userId) || impossibleId(customerId)) return undefined;
     const { Item } = await this.doc.send(
       new GetCommand({
         TableName: this.tableName,

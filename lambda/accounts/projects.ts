@@ -305,7 +305,13 @@ export class Projects {
    * default project cannot be archived, so it needs no read.
    */
   async requireActive(principal: Pick<Principal, 'customerId'>, projectId: string) {
-    if (projectId === defaultProjectId(principal.customerId)) return projectId;
+    await this.activeProject(principal, projectId);
+    return projectId;
+  }
+
+  /** The project when it is active and not the default (undefined); archived answers 400. */
+  private async activeProject(principal: Pick<Principal, 'customerId'>, projectId: string) {
+    if (projectId === defaultProjectId(principal.customerId)) return undefined;
     const project = await this.get(principal, projectId);
     if (project.status === 'archived') {
       throw new BadRequestError(`Project '${projectId}' is archived: use an active project.`, {
@@ -313,17 +319,44 @@ export class Projects {
         param: 'project_id',
       });
     }
-    return projectId;
+    return project;
+  }
+
+  /**
+   * A console session acting in a project, bound by the project's own rate and spend limits. A
+   * project key carries them on its item; a session has no item of its own, so they are read
+   * from the project here (one GetItem), or a member's session would run inference in a capped
+   * project uncapped.
+   */
+  private async sessionIn<P extends Principal>(principal: P, projectId: string): Promise<P> {
+    const project =
+      projectId === defaultProjectId(principal.customerId)
+        ? await this.repository.get(principal.customerId, projectId)
+        : await this.activeProject(principal, projectId);
+    const { projectModelLimits: _models, projectSpendLimitMicroUsd: _spend, ...rest } = principal;
+    const limits = project?.rateLimits;
+    return {
+      ...rest,
+      projectId,
+      ...(limits ? { projectModelLimits: limits.models } : {}),
+      ...(limits?.spendLimitMicroUsd !== undefined
+        ? { projectSpendLimitMicroUsd: limits.spendLimitMicroUsd }
+        : {}),
+    } as P;
   }
 
   /**
    * The principal acting in the project `OpenAI-Project` names. A project key is bound to its own
    * project: naming another answers 401, as OpenAI does. An admin key or a session may pick any
    * active project of its organization (another's id: 404); without the header it acts in the
-   * default project. Costs a read only when the header names a project other than the default.
+   * default project. A key costs a read only when the header names a project other than the
+   * default; a session always reads its project, for the project's limits.
    */
   async pick<P extends Principal>(principal: P, header: string | undefined): Promise<P> {
     const wanted = header?.trim();
+    if (principal.kind === 'session' && (!wanted || wanted === principal.projectId)) {
+      return this.sessionIn(principal, principal.projectId);
+    }
     if (!wanted || wanted === principal.projectId) return principal;
     if (principal.kind === 'project_key') {
       throw new AuthenticationError(
@@ -338,6 +371,7 @@ export class Projects {
         param: 'OpenAI-Project',
       });
     }
+    if (principal.kind === 'session') return this.sessionIn(principal, wanted);
     return { ...principal, projectId: await this.requireActive(principal, wanted) };
   }
 

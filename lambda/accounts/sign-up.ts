@@ -59,15 +59,24 @@ const signUpBody = bodySchema({
 });
 
 /**
+ * Gmail delivers `a.nn@`, `ann@` and `ann@googlemail.com` to one mailbox: dots in its local part
+ * are ignored and googlemail.com is the same service (Google's "Gmail doesn't recognize dots").
+ */
+const GMAIL_DOMAINS = new Set(['gmail.com', 'googlemail.com']);
+
+/**
  * The address as one mailbox: trimmed, lower case, and without a `+tag` (`ann+2@x.com` is
- * `ann@x.com`'s mailbox at most providers), so one mailbox gets one Free organization.
+ * `ann@x.com`'s mailbox at most providers), Gmail's dots and alias domain folded, so one mailbox
+ * gets one Free organization.
  */
 export function normalizeEmail(email: string): string {
   const [local = '', domain = ''] = email
     .trim()
     .toLowerCase()
     .split(/@(?=[^@]*$)/);
-  return `${local.replace(/\+.*$/, '')}@${domain}`;
+  const untagged = local.replace(/\+.*$/, '');
+  if (GMAIL_DOMAINS.has(domain)) return `${untagged.replaceAll('.', '')}@gmail.com`;
+  return `${untagged}@${domain}`;
 }
 
 /** Whether the address's domain, or a parent of it, is on the disposable list. */
@@ -99,9 +108,11 @@ export class OrganizationSignUp {
     body: Record<string, unknown>,
   ): Promise<SignedUpOrganization> {
     const { name } = signUpBody.check(body);
-    const email = await this.verifiedAddress(session.accessToken);
-    await this.countAttempt(email);
-    const claim = await this.holdClaim(email, session.userId);
+    // The mailbox decides "one Free organization"; the address as verified is the one we keep
+    // and write to (folding tags and Gmail's dots is for counting, not for sending).
+    const { address: email, mailbox } = await this.verifiedAddress(session.accessToken);
+    await this.countAttempt(mailbox);
+    const claim = await this.holdClaim(mailbox, session.userId);
     if (claim.state === 'complete') return this.organizationOf(claim, undefined, false);
     const created = await this.deps.createCustomer(
       { name: typeof name === 'string' ? name.trim() : defaultName(email), email, tier: 'free' },
@@ -109,7 +120,7 @@ export class OrganizationSignUp {
     );
     if (created.customer.customerId !== claim.customerId) {
       // The operator made a customer with this address before it signed up: not the user's to own.
-      await this.deps.claims.release(email, session.userId);
+      await this.deps.claims.release(mailbox, session.userId);
       throw conflict(
         'An organization already uses this e-mail address: ask its owner to invite you.',
         'email_in_use',
@@ -123,7 +134,7 @@ export class OrganizationSignUp {
       createdAt: this.now().toISOString(),
     };
     await this.deps.memberships.put(membership);
-    await this.deps.claims.complete(email, session.userId);
+    await this.deps.claims.complete(mailbox, session.userId);
     return this.organizationOf(claim, created, created.created);
   }
 
@@ -147,7 +158,9 @@ export class OrganizationSignUp {
     return found.filter((organization) => organization !== undefined);
   }
 
-  private async verifiedAddress(accessToken: string): Promise<string> {
+  private async verifiedAddress(
+    accessToken: string,
+  ): Promise<{ address: string; mailbox: string }> {
     const user = await this.deps.poolUser(accessToken);
     if (!user.email || !user.emailVerified) {
       throw new PermissionDeniedError(
@@ -155,8 +168,8 @@ export class OrganizationSignUp {
         { code: 'email_not_verified' },
       );
     }
-    const email = normalizeEmail(user.email);
-    if (isDisposable(email, this.deps.settings.disposableDomains)) {
+    const mailbox = normalizeEmail(user.email);
+    if (isDisposable(mailbox, this.deps.settings.disposableDomains)) {
       throw new HttpError(
         400,
         'invalid_request_error',
@@ -164,7 +177,7 @@ export class OrganizationSignUp {
         { code: 'disposable_email', param: 'email' },
       );
     }
-    return email;
+    return { address: user.email.trim().toLowerCase(), mailbox };
   }
 
   private async countAttempt(email: string): Promise<void> {

@@ -26,10 +26,11 @@ export function memberServices(engines: Pick<Engines, 'doc' | 'tables' | 'now' |
   const memberships = new MembershipsRepository(engines.doc, engines.tables.customers);
   const customers = customersRepository(engines);
   const owners = new OrganizationOwners(engines.doc, engines.tables.customers, memberships);
+  const invites = new InvitesRepository(engines.doc, engines.tables.customers);
   return {
-    members: new Members(memberships, owners),
+    members: new Members(memberships, owners, invites),
     invites: new Invites({
-      invites: new InvitesRepository(engines.doc, engines.tables.customers),
+      invites,
       memberships,
       owners,
       ...invitations,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import type { TierName } from '../../lib/config/schema';
-import { authorizeRoute } from '../accounts/authorization';
+import { authorizeRoute, requireKeysOrganization } from '../accounts/authorization';
 import {
   AuthenticationError,
   HttpError,
@@ -85,6 +85,7 @@ function versionOneRoutes(deps: ApiDependencies, base: 'openai' | 'groq'): Hono<
   v1.use('*', async (c, next) => {
     if (matchesARoute(c)) {
       const authenticated = await deps.principalOf(c);
+      requireKeysOrganization(authenticated, c.req.header('openai-organization'));
       authorizeRoute(authenticated, c.req.method, c.req.path);
       const principal = deps.accounts
         ? await deps.accounts.projects.pick(authenticated, c.req.header('openai-project'))

@@ -246,6 +246,189 @@ describe('organization members and invites (official openai client, local mode)'
     });
   });
 
+  it('keeps a removed member out: the link they accepted before does not let them back in', async () => {
+    const org = await organizationWithOwner('evicted');
+    await org.admin.admin.organization.invites.create({
+      email: 'gone@evicted.test',
+      role: 'reader',
+    });
+    const link = inviteMailTo('gone@evicted.test')?.code ?? '';
+    const gone = await signedIn('gone@evicted.test');
+    expect((await accept(gone.token, link)).status).toBe(200);
+
+    await org.admin.admin.organization.users.delete(gone.userId);
+    const reused = await accept(gone.token, link);
+
+    expect(reused.status).toBe(404);
+    expect(await reused.json()).toMatchObject({ error: { code: 'invite_not_found' } });
+    expect(await memberships.get(gone.userId, org.customerId)).toBeUndefined();
+    await expect(
+      client(gone.token, org.customerId).admin.organization.users.list(),
+    ).rejects.toMatchObject({ status: 404 });
+    // Invited again, they join again with the new link.
+    await org.admin.admin.organization.invites.create({
+      email: 'gone@evicted.test',
+      role: 'reader',
+    });
+    const again = await accept(gone.token, inviteMailTo('gone@evicted.test')?.code ?? '');
+    expect(again.status).toBe(200);
+  });
+
+  it('answers 404, not 500, for a user id or an organization too long to be a key', async () => {
+    const org = await organizationWithOwner('lengthy');
+    const longId = 'u'.repeat(3_000);
+
+    const user = await spec.fetch(`${local.openAIBaseUrl}/organization/users/${longId}`, {
+      headers: {
+        authorization: `Bearer ${org.owner.token}`,
+        'openai-organization': org.customerId,
+      },
+    });
+    const organization = await spec.fetch(`${local.openAIBaseUrl}/organization/users`, {
+      headers: { authorization: `Bearer ${org.owner.token}`, 'openai-organization': `c${longId}` },
+    });
+
+    expect(user.status).toBe(404);
+    expect(await user.json()).toMatchObject({ error: { code: 'user_not_found' } });
+    expect(organization.status).toBe(404);
+    expect(await organization.json()).toMatchObject({ error: { code: 'organization_not_found' } });
+  });
+
+  it('holds a signed-in session to the rate limit of the project it picks in OpenAI-Project', async () => {
+    const org = await organizationWithOwner('narrowed');
+    const project = await org.admin.admin.organization.projects.create({ name: 'Capped' });
+    await org.admin.admin.organization.projects.rateLimits.updateRateLimit('rl-qwen3-8b', {
+      project_id: project.id,
+      max_requests_per_1_minute: 1,
+    });
+    const inProject = new OpenAI({
+      apiKey: org.owner.token,
+      organization: org.customerId,
+      project: project.id,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
+    const chat = () =>
+      inProject.chat.completions.create({
+        model: 'qwen3-8b',
+        messages: [{ role: 'user', content: 'hi' }],
+      });
+
+    await chat();
+    const second = await chat().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+
+    expect(second).toBeInstanceOf(OpenAI.RateLimitError);
+    expect((second as Error).message).toMatch(/project `proj_/);
+  });
+
+  it('refuses an invite to an address no mail can reach (control, unicode, angle brackets, empty labels) with 400 naming email', async () => {
+    const org = await organizationWithOwner('addresses');
+    const undeliverable = [
+      'a\u0001b@addresses.test',
+      'a\u0000@addresses.test',
+      'ann@addresses.test\u200b',
+      'a<b>@addresses.test',
+      'a,b@addresses.test',
+      'ann@addresses..test',
+      '.ann@addresses.test',
+      'ann@-addresses.test',
+    ];
+
+    const answers = await Promise.all(
+      undeliverable.map((email) =>
+        org.admin.admin.organization.invites.create({ email, role: 'reader' }).then(
+          () => email,
+          (error: unknown) => error,
+        ),
+      ),
+    );
+
+    for (const answer of answers) {
+      expect(answer).toMatchObject({ status: 400, param: 'email', code: 'invalid_value' });
+    }
+    expect((await org.admin.admin.organization.invites.list()).data).toEqual([]);
+    // Ordinary addresses still pass: a tag, dots, digits, a hyphenated subdomain.
+    await expect(
+      org.admin.admin.organization.invites.create({
+        email: 'Ann.Lee+ops_1@eu-west.addresses.test',
+        role: 'reader',
+      }),
+    ).resolves.toMatchObject({ email: 'ann.lee+ops_1@eu-west.addresses.test' });
+  });
+
+  it("refuses an API key sent with another organization's id in OpenAI-Organization (401), as OpenAI does", async () => {
+    const org = await organizationWithOwner('keyholder');
+    const other = await organizationWithOwner('bystander');
+    const adminKey = await local.operator.createAdminKey(org.customerId, 'ops');
+    const { apiKey } = await local.operator.createCustomer({
+      name: 'Project keys',
+      email: 'keys@keyholder.test',
+      tier: 'developer',
+    });
+    const withOrganization = (key: string, organization: string) =>
+      new OpenAI({
+        apiKey: key,
+        adminAPIKey: key,
+        organization,
+        baseURL: local.openAIBaseUrl,
+        maxRetries: 0,
+        fetch: spec.fetch,
+      });
+
+    // An admin script pointed at the other organization must not act on its own instead.
+    const removal = await withOrganization(adminKey.key, other.customerId)
+      .admin.organization.users.delete(org.owner.userId)
+      .catch((error: unknown) => error);
+    const inference = await withOrganization(apiKey as string, other.customerId)
+      .chat.completions.create({ model: 'qwen3-8b', messages: [{ role: 'user', content: 'hi' }] })
+      .catch((error: unknown) => error);
+    const own = await withOrganization(
+      adminKey.key,
+      org.customerId,
+    ).admin.organization.users.list();
+
+    expect(removal).toMatchObject({ status: 401, code: 'mismatched_organization' });
+    expect(inference).toMatchObject({ status: 401, code: 'mismatched_organization' });
+    expect(own.data.map((user) => user.id)).toEqual([org.owner.userId]);
+  });
+
+  it('keeps a leaked admin key from making an owner, by invite or by promotion (403), as it cannot mint admin keys', async () => {
+    const org = await organizationWithOwner('leaky');
+    await org.admin.admin.organization.invites.create({
+      email: 'plain@leaky.test',
+      role: 'reader',
+    });
+    const plain = await signedIn('plain@leaky.test');
+    await accept(plain.token, inviteMailTo('plain@leaky.test')?.code ?? '');
+    const adminKey = await local.operator.createAdminKey(org.customerId, 'leaked');
+    const admin = client(adminKey.key);
+
+    const ownerInvite = await admin.admin.organization.invites
+      .create({ email: 'attacker@elsewhere.test', role: 'owner' })
+      .catch((error: unknown) => error);
+    const promotion = await admin.admin.organization.users
+      .update(plain.userId, { role: 'owner' })
+      .catch((error: unknown) => error);
+    const readerInvite = await admin.admin.organization.invites.create({
+      email: 'helper@leaky.test',
+      role: 'reader',
+    });
+
+    expect(ownerInvite).toMatchObject({ status: 403, code: 'insufficient_permissions' });
+    expect(promotion).toMatchObject({ status: 403, code: 'insufficient_permissions' });
+    expect(inviteMailTo('attacker@elsewhere.test')).toBeUndefined();
+    expect((await memberships.get(plain.userId, org.customerId))?.role).toBe('member');
+    expect(readerInvite).toMatchObject({ role: 'reader', status: 'pending' });
+    // An owner's session still makes owners.
+    await expect(
+      org.admin.admin.organization.users.update(plain.userId, { role: 'owner' }),
+    ).resolves.toMatchObject({ role: 'owner' });
+  });
+
   it('lets an admin key manage invites, records every action in the audit log, and 404s another organization’s objects', async () => {
     const org = await organizationWithOwner('audited');
     const other = await organizationWithOwner('elsewhere');

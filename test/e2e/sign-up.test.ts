@@ -144,6 +144,29 @@ describe('self-service sign-up in local mode', () => {
     expect(list.data).toHaveLength(1);
   });
 
+  it('makes one Free organization per Gmail mailbox, whatever its dots, case, tag or domain alias', async () => {
+    const token = await registered('Mail.Box+Work@gmail.com');
+    const first = await call(token, 'POST', {});
+    const members = await spec.fetch(`${local.openAIBaseUrl}/organization/users`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const aliases = ['mailbox@gmail.com', 'M.a.i.l.Box+2@GMAIL.com', 'mail.box@googlemail.com'];
+
+    const again = await Promise.all(
+      aliases.map(async (alias) => call(await registered(alias), 'POST', {})),
+    );
+
+    expect(first.status).toBe(200);
+    // The mailbox is only the claim's key: the owner keeps the address they verified.
+    expect(((await members.json()) as { data: { email: string }[] }).data).toEqual([
+      expect.objectContaining({ email: 'mail.box+work@gmail.com' }),
+    ]);
+    for (const refused of again) {
+      expect(refused.status).toBe(409);
+      expect(await refused.json()).toMatchObject({ error: { code: 'email_already_signed_up' } });
+    }
+  });
+
   it('refuses API keys (403), no or forged credentials (401) and disposable addresses (400)', async () => {
     const demoKey = local.demoCustomers[0]?.apiKey ?? '';
     const withKey = await call(demoKey, 'POST', {});

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import type { AuditEventType } from '../../accounts/audit-log';
+import { requireOwnerGrantAllowed } from '../../accounts/authorization';
 import { parseInviteEmail } from '../../accounts/invites';
 import { inviteView, userView } from '../../accounts/member-views';
 import { membershipRoleOf } from '../../accounts/members';
@@ -58,6 +59,11 @@ function userRoutes(
     const body = await readJsonObject(c);
     const role = membershipRoleOf(body.role, 'role');
     const userId = c.req.param('user_id');
+    if (role === 'owner' && c.get('principal').kind !== 'session') {
+      // Another organization's or no user is a 404 whoever asks; only then is the key refused.
+      await members.get(customerOf(c), userId);
+      requireOwnerGrantAllowed(c.get('principal'), role);
+    }
     const member = await members.setRole(customerOf(c), userId, role);
     await record(c, 'user.updated', { id: userId, changes_requested: { role } });
     return c.json(userView(member));
@@ -98,6 +104,7 @@ function inviteRoutes(
     const body = await readJsonObject(c);
     const email = parseInviteEmail(body.email);
     const role = membershipRoleOf(body.role, 'role');
+    requireOwnerGrantAllowed(c.get('principal'), role);
     if (body.projects !== undefined && body.projects !== null && !Array.isArray(body.projects)) {
       throw new BadRequestError("'projects' must be an array.", {
         param: 'projects',

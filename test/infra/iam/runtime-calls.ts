@@ -541,7 +541,11 @@ const customers: RuntimeCall[] = [
     action: 'dynamodb:DeleteItem',
     resources: (a) => [a.table('customers')],
     context: () => ({ 'dynamodb:LeadingKeys': ['INVITES#cus_0123456789'] }),
-    sources: src('accounts/invites-repository.ts', 'deletePending: DeleteCommand'),
+    sources: src(
+      'accounts/invites-repository.ts',
+      'deletePending: DeleteCommand',
+      'deleteAcceptedBy: DeleteCommand',
+    ),
   }),
   ...roles(['api'], {
     action: 'dynamodb:Query',

@@ -30,8 +30,8 @@ describe('members and invites (dynalite)', () => {
     const doc = createDocumentClient(dynamo.client);
     memberships = new MembershipsRepository(doc, tableName);
     owners = new OrganizationOwners(doc, tableName, memberships);
-    members = new Members(memberships, owners);
     invitesRepository = new InvitesRepository(doc, tableName);
+    members = new Members(memberships, owners, invitesRepository);
     invites = new Invites({
       invites: invitesRepository,
       memberships,

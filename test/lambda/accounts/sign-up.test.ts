@@ -261,6 +261,8 @@ describe('OrganizationSignUp', () => {
 
   it('normalizes an address to its mailbox and matches disposable domains and their subdomains', () => {
     expect(normalizeEmail('  Ann.Lee+Work@Example.COM ')).toBe('ann.lee@example.com');
+    expect(normalizeEmail('A.nn.Lee+x@GoogleMail.com')).toBe('annlee@gmail.com');
+    expect(normalizeEmail('ann.lee@gmail.com.evil.test')).toBe('ann.lee@gmail.com.evil.test');
     expect(isDisposable('x@mailinator.com', ['mailinator.com'])).toBe(true);
     expect(isDisposable('x@eu.mailinator.com', ['mailinator.com'])).toBe(true);
     expect(isDisposable('x@notmailinator.com', ['mailinator.com'])).toBe(false);
