@@ -69,7 +69,6 @@ export class ModelEndpoint extends Construct {
     this.endpointName = endpointName(props.environmentName, modelId);
     this.inferenceComponentName = inferenceComponentName(props.environmentName, modelId);
     const weights = s3Weights(modelId, model);
-    const role = props.role.role;
     props.role.grantServing({
       modelId,
       image: model.containerImage,
@@ -78,53 +77,19 @@ export class ModelEndpoint extends Construct {
       inferenceComponentName: this.inferenceComponentName,
     });
 
-    // Weights in S3 are downloaded by SageMaker, so the container needs no network. A Hugging Face
-    // id is downloaded by the container from huggingface.co: that needs internet access. (No
-    // cdk-nag rule covers a model's network isolation; the choice is made here, per model.)
-    this.networkIsolated = weights !== undefined;
-    // No ModelName: the model is replaced on every change, and a generated name lets old and new
-    // coexist.
-    this.model = new CfnModel(this, 'Model', {
-      executionRoleArn: role.roleArn,
-      enableNetworkIsolation: this.networkIsolated,
-      primaryContainer: {
-        image: Fn.sub(model.containerImage),
-        environment: lmiEnvironment(modelId, model, props.fineTuning),
-        modelDataSource: weights
-          ? {
-              s3DataSource: { s3Uri: weights.uri, s3DataType: 'S3Prefix', compressionType: 'None' },
-            }
-          : undefined,
-      },
-    });
-    // SageMaker checks the role's access when it creates the model: attach the policy first.
-    this.model.node.addDependency(role);
-
-    const useVolumeKey = props.volumeKey !== undefined && acceptsVolumeKmsKey(model.instanceType);
-    this.endpointConfig = new CfnEndpointConfig(this, 'EndpointConfig', {
-      // An execution role and no model in the variant: an endpoint for inference components.
-      executionRoleArn: role.roleArn,
-      kmsKeyId: useVolumeKey ? props.volumeKey?.keyArn : undefined,
-      productionVariants: [
-        {
-          variantName: VARIANT_NAME,
-          instanceType: model.instanceType,
-          initialInstanceCount: Math.max(1, model.instanceCount.min),
-          managedInstanceScaling: {
-            status: 'ENABLED',
-            minInstanceCount: props.scaleToZero ? 0 : Math.max(1, model.instanceCount.min),
-            maxInstanceCount: model.instanceCount.max,
-          },
-          routingConfig: { routingStrategy: 'LEAST_OUTSTANDING_REQUESTS' },
-        },
-      ],
-    });
-    this.endpointConfig.node.addDependency(role);
-
-    this.endpoint = new CfnEndpoint(this, 'Endpoint', {
+    const host = componentEndpoint(this, {
+      role: props.role,
+      model,
+      environment: lmiEnvironment(modelId, model, props.fineTuning),
+      weightsUri: weights?.uri,
       endpointName: this.endpointName,
-      endpointConfigName: this.endpointConfig.attrEndpointConfigName,
+      volumeKey: props.volumeKey,
+      scaleToZero: props.scaleToZero,
     });
+    this.networkIsolated = weights !== undefined;
+    this.model = host.model;
+    this.endpointConfig = host.endpointConfig;
+    this.endpoint = host.endpoint;
 
     // CfnInferenceComponent has no name attribute: the name is set here and reused (the API derives
     // it too).
@@ -159,4 +124,70 @@ export class ModelEndpoint extends Construct {
       componentName: this.inferenceComponentName,
     });
   }
+}
+
+/**
+ * What a chat model and a speech model are hosted on alike: the model (its container, its weights
+ * from S3 when the config names them), an endpoint config for inference components with managed
+ * instance scaling (an execution role and no model in the variant), and the endpoint. The caller
+ * adds the base inference component.
+ */
+export function componentEndpoint(
+  scope: Construct,
+  props: {
+    role: InferenceRole;
+    model: Pick<ModelConfig, 'containerImage' | 'instanceType' | 'instanceCount'>;
+    environment: Record<string, string>;
+    /** `s3://` prefix of the weights; absent when the container downloads them itself. */
+    weightsUri?: string;
+    endpointName: string;
+    volumeKey?: IKey;
+    scaleToZero: boolean;
+  },
+): { model: CfnModel; endpointConfig: CfnEndpointConfig; endpoint: CfnEndpoint } {
+  const { model: config, weightsUri } = props;
+  const role = props.role.role;
+  // Weights in S3 are downloaded by SageMaker, so the container needs no network. A Hugging Face
+  // id is downloaded by the container from huggingface.co: that needs internet access. (No
+  // cdk-nag rule covers a model's network isolation; the choice is made here, per model.)
+  // No ModelName: the model is replaced on every change, and a generated name lets old and new
+  // coexist.
+  const model = new CfnModel(scope, 'Model', {
+    executionRoleArn: role.roleArn,
+    enableNetworkIsolation: weightsUri !== undefined,
+    primaryContainer: {
+      image: Fn.sub(config.containerImage),
+      environment: props.environment,
+      modelDataSource: weightsUri
+        ? { s3DataSource: { s3Uri: weightsUri, s3DataType: 'S3Prefix', compressionType: 'None' } }
+        : undefined,
+    },
+  });
+  // SageMaker checks the role's access when it creates the model: attach the policy first.
+  model.node.addDependency(role);
+
+  const useVolumeKey = props.volumeKey !== undefined && acceptsVolumeKmsKey(config.instanceType);
+  const endpointConfig = new CfnEndpointConfig(scope, 'EndpointConfig', {
+    executionRoleArn: role.roleArn,
+    kmsKeyId: useVolumeKey ? props.volumeKey?.keyArn : undefined,
+    productionVariants: [
+      {
+        variantName: VARIANT_NAME,
+        instanceType: config.instanceType,
+        initialInstanceCount: Math.max(1, config.instanceCount.min),
+        managedInstanceScaling: {
+          status: 'ENABLED',
+          minInstanceCount: props.scaleToZero ? 0 : Math.max(1, config.instanceCount.min),
+          maxInstanceCount: config.instanceCount.max,
+        },
+        routingConfig: { routingStrategy: 'LEAST_OUTSTANDING_REQUESTS' },
+      },
+    ],
+  });
+  endpointConfig.node.addDependency(role);
+  const endpoint = new CfnEndpoint(scope, 'Endpoint', {
+    endpointName: props.endpointName,
+    endpointConfigName: endpointConfig.attrEndpointConfigName,
+  });
+  return { model, endpointConfig, endpoint };
 }

@@ -1,11 +1,5 @@
-import { Fn } from 'aws-cdk-lib';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
-import {
-  CfnEndpoint,
-  CfnEndpointConfig,
-  CfnInferenceComponent,
-  CfnModel,
-} from 'aws-cdk-lib/aws-sagemaker';
+import { type CfnEndpoint, CfnInferenceComponent, type CfnModel } from 'aws-cdk-lib/aws-sagemaker';
 import { Construct } from 'constructs';
 import { TRANSCRIPTION_HANDLER } from '../../../lambda/audio/vllm-speech-container';
 import {
@@ -16,14 +10,13 @@ import type { SpeechModelConfig } from '../../config/schema';
 import { CopyAutoscaling } from './copy-autoscaling';
 import type { InferenceRole } from './inference-role';
 import {
-  acceptsVolumeKmsKey,
   GPU_INSTANCE_TYPES,
   SPEECH_GPU_MEMORY_UTILIZATION,
   verifySpeechModelFits,
 } from './instance-types';
 import { STARTUP_TIMEOUT_SECONDS, s3Weights } from './lmi-container';
 import { ModelAlarms } from './model-alarms';
-import { VARIANT_NAME } from './model-endpoint';
+import { componentEndpoint, VARIANT_NAME } from './model-endpoint';
 
 /** Where SageMaker puts model data it downloads from S3 itself (`ModelDataSource`). */
 const MODEL_DATA_DIR = '/opt/ml/model';
@@ -93,7 +86,6 @@ export class SpeechEndpoint extends Construct {
     this.endpointName = endpointName(props.environmentName, modelId);
     this.inferenceComponentName = inferenceComponentName(props.environmentName, modelId);
     const weights = s3Weights(modelId, model);
-    const role = props.role.role;
     props.role.grantServing({
       modelId,
       image: model.containerImage,
@@ -102,45 +94,17 @@ export class SpeechEndpoint extends Construct {
       inferenceComponentName: this.inferenceComponentName,
     });
 
-    // As ModelEndpoint: weights in S3 need no network; a Hugging Face id is downloaded by vLLM.
-    this.model = new CfnModel(this, 'Model', {
-      executionRoleArn: role.roleArn,
-      enableNetworkIsolation: weights !== undefined,
-      primaryContainer: {
-        image: Fn.sub(model.containerImage),
-        environment: speechEnvironment(modelId, model),
-        modelDataSource: weights
-          ? {
-              s3DataSource: { s3Uri: weights.uri, s3DataType: 'S3Prefix', compressionType: 'None' },
-            }
-          : undefined,
-      },
-    });
-    this.model.node.addDependency(role);
-
-    const useVolumeKey = props.volumeKey !== undefined && acceptsVolumeKmsKey(model.instanceType);
-    const endpointConfig = new CfnEndpointConfig(this, 'EndpointConfig', {
-      executionRoleArn: role.roleArn,
-      kmsKeyId: useVolumeKey ? props.volumeKey?.keyArn : undefined,
-      productionVariants: [
-        {
-          variantName: VARIANT_NAME,
-          instanceType: model.instanceType,
-          initialInstanceCount: Math.max(1, model.instanceCount.min),
-          managedInstanceScaling: {
-            status: 'ENABLED',
-            minInstanceCount: props.scaleToZero ? 0 : Math.max(1, model.instanceCount.min),
-            maxInstanceCount: model.instanceCount.max,
-          },
-          routingConfig: { routingStrategy: 'LEAST_OUTSTANDING_REQUESTS' },
-        },
-      ],
-    });
-    endpointConfig.node.addDependency(role);
-    this.endpoint = new CfnEndpoint(this, 'Endpoint', {
+    const host = componentEndpoint(this, {
+      role: props.role,
+      model,
+      environment: speechEnvironment(modelId, model),
+      weightsUri: weights?.uri,
       endpointName: this.endpointName,
-      endpointConfigName: endpointConfig.attrEndpointConfigName,
+      volumeKey: props.volumeKey,
+      scaleToZero: props.scaleToZero,
     });
+    this.model = host.model;
+    this.endpoint = host.endpoint;
 
     const hostMemoryGiB = GPU_INSTANCE_TYPES[model.instanceType]?.memoryGiB ?? 16;
     this.inferenceComponent = new CfnInferenceComponent(this, 'Component', {
