@@ -162,6 +162,15 @@ function modelPaths(modelIds: string[]): Record<string, Schema> {
   };
 }
 
+/** What a request that runs a model can fail with, besides every route's errors (chat, Responses). */
+const MODEL_ERRORS = {
+  ...ERRORS,
+  '403': error('The model is on a higher tier'),
+  '502': error('The model failed while answering (quotes the request id)'),
+  '503': error('The model has no capacity right now (`retry-after` says when to retry)'),
+  '504': error('The model did not answer in time'),
+};
+
 /** Chat completions, streamed or not, with the rate-limit headers and the model's failures. */
 function chatPaths(): Record<string, Schema> {
   return {
@@ -179,11 +188,7 @@ function chatPaths(): Record<string, Schema> {
               'text/event-stream': { schema: ref('ChatCompletionChunk') },
             },
           },
-          ...ERRORS,
-          '403': error('The model is on a higher tier'),
-          '502': error('The model failed while answering (quotes the request id)'),
-          '503': error('The model has no capacity right now (`retry-after` says when to retry)'),
-          '504': error('The model did not answer in time'),
+          ...MODEL_ERRORS,
         },
       },
     },
@@ -217,11 +222,7 @@ function responsesPaths(): Record<string, Schema> {
               'text/event-stream': { schema: ref('ResponseStreamEvent') },
             },
           },
-          ...ERRORS,
-          '403': error('The model is on a higher tier'),
-          '502': error('The model failed while answering (quotes the request id)'),
-          '503': error('The model has no capacity right now (`retry-after` says when to retry)'),
-          '504': error('The model did not answer in time'),
+          ...MODEL_ERRORS,
         },
       },
     },
