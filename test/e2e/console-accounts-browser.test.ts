@@ -85,9 +85,14 @@ describe('account pages in the console (Chromium, cognito-local)', () => {
   const nav = (page: Page, name: string) =>
     page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name, exact: true });
 
-  /** The answer to the page's next POST whose URL contains `path`. */
+  /**
+   * The page's next successful POST whose URL contains `path`: a throttled one (429) is sent
+   * again by the admin pages, and only the accepted one has changed anything.
+   */
   const answered = (page: Page, path: string) =>
-    page.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes(path));
+    page.waitForResponse(
+      (r) => r.request().method() === 'POST' && r.url().includes(path) && r.ok(),
+    );
 
   /** Waits until `read` gives `expected` (the console renders asynchronously). */
   async function until<T>(read: () => Promise<T>, expected: T, timeoutMs = 10_000) {
