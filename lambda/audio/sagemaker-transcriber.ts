@@ -1,7 +1,11 @@
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { BackendError } from '../inference/backends/model-backend';
 import { toBackendError, upstreamMessage } from '../inference/backends/sagemaker-backend';
-import { endpointName, inferenceComponentName } from '../inference/backends/sagemaker-names';
+import {
+  endpointName,
+  inferenceComponentName,
+  translationComponentName,
+} from '../inference/backends/sagemaker-names';
 import type { TranscriptionSegment } from '../openai/shapes/audio';
 import { awsClientOptions } from '../storage/aws-clients';
 import { type AudioPiece, audioPieces } from './audio-pieces';
@@ -12,7 +16,8 @@ import type {
   Transcript,
   UnsupportedSpeechRequest,
 } from './speech-backend';
-import { MAX_INVOKE_BODY_BYTES } from './vllm-speech-container';
+import type { AudioResponseFormat } from './transcription-request';
+import { MAX_INVOKE_BODY_BYTES, VLLM_RESPONSE_FORMAT } from './vllm-speech-container';
 
 /** Room for the form's other fields and its boundaries around the file. */
 const FORM_FRAMING_BYTES = 16 * 1024;
@@ -35,8 +40,9 @@ function defaultClient(): SageMakerRuntimeClient {
 
 /**
  * Whisper on its SageMaker endpoint (vLLM's SageMaker container): one InvokeEndpoint per request,
- * the body the multipart form of vLLM's `/v1/audio/transcriptions`, always asking `verbose_json`
- * (the segments and their times), from which the route writes every format the client may ask.
+ * at the transcription component or, for a translation, the translation component (whose
+ * `/invocations` is vLLM's translation route), the body the multipart form both routes read,
+ * asking `json` (the text: all vLLM 0.11.2 answers, `VLLM_RESPONSE_FORMAT`).
  */
 export class SageMakerTranscriber implements SpeechBackend {
   private readonly client: SageMakerRuntimeClient;
@@ -47,7 +53,7 @@ export class SageMakerTranscriber implements SpeechBackend {
     this.env = props.env;
   }
 
-  unsupported(request: Pick<SpeechRequest, 'model' | 'task' | 'words'>) {
+  unsupported(request: UnsupportedQuestion) {
     return unsupportedOnVllm(request);
   }
 
@@ -57,8 +63,8 @@ export class SageMakerTranscriber implements SpeechBackend {
    * segments put back on the whole file's clock. Other formats that large: 400.
    */
   async transcribe(request: SpeechRequest): Promise<Transcript> {
-    const refused = unsupportedOnVllm(request);
-    if (refused) throw new BackendError('bad_request', refused.message);
+    // The route asked `unsupported` first; the format is the route's to write, the words are not.
+    if (request.words) throw new BackendError('bad_request', wordsRefused(request.model).message);
     if (request.file.bytes.byteLength + FORM_FRAMING_BYTES <= MAX_INVOKE_BODY_BYTES)
       return this.invoke(request);
     const pieces = audioPieces(
@@ -88,7 +94,10 @@ export class SageMakerTranscriber implements SpeechBackend {
       const response = await this.client.send(
         new InvokeEndpointCommand({
           EndpointName: endpointName(this.env, request.model),
-          InferenceComponentName: inferenceComponentName(this.env, request.model),
+          InferenceComponentName:
+            request.task === 'translate'
+              ? translationComponentName(this.env, request.model)
+              : inferenceComponentName(this.env, request.model),
           ContentType: contentType,
           Accept: 'application/json',
           Body: body,
@@ -125,30 +134,49 @@ function joinedTranscript(transcripts: Transcript[], pieces: AudioPiece[]): Tran
   };
 }
 
+type UnsupportedQuestion = Pick<SpeechRequest, 'model' | 'task' | 'words'> & {
+  responseFormat: AudioResponseFormat;
+};
+
+/** The formats written from segment timestamps, which vLLM 0.11.2 does not give. */
+const TIMED_FORMATS: ReadonlySet<AudioResponseFormat> = new Set(['verbose_json', 'srt', 'vtt']);
+
 /**
- * What vLLM's Whisper route cannot do: word timestamps (its `verbose_json` has segments only, cut
- * at Whisper's timestamp tokens) and translations (the endpoint's `/invocations` is the
- * transcription route; one handler per container).
+ * What vLLM 0.11.2's Whisper routes cannot do (checked against its source, the `vllm-0.11.2`
+ * release): segment times (its `_create_speech_to_text` in
+ * `vllm/entrypoints/openai/speech_to_text.py` refuses every `response_format` but `text` and `json`,
+ * and answers `{"text": ...}` only), so `verbose_json`, `srt` and `vtt` cannot be written; and word
+ * times (`TranscriptionRequest.timestamp_granularities` in `protocol.py` is parsed, but nothing in
+ * vLLM reads it: no word is timed, and `TranslationRequest` has no such field). A translation of a
+ * model that translates is served (its own component); one that does not is refused before this
+ * (speech-models.ts).
  */
 export function unsupportedOnVllm(
-  request: Pick<SpeechRequest, 'model' | 'task' | 'words'>,
+  request: UnsupportedQuestion,
 ): UnsupportedSpeechRequest | undefined {
-  if (request.task === 'translate') {
+  if (request.words) return wordsRefused(request.model);
+  if (TIMED_FORMATS.has(request.responseFormat)) {
     return {
-      message: `Translations of \`${request.model}\` are not served in this deployment: its endpoint transcribes only. Use /v1/audio/transcriptions.`,
-      param: 'model',
-    };
-  }
-  if (request.words) {
-    return {
-      message: `Word timestamps are not available for \`${request.model}\` in this deployment: ask 'timestamp_granularities[]' segment.`,
-      param: 'timestamp_granularities[]',
+      message: `response_format '${request.responseFormat}' is not available for \`${request.model}\` in this deployment: its server (vLLM 0.11.2) answers the text without segment times. Ask 'json' or 'text'.`,
+      param: 'response_format',
     };
   }
   return undefined;
 }
 
-/** The multipart body vLLM's `TranscriptionRequest` reads, and its content type with the boundary. */
+function wordsRefused(model: string): UnsupportedSpeechRequest {
+  return {
+    message: `Word timestamps are not available for \`${model}\` in this deployment: its server (vLLM 0.11.2) times no words. Leave 'timestamp_granularities[]' out.`,
+    param: 'timestamp_granularities[]',
+  };
+}
+
+/**
+ * The multipart body vLLM's `TranscriptionRequest` and `TranslationRequest` both read (0.11.2:
+ * `file`, `model`, `prompt`, `response_format`, `temperature`, `language`; translations also
+ * `seed` and `to_language`, which Whisper's `en` needs no setting of), and its content type with the
+ * boundary.
+ */
 export async function transcriptionForm(
   request: SpeechRequest,
 ): Promise<{ body: Uint8Array; contentType: string }> {
@@ -160,7 +188,7 @@ export async function transcriptionForm(
     `audio.${format}`,
   );
   // No `model`: vLLM serves the request with its one model when none is named.
-  form.set('response_format', 'verbose_json');
+  form.set('response_format', VLLM_RESPONSE_FORMAT);
   form.set('temperature', String(request.temperature));
   if (request.language) form.set('language', request.language);
   if (request.prompt) form.set('prompt', request.prompt);

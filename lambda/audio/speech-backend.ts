@@ -1,5 +1,5 @@
 import type { TranscriptionSegment, TranscriptionWord } from '../openai/shapes/audio';
-import type { AudioTask } from './transcription-request';
+import type { AudioResponseFormat, AudioTask } from './transcription-request';
 
 /** What a speech model heard: the text, the language, and its segments and words with their times. */
 export interface Transcript {
@@ -36,9 +36,14 @@ export interface UnsupportedSpeechRequest {
  * Failures are `BackendError`s (inference/backends/model-backend.ts), mapped to statuses as chat's.
  */
 export interface SpeechBackend {
-  /** What this backend cannot do for the request (a task, word timestamps); undefined: it can. */
+  /**
+   * What this backend cannot do for the request (word timestamps, a format written from segment
+   * times); undefined: it can.
+   */
   unsupported(
-    request: Pick<SpeechRequest, 'model' | 'task' | 'words'>,
+    request: Pick<SpeechRequest, 'model' | 'task' | 'words'> & {
+      responseFormat: AudioResponseFormat;
+    },
   ): UnsupportedSpeechRequest | undefined;
   transcribe(request: SpeechRequest): Promise<Transcript>;
 }

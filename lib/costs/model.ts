@@ -1,6 +1,9 @@
 import { type TierlineConfig, type TierName, targetConcurrencyPerCopy } from '../config/schema';
 import { TIER_NAMES } from '../config/tier-names';
-import { GPU_INSTANCE_TYPES } from '../constructs/inference/instance-types';
+import {
+  GPU_INSTANCE_TYPES,
+  speechInstancesForOneCopyEach,
+} from '../constructs/inference/instance-types';
 import type { CostInputs, ModelThroughput } from './inputs';
 
 /**
@@ -303,10 +306,18 @@ export function idleCost(
 ): IdleCost {
   const scaleToZero = config.environment.inference.scaleToZero;
   // Chat and speech models alike: one endpoint each, shaped the same (model-endpoint.ts,
-  // speech-endpoint.ts): min 0 instances with scale to zero, else at least 1.
-  const endpoints = [...Object.entries(config.models), ...Object.entries(config.speechModels)];
-  const gpu = endpoints.map(([model, m]) => {
-    const instances = scaleToZero ? 0 : Math.max(1, m.instanceCount.min);
+  // speech-endpoint.ts): min 0 instances with scale to zero, else at least 1, and a speech model
+  // that translates keeps a GPU for each of its two components.
+  const endpoints = [
+    ...Object.entries(config.models).map(([model, m]) => ({ model, m, leastInstances: 1 })),
+    ...Object.entries(config.speechModels).map(([model, m]) => ({
+      model,
+      m,
+      leastInstances: speechInstancesForOneCopyEach(m),
+    })),
+  ];
+  const gpu = endpoints.map(({ model, m, leastInstances }) => {
+    const instances = scaleToZero ? 0 : Math.max(leastInstances, m.instanceCount.min);
     const hourly = inputs.prices.sagemakerInstanceHour[m.instanceType]?.value;
     if (hourly === undefined && instances > 0) {
       throw new MissingCostInput(

@@ -293,22 +293,23 @@ describe('the most a Free customer can cost', () => {
 });
 
 describe('idle cost', () => {
-  it('keeps no GPU in dev (scale to zero) and one instance per model, speech models too, in prod', () => {
+  it('keeps no GPU in dev (scale to zero) and one instance per model component in prod', () => {
     const inputs = roundInputs();
     const resources = { kmsKeys: 3, alarms: 10, interfaceEndpointAzs: 0 };
     const devIdle = idleCost(dev, inputs, resources);
     expect(devIdle.gpu.every((g) => g.instances === 0 && g.monthlyUsd === 0)).toBe(true);
     expect(devIdle.monthlyUsd).toBeCloseTo(3 * 1 + 10 * 0.1, 9);
     const prodIdle = idleCost(prod, inputs, resources);
-    // 730 h x ($3.60 + $3.60 + $36 + 2 Whisper endpoints x $1.50) + $4.
+    // 730 h x ($3.60 + $3.60 + $36 + 3 Whisper instances x $1.50) + $4: whisper-large-v3
+    // translates, and its translation component takes a second one-GPU ml.g5.xlarge.
     expect(prodIdle.gpu.map((g) => [g.model, g.instances])).toEqual([
       ['qwen3-8b', 1],
       ['qwen3-14b', 1],
       ['qwen3-32b', 1],
       ['whisper-large-v3-turbo', 1],
-      ['whisper-large-v3', 1],
+      ['whisper-large-v3', 2],
     ]);
-    expect(prodIdle.monthlyUsd).toBeCloseTo(730 * (3.6 + 3.6 + 36 + 2 * 1.5) + 4, 6);
+    expect(prodIdle.monthlyUsd).toBeCloseTo(730 * (3.6 + 3.6 + 36 + 3 * 1.5) + 4, 6);
   });
 
   it("counts the KMS keys and alarms of the environment's own templates", () => {

@@ -4,6 +4,7 @@ import {
   SageMakerRuntimeClient,
 } from '@aws-sdk/client-sagemaker-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
+import Groq, { toFile as groqFile } from 'groq-sdk';
 import OpenAI, { toFile } from 'openai';
 import { SageMakerTranscriber } from '../../lambda/audio/sagemaker-transcriber';
 import { loadConfig } from '../../lib/config/load';
@@ -14,23 +15,41 @@ import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 /**
  * The AWS speech backend behind the real route: local mode on a real port with the SageMaker
  * transcriber in place of the test transcriber, its SageMaker client a stand-in that answers as
- * vLLM's transcription route does. The official openai client sees Whisper's segments in every
- * format, the refusals AWS cannot serve, and a container failure.
+ * vLLM 0.11.2's transcription and translation routes do (`{"text": ...}` for `json`). The official
+ * openai and groq-sdk clients see transcriptions and translations in the formats that serves, the
+ * refusals AWS cannot serve, and a container failure.
  */
 
 const TURBO = 'whisper-large-v3-turbo';
 const runtime = new SageMakerRuntimeClient({ region: 'eu-west-1' });
 const sagemaker = mockClient(runtime);
 
+/** vLLM 0.11.2's `TranscriptionResponse` for `response_format=json`. */
 const vllmAnswer = {
   text: ' Hello there. General Kenobi.',
-  language: 'en',
-  duration: '4.0',
-  segments: [
-    { id: 0, seek: 0, start: 0, end: 1.5, temperature: 0, text: ' Hello there.', tokens: [1, 2] },
-    { id: 1, seek: 0, start: 1.5, end: 3.9, temperature: 0, text: ' General Kenobi.', tokens: [3] },
-  ],
+  usage: { type: 'duration', seconds: 4 },
 };
+
+const answering = (document: unknown) => ({
+  Body: new TextEncoder().encode(JSON.stringify(document)) as never,
+});
+
+/** The form and names of every InvokeEndpoint the stand-in received. */
+async function invocations() {
+  return Promise.all(
+    sagemaker.commandCalls(InvokeEndpointCommand).map(async (call) => {
+      const { input } = call.args[0];
+      const form = await new Response(input.Body as Uint8Array, {
+        headers: { 'content-type': input.ContentType ?? '' },
+      }).formData();
+      return {
+        endpoint: input.EndpointName,
+        component: input.InferenceComponentName,
+        fields: Object.fromEntries([...form.entries()].filter(([name]) => name !== 'file')),
+      };
+    }),
+  );
+}
 
 describe('speech-to-text through the SageMaker transcriber', () => {
   const spec = specCheckedFetch();
@@ -55,52 +74,82 @@ describe('speech-to-text through the SageMaker transcriber', () => {
   afterAll(() => local.stop());
   beforeEach(() => sagemaker.reset());
 
-  it('answers the model’s segments as verbose_json and srt, with the duration the gateway measured', async () => {
-    sagemaker.on(InvokeEndpointCommand).resolves({
-      Body: new TextEncoder().encode(JSON.stringify(vllmAnswer)) as never,
-    });
+  it('answers the model’s text as json and text, with the duration the gateway measured', async () => {
+    sagemaker.on(InvokeEndpointCommand).resolves(answering(vllmAnswer));
     const file = () => toFile(wavFile({ seconds: 4 }), 'kenobi.wav');
 
-    const verbose = await openai.audio.transcriptions.create({
+    const json = await openai.audio.transcriptions.create({
       file: await file(),
       model: TURBO,
-      response_format: 'verbose_json',
       language: 'en',
     });
-    expect(verbose).toMatchObject({
+    expect(json).toMatchObject({
       text: 'Hello there. General Kenobi.',
-      language: 'english',
-      duration: 4,
-      segments: [
-        expect.objectContaining({ id: 0, start: 0, end: 1.5, text: ' Hello there.' }),
-        expect.objectContaining({ id: 1, start: 1.5, end: 3.9, text: ' General Kenobi.' }),
-      ],
+      usage: { type: 'duration', seconds: 10 },
     });
-    const srt = await openai.audio.transcriptions.create({
+    const text = await openai.audio.transcriptions.create({
       file: await file(),
       model: TURBO,
-      response_format: 'srt',
+      response_format: 'text',
     });
-    expect(srt).toBe(
-      '1\n00:00:00,000 --> 00:00:01,500\nHello there.\n\n2\n00:00:01,500 --> 00:00:03,900\nGeneral Kenobi.\n',
-    );
-    // Whatever the client asked, the container was asked verbose_json, at the model's endpoint.
-    for (const call of sagemaker.commandCalls(InvokeEndpointCommand)) {
-      expect(call.args[0].input).toMatchObject({
-        EndpointName: 'tierline-dev-whisper-large-v3-turbo',
-        InferenceComponentName: 'tierline-dev-whisper-large-v3-turbo-base',
-      });
-      const form = await new Response(call.args[0].input.Body as Uint8Array, {
-        headers: { 'content-type': call.args[0].input.ContentType ?? '' },
-      }).formData();
-      expect(form.get('response_format')).toBe('verbose_json');
-    }
+    expect(text).toBe('Hello there. General Kenobi.\n');
+    // Whatever the client asked, the container was asked json, at the transcription component.
+    expect(await invocations()).toEqual([
+      {
+        endpoint: 'tierline-dev-whisper-large-v3-turbo',
+        component: 'tierline-dev-whisper-large-v3-turbo-base',
+        fields: { response_format: 'json', temperature: '0', language: 'en' },
+      },
+      {
+        endpoint: 'tierline-dev-whisper-large-v3-turbo',
+        component: 'tierline-dev-whisper-large-v3-turbo-base',
+        fields: { response_format: 'json', temperature: '0' },
+      },
+    ]);
   });
 
-  it('refuses word timestamps and translations with a 400 without calling the model', async () => {
+  it('serves translations at the translation component, with openai under /v1 and groq-sdk under /openai/v1', async () => {
+    sagemaker.on(InvokeEndpointCommand).resolves(answering({ text: ' Good morning, everyone.' }));
+
+    const translation = await openai.audio.translations.create({
+      file: await toFile(wavFile({ seconds: 12 }), 'guten-morgen.wav'),
+      model: 'whisper-large-v3',
+      prompt: 'A greeting.',
+    });
+    expect(translation).toMatchObject({
+      text: 'Good morning, everyone.',
+      usage: { type: 'duration', seconds: 12 },
+    });
+    const groq = new Groq({
+      apiKey: local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey,
+      baseURL: local.url,
+      maxRetries: 0,
+      fetch: spec.fetch,
+    });
+    const viaGroq = await groq.audio.translations.create({
+      file: await groqFile(wavFile({ seconds: 3 }), 'guten-morgen.wav'),
+      model: 'whisper-large-v3',
+      response_format: 'text',
+    });
+    expect(String(viaGroq)).toBe('Good morning, everyone.\n');
+    const translate = {
+      endpoint: 'tierline-dev-whisper-large-v3',
+      component: 'tierline-dev-whisper-large-v3-translate',
+    };
+    expect(await invocations()).toEqual([
+      {
+        ...translate,
+        fields: { response_format: 'json', temperature: '0', prompt: 'A greeting.' },
+      },
+      { ...translate, fields: { response_format: 'json', temperature: '0' } },
+    ]);
+  });
+
+  it('refuses word timestamps, formats written from segment times, and translations of turbo with a 400 without calling the model', async () => {
+    const wav = () => toFile(wavFile({ seconds: 2 }), 'a.wav');
     const words = await openai.audio.transcriptions
       .create({
-        file: await toFile(wavFile({ seconds: 2 }), 'a.wav'),
+        file: await wav(),
         model: TURBO,
         response_format: 'verbose_json',
         timestamp_granularities: ['word'],
@@ -111,10 +160,17 @@ describe('speech-to-text through the SageMaker transcriber', () => {
       param: 'timestamp_granularities[]',
       code: 'unsupported_parameter',
     });
-    const translation = await openai.audio.translations
-      .create({ file: await toFile(wavFile({ seconds: 2 }), 'a.wav'), model: 'whisper-large-v3' })
+    for (const response_format of ['verbose_json', 'srt', 'vtt'] as const) {
+      const timed = await openai.audio.translations
+        .create({ file: await wav(), model: 'whisper-large-v3', response_format })
+        .catch((error: unknown) => error);
+      expect(timed).toBeInstanceOf(OpenAI.BadRequestError);
+      expect(timed).toMatchObject({ param: 'response_format', code: 'unsupported_parameter' });
+    }
+    const turbo = await openai.audio.translations
+      .create({ file: await wav(), model: TURBO })
       .catch((error: unknown) => error);
-    expect(translation).toMatchObject({ status: 400, param: 'model' });
+    expect(turbo).toMatchObject({ status: 400, param: 'model' });
     expect(sagemaker.calls()).toHaveLength(0);
   });
 

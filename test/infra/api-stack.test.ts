@@ -83,8 +83,7 @@ describe('API stack', () => {
       .filter(([path]) => !path.startsWith(ADMINISTRATION_PREFIX))
       .flatMap(([path, operations]) =>
         Object.entries(operations)
-          // Documented, served by local mode, not deployed (audio translations: AWS's Whisper
-          // endpoint transcribes only).
+          // Documented, served by local mode, not deployed (none today; the mechanism stays).
           .filter(([, op]) => !op[NOT_DEPLOYED])
           .flatMap(([method, op]) =>
             (path.startsWith('/v1/') && !op['x-v1-only'] && mirroredFamilies.has(family(path))
@@ -109,9 +108,11 @@ describe('API stack', () => {
     for (const proxy of greedy) {
       expect(deployed.find((d) => d.route === proxy.route)).toEqual(proxy);
     }
-    // Transcriptions reach the buffered function (the speech backend); translations do not.
+    // Transcriptions and translations reach the buffered function (the speech backend): its own
+    // resource under /v1, the greedy /openai/v1/{proxy+} under groq-sdk's prefix.
     expect(deployed.map((d) => d.route)).toContain('POST /v1/audio/transcriptions');
-    expect(deployed.map((d) => d.route)).not.toContain('POST /v1/audio/translations');
+    expect(deployed.map((d) => d.route)).toContain('POST /v1/audio/translations');
+    expect(deployed.map((d) => d.route)).not.toContain('POST /openai/v1/audio/translations');
     for (const route of documented) {
       const method = deployed.find((d) => d.route === route.route);
       expect(method).toEqual(

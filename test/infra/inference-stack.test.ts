@@ -4,10 +4,14 @@ import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { TRANSCRIPTION_HANDLER } from '../../lambda/audio/vllm-speech-container';
+import {
+  TRANSCRIPTION_HANDLER,
+  TRANSLATION_HANDLER,
+} from '../../lambda/audio/vllm-speech-container';
 import {
   endpointName,
   inferenceComponentName,
+  translationComponentName,
 } from '../../lambda/inference/backends/sagemaker-names';
 import { loadConfig } from '../../lib/config/load';
 import { type ModelConfig, targetConcurrencyPerCopy } from '../../lib/config/schema';
@@ -41,16 +45,19 @@ describe('inference stack (dev: scale to zero)', () => {
     });
   });
 
-  it('has one model, endpoint config, endpoint and inference component per configured model', () => {
+  it('has one endpoint config and endpoint per configured model, and a model, inference component and scalable target per component', () => {
     const endpoints = models.length + Object.keys(config.speechModels).length;
+    for (const type of ['AWS::SageMaker::EndpointConfig', 'AWS::SageMaker::Endpoint']) {
+      inference.resourceCountIs(type, endpoints);
+    }
+    // A speech model that translates has a second component (and its own model).
+    const translating = Object.values(config.speechModels).filter((m) => m.translates).length;
     for (const type of [
       'AWS::SageMaker::Model',
-      'AWS::SageMaker::EndpointConfig',
-      'AWS::SageMaker::Endpoint',
       'AWS::SageMaker::InferenceComponent',
       'AWS::ApplicationAutoScaling::ScalableTarget',
     ]) {
-      inference.resourceCountIs(type, endpoints);
+      inference.resourceCountIs(type, endpoints + translating);
     }
   });
 
@@ -202,9 +209,13 @@ describe('inference stack (dev: scale to zero)', () => {
         3,
       );
     }
-    // Three health alarms and one scale-from-zero alarm per model, speech models included.
-    const endpoints = models.length + Object.keys(config.speechModels).length;
-    inference.resourceCountIs('AWS::CloudWatch::Alarm', endpoints * 4);
+    // Three health alarms and one scale-from-zero alarm per inference component: a chat model's
+    // base, a speech model's transcription, and the translation of one that translates.
+    const speechComponents = Object.values(config.speechModels).reduce(
+      (sum, model) => sum + (model.translates ? 2 : 1),
+      0,
+    );
+    inference.resourceCountIs('AWS::CloudWatch::Alarm', (models.length + speechComponents) * 4);
   });
 
   it('creates no volume key when every instance type has local NVMe storage (SageMaker rejects one)', () => {
@@ -318,6 +329,8 @@ describe('inference stack (dev: scale to zero)', () => {
     const speechInvoke = apiSagemaker.filter((s) => s.Action === 'sagemaker:InvokeEndpoint');
     expect(speechInvoke).toHaveLength(1);
     const invoked = JSON.stringify(speechInvoke[0]?.Resource);
+    // InvokeEndpoint is authorised on the endpoint: one ARN covers both of a speech model's
+    // components (InferenceComponentName picks one in the request).
     for (const id of Object.keys(config.speechModels)) {
       expect(invoked).toContain(`:endpoint/${endpointName(env, id)}"`);
     }
@@ -394,8 +407,30 @@ describe('inference stack (prod: always warm)', () => {
     }
   });
 
+  it('keeps one instance for each component of a speech model (one GPU each)', () => {
+    for (const [id, model] of Object.entries(config.speechModels)) {
+      const least = model.translates ? 2 : 1;
+      inference.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
+        ProductionVariants: [
+          Match.objectLike({
+            InitialInstanceCount: Math.max(least, model.instanceCount.min),
+            ManagedInstanceScaling: Match.objectLike({
+              MinInstanceCount: Math.max(least, model.instanceCount.min),
+            }),
+          }),
+        ],
+      });
+      inference.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
+        ResourceId: `inference-component/${inferenceComponentName('prod', id)}`,
+        MinCapacity: 1,
+      });
+    }
+  });
+
   it('has no scale-from-zero policy or alarm', () => {
-    const count = Object.keys(config.models).length + Object.keys(config.speechModels).length;
+    const count =
+      Object.keys(config.models).length +
+      Object.values(config.speechModels).reduce((sum, m) => sum + (m.translates ? 2 : 1), 0);
     inference.resourceCountIs('AWS::ApplicationAutoScaling::ScalingPolicy', count);
     inference.allResourcesProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
       PolicyType: 'TargetTrackingScaling',
@@ -526,6 +561,107 @@ describe('speech-to-text endpoints (Whisper on vLLM’s SageMaker image)', () =>
   const { inference, config, stacks } = synthesize({ env: 'dev' });
   const env = config.environment.name;
   const speech = Object.entries(config.speechModels);
+
+  const translating = speech.filter(([, model]) => model.translates);
+  const transcribingOnly = speech.filter(([, model]) => !model.translates);
+
+  it('has a model that translates and one that does not in the default catalog', () => {
+    expect(translating.map(([id]) => id)).toEqual(['whisper-large-v3']);
+    expect(transcribingOnly.map(([id]) => id)).toEqual(['whisper-large-v3-turbo']);
+  });
+
+  it.each(translating)(
+    'runs %s’s translations on a second component of the same endpoint, routed to vLLM’s translation route',
+    (id, model) => {
+      const models = inference.findResources('AWS::SageMaker::Model', {
+        Properties: {
+          PrimaryContainer: { Environment: Match.objectLike({ SM_VLLM_SERVED_MODEL_NAME: id }) },
+        },
+      });
+      const handlers = Object.values(models).map(
+        (m) => m.Properties.PrimaryContainer.Environment.CUSTOM_FASTAPI_INVOCATION_HANDLER,
+      );
+      expect(handlers.sort()).toEqual([TRANSCRIPTION_HANDLER, TRANSLATION_HANDLER].sort());
+      expect(TRANSLATION_HANDLER).toBe('vllm.entrypoints.openai.api_server:create_translations');
+      // Everything else in the two environments is the same: one model, one server setting.
+      const environments = Object.values(models).map((m) => {
+        const { CUSTOM_FASTAPI_INVOCATION_HANDLER: _, ...rest } =
+          m.Properties.PrimaryContainer.Environment;
+        return rest;
+      });
+      expect(environments[0]).toEqual(environments[1]);
+      const translationModel = Object.entries(models).find(
+        ([, m]) =>
+          m.Properties.PrimaryContainer.Environment.CUSTOM_FASTAPI_INVOCATION_HANDLER ===
+          TRANSLATION_HANDLER,
+      )?.[0];
+      inference.hasResourceProperties('AWS::SageMaker::InferenceComponent', {
+        InferenceComponentName: translationComponentName(env, id),
+        EndpointName: endpointName(env, id),
+        VariantName: 'AllTraffic',
+        Specification: Match.objectLike({
+          ModelName: { 'Fn::GetAtt': [translationModel, 'ModelName'] },
+          ComputeResourceRequirements: {
+            NumberOfAcceleratorDevicesRequired: 1,
+            MinMemoryRequiredInMb: 8192,
+          },
+        }),
+      });
+      expect(translationComponentName(env, id)).toBe(`tierline-${env}-${id}-translate`);
+      // One GPU each on one-GPU instances: the endpoint starts with two, and each component may
+      // grow to what the other leaves.
+      inference.hasResourceProperties('AWS::SageMaker::EndpointConfig', {
+        ProductionVariants: [
+          Match.objectLike({ InstanceType: model.instanceType, InitialInstanceCount: 2 }),
+        ],
+      });
+      const endpoint = stacks.inference.speechModels[id];
+      expect(endpoint?.translation?.autoscaling.scaleFromZero).toBeDefined();
+      for (const name of [inferenceComponentName(env, id), translationComponentName(env, id)]) {
+        inference.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
+          ResourceId: `inference-component/${name}`,
+          MinCapacity: 0,
+          MaxCapacity: model.instanceCount.max - 1,
+        });
+        inference.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          Dimensions: [{ Name: 'InferenceComponentName', Value: name }],
+          MetricName: 'Invocation5XXErrors',
+        });
+      }
+      // SageMaker writes each component's logs to its own log group: the role may write both.
+      const role = stacks.inference.getLogicalId(
+        stacks.inference.role.role.node.defaultChild as never,
+      );
+      const logs = JSON.stringify(
+        roleStatements(inference, role).filter((st) => st.Action.includes('logs:PutLogEvents')),
+      );
+      expect(logs).toContain(
+        `log-group:/aws/sagemaker/InferenceComponents/${translationComponentName(env, id)}`,
+      );
+      expect(logs).toContain(
+        `log-group:/aws/sagemaker/InferenceComponents/${inferenceComponentName(env, id)}`,
+      );
+    },
+  );
+
+  it.each(transcribingOnly)('gives %s, which cannot translate, no translation component', (id) => {
+    const names = Object.values(inference.findResources('AWS::SageMaker::InferenceComponent')).map(
+      (c) => c.Properties.InferenceComponentName,
+    );
+    expect(names).toContain(inferenceComponentName(env, id));
+    expect(names).not.toContain(translationComponentName(env, id));
+    expect(stacks.inference.speechModels[id]?.translation).toBeUndefined();
+  });
+
+  it('refuses at synth a translating model whose instances cannot hold both components', () => {
+    expect(() =>
+      synthesize({
+        overrides: {
+          speechModels: { 'whisper-large-v3': { instanceCount: { min: 0, max: 1 } } },
+        } as never,
+      }),
+    ).toThrow(/2 inference components .*instanceCount\.max 1 x 1 GPU of ml\.g5\.xlarge/);
+  });
 
   it.each(speech)('runs %s with /invocations routed to vLLM’s transcription route', (id, model) => {
     inference.hasResourceProperties('AWS::SageMaker::Model', {

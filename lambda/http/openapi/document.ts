@@ -1018,15 +1018,6 @@ function audioPaths(speechModels: string[]): Record<string, Schema> {
   );
   const answer = (summary: string, translation: boolean): Schema => ({
     summary,
-    // The Whisper endpoint's /invocations is vLLM's transcription route, so AWS cannot translate:
-    // API Gateway gets no resource for translations (lib/constructs/api/document-routes.ts), and
-    // AWS answers 404 unknown_url; local mode serves them.
-    ...(translation
-      ? {
-          [NOT_DEPLOYED]:
-            "The Whisper endpoint's /invocations is vLLM's transcription route: served in local mode only (docs/speech-to-text.md).",
-        }
-      : {}),
     requestBody: audioRequest(speechModels, translation),
     responses: {
       '200': {

@@ -116,7 +116,12 @@ function audioHandler(deps: ApiDependencies, speech: SpeechBackend, task: AudioT
       task,
     );
     const words = request.timestampGranularities.includes('word');
-    const refused = speech.unsupported({ model, task, words });
+    const refused = speech.unsupported({
+      model,
+      task,
+      words,
+      responseFormat: request.responseFormat,
+    });
     if (refused) {
       throw new BadRequestError(refused.message, {
         param: refused.param,

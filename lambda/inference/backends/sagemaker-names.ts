@@ -16,3 +16,11 @@ export function endpointName(env: string, modelId: string): string {
 export function inferenceComponentName(env: string, modelId: string): string {
   return `tierline-${env}-${sagemakerSlug(modelId)}-base`.slice(0, 63);
 }
+
+/**
+ * The second inference component of a speech model that translates: its container's
+ * `/invocations` is vLLM's translation route (one handler per container, speech-endpoint.ts).
+ */
+export function translationComponentName(env: string, modelId: string): string {
+  return `tierline-${env}-${sagemakerSlug(modelId)}-translate`.slice(0, 63);
+}

@@ -284,13 +284,44 @@ export const SPEECH_GPU_MEMORY_UTILIZATION = 0.9;
 const SPEECH_WORKING_MIB = 4_096;
 
 /**
+ * The inference components of a speech model's endpoint, one GPU each: the transcription component
+ * always, and a translation component when the model translates (vLLM's container serves one
+ * `/invocations` handler, speech-endpoint.ts).
+ */
+export function speechComponentCount(model: Pick<SpeechModelConfig, 'translates'>): number {
+  return model.translates ? 2 : 1;
+}
+
+/**
+ * Instances the speech endpoint needs for one copy of each of its components (one GPU a copy): what
+ * it starts with and keeps when it does not scale to zero, and what the idle cost counts.
+ */
+export function speechInstancesForOneCopyEach(
+  model: Pick<SpeechModelConfig, 'translates' | 'instanceType'>,
+): number {
+  const gpus = GPU_INSTANCE_TYPES[model.instanceType]?.gpus ?? 1;
+  return Math.ceil(speechComponentCount(model) / gpus);
+}
+
+/**
  * Fails synth when a speech-to-text model's fp16 weights, the runtime reserve and a working
- * allowance do not fit one GPU of its instance type (Whisper runs on one GPU): the speech
- * endpoint's component takes one GPU (speech-endpoint.ts).
+ * allowance do not fit one GPU of its instance type (Whisper runs on one GPU: each of the speech
+ * endpoint's components takes one, speech-endpoint.ts), or when `instanceCount.max` instances have
+ * fewer GPUs than one copy of each component needs (a translating model's second component would
+ * never be placed).
  */
 export function verifySpeechModelFits(modelId: string, model: SpeechModelConfig): void {
   const spec = GPU_INSTANCE_TYPES[model.instanceType];
   if (!spec) return;
+  const neededInstances = speechInstancesForOneCopyEach(model);
+  if (model.instanceCount.max < neededInstances) {
+    throw new ConfigError(
+      `Speech model "${modelId}" has ${speechComponentCount(model)} inference components (transcription and ` +
+        `translation), one GPU each, but speechModels.${modelId}.instanceCount.max ${model.instanceCount.max} ` +
+        `x ${spec.gpus} GPU${spec.gpus === 1 ? '' : 's'} of ${model.instanceType} cannot hold them: raise it to ` +
+        `at least ${neededInstances}, or set translates: false.`,
+    );
+  }
   const usableMiB = spec.gpuMemoryMiB * SPEECH_GPU_MEMORY_UTILIZATION;
   const weightsMiB = (model.parameters * BYTES_PER_VALUE) / MIB;
   const neededMiB = weightsMiB + RUNTIME_RESERVE_MIB_PER_GPU + SPEECH_WORKING_MIB;

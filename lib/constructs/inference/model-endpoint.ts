@@ -145,26 +145,9 @@ export function componentEndpoint(
     scaleToZero: boolean;
   },
 ): { model: CfnModel; endpointConfig: CfnEndpointConfig; endpoint: CfnEndpoint } {
-  const { model: config, weightsUri } = props;
+  const { model: config } = props;
   const role = props.role.role;
-  // Weights in S3 are downloaded by SageMaker, so the container needs no network. A Hugging Face
-  // id is downloaded by the container from huggingface.co: that needs internet access. (No
-  // cdk-nag rule covers a model's network isolation; the choice is made here, per model.)
-  // No ModelName: the model is replaced on every change, and a generated name lets old and new
-  // coexist.
-  const model = new CfnModel(scope, 'Model', {
-    executionRoleArn: role.roleArn,
-    enableNetworkIsolation: weightsUri !== undefined,
-    primaryContainer: {
-      image: Fn.sub(config.containerImage),
-      environment: props.environment,
-      modelDataSource: weightsUri
-        ? { s3DataSource: { s3Uri: weightsUri, s3DataType: 'S3Prefix', compressionType: 'None' } }
-        : undefined,
-    },
-  });
-  // SageMaker checks the role's access when it creates the model: attach the policy first.
-  model.node.addDependency(role);
+  const model = containerModel(scope, 'Model', props);
 
   const useVolumeKey = props.volumeKey !== undefined && acceptsVolumeKmsKey(config.instanceType);
   const endpointConfig = new CfnEndpointConfig(scope, 'EndpointConfig', {
@@ -190,4 +173,43 @@ export function componentEndpoint(
     endpointConfigName: endpointConfig.attrEndpointConfigName,
   });
   return { model, endpointConfig, endpoint };
+}
+
+/**
+ * A SageMaker model of the config's container with `environment`: the one the endpoint's base
+ * component runs, or another on the same endpoint (a speech model's translation component, whose
+ * container routes `/invocations` to another handler).
+ */
+export function containerModel(
+  scope: Construct,
+  id: string,
+  props: {
+    role: InferenceRole;
+    model: Pick<ModelConfig, 'containerImage'>;
+    environment: Record<string, string>;
+    /** `s3://` prefix of the weights; absent when the container downloads them itself. */
+    weightsUri?: string;
+  },
+): CfnModel {
+  const role = props.role.role;
+  const { weightsUri } = props;
+  // Weights in S3 are downloaded by SageMaker, so the container needs no network. A Hugging Face
+  // id is downloaded by the container from huggingface.co: that needs internet access. (No
+  // cdk-nag rule covers a model's network isolation; the choice is made here, per model.)
+  // No ModelName: the model is replaced on every change, and a generated name lets old and new
+  // coexist.
+  const model = new CfnModel(scope, id, {
+    executionRoleArn: role.roleArn,
+    enableNetworkIsolation: weightsUri !== undefined,
+    primaryContainer: {
+      image: Fn.sub(props.model.containerImage),
+      environment: props.environment,
+      modelDataSource: weightsUri
+        ? { s3DataSource: { s3Uri: weightsUri, s3DataType: 'S3Prefix', compressionType: 'None' } }
+        : undefined,
+    },
+  });
+  // SageMaker checks the role's access when it creates the model: attach the policy first.
+  model.node.addDependency(role);
+  return model;
 }

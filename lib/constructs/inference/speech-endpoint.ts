@@ -1,10 +1,15 @@
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { type CfnEndpoint, CfnInferenceComponent, type CfnModel } from 'aws-cdk-lib/aws-sagemaker';
 import { Construct } from 'constructs';
-import { TRANSCRIPTION_HANDLER } from '../../../lambda/audio/vllm-speech-container';
+import type { AudioTask } from '../../../lambda/audio/transcription-request';
+import {
+  TRANSCRIPTION_HANDLER,
+  TRANSLATION_HANDLER,
+} from '../../../lambda/audio/vllm-speech-container';
 import {
   endpointName,
   inferenceComponentName,
+  translationComponentName,
 } from '../../../lambda/inference/backends/sagemaker-names';
 import type { SpeechModelConfig } from '../../config/schema';
 import { CopyAutoscaling } from './copy-autoscaling';
@@ -12,11 +17,13 @@ import type { InferenceRole } from './inference-role';
 import {
   GPU_INSTANCE_TYPES,
   SPEECH_GPU_MEMORY_UTILIZATION,
+  speechComponentCount,
+  speechInstancesForOneCopyEach,
   verifySpeechModelFits,
 } from './instance-types';
 import { STARTUP_TIMEOUT_SECONDS, s3Weights } from './lmi-container';
 import { ModelAlarms } from './model-alarms';
-import { componentEndpoint, VARIANT_NAME } from './model-endpoint';
+import { componentEndpoint, containerModel, VARIANT_NAME } from './model-endpoint';
 
 /** Where SageMaker puts model data it downloads from S3 itself (`ModelDataSource`). */
 const MODEL_DATA_DIR = '/opt/ml/model';
@@ -46,11 +53,13 @@ export interface SpeechEndpointProps {
  * The environment of vLLM's SageMaker container (AWS's vLLM deep learning container with
  * aws/model-hosting-container-standards): `SM_VLLM_*` variables become vLLM's command-line
  * arguments (the standards' SageMaker quick start), and `CUSTOM_FASTAPI_INVOCATION_HANDLER` routes
- * `/invocations` to vLLM's transcription route (its "Customize Handlers" guide, method 1).
+ * `/invocations` to vLLM's transcription or translation route (its "Customize Handlers" guide,
+ * method 1), one per container.
  */
 export function speechEnvironment(
   modelId: string,
   model: SpeechModelConfig,
+  task: AudioTask = 'transcribe',
 ): Record<string, string> {
   const weights = s3Weights(modelId, model);
   return {
@@ -59,16 +68,28 @@ export function speechEnvironment(
     SM_VLLM_MAX_MODEL_LEN: String(WHISPER_MAX_MODEL_LEN),
     // The share the GPU-memory check at synth assumes (instance-types.ts).
     SM_VLLM_GPU_MEMORY_UTILIZATION: String(SPEECH_GPU_MEMORY_UTILIZATION),
-    CUSTOM_FASTAPI_INVOCATION_HANDLER: TRANSCRIPTION_HANDLER,
+    CUSTOM_FASTAPI_INVOCATION_HANDLER:
+      task === 'translate' ? TRANSLATION_HANDLER : TRANSCRIPTION_HANDLER,
   };
+}
+
+/** One inference component of the speech endpoint with its copy autoscaling and alarms. */
+export interface SpeechComponent {
+  readonly name: string;
+  readonly model: CfnModel;
+  readonly inferenceComponent: CfnInferenceComponent;
+  readonly autoscaling: CopyAutoscaling;
+  readonly alarms: ModelAlarms;
 }
 
 /**
  * One speech-to-text model (Whisper) on its own SageMaker endpoint, shaped as a chat model's
- * (`ModelEndpoint`): an endpoint for inference components with managed instance scaling, one base
- * component of one GPU, its copies autoscaled on concurrent requests (to zero when the environment
- * scales to zero), and its alarms. The container is vLLM's SageMaker image, not LMI: LMI's handler
- * takes JSON bodies only, and a transcription is multipart.
+ * (`ModelEndpoint`): an endpoint for inference components with managed instance scaling, a
+ * transcription component of one GPU and, for a model that translates, a translation component of
+ * one GPU (its own model, whose container routes `/invocations` to vLLM's translation route), each
+ * with its copies autoscaled on concurrent requests (to zero when the environment scales to zero)
+ * and its alarms. The container is vLLM's SageMaker image, not LMI: LMI's handler takes JSON bodies
+ * only, and a transcription is multipart.
  */
 export class SpeechEndpoint extends Construct {
   public readonly endpointName: string;
@@ -78,6 +99,8 @@ export class SpeechEndpoint extends Construct {
   public readonly inferenceComponent: CfnInferenceComponent;
   public readonly autoscaling: CopyAutoscaling;
   public readonly alarms: ModelAlarms;
+  /** The translation component, for a model that translates. */
+  public readonly translation?: SpeechComponent;
 
   constructor(scope: Construct, id: string, props: SpeechEndpointProps) {
     super(scope, id);
@@ -86,17 +109,30 @@ export class SpeechEndpoint extends Construct {
     this.endpointName = endpointName(props.environmentName, modelId);
     this.inferenceComponentName = inferenceComponentName(props.environmentName, modelId);
     const weights = s3Weights(modelId, model);
-    props.role.grantServing({
-      modelId,
-      image: model.containerImage,
-      weights,
-      endpointName: this.endpointName,
-      inferenceComponentName: this.inferenceComponentName,
-    });
+    const componentNames = [this.inferenceComponentName];
+    if (model.translates) {
+      componentNames.push(translationComponentName(props.environmentName, modelId));
+    }
+    for (const inferenceComponentName of componentNames) {
+      props.role.grantServing({
+        modelId,
+        image: model.containerImage,
+        weights,
+        endpointName: this.endpointName,
+        inferenceComponentName,
+      });
+    }
 
     const host = componentEndpoint(this, {
       role: props.role,
-      model,
+      // The endpoint starts with (and, unless it scales to zero, keeps) room for one copy of each.
+      model: {
+        ...model,
+        instanceCount: {
+          ...model.instanceCount,
+          min: Math.max(model.instanceCount.min, speechInstancesForOneCopyEach(model)),
+        },
+      },
       environment: speechEnvironment(modelId, model),
       weightsUri: weights?.uri,
       endpointName: this.endpointName,
@@ -106,16 +142,43 @@ export class SpeechEndpoint extends Construct {
     this.model = host.model;
     this.endpoint = host.endpoint;
 
-    const hostMemoryGiB = GPU_INSTANCE_TYPES[model.instanceType]?.memoryGiB ?? 16;
-    this.inferenceComponent = new CfnInferenceComponent(this, 'Component', {
-      inferenceComponentName: this.inferenceComponentName,
+    const transcription = this.component('', host.model, this.inferenceComponentName, props);
+    this.inferenceComponent = transcription.inferenceComponent;
+    this.autoscaling = transcription.autoscaling;
+    this.alarms = transcription.alarms;
+    const translationName = componentNames[1];
+    if (translationName) {
+      const translationModel = containerModel(this, 'TranslationModel', {
+        role: props.role,
+        model,
+        environment: speechEnvironment(modelId, model, 'translate'),
+        weightsUri: weights?.uri,
+      });
+      this.translation = this.component('Translation', translationModel, translationName, props);
+    }
+  }
+
+  /** A component of one GPU running `model` on this endpoint, its autoscaling and its alarms. */
+  private component(
+    idPrefix: string,
+    model: CfnModel,
+    name: string,
+    props: SpeechEndpointProps,
+  ): SpeechComponent {
+    const config = props.model;
+    const hostMemoryGiB = GPU_INSTANCE_TYPES[config.instanceType]?.memoryGiB ?? 16;
+    const components = speechComponentCount(config);
+    const inferenceComponent = new CfnInferenceComponent(this, `${idPrefix}Component`, {
+      inferenceComponentName: name,
       endpointName: this.endpointName,
       variantName: VARIANT_NAME,
       specification: {
-        modelName: this.model.attrModelName,
+        modelName: model.attrModelName,
         computeResourceRequirements: {
           // Whisper runs on one GPU (verifySpeechModelFits).
           numberOfAcceleratorDevicesRequired: 1,
+          // Half the instance's host memory, shared by the components a one-GPU instance cannot
+          // hold together anyway; the rest for SageMaker's agents.
           minMemoryRequiredInMb: Math.floor(hostMemoryGiB * 1024 * HOST_MEMORY_SHARE),
         },
         startupParameters: {
@@ -125,19 +188,20 @@ export class SpeechEndpoint extends Construct {
       },
       runtimeConfig: { copyCount: 1 },
     });
-    this.inferenceComponent.addResourceDependency(this.endpoint);
-
-    this.autoscaling = new CopyAutoscaling(this, 'Autoscaling', {
-      component: this.inferenceComponent,
-      componentName: this.inferenceComponentName,
-      // One copy per instance: each takes the instance's one GPU.
-      maxCopies: model.instanceCount.max,
+    inferenceComponent.addResourceDependency(this.endpoint);
+    const gpus = GPU_INSTANCE_TYPES[config.instanceType]?.gpus ?? 1;
+    const autoscaling = new CopyAutoscaling(this, `${idPrefix}Autoscaling`, {
+      component: inferenceComponent,
+      componentName: name,
+      // One GPU a copy; the other component keeps room for its one copy.
+      maxCopies: Math.max(1, config.instanceCount.max * gpus - (components - 1)),
       scaleToZero: props.scaleToZero,
       targetConcurrentRequestsPerCopy: SPEECH_CONCURRENT_REQUESTS_PER_COPY,
     });
-    this.alarms = new ModelAlarms(this, 'Alarms', {
-      modelId,
-      componentName: this.inferenceComponentName,
+    const alarms = new ModelAlarms(this, `${idPrefix}Alarms`, {
+      modelId: props.modelId,
+      componentName: name,
     });
+    return { name, model, inferenceComponent, autoscaling, alarms };
   }
 }
