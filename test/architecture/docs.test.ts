@@ -51,7 +51,7 @@ function sourceTexts(): string[] {
 const NOT_ENVIRONMENT_VARIABLES: Record<string, string> = {
   USER_PASSWORD_AUTH: "a Cognito app client's auth flow (decisions.md, console sign-in)",
   CUSTOM_FASTAPI_INVOCATION_HANDLER:
-    "the SageMaker vLLM container's handler override (speech-to-text.md, not used yet)",
+    "the SageMaker vLLM container's handler override (speech-to-text.md, set by speech-endpoint.ts)",
 };
 
 /** File names the docs give that are not this repository's files, each with whose they are. */
@@ -62,6 +62,8 @@ const OTHER_FILES: Record<string, string> = {
   'tokenizer.json': "a model's weights folder (Hugging Face layout)",
   'adapter_config.json': 'a PEFT LoRA adapter archive',
   'training.json': 'what the training script writes into its output (training/lora/)',
+  'model.py':
+    "the handler script aws/model-hosting-container-standards loads from a SageMaker model's data",
 };
 
 /** Every file name the repository holds, for names given without their folder. */

@@ -972,7 +972,14 @@ function audioRequest(speechModels: string[], translation: boolean): Schema {
     },
     model: { enum: speechModels },
     prompt: { type: 'string', maxLength: 1_000 },
-    response_format: { enum: ['json', 'text', 'verbose_json', 'srt', 'vtt'], default: 'json' },
+    response_format: {
+      enum: ['json', 'text', 'verbose_json', 'srt', 'vtt'],
+      default: 'json',
+      // The SageMaker Whisper server (vLLM 0.11.2) gives no segment times (sagemaker-transcriber.ts).
+      description:
+        'verbose_json, srt and vtt are written from segment times: on the SageMaker Whisper endpoint ' +
+        '(vLLM 0.11.2, which answers the text only) they are refused with a 400 naming response_format',
+    },
     temperature: { type: 'number', minimum: 0, maximum: 1, default: 0 },
     url: {
       type: 'string',
