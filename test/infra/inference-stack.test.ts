@@ -329,10 +329,14 @@ describe('inference stack (dev: scale to zero)', () => {
     const speechInvoke = apiSagemaker.filter((s) => s.Action === 'sagemaker:InvokeEndpoint');
     expect(speechInvoke).toHaveLength(1);
     const invoked = JSON.stringify(speechInvoke[0]?.Resource);
-    // InvokeEndpoint is authorised on the endpoint: one ARN covers both of a speech model's
-    // components (InferenceComponentName picks one in the request).
-    for (const id of Object.keys(config.speechModels)) {
+    // The endpoint (the action's required resource) and each component a request may name: the
+    // transcription component, and the translation component of a model that translates.
+    for (const [id, model] of Object.entries(config.speechModels)) {
       expect(invoked).toContain(`:endpoint/${endpointName(env, id)}"`);
+      expect(invoked).toContain(`:inference-component/${inferenceComponentName(env, id)}"`);
+      const translation = `:inference-component/${translationComponentName(env, id)}"`;
+      if (model.translates) expect(invoked).toContain(translation);
+      else expect(invoked).not.toContain(translation);
     }
     for (const [id] of models) expect(invoked).not.toContain(`${endpointName(env, id)}"`);
     // Besides: stopping the training job of a cancelled fine-tuning job (asserted in

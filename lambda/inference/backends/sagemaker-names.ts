@@ -24,3 +24,9 @@ export function inferenceComponentName(env: string, modelId: string): string {
 export function translationComponentName(env: string, modelId: string): string {
   return `tierline-${env}-${sagemakerSlug(modelId)}-translate`.slice(0, 63);
 }
+
+/** The inference components of a speech model's endpoint: transcription, and translation if it translates. */
+export function speechComponentNames(env: string, modelId: string, translates: boolean): string[] {
+  const transcription = inferenceComponentName(env, modelId);
+  return translates ? [transcription, translationComponentName(env, modelId)] : [transcription];
+}

@@ -20,7 +20,10 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { endpointName } from '../../../lambda/inference/backends/sagemaker-names';
+import {
+  endpointName,
+  speechComponentNames,
+} from '../../../lambda/inference/backends/sagemaker-names';
 import { MAX_REQUEST_MS } from '../../../lambda/metering/reservations';
 import type { TierlineConfig } from '../../config/schema';
 import type { CustomersTable } from '../customers-table';
@@ -289,22 +292,31 @@ export class TierlineApi extends Construct {
    */
   /**
    * Lets the buffered API function (it serves `/v1/audio/*`) invoke the speech models' endpoints
-   * (one InvokeEndpoint per transcription: lambda/audio/sagemaker-transcriber.ts), named as the
-   * chat models' are.
+   * (one InvokeEndpoint per transcription or translation: lambda/audio/sagemaker-transcriber.ts),
+   * named as the chat models' are. The endpoint is the action's required resource; its components
+   * (transcription, and translation for a model that translates) are listed too, as the request
+   * names one (`InferenceComponentName`).
    */
   public grantSpeechInvoke(config: TierlineConfig, handler: TierlineFunction): void {
-    const speechModels = Object.keys(config.speechModels);
+    const speechModels = Object.entries(config.speechModels);
     if (speechModels.length === 0) return;
+    const env = config.environment.name;
+    // SageMaker lowercases names in ARNs.
+    const arn = (resource: string, name: string) =>
+      Stack.of(this).formatArn({
+        service: 'sagemaker',
+        resource,
+        resourceName: name.toLowerCase(),
+      });
     handler.function.addToRolePolicy(
       new PolicyStatement({
         actions: ['sagemaker:InvokeEndpoint'],
-        resources: speechModels.map((modelId) =>
-          Stack.of(this).formatArn({
-            service: 'sagemaker',
-            resource: 'endpoint',
-            resourceName: endpointName(config.environment.name, modelId).toLowerCase(),
-          }),
-        ),
+        resources: speechModels.flatMap(([modelId, model]) => [
+          arn('endpoint', endpointName(env, modelId)),
+          ...speechComponentNames(env, modelId, model.translates).map((name) =>
+            arn('inference-component', name),
+          ),
+        ]),
       }),
     );
   }

@@ -1,5 +1,8 @@
 import type { IConstruct } from 'constructs';
-import { endpointName } from '../../../lambda/inference/backends/sagemaker-names';
+import {
+  endpointName,
+  speechComponentNames,
+} from '../../../lambda/inference/backends/sagemaker-names';
 import { s3Weights } from '../../../lib/constructs/inference/lmi-container';
 import type { SynthesizedApp } from '../../support/synth';
 import { ACCOUNT, PARTITION, REGION, type ResolvedApp } from './resolved-app';
@@ -137,6 +140,9 @@ export function appArns(
       .map(([id]) => id),
     models: Object.keys(config.models),
     speechModels: Object.keys(config.speechModels),
+    speechComponents: Object.entries(config.speechModels).flatMap(([id, model]) =>
+      speechComponentNames(env, id, model.translates),
+    ),
     endpoint: (modelId) => arn('sagemaker', `endpoint/${endpointName(env, modelId).toLowerCase()}`),
     inferenceComponent: (name) => arn('sagemaker', `inference-component/${name.toLowerCase()}`),
     repository: (image) => {

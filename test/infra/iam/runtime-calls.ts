@@ -104,6 +104,8 @@ export interface Arns {
   readonly models: string[];
   /** Every speech-to-text model of the catalog (`speechModels`). */
   readonly speechModels: string[];
+  /** Names of their inference components: transcription, and translation where they translate. */
+  readonly speechComponents: string[];
   endpoint(modelId: string): string;
   inferenceComponent(name: string): string;
   /** ECR repository ARN of an image URI (`${AWS::Region}` allowed). */
@@ -766,10 +768,14 @@ const inference: RuntimeCall[] = [
       ),
     }),
   ),
-  // Speech-to-text: the buffered API function serves /v1/audio/*, one InvokeEndpoint each.
+  // Speech-to-text: the buffered API function serves /v1/audio/*, one InvokeEndpoint each, at the
+  // transcription component or (a model that translates) the translation component.
   ...roles(['api'], {
     action: 'sagemaker:InvokeEndpoint',
-    resources: (a) => a.speechModels.map((m) => a.endpoint(m)),
+    resources: (a) => [
+      ...a.speechModels.map((m) => a.endpoint(m)),
+      ...a.speechComponents.map((name) => a.inferenceComponent(name)),
+    ],
     sources: src('audio/sagemaker-transcriber.ts', 'invoke: InvokeEndpointCommand'),
     when: (config) => Object.keys(config.speechModels).length > 0,
   }),
