@@ -9,7 +9,9 @@
  * `CUSTOM_FASTAPI_INVOCATION_HANDLER` names it (a Python module path, as
  * aws/model-hosting-container-standards' "Customize Handlers" guide allows), and the standards
  * library mounts the named function as the `/invocations` route itself (`_swap_or_add_route` in
- * its `sagemaker_router.py`), so FastAPI reads the body as that route's form: multipart/form-data,
+ * its early `sagemaker_router.py`, later `_replace_route`; at its June 2026 head `mount_handlers`
+ * of `common/fastapi/routing.py`, `router.add_api_route(path, handler)`), so FastAPI reads the
+ * body as that route's form: multipart/form-data,
  * vLLM's `TranscriptionRequest`. In vLLM 0.11.2 the route is `create_transcriptions` of
  * `vllm/entrypoints/openai/api_server.py` (`POST /v1/audio/transcriptions`).
  */
