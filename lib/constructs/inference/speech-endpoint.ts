@@ -199,7 +199,8 @@ export class SpeechEndpoint extends Construct {
       targetConcurrentRequestsPerCopy: SPEECH_CONCURRENT_REQUESTS_PER_COPY,
     });
     const alarms = new ModelAlarms(this, `${idPrefix}Alarms`, {
-      modelId: props.modelId,
+      // The descriptions name the model; the operator reading one must tell the components apart.
+      modelId: idPrefix ? `${props.modelId} (${idPrefix.toLowerCase()}s)` : props.modelId,
       componentName: name,
     });
     return { name, model, inferenceComponent, autoscaling, alarms };
