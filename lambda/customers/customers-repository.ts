@@ -7,8 +7,17 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { ModelLimits, TierName } from '../../lib/config/schema';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
-import { and, compare, exists, notExists, or, update } from '../storage/expressions';
-import { CUSTOMERS_TABLE } from './customers-table';
+import {
+  and,
+  compare,
+  exists,
+  ifNotExists,
+  notExists,
+  or,
+  update,
+  value,
+} from '../storage/expressions';
+import { CUSTOMERS_TABLE, PROJECT_KEY_HASHES, projectItemKey } from './customers-table';
 import type { KeyPermissions } from './key-permissions';
 import type { CustomPlan } from './plans';
 import type { ProjectLimits } from './project-limits';
@@ -363,6 +372,58 @@ export class CustomersRepository {
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
+  }
+
+  /**
+   * Notes a project key's hash on its project's item while the project is active: one conditional
+   * write on the item an archive writes, so the two are ordered. False when the project is archived
+   * (or not stored). An archive reads the hashes back in its own write and revokes each.
+   */
+  async registerProjectKey(customerId: string, projectId: string, keyHash: string) {
+    return applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: projectItemKey(customerId, projectId),
+          ...update(
+            { add: { [PROJECT_KEY_HASHES]: new Set([keyHash]) } },
+            compare('status', '=', 'active'),
+          ),
+        }),
+      ),
+    );
+  }
+
+  /** Takes a revoked key's hash off its project's item (the set stays as small as the keys). */
+  async forgetProjectKey(customerId: string, projectId: string, keyHash: string): Promise<void> {
+    await applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: projectItemKey(customerId, projectId),
+          ...update({ delete: { [PROJECT_KEY_HASHES]: new Set([keyHash]) } }, exists(PK)),
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Revokes a key by its hash, and bars the hash when no key holds it yet: a create that noted the
+   * hash on its project before an archive then finds its write refused (`putNamedKey` needs the
+   * hash free). Answers the key as it was, undefined when none was written.
+   */
+  async revokeOrBar(keyHash: string, revokedAt: string): Promise<KeyRecord | undefined> {
+    const { Attributes } = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: apiKeyKey(keyHash),
+        ...update({
+          set: { status: 'revoked', revokedAt: ifNotExists('revokedAt', value(revokedAt)) },
+        }),
+        ReturnValues: 'ALL_OLD',
+      }),
+    );
+    return Attributes ? strip<KeyRecord>(Attributes) : undefined;
   }
 
   /** Writes a named key (`/v1/keys`), listed under its customer; fails if the hash exists. */

@@ -427,6 +427,10 @@ const customers: RuntimeCall[] = [
       'initNamedKeySlots: UpdateCommand',
       'reserveNamedKeySlot: UpdateCommand',
       'releaseNamedKeySlots: UpdateCommand',
+      // A project key's hash on its project's item, and an archive revoking (or barring) it.
+      'registerProjectKey: UpdateCommand',
+      'forgetProjectKey: UpdateCommand',
+      'revokeOrBar: UpdateCommand',
     ),
   }),
   ...roles(['api'], {
@@ -484,7 +488,8 @@ const customers: RuntimeCall[] = [
     resources: (a) => [a.table('customers')],
     sources: src(
       'accounts/projects.ts',
-      'update: UpdateCommand',
+      'rename: UpdateCommand',
+      'archive: UpdateCommand',
       'changeLimits: UpdateCommand',
       'takeSlot: UpdateCommand',
     ),
