@@ -522,7 +522,7 @@ const customers: RuntimeCall[] = [
     action: 'dynamodb:PutItem',
     resources: (a) => [a.table('customers')],
     sources: [
-      ...src('accounts/invites-repository.ts', 'put: PutCommand'),
+      ...src('accounts/invites-repository.ts', 'send: PutCommand', 'replaceAccepted: PutCommand'),
       ...src('accounts/memberships.ts', 'add: PutCommand'),
       ...src('accounts/organization-owners.ts', 'ensure: PutCommand'),
     ],
@@ -531,7 +531,7 @@ const customers: RuntimeCall[] = [
     action: 'dynamodb:UpdateItem',
     resources: (a) => [a.table('customers')],
     sources: [
-      ...src('accounts/invites-repository.ts', 'accept: UpdateCommand'),
+      ...src('accounts/invites-repository.ts', 'accept: UpdateCommand', 'send: UpdateCommand'),
       ...src('accounts/memberships.ts', 'setRole: UpdateCommand'),
       ...src('accounts/organization-owners.ts', 'add: UpdateCommand', 'release: UpdateCommand'),
     ],
