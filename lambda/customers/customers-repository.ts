@@ -262,6 +262,7 @@ export class CustomersRepository {
     keyHash: string,
     set: KeyAuthorization & Partial<Pick<KeyRecord, 'revokedAt'>>,
     remove: ('customModelLimits' | 'spendLimitMicroUsd')[] = [],
+    whileTier?: TierName,
   ): Promise<void> {
     const fields = definedFields(set);
     if (Object.keys(fields).length === 0 && remove.length === 0) return;
@@ -270,7 +271,10 @@ export class CustomersRepository {
         new UpdateCommand({
           TableName: this.tableName,
           Key: apiKeyKey(keyHash),
-          ...update({ set: fields, remove }, exists(PK)),
+          ...update(
+            { set: fields, remove },
+            whileTier ? and(exists(PK), compare('tier', '=', whileTier)) : exists(PK),
+          ),
         }),
       );
     } catch (error) {
@@ -505,12 +509,17 @@ export class CustomersRepository {
     primaryKeyHash: string | undefined,
     set: KeyAuthorization,
     remove: ('customModelLimits' | 'spendLimitMicroUsd')[] = [],
+    /**
+     * Writes only the keys still on this tier: a change that belongs to one tier (usage-tier
+     * limits) and read the tier before a switch must not land after the switch's own write.
+     */
+    whileTier?: TierName,
   ): Promise<void> {
-    if (primaryKeyHash) await this.updateKey(primaryKeyHash, set, remove);
+    if (primaryKeyHash) await this.updateKey(primaryKeyHash, set, remove, whileTier);
     for (const key of await this.listNamedKeys(customerId)) {
       // A revoked named key stays revoked whatever else changes.
       if (key.status === 'revoked') continue;
-      await this.updateKey(key.keyHash, set, remove);
+      await this.updateKey(key.keyHash, set, remove, whileTier);
     }
   }
 
