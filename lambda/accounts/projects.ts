@@ -268,6 +268,20 @@ function projectOf(item: Record<string, unknown>): ProjectRecord {
 export const DEFAULT_PROJECT_NAME = 'Default project';
 export const isWellFormedProjectId = (id: string) => /^proj_[A-Za-z0-9]{1,64}$/.test(id);
 const MAX_NAME_LENGTH = 100;
+/** A session's principal with the project's own rate and spend limits, as a project key has them. */
+function withLimitsOf<P extends Principal>(principal: P, project: ProjectRecord | undefined): P {
+  const limits = project?.rateLimits;
+  return {
+    ...principal,
+    ...(limits ? { projectModelLimits: limits.models } : {}),
+    ...(limits?.spendLimitMicroUsd !== undefined
+      ? { projectSpendLimitMicroUsd: limits.spendLimitMicroUsd }
+      : {}),
+    // As a key of the project carries it: the project's month is kept for its alerts.
+    ...(limits?.spendAlerts ? { projectSpendAlerts: true as const } : {}),
+  };
+}
+
 /** Projects an organization may have, archived ones included: far more than any uses. */
 export const MAX_PROJECTS = 1_000;
 
@@ -354,25 +368,39 @@ export class Projects {
 
   /**
    * A console session acting in a project, bound by the project's own rate and spend limits. A
-   * project key carries them on its item; a session has no item of its own, so they are read
-   * from the project here (one GetItem), or a member's session would run inference in a capped
-   * project uncapped.
+   * project key carries them on its item; a session has no item of its own, so they are read from
+   * the project (one GetItem), or a member's session would run inference in a capped project
+   * uncapped. A project other than the default is read here anyway (it must be active), so its
+   * limits come with that read; the default project's are read only for inference
+   * ({@link withProjectLimits}).
    */
   private async sessionIn<P extends Principal>(principal: P, projectId: string): Promise<P> {
-    const project =
-      projectId === defaultProjectId(principal.customerId)
-        ? await this.repository.get(principal.customerId, projectId)
-        : await this.activeProject(principal, projectId);
-    const { projectModelLimits: _models, projectSpendLimitMicroUsd: _spend, ...rest } = principal;
-    const limits = project?.rateLimits;
-    return {
-      ...rest,
-      projectId,
-      ...(limits ? { projectModelLimits: limits.models } : {}),
-      ...(limits?.spendLimitMicroUsd !== undefined
-        ? { projectSpendLimitMicroUsd: limits.spendLimitMicroUsd }
-        : {}),
-    } as P;
+    const {
+      projectModelLimits: _models,
+      projectSpendLimitMicroUsd: _spend,
+      projectSpendAlerts: _alerts,
+      ...rest
+    } = principal;
+    if (projectId === defaultProjectId(principal.customerId)) {
+      return { ...rest, projectId, projectLimitsUnread: true } as P;
+    }
+    return withLimitsOf(
+      { ...rest, projectId } as P,
+      await this.activeProject(principal, projectId),
+    );
+  }
+
+  /**
+   * The principal with its project's own limits, for inference: a session's default project is
+   * read now (one GetItem), once per request; any other principal already carries them.
+   */
+  async withProjectLimits<P extends Principal>(principal: P): Promise<P> {
+    if (!principal.projectLimitsUnread) return principal;
+    const { projectLimitsUnread: _unread, ...rest } = principal;
+    return withLimitsOf(
+      rest as P,
+      await this.repository.get(principal.customerId, principal.projectId),
+    );
   }
 
   /**
@@ -380,7 +408,7 @@ export class Projects {
    * project: naming another answers 401, as OpenAI does. An admin key or a session may pick any
    * active project of its organization (another's id: 404); without the header it acts in the
    * default project. A key costs a read only when the header names a project other than the
-   * default; a session always reads its project, for the project's limits.
+   * default; so does a session, whose default project's limits wait for inference.
    */
   async pick<P extends Principal>(principal: P, header: string | undefined): Promise<P> {
     const wanted = header?.trim();
