@@ -117,4 +117,35 @@ describe('archiving a project while keys are created in it (dynalite)', () => {
       expect((await projects.get(owner, project.projectId)).status).toBe('archived');
     }
   });
+
+  it('refuses a key whose create noted its hash just before the archive, and leaves no key', async () => {
+    const project = await projects.create(owner, 'between');
+    // The archive runs between the create's note on the project and its key's write.
+    const racing = new CustomerKeys(
+      Object.assign(Object.create(customers) as CustomersRepository, {
+        registerProjectKey: async (customerId: string, projectId: string, keyHash: string) => {
+          const noted = await customers.registerProjectKey(customerId, projectId, keyHash);
+          await archive(project.projectId);
+          return noted;
+        },
+      }),
+    );
+    const inProject = { ...owner, projectId: project.projectId };
+
+    const refused = await racing
+      .create(inProject, 'late', {
+        kind: 'project_key',
+        projectId: project.projectId,
+        permissions: 'all',
+      })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+
+    expect(refused).toMatchObject({ status: 400, code: 'project_archived' });
+    expect(
+      (await keys.records(owner)).filter((key) => keys.projectOf(key) === project.projectId),
+    ).toEqual([]);
+  });
 });
