@@ -208,6 +208,7 @@ export class CustomerKeys {
       tier: primary.tier,
       usageIdentifierKey: primary.usageIdentifierKey,
       ...(primary.customModelLimits ? { customModelLimits: primary.customModelLimits } : {}),
+      ...(primary.customPlanLimits ? { customPlanLimits: true as const } : {}),
       ...(primary.spendLimitMicroUsd !== undefined
         ? { spendLimitMicroUsd: primary.spendLimitMicroUsd }
         : {}),

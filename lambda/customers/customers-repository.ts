@@ -105,11 +105,31 @@ export interface KeyRecord {
   createdBy?: string;
   /** Its project's own rate limits (lambda/customers/project-limits.ts); absent: none. */
   projectLimits?: ProjectLimits;
+  /**
+   * Its `customModelLimits` are an operator's custom plan's (`tierline plans set`), until a tier
+   * switch ends the plan: usage tiers never write over them, however they race.
+   */
+  customPlanLimits?: true;
+}
+
+/** Fields of a key a change may remove. */
+export type KeyLimitField = 'customModelLimits' | 'spendLimitMicroUsd' | 'customPlanLimits';
+
+/**
+ * A change of keys that belongs to one tier (usage-tier limits): it writes a key only while the key
+ * is still on that tier and holds no custom plan's limits, so one that read the organization before
+ * a switch or a custom plan never lands after it.
+ */
+export interface KeyWriteGuard {
+  tier: TierName;
 }
 
 /** The fields of a key the authorizer hands on: every key of a customer carries the same values. */
 export type KeyAuthorization = Partial<
-  Pick<KeyRecord, 'tier' | 'status' | 'customModelLimits' | 'spendLimitMicroUsd'>
+  Pick<
+    KeyRecord,
+    'tier' | 'status' | 'customModelLimits' | 'spendLimitMicroUsd' | 'customPlanLimits'
+  >
 >;
 
 const customerKey = (customerId: string) => ({ [PK]: `CUSTOMER#${customerId}`, [SK]: 'PROFILE' });
@@ -261,8 +281,8 @@ export class CustomersRepository {
   async updateKey(
     keyHash: string,
     set: KeyAuthorization & Partial<Pick<KeyRecord, 'revokedAt'>>,
-    remove: ('customModelLimits' | 'spendLimitMicroUsd')[] = [],
-    whileTier?: TierName,
+    remove: KeyLimitField[] = [],
+    guard?: KeyWriteGuard,
   ): Promise<void> {
     const fields = definedFields(set);
     if (Object.keys(fields).length === 0 && remove.length === 0) return;
@@ -273,7 +293,9 @@ export class CustomersRepository {
           Key: apiKeyKey(keyHash),
           ...update(
             { set: fields, remove },
-            whileTier ? and(exists(PK), compare('tier', '=', whileTier)) : exists(PK),
+            guard
+              ? and(exists(PK), compare('tier', '=', guard.tier), notExists('customPlanLimits'))
+              : exists(PK),
           ),
         }),
       );
@@ -508,18 +530,15 @@ export class CustomersRepository {
     customerId: string,
     primaryKeyHash: string | undefined,
     set: KeyAuthorization,
-    remove: ('customModelLimits' | 'spendLimitMicroUsd')[] = [],
-    /**
-     * Writes only the keys still on this tier: a change that belongs to one tier (usage-tier
-     * limits) and read the tier before a switch must not land after the switch's own write.
-     */
-    whileTier?: TierName,
+    remove: KeyLimitField[] = [],
+    /** Writes only the keys the guard holds for (see {@link KeyWriteGuard}). */
+    guard?: KeyWriteGuard,
   ): Promise<void> {
-    if (primaryKeyHash) await this.updateKey(primaryKeyHash, set, remove, whileTier);
+    if (primaryKeyHash) await this.updateKey(primaryKeyHash, set, remove, guard);
     for (const key of await this.listNamedKeys(customerId)) {
       // A revoked named key stays revoked whatever else changes.
       if (key.status === 'revoked') continue;
-      await this.updateKey(key.keyHash, set, remove, whileTier);
+      await this.updateKey(key.keyHash, set, remove, guard);
     }
   }
 

@@ -7,9 +7,9 @@ import { type LocalDynamo, newCustomersTable, startDynalite } from '../../suppor
  * A usage tier's limits against a concurrent switch to Free, on dynalite (the race stop 26 left):
  * the hourly check read the organization as Developer, the switch took the limits off every key,
  * then the check wrote Developer's raised limits back on a Free organization's keys. Each key's
- * write now holds only while the key is still Developer's.
+ * write now holds only while the key is still Developer's and holds no custom plan's limits.
  */
-describe('usage-tier limits against a tier switch (dynalite)', () => {
+describe('usage-tier limits against a tier switch or a custom plan (dynalite)', () => {
   let dynamo: LocalDynamo;
   let repository: CustomersRepository;
   const created = '2026-11-01T00:00:00.000Z';
@@ -113,5 +113,34 @@ describe('usage-tier limits against a tier switch (dynalite)', () => {
     for (const key of await keysOf(customerId)) {
       expect(key).toEqual({ tier: 'developer', customModelLimits: raised });
     }
+  });
+
+  it("writes no usage-tier limit over a custom plan's set after the check read no plan", async () => {
+    const customerId = await developerOrganization();
+    const custom: Record<string, ModelLimits> = {
+      'qwen3-8b': { rpm: 7, rpd: 70, tpm: 700, tpd: 7_000 },
+    };
+    // What `tierline plans set` writes on the keys, right after the check read the organization.
+    const racing = {
+      getCustomer: async (id: string) => {
+        const customer = await repository.getCustomer(id);
+        await repository.updateCustomerKeys(customerId, `primary-${counter}`, {
+          customModelLimits: custom,
+          customPlanLimits: true,
+        });
+        return customer;
+      },
+      updateCustomerKeys: repository.updateCustomerKeys.bind(repository),
+    };
+
+    await setUsageTierLimits(racing, customerId, raised);
+
+    expect(await keysOf(customerId)).toEqual([
+      { tier: 'developer', customModelLimits: custom },
+      { tier: 'developer', customModelLimits: custom },
+    ]);
+    // Going back to no usage tier does not take a custom plan's limits off either.
+    await setUsageTierLimits(repository, customerId, undefined);
+    expect((await keysOf(customerId))[0]?.customModelLimits).toEqual(custom);
   });
 });
