@@ -135,7 +135,10 @@ export class InvitesRepository {
       const stored = await this.get(invite.customerId, invite.inviteId);
       if (!stored) continue; // deleted meanwhile: add to nothing again
       const expired = stored.status === 'pending' && stored.expiresAt <= now.toISOString();
-      if (stored.status === 'pending' && !expired) return 'too_many_links';
+      if (stored.status === 'pending' && !expired) {
+        if (stored.tokenHashes.length >= MAX_INVITE_LINKS) return 'too_many_links';
+        continue; // another send wrote it fresh meanwhile: add this link to that one
+      }
       if (stored.status === 'accepted') return 'accepted';
       // Expired: a fresh invite, if no one sent it again first.
       const fresh = { ...fields, status: 'pending' as const, tokenHashes: new Set([tokenHash]) };

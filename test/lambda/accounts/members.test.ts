@@ -285,6 +285,26 @@ describe('members and invites (dynalite)', () => {
     }
   });
 
+  it('keeps every link of 3 sends racing over an expired invite (20 rounds), none refused', async () => {
+    for (let round = 0; round < 20; round += 1) {
+      const org = await organization([`renew${round}`, 'owner']);
+      const email = `renewed${round}@example.com`;
+      const send = () => invites.create(org, { email, role: 'member', invitedBy: `renew${round}` });
+      await send();
+      clock = new Date(clock.getTime() + INVITE_LIFETIME_MS + 1);
+      sent = [];
+      await Promise.all([send(), send(), send()]);
+      verified.set(`renew-token-${round}`, email);
+      for (const mail of sent) {
+        await invites.accept(
+          { userId: `renewer${round}`, accessToken: `renew-token-${round}` },
+          mail.token,
+        );
+      }
+      expect(sent).toHaveLength(3);
+    }
+  });
+
   it('does not write an invite back to pending over its acceptance, nor revive an expired link', async () => {
     const org = await organization(['o5', 'owner']);
     await invites.create(org, { email: 'slow@example.com', role: 'member', invitedBy: 'o5' });
