@@ -112,14 +112,19 @@ export class PlanOperations {
     }
 
     const customPlan: CustomPlan = { usagePlanId, edge: edge.data, models };
+    // Marked as the plan's on each key in the same write: usage tiers then never write over them.
     if (Object.keys(models).length > 0) {
       await this.ctx.deps.customers.updateCustomerKeys(customerId, customer.keyHash, {
         customModelLimits: models,
+        customPlanLimits: true,
       });
     } else {
-      await this.ctx.deps.customers.updateCustomerKeys(customerId, customer.keyHash, {}, [
-        'customModelLimits',
-      ]);
+      await this.ctx.deps.customers.updateCustomerKeys(
+        customerId,
+        customer.keyHash,
+        { customPlanLimits: true },
+        ['customModelLimits'],
+      );
     }
     await this.ctx.deps.customers.updateCustomer(customerId, { customPlan, usagePlanId });
     return this.ctx.getCustomer(customerId);

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { randomBase62 } from '../customers/api-keys';
 import { BadRequestError, NotFoundError, PermissionDeniedError } from '../openai/errors';
-import type { InviteRecord, InvitesRepository } from './invites-repository';
+import { type InviteRecord, type InvitesRepository, MAX_INVITE_LINKS } from './invites-repository';
 import type { Membership, MembershipsRepository } from './memberships';
 import type { OrganizationOwners } from './organization-owners';
 
@@ -112,29 +112,30 @@ export class Invites {
     customerId: string,
     input: { email: string; role: Membership['role']; invitedBy: string },
   ): Promise<InviteRecord> {
-    const members = await this.deps.memberships.listForOrganization(customerId);
-    if (members.some((member) => member.email.toLowerCase() === input.email)) {
-      throw new BadRequestError(`${input.email} is already a member of this organization.`, {
-        param: 'email',
-        code: 'user_already_member',
-      });
-    }
+    await this.refuseMember(customerId, input.email);
     const now = this.deps.now();
     const inviteId = inviteIdOf(customerId, input.email);
     const secret = randomBase62(SECRET_LENGTH);
-    const invite: InviteRecord = {
+    const sent = {
       inviteId,
       customerId,
       email: input.email,
       role: input.role,
-      status: 'pending',
+      status: 'pending' as const,
       tokenHash: sha256(secret),
       createdAt: now.toISOString(),
       expiresAt: new Date(now.getTime() + INVITE_LIFETIME_MS).toISOString(),
       invitedBy: input.invitedBy,
     };
-    // Stored before it is sent: a mail whose invite is missing would be a dead link.
-    await this.deps.invites.put(invite);
+    // Stored before it is sent: a mail whose link is not stored would be a dead link.
+    let invite = await this.deps.invites.send(sent, now);
+    if (invite === 'accepted') invite = await this.replaceAccepted(sent);
+    if (invite === 'too_many_links') {
+      throw new BadRequestError(
+        `This invite was sent ${MAX_INVITE_LINKS} times: delete it, then invite ${input.email} again.`,
+        { param: 'email', code: 'invite_sent_too_often' },
+      );
+    }
     const token = `${customerId}.${inviteId}.${secret}`;
     const link = `${await this.deps.consoleUrl()}#/invite?token=${encodeURIComponent(token)}`;
     await this.deps.mailer.send({
@@ -150,6 +151,37 @@ export class Invites {
       token,
     });
     return invite;
+  }
+
+  private async refuseMember(customerId: string, email: string): Promise<void> {
+    const members = await this.deps.memberships.listForOrganization(customerId);
+    if (members.some((member) => member.email.toLowerCase() === email)) {
+      throw new BadRequestError(`${email} is already a member of this organization.`, {
+        param: 'email',
+        code: 'user_already_member',
+      });
+    }
+  }
+
+  /**
+   * The invite was accepted: by someone who joined since this create checked (400, a member), or
+   * by a member removed before a clean-up that did not finish (the invite is written anew).
+   */
+  private async replaceAccepted(
+    sent: Parameters<InvitesRepository['send']>[0],
+  ): Promise<InviteRecord> {
+    await this.refuseMember(sent.customerId, sent.email);
+    const stored = await this.deps.invites.get(sent.customerId, sent.inviteId);
+    if (stored?.status === 'accepted') {
+      if (await this.deps.invites.replaceAccepted(sent, stored.acceptedBy)) {
+        const { tokenHash, ...fields } = sent;
+        return { ...fields, tokenHashes: [tokenHash] };
+      }
+    }
+    throw new BadRequestError(
+      `The invite to ${sent.email} changed while it was sent: look at it, then send it again.`,
+      { code: 'invite_changed' },
+    );
   }
 
   list(customerId: string): Promise<InviteRecord[]> {
@@ -189,7 +221,8 @@ export class Invites {
   ): Promise<{ invite: InviteRecord; membership: Membership; firstAcceptance: boolean }> {
     const { customerId, inviteId, secret } = parseToken(token);
     const invite = await this.deps.invites.get(customerId, inviteId);
-    if (!invite || !sameHash(invite.tokenHash, sha256(secret))) throw inviteLinkInvalid();
+    const given = sha256(secret);
+    if (!invite?.tokenHashes.some((hash) => sameHash(hash, given))) throw inviteLinkInvalid();
     const email = await this.deps.users.verifiedEmailOf(session.accessToken);
     if (email?.toLowerCase() !== invite.email) {
       throw new PermissionDeniedError(
@@ -204,7 +237,7 @@ export class Invites {
       );
     }
     const now = this.deps.now();
-    if (!(await this.deps.invites.accept(invite, session.userId, now))) {
+    if (!(await this.deps.invites.accept(invite, given, session.userId, now))) {
       if (inviteStatusOf(invite, now) === 'expired') {
         throw new BadRequestError('This invitation has expired: ask for a new one.', {
           code: 'invite_expired',

@@ -2,13 +2,14 @@ import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/li
 import { randomBase62 } from '../customers/api-keys';
 import type { Principal } from '../customers/authenticate';
 import type { CustomersRepository } from '../customers/customers-repository';
-import { CUSTOMERS_TABLE } from '../customers/customers-table';
+import { CUSTOMERS_TABLE, PROJECT_KEY_HASHES, projectItemKey } from '../customers/customers-table';
 import { defaultProjectId } from '../customers/key-permissions';
 import type { ProjectLimits } from '../customers/project-limits';
 import { AuthenticationError, BadRequestError, NotFoundError } from '../openai/errors';
 import { bodySchema, displayNameField } from '../openai/request-body';
-import { isConditionFailure } from '../storage/conditional-writes';
+import { applied, isConditionFailure } from '../storage/conditional-writes';
 import type { DocumentClient } from '../storage/document-client';
+import { compare, exists, ifNotExists, notExists, or, update, value } from '../storage/expressions';
 
 /** A project of an organization (OpenAI's `organization.project`). */
 export interface ProjectRecord {
@@ -24,10 +25,7 @@ export interface ProjectRecord {
 
 const PK = CUSTOMERS_TABLE.partitionKey;
 const SK = CUSTOMERS_TABLE.sortKey;
-const projectKey = (customerId: string, projectId: string) => ({
-  [PK]: `CUSTOMER#${customerId}`,
-  [SK]: `PROJECT#${projectId}`,
-});
+const projectKey = projectItemKey;
 
 const slotsKey = (customerId: string) => ({
   [PK]: `CUSTOMER#${customerId}`,
@@ -145,25 +143,57 @@ export class ProjectsRepository {
   }
 
   /**
-   * Renames or archives a project. An unstored default project is written whole (`ifAbsent`), so
-   * the first rename of it and a concurrent one both land on one item.
+   * Renames a project while it is active (false once archived: a rename that read it active must
+   * not write `active` back over an archive). An unstored default project is written whole, its
+   * other fields only where absent, so the first rename of it and a concurrent one land on one item.
    */
-  async update(
+  async rename(project: ProjectRecord, name: string): Promise<boolean> {
+    const { rateLimits: _limits, name: _name, ...rest } = project;
+    const others = Object.entries(rest).filter(([, v]) => v !== undefined);
+    return applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: projectKey(project.customerId, project.projectId),
+          ...update(
+            {
+              set: {
+                name,
+                ...Object.fromEntries(others.map(([k, v]) => [k, ifNotExists(k, value(v))])),
+              },
+            },
+            or(notExists('status'), compare('status', '=', 'active')),
+          ),
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Archives a stored project (again: a re-run after a crash keeps the first time) and answers it
+   * with the hashes of the keys created in it, read in the same write: a key create notes its hash
+   * on this item only while it is active, so every key not refused is among them.
+   */
+  async archive(
     project: ProjectRecord,
-    set: Partial<Pick<ProjectRecord, 'name' | 'status' | 'archivedAt'>>,
-  ): Promise<ProjectRecord> {
-    const next = { ...project, ...set };
-    const fields = Object.entries({ ...next }).filter(([, v]) => v !== undefined);
-    await this.doc.send(
+    at: string,
+  ): Promise<{ project: ProjectRecord; keyHashes: string[] }> {
+    const { Attributes = {} } = await this.doc.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: projectKey(project.customerId, project.projectId),
-        UpdateExpression: `SET ${fields.map((_, i) => `#f${i} = :v${i}`).join(', ')}`,
-        ExpressionAttributeNames: Object.fromEntries(fields.map(([k], i) => [`#f${i}`, k])),
-        ExpressionAttributeValues: Object.fromEntries(fields.map(([, v], i) => [`:v${i}`, v])),
+        ...update(
+          { set: { status: 'archived', archivedAt: ifNotExists('archivedAt', value(at)) } },
+          exists(PK),
+        ),
+        ReturnValues: 'ALL_NEW',
       }),
     );
-    return next;
+    const hashes = Attributes[PROJECT_KEY_HASHES];
+    return {
+      project: projectOf(Attributes),
+      keyHashes: hashes instanceof Set ? [...hashes].map(String) : [],
+    };
   }
 
   /**
@@ -238,6 +268,20 @@ function projectOf(item: Record<string, unknown>): ProjectRecord {
 export const DEFAULT_PROJECT_NAME = 'Default project';
 export const isWellFormedProjectId = (id: string) => /^proj_[A-Za-z0-9]{1,64}$/.test(id);
 const MAX_NAME_LENGTH = 100;
+/** A session's principal with the project's own rate and spend limits, as a project key has them. */
+function withLimitsOf<P extends Principal>(principal: P, project: ProjectRecord | undefined): P {
+  const limits = project?.rateLimits;
+  return {
+    ...principal,
+    ...(limits ? { projectModelLimits: limits.models } : {}),
+    ...(limits?.spendLimitMicroUsd !== undefined
+      ? { projectSpendLimitMicroUsd: limits.spendLimitMicroUsd }
+      : {}),
+    // As a key of the project carries it: the project's month is kept for its alerts.
+    ...(limits?.spendAlerts ? { projectSpendAlerts: true as const } : {}),
+  };
+}
+
 /** Projects an organization may have, archived ones included: far more than any uses. */
 export const MAX_PROJECTS = 1_000;
 
@@ -324,25 +368,39 @@ export class Projects {
 
   /**
    * A console session acting in a project, bound by the project's own rate and spend limits. A
-   * project key carries them on its item; a session has no item of its own, so they are read
-   * from the project here (one GetItem), or a member's session would run inference in a capped
-   * project uncapped.
+   * project key carries them on its item; a session has no item of its own, so they are read from
+   * the project (one GetItem), or a member's session would run inference in a capped project
+   * uncapped. A project other than the default is read here anyway (it must be active), so its
+   * limits come with that read; the default project's are read only for inference
+   * ({@link withProjectLimits}).
    */
   private async sessionIn<P extends Principal>(principal: P, projectId: string): Promise<P> {
-    const project =
-      projectId === defaultProjectId(principal.customerId)
-        ? await this.repository.get(principal.customerId, projectId)
-        : await this.activeProject(principal, projectId);
-    const { projectModelLimits: _models, projectSpendLimitMicroUsd: _spend, ...rest } = principal;
-    const limits = project?.rateLimits;
-    return {
-      ...rest,
-      projectId,
-      ...(limits ? { projectModelLimits: limits.models } : {}),
-      ...(limits?.spendLimitMicroUsd !== undefined
-        ? { projectSpendLimitMicroUsd: limits.spendLimitMicroUsd }
-        : {}),
-    } as P;
+    const {
+      projectModelLimits: _models,
+      projectSpendLimitMicroUsd: _spend,
+      projectSpendAlerts: _alerts,
+      ...rest
+    } = principal;
+    if (projectId === defaultProjectId(principal.customerId)) {
+      return { ...rest, projectId, projectLimitsUnread: true } as P;
+    }
+    return withLimitsOf(
+      { ...rest, projectId } as P,
+      await this.activeProject(principal, projectId),
+    );
+  }
+
+  /**
+   * The principal with its project's own limits, for inference: a session's default project is
+   * read now (one GetItem), once per request; any other principal already carries them.
+   */
+  async withProjectLimits<P extends Principal>(principal: P): Promise<P> {
+    if (!principal.projectLimitsUnread) return principal;
+    const { projectLimitsUnread: _unread, ...rest } = principal;
+    return withLimitsOf(
+      rest as P,
+      await this.repository.get(principal.customerId, principal.projectId),
+    );
   }
 
   /**
@@ -350,7 +408,7 @@ export class Projects {
    * project: naming another answers 401, as OpenAI does. An admin key or a session may pick any
    * active project of its organization (another's id: 404); without the header it acts in the
    * default project. A key costs a read only when the header names a project other than the
-   * default; a session always reads its project, for the project's limits.
+   * default; so does a session, whose default project's limits wait for inference.
    */
   async pick<P extends Principal>(principal: P, header: string | undefined): Promise<P> {
     const wanted = header?.trim();
@@ -415,16 +473,20 @@ export class Projects {
 
   async rename(principal: Pick<Principal, 'customerId'>, projectId: string, name: string) {
     const project = await this.get(principal, projectId);
-    if (project.status === 'archived') {
+    if (project.status === 'archived' || !(await this.repository.rename(project, name))) {
       throw new BadRequestError(`Project '${projectId}' is archived and cannot be changed.`, {
         code: 'project_archived',
         param: 'project_id',
       });
     }
-    return this.repository.update(project, { name });
+    return { ...project, name };
   }
 
-  /** Archives a project (its keys stop being accepted for new work); archiving twice is a no-op. */
+  /**
+   * Archives a project and answers it with the hashes of the keys created in it, to revoke: its
+   * keys stop being accepted for new work. Archiving again answers the same (and the same hashes,
+   * so a re-run after a crash revokes what the first left).
+   */
   async archive(principal: Pick<Principal, 'customerId'>, projectId: string) {
     if (projectId === defaultProjectId(principal.customerId)) {
       throw new BadRequestError('The default project cannot be archived.', {
@@ -433,10 +495,6 @@ export class Projects {
       });
     }
     const project = await this.get(principal, projectId);
-    if (project.status === 'archived') return project;
-    return this.repository.update(project, {
-      status: 'archived',
-      archivedAt: this.now().toISOString(),
-    });
+    return this.repository.archive(project, this.now().toISOString());
   }
 }

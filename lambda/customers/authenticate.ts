@@ -41,6 +41,12 @@ export interface Principal {
   projectSpendLimitMicroUsd?: number;
   /** A project key's project has spend alerts: its month is tracked even without a spend limit. */
   projectSpendAlerts?: true;
+  /**
+   * A console session whose project's own limits (above) are not read yet: they are read only for
+   * inference (`Projects.withProjectLimits`), so its other requests cost no read of the project.
+   * Metering refuses a principal that still has it.
+   */
+  projectLimitsUnread?: true;
 }
 
 export interface StoredKey {

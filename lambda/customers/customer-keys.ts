@@ -1,10 +1,11 @@
 import { BadRequestError, NotFoundError } from '../openai/errors';
 import { asBodyObject, bodySchema, displayNameField } from '../openai/request-body';
 import type { ApiKey, CreatedApiKey } from '../openai/shapes/keys';
+import { isConditionFailure } from '../storage/conditional-writes';
 import { ADMIN_API_KEY_PREFIX, API_KEY_PREFIX, issueApiKey, randomBase62 } from './api-keys';
 import { keyGrants, type Principal } from './authenticate';
 import type { CustomersRepository, KeyRecord } from './customers-repository';
-import type { KeyPermissions } from './key-permissions';
+import { defaultProjectId, type KeyPermissions } from './key-permissions';
 
 /**
  * A customer's named API keys (`/v1/keys`): several keys per customer, each with the same format
@@ -71,7 +72,18 @@ type Repository = Pick<
   | 'initNamedKeySlots'
   | 'reserveNamedKeySlot'
   | 'releaseNamedKeySlots'
+  | 'registerProjectKey'
+  | 'forgetProjectKey'
+  | 'revokeOrBar'
 >;
+
+/** A project key's create that an archive of its project came before. */
+function projectArchived(projectId: string): BadRequestError {
+  return new BadRequestError(`Project '${projectId}' is archived: use an active project.`, {
+    code: 'project_archived',
+    param: 'project_id',
+  });
+}
 
 /** A key's slot: its id and creation time, so an orphaned slot's age is known without another read. */
 export const slotOf = (key: { keyId: string; createdAt: string }) =>
@@ -196,6 +208,7 @@ export class CustomerKeys {
       tier: primary.tier,
       usageIdentifierKey: primary.usageIdentifierKey,
       ...(primary.customModelLimits ? { customModelLimits: primary.customModelLimits } : {}),
+      ...(primary.customPlanLimits ? { customPlanLimits: true as const } : {}),
       ...(primary.spendLimitMicroUsd !== undefined
         ? { spendLimitMicroUsd: primary.spendLimitMicroUsd }
         : {}),
@@ -213,7 +226,7 @@ export class CustomerKeys {
       slotOf(key),
     );
     try {
-      await this.repository.putNamedKey(key);
+      await this.writeKey(key, grant);
     } catch (error) {
       await this.repository
         .releaseNamedKeySlots(customer.customerId, [slotOf(key)])
@@ -222,6 +235,43 @@ export class CustomerKeys {
     }
     await this.catchUpWithPrimary(key);
     return { record: key, key: issued.key };
+  }
+
+  /**
+   * Writes the key. A key of a project other than the default (which cannot be archived) first
+   * notes its hash on the project's item while the project is active, so an archive, which writes
+   * that item, either comes first and refuses this key, or comes after and finds its hash (and
+   * revokes the key, or bars the hash so this write is refused).
+   */
+  private async writeKey(key: NamedKeyRecord, grant: KeyGrant): Promise<void> {
+    const archivable =
+      grant.kind === 'project_key' && grant.projectId !== defaultProjectId(key.customerId);
+    if (
+      archivable &&
+      !(await this.repository.registerProjectKey(key.customerId, grant.projectId, key.keyHash))
+    ) {
+      throw projectArchived(grant.projectId);
+    }
+    try {
+      await this.repository.putNamedKey(key);
+    } catch (error) {
+      if (archivable && isConditionFailure(error)) throw projectArchived(grant.projectId);
+      throw error;
+    }
+  }
+
+  /**
+   * Revokes the keys whose hashes an archive read on its project's item, and bars those of keys
+   * not written yet (their creates are then refused). Their slots are given back.
+   */
+  async revokeProjectKeys(customerId: string, keyHashes: readonly string[]): Promise<void> {
+    const revokedAt = this.now().toISOString();
+    for (const keyHash of keyHashes) {
+      const was = await this.repository.revokeOrBar(keyHash, revokedAt);
+      if (was?.status === 'active' && was.keyId && was.customerId === customerId) {
+        await this.repository.releaseNamedKeySlots(customerId, [slotOf(was as NamedKeyRecord)]);
+      }
+    }
   }
 
   /** Takes a slot under the cap, freeing orphaned slots once if the cap is reached; refuses past it. */
@@ -342,6 +392,10 @@ export class CustomerKeys {
     // Revoked first, slot given back after: a crash between leaves an orphaned slot (freed later),
     // never an active key without one.
     await this.repository.releaseNamedKeySlots(principal.customerId, [slotOf(key)]);
+    const { projectId } = keyGrants(key);
+    if (!isAdminKey(key) && projectId !== defaultProjectId(key.customerId)) {
+      await this.repository.forgetProjectKey(key.customerId, projectId, key.keyHash);
+    }
     return { ...key, status: 'revoked', revokedAt };
   }
 }

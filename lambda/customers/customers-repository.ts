@@ -7,8 +7,17 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { ModelLimits, TierName } from '../../lib/config/schema';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
-import { and, compare, exists, notExists, or, update } from '../storage/expressions';
-import { CUSTOMERS_TABLE } from './customers-table';
+import {
+  and,
+  compare,
+  exists,
+  ifNotExists,
+  notExists,
+  or,
+  update,
+  value,
+} from '../storage/expressions';
+import { CUSTOMERS_TABLE, PROJECT_KEY_HASHES, projectItemKey } from './customers-table';
 import type { KeyPermissions } from './key-permissions';
 import type { CustomPlan } from './plans';
 import type { ProjectLimits } from './project-limits';
@@ -96,11 +105,31 @@ export interface KeyRecord {
   createdBy?: string;
   /** Its project's own rate limits (lambda/customers/project-limits.ts); absent: none. */
   projectLimits?: ProjectLimits;
+  /**
+   * Its `customModelLimits` are an operator's custom plan's (`tierline plans set`), until a tier
+   * switch ends the plan: usage tiers never write over them, however they race.
+   */
+  customPlanLimits?: true;
+}
+
+/** Fields of a key a change may remove. */
+export type KeyLimitField = 'customModelLimits' | 'spendLimitMicroUsd' | 'customPlanLimits';
+
+/**
+ * A change of keys that belongs to one tier (usage-tier limits): it writes a key only while the key
+ * is still on that tier and holds no custom plan's limits, so one that read the organization before
+ * a switch or a custom plan never lands after it.
+ */
+export interface KeyWriteGuard {
+  tier: TierName;
 }
 
 /** The fields of a key the authorizer hands on: every key of a customer carries the same values. */
 export type KeyAuthorization = Partial<
-  Pick<KeyRecord, 'tier' | 'status' | 'customModelLimits' | 'spendLimitMicroUsd'>
+  Pick<
+    KeyRecord,
+    'tier' | 'status' | 'customModelLimits' | 'spendLimitMicroUsd' | 'customPlanLimits'
+  >
 >;
 
 const customerKey = (customerId: string) => ({ [PK]: `CUSTOMER#${customerId}`, [SK]: 'PROFILE' });
@@ -252,7 +281,8 @@ export class CustomersRepository {
   async updateKey(
     keyHash: string,
     set: KeyAuthorization & Partial<Pick<KeyRecord, 'revokedAt'>>,
-    remove: ('customModelLimits' | 'spendLimitMicroUsd')[] = [],
+    remove: KeyLimitField[] = [],
+    guard?: KeyWriteGuard,
   ): Promise<void> {
     const fields = definedFields(set);
     if (Object.keys(fields).length === 0 && remove.length === 0) return;
@@ -261,7 +291,12 @@ export class CustomersRepository {
         new UpdateCommand({
           TableName: this.tableName,
           Key: apiKeyKey(keyHash),
-          ...update({ set: fields, remove }, exists(PK)),
+          ...update(
+            { set: fields, remove },
+            guard
+              ? and(exists(PK), compare('tier', '=', guard.tier), notExists('customPlanLimits'))
+              : exists(PK),
+          ),
         }),
       );
     } catch (error) {
@@ -365,6 +400,58 @@ export class CustomersRepository {
     }
   }
 
+  /**
+   * Notes a project key's hash on its project's item while the project is active: one conditional
+   * write on the item an archive writes, so the two are ordered. False when the project is archived
+   * (or not stored). An archive reads the hashes back in its own write and revokes each.
+   */
+  async registerProjectKey(customerId: string, projectId: string, keyHash: string) {
+    return applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: projectItemKey(customerId, projectId),
+          ...update(
+            { add: { [PROJECT_KEY_HASHES]: new Set([keyHash]) } },
+            compare('status', '=', 'active'),
+          ),
+        }),
+      ),
+    );
+  }
+
+  /** Takes a revoked key's hash off its project's item (the set stays as small as the keys). */
+  async forgetProjectKey(customerId: string, projectId: string, keyHash: string): Promise<void> {
+    await applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: projectItemKey(customerId, projectId),
+          ...update({ delete: { [PROJECT_KEY_HASHES]: new Set([keyHash]) } }, exists(PK)),
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Revokes a key by its hash, and bars the hash when no key holds it yet: a create that noted the
+   * hash on its project before an archive then finds its write refused (`putNamedKey` needs the
+   * hash free). Answers the key as it was, undefined when none was written.
+   */
+  async revokeOrBar(keyHash: string, revokedAt: string): Promise<KeyRecord | undefined> {
+    const { Attributes } = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: apiKeyKey(keyHash),
+        ...update({
+          set: { status: 'revoked', revokedAt: ifNotExists('revokedAt', value(revokedAt)) },
+        }),
+        ReturnValues: 'ALL_OLD',
+      }),
+    );
+    return Attributes ? strip<KeyRecord>(Attributes) : undefined;
+  }
+
   /** Writes a named key (`/v1/keys`), listed under its customer; fails if the hash exists. */
   async putNamedKey(key: KeyRecord & { keyId: string; name: string }): Promise<void> {
     await this.doc.send(
@@ -443,13 +530,15 @@ export class CustomersRepository {
     customerId: string,
     primaryKeyHash: string | undefined,
     set: KeyAuthorization,
-    remove: ('customModelLimits' | 'spendLimitMicroUsd')[] = [],
+    remove: KeyLimitField[] = [],
+    /** Writes only the keys the guard holds for (see {@link KeyWriteGuard}). */
+    guard?: KeyWriteGuard,
   ): Promise<void> {
-    if (primaryKeyHash) await this.updateKey(primaryKeyHash, set, remove);
+    if (primaryKeyHash) await this.updateKey(primaryKeyHash, set, remove, guard);
     for (const key of await this.listNamedKeys(customerId)) {
       // A revoked named key stays revoked whatever else changes.
       if (key.status === 'revoked') continue;
-      await this.updateKey(key.keyHash, set, remove);
+      await this.updateKey(key.keyHash, set, remove, guard);
     }
   }
 

@@ -19,3 +19,16 @@ export const CUSTOMERS_TABLE = {
 
 /** Environment variable that carries the table name into a function. */
 export const CUSTOMERS_TABLE_ENV = 'CUSTOMERS_TABLE_NAME';
+
+/**
+ * A project's item (`CUSTOMER#<id>` / `PROJECT#<projectId>`, lambda/accounts/projects.ts). Here
+ * because a project key's create and revocation write on it (the hashes of its keys, so an archive
+ * finds every key however it races them) and this folder cannot import accounts'.
+ */
+export const projectItemKey = (customerId: string, projectId: string) => ({
+  [CUSTOMERS_TABLE.partitionKey]: `CUSTOMER#${customerId}`,
+  [CUSTOMERS_TABLE.sortKey]: `PROJECT#${projectId}`,
+});
+
+/** The attribute of a project's item that holds the hashes of its keys (a string set). */
+export const PROJECT_KEY_HASHES = 'keyHashes';

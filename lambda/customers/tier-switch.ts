@@ -216,8 +216,10 @@ export class TierSwitch {
       return { changed: false, customer };
     }
     await this.planKeys.moveKey(customer.apiGatewayKeyId, customer.usagePlanId, target);
+    // The custom plan ends here: its limits and their mark go in the same write as the tier.
     await this.customers.updateCustomerKeys(customerId, customer.keyHash, { tier }, [
       'customModelLimits',
+      'customPlanLimits',
     ]);
     // The custom plan goes before the record forgets it, so a failure here is finished by a re-run.
     if (customer.customPlan) await this.planKeys.deleteUsagePlan(customer.customPlan.usagePlanId);

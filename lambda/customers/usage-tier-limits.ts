@@ -15,10 +15,22 @@ export async function setUsageTierLimits(
   if (customer?.tier !== 'developer' || customer.status !== 'active') return false;
   if (customer.customPlan) return false;
   // The limits live on the keys (the authorizer reads them there); new keys copy the primary's.
+  // Each key's write holds only while that key is still Developer's and holds no custom plan's
+  // limits: a switch or a custom plan that ran after the read above writes the key in one write,
+  // so this one either lands before it (and is overwritten) or finds the key changed and writes
+  // nothing.
   if (limits) {
-    await customers.updateCustomerKeys(customerId, customer.keyHash, { customModelLimits: limits });
+    await customers.updateCustomerKeys(
+      customerId,
+      customer.keyHash,
+      { customModelLimits: limits },
+      [],
+      { tier: 'developer' },
+    );
   } else {
-    await customers.updateCustomerKeys(customerId, customer.keyHash, {}, ['customModelLimits']);
+    await customers.updateCustomerKeys(customerId, customer.keyHash, {}, ['customModelLimits'], {
+      tier: 'developer',
+    });
   }
   return true;
 }

@@ -357,6 +357,18 @@ async function fitToContext(
   }
 }
 
+/**
+ * The request's principal with its project's own limits, for admission: a console session's
+ * default project is read here, not for every request (`Projects.withProjectLimits`).
+ */
+export async function admittedPrincipal(c: Context, deps: ApiDependencies): Promise<Principal> {
+  const principal: Principal = c.get('principal');
+  if (!principal.projectLimitsUnread || !deps.accounts) return principal;
+  const withLimits = await deps.accounts.projects.withProjectLimits(principal);
+  c.set('principal', withLimits);
+  return withLimits;
+}
+
 /** Runs a valid request from its model to the ledger; the answer is drawn by `renderer`. */
 export async function serveCompletion(
   c: Context,
@@ -408,7 +420,7 @@ export async function serveCompletion(
 
   const metered = await deps.metering.admit({
     requestId,
-    principal,
+    principal: await admittedPrincipal(c, deps),
     model,
     fineTune: fineTune ? { baseModel, premiumPercent: fineTune.premiumPercent } : undefined,
     inputTokens,

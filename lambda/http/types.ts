@@ -43,6 +43,9 @@ export interface ApiDependencies {
     | 'initNamedKeySlots'
     | 'reserveNamedKeySlot'
     | 'releaseNamedKeySlots'
+    | 'registerProjectKey'
+    | 'forgetProjectKey'
+    | 'revokeOrBar'
   >;
   /** Members and invites; their routes answer 404 when absent. */
   memberServices?: MemberServicesApi;

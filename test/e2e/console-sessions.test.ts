@@ -6,6 +6,9 @@ import {
 } from '@aws-sdk/client-cognito-identity-provider';
 import OpenAI from 'openai';
 import { MembershipsRepository } from '../../lambda/accounts/memberships';
+import { Projects, ProjectsRepository } from '../../lambda/accounts/projects';
+import { CustomersRepository } from '../../lambda/customers/customers-repository';
+import { defaultProjectId } from '../../lambda/customers/key-permissions';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { readLocalMail } from '../../local/local-cognito';
@@ -25,6 +28,8 @@ describe('console sessions (Cognito access tokens) in local mode', () => {
   let cognito: CognitoIdentityProviderClient;
   let memberships: MembershipsRepository;
   const logs: string[] = [];
+  /** Every DynamoDB call local mode makes: its command, table and item's sort key. */
+  const calls: { command: string; table: string; sortKey: string }[] = [];
 
   beforeAll(async () => {
     local = await startLocalMode({
@@ -34,6 +39,24 @@ describe('console sessions (Cognito access tokens) in local mode', () => {
       authorizerCacheTtlMs: 0,
       signIn: {},
       log: (line) => logs.push(line),
+      instrumentDynamo: (client) =>
+        client.middlewareStack.add(
+          (next, context) => async (args) => {
+            // The document client's commands may reach here before their values are marshalled.
+            const input = args.input as {
+              TableName?: string;
+              Key?: { sk?: string | { S?: string } };
+            };
+            const sortKey = input.Key?.sk;
+            calls.push({
+              command: context.commandName ?? '',
+              table: input.TableName ?? '',
+              sortKey: (typeof sortKey === 'string' ? sortKey : sortKey?.S) ?? '',
+            });
+            return next(args);
+          },
+          { step: 'initialize', name: 'recordCalls' },
+        ),
     });
     const signIn = local.signIn;
     if (!signIn) throw new Error('sign-in is off');
@@ -116,6 +139,64 @@ describe('console sessions (Cognito access tokens) in local mode', () => {
     expect((await get(token, '/models')).status).toBe(200);
     // Session tokens never reach the logs.
     expect(logs.join('\n')).not.toContain(token);
+  });
+
+  it("reads a session's project only for inference, and still holds it to the project's limits", async () => {
+    const { token, userId } = await signedIn('lazy@sessions.test');
+    const { customer } = await local.operator.createCustomer({
+      name: 'Lazy',
+      email: 'owner@lazy.test',
+      tier: 'developer',
+    });
+    await memberships.put({
+      userId,
+      customerId: customer.customerId,
+      role: 'member',
+      email: 'lazy@sessions.test',
+      createdAt: new Date().toISOString(),
+    });
+    // The default project's own limit: 1 request a minute.
+    const doc = localModeDocumentClient(local.dynamoEndpoint);
+    const projects = new Projects(
+      new ProjectsRepository(doc, LOCAL_CUSTOMERS_TABLE),
+      new CustomersRepository(doc, LOCAL_CUSTOMERS_TABLE),
+    );
+    const owner = { customerId: customer.customerId };
+    const defaultId = defaultProjectId(customer.customerId);
+    await new ProjectsRepository(doc, LOCAL_CUSTOMERS_TABLE).changeLimits(
+      () => projects.get(owner, defaultId),
+      (limits) => ({ ...limits, models: { [MODEL]: { rpm: 1 } } }),
+    );
+    const projectReads = () =>
+      calls.filter(
+        (call) => call.command === 'GetItemCommand' && call.sortKey.startsWith('PROJECT#'),
+      );
+    expect((await get(token, '/models', customer.customerId)).status).toBe(200);
+
+    calls.length = 0;
+    const models = await get(token, '/models', customer.customerId);
+    const usage = await get(token, '/usage', customer.customerId);
+    expect(models.status).toBe(200);
+    expect(usage.status).toBe(200);
+    expect(projectReads()).toEqual([]);
+
+    calls.length = 0;
+    const client = new OpenAI({
+      apiKey: token,
+      organization: customer.customerId,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+    });
+    const chat = () =>
+      client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] });
+    await chat();
+    expect(projectReads()).toHaveLength(1);
+    const second = await chat().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(second).toBeInstanceOf(OpenAI.RateLimitError);
+    expect((second as Error).message).toMatch(/project `proj_/);
   });
 
   it("answers 404 for another organization's id and 403 without any organization", async () => {

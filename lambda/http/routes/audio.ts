@@ -8,6 +8,7 @@ import { type AudioTask, formFields, parseAudioRequest } from '../../audio/trans
 import { BackendError } from '../../inference/backends/model-backend';
 import type { MeteredRequest } from '../../metering/request-metering';
 import { BadRequestError, HttpError } from '../../openai/errors';
+import { admittedPrincipal } from '../completion-pipeline';
 import type { ApiDependencies, AppEnv } from '../types';
 import { backendFailureToHttp } from './chat-completions';
 import { MAX_MULTIPART_REQUEST_BYTES, readMultipartForm } from './request-bodies';
@@ -155,7 +156,7 @@ function audioHandler(deps: ApiDependencies, speech: SpeechBackend, task: AudioT
     // request's prompt is, with no output to reserve.
     const metered = await deps.metering.admit({
       requestId,
-      principal,
+      principal: await admittedPrincipal(c, deps),
       model,
       inputTokens: seconds,
       outputTokens: { fixed: 0 },

@@ -101,8 +101,11 @@ function projectKeyRoutes(accounts: AccountServicesApi, keys: CustomerKeys): Hon
   };
   routes.post('/organization/projects/:project_id/archive', async (c) => {
     const id = c.req.param('project_id');
-    const project = await projects.archive(c.get('principal'), id);
+    const { project, keyHashes } = await projects.archive(c.get('principal'), id);
     // Archived first, its keys revoked after: an archive repeated after a crash finishes the job.
+    // The hashes on the project's item hold every key a racing create wrote (or will: its hash is
+    // barred); the listing adds keys made before projects noted them.
+    await keys.revokeProjectKeys(project.customerId, keyHashes);
     for (const key of await keysOf(c)) await keys.revoke(c.get('principal'), key.keyId);
     await recordAudit(accounts, c, 'project.archived', { id }, id);
     return c.json(projectView(project));

@@ -429,6 +429,10 @@ const customers: RuntimeCall[] = [
       'initNamedKeySlots: UpdateCommand',
       'reserveNamedKeySlot: UpdateCommand',
       'releaseNamedKeySlots: UpdateCommand',
+      // A project key's hash on its project's item, and an archive revoking (or barring) it.
+      'registerProjectKey: UpdateCommand',
+      'forgetProjectKey: UpdateCommand',
+      'revokeOrBar: UpdateCommand',
     ),
   }),
   ...roles(['api'], {
@@ -486,7 +490,8 @@ const customers: RuntimeCall[] = [
     resources: (a) => [a.table('customers')],
     sources: src(
       'accounts/projects.ts',
-      'update: UpdateCommand',
+      'rename: UpdateCommand',
+      'archive: UpdateCommand',
       'changeLimits: UpdateCommand',
       'takeSlot: UpdateCommand',
     ),
@@ -519,7 +524,7 @@ const customers: RuntimeCall[] = [
     action: 'dynamodb:PutItem',
     resources: (a) => [a.table('customers')],
     sources: [
-      ...src('accounts/invites-repository.ts', 'put: PutCommand'),
+      ...src('accounts/invites-repository.ts', 'send: PutCommand', 'replaceAccepted: PutCommand'),
       ...src('accounts/memberships.ts', 'add: PutCommand'),
       ...src('accounts/organization-owners.ts', 'ensure: PutCommand'),
     ],
@@ -528,7 +533,7 @@ const customers: RuntimeCall[] = [
     action: 'dynamodb:UpdateItem',
     resources: (a) => [a.table('customers')],
     sources: [
-      ...src('accounts/invites-repository.ts', 'accept: UpdateCommand'),
+      ...src('accounts/invites-repository.ts', 'accept: UpdateCommand', 'send: UpdateCommand'),
       ...src('accounts/memberships.ts', 'setRole: UpdateCommand'),
       ...src('accounts/organization-owners.ts', 'add: UpdateCommand', 'release: UpdateCommand'),
     ],

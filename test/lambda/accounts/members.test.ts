@@ -1,6 +1,10 @@
 import type { InviteMail } from '../../../lambda/accounts/invites';
 import { INVITE_LIFETIME_MS, Invites } from '../../../lambda/accounts/invites';
-import { InvitesRepository } from '../../../lambda/accounts/invites-repository';
+import {
+  type InviteRecord,
+  InvitesRepository,
+  MAX_INVITE_LINKS,
+} from '../../../lambda/accounts/invites-repository';
 import { Members } from '../../../lambda/accounts/members';
 import { MembershipsRepository } from '../../../lambda/accounts/memberships';
 import { OrganizationOwners } from '../../../lambda/accounts/organization-owners';
@@ -223,13 +227,14 @@ describe('members and invites (dynalite)', () => {
     expect(await memberships.get('u', org)).toBeUndefined();
   });
 
-  it('re-sending an invite replaces it (one invite, the old link dead); an accepted one cannot be deleted', async () => {
+  it('re-sending an invite keeps one invite whose every mailed link works; an accepted one cannot be deleted', async () => {
     const org = await organization(['o3', 'owner']);
     const first = await invites.create(org, {
       email: 'twice@example.com',
       role: 'member',
       invitedBy: 'o3',
     });
+    clock = new Date(clock.getTime() + 60_000);
     const second = await invites.create(org, {
       email: 'twice@example.com',
       role: 'member',
@@ -238,12 +243,11 @@ describe('members and invites (dynalite)', () => {
     verified.set('twice-token', 'twice@example.com');
 
     expect(second.inviteId).toBe(first.inviteId);
+    expect(second.expiresAt).toBe(new Date(clock.getTime() + INVITE_LIFETIME_MS).toISOString());
     expect(await invites.list(org)).toHaveLength(1);
-    expect(
-      await errorOf(
-        invites.accept({ userId: 't', accessToken: 'twice-token' }, sent[0]?.token ?? ''),
-      ),
-    ).toMatchObject({ status: 404 });
+    // The first mail's link works: the person may open either mail.
+    await invites.accept({ userId: 't', accessToken: 'twice-token' }, sent[0]?.token ?? '');
+    // The same user's retry through the other link answers the same; nobody else gets in.
     await invites.accept({ userId: 't', accessToken: 'twice-token' }, sent[1]?.token ?? '');
     expect(await errorOf(invites.delete(org, first.inviteId))).toEqual({
       status: 400,
@@ -254,6 +258,87 @@ describe('members and invites (dynalite)', () => {
         invites.create(org, { email: 'twice@example.com', role: 'member', invitedBy: 'o3' }),
       ),
     ).toEqual({ status: 400, code: 'user_already_member' });
+  });
+
+  it('keeps every mailed link working when 3 invites to one address race (20 rounds)', async () => {
+    for (let round = 0; round < 20; round += 1) {
+      const org = await organization([`racer${round}`, 'owner']);
+      const email = `racing${round}@example.com`;
+      sent = [];
+      await Promise.all(
+        Array.from({ length: 3 }, () =>
+          invites.create(org, { email, role: 'member', invitedBy: `racer${round}` }),
+        ),
+      );
+      expect(await invites.list(org)).toHaveLength(1);
+      expect(sent).toHaveLength(3);
+      verified.set(`racing-token-${round}`, email);
+      // Each mail's link is accepted (the first by the invited user, the others as that user's
+      // retries): none was left dead by a create that wrote over another's.
+      for (const mail of sent) {
+        const accepted = await invites.accept(
+          { userId: `joiner${round}`, accessToken: `racing-token-${round}` },
+          mail.token,
+        );
+        expect(accepted.membership).toMatchObject({ userId: `joiner${round}`, customerId: org });
+      }
+    }
+  });
+
+  it('keeps every link of 3 sends racing over an expired invite (20 rounds), none refused', async () => {
+    for (let round = 0; round < 20; round += 1) {
+      const org = await organization([`renew${round}`, 'owner']);
+      const email = `renewed${round}@example.com`;
+      const send = () => invites.create(org, { email, role: 'member', invitedBy: `renew${round}` });
+      await send();
+      clock = new Date(clock.getTime() + INVITE_LIFETIME_MS + 1);
+      sent = [];
+      await Promise.all([send(), send(), send()]);
+      verified.set(`renew-token-${round}`, email);
+      for (const mail of sent) {
+        await invites.accept(
+          { userId: `renewer${round}`, accessToken: `renew-token-${round}` },
+          mail.token,
+        );
+      }
+      expect(sent).toHaveLength(3);
+    }
+  });
+
+  it('does not write an invite back to pending over its acceptance, nor revive an expired link', async () => {
+    const org = await organization(['o5', 'owner']);
+    await invites.create(org, { email: 'slow@example.com', role: 'member', invitedBy: 'o5' });
+    const expiredToken = sent[0]?.token ?? '';
+    clock = new Date(clock.getTime() + INVITE_LIFETIME_MS + 1);
+    await invites.create(org, { email: 'slow@example.com', role: 'member', invitedBy: 'o5' });
+    verified.set('slow-token', 'slow@example.com');
+
+    // Sent again after it expired: a new invite, the expired link stays dead.
+    expect(
+      await errorOf(invites.accept({ userId: 's', accessToken: 'slow-token' }, expiredToken)),
+    ).toEqual({ status: 404, code: 'invite_not_found' });
+    await invites.accept({ userId: 's', accessToken: 'slow-token' }, sent[1]?.token ?? '');
+    // A send that checked the members before the acceptance writes nothing over it.
+    const [accepted] = await invites.list(org);
+    expect(
+      await invitesRepository.send(
+        { ...(accepted as InviteRecord), status: 'pending', tokenHash: 'f'.repeat(64) },
+        clock,
+      ),
+    ).toBe('accepted');
+    expect(await invites.list(org)).toEqual([accepted]);
+    expect(accepted?.status).toBe('accepted');
+  });
+
+  it(`refuses a ${MAX_INVITE_LINKS + 1}th link for one pending invite: delete it and invite again`, async () => {
+    const org = await organization(['o6', 'owner']);
+    const send = () =>
+      invites.create(org, { email: 'often@example.com', role: 'member', invitedBy: 'o6' });
+    for (let i = 0; i < MAX_INVITE_LINKS; i += 1) await send();
+    expect(await errorOf(send())).toEqual({ status: 400, code: 'invite_sent_too_often' });
+    await invites.delete(org, (await invites.list(org))[0]?.inviteId ?? '');
+    await send();
+    expect((await invites.list(org))[0]?.tokenHashes).toHaveLength(1);
   });
 
   it('deletes a pending invite, and answers 404 for it afterwards and in another organization', async () => {

@@ -2,6 +2,7 @@ import { hashApiKey } from '../../../lambda/customers/api-keys';
 import type { Principal } from '../../../lambda/customers/authenticate';
 import { CustomerKeys, MAX_ACTIVE_NAMED_KEYS } from '../../../lambda/customers/customer-keys';
 import type { CustomersRepository } from '../../../lambda/customers/customers-repository';
+import { defaultProjectId } from '../../../lambda/customers/key-permissions';
 import { type LocalDynamo, newCustomersTable, startDynalite } from '../../support/dynalite';
 
 /** Named keys against dynalite: what each key carries, and the race with an operator change. */
@@ -10,7 +11,8 @@ describe('CustomerKeys', () => {
   let repository: CustomersRepository;
   const principal: Principal = {
     kind: 'project_key',
-    projectId: 'proj_test',
+    // The default project: one that is never archived (another must be stored and active).
+    projectId: defaultProjectId('cus_1'),
     customerId: 'cus_1',
     tier: 'developer',
     usageIdentifierKey: 'edge-key-1',
@@ -75,6 +77,9 @@ describe('CustomerKeys', () => {
       getKey: (hash) => repository.getKey(hash),
       listNamedKeys: (id) => repository.listNamedKeys(id),
       updateKey: (hash, set, remove) => repository.updateKey(hash, set, remove),
+      registerProjectKey: (id, project, hash) => repository.registerProjectKey(id, project, hash),
+      forgetProjectKey: (id, project, hash) => repository.forgetProjectKey(id, project, hash),
+      revokeOrBar: (hash, at) => repository.revokeOrBar(hash, at),
       putNamedKey: async (key) => {
         await repository.updateCustomerKeys('cus_1', PRIMARY, { tier: 'enterprise' }, [
           'spendLimitMicroUsd',

@@ -5,6 +5,7 @@ import {
   slotOf,
 } from '../../../lambda/customers/customer-keys';
 import type { CustomersRepository } from '../../../lambda/customers/customers-repository';
+import { defaultProjectId } from '../../../lambda/customers/key-permissions';
 import { BadRequestError } from '../../../lambda/openai/errors';
 import { type LocalDynamo, newCustomersTable, startDynalite } from '../../support/dynalite';
 
@@ -18,7 +19,8 @@ describe(`the ${MAX_ACTIVE_NAMED_KEYS}-key cap`, () => {
   let repository: CustomersRepository;
   const principal: Principal = {
     kind: 'project_key',
-    projectId: 'proj_test',
+    // The default project: one that is never archived (another must be stored and active).
+    projectId: defaultProjectId('cus_1'),
     customerId: 'cus_1',
     tier: 'developer',
     usageIdentifierKey: 'edge-1',

@@ -7,6 +7,7 @@ import {
 } from '../../../lambda/customers/authenticate';
 import { CustomerKeys } from '../../../lambda/customers/customer-keys';
 import type { CustomersRepository } from '../../../lambda/customers/customers-repository';
+import { defaultProjectId } from '../../../lambda/customers/key-permissions';
 import { type LocalDynamo, newCustomersTable, startDynalite } from '../../support/dynalite';
 
 /** A key's "last used", against dynalite: written at most once an hour per key, never in a request's way. */
@@ -135,7 +136,8 @@ describe('key last use', () => {
     const keys = new CustomerKeys(repository);
     const principal = {
       kind: 'session' as const,
-      projectId: 'proj_test',
+      // The default project: one that is never archived (another must be stored and active).
+      projectId: defaultProjectId('cus_1'),
       customerId: 'cus_1',
       tier: 'developer' as const,
       usageIdentifierKey: 'edge-1',
