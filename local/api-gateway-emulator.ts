@@ -125,6 +125,17 @@ export class ApiGatewayEmulator {
     return byValue;
   }
 
+  /**
+   * Makes sure a key with a fixed id and value exists on a plan (local mode's "deploy" of a pooled
+   * tier's keys, as CloudFormation makes them in AWS).
+   */
+  async upsertPlanKey(planId: string, keyId: string, value: string): Promise<void> {
+    await this.put(`KEY#${keyId}`, { id: keyId, name: value, value, enabled: true });
+    const plan = await this.plan(planId);
+    if (!plan.keyIds.includes(keyId))
+      await this.put(`PLAN#${planId}`, { ...plan, keyIds: [...plan.keyIds, keyId] });
+  }
+
   /** Creates or updates a tier plan with a fixed id (local mode's "deploy" of the usage plans). */
   async upsertPlan(
     id: string,
@@ -145,6 +156,10 @@ export class ApiGatewayEmulator {
         value: String(input.value ?? randomBytes(20).toString('hex')),
         enabled: input.enabled !== false,
       };
+      // API Gateway keeps key values unique in a region (names need not be): a second key with a
+      // value answers 409 ConflictException "API Key already exists".
+      if ((await this.all<LocalApiKey>('KEY#')).some((k) => k.value === key.value))
+        throw new ApiGatewayError('ConflictException', 'API Key already exists');
       await this.put(`KEY#${key.id}`, key);
       return { ...key };
     }
@@ -165,7 +180,15 @@ export class ApiGatewayEmulator {
     if (command instanceof GetApiKeysCommand) {
       const query = input.nameQuery ? String(input.nameQuery) : '';
       const items = (await this.all<LocalApiKey>('KEY#')).filter((k) => k.name.startsWith(query));
-      return { items: items.map(({ id, name, enabled }) => ({ id, name, enabled })) };
+      // Values only when asked for (`includeValues`), as API Gateway answers.
+      return {
+        items: items.map(({ id, name, enabled, value }) => ({
+          id,
+          name,
+          enabled,
+          ...(input.includeValues === true ? { value } : {}),
+        })),
+      };
     }
     if (command instanceof CreateUsagePlanKeyCommand) {
       const plan = await this.plan(String(input.usagePlanId));

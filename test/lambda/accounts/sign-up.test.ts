@@ -13,6 +13,7 @@ import { CustomerCreation } from '../../../lambda/customers/customer-creation';
 import type { CustomersRepository } from '../../../lambda/customers/customers-repository';
 import { HttpError } from '../../../lambda/openai/errors';
 import { createDocumentClient } from '../../../lambda/storage/document-client';
+import type { TierName } from '../../../lib/config/schema';
 import { ApiGatewayEmulator } from '../../../local/api-gateway-emulator';
 import { type LocalDynamo, newCustomersTable, startDynalite } from '../../support/dynalite';
 
@@ -52,6 +53,8 @@ describe('OrganizationSignUp', () => {
       attemptsPerHour?: number;
       disposableDomains?: string[];
       apiGateway?: Pick<APIGatewayClient, 'send'>;
+      /** Where Free pools keys (lambda/customers/edge-key-pool.ts); by default it does not. */
+      pooledUsageIdentifier?: (tier: TierName, customerId: string) => string | undefined;
       afterCreate?: () => void;
     } = {},
   ) {
@@ -60,6 +63,7 @@ describe('OrganizationSignUp', () => {
       apiGateway: options.apiGateway ?? emulator.asClient(),
       environmentName: 'test',
       tierPlanId: async () => 'plan_free',
+      pooledUsageIdentifier: options.pooledUsageIdentifier ?? (() => undefined),
     });
     return new OrganizationSignUp({
       claims,
