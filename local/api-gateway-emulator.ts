@@ -104,6 +104,23 @@ export class ApiGatewayEmulator {
     return items;
   }
 
+  /** Takes a key value for a key id, unless another key holds it: answers whether it did. */
+  private async claimValue(value: string, keyId: string): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: TABLE,
+          Item: { pk: `VALUE#${value}`, keyId },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
   private async plan(id: string): Promise<LocalUsagePlan> {
     const plan = await this.get<LocalUsagePlan>(`PLAN#${id}`);
     if (!plan)
@@ -130,6 +147,7 @@ export class ApiGatewayEmulator {
    * tier's keys, as CloudFormation makes them in AWS).
    */
   async upsertPlanKey(planId: string, keyId: string, value: string): Promise<void> {
+    await this.put(`VALUE#${value}`, { keyId });
     await this.put(`KEY#${keyId}`, { id: keyId, name: value, value, enabled: true });
     const plan = await this.plan(planId);
     if (!plan.keyIds.includes(keyId))
@@ -157,17 +175,22 @@ export class ApiGatewayEmulator {
         enabled: input.enabled !== false,
       };
       // API Gateway keeps key values unique in a region (names need not be): a second key with a
-      // value answers 409 ConflictException "API Key already exists".
-      if ((await this.all<LocalApiKey>('KEY#')).some((k) => k.value === key.value))
+      // value answers 409 ConflictException "API Key already exists". The value's item is claimed
+      // in one conditional write, so two concurrent creates cannot both pass.
+      if (!(await this.claimValue(key.value, key.id)))
         throw new ApiGatewayError('ConflictException', 'API Key already exists');
       await this.put(`KEY#${key.id}`, key);
       return { ...key };
     }
     if (command instanceof DeleteApiKeyCommand) {
       const id = String(input.apiKey);
-      if (!(await this.get(`KEY#${id}`)))
+      const deleted = await this.get<LocalApiKey>(`KEY#${id}`);
+      if (!deleted)
         throw new ApiGatewayError('NotFoundException', `Invalid API Key identifier specified`);
       await this.doc.send(new DeleteCommand({ TableName: TABLE, Key: { pk: `KEY#${id}` } }));
+      await this.doc.send(
+        new DeleteCommand({ TableName: TABLE, Key: { pk: `VALUE#${deleted.value}` } }),
+      );
       for (const plan of await this.all<LocalUsagePlan>('PLAN#')) {
         if (plan.keyIds.includes(id))
           await this.put(`PLAN#${plan.id}`, {
