@@ -325,6 +325,25 @@ describe('pooled Free keys (dynalite, local API Gateway emulation)', () => {
     }
   });
 
+  it('rotate-key, suspend and restore of a pooled customer send nothing and keep its pool key', async () => {
+    const created = await createFree();
+    const { customerId } = created.customer;
+    const shared = created.customer.sharedUsageKey;
+    sent = [];
+
+    const rotated = await operator.rotateKey(customerId);
+    await operator.suspend(customerId);
+    await expect(authenticate(`Bearer ${rotated.apiKey}`, lookup)).rejects.toThrow();
+    await operator.restore(customerId);
+
+    expect(sent).toEqual([]);
+    await expect(authenticate(`Bearer ${created.apiKey}`, lookup)).rejects.toThrow();
+    expect(await authenticate(`Bearer ${rotated.apiKey}`, lookup)).toMatchObject({
+      customerId,
+      usageIdentifierKey: shared,
+    });
+  });
+
   it('a Free customer made before the pool keeps its own key, and moves it on upgrade', async () => {
     const before = new Operator({
       customers: repository,
