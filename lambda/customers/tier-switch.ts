@@ -254,7 +254,7 @@ export class TierSwitch {
    * key of its own (cli/plans/plan-operations.ts).
    */
   private async setPooledCustomerTier(
-    customer: CustomerRecord & { keyHash?: string },
+    customer: CustomerRecord,
     tier: TierName,
   ): Promise<{ changed: boolean; customer: CustomerRecord }> {
     const { customerId, keyHash } = customer;
