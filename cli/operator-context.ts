@@ -85,17 +85,20 @@ export class OperatorContext {
     return customer;
   }
 
-  async getActiveCustomer(
-    customerId: string,
-  ): Promise<CustomerRecord & { keyHash: string; apiGatewayKeyId: string }> {
+  /** An active customer: its key, and its own API Gateway key or a pool's (`sharedUsageKey`). */
+  async getActiveCustomer(customerId: string): Promise<CustomerRecord & { keyHash: string }> {
     const customer = await this.getCustomer(customerId);
-    if (customer.status !== 'active' || !customer.keyHash || !customer.apiGatewayKeyId) {
+    if (
+      customer.status !== 'active' ||
+      !customer.keyHash ||
+      !(customer.apiGatewayKeyId || customer.sharedUsageKey)
+    ) {
       throw new OperatorError(
         `Customer ${customerId} is ${customer.status}, not active.`,
         'wrong_state',
       );
     }
-    return customer as CustomerRecord & { keyHash: string; apiGatewayKeyId: string };
+    return customer as CustomerRecord & { keyHash: string };
   }
 
   /** The usage plan moves, shared with billing's webhook (lambda/customers/tier-switch.ts). */
@@ -105,7 +108,12 @@ export class OperatorContext {
 
   /** The tier change, shared with billing's webhook; its failures as the CLI's. */
   get tierSwitch(): TierSwitch {
-    return new TierSwitch(this.deps.customers, this.deps.apiGateway, this.deps.settings);
+    return new TierSwitch(
+      this.deps.customers,
+      this.deps.apiGateway,
+      this.deps.settings,
+      this.deps.config,
+    );
   }
 
   attachKey(keyId: string, usagePlanId: string): Promise<void> {

@@ -104,6 +104,23 @@ export class ApiGatewayEmulator {
     return items;
   }
 
+  /** Takes a key value for a key id, unless another key holds it: answers whether it did. */
+  private async claimValue(value: string, keyId: string): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: TABLE,
+          Item: { pk: `VALUE#${value}`, keyId },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
+  }
+
   private async plan(id: string): Promise<LocalUsagePlan> {
     const plan = await this.get<LocalUsagePlan>(`PLAN#${id}`);
     if (!plan)
@@ -125,6 +142,18 @@ export class ApiGatewayEmulator {
     return byValue;
   }
 
+  /**
+   * Makes sure a key with a fixed id and value exists on a plan (local mode's "deploy" of a pooled
+   * tier's keys, as CloudFormation makes them in AWS).
+   */
+  async upsertPlanKey(planId: string, keyId: string, value: string): Promise<void> {
+    await this.put(`VALUE#${value}`, { keyId });
+    await this.put(`KEY#${keyId}`, { id: keyId, name: value, value, enabled: true });
+    const plan = await this.plan(planId);
+    if (!plan.keyIds.includes(keyId))
+      await this.put(`PLAN#${planId}`, { ...plan, keyIds: [...plan.keyIds, keyId] });
+  }
+
   /** Creates or updates a tier plan with a fixed id (local mode's "deploy" of the usage plans). */
   async upsertPlan(
     id: string,
@@ -136,37 +165,60 @@ export class ApiGatewayEmulator {
     await this.put(`PLAN#${id}`, { id, name, throttle, quota, keyIds: existing?.keyIds ?? [] });
   }
 
+  private async createApiKey(input: Record<string, unknown>): Promise<LocalApiKey> {
+    const key: LocalApiKey = {
+      id: newId(),
+      name: String(input.name),
+      value: String(input.value ?? randomBytes(20).toString('hex')),
+      enabled: input.enabled !== false,
+    };
+    // API Gateway keeps key values unique in a region (names need not be): a second key with a
+    // value answers 409 ConflictException "API Key already exists". The value's item is claimed
+    // in one conditional write, so two concurrent creates cannot both pass.
+    if (!(await this.claimValue(key.value, key.id)))
+      throw new ApiGatewayError('ConflictException', 'API Key already exists');
+    await this.put(`KEY#${key.id}`, key);
+    return { ...key };
+  }
+
+  private async deleteApiKey(input: Record<string, unknown>): Promise<object> {
+    const id = String(input.apiKey);
+    const deleted = await this.get<LocalApiKey>(`KEY#${id}`);
+    if (!deleted)
+      throw new ApiGatewayError('NotFoundException', `Invalid API Key identifier specified`);
+    await this.doc.send(new DeleteCommand({ TableName: TABLE, Key: { pk: `KEY#${id}` } }));
+    await this.doc.send(
+      new DeleteCommand({ TableName: TABLE, Key: { pk: `VALUE#${deleted.value}` } }),
+    );
+    for (const plan of await this.all<LocalUsagePlan>('PLAN#')) {
+      if (plan.keyIds.includes(id))
+        await this.put(`PLAN#${plan.id}`, {
+          ...plan,
+          keyIds: plan.keyIds.filter((k) => k !== id),
+        });
+    }
+    return {};
+  }
+
+  private async getApiKeys(input: Record<string, unknown>): Promise<object> {
+    const query = input.nameQuery ? String(input.nameQuery) : '';
+    const items = (await this.all<LocalApiKey>('KEY#')).filter((k) => k.name.startsWith(query));
+    // Values only when asked for (`includeValues`), as API Gateway answers.
+    return {
+      items: items.map(({ id, name, enabled, value }) => ({
+        id,
+        name,
+        enabled,
+        ...(input.includeValues === true ? { value } : {}),
+      })),
+    };
+  }
+
   async send(command: Command): Promise<unknown> {
     const input = command.input;
-    if (command instanceof CreateApiKeyCommand) {
-      const key: LocalApiKey = {
-        id: newId(),
-        name: String(input.name),
-        value: String(input.value ?? randomBytes(20).toString('hex')),
-        enabled: input.enabled !== false,
-      };
-      await this.put(`KEY#${key.id}`, key);
-      return { ...key };
-    }
-    if (command instanceof DeleteApiKeyCommand) {
-      const id = String(input.apiKey);
-      if (!(await this.get(`KEY#${id}`)))
-        throw new ApiGatewayError('NotFoundException', `Invalid API Key identifier specified`);
-      await this.doc.send(new DeleteCommand({ TableName: TABLE, Key: { pk: `KEY#${id}` } }));
-      for (const plan of await this.all<LocalUsagePlan>('PLAN#')) {
-        if (plan.keyIds.includes(id))
-          await this.put(`PLAN#${plan.id}`, {
-            ...plan,
-            keyIds: plan.keyIds.filter((k) => k !== id),
-          });
-      }
-      return {};
-    }
-    if (command instanceof GetApiKeysCommand) {
-      const query = input.nameQuery ? String(input.nameQuery) : '';
-      const items = (await this.all<LocalApiKey>('KEY#')).filter((k) => k.name.startsWith(query));
-      return { items: items.map(({ id, name, enabled }) => ({ id, name, enabled })) };
-    }
+    if (command instanceof CreateApiKeyCommand) return this.createApiKey(input);
+    if (command instanceof DeleteApiKeyCommand) return this.deleteApiKey(input);
+    if (command instanceof GetApiKeysCommand) return this.getApiKeys(input);
     if (command instanceof CreateUsagePlanKeyCommand) {
       const plan = await this.plan(String(input.usagePlanId));
       const keyId = String(input.keyId);

@@ -24,6 +24,7 @@ import { batchWorker } from '../lambda/composition/files-and-batches';
 import { signUpServices } from '../lambda/composition/sign-up';
 import { hashApiKey } from '../lambda/customers/api-keys';
 import { KEY_USE_RESOLUTION_MS } from '../lambda/customers/authenticate';
+import { poolKeyValues, poolPlanName } from '../lambda/customers/edge-key-pool';
 import type { JobLauncher } from '../lambda/fine-tuning/job-launcher';
 import { createApiApp } from '../lambda/http/app';
 
@@ -193,6 +194,19 @@ async function deployTierPlans(
       edge.quota ? { limit: edge.quota.limit, period: edge.quota.period } : undefined,
     );
     ids[tier] = id;
+    const pool = config.tiers[tier].edgePool;
+    if (!pool) continue;
+    // The pooled tier's plan and keys (lib/constructs/api/edge-key-pool.ts), by the same names.
+    const poolId = `local-${tier}-pool`;
+    const name = poolPlanName(config.environment.name, tier);
+    await emulator.upsertPlan(poolId, name, {
+      rateLimit: pool.rateLimit,
+      burstLimit: pool.burstLimit,
+    });
+    const values = poolKeyValues(config.environment.name, tier, pool.keys);
+    for (const [index, value] of values.entries()) {
+      await emulator.upsertPlanKey(poolId, `${poolId}-${index}`, value);
+    }
   }
   return ids;
 }

@@ -25,6 +25,8 @@ export function describeCustomer(customer: CustomerRecord, withCustomPlan = true
   if (customer.spendLimitUsd !== undefined)
     lines.push(`  spend limit: $${customer.spendLimitUsd} per month`);
   if (customer.deletedAt) lines.push(`  deleted: ${customer.deletedAt}`);
+  // Which edge bucket the customer's requests share (docs/operating.md, "Past 10,000 customers").
+  if (customer.sharedUsageKey) lines.push(`  edge: shares pool key ${customer.sharedUsageKey}`);
   if (customer.customPlan && withCustomPlan) {
     const { edge, models } = customer.customPlan;
     lines.push(

@@ -2,6 +2,7 @@ import { DeleteApiKeyCommand } from '@aws-sdk/client-api-gateway';
 import type { ErasedData } from '../../lambda/batches/customer-data';
 import { issueApiKey, randomBase62 } from '../../lambda/customers/api-keys';
 import type { CustomerRecord } from '../../lambda/customers/customers-repository';
+import { pooledUsageIdentifier } from '../../lambda/customers/edge-key-pool';
 import type { OperatorContext } from '../operator-context';
 import { OperatorError, tolerate } from '../operator-errors';
 import type { CustomerOperations } from './customer-operations';
@@ -61,13 +62,17 @@ export class CustomerLifecycle {
     const previous = customer.keyHash ? await customers.getKey(customer.keyHash) : undefined;
 
     const issued = issueApiKey();
-    const usageIdentifierKey = randomBase62(40);
-    const usagePlanId = this.ctx.tierPlanId(customer.tier);
+    // A pooled tier's customer comes back on its pool key: no API Gateway key is made.
+    const pooled = pooledUsageIdentifier(this.ctx.deps.config, customer.tier, customerId);
+    const usageIdentifierKey = pooled ?? randomBase62(40);
+    const usagePlanId = pooled ? undefined : this.ctx.tierPlanId(customer.tier);
     await customers.updateCustomer(customerId, { status: 'creating', pendingKeyHash: issued.hash });
     let apiGatewayKeyId: string | undefined;
     try {
-      apiGatewayKeyId = await this.ctx.createGatewayKey(customerId, usageIdentifierKey);
-      await this.ctx.attachKey(apiGatewayKeyId, usagePlanId);
+      if (usagePlanId) {
+        apiGatewayKeyId = await this.ctx.createGatewayKey(customerId, usageIdentifierKey);
+        await this.ctx.attachKey(apiGatewayKeyId, usagePlanId);
+      }
       await customers.putKey({
         keyHash: issued.hash,
         customerId,
@@ -86,8 +91,7 @@ export class CustomerLifecycle {
           status: 'active',
           keyHash: issued.hash,
           keyHint: issued.hint,
-          apiGatewayKeyId,
-          usagePlanId,
+          ...(apiGatewayKeyId ? { apiGatewayKeyId, usagePlanId } : { sharedUsageKey: pooled }),
         },
         { remove: ['pendingKeyHash'] },
       );

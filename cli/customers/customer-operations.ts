@@ -8,6 +8,7 @@ import {
   newCustomerId,
 } from '../../lambda/customers/customer-creation';
 import type { CustomerRecord } from '../../lambda/customers/customers-repository';
+import { pooledUsageIdentifier } from '../../lambda/customers/edge-key-pool';
 import { TierSwitchError } from '../../lambda/customers/tier-switch';
 import { formatUsd, MICRO_USD_PER_USD } from '../../lambda/metering/pricing';
 import { utcMonth } from '../../lambda/metering/spend';
@@ -48,6 +49,8 @@ export class CustomerOperations {
       apiGateway: this.ctx.deps.apiGateway,
       environmentName: this.ctx.env,
       tierPlanId: async (tier) => this.ctx.tierPlanId(tier),
+      pooledUsageIdentifier: (tier, customerId) =>
+        pooledUsageIdentifier(this.ctx.deps.config, tier, customerId),
     });
   }
 
@@ -173,8 +176,9 @@ export class CustomerOperations {
   ): Promise<void> {
     const { customers, apiGateway } = this.ctx.deps;
     const { customerId } = customer;
-    if (customer.status === 'creating') {
-      // A create that never finished: its API Gateway key is only known by name.
+    if (customer.status === 'creating' || customer.pendingUsageKey) {
+      // A create (or a switch off a pooled tier) that never finished: its API Gateway key is only
+      // known by name (the customer's own name, never a pool key's).
       await this.creation.cleanUpInterruptedCreate(customerId, customer);
     }
     // The primary key and every named key the customer created (`/v1/keys`).
@@ -182,6 +186,8 @@ export class CustomerOperations {
     if (customer.previousKeyHash)
       await customers.updateKey(customer.previousKeyHash, { status: 'revoked' });
     if (customer.pendingKeyHash) await customers.deleteKey(customer.pendingKeyHash);
+    // A customer on a pooled tier shares its pool key (`sharedUsageKey`): it is never deleted here,
+    // its keys' revocation above is what ends the customer's access.
     if (customer.apiGatewayKeyId) {
       const apiKey = customer.apiGatewayKeyId;
       const usagePlanId = customer.customPlan?.usagePlanId ?? customer.usagePlanId;
@@ -202,7 +208,15 @@ export class CustomerOperations {
     }
     if (customer.customPlan) await this.ctx.deleteUsagePlan(customer.customPlan.usagePlanId);
     await customers.updateCustomer(customerId, options.status ? { status: options.status } : {}, {
-      remove: ['apiGatewayKeyId', 'usagePlanId', 'pendingKeyHash', 'previousKeyHash', 'customPlan'],
+      remove: [
+        'apiGatewayKeyId',
+        'usagePlanId',
+        'pendingKeyHash',
+        'previousKeyHash',
+        'customPlan',
+        'sharedUsageKey',
+        'pendingUsageKey',
+      ],
     });
   }
 

@@ -65,6 +65,16 @@ export class PlanOperations {
         'wrong_state',
       );
     }
+    const { apiGatewayKeyId } = customer;
+    if (!apiGatewayKeyId) {
+      // Only where the config pools Enterprise keys (tiers.enterprise.edgePool): a custom plan's
+      // throttle must hold for this customer alone, and a pool key is shared.
+      throw new OperatorError(
+        `${customerId} shares a pooled API Gateway key; a custom plan needs a key of its own. ` +
+          'Set tiers.enterprise.edgePool to null, deploy, and move the customer off and back on its tier.',
+        'wrong_state',
+      );
+    }
 
     const { apiGateway, settings } = this.ctx.deps;
     let usagePlanId: string;
@@ -104,7 +114,7 @@ export class PlanOperations {
         created = true;
       }
       try {
-        await this.ctx.moveKey(customer.apiGatewayKeyId, customer.usagePlanId, usagePlanId);
+        await this.ctx.moveKey(apiGatewayKeyId, customer.usagePlanId, usagePlanId);
       } catch (error) {
         if (created) await this.ctx.deleteUsagePlan(usagePlanId).catch(() => undefined);
         throw error;

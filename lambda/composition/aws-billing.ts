@@ -7,6 +7,7 @@ import type { BillingService } from '../billing/billing-service';
 import { type BillingApi, BillingSummaries } from '../billing/billing-summary';
 import { createStripeClient, StripeBillingProvider } from '../billing/stripe-provider';
 import { readStripeSettings, STRIPE_SECRET_ENV } from '../billing/stripe-settings';
+import { bundledConfig } from '../config';
 import { TierSwitch, USAGE_PLANS_ENV, usagePlanSettingsFrom } from '../customers/tier-switch';
 import { type Mailer, type MailFailureLog, sendEmailInput, sendOrLog } from '../mail/mail';
 import { awsClientOptions } from '../storage/aws-clients';
@@ -46,6 +47,7 @@ export async function awsBilling(
     customersRepository(stores),
     new APIGatewayClient(awsClientOptions()),
     usagePlanSettingsFrom(requiredEnv(USAGE_PLANS_ENV)),
+    bundledConfig(),
   );
   const notices = billingNoticesBy(awsMailer(), options);
   const service = billingService(stores, provider, {

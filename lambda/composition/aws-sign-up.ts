@@ -29,6 +29,7 @@ export function awsSignUpApi(
       customersRepository(stores),
       apiGateway,
       usagePlanSettingsFrom(requiredEnv(USAGE_PLANS_ENV)),
+      config,
     );
     built = signUpServices({ ...stores, now: undefined }, config, {
       apiGateway,

@@ -4,6 +4,7 @@ import { MembershipsRepository } from '../accounts/memberships';
 import { OrganizationSignUp, type PoolUser } from '../accounts/sign-up';
 import { SignUpClaimsRepository } from '../accounts/sign-up-claims';
 import { CustomerCreation } from '../customers/customer-creation';
+import { pooledUsageIdentifier } from '../customers/edge-key-pool';
 import type { Engines } from './engines';
 import { customersRepository } from './repositories';
 
@@ -31,6 +32,7 @@ export function signUpServices(
     apiGateway: parts.apiGateway,
     environmentName: config.environment.name,
     tierPlanId: parts.tierPlanId,
+    pooledUsageIdentifier: (tier, customerId) => pooledUsageIdentifier(config, tier, customerId),
   });
   return new OrganizationSignUp({
     claims: new SignUpClaimsRepository(engines.doc, engines.tables.customers),

@@ -47,6 +47,11 @@ export interface CustomerCreationDeps {
   environmentName: string;
   /** The usage plan of a tier (by id in the CLI's settings, by name in a function). */
   tierPlanId: (tier: TierName) => Promise<string>;
+  /**
+   * The shared pool key of a customer where its tier pools keys (lambda/customers/edge-key-pool.ts:
+   * `pooledUsageIdentifier` on the config); undefined: the customer gets a key of its own.
+   */
+  pooledUsageIdentifier: (tier: TierName, customerId: string) => string | undefined;
 }
 
 /** API Gateway key name of a customer: unique, so a retry finds what an interrupted run created. */
@@ -86,7 +91,9 @@ const tolerateNotFound = async (action: () => Promise<unknown>) => {
 
 /**
  * Creating a customer: the e-mail claimed (one customer per address, a conditional write), the
- * customer item, its API Gateway key on the tier's usage plan, its primary key. The same code for
+ * customer item, its API Gateway key on the tier's usage plan (none on a pooled tier: the customer
+ * shares the pool key its id hashes to, so sign-ups pass API Gateway's 10,000 keys and 5
+ * `CreateApiKey` per second), its primary key. The same code for
  * the operator CLI's `customers create` and self-service sign-up (lambda/accounts/sign-up.ts).
  * Running it again after a crash finishes under the same customer id and cleans what the crash
  * left; a second run of a finished create changes nothing (`created: false`).
@@ -135,10 +142,13 @@ export class CustomerCreation {
     input: { name: string; email: string; tier: TierName },
     createdAt: string,
   ): Promise<CreatedCustomer> {
-    const { customers, apiGateway, environmentName } = this.deps;
+    const { customers } = this.deps;
     const issued = issueApiKey();
-    const usageIdentifierKey = randomBase62(40);
-    let apiGatewayKeyId: string | undefined;
+    const pooled = this.deps.pooledUsageIdentifier(input.tier, customerId);
+    const usageIdentifierKey = pooled ?? randomBase62(40);
+    let gatewayKey: { apiGatewayKeyId: string; usagePlanId: string } | undefined;
+    // The key this run made, undone if a later step fails (never a pool key: it is not ours).
+    const made: { apiGatewayKeyId?: string } = {};
     let keyWritten = false;
     try {
       await customers.putCustomer({
@@ -149,16 +159,14 @@ export class CustomerCreation {
         createdAt,
         updatedAt: new Date().toISOString(),
       });
-      const usagePlanId = await this.deps.tierPlanId(input.tier);
-      apiGatewayKeyId = await createGatewayKey(
-        apiGateway,
-        environmentName,
-        customerId,
-        usageIdentifierKey,
-      );
-      await apiGateway.send(
-        new CreateUsagePlanKeyCommand({ usagePlanId, keyId: apiGatewayKeyId, keyType: 'API_KEY' }),
-      );
+      if (!pooled) {
+        gatewayKey = await this.createDedicatedKey(
+          customerId,
+          input.tier,
+          usageIdentifierKey,
+          made,
+        );
+      }
       await customers.putKey({
         keyHash: issued.hash,
         customerId,
@@ -174,8 +182,7 @@ export class CustomerCreation {
           status: 'active',
           keyHash: issued.hash,
           keyHint: issued.hint,
-          apiGatewayKeyId,
-          usagePlanId,
+          ...(gatewayKey ?? { sharedUsageKey: pooled }),
         },
         { remove: ['pendingKeyHash'] },
       );
@@ -183,7 +190,7 @@ export class CustomerCreation {
       await this.undoCreate({
         customerId,
         email: input.email,
-        apiGatewayKeyId,
+        apiGatewayKeyId: made.apiGatewayKeyId,
         keyHash: keyWritten ? issued.hash : undefined,
       });
       throw error;
@@ -191,6 +198,28 @@ export class CustomerCreation {
     const customer = await customers.getCustomer(customerId);
     if (!customer) throw new Error(`customer ${customerId} vanished right after its creation`);
     return { created: true, customer, apiKey: issued.key };
+  }
+
+  /** A customer's own API Gateway key, on its tier's usage plan. */
+  private async createDedicatedKey(
+    customerId: string,
+    tier: TierName,
+    usageIdentifierKey: string,
+    made: { apiGatewayKeyId?: string },
+  ): Promise<{ apiGatewayKeyId: string; usagePlanId: string }> {
+    const { apiGateway, environmentName } = this.deps;
+    const usagePlanId = await this.deps.tierPlanId(tier);
+    const apiGatewayKeyId = await createGatewayKey(
+      apiGateway,
+      environmentName,
+      customerId,
+      usageIdentifierKey,
+    );
+    made.apiGatewayKeyId = apiGatewayKeyId;
+    await apiGateway.send(
+      new CreateUsagePlanKeyCommand({ usagePlanId, keyId: apiGatewayKeyId, keyType: 'API_KEY' }),
+    );
+    return { apiGatewayKeyId, usagePlanId };
   }
 
   /** Removes what an interrupted `create` left: its pending key item and its API Gateway key(s). */

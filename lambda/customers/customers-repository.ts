@@ -58,6 +58,16 @@ export interface CustomerRecord {
   apiGatewayKeyId?: string;
   /** The usage plan the API Gateway key is attached to. */
   usagePlanId?: string;
+  /**
+   * The pool key the customer shares (its usage identifier) where its tier pools keys
+   * (lambda/customers/edge-key-pool.ts); such a customer has no `apiGatewayKeyId` to move or delete.
+   */
+  sharedUsageKey?: string;
+  /**
+   * The value chosen for the customer's own API Gateway key while a switch from a pooled tier makes
+   * it: a retry (or a concurrent switch) finds the key by it instead of making a second one.
+   */
+  pendingUsageKey?: string;
   customPlan?: CustomPlan;
   /** Monthly spend limit the customer (or operator) set, in USD; absent means the tier's default or none. */
   spendLimitUsd?: number;
@@ -128,7 +138,12 @@ export interface KeyWriteGuard {
 export type KeyAuthorization = Partial<
   Pick<
     KeyRecord,
-    'tier' | 'status' | 'customModelLimits' | 'spendLimitMicroUsd' | 'customPlanLimits'
+    | 'tier'
+    | 'status'
+    | 'customModelLimits'
+    | 'spendLimitMicroUsd'
+    | 'customPlanLimits'
+    | 'usageIdentifierKey'
   >
 >;
 
@@ -247,7 +262,12 @@ export class CustomersRepository {
   async updateCustomer(
     customerId: string,
     set: Partial<Omit<CustomerRecord, 'customerId' | 'createdAt'>>,
-    options: { remove?: (keyof CustomerRecord)[]; expectedKeyHash?: string | null } = {},
+    options: {
+      remove?: (keyof CustomerRecord)[];
+      expectedKeyHash?: string | null;
+      /** A field that must not be set yet (a value claimed once, whoever writes first). */
+      absent?: keyof CustomerRecord;
+    } = {},
   ): Promise<void> {
     const fields = definedFields({ ...set, updatedAt: new Date().toISOString() });
     const keyHash =
@@ -260,7 +280,10 @@ export class CustomersRepository {
       new UpdateCommand({
         TableName: this.tableName,
         Key: customerKey(customerId),
-        ...update({ set: fields, remove: options.remove ?? [] }, and(exists(PK), ...keyHash)),
+        ...update(
+          { set: fields, remove: options.remove ?? [] },
+          and(exists(PK), ...keyHash, ...(options.absent ? [notExists(options.absent)] : [])),
+        ),
       }),
     );
   }

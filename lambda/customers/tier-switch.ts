@@ -1,13 +1,19 @@
 import {
   type APIGatewayClient,
+  type ApiKey,
   CreateUsagePlanKeyCommand,
   DeleteUsagePlanCommand,
   DeleteUsagePlanKeyCommand,
+  GetApiKeysCommand,
   GetUsagePlansCommand,
   UpdateUsagePlanCommand,
 } from '@aws-sdk/client-api-gateway';
-import type { ModelLimits, TierName } from '../../lib/config/schema';
+import type { ModelLimits, TierlineConfig, TierName } from '../../lib/config/schema';
+import { applied } from '../storage/conditional-writes';
+import { randomBase62 } from './api-keys';
+import { apiGatewayKeyName, createGatewayKey } from './customer-creation';
 import type { CustomerRecord, CustomersRepository } from './customers-repository';
+import { pooledUsageIdentifier } from './edge-key-pool';
 import { setUsageTierLimits } from './usage-tier-limits';
 
 /** Why a tier switch could not be made; the operator CLI maps each to its exit code. */
@@ -138,9 +144,12 @@ export class UsagePlanKeys {
 
 /**
  * A customer's tier change: its key moved to the tier's usage plan, its key records and its
- * customer record updated, a custom plan removed. Each step is idempotent, and the customer record
- * (what says the tier) is written last, so a change interrupted anywhere is finished by running it
- * again; a second run of a finished change does nothing (`changed: false`).
+ * customer record updated, a custom plan removed. A customer on a pooled tier's shared key
+ * (lambda/customers/edge-key-pool.ts) that moves to a tier without a pool gets a key of its own
+ * first ({@link TierSwitch.dedicatedKey}); one with its own key keeps it on every tier. Each step
+ * is idempotent, and the customer record (what says the tier) is written last, so a change
+ * interrupted anywhere is finished by running it again; a second run of a finished change does
+ * nothing (`changed: false`).
  */
 export class TierSwitch {
   readonly planKeys: UsagePlanKeys;
@@ -153,6 +162,8 @@ export class TierSwitch {
     >,
     private readonly apiGateway: Pick<APIGatewayClient, 'send'>,
     private readonly settings: UsagePlanSettings,
+    /** The environment's name (a new key's name) and which tiers pool their keys. */
+    private readonly config: Pick<TierlineConfig, 'environment' | 'tiers'>,
   ) {
     this.planKeys = new UsagePlanKeys(apiGateway, settings);
   }
@@ -205,12 +216,17 @@ export class TierSwitch {
   ): Promise<{ changed: boolean; customer: CustomerRecord }> {
     const customer = await this.customers.getCustomer(customerId);
     if (!customer) throw new TierSwitchError(`No customer with id ${customerId}.`, 'not_found');
-    if (customer.status !== 'active' || !customer.keyHash || !customer.apiGatewayKeyId) {
+    if (
+      customer.status !== 'active' ||
+      !customer.keyHash ||
+      !(customer.apiGatewayKeyId || customer.sharedUsageKey)
+    ) {
       throw new TierSwitchError(
         `Customer ${customerId} is ${customer.status}, not active.`,
         'wrong_state',
       );
     }
+    if (!customer.apiGatewayKeyId) return this.setPooledCustomerTier(customer, tier);
     const target = await this.tierPlanId(tier);
     if (customer.tier === tier && customer.usagePlanId === target && !customer.customPlan) {
       return { changed: false, customer };
@@ -230,6 +246,94 @@ export class TierSwitch {
     );
     const updated = await this.customers.getCustomer(customerId);
     return { changed: true, customer: updated ?? customer };
+  }
+
+  /**
+   * A customer on a shared pool key: to another pooled tier it takes that pool's key (no API
+   * Gateway call); to a tier without a pool it gets its own key on the tier's plan, and its keys
+   * (primary, named, project and admin alike) take that key's value, once the key is on the plan
+   * (a key on no plan is refused at the edge). A pooled customer has no custom plan: those need a
+   * key of its own (cli/plans/plan-operations.ts).
+   */
+  private async setPooledCustomerTier(
+    customer: CustomerRecord,
+    tier: TierName,
+  ): Promise<{ changed: boolean; customer: CustomerRecord }> {
+    const { customerId, keyHash } = customer;
+    const pooled = pooledUsageIdentifier(this.config, tier, customerId);
+    if (pooled) {
+      if (customer.tier === tier && customer.sharedUsageKey === pooled) {
+        return { changed: false, customer };
+      }
+      await this.customers.updateCustomerKeys(customerId, keyHash, {
+        tier,
+        usageIdentifierKey: pooled,
+      });
+      await this.customers.updateCustomer(customerId, { tier, sharedUsageKey: pooled });
+    } else {
+      const target = await this.tierPlanId(tier);
+      const key = await this.dedicatedKey(customer);
+      await this.planKeys.attachKey(key.id, target);
+      await this.customers.updateCustomerKeys(customerId, keyHash, {
+        tier,
+        usageIdentifierKey: key.value,
+      });
+      await this.customers.updateCustomer(
+        customerId,
+        { tier, usagePlanId: target, apiGatewayKeyId: key.id },
+        { remove: ['sharedUsageKey', 'pendingUsageKey'] },
+      );
+    }
+    const updated = await this.customers.getCustomer(customerId);
+    return { changed: true, customer: updated ?? customer };
+  }
+
+  /**
+   * The customer's own API Gateway key, made once however often this runs or crashes. Its value is
+   * chosen first and kept on the customer (`pendingUsageKey`, one conditional write, so two
+   * concurrent switches choose the same); API Gateway refuses a second key of the same value
+   * (ConflictException), so the value names the key: found by it, it is not made again.
+   */
+  private async dedicatedKey(customer: CustomerRecord): Promise<{ id: string; value: string }> {
+    const value = customer.pendingUsageKey ?? (await this.claimUsageKey(customer.customerId));
+    const existing = await this.findKeyByValue(customer.customerId, value);
+    if (existing) return existing;
+    try {
+      const env = this.config.environment.name;
+      const id = await createGatewayKey(this.apiGateway, env, customer.customerId, value);
+      return { id, value };
+    } catch (error) {
+      if (errorName(error) !== 'ConflictException') throw error;
+      // A concurrent switch made it between the look-up and the create.
+      const made = await this.findKeyByValue(customer.customerId, value);
+      if (!made) throw error;
+      return made;
+    }
+  }
+
+  private async claimUsageKey(customerId: string): Promise<string> {
+    const chosen = randomBase62(40);
+    const claim = this.customers.updateCustomer(
+      customerId,
+      { pendingUsageKey: chosen },
+      { absent: 'pendingUsageKey' },
+    );
+    if (await applied(claim)) return chosen;
+    const claimed = (await this.customers.getCustomer(customerId))?.pendingUsageKey;
+    if (!claimed) throw new Error(`customer ${customerId} lost its chosen usage key`);
+    return claimed;
+  }
+
+  private async findKeyByValue(
+    customerId: string,
+    value: string,
+  ): Promise<{ id: string; value: string } | undefined> {
+    const name = apiGatewayKeyName(this.config.environment.name, customerId);
+    const { items = [] } = await this.apiGateway.send(
+      new GetApiKeysCommand({ nameQuery: name, includeValues: true, limit: 500 }),
+    );
+    const key = items.find((k: ApiKey) => k.name === name && k.value === value && k.id);
+    return key?.id ? { id: key.id, value } : undefined;
   }
 }
 

@@ -198,6 +198,10 @@ export const defaultConfig: Omit<TierlineConfigInput, 'environment'> = {
       // Per key: a little above the sum of the per-model RPMs (60/min = 1 rps), so the edge only
       // stops floods.
       edge: { rateLimit: 2, burstLimit: 10, quota: { limit: 20_000, period: 'DAY' } },
+      // New Free customers share 32 keys (10,000 sign-ups: about 310 a key); `edge` above stays for
+      // Free customers made before the pool, who keep their own keys. 32 x 50 rps = 1,600 rps, a
+      // sixth of the account's 10,000 rps, so a free flood cannot starve the paying tiers.
+      edgePool: { keys: 32, rateLimit: 50, burstLimit: 100 },
       // Anyone can sign up: 1 GB of files (fine-tune and batch files need the paying tiers anyway).
       storageQuotaBytes: 1_000_000_000,
     },

@@ -127,6 +127,37 @@ export const edgeSchema = z
   });
 export type EdgeSettings = z.infer<typeof edgeSchema>;
 
+/**
+ * Most keys a tier's pool may hold. Each pool key takes one of the region's 10,000 API Gateway keys
+ * (not raisable) and two resources of the pool's nested stack (CloudFormation: 500); key values end
+ * in two digits.
+ */
+export const MAX_POOL_KEYS = 100;
+
+/**
+ * A pool of API Gateway keys a tier's customers share (docs/operating.md, "Past 10,000 customers"):
+ * a customer's usage identifier is the pool key its id hashes to, so creating one calls no
+ * `CreateApiKey`. The throttle holds per pool key, for the group of customers on it; there is no
+ * quota, because a quota would be shared by strangers (each customer's limits are exact in
+ * DynamoDB). Grow `keys` only: a customer keeps the pool key it was given, and a key removed by
+ * shrinking the pool leaves its customers on no usage plan (API Gateway answers 403).
+ */
+export const edgePoolSchema = z
+  .object({
+    keys: positiveInt.max(MAX_POOL_KEYS),
+    /** Steady-state requests per second per pool key (its group of customers together). */
+    rateLimit: z.number().positive(),
+    /** Burst bucket size per pool key. */
+    burstLimit: positiveInt,
+  })
+  .strict()
+  .refine((p) => p.burstLimit >= p.rateLimit, {
+    message:
+      'burstLimit must be at least rateLimit, or API Gateway throttles below the configured rate',
+    path: ['burstLimit'],
+  });
+export type EdgePool = z.infer<typeof edgePoolSchema>;
+
 export const tierSchema = z
   .object({
     displayName: z.string().min(1),
@@ -176,6 +207,11 @@ export const tierSchema = z
       })
       .strict(),
     edge: edgeSchema,
+    /**
+     * A shared key pool for this tier's new customers; absent or null (how an override turns the
+     * default's off): each customer gets its own key.
+     */
+    edgePool: edgePoolSchema.nullish(),
     /**
      * Bytes of files a customer may keep (uploads, and the batch output files Tierline writes for
      * it). OpenAI allows an organization 1 TB. Batch output files are always written and counted,

@@ -200,7 +200,7 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
     const { customer } = await operator.createCustomer({
       name: 'A',
       email: 'a@life.test',
-      tier: 'free',
+      tier: 'developer',
     });
     await operator.revoke(customer.customerId);
     gateway
@@ -220,7 +220,7 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
     expect(again.customer).toMatchObject({
       status: 'active',
       apiGatewayKeyId: 'gwkey-3',
-      usagePlanId: 'up-free',
+      usagePlanId: 'up-dev',
     });
   });
 

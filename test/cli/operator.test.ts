@@ -35,7 +35,10 @@ const settings: OperatorSettings = {
   meteringTableName: 'unused',
   usagePlanIds: { free: 'up-free', developer: 'up-dev', enterprise: 'up-ent' },
 };
-const config = loadConfig({ env: 'dev' });
+// Free without its key pool: these tests are about customers with keys of their own (every tier
+// before the pool, and Free customers made before it, who keep theirs). The pool:
+// test/cli/pooled-free-keys.test.ts.
+const config = loadConfig({ env: 'dev', overrides: { tiers: { free: { edgePool: null } } } });
 
 class ServiceError extends Error {
   constructor(name: string) {

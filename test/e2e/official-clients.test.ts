@@ -14,7 +14,12 @@ import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
  * `groq-sdk` clients.
  */
 
-const config = loadConfig({ env: 'dev' });
+// A small Free key pool with the Free edge's numbers, so a burst from two customers that share a
+// pool key is refused before the bucket refills (the default pool's burst is 100).
+const config = loadConfig({
+  env: 'dev',
+  overrides: { tiers: { free: { edgePool: { keys: 4, rateLimit: 2, burstLimit: 10 } } } },
+});
 const MODEL = 'qwen3-8b';
 const ENTERPRISE_ONLY = 'qwen3-32b';
 /**
@@ -376,24 +381,41 @@ describe('official clients against local mode', () => {
   });
 
   describe('usage plan emulation', () => {
-    it("throttles a key beyond its plan's burst with 429 rate_limit_exceeded and retry-after", async () => {
-      // A customer of its own, so the other tests' free key keeps its burst.
-      const { apiKey } = await local.operator.createCustomer({
-        name: 'Burst',
-        email: 'burst@test.local',
-        tier: 'free',
-      });
-      const client = new OpenAI({
-        apiKey,
-        baseURL: local.openAIBaseUrl,
-        maxRetries: 0,
-        fetch: spec.fetch,
-      });
-      const { burstLimit: burst, rateLimit } = config.tiers.free.edge;
+    /** Free customers until two share a pool key that the demo Free customer (other tests') does not. */
+    const twoOnOnePoolKey = async () => {
+      const demo = local.demoCustomers.find((d) => d.tier === 'free');
+      const demoKey = (await local.operator.getCustomer(demo?.customerId ?? '')).sharedUsageKey;
+      const byKey = new Map<string, string[]>();
+      for (let i = 0; i < 40; i += 1) {
+        const { apiKey, customer } = await local.operator.createCustomer({
+          name: `Burst ${i}`,
+          email: `burst${i}@test.local`,
+          tier: 'free',
+        });
+        const shared = customer.sharedUsageKey ?? '';
+        if (shared === demoKey || !apiKey) continue;
+        byKey.set(shared, [...(byKey.get(shared) ?? []), apiKey]);
+        const group = [...byKey.values()].find((keys) => keys.length >= 2);
+        const other = [...byKey.values()].find((keys) => keys !== group)?.[0];
+        if (group && other) return { group, other };
+      }
+      throw new Error('no two of 40 Free customers share a pool key of 4');
+    };
+
+    it("throttles a pool key beyond its plan's burst, across the Free customers on it, with 429 and retry-after", async () => {
+      const { group, other } = await twoOnOnePoolKey();
+      const clients = group.map(
+        (apiKey) =>
+          new OpenAI({ apiKey, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch }),
+      );
+      const pool = config.tiers.free.edgePool;
+      if (!pool) throw new Error('this test needs a Free key pool');
+      const { burstLimit: burst, rateLimit } = pool;
 
       const started = Date.now();
+      // Alternating between the two customers: they draw on one bucket.
       const results = await Promise.allSettled(
-        Array.from({ length: burst + 5 }, () => client.models.list()),
+        Array.from({ length: burst + 5 }, (_, i) => clients[i % 2]?.models.list()),
       );
       const elapsedSeconds = (Date.now() - started) / 1000;
 
@@ -407,13 +429,22 @@ describe('official clients against local mode', () => {
       expect(rejected[0]?.reason).toBeInstanceOf(OpenAI.RateLimitError);
       expect(rejected[0]?.reason).toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
       expect(rejected[0]?.reason.headers.get('retry-after')).toMatch(/^\d+$/);
+      // A Free customer on another pool key has a bucket of its group's own.
+      const elsewhere = new OpenAI({
+        apiKey: other,
+        baseURL: local.openAIBaseUrl,
+        maxRetries: 0,
+        fetch: spec.fetch,
+      });
+      await expect(elsewhere.models.list()).resolves.toBeDefined();
     });
 
     it('stops a revoked key once the cached authorizer decision expires, as API Gateway does', async () => {
+      // Developer: a key of its own, whose bucket the burst above (on a Free pool key) left full.
       const { apiKey, customer } = await local.operator.createCustomer({
         name: 'Gone',
         email: 'gone@test.local',
-        tier: 'free',
+        tier: 'developer',
       });
       const client = new OpenAI({
         apiKey,

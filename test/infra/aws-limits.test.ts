@@ -1,4 +1,6 @@
-import type { Stack } from 'aws-cdk-lib';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { NestedStack, type Stack } from 'aws-cdk-lib';
 import { UNRESERVED_CONCURRENCY } from '../../lib/config/schema';
 import {
   type CfnTemplate,
@@ -38,10 +40,22 @@ describe.each([
   const synthesized = synthesize({ env: label.split(' ')[0], overrides });
   const assembly = synthesized.app.synth();
   const stacks = Object.values(synthesized.stacks).filter((s): s is Stack => s !== undefined);
-  const templates = stacks.map((stack) => ({
-    name: stack.stackName,
-    template: assembly.getStackByName(stack.stackName).template as CfnTemplate,
-  }));
+  // Nested stacks (the Free tier's key pool) are stacks of their own to CloudFormation: same limits.
+  const nested = stacks.flatMap((stack) =>
+    stack.node.findAll().filter((c): c is NestedStack => NestedStack.isNestedStack(c)),
+  );
+  const templates = [
+    ...stacks.map((stack) => ({
+      name: stack.stackName,
+      template: assembly.getStackByName(stack.stackName).template as CfnTemplate,
+    })),
+    ...nested.map((stack) => ({
+      name: stack.node.path,
+      template: JSON.parse(
+        readFileSync(path.join(assembly.directory, stack.templateFile), 'utf8'),
+      ) as CfnTemplate,
+    })),
+  ];
   const all = templates.flatMap(({ name, template }) =>
     Object.entries(template.Resources).map(([id, resource]) => ({
       stack: name,

@@ -1,3 +1,4 @@
+import { Template } from 'aws-cdk-lib/assertions';
 import { synthesize } from '../support/synth';
 
 // Asset hashes change with every handler edit; masking them keeps the snapshot about
@@ -9,12 +10,14 @@ expect.addSnapshotSerializer({
 
 describe('whole app', () => {
   it('matches the committed snapshot (dev)', () => {
-    const { data, api, inference } = synthesize();
+    const { data, api, inference, stacks } = synthesize();
+    const freeKeyPool = stacks.api.usagePlans.pools.free;
 
     expect({
       data: data.toJSON(),
       api: api.toJSON(),
       inference: inference.toJSON(),
+      freeKeyPool: freeKeyPool && Template.fromStack(freeKeyPool).toJSON(),
     }).toMatchSnapshot();
   });
 });

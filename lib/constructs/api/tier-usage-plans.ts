@@ -2,6 +2,7 @@ import { ApiKey, type IRestApi, Period, type Stage, UsagePlan } from 'aws-cdk-li
 import { Construct } from 'constructs';
 import { tierPlanName } from '../../../lambda/customers/tier-switch';
 import { TIER_NAMES, type TierlineConfig, type TierName } from '../../config/schema';
+import { EdgeKeyPool } from './edge-key-pool';
 
 export interface TierUsagePlansProps {
   readonly config: TierlineConfig;
@@ -23,6 +24,8 @@ const constructIdOf = (tier: TierName) => `${tier[0]?.toUpperCase()}${tier.slice
  */
 export class TierUsagePlans extends Construct {
   public readonly plans: Record<TierName, UsagePlan>;
+  /** The shared keys of each tier that has `edgePool` (new customers of it get no key of their own). */
+  public readonly pools: Partial<Record<TierName, EdgeKeyPool>> = {};
   /** Console sessions' plan: every signed-in user's requests, whatever the organization. */
   public readonly consoleSessions: UsagePlan;
   /**
@@ -49,6 +52,18 @@ export class TierUsagePlans extends Construct {
       return [tier, plan] as const;
     });
     this.plans = Object.fromEntries(entries) as Record<TierName, UsagePlan>;
+    for (const tier of TIER_NAMES) {
+      const { edgePool, displayName } = props.config.tiers[tier];
+      if (!edgePool) continue;
+      this.pools[tier] = new EdgeKeyPool(this, `${constructIdOf(tier)}KeyPool`, {
+        environmentName: env,
+        tier,
+        displayName,
+        pool: edgePool,
+        api: props.api,
+        stage: props.stage,
+      });
+    }
 
     // The authorizer cannot know a session's organization (its cache key is the Authorization
     // header; the organization is a header of its own), so sessions meet the edge on one plan of

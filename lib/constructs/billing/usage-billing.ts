@@ -195,17 +195,35 @@ export class UsageBilling extends Construct {
 
   /**
    * The tier switch's calls (lambda/customers/tier-switch.ts): the customer and its keys updated,
-   * its API Gateway key moved between the stage's usage plans, a custom plan deleted.
+   * its API Gateway key moved between the stage's usage plans, a custom plan deleted, and a key of
+   * its own made for a customer that leaves a pooled tier (Free) for a paid one.
    */
   private grantTierSwitch(fn: TierlineFunction, props: UsageBillingProps): void {
     props.customers.bindForTierSwitch(fn.function);
     fn.function.addEnvironment(USAGE_PLANS_ENV, Stack.of(this).toJsonString(props.usagePlans));
     const plans = `arn:${Aws.PARTITION}:apigateway:${Aws.REGION}::/usageplans`;
+    const apiKeys = `arn:${Aws.PARTITION}:apigateway:${Aws.REGION}::/apikeys`;
+    const apiKeyTags = [
+      `arn:${Aws.PARTITION}:apigateway:${Aws.REGION}::/tags/`,
+      encodeURIComponent('arn:'),
+      Aws.PARTITION,
+      encodeURIComponent(':apigateway:'),
+      Aws.REGION,
+      encodeURIComponent('::/apikeys/'),
+      '*',
+    ].join('');
     const statements = [
-      // GetUsagePlans (which plans hold a key: the repair of an interrupted move).
-      new PolicyStatement({ actions: ['apigateway:GET'], resources: [plans] }),
-      // CreateUsagePlanKey.
-      new PolicyStatement({ actions: ['apigateway:POST'], resources: [`${plans}/*/keys`] }),
+      // GetUsagePlans (which plans hold a key: the repair of an interrupted move); GetApiKeys (a
+      // pooled customer's new key, found by its value on a retry).
+      new PolicyStatement({ actions: ['apigateway:GET'], resources: [plans, apiKeys] }),
+      // CreateUsagePlanKey; CreateApiKey (a pooled customer's own key, on its upgrade).
+      new PolicyStatement({
+        actions: ['apigateway:POST'],
+        resources: [`${plans}/*/keys`, apiKeys],
+      }),
+      // CreateApiKey with tags is also authorized as a PUT on the new key's tags resource (its ARN
+      // URL-encoded, as in the API stack's sign-up grant).
+      new PolicyStatement({ actions: ['apigateway:PUT'], resources: [apiKeyTags] }),
       // DeleteUsagePlanKey; UpdateUsagePlan and DeleteUsagePlan (a custom plan removed).
       new PolicyStatement({
         actions: ['apigateway:DELETE'],
@@ -220,6 +238,12 @@ export class UsageBilling extends Construct {
         [`${plans}/*/keys`, `${plans}/*/keys/*`, `${plans}/*`],
         "A customer's key moves between this stage's tier plans and its own custom plan, whose id the " +
           'operator CLI creates at run time: usage plans cannot be named in a policy before they exist.',
+      );
+      acknowledgeWildcards(
+        fn.function.role,
+        [apiKeyTags],
+        "A pooled (Free) customer's own API Gateway key is made, tagged, on its upgrade: its id, in " +
+          "the tags resource's ARN, does not exist before the upgrade.",
       );
     }
   }

@@ -1413,10 +1413,12 @@ const services: RuntimeCall[] = [
 
 /**
  * Billing's webhook and hourly run: the billing accounts and event marks (metering table), the
- * tier switch (the customer and its keys, its API Gateway key moved between usage plans), the
- * Stripe settings.
+ * tier switch (the customer and its keys, its API Gateway key moved between usage plans, a pooled
+ * Free customer's own key made on its upgrade), the Stripe settings.
  */
 const PLANS = 'arn:aws:apigateway:us-east-1::/usageplans';
+const APIKEYS = 'arn:aws:apigateway:us-east-1::/apikeys';
+const TAGS = 'arn:aws:apigateway:us-east-1::/tags/';
 const billing: RuntimeCall[] = [
   // `/v1/billing` in the API function: the account opened at checkout, ended at the downgrade,
   // read with this month's ledger (the customer-day index) for the Billing page.
@@ -1517,6 +1519,23 @@ const billing: RuntimeCall[] = [
     resources: () => [`${PLANS}/c9d8e7`],
     sources: src('customers/tier-switch.ts', 'deleteUsagePlan: UpdateUsagePlanCommand'),
   }),
+  // A pooled Free customer's upgrade: its own key looked up by value, else made (and tagged).
+  ...roles(['billingWebhook', 'billingSender'], {
+    action: 'apigateway:GET',
+    resources: () => [APIKEYS],
+    sources: src('customers/tier-switch.ts', 'findKeyByValue: GetApiKeysCommand'),
+  }),
+  ...roles(['billingWebhook', 'billingSender'], {
+    action: 'apigateway:POST',
+    resources: () => [APIKEYS],
+    sources: src('customers/customer-creation.ts', 'createGatewayKey: CreateApiKeyCommand'),
+  }),
+  ...roles(['billingWebhook', 'billingSender'], {
+    action: 'apigateway:PUT',
+    resources: () =>
+      ['k1l2m3', '*'].map((id) => `${TAGS}${encodeURIComponent(`${APIKEYS}/${id}`)}`),
+    sources: src('customers/customer-creation.ts', 'createGatewayKey: CreateApiKeyCommand'),
+  }),
   ...roles(['billingWebhook', 'api'], {
     action: 'secretsmanager:GetSecretValue',
     resources: (a) => [a.stripeSecret],
@@ -1536,8 +1555,6 @@ const billing: RuntimeCall[] = [
  * the e-mail claim, customer and key items, the API Gateway key on the Free plan (found by name),
  * and the repair of an interrupted create. Cognito's GetUser takes the user's token, not IAM.
  */
-const APIKEYS = 'arn:aws:apigateway:us-east-1::/apikeys';
-const TAGS = 'arn:aws:apigateway:us-east-1::/tags/';
 const signUp: RuntimeCall[] = [
   ...roles(['api'], {
     action: 'dynamodb:PutItem',
@@ -1606,7 +1623,7 @@ const signUp: RuntimeCall[] = [
     sources: src(
       'customers/customer-creation.ts',
       'createGatewayKey: CreateApiKeyCommand',
-      'createUnder: CreateUsagePlanKeyCommand',
+      'createDedicatedKey: CreateUsagePlanKeyCommand',
     ),
   }),
   // Tag-on-create: API Gateway authorizes CreateApiKey's tags as a PUT on the key's tags

@@ -11,8 +11,11 @@ import { SignUpClaimsRepository } from '../../../lambda/accounts/sign-up-claims'
 import { hashApiKey } from '../../../lambda/customers/api-keys';
 import { CustomerCreation } from '../../../lambda/customers/customer-creation';
 import type { CustomersRepository } from '../../../lambda/customers/customers-repository';
+import { pooledUsageIdentifier } from '../../../lambda/customers/edge-key-pool';
 import { HttpError } from '../../../lambda/openai/errors';
 import { createDocumentClient } from '../../../lambda/storage/document-client';
+import { loadConfig } from '../../../lib/config/load';
+import type { TierName } from '../../../lib/config/schema';
 import { ApiGatewayEmulator } from '../../../local/api-gateway-emulator';
 import { type LocalDynamo, newCustomersTable, startDynalite } from '../../support/dynalite';
 
@@ -52,6 +55,8 @@ describe('OrganizationSignUp', () => {
       attemptsPerHour?: number;
       disposableDomains?: string[];
       apiGateway?: Pick<APIGatewayClient, 'send'>;
+      /** Where Free pools keys (lambda/customers/edge-key-pool.ts); by default it does not. */
+      pooledUsageIdentifier?: (tier: TierName, customerId: string) => string | undefined;
       afterCreate?: () => void;
     } = {},
   ) {
@@ -60,6 +65,7 @@ describe('OrganizationSignUp', () => {
       apiGateway: options.apiGateway ?? emulator.asClient(),
       environmentName: 'test',
       tierPlanId: async () => 'plan_free',
+      pooledUsageIdentifier: options.pooledUsageIdentifier ?? (() => undefined),
     });
     return new OrganizationSignUp({
       claims,
@@ -211,6 +217,33 @@ describe('OrganizationSignUp', () => {
       .asClient()
       .send(new GetApiKeysCommand({ nameQuery: `tierline-test-${done.id}` }));
     expect(items).toHaveLength(1);
+  });
+
+  it('on a pooled Free tier, sends API Gateway nothing: the organization shares its pool key', async () => {
+    const sent: string[] = [];
+    const recording = {
+      send: (command: object) => {
+        sent.push(command.constructor.name);
+        return emulator.asClient().send(command as never);
+      },
+    } as Pick<APIGatewayClient, 'send'>;
+    const signUp = signUpWith({
+      apiGateway: recording,
+      pooledUsageIdentifier: (tier, customerId) =>
+        pooledUsageIdentifier(loadConfig({ env: 'dev' }), tier, customerId),
+    });
+
+    const done = await signUp.signUp(session('user-pia', 'pia@example.com'), {});
+
+    expect(sent).toEqual([]);
+    const customer = await customers.getCustomer(done.id);
+    const primary = await customers.getKey(customer?.keyHash ?? '');
+    expect(primary?.usageIdentifierKey).toMatch(/^tierline-dev-free-pool-\d{2}$/);
+    expect(customer).toMatchObject({
+      status: 'active',
+      sharedUsageKey: primary?.usageIdentifierKey,
+    });
+    expect(customer?.apiGatewayKeyId).toBeUndefined();
   });
 
   it('refuses unverified and disposable addresses, and an address an operator customer holds', async () => {

@@ -6,6 +6,7 @@ import {
   CreateApiKeyCommand,
   CreateUsagePlanKeyCommand,
   DeleteUsagePlanKeyCommand,
+  GetApiKeysCommand,
   GetUsagePlansCommand,
 } from '@aws-sdk/client-api-gateway';
 import { type AwsClientStub, mockClient } from 'aws-sdk-client-mock';
@@ -79,6 +80,7 @@ describe('the Stripe webhook: upgrades and failed payments', () => {
     const apiGateway = new APIGatewayClient({ region: 'eu-west-1' });
     gateway = mockClient(apiGateway);
     gateway.on(CreateApiKeyCommand).resolves({ id: 'gwkey-1' });
+    gateway.on(GetApiKeysCommand).resolves({ items: [] });
     gateway.on(CreateUsagePlanKeyCommand).resolves({});
     gateway.on(DeleteUsagePlanKeyCommand).resolves({});
     gateway.on(GetUsagePlansCommand).resolves({
@@ -92,7 +94,7 @@ describe('the Stripe webhook: upgrades and failed payments', () => {
     mailFile = path.join(mkdtempSync(path.join(tmpdir(), 'tierline-mail-')), 'mail.txt');
     writeFileSync(mailFile, '');
     clock = Date.parse('2026-12-07T05:20:00.000Z');
-    const tiers = new TierSwitch(repository, apiGateway, plans);
+    const tiers = new TierSwitch(repository, apiGateway, plans, loadConfig({ env: 'dev' }));
     tierSwitch = tiers;
     customersTable = customers.tableName;
     provider = new StripeBillingProvider(stripe, {
@@ -177,13 +179,16 @@ describe('the Stripe webhook: upgrades and failed payments', () => {
     expect(first.statusCode).toBe(200);
     expect(JSON.parse(first.body)).toEqual({ received: true, handled: true, replay: false });
     expect(await tier()).toBe('developer');
-    expect(moves()).toEqual(['-up-free', '+up-dev']);
+    // The Free customer shared a pool key: the upgrade gives it a key of its own, on Developer.
+    expect(gateway.commandCalls(CreateApiKeyCommand)).toHaveLength(1);
+    expect(moves()).toEqual(['+up-dev']);
     expect(await account()).toMatchObject({ status: 'active', subscriptionId: expect.any(String) });
 
     gateway.resetHistory();
     const again = await deliver(setupCompleted('evt_setup'));
     expect(JSON.parse(again.body)).toEqual({ received: true, handled: true, replay: true });
     expect(moves()).toEqual([]);
+    expect(gateway.commandCalls(CreateApiKeyCommand)).toHaveLength(0);
     // Stripe's own requests: the payment method of the setup, then the subscription, once.
     expect(
       mock.requests.filter((r) => r.path === '/v1/subscriptions').map((r) => r.idempotencyKey),
