@@ -3,9 +3,10 @@ import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { matchedRoutes } from 'hono/route';
 import { PayloadTooLargeError } from '../openai/errors';
+import { MAX_REQUEST_BYTES } from '../openai/request-size';
 
-/** Lambda accepts at most 6 MB per synchronous request; local mode enforces the same on every route. */
-export const MAX_REQUEST_BYTES = 6 * 1024 * 1024;
+/** What reaches the function in AWS (`openai/request-size.ts`); local mode enforces the same on every route. */
+export { MAX_REQUEST_BYTES };
 
 /**
  * 413 in the OpenAI shape as soon as a body passes {@link MAX_REQUEST_BYTES}: a declared
