@@ -60,11 +60,12 @@ export function buildCostReport(
   }
   const { inputTokens, outputTokens } = inputs.typicalRequest;
   const gatewayPerRequest = models.map((m) => {
-    const gateway = gatewayCost(inputs, m.throughput, {
-      requests: 1,
-      inputTokens,
-      outputTokens,
-    }).total;
+    const gateway = gatewayCost(
+      inputs,
+      m.throughput,
+      { requests: 1, inputTokens, outputTokens },
+      { requestSizeGuard: config.environment.requestSizeGuard },
+    ).total;
     const gpu =
       (inputTokens * m.inputUsdPerMillion + outputTokens * m.outputUsdPerMillion) / 1_000_000;
     return {
@@ -281,6 +282,9 @@ export function formatCostReport(report: CostReport): string {
       (report.idle.chatInstances > 0
         ? `, ${report.idle.chatInstances} Managed Instances for the chat function (${usd(report.idle.chatInstancesMonthlyUsd)})` +
           ` and ${report.idle.interfaceEndpointAzs} interface-endpoint AZs (${usd(report.idle.interfaceEndpointsMonthlyUsd)})`
+        : '') +
+      (report.idle.wafWebAcls > 0
+        ? `, ${report.idle.wafWebAcls} WAF web ACL with ${report.idle.wafRules} rules (${usd(report.idle.wafMonthlyUsd)})`
         : '') +
       `; total ${usd(report.idle.monthlyUsd)} per month`,
   ];
