@@ -1,9 +1,12 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import fc from 'fast-check';
 import { Hono } from 'hono';
 import { requestSizeLimit } from '../../lambda/http/request-guards';
 import { UploadTooLargeError } from '../../lambda/openai/errors';
 import {
+  BODY_ESCAPING_ALLOWANCE,
   base64Capacity,
   EVENT_ENVELOPE_BYTES,
   LAMBDA_SYNC_EVENT_BYTES,
@@ -98,12 +101,31 @@ describe('mediaTypePattern: which lowercased Content-Type gets the multipart thr
 });
 
 describe('the limits the guard and the function share', () => {
-  it('leave room in the 6 MB event for the envelope, and for base64 of a whole multipart body', () => {
-    expect(MAX_REQUEST_BYTES + EVENT_ENVELOPE_BYTES).toBe(LAMBDA_SYNC_EVENT_BYTES);
+  it('leave room in the 6 MB event for the envelope, JSON escaping of a text body, and base64 of a multipart one', () => {
+    expect(MAX_REQUEST_BYTES).toBe(5 * 1024 * 1024);
+    expect(
+      MAX_REQUEST_BYTES * (1 + BODY_ESCAPING_ALLOWANCE) + EVENT_ENVELOPE_BYTES,
+    ).toBeLessThanOrEqual(LAMBDA_SYNC_EVENT_BYTES);
     const encodedMultipart = Math.ceil(MAX_MULTIPART_REQUEST_BYTES / 3) * 4;
     expect(encodedMultipart + EVENT_ENVELOPE_BYTES).toBeLessThanOrEqual(LAMBDA_SYNC_EVENT_BYTES);
-    expect(base64Capacity(MAX_REQUEST_BYTES)).toBeGreaterThanOrEqual(MAX_MULTIPART_REQUEST_BYTES);
+    expect(base64Capacity(LAMBDA_SYNC_EVENT_BYTES - EVENT_ENVELOPE_BYTES)).toBeGreaterThanOrEqual(
+      MAX_MULTIPART_REQUEST_BYTES,
+    );
     expect(MAX_MULTIPART_REQUEST_BYTES).toBe(4 * 1024 * 1024);
+  });
+});
+
+describe('the escaping allowance', () => {
+  it.each([
+    ['TypeScript source', 'lambda/openai/errors.ts'],
+    ['Markdown prose', 'docs/operating.md'],
+    ['JSON pasted into a message', 'test/fixtures/openai-openapi/openai-openapi-subset.json'],
+  ])('covers a chat body of %s written as a string inside the event', (_kind, file) => {
+    const text = fs.readFileSync(path.join(__dirname, '..', '..', file), 'utf8');
+    const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: text }] });
+    const growth = JSON.stringify(body).length / body.length - 1;
+    expect(growth).toBeGreaterThan(0);
+    expect(growth).toBeLessThanOrEqual(BODY_ESCAPING_ALLOWANCE);
   });
 });
 
