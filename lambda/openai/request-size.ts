@@ -56,6 +56,12 @@ export const MAX_MULTIPART_REQUEST_BYTES = wholeMiB(
   base64Capacity(LAMBDA_SYNC_EVENT_BYTES - EVENT_ENVELOPE_BYTES),
 );
 
+/** True when API Gateway passes a body of this `Content-Type` base64-encoded. */
+export function isBinaryMediaType(contentType: string | undefined): boolean {
+  const mediaType = (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  return BINARY_MEDIA_TYPES.some((binary) => binary === mediaType);
+}
+
 /** `limit` bytes as people read it: `5.94 MiB (6,225,920 bytes)`. */
 export function describeBytes(limit: number): string {
   const mib = limit / MIB;

@@ -202,7 +202,7 @@ describe('RequestSizeGuard in the synthesized prod template', () => {
     });
   });
 
-  it("answers with exactly the JSON body local mode's own 413 has", async () => {
+  it("answers with exactly the JSON bodies local mode's own 413s have, text and multipart", async () => {
     const app = new Hono();
     app.use('*', requestSizeLimit());
     app.post('/v1/chat/completions', (c) => c.json({}));
@@ -221,6 +221,19 @@ describe('RequestSizeGuard in the synthesized prod template', () => {
     });
     const upload = JSON.parse(bodies['upload-too-large']?.Content ?? '{}');
     expect(upload).toEqual(new UploadTooLargeError('The request body').toBody());
+    const multipart = (bytes: number) =>
+      app.request('/v1/chat/completions', {
+        method: 'POST',
+        headers: {
+          'content-type': 'multipart/form-data; boundary=b',
+          'content-length': `${bytes}`,
+        },
+        body: 'x'.repeat(bytes),
+      });
+    expect((await multipart(MAX_MULTIPART_REQUEST_BYTES)).status).toBe(200);
+    const refused = await multipart(MAX_MULTIPART_REQUEST_BYTES + 1);
+    expect(refused.status).toBe(413);
+    expect(await refused.text()).toBe(bodies['upload-too-large']?.Content);
     expect(upload.error).toMatchObject({
       type: 'invalid_request_error',
       param: null,
