@@ -3,6 +3,7 @@
  * `{"error":{"message","type","param","code"}}` and an honest HTTP status.
  */
 
+import { describeBytes, MAX_MULTIPART_REQUEST_BYTES } from './request-size';
 import type { ErrorResponse } from './shapes/errors';
 
 export type OpenAIErrorType =
@@ -109,7 +110,20 @@ export class PayloadTooLargeError extends HttpError {
     super(
       413,
       'invalid_request_error',
-      `Request body too large: at most ${Math.floor(limitBytes / (1024 * 1024))} MB per request.`,
+      `Request body too large: at most ${describeBytes(limitBytes)} per request.`,
+      { code: 'request_too_large' },
+    );
+  }
+}
+
+/** 413 for an upload request above {@link MAX_MULTIPART_REQUEST_BYTES}, saying which path to take instead. */
+export class UploadTooLargeError extends HttpError {
+  constructor(what: string) {
+    super(
+      413,
+      'invalid_request_error',
+      `${what} is too large: at most ${describeBytes(MAX_MULTIPART_REQUEST_BYTES)} per request. ` +
+        'Upload larger files with the Uploads API (POST /v1/uploads, then parts of at most 4 MiB each).',
       { code: 'request_too_large' },
     );
   }

@@ -559,6 +559,13 @@ export const environmentSchema = z
     /** Stage-wide throttle: protects the public routes that no usage plan covers. */
     stageThrottle: z.object({ rateLimit: z.number().positive(), burstLimit: positiveInt }).strict(),
     /**
+     * A regional AWS WAF web ACL on the stage that answers 413 (OpenAI-shaped) for a body larger
+     * than the API function receives (API Gateway accepts 10 MB, a Lambda event 6 MB; without it
+     * such a request gets API Gateway's generic 5xx). Costs $5 a month for the web ACL, $1 per rule
+     * (2) and $0.60 per million requests (docs/operating.md).
+     */
+    requestSizeGuard: z.boolean().default(false),
+    /**
      * The AWS region to deploy to, written into the templates. Left out, the stacks are
      * region-agnostic: every ARN says `${AWS::Region}` and CloudFormation fills in the region the
      * stack is deployed to. Never taken from `CDK_DEFAULT_REGION`, which the CDK CLI sets to

@@ -52,6 +52,10 @@ export const costInputsSchema = z
         cloudWatchAlarmMonth: sourced(usd),
         /** An interface VPC endpoint, per AZ it is in (the chat VPC on Managed Instances has five). */
         vpcInterfaceEndpointHourPerAz: sourced(usd),
+        /** AWS WAF (environment.requestSizeGuard): a web ACL, each of its rules, each request it inspects. */
+        wafWebAclMonth: sourced(usd),
+        wafRuleMonth: sourced(usd),
+        wafPerMillionRequests: sourced(usd),
       })
       .strict(),
     /** Per model id of the catalog. A model without an entry is left out of the GPU figures, and says so. */
@@ -201,6 +205,13 @@ export const defaultCostInputs: CostInputsInput = {
     vpcInterfaceEndpointHourPerAz: {
       value: 0.01,
       source: `${AWS_PRICING}, PrivateLink interface endpoint`,
+      readOn: READ_ON,
+    },
+    wafWebAclMonth: { value: 5, source: `${AWS_PRICING}, AWS WAF web ACL`, readOn: READ_ON },
+    wafRuleMonth: { value: 1, source: `${AWS_PRICING}, AWS WAF rule`, readOn: READ_ON },
+    wafPerMillionRequests: {
+      value: 0.6,
+      source: `${AWS_PRICING}, AWS WAF requests inspected`,
       readOn: READ_ON,
     },
   },

@@ -51,6 +51,8 @@ export interface GatewayCost {
   dynamodb: number;
   logs: number;
   xray: number;
+  /** AWS WAF's per-request fee, where environment.requestSizeGuard puts a web ACL on the stage. */
+  waf: number;
   total: number;
 }
 
@@ -118,6 +120,7 @@ export function gatewayCost(
   inputs: CostInputs,
   throughput: ModelThroughput,
   usage: Usage,
+  options: { requestSizeGuard: boolean } = { requestSizeGuard: false },
 ): GatewayCost {
   const { prices, request } = inputs;
   const perMillion = (count: number, price: { value: number }) => (count / MILLION) * price.value;
@@ -141,8 +144,11 @@ export function gatewayCost(
   const logs =
     ((usage.requests * request.logBytes) / BYTES_PER_GB) * prices.cloudWatchLogsPerGbIngested.value;
   const xray = perMillion(usage.requests * request.xraySampledRatio, prices.xrayPerMillionTraces);
-  const total = apiGateway + authorizer + chatFunction + dynamodb + logs + xray;
-  return { apiGateway, authorizer, chatFunction, dynamodb, logs, xray, total };
+  const waf = options.requestSizeGuard
+    ? perMillion(usage.requests, prices.wafPerMillionRequests)
+    : 0;
+  const total = apiGateway + authorizer + chatFunction + dynamodb + logs + xray + waf;
+  return { apiGateway, authorizer, chatFunction, dynamodb, logs, xray, waf, total };
 }
 
 /** Everything some usage of one model costs the operator. */
@@ -156,7 +162,9 @@ export function usageCost(
   const gpu =
     (usage.inputTokens / MILLION) * gpuCost.inputUsdPerMillion +
     (usage.outputTokens / MILLION) * gpuCost.outputUsdPerMillion;
-  const gateway = gatewayCost(inputs, gpuCost.throughput, usage);
+  const gateway = gatewayCost(inputs, gpuCost.throughput, usage, {
+    requestSizeGuard: config.environment.requestSizeGuard,
+  });
   return { gpu, gateway, total: gpu + gateway.total };
 }
 
@@ -289,6 +297,10 @@ export interface IdleCost {
   /** Interface VPC endpoints x the AZs they are in, and their cost. */
   interfaceEndpointAzs: number;
   interfaceEndpointsMonthlyUsd: number;
+  /** AWS WAF web ACLs and their rules (environment.requestSizeGuard), and their monthly fees. */
+  wafWebAcls: number;
+  wafRules: number;
+  wafMonthlyUsd: number;
   monthlyUsd: number;
 }
 
@@ -297,6 +309,8 @@ export interface FixedResources {
   kmsKeys: number;
   alarms: number;
   interfaceEndpointAzs: number;
+  wafWebAcls: number;
+  wafRules: number;
 }
 
 export function idleCost(
@@ -343,7 +357,11 @@ export function idleCost(
     resources.interfaceEndpointAzs *
     inputs.prices.vpcInterfaceEndpointHourPerAz.value *
     inputs.hoursPerMonth;
+  const wafMonthlyUsd =
+    resources.wafWebAcls * inputs.prices.wafWebAclMonth.value +
+    resources.wafRules * inputs.prices.wafRuleMonth.value;
   const fixed =
+    wafMonthlyUsd +
     resources.kmsKeys * inputs.prices.kmsKeyMonth.value +
     resources.alarms * inputs.prices.cloudWatchAlarmMonth.value +
     chatInstancesMonthlyUsd +
@@ -357,6 +375,9 @@ export function idleCost(
     chatInstancesMonthlyUsd,
     interfaceEndpointAzs: resources.interfaceEndpointAzs,
     interfaceEndpointsMonthlyUsd,
+    wafWebAcls: resources.wafWebAcls,
+    wafRules: resources.wafRules,
+    wafMonthlyUsd,
     monthlyUsd: gpu.reduce((sum, g) => sum + g.monthlyUsd, 0) + fixed,
   };
 }

@@ -60,11 +60,12 @@ export function buildCostReport(
   }
   const { inputTokens, outputTokens } = inputs.typicalRequest;
   const gatewayPerRequest = models.map((m) => {
-    const gateway = gatewayCost(inputs, m.throughput, {
-      requests: 1,
-      inputTokens,
-      outputTokens,
-    }).total;
+    const gateway = gatewayCost(
+      inputs,
+      m.throughput,
+      { requests: 1, inputTokens, outputTokens },
+      { requestSizeGuard: config.environment.requestSizeGuard },
+    ).total;
     const gpu =
       (inputTokens * m.inputUsdPerMillion + outputTokens * m.outputUsdPerMillion) / 1_000_000;
     return {
@@ -176,6 +177,23 @@ function marginSection(report: CostReport): string[] {
   ];
 }
 
+/** What the idle cost holds besides the GPU: KMS keys, alarms, Managed Instances, WAF. */
+function idleExtras(idle: CostReport['idle']): string {
+  const parts = [`${idle.kmsKeys} KMS keys and ${idle.alarms} alarms`];
+  if (idle.chatInstances > 0) {
+    parts.push(
+      `${idle.chatInstances} Managed Instances for the chat function (${usd(idle.chatInstancesMonthlyUsd)})` +
+        ` and ${idle.interfaceEndpointAzs} interface-endpoint AZs (${usd(idle.interfaceEndpointsMonthlyUsd)})`,
+    );
+  }
+  if (idle.wafWebAcls > 0) {
+    parts.push(
+      `${idle.wafWebAcls} WAF web ACL with ${idle.wafRules} rules (${usd(idle.wafMonthlyUsd)})`,
+    );
+  }
+  return parts.join(', ');
+}
+
 /** The report as a person reads it. */
 export function formatCostReport(report: CostReport): string {
   const { inputTokens, outputTokens } = report.typicalRequest;
@@ -277,12 +295,7 @@ export function formatCostReport(report: CostReport): string {
       ['model', 'instance', 'instances kept', 'per month'],
       report.idle.gpu.map((g) => [g.model, g.instanceType, String(g.instances), usd(g.monthlyUsd)]),
     ),
-    `plus ${report.idle.kmsKeys} KMS keys and ${report.idle.alarms} alarms` +
-      (report.idle.chatInstances > 0
-        ? `, ${report.idle.chatInstances} Managed Instances for the chat function (${usd(report.idle.chatInstancesMonthlyUsd)})` +
-          ` and ${report.idle.interfaceEndpointAzs} interface-endpoint AZs (${usd(report.idle.interfaceEndpointsMonthlyUsd)})`
-        : '') +
-      `; total ${usd(report.idle.monthlyUsd)} per month`,
+    `plus ${idleExtras(report.idle)}; total ${usd(report.idle.monthlyUsd)} per month`,
   ];
   sections.push(...chatComputeSection(report), ...marginSection(report));
   if (report.missing.length > 0) {

@@ -195,8 +195,9 @@ describe('gateway cost of requests', () => {
       outputTokens: 300,
     });
     expect(cost.gpu).toBeCloseTo(0.0015, 12);
-    expect(cost.gateway.total).toBeCloseTo(130.475 / 1e6, 12);
-    expect(cost.total).toBeCloseTo(0.0015 + 130.475 / 1e6, 12);
+    // The gateway's $130.475/1M (above) plus prod's WAF, $0.60/1M requests.
+    expect(cost.gateway.total).toBeCloseTo(131.075 / 1e6, 12);
+    expect(cost.total).toBeCloseTo(0.0015 + 131.075 / 1e6, 12);
   });
 });
 
@@ -204,13 +205,13 @@ describe('price against cost per tier', () => {
   it('gives each tier model its margin on the typical request, batch at the tier discount, and the break-even', () => {
     const margins = tierMargins(prod, roundInputs());
     const developer8b = margins.find((m) => m.tier === 'developer' && m.model === QWEN_8B);
-    // Revenue: 1,000 x $0.05/1M + 300 x $0.08/1M = $0.000074; cost $0.001630475 (above).
+    // Revenue: 1,000 x $0.05/1M + 300 x $0.08/1M = $0.000074; cost $0.001631075 (above).
     expect(developer8b?.requestRevenueUsd).toBeCloseTo(0.000074, 12);
-    expect(developer8b?.requestCostUsd).toBeCloseTo(0.001630475, 12);
-    expect(developer8b?.marginPercent).toBeCloseTo(((0.000074 - 0.001630475) / 0.000074) * 100, 6);
+    expect(developer8b?.requestCostUsd).toBeCloseTo(0.001631075, 12);
+    expect(developer8b?.marginPercent).toBeCloseTo(((0.000074 - 0.001631075) / 0.000074) * 100, 6);
     // Batch: half the revenue for the same cost.
     expect(developer8b?.batchMarginPercent).toBeCloseTo(
-      ((0.000037 - 0.001630475) / 0.000037) * 100,
+      ((0.000037 - 0.001631075) / 0.000037) * 100,
       6,
     );
     // Break-even: $0.002 per useful copy-second / $0.08 per 1M output tokens = 25,000 tokens/s.
@@ -241,8 +242,8 @@ describe('price against cost per tier', () => {
     const m = tierMargins(expensive, roundInputs()).find(
       (t) => t.tier === 'developer' && t.model === QWEN_8B,
     );
-    // Revenue 1,000 x $5/1M + 300 x $20/1M = $0.011 against $0.001630475.
-    expect(m?.marginPercent).toBeCloseTo(((0.011 - 0.001630475) / 0.011) * 100, 6);
+    // Revenue 1,000 x $5/1M + 300 x $20/1M = $0.011 against $0.001631075.
+    expect(m?.marginPercent).toBeCloseTo(((0.011 - 0.001631075) / 0.011) * 100, 6);
   });
 });
 
@@ -295,7 +296,13 @@ describe('the most a Free customer can cost', () => {
 describe('idle cost', () => {
   it('keeps no GPU in dev (scale to zero) and one instance per model component in prod', () => {
     const inputs = roundInputs();
-    const resources = { kmsKeys: 3, alarms: 10, interfaceEndpointAzs: 0 };
+    const resources = {
+      kmsKeys: 3,
+      alarms: 10,
+      interfaceEndpointAzs: 0,
+      wafWebAcls: 0,
+      wafRules: 0,
+    };
     const devIdle = idleCost(dev, inputs, resources);
     expect(devIdle.gpu.every((g) => g.instances === 0 && g.monthlyUsd === 0)).toBe(true);
     expect(devIdle.monthlyUsd).toBeCloseTo(3 * 1 + 10 * 0.1, 9);
@@ -320,8 +327,30 @@ describe('idle cost', () => {
       kmsKeys: count('AWS::KMS::Key'),
       alarms: count('AWS::CloudWatch::Alarm'),
       interfaceEndpointAzs: 0,
+      wafWebAcls: 0,
+      wafRules: 0,
     });
     expect(count('AWS::KMS::Key')).toBeGreaterThan(0);
+  });
+
+  it("adds prod's WAF web ACL and its rules by the month, and its fee to every request", () => {
+    const resources = countFixedResources(prod);
+    expect([resources.wafWebAcls, resources.wafRules]).toEqual([1, 2]);
+    const inputs = roundInputs();
+    const idle = idleCost(prod, inputs, resources);
+    // $5 for the web ACL + 2 rules x $1.
+    expect(idle.wafMonthlyUsd).toBeCloseTo(7, 9);
+    const withoutWaf = idleCost(prod, inputs, { ...resources, wafWebAcls: 0, wafRules: 0 });
+    expect(idle.monthlyUsd - withoutWaf.monthlyUsd).toBeCloseTo(7, 9);
+    const throughput = inputs.models[QWEN_8B];
+    if (!throughput) throw new Error('test inputs lack the model');
+    const usage = { requests: 1e6, inputTokens: 1e9, outputTokens: 3e8 };
+    const guarded = gatewayCost(inputs, throughput, usage, { requestSizeGuard: true });
+    const unguarded = gatewayCost(inputs, throughput, usage);
+    // 1M requests x $0.60/M.
+    expect(guarded.waf).toBeCloseTo(0.6, 9);
+    expect(unguarded.waf).toBe(0);
+    expect(guarded.total - unguarded.total).toBeCloseTo(0.6, 9);
   });
 
   it('adds the chat instances and the interface endpoints when the chat function runs on Managed Instances', () => {
@@ -434,12 +463,12 @@ describe('prices for a margin', () => {
   it('prices each paying tier model so its typical request earns the margin, rounded up to the cent', () => {
     const prices = pricesForMargin(prod, roundInputs(), 40);
     const developer8b = prices.find((p) => p.tier === 'developer' && p.model === QWEN_8B);
-    // GPU $0.0005 input + $0.001 output; the gateway's $0.000130475 split 1:2 by GPU cost.
-    // Input: ($0.0005 + $0.0000434917) / 1,000 tokens / 0.6 = $0.9058/1M -> $0.91.
-    // Output: ($0.001 + $0.0000869833) / 300 tokens / 0.6 = $6.0388/1M -> $6.04.
-    expect(developer8b).toMatchObject({ inputUsdPerMillion: 0.91, outputUsdPerMillion: 6.04 });
-    // Revenue 1,000 x $0.91/1M + 300 x $6.04/1M = $0.002722 against $0.001630475.
-    expect(developer8b?.marginPercent).toBeCloseTo(((0.002722 - 0.001630475) / 0.002722) * 100, 6);
+    // GPU $0.0005 input + $0.001 output; the gateway's $0.000131075 split 1:2 by GPU cost.
+    // Input: ($0.0005 + $0.0000436917) / 1,000 tokens / 0.6 = $0.9062/1M -> $0.91.
+    // Output: ($0.001 + $0.0000873833) / 300 tokens / 0.6 = $6.0410/1M -> $6.05.
+    expect(developer8b).toMatchObject({ inputUsdPerMillion: 0.91, outputUsdPerMillion: 6.05 });
+    // Revenue 1,000 x $0.91/1M + 300 x $6.05/1M = $0.002725 against $0.001631075.
+    expect(developer8b?.marginPercent).toBeCloseTo(((0.002725 - 0.001631075) / 0.002725) * 100, 6);
     expect(prices.every((p) => p.marginPercent >= 40)).toBe(true);
     expect(prices.some((p) => p.tier === 'free')).toBe(false);
   });

@@ -2,6 +2,8 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import OpenAI from 'openai';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
+import { PayloadTooLargeError } from '../../lambda/openai/errors';
+import { MAX_REQUEST_BYTES } from '../../lambda/openai/request-size';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
@@ -205,6 +207,19 @@ describe("OpenAI's contract at its edges, against local mode", () => {
     await post('/spend_limit', { monthly_limit_usd: null }, admin, 'PUT');
   });
 
+  it("answers a body just over MAX_REQUEST_BYTES with 413 and the body AWS's WAF guard sends", async () => {
+    const padding = 'x'.repeat(MAX_REQUEST_BYTES);
+    const error = await openai.chat.completions
+      .create({ model: MODEL, messages: [{ role: 'user', content: padding }] })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(413);
+    // The same object the web ACL's custom response body is made of (request-size-guard.ts).
+    expect({ error: (error as InstanceType<typeof OpenAI.APIError>).error }).toEqual(
+      new PayloadTooLargeError(MAX_REQUEST_BYTES).toBody(),
+    );
+  });
+
   it('answers a chunked 100 MB chat body with 413 before reading past the limit', async () => {
     const url = new URL(`${local.openAIBaseUrl}/chat/completions`);
     const oneMiB = Buffer.alloc(1024 * 1024, 'a');
@@ -249,7 +264,7 @@ describe("OpenAI's contract at its edges, against local mode", () => {
 
     expect(result.status).toBe(413);
     expect(JSON.parse(result.body).error.code).toBe('request_too_large');
-    // Answered when the limit (6 MiB) was passed, not after the client sent all 100 MiB.
+    // Answered when the limit (5 MiB) was passed, not after the client sent all 100 MiB.
     expect(result.sentMiB).toBeLessThan(100);
   });
 

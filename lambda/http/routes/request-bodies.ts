@@ -1,26 +1,14 @@
 import type { Context } from 'hono';
-import { BadRequestError, HttpError, PayloadTooLargeError } from '../../openai/errors';
+import {
+  BadRequestError,
+  type HttpError,
+  PayloadTooLargeError,
+  UploadTooLargeError,
+} from '../../openai/errors';
+import { MAX_MULTIPART_REQUEST_BYTES } from '../../openai/request-size';
 
-/**
- * What one request may carry to the buffered API function. Lambda takes 6 MB per synchronous
- * request (6,291,456 bytes, API Gateway's own limit is 10 MB), and API Gateway sends a multipart
- * body base64-encoded (it is a binary media type, so file bytes arrive unchanged): 4 MiB of body is
- * 5.6 MB in the event.
- */
-export const MAX_MULTIPART_REQUEST_BYTES = 4 * 1024 * 1024;
-
-/** 413 for an upload request above {@link MAX_MULTIPART_REQUEST_BYTES}, saying which path to take instead. */
-export class UploadTooLargeError extends HttpError {
-  constructor(what: string) {
-    super(
-      413,
-      'invalid_request_error',
-      `${what} is too large: at most ${MAX_MULTIPART_REQUEST_BYTES / (1024 * 1024)} MiB per request. ` +
-        'Upload larger files with the Uploads API (POST /v1/uploads, then parts of at most 4 MiB each).',
-      { code: 'request_too_large' },
-    );
-  }
-}
+export { MAX_MULTIPART_REQUEST_BYTES } from '../../openai/request-size';
+export { UploadTooLargeError };
 
 /** The most a JSON request body (`POST /v1/uploads`, `/complete`) may hold. */
 export const MAX_JSON_REQUEST_BYTES = 1024 * 1024;

@@ -1,5 +1,7 @@
 import { ResponseType, type RestApi } from 'aws-cdk-lib/aws-apigateway';
+import { PayloadTooLargeError } from '../../../lambda/openai/errors';
 import { GATEWAY_MESSAGES } from '../../../lambda/openai/gateway-messages';
+import { MAX_REQUEST_BYTES } from '../../../lambda/openai/request-size';
 
 /**
  * API Gateway answers some requests itself (bad key, throttled, unknown route...). These rewrite
@@ -89,7 +91,8 @@ export const OPENAI_GATEWAY_RESPONSES: readonly OpenAIGatewayResponse[] = [
     statusCode: '413',
     errorType: 'invalid_request_error',
     code: 'request_too_large',
-    message: literal('Request body too large: the API accepts at most 6 MB per request.'),
+    // API Gateway's own 413, above its 10 MB: the same words as the function's and WAF's 413.
+    message: literal(new PayloadTooLargeError(MAX_REQUEST_BYTES).message),
   },
   {
     id: 'UnsupportedMediaType',

@@ -25,12 +25,14 @@ import {
   speechComponentNames,
 } from '../../../lambda/inference/backends/sagemaker-names';
 import { MAX_REQUEST_MS } from '../../../lambda/metering/reservations';
+import { BINARY_MEDIA_TYPES } from '../../../lambda/openai/request-size';
 import type { TierlineConfig } from '../../config/schema';
 import type { CustomersTable } from '../customers-table';
 import { TierlineFunction } from '../tierline-function';
 import { ChatCapacity } from './chat-capacity';
 import { addDocumentRoutes } from './document-routes';
 import { addOpenAIGatewayResponses } from './gateway-responses';
+import { RequestSizeGuard } from './request-size-guard';
 
 export interface TierlineApiProps {
   readonly config: TierlineConfig;
@@ -235,7 +237,7 @@ export class TierlineApi extends Construct {
       apiKeySourceType: ApiKeySourceType.AUTHORIZER,
       // File uploads: API Gateway passes these bodies base64-encoded, so their bytes reach the
       // function unchanged.
-      binaryMediaTypes: ['multipart/form-data'],
+      binaryMediaTypes: [...BINARY_MEDIA_TYPES],
       // The CloudWatch Logs role of API Gateway is one setting per account and region: an app stack
       // that owned it would, when destroyed, leave every other stage of the account logging through
       // a deleted role. It comes from `ApiGatewayAccountStack` (once per account and region) or is
@@ -253,13 +255,23 @@ export class TierlineApi extends Construct {
         accessLogFormat: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
       },
     });
-    addOpenAIGatewayResponses(restApi, gatewayAllowOrigin(env.corsAllowedOrigins));
-    Validations.of(restApi.deploymentStage).acknowledge({
-      id: 'AwsSolutions::AwsSolutions-APIG3',
-      reason:
-        'No WAF by default (it costs per request): each key is throttled by its usage plan, the stage has a ' +
-        'throttle, and limits are enforced per customer in DynamoDB. Associate a WebACL with the stage if needed.',
-    });
+    const allowOrigin = gatewayAllowOrigin(env.corsAllowedOrigins);
+    addOpenAIGatewayResponses(restApi, allowOrigin);
+    if (env.requestSizeGuard) {
+      new RequestSizeGuard(this, 'RequestSizeGuard', {
+        stage: restApi.deploymentStage,
+        namePrefix: `tierline-${env.name}`,
+        // A WAF header is a literal: one origin or `*`, never the request's own Origin.
+        allowOrigin: allowOrigin?.startsWith("'") ? allowOrigin.slice(1, -1) : undefined,
+      });
+    } else {
+      Validations.of(restApi.deploymentStage).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-APIG3',
+        reason:
+          'No WAF unless environment.requestSizeGuard (it costs per request): each key is throttled by its ' +
+          'usage plan, the stage has a throttle, and limits are enforced per customer in DynamoDB.',
+      });
+    }
     return restApi;
   }
 
