@@ -24,6 +24,7 @@ export interface CustomerOverview {
       requests_per_second: number;
       burst: number;
       quota: { limit: number; period: string } | null;
+      shared: boolean;
     };
   };
   /** The monthly limit that binds (the customer's own, or its tier's default); null: none. */
@@ -39,7 +40,12 @@ export async function customerOverview(
 ): Promise<CustomerOverview> {
   const customer = await ctx.getCustomer(customerId);
   const { config } = ctx.deps;
-  const view = planView(config, customer.tier, customer.customPlan);
+  const view = planView(
+    config,
+    customer.tier,
+    customer.customPlan,
+    customer.sharedUsageKey !== undefined,
+  );
   const tierDefault = config.tiers[customer.tier].spendLimit.defaultMonthlyUsd;
   const usage = ctx.deps.usageReports
     ? ((await ctx.deps.usageReports.show(customerId, month)) ?? null)
@@ -100,7 +106,7 @@ export function overviewText(o: CustomerOverview): string {
   }
   const { edge } = o.plan;
   lines.push(
-    `  edge: ${edge.requests_per_second} req/s, burst ${edge.burst}${edge.quota ? `, quota ${edge.quota.limit}/${edge.quota.period}` : ''}`,
+    `  edge: ${edge.requests_per_second} req/s, burst ${edge.burst}${edge.quota ? `, quota ${edge.quota.limit}/${edge.quota.period}` : ''}${edge.shared ? " (shared with its pool key's group)" : ''}`,
   );
   lines.push(
     `  spend limit: ${o.spendLimitUsd === null ? 'none' : `${usd(Math.round(o.spendLimitUsd * MICRO_USD_PER_USD))} per month`}`,

@@ -1,4 +1,5 @@
 import type {
+  EdgePool,
   EdgeSettings,
   ModelLimits,
   TierlineConfig,
@@ -78,6 +79,17 @@ function edgeView(edge: EdgeSettings): PlanView['edge'] {
           period: edge.quota.period.toLowerCase() as 'day' | 'week' | 'month',
         }
       : null,
+    shared: false,
+  };
+}
+
+/** A pooled tier's edge: its pool key's throttle, which a group of accounts shares, and no quota. */
+function pooledEdgeView(pool: EdgePool): PlanView['edge'] {
+  return {
+    requests_per_second: pool.rateLimit,
+    burst: pool.burstLimit,
+    quota: null,
+    shared: true,
   };
 }
 
@@ -88,9 +100,20 @@ export function completionWindows(maxHours: number): string[] {
   return windows;
 }
 
-/** One tier as published, optionally with an Enterprise customer's custom plan applied. */
-export function planView(config: TierlineConfig, tier: TierName, custom?: CustomPlan): PlanView {
+/**
+ * One tier as published, optionally with an Enterprise customer's custom plan applied. `pooled`:
+ * the account meets the edge on one of the tier's shared keys (by default, what a new account of a
+ * tier with a key pool gets); an account made before the pool keeps its own key and the tier's
+ * `edge`.
+ */
+export function planView(
+  config: TierlineConfig,
+  tier: TierName,
+  custom?: CustomPlan,
+  pooled: boolean = !custom && Boolean(config.tiers[tier].edgePool),
+): PlanView {
   const t = config.tiers[tier];
+  const pool = pooled && !custom ? t.edgePool : undefined;
   return {
     object: 'plan',
     id: tier,
@@ -127,7 +150,7 @@ export function planView(config: TierlineConfig, tier: TierName, custom?: Custom
         max_parts_per_upload: config.files.maxPartsPerUpload,
       },
     },
-    edge: edgeView(custom?.edge ?? t.edge),
+    edge: pool ? pooledEdgeView(pool) : edgeView(custom?.edge ?? t.edge),
   };
 }
 

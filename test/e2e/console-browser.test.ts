@@ -56,7 +56,8 @@ describe('the web console in Chromium', () => {
   beforeAll(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     local = await startLocalMode({
-      config: loadConfig({ env: 'dev' }),
+      // Free keys of their own (no shared pool): the throttle test spends one account's burst.
+      config: loadConfig({ env: 'dev', overrides: { tiers: { free: { edgePool: null } } } }),
       port: 0,
       // Paced so the stream is visible: 150 ms to the first token, then 25 tokens a second.
       backend: new TestModelBackend({

@@ -55,9 +55,20 @@ function LimitsTable({ plan, caption }: { plan: Plan; caption: string }) {
   <//>`;
 }
 
+/** The edge throttle: the account's own, or (a pooled tier) one a group of accounts shares. */
+function edgeLine(edge: Plan['edge']): string {
+  const rate = `${formatInteger(edge.requests_per_second)} requests per second`;
+  const burst = `bursts of ${formatInteger(edge.burst)}`;
+  if (edge.shared)
+    return `Up to ${rate} (${burst}) shared with other accounts of this plan; your own limits are the models' above`;
+  const quota = edge.quota
+    ? `, at most ${formatInteger(edge.quota.limit)} requests per ${edge.quota.period}`
+    : '';
+  return `Up to ${rate} per account (${burst})${quota}`;
+}
+
 function Features({ plan }: { plan: Plan }) {
   const { batch, spend_limit: spend, lora_fine_tuning: lora } = plan.features;
-  const quota = plan.edge.quota;
   return html`<ul class="features">
     <li>${batch.available ? `Batch API at ${batch.discount_percent}% off` : 'No batch API'}</li>
     <li>
@@ -75,7 +86,7 @@ function Features({ plan }: { plan: Plan }) {
       }
     </li>
     <li>
-      ${`Up to ${formatInteger(plan.edge.requests_per_second)} requests per second per account (bursts of ${formatInteger(plan.edge.burst)})`}${quota ? `, at most ${formatInteger(quota.limit)} requests per ${quota.period}` : ''}
+      ${edgeLine(plan.edge)}
     </li>
   </ul>`;
 }

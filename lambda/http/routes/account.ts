@@ -31,7 +31,12 @@ export function accountRoutes(deps: ApiDependencies): Hono<AppEnv> {
       tier: principal.tier,
       created_at: Math.floor(Date.parse(customer.createdAt) / 1000),
       custom_plan: customer.customPlan !== undefined,
-      plan: planView(deps.config, principal.tier, customer.customPlan),
+      plan: planView(
+        deps.config,
+        principal.tier,
+        customer.customPlan,
+        customer.sharedUsageKey !== undefined,
+      ),
     });
   });
   return routes;

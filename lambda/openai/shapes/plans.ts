@@ -70,6 +70,11 @@ export const planShape = z.object({
     requests_per_second: z.number(),
     burst: count(),
     quota: z.nullable(z.object({ limit: count(), period: z.enum(['day', 'week', 'month']) })),
+    /**
+     * The throttle is shared by a group of accounts on this tier (the tier's pooled API Gateway
+     * keys), not the account's own; each account's own limits are its models' `limits`.
+     */
+    shared: z.boolean(),
   }),
 });
 export type Plan = z.output<typeof planShape>;

@@ -83,9 +83,12 @@ describe('API function (Lambda proxy events, customers in dynalite)', () => {
           },
         }),
       );
-      expect(free.edge.quota).toEqual({
-        limit: config.tiers.free.edge.quota?.limit,
-        period: 'day',
+      // Free is pooled: a new account meets the edge on a shared key, without a request quota.
+      expect(free.edge).toEqual({
+        requests_per_second: config.tiers.free.edgePool?.rateLimit,
+        burst: config.tiers.free.edgePool?.burstLimit,
+        quota: null,
+        shared: true,
       });
       expect(response.json.data[1].features.batch).toMatchObject({
         available: true,
@@ -117,7 +120,12 @@ describe('API function (Lambda proxy events, customers in dynalite)', () => {
       custom_plan: true,
       created_at: Date.parse('2026-11-01T00:00:00.000Z') / 1000,
     });
-    expect(response.json.plan.edge).toEqual({ requests_per_second: 900, burst: 1800, quota: null });
+    expect(response.json.plan.edge).toEqual({
+      requests_per_second: 900,
+      burst: 1800,
+      quota: null,
+      shared: false,
+    });
     const qwen = response.json.plan.models.find((m: { id: string }) => m.id === 'qwen3-32b');
     expect(qwen.limits).toEqual({
       requests_per_minute: 7,
