@@ -276,7 +276,10 @@ export interface StreamRendering {
   endLine?: string;
   /** Whether the shaper adds the usage chunk (`stream_options.include_usage`). */
   includeUsage: boolean;
-  /** After billing, however the stream ended (a Responses stream stores its response here). */
+  /**
+   * However the stream ended, beside its billing; the stream closes once both are done (a
+   * Responses stream stores its response here).
+   */
   onEnd?(ending: 'completed' | 'failed' | 'cancelled'): Promise<void>;
 }
 
@@ -605,17 +608,23 @@ async function streamCompletion(
     onEnd: async (ending) => {
       call.done();
       const { usage, contentChunks } = shaper.observed;
-      await metered.finish({
-        status:
-          ending === 'completed'
-            ? 'completed'
-            : ending === 'cancelled'
-              ? 'client_disconnected'
-              : 'failed',
-        inputTokens: usage?.prompt_tokens ?? inputTokens,
-        outputTokens: usage?.completion_tokens ?? contentChunks,
-      });
-      await rendering.onEnd?.(ending);
+      // The renderer's end work (a Responses stream's stored copy) needs nothing of the bill: the
+      // two run side by side, and the stream closes (the Lambda returns) once both are done.
+      const [billed, rendered] = await Promise.allSettled([
+        metered.finish({
+          status:
+            ending === 'completed'
+              ? 'completed'
+              : ending === 'cancelled'
+                ? 'client_disconnected'
+                : 'failed',
+          inputTokens: usage?.prompt_tokens ?? inputTokens,
+          outputTokens: usage?.completion_tokens ?? contentChunks,
+        }),
+        rendering.onEnd?.(ending),
+      ]);
+      if (billed.status === 'rejected') throw billed.reason;
+      if (rendered.status === 'rejected') throw rendered.reason;
     },
     abort: call.abort,
     headers: { 'x-request-id': requestId, ...metered.headers },
