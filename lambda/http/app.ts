@@ -56,10 +56,10 @@ function createsData(method: string, path: string): boolean {
 
 /**
  * Creating routes that await the active-customer check themselves, beside their admission: the
- * read is one DynamoDB round trip that chat does not make, and on `POST /responses` it was on the
- * time to first token (measured at concurrency 64: Responses' TTFT p50 x1.17-1.25 of chat's with
- * it in front, x1.01-1.10 without). The route answers the check's 401 before any other error and
- * before the model is called, so what it answers does not change.
+ * read is one DynamoDB round trip that chat does not make, and in front of `POST /responses` it
+ * was one more wait before the first token than chat has (docs/benchmarks.md, bench:gateway). The
+ * route answers the check's 401 before any other error and before the model is called, so what it
+ * answers does not change.
  */
 function checksBesideAdmission(method: string, path: string): boolean {
   return method === 'POST' && /\/responses$/.test(path);
