@@ -19,6 +19,7 @@
  *   BENCH_QUICK=1 npx tsx bench/gateway-overhead.ts
  *   BENCH_CPU_PROF=.local/prof npx tsx bench/gateway-overhead.ts   (and a CPU profile of the gateway per level)
  *   BENCH_LEVELS=16 BENCH_PER_WORKER=12 npx tsx bench/gateway-overhead.ts   (one level, 12 requests per client)
+ *   BENCH_ROUNDS=3 BENCH_LEVELS=64 npx tsx bench/gateway-overhead.ts   (chat then Responses, 3 times over)
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -47,6 +48,13 @@ const REPLY_TOKENS = 50;
 /** `BENCH_LEVELS=16` runs one level only (e.g. for a CPU profile of the steady state). */
 const LEVELS = (process.env.BENCH_LEVELS ?? '1,16,64').split(',').map(Number);
 const quick = process.env.BENCH_QUICK === '1';
+/**
+ * `BENCH_ROUNDS=3`: each level's chat and Responses runs alternate 3 times, and the Responses/chat
+ * ratios are printed per round and as their median. On a shared machine the load moves within
+ * a minute (measured: a chat run at load 5.9 then a Responses run at 9.7); a ratio from one pair
+ * of runs carries that drift, the median of alternating pairs much less of it.
+ */
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? '1'));
 
 function startChild(
   role: Role,
@@ -259,6 +267,8 @@ interface LevelReport {
     /** Its gateway CPU per request and TTFT p50 over chat's. */
     cpuVsChat: number;
     ttftVsChat: number;
+    /** With BENCH_ROUNDS > 1: each alternating pair's ratios (the first is the pair above). */
+    rounds?: { cpuVsChat: number; ttftVsChat: number; loadAverage: number }[];
   };
 }
 
@@ -345,11 +355,54 @@ async function measureLevel(
   console.log(
     `${' '.repeat(16)}Responses vs chat: gateway CPU/req x${(responses.cpuMsPerRequest / cpuMsPerRequest).toFixed(3)}, TTFT p50 x${(responses.result.ttftP50 / viaGateway.ttftP50).toFixed(3)}`,
   );
+  if (ROUNDS > 1)
+    report.responses.rounds = await alternatingRounds(dynamo, gateway, concurrency, report);
   const delay = (d: Cpu['loopDelay']) => `${d.p50Ms.toFixed(1)} / ${d.p99Ms.toFixed(1)} ms`;
   console.log(
     `${' '.repeat(16)}event-loop delay p50 / p99: gateway ${delay(after.loopDelay)}, dynalite ${delay(dynamoAfter.loopDelay)}`,
   );
   return report;
+}
+
+const median = (values: number[]) => percentile(values, 50);
+
+/**
+ * BENCH_ROUNDS: more chat-then-Responses pairs at this level, each pair's ratios printed, then the
+ * medians over all pairs (the first pair is the one measured above).
+ */
+async function alternatingRounds(
+  dynamo: Child,
+  gateway: Child,
+  concurrency: number,
+  first: LevelReport,
+): Promise<{ cpuVsChat: number; ttftVsChat: number; loadAverage: number }[]> {
+  const rounds = [
+    {
+      cpuVsChat: first.responses.cpuVsChat,
+      ttftVsChat: first.responses.ttftVsChat,
+      loadAverage: os.loadavg()[0] ?? Number.NaN,
+    },
+  ];
+  for (let round = 2; round <= ROUNDS; round += 1) {
+    const chat = await measureGateway(gateway, dynamo, concurrency, 'chat');
+    const responses = await measureGateway(gateway, dynamo, concurrency, 'responses');
+    const pair = {
+      cpuVsChat: responses.cpuMsPerRequest / chat.cpuMsPerRequest,
+      ttftVsChat: responses.result.ttftP50 / chat.result.ttftP50,
+      loadAverage: os.loadavg()[0] ?? Number.NaN,
+    };
+    rounds.push(pair);
+    console.log(
+      `${' '.repeat(16)}round ${round}: chat ${chat.cpuMsPerRequest.toFixed(2)} ms CPU/req, TTFT p50 ${chat.result.ttftP50.toFixed(1)} ms; ` +
+        `Responses ${responses.cpuMsPerRequest.toFixed(2)} ms, ${responses.result.ttftP50.toFixed(1)} ms: ` +
+        `x${pair.cpuVsChat.toFixed(3)} CPU, x${pair.ttftVsChat.toFixed(3)} TTFT (load ${pair.loadAverage.toFixed(2)})`,
+    );
+  }
+  console.log(
+    `${' '.repeat(16)}median of ${rounds.length} rounds: Responses vs chat gateway CPU/req x${median(rounds.map((r) => r.cpuVsChat)).toFixed(3)}, ` +
+      `TTFT p50 x${median(rounds.map((r) => r.ttftVsChat)).toFixed(3)}`,
+  );
+  return rounds;
 }
 
 async function main(): Promise<void> {

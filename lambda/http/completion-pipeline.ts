@@ -276,7 +276,10 @@ export interface StreamRendering {
   endLine?: string;
   /** Whether the shaper adds the usage chunk (`stream_options.include_usage`). */
   includeUsage: boolean;
-  /** After billing, however the stream ended (a Responses stream stores its response here). */
+  /**
+   * However the stream ended, beside its billing; the stream closes once both are done (a
+   * Responses stream stores its response here).
+   */
   onEnd?(ending: 'completed' | 'failed' | 'cancelled'): Promise<void>;
 }
 
@@ -296,17 +299,22 @@ export interface CompletionRenderer {
   stream(context: CompletionContext): StreamRendering;
 }
 
-/** The model's rate-limit headers on an answer refused before admission (one read). */
+/**
+ * The model's rate-limit headers on an answer refused before admission (one read). A `firstCheck`
+ * that fails answers instead, without them.
+ */
 async function withLimitHeaders<T>(
   c: Context,
   deps: ApiDependencies,
   principal: Principal,
   model: string,
   check: () => T,
+  firstCheck: Promise<void> | undefined,
 ): Promise<T> {
   try {
     return check();
   } catch (error) {
+    await firstCheck;
     for (const [name, value] of Object.entries(await deps.metering.headersFor(principal, model)))
       c.header(name, value);
     throw error;
@@ -369,13 +377,36 @@ export async function admittedPrincipal(c: Context, deps: ApiDependencies): Prom
   return withLimits;
 }
 
-/** Runs a valid request from its model to the ledger; the answer is drawn by `renderer`. */
+/**
+ * The admission, with a check that ran beside it: when the check fails its error is the answer
+ * (before any refusal of the admission), and a reservation made meanwhile is given back.
+ */
+async function admitAlongside(
+  admission: Promise<MeteredRequest>,
+  firstCheck: Promise<void> | undefined,
+): Promise<MeteredRequest> {
+  if (!firstCheck) return admission;
+  const [admitted, checked] = await Promise.allSettled([admission, firstCheck]);
+  if (checked.status === 'rejected') {
+    if (admitted.status === 'fulfilled') await admitted.value.release();
+    throw checked.reason;
+  }
+  if (admitted.status === 'rejected') throw admitted.reason;
+  return admitted.value;
+}
+
+/**
+ * Runs a valid request from its model to the ledger; the answer is drawn by `renderer`.
+ * `firstCheck` (still running) must pass before the model is called, and its failure answers before
+ * any other refusal; it runs beside the token count and the admission.
+ */
 export async function serveCompletion(
   c: Context,
   deps: ApiDependencies,
   promptTokens: Pick<PromptTokenCounter, 'count'>,
   valid: ChatRequest,
   renderer: CompletionRenderer,
+  firstCheck?: Promise<void>,
 ): Promise<Response> {
   const principal: Principal = c.get('principal');
   const requestId: string = c.get('requestId');
@@ -401,24 +432,31 @@ export async function serveCompletion(
       ? { ...request, reasoning_format: renderer.reasoningFormat }
       : request;
   // Every answer about a model carries its rate-limit headers, with true values.
-  const { reasoning, outputRoom } = await withLimitHeaders(c, deps, principal, baseModel, () => {
-    checkParameters(deps, request, baseModel, modelConfig.maxOutputTokens, paramName);
-    try {
-      return {
-        reasoning: planReasoning(asked, modelConfig, model),
-        outputRoom: checkContextWindow(
-          model,
-          modelConfig.contextWindow,
-          inputTokens,
-          clientMaxTokens,
-        ),
-      };
-    } catch (error) {
-      throw renamed(error, paramName);
-    }
-  });
+  const { reasoning, outputRoom } = await withLimitHeaders(
+    c,
+    deps,
+    principal,
+    baseModel,
+    () => {
+      checkParameters(deps, request, baseModel, modelConfig.maxOutputTokens, paramName);
+      try {
+        return {
+          reasoning: planReasoning(asked, modelConfig, model),
+          outputRoom: checkContextWindow(
+            model,
+            modelConfig.contextWindow,
+            inputTokens,
+            clientMaxTokens,
+          ),
+        };
+      } catch (error) {
+        throw renamed(error, paramName);
+      }
+    },
+    firstCheck,
+  );
 
-  const metered = await deps.metering.admit({
+  const admission = deps.metering.admit({
     requestId,
     principal: await admittedPrincipal(c, deps),
     model,
@@ -429,6 +467,7 @@ export async function serveCompletion(
         ? { fixed: clientMaxTokens }
         : { upTo: Math.min(modelConfig.maxOutputTokens, outputRoom) },
   });
+  const metered = await admitAlongside(admission, firstCheck);
   for (const [name, value] of Object.entries(metered.headers)) c.header(name, value);
 
   const context: CompletionContext = { requestId, model, baseModel, inputTokens, reasoning };
@@ -581,17 +620,23 @@ async function streamCompletion(
     onEnd: async (ending) => {
       call.done();
       const { usage, contentChunks } = shaper.observed;
-      await metered.finish({
-        status:
-          ending === 'completed'
-            ? 'completed'
-            : ending === 'cancelled'
-              ? 'client_disconnected'
-              : 'failed',
-        inputTokens: usage?.prompt_tokens ?? inputTokens,
-        outputTokens: usage?.completion_tokens ?? contentChunks,
-      });
-      await rendering.onEnd?.(ending);
+      // The renderer's end work (a Responses stream's stored copy) needs nothing of the bill: the
+      // two run side by side, and the stream closes (the Lambda returns) once both are done.
+      const [billed, rendered] = await Promise.allSettled([
+        metered.finish({
+          status:
+            ending === 'completed'
+              ? 'completed'
+              : ending === 'cancelled'
+                ? 'client_disconnected'
+                : 'failed',
+          inputTokens: usage?.prompt_tokens ?? inputTokens,
+          outputTokens: usage?.completion_tokens ?? contentChunks,
+        }),
+        rendering.onEnd?.(ending),
+      ]);
+      if (billed.status === 'rejected') throw billed.reason;
+      if (rendered.status === 'rejected') throw rendered.reason;
     },
     abort: call.abort,
     headers: { 'x-request-id': requestId, ...metered.headers },

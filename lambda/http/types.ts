@@ -127,4 +127,14 @@ export interface FilesApi {
   storageQuotaBytes?: (tier: TierName) => number;
 }
 
-export type AppEnv = { Variables: { requestId: string; principal: Principal } };
+export type AppEnv = {
+  Variables: {
+    requestId: string;
+    principal: Principal;
+    /**
+     * The check that the customer is active, still running, on a creating route that awaits it
+     * itself (`POST /responses`: beside its admission, off the time to first token).
+     */
+    activeCustomer?: Promise<void>;
+  };
+};

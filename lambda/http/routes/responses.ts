@@ -190,18 +190,27 @@ export function responsesRoutes(
   const promptTokens = deps.promptTokens ?? tokenizers;
 
   routes.post('/responses', async (c) => {
-    const request = parseResponsesRequest(await readJsonBody(c));
-    const principal = c.get('principal');
-    const earlier = await earlierTurns(store, principal, request);
-    const turns = [...earlier, ...messagesOfItems(inputItems(request))];
-    const createdAt = Math.floor((deps.now?.() ?? new Date()).getTime() / 1000);
-    const frame = responseFrame(request, {
-      responseId: responseIdOf(c.get('requestId')),
-      model: request.model,
-      createdAt,
-    });
-    const renderer = responsesRenderer(deps, store, request, frame, turns, principal, tokenizers);
-    return serveCompletion(c, deps, promptTokens, chatRequestOf(request, earlier), renderer);
+    // The active-customer check (app.ts) runs beside the work below and the admission: an inactive
+    // customer is answered its 401 before anything else about the request, as on other routes.
+    const activeCustomer = c.get('activeCustomer');
+    try {
+      const request = parseResponsesRequest(await readJsonBody(c));
+      const principal = c.get('principal');
+      const earlier = await earlierTurns(store, principal, request);
+      const turns = [...earlier, ...messagesOfItems(inputItems(request))];
+      const createdAt = Math.floor((deps.now?.() ?? new Date()).getTime() / 1000);
+      const frame = responseFrame(request, {
+        responseId: responseIdOf(c.get('requestId')),
+        model: request.model,
+        createdAt,
+      });
+      const renderer = responsesRenderer(deps, store, request, frame, turns, principal, tokenizers);
+      const chat = chatRequestOf(request, earlier);
+      return await serveCompletion(c, deps, promptTokens, chat, renderer, activeCustomer);
+    } catch (error) {
+      await activeCustomer;
+      throw error;
+    }
   });
 
   // Groq's base path serves creation only (the document's `x-v1-only` operations are not deployed

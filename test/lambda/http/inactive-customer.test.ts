@@ -1,3 +1,4 @@
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { BatchService } from '../../../lambda/batches/batch-service';
 import { BatchesRepository } from '../../../lambda/batches/batches-repository';
 import type { Principal } from '../../../lambda/customers/authenticate';
@@ -8,6 +9,7 @@ import {
 import { createFiles } from '../../../lambda/files/create-files';
 import { createApiApp } from '../../../lambda/http/app';
 import { TestModelBackend } from '../../../lambda/inference/backends/test-model-backend';
+import { ResponsesRepository } from '../../../lambda/responses/responses-repository';
 import { loadConfig } from '../../../lib/config/load';
 import { newCustomersTable } from '../../support/dynalite';
 import { type FileStores, startFileStores } from '../../support/file-stores';
@@ -40,11 +42,13 @@ describe('a customer that is no longer active, behind a cached authorizer answer
   let repository: CustomersRepository;
   let app: ReturnType<typeof createApiApp>;
   let files: ReturnType<typeof createFiles>;
+  let doc: ReturnType<typeof createDocumentClient>;
+  let meteringTable: string;
 
   beforeAll(async () => {
     stores = await startFileStores();
     ({ repository } = await newCustomersTable(stores.dynamo));
-    const doc = createDocumentClient(stores.dynamo.client);
+    doc = createDocumentClient(stores.dynamo.client);
     files = createFiles({
       doc,
       tableName: 'files',
@@ -58,14 +62,17 @@ describe('a customer that is no longer active, behind a cached authorizer answer
       files: files.files,
       queue: { send: async () => undefined },
     });
+    const metering = await meteringOn(stores.dynamo, config);
+    meteringTable = metering.tableName;
     app = createApiApp({
       config,
       principalOf: async () => principal,
       customers: repository,
       backend: new TestModelBackend(),
-      ...(await meteringOn(stores.dynamo, config)),
+      ...metering,
       files,
       batches,
+      responses: new ResponsesRepository(doc, 'files'),
     });
   });
   afterAll(() => stores.stop());
@@ -123,6 +130,46 @@ describe('a customer that is no longer active, behind a cached authorizer answer
       const listed = await files.files.list(principal.customerId, { limit: 100, order: 'desc' });
       expect(listed.files.map((f) => f.fileId)).toEqual([fileId]);
       await files.files.delete(principal.customerId, fileId);
+    },
+  );
+
+  const scan = async (TableName: string) =>
+    (await doc.send(new ScanCommand({ TableName, ConsistentRead: true }))).Items ?? [];
+  const storedResponses = async () =>
+    (await scan('files')).filter((item) => String(item.sk ?? item.SK).startsWith('RESP#'));
+
+  it.each(['deleting', 'deleted', 'revoked'] as const)(
+    'refuses a Responses request of a %s customer with 401: nothing stored, no reservation kept',
+    async (status) => {
+      // The check runs beside the admission (app.ts): the 401 still comes first and the hold made
+      // meanwhile is given back.
+      await setStatus('active');
+      const served = await json('/v1/responses', { model: 'qwen3-8b', input: 'hi' });
+      expect(served.status).toBe(200);
+      const storedBefore = await storedResponses();
+      expect(storedBefore.length).toBeGreaterThan(0);
+      const meteringBefore = await scan(meteringTable);
+      await setStatus(status);
+
+      const refused = [
+        await json('/v1/responses', { model: 'qwen3-8b', input: 'hi' }),
+        await json('/openai/v1/responses', { model: 'qwen3-8b', input: 'hi', stream: true }),
+        // Another refusal would have answered these; being inactive is told first, as before.
+        await json('/v1/responses', { model: 'qwen3-8b', input: 'hi', temperature: 9 }),
+        await json('/v1/responses', { model: 'no-such-model', input: 'hi' }),
+        await json('/v1/responses', { model: 'qwen3-8b', input: 'hi', max_output_tokens: 1e9 }),
+      ];
+      for (const response of refused) {
+        expect(response.status).toBe(401);
+        expect(response.headers.get('x-ratelimit-limit-requests')).toBeNull();
+        expect(await response.json()).toMatchObject({ error: { code: 'invalid_api_key' } });
+      }
+      expect(await storedResponses()).toEqual(storedBefore);
+      // A hold given back leaves the counters as they were; only their revision (`rv`) moved.
+      const counters = (items: Record<string, unknown>[]) =>
+        items.map(({ rv: _revision, ...counts }) => counts);
+      expect(counters(await scan(meteringTable))).toEqual(counters(meteringBefore));
+      await setStatus('active');
     },
   );
 

@@ -178,6 +178,76 @@ describe('Responses events from a chat stream', () => {
     expect(stream.latest.status).toBe('failed');
   });
 
+  it('writes every event, per-token deltas included, as JSON.stringify writes it', () => {
+    // Deltas are written from their fields (deltaJson): the text must be the same, byte for byte,
+    // for any text a model can send (quotes, escapes, line separators, lone surrogates, emoji).
+    const awkward = [
+      '"q"',
+      'back\\slash',
+      'line\nbreak\t',
+      '\u2028\u2029',
+      '\ud83d',
+      '😀',
+      '</script>',
+      '',
+    ];
+    const { events } = run([
+      chunk({ role: 'assistant', reasoning: 'Think "hard"' }),
+      ...awkward.map((text) => chunk({ reasoning: text })),
+      ...awkward.map((text) => chunk({ content: text })),
+      chunk({
+        tool_calls: [
+          { index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '' } },
+        ],
+      }),
+      ...awkward.map((text) =>
+        chunk({ tool_calls: [{ index: 0, function: { name: '', arguments: text } }] }),
+      ),
+      chunk({}, 'tool_calls'),
+      usage(30),
+    ]);
+    const types = new Set(events.map((event) => event.type));
+    for (const type of [
+      'response.output_text.delta',
+      'response.reasoning_text.delta',
+      'response.function_call_arguments.delta',
+    ])
+      expect(types).toContain(type);
+    expectSpecEvents(events);
+    for (const event of events) {
+      expect(encodeResponseEvents(event)).toBe(
+        `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`,
+      );
+    }
+    expect(encodeResponseEvents(events)).toBe(
+      events.map((event) => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`).join(''),
+    );
+  });
+
+  it('writes a delta of another shape than its own whole (nothing of it is dropped)', () => {
+    const base = {
+      type: 'response.output_text.delta' as const,
+      item_id: 'msg_1',
+      output_index: 0,
+      content_index: 0,
+      delta: 'x',
+    };
+    const odd = [
+      {
+        ...base,
+        logprobs: [{ token: 'x', logprob: -0.1, bytes: [120], top_logprobs: [] }],
+        sequence_number: 3,
+      },
+      { ...base, logprobs: [], sequence_number: 3, obfuscation: 'abc' },
+      { ...base, sequence_number: 3, logprobs: [] },
+    ] as unknown as ResponseStreamEvent[];
+    for (const event of odd) {
+      expect(encodeResponseEvents(event)).toBe(
+        `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`,
+      );
+    }
+  });
+
   it('frames each event as event: and data:', () => {
     const [created] = new ResponseEventStream(frame).start();
     expect(encodeResponseEvents(created)).toBe(
