@@ -251,6 +251,23 @@ describe('Responses API with the official openai client', () => {
     await expect(openai.responses.delete(response.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
   });
 
+  it('refuses input items that share an id: a cursor naming one would page forever', async () => {
+    const error = await openai.responses
+      .create({
+        model: MODEL,
+        input: [
+          { type: 'function_call_output', id: 'fco_same', call_id: 'call_1', output: 'One' },
+          { type: 'function_call_output', id: 'fco_other', call_id: 'call_2', output: 'Two' },
+          { type: 'function_call_output', id: 'fco_same', call_id: 'call_3', output: 'Three' },
+        ],
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    const refused = error as InstanceType<typeof OpenAI.BadRequestError>;
+    expect(refused.param).toBe('input[2].id');
+    expect(refused.message).toContain("'fco_same'");
+  });
+
   it("answers 404 on every route for another customer's response", async () => {
     const mine = await openai.responses.create({ model: MODEL, input: 'Private' });
 
