@@ -148,6 +148,15 @@ describe('speech-to-text against local mode', () => {
       model: TURBO,
     });
     expect(short.usage).toEqual({ type: 'duration', seconds: 10 });
+    // 60 s of µ-law whose fact chunk claims 20 ms and byte rate 4,000 times the real one.
+    const codec = { formatTag: 7, bitsPerSample: 8, blockAlign: 1, dataBytes: 480_000 };
+    const wav = wavFile({ seconds: 0, sampleRate: 8_000, factSamples: 160, codec });
+    wav.writeUInt32LE(32_000_000, 28);
+    const lyingWav = await openai.audio.transcriptions.create({
+      file: await toFile(wav, 'lie.wav'),
+      model: TURBO,
+    });
+    expect(lyingWav.usage).toEqual({ type: 'duration', seconds: 60 });
   });
 
   it('works with groq-sdk under /openai/v1', async () => {
