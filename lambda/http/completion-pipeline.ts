@@ -4,7 +4,12 @@ import type { Principal } from '../customers/authenticate';
 import { fineTunedModelNotFound } from '../fine-tuning/adapters-service';
 import type { ResolvedFineTune } from '../fine-tuning/model-resolver';
 import { BackendError } from '../inference/backends/model-backend';
-import { type ChatRequest, givenParameters, messagesForBackend } from '../inference/chat-request';
+import {
+  type ChatMessage,
+  type ChatRequest,
+  givenParameters,
+  messagesForBackend,
+} from '../inference/chat-request';
 import { resolveModel } from '../inference/models';
 import type { PromptTokenCounter } from '../inference/prompt-tokens';
 import {
@@ -326,10 +331,13 @@ function renamed(error: unknown, paramName: ParamName): unknown {
 
 /**
  * The request with its oldest turns dropped until the prompt and the output it asks for fit the
- * context window: the leading system messages and the last message stay. Counted with the model's
- * tokenizer after each drop, so what is sent is what was counted.
+ * context window: the leading system messages and the last message stay, and the kept turns never
+ * start at a tool answer (its call would be gone). Fewer turns never count more tokens, so the
+ * first start that fits is found by bisection: each try counts the whole prompt with the model's
+ * tokenizer (what is sent is what was counted), and trying one drop at a time made 4,000 short
+ * messages cost minutes of CPU before admission.
  */
-async function fitToContext(
+export async function fitToContext(
   promptTokens: Pick<PromptTokenCounter, 'count'>,
   request: ChatRequest,
   baseModel: string,
@@ -337,24 +345,37 @@ async function fitToContext(
   model: string,
 ): Promise<ChatRequest> {
   const clientMaxTokens = request.max_completion_tokens ?? request.max_tokens ?? undefined;
-  const leading = request.messages.findIndex((message) => message.role !== 'system');
-  let messages = request.messages;
-  for (;;) {
+  const all = request.messages;
+  const leading = all.findIndex((message) => message.role !== 'system');
+  const keptFrom = (start: number) => [...all.slice(0, leading), ...all.slice(start)];
+  /** Undefined when `messages` fit, else the 400 saying by how much they do not. */
+  const overflow = async (messages: ChatMessage[]) => {
     const tokens = await promptTokens.count(baseModel, messages, {
       tools: request.tools ?? undefined,
     });
     try {
       checkContextWindow(model, modelConfig.contextWindow, tokens, clientMaxTokens);
-      return { ...request, messages };
+      return undefined;
     } catch (error) {
-      if (leading < 0 || messages.length - leading <= 1) throw error;
+      return error;
     }
-    // A tool answer without the call before it is refused by chat templates: they leave together.
-    let drop = 1;
-    while (messages[leading + drop]?.role === 'tool' && messages.length - leading - drop > 1)
-      drop += 1;
-    messages = [...messages.slice(0, leading), ...messages.slice(leading + drop)];
+  };
+  const whole = await overflow(all);
+  if (!whole) return request;
+  if (leading < 0 || all.length - leading <= 1) throw whole;
+  const starts: number[] = [];
+  for (let at = leading + 1; at < all.length; at += 1)
+    if (all[at]?.role !== 'tool' || at === all.length - 1) starts.push(at);
+  let low = 0;
+  let high = starts.length - 1;
+  const shortest = await overflow(keptFrom(starts[high] as number));
+  if (shortest) throw shortest;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if (await overflow(keptFrom(starts[middle] as number))) low = middle + 1;
+    else high = middle;
   }
+  return { ...request, messages: keptFrom(starts[low] as number) };
 }
 
 /** Runs a valid request from its model to the ledger; the answer is drawn by `renderer`. */
