@@ -266,6 +266,8 @@ export interface CompletionContext {
   baseModel: string;
   /** The prompt tokens counted at admission. */
   inputTokens: number;
+  /** The messages the model was sent: with `fitContext`, what was kept of the request's. */
+  messages: readonly ChatMessage[];
   reasoning: ReasoningPlan | undefined;
 }
 
@@ -440,7 +442,14 @@ export async function serveCompletion(
   });
   for (const [name, value] of Object.entries(metered.headers)) c.header(name, value);
 
-  const context: CompletionContext = { requestId, model, baseModel, inputTokens, reasoning };
+  const context: CompletionContext = {
+    requestId,
+    model,
+    baseModel,
+    inputTokens,
+    messages: request.messages,
+    reasoning,
+  };
   const call = modelCall(c, deps, request, metered);
   const backendRequest = {
     model,

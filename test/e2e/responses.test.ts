@@ -370,4 +370,30 @@ describe('truncation with a small context window', () => {
     expect(response.usage?.input_tokens).toBe(await tokens([system, ...newer] as never));
     expect((response.usage?.input_tokens ?? 0) + 20).toBeLessThanOrEqual(WINDOW);
   });
+
+  it('continues a truncated conversation from what the model saw, so a chain stays bounded', async () => {
+    // Each turn of a chain stored the whole conversation it was given, truncated or not: with
+    // truncation: auto it grew without bound (every turn read and rewrote all of it).
+    let previous = await openai.responses.create({
+      model: MODEL,
+      input: conversation,
+      max_output_tokens: 20,
+      truncation: 'auto',
+    });
+    for (const n of [5, 6, 7]) {
+      previous = await openai.responses.create({
+        model: MODEL,
+        input: long(n),
+        previous_response_id: previous.id,
+        max_output_tokens: 20,
+        truncation: 'auto',
+      });
+    }
+    const next = await openai.responses.inputTokens.count({
+      model: MODEL,
+      input: 'Next?',
+      previous_response_id: previous.id,
+    });
+    expect(next.input_tokens).toBeLessThanOrEqual(WINDOW);
+  });
 });

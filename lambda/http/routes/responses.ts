@@ -26,6 +26,7 @@ import {
   responsesParamName,
 } from '../../responses/responses-request';
 import {
+  type CompletionContext,
   type CompletionRenderer,
   readJsonBody,
   resolveChatModel,
@@ -65,6 +66,21 @@ async function earlierTurns(
   return previous.conversation;
 }
 
+type SentMessages = CompletionContext['messages'];
+
+/**
+ * The turns a later response continues: those the model was sent. With `truncation: auto` the
+ * oldest were dropped to fit (the pipeline's `fitToContext`: one run after the leading system
+ * messages); storing them anyway grew a chain without bound, each turn reading and rewriting all
+ * of it. The sent messages are the instructions (never carried over) and what was kept of `turns`.
+ */
+function keptTurns(turns: ChatMessage[], sent: SentMessages, instructions: boolean): ChatMessage[] {
+  const dropped = turns.length + (instructions ? 1 : 0) - sent.length;
+  const leading = turns.findIndex((turn) => turn.role !== 'system');
+  if (dropped <= 0 || leading < 0) return turns;
+  return [...turns.slice(0, leading), ...turns.slice(leading + dropped)];
+}
+
 /**
  * A Response's answer: the whole object, or its events; stored (`store`, OpenAI's default) once it
  * is finished, with its input items and the conversation a later response continues.
@@ -79,19 +95,22 @@ function responsesRenderer(
   reasoningTokens: Pick<PromptTokenCounter, 'countText'>,
 ): CompletionRenderer {
   const now = () => Math.floor((deps.now?.() ?? new Date()).getTime() / 1000);
-  const save = async (response: ResponseObject, output: ModelOutput) => {
+  const save = async (response: ResponseObject, output: ModelOutput, sent: SentMessages) => {
     if (request.store === false) return;
     await store.put(principal.customerId, {
       response,
       inputItems: storedInputItems(request, frame.id),
-      conversation: conversationAfter(turns, output),
+      conversation: conversationAfter(
+        keptTurns(turns, sent, Boolean(request.instructions)),
+        output,
+      ),
     });
   };
   return {
     paramName: responsesParamName,
     reasoningFormat: 'parsed',
     fitContext: request.truncation === 'auto',
-    body: async (completion, { baseModel, requestId }) => {
+    body: async (completion, { baseModel, requestId, messages }) => {
       const output = outputOfCompletion(completion);
       // The backend says how many output tokens, not how many were thinking: counted here.
       const thinking = output.reasoning
@@ -105,12 +124,12 @@ function responsesRenderer(
       );
       // Billed already: a store that fails loses the stored copy, not the answer (a 5xx here would
       // have the client retry, and pay, again).
-      await save(response, output).catch((error: unknown) =>
+      await save(response, output, messages).catch((error: unknown) =>
         deps.logError?.('storing a response failed', { requestId, error }),
       );
       return response;
     },
-    stream: ({ requestId }) => {
+    stream: ({ requestId, messages }) => {
       const events = new ResponseEventStream(frame, now);
       let started = false;
       const begin = () => {
@@ -128,7 +147,7 @@ function responsesRenderer(
         onEnd: async (ending) => {
           if (ending === 'cancelled') events.cancel();
           // Billed already; a store that fails loses the stored copy, not the answer.
-          await save(events.latest, events.output).catch((error: unknown) =>
+          await save(events.latest, events.output, messages).catch((error: unknown) =>
             deps.logError?.('storing a response failed', { requestId, error }),
           );
         },
