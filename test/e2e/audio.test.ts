@@ -236,9 +236,10 @@ describe('speech-to-text against local mode', () => {
       };
     };
     // Another customer's file is not found.
+    // Named by the field the request used: a client cannot tell `file_id` from anything it sent.
     expect(await refusal(keys.enterprise ?? '', { url: fileId })).toMatchObject({
       status: 404,
-      error: { type: 'invalid_request_error' },
+      error: { type: 'invalid_request_error', param: 'url', code: 'file_not_found' },
     });
     expect(await refusal(keys.developer ?? '', { url: 'https://example.com/a.mp3' })).toMatchObject(
       { status: 400, error: { param: 'url', code: 'invalid_value' } },
