@@ -312,6 +312,14 @@ describe('speech-to-text against local mode', () => {
         response_format: 'mp3',
       }),
     ).rejects.toMatchObject({ status: 400, param: 'response_format' });
+    // Shaped like a code but no language Whisper knows: refused here, not sent to the model.
+    await expect(
+      openai.audio.transcriptions.create({
+        file: await toFile(wavFile({ seconds: 2 }), 'a.wav'),
+        model: TURBO,
+        language: 'zz',
+      }),
+    ).rejects.toMatchObject({ status: 400, param: 'language', code: 'invalid_language' });
     // Over the 4 MiB a buffered Lambda invocation takes: 413 before the body is read whole.
     await expect(
       openai.audio.transcriptions.create({
