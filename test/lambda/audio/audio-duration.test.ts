@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { parseBuffer } from 'music-metadata';
 import {
   measureAudio,
@@ -70,6 +71,27 @@ describe('measureAudio: the real duration, never the header word', () => {
         code: 'invalid_file',
       });
     }
+  });
+
+  it('answers a WAV whose header bytes are anything with a duration or a 400, never a crash', async () => {
+    const base = wavFile({ seconds: 0.5, factSamples: 8_000 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.nat({ max: 63 }), fc.nat({ max: 255 })), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        fc.nat({ max: base.length }),
+        async (writes, cut) => {
+          const bytes = Buffer.from(base.subarray(0, Math.max(cut, 12)));
+          for (const [at, value] of writes) if (at >= 12 && at < bytes.length) bytes[at] = value;
+          const measured = await measureAudio(bytes).catch((error: { status?: number }) => error);
+          if ('status' in measured) expect(measured.status).toBe(400);
+          else expect(Number.isFinite(measured.seconds) && measured.seconds > 0).toBe(true);
+        },
+      ),
+      { seed: 24, numRuns: 400 },
+    );
   });
 
   it('counts the frames of an MP3 whose Xing header claims fewer or more', async () => {
