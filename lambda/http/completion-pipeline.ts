@@ -283,8 +283,14 @@ export interface StreamRendering {
   endLine?: string;
   /** Whether the shaper adds the usage chunk (`stream_options.include_usage`). */
   includeUsage: boolean;
-  /** After billing, however the stream ended (a Responses stream stores its response here). */
-  onEnd?(ending: 'completed' | 'failed' | 'cancelled'): Promise<void>;
+  /**
+   * After billing, however the stream ended, with the tokens billed (a Responses stream stores its
+   * response here: a stream cut short has no usage chunk, but was billed).
+   */
+  onEnd?(
+    ending: 'completed' | 'failed' | 'cancelled',
+    billed: { inputTokens: number; outputTokens: number },
+  ): Promise<void>;
 }
 
 /** How a route answers: the body of a whole completion, or the events of a stream. */
@@ -599,6 +605,10 @@ async function streamCompletion(
     onEnd: async (ending) => {
       call.done();
       const { usage, contentChunks } = shaper.observed;
+      const billed = {
+        inputTokens: usage?.prompt_tokens ?? inputTokens,
+        outputTokens: usage?.completion_tokens ?? contentChunks,
+      };
       await metered.finish({
         status:
           ending === 'completed'
@@ -606,10 +616,9 @@ async function streamCompletion(
             : ending === 'cancelled'
               ? 'client_disconnected'
               : 'failed',
-        inputTokens: usage?.prompt_tokens ?? inputTokens,
-        outputTokens: usage?.completion_tokens ?? contentChunks,
+        ...billed,
       });
-      await rendering.onEnd?.(ending);
+      await rendering.onEnd?.(ending, billed);
     },
     abort: call.abort,
     headers: { 'x-request-id': requestId, ...metered.headers },

@@ -397,3 +397,67 @@ describe('truncation with a small context window', () => {
     expect(next.input_tokens).toBeLessThanOrEqual(WINDOW);
   });
 });
+
+describe('a Responses stream the client leaves', () => {
+  let local: LocalMode;
+  let doc: DynamoDBDocumentClient;
+  let openai: OpenAI;
+
+  beforeAll(async () => {
+    local = await startLocalMode({
+      config,
+      port: 0,
+      // Slow enough that the client leaves long before the answer ends.
+      backend: new TestModelBackend({ replyTokens: 400, tokensPerSecond: 40 }),
+    });
+    doc = localModeDocumentClient(local.dynamoEndpoint);
+    openai = new OpenAI({
+      apiKey: local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+    });
+  });
+  afterAll(async () => {
+    doc.destroy();
+    await local.stop();
+  });
+
+  it('stores it cancelled with the usage the ledger billed, not without usage', async () => {
+    const leave = new AbortController();
+    const stream = await openai.responses.create(
+      { model: MODEL, input: 'Tell me a long story', stream: true },
+      { signal: leave.signal },
+    );
+    let responseId = '';
+    let deltas = 0;
+    try {
+      for await (const event of stream) {
+        if (event.type === 'response.created') responseId = event.response.id;
+        if (event.type === 'response.output_text.delta') deltas += 1;
+        if (deltas === 3) leave.abort();
+      }
+    } catch {
+      // The client's own abort.
+    }
+    // The request id is the response id's hex, as a UUID.
+    const hex = responseId.replace(/^resp_/, '');
+    const requestId = [8, 12, 16, 20].reduceRight(
+      (id, at) => `${id.slice(0, at)}-${id.slice(at)}`,
+      hex,
+    );
+    const record = await ledgerRecord(doc, requestId);
+    expect(record.status).toBe('client_disconnected');
+    const deadline = Date.now() + 3_000;
+    let stored = await openai.responses.retrieve(responseId).catch(() => undefined);
+    while (stored?.status !== 'cancelled' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      stored = await openai.responses.retrieve(responseId).catch(() => undefined);
+    }
+    expect(stored?.status).toBe('cancelled');
+    expect(stored?.usage).toMatchObject({
+      input_tokens: record.inputTokens,
+      output_tokens: record.outputTokens,
+      total_tokens: record.inputTokens + record.outputTokens,
+    });
+  });
+});

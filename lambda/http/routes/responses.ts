@@ -144,8 +144,9 @@ function responsesRenderer(
         encode: encodeResponseEvents,
         endLine: '',
         includeUsage: true,
-        onEnd: async (ending) => {
+        onEnd: async (ending, billed) => {
           if (ending === 'cancelled') events.cancel();
+          events.settle(billed);
           // Billed already; a store that fails loses the stored copy, not the answer.
           await save(events.latest, events.output, messages).catch((error: unknown) =>
             deps.logError?.('storing a response failed', { requestId, error }),
