@@ -289,6 +289,55 @@ describe('Responses API with the official openai client', () => {
     expect((await openai.responses.retrieve(mine.id)).id).toBe(mine.id);
   });
 
+  it("answers 404 to another project's key of the same organization on every route", async () => {
+    const { customer, apiKey } = await local.operator.createCustomer({
+      name: 'projects',
+      email: 'projects@responses.test',
+      tier: 'free',
+    });
+    const { key: adminKey } = await local.operator.createAdminKey(customer.customerId, 'ops');
+    const admin = new OpenAI({
+      apiKey: adminKey,
+      adminAPIKey: adminKey,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+    });
+    const project = await admin.admin.organization.projects.create({ name: 'Other team' });
+    const made: { key: string } = await admin.post('/keys', {
+      body: { name: 'worker', permissions: 'all' },
+      headers: { 'OpenAI-Project': project.id },
+    });
+    const client = (key: string) =>
+      new OpenAI({ apiKey: key, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
+    const defaultProject = client(apiKey as string);
+    const otherProject = client(made.key);
+
+    const theirs = await otherProject.responses.create({ model: MODEL, input: 'Team secret' });
+    const mine = await defaultProject.responses.create({ model: MODEL, input: 'Mine' });
+    for (const [reader, id] of [
+      [defaultProject, theirs.id],
+      [otherProject, mine.id],
+    ] as const) {
+      for (const attempt of [
+        () => reader.responses.retrieve(id),
+        () => reader.responses.inputItems.list(id),
+        () => reader.responses.create({ model: MODEL, input: 'Hi', previous_response_id: id }),
+        () =>
+          reader.responses.inputTokens.count({
+            model: MODEL,
+            input: 'Hi',
+            previous_response_id: id,
+          }),
+        () => reader.responses.delete(id),
+      ]) {
+        await expect(attempt()).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+      }
+    }
+    // Each still there for its own project.
+    expect((await otherProject.responses.retrieve(theirs.id)).id).toBe(theirs.id);
+    expect((await defaultProject.responses.retrieve(mine.id)).id).toBe(mine.id);
+  });
+
   it('refuses what the backend cannot do with a 400 naming the parameter', async () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ text: { format: { type: 'json_object' } } }, 'text.format'],

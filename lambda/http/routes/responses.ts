@@ -16,6 +16,7 @@ import {
   storedInputItems,
 } from '../../responses/response-objects';
 import { encodeResponseEvents, ResponseEventStream } from '../../responses/response-stream';
+import type { ResponseOwner } from '../../responses/responses-repository';
 import {
   chatRequestOf,
   inputItems,
@@ -46,10 +47,16 @@ const notFound = (responseId: string, param?: string) =>
  */
 const couldBeResponseId = (id: string) => /^resp_[0-9a-f]{1,64}$/.test(id);
 
+/** A stored response is its organization's and its project's: another project's key finds nothing. */
+const ownerOf = (principal: Principal): ResponseOwner => ({
+  customerId: principal.customerId,
+  projectId: principal.projectId,
+});
+
 /** The caller's stored response, or undefined; never a read for an id that cannot be one. */
 function storedResponse(store: ResponsesStore, principal: Principal, responseId: string) {
   return couldBeResponseId(responseId)
-    ? store.get(principal.customerId, responseId)
+    ? store.get(ownerOf(principal), responseId)
     : Promise.resolve(undefined);
 }
 
@@ -97,7 +104,7 @@ function responsesRenderer(
   const now = () => Math.floor((deps.now?.() ?? new Date()).getTime() / 1000);
   const save = async (response: ResponseObject, output: ModelOutput, sent: SentMessages) => {
     if (request.store === false) return;
-    await store.put(principal.customerId, {
+    await store.put(ownerOf(principal), {
       response,
       inputItems: storedInputItems(request, frame.id),
       conversation: conversationAfter(
@@ -257,7 +264,7 @@ export function responsesRoutes(
     const responseId = c.req.param('response_id');
     const deleted =
       couldBeResponseId(responseId) &&
-      (await store.delete(c.get('principal').customerId, responseId));
+      (await store.delete(ownerOf(c.get('principal')), responseId));
     if (!deleted) throw notFound(responseId);
     return c.json({ id: responseId, object: 'response' as const, deleted: true as const });
   });
