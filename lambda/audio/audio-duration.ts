@@ -7,8 +7,9 @@ import { BadRequestError } from '../openai/errors';
  * an ESM build step), its container sniffed from the bytes, not the file name.
  *
  * How far each format's duration is measured rather than declared:
- * - WAV: the PCM data actually present (a `data` chunk that claims more than the file holds is cut
- *   to the file; a `fact` chunk claiming fewer samples than the data holds is overruled by it);
+ * - WAV: the data actually present, in frames of the codec's layout (a `data` chunk that claims
+ *   more than the file holds is cut to the file; the byte rate and a `fact` chunk are ignored);
+ *   a codec whose length the data does not tell (MPEG or GSM inside WAV) is refused;
  * - MP3 (MPEG audio): every frame is walked (`mpegFrameSeconds`), so a Xing/VBRI header that claims
  *   fewer or more frames than the file has is ignored. music-metadata alone is not enough: with
  *   `duration: true` it still believes a Xing header that gives the stream's size, and it counts a
@@ -75,43 +76,105 @@ export async function measureAudio(bytes: Uint8Array): Promise<MeasuredAudio> {
   const format = containerFormat(metadata.format.container);
   if (!format) throw unreadable(`format ${metadata.format.container ?? 'unknown'}`);
   let seconds = metadata.format.duration;
-  if (format === 'wav') seconds = Math.max(seconds ?? 0, wavPcmSeconds(bytes) ?? 0);
+  if (format === 'wav') seconds = wavDataSeconds(bytes) ?? seconds;
   if (format === 'mp3') seconds = mpegFrameSeconds(bytes) || seconds;
   if (seconds === undefined || !Number.isFinite(seconds) || seconds <= 0)
     throw unreadable('it holds no audio, or its length cannot be told');
   return { format, seconds };
 }
 
+/** The `fmt ` chunk's fields that decide how many sample frames a `data` chunk holds. */
+interface WavFormat {
+  formatTag: number;
+  channels: number;
+  sampleRate: number;
+  blockAlign: number;
+  bitsPerSample: number;
+}
+
+const WAVE_FORMAT = {
+  PCM: 1,
+  MS_ADPCM: 2,
+  FLOAT: 3,
+  ALAW: 6,
+  MULAW: 7,
+  IMA_ADPCM: 0x11,
+  EXTENSIBLE: 0xfffe,
+} as const;
+
 /**
- * Seconds of PCM audio in a WAV file's `data` chunk, counting only the bytes present: what the
- * samples themselves say, whatever its `fact` chunk declares. Undefined for a file that is not
- * PCM or has no `fmt ` or `data` chunk.
+ * Sample frames per block of data bytes, as a decoder (libsndfile) derives them from the codec
+ * and the block layout, never from the declared byte rate or a `fact` chunk; undefined for a
+ * codec whose length only its headers tell (MPEG or GSM inside WAV).
  */
-export function wavPcmSeconds(bytes: Uint8Array): number | undefined {
+function framesPerBlock(format: WavFormat): { bytes: number; frames: number } | undefined {
+  const { formatTag, channels, blockAlign, bitsPerSample } = format;
+  switch (formatTag) {
+    case WAVE_FORMAT.PCM:
+    case WAVE_FORMAT.FLOAT:
+    case WAVE_FORMAT.ALAW:
+    case WAVE_FORMAT.MULAW:
+      return { bytes: channels * Math.ceil(bitsPerSample / 8), frames: 1 };
+    // A block is a header per channel (4 bytes IMA, 7 MS) and then 4-bit samples.
+    case WAVE_FORMAT.IMA_ADPCM:
+      return { bytes: blockAlign, frames: ((blockAlign - 4 * channels) * 2) / channels + 1 };
+    case WAVE_FORMAT.MS_ADPCM:
+      return { bytes: blockAlign, frames: ((blockAlign - 7 * channels) * 2) / channels + 2 };
+    default:
+      return undefined;
+  }
+}
+
+function wavFormatOf(view: DataView, body: number, size: number): WavFormat {
+  let formatTag = view.getUint16(body, true);
+  // WAVE_FORMAT_EXTENSIBLE names its codec in the first two bytes of its SubFormat GUID.
+  if (formatTag === WAVE_FORMAT.EXTENSIBLE)
+    formatTag = size >= 40 ? view.getUint16(body + 24, true) : WAVE_FORMAT.PCM;
+  return {
+    formatTag,
+    channels: view.getUint16(body + 2, true),
+    sampleRate: view.getUint32(body + 4, true),
+    blockAlign: view.getUint16(body + 12, true),
+    bitsPerSample: view.getUint16(body + 14, true),
+  };
+}
+
+/**
+ * Seconds of audio in a WAV file's `data` chunk, counting only the bytes present and deriving the
+ * frames from the codec's layout: what a decoder plays, whatever the declared byte rate or a
+ * `fact` chunk say (both are the client's word, and billing by them let an hour pass as 10 s).
+ * Undefined for a file that is not RIFF/WAVE; a 400 for a WAV without `fmt `/`data` or in a codec
+ * whose length its data does not tell.
+ */
+export function wavDataSeconds(bytes: Uint8Array): number | undefined {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const text = (at: number) => String.fromCharCode(...bytes.subarray(at, at + 4));
   if (bytes.byteLength < 12 || text(0) !== 'RIFF' || text(8) !== 'WAVE') return undefined;
-  let byteRate: number | undefined;
-  let pcm = false;
+  let format: WavFormat | undefined;
+  let dataBytes: number | undefined;
+  // Both chunks are looked for wherever they are: a `data` before `fmt ` must not fall back to
+  // the library's reading (which believes `fact`).
   for (let at = 12; at + 8 <= bytes.byteLength; ) {
     const id = text(at);
     const size = view.getUint32(at + 4, true);
     const body = at + 8;
-    if (id === 'fmt ' && body + 16 <= bytes.byteLength) {
-      const formatTag = view.getUint16(body, true);
-      // 1: integer PCM, 3: float PCM, 0xFFFE: WAVE_FORMAT_EXTENSIBLE (PCM in practice).
-      pcm = formatTag === 1 || formatTag === 3 || formatTag === 0xfffe;
-      byteRate = view.getUint32(body + 8, true);
-    }
-    if (id === 'data') {
-      if (!pcm || !byteRate) return undefined;
-      const present = Math.min(size, bytes.byteLength - body);
-      return present / byteRate;
-    }
+    if (id === 'fmt ' && format === undefined && body + 16 <= bytes.byteLength)
+      format = wavFormatOf(view, body, Math.min(size, bytes.byteLength - body));
+    if (id === 'data' && dataBytes === undefined)
+      dataBytes = Math.min(size, bytes.byteLength - body);
     // Chunks are padded to an even size.
     at = body + size + (size % 2);
   }
-  return undefined;
+  if (!format || dataBytes === undefined)
+    throw unreadable("the WAV file has no 'fmt ' or 'data' chunk");
+  const block = framesPerBlock(format);
+  if (!block) {
+    const tag = `0x${format.formatTag.toString(16).padStart(4, '0')}`;
+    throw unreadable(`WAV codec ${tag}: send PCM, A-law, mu-law or ADPCM WAV, or the audio itself`);
+  }
+  if (!format.sampleRate || !format.channels || block.bytes <= 0 || block.frames <= 0)
+    throw unreadable('its WAV format header is invalid');
+  return (dataBytes / block.bytes) * (block.frames / format.sampleRate);
 }
 
 /** kbit/s by bitrate index: MPEG-1 layers I, II, III, then MPEG-2/2.5 layer I and layers II/III. */

@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { BadRequestError } from '../openai/errors';
 import { bodySchema, field, optional } from '../openai/request-body';
+import { LANGUAGE_NAMES } from './languages';
 
 /**
  * The fields of `POST /audio/transcriptions` and `/audio/translations` (multipart/form-data), as
@@ -79,8 +80,9 @@ const transcriptionFields = bodySchema(
   {
     ...common,
     language: field(
-      optional(z.string().check(z.regex(/^[a-z]{2,3}$/))),
-      "'language' must be an ISO-639-1 code such as 'en'.",
+      // One of Whisper's own: another code would reach the model and fail there, or be ignored.
+      optional(z.string().check(z.refine((code) => Object.hasOwn(LANGUAGE_NAMES, code)))),
+      "'language' must be an ISO-639-1 code of a language Whisper knows, such as 'en'.",
       'invalid_language',
     ),
     'timestamp_granularities[]': field(

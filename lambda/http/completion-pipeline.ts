@@ -4,7 +4,12 @@ import type { Principal } from '../customers/authenticate';
 import { fineTunedModelNotFound } from '../fine-tuning/adapters-service';
 import type { ResolvedFineTune } from '../fine-tuning/model-resolver';
 import { BackendError } from '../inference/backends/model-backend';
-import { type ChatRequest, givenParameters, messagesForBackend } from '../inference/chat-request';
+import {
+  type ChatMessage,
+  type ChatRequest,
+  givenParameters,
+  messagesForBackend,
+} from '../inference/chat-request';
 import { resolveModel } from '../inference/models';
 import type { PromptTokenCounter } from '../inference/prompt-tokens';
 import {
@@ -261,6 +266,8 @@ export interface CompletionContext {
   baseModel: string;
   /** The prompt tokens counted at admission. */
   inputTokens: number;
+  /** The messages the model was sent: with `fitContext`, what was kept of the request's. */
+  messages: readonly ChatMessage[];
   reasoning: ReasoningPlan | undefined;
 }
 
@@ -277,10 +284,14 @@ export interface StreamRendering {
   /** Whether the shaper adds the usage chunk (`stream_options.include_usage`). */
   includeUsage: boolean;
   /**
-   * However the stream ended, beside its billing; the stream closes once both are done (a
-   * Responses stream stores its response here).
+   * However the stream ended, beside its billing, with the tokens billed; the stream closes once
+   * both are done (a Responses stream stores its response here: a stream cut short has no usage
+   * chunk, but was billed).
    */
-  onEnd?(ending: 'completed' | 'failed' | 'cancelled'): Promise<void>;
+  onEnd?(
+    ending: 'completed' | 'failed' | 'cancelled',
+    billed: { inputTokens: number; outputTokens: number },
+  ): Promise<void>;
 }
 
 /** How a route answers: the body of a whole completion, or the events of a stream. */
@@ -334,10 +345,13 @@ function renamed(error: unknown, paramName: ParamName): unknown {
 
 /**
  * The request with its oldest turns dropped until the prompt and the output it asks for fit the
- * context window: the leading system messages and the last message stay. Counted with the model's
- * tokenizer after each drop, so what is sent is what was counted.
+ * context window: the leading system messages and the last message stay, and the kept turns never
+ * start at a tool answer (its call would be gone). Fewer turns never count more tokens, so the
+ * first start that fits is found by bisection: each try counts the whole prompt with the model's
+ * tokenizer (what is sent is what was counted), and trying one drop at a time made 4,000 short
+ * messages cost minutes of CPU before admission.
  */
-async function fitToContext(
+export async function fitToContext(
   promptTokens: Pick<PromptTokenCounter, 'count'>,
   request: ChatRequest,
   baseModel: string,
@@ -345,24 +359,37 @@ async function fitToContext(
   model: string,
 ): Promise<ChatRequest> {
   const clientMaxTokens = request.max_completion_tokens ?? request.max_tokens ?? undefined;
-  const leading = request.messages.findIndex((message) => message.role !== 'system');
-  let messages = request.messages;
-  for (;;) {
+  const all = request.messages;
+  const leading = all.findIndex((message) => message.role !== 'system');
+  const keptFrom = (start: number) => [...all.slice(0, leading), ...all.slice(start)];
+  /** Undefined when `messages` fit, else the 400 saying by how much they do not. */
+  const overflow = async (messages: ChatMessage[]) => {
     const tokens = await promptTokens.count(baseModel, messages, {
       tools: request.tools ?? undefined,
     });
     try {
       checkContextWindow(model, modelConfig.contextWindow, tokens, clientMaxTokens);
-      return { ...request, messages };
+      return undefined;
     } catch (error) {
-      if (leading < 0 || messages.length - leading <= 1) throw error;
+      return error;
     }
-    // A tool answer without the call before it is refused by chat templates: they leave together.
-    let drop = 1;
-    while (messages[leading + drop]?.role === 'tool' && messages.length - leading - drop > 1)
-      drop += 1;
-    messages = [...messages.slice(0, leading), ...messages.slice(leading + drop)];
+  };
+  const whole = await overflow(all);
+  if (!whole) return request;
+  if (leading < 0 || all.length - leading <= 1) throw whole;
+  const starts: number[] = [];
+  for (let at = leading + 1; at < all.length; at += 1)
+    if (all[at]?.role !== 'tool' || at === all.length - 1) starts.push(at);
+  let low = 0;
+  let high = starts.length - 1;
+  const shortest = await overflow(keptFrom(starts[high] as number));
+  if (shortest) throw shortest;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if (await overflow(keptFrom(starts[middle] as number))) low = middle + 1;
+    else high = middle;
   }
+  return { ...request, messages: keptFrom(starts[low] as number) };
 }
 
 /**
@@ -470,7 +497,14 @@ export async function serveCompletion(
   const metered = await admitAlongside(admission, firstCheck);
   for (const [name, value] of Object.entries(metered.headers)) c.header(name, value);
 
-  const context: CompletionContext = { requestId, model, baseModel, inputTokens, reasoning };
+  const context: CompletionContext = {
+    requestId,
+    model,
+    baseModel,
+    inputTokens,
+    messages: request.messages,
+    reasoning,
+  };
   const call = modelCall(c, deps, request, metered);
   const backendRequest = {
     model,
@@ -620,9 +654,14 @@ async function streamCompletion(
     onEnd: async (ending) => {
       call.done();
       const { usage, contentChunks } = shaper.observed;
-      // The renderer's end work (a Responses stream's stored copy) needs nothing of the bill: the
-      // two run side by side, and the stream closes (the Lambda returns) once both are done.
-      const [billed, rendered] = await Promise.allSettled([
+      const billed = {
+        inputTokens: usage?.prompt_tokens ?? inputTokens,
+        outputTokens: usage?.completion_tokens ?? contentChunks,
+      };
+      // The renderer's end work (a Responses stream's stored copy) needs only the tokens billed:
+      // the two writes run side by side, and the stream closes (the Lambda returns) once both are
+      // done.
+      const [finished, rendered] = await Promise.allSettled([
         metered.finish({
           status:
             ending === 'completed'
@@ -630,12 +669,11 @@ async function streamCompletion(
               : ending === 'cancelled'
                 ? 'client_disconnected'
                 : 'failed',
-          inputTokens: usage?.prompt_tokens ?? inputTokens,
-          outputTokens: usage?.completion_tokens ?? contentChunks,
+          ...billed,
         }),
-        rendering.onEnd?.(ending),
+        rendering.onEnd?.(ending, billed),
       ]);
-      if (billed.status === 'rejected') throw billed.reason;
+      if (finished.status === 'rejected') throw finished.reason;
       if (rendered.status === 'rejected') throw rendered.reason;
     },
     abort: call.abort,

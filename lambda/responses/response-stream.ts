@@ -308,6 +308,24 @@ export class ResponseEventStream {
     this.close('incomplete');
     this.latest = this.snapshot('cancelled');
   }
+
+  /**
+   * The tokens billed, on a stored response that ended without the backend's usage (the client
+   * left, or the model failed mid-stream): the customer sees what the ledger charged.
+   */
+  settle(billed: { inputTokens: number; outputTokens: number }): void {
+    if (this.latest.usage) return;
+    const { inputTokens, outputTokens } = billed;
+    const usage = responseUsage(
+      {
+        prompt_tokens: inputTokens,
+        completion_tokens: outputTokens,
+        total_tokens: inputTokens + outputTokens,
+      },
+      Math.min(this.reasoningChunks, outputTokens),
+    );
+    this.latest = { ...this.latest, usage };
+  }
 }
 
 /**

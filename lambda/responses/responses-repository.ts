@@ -1,5 +1,6 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { defaultProjectId } from '../customers/key-permissions';
 import { FILES_TABLE } from '../files/files-table';
 import type { ChatMessage } from '../inference/chat-request';
 import type { ResponseItem, ResponseObject } from '../openai/shapes/responses';
@@ -27,6 +28,16 @@ export interface StoredResponse {
   conversation: ChatMessage[];
 }
 
+/** Whose a stored response is: the organization's partition holds it, its project may read it. */
+export interface ResponseOwner {
+  customerId: string;
+  projectId: string;
+}
+
+/** A head item's project; one stored before projects were recorded is the default project's. */
+const projectOf = (item: Record<string, unknown>, customerId: string) =>
+  typeof item.projectId === 'string' ? item.projectId : defaultProjectId(customerId);
+
 const partition = (customerId: string) => `CUS#${customerId}`;
 const headKey = (customerId: string, responseId: string) => ({
   [PK]: partition(customerId),
@@ -40,7 +51,8 @@ const partKey = (customerId: string, responseId: string, part: number) => ({
 
 /**
  * Stored responses in the files table, in the partition of the customer who made them (another
- * customer's id finds nothing), with a TTL of 30 days (`deleteAfter`: DynamoDB removes expired
+ * customer's id finds nothing) and marked with the project whose key made them (another project's
+ * key finds nothing either, as OpenAI scopes responses to a project), with a TTL of 30 days (`deleteAfter`: DynamoDB removes expired
  * items within days, so a read checks the time too). Part items are written first and the head item
  * last: a crash in between leaves parts no head names, which expire with it.
  */
@@ -59,7 +71,7 @@ export class ResponsesRepository {
     return Math.floor(this.now().getTime() / 1000);
   }
 
-  async put(customerId: string, stored: StoredResponse): Promise<void> {
+  async put({ customerId, projectId }: ResponseOwner, stored: StoredResponse): Promise<void> {
     const body = gzipSync(JSON.stringify(stored));
     const parts: Buffer[] = [];
     for (let at = 0; at < body.length; at += PART_BYTES)
@@ -82,6 +94,7 @@ export class ResponsesRepository {
           ...headKey(customerId, responseId),
           body: parts[0],
           parts: parts.length,
+          projectId,
           createdAt: stored.response.created_at,
           [TTL]: deleteAfter,
         },
@@ -89,12 +102,14 @@ export class ResponsesRepository {
     );
   }
 
-  /** The customer's stored response, or undefined (never stored, deleted, expired, or another's). */
-  async get(customerId: string, responseId: string): Promise<StoredResponse | undefined> {
+  /** The owner's stored response, or undefined (never stored, deleted, expired, or another's). */
+  async get(owner: ResponseOwner, responseId: string): Promise<StoredResponse | undefined> {
+    const { customerId } = owner;
     const { Item } = await this.doc.send(
       new GetCommand({ TableName: this.tableName, Key: headKey(customerId, responseId) }),
     );
     if (!Item || Number(Item[TTL]) <= this.nowSeconds()) return undefined;
+    if (projectOf(Item, customerId) !== owner.projectId) return undefined;
     const chunks = [Item.body as Uint8Array];
     const count = Number(Item.parts);
     if (count > 1) {
@@ -118,16 +133,23 @@ export class ResponsesRepository {
     return JSON.parse(gunzipSync(Buffer.concat(chunks)).toString('utf8')) as StoredResponse;
   }
 
-  /** Deletes the customer's stored response; false when there was none (or it had expired). */
-  async delete(customerId: string, responseId: string): Promise<boolean> {
+  /** Deletes the owner's stored response; false when there was none (or it had expired). */
+  async delete(owner: ResponseOwner, responseId: string): Promise<boolean> {
+    const { customerId, projectId } = owner;
+    // Only the owning project's: an item stored before projects were recorded is the default's.
+    const ownedHere =
+      projectId === defaultProjectId(customerId)
+        ? '(attribute_not_exists(#project) OR #project = :project)'
+        : '#project = :project';
     let old: Record<string, unknown> | undefined;
     try {
       ({ Attributes: old } = await this.doc.send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: headKey(customerId, responseId),
-          ConditionExpression: 'attribute_exists(#pk)',
-          ExpressionAttributeNames: { '#pk': PK },
+          ConditionExpression: `attribute_exists(#pk) AND ${ownedHere}`,
+          ExpressionAttributeNames: { '#pk': PK, '#project': 'projectId' },
+          ExpressionAttributeValues: { ':project': projectId },
           ReturnValues: 'ALL_OLD',
         }),
       ));

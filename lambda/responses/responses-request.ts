@@ -184,6 +184,25 @@ function refuseUnservable(request: ResponsesRequest): void {
   }
 }
 
+/**
+ * Input items are paged by id (`after`): two items sharing one would make a cursor that names
+ * the first again and again, and a client's paging would never end.
+ */
+function refuseDuplicateItemIds(input: ResponsesRequest['input']): void {
+  if (typeof input === 'string') return;
+  const seen = new Set<string>();
+  input.forEach((item, index) => {
+    if (item.id === undefined) return;
+    if (seen.has(item.id)) {
+      throw new BadRequestError(
+        `Duplicate item found with id '${item.id.slice(0, 100)}': each input item's id must be unique.`,
+        { param: `input[${index}].id`, code: 'invalid_value' },
+      );
+    }
+    seen.add(item.id);
+  });
+}
+
 /** Validates a parsed JSON body. Throws a 400 {@link BadRequestError} with `param` set. */
 export function parseResponsesRequest(body: unknown): ResponsesRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -193,6 +212,7 @@ export function parseResponsesRequest(body: unknown): ResponsesRequest {
   const result = responsesRequestSchema.safeParse(body);
   if (!result.success) throw requestError(result.error.issues, body, responsesRequestSchema);
   refuseUnservable(result.data);
+  refuseDuplicateItemIds(result.data.input);
   return result.data;
 }
 

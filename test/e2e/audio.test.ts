@@ -148,6 +148,15 @@ describe('speech-to-text against local mode', () => {
       model: TURBO,
     });
     expect(short.usage).toEqual({ type: 'duration', seconds: 10 });
+    // 60 s of µ-law whose fact chunk claims 20 ms and byte rate 4,000 times the real one.
+    const codec = { formatTag: 7, bitsPerSample: 8, blockAlign: 1, dataBytes: 480_000 };
+    const wav = wavFile({ seconds: 0, sampleRate: 8_000, factSamples: 160, codec });
+    wav.writeUInt32LE(32_000_000, 28);
+    const lyingWav = await openai.audio.transcriptions.create({
+      file: await toFile(wav, 'lie.wav'),
+      model: TURBO,
+    });
+    expect(lyingWav.usage).toEqual({ type: 'duration', seconds: 60 });
   });
 
   it('works with groq-sdk under /openai/v1', async () => {
@@ -227,9 +236,10 @@ describe('speech-to-text against local mode', () => {
       };
     };
     // Another customer's file is not found.
+    // Named by the field the request used: a client cannot tell `file_id` from anything it sent.
     expect(await refusal(keys.enterprise ?? '', { url: fileId })).toMatchObject({
       status: 404,
-      error: { type: 'invalid_request_error' },
+      error: { type: 'invalid_request_error', param: 'url', code: 'file_not_found' },
     });
     expect(await refusal(keys.developer ?? '', { url: 'https://example.com/a.mp3' })).toMatchObject(
       { status: 400, error: { param: 'url', code: 'invalid_value' } },
@@ -302,6 +312,14 @@ describe('speech-to-text against local mode', () => {
         response_format: 'mp3',
       }),
     ).rejects.toMatchObject({ status: 400, param: 'response_format' });
+    // Shaped like a code but no language Whisper knows: refused here, not sent to the model.
+    await expect(
+      openai.audio.transcriptions.create({
+        file: await toFile(wavFile({ seconds: 2 }), 'a.wav'),
+        model: TURBO,
+        language: 'zz',
+      }),
+    ).rejects.toMatchObject({ status: 400, param: 'language', code: 'invalid_language' });
     // Over the 4 MiB a buffered Lambda invocation takes: 413 before the body is read whole.
     await expect(
       openai.audio.transcriptions.create({

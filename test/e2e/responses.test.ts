@@ -251,6 +251,23 @@ describe('Responses API with the official openai client', () => {
     await expect(openai.responses.delete(response.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
   });
 
+  it('refuses input items that share an id: a cursor naming one would page forever', async () => {
+    const error = await openai.responses
+      .create({
+        model: MODEL,
+        input: [
+          { type: 'function_call_output', id: 'fco_same', call_id: 'call_1', output: 'One' },
+          { type: 'function_call_output', id: 'fco_other', call_id: 'call_2', output: 'Two' },
+          { type: 'function_call_output', id: 'fco_same', call_id: 'call_3', output: 'Three' },
+        ],
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+    const refused = error as InstanceType<typeof OpenAI.BadRequestError>;
+    expect(refused.param).toBe('input[2].id');
+    expect(refused.message).toContain("'fco_same'");
+  });
+
   it("answers 404 on every route for another customer's response", async () => {
     const mine = await openai.responses.create({ model: MODEL, input: 'Private' });
 
@@ -270,6 +287,55 @@ describe('Responses API with the official openai client', () => {
     }
     // Still there for its owner.
     expect((await openai.responses.retrieve(mine.id)).id).toBe(mine.id);
+  });
+
+  it("answers 404 to another project's key of the same organization on every route", async () => {
+    const { customer, apiKey } = await local.operator.createCustomer({
+      name: 'projects',
+      email: 'projects@responses.test',
+      tier: 'free',
+    });
+    const { key: adminKey } = await local.operator.createAdminKey(customer.customerId, 'ops');
+    const admin = new OpenAI({
+      apiKey: adminKey,
+      adminAPIKey: adminKey,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+    });
+    const project = await admin.admin.organization.projects.create({ name: 'Other team' });
+    const made: { key: string } = await admin.post('/keys', {
+      body: { name: 'worker', permissions: 'all' },
+      headers: { 'OpenAI-Project': project.id },
+    });
+    const client = (key: string) =>
+      new OpenAI({ apiKey: key, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
+    const defaultProject = client(apiKey as string);
+    const otherProject = client(made.key);
+
+    const theirs = await otherProject.responses.create({ model: MODEL, input: 'Team secret' });
+    const mine = await defaultProject.responses.create({ model: MODEL, input: 'Mine' });
+    for (const [reader, id] of [
+      [defaultProject, theirs.id],
+      [otherProject, mine.id],
+    ] as const) {
+      for (const attempt of [
+        () => reader.responses.retrieve(id),
+        () => reader.responses.inputItems.list(id),
+        () => reader.responses.create({ model: MODEL, input: 'Hi', previous_response_id: id }),
+        () =>
+          reader.responses.inputTokens.count({
+            model: MODEL,
+            input: 'Hi',
+            previous_response_id: id,
+          }),
+        () => reader.responses.delete(id),
+      ]) {
+        await expect(attempt()).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+      }
+    }
+    // Each still there for its own project.
+    expect((await otherProject.responses.retrieve(theirs.id)).id).toBe(theirs.id);
+    expect((await defaultProject.responses.retrieve(mine.id)).id).toBe(mine.id);
   });
 
   it('refuses what the backend cannot do with a 400 naming the parameter', async () => {
@@ -352,5 +418,95 @@ describe('truncation with a small context window', () => {
     const [system, , ...newer] = conversation;
     expect(response.usage?.input_tokens).toBe(await tokens([system, ...newer] as never));
     expect((response.usage?.input_tokens ?? 0) + 20).toBeLessThanOrEqual(WINDOW);
+  });
+
+  it('continues a truncated conversation from what the model saw, so a chain stays bounded', async () => {
+    // Each turn of a chain stored the whole conversation it was given, truncated or not: with
+    // truncation: auto it grew without bound (every turn read and rewrote all of it).
+    let previous = await openai.responses.create({
+      model: MODEL,
+      input: conversation,
+      max_output_tokens: 20,
+      truncation: 'auto',
+    });
+    for (const n of [5, 6, 7]) {
+      previous = await openai.responses.create({
+        model: MODEL,
+        input: long(n),
+        previous_response_id: previous.id,
+        max_output_tokens: 20,
+        truncation: 'auto',
+      });
+    }
+    const next = await openai.responses.inputTokens.count({
+      model: MODEL,
+      input: 'Next?',
+      previous_response_id: previous.id,
+    });
+    expect(next.input_tokens).toBeLessThanOrEqual(WINDOW);
+  });
+});
+
+describe('a Responses stream the client leaves', () => {
+  let local: LocalMode;
+  let doc: DynamoDBDocumentClient;
+  let openai: OpenAI;
+
+  beforeAll(async () => {
+    local = await startLocalMode({
+      config,
+      port: 0,
+      // Slow enough that the client leaves long before the answer ends.
+      backend: new TestModelBackend({ replyTokens: 400, tokensPerSecond: 40 }),
+    });
+    doc = localModeDocumentClient(local.dynamoEndpoint);
+    openai = new OpenAI({
+      apiKey: local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+    });
+  });
+  afterAll(async () => {
+    doc.destroy();
+    await local.stop();
+  });
+
+  it('stores it cancelled with the usage the ledger billed, not without usage', async () => {
+    const leave = new AbortController();
+    const stream = await openai.responses.create(
+      { model: MODEL, input: 'Tell me a long story', stream: true },
+      { signal: leave.signal },
+    );
+    let responseId = '';
+    let deltas = 0;
+    try {
+      for await (const event of stream) {
+        if (event.type === 'response.created') responseId = event.response.id;
+        if (event.type === 'response.output_text.delta') deltas += 1;
+        if (deltas === 3) leave.abort();
+      }
+    } catch {
+      // The client's own abort.
+    }
+    // The request id is the response id's hex, as a UUID.
+    const hex = responseId.replace(/^resp_/, '');
+    const requestId = [8, 12, 16, 20].reduceRight(
+      (id, at) => `${id.slice(0, at)}-${id.slice(at)}`,
+      hex,
+    );
+    const record = await ledgerRecord(doc, requestId);
+    expect(record.status).toBe('client_disconnected');
+    const deadline = Date.now() + 3_000;
+    let stored = await openai.responses.retrieve(responseId).catch(() => undefined);
+    while (stored?.status !== 'cancelled' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      stored = await openai.responses.retrieve(responseId).catch(() => undefined);
+    }
+    expect(stored?.status).toBe('cancelled');
+    expect(stored?.usage).toMatchObject({
+      input_tokens: record.inputTokens,
+      output_tokens: record.outputTokens,
+      total_tokens: record.inputTokens + record.outputTokens,
+    });
   });
 });

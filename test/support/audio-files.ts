@@ -12,25 +12,34 @@ export interface WavOptions {
   declaredDataBytes?: number;
   /** A `fact` chunk declaring this many samples (a lie when it differs from the data). */
   factSamples?: number;
+  /**
+   * Another codec's format tag and block layout, its data bytes given whole (`dataBytes`): the
+   * tone is then meaningless, only the arithmetic of its length matters.
+   */
+  codec?: { formatTag: number; bitsPerSample: number; blockAlign: number; dataBytes: number };
+  /** The `fmt ` chunk's declared byte rate, instead of the true one. */
+  declaredByteRate?: number;
 }
 
 /** 16-bit mono PCM WAV with a 440 Hz tone. */
 export function wavFile(options: WavOptions): Buffer {
   const sampleRate = options.sampleRate ?? 16_000;
   const samples = Math.round(options.seconds * sampleRate);
-  const data = Buffer.alloc(samples * 2);
-  for (let i = 0; i < samples; i++) {
+  const codec = options.codec;
+  const data = Buffer.alloc(codec ? codec.dataBytes : samples * 2);
+  for (let i = 0; !codec && i < samples; i++) {
     data.writeInt16LE(Math.round(8_000 * Math.sin((2 * Math.PI * 440 * i) / sampleRate)), i * 2);
   }
+  const blockAlign = codec?.blockAlign ?? 2;
   const fmt = Buffer.alloc(24);
   fmt.write('fmt ', 0, 'latin1');
   fmt.writeUInt32LE(16, 4);
-  fmt.writeUInt16LE(1, 8); // PCM
+  fmt.writeUInt16LE(codec?.formatTag ?? 1, 8); // 1: PCM
   fmt.writeUInt16LE(1, 10); // mono
   fmt.writeUInt32LE(sampleRate, 12);
-  fmt.writeUInt32LE(sampleRate * 2, 16); // byte rate
-  fmt.writeUInt16LE(2, 20); // block align
-  fmt.writeUInt16LE(16, 22); // bits per sample
+  fmt.writeUInt32LE(options.declaredByteRate ?? sampleRate * blockAlign, 16); // byte rate
+  fmt.writeUInt16LE(blockAlign, 20); // block align
+  fmt.writeUInt16LE(codec?.bitsPerSample ?? 16, 22); // bits per sample
   const fact = Buffer.alloc(options.factSamples === undefined ? 0 : 12);
   if (options.factSamples !== undefined) {
     fact.write('fact', 0, 'latin1');

@@ -7,7 +7,7 @@ import { audioAnswer } from '../../audio/transcript-formats';
 import { type AudioTask, formFields, parseAudioRequest } from '../../audio/transcription-request';
 import { BackendError } from '../../inference/backends/model-backend';
 import type { MeteredRequest } from '../../metering/request-metering';
-import { BadRequestError, HttpError } from '../../openai/errors';
+import { BadRequestError, HttpError, NotFoundError } from '../../openai/errors';
 import { admittedPrincipal } from '../completion-pipeline';
 import type { ApiDependencies, AppEnv } from '../types';
 import { backendFailureToHttp } from './chat-completions';
@@ -69,7 +69,14 @@ async function storedAudio(
   if (form.get('file') !== null) throw invalid("Give either 'file' or 'url', not both.");
   if (!deps.files) throw invalid('Stored files are not available in this deployment.');
   const { files } = deps.files;
-  const record = await files.get(customerId, fileId);
+  // The Files API's 404 names `file_id`; this request named the file in `url`.
+  const namingUrl = (error: unknown) => {
+    if (!(error instanceof NotFoundError)) return error;
+    return new NotFoundError(error.message, { param: 'url', code: error.code ?? undefined });
+  };
+  const record = await files.get(customerId, fileId).catch((error: unknown) => {
+    throw namingUrl(error);
+  });
   if (record.purpose !== 'user_data') {
     throw invalid(
       `The file ${fileId} has purpose ${record.purpose}: audio to transcribe is uploaded with purpose user_data.`,
@@ -83,7 +90,10 @@ async function storedAudio(
       { code: 'request_too_large', param: 'url' },
     );
   }
-  return { name: record.filename, bytes: await files.bytes(record) };
+  const bytes = await files.bytes(record).catch((error: unknown) => {
+    throw namingUrl(error);
+  });
+  return { name: record.filename, bytes };
 }
 
 /**

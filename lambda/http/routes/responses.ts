@@ -16,6 +16,7 @@ import {
   storedInputItems,
 } from '../../responses/response-objects';
 import { encodeResponseEvents, ResponseEventStream } from '../../responses/response-stream';
+import type { ResponseOwner } from '../../responses/responses-repository';
 import {
   chatRequestOf,
   inputItems,
@@ -26,6 +27,7 @@ import {
   responsesParamName,
 } from '../../responses/responses-request';
 import {
+  type CompletionContext,
   type CompletionRenderer,
   readJsonBody,
   resolveChatModel,
@@ -45,10 +47,16 @@ const notFound = (responseId: string, param?: string) =>
  */
 const couldBeResponseId = (id: string) => /^resp_[0-9a-f]{1,64}$/.test(id);
 
+/** A stored response is its organization's and its project's: another project's key finds nothing. */
+const ownerOf = (principal: Principal): ResponseOwner => ({
+  customerId: principal.customerId,
+  projectId: principal.projectId,
+});
+
 /** The caller's stored response, or undefined; never a read for an id that cannot be one. */
 function storedResponse(store: ResponsesStore, principal: Principal, responseId: string) {
   return couldBeResponseId(responseId)
-    ? store.get(principal.customerId, responseId)
+    ? store.get(ownerOf(principal), responseId)
     : Promise.resolve(undefined);
 }
 
@@ -65,6 +73,21 @@ async function earlierTurns(
   return previous.conversation;
 }
 
+type SentMessages = CompletionContext['messages'];
+
+/**
+ * The turns a later response continues: those the model was sent. With `truncation: auto` the
+ * oldest were dropped to fit (the pipeline's `fitToContext`: one run after the leading system
+ * messages); storing them anyway grew a chain without bound, each turn reading and rewriting all
+ * of it. The sent messages are the instructions (never carried over) and what was kept of `turns`.
+ */
+function keptTurns(turns: ChatMessage[], sent: SentMessages, instructions: boolean): ChatMessage[] {
+  const dropped = turns.length + (instructions ? 1 : 0) - sent.length;
+  const leading = turns.findIndex((turn) => turn.role !== 'system');
+  if (dropped <= 0 || leading < 0) return turns;
+  return [...turns.slice(0, leading), ...turns.slice(leading + dropped)];
+}
+
 /**
  * A Response's answer: the whole object, or its events; stored (`store`, OpenAI's default) once it
  * is finished, with its input items and the conversation a later response continues.
@@ -79,19 +102,22 @@ function responsesRenderer(
   reasoningTokens: Pick<PromptTokenCounter, 'countText'>,
 ): CompletionRenderer {
   const now = () => Math.floor((deps.now?.() ?? new Date()).getTime() / 1000);
-  const save = async (response: ResponseObject, output: ModelOutput) => {
+  const save = async (response: ResponseObject, output: ModelOutput, sent: SentMessages) => {
     if (request.store === false) return;
-    await store.put(principal.customerId, {
+    await store.put(ownerOf(principal), {
       response,
       inputItems: storedInputItems(request, frame.id),
-      conversation: conversationAfter(turns, output),
+      conversation: conversationAfter(
+        keptTurns(turns, sent, Boolean(request.instructions)),
+        output,
+      ),
     });
   };
   return {
     paramName: responsesParamName,
     reasoningFormat: 'parsed',
     fitContext: request.truncation === 'auto',
-    body: async (completion, { baseModel, requestId }) => {
+    body: async (completion, { baseModel, requestId, messages }) => {
       const output = outputOfCompletion(completion);
       // The backend says how many output tokens, not how many were thinking: counted here.
       const thinking = output.reasoning
@@ -105,12 +131,12 @@ function responsesRenderer(
       );
       // Billed already: a store that fails loses the stored copy, not the answer (a 5xx here would
       // have the client retry, and pay, again).
-      await save(response, output).catch((error: unknown) =>
+      await save(response, output, messages).catch((error: unknown) =>
         deps.logError?.('storing a response failed', { requestId, error }),
       );
       return response;
     },
-    stream: ({ requestId }) => {
+    stream: ({ requestId, messages }) => {
       const events = new ResponseEventStream(frame, now);
       let started = false;
       const begin = () => {
@@ -125,10 +151,11 @@ function responsesRenderer(
         encode: encodeResponseEvents,
         endLine: '',
         includeUsage: true,
-        onEnd: async (ending) => {
+        onEnd: async (ending, billed) => {
           if (ending === 'cancelled') events.cancel();
+          events.settle(billed);
           // Billed already; a store that fails loses the stored copy, not the answer.
-          await save(events.latest, events.output).catch((error: unknown) =>
+          await save(events.latest, events.output, messages).catch((error: unknown) =>
             deps.logError?.('storing a response failed', { requestId, error }),
           );
         },
@@ -246,7 +273,7 @@ export function responsesRoutes(
     const responseId = c.req.param('response_id');
     const deleted =
       couldBeResponseId(responseId) &&
-      (await store.delete(c.get('principal').customerId, responseId));
+      (await store.delete(ownerOf(c.get('principal')), responseId));
     if (!deleted) throw notFound(responseId);
     return c.json({ id: responseId, object: 'response' as const, deleted: true as const });
   });

@@ -1,8 +1,9 @@
+import fc from 'fast-check';
 import { parseBuffer } from 'music-metadata';
 import {
   measureAudio,
   mpegFrameSeconds,
-  wavPcmSeconds,
+  wavDataSeconds,
 } from '../../../lambda/audio/audio-duration';
 import { MP3_FRAME_SECONDS, mp3File, wavFile } from '../../support/audio-files';
 
@@ -25,7 +26,75 @@ describe('measureAudio: the real duration, never the header word', () => {
     const trusted = await parseBuffer(lying, { size: lying.length });
     expect(trusted.format.duration).toBe(0.001);
     expect((await measureAudio(lying)).seconds).toBe(4);
-    expect(wavPcmSeconds(lying)).toBe(4);
+    expect(wavDataSeconds(lying)).toBe(4);
+  });
+
+  it('measures A-law, µ-law and IMA ADPCM WAV by their data, whatever fact and byte rate say', async () => {
+    // 60 s of 8 kHz µ-law and A-law: one byte a sample. The fact chunk claims 160 samples (20 ms);
+    // decoders (libsndfile) count the data, so billing by the fact chunk was a minute for 10 s.
+    for (const formatTag of [6, 7]) {
+      const codec = { formatTag, bitsPerSample: 8, blockAlign: 1, dataBytes: 480_000 };
+      for (const declaredByteRate of [undefined, 0x0fff_ffff]) {
+        const lying = wavFile({
+          seconds: 0,
+          sampleRate: 8_000,
+          factSamples: 160,
+          codec,
+          declaredByteRate,
+        });
+        expect((await measureAudio(lying)).seconds).toBe(60);
+      }
+    }
+    // IMA ADPCM, mono, 256-byte blocks: a 4-byte header and 252 bytes of 4-bit samples, 505 a block.
+    const ima = { formatTag: 0x11, bitsPerSample: 4, blockAlign: 256, dataBytes: 256 * 160 };
+    const adpcm = wavFile({ seconds: 0, sampleRate: 8_000, factSamples: 160, codec: ima });
+    expect((await measureAudio(adpcm)).seconds).toBe((160 * 505) / 8_000);
+  });
+
+  it('measures PCM by sample rate and sample size, not the declared byte rate', async () => {
+    const lying = wavFile({ seconds: 30, factSamples: 16, declaredByteRate: 0x0fff_ffff });
+    expect((await measureAudio(lying)).seconds).toBe(30);
+    // WAVE_FORMAT_EXTENSIBLE (PCM inside) with the same lies.
+    const extensible = Buffer.from(lying);
+    extensible.writeUInt16LE(0xfffe, 20);
+    expect((await measureAudio(extensible)).seconds).toBe(30);
+  });
+
+  it('refuses a WAV codec whose length cannot be counted from its data, naming file', async () => {
+    // MPEG audio (0x55) and GSM 6.10 (0x31) inside WAV: only the fact chunk would say how long.
+    for (const formatTag of [0x55, 0x31]) {
+      const codec = { formatTag, bitsPerSample: 0, blockAlign: 65, dataBytes: 65 * 1_000 };
+      const wrapped = wavFile({ seconds: 0, factSamples: 160, codec });
+      await expect(measureAudio(wrapped)).rejects.toMatchObject({
+        status: 400,
+        param: 'file',
+        code: 'invalid_file',
+      });
+    }
+  });
+
+  it('answers a WAV whose header bytes are anything with a duration or a 400, never a crash', async () => {
+    const base = wavFile({ seconds: 0.5, factSamples: 8_000 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.nat({ max: 63 }), fc.nat({ max: 255 })), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        fc.nat({ max: base.length }),
+        async (writes, cut) => {
+          const bytes = Buffer.from(base.subarray(0, Math.max(cut, 12)));
+          for (const [at, value] of writes) if (at >= 12 && at < bytes.length) bytes[at] = value;
+          const outcome = await measureAudio(bytes).then(
+            (measured) => ({ seconds: measured.seconds, status: 200 }),
+            (error: { status?: number }) => ({ seconds: 1, status: error.status }),
+          );
+          expect(outcome.status === 200 || outcome.status === 400).toBe(true);
+          expect(Number.isFinite(outcome.seconds) && outcome.seconds > 0).toBe(true);
+        },
+      ),
+      { seed: 24, numRuns: 400 },
+    );
   });
 
   it('counts the frames of an MP3 whose Xing header claims fewer or more', async () => {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { defaultProjectId } from '../../../lambda/customers/key-permissions';
 import type { ResponseObject } from '../../../lambda/openai/shapes/responses';
 import { responseFrame } from '../../../lambda/responses/response-objects';
 import {
@@ -16,6 +17,10 @@ import { type LocalDynamo, startDynalite } from '../../support/dynalite';
 /** Stored responses on dynalite, through both document clients (the lean one runs in Lambda). */
 
 const TABLE = 'files-responses';
+/** Organizations' default projects, and one more project of A's. */
+const A = { customerId: 'cus_a', projectId: defaultProjectId('cus_a') };
+const B = { customerId: 'cus_b', projectId: defaultProjectId('cus_b') };
+const A_OTHER = { customerId: 'cus_a', projectId: 'proj_other' };
 let dynamo: LocalDynamo;
 let clock = new Date('2026-12-07T12:00:00Z');
 
@@ -54,19 +59,47 @@ describe.each([
 
   it("keeps a response for its owner only; another customer's id reads nothing", async () => {
     const id = `resp_${randomBytes(8).toString('hex')}`;
-    await repository().put('cus_a', stored(id, 'Hello'));
+    await repository().put(A, stored(id, 'Hello'));
 
-    expect(await repository().get('cus_a', id)).toEqual(stored(id, 'Hello'));
-    expect(await repository().get('cus_b', id)).toBeUndefined();
-    expect(await repository().delete('cus_b', id)).toBe(false);
-    expect(await repository().get('cus_a', id)).toBeDefined();
+    expect(await repository().get(A, id)).toEqual(stored(id, 'Hello'));
+    expect(await repository().get(B, id)).toBeUndefined();
+    expect(await repository().delete(B, id)).toBe(false);
+    expect(await repository().get(A, id)).toBeDefined();
+  });
+
+  it("keeps a response for its project only: another project's key reads and deletes nothing", async () => {
+    const id = `resp_${randomBytes(8).toString('hex')}`;
+    await repository().put(A_OTHER, stored(id, 'Team'));
+    expect(await repository().get(A, id)).toBeUndefined();
+    expect(await repository().delete(A, id)).toBe(false);
+    expect(await repository().get(A_OTHER, id)).toEqual(stored(id, 'Team'));
+    expect(await repository().delete(A_OTHER, id)).toBe(true);
+  });
+
+  it("reads a response stored before projects were recorded as the default project's", async () => {
+    const id = `resp_${randomBytes(8).toString('hex')}`;
+    await repository().put(A, stored(id, 'Legacy'));
+    // The head item as the earlier code wrote it: no projectId.
+    const { Items } = await makeClient().send(
+      new QueryCommand({
+        TableName: TABLE,
+        KeyConditionExpression: 'pk = :pk AND sk = :sk',
+        ExpressionAttributeValues: { ':pk': 'CUS#cus_a', ':sk': `RESP#${id}` },
+      }),
+    );
+    const { projectId: _dropped, ...legacy } = Items?.[0] ?? {};
+    await makeClient().send(new PutCommand({ TableName: TABLE, Item: legacy }));
+    expect(await repository().get(A_OTHER, id)).toBeUndefined();
+    expect(await repository().delete(A_OTHER, id)).toBe(false);
+    expect(await repository().get(A, id)).toEqual(stored(id, 'Legacy'));
+    expect(await repository().delete(A, id)).toBe(true);
   });
 
   it('splits a body larger than a DynamoDB item into parts, reads it whole, deletes every part', async () => {
     const id = `resp_${randomBytes(8).toString('hex')}`;
     // Random bytes as base64 gzip to about their own size: 3 parts.
     const big = randomBytes(Math.ceil(PART_BYTES * 2.5)).toString('base64');
-    await repository().put('cus_a', stored(id, big));
+    await repository().put(A, stored(id, big));
 
     const parts = await makeClient().send(
       new QueryCommand({
@@ -78,9 +111,9 @@ describe.each([
     expect(parts.Items?.length).toBeGreaterThan(2);
     for (const item of parts.Items ?? [])
       expect((item.body as Uint8Array).byteLength).toBeLessThanOrEqual(PART_BYTES);
-    expect((await repository().get('cus_a', id))?.conversation[0]?.content).toBe(big);
+    expect((await repository().get(A, id))?.conversation[0]?.content).toBe(big);
 
-    expect(await repository().delete('cus_a', id)).toBe(true);
+    expect(await repository().delete(A, id)).toBe(true);
     const left = await makeClient().send(
       new QueryCommand({
         TableName: TABLE,
@@ -89,19 +122,19 @@ describe.each([
       }),
     );
     expect(left.Items).toEqual([]);
-    expect(await repository().get('cus_a', id)).toBeUndefined();
-    expect(await repository().delete('cus_a', id)).toBe(false);
+    expect(await repository().get(A, id)).toBeUndefined();
+    expect(await repository().delete(A, id)).toBe(false);
   });
 
   it('forgets a response 30 days after it was stored, before DynamoDB removes it', async () => {
     const id = `resp_${randomBytes(8).toString('hex')}`;
-    await repository().put('cus_a', stored(id, 'Old'));
+    await repository().put(A, stored(id, 'Old'));
     const stored29Days = clock;
     clock = new Date(stored29Days.getTime() + 29 * 86_400_000);
-    expect(await repository().get('cus_a', id)).toBeDefined();
+    expect(await repository().get(A, id)).toBeDefined();
     clock = new Date(stored29Days.getTime() + 30 * 86_400_000 + 1_000);
-    expect(await repository().get('cus_a', id)).toBeUndefined();
-    expect(await repository().delete('cus_a', id)).toBe(false);
+    expect(await repository().get(A, id)).toBeUndefined();
+    expect(await repository().delete(A, id)).toBe(false);
     clock = stored29Days;
   });
 });
