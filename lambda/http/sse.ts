@@ -48,7 +48,8 @@ const WINDOW_CLOSED = Symbol('window closed');
 async function within<T>(step: Promise<T>, ms: number): Promise<T | typeof WINDOW_CLOSED> {
   let timer: NodeJS.Timeout | undefined;
   const closed = new Promise<typeof WINDOW_CLOSED>((resolve) => {
-    timer = setTimeout(resolve, ms, WINDOW_CLOSED);
+    // A window that closed while the caller was busy is 0, not negative (Node warns and uses 1).
+    timer = setTimeout(resolve, Math.max(0, ms), WINDOW_CLOSED);
   });
   try {
     return await Promise.race([step, closed]);
