@@ -245,7 +245,7 @@ export interface FreeWorstCase {
     tokensPerDay: number;
     monthlyUsd: number;
   }>;
-  /** Requests per day the edge quota allows over all models (undefined: no quota). */
+  /** Requests per day the edge quota allows over all models (undefined: no quota, or pooled keys). */
   edgeQuotaPerDay: number | undefined;
   monthlyUsd: number;
 }
@@ -253,13 +253,15 @@ export interface FreeWorstCase {
 /**
  * Every model used to its TPD, every token an output token (the dearer kind), and as many requests
  * as RPD and the usage plan's daily quota allow (the quota is shared by all models, so it is split
- * in proportion to RPD).
+ * in proportion to RPD). A new Free account on a pooled tier has no quota of its own: RPD alone.
  */
 export function freeTierWorstCase(config: TierlineConfig, inputs: CostInputs): FreeWorstCase {
   const tier = config.tiers.free;
   const offers = Object.entries(tier.models).filter(([model]) => inputs.models[model]);
   const totalRpd = offers.reduce((sum, [, offer]) => sum + offer.rpd, 0);
-  const quota = tier.edge.quota;
+  // A pooled tier's accounts meet the edge on shared keys whose plan has no quota: their requests
+  // are capped by each model's RPD alone (exact, in DynamoDB).
+  const quota = tier.edgePool ? undefined : tier.edge.quota;
   const quotaPerDay = quota
     ? quota.limit / { DAY: 1, WEEK: 7, MONTH: inputs.daysPerMonth }[quota.period]
     : undefined;

@@ -277,7 +277,7 @@ export function formatCostReport(report: CostReport): string {
     `The most one Free customer can cost per month (every model at its TPD, all output tokens${
       report.freeWorstCase.edgeQuotaPerDay !== undefined
         ? `, requests capped by the ${report.freeWorstCase.edgeQuotaPerDay}/day usage-plan quota`
-        : ''
+        : ", requests capped by each model's RPD"
     })`,
     table(
       ['model', 'requests/day', 'tokens/day', 'per month'],

@@ -251,9 +251,9 @@ describe('the most a Free customer can cost', () => {
   it('uses every model to its TPD, all as output, with RPD requests a day', () => {
     const inputs = roundInputs();
     const worst = freeTierWorstCase(prod, inputs);
-    // Free: 8B 14,400 RPD, 500,000 TPD; 70B 1,000 RPD, 100,000 TPD; quota 20,000/day covers both
-    // RPDs.
-    expect(worst.edgeQuotaPerDay).toBe(20_000);
+    // Free: 8B 14,400 RPD, 500,000 TPD; 70B 1,000 RPD, 100,000 TPD. Free keys are pooled: a new
+    // account has no usage-plan quota, only the RPDs.
+    expect(worst.edgeQuotaPerDay).toBeUndefined();
     const expected = (model: string, requests: number, tokens: number) =>
       usageCost(prod, inputs, model, { requests, inputTokens: 0, outputTokens: tokens }).total * 30;
     expect(worst.models).toEqual([
@@ -285,11 +285,25 @@ describe('the most a Free customer can cost', () => {
   it('splits a usage-plan quota smaller than the RPDs between the models', () => {
     const tight = loadConfig({
       env: 'prod',
-      overrides: { tiers: { free: { edge: { quota: { limit: 7_700, period: 'DAY' } } } } },
+      // Free keys of their own (no pool): each account's usage plan quota applies.
+      overrides: {
+        tiers: { free: { edgePool: null, edge: { quota: { limit: 7_700, period: 'DAY' } } } },
+      },
     });
     const worst = freeTierWorstCase(tight, roundInputs());
     // 15,400 RPD together against 7,700 a day: half of each.
     expect(worst.models.map((m) => m.requestsPerDay)).toEqual([7_200, 500]);
+    expect(worst.edgeQuotaPerDay).toBe(7_700);
+  });
+
+  it("ignores the Free plan's quota when Free keys are pooled (the pool's plan has none)", () => {
+    const pooled = loadConfig({
+      env: 'prod',
+      overrides: { tiers: { free: { edge: { quota: { limit: 7_700, period: 'DAY' } } } } },
+    });
+    const worst = freeTierWorstCase(pooled, roundInputs());
+    expect(worst.edgeQuotaPerDay).toBeUndefined();
+    expect(worst.models.map((m) => m.requestsPerDay)).toEqual([14_400, 1_000]);
   });
 });
 
