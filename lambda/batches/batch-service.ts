@@ -18,6 +18,25 @@ const CREATE_GRACE_MS = 5 * 60 * 1000;
 const idTime = (batchId: string) =>
   Number.parseInt(batchId.slice('batch_'.length, 'batch_'.length + 9), 36);
 
+/**
+ * What the worker needs to hold the batch to its project's month, as chat's admission does
+ * (request-metering.ts): a project with a spend limit or spend alerts, on a tier that has spend
+ * limits. A project without either costs its batches no call on the project's spend item.
+ */
+export function projectSpendOf(
+  principal: Principal,
+  spendLimitsAllowed: boolean,
+): Pick<BatchRecord, 'projectSpendHold' | 'projectSpendLimitMicroUsd'> {
+  const held = principal.projectSpendLimitMicroUsd !== undefined || principal.projectSpendAlerts;
+  if (!held || !spendLimitsAllowed) return {};
+  return {
+    projectSpendHold: true,
+    ...(principal.projectSpendLimitMicroUsd === undefined
+      ? {}
+      : { projectSpendLimitMicroUsd: principal.projectSpendLimitMicroUsd }),
+  };
+}
+
 export function batchNotFound(batchId: string): NotFoundError {
   return new NotFoundError(`No such Batch object: ${batchId}`, {
     code: 'batch_not_found',
@@ -95,6 +114,10 @@ export class BatchService {
 
   async create(principal: Principal, body: Record<string, unknown>): Promise<BatchRecord> {
     const { config } = this.options;
+    // A session's project limits not read yet would let its batches run past its project's limit.
+    if (principal.projectLimitsUnread) {
+      throw new Error("A session's project limits must be read before it creates a batch.");
+    }
     const tier = config.tiers[principal.tier];
     if (!tier.batch.allowed) {
       const withBatch = TIER_NAMES.filter((t: TierName) => config.tiers[t].batch.allowed).map(
@@ -159,6 +182,7 @@ export class BatchService {
       ...(principal.spendLimitMicroUsd !== undefined
         ? { spendLimitMicroUsd: principal.spendLimitMicroUsd }
         : {}),
+      ...projectSpendOf(principal, tier.spendLimit.allowed),
     };
     try {
       await batches.registerForSweep(batch);

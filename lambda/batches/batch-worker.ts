@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { TierlineConfig } from '../../lib/config/schema';
 import type { TierName } from '../../lib/config/tier-names';
 import { randomBase62 } from '../customers/api-keys';
+import { projectScope } from '../customers/project-limits';
 import type { FileStorage } from '../files/file-storage';
 import type { FilesService } from '../files/files-service';
 import { BackendError, type ModelBackend } from '../inference/backends/model-backend';
@@ -10,7 +11,7 @@ import { completionWithReasoning } from '../inference/reasoning';
 import type { LedgerWriter } from '../metering/ledger';
 import { ledgerRecord } from '../metering/ledger';
 import { formatUsd, pricesOf } from '../metering/pricing';
-import type { SpendTracker } from '../metering/spend';
+import type { ReserveResult, SpendReservation, SpendTracker } from '../metering/spend';
 import type { ResponseObject } from '../openai/shapes/responses';
 import {
   finishedResponse,
@@ -169,28 +170,13 @@ export class BatchWorker {
       await fail([held.refused]);
       return false;
     }
-    // The whole batch's maximum cost is held before any line runs: a batch can never pass the spend
-    // limit.
-    const reserved = await this.options.spend.reserve(
-      batch.customerId,
-      batch.spendLimitMicroUsd,
-      maxCost,
-    );
-    if (!reserved.admitted) {
+    const spend = await this.reserveBatch(batch, maxCost);
+    if (!spend.admitted) {
       await held.release();
-      await fail([
-        {
-          code: 'spend_limit_exceeded',
-          message:
-            `This batch may cost up to $${formatUsd(maxCost)}, more than is left of your monthly spend limit ` +
-            `($${formatUsd(reserved.limitMicroUsd)}, $${formatUsd(reserved.spentMicroUsd)} spent or held). ` +
-            'Raise the limit (PUT /v1/spend_limit) or send a smaller batch.',
-          line: 0,
-          param: null,
-        },
-      ]);
+      await fail([spend.refused]);
       return false;
     }
+    const { reservation } = spend;
     const started = await this.options.batches.transition(
       batch.customerId,
       batch.batchId,
@@ -199,7 +185,7 @@ export class BatchWorker {
       this.seconds(),
       {
         total: lines,
-        reservationMonth: reserved.reservation.month,
+        reservationMonth: reservation.month,
         reservedMicroUsd: maxCost,
         enqueuedTokens: Object.fromEntries(enqueued),
       },
@@ -208,7 +194,7 @@ export class BatchWorker {
       // Cancelled (or expired) while validating, or a duplicate delivery won: give the reservation
       // back. A duplicate that won holds the same tokens (taken once per batch): only a batch that
       // did not start gives them back.
-      await this.options.spend.settle(reserved.reservation, 0);
+      await spend.giveBack();
       const current = await this.options.batches.getBatch(batch.customerId, batch.batchId);
       if (current?.status !== 'in_progress' && !current?.reservationMonth) await held.release();
       const now = await this.options.batches.getBatch(batch.customerId, batch.batchId);
@@ -219,6 +205,75 @@ export class BatchWorker {
       return false;
     }
     return true;
+  }
+
+  /**
+   * The whole batch's maximum cost, held before any line runs, so a batch can never pass the spend
+   * limit: the organization's month, then (for a project with a spend limit or alerts) the
+   * project's, both in the same month. A refusal of either gives back what was held and answers
+   * the problem, with the numbers; an error of the project's gives back the organization's.
+   */
+  private async reserveBatch(
+    batch: BatchRecord,
+    maxCost: number,
+  ): Promise<
+    | { admitted: true; reservation: SpendReservation; giveBack: () => Promise<void> }
+    | { admitted: false; refused: FileProblem }
+  > {
+    const { spend } = this.options;
+    const at = this.now();
+    const reserved = await spend.reserve(batch.customerId, batch.spendLimitMicroUsd, maxCost, {
+      at,
+    });
+    if (!reserved.admitted) {
+      return {
+        admitted: false,
+        refused: spendRefusal(
+          `This batch may cost up to $${formatUsd(maxCost)}, more than is left of your monthly spend limit`,
+          reserved,
+          'Raise the limit (PUT /v1/spend_limit) or send a smaller batch.',
+        ),
+      };
+    }
+    const organization = reserved.reservation;
+    const scope = projectScopeOf(batch);
+    if (!scope) {
+      return {
+        admitted: true,
+        reservation: organization,
+        giveBack: () => settleNothing(spend, organization),
+      };
+    }
+    let ofProject: Awaited<ReturnType<typeof spend.reserve>>;
+    try {
+      ofProject = await spend.reserve(scope, batch.projectSpendLimitMicroUsd, maxCost, { at });
+    } catch (error) {
+      // The message comes back; what the organization held must not stay held meanwhile.
+      await settleNothing(spend, organization);
+      throw error;
+    }
+    if (!ofProject.admitted) {
+      await settleNothing(spend, organization);
+      return {
+        admitted: false,
+        refused: spendRefusal(
+          `This batch may cost up to $${formatUsd(maxCost)}, more than is left of the monthly spend limit ` +
+            `of project \`${batch.projectId}\``,
+          ofProject,
+          'An organization owner can raise it (POST /v1/organization/projects/{project_id}/spend_limit), ' +
+            'or send a smaller batch.',
+        ),
+      };
+    }
+    const project = ofProject.reservation;
+    return {
+      admitted: true,
+      reservation: organization,
+      giveBack: async () => {
+        await settleNothing(spend, organization);
+        await settleNothing(spend, project);
+      },
+    };
   }
 
   /**
@@ -581,6 +636,20 @@ export class BatchWorker {
       line.costMicroUsd,
       this.options.config.tiers[batch.tier].spendLimit.alertThresholdsPercent,
     );
+    // The project's share after the organization's: a crash in between leaves it to the project's
+    // remainder at the batch's end (its own sums on the project's item), so it is settled once.
+    const scope = projectScopeOf(batch);
+    if (scope)
+      await this.options.spend.settle(
+        {
+          customerId: scope,
+          month: batch.reservationMonth,
+          reservedMicroUsd: line.reservedMicroUsd,
+          limitMicroUsd: batch.projectSpendLimitMicroUsd,
+          batchId: batch.batchId,
+        },
+        line.costMicroUsd,
+      );
   }
 
   private stoppedLine(
@@ -684,6 +753,17 @@ export class BatchWorker {
         reserved,
         cost,
       );
+      // Then the project's, on its own item: a crash between the two finds the organization's done
+      // on the next delivery (its bdone_ mark) and settles the project's; each once.
+      const scope = projectScopeOf(batch);
+      if (scope)
+        await this.options.spend.settleBatchRemainder(
+          scope,
+          batch.reservationMonth,
+          batch.batchId,
+          reserved,
+          cost,
+        );
       for (const [model, tokens] of enqueued) {
         await batches.releaseBatchEnqueuedRemainder(batch.customerId, model, batch.batchId, tokens);
       }
@@ -775,6 +855,36 @@ export class BatchWorker {
       await this.options.batches.putLine(batch.customerId, stopped, { count: false });
     }
   }
+}
+
+/** The project's spend item a batch holds beside the organization's, when it holds one. */
+function projectScopeOf(batch: BatchRecord): string | undefined {
+  if (!batch.projectSpendHold || batch.projectId === undefined) return undefined;
+  return projectScope(batch.customerId, batch.projectId);
+}
+
+/** Gives a reservation back whole: the batch did not start. */
+async function settleNothing(
+  spend: Pick<SpendTracker, 'settle'>,
+  reservation: SpendReservation,
+): Promise<void> {
+  await spend.settle(reservation, 0);
+}
+
+/** A refused spend reservation as the batch's `spend_limit_exceeded` problem. */
+function spendRefusal(
+  opening: string,
+  refused: Extract<ReserveResult, { admitted: false }>,
+  advice: string,
+): FileProblem {
+  return {
+    code: 'spend_limit_exceeded',
+    message:
+      `${opening} ($${formatUsd(refused.limitMicroUsd)}, $${formatUsd(refused.spentMicroUsd)} spent or ` +
+      `held). ${advice}`,
+    line: 0,
+    param: null,
+  };
 }
 
 /** A validated line's custom_id. */

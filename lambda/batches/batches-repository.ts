@@ -84,6 +84,13 @@ export interface BatchRecord {
   errorFileId?: string;
   /** The customer's monthly spend limit when the batch was created (µ$); absent: none. */
   spendLimitMicroUsd?: number;
+  /**
+   * The project's month is held too (its spend limit or spend alerts when the batch was created):
+   * the batch reserves and settles on the project's spend item beside the organization's.
+   */
+  projectSpendHold?: true;
+  /** The project's monthly spend limit when the batch was created (µ$), seeding a new month. */
+  projectSpendLimitMicroUsd?: number;
   /** The month the spend reservation of the whole batch was taken in (`YYYY-MM`). */
   reservationMonth?: string;
   /** What the batch reserved when it started: its maximum cost (µ$) and its enqueued tokens per model. */

@@ -4,7 +4,7 @@ import {
   InitiateAuthCommand,
   SignUpCommand,
 } from '@aws-sdk/client-cognito-identity-provider';
-import OpenAI from 'openai';
+import OpenAI, { toFile } from 'openai';
 import { MembershipsRepository } from '../../lambda/accounts/memberships';
 import { Projects, ProjectsRepository } from '../../lambda/accounts/projects';
 import { CustomersRepository } from '../../lambda/customers/customers-repository';
@@ -197,6 +197,69 @@ describe('console sessions (Cognito access tokens) in local mode', () => {
     );
     expect(second).toBeInstanceOf(OpenAI.RateLimitError);
     expect((second as Error).message).toMatch(/project `proj_/);
+  });
+
+  it("holds a session's batch to its default project's spend limit, read when the batch is created", async () => {
+    const { token, userId } = await signedIn('batcher@sessions.test');
+    const { customer } = await local.operator.createCustomer({
+      name: 'Batcher',
+      email: 'owner@batcher.test',
+      tier: 'developer',
+    });
+    await memberships.put({
+      userId,
+      customerId: customer.customerId,
+      role: 'member',
+      email: 'batcher@sessions.test',
+      createdAt: new Date().toISOString(),
+    });
+    // The default project's own spend limit: one cent.
+    const doc = localModeDocumentClient(local.dynamoEndpoint);
+    const projects = new Projects(
+      new ProjectsRepository(doc, LOCAL_CUSTOMERS_TABLE),
+      new CustomersRepository(doc, LOCAL_CUSTOMERS_TABLE),
+    );
+    const defaultId = defaultProjectId(customer.customerId);
+    await new ProjectsRepository(doc, LOCAL_CUSTOMERS_TABLE).changeLimits(
+      () => projects.get({ customerId: customer.customerId }, defaultId),
+      (limits) => ({ ...limits, spendLimitMicroUsd: 10_000 }),
+    );
+    const client = new OpenAI({
+      apiKey: token,
+      organization: customer.customerId,
+      baseURL: local.openAIBaseUrl,
+      maxRetries: 0,
+    });
+    // 50 lines of up to 8,000 output tokens at $0.04 per 1M (batch price): up to 1.6 cents.
+    const lines = Array.from({ length: 50 }, (_, i) =>
+      JSON.stringify({
+        custom_id: `line-${i}`,
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: {
+          model: MODEL,
+          messages: [{ role: 'user', content: 'hi' }],
+          max_completion_tokens: 8_000,
+        },
+      }),
+    );
+    const input = await client.files.create({
+      file: await toFile(Buffer.from(`${lines.join('\n')}\n`), 'batch.jsonl'),
+      purpose: 'batch',
+    });
+    const created = await client.batches.create({
+      input_file_id: input.id,
+      endpoint: '/v1/chat/completions',
+      completion_window: '24h',
+    });
+    let batch = created;
+    for (let tries = 0; tries < 200 && !['failed', 'completed'].includes(batch.status); tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      batch = await client.batches.retrieve(created.id);
+    }
+    expect(batch.status).toBe('failed');
+    expect(batch.errors?.data?.[0]).toMatchObject({ code: 'spend_limit_exceeded' });
+    expect(batch.errors?.data?.[0]?.message).toContain(`project \`${defaultId}\``);
   });
 
   it("answers 404 for another organization's id and 403 without any organization", async () => {
