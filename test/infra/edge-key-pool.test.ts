@@ -1,5 +1,6 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { poolKeyValue } from '../../lambda/customers/edge-key-pool';
+import { POOL_KEY_CREATION_CHAINS } from '../../lib/constructs/api/edge-key-pool';
 import { synthesize } from '../support/synth';
 
 describe('the Free tier key pool', () => {
@@ -44,6 +45,32 @@ describe('the Free tier key pool', () => {
         UsagePlanId: { Ref: planId },
       });
     }
+  });
+
+  // https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html: CreateApiKey and
+  // DeleteApiKey, 5 requests per second per account, fixed; CloudFormation creates independent
+  // resources at once (aws/aws-cdk#15573, cloudformation-coverage-roadmap#588: 429 on ApiKey).
+  it('creates its keys a few at a time, within CreateApiKey and DeleteApiKey quota', () => {
+    const keys = template.findResources('AWS::ApiGateway::ApiKey');
+    const keyDependencies = Object.fromEntries(
+      Object.entries(keys).map(([id, key]) => [
+        id,
+        ((key.DependsOn as string[] | undefined) ?? []).filter((dependency) => dependency in keys),
+      ]),
+    );
+    const dependents = new Map<string, number>();
+    for (const dependencies of Object.values(keyDependencies)) {
+      expect(dependencies.length).toBeLessThanOrEqual(1);
+      for (const dependency of dependencies) {
+        dependents.set(dependency, (dependents.get(dependency) ?? 0) + 1);
+      }
+    }
+    // Chains: each key waits for at most one and is awaited by at most one, so as many keys are
+    // created (or, in reverse, deleted) at once as there are keys that wait for none.
+    for (const count of dependents.values()) expect(count).toBe(1);
+    const chainStarts = Object.values(keyDependencies).filter((deps) => deps.length === 0);
+    expect(chainStarts).toHaveLength(POOL_KEY_CREATION_CHAINS);
+    expect(POOL_KEY_CREATION_CHAINS).toBeLessThan(5);
   });
 
   it('leaves out the pool where the config has none', () => {

@@ -4,6 +4,14 @@ import type { Construct } from 'constructs';
 import { poolKeyValues, poolPlanName } from '../../../lambda/customers/edge-key-pool';
 import type { EdgePool, TierName } from '../../config/schema';
 
+/**
+ * How many of the pool's keys CloudFormation may create (or delete) at once. API Gateway allows
+ * CreateApiKey and DeleteApiKey 5 requests per second per account, not raisable, and CloudFormation
+ * runs every independent resource at once: 32 keys in parallel fail with 429 Too Many Requests.
+ * Two chains leave room for the keys that upgrading customers create during a deployment.
+ */
+export const POOL_KEY_CREATION_CHAINS = 2;
+
 export interface EdgeKeyPoolProps {
   readonly environmentName: string;
   readonly tier: TierName;
@@ -37,6 +45,7 @@ export class EdgeKeyPool extends NestedStack {
       apiStages: [{ api: props.api, stage: props.stage }],
     });
     this.keyValues = poolKeyValues(env, tier, pool.keys);
+    const keys: ApiKey[] = [];
     this.keyValues.forEach((value, index) => {
       const key = new ApiKey(this, `Key${index}`, {
         apiKeyName: value,
@@ -44,6 +53,9 @@ export class EdgeKeyPool extends NestedStack {
         value,
         enabled: true,
       });
+      const previousInChain = keys[index - POOL_KEY_CREATION_CHAINS];
+      if (previousInChain) key.node.addDependency(previousInChain);
+      keys.push(key);
       this.plan.addApiKey(key);
     });
   }
