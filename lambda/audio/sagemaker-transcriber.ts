@@ -215,7 +215,9 @@ export function transcriptOf(raw: Uint8Array | undefined, request: SpeechRequest
     typeof document.language === 'string' ? document.language : request.language,
     languageName(VLLM_DEFAULT_LANGUAGE, 'english'),
   );
-  return { text: document.text.trim(), language, segments, words: [] };
+  // vLLM 0.31.0 joins segment texts that each begin with a space by another space: one is kept.
+  const spokenText = document.text.replace(/ {2,}/g, ' ').trim();
+  return { text: spokenText, language, segments, words: [] };
 }
 
 /**

@@ -115,8 +115,8 @@ describe('speech-to-text through the SageMaker transcriber', () => {
         response_format,
       });
 
-    // vLLM joins segment texts that each begin with a space by a space: its text, kept as is.
-    const text = 'Hello there.  General Kenobi.';
+    // vLLM joins segment texts that each begin with a space by a space; one space is kept.
+    const text = 'Hello there. General Kenobi.';
     expect(await ask('json')).toMatchObject({ text, usage: { type: 'duration', seconds: 10 } });
     expect(await ask('text')).toBe(`${text}\n`);
     expect(await ask('verbose_json')).toMatchObject({
