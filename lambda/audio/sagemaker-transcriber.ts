@@ -22,7 +22,7 @@ import { MAX_INVOKE_BODY_BYTES, VLLM_RESPONSE_FORMAT } from './vllm-speech-conta
 /** Room for the form's other fields and its boundaries around the file. */
 const FORM_FRAMING_BYTES = 16 * 1024;
 
-/** What vLLM's Whisper falls back to when a request names no language (it does not detect one). */
+/** What a transcript says when vLLM's answer names no language (vLLM 0.31.0's Whisper detects one). */
 const VLLM_DEFAULT_LANGUAGE = 'en';
 
 export interface SageMakerTranscriberProps {
@@ -42,7 +42,8 @@ function defaultClient(): SageMakerRuntimeClient {
  * Whisper on its SageMaker endpoint (vLLM's SageMaker container): one InvokeEndpoint per request,
  * at the transcription component or, for a translation, the translation component (whose
  * `/invocations` is vLLM's translation route), the body the multipart form both routes read,
- * asking `json` (the text: all vLLM 0.11.2 answers, `VLLM_RESPONSE_FORMAT`).
+ * asking `verbose_json` (vLLM 0.31.0's text, language and timed segments: `VLLM_RESPONSE_FORMAT`),
+ * from which every format is written.
  */
 export class SageMakerTranscriber implements SpeechBackend {
   private readonly client: SageMakerRuntimeClient;
@@ -138,41 +139,31 @@ type UnsupportedQuestion = Pick<SpeechRequest, 'model' | 'task' | 'words'> & {
   responseFormat: AudioResponseFormat;
 };
 
-/** The formats written from segment timestamps, which vLLM 0.11.2 does not give. */
-const TIMED_FORMATS: ReadonlySet<AudioResponseFormat> = new Set(['verbose_json', 'srt', 'vtt']);
-
 /**
- * What vLLM 0.11.2's Whisper routes cannot do (checked against its source, the `vllm-0.11.2`
- * release): segment times (its `_create_speech_to_text` in
- * `vllm/entrypoints/openai/speech_to_text.py` refuses every `response_format` but `text` and `json`,
- * and answers `{"text": ...}` only), so `verbose_json`, `srt` and `vtt` cannot be written; and word
- * times (`TranscriptionRequest.timestamp_granularities` in `protocol.py` is parsed, but nothing in
- * vLLM reads it: no word is timed, and `TranslationRequest` has no such field). A translation of a
- * model that translates is served (its own component); one that does not is refused before this
- * (speech-models.ts).
+ * What vLLM 0.31.0's Whisper routes cannot do (checked against its source, the `vllm-0.31.0`
+ * release): word times. `TranscriptionRequest.timestamp_granularities` in
+ * `vllm/entrypoints/speech_to_text/transcription/protocol.py` is parsed, but nothing in vLLM reads
+ * it (no word is timed, `words` stays unset), and `TranslationRequest` has no such field. Segment
+ * times it gives (`verbose_json`), so `verbose_json`, `srt` and `vtt` are written from them. A
+ * translation of a model that translates is served (its own component); one that does not is
+ * refused before this (speech-models.ts).
  */
 export function unsupportedOnVllm(
   request: UnsupportedQuestion,
 ): UnsupportedSpeechRequest | undefined {
   if (request.words) return wordsRefused(request.model);
-  if (TIMED_FORMATS.has(request.responseFormat)) {
-    return {
-      message: `response_format '${request.responseFormat}' is not available for \`${request.model}\` in this deployment: its server (vLLM 0.11.2) answers the text without segment times. Ask 'json' or 'text'.`,
-      param: 'response_format',
-    };
-  }
   return undefined;
 }
 
 function wordsRefused(model: string): UnsupportedSpeechRequest {
   return {
-    message: `Word timestamps are not available for \`${model}\` in this deployment: its server (vLLM 0.11.2) times no words. Leave 'timestamp_granularities[]' out.`,
+    message: `Word timestamps are not available for \`${model}\` in this deployment: its server (vLLM 0.31.0) times no words. Leave 'timestamp_granularities[]' out.`,
     param: 'timestamp_granularities[]',
   };
 }
 
 /**
- * The multipart body vLLM's `TranscriptionRequest` and `TranslationRequest` both read (0.11.2:
+ * The multipart body vLLM's `TranscriptionRequest` and `TranslationRequest` both read (0.31.0:
  * `file`, `model`, `prompt`, `response_format`, `temperature`, `language`; translations also
  * `seed` and `to_language`, which Whisper's `en` needs no setting of), and its content type with the
  * boundary.
@@ -224,7 +215,9 @@ export function transcriptOf(raw: Uint8Array | undefined, request: SpeechRequest
     typeof document.language === 'string' ? document.language : request.language,
     languageName(VLLM_DEFAULT_LANGUAGE, 'english'),
   );
-  return { text: document.text.trim(), language, segments, words: [] };
+  // vLLM 0.31.0 joins segment texts that each begin with a space by another space: one is kept.
+  const spokenText = document.text.replace(/ {2,}/g, ' ').trim();
+  return { text: spokenText, language, segments, words: [] };
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * What the Whisper endpoint's container and the speech backend agree on (vLLM's SageMaker image,
- * vLLM 0.11.2): shared by the CDK construct that sets the containers' environments and the backend
+ * vLLM 0.31.0): shared by the CDK construct that sets the containers' environments and the backend
  * that invokes them.
  */
 
@@ -12,28 +12,35 @@
  * its early `sagemaker_router.py`, later `_replace_route`; at its June 2026 head `mount_handlers`
  * of `common/fastapi/routing.py`, `router.add_api_route(path, handler)`), so FastAPI reads the
  * body as that route's form: multipart/form-data,
- * vLLM's `TranscriptionRequest`. In vLLM 0.11.2 the route is `create_transcriptions` of
- * `vllm/entrypoints/openai/api_server.py` (`POST /v1/audio/transcriptions`).
+ * vLLM's `TranscriptionRequest`. vLLM 0.11.2 had the route in `vllm/entrypoints/openai/api_server.py`;
+ * in vLLM 0.31.0 it is `create_transcriptions` of
+ * `vllm/entrypoints/speech_to_text/transcription/api_router.py` (`POST /v1/audio/transcriptions`,
+ * `request: Annotated[TranscriptionRequest, Form()]`), so the old path no longer resolves.
  */
-export const TRANSCRIPTION_HANDLER = 'vllm.entrypoints.openai.api_server:create_transcriptions';
+export const TRANSCRIPTION_HANDLER =
+  'vllm.entrypoints.speech_to_text.transcription.api_router:create_transcriptions';
 
 /**
- * The translation component's `/invocations`: vLLM 0.11.2's `create_translations` of the same
- * file (`POST /v1/audio/translations`, `request: Annotated[TranslationRequest, Form()]`). The
+ * The translation component's `/invocations`: vLLM 0.31.0's `create_translations` of
+ * `vllm/entrypoints/speech_to_text/translation/api_router.py` (`POST /v1/audio/translations`,
+ * `request: Annotated[TranslationRequest, Form()]`). The
  * standards resolve ONE invocation handler per container (environment variable, then decorator,
  * then function discovery, then the framework's default; no header or CustomAttributes picks
  * between two), so a model that translates runs a second component whose model names this one.
  */
-export const TRANSLATION_HANDLER = 'vllm.entrypoints.openai.api_server:create_translations';
+export const TRANSLATION_HANDLER =
+  'vllm.entrypoints.speech_to_text.translation.api_router:create_translations';
 
 /**
- * The `response_format`s vLLM 0.11.2 answers: `_create_speech_to_text` of
- * `vllm/entrypoints/openai/speech_to_text.py` returns the error "Currently only support
- * response_format `text` or `json`" for any other (`verbose_json` included, though its
- * `AudioResponseFormat` type lists it), and its answer is `{"text": ...}` only: no segments, no
- * language, no duration. Segments (`verbose_json`, `_get_verbose_segments`) came with vLLM 0.12.0.
+ * The `response_format` asked of vLLM 0.31.0: `_create_speech_to_text` of
+ * `vllm/entrypoints/speech_to_text/base/serving.py` answers `text`, `json`, `verbose_json` and
+ * `diarized_json` (others, `srt` and `vtt` included, are an error), and for `verbose_json` of a
+ * model with `supports_segment_timestamp` (Whisper: `models/whisper.py`) it answers `text`,
+ * `language`, `duration` and `segments` (`_get_verbose_segments`, from Whisper's timestamp
+ * tokens), for transcriptions and translations alike. Every format we serve is written from that
+ * (transcript-formats.ts), so this is the one asked. vLLM 0.11.2 refused it (json/text only).
  */
-export const VLLM_RESPONSE_FORMAT = 'json';
+export const VLLM_RESPONSE_FORMAT = 'verbose_json';
 
 /**
  * InvokeEndpoint takes at most 6 MB of body (SageMaker real-time inference: "Maximum payload size

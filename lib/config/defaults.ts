@@ -40,7 +40,7 @@ const QWEN_32B = 'qwen3-32b';
  * the deployment's account and region first (docs/speech-to-text.md, "Deploying").
  */
 const VLLM_SAGEMAKER_IMAGE =
-  '${AWS::AccountId}.dkr.ecr.${AWS::Region}.amazonaws.com/vllm:0.11.2-gpu-py312-cu129-ubuntu22.04-sagemaker-v1.2';
+  '${AWS::AccountId}.dkr.ecr.${AWS::Region}.amazonaws.com/vllm:0.31.0-gpu-py312-cu130-ubuntu24.04-sagemaker';
 const WHISPER_TURBO = 'whisper-large-v3-turbo';
 const WHISPER_V3 = 'whisper-large-v3';
 

@@ -586,7 +586,13 @@ describe('speech-to-text endpoints (Whisper on vLLM’s SageMaker image)', () =>
         (m) => m.Properties.PrimaryContainer.Environment.CUSTOM_FASTAPI_INVOCATION_HANDLER,
       );
       expect(handlers.sort()).toEqual([TRANSCRIPTION_HANDLER, TRANSLATION_HANDLER].sort());
-      expect(TRANSLATION_HANDLER).toBe('vllm.entrypoints.openai.api_server:create_translations');
+      // vLLM 0.31.0 moved the route: vllm/entrypoints/speech_to_text/translation/api_router.py.
+      expect(TRANSLATION_HANDLER).toBe(
+        'vllm.entrypoints.speech_to_text.translation.api_router:create_translations',
+      );
+      expect(TRANSCRIPTION_HANDLER).toBe(
+        'vllm.entrypoints.speech_to_text.transcription.api_router:create_transcriptions',
+      );
       // Everything else in the two environments is the same: one model, one server setting.
       const environments = Object.values(models).map((m) => {
         const { CUSTOM_FASTAPI_INVOCATION_HANDLER: _, ...rest } =

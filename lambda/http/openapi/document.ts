@@ -975,10 +975,8 @@ function audioRequest(speechModels: string[], translation: boolean): Schema {
     response_format: {
       enum: ['json', 'text', 'verbose_json', 'srt', 'vtt'],
       default: 'json',
-      // The SageMaker Whisper server (vLLM 0.11.2) gives no segment times (sagemaker-transcriber.ts).
-      description:
-        'verbose_json, srt and vtt are written from segment times: on the SageMaker Whisper endpoint ' +
-        '(vLLM 0.11.2, which answers the text only) they are refused with a 400 naming response_format',
+      // Every backend gives segment times (on SageMaker, vLLM 0.31.0's verbose_json), so no 400 here.
+      description: 'verbose_json, srt and vtt are written from the model’s segment times',
     },
     temperature: { type: 'number', minimum: 0, maximum: 1, default: 0 },
     url: {
@@ -993,7 +991,10 @@ function audioRequest(speechModels: string[], translation: boolean): Schema {
     properties['timestamp_granularities[]'] = {
       type: 'array',
       items: { enum: ['word', 'segment'] },
-      description: 'verbose_json only',
+      // vLLM 0.31.0 parses timestamp_granularities but times no words (sagemaker-transcriber.ts).
+      description:
+        'verbose_json only; word is refused with a 400 on the SageMaker Whisper endpoint (vLLM 0.31.0 ' +
+        'times no words)',
     };
   }
   return {

@@ -30,14 +30,44 @@ function request(overrides: Partial<SpeechRequest> = {}): SpeechRequest {
 }
 
 /**
- * vLLM 0.11.2's answer to `response_format=json`: `TranscriptionResponse` (`text` and a duration
- * usage) from `create_transcriptions`; `TranslationResponse` (`text` only) from
- * `create_translations`.
+ * A segment as vLLM 0.31.0's `_get_verbose_segments` makes it (base/serving.py): `seek` is the
+ * chunk's start in whole seconds, `no_speech_prob` unset (null), the rest from Whisper's tokens.
  */
-const vllmAnswer = {
-  text: ' Hello there. General Kenobi.',
-  usage: { type: 'duration', seconds: 3 },
-};
+function vllmSegment(id: number, start: number, end: number, text: string, seek = 0) {
+  return {
+    id,
+    avg_logprob: -0.21,
+    compression_ratio: 0.9,
+    end,
+    no_speech_prob: null,
+    seek,
+    start,
+    temperature: 0.2,
+    text,
+    tokens: [50364 + id, 400 + id],
+  };
+}
+
+/**
+ * vLLM 0.31.0's answer to `response_format=verbose_json`: `TranscriptionResponseVerbose` (or
+ * `TranslationResponseVerbose`, the same fields) dumped whole: `words` stays null (nothing times
+ * words), `text` is the segments' texts joined by the chunk separator, `language` the request's
+ * (or the one Whisper detected).
+ */
+function vllmVerbose(segments: ReturnType<typeof vllmSegment>[], language = 'en', duration = 3) {
+  return {
+    duration,
+    language,
+    text: segments.map((segment) => segment.text).join(' '),
+    segments,
+    words: null,
+  };
+}
+
+const vllmAnswer = vllmVerbose([
+  vllmSegment(0, 0, 1.4, ' Hello there.'),
+  vllmSegment(1, 1.4, 2.96, ' General Kenobi.'),
+]);
 
 const answering = (document: unknown) => ({
   Body: new TextEncoder().encode(JSON.stringify(document)) as never,
@@ -57,7 +87,7 @@ async function sentForm(): Promise<{ input: InvokeEndpointCommand['input']; form
 beforeEach(() => sagemaker.reset());
 
 describe('SageMakerTranscriber', () => {
-  it('sends vLLM’s transcription form to the model’s transcription component and reads its json', async () => {
+  it('sends vLLM’s transcription form to the model’s transcription component and reads its segments', async () => {
     sagemaker.on(InvokeEndpointCommand).resolves(answering(vllmAnswer));
 
     const transcript = await transcriber.transcribe(
@@ -79,8 +109,8 @@ describe('SageMakerTranscriber', () => {
       'response_format',
       'temperature',
     ]);
-    // All vLLM 0.11.2 answers: `verbose_json` is refused there (speech_to_text.py).
-    expect(form.get('response_format')).toBe('json');
+    // vLLM 0.31.0 answers segment times for `verbose_json`; every format is written from them.
+    expect(form.get('response_format')).toBe('verbose_json');
     expect(form.get('temperature')).toBe('0.2');
     expect(form.get('language')).toBe('en');
     expect(form.get('prompt')).toBe('Star Wars');
@@ -90,15 +120,43 @@ describe('SageMakerTranscriber', () => {
     expect(Buffer.from(await file.arrayBuffer()).equals(wav)).toBe(true);
 
     expect(transcript).toEqual({
+      // vLLM's text has two spaces where segments meet; the transcript keeps one.
       text: 'Hello there. General Kenobi.',
       language: 'english',
       words: [],
-      segments: [],
+      segments: [
+        {
+          id: 0,
+          seek: 0,
+          start: 0,
+          end: 1.4,
+          text: ' Hello there.',
+          tokens: [50364, 400],
+          temperature: 0.2,
+          avg_logprob: -0.21,
+          compression_ratio: 0.9,
+          no_speech_prob: 0,
+        },
+        {
+          id: 1,
+          seek: 0,
+          start: 1.4,
+          end: 2.96,
+          text: ' General Kenobi.',
+          tokens: [50365, 401],
+          temperature: 0.2,
+          avg_logprob: -0.21,
+          compression_ratio: 0.9,
+          no_speech_prob: 0,
+        },
+      ],
     });
   });
 
   it('sends a translation to the model’s translation component, as the form vLLM’s TranslationRequest reads', async () => {
-    sagemaker.on(InvokeEndpointCommand).resolves(answering({ text: ' Good morning, everyone.' }));
+    sagemaker
+      .on(InvokeEndpointCommand)
+      .resolves(answering(vllmVerbose([vllmSegment(0, 0, 2.1, ' Good morning, everyone.')], 'de')));
 
     const transcript = await transcriber.transcribe(
       request({ model: 'whisper-large-v3', task: 'translate', language: 'de', temperature: 0 }),
@@ -113,24 +171,26 @@ describe('SageMakerTranscriber', () => {
       Accept: 'application/json',
       Body: expect.any(Uint8Array),
     });
-    // TranslationRequest (vLLM 0.11.2 protocol.py): file, model, prompt, response_format, seed,
+    // TranslationRequest (vLLM 0.31.0 translation/protocol.py): file, model, prompt, response_format, seed,
     // temperature, language, to_language, stream. No `model` (its one model), no `to_language`
     // (Whisper translates into English only).
     expect([...form.keys()].sort()).toEqual(['file', 'language', 'response_format', 'temperature']);
-    expect(form.get('response_format')).toBe('json');
+    expect(form.get('response_format')).toBe('verbose_json');
     expect(form.get('temperature')).toBe('0');
     expect(form.get('language')).toBe('de');
     expect(Buffer.from(await (form.get('file') as File).arrayBuffer()).equals(wav)).toBe(true);
-    expect(transcript).toEqual({
+    expect(transcript).toMatchObject({
       text: 'Good morning, everyone.',
       language: 'german',
       words: [],
-      segments: [],
+      segments: [{ id: 0, start: 0, end: 2.1, text: ' Good morning, everyone.' }],
     });
   });
 
-  it('leaves out what the client did not give, and names the language vLLM defaults to', async () => {
-    sagemaker.on(InvokeEndpointCommand).resolves(answering(vllmAnswer));
+  it('leaves out what the client did not give, and names the language Whisper detected', async () => {
+    sagemaker
+      .on(InvokeEndpointCommand)
+      .resolves(answering(vllmVerbose([vllmSegment(0, 0, 1, ' Bonjour.')], 'fr')));
 
     const transcript = await transcriber.transcribe(request());
 
@@ -138,10 +198,10 @@ describe('SageMakerTranscriber', () => {
     expect(form.has('language')).toBe(false);
     expect(form.has('prompt')).toBe(false);
     expect(form.has('model')).toBe(false);
-    expect(transcript.language).toBe('english');
+    expect(transcript.language).toBe('french');
   });
 
-  it('refuses word timestamps and formats written from segment times before calling the endpoint', async () => {
+  it('refuses word timestamps, and only those, before calling the endpoint', async () => {
     const ask = (over: Partial<Parameters<typeof transcriber.unsupported>[0]>) =>
       transcriber.unsupported({
         model: 'whisper-large-v3',
@@ -153,13 +213,12 @@ describe('SageMakerTranscriber', () => {
     expect(ask({ words: true, responseFormat: 'verbose_json' })).toEqual({
       param: 'timestamp_granularities[]',
       message:
-        "Word timestamps are not available for `whisper-large-v3` in this deployment: its server (vLLM 0.11.2) times no words. Leave 'timestamp_granularities[]' out.",
+        "Word timestamps are not available for `whisper-large-v3` in this deployment: its server (vLLM 0.31.0) times no words. Leave 'timestamp_granularities[]' out.",
     });
+    // Written from vLLM 0.31.0's segments, for transcriptions and translations alike.
     for (const responseFormat of ['verbose_json', 'srt', 'vtt'] as const) {
-      expect(ask({ responseFormat })).toEqual({
-        param: 'response_format',
-        message: `response_format '${responseFormat}' is not available for \`whisper-large-v3\` in this deployment: its server (vLLM 0.11.2) answers the text without segment times. Ask 'json' or 'text'.`,
-      });
+      expect(ask({ responseFormat })).toBeUndefined();
+      expect(ask({ responseFormat, task: 'translate' })).toBeUndefined();
     }
     for (const task of ['transcribe', 'translate'] as const) {
       expect(ask({ task })).toBeUndefined();
@@ -188,7 +247,7 @@ describe('SageMakerTranscriber', () => {
     // 128 kbit/s: 40,000 frames of 417 bytes (16.7 MB), 0.026 s each.
     ['mp3', mp3File({ frames: 40_000 }), 40_000 * 0.026122448979591838],
   ])(
-    'cuts a %s above 6 MB into playable pieces under it and joins their texts in order',
+    'cuts a %s above 6 MB into playable pieces under it and puts their segments on one clock',
     async (format, bytes, seconds) => {
       const received: { seconds: number; size: number }[] = [];
       sagemaker
@@ -202,7 +261,10 @@ describe('SageMakerTranscriber', () => {
           const measured = await measureAudio(piece);
           expect(measured.format).toBe(format);
           received.push({ seconds: measured.seconds, size: body.byteLength });
-          return answering({ text: ` Piece of ${measured.seconds.toFixed(1)} s.` });
+          const text = ` Piece of ${measured.seconds.toFixed(1)} s.`;
+          return answering(
+            vllmVerbose([vllmSegment(0, 0.5, measured.seconds, text)], 'en', measured.seconds),
+          );
         });
 
       const transcript = await transcriber.transcribe(
@@ -218,8 +280,16 @@ describe('SageMakerTranscriber', () => {
       for (const call of received) expect(call.size).toBeLessThanOrEqual(MAX_INVOKE_BODY_BYTES);
       const total = received.reduce((sum, call) => sum + call.seconds, 0);
       expect(total).toBeCloseTo(seconds, 1);
-      // Every piece's text, in order; vLLM 0.11.2 gives no segments to put on one clock.
-      expect(transcript.segments).toEqual([]);
+      // Every piece's segment on the whole file's clock: each starts where its piece starts.
+      let pieceStart = 0;
+      expect(transcript.segments).toHaveLength(received.length);
+      transcript.segments.forEach((segment, i) => {
+        const piece = received[i]?.seconds ?? 0;
+        expect(segment.id).toBe(i);
+        expect(segment.start).toBeCloseTo(pieceStart + 0.5, 6);
+        expect(segment.end).toBeCloseTo(pieceStart + piece, 6);
+        pieceStart += piece;
+      });
       expect(transcript.text).toBe(
         received.map((call) => `Piece of ${call.seconds.toFixed(1)} s.`).join(' '),
       );
