@@ -11,9 +11,21 @@ import type { TierlineConfig, TierName } from '../../lib/config/schema';
 /** The pooled usage plan's name, as lib/constructs/api/edge-key-pool.ts names it. */
 export const poolPlanName = (env: string, tier: TierName) => `tierline-${env}-${tier}-pool`;
 
-/** A pool key's value and name: `tierline-dev-free-pool-07` (API Gateway wants >= 20 characters). */
+/**
+ * A fixed API Gateway key value made of names: API Gateway documents a key value as "an
+ * alphanumeric string between 20 and 128 characters" (developer guide, "Usage plans and API keys
+ * for REST APIs"), so the parts are joined without separators. An environment's name is lower
+ * case, digits and dashes; its dashes become `Z`, which no lower-case name holds, and the next part
+ * starts with a capital, so two environments never share a value.
+ */
+export const fixedKeyValue = (prefix: string, env: string, suffix = '') =>
+  `${prefix}${env.replaceAll('-', 'Z')}${suffix}`;
+
+const capitalized = (word: string) => `${word[0]?.toUpperCase()}${word.slice(1)}`;
+
+/** A pool key's value and name: `TierlineEdgePooldevFree07`. */
 export const poolKeyValue = (env: string, tier: TierName, index: number) =>
-  `${poolPlanName(env, tier)}-${String(index).padStart(2, '0')}`;
+  fixedKeyValue('TierlineEdgePool', env, `${capitalized(tier)}${String(index).padStart(2, '0')}`);
 
 /**
  * The pool key a customer id maps to: the first 32 bits of its SHA-256, modulo the pool's size.

@@ -130,7 +130,7 @@ describe('console users (Cognito user pool and the console app client)', () => {
     });
     api.hasResourceProperties('AWS::ApiGateway::ApiKey', {
       Name: 'tierline-dev-console-sessions',
-      Value: 'tierline-dev-console-sessions',
+      Value: 'TierlineConsoleSessionsdev',
       Enabled: true,
     });
     const plans = api.findResources('AWS::ApiGateway::UsagePlan', {
@@ -149,6 +149,6 @@ describe('console users (Cognito user pool and the console app client)', () => {
     );
     const variables =
       api.findResources('AWS::Lambda::Function')[authorizer]?.Properties.Environment.Variables;
-    expect(variables[SESSION_USAGE_KEY_ENV]).toBe('tierline-dev-console-sessions');
+    expect(variables[SESSION_USAGE_KEY_ENV]).toBe('TierlineConsoleSessionsdev');
   });
 });

@@ -1,7 +1,31 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { poolKeyValue } from '../../lambda/customers/edge-key-pool';
+import { fixedKeyValue, poolKeyValue } from '../../lambda/customers/edge-key-pool';
+import { TIER_NAMES } from '../../lib/config/tier-names';
 import { POOL_KEY_CREATION_CHAINS } from '../../lib/constructs/api/edge-key-pool';
 import { synthesize } from '../support/synth';
+
+const API_KEY_VALUE = /^[A-Za-z0-9]{20,128}$/;
+
+describe('fixed API Gateway key values', () => {
+  it('are 20 to 128 letters and digits for the shortest and longest environment names', () => {
+    for (const env of ['a', 'dev', 'prod', 'z-9', 'abcdefghij-12345']) {
+      expect(fixedKeyValue('TierlineConsoleSessions', env)).toMatch(API_KEY_VALUE);
+      for (const tier of TIER_NAMES) {
+        expect(poolKeyValue(env, tier, 0)).toMatch(API_KEY_VALUE);
+        expect(poolKeyValue(env, tier, 99)).toMatch(API_KEY_VALUE);
+      }
+    }
+  });
+
+  it('never give two environments, tiers or indexes the same value', () => {
+    const values = new Set<string>();
+    const envs = ['a', 'a-b', 'ab', 'a-bz', 'ab-z', 'abz', 'a-', 'a--'];
+    for (const env of envs)
+      for (const tier of TIER_NAMES)
+        for (let index = 0; index < 40; index += 1) values.add(poolKeyValue(env, tier, index));
+    expect(values.size).toBe(envs.length * TIER_NAMES.length * 40);
+  });
+});
 
 describe('the Free tier key pool', () => {
   const { api, config, stacks } = synthesize();
@@ -31,7 +55,9 @@ describe('the Free tier key pool', () => {
     const values = keys.map(([, key]) => key.Properties.Value).sort();
     const expected = Array.from({ length: pool.keys }, (_, i) => poolKeyValue('dev', 'free', i));
     expect(values).toEqual(expected.sort());
-    for (const value of values) expect(value.length).toBeGreaterThanOrEqual(20);
+    // API Gateway: "an alphanumeric string between 20 and 128 characters" (developer guide,
+    // "Usage plans and API keys for REST APIs").
+    for (const value of values) expect(value).toMatch(API_KEY_VALUE);
     const [planId] = Object.keys(template.findResources('AWS::ApiGateway::UsagePlan'));
     const links = Object.values(template.findResources('AWS::ApiGateway::UsagePlanKey'));
     expect(links).toHaveLength(pool.keys);

@@ -1,5 +1,6 @@
 import { ApiKey, type IRestApi, Period, type Stage, UsagePlan } from 'aws-cdk-lib/aws-apigateway';
 import { Construct } from 'constructs';
+import { fixedKeyValue } from '../../../lambda/customers/edge-key-pool';
 import { tierPlanName } from '../../../lambda/customers/tier-switch';
 import { TIER_NAMES, type TierlineConfig, type TierName } from '../../config/schema';
 import { EdgeKeyPool } from './edge-key-pool';
@@ -69,7 +70,7 @@ export class TierUsagePlans extends Construct {
     // header; the organization is a header of its own), so sessions meet the edge on one plan of
     // their own; each organization's limits hold in DynamoDB, as for keys. Sized for people in a
     // console (the playground included), not for programs: programs use keys.
-    this.consoleSessionsKeyValue = `tierline-${env}-console-sessions`;
+    this.consoleSessionsKeyValue = fixedKeyValue('TierlineConsoleSessions', env);
     this.consoleSessions = new UsagePlan(this, 'ConsoleSessions', {
       name: `tierline-${env}-console-sessions`,
       description: 'Tierline console sessions (signed-in users)',
@@ -79,7 +80,7 @@ export class TierUsagePlans extends Construct {
       },
       apiStages: [{ api: props.api, stage: props.stage }],
     });
-    // API Gateway wants key values of at least 20 characters (CreateApiKey).
+    // API Gateway wants key values of 20 to 128 letters and digits (fixedKeyValue).
     const key = new ApiKey(this, 'ConsoleSessionsKey', {
       apiKeyName: `tierline-${env}-console-sessions`,
       description: 'Meters console sessions at the edge (returned by the authorizer)',

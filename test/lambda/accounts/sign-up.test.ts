@@ -238,7 +238,7 @@ describe('OrganizationSignUp', () => {
     expect(sent).toEqual([]);
     const customer = await customers.getCustomer(done.id);
     const primary = await customers.getKey(customer?.keyHash ?? '');
-    expect(primary?.usageIdentifierKey).toMatch(/^tierline-dev-free-pool-\d{2}$/);
+    expect(primary?.usageIdentifierKey).toMatch(/^TierlineEdgePooldevFree\d{2}$/);
     expect(customer).toMatchObject({
       status: 'active',
       sharedUsageKey: primary?.usageIdentifierKey,

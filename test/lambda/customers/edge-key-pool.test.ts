@@ -48,7 +48,7 @@ describe('the pool key of a customer', () => {
     expect(pool?.keys).toBe(32);
     const value = pooledUsageIdentifier(config, 'free', 'cus_1');
     expect(value).toBe(poolKeyValue('dev', 'free', poolKeyIndex('cus_1', 32)));
-    expect(value).toMatch(/^tierline-dev-free-pool-\d{2}$/);
+    expect(value).toMatch(/^TierlineEdgePooldevFree\d{2}$/);
     expect(pooledUsageIdentifier(config, 'developer', 'cus_1')).toBeUndefined();
     const unpooled = loadConfig({ env: 'dev', overrides: { tiers: { free: { edgePool: null } } } });
     expect(pooledUsageIdentifier(unpooled, 'free', 'cus_1')).toBeUndefined();
