@@ -479,22 +479,7 @@ function projectLimitPaths(): Record<string, Schema> {
       post: operation(
         "Set a project's monthly spend limit, at most the organization's",
         ref('ProjectSpendLimit'),
-        {
-          parameters: project,
-          requestBody: {
-            required: true,
-            content: json({
-              type: 'object',
-              properties: {
-                threshold_amount: { type: 'integer', minimum: 1, description: 'Cents' },
-                currency: { enum: ['USD'] },
-                interval: { enum: ['month'] },
-              },
-              required: ['threshold_amount', 'currency', 'interval'],
-              additionalProperties: false,
-            }),
-          },
-        },
+        { parameters: project, requestBody: SPEND_LIMIT_BODY },
       ),
       get: operation(
         "A project's monthly spend limit (404 without one)",
