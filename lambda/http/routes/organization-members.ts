@@ -9,23 +9,7 @@ import { bearerToken } from '../../customers/api-keys';
 import { BadRequestError, PermissionDeniedError } from '../../openai/errors';
 import type { AccountServicesApi, ApiDependencies, AppEnv, MemberServicesApi } from '../types';
 import { requestOrigin } from './organization';
-import { listLimit, readJsonObject } from './request-bodies';
-
-/** A page of an in-memory list (members and invites are few), after `after`, up to `limit`. */
-function page<T>(items: T[], idOf: (item: T) => string, c: Context) {
-  const limit = listLimit(c.req.query('limit'));
-  const after = c.req.query('after');
-  const start = after === undefined ? 0 : items.findIndex((item) => idOf(item) === after) + 1;
-  // An `after` naming nothing of this organization's answers an empty page, never another's.
-  const data = after !== undefined && start === 0 ? [] : items.slice(start, start + limit);
-  return {
-    object: 'list' as const,
-    data,
-    first_id: data.length > 0 ? idOf(data[0] as T) : null,
-    last_id: data.length > 0 ? idOf(data[data.length - 1] as T) : null,
-    has_more: start + data.length < items.length && data.length > 0,
-  };
-}
+import { pageOf, readJsonObject } from './request-bodies';
 
 /** Who did it, for the invite: a user's id or an admin key's id. */
 function actorId(c: Context<AppEnv>): string {
@@ -50,7 +34,7 @@ function userRoutes(
     const all = (await members.list(customerOf(c))).filter(
       (member) => !emails || emails.has(member.email.toLowerCase()),
     );
-    return c.json(page(all.map(userView), (user) => user.id, c));
+    return c.json(pageOf(all.map(userView), (user) => user.id, c));
   });
   routes.get('/organization/users/:user_id', async (c) =>
     c.json(userView(await members.get(customerOf(c), c.req.param('user_id')))),
@@ -93,7 +77,7 @@ function inviteRoutes(
           : 1,
     );
     return c.json(
-      page(
+      pageOf(
         all.map((invite) => inviteView(invite, now())),
         (i) => i.id,
         c,

@@ -13,23 +13,7 @@ import type { LambdaBindings } from '../../customers/lambda-principal';
 import { BadRequestError, NotFoundError } from '../../openai/errors';
 import type { AccountServicesApi, ApiDependencies, AppEnv } from '../types';
 import { organizationSpendRoutes } from './organization-spend';
-import { listLimit, readJsonObject } from './request-bodies';
-
-/** A page of an in-memory list (projects and keys are few): the items after `after`, up to `limit`. */
-function page<T>(items: T[], idOf: (item: T) => string, c: Context) {
-  const limit = listLimit(c.req.query('limit'));
-  const after = c.req.query('after');
-  const start = after === undefined ? 0 : items.findIndex((item) => idOf(item) === after) + 1;
-  // An `after` that names nothing of the caller's answers an empty page, never another's items.
-  const data = after !== undefined && start === 0 ? [] : items.slice(start, start + limit);
-  return {
-    object: 'list' as const,
-    data,
-    first_id: data.length > 0 ? idOf(data[0] as T) : null,
-    last_id: data.length > 0 ? idOf(data[data.length - 1] as T) : null,
-    has_more: start + data.length < items.length && data.length > 0,
-  };
-}
+import { listLimit, pageOf, readJsonObject } from './request-bodies';
 
 /** Where a request came from: API Gateway's source IP in Lambda, the socket's peer locally. */
 export function requestOrigin(c: Context) {
@@ -59,7 +43,7 @@ function projectRoutes(accounts: AccountServicesApi): Hono<AppEnv> {
     const all = await projects.list(c.get('principal'));
     const archived = c.req.query('include_archived') === 'true';
     const shown = all.filter((p) => archived || p.status === 'active').map(projectView);
-    return c.json(page(shown, (p) => p.id, c));
+    return c.json(pageOf(shown, (p) => p.id, c));
   });
   routes.post('/organization/projects', async (c) => {
     const name = parseProjectName((await readJsonObject(c)).name);
@@ -112,7 +96,7 @@ function projectKeyRoutes(accounts: AccountServicesApi, keys: CustomerKeys): Hon
   });
   routes.get('/organization/projects/:project_id/api_keys', async (c) => {
     const active = (await keysOf(c)).filter((k) => k.status === 'active').map(projectApiKeyView);
-    return c.json(page(active, (k) => k.id, c));
+    return c.json(pageOf(active, (k) => k.id, c));
   });
   routes.get('/organization/projects/:project_id/api_keys/:api_key_id', async (c) =>
     c.json(projectApiKeyView(await keyOf(c))),
@@ -132,7 +116,7 @@ function rateLimitRoutes(accounts: AccountServicesApi): Hono<AppEnv> {
   if (!rateLimits) return routes;
   routes.get('/organization/projects/:project_id/rate_limits', async (c) => {
     const all = await rateLimits.list(c.get('principal'), c.req.param('project_id'));
-    return c.json(page(all, (limit) => limit.id, c));
+    return c.json(pageOf(all, (limit) => limit.id, c));
   });
   routes.post('/organization/projects/:project_id/rate_limits/:rate_limit_id', async (c) => {
     const body = await readJsonObject(c);
@@ -178,7 +162,7 @@ function adminKeyRoutes(accounts: AccountServicesApi, keys: CustomerKeys): Hono<
   routes.get('/organization/admin_api_keys', async (c) => {
     const all = (await adminKeys(c)).map(adminApiKeyView);
     if (c.req.query('order') === 'desc') all.reverse();
-    return c.json(page(all, (k) => k.id, c));
+    return c.json(pageOf(all, (k) => k.id, c));
   });
   routes.post('/organization/admin_api_keys', async (c) => {
     const body = await readJsonObject(c);

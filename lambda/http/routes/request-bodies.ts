@@ -143,3 +143,22 @@ export function listLimit(raw: string | undefined, fallback = 20, max = 100): nu
   }
   return limit;
 }
+
+/**
+ * A page of a list held in memory (an organization's members, invites, projects and keys are few):
+ * the items after `after`, up to `limit`. An `after` that names nothing of the caller's answers an
+ * empty page, never another's items.
+ */
+export function pageOf<T>(items: T[], idOf: (item: T) => string, c: Context) {
+  const limit = listLimit(c.req.query('limit'));
+  const after = c.req.query('after');
+  const start = after === undefined ? 0 : items.findIndex((item) => idOf(item) === after) + 1;
+  const data = after !== undefined && start === 0 ? [] : items.slice(start, start + limit);
+  return {
+    object: 'list' as const,
+    data,
+    first_id: data.length > 0 ? idOf(data[0] as T) : null,
+    last_id: data.length > 0 ? idOf(data[data.length - 1] as T) : null,
+    has_more: start + data.length < items.length && data.length > 0,
+  };
+}
