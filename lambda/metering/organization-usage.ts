@@ -1,5 +1,5 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { DocumentClient } from '../storage/document-client';
+import { queryAll } from '../storage/query-pages';
 import { type LedgerRecord, ledgerProjectOf, usagePartition, utcDay } from './ledger';
 import { METERING_TABLE } from './metering-table';
 import { MICRO_USD_PER_USD } from './pricing';
@@ -263,33 +263,27 @@ export class OrganizationUsage {
     const to = new Date(toMs).toISOString();
     const records: UsageRecord[] = [];
     for (let day = utcDay(from); day <= utcDay(new Date(toMs - 1).toISOString()); ) {
-      let startKey: Record<string, unknown> | undefined;
-      do {
-        const page = await this.doc.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            IndexName: BY_DAY.name,
-            KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
-            ProjectionExpression:
-              'customerId, model, startedAt, inputTokens, outputTokens, costMicroUsd, #batch, ' +
-              'projectId, apiKeyId',
-            ExpressionAttributeNames: {
-              '#pk': BY_DAY.partitionKey,
-              '#sk': BY_DAY.sortKey,
-              // BATCH is one of DynamoDB's reserved words.
-              '#batch': 'batch',
-            },
-            ExpressionAttributeValues: {
-              ':pk': usagePartition(customerId, day),
-              ':from': from,
-              ':to': to,
-            },
-            ExclusiveStartKey: startKey,
-          }),
-        );
-        for (const item of page.Items ?? []) records.push(item as UsageRecord);
-        startKey = page.LastEvaluatedKey;
-      } while (startKey);
+      const input = {
+        TableName: this.tableName,
+        IndexName: BY_DAY.name,
+        KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
+        ProjectionExpression:
+          'customerId, model, startedAt, inputTokens, outputTokens, costMicroUsd, #batch, ' +
+          'projectId, apiKeyId',
+        ExpressionAttributeNames: {
+          '#pk': BY_DAY.partitionKey,
+          '#sk': BY_DAY.sortKey,
+          // BATCH is one of DynamoDB's reserved words.
+          '#batch': 'batch',
+        },
+        ExpressionAttributeValues: {
+          ':pk': usagePartition(customerId, day),
+          ':from': from,
+          ':to': to,
+        },
+      };
+      for await (const record of queryAll(this.doc, input, (item) => item as UsageRecord))
+        records.push(record);
       day = utcDay(new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString());
     }
     return records;
