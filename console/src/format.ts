@@ -280,15 +280,3 @@ export function spendStanding(
   const left = limitUsd - spentUsd - reservedUsd;
   return left > 0 ? { state: 'under', leftUsd: left } : { state: 'reached' };
 }
-
-/** Prices raised by a percentage: a fine-tuned model's, from its base model's and the plan's premium. */
-export function withPremium<
-  T extends { input_usd_per_million_tokens: number; output_usd_per_million_tokens: number },
->(pricing: T, premiumPercent: number): T {
-  const factor = 1 + premiumPercent / 100;
-  return {
-    ...pricing,
-    input_usd_per_million_tokens: pricing.input_usd_per_million_tokens * factor,
-    output_usd_per_million_tokens: pricing.output_usd_per_million_tokens * factor,
-  };
-}

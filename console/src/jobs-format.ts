@@ -1,4 +1,4 @@
-import type { Batch, BatchStatus, FineTuningJob, ModelEntry } from './api-client';
+import type { Batch, BatchStatus, FineTuningJob, ModelEntry, ModelPlan, Plan } from './api-client';
 import { formatInteger, formatUsd } from './format';
 
 /**
@@ -105,6 +105,18 @@ export function fineTunedModels(models: ModelEntry[]): ModelEntry[] {
 export function fineTunedBase(id: string): string | undefined {
   const parts = id.split(':');
   return parts[0] === 'ft' && parts[1] ? parts[1] : undefined;
+}
+
+/**
+ * The plan's entry for a model, priced as the API bills it: a fine-tuned model at its base model's
+ * `fine_tuned_pricing`, which the server computes (base prices plus the plan's premium, rounded as
+ * billed); undefined where the plan does not offer the model (or adapters on it).
+ */
+export function modelPricing(plan: Plan, model: string): ModelPlan | undefined {
+  const base = fineTunedBase(model);
+  const entry = plan.models.find((m) => m.id === (base ?? model));
+  if (!entry || !base) return entry;
+  return entry.fine_tuned_pricing ? { ...entry, pricing: entry.fine_tuned_pricing } : undefined;
 }
 
 /**

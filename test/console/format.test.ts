@@ -20,8 +20,8 @@ import {
   spendStanding,
   stackSeries,
   usageSeries,
-  withPremium,
 } from '../../console/src/format';
+import { modelPricing } from '../../console/src/jobs-format';
 
 describe('console formatting', () => {
   it('shows limits exactly, with separators, never rounded', () => {
@@ -221,9 +221,14 @@ describe('console formatting', () => {
     expect(spendStanding(0, 0, 0)).toEqual({ state: 'reached' });
   });
 
-  it("prices a fine-tuned model at its base model's prices plus the plan's premium", () => {
-    expect(
-      withPremium({ input_usd_per_million_tokens: 0.05, output_usd_per_million_tokens: 0.08 }, 25),
-    ).toEqual({ input_usd_per_million_tokens: 0.0625, output_usd_per_million_tokens: 0.1 });
+  it("prices a fine-tuned model at its base model's fine-tuned prices, as the server sends them", () => {
+    const base = { input_usd_per_million_tokens: 0.05, output_usd_per_million_tokens: 0.08 };
+    const fineTuned = { input_usd_per_million_tokens: 0.0625, output_usd_per_million_tokens: 0.1 };
+    const plan = {
+      models: [{ id: 'qwen3-8b', pricing: base, fine_tuned_pricing: fineTuned }],
+    } as unknown as Parameters<typeof modelPricing>[0];
+    expect(modelPricing(plan, 'ft:qwen3-8b:org:bot:ftjob-1')?.pricing).toEqual(fineTuned);
+    expect(modelPricing(plan, 'qwen3-8b')?.pricing).toEqual(base);
+    expect(modelPricing(plan, 'qwen3-14b')).toBeUndefined();
   });
 });

@@ -1,8 +1,8 @@
 import { html } from 'htm/preact';
 import { useRef, useState } from 'preact/hooks';
 import type { ChatReply, ConsoleApi, ModelPlan, Plan } from '../api-client';
-import { formatInteger, formatMs, formatUsd, replyCostUsd, withPremium } from '../format';
-import { fineTunedBase, fineTunedModels } from '../jobs-format';
+import { formatInteger, formatMs, formatUsd, replyCostUsd } from '../format';
+import { fineTunedModels, modelPricing } from '../jobs-format';
 import {
   chatBody,
   type PlaygroundApi,
@@ -180,20 +180,6 @@ function Snippets({
     )}`;
 }
 
-/**
- * The plan's entry for a model: a fine-tuned model is billed at its base model's prices plus the
- * plan's fine-tuning premium, as the API bills it.
- */
-function pricingOf(plan: Plan, model: string): ModelPlan | undefined {
-  const base = fineTunedBase(model);
-  const entry = plan.models.find((m) => m.id === (base ?? model));
-  if (!entry || !base) return entry;
-  return {
-    ...entry,
-    pricing: withPremium(entry.pricing, plan.features.lora_fine_tuning.premium_percent),
-  };
-}
-
 export function PlaygroundPage({
   api,
   plan,
@@ -223,7 +209,7 @@ export function PlaygroundPage({
   const models = useLoad(() => api.models(), [api]);
   const fineTuned = fineTunedModels(models.data ?? []).map((m) => m.id);
   const set: SetSettings = (patch) => setSettings({ ...settings, ...patch });
-  const model = pricingOf(plan, settings.model);
+  const model = modelPricing(plan, settings.model);
 
   const send = async (event: Event) => {
     event.preventDefault();
