@@ -3,6 +3,7 @@ import type { Principal } from '../customers/authenticate';
 import type { CustomersRepository } from '../customers/customers-repository';
 import { defaultProjectId } from '../customers/key-permissions';
 import { narrowLimits, type ProjectModelLimits, projectScope } from '../customers/project-limits';
+import { MICRO_USD_PER_CENT } from '../metering/pricing';
 import type { SpendTracker } from '../metering/spend';
 import { effectiveSpendLimitMicroUsd } from '../metering/spend-limit-settings';
 import { BadRequestError, NotFoundError } from '../openai/errors';
@@ -40,7 +41,6 @@ export interface ProjectRateLimitView {
 }
 
 const rateLimitId = (model: string) => `rl-${model}`;
-const MICRO_USD_PER_CENT = 10_000;
 
 export interface ProjectSpendLimitView {
   object: 'project.spend_limit';

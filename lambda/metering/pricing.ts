@@ -15,6 +15,8 @@ import type { TierModelOffer } from '../../lib/config/schema';
  */
 
 export const MICRO_USD_PER_USD = 1_000_000;
+/** Stripe and OpenAI's spend bodies count cents. */
+export const MICRO_USD_PER_CENT = 10_000;
 
 /** Prices applied to a request: integer µ$ per 1M tokens (recorded in the ledger as they were then). */
 export interface TokenPrices {

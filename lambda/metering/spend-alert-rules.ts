@@ -4,6 +4,7 @@ import { applied, isConditionFailure } from '../storage/conditional-writes';
 import type { DocumentClient } from '../storage/document-client';
 import { compare, conditionOnly, notExists, or, update } from '../storage/expressions';
 import { METERING_TABLE } from './metering-table';
+import { MICRO_USD_PER_CENT } from './pricing';
 import { spendKey, utcMonth } from './spend';
 
 const { partitionKey: PK, sortKey: SK } = METERING_TABLE;
@@ -24,7 +25,6 @@ const { partitionKey: PK, sortKey: SK } = METERING_TABLE;
 
 export const MAX_ALERTS_PER_SCOPE = 100;
 export const MAX_RECIPIENTS = 10;
-const MICRO_USD_PER_CENT = 10_000;
 const RULES = 'alertRules';
 const RULES_VERSION = 'alertRulesVersion';
 

@@ -1,13 +1,12 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
-import { MICRO_USD_PER_USD } from '../../metering/pricing';
+import { MICRO_USD_PER_CENT, MICRO_USD_PER_USD } from '../../metering/pricing';
 import { effectiveSpendLimitMicroUsd, setSpendLimit } from '../../metering/spend-limit-settings';
 import { BadRequestError, NotFoundError } from '../../openai/errors';
 import type { AccountServicesApi, ApiDependencies, AppEnv } from '../types';
 import { recordAudit } from './organization';
 import { listLimit, readJsonObject } from './request-bodies';
 
-const MICRO_USD_PER_CENT = 10_000;
 /** The most `/v1/spend_limit` takes, $10,000,000, in cents. */
 const MAX_CENTS = 1_000_000_000;
 

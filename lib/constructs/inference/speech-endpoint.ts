@@ -9,7 +9,7 @@ import {
 import {
   endpointName,
   inferenceComponentName,
-  translationComponentName,
+  speechComponentNames,
 } from '../../../lambda/inference/backends/sagemaker-names';
 import type { SpeechModelConfig } from '../../config/schema';
 import { CopyAutoscaling } from './copy-autoscaling';
@@ -109,10 +109,8 @@ export class SpeechEndpoint extends Construct {
     this.endpointName = endpointName(props.environmentName, modelId);
     this.inferenceComponentName = inferenceComponentName(props.environmentName, modelId);
     const weights = s3Weights(modelId, model);
-    const componentNames = [this.inferenceComponentName];
-    if (model.translates) {
-      componentNames.push(translationComponentName(props.environmentName, modelId));
-    }
+    // The names the API's InvokeEndpoint grant names too (tierline-api.ts): one list for both.
+    const componentNames = speechComponentNames(props.environmentName, modelId, model.translates);
     for (const inferenceComponentName of componentNames) {
       props.role.grantServing({
         modelId,
