@@ -4,7 +4,7 @@ import type { Principal } from '../customers/authenticate';
 import type { CustomersRepository } from '../customers/customers-repository';
 import { CUSTOMERS_TABLE, PROJECT_KEY_HASHES, projectItemKey } from '../customers/customers-table';
 import { defaultProjectId } from '../customers/key-permissions';
-import type { ProjectLimits } from '../customers/project-limits';
+import { type ProjectLimits, principalLimits } from '../customers/project-limits';
 import { AuthenticationError, BadRequestError, NotFoundError } from '../openai/errors';
 import { bodySchema, displayNameField } from '../openai/request-body';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
@@ -270,16 +270,7 @@ export const isWellFormedProjectId = (id: string) => /^proj_[A-Za-z0-9]{1,64}$/.
 const MAX_NAME_LENGTH = 100;
 /** A session's principal with the project's own rate and spend limits, as a project key has them. */
 function withLimitsOf<P extends Principal>(principal: P, project: ProjectRecord | undefined): P {
-  const limits = project?.rateLimits;
-  return {
-    ...principal,
-    ...(limits ? { projectModelLimits: limits.models } : {}),
-    ...(limits?.spendLimitMicroUsd !== undefined
-      ? { projectSpendLimitMicroUsd: limits.spendLimitMicroUsd }
-      : {}),
-    // As a key of the project carries it: the project's month is kept for its alerts.
-    ...(limits?.spendAlerts ? { projectSpendAlerts: true as const } : {}),
-  };
+  return { ...principal, ...principalLimits(project?.rateLimits) };
 }
 
 /** Projects an organization may have, archived ones included: far more than any uses. */
@@ -367,12 +358,12 @@ export class Projects {
   }
 
   /**
-   * A console session acting in a project, bound by the project's own rate and spend limits. A
-   * project key carries them on its item; a session has no item of its own, so they are read from
-   * the project (one GetItem), or a member's session would run inference in a capped project
-   * uncapped. A project other than the default is read here anyway (it must be active), so its
-   * limits come with that read; the default project's are read only for inference
-   * ({@link withProjectLimits}).
+   * A console session acting in a project, bound by the project's own rate and spend limits, or a
+   * member's session would run inference in a capped project uncapped. A project key carries them
+   * on its item; a session has none of its own: a project other than the default is read here
+   * anyway (it must be active), so its limits come with that read; the default project's came with
+   * the session, from the organization's primary key, which carries them as every key of the
+   * project does (`ProjectRateLimits.applyToKeys`).
    */
   private async sessionIn<P extends Principal>(principal: P, projectId: string): Promise<P> {
     const {
@@ -381,25 +372,11 @@ export class Projects {
       projectSpendAlerts: _alerts,
       ...rest
     } = principal;
-    if (projectId === defaultProjectId(principal.customerId)) {
-      return { ...rest, projectId, projectLimitsUnread: true } as P;
-    }
+    // The default project's limits came with the session, from the primary key that carries them.
+    if (projectId === defaultProjectId(principal.customerId)) return { ...principal, projectId };
     return withLimitsOf(
       { ...rest, projectId } as P,
       await this.activeProject(principal, projectId),
-    );
-  }
-
-  /**
-   * The principal with its project's own limits, for inference: a session's default project is
-   * read now (one GetItem), once per request; any other principal already carries them.
-   */
-  async withProjectLimits<P extends Principal>(principal: P): Promise<P> {
-    if (!principal.projectLimitsUnread) return principal;
-    const { projectLimitsUnread: _unread, ...rest } = principal;
-    return withLimitsOf(
-      rest as P,
-      await this.repository.get(principal.customerId, principal.projectId),
     );
   }
 

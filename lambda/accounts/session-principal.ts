@@ -1,6 +1,7 @@
 import type { Principal, SessionIdentity } from '../customers/authenticate';
 import type { CustomersRepository } from '../customers/customers-repository';
 import { defaultProjectId } from '../customers/key-permissions';
+import { principalLimits } from '../customers/project-limits';
 import { BadRequestError, NotFoundError, PermissionDeniedError } from '../openai/errors';
 import type { MembershipsRepository } from './memberships';
 
@@ -82,6 +83,9 @@ export function createSessionPrincipals(deps: SessionPrincipalDeps) {
       ...(primary.spendLimitMicroUsd !== undefined
         ? { spendLimitMicroUsd: primary.spendLimitMicroUsd }
         : {}),
+      // The default project's own limits, which its keys (the primary among them) carry: a
+      // session in the default project is bound by them with no read of the project.
+      ...principalLimits(primary.projectLimits),
     };
   };
 

@@ -114,10 +114,6 @@ export class BatchService {
 
   async create(principal: Principal, body: Record<string, unknown>): Promise<BatchRecord> {
     const { config } = this.options;
-    // A session's project limits not read yet would let its batches run past its project's limit.
-    if (principal.projectLimitsUnread) {
-      throw new Error("A session's project limits must be read before it creates a batch.");
-    }
     const tier = config.tiers[principal.tier];
     if (!tier.batch.allowed) {
       const withBatch = TIER_NAMES.filter((t: TierName) => config.tiers[t].batch.allowed).map(

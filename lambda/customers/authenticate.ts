@@ -7,7 +7,7 @@ import {
   type PrincipalKind,
   parsePermissions,
 } from './key-permissions';
-import type { ProjectLimits, ProjectModelLimits } from './project-limits';
+import { type ProjectLimits, type ProjectModelLimits, principalLimits } from './project-limits';
 
 /** Who is calling: what the authorizer hands to the API. */
 export interface Principal {
@@ -41,12 +41,6 @@ export interface Principal {
   projectSpendLimitMicroUsd?: number;
   /** A project key's project has spend alerts: its month is tracked even without a spend limit. */
   projectSpendAlerts?: true;
-  /**
-   * A console session whose project's own limits (above) are not read yet: they are read only for
-   * inference (`Projects.withProjectLimits`), so its other requests cost no read of the project.
-   * Metering refuses a principal that still has it.
-   */
-  projectLimitsUnread?: true;
 }
 
 export interface StoredKey {
@@ -138,15 +132,7 @@ export async function authenticate(
       ? { spendLimitMicroUsd: stored.spendLimitMicroUsd }
       : {}),
     // An admin key runs no inference: only a project key's project limits bind.
-    ...(stored.projectLimits && stored.kind !== 'admin_key'
-      ? { projectModelLimits: stored.projectLimits.models }
-      : {}),
-    ...(stored.projectLimits?.spendLimitMicroUsd !== undefined && stored.kind !== 'admin_key'
-      ? { projectSpendLimitMicroUsd: stored.projectLimits.spendLimitMicroUsd }
-      : {}),
-    ...(stored.projectLimits?.spendAlerts && stored.kind !== 'admin_key'
-      ? { projectSpendAlerts: true as const }
-      : {}),
+    ...(stored.kind === 'admin_key' ? {} : principalLimits(stored.projectLimits)),
   };
 }
 

@@ -30,6 +30,26 @@ export interface ProjectLimits {
  */
 export const projectScope = (customerId: string, projectId: string) => `${customerId}@${projectId}`;
 
+/**
+ * What a principal carries of its project's limits (the `project*` fields of `Principal`): a
+ * project key from its item, a console session from its organization's primary key (which holds the
+ * default project's) or from the project it names.
+ */
+export function principalLimits(limits: ProjectLimits | undefined): {
+  projectModelLimits?: Record<string, ProjectModelLimits>;
+  projectSpendLimitMicroUsd?: number;
+  projectSpendAlerts?: true;
+} {
+  return {
+    ...(limits ? { projectModelLimits: limits.models } : {}),
+    ...(limits?.spendLimitMicroUsd !== undefined
+      ? { projectSpendLimitMicroUsd: limits.spendLimitMicroUsd }
+      : {}),
+    // The project's month is kept for its alerts, with or without a limit.
+    ...(limits?.spendAlerts ? { projectSpendAlerts: true as const } : {}),
+  };
+}
+
 /** The organization's limits of a model narrowed by the project's, where the project set some. */
 export function narrowLimits(limits: ModelLimits, project?: ProjectModelLimits): ModelLimits {
   if (!project) return limits;

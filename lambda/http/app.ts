@@ -129,7 +129,7 @@ function versionOneRoutes(deps: ApiDependencies, base: 'openai' | 'groq'): Hono<
     v1.route('/', fileRoutes(files));
     v1.route('/', uploadRoutes(files));
   }
-  if (deps.batches) v1.route('/', batchRoutes(deps.batches, deps));
+  if (deps.batches) v1.route('/', batchRoutes(deps.batches));
   if (deps.billing) v1.route('/', billingRoutes(deps.billing, deps));
   if (deps.fineTuningJobs) v1.route('/', fineTuningJobRoutes(deps.fineTuningJobs));
   if (deps.adapters) {

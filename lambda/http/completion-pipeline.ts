@@ -393,18 +393,6 @@ export async function fitToContext(
 }
 
 /**
- * The request's principal with its project's own limits, for admission: a console session's
- * default project is read here, not for every request (`Projects.withProjectLimits`).
- */
-export async function admittedPrincipal(c: Context, deps: ApiDependencies): Promise<Principal> {
-  const principal: Principal = c.get('principal');
-  if (!principal.projectLimitsUnread || !deps.accounts) return principal;
-  const withLimits = await deps.accounts.projects.withProjectLimits(principal);
-  c.set('principal', withLimits);
-  return withLimits;
-}
-
-/**
  * The admission, with a check that ran beside it: when the check fails its error is the answer
  * (before any refusal of the admission), and a reservation made meanwhile is given back.
  */
@@ -485,7 +473,7 @@ export async function serveCompletion(
 
   const admission = deps.metering.admit({
     requestId,
-    principal: await admittedPrincipal(c, deps),
+    principal,
     model,
     fineTune: fineTune ? { baseModel, premiumPercent: fineTune.premiumPercent } : undefined,
     inputTokens,

@@ -179,10 +179,6 @@ export class RequestMetering {
    */
   async admit(request: MeteringRequest): Promise<MeteredRequest> {
     const { principal } = request;
-    // A session's project limits not read yet would let it run uncapped in a capped project.
-    if (principal.projectLimitsUnread) {
-      throw new Error("A session's project limits must be read before it is admitted.");
-    }
     // Limits, counters and headers are the base model's; the ledger names what was called.
     const model = request.fineTune?.baseModel ?? request.model;
     const limits = this.limitsOf(principal, model);

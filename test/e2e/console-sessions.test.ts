@@ -9,6 +9,7 @@ import { MembershipsRepository } from '../../lambda/accounts/memberships';
 import { Projects, ProjectsRepository } from '../../lambda/accounts/projects';
 import { CustomersRepository } from '../../lambda/customers/customers-repository';
 import { defaultProjectId } from '../../lambda/customers/key-permissions';
+import type { ProjectLimits } from '../../lambda/customers/project-limits';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { readLocalMail } from '../../local/local-cognito';
@@ -141,7 +142,23 @@ describe('console sessions (Cognito access tokens) in local mode', () => {
     expect(logs.join('\n')).not.toContain(token);
   });
 
-  it("reads a session's project only for inference, and still holds it to the project's limits", async () => {
+  /**
+   * What `ProjectRateLimits.applyToKeys` does after a change: the default project's limits go on
+   * its keys, the primary among them, which is where a session in that project reads them.
+   */
+  const setDefaultProjectLimits = async (
+    customer: { keyHash?: string },
+    project: { rateLimits?: ProjectLimits },
+  ) => {
+    if (!customer.keyHash || !project.rateLimits) throw new Error('no primary key or no limits');
+    const doc = localModeDocumentClient(local.dynamoEndpoint);
+    await new CustomersRepository(doc, LOCAL_CUSTOMERS_TABLE).setProjectLimits(
+      customer.keyHash,
+      project.rateLimits,
+    );
+  };
+
+  it("reads no project for a session, even for inference, and still holds it to the project's limits", async () => {
     const { token, userId } = await signedIn('lazy@sessions.test');
     const { customer } = await local.operator.createCustomer({
       name: 'Lazy',
@@ -163,9 +180,12 @@ describe('console sessions (Cognito access tokens) in local mode', () => {
     );
     const owner = { customerId: customer.customerId };
     const defaultId = defaultProjectId(customer.customerId);
-    await new ProjectsRepository(doc, LOCAL_CUSTOMERS_TABLE).changeLimits(
-      () => projects.get(owner, defaultId),
-      (limits) => ({ ...limits, models: { [MODEL]: { rpm: 1 } } }),
+    await setDefaultProjectLimits(
+      customer,
+      await new ProjectsRepository(doc, LOCAL_CUSTOMERS_TABLE).changeLimits(
+        () => projects.get(owner, defaultId),
+        (limits) => ({ ...limits, models: { [MODEL]: { rpm: 1 } } }),
+      ),
     );
     const projectReads = () =>
       calls.filter(
@@ -190,7 +210,8 @@ describe('console sessions (Cognito access tokens) in local mode', () => {
     const chat = () =>
       client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] });
     await chat();
-    expect(projectReads()).toHaveLength(1);
+    // The default project's limits came with the session (from the primary key): no read.
+    expect(projectReads()).toEqual([]);
     const second = await chat().then(
       () => undefined,
       (error: unknown) => error,
@@ -199,7 +220,7 @@ describe('console sessions (Cognito access tokens) in local mode', () => {
     expect((second as Error).message).toMatch(/project `proj_/);
   });
 
-  it("holds a session's batch to its default project's spend limit, read when the batch is created", async () => {
+  it("holds a session's batch to its default project's spend limit", async () => {
     const { token, userId } = await signedIn('batcher@sessions.test');
     const { customer } = await local.operator.createCustomer({
       name: 'Batcher',
@@ -220,9 +241,12 @@ describe('console sessions (Cognito access tokens) in local mode', () => {
       new CustomersRepository(doc, LOCAL_CUSTOMERS_TABLE),
     );
     const defaultId = defaultProjectId(customer.customerId);
-    await new ProjectsRepository(doc, LOCAL_CUSTOMERS_TABLE).changeLimits(
-      () => projects.get({ customerId: customer.customerId }, defaultId),
-      (limits) => ({ ...limits, spendLimitMicroUsd: 10_000 }),
+    await setDefaultProjectLimits(
+      customer,
+      await new ProjectsRepository(doc, LOCAL_CUSTOMERS_TABLE).changeLimits(
+        () => projects.get({ customerId: customer.customerId }, defaultId),
+        (limits) => ({ ...limits, spendLimitMicroUsd: 10_000 }),
+      ),
     );
     const client = new OpenAI({
       apiKey: token,

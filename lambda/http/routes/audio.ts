@@ -8,7 +8,6 @@ import { type AudioTask, formFields, parseAudioRequest } from '../../audio/trans
 import { BackendError } from '../../inference/backends/model-backend';
 import type { MeteredRequest } from '../../metering/request-metering';
 import { BadRequestError, HttpError, NotFoundError } from '../../openai/errors';
-import { admittedPrincipal } from '../completion-pipeline';
 import type { ApiDependencies, AppEnv } from '../types';
 import { backendFailureToHttp } from './chat-completions';
 import { MAX_MULTIPART_REQUEST_BYTES, readMultipartForm } from './request-bodies';
@@ -166,7 +165,7 @@ function audioHandler(deps: ApiDependencies, speech: SpeechBackend, task: AudioT
     // request's prompt is, with no output to reserve.
     const metered = await deps.metering.admit({
       requestId,
-      principal: await admittedPrincipal(c, deps),
+      principal: c.get('principal'),
       model,
       inputTokens: seconds,
       outputTokens: { fixed: 0 },

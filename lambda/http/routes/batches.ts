@@ -4,8 +4,7 @@ import type { BatchService } from '../../batches/batch-service';
 import { isWellFormedId } from '../../files/ids';
 import { BadRequestError } from '../../openai/errors';
 import type { OpenAIBatchList } from '../../openai/shapes/batches';
-import { admittedPrincipal } from '../completion-pipeline';
-import type { ApiDependencies, AppEnv } from '../types';
+import type { AppEnv } from '../types';
 import { listLimit, readJsonObject } from './request-bodies';
 
 /**
@@ -27,13 +26,11 @@ function parseAfter(raw: string | undefined): string | undefined {
 }
 
 /** OpenAI's Batch API: `POST/GET /batches`, `GET /batches/{id}`, `POST /batches/{id}/cancel`. */
-export function batchRoutes(batches: BatchService, deps: ApiDependencies): Hono<AppEnv> {
+export function batchRoutes(batches: BatchService): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
 
   routes.post('/batches', async (c) => {
-    // A console session's project limits are read here: the batch is held to its project's month.
-    const principal = await admittedPrincipal(c, deps);
-    const batch = await batches.create(principal, await readJsonObject(c));
+    const batch = await batches.create(c.get('principal'), await readJsonObject(c));
     return c.json(toOpenAIBatch(batch));
   });
 
