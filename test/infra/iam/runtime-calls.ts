@@ -259,7 +259,8 @@ const metering: RuntimeCall[] = [
     resources: (a) => [a.index('metering', 'byCustomerDay'), a.table('metering')],
     sources: [
       ...src('metering/usage-aggregates.ts', 'queryUsage: QueryCommand'),
-      ...src('metering/organization-usage.ts', 'records: QueryCommand'),
+      // Organization usage reads its day ranges through queryAll.
+      ...src('storage/query-pages.ts', 'queryAll: QueryCommand'),
       ...src(
         'metering/aggregate-updates.ts',
         'aggregatesOfDay: QueryCommand',
