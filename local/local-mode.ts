@@ -396,6 +396,8 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       authorizerCacheTtlMs: cacheTtlMs,
     }),
     sessionOf: localSessionOf(() => sessions),
+    // Kept for half the emulated authorizer cache, as in Lambda (half the configured TTL).
+    activeCustomerCacheMs: cacheTtlMs / 2,
     metering: requests.metering,
     // Billing is made once the operator exists (below); no request comes before it is.
     billing: billingOnceStarted(() => billingOf()),

@@ -156,7 +156,8 @@ export class CustomerLifecycle {
     // API Gateway keeps the authorizer's answer for authorizerCacheTtlSeconds, so the old key still
     // reaches the API that long, and a create that read the customer as active just before
     // `deleting` may write after the sweep above (issue 20 row 1: a file and a batch made after
-    // delete returned). Creating routes refuse a customer that is not active (lambda/http/app.ts);
+    // delete returned). Creating routes refuse a customer that is not active (lambda/http/app.ts;
+    // a process keeps an "active" answer for half the TTL, lambda/customers/active-customers.ts);
     // once the cache has expired nothing new can land, and a second sweep removes what did. The
     // cache's TTL (CloudFormation AWS::ApiGateway::Authorizer, AuthorizerResultTtlInSeconds: "If it
     // is greater than 0, API Gateway will cache authorizer responses ... The maximum value is

@@ -2,12 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import type { TierName } from '../../lib/config/schema';
 import { authorizeRoute, requireKeysOrganization } from '../accounts/authorization';
-import {
-  AuthenticationError,
-  HttpError,
-  InternalServerError,
-  NotFoundError,
-} from '../openai/errors';
+import { ActiveCustomers, activeCustomerCacheMs } from '../customers/active-customers';
+import { HttpError, InternalServerError, NotFoundError } from '../openai/errors';
 import { tierlineOpenApiDocument } from './openapi/document';
 import { corsForOrigins, matchesARoute, requestSizeLimit } from './request-guards';
 import { accountRoutes, publicPlanRoutes } from './routes/account';
@@ -56,7 +52,8 @@ function createsData(method: string, path: string): boolean {
 
 /**
  * Creating routes that await the active-customer check themselves, beside their admission: the
- * read is one DynamoDB round trip that chat does not make, and in front of `POST /responses` it
+ * read, when no answer is kept (lambda/customers/active-customers.ts), is one DynamoDB round trip
+ * that chat does not make, and in front of `POST /responses` it
  * was one more wait before the first token than chat has (docs/benchmarks.md, bench:gateway). The
  * route answers the check's 401 before any other error and before the model is called, so what it
  * answers does not change.
@@ -66,24 +63,14 @@ function checksBesideAdmission(method: string, path: string): boolean {
 }
 
 /**
- * Objects are created only by an active customer. API Gateway keeps an authorizer's answer for the
- * cache TTL, so a revoked or deleted customer's key still reaches the API that long; without this
- * read its files and batches were made after `customers delete` had swept (issue 20 row 1). One
- * GetItem, on creating routes only: chat completions stay read-free (they leave a ledger record,
- * which billing keeps anyway).
- */
-async function requireActiveCustomer(deps: ApiDependencies, customerId: string): Promise<void> {
-  const customer = await deps.customers.getCustomer(customerId);
-  // A principal with no customer item is a key the operator made outside the CLI (tests, the demo
-  // seed).
-  if (customer && customer.status !== 'active') throw new AuthenticationError();
-}
-
-/**
  * The routes of one base path: `/v1` (openai) has them all; `/openai/v1` (groq-sdk) all but the
  * ones Groq does not serve (the stored Responses routes, `x-v1-only` in the document).
  */
-function versionOneRoutes(deps: ApiDependencies, base: 'openai' | 'groq'): Hono<AppEnv> {
+function versionOneRoutes(
+  deps: ApiDependencies,
+  base: 'openai' | 'groq',
+  activeCustomers: ActiveCustomers,
+): Hono<AppEnv> {
   const v1 = new Hono<AppEnv>();
   v1.route('/', publicPlanRoutes(deps));
   // Before the organization is chosen: the invited person belongs to none yet.
@@ -103,7 +90,7 @@ function versionOneRoutes(deps: ApiDependencies, base: 'openai' | 'groq'): Hono<
         : authenticated;
       c.set('principal', principal);
       if (createsData(c.req.method, c.req.path)) {
-        const check = requireActiveCustomer(deps, principal.customerId);
+        const check = activeCustomers.require(principal.customerId);
         if (checksBesideAdmission(c.req.method, c.req.path)) {
           // Handled here so a failure never goes unhandled; the route awaits `check` itself.
           check.catch(() => undefined);
@@ -168,8 +155,16 @@ export function createApiApp(deps: ApiDependencies): Hono<AppEnv> {
   app.get('/openapi.json', (c) => c.json(tierlineOpenApiDocument(deps.config)));
 
   // openai's client uses `https://HOST/v1`; groq-sdk appends `/openai/v1` to its base URL.
-  app.route('/v1', versionOneRoutes(deps, 'openai'));
-  app.route('/openai/v1', versionOneRoutes(deps, 'groq'));
+  // One for both base paths: a customer's "active" answer is kept once per process.
+  const activeCustomers = new ActiveCustomers({
+    customers: deps.customers,
+    cacheMs:
+      deps.activeCustomerCacheMs ??
+      activeCustomerCacheMs(deps.config.environment.authorizerCacheTtlSeconds),
+    now: deps.now && (() => (deps.now as () => Date)().getTime()),
+  });
+  app.route('/v1', versionOneRoutes(deps, 'openai', activeCustomers));
+  app.route('/openai/v1', versionOneRoutes(deps, 'groq', activeCustomers));
 
   app.notFound((c) => {
     const error = new NotFoundError(`Invalid URL (${c.req.method} ${c.req.path})`, {

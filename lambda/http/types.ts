@@ -47,6 +47,11 @@ export interface ApiDependencies {
     | 'forgetProjectKey'
     | 'revokeOrBar'
   >;
+  /**
+   * How long a customer's "active" answer is kept per process before creating routes read it again
+   * (lambda/customers/active-customers.ts). @default half the config's authorizerCacheTtlSeconds
+   */
+  activeCustomerCacheMs?: number;
   /** Members and invites; their routes answer 404 when absent. */
   memberServices?: MemberServicesApi;
   /**

@@ -66,6 +66,9 @@ describe('a customer that is no longer active, behind a cached authorizer answer
     meteringTable = metering.tableName;
     app = createApiApp({
       config,
+      // Every request reads the customer here; how long one process keeps "active" is
+      // test/lambda/customers/active-customers.test.ts's.
+      activeCustomerCacheMs: 0,
       principalOf: async () => principal,
       customers: repository,
       backend: new TestModelBackend(),
