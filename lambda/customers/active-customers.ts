@@ -22,9 +22,11 @@ export interface ActiveCustomersOptions {
  * passed (cli/customers/customer-lifecycle.ts). An answer kept for less than the TTL lets nothing
  * be created later than the authorizer already does, and the other half of the TTL is the margin
  * in which a create that passed the check still writes before that second sweep.
- * Why it is worth keeping: the read is a DynamoDB round trip on every creating request that chat
- * completions do not make; on `POST /responses` it was most of the gateway CPU Responses spent
- * above chat's (docs/benchmarks.md, bench:gateway).
+ * Why it is worth keeping: on `POST /responses`, a route as hot as chat, the read was a DynamoDB
+ * round trip per request that chat completions do not make, and most of the gateway CPU Responses
+ * spent above chat's (docs/benchmarks.md, bench:gateway). Only that route takes a kept answer
+ * (lambda/http/app.ts): files, uploads, batches, fine-tuning jobs and keys are rare next to
+ * inference, and a job or a key made late would outlast what the second sweep removes.
  */
 export function activeCustomerCacheMs(authorizerCacheTtlSeconds: number): number {
   return Math.floor((authorizerCacheTtlSeconds * 1000) / 2);

@@ -51,12 +51,11 @@ function createsData(method: string, path: string): boolean {
 }
 
 /**
- * Creating routes that await the active-customer check themselves, beside their admission: the
- * read, when no answer is kept (lambda/customers/active-customers.ts), is one DynamoDB round trip
- * that chat does not make, and in front of `POST /responses` it
- * was one more wait before the first token than chat has (docs/benchmarks.md, bench:gateway). The
- * route answers the check's 401 before any other error and before the model is called, so what it
- * answers does not change.
+ * Creating routes as hot as chat (`POST /responses`): they take an "active" answer kept for half
+ * the authorizer's TTL (lambda/customers/active-customers.ts), and await the check themselves,
+ * beside their admission. The read is one DynamoDB round trip that chat does not make (CPU, and a
+ * wait before the first token; docs/benchmarks.md, bench:gateway). The route answers the check's
+ * 401 before any other error and before the model is called, so what it answers does not change.
  */
 function checksBesideAdmission(method: string, path: string): boolean {
   return method === 'POST' && /\/responses$/.test(path);
@@ -69,7 +68,7 @@ function checksBesideAdmission(method: string, path: string): boolean {
 function versionOneRoutes(
   deps: ApiDependencies,
   base: 'openai' | 'groq',
-  activeCustomers: ActiveCustomers,
+  activeCustomers: { kept: ActiveCustomers; read: ActiveCustomers },
 ): Hono<AppEnv> {
   const v1 = new Hono<AppEnv>();
   v1.route('/', publicPlanRoutes(deps));
@@ -90,8 +89,12 @@ function versionOneRoutes(
         : authenticated;
       c.set('principal', principal);
       if (createsData(c.req.method, c.req.path)) {
-        const check = activeCustomers.require(principal.customerId);
-        if (checksBesideAdmission(c.req.method, c.req.path)) {
+        const beside = checksBesideAdmission(c.req.method, c.req.path);
+        // Only the hot route takes a kept answer; files, batches, jobs and keys read every time.
+        const check = (beside ? activeCustomers.kept : activeCustomers.read).require(
+          principal.customerId,
+        );
+        if (beside) {
           // Handled here so a failure never goes unhandled; the route awaits `check` itself.
           check.catch(() => undefined);
           c.set('activeCustomer', check);
@@ -156,13 +159,16 @@ export function createApiApp(deps: ApiDependencies): Hono<AppEnv> {
 
   // openai's client uses `https://HOST/v1`; groq-sdk appends `/openai/v1` to its base URL.
   // One for both base paths: a customer's "active" answer is kept once per process.
-  const activeCustomers = new ActiveCustomers({
-    customers: deps.customers,
-    cacheMs:
-      deps.activeCustomerCacheMs ??
-      activeCustomerCacheMs(deps.config.environment.authorizerCacheTtlSeconds),
-    now: deps.now && (() => (deps.now as () => Date)().getTime()),
-  });
+  const activeCustomers = {
+    kept: new ActiveCustomers({
+      customers: deps.customers,
+      cacheMs:
+        deps.activeCustomerCacheMs ??
+        activeCustomerCacheMs(deps.config.environment.authorizerCacheTtlSeconds),
+      now: deps.now && (() => (deps.now as () => Date)().getTime()),
+    }),
+    read: new ActiveCustomers({ customers: deps.customers, cacheMs: 0 }),
+  };
   app.route('/v1', versionOneRoutes(deps, 'openai', activeCustomers));
   app.route('/openai/v1', versionOneRoutes(deps, 'groq', activeCustomers));
 

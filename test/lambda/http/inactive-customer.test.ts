@@ -176,6 +176,39 @@ describe('a customer that is no longer active, behind a cached authorizer answer
     },
   );
 
+  it('keeps "active" for half the authorizer TTL on Responses only: a file is refused at once', async () => {
+    // The deployed default: dev's 60 s authorizer cache, so "active" is kept for 30 s.
+    const kept = createApiApp({
+      config,
+      principalOf: async () => principal,
+      customers: repository,
+      backend: new TestModelBackend(),
+      ...(await meteringOn(stores.dynamo, config)),
+      files,
+      responses: new ResponsesRepository(doc, 'files'),
+    });
+    const respond = () =>
+      kept.request('/v1/responses', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'qwen3-8b', input: 'hi' }),
+      });
+    await setStatus('active');
+    expect((await respond()).status).toBe(200);
+    await setStatus('revoked');
+    // Within the kept time a response is still stored, as the authorizer still lets the key run
+    // chat; customers delete's second sweep, a whole TTL later, removes it.
+    expect((await respond()).status).toBe(200);
+    // Files, uploads, batches, jobs and keys read the customer every time.
+    const form = new FormData();
+    form.set('purpose', 'batch');
+    form.set('file', new Blob([`${line('late')}\n`]), 'in.jsonl');
+    const file = await kept.request('/v1/files', { method: 'POST', body: form });
+    expect(file.status).toBe(401);
+    expect(await file.json()).toMatchObject({ error: { code: 'invalid_api_key' } });
+    await setStatus('active');
+  });
+
   it('still serves reads to it (they create nothing)', async () => {
     await setStatus('deleted');
     expect((await app.request('/v1/files')).status).toBe(200);
