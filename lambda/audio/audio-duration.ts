@@ -1,5 +1,10 @@
 import { parseBuffer } from 'music-metadata';
-import { BadRequestError } from '../openai/errors';
+import { flacFrameSeconds } from './flac-duration';
+import { mp4SampleSeconds } from './mp4-duration';
+import { oggPacketSeconds } from './ogg-duration';
+import { ACCEPTED_FORMATS, unreadableAudio } from './unreadable-audio';
+
+export { ACCEPTED_FORMATS };
 
 /**
  * The real duration of an uploaded audio file, never the client's word for it: the file is parsed
@@ -34,8 +39,6 @@ const CONTAINERS: Record<string, string> = {
   'EBML/matroska': 'webm',
 };
 
-export const ACCEPTED_FORMATS = 'flac, mp3, mp4, mpeg, mpga, m4a, ogg, wav, webm';
-
 export interface MeasuredAudio {
   /** `wav`, `mp3`, `flac`, `ogg`, `mp4`, `m4a`, `webm`. */
   format: string;
@@ -43,12 +46,7 @@ export interface MeasuredAudio {
   seconds: number;
 }
 
-function unreadable(detail: string): BadRequestError {
-  return new BadRequestError(
-    `The audio file could not be read (${detail}). Send one of: ${ACCEPTED_FORMATS}.`,
-    { param: 'file', code: 'invalid_file' },
-  );
-}
+const unreadable = unreadableAudio;
 
 function containerFormat(container: string | undefined): string | undefined {
   if (container === undefined) return undefined;
@@ -59,6 +57,19 @@ function containerFormat(container: string | undefined): string | undefined {
   if (container.startsWith('EBML')) return 'webm';
   return undefined;
 }
+
+/**
+ * Each format's measure of the audio its data holds (undefined or 0: none found). The library's
+ * `format.duration` is never used: for every format it is some header's word.
+ */
+const MEASURES: Record<string, (bytes: Uint8Array) => number | undefined> = {
+  wav: (bytes) => wavDataSeconds(bytes),
+  mp3: (bytes) => mpegFrameSeconds(bytes),
+  flac: flacFrameSeconds,
+  ogg: oggPacketSeconds,
+  mp4: mp4SampleSeconds,
+  m4a: mp4SampleSeconds,
+};
 
 /** The file's format and real duration, or a 400 for a file that is not audio in an accepted format. */
 export async function measureAudio(bytes: Uint8Array): Promise<MeasuredAudio> {
@@ -75,9 +86,7 @@ export async function measureAudio(bytes: Uint8Array): Promise<MeasuredAudio> {
   }
   const format = containerFormat(metadata.format.container);
   if (!format) throw unreadable(`format ${metadata.format.container ?? 'unknown'}`);
-  let seconds = metadata.format.duration;
-  if (format === 'wav') seconds = wavDataSeconds(bytes) ?? seconds;
-  if (format === 'mp3') seconds = mpegFrameSeconds(bytes) || seconds;
+  const seconds = MEASURES[format]?.(bytes);
   if (seconds === undefined || !Number.isFinite(seconds) || seconds <= 0)
     throw unreadable('it holds no audio, or its length cannot be told');
   return { format, seconds };
