@@ -3,6 +3,7 @@ import { flacFrameSeconds } from './flac-duration';
 import { mp4SampleSeconds } from './mp4-duration';
 import { oggPacketSeconds } from './ogg-duration';
 import { ACCEPTED_FORMATS, unreadableAudio } from './unreadable-audio';
+import { webmBlockSeconds } from './webm-duration';
 
 export { ACCEPTED_FORMATS };
 
@@ -69,23 +70,46 @@ const MEASURES: Record<string, (bytes: Uint8Array) => number | undefined> = {
   ogg: oggPacketSeconds,
   mp4: mp4SampleSeconds,
   m4a: mp4SampleSeconds,
+  webm: webmBlockSeconds,
 };
 
-/** The file's format and real duration, or a 400 for a file that is not audio in an accepted format. */
-export async function measureAudio(bytes: Uint8Array): Promise<MeasuredAudio> {
-  if (bytes.byteLength === 0) throw unreadable('it is empty');
+/**
+ * The format by the file's own signature, for the containers whose walkers take the file from its
+ * first byte: the library's parse is skipped for them, since it would read the same structure
+ * again and refuse a file cut short that a decoder still plays (its end-of-stream error).
+ */
+function signatureFormat(bytes: Uint8Array): string | undefined {
+  const text = (at: number) => String.fromCharCode(...bytes.subarray(at, at + 4));
+  if (text(0) === 'RIFF' && text(8) === 'WAVE') return 'wav';
+  if (text(0) === 'fLaC') return 'flac';
+  if (text(0) === 'OggS') return 'ogg';
+  if (text(0) === '\x1a\x45\xdf\xa3') return 'webm';
+  // An MP4 names its brand first: Apple's audio brands are m4a, the rest mp4.
+  if (text(4) === 'ftyp') return ['M4A ', 'M4B ', 'M4P '].includes(text(8)) ? 'm4a' : 'mp4';
+  return undefined;
+}
+
+/** The format told by music-metadata, for files without a signature at their start (MP3 mostly). */
+async function parsedFormat(bytes: Uint8Array): Promise<string> {
   let metadata: Awaited<ReturnType<typeof parseBuffer>>;
   try {
     metadata = await parseBuffer(
       bytes,
       { size: bytes.byteLength },
-      { duration: true, skipCovers: true, skipPostHeaders: true },
+      { skipCovers: true, skipPostHeaders: true },
     );
   } catch (error) {
     throw unreadable(error instanceof Error ? error.message : 'unknown format');
   }
   const format = containerFormat(metadata.format.container);
   if (!format) throw unreadable(`format ${metadata.format.container ?? 'unknown'}`);
+  return format;
+}
+
+/** The file's format and real duration, or a 400 for a file that is not audio in an accepted format. */
+export async function measureAudio(bytes: Uint8Array): Promise<MeasuredAudio> {
+  if (bytes.byteLength === 0) throw unreadable('it is empty');
+  const format = signatureFormat(bytes) ?? (await parsedFormat(bytes));
   const seconds = MEASURES[format]?.(bytes);
   if (seconds === undefined || !Number.isFinite(seconds) || seconds <= 0)
     throw unreadable('it holds no audio, or its length cannot be told');
