@@ -235,7 +235,12 @@ export function webmBlockSeconds(bytes: Uint8Array): number {
     }
     if (track) trackField(track, id, bytes, start, end);
     // The entry's number may come after its other fields: it is filed when its number is read.
-    if (track && id === ID.trackNumber) tracks.set(track.number, track);
+    // A later entry of a number already filed (a second Tracks, or a concatenated file's) is
+    // ignored: it must not restart the count, nor change how the frames are counted.
+    if (track && id === ID.trackNumber) {
+      if (!tracks.has(track.number)) tracks.set(track.number, track);
+      else track = undefined;
+    }
     if (isBlock) countBlock(tracks, bytes, start, end);
     at = end;
   }

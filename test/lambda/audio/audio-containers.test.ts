@@ -135,6 +135,18 @@ describe('FLAC, Ogg, MP4/M4A and WebM billed by the audio their data holds', () 
     await expect(measureAudio(whole.subarray(0, 60))).rejects.toMatchObject(refusal);
   });
 
+  it('counts both halves of two Ogg or WebM files end to end, as FFmpeg plays them (60 s)', async () => {
+    for (const name of ['oggOpus', 'oggVorbis', 'webmOpus', 'webmVorbis'] as const) {
+      const twice = Buffer.concat([audioFixture(name), audioFixture(name)]);
+      // The second file's Tracks names track 1 again: it must not restart the first's count. In
+      // WebM the second file's blocks join the first's track, so its pre-skip (6.5 ms) or first
+      // Vorbis packet is billed too.
+      const seconds = (await measureAudio(twice)).seconds;
+      expect(seconds).toBeGreaterThanOrEqual(2 * DATA_SECONDS[name] - 1e-9);
+      expect(seconds).toBeLessThan(2 * DATA_SECONDS[name] + 0.1);
+    }
+  });
+
   it('refuses a codec it cannot count, naming it, rather than trust a header', async () => {
     await expect(
       measureAudio(withMp4SampleEntry(audioFixture('m4a'), 'alac')),
