@@ -8,11 +8,13 @@ import { webmBlockSeconds } from './webm-duration';
 export { ACCEPTED_FORMATS };
 
 /**
- * The real duration of an uploaded audio file, never the client's word for it: the file is parsed
- * with music-metadata (7.14, the last CommonJS release: jest and the Lambda bundles load it without
- * an ESM build step), its container sniffed from the bytes, not the file name.
+ * The real duration of an uploaded audio file, never the client's word for it: what a decoder
+ * plays, counted from the data without decoding it. The format is told from the file's signature
+ * (WAV, FLAC, Ogg, MP4/M4A, WebM), else by music-metadata (7.14, the last CommonJS release: jest
+ * and the Lambda bundles load it without an ESM build step), from the bytes, not the file name.
+ * The library's `format.duration` is never used: for every format it is some header's word.
  *
- * How far each format's duration is measured rather than declared:
+ * Each format's measure (a file whose structure cannot be walked is a 400, never its header):
  * - WAV: the data actually present, in frames of the codec's layout (a `data` chunk that claims
  *   more than the file holds is cut to the file; the byte rate and a `fact` chunk are ignored);
  *   a codec whose length the data does not tell (MPEG or GSM inside WAV) is refused;
@@ -20,10 +22,16 @@ export { ACCEPTED_FORMATS };
  *   fewer or more frames than the file has is ignored. music-metadata alone is not enough: with
  *   `duration: true` it still believes a Xing header that gives the stream's size, and it counts a
  *   file whose first three frames share a bitrate as constant-bitrate (its size / the first frame's);
- * - Ogg: the granule position of the last page, read from the end of the file;
- * - FLAC, MP4/M4A, WebM: the container's header (STREAMINFO total samples, `mvhd`/`mdhd`, the
- *   segment's Duration). A file that lies there is billed by its header: decoding them needs a
- *   decoder the gateway does not carry (docs/speech-to-text.md).
+ * - FLAC: every frame header (sync code and CRC-8) is counted by its block size, STREAMINFO's
+ *   total ignored (`flac-duration.ts`);
+ * - Ogg: every Opus packet by its TOC byte, every Vorbis packet by its mode's block size, granule
+ *   positions ignored (`ogg-duration.ts`);
+ * - MP4/M4A: every sample of the audio track whose bytes are in the file, as one AAC frame (or an
+ *   Opus packet's TOC), `mvhd`/`mdhd`/`stts` ignored; fragmented files by their `trun`s
+ *   (`mp4-duration.ts`);
+ * - WebM/Matroska: every frame of every block (Opus, Vorbis, PCM), Duration, DefaultDuration and
+ *   timestamps ignored (`webm-duration.ts`).
+ * What each walker still takes on trust is said at its top and in docs/speech-to-text.md.
  */
 
 /** Groq's accepted formats, by the container music-metadata names. */
