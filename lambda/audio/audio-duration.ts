@@ -1,4 +1,5 @@
 import { parseBuffer } from 'music-metadata';
+import { BadRequestError } from '../openai/errors';
 import { flacFrameSeconds } from './flac-duration';
 import { mp4SampleSeconds } from './mp4-duration';
 import { oggPacketSeconds } from './ogg-duration';
@@ -114,11 +115,24 @@ async function parsedFormat(bytes: Uint8Array): Promise<string> {
   return format;
 }
 
+/**
+ * The format's measure of the file. A walker's own slip on a structure it did not expect (a field
+ * read past the end of a box) is still a 400 about the file, never a 5xx.
+ */
+function measured(format: string, bytes: Uint8Array): number | undefined {
+  try {
+    return MEASURES[format]?.(bytes);
+  } catch (error) {
+    if (error instanceof BadRequestError) throw error;
+    throw unreadable(`its ${format} structure could not be walked`);
+  }
+}
+
 /** The file's format and real duration, or a 400 for a file that is not audio in an accepted format. */
 export async function measureAudio(bytes: Uint8Array): Promise<MeasuredAudio> {
   if (bytes.byteLength === 0) throw unreadable('it is empty');
   const format = signatureFormat(bytes) ?? (await parsedFormat(bytes));
-  const seconds = MEASURES[format]?.(bytes);
+  const seconds = measured(format, bytes);
   if (seconds === undefined || !Number.isFinite(seconds) || seconds <= 0)
     throw unreadable('it holds no audio, or its length cannot be told');
   return { format, seconds };

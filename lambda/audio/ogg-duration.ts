@@ -122,7 +122,8 @@ class OggStream {
   seconds(): number {
     if (this.codec === 'opus') return Math.max(0, this.samples - this.preSkip) / 48_000;
     const id = this.headers[0];
-    const rate = id ? new DataView(id.buffer, id.byteOffset).getUint32(12, true) : 0;
+    const rate =
+      id && id.byteLength >= 16 ? new DataView(id.buffer, id.byteOffset).getUint32(12, true) : 0;
     if (this.codec === 'vorbis' && rate > 0) return this.samples / rate;
     return 0;
   }

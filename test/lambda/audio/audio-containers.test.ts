@@ -170,6 +170,16 @@ describe('FLAC, Ogg, MP4/M4A and WebM billed by the audio their data holds', () 
     });
   });
 
+  it('answers a structure a walker reads past (a fragment header cut short) with a 400, not a 5xx', async () => {
+    const mp4 = Buffer.from(audioFixture('fragmentedMp4'));
+    const tfhd = mp4.indexOf('tfhd', 0, 'latin1') + 4; // its payload: version, flags, track id
+    mp4[tfhd + 3] = (mp4[tfhd + 3] as number) | 0x01; // a 64-bit base data offset follows
+    await expect(measureAudio(mp4.subarray(0, tfhd + 10))).rejects.toMatchObject({
+      ...refusal,
+      message: expect.stringContaining('mp4 structure could not be walked'),
+    });
+  });
+
   it.each(ALL)(
     'answers %s with any bytes overwritten or cut with a duration or a 400, never a crash',
     async (name) => {
