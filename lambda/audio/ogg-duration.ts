@@ -12,21 +12,48 @@ import { VorbisSampleCounter, vorbisBlockSizes, vorbisModes } from './vorbis-pac
  * are added up; a stream of another codec (FLAC in Ogg, Speex) is refused.
  */
 
+/**
+ * Ogg's CRC-32 tables for four bytes at a step ("slicing by 4"): table k gives a byte's CRC
+ * followed by k zero bytes. A 25 MB file is checked in a quarter of the steps of the byte loop.
+ */
 const CRC32 = (() => {
-  const table = new Uint32Array(256);
+  const tables = [0, 1, 2, 3].map(() => new Uint32Array(256));
+  const [first] = tables as [Uint32Array];
   for (let byte = 0; byte < 256; byte++) {
     let crc = byte << 24;
     for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000_0000 ? (crc << 1) ^ 0x04c1_1db7 : crc << 1;
-    table[byte] = crc >>> 0;
+    first[byte] = crc >>> 0;
   }
-  return table;
+  for (let k = 1; k < 4; k++) {
+    const previous = tables[k - 1] as Uint32Array;
+    const table = tables[k] as Uint32Array;
+    for (let byte = 0; byte < 256; byte++) {
+      const crc = previous[byte] as number;
+      table[byte] = ((crc << 8) ^ (first[crc >>> 24] as number)) >>> 0;
+    }
+  }
+  return tables as [Uint32Array, Uint32Array, Uint32Array, Uint32Array];
 })();
 
 /** Ogg's CRC-32 (no reflection, init 0) of `bytes[from, to)` continued from `crc`. */
 function crc32(bytes: Uint8Array, from: number, to: number, crc: number): number {
+  const [t0, t1, t2, t3] = CRC32;
   let value = crc;
-  for (let i = from; i < to; i++)
-    value = (value << 8) ^ (CRC32[((value >>> 24) ^ (bytes[i] as number)) & 0xff] as number);
+  let i = from;
+  for (; i + 4 <= to; i += 4) {
+    value ^=
+      ((bytes[i] as number) << 24) |
+      ((bytes[i + 1] as number) << 16) |
+      ((bytes[i + 2] as number) << 8) |
+      (bytes[i + 3] as number);
+    value =
+      (t3[value >>> 24] as number) ^
+      (t2[(value >>> 16) & 0xff] as number) ^
+      (t1[(value >>> 8) & 0xff] as number) ^
+      (t0[value & 0xff] as number);
+  }
+  for (; i < to; i++)
+    value = (value << 8) ^ (t0[((value >>> 24) ^ (bytes[i] as number)) & 0xff] as number);
   return value;
 }
 
