@@ -214,6 +214,8 @@ function countBlock(tracks: Map<number, Track>, bytes: Uint8Array, start: number
 /** Seconds of audio in a WebM/Matroska file's longest audio track; a 400 when none is found. */
 export function webmBlockSeconds(bytes: Uint8Array): number {
   const tracks = new Map<number, Track>();
+  /** Each block's payload, start and end, in file order. */
+  const blocks: number[] = [];
   let track: Track | undefined;
   let at = 0;
   while (at < bytes.byteLength) {
@@ -241,9 +243,13 @@ export function webmBlockSeconds(bytes: Uint8Array): number {
       if (!tracks.has(track.number)) tracks.set(track.number, track);
       else track = undefined;
     }
-    if (isBlock) countBlock(tracks, bytes, start, end);
+    if (isBlock) blocks.push(start, end);
     at = end;
   }
+  // Counted once every track is known: Tracks may come after the clusters (a player finds it
+  // through the SeekHead), and blocks read before it must still be billed.
+  for (let i = 0; i < blocks.length; i += 2)
+    countBlock(tracks, bytes, blocks[i] as number, blocks[i + 1] as number);
   const audio = [...tracks.values()].filter((entry) => entry.type === 2 && entry.counter);
   if (audio.length === 0) throw unreadableAudio('the WebM file has no audio block');
   return Math.max(...audio.map((entry) => Math.max(0, entry.samples - entry.preSkip) / entry.rate));

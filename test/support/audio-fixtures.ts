@@ -171,3 +171,14 @@ export function withWebmCodec(webm: Buffer, codecId: string): Buffer {
   file.write(codecId, file.indexOf('A_OPUS', 0, 'latin1'), 'latin1');
   return file;
 }
+
+/** WebM: the Tracks element moved from before the clusters to the end of the Segment. */
+export function withWebmTracksLast(webm: Buffer): Buffer {
+  const id = Buffer.from([0x16, 0x54, 0xae, 0x6b]);
+  // The element itself, not a SeekHead entry naming it (SeekID 0x53AB, size 4, then the id).
+  let at = webm.indexOf(id);
+  while (webm[at - 3] === 0x53 && webm[at - 2] === 0xab) at = webm.indexOf(id, at + 1);
+  const size = ebmlNumber(webm, at + 4, false);
+  const end = at + 4 + size.length + size.value;
+  return Buffer.concat([webm.subarray(0, at), webm.subarray(end), webm.subarray(at, end)]);
+}

@@ -11,6 +11,7 @@ import {
   withOggGranules,
   withWebmCodec,
   withWebmTimes,
+  withWebmTracksLast,
 } from '../../support/audio-fixtures';
 
 /**
@@ -133,6 +134,11 @@ describe('FLAC, Ogg, MP4/M4A and WebM billed by the audio their data holds', () 
     expect(half.seconds).toBeLessThan(DATA_SECONDS[name] * 0.7);
     // Cut inside the headers, before any audio: nothing to bill, a 400.
     await expect(measureAudio(whole.subarray(0, 60))).rejects.toMatchObject(refusal);
+  });
+
+  it('bills WebM blocks read before a Tracks element placed after the clusters', async () => {
+    const tracksLast = withWebmTracksLast(audioFixture('webmOpus'));
+    expect((await measureAudio(tracksLast)).seconds).toBeCloseTo(DATA_SECONDS.webmOpus, 6);
   });
 
   it('counts both halves of two Ogg or WebM files end to end, as FFmpeg plays them (60 s)', async () => {
