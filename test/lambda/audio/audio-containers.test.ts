@@ -186,6 +186,31 @@ describe('FLAC, Ogg, MP4/M4A and WebM billed by the audio their data holds', () 
     });
   });
 
+  it('keeps every bill whatever duration the headers declare (a property over the declared values)', async () => {
+    const flac = audioFixture('flac');
+    const ogg = audioFixture('oggOpus');
+    const m4a = audioFixture('m4a');
+    const webm = audioFixture('webmVorbis');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.nat({ max: 2 ** 36 - 1 }),
+        fc.bigInt({ min: 1n, max: 2n ** 63n - 1n }),
+        fc.double({ min: 0, max: 1e7, noNaN: true }),
+        fc.boolean(),
+        async (samples, granule, seconds, zeroTimestamps) => {
+          const measure = async (bytes: Buffer) => (await measureAudio(bytes)).seconds;
+          expect(await measure(withFlacTotalSamples(flac, samples))).toBe(30);
+          const lyingOgg = withOggGranules(ogg, (old) => (old <= 0n ? old : granule));
+          expect(await measure(lyingOgg)).toBeCloseTo(DATA_SECONDS.oggOpus, 6);
+          expect(await measure(withMp4Duration(m4a, seconds))).toBeCloseTo(DATA_SECONDS.m4a, 6);
+          const lyingWebm = withWebmTimes(webm, { durationSeconds: seconds, zeroTimestamps });
+          expect(await measure(lyingWebm)).toBeCloseTo(DATA_SECONDS.webmVorbis, 6);
+        },
+      ),
+      { seed: 24, numRuns: 40 },
+    );
+  });
+
   it.each(ALL)(
     'answers %s with any bytes overwritten or cut with a duration or a 400, never a crash',
     async (name) => {
