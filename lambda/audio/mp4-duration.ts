@@ -1,3 +1,4 @@
+import { aacFrames } from './aac-config';
 import { opusPacketSamples } from './opus-packet';
 import { unreadableAudio } from './unreadable-audio';
 
@@ -58,47 +59,6 @@ interface SampleCodec {
   preSkip: number;
 }
 
-const AAC_RATES = [
-  96_000, 88_200, 64_000, 48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025, 8_000,
-  7_350,
-];
-/** MPEG-4 audio object types of the AAC family whose frames are 1024 or 960 samples. */
-const AAC_OBJECT_TYPES = new Set([1, 2, 3, 4, 6, 7, 17, 19, 20, 21, 22]);
-
-/** Reads bits most significant first (an AudioSpecificConfig's order). */
-function bitReader(bytes: Uint8Array, from: number) {
-  let position = from * 8;
-  return (count: number) => {
-    let value = 0;
-    for (let i = 0; i < count; i++, position++)
-      value = value * 2 + (((bytes[position >> 3] ?? 0) >> (7 - (position & 7))) & 1);
-    return value;
-  };
-}
-
-/** The AAC core's sample rate and frame length of an AudioSpecificConfig (ISO 14496-3 1.6.2.1). */
-function audioSpecificConfig(bytes: Uint8Array, at: number): SampleCodec | undefined {
-  const read = bitReader(bytes, at);
-  const objectType = () => {
-    const type = read(5);
-    return type === 31 ? 32 + read(6) : type;
-  };
-  const frequency = () => {
-    const index = read(4);
-    return index === 15 ? read(24) : (AAC_RATES[index] ?? 0);
-  };
-  let type = objectType();
-  const rate = frequency(); // the core's rate: SBR doubles the output rate, not the time
-  read(4); // channel configuration
-  if (type === 5 || type === 29) {
-    frequency();
-    type = objectType();
-  }
-  if (!AAC_OBJECT_TYPES.has(type) || rate === 0) return undefined;
-  const frame = read(1) === 1 ? 960 : 1_024;
-  return { rate, samplesOf: () => frame, preSkip: 0 };
-}
-
 /** The DecoderSpecificInfo of an `esds` box, when the stream is AAC: its AudioSpecificConfig. */
 function esdsCodec(bytes: Uint8Array, esds: Box): SampleCodec | undefined {
   let at = esds.start + 4;
@@ -123,7 +83,8 @@ function esdsCodec(bytes: Uint8Array, esds: Box): SampleCodec | undefined {
   // 0x40: MPEG-4 audio; 0x66-0x68: MPEG-2 AAC profiles.
   if (![0x40, 0x66, 0x67, 0x68].includes(objectTypeIndication)) return undefined;
   if (descriptor().tag !== 5) return undefined;
-  return audioSpecificConfig(bytes, at);
+  const aac = aacFrames(bytes.subarray(at));
+  return aac && { rate: aac.rate, samplesOf: () => aac.samples, preSkip: 0 };
 }
 
 /** The codec of a track's first sample description, or a 400 naming the one not measured. */

@@ -1,3 +1,4 @@
+import { aacFrames } from './aac-config';
 import { opusPacketSamples, opusPreSkip } from './opus-packet';
 import { unreadableAudio } from './unreadable-audio';
 import { VorbisSampleCounter, vorbisBlockSizes, vorbisModes } from './vorbis-packet';
@@ -8,10 +9,11 @@ import { VorbisSampleCounter, vorbisBlockSizes, vorbisModes } from './vorbis-pac
  * word: timestamps that all say 0 would bill an hour of blocks as one frame, and a decoder still
  * returns every frame). Each frame of each SimpleBlock or Block (lacing undone) counts its codec's
  * samples: Opus by its TOC byte (less OpusHead's pre-skip), Vorbis by the block sizes of its
- * setup header, PCM by its bytes. The walk reads the elements in order, so a Segment or Cluster
- * of unknown size (a live recording's) reads as any other; an element that runs past the end of
- * the file is stepped over by searching for the next Cluster, as FFmpeg's demuxer resyncs. A
- * block cut short by the end of the file is not counted. The longest audio track is billed.
+ * setup header, AAC (Matroska) as 1024 samples a frame at its AudioSpecificConfig's rate, PCM by
+ * its bytes. The walk reads the elements in order, so a Segment or Cluster of unknown size (a live
+ * recording's) reads as any other; an element that runs past the end of the file is stepped over
+ * by searching for the next Cluster, as FFmpeg's demuxer resyncs. A block cut short by the end of
+ * the file is not counted. The longest audio track is billed.
  */
 
 const ID = {
@@ -142,10 +144,19 @@ function frameCounter(track: Track): FrameCounter {
     const vorbis = new VorbisSampleCounter({ ...sizes, modeIsLong: vorbisModes(setup) });
     return (bytes, offset, size) => vorbis.packet(bytes[offset], size);
   }
+  if (track.codec === 'A_AAC') {
+    // Each frame one AAC access unit, at the CodecPrivate AudioSpecificConfig's rate.
+    const aac = track.private && aacFrames(track.private);
+    if (!aac) throw unreadableAudio('the Matroska AAC track has no AudioSpecificConfig');
+    track.rate = aac.rate;
+    return (_bytes, _offset, size) => (size > 0 ? aac.samples : 0);
+  }
   const frameBytes = (track.channels || 1) * Math.ceil((track.bitDepth || 0) / 8);
   if (track.codec.startsWith('A_PCM/') && frameBytes > 0)
     return (_bytes, _offset, size) => Math.floor(size / frameBytes);
-  throw unreadableAudio(`WebM audio in ${track.codec || 'no codec'}: send Opus or Vorbis in WebM`);
+  throw unreadableAudio(
+    `WebM audio in ${track.codec || 'no codec'}: send Opus or Vorbis in WebM, or AAC in Matroska`,
+  );
 }
 
 /** The frames of a block's payload after its header: offset and size of each (lacing undone). */

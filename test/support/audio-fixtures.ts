@@ -17,6 +17,7 @@ export const AUDIO_FIXTURES = {
   webmOpus: 'tone-30s.opus.webm',
   webmVorbis: 'tone-30s.vorbis.webm',
   webmLive: 'tone-30s.live.webm',
+  mkvAac: 'tone-30s.aac.mkv',
 } as const;
 
 export type AudioFixture = keyof typeof AUDIO_FIXTURES;

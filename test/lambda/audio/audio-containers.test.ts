@@ -30,6 +30,7 @@ const DATA_SECONDS: Record<AudioFixture, number> = {
   webmOpus: (1_501 * 960 - 312) / 48_000,
   webmVorbis: 30.016,
   webmLive: (1_501 * 960 - 312) / 48_000,
+  mkvAac: (470 * 1_024) / 16_000,
 };
 /** What FFmpeg 5.1 decodes each fixture to (it trims priming and padding that we bill). */
 const FFMPEG_DECODED_SECONDS: Record<AudioFixture, number> = {
@@ -41,6 +42,7 @@ const FFMPEG_DECODED_SECONDS: Record<AudioFixture, number> = {
   webmOpus: 30,
   webmVorbis: 30.016,
   webmLive: 30,
+  mkvAac: 30.08,
 };
 const FORMATS: Record<AudioFixture, string> = {
   flac: 'flac',
@@ -51,6 +53,7 @@ const FORMATS: Record<AudioFixture, string> = {
   webmOpus: 'webm',
   webmVorbis: 'webm',
   webmLive: 'webm',
+  mkvAac: 'webm',
 };
 const ALL = Object.keys(AUDIO_FIXTURES) as AudioFixture[];
 
@@ -117,7 +120,7 @@ describe('FLAC, Ogg, MP4/M4A and WebM billed by the audio their data holds', () 
   });
 
   it('bills WebM by its blocks whatever Duration and the timestamps declare', async () => {
-    for (const name of ['webmOpus', 'webmVorbis', 'webmLive'] as const) {
+    for (const name of ['webmOpus', 'webmVorbis', 'webmLive', 'mkvAac'] as const) {
       for (const durationSeconds of [1, 3_600, 0]) {
         const lying = withWebmTimes(audioFixture(name), { durationSeconds, zeroTimestamps: true });
         expect((await measureAudio(lying)).seconds).toBeCloseTo(DATA_SECONDS[name], 6);
