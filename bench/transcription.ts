@@ -5,13 +5,15 @@
  * transcriber (it does no work of its own), so the time is reading the body or the stored file,
  * measuring it, metering on dynalite and answering. Prints the median and worst time per request,
  * the duration measurement alone, and the process's peak memory growth while the requests ran.
- * Run: npm run bench:transcription [requests]
+ * Run: npm run bench:transcription [requests] [walked]; `walked` times the duration measurement
+ * alone of 25 MB FLAC, Ogg, WebM and fragmented MP4 files instead.
  */
 import { measureAudio } from '../lambda/audio/audio-duration';
 import { MAX_AUDIO_REQUEST_BYTES, MAX_STORED_AUDIO_BYTES } from '../lambda/http/routes/audio';
 import { loadConfig } from '../lib/config/load';
 import { type LocalMode, startLocalMode } from '../local/local-mode';
 import { mp3File, wavFile } from '../test/support/audio-files';
+import { type AudioFixture, audioFixture } from '../test/support/audio-fixtures';
 
 const REQUESTS = Number(process.argv[2] ?? 20);
 /** Room for the multipart framing and the other fields. */
@@ -117,7 +119,48 @@ async function upload(local: LocalMode, key: string, bytes: Buffer) {
   return { fileId: completed.file.id, ms: performance.now() - start, parts: partIds.length };
 }
 
+/**
+ * 25 MB files of the formats measured by walking their frames, packets or blocks, built from the
+ * 30 s fixtures: FLAC, Ogg (chained streams) and WebM files repeated end to end, and the
+ * fragmented MP4's fragments repeated after its `moov` (each fragment's offsets count from its
+ * own `moof`). Their walkers step over the repeated headers as decoders do.
+ */
+function walkedFiles(): { name: string; bytes: Buffer }[] {
+  const repeated = (name: AudioFixture, from = 0) => {
+    const fixture = audioFixture(name);
+    const body = fixture.subarray(from);
+    const copies = Math.floor((MAX_STORED_AUDIO_BYTES - from) / body.length);
+    return Buffer.concat([fixture.subarray(0, from), ...Array(copies).fill(body)]);
+  };
+  const mp4 = audioFixture('fragmentedMp4');
+  return [
+    { name: 'flac', bytes: repeated('flac') },
+    { name: 'ogg opus', bytes: repeated('oggOpus') },
+    { name: 'ogg vorbis', bytes: repeated('oggVorbis') },
+    { name: 'webm opus', bytes: repeated('webmOpus') },
+    { name: 'fragmented mp4', bytes: repeated('fragmentedMp4', mp4.indexOf('moof') - 4) },
+  ];
+}
+
+/** The duration measurement alone of each walked format's 25 MB file: median and worst of REQUESTS. */
+async function measureWalked() {
+  for (const file of walkedFiles()) {
+    const times: number[] = [];
+    let seconds = 0;
+    for (let i = 0; i <= REQUESTS; i++) {
+      const start = performance.now();
+      seconds = (await measureAudio(file.bytes)).seconds;
+      if (i > 0) times.push(performance.now() - start); // the first warms the code up
+    }
+    console.log(
+      `${file.name}: ${(file.bytes.length / 1e6).toFixed(1)} MB, ${seconds.toFixed(1)} s; duration ` +
+        `measurement alone median ${median(times).toFixed(1)} ms, worst ${Math.max(...times).toFixed(1)} ms`,
+    );
+  }
+}
+
 async function main() {
+  if (process.argv[3] === 'walked') return measureWalked();
   const config = loadConfig({ env: 'dev' });
   // Made before the server starts (seconds of synchronous work would outlast its keep-alive).
   const stored = wavFile({ seconds: wavSecondsIn(MAX_STORED_AUDIO_BYTES) });

@@ -1,12 +1,21 @@
 import { parseBuffer } from 'music-metadata';
 import { BadRequestError } from '../openai/errors';
+import { flacFrameSeconds } from './flac-duration';
+import { mp4SampleSeconds } from './mp4-duration';
+import { oggPacketSeconds } from './ogg-duration';
+import { ACCEPTED_FORMATS, unreadableAudio } from './unreadable-audio';
+import { webmBlockSeconds } from './webm-duration';
+
+export { ACCEPTED_FORMATS };
 
 /**
- * The real duration of an uploaded audio file, never the client's word for it: the file is parsed
- * with music-metadata (7.14, the last CommonJS release: jest and the Lambda bundles load it without
- * an ESM build step), its container sniffed from the bytes, not the file name.
+ * The real duration of an uploaded audio file, never the client's word for it: what a decoder
+ * plays, counted from the data without decoding it. The format is told from the file's signature
+ * (WAV, FLAC, Ogg, MP4/M4A, WebM), else by music-metadata (7.14, the last CommonJS release: jest
+ * and the Lambda bundles load it without an ESM build step), from the bytes, not the file name.
+ * The library's `format.duration` is never used: for every format it is some header's word.
  *
- * How far each format's duration is measured rather than declared:
+ * Each format's measure (a file whose structure cannot be walked is a 400, never its header):
  * - WAV: the data actually present, in frames of the codec's layout (a `data` chunk that claims
  *   more than the file holds is cut to the file; the byte rate and a `fact` chunk are ignored);
  *   a codec whose length the data does not tell (MPEG or GSM inside WAV) is refused;
@@ -14,10 +23,16 @@ import { BadRequestError } from '../openai/errors';
  *   fewer or more frames than the file has is ignored. music-metadata alone is not enough: with
  *   `duration: true` it still believes a Xing header that gives the stream's size, and it counts a
  *   file whose first three frames share a bitrate as constant-bitrate (its size / the first frame's);
- * - Ogg: the granule position of the last page, read from the end of the file;
- * - FLAC, MP4/M4A, WebM: the container's header (STREAMINFO total samples, `mvhd`/`mdhd`, the
- *   segment's Duration). A file that lies there is billed by its header: decoding them needs a
- *   decoder the gateway does not carry (docs/speech-to-text.md).
+ * - FLAC: every frame header (sync code and CRC-8) is counted by its block size, STREAMINFO's
+ *   total ignored (`flac-duration.ts`);
+ * - Ogg: every Opus packet by its TOC byte, every Vorbis packet by its mode's block size, granule
+ *   positions ignored (`ogg-duration.ts`);
+ * - MP4/M4A: every sample of the audio track whose bytes are in the file, as one AAC frame (or an
+ *   Opus packet's TOC), `mvhd`/`mdhd`/`stts` ignored; fragmented files by their `trun`s
+ *   (`mp4-duration.ts`);
+ * - WebM/Matroska: every frame of every block (Opus, Vorbis, PCM), Duration, DefaultDuration and
+ *   timestamps ignored (`webm-duration.ts`).
+ * What each walker still takes on trust is said at its top and in docs/speech-to-text.md.
  */
 
 /** Groq's accepted formats, by the container music-metadata names. */
@@ -34,8 +49,6 @@ const CONTAINERS: Record<string, string> = {
   'EBML/matroska': 'webm',
 };
 
-export const ACCEPTED_FORMATS = 'flac, mp3, mp4, mpeg, mpga, m4a, ogg, wav, webm';
-
 export interface MeasuredAudio {
   /** `wav`, `mp3`, `flac`, `ogg`, `mp4`, `m4a`, `webm`. */
   format: string;
@@ -43,12 +56,7 @@ export interface MeasuredAudio {
   seconds: number;
 }
 
-function unreadable(detail: string): BadRequestError {
-  return new BadRequestError(
-    `The audio file could not be read (${detail}). Send one of: ${ACCEPTED_FORMATS}.`,
-    { param: 'file', code: 'invalid_file' },
-  );
-}
+const unreadable = unreadableAudio;
 
 function containerFormat(container: string | undefined): string | undefined {
   if (container === undefined) return undefined;
@@ -60,24 +68,71 @@ function containerFormat(container: string | undefined): string | undefined {
   return undefined;
 }
 
-/** The file's format and real duration, or a 400 for a file that is not audio in an accepted format. */
-export async function measureAudio(bytes: Uint8Array): Promise<MeasuredAudio> {
-  if (bytes.byteLength === 0) throw unreadable('it is empty');
+/**
+ * Each format's measure of the audio its data holds (undefined or 0: none found). The library's
+ * `format.duration` is never used: for every format it is some header's word.
+ */
+const MEASURES: Record<string, (bytes: Uint8Array) => number | undefined> = {
+  wav: (bytes) => wavDataSeconds(bytes),
+  mp3: (bytes) => mpegFrameSeconds(bytes),
+  flac: flacFrameSeconds,
+  ogg: oggPacketSeconds,
+  mp4: mp4SampleSeconds,
+  m4a: mp4SampleSeconds,
+  webm: webmBlockSeconds,
+};
+
+/**
+ * The format by the file's own signature, for the containers whose walkers take the file from its
+ * first byte: the library's parse is skipped for them, since it would read the same structure
+ * again and refuse a file cut short that a decoder still plays (its end-of-stream error).
+ */
+function signatureFormat(bytes: Uint8Array): string | undefined {
+  const text = (at: number) => String.fromCharCode(...bytes.subarray(at, at + 4));
+  if (text(0) === 'RIFF' && text(8) === 'WAVE') return 'wav';
+  if (text(0) === 'fLaC') return 'flac';
+  if (text(0) === 'OggS') return 'ogg';
+  if (text(0) === '\x1a\x45\xdf\xa3') return 'webm';
+  // An MP4 names its brand first: Apple's audio brands are m4a, the rest mp4.
+  if (text(4) === 'ftyp') return ['M4A ', 'M4B ', 'M4P '].includes(text(8)) ? 'm4a' : 'mp4';
+  return undefined;
+}
+
+/** The format told by music-metadata, for files without a signature at their start (MP3 mostly). */
+async function parsedFormat(bytes: Uint8Array): Promise<string> {
   let metadata: Awaited<ReturnType<typeof parseBuffer>>;
   try {
     metadata = await parseBuffer(
       bytes,
       { size: bytes.byteLength },
-      { duration: true, skipCovers: true, skipPostHeaders: true },
+      { skipCovers: true, skipPostHeaders: true },
     );
   } catch (error) {
     throw unreadable(error instanceof Error ? error.message : 'unknown format');
   }
   const format = containerFormat(metadata.format.container);
   if (!format) throw unreadable(`format ${metadata.format.container ?? 'unknown'}`);
-  let seconds = metadata.format.duration;
-  if (format === 'wav') seconds = wavDataSeconds(bytes) ?? seconds;
-  if (format === 'mp3') seconds = mpegFrameSeconds(bytes) || seconds;
+  return format;
+}
+
+/**
+ * The format's measure of the file. A walker's own slip on a structure it did not expect (a field
+ * read past the end of a box) is still a 400 about the file, never a 5xx.
+ */
+function measured(format: string, bytes: Uint8Array): number | undefined {
+  try {
+    return MEASURES[format]?.(bytes);
+  } catch (error) {
+    if (error instanceof BadRequestError) throw error;
+    throw unreadable(`its ${format} structure could not be walked`);
+  }
+}
+
+/** The file's format and real duration, or a 400 for a file that is not audio in an accepted format. */
+export async function measureAudio(bytes: Uint8Array): Promise<MeasuredAudio> {
+  if (bytes.byteLength === 0) throw unreadable('it is empty');
+  const format = signatureFormat(bytes) ?? (await parsedFormat(bytes));
+  const seconds = measured(format, bytes);
   if (seconds === undefined || !Number.isFinite(seconds) || seconds <= 0)
     throw unreadable('it holds no audio, or its length cannot be told');
   return { format, seconds };

@@ -4,6 +4,13 @@ import { TEST_MODEL_OWNER } from '../../lambda/inference/backends/test-model-bac
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { MP3_FRAME_SECONDS, mp3File, wavFile } from '../support/audio-files';
+import {
+  audioFixture,
+  withFlacTotalSamples,
+  withMp4Duration,
+  withOggGranules,
+  withWebmTimes,
+} from '../support/audio-fixtures';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -157,6 +164,49 @@ describe('speech-to-text against local mode', () => {
       model: TURBO,
     });
     expect(lyingWav.usage).toEqual({ type: 'duration', seconds: 60 });
+  });
+
+  it('bills FLAC, Ogg, M4A and WebM whose headers declare 1 s by their real 30 s, in the answer and in usage', async () => {
+    const usageSeconds = async () => {
+      const answer = await spec.fetch(`${local.openAIBaseUrl}/usage?group_by=model`, {
+        headers: { authorization: `Bearer ${keys.enterprise}` },
+      });
+      const body = (await answer.json()) as { data: { model: string; audio_seconds: number }[] };
+      return body.data.find((line) => line.model === TURBO)?.audio_seconds ?? 0;
+    };
+    const enterprise = client('enterprise');
+    const before = await usageSeconds();
+    const lyingFiles = [
+      { name: 'lie.flac', bytes: withFlacTotalSamples(audioFixture('flac'), 16_000), seconds: 30 },
+      {
+        name: 'lie.ogg',
+        bytes: withOggGranules(audioFixture('oggOpus'), (old, index, count) =>
+          old <= 0n ? old : BigInt(312 + Math.round((48_000 * (index + 1)) / count)),
+        ),
+        seconds: 31, // 30.0135 s of packets
+      },
+      { name: 'lie.m4a', bytes: withMp4Duration(audioFixture('m4a'), 1), seconds: 31 }, // 30.08 s
+      {
+        name: 'lie.webm',
+        bytes: withWebmTimes(audioFixture('webmOpus'), {
+          durationSeconds: 1,
+          zeroTimestamps: true,
+        }),
+        seconds: 31,
+      },
+    ];
+    for (const file of lyingFiles) {
+      const answer = await enterprise.audio.transcriptions.create({
+        file: await toFile(file.bytes, file.name),
+        model: TURBO,
+        response_format: 'verbose_json',
+      });
+      expect(answer.duration).toBeGreaterThanOrEqual(30);
+      expect(answer.usage).toEqual({ type: 'duration', seconds: file.seconds });
+      // The test transcriber writes a segment per started 10 s of the file it measured.
+      expect(answer.segments).toHaveLength(Math.ceil(answer.duration / 10));
+    }
+    expect((await usageSeconds()) - before).toBe(30 + 31 + 31 + 31);
   });
 
   it('works with groq-sdk under /openai/v1', async () => {
