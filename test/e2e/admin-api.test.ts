@@ -208,9 +208,9 @@ describe('keys that can only do what they are for', () => {
     });
     const doc = localModeDocumentClient(local.dynamoEndpoint);
     const files = new FilesRepository(doc, LOCAL_FILES_TABLE);
-    expect((await files.getFile(inDefaultProject(org.customerId), file.id))?.projectId).toBe(
-      project.id,
-    );
+    const inProject = { customerId: org.customerId, projectId: project.id };
+    expect((await files.getFile(inProject, file.id))?.projectId).toBe(project.id);
+    expect(await files.getFile(inDefaultProject(org.customerId), file.id)).toBeUndefined();
     const batches = new BatchesRepository(doc, LOCAL_FILES_TABLE);
     expect((await batches.getBatch(org.customerId, batch.id))?.projectId).toBe(project.id);
 
