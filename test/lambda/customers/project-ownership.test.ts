@@ -118,6 +118,19 @@ describe.each([
     expect(await files.deleteFile(team, teams[0]?.fileId ?? '')).toBeUndefined();
   });
 
+  it("reads past many of another project's files in a few queries, not one per page's worth", async () => {
+    const files = new FilesRepository(makeClient(), FILES);
+    const lone = { ...file(undefined), customerId: `${org}_many` };
+    await files.putFile(lone);
+    for (let i = 0; i < 300; i += 1)
+      await files.putFile({ ...file(team.projectId), customerId: `${org}_many` });
+    const calls = dynamo.calls();
+    const page = await files.listFiles(inDefaultProject(`${org}_many`), { order: 'asc', limit: 2 });
+    expect(page).toEqual({ files: [lone], hasMore: false });
+    // 3, 6, 12, ..., 384 items read: 8 queries; one per 3 items read would take 101.
+    expect(dynamo.calls() - calls).toBeLessThanOrEqual(8);
+  });
+
   it('gets an upload only in its project', async () => {
     const files = new FilesRepository(makeClient(), FILES);
     const upload = (projectId?: string): UploadRecord => ({
