@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import type { TierlineConfig, TierName } from '../../lib/config/schema';
 import { TIER_NAMES } from '../../lib/config/tier-names';
 import type { Principal } from '../customers/authenticate';
+import { isInScope, type ProjectScope } from '../customers/project-ownership';
 import { type FilesService, fileNotFound } from '../files/files-service';
 import { isWellFormedId, timeOrderedId } from '../files/ids';
 import { BadRequestError, NotFoundError, PermissionDeniedError } from '../openai/errors';
@@ -128,8 +129,11 @@ export class BatchService {
     const hours = windowHours(checked.completion_window) as number;
     const metadata = metadataOf(checked.metadata);
     const inputFileId = checked.input_file_id;
-    const input = await this.options.files.get(principal.customerId, inputFileId).catch(() => {
-      throw fileNotFound(inputFileId);
+    // Another project's file is as unknown as one that never existed.
+    const input = await this.options.files.get(principal, inputFileId).catch(() => {
+      // Named as the parameter it came from, as fine-tuning's training_file is.
+      const notFound = fileNotFound(inputFileId);
+      throw new NotFoundError(notFound.message, { code: notFound.code, param: 'input_file_id' });
     });
     if (input.purpose !== 'batch') {
       throw new BadRequestError(
@@ -235,21 +239,27 @@ export class BatchService {
     return freed;
   }
 
-  async get(customerId: string, batchId: string): Promise<BatchRecord> {
+  /** The batch, when it is `scope`'s project's; 404 otherwise (another project's included). */
+  async get(scope: ProjectScope, batchId: string): Promise<BatchRecord> {
     const batch = isWellFormedId('batch_', batchId)
-      ? await this.options.batches.getBatch(customerId, batchId)
+      ? await this.options.batches.getBatch(scope.customerId, batchId)
       : undefined;
-    if (!batch) throw batchNotFound(batchId);
+    if (!batch || !isInScope(batch, scope)) throw batchNotFound(batchId);
     return batch;
   }
 
-  list(customerId: string, limit: number, after?: string) {
-    return this.options.batches.listBatches(customerId, limit, after);
+  list(scope: ProjectScope, limit: number, after?: string) {
+    return this.options.batches.listBatches(scope, limit, after);
   }
 
-  /** Stops new lines; what finished stays, and the worker writes the files (`cancelling` -> `cancelled`). */
-  async cancel(customerId: string, batchId: string): Promise<BatchRecord> {
-    const batch = await this.get(customerId, batchId);
+  /**
+   * Stops new lines; what finished stays, and the worker writes the files (`cancelling` ->
+   * `cancelled`). The project is checked on the read before the move: a batch never changes
+   * project.
+   */
+  async cancel(scope: ProjectScope, batchId: string): Promise<BatchRecord> {
+    const { customerId } = scope;
+    const batch = await this.get(scope, batchId);
     if (batch.status === 'cancelling' || batch.status === 'cancelled') return batch;
     const moved = await this.options.batches.transition(
       customerId,
@@ -259,7 +269,7 @@ export class BatchService {
       this.seconds(),
     );
     if (!moved) {
-      const now = await this.get(customerId, batchId);
+      const now = await this.get(scope, batchId);
       if (now.status === 'cancelling' || now.status === 'cancelled') return now;
       throw new BadRequestError(`Batch ${batchId} is ${now.status}: it cannot be cancelled.`, {
         param: 'batch_id',
@@ -267,7 +277,7 @@ export class BatchService {
       });
     }
     await this.options.queue.send([{ kind: 'finalize', customerId, batchId }]);
-    return this.get(customerId, batchId);
+    return this.get(scope, batchId);
   }
 }
 

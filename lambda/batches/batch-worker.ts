@@ -3,6 +3,7 @@ import type { TierlineConfig } from '../../lib/config/schema';
 import type { TierName } from '../../lib/config/tier-names';
 import { randomBase62 } from '../customers/api-keys';
 import { projectScope } from '../customers/project-limits';
+import { everyProject } from '../customers/project-ownership';
 import type { FileStorage } from '../files/file-storage';
 import type { FilesService } from '../files/files-service';
 import { BackendError, type ModelBackend } from '../inference/backends/model-backend';
@@ -124,7 +125,7 @@ export class BatchWorker {
           errors,
         },
       );
-    const input = await files.get(batch.customerId, batch.inputFileId).catch(() => undefined);
+    const input = await files.get(inputScope(batch), batch.inputFileId).catch(() => undefined);
     const body = input ? await storage.get(input.objectKey) : undefined;
     if (!input || !body) {
       await fail([
@@ -295,7 +296,7 @@ export class BatchWorker {
       if (batch.status === 'validating') await queue.send([{ kind: 'validate', ...ids }]);
       else if (batch.status === 'in_progress') {
         const input = await this.options.files
-          .get(batch.customerId, batch.inputFileId)
+          .get(inputScope(batch), batch.inputFileId)
           .catch(() => undefined);
         const body = input ? await this.options.storage.get(input.objectKey) : undefined;
         // Without its input the lines cannot run: finalizing reports what ran and ends it.
@@ -319,7 +320,7 @@ export class BatchWorker {
     // writing 20 cancelled lines each held the queue for minutes (issue 20 row 5). One still queued
     // ends here.
     if (batch.status !== 'in_progress') return;
-    const input = await files.get(batch.customerId, batch.inputFileId).catch(() => undefined);
+    const input = await files.get(inputScope(batch), batch.inputFileId).catch(() => undefined);
     const bytes = input
       ? await storage.getRange(input.objectKey, message.startByte, message.endByte)
       : undefined;
@@ -774,6 +775,8 @@ export class BatchWorker {
         : (
             await this.options.files.writeOwnedFile({
               customerId: batch.customerId,
+              // The batch's project owns its results, as it owns the batch.
+              ...(batch.projectId === undefined ? {} : { projectId: batch.projectId }),
               fileId,
               filename: `${batch.batchId}_${kind}.jsonl`,
               purpose: 'batch_output',
@@ -806,7 +809,7 @@ export class BatchWorker {
   /** Writes a `batch_expired` / `batch_cancelled` result for every line that has none, releasing its reservation. */
   private async stopRemaining(batch: BatchRecord, end: 'expired' | 'cancelled'): Promise<void> {
     const input = await this.options.files
-      .get(batch.customerId, batch.inputFileId)
+      .get(inputScope(batch), batch.inputFileId)
       .catch(() => undefined);
     const body = input ? await this.options.storage.get(input.objectKey) : undefined;
     if (!body) return;
@@ -858,6 +861,15 @@ export class BatchWorker {
 }
 
 /** The project's spend item a batch holds beside the organization's, when it holds one. */
+/**
+ * Where the worker reads a batch's input: the organization's files. The create that named it
+ * checked it was the batch's project's (a file's project never changes), and a batch made before
+ * batches recorded their project may name a file that records one.
+ */
+function inputScope(batch: BatchRecord) {
+  return everyProject(batch.customerId);
+}
+
 function projectScopeOf(batch: BatchRecord): string | undefined {
   if (!batch.projectSpendHold || batch.projectId === undefined) return undefined;
   return projectScope(batch.customerId, batch.projectId);

@@ -6,6 +6,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { TierName } from '../../lib/config/schema';
+import { type ObjectScope, projectCondition } from '../customers/project-ownership';
 import { FILES_TABLE } from '../files/files-table';
 import type { LedgerRecord } from '../metering/ledger';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
@@ -16,6 +17,7 @@ import {
   conditionOnly,
   contains,
   exists,
+  filtered,
   isIn,
   not,
   notExists,
@@ -195,22 +197,29 @@ export class BatchesRepository {
     return strip<BatchRecord>(Item);
   }
 
-  /** A customer's batches, newest first, after `after`; one more than `limit` tells whether more follow. */
+  /**
+   * The batches visible in `scope`, newest first, after `after`; one more than `limit` tells
+   * whether more follow. Another project's batches share the partition: the filter leaves them out.
+   */
   async listBatches(
-    customerId: string,
+    scope: ObjectScope,
     limit: number,
     after?: string,
   ): Promise<{ batches: BatchRecord[]; hasMore: boolean }> {
+    const { customerId } = scope;
     const { items, hasMore } = await queryPage(
       this.doc,
-      {
-        TableName: this.tableName,
-        KeyConditionExpression: '#p = :p AND begins_with(#s, :prefix)',
-        ExpressionAttributeNames: { '#p': PK, '#s': SK },
-        ExpressionAttributeValues: { ':p': partition(customerId), ':prefix': 'BATCH#' },
-        ScanIndexForward: false,
-        ExclusiveStartKey: after ? batchKey(customerId, after) : undefined,
-      },
+      filtered(
+        {
+          TableName: this.tableName,
+          KeyConditionExpression: '#p = :p AND begins_with(#s, :prefix)',
+          ExpressionAttributeNames: { '#p': PK, '#s': SK },
+          ExpressionAttributeValues: { ':p': partition(customerId), ':prefix': 'BATCH#' },
+          ScanIndexForward: false,
+          ExclusiveStartKey: after ? batchKey(customerId, after) : undefined,
+        },
+        projectCondition(scope),
+      ),
       limit,
       (item) => strip<BatchRecord>(item) as BatchRecord,
     );

@@ -1,6 +1,13 @@
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  everyProject,
+  isInScope,
+  type ObjectScope,
+  projectCondition,
+} from '../customers/project-ownership';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
 import type { DocumentClient } from '../storage/document-client';
+import { and, conditionOnly, exists, filtered } from '../storage/expressions';
 import { queryAll, queryPage } from '../storage/query-pages';
 import { FILES_TABLE } from './files-table';
 
@@ -36,6 +43,8 @@ export type UploadStatus = 'pending' | 'completed' | 'cancelled' | 'expired';
 export interface UploadRecord {
   uploadId: string;
   customerId: string;
+  /** The project that started it, and so its file's; absent on uploads started before projects. */
+  projectId?: string;
   filename: string;
   purpose: FilePurpose;
   bytes: number;
@@ -278,34 +287,47 @@ export class FilesRepository {
     }
   }
 
-  async getFile(customerId: string, fileId: string): Promise<FileRecord | undefined> {
+  /** The file, when it is visible in `scope` (its project's, or any of the organization's). */
+  async getFile(scope: ObjectScope, fileId: string): Promise<FileRecord | undefined> {
     const { Item } = await this.doc.send(
       new GetCommand({
         TableName: this.tableName,
-        Key: fileKey(customerId, fileId),
+        Key: fileKey(scope.customerId, fileId),
         ConsistentRead: true,
       }),
     );
-    return strip<FileRecord>(Item);
+    return Item && isInScope(Item, scope) ? strip<FileRecord>(Item) : undefined;
   }
 
-  /** Deletes a file's metadata; answers the deleted record, or undefined when there was none. */
-  async deleteFile(customerId: string, fileId: string): Promise<FileRecord | undefined> {
-    const { Attributes } = await this.doc.send(
-      new DeleteCommand({
-        TableName: this.tableName,
-        Key: fileKey(customerId, fileId),
-        ReturnValues: 'ALL_OLD',
-      }),
-    );
-    return strip<FileRecord>(Attributes);
+  /**
+   * Deletes a file's metadata when it is visible in `scope`, in one conditional write (a delete
+   * never takes another project's file); answers the deleted record, or undefined when there was
+   * none.
+   */
+  async deleteFile(scope: ObjectScope, fileId: string): Promise<FileRecord | undefined> {
+    const owned = projectCondition(scope);
+    try {
+      const { Attributes } = await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: fileKey(scope.customerId, fileId),
+          ...conditionOnly(owned ? and(exists(PK), owned) : exists(PK)),
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      return strip<FileRecord>(Attributes);
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
   }
 
-  /** One page of a customer's files in creation order, and whether more follow. */
+  /** One page of the files visible in `scope`, in creation order, and whether more follow. */
   async listFiles(
-    customerId: string,
+    scope: ObjectScope,
     query: FileListQuery,
   ): Promise<{ files: FileRecord[]; hasMore: boolean }> {
+    const { customerId } = scope;
     const byPurpose = query.purpose !== undefined;
     const partitionName = byPurpose ? BY_PURPOSE.partitionKey : PK;
     const sortName = byPurpose ? BY_PURPOSE.sortKey : SK;
@@ -320,15 +342,20 @@ export class FilesRepository {
     }
     const { items, hasMore } = await queryPage(
       this.doc,
-      {
-        TableName: this.tableName,
-        IndexName: byPurpose ? BY_PURPOSE.name : undefined,
-        KeyConditionExpression: '#p = :p AND begins_with(#s, :file)',
-        ExpressionAttributeNames: { '#p': partitionName, '#s': sortName },
-        ExpressionAttributeValues: { ':p': partition, ':file': 'FILE#' },
-        ScanIndexForward: query.order === 'asc',
-        ExclusiveStartKey: startKey,
-      },
+      // Another project's files share the partition: the filter leaves them out, and queryPage
+      // reads on past them until the page is full.
+      filtered(
+        {
+          TableName: this.tableName,
+          IndexName: byPurpose ? BY_PURPOSE.name : undefined,
+          KeyConditionExpression: '#p = :p AND begins_with(#s, :file)',
+          ExpressionAttributeNames: { '#p': partitionName, '#s': sortName },
+          ExpressionAttributeValues: { ':p': partition, ':file': 'FILE#' },
+          ScanIndexForward: query.order === 'asc',
+          ExclusiveStartKey: startKey,
+        },
+        projectCondition(scope),
+      ),
       query.limit,
       (item) => strip<FileRecord>(item) as FileRecord,
     );
@@ -346,15 +373,16 @@ export class FilesRepository {
     );
   }
 
-  async getUpload(customerId: string, uploadId: string): Promise<UploadRecord | undefined> {
+  /** The upload, when it is visible in `scope`. */
+  async getUpload(scope: ObjectScope, uploadId: string): Promise<UploadRecord | undefined> {
     const { Item } = await this.doc.send(
       new GetCommand({
         TableName: this.tableName,
-        Key: uploadKey(customerId, uploadId),
+        Key: uploadKey(scope.customerId, uploadId),
         ConsistentRead: true,
       }),
     );
-    return strip<UploadRecord>(Item);
+    return Item && isInScope(Item, scope) ? strip<UploadRecord>(Item) : undefined;
   }
 
   /**
@@ -417,7 +445,7 @@ export class FilesRepository {
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
-    const upload = await this.getUpload(customerId, uploadId);
+    const upload = await this.getUpload(everyProject(customerId), uploadId);
     if (upload?.status !== 'pending') return 'not_pending';
     return (upload.partCount ?? 0) >= bounds.maxParts ? 'too_many_parts' : 'too_many_bytes';
   }

@@ -1,6 +1,12 @@
 import * as z from 'zod/mini';
 import type { FilesConfig } from '../../lib/config/schema';
 import { randomBase62 } from '../customers/api-keys';
+import {
+  everyProject,
+  type ObjectScope,
+  type ProjectScope,
+  projectToRecord,
+} from '../customers/project-ownership';
 import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../openai/errors';
 import { bodySchema, field } from '../openai/request-body';
 import type { FileStorage } from './file-storage';
@@ -166,7 +172,10 @@ export interface FilesServiceOptions {
   now?: () => Date;
 }
 
-/** The Files API: every file belongs to one customer; another customer's id is not found. */
+/**
+ * The Files API: every file belongs to one organization and one project; another's id is not
+ * found (`project-ownership.ts`).
+ */
 export class FilesService {
   constructor(private readonly options: FilesServiceOptions) {}
 
@@ -180,10 +189,11 @@ export class FilesService {
    * refused, without one).
    */
   async create(
-    customerId: string,
-    input: { filename: string; purpose: FilePurpose; content: Uint8Array; projectId?: string },
+    scope: ObjectScope,
+    input: { filename: string; purpose: FilePurpose; content: Uint8Array },
     quotaBytes?: number,
   ) {
+    const { customerId } = scope;
     const { config, storage, repository } = this.options;
     if (input.content.byteLength > config.maxFileBytes)
       throw new PayloadTooLargeError(config.maxFileBytes);
@@ -198,7 +208,7 @@ export class FilesService {
     const record: FileRecord = {
       fileId,
       customerId,
-      ...(input.projectId ? { projectId: input.projectId } : {}),
+      ...projectToRecord(scope),
       filename: checkFilename(input.filename),
       purpose: input.purpose,
       bytes: input.content.byteLength,
@@ -229,6 +239,8 @@ export class FilesService {
    */
   async writeOwnedFile(input: {
     customerId: string;
+    /** The project of what made it (a batch's): absent for a batch made before projects. */
+    projectId?: string;
     fileId: string;
     filename: string;
     purpose: FilePurpose;
@@ -240,6 +252,7 @@ export class FilesService {
     const record: FileRecord = {
       fileId: input.fileId,
       customerId: input.customerId,
+      ...(input.projectId === undefined ? {} : { projectId: input.projectId }),
       filename: input.filename,
       purpose: input.purpose,
       bytes,
@@ -252,27 +265,29 @@ export class FilesService {
     if (await this.options.repository.putFile(record)) {
       await this.options.repository.reserveStorage(input.customerId, bytes);
     }
-    return (await this.options.repository.getFile(input.customerId, input.fileId)) ?? record;
+    const scope = everyProject(input.customerId);
+    return (await this.options.repository.getFile(scope, input.fileId)) ?? record;
   }
 
-  async get(customerId: string, fileId: string): Promise<FileRecord> {
+  /** The file when it is visible in `scope`; 404 otherwise (another project's included). */
+  async get(scope: ObjectScope, fileId: string): Promise<FileRecord> {
     const file = isWellFormedId('file-', fileId)
-      ? await this.options.repository.getFile(customerId, fileId)
+      ? await this.options.repository.getFile(scope, fileId)
       : undefined;
     if (!file) throw fileNotFound(fileId);
     return file;
   }
 
-  list(customerId: string, query: FileListQuery) {
-    return this.options.repository.listFiles(customerId, query);
+  list(scope: ProjectScope, query: FileListQuery) {
+    return this.options.repository.listFiles(scope, query);
   }
 
   /** The content, inline when it fits a buffered Lambda response, else a short-lived download URL. */
   async content(
-    customerId: string,
+    scope: ProjectScope,
     fileId: string,
   ): Promise<{ file: FileRecord; body: Uint8Array } | { file: FileRecord; url: string }> {
-    const file = await this.get(customerId, fileId);
+    const file = await this.get(scope, fileId);
     if (file.bytes > INLINE_CONTENT_MAX_BYTES) {
       return {
         file,
@@ -304,14 +319,14 @@ export class FilesService {
    * The bucket is versioned: a lifecycle rule removes the deleted content's old version after 30
    * days.
    */
-  async delete(customerId: string, fileId: string): Promise<FileRecord> {
+  async delete(scope: ProjectScope, fileId: string): Promise<FileRecord> {
     const file = isWellFormedId('file-', fileId)
-      ? await this.options.repository.deleteFile(customerId, fileId)
+      ? await this.options.repository.deleteFile(scope, fileId)
       : undefined;
     if (!file) throw fileNotFound(fileId);
     // Only the request that deleted the record gives its bytes back: a repeated delete finds
-    // nothing.
-    await this.options.repository.releaseStorage(customerId, file.bytes);
+    // nothing. The quota is the organization's, whichever project stored the file.
+    await this.options.repository.releaseStorage(scope.customerId, file.bytes);
     await this.options.storage.delete(file.objectKey);
     return file;
   }

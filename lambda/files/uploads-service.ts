@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import type { FilesConfig } from '../../lib/config/schema';
+import { everyProject, type ObjectScope, projectToRecord } from '../customers/project-ownership';
 import { BadRequestError, HttpError, NotFoundError } from '../openai/errors';
 import { bodySchema, field } from '../openai/request-body';
 import type { FileStorage } from './file-storage';
@@ -100,10 +101,11 @@ export class UploadsService {
 
   /** Opens an upload; with a storage quota, one the customer's stored files leave no room for is refused now. */
   async create(
-    customerId: string,
+    scope: ObjectScope,
     input: { filename: unknown; purpose: FilePurpose; bytes: unknown; mimeType: unknown },
     quotaBytes?: number,
   ): Promise<UploadRecord> {
+    const { customerId } = scope;
     const { config } = this.options;
     this.createSchema ??= uploadCreateSchema(config.maxFileBytes);
     this.createSchema.check({ bytes: input.bytes, mime_type: input.mimeType });
@@ -124,6 +126,8 @@ export class UploadsService {
     const upload: UploadRecord = {
       uploadId: newUploadId(now),
       customerId,
+      // The file it becomes is this project's too.
+      ...projectToRecord(scope),
       filename: checkFilename(input.filename),
       purpose: input.purpose,
       bytes: input.bytes as number,
@@ -137,19 +141,20 @@ export class UploadsService {
     return upload;
   }
 
-  async get(customerId: string, uploadId: string): Promise<UploadRecord> {
+  /** The upload, when it is visible in `scope`; 404 otherwise (another project's included). */
+  async get(scope: ObjectScope, uploadId: string): Promise<UploadRecord> {
     const upload = isWellFormedId('upload_', uploadId)
-      ? await this.options.repository.getUpload(customerId, uploadId)
+      ? await this.options.repository.getUpload(scope, uploadId)
       : undefined;
     if (!upload) throw uploadNotFound(uploadId);
     return upload;
   }
 
   /** A pending upload, or a 400 that says why it takes no more changes (and marks an expired one). */
-  private async pending(customerId: string, uploadId: string): Promise<UploadRecord> {
-    const upload = await this.get(customerId, uploadId);
+  private async pending(scope: ObjectScope, uploadId: string): Promise<UploadRecord> {
+    const upload = await this.get(scope, uploadId);
     if (upload.status === 'pending' && this.nowSeconds() >= upload.expiresAt) {
-      await this.options.repository.finishUpload(customerId, uploadId, 'expired');
+      await this.options.repository.finishUpload(scope.customerId, uploadId, 'expired');
       upload.status = 'expired';
     }
     if (upload.status !== 'pending') {
@@ -164,8 +169,9 @@ export class UploadsService {
     return upload;
   }
 
-  async addPart(customerId: string, uploadId: string, data: Uint8Array): Promise<UploadPartRecord> {
-    const upload = await this.pending(customerId, uploadId);
+  async addPart(scope: ObjectScope, uploadId: string, data: Uint8Array): Promise<UploadPartRecord> {
+    const { customerId } = scope;
+    const upload = await this.pending(scope, uploadId);
     if (data.byteLength > upload.bytes) {
       throw new HttpError(
         413,
@@ -182,7 +188,7 @@ export class UploadsService {
       maxParts: config.maxPartsPerUpload,
       maxBytes,
     });
-    if (counted === 'not_pending') await this.pending(customerId, uploadId);
+    if (counted === 'not_pending') await this.pending(scope, uploadId);
     if (counted === 'too_many_parts') {
       throw new BadRequestError(
         `Upload ${uploadId} has ${config.maxPartsPerUpload} parts, the most one upload takes. ` +
@@ -264,15 +270,16 @@ export class UploadsService {
    * file again.
    */
   async complete(
-    customerId: string,
+    scope: ObjectScope,
     uploadId: string,
     partIds: unknown,
     quotaBytes?: number,
   ): Promise<{ upload: UploadRecord; file: FileRecord }> {
-    const existing = await this.get(customerId, uploadId);
+    const { customerId } = scope;
+    const existing = await this.get(scope, uploadId);
     if (existing.status === 'completed')
       return { upload: existing, file: await this.fileOf(existing) };
-    const upload = await this.pending(customerId, uploadId);
+    const upload = await this.pending(scope, uploadId);
     const ordered = await this.orderedParts(customerId, upload, partIds);
 
     const { storage, repository, config } = this.options;
@@ -301,7 +308,7 @@ export class UploadsService {
       hold = await reserveStorage(repository, customerId, upload.fileId, upload.bytes, quotaBytes);
     } catch (error) {
       // A concurrent complete of the same upload holds the bytes, and made the file: answer it.
-      const now = await this.get(customerId, uploadId);
+      const now = await this.get(scope, uploadId);
       if (now.status === 'completed') return { upload: now, file: await this.fileOf(now) };
       throw error;
     }
@@ -314,14 +321,15 @@ export class UploadsService {
       // A concurrent complete or cancel ended the upload and deleted its parts while they were read
       // here: answer as that request left it (the same file, or why it takes no more changes), not
       // with the missing part.
-      const now = await this.get(customerId, uploadId);
+      const now = await this.get(scope, uploadId);
       if (now.status === 'completed') return { upload: now, file: await this.fileOf(now) };
-      if (now.status !== 'pending') await this.pending(customerId, uploadId);
+      if (now.status !== 'pending') await this.pending(scope, uploadId);
       throw error;
     }
     const file: FileRecord = {
       fileId: upload.fileId,
       customerId,
+      ...(upload.projectId === undefined ? {} : { projectId: upload.projectId }),
       filename: upload.filename,
       purpose: upload.purpose,
       bytes,
@@ -334,13 +342,13 @@ export class UploadsService {
       // Another complete made the file (and counted it), or a cancel ended the upload: ours is not
       // counted.
       await repository.releaseStorage(customerId, upload.bytes);
-      const now = await this.get(customerId, uploadId);
+      const now = await this.get(scope, uploadId);
       if (now.status !== 'completed') {
         // Cancelled (or expired) while the parts were assembled: the upload ends that way, without
         // a file.
-        await repository.deleteFile(customerId, file.fileId);
+        await repository.deleteFile(everyProject(customerId), file.fileId);
         await storage.delete(objectKey);
-        await this.pending(customerId, uploadId);
+        await this.pending(scope, uploadId);
       }
     }
     await repository.releaseHold(customerId, hold);
@@ -348,14 +356,15 @@ export class UploadsService {
     await Promise.allSettled(ordered.map((part) => storage.delete(part.objectKey)));
     return {
       upload: { ...upload, status: 'completed' },
-      file: (await repository.getFile(customerId, file.fileId)) ?? file,
+      file: (await repository.getFile(everyProject(customerId), file.fileId)) ?? file,
     };
   }
 
-  async cancel(customerId: string, uploadId: string): Promise<UploadRecord> {
-    const upload = await this.pending(customerId, uploadId);
+  async cancel(scope: ObjectScope, uploadId: string): Promise<UploadRecord> {
+    const { customerId } = scope;
+    const upload = await this.pending(scope, uploadId);
     if (!(await this.options.repository.finishUpload(customerId, uploadId, 'cancelled'))) {
-      return this.pending(customerId, uploadId); // a concurrent complete or cancel won: answer why
+      return this.pending(scope, uploadId); // a concurrent complete or cancel won: answer why
     }
     const parts = await this.options.repository.listParts(customerId, uploadId);
     await Promise.allSettled(parts.map((part) => this.options.storage.delete(part.objectKey)));
@@ -364,7 +373,11 @@ export class UploadsService {
 
   /** The file a completed upload became. */
   private async fileOf(upload: UploadRecord): Promise<FileRecord> {
-    const file = await this.options.repository.getFile(upload.customerId, upload.fileId);
+    // Its project's file, as the upload was (deleted since, or never made: not found).
+    const file = await this.options.repository.getFile(
+      everyProject(upload.customerId),
+      upload.fileId,
+    );
     // Deleted by the customer since: the upload still says completed, its file is gone.
     if (!file)
       throw new NotFoundError(`The file of upload ${upload.uploadId} was deleted.`, {

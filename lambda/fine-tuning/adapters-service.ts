@@ -228,11 +228,9 @@ export class AdaptersService {
         param: 'input_file_id',
       });
     }
-    const file = await files
-      .get(principal.customerId, request.input_file_id)
-      .catch((error: unknown) => {
-        throw renamed(error, 'input_file_id');
-      });
+    const file = await files.get(principal, request.input_file_id).catch((error: unknown) => {
+      throw renamed(error, 'input_file_id');
+    });
     if (file.purpose !== 'fine-tune') {
       throw new BadRequestError(
         `File ${file.fileId} has purpose '${file.purpose}': upload the adapter with purpose 'fine-tune' (or 'fine_tuning').`,

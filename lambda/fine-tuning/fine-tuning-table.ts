@@ -10,7 +10,7 @@
  * - `MODEL#<fine-tuned model id>` / `MODEL`: a servable adapter (trained or uploaded), with its
  *   owner and its inference component; indexed by owner (`OWNER#<customerId>#MODEL`) for
  *   `/v1/models`;
- * - `IDEM#<customerId>#<Idempotency-Key>` / `IDEM`: the job a create's key was claimed for (not
+ * - `IDEM#<customerId>#<projectId>#<Idempotency-Key>` / `IDEM`: the job a create's key was claimed for (not
  *   indexed).
  */
 export const FINE_TUNING_TABLE = {

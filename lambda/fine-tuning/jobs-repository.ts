@@ -1,7 +1,13 @@
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  isInScope,
+  type ObjectScope,
+  type ProjectScope,
+  projectCondition,
+} from '../customers/project-ownership';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
 import type { DocumentClient } from '../storage/document-client';
-import { exists, isIn, update } from '../storage/expressions';
+import { exists, filtered, isIn, update } from '../storage/expressions';
 import { queryAll, queryPage } from '../storage/query-pages';
 import { FINE_TUNING_TABLE } from './fine-tuning-table';
 import type { JobEvent, JobRecord, JobStatus } from './jobs';
@@ -11,7 +17,13 @@ const JOB_SK = 'JOB';
 
 const jobPk = (jobId: string) => `JOB#${jobId}`;
 const IDEMPOTENCY_SK = 'IDEM';
-const idempotencyPk = (customerId: string, key: string) => `IDEM#${customerId}#${key}`;
+/**
+ * A key is its project's: another project's create with the same key is another request (and
+ * never answers this project's job). Project ids hold no `#`, so no key can pose as another
+ * project's.
+ */
+const idempotencyPk = ({ customerId, projectId }: ProjectScope, key: string) =>
+  `IDEM#${customerId}#${projectId}#${key}`;
 
 /** A create's `Idempotency-Key`, claimed for the job it creates (written before the spend hold). */
 export interface IdempotencyClaim {
@@ -64,13 +76,13 @@ export class JobsRepository {
   }
 
   /**
-   * Claims `key` of `customerId` for `claim.jobId`, once: false when the key is claimed already (by
+   * Claims `key` of the project for `claim.jobId`, once: false when the key is claimed already (by
    * a first attempt of the same request, finished or still in flight). `replacing` takes over a
    * claim that expired or whose attempt died, only if it still has that `claimedAt` (two takers:
    * one wins).
    */
   async claimIdempotencyKey(
-    customerId: string,
+    owner: ProjectScope,
     key: string,
     claim: IdempotencyClaim,
     replacing?: number,
@@ -80,9 +92,10 @@ export class JobsRepository {
         new PutCommand({
           TableName: this.tableName,
           Item: {
-            [PK]: idempotencyPk(customerId, key),
+            [PK]: idempotencyPk(owner, key),
             [SK]: IDEMPOTENCY_SK,
-            customerId,
+            customerId: owner.customerId,
+            projectId: owner.projectId,
             ...claim,
           },
           ConditionExpression:
@@ -99,13 +112,13 @@ export class JobsRepository {
   }
 
   async getIdempotencyClaim(
-    customerId: string,
+    owner: ProjectScope,
     key: string,
   ): Promise<IdempotencyClaim | undefined> {
     const { Item } = await this.client.send(
       new GetCommand({
         TableName: this.tableName,
-        Key: { [PK]: idempotencyPk(customerId, key), [SK]: IDEMPOTENCY_SK },
+        Key: { [PK]: idempotencyPk(owner, key), [SK]: IDEMPOTENCY_SK },
         ConsistentRead: true,
       }),
     );
@@ -118,12 +131,12 @@ export class JobsRepository {
   }
 
   /** Gives up the claim `jobId` holds (its create failed before a job held anything): a retry starts afresh. */
-  async releaseIdempotencyKey(customerId: string, key: string, jobId: string): Promise<void> {
+  async releaseIdempotencyKey(owner: ProjectScope, key: string, jobId: string): Promise<void> {
     try {
       await this.client.send(
         new DeleteCommand({
           TableName: this.tableName,
-          Key: { [PK]: idempotencyPk(customerId, key), [SK]: IDEMPOTENCY_SK },
+          Key: { [PK]: idempotencyPk(owner, key), [SK]: IDEMPOTENCY_SK },
           ConditionExpression: 'jobId = :jobId',
           ExpressionAttributeValues: { ':jobId': jobId },
         }),
@@ -144,37 +157,47 @@ export class JobsRepository {
     return strip<JobRecord>(Item);
   }
 
-  /** The job when `customerId` owns it; another customer's job is as absent as a job that never existed. */
-  async getOwned(customerId: string, jobId: string): Promise<JobRecord | undefined> {
+  /**
+   * The job when it is visible in `scope`; another organization's or project's job is as absent
+   * as a job that never existed.
+   */
+  async getOwned(scope: ObjectScope, jobId: string): Promise<JobRecord | undefined> {
     const job = await this.get(jobId);
-    return job?.customerId === customerId ? job : undefined;
+    return job && isInScope(job, scope) ? job : undefined;
   }
 
-  /** The owner's jobs, newest first, after the job `after` (OpenAI's cursor). */
+  /**
+   * The jobs visible in `scope`, newest first, after the job `after` (OpenAI's cursor). The owner
+   * index holds the organization's: the filter leaves out another project's.
+   */
   async list(
-    customerId: string,
+    scope: ObjectScope,
     limit: number,
     after?: JobRecord,
   ): Promise<{ jobs: JobRecord[]; hasMore: boolean }> {
+    const { customerId } = scope;
     const { items: jobs, hasMore } = await queryPage(
       this.client,
-      {
-        TableName: this.tableName,
-        IndexName: BY_OWNER.name,
-        KeyConditionExpression: after ? '#owner = :owner AND #sort < :after' : '#owner = :owner',
-        // DynamoDB refuses a name the expression does not use: `#sort` only with a cursor.
-        ExpressionAttributeNames: {
-          '#owner': BY_OWNER.partitionKey,
-          ...(after ? { '#sort': BY_OWNER.sortKey } : {}),
+      filtered(
+        {
+          TableName: this.tableName,
+          IndexName: BY_OWNER.name,
+          KeyConditionExpression: after ? '#owner = :owner AND #sort < :after' : '#owner = :owner',
+          // DynamoDB refuses a name the expression does not use: `#sort` only with a cursor.
+          ExpressionAttributeNames: {
+            '#owner': BY_OWNER.partitionKey,
+            ...(after ? { '#sort': BY_OWNER.sortKey } : {}),
+          },
+          ExpressionAttributeValues: {
+            ':owner': ownerJobs(customerId),
+            ...(after
+              ? { ':after': `${String(after.createdAt).padStart(12, '0')}#${after.jobId}` }
+              : {}),
+          },
+          ScanIndexForward: false,
         },
-        ExpressionAttributeValues: {
-          ':owner': ownerJobs(customerId),
-          ...(after
-            ? { ':after': `${String(after.createdAt).padStart(12, '0')}#${after.jobId}` }
-            : {}),
-        },
-        ScanIndexForward: false,
-      },
+        projectCondition(scope),
+      ),
       limit,
       (item) => strip<JobRecord>(item) as JobRecord,
     );

@@ -5,6 +5,7 @@ import type { TierlineConfig } from '../../lib/config/schema';
 import { TIER_NAMES } from '../../lib/config/tier-names';
 import { randomBase62 } from '../customers/api-keys';
 import type { Principal } from '../customers/authenticate';
+import type { ProjectScope } from '../customers/project-ownership';
 import type { FileStorage } from '../files/file-storage';
 import type { FileRecord } from '../files/files-repository';
 import { type FilesService, fileNotFound } from '../files/files-service';
@@ -44,8 +45,8 @@ import {
 /**
  * OpenAI's fine-tuning jobs API on Tierline: create (every check before anything is launched, the
  * estimated cost reserved against the spend limit, the inputs copied to the fine-tuning bucket, the
- * workflow started), read, list, events, checkpoints, cancel. Every job belongs to one customer:
- * another customer's id is answered exactly like an unknown one (404).
+ * workflow started), read, list, events, checkpoints, cancel. Every job belongs to one organization
+ * and one project: another's id is answered exactly like an unknown one (404).
  */
 
 /** OpenAI: a suffix of up to 64 characters. `:` separates the parts of an `ft:` id, so it is kept out. */
@@ -268,15 +269,14 @@ export class JobsService {
     fileId: string,
     model: string,
   ): Promise<{ file: FileRecord; summary: TrainingFileSummary }> {
-    const file = await this.options.files
-      .get(principal.customerId, fileId)
-      .catch((error: unknown) => {
-        if (!(error instanceof NotFoundError)) throw error;
-        // The same answer as an unknown id, named as the parameter it came from (as POST
-        // /v1/batches does).
-        const notFound = fileNotFound(fileId);
-        throw new NotFoundError(notFound.message, { code: notFound.code, param });
-      });
+    // Only the caller's project's files: another project's is as unknown as one never uploaded.
+    const file = await this.options.files.get(principal, fileId).catch((error: unknown) => {
+      if (!(error instanceof NotFoundError)) throw error;
+      // The same answer as an unknown id, named as the parameter it came from (as POST
+      // /v1/batches does).
+      const notFound = fileNotFound(fileId);
+      throw new NotFoundError(notFound.message, { code: notFound.code, param });
+    });
     if (file.purpose !== 'fine-tune') {
       throw new BadRequestError(
         `File ${fileId} has purpose '${file.purpose}'; a fine-tuning job needs a file uploaded with purpose 'fine-tune'.`,
@@ -312,7 +312,7 @@ export class JobsService {
     const { jobs } = this.options;
     const deadline = Date.now() + (this.options.idempotencyWaitMs ?? IDEMPOTENCY_WAIT_MS);
     for (;;) {
-      const claim = await jobs.getIdempotencyClaim(principal.customerId, idempotency.key);
+      const claim = await jobs.getIdempotencyClaim(principal, idempotency.key);
       if (!claim) return {};
       const now = this.seconds();
       if (claim.claimedAt <= now - IDEMPOTENCY_KEY_TTL_SECONDS)
@@ -323,7 +323,7 @@ export class JobsService {
           { code: 'idempotency_key_reused' },
         );
       }
-      const job = await jobs.getOwned(principal.customerId, claim.jobId);
+      const job = await jobs.getOwned(principal, claim.jobId);
       if (job) return { job };
       if (claim.claimedAt <= now - IDEMPOTENCY_IN_FLIGHT_SECONDS)
         return { replacing: claim.claimedAt };
@@ -384,8 +384,7 @@ export class JobsService {
       if (other) return other;
     }
     const release = async () => {
-      if (idempotency)
-        await jobs.releaseIdempotencyKey(principal.customerId, idempotency.key, jobId);
+      if (idempotency) await jobs.releaseIdempotencyKey(principal, idempotency.key, jobId);
     };
     const job = await this.hold(principal, planned, jobId, release);
     await this.event(job.jobId, 'ftevent-0-created', `Created fine-tuning job ${job.jobId}`);
@@ -472,14 +471,7 @@ export class JobsService {
     let replaced = replacing;
     for (let attempt = 0; ; attempt += 1) {
       const claim = { jobId, fingerprint: idempotency.fingerprint, claimedAt: this.seconds() };
-      if (
-        await this.options.jobs.claimIdempotencyKey(
-          principal.customerId,
-          idempotency.key,
-          claim,
-          replaced,
-        )
-      )
+      if (await this.options.jobs.claimIdempotencyKey(principal, idempotency.key, claim, replaced))
         return undefined;
       const other = await this.replay(principal, idempotency);
       if (other.job) return other.job;
@@ -609,16 +601,17 @@ export class JobsService {
     await this.options.jobs.addEvent(jobId, { id, createdAt: this.seconds(), level, message });
   }
 
-  async get(customerId: string, jobId: string): Promise<JobRecord> {
-    const job = isJobId(jobId) ? await this.options.jobs.getOwned(customerId, jobId) : undefined;
+  /** The job, when it is `scope`'s project's; 404 otherwise (another project's included). */
+  async get(scope: ProjectScope, jobId: string): Promise<JobRecord> {
+    const job = isJobId(jobId) ? await this.options.jobs.getOwned(scope, jobId) : undefined;
     if (!job) throw jobNotFound(jobId);
     return job;
   }
 
-  async list(customerId: string, limit: number, after?: string) {
+  async list(scope: ProjectScope, limit: number, after?: string) {
     let cursor: JobRecord | undefined;
     if (after) {
-      cursor = isJobId(after) ? await this.options.jobs.getOwned(customerId, after) : undefined;
+      cursor = isJobId(after) ? await this.options.jobs.getOwned(scope, after) : undefined;
       if (!cursor)
         throw new BadRequestError(
           `'after' must be the id of one of your jobs: ${after.slice(0, 100)}`,
@@ -628,17 +621,17 @@ export class JobsService {
           },
         );
     }
-    return this.options.jobs.list(customerId, limit, cursor);
+    return this.options.jobs.list(scope, limit, cursor);
   }
 
-  async events(customerId: string, jobId: string, limit: number, after?: string) {
-    const job = await this.get(customerId, jobId);
+  async events(scope: ProjectScope, jobId: string, limit: number, after?: string) {
+    const job = await this.get(scope, jobId);
     return this.options.jobs.events(job.jobId, limit, after);
   }
 
   /** The job's checkpoints, newest step first, after the checkpoint `after`. */
-  async checkpoints(customerId: string, jobId: string, limit: number, after?: string) {
-    const job = await this.get(customerId, jobId);
+  async checkpoints(scope: ProjectScope, jobId: string, limit: number, after?: string) {
+    const job = await this.get(scope, jobId);
     let all = (await this.options.storage.checkpoints(job.jobId)).reverse();
     if (after) {
       const index = all.findIndex((c) => checkpointId(job, c) === after);
@@ -652,14 +645,14 @@ export class JobsService {
    * is left as it is), then the workflow and the training job are stopped and the reservation is
    * released. Cancelling a cancelled job answers it again; a finished one is a 400.
    */
-  async cancel(customerId: string, jobId: string): Promise<JobRecord> {
-    const job = await this.get(customerId, jobId);
+  async cancel(scope: ProjectScope, jobId: string): Promise<JobRecord> {
+    const job = await this.get(scope, jobId);
     if (job.status !== 'cancelled') {
       const moved = await this.options.jobs.transition(job.jobId, ACTIVE_STATUSES, 'cancelled', {
         finishedAt: this.seconds(),
       });
       if (!moved) {
-        const now = await this.get(customerId, jobId);
+        const now = await this.get(scope, jobId);
         if (now.status !== 'cancelled') {
           throw new BadRequestError(
             `Job ${jobId} is ${now.status}: only a job that is validating_files, queued or running can be cancelled.`,
@@ -674,7 +667,7 @@ export class JobsService {
     // left undone.
     await this.options.launcher.stop(job);
     await this.options.billing.release(job.jobId);
-    return this.get(customerId, jobId);
+    return this.get(scope, jobId);
   }
 }
 

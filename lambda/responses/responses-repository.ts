@@ -1,11 +1,12 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { defaultProjectId } from '../customers/key-permissions';
+import { type ProjectScope, projectCondition, projectOf } from '../customers/project-ownership';
 import { FILES_TABLE } from '../files/files-table';
 import type { ChatMessage } from '../inference/chat-request';
 import type { ResponseItem, ResponseObject } from '../openai/shapes/responses';
 import { isConditionFailure } from '../storage/conditional-writes';
 import type { DocumentClient } from '../storage/document-client';
+import { and, conditionOnly, exists } from '../storage/expressions';
 import { queryAll } from '../storage/query-pages';
 
 const { partitionKey: PK, sortKey: SK, timeToLiveAttribute: TTL } = FILES_TABLE;
@@ -29,14 +30,7 @@ export interface StoredResponse {
 }
 
 /** Whose a stored response is: the organization's partition holds it, its project may read it. */
-export interface ResponseOwner {
-  customerId: string;
-  projectId: string;
-}
-
-/** A head item's project; one stored before projects were recorded is the default project's. */
-const projectOf = (item: Record<string, unknown>, customerId: string) =>
-  typeof item.projectId === 'string' ? item.projectId : defaultProjectId(customerId);
+export type ResponseOwner = ProjectScope;
 
 const partition = (customerId: string) => `CUS#${customerId}`;
 const headKey = (customerId: string, responseId: string) => ({
@@ -135,21 +129,15 @@ export class ResponsesRepository {
 
   /** Deletes the owner's stored response; false when there was none (or it had expired). */
   async delete(owner: ResponseOwner, responseId: string): Promise<boolean> {
-    const { customerId, projectId } = owner;
-    // Only the owning project's: an item stored before projects were recorded is the default's.
-    const ownedHere =
-      projectId === defaultProjectId(customerId)
-        ? '(attribute_not_exists(#project) OR #project = :project)'
-        : '#project = :project';
+    const { customerId } = owner;
     let old: Record<string, unknown> | undefined;
     try {
       ({ Attributes: old } = await this.doc.send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: headKey(customerId, responseId),
-          ConditionExpression: `attribute_exists(#pk) AND ${ownedHere}`,
-          ExpressionAttributeNames: { '#pk': PK, '#project': 'projectId' },
-          ExpressionAttributeValues: { ':project': projectId },
+          // Only the owning project's: an item stored before projects were recorded is the default's.
+          ...conditionOnly(and(exists(PK), projectCondition(owner))),
           ReturnValues: 'ALL_OLD',
         }),
       ));

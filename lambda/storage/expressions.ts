@@ -263,3 +263,31 @@ export function conditionOnly(condition: Condition): ExpressionFields {
   const p = new Placeholders();
   return { ConditionExpression: p.condition(condition), ...p.fields() };
 }
+
+/**
+ * A query narrowed by `condition` as its FilterExpression (none: the query as it is), the filter's
+ * placeholders merged into the key condition's. DynamoDB applies `Limit` before the filter, so a
+ * page may come back short with more to read: `queryPage` reads on until it has its page.
+ */
+export function filtered<Input extends FilterableQuery>(
+  input: Input,
+  condition: Condition | undefined,
+): Input {
+  if (!condition) return input;
+  const p = new Placeholders();
+  const FilterExpression = p.condition(condition);
+  const { ExpressionAttributeNames: names, ExpressionAttributeValues: values } = p.fields();
+  return {
+    ...input,
+    FilterExpression,
+    ExpressionAttributeNames: { ...input.ExpressionAttributeNames, ...names },
+    ExpressionAttributeValues: { ...input.ExpressionAttributeValues, ...values },
+  };
+}
+
+/** The parts of a Query's input a filter touches. */
+interface FilterableQuery {
+  ExpressionAttributeNames?: Record<string, string>;
+  ExpressionAttributeValues?: Record<string, unknown>;
+  FilterExpression?: string;
+}

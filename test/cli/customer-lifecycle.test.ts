@@ -22,6 +22,7 @@ import {
   type CustomersRepository,
   createDocumentClient,
 } from '../../lambda/customers/customers-repository';
+import { inDefaultProject } from '../../lambda/customers/project-ownership';
 import { createFiles } from '../../lambda/files/create-files';
 import type { createS3Client } from '../../lambda/files/file-storage';
 import { AuthenticationError } from '../../lambda/openai/errors';
@@ -231,12 +232,14 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
       tier: 'developer',
     });
     const id = created.customer.customerId;
-    const input = await files.files.create(id, {
+    // A named project's objects: the operator's delete erases every project's.
+    const project = { customerId: id, projectId: 'proj_test' };
+    const input = await files.files.create(project, {
       filename: 'in.jsonl',
       purpose: 'batch',
       content: Buffer.from(`${line('a')}\n${line('b')}\n`),
     });
-    await files.uploads.create(id, {
+    await files.uploads.create(project, {
       filename: 'big.jsonl',
       purpose: 'batch',
       bytes: 10,
@@ -320,7 +323,7 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
     // A create that read the customer as active just before `deleting`, writing after the first
     // sweep.
     duringWait = async () => {
-      late = await files.files.create(id, {
+      late = await files.files.create(inDefaultProject(id), {
         filename: 'late.jsonl',
         purpose: 'batch',
         content: Buffer.from(`${line('z')}\n`),

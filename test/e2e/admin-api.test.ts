@@ -1,5 +1,6 @@
 import OpenAI, { toFile } from 'openai';
 import { BatchesRepository } from '../../lambda/batches/batches-repository';
+import { inDefaultProject } from '../../lambda/customers/project-ownership';
 import { FilesRepository } from '../../lambda/files/files-repository';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
@@ -207,7 +208,9 @@ describe('keys that can only do what they are for', () => {
     });
     const doc = localModeDocumentClient(local.dynamoEndpoint);
     const files = new FilesRepository(doc, LOCAL_FILES_TABLE);
-    expect((await files.getFile(org.customerId, file.id))?.projectId).toBe(project.id);
+    const inProject = { customerId: org.customerId, projectId: project.id };
+    expect((await files.getFile(inProject, file.id))?.projectId).toBe(project.id);
+    expect(await files.getFile(inDefaultProject(org.customerId), file.id)).toBeUndefined();
     const batches = new BatchesRepository(doc, LOCAL_FILES_TABLE);
     expect((await batches.getBatch(org.customerId, batch.id))?.projectId).toBe(project.id);
 

@@ -5,6 +5,7 @@ import type { SpeechBackend, Transcript } from '../../audio/speech-backend';
 import { billedSeconds, resolveSpeechModel } from '../../audio/speech-models';
 import { audioAnswer } from '../../audio/transcript-formats';
 import { type AudioTask, formFields, parseAudioRequest } from '../../audio/transcription-request';
+import type { ProjectScope } from '../../customers/project-ownership';
 import { BackendError } from '../../inference/backends/model-backend';
 import type { MeteredRequest } from '../../metering/request-metering';
 import { BadRequestError, HttpError, NotFoundError } from '../../openai/errors';
@@ -54,12 +55,13 @@ async function audioFile(form: FormData): Promise<AudioBytes> {
 }
 
 /**
- * The caller's stored file that `url` names: 404 for no such file (another customer's included),
+ * The caller's stored file that `url` names: 404 for no such file (another organization's or
+ * project's included),
  * 400 for one of another purpose, 413 above {@link MAX_STORED_AUDIO_BYTES}.
  */
 async function storedAudio(
   deps: ApiDependencies,
-  customerId: string,
+  scope: ProjectScope,
   fileId: string,
   form: FormData,
 ): Promise<AudioBytes> {
@@ -73,7 +75,7 @@ async function storedAudio(
     if (!(error instanceof NotFoundError)) return error;
     return new NotFoundError(error.message, { param: 'url', code: error.code ?? undefined });
   };
-  const record = await files.get(customerId, fileId).catch((error: unknown) => {
+  const record = await files.get(scope, fileId).catch((error: unknown) => {
     throw namingUrl(error);
   });
   if (record.purpose !== 'user_data') {
@@ -139,7 +141,7 @@ function audioHandler(deps: ApiDependencies, speech: SpeechBackend, task: AudioT
       });
     }
     const file = request.storedFileId
-      ? await storedAudio(deps, principal.customerId, request.storedFileId, form)
+      ? await storedAudio(deps, principal, request.storedFileId, form)
       : await audioFile(form);
     let measured: Awaited<ReturnType<typeof measureAudio>>;
     try {

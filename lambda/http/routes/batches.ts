@@ -36,7 +36,7 @@ export function batchRoutes(batches: BatchService): Hono<AppEnv> {
 
   routes.get('/batches', async (c) => {
     const { batches: page, hasMore } = await batches.list(
-      c.get('principal').customerId,
+      c.get('principal'),
       listLimit(c.req.query('limit')),
       parseAfter(c.req.query('after')),
     );
@@ -51,15 +51,11 @@ export function batchRoutes(batches: BatchService): Hono<AppEnv> {
   });
 
   routes.get('/batches/:batchId', async (c) => {
-    return c.json(
-      toOpenAIBatch(await batches.get(c.get('principal').customerId, c.req.param('batchId'))),
-    );
+    return c.json(toOpenAIBatch(await batches.get(c.get('principal'), c.req.param('batchId'))));
   });
 
   routes.post('/batches/:batchId/cancel', async (c) => {
-    return c.json(
-      toOpenAIBatch(await batches.cancel(c.get('principal').customerId, c.req.param('batchId'))),
-    );
+    return c.json(toOpenAIBatch(await batches.cancel(c.get('principal'), c.req.param('batchId'))));
   });
 
   return routes;

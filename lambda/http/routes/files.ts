@@ -56,20 +56,15 @@ export function fileRoutes({ files, storageQuotaBytes }: FilesApi): Hono<AppEnv>
     }
     const file = await formFile(form, 'file');
     const record = await files.create(
-      c.get('principal').customerId,
-      {
-        filename: file.name,
-        purpose,
-        content: file.bytes,
-        projectId: c.get('principal').projectId,
-      },
+      c.get('principal'),
+      { filename: file.name, purpose, content: file.bytes },
       storageQuotaBytes?.(c.get('principal').tier),
     );
     return c.json(toOpenAIFile(record));
   });
 
   routes.get('/files', async (c) => {
-    const { files: page, hasMore } = await files.list(c.get('principal').customerId, {
+    const { files: page, hasMore } = await files.list(c.get('principal'), {
       purpose: parseListedPurpose(c.req.query('purpose')),
       order: parseOrder(c.req.query('order')),
       after: parseAfter(c.req.query('after')),
@@ -79,13 +74,11 @@ export function fileRoutes({ files, storageQuotaBytes }: FilesApi): Hono<AppEnv>
   });
 
   routes.get('/files/:fileId', async (c) => {
-    return c.json(
-      toOpenAIFile(await files.get(c.get('principal').customerId, c.req.param('fileId'))),
-    );
+    return c.json(toOpenAIFile(await files.get(c.get('principal'), c.req.param('fileId'))));
   });
 
   routes.get('/files/:fileId/content', async (c) => {
-    const content = await files.content(c.get('principal').customerId, c.req.param('fileId'));
+    const content = await files.content(c.get('principal'), c.req.param('fileId'));
     if ('url' in content) return c.redirect(content.url, 302);
     return c.body(content.body as Uint8Array<ArrayBuffer>, 200, {
       // Text, so the buffered Lambda adapter answers it as is (handlers/api.ts): content that is
@@ -96,7 +89,7 @@ export function fileRoutes({ files, storageQuotaBytes }: FilesApi): Hono<AppEnv>
   });
 
   routes.delete('/files/:fileId', async (c) => {
-    const file = await files.delete(c.get('principal').customerId, c.req.param('fileId'));
+    const file = await files.delete(c.get('principal'), c.req.param('fileId'));
     return c.json<OpenAIFileDeleted>({ id: file.fileId, object: 'file', deleted: true });
   });
 

@@ -39,7 +39,7 @@ export function fineTuningJobRoutes(jobs: JobsService): Hono<AppEnv> {
 
   routes.get('/fine_tuning/jobs', async (c) => {
     const page = await jobs.list(
-      c.get('principal').customerId,
+      c.get('principal'),
       listLimit(c.req.query('limit'), 20),
       parseAfter(c.req.query('after')),
     );
@@ -51,12 +51,12 @@ export function fineTuningJobRoutes(jobs: JobsService): Hono<AppEnv> {
   });
 
   routes.get('/fine_tuning/jobs/:jobId', async (c) => {
-    return c.json(jobView(await jobs.get(c.get('principal').customerId, c.req.param('jobId'))));
+    return c.json(jobView(await jobs.get(c.get('principal'), c.req.param('jobId'))));
   });
 
   routes.get('/fine_tuning/jobs/:jobId/events', async (c) => {
     const page = await jobs.events(
-      c.get('principal').customerId,
+      c.get('principal'),
       c.req.param('jobId'),
       listLimit(c.req.query('limit'), 20),
       parseAfter(c.req.query('after')),
@@ -70,7 +70,7 @@ export function fineTuningJobRoutes(jobs: JobsService): Hono<AppEnv> {
 
   routes.get('/fine_tuning/jobs/:jobId/checkpoints', async (c) => {
     const page = await jobs.checkpoints(
-      c.get('principal').customerId,
+      c.get('principal'),
       c.req.param('jobId'),
       listLimit(c.req.query('limit'), 10),
       parseAfter(c.req.query('after')),
@@ -86,7 +86,7 @@ export function fineTuningJobRoutes(jobs: JobsService): Hono<AppEnv> {
   });
 
   routes.post('/fine_tuning/jobs/:jobId/cancel', async (c) => {
-    return c.json(jobView(await jobs.cancel(c.get('principal').customerId, c.req.param('jobId'))));
+    return c.json(jobView(await jobs.cancel(c.get('principal'), c.req.param('jobId'))));
   });
 
   return routes;

@@ -10,7 +10,7 @@ export function uploadRoutes({ uploads, storageQuotaBytes }: FilesApi): Hono<App
   routes.post('/uploads', async (c) => {
     const body = await readJsonObject(c);
     const upload = await uploads.create(
-      c.get('principal').customerId,
+      c.get('principal'),
       {
         filename: body.filename,
         purpose: parseUploadPurpose(body.purpose),
@@ -25,18 +25,14 @@ export function uploadRoutes({ uploads, storageQuotaBytes }: FilesApi): Hono<App
   routes.post('/uploads/:uploadId/parts', async (c) => {
     const form = await readMultipartForm(c, 'The part');
     const data = await formFile(form, 'data');
-    const part = await uploads.addPart(
-      c.get('principal').customerId,
-      c.req.param('uploadId'),
-      data.bytes,
-    );
+    const part = await uploads.addPart(c.get('principal'), c.req.param('uploadId'), data.bytes);
     return c.json(toOpenAIUploadPart(part));
   });
 
   routes.post('/uploads/:uploadId/complete', async (c) => {
     const body = await readJsonObject(c);
     const { upload, file } = await uploads.complete(
-      c.get('principal').customerId,
+      c.get('principal'),
       c.req.param('uploadId'),
       body.part_ids,
       storageQuotaBytes?.(c.get('principal').tier),
@@ -46,7 +42,7 @@ export function uploadRoutes({ uploads, storageQuotaBytes }: FilesApi): Hono<App
 
   routes.post('/uploads/:uploadId/cancel', async (c) => {
     return c.json(
-      toOpenAIUpload(await uploads.cancel(c.get('principal').customerId, c.req.param('uploadId'))),
+      toOpenAIUpload(await uploads.cancel(c.get('principal'), c.req.param('uploadId'))),
     );
   });
 

@@ -121,7 +121,7 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       spendLimitMicroUsd: 1_000_000,
     };
     const ids = Array.from({ length: options.lines ?? 30 }, (_, i) => `line-${i + 1}`);
-    const input = await files.files.create(principal.customerId, {
+    const input = await files.files.create(principal, {
       filename: 'in.jsonl',
       purpose: 'batch',
       content: Buffer.from(`${ids.map(requestLine).join('\n')}\n`),
@@ -134,7 +134,7 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       });
     const contentOf = async (fileId: string | undefined) => {
       if (!fileId) return [];
-      const content = (await files.files.content(principal.customerId, fileId)) as {
+      const content = (await files.files.content(principal, fileId)) as {
         body: Uint8Array;
       };
       return Buffer.from(content.body)
@@ -179,11 +179,9 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
           .splice(0)
           .find((m) => m.kind === 'validate' && m.batchId === cancelled.batchId) as BatchMessage,
       );
-      await t.service.cancel(t.principal.customerId, cancelled.batchId); // and its finalize message
+      await t.service.cancel(t.principal, cancelled.batchId); // and its finalize message
       t.sent.splice(0);
-      expect((await t.service.get(t.principal.customerId, running.batchId)).status).toBe(
-        'in_progress',
-      );
+      expect((await t.service.get(t.principal, running.batchId)).status).toBe('in_progress');
 
       expect(await t.worker.resume()).toBeGreaterThanOrEqual(3);
       // The sweep partition is shared with this file's other tests: run only this customer's
@@ -195,18 +193,14 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       for (let round = mine(); round.length > 0; round = mine())
         for (const m of round) await t.worker.handle(m);
 
-      expect(await t.service.get(t.principal.customerId, running.batchId)).toMatchObject({
+      expect(await t.service.get(t.principal, running.batchId)).toMatchObject({
         status: 'completed',
         total: 30,
         completed: 30,
         failed: 0,
       });
-      expect((await t.service.get(t.principal.customerId, waiting.batchId)).status).toBe(
-        'completed',
-      );
-      expect((await t.service.get(t.principal.customerId, cancelled.batchId)).status).toBe(
-        'cancelled',
-      );
+      expect((await t.service.get(t.principal, waiting.batchId)).status).toBe('completed');
+      expect((await t.service.get(t.principal, cancelled.batchId)).status).toBe('cancelled');
       // The 20 lines that ran before the restart were settled, not run or billed again.
       expect(t.written).toHaveLength(60);
       expect(new Set(t.written.map((r) => r.requestId)).size).toBe(60);
@@ -227,7 +221,7 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       expect(runs).toHaveLength(20);
       await t.worker.handle(runs[0] as BatchMessage); // 20 lines ran and are billed
 
-      await t.service.cancel(t.principal.customerId, batch.batchId);
+      await t.service.cancel(t.principal, batch.batchId);
       const settle = jest.spyOn(t.metering.spend, 'settle');
       const getLine = jest.spyOn(t.batches, 'getLine');
       for (const m of t.sent.splice(0)) await t.worker.handle(m); // finalize
@@ -239,7 +233,7 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       expect(getLine).not.toHaveBeenCalled();
       settle.mockRestore();
       getLine.mockRestore();
-      const ended = await t.service.get(t.principal.customerId, batch.batchId);
+      const ended = await t.service.get(t.principal, batch.batchId);
       expect(ended).toMatchObject({ status: 'cancelled', completed: 20, failed: 380 });
       const errors = await t.contentOf(ended.errorFileId);
       expect(errors).toHaveLength(380);
@@ -275,10 +269,10 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       count.mockRestore();
       await t.worker.handle(first as BatchMessage).catch(() => undefined); // redelivered
 
-      await t.service.cancel(t.principal.customerId, batch.batchId);
+      await t.service.cancel(t.principal, batch.batchId);
       for (let m = t.sent.shift(); m; m = t.sent.shift()) await t.worker.handle(m);
 
-      const ended = await t.service.get(t.principal.customerId, batch.batchId);
+      const ended = await t.service.get(t.principal, batch.batchId);
       expect(ended.status).toBe('cancelled');
       const spend = await t.spendItem();
       expect(spend.reservedMicroUsd).toBe(0);
@@ -303,7 +297,7 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       await t.worker.handle(first as BatchMessage); // redelivered
       await t.worker.handle(second as BatchMessage);
 
-      expect(await t.service.get(t.principal.customerId, batch.batchId)).toMatchObject({
+      expect(await t.service.get(t.principal, batch.batchId)).toMatchObject({
         status: 'completed',
         completed: 30,
         failed: 0,
@@ -329,11 +323,11 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       await t.worker.handle(t.sent.shift() as BatchMessage);
       const [first] = t.sent.splice(0);
       await t.worker.handle(first as BatchMessage);
-      await t.service.cancel(t.principal.customerId, batch.batchId);
+      await t.service.cancel(t.principal, batch.batchId);
       for (let m = t.sent.shift(); m; m = t.sent.shift()) await t.worker.handle(m);
       old.mockRestore();
 
-      expect((await t.service.get(t.principal.customerId, batch.batchId)).status).toBe('cancelled');
+      expect((await t.service.get(t.principal, batch.batchId)).status).toBe('cancelled');
       const spend = await t.spendItem();
       expect(spend.reservedMicroUsd).toBe(0);
       expect(spend.spentMicroUsd).toBe(t.written.reduce((sum, r) => sum + r.costMicroUsd, 0));
@@ -380,7 +374,7 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
         expect(r.reason).toBeInstanceOf(BadRequestError);
         expect(r.reason).toMatchObject({ status: 400, code: 'too_many_open_batches' });
       }
-      expect((await t.service.list(t.principal.customerId, 100)).batches).toHaveLength(3);
+      expect((await t.service.list(t.principal, 100)).batches).toHaveLength(3);
       expect(await t.batches.openSlots(t.principal.customerId)).toHaveLength(3);
     });
 
@@ -389,15 +383,13 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       const first = await t.create();
       await expect(t.create()).rejects.toMatchObject({ code: 'too_many_open_batches' });
 
-      await t.service.cancel(t.principal.customerId, first.batchId);
+      await t.service.cancel(t.principal, first.batchId);
       for (const m of t.sent.splice(0)) await t.worker.handle(m);
-      expect((await t.service.get(t.principal.customerId, first.batchId)).status).toBe('cancelled');
+      expect((await t.service.get(t.principal, first.batchId)).status).toBe('cancelled');
 
       const second = await t.create();
       for (let m = t.sent.shift(); m; m = t.sent.shift()) await t.worker.handle(m);
-      expect((await t.service.get(t.principal.customerId, second.batchId)).status).toBe(
-        'completed',
-      );
+      expect((await t.service.get(t.principal, second.batchId)).status).toBe('completed');
       expect(await t.batches.openSlots(t.principal.customerId)).toEqual([]);
       await expect(t.create()).resolves.toMatchObject({ status: 'validating' });
     });
@@ -417,7 +409,7 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       // The queue refuses the first message: the batch fails at once, and its slot is free again.
       t.failQueueOnce();
       await expect(t.create()).rejects.toThrow('sqs unavailable');
-      const [failed] = (await t.service.list(t.principal.customerId, 10)).batches;
+      const [failed] = (await t.service.list(t.principal, 10)).batches;
       expect(failed).toMatchObject({ status: 'failed', errors: [{ code: 'queue_unavailable' }] });
       expect(await t.batches.openSlots(t.principal.customerId)).toEqual([]);
       await expect(t.create()).resolves.toMatchObject({ status: 'validating' });
@@ -429,10 +421,10 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       const release = jest
         .spyOn(t.batches, 'releaseOpenBatch')
         .mockRejectedValueOnce(new Error('process died'));
-      await t.service.cancel(t.principal.customerId, first.batchId);
+      await t.service.cancel(t.principal, first.batchId);
       await expect(t.worker.handle(t.sent.at(-1) as BatchMessage)).rejects.toThrow('process died');
       release.mockRestore();
-      expect((await t.service.get(t.principal.customerId, first.batchId)).status).toBe('cancelled');
+      expect((await t.service.get(t.principal, first.batchId)).status).toBe('cancelled');
       expect(await t.batches.openSlots(t.principal.customerId)).toEqual([first.batchId]);
 
       await expect(t.create()).resolves.toMatchObject({ status: 'validating' });
@@ -449,13 +441,11 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
 
       t.advance(23 * 3600 * 1000);
       await t.worker.sweep(); // not due yet (the sweep partition is shared: other tests' batches may be)
-      expect((await t.service.get(t.principal.customerId, batch.batchId)).status).toBe(
-        'in_progress',
-      );
+      expect((await t.service.get(t.principal, batch.batchId)).status).toBe('in_progress');
       t.advance(2 * 3600 * 1000);
       await t.worker.sweep();
 
-      const expired = await t.service.get(t.principal.customerId, batch.batchId);
+      const expired = await t.service.get(t.principal, batch.batchId);
       expect(expired.status).toBe('expired');
       expect(expired.times.expired).toEqual(expect.any(Number));
       expect(expired).toMatchObject({ total: 30, completed: 20, failed: 10 });
@@ -478,7 +468,7 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       // The stuck message arriving late changes nothing.
       await t.worker.handle(first as BatchMessage);
       expect(t.written).toHaveLength(20);
-      expect((await t.service.get(t.principal.customerId, batch.batchId)).status).toBe('expired');
+      expect((await t.service.get(t.principal, batch.batchId)).status).toBe('expired');
     });
 
     it('expires a batch that never left validating, listing every line as batch_expired', async () => {
@@ -489,7 +479,7 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
 
       await t.worker.sweep();
 
-      const expired = await t.service.get(t.principal.customerId, batch.batchId);
+      const expired = await t.service.get(t.principal, batch.batchId);
       expect(expired).toMatchObject({ status: 'expired', total: 4, completed: 0, failed: 4 });
       expect(expired.outputFileId).toBeUndefined();
       expect(
@@ -522,12 +512,12 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       const run = t.worker.handle(t.sent.shift() as BatchMessage);
       while (started < 4) await new Promise((r) => setTimeout(r, 5));
 
-      await t.service.cancel(t.principal.customerId, batch.batchId);
+      await t.service.cancel(t.principal, batch.batchId);
       await t.worker.handle(t.sent.shift() as BatchMessage); // finalize: writes the files while the lines run
       release();
       await run;
 
-      const cancelled = await t.service.get(t.principal.customerId, batch.batchId);
+      const cancelled = await t.service.get(t.principal, batch.batchId);
       expect(cancelled.status).toBe('cancelled');
       const errors = await t.contentOf(cancelled.errorFileId);
       expect(errors.map((e: { error: { code: string } }) => e.error.code)).toEqual(
@@ -550,7 +540,7 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       await Promise.all([t.worker.handle(run), t.worker.handle(run)]);
       for (const m of t.sent.splice(0)) await t.worker.handle(m);
 
-      const done = await t.service.get(t.principal.customerId, batch.batchId);
+      const done = await t.service.get(t.principal, batch.batchId);
       const output = await t.contentOf(done.outputFileId);
       expect(output).toHaveLength(6);
       expect(t.written).toHaveLength(6);
@@ -580,7 +570,7 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       const second = await t.create();
       for (const m of t.sent.splice(0)) await t.worker.handle(m);
 
-      const refused = await t.service.get(t.principal.customerId, second.batchId);
+      const refused = await t.service.get(t.principal, second.batchId);
       expect(refused.status).toBe('failed');
       expect(refused.errors).toEqual([
         {
@@ -598,15 +588,13 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
 
       for (const m of firstRun) await t.worker.handle(m);
       for (const m of t.sent.splice(0)) await t.worker.handle(m);
-      expect((await t.service.get(t.principal.customerId, first.batchId)).status).toBe('completed');
+      expect((await t.service.get(t.principal, first.batchId)).status).toBe('completed');
       expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(0);
       expect((await t.spendItem()).reservedMicroUsd).toBe(0);
 
       const third = await t.create();
       await t.worker.handle(t.sent.shift() as BatchMessage);
-      expect((await t.service.get(t.principal.customerId, third.batchId)).status).toBe(
-        'in_progress',
-      );
+      expect((await t.service.get(t.principal, third.batchId)).status).toBe('in_progress');
     });
 
     it('a redelivered validation takes the tokens once; a cancelled batch gives them all back', async () => {
@@ -620,14 +608,14 @@ describe('batch lifecycle (dynalite, s3rver)', () => {
       await Promise.all([t.worker.handle(validate), t.worker.handle(validate)]);
       expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(3 * perLine);
 
-      await t.service.cancel(t.principal.customerId, batch.batchId);
+      await t.service.cancel(t.principal, batch.batchId);
       for (const m of t.sent
         .splice(0)
         .filter((m) => m.kind === 'finalize')
         .slice(0, 1))
         await t.worker.handle(m);
 
-      expect((await t.service.get(t.principal.customerId, batch.batchId)).status).toBe('cancelled');
+      expect((await t.service.get(t.principal, batch.batchId)).status).toBe('cancelled');
       expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(0);
     });
   });

@@ -141,7 +141,7 @@ describe('batches held to their project monthly spend limit (dynalite, s3rver)',
       });
     }
     const ids = Array.from({ length: lines }, (_, i) => `line-${i + 1}`);
-    const input = await files.files.create(customerId, {
+    const input = await files.files.create(principal, {
       filename: 'in.jsonl',
       purpose: 'batch',
       content: Buffer.from(`${ids.map(requestLine).join('\n')}\n`),
@@ -254,7 +254,7 @@ describe('batches held to their project monthly spend limit (dynalite, s3rver)',
     const t = await setUp(45, { projectLimit: 1_000_000 });
     const [first, ...rest] = t.sent.splice(0);
     await t.worker.handle(first as BatchMessage);
-    await t.service.cancel(t.principal.customerId, t.batch.batchId);
+    await t.service.cancel(t.principal, t.batch.batchId);
     await t.drain(); // the finalize the cancel queued
     for (const late of rest) await t.worker.handle(late); // late deliveries change nothing
 

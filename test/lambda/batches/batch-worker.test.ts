@@ -95,7 +95,7 @@ describe('batch worker (dynalite, s3rver)', () => {
         : {}),
     };
     const ids = Array.from({ length: lines }, (_, i) => `line-${i + 1}`);
-    const input = await files.files.create(principal.customerId, {
+    const input = await files.files.create(principal, {
       filename: 'in.jsonl',
       purpose: 'batch',
       content: Buffer.from(`${ids.map(requestLine).join('\n')}\n`),
@@ -112,9 +112,8 @@ describe('batch worker (dynalite, s3rver)', () => {
     const contentOf = async (fileId: string | undefined) =>
       fileId
         ? Buffer.from(
-            (await files.files.content(principal.customerId, fileId)) &&
-              ((await files.files.content(principal.customerId, fileId)) as { body: Uint8Array })
-                .body,
+            (await files.files.content(principal, fileId)) &&
+              ((await files.files.content(principal, fileId)) as { body: Uint8Array }).body,
           )
             .toString('utf8')
             .trim()
@@ -204,7 +203,7 @@ describe('batch worker (dynalite, s3rver)', () => {
     const t = await setUp(45, { spendLimitMicroUsd: 1_000_000 });
     const [first, ...rest] = t.runs;
     await t.worker.handle(first as BatchMessage);
-    const cancelling = await t.service.cancel(t.principal.customerId, t.batch.batchId);
+    const cancelling = await t.service.cancel(t.principal, t.batch.batchId);
     expect(cancelling.status).toBe('cancelling');
     for (const m of t.sent.splice(0)) await t.worker.handle(m); // finalize
     for (const m of rest) await t.worker.handle(m); // late deliveries change nothing

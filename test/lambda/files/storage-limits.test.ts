@@ -1,4 +1,5 @@
 import { createDocumentClient } from '../../../lambda/customers/customers-repository';
+import { inDefaultProject } from '../../../lambda/customers/project-ownership';
 import { createFiles } from '../../../lambda/files/create-files';
 import { createS3Client } from '../../../lambda/files/file-storage';
 import { FilesRepository } from '../../../lambda/files/files-repository';
@@ -57,17 +58,21 @@ describe('upload parts cap and storage quota', () => {
 
   it('an upload takes at most maxPartsPerUpload parts: the next answers 400 too_many_parts, nothing stored', async () => {
     const customer = nextCustomer();
-    const upload = await service.uploads.create(customer, {
+    const upload = await service.uploads.create(inDefaultProject(customer), {
       filename: 'a.jsonl',
       purpose: 'batch',
       bytes: 100,
       mimeType: 'text/jsonl',
     });
     for (let i = 0; i < 3; i++)
-      await service.uploads.addPart(customer, upload.uploadId, Buffer.from('{}\n'));
+      await service.uploads.addPart(
+        inDefaultProject(customer),
+        upload.uploadId,
+        Buffer.from('{}\n'),
+      );
 
     const error = await refusal(
-      service.uploads.addPart(customer, upload.uploadId, Buffer.from('{}\n')),
+      service.uploads.addPart(inDefaultProject(customer), upload.uploadId, Buffer.from('{}\n')),
     );
 
     expect(error).toMatchObject({ status: 400, code: 'too_many_parts', param: 'data' });
@@ -77,45 +82,51 @@ describe('upload parts cap and storage quota', () => {
 
   it('the parts of an upload hold at most twice its bytes: past that 413, and a failed store gives its count back', async () => {
     const customer = nextCustomer();
-    const upload = await service.uploads.create(customer, {
+    const upload = await service.uploads.create(inDefaultProject(customer), {
       filename: 'a.jsonl',
       purpose: 'batch',
       bytes: 10,
       mimeType: 'text/jsonl',
     });
-    await service.uploads.addPart(customer, upload.uploadId, jsonl(10)); // sent once,
+    await service.uploads.addPart(inDefaultProject(customer), upload.uploadId, jsonl(10)); // sent once,
     const put = jest.spyOn(service.storage, 'put').mockRejectedValueOnce(new Error('s3 down'));
-    await expect(service.uploads.addPart(customer, upload.uploadId, jsonl(10))).rejects.toThrow(
-      's3 down',
-    );
+    await expect(
+      service.uploads.addPart(inDefaultProject(customer), upload.uploadId, jsonl(10)),
+    ).rejects.toThrow('s3 down');
     put.mockRestore();
-    const resent = await service.uploads.addPart(customer, upload.uploadId, jsonl(10)); // and again: 20 bytes
+    const resent = await service.uploads.addPart(
+      inDefaultProject(customer),
+      upload.uploadId,
+      jsonl(10),
+    ); // and again: 20 bytes
 
     const error = await refusal(
-      service.uploads.addPart(customer, upload.uploadId, Buffer.from('{}\n')),
+      service.uploads.addPart(inDefaultProject(customer), upload.uploadId, Buffer.from('{}\n')),
     );
 
     expect(error).toMatchObject({ status: 413, code: 'request_too_large', param: 'data' });
     expect(error.message).toContain('more than 20 bytes, twice the 10 bytes');
-    expect(await repository.getUpload(customer, upload.uploadId)).toMatchObject({
+    expect(await repository.getUpload(inDefaultProject(customer), upload.uploadId)).toMatchObject({
       partCount: 2,
       partBytes: 20,
     });
-    const { file } = await service.uploads.complete(customer, upload.uploadId, [resent.partId]);
+    const { file } = await service.uploads.complete(inDefaultProject(customer), upload.uploadId, [
+      resent.partId,
+    ]);
     expect(file.bytes).toBe(10);
   });
 
   it('files.create holds to the quota with the numbers in a 400, and a deleted file frees its bytes', async () => {
     const customer = nextCustomer();
     const first = await service.files.create(
-      customer,
+      inDefaultProject(customer),
       { filename: 'a.jsonl', purpose: 'batch', content: jsonl(60) },
       100,
     );
 
     const error = await refusal(
       service.files.create(
-        customer,
+        inDefaultProject(customer),
         { filename: 'b.jsonl', purpose: 'batch', content: jsonl(60) },
         100,
       ),
@@ -131,10 +142,10 @@ describe('upload parts cap and storage quota', () => {
       'Storing this file (60 bytes) would pass your storage quota of 100 bytes (60 bytes stored). Delete files you ' +
         'no longer need (DELETE /v1/files/{file_id}); see GET /v1/plans for the quota of each tier.',
     );
-    await service.files.delete(customer, first.fileId);
+    await service.files.delete(inDefaultProject(customer), first.fileId);
     await expect(
       service.files.create(
-        customer,
+        inDefaultProject(customer),
         { filename: 'b.jsonl', purpose: 'batch', content: jsonl(60) },
         100,
       ),
@@ -148,7 +159,7 @@ describe('upload parts cap and storage quota', () => {
     const results = await Promise.allSettled(
       Array.from({ length: 6 }, (_, i) =>
         service.files.create(
-          customer,
+          inDefaultProject(customer),
           { filename: `${i}.jsonl`, purpose: 'batch', content: jsonl(30) },
           100,
         ),
@@ -156,22 +167,22 @@ describe('upload parts cap and storage quota', () => {
     );
 
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
-    expect((await service.files.list(customer, { order: 'asc', limit: 100 })).files).toHaveLength(
-      3,
-    );
+    expect(
+      (await service.files.list(inDefaultProject(customer), { order: 'asc', limit: 100 })).files,
+    ).toHaveLength(3);
     expect(await repository.storedBytes(customer)).toBe(90);
   });
 
   it('the Uploads API: refused at create when it cannot fit, reserved at complete, and nothing leaks on a bad file', async () => {
     const customer = nextCustomer();
     await service.files.create(
-      customer,
+      inDefaultProject(customer),
       { filename: 'a.jsonl', purpose: 'batch', content: jsonl(50) },
       100,
     );
     const tooBig = await refusal(
       service.uploads.create(
-        customer,
+        inDefaultProject(customer),
         { filename: 'b', purpose: 'batch', bytes: 60, mimeType: 'text/jsonl' },
         100,
       ),
@@ -179,29 +190,37 @@ describe('upload parts cap and storage quota', () => {
     expect(tooBig).toMatchObject({ status: 400, code: 'storage_quota_exceeded' });
 
     const bad = await service.uploads.create(
-      customer,
+      inDefaultProject(customer),
       { filename: 'b', purpose: 'batch', bytes: 10, mimeType: 'text/jsonl' },
       100,
     );
-    const part = await service.uploads.addPart(customer, bad.uploadId, Buffer.from('not json\n\n'));
+    const part = await service.uploads.addPart(
+      inDefaultProject(customer),
+      bad.uploadId,
+      Buffer.from('not json\n\n'),
+    );
     await expect(
-      service.uploads.complete(customer, bad.uploadId, [part.partId], 100),
+      service.uploads.complete(inDefaultProject(customer), bad.uploadId, [part.partId], 100),
     ).rejects.toMatchObject({
       code: 'invalid_file',
     });
     expect(await repository.storedBytes(customer)).toBe(50);
 
     const good = await service.uploads.create(
-      customer,
+      inDefaultProject(customer),
       { filename: 'c', purpose: 'batch', bytes: 40, mimeType: 'text/jsonl' },
       100,
     );
-    const goodPart = await service.uploads.addPart(customer, good.uploadId, jsonl(40));
+    const goodPart = await service.uploads.addPart(
+      inDefaultProject(customer),
+      good.uploadId,
+      jsonl(40),
+    );
     // Completed twice at once: one file, counted once.
     await Promise.all([
-      service.uploads.complete(customer, good.uploadId, [goodPart.partId], 100),
+      service.uploads.complete(inDefaultProject(customer), good.uploadId, [goodPart.partId], 100),
       service.uploads
-        .complete(customer, good.uploadId, [goodPart.partId], 100)
+        .complete(inDefaultProject(customer), good.uploadId, [goodPart.partId], 100)
         .catch(() => undefined),
     ]);
     expect(await repository.storedBytes(customer)).toBe(90);
@@ -210,7 +229,7 @@ describe('upload parts cap and storage quota', () => {
   it('a recount before refusing keeps stores in flight and forgets what a crash left 15 minutes ago', async () => {
     const customer = nextCustomer();
     await service.files.create(
-      customer,
+      inDefaultProject(customer),
       { filename: 'a.jsonl', purpose: 'batch', content: jsonl(20) },
       100,
     );
@@ -218,7 +237,7 @@ describe('upload parts cap and storage quota', () => {
     await repository.reserveStorage(customer, 70, 100, 'file-inflight#1');
     const refused = await refusal(
       service.files.create(
-        customer,
+        inDefaultProject(customer),
         { filename: 'b.jsonl', purpose: 'batch', content: jsonl(50) },
         100,
       ),
@@ -234,7 +253,7 @@ describe('upload parts cap and storage quota', () => {
 
     await expect(
       service.files.create(
-        customer,
+        inDefaultProject(customer),
         { filename: 'b.jsonl', purpose: 'batch', content: jsonl(50) },
         100,
       ),

@@ -1,4 +1,5 @@
 import { createDocumentClient } from '../../../lambda/customers/customers-repository';
+import { inDefaultProject } from '../../../lambda/customers/project-ownership';
 import {
   createS3Client,
   type FileStorage,
@@ -62,25 +63,38 @@ describe('UploadsService races', () => {
 
   async function uploadInTwoParts(customerId: string) {
     const content = Buffer.from('{"a":1}\n{"b":2}\n');
-    const upload = await uploads.create(customerId, {
+    const upload = await uploads.create(inDefaultProject(customerId), {
       filename: 'race.jsonl',
       purpose: 'batch',
       bytes: content.byteLength,
       mimeType: 'application/jsonl',
     });
-    const first = await uploads.addPart(customerId, upload.uploadId, content.subarray(0, 8));
-    const second = await uploads.addPart(customerId, upload.uploadId, content.subarray(8));
+    const first = await uploads.addPart(
+      inDefaultProject(customerId),
+      upload.uploadId,
+      content.subarray(0, 8),
+    );
+    const second = await uploads.addPart(
+      inDefaultProject(customerId),
+      upload.uploadId,
+      content.subarray(8),
+    );
     readCount = 0;
     return { upload, partIds: [first.partId, second.partId] };
   }
 
   it('a cancel that lands while complete reads the parts makes complete answer 400 upload_cancelled, not a 500', async () => {
     const { upload, partIds } = await uploadInTwoParts('cus_race1');
-    onRead = { index: 1, run: () => uploads.cancel('cus_race1', upload.uploadId) };
-    const error = await uploads.complete('cus_race1', upload.uploadId, partIds).catch((e) => e);
+    onRead = {
+      index: 1,
+      run: () => uploads.cancel(inDefaultProject('cus_race1'), upload.uploadId),
+    };
+    const error = await uploads
+      .complete(inDefaultProject('cus_race1'), upload.uploadId, partIds)
+      .catch((e) => e);
     expect(error).toBeInstanceOf(HttpError);
     expect(error).toMatchObject({ status: 400, code: 'upload_cancelled' });
-    expect(await repository.getFile('cus_race1', upload.fileId)).toBeUndefined();
+    expect(await repository.getFile(inDefaultProject('cus_race1'), upload.fileId)).toBeUndefined();
   });
 
   it('a second complete that loses the race to the first answers the same file, not a 500', async () => {
@@ -89,10 +103,10 @@ describe('UploadsService races', () => {
     onRead = {
       index: 1,
       run: async () => {
-        first = await uploads.complete('cus_race2', upload.uploadId, partIds);
+        first = await uploads.complete(inDefaultProject('cus_race2'), upload.uploadId, partIds);
       },
     };
-    const second = await uploads.complete('cus_race2', upload.uploadId, partIds);
+    const second = await uploads.complete(inDefaultProject('cus_race2'), upload.uploadId, partIds);
     expect(first?.upload.status).toBe('completed');
     expect(second.upload.status).toBe('completed');
     expect(second.file.fileId).toBe(first?.file.fileId);

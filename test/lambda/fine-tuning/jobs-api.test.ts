@@ -895,15 +895,26 @@ describe('Idempotency-Key: a retried create answers the same job, held and launc
     const body = { model: MODEL, training_file: file.id };
     const now = Math.floor(Date.now() / 1000);
     const claim = { jobId: 'ftjob-neverwritten', fingerprint: fingerprint(body) };
-    await parts.jobs.claimIdempotencyKey('cus_dev', 'inflight-key', { ...claim, claimedAt: now });
+    await parts.jobs.claimIdempotencyKey(
+      { customerId: 'cus_dev', projectId: 'proj_test' },
+      'inflight-key',
+      {
+        ...claim,
+        claimedAt: now,
+      },
+    );
     const busy = await post('inflight-key', body);
     expect(busy.status).toBe(409);
     expect(busy.json.error.code).toBe('idempotency_key_in_use');
     expect(busy.headers.get('retry-after')).toBe('1');
-    await parts.jobs.claimIdempotencyKey('cus_dev', 'dead-key', {
-      ...claim,
-      claimedAt: now - 16 * 60,
-    });
+    await parts.jobs.claimIdempotencyKey(
+      { customerId: 'cus_dev', projectId: 'proj_test' },
+      'dead-key',
+      {
+        ...claim,
+        claimedAt: now - 16 * 60,
+      },
+    );
     const taken = await post('dead-key', body);
     expect(taken.status).toBe(200);
     expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(1);

@@ -130,9 +130,9 @@ describe('a customer that is no longer active, behind a cached authorizer answer
         expect(await response.json()).toMatchObject({ error: { code: 'invalid_api_key' } });
       }
       // Only the file made while active is there.
-      const listed = await files.files.list(principal.customerId, { limit: 100, order: 'desc' });
+      const listed = await files.files.list(principal, { limit: 100, order: 'desc' });
       expect(listed.files.map((f) => f.fileId)).toEqual([fileId]);
-      await files.files.delete(principal.customerId, fileId);
+      await files.files.delete(principal, fileId);
     },
   );
 
