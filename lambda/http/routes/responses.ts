@@ -42,6 +42,17 @@ const notFound = (responseId: string, param?: string) =>
   new NotFoundError(`Response with id '${responseId.slice(0, 100)}' not found.`, { param });
 
 /**
+ * An input no model call could take: the count stopped past the context window (counting the rest
+ * would cost CPU for a number no request can use), so the message says "more than".
+ */
+const inputTooLong = (model: string, contextWindow: number) =>
+  new BadRequestError(
+    `This model's maximum context length is ${contextWindow} tokens. However, the input is ` +
+      `more than ${contextWindow} tokens for \`${model}\`. Please reduce the length of the input.`,
+    { param: 'input', code: 'context_length_exceeded' },
+  );
+
+/**
  * Whether an id could name a stored response (`resp_` and hex, as `responseIdOf` makes them).
  * Anything else is 404 without a read: a sort key over DynamoDB's 1 KB would fail the read (a 5xx).
  */
@@ -247,12 +258,21 @@ export function responsesRoutes(
   routes.post('/responses/input_tokens', async (c) => {
     const request = parseInputTokensRequest(await readJsonBody(c));
     const principal = c.get('principal');
+    const { id, model, fineTune } = await resolveChatModel(deps, principal, request.model);
+    const baseModel = fineTune?.baseModel ?? id;
+    // Counting costs the gateway CPU in proportion to the input: each count is a request against
+    // the model's RPM and RPD (OpenAI's spec gives this operation a 429), before any counting.
+    const headers = await deps.metering.countRequest(principal, baseModel);
+    for (const [name, value] of Object.entries(headers)) c.header(name, value);
     const earlier = await earlierTurns(store, principal, request);
     const chat = chatRequestOf(request, earlier);
-    const { id, fineTune } = await resolveChatModel(deps, principal, request.model);
-    const input_tokens = await promptTokens.count(fineTune?.baseModel ?? id, chat.messages, {
-      tools: chat.tools ?? undefined,
-    });
+    const input_tokens = await promptTokens.countUpTo(
+      baseModel,
+      chat.messages,
+      { tools: chat.tools ?? undefined },
+      model.contextWindow,
+    );
+    if (input_tokens > model.contextWindow) throw inputTooLong(id, model.contextWindow);
     return c.json({ object: 'response.input_tokens' as const, input_tokens });
   });
 
