@@ -250,9 +250,14 @@ function responsesPaths(): Record<string, Schema> {
         }),
       ),
       delete: v1Only(
-        operation('Delete a stored response of the caller', ref('ResponseDeleted'), {
-          parameters: [responseId],
-        }),
+        operation(
+          'Delete a stored response of the caller; a streamed one is stored `in_progress` from its ' +
+            'first event, and one deleted while it streams is not stored when it ends',
+          ref('ResponseDeleted'),
+          {
+            parameters: [responseId],
+          },
+        ),
       ),
     },
     '/v1/responses/{response_id}/input_items': {

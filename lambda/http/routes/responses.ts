@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import type { Principal } from '../../customers/authenticate';
 import type { ChatMessage } from '../../inference/chat-request';
 import { PromptTokenCounter } from '../../inference/prompt-tokens';
+import { MAX_REQUEST_MS, RECONCILE_MARGIN_MS } from '../../metering/reservations';
 import { BadRequestError, NotFoundError } from '../../openai/errors';
 import type { ResponseItem, ResponseObject } from '../../openai/shapes/responses';
 import {
@@ -81,6 +82,13 @@ async function earlierTurns(
   if (!previousId) return [];
   const previous = await storedResponse(store, principal, previousId);
   if (!previous) throw notFound(previousId, 'previous_response_id');
+  // A streaming response's conversation is not known until it ends.
+  if (previous.response.status === 'in_progress') {
+    throw new BadRequestError(
+      `Previous response with id '${previousId}' is still in progress; continue it once it has finished.`,
+      { param: 'previous_response_id', code: 'invalid_value' },
+    );
+  }
   return previous.conversation;
 }
 
@@ -113,16 +121,23 @@ function responsesRenderer(
   reasoningTokens: Pick<PromptTokenCounter, 'countText'>,
 ): CompletionRenderer {
   const now = () => Math.floor((deps.now?.() ?? new Date()).getTime() / 1000);
+  /** Whether a stream's `in_progress` response was stored: the finished one then replaces it only. */
+  let placeheld = false;
   const save = async (response: ResponseObject, output: ModelOutput, sent: SentMessages) => {
     if (request.store === false) return;
-    await store.put(ownerOf(principal), {
-      response,
-      inputItems: storedInputItems(request, frame.id),
-      conversation: conversationAfter(
-        keptTurns(turns, sent, Boolean(request.instructions)),
-        output,
-      ),
-    });
+    // False when the client deleted the response while it streamed: it stays deleted.
+    await store.put(
+      ownerOf(principal),
+      {
+        response,
+        inputItems: storedInputItems(request, frame.id),
+        conversation: conversationAfter(
+          keptTurns(turns, sent, Boolean(request.instructions)),
+          output,
+        ),
+      },
+      { replacing: placeheld },
+    );
   };
   return {
     paramName: responsesParamName,
@@ -156,6 +171,24 @@ function responsesRenderer(
         return events.start();
       };
       return {
+        opened: async () => {
+          if (request.store === false) return;
+          // The request can run no longer than this: a crashed stream's placeholder expires.
+          const untilMs =
+            (deps.now?.() ?? new Date()).getTime() + MAX_REQUEST_MS + RECONCILE_MARGIN_MS;
+          const inProgress = {
+            response: events.latest,
+            inputItems: storedInputItems(request, frame.id),
+            conversation: [],
+          };
+          try {
+            await store.putInProgress(ownerOf(principal), inProgress, untilMs);
+            placeheld = true;
+          } catch (error) {
+            // The finished response is then stored unconditionally, as before.
+            deps.logError?.('storing an in_progress response failed', { requestId, error });
+          }
+        },
         transform: (chunk) => [...begin(), ...events.push(chunk)],
         flush: () => [...begin(), ...events.finish()],
         error: (body) => [...begin(), ...events.fail(body)],

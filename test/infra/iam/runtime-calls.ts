@@ -604,6 +604,11 @@ const storedResponses: RuntimeCall[] = [
     resources: (a) => [a.table('files')],
     sources: src('responses/responses-repository.ts', 'put: PutCommand'),
   }),
+  ...roles(['chat'], {
+    action: 'dynamodb:PutItem',
+    resources: (a) => [a.table('files')],
+    sources: src('responses/responses-repository.ts', 'putInProgress: PutCommand'),
+  }),
   ...roles(['api'], {
     action: 'dynamodb:DeleteItem',
     resources: (a) => [a.table('files')],
