@@ -11,7 +11,12 @@ import { completionWithReasoning } from '../inference/reasoning';
 import type { LedgerWriter } from '../metering/ledger';
 import { ledgerRecord } from '../metering/ledger';
 import { formatUsd, pricesOf } from '../metering/pricing';
-import type { ReserveResult, SpendReservation, SpendTracker } from '../metering/spend';
+import {
+  type ReserveResult,
+  type SpendReservation,
+  type SpendTracker,
+  utcMonth,
+} from '../metering/spend';
 import type { ResponseObject } from '../openai/shapes/responses';
 import {
   finishedResponse,
@@ -187,16 +192,20 @@ export class BatchWorker {
         total: lines,
         reservationMonth: reservation.month,
         reservedMicroUsd: maxCost,
+        spendHeld: true,
         enqueuedTokens: Object.fromEntries(enqueued),
       },
     );
     if (!started) {
-      // Cancelled (or expired) while validating, or a duplicate delivery won: give the reservation
-      // back. A duplicate that won holds the same tokens (taken once per batch): only a batch that
-      // did not start gives them back.
-      await spend.giveBack();
+      // Cancelled (or expired) while validating, or a duplicate delivery won. The reservation and
+      // the tokens are the batch's, taken once whichever delivery took them (a duplicate that won
+      // holds these very ones): only a batch that did not start gives them back, once (the
+      // reservation's mark goes with it).
       const current = await this.options.batches.getBatch(batch.customerId, batch.batchId);
-      if (current?.status !== 'in_progress' && !current?.reservationMonth) await held.release();
+      if (current?.status !== 'in_progress' && !current?.reservationMonth) {
+        await spend.giveBack();
+        await held.release();
+      }
       const now = await this.options.batches.getBatch(batch.customerId, batch.batchId);
       if (now?.status === 'cancelling')
         await this.options.queue.send([
@@ -222,8 +231,11 @@ export class BatchWorker {
   > {
     const { spend } = this.options;
     const at = this.now();
+    // Marked with the batch (`bhold_`): its lines settle while the mark is there, and the batch's
+    // end removes it, leaving nothing of the batch on the month item.
     const reserved = await spend.reserve(batch.customerId, batch.spendLimitMicroUsd, maxCost, {
       at,
+      batchId: batch.batchId,
     });
     if (!reserved.admitted) {
       return {
@@ -246,7 +258,10 @@ export class BatchWorker {
     }
     let ofProject: Awaited<ReturnType<typeof spend.reserve>>;
     try {
-      ofProject = await spend.reserve(scope, batch.projectSpendLimitMicroUsd, maxCost, { at });
+      ofProject = await spend.reserve(scope, batch.projectSpendLimitMicroUsd, maxCost, {
+        at,
+        batchId: batch.batchId,
+      });
     } catch (error) {
       // The message comes back; what the organization held must not stay held meanwhile.
       await settleNothing(spend, organization);
@@ -274,6 +289,49 @@ export class BatchWorker {
         await settleNothing(spend, project);
       },
     };
+  }
+
+  /**
+   * Gives back the spend a start reserved without moving the batch to `in_progress` (its process
+   * died in between): its marks, on the organization's and the project's month items, in the month
+   * it was created in or this one (a start runs between the two). No mark, nothing to do.
+   */
+  private async releaseUnstarted(batch: BatchRecord): Promise<void> {
+    await this.releaseUnstartedTokens(batch);
+    const months = new Set([utcMonth(new Date(batch.createdAt * 1000)), utcMonth(this.now())]);
+    const scope = projectScopeOf(batch);
+    for (const month of months) {
+      for (const customerId of scope ? [batch.customerId, scope] : [batch.customerId]) {
+        await settleNothing(this.options.spend, {
+          customerId,
+          month,
+          reservedMicroUsd: 0,
+          batchId: batch.batchId,
+        });
+      }
+    }
+  }
+
+  /**
+   * Gives back the enqueued tokens a start took before dying (each model's, with the batch's id in
+   * its item, so once): how many is what the start counted, so the input file is scanned again as
+   * it was. A file gone since leaves them to the operator (logged by the caller's failure, never
+   * guessed).
+   */
+  private async releaseUnstartedTokens(batch: BatchRecord): Promise<void> {
+    const { config, files, storage, batches } = this.options;
+    const input = await files.get(batch.customerId, batch.inputFileId).catch(() => undefined);
+    const body = input ? await storage.get(input.objectKey) : undefined;
+    if (!body) return;
+    const { enqueued } = scanBatchFile(
+      Buffer.from(body).toString('utf8'),
+      config,
+      batch.tier,
+      await this.fineTunesOf(batch),
+      endpointOf(batch),
+    );
+    for (const [model, tokens] of enqueued)
+      await batches.releaseBatchEnqueuedRemainder(batch.customerId, model, batch.batchId, tokens);
   }
 
   /**
@@ -632,6 +690,7 @@ export class BatchWorker {
         reservedMicroUsd: line.reservedMicroUsd,
         limitMicroUsd: batch.spendLimitMicroUsd,
         batchId: batch.batchId,
+        ...(batch.spendHeld ? { batchHeld: true } : {}),
       },
       line.costMicroUsd,
       this.options.config.tiers[batch.tier].spendLimit.alertThresholdsPercent,
@@ -647,6 +706,7 @@ export class BatchWorker {
           reservedMicroUsd: line.reservedMicroUsd,
           limitMicroUsd: batch.projectSpendLimitMicroUsd,
           batchId: batch.batchId,
+          ...(batch.spendHeld ? { batchHeld: true } : {}),
         },
         line.costMicroUsd,
       );
@@ -745,16 +805,22 @@ export class BatchWorker {
     if (batch.enqueuedTokens)
       for (const [model, tokens] of Object.entries(batch.enqueuedTokens))
         enqueued.set(model, tokens);
+    // A batch that ended without starting (cancelled, or swept, while validating) may still hold
+    // what a start that crashed before its transition reserved: given back here, once.
+    if (!batch.reservationMonth) await this.releaseUnstarted(batch);
     if (batch.reservationMonth && withRemainder) {
+      const held = { held: batch.spendHeld === true };
       await this.options.spend.settleBatchRemainder(
         batch.customerId,
         batch.reservationMonth,
         batch.batchId,
         reserved,
         cost,
+        held,
       );
       // Then the project's, on its own item: a crash between the two finds the organization's done
-      // on the next delivery (its bdone_ mark) and settles the project's; each once.
+      // on the next delivery (its bhold_ mark gone, or an older batch's bdone_ set) and settles the
+      // project's; each once.
       const scope = projectScopeOf(batch);
       if (scope)
         await this.options.spend.settleBatchRemainder(
@@ -763,6 +829,7 @@ export class BatchWorker {
           batch.batchId,
           reserved,
           cost,
+          held,
         );
       for (const [model, tokens] of enqueued) {
         await batches.releaseBatchEnqueuedRemainder(batch.customerId, model, batch.batchId, tokens);
@@ -864,11 +931,14 @@ function projectScopeOf(batch: BatchRecord): string | undefined {
 }
 
 /** Gives a reservation back whole: the batch did not start. */
+/** Gives back a batch's whole reservation on one month item: its `bhold_` mark goes with it. */
 async function settleNothing(
-  spend: Pick<SpendTracker, 'settle'>,
+  spend: Pick<SpendTracker, 'settleBatchRemainder'>,
   reservation: SpendReservation,
 ): Promise<void> {
-  await spend.settle(reservation, 0);
+  const { customerId, month, batchId } = reservation;
+  if (batchId === undefined) throw new Error('a batch reservation names its batch');
+  await spend.settleBatchRemainder(customerId, month, batchId, 0, 0, { held: true });
 }
 
 /** A refused spend reservation as the batch's `spend_limit_exceeded` problem. */

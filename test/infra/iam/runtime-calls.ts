@@ -202,7 +202,7 @@ const metering: RuntimeCall[] = [
       ...src(
         'metering/spend.ts',
         'findHold: GetCommand',
-        'read: GetCommand',
+        'readItem: GetCommand',
         'settleBatchRemainder: GetCommand',
       ),
       // The customers' spend alerts: their rules, read by a settle that crosses one.
@@ -295,7 +295,7 @@ const metering: RuntimeCall[] = [
     sources: [
       ...src('metering/limiter.ts', 'heldAt: GetCommand'),
       ...src('metering/ledger.ts', 'get: GetCommand'),
-      ...src('metering/spend.ts', 'findHold: GetCommand', 'read: GetCommand'),
+      ...src('metering/spend.ts', 'findHold: GetCommand', 'readItem: GetCommand'),
     ],
   }),
   ...roles(['reconciler'], {
