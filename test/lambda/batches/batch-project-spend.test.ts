@@ -543,4 +543,37 @@ describe('batches held to their project monthly spend limit (dynalite, s3rver)',
       expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(0);
     });
   });
+
+  it('a batch started before the bhold_ mark (no spendHeld) still settles exactly, once, by bdone_', async () => {
+    const t = await setUp(10, { projectLimit: 1_000_000, holdValidation: true });
+    // The start as the earlier code made it: reservations without the batch's mark, no spendHeld.
+    const reserve = t.spend.reserve.bind(t.spend);
+    jest
+      .spyOn(t.spend, 'reserve')
+      .mockImplementation((customerId, seed, max, options) =>
+        reserve(customerId, seed, max, { ...options, batchId: undefined }),
+      );
+    const transition = t.batches.transition.bind(t.batches);
+    jest.spyOn(t.batches, 'transition').mockImplementation((...args) => {
+      const { spendHeld: _new, ...fields } = args[5] ?? {};
+      return transition(args[0], args[1], args[2], args[3], args[4], fields);
+    });
+    for (const message of t.validate) await t.worker.handle(message);
+    jest.restoreAllMocks();
+    expect((await t.read())?.spendHeld).toBeUndefined();
+
+    await t.drain();
+    await t.worker.handle({
+      kind: 'finalize',
+      customerId: t.principal.customerId,
+      batchId: t.batch.batchId,
+    });
+
+    expect((await t.read())?.status).toBe('completed');
+    const billed = t.billed();
+    for (const item of [await t.organization(), await t.project()]) {
+      expect(item).toMatchObject({ reservedMicroUsd: 0, committedMicroUsd: billed });
+      expect(batchAttributesOf(item)).toEqual([`bdone_${t.batch.batchId}`]);
+    }
+  });
 });
