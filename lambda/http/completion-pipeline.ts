@@ -358,7 +358,7 @@ function renamed(error: unknown, paramName: ParamName): unknown {
  * messages cost minutes of CPU before admission.
  */
 export async function fitToContext(
-  promptTokens: Pick<PromptTokenCounter, 'count'>,
+  promptTokens: Pick<PromptTokenCounter, 'count'> & Partial<Pick<PromptTokenCounter, 'countUpTo'>>,
   request: ChatRequest,
   baseModel: string,
   modelConfig: ModelConfig,
@@ -370,9 +370,11 @@ export async function fitToContext(
   const keptFrom = (start: number) => [...all.slice(0, leading), ...all.slice(start)];
   /** Undefined when `messages` fit, else the 400 saying by how much they do not. */
   const overflow = async (messages: ChatMessage[]) => {
-    const tokens = await promptTokens.count(baseModel, messages, {
-      tools: request.tools ?? undefined,
-    });
+    const extras = { tools: request.tools ?? undefined };
+    // Only whether it fits matters: counting stops past the window (a 4 MB turn cost seconds).
+    const tokens = promptTokens.countUpTo
+      ? await promptTokens.countUpTo(baseModel, messages, extras, modelConfig.contextWindow)
+      : await promptTokens.count(baseModel, messages, extras);
     try {
       checkContextWindow(model, modelConfig.contextWindow, tokens, clientMaxTokens);
       return undefined;

@@ -106,4 +106,29 @@ describe('input token counts, metered', () => {
     // Server and client share this process: the whole count alone took about 2 s of CPU here.
     expect((cpu.user + cpu.system) / 1000).toBeLessThan(1_500);
   });
+
+  it('counts what a create would send with truncation auto: the newest turns that fit', async () => {
+    const openai = await client('truncating');
+    const input = [
+      // About 50,000 tokens: past the window alone.
+      {
+        role: 'user' as const,
+        content: 'The quick brown fox jumps over the lazy dog. '.repeat(5_000),
+      },
+      { role: 'assistant' as const, content: 'Noted.' },
+      { role: 'user' as const, content: 'Tell me a joke.' },
+    ];
+
+    const counted = await openai.responses.inputTokens.count({
+      model: MODEL,
+      input,
+      truncation: 'auto',
+    });
+    const created = await openai.responses.create({ model: MODEL, input, truncation: 'auto' });
+
+    expect(counted.input_tokens).toBeLessThanOrEqual(contextWindow);
+    expect(counted.input_tokens).toBe(created.usage?.input_tokens);
+    // The long first turn was dropped; the newer two fit.
+    expect(counted.input_tokens).toBe(await counter.count(MODEL, input.slice(1)));
+  });
 });

@@ -30,6 +30,7 @@ import {
 import {
   type CompletionContext,
   type CompletionRenderer,
+  fitToContext,
   readJsonBody,
   resolveChatModel,
   serveCompletion,
@@ -298,7 +299,12 @@ export function responsesRoutes(
     const headers = await deps.metering.countRequest(principal, baseModel);
     for (const [name, value] of Object.entries(headers)) c.header(name, value);
     const earlier = await earlierTurns(store, principal, request);
-    const chat = chatRequestOf(request, earlier);
+    const whole = chatRequestOf(request, earlier);
+    // What `POST /responses` would send: with `truncation: auto`, the newest turns that fit.
+    const chat =
+      request.truncation === 'auto'
+        ? await fitToContext(promptTokens, whole, baseModel, model, id)
+        : whole;
     const input_tokens = await promptTokens.countUpTo(
       baseModel,
       chat.messages,
