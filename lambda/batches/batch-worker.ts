@@ -292,6 +292,28 @@ export class BatchWorker {
   }
 
   /**
+   * What the batch's line settlements left of its reservation and its enqueued tokens, settled once
+   * (issue 20 row 6): the organization's month, then the project's, then each model's tokens.
+   */
+  private async settleRemainders(
+    batch: BatchRecord,
+    month: string,
+    sums: { reserved: number; cost: number; enqueued: Map<string, number> },
+  ): Promise<void> {
+    const { reserved, cost, enqueued } = sums;
+    const held = { held: batch.spendHeld === true };
+    const { spend, batches } = this.options;
+    await spend.settleBatchRemainder(batch.customerId, month, batch.batchId, reserved, cost, held);
+    // Then the project's, on its own item: a crash between the two finds the organization's done
+    // on the next delivery (its bhold_ mark gone, or an older batch's bdone_ set) and settles the
+    // project's; each once.
+    const scope = projectScopeOf(batch);
+    if (scope) await spend.settleBatchRemainder(scope, month, batch.batchId, reserved, cost, held);
+    for (const [model, tokens] of enqueued)
+      await batches.releaseBatchEnqueuedRemainder(batch.customerId, model, batch.batchId, tokens);
+  }
+
+  /**
    * Gives back the spend a start reserved without moving the batch to `in_progress` (its process
    * died in between): its marks, on the organization's and the project's month items, in the month
    * it was created in or this one (a start runs between the two). No mark, nothing to do.
@@ -808,33 +830,8 @@ export class BatchWorker {
     // A batch that ended without starting (cancelled, or swept, while validating) may still hold
     // what a start that crashed before its transition reserved: given back here, once.
     if (!batch.reservationMonth) await this.releaseUnstarted(batch);
-    if (batch.reservationMonth && withRemainder) {
-      const held = { held: batch.spendHeld === true };
-      await this.options.spend.settleBatchRemainder(
-        batch.customerId,
-        batch.reservationMonth,
-        batch.batchId,
-        reserved,
-        cost,
-        held,
-      );
-      // Then the project's, on its own item: a crash between the two finds the organization's done
-      // on the next delivery (its bhold_ mark gone, or an older batch's bdone_ set) and settles the
-      // project's; each once.
-      const scope = projectScopeOf(batch);
-      if (scope)
-        await this.options.spend.settleBatchRemainder(
-          scope,
-          batch.reservationMonth,
-          batch.batchId,
-          reserved,
-          cost,
-          held,
-        );
-      for (const [model, tokens] of enqueued) {
-        await batches.releaseBatchEnqueuedRemainder(batch.customerId, model, batch.batchId, tokens);
-      }
-    }
+    if (batch.reservationMonth && withRemainder)
+      await this.settleRemainders(batch, batch.reservationMonth, { reserved, cost, enqueued });
     const write = async (fileId: string, lines: string[], kind: string) =>
       lines.length === 0
         ? undefined
