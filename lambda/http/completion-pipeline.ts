@@ -400,6 +400,14 @@ export async function fitToContext(
   return { ...request, messages: keptFrom(starts[low] as number) };
 }
 
+/** A prompt past the context window by itself: its count stopped there, so "more than". */
+const messagesPastWindow = (model: string, contextWindow: number) =>
+  new BadRequestError(
+    `This model's maximum context length is ${contextWindow} tokens. However, the messages are ` +
+      `more than ${contextWindow} tokens for \`${model}\`. Please reduce the length of the messages.`,
+    { param: 'messages', code: 'context_length_exceeded' },
+  );
+
 /**
  * The admission, with a check that ran beside it: when the check fails its error is the answer
  * (before any refusal of the admission), and a reservation made meanwhile is given back.
@@ -426,7 +434,7 @@ async function admitAlongside(
 export async function serveCompletion(
   c: Context,
   deps: ApiDependencies,
-  promptTokens: Pick<PromptTokenCounter, 'count'>,
+  promptTokens: Pick<PromptTokenCounter, 'count'> & Partial<Pick<PromptTokenCounter, 'countUpTo'>>,
   valid: ChatRequest,
   renderer: CompletionRenderer,
   firstCheck?: Promise<void>,
@@ -446,10 +454,12 @@ export async function serveCompletion(
     : valid;
   const clientMaxTokens = request.max_completion_tokens ?? request.max_tokens ?? undefined;
   // With the model's tokenizer: admitted usage never passes a token limit by more than the count's
-  // error.
-  const inputTokens = await promptTokens.count(baseModel, request.messages, {
-    tools: request.tools ?? undefined,
-  });
+  // error. Counting stops past the context window: a prompt over it is refused whatever its size,
+  // and a 5 MiB body took up to 23 s of CPU to count whole, before any limit was checked.
+  const extras = { tools: request.tools ?? undefined };
+  const inputTokens = promptTokens.countUpTo
+    ? await promptTokens.countUpTo(baseModel, request.messages, extras, modelConfig.contextWindow)
+    : await promptTokens.count(baseModel, request.messages, extras);
   const asked =
     modelConfig.reasoning && renderer.reasoningFormat && request.reasoning_format == null
       ? { ...request, reasoning_format: renderer.reasoningFormat }
@@ -463,6 +473,8 @@ export async function serveCompletion(
     () => {
       checkParameters(deps, request, baseModel, modelConfig.maxOutputTokens, paramName);
       try {
+        if (inputTokens > modelConfig.contextWindow)
+          throw messagesPastWindow(model, modelConfig.contextWindow);
         return {
           reasoning: planReasoning(asked, modelConfig, model),
           outputRoom: checkContextWindow(

@@ -131,4 +131,26 @@ describe('input token counts, metered', () => {
     // The long first turn was dropped; the newer two fit.
     expect(counted.input_tokens).toBe(await counter.count(MODEL, input.slice(1)));
   });
+
+  it('refuses a chat prompt past the context window without counting all of it', async () => {
+    const openai = await client('chatter');
+    // 4 MB without a space: one pre-token, which took 23 s of CPU to count whole.
+    const content = 'abcdefghij'.repeat(400_000);
+
+    const started = process.cpuUsage();
+    const refused = await openai.chat.completions
+      .create({ model: MODEL, messages: [{ role: 'user', content }] })
+      .catch((error: unknown) => error);
+    const cpu = process.cpuUsage(started);
+
+    expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(refused).toMatchObject({ code: 'context_length_exceeded', param: 'messages' });
+    expect((refused as Error).message).toContain(
+      `However, the messages are more than ${contextWindow} tokens`,
+    );
+    // Refused before admission: no request of the RPM spent, and the headers say so.
+    const headers = (refused as InstanceType<typeof OpenAI.BadRequestError>).headers;
+    expect(headers?.get('x-ratelimit-remaining-requests')).toBe('1000');
+    expect((cpu.user + cpu.system) / 1000).toBeLessThan(3_000);
+  });
 });
