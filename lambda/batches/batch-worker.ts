@@ -202,10 +202,10 @@ export class BatchWorker {
       // holds these very ones): only a batch that did not start gives them back, once (the
       // reservation's mark goes with it).
       const current = await this.options.batches.getBatch(batch.customerId, batch.batchId);
-      if (current?.status !== 'in_progress' && !current?.reservationMonth) {
-        await spend.giveBack();
-        await held.release();
-      }
+      // Started by a delivery that reserved in another month (across a UTC month's end): this
+      // reservation is not the batch's.
+      if (current?.reservationMonth !== reservation.month) await spend.giveBack();
+      if (current?.status !== 'in_progress' && !current?.reservationMonth) await held.release();
       const now = await this.options.batches.getBatch(batch.customerId, batch.batchId);
       if (now?.status === 'cancelling')
         await this.options.queue.send([
@@ -213,6 +213,10 @@ export class BatchWorker {
         ]);
       return false;
     }
+    // A start that died before a UTC month ended left its marks on the earlier month's items: this
+    // start reserved on this month's, so those are given back (nothing there, nothing done).
+    const createdIn = utcMonth(new Date(batch.createdAt * 1000));
+    if (createdIn !== reservation.month) await this.releaseHolds(batch, [createdIn]);
     return true;
   }
 
@@ -320,9 +324,16 @@ export class BatchWorker {
    */
   private async releaseUnstarted(batch: BatchRecord): Promise<void> {
     await this.releaseUnstartedTokens(batch);
-    const months = new Set([utcMonth(new Date(batch.createdAt * 1000)), utcMonth(this.now())]);
+    await this.releaseHolds(batch, [
+      utcMonth(new Date(batch.createdAt * 1000)),
+      utcMonth(this.now()),
+    ]);
+  }
+
+  /** Gives back the batch's marked reservations on the organization's and project's `months`. */
+  private async releaseHolds(batch: BatchRecord, months: string[]): Promise<void> {
     const scope = projectScopeOf(batch);
-    for (const month of months) {
+    for (const month of new Set(months)) {
       for (const customerId of scope ? [batch.customerId, scope] : [batch.customerId]) {
         await settleNothing(this.options.spend, {
           customerId,

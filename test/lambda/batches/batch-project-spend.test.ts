@@ -521,6 +521,32 @@ describe('batches held to their project monthly spend limit (dynalite, s3rver)',
       },
     );
 
+    it('across the end of a UTC month: the redelivery reserves in the new month and gives back the old', async () => {
+      const saved = clock;
+      clock = new Date('2026-11-30T23:59:00Z');
+      try {
+        const t = await setUp(10, { projectLimit: 1_000_000, holdValidation: true });
+        const validate = await crashedStart(t, diesBeforeInProgress(t));
+        const scope = projectScope(t.principal.customerId, PROJECT);
+        expect((await t.spend.getMonthOf(scope, '2026-11')).reservedMicroUsd).toBeGreaterThan(0);
+
+        clock = new Date('2026-12-01T00:01:00Z');
+        await t.worker.handle(validate);
+
+        expect((await t.read())?.reservationMonth).toBe('2026-12');
+        for (const customerId of [t.principal.customerId, scope])
+          expect(await t.spend.getMonthOf(customerId, '2026-11')).toMatchObject({
+            reservedMicroUsd: 0,
+            spentMicroUsd: 0,
+          });
+        await t.drain();
+        for (const item of [await t.organization(), await t.project()])
+          expect(item).toMatchObject({ reservedMicroUsd: 0, committedMicroUsd: t.billed() });
+      } finally {
+        clock = saved;
+      }
+    });
+
     it.each([
       ["after the organization's reservation", diesOnProjectReserve],
       ['after both reservations', diesBeforeInProgress],
