@@ -550,6 +550,10 @@ function trackRequests(metering: RequestMetering, signal: AbortSignal) {
   };
   const tracked = {
     headersFor: metering.headersFor.bind(metering),
+    countRequest: async (...args: Parameters<typeof metering.countRequest>) => {
+      if (signal.aborted) throw new ServiceUnavailableError('Tierline is shutting down: retry.', 5);
+      return track(metering.countRequest(...args));
+    },
     admit: async (request: Parameters<typeof metering.admit>[0]) => {
       if (signal.aborted) throw new ServiceUnavailableError('Tierline is shutting down: retry.', 5);
       let billed!: () => void;

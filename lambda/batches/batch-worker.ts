@@ -12,7 +12,12 @@ import { completionWithReasoning } from '../inference/reasoning';
 import type { LedgerWriter } from '../metering/ledger';
 import { ledgerRecord } from '../metering/ledger';
 import { formatUsd, pricesOf } from '../metering/pricing';
-import type { ReserveResult, SpendReservation, SpendTracker } from '../metering/spend';
+import {
+  type ReserveResult,
+  type SpendReservation,
+  type SpendTracker,
+  utcMonth,
+} from '../metering/spend';
 import type { ResponseObject } from '../openai/shapes/responses';
 import {
   finishedResponse,
@@ -188,15 +193,19 @@ export class BatchWorker {
         total: lines,
         reservationMonth: reservation.month,
         reservedMicroUsd: maxCost,
+        spendHeld: true,
         enqueuedTokens: Object.fromEntries(enqueued),
       },
     );
     if (!started) {
-      // Cancelled (or expired) while validating, or a duplicate delivery won: give the reservation
-      // back. A duplicate that won holds the same tokens (taken once per batch): only a batch that
-      // did not start gives them back.
-      await spend.giveBack();
+      // Cancelled (or expired) while validating, or a duplicate delivery won. The reservation and
+      // the tokens are the batch's, taken once whichever delivery took them (a duplicate that won
+      // holds these very ones): only a batch that did not start gives them back, once (the
+      // reservation's mark goes with it).
       const current = await this.options.batches.getBatch(batch.customerId, batch.batchId);
+      // Started by a delivery that reserved in another month (across a UTC month's end): this
+      // reservation is not the batch's.
+      if (current?.reservationMonth !== reservation.month) await spend.giveBack();
       if (current?.status !== 'in_progress' && !current?.reservationMonth) await held.release();
       const now = await this.options.batches.getBatch(batch.customerId, batch.batchId);
       if (now?.status === 'cancelling')
@@ -205,6 +214,10 @@ export class BatchWorker {
         ]);
       return false;
     }
+    // A start that died before a UTC month ended left its marks on the earlier month's items: this
+    // start reserved on this month's, so those are given back (nothing there, nothing done).
+    const createdIn = utcMonth(new Date(batch.createdAt * 1000));
+    if (createdIn !== reservation.month) await this.releaseHolds(batch, [createdIn]);
     return true;
   }
 
@@ -223,8 +236,11 @@ export class BatchWorker {
   > {
     const { spend } = this.options;
     const at = this.now();
+    // Marked with the batch (`bhold_`): its lines settle while the mark is there, and the batch's
+    // end removes it, leaving nothing of the batch on the month item.
     const reserved = await spend.reserve(batch.customerId, batch.spendLimitMicroUsd, maxCost, {
       at,
+      batchId: batch.batchId,
     });
     if (!reserved.admitted) {
       return {
@@ -247,7 +263,10 @@ export class BatchWorker {
     }
     let ofProject: Awaited<ReturnType<typeof spend.reserve>>;
     try {
-      ofProject = await spend.reserve(scope, batch.projectSpendLimitMicroUsd, maxCost, { at });
+      ofProject = await spend.reserve(scope, batch.projectSpendLimitMicroUsd, maxCost, {
+        at,
+        batchId: batch.batchId,
+      });
     } catch (error) {
       // The message comes back; what the organization held must not stay held meanwhile.
       await settleNothing(spend, organization);
@@ -275,6 +294,78 @@ export class BatchWorker {
         await settleNothing(spend, project);
       },
     };
+  }
+
+  /**
+   * What the batch's line settlements left of its reservation and its enqueued tokens, settled once
+   * (issue 20 row 6): the organization's month, then the project's, then each model's tokens.
+   */
+  private async settleRemainders(
+    batch: BatchRecord,
+    month: string,
+    sums: { reserved: number; cost: number; enqueued: Map<string, number> },
+  ): Promise<void> {
+    const { reserved, cost, enqueued } = sums;
+    const held = { held: batch.spendHeld === true };
+    const { spend, batches } = this.options;
+    await spend.settleBatchRemainder(batch.customerId, month, batch.batchId, reserved, cost, held);
+    // Then the project's, on its own item: a crash between the two finds the organization's done
+    // on the next delivery (its bhold_ mark gone, or an older batch's bdone_ set) and settles the
+    // project's; each once.
+    const scope = projectScopeOf(batch);
+    if (scope) await spend.settleBatchRemainder(scope, month, batch.batchId, reserved, cost, held);
+    for (const [model, tokens] of enqueued)
+      await batches.releaseBatchEnqueuedRemainder(batch.customerId, model, batch.batchId, tokens);
+  }
+
+  /**
+   * Gives back the spend a start reserved without moving the batch to `in_progress` (its process
+   * died in between): its marks, on the organization's and the project's month items, in the month
+   * it was created in or this one (a start runs between the two). No mark, nothing to do.
+   */
+  private async releaseUnstarted(batch: BatchRecord): Promise<void> {
+    await this.releaseUnstartedTokens(batch);
+    await this.releaseHolds(batch, [
+      utcMonth(new Date(batch.createdAt * 1000)),
+      utcMonth(this.now()),
+    ]);
+  }
+
+  /** Gives back the batch's marked reservations on the organization's and project's `months`. */
+  private async releaseHolds(batch: BatchRecord, months: string[]): Promise<void> {
+    const scope = projectScopeOf(batch);
+    for (const month of new Set(months)) {
+      for (const customerId of scope ? [batch.customerId, scope] : [batch.customerId]) {
+        await settleNothing(this.options.spend, {
+          customerId,
+          month,
+          reservedMicroUsd: 0,
+          batchId: batch.batchId,
+        });
+      }
+    }
+  }
+
+  /**
+   * Gives back the enqueued tokens a start took before dying (each model's, with the batch's id in
+   * its item, so once): how many is what the start counted, so the input file is scanned again as
+   * it was. A file gone since leaves them to the operator (logged by the caller's failure, never
+   * guessed).
+   */
+  private async releaseUnstartedTokens(batch: BatchRecord): Promise<void> {
+    const { config, files, storage, batches } = this.options;
+    const input = await files.get(inputScope(batch), batch.inputFileId).catch(() => undefined);
+    const body = input ? await storage.get(input.objectKey) : undefined;
+    if (!body) return;
+    const { enqueued } = scanBatchFile(
+      Buffer.from(body).toString('utf8'),
+      config,
+      batch.tier,
+      await this.fineTunesOf(batch),
+      endpointOf(batch),
+    );
+    for (const [model, tokens] of enqueued)
+      await batches.releaseBatchEnqueuedRemainder(batch.customerId, model, batch.batchId, tokens);
   }
 
   /**
@@ -633,6 +724,7 @@ export class BatchWorker {
         reservedMicroUsd: line.reservedMicroUsd,
         limitMicroUsd: batch.spendLimitMicroUsd,
         batchId: batch.batchId,
+        ...(batch.spendHeld ? { batchHeld: true } : {}),
       },
       line.costMicroUsd,
       this.options.config.tiers[batch.tier].spendLimit.alertThresholdsPercent,
@@ -648,6 +740,7 @@ export class BatchWorker {
           reservedMicroUsd: line.reservedMicroUsd,
           limitMicroUsd: batch.projectSpendLimitMicroUsd,
           batchId: batch.batchId,
+          ...(batch.spendHeld ? { batchHeld: true } : {}),
         },
         line.costMicroUsd,
       );
@@ -746,29 +839,11 @@ export class BatchWorker {
     if (batch.enqueuedTokens)
       for (const [model, tokens] of Object.entries(batch.enqueuedTokens))
         enqueued.set(model, tokens);
-    if (batch.reservationMonth && withRemainder) {
-      await this.options.spend.settleBatchRemainder(
-        batch.customerId,
-        batch.reservationMonth,
-        batch.batchId,
-        reserved,
-        cost,
-      );
-      // Then the project's, on its own item: a crash between the two finds the organization's done
-      // on the next delivery (its bdone_ mark) and settles the project's; each once.
-      const scope = projectScopeOf(batch);
-      if (scope)
-        await this.options.spend.settleBatchRemainder(
-          scope,
-          batch.reservationMonth,
-          batch.batchId,
-          reserved,
-          cost,
-        );
-      for (const [model, tokens] of enqueued) {
-        await batches.releaseBatchEnqueuedRemainder(batch.customerId, model, batch.batchId, tokens);
-      }
-    }
+    // A batch that ended without starting (cancelled, or swept, while validating) may still hold
+    // what a start that crashed before its transition reserved: given back here, once.
+    if (!batch.reservationMonth) await this.releaseUnstarted(batch);
+    if (batch.reservationMonth && withRemainder)
+      await this.settleRemainders(batch, batch.reservationMonth, { reserved, cost, enqueued });
     const write = async (fileId: string, lines: string[], kind: string) =>
       lines.length === 0
         ? undefined
@@ -876,11 +951,14 @@ function projectScopeOf(batch: BatchRecord): string | undefined {
 }
 
 /** Gives a reservation back whole: the batch did not start. */
+/** Gives back a batch's whole reservation on one month item: its `bhold_` mark goes with it. */
 async function settleNothing(
-  spend: Pick<SpendTracker, 'settle'>,
+  spend: Pick<SpendTracker, 'settleBatchRemainder'>,
   reservation: SpendReservation,
 ): Promise<void> {
-  await spend.settle(reservation, 0);
+  const { customerId, month, batchId } = reservation;
+  if (batchId === undefined) throw new Error('a batch reservation names its batch');
+  await spend.settleBatchRemainder(customerId, month, batchId, 0, 0, { held: true });
 }
 
 /** A refused spend reservation as the batch's `spend_limit_exceeded` problem. */

@@ -98,6 +98,11 @@ export interface BatchRecord {
   /** What the batch reserved when it started: its maximum cost (µ$) and its enqueued tokens per model. */
   reservedMicroUsd?: number;
   enqueuedTokens?: Record<string, number>;
+  /**
+   * The reservation is marked on the month items (`bhold_`, see metering/spend.ts): the lines and
+   * the end settle against the mark. Absent on batches started before it: they use `bdone_`.
+   */
+  spendHeld?: true;
 }
 
 /** The result of one line, written once: a redelivered message finds it and neither reruns nor rebills it. */

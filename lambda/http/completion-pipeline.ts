@@ -277,6 +277,12 @@ export interface StreamRendering {
   transform(chunk: ChatCompletionChunk): unknown[];
   /** Events when the backend stream ended, after the shaper's held chunks. */
   flush(): unknown[];
+  /**
+   * Once the model sent its first chunk, before the client is sent anything (a Responses stream
+   * stores its `in_progress` response here, so its id can be read or deleted from the first event).
+   * Never throws.
+   */
+  opened?(): Promise<void>;
   /** The event of a failure after the stream started. */
   error(body: OpenAIErrorBody): unknown;
   encode?: (event: unknown) => string;
@@ -352,7 +358,7 @@ function renamed(error: unknown, paramName: ParamName): unknown {
  * messages cost minutes of CPU before admission.
  */
 export async function fitToContext(
-  promptTokens: Pick<PromptTokenCounter, 'count'>,
+  promptTokens: Pick<PromptTokenCounter, 'count'> & Partial<Pick<PromptTokenCounter, 'countUpTo'>>,
   request: ChatRequest,
   baseModel: string,
   modelConfig: ModelConfig,
@@ -364,9 +370,11 @@ export async function fitToContext(
   const keptFrom = (start: number) => [...all.slice(0, leading), ...all.slice(start)];
   /** Undefined when `messages` fit, else the 400 saying by how much they do not. */
   const overflow = async (messages: ChatMessage[]) => {
-    const tokens = await promptTokens.count(baseModel, messages, {
-      tools: request.tools ?? undefined,
-    });
+    const extras = { tools: request.tools ?? undefined };
+    // Only whether it fits matters: counting stops past the window (a 4 MB turn cost seconds).
+    const tokens = promptTokens.countUpTo
+      ? await promptTokens.countUpTo(baseModel, messages, extras, modelConfig.contextWindow)
+      : await promptTokens.count(baseModel, messages, extras);
     try {
       checkContextWindow(model, modelConfig.contextWindow, tokens, clientMaxTokens);
       return undefined;
@@ -391,6 +399,14 @@ export async function fitToContext(
   }
   return { ...request, messages: keptFrom(starts[low] as number) };
 }
+
+/** A prompt past the context window by itself: its count stopped there, so "more than". */
+const messagesPastWindow = (model: string, contextWindow: number) =>
+  new BadRequestError(
+    `This model's maximum context length is ${contextWindow} tokens. However, the messages are ` +
+      `more than ${contextWindow} tokens for \`${model}\`. Please reduce the length of the messages.`,
+    { param: 'messages', code: 'context_length_exceeded' },
+  );
 
 /**
  * The admission, with a check that ran beside it: when the check fails its error is the answer
@@ -418,7 +434,7 @@ async function admitAlongside(
 export async function serveCompletion(
   c: Context,
   deps: ApiDependencies,
-  promptTokens: Pick<PromptTokenCounter, 'count'>,
+  promptTokens: Pick<PromptTokenCounter, 'count'> & Partial<Pick<PromptTokenCounter, 'countUpTo'>>,
   valid: ChatRequest,
   renderer: CompletionRenderer,
   firstCheck?: Promise<void>,
@@ -438,10 +454,12 @@ export async function serveCompletion(
     : valid;
   const clientMaxTokens = request.max_completion_tokens ?? request.max_tokens ?? undefined;
   // With the model's tokenizer: admitted usage never passes a token limit by more than the count's
-  // error.
-  const inputTokens = await promptTokens.count(baseModel, request.messages, {
-    tools: request.tools ?? undefined,
-  });
+  // error. Counting stops past the context window: a prompt over it is refused whatever its size,
+  // and a 5 MiB body took up to 23 s of CPU to count whole, before any limit was checked.
+  const extras = { tools: request.tools ?? undefined };
+  const inputTokens = promptTokens.countUpTo
+    ? await promptTokens.countUpTo(baseModel, request.messages, extras, modelConfig.contextWindow)
+    : await promptTokens.count(baseModel, request.messages, extras);
   const asked =
     modelConfig.reasoning && renderer.reasoningFormat && request.reasoning_format == null
       ? { ...request, reasoning_format: renderer.reasoningFormat }
@@ -455,6 +473,8 @@ export async function serveCompletion(
     () => {
       checkParameters(deps, request, baseModel, modelConfig.maxOutputTokens, paramName);
       try {
+        if (inputTokens > modelConfig.contextWindow)
+          throw messagesPastWindow(model, modelConfig.contextWindow);
         return {
           reasoning: planReasoning(asked, modelConfig, model),
           outputRoom: checkContextWindow(
@@ -607,6 +627,7 @@ async function streamCompletion(
     await endWithoutOutput(metered, error, call.clientGone, inputTokens);
     throw call.failure(error);
   }
+  await rendering.opened?.();
   const shaper = new ClientChunkShaper(
     `chatcmpl-${requestId}`,
     model,

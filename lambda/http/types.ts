@@ -68,7 +68,7 @@ export interface ApiDependencies {
   /** Where speech-to-text models run; absent, `/v1/audio/*` answers 404. */
   speech?: SpeechBackend;
   /** Rate limits, spend limits and the ledger of every chat completion. */
-  metering: Pick<RequestMetering, 'admit' | 'headersFor'>;
+  metering: Pick<RequestMetering, 'admit' | 'headersFor' | 'countRequest'>;
   /** The limiter's counters, read for `GET /v1/limits`. */
   limiter: Pick<Limiter, 'peek'>;
   /** Usage and costs of the administration API from the ledger; absent, their routes answer 404. */
@@ -90,9 +90,9 @@ export interface ApiDependencies {
   /** Uploaded adapters (`/v1/fine_tunings`) and fine-tuned models in `/v1/models`; their routes answer 404 when absent. */
   adapters?: AdaptersService;
   /** Stored Responses API responses; absent, the `/responses` routes answer 404. */
-  responses?: Pick<ResponsesRepository, 'put' | 'get' | 'delete'>;
+  responses?: Pick<ResponsesRepository, 'put' | 'putInProgress' | 'get' | 'delete'>;
   /** Prompt tokens at admission; the models' real tokenizers by default. */
-  promptTokens?: Pick<PromptTokenCounter, 'count'>;
+  promptTokens?: Pick<PromptTokenCounter, 'count' | 'countUpTo'>;
   /** Aborted when the server shuts down: model calls stop, and what they did is billed (local mode). */
   shutdownSignal?: AbortSignal;
   /** The clock (tests). */

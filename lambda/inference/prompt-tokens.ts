@@ -167,6 +167,56 @@ const RENDER: Record<
   qwen3: renderQwen3,
 };
 
+/** Characters tokenized at a time by a count that may stop early (`countUpTo`). */
+export const COUNT_CHUNK_CHARS = 65_536;
+
+/**
+ * Tokens a cut inside a pre-token may add or save (BPE merges across it are lost): a count cut
+ * there only stops early once past its ceiling by more than this per such cut.
+ */
+const FORCED_CUT_SLACK = 16;
+
+const isSpace = (code: number) => code === 0x20 || (code >= 0x09 && code <= 0x0d);
+
+/**
+ * Where to cut `text` near `end`: before a space that follows a non-space. The Llama 3 and Qwen
+ * pre-tokenizers always end a pre-token there (no pattern of theirs takes a space after a non-space
+ * character), and BPE never merges across pre-tokens, so the parts' counts add up to the whole's.
+ * Without such a space in the back half of the chunk, `end` itself (never between a surrogate
+ * pair), marked as forced.
+ */
+function cutNear(text: string, start: number, end: number): { at: number; forced: boolean } {
+  for (let at = end; at > start + (end - start) / 2; at -= 1) {
+    if (text.charCodeAt(at) === 0x20 && !isSpace(text.charCodeAt(at - 1)))
+      return { at, forced: false };
+  }
+  const high = text.charCodeAt(end - 1);
+  return { at: high >= 0xd800 && high <= 0xdbff ? end - 1 : end, forced: true };
+}
+
+/**
+ * The tokens of `text`, tokenized a chunk at a time, or, once the count is surely past `ceiling`,
+ * the count so far (more than `ceiling`): the CPU a text costs is bounded by the ceiling, not by
+ * its size. Exact below the ceiling: a text cut inside a pre-token is counted again whole.
+ */
+function encodedLengthUpTo(ready: Tokenizer, text: string, ceiling: number): number {
+  const encode = (part: string) => ready.encode(part, { add_special_tokens: false }).length;
+  if (text.length <= COUNT_CHUNK_CHARS) return encode(text);
+  let counted = 0;
+  let forcedCuts = 0;
+  for (let start = 0; start < text.length; ) {
+    const cut =
+      start + COUNT_CHUNK_CHARS >= text.length
+        ? { at: text.length, forced: false }
+        : cutNear(text, start, start + COUNT_CHUNK_CHARS);
+    counted += encode(text.slice(start, cut.at));
+    if (cut.forced) forcedCuts += 1;
+    if (counted - forcedCuts * FORCED_CUT_SLACK > ceiling) return counted;
+    start = cut.at;
+  }
+  return forcedCuts === 0 ? counted : encode(text);
+}
+
 /** Counts the prompt tokens of chat requests per model of the config. */
 export class PromptTokenCounter {
   constructor(private readonly config: TierlineConfig) {}
@@ -192,6 +242,31 @@ export class PromptTokenCounter {
     const name = ownValue(this.config.models, model)?.tokenizer;
     if (name) await tokenizer(name);
     return this.countLoaded(model, messages, extras);
+  }
+
+  /**
+   * The prompt tokens of `messages` (+ tools), exactly while they are at most `ceiling`; once the
+   * count is past it, tokenizing stops and the answer is some count above `ceiling`. A caller that
+   * refuses a prompt over a limit pays for the limit's tokens, not for the whole body (a 4 MB input
+   * took seconds of CPU to count).
+   */
+  async countUpTo(
+    model: string,
+    messages: readonly ChatMessage[],
+    extras: PromptExtras,
+    ceiling: number,
+  ): Promise<number> {
+    const name = ownValue(this.config.models, model)?.tokenizer;
+    // Counting bytes costs next to nothing: no need to stop early.
+    if (!name) return this.countLoaded(model, messages, extras);
+    const ready = await tokenizer(name);
+    const images = imagesOf(messages) * TOKENS_PER_IMAGE;
+    if (images > ceiling) return images;
+    const unrendered = unrenderedText(messages);
+    const extra = unrendered === '' ? 0 : encodedLengthUpTo(ready, unrendered, ceiling - images);
+    if (images + extra > ceiling) return images + extra;
+    const prompt = RENDER[name](messages, extras);
+    return images + extra + encodedLengthUpTo(ready, prompt, ceiling - images - extra);
   }
 
   /**

@@ -17,6 +17,7 @@ import {
 import {
   type LimitCounters,
   type LimitRefusal,
+  NO_USAGE,
   rateLimitHeaders,
   rateLimitMessage,
   refusalFor,
@@ -170,6 +171,50 @@ export class RequestMetering {
       limits,
     });
     return rateLimitHeaders(limits, counters, this.now().getTime());
+  }
+
+  /**
+   * Counts a request that uses no model (`POST /responses/input_tokens`) against the model's RPM and
+   * RPD, and the project's where it has limits of its own: one conditional UpdateItem per counter
+   * item, as an admission, with no tokens, no hold, no record and no spend (nothing to settle, so
+   * a crash after it leaves nothing behind). Returns the headers to send; throws the 429 with them
+   * when a request limit is spent.
+   */
+  async countRequest(principal: Principal, model: string): Promise<Record<string, string>> {
+    const organization = this.limitsOf(principal, model);
+    const own = ownValue(principal.projectModelLimits, model);
+    const project = narrowsAny(organization, own) ? narrowLimits(organization, own) : undefined;
+    const at = this.now();
+    const count = async (customerId: string, limits: ModelLimits) => {
+      const admission = await this.deps.limiter.admit({
+        customerId,
+        model,
+        limits,
+        inputTokens: 0,
+        outputTokens: { fixed: 0 },
+        atMs: at.getTime(),
+      });
+      if (admission.admitted) return admission;
+      // Without tokens only a request limit refuses, never as `request_too_large`.
+      const counters = 'counters' in admission ? admission.counters : NO_USAGE;
+      const refusal =
+        'retryAfterMs' in admission ? admission : tightestLimit(limits, counters, 0, at.getTime());
+      throw this.rateLimited(model, principal, limits, counters, refusal, at);
+    };
+    const counted = await count(principal.customerId, organization);
+    if (!project) return rateLimitHeaders(organization, counted.counters, at.getTime());
+    try {
+      const own = await count(`${principal.customerId}@${principal.projectId}`, project);
+      return rateLimitHeaders(project, own.counters, at.getTime());
+    } catch (error) {
+      // Refused for the project: not counted for the organization either.
+      await this.deps.limiter
+        .release(counted.reservation)
+        .catch((e) => this.deps.logError?.('release after a project refusal failed', { error: e }));
+      if (error instanceof HttpError)
+        error.message = `${error.message} This is the limit of project \`${principal.projectId}\`, set by the organization.`;
+      throw error;
+    }
   }
 
   /**

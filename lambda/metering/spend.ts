@@ -58,11 +58,24 @@ export interface SpendReservation {
    * all.
    */
   batchId?: string;
+  /**
+   * The batch's reservation is marked on the month item (`bhold_`, batches since the mark moved
+   * off the item): its line settlements apply while the mark is there. Absent: an older batch,
+   * whose lines apply until its `bdone_` mark is set.
+   */
+  batchHeld?: boolean;
 }
 
-/** The attributes of a batch's line settlements on the month item (see {@link SpendTracker.settleBatchRemainder}). */
-/** A batch's settled sums on the month item, and its mark that ends its line settlements. */
+/**
+ * A batch's attributes on the month item while it runs, all removed by its end's settlement, so
+ * the item carries nothing per finished batch (a `bdone_` mark per batch reached DynamoDB's 400 KB
+ * item limit at about 10,000 batches a month, after which every settle and reservation on the
+ * item failed): `hold` (its reservation, set by `reserve`: the mark that its line settlements
+ * still apply), `reserved`/`cost` (the sums its line settlements released and committed). `done`
+ * is only read and written for batches reserved before `hold` existed.
+ */
 const batchAttributes = (batchId: string) => ({
+  hold: `bhold_${batchId}`,
   reserved: `bres_${batchId}`,
   cost: `bcost_${batchId}`,
   done: `bdone_${batchId}`,
@@ -142,6 +155,18 @@ function amount(value: number, what: string): number {
   return value;
 }
 
+function monthSpendOf(month: string, item: Record<string, unknown>): MonthSpend {
+  return {
+    month,
+    spentMicroUsd: (item.committedMicroUsd as number | undefined) ?? 0,
+    reservedMicroUsd: (item.reservedMicroUsd as number | undefined) ?? 0,
+    limitMicroUsd:
+      typeof item.limitMicroUsd === 'number' && item.limitMicroUsd !== NO_LIMIT
+        ? item.limitMicroUsd
+        : undefined,
+  };
+}
+
 export class SpendTracker {
   constructor(
     private readonly doc: DocumentClient,
@@ -166,7 +191,7 @@ export class SpendTracker {
     customerId: string,
     seedLimitMicroUsd: number | undefined,
     maxCostMicroUsd: number,
-    options: { holdId?: string; at?: Date } = {},
+    options: { holdId?: string; at?: Date; batchId?: string } = {},
   ): Promise<ReserveResult> {
     const month = utcMonth(options.at ?? this.now());
     const max = amount(maxCostMicroUsd, 'maxCostMicroUsd');
@@ -184,13 +209,22 @@ export class SpendTracker {
                 [LIMIT]: ifNotExists(LIMIT, value(seed)),
                 [HEADROOM]: minus(ifNotExists(HEADROOM, value(seed)), value(max)),
                 ...(options.holdId === undefined ? {} : { [holdAttribute(options.holdId)]: max }),
+                ...(options.batchId === undefined
+                  ? {}
+                  : { [batchAttributes(options.batchId).hold]: max }),
               },
               add: { usedMicroUsd: max, reservedMicroUsd: max },
             },
-            or(
-              ...(newMonthFits ? [notExists(LIMIT)] : []),
-              compare(LIMIT, '=', NO_LIMIT),
-              compare(HEADROOM, '>=', max),
+            and(
+              // A batch is reserved once: a second delivery of its start finds the mark.
+              ...(options.batchId === undefined
+                ? []
+                : [notExists(batchAttributes(options.batchId).hold)]),
+              or(
+                ...(newMonthFits ? [notExists(LIMIT)] : []),
+                compare(LIMIT, '=', NO_LIMIT),
+                compare(HEADROOM, '>=', max),
+              ),
             ),
           ),
           ReturnValues: 'UPDATED_NEW',
@@ -205,11 +239,33 @@ export class SpendTracker {
         limitMicroUsd,
       };
       if (options.holdId !== undefined) reservation.holdId = options.holdId;
+      if (options.batchId !== undefined) {
+        reservation.batchId = options.batchId;
+        reservation.batchHeld = true;
+      }
       return { admitted: true, reservation };
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
-    const spend = await this.read(customerId, month);
+    const item = await this.readItem(customerId, month);
+    const heldBefore = options.batchId && item[batchAttributes(options.batchId).hold];
+    if (options.batchId && typeof heldBefore === 'number') {
+      // Reserved by an earlier delivery of the batch's start (which crashed, or runs beside this
+      // one): the same reservation, held once.
+      const limit = item.limitMicroUsd as number | undefined;
+      return {
+        admitted: true,
+        reservation: {
+          customerId,
+          month,
+          reservedMicroUsd: heldBefore,
+          limitMicroUsd: limit === undefined || limit === NO_LIMIT ? undefined : limit,
+          batchId: options.batchId,
+          batchHeld: true,
+        },
+      };
+    }
+    const spend = monthSpendOf(month, item);
     return {
       admitted: false,
       spentMicroUsd: spend.spentMicroUsd,
@@ -280,7 +336,7 @@ export class SpendTracker {
     const batch = batchId === undefined ? undefined : batchAttributes(batchId);
     const conditions = [
       ...(holdId === undefined ? [] : [exists(holdAttribute(holdId))]),
-      ...(batch ? [notExists(batch.done)] : []),
+      ...(batch ? [reservation.batchHeld ? exists(batch.hold) : notExists(batch.done)] : []),
     ];
     let item: Record<string, unknown>;
     try {
@@ -362,8 +418,11 @@ export class SpendTracker {
    * and `totalCostMicroUsd` are the sums over all its lines. A line whose settlement never applied
    * (its process died between the line's settle mark and this item: issue 20 row 6 kept 2 µ$
    * reserved for the month after a cancel) is settled here; the same conditional update ends the
-   * batch's line settlements (`bdone_`), so one still in flight no longer applies, and its sums are
-   * dropped. Answers whether anything was left.
+   * batch's line settlements, so one still in flight no longer applies, and its sums are dropped.
+   * `held` (a batch whose `reserve` marked it): the update removes the mark with the sums, leaving
+   * nothing of the batch on the item, and the amount held is the mark's; else it sets `bdone_`.
+   * Also what gives back the reservation of a batch that never started (no lines, no cost). Answers
+   * whether anything was left.
    */
   async settleBatchRemainder(
     customerId: string,
@@ -371,8 +430,10 @@ export class SpendTracker {
     batchId: string,
     totalReservedMicroUsd: number,
     totalCostMicroUsd: number,
+    options: { held?: boolean } = {},
   ): Promise<boolean> {
     const batch = batchAttributes(batchId);
+    const { held = false } = options;
     for (;;) {
       const { Item = {} } = await this.doc.send(
         new GetCommand({
@@ -381,10 +442,14 @@ export class SpendTracker {
           ConsistentRead: true,
         }),
       );
-      if (Item[batch.done] !== undefined) return false;
+      // Held: no mark means settled already (or never held in this month).
+      if (held ? typeof Item[batch.hold] !== 'number' : Item[batch.done] !== undefined)
+        return false;
+      // What `reserve` marked is what the batch holds, whichever delivery reserved it.
+      const total = held ? (Item[batch.hold] as number) : totalReservedMicroUsd;
       const seenReserved = (Item[batch.reserved] as number | undefined) ?? 0;
       const seenCost = (Item[batch.cost] as number | undefined) ?? 0;
-      const reserved = Math.max(0, totalReservedMicroUsd - seenReserved);
+      const reserved = Math.max(0, total - seenReserved);
       const actual = Math.max(0, totalCostMicroUsd - seenCost);
       const done = await applied(
         this.doc.send(
@@ -392,15 +457,20 @@ export class SpendTracker {
             TableName: this.tableName,
             Key: spendKey(customerId, month),
             ...update(
-              {
-                add: settled(reserved, actual),
-                set: { [batch.done]: true },
-                remove: [batch.reserved, batch.cost],
-              },
+              held
+                ? {
+                    add: settled(reserved, actual),
+                    remove: [batch.hold, batch.reserved, batch.cost],
+                  }
+                : {
+                    add: settled(reserved, actual),
+                    set: { [batch.done]: true },
+                    remove: [batch.reserved, batch.cost],
+                  },
               // No line settlement landed since the read (else read again): each share is settled
               // once.
               and(
-                notExists(batch.done),
+                held ? exists(batch.hold) : notExists(batch.done),
                 seenReserved === 0 && seenCost === 0
                   ? or(
                       notExists(batch.reserved),
@@ -482,6 +552,10 @@ export class SpendTracker {
   }
 
   private async read(customerId: string, month: string): Promise<MonthSpend> {
+    return monthSpendOf(month, await this.readItem(customerId, month));
+  }
+
+  private async readItem(customerId: string, month: string): Promise<Record<string, unknown>> {
     const { Item } = await this.doc.send(
       new GetCommand({
         TableName: this.tableName,
@@ -489,15 +563,7 @@ export class SpendTracker {
         ConsistentRead: true,
       }),
     );
-    return {
-      month,
-      spentMicroUsd: (Item?.committedMicroUsd as number | undefined) ?? 0,
-      reservedMicroUsd: (Item?.reservedMicroUsd as number | undefined) ?? 0,
-      limitMicroUsd:
-        typeof Item?.limitMicroUsd === 'number' && Item.limitMicroUsd !== NO_LIMIT
-          ? Item.limitMicroUsd
-          : undefined,
-    };
+    return Item ?? {};
   }
 
   private async mark(

@@ -65,7 +65,41 @@ export class ResponsesRepository {
     return Math.floor(this.now().getTime() / 1000);
   }
 
-  async put({ customerId, projectId }: ResponseOwner, stored: StoredResponse): Promise<void> {
+  /**
+   * Stores a streamed response as `in_progress` from its first event, so the client can read or
+   * delete it by the id it was just sent (as OpenAI does). It lives only as long as its request may
+   * run (`untilMs`): a stream whose process crashed leaves a placeholder that expires, never one
+   * that says `in_progress` for 30 days. The finished response replaces it with
+   * `put(..., { replacing: true })`. One item: an `in_progress` response has no output yet.
+   */
+  async putInProgress(owner: ResponseOwner, stored: StoredResponse, untilMs: number) {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          ...headKey(owner.customerId, stored.response.id),
+          body: gzipSync(JSON.stringify(stored)),
+          parts: 1,
+          projectId: owner.projectId,
+          createdAt: stored.response.created_at,
+          inProgress: true,
+          [TTL]: Math.ceil(untilMs / 1000),
+        },
+      }),
+    );
+  }
+
+  /**
+   * Stores a finished response for 30 days. With `replacing`, only over its own `in_progress`
+   * placeholder: a response deleted while it streamed stays deleted (the write is conditional),
+   * and false says it was not stored.
+   */
+  async put(
+    owner: ResponseOwner,
+    stored: StoredResponse,
+    options: { replacing?: boolean } = {},
+  ): Promise<boolean> {
+    const { customerId, projectId } = owner;
     const body = gzipSync(JSON.stringify(stored));
     const parts: Buffer[] = [];
     for (let at = 0; at < body.length; at += PART_BYTES)
@@ -81,19 +115,34 @@ export class ResponsesRepository {
         }),
       );
     }
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          ...headKey(customerId, responseId),
-          body: parts[0],
-          parts: parts.length,
-          projectId,
-          createdAt: stored.response.created_at,
-          [TTL]: deleteAfter,
-        },
-      }),
-    );
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...headKey(customerId, responseId),
+            body: parts[0],
+            parts: parts.length,
+            projectId,
+            createdAt: stored.response.created_at,
+            [TTL]: deleteAfter,
+          },
+          ...(options.replacing
+            ? {
+                ConditionExpression: '#inProgress = :yes AND #project = :project',
+                ExpressionAttributeNames: { '#inProgress': 'inProgress', '#project': 'projectId' },
+                ExpressionAttributeValues: { ':yes': true, ':project': projectId },
+              }
+            : {}),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      // Part items written above stay unnamed by any head and expire with their TTL, as after a
+      // crash between them and the head (the streaming function may not delete items).
+      return false;
+    }
   }
 
   /** The owner's stored response, or undefined (never stored, deleted, expired, or another's). */

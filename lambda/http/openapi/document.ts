@@ -227,13 +227,21 @@ function responsesPaths(): Record<string, Schema> {
       },
     },
     '/v1/responses/input_tokens': {
-      post: v1Only(
-        operation(
-          "The input tokens a request would count, with the model's tokenizer",
-          ref('ResponseInputTokens'),
-          { requestBody: { required: true, content: json(ref('InputTokensRequest')) } },
-        ),
-      ),
+      post: v1Only({
+        summary:
+          "The input tokens a request would count, with the model's tokenizer: a request against " +
+          "the model's RPM and RPD (no tokens); an input past the context window is a 400 " +
+          '`context_length_exceeded` naming `input`',
+        requestBody: { required: true, content: json(ref('InputTokensRequest')) },
+        responses: {
+          '200': {
+            description: 'OK',
+            headers: RATE_LIMIT_HEADERS,
+            content: json(ref('ResponseInputTokens')),
+          },
+          ...ERRORS,
+        },
+      }),
     },
     '/v1/responses/{response_id}': {
       get: v1Only(
@@ -242,9 +250,14 @@ function responsesPaths(): Record<string, Schema> {
         }),
       ),
       delete: v1Only(
-        operation('Delete a stored response of the caller', ref('ResponseDeleted'), {
-          parameters: [responseId],
-        }),
+        operation(
+          'Delete a stored response of the caller; a streamed one is stored `in_progress` from its ' +
+            'first event, and one deleted while it streams is not stored when it ends',
+          ref('ResponseDeleted'),
+          {
+            parameters: [responseId],
+          },
+        ),
       ),
     },
     '/v1/responses/{response_id}/input_items': {

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import type { Principal } from '../../customers/authenticate';
 import type { ChatMessage } from '../../inference/chat-request';
 import { PromptTokenCounter } from '../../inference/prompt-tokens';
+import { MAX_REQUEST_MS, RECONCILE_MARGIN_MS } from '../../metering/reservations';
 import { BadRequestError, NotFoundError } from '../../openai/errors';
 import type { ResponseItem, ResponseObject } from '../../openai/shapes/responses';
 import {
@@ -29,6 +30,7 @@ import {
 import {
   type CompletionContext,
   type CompletionRenderer,
+  fitToContext,
   readJsonBody,
   resolveChatModel,
   serveCompletion,
@@ -40,6 +42,17 @@ type ResponsesStore = NonNullable<ApiDependencies['responses']>;
 
 const notFound = (responseId: string, param?: string) =>
   new NotFoundError(`Response with id '${responseId.slice(0, 100)}' not found.`, { param });
+
+/**
+ * An input no model call could take: the count stopped past the context window (counting the rest
+ * would cost CPU for a number no request can use), so the message says "more than".
+ */
+const inputTooLong = (model: string, contextWindow: number) =>
+  new BadRequestError(
+    `This model's maximum context length is ${contextWindow} tokens. However, the input is ` +
+      `more than ${contextWindow} tokens for \`${model}\`. Please reduce the length of the input.`,
+    { param: 'input', code: 'context_length_exceeded' },
+  );
 
 /**
  * Whether an id could name a stored response (`resp_` and hex, as `responseIdOf` makes them).
@@ -70,6 +83,13 @@ async function earlierTurns(
   if (!previousId) return [];
   const previous = await storedResponse(store, principal, previousId);
   if (!previous) throw notFound(previousId, 'previous_response_id');
+  // A streaming response's conversation is not known until it ends.
+  if (previous.response.status === 'in_progress') {
+    throw new BadRequestError(
+      `Previous response with id '${previousId}' is still in progress; continue it once it has finished.`,
+      { param: 'previous_response_id', code: 'invalid_value' },
+    );
+  }
   return previous.conversation;
 }
 
@@ -102,16 +122,23 @@ function responsesRenderer(
   reasoningTokens: Pick<PromptTokenCounter, 'countText'>,
 ): CompletionRenderer {
   const now = () => Math.floor((deps.now?.() ?? new Date()).getTime() / 1000);
+  /** Whether a stream's `in_progress` response was stored: the finished one then replaces it only. */
+  let placeheld = false;
   const save = async (response: ResponseObject, output: ModelOutput, sent: SentMessages) => {
     if (request.store === false) return;
-    await store.put(ownerOf(principal), {
-      response,
-      inputItems: storedInputItems(request, frame.id),
-      conversation: conversationAfter(
-        keptTurns(turns, sent, Boolean(request.instructions)),
-        output,
-      ),
-    });
+    // False when the client deleted the response while it streamed: it stays deleted.
+    await store.put(
+      ownerOf(principal),
+      {
+        response,
+        inputItems: storedInputItems(request, frame.id),
+        conversation: conversationAfter(
+          keptTurns(turns, sent, Boolean(request.instructions)),
+          output,
+        ),
+      },
+      { replacing: placeheld },
+    );
   };
   return {
     paramName: responsesParamName,
@@ -145,6 +172,24 @@ function responsesRenderer(
         return events.start();
       };
       return {
+        opened: async () => {
+          if (request.store === false) return;
+          // The request can run no longer than this: a crashed stream's placeholder expires.
+          const untilMs =
+            (deps.now?.() ?? new Date()).getTime() + MAX_REQUEST_MS + RECONCILE_MARGIN_MS;
+          const inProgress = {
+            response: events.latest,
+            inputItems: storedInputItems(request, frame.id),
+            conversation: [],
+          };
+          try {
+            await store.putInProgress(ownerOf(principal), inProgress, untilMs);
+            placeheld = true;
+          } catch (error) {
+            // The finished response is then stored unconditionally, as before.
+            deps.logError?.('storing an in_progress response failed', { requestId, error });
+          }
+        },
         transform: (chunk) => [...begin(), ...events.push(chunk)],
         flush: () => [...begin(), ...events.finish()],
         error: (body) => [...begin(), ...events.fail(body)],
@@ -247,12 +292,26 @@ export function responsesRoutes(
   routes.post('/responses/input_tokens', async (c) => {
     const request = parseInputTokensRequest(await readJsonBody(c));
     const principal = c.get('principal');
+    const { id, model, fineTune } = await resolveChatModel(deps, principal, request.model);
+    const baseModel = fineTune?.baseModel ?? id;
+    // Counting costs the gateway CPU in proportion to the input: each count is a request against
+    // the model's RPM and RPD (OpenAI's spec gives this operation a 429), before any counting.
+    const headers = await deps.metering.countRequest(principal, baseModel);
+    for (const [name, value] of Object.entries(headers)) c.header(name, value);
     const earlier = await earlierTurns(store, principal, request);
-    const chat = chatRequestOf(request, earlier);
-    const { id, fineTune } = await resolveChatModel(deps, principal, request.model);
-    const input_tokens = await promptTokens.count(fineTune?.baseModel ?? id, chat.messages, {
-      tools: chat.tools ?? undefined,
-    });
+    const whole = chatRequestOf(request, earlier);
+    // What `POST /responses` would send: with `truncation: auto`, the newest turns that fit.
+    const chat =
+      request.truncation === 'auto'
+        ? await fitToContext(promptTokens, whole, baseModel, model, id)
+        : whole;
+    const input_tokens = await promptTokens.countUpTo(
+      baseModel,
+      chat.messages,
+      { tools: chat.tools ?? undefined },
+      model.contextWindow,
+    );
+    if (input_tokens > model.contextWindow) throw inputTooLong(id, model.contextWindow);
     return c.json({ object: 'response.input_tokens' as const, input_tokens });
   });
 

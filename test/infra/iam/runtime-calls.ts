@@ -202,7 +202,7 @@ const metering: RuntimeCall[] = [
       ...src(
         'metering/spend.ts',
         'findHold: GetCommand',
-        'read: GetCommand',
+        'readItem: GetCommand',
         'settleBatchRemainder: GetCommand',
       ),
       // The customers' spend alerts: their rules, read by a settle that crosses one.
@@ -295,7 +295,7 @@ const metering: RuntimeCall[] = [
     sources: [
       ...src('metering/limiter.ts', 'heldAt: GetCommand'),
       ...src('metering/ledger.ts', 'get: GetCommand'),
-      ...src('metering/spend.ts', 'findHold: GetCommand', 'read: GetCommand'),
+      ...src('metering/spend.ts', 'findHold: GetCommand', 'readItem: GetCommand'),
     ],
   }),
   ...roles(['reconciler'], {
@@ -603,6 +603,11 @@ const storedResponses: RuntimeCall[] = [
     action: 'dynamodb:PutItem',
     resources: (a) => [a.table('files')],
     sources: src('responses/responses-repository.ts', 'put: PutCommand'),
+  }),
+  ...roles(['chat'], {
+    action: 'dynamodb:PutItem',
+    resources: (a) => [a.table('files')],
+    sources: src('responses/responses-repository.ts', 'putInProgress: PutCommand'),
   }),
   ...roles(['api'], {
     action: 'dynamodb:DeleteItem',

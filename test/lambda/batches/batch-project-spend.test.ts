@@ -141,16 +141,19 @@ describe('batches held to their project monthly spend limit (dynalite, s3rver)',
       });
     }
     const ids = Array.from({ length: lines }, (_, i) => `line-${i + 1}`);
-    const input = await files.files.create(principal, {
-      filename: 'in.jsonl',
-      purpose: 'batch',
-      content: Buffer.from(`${ids.map(requestLine).join('\n')}\n`),
-    });
-    const batch = await service.create(principal, {
-      input_file_id: input.fileId,
-      endpoint: '/v1/chat/completions',
-      completion_window: '24h',
-    });
+    const create = async () => {
+      const input = await files.files.create(principal, {
+        filename: 'in.jsonl',
+        purpose: 'batch',
+        content: Buffer.from(`${ids.map(requestLine).join('\n')}\n`),
+      });
+      return service.create(principal, {
+        input_file_id: input.fileId,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      });
+    };
+    const batch = await create();
     const validate = sent.splice(0);
     if (!options.holdValidation) for (const message of validate) await worker.handle(message);
     const read = () => batches.getBatch(customerId, batch.batchId);
@@ -171,6 +174,12 @@ describe('batches held to their project monthly spend limit (dynalite, s3rver)',
     return {
       worker,
       service,
+      /** Another batch of the same customer and file, created and validated. */
+      another: async (options: { drain: boolean } = { drain: true }) => {
+        const next = await create();
+        if (options.drain) await drain();
+        return next;
+      },
       spend,
       batches,
       principal,
@@ -379,5 +388,218 @@ describe('batches held to their project monthly spend limit (dynalite, s3rver)',
     // the remainder's read and update.
     expect(onProjectMonth).toHaveLength(1 + 10 + 1 + 2);
     expect(capped.meteringKeys.length - ofProject.length).toBe(t.meteringKeys.length);
+  });
+
+  /** What a batch leaves on a month item: its marks and sums (`bhold_`, `bres_`, `bcost_`, `bdone_`). */
+  const batchAttributesOf = (item: Record<string, unknown>) =>
+    Object.keys(item).filter((name) => /^b(hold|res|cost|done)_/.test(name));
+
+  it('leaves nothing of finished batches on the month items: they do not grow per batch', async () => {
+    const t = await setUp(3, { projectLimit: 1_000_000 });
+    await t.drain();
+    expect((await t.read())?.status).toBe('completed');
+    const afterOne = { organization: await t.organization(), project: await t.project() };
+    expect(batchAttributesOf(afterOne.organization)).toEqual([]);
+    expect(batchAttributesOf(afterOne.project)).toEqual([]);
+
+    // More batches, one cancelled before its lines ran: the items keep the same attributes.
+    for (let i = 0; i < 4; i++) await t.another();
+    // Started (its reservation held), then cancelled before its lines ran.
+    const cancelled = await t.another({ drain: false });
+    for (const message of t.sent.splice(0)) await t.worker.handle(message);
+    expect((await t.batches.getBatch(t.principal.customerId, cancelled.batchId))?.status).toBe(
+      'in_progress',
+    );
+    await t.service.cancel(t.principal, cancelled.batchId);
+    await t.drain();
+    expect((await t.batches.getBatch(t.principal.customerId, cancelled.batchId))?.status).toBe(
+      'cancelled',
+    );
+    for (const [scope, item] of [
+      ['organization', await t.organization()],
+      ['project', await t.project()],
+    ] as const) {
+      expect({ scope, batchAttributes: batchAttributesOf(item) }).toEqual({
+        scope,
+        batchAttributes: [],
+      });
+      expect({ scope, names: Object.keys(item).sort() }).toEqual({
+        scope,
+        names: Object.keys(afterOne[scope]).sort(),
+      });
+      expect(item).toMatchObject({ reservedMicroUsd: 0, committedMicroUsd: t.billed() });
+    }
+  });
+
+  it('a line settlement or a remainder delivered again after the batch ended applies nothing', async () => {
+    const t = await setUp(3, { projectLimit: 1_000_000 });
+    await t.drain();
+    const batch = await t.read();
+    const before = await t.organization();
+    const month = batch?.reservationMonth as string;
+
+    const late = await t.spend.settle(
+      {
+        customerId: t.principal.customerId,
+        month,
+        reservedMicroUsd: 100,
+        batchId: t.batch.batchId,
+        batchHeld: true,
+      },
+      50,
+    );
+    const again = await t.spend.settleBatchRemainder(
+      t.principal.customerId,
+      month,
+      t.batch.batchId,
+      batch?.reservedMicroUsd ?? 0,
+      t.billed(),
+      { held: true },
+    );
+
+    expect(late.applied).toBe(false);
+    expect(again).toBe(false);
+    expect(await t.organization()).toEqual(before);
+  });
+
+  describe('a start that dies between its reservations and in_progress', () => {
+    /** Delivers the validation once with `crash` in place, then restores the real calls. */
+    async function crashedStart(t: Awaited<ReturnType<typeof setUp>>, crash: () => void) {
+      crash();
+      const [validate] = t.validate;
+      await expect(t.worker.handle(validate as BatchMessage)).rejects.toThrow('process died');
+      jest.restoreAllMocks();
+      expect((await t.read())?.status).toBe('validating');
+      return validate as BatchMessage;
+    }
+    const diesOnProjectReserve = (t: Awaited<ReturnType<typeof setUp>>) => () => {
+      const reserve = t.spend.reserve.bind(t.spend);
+      const scope = projectScope(t.principal.customerId, PROJECT);
+      jest.spyOn(t.spend, 'reserve').mockImplementation(async (customerId, ...rest) => {
+        if (customerId === scope) throw new Error('process died');
+        return reserve(customerId, ...rest);
+      });
+      // A dead process gives nothing back either.
+      jest.spyOn(t.spend, 'settleBatchRemainder').mockRejectedValue(new Error('process died'));
+    };
+    const diesBeforeInProgress = (t: Awaited<ReturnType<typeof setUp>>) => () => {
+      const transition = t.batches.transition.bind(t.batches);
+      jest.spyOn(t.batches, 'transition').mockImplementation(async (...args) => {
+        if (args[3] === 'in_progress') throw new Error('process died');
+        return transition(...args);
+      });
+    };
+
+    it.each([
+      ["after the organization's reservation", diesOnProjectReserve],
+      ['after both reservations', diesBeforeInProgress],
+    ])(
+      '%s: the redelivery reuses what was held, and the batch settles exactly',
+      async (_, dies) => {
+        const maxCost = await maxCostOf10Lines();
+        const t = await setUp(10, { projectLimit: 1_000_000, holdValidation: true });
+        const validate = await crashedStart(t, dies(t));
+
+        // Redelivered (SQS, after the visibility timeout), twice at once for good measure.
+        await Promise.all([t.worker.handle(validate), t.worker.handle(validate)]);
+        const started = await t.read();
+        expect(started?.status).toBe('in_progress');
+        for (const item of [await t.organization(), await t.project()])
+          expect(item).toMatchObject({ reservedMicroUsd: maxCost, usedMicroUsd: maxCost });
+
+        await t.drain();
+        expect((await t.read())?.status).toBe('completed');
+        const billed = t.billed();
+        for (const item of [await t.organization(), await t.project()]) {
+          expect(item).toMatchObject({
+            reservedMicroUsd: 0,
+            committedMicroUsd: billed,
+            usedMicroUsd: billed,
+          });
+          expect(batchAttributesOf(item)).toEqual([]);
+        }
+      },
+    );
+
+    it('across the end of a UTC month: the redelivery reserves in the new month and gives back the old', async () => {
+      const saved = clock;
+      clock = new Date('2026-11-30T23:59:00Z');
+      try {
+        const t = await setUp(10, { projectLimit: 1_000_000, holdValidation: true });
+        const validate = await crashedStart(t, diesBeforeInProgress(t));
+        const scope = projectScope(t.principal.customerId, PROJECT);
+        expect((await t.spend.getMonthOf(scope, '2026-11')).reservedMicroUsd).toBeGreaterThan(0);
+
+        clock = new Date('2026-12-01T00:01:00Z');
+        await t.worker.handle(validate);
+
+        expect((await t.read())?.reservationMonth).toBe('2026-12');
+        for (const customerId of [t.principal.customerId, scope])
+          expect(await t.spend.getMonthOf(customerId, '2026-11')).toMatchObject({
+            reservedMicroUsd: 0,
+            spentMicroUsd: 0,
+          });
+        await t.drain();
+        for (const item of [await t.organization(), await t.project()])
+          expect(item).toMatchObject({ reservedMicroUsd: 0, committedMicroUsd: t.billed() });
+      } finally {
+        clock = saved;
+      }
+    });
+
+    it.each([
+      ["after the organization's reservation", diesOnProjectReserve],
+      ['after both reservations', diesBeforeInProgress],
+    ])('%s, then cancelled: the batch ends holding nothing', async (_, dies) => {
+      const t = await setUp(10, { projectLimit: 1_000_000, holdValidation: true });
+      const validate = await crashedStart(t, dies(t));
+      expect((await t.organization()).reservedMicroUsd).toBeGreaterThan(0);
+
+      await t.service.cancel(t.principal, t.batch.batchId);
+      // The redelivered validation finds the batch cancelling; the finalize gives back the holds.
+      await t.worker.handle(validate);
+      await t.drain();
+
+      expect((await t.read())?.status).toBe('cancelled');
+      for (const item of [await t.organization(), await t.project()]) {
+        expect(item.reservedMicroUsd ?? 0).toBe(0);
+        expect(item.usedMicroUsd ?? 0).toBe(0);
+        expect(batchAttributesOf(item)).toEqual([]);
+      }
+      expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(0);
+    });
+  });
+
+  it('a batch started before the bhold_ mark (no spendHeld) still settles exactly, once, by bdone_', async () => {
+    const t = await setUp(10, { projectLimit: 1_000_000, holdValidation: true });
+    // The start as the earlier code made it: reservations without the batch's mark, no spendHeld.
+    const reserve = t.spend.reserve.bind(t.spend);
+    jest
+      .spyOn(t.spend, 'reserve')
+      .mockImplementation((customerId, seed, max, options) =>
+        reserve(customerId, seed, max, { ...options, batchId: undefined }),
+      );
+    const transition = t.batches.transition.bind(t.batches);
+    jest.spyOn(t.batches, 'transition').mockImplementation((...args) => {
+      const { spendHeld: _new, ...fields } = args[5] ?? {};
+      return transition(args[0], args[1], args[2], args[3], args[4], fields);
+    });
+    for (const message of t.validate) await t.worker.handle(message);
+    jest.restoreAllMocks();
+    expect((await t.read())?.spendHeld).toBeUndefined();
+
+    await t.drain();
+    await t.worker.handle({
+      kind: 'finalize',
+      customerId: t.principal.customerId,
+      batchId: t.batch.batchId,
+    });
+
+    expect((await t.read())?.status).toBe('completed');
+    const billed = t.billed();
+    for (const item of [await t.organization(), await t.project()]) {
+      expect(item).toMatchObject({ reservedMicroUsd: 0, committedMicroUsd: billed });
+      expect(batchAttributesOf(item)).toEqual([`bdone_${t.batch.batchId}`]);
+    }
   });
 });

@@ -121,3 +121,80 @@ describe('prompt tokens with the real tokenizers', () => {
     expect(image).toBeGreaterThan(765);
   });
 });
+
+describe('counting up to a ceiling (POST /responses/input_tokens)', () => {
+  beforeAll(() => counter.warmUp(), 60_000);
+
+  /** Deterministic text of `length` characters drawn from `alphabet` (a linear congruential walk). */
+  function textOf(alphabet: readonly string[], length: number, seed: number): string {
+    let state = seed;
+    let text = '';
+    while (text.length < length) {
+      state = (state * 1_103_515_245 + 12_345) % 2_147_483_648;
+      text += alphabet[state % alphabet.length];
+    }
+    return text;
+  }
+
+  const texts: Record<string, string> = {
+    // Spaces to cut at, runs of spaces, newlines after punctuation, digits, accents, CJK.
+    prose: textOf(
+      ['word', ' ', '  ', '.\n', ',', ' 1234', 'é', '龘', "'s", '\t', '\n\n'],
+      200_000,
+      7,
+    ),
+    // No space at all: every cut is inside a pre-token and the text is counted again whole.
+    'one word': textOf(['a', 'b', 'c', 'd'], 140_000, 11),
+    // Surrogate pairs and no spaces: a cut never splits a pair.
+    emoji: textOf(['😀', '🙂', 'x'], 140_000, 13),
+  };
+
+  it.each([LLAMA_8B_ID, 'qwen3-8b'])(
+    'answers the exact count of long prompts below the ceiling (%s)',
+    async (model) => {
+      for (const [kind, content] of Object.entries(texts)) {
+        const messages = [
+          { role: 'system' as const, content: 'Be brief.' },
+          { role: 'user' as const, content },
+        ];
+        const whole = await counter.count(model, messages, { tools: [weather] });
+        const upTo = await counter.countUpTo(model, messages, { tools: [weather] }, whole);
+        expect({ kind, count: upTo }).toEqual({ kind, count: whole });
+      }
+    },
+    120_000,
+  );
+
+  it('stops tokenizing once the count is past the ceiling', async () => {
+    // About 800,000 tokens; counting them all took seconds of CPU.
+    const huge = 'The quick brown fox jumps over the lazy dog. '.repeat(90_000);
+    const messages = [{ role: 'user' as const, content: huge }];
+
+    const counted = await counter.countUpTo('qwen3-8b', messages, {}, 32_768);
+
+    expect(counted).toBeGreaterThan(32_768);
+    // One 64 Ki-character chunk past the ceiling at most: the rest was never tokenized.
+    expect(counted).toBeLessThan(32_768 + 20_000);
+  });
+
+  it('stops on a prompt of one long word too, and on text in unrendered fields', async () => {
+    const word = 'abcdefghij'.repeat(100_000);
+    const inContent = await counter.countUpTo(
+      'qwen3-8b',
+      [{ role: 'user', content: word }],
+      {},
+      10_000,
+    );
+    const inName = await counter.countUpTo(
+      'qwen3-8b',
+      [{ role: 'user', content: 'hi', name: word }],
+      {},
+      10_000,
+    );
+
+    for (const counted of [inContent, inName]) {
+      expect(counted).toBeGreaterThan(10_000);
+      expect(counted).toBeLessThan(10_000 + 20_000);
+    }
+  });
+});

@@ -137,4 +137,62 @@ describe.each([
     expect(await repository().delete(A, id)).toBe(false);
     clock = stored29Days;
   });
+
+  describe('a streamed response, stored in_progress from its first event', () => {
+    const inProgress = (id: string): StoredResponse => {
+      const done = stored(id, 'Streaming');
+      return {
+        ...done,
+        response: { ...done.response, status: 'in_progress', completed_at: null },
+        conversation: [],
+      };
+    };
+    const untilMs = () => clock.getTime() + 16 * 60_000;
+
+    it('is read in_progress, then replaced by the finished response', async () => {
+      const id = `resp_${randomBytes(8).toString('hex')}`;
+      await repository().putInProgress(A, inProgress(id), untilMs());
+      expect((await repository().get(A, id))?.response.status).toBe('in_progress');
+      expect(await repository().get(A_OTHER, id)).toBeUndefined();
+
+      expect(await repository().put(A, stored(id, 'Streaming'), { replacing: true })).toBe(true);
+      expect(await repository().get(A, id)).toEqual(stored(id, 'Streaming'));
+      // Replaced once: a duplicate end-of-stream write finds no placeholder.
+      expect(await repository().put(A, stored(id, 'Streaming'), { replacing: true })).toBe(false);
+    });
+
+    it('stays deleted when it is deleted while it streams: the finished write does not resurrect it', async () => {
+      const id = `resp_${randomBytes(8).toString('hex')}`;
+      await repository().putInProgress(A, inProgress(id), untilMs());
+      expect(await repository().delete(A_OTHER, id)).toBe(false);
+      expect(await repository().delete(A, id)).toBe(true);
+
+      expect(await repository().put(A, stored(id, 'Streaming'), { replacing: true })).toBe(false);
+      expect(await repository().get(A, id)).toBeUndefined();
+      expect(await repository().delete(A, id)).toBe(false);
+    });
+
+    it('is not replaced across projects, and a body in parts is not stored once deleted', async () => {
+      const id = `resp_${randomBytes(8).toString('hex')}`;
+      await repository().putInProgress(A_OTHER, inProgress(id), untilMs());
+      expect(await repository().put(A, stored(id, 'Mine'), { replacing: true })).toBe(false);
+      expect(await repository().delete(A_OTHER, id)).toBe(true);
+
+      const large = stored(id, randomBytes(PART_BYTES * 2).toString('base64'));
+      expect(await repository().put(A_OTHER, large, { replacing: true })).toBe(false);
+      expect(await repository().get(A_OTHER, id)).toBeUndefined();
+    });
+
+    it('expires when its request could no longer be running (a crashed stream)', async () => {
+      const id = `resp_${randomBytes(8).toString('hex')}`;
+      const saved = clock;
+      await repository().putInProgress(A, inProgress(id), untilMs());
+      clock = new Date(clock.getTime() + 16 * 60_000 + 1_000);
+      try {
+        expect(await repository().get(A, id)).toBeUndefined();
+      } finally {
+        clock = saved;
+      }
+    });
+  });
 });
