@@ -1,7 +1,7 @@
 import type { ModelLimits, TierlineConfig } from '../../lib/config/schema';
 import type { Principal } from '../customers/authenticate';
 import type { CustomersRepository } from '../customers/customers-repository';
-import { defaultProjectId } from '../customers/key-permissions';
+import { defaultProjectId, projectOrDefault } from '../customers/key-permissions';
 import { narrowLimits, type ProjectModelLimits, projectScope } from '../customers/project-limits';
 import { MICRO_USD_PER_CENT } from '../metering/pricing';
 import type { SpendTracker } from '../metering/spend';
@@ -259,7 +259,7 @@ export class ProjectRateLimits {
       if (customer?.keyHash) hashes.push(customer.keyHash);
     }
     for (const key of await this.deps.customers.listNamedKeys(customerId)) {
-      const keyProject = key.projectId ?? defaultProjectId(customerId);
+      const keyProject = projectOrDefault(customerId, key.projectId);
       if (key.status === 'active' && key.kind !== 'admin_key' && keyProject === project.projectId)
         hashes.push(key.keyHash);
     }

@@ -1,6 +1,6 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { defaultProjectId } from '../customers/key-permissions';
+import { defaultProjectId, projectOrDefault } from '../customers/key-permissions';
 import { FILES_TABLE } from '../files/files-table';
 import type { ChatMessage } from '../inference/chat-request';
 import type { ResponseItem, ResponseObject } from '../openai/shapes/responses';
@@ -33,10 +33,6 @@ export interface ResponseOwner {
   customerId: string;
   projectId: string;
 }
-
-/** A head item's project; one stored before projects were recorded is the default project's. */
-const projectOf = (item: Record<string, unknown>, customerId: string) =>
-  typeof item.projectId === 'string' ? item.projectId : defaultProjectId(customerId);
 
 const partition = (customerId: string) => `CUS#${customerId}`;
 const headKey = (customerId: string, responseId: string) => ({
@@ -109,7 +105,13 @@ export class ResponsesRepository {
       new GetCommand({ TableName: this.tableName, Key: headKey(customerId, responseId) }),
     );
     if (!Item || Number(Item[TTL]) <= this.nowSeconds()) return undefined;
-    if (projectOf(Item, customerId) !== owner.projectId) return undefined;
+    if (
+      projectOrDefault(
+        customerId,
+        typeof Item.projectId === 'string' ? Item.projectId : undefined,
+      ) !== owner.projectId
+    )
+      return undefined;
     const chunks = [Item.body as Uint8Array];
     const count = Number(Item.parts);
     if (count > 1) {
