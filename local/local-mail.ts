@@ -2,7 +2,6 @@ import * as path from 'node:path';
 
 /** Local mode's mail file: its format and mailer live with the mail concern (lambda/mail/). */
 export {
-  appendLocalMail,
   type LocalMail,
   MAIL_SEPARATOR,
   readLocalMail,
