@@ -5,7 +5,7 @@ import {
 } from '@aws-sdk/client-api-gateway';
 import type { OrganizationPeople } from '../lambda/accounts/organization-people';
 import type { CustomerDataEraser } from '../lambda/batches/customer-data';
-import { apiGatewayKeyName, createGatewayKey } from '../lambda/customers/customer-creation';
+import { apiGatewayKeyName } from '../lambda/customers/customer-creation';
 import type { CustomerRecord, CustomersRepository } from '../lambda/customers/customers-repository';
 import { TierSwitch, type UsagePlanKeys } from '../lambda/customers/tier-switch';
 import type { AggregateUpdater } from '../lambda/metering/aggregate-updates';
@@ -60,11 +60,6 @@ export class OperatorContext {
     return apiGatewayKeyName(this.env, customerId);
   }
 
-  /** Creates the customer's API Gateway key (`create` and `reactivate` alike); answers its id. */
-  createGatewayKey(customerId: string, usageIdentifierKey: string): Promise<string> {
-    return createGatewayKey(this.deps.apiGateway, this.env, customerId, usageIdentifierKey);
-  }
-
   customPlanName(customerId: string): string {
     return `tierline-${this.env}-custom-${customerId}`;
   }
@@ -114,10 +109,6 @@ export class OperatorContext {
       this.deps.settings,
       this.deps.config,
     );
-  }
-
-  attachKey(keyId: string, usagePlanId: string): Promise<void> {
-    return this.planKeys.attachKey(keyId, usagePlanId);
   }
 
   moveKey(keyId: string, from: string | undefined, to: string): Promise<void> {

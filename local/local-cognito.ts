@@ -9,6 +9,7 @@ import {
   DescribeUserPoolClientCommand,
 } from '@aws-sdk/client-cognito-identity-provider';
 import type { SessionTokenSettings } from '../lambda/accounts/session-settings';
+import { localMailFile } from './local-mail';
 
 export { type LocalMail, readLocalMail } from './local-mail';
 
@@ -47,7 +48,7 @@ const START_TIMEOUT_MS = 30_000;
 export async function startLocalCognito(options: LocalCognitoOptions): Promise<LocalCognito> {
   const folder = path.join(options.dataDir, 'cognito');
   mkdirSync(folder, { recursive: true });
-  const mailFile = path.join(options.dataDir, 'mail.txt');
+  const mailFile = localMailFile(options.dataDir);
   // Node with tsx's loader, as `npm start` runs: the child is TypeScript like the rest.
   const child = spawn(
     process.execPath,

@@ -15,6 +15,8 @@ import {
   TestModelBackend,
 } from '../lambda/inference/backends/test-model-backend';
 import { PromptTokenCounter } from '../lambda/inference/prompt-tokens';
+import { sendToEach } from '../lambda/mail/mail';
+import { MailFileMailer } from '../lambda/mail/mail-file';
 import {
   type DeadLetterSink,
   FileDeadLetterSink,
@@ -24,7 +26,7 @@ import type { SpendAlert } from '../lambda/metering/spend';
 import { createDocumentClient, type DocumentClient } from '../lambda/storage/document-client';
 import { createLeanDocumentClient } from '../lambda/storage/lean-document-client';
 import { ApiGatewayEmulator } from './api-gateway-emulator';
-import { appendLocalMail } from './local-mail';
+import { localMailFile } from './local-mail';
 import type { LocalModeOptions } from './local-mode';
 import { startLocalS3 } from './local-s3';
 import {
@@ -166,22 +168,11 @@ export function localEngines(
     },
     // The mail file cognito-local writes too: one place to read what local mode e-mailed.
     spendAlertMail: {
-      send: async (mail) => {
-        options.log?.(`spend alert e-mail: ${mail.subject} to ${mail.to.join(', ')}`);
+      send: async (alert) => {
+        options.log?.(`spend alert e-mail: ${alert.subject} to ${alert.to.join(', ')}`);
         if (!options.dataDir) return;
-        for (const to of mail.to) {
-          appendLocalMail(
-            path.join(options.dataDir, 'mail.txt'),
-            {
-              to,
-              subject: mail.subject,
-              reason: 'SpendAlert',
-              code: mail.alertId,
-              sentAt: new Date().toISOString(),
-            },
-            mail.text,
-          );
-        }
+        const tags = { reason: 'SpendAlert', code: alert.alertId };
+        await sendToEach(new MailFileMailer(localMailFile(options.dataDir), tags), alert);
       },
     },
     batchQueue: parts.batchQueue,

@@ -54,6 +54,7 @@ import {
   startLocalStorage,
 } from './local-engines';
 import { type InvitationsAt, localInvitations } from './local-invitations';
+import { localMailFile } from './local-mail';
 import { type LocalSessions, localPrincipal, localSessionOf } from './local-principal';
 import { answerMalformedRequestsInOpenAIShape } from './malformed-requests';
 
@@ -720,7 +721,7 @@ function startLocalBilling(
     customersTable: engines.tables.customers,
     graceDays: config.billing.paymentGraceDays,
     usageTiers: usageTiersOf(config),
-    mailFile: options.dataDir ? path.join(options.dataDir, 'mail.txt') : undefined,
+    mailFile: options.dataDir ? localMailFile(options.dataDir) : undefined,
     baseUrl,
     tiers: { setTier: async (customerId, tier) => void (await operator.setTier(customerId, tier)) },
     intervalMs: options.billingIntervalMs,

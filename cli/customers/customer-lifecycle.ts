@@ -1,6 +1,7 @@
 import { DeleteApiKeyCommand } from '@aws-sdk/client-api-gateway';
 import type { ErasedData } from '../../lambda/batches/customer-data';
 import { issueApiKey, randomBase62 } from '../../lambda/customers/api-keys';
+import { createDedicatedKey } from '../../lambda/customers/customer-creation';
 import type { CustomerRecord } from '../../lambda/customers/customers-repository';
 import { pooledUsageIdentifier } from '../../lambda/customers/edge-key-pool';
 import type { OperatorContext } from '../operator-context';
@@ -67,12 +68,17 @@ export class CustomerLifecycle {
     const usageIdentifierKey = pooled ?? randomBase62(40);
     const usagePlanId = pooled ? undefined : this.ctx.tierPlanId(customer.tier);
     await customers.updateCustomer(customerId, { status: 'creating', pendingKeyHash: issued.hash });
-    let apiGatewayKeyId: string | undefined;
+    // The key this run made, undone if a later step fails.
+    const made: { apiGatewayKeyId?: string } = {};
     try {
-      if (usagePlanId) {
-        apiGatewayKeyId = await this.ctx.createGatewayKey(customerId, usageIdentifierKey);
-        await this.ctx.attachKey(apiGatewayKeyId, usagePlanId);
-      }
+      const gatewayKey =
+        usagePlanId &&
+        (await createDedicatedKey(
+          apiGateway,
+          this.ctx.env,
+          { customerId, usagePlanId, usageIdentifierKey },
+          made,
+        ));
       await customers.putKey({
         keyHash: issued.hash,
         customerId,
@@ -91,7 +97,7 @@ export class CustomerLifecycle {
           status: 'active',
           keyHash: issued.hash,
           keyHint: issued.hint,
-          ...(apiGatewayKeyId ? { apiGatewayKeyId, usagePlanId } : { sharedUsageKey: pooled }),
+          ...(gatewayKey || { sharedUsageKey: pooled }),
         },
         { remove: ['pendingKeyHash'] },
       );
@@ -99,8 +105,8 @@ export class CustomerLifecycle {
       // Back to revoked, with nothing of this run left working; what cannot be undone the next run
       // cleans up.
       await customers.deleteKey(issued.hash).catch(() => undefined);
-      if (apiGatewayKeyId) {
-        const apiKey = apiGatewayKeyId;
+      if (made.apiGatewayKeyId) {
+        const apiKey = made.apiGatewayKeyId;
         await tolerate(
           () => apiGateway.send(new DeleteApiKeyCommand({ apiKey })),
           'NotFoundException',

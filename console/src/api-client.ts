@@ -200,6 +200,21 @@ export class ConsoleApi {
   /** The user's Free organization, made on first sign-in; its first key is in this answer only. */
   signUpOrganization = () =>
     this.json<SignedUpOrganization>('/account/organizations', { method: 'POST', body: '{}' });
+  /**
+   * The user's organizations, its Free one made first when it has none (`made`, whose first key
+   * is shown once). The sign-up answer says all the list would of that one organization, the
+   * user's own and active, so the list is not read again.
+   */
+  organizationsOrSignUp = async (): Promise<{
+    list: OrganizationMembership[];
+    made?: SignedUpOrganization;
+  }> => {
+    const list = await this.organizations();
+    if (list.length > 0) return { list };
+    const made = await this.signUpOrganization();
+    const { object, id, name, tier, role } = made;
+    return { list: [{ object, id, name, tier, role, status: 'active' }], made };
+  };
   plans = () => this.json<Plans>('/plans');
   limits = () => this.json<Limits>('/limits');
   usage = (start: string, end: string) =>

@@ -210,12 +210,8 @@ function useOrganizations(
         setError(e);
         return undefined;
       });
-      let list = await api.organizations();
-      if (list.length === 0) {
-        const made = await api.signUpOrganization();
-        if (made.first_key) setFirstKey(made);
-        list = await api.organizations();
-      }
+      const { list, made } = await api.organizationsOrSignUp();
+      if (made?.first_key) setFirstKey(made);
       setOrganizations(list);
       const kept =
         list.find((o) => o.id === joined) ??

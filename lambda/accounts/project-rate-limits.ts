@@ -1,11 +1,11 @@
 import type { ModelLimits, TierlineConfig } from '../../lib/config/schema';
 import type { Principal } from '../customers/authenticate';
 import type { CustomersRepository } from '../customers/customers-repository';
-import { defaultProjectId } from '../customers/key-permissions';
+import { defaultProjectId, projectOrDefault } from '../customers/key-permissions';
 import { narrowLimits, type ProjectModelLimits, projectScope } from '../customers/project-limits';
 import { MICRO_USD_PER_CENT } from '../metering/pricing';
 import type { SpendTracker } from '../metering/spend';
-import { effectiveSpendLimitMicroUsd } from '../metering/spend-limit-settings';
+import { effectiveSpendLimitMicroUsd, spendThresholdCents } from '../metering/spend-limit-settings';
 import { BadRequestError, NotFoundError } from '../openai/errors';
 import type { ProjectRecord, Projects, ProjectsRepository } from './projects';
 
@@ -161,23 +161,7 @@ export class ProjectRateLimits {
   }
 
   private async parseSpendLimit(principal: Principal, body: Record<string, unknown>) {
-    const invalid = (param: string, message: string) =>
-      new BadRequestError(message, { param, code: 'invalid_value' });
-    for (const name of Object.keys(body)) {
-      if (!['threshold_amount', 'currency', 'interval'].includes(name))
-        throw new BadRequestError(`Unknown field '${name.slice(0, 80)}'.`, {
-          param: name.slice(0, 80),
-          code: 'unknown_parameter',
-        });
-    }
-    const cents = body.threshold_amount;
-    if (typeof cents !== 'number' || !Number.isSafeInteger(cents) || cents < 1)
-      throw invalid(
-        'threshold_amount',
-        "'threshold_amount' must be a whole number of cents, 1 or more.",
-      );
-    if (body.currency !== 'USD') throw invalid('currency', "'currency' must be 'USD'.");
-    if (body.interval !== 'month') throw invalid('interval', "'interval' must be 'month'.");
+    const cents = spendThresholdCents(body);
     if (!this.deps.config.tiers[principal.tier].spendLimit.allowed) {
       throw new BadRequestError(
         `Spend limits are for paying tiers: the ${principal.tier} tier spends nothing.`,
@@ -189,10 +173,10 @@ export class ProjectRateLimits {
       (await this.deps.spend.getMonth(principal.customerId)).limitMicroUsd ??
       effectiveSpendLimitMicroUsd(this.deps.config, principal.tier, principal.spendLimitMicroUsd);
     if (organization !== undefined && limit > organization) {
-      throw invalid(
-        'threshold_amount',
+      throw new BadRequestError(
         `'threshold_amount' may be at most the organization's monthly spend limit, ` +
           `${Math.floor(organization / MICRO_USD_PER_CENT)} cents, not ${cents}.`,
+        { param: 'threshold_amount', code: 'invalid_value' },
       );
     }
     return limit;
@@ -275,7 +259,7 @@ export class ProjectRateLimits {
       if (customer?.keyHash) hashes.push(customer.keyHash);
     }
     for (const key of await this.deps.customers.listNamedKeys(customerId)) {
-      const keyProject = key.projectId ?? defaultProjectId(customerId);
+      const keyProject = projectOrDefault(customerId, key.projectId);
       if (key.status === 'active' && key.kind !== 'admin_key' && keyProject === project.projectId)
         hashes.push(key.keyHash);
     }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { defaultProjectId } from '../customers/key-permissions';
+import { defaultProjectId, projectOrDefault } from '../customers/key-permissions';
 import type { LedgerRecord } from '../metering/ledger';
 import type { UsageKind } from './billing-provider';
 
@@ -19,9 +19,8 @@ export const DEFAULT_PROJECT = 'default';
 
 /** The project label a record's usage is billed under. */
 export function billedProjectOf(record: Pick<BilledRecord, 'customerId' | 'projectId'>): string {
-  const projectId = record.projectId;
-  if (!projectId || projectId === defaultProjectId(record.customerId)) return DEFAULT_PROJECT;
-  return projectId;
+  const projectId = projectOrDefault(record.customerId, record.projectId);
+  return projectId === defaultProjectId(record.customerId) ? DEFAULT_PROJECT : projectId;
 }
 
 /** The ledger model of a training (fine-tuning/job-billing.ts `trainingLedgerModel`). */

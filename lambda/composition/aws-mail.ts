@@ -1,5 +1,5 @@
 import { SESv2Client } from '@aws-sdk/client-sesv2';
-import { type MailFailureLog, mailSenderFromEnv, sendEmailInput } from '../mail/mail';
+import { type MailFailureLog, mailSenderFromEnv, sendEmailInput, sendToEach } from '../mail/mail';
 import { SesMailer } from '../mail/ses-mailer';
 import type { SpendAlertMailer } from '../metering/spend-alert-rules';
 import { awsClientOptions } from '../storage/aws-clients';
@@ -24,18 +24,17 @@ export function awsMailer(): SesMailer | undefined {
 export function awsSpendAlertMail(log: MailFailureLog | undefined): SpendAlertMailer {
   const mailer = awsMailer();
   return {
-    async send(alert) {
-      for (const to of alert.to) {
-        const mail = { to, subject: alert.subject, text: alert.text };
-        if (mailer) await mailer.send(mail);
-        else {
-          log?.('spend alert e-mail (not sent: no sender in the config)', {
-            alert: alert.alertId,
-            sent: false,
-            ses: sendEmailInput(mail, { from: 'alerts@tierline' }),
-          });
-        }
-      }
-    },
+    send: (alert) =>
+      sendToEach(
+        mailer ?? {
+          send: async (mail) =>
+            log?.('spend alert e-mail (not sent: no sender in the config)', {
+              alert: alert.alertId,
+              sent: false,
+              ses: sendEmailInput(mail, { from: 'alerts@tierline' }),
+            }),
+        },
+        alert,
+      ),
   };
 }

@@ -2,10 +2,10 @@ import type { ModelLimits, TierName } from '../../lib/config/schema';
 import { AuthenticationError } from '../openai/errors';
 import { bearerToken, hashApiKey, isWellFormedApiKey } from './api-keys';
 import {
-  defaultProjectId,
   type KeyPermissions,
   type PrincipalKind,
   parsePermissions,
+  projectOrDefault,
 } from './key-permissions';
 import { type ProjectLimits, type ProjectModelLimits, principalLimits } from './project-limits';
 
@@ -72,7 +72,7 @@ export interface StoredKey {
 export function keyGrants(
   stored: Pick<StoredKey, 'customerId' | 'kind' | 'projectId' | 'permissions'>,
 ): Pick<Principal, 'kind' | 'projectId' | 'permissions'> {
-  const projectId = stored.projectId ?? defaultProjectId(stored.customerId);
+  const projectId = projectOrDefault(stored.customerId, stored.projectId);
   if (stored.kind === 'admin_key') return { kind: 'admin_key', projectId };
   return {
     kind: 'project_key',

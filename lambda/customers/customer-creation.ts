@@ -81,6 +81,32 @@ export async function createGatewayKey(
   return apiKey.id;
 }
 
+/**
+ * A customer's own API Gateway key on a usage plan, by `create` and the CLI's `reactivate` alike.
+ * `made` learns the key's id as soon as it exists, so a caller whose later step fails (this one's
+ * attach included) deletes it: the key is new, so no plan holds it yet and the attach cannot meet
+ * the conflict `UsagePlanKeys.attachKey` repairs.
+ */
+export async function createDedicatedKey(
+  apiGateway: Pick<APIGatewayClient, 'send'>,
+  environmentName: string,
+  key: { customerId: string; usagePlanId: string; usageIdentifierKey: string },
+  made: { apiGatewayKeyId?: string },
+): Promise<{ apiGatewayKeyId: string; usagePlanId: string }> {
+  const { customerId, usagePlanId, usageIdentifierKey } = key;
+  const apiGatewayKeyId = await createGatewayKey(
+    apiGateway,
+    environmentName,
+    customerId,
+    usageIdentifierKey,
+  );
+  made.apiGatewayKeyId = apiGatewayKeyId;
+  await apiGateway.send(
+    new CreateUsagePlanKeyCommand({ usagePlanId, keyId: apiGatewayKeyId, keyType: 'API_KEY' }),
+  );
+  return { apiGatewayKeyId, usagePlanId };
+}
+
 const tolerateNotFound = async (action: () => Promise<unknown>) => {
   try {
     await action();
@@ -160,12 +186,10 @@ export class CustomerCreation {
         updatedAt: new Date().toISOString(),
       });
       if (!pooled) {
-        gatewayKey = await this.createDedicatedKey(
-          customerId,
-          input.tier,
-          usageIdentifierKey,
-          made,
-        );
+        const usagePlanId = await this.deps.tierPlanId(input.tier);
+        const { apiGateway, environmentName } = this.deps;
+        const key = { customerId, usagePlanId, usageIdentifierKey };
+        gatewayKey = await createDedicatedKey(apiGateway, environmentName, key, made);
       }
       await customers.putKey({
         keyHash: issued.hash,
@@ -198,28 +222,6 @@ export class CustomerCreation {
     const customer = await customers.getCustomer(customerId);
     if (!customer) throw new Error(`customer ${customerId} vanished right after its creation`);
     return { created: true, customer, apiKey: issued.key };
-  }
-
-  /** A customer's own API Gateway key, on its tier's usage plan. */
-  private async createDedicatedKey(
-    customerId: string,
-    tier: TierName,
-    usageIdentifierKey: string,
-    made: { apiGatewayKeyId?: string },
-  ): Promise<{ apiGatewayKeyId: string; usagePlanId: string }> {
-    const { apiGateway, environmentName } = this.deps;
-    const usagePlanId = await this.deps.tierPlanId(tier);
-    const apiGatewayKeyId = await createGatewayKey(
-      apiGateway,
-      environmentName,
-      customerId,
-      usageIdentifierKey,
-    );
-    made.apiGatewayKeyId = apiGatewayKeyId;
-    await apiGateway.send(
-      new CreateUsagePlanKeyCommand({ usagePlanId, keyId: apiGatewayKeyId, keyType: 'API_KEY' }),
-    );
-    return { apiGatewayKeyId, usagePlanId };
   }
 
   /** Removes what an interrupted `create` left: its pending key item and its API Gateway key(s). */

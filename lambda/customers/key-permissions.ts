@@ -52,6 +52,15 @@ export function defaultProjectId(customerId: string): string {
 }
 
 /**
+ * The project a stored thing of an organization (a key, a ledger record, a response) belongs to:
+ * its own, or, for one stored before projects were recorded, the organization's default project.
+ * Nothing is rewritten: every reader maps an old item the same way.
+ */
+export function projectOrDefault(customerId: string, projectId: string | undefined): string {
+  return projectId || defaultProjectId(customerId);
+}
+
+/**
  * Reads permissions as they travel (the authorizer's string context, a stored item): anything not
  * understood grants nothing, so a corrupted value can never widen a key.
  */

@@ -1,5 +1,5 @@
 import { type Condition, compare, notExists, or } from '../storage/expressions';
-import { defaultProjectId } from './key-permissions';
+import { defaultProjectId, projectOrDefault } from './key-permissions';
 
 /**
  * Whose a stored object (a file, an upload, a batch, a fine-tuning job, a stored response) is, and
@@ -43,7 +43,10 @@ export const PROJECT_ATTRIBUTE = 'projectId';
 
 /** An item's project; one stored before projects were recorded is the default project's. */
 export function projectOf(item: { projectId?: unknown }, customerId: string): string {
-  return typeof item.projectId === 'string' ? item.projectId : defaultProjectId(customerId);
+  return projectOrDefault(
+    customerId,
+    typeof item.projectId === 'string' ? item.projectId : undefined,
+  );
 }
 
 /** Whether `item` (of `scope`'s organization, or naming its own) is visible in `scope`. */

@@ -12,6 +12,18 @@ export interface Mailer {
   send(mail: Mail): Promise<void>;
 }
 
+/**
+ * One message to several recipients sent as every Tierline mail is: one `Mail` a recipient, in
+ * order, so no recipient learns the others' addresses. A refusal stops the rest and throws.
+ */
+export async function sendToEach(
+  mailer: Mailer,
+  message: { to: readonly string[]; subject: string; text: string },
+): Promise<void> {
+  for (const to of message.to)
+    await mailer.send({ to, subject: message.subject, text: message.text });
+}
+
 /** Who sends: an address at the SES identity the operator verified, and SES's configuration set. */
 export interface MailSender {
   /** `Tierline <no-reply@example.com>` or a bare address. */

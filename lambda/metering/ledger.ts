@@ -2,7 +2,6 @@ import { open, readFile } from 'node:fs/promises';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { TierName } from '../../lib/config/schema';
-import { defaultProjectId } from '../customers/key-permissions';
 import { isConditionFailure } from '../storage/conditional-writes';
 import type { DocumentClient } from '../storage/document-client';
 import { conditionOnly, notExists } from '../storage/expressions';
@@ -48,16 +47,11 @@ export interface LedgerRecord {
   batch?: boolean;
   /**
    * The project the request ran in. Absent on records written before projects existed: they
-   * belong to the organization's default project ({@link ledgerProjectOf}); nothing is rewritten.
+   * belong to the organization's default project (`projectOrDefault`, customers/key-permissions.ts); nothing is rewritten.
    */
   projectId?: string;
   /** The public id of the key that made the request (`key_...`); absent on older records. */
   apiKeyId?: string;
-}
-
-/** The project a ledger record counts for: its own, or the default project on older records. */
-export function ledgerProjectOf(record: Pick<LedgerRecord, 'customerId' | 'projectId'>): string {
-  return record.projectId ?? defaultProjectId(record.customerId);
 }
 
 /** A ledger record with its cost computed from the usage, prices and outcome. */

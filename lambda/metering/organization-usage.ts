@@ -1,6 +1,7 @@
+import { projectOrDefault } from '../customers/key-permissions';
 import type { DocumentClient } from '../storage/document-client';
 import { queryAll } from '../storage/query-pages';
-import { type LedgerRecord, ledgerProjectOf, usagePartition, utcDay } from './ledger';
+import { type LedgerRecord, usagePartition, utcDay } from './ledger';
 import { METERING_TABLE } from './metering-table';
 import { MICRO_USD_PER_USD } from './pricing';
 
@@ -95,7 +96,7 @@ const lineItemOf = (record: UsageRecord) =>
 function groupKey(record: UsageRecord, groupBy: ReadonlySet<GroupField>): Group['key'] {
   const field = <T>(name: GroupField, value: T) => (groupBy.has(name) ? value : null);
   return {
-    project_id: field('project_id', ledgerProjectOf(record)),
+    project_id: field('project_id', projectOrDefault(record.customerId, record.projectId)),
     user_id: null,
     api_key_id: field('api_key_id', record.apiKeyId ?? null),
     model: field('model', record.model),
@@ -106,7 +107,11 @@ function groupKey(record: UsageRecord, groupBy: ReadonlySet<GroupField>): Group[
 
 function matches(record: UsageRecord, filter: RecordFilter): boolean {
   if (filter.userIds) return false;
-  if (filter.projectIds && !filter.projectIds.has(ledgerProjectOf(record))) return false;
+  if (
+    filter.projectIds &&
+    !filter.projectIds.has(projectOrDefault(record.customerId, record.projectId))
+  )
+    return false;
   if (filter.apiKeyIds && !filter.apiKeyIds.has(record.apiKeyId ?? '')) return false;
   if (filter.models && !filter.models.has(record.model)) return false;
   if (filter.batch !== undefined && (record.batch === true) !== filter.batch) return false;

@@ -341,8 +341,7 @@ export class RequestMetering {
       request,
       { prices, startedAt, record, reservation, headers },
       async () => {
-        await releaseCounters(reservation, 'release after a project spend refusal failed');
-        await releaseProject();
+        await releaseCounters(reservation, 'release after a spend refusal failed');
       },
       async () => {
         await releaseProject();
@@ -420,166 +419,93 @@ export class RequestMetering {
    * is then always known when a limit is set, and the limit on the month item binds at once (see
    * spend.ts). The project's month first, then the organization's: the organization's hold stays
    * the last admission hold, which tells the reconciler the request was admitted (crash-safety.ts
-   * rule 2). `projectRefused` gives back the counters; `organizationRefused` the project's counters
-   * (the organization's reservation gives back its own).
+   * rule 2). A refusal of either gives back what the request holds, spend first (rule 6):
+   * `releaseCounters` when every spend mark is known gone, `releaseProject` always (the project's
+   * counter hold carries no record, so the reconciler would never find it).
    */
   private async reserveSpends(
     request: MeteringRequest,
-    held: {
-      prices: TokenPrices;
-      startedAt: Date;
-      record: ReservationRecord;
-      reservation: Reservation;
-      headers: Record<string, string>;
-    },
-    projectRefused: () => Promise<void>,
-    organizationRefused: () => Promise<void>,
+    held: HeldAdmission,
+    releaseCounters: () => Promise<void>,
+    releaseProject: () => Promise<void>,
   ): Promise<{ projectSpend?: SpendReservation; spendReservation?: SpendReservation }> {
-    const { prices, startedAt, record, reservation, headers } = held;
-    const projectSpend = record.projectSpendHold
-      ? await this.reserveProjectSpend(request, prices, record, reservation, headers).catch(
-          async (error: unknown) => {
-            await projectRefused();
-            throw error;
+    const { principal } = request;
+    const projectSpend = held.record.projectSpendHold
+      ? await this.reserveMonthSpend(
+          request,
+          projectSpendScope(principal),
+          held,
+          async (released) => {
+            if (released) await releaseCounters();
+            await releaseProject();
           },
         )
       : undefined;
-    const spendReservation = record.spendHold
-      ? await this.reserveSpend(request, prices, startedAt, record, reservation, headers).catch(
-          async (error: unknown) => {
-            if (projectSpend)
-              await this.deps.spend
-                .settle(projectSpend, 0)
-                .catch((e) =>
-                  this.deps.logError?.('release of project spend failed', { error: e }),
-                );
-            await organizationRefused();
-            throw error;
-          },
-        )
+    const organization = organizationSpendScope(principal, this.deps.config);
+    const spendReservation = held.record.spendHold
+      ? await this.reserveMonthSpend(request, organization, held, async (released) => {
+          const projectReleased = projectSpend
+            ? await this.deps.spend.settle(projectSpend, 0).then(
+                () => true,
+                (error: unknown) => {
+                  this.deps.logError?.('release of project spend failed', { error });
+                  return false;
+                },
+              )
+            : true;
+          if (released && projectReleased) await releaseCounters();
+          await releaseProject();
+        })
       : undefined;
     return { projectSpend, spendReservation };
   }
 
   /**
-   * Reserves the request's most expensive outcome against its project's month, for a project with
-   * a spend limit (on `<customerId>@<projectId>`, marked with the request's hold id, so the
-   * reconciler settles it too). Refuses with 429 `insufficient_quota` over the project's limit; the
-   * caller gives back the counters.
+   * Reserves the request's most expensive outcome against one month's spend, the organization's
+   * or a project's (marked with the request's hold id, so the reconciler settles it too). Refuses
+   * with 429 `insufficient_quota` over the scope's limit. Before it throws, `giveBack` gives back
+   * what the request holds, told whether the spend mark is known gone: a reserve may have applied
+   * without its answer arriving, and when settling its mark fails too, the counter hold (and its
+   * record, the reconciler's way to this mark) must stay (crash-safety.ts rule 6).
    */
-  private async reserveProjectSpend(
+  private async reserveMonthSpend(
     request: MeteringRequest,
-    prices: TokenPrices,
-    record: ReservationRecord,
-    reservation: Reservation,
-    headers: Record<string, string>,
+    scope: MonthSpendScope,
+    held: HeldAdmission,
+    giveBack: (spendReleased: boolean) => Promise<void>,
   ): Promise<SpendReservation> {
-    const { principal } = request;
+    const { record, reservation, headers } = held;
+    const hold = { holdId: record.holdId, at: held.startedAt };
     const maxCost = costMicroUsd(
       { inputTokens: request.inputTokens, outputTokens: reservation.outputAllowance },
-      prices,
+      held.prices,
     );
-    const scope = projectScope(principal.customerId, principal.projectId);
-    const hold = { holdId: record.holdId, at: new Date(record.startedAt) };
     let spend: Awaited<ReturnType<SpendTracker['reserve']>>;
     try {
-      spend = await this.deps.spend.reserve(
-        scope,
-        principal.projectSpendLimitMicroUsd,
-        maxCost,
-        hold,
-      );
+      spend = await this.deps.spend.reserve(scope.id, scope.limitMicroUsd, maxCost, hold);
     } catch (error) {
-      // It may have applied without its answer arriving: settling its mark makes sure.
-      await this.deps.spend
-        .settle({ customerId: scope, month: record.month, reservedMicroUsd: maxCost, ...hold }, 0)
-        .catch(() => undefined);
+      // Settling its mark (a no-op if there is none) makes sure it did not apply.
+      const mark = { customerId: scope.id, month: record.month, reservedMicroUsd: maxCost };
+      const spendReleased = await this.deps.spend.settle({ ...mark, ...hold }, 0).then(
+        () => true,
+        (settleError: unknown) => {
+          this.deps.logError?.('release of spend after a failed reservation failed', {
+            error: settleError,
+            scope: scope.id,
+          });
+          return false;
+        },
+      );
+      await giveBack(spendReleased);
       throw error;
     }
     if (!spend.admitted) {
-      throw new HttpError(
-        429,
-        'insufficient_quota',
-        `Project \`${principal.projectId}\` reached its monthly spend limit of ` +
-          `$${formatUsd(spend.limitMicroUsd)} (spent $${formatUsd(spend.spentMicroUsd)} this month, ` +
-          `$${formatUsd(maxCost)} needed at most for this request). An organization owner can raise ` +
-          'it (POST /v1/organization/projects/{project_id}/spend_limit), or wait for the next month (UTC).',
-        { code: 'insufficient_quota', headers: { ...headers, 'x-should-retry': 'false' } },
-      );
-    }
-    return spend.reservation;
-  }
-
-  /**
-   * Reserves the request's most expensive outcome against the month's spend (rule 6 when it fails:
-   * the counters' hold is given back). Refuses with 429 `insufficient_quota` over the limit.
-   */
-  private async reserveSpend(
-    request: MeteringRequest,
-    prices: TokenPrices,
-    startedAt: Date,
-    record: ReservationRecord,
-    reservation: Reservation,
-    headers: Record<string, string>,
-  ): Promise<SpendReservation> {
-    const { principal } = request;
-    const { holdId } = record;
-    const releaseCounters = (what: string) =>
-      this.deps.limiter
-        .release(reservation)
-        .catch((error) => this.deps.logError?.(what, { error }));
-    const seedLimit = effectiveSpendLimitMicroUsd(
-      this.deps.config,
-      principal.tier,
-      principal.spendLimitMicroUsd,
-    );
-    const maxCost = costMicroUsd(
-      { inputTokens: request.inputTokens, outputTokens: reservation.outputAllowance },
-      prices,
-    );
-    let spend: Awaited<ReturnType<SpendTracker['reserve']>>;
-    try {
-      spend = await this.deps.spend.reserve(principal.customerId, seedLimit, maxCost, {
-        holdId,
-        at: startedAt,
+      await giveBack(true);
+      // Nothing changes until the limit is raised or the month ends: the clients must not retry.
+      throw new HttpError(429, 'insufficient_quota', scope.refusal(spend, maxCost), {
+        code: 'insufficient_quota',
+        headers: { ...headers, 'x-should-retry': 'false' },
       });
-    } catch (error) {
-      // The request will not run: give back what it holds (rule 6). The reserve may have applied
-      // without its answer arriving: settling its mark (a no-op if there is none) makes sure.
-      const spendReleased = await this.deps.spend
-        .settle(
-          {
-            customerId: principal.customerId,
-            month: record.month,
-            reservedMicroUsd: maxCost,
-            holdId,
-          },
-          0,
-        )
-        .then(
-          () => true,
-          (settleError: unknown) => {
-            this.deps.logError?.('release of spend after a failed reservation failed', {
-              error: settleError,
-            });
-            return false;
-          },
-        );
-      if (spendReleased) await releaseCounters('release after a failed spend reservation failed');
-      throw error;
-    }
-    if (!spend.admitted) {
-      await releaseCounters('release after a spend refusal failed');
-      throw new HttpError(
-        429,
-        'insufficient_quota',
-        `You exceeded your monthly spend limit of $${formatUsd(spend.limitMicroUsd)} (spent $${formatUsd(spend.spentMicroUsd)} ` +
-          `this month, $${formatUsd(maxCost)} needed at most for this request). Raise it with PUT /v1/spend_limit ` +
-          '(or ask your operator), or wait for the next month (UTC).',
-        // Nothing changes until the limit is raised or the month ends: the clients must not
-        // retry.
-        { code: 'insufficient_quota', headers: { ...headers, 'x-should-retry': 'false' } },
-      );
     }
     return spend.reservation;
   }
@@ -706,6 +632,51 @@ export function audioSecondPrices(usdPerHour: number): TokenPrices {
 }
 
 /** Counters as if `outputTokens` fewer had been reserved (negative: more), never below zero. */
+/** What an admission holds when it reserves its spend. */
+interface HeldAdmission {
+  prices: TokenPrices;
+  startedAt: Date;
+  record: ReservationRecord;
+  reservation: Reservation;
+  headers: Record<string, string>;
+}
+
+/** One month's spend a request reserves against: its item's id, its limit, its refusal's words. */
+interface MonthSpendScope {
+  id: string;
+  limitMicroUsd: number | undefined;
+  refusal: (spend: { limitMicroUsd: number; spentMicroUsd: number }, maxCost: number) => string;
+}
+
+function organizationSpendScope(principal: Principal, config: TierlineConfig): MonthSpendScope {
+  return {
+    id: principal.customerId,
+    limitMicroUsd: effectiveSpendLimitMicroUsd(
+      config,
+      principal.tier,
+      principal.spendLimitMicroUsd,
+    ),
+    refusal: (spend, maxCost) =>
+      `You exceeded your monthly spend limit of $${formatUsd(spend.limitMicroUsd)} ` +
+      `(spent $${formatUsd(spend.spentMicroUsd)} this month, $${formatUsd(maxCost)} needed at ` +
+      'most for this request). Raise it with PUT /v1/spend_limit (or ask your operator), or wait ' +
+      'for the next month (UTC).',
+  };
+}
+
+/** A project's month, on `<customerId>@<projectId>`, for a project with a limit or alerts. */
+function projectSpendScope(principal: Principal): MonthSpendScope {
+  return {
+    id: projectScope(principal.customerId, principal.projectId),
+    limitMicroUsd: principal.projectSpendLimitMicroUsd,
+    refusal: (spend, maxCost) =>
+      `Project \`${principal.projectId}\` reached its monthly spend limit of ` +
+      `$${formatUsd(spend.limitMicroUsd)} (spent $${formatUsd(spend.spentMicroUsd)} this month, ` +
+      `$${formatUsd(maxCost)} needed at most for this request). An organization owner can raise ` +
+      'it (POST /v1/organization/projects/{project_id}/spend_limit), or wait for the next month (UTC).',
+  };
+}
+
 function withoutOutputReservation(counters: LimitCounters, outputTokens: number): LimitCounters {
   return {
     ...counters,

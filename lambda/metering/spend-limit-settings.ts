@@ -3,6 +3,7 @@ import type { TierlineConfig } from '../../lib/config/schema';
 import type { TierName } from '../../lib/config/tier-names';
 import type { CustomerRecord, CustomersRepository } from '../customers/customers-repository';
 import { BadRequestError, NotFoundError, PermissionDeniedError } from '../openai/errors';
+import { bodySchema, field } from '../openai/request-body';
 import { MICRO_USD_PER_USD } from './pricing';
 import type { SpendTracker } from './spend';
 
@@ -13,6 +14,43 @@ const MAX_MONTHLY_LIMIT_USD = 10_000_000;
 export const spendLimitUpdateSchema = z.strictObject({
   monthly_limit_usd: z.nullable(z.number().check(z.minimum(0), z.maximum(MAX_MONTHLY_LIMIT_USD))),
 });
+
+/** The same ceiling in cents, for the spend-limit bodies in OpenAI's shape. */
+const MAX_THRESHOLD_CENTS = MAX_MONTHLY_LIMIT_USD * 100;
+
+/**
+ * The body of `POST /organization/spend_limit` and `POST /organization/projects/{id}/spend_limit`
+ * (OpenAI's shape): a whole number of cents, in USD, by the month. An unknown field is refused
+ * first, its name cut to 80 characters in the message (a body may hold a 1 MB key).
+ */
+const thresholdBody = bodySchema(
+  {
+    threshold_amount: field(
+      z.custom<number>(
+        (cents) =>
+          typeof cents === 'number' &&
+          Number.isSafeInteger(cents) &&
+          cents >= 1 &&
+          cents <= MAX_THRESHOLD_CENTS,
+      ),
+      `'threshold_amount' must be a whole number of cents from 1 to ${MAX_THRESHOLD_CENTS}.`,
+      'invalid_value',
+    ),
+    currency: field(z.literal('USD'), "'currency' must be 'USD'.", 'invalid_value'),
+    interval: field(z.literal('month'), "'interval' must be 'month'.", 'invalid_value'),
+  },
+  {
+    unknownField: {
+      message: (param) => `Unknown field '${param.slice(0, 80)}'.`,
+      code: 'unknown_parameter',
+    },
+  },
+);
+
+/** The monthly limit a spend-limit body sets, in cents; a 400 for any other body. */
+export function spendThresholdCents(body: Record<string, unknown>): number {
+  return thresholdBody.check(body).threshold_amount;
+}
 
 /**
  * A limit in whole micro-USD, the unit enforcement counts in. The same rounded value goes to the

@@ -1,4 +1,4 @@
-import { Aws, CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
@@ -7,6 +7,7 @@ import { SESSION_USAGE_KEY_ENV } from '../../lambda/accounts/session-settings';
 import { tierPlanName, USAGE_PLANS_ENV } from '../../lambda/customers/tier-switch';
 import { TIER_NAMES, type TierlineConfig } from '../config/schema';
 import type { ConsoleUsers } from '../constructs/accounts/console-users';
+import { managementArns } from '../constructs/api/management-arns';
 import { TierUsagePlans } from '../constructs/api/tier-usage-plans';
 import { TierlineApi } from '../constructs/api/tierline-api';
 import { BatchProcessing } from '../constructs/batches/batch-processing';
@@ -289,44 +290,34 @@ export class ApiStack extends Stack {
         usagePlanNames: Object.fromEntries(TIER_NAMES.map((t) => [t, tierPlanName(env, t)])),
       }),
     );
-    const apigateway = `arn:${Aws.PARTITION}:apigateway:${Aws.REGION}::`;
-    // The tagged key's ARN as API Gateway writes it in the tags resource: URL-encoded.
-    const encodedKeyArn = [
-      encodeURIComponent('arn:'),
-      Aws.PARTITION,
-      encodeURIComponent(':apigateway:'),
-      Aws.REGION,
-      encodeURIComponent('::/apikeys/'),
-    ].join('');
-    const apiKeyTagsArn = `${apigateway}/tags/${encodedKeyArn}*`;
+    const { usagePlans, apiKeys, apiKeyTags } = managementArns();
     const statements = [
       // GetUsagePlans (the Free plan by name) and GetApiKeys (an interrupted create's key, by name).
       new PolicyStatement({
         actions: ['apigateway:GET'],
-        resources: [`${apigateway}/usageplans`, `${apigateway}/apikeys`],
+        resources: [usagePlans, apiKeys],
       }),
       // CreateApiKey and CreateUsagePlanKey.
       new PolicyStatement({
         actions: ['apigateway:POST'],
-        resources: [`${apigateway}/apikeys`, `${apigateway}/usageplans/*/keys`],
+        resources: [apiKeys, `${usagePlans}/*/keys`],
       }),
       // DeleteApiKey: a failed or interrupted create's key.
       new PolicyStatement({
         actions: ['apigateway:DELETE'],
-        resources: [`${apigateway}/apikeys/*`],
+        resources: [`${apiKeys}/*`],
       }),
-      // CreateApiKey with tags is also authorized as a PUT on the key's tags resource (its ARN
-      // URL-encoded after /tags/): without it the create is denied however POST is granted.
+      // CreateApiKey with tags (see managementArns).
       new PolicyStatement({
         actions: ['apigateway:PUT'],
-        resources: [apiKeyTagsArn],
+        resources: [apiKeyTags],
       }),
     ];
     for (const statement of statements) fn.addToRolePolicy(statement);
     if (fn.role) {
       acknowledgeWildcards(
         fn.role,
-        [`${apigateway}/usageplans/*/keys`, `${apigateway}/apikeys/*`, apiKeyTagsArn],
+        [`${usagePlans}/*/keys`, `${apiKeys}/*`, apiKeyTags],
         "A new organization's API Gateway key is made at sign-up and put on this stage's Free plan: " +
           'neither id exists before the request, so a policy cannot name it.',
       );

@@ -48,6 +48,55 @@ describe('console API client', () => {
     expect(calls[4]?.init.body).toBe('{"monthly_limit_usd":null}');
   });
 
+  it("makes a user's first organization once and lists it from the sign-up answer, not a second read", async () => {
+    const calls: string[] = [];
+    const made = {
+      object: 'organization',
+      id: 'cus_new',
+      name: "ada's organization",
+      tier: 'free',
+      role: 'owner',
+      default_project_id: 'proj_x',
+      first_key: { value: `tl_${'a'.repeat(49)}`, hint: 'tl_a...aaaa' },
+      created: true,
+    };
+    const fetchImpl = (async (url: string, init: RequestInit) => {
+      calls.push(`${init.method ?? 'GET'} ${url}`);
+      const body = init.method === 'POST' ? made : { object: 'list', data: [] };
+      return new Response(JSON.stringify(body), { status: 200 });
+    }) as unknown as typeof fetch;
+
+    const first = await new ConsoleApi(KEY, '/v1', fetchImpl).organizationsOrSignUp();
+
+    expect(calls).toEqual(['GET /v1/account/organizations', 'POST /v1/account/organizations']);
+    expect(first.made).toEqual(made);
+    expect(first.list).toEqual([
+      {
+        object: 'organization',
+        id: 'cus_new',
+        name: "ada's organization",
+        tier: 'free',
+        role: 'owner',
+        status: 'active',
+      },
+    ]);
+  });
+
+  it('makes no organization for a user who has one', async () => {
+    const calls: string[] = [];
+    const member = { object: 'organization', id: 'cus_a', name: 'A', tier: 'developer' };
+    const listed = [{ ...member, role: 'member', status: 'active' }];
+    const fetchImpl = (async (url: string, init: RequestInit) => {
+      calls.push(`${init.method ?? 'GET'} ${url}`);
+      return new Response(JSON.stringify({ object: 'list', data: listed }), { status: 200 });
+    }) as unknown as typeof fetch;
+
+    expect(await new ConsoleApi(KEY, '/v1', fetchImpl).organizationsOrSignUp()).toEqual({
+      list: listed,
+    });
+    expect(calls).toEqual(['GET /v1/account/organizations']);
+  });
+
   it.each([
     [
       401,

@@ -7,6 +7,7 @@ import { loadConfig } from '../../lib/config/load';
 import { LOCAL_FILES_TABLE } from '../../local/local-engines';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { localModeDocumentClient } from '../support/dynalite';
+import { type LocalClients, localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -21,31 +22,18 @@ describe('keys that can only do what they are for', () => {
   const spec = specCheckedFetch();
   afterEach(() => expectSpecCompliance(spec));
   let local: LocalMode;
+  let clients: LocalClients;
   const client = (apiKey: string, options: { project?: string } = {}) =>
-    new OpenAI({
-      // The client sends `adminAPIKey` on administration calls and `apiKey` on the others: the
-      // same key for both, so each test shows what the server does with that key everywhere.
-      apiKey,
-      adminAPIKey: apiKey,
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-      ...options,
-    });
+    clients.admin(apiKey, options);
   /** A customer with its operator key (inference) and an admin key (what the operator CLI issues). */
   const newOrganization = async (name: string) => {
-    const { customer, apiKey } = await local.operator.createCustomer({
-      name,
-      email: `${name}@admin.test`,
-      tier: 'developer',
-    });
-    const admin = await local.operator.createAdminKey(customer.customerId, 'ops');
+    const made = await clients.newOrganization(name, 'admin.test');
     return {
-      customerId: customer.customerId,
-      inference: client(apiKey as string),
-      admin: client(admin.key),
-      adminKey: admin.key,
-      adminKeyId: admin.id,
+      customerId: made.customerId,
+      inference: made.primary,
+      admin: made.admin,
+      adminKey: made.adminKey.key,
+      adminKeyId: made.adminKey.id,
     };
   };
   /** A project key made with an admin key through `/v1/keys`, with the permissions asked for. */
@@ -85,6 +73,7 @@ describe('keys that can only do what they are for', () => {
       authorizerCacheTtlMs: 0,
       console: false,
     });
+    clients = localClients(local, spec.fetch);
   }, 60_000);
   afterAll(() => local.stop());
 

@@ -1,8 +1,9 @@
-import Groq from 'groq-sdk';
-import OpenAI from 'openai';
+import type Groq from 'groq-sdk';
+import type OpenAI from 'openai';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -27,24 +28,15 @@ describe('round trips and out-of-range inputs, against local mode', () => {
       port: 0,
       backend: new TestModelBackend({ replyTokens: 3 }),
     });
-    keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
+    const clients = localClients(local, spec.fetch);
+    keys = { ...clients.keys };
     // The spend limit is an admin key's (or a session's): an inference key gets 403 there.
     const developer = local.demoCustomers.find((d) => d.tier === 'developer');
     keys.developerAdmin = (
       await local.operator.createAdminKey(developer?.customerId ?? '', 'tests')
     ).key;
-    openai = new OpenAI({
-      apiKey: keys.developer,
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
-    groq = new Groq({
-      apiKey: keys.developer,
-      baseURL: local.url,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+    openai = clients.openai(clients.keys.developer);
+    groq = clients.groq(clients.keys.developer);
   });
   afterAll(() => local.stop());
   const post = (route: string, body: unknown, key = keys.developer) =>

@@ -4,12 +4,13 @@ import {
   SageMakerRuntimeClient,
 } from '@aws-sdk/client-sagemaker-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
-import Groq, { toFile as groqFile } from 'groq-sdk';
+import { toFile as groqFile } from 'groq-sdk';
 import OpenAI, { toFile } from 'openai';
 import { SageMakerTranscriber } from '../../lambda/audio/sagemaker-transcriber';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { wavFile } from '../support/audio-files';
+import { type LocalClients, localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -85,19 +86,15 @@ describe('speech-to-text through the SageMaker transcriber', () => {
 
   let local: LocalMode;
   let openai: OpenAI;
+  let clients: LocalClients;
   beforeAll(async () => {
     local = await startLocalMode({
       config: loadConfig({ env: 'dev' }),
       port: 0,
       speech: new SageMakerTranscriber({ client: runtime, env: 'dev' }),
     });
-    const key = local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey;
-    openai = new OpenAI({
-      apiKey: key,
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+    clients = localClients(local, spec.fetch);
+    openai = clients.openai(clients.keys.developer);
   });
   afterAll(() => local.stop());
   beforeEach(() => sagemaker.reset());
@@ -161,12 +158,7 @@ describe('speech-to-text through the SageMaker transcriber', () => {
       text: 'Good morning, everyone.',
       usage: { type: 'duration', seconds: 12 },
     });
-    const groq = new Groq({
-      apiKey: local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey,
-      baseURL: local.url,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+    const groq = clients.groq(clients.keys.developer);
     const viaGroq = await groq.audio.translations.create({
       file: await groqFile(wavFile({ seconds: 3 }), 'guten-morgen.wav'),
       model: 'whisper-large-v3',

@@ -1,4 +1,4 @@
-import Groq, { toFile as groqFile } from 'groq-sdk';
+import { toFile as groqFile } from 'groq-sdk';
 import OpenAI, { toFile } from 'openai';
 import { TEST_MODEL_OWNER } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
@@ -11,6 +11,7 @@ import {
   withOggGranules,
   withWebmTimes,
 } from '../support/audio-fixtures';
+import { type LocalClients, localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -42,14 +43,9 @@ describe('speech-to-text against local mode', () => {
 
   let local: LocalMode;
   let keys: Record<string, string>;
+  let clients: LocalClients;
   let openai: OpenAI;
-  const client = (tier: string) =>
-    new OpenAI({
-      apiKey: keys[tier],
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+  const client = (tier: string) => clients.openai(keys[tier] as string);
 
   let largeWav: Buffer;
   beforeAll(async () => {
@@ -58,7 +54,8 @@ describe('speech-to-text against local mode', () => {
     // the server's keep-alive, and the client's pooled socket is reset under it.
     largeWav = wavFile({ seconds: 750 });
     local = await startLocalMode({ config, port: 0 });
-    keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
+    clients = localClients(local, spec.fetch);
+    keys = { ...clients.keys };
     openai = client('developer');
   });
   afterAll(() => local.stop());
@@ -210,12 +207,7 @@ describe('speech-to-text against local mode', () => {
   });
 
   it('works with groq-sdk under /openai/v1', async () => {
-    const groq = new Groq({
-      apiKey: keys.developer,
-      baseURL: local.url,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+    const groq = clients.groq(clients.keys.developer);
     const transcription = await groq.audio.transcriptions.create({
       file: await groqFile(wavFile({ seconds: 3 }), 'hi.wav'),
       model: TURBO,
@@ -249,12 +241,7 @@ describe('speech-to-text against local mode', () => {
     const fileId = completed.file?.id ?? '';
     expect(completed.file).toMatchObject({ purpose: 'user_data', bytes: wav.byteLength });
 
-    const groq = new Groq({
-      apiKey: keys.developer,
-      baseURL: local.url,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+    const groq = clients.groq(clients.keys.developer);
     const byId = await groq.audio.transcriptions.create({
       url: fileId,
       model: TURBO,

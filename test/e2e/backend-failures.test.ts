@@ -8,6 +8,7 @@ import { TestModelBackend } from '../../lambda/inference/backends/test-model-bac
 import type { ChatCompletionChunk } from '../../lambda/openai/openai-types';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 type ApiError = InstanceType<typeof OpenAI.APIError>;
@@ -77,13 +78,8 @@ describe('model failures and disconnects, seen by the openai client', () => {
 
   beforeAll(async () => {
     local = await startLocalMode({ config: loadConfig({ env: 'dev' }), port: 0, backend });
-    const key = local.demoCustomers.find((d) => d.tier === 'enterprise')?.apiKey;
-    openai = new OpenAI({
-      apiKey: key,
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+    const clients = localClients(local, spec.fetch);
+    openai = clients.openai(clients.keys.enterprise);
   });
   afterAll(() => local.stop());
   beforeEach(() => {

@@ -1,10 +1,12 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import OpenAI, { toFile } from 'openai';
+import type OpenAI from 'openai';
+import { toFile } from 'openai';
 import { lineRequestId } from '../../lambda/batches/batch-worker';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { LOCAL_METERING_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { localModeDocumentClient } from '../support/dynalite';
+import { type LocalClients, localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -40,14 +42,7 @@ describe("batches held to their project's spend limit (official client, local mo
   const spec = specCheckedFetch();
   afterEach(() => expectSpecCompliance(spec));
   let local: LocalMode;
-  const client = (apiKey: string) =>
-    new OpenAI({
-      apiKey,
-      adminAPIKey: apiKey,
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+  let clients: LocalClients;
 
   beforeAll(async () => {
     local = await startLocalMode({
@@ -57,6 +52,7 @@ describe("batches held to their project's spend limit (official client, local mo
       authorizerCacheTtlMs: 0,
       console: false,
     });
+    clients = localClients(local, spec.fetch);
   }, 60_000);
   afterAll(() => local.stop());
 
@@ -77,18 +73,12 @@ describe("batches held to their project's spend limit (official client, local mo
   };
 
   it("refuses a batch that may pass the project's limit, runs one within it, and bills the project what ran", async () => {
-    const { customer, apiKey } = await local.operator.createCustomer({
-      name: 'batch-project-spend',
-      email: 'owner@batch-project-spend.test',
-      tier: 'developer',
-    });
-    const admin = client((await local.operator.createAdminKey(customer.customerId, 'ops')).key);
+    const { customerId, admin, primary } = await clients.newOrganization(
+      'owner',
+      'batch-project-spend.test',
+    );
     const project = (await admin.admin.organization.projects.create({ name: 'Nightly' })).id;
-    const made: { key: string } = await admin.post('/keys', {
-      body: { name: 'batcher', permissions: 'all' },
-      headers: { 'OpenAI-Project': project },
-    });
-    const projectKey = client(made.key);
+    const projectKey = await clients.projectKey(admin, project, 'batcher');
     // One cent. 50 lines of up to 8,000 output tokens may cost 400,000 x $0.04 per 1M = 1.6 cents.
     await admin.admin.organization.projects.spendLimit.update(project, {
       threshold_amount: 1,
@@ -102,7 +92,7 @@ describe("batches held to their project's spend limit (official client, local mo
     expect(refused.errors?.data?.[0]).toMatchObject({ code: 'spend_limit_exceeded' });
     expect(refused.errors?.data?.[0]?.message).toContain(`project \`${project}\``);
     // The organization has no limit: the same batch of its default project runs.
-    const unheld = await runBatch(client(apiKey as string), large, ['failed', 'completed']);
+    const unheld = await runBatch(primary, large, ['failed', 'completed']);
     expect(unheld.status).toBe('completed');
 
     const small = Array.from({ length: 10 }, (_, i) => line(`small-${i}`, 20));
@@ -128,7 +118,7 @@ describe("batches held to their project's spend limit (official client, local mo
       }
       expect(billed).toBeGreaterThan(0);
       const month = new Date().toISOString().slice(0, 7);
-      const { Item } = await read(`SPEND#${customer.customerId}@${project}#${month}`, 'SPEND');
+      const { Item } = await read(`SPEND#${customerId}@${project}#${month}`, 'SPEND');
       expect(Item).toMatchObject({
         reservedMicroUsd: 0,
         committedMicroUsd: billed,

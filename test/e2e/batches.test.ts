@@ -1,10 +1,12 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import Groq, { toFile as groqToFile } from 'groq-sdk';
+import type Groq from 'groq-sdk';
+import { toFile as groqToFile } from 'groq-sdk';
 import OpenAI, { toFile } from 'openai';
 import { lineRequestId } from '../../lambda/batches/batch-worker';
 import { loadConfig } from '../../lib/config/load';
 import { LOCAL_METERING_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { localModeDocumentClient } from '../support/dynalite';
+import { localClients } from '../support/local-clients';
 import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -53,31 +55,12 @@ describe('Batch API with the official clients', () => {
 
   beforeAll(async () => {
     local = await startLocalMode({ config, port: 0 });
-    const keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
-    openai = new OpenAI({
-      apiKey: keys.developer,
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
-    other = new OpenAI({
-      apiKey: keys.enterprise,
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
-    free = new OpenAI({
-      apiKey: keys.free,
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
-    groq = new Groq({
-      apiKey: keys.developer,
-      baseURL: local.url,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+    const clients = localClients(local, spec.fetch);
+    const { keys } = clients;
+    openai = clients.openai(keys.developer);
+    other = clients.openai(keys.enterprise);
+    free = clients.openai(keys.free);
+    groq = clients.groq(keys.developer);
   });
   afterAll(() => local.stop());
 

@@ -2,6 +2,7 @@ import OpenAI from 'openai';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { localClients } from '../support/local-clients';
 
 /**
  * Spend limits and limits a client can use, end to end: local mode with API Gateway's authorizer
@@ -32,8 +33,8 @@ const ask = {
 
 describe('spend limits and limits a client can use, seen by the openai client', () => {
   let local: LocalMode;
-  const clientFor = (apiKey: string) =>
-    new OpenAI({ apiKey, baseURL: local.openAIBaseUrl, maxRetries: 0 });
+  // Not spec-checked: the global fetch, as the client's default.
+  const clientFor = (apiKey: string) => localClients(local, fetch).openai(apiKey);
   const newCustomer = async (tier: 'free' | 'developer' | 'enterprise', name: string) => {
     const { apiKey, customer } = await local.operator.createCustomer({
       name,

@@ -5,7 +5,14 @@ import { TestModelBackend } from '../../lambda/inference/backends/test-model-bac
 import { loadConfig } from '../../lib/config/load';
 import { readLocalMail } from '../../local/local-cognito';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
-import { CHROMIUM, expectText, LAPTOP, PHONE, requireChromium } from '../support/console-browser';
+import {
+  CHROMIUM,
+  expectText,
+  LAPTOP,
+  PHONE,
+  recordPageProblems,
+  requireChromium,
+} from '../support/console-browser';
 
 // biome-ignore-start lint/suspicious/noExplicitAny: browser globals, seen only inside page.evaluate
 declare const sessionStorage: any;
@@ -51,15 +58,7 @@ describe('account pages in the console (Chromium, cognito-local)', () => {
     const page = await context.newPage();
     // Within a test's time: a missing control fails naming itself, not the test's timeout.
     page.setDefaultTimeout(10_000);
-    page.on('console', (m) => {
-      if (
-        m.type() === 'error' &&
-        !m.text().startsWith('Failed to load resource: the server responded with a status of 4')
-      ) {
-        problems.push(m.text());
-      }
-    });
-    page.on('pageerror', (e) => problems.push(e.message));
+    recordPageProblems(page, problems);
     return page;
   }
 

@@ -10,6 +10,7 @@ import {
   expectText,
   LAPTOP,
   PHONE,
+  recordPageProblems,
   requireChromium,
   SCREENSHOTS,
 } from '../support/console-browser';
@@ -73,17 +74,8 @@ describe('the web console in Chromium', () => {
     context = await browser.newContext({ viewport: LAPTOP });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: local.url });
     page = await context.newPage();
-    // Any CSP violation or script error on any page fails the test at the end. (Chromium also logs
-    // every 4xx as "Failed to load resource": those are answers the console shows.)
-    page.on('console', (m) => {
-      if (
-        m.type() === 'error' &&
-        !m.text().startsWith('Failed to load resource: the server responded with a status of 4')
-      ) {
-        problems.push(m.text());
-      }
-    });
-    page.on('pageerror', (e) => problems.push(e.message));
+    // Any CSP violation or script error on any page fails the test at the end.
+    recordPageProblems(page, problems);
   });
 
   afterAll(async () => {

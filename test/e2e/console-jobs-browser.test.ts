@@ -10,6 +10,7 @@ import {
   expectText,
   LAPTOP,
   PHONE,
+  recordPageProblems,
   requireChromium,
   SCREENSHOTS,
 } from '../support/console-browser';
@@ -58,15 +59,7 @@ describe('the console Batches and Fine-tuning pages in Chromium', () => {
     browser = await chromium.launch({ executablePath: CHROMIUM });
     context = await browser.newContext({ viewport: LAPTOP, acceptDownloads: true });
     page = await context.newPage();
-    page.on('console', (m) => {
-      if (
-        m.type() === 'error' &&
-        !m.text().startsWith('Failed to load resource: the server responded with a status of 4')
-      ) {
-        problems.push(m.text());
-      }
-    });
-    page.on('pageerror', (e) => problems.push(e.message));
+    recordPageProblems(page, problems);
   });
 
   afterAll(async () => {

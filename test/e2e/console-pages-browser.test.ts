@@ -11,6 +11,7 @@ import {
   CHROMIUM,
   expectText,
   LAPTOP,
+  recordPageProblems,
   requireChromium,
   SCREENSHOTS,
 } from '../support/console-browser';
@@ -68,15 +69,7 @@ describe('the console pages a customer needs, in Chromium', () => {
     browser = await chromium.launch({ executablePath: CHROMIUM });
     context = await browser.newContext({ viewport: LAPTOP });
     page = await context.newPage();
-    page.on('console', (m) => {
-      if (
-        m.type() === 'error' &&
-        !m.text().startsWith('Failed to load resource: the server responded with a status of 4')
-      ) {
-        problems.push(m.text());
-      }
-    });
-    page.on('pageerror', (e) => problems.push(e.message));
+    recordPageProblems(page, problems);
     page.on('request', (request) => {
       const data = request.postData();
       if (request.method() === 'POST' && data?.startsWith('{'))

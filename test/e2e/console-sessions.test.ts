@@ -1,9 +1,3 @@
-import {
-  CognitoIdentityProviderClient,
-  ConfirmSignUpCommand,
-  InitiateAuthCommand,
-  SignUpCommand,
-} from '@aws-sdk/client-cognito-identity-provider';
 import OpenAI, { toFile } from 'openai';
 import { MembershipsRepository } from '../../lambda/accounts/memberships';
 import { Projects, ProjectsRepository } from '../../lambda/accounts/projects';
@@ -12,21 +6,19 @@ import { defaultProjectId } from '../../lambda/customers/key-permissions';
 import type { ProjectLimits } from '../../lambda/customers/project-limits';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
-import { readLocalMail } from '../../local/local-cognito';
 import { LOCAL_CUSTOMERS_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { localModeDocumentClient } from '../support/dynalite';
+import { signedInUser } from '../support/local-sign-in';
 
 /**
  * Console sessions over real HTTP in local mode: a user signs up in cognito-local, verifies with
  * the code from the mail file, signs in, and calls the API with the access token and the
  * organization in `OpenAI-Organization`, as the official client sends it.
  */
-const PASSWORD = 'Correct-Horse-9-battery';
 const MODEL = 'qwen3-8b';
 
 describe('console sessions (Cognito access tokens) in local mode', () => {
   let local: LocalMode;
-  let cognito: CognitoIdentityProviderClient;
   let memberships: MembershipsRepository;
   const logs: string[] = [];
   /** Every DynamoDB call local mode makes: its command, table and item's sort key. */
@@ -59,45 +51,18 @@ describe('console sessions (Cognito access tokens) in local mode', () => {
           { step: 'initialize', name: 'recordCalls' },
         ),
     });
-    const signIn = local.signIn;
-    if (!signIn) throw new Error('sign-in is off');
-    cognito = new CognitoIdentityProviderClient({
-      endpoint: signIn.endpoint,
-      region: 'local',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
+    if (!local.signIn) throw new Error('sign-in is off');
     memberships = new MembershipsRepository(
       localModeDocumentClient(local.dynamoEndpoint),
       LOCAL_CUSTOMERS_TABLE,
     );
   });
-  afterAll(async () => {
-    cognito.destroy();
-    await local.stop();
-  });
+  afterAll(() => local.stop());
 
   async function signedIn(email: string): Promise<{ token: string; userId: string }> {
-    const clientId = local.signIn?.clientId ?? '';
-    const signUp = await cognito.send(
-      new SignUpCommand({ ClientId: clientId, Username: email, Password: PASSWORD }),
-    );
-    const mail = readLocalMail(local.signIn?.mailFile ?? '').find((m) => m.to === email);
-    expect(mail?.link).toContain(`${local.url}/#/verify?`);
-    await cognito.send(
-      new ConfirmSignUpCommand({
-        ClientId: clientId,
-        Username: email,
-        ConfirmationCode: mail?.code,
-      }),
-    );
-    const auth = await cognito.send(
-      new InitiateAuthCommand({
-        ClientId: clientId,
-        AuthFlow: 'USER_PASSWORD_AUTH',
-        AuthParameters: { USERNAME: email, PASSWORD },
-      }),
-    );
-    return { token: auth.AuthenticationResult?.AccessToken ?? '', userId: signUp.UserSub ?? '' };
+    const { token, userId, verification } = await signedInUser(local, email);
+    expect(verification?.link).toContain(`${local.url}/#/verify?`);
+    return { token, userId };
   }
 
   const get = (token: string, path: string, organization?: string) =>

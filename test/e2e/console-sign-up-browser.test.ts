@@ -6,7 +6,14 @@ import { TestModelBackend } from '../../lambda/inference/backends/test-model-bac
 import { loadConfig } from '../../lib/config/load';
 import { readLocalMail } from '../../local/local-cognito';
 import { LOCAL_CUSTOMERS_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
-import { CHROMIUM, expectText, LAPTOP, PHONE, requireChromium } from '../support/console-browser';
+import {
+  CHROMIUM,
+  expectText,
+  LAPTOP,
+  PHONE,
+  recordPageProblems,
+  requireChromium,
+} from '../support/console-browser';
 import { localModeDocumentClient } from '../support/dynalite';
 
 // biome-ignore-start lint/suspicious/noExplicitAny: browser globals, seen only inside page.evaluate
@@ -48,15 +55,7 @@ describe('sign-up in the console (Chromium, cognito-local)', () => {
     context = await browser.newContext({ viewport: LAPTOP });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: local.url });
     page = await context.newPage();
-    page.on('console', (m) => {
-      if (
-        m.type() === 'error' &&
-        !m.text().startsWith('Failed to load resource: the server responded with a status of 4')
-      ) {
-        problems.push(m.text());
-      }
-    });
-    page.on('pageerror', (e) => problems.push(e.message));
+    recordPageProblems(page, problems);
   });
   afterAll(async () => {
     await browser?.close();

@@ -1,7 +1,9 @@
 import http from 'node:http';
-import OpenAI, { toFile } from 'openai';
+import type OpenAI from 'openai';
+import { toFile } from 'openai';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { localClients } from '../support/local-clients';
 import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -23,13 +25,9 @@ describe('Files API against hostile and careless clients', () => {
 
   beforeAll(async () => {
     local = await startLocalMode({ config, port: 0, log: (line) => unhandled.push(line) });
-    key = local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey as string;
-    openai = new OpenAI({
-      apiKey: key,
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+    const clients = localClients(local, spec.fetch);
+    key = clients.keys.developer;
+    openai = clients.openai(key);
   });
   afterAll(() => local.stop());
 

@@ -1,7 +1,9 @@
-import Groq, { toFile as groqToFile } from 'groq-sdk';
+import type Groq from 'groq-sdk';
+import { toFile as groqToFile } from 'groq-sdk';
 import OpenAI, { toFile } from 'openai';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { localClients } from '../support/local-clients';
 import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -34,25 +36,11 @@ describe('Files API with the official clients', () => {
 
   beforeAll(async () => {
     local = await startLocalMode({ config, port: 0 });
-    const keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
-    openai = new OpenAI({
-      apiKey: keys.developer,
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
-    other = new OpenAI({
-      apiKey: keys.enterprise,
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
-    groq = new Groq({
-      apiKey: keys.developer,
-      baseURL: local.url,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+    const clients = localClients(local, spec.fetch);
+    const { keys } = clients;
+    openai = clients.openai(keys.developer);
+    other = clients.openai(keys.enterprise);
+    groq = clients.groq(keys.developer);
   });
   afterAll(() => local.stop());
 

@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import OpenAI, { toFile } from 'openai';
+import { toFile } from 'openai';
 import { pack as tarPack } from 'tar-stream';
 import type { JobLauncher } from '../../lambda/fine-tuning/job-launcher';
 import type { JobRecord } from '../../lambda/fine-tuning/jobs';
@@ -8,6 +8,7 @@ import { loadConfig } from '../../lib/config/load';
 import { LOCAL_FINE_TUNING_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { adapterFiles, entriesOf, safetensors, tarGzOf, zipOf } from '../support/adapters';
 import { adminKeys } from '../support/admin-keys';
+import { localClients } from '../support/local-clients';
 
 /**
  * The fine-tuning HTTP API against a hostile customer, in local mode, over real HTTP with the
@@ -69,8 +70,8 @@ describe('the fine-tuning API against a hostile customer', () => {
   let local: LocalMode;
   const keys: Record<string, string> = {};
   const ids: Record<string, string> = {};
-  const client = (who: string) =>
-    new OpenAI({ apiKey: keys[who], baseURL: local.openAIBaseUrl, maxRetries: 0 });
+  // Not spec-checked: the global fetch, as the client's default.
+  const client = (who: string) => localClients(local, fetch).openai(keys[who] as string);
   const call = async (
     who: string,
     method: string,

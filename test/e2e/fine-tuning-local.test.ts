@@ -2,6 +2,7 @@ import OpenAI, { toFile } from 'openai';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { adminKeys } from '../support/admin-keys';
+import { localClients } from '../support/local-clients';
 import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -28,13 +29,9 @@ describe('fine-tuning jobs in local mode', () => {
 
   beforeAll(async () => {
     local = await startLocalMode({ config, port: 0, console: false });
+    const demoClients = localClients(local, spec.fetch);
     for (const demo of local.demoCustomers) {
-      clients[demo.tier] = new OpenAI({
-        apiKey: demo.apiKey,
-        baseURL: local.openAIBaseUrl,
-        maxRetries: 0,
-        fetch: spec.fetch,
-      });
+      clients[demo.tier] = demoClients.openai(demo.apiKey);
       customers[demo.tier] = demo.customerId;
     }
   });

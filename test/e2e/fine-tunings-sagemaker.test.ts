@@ -11,11 +11,12 @@ import {
   SageMakerRuntimeClient,
 } from '@aws-sdk/client-sagemaker-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
-import OpenAI, { toFile } from 'openai';
+import { toFile } from 'openai';
 import { SageMakerBackend } from '../../lambda/inference/backends/sagemaker-backend';
 import { loadConfig } from '../../lib/config/load';
 import { LOCAL_FILES_BUCKET, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { adapterFiles, entriesOf, zipOf } from '../support/adapters';
+import { type LocalClients, localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -53,13 +54,8 @@ describe('uploaded adapters on SageMaker (mocked exactly)', () => {
   afterEach(() => expectSpecCompliance(spec));
   let local: LocalMode;
   let keys: Record<string, string>;
-  const client = (tier: string) =>
-    new OpenAI({
-      apiKey: keys[tier],
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+  let clients: LocalClients;
+  const client = (tier: string) => clients.openai(keys[tier] as string);
 
   beforeAll(async () => {
     local = await startLocalMode({
@@ -69,7 +65,8 @@ describe('uploaded adapters on SageMaker (mocked exactly)', () => {
       sagemaker: control,
       backend: new SageMakerBackend({ env: 'dev', client: runtime }),
     });
-    keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
+    clients = localClients(local, spec.fetch);
+    keys = { ...clients.keys };
   });
   afterAll(() => local.stop());
 

@@ -1,6 +1,5 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import Groq from 'groq-sdk';
-import OpenAI, { toFile } from 'openai';
+import { toFile } from 'openai';
 import { createS3Client } from '../../lambda/files/file-storage';
 import { bufferSource, readAdapterArchive } from '../../lambda/fine-tuning/adapter-archive';
 import { bucketLayout } from '../../lambda/fine-tuning/fine-tuning-table';
@@ -8,6 +7,7 @@ import { costMicroUsd, microUsdToUsd, pricesOf } from '../../lambda/metering/pri
 import { loadConfig } from '../../lib/config/load';
 import { LOCAL_FILES_BUCKET, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { adapterFiles, entriesOf, tarGzOf, zipOf } from '../support/adapters';
+import { type LocalClients, localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -28,13 +28,8 @@ describe('LoRA adapters: register, serve, delete', () => {
 
   let local: LocalMode;
   let keys: Record<string, string>;
-  const client = (tier: string) =>
-    new OpenAI({
-      apiKey: keys[tier],
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+  let clients: LocalClients;
+  const client = (tier: string) => clients.openai(keys[tier] as string);
   const post = (tier: string, path: string, body: unknown) =>
     spec.fetch(`${local.url}${path}`, {
       method: 'POST',
@@ -46,7 +41,8 @@ describe('LoRA adapters: register, serve, delete', () => {
 
   beforeAll(async () => {
     local = await startLocalMode({ config, port: 0, console: false });
-    keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
+    clients = localClients(local, spec.fetch);
+    keys = { ...clients.keys };
   });
   afterAll(() => local.stop());
 
@@ -141,12 +137,7 @@ describe('LoRA adapters: register, serve, delete', () => {
     expect(text).toMatch(/Served by adapter tierline-dev-lora-/);
 
     // groq-sdk sees the same (it has no fine_tunings call: models and chat).
-    const groq = new Groq({
-      apiKey: keys.enterprise,
-      baseURL: local.url,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+    const groq = clients.groq(clients.keys.enterprise);
     expect((await groq.models.list()).data.map((m) => m.id)).toContain(modelId);
     const viaGroq = await groq.chat.completions.create({
       model: modelId,

@@ -5,6 +5,7 @@ import { PromptTokenCounter } from '../../lambda/inference/prompt-tokens';
 import { loadConfig } from '../../lib/config/load';
 import { LOCAL_METERING_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { localModeDocumentClient } from '../support/dynalite';
+import { localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 import { clearOfMinuteBoundary } from '../support/windows';
 
@@ -49,8 +50,7 @@ describe('metering seen by the openai client', () => {
 
   let local: LocalMode;
   let doc: DynamoDBDocumentClient;
-  const clientFor = (apiKey: string) =>
-    new OpenAI({ apiKey, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
+  const clientFor = (apiKey: string) => localClients(local, spec.fetch).openai(apiKey);
   const newCustomer = async (tier: 'free' | 'developer', name: string) =>
     local.operator.createCustomer({ name, email: `${name}@metering.test`, tier });
 

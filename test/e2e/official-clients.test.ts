@@ -6,6 +6,7 @@ import {
 } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -45,19 +46,10 @@ describe('official clients against local mode', () => {
       backend: new TestModelBackend({ replyTokens: 12 }),
       authorizerCacheTtlMs: AUTHORIZER_CACHE_MS,
     });
-    keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
-    openai = new OpenAI({
-      apiKey: keys.developer,
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
-    groq = new Groq({
-      apiKey: keys.developer,
-      baseURL: local.url,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+    const clients = localClients(local, spec.fetch);
+    keys = { ...clients.keys };
+    openai = clients.openai(clients.keys.developer);
+    groq = clients.groq(clients.keys.developer);
   });
   afterAll(() => local.stop());
 

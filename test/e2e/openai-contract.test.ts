@@ -6,6 +6,7 @@ import { PayloadTooLargeError } from '../../lambda/openai/errors';
 import { MAX_REQUEST_BYTES } from '../../lambda/openai/request-size';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -63,18 +64,14 @@ describe("OpenAI's contract at its edges, against local mode", () => {
       port: 0,
       backend: new ToolTakingModel({ replyTokens: 5 }),
     });
-    keys = Object.fromEntries(local.demoCustomers.map((d) => [d.tier, d.apiKey]));
+    const clients = localClients(local, spec.fetch);
+    keys = { ...clients.keys };
     // The spend limit is an admin key's (or a session's): an inference key gets 403 there.
     const developer = local.demoCustomers.find((d) => d.tier === 'developer');
     keys.developerAdmin = (
       await local.operator.createAdminKey(developer?.customerId ?? '', 'tests')
     ).key;
-    openai = new OpenAI({
-      apiKey: keys.developer,
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+    openai = clients.openai(clients.keys.developer);
   });
   afterAll(() => local.stop());
 

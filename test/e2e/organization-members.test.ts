@@ -1,9 +1,3 @@
-import {
-  CognitoIdentityProviderClient,
-  ConfirmSignUpCommand,
-  InitiateAuthCommand,
-  SignUpCommand,
-} from '@aws-sdk/client-cognito-identity-provider';
 import OpenAI, { PermissionDeniedError } from 'openai';
 import { MembershipsRepository } from '../../lambda/accounts/memberships';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
@@ -11,6 +5,7 @@ import { loadConfig } from '../../lib/config/load';
 import { readLocalMail } from '../../local/local-cognito';
 import { LOCAL_CUSTOMERS_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { localModeDocumentClient } from '../support/dynalite';
+import { signedInUser } from '../support/local-sign-in';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -21,13 +16,11 @@ import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
  * stays one when two owners demote each other at once. Every answer is validated against OpenAI's
  * published schemas and Tierline's /openapi.json.
  */
-const PASSWORD = 'Correct-Horse-9-battery';
 
 describe('organization members and invites (official openai client, local mode)', () => {
   const spec = specCheckedFetch();
   afterEach(() => expectSpecCompliance(spec));
   let local: LocalMode;
-  let cognito: CognitoIdentityProviderClient;
   let memberships: MembershipsRepository;
 
   beforeAll(async () => {
@@ -39,45 +32,14 @@ describe('organization members and invites (official openai client, local mode)'
       authorizerCacheTtlMs: 0,
       signIn: {},
     });
-    cognito = new CognitoIdentityProviderClient({
-      endpoint: local.signIn?.endpoint,
-      region: 'local',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
     memberships = new MembershipsRepository(
       localModeDocumentClient(local.dynamoEndpoint),
       LOCAL_CUSTOMERS_TABLE,
     );
   });
-  afterAll(async () => {
-    cognito.destroy();
-    await local.stop();
-  });
+  afterAll(() => local.stop());
 
-  async function signedIn(email: string): Promise<{ token: string; userId: string }> {
-    const clientId = local.signIn?.clientId ?? '';
-    const signUp = await cognito.send(
-      new SignUpCommand({ ClientId: clientId, Username: email, Password: PASSWORD }),
-    );
-    const mail = readLocalMail(local.signIn?.mailFile ?? '').find(
-      (m) => m.to === email && m.reason !== 'Invite',
-    );
-    await cognito.send(
-      new ConfirmSignUpCommand({
-        ClientId: clientId,
-        Username: email,
-        ConfirmationCode: mail?.code,
-      }),
-    );
-    const auth = await cognito.send(
-      new InitiateAuthCommand({
-        ClientId: clientId,
-        AuthFlow: 'USER_PASSWORD_AUTH',
-        AuthParameters: { USERNAME: email, PASSWORD },
-      }),
-    );
-    return { token: auth.AuthenticationResult?.AccessToken ?? '', userId: signUp.UserSub ?? '' };
-  }
+  const signedIn = (email: string) => signedInUser(local, email);
 
   const client = (token: string, organization?: string) =>
     new OpenAI({

@@ -3,6 +3,7 @@ import { TestModelBackend } from '../../lambda/inference/backends/test-model-bac
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { wavFile } from '../support/audio-files';
+import { localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -32,14 +33,6 @@ describe('usage and costs through client.admin.organization.usage', () => {
   const spec = specCheckedFetch();
   afterEach(() => expectSpecCompliance(spec));
   let local: LocalMode;
-  const client = (apiKey: string) =>
-    new OpenAI({
-      apiKey,
-      adminAPIKey: apiKey,
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
   const chat = (openai: OpenAI) =>
     openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] });
   /** Where every test's records start: before the organization's first request. */
@@ -59,19 +52,11 @@ describe('usage and costs through client.admin.organization.usage', () => {
       console: false,
     });
     start = Math.floor(Date.now() / 1000) - 1;
-    const newOrganization = async (name: string) => {
-      const { customer, apiKey } = await local.operator.createCustomer({
-        name,
-        email: `${name}@usage.test`,
-        tier: 'developer',
-      });
-      const adminKey = await local.operator.createAdminKey(customer.customerId, 'ops');
-      return { inference: client(apiKey as string), admin: client(adminKey.key) };
-    };
-    const org = await newOrganization('usage-org');
+    const clients = localClients(local, spec.fetch);
+    const org = await clients.newOrganization('usage-org', 'usage.test');
     admin = org.admin;
-    primary = org.inference;
-    other = (await newOrganization('usage-other')).admin;
+    primary = org.primary;
+    other = (await clients.newOrganization('usage-other', 'usage.test')).admin;
     const organization = admin.admin.organization;
     defaultProject = (await organization.projects.list()).data[0]?.id as string;
     const project = await organization.projects.create({ name: 'Mobile' });
@@ -79,7 +64,7 @@ describe('usage and costs through client.admin.organization.usage', () => {
       body: { name: 'mobile', permissions: 'all' },
       headers: { 'OpenAI-Project': project.id },
     });
-    mobile = { id: project.id, key: client(made.key), keyId: made.id };
+    mobile = { id: project.id, key: clients.admin(made.key), keyId: made.id };
     // Two requests in the project, one with the primary key (the default project).
     await chat(mobile.key);
     await chat(mobile.key);

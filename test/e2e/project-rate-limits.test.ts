@@ -2,6 +2,7 @@ import OpenAI from 'openai';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { type LocalClients, localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -17,33 +18,15 @@ describe('project rate limits through client.admin.organization.projects.rateLim
   const spec = specCheckedFetch();
   afterEach(() => expectSpecCompliance(spec));
   let local: LocalMode;
-  const client = (apiKey: string) =>
-    new OpenAI({
-      apiKey,
-      adminAPIKey: apiKey,
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+  let clients: LocalClients;
   const chat = (openai: OpenAI) =>
     openai.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] });
   const newOrganization = async (name: string) => {
-    const { customer, apiKey } = await local.operator.createCustomer({
-      name,
-      email: `${name}@limits.test`,
-      tier: 'developer',
-    });
-    const admin = client((await local.operator.createAdminKey(customer.customerId, 'ops')).key);
+    const { admin, primary } = await clients.newOrganization(name, 'limits.test');
     const project = await admin.admin.organization.projects.create({ name: 'Batch jobs' });
-    return { admin, primary: client(apiKey as string), project: project.id };
+    return { admin, primary, project: project.id };
   };
-  const keyOf = async (admin: OpenAI, project: string) => {
-    const made: { key: string } = await admin.post('/keys', {
-      body: { name: 'worker', permissions: 'all' },
-      headers: { 'OpenAI-Project': project },
-    });
-    return client(made.key);
-  };
+  const keyOf = (admin: OpenAI, project: string) => clients.projectKey(admin, project);
 
   beforeAll(async () => {
     local = await startLocalMode({
@@ -54,6 +37,7 @@ describe('project rate limits through client.admin.organization.projects.rateLim
       authorizerCacheTtlMs: 0,
       console: false,
     });
+    clients = localClients(local, spec.fetch);
   }, 60_000);
   afterAll(() => local.stop());
 

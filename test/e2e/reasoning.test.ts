@@ -1,6 +1,6 @@
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import Groq from 'groq-sdk';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { SageMakerBackend } from '../../lambda/inference/backends/sagemaker-backend';
 import {
   endpointName,
@@ -10,6 +10,7 @@ import { PromptTokenCounter } from '../../lambda/inference/prompt-tokens';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { type LmiStandIn, startLmiStandIn } from '../support/lmi-stand-in';
+import { type LocalClients, localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -33,6 +34,7 @@ describe('reasoning_format / include_reasoning / reasoning_effort on Qwen3 (LMI 
   let standIn: LmiStandIn;
   let local: LocalMode;
   let groq: Groq;
+  let clients: LocalClients;
   let runtime: SageMakerRuntimeClient;
 
   beforeAll(async () => {
@@ -60,13 +62,8 @@ describe('reasoning_format / include_reasoning / reasoning_effort on Qwen3 (LMI 
       console: false,
       backend: new SageMakerBackend({ env: 'dev', client: runtime }),
     });
-    const key = local.demoCustomers.find((d) => d.tier === 'enterprise')?.apiKey;
-    groq = new Groq({
-      apiKey: key,
-      baseURL: local.url,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+    clients = localClients(local, spec.fetch);
+    groq = clients.groq(clients.keys.enterprise);
   });
   afterAll(async () => {
     await local?.stop();
@@ -241,12 +238,7 @@ describe('reasoning_format / include_reasoning / reasoning_effort on Qwen3 (LMI 
   });
 
   it('Responses: the thinking as a reasoning item before the message, counted in reasoning_tokens', async () => {
-    const openai = new OpenAI({
-      apiKey: local.demoCustomers.find((d) => d.tier === 'enterprise')?.apiKey,
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+    const openai = clients.openai(clients.keys.enterprise);
     const response = await openai.responses.create({ model: MODEL, input: 'Hi there' });
 
     expect(response.output.map((item) => item.type)).toEqual(['reasoning', 'message']);

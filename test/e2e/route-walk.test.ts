@@ -1,19 +1,13 @@
-import {
-  CognitoIdentityProviderClient,
-  ConfirmSignUpCommand,
-  InitiateAuthCommand,
-  SignUpCommand,
-} from '@aws-sdk/client-cognito-identity-provider';
 import { isAdministrativePath } from '../../lambda/accounts/authorization';
 import { MembershipsRepository } from '../../lambda/accounts/memberships';
 import { defaultProjectId } from '../../lambda/customers/key-permissions';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
-import { readLocalMail } from '../../local/local-cognito';
 import { LOCAL_CUSTOMERS_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { adapterFiles, entriesOf, zipOf } from '../support/adapters';
 import { wavFile } from '../support/audio-files';
 import { localModeDocumentClient } from '../support/dynalite';
+import { signedInUser } from '../support/local-sign-in';
 import { apiSpecs, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -97,34 +91,6 @@ interface Walk {
   /** The 2xx a valid request gets. @default 200 */
   status?: number;
 }
-
-/** A verified user of local mode's pool, signed in: its access token. */
-async function signedInSession(local: LocalMode, email: string): Promise<string> {
-  const ClientId = local.signIn?.clientId ?? '';
-  const cognito = new CognitoIdentityProviderClient({
-    endpoint: local.signIn?.endpoint,
-    region: 'local',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  try {
-    await cognito.send(new SignUpCommand({ ClientId, Username: email, Password: PASSWORD }));
-    const mail = readLocalMail(local.signIn?.mailFile ?? '').find((m) => m.to === email);
-    await cognito.send(
-      new ConfirmSignUpCommand({ ClientId, Username: email, ConfirmationCode: mail?.code }),
-    );
-    const auth = await cognito.send(
-      new InitiateAuthCommand({
-        ClientId,
-        AuthFlow: 'USER_PASSWORD_AUTH',
-        AuthParameters: { USERNAME: email, PASSWORD },
-      }),
-    );
-    return auth.AuthenticationResult?.AccessToken ?? '';
-  } finally {
-    cognito.destroy();
-  }
-}
-const PASSWORD = 'Correct-Horse-9-battery';
 
 /** One entry per operation of the document (`METHOD path`); the test below fails when one is missing. */
 /** A spend alert's body, as OpenAI's `CreateSpendAlertBody` has it. */
@@ -768,7 +734,7 @@ describe('the route walk: every documented operation, valid and invalid', () => 
     const developer = local.demoCustomers.find((d) => d.tier === 'developer');
     key = developer?.apiKey ?? '';
     adminKey = (await local.operator.createAdminKey(developer?.customerId ?? '', 'walk')).key;
-    sessionToken = await signedInSession(local, 'walker@route-walk.test');
+    sessionToken = (await signedInUser(local, 'walker@route-walk.test')).token;
     // The objects the walks of `/files/{id}` and `/uploads/{id}` act on.
     const made = async (path: string, init: { body?: unknown; form?: FormData }) => {
       const response = await send('POST', path, init);

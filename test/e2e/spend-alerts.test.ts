@@ -6,6 +6,7 @@ import { TestModelBackend } from '../../lambda/inference/backends/test-model-bac
 import { loadConfig } from '../../lib/config/load';
 import { readLocalMail } from '../../local/local-mail';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { type LocalClients, localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -22,31 +23,13 @@ describe('spend limit and spend alerts through client.admin.organization', () =>
   afterEach(() => expectSpecCompliance(spec));
   let local: LocalMode;
   let dataDir: string;
-  const client = (apiKey: string) =>
-    new OpenAI({
-      apiKey,
-      adminAPIKey: apiKey,
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+  let clients: LocalClients;
   const newOrganization = async (name: string) => {
-    const { customer, apiKey } = await local.operator.createCustomer({
-      name,
-      email: `${name}@alerts.test`,
-      tier: 'developer',
-    });
-    const admin = client((await local.operator.createAdminKey(customer.customerId, 'ops')).key);
+    const { customerId, admin, primary } = await clients.newOrganization(name, 'alerts.test');
     const project = await admin.admin.organization.projects.create({ name: 'Alerts' });
-    return { customerId: customer.customerId, admin, primary: client(apiKey as string), project };
+    return { customerId, admin, primary, project };
   };
-  const keyOf = async (admin: OpenAI, project: string) => {
-    const made: { key: string } = await admin.post('/keys', {
-      body: { name: 'worker', permissions: 'all' },
-      headers: { 'OpenAI-Project': project },
-    });
-    return client(made.key);
-  };
+  const keyOf = (admin: OpenAI, project: string) => clients.projectKey(admin, project);
   /** A request of about 20,000 prompt tokens to qwen3-14b ($0.59 per 1M in): more than a cent. */
   const centOrMore = (openai: OpenAI) =>
     openai.chat.completions.create({
@@ -80,6 +63,7 @@ describe('spend limit and spend alerts through client.admin.organization', () =>
       authorizerCacheTtlMs: 0,
       console: false,
     });
+    clients = localClients(local, spec.fetch);
   }, 60_000);
   afterAll(async () => {
     await local.stop();

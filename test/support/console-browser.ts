@@ -36,3 +36,20 @@ export async function expectText(
   }
   throw new Error(`expected "${text}" in "${last.slice(0, 300)}"`);
 }
+
+/**
+ * Records on `problems` every script error and every error the page logs, so a CSP violation or a
+ * script error fails the test at its end. Chromium also logs each 4xx as "Failed to load resource":
+ * those are answers the console shows in words, not problems.
+ */
+export function recordPageProblems(page: Page, problems: string[]): void {
+  page.on('console', (message) => {
+    if (
+      message.type() === 'error' &&
+      !message.text().startsWith('Failed to load resource: the server responded with a status of 4')
+    ) {
+      problems.push(message.text());
+    }
+  });
+  page.on('pageerror', (error) => problems.push(error.message));
+}

@@ -1,14 +1,15 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { MICRO_USD_PER_CENT, MICRO_USD_PER_USD } from '../../metering/pricing';
-import { effectiveSpendLimitMicroUsd, setSpendLimit } from '../../metering/spend-limit-settings';
+import {
+  effectiveSpendLimitMicroUsd,
+  setSpendLimit,
+  spendThresholdCents,
+} from '../../metering/spend-limit-settings';
 import { BadRequestError, NotFoundError } from '../../openai/errors';
 import type { AccountServicesApi, ApiDependencies, AppEnv } from '../types';
 import { recordAudit } from './organization';
 import { listLimit, readJsonObject } from './request-bodies';
-
-/** The most `/v1/spend_limit` takes, $10,000,000, in cents. */
-const MAX_CENTS = 1_000_000_000;
 
 /** A page of spend alerts (few: at most 100 a scope), in OpenAI's `order`, after/before a cursor. */
 function alertPage<T extends { id: string }>(items: T[], c: Context) {
@@ -42,36 +43,6 @@ function alertPage<T extends { id: string }>(items: T[], c: Context) {
   };
 }
 
-function parseOrganizationLimit(body: Record<string, unknown>): number {
-  for (const name of Object.keys(body)) {
-    if (!['threshold_amount', 'currency', 'interval'].includes(name))
-      throw new BadRequestError(`Unknown field '${name.slice(0, 80)}'.`, {
-        param: name.slice(0, 80),
-        code: 'unknown_parameter',
-      });
-  }
-  const cents = body.threshold_amount;
-  if (typeof cents !== 'number' || !Number.isSafeInteger(cents) || cents < 1 || cents > MAX_CENTS)
-    throw new BadRequestError(
-      `'threshold_amount' must be a whole number of cents from 1 to ${MAX_CENTS}.`,
-      {
-        param: 'threshold_amount',
-        code: 'invalid_value',
-      },
-    );
-  for (const [name, only] of [
-    ['currency', 'USD'],
-    ['interval', 'month'],
-  ] as const) {
-    if (body[name] !== only)
-      throw new BadRequestError(`'${name}' must be '${only}'.`, {
-        param: name,
-        code: 'invalid_value',
-      });
-  }
-  return cents;
-}
-
 const organizationLimitView = (limitMicroUsd: number) => ({
   object: 'organization.spend_limit' as const,
   threshold_amount: Math.floor(limitMicroUsd / MICRO_USD_PER_CENT),
@@ -99,7 +70,7 @@ function spendLimitRoutes(deps: ApiDependencies, accounts: AccountServicesApi): 
   };
   // Set first: the route walk takes a path's operations in this order.
   routes.post(path, async (c) => {
-    const cents = parseOrganizationLimit(await readJsonObject(c));
+    const cents = spendThresholdCents(await readJsonObject(c));
     const principal = c.get('principal');
     await setSpendLimit(deps.customers, deps.spend, deps.config, principal.customerId, cents / 100);
     await recordAudit(accounts, c, 'organization.updated', {

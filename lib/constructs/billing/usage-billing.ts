@@ -1,4 +1,4 @@
-import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
@@ -13,6 +13,7 @@ import { Construct } from 'constructs';
 import { STRIPE_SECRET_ENV } from '../../../lambda/billing/stripe-settings';
 import { USAGE_PLANS_ENV, type UsagePlanSettings } from '../../../lambda/customers/tier-switch';
 import type { TierlineConfig } from '../../config/schema';
+import { managementArns } from '../api/management-arns';
 import type { CustomersTable } from '../customers-table';
 import { acknowledgeWildcards } from '../fine-tuning/nag-ids';
 import type { MeteringTable } from '../metering/metering-table';
@@ -201,17 +202,7 @@ export class UsageBilling extends Construct {
   private grantTierSwitch(fn: TierlineFunction, props: UsageBillingProps): void {
     props.customers.bindForTierSwitch(fn.function);
     fn.function.addEnvironment(USAGE_PLANS_ENV, Stack.of(this).toJsonString(props.usagePlans));
-    const plans = `arn:${Aws.PARTITION}:apigateway:${Aws.REGION}::/usageplans`;
-    const apiKeys = `arn:${Aws.PARTITION}:apigateway:${Aws.REGION}::/apikeys`;
-    const apiKeyTags = [
-      `arn:${Aws.PARTITION}:apigateway:${Aws.REGION}::/tags/`,
-      encodeURIComponent('arn:'),
-      Aws.PARTITION,
-      encodeURIComponent(':apigateway:'),
-      Aws.REGION,
-      encodeURIComponent('::/apikeys/'),
-      '*',
-    ].join('');
+    const { usagePlans: plans, apiKeys, apiKeyTags } = managementArns();
     const statements = [
       // GetUsagePlans (which plans hold a key: the repair of an interrupted move); GetApiKeys (a
       // pooled customer's new key, found by its value on a retry).
@@ -221,8 +212,7 @@ export class UsageBilling extends Construct {
         actions: ['apigateway:POST'],
         resources: [`${plans}/*/keys`, apiKeys],
       }),
-      // CreateApiKey with tags is also authorized as a PUT on the new key's tags resource (its ARN
-      // URL-encoded, as in the API stack's sign-up grant).
+      // CreateApiKey with tags (see managementArns).
       new PolicyStatement({ actions: ['apigateway:PUT'], resources: [apiKeyTags] }),
       // DeleteUsagePlanKey; UpdateUsagePlan and DeleteUsagePlan (a custom plan removed).
       new PolicyStatement({

@@ -249,3 +249,71 @@ describe('the metering core follows its crash-safety orders (crash-safety.ts)', 
     },
   );
 });
+
+/**
+ * A client whose first spend hold applies but whose answer is lost (it throws), and whose spend
+ * releases all fail: the request cannot know whether its spend mark is there.
+ */
+function losingSpendAnswers(doc: DynamoDBDocumentClient) {
+  const sent: Write[] = [];
+  let holdsLost = 0;
+  const client = {
+    send: async (command: unknown) => {
+      const write = classify(command);
+      const send = (doc.send as (c: unknown) => Promise<unknown>).bind(doc);
+      if (write) sent.push(write);
+      if (write === 'spend hold removed') throw new Error('spend release refused');
+      if (write === 'spend hold' && holdsLost === 0) {
+        holdsLost += 1;
+        await send(command);
+        throw new Error('answer lost');
+      }
+      return send(command);
+    },
+  } as unknown as DynamoDBDocumentClient;
+  return { client, sent };
+}
+
+describe('rule 6 when the spend mark cannot be given back', () => {
+  const marksOf = async (pk: string) => {
+    const { Item = {} } = await doc.send(
+      new GetCommand({
+        TableName: tableName,
+        Key: { pk, sk: pk.split('#')[0] },
+        ConsistentRead: true,
+      }),
+    );
+    return Object.keys(Item).filter((name) => /^[hr][\w-]{12}$/.test(name));
+  };
+
+  it.each([
+    ['the organization', undefined],
+    ['a project', 'proj_spend'],
+  ] as const)(
+    'a lost reservation on %s month keeps the counter hold for the reconciler',
+    async (_, projectId) => {
+      const who: Principal = {
+        ...payingCustomer(),
+        ...(projectId ? { projectId, projectSpendLimitMicroUsd: 50_000_000 } : {}),
+      };
+      const spendItem = projectId
+        ? `SPEND#${who.customerId}@${projectId}#2026-11`
+        : `SPEND#${who.customerId}#2026-11`;
+      const counterItem = `LIM#${who.customerId}#${MODEL}#2026-11-28#0`;
+      const { client, sent } = losingSpendAnswers(doc);
+      await expect(
+        meteringWith(client).metering.admit(request(who, `req_lost_${projectId ?? 'org'}`)),
+      ).rejects.toThrow('answer lost');
+      // The release was tried and failed, so the counter hold (and its record) was never given back.
+      expect(sent).toContain('spend hold removed');
+      expect(sent).not.toContain('counter hold removed');
+      expect(await marksOf(spendItem)).toHaveLength(1);
+      expect(await marksOf(counterItem)).toHaveLength(2);
+
+      clock.now = OVERDUE;
+      expect(await meteringWith(doc).reconciler.run()).toMatchObject({ failed: [] });
+      expect(await marksOf(spendItem)).toEqual([]);
+      expect(await marksOf(counterItem)).toEqual([]);
+    },
+  );
+});
