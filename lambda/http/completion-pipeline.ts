@@ -279,8 +279,8 @@ export interface StreamRendering {
   flush(): unknown[];
   /**
    * Once the model sent its first chunk, before the client is sent anything (a Responses stream
-   * stores its `in_progress` response here, so its id can be read or deleted from the first event).
-   * Never throws.
+   * starts storing its `in_progress` response here, so its id can be read or deleted while it
+   * streams). Never throws.
    */
   opened?(): Promise<void>;
   /** The event of a failure after the stream started. */

@@ -124,6 +124,8 @@ function responsesRenderer(
   const now = () => Math.floor((deps.now?.() ?? new Date()).getTime() / 1000);
   /** Whether a stream's `in_progress` response was stored: the finished one then replaces it only. */
   let placeheld = false;
+  /** The `in_progress` write in flight: awaited before the finished response is stored. */
+  let placeholder: Promise<void> | undefined;
   const save = async (response: ResponseObject, output: ModelOutput, sent: SentMessages) => {
     if (request.store === false) return;
     // False when the client deleted the response while it streamed: it stays deleted.
@@ -172,23 +174,11 @@ function responsesRenderer(
         return events.start();
       };
       return {
+        // The placeholder is written beside the first events, not before them: awaited there, its
+        // round trip was added to every stored stream's time to first token (bench:gateway). A
+        // DELETE in the few milliseconds before it lands answers 404, as before it existed.
         opened: async () => {
-          if (request.store === false) return;
-          // The request can run no longer than this: a crashed stream's placeholder expires.
-          const untilMs =
-            (deps.now?.() ?? new Date()).getTime() + MAX_REQUEST_MS + RECONCILE_MARGIN_MS;
-          const inProgress = {
-            response: events.latest,
-            inputItems: storedInputItems(request, frame.id),
-            conversation: [],
-          };
-          try {
-            await store.putInProgress(ownerOf(principal), inProgress, untilMs);
-            placeheld = true;
-          } catch (error) {
-            // The finished response is then stored unconditionally, as before.
-            deps.logError?.('storing an in_progress response failed', { requestId, error });
-          }
+          placeholder = storeInProgress();
         },
         transform: (chunk) => [...begin(), ...events.push(chunk)],
         flush: () => [...begin(), ...events.finish()],
@@ -199,12 +189,31 @@ function responsesRenderer(
         onEnd: async (ending, billed) => {
           if (ending === 'cancelled') events.cancel();
           events.settle(billed);
+          await placeholder;
           // Billed already; a store that fails loses the stored copy, not the answer.
           await save(events.latest, events.output, messages).catch((error: unknown) =>
             deps.logError?.('storing a response failed', { requestId, error }),
           );
         },
       };
+      async function storeInProgress(): Promise<void> {
+        if (request.store === false) return;
+        // The request can run no longer than this: a crashed stream's placeholder expires.
+        const untilMs =
+          (deps.now?.() ?? new Date()).getTime() + MAX_REQUEST_MS + RECONCILE_MARGIN_MS;
+        const inProgress = {
+          response: events.latest,
+          inputItems: storedInputItems(request, frame.id),
+          conversation: [],
+        };
+        try {
+          await store.putInProgress(ownerOf(principal), inProgress, untilMs);
+          placeheld = true;
+        } catch (error) {
+          // The finished response is then stored unconditionally, as before.
+          deps.logError?.('storing an in_progress response failed', { requestId, error });
+        }
+      }
     },
   };
 }
