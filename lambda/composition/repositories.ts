@@ -42,15 +42,14 @@ export function modelsRepository(stores: Pick<Stores, 'doc' | 'tables'>): Models
 export function responsesRepository(
   stores: Pick<Stores, 'doc' | 'tables'>,
   now?: () => Date,
-): Pick<ResponsesRepository, 'put' | 'putInProgress' | 'get' | 'delete'> {
+): Pick<ResponsesRepository, 'put' | 'get' | 'delete'> {
   let made: ResponsesRepository | undefined;
   const repository = () => {
     made ??= new ResponsesRepository(stores.doc, stores.tables.files, { now });
     return made;
   };
   return {
-    put: (owner, stored, options) => repository().put(owner, stored, options),
-    putInProgress: (owner, stored, untilMs) => repository().putInProgress(owner, stored, untilMs),
+    put: (owner, stored) => repository().put(owner, stored),
     get: (customerId, responseId) => repository().get(customerId, responseId),
     delete: (customerId, responseId) => repository().delete(customerId, responseId),
   };

@@ -277,12 +277,6 @@ export interface StreamRendering {
   transform(chunk: ChatCompletionChunk): unknown[];
   /** Events when the backend stream ended, after the shaper's held chunks. */
   flush(): unknown[];
-  /**
-   * Once the model sent its first chunk, before the client is sent anything (a Responses stream
-   * starts storing its `in_progress` response here, so its id can be read or deleted while it
-   * streams). Never throws.
-   */
-  opened?(): Promise<void>;
   /** The event of a failure after the stream started. */
   error(body: OpenAIErrorBody): unknown;
   encode?: (event: unknown) => string;
@@ -627,7 +621,6 @@ async function streamCompletion(
     await endWithoutOutput(metered, error, call.clientGone, inputTokens);
     throw call.failure(error);
   }
-  await rendering.opened?.();
   const shaper = new ClientChunkShaper(
     `chatcmpl-${requestId}`,
     model,

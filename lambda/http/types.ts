@@ -90,7 +90,7 @@ export interface ApiDependencies {
   /** Uploaded adapters (`/v1/fine_tunings`) and fine-tuned models in `/v1/models`; their routes answer 404 when absent. */
   adapters?: AdaptersService;
   /** Stored Responses API responses; absent, the `/responses` routes answer 404. */
-  responses?: Pick<ResponsesRepository, 'put' | 'putInProgress' | 'get' | 'delete'>;
+  responses?: Pick<ResponsesRepository, 'put' | 'get' | 'delete'>;
   /** Prompt tokens at admission; the models' real tokenizers by default. */
   promptTokens?: Pick<PromptTokenCounter, 'count' | 'countUpTo'>;
   /** Aborted when the server shuts down: model calls stop, and what they did is billed (local mode). */

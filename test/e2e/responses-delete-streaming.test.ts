@@ -5,9 +5,10 @@ import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
- * A streamed, stored response is the client's from its first event (`response.created` names its
- * id): it reads `in_progress`, it can be deleted, and a response deleted while it streams is not
- * stored when the stream ends. Over real HTTP with the official openai client against local mode.
+ * A response is stored when it ends (nothing is written on the way to its first token), so while it
+ * streams its id reads as unknown (404); a DELETE then answers 404 too, and the response it names is
+ * not stored when the stream ends. Over real HTTP with the official openai client against local
+ * mode.
  */
 const MODEL = 'qwen3-8b';
 const config = loadConfig({
@@ -71,45 +72,36 @@ describe('deleting a response while it streams', () => {
     return types;
   }
 
-  it('reads in_progress while it streams, and completed once it ended', async () => {
+  it('is unknown while it streams, and stored, completed, once it ended', async () => {
     const { id, events } = await started();
 
-    const during = await openai.responses.retrieve(id);
-    expect(during.status).toBe('in_progress');
-    expect(during.output).toEqual([]);
-    await expect(other.responses.retrieve(id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
-
+    await expect(openai.responses.retrieve(id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     expect((await drain(events)).at(-1)).toBe('response.completed');
     const after = await openai.responses.retrieve(id);
     expect(after.status).toBe('completed');
     expect(after.output_text.length).toBeGreaterThan(0);
   });
 
-  it('deletes it mid-stream: the stream goes on, and the response is not stored when it ends', async () => {
+  it('deleted mid-stream: 404, the stream goes on, and the response is not stored when it ends', async () => {
     const { id, events } = await started();
 
+    // Another organization's DELETE of the same id leaves nothing in this one's way.
     await expect(other.responses.delete(id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
-    expect(await openai.responses.delete(id)).toEqual({ id, object: 'response', deleted: true });
+    await expect(openai.responses.delete(id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
 
     expect((await drain(events)).at(-1)).toBe('response.completed');
-    // The end-of-stream write is conditional on the in_progress item: it does not resurrect it.
-    await new Promise((resolve) => setTimeout(resolve, 200));
     await expect(openai.responses.retrieve(id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     await expect(openai.responses.delete(id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     await expect(openai.responses.inputItems.list(id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
-  });
-
-  it('refuses to continue a response still in progress', async () => {
-    const { id, events } = await started();
-
     const refused = await openai.responses
       .create({ model: MODEL, input: 'And then?', previous_response_id: id })
       .catch((error: unknown) => error);
-    expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
-    expect((refused as InstanceType<typeof OpenAI.BadRequestError>).param).toBe(
-      'previous_response_id',
-    );
+    expect(refused).toBeInstanceOf(OpenAI.NotFoundError);
+  });
 
+  it('is stored for its owner when only another organization deleted its id', async () => {
+    const { id, events } = await started();
+    await expect(other.responses.delete(id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     await drain(events);
     const next = await openai.responses.create({
       model: MODEL,

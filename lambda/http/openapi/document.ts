@@ -251,8 +251,8 @@ function responsesPaths(): Record<string, Schema> {
       ),
       delete: v1Only(
         operation(
-          'Delete a stored response of the caller; a streamed one is stored `in_progress` from its ' +
-            'first event, and one deleted while it streams is not stored when it ends',
+          'Delete a stored response of the caller; a response is stored when it ends, so one still ' +
+            'streaming answers 404, and is then not stored when it ends',
           ref('ResponseDeleted'),
           {
             parameters: [responseId],

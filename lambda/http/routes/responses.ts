@@ -2,7 +2,6 @@ import { Hono } from 'hono';
 import type { Principal } from '../../customers/authenticate';
 import type { ChatMessage } from '../../inference/chat-request';
 import { PromptTokenCounter } from '../../inference/prompt-tokens';
-import { MAX_REQUEST_MS, RECONCILE_MARGIN_MS } from '../../metering/reservations';
 import { BadRequestError, NotFoundError } from '../../openai/errors';
 import type { ResponseItem, ResponseObject } from '../../openai/shapes/responses';
 import {
@@ -83,13 +82,6 @@ async function earlierTurns(
   if (!previousId) return [];
   const previous = await storedResponse(store, principal, previousId);
   if (!previous) throw notFound(previousId, 'previous_response_id');
-  // A streaming response's conversation is not known until it ends.
-  if (previous.response.status === 'in_progress') {
-    throw new BadRequestError(
-      `Previous response with id '${previousId}' is still in progress; continue it once it has finished.`,
-      { param: 'previous_response_id', code: 'invalid_value' },
-    );
-  }
   return previous.conversation;
 }
 
@@ -122,25 +114,17 @@ function responsesRenderer(
   reasoningTokens: Pick<PromptTokenCounter, 'countText'>,
 ): CompletionRenderer {
   const now = () => Math.floor((deps.now?.() ?? new Date()).getTime() / 1000);
-  /** Whether a stream's `in_progress` response was stored: the finished one then replaces it only. */
-  let placeheld = false;
-  /** The `in_progress` write in flight: awaited before the finished response is stored. */
-  let placeholder: Promise<void> | undefined;
   const save = async (response: ResponseObject, output: ModelOutput, sent: SentMessages) => {
     if (request.store === false) return;
     // False when the client deleted the response while it streamed: it stays deleted.
-    await store.put(
-      ownerOf(principal),
-      {
-        response,
-        inputItems: storedInputItems(request, frame.id),
-        conversation: conversationAfter(
-          keptTurns(turns, sent, Boolean(request.instructions)),
-          output,
-        ),
-      },
-      { replacing: placeheld },
-    );
+    await store.put(ownerOf(principal), {
+      response,
+      inputItems: storedInputItems(request, frame.id),
+      conversation: conversationAfter(
+        keptTurns(turns, sent, Boolean(request.instructions)),
+        output,
+      ),
+    });
   };
   return {
     paramName: responsesParamName,
@@ -174,12 +158,6 @@ function responsesRenderer(
         return events.start();
       };
       return {
-        // The placeholder is written beside the first events, not before them: awaited there, its
-        // round trip was added to every stored stream's time to first token (bench:gateway). A
-        // DELETE in the few milliseconds before it lands answers 404, as before it existed.
-        opened: async () => {
-          placeholder = storeInProgress();
-        },
         transform: (chunk) => [...begin(), ...events.push(chunk)],
         flush: () => [...begin(), ...events.finish()],
         error: (body) => [...begin(), ...events.fail(body)],
@@ -189,31 +167,12 @@ function responsesRenderer(
         onEnd: async (ending, billed) => {
           if (ending === 'cancelled') events.cancel();
           events.settle(billed);
-          await placeholder;
           // Billed already; a store that fails loses the stored copy, not the answer.
           await save(events.latest, events.output, messages).catch((error: unknown) =>
             deps.logError?.('storing a response failed', { requestId, error }),
           );
         },
       };
-      async function storeInProgress(): Promise<void> {
-        if (request.store === false) return;
-        // The request can run no longer than this: a crashed stream's placeholder expires.
-        const untilMs =
-          (deps.now?.() ?? new Date()).getTime() + MAX_REQUEST_MS + RECONCILE_MARGIN_MS;
-        const inProgress = {
-          response: events.latest,
-          inputItems: storedInputItems(request, frame.id),
-          conversation: [],
-        };
-        try {
-          await store.putInProgress(ownerOf(principal), inProgress, untilMs);
-          placeheld = true;
-        } catch (error) {
-          // The finished response is then stored unconditionally, as before.
-          deps.logError?.('storing an in_progress response failed', { requestId, error });
-        }
-      }
     },
   };
 }

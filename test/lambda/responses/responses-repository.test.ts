@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { defaultProjectId } from '../../../lambda/customers/key-permissions';
 import type { ResponseObject } from '../../../lambda/openai/shapes/responses';
 import { responseFrame } from '../../../lambda/responses/response-objects';
@@ -138,61 +138,43 @@ describe.each([
     clock = stored29Days;
   });
 
-  describe('a streamed response, stored in_progress from its first event', () => {
-    const inProgress = (id: string): StoredResponse => {
-      const done = stored(id, 'Streaming');
-      return {
-        ...done,
-        response: { ...done.response, status: 'in_progress', completed_at: null },
-        conversation: [],
-      };
-    };
-    const untilMs = () => clock.getTime() + 16 * 60_000;
-
-    it('is read in_progress, then replaced by the finished response', async () => {
+  describe('a response deleted while it is made (it is stored when it ends)', () => {
+    it('answers false and leaves a tombstone: the finished write does not store it', async () => {
       const id = `resp_${randomBytes(8).toString('hex')}`;
-      await repository().putInProgress(A, inProgress(id), untilMs());
-      expect((await repository().get(A, id))?.response.status).toBe('in_progress');
-      expect(await repository().get(A_OTHER, id)).toBeUndefined();
-
-      expect(await repository().put(A, stored(id, 'Streaming'), { replacing: true })).toBe(true);
-      expect(await repository().get(A, id)).toEqual(stored(id, 'Streaming'));
-      // Replaced once: a duplicate end-of-stream write finds no placeholder.
-      expect(await repository().put(A, stored(id, 'Streaming'), { replacing: true })).toBe(false);
-    });
-
-    it('stays deleted when it is deleted while it streams: the finished write does not resurrect it', async () => {
-      const id = `resp_${randomBytes(8).toString('hex')}`;
-      await repository().putInProgress(A, inProgress(id), untilMs());
-      expect(await repository().delete(A_OTHER, id)).toBe(false);
-      expect(await repository().delete(A, id)).toBe(true);
-
-      expect(await repository().put(A, stored(id, 'Streaming'), { replacing: true })).toBe(false);
+      expect(await repository().delete(A, id)).toBe(false);
+      expect(await repository().put(A, stored(id, 'Streaming'))).toBe(false);
       expect(await repository().get(A, id)).toBeUndefined();
+      // The tombstone is nothing to delete.
       expect(await repository().delete(A, id)).toBe(false);
     });
 
-    it('is not replaced across projects, and a body in parts is not stored once deleted', async () => {
+    it('leaves a body in parts unstored too, and touches no other project’s response', async () => {
       const id = `resp_${randomBytes(8).toString('hex')}`;
-      await repository().putInProgress(A_OTHER, inProgress(id), untilMs());
-      expect(await repository().put(A, stored(id, 'Mine'), { replacing: true })).toBe(false);
-      expect(await repository().delete(A_OTHER, id)).toBe(true);
-
+      expect(await repository().delete(A, id)).toBe(false);
       const large = stored(id, randomBytes(PART_BYTES * 2).toString('base64'));
-      expect(await repository().put(A_OTHER, large, { replacing: true })).toBe(false);
-      expect(await repository().get(A_OTHER, id)).toBeUndefined();
+      expect(await repository().put(A, large)).toBe(false);
+      expect(await repository().get(A, id)).toBeUndefined();
+
+      const theirs = `resp_${randomBytes(8).toString('hex')}`;
+      expect(await repository().put(A_OTHER, stored(theirs, 'Theirs'))).toBe(true);
+      expect(await repository().delete(A, theirs)).toBe(false);
+      expect(await repository().get(A_OTHER, theirs)).toEqual(stored(theirs, 'Theirs'));
     });
 
-    it('expires when its request could no longer be running (a crashed stream)', async () => {
+    it('stores each response id once', async () => {
       const id = `resp_${randomBytes(8).toString('hex')}`;
-      const saved = clock;
-      await repository().putInProgress(A, inProgress(id), untilMs());
-      clock = new Date(clock.getTime() + 16 * 60_000 + 1_000);
-      try {
-        expect(await repository().get(A, id)).toBeUndefined();
-      } finally {
-        clock = saved;
-      }
+      expect(await repository().put(A, stored(id, 'First'))).toBe(true);
+      expect(await repository().put(A, stored(id, 'Again'))).toBe(false);
+      expect(await repository().get(A, id)).toEqual(stored(id, 'First'));
+    });
+
+    it('keeps the tombstone only as long as a request may run (15 min and the margin)', async () => {
+      const id = `resp_${randomBytes(8).toString('hex')}`;
+      expect(await repository().delete(A, id)).toBe(false);
+      const { Item } = await makeClient().send(
+        new GetCommand({ TableName: TABLE, Key: { pk: 'CUS#cus_a', sk: `RESP#${id}` } }),
+      );
+      expect(Number(Item?.deleteAfter)).toBe(Math.floor(clock.getTime() / 1000) + 16 * 60);
     });
   });
 });
