@@ -100,6 +100,20 @@ function entryOf({ app, stacks }: Built): SynthesisEntry {
   };
 }
 
+/**
+ * JSON with every object's keys sorted. The order of a stack's cross-stack `Outputs` depends on
+ * what the process synthesized before (measured: prod's second synthesis in one process lists the
+ * Data stack's exports in another order than its first). Key order means nothing to
+ * CloudFormation; array order is kept, and compared.
+ */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, item: unknown) =>
+    item && typeof item === 'object' && !Array.isArray(item)
+      ? Object.fromEntries(Object.entries(item).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : item,
+  );
+}
+
 class CachedSynthesis implements SynthesizedApp {
   private built: Built | undefined;
   private readonly parsed = new Map<string, Template>();
@@ -159,7 +173,7 @@ class CachedSynthesis implements SynthesizedApp {
   private constructs(): Built {
     if (this.built) return this.built;
     const built = build(this.config, { validate: false });
-    if (JSON.stringify(entryOf(built)) !== this.text) {
+    if (canonical(entryOf(built)) !== canonical(JSON.parse(this.text))) {
       throw new Error(
         `the shared templates of the ${this.config.environment.name} configuration differ from ` +
           'its synthesis here: an input of synthesis is missing from the key in ' +
