@@ -604,10 +604,11 @@ const storedResponses: RuntimeCall[] = [
     resources: (a) => [a.table('files')],
     sources: src('responses/responses-repository.ts', 'put: PutCommand'),
   }),
-  ...roles(['chat'], {
+  ...roles(['api'], {
     action: 'dynamodb:PutItem',
     resources: (a) => [a.table('files')],
-    sources: src('responses/responses-repository.ts', 'putInProgress: PutCommand'),
+    // A DELETE of a response still streaming: the tombstone that keeps it from being stored.
+    sources: src('responses/responses-repository.ts', 'leaveTombstone: PutCommand'),
   }),
   ...roles(['api'], {
     action: 'dynamodb:DeleteItem',

@@ -65,10 +65,9 @@ describe('JSONL validation', () => {
   it('checks a single very long line in linear time, however small the chunks (S3 streams ~16-64 KiB)', () => {
     const mib = 16;
     const body = Buffer.from(`{"a":"${'x'.repeat(mib * 1024 * 1024)}"}\n`);
-    const started = Date.now();
     expect(check(body, 100, 16 * 1024)).toEqual({ lines: 1, problems: [], moreProblems: 0 });
-    // Re-splitting all that is pending on every chunk took about 30 s here; linear, it takes well
-    // under 1 s.
-    expect(Date.now() - started).toBeLessThan(3_000);
-  });
+    // No timed assertion (a loaded CI machine made one fail): re-splitting all that is pending on
+    // every chunk took about 30 s here, which this test's timeout still catches; linear, it takes
+    // well under 1 s.
+  }, 20_000);
 });
