@@ -1,18 +1,36 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { type ProjectScope, projectCondition, projectOf } from '../customers/project-ownership';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  PROJECT_ATTRIBUTE,
+  type ProjectScope,
+  projectCondition,
+  projectOf,
+} from '../customers/project-ownership';
 import { FILES_TABLE } from '../files/files-table';
 import type { ChatMessage } from '../inference/chat-request';
 import { MAX_REQUEST_MS, RECONCILE_MARGIN_MS } from '../metering/reservations';
 import type { ResponseItem, ResponseObject } from '../openai/shapes/responses';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
 import type { DocumentClient } from '../storage/document-client';
-import { and, conditionOnly, exists, notExists } from '../storage/expressions';
+import {
+  and,
+  type Condition,
+  compare,
+  conditionOnly,
+  contains,
+  exists,
+  not,
+  notExists,
+  or,
+  update,
+} from '../storage/expressions';
 import { queryAll } from '../storage/query-pages';
 
 const { partitionKey: PK, sortKey: SK, timeToLiveAttribute: TTL } = FILES_TABLE;
 /** Marks where a response deleted before it was stored would go ({@link ResponsesRepository.delete}). */
 const TOMBSTONE = 'deletedBeforeStored';
+/** The projects whose DELETE left the tombstone: only the owning project's keeps it unstored. */
+const DELETED_BY = 'deletedBy';
 
 /** OpenAI keeps a stored response 30 days. */
 export const RESPONSE_RETENTION_DAYS = 30;
@@ -102,7 +120,7 @@ export class ResponsesRepository {
             createdAt: stored.response.created_at,
             [TTL]: deleteAfter,
           },
-          ...conditionOnly(notExists(PK)),
+          ...conditionOnly(nothingStoredOrDeletedBy(projectId)),
         }),
       ),
     );
@@ -179,21 +197,42 @@ export class ResponsesRepository {
     return Number(old?.[TTL]) > this.nowSeconds();
   }
 
-  /** Where nothing is (another project's response or an earlier tombstone stay as they are). */
+  /**
+   * Where nothing is, or beside an earlier tombstone: each DELETE adds its project to the
+   * tombstone, and only the owning project's keeps the response unstored ({@link put}), so another
+   * project's key cannot make a response it does not own unstorable. A stored response stays as is.
+   */
   private async leaveTombstone(owner: ResponseOwner, responseId: string): Promise<void> {
+    const until = this.nowSeconds() + Math.ceil((MAX_REQUEST_MS + RECONCILE_MARGIN_MS) / 1000);
     await applied(
       this.doc.send(
-        new PutCommand({
+        new UpdateCommand({
           TableName: this.tableName,
-          Item: {
-            ...headKey(owner.customerId, responseId),
-            [TOMBSTONE]: true,
-            projectId: owner.projectId,
-            [TTL]: this.nowSeconds() + Math.ceil((MAX_REQUEST_MS + RECONCILE_MARGIN_MS) / 1000),
-          },
-          ...conditionOnly(notExists(PK)),
+          Key: headKey(owner.customerId, responseId),
+          ...update(
+            {
+              set: { [TOMBSTONE]: true, [TTL]: until },
+              add: { [DELETED_BY]: new Set([owner.projectId]) },
+            },
+            or(notExists(PK), exists(TOMBSTONE)),
+          ),
         }),
       ),
     );
   }
+}
+
+/**
+ * Where a finished response may be written: nothing there, or a tombstone its own project did not
+ * leave (one written before `deletedBy` names its project in `projectId`).
+ */
+function nothingStoredOrDeletedBy(projectId: string): Condition {
+  return or(
+    notExists(PK),
+    and(
+      exists(TOMBSTONE),
+      not(contains(DELETED_BY, projectId)),
+      or(notExists(PROJECT_ATTRIBUTE), not(compare(PROJECT_ATTRIBUTE, '=', projectId))),
+    ),
+  );
 }

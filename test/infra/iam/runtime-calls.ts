@@ -604,10 +604,11 @@ const storedResponses: RuntimeCall[] = [
     resources: (a) => [a.table('files')],
     sources: src('responses/responses-repository.ts', 'put: PutCommand'),
   }),
-  ...roles(['chat'], {
-    action: 'dynamodb:PutItem',
+  // DELETE of a response still streaming: the tombstone naming the deleting project.
+  ...roles(['api'], {
+    action: 'dynamodb:UpdateItem',
     resources: (a) => [a.table('files')],
-    sources: src('responses/responses-repository.ts', 'putInProgress: PutCommand'),
+    sources: src('responses/responses-repository.ts', 'leaveTombstone: UpdateCommand'),
   }),
   ...roles(['api'], {
     action: 'dynamodb:DeleteItem',

@@ -161,6 +161,26 @@ describe.each([
       expect(await repository().get(A_OTHER, theirs)).toEqual(stored(theirs, 'Theirs'));
     });
 
+    it('is stored for its project when another project deleted its id first, and not when its own did', async () => {
+      // Another project's key guessing (or being told) an id still streaming in this project.
+      const id = `resp_${randomBytes(8).toString('hex')}`;
+      expect(await repository().delete(A_OTHER, id)).toBe(false);
+      expect(await repository().put(A, stored(id, 'Mine'))).toBe(true);
+      expect(await repository().get(A, id)).toEqual(stored(id, 'Mine'));
+      expect(await repository().get(A_OTHER, id)).toBeUndefined();
+
+      // Both deleted it, in either order: the owner's DELETE still wins over the finished write.
+      const both = `resp_${randomBytes(8).toString('hex')}`;
+      expect(await repository().delete(A_OTHER, both)).toBe(false);
+      expect(await repository().delete(A, both)).toBe(false);
+      expect(await repository().put(A, stored(both, 'Deleted'))).toBe(false);
+      const reversed = `resp_${randomBytes(8).toString('hex')}`;
+      expect(await repository().delete(A, reversed)).toBe(false);
+      expect(await repository().delete(A_OTHER, reversed)).toBe(false);
+      expect(await repository().put(A, stored(reversed, 'Deleted'))).toBe(false);
+      expect(await repository().get(A, reversed)).toBeUndefined();
+    });
+
     it('stores each response id once', async () => {
       const id = `resp_${randomBytes(8).toString('hex')}`;
       expect(await repository().put(A, stored(id, 'First'))).toBe(true);
