@@ -201,6 +201,22 @@ describe('FLAC, Ogg, MP4/M4A and WebM billed by the audio their data holds', () 
     expect(performance.now() - started).toBeLessThan(1_000);
   });
 
+  it('refuses Ogg capture patterns that fail their checksums over more than the file, before CRC-ing each', async () => {
+    // A page header every 282 bytes, each declaring 255 segments of 255 bytes and none whose CRC
+    // holds: checked one by one, 25 MB cost 6 GB of CRC-32 (10 s of CPU) for a 400.
+    const header = Buffer.alloc(27 + 255, 0xff);
+    header.write('OggS', 0, 'latin1');
+    header.fill(0, 4, 6); // version 0, no flags
+    header[26] = 255;
+    const crafted = Buffer.concat(Array(Math.floor(25_000_000 / header.length)).fill(header));
+    const started = performance.now();
+    await expect(measureAudio(crafted)).rejects.toMatchObject({
+      ...refusal,
+      message: expect.stringContaining('fail their checksums'),
+    });
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
   it('keeps every bill whatever duration the headers declare (a property over the declared values)', async () => {
     const flac = audioFixture('flac');
     const ogg = audioFixture('oggOpus');
