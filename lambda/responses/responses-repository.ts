@@ -169,32 +169,46 @@ export class ResponsesRepository {
    * gateway CPU over chat's at concurrency 64).
    */
   async delete(owner: ResponseOwner, responseId: string): Promise<boolean> {
-    const { customerId } = owner;
-    let old: Record<string, unknown> | undefined;
-    try {
-      ({ Attributes: old } = await this.doc.send(
+    // A tombstone refused where nothing was a moment ago: the stream ended in between and its
+    // response is stored now, so it is deleted (once more; else a DELETE answered 404 and the
+    // response it named stayed stored).
+    const old =
+      (await this.deleteHead(owner, responseId)) ??
+      ((await this.leaveTombstone(owner, responseId))
+        ? undefined
+        : await this.deleteHead(owner, responseId));
+    if (!old) return false;
+    for (let part = 1; part < Number(old.parts ?? 1); part += 1) {
+      await this.doc.send(
         new DeleteCommand({
           TableName: this.tableName,
-          Key: headKey(customerId, responseId),
+          Key: partKey(owner.customerId, responseId, part),
+        }),
+      );
+    }
+    return Number(old[TTL]) > this.nowSeconds();
+  }
+
+  /** The owner's stored head, deleted (its attributes); undefined when it has none to delete. */
+  private async deleteHead(
+    owner: ResponseOwner,
+    responseId: string,
+  ): Promise<Record<string, unknown> | undefined> {
+    try {
+      const { Attributes } = await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: headKey(owner.customerId, responseId),
           // Only the owning project's: an item stored before projects were recorded is the default's.
           ...conditionOnly(and(exists(PK), notExists(TOMBSTONE), projectCondition(owner))),
           ReturnValues: 'ALL_OLD',
         }),
-      ));
+      );
+      return Attributes ?? {};
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
-      await this.leaveTombstone(owner, responseId);
-      return false;
+      return undefined;
     }
-    for (let part = 1; part < Number(old?.parts ?? 1); part += 1) {
-      await this.doc.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: partKey(customerId, responseId, part),
-        }),
-      );
-    }
-    return Number(old?.[TTL]) > this.nowSeconds();
   }
 
   /**
@@ -202,9 +216,9 @@ export class ResponsesRepository {
    * tombstone, and only the owning project's keeps the response unstored ({@link put}), so another
    * project's key cannot make a response it does not own unstorable. A stored response stays as is.
    */
-  private async leaveTombstone(owner: ResponseOwner, responseId: string): Promise<void> {
+  private async leaveTombstone(owner: ResponseOwner, responseId: string): Promise<boolean> {
     const until = this.nowSeconds() + Math.ceil((MAX_REQUEST_MS + RECONCILE_MARGIN_MS) / 1000);
-    await applied(
+    return applied(
       this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,

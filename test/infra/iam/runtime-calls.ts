@@ -613,7 +613,11 @@ const storedResponses: RuntimeCall[] = [
   ...roles(['api'], {
     action: 'dynamodb:DeleteItem',
     resources: (a) => [a.table('files')],
-    sources: src('responses/responses-repository.ts', 'delete: DeleteCommand'),
+    sources: src(
+      'responses/responses-repository.ts',
+      'delete: DeleteCommand',
+      'deleteHead: DeleteCommand',
+    ),
   }),
 ];
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { defaultProjectId } from '../../../lambda/customers/key-permissions';
 import type { ResponseObject } from '../../../lambda/openai/shapes/responses';
 import { responseFrame } from '../../../lambda/responses/response-objects';
@@ -9,7 +9,7 @@ import {
   type StoredResponse,
 } from '../../../lambda/responses/responses-repository';
 import { parseResponsesRequest } from '../../../lambda/responses/responses-request';
-import { createDocumentClient } from '../../../lambda/storage/document-client';
+import { createDocumentClient, type DocumentClient } from '../../../lambda/storage/document-client';
 import { createLeanDocumentClient } from '../../../lambda/storage/lean-document-client';
 import { ensureFilesTable } from '../../../local/local-tables';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
@@ -179,6 +179,26 @@ describe.each([
       expect(await repository().delete(A_OTHER, reversed)).toBe(false);
       expect(await repository().put(A, stored(reversed, 'Deleted'))).toBe(false);
       expect(await repository().get(A, reversed)).toBeUndefined();
+    });
+
+    it('deletes a response whose stream ended between the DELETE finding nothing and its tombstone', async () => {
+      const id = `resp_${randomBytes(8).toString('hex')}`;
+      const doc = makeClient();
+      let endedBetween = false;
+      // The stream's final write lands just before the DELETE's tombstone is written.
+      const racing = {
+        send: async (command: Parameters<DocumentClient['send']>[0]) => {
+          if (command instanceof UpdateCommand && !endedBetween) {
+            endedBetween = true;
+            expect(await repository().put(A, stored(id, 'Ended'))).toBe(true);
+          }
+          return doc.send(command as never);
+        },
+      } as DocumentClient;
+      const deleting = new ResponsesRepository(racing, TABLE, { now: () => clock });
+      expect(await deleting.delete(A, id)).toBe(true);
+      expect(endedBetween).toBe(true);
+      expect(await repository().get(A, id)).toBeUndefined();
     });
 
     it('stores each response id once', async () => {
