@@ -1,18 +1,36 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { type ProjectScope, projectCondition, projectOf } from '../customers/project-ownership';
+import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  PROJECT_ATTRIBUTE,
+  type ProjectScope,
+  projectCondition,
+  projectOf,
+} from '../customers/project-ownership';
 import { FILES_TABLE } from '../files/files-table';
 import type { ChatMessage } from '../inference/chat-request';
 import { MAX_REQUEST_MS, RECONCILE_MARGIN_MS } from '../metering/reservations';
 import type { ResponseItem, ResponseObject } from '../openai/shapes/responses';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
 import type { DocumentClient } from '../storage/document-client';
-import { and, conditionOnly, exists, notExists } from '../storage/expressions';
+import {
+  and,
+  type Condition,
+  compare,
+  conditionOnly,
+  contains,
+  exists,
+  not,
+  notExists,
+  or,
+  update,
+} from '../storage/expressions';
 import { queryAll } from '../storage/query-pages';
 
 const { partitionKey: PK, sortKey: SK, timeToLiveAttribute: TTL } = FILES_TABLE;
 /** Marks where a response deleted before it was stored would go ({@link ResponsesRepository.delete}). */
 const TOMBSTONE = 'deletedBeforeStored';
+/** The projects whose DELETE left the tombstone: only the owning project's keeps it unstored. */
+const DELETED_BY = 'deletedBy';
 
 /** OpenAI keeps a stored response 30 days. */
 export const RESPONSE_RETENTION_DAYS = 30;
@@ -102,7 +120,7 @@ export class ResponsesRepository {
             createdAt: stored.response.created_at,
             [TTL]: deleteAfter,
           },
-          ...conditionOnly(notExists(PK)),
+          ...conditionOnly(nothingStoredOrDeletedBy(projectId)),
         }),
       ),
     );
@@ -151,49 +169,84 @@ export class ResponsesRepository {
    * gateway CPU over chat's at concurrency 64).
    */
   async delete(owner: ResponseOwner, responseId: string): Promise<boolean> {
-    const { customerId } = owner;
-    let old: Record<string, unknown> | undefined;
-    try {
-      ({ Attributes: old } = await this.doc.send(
+    // A tombstone refused where nothing was a moment ago: the stream ended in between and its
+    // response is stored now, so it is deleted (once more; else a DELETE answered 404 and the
+    // response it named stayed stored).
+    const old =
+      (await this.deleteHead(owner, responseId)) ??
+      ((await this.leaveTombstone(owner, responseId))
+        ? undefined
+        : await this.deleteHead(owner, responseId));
+    if (!old) return false;
+    for (let part = 1; part < Number(old.parts ?? 1); part += 1) {
+      await this.doc.send(
         new DeleteCommand({
           TableName: this.tableName,
-          Key: headKey(customerId, responseId),
+          Key: partKey(owner.customerId, responseId, part),
+        }),
+      );
+    }
+    return Number(old[TTL]) > this.nowSeconds();
+  }
+
+  /** The owner's stored head, deleted (its attributes); undefined when it has none to delete. */
+  private async deleteHead(
+    owner: ResponseOwner,
+    responseId: string,
+  ): Promise<Record<string, unknown> | undefined> {
+    try {
+      const { Attributes } = await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: headKey(owner.customerId, responseId),
           // Only the owning project's: an item stored before projects were recorded is the default's.
           ...conditionOnly(and(exists(PK), notExists(TOMBSTONE), projectCondition(owner))),
           ReturnValues: 'ALL_OLD',
         }),
-      ));
+      );
+      return Attributes ?? {};
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
-      await this.leaveTombstone(owner, responseId);
-      return false;
+      return undefined;
     }
-    for (let part = 1; part < Number(old?.parts ?? 1); part += 1) {
-      await this.doc.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: partKey(customerId, responseId, part),
-        }),
-      );
-    }
-    return Number(old?.[TTL]) > this.nowSeconds();
   }
 
-  /** Where nothing is (another project's response or an earlier tombstone stay as they are). */
-  private async leaveTombstone(owner: ResponseOwner, responseId: string): Promise<void> {
-    await applied(
+  /**
+   * Where nothing is, or beside an earlier tombstone: each DELETE adds its project to the
+   * tombstone, and only the owning project's keeps the response unstored ({@link put}), so another
+   * project's key cannot make a response it does not own unstorable. A stored response stays as is.
+   */
+  private async leaveTombstone(owner: ResponseOwner, responseId: string): Promise<boolean> {
+    const until = this.nowSeconds() + Math.ceil((MAX_REQUEST_MS + RECONCILE_MARGIN_MS) / 1000);
+    return applied(
       this.doc.send(
-        new PutCommand({
+        new UpdateCommand({
           TableName: this.tableName,
-          Item: {
-            ...headKey(owner.customerId, responseId),
-            [TOMBSTONE]: true,
-            projectId: owner.projectId,
-            [TTL]: this.nowSeconds() + Math.ceil((MAX_REQUEST_MS + RECONCILE_MARGIN_MS) / 1000),
-          },
-          ...conditionOnly(notExists(PK)),
+          Key: headKey(owner.customerId, responseId),
+          ...update(
+            {
+              set: { [TOMBSTONE]: true, [TTL]: until },
+              add: { [DELETED_BY]: new Set([owner.projectId]) },
+            },
+            or(notExists(PK), exists(TOMBSTONE)),
+          ),
         }),
       ),
     );
   }
+}
+
+/**
+ * Where a finished response may be written: nothing there, or a tombstone its own project did not
+ * leave (one written before `deletedBy` names its project in `projectId`).
+ */
+function nothingStoredOrDeletedBy(projectId: string): Condition {
+  return or(
+    notExists(PK),
+    and(
+      exists(TOMBSTONE),
+      not(contains(DELETED_BY, projectId)),
+      or(notExists(PROJECT_ATTRIBUTE), not(compare(PROJECT_ATTRIBUTE, '=', projectId))),
+    ),
+  );
 }

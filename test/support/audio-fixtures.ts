@@ -120,6 +120,47 @@ export function withMp4SampleEntry(mp4: Buffer, fourcc: string): Buffer {
   return file;
 }
 
+/** An MP4 box of `type` around `payload` (a full box's version and flags are the payload's). */
+function mp4Box(type: string, payload: Buffer): Buffer {
+  const header = Buffer.alloc(8);
+  header.writeUInt32BE(payload.length + 8);
+  header.write(type, 4, 'latin1');
+  return Buffer.concat([header, payload]);
+}
+
+/**
+ * MP4: the sample table's `stsz`, `stsc` and `stco` renamed `free` and replaced, at the end of
+ * `stbl` (its containers grown to hold them), by `runs` sample-to-chunk runs that alternate between
+ * first chunk 1 and the chunk past the last (runs that overlap, as no muxer writes them) over
+ * `chunks` chunk offsets past the end of the file, and 1,000 samples of 100 bytes.
+ */
+export function withMp4OverlappingRuns(mp4: Buffer, runs: number, chunks: number): Buffer {
+  const file = Buffer.from(mp4);
+  const ancestors: number[] = [];
+  let stblEnd = 0;
+  for (const box of mp4Boxes(file, 0, file.length)) {
+    if (['moov', 'trak', 'mdia', 'minf', 'stbl'].includes(box.type)) ancestors.push(box.start - 8);
+    if (box.type === 'stbl') stblEnd = box.end;
+    if (['stsz', 'stsc', 'stco', 'co64'].includes(box.type)) file.write('free', box.start - 4);
+  }
+  const stsz = Buffer.alloc(12);
+  stsz.writeUInt32BE(100, 4);
+  stsz.writeUInt32BE(1000, 8);
+  const stsc = Buffer.alloc(8 + runs * 12);
+  stsc.writeUInt32BE(runs, 4);
+  for (let run = 0; run < runs; run++) {
+    stsc.writeUInt32BE(run % 2 === 0 ? 1 : chunks + 1, 8 + run * 12);
+    stsc.writeUInt32BE(1, 12 + run * 12); // samples per chunk
+    stsc.writeUInt32BE(1, 16 + run * 12); // sample description
+  }
+  const stco = Buffer.alloc(8 + chunks * 4, 0xff);
+  stco.writeUInt32BE(0, 0);
+  stco.writeUInt32BE(chunks, 4);
+  const added = Buffer.concat([mp4Box('stsz', stsz), mp4Box('stsc', stsc), mp4Box('stco', stco)]);
+  for (const at of ancestors) file.writeUInt32BE(file.readUInt32BE(at) + added.length, at);
+  return Buffer.concat([file.subarray(0, stblEnd), added, file.subarray(stblEnd)]);
+}
+
 /** An EBML variable-length number at `at` (the marker kept for ids, dropped for sizes). */
 function ebmlNumber(file: Buffer, at: number, keepMarker: boolean) {
   const first = file[at] as number;

@@ -604,16 +604,20 @@ const storedResponses: RuntimeCall[] = [
     resources: (a) => [a.table('files')],
     sources: src('responses/responses-repository.ts', 'put: PutCommand'),
   }),
+  // DELETE of a response still streaming: the tombstone naming the deleting project.
   ...roles(['api'], {
-    action: 'dynamodb:PutItem',
+    action: 'dynamodb:UpdateItem',
     resources: (a) => [a.table('files')],
-    // A DELETE of a response still streaming: the tombstone that keeps it from being stored.
-    sources: src('responses/responses-repository.ts', 'leaveTombstone: PutCommand'),
+    sources: src('responses/responses-repository.ts', 'leaveTombstone: UpdateCommand'),
   }),
   ...roles(['api'], {
     action: 'dynamodb:DeleteItem',
     resources: (a) => [a.table('files')],
-    sources: src('responses/responses-repository.ts', 'delete: DeleteCommand'),
+    sources: src(
+      'responses/responses-repository.ts',
+      'delete: DeleteCommand',
+      'deleteHead: DeleteCommand',
+    ),
   }),
 ];
 

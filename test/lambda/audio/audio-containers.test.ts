@@ -7,6 +7,7 @@ import {
   audioFixture,
   withFlacTotalSamples,
   withMp4Duration,
+  withMp4OverlappingRuns,
   withMp4SampleEntry,
   withOggGranules,
   withWebmCodec,
@@ -187,6 +188,33 @@ describe('FLAC, Ogg, MP4/M4A and WebM billed by the audio their data holds', () 
       ...refusal,
       message: expect.stringContaining('mp4 structure could not be walked'),
     });
+  });
+
+  it('walks each MP4 chunk once: sample-to-chunk runs that overlap cost no more CPU than the table holds', async () => {
+    // 1 MB of runs alternating between chunk 1 and past the last chunk, each over 130,000 chunks:
+    // walked run by run, 5.6e9 chunk visits (30 s of CPU; a 25 MB file, hours).
+    const crafted = withMp4OverlappingRuns(audioFixture('m4a'), 43_000, 131_000);
+    expect(crafted.length).toBeGreaterThan(1_000_000);
+    const started = performance.now();
+    // Every chunk lies past the end of the file: nothing a decoder plays, so a 400.
+    await expect(measureAudio(crafted)).rejects.toMatchObject(refusal);
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
+  it('refuses Ogg capture patterns that fail their checksums over more than the file, before CRC-ing each', async () => {
+    // A page header every 282 bytes, each declaring 255 segments of 255 bytes and none whose CRC
+    // holds: checked one by one, 25 MB cost 6 GB of CRC-32 (10 s of CPU) for a 400.
+    const header = Buffer.alloc(27 + 255, 0xff);
+    header.write('OggS', 0, 'latin1');
+    header.fill(0, 4, 6); // version 0, no flags
+    header[26] = 255;
+    const crafted = Buffer.concat(Array(Math.floor(25_000_000 / header.length)).fill(header));
+    const started = performance.now();
+    await expect(measureAudio(crafted)).rejects.toMatchObject({
+      ...refusal,
+      message: expect.stringContaining('fail their checksums'),
+    });
+    expect(performance.now() - started).toBeLessThan(2_000);
   });
 
   it('keeps every bill whatever duration the headers declare (a property over the declared values)', async () => {

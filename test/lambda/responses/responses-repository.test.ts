@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { defaultProjectId } from '../../../lambda/customers/key-permissions';
 import type { ResponseObject } from '../../../lambda/openai/shapes/responses';
 import { responseFrame } from '../../../lambda/responses/response-objects';
@@ -9,7 +9,7 @@ import {
   type StoredResponse,
 } from '../../../lambda/responses/responses-repository';
 import { parseResponsesRequest } from '../../../lambda/responses/responses-request';
-import { createDocumentClient } from '../../../lambda/storage/document-client';
+import { createDocumentClient, type DocumentClient } from '../../../lambda/storage/document-client';
 import { createLeanDocumentClient } from '../../../lambda/storage/lean-document-client';
 import { ensureFilesTable } from '../../../local/local-tables';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
@@ -159,6 +159,46 @@ describe.each([
       expect(await repository().put(A_OTHER, stored(theirs, 'Theirs'))).toBe(true);
       expect(await repository().delete(A, theirs)).toBe(false);
       expect(await repository().get(A_OTHER, theirs)).toEqual(stored(theirs, 'Theirs'));
+    });
+
+    it('is stored for its project when another project deleted its id first, and not when its own did', async () => {
+      // Another project's key guessing (or being told) an id still streaming in this project.
+      const id = `resp_${randomBytes(8).toString('hex')}`;
+      expect(await repository().delete(A_OTHER, id)).toBe(false);
+      expect(await repository().put(A, stored(id, 'Mine'))).toBe(true);
+      expect(await repository().get(A, id)).toEqual(stored(id, 'Mine'));
+      expect(await repository().get(A_OTHER, id)).toBeUndefined();
+
+      // Both deleted it, in either order: the owner's DELETE still wins over the finished write.
+      const both = `resp_${randomBytes(8).toString('hex')}`;
+      expect(await repository().delete(A_OTHER, both)).toBe(false);
+      expect(await repository().delete(A, both)).toBe(false);
+      expect(await repository().put(A, stored(both, 'Deleted'))).toBe(false);
+      const reversed = `resp_${randomBytes(8).toString('hex')}`;
+      expect(await repository().delete(A, reversed)).toBe(false);
+      expect(await repository().delete(A_OTHER, reversed)).toBe(false);
+      expect(await repository().put(A, stored(reversed, 'Deleted'))).toBe(false);
+      expect(await repository().get(A, reversed)).toBeUndefined();
+    });
+
+    it('deletes a response whose stream ended between the DELETE finding nothing and its tombstone', async () => {
+      const id = `resp_${randomBytes(8).toString('hex')}`;
+      const doc = makeClient();
+      let endedBetween = false;
+      // The stream's final write lands just before the DELETE's tombstone is written.
+      const racing = {
+        send: async (command: Parameters<DocumentClient['send']>[0]) => {
+          if (command instanceof UpdateCommand && !endedBetween) {
+            endedBetween = true;
+            expect(await repository().put(A, stored(id, 'Ended'))).toBe(true);
+          }
+          return doc.send(command as never);
+        },
+      } as DocumentClient;
+      const deleting = new ResponsesRepository(racing, TABLE, { now: () => clock });
+      expect(await deleting.delete(A, id)).toBe(true);
+      expect(endedBetween).toBe(true);
+      expect(await repository().get(A, id)).toBeUndefined();
     });
 
     it('stores each response id once', async () => {
