@@ -1,11 +1,6 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import {
-  PROJECT_ATTRIBUTE,
-  type ProjectScope,
-  projectCondition,
-  projectOf,
-} from '../customers/project-ownership';
+import { type ProjectScope, projectCondition, projectOf } from '../customers/project-ownership';
 import { FILES_TABLE } from '../files/files-table';
 import type { ChatMessage } from '../inference/chat-request';
 import { MAX_REQUEST_MS, RECONCILE_MARGIN_MS } from '../metering/reservations';
@@ -15,7 +10,6 @@ import type { DocumentClient } from '../storage/document-client';
 import {
   and,
   type Condition,
-  compare,
   conditionOnly,
   contains,
   exists,
@@ -67,9 +61,10 @@ const partKey = (customerId: string, responseId: string, part: number) => ({
 /**
  * Stored responses in the files table, in the partition of the customer who made them (another
  * customer's id finds nothing) and marked with the project whose key made them (another project's
- * key finds nothing either, as OpenAI scopes responses to a project), with a TTL of 30 days (`deleteAfter`: DynamoDB removes expired
- * items within days, so a read checks the time too). Part items are written first and the head item
- * last: a crash in between leaves parts no head names, which expire with it.
+ * key finds nothing either, as OpenAI scopes responses to a project), with a TTL of 30 days
+ * (`deleteAfter`: DynamoDB removes expired items within days, so a read checks the time too). Part
+ * items are written first and the head item last: a crash in between leaves parts no head names,
+ * which expire with it.
  */
 export class ResponsesRepository {
   private readonly now: () => Date;
@@ -236,17 +231,7 @@ export class ResponsesRepository {
   }
 }
 
-/**
- * Where a finished response may be written: nothing there, or a tombstone its own project did not
- * leave (one written before `deletedBy` names its project in `projectId`).
- */
+/** Where a finished response may be written: nothing there, or a tombstone its project did not leave. */
 function nothingStoredOrDeletedBy(projectId: string): Condition {
-  return or(
-    notExists(PK),
-    and(
-      exists(TOMBSTONE),
-      not(contains(DELETED_BY, projectId)),
-      or(notExists(PROJECT_ATTRIBUTE), not(compare(PROJECT_ATTRIBUTE, '=', projectId))),
-    ),
-  );
+  return or(notExists(PK), and(exists(TOMBSTONE), not(contains(DELETED_BY, projectId))));
 }
