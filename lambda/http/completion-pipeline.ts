@@ -352,7 +352,7 @@ function renamed(error: unknown, paramName: ParamName): unknown {
  * messages cost minutes of CPU before admission.
  */
 export async function fitToContext(
-  promptTokens: Pick<PromptTokenCounter, 'count'> & Partial<Pick<PromptTokenCounter, 'countUpTo'>>,
+  promptTokens: Pick<PromptTokenCounter, 'countUpTo'>,
   request: ChatRequest,
   baseModel: string,
   modelConfig: ModelConfig,
@@ -366,9 +366,12 @@ export async function fitToContext(
   const overflow = async (messages: ChatMessage[]) => {
     const extras = { tools: request.tools ?? undefined };
     // Only whether it fits matters: counting stops past the window (a 4 MB turn cost seconds).
-    const tokens = promptTokens.countUpTo
-      ? await promptTokens.countUpTo(baseModel, messages, extras, modelConfig.contextWindow)
-      : await promptTokens.count(baseModel, messages, extras);
+    const tokens = await promptTokens.countUpTo(
+      baseModel,
+      messages,
+      extras,
+      modelConfig.contextWindow,
+    );
     try {
       checkContextWindow(model, modelConfig.contextWindow, tokens, clientMaxTokens);
       return undefined;
@@ -428,7 +431,7 @@ async function admitAlongside(
 export async function serveCompletion(
   c: Context,
   deps: ApiDependencies,
-  promptTokens: Pick<PromptTokenCounter, 'count'> & Partial<Pick<PromptTokenCounter, 'countUpTo'>>,
+  promptTokens: Pick<PromptTokenCounter, 'countUpTo'>,
   valid: ChatRequest,
   renderer: CompletionRenderer,
   firstCheck?: Promise<void>,
@@ -451,9 +454,12 @@ export async function serveCompletion(
   // error. Counting stops past the context window: a prompt over it is refused whatever its size,
   // and a 5 MiB body took up to 23 s of CPU to count whole, before any limit was checked.
   const extras = { tools: request.tools ?? undefined };
-  const inputTokens = promptTokens.countUpTo
-    ? await promptTokens.countUpTo(baseModel, request.messages, extras, modelConfig.contextWindow)
-    : await promptTokens.count(baseModel, request.messages, extras);
+  const inputTokens = await promptTokens.countUpTo(
+    baseModel,
+    request.messages,
+    extras,
+    modelConfig.contextWindow,
+  );
   const asked =
     modelConfig.reasoning && renderer.reasoningFormat && request.reasoning_format == null
       ? { ...request, reasoning_format: renderer.reasoningFormat }

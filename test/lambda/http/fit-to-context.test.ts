@@ -22,9 +22,9 @@ function countingCounter() {
   const real = new PromptTokenCounter(config);
   const counter = {
     calls: 0,
-    count: (...args: Parameters<PromptTokenCounter['count']>) => {
+    countUpTo: (...args: Parameters<PromptTokenCounter['countUpTo']>) => {
       counter.calls += 1;
-      return real.count(...args);
+      return real.countUpTo(...args);
     },
   };
   return { counter, real };
