@@ -397,12 +397,20 @@ export async function fitToContext(
   return { ...request, messages: keptFrom(starts[low] as number) };
 }
 
-/** A prompt past the context window by itself: its count stopped there, so "more than". */
-const messagesPastWindow = (model: string, contextWindow: number) =>
+/**
+ * A prompt past the context window by itself: its count stopped there, so "more than". Named as the
+ * route names it (chat's `messages`, Responses' `input`).
+ */
+export const promptPastWindow = (
+  model: string,
+  contextWindow: number,
+  param: 'messages' | 'input' = 'messages',
+) =>
   new BadRequestError(
-    `This model's maximum context length is ${contextWindow} tokens. However, the messages are ` +
-      `more than ${contextWindow} tokens for \`${model}\`. Please reduce the length of the messages.`,
-    { param: 'messages', code: 'context_length_exceeded' },
+    `This model's maximum context length is ${contextWindow} tokens. However, the ${param} ` +
+      `${param === 'input' ? 'is' : 'are'} more than ${contextWindow} tokens for \`${model}\`. ` +
+      `Please reduce the length of the ${param}.`,
+    { param, code: 'context_length_exceeded' },
   );
 
 /**
@@ -474,7 +482,7 @@ export async function serveCompletion(
       checkParameters(deps, request, baseModel, modelConfig.maxOutputTokens, paramName);
       try {
         if (inputTokens > modelConfig.contextWindow)
-          throw messagesPastWindow(model, modelConfig.contextWindow);
+          throw promptPastWindow(model, modelConfig.contextWindow);
         return {
           reasoning: planReasoning(asked, modelConfig, model),
           outputRoom: checkContextWindow(

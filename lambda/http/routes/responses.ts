@@ -30,6 +30,7 @@ import {
   type CompletionContext,
   type CompletionRenderer,
   fitToContext,
+  promptPastWindow,
   readJsonBody,
   resolveChatModel,
   serveCompletion,
@@ -41,17 +42,6 @@ type ResponsesStore = NonNullable<ApiDependencies['responses']>;
 
 const notFound = (responseId: string, param?: string) =>
   new NotFoundError(`Response with id '${responseId.slice(0, 100)}' not found.`, { param });
-
-/**
- * An input no model call could take: the count stopped past the context window (counting the rest
- * would cost CPU for a number no request can use), so the message says "more than".
- */
-const inputTooLong = (model: string, contextWindow: number) =>
-  new BadRequestError(
-    `This model's maximum context length is ${contextWindow} tokens. However, the input is ` +
-      `more than ${contextWindow} tokens for \`${model}\`. Please reduce the length of the input.`,
-    { param: 'input', code: 'context_length_exceeded' },
-  );
 
 /**
  * Whether an id could name a stored response (`resp_` and hex, as `responseIdOf` makes them).
@@ -279,7 +269,8 @@ export function responsesRoutes(
       { tools: chat.tools ?? undefined },
       model.contextWindow,
     );
-    if (input_tokens > model.contextWindow) throw inputTooLong(id, model.contextWindow);
+    if (input_tokens > model.contextWindow)
+      throw promptPastWindow(id, model.contextWindow, 'input');
     return c.json({ object: 'response.input_tokens' as const, input_tokens });
   });
 
