@@ -135,7 +135,7 @@ class OggStream {
       this.header(bytes);
       return;
     }
-    if (this.codec === 'opus') this.samples += opusPacketSamples(bytes[0] ?? 0, bytes[1], length);
+    if (this.codec === 'opus') this.samples += opusPacketSamples(bytes, 0, length);
     if (this.codec === 'vorbis') this.samples += this.vorbis?.packet(bytes[0], length) ?? 0;
   }
 

@@ -134,7 +134,7 @@ function frameCounter(track: Track): FrameCounter {
   if (track.codec === 'A_OPUS') {
     track.rate = 48_000;
     track.preSkip = track.private ? (opusPreSkip(track.private) ?? 0) : 0;
-    return (bytes, offset, size) => opusPacketSamples(bytes[offset] ?? 0, bytes[offset + 1], size);
+    return opusPacketSamples;
   }
   if (track.codec === 'A_VORBIS' && track.private) {
     const [id, , setup] = xiphHeaders(track.private);
