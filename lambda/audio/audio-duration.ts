@@ -3,7 +3,7 @@ import { BadRequestError } from '../openai/errors';
 import { flacFrameSeconds } from './flac-duration';
 import { mp4SampleSeconds } from './mp4-duration';
 import { oggPacketSeconds } from './ogg-duration';
-import { ACCEPTED_FORMATS, unreadableAudio } from './unreadable-audio';
+import { ACCEPTED_FORMATS, unreadableAudio as unreadable } from './unreadable-audio';
 import { webmBlockSeconds } from './webm-duration';
 
 export { ACCEPTED_FORMATS };
@@ -55,8 +55,6 @@ export interface MeasuredAudio {
   /** Seconds of audio, as read from the data (see above). */
   seconds: number;
 }
-
-const unreadable = unreadableAudio;
 
 function containerFormat(container: string | undefined): string | undefined {
   if (container === undefined) return undefined;

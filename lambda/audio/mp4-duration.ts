@@ -108,8 +108,7 @@ function sampleCodec(bytes: Uint8Array, stsd: Box): SampleCodec {
     return {
       rate: 48_000,
       preSkip,
-      samplesOf: (data, offset, size) =>
-        opusPacketSamples(data[offset] ?? 0, data[offset + 1], size),
+      samplesOf: opusPacketSamples,
     };
   }
   throw unreadableAudio(`MP4 audio in ${entry.type}: send AAC or Opus in MP4, or another format`);

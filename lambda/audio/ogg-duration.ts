@@ -1,6 +1,6 @@
 import { opusPacketSamples, opusPreSkip } from './opus-packet';
 import { unreadableAudio } from './unreadable-audio';
-import { VorbisSampleCounter, vorbisBlockSizes, vorbisModes } from './vorbis-packet';
+import { type VorbisSampleCounter, vorbisSampleCounter } from './vorbis-packet';
 
 /**
  * Seconds of an Ogg file counted from its packets, never from granule positions (the writer's
@@ -135,7 +135,7 @@ class OggStream {
       this.header(bytes);
       return;
     }
-    if (this.codec === 'opus') this.samples += opusPacketSamples(bytes[0] ?? 0, bytes[1], length);
+    if (this.codec === 'opus') this.samples += opusPacketSamples(bytes, 0, length);
     if (this.codec === 'vorbis') this.samples += this.vorbis?.packet(bytes[0], length) ?? 0;
   }
 
@@ -148,18 +148,15 @@ class OggStream {
       this.preSkip = opusPreSkip(packet) ?? 0;
     }
     if (this.codec === 'vorbis' && this.headers.length === 3) {
-      const sizes = vorbisBlockSizes(this.headers[0] as Uint8Array);
-      if (!sizes) throw unreadableAudio('the Vorbis identification header is invalid');
-      this.vorbis = new VorbisSampleCounter({ ...sizes, modeIsLong: vorbisModes(packet) });
+      this.vorbis = vorbisSampleCounter(this.headers[0] as Uint8Array, packet);
+      if (!this.vorbis) throw unreadableAudio('the Vorbis identification header is invalid');
     }
   }
 
   /** Seconds decoded: Opus at 48 kHz less its pre-skip, Vorbis at its sample rate. */
   seconds(): number {
     if (this.codec === 'opus') return Math.max(0, this.samples - this.preSkip) / 48_000;
-    const id = this.headers[0];
-    const rate =
-      id && id.byteLength >= 16 ? new DataView(id.buffer, id.byteOffset).getUint32(12, true) : 0;
+    const rate = this.vorbis?.rate ?? 0;
     if (this.codec === 'vorbis' && rate > 0) return this.samples / rate;
     return 0;
   }

@@ -19,12 +19,14 @@ function frameSamples(toc: number): number {
 }
 
 /**
- * Samples of a packet of `length` bytes starting `toc`, `second`; 0 for an empty packet (a gap
- * the decoder conceals without it) and for one a decoder refuses (RFC 6716 3.2: code 1 with an odd
- * payload, code 3 with no frames or over 120 ms).
+ * Samples of the packet of `length` bytes at `bytes[offset]` (only its TOC and next byte are
+ * read); 0 for an empty packet (a gap the decoder conceals without it) and for one a decoder
+ * refuses (RFC 6716 3.2: code 1 with an odd payload, code 3 with no frames or over 120 ms).
  */
-export function opusPacketSamples(toc: number, second: number | undefined, length: number): number {
+export function opusPacketSamples(bytes: Uint8Array, offset: number, length: number): number {
   if (length < 1) return 0;
+  const toc = bytes[offset] ?? 0;
+  const second = bytes[offset + 1];
   const code = toc & 3;
   if (code === 0) return frameSamples(toc);
   if (code === 1) return (length - 1) % 2 === 0 ? 2 * frameSamples(toc) : 0;

@@ -16,7 +16,7 @@ export interface VorbisBlocks {
 }
 
 /** The identification header's block sizes, or undefined for a packet that is not one. */
-export function vorbisBlockSizes(id: Uint8Array): { short: number; long: number } | undefined {
+function vorbisBlockSizes(id: Uint8Array): { short: number; long: number } | undefined {
   if (id.byteLength < 30 || id[0] !== 1 || String.fromCharCode(...id.subarray(1, 7)) !== 'vorbis')
     return undefined;
   const sizes = id[28] as number;
@@ -56,7 +56,7 @@ class BackwardBits {
  * window and transform types must be 0 and mapping under 64, as many as the 6-bit mode count
  * before them says. Reading the codebooks, floors and residues in front would take a decoder.
  */
-export function vorbisModes(setup: Uint8Array): boolean[] {
+function vorbisModes(setup: Uint8Array): boolean[] {
   if (setup[0] !== 5 || String.fromCharCode(...setup.subarray(1, 7)) !== 'vorbis')
     throw unreadableAudio('the Vorbis setup header is missing');
   const bits = new BackwardBits(setup);
@@ -83,12 +83,31 @@ export function vorbisModes(setup: Uint8Array): boolean[] {
   return modeIsLong;
 }
 
+/**
+ * The counter of a stream whose identification and setup headers are these (Ogg pages and
+ * Matroska's CodecPrivate carry the same ones); undefined for an invalid identification header,
+ * a 400 for a setup header whose modes cannot be found.
+ */
+export function vorbisSampleCounter(
+  id: Uint8Array,
+  setup: Uint8Array,
+): VorbisSampleCounter | undefined {
+  const sizes = vorbisBlockSizes(id);
+  if (!sizes) return undefined;
+  const rate = new DataView(id.buffer, id.byteOffset, id.byteLength).getUint32(12, true);
+  return new VorbisSampleCounter({ ...sizes, modeIsLong: vorbisModes(setup) }, rate);
+}
+
 /** Counts the samples of a Vorbis stream's audio packets in order. */
 export class VorbisSampleCounter {
   private previousBlock: number | undefined;
   private readonly modeBits: number;
 
-  constructor(private readonly blocks: VorbisBlocks) {
+  constructor(
+    private readonly blocks: VorbisBlocks,
+    /** The identification header's sample rate: the packets' samples are at it. */
+    readonly rate: number,
+  ) {
     // ilog(modes - 1): the bits of a packet's mode number, after its packet-type bit.
     this.modeBits = Math.ceil(Math.log2(blocks.modeIsLong.length));
   }

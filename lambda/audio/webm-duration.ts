@@ -1,7 +1,7 @@
 import { aacFrames } from './aac-config';
 import { opusPacketSamples, opusPreSkip } from './opus-packet';
 import { unreadableAudio } from './unreadable-audio';
-import { VorbisSampleCounter, vorbisBlockSizes, vorbisModes } from './vorbis-packet';
+import { vorbisSampleCounter } from './vorbis-packet';
 
 /**
  * Seconds of a WebM/Matroska file's audio counted from its blocks' frames, never from the
@@ -134,14 +134,13 @@ function frameCounter(track: Track): FrameCounter {
   if (track.codec === 'A_OPUS') {
     track.rate = 48_000;
     track.preSkip = track.private ? (opusPreSkip(track.private) ?? 0) : 0;
-    return (bytes, offset, size) => opusPacketSamples(bytes[offset] ?? 0, bytes[offset + 1], size);
+    return opusPacketSamples;
   }
   if (track.codec === 'A_VORBIS' && track.private) {
     const [id, , setup] = xiphHeaders(track.private);
-    const sizes = id && vorbisBlockSizes(id);
-    if (!sizes || !setup) throw unreadableAudio('the WebM Vorbis headers are invalid');
-    track.rate = new DataView(id.buffer, id.byteOffset).getUint32(12, true);
-    const vorbis = new VorbisSampleCounter({ ...sizes, modeIsLong: vorbisModes(setup) });
+    const vorbis = id && setup && vorbisSampleCounter(id, setup);
+    if (!vorbis) throw unreadableAudio('the WebM Vorbis headers are invalid');
+    track.rate = vorbis.rate;
     return (bytes, offset, size) => vorbis.packet(bytes[offset], size);
   }
   if (track.codec === 'A_AAC') {
