@@ -26,7 +26,9 @@ function frameSamples(toc: number): number {
 export function opusPacketSamples(bytes: Uint8Array, offset: number, length: number): number {
   if (length < 1) return 0;
   const toc = bytes[offset] ?? 0;
-  const second = bytes[offset + 1];
+  // Only the packet's own bytes: a 1-byte code-3 packet has no frame-count byte (a decoder refuses
+  // it), whatever byte follows it in the container.
+  const second = length >= 2 ? bytes[offset + 1] : undefined;
   const code = toc & 3;
   if (code === 0) return frameSamples(toc);
   if (code === 1) return (length - 1) % 2 === 0 ? 2 * frameSamples(toc) : 0;
