@@ -8,6 +8,7 @@ import { LOCAL_METERING_TABLE, type LocalMode, startLocalMode } from '../../loca
 import { localModeDocumentClient } from '../support/dynalite';
 import { type LocalClients, localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
+import { until } from '../support/until';
 
 /**
  * A project's monthly spend limit holds for its batches, end to end: the official `openai` client
@@ -28,15 +29,6 @@ const line = (customId: string, maxCompletionTokens: number) =>
       max_completion_tokens: maxCompletionTokens,
     },
   });
-
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  const end = Date.now() + 20_000;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > end) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe("batches held to their project's spend limit (official client, local mode)", () => {
   const spec = specCheckedFetch();

@@ -8,6 +8,7 @@ import { LOCAL_METERING_TABLE, type LocalMode, startLocalMode } from '../../loca
 import { localModeDocumentClient } from '../support/dynalite';
 import { localClients } from '../support/local-clients';
 import { expectMatchesSpec, expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
+import { until } from '../support/until';
 
 /**
  * The Batch API end to end: local mode with its in-process worker, the official `openai` and
@@ -28,19 +29,6 @@ const line = (customId: string, content: string, body: Record<string, unknown> =
       ...body,
     },
   });
-
-async function until<T>(
-  read: () => Promise<T>,
-  done: (value: T) => boolean,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > end) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('Batch API with the official clients', () => {
   // Every answer below is checked against OpenAI's and Tierline's published schemas.

@@ -12,6 +12,7 @@ import { readLocalMail } from '../../local/local-cognito';
 import { LOCAL_CUSTOMERS_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { localModeDocumentClient } from '../support/dynalite';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
+import { until } from '../support/until';
 
 /**
  * Files, uploads, batches and fine-tuning jobs belong to one project, as OpenAI's do: two projects
@@ -38,15 +39,6 @@ const conversation = (i: number) =>
       { role: 'assistant', content: `${i}.` },
     ],
   });
-
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  const end = Date.now() + 20_000;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > end) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /** What one project made: a file of each purpose, an upload's file, a batch and a job. */
 interface Made {
