@@ -935,7 +935,6 @@ export class BatchWorker {
   }
 }
 
-/** The project's spend item a batch holds beside the organization's, when it holds one. */
 /**
  * Where the worker reads a batch's input: the organization's files. The create that named it
  * checked it was the batch's project's (a file's project never changes), and a batch made before
@@ -945,12 +944,12 @@ function inputScope(batch: BatchRecord) {
   return everyProject(batch.customerId);
 }
 
+/** The project's spend item a batch holds beside the organization's, when it holds one. */
 function projectScopeOf(batch: BatchRecord): string | undefined {
   if (!batch.projectSpendHold || batch.projectId === undefined) return undefined;
   return projectScope(batch.customerId, batch.projectId);
 }
 
-/** Gives a reservation back whole: the batch did not start. */
 /** Gives back a batch's whole reservation on one month item: its `bhold_` mark goes with it. */
 async function settleNothing(
   spend: Pick<SpendTracker, 'settleBatchRemainder'>,

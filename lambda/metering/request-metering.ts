@@ -631,7 +631,6 @@ export function audioSecondPrices(usdPerHour: number): TokenPrices {
   return pricesOf({ inputUsdPerMillion: (usdPerHour * 1_000_000) / 3_600, outputUsdPerMillion: 0 });
 }
 
-/** Counters as if `outputTokens` fewer had been reserved (negative: more), never below zero. */
 /** What an admission holds when it reserves its spend. */
 interface HeldAdmission {
   prices: TokenPrices;
@@ -677,6 +676,7 @@ function projectSpendScope(principal: Principal): MonthSpendScope {
   };
 }
 
+/** Counters as if `outputTokens` fewer had been reserved (negative: more), never below zero. */
 function withoutOutputReservation(counters: LimitCounters, outputTokens: number): LimitCounters {
   return {
     ...counters,
