@@ -1,6 +1,11 @@
 import type { ModelLimits, SpeechOffer, TierlineConfig } from '../../lib/config/schema';
 import type { Principal } from '../customers/authenticate';
-import { narrowLimits, narrowsAny, projectScope } from '../customers/project-limits';
+import {
+  holdsProjectSpend,
+  narrowLimits,
+  narrowsAny,
+  projectScope,
+} from '../customers/project-limits';
 import { HttpError } from '../openai/errors';
 import { ownValue } from '../own';
 import type { DocumentClient } from '../storage/document-client';
@@ -249,8 +254,7 @@ export class RequestMetering {
       ).toISOString(),
       projectId: principal.projectId,
       ...(principal.keyId === undefined ? {} : { apiKeyId: principal.keyId }),
-      ...((principal.projectSpendLimitMicroUsd !== undefined || principal.projectSpendAlerts) &&
-      this.deps.config.tiers[principal.tier].spendLimit.allowed
+      ...(holdsProjectSpend(principal, this.deps.config.tiers[principal.tier].spendLimit.allowed)
         ? { projectSpendHold: true }
         : {}),
     };
