@@ -716,16 +716,17 @@ export class BatchWorker {
         line.enqueued.tokens,
       );
     }
+    // The line's share of the batch's reservation, the same on the organization's and the
+    // project's month item.
+    const share = {
+      month: batch.reservationMonth,
+      // The spend item holds every batch's reservation, limit or not (see metering/spend.ts).
+      reservedMicroUsd: line.reservedMicroUsd,
+      batchId: batch.batchId,
+      ...(batch.spendHeld ? { batchHeld: true } : {}),
+    };
     await this.options.spend.settle(
-      {
-        customerId: batch.customerId,
-        month: batch.reservationMonth,
-        // The spend item holds every batch's reservation, limit or not (see metering/spend.ts).
-        reservedMicroUsd: line.reservedMicroUsd,
-        limitMicroUsd: batch.spendLimitMicroUsd,
-        batchId: batch.batchId,
-        ...(batch.spendHeld ? { batchHeld: true } : {}),
-      },
+      { ...share, customerId: batch.customerId, limitMicroUsd: batch.spendLimitMicroUsd },
       line.costMicroUsd,
       this.options.config.tiers[batch.tier].spendLimit.alertThresholdsPercent,
     );
@@ -734,14 +735,7 @@ export class BatchWorker {
     const scope = projectScopeOf(batch);
     if (scope)
       await this.options.spend.settle(
-        {
-          customerId: scope,
-          month: batch.reservationMonth,
-          reservedMicroUsd: line.reservedMicroUsd,
-          limitMicroUsd: batch.projectSpendLimitMicroUsd,
-          batchId: batch.batchId,
-          ...(batch.spendHeld ? { batchHeld: true } : {}),
-        },
+        { ...share, customerId: scope, limitMicroUsd: batch.projectSpendLimitMicroUsd },
         line.costMicroUsd,
       );
   }
