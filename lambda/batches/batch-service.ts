@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import type { TierlineConfig, TierName } from '../../lib/config/schema';
 import { TIER_NAMES } from '../../lib/config/tier-names';
 import type { Principal } from '../customers/authenticate';
+import { holdsProjectSpend } from '../customers/project-limits';
 import { isInScope, type ProjectScope } from '../customers/project-ownership';
 import { type FilesService, fileNotFound } from '../files/files-service';
 import { isWellFormedId, timeOrderedId } from '../files/ids';
@@ -28,8 +29,7 @@ export function projectSpendOf(
   principal: Principal,
   spendLimitsAllowed: boolean,
 ): Pick<BatchRecord, 'projectSpendHold' | 'projectSpendLimitMicroUsd'> {
-  const held = principal.projectSpendLimitMicroUsd !== undefined || principal.projectSpendAlerts;
-  if (!held || !spendLimitsAllowed) return {};
+  if (!holdsProjectSpend(principal, spendLimitsAllowed)) return {};
   return {
     projectSpendHold: true,
     ...(principal.projectSpendLimitMicroUsd === undefined

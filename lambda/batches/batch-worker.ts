@@ -716,16 +716,17 @@ export class BatchWorker {
         line.enqueued.tokens,
       );
     }
+    // The line's share of the batch's reservation, the same on the organization's and the
+    // project's month item.
+    const share = {
+      month: batch.reservationMonth,
+      // The spend item holds every batch's reservation, limit or not (see metering/spend.ts).
+      reservedMicroUsd: line.reservedMicroUsd,
+      batchId: batch.batchId,
+      ...(batch.spendHeld ? { batchHeld: true } : {}),
+    };
     await this.options.spend.settle(
-      {
-        customerId: batch.customerId,
-        month: batch.reservationMonth,
-        // The spend item holds every batch's reservation, limit or not (see metering/spend.ts).
-        reservedMicroUsd: line.reservedMicroUsd,
-        limitMicroUsd: batch.spendLimitMicroUsd,
-        batchId: batch.batchId,
-        ...(batch.spendHeld ? { batchHeld: true } : {}),
-      },
+      { ...share, customerId: batch.customerId, limitMicroUsd: batch.spendLimitMicroUsd },
       line.costMicroUsd,
       this.options.config.tiers[batch.tier].spendLimit.alertThresholdsPercent,
     );
@@ -734,14 +735,7 @@ export class BatchWorker {
     const scope = projectScopeOf(batch);
     if (scope)
       await this.options.spend.settle(
-        {
-          customerId: scope,
-          month: batch.reservationMonth,
-          reservedMicroUsd: line.reservedMicroUsd,
-          limitMicroUsd: batch.projectSpendLimitMicroUsd,
-          batchId: batch.batchId,
-          ...(batch.spendHeld ? { batchHeld: true } : {}),
-        },
+        { ...share, customerId: scope, limitMicroUsd: batch.projectSpendLimitMicroUsd },
         line.costMicroUsd,
       );
   }
@@ -935,7 +929,6 @@ export class BatchWorker {
   }
 }
 
-/** The project's spend item a batch holds beside the organization's, when it holds one. */
 /**
  * Where the worker reads a batch's input: the organization's files. The create that named it
  * checked it was the batch's project's (a file's project never changes), and a batch made before
@@ -945,12 +938,12 @@ function inputScope(batch: BatchRecord) {
   return everyProject(batch.customerId);
 }
 
+/** The project's spend item a batch holds beside the organization's, when it holds one. */
 function projectScopeOf(batch: BatchRecord): string | undefined {
   if (!batch.projectSpendHold || batch.projectId === undefined) return undefined;
   return projectScope(batch.customerId, batch.projectId);
 }
 
-/** Gives a reservation back whole: the batch did not start. */
 /** Gives back a batch's whole reservation on one month item: its `bhold_` mark goes with it. */
 async function settleNothing(
   spend: Pick<SpendTracker, 'settleBatchRemainder'>,

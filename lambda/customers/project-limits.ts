@@ -50,6 +50,19 @@ export function principalLimits(limits: ProjectLimits | undefined): {
   };
 }
 
+/**
+ * Whether a request (or batch) holds its project's month beside the organization's: a project with
+ * a spend limit or spend alerts, on a tier that has spend limits. Chat's admission and batches
+ * decide it alike.
+ */
+export function holdsProjectSpend(
+  principal: ReturnType<typeof principalLimits>,
+  spendLimitsAllowed: boolean,
+): boolean {
+  const kept = principal.projectSpendLimitMicroUsd !== undefined || principal.projectSpendAlerts;
+  return kept === true && spendLimitsAllowed;
+}
+
 /** The organization's limits of a model narrowed by the project's, where the project set some. */
 export function narrowLimits(limits: ModelLimits, project?: ProjectModelLimits): ModelLimits {
   if (!project) return limits;

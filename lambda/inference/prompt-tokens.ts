@@ -168,7 +168,7 @@ const RENDER: Record<
 };
 
 /** Characters tokenized at a time by a count that may stop early (`countUpTo`). */
-export const COUNT_CHUNK_CHARS = 65_536;
+const COUNT_CHUNK_CHARS = 65_536;
 
 /**
  * Tokens a cut inside a pre-token may add or save (BPE merges across it are lost): a count cut

@@ -1,6 +1,11 @@
 import type { ModelLimits, SpeechOffer, TierlineConfig } from '../../lib/config/schema';
 import type { Principal } from '../customers/authenticate';
-import { narrowLimits, narrowsAny, projectScope } from '../customers/project-limits';
+import {
+  holdsProjectSpend,
+  narrowLimits,
+  narrowsAny,
+  projectScope,
+} from '../customers/project-limits';
 import { HttpError } from '../openai/errors';
 import { ownValue } from '../own';
 import type { DocumentClient } from '../storage/document-client';
@@ -249,8 +254,7 @@ export class RequestMetering {
       ).toISOString(),
       projectId: principal.projectId,
       ...(principal.keyId === undefined ? {} : { apiKeyId: principal.keyId }),
-      ...((principal.projectSpendLimitMicroUsd !== undefined || principal.projectSpendAlerts) &&
-      this.deps.config.tiers[principal.tier].spendLimit.allowed
+      ...(holdsProjectSpend(principal, this.deps.config.tiers[principal.tier].spendLimit.allowed)
         ? { projectSpendHold: true }
         : {}),
     };
@@ -631,7 +635,6 @@ export function audioSecondPrices(usdPerHour: number): TokenPrices {
   return pricesOf({ inputUsdPerMillion: (usdPerHour * 1_000_000) / 3_600, outputUsdPerMillion: 0 });
 }
 
-/** Counters as if `outputTokens` fewer had been reserved (negative: more), never below zero. */
 /** What an admission holds when it reserves its spend. */
 interface HeldAdmission {
   prices: TokenPrices;
@@ -677,6 +680,7 @@ function projectSpendScope(principal: Principal): MonthSpendScope {
   };
 }
 
+/** Counters as if `outputTokens` fewer had been reserved (negative: more), never below zero. */
 function withoutOutputReservation(counters: LimitCounters, outputTokens: number): LimitCounters {
   return {
     ...counters,

@@ -252,14 +252,13 @@ export class SpendTracker {
     if (options.batchId && typeof heldBefore === 'number') {
       // Reserved by an earlier delivery of the batch's start (which crashed, or runs beside this
       // one): the same reservation, held once.
-      const limit = item.limitMicroUsd as number | undefined;
       return {
         admitted: true,
         reservation: {
           customerId,
           month,
           reservedMicroUsd: heldBefore,
-          limitMicroUsd: limit === undefined || limit === NO_LIMIT ? undefined : limit,
+          limitMicroUsd: monthSpendOf(month, item).limitMicroUsd,
           batchId: options.batchId,
           batchHeld: true,
         },

@@ -25,3 +25,16 @@ export async function startFileStores(): Promise<FileStores> {
     },
   };
 }
+
+/** A batch input line: a chat completion asking `model` to say `customId`. */
+export const chatBatchLine = (customId: string, model: string, maxCompletionTokens: number) =>
+  JSON.stringify({
+    custom_id: customId,
+    method: 'POST',
+    url: '/v1/chat/completions',
+    body: {
+      model,
+      messages: [{ role: 'user', content: `say ${customId}` }],
+      max_completion_tokens: maxCompletionTokens,
+    },
+  });

@@ -1,7 +1,8 @@
+import type { Principal } from '../../lambda/customers/authenticate';
 import type { LedgerRecord } from '../../lambda/metering/ledger';
 import { createMetering, type MeteringParts } from '../../lambda/metering/request-metering';
 import type { SpendAlert } from '../../lambda/metering/spend';
-import type { TierlineConfig } from '../../lib/config/schema';
+import type { ModelLimits, TierlineConfig } from '../../lib/config/schema';
 import { type LocalDynamo, newMeteringTable } from './dynalite';
 
 /** Metering on a fresh dynalite table, with dead letters and spend alerts collected for assertions. */
@@ -25,4 +26,33 @@ export async function meteringOn(
     now,
   });
   return { ...parts, tableName, deadLetters, alerts };
+}
+
+/**
+ * Two developer-tier keys of organization `customerId`: project A narrowed to `rpm.project` (and
+ * 1,000 a day) on `model`, B not. The organization's own limit (an operator's custom plan) is
+ * `offer` with `rpm.organization`, small enough to reach.
+ */
+export function twoProjectKeys(
+  customerId: string,
+  model: string,
+  offer: ModelLimits,
+  rpm: { organization: number; project: number },
+): { a: Principal; b: Principal } {
+  const base = {
+    kind: 'project_key' as const,
+    customerId,
+    tier: 'developer' as const,
+    usageIdentifierKey: 'k',
+    customModelLimits: { [model]: { ...offer, rpm: rpm.organization } },
+  };
+  return {
+    a: {
+      ...base,
+      projectId: 'proj_a',
+      keyId: 'key_a',
+      projectModelLimits: { [model]: { rpm: rpm.project, rpd: 1_000 } },
+    },
+    b: { ...base, projectId: 'proj_b', keyId: 'key_b' },
+  };
 }

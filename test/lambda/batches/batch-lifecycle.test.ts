@@ -14,7 +14,7 @@ import { BadRequestError } from '../../../lambda/openai/errors';
 import { loadConfig } from '../../../lib/config/load';
 import type { TierlineConfig } from '../../../lib/config/schema';
 import type { LocalDynamo } from '../../support/dynalite';
-import { type FileStores, startFileStores } from '../../support/file-stores';
+import { chatBatchLine, type FileStores, startFileStores } from '../../support/file-stores';
 import { meteringOn } from '../../support/metering';
 
 /**
@@ -23,17 +23,7 @@ import { meteringOn } from '../../support/metering';
  */
 const base = loadConfig({ env: 'dev' });
 const MODEL = 'qwen3-8b';
-const requestLine = (customId: string) =>
-  JSON.stringify({
-    custom_id: customId,
-    method: 'POST',
-    url: '/v1/chat/completions',
-    body: {
-      model: MODEL,
-      messages: [{ role: 'user', content: `say ${customId}` }],
-      max_completion_tokens: 16,
-    },
-  });
+const requestLine = (customId: string) => chatBatchLine(customId, MODEL, 16);
 
 /** The dev config with the developer tier's batch settings changed. */
 function withBatch(batch: Partial<TierlineConfig['tiers']['developer']['batch']>): TierlineConfig {

@@ -15,7 +15,7 @@ import type { SpendAlertMail } from '../../../lambda/metering/spend-alert-rules'
 import type { DocumentClient } from '../../../lambda/storage/document-client';
 import { loadConfig } from '../../../lib/config/load';
 import { type LocalDynamo, newMeteringTable } from '../../support/dynalite';
-import { type FileStores, startFileStores } from '../../support/file-stores';
+import { chatBatchLine, type FileStores, startFileStores } from '../../support/file-stores';
 
 /**
  * A project's monthly spend limit holds for its batches: the batch worker reserves the batch's
@@ -27,17 +27,7 @@ const MODEL = 'qwen3-8b';
 const PROJECT = 'proj_capped';
 
 // A large max_completion_tokens against a 5-token reply: the batch may cost far more than it does.
-const requestLine = (customId: string) =>
-  JSON.stringify({
-    custom_id: customId,
-    method: 'POST',
-    url: '/v1/chat/completions',
-    body: {
-      model: MODEL,
-      messages: [{ role: 'user', content: `say ${customId}` }],
-      max_completion_tokens: 4_000,
-    },
-  });
+const requestLine = (customId: string) => chatBatchLine(customId, MODEL, 4_000);
 
 interface SetUpOptions {
   /** The project's spend limit (µ$), as its key carries it. */

@@ -11,7 +11,7 @@ import { TestModelBackend } from '../../../lambda/inference/backends/test-model-
 import type { LedgerRecord } from '../../../lambda/metering/ledger';
 import { loadConfig } from '../../../lib/config/load';
 import type { LocalDynamo } from '../../support/dynalite';
-import { type FileStores, startFileStores } from '../../support/file-stores';
+import { chatBatchLine, type FileStores, startFileStores } from '../../support/file-stores';
 import { meteringOn } from '../../support/metering';
 
 /**
@@ -22,17 +22,7 @@ import { meteringOn } from '../../support/metering';
 const config = loadConfig({ env: 'dev' });
 const MODEL = 'qwen3-8b';
 
-const requestLine = (customId: string) =>
-  JSON.stringify({
-    custom_id: customId,
-    method: 'POST',
-    url: '/v1/chat/completions',
-    body: {
-      model: MODEL,
-      messages: [{ role: 'user', content: `say ${customId}` }],
-      max_completion_tokens: 16,
-    },
-  });
+const requestLine = (customId: string) => chatBatchLine(customId, MODEL, 16);
 
 describe('batch worker (dynalite, s3rver)', () => {
   let dynamo: LocalDynamo;

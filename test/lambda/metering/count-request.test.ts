@@ -3,7 +3,7 @@ import { HttpError } from '../../../lambda/openai/errors';
 import { loadConfig } from '../../../lib/config/load';
 import type { ModelLimits } from '../../../lib/config/schema';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
-import { meteringOn } from '../../support/metering';
+import { meteringOn, twoProjectKeys } from '../../support/metering';
 
 /**
  * A request that uses no model (`POST /responses/input_tokens`) counted against the model's
@@ -23,25 +23,11 @@ beforeAll(async () => {
 afterAll(() => dynamo.stop());
 
 let organizations = 0;
-function principals(orgRpm: number, projectRpm: number): { a: Principal; b: Principal } {
-  organizations += 1;
-  const base = {
-    kind: 'project_key' as const,
-    customerId: `cus_count_${organizations}`,
-    tier: 'developer' as const,
-    usageIdentifierKey: 'k',
-    customModelLimits: { [MODEL]: { ...offer, rpm: orgRpm } },
-  };
-  return {
-    a: {
-      ...base,
-      projectId: 'proj_a',
-      keyId: 'key_a',
-      projectModelLimits: { [MODEL]: { rpm: projectRpm, rpd: 1_000 } },
-    },
-    b: { ...base, projectId: 'proj_b', keyId: 'key_b' },
-  };
-}
+const principals = (orgRpm: number, projectRpm: number) =>
+  twoProjectKeys(`cus_count_${++organizations}`, MODEL, offer, {
+    organization: orgRpm,
+    project: projectRpm,
+  });
 
 const tryCount = (who: Principal) =>
   parts.metering.countRequest(who, MODEL).catch((error: unknown) => {

@@ -6,7 +6,7 @@ import { HttpError } from '../../../lambda/openai/errors';
 import { loadConfig } from '../../../lib/config/load';
 import type { ModelLimits, TierModelOffer } from '../../../lib/config/schema';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
-import { meteringOn } from '../../support/metering';
+import { meteringOn, twoProjectKeys } from '../../support/metering';
 
 /**
  * A project's own rate limits, enforced by request metering against dynalite: concurrent requests
@@ -26,26 +26,11 @@ afterAll(() => dynamo.stop());
 
 let organizations = 0;
 /** Two keys of one organization: project A narrowed to `projectRpm` (and 1,000 a day), B not. */
-function organization(orgRpm: number, projectRpm: number): { a: Principal; b: Principal } {
-  organizations += 1;
-  const base = {
-    kind: 'project_key' as const,
-    customerId: `cus_projlim_${organizations}`,
-    tier: 'developer' as const,
-    usageIdentifierKey: 'k',
-    // The organization's own limit (an operator's custom plan), small enough to reach.
-    customModelLimits: { [MODEL]: { ...offer, rpm: orgRpm } },
-  };
-  return {
-    a: {
-      ...base,
-      projectId: 'proj_a',
-      keyId: 'key_a',
-      projectModelLimits: { [MODEL]: { rpm: projectRpm, rpd: 1_000 } },
-    },
-    b: { ...base, projectId: 'proj_b', keyId: 'key_b' },
-  };
-}
+const organization = (orgRpm: number, projectRpm: number) =>
+  twoProjectKeys(`cus_projlim_${++organizations}`, MODEL, offer, {
+    organization: orgRpm,
+    project: projectRpm,
+  });
 
 let requests = 0;
 async function attempt(who: Principal): Promise<MeteredRequest | HttpError> {
