@@ -110,9 +110,14 @@ describe('the console Batches and Fine-tuning pages in Chromium', () => {
     const seen: string[] = [];
     const deadline = Date.now() + 90_000;
     for (;;) {
-      const counts = (await card.getByTestId('batch-counts').textContent()) ?? '';
+      // Both read in one evaluation: read one at a time, a redraw between them could pair a
+      // Completed status with the counts of the draw before.
+      const { counts, status } = await card.evaluate((li: Element) => ({
+        counts: li.querySelector('[data-testid="batch-counts"]')?.textContent ?? '',
+        status: li.querySelector('[data-testid="batch-status"]')?.textContent ?? '',
+      }));
       if (seen.at(-1) !== counts) seen.push(counts);
-      if ((await card.getByTestId('batch-status').textContent()) === 'Completed') break;
+      if (status === 'Completed') break;
       if (Date.now() > deadline)
         throw new Error(`the batch did not complete; counts seen: ${seen.join(' | ')}`);
       await new Promise((resolve) => setTimeout(resolve, 100));

@@ -181,16 +181,20 @@ describe('the console pages a customer needs, in Chromium', () => {
     await open('usage', 'Usage');
     const chart = page.locator('figure.chart', { hasText: 'Requests' });
     await chart.waitFor();
+    // The chart draws its legend after the usage arrives (and redraws when it is refreshed), so
+    // wait for the model's legend row rather than reading it once.
     const legendColour = async (model: string) =>
-      page.evaluate((label: string) => {
-        const row = [
-          ...document.querySelectorAll('figure.chart')[0].querySelectorAll('.u-series'),
-        ].find(
-          (r: { querySelector: (q: string) => { textContent: string } }) =>
-            r.querySelector('.u-label').textContent === label,
-        );
-        return row ? getComputedStyle(row.querySelector('.u-marker')).backgroundColor : undefined;
-      }, shortModelName(model));
+      (
+        await page.waitForFunction((label: string) => {
+          const row = [
+            ...document.querySelectorAll('figure.chart')[0].querySelectorAll('.u-series'),
+          ].find(
+            (r: { querySelector: (q: string) => { textContent: string } }) =>
+              r.querySelector('.u-label')?.textContent === label,
+          );
+          return row ? getComputedStyle(row.querySelector('.u-marker')).backgroundColor : false;
+        }, shortModelName(model))
+      ).jsonValue();
     const rgb = (hex: string) =>
       `rgb(${[1, 3, 5].map((i) => Number.parseInt(hex.slice(i, i + 2), 16)).join(', ')})`;
     expect(await legendColour(fineTuned)).toBe(rgb(modelColour(fineTuned)));
