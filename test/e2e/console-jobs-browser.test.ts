@@ -112,10 +112,12 @@ describe('the console Batches and Fine-tuning pages in Chromium', () => {
     for (;;) {
       // Both read in one evaluation: read one at a time, a redraw between them could pair a
       // Completed status with the counts of the draw before.
-      const { counts, status } = await card.evaluate((li: Element) => ({
-        counts: li.querySelector('[data-testid="batch-counts"]')?.textContent ?? '',
-        status: li.querySelector('[data-testid="batch-status"]')?.textContent ?? '',
-      }));
+      const { counts, status } = await card.evaluate(
+        (li: { querySelector(q: string): { textContent: string | null } | null }) => ({
+          counts: li.querySelector('[data-testid="batch-counts"]')?.textContent ?? '',
+          status: li.querySelector('[data-testid="batch-status"]')?.textContent ?? '',
+        }),
+      );
       if (seen.at(-1) !== counts) seen.push(counts);
       if (status === 'Completed') break;
       if (Date.now() > deadline)
