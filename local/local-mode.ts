@@ -597,6 +597,11 @@ async function serveLocally(
     return consoleFiles?.owns(pathname) ? consoleFiles.fetch(request) : appFetch(request, env);
   };
   const server = serve({ fetch, port: options.port, hostname: '127.0.0.1' }) as Server;
+  // An idle connection is closed by the client first (undici after 4 s), not by the server: with
+  // Node's 5 s default, a client whose timers ran late under load reused a connection the server
+  // had just closed and got ECONNRESET (seen in CI). API Gateway keeps idle connections longer
+  // than clients do too.
+  server.keepAliveTimeout = 65_000;
   answerMalformedRequestsInOpenAIShape(server);
   const port = await new Promise<number>((resolve, reject) => {
     if (server.listening) resolve((server.address() as AddressInfo).port);
