@@ -382,3 +382,60 @@ export function linesOf(text: string, firstLine = 1): { number: number; text: st
   });
   return out;
 }
+
+/** What a batch input file holds: its lines, their problems, the most they cost and the tokens per model. */
+export interface BatchScan {
+  lines: number;
+  /** The file's problems, `too_many_lines` first; a file with any does not run. */
+  problems: FileProblem[];
+  maxCost: number;
+  enqueued: Map<string, number>;
+}
+
+/** Checks every line of a batch input file (`parseBatchLine`), custom ids unique, lines within the tier's cap. */
+export function scanBatchFile(
+  text: string,
+  config: TierlineConfig,
+  tier: TierName,
+  fineTunes: BatchFineTunes,
+  endpoint: BatchEndpoint,
+): BatchScan {
+  const seen = new Set<string>();
+  const problems: FileProblem[] = [];
+  let lines = 0;
+  let maxCost = 0;
+  const enqueued = new Map<string, number>();
+  text.split('\n').forEach((raw, i) => {
+    const lineNumber = i + 1;
+    if (raw.trim() !== '') {
+      lines += 1;
+      const parsed = parseBatchLine(raw, lineNumber, config, tier, fineTunes, endpoint);
+      const customId = parsed.kind === 'fail' ? undefined : parsed.line.customId;
+      if (parsed.kind === 'fail') problems.push(parsed.problem);
+      else if (customId !== undefined && seen.has(customId)) {
+        problems.push({
+          code: 'duplicate_custom_id',
+          message: `Line ${lineNumber}: custom_id '${customId}' is used twice.`,
+          line: lineNumber,
+          param: 'custom_id',
+        });
+      }
+      if (customId !== undefined) seen.add(customId);
+      if (parsed.kind === 'run') {
+        maxCost += parsed.line.maxCostMicroUsd;
+        const { model, promptTokens, maxTokens } = parsed.line;
+        enqueued.set(model, (enqueued.get(model) ?? 0) + promptTokens + maxTokens);
+      }
+      if (parsed.kind === 'reject') maxCost += parsed.line.reservedMicroUsd ?? 0;
+    }
+  });
+  const limit = config.tiers[tier].batch.maxLinesPerBatch;
+  if (lines > limit)
+    problems.unshift({
+      code: 'too_many_lines',
+      message: `The file has ${lines} lines; a batch takes at most ${limit}.`,
+      line: limit + 1,
+      param: null,
+    });
+  return { lines, problems, maxCost, enqueued };
+}

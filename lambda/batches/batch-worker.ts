@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { TierlineConfig } from '../../lib/config/schema';
-import type { TierName } from '../../lib/config/tier-names';
 import { randomBase62 } from '../customers/api-keys';
 import { projectScope } from '../customers/project-limits';
 import { everyProject } from '../customers/project-ownership';
@@ -31,12 +30,14 @@ import {
   BATCH_ENDPOINT,
   type BatchEndpoint,
   type BatchFineTunes,
+  type BatchScan,
   type FileProblem,
   linesOf,
   loadBatchTokenizers,
   parseBatchLine,
   type RejectedLine,
   type RunnableLine,
+  scanBatchFile,
 } from './batch-lines';
 import type { BatchMessage, BatchQueue } from './batch-queue';
 import {
@@ -1054,63 +1055,6 @@ function rejectedLine(
       error: null,
     }),
   };
-}
-
-/** What a batch input file holds: its lines, their problems, the most they cost and the tokens per model. */
-interface BatchScan {
-  lines: number;
-  /** The file's problems, `too_many_lines` first; a file with any does not run. */
-  problems: FileProblem[];
-  maxCost: number;
-  enqueued: Map<string, number>;
-}
-
-/** Checks every line of a batch input file (`parseBatchLine`), custom ids unique, lines within the tier's cap. */
-function scanBatchFile(
-  text: string,
-  config: TierlineConfig,
-  tier: TierName,
-  fineTunes: BatchFineTunes,
-  endpoint: BatchEndpoint,
-): BatchScan {
-  const seen = new Set<string>();
-  const problems: FileProblem[] = [];
-  let lines = 0;
-  let maxCost = 0;
-  const enqueued = new Map<string, number>();
-  text.split('\n').forEach((raw, i) => {
-    const lineNumber = i + 1;
-    if (raw.trim() !== '') {
-      lines += 1;
-      const parsed = parseBatchLine(raw, lineNumber, config, tier, fineTunes, endpoint);
-      const customId = parsed.kind === 'fail' ? undefined : parsed.line.customId;
-      if (parsed.kind === 'fail') problems.push(parsed.problem);
-      else if (customId !== undefined && seen.has(customId)) {
-        problems.push({
-          code: 'duplicate_custom_id',
-          message: `Line ${lineNumber}: custom_id '${customId}' is used twice.`,
-          line: lineNumber,
-          param: 'custom_id',
-        });
-      }
-      if (customId !== undefined) seen.add(customId);
-      if (parsed.kind === 'run') {
-        maxCost += parsed.line.maxCostMicroUsd;
-        const { model, promptTokens, maxTokens } = parsed.line;
-        enqueued.set(model, (enqueued.get(model) ?? 0) + promptTokens + maxTokens);
-      }
-      if (parsed.kind === 'reject') maxCost += parsed.line.reservedMicroUsd ?? 0;
-    }
-  });
-  const limit = config.tiers[tier].batch.maxLinesPerBatch;
-  if (lines > limit)
-    problems.unshift({
-      code: 'too_many_lines',
-      message: `The file has ${lines} lines; a batch takes at most ${limit}.`,
-      line: limit + 1,
-      param: null,
-    });
-  return { lines, problems, maxCost, enqueued };
 }
 
 /** The endpoint a batch's lines call (batches made before Responses have chat's). */
