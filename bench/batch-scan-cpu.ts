@@ -7,7 +7,7 @@
  *
  *   npm run bench:batch-scan
  */
-import { loadBatchTokenizers, scanBatchFile } from '../lambda/batches/batch-lines';
+import { loadBatchTokenizers, parseBatchLine, scanBatchFile } from '../lambda/batches/batch-lines';
 import { loadConfig } from '../lib/config/load';
 
 const MODEL = 'qwen3-8b';
@@ -54,10 +54,14 @@ async function main() {
       scan = scanBatchFile(text, config, TIER, new Map(), '/v1/chat/completions');
     });
     const problems = scan?.problems.map((p) => p.code).slice(0, 3) ?? [];
+    // A line's own refusal goes to the error file, not to the file's problems.
+    const newline = text.indexOf('\n');
+    const first = parseBatchLine(newline === -1 ? text : text.slice(0, newline), 1, config, TIER);
+    const line1 = first.kind === 'reject' ? `refused (${first.line.error.code})` : first.kind;
     console.log(
       `${name} (${(Buffer.byteLength(text) / 1e6).toFixed(1)} MB, ${MODEL}, ${TIER} tier: ` +
         `${limit} lines at most): ${ms.toFixed(0)} ms CPU; ${scan?.lines} lines, ` +
-        `problems ${JSON.stringify(problems)}`,
+        `file problems ${JSON.stringify(problems)}, line 1 ${line1}`,
     );
   }
 }
