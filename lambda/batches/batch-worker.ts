@@ -204,10 +204,14 @@ export class BatchWorker {
       // holds these very ones): only a batch that did not start gives them back, once (the
       // reservation's mark goes with it).
       const current = await this.options.batches.getBatch(batch.customerId, batch.batchId);
+      // Ended: its end gave back what the batch held before it became final, so what this delivery
+      // holds now it took after that (it stalled until another delivery had run the whole batch):
+      // given back, once (each release needs its mark; none is left of what the end released).
+      const ended = !current || FINAL_STATUSES.has(current.status);
       // Started by a delivery that reserved in another month (across a UTC month's end): this
       // reservation is not the batch's.
-      if (current?.reservationMonth !== reservation.month) await spend.giveBack();
-      if (current?.status !== 'in_progress' && !current?.reservationMonth) await held.release();
+      if (ended || current.reservationMonth !== reservation.month) await spend.giveBack();
+      if (ended || !current.reservationMonth) await held.release();
       const now = await this.options.batches.getBatch(batch.customerId, batch.batchId);
       if (now?.status === 'cancelling')
         await this.options.queue.send([
@@ -455,10 +459,11 @@ export class BatchWorker {
     const { batches, config } = this.options;
     const limit = config.tiers[batch.tier].batch.maxEnqueuedTokensPerModel;
     const taken: [string, number][] = [];
+    // Once whichever delivery releases (a duplicate beside this one, a batch's end): only while the
+    // batch is in the model's item.
     const release = async () => {
-      for (const [model, tokens] of taken) {
-        await batches.releaseEnqueued(batch.customerId, model, tokens, batch.batchId);
-      }
+      for (const [model, tokens] of taken)
+        await batches.releaseBatchEnqueuedRemainder(batch.customerId, model, batch.batchId, tokens);
     };
     for (const [model, tokens] of perModel) {
       const result = await batches.takeEnqueued(
@@ -798,7 +803,12 @@ export class BatchWorker {
     } else if (batch.status === 'validating') {
       // Cancelled before validation finished: nothing ran, nothing was reserved.
       return;
-    } else return;
+    } else {
+      // Ended, and this message delivered again (its process died after the end): what the end
+      // does after it became final is done again, at no cost when done.
+      if (FINAL_STATUSES.has(batch.status)) await this.releaseLateHolds(batch);
+      return;
+    }
 
     // Lines never run (a cancel, or the window ended) get a result first, so the files say so line
     // by line.
@@ -874,6 +884,29 @@ export class BatchWorker {
         failed: errors.length,
       },
     );
+    await this.releaseLateHolds(batch);
+  }
+
+  /**
+   * Gives back what a start delivery of this batch took after its end had settled what the batch
+   * held: a delivery that stalled (before its reservations) until another one had run the whole
+   * batch, and read the batch before it became final, so it could not tell. Run once the batch is
+   * final: nothing of it may be held any more, and a delivery that reads it final from then on gives
+   * back its own. Each release needs its mark (the `bhold_` mark, the batch in the model's enqueued
+   * item), so nothing there costs a read each and gives back nothing.
+   */
+  private async releaseLateHolds(batch: BatchRecord): Promise<void> {
+    // A batch that never started: a start that could not start reads it without a reservation
+    // month and gives back what it took, whenever it reads it.
+    if (!batch.reservationMonth) return;
+    await this.releaseHolds(batch, [batch.reservationMonth, utcMonth(this.now())]);
+    for (const [model, tokens] of Object.entries(batch.enqueuedTokens ?? {}))
+      await this.options.batches.releaseBatchEnqueuedRemainder(
+        batch.customerId,
+        model,
+        batch.batchId,
+        tokens,
+      );
   }
 
   /** Writes a `batch_expired` / `batch_cancelled` result for every line that has none, releasing its reservation. */
