@@ -279,12 +279,13 @@ function checkLineRequest(
       ),
     };
   }
-  const contextWindow =
-    ownValue(config.models, request.model)?.contextWindow ?? Number.MAX_SAFE_INTEGER;
+  // The base model's window and tokenizer, as chat counts an `ft:` model's prompt (the `ft:` id has
+  // neither: its prompt was counted a token per byte, with no window).
+  const { contextWindow } = modelConfig;
   // Counting stops past the context window, as chat's does: a line over it is refused whatever its
   // size, and a batch file may hold one line of 200 MB (16 MB took 9 s of CPU to count whole).
   const promptTokens = new PromptTokenCounter(config).countLoadedUpTo(
-    request.model,
+    baseModel,
     request.messages,
     { tools: request.tools ?? undefined },
     contextWindow,

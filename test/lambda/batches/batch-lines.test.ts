@@ -184,6 +184,37 @@ describe('a batch file costs what can be admitted, not what it holds', () => {
     expect(parsed.line.promptTokens).toBeLessThan(WINDOW);
   });
 
+  describe("a line on a fine-tuned (`ft:`) model: its base model's tokenizer and window, as chat", () => {
+    const FT = `ft:${MODEL}:cus_1:bot:AAAAAAAAAAAAAAAAAAAAAA`;
+    const fineTunes = new Map([[FT, { baseModel: MODEL, adapterName: 'bot' }]]);
+    const ftLine = (content: string) =>
+      envelope('ft', '/v1/chat/completions', {
+        model: FT,
+        max_completion_tokens: 10,
+        messages: [{ role: 'user', content }],
+      });
+
+    it('its prompt is counted with the base model tokenizer', () => {
+      const content = 'Summarize the plot of Hamlet in two sentences.';
+      const parsed = parseBatchLine(ftLine(content), 1, config, 'developer', fineTunes);
+      if (parsed.kind !== 'run') throw new Error(`not runnable: ${JSON.stringify(parsed)}`);
+      expect(parsed.line.promptTokens).toBe(
+        counter.countLoaded(MODEL, [{ role: 'user', content }]),
+      );
+    });
+
+    it("a prompt past the base model's window is refused, its count stopped there", () => {
+      const parsed = parseBatchLine(ftLine(HUGE), 1, config, 'developer', fineTunes);
+      expect(parsed).toMatchObject({
+        kind: 'reject',
+        line: {
+          statusCode: 400,
+          error: { message: promptPastWindow(FT, WINDOW).message, code: 'context_length_exceeded' },
+        },
+      });
+    });
+  });
+
   describe('a file with more lines than the tier takes', () => {
     const LIMIT = 3;
     const capped = structuredClone(config);
