@@ -137,7 +137,7 @@ export async function measureAudio(bytes: Uint8Array): Promise<MeasuredAudio> {
 }
 
 /** The `fmt ` chunk's fields that decide how many sample frames a `data` chunk holds. */
-interface WavFormat {
+export interface WavFormat {
   formatTag: number;
   channels: number;
   sampleRate: number;
@@ -178,7 +178,8 @@ function framesPerBlock(format: WavFormat): { bytes: number; frames: number } | 
   }
 }
 
-function wavFormatOf(view: DataView, body: number, size: number): WavFormat {
+/** The `fmt ` chunk whose body (`size` bytes, at least 16) starts at `body`. */
+export function wavFormatOf(view: DataView, body: number, size: number): WavFormat {
   let formatTag = view.getUint16(body, true);
   // WAVE_FORMAT_EXTENSIBLE names its codec in the first two bytes of its SubFormat GUID.
   if (formatTag === WAVE_FORMAT.EXTENSIBLE)
@@ -220,6 +221,23 @@ export function wavDataSeconds(bytes: Uint8Array): number | undefined {
   }
   if (!format || dataBytes === undefined)
     throw unreadable("the WAV file has no 'fmt ' or 'data' chunk");
+  const block = wavBlockOf(format);
+  return (dataBytes / block.bytes) * block.seconds;
+}
+
+/** How a WAV's `data` plays: `bytes` of data per block, each `seconds` long. */
+export interface WavBlock {
+  bytes: number;
+  seconds: number;
+}
+
+/**
+ * The blocks of sample frames a WAV's `data` plays in, from the codec's layout and the sample
+ * rate, never the declared byte rate: what billing measures (`wavDataSeconds`) and what cutting
+ * a file into pieces times them by. A 400 for a codec whose length its data does not tell or a
+ * header that cannot be played.
+ */
+export function wavBlockOf(format: WavFormat): WavBlock {
   const block = framesPerBlock(format);
   if (!block) {
     const tag = `0x${format.formatTag.toString(16).padStart(4, '0')}`;
@@ -227,7 +245,7 @@ export function wavDataSeconds(bytes: Uint8Array): number | undefined {
   }
   if (!format.sampleRate || !format.channels || block.bytes <= 0 || block.frames <= 0)
     throw unreadable('its WAV format header is invalid');
-  return (dataBytes / block.bytes) * (block.frames / format.sampleRate);
+  return { bytes: block.bytes, seconds: block.frames / format.sampleRate };
 }
 
 /** kbit/s by bitrate index: MPEG-1 layers I, II, III, then MPEG-2/2.5 layer I and layers II/III. */

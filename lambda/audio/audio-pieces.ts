@@ -1,4 +1,4 @@
-import { mpegFrames } from './audio-duration';
+import { mpegFrames, type WavBlock, wavBlockOf, wavFormatOf } from './audio-duration';
 
 /** A stretch of an audio file that is itself a playable file, and where it starts in the whole. */
 export interface AudioPiece {
@@ -34,19 +34,24 @@ function wavPieces(bytes: Uint8Array, maxBytes: number): AudioPiece[] | undefine
     if (id === 'data') {
       if (!fmt || fmt.length < 24) return undefined;
       const fmtView = new DataView(fmt.buffer, fmt.byteOffset, fmt.byteLength);
-      const byteRate = fmtView.getUint32(16, true);
-      const blockAlign = fmtView.getUint16(20, true);
-      if (!byteRate || !blockAlign) return undefined;
+      let block: WavBlock;
+      try {
+        // Cut and timed by sample frames, as billing measures the file: the declared byte rate
+        // is the client's word (a lying one shifted every piece after the first).
+        block = wavBlockOf(wavFormatOf(fmtView, 8, fmt.length - 8));
+      } catch {
+        return undefined;
+      }
       const data = bytes.subarray(body, Math.min(body + size, bytes.byteLength));
       const headerBytes = 12 + fmt.length + 8;
-      const perPiece = Math.floor((maxBytes - headerBytes) / blockAlign) * blockAlign;
+      const perPiece = Math.floor((maxBytes - headerBytes) / block.bytes) * block.bytes;
       if (perPiece <= 0) return undefined;
       const pieces: AudioPiece[] = [];
       for (let offset = 0; offset < data.length; offset += perPiece) {
         const samples = data.subarray(offset, offset + perPiece);
         pieces.push({
           bytes: wavFileOf(fmt, samples),
-          startSeconds: offset / byteRate,
+          startSeconds: (offset / block.bytes) * block.seconds,
         });
       }
       return pieces;

@@ -3,7 +3,7 @@ import { parseChatRequest } from '../inference/chat-request';
 import { resolveModel } from '../inference/models';
 import { PromptTokenCounter } from '../inference/prompt-tokens';
 import { planReasoning, type ReasoningPlan, reasoningUpstream } from '../inference/reasoning';
-import { checkContextWindow } from '../inference/tokens';
+import { checkContextWindow, promptPastWindow } from '../inference/tokens';
 import { costMicroUsd, pricesOf } from '../metering/pricing';
 import { BadRequestError, HttpError } from '../openai/errors';
 import { ownValue } from '../own';
@@ -279,13 +279,20 @@ function checkLineRequest(
       ),
     };
   }
-  const promptTokens = new PromptTokenCounter(config).countLoaded(request.model, request.messages, {
-    tools: request.tools ?? undefined,
-  });
-  const contextWindow =
-    ownValue(config.models, request.model)?.contextWindow ?? Number.MAX_SAFE_INTEGER;
+  // The base model's window and tokenizer, as chat counts an `ft:` model's prompt (the `ft:` id has
+  // neither: its prompt was counted a token per byte, with no window).
+  const { contextWindow } = modelConfig;
+  // Counting stops past the context window, as chat's does: a line over it is refused whatever its
+  // size, and a batch file may hold one line of 200 MB (16 MB took 9 s of CPU to count whole).
+  const promptTokens = new PromptTokenCounter(config).countLoadedUpTo(
+    baseModel,
+    request.messages,
+    { tools: request.tools ?? undefined },
+    contextWindow,
+  );
   // 400 context_length_exceeded for a line that cannot fit, as chat answers before anything is
   // reserved.
+  if (promptTokens > contextWindow) throw promptPastWindow(request.model, contextWindow);
   const room = checkContextWindow(
     request.model,
     contextWindow,
@@ -381,4 +388,93 @@ export function linesOf(text: string, firstLine = 1): { number: number; text: st
     if (line.trim() !== '') out.push({ number: firstLine + i, text: line });
   });
   return out;
+}
+
+/** What a batch input file holds: its lines, their problems, the most they cost and the tokens per model. */
+export interface BatchScan {
+  lines: number;
+  /** The file's problems, `too_many_lines` first; a file with any does not run. */
+  problems: FileProblem[];
+  maxCost: number;
+  enqueued: Map<string, number>;
+}
+
+/**
+ * Checks the lines of a batch input file (`parseBatchLine`), custom ids unique, lines within the
+ * tier's cap. The lines past the cap are only counted, not parsed: the file cannot run, and its
+ * `too_many_lines` names how many it has (the CPU of a scan is what the tier admits, not what the
+ * file holds).
+ */
+export function scanBatchFile(
+  text: string,
+  config: TierlineConfig,
+  tier: TierName,
+  fineTunes: BatchFineTunes,
+  endpoint: BatchEndpoint,
+): BatchScan {
+  const limit = config.tiers[tier].batch.maxLinesPerBatch;
+  const seen = new Set<string>();
+  const problems: FileProblem[] = [];
+  let lines = 0;
+  let maxCost = 0;
+  const enqueued = new Map<string, number>();
+  let lineNumber = 0;
+  // Line by line without splitting the whole text: a line past the cap costs a look at its first
+  // characters.
+  for (let start = 0; start <= text.length; ) {
+    const newline = text.indexOf('\n', start);
+    const end = newline === -1 ? text.length : newline;
+    lineNumber += 1;
+    if (!isBlank(text, start, end)) {
+      lines += 1;
+      if (lines <= limit) {
+        const raw = text.slice(start, end);
+        const parsed = parseBatchLine(raw, lineNumber, config, tier, fineTunes, endpoint);
+        const customId = parsed.kind === 'fail' ? undefined : parsed.line.customId;
+        if (parsed.kind === 'fail') problems.push(parsed.problem);
+        else if (customId !== undefined && seen.has(customId)) {
+          problems.push({
+            code: 'duplicate_custom_id',
+            message: `Line ${lineNumber}: custom_id '${customId}' is used twice.`,
+            line: lineNumber,
+            param: 'custom_id',
+          });
+        }
+        if (customId !== undefined) seen.add(customId);
+        if (parsed.kind === 'run') {
+          maxCost += parsed.line.maxCostMicroUsd;
+          const { model, promptTokens, maxTokens } = parsed.line;
+          enqueued.set(model, (enqueued.get(model) ?? 0) + promptTokens + maxTokens);
+        }
+        if (parsed.kind === 'reject') maxCost += parsed.line.reservedMicroUsd ?? 0;
+      }
+    }
+    start = end + 1;
+  }
+  if (lines > limit)
+    problems.unshift({
+      code: 'too_many_lines',
+      message: `The file has ${lines} lines; a batch takes at most ${limit}.`,
+      line: limit + 1,
+      param: null,
+    });
+  return { lines, problems, maxCost, enqueued };
+}
+
+/** White space as `String.prototype.trim` and `\s` know it, tried at one position. */
+const WHITE_SPACE = /\s/y;
+
+/**
+ * Whether `text` holds only white space from `start` to `end` (what `slice().trim() === ''` says,
+ * without copying the line): a line of JSON answers at its first character.
+ */
+function isBlank(text: string, start: number, end: number): boolean {
+  for (let at = start; at < end; at += 1) {
+    const code = text.charCodeAt(at);
+    if (code === 0x20 || (code >= 0x09 && code <= 0x0d)) continue;
+    if (code < 0x80) return false;
+    WHITE_SPACE.lastIndex = at;
+    if (!WHITE_SPACE.test(text)) return false;
+  }
+  return true;
 }

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { TierlineConfig } from '../../lib/config/schema';
-import type { TierName } from '../../lib/config/tier-names';
 import { randomBase62 } from '../customers/api-keys';
 import { projectScope } from '../customers/project-limits';
 import { everyProject } from '../customers/project-ownership';
@@ -31,12 +30,14 @@ import {
   BATCH_ENDPOINT,
   type BatchEndpoint,
   type BatchFineTunes,
+  type BatchScan,
   type FileProblem,
   linesOf,
   loadBatchTokenizers,
   parseBatchLine,
   type RejectedLine,
   type RunnableLine,
+  scanBatchFile,
 } from './batch-lines';
 import type { BatchMessage, BatchQueue } from './batch-queue';
 import {
@@ -203,10 +204,14 @@ export class BatchWorker {
       // holds these very ones): only a batch that did not start gives them back, once (the
       // reservation's mark goes with it).
       const current = await this.options.batches.getBatch(batch.customerId, batch.batchId);
+      // Ended: its end gave back what the batch held before it became final, so what this delivery
+      // holds now it took after that (it stalled until another delivery had run the whole batch):
+      // given back, once (each release needs its mark; none is left of what the end released).
+      const ended = !current || FINAL_STATUSES.has(current.status);
       // Started by a delivery that reserved in another month (across a UTC month's end): this
       // reservation is not the batch's.
-      if (current?.reservationMonth !== reservation.month) await spend.giveBack();
-      if (current?.status !== 'in_progress' && !current?.reservationMonth) await held.release();
+      if (ended || current.reservationMonth !== reservation.month) await spend.giveBack();
+      if (ended || !current.reservationMonth) await held.release();
       const now = await this.options.batches.getBatch(batch.customerId, batch.batchId);
       if (now?.status === 'cancelling')
         await this.options.queue.send([
@@ -454,10 +459,11 @@ export class BatchWorker {
     const { batches, config } = this.options;
     const limit = config.tiers[batch.tier].batch.maxEnqueuedTokensPerModel;
     const taken: [string, number][] = [];
+    // Once whichever delivery releases (a duplicate beside this one, a batch's end): only while the
+    // batch is in the model's item.
     const release = async () => {
-      for (const [model, tokens] of taken) {
-        await batches.releaseEnqueued(batch.customerId, model, tokens, batch.batchId);
-      }
+      for (const [model, tokens] of taken)
+        await batches.releaseBatchEnqueuedRemainder(batch.customerId, model, batch.batchId, tokens);
     };
     for (const [model, tokens] of perModel) {
       const result = await batches.takeEnqueued(
@@ -797,7 +803,12 @@ export class BatchWorker {
     } else if (batch.status === 'validating') {
       // Cancelled before validation finished: nothing ran, nothing was reserved.
       return;
-    } else return;
+    } else {
+      // Ended, and this message delivered again (its process died after the end): what the end
+      // does after it became final is done again, at no cost when done.
+      if (FINAL_STATUSES.has(batch.status)) await this.releaseLateHolds(batch);
+      return;
+    }
 
     // Lines never run (a cancel, or the window ended) get a result first, so the files say so line
     // by line.
@@ -873,6 +884,29 @@ export class BatchWorker {
         failed: errors.length,
       },
     );
+    await this.releaseLateHolds(batch);
+  }
+
+  /**
+   * Gives back what a start delivery of this batch took after its end had settled what the batch
+   * held: a delivery that stalled (before its reservations) until another one had run the whole
+   * batch, and read the batch before it became final, so it could not tell. Run once the batch is
+   * final: nothing of it may be held any more, and a delivery that reads it final from then on gives
+   * back its own. Each release needs its mark (the `bhold_` mark, the batch in the model's enqueued
+   * item), so nothing there costs a read each and gives back nothing.
+   */
+  private async releaseLateHolds(batch: BatchRecord): Promise<void> {
+    // A batch that never started: a start that could not start reads it without a reservation
+    // month and gives back what it took, whenever it reads it.
+    if (!batch.reservationMonth) return;
+    await this.releaseHolds(batch, [batch.reservationMonth, utcMonth(this.now())]);
+    for (const [model, tokens] of Object.entries(batch.enqueuedTokens ?? {}))
+      await this.options.batches.releaseBatchEnqueuedRemainder(
+        batch.customerId,
+        model,
+        batch.batchId,
+        tokens,
+      );
   }
 
   /** Writes a `batch_expired` / `batch_cancelled` result for every line that has none, releasing its reservation. */
@@ -1054,63 +1088,6 @@ function rejectedLine(
       error: null,
     }),
   };
-}
-
-/** What a batch input file holds: its lines, their problems, the most they cost and the tokens per model. */
-interface BatchScan {
-  lines: number;
-  /** The file's problems, `too_many_lines` first; a file with any does not run. */
-  problems: FileProblem[];
-  maxCost: number;
-  enqueued: Map<string, number>;
-}
-
-/** Checks every line of a batch input file (`parseBatchLine`), custom ids unique, lines within the tier's cap. */
-function scanBatchFile(
-  text: string,
-  config: TierlineConfig,
-  tier: TierName,
-  fineTunes: BatchFineTunes,
-  endpoint: BatchEndpoint,
-): BatchScan {
-  const seen = new Set<string>();
-  const problems: FileProblem[] = [];
-  let lines = 0;
-  let maxCost = 0;
-  const enqueued = new Map<string, number>();
-  text.split('\n').forEach((raw, i) => {
-    const lineNumber = i + 1;
-    if (raw.trim() !== '') {
-      lines += 1;
-      const parsed = parseBatchLine(raw, lineNumber, config, tier, fineTunes, endpoint);
-      const customId = parsed.kind === 'fail' ? undefined : parsed.line.customId;
-      if (parsed.kind === 'fail') problems.push(parsed.problem);
-      else if (customId !== undefined && seen.has(customId)) {
-        problems.push({
-          code: 'duplicate_custom_id',
-          message: `Line ${lineNumber}: custom_id '${customId}' is used twice.`,
-          line: lineNumber,
-          param: 'custom_id',
-        });
-      }
-      if (customId !== undefined) seen.add(customId);
-      if (parsed.kind === 'run') {
-        maxCost += parsed.line.maxCostMicroUsd;
-        const { model, promptTokens, maxTokens } = parsed.line;
-        enqueued.set(model, (enqueued.get(model) ?? 0) + promptTokens + maxTokens);
-      }
-      if (parsed.kind === 'reject') maxCost += parsed.line.reservedMicroUsd ?? 0;
-    }
-  });
-  const limit = config.tiers[tier].batch.maxLinesPerBatch;
-  if (lines > limit)
-    problems.unshift({
-      code: 'too_many_lines',
-      message: `The file has ${lines} lines; a batch takes at most ${limit}.`,
-      line: limit + 1,
-      param: null,
-    });
-  return { lines, problems, maxCost, enqueued };
 }
 
 /** The endpoint a batch's lines call (batches made before Responses have chat's). */

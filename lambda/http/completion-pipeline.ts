@@ -20,7 +20,7 @@ import {
   ReasoningStream,
   reasoningUpstream,
 } from '../inference/reasoning';
-import { checkContextWindow } from '../inference/tokens';
+import { checkContextWindow, promptPastWindow } from '../inference/tokens';
 import type { MeteredRequest } from '../metering/request-metering';
 import { MAX_REQUEST_MS } from '../metering/reservations';
 import {
@@ -396,22 +396,6 @@ export async function fitToContext(
   }
   return { ...request, messages: keptFrom(starts[low] as number) };
 }
-
-/**
- * A prompt past the context window by itself: its count stopped there, so "more than". Named as the
- * route names it (chat's `messages`, Responses' `input`).
- */
-export const promptPastWindow = (
-  model: string,
-  contextWindow: number,
-  param: 'messages' | 'input' = 'messages',
-) =>
-  new BadRequestError(
-    `This model's maximum context length is ${contextWindow} tokens. However, the ${param} ` +
-      `${param === 'input' ? 'is' : 'are'} more than ${contextWindow} tokens for \`${model}\`. ` +
-      `Please reduce the length of the ${param}.`,
-    { param, code: 'context_length_exceeded' },
-  );
 
 /**
  * The admission, with a check that ran beside it: when the check fails its error is the answer

@@ -59,6 +59,13 @@ export function tokenizer(name: TokenizerName): Promise<Tokenizer> {
   return pending;
 }
 
+/** The tokenizer `name`, already loaded (`tokenizer` or `warmUp` finished); throws otherwise. */
+function loadedTokenizer(name: TokenizerName): Tokenizer {
+  const ready = loaded.get(name);
+  if (!ready) throw new Error(`the ${name} tokenizer is not loaded: call warmUp() first`);
+  return ready;
+}
+
 function imagesOf(messages: readonly ChatMessage[]): number {
   return messages.reduce(
     (n, m) =>
@@ -257,9 +264,24 @@ export class PromptTokenCounter {
     ceiling: number,
   ): Promise<number> {
     const name = ownValue(this.config.models, model)?.tokenizer;
+    if (name) await tokenizer(name);
+    return this.countLoadedUpTo(model, messages, extras, ceiling);
+  }
+
+  /**
+   * `countUpTo` without awaiting, for code that counts many prompts in a loop (a batch file's
+   * lines): the model's tokenizer must be loaded already (`warmUp`); throws otherwise.
+   */
+  countLoadedUpTo(
+    model: string,
+    messages: readonly ChatMessage[],
+    extras: PromptExtras,
+    ceiling: number,
+  ): number {
+    const name = ownValue(this.config.models, model)?.tokenizer;
     // Counting bytes costs next to nothing: no need to stop early.
     if (!name) return this.countLoaded(model, messages, extras);
-    const ready = await tokenizer(name);
+    const ready = loadedTokenizer(name);
     const images = imagesOf(messages) * TOKENS_PER_IMAGE;
     if (images > ceiling) return images;
     const unrendered = unrenderedText(messages);
@@ -298,8 +320,7 @@ export class PromptTokenCounter {
         images
       );
     }
-    const ready = loaded.get(name);
-    if (!ready) throw new Error(`the ${name} tokenizer is not loaded: call warmUp() first`);
+    const ready = loadedTokenizer(name);
     const prompt = RENDER[name](messages, extras);
     const unrendered = unrenderedText(messages);
     const extra =

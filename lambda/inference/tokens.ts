@@ -72,3 +72,19 @@ export function checkContextWindow(
   }
   return contextWindow - promptTokens;
 }
+
+/**
+ * A prompt past the context window by itself: its count stopped there, so "more than". Named as the
+ * route names it (chat's `messages`, Responses' `input`).
+ */
+export const promptPastWindow = (
+  model: string,
+  contextWindow: number,
+  param: 'messages' | 'input' = 'messages',
+) =>
+  new BadRequestError(
+    `This model's maximum context length is ${contextWindow} tokens. However, the ${param} ` +
+      `${param === 'input' ? 'is' : 'are'} more than ${contextWindow} tokens for \`${model}\`. ` +
+      `Please reduce the length of the ${param}.`,
+    { param, code: 'context_length_exceeded' },
+  );

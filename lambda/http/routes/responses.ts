@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import type { Principal } from '../../customers/authenticate';
 import type { ChatMessage } from '../../inference/chat-request';
 import { PromptTokenCounter } from '../../inference/prompt-tokens';
+import { promptPastWindow } from '../../inference/tokens';
 import { BadRequestError, NotFoundError } from '../../openai/errors';
 import type { ResponseItem, ResponseObject } from '../../openai/shapes/responses';
 import {
@@ -30,7 +31,6 @@ import {
   type CompletionContext,
   type CompletionRenderer,
   fitToContext,
-  promptPastWindow,
   readJsonBody,
   resolveChatModel,
   serveCompletion,

@@ -297,6 +297,38 @@ describe('SageMakerTranscriber', () => {
     },
   );
 
+  it('times the pieces of a WAV whose header lies about its byte rate by its sample frames, as billing measures it', async () => {
+    // 600 s of 16 kHz 16-bit mono (32,000 bytes a second) declaring 320,000: ten times too fast.
+    const bytes = wavFile({ seconds: 600, declaredByteRate: 320_000 });
+    expect((await measureAudio(new Uint8Array(bytes))).seconds).toBeCloseTo(600, 6);
+    const received: number[] = [];
+    sagemaker.on(InvokeEndpointCommand).callsFake(async (input: InvokeEndpointCommand['input']) => {
+      const form = await new Response(input.Body as Uint8Array, {
+        headers: { 'content-type': input.ContentType ?? '' },
+      }).formData();
+      const piece = new Uint8Array(await (form.get('file') as File).arrayBuffer());
+      const { seconds } = await measureAudio(piece);
+      received.push(seconds);
+      return answering(vllmVerbose([vllmSegment(0, 0.5, seconds, ' Piece.')], 'en', seconds));
+    });
+
+    const transcript = await transcriber.transcribe(
+      request({
+        file: { name: 'lying.wav', bytes: new Uint8Array(bytes), format: 'wav' },
+        seconds: 600,
+      }),
+    );
+
+    expect(received.length).toBeGreaterThan(1);
+    let pieceStart = 0;
+    transcript.segments.forEach((segment, i) => {
+      expect(segment.start).toBeCloseTo(pieceStart + 0.5, 6);
+      pieceStart += received[i] ?? 0;
+      expect(segment.end).toBeCloseTo(pieceStart, 6);
+    });
+    expect(pieceStart).toBeCloseTo(600, 6);
+  });
+
   it.each([
     [
       'the container refused the file (400)',

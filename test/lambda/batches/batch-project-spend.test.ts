@@ -375,8 +375,8 @@ describe('batches held to their project monthly spend limit (dynalite, s3rver)',
     const ofProject = capped.meteringKeys.filter((key) => key.includes('@'));
     const onProjectMonth = ofProject.filter((key) => key.startsWith('SPEND#'));
     // One reserve, one settle a line, the month's alert thresholds seeded once by the first settle,
-    // the remainder's read and update.
-    expect(onProjectMonth).toHaveLength(1 + 10 + 1 + 2);
+    // the remainder's read and update, and the read of the end's look for a late start's hold.
+    expect(onProjectMonth).toHaveLength(1 + 10 + 1 + 2 + 1);
     expect(capped.meteringKeys.length - ofProject.length).toBe(t.meteringKeys.length);
   });
 
@@ -558,6 +558,180 @@ describe('batches held to their project monthly spend limit (dynalite, s3rver)',
       }
       expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(0);
     });
+  });
+
+  describe('a start delivery that stalls while another delivery runs the whole batch', () => {
+    type Test = Awaited<ReturnType<typeof setUp>>;
+    /**
+     * The first call of a step the stalling delivery makes waits while `meanwhile` runs (with the
+     * real calls), then goes on: a process that stalled there (a GC pause, a slow network) past the
+     * queue's visibility timeout, so its message was delivered again and that delivery went on.
+     */
+    function stallAt(
+      t: Test,
+      step: 'takeEnqueued' | 'reserve' | 'reserve the project' | 'in_progress',
+      meanwhile: () => Promise<void>,
+    ) {
+      let stalled = false;
+      const stall = async <T>(real: () => Promise<T>): Promise<T> => {
+        if (!stalled) {
+          stalled = true;
+          jest.restoreAllMocks();
+          await meanwhile();
+        }
+        return real();
+      };
+      const scope = projectScope(t.principal.customerId, PROJECT);
+      if (step === 'takeEnqueued') {
+        const take = t.batches.takeEnqueued.bind(t.batches);
+        jest
+          .spyOn(t.batches, 'takeEnqueued')
+          .mockImplementation((...args) => stall(() => take(...args)));
+      } else if (step === 'in_progress') {
+        const transition = t.batches.transition.bind(t.batches);
+        jest
+          .spyOn(t.batches, 'transition')
+          .mockImplementation((...args) =>
+            args[3] === 'in_progress' ? stall(() => transition(...args)) : transition(...args),
+          );
+      } else {
+        const reserve = t.spend.reserve.bind(t.spend);
+        jest
+          .spyOn(t.spend, 'reserve')
+          .mockImplementation((customerId, ...rest) =>
+            step === 'reserve' || customerId === scope
+              ? stall(() => reserve(customerId, ...rest))
+              : reserve(customerId, ...rest),
+          );
+      }
+    }
+
+    /** Nothing held for the batch any more: no reservation, no mark, no enqueued token. */
+    async function holdsNothing(t: Test, billed: number) {
+      for (const item of [await t.organization(), await t.project()]) {
+        expect(item).toMatchObject({
+          reservedMicroUsd: 0,
+          committedMicroUsd: billed,
+          usedMicroUsd: billed,
+        });
+        expect(batchAttributesOf(item)).toEqual([]);
+      }
+      expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBe(0);
+    }
+
+    it.each([
+      ['before it takes the enqueued tokens', 'takeEnqueued'],
+      ["before the organization's reservation", 'reserve'],
+      ["between the organization's and the project's reservations", 'reserve the project'],
+      ['before in_progress', 'in_progress'],
+    ] as const)('%s, until the batch completed: every hold is released once', async (_, step) => {
+      const t = await setUp(10, { projectLimit: 1_000_000, holdValidation: true });
+      const [validate] = t.validate as [BatchMessage];
+      stallAt(t, step, async () => {
+        await t.worker.handle(validate);
+        await t.drain();
+        expect((await t.read())?.status).toBe('completed');
+      });
+
+      await t.worker.handle(validate);
+      await t.drain();
+
+      expect((await t.read())?.status).toBe('completed');
+      expect(t.written).toHaveLength(10);
+      await holdsNothing(t, t.billed());
+    });
+
+    /**
+     * A delivery reads the batch `validating` and stalls before its enqueued tokens; another runs
+     * the whole batch, and the stalled one goes on (to its end) between that end's settlement and
+     * its final transition: it takes tokens and reservations afresh and reads the batch
+     * `finalizing`. Answers the enqueued tokens it left; `diesAfterFinal`: the end's process dies
+     * right after its final transition.
+     */
+    async function stallIntoTheEnd(t: Test, diesAfterFinal = false): Promise<number> {
+      const [validate] = t.validate as [BatchMessage];
+      let stalled: () => void = () => undefined;
+      const isStalled = new Promise<void>((resolve) => {
+        stalled = resolve;
+      });
+      let goOn: () => void = () => undefined;
+      const mayGoOn = new Promise<void>((resolve) => {
+        goOn = resolve;
+      });
+      const take = t.batches.takeEnqueued.bind(t.batches);
+      jest.spyOn(t.batches, 'takeEnqueued').mockImplementationOnce(async (...args) => {
+        stalled();
+        await mayGoOn;
+        return take(...args);
+      });
+      const stalledDelivery = t.worker.handle(validate);
+      await isStalled;
+      let left = 0;
+      const transition = t.batches.transition.bind(t.batches);
+      jest.spyOn(t.batches, 'transition').mockImplementation(async (...args) => {
+        if (args[3] !== 'completed') return transition(...args);
+        goOn();
+        await stalledDelivery;
+        left = await t.batches.enqueuedTokens(t.principal.customerId, MODEL);
+        const moved = await transition(...args);
+        if (diesAfterFinal) throw new Error('process died here');
+        return moved;
+      });
+      try {
+        await t.worker.handle(validate);
+        await t.drain();
+      } finally {
+        jest.restoreAllMocks();
+      }
+      expect((await t.read())?.status).toBe('completed');
+      return left;
+    }
+
+    it('until the batch was settled but not yet final: the end gives back what it took after settling', async () => {
+      const t = await setUp(10, { projectLimit: 1_000_000, holdValidation: true });
+
+      expect(await stallIntoTheEnd(t)).toBeGreaterThan(0);
+
+      await holdsNothing(t, t.billed());
+    });
+
+    it('an end that died before giving that back gives it back when its message comes again', async () => {
+      const t = await setUp(10, { projectLimit: 1_000_000, holdValidation: true });
+      await expect(stallIntoTheEnd(t, true)).rejects.toThrow('process died here');
+      expect(await t.batches.enqueuedTokens(t.principal.customerId, MODEL)).toBeGreaterThan(0);
+
+      await t.worker.handle({
+        kind: 'finalize',
+        customerId: t.principal.customerId,
+        batchId: t.batch.batchId,
+      });
+
+      expect((await t.read())?.status).toBe('completed');
+      await holdsNothing(t, t.billed());
+    });
+
+    it.each([
+      ['before it takes the enqueued tokens', 'takeEnqueued'],
+      ["before the organization's reservation", 'reserve'],
+      ['before in_progress', 'in_progress'],
+    ] as const)(
+      '%s, until the batch was cancelled and ended: every hold is released once',
+      async (_, step) => {
+        const t = await setUp(10, { projectLimit: 1_000_000, holdValidation: true });
+        const [validate] = t.validate as [BatchMessage];
+        stallAt(t, step, async () => {
+          await t.service.cancel(t.principal, t.batch.batchId);
+          await t.drain();
+          expect((await t.read())?.status).toBe('cancelled');
+        });
+
+        await t.worker.handle(validate);
+        await t.drain();
+
+        expect((await t.read())?.status).toBe('cancelled');
+        await holdsNothing(t, 0);
+      },
+    );
   });
 
   it('a batch started before the bhold_ mark (no spendHeld) still settles exactly, once, by bdone_', async () => {
