@@ -1,9 +1,10 @@
 import OpenAI from 'openai';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
-import { PromptTokenCounter } from '../../lambda/inference/prompt-tokens';
+import { PromptTokenCounter, tokenizer } from '../../lambda/inference/prompt-tokens';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
+import { clearOfMinuteBoundary } from '../support/windows';
 
 /**
  * `POST /v1/responses/input_tokens` metered over real HTTP with the official openai client: each
@@ -20,6 +21,26 @@ const config = loadConfig({
 });
 const counter = new PromptTokenCounter(config);
 const contextWindow = config.models[MODEL]?.contextWindow as number;
+
+/**
+ * The characters the model's tokenizer was given while `work` ran: server and client share this
+ * process and its loaded tokenizer, so this shows how much of an input the gateway counted (a
+ * measure of work that does not depend on the machine's load, as CPU time does).
+ */
+async function charactersCountedDuring<T>(work: () => Promise<T>): Promise<[T, number]> {
+  const loaded = await tokenizer(config.models[MODEL]?.tokenizer ?? 'qwen3');
+  const encode = loaded.encode.bind(loaded);
+  let characters = 0;
+  const spy = jest.spyOn(loaded, 'encode').mockImplementation((text, options) => {
+    characters += text.length;
+    return encode(text, options);
+  });
+  try {
+    return [await work(), characters];
+  } finally {
+    spy.mockRestore();
+  }
+}
 
 describe('input token counts, metered', () => {
   const spec = specCheckedFetch();
@@ -51,6 +72,8 @@ describe('input token counts, metered', () => {
 
   it("costs a request of the model's RPM and no tokens, and answers 429 once the RPM is spent", async () => {
     const openai = await client('counter');
+    // The RPM counts in fixed UTC minutes: four requests across a boundary would all be admitted.
+    await clearOfMinuteBoundary(10_000);
     const remaining: string[] = [];
     for (let i = 0; i < LIMITS.rpm; i++) {
       const { data, response } = await openai.responses.inputTokens
@@ -77,6 +100,7 @@ describe('input token counts, metered', () => {
 
   it('shares the RPM with responses: a count spends what a create would have had', async () => {
     const openai = await client('sharer');
+    await clearOfMinuteBoundary(10_000);
     for (let i = 0; i < LIMITS.rpm; i++)
       await openai.responses.inputTokens.count({ model: MODEL, input: 'hi' });
 
@@ -90,11 +114,9 @@ describe('input token counts, metered', () => {
     // About 800,000 tokens in 4 MB: counting all of it took seconds of the gateway's CPU.
     const input = 'The quick brown fox jumps over the lazy dog. '.repeat(90_000);
 
-    const started = process.cpuUsage();
-    const refused = await openai.responses.inputTokens
-      .count({ model: MODEL, input })
-      .catch((error: unknown) => error);
-    const cpu = process.cpuUsage(started);
+    const [refused, counted] = await charactersCountedDuring(() =>
+      openai.responses.inputTokens.count({ model: MODEL, input }).catch((error: unknown) => error),
+    );
 
     expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
     const error = refused as InstanceType<typeof OpenAI.BadRequestError>;
@@ -103,8 +125,9 @@ describe('input token counts, metered', () => {
     expect(error.message).toContain(`maximum context length is ${contextWindow} tokens`);
     // Still a request counted, with its headers.
     expect(error.headers?.get('x-ratelimit-remaining-requests')).toBe('999');
-    // Server and client share this process: the whole count alone took about 2 s of CPU here.
-    expect((cpu.user + cpu.system) / 1000).toBeLessThan(1_500);
+    // Counting stopped soon past the window (a few characters a token), far short of the input
+    // (counting all of it took about 2 s of CPU).
+    expect(counted).toBeLessThan(input.length / 4);
   });
 
   it('counts what a create would send with truncation auto: the newest turns that fit', async () => {
@@ -137,11 +160,11 @@ describe('input token counts, metered', () => {
     // 4 MB without a space: one pre-token, which took 23 s of CPU to count whole.
     const content = 'abcdefghij'.repeat(400_000);
 
-    const started = process.cpuUsage();
-    const refused = await openai.chat.completions
-      .create({ model: MODEL, messages: [{ role: 'user', content }] })
-      .catch((error: unknown) => error);
-    const cpu = process.cpuUsage(started);
+    const [refused, counted] = await charactersCountedDuring(() =>
+      openai.chat.completions
+        .create({ model: MODEL, messages: [{ role: 'user', content }] })
+        .catch((error: unknown) => error),
+    );
 
     expect(refused).toBeInstanceOf(OpenAI.BadRequestError);
     expect(refused).toMatchObject({ code: 'context_length_exceeded', param: 'messages' });
@@ -151,6 +174,7 @@ describe('input token counts, metered', () => {
     // Refused before admission: no request of the RPM spent, and the headers say so.
     const headers = (refused as InstanceType<typeof OpenAI.BadRequestError>).headers;
     expect(headers?.get('x-ratelimit-remaining-requests')).toBe('1000');
-    expect((cpu.user + cpu.system) / 1000).toBeLessThan(3_000);
+    // Counting stopped soon past the window, far short of the 4 MB (23 s of CPU counted whole).
+    expect(counted).toBeLessThan(content.length / 4);
   });
 });
