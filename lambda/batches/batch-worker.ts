@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { TierlineConfig } from '../../lib/config/schema';
 import { randomBase62 } from '../customers/api-keys';
 import { projectScope } from '../customers/project-limits';
-import { everyProject } from '../customers/project-ownership';
+import { everyProject, type ProjectScope, projectOf } from '../customers/project-ownership';
 import type { FileStorage } from '../files/file-storage';
 import type { FilesService } from '../files/files-service';
 import { BackendError, type ModelBackend } from '../inference/backends/model-backend';
@@ -64,8 +64,11 @@ export interface BatchWorkerOptions {
   spend: Pick<SpendTracker, 'reserve' | 'settle' | 'settleBatchRemainder'>;
   queue: BatchQueue;
   lineConcurrency?: number;
-  /** The customer's ready `ft:` models (one Query), loaded once per message; absent: no line may name one. */
-  fineTunes?: (customerId: string) => Promise<BatchFineTunes>;
+  /**
+   * The ready `ft:` models of the batch's project (one Query), loaded once per message; absent: no
+   * line may name one.
+   */
+  fineTunes?: (scope: ProjectScope) => Promise<BatchFineTunes>;
   now?: () => Date;
   /**
    * The process is stopping (local mode): a chunk starts no further line and ends unfinished, so
@@ -112,9 +115,14 @@ export class BatchWorker {
     else await this.finalize(batch);
   }
 
-  /** The batch owner's ready `ft:` models, when the batch names any (one Query); otherwise none. */
+  /**
+   * The ready `ft:` models of the batch's project (one Query; a batch made before batches recorded
+   * a project is the default project's, as are models made before models did); otherwise none.
+   */
   private async fineTunesOf(batch: BatchRecord): Promise<BatchFineTunes> {
-    return this.options.fineTunes ? this.options.fineTunes(batch.customerId) : new Map();
+    if (!this.options.fineTunes) return new Map();
+    const { customerId } = batch;
+    return this.options.fineTunes({ customerId, projectId: projectOf(batch, customerId) });
   }
 
   private async validate(batch: BatchRecord): Promise<void> {

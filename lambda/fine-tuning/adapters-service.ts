@@ -9,6 +9,11 @@ import {
 import * as z from 'zod/mini';
 import type { TierlineConfig } from '../../lib/config/schema';
 import type { Principal } from '../customers/authenticate';
+import {
+  type ObjectScope,
+  type ProjectScope,
+  projectToRecord,
+} from '../customers/project-ownership';
 import { S3FileStorage } from '../files/file-storage';
 import type { FilesService } from '../files/files-service';
 import { isWellFormedId } from '../files/ids';
@@ -53,7 +58,7 @@ export interface AdaptersServiceOptions {
 
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** A 404 that says the same for a model that never existed and for another customer's. */
+/** A 404 that says the same for a model that never existed and for another customer's or project's. */
 export function fineTunedModelNotFound(modelId: string, param = 'model'): NotFoundError {
   return new NotFoundError(
     `The model \`${modelId}\` does not exist or you do not have access to it.`,
@@ -193,8 +198,9 @@ export async function refreshModel(
 /**
  * Groq's bring-your-own-adapter, and the lifecycle of every fine-tuned model (uploaded or trained):
  * register (check, repackage, create the adapter component), read (the component's status applied
- * lazily: no loop waits for it), delete (component, artifact, record). Every object belongs to one
- * customer; another customer's id answers 404 like one that never existed.
+ * lazily: no loop waits for it), delete (component, artifact, record). Every model belongs to one
+ * customer and one of its projects (the registering key's, or the training job's); another
+ * customer's or project's id answers 404 like one that never existed.
  */
 export class AdaptersService {
   constructor(private readonly options: AdaptersServiceOptions) {}
@@ -244,7 +250,7 @@ export class AdaptersService {
       // A DELETE of this very registration crashed part-way (the record marked, the rest left):
       // never answer that dead model. Finish the delete, then register afresh below, once its old
       // component is gone.
-      await this.delete(principal.customerId, modelId).catch((error: unknown) => {
+      await this.delete(principal, modelId).catch((error: unknown) => {
         if (!(error instanceof NotFoundError)) throw error; // a twin registration (or DELETE) finished it first
       });
       await this.requireComponentGone(existing);
@@ -272,6 +278,7 @@ export class AdaptersService {
       modelId,
       modelKey,
       customerId: principal.customerId,
+      ...projectToRecord(principal),
       baseModel: request.base_model,
       componentName,
       artifactUrl: `s3://${this.options.adapterBucket}/${artifactKey}`,
@@ -351,18 +358,18 @@ export class AdaptersService {
     return refreshModel(model, this.options);
   }
 
-  /** The caller's model (refreshed), or 404. */
-  async get(customerId: string, modelId: string, param = 'model'): Promise<FineTunedModel> {
+  /** The model of the caller's project (refreshed), or 404. */
+  async get(scope: ProjectScope, modelId: string, param = 'model'): Promise<FineTunedModel> {
     const model = modelId.startsWith('ft:')
-      ? await this.options.models.getOwned(customerId, modelId)
+      ? await this.options.models.getOwned(scope, modelId)
       : undefined;
     if (!model || model.status === 'deleting') throw fineTunedModelNotFound(modelId, param);
     return this.refresh(model);
   }
 
-  /** The caller's model whose short id is `modelKey` (a fine-tuning object's id), or 404. */
-  async getByKey(customerId: string, modelKey: string): Promise<FineTunedModel> {
-    const model = (await this.list(customerId)).find((m) => m.modelKey === modelKey);
+  /** The model of the caller's project whose short id is `modelKey` (a fine-tuning object's id), or 404. */
+  async getByKey(scope: ProjectScope, modelKey: string): Promise<FineTunedModel> {
+    const model = (await this.list(scope)).find((m) => m.modelKey === modelKey);
     if (!model) {
       throw new NotFoundError(`No such fine-tuning: ftune_${modelKey}`, {
         code: 'fine_tuning_not_found',
@@ -372,20 +379,24 @@ export class AdaptersService {
     return model;
   }
 
-  /** The caller's models, newest first, refreshed; deleting ones are gone already for the customer. */
-  async list(customerId: string): Promise<FineTunedModel[]> {
-    const models = await this.options.models.listByOwner(customerId);
+  /**
+   * The models of the caller's project, newest first, refreshed; deleting ones are gone already for
+   * the customer.
+   */
+  async list(scope: ProjectScope): Promise<FineTunedModel[]> {
+    const models = await this.options.models.listByOwner(scope);
     return Promise.all(models.filter((m) => m.status !== 'deleting').map((m) => this.refresh(m)));
   }
 
   /**
-   * Deletes the caller's model: first marked deleting (it is no longer served or listed from then
-   * on), then its component and (uploaded ones) its artifact, then the record. A crash part-way
-   * leaves a deleting record that a retried DELETE finishes.
+   * Deletes a model of the caller's project (`scope`; the whole organization's for the operator):
+   * first marked deleting (it is no longer served or listed from then on), then its component and
+   * (uploaded ones) its artifact, then the record. A crash part-way leaves a deleting record that a
+   * retried DELETE finishes.
    */
-  async delete(customerId: string, modelId: string): Promise<FineTunedModel> {
+  async delete(scope: ObjectScope, modelId: string): Promise<FineTunedModel> {
     const model = modelId.startsWith('ft:')
-      ? await this.options.models.getOwned(customerId, modelId)
+      ? await this.options.models.getOwned(scope, modelId)
       : undefined;
     if (!model) throw fineTunedModelNotFound(modelId);
     await this.options.models.transition(
@@ -410,7 +421,7 @@ export class AdaptersService {
         }),
       );
     }
-    await this.options.models.delete(customerId, modelId);
+    await this.options.models.delete(scope, modelId);
     return model;
   }
 }

@@ -1,5 +1,6 @@
 import type { ModelConfig, TierlineConfig, TierModelOffer } from '../../lib/config/schema';
 import type { Principal } from '../customers/authenticate';
+import { isInScope, type ProjectScope } from '../customers/project-ownership';
 import { resolveModel } from '../inference/models';
 import { BadRequestError, ServiceUnavailableError } from '../openai/errors';
 import { fineTunedModelNotFound } from './adapters-service';
@@ -19,7 +20,8 @@ export interface ResolvedFineTune {
 
 /**
  * How long a ready model's record is reused in one container. Safe because what is cached never
- * changes hands: a model id names its owner, and the record's owner is fixed at creation. A
+ * changes hands: a model id names its owner, and the record's owner and project are fixed at
+ * creation (each request is checked against them, cached or not). A
  * deletion still takes effect: DELETE removes the adapter component first, so SageMaker refuses the
  * component from then on (and local mode invalidates this cache in-process); after at most this
  * long the record is read again and the model answers 404.
@@ -38,9 +40,9 @@ export interface ModelResolverOptions {
 
 /**
  * Resolves an `ft:` model for the chat path with ONE GetItem (or none, within the cache time), and
- * checks the owner itself: the model servers fall back to the base model silently for an adapter
- * they do not know, so an id that is not the caller's must never reach a backend. Unknown and
- * not-yours answer the same 404.
+ * checks the owner and project itself: the model servers fall back to the base model silently for
+ * an adapter they do not know, so an id that is not the caller's project's must never reach a
+ * backend. Unknown, another organization's and another project's answer the same 404.
  */
 export class FineTunedModelResolver {
   private readonly cache = new Map<string, { model: FineTunedModel; until: number }>();
@@ -73,7 +75,7 @@ export class FineTunedModelResolver {
   async resolve(principal: Principal, modelId: string): Promise<ResolvedFineTune> {
     const { config } = this.options;
     const model = await this.record(modelId);
-    if (!model || model.customerId !== principal.customerId || model.status === 'deleting') {
+    if (!model || !isInScope(model, principal) || model.status === 'deleting') {
       throw fineTunedModelNotFound(modelId);
     }
     requireLora(config, principal.tier);
@@ -105,17 +107,18 @@ export class FineTunedModelResolver {
 }
 
 /**
- * The customer's ready `ft:` models by id, for a batch: one Query of their own index partition, so
- * a batch line can name only its owner's models (another customer's id is simply not in the map).
+ * The ready `ft:` models of a batch's project by id: one Query of the owner's index partition,
+ * filtered to the project, so a batch line can name only its project's models (another customer's
+ * or another project's id is simply not in the map, and answers as unknown).
  */
 export function readyFineTunes(models: Pick<ModelsRepository, 'listByOwner'>) {
   return async (
-    customerId: string,
+    scope: ProjectScope,
   ): Promise<ReadonlyMap<string, { baseModel: string; adapterName: string }>> => {
-    const owned = await models.listByOwner(customerId);
+    const owned = await models.listByOwner(scope);
     return new Map(
       owned
-        .filter((m) => m.status === 'ready' && m.customerId === customerId)
+        .filter((m) => m.status === 'ready' && isInScope(m, scope))
         .map((m) => [m.modelId, { baseModel: m.baseModel, adapterName: m.componentName }]),
     );
   };

@@ -5,9 +5,10 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { isInScope, type ObjectScope, projectCondition } from '../customers/project-ownership';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
 import type { DocumentClient } from '../storage/document-client';
-import { isIn, update } from '../storage/expressions';
+import { and, compare, conditionOnly, filtered, isIn, update } from '../storage/expressions';
 import { FINE_TUNING_TABLE } from './fine-tuning-table';
 
 const { partitionKey: PK, sortKey: SK, byOwnerIndex: BY_OWNER } = FINE_TUNING_TABLE;
@@ -19,13 +20,22 @@ export type ModelStatus = (typeof MODEL_STATUSES)[number];
 /** Where a fine-tuned model came from: a training job, or an adapter the customer uploaded (Groq's way). */
 export type ModelSource = { kind: 'job'; jobId: string } | { kind: 'file'; fileId: string };
 
-/** A servable LoRA adapter: one per `ft:` model id, owned by one customer, never moved to another. */
+/**
+ * A servable LoRA adapter: one per `ft:` model id, owned by one customer and one of its projects,
+ * never moved to another.
+ */
 export interface FineTunedModel {
   /** `ft:<base>:<customer>:<suffix or name>:<key>`. */
   modelId: string;
   /** The short id of the model: part of its SageMaker names and of its S3 key. */
   modelKey: string;
   customerId: string;
+  /**
+   * The project whose job trained it (or whose key registered it): only that project's keys see,
+   * use or delete it. Absent on models recorded before models carried a project, and on those of
+   * jobs made before jobs did: the default project's (`projectOf`).
+   */
+  projectId?: string;
   /** Catalog id of the base model: its limits apply, its component serves the adapter. */
   baseModel: string;
   /** The adapter inference component (SageMaker) and the adapter's name upstream (vLLM `--lora-modules`). */
@@ -118,28 +128,40 @@ export class ModelsRepository {
     return strip(Item);
   }
 
-  /** The model when `customerId` owns it; another customer's model is as absent as one that never existed. */
-  async getOwned(customerId: string, modelId: string): Promise<FineTunedModel | undefined> {
+  /**
+   * The model when it is visible in `scope`; another customer's or another project's model is as
+   * absent as one that never existed.
+   */
+  async getOwned(scope: ObjectScope, modelId: string): Promise<FineTunedModel | undefined> {
     const model = await this.get(modelId);
-    return model?.customerId === customerId ? model : undefined;
+    return model && isInScope(model, scope) ? model : undefined;
   }
 
-  /** The owner's models, newest first (at most `limit`, 100 by default). */
-  async listByOwner(customerId: string, limit = 100): Promise<FineTunedModel[]> {
+  /**
+   * The models visible in `scope`, newest first (at most `limit`, 100 by default). The owner index
+   * holds the organization's: the filter leaves out another project's.
+   */
+  async listByOwner(scope: ObjectScope, limit = 100): Promise<FineTunedModel[]> {
     const models: FineTunedModel[] = [];
     let start: Record<string, unknown> | undefined;
     do {
       const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: BY_OWNER.name,
-          KeyConditionExpression: '#owner = :owner',
-          ExpressionAttributeNames: { '#owner': BY_OWNER.partitionKey },
-          ExpressionAttributeValues: { ':owner': ownerModels(customerId) },
-          ScanIndexForward: false,
-          Limit: limit - models.length,
-          ExclusiveStartKey: start,
-        }),
+        new QueryCommand(
+          filtered(
+            {
+              TableName: this.tableName,
+              IndexName: BY_OWNER.name,
+              KeyConditionExpression: '#owner = :owner',
+              ExpressionAttributeNames: { '#owner': BY_OWNER.partitionKey },
+              ExpressionAttributeValues: { ':owner': ownerModels(scope.customerId) },
+              ScanIndexForward: false,
+              // DynamoDB applies Limit before the filter: a short page reads on (the loop).
+              Limit: limit - models.length,
+              ExclusiveStartKey: start,
+            },
+            projectCondition(scope),
+          ),
+        ),
       );
       for (const item of page.Items ?? []) models.push(strip(item) as FineTunedModel);
       start = page.LastEvaluatedKey;
@@ -175,15 +197,19 @@ export class ModelsRepository {
     );
   }
 
-  /** Removes the record of `customerId`'s model; false when there was none of theirs. */
-  async delete(customerId: string, modelId: string): Promise<boolean> {
+  /**
+   * Removes the record of a model visible in `scope`; false when there was none there. The
+   * condition holds the project too, so a delete never takes another project's model.
+   */
+  async delete(scope: ObjectScope, modelId: string): Promise<boolean> {
+    const owner = compare('customerId', '=', scope.customerId);
+    const project = projectCondition(scope);
     return applied(
       this.client.send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: { [PK]: modelPk(modelId), [SK]: MODEL_SK },
-          ConditionExpression: 'customerId = :owner',
-          ExpressionAttributeValues: { ':owner': customerId },
+          ...conditionOnly(project ? and(owner, project) : owner),
         }),
       ),
     );

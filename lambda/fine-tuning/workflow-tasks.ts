@@ -63,6 +63,9 @@ function trainedModel(
     modelId: fineTunedModelId(job),
     modelKey,
     customerId: job.customerId,
+    // The job's project owns its model (as OpenAI's); a job made before jobs recorded one is the
+    // default project's, and so is its model.
+    ...(job.projectId === undefined ? {} : { projectId: job.projectId }),
     baseModel: job.model,
     componentName: adapterComponentName(env, modelKey),
     artifactUrl,

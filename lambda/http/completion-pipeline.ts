@@ -240,9 +240,9 @@ export class ClientChunkShaper {
 }
 
 /**
- * The model a request runs on: a catalog model of the caller's tier, or one of the caller's own
- * `ft:` models (resolved to its adapter; anyone else's id answers 404 before any backend is
- * called).
+ * The model a request runs on: a catalog model of the caller's tier, or one of the `ft:` models of
+ * the caller's project (resolved to its adapter; another customer's or project's id answers 404
+ * before any backend is called).
  */
 export async function resolveChatModel(
   deps: ApiDependencies,

@@ -104,20 +104,25 @@ function accountPaths(): Record<string, Schema> {
   };
 }
 
-/** The models of a tier, the caller's fine-tuned models and its LoRA adapters (Groq's `/fine_tunings`). */
+/** The models of a tier, the fine-tuned models of the caller's project and its LoRA adapters (Groq's `/fine_tunings`). */
 function modelPaths(modelIds: string[]): Record<string, Schema> {
   return {
-    '/v1/models': { get: operation("The models of the caller's tier", ref('ModelList')) },
+    '/v1/models': {
+      get: operation(
+        "The models of the caller's tier and the ready fine-tuned models of the caller's project",
+        ref('ModelList'),
+      ),
+    },
     '/v1/models/{model}': {
       get: operation(
-        'One model of the caller’s tier, or one of the caller’s fine-tuned models',
+        'One model of the caller’s tier, or one of the fine-tuned models of the caller’s project',
         ref('Model'),
         {
           parameters: [{ name: 'model', in: 'path', required: true, schema: { type: 'string' } }],
         },
       ),
       delete: operation(
-        'Delete one of the caller’s fine-tuned models (ft:...)',
+        'Delete one of the fine-tuned models (ft:...) of the caller’s project',
         ref('ModelDeleted'),
         {
           parameters: [{ name: 'model', in: 'path', required: true, schema: { type: 'string' } }],
@@ -125,7 +130,10 @@ function modelPaths(modelIds: string[]): Record<string, Schema> {
       ),
     },
     '/v1/fine_tunings': {
-      get: operation("The caller's LoRA adapters (uploaded and trained)", ref('FineTuningList')),
+      get: operation(
+        "The LoRA adapters (uploaded and trained) of the caller's project",
+        ref('FineTuningList'),
+      ),
       post: operation(
         'Register an uploaded LoRA adapter (a zip or tar.gz file of purpose fine-tune) as an ft: model (Groq)',
         ref('FineTuning'),

@@ -56,7 +56,10 @@ async function jsonBody(c: { req: { text(): Promise<string> } }): Promise<unknow
   }
 }
 
-/** `POST/GET /fine_tunings`, `GET/DELETE /fine_tunings/{id}`: Groq's bring-your-own LoRA adapter. */
+/**
+ * `POST/GET /fine_tunings`, `GET/DELETE /fine_tunings/{id}`: Groq's bring-your-own LoRA adapter,
+ * each of the caller's project (another project's answers as unknown).
+ */
 export function fineTuningRoutes(
   adapters: AdaptersService,
   /** Drops a deleted model from this process's chat cache (local mode, where both run in one process). */
@@ -70,19 +73,19 @@ export function fineTuningRoutes(
   });
 
   routes.get('/fine_tunings', async (c) => {
-    const models = await adapters.list(c.get('principal').customerId);
+    const models = await adapters.list(c.get('principal'));
     return c.json<FineTuningList>({ object: 'list', data: models.map(fineTuningView) });
   });
 
   routes.get('/fine_tunings/:id', async (c) => {
-    const model = await adapters.getByKey(c.get('principal').customerId, keyOf(c.req.param('id')));
+    const model = await adapters.getByKey(c.get('principal'), keyOf(c.req.param('id')));
     return c.json(fineTuningView(model));
   });
 
   routes.delete('/fine_tunings/:id', async (c) => {
-    const { customerId } = c.get('principal');
-    const model = await adapters.getByKey(customerId, keyOf(c.req.param('id')));
-    await adapters.delete(customerId, model.modelId);
+    const principal = c.get('principal');
+    const model = await adapters.getByKey(principal, keyOf(c.req.param('id')));
+    await adapters.delete(principal, model.modelId);
     forget(model.modelId);
     return c.json<FineTuningDeleted>({
       id: `${ID_PREFIX}${model.modelKey}`,

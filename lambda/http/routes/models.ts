@@ -21,19 +21,19 @@ export function fineTunedModelView(deps: ApiDependencies, model: FineTunedModel)
 }
 
 /**
- * `GET /models`, `GET /models/{id}`: the models of the caller's tier and the caller's own ready
- * `ft:` models (nobody else's); `DELETE /models/{id}`: one of the caller's fine-tuned models
- * (OpenAI's delete).
+ * `GET /models`, `GET /models/{id}`: the models of the caller's tier and the ready `ft:` models of
+ * the caller's project (nobody else's: another project's answers as unknown); `DELETE
+ * /models/{id}`: one of the project's fine-tuned models (OpenAI's delete).
  */
 export function modelRoutes(deps: ApiDependencies): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   routes.get('/models', async (c) => {
-    const { tier, customerId } = c.get('principal');
-    const own = deps.adapters ? await deps.adapters.list(customerId) : [];
+    const principal = c.get('principal');
+    const own = deps.adapters ? await deps.adapters.list(principal) : [];
     return c.json<OpenAIModelList>({
       object: 'list',
       data: [
-        ...modelsOfTier(deps.config, tier, deps.modelOwner),
+        ...modelsOfTier(deps.config, principal.tier, deps.modelOwner),
         ...own.filter((m) => m.status === 'ready').map((m) => fineTunedModelView(deps, m)),
       ],
     });
@@ -41,7 +41,8 @@ export function modelRoutes(deps: ApiDependencies): Hono<AppEnv> {
   // Model ids contain dots and may contain slashes (fine-tunes): take the rest of the path.
   routes.get('/models/:id{.+}', async (c) => {
     const id = c.req.param('id');
-    const { tier, customerId } = c.get('principal');
+    const principal = c.get('principal');
+    const { tier } = principal;
     if (id.startsWith('ft:')) {
       if (!deps.adapters)
         throw new NotFoundError(
@@ -51,7 +52,7 @@ export function modelRoutes(deps: ApiDependencies): Hono<AppEnv> {
             param: 'model',
           },
         );
-      return c.json(fineTunedModelView(deps, await deps.adapters.get(customerId, id)));
+      return c.json(fineTunedModelView(deps, await deps.adapters.get(principal, id)));
     }
     // The same answer as a chat completion (or a transcription) with this model: 404 unknown, 403
     // naming the tier that has it.
@@ -64,7 +65,6 @@ export function modelRoutes(deps: ApiDependencies): Hono<AppEnv> {
   });
   routes.delete('/models/:id{.+}', async (c) => {
     const id = c.req.param('id');
-    const { customerId } = c.get('principal');
     if (!id.startsWith('ft:')) {
       // A catalog model is the operator's, shared by every customer: it is not the caller's to
       // delete.
@@ -84,7 +84,7 @@ export function modelRoutes(deps: ApiDependencies): Hono<AppEnv> {
           param: 'model',
         },
       );
-    const deleted = await deps.adapters.delete(customerId, id);
+    const deleted = await deps.adapters.delete(c.get('principal'), id);
     deps.fineTunedModels?.forget(deleted.modelId);
     return c.json<OpenAIModelDeleted>({ id: deleted.modelId, object: 'model', deleted: true });
   });

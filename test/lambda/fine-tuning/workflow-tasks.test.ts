@@ -12,6 +12,8 @@ import {
   SageMakerClient,
 } from '@aws-sdk/client-sagemaker';
 import { mockClient } from 'aws-sdk-client-mock';
+import { defaultProjectId } from '../../../lambda/customers/key-permissions';
+import { everyProject } from '../../../lambda/customers/project-ownership';
 import type { JobRecord } from '../../../lambda/fine-tuning/jobs';
 import { JobsRepository } from '../../../lambda/fine-tuning/jobs-repository';
 import { ModelsRepository } from '../../../lambda/fine-tuning/models-repository';
@@ -303,10 +305,52 @@ describe('deploy, wait and succeed', () => {
     ).toHaveLength(1);
     // Written once even without a deploy record (the task ran twice): ready, owned by the job's
     // customer.
-    expect(await models.listByOwner('cus_a')).toEqual([
+    expect(await models.listByOwner(everyProject('cus_a'))).toEqual([
       expect.objectContaining({ modelId: 'ft:qwen3-8b:cus_a:support:Abc123', status: 'ready' }),
     ]);
-    expect(await models.listByOwner('cus_b')).toEqual([]);
+    expect(await models.listByOwner(everyProject('cus_b'))).toEqual([]);
+  });
+
+  it("records the job's project on its model, whichever task writes the record", async () => {
+    const architecture = config.models['qwen3-8b']?.architecture;
+    if (!architecture) throw new Error('no architecture');
+    const modelId = 'ft:qwen3-8b:cus_a:support:Abc123';
+    const team = { customerId: 'cus_a', projectId: 'proj_team' };
+    const home = { customerId: 'cus_a', projectId: defaultProjectId('cus_a') };
+
+    // Deploy writes it (with the artifact), succeed moves it to ready.
+    await jobs.create(job({ status: 'running', projectId: 'proj_team' }));
+    await adapterInS3({ architecture, baseModel: 'qwen3-8b' });
+    sagemakerMock.on(CreateInferenceComponentCommand).resolves({});
+    await handler({ task: 'deploy', jobId: 'ftjob-Abc123', modelArtifacts: artifacts });
+    expect(await models.get(modelId)).toMatchObject({
+      projectId: 'proj_team',
+      status: 'deploying',
+    });
+    await handler({ task: 'succeed', jobId: 'ftjob-Abc123' });
+    expect(await models.getOwned(team, modelId)).toMatchObject({ status: 'ready' });
+    expect(await models.getOwned(home, modelId)).toBeUndefined();
+    expect((await models.listByOwner(team)).map((m) => m.modelId)).toEqual([modelId]);
+    expect(await models.listByOwner(home)).toEqual([]);
+
+    // Succeed writes it (no deploy record: an older execution).
+    await jobs.create(
+      job({ jobId: 'ftjob-Def456', status: 'running', projectId: 'proj_team', suffix: 'other' }),
+    );
+    await handler({ task: 'succeed', jobId: 'ftjob-Def456' });
+    expect(await models.get('ft:qwen3-8b:cus_a:other:Def456')).toMatchObject({
+      projectId: 'proj_team',
+      status: 'ready',
+    });
+
+    // A job made before jobs recorded a project: its model records none, and is the default project's.
+    await jobs.create(job({ jobId: 'ftjob-Ghi789', status: 'running', suffix: 'legacy' }));
+    await handler({ task: 'succeed', jobId: 'ftjob-Ghi789' });
+    const legacy = await models.get('ft:qwen3-8b:cus_a:legacy:Ghi789');
+    expect(legacy).toBeDefined();
+    expect(legacy).not.toHaveProperty('projectId');
+    expect(await models.getOwned(home, 'ft:qwen3-8b:cus_a:legacy:Ghi789')).toBeDefined();
+    expect(await models.getOwned(team, 'ft:qwen3-8b:cus_a:legacy:Ghi789')).toBeUndefined();
   });
 
   it('moves the model deploy recorded to ready when the job succeeds, keeping its artifact', async () => {
