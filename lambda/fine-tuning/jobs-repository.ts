@@ -163,7 +163,8 @@ export class JobsRepository {
    */
   async getOwned(scope: ObjectScope, jobId: string): Promise<JobRecord | undefined> {
     const job = await this.get(jobId);
-    return job && isInScope(job, scope) ? job : undefined;
+    // Read by its global id, not in the caller's partition: the owner is checked, not assumed.
+    return job && job.customerId === scope.customerId && isInScope(job, scope) ? job : undefined;
   }
 
   /**

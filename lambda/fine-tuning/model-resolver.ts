@@ -75,7 +75,14 @@ export class FineTunedModelResolver {
   async resolve(principal: Principal, modelId: string): Promise<ResolvedFineTune> {
     const { config } = this.options;
     const model = await this.record(modelId);
-    if (!model || !isInScope(model, principal) || model.status === 'deleting') {
+    // The record is read by its id, not in the caller's partition: its owner is checked here, then
+    // its project (isInScope alone lets an item without a customerId through).
+    if (
+      !model ||
+      model.customerId !== principal.customerId ||
+      !isInScope(model, principal) ||
+      model.status === 'deleting'
+    ) {
       throw fineTunedModelNotFound(modelId);
     }
     requireLora(config, principal.tier);

@@ -134,7 +134,10 @@ export class ModelsRepository {
    */
   async getOwned(scope: ObjectScope, modelId: string): Promise<FineTunedModel | undefined> {
     const model = await this.get(modelId);
-    return model && isInScope(model, scope) ? model : undefined;
+    // Read by its global id, not in the caller's partition: the owner is checked, not assumed.
+    return model && model.customerId === scope.customerId && isInScope(model, scope)
+      ? model
+      : undefined;
   }
 
   /**
