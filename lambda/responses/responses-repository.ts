@@ -1,9 +1,11 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type ProjectScope, projectCondition, projectOf } from '../customers/project-ownership';
+import { FilesRepository } from '../files/files-repository';
 import { FILES_TABLE } from '../files/files-table';
 import type { ChatMessage } from '../inference/chat-request';
 import { MAX_REQUEST_MS, RECONCILE_MARGIN_MS } from '../metering/reservations';
+import { BadRequestError } from '../openai/errors';
 import type { ResponseItem, ResponseObject } from '../openai/shapes/responses';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
 import type { DocumentClient } from '../storage/document-client';
@@ -47,6 +49,25 @@ export interface StoredResponse {
 /** Whose a stored response is: the organization's partition holds it, its project may read it. */
 export type ResponseOwner = ProjectScope;
 
+/** What a response's stored bytes are counted under in the storage quota ({@link FilesRepository.countStored}). */
+const countedId = (responseId: string) => `RESP#${responseId}`;
+
+/** 400 for a response whose unseen input the customer's storage quota cannot hold, with the numbers. */
+export function storedInputQuotaExceeded(
+  quotaBytes: number,
+  storedBytes: number,
+  bytes: number,
+): BadRequestError {
+  return new BadRequestError(
+    `Storing this response would pass your storage quota of ${quotaBytes} bytes (${storedBytes} ` +
+      `bytes stored): truncation dropped ${bytes} bytes of its input, which are kept with it for ` +
+      `${RESPONSE_RETENTION_DAYS} days and count against the quota. Send 'store': false, shorten ` +
+      'the input, or delete stored responses (DELETE /v1/responses/{response_id}) or files you no ' +
+      'longer need; see GET /v1/plans for the quota of each tier.',
+    { param: 'input', code: 'storage_quota_exceeded' },
+  );
+}
+
 const partition = (customerId: string) => `CUS#${customerId}`;
 const headKey = (customerId: string, responseId: string) => ({
   [PK]: partition(customerId),
@@ -68,6 +89,8 @@ const partKey = (customerId: string, responseId: string, part: number) => ({
  */
 export class ResponsesRepository {
   private readonly now: () => Date;
+  /** The storage counter of the customer's files, which stored responses' unseen input shares. */
+  private readonly storage: FilesRepository;
 
   constructor(
     private readonly doc: DocumentClient,
@@ -75,6 +98,7 @@ export class ResponsesRepository {
     options: { now?: () => Date } = {},
   ) {
     this.now = options.now ?? (() => new Date());
+    this.storage = new FilesRepository(doc, tableName, { now: this.now });
   }
 
   private nowSeconds(): number {
@@ -86,7 +110,11 @@ export class ResponsesRepository {
    * DELETE that found nothing left a tombstone where it would go, {@link delete}): the write is
    * conditional on nothing being there, and each response id is made once.
    */
-  async put(owner: ResponseOwner, stored: StoredResponse): Promise<boolean> {
+  async put(
+    owner: ResponseOwner,
+    stored: StoredResponse,
+    options: { counted?: boolean } = {},
+  ): Promise<boolean> {
     const { customerId, projectId } = owner;
     const body = gzipSync(JSON.stringify(stored));
     const parts: Buffer[] = [];
@@ -94,6 +122,10 @@ export class ResponsesRepository {
       parts.push(body.subarray(at, at + PART_BYTES));
     const deleteAfter = this.nowSeconds() + RESPONSE_RETENTION_DAYS * 86_400;
     const responseId = stored.response.id;
+    // Counted bytes stay counted as long as the response is kept, from before its first item is
+    // written: a crash before the head leaves parts that are kept as long, and counted.
+    if (options.counted)
+      await this.storage.keepCounted(customerId, countedId(responseId), deleteAfter);
     // Parts after the first, then the head with the first: the head's presence means complete.
     for (let part = 1; part < parts.length; part += 1) {
       await this.doc.send(
@@ -120,8 +152,39 @@ export class ResponsesRepository {
       ),
     );
     // Part items written above stay unnamed by any head and expire with their TTL, as after a
-    // crash between them and the head (the streaming function may not delete items).
+    // crash between them and the head (the streaming function may not delete items); what was
+    // counted for them is given back, as the customer cannot delete what is not stored.
+    if (!written && options.counted) await this.releaseStoredInput(owner, responseId);
     return written;
+  }
+
+  /**
+   * Counts `bytes` of a response's input (the turns `truncation: auto` dropped: stored for 30 days,
+   * never seen by the model nor paid for) against the customer's storage quota, before the model
+   * runs; a 400 when they would pass it. A refusal first recounts, so bytes of responses expired,
+   * deleted or never stored (a crash) never keep a customer out. Counting one response twice (a
+   * duplicate) counts it once. Until {@link put} keeps them, they count only for as long as a request
+   * may run.
+   */
+  async countStoredInput(
+    owner: ResponseOwner,
+    responseId: string,
+    bytes: number,
+    quotaBytes: number,
+  ): Promise<void> {
+    const { customerId } = owner;
+    const until = this.nowSeconds() + Math.ceil((MAX_REQUEST_MS + RECONCILE_MARGIN_MS) / 1000);
+    const count = () =>
+      this.storage.countStored(customerId, countedId(responseId), bytes, until, quotaBytes);
+    if ((await count()) !== 'refused') return;
+    const stored = await this.storage.recountStorage(customerId, { sweepStaleHolds: false });
+    if ((await count()) !== 'refused') return;
+    throw storedInputQuotaExceeded(quotaBytes, stored, bytes);
+  }
+
+  /** Gives back what {@link countStoredInput} counted for a response not stored, or deleted. */
+  async releaseStoredInput(owner: ResponseOwner, responseId: string): Promise<void> {
+    await this.storage.releaseCounted(owner.customerId, countedId(responseId));
   }
 
   /** The owner's stored response, or undefined (never stored, deleted, expired, or another's). */
@@ -173,6 +236,8 @@ export class ResponsesRepository {
         ? undefined
         : await this.deleteHead(owner, responseId));
     if (!old) return false;
+    // Its counted input first: a crash after it leaves parts no head names, which expire.
+    await this.releaseStoredInput(owner, responseId);
     for (let part = 1; part < Number(old.parts ?? 1); part += 1) {
       await this.doc.send(
         new DeleteCommand({
