@@ -79,6 +79,12 @@ const partKey = (customerId: string, responseId: string, part: number) => ({
   [SK]: `${partPrefix(responseId)}${String(part).padStart(4, '0')}`,
 });
 
+/** What the routes use of {@link ResponsesRepository}. */
+export type StoredResponses = Pick<
+  ResponsesRepository,
+  'put' | 'get' | 'delete' | 'countStoredInput' | 'releaseStoredInput'
+>;
+
 /**
  * Stored responses in the files table, in the partition of the customer who made them (another
  * customer's id finds nothing) and marked with the project whose key made them (another project's

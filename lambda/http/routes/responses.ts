@@ -91,6 +91,27 @@ function keptTurns(turns: ChatMessage[], sent: SentMessages, instructions: boole
 }
 
 /**
+ * Bytes of this request's own input that `truncation: auto` dropped (what `keptTurns` leaves out,
+ * less the earlier turns a `previous_response_id` brought, which their own response stores): the
+ * JSON of those messages. They are stored 30 days with the response's input items, and the model
+ * never saw them nor was anything paid for them. 0 when nothing was dropped, without any work.
+ */
+function droppedInputBytes(
+  turns: ChatMessage[],
+  earlierTurns: number,
+  sent: SentMessages,
+  instructions: boolean,
+): number {
+  const dropped = turns.length + (instructions ? 1 : 0) - sent.length;
+  const leading = turns.findIndex((turn) => turn.role !== 'system');
+  if (dropped <= 0 || leading < 0) return 0;
+  let bytes = 0;
+  for (let at = Math.max(leading, earlierTurns); at < leading + dropped; at += 1)
+    bytes += Buffer.byteLength(JSON.stringify(turns[at]));
+  return bytes;
+}
+
+/**
  * A Response's answer: the whole object, or its events; stored (`store`, OpenAI's default) once it
  * is finished, with its input items and the conversation a later response continues.
  */
@@ -100,26 +121,45 @@ function responsesRenderer(
   request: ResponsesRequest,
   frame: ResponseFrame,
   turns: ChatMessage[],
+  earlierTurns: number,
   principal: Principal,
   reasoningTokens: Pick<PromptTokenCounter, 'countText'>,
 ): CompletionRenderer {
   const now = () => Math.floor((deps.now?.() ?? new Date()).getTime() / 1000);
+  const owner = ownerOf(principal);
+  let counted = false;
   const save = async (response: ResponseObject, output: ModelOutput, sent: SentMessages) => {
     if (request.store === false) return;
-    // False when the client deleted the response while it streamed: it stays deleted.
-    await store.put(ownerOf(principal), {
-      response,
-      inputItems: storedInputItems(request, frame.id),
-      conversation: conversationAfter(
-        keptTurns(turns, sent, Boolean(request.instructions)),
-        output,
-      ),
-    });
+    // False when the client deleted the response while it streamed: it stays deleted (and what
+    // was counted for it is given back).
+    await store.put(
+      owner,
+      {
+        response,
+        inputItems: storedInputItems(request, frame.id),
+        conversation: conversationAfter(
+          keptTurns(turns, sent, Boolean(request.instructions)),
+          output,
+        ),
+      },
+      { counted },
+    );
   };
   return {
     paramName: responsesParamName,
     reasoningFormat: 'parsed',
     fitContext: request.truncation === 'auto',
+    // Decided before the model runs, so a refusal costs no tokens; an untruncated request does no
+    // work here (a small response's store stays one PutItem).
+    beforeModel: async ({ messages }) => {
+      if (request.store === false) return undefined;
+      const bytes = droppedInputBytes(turns, earlierTurns, messages, Boolean(request.instructions));
+      if (bytes === 0) return undefined;
+      const quotaBytes = deps.config.tiers[principal.tier].storageQuotaBytes;
+      await store.countStoredInput(owner, frame.id, bytes, quotaBytes);
+      counted = true;
+      return () => store.releaseStoredInput(owner, frame.id);
+    },
     body: async (completion, { baseModel, requestId, messages }) => {
       const output = outputOfCompletion(completion);
       // The backend says how many output tokens, not how many were thinking: counted here.
@@ -234,7 +274,16 @@ export function responsesRoutes(
         model: request.model,
         createdAt,
       });
-      const renderer = responsesRenderer(deps, store, request, frame, turns, principal, tokenizers);
+      const renderer = responsesRenderer(
+        deps,
+        store,
+        request,
+        frame,
+        turns,
+        earlier.length,
+        principal,
+        tokenizers,
+      );
       const chat = chatRequestOf(request, earlier);
       return await serveCompletion(c, deps, promptTokens, chat, renderer, activeCustomer);
     } catch (error) {
