@@ -555,7 +555,7 @@ export async function serveCompletion(
     reasoning,
   };
   const noAnswer = await beforeModel(deps, renderer, context, metered);
-  const call = modelCall(c, deps, request, metered);
+  const call = { ...modelCall(c, deps, request, metered), noAnswer };
   const backendRequest = {
     model,
     body: upstreamBody(request, metered.outputAllowance, reasoning),
@@ -568,7 +568,7 @@ export async function serveCompletion(
     try {
       completion = await deps.backend.complete(backendRequest);
     } catch (error) {
-      await noAnswer();
+      await call.noAnswer();
       await endWithoutOutput(metered, error, call.clientGone, inputTokens);
       throw call.failure(error);
     } finally {
@@ -585,14 +585,7 @@ export async function serveCompletion(
       c.header(name, value);
     return c.json((await renderer.body(completion, context)) as object);
   }
-  return streamCompletion(
-    deps,
-    { ...call, noAnswer },
-    metered,
-    backendRequest,
-    renderer.stream(context),
-    context,
-  );
+  return streamCompletion(deps, call, metered, backendRequest, renderer.stream(context), context);
 }
 
 /** The signals and bounds of one model call (see {@link modelCall}). */

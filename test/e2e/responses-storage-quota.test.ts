@@ -1,5 +1,8 @@
 import OpenAI from 'openai';
-import type { BackendChatRequest } from '../../lambda/inference/backends/model-backend';
+import {
+  type BackendChatRequest,
+  BackendError,
+} from '../../lambda/inference/backends/model-backend';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { PromptTokenCounter } from '../../lambda/inference/prompt-tokens';
 import { loadConfig } from '../../lib/config/load';
@@ -34,16 +37,20 @@ const config = loadConfig({
 });
 const counter = new PromptTokenCounter(config);
 
-/** The test model, counting its calls: a refused request never reaches it. */
+/** The test model, counting its calls (a refused request never reaches it), and down when told. */
 class CountingBackend extends TestModelBackend {
   calls = 0;
+  down = false;
   override complete(request: BackendChatRequest) {
     this.calls += 1;
+    if (this.down) return Promise.reject(new BackendError('unavailable', 'down for the test'));
     return super.complete(request);
   }
-  override stream(request: BackendChatRequest) {
+  override async *stream(request: BackendChatRequest) {
     this.calls += 1;
-    return super.stream(request);
+    // As a real backend fails: at the first chunk.
+    if (this.down) throw new BackendError('unavailable', 'down for the test');
+    yield* super.stream(request);
   }
 }
 
@@ -125,6 +132,25 @@ describe('stored responses and the storage quota (truncation: auto)', () => {
     await expect(openai.responses.delete(second.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     for await (const _event of await createStreamed(openai, 7));
     await expect(create(openai, 8)).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+  });
+
+  it('gives the room back when the model gives no answer: nothing was stored', async () => {
+    const openai = await freeClient('unlucky');
+    await create(openai, 1);
+    backend.down = true;
+    try {
+      for (const attempt of [2, 3]) {
+        const failed = await create(openai, attempt).catch((error: unknown) => error);
+        expect(failed).toBeInstanceOf(OpenAI.APIError);
+        expect((failed as InstanceType<typeof OpenAI.APIError>).status).toBe(503);
+        await expect(createStreamed(openai, attempt)).rejects.toMatchObject({ status: 503 });
+      }
+    } finally {
+      backend.down = false;
+    }
+    // Four failures later, the one response stored still leaves room for one more.
+    await create(openai, 4);
+    await expect(create(openai, 5)).rejects.toMatchObject({ code: 'storage_quota_exceeded' });
   });
 
   it('keeps one organization out, not another: each has its own quota', async () => {
