@@ -6,7 +6,7 @@ import {
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { PromptTokenCounter } from '../../lambda/inference/prompt-tokens';
 import { loadConfig } from '../../lib/config/load';
-import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { LOCAL_FILES_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 
 /**
@@ -72,8 +72,35 @@ describe('stored responses and the storage quota (truncation: auto)', () => {
     return new OpenAI({ apiKey, baseURL: local.openAIBaseUrl, maxRetries: 0, fetch: spec.fetch });
   };
 
+  /** The files table's calls (command and sort key), as the DynamoDB client sends them. */
+  const filesCalls: string[] = [];
+
   beforeAll(async () => {
-    local = await startLocalMode({ config, port: 0, backend, authorizerCacheTtlMs: 0 });
+    local = await startLocalMode({
+      config,
+      port: 0,
+      backend,
+      authorizerCacheTtlMs: 0,
+      instrumentDynamo: (client) =>
+        client.middlewareStack.add(
+          (next, context) => async (args) => {
+            // The document client's commands may reach here before their values are marshalled.
+            const input = args.input as {
+              TableName?: string;
+              Key?: { sk?: unknown };
+              Item?: { sk?: unknown };
+            };
+            const sortKey = input.Key?.sk ?? input.Item?.sk;
+            const text = typeof sortKey === 'string' ? sortKey : (sortKey as { S?: string })?.S;
+            if (input.TableName === LOCAL_FILES_TABLE)
+              filesCalls.push(
+                `${context.commandName} ${(text ?? '').replace(/resp_\w+/, 'resp_')}`,
+              );
+            return next(args);
+          },
+          { step: 'initialize' },
+        ),
+    });
   });
   afterAll(() => local.stop());
 
@@ -151,6 +178,29 @@ describe('stored responses and the storage quota (truncation: auto)', () => {
     // Four failures later, the one response stored still leaves room for one more.
     await create(openai, 4);
     await expect(create(openai, 5)).rejects.toMatchObject({ code: 'storage_quota_exceeded' });
+  });
+
+  it('adds nothing to a response whose input fits: its store stays one PutItem', async () => {
+    const openai = await freeClient('ordinary');
+    filesCalls.length = 0;
+    for await (const _event of await openai.responses.create({
+      model: MODEL,
+      input: 'Hi',
+      truncation: 'auto',
+      stream: true,
+    }));
+    await openai.responses.create({ model: MODEL, input: 'Hi again' });
+    expect(filesCalls).toEqual(['PutItemCommand RESP#resp_', 'PutItemCommand RESP#resp_']);
+
+    // A truncated one: counted before the model, kept with the response when it is stored.
+    filesCalls.length = 0;
+    await create(openai, 1);
+    expect(filesCalls).toEqual([
+      'PutItemCommand COUNTED#RESP#resp_',
+      'UpdateItemCommand STORAGE',
+      'UpdateItemCommand COUNTED#RESP#resp_',
+      'PutItemCommand RESP#resp_',
+    ]);
   });
 
   it('keeps one organization out, not another: each has its own quota', async () => {
