@@ -6,6 +6,7 @@ import { BadRequestError, NotFoundError } from '../../openai/errors';
 import type { ResponseItem, ResponseObject } from '../../openai/shapes/responses';
 import {
   conversationAfter,
+  droppedItemsBytes,
   finishedResponse,
   type ModelOutput,
   outputOfCompletion,
@@ -91,24 +92,19 @@ function keptTurns(turns: ChatMessage[], sent: SentMessages, instructions: boole
 }
 
 /**
- * Bytes of this request's own input that `truncation: auto` dropped (what `keptTurns` leaves out,
- * less the earlier turns a `previous_response_id` brought, which their own response stores): the
- * JSON of those messages. They are stored 30 days with the response's input items, and the model
- * never saw them nor was anything paid for them. 0 when nothing was dropped, without any work.
+ * Which of this request's own input messages `truncation: auto` dropped (those `keptTurns` leaves
+ * out, less the earlier turns a `previous_response_id` brought, which their own response stores).
  */
-function droppedInputBytes(
+function droppedOwnMessages(
   turns: ChatMessage[],
   earlierTurns: number,
   sent: SentMessages,
   instructions: boolean,
-): number {
+): { from: number; to: number } {
   const dropped = turns.length + (instructions ? 1 : 0) - sent.length;
   const leading = turns.findIndex((turn) => turn.role !== 'system');
-  if (dropped <= 0 || leading < 0) return 0;
-  let bytes = 0;
-  for (let at = Math.max(leading, earlierTurns); at < leading + dropped; at += 1)
-    bytes += Buffer.byteLength(JSON.stringify(turns[at]));
-  return bytes;
+  if (dropped <= 0 || leading < 0) return { from: 0, to: 0 };
+  return { from: Math.max(0, leading - earlierTurns), to: leading + dropped - earlierTurns };
 }
 
 /**
@@ -153,7 +149,12 @@ function responsesRenderer(
     // work here (a small response's store stays one PutItem).
     beforeModel: async ({ messages }) => {
       if (request.store === false) return undefined;
-      const bytes = droppedInputBytes(turns, earlierTurns, messages, Boolean(request.instructions));
+      // The input the model will not see, as stored: kept 30 days and never paid for.
+      const bytes = droppedItemsBytes(
+        request,
+        frame.id,
+        droppedOwnMessages(turns, earlierTurns, messages, Boolean(request.instructions)),
+      );
       if (bytes === 0) return undefined;
       const quotaBytes = deps.config.tiers[principal.tier].storageQuotaBytes;
       await store.countStoredInput(owner, frame.id, bytes, quotaBytes);

@@ -3,7 +3,11 @@ import { defaultProjectId } from '../../../lambda/customers/key-permissions';
 import { FilesRepository } from '../../../lambda/files/files-repository';
 import { BadRequestError } from '../../../lambda/openai/errors';
 import type { ResponseObject } from '../../../lambda/openai/shapes/responses';
-import { responseFrame } from '../../../lambda/responses/response-objects';
+import {
+  droppedItemsBytes,
+  responseFrame,
+  storedInputItems,
+} from '../../../lambda/responses/response-objects';
 import {
   ResponsesRepository,
   type StoredResponse,
@@ -182,5 +186,34 @@ describe.each([
     await refusal(responses().countStoredInput(owner, newId(), 900, QUOTA));
     clock = new Date(clock.getTime() + 20 * 60_000);
     await responses().countStoredInput(owner, newId(), 900, QUOTA);
+  });
+});
+
+describe('the stored bytes of the input items truncation dropped', () => {
+  const request = parseResponsesRequest({
+    model: 'qwen3-8b',
+    input: [
+      // An id is stored, never sent to the model: it counts with its item.
+      { role: 'user', content: 'Oldest', id: `msg_${'x'.repeat(5_000)}` },
+      { type: 'reasoning', summary: [], id: 'rs_1' },
+      { type: 'function_call', call_id: 'call_1', name: 'look', arguments: '{}' },
+      { type: 'function_call_output', call_id: 'call_1', output: 'seen' },
+      { role: 'user', content: 'Newest' },
+    ],
+  });
+  const items = storedInputItems(request, 'resp_0123');
+  const bytesOf = (...indexes: number[]) =>
+    indexes.reduce((sum, at) => sum + Buffer.byteLength(JSON.stringify(items[at])), 0);
+
+  it('counts the items of the dropped messages, the reasoning items among them, and their ids', () => {
+    // Messages: 0 the oldest user turn, 1 the assistant's call, 2 the tool's answer, 3 the newest.
+    expect(droppedItemsBytes(request, 'resp_0123', { from: 0, to: 1 })).toBe(bytesOf(0));
+    expect(droppedItemsBytes(request, 'resp_0123', { from: 0, to: 2 })).toBe(bytesOf(0, 1, 2));
+    expect(droppedItemsBytes(request, 'resp_0123', { from: 0, to: 3 })).toBe(bytesOf(0, 1, 2, 3));
+    expect(bytesOf(0)).toBeGreaterThan(5_000);
+  });
+
+  it('counts nothing when nothing of this input was dropped', () => {
+    expect(droppedItemsBytes(request, 'resp_0123', { from: 0, to: 0 })).toBe(0);
   });
 });
