@@ -114,7 +114,9 @@ export class ResponsesRepository {
   /**
    * Stores a finished response for 30 days; false when it was deleted while it was being made (a
    * DELETE that found nothing left a tombstone where it would go, {@link delete}): the write is
-   * conditional on nothing being there, and each response id is made once.
+   * conditional on nothing being there, and each response id is made once. `counted`: this request
+   * counted the response's dropped input ({@link countStoredInput}): it stays counted as long as the
+   * response is kept, and is given back when the response is not stored.
    */
   async put(
     owner: ResponseOwner,
@@ -168,23 +170,26 @@ export class ResponsesRepository {
    * Counts `bytes` of a response's input (the turns `truncation: auto` dropped: stored for 30 days,
    * never seen by the model nor paid for) against the customer's storage quota, before the model
    * runs; a 400 when they would pass it. A refusal first recounts, so bytes of responses expired,
-   * deleted or never stored (a crash) never keep a customer out. Counting one response twice (a
-   * duplicate) counts it once. Until {@link put} keeps them, they count only for as long as a request
-   * may run.
+   * deleted or never stored (a crash) never keep a customer out. Until {@link put} keeps them, they
+   * count only for as long as a request may run. Answers whether this call counted them: false when
+   * they were counted already (a duplicate of the request), which then neither keeps nor gives back
+   * what the first counted ({@link put}'s `counted`).
    */
   async countStoredInput(
     owner: ResponseOwner,
     responseId: string,
     bytes: number,
     quotaBytes: number,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const { customerId } = owner;
     const until = this.nowSeconds() + Math.ceil((MAX_REQUEST_MS + RECONCILE_MARGIN_MS) / 1000);
     const count = () =>
       this.storage.countStored(customerId, countedId(responseId), bytes, until, quotaBytes);
-    if ((await count()) !== 'refused') return;
+    const first = await count();
+    if (first !== 'refused') return first === 'counted';
     const stored = await this.storage.recountStorage(customerId, { sweepStaleHolds: false });
-    if ((await count()) !== 'refused') return;
+    const again = await count();
+    if (again !== 'refused') return again === 'counted';
     throw storedInputQuotaExceeded(quotaBytes, stored, bytes);
   }
 

@@ -157,9 +157,9 @@ function responsesRenderer(
       );
       if (bytes === 0) return undefined;
       const quotaBytes = deps.config.tiers[principal.tier].storageQuotaBytes;
-      await store.countStoredInput(owner, frame.id, bytes, quotaBytes);
-      counted = true;
-      return () => store.releaseStoredInput(owner, frame.id);
+      // A duplicate of this request counted them already: the first keeps or gives them back.
+      counted = await store.countStoredInput(owner, frame.id, bytes, quotaBytes);
+      return counted ? () => store.releaseStoredInput(owner, frame.id) : undefined;
     },
     body: async (completion, { baseModel, requestId, messages }) => {
       const output = outputOfCompletion(completion);

@@ -136,12 +136,18 @@ describe.each([
     await responses().countStoredInput(owner, newId(), 900, QUOTA);
   });
 
-  it('counts a response counted twice (a duplicate) once', async () => {
+  it('counts a response counted twice (a duplicate) once, and its duplicate store gives nothing back', async () => {
     const owner = nextOwner();
     const id = newId();
-    await responses().countStoredInput(owner, id, 400, QUOTA);
-    await responses().countStoredInput(owner, id, 400, QUOTA);
+    expect(await responses().countStoredInput(owner, id, 400, QUOTA)).toBe(true);
+    expect(await responses().countStoredInput(owner, id, 400, QUOTA)).toBe(false);
     expect(await files().storedBytes(owner.customerId)).toBe(400);
+
+    // The first stores it; the duplicate, which counted nothing, finds it stored.
+    expect(await responses().put(owner, stored(id, 'one'), { counted: true })).toBe(true);
+    expect(await responses().put(owner, stored(id, 'one'), { counted: false })).toBe(false);
+    expect(await files().storedBytes(owner.customerId)).toBe(400);
+    expect(await files().recountStorage(owner.customerId)).toBe(400);
   });
 
   it('gives the bytes back when the response is not stored (deleted while it was made)', async () => {
