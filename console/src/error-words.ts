@@ -146,9 +146,9 @@ const BY_CODE: Record<string, Wording> = {
     advice: 'Shorten the prompt or lower max tokens.',
   }),
   storage_quota_exceeded: () => ({
-    title: 'Your file storage is full',
-    sentence: 'Your files already take all the storage your plan includes.',
-    advice: 'Delete files you no longer need, then upload again.',
+    title: 'Your storage is full',
+    sentence: 'Your files and stored responses already take all the storage your plan includes.',
+    advice: 'Delete files or stored responses you no longer need, then try again.',
   }),
   too_many_open_batches: () => ({
     title: 'Too many batches running',

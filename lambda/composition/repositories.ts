@@ -2,7 +2,7 @@ import { BatchesRepository } from '../batches/batches-repository';
 import { CustomersRepository } from '../customers/customers-repository';
 import { JobsRepository } from '../fine-tuning/jobs-repository';
 import { ModelsRepository } from '../fine-tuning/models-repository';
-import { ResponsesRepository } from '../responses/responses-repository';
+import { ResponsesRepository, type StoredResponses } from '../responses/responses-repository';
 import type { Stores } from './aws-stores';
 import type { Tables } from './engines';
 
@@ -42,15 +42,18 @@ export function modelsRepository(stores: Pick<Stores, 'doc' | 'tables'>): Models
 export function responsesRepository(
   stores: Pick<Stores, 'doc' | 'tables'>,
   now?: () => Date,
-): Pick<ResponsesRepository, 'put' | 'get' | 'delete'> {
+): StoredResponses {
   let made: ResponsesRepository | undefined;
   const repository = () => {
     made ??= new ResponsesRepository(stores.doc, stores.tables.files, { now });
     return made;
   };
   return {
-    put: (owner, stored) => repository().put(owner, stored),
+    put: (owner, stored, options) => repository().put(owner, stored, options),
     get: (customerId, responseId) => repository().get(customerId, responseId),
     delete: (customerId, responseId) => repository().delete(customerId, responseId),
+    countStoredInput: (owner, responseId, bytes, quotaBytes) =>
+      repository().countStoredInput(owner, responseId, bytes, quotaBytes),
+    releaseStoredInput: (owner, responseId) => repository().releaseStoredInput(owner, responseId),
   };
 }

@@ -11,7 +11,12 @@ import { and, conditionOnly, exists, filtered } from '../storage/expressions';
 import { queryAll, queryPage } from '../storage/query-pages';
 import { FILES_TABLE } from './files-table';
 
-const { partitionKey: PK, sortKey: SK, byPurposeIndex: BY_PURPOSE } = FILES_TABLE;
+const {
+  partitionKey: PK,
+  sortKey: SK,
+  byPurposeIndex: BY_PURPOSE,
+  timeToLiveAttribute: TTL,
+} = FILES_TABLE;
 
 /** What a file is for. `batch_output` files are written by the batch worker, never uploaded. */
 /** `user_data`: OpenAI's purpose for any file; here an audio file to transcribe by reference. */
@@ -98,6 +103,15 @@ const holdKey = (customerId: string, fileId: string) => ({
   [PK]: customerPartition(customerId),
   [SK]: `HOLD#${fileId}`,
 });
+/**
+ * Bytes counted against the storage quota for something stored that is not a file (today: the part
+ * of a stored response's input its model did not see), until it expires (`deleteAfter`, the TTL of
+ * what it counts) or is released (`bytes` 0).
+ */
+const countedKey = (customerId: string, countedId: string) => ({
+  [PK]: customerPartition(customerId),
+  [SK]: `COUNTED#${countedId}`,
+});
 /** `HOLD#<fileId>#<attempt>` -> the file id. */
 const fileIdOfHold = (sortKey: string) => sortKey.slice('HOLD#'.length, sortKey.lastIndexOf('#'));
 /** Longer than any store takes (an API request lasts at most 29 s; a 200 MB `complete` well under this). */
@@ -121,10 +135,20 @@ function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
 
 /** Files, uploads and their parts in DynamoDB; every read is scoped to the customer who owns the item. */
 export class FilesRepository {
+  private readonly now: () => Date;
+
   constructor(
     private readonly doc: DocumentClient,
     private readonly tableName: string,
-  ) {}
+    options: { now?: () => Date } = {},
+  ) {
+    // Through Date.now, as hold times were read before: storage-limits.test.ts moves that clock.
+    this.now = options.now ?? (() => new Date(Date.now()));
+  }
+
+  private nowSeconds(): number {
+    return Math.floor(this.now().getTime() / 1000);
+  }
 
   /** Writes a file's metadata once; writing the same file again (a retry) changes nothing and answers false. */
   async putFile(file: FileRecord): Promise<boolean> {
@@ -163,7 +187,7 @@ export class FilesRepository {
   ): Promise<boolean> {
     if (quotaBytes !== undefined && bytes > quotaBytes) return false;
     if (holdId) {
-      const at = Math.floor(Date.now() / 1000);
+      const at = this.nowSeconds();
       await this.doc.send(
         new PutCommand({
           TableName: this.tableName,
@@ -221,6 +245,89 @@ export class FilesRepository {
   }
 
   /**
+   * Counts `bytes` of `countedId` against the storage quota until `until` (Unix seconds), if they
+   * fit `quotaBytes`: the counted item is written first (a recount finds it, as it finds a hold),
+   * then the counter is added to in one conditional update. Answers 'counted', 'refused' (nothing
+   * stays counted), or 'already' when `countedId` is counted already (a duplicate: never twice).
+   */
+  async countStored(
+    customerId: string,
+    countedId: string,
+    bytes: number,
+    until: number,
+    quotaBytes: number,
+  ): Promise<'counted' | 'refused' | 'already'> {
+    // Absent or released: a refused count (bytes 0) may be tried again after a recount.
+    const written = await applied(
+      this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...countedKey(customerId, countedId), bytes, [TTL]: until },
+          ConditionExpression: 'attribute_not_exists(#pk) OR #bytes = :zero',
+          ExpressionAttributeNames: { '#pk': PK, '#bytes': 'bytes' },
+          ExpressionAttributeValues: { ':zero': 0 },
+        }),
+      ),
+    );
+    if (!written) return 'already';
+    if (await this.reserveStorage(customerId, bytes, quotaBytes)) return 'counted';
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: countedKey(customerId, countedId),
+        UpdateExpression: 'SET #bytes = :zero',
+        ExpressionAttributeNames: { '#bytes': 'bytes' },
+        ExpressionAttributeValues: { ':zero': 0 },
+      }),
+    );
+    return 'refused';
+  }
+
+  /** Keeps counted bytes counted until `until` (what they count is stored now); false when released. */
+  async keepCounted(customerId: string, countedId: string, until: number): Promise<boolean> {
+    return applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: countedKey(customerId, countedId),
+          UpdateExpression: 'SET #ttl = :until',
+          ConditionExpression: '#bytes > :zero',
+          ExpressionAttributeNames: { '#ttl': TTL, '#bytes': 'bytes' },
+          ExpressionAttributeValues: { ':until': until, ':zero': 0 },
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Gives back counted bytes (what they counted is deleted, or was never stored): the counted item
+   * goes to 0 first, in one conditional write, and only the call that moved it gives the bytes
+   * back, so a retried or concurrent release gives back once. Expired bytes are not given back: a
+   * recount no longer counts them. Answers the bytes given back.
+   */
+  async releaseCounted(customerId: string, countedId: string): Promise<number> {
+    try {
+      const { Attributes } = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: countedKey(customerId, countedId),
+          UpdateExpression: 'SET #bytes = :zero',
+          ConditionExpression: '#bytes > :zero AND #ttl > :now',
+          ExpressionAttributeNames: { '#bytes': 'bytes', '#ttl': TTL },
+          ExpressionAttributeValues: { ':zero': 0, ':now': this.nowSeconds() },
+          ReturnValues: 'UPDATED_OLD',
+        }),
+      );
+      const bytes = Number(Attributes?.bytes ?? 0);
+      await this.releaseStorage(customerId, bytes);
+      return bytes;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      return 0;
+    }
+  }
+
+  /**
    * Sets the counter to the customer's file records plus the holds of stores in flight, and answers
    * it: repairs what a crash between reserving and writing a file left counted (its hold, once
    * older than {@link HOLD_SECONDS}, no longer counts and is removed).
@@ -230,9 +337,16 @@ export class FilesRepository {
    * and the holds are read before the files, because a store writes its hold before it counts and
    * its file before it drops the hold: a store this recount misses as a hold either counts after
    * the read (the write is refused) or is already a file (read next). A file whose record and hold
-   * are both read counts once.
+   * are both read counts once. Counted items ({@link countStored}) count until they expire or are
+   * released: each is written before its bytes are added, as a hold is.
+   *
+   * `sweepStaleHolds: false` leaves stale holds in place (not counted): for the streaming function,
+   * which may not delete items.
    */
-  async recountStorage(customerId: string): Promise<number> {
+  async recountStorage(
+    customerId: string,
+    options: { sweepStaleHolds?: boolean } = {},
+  ): Promise<number> {
     const before = await this.doc.send(
       new GetCommand({
         TableName: this.tableName,
@@ -241,11 +355,12 @@ export class FilesRepository {
       }),
     );
     const counted = before.Item?.bytes as number | undefined;
-    const staleBefore = Math.floor(Date.now() / 1000) - HOLD_SECONDS;
+    const now = this.nowSeconds();
+    const staleBefore = now - HOLD_SECONDS;
     let bytes = 0;
     // A store between the two reads shows as its hold and then as its file: its bytes count once.
     const held = new Set<string>();
-    for (const prefix of ['HOLD#', 'FILE#']) {
+    for (const prefix of ['HOLD#', 'FILE#', 'COUNTED#']) {
       const query = {
         TableName: this.tableName,
         KeyConditionExpression: '#p = :p AND begins_with(#s, :prefix)',
@@ -254,7 +369,13 @@ export class FilesRepository {
         ConsistentRead: true,
       };
       for await (const item of queryAll(this.doc, query, (raw) => raw)) {
+        if (prefix === 'COUNTED#') {
+          // DynamoDB removes an expired item within days: expired is read off its TTL.
+          if (Number(item[TTL]) > now) bytes += Number(item.bytes ?? 0);
+          continue;
+        }
         if (prefix === 'HOLD#' && (item.at as number) < staleBefore) {
+          if (options.sweepStaleHolds === false) continue;
           await this.doc.send(
             new DeleteCommand({
               TableName: this.tableName,

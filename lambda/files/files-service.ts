@@ -139,8 +139,9 @@ export function storageQuotaExceeded(
 ): BadRequestError {
   return new BadRequestError(
     `Storing this file (${bytes} bytes) would pass your storage quota of ${quotaBytes} bytes ` +
-      `(${storedBytes} bytes stored). Delete files you no longer need (DELETE /v1/files/{file_id}); ` +
-      'see GET /v1/plans for the quota of each tier.',
+      `(${storedBytes} bytes stored). Delete files (DELETE /v1/files/{file_id}) or stored responses ` +
+      '(DELETE /v1/responses/{response_id}) you no longer need; see GET /v1/plans for the quota of ' +
+      'each tier.',
     { param: 'file', code: 'storage_quota_exceeded' },
   );
 }

@@ -9,14 +9,17 @@
  * - `UPLOAD#<uploadId>`: an upload in progress (or finished) through the Uploads API;
  * - `UPLOAD#<uploadId>#PART#<partId>`: one part of it;
  * - `RESP#<responseId>` (and `RESP#<responseId>#PART#<n>` for a large one): a stored Responses API
- *   response, removed by DynamoDB's TTL (`deleteAfter`, Unix seconds) 30 days after it was made.
+ *   response, removed by DynamoDB's TTL (`deleteAfter`, Unix seconds) 30 days after it was made;
+ * - `STORAGE`: the bytes counted against the storage quota; `HOLD#<fileId>#<attempt>`: a file being
+ *   stored; `COUNTED#RESP#<responseId>`: the input of a stored response its model never saw, counted
+ *   until the response's `deleteAfter` (`files-repository.ts`).
  * Ids sort by creation time (`ids.ts`), so the sort key is also the listing order.
  */
 export const FILES_TABLE = {
   partitionKey: 'pk',
   sortKey: 'sk',
   byPurposeIndex: { name: 'byPurpose', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
-  /** Only items that set it expire: stored responses. */
+  /** Only items that set it expire: stored responses and their counted input. */
   timeToLiveAttribute: 'deleteAfter',
 } as const;
 

@@ -305,6 +305,12 @@ export interface CompletionRenderer {
    * prompt fits the context window (Responses' `truncation: auto`), instead of a 400.
    */
   fitContext?: boolean;
+  /**
+   * Once the request is admitted, before the model is called (Responses: counts the stored input
+   * the model will not see against the storage quota). Its error is the answer, and the admission
+   * is given back; what it answers runs when the model then gives no answer at all.
+   */
+  beforeModel?(context: CompletionContext): Promise<(() => Promise<void>) | undefined>;
   /** The body of a non-streamed answer, from the backend's completion. */
   body(completion: ChatCompletion, context: CompletionContext): Promise<unknown> | unknown;
   stream(context: CompletionContext): StreamRendering;
@@ -416,6 +422,33 @@ async function admitAlongside(
 }
 
 /**
+ * The renderer's work before the model ({@link CompletionRenderer.beforeModel}): a refusal gives
+ * the admission back. Answers what to run when the model gives no answer (never throws).
+ */
+async function beforeModel(
+  deps: ApiDependencies,
+  renderer: CompletionRenderer,
+  context: CompletionContext,
+  metered: MeteredRequest,
+): Promise<() => Promise<void>> {
+  let undo: (() => Promise<void>) | undefined;
+  try {
+    undo = await renderer.beforeModel?.(context);
+  } catch (error) {
+    await metered.release();
+    throw error;
+  }
+  return async () => {
+    await undo?.().catch((error: unknown) =>
+      deps.logError?.('undoing the work before the model failed', {
+        requestId: context.requestId,
+        error,
+      }),
+    );
+  };
+}
+
+/**
  * Runs a valid request from its model to the ledger; the answer is drawn by `renderer`.
  * `firstCheck` (still running) must pass before the model is called, and its failure answers before
  * any other refusal; it runs beside the token count and the admission.
@@ -505,7 +538,8 @@ export async function serveCompletion(
     messages: request.messages,
     reasoning,
   };
-  const call = modelCall(c, deps, request, metered);
+  const noAnswer = await beforeModel(deps, renderer, context, metered);
+  const call = { ...modelCall(c, deps, request, metered), noAnswer };
   const backendRequest = {
     model,
     body: upstreamBody(request, metered.outputAllowance, reasoning),
@@ -518,6 +552,7 @@ export async function serveCompletion(
     try {
       completion = await deps.backend.complete(backendRequest);
     } catch (error) {
+      await call.noAnswer();
       await endWithoutOutput(metered, error, call.clientGone, inputTokens);
       throw call.failure(error);
     } finally {
@@ -601,7 +636,7 @@ function modelCall(
 
 async function streamCompletion(
   deps: ApiDependencies,
-  call: ModelCall,
+  call: ModelCall & { noAnswer: () => Promise<void> },
   metered: MeteredRequest,
   backendRequest: Parameters<ApiDependencies['backend']['stream']>[0],
   rendering: StreamRendering,
@@ -616,6 +651,7 @@ async function streamCompletion(
     first = await chunks.next();
   } catch (error) {
     call.done();
+    await call.noAnswer();
     await endWithoutOutput(metered, error, call.clientGone, inputTokens);
     throw call.failure(error);
   }

@@ -24,7 +24,7 @@ import type { OrganizationUsage } from '../metering/organization-usage';
 import type { RequestMetering } from '../metering/request-metering';
 import type { SpendTracker } from '../metering/spend';
 import type { UsageAggregates } from '../metering/usage-aggregates';
-import type { ResponsesRepository } from '../responses/responses-repository';
+import type { StoredResponses } from '../responses/responses-repository';
 
 /** What the app needs from the outside world; Lambda and local mode pass their own. */
 export interface ApiDependencies {
@@ -90,7 +90,7 @@ export interface ApiDependencies {
   /** Uploaded adapters (`/v1/fine_tunings`) and fine-tuned models in `/v1/models`; their routes answer 404 when absent. */
   adapters?: AdaptersService;
   /** Stored Responses API responses; absent, the `/responses` routes answer 404. */
-  responses?: Pick<ResponsesRepository, 'put' | 'get' | 'delete'>;
+  responses?: StoredResponses;
   /** Prompt tokens at admission; the models' real tokenizers by default. */
   promptTokens?: Pick<PromptTokenCounter, 'count' | 'countUpTo'>;
   /** Aborted when the server shuts down: model calls stop, and what they did is billed (local mode). */

@@ -6,7 +6,12 @@ import type {
   ResponseObject,
   ResponseUsage,
 } from '../openai/shapes/responses';
-import { type InputItem, inputItems, type ResponsesRequest } from './responses-request';
+import {
+  type InputItem,
+  inputItems,
+  itemsAsMessages,
+  type ResponsesRequest,
+} from './responses-request';
 
 /**
  * Responses objects (OpenAI's Response, its output items, its input items) built from what the
@@ -180,6 +185,27 @@ export function storedInputItems(
   return inputItems(request).map((item, index) =>
     storedItem(item, itemIdOf('in', responseId, index)),
   );
+}
+
+/**
+ * The stored JSON bytes of the input items that became this input's messages `from` to `to`
+ * (exclusive): the turns `truncation: auto` dropped, as they are stored (their ids, which the model
+ * never sees, too), with the reasoning items among them. 0 without any work when none were.
+ */
+export function droppedItemsBytes(
+  request: Pick<ResponsesRequest, 'input'>,
+  responseId: string,
+  dropped: { from: number; to: number },
+): number {
+  if (dropped.to <= dropped.from) return 0;
+  const { messageOf } = itemsAsMessages(inputItems(request));
+  const stored = storedInputItems(request, responseId);
+  let bytes = 0;
+  messageOf.forEach((message, at) => {
+    if (message >= dropped.from && message < dropped.to)
+      bytes += Buffer.byteLength(JSON.stringify(stored[at]));
+  });
+  return bytes;
 }
 
 function storedItem(item: InputItem, fallbackId: string): ResponseItem {

@@ -1,9 +1,11 @@
 import { gunzipSync, gzipSync, type ZlibOptions } from 'node:zlib';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type ProjectScope, projectCondition, projectOf } from '../customers/project-ownership';
+import { FilesRepository } from '../files/files-repository';
 import { FILES_TABLE } from '../files/files-table';
 import type { ChatMessage } from '../inference/chat-request';
 import { MAX_REQUEST_MS, RECONCILE_MARGIN_MS } from '../metering/reservations';
+import { BadRequestError } from '../openai/errors';
 import type { ResponseItem, ResponseObject } from '../openai/shapes/responses';
 import { applied, isConditionFailure } from '../storage/conditional-writes';
 import type { DocumentClient } from '../storage/document-client';
@@ -57,6 +59,25 @@ export interface StoredResponse {
 /** Whose a stored response is: the organization's partition holds it, its project may read it. */
 export type ResponseOwner = ProjectScope;
 
+/** What a response's stored bytes are counted under in the storage quota ({@link FilesRepository.countStored}). */
+const countedId = (responseId: string) => `RESP#${responseId}`;
+
+/** 400 for a response whose unseen input the customer's storage quota cannot hold, with the numbers. */
+export function storedInputQuotaExceeded(
+  quotaBytes: number,
+  storedBytes: number,
+  bytes: number,
+): BadRequestError {
+  return new BadRequestError(
+    `Storing this response would pass your storage quota of ${quotaBytes} bytes (${storedBytes} ` +
+      `bytes stored): truncation dropped ${bytes} bytes of its input, which are kept with it for ` +
+      `${RESPONSE_RETENTION_DAYS} days and count against the quota. Send 'store': false, shorten ` +
+      'the input, or delete stored responses (DELETE /v1/responses/{response_id}) or files you no ' +
+      'longer need; see GET /v1/plans for the quota of each tier.',
+    { param: 'input', code: 'storage_quota_exceeded' },
+  );
+}
+
 const partition = (customerId: string) => `CUS#${customerId}`;
 const headKey = (customerId: string, responseId: string) => ({
   [PK]: partition(customerId),
@@ -68,6 +89,12 @@ const partKey = (customerId: string, responseId: string, part: number) => ({
   [SK]: `${partPrefix(responseId)}${String(part).padStart(4, '0')}`,
 });
 
+/** What the routes use of {@link ResponsesRepository}. */
+export type StoredResponses = Pick<
+  ResponsesRepository,
+  'put' | 'get' | 'delete' | 'countStoredInput' | 'releaseStoredInput'
+>;
+
 /**
  * Stored responses in the files table, in the partition of the customer who made them (another
  * customer's id finds nothing) and marked with the project whose key made them (another project's
@@ -78,6 +105,8 @@ const partKey = (customerId: string, responseId: string, part: number) => ({
  */
 export class ResponsesRepository {
   private readonly now: () => Date;
+  /** The storage counter of the customer's files, which stored responses' unseen input shares. */
+  private readonly storage: FilesRepository;
 
   constructor(
     private readonly doc: DocumentClient,
@@ -85,6 +114,7 @@ export class ResponsesRepository {
     options: { now?: () => Date } = {},
   ) {
     this.now = options.now ?? (() => new Date());
+    this.storage = new FilesRepository(doc, tableName, { now: this.now });
   }
 
   private nowSeconds(): number {
@@ -94,9 +124,15 @@ export class ResponsesRepository {
   /**
    * Stores a finished response for 30 days; false when it was deleted while it was being made (a
    * DELETE that found nothing left a tombstone where it would go, {@link delete}): the write is
-   * conditional on nothing being there, and each response id is made once.
+   * conditional on nothing being there, and each response id is made once. `counted`: this request
+   * counted the response's dropped input ({@link countStoredInput}): it stays counted as long as the
+   * response is kept, and is given back when the response is not stored.
    */
-  async put(owner: ResponseOwner, stored: StoredResponse): Promise<boolean> {
+  async put(
+    owner: ResponseOwner,
+    stored: StoredResponse,
+    options: { counted?: boolean } = {},
+  ): Promise<boolean> {
     const { customerId, projectId } = owner;
     const json = JSON.stringify(stored);
     const body = gzipSync(json, gzipFor(json.length));
@@ -105,6 +141,10 @@ export class ResponsesRepository {
       parts.push(body.subarray(at, at + PART_BYTES));
     const deleteAfter = this.nowSeconds() + RESPONSE_RETENTION_DAYS * 86_400;
     const responseId = stored.response.id;
+    // Counted bytes stay counted as long as the response is kept, from before its first item is
+    // written: a crash before the head leaves parts that are kept as long, and counted.
+    if (options.counted)
+      await this.storage.keepCounted(customerId, countedId(responseId), deleteAfter);
     // Parts after the first, then the head with the first: the head's presence means complete.
     for (let part = 1; part < parts.length; part += 1) {
       await this.doc.send(
@@ -131,8 +171,42 @@ export class ResponsesRepository {
       ),
     );
     // Part items written above stay unnamed by any head and expire with their TTL, as after a
-    // crash between them and the head (the streaming function may not delete items).
+    // crash between them and the head (the streaming function may not delete items); what was
+    // counted for them is given back, as the customer cannot delete what is not stored.
+    if (!written && options.counted) await this.releaseStoredInput(owner, responseId);
     return written;
+  }
+
+  /**
+   * Counts `bytes` of a response's input (the turns `truncation: auto` dropped: stored for 30 days,
+   * never seen by the model nor paid for) against the customer's storage quota, before the model
+   * runs; a 400 when they would pass it. A refusal first recounts, so bytes of responses expired,
+   * deleted or never stored (a crash) never keep a customer out. Until {@link put} keeps them, they
+   * count only for as long as a request may run. Answers whether this call counted them: false when
+   * they were counted already (a duplicate of the request), which then neither keeps nor gives back
+   * what the first counted ({@link put}'s `counted`).
+   */
+  async countStoredInput(
+    owner: ResponseOwner,
+    responseId: string,
+    bytes: number,
+    quotaBytes: number,
+  ): Promise<boolean> {
+    const { customerId } = owner;
+    const until = this.nowSeconds() + Math.ceil((MAX_REQUEST_MS + RECONCILE_MARGIN_MS) / 1000);
+    const count = () =>
+      this.storage.countStored(customerId, countedId(responseId), bytes, until, quotaBytes);
+    const first = await count();
+    if (first !== 'refused') return first === 'counted';
+    const stored = await this.storage.recountStorage(customerId, { sweepStaleHolds: false });
+    const again = await count();
+    if (again !== 'refused') return again === 'counted';
+    throw storedInputQuotaExceeded(quotaBytes, stored, bytes);
+  }
+
+  /** Gives back what {@link countStoredInput} counted for a response not stored, or deleted. */
+  async releaseStoredInput(owner: ResponseOwner, responseId: string): Promise<void> {
+    await this.storage.releaseCounted(owner.customerId, countedId(responseId));
   }
 
   /** The owner's stored response, or undefined (never stored, deleted, expired, or another's). */
@@ -184,6 +258,8 @@ export class ResponsesRepository {
         ? undefined
         : await this.deleteHead(owner, responseId));
     if (!old) return false;
+    // Its counted input first: a crash after it leaves parts no head names, which expire.
+    await this.releaseStoredInput(owner, responseId);
     for (let part = 1; part < Number(old.parts ?? 1); part += 1) {
       await this.doc.send(
         new DeleteCommand({

@@ -262,31 +262,49 @@ function textOf(content: string | readonly { type: string; text?: string; refusa
  * dropped.
  */
 export function messagesOfItems(items: readonly InputItem[]): ChatMessage[] {
+  return itemsAsMessages(items).messages;
+}
+
+/**
+ * {@link messagesOfItems}, with the index of the message each item went into (a reasoning item,
+ * never sent: the next message's, so it goes with that one when truncation drops it).
+ */
+export function itemsAsMessages(items: readonly InputItem[]): {
+  messages: ChatMessage[];
+  messageOf: number[];
+} {
   const messages: ChatMessage[] = [];
+  const messageOf: number[] = [];
   for (const item of items) {
-    if (item.type === 'reasoning') continue;
-    if (item.type === 'function_call') {
-      const call = {
-        id: item.call_id,
-        type: 'function' as const,
-        function: { name: item.name, arguments: item.arguments },
-      };
-      const last = messages.at(-1);
-      if (last?.role === 'assistant') last.tool_calls = [...(last.tool_calls ?? []), call];
-      else messages.push({ role: 'assistant', content: null, tool_calls: [call] });
-      continue;
-    }
-    if (item.type === 'function_call_output') {
-      messages.push({ role: 'tool', content: item.output, tool_call_id: item.call_id });
-      continue;
-    }
-    if (item.role === 'assistant') {
-      messages.push({ role: 'assistant', content: textOf(item.content) });
-      continue;
-    }
-    messages.push({ role: item.role, content: textOf(item.content) });
+    asMessage(messages, item);
+    messageOf.push(item.type === 'reasoning' ? messages.length : messages.length - 1);
   }
-  return messages;
+  return { messages, messageOf };
+}
+
+/** Adds one input item to `messages`: a message of its own, or a tool call of the assistant's before it. */
+function asMessage(messages: ChatMessage[], item: InputItem): void {
+  if (item.type === 'reasoning') return;
+  if (item.type === 'function_call') {
+    const call = {
+      id: item.call_id,
+      type: 'function' as const,
+      function: { name: item.name, arguments: item.arguments },
+    };
+    const last = messages.at(-1);
+    if (last?.role === 'assistant') last.tool_calls = [...(last.tool_calls ?? []), call];
+    else messages.push({ role: 'assistant', content: null, tool_calls: [call] });
+    return;
+  }
+  if (item.type === 'function_call_output') {
+    messages.push({ role: 'tool', content: item.output, tool_call_id: item.call_id });
+    return;
+  }
+  if (item.role === 'assistant') {
+    messages.push({ role: 'assistant', content: textOf(item.content) });
+    return;
+  }
+  messages.push({ role: item.role, content: textOf(item.content) });
 }
 
 /** Chat's name for each Responses parameter a 400 may name. */

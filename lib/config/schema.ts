@@ -214,8 +214,9 @@ export const tierSchema = z
     edgePool: edgePoolSchema.nullish(),
     /**
      * Bytes of files a customer may keep (uploads, and the batch output files Tierline writes for
-     * it). OpenAI allows an organization 1 TB. Batch output files are always written and counted,
-     * never refused.
+     * it), and of the input its stored responses keep that their model never saw (the turns
+     * `truncation: auto` dropped). OpenAI allows an organization 1 TB. Batch output files are always
+     * written and counted, never refused.
      */
     storageQuotaBytes: positiveInt.default(100 * 1000 * 1000 * 1000),
   })

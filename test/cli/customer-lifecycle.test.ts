@@ -25,7 +25,12 @@ import {
 import { inDefaultProject } from '../../lambda/customers/project-ownership';
 import { createFiles } from '../../lambda/files/create-files';
 import type { createS3Client } from '../../lambda/files/file-storage';
+import { FilesRepository } from '../../lambda/files/files-repository';
 import { AuthenticationError } from '../../lambda/openai/errors';
+import {
+  ResponsesRepository,
+  type StoredResponse,
+} from '../../lambda/responses/responses-repository';
 import { loadConfig } from '../../lib/config/load';
 import type { OperatorSettings } from '../../lib/operator-settings';
 import { type LocalDynamo, newCustomersTable } from '../support/dynalite';
@@ -225,7 +230,7 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
     });
   });
 
-  it('delete needs --yes, then revokes every key, unlinks and deletes the API Gateway key, erases files and batches, and frees the e-mail', async () => {
+  it('delete needs --yes, then revokes every key, unlinks and deletes the API Gateway key, erases files, batches and stored responses, and frees the e-mail', async () => {
     const created = await operator.createCustomer({
       name: 'Acme',
       email: 'ops@life.test',
@@ -261,6 +266,18 @@ describe('customers reactivate / delete (dynalite, s3rver, API Gateway mocked)',
       },
       { input_file_id: input.fileId, endpoint: '/v1/chat/completions', completion_window: '24h' },
     );
+    // A stored response whose dropped input counts against the storage quota: the counter, the
+    // counted item and the response go with the partition.
+    const responses = new ResponsesRepository(doc(), 'files');
+    await responses.countStoredInput(
+      project,
+      'resp_0a',
+      500,
+      config.tiers.developer.storageQuotaBytes,
+    );
+    const response = { id: 'resp_0a', created_at: 0 } as StoredResponse['response'];
+    await responses.put(project, { response, inputItems: [], conversation: [] }, { counted: true });
+    expect(await new FilesRepository(doc(), 'files').storedBytes(id)).toBe(input.bytes + 500);
     gateway.resetHistory();
 
     const unconfirmed = await cli('customers', 'delete', id);

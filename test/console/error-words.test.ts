@@ -21,7 +21,7 @@ describe('console error words', () => {
     [404, 'model_not_found', 'model', 'The model `ft:x` does not exist', 'Model not found'],
     [403, 'model_not_available_on_tier', 'model', 'tier', 'Not available on your plan'],
     [403, 'batch_not_available_on_tier', null, 'tier', 'Not available on your plan'],
-    [400, 'storage_quota_exceeded', null, 'quota', 'Your file storage is full'],
+    [400, 'storage_quota_exceeded', null, 'quota', 'Your storage is full'],
     [400, 'invalid_file_purpose', 'input_file_id', 'purpose', 'The file was not accepted'],
     [400, 'too_many_open_batches', null, 'open', 'Too many batches running'],
     [413, 'request_too_large', null, 'Request body too large', 'Request too large for your limits'],

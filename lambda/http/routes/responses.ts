@@ -7,6 +7,7 @@ import { BadRequestError, NotFoundError } from '../../openai/errors';
 import type { ResponseItem, ResponseObject } from '../../openai/shapes/responses';
 import {
   conversationAfter,
+  droppedItemsBytes,
   finishedResponse,
   type ModelOutput,
   outputOfCompletion,
@@ -91,6 +92,22 @@ function keptTurns(turns: ChatMessage[], sent: SentMessages, instructions: boole
 }
 
 /**
+ * Which of this request's own input messages `truncation: auto` dropped (those `keptTurns` leaves
+ * out, less the earlier turns a `previous_response_id` brought, which their own response stores).
+ */
+function droppedOwnMessages(
+  turns: ChatMessage[],
+  earlierTurns: number,
+  sent: SentMessages,
+  instructions: boolean,
+): { from: number; to: number } {
+  const dropped = turns.length + (instructions ? 1 : 0) - sent.length;
+  const leading = turns.findIndex((turn) => turn.role !== 'system');
+  if (dropped <= 0 || leading < 0) return { from: 0, to: 0 };
+  return { from: Math.max(0, leading - earlierTurns), to: leading + dropped - earlierTurns };
+}
+
+/**
  * A Response's answer: the whole object, or its events; stored (`store`, OpenAI's default) once it
  * is finished, with its input items and the conversation a later response continues.
  */
@@ -100,26 +117,50 @@ function responsesRenderer(
   request: ResponsesRequest,
   frame: ResponseFrame,
   turns: ChatMessage[],
+  earlierTurns: number,
   principal: Principal,
   reasoningTokens: Pick<PromptTokenCounter, 'countText'>,
 ): CompletionRenderer {
   const now = () => Math.floor((deps.now?.() ?? new Date()).getTime() / 1000);
+  const owner = ownerOf(principal);
+  let counted = false;
   const save = async (response: ResponseObject, output: ModelOutput, sent: SentMessages) => {
     if (request.store === false) return;
-    // False when the client deleted the response while it streamed: it stays deleted.
-    await store.put(ownerOf(principal), {
-      response,
-      inputItems: storedInputItems(request, frame.id),
-      conversation: conversationAfter(
-        keptTurns(turns, sent, Boolean(request.instructions)),
-        output,
-      ),
-    });
+    // False when the client deleted the response while it streamed: it stays deleted (and what
+    // was counted for it is given back).
+    await store.put(
+      owner,
+      {
+        response,
+        inputItems: storedInputItems(request, frame.id),
+        conversation: conversationAfter(
+          keptTurns(turns, sent, Boolean(request.instructions)),
+          output,
+        ),
+      },
+      { counted },
+    );
   };
   return {
     paramName: responsesParamName,
     reasoningFormat: 'parsed',
     fitContext: request.truncation === 'auto',
+    // Decided before the model runs, so a refusal costs no tokens; an untruncated request does no
+    // work here (a small response's store stays one PutItem).
+    beforeModel: async ({ messages }) => {
+      if (request.store === false) return undefined;
+      // The input the model will not see, as stored: kept 30 days and never paid for.
+      const bytes = droppedItemsBytes(
+        request,
+        frame.id,
+        droppedOwnMessages(turns, earlierTurns, messages, Boolean(request.instructions)),
+      );
+      if (bytes === 0) return undefined;
+      const quotaBytes = deps.config.tiers[principal.tier].storageQuotaBytes;
+      // A duplicate of this request counted them already: the first keeps or gives them back.
+      counted = await store.countStoredInput(owner, frame.id, bytes, quotaBytes);
+      return counted ? () => store.releaseStoredInput(owner, frame.id) : undefined;
+    },
     body: async (completion, { baseModel, requestId, messages }) => {
       const output = outputOfCompletion(completion);
       // The backend says how many output tokens, not how many were thinking: counted here.
@@ -234,7 +275,16 @@ export function responsesRoutes(
         model: request.model,
         createdAt,
       });
-      const renderer = responsesRenderer(deps, store, request, frame, turns, principal, tokenizers);
+      const renderer = responsesRenderer(
+        deps,
+        store,
+        request,
+        frame,
+        turns,
+        earlier.length,
+        principal,
+        tokenizers,
+      );
       const chat = chatRequestOf(request, earlier);
       return await serveCompletion(c, deps, promptTokens, chat, renderer, activeCustomer);
     } catch (error) {

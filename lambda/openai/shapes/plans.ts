@@ -59,7 +59,10 @@ export const planShape = z.object({
       lora_alpha: z.object({ min: count(), max: count() }),
       target_modules: z.array(z.string()),
     }),
-    /** The customer's storage quota (all its files) and the Files API's limits. */
+    /**
+     * The customer's storage quota (all its files, and the input stored responses keep that their
+     * model never saw) and the Files API's limits.
+     */
     files: z.object({
       storage_quota_bytes: count(),
       max_file_bytes: count(),

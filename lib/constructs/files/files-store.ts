@@ -77,12 +77,15 @@ export class FilesStore extends Construct {
   /**
    * Lets `fn` keep Responses API responses (`POST /v1/responses` and the `previous_response_id` it
    * reads): items of the files table, no index, no bucket; and the key. Tells it the table's name.
+   * UpdateItem: the input truncation dropped is counted against the storage quota (the counter
+   * the files share) before the model runs. No DeleteItem: a response not stored is given back by
+   * updates, and its items expire.
    */
   public bindForStoredResponses(fn: LambdaFunction): void {
     fn.addEnvironment(FILES_TABLE_ENV, this.table.tableName);
     fn.addToRolePolicy(
       new PolicyStatement({
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
         resources: [this.table.tableArn],
       }),
     );

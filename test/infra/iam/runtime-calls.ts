@@ -604,6 +604,43 @@ const storedResponses: RuntimeCall[] = [
     resources: (a) => [a.table('files')],
     sources: src('responses/responses-repository.ts', 'put: PutCommand'),
   }),
+  // The input truncation dropped, counted against the storage quota (files' counter) before the
+  // model runs, kept when the response is stored, given back when it is not or is deleted; a
+  // refusal recounts the customer's files and counted items first.
+  ...roles(['chat'], {
+    action: 'dynamodb:PutItem',
+    resources: (a) => [a.table('files')],
+    sources: src(
+      'files/files-repository.ts',
+      'countStored: PutCommand',
+      'recountStorage: PutCommand',
+    ),
+  }),
+  ...roles(['chat'], {
+    action: 'dynamodb:GetItem',
+    resources: (a) => [a.table('files')],
+    sources: src(
+      'files/files-repository.ts',
+      'recountStorage: GetCommand',
+      'storedBytes: GetCommand',
+    ),
+  }),
+  ...roles(['chat'], {
+    action: 'dynamodb:UpdateItem',
+    resources: (a) => [a.table('files')],
+    sources: src(
+      'files/files-repository.ts',
+      'countStored: UpdateCommand',
+      'keepCounted: UpdateCommand',
+      'releaseCounted: UpdateCommand',
+      'reserveStorage: UpdateCommand',
+    ),
+  }),
+  ...roles(['api'], {
+    action: 'dynamodb:UpdateItem',
+    resources: (a) => [a.table('files')],
+    sources: src('files/files-repository.ts', 'releaseCounted: UpdateCommand'),
+  }),
   // DELETE of a response still streaming: the tombstone naming the deleting project.
   ...roles(['api'], {
     action: 'dynamodb:UpdateItem',

@@ -139,8 +139,9 @@ describe('upload parts cap and storage quota', () => {
       param: 'file',
     });
     expect(error.message).toBe(
-      'Storing this file (60 bytes) would pass your storage quota of 100 bytes (60 bytes stored). Delete files you ' +
-        'no longer need (DELETE /v1/files/{file_id}); see GET /v1/plans for the quota of each tier.',
+      'Storing this file (60 bytes) would pass your storage quota of 100 bytes (60 bytes stored). Delete files ' +
+        '(DELETE /v1/files/{file_id}) or stored responses (DELETE /v1/responses/{response_id}) you no longer ' +
+        'need; see GET /v1/plans for the quota of each tier.',
     );
     await service.files.delete(inDefaultProject(customer), first.fileId);
     await expect(

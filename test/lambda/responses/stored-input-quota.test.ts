@@ -1,0 +1,225 @@
+import { randomBytes } from 'node:crypto';
+import { defaultProjectId } from '../../../lambda/customers/key-permissions';
+import { FilesRepository } from '../../../lambda/files/files-repository';
+import { BadRequestError } from '../../../lambda/openai/errors';
+import type { ResponseObject } from '../../../lambda/openai/shapes/responses';
+import {
+  droppedItemsBytes,
+  responseFrame,
+  storedInputItems,
+} from '../../../lambda/responses/response-objects';
+import {
+  ResponsesRepository,
+  type StoredResponse,
+} from '../../../lambda/responses/responses-repository';
+import { parseResponsesRequest } from '../../../lambda/responses/responses-request';
+import { createDocumentClient, type DocumentClient } from '../../../lambda/storage/document-client';
+import { createLeanDocumentClient } from '../../../lambda/storage/lean-document-client';
+import { ensureFilesTable } from '../../../local/local-tables';
+import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+
+/**
+ * The input a stored response keeps that its model never saw (the turns `truncation: auto`
+ * dropped) counts against the organization's storage quota, beside its files, on dynalite: refused
+ * before the model runs, given back on DELETE, when the response is not stored, and once expired.
+ */
+
+const TABLE = 'files-stored-input';
+const QUOTA = 1_000;
+let dynamo: LocalDynamo;
+let clock = new Date('2026-12-07T12:00:00Z');
+let customers = 0;
+const nextOwner = () => {
+  customers += 1;
+  const customerId = `cus_stored${customers}`;
+  return { customerId, projectId: defaultProjectId(customerId) };
+};
+const newId = () => `resp_${randomBytes(8).toString('hex')}`;
+
+function stored(id: string, text: string): StoredResponse {
+  const frame = responseFrame(parseResponsesRequest({ model: 'qwen3-8b', input: text }), {
+    responseId: id,
+    model: 'qwen3-8b',
+    createdAt: Math.floor(clock.getTime() / 1000),
+  });
+  const response: ResponseObject = {
+    ...frame,
+    status: 'completed',
+    completed_at: frame.created_at,
+    error: null,
+    incomplete_details: null,
+    output: [],
+  };
+  return { response, inputItems: [], conversation: [{ role: 'user', content: text }] };
+}
+
+async function refusal(promise: Promise<unknown>): Promise<BadRequestError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(BadRequestError);
+  return error as BadRequestError;
+}
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  await ensureFilesTable(dynamo.client, TABLE);
+});
+afterAll(() => dynamo.stop());
+afterEach(() => {
+  clock = new Date('2026-12-07T12:00:00Z');
+});
+
+describe.each([
+  ['the SDK document client', (): DocumentClient => createDocumentClient(dynamo.client)],
+  ['the lean document client', (): DocumentClient => createLeanDocumentClient(dynamo.client)],
+])('stored input counted against the storage quota, with %s', (_label, makeClient) => {
+  const responses = () => new ResponsesRepository(makeClient(), TABLE, { now: () => clock });
+  const files = () => new FilesRepository(makeClient(), TABLE, { now: () => clock });
+
+  it('counts what fits and refuses, with a 400 naming input, what would pass the quota', async () => {
+    const owner = nextOwner();
+    const first = newId();
+    await responses().countStoredInput(owner, first, 600, QUOTA);
+    await responses().put(owner, stored(first, 'one'), { counted: true });
+    expect(await files().storedBytes(owner.customerId)).toBe(600);
+
+    const error = await refusal(responses().countStoredInput(owner, newId(), 600, QUOTA));
+    expect(error.status).toBe(400);
+    expect(error.toBody().error).toMatchObject({
+      param: 'input',
+      code: 'storage_quota_exceeded',
+      type: 'invalid_request_error',
+    });
+    expect(error.message).toContain('600 bytes');
+    // The refused count left nothing counted.
+    expect(await files().storedBytes(owner.customerId)).toBe(600);
+    expect(await files().recountStorage(owner.customerId)).toBe(600);
+  });
+
+  it('shares the quota with files: a recount finds both', async () => {
+    const owner = nextOwner();
+    await files().reserveStorage(owner.customerId, 300, QUOTA);
+    await files().putFile({
+      fileId: 'file-shared',
+      customerId: owner.customerId,
+      filename: 'a.jsonl',
+      purpose: 'batch',
+      bytes: 300,
+      lines: 1,
+      createdAt: 0,
+      objectKey: 'x',
+    });
+    const id = newId();
+    await responses().countStoredInput(owner, id, 700, QUOTA);
+    await responses().put(owner, stored(id, 'hi'), { counted: true });
+    expect(await files().recountStorage(owner.customerId)).toBe(1_000);
+    await refusal(responses().countStoredInput(owner, newId(), 1, QUOTA));
+    expect(await files().reserveStorage(owner.customerId, 1, QUOTA)).toBe(false);
+  });
+
+  it('gives the bytes back when the response is deleted, once however often it is deleted', async () => {
+    const owner = nextOwner();
+    const id = newId();
+    await responses().countStoredInput(owner, id, 900, QUOTA);
+    await responses().put(owner, stored(id, 'big'), { counted: true });
+    expect(await files().storedBytes(owner.customerId)).toBe(900);
+
+    const [one, two] = await Promise.all([
+      responses().delete(owner, id),
+      responses().delete(owner, id),
+    ]);
+    expect([one, two].sort()).toEqual([false, true]);
+    expect(await responses().delete(owner, id)).toBe(false);
+    expect(await files().storedBytes(owner.customerId)).toBe(0);
+    await responses().countStoredInput(owner, newId(), 900, QUOTA);
+  });
+
+  it('counts a response counted twice (a duplicate) once, and its duplicate store gives nothing back', async () => {
+    const owner = nextOwner();
+    const id = newId();
+    expect(await responses().countStoredInput(owner, id, 400, QUOTA)).toBe(true);
+    expect(await responses().countStoredInput(owner, id, 400, QUOTA)).toBe(false);
+    expect(await files().storedBytes(owner.customerId)).toBe(400);
+
+    // The first stores it; the duplicate, which counted nothing, finds it stored.
+    expect(await responses().put(owner, stored(id, 'one'), { counted: true })).toBe(true);
+    expect(await responses().put(owner, stored(id, 'one'), { counted: false })).toBe(false);
+    expect(await files().storedBytes(owner.customerId)).toBe(400);
+    expect(await files().recountStorage(owner.customerId)).toBe(400);
+  });
+
+  it('gives the bytes back when the response is not stored (deleted while it was made)', async () => {
+    const owner = nextOwner();
+    const id = newId();
+    await responses().countStoredInput(owner, id, 800, QUOTA);
+    // DELETE while it streams: nothing to delete, a tombstone.
+    expect(await responses().delete(owner, id)).toBe(false);
+    expect(await responses().put(owner, stored(id, 'gone'), { counted: true })).toBe(false);
+    expect(await files().storedBytes(owner.customerId)).toBe(0);
+    expect(await files().recountStorage(owner.customerId)).toBe(0);
+  });
+
+  it('gives the bytes back when the model failed before anything was stored', async () => {
+    const owner = nextOwner();
+    const id = newId();
+    await responses().countStoredInput(owner, id, 800, QUOTA);
+    await responses().releaseStoredInput(owner, id);
+    await responses().releaseStoredInput(owner, id);
+    expect(await files().storedBytes(owner.customerId)).toBe(0);
+  });
+
+  it('stops counting a response once it expires: the next refusal recounts and lets the customer in', async () => {
+    const owner = nextOwner();
+    const id = newId();
+    await responses().countStoredInput(owner, id, 900, QUOTA);
+    await responses().put(owner, stored(id, 'old'), { counted: true });
+    await refusal(responses().countStoredInput(owner, newId(), 900, QUOTA));
+
+    clock = new Date(clock.getTime() + 30 * 86_400_000 + 1_000);
+    expect(await responses().get(owner, id)).toBeUndefined();
+    await responses().countStoredInput(owner, newId(), 900, QUOTA);
+    expect(await files().storedBytes(owner.customerId)).toBe(900);
+    // A DELETE of the expired response gives back nothing more: the recount already left it out.
+    expect(await responses().delete(owner, id)).toBe(false);
+    expect(await files().storedBytes(owner.customerId)).toBe(900);
+  });
+
+  it('counts a response for as long as a request may run until it is stored: one never stored (a crash) stops counting', async () => {
+    const owner = nextOwner();
+    await responses().countStoredInput(owner, newId(), 900, QUOTA);
+    await refusal(responses().countStoredInput(owner, newId(), 900, QUOTA));
+    clock = new Date(clock.getTime() + 20 * 60_000);
+    await responses().countStoredInput(owner, newId(), 900, QUOTA);
+  });
+});
+
+describe('the stored bytes of the input items truncation dropped', () => {
+  const request = parseResponsesRequest({
+    model: 'qwen3-8b',
+    input: [
+      // An id is stored, never sent to the model: it counts with its item.
+      { role: 'user', content: 'Oldest', id: `msg_${'x'.repeat(5_000)}` },
+      { type: 'reasoning', summary: [], id: 'rs_1' },
+      { type: 'function_call', call_id: 'call_1', name: 'look', arguments: '{}' },
+      { type: 'function_call_output', call_id: 'call_1', output: 'seen' },
+      { role: 'user', content: 'Newest' },
+    ],
+  });
+  const items = storedInputItems(request, 'resp_0123');
+  const bytesOf = (...indexes: number[]) =>
+    indexes.reduce((sum, at) => sum + Buffer.byteLength(JSON.stringify(items[at])), 0);
+
+  it('counts the items of the dropped messages, the reasoning items among them, and their ids', () => {
+    // Messages: 0 the oldest user turn, 1 the assistant's call, 2 the tool's answer, 3 the newest.
+    expect(droppedItemsBytes(request, 'resp_0123', { from: 0, to: 1 })).toBe(bytesOf(0));
+    expect(droppedItemsBytes(request, 'resp_0123', { from: 0, to: 2 })).toBe(bytesOf(0, 1, 2));
+    expect(droppedItemsBytes(request, 'resp_0123', { from: 0, to: 3 })).toBe(bytesOf(0, 1, 2, 3));
+    expect(bytesOf(0)).toBeGreaterThan(5_000);
+  });
+
+  it('counts nothing when nothing of this input was dropped', () => {
+    expect(droppedItemsBytes(request, 'resp_0123', { from: 0, to: 0 })).toBe(0);
+  });
+});
