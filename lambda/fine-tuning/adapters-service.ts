@@ -367,6 +367,19 @@ export class AdaptersService {
     return this.refresh(model);
   }
 
+  /**
+   * Which of `modelIds` (`ft:` ids) are visible in `scope`, by their records alone (one GetItem
+   * each, no refresh): a deleted model has no record, so no project to show it to.
+   */
+  async visible(scope: ProjectScope, modelIds: readonly string[]): Promise<Set<string>> {
+    const seen = await Promise.all(
+      modelIds.map(async (id) =>
+        id.startsWith('ft:') && (await this.options.models.getOwned(scope, id)) ? id : undefined,
+      ),
+    );
+    return new Set(seen.filter((id): id is string => id !== undefined));
+  }
+
   /** The model of the caller's project whose short id is `modelKey` (a fine-tuning object's id), or 404. */
   async getByKey(scope: ProjectScope, modelKey: string): Promise<FineTunedModel> {
     const model = (await this.list(scope)).find((m) => m.modelKey === modelKey);

@@ -68,6 +68,20 @@ function isDay(value: string): boolean {
 /** Longest range one `/v1/usage` call may ask for. */
 const MAX_RANGE_DAYS = 366;
 
+/**
+ * The one name the models a caller may not see by name are reported under ({@link
+ * UsageQueryOptions.unlisted}): their figures stay in the totals, their ids are not said.
+ */
+export const UNLISTED_MODELS = 'ft:unlisted';
+
+export interface UsageQueryOptions {
+  /**
+   * Which of the models in the range the caller may not see by name (a project key: another
+   * project's `ft:` models, whose ids answer 404 everywhere else): reported as {@link UNLISTED_MODELS}.
+   */
+  unlisted?: (models: readonly string[]) => Promise<ReadonlySet<string>>;
+}
+
 export class UsageAggregates {
   /**
    * @param audioModels speech-to-text models: the ledger counts their billed audio seconds where a
@@ -85,24 +99,28 @@ export class UsageAggregates {
     startDay: string,
     endDay: string,
     groupBy: 'day',
+    options?: UsageQueryOptions,
   ): Promise<UsageList<DayBucket>>;
   async queryUsage(
     customerId: string,
     startDay: string,
     endDay: string,
     groupBy: 'model',
+    options?: UsageQueryOptions,
   ): Promise<UsageList<ModelBucket>>;
   async queryUsage(
     customerId: string,
     startDay: string,
     endDay: string,
     groupBy: UsageGroupBy,
+    options?: UsageQueryOptions,
   ): Promise<UsageList<DayBucket | ModelBucket>>;
   async queryUsage(
     customerId: string,
     startDay: string,
     endDay: string,
     groupBy: UsageGroupBy,
+    options: UsageQueryOptions = {},
   ): Promise<UsageList<DayBucket | ModelBucket>> {
     if (!isDay(startDay))
       throw new BadRequestError('start_date must be a date YYYY-MM-DD', { param: 'start_date' });
@@ -150,16 +168,25 @@ export class UsageAggregates {
       startKey = page.LastEvaluatedKey;
     } while (startKey);
 
+    const unlisted = options.unlisted
+      ? await options.unlisted([...new Set(rows.map((row) => row.model))])
+      : new Set<string>();
+    const nameOf = (model: string) => (unlisted.has(model) ? UNLISTED_MODELS : model);
     const total = zero();
-    const groups = new Map<string, { totals: UsageTotals; models: ModelUsage[] }>();
+    const groups = new Map<string, { totals: UsageTotals; models: Map<string, UsageTotals> }>();
     for (const row of rows) {
       add(total, row.totals);
-      const key = groupBy === 'day' ? row.day : row.model;
-      const group = groups.get(key) ?? { totals: zero(), models: [] };
+      const model = nameOf(row.model);
+      const key = groupBy === 'day' ? row.day : model;
+      const group = groups.get(key) ?? { totals: zero(), models: new Map() };
       groups.set(key, group);
       add(group.totals, row.totals);
-      if (groupBy === 'day')
-        group.models.push({ object: 'usage.model', model: row.model, ...fields(row.totals) });
+      if (groupBy === 'day') {
+        // Several unlisted models of one day are one entry.
+        const totals = group.models.get(model) ?? zero();
+        group.models.set(model, totals);
+        add(totals, row.totals);
+      }
     }
     // Rows come sorted by day, then model (the sort key): day buckets are in order, model buckets
     // are sorted here.
@@ -170,7 +197,13 @@ export class UsageAggregates {
               object: 'usage.bucket',
               date,
               ...fields(g.totals),
-              models: g.models,
+              models: [...g.models].map(
+                ([model, totals]): ModelUsage => ({
+                  object: 'usage.model',
+                  model,
+                  ...fields(totals),
+                }),
+              ),
             }),
           )
         : [...groups]

@@ -290,6 +290,44 @@ describe('a fine-tuned model belongs to the project whose job (or registration) 
     await expect(team.models.retrieve(teamModel)).rejects.toMatchObject({ status: 404 });
   });
 
+  it("leaves another project's model out of a project key's /v1/usage: its id is not named there either", async () => {
+    // Each project runs its own model once, so the organization's usage has both.
+    for (const [openai, id] of [
+      [home, homeModel],
+      [team, teamTrained],
+    ] as const) {
+      await openai.chat.completions.create({
+        model: id,
+        messages: [{ role: 'user', content: 'counted' }],
+        max_completion_tokens: 8,
+      });
+    }
+    const read = async (apiKey: string, groupBy: 'model' | 'day') => {
+      const answer = await spec.fetch(`${local.openAIBaseUrl}/usage?group_by=${groupBy}`, {
+        headers: { authorization: `Bearer ${apiKey}` },
+      });
+      expect(answer.status).toBe(200);
+      return JSON.stringify(await answer.json());
+    };
+    for (const [apiKey, own, others] of [
+      [homeKey, homeModel, [teamModel, teamTrained]],
+      [teamKey, teamTrained, [homeModel, legacyModel]],
+    ] as const) {
+      // The aggregates follow the ledger: wait for both projects' requests.
+      const byModel = await until(
+        () => read(apiKey, 'model'),
+        (text) => (JSON.parse(text) as { total: { requests: number } }).total.requests >= 2,
+      );
+      const byDay = await read(apiKey, 'day');
+      for (const text of [byModel, byDay]) {
+        expect(text).toContain(own);
+        for (const id of others) expect(text).not.toContain(id);
+        // The other project's request still counts, under one name that says nothing of it.
+        expect(text).toContain('"model":"ft:unlisted"');
+      }
+    }
+  });
+
   it("shows the console session the default project's models only", async () => {
     const email = 'owner-session@fine-tuned-scope.test';
     const user = await signedInUser(local, email);

@@ -288,6 +288,9 @@ function usagePaths(): Record<string, Schema> {
   return {
     '/v1/usage': {
       get: operation('Requests, tokens and cost per day or model', ref('UsageList'), {
+        description:
+          "The organization's usage. A project key sees its project's fine-tuned models by name only: " +
+          'any other `ft:` model (another project’s, or a deleted one) is reported as `ft:unlisted`.',
         parameters: [
           { name: 'start_date', in: 'query', schema: { type: 'string', format: 'date' } },
           { name: 'end_date', in: 'query', schema: { type: 'string', format: 'date' } },

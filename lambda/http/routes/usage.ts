@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import type { Principal } from '../../customers/authenticate';
 import { requestError } from '../../inference/request-errors';
 import { formatUsd, MICRO_USD_PER_USD } from '../../metering/pricing';
 import {
@@ -12,6 +13,24 @@ import type { ApiDependencies, AppEnv } from '../types';
 
 const today = (now: Date) => now.toISOString().slice(0, 10);
 const monthStart = (now: Date) => `${now.toISOString().slice(0, 7)}-01`;
+
+/**
+ * What a caller may not see by name in `/v1/usage`: for a project key, the `ft:` models that are
+ * not its project's (another project's answer 404 on every route, so their ids, suffixes included,
+ * are not said here either; a deleted one no longer says whose it was). Admin keys and console
+ * sessions act for the whole organization and see every model.
+ */
+function unlistedFor(deps: ApiDependencies, principal: Principal) {
+  if (principal.kind !== 'project_key') return undefined;
+  return async (models: readonly string[]): Promise<ReadonlySet<string>> => {
+    const fineTuned = models.filter((model) => model.startsWith('ft:'));
+    if (fineTuned.length === 0) return new Set();
+    const visible = deps.adapters
+      ? await deps.adapters.visible(principal, fineTuned)
+      : new Set<string>();
+    return new Set(fineTuned.filter((model) => !visible.has(model)));
+  };
+}
 
 /** `GET /usage`, `GET /spend_limit`, `PUT /spend_limit`: what a customer used and may spend. */
 export function usageRoutes(deps: ApiDependencies): Hono<AppEnv> {
@@ -28,7 +47,12 @@ export function usageRoutes(deps: ApiDependencies): Hono<AppEnv> {
     }
     const start = c.req.query('start_date') ?? monthStart(now());
     const end = c.req.query('end_date') ?? today(now());
-    return c.json(await deps.usage.queryUsage(c.get('principal').customerId, start, end, groupBy));
+    const principal = c.get('principal');
+    return c.json(
+      await deps.usage.queryUsage(principal.customerId, start, end, groupBy, {
+        unlisted: unlistedFor(deps, principal),
+      }),
+    );
   });
 
   /** This month's spend as the ledger (its aggregates) has it, in micro-USD. */
