@@ -304,27 +304,53 @@ export class FilesRepository {
    * goes to 0 first, in one conditional write, and only the call that moved it gives the bytes
    * back, so a retried or concurrent release gives back once. Expired bytes are not given back: a
    * recount no longer counts them. Answers the bytes given back.
+   *
+   * The write that moves the item to 0 keeps its bytes as `releasing` until the counter has given
+   * them back: a recount between the two writes still counts them (else it set the counter without
+   * them, and the release then took them off a second time: the counter fell below what is kept,
+   * and under 0). A crash between them leaves `releasing`, which a recount stops counting after
+   * {@link HOLD_SECONDS}, as a stale hold.
    */
   async releaseCounted(customerId: string, countedId: string): Promise<number> {
+    const at = this.nowSeconds();
+    let bytes: number;
     try {
       const { Attributes } = await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: countedKey(customerId, countedId),
-          UpdateExpression: 'SET #bytes = :zero',
+          UpdateExpression: 'SET #releasing = #bytes, #releasingAt = :now, #bytes = :zero',
           ConditionExpression: '#bytes > :zero AND #ttl > :now',
-          ExpressionAttributeNames: { '#bytes': 'bytes', '#ttl': TTL },
-          ExpressionAttributeValues: { ':zero': 0, ':now': this.nowSeconds() },
+          ExpressionAttributeNames: {
+            '#bytes': 'bytes',
+            '#ttl': TTL,
+            '#releasing': 'releasing',
+            '#releasingAt': 'releasingAt',
+          },
+          ExpressionAttributeValues: { ':zero': 0, ':now': at },
           ReturnValues: 'UPDATED_OLD',
         }),
       );
-      const bytes = Number(Attributes?.bytes ?? 0);
-      await this.releaseStorage(customerId, bytes);
-      return bytes;
+      bytes = Number(Attributes?.bytes ?? 0);
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       return 0;
     }
+    await this.releaseStorage(customerId, bytes);
+    // Only this release's mark: a count of the same id since then wrote the item afresh.
+    await applied(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: countedKey(customerId, countedId),
+          UpdateExpression: 'REMOVE #releasing, #releasingAt',
+          ConditionExpression: '#releasingAt = :at',
+          ExpressionAttributeNames: { '#releasing': 'releasing', '#releasingAt': 'releasingAt' },
+          ExpressionAttributeValues: { ':at': at },
+        }),
+      ),
+    );
+    return bytes;
   }
 
   /**
@@ -372,6 +398,9 @@ export class FilesRepository {
         if (prefix === 'COUNTED#') {
           // DynamoDB removes an expired item within days: expired is read off its TTL.
           if (Number(item[TTL]) > now) bytes += Number(item.bytes ?? 0);
+          // Being given back: still on the counter until the release's second write.
+          if (item.releasing !== undefined && Number(item.releasingAt) >= staleBefore)
+            bytes += Number(item.releasing);
           continue;
         }
         if (prefix === 'HOLD#' && (item.at as number) < staleBefore) {

@@ -186,6 +186,66 @@ describe.each([
     expect(await files().storedBytes(owner.customerId)).toBe(900);
   });
 
+  it('never counts less than is kept when a recount runs between a release of the counted item and of the counter', async () => {
+    const owner = nextOwner();
+    const kept = newId();
+    const deleted = newId();
+    await responses().countStoredInput(owner, kept, 300, QUOTA);
+    await responses().put(owner, stored(kept, 'kept'), { counted: true });
+    await responses().countStoredInput(owner, deleted, 600, QUOTA);
+    await responses().put(owner, stored(deleted, 'deleted'), { counted: true });
+    expect(await files().storedBytes(owner.customerId)).toBe(900);
+
+    // A refusal's recount (another request's) runs right after the DELETE moved the counted item
+    // to 0, before it takes the bytes off the counter.
+    const plain = makeClient();
+    let recounted: Promise<number> | undefined;
+    const pausing = {
+      send: async (command: { input: Record<string, unknown> }) => {
+        const answer = await (plain.send as (c: unknown) => Promise<unknown>)(command);
+        const key = command.input.Key as Record<string, string> | undefined;
+        if (
+          !recounted &&
+          command.input.ReturnValues === 'UPDATED_OLD' &&
+          key?.sk?.startsWith('COUNTED#')
+        )
+          recounted = files().recountStorage(owner.customerId);
+        if (recounted) await recounted;
+        return answer;
+      },
+    } as unknown as DocumentClient;
+    const racing = new ResponsesRepository(pausing, TABLE, { now: () => clock });
+    expect(await racing.delete(owner, deleted)).toBe(true);
+    expect(recounted).toBeDefined();
+
+    // The kept response's 300 bytes are still counted: the customer may add 700, not 1,300.
+    expect(await files().storedBytes(owner.customerId)).toBe(300);
+    expect(await files().recountStorage(owner.customerId)).toBe(300);
+  });
+
+  it('counts a release that died before the counter gave its bytes back until it is stale, as a hold', async () => {
+    const owner = nextOwner();
+    const id = newId();
+    await responses().countStoredInput(owner, id, 600, QUOTA);
+    await responses().put(owner, stored(id, 'half-deleted'), { counted: true });
+    const plain = makeClient();
+    const dying = {
+      send: async (command: { input: Record<string, unknown> }) => {
+        const key = command.input.Key as Record<string, string> | undefined;
+        if (key?.sk === 'STORAGE' && command.input.UpdateExpression === 'ADD #bytes :bytes')
+          throw new Error('the process died');
+        return (plain.send as (c: unknown) => Promise<unknown>)(command);
+      },
+    } as unknown as DocumentClient;
+    await expect(
+      new ResponsesRepository(dying, TABLE, { now: () => clock }).delete(owner, id),
+    ).rejects.toThrow('the process died');
+    // The counter still has them, and a recount agrees; once stale, a recount lets them go.
+    expect(await files().recountStorage(owner.customerId)).toBe(600);
+    clock = new Date(clock.getTime() + 16 * 60_000);
+    expect(await files().recountStorage(owner.customerId)).toBe(0);
+  });
+
   it('counts a response for as long as a request may run until it is stored: one never stored (a crash) stops counting', async () => {
     const owner = nextOwner();
     await responses().countStoredInput(owner, newId(), 900, QUOTA);
