@@ -1,9 +1,9 @@
 /**
  * bench/batch-scan-cpu: the CPU the batch worker's validation spends scanning an input file
  * (`scanBatchFile`: every line parsed and its prompt counted with the model's tokenizer) for files
- * it refuses: one line far past its model's context window, and a file with more lines than the
- * tier takes. CPU time of this process, best of 3 (one run when a run takes over 5 s), after the
- * tokenizers are loaded.
+ * it refuses: one line far past its model's context window, a file with more lines than the
+ * tier takes, and prompts that fit followed by a broken line. CPU time of this process, best of 3
+ * (one run when a run takes over 5 s), after the tokenizers are loaded.
  *
  *   npm run bench:batch-scan
  */
@@ -32,6 +32,11 @@ const FILES: Record<string, string> = {
   [`${4 * limit} short lines`]: Array.from({ length: 4 * limit }, (_, i) =>
     line(`line-${i}`, `say ${i}`),
   ).join('\n'),
+  // Prompts each within the window, then a line that is not JSON: the file cannot run.
+  '160 prompts of 120 KB, then a broken line': [
+    ...Array.from({ length: 160 }, (_, i) => line(`line-${i}`, prose(120_000))),
+    'not json',
+  ].join('\n'),
 };
 
 function cpuMs(run: () => void): number {

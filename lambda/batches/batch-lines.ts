@@ -403,7 +403,9 @@ export interface BatchScan {
  * Checks the lines of a batch input file (`parseBatchLine`), custom ids unique, lines within the
  * tier's cap. The lines past the cap are only counted, not parsed: the file cannot run, and its
  * `too_many_lines` names how many it has (the CPU of a scan is what the tier admits, not what the
- * file holds).
+ * file holds). The file's problems are looked for first, in every line's envelope, and prompts are
+ * counted only in a file that has none: a file that cannot run never costs its prompts' counting
+ * (a broken last line after 19 MB of prompts cost 7.3 s of CPU, 200 MB would cost over a minute).
  */
 export function scanBatchFile(
   text: string,
@@ -415,42 +417,23 @@ export function scanBatchFile(
   const limit = config.tiers[tier].batch.maxLinesPerBatch;
   const seen = new Set<string>();
   const problems: FileProblem[] = [];
-  let lines = 0;
-  let maxCost = 0;
-  const enqueued = new Map<string, number>();
-  let lineNumber = 0;
-  // Line by line without splitting the whole text: a line past the cap costs a look at its first
-  // characters.
-  for (let start = 0; start <= text.length; ) {
-    const newline = text.indexOf('\n', start);
-    const end = newline === -1 ? text.length : newline;
-    lineNumber += 1;
-    if (!isBlank(text, start, end)) {
-      lines += 1;
-      if (lines <= limit) {
-        const raw = text.slice(start, end);
-        const parsed = parseBatchLine(raw, lineNumber, config, tier, fineTunes, endpoint);
-        const customId = parsed.kind === 'fail' ? undefined : parsed.line.customId;
-        if (parsed.kind === 'fail') problems.push(parsed.problem);
-        else if (customId !== undefined && seen.has(customId)) {
-          problems.push({
-            code: 'duplicate_custom_id',
-            message: `Line ${lineNumber}: custom_id '${customId}' is used twice.`,
-            line: lineNumber,
-            param: 'custom_id',
-          });
-        }
-        if (customId !== undefined) seen.add(customId);
-        if (parsed.kind === 'run') {
-          maxCost += parsed.line.maxCostMicroUsd;
-          const { model, promptTokens, maxTokens } = parsed.line;
-          enqueued.set(model, (enqueued.get(model) ?? 0) + promptTokens + maxTokens);
-        }
-        if (parsed.kind === 'reject') maxCost += parsed.line.reservedMicroUsd ?? 0;
-      }
+  const lines = eachLineWithin(text, limit, (raw, lineNumber) => {
+    const envelope = parseEnvelope(raw, lineNumber, endpoint);
+    if ('kind' in envelope) {
+      if (envelope.kind === 'fail') problems.push(envelope.problem);
+      return;
     }
-    start = end + 1;
-  }
+    const { customId } = envelope;
+    if (seen.has(customId)) {
+      problems.push({
+        code: 'duplicate_custom_id',
+        message: `Line ${lineNumber}: custom_id '${customId}' is used twice.`,
+        line: lineNumber,
+        param: 'custom_id',
+      });
+    }
+    seen.add(customId);
+  });
   if (lines > limit)
     problems.unshift({
       code: 'too_many_lines',
@@ -458,7 +441,46 @@ export function scanBatchFile(
       line: limit + 1,
       param: null,
     });
+  let maxCost = 0;
+  const enqueued = new Map<string, number>();
+  if (problems.length > 0) return { lines, problems, maxCost, enqueued };
+  eachLineWithin(text, limit, (raw, lineNumber) => {
+    const parsed = parseBatchLine(raw, lineNumber, config, tier, fineTunes, endpoint);
+    // Its envelope passed above: a line here runs or is refused by itself.
+    if (parsed.kind === 'fail') problems.push(parsed.problem);
+    if (parsed.kind === 'run') {
+      maxCost += parsed.line.maxCostMicroUsd;
+      const { model, promptTokens, maxTokens } = parsed.line;
+      enqueued.set(model, (enqueued.get(model) ?? 0) + promptTokens + maxTokens);
+    }
+    if (parsed.kind === 'reject') maxCost += parsed.line.reservedMicroUsd ?? 0;
+  });
   return { lines, problems, maxCost, enqueued };
+}
+
+/**
+ * Calls `visit` with each non-blank line among the first `limit` (and its 1-based number), and
+ * answers how many non-blank lines the text has. Line by line without splitting the whole text:
+ * a line past the cap costs a look at its first characters.
+ */
+function eachLineWithin(
+  text: string,
+  limit: number,
+  visit: (raw: string, lineNumber: number) => void,
+): number {
+  let lines = 0;
+  let lineNumber = 0;
+  for (let start = 0; start <= text.length; ) {
+    const newline = text.indexOf('\n', start);
+    const end = newline === -1 ? text.length : newline;
+    lineNumber += 1;
+    if (!isBlank(text, start, end)) {
+      lines += 1;
+      if (lines <= limit) visit(text.slice(start, end), lineNumber);
+    }
+    start = end + 1;
+  }
+  return lines;
 }
 
 /** White space as `String.prototype.trim` and `\s` know it, tried at one position. */

@@ -215,6 +215,58 @@ describe('a batch file costs what can be admitted, not what it holds', () => {
     });
   });
 
+  describe('a file that cannot run counts no prompt: its lines are only checked', () => {
+    const LIMIT = 3;
+    const capped = structuredClone(config);
+    capped.tiers.developer.batch.maxLinesPerBatch = LIMIT;
+    /** The characters of prompt the scan had tokenized, and its answer. */
+    const scanned = (lines: string[]) => {
+      const counting = jest.spyOn(PromptTokenCounter.prototype, 'countLoadedUpTo');
+      try {
+        const scan = scanBatchFile(
+          lines.join('\n'),
+          capped,
+          'developer',
+          new Map(),
+          '/v1/chat/completions',
+        );
+        return { scan, counted: counting.mock.calls.length };
+      } finally {
+        counting.mockRestore();
+      }
+    };
+    const big = 'The quick brown fox jumps over the lazy dog. '.repeat(2_000);
+
+    it.each([
+      [
+        'its last line is not JSON',
+        [chatLine('a', big), chatLine('b', big), 'not json'],
+        'invalid_json_line',
+      ],
+      [
+        'a custom_id comes twice',
+        [chatLine('a', big), chatLine('b', big), chatLine('a', big)],
+        'duplicate_custom_id',
+      ],
+      [
+        'it has more lines than the tier takes',
+        [chatLine('a', big), chatLine('b', big), chatLine('c', big), chatLine('d', big)],
+        'too_many_lines',
+      ],
+    ])('when %s', (_, lines, code) => {
+      const { scan, counted } = scanned(lines);
+      expect(scan.problems.map((p) => p.code)).toEqual([code]);
+      expect(counted).toBe(0);
+    });
+
+    it('a file that can run has every line counted, once', () => {
+      const { scan, counted } = scanned([chatLine('a', big), chatLine('b')]);
+      expect(scan.problems).toEqual([]);
+      expect(counted).toBe(2);
+      expect(scan.enqueued.get(MODEL)).toBeGreaterThan(18_000);
+    });
+  });
+
   describe('a file with more lines than the tier takes', () => {
     const LIMIT = 3;
     const capped = structuredClone(config);
