@@ -219,6 +219,20 @@ export class FilesRepository {
     }
   }
 
+  /**
+   * Holds `bytes` of a file being deleted until the counter has given them back ({@link
+   * releaseHold} then): a recount counts a hold and its file once, and the hold alone once the
+   * record is gone. Adds nothing to the counter.
+   */
+  async holdWhileReleased(customerId: string, holdId: string, bytes: number): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...holdKey(customerId, holdId), bytes, at: this.nowSeconds() },
+      }),
+    );
+  }
+
   /** Ends a hold: its file's record now counts (or the store failed and its bytes were given back). */
   async releaseHold(customerId: string, holdId: string): Promise<void> {
     await this.doc.send(

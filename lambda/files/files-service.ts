@@ -321,13 +321,26 @@ export class FilesService {
    * days.
    */
   async delete(scope: ProjectScope, fileId: string): Promise<FileRecord> {
-    const file = isWellFormedId('file-', fileId)
-      ? await this.options.repository.deleteFile(scope, fileId)
+    const { repository } = this.options;
+    const found = isWellFormedId('file-', fileId)
+      ? await repository.getFile(scope, fileId)
       : undefined;
-    if (!file) throw fileNotFound(fileId);
+    if (!found) throw fileNotFound(fileId);
+    // Held while its bytes leave the counter, as a store holds them until its record is written:
+    // a recount between the record's delete and the counter's (any refusal makes one) still counts
+    // them. Without it that recount set the counter without them and the delete then took them off
+    // again: the counter fell below what is stored, and the quota was passed by as much.
+    const hold = `${fileId}#del-${randomBase62(8)}`;
+    await repository.holdWhileReleased(scope.customerId, hold, found.bytes);
+    const file = await repository.deleteFile(scope, fileId);
+    if (!file) {
+      await repository.releaseHold(scope.customerId, hold);
+      throw fileNotFound(fileId);
+    }
     // Only the request that deleted the record gives its bytes back: a repeated delete finds
     // nothing. The quota is the organization's, whichever project stored the file.
-    await this.options.repository.releaseStorage(scope.customerId, file.bytes);
+    await repository.releaseStorage(scope.customerId, file.bytes);
+    await repository.releaseHold(scope.customerId, hold);
     await this.options.storage.delete(file.objectKey);
     return file;
   }

@@ -689,6 +689,7 @@ const files: RuntimeCall[] = [
     sources: [
       ...src(
         'files/files-repository.ts',
+        'holdWhileReleased: PutCommand',
         'putFile: PutCommand',
         'putPart: PutCommand',
         'putUpload: PutCommand',

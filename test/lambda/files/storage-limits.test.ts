@@ -154,6 +154,46 @@ describe('upload parts cap and storage quota', () => {
     expect(await repository.storedBytes(customer)).toBe(60);
   });
 
+  it('a DELETE never leaves the counter below what is stored when a recount runs between its record and its counter', async () => {
+    const customer = nextCustomer();
+    const scope = inDefaultProject(customer);
+    const kept = { filename: 'kept.jsonl', purpose: 'batch' as const, content: jsonl(30) };
+    await service.files.create(scope, kept, 100);
+    const gone = await service.files.create(scope, { ...kept, content: jsonl(60) }, 100);
+    expect(await repository.storedBytes(customer)).toBe(90);
+
+    // Another request's refusal recounts right after the DELETE removed the file's record.
+    const doc = createDocumentClient(dynamo.client);
+    let recounted: Promise<number> | undefined;
+    const pausing = {
+      send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+        const answer = await (doc.send as (c: unknown) => Promise<unknown>)(command);
+        const key = command.input.Key as Record<string, string> | undefined;
+        if (
+          !recounted &&
+          command.constructor.name === 'DeleteCommand' &&
+          key?.sk?.startsWith('FILE#')
+        )
+          recounted = repository.recountStorage(customer);
+        if (recounted) await recounted;
+        return answer;
+      },
+    } as unknown as typeof doc;
+    const racing = createFiles({
+      doc: pausing,
+      tableName: 'files-quota',
+      s3,
+      bucket: 'files-quota',
+      config: DEFAULT_FILES_CONFIG,
+    });
+    await racing.files.delete(scope, gone.fileId);
+    expect(recounted).toBeDefined();
+
+    // The kept file's 30 bytes are still counted: 70 more fit, not 130.
+    expect(await repository.storedBytes(customer)).toBe(30);
+    expect(await repository.recountStorage(customer)).toBe(30);
+  });
+
   it('concurrent uploads cannot pass the quota together: 6 files of 30 bytes at once into 100 -> exactly 3', async () => {
     const customer = nextCustomer();
 
