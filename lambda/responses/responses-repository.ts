@@ -133,7 +133,7 @@ export class ResponsesRepository {
     stored: StoredResponse,
     options: { counted?: boolean } = {},
   ): Promise<boolean> {
-    const { customerId, projectId } = owner;
+    const { customerId } = owner;
     const json = JSON.stringify(stored);
     const body = gzipSync(json, gzipFor(json.length));
     const parts: Buffer[] = [];
@@ -145,7 +145,34 @@ export class ResponsesRepository {
     // written: a crash before the head leaves parts that are kept as long, and counted.
     if (options.counted)
       await this.storage.keepCounted(customerId, countedId(responseId), deleteAfter);
-    // Parts after the first, then the head with the first: the head's presence means complete.
+    let written: boolean;
+    try {
+      written = await this.writeItems(owner, responseId, parts, stored, deleteAfter);
+    } catch (error) {
+      // A store that failed (the caller loses the stored copy, not the answer) leaves nothing the
+      // customer could delete: what was counted for it is given back, as when it is not stored
+      // (else it stayed counted 30 days). Only once read not stored: a write that timed out may
+      // have been applied, and a stored response must stay counted (when unsure, it does).
+      if (options.counted && (await this.get(owner, responseId).catch(() => true)) === undefined)
+        await this.releaseStoredInput(owner, responseId).catch(() => undefined);
+      throw error;
+    }
+    // Part items written above stay unnamed by any head and expire with their TTL, as after a
+    // crash between them and the head (the streaming function may not delete items); what was
+    // counted for them is given back, as the customer cannot delete what is not stored.
+    if (!written && options.counted) await this.releaseStoredInput(owner, responseId);
+    return written;
+  }
+
+  /** The parts after the first, then the head with the first: the head's presence means complete. */
+  private async writeItems(
+    owner: ResponseOwner,
+    responseId: string,
+    parts: Buffer[],
+    stored: StoredResponse,
+    deleteAfter: number,
+  ): Promise<boolean> {
+    const { customerId, projectId } = owner;
     for (let part = 1; part < parts.length; part += 1) {
       await this.doc.send(
         new PutCommand({
@@ -154,7 +181,7 @@ export class ResponsesRepository {
         }),
       );
     }
-    const written = await applied(
+    return applied(
       this.doc.send(
         new PutCommand({
           TableName: this.tableName,
@@ -170,11 +197,6 @@ export class ResponsesRepository {
         }),
       ),
     );
-    // Part items written above stay unnamed by any head and expire with their TTL, as after a
-    // crash between them and the head (the streaming function may not delete items); what was
-    // counted for them is given back, as the customer cannot delete what is not stored.
-    if (!written && options.counted) await this.releaseStoredInput(owner, responseId);
-    return written;
   }
 
   /**

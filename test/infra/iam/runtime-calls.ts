@@ -602,7 +602,7 @@ const storedResponses: RuntimeCall[] = [
   ...roles(['chat'], {
     action: 'dynamodb:PutItem',
     resources: (a) => [a.table('files')],
-    sources: src('responses/responses-repository.ts', 'put: PutCommand'),
+    sources: src('responses/responses-repository.ts', 'writeItems: PutCommand'),
   }),
   // The input truncation dropped, counted against the storage quota (files' counter) before the
   // model runs, kept when the response is stored, given back when it is not or is deleted; a

@@ -161,6 +161,56 @@ describe.each([
     expect(await files().recountStorage(owner.customerId)).toBe(0);
   });
 
+  it('gives the bytes back when the store fails: the customer has nothing to delete', async () => {
+    const owner = nextOwner();
+    const id = newId();
+    await responses().countStoredInput(owner, id, 800, QUOTA);
+    const plain = makeClient();
+    const failing = {
+      send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+        const item = command.input.Item as Record<string, string> | undefined;
+        if (command.constructor.name === 'PutCommand' && item?.sk === `RESP#${id}`)
+          throw new Error('ProvisionedThroughputExceededException');
+        return (plain.send as (c: unknown) => Promise<unknown>)(command);
+      },
+    } as unknown as DocumentClient;
+    await expect(
+      new ResponsesRepository(failing, TABLE, { now: () => clock }).put(owner, stored(id, 'lost'), {
+        counted: true,
+      }),
+    ).rejects.toThrow('ProvisionedThroughputExceededException');
+    expect(await responses().get(owner, id)).toBeUndefined();
+    expect(await files().storedBytes(owner.customerId)).toBe(0);
+    expect(await files().recountStorage(owner.customerId)).toBe(0);
+  });
+
+  it('keeps them counted when the store answered an error but was applied (a timeout): the response is kept', async () => {
+    const owner = nextOwner();
+    const id = newId();
+    await responses().countStoredInput(owner, id, 800, QUOTA);
+    const plain = makeClient();
+    const timingOut = {
+      send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+        const answer = await (plain.send as (c: unknown) => Promise<unknown>)(command);
+        const item = command.input.Item as Record<string, string> | undefined;
+        if (command.constructor.name === 'PutCommand' && item?.sk === `RESP#${id}`)
+          throw new Error('TimeoutError');
+        return answer;
+      },
+    } as unknown as DocumentClient;
+    await expect(
+      new ResponsesRepository(timingOut, TABLE, { now: () => clock }).put(
+        owner,
+        stored(id, 'kept'),
+        { counted: true },
+      ),
+    ).rejects.toThrow('TimeoutError');
+    expect(await responses().get(owner, id)).toBeDefined();
+    expect(await files().recountStorage(owner.customerId)).toBe(800);
+    expect(await responses().delete(owner, id)).toBe(true);
+    expect(await files().storedBytes(owner.customerId)).toBe(0);
+  });
+
   it('gives the bytes back when the model failed before anything was stored', async () => {
     const owner = nextOwner();
     const id = newId();
