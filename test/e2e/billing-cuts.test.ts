@@ -18,6 +18,29 @@ const config = loadConfig({
 });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * A customer's ledger records, from the day partitions their requests may be in: a record counts
+ * in the UTC day of its admission, up to a minute (these requests' length) before this read, which
+ * may be the day before.
+ */
+async function recordsOf(doc: DynamoDBDocumentClient, customerId: string) {
+  const now = Date.now();
+  const days = new Set([now - 60_000, now].map((ms) => new Date(ms).toISOString().slice(0, 10)));
+  const records: Record<string, unknown>[] = [];
+  for (const day of days) {
+    const { Items = [] } = await doc.send(
+      new QueryCommand({
+        TableName: LOCAL_METERING_TABLE,
+        IndexName: METERING_TABLE.byCustomerDayIndex.name,
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': usagePartition(customerId, day) },
+      }),
+    );
+    records.push(...Items);
+  }
+  return records;
+}
+
 describe('billing of requests cut by the client', () => {
   let local: LocalMode;
   let doc: DynamoDBDocumentClient;
@@ -66,18 +89,10 @@ describe('billing of requests cut by the client', () => {
   }
 
   async function ledgerOf(customerId: string) {
-    const day = new Date().toISOString().slice(0, 10);
     // A poll: it returns as soon as the record is there (the 20 s are for a loaded machine).
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
-      const { Items = [] } = await doc.send(
-        new QueryCommand({
-          TableName: LOCAL_METERING_TABLE,
-          IndexName: METERING_TABLE.byCustomerDayIndex.name,
-          KeyConditionExpression: 'gsi1pk = :pk',
-          ExpressionAttributeValues: { ':pk': usagePartition(customerId, day) },
-        }),
-      );
+      const Items = await recordsOf(doc, customerId);
       if (Items.length > 0) return Items;
       await sleep(50);
     }
@@ -137,16 +152,8 @@ describe('a request that reaches its maximum duration', () => {
   });
 
   async function ledgerOf(customerId: string) {
-    const day = new Date().toISOString().slice(0, 10);
     for (const end = Date.now() + 5_000; Date.now() < end; await sleep(50)) {
-      const { Items = [] } = await doc.send(
-        new QueryCommand({
-          TableName: LOCAL_METERING_TABLE,
-          IndexName: METERING_TABLE.byCustomerDayIndex.name,
-          KeyConditionExpression: 'gsi1pk = :pk',
-          ExpressionAttributeValues: { ':pk': usagePartition(customerId, day) },
-        }),
-      );
+      const Items = await recordsOf(doc, customerId);
       if (Items.length > 0) return Items;
     }
     throw new Error('no ledger record');
@@ -158,7 +165,6 @@ describe('a request that reaches its maximum duration', () => {
       email: `${name}@cuts.test`,
       tier: 'developer',
     });
-    const started = Date.now();
     const response = await fetch(`${local.openAIBaseUrl}/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
@@ -169,11 +175,11 @@ describe('a request that reaches its maximum duration', () => {
       }),
     });
     const text = await response.text();
-    return { response, text, elapsedMs: Date.now() - started, customerId: customer.customerId };
+    return { response, text, customerId: customer.customerId };
   };
 
   it('cuts a stream there with an error event, billed for the tokens it sent', async () => {
-    const { text, elapsedMs, customerId } = await ask('deadline-stream', true);
+    const { text, customerId } = await ask('deadline-stream', true);
 
     const events = text.trim().split('\n\n');
     const last = JSON.parse((events.at(-1) as string).slice('data: '.length));
@@ -186,19 +192,20 @@ describe('a request that reaches its maximum duration', () => {
       .map((e) => JSON.parse(e.slice('data: '.length)))
       .filter((chunk) => chunk.choices?.[0]?.delta?.content).length;
     expect(sent).toBeGreaterThan(0);
+    // Cut before the 40 tokens of the reply: by the deadline, not the reply's end (a duration
+    // measured here would fail on a loaded machine, where the test's own timeout guards).
     expect(sent).toBeLessThan(40);
-    expect(elapsedMs).toBeLessThan(3_000);
     const [record] = await ledgerOf(customerId);
     expect(record).toMatchObject({ status: 'failed', outputTokens: sent });
     expect(record?.inputTokens).toBeGreaterThan(0);
   });
 
   it('answers a non-streamed one 504 timeout there, billed its input (nothing was sent)', async () => {
-    const { response, text, elapsedMs, customerId } = await ask('deadline-complete', false);
+    const { response, text, customerId } = await ask('deadline-complete', false);
 
     expect(response.status).toBe(504);
+    // The deadline's answer: the reply's end (4 s) would be a 200.
     expect(JSON.parse(text)).toMatchObject({ error: { code: 'timeout' } });
-    expect(elapsedMs).toBeLessThan(3_000);
     const [record] = await ledgerOf(customerId);
     expect(record).toMatchObject({ status: 'failed', outputTokens: 0 });
   });

@@ -231,14 +231,14 @@ describe('an upstream model server that is down, failing or ignores stream', () 
   it('gives up on an upstream that accepts and never answers: 504, and its connection closed', async () => {
     behaviour = 'never-answer';
     seen.closedEarly = 0;
-    const started = Date.now();
 
     const error = (await client(impatient)
       .chat.completions.create(ask)
       .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
 
+    // A 504 at all is the 300 ms idle timeout's: the default one (300 s) is past this test's own
+    // timeout, and a duration measured here would fail on a loaded machine, not a slow timeout.
     expect(error.status).toBe(504);
-    expect(Date.now() - started).toBeLessThan(5_000);
     for (let waited = 0; seen.closedEarly === 0 && waited < 2_000; waited += 50) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
