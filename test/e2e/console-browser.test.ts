@@ -142,18 +142,18 @@ describe('the web console in Chromium', () => {
     await page.getByLabel('Message').fill('Tell me about streaming');
     await page.getByLabel('Max tokens').fill('20');
     await page.getByRole('button', { name: 'Send' }).click();
-    const reply = page.getByTestId('reply');
-    // Watch it stream: some words arrive while the reply is still being written.
-    await page.waitForFunction(() => {
+    // Watch it stream: some words arrive while the reply is still being written. The words are
+    // read in the same look as "still being written": read after it, they may be the whole reply.
+    const streaming = await page.waitForFunction(() => {
       const el = document.querySelector('[data-testid="reply"]');
       // More than two words streamed (not the placeholder), and the reply still being written.
-      return (
+      const written =
         el?.getAttribute('aria-busy') === 'true' &&
         !el.querySelector('.muted') &&
-        (el.textContent ?? '').split(' ').length > 2
-      );
+        (el.textContent ?? '').split(' ').length > 2;
+      return written && (el.querySelector('.turn-text')?.textContent ?? '');
     });
-    const partial = (await reply.locator('.turn-text').textContent()) ?? '';
+    const partial = String(await streaming.jsonValue());
     const stats = page.getByTestId('reply-stats');
     await stats.waitFor();
     // Streamed to its end, the reply is the conversation's answer.
@@ -163,7 +163,7 @@ describe('the web console in Chromium', () => {
     expect(full.startsWith(partial)).toBe(true);
     await expectText(stats, '20 out');
     await expectText(stats, 'Time to first token');
-    expect(await stats.textContent()).toMatch(/Cost\$0\.0000\d+/);
+    await expectText(stats, /Cost\$0\.0000\d+/);
     await expectText(page.locator('dl.headers'), 'x-ratelimit-remaining-requests');
     await expectText(page.locator('dl.headers'), 'x-ratelimit-reset-tokens');
 
@@ -195,9 +195,16 @@ describe('the web console in Chromium', () => {
     await go('usage');
     await page.reload();
     await page.getByRole('heading', { level: 1 }).waitFor();
+    // The chart may be drawn before the usage arrives: wait for its total, not its first drawing.
     const audioChart = page.locator('figure.chart', { hasText: 'Audio seconds' });
-    await audioChart.waitFor();
-    expect(Number(await audioChart.getAttribute('data-total'))).toBe(32);
+    await page
+      .locator('figure.chart[data-total="32"]', { hasText: 'Audio seconds' })
+      .waitFor()
+      .catch(async () => {
+        throw new Error(
+          `audio seconds total ${await audioChart.getAttribute('data-total')}, not 32`,
+        );
+      });
     await expectText(page.getByTestId('usage-totals'), '32 audio seconds');
     const table = page.getByRole('region', { name: 'Usage per day and model' });
     await expectText(table, 'whisper-large-v3-turbo');
