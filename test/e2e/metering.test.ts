@@ -33,7 +33,7 @@ const ask = (content = 'hello') => ({
   messages: [{ role: 'user' as const, content }],
 });
 
-async function eventually<T>(read: () => Promise<T | undefined>, timeoutMs = 3_000): Promise<T> {
+async function eventually<T>(read: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const value = await read();
