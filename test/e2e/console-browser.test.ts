@@ -14,6 +14,7 @@ import {
   requireChromium,
   SCREENSHOTS,
 } from '../support/console-browser';
+import { clearOfUtcDayEnd } from '../support/windows';
 
 // The callbacks given to page.evaluate run in the browser. The Node program has no DOM types (they would
 // change Node's own), so the few browser globals those callbacks use are declared loosely here.
@@ -132,6 +133,8 @@ describe('the web console in Chromium', () => {
   });
 
   it('streams a playground reply with tokens, cost, time to first token and rate-limit headers, and the usage chart follows', async () => {
+    // The chart's total before and after the reply over the same days: the range ends today.
+    await clearOfUtcDayEnd(60_000);
     await go('usage');
     const requestsChart = page.locator('figure.chart', { hasText: 'Requests' });
     await requestsChart.waitFor();
