@@ -81,7 +81,7 @@ describe('metering seen by the openai client', () => {
 
     // Both requests in one fixed UTC minute (the limiter's token window): across a boundary the
     // second would see only its own reservation.
-    await clearOfMinuteBoundary();
+    await clearOfMinuteBoundary(10_000);
     const first = await openai.chat.completions.create(ask()).withResponse();
     const second = await openai.chat.completions.create(ask()).withResponse();
 
