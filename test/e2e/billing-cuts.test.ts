@@ -1,5 +1,6 @@
 import * as http from 'node:http';
 import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { BackendChatRequest } from '../../lambda/inference/backends/model-backend';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { usagePartition } from '../../lambda/metering/ledger';
 import { METERING_TABLE } from '../../lambda/metering/metering-table';
@@ -41,20 +42,45 @@ async function recordsOf(doc: DynamoDBDocumentClient, customerId: string) {
   return records;
 }
 
+/**
+ * The test model, whose next stream can wait before its first token until the client is gone: a
+ * cut is then before the first token however slowly the machine got the request there (a cut at a
+ * fixed 150 ms could come before the request was even admitted, with no record to bill).
+ */
+class HoldingBackend extends TestModelBackend {
+  private asked?: () => void;
+
+  /** Holds the next stream; resolves once the model is asked (the request admitted). */
+  holdNextStream(): Promise<void> {
+    return new Promise((resolve) => (this.asked = resolve));
+  }
+
+  override async *stream(request: BackendChatRequest) {
+    const asked = this.asked;
+    this.asked = undefined;
+    if (asked) {
+      asked();
+      // Then the model stops as it does when its client leaves before the first token.
+      await new Promise<void>((resolve) => {
+        if (request.signal?.aborted) resolve();
+        request.signal?.addEventListener('abort', () => resolve(), { once: true });
+      });
+    }
+    yield* super.stream(request);
+  }
+}
+
 describe('billing of requests cut by the client', () => {
   let local: LocalMode;
   let doc: DynamoDBDocumentClient;
+  const backend = new HoldingBackend({
+    replyTokens: 30,
+    timeToFirstTokenMs: 400,
+    tokensPerSecond: 20,
+  });
 
   beforeAll(async () => {
-    local = await startLocalMode({
-      config,
-      port: 0,
-      backend: new TestModelBackend({
-        replyTokens: 30,
-        timeToFirstTokenMs: 400,
-        tokensPerSecond: 20,
-      }),
-    });
+    local = await startLocalMode({ config, port: 0, backend });
     doc = localModeDocumentClient(local.dynamoEndpoint);
   });
   afterAll(async () => {
@@ -71,8 +97,15 @@ describe('billing of requests cut by the client', () => {
     return { apiKey: apiKey as string, customerId: customer.customerId };
   }
 
-  /** Sends a chat completion and closes the connection after `cutAfterMs`, as a client that goes away. */
-  async function cut(apiKey: string, stream: boolean, cutAfterMs: number): Promise<void> {
+  /**
+   * Sends a chat completion and closes the connection after `cutAfter` ms, or once it settles, as
+   * a client that goes away.
+   */
+  async function cut(
+    apiKey: string,
+    stream: boolean,
+    cutAfter: number | Promise<void>,
+  ): Promise<void> {
     const body = JSON.stringify({
       model: MODEL,
       stream,
@@ -84,7 +117,7 @@ describe('billing of requests cut by the client', () => {
     });
     request.on('error', () => undefined); // the socket is destroyed on purpose
     request.end(body);
-    await sleep(cutAfterMs);
+    await (typeof cutAfter === 'number' ? sleep(cutAfter) : cutAfter);
     request.destroy();
   }
 
@@ -114,7 +147,7 @@ describe('billing of requests cut by the client', () => {
   it('bills a stream cut before its first token for its input only', async () => {
     const { apiKey, customerId } = await customer('cut-stream');
 
-    await cut(apiKey, true, 150);
+    await cut(apiKey, true, backend.holdNextStream());
 
     const [record] = await ledgerOf(customerId);
     expect(record).toMatchObject({ status: 'client_disconnected', outputTokens: 0 });
