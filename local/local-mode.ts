@@ -395,6 +395,7 @@ export async function startLocalMode(options: LocalModeOptions): Promise<LocalMo
       emulator,
       throttle: new EdgeThrottle(),
       authorizerCacheTtlMs: cacheTtlMs,
+      now: () => (options.now?.() ?? new Date()).getTime(),
     }),
     sessionOf: localSessionOf(() => sessions),
     // Kept for half the emulated authorizer cache, as in Lambda (half the configured TTL).

@@ -44,20 +44,27 @@ export function localPrincipal(deps: {
    * and the API's (the organization the session acts for, from `OpenAI-Organization`).
    */
   sessions?: () => LocalSessions | undefined;
+  /**
+   * The clock of the decision cache (tests: a cached decision's expiry without a real wait).
+   * The plan snapshot keeps real time: it stands for changes made by another process.
+   * @default Date.now
+   */
+  now?: () => number;
 }): (c: Context) => Promise<Principal> {
+  const now = deps.now ?? Date.now;
   type Decision = Principal | SessionIdentity;
   const decisions = new Map<string, { principal?: Decision; expires: number }>();
   const authorize = async (header: string | undefined): Promise<Decision> => {
     const cacheKey = header ?? '';
     const cached = decisions.get(cacheKey);
-    if (cached && cached.expires > Date.now()) {
+    if (cached && cached.expires > now()) {
       if (!cached.principal) throw new AuthenticationError();
       return cached.principal;
     }
     const remember = (principal: Decision | undefined) => {
       if (deps.authorizerCacheTtlMs <= 0) return;
       if (decisions.size >= MAX_CACHED_DECISIONS) decisions.clear();
-      decisions.set(cacheKey, { principal, expires: Date.now() + deps.authorizerCacheTtlMs });
+      decisions.set(cacheKey, { principal, expires: now() + deps.authorizerCacheTtlMs });
     };
     try {
       const principal =

@@ -6,13 +6,14 @@ import { loadConfig } from '../../lib/config/load';
 import { defaultCostInputs, parseCostInputs } from '../../lib/costs/inputs';
 import { usageCost } from '../../lib/costs/model';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { clearOfUtcDayEnd } from '../support/windows';
 
 const MODEL = 'qwen3-8b';
 const config = loadConfig({ env: 'dev' });
 
 describe('tierline billing (revenue per tier and month beside the cost to serve, against local mode)', () => {
   let local: LocalMode;
-  const month = new Date().toISOString().slice(0, 7);
+  let month: string;
 
   async function cli(...argv: string[]) {
     let out = '';
@@ -26,6 +27,10 @@ describe('tierline billing (revenue per tier and month beside the cost to serve,
   }
 
   beforeAll(async () => {
+    // The requests and every reading of their month in one UTC day (the file runs for
+    // seconds to tens of seconds; the CLI's default month is the real clock's).
+    await clearOfUtcDayEnd(120_000);
+    month = new Date().toISOString().slice(0, 7);
     local = await startLocalMode({
       config,
       port: 0,
@@ -49,7 +54,7 @@ describe('tierline billing (revenue per tier and month beside the cost to serve,
         });
       }
     }
-  }, 60_000);
+  }, 200_000);
   afterAll(() => local.stop());
 
   it('gives each tier its ledger revenue and the costs model figure of the same usage', async () => {

@@ -26,6 +26,7 @@ import {
   newMeteringTable,
   startDynalite,
 } from '../support/dynalite';
+import { clearOfMinuteBoundary } from '../support/windows';
 
 const settings: OperatorSettings = {
   apiId: 'api123',
@@ -652,6 +653,8 @@ describe('customers spend-limit (customers in dynalite)', () => {
       email: 'dev@x.test',
       tier: 'developer',
     });
+    // The limit set and read on one month's item (a month ends on a minute's end).
+    await clearOfMinuteBoundary(10_000);
 
     const limited = await operator.setSpendLimit(customer.customerId, 25.5);
     const principal = await authenticate(`Bearer ${apiKey}`, (hash) => repository.getKey(hash));
@@ -677,6 +680,9 @@ describe('customers spend-limit (customers in dynalite)', () => {
       email: 'busy@x.test',
       tier: 'developer',
     });
+    // The spend, the holds and the CLI's reading of them in one UTC month (it ends on a minute's
+    // end).
+    await clearOfMinuteBoundary(15_000);
     await operator.setSpendLimit(customer.customerId, 10);
     // $1 spent, and 80 streams in flight holding $4 in all.
     const spentOne = await spend.reserve(customer.customerId, undefined, 1_000_000);

@@ -5,6 +5,7 @@ import { TestModelBackend } from '../../lambda/inference/backends/test-model-bac
 import { loadConfig } from '../../lib/config/load';
 import { LOCAL_METERING_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { localModeDocumentClient } from '../support/dynalite';
+import { clearOfUtcDayEnd } from '../support/windows';
 
 const MODEL = 'qwen3-8b';
 const config = loadConfig({ env: 'dev' });
@@ -12,8 +13,8 @@ const config = loadConfig({ env: 'dev' });
 describe('usage show / report / reconcile / recompute (against local mode)', () => {
   let local: LocalMode;
   const ids: Record<string, string> = {};
-  const month = new Date().toISOString().slice(0, 7);
-  const today = new Date().toISOString().slice(0, 10);
+  let month: string;
+  let today: string;
 
   async function cli(...argv: string[]) {
     let out = '';
@@ -27,6 +28,11 @@ describe('usage show / report / reconcile / recompute (against local mode)', () 
   }
 
   beforeAll(async () => {
+    // The requests and every reading of their day and month in one UTC day (the file runs for
+    // seconds to tens of seconds; the CLI's default month is the real clock's).
+    await clearOfUtcDayEnd(120_000);
+    month = new Date().toISOString().slice(0, 7);
+    today = new Date().toISOString().slice(0, 10);
     local = await startLocalMode({
       config,
       port: 0,
@@ -51,7 +57,7 @@ describe('usage show / report / reconcile / recompute (against local mode)', () 
         });
       }
     }
-  }, 60_000);
+  }, 200_000);
   afterAll(() => local.stop());
 
   it("shows a customer's month per model and day, with its spend item, as text and JSON", async () => {

@@ -13,6 +13,7 @@ import {
 } from '../support/audio-fixtures';
 import { type LocalClients, localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
+import { clearOfMinuteBoundary } from '../support/windows';
 
 /**
  * Speech-to-text end to end: local mode on a real port, the official `openai` and `groq-sdk`
@@ -57,8 +58,9 @@ describe('speech-to-text against local mode', () => {
     clients = localClients(local, spec.fetch);
     keys = { ...clients.keys };
     openai = client('developer');
-  });
-  afterAll(() => local.stop());
+    // Seconds of synchronous work and a local mode's start: past jest's 30 s at load 10 (once).
+  }, 120_000);
+  afterAll(() => local?.stop());
 
   it('transcribes a WAV file with the openai client, billed by its measured duration', async () => {
     const file = await toFile(wavFile({ seconds: 12.5 }), 'speech.wav');
@@ -392,7 +394,15 @@ describe('speech-to-text against local mode', () => {
         },
       },
     });
-    const other = await startLocalMode({ config: limited, port: 0 });
+    // Its clock runs from ten minutes into an hour: the eight files are counted in one hour's ASH
+    // whatever the real time (an hour is too long to wait out).
+    const startedAt = Date.now();
+    const tenPastTen = Date.parse('2026-12-08T10:10:00.000Z');
+    const other = await startLocalMode({
+      config: limited,
+      port: 0,
+      now: () => new Date(tenPastTen + (Date.now() - startedAt)),
+    });
     try {
       const key = other.demoCustomers.find((d) => d.tier === 'enterprise')?.apiKey;
       const send = async () => {
@@ -420,6 +430,9 @@ describe('speech-to-text against local mode', () => {
     const send = () =>
       free.audio.transcriptions.create({ file: wavFileFor(25), model: TURBO }).withResponse();
     const wavFileFor = (seconds: number) => new File([wavFile({ seconds })], 'a.wav');
+    // The three files in one UTC hour, and the usage read in the same month (both end on a
+    // minute's end): the third is refused by the first two's seconds, and usage shows both.
+    await clearOfMinuteBoundary(15_000);
     const first = await send();
     expect(first.response.headers.get('x-ratelimit-remaining-audio-seconds')).toBe(
       String(FREE_ASH - 25),

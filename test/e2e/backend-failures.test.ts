@@ -10,6 +10,7 @@ import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
+import { until } from '../support/until';
 
 type ApiError = InstanceType<typeof OpenAI.APIError>;
 
@@ -182,7 +183,11 @@ describe('model failures and disconnects, seen by the openai client', () => {
       if (received === 3) break; // the SDK aborts the HTTP request
     }
 
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(backend.lastSignal?.aborted).toBe(true);
+    // The API notices the client left when its socket closes: waited for, not slept on.
+    const aborted = await until(
+      async () => backend.lastSignal?.aborted,
+      (isAborted) => isAborted === true,
+    );
+    expect(aborted).toBe(true);
   });
 });

@@ -9,6 +9,7 @@ import { localModeDocumentClient } from '../support/dynalite';
 import { type LocalClients, localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 import { until } from '../support/until';
+import { clearOfMinuteBoundary } from '../support/windows';
 
 /**
  * A project's monthly spend limit holds for its batches, end to end: the official `openai` client
@@ -88,6 +89,8 @@ describe("batches held to their project's spend limit (official client, local mo
     expect(unheld.status).toBe('completed');
 
     const small = Array.from({ length: 10 }, (_, i) => line(`small-${i}`, 20));
+    // The ten lines in one UTC month (it ends on a minute's end): one month's spend bills them.
+    await clearOfMinuteBoundary(15_000);
     const within = await runBatch(projectKey, small, ['failed', 'completed']);
     expect(within.status).toBe('completed');
     expect(within.request_counts).toEqual({ total: 10, completed: 10, failed: 0 });
@@ -104,12 +107,16 @@ describe("batches held to their project's spend limit (official client, local mo
         );
       // Each line's ledger record is the bill: the project's month committed exactly their sum.
       let billed = 0;
+      const months = new Set<string>();
       for (let i = 0; i < 10; i++) {
         const { Item } = await read(`REQ#${lineRequestId(within.id, `small-${i}`)}`, 'REQ');
         billed += (Item?.costMicroUsd as number | undefined) ?? Number.NaN;
+        months.add(String(Item?.startedAt).slice(0, 7));
       }
       expect(billed).toBeGreaterThan(0);
-      const month = new Date().toISOString().slice(0, 7);
+      // The month the lines were admitted in (the spend's), not the month this check runs in.
+      expect(months.size).toBe(1);
+      const [month] = months;
       const { Item } = await read(`SPEND#${customerId}@${project}#${month}`, 'SPEND');
       expect(Item).toMatchObject({
         reservedMicroUsd: 0,

@@ -3,6 +3,7 @@ import { TestModelBackend } from '../../lambda/inference/backends/test-model-bac
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { localClients } from '../support/local-clients';
+import { clearOfMinuteBoundary } from '../support/windows';
 
 /**
  * Spend limits and limits a client can use, end to end: local mode with API Gateway's authorizer
@@ -69,6 +70,9 @@ describe('spend limits and limits a client can use, seen by the openai client', 
   it('refuses the next request once the operator sets a limit below what was spent, cache or not', async () => {
     const { apiKey, customerId } = await newCustomer('developer', 'row1');
     const openai = clientFor(apiKey);
+    // All six requests in one UTC month (it ends on a minute's end): the spend counted before
+    // the limit is the month's the limit is held against.
+    await clearOfMinuteBoundary(15_000);
     for (let i = 0; i < 3; i++) await openai.chat.completions.create(ask); // the authorizer decision is now cached
     const spentBefore = Number((await spendView(apiKey)).spent_usd);
 
@@ -91,6 +95,8 @@ describe('spend limits and limits a client can use, seen by the openai client', 
   it('holds a limit set through the API for the requests within the authorizer cache TTL', async () => {
     const { apiKey } = await newCustomer('developer', 'row2');
     const openai = clientFor(apiKey);
+    // The ten requests in one UTC month (it ends on a minute's end): one month's spend is held.
+    await clearOfMinuteBoundary(15_000);
     await openai.chat.completions.create(ask); // cache the decision (no limit) first
     const put = await fetch(`${local.openAIBaseUrl}/spend_limit`, {
       method: 'PUT',

@@ -94,7 +94,7 @@ describe('account pages in the console (Chromium, cognito-local)', () => {
     );
 
   /** Waits until `read` gives `expected` (the console renders asynchronously). */
-  async function until<T>(read: () => Promise<T>, expected: T, timeoutMs = 10_000) {
+  async function until<T>(read: () => Promise<T>, expected: T, timeoutMs = 20_000) {
     const deadline = Date.now() + timeoutMs;
     let last: T | undefined;
     while (Date.now() < deadline) {

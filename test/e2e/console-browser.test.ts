@@ -1,6 +1,12 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import {
+  type Browser,
+  type BrowserContext,
+  chromium,
+  type Page,
+  type Route,
+} from 'playwright-core';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
@@ -14,6 +20,7 @@ import {
   requireChromium,
   SCREENSHOTS,
 } from '../support/console-browser';
+import { clearOfUtcDayEnd } from '../support/windows';
 
 // The callbacks given to page.evaluate run in the browser. The Node program has no DOM types (they would
 // change Node's own), so the few browser globals those callbacks use are declared loosely here.
@@ -132,6 +139,8 @@ describe('the web console in Chromium', () => {
   });
 
   it('streams a playground reply with tokens, cost, time to first token and rate-limit headers, and the usage chart follows', async () => {
+    // The chart's total before and after the reply over the same days: the range ends today.
+    await clearOfUtcDayEnd(60_000);
     await go('usage');
     const requestsChart = page.locator('figure.chart', { hasText: 'Requests' });
     await requestsChart.waitFor();
@@ -142,18 +151,18 @@ describe('the web console in Chromium', () => {
     await page.getByLabel('Message').fill('Tell me about streaming');
     await page.getByLabel('Max tokens').fill('20');
     await page.getByRole('button', { name: 'Send' }).click();
-    const reply = page.getByTestId('reply');
-    // Watch it stream: some words arrive while the reply is still being written.
-    await page.waitForFunction(() => {
+    // Watch it stream: some words arrive while the reply is still being written. The words are
+    // read in the same look as "still being written": read after it, they may be the whole reply.
+    const streaming = await page.waitForFunction(() => {
       const el = document.querySelector('[data-testid="reply"]');
       // More than two words streamed (not the placeholder), and the reply still being written.
-      return (
+      const written =
         el?.getAttribute('aria-busy') === 'true' &&
         !el.querySelector('.muted') &&
-        (el.textContent ?? '').split(' ').length > 2
-      );
+        (el.textContent ?? '').split(' ').length > 2;
+      return written && (el.querySelector('.turn-text')?.textContent ?? '');
     });
-    const partial = (await reply.locator('.turn-text').textContent()) ?? '';
+    const partial = String(await streaming.jsonValue());
     const stats = page.getByTestId('reply-stats');
     await stats.waitFor();
     // Streamed to its end, the reply is the conversation's answer.
@@ -163,7 +172,7 @@ describe('the web console in Chromium', () => {
     expect(full.startsWith(partial)).toBe(true);
     await expectText(stats, '20 out');
     await expectText(stats, 'Time to first token');
-    expect(await stats.textContent()).toMatch(/Cost\$0\.0000\d+/);
+    await expectText(stats, /Cost\$0\.0000\d+/);
     await expectText(page.locator('dl.headers'), 'x-ratelimit-remaining-requests');
     await expectText(page.locator('dl.headers'), 'x-ratelimit-reset-tokens');
 
@@ -195,9 +204,16 @@ describe('the web console in Chromium', () => {
     await go('usage');
     await page.reload();
     await page.getByRole('heading', { level: 1 }).waitFor();
+    // The chart may be drawn before the usage arrives: wait for its total, not its first drawing.
     const audioChart = page.locator('figure.chart', { hasText: 'Audio seconds' });
-    await audioChart.waitFor();
-    expect(Number(await audioChart.getAttribute('data-total'))).toBe(32);
+    await page
+      .locator('figure.chart[data-total="32"]', { hasText: 'Audio seconds' })
+      .waitFor()
+      .catch(async () => {
+        throw new Error(
+          `audio seconds total ${await audioChart.getAttribute('data-total')}, not 32`,
+        );
+      });
     await expectText(page.getByTestId('usage-totals'), '32 audio seconds');
     const table = page.getByRole('region', { name: 'Usage per day and model' });
     await expectText(table, 'whisper-large-v3-turbo');
@@ -345,16 +361,33 @@ describe('the web console in Chromium', () => {
       email: 'throttled@test.local',
       tier: 'free',
     });
-    // The Free plan's gateway burst (10) spent before the console asks who the key is.
-    await Promise.all(
-      Array.from({ length: 15 }, () =>
-        fetch(`${local.openAIBaseUrl}/models`, { headers: { authorization: `Bearer ${apiKey}` } }),
-      ),
-    );
+    // The Free plan's gateway burst spent just before the console asks who the key is: the key's
+    // first requests wait until a 429 shows the bucket empty. Spent before the page loads, the
+    // bucket refilled (2 a second) while a loaded machine loaded it, and the console got in.
+    const spendBurst = async () => {
+      for (let sent = 0; sent < 100; sent++) {
+        const answer = await fetch(`${local.openAIBaseUrl}/models`, {
+          headers: { authorization: `Bearer ${apiKey}` },
+        });
+        await answer.text();
+        if (answer.status === 429) return;
+      }
+      throw new Error('no 429 in 100 requests');
+    };
+    let spent: Promise<void> | undefined;
+    const ofThisKey = async (route: Route) => {
+      if (route.request().headers().authorization === `Bearer ${apiKey}`) {
+        spent ??= spendBurst();
+        await spent;
+      }
+      await route.continue();
+    };
+    await page.route(`${local.openAIBaseUrl}/**`, ofThisKey);
     await page.goto(local.consoleUrl as string);
     await page.evaluate((key) => sessionStorage.setItem('tierline.apiKey', key), apiKey as string);
     await page.reload();
     await expectText(page.getByRole('alert'), 'Rate limit reached');
+    await page.unroute(`${local.openAIBaseUrl}/**`, ofThisKey);
     expect(await page.evaluate(() => sessionStorage.getItem('tierline.apiKey'))).toBe(apiKey);
     // The bucket refills (2 a second) and the console asks again: signed in, on the Free plan.
     await expectText(page.getByRole('heading', { level: 1 }), 'Free');
@@ -368,7 +401,8 @@ describe('the web console in Chromium', () => {
     await page.evaluate((key) => sessionStorage.setItem('tierline.apiKey', key), developerKey);
     await page.reload();
     await expectText(page.getByRole('heading', { level: 1 }), 'Developer');
-  });
+    // It waits for a real refill and three page loads: more than jest's 30 s at load 10 (once).
+  }, 60_000);
 
   it('signs out: the key is forgotten and the sign-in form is back', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();

@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BackendChatRequest } from '../../lambda/inference/backends/model-backend';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
@@ -29,8 +30,42 @@ requireChromium();
 
 const LINES = 12;
 
+/**
+ * The test model, able to hold every completion past the first `n` until released: the page is
+ * seen with a batch part-way through however slowly it loads (a loaded machine ran a whole batch
+ * before the page first showed it), not by a model slow enough to outlast it.
+ */
+class HoldingBackend extends TestModelBackend {
+  private admitted = Number.POSITIVE_INFINITY;
+  private release: () => void = () => undefined;
+  private gate: Promise<void> = Promise.resolve();
+
+  /** Holds the completions after the next `n`, until {@link let}. */
+  holdAfter(n: number): void {
+    this.admitted = n;
+    this.gate = new Promise((resolve) => (this.release = resolve));
+  }
+
+  let(): void {
+    this.admitted = Number.POSITIVE_INFINITY;
+    this.release();
+  }
+
+  override async complete(request: BackendChatRequest) {
+    this.admitted -= 1;
+    if (this.admitted < 0) await this.gate;
+    return super.complete(request);
+  }
+}
+
 describe('the console Batches and Fine-tuning pages in Chromium', () => {
   let local: LocalMode;
+  // About 2 s a line; lines are held where a test needs the batch still running.
+  const backend = new HoldingBackend({
+    timeToFirstTokenMs: 100,
+    tokensPerSecond: 10,
+    replyTokens: 20,
+  });
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
@@ -44,13 +79,7 @@ describe('the console Batches and Fine-tuning pages in Chromium', () => {
     local = await startLocalMode({
       config: loadConfig({ env: 'dev' }),
       port: 0,
-      // About 2 s a line (4 lines of a chunk at once): a 12-line batch runs for several seconds,
-      // long enough to watch its counts move.
-      backend: new TestModelBackend({
-        timeToFirstTokenMs: 100,
-        tokensPerSecond: 10,
-        replyTokens: 20,
-      }),
+      backend,
       batchConcurrency: 1,
     });
     developerKey = local.demoCustomers.find((d) => d.tier === 'developer')?.apiKey as string;
@@ -63,6 +92,7 @@ describe('the console Batches and Fine-tuning pages in Chromium', () => {
   });
 
   afterAll(async () => {
+    backend.let();
     await browser?.close();
     await local?.stop();
   });
@@ -99,6 +129,8 @@ describe('the console Batches and Fine-tuning pages in Chromium', () => {
   };
 
   it('lists a batch created through the API, its counts changing as the worker runs it, and downloads its output', async () => {
+    // A third of the lines run; the rest wait until the page has shown the batch part-way.
+    backend.holdAfter(LINES / 3);
     const batch = await createBatch(LINES, 20);
     await signIn(developerKey, 'batches');
     const card = page.locator(`li[data-batch-id="${batch.id}"]`);
@@ -120,6 +152,7 @@ describe('the console Batches and Fine-tuning pages in Chromium', () => {
       );
       if (seen.at(-1) !== counts) seen.push(counts);
       if (status === 'Completed') break;
+      backend.let();
       if (Date.now() > deadline)
         throw new Error(`the batch did not complete; counts seen: ${seen.join(' | ')}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -162,6 +195,8 @@ describe('the console Batches and Fine-tuning pages in Chromium', () => {
   });
 
   it('cancels an active batch', async () => {
+    // Four lines run; the rest wait until the cancel is asked for, so the batch is still active.
+    backend.holdAfter(4);
     const batch = await createBatch(40, 200);
     await page.getByRole('button', { name: 'Refresh' }).click();
     const card = page.locator(`li[data-batch-id="${batch.id}"]`);
@@ -170,6 +205,7 @@ describe('the console Batches and Fine-tuning pages in Chromium', () => {
     await card.getByRole('button', { name: `Cancel ${batch.id}` }).click();
     await expectText(card.getByTestId('batch-status'), 'Cancel');
     expect(['cancelling', 'cancelled']).toContain((await openai.batches.retrieve(batch.id)).status);
+    backend.let();
     // Polled until the cancel finished: lines done before it stay counted, the rest never run.
     await expectText(card.getByTestId('batch-status'), 'Cancelled', 60_000);
     const after = await openai.batches.retrieve(batch.id);

@@ -15,6 +15,7 @@ import {
   requireChromium,
   SCREENSHOTS,
 } from '../support/console-browser';
+import { clearOfMinuteBoundary } from '../support/windows';
 
 // The callbacks given to page.evaluate run in the browser; the Node program has no DOM types.
 // biome-ignore-start lint/suspicious/noExplicitAny: browser globals, seen only inside page.evaluate
@@ -156,8 +157,8 @@ describe('the console pages a customer needs, in Chromium', () => {
     expect(responses[0]?.body).not.toHaveProperty('stop');
     const stats = page.getByTestId('reply-stats');
     await expectText(stats, ' out');
-    expect(await stats.textContent()).toMatch(/Cost\$0\.0000\d+/);
-    expect(await page.getByTestId('assistant-turn').nth(2).textContent()).toMatch(/Model\S+/);
+    await expectText(stats, /Cost\$0\.0000\d+/);
+    await expectText(page.getByTestId('assistant-turn').nth(2), /Model\S+/);
 
     // The snippets carry what the playground sends: the Responses path and the whole conversation.
     const curl =
@@ -366,12 +367,14 @@ describe('the console pages a customer needs, in Chromium', () => {
       });
       expect(put.status).toBe(200);
     };
+    // The page and this test name the same next month: no month's end (a minute's end) between.
+    await clearOfMinuteBoundary(30_000);
+    const month = new Date().toISOString().slice(0, 7);
     await setLimit(0);
     await signIn(admin);
     await open('spend', 'Spend limit');
     const standing = page.getByTestId('spend-standing');
     await expectText(standing, 'The limit is reached: new requests are refused.');
-    const month = new Date().toISOString().slice(0, 7);
     const [year, monthNumber] = month.split('-').map(Number) as [number, number];
     const next = new Date(Date.UTC(year, monthNumber, 1)).toISOString().slice(0, 10);
     await expectText(standing, `accepted again on ${next} at 00:00 UTC`);

@@ -9,6 +9,7 @@ import { loadConfig } from '../../lib/config/load';
 import { LOCAL_CUSTOMERS_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { localModeDocumentClient } from '../support/dynalite';
 import { signedInUser } from '../support/local-sign-in';
+import { clearOfMinuteBoundary } from '../support/windows';
 
 /**
  * Console sessions over real HTTP in local mode: a user signs up in cognito-local, verifies with
@@ -174,6 +175,8 @@ describe('console sessions (Cognito access tokens) in local mode', () => {
     });
     const chat = () =>
       client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] });
+    // Both requests in one UTC minute: the second is refused by the first's count.
+    await clearOfMinuteBoundary(10_000);
     await chat();
     // The default project's limits came with the session (from the primary key): no read.
     expect(projectReads()).toEqual([]);

@@ -9,6 +9,7 @@ import { LOCAL_FINE_TUNING_TABLE, type LocalMode, startLocalMode } from '../../l
 import { adapterFiles, entriesOf, safetensors, tarGzOf, zipOf } from '../support/adapters';
 import { adminKeys } from '../support/admin-keys';
 import { localClients } from '../support/local-clients';
+import { clearOfMinuteBoundary } from '../support/windows';
 
 /**
  * The fine-tuning HTTP API against a hostile customer, in local mode, over real HTTP with the
@@ -697,6 +698,8 @@ describe('the fine-tuning API against a hostile customer', () => {
     expect(await spend('racer')).toMatchObject({ reserved_usd: '0.000000' });
     // Room for two jobs and a half.
     await setLimit('racer', Number((estimate * 2.5).toFixed(6)));
+    // The five in one UTC month (it ends on a minute's end): one month's limit holds them all.
+    await clearOfMinuteBoundary(10_000);
     const results = await Promise.all(
       Array.from({ length: 5 }, () =>
         call('racer', 'POST', '/fine_tuning/jobs', { model: BASE, training_file: file }),

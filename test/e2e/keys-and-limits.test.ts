@@ -65,7 +65,7 @@ describe('named API keys and current limits', () => {
 
     // The new key is the same customer: its request counts against the same per-model limits
     // (read below in the same UTC minute).
-    await clearOfMinuteBoundary();
+    await clearOfMinuteBoundary(10_000);
     const openai = new OpenAI({
       apiKey: created.json.key,
       baseURL: local.openAIBaseUrl,

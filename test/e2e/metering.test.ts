@@ -33,7 +33,7 @@ const ask = (content = 'hello') => ({
   messages: [{ role: 'user' as const, content }],
 });
 
-async function eventually<T>(read: () => Promise<T | undefined>, timeoutMs = 3_000): Promise<T> {
+async function eventually<T>(read: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const value = await read();
@@ -81,7 +81,7 @@ describe('metering seen by the openai client', () => {
 
     // Both requests in one fixed UTC minute (the limiter's token window): across a boundary the
     // second would see only its own reservation.
-    await clearOfMinuteBoundary();
+    await clearOfMinuteBoundary(10_000);
     const first = await openai.chat.completions.create(ask()).withResponse();
     const second = await openai.chat.completions.create(ask()).withResponse();
 
@@ -107,9 +107,7 @@ describe('metering seen by the openai client', () => {
     const openai = clientFor(apiKey as string);
     // The RPM counter is keyed by the UTC minute: start the run early in a minute, so a slow
     // machine does not carry it into the next one (where the limit has, rightly, room again).
-    const intoMinuteMs = Date.now() % 60_000;
-    if (intoMinuteMs > 30_000)
-      await new Promise((resolve) => setTimeout(resolve, 60_000 - intoMinuteMs + 100));
+    await clearOfMinuteBoundary(30_000);
     for (let i = 0; i < LIMITS.rpm; i += 1) await openai.chat.completions.create(ask());
 
     const error = await openai.chat.completions.create(ask()).catch((e: unknown) => e);
@@ -142,6 +140,8 @@ describe('metering seen by the openai client', () => {
   it('lets a default request use the tokens left in the minute, so admitted usage never passes TPM', async () => {
     const { apiKey } = await newCustomer('free', 'cap');
     const openai = clientFor(apiKey as string);
+    // Both requests in one UTC minute: the second is held to what the first left of it.
+    await clearOfMinuteBoundary(10_000);
     const stream = await openai.chat.completions.create({
       ...ask(),
       max_completion_tokens: 500,
@@ -166,6 +166,8 @@ describe('metering seen by the openai client', () => {
   it('answers 429 on TPM rather than a truncated answer when less than the minimum output is left', async () => {
     const { apiKey } = await newCustomer('free', 'nofit');
     const openai = clientFor(apiKey as string);
+    // Both requests in one UTC minute: the second is held to what the first left of it.
+    await clearOfMinuteBoundary(10_000);
     const stream = await openai.chat.completions.create({
       ...ask(),
       max_completion_tokens: 1_900,
@@ -185,6 +187,8 @@ describe('metering seen by the openai client', () => {
   it('writes one ledger record with the tokens streamed so far when the client disconnects, and releases the rest', async () => {
     const { apiKey, customer } = await newCustomer('free', 'disconnect');
     const openai = clientFor(apiKey as string);
+    // Both requests in one UTC minute: the next one's headers count the cut stream's tokens.
+    await clearOfMinuteBoundary(15_000);
     const stream = await openai.chat.completions.create({ ...ask(), stream: true });
     let received = 0;
     let requestId = '';
@@ -242,6 +246,8 @@ describe('metering seen by the openai client', () => {
     });
     expect(setLimit.status).toBe(200);
 
+    // Every request in one UTC month (it ends on a minute's end): they add up to one month's spend.
+    await clearOfMinuteBoundary(15_000);
     let blocked: unknown;
     for (let i = 0; i < 20 && !blocked; i += 1) {
       await openai.chat.completions
@@ -272,6 +278,8 @@ describe('metering seen by the openai client', () => {
   it('reports usage per model and per day from the aggregates', async () => {
     const { apiKey } = await newCustomer('free', 'usage');
     const openai = clientFor(apiKey as string);
+    // Both requests and the reads in one UTC day (it ends on a minute's end): one day's line.
+    await clearOfMinuteBoundary(10_000);
     const completions = [
       await openai.chat.completions.create(ask()),
       await openai.chat.completions.create(ask()),

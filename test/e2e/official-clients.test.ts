@@ -23,11 +23,15 @@ const config = loadConfig({
 });
 const MODEL = 'qwen3-8b';
 const ENTERPRISE_ONLY = 'qwen3-32b';
-/**
- * Short, so the revocation test can wait it out; long enough that the request sent right after the
- * revocation still finds the cached decision on a loaded CI machine (300 ms did not, once).
- */
+/** The authorizer's decision cache: the revocation test moves local mode's clock past it. */
 const AUTHORIZER_CACHE_MS = 2_000;
+/**
+ * Local mode's clock: real time, held still while the revocation test reads its cached decision (a
+ * loaded machine once took longer than the TTL between the revocation and the next request), then
+ * moved past the TTL without a real wait. Never backwards.
+ */
+const clock = { heldAt: undefined as number | undefined, aheadMs: 0 };
+const now = () => new Date((clock.heldAt ?? Date.now()) + clock.aheadMs);
 
 describe('official clients against local mode', () => {
   // Every answer below is checked against OpenAI's and Tierline's published schemas.
@@ -45,6 +49,7 @@ describe('official clients against local mode', () => {
       port: 0,
       backend: new TestModelBackend({ replyTokens: 12 }),
       authorizerCacheTtlMs: AUTHORIZER_CACHE_MS,
+      now,
     });
     const clients = localClients(local, spec.fetch);
     keys = { ...clients.keys };
@@ -444,14 +449,19 @@ describe('official clients against local mode', () => {
         maxRetries: 0,
         fetch: spec.fetch,
       });
-      await client.models.list();
+      clock.heldAt = Date.now();
+      try {
+        await client.models.list();
 
-      await local.operator.revoke(customer.customerId);
-      const withinTtl = client.models.list();
-      await new Promise((resolve) => setTimeout(resolve, AUTHORIZER_CACHE_MS + 50));
-
-      await expect(withinTtl).resolves.toBeDefined();
-      await expect(client.models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+        await local.operator.revoke(customer.customerId);
+        // Within the TTL however long the revocation took: the clock has not moved.
+        await expect(client.models.list()).resolves.toBeDefined();
+        clock.heldAt += AUTHORIZER_CACHE_MS;
+        await expect(client.models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+      } finally {
+        clock.aheadMs = Math.max(0, clock.heldAt - Date.now());
+        clock.heldAt = undefined;
+      }
     });
   });
 });

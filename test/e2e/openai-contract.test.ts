@@ -255,7 +255,7 @@ describe("OpenAI's contract at its edges, against local mode", () => {
         };
         request.write('{"model":"x","messages":"');
         pump();
-        setTimeout(() => reject(new Error('no answer')), 20_000).unref();
+        setTimeout(() => reject(new Error('no answer')), 25_000).unref();
       },
     );
 
@@ -286,7 +286,7 @@ describe("OpenAI's contract at its edges, against local mode", () => {
       );
       request.on('error', () => undefined);
       request.write('{"monthly_limit_usd": 1');
-      setTimeout(() => reject(new Error('no answer')), 10_000).unref();
+      setTimeout(() => reject(new Error('no answer')), 25_000).unref();
     });
 
     expect(status).toBe(413);

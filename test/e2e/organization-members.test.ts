@@ -7,6 +7,7 @@ import { LOCAL_CUSTOMERS_TABLE, type LocalMode, startLocalMode } from '../../loc
 import { localModeDocumentClient } from '../support/dynalite';
 import { signedInUser } from '../support/local-sign-in';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
+import { clearOfMinuteBoundary } from '../support/windows';
 
 /**
  * Members and invites over real HTTP in local mode, with the official `openai` client's
@@ -277,6 +278,8 @@ describe('organization members and invites (official openai client, local mode)'
         messages: [{ role: 'user', content: 'hi' }],
       });
 
+    // Both requests in one UTC minute: the second is refused by the first's count.
+    await clearOfMinuteBoundary(10_000);
     await chat();
     const second = await chat().then(
       () => undefined,

@@ -5,6 +5,7 @@ import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { wavFile } from '../support/audio-files';
 import { localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
+import { clearOfMinuteBoundary } from '../support/windows';
 
 /**
  * OpenAI's usage and costs of the administration API over real HTTP, with the official `openai`
@@ -65,7 +66,10 @@ describe('usage and costs through client.admin.organization.usage', () => {
       headers: { 'OpenAI-Project': project.id },
     });
     mobile = { id: project.id, key: clients.admin(made.key), keyId: made.id };
-    // Two requests in the project, one with the primary key (the default project).
+    // Two requests in the project, one with the primary key (the default project). All four
+    // records in one UTC hour and day (both end on a minute's end): one bucket holds each
+    // project's, in the hour and day buckets the tests read.
+    await clearOfMinuteBoundary(15_000);
     await chat(mobile.key);
     await chat(mobile.key);
     await chat(primary);

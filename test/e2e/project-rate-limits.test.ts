@@ -4,6 +4,7 @@ import { loadConfig } from '../../lib/config/load';
 import { type LocalMode, startLocalMode } from '../../local/local-mode';
 import { type LocalClients, localClients } from '../support/local-clients';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
+import { clearOfMinuteBoundary } from '../support/windows';
 
 /**
  * A project's own rate limits over real HTTP with the official `openai` client's
@@ -59,6 +60,8 @@ describe('project rate limits through client.admin.organization.projects.rateLim
     const listed = await rateLimits.listRateLimits(project);
     expect(listed.data.find((l) => l.model === MODEL)?.max_requests_per_1_minute).toBe(2);
 
+    // All three in one UTC minute: the third is refused by the first two's count.
+    await clearOfMinuteBoundary(10_000);
     await chat(early);
     await chat(late);
     const refused = await chat(early).then(

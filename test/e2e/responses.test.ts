@@ -24,7 +24,7 @@ const config = loadConfig({
 const counter = new PromptTokenCounter(config);
 
 async function ledgerRecord(doc: DynamoDBDocumentClient, requestId: string) {
-  const deadline = Date.now() + 3_000;
+  const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     const { Item } = await doc.send(
       new GetCommand({
@@ -496,7 +496,7 @@ describe('a Responses stream the client leaves', () => {
     );
     const record = await ledgerRecord(doc, requestId);
     expect(record.status).toBe('client_disconnected');
-    const deadline = Date.now() + 3_000;
+    const deadline = Date.now() + 20_000;
     let stored = await openai.responses.retrieve(responseId).catch(() => undefined);
     while (stored?.status !== 'cancelled' && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 25));

@@ -6,6 +6,7 @@ import { TestModelBackend } from '../../lambda/inference/backends/test-model-bac
 import { loadConfig } from '../../lib/config/load';
 import { startLocalMode } from '../../local/local-mode';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
+import { clearOfUtcDayEnd } from '../support/windows';
 
 describe('local mode shutdown', () => {
   // Every answer below is checked against OpenAI's and Tierline's published schemas.
@@ -16,6 +17,8 @@ describe('local mode shutdown', () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'tierline-shutdown-'));
     const config = loadConfig({ env: 'dev' });
     const backend = () => new TestModelBackend({ tokensPerSecond: 50, replyTokens: 200 });
+    // The request and the next start's reading of the month's usage in one UTC day (and month).
+    await clearOfUtcDayEnd(60_000);
     const first = await startLocalMode({ config, port: 0, dataDir, backend: backend() });
     const developer = first.demoCustomers.find((d) => d.tier === 'developer');
     const openai = new OpenAI({
@@ -49,7 +52,7 @@ describe('local mode shutdown', () => {
 
     expect(usage.data).toEqual([expect.objectContaining({ requests: 1 })]);
     expect(usage.data[0]?.output_tokens).toBeGreaterThanOrEqual(2);
-  });
+  }, 120_000);
 
   // SIGTERM with 300 streams in flight closed dynalite under 300 queued SDK calls after 5 s:
   // "Database is not open", 20 admitted requests with neither ledger record nor dead letter.
@@ -61,6 +64,8 @@ describe('local mode shutdown', () => {
     });
     const backend = () => new TestModelBackend({ tokensPerSecond: 20, replyTokens: 400 });
     const logged: string[] = [];
+    // The 200 requests and the next start's reading of the month's usage in one UTC day (and month).
+    await clearOfUtcDayEnd(120_000);
     const first = await startLocalMode({
       config,
       port: 0,
@@ -104,7 +109,7 @@ describe('local mode shutdown', () => {
     expect(usage.total.requests).toBe(200);
     expect(existsSync(path.join(dataDir, 'ledger-dead-letters.jsonl'))).toBe(false);
     expect(logged.filter((line) => /fail|error/i.test(line))).toEqual([]);
-  }, 120_000);
+  }, 240_000);
 
   // SIGTERM cut the connections before the streams' error event left: a client read neither
   // `data: {"error":...}` nor `[DONE]` and could not tell a shutdown from a complete answer.

@@ -220,7 +220,7 @@ describe('an upstream model server that is down, failing or ignores stream', () 
     })().catch(() => undefined);
     await reading;
     // The upstream sees its request closed once the API notices the client left.
-    for (let waited = 0; seen.closedEarly === 0 && waited < 5_000; waited += 50) {
+    for (let waited = 0; seen.closedEarly === 0 && waited < 20_000; waited += 50) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
 
@@ -231,15 +231,15 @@ describe('an upstream model server that is down, failing or ignores stream', () 
   it('gives up on an upstream that accepts and never answers: 504, and its connection closed', async () => {
     behaviour = 'never-answer';
     seen.closedEarly = 0;
-    const started = Date.now();
 
     const error = (await client(impatient)
       .chat.completions.create(ask)
       .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
 
+    // A 504 at all is the 300 ms idle timeout's: the default one (300 s) is past this test's own
+    // timeout, and a duration measured here would fail on a loaded machine, not a slow timeout.
     expect(error.status).toBe(504);
-    expect(Date.now() - started).toBeLessThan(5_000);
-    for (let waited = 0; seen.closedEarly === 0 && waited < 2_000; waited += 50) {
+    for (let waited = 0; seen.closedEarly === 0 && waited < 20_000; waited += 50) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(seen.closedEarly).toBe(1);
@@ -260,7 +260,7 @@ describe('an upstream model server that is down, failing or ignores stream', () 
 
     expect(text).toBe('Grüße, tiers 🚀');
     expect(failure).toBeInstanceOf(Error);
-    for (let waited = 0; seen.closedEarly === 0 && waited < 2_000; waited += 50) {
+    for (let waited = 0; seen.closedEarly === 0 && waited < 20_000; waited += 50) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(seen.closedEarly).toBe(1);
@@ -305,7 +305,7 @@ describe('an upstream model server that is down, failing or ignores stream', () 
         .catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
       expect(error.status).toBe(502);
     }
-    for (let waited = 0; seen.closedEarly < 2 && waited < 2_000; waited += 50) {
+    for (let waited = 0; seen.closedEarly < 2 && waited < 20_000; waited += 50) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(seen.closedEarly).toBe(2);

@@ -17,10 +17,13 @@ export function requireChromium(): void {
   }
 }
 
-/** Waits until the locator's text contains `text` (the console renders asynchronously). */
+/**
+ * Waits until the locator's text contains `text`, or matches it (the console renders
+ * asynchronously: a text read once may be the one before the redraw).
+ */
 export async function expectText(
   locator: ReturnType<Page['locator']>,
-  text: string,
+  text: string | RegExp,
   timeoutMs = 15_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -31,10 +34,12 @@ export async function expectText(
         .first()
         .textContent()
         .catch(() => '')) ?? '';
-    if (last.includes(text)) return;
+    if (typeof text === 'string' ? last.includes(text) : text.test(last)) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  throw new Error(`expected "${text}" in "${last.slice(0, 300)}"`);
+  throw new Error(
+    `expected ${typeof text === 'string' ? `"${text}"` : text} in "${last.slice(0, 300)}"`,
+  );
 }
 
 /**

@@ -1,5 +1,6 @@
 import { sseResponse } from '../../../lambda/http/sse';
 import type { ChatCompletionChunk } from '../../../lambda/openai/openai-types';
+import { until } from '../../support/until';
 
 const chunk = (n: number) =>
   ({ id: `c${n}`, object: 'chat.completion.chunk', choices: [] }) as unknown as ChatCompletionChunk;
@@ -29,11 +30,13 @@ function controlledSource() {
   };
 }
 
-/** The body's writes (one string per enqueued buffer), read until the stream closes. */
-async function writesOf(response: Response): Promise<string[]> {
+/**
+ * The body's writes (one string per enqueued buffer), read until the stream closes; `writes` shows
+ * them as they arrive.
+ */
+async function writesOf(response: Response, writes: string[] = []): Promise<string[]> {
   const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
-  const writes: string[] = [];
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return writes;
@@ -78,11 +81,16 @@ describe('the SSE stream writes chunks that arrive together in one write', () =>
     source.push(1);
     source.push(2);
     const onEnd = jest.fn().mockResolvedValue(undefined);
-    const reading = writesOf(stream(source, 30, onEnd));
+    const written: string[] = [];
+    const reading = writesOf(stream(source, 30, onEnd), written);
 
     // Chunks 1 and 2 leave when the 30 ms window closes, although the model sends nothing more for
-    // now.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // now: waited for (a loaded machine may fire the window's timer late), not slept on.
+    const seen = await until(
+      async () => written.length,
+      (count) => count >= 2,
+    );
+    expect(seen).toBe(2);
     source.push(3);
     source.end();
     const writes = await reading;

@@ -14,11 +14,17 @@ const config = loadConfig({ env: 'dev' });
 const MODEL = 'qwen3-14b';
 const offer = config.tiers.developer.models[MODEL] as ModelLimits;
 
+/**
+ * One fixed instant, mid-minute: the limiter's windows are fixed UTC minutes, days and months, and
+ * concurrent requests on the real clock could straddle a window's end and all be admitted.
+ */
+const NOW = new Date('2026-12-08T10:20:30.000Z');
+
 let dynamo: LocalDynamo;
 let parts: Awaited<ReturnType<typeof meteringOn>>;
 beforeAll(async () => {
   dynamo = await startDynalite();
-  parts = await meteringOn(dynamo, config);
+  parts = await meteringOn(dynamo, config, () => NOW);
 });
 afterAll(() => dynamo.stop());
 

@@ -684,18 +684,26 @@ describe('crash-safe reservations: the reconciler', () => {
     const ledger = new LedgerWriter(createDocumentClient(dynamo.client), parts.tableName, {
       send: async () => undefined,
     });
+    let reachedLedger!: () => void;
+    const atLedger = new Promise<void>((resolve) => (reachedLedger = resolve));
     const dying = new RequestMetering({
       config,
       limiter: parts.limiter,
       spend: parts.spend,
       ledger: Object.create(ledger, {
-        write: { value: () => new Promise(() => undefined) },
+        write: {
+          value: () => {
+            reachedLedger();
+            return new Promise(() => undefined);
+          },
+        },
       }) as LedgerWriter,
       now: () => new Date(clock.now),
     });
     const request = await admitWith(dying, who, 'req_rec_unwritten');
     void request.finish({ status: 'completed', inputTokens: 100, outputTokens: 20 });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Dead at the ledger write, however long the way there took (not a sleep "long enough").
+    await atLedger;
 
     clock.now = OVERDUE;
     expect(await parts.reconciler.run()).toMatchObject({ failed: [] });
