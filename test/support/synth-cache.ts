@@ -77,7 +77,9 @@ export function sourceFingerprint(): string {
   const environment = Object.entries(process.env)
     .filter(([name]) => READ_ENVIRONMENT.test(name))
     .sort(([a], [b]) => a.localeCompare(b));
-  hash.update(JSON.stringify([process.version, environment]));
+  // The checkout's own path too: worktrees that share node_modules (hard links) share this cache, and
+  // a template made in one checkout differed from another's (seen as "shared templates differ").
+  hash.update(JSON.stringify([process.version, environment, ROOT]));
   fingerprint = hash.digest('hex');
   return fingerprint;
 }
