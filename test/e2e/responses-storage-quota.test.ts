@@ -203,6 +203,46 @@ describe('stored responses and the storage quota (truncation: auto)', () => {
     ]);
   });
 
+  it('refuses an input item id or a text.format schema that would be stored past their bounds, naming it', async () => {
+    const openai = await freeClient('oversized');
+    const calls = backend.calls;
+    const longId = await openai.responses
+      .create({
+        model: MODEL,
+        input: [
+          { role: 'user', content: 'Hi' },
+          { type: 'message', role: 'user', content: 'Hi', id: `msg_${'x'.repeat(2_000)}` },
+        ],
+      })
+      .catch((error: unknown) => error);
+    expect(longId).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(longId).toMatchObject({
+      status: 400,
+      param: 'input[1].id',
+      code: 'string_above_max_length',
+    });
+
+    const bigSchema = await openai.responses
+      .create({
+        model: MODEL,
+        input: 'Hi',
+        text: {
+          format: {
+            type: 'json_schema',
+            name: 'answer',
+            schema: { type: 'object', description: 'x'.repeat(300_000) },
+          },
+        },
+      })
+      .catch((error: unknown) => error);
+    expect(bigSchema).toMatchObject({
+      status: 400,
+      param: 'text.format.schema',
+      code: 'invalid_value',
+    });
+    expect(backend.calls).toBe(calls);
+  });
+
   it('keeps one organization out, not another: each has its own quota', async () => {
     const full = await freeClient('full');
     await create(full, 1);
