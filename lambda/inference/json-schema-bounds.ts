@@ -15,10 +15,11 @@ export const MAX_SCHEMA_STRING_LENGTH = 120_000;
 /** OpenAI's: at most 1,000 enum values across the schema. */
 export const MAX_SCHEMA_ENUM_VALUES = 1_000;
 /**
- * Ours: the schema's JSON, in UTF-8 bytes. Room for a schema at OpenAI's name and property limits
- * (120,000 characters of names and 5,000 small property schemas come to about 220 KB), refused past it.
+ * Ours: the schema's JSON, in UTF-8 bytes. Room for a strict schema at OpenAI's limits (5,000
+ * properties whose names fill the 120,000 characters, each named again in `required`, is 360 KB);
+ * what OpenAI leaves unbounded (descriptions) is refused past it.
  */
-export const MAX_SCHEMA_BYTES = 256 * 1024;
+export const MAX_SCHEMA_BYTES = 512 * 1024;
 
 /** Keywords whose object value maps names to subschemas: the names count, the subschemas are walked. */
 const NAMED_SUBSCHEMAS = new Set(['properties', '$defs', 'definitions']);

@@ -230,7 +230,7 @@ describe('stored responses and the storage quota (truncation: auto)', () => {
           format: {
             type: 'json_schema',
             name: 'answer',
-            schema: { type: 'object', description: 'x'.repeat(300_000) },
+            schema: { type: 'object', description: 'x'.repeat(600_000) },
           },
         },
       })

@@ -142,7 +142,7 @@ describe('chat request validation', () => {
   });
 
   it("refuses a response_format JSON schema past OpenAI's limits, as Responses does its text.format", () => {
-    const schema = { type: 'object', description: 'x'.repeat(300_000) };
+    const schema = { type: 'object', description: 'x'.repeat(600_000) };
     const refused = rejection({
       ...valid,
       response_format: { type: 'json_schema', json_schema: { name: 'answer', schema } },

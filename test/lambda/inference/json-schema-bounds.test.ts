@@ -29,7 +29,15 @@ const objectOf = (count: number, name = (i: number) => `p${i}`) => ({
 
 describe("a JSON schema's bounds (OpenAI's Structured Outputs limits, and its size)", () => {
   it('accepts a schema at each limit', () => {
-    expect(() => refuseOversizedSchema(objectOf(MAX_SCHEMA_PROPERTIES), PARAM)).not.toThrow();
+    // Strict, as OpenAI requires: every property named again in `required`. 5,000 names of 24
+    // characters fill the 120,000.
+    const atLimits = {
+      ...objectOf(MAX_SCHEMA_PROPERTIES, (i) => String(i).padStart(24, 'p')),
+      additionalProperties: false,
+    };
+    const strict = { ...atLimits, required: Object.keys(atLimits.properties) };
+    expect(() => refuseOversizedSchema(strict, PARAM)).not.toThrow();
+    expect(Buffer.byteLength(JSON.stringify(strict))).toBeGreaterThan(256 * 1024);
     const enumValues = Array.from({ length: MAX_SCHEMA_ENUM_VALUES }, (_, i) => `v${i}`);
     expect(() => refuseOversizedSchema({ type: 'string', enum: enumValues }, PARAM)).not.toThrow();
     expect(() => refuseOversizedSchema(undefined, PARAM)).not.toThrow();
@@ -72,7 +80,7 @@ describe("a JSON schema's bounds (OpenAI's Structured Outputs limits, and its si
     expect(refusal(schema).message).toContain(`at most ${MAX_SCHEMA_ENUM_VALUES} enum values`);
   });
 
-  it('refuses a schema whose JSON passes 256 KiB: OpenAI bounds names, not descriptions, and it is stored', () => {
+  it('refuses a schema whose JSON passes 512 KiB: OpenAI bounds names, not descriptions, and it is stored', () => {
     const schema = { type: 'object', description: 'd'.repeat(MAX_SCHEMA_BYTES) };
     expect(refusal(schema)).toEqual({
       message: `Invalid '${PARAM}': a schema may be at most ${MAX_SCHEMA_BYTES} bytes of JSON; this one is ${Buffer.byteLength(JSON.stringify(schema))}.`,

@@ -195,12 +195,12 @@ describe('the chat request a Responses request runs as', () => {
       input: 'Hi',
       text: { format: { type: 'json_schema', name: 'answer', schema } },
     });
-    const big = { type: 'object', description: 'x'.repeat(300_000) };
+    const big = { type: 'object', description: 'x'.repeat(600_000) };
     expect(refusal(withSchema(big))).toMatchObject({
       param: 'text.format.schema',
       code: 'invalid_value',
     });
-    expect(refusal(withSchema(big)).message).toContain('262144 bytes');
+    expect(refusal(withSchema(big)).message).toContain('524288 bytes');
     expect(() =>
       parseResponsesRequest(withSchema({ type: 'object', properties: { a: { type: 'string' } } })),
     ).not.toThrow();
