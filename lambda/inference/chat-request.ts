@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { BadRequestError } from '../openai/errors';
+import { refuseOversizedSchema } from './json-schema-bounds';
 import { REASONING_EFFORTS, REASONING_FORMATS } from './reasoning';
 import { refuseDeepNesting, requestError } from './request-errors';
 
@@ -139,6 +140,11 @@ export function parseChatRequest(body: unknown): ChatRequest {
   const result = chatRequestSchema.safeParse(body);
   if (!result.success) throw requestError(result.error.issues, body, chatRequestSchema);
   const request = result.data;
+  if (request.response_format?.type === 'json_schema')
+    refuseOversizedSchema(
+      request.response_format.json_schema.schema,
+      'response_format.json_schema.schema',
+    );
   if (request.n !== undefined && request.n !== null && request.n !== 1) {
     throw new BadRequestError("'n' must be 1: one choice per request is supported.", {
       param: 'n',

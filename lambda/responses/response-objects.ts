@@ -188,22 +188,26 @@ export function storedInputItems(
 }
 
 /**
- * The stored JSON bytes of the input items that became this input's messages `from` to `to`
- * (exclusive): the turns `truncation: auto` dropped, as they are stored (their ids, which the model
- * never sees, too), with the reasoning items among them. 0 without any work when none were.
+ * The stored JSON bytes of this input's items the model never sees: those that became its messages
+ * `from` to `to` (exclusive), the turns `truncation: auto` dropped (their ids, which the model never
+ * sees, too), and every reasoning item (accepted, stored, and left out upstream), each once. 0
+ * without building anything when there are none: a plain request's store stays one PutItem.
  */
-export function droppedItemsBytes(
+export function unseenItemsBytes(
   request: Pick<ResponsesRequest, 'input'>,
   responseId: string,
   dropped: { from: number; to: number },
 ): number {
-  if (dropped.to <= dropped.from) return 0;
-  const { messageOf } = itemsAsMessages(inputItems(request));
+  const items = inputItems(request);
+  const reasoning = items.some((item) => item.type === 'reasoning');
+  if (dropped.to <= dropped.from && !reasoning) return 0;
+  const { messageOf } = itemsAsMessages(items);
   const stored = storedInputItems(request, responseId);
   let bytes = 0;
   messageOf.forEach((message, at) => {
-    if (message >= dropped.from && message < dropped.to)
-      bytes += Buffer.byteLength(JSON.stringify(stored[at]));
+    const unseen =
+      items[at]?.type === 'reasoning' || (message >= dropped.from && message < dropped.to);
+    if (unseen) bytes += Buffer.byteLength(JSON.stringify(stored[at]));
   });
   return bytes;
 }

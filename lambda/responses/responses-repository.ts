@@ -70,9 +70,10 @@ export function storedInputQuotaExceeded(
 ): BadRequestError {
   return new BadRequestError(
     `Storing this response would pass your storage quota of ${quotaBytes} bytes (${storedBytes} ` +
-      `bytes stored): truncation dropped ${bytes} bytes of its input, which are kept with it for ` +
-      `${RESPONSE_RETENTION_DAYS} days and count against the quota. Send 'store': false, shorten ` +
-      'the input, or delete stored responses (DELETE /v1/responses/{response_id}) or files you no ' +
+      `bytes stored): ${bytes} bytes of its input are never seen by the model (turns truncation ` +
+      `dropped, reasoning items) yet kept with it for ${RESPONSE_RETENTION_DAYS} days, and count ` +
+      "against the quota. Send 'store': false, shorten the input or leave its reasoning items out, " +
+      'or delete stored responses (DELETE /v1/responses/{response_id}) or files you no ' +
       'longer need; see GET /v1/plans for the quota of each tier.',
     { param: 'input', code: 'storage_quota_exceeded' },
   );
@@ -125,7 +126,7 @@ export class ResponsesRepository {
    * Stores a finished response for 30 days; false when it was deleted while it was being made (a
    * DELETE that found nothing left a tombstone where it would go, {@link delete}): the write is
    * conditional on nothing being there, and each response id is made once. `counted`: this request
-   * counted the response's dropped input ({@link countStoredInput}): it stays counted as long as the
+   * counted the response's unseen input ({@link countStoredInput}): it stays counted as long as the
    * response is kept, and is given back when the response is not stored.
    */
   async put(
@@ -200,8 +201,8 @@ export class ResponsesRepository {
   }
 
   /**
-   * Counts `bytes` of a response's input (the turns `truncation: auto` dropped: stored for 30 days,
-   * never seen by the model nor paid for) against the customer's storage quota, before the model
+   * Counts `bytes` of a response's input (the turns `truncation: auto` dropped and the reasoning
+   * items: stored for 30 days, never seen by the model nor paid for) against the customer's storage quota, before the model
    * runs; a 400 when they would pass it. A refusal first recounts, so bytes of responses expired,
    * deleted or never stored (a crash) never keep a customer out. Until {@link put} keeps them, they
    * count only for as long as a request may run. Answers whether this call counted them: false when

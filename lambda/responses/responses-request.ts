@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import type { ChatMessage, ChatRequest } from '../inference/chat-request';
+import { refuseOversizedSchema } from '../inference/json-schema-bounds';
 import { REASONING_EFFORTS } from '../inference/reasoning';
 import { refuseDeepNesting, requestError } from '../inference/request-errors';
 import { BadRequestError } from '../openai/errors';
@@ -11,6 +12,15 @@ import { BadRequestError } from '../openai/errors';
  */
 
 const itemStatus = z.optional(z.enum(['in_progress', 'completed', 'incomplete']));
+/**
+ * The longest item id or call id taken. Ids are stored with the response and never sent to the
+ * model, so no token pays for them: unbounded, a 2 MB id rode on a two-token message. OpenAI's ids
+ * are short prefixed strings (`msg_…`, `fc_…`); its spec bounds `call_id` at 64 on some items and
+ * item ids not at all, so ours is 256: room for any id we or a backend hand out, refused past it.
+ */
+export const MAX_ITEM_ID_LENGTH = 256;
+const itemId = z.optional(z.string().check(z.maxLength(MAX_ITEM_ID_LENGTH)));
+const callId = z.string().check(z.minLength(1), z.maxLength(MAX_ITEM_ID_LENGTH));
 const inputText = z.strictObject({ type: z.literal('input_text'), text: z.string() });
 /** What our own answers carry, sent back as input in the next turn. */
 const outputText = z.strictObject({
@@ -24,37 +34,37 @@ const nonEmpty = <T extends z.ZodMiniType>(part: T) => z.array(part).check(z.min
 
 const instructionMessage = z.strictObject({
   type: z.optional(z.literal('message')),
-  id: z.optional(z.string()),
+  id: itemId,
   status: itemStatus,
   role: z.enum(['user', 'system', 'developer']),
   content: z.union([z.string(), nonEmpty(inputText)]),
 });
 const assistantMessage = z.strictObject({
   type: z.optional(z.literal('message')),
-  id: z.optional(z.string()),
+  id: itemId,
   status: itemStatus,
   role: z.literal('assistant'),
   content: z.union([z.string(), nonEmpty(z.union([outputText, refusal, inputText]))]),
 });
 const functionCall = z.strictObject({
   type: z.literal('function_call'),
-  id: z.optional(z.string()),
+  id: itemId,
   status: itemStatus,
-  call_id: z.string().check(z.minLength(1)),
+  call_id: callId,
   name: z.string().check(z.minLength(1)),
   arguments: z.string(),
 });
 const functionCallOutput = z.strictObject({
   type: z.literal('function_call_output'),
-  id: z.optional(z.string()),
+  id: itemId,
   status: itemStatus,
-  call_id: z.string().check(z.minLength(1)),
+  call_id: callId,
   output: z.string(),
 });
 /** A reasoning item of an earlier answer sent back: accepted, and left out upstream (Qwen3's template drops earlier turns' thinking). */
 const reasoningItem = z.strictObject({
   type: z.literal('reasoning'),
-  id: z.optional(z.string()),
+  id: itemId,
   status: itemStatus,
   summary: z.array(z.unknown()),
   content: z.optional(z.array(z.unknown())),
@@ -203,6 +213,12 @@ function refuseDuplicateItemIds(input: ResponsesRequest['input']): void {
   });
 }
 
+/** The structured-output schema, echoed in every stored response: bounded as chat's is. */
+function refuseOversizedFormat(text: ResponsesRequest['text']): void {
+  const format = text?.format;
+  if (format?.type === 'json_schema') refuseOversizedSchema(format.schema, 'text.format.schema');
+}
+
 /** Validates a parsed JSON body. Throws a 400 {@link BadRequestError} with `param` set. */
 export function parseResponsesRequest(body: unknown): ResponsesRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -212,6 +228,7 @@ export function parseResponsesRequest(body: unknown): ResponsesRequest {
   const result = responsesRequestSchema.safeParse(body);
   if (!result.success) throw requestError(result.error.issues, body, responsesRequestSchema);
   refuseUnservable(result.data);
+  refuseOversizedFormat(result.data.text);
   refuseDuplicateItemIds(result.data.input);
   return result.data;
 }
@@ -241,6 +258,7 @@ export function parseInputTokensRequest(body: unknown): InputTokensRequest {
   refuseDeepNesting(body as Record<string, unknown>);
   const result = inputTokensRequestSchema.safeParse(body);
   if (!result.success) throw requestError(result.error.issues, body, inputTokensRequestSchema);
+  refuseOversizedFormat(result.data.text);
   return result.data;
 }
 

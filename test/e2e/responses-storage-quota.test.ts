@@ -203,6 +203,85 @@ describe('stored responses and the storage quota (truncation: auto)', () => {
     ]);
   });
 
+  it('refuses an input item id or a text.format schema that would be stored past their bounds, naming it', async () => {
+    const openai = await freeClient('oversized');
+    const calls = backend.calls;
+    const longId = await openai.responses
+      .create({
+        model: MODEL,
+        input: [
+          { role: 'user', content: 'Hi' },
+          { type: 'reasoning', summary: [], id: `rs_${'x'.repeat(2_000)}` },
+        ],
+      })
+      .catch((error: unknown) => error);
+    expect(longId).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(longId).toMatchObject({
+      status: 400,
+      param: 'input[1].id',
+      code: 'string_above_max_length',
+    });
+
+    const bigSchema = await openai.responses
+      .create({
+        model: MODEL,
+        input: 'Hi',
+        text: {
+          format: {
+            type: 'json_schema',
+            name: 'answer',
+            schema: { type: 'object', description: 'x'.repeat(600_000) },
+          },
+        },
+      })
+      .catch((error: unknown) => error);
+    expect(bigSchema).toMatchObject({
+      status: 400,
+      param: 'text.format.schema',
+      code: 'invalid_value',
+    });
+    expect(backend.calls).toBe(calls);
+  });
+
+  it('counts reasoning items sent back, never sent to the model, and gives them back on DELETE', async () => {
+    const openai = await freeClient('reasoner');
+    /** Reasoning items an earlier answer had, sent back: ~19 KB stored, room for two, not three. */
+    const withReasoning = (n: number) =>
+      openai.responses.create({
+        model: MODEL,
+        input: [
+          ...Array.from({ length: 60 }, (_, i) => ({
+            type: 'reasoning' as const,
+            id: `rs_${n}_${i}_${'r'.repeat(240)}`,
+            summary: [],
+          })),
+          { role: 'user' as const, content: `Question ${n}?` },
+        ],
+        max_output_tokens: 20,
+      });
+    filesCalls.length = 0;
+    const first = await withReasoning(1);
+    // Nothing was dropped (no truncation asked), yet the reasoning items are counted.
+    expect(filesCalls).toEqual([
+      'PutItemCommand COUNTED#RESP#resp_',
+      'UpdateItemCommand STORAGE',
+      'UpdateItemCommand COUNTED#RESP#resp_',
+      'PutItemCommand RESP#resp_',
+    ]);
+    await withReasoning(2);
+    const calls = backend.calls;
+    await expect(withReasoning(3)).rejects.toMatchObject({
+      status: 400,
+      param: 'input',
+      code: 'storage_quota_exceeded',
+    });
+    expect(backend.calls).toBe(calls);
+
+    await openai.responses.delete(first.id);
+    expect((await withReasoning(4)).status).toBe('completed');
+    await expect(withReasoning(5)).rejects.toMatchObject({ code: 'storage_quota_exceeded' });
+  });
+
   it('keeps one organization out, not another: each has its own quota', async () => {
     const full = await freeClient('full');
     await create(full, 1);

@@ -7,7 +7,6 @@ import { BadRequestError, NotFoundError } from '../../openai/errors';
 import type { ResponseItem, ResponseObject } from '../../openai/shapes/responses';
 import {
   conversationAfter,
-  droppedItemsBytes,
   finishedResponse,
   type ModelOutput,
   outputOfCompletion,
@@ -16,6 +15,7 @@ import {
   responseIdOf,
   responseUsage,
   storedInputItems,
+  unseenItemsBytes,
 } from '../../responses/response-objects';
 import { encodeResponseEvents, ResponseEventStream } from '../../responses/response-stream';
 import type { ResponseOwner } from '../../responses/responses-repository';
@@ -145,12 +145,12 @@ function responsesRenderer(
     paramName: responsesParamName,
     reasoningFormat: 'parsed',
     fitContext: request.truncation === 'auto',
-    // Decided before the model runs, so a refusal costs no tokens; an untruncated request does no
-    // work here (a small response's store stays one PutItem).
+    // Decided before the model runs, so a refusal costs no tokens; a request that dropped nothing
+    // and sent no reasoning item back does no work here (a small response's store stays one PutItem).
     beforeModel: async ({ messages }) => {
       if (request.store === false) return undefined;
       // The input the model will not see, as stored: kept 30 days and never paid for.
-      const bytes = droppedItemsBytes(
+      const bytes = unseenItemsBytes(
         request,
         frame.id,
         droppedOwnMessages(turns, earlierTurns, messages, Boolean(request.instructions)),

@@ -604,9 +604,10 @@ const storedResponses: RuntimeCall[] = [
     resources: (a) => [a.table('files')],
     sources: src('responses/responses-repository.ts', 'writeItems: PutCommand'),
   }),
-  // The input truncation dropped, counted against the storage quota (files' counter) before the
-  // model runs, kept when the response is stored, given back when it is not or is deleted; a
-  // refusal recounts the customer's files and counted items first.
+  // The input the model never sees (turns truncation dropped, reasoning items), counted against
+  // the storage quota (files' counter) before the model runs, kept when the response is stored,
+  // given back when it is not or is deleted; a refusal recounts the customer's files and counted
+  // items first.
   ...roles(['chat'], {
     action: 'dynamodb:PutItem',
     resources: (a) => [a.table('files')],

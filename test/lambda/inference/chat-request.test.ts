@@ -141,6 +141,19 @@ describe('chat request validation', () => {
     });
   });
 
+  it("refuses a response_format JSON schema past OpenAI's limits, as Responses does its text.format", () => {
+    const schema = { type: 'object', description: 'x'.repeat(600_000) };
+    const refused = rejection({
+      ...valid,
+      response_format: { type: 'json_schema', json_schema: { name: 'answer', schema } },
+    });
+    expect(refused).toMatchObject({
+      status: 400,
+      param: 'response_format.json_schema.schema',
+      code: 'invalid_value',
+    });
+  });
+
   it('refuses a body that is not a JSON object', () => {
     expect(rejection([1, 2]).message).toBe('The request body must be a JSON object.');
   });

@@ -156,6 +156,57 @@ describe('the chat request a Responses request runs as', () => {
     ]);
   });
 
+  it('refuses an item id or call id longer than 256 characters, naming it: stored, never sent', () => {
+    const long = `msg_${'x'.repeat(253)}`;
+    expect(long).toHaveLength(257);
+    const items = (item: Record<string, unknown>) => ({
+      model: 'm',
+      input: [{ role: 'user', content: 'Hi' }, { role: 'user', content: 'Hi' }, item],
+    });
+    for (const [item, param] of [
+      [{ role: 'user', content: 'Hi', id: long }, 'input[2].id'],
+      [{ role: 'assistant', content: 'Hi', id: long }, 'input[2].id'],
+      [{ type: 'reasoning', summary: [], id: long }, 'input[2].id'],
+      [
+        { type: 'function_call', id: long, call_id: 'c', name: 'f', arguments: '{}' },
+        'input[2].id',
+      ],
+      [{ type: 'function_call', call_id: long, name: 'f', arguments: '{}' }, 'input[2].call_id'],
+      [{ type: 'function_call_output', call_id: long, output: 'x' }, 'input[2].call_id'],
+      [{ type: 'function_call_output', id: long, call_id: 'c', output: 'x' }, 'input[2].id'],
+    ] as const) {
+      expect(refusal(items(item))).toEqual({
+        message: `Invalid '${param}': string too long. Expected a string with maximum length 256, but got a string with length 257 instead.`,
+        param,
+        code: 'string_above_max_length',
+      });
+    }
+    // 256 is accepted, as the token-count endpoint's input is the same.
+    const fits = items({ role: 'user', content: 'Hi', id: long.slice(1) });
+    expect(() => parseResponsesRequest(fits)).not.toThrow();
+    expect(() =>
+      parseInputTokensRequest(items({ type: 'reasoning', summary: [], id: long })),
+    ).toThrow(BadRequestError);
+  });
+
+  it("refuses a text.format JSON schema past OpenAI's Structured Outputs limits, naming it", () => {
+    const withSchema = (schema: Record<string, unknown>) => ({
+      model: 'm',
+      input: 'Hi',
+      text: { format: { type: 'json_schema', name: 'answer', schema } },
+    });
+    const big = { type: 'object', description: 'x'.repeat(600_000) };
+    expect(refusal(withSchema(big))).toMatchObject({
+      param: 'text.format.schema',
+      code: 'invalid_value',
+    });
+    expect(refusal(withSchema(big)).message).toContain('524288 bytes');
+    expect(() =>
+      parseResponsesRequest(withSchema({ type: 'object', properties: { a: { type: 'string' } } })),
+    ).not.toThrow();
+    expect(() => parseInputTokensRequest(withSchema(big))).toThrow(BadRequestError);
+  });
+
   it("names chat's parameters as Responses does in the pipeline's 400s", () => {
     expect(responsesParamName('response_format')).toBe('text.format');
     expect(responsesParamName('max_completion_tokens')).toBe('max_output_tokens');

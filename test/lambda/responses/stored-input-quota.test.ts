@@ -4,9 +4,9 @@ import { FilesRepository } from '../../../lambda/files/files-repository';
 import { BadRequestError } from '../../../lambda/openai/errors';
 import type { ResponseObject } from '../../../lambda/openai/shapes/responses';
 import {
-  droppedItemsBytes,
   responseFrame,
   storedInputItems,
+  unseenItemsBytes,
 } from '../../../lambda/responses/response-objects';
 import {
   ResponsesRepository,
@@ -305,12 +305,12 @@ describe.each([
   });
 });
 
-describe('the stored bytes of the input items truncation dropped', () => {
+describe('the stored bytes of the input items the model never sees', () => {
   const request = parseResponsesRequest({
     model: 'qwen3-8b',
     input: [
       // An id is stored, never sent to the model: it counts with its item.
-      { role: 'user', content: 'Oldest', id: `msg_${'x'.repeat(5_000)}` },
+      { role: 'user', content: 'Oldest', id: `msg_${'x'.repeat(252)}` },
       { type: 'reasoning', summary: [], id: 'rs_1' },
       { type: 'function_call', call_id: 'call_1', name: 'look', arguments: '{}' },
       { type: 'function_call_output', call_id: 'call_1', output: 'seen' },
@@ -321,15 +321,24 @@ describe('the stored bytes of the input items truncation dropped', () => {
   const bytesOf = (...indexes: number[]) =>
     indexes.reduce((sum, at) => sum + Buffer.byteLength(JSON.stringify(items[at])), 0);
 
-  it('counts the items of the dropped messages, the reasoning items among them, and their ids', () => {
+  it('counts the items of the dropped messages and their ids, and every reasoning item once', () => {
     // Messages: 0 the oldest user turn, 1 the assistant's call, 2 the tool's answer, 3 the newest.
-    expect(droppedItemsBytes(request, 'resp_0123', { from: 0, to: 1 })).toBe(bytesOf(0));
-    expect(droppedItemsBytes(request, 'resp_0123', { from: 0, to: 2 })).toBe(bytesOf(0, 1, 2));
-    expect(droppedItemsBytes(request, 'resp_0123', { from: 0, to: 3 })).toBe(bytesOf(0, 1, 2, 3));
-    expect(bytesOf(0)).toBeGreaterThan(5_000);
+    expect(unseenItemsBytes(request, 'resp_0123', { from: 0, to: 1 })).toBe(bytesOf(0, 1));
+    expect(unseenItemsBytes(request, 'resp_0123', { from: 0, to: 2 })).toBe(bytesOf(0, 1, 2));
+    expect(unseenItemsBytes(request, 'resp_0123', { from: 0, to: 3 })).toBe(bytesOf(0, 1, 2, 3));
+    expect(bytesOf(0)).toBeGreaterThan(256);
   });
 
-  it('counts nothing when nothing of this input was dropped', () => {
-    expect(droppedItemsBytes(request, 'resp_0123', { from: 0, to: 0 })).toBe(0);
+  it('counts the reasoning items when nothing was dropped: stored, never sent to the model', () => {
+    expect(unseenItemsBytes(request, 'resp_0123', { from: 0, to: 0 })).toBe(bytesOf(1));
+  });
+
+  it('counts nothing when nothing was dropped and no item is a reasoning item', () => {
+    const plain = parseResponsesRequest({
+      model: 'qwen3-8b',
+      input: [{ role: 'user', content: 'Hi', id: 'msg_1' }],
+    });
+    expect(unseenItemsBytes(plain, 'resp_0123', { from: 0, to: 0 })).toBe(0);
+    expect(unseenItemsBytes({ input: 'Hi' }, 'resp_0123', { from: 0, to: 0 })).toBe(0);
   });
 });
