@@ -1,17 +1,11 @@
 import OpenAI, { toFile } from 'openai';
-import { MembershipsRepository } from '../../lambda/accounts/memberships';
 import { type FineTunedModel, ModelsRepository } from '../../lambda/fine-tuning/models-repository';
 import { loadConfig } from '../../lib/config/load';
-import {
-  LOCAL_CUSTOMERS_TABLE,
-  LOCAL_FINE_TUNING_TABLE,
-  type LocalMode,
-  startLocalMode,
-} from '../../local/local-mode';
+import { LOCAL_FINE_TUNING_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
 import { adapterFiles, entriesOf, zipOf } from '../support/adapters';
 import { localModeDocumentClient } from '../support/dynalite';
 import { localClients } from '../support/local-clients';
-import { signedInUser } from '../support/local-sign-in';
+import { ownerSession } from '../support/local-sign-in';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 import { until } from '../support/until';
 
@@ -330,26 +324,7 @@ describe('a fine-tuned model belongs to the project whose job (or registration) 
 
   it("shows the console session the default project's models only", async () => {
     const email = 'owner-session@fine-tuned-scope.test';
-    const user = await signedInUser(local, email);
-    const doc = localModeDocumentClient(local.dynamoEndpoint);
-    try {
-      await new MembershipsRepository(doc, LOCAL_CUSTOMERS_TABLE).put({
-        userId: user.userId,
-        customerId: organization,
-        role: 'owner',
-        email,
-        createdAt: new Date().toISOString(),
-      });
-    } finally {
-      doc.destroy();
-    }
-    const session = new OpenAI({
-      apiKey: user.token,
-      organization,
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+    const session = await ownerSession(local, email, organization, spec.fetch);
     const listed = (await session.models.list()).data.map((m) => m.id);
     expect(listed).toEqual(expect.arrayContaining([homeModel, legacyModel]));
     expect(listed).not.toContain(teamTrained);

@@ -1,16 +1,8 @@
-import {
-  CognitoIdentityProviderClient,
-  ConfirmSignUpCommand,
-  InitiateAuthCommand,
-  SignUpCommand,
-} from '@aws-sdk/client-cognito-identity-provider';
 import OpenAI, { toFile } from 'openai';
-import { MembershipsRepository } from '../../lambda/accounts/memberships';
 import { TestModelBackend } from '../../lambda/inference/backends/test-model-backend';
 import { loadConfig } from '../../lib/config/load';
-import { readLocalMail } from '../../local/local-cognito';
-import { LOCAL_CUSTOMERS_TABLE, type LocalMode, startLocalMode } from '../../local/local-mode';
-import { localModeDocumentClient } from '../support/dynalite';
+import { type LocalMode, startLocalMode } from '../../local/local-mode';
+import { ownerSession } from '../support/local-sign-in';
 import { expectSpecCompliance, specCheckedFetch } from '../support/spec-check';
 import { until } from '../support/until';
 
@@ -23,7 +15,6 @@ import { until } from '../support/until';
  */
 const config = loadConfig({ env: 'dev' });
 const MODEL = 'qwen3-8b';
-const PASSWORD = 'Correct-Horse-9-battery';
 
 const batchLine = (customId: string) =>
   JSON.stringify({
@@ -119,7 +110,6 @@ describe('files, uploads, batches and fine-tuning jobs belong to one project', (
   const spec = specCheckedFetch();
   afterEach(() => expectSpecCompliance(spec));
   let local: LocalMode;
-  let cognito: CognitoIdentityProviderClient;
   let organization: string;
   let home: OpenAI;
   let team: OpenAI;
@@ -136,13 +126,6 @@ describe('files, uploads, batches and fine-tuning jobs belong to one project', (
       authorizerCacheTtlMs: 0,
       console: false,
       signIn: {},
-    });
-    const signIn = local.signIn;
-    if (!signIn) throw new Error('sign-in is off');
-    cognito = new CognitoIdentityProviderClient({
-      endpoint: signIn.endpoint,
-      region: 'local',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
     const { customer, apiKey } = await local.operator.createCustomer({
       name: 'Two teams',
@@ -168,7 +151,6 @@ describe('files, uploads, batches and fine-tuning jobs belong to one project', (
     theirs = await make(team, 'team');
   }, 90_000);
   afterAll(async () => {
-    cognito?.destroy();
     await local?.stop();
   });
 
@@ -291,44 +273,7 @@ describe('files, uploads, batches and fine-tuning jobs belong to one project', (
 
   it('shows the console session the default project: its objects, and 404 for the named project', async () => {
     const email = 'owner-session@project-scope.test';
-    const clientId = local.signIn?.clientId ?? '';
-    const signUp = await cognito.send(
-      new SignUpCommand({ ClientId: clientId, Username: email, Password: PASSWORD }),
-    );
-    const mail = readLocalMail(local.signIn?.mailFile ?? '').find((m) => m.to === email);
-    await cognito.send(
-      new ConfirmSignUpCommand({
-        ClientId: clientId,
-        Username: email,
-        ConfirmationCode: mail?.code,
-      }),
-    );
-    const auth = await cognito.send(
-      new InitiateAuthCommand({
-        ClientId: clientId,
-        AuthFlow: 'USER_PASSWORD_AUTH',
-        AuthParameters: { USERNAME: email, PASSWORD },
-      }),
-    );
-    const doc = localModeDocumentClient(local.dynamoEndpoint);
-    try {
-      await new MembershipsRepository(doc, LOCAL_CUSTOMERS_TABLE).put({
-        userId: signUp.UserSub ?? '',
-        customerId: organization,
-        role: 'owner',
-        email,
-        createdAt: new Date().toISOString(),
-      });
-    } finally {
-      doc.destroy();
-    }
-    const session = new OpenAI({
-      apiKey: auth.AuthenticationResult?.AccessToken ?? '',
-      organization,
-      baseURL: local.openAIBaseUrl,
-      maxRetries: 0,
-      fetch: spec.fetch,
-    });
+    const session = await ownerSession(local, email, organization, spec.fetch);
 
     const listed = await allIds(session.files.list());
     expect(listed).toEqual(expect.arrayContaining(files(mine)));

@@ -4,8 +4,11 @@ import {
   InitiateAuthCommand,
   SignUpCommand,
 } from '@aws-sdk/client-cognito-identity-provider';
+import OpenAI from 'openai';
+import { MembershipsRepository } from '../../lambda/accounts/memberships';
 import { type LocalMail, readLocalMail } from '../../local/local-cognito';
-import type { LocalMode } from '../../local/local-mode';
+import { LOCAL_CUSTOMERS_TABLE, type LocalMode } from '../../local/local-mode';
+import { localModeDocumentClient } from './dynalite';
 
 /** The password every test user of local mode's pool signs up with. */
 export const TEST_PASSWORD = 'Correct-Horse-9-battery';
@@ -55,4 +58,36 @@ export async function signedInUser(
   } finally {
     cognito.destroy();
   }
+}
+
+/**
+ * A new user (`signedInUser`) made an owner of `organization` straight in local mode's table (as an
+ * accepted invitation leaves it), and an openai client acting as that console session.
+ */
+export async function ownerSession(
+  local: LocalMode,
+  email: string,
+  organization: string,
+  fetch?: typeof globalThis.fetch,
+): Promise<OpenAI> {
+  const user = await signedInUser(local, email);
+  const doc = localModeDocumentClient(local.dynamoEndpoint);
+  try {
+    await new MembershipsRepository(doc, LOCAL_CUSTOMERS_TABLE).put({
+      userId: user.userId,
+      customerId: organization,
+      role: 'owner',
+      email,
+      createdAt: new Date().toISOString(),
+    });
+  } finally {
+    doc.destroy();
+  }
+  return new OpenAI({
+    apiKey: user.token,
+    organization,
+    baseURL: local.openAIBaseUrl,
+    maxRetries: 0,
+    ...(fetch ? { fetch } : {}),
+  });
 }
