@@ -5,6 +5,13 @@ import type { SpendAlert } from '../../lambda/metering/spend';
 import type { ModelLimits, TierlineConfig } from '../../lib/config/schema';
 import { type LocalDynamo, newMeteringTable } from './dynalite';
 
+/**
+ * One fixed instant, mid-minute, to meter at (`meteringOn(dynamo, config, () => MID_MINUTE)`): the
+ * limiter's windows are fixed UTC minutes, days and months, and concurrent requests on the real
+ * clock could straddle a window's end and all be admitted.
+ */
+export const MID_MINUTE = new Date('2026-12-08T10:20:30.000Z');
+
 /** Metering on a fresh dynalite table, with dead letters and spend alerts collected for assertions. */
 export async function meteringOn(
   dynamo: LocalDynamo,

@@ -3,7 +3,7 @@ import { HttpError } from '../../../lambda/openai/errors';
 import { loadConfig } from '../../../lib/config/load';
 import type { ModelLimits } from '../../../lib/config/schema';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
-import { meteringOn, twoProjectKeys } from '../../support/metering';
+import { MID_MINUTE, meteringOn, twoProjectKeys } from '../../support/metering';
 
 /**
  * A request that uses no model (`POST /responses/input_tokens`) counted against the model's
@@ -14,17 +14,11 @@ const config = loadConfig({ env: 'dev' });
 const MODEL = 'qwen3-14b';
 const offer = config.tiers.developer.models[MODEL] as ModelLimits;
 
-/**
- * One fixed instant, mid-minute: the limiter's windows are fixed UTC minutes, days and months, and
- * concurrent requests on the real clock could straddle a window's end and all be admitted.
- */
-const NOW = new Date('2026-12-08T10:20:30.000Z');
-
 let dynamo: LocalDynamo;
 let parts: Awaited<ReturnType<typeof meteringOn>>;
 beforeAll(async () => {
   dynamo = await startDynalite();
-  parts = await meteringOn(dynamo, config, () => NOW);
+  parts = await meteringOn(dynamo, config, () => MID_MINUTE);
 });
 afterAll(() => dynamo.stop());
 

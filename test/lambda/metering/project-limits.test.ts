@@ -6,7 +6,7 @@ import { HttpError } from '../../../lambda/openai/errors';
 import { loadConfig } from '../../../lib/config/load';
 import type { ModelLimits, TierModelOffer } from '../../../lib/config/schema';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
-import { meteringOn, twoProjectKeys } from '../../support/metering';
+import { MID_MINUTE, meteringOn, twoProjectKeys } from '../../support/metering';
 
 /**
  * A project's own rate limits, enforced by request metering against dynalite: concurrent requests
@@ -16,17 +16,11 @@ const config = loadConfig({ env: 'dev' });
 const MODEL = 'qwen3-14b';
 const offer = config.tiers.developer.models[MODEL] as ModelLimits;
 
-/**
- * One fixed instant, mid-minute: the limiter's windows are fixed UTC minutes, days and months, and
- * concurrent requests on the real clock could straddle a window's end and all be admitted.
- */
-const NOW = new Date('2026-12-08T10:20:30.000Z');
-
 let dynamo: LocalDynamo;
 let parts: Awaited<ReturnType<typeof meteringOn>>;
 beforeAll(async () => {
   dynamo = await startDynalite();
-  parts = await meteringOn(dynamo, config, () => NOW);
+  parts = await meteringOn(dynamo, config, () => MID_MINUTE);
 });
 afterAll(() => dynamo.stop());
 
@@ -107,7 +101,7 @@ describe('project spend limits within the organization', () => {
   const PRICES = pricesOf(config.tiers.developer.models[MODEL] as TierModelOffer);
   /** What one request of 1,000 tokens in and at most 1,000 out may cost: what it reserves. */
   const MAX_COST = costMicroUsd({ inputTokens: 1_000, outputTokens: 1_000 }, PRICES);
-  const month = NOW.toISOString().slice(0, 7);
+  const month = MID_MINUTE.toISOString().slice(0, 7);
   let spenders = 0;
   const spendOrganization = (orgLimit: number, projectLimit: number) => {
     spenders += 1;
