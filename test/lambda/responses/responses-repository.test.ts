@@ -1,18 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { defaultProjectId } from '../../../lambda/customers/key-permissions';
-import type { ResponseObject } from '../../../lambda/openai/shapes/responses';
-import { responseFrame } from '../../../lambda/responses/response-objects';
-import {
-  PART_BYTES,
-  ResponsesRepository,
-  type StoredResponse,
-} from '../../../lambda/responses/responses-repository';
-import { parseResponsesRequest } from '../../../lambda/responses/responses-request';
+import { PART_BYTES, ResponsesRepository } from '../../../lambda/responses/responses-repository';
 import { createDocumentClient, type DocumentClient } from '../../../lambda/storage/document-client';
 import { createLeanDocumentClient } from '../../../lambda/storage/lean-document-client';
 import { ensureFilesTable } from '../../../local/local-tables';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+import { storedResponse } from '../../support/stored-responses';
 
 /** Stored responses on dynalite, through both document clients (the lean one runs in Lambda). */
 
@@ -24,26 +18,10 @@ const A_OTHER = { customerId: 'cus_a', projectId: 'proj_other' };
 let dynamo: LocalDynamo;
 let clock = new Date('2026-12-07T12:00:00Z');
 
-function stored(id: string, text: string): StoredResponse {
-  const frame = responseFrame(parseResponsesRequest({ model: 'qwen3-8b', input: text }), {
-    responseId: id,
-    model: 'qwen3-8b',
-    createdAt: Math.floor(clock.getTime() / 1000),
-  });
-  const response: ResponseObject = {
-    ...frame,
-    status: 'completed',
-    completed_at: frame.created_at,
-    error: null,
-    incomplete_details: null,
-    output: [],
-  };
-  return {
-    response,
-    inputItems: [{ type: 'message', id: 'in_1', role: 'user', status: 'completed', content: [] }],
-    conversation: [{ role: 'user', content: text }],
-  };
-}
+const stored = (id: string, text: string) =>
+  storedResponse(id, text, clock, [
+    { type: 'message', id: 'in_1', role: 'user', status: 'completed', content: [] },
+  ]);
 
 beforeAll(async () => {
   dynamo = await startDynalite();

@@ -2,21 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { defaultProjectId } from '../../../lambda/customers/key-permissions';
 import { FilesRepository } from '../../../lambda/files/files-repository';
 import { BadRequestError } from '../../../lambda/openai/errors';
-import type { ResponseObject } from '../../../lambda/openai/shapes/responses';
-import {
-  responseFrame,
-  storedInputItems,
-  unseenItemsBytes,
-} from '../../../lambda/responses/response-objects';
-import {
-  ResponsesRepository,
-  type StoredResponse,
-} from '../../../lambda/responses/responses-repository';
+import { storedInputItems, unseenItemsBytes } from '../../../lambda/responses/response-objects';
+import { ResponsesRepository } from '../../../lambda/responses/responses-repository';
 import { parseResponsesRequest } from '../../../lambda/responses/responses-request';
 import { createDocumentClient, type DocumentClient } from '../../../lambda/storage/document-client';
 import { createLeanDocumentClient } from '../../../lambda/storage/lean-document-client';
 import { ensureFilesTable } from '../../../local/local-tables';
 import { type LocalDynamo, startDynalite } from '../../support/dynalite';
+import { storedResponse } from '../../support/stored-responses';
 
 /**
  * The input a stored response keeps that its model never saw (the turns `truncation: auto`
@@ -36,22 +29,7 @@ const nextOwner = () => {
 };
 const newId = () => `resp_${randomBytes(8).toString('hex')}`;
 
-function stored(id: string, text: string): StoredResponse {
-  const frame = responseFrame(parseResponsesRequest({ model: 'qwen3-8b', input: text }), {
-    responseId: id,
-    model: 'qwen3-8b',
-    createdAt: Math.floor(clock.getTime() / 1000),
-  });
-  const response: ResponseObject = {
-    ...frame,
-    status: 'completed',
-    completed_at: frame.created_at,
-    error: null,
-    incomplete_details: null,
-    output: [],
-  };
-  return { response, inputItems: [], conversation: [{ role: 'user', content: text }] };
-}
+const stored = (id: string, text: string) => storedResponse(id, text, clock);
 
 async function refusal(promise: Promise<unknown>): Promise<BadRequestError> {
   const error = await promise.then(
